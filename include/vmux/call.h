@@ -1,0 +1,93 @@
+/*
+ * The generic command API: any Valkey command as an argument vector, binary-safe, in three
+ * forms: synchronous (vmux_call), asynchronous with a callback (vmux_call_async), and
+ * fire-and-forget (vmux_call_forget). Typed helpers build on these.
+ *
+ * Delivery (docs/architecture.md): a command accepted by any of these completes exactly once,
+ * with the server's reply or an error code, by its deadline at the latest. A reply that arrives
+ * after its command timed out is read and dropped; it never reaches another command. Commands
+ * that one thread submits to the handle are written in the order submitted.
+ *
+ * Every function here may be called from any thread, including from an async callback on the
+ * I/O thread (but vmux_call, which blocks, must not be called there: it returns
+ * VMUX_ERR_INVALID_ARG).
+ */
+#ifndef VMUX_CALL_H
+#define VMUX_CALL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmux/client.h"
+#include "vmux/export.h"
+#include "vmux/reply.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Per-call options. Pass NULL for the defaults; zero-initialise and set what you need. */
+typedef struct vmux_callopts {
+    /* Deadline in milliseconds from submission; 0 takes the config's syncTimeout (vmux_call)
+     * or asyncTimeout (vmux_call_async, vmux_call_forget). */
+    uint32_t timeout_ms;
+    /* Reserved for flags; must be 0. */
+    uint32_t flags;
+} vmux_callopts;
+
+/*
+ * An async completion. Runs exactly once on the handle's I/O thread, with status 0 and the
+ * reply, VMUX_ERR_SERVER and the server's error reply, or another negative VMUX_ERR_* code and
+ * reply NULL. The callback owns reply and frees it with vmux_reply_free() (it may pass it to
+ * another thread first). It must not block: every other command of the handle waits while it
+ * runs. It may submit further commands with vmux_call_async() or vmux_call_forget().
+ */
+typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
+
+/*
+ * Sends a command and waits for its reply. argv holds argc arguments (argc >= 1), the first
+ * being the command name; argvlen gives their lengths, or is NULL when every argument is a
+ * NUL-terminated string. The arguments are encoded before the call returns or blocks, so the
+ * caller may reuse them at once.
+ *
+ * Returns 0 with *out set to the reply, VMUX_ERR_SERVER with *out set to the server's error
+ * reply (vmux_reply_str() gives its message), or another error with *out NULL:
+ * VMUX_ERR_INVALID_ARG (NULL m/argv/out, argc < 1, called on the I/O thread),
+ * VMUX_ERR_NOMEM, VMUX_ERR_TIMEOUT, VMUX_ERR_CONNECTION_LOST (sent, outcome unknown),
+ * VMUX_ERR_CLOSED, VMUX_ERR_PROTOCOL (the reply was malformed; the connection was replaced),
+ * VMUX_ERR_BACKLOG_FULL, or a connection error while no connection could be made.
+ * The caller owns *out and frees it with vmux_reply_free().
+ */
+VMUX_EXPORT int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
+                          const size_t *argvlen, vmux_reply **out);
+
+/*
+ * Queues a command and returns at once; cb runs later with the outcome (see vmux_reply_cb).
+ * Returns 0 when the command was accepted (cb will run exactly once), or an error, in which
+ * case cb never runs: VMUX_ERR_INVALID_ARG (NULL m/argv/cb, argc < 1, flags not 0),
+ * VMUX_ERR_NOMEM, VMUX_ERR_CLOSED.
+ */
+VMUX_EXPORT int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc,
+                                const char *const *argv, const size_t *argvlen, vmux_reply_cb cb,
+                                void *userdata);
+
+/*
+ * Queues a command whose reply nobody wants: the reply (or error) is read and dropped. Returns
+ * 0 when accepted, or VMUX_ERR_INVALID_ARG, VMUX_ERR_NOMEM, VMUX_ERR_CLOSED.
+ */
+VMUX_EXPORT int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc,
+                                 const char *const *argv, const size_t *argvlen);
+
+/*
+ * vmux_call() with the command written as a hiredis-style format string: "%s" inserts a C
+ * string, "%b" a binary buffer given as (pointer, size_t length), and "%%" a percent sign; the
+ * text is split into arguments at spaces. Example: vmux_command(m, &r, "SET %s %b", key, v, n).
+ * Returns as vmux_call(); a bad format string gives VMUX_ERR_INVALID_ARG.
+ */
+VMUX_EXPORT int vmux_command(vmux *m, vmux_reply **out, const char *format, ...);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

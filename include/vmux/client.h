@@ -1,0 +1,60 @@
+/*
+ * The multiplexer handle. A process creates one vmux per set of servers, shares it between all
+ * its threads, and closes it once at the end. Every function here may be called from any
+ * thread at any time, except vmux_close(), which must be the last call on the handle.
+ *
+ * The handle owns one I/O thread running a libuv loop. That thread owns every socket; callers'
+ * commands are encoded in their own thread, queued, and written together once per loop turn, so
+ * many threads' commands share each write and each read (see docs/architecture.md).
+ */
+#ifndef VMUX_CLIENT_H
+#define VMUX_CLIENT_H
+
+#include <stddef.h>
+
+#include "vmux/config.h"
+#include "vmux/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vmux vmux;
+
+/*
+ * Creates a handle for the servers in cfg and starts its I/O thread. cfg is copied; the caller
+ * keeps ownership of it.
+ *
+ * With abortConnect=true (the default) it returns only once a connection is ready (session
+ * set up: AUTH, SELECT, CLIENT SETNAME/SETINFO), or fails after connectRetry attempts; with
+ * abortConnect=false it returns at once and connects in the background while commands wait.
+ *
+ * On success *out owns the handle; free it with vmux_close(). On failure *out is NULL, nothing
+ * is left running, and errbuf (if given) receives the reason in words, such as
+ * "127.0.0.1:6379: WRONGPASS invalid username-password pair or user is disabled."
+ * Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_CONFIG (no endpoint, inconsistent keys),
+ * VMUX_ERR_NOMEM, VMUX_ERR_RESOLVE, VMUX_ERR_CONNECT, VMUX_ERR_TIMEOUT (connectTimeout passed),
+ * VMUX_ERR_AUTH, VMUX_ERR_SETUP (SELECT or CLIENT SETNAME refused), VMUX_ERR_TLS, VMUX_ERR_IO,
+ * VMUX_ERR_PROTOCOL.
+ */
+VMUX_EXPORT int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen);
+
+/*
+ * As vmux_open(), from a configuration string or URL (config.h). A parse error returns
+ * VMUX_ERR_CONFIG with the offending token in errbuf.
+ */
+VMUX_EXPORT int vmux_open_str(const char *config, vmux **out, char *errbuf, size_t errlen);
+
+/*
+ * Closes the handle: every command not yet completed completes with VMUX_ERR_CLOSED (sync
+ * callers wake, async callbacks run on the I/O thread), then the I/O thread is joined and all
+ * memory is freed. Commands submitted while it runs are refused with VMUX_ERR_CLOSED. It must
+ * not be called from an async callback (that is, on the I/O thread). NULL is allowed.
+ */
+VMUX_EXPORT void vmux_close(vmux *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

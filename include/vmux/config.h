@@ -1,0 +1,164 @@
+/*
+ * Configuration: one opaque vmux_config, filled from a StackExchange.Redis-style string
+ * ("host1:6379,host2,ssl=true,abortConnect=false"), from a URL ("rediss://user:pass@host:6380/0";
+ * also redis://, valkey://, valkeys://), or through the typed setters below. Keys are
+ * case-insensitive; docs/configuration.md lists every key with its default.
+ *
+ * Threading: a vmux_config is a plain value. It may be used by one thread at a time; vmux_open()
+ * copies what it needs, so the caller may change or free the config as soon as it returns.
+ *
+ * Errors: functions return 0 or a negative VMUX_ERR_* code (error.h). Parsing functions take an
+ * optional error buffer (errbuf, errlen; either may be NULL/0) that receives a sentence naming
+ * the offending token, such as "unknown key 'sslVerfy'".
+ */
+#ifndef VMUX_CONFIG_H
+#define VMUX_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmux/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vmux_config vmux_config;
+
+/* What happens to a command submitted while no connection is ready. */
+typedef enum vmux_backlog_policy {
+    VMUX_BACKLOG_QUEUE = 0,     /* wait in the bounded backlog until connected or the deadline */
+    VMUX_BACKLOG_FAIL_FAST = 1, /* fail at once */
+} vmux_backlog_policy;
+
+/*
+ * Creates a config holding every default and no endpoint. On success *out owns a new config
+ * that the caller frees with vmux_config_free(). Errors: VMUX_ERR_INVALID_ARG (out is NULL),
+ * VMUX_ERR_NOMEM.
+ */
+VMUX_EXPORT int vmux_config_new(vmux_config **out);
+
+/*
+ * Parses a configuration string or URL into a new config (*out, freed by the caller with
+ * vmux_config_free()). On error *out is set to NULL and nothing is allocated.
+ * Errors: VMUX_ERR_INVALID_ARG (text or out NULL), VMUX_ERR_CONFIG (unknown key, bad value,
+ * bad port, empty endpoint list...; errbuf says which token), VMUX_ERR_NOMEM.
+ */
+VMUX_EXPORT int vmux_config_parse(const char *text, vmux_config **out, char *errbuf, size_t errlen);
+
+/*
+ * Applies a configuration string or URL on top of an existing config: endpoints are added,
+ * keys overwrite. On error the config is left unchanged. Errors as vmux_config_parse().
+ */
+VMUX_EXPORT int vmux_config_apply(vmux_config *cfg, const char *text, char *errbuf, size_t errlen);
+
+/*
+ * Sets one key from its text form, exactly as it would be written in a configuration string
+ * ("connectTimeout", "2500"). Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_CONFIG, VMUX_ERR_NOMEM.
+ */
+VMUX_EXPORT int vmux_config_set(vmux_config *cfg, const char *key, const char *value, char *errbuf,
+                                size_t errlen);
+
+/* Returns a new deep copy of cfg, or NULL when cfg is NULL or memory runs out. */
+VMUX_EXPORT vmux_config *vmux_config_dup(const vmux_config *cfg);
+
+/* Frees a config. NULL is allowed. */
+VMUX_EXPORT void vmux_config_free(vmux_config *cfg);
+
+/*
+ * Writes the config as a configuration string (endpoints first, then every key that differs
+ * from its default) into buf, NUL-terminated. The password is never written: it shows as
+ * "password=*****". Returns the length of the whole string (like snprintf: if it is >= len,
+ * the output was cut), or VMUX_ERR_INVALID_ARG when cfg is NULL or buf is NULL with len > 0.
+ */
+VMUX_EXPORT int vmux_config_to_string(const vmux_config *cfg, char *buf, size_t len);
+
+/* ---- endpoints ---- */
+
+/*
+ * Appends an endpoint. host is copied; port 0 means the default, 6379.
+ * Errors: VMUX_ERR_INVALID_ARG (cfg or host NULL, host empty, port outside 0..65535),
+ * VMUX_ERR_NOMEM.
+ */
+VMUX_EXPORT int vmux_config_add_endpoint(vmux_config *cfg, const char *host, int port);
+/* Removes every endpoint. */
+VMUX_EXPORT void vmux_config_clear_endpoints(vmux_config *cfg);
+/* Returns how many endpoints the config has. */
+VMUX_EXPORT size_t vmux_config_endpoint_count(const vmux_config *cfg);
+/*
+ * Reads endpoint i: *host points into the config (valid until the config changes or is freed).
+ * Errors: VMUX_ERR_INVALID_ARG (i out of range or a NULL argument).
+ */
+VMUX_EXPORT int vmux_config_endpoint(const vmux_config *cfg, size_t i, const char **host,
+                                     int *port);
+
+/* ---- typed setters: each returns 0, VMUX_ERR_INVALID_ARG (NULL cfg or a value out of range)
+ * or VMUX_ERR_NOMEM; string values are copied, and NULL clears them. ---- */
+
+VMUX_EXPORT int vmux_config_set_ssl(vmux_config *cfg, bool on);
+VMUX_EXPORT int vmux_config_set_ssl_host(vmux_config *cfg, const char *host);
+VMUX_EXPORT int vmux_config_set_ssl_ca_file(vmux_config *cfg, const char *path);
+VMUX_EXPORT int vmux_config_set_ssl_ca_path(vmux_config *cfg, const char *path);
+VMUX_EXPORT int vmux_config_set_ssl_cert(vmux_config *cfg, const char *path);
+VMUX_EXPORT int vmux_config_set_ssl_key(vmux_config *cfg, const char *path);
+VMUX_EXPORT int vmux_config_set_ssl_verify(vmux_config *cfg, bool on);
+VMUX_EXPORT int vmux_config_set_user(vmux_config *cfg, const char *user);
+VMUX_EXPORT int vmux_config_set_password(vmux_config *cfg, const char *password);
+VMUX_EXPORT int vmux_config_set_name(vmux_config *cfg, const char *name);
+/* 0 .. 2^31-1 */
+VMUX_EXPORT int vmux_config_set_default_database(vmux_config *cfg, int db);
+VMUX_EXPORT int vmux_config_set_abort_connect(vmux_config *cfg, bool on);
+/* at least 1 */
+VMUX_EXPORT int vmux_config_set_connect_retry(vmux_config *cfg, int attempts);
+/* milliseconds, at least 1 */
+VMUX_EXPORT int vmux_config_set_connect_timeout(vmux_config *cfg, int ms);
+VMUX_EXPORT int vmux_config_set_sync_timeout(vmux_config *cfg, int ms);
+/* milliseconds, at least 1; until set, the async timeout follows the sync timeout */
+VMUX_EXPORT int vmux_config_set_async_timeout(vmux_config *cfg, int ms);
+/* seconds; 0 turns the idle-link heartbeat off */
+VMUX_EXPORT int vmux_config_set_keep_alive(vmux_config *cfg, int seconds);
+/* commands that may wait for a connection, at least 1 */
+VMUX_EXPORT int vmux_config_set_backlog_size(vmux_config *cfg, int commands);
+VMUX_EXPORT int vmux_config_set_backlog_policy(vmux_config *cfg, vmux_backlog_policy policy);
+/* milliseconds, at least 1; min <= max is checked when the handle opens */
+VMUX_EXPORT int vmux_config_set_reconnect_min(vmux_config *cfg, int ms);
+VMUX_EXPORT int vmux_config_set_reconnect_max(vmux_config *cfg, int ms);
+/* reply limits (bytes or elements), each at least 1 */
+VMUX_EXPORT int vmux_config_set_max_bulk_length(vmux_config *cfg, uint64_t bytes);
+VMUX_EXPORT int vmux_config_set_max_reply_elements(vmux_config *cfg, uint64_t elements);
+VMUX_EXPORT int vmux_config_set_max_reply_buffer(vmux_config *cfg, uint64_t bytes);
+
+/* ---- typed getters: a NULL cfg gives the default (strings: NULL) ---- */
+
+VMUX_EXPORT bool vmux_config_ssl(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_ssl_host(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_ssl_ca_file(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_ssl_ca_path(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_ssl_cert(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_ssl_key(const vmux_config *cfg);
+VMUX_EXPORT bool vmux_config_ssl_verify(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_user(const vmux_config *cfg);
+/* Whether a password is set; the password itself cannot be read back. */
+VMUX_EXPORT bool vmux_config_has_password(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_name(const vmux_config *cfg);
+VMUX_EXPORT int vmux_config_default_database(const vmux_config *cfg);
+VMUX_EXPORT bool vmux_config_abort_connect(const vmux_config *cfg);
+VMUX_EXPORT int vmux_config_connect_retry(const vmux_config *cfg);
+VMUX_EXPORT int vmux_config_connect_timeout(const vmux_config *cfg);
+VMUX_EXPORT int vmux_config_sync_timeout(const vmux_config *cfg);
+VMUX_EXPORT int vmux_config_async_timeout(const vmux_config *cfg);
+VMUX_EXPORT int vmux_config_keep_alive(const vmux_config *cfg);
+VMUX_EXPORT int vmux_config_backlog_size(const vmux_config *cfg);
+VMUX_EXPORT vmux_backlog_policy vmux_config_backlog_policy(const vmux_config *cfg);
+VMUX_EXPORT int vmux_config_reconnect_min(const vmux_config *cfg);
+VMUX_EXPORT int vmux_config_reconnect_max(const vmux_config *cfg);
+VMUX_EXPORT uint64_t vmux_config_max_bulk_length(const vmux_config *cfg);
+VMUX_EXPORT uint64_t vmux_config_max_reply_elements(const vmux_config *cfg);
+VMUX_EXPORT uint64_t vmux_config_max_reply_buffer(const vmux_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * Error codes. Every vmux function that can fail returns an int: 0 on success, or one of the
+ * negative VMUX_ERR_* codes below. The codes come from one table, VMUX_ERRNO_MAP, so the enum,
+ * vmux_err_name() and vmux_strerror() can never disagree.
+ *
+ * A server's error reply (-ERR, -WRONGTYPE, -NOSCRIPT ...) is not a transport error: it arrives
+ * as a reply of type VMUX_REPLY_ERROR carrying the server's message, and calls that return it
+ * say so with VMUX_ERR_SERVER.
+ */
+#ifndef VMUX_ERROR_H
+#define VMUX_ERROR_H
+
+#include "vmux/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* XX(NAME, value, description) */
+#define VMUX_ERRNO_MAP(XX)                                                                         \
+    XX(INVALID_ARG, -1, "invalid argument")                                                        \
+    XX(NOMEM, -2, "out of memory")                                                                 \
+    XX(CONFIG, -3, "invalid configuration")                                                        \
+    XX(RESOLVE, -4, "host name could not be resolved")                                             \
+    XX(CONNECT, -5, "could not connect to the server")                                             \
+    XX(AUTH, -6, "the server rejected the credentials")                                            \
+    XX(SETUP, -7, "connection setup failed")                                                       \
+    XX(TLS, -8, "TLS failure")                                                                     \
+    XX(TIMEOUT, -9, "timed out")                                                                   \
+    XX(CONNECTION_LOST, -10, "connection lost after the command was sent; outcome unknown")        \
+    XX(CLOSED, -11, "the handle was closed")                                                       \
+    XX(PROTOCOL, -12, "malformed or oversized reply from the server")                              \
+    XX(SERVER, -13, "the server replied with an error")                                            \
+    XX(BACKLOG_FULL, -14, "too many commands waiting for a connection")                            \
+    XX(IO, -15, "network I/O error")
+
+/* The error codes. VMUX_OK (0) is success. */
+typedef enum vmux_errno {
+    VMUX_OK = 0,
+#define VMUX_ERRNO_ENUM_(name, value, text) VMUX_ERR_##name = (value),
+    VMUX_ERRNO_MAP(VMUX_ERRNO_ENUM_)
+#undef VMUX_ERRNO_ENUM_
+} vmux_errno;
+
+/*
+ * Returns a static, human-readable description of an error code ("timed out").
+ * An unknown code gives "unknown error". Any thread may call it.
+ */
+VMUX_EXPORT const char *vmux_strerror(int err);
+
+/*
+ * Returns the static name of an error code, such as
+ * "VMUX_ERR_TIMEOUT" (or "VMUX_OK"); an unknown code gives "VMUX_ERR_UNKNOWN".
+ */
+VMUX_EXPORT const char *vmux_err_name(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,16 @@
+/*
+ * vmux: a thread-safe, pipelining client for Valkey. Include this one header.
+ * Start with client.h (the handle), call.h (commands) and config.h (configuration).
+ */
+#ifndef VMUX_VMUX_H
+#define VMUX_VMUX_H
+
+#include "vmux/export.h"
+#include "vmux/version.h"
+#include "vmux/error.h"
+#include "vmux/config.h"
+#include "vmux/reply.h"
+#include "vmux/client.h"
+#include "vmux/call.h"
+
+#endif

@@ -1,0 +1,61 @@
+/* The config's fields, shared by the parser (config.c) and the code that reads them. */
+#ifndef VMUX_CONFIG_INTERNAL_H
+#define VMUX_CONFIG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmux/config.h"
+
+#define VMUX_DEFAULT_PORT 6379
+#define VMUX_DEFAULT_CONNECT_RETRY 3
+#define VMUX_DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define VMUX_DEFAULT_SYNC_TIMEOUT_MS 5000
+#define VMUX_DEFAULT_KEEP_ALIVE_S 60
+#define VMUX_DEFAULT_BACKLOG_SIZE 100000
+#define VMUX_DEFAULT_RECONNECT_MIN_MS 100
+#define VMUX_DEFAULT_RECONNECT_MAX_MS 5000
+#define VMUX_DEFAULT_MAX_BULK_LENGTH (512ull * 1024 * 1024)
+#define VMUX_DEFAULT_MAX_REPLY_ELEMENTS (16ull * 1024 * 1024)
+#define VMUX_DEFAULT_MAX_REPLY_BUFFER (VMUX_DEFAULT_MAX_BULK_LENGTH + 1024ull * 1024)
+
+struct vmux_endpoint {
+    char *host; /* never NULL or empty */
+    int port;   /* 1..65535 */
+};
+
+struct vmux_config {
+    struct vmux_endpoint *endpoints;
+    size_t nendpoints;
+
+    bool ssl;
+    bool ssl_verify;
+    char *ssl_host;
+    char *ssl_ca_file;
+    char *ssl_ca_path;
+    char *ssl_cert;
+    char *ssl_key;
+
+    char *user;
+    char *password;
+    char *name;
+    int default_database;
+
+    bool abort_connect;
+    int connect_retry;
+    int connect_timeout_ms;
+    int sync_timeout_ms;
+    int async_timeout_ms; /* -1: follows sync_timeout_ms */
+    int keep_alive_s;
+    int backlog_size;
+    vmux_backlog_policy backlog_policy;
+    int reconnect_min_ms;
+    int reconnect_max_ms;
+
+    uint64_t max_bulk_length;
+    uint64_t max_reply_elements;
+    uint64_t max_reply_buffer;
+};
+
+#endif

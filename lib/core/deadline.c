@@ -1,0 +1,86 @@
+#include "core/deadline.h"
+
+#include <stdlib.h>
+
+#include "vmux/error.h"
+
+static struct vmux_deadline_class *find_class(struct vmux_deadlines *d, uint32_t timeout_ms)
+{
+    for (size_t i = 0; i < d->nclasses; i++)
+        if (d->classes[i]->timeout_ms == timeout_ms)
+            return d->classes[i];
+    struct vmux_deadline_class **grown =
+        realloc(d->classes, (d->nclasses + 1) * sizeof(*d->classes));
+    if (grown == NULL)
+        return NULL;
+    d->classes = grown;
+    struct vmux_deadline_class *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->timeout_ms = timeout_ms;
+    d->classes[d->nclasses++] = c;
+    return c;
+}
+
+int vmux_deadlines_add(struct vmux_deadlines *d, struct vmux_op *op)
+{
+    struct vmux_deadline_class *c = find_class(d, op->timeout_ms);
+    if (c == NULL)
+        return VMUX_ERR_NOMEM;
+    op->dclass = c;
+    op->dnext = NULL;
+    op->dprev = c->tail;
+    if (c->tail != NULL)
+        c->tail->dnext = op;
+    else
+        c->head = op;
+    c->tail = op;
+    return 0;
+}
+
+void vmux_deadline_remove(struct vmux_op *op)
+{
+    struct vmux_deadline_class *c = op->dclass;
+    if (c == NULL)
+        return;
+    if (op->dprev != NULL)
+        op->dprev->dnext = op->dnext;
+    else
+        c->head = op->dnext;
+    if (op->dnext != NULL)
+        op->dnext->dprev = op->dprev;
+    else
+        c->tail = op->dprev;
+    op->dclass = NULL;
+    op->dprev = op->dnext = NULL;
+}
+
+struct vmux_op *vmux_deadlines_expired(struct vmux_deadlines *d, uint64_t now_ns)
+{
+    for (size_t i = 0; i < d->nclasses; i++) {
+        struct vmux_op *head = d->classes[i]->head;
+        if (head != NULL && head->deadline_ns <= now_ns)
+            return head;
+    }
+    return NULL;
+}
+
+uint64_t vmux_deadlines_next(const struct vmux_deadlines *d)
+{
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < d->nclasses; i++) {
+        const struct vmux_op *head = d->classes[i]->head;
+        if (head != NULL && head->deadline_ns < next)
+            next = head->deadline_ns;
+    }
+    return next;
+}
+
+void vmux_deadlines_free(struct vmux_deadlines *d)
+{
+    for (size_t i = 0; i < d->nclasses; i++)
+        free(d->classes[i]);
+    free(d->classes);
+    d->classes = NULL;
+    d->nclasses = 0;
+}

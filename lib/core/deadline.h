@@ -1,0 +1,48 @@
+/*
+ * The deadline index: every pending op, grouped by its timeout. Ops of one timeout are added in
+ * submission order, so within a class the earliest deadline is always at the head and expiring
+ * is a walk from the heads; adding and removing are O(1). Programs use a handful of distinct
+ * timeouts, so the classes are a short array.
+ *
+ * Only the I/O thread touches it.
+ */
+#ifndef VMUX_DEADLINE_H
+#define VMUX_DEADLINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/op.h"
+
+struct vmux_deadline_class {
+    uint32_t timeout_ms;
+    struct vmux_op *head, *tail;
+};
+
+struct vmux_deadlines {
+    struct vmux_deadline_class **classes;
+    size_t nclasses;
+};
+
+/*
+ * Indexes op under its timeout_ms; op->deadline_ns must be set. Returns 0, or VMUX_ERR_NOMEM
+ * when a new class cannot be allocated.
+ */
+int vmux_deadlines_add(struct vmux_deadlines *d, struct vmux_op *op);
+
+/* Removes op from the index; nothing happens if it is not indexed. */
+void vmux_deadline_remove(struct vmux_op *op);
+
+/*
+ * Returns the indexed op with the earliest deadline at or before now_ns, or NULL. The caller
+ * completes it (which removes it) and asks again.
+ */
+struct vmux_op *vmux_deadlines_expired(struct vmux_deadlines *d, uint64_t now_ns);
+
+/* Returns the earliest deadline in the index, or UINT64_MAX when it is empty. */
+uint64_t vmux_deadlines_next(const struct vmux_deadlines *d);
+
+/* Frees the classes (the ops are not touched). */
+void vmux_deadlines_free(struct vmux_deadlines *d);
+
+#endif

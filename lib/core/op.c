@@ -1,0 +1,95 @@
+#include "core/op.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#include "core/deadline.h"
+#include "vmux/error.h"
+
+struct vmux_op *vmux_op_new(size_t len)
+{
+    struct vmux_op *op = malloc(sizeof(*op) + len);
+    if (op == NULL)
+        return NULL;
+    op->next = op->dprev = op->dnext = NULL;
+    op->dclass = NULL;
+    op->deadline_ns = 0;
+    op->timeout_ms = 0;
+    op->flags = 0;
+    op->done = false;
+    op->wstart = 0;
+    op->cb = NULL;
+    op->userdata = NULL;
+    op->len = len;
+    return op;
+}
+
+void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply)
+{
+    assert(!op->done);
+    vmux_deadline_remove(op);
+    op->done = true;
+    op->cb(status, reply, op->userdata);
+}
+
+void vmux_op_complete_reply(struct vmux_op *op, vmux_reply *reply)
+{
+    int status = vmux_reply_type(reply) == VMUX_REPLY_ERROR ? VMUX_ERR_SERVER : 0;
+    vmux_op_complete(op, status, reply);
+}
+
+void vmux_op_free(struct vmux_op *op)
+{
+    free(op);
+}
+
+void vmux_opq_push(struct vmux_opq *q, struct vmux_op *op)
+{
+    op->next = NULL;
+    if (q->tail != NULL)
+        q->tail->next = op;
+    else
+        q->head = op;
+    q->tail = op;
+    q->count++;
+}
+
+struct vmux_op *vmux_opq_pop(struct vmux_opq *q)
+{
+    struct vmux_op *op = q->head;
+    if (op == NULL)
+        return NULL;
+    q->head = op->next;
+    if (q->head == NULL)
+        q->tail = NULL;
+    q->count--;
+    op->next = NULL;
+    return op;
+}
+
+void vmux_opq_prepend(struct vmux_opq *dst, struct vmux_opq *src)
+{
+    if (src->head == NULL)
+        return;
+    src->tail->next = dst->head;
+    if (dst->tail == NULL)
+        dst->tail = src->tail;
+    dst->head = src->head;
+    dst->count += src->count;
+    src->head = src->tail = NULL;
+    src->count = 0;
+}
+
+void vmux_opq_append(struct vmux_opq *dst, struct vmux_opq *src)
+{
+    if (src->head == NULL)
+        return;
+    if (dst->tail != NULL)
+        dst->tail->next = src->head;
+    else
+        dst->head = src->head;
+    dst->tail = src->tail;
+    dst->count += src->count;
+    src->head = src->tail = NULL;
+    src->count = 0;
+}

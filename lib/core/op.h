@@ -1,0 +1,76 @@
+/*
+ * An op is one command on its way through the multiplexer: encoded in the caller's thread,
+ * queued, written on a link and completed exactly once. One allocation holds the op and its RESP
+ * bytes.
+ *
+ * Ownership: at any moment exactly one container owns an op (the submit queue, a link's backlog,
+ * or a connection's in-flight FIFO); the deadline list only indexes it. Completing an op does not
+ * free it: an op completed early (timed out) stays in its container as a husk until its reply is
+ * read and dropped, or the container is emptied.
+ */
+#ifndef VMUX_OP_H
+#define VMUX_OP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmux/call.h"
+
+struct vmux_deadline_class;
+
+enum vmux_op_flags {
+    VMUX_OP_SETUP = 1u << 0, /* session setup (AUTH, SELECT...), answered to the link itself */
+    VMUX_OP_IGNORE_ERROR = 1u << 1, /* setup command whose error reply does not fail the link */
+};
+
+struct vmux_op {
+    struct vmux_op *next; /* in the owning queue, backlog or FIFO */
+
+    /* deadline index */
+    struct vmux_op *dprev, *dnext;
+    struct vmux_deadline_class *dclass; /* NULL while not indexed */
+    uint64_t deadline_ns;               /* uv_hrtime() clock */
+    uint32_t timeout_ms;
+
+    uint32_t flags;
+    bool done;       /* completed; a reply still owed to it will be dropped */
+    uint64_t wstart; /* the connection's byte offset where this op's bytes start */
+
+    vmux_reply_cb cb; /* completion; runs exactly once */
+    void *userdata;
+
+    size_t len; /* bytes in cmd */
+    char cmd[];
+};
+
+/* A singly linked FIFO of ops. */
+struct vmux_opq {
+    struct vmux_op *head, *tail;
+    size_t count;
+};
+
+/* Allocates an op with room for len command bytes. NULL when out of memory. */
+struct vmux_op *vmux_op_new(size_t len);
+
+/*
+ * Completes an op once: takes it out of the deadline index, marks it done and runs its callback
+ * with (status, reply). reply ownership passes to the callback. Completing a done op is a
+ * programming error (asserted).
+ */
+void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply);
+
+/* Completes an op with the status a reply implies: VMUX_ERR_SERVER for error replies, else 0. */
+void vmux_op_complete_reply(struct vmux_op *op, vmux_reply *reply);
+
+/* Frees an op. The op must be out of every container and the deadline index. */
+void vmux_op_free(struct vmux_op *op);
+
+void vmux_opq_push(struct vmux_opq *q, struct vmux_op *op);
+struct vmux_op *vmux_opq_pop(struct vmux_opq *q);
+/* Moves every op of src, in order, in front of dst's; src ends empty. */
+void vmux_opq_prepend(struct vmux_opq *dst, struct vmux_opq *src);
+/* Moves every op of src, in order, behind dst's; src ends empty. */
+void vmux_opq_append(struct vmux_opq *dst, struct vmux_opq *src);
+
+#endif

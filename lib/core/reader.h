@@ -1,0 +1,40 @@
+/*
+ * The reply reader: hiredis's RESP parser building vmux_reply values directly, with limits so a
+ * hostile or broken server cannot make it buffer or allocate without bound. A reader that
+ * reported an error stays failed; the link that owns it closes and starts a fresh one.
+ */
+#ifndef VMUX_READER_H
+#define VMUX_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmux/reply.h"
+
+typedef struct vmux_reader vmux_reader;
+
+struct vmux_reader_limits {
+    uint64_t max_bulk;     /* largest bulk string accepted, bytes */
+    uint64_t max_elements; /* largest array accepted, elements */
+    uint64_t max_buffer;   /* most unparsed bytes held while a reply is incomplete */
+};
+
+/* Returns a new reader, or NULL when out of memory. */
+vmux_reader *vmux_reader_new(const struct vmux_reader_limits *limits);
+
+/* Frees the reader and any reply it was building. NULL is allowed. */
+void vmux_reader_free(vmux_reader *rd);
+
+/* Appends bytes read from the socket. Returns 0, VMUX_ERR_PROTOCOL or VMUX_ERR_NOMEM. */
+int vmux_reader_feed(vmux_reader *rd, const char *buf, size_t len);
+
+/*
+ * Takes the next complete reply: returns 1 with *out set (the caller owns it), 0 when more bytes
+ * are needed, or VMUX_ERR_PROTOCOL / VMUX_ERR_NOMEM; vmux_reader_error() then says why.
+ */
+int vmux_reader_next(vmux_reader *rd, vmux_reply **out);
+
+/* The reason for the reader's failure, or "" while it has not failed. */
+const char *vmux_reader_error(const vmux_reader *rd);
+
+#endif

@@ -1,0 +1,38 @@
+/* The reply representation, shared by the reader glue and the public accessors. */
+#ifndef VMUX_REPLY_INTERNAL_H
+#define VMUX_REPLY_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmux/reply.h"
+
+struct vmux_reply {
+    vmux_reply_kind type;
+    size_t len; /* bytes (string, status, error) or elements filled so far (array) */
+    union {
+        int64_t integer;
+        struct {
+            vmux_reply **element;
+            size_t expected; /* element count announced by the array header */
+            size_t cap;      /* slots allocated in element */
+        } array;
+    } u;
+    char str[]; /* string, status and error bytes, NUL-terminated */
+};
+
+/* Allocates a string-like reply holding a copy of len bytes. NULL when out of memory. */
+vmux_reply *vmux_reply_new_str(vmux_reply_kind type, const char *bytes, size_t len);
+/* Allocates an integer, nil or (empty, expecting n elements) array reply. */
+vmux_reply *vmux_reply_new_integer(int64_t value);
+vmux_reply *vmux_reply_new_nil(void);
+vmux_reply *vmux_reply_new_array(size_t expected);
+
+/*
+ * Stores child as element idx of array parent, growing the element table geometrically (never
+ * by the header's announced count, which a hostile server controls). Returns 0 or -1 when out of
+ * memory or idx is not the next slot.
+ */
+int vmux_reply_array_set(vmux_reply *parent, size_t idx, vmux_reply *child);
+
+#endif

@@ -1,0 +1,193 @@
+/*
+ * The handle's life: open (start the I/O thread, wait for the first connection if asked),
+ * the I/O thread's loop, and close (fail what is pending, join, free).
+ */
+#include "mux/mux.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errbuf.h"
+#include "vmux/error.h"
+
+bool vmux_on_io_thread(vmux *m)
+{
+    uv_thread_t self = uv_thread_self();
+    return uv_thread_equal(&self, &m->thread) != 0;
+}
+
+static void open_report(vmux *m, enum vmux_open_state state, int code, const char *reason)
+{
+    uv_mutex_lock(&m->olock);
+    if (m->ostate == OPEN_WAITING) {
+        m->ostate = state;
+        m->oerror = code;
+        vmux_errbuf_set(m->oreason, sizeof(m->oreason), "%s", reason ? reason : "");
+        uv_cond_broadcast(&m->ocond);
+    }
+    uv_mutex_unlock(&m->olock);
+}
+
+static void on_link_ready(struct vmux_link *link, void *arg)
+{
+    (void)link;
+    open_report(arg, OPEN_READY, 0, NULL);
+}
+
+static void on_link_failed(struct vmux_link *link, int code, const char *reason, void *arg)
+{
+    vmux *m = arg;
+    (void)link;
+    if (++m->attempts >= m->cfg->connect_retry)
+        open_report(m, OPEN_FAILED, code, reason);
+}
+
+static const struct vmux_link_events link_events = {on_link_ready, on_link_failed};
+
+static void on_wakeup(uv_async_t *a)
+{
+    vmux_drain_queue(a->data);
+}
+
+void vmux_shutdown(vmux *m)
+{
+    m->io_closing = true;
+    vmux_link_close(m->link);
+    m->link = NULL;
+    uv_close((uv_handle_t *)&m->wakeup, NULL);
+    uv_close((uv_handle_t *)&m->deadline_timer, NULL);
+}
+
+static void io_main(void *arg)
+{
+    vmux *m = arg;
+    vmux_link_start(m->link);
+    uv_run(&m->loop, UV_RUN_DEFAULT);
+}
+
+/* Rejects settings that are valid one by one but not together. */
+static int check_config(const struct vmux_config *cfg, char *errbuf, size_t errlen)
+{
+    if (cfg->nendpoints == 0) {
+        vmux_errbuf_set(errbuf, errlen, "no endpoint in the configuration");
+        return VMUX_ERR_CONFIG;
+    }
+    if (cfg->reconnect_min_ms > cfg->reconnect_max_ms) {
+        vmux_errbuf_set(errbuf, errlen, "reconnectMin (%d) exceeds reconnectMax (%d)",
+                        cfg->reconnect_min_ms, cfg->reconnect_max_ms);
+        return VMUX_ERR_CONFIG;
+    }
+    if (cfg->max_reply_buffer <= cfg->max_bulk_length) {
+        vmux_errbuf_set(errbuf, errlen, "maxReplyBuffer must exceed maxBulkLength");
+        return VMUX_ERR_CONFIG;
+    }
+    if (cfg->ssl) {
+        vmux_errbuf_set(errbuf, errlen, "ssl=true: this build of vmux has no TLS link yet");
+        return VMUX_ERR_TLS;
+    }
+    return 0;
+}
+
+static void mux_free(vmux *m)
+{
+    vmux_deadlines_free(&m->deadlines);
+    uv_mutex_destroy(&m->qlock);
+    uv_mutex_destroy(&m->olock);
+    uv_cond_destroy(&m->ocond);
+    vmux_config_free(m->cfg);
+    free(m);
+}
+
+static int mux_init(vmux *m, const vmux_config *cfg)
+{
+    m->cfg = vmux_config_dup(cfg);
+    if (m->cfg == NULL)
+        return VMUX_ERR_NOMEM;
+    m->timer_due_ns = UINT64_MAX;
+    if (uv_mutex_init(&m->qlock) != 0 || uv_mutex_init(&m->olock) != 0 ||
+        uv_cond_init(&m->ocond) != 0 || uv_loop_init(&m->loop) != 0)
+        return VMUX_ERR_NOMEM;
+    uv_async_init(&m->loop, &m->wakeup, on_wakeup);
+    uv_timer_init(&m->loop, &m->deadline_timer);
+    m->wakeup.data = m->deadline_timer.data = m;
+    return vmux_link_new(&m->loop, m->cfg, &link_events, m, &m->link);
+}
+
+/* Stops the I/O thread (or, if it never started, closes the handles here) and frees m. */
+static void mux_stop(vmux *m, bool started)
+{
+    if (started) {
+        uv_mutex_lock(&m->qlock);
+        m->closing = true;
+        uv_async_send(&m->wakeup);
+        uv_mutex_unlock(&m->qlock);
+        uv_thread_join(&m->thread);
+    } else {
+        vmux_shutdown(m);
+        uv_run(&m->loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(&m->loop);
+    mux_free(m);
+}
+
+static int wait_first_connection(vmux *m, char *errbuf, size_t errlen)
+{
+    uv_mutex_lock(&m->olock);
+    while (m->ostate == OPEN_WAITING)
+        uv_cond_wait(&m->ocond, &m->olock);
+    int rc = m->ostate == OPEN_READY ? 0 : m->oerror;
+    if (rc != 0)
+        vmux_errbuf_set(errbuf, errlen, "%s", m->oreason);
+    uv_mutex_unlock(&m->olock);
+    return rc;
+}
+
+int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (cfg == NULL || out == NULL) {
+        vmux_errbuf_set(errbuf, errlen, "vmux_open: cfg and out must not be NULL");
+        return VMUX_ERR_INVALID_ARG;
+    }
+    int rc = check_config(cfg, errbuf, errlen);
+    if (rc != 0)
+        return rc;
+    vmux *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return VMUX_ERR_NOMEM;
+    if ((rc = mux_init(m, cfg)) != 0 || (rc = uv_thread_create(&m->thread, io_main, m)) != 0) {
+        vmux_errbuf_set(errbuf, errlen, "cannot start the I/O thread");
+        if (m->link != NULL)
+            mux_stop(m, false);
+        else
+            mux_free(m);
+        return rc < 0 && rc != VMUX_ERR_NOMEM ? VMUX_ERR_NOMEM : rc;
+    }
+    if (m->cfg->abort_connect && (rc = wait_first_connection(m, errbuf, errlen)) != 0) {
+        mux_stop(m, true);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int vmux_open_str(const char *config, vmux **out, char *errbuf, size_t errlen)
+{
+    vmux_config *cfg;
+    if (out != NULL)
+        *out = NULL;
+    int rc = vmux_config_parse(config, &cfg, errbuf, errlen);
+    if (rc != 0)
+        return rc;
+    rc = vmux_open(cfg, out, errbuf, errlen);
+    vmux_config_free(cfg);
+    return rc;
+}
+
+void vmux_close(vmux *m)
+{
+    if (m == NULL)
+        return;
+    mux_stop(m, true);
+}

@@ -1,0 +1,63 @@
+/*
+ * The handle: the I/O thread and its loop, the submit queue that feeds it from any thread,
+ * and the deadline timer. Private to the library.
+ */
+#ifndef VMUX_MUX_H
+#define VMUX_MUX_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "core/config_internal.h"
+#include "core/deadline.h"
+#include "core/op.h"
+#include "net/link.h"
+#include "vmux/client.h"
+
+/* How vmux_open() learns the fate of the first connection. */
+enum vmux_open_state { OPEN_WAITING, OPEN_READY, OPEN_FAILED };
+
+struct vmux {
+    struct vmux_config *cfg; /* private copy */
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t wakeup;
+    uv_timer_t deadline_timer;
+    uint64_t timer_due_ns; /* when deadline_timer fires; UINT64_MAX when stopped */
+    struct vmux_deadlines deadlines;
+    struct vmux_link *link; /* standalone: the one server */
+    bool io_closing;        /* I/O thread only: shutdown has begun */
+
+    /* Submit queue: the only state that other threads touch. */
+    uv_mutex_t qlock;
+    struct vmux_opq queue;
+    bool closing;
+
+    /* First connection, reported to vmux_open(). */
+    uv_mutex_t olock;
+    uv_cond_t ocond;
+    enum vmux_open_state ostate;
+    int attempts;
+    int oerror;
+    char oreason[256];
+};
+
+/*
+ * Submits an encoded op from any thread. Returns 0 when accepted (its callback will run exactly
+ * once) or VMUX_ERR_CLOSED, in which case the op is not taken and the caller frees it.
+ */
+int vmux_submit(vmux *m, struct vmux_op *op);
+
+/* I/O thread: takes everything from the submit queue and routes it. */
+void vmux_drain_queue(vmux *m);
+
+/* I/O thread: indexes an op's deadline and hands it to its link. */
+void vmux_route(vmux *m, struct vmux_op *op);
+
+/* I/O thread: fails every op the handle holds with VMUX_ERR_CLOSED and closes its handles. */
+void vmux_shutdown(vmux *m);
+
+/* Whether the calling thread is the handle's I/O thread. */
+bool vmux_on_io_thread(vmux *m);
+
+#endif

@@ -1,0 +1,426 @@
+/*
+ * One TCP connection of a link: resolve, connect, session setup, then pipelined writes and
+ * replies matched to ops in order. A connection is used once; after any failure the link starts
+ * a new one. Memory is released when libuv has let go of every handle and request (refs).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/encode.h"
+#include "net/link_internal.h"
+#include "vmux/error.h"
+#include "vmux/version.h"
+
+#define SHRINK_ABOVE (1024 * 1024) /* give back buffers grown past this once they drain */
+
+static const char LABEL_AUTH[] = "AUTH";
+static const char LABEL_SELECT[] = "SELECT";
+static const char LABEL_SETNAME[] = "CLIENT SETNAME";
+static const char LABEL_SETINFO[] = "CLIENT SETINFO";
+
+static void conn_unref(struct vmux_conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    vmux_reader_free(c->reader);
+    free(c->out.data);
+    free(c->writing.data);
+    free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
+
+static void conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
+{
+    if (c->failing)
+        return;
+    char reason[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    vmux_link_conn_failed(c->link, code, "%s: %s", c->where, reason);
+}
+
+/* ---- writing ---- */
+
+static int buf_reserve(struct vmux_buf *b, size_t more)
+{
+    if (b->cap - b->len >= more)
+        return 0;
+    size_t cap = b->cap ? b->cap : 16 * 1024;
+    while (cap - b->len < more) {
+        if (cap > SIZE_MAX / 2)
+            return VMUX_ERR_NOMEM;
+        cap *= 2;
+    }
+    char *grown = realloc(b->data, cap);
+    if (grown == NULL)
+        return VMUX_ERR_NOMEM;
+    b->data = grown;
+    b->cap = cap;
+    return 0;
+}
+
+static void buf_drained(struct vmux_buf *b)
+{
+    b->off = b->len = 0;
+    if (b->cap > SHRINK_ABOVE) {
+        free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+    }
+}
+
+static void conn_flush(struct vmux_conn *c);
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct vmux_conn *c = req->data;
+    c->write_pending = false;
+    buf_drained(&c->writing);
+    if (c->failing)
+        return;
+    if (status < 0) {
+        conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(status));
+        return;
+    }
+    conn_flush(c);
+}
+
+/* Hands what the socket did not take at once to uv_write, and queues new bytes elsewhere. */
+static void conn_write_rest(struct vmux_conn *c)
+{
+    struct vmux_buf tmp = c->writing;
+    c->writing = c->out;
+    c->out = tmp;
+    size_t rest = c->writing.len - c->writing.off;
+    uv_buf_t b = uv_buf_init(c->writing.data + c->writing.off, (unsigned)rest);
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+    if (rc < 0) {
+        conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(rc));
+        return;
+    }
+    c->flushed += rest; /* from here on these bytes may reach the server */
+    c->write_pending = true;
+}
+
+static void conn_flush(struct vmux_conn *c)
+{
+    if (c->failing || c->write_pending || c->out.len == c->out.off)
+        return;
+    uv_buf_t b = uv_buf_init(c->out.data + c->out.off, (unsigned)(c->out.len - c->out.off));
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == UV_EAGAIN)
+        n = 0;
+    if (n < 0) {
+        conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(n));
+        return;
+    }
+    c->flushed += (uint64_t)n;
+    c->out.off += (size_t)n;
+    if (c->out.off == c->out.len)
+        buf_drained(&c->out);
+    else
+        conn_write_rest(c);
+}
+
+static void on_flush_turn(uv_prepare_t *p)
+{
+    struct vmux_conn *c = p->data;
+    uv_prepare_stop(p);
+    c->flush_armed = false;
+    conn_flush(c);
+}
+
+int vmux_conn_write_op(struct vmux_conn *c, struct vmux_op *op)
+{
+    if (c->out.off > 0 && c->out.off == c->out.len)
+        c->out.off = c->out.len = 0;
+    int rc = buf_reserve(&c->out, op->len);
+    if (rc != 0)
+        return rc;
+    memcpy(c->out.data + c->out.len, op->cmd, op->len);
+    c->out.len += op->len;
+    op->wstart = c->queued;
+    c->queued += op->len;
+    vmux_opq_push(&c->fifo, op);
+    if (!c->flush_armed) {
+        c->flush_armed = true;
+        uv_prepare_start(&c->flusher, on_flush_turn);
+    }
+    return 0;
+}
+
+/* ---- session setup ---- */
+
+static void setup_push(struct vmux_conn *c, const char *label, uint32_t flags, int argc,
+                       const char *const *argv)
+{
+    struct vmux_op *op;
+    if (c->failing)
+        return;
+    if (vmux_encode_op(argc, argv, NULL, &op) != 0) {
+        conn_fail(c, VMUX_ERR_NOMEM, "out of memory during session setup");
+        return;
+    }
+    op->flags = VMUX_OP_SETUP | flags;
+    op->userdata = (void *)label;
+    if (vmux_conn_write_op(c, op) != 0) {
+        vmux_op_free(op);
+        conn_fail(c, VMUX_ERR_NOMEM, "out of memory during session setup");
+        return;
+    }
+    c->setup_left++;
+}
+
+static void conn_send_setup(struct vmux_conn *c)
+{
+    const struct vmux_config *cfg = c->link->cfg;
+    char db[16];
+    if (cfg->password != NULL && cfg->user != NULL)
+        setup_push(c, LABEL_AUTH, 0, 3, (const char *[]){"AUTH", cfg->user, cfg->password});
+    else if (cfg->password != NULL)
+        setup_push(c, LABEL_AUTH, 0, 2, (const char *[]){"AUTH", cfg->password});
+    if (cfg->default_database != 0) {
+        snprintf(db, sizeof(db), "%d", cfg->default_database);
+        setup_push(c, LABEL_SELECT, 0, 2, (const char *[]){"SELECT", db});
+    }
+    if (cfg->name != NULL)
+        setup_push(c, LABEL_SETNAME, 0, 3, (const char *[]){"CLIENT", "SETNAME", cfg->name});
+    /* Servers before 7.2 lack CLIENT SETINFO: its error does not fail the connection. */
+    setup_push(c, LABEL_SETINFO, VMUX_OP_IGNORE_ERROR, 4,
+               (const char *[]){"CLIENT", "SETINFO", "LIB-NAME", "vmux"});
+    setup_push(c, LABEL_SETINFO, VMUX_OP_IGNORE_ERROR, 4,
+               (const char *[]){"CLIENT", "SETINFO", "LIB-VER", VMUX_VERSION_STRING});
+}
+
+static bool is_auth_error(const char *label, const char *msg)
+{
+    return label == LABEL_AUTH || strncmp(msg, "NOAUTH", 6) == 0 ||
+           strncmp(msg, "WRONGPASS", 9) == 0 || strncmp(msg, "NOPERM", 6) == 0;
+}
+
+static void conn_setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply)
+{
+    const char *label = op->userdata;
+    bool ignorable = (op->flags & VMUX_OP_IGNORE_ERROR) != 0;
+    vmux_op_free(op);
+    if (vmux_reply_type(reply) == VMUX_REPLY_ERROR) {
+        const char *msg = vmux_reply_str(reply, NULL);
+        bool auth = is_auth_error(label, msg);
+        if (auth || !ignorable)
+            conn_fail(c, auth ? VMUX_ERR_AUTH : VMUX_ERR_SETUP, "%s failed: %s", label, msg);
+    }
+    vmux_reply_free(reply);
+    if (!c->failing && --c->setup_left == 0) {
+        uv_timer_stop(&c->timer);
+        vmux_link_conn_ready(c->link);
+    }
+}
+
+/* ---- reading ---- */
+
+static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
+{
+    struct vmux_op *op = vmux_opq_pop(&c->fifo);
+    if (op == NULL) {
+        vmux_reply_free(reply);
+        conn_fail(c, VMUX_ERR_PROTOCOL, "the server sent a reply no command was waiting for");
+        return;
+    }
+    if (op->flags & VMUX_OP_SETUP) {
+        conn_setup_reply(c, op, reply);
+        return;
+    }
+    if (op->done) /* timed out earlier: its late reply is dropped here */
+        vmux_reply_free(reply);
+    else
+        vmux_op_complete_reply(op, reply);
+    vmux_op_free(op);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct vmux_conn *c = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct vmux_conn *c = s->data;
+    if (c->failing || nread == 0)
+        return;
+    if (nread < 0) {
+        if (nread == UV_EOF)
+            conn_fail(c, VMUX_ERR_IO, "the server closed the connection");
+        else
+            conn_fail(c, VMUX_ERR_IO, "read failed: %s", uv_strerror((int)nread));
+        return;
+    }
+    int rc = vmux_reader_feed(c->reader, buf->base, (size_t)nread);
+    while (rc == 0 && !c->failing) {
+        vmux_reply *reply;
+        rc = vmux_reader_next(c->reader, &reply);
+        if (rc == 1) {
+            conn_dispatch(c, reply);
+            rc = 0;
+        } else if (rc == 0) {
+            break;
+        }
+    }
+    if (rc < 0)
+        conn_fail(c, rc, "bad reply: %s", vmux_reader_error(c->reader));
+}
+
+/* ---- connecting ---- */
+
+static void on_connect_timeout(uv_timer_t *t)
+{
+    struct vmux_conn *c = t->data;
+    conn_fail(c, VMUX_ERR_TIMEOUT, "no ready connection within connectTimeout (%d ms)",
+              c->link->cfg->connect_timeout_ms);
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    struct vmux_conn *c = req->data;
+    if (c->failing)
+        return;
+    if (status < 0) {
+        conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(status));
+        return;
+    }
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0) {
+        conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
+        return;
+    }
+    conn_send_setup(c);
+}
+
+static void conn_connect(struct vmux_conn *c, const struct sockaddr *addr)
+{
+    int rc = uv_tcp_init(c->link->loop, &c->tcp);
+    if (rc < 0) {
+        conn_fail(c, VMUX_ERR_CONNECT, "cannot create a socket: %s", uv_strerror(rc));
+        return;
+    }
+    c->tcp.data = c;
+    c->tcp_open = true;
+    c->refs++;
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (c->link->cfg->keep_alive_s > 0)
+        uv_tcp_keepalive(&c->tcp, 1, (unsigned)c->link->cfg->keep_alive_s);
+    c->creq.data = c;
+    rc = uv_tcp_connect(&c->creq, &c->tcp, addr, on_connected);
+    if (rc < 0)
+        conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(rc));
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct vmux_conn *c = req->data;
+    c->resolving = false;
+    if (!c->failing) {
+        if (status < 0)
+            conn_fail(c, VMUX_ERR_RESOLVE, "cannot resolve the host name: %s", uv_strerror(status));
+        else
+            conn_connect(c, res->ai_addr);
+    }
+    uv_freeaddrinfo(res);
+    conn_unref(c);
+}
+
+/* Fills addr when host is an IP literal, so that no resolver thread is needed. */
+static bool parse_ip(const char *host, int port, struct sockaddr_storage *addr)
+{
+    memset(addr, 0, sizeof(*addr));
+    return uv_ip4_addr(host, port, (struct sockaddr_in *)addr) == 0 ||
+           uv_ip6_addr(host, port, (struct sockaddr_in6 *)addr) == 0;
+}
+
+struct vmux_conn *vmux_conn_new(struct vmux_link *link, const struct vmux_endpoint *ep)
+{
+    struct vmux_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->reader = vmux_reader_new(&link->limits);
+    if (c->reader == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->link = link;
+    c->ep = ep;
+    snprintf(c->where, sizeof(c->where), strchr(ep->host, ':') ? "[%s]:%d" : "%s:%d", ep->host,
+             ep->port);
+    uv_timer_init(link->loop, &c->timer);
+    uv_prepare_init(link->loop, &c->flusher);
+    c->timer.data = c->flusher.data = c;
+    c->wreq.data = c;
+    c->refs = 2;
+    return c;
+}
+
+void vmux_conn_begin(struct vmux_conn *c)
+{
+    uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)c->link->cfg->connect_timeout_ms, 0);
+    struct sockaddr_storage addr;
+    if (parse_ip(c->ep->host, c->ep->port, &addr)) {
+        conn_connect(c, (struct sockaddr *)&addr);
+        return;
+    }
+    char port[8];
+    snprintf(port, sizeof(port), "%d", c->ep->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    c->gai.data = c;
+    int rc = uv_getaddrinfo(c->link->loop, &c->gai, on_resolved, c->ep->host, port, &hints);
+    if (rc < 0) {
+        conn_fail(c, VMUX_ERR_RESOLVE, "cannot resolve the host name: %s", uv_strerror(rc));
+        return;
+    }
+    c->resolving = true;
+    c->refs++;
+}
+
+/* ---- ending ---- */
+
+/* Settles the ops in flight; see vmux_conn_end(). */
+static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_status)
+{
+    struct vmux_opq q = c->fifo, unsent = {0};
+    memset(&c->fifo, 0, sizeof(c->fifo));
+    struct vmux_op *op;
+    while ((op = vmux_opq_pop(&q)) != NULL) {
+        if ((op->flags & VMUX_OP_SETUP) || op->done) {
+            vmux_op_free(op);
+        } else if (op->wstart >= c->flushed && requeue) {
+            vmux_opq_push(&unsent, op);
+        } else {
+            vmux_op_complete(op, op->wstart >= c->flushed ? status : sent_status, NULL);
+            vmux_op_free(op);
+        }
+    }
+    vmux_opq_prepend(&c->link->backlog, &unsent);
+}
+
+void vmux_conn_end(struct vmux_conn *c, bool requeue, int status, int sent_status)
+{
+    c->failing = true;
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->flusher, on_handle_closed);
+    if (c->tcp_open)
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    if (c->resolving)
+        uv_cancel((uv_req_t *)&c->gai); /* on_resolved still runs, and lets go of c */
+    conn_settle(c, requeue, status, sent_status);
+}

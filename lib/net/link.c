@@ -1,0 +1,193 @@
+/*
+ * The link: backlog, reconnection with backoff, and the choice of endpoint. See link.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/link_internal.h"
+#include "vmux/error.h"
+
+int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg,
+                  const struct vmux_link_events *events, void *arg, struct vmux_link **out)
+{
+    struct vmux_link *link = calloc(1, sizeof(*link));
+    if (link == NULL)
+        return VMUX_ERR_NOMEM;
+    link->loop = loop;
+    link->cfg = cfg;
+    link->limits.max_bulk = cfg->max_bulk_length;
+    link->limits.max_elements = cfg->max_reply_elements;
+    link->limits.max_buffer = cfg->max_reply_buffer;
+    link->events = *events;
+    link->arg = arg;
+    link->state = LINK_DOWN;
+    link->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)link;
+    uv_timer_init(loop, &link->backoff);
+    link->backoff.data = link;
+    *out = link;
+    return 0;
+}
+
+static void link_connect(struct vmux_link *link)
+{
+    const struct vmux_endpoint *ep =
+        &link->cfg->endpoints[link->next_endpoint % link->cfg->nendpoints];
+    struct vmux_conn *c = vmux_conn_new(link, ep);
+    if (c == NULL) {
+        vmux_link_conn_failed(link, VMUX_ERR_NOMEM, "out of memory");
+        return;
+    }
+    link->conn = c;
+    link->state = LINK_CONNECTING;
+    vmux_conn_begin(c);
+}
+
+void vmux_link_start(struct vmux_link *link)
+{
+    link_connect(link);
+}
+
+static void on_backoff(uv_timer_t *t)
+{
+    link_connect(t->data);
+}
+
+static uint64_t next_random(struct vmux_link *link)
+{
+    /* xorshift64*: jitter needs spread, not secrecy */
+    link->rng ^= link->rng >> 12;
+    link->rng ^= link->rng << 25;
+    link->rng ^= link->rng >> 27;
+    return link->rng * 2685821657736338717ull;
+}
+
+/* Exponential backoff with full jitter between reconnectMin and reconnectMax. */
+static uint64_t backoff_ms(struct vmux_link *link, bool was_ready)
+{
+    uint64_t lo = (uint64_t)link->cfg->reconnect_min_ms, hi = (uint64_t)link->cfg->reconnect_max_ms;
+    unsigned n = link->retries++;
+    if (n == 0 && was_ready)
+        return 0; /* a working connection broke: try again at once */
+    uint64_t cap = lo << (n < 20 ? n : 20);
+    if (cap > hi)
+        cap = hi;
+    return lo + next_random(link) % (cap - lo + 1);
+}
+
+/* What an op that was sent and never answered learns when its connection fails. */
+static int sent_status_for(int code)
+{
+    return code == VMUX_ERR_PROTOCOL ? VMUX_ERR_PROTOCOL : VMUX_ERR_CONNECTION_LOST;
+}
+
+void vmux_link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(link->last_reason, sizeof(link->last_reason), fmt, ap);
+    va_end(ap);
+    link->last_error = code;
+
+    bool was_ready = link->state == LINK_READY;
+    struct vmux_conn *c = link->conn;
+    link->conn = NULL;
+    link->state = LINK_DOWN;
+    if (c != NULL)
+        vmux_conn_end(c, true, 0, sent_status_for(code));
+    if (!was_ready)
+        link->next_endpoint++;
+    link->events.failed(link, code, link->last_reason, link->arg);
+    if (link->state == LINK_DOWN)
+        uv_timer_start(&link->backoff, on_backoff, backoff_ms(link, was_ready), 0);
+}
+
+static void fail_op(struct vmux_op *op, int status)
+{
+    vmux_op_complete(op, status, NULL);
+    vmux_op_free(op);
+}
+
+/* Writes every live backlogged op on the new connection, in order. */
+static void link_drain_backlog(struct vmux_link *link)
+{
+    struct vmux_opq q = link->backlog;
+    memset(&link->backlog, 0, sizeof(link->backlog));
+    struct vmux_op *op;
+    while ((op = vmux_opq_pop(&q)) != NULL) {
+        if (op->done) {
+            vmux_op_free(op);
+            continue;
+        }
+        int rc = vmux_conn_write_op(link->conn, op);
+        if (rc != 0)
+            fail_op(op, rc);
+    }
+}
+
+void vmux_link_conn_ready(struct vmux_link *link)
+{
+    link->state = LINK_READY;
+    link->retries = 0;
+    link_drain_backlog(link);
+    link->events.ready(link, link->arg);
+}
+
+/* Drops ops that already completed (timed out) from the backlog; returns how many are left. */
+static size_t backlog_purge(struct vmux_link *link)
+{
+    struct vmux_opq q = link->backlog;
+    memset(&link->backlog, 0, sizeof(link->backlog));
+    struct vmux_op *op;
+    while ((op = vmux_opq_pop(&q)) != NULL) {
+        if (op->done)
+            vmux_op_free(op);
+        else
+            vmux_opq_push(&link->backlog, op);
+    }
+    return link->backlog.count;
+}
+
+void vmux_link_submit(struct vmux_link *link, struct vmux_op *op)
+{
+    if (link->state == LINK_CLOSED) {
+        fail_op(op, VMUX_ERR_CLOSED);
+    } else if (link->state == LINK_READY) {
+        int rc = vmux_conn_write_op(link->conn, op);
+        if (rc != 0)
+            fail_op(op, rc);
+    } else if (link->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST) {
+        fail_op(op, link->last_error != 0 ? link->last_error : VMUX_ERR_CONNECT);
+    } else if (link->backlog.count >= (size_t)link->cfg->backlog_size &&
+               backlog_purge(link) >= (size_t)link->cfg->backlog_size) {
+        fail_op(op, VMUX_ERR_BACKLOG_FULL);
+    } else {
+        vmux_opq_push(&link->backlog, op);
+    }
+}
+
+static void on_link_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void vmux_link_close(struct vmux_link *link)
+{
+    link->state = LINK_CLOSED;
+    uv_timer_stop(&link->backoff);
+    struct vmux_conn *c = link->conn;
+    link->conn = NULL;
+    if (c != NULL)
+        vmux_conn_end(c, false, VMUX_ERR_CLOSED, VMUX_ERR_CLOSED);
+    struct vmux_opq q = link->backlog;
+    memset(&link->backlog, 0, sizeof(link->backlog));
+    struct vmux_op *op;
+    while ((op = vmux_opq_pop(&q)) != NULL) {
+        if (op->done)
+            vmux_op_free(op);
+        else
+            fail_op(op, VMUX_ERR_CLOSED);
+    }
+    uv_close((uv_handle_t *)&link->backoff, on_link_closed);
+}

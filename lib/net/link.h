@@ -1,0 +1,50 @@
+/*
+ * A link is the multiplexer's lasting channel to one server: it owns the backlog of commands
+ * waiting for a connection, and one connection at a time (conn.c), replaced after a failure
+ * with exponential backoff and full jitter. Only the I/O thread touches a link.
+ */
+#ifndef VMUX_LINK_H
+#define VMUX_LINK_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "core/config_internal.h"
+#include "core/op.h"
+#include "core/reader.h"
+
+struct vmux_link;
+
+/* What a link tells its owner. Both run on the I/O thread. */
+struct vmux_link_events {
+    /* A connection finished its session setup; commands flow. */
+    void (*ready)(struct vmux_link *link, void *arg);
+    /* A connection attempt or a live connection failed; code and reason say why. */
+    void (*failed)(struct vmux_link *link, int code, const char *reason, void *arg);
+};
+
+/*
+ * Creates a link on loop for the endpoints of cfg (which must outlive the link). It does not
+ * connect until vmux_link_start(). Returns 0, or VMUX_ERR_NOMEM.
+ */
+int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg,
+                  const struct vmux_link_events *events, void *arg, struct vmux_link **out);
+
+/* Starts the first connection attempt. */
+void vmux_link_start(struct vmux_link *link);
+
+/*
+ * Hands an op (already deadline-indexed) to the link: written on the ready connection's next
+ * flush, or kept in the backlog while none is ready. A full backlog, the failFast policy or a
+ * closing link complete the op at once (VMUX_ERR_BACKLOG_FULL, the last connection error,
+ * VMUX_ERR_CLOSED).
+ */
+void vmux_link_submit(struct vmux_link *link, struct vmux_op *op);
+
+/*
+ * Closes the link: every op it holds completes with VMUX_ERR_CLOSED, its handles close, and it
+ * frees itself once libuv has released them.
+ */
+void vmux_link_close(struct vmux_link *link);
+
+#endif

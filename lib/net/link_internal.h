@@ -1,0 +1,91 @@
+/* The link and connection structures, private to lib/net. */
+#ifndef VMUX_LINK_INTERNAL_H
+#define VMUX_LINK_INTERNAL_H
+
+#include <stdint.h>
+
+#include "net/link.h"
+
+enum vmux_link_state {
+    LINK_DOWN,       /* no connection; waiting for the backoff timer or the first start */
+    LINK_CONNECTING, /* a connection is resolving, connecting or setting up its session */
+    LINK_READY,      /* commands are written as they come */
+    LINK_CLOSED,
+};
+
+/* A growable byte buffer; off marks bytes already consumed from the front. */
+struct vmux_buf {
+    char *data;
+    size_t off, len, cap;
+};
+
+struct vmux_conn;
+
+struct vmux_link {
+    uv_loop_t *loop;
+    const struct vmux_config *cfg;
+    struct vmux_reader_limits limits;
+    struct vmux_link_events events;
+    void *arg;
+
+    enum vmux_link_state state;
+    struct vmux_conn *conn; /* the current connection, NULL while down */
+    struct vmux_opq backlog;
+    size_t next_endpoint; /* endpoint the next attempt uses */
+
+    uv_timer_t backoff;
+    unsigned retries; /* failed attempts since the last ready connection */
+    uint64_t rng;     /* jitter */
+    int last_error;   /* code of the last failure, 0 if none */
+    char last_reason[256];
+};
+
+struct vmux_conn {
+    struct vmux_link *link;
+    const struct vmux_endpoint *ep;
+    int refs; /* handles and requests libuv still holds; freed at 0 */
+    bool failing;
+    bool tcp_open;
+    bool resolving;
+    bool write_pending;
+    bool flush_armed;
+
+    uv_timer_t timer; /* connect + setup deadline */
+    uv_getaddrinfo_t gai;
+    uv_connect_t creq;
+    uv_tcp_t tcp;
+    uv_write_t wreq;
+    uv_prepare_t flusher; /* writes what a loop turn queued, once, before the loop polls */
+
+    vmux_reader *reader;
+    struct vmux_opq fifo; /* ops written and not yet answered, in order */
+    int setup_left;       /* setup replies still expected */
+
+    struct vmux_buf out;     /* bytes queued and not yet handed to the kernel */
+    struct vmux_buf writing; /* bytes a uv_write is sending */
+    uint64_t queued;         /* bytes ever queued on this connection */
+    uint64_t flushed;        /* bytes ever handed to the kernel, or to a pending uv_write */
+
+    char where[300]; /* "host:port", for messages */
+    char rbuf[64 * 1024];
+};
+
+/* conn.c: one connection's life. vmux_conn_new() allocates (NULL when out of memory);
+ * vmux_conn_begin() resolves and connects, reporting any failure to the link. */
+struct vmux_conn *vmux_conn_new(struct vmux_link *link, const struct vmux_endpoint *ep);
+void vmux_conn_begin(struct vmux_conn *c);
+/* Queues an op's bytes on a ready connection. Returns 0 or VMUX_ERR_NOMEM. */
+int vmux_conn_write_op(struct vmux_conn *conn, struct vmux_op *op);
+/*
+ * Ends a connection: ops never handed to the kernel go back to the front of the link's backlog
+ * (requeue true) or complete with status (requeue false); ops sent and unanswered complete with
+ * sent_status. Then its handles close and it frees itself.
+ */
+void vmux_conn_end(struct vmux_conn *conn, bool requeue, int status, int sent_status);
+
+/* link.c: what a connection reports to its link. */
+void vmux_link_conn_ready(struct vmux_link *link);
+void vmux_link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
