@@ -57,12 +57,14 @@ void vmux_deadline_remove(struct vmux_op *op)
 
 struct vmux_op *vmux_deadlines_expired(struct vmux_deadlines *d, uint64_t now_ns)
 {
+    struct vmux_op *first = NULL;
     for (size_t i = 0; i < d->nclasses; i++) {
         struct vmux_op *head = d->classes[i]->head;
-        if (head != NULL && head->deadline_ns <= now_ns)
-            return head;
+        if (head != NULL && head->deadline_ns <= now_ns &&
+            (first == NULL || head->deadline_ns < first->deadline_ns))
+            first = head;
     }
-    return NULL;
+    return first;
 }
 
 uint64_t vmux_deadlines_next(const struct vmux_deadlines *d)

@@ -1,0 +1,887 @@
+/*
+ * Unit tests for the configuration module: strings, URLs, errors, to_string, dup, apply and
+ * the typed setters and getters. The internal struct is read only to compare two configs
+ * field by field and to check the password, which has no public getter.
+ */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/config_internal.h"
+#include "vmux/config.h"
+#include "vmux/error.h"
+
+#define MIB (1024ull * 1024)
+
+/* ---- helpers ---- */
+
+static vmux_config *parse_ok(const char *text)
+{
+    char err[256] = "";
+    vmux_config *cfg = NULL;
+    int rc = vmux_config_parse(text, &cfg, err, sizeof err);
+    if (rc != 0)
+        fail_msg("parsing '%s' failed: %s (%s)", text, vmux_err_name(rc), err);
+    assert_non_null(cfg);
+    return cfg;
+}
+
+static void assert_str_or_null(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        assert_ptr_equal(a, b);
+    else
+        assert_string_equal(a, b);
+}
+
+static void assert_endpoint(const vmux_config *cfg, size_t i, const char *host, int port)
+{
+    const char *h = NULL;
+    int p = 0;
+    assert_int_equal(vmux_config_endpoint(cfg, i, &h, &p), 0);
+    assert_string_equal(h, host);
+    assert_int_equal(p, port);
+}
+
+/* Every field equal; the password only by presence unless with_password. */
+static void assert_config_equal(const vmux_config *a, const vmux_config *b, bool with_password)
+{
+    assert_int_equal(a->nendpoints, b->nendpoints);
+    for (size_t i = 0; i < a->nendpoints; i++) {
+        assert_string_equal(a->endpoints[i].host, b->endpoints[i].host);
+        assert_int_equal(a->endpoints[i].port, b->endpoints[i].port);
+    }
+    assert_int_equal(a->ssl, b->ssl);
+    assert_int_equal(a->ssl_verify, b->ssl_verify);
+    assert_str_or_null(a->ssl_host, b->ssl_host);
+    assert_str_or_null(a->ssl_ca_file, b->ssl_ca_file);
+    assert_str_or_null(a->ssl_ca_path, b->ssl_ca_path);
+    assert_str_or_null(a->ssl_cert, b->ssl_cert);
+    assert_str_or_null(a->ssl_key, b->ssl_key);
+    assert_str_or_null(a->user, b->user);
+    if (with_password)
+        assert_str_or_null(a->password, b->password);
+    else
+        assert_int_equal(a->password != NULL, b->password != NULL);
+    assert_str_or_null(a->name, b->name);
+    assert_int_equal(a->default_database, b->default_database);
+    assert_int_equal(a->abort_connect, b->abort_connect);
+    assert_int_equal(a->connect_retry, b->connect_retry);
+    assert_int_equal(a->connect_timeout_ms, b->connect_timeout_ms);
+    assert_int_equal(a->sync_timeout_ms, b->sync_timeout_ms);
+    assert_int_equal(a->async_timeout_ms, b->async_timeout_ms);
+    assert_int_equal(a->keep_alive_s, b->keep_alive_s);
+    assert_int_equal(a->backlog_size, b->backlog_size);
+    assert_int_equal(a->backlog_policy, b->backlog_policy);
+    assert_int_equal(a->reconnect_min_ms, b->reconnect_min_ms);
+    assert_int_equal(a->reconnect_max_ms, b->reconnect_max_ms);
+    assert_true(a->max_bulk_length == b->max_bulk_length);
+    assert_true(a->max_reply_elements == b->max_reply_elements);
+    assert_true(a->max_reply_buffer == b->max_reply_buffer);
+}
+
+/* to_string into a fresh heap buffer sized from a first measuring call. */
+static char *to_string(const vmux_config *cfg)
+{
+    int n = vmux_config_to_string(cfg, NULL, 0);
+    assert_true(n >= 0);
+    char *s = malloc((size_t)n + 1);
+    assert_non_null(s);
+    assert_int_equal(vmux_config_to_string(cfg, s, (size_t)n + 1), n);
+    assert_int_equal(strlen(s), n);
+    return s;
+}
+
+static void assert_defaults(const vmux_config *cfg)
+{
+    assert_false(vmux_config_ssl(cfg));
+    assert_null(vmux_config_ssl_host(cfg));
+    assert_null(vmux_config_ssl_ca_file(cfg));
+    assert_null(vmux_config_ssl_ca_path(cfg));
+    assert_null(vmux_config_ssl_cert(cfg));
+    assert_null(vmux_config_ssl_key(cfg));
+    assert_true(vmux_config_ssl_verify(cfg));
+    assert_null(vmux_config_user(cfg));
+    assert_false(vmux_config_has_password(cfg));
+    assert_null(vmux_config_name(cfg));
+    assert_int_equal(vmux_config_default_database(cfg), 0);
+    assert_true(vmux_config_abort_connect(cfg));
+    assert_int_equal(vmux_config_connect_retry(cfg), 3);
+    assert_int_equal(vmux_config_connect_timeout(cfg), 5000);
+    assert_int_equal(vmux_config_sync_timeout(cfg), 5000);
+    assert_int_equal(vmux_config_async_timeout(cfg), 5000);
+    assert_int_equal(vmux_config_keep_alive(cfg), 60);
+    assert_int_equal(vmux_config_backlog_size(cfg), 100000);
+    assert_int_equal(vmux_config_backlog_policy(cfg), VMUX_BACKLOG_QUEUE);
+    assert_int_equal(vmux_config_reconnect_min(cfg), 100);
+    assert_int_equal(vmux_config_reconnect_max(cfg), 5000);
+    assert_true(vmux_config_max_bulk_length(cfg) == 512 * MIB);
+    assert_true(vmux_config_max_reply_elements(cfg) == 16 * MIB);
+    assert_true(vmux_config_max_reply_buffer(cfg) == 513 * MIB);
+}
+
+/* ---- defaults ---- */
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    assert_defaults(cfg);
+    assert_int_equal(vmux_config_endpoint_count(cfg), 0);
+    char buf[8] = "junk";
+    assert_int_equal(vmux_config_to_string(cfg, buf, sizeof buf), 0);
+    assert_string_equal(buf, "");
+    vmux_config_free(cfg);
+
+    assert_defaults(NULL);
+    assert_int_equal(vmux_config_endpoint_count(NULL), 0);
+
+    cfg = parse_ok("localhost");
+    assert_defaults(cfg);
+    assert_int_equal(vmux_config_endpoint_count(cfg), 1);
+    assert_endpoint(cfg, 0, "localhost", 6379);
+    vmux_config_free(cfg);
+}
+
+/* ---- every key ---- */
+
+static void assert_every_key(const vmux_config *cfg)
+{
+    assert_true(vmux_config_ssl(cfg));
+    assert_string_equal(vmux_config_ssl_host(cfg), "tls.example.com");
+    assert_string_equal(vmux_config_ssl_ca_file(cfg), "/etc/ca.pem");
+    assert_string_equal(vmux_config_ssl_ca_path(cfg), "/etc/certs");
+    assert_string_equal(vmux_config_ssl_cert(cfg), "/etc/client.pem");
+    assert_string_equal(vmux_config_ssl_key(cfg), "/etc/client.key");
+    assert_false(vmux_config_ssl_verify(cfg));
+    assert_string_equal(vmux_config_user(cfg), "alice");
+    assert_true(vmux_config_has_password(cfg));
+    assert_string_equal(cfg->password, "s3cret");
+    assert_string_equal(vmux_config_name(cfg), "worker-7");
+    assert_int_equal(vmux_config_default_database(cfg), 9);
+    assert_false(vmux_config_abort_connect(cfg));
+    assert_int_equal(vmux_config_connect_retry(cfg), 7);
+    assert_int_equal(vmux_config_connect_timeout(cfg), 1234);
+    assert_int_equal(vmux_config_sync_timeout(cfg), 2345);
+    assert_int_equal(vmux_config_async_timeout(cfg), 3456);
+    assert_int_equal(vmux_config_keep_alive(cfg), 0);
+    assert_int_equal(vmux_config_backlog_size(cfg), 42);
+    assert_int_equal(vmux_config_backlog_policy(cfg), VMUX_BACKLOG_FAIL_FAST);
+    assert_int_equal(vmux_config_reconnect_min(cfg), 50);
+    assert_int_equal(vmux_config_reconnect_max(cfg), 60000);
+    assert_true(vmux_config_max_bulk_length(cfg) == 1000);
+    assert_true(vmux_config_max_reply_elements(cfg) == 2000);
+    assert_true(vmux_config_max_reply_buffer(cfg) == 18446744073709551615ull);
+}
+
+static void test_every_key(void **state)
+{
+    (void)state;
+    vmux_config *cfg = parse_ok(
+        "h1,ssl=true,sslHost=tls.example.com,sslCaFile=/etc/ca.pem,sslCaPath=/etc/certs,"
+        "sslCert=/etc/client.pem,sslKey=/etc/client.key,sslVerify=false,user=alice,"
+        "password=s3cret,name=worker-7,defaultDatabase=9,abortConnect=false,connectRetry=7,"
+        "connectTimeout=1234,syncTimeout=2345,asyncTimeout=3456,keepAlive=0,backlogSize=42,"
+        "backlogPolicy=failFast,reconnectMin=50,reconnectMax=60000,maxBulkLength=1000,"
+        "maxReplyElements=2000,maxReplyBuffer=18446744073709551615");
+    assert_every_key(cfg);
+    vmux_config_free(cfg);
+
+    /* Keys and booleans and the policy are case-insensitive; spaces around tokens go. */
+    cfg = parse_ok(
+        " h1 , SSL = TRUE ,SSLHOST=tls.example.com,sslcafile=/etc/ca.pem,SslCaPath=/etc/certs,"
+        "SSLCERT=/etc/client.pem,sslkey=/etc/client.key,SSLVERIFY=False,USER=alice,"
+        "PASSWORD=s3cret,NAME=worker-7,DEFAULTDATABASE=9,abortconnect=FALSE,CONNECTRETRY=7,"
+        "connecttimeout=1234,SYNCTIMEOUT=2345,asynctimeout=3456,KEEPALIVE=0,backlogsize=42,"
+        "BACKLOGPOLICY=FAILFAST,reconnectmin=50,RECONNECTMAX=60000,maxbulklength=1000,"
+        "MAXREPLYELEMENTS=2000,maxreplybuffer=18446744073709551615 ,, ");
+    assert_every_key(cfg);
+    vmux_config_free(cfg);
+}
+
+static void test_bool_forms(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        bool value;
+    } cases[] = {
+        {"true", true}, {"TRUE", true}, {"True", true},   {"1", true},
+        {"yes", true},  {"YES", true},  {"false", false}, {"FALSE", false},
+        {"0", false},   {"no", false},  {"No", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "h,ssl=%s,sslVerify=%s", cases[i].text, cases[i].text);
+        vmux_config *cfg = parse_ok(text);
+        assert_int_equal(vmux_config_ssl(cfg), cases[i].value);
+        assert_int_equal(vmux_config_ssl_verify(cfg), cases[i].value);
+        vmux_config_free(cfg);
+    }
+}
+
+static void test_backlog_policy_values(void **state)
+{
+    (void)state;
+    vmux_config *cfg = parse_ok("h,backlogPolicy=failfast");
+    assert_int_equal(vmux_config_backlog_policy(cfg), VMUX_BACKLOG_FAIL_FAST);
+    assert_int_equal(vmux_config_apply(cfg, "backlogPolicy=Queue", NULL, 0), 0);
+    assert_int_equal(vmux_config_backlog_policy(cfg), VMUX_BACKLOG_QUEUE);
+    vmux_config_free(cfg);
+}
+
+/* ---- endpoints and literal values ---- */
+
+static void test_endpoints(void **state)
+{
+    (void)state;
+    vmux_config *cfg =
+        parse_ok("  cache.example.com , 10.0.0.1:6380,,[::1]:7000,[fe80::1%eth0],h_2:65535,"
+                 "ssl=true,LAST-HOST:1 ");
+    assert_int_equal(vmux_config_endpoint_count(cfg), 6);
+    assert_endpoint(cfg, 0, "cache.example.com", 6379);
+    assert_endpoint(cfg, 1, "10.0.0.1", 6380);
+    assert_endpoint(cfg, 2, "::1", 7000);
+    assert_endpoint(cfg, 3, "fe80::1%eth0", 6379);
+    assert_endpoint(cfg, 4, "h_2", 65535);
+    assert_endpoint(cfg, 5, "LAST-HOST", 1);
+    vmux_config_free(cfg);
+}
+
+static void test_values_literal(void **state)
+{
+    (void)state;
+    /* Split at the first '='; the rest, '=' included, is the value. */
+    vmux_config *cfg = parse_ok("h,password=a=b==c,user=x=y");
+    assert_string_equal(cfg->password, "a=b==c");
+    assert_string_equal(vmux_config_user(cfg), "x=y");
+    /* An empty value clears a string; later keys overwrite earlier ones. */
+    assert_int_equal(vmux_config_apply(cfg, "user=,connectRetry=2,connectRetry=5", NULL, 0), 0);
+    assert_null(vmux_config_user(cfg));
+    assert_int_equal(vmux_config_connect_retry(cfg), 5);
+    assert_int_equal(vmux_config_apply(cfg, "password=", NULL, 0), 0);
+    assert_false(vmux_config_has_password(cfg));
+    vmux_config_free(cfg);
+
+    /* Leading zeros are still decimal. */
+    cfg = parse_ok("h:00080,connectTimeout=0010");
+    assert_endpoint(cfg, 0, "h", 80);
+    assert_int_equal(vmux_config_connect_timeout(cfg), 10);
+    vmux_config_free(cfg);
+}
+
+static void test_async_follows_sync(void **state)
+{
+    (void)state;
+    vmux_config *cfg = parse_ok("h,syncTimeout=700");
+    assert_int_equal(vmux_config_async_timeout(cfg), 700);
+    assert_int_equal(vmux_config_set_sync_timeout(cfg, 900), 0);
+    assert_int_equal(vmux_config_async_timeout(cfg), 900);
+    assert_int_equal(vmux_config_set_async_timeout(cfg, 100), 0);
+    assert_int_equal(vmux_config_set_sync_timeout(cfg, 300), 0);
+    assert_int_equal(vmux_config_async_timeout(cfg), 100);
+    vmux_config_free(cfg);
+}
+
+/* ---- URLs ---- */
+
+struct url_case {
+    const char *url;
+    const char *host;
+    int port;
+    bool ssl;
+    const char *user;
+    const char *password;
+    int db;
+};
+
+static void check_url(const struct url_case *c)
+{
+    vmux_config *cfg = parse_ok(c->url);
+    assert_int_equal(vmux_config_endpoint_count(cfg), 1);
+    assert_endpoint(cfg, 0, c->host, c->port);
+    assert_int_equal(vmux_config_ssl(cfg), c->ssl);
+    assert_str_or_null(vmux_config_user(cfg), c->user);
+    assert_str_or_null(cfg->password, c->password);
+    assert_int_equal(vmux_config_default_database(cfg), c->db);
+    vmux_config_free(cfg);
+}
+
+static void test_urls(void **state)
+{
+    (void)state;
+    static const struct url_case cases[] = {
+        {"redis://localhost", "localhost", 6379, false, NULL, NULL, 0},
+        {"rediss://user:pass@host:6380/0", "host", 6380, true, "user", "pass", 0},
+        {"valkey://h:7000/3", "h", 7000, false, NULL, NULL, 3},
+        {"valkeys://bob:pw@h", "h", 6379, true, "bob", "pw", 0},
+        {"REDIS://H/", "H", 6379, false, NULL, NULL, 0},
+        {"redis://:onlypass@h:1", "h", 1, false, NULL, "onlypass", 0},
+        {"redis://justuser@h", "h", 6379, false, "justuser", NULL, 0},
+        {"redis://[::1]:6390/2", "::1", 6390, false, NULL, NULL, 2},
+        {"rediss://u:p@[2001:db8::7]", "2001:db8::7", 6379, true, "u", "p", 0},
+        {"redis://us%65r:p%40ss%3Aw%2Fd@h/15", "h", 6379, false, "user", "p@ss:w/d", 15},
+        {"redis://u:p@ss@h", "h", 6379, false, "u", "p@ss", 0},
+        {"  redis://h:1/2147483647  ", "h", 1, false, NULL, NULL, 2147483647},
+        {"redis://h?", "h", 6379, false, NULL, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_url(&cases[i]);
+}
+
+static void test_url_query(void **state)
+{
+    (void)state;
+    vmux_config *cfg = parse_ok("redis://h:1/4?connectTimeout=250&&sslCaFile=/etc/ca%20dir/ca.pem"
+                                "&NAME=app&backlogPolicy=failFast&password=q%26r&ssl=yes");
+    assert_int_equal(vmux_config_connect_timeout(cfg), 250);
+    assert_string_equal(vmux_config_ssl_ca_file(cfg), "/etc/ca dir/ca.pem");
+    assert_string_equal(vmux_config_name(cfg), "app");
+    assert_int_equal(vmux_config_backlog_policy(cfg), VMUX_BACKLOG_FAIL_FAST);
+    assert_string_equal(cfg->password, "q&r");
+    assert_true(vmux_config_ssl(cfg));
+    assert_int_equal(vmux_config_default_database(cfg), 4);
+    vmux_config_free(cfg);
+
+    /* A query may turn off the TLS that the scheme turned on. */
+    cfg = parse_ok("rediss://h?ssl=false");
+    assert_false(vmux_config_ssl(cfg));
+    vmux_config_free(cfg);
+}
+
+/* ---- errors ---- */
+
+struct bad_case {
+    const char *text;
+    int code;
+    const char *message; /* a substring the error message must contain */
+};
+
+static const struct bad_case bad_cases[] = {
+    {"h,sslVerfy=true", VMUX_ERR_CONFIG, "unknown key 'sslVerfy'"},
+    {"h,=5", VMUX_ERR_CONFIG, "empty key"},
+    {"h,ssl=maybe", VMUX_ERR_CONFIG, "ssl: 'maybe' is not a boolean"},
+    {"h,abortConnect=", VMUX_ERR_CONFIG, "abortConnect: '' is not a boolean"},
+    {"h,connectTimeout=abc", VMUX_ERR_CONFIG,
+     "connectTimeout: 'abc' is not a whole number of milliseconds"},
+    {"h,connectTimeout=", VMUX_ERR_CONFIG, "connectTimeout: '' is not a whole number"},
+    {"h,syncTimeout=12ms", VMUX_ERR_CONFIG, "syncTimeout: '12ms' is not a whole number"},
+    {"h,keepAlive=+5", VMUX_ERR_CONFIG, "keepAlive: '+5' is not a whole number of seconds"},
+    {"h,keepAlive=0x10", VMUX_ERR_CONFIG, "keepAlive: '0x10' is not a whole number"},
+    {"h,connectRetry=-1", VMUX_ERR_CONFIG, "connectRetry: '-1' is negative"},
+    {"h,connectRetry=0", VMUX_ERR_CONFIG, "connectRetry: '0' is out of range (expected 1.."},
+    {"h,asyncTimeout=0", VMUX_ERR_CONFIG, "asyncTimeout: '0' is out of range"},
+    {"h,backlogSize=2147483648", VMUX_ERR_CONFIG, "backlogSize: '2147483648' is out of range"},
+    {"h,defaultDatabase=99999999999999999999", VMUX_ERR_CONFIG,
+     "defaultDatabase: '99999999999999999999' is out of range"},
+    {"h,maxBulkLength=18446744073709551616", VMUX_ERR_CONFIG,
+     "maxBulkLength: '18446744073709551616' is out of range"},
+    {"h,maxReplyElements=0", VMUX_ERR_CONFIG, "maxReplyElements: '0' is out of range"},
+    {"h,backlogPolicy=drop", VMUX_ERR_CONFIG, "backlogPolicy: 'drop' is not queue or failFast"},
+    {"h,name=two words", VMUX_ERR_CONFIG, "name: 'two words' may hold only printable ASCII"},
+    {"h:x", VMUX_ERR_CONFIG, "bad port 'x' in endpoint 'h:x'"},
+    {"h:0", VMUX_ERR_CONFIG, "bad port '0' in endpoint 'h:0'"},
+    {"h:65536", VMUX_ERR_CONFIG, "bad port '65536' in endpoint 'h:65536'"},
+    {"h:-1", VMUX_ERR_CONFIG, "bad port '-1'"},
+    {"h:", VMUX_ERR_CONFIG, "bad port '' in endpoint 'h:'"},
+    {":6379", VMUX_ERR_CONFIG, "empty host in endpoint ':6379'"},
+    {"[]:6379", VMUX_ERR_CONFIG, "empty host in endpoint '[]:6379'"},
+    {"::1", VMUX_ERR_CONFIG, "IPv6 addresses must be in brackets"},
+    {"[::1", VMUX_ERR_CONFIG, "bad endpoint '[::1'"},
+    {"[::1]6379", VMUX_ERR_CONFIG, "bad endpoint '[::1]6379'"},
+    {"bad host:1", VMUX_ERR_CONFIG, "bad host 'bad host'"},
+    {"", VMUX_ERR_CONFIG, "no endpoint"},
+    {" , ,", VMUX_ERR_CONFIG, "no endpoint"},
+    {"ssl=true,abortConnect=false", VMUX_ERR_CONFIG, "no endpoint"},
+    {"http://h", VMUX_ERR_CONFIG, "unsupported scheme 'http'"},
+    {"redis://h/abc", VMUX_ERR_CONFIG, "bad database 'abc' in URL"},
+    {"redis://h/-1", VMUX_ERR_CONFIG, "bad database '-1' in URL"},
+    {"redis://h/2147483648", VMUX_ERR_CONFIG, "bad database '2147483648' in URL"},
+    {"redis://h/1/2", VMUX_ERR_CONFIG, "bad database '1/2' in URL"},
+    {"redis://", VMUX_ERR_CONFIG, "no host in URL"},
+    {"redis://u:p@/0", VMUX_ERR_CONFIG, "no host in URL"},
+    {"redis://:6379", VMUX_ERR_CONFIG, "empty host in endpoint ':6379'"},
+    {"redis://h:99999", VMUX_ERR_CONFIG, "bad port '99999'"},
+    {"redis://h?bogus=1", VMUX_ERR_CONFIG, "unknown key 'bogus'"},
+    {"redis://h?connectTimeout", VMUX_ERR_CONFIG, "'connectTimeout' is not key=value"},
+    {"redis://h?connectTimeout=0", VMUX_ERR_CONFIG, "connectTimeout: '0' is out of range"},
+    {"redis://h?name=%zz", VMUX_ERR_CONFIG, "bad percent-encoding in URL query"},
+    {"redis://u%2:p@h", VMUX_ERR_CONFIG, "bad percent-encoding in the URL's user"},
+    {"redis://u:p%00@h", VMUX_ERR_CONFIG, "bad percent-encoding in the URL's password"},
+    {"redis://a%2Cb@h", VMUX_ERR_CONFIG, "user: 'a,b' may not contain ','"},
+};
+
+static void test_bad_strings(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        const struct bad_case *c = &bad_cases[i];
+        char err[256] = "";
+        vmux_config *cfg = (vmux_config *)&err; /* must be overwritten with NULL */
+        int rc = vmux_config_parse(c->text, &cfg, err, sizeof err);
+        if (rc != c->code || strstr(err, c->message) == NULL)
+            fail_msg("'%s': got %s \"%s\", want %s containing \"%s\"", c->text, vmux_err_name(rc),
+                     err, vmux_err_name(c->code), c->message);
+        assert_null(cfg);
+        /* Without an error buffer the code is the same. */
+        assert_int_equal(vmux_config_parse(c->text, &cfg, NULL, 0), c->code);
+        assert_null(cfg);
+    }
+}
+
+static void test_errors_hide_password(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "h,password=hunter2,bogus=1",
+        "redis://u:hunter2@h:x",
+        "redis://u:hunter2@h/abc",
+        "redis://u:hunter2@h?password=hunter2&connectRetry=0",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char err[256] = "";
+        vmux_config *cfg = NULL;
+        assert_int_equal(vmux_config_parse(texts[i], &cfg, err, sizeof err), VMUX_ERR_CONFIG);
+        assert_true(err[0] != '\0');
+        assert_null(strstr(err, "hunter2"));
+    }
+}
+
+static void test_small_errbuf(void **state)
+{
+    (void)state;
+    char err[8];
+    memset(err, 'x', sizeof err);
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_parse("h,sslVerfy=1", &cfg, err, sizeof err), VMUX_ERR_CONFIG);
+    assert_int_equal(strlen(err), sizeof err - 1);
+    assert_memory_equal(err, "unknown", 7);
+}
+
+/* ---- to_string ---- */
+
+static void test_to_string_exact(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"h", "h:6379"},
+        {"a:1, [::1]:2 ,b", "a:1,[::1]:2,b:6379"},
+        {"h,SSL=yes,connectTimeout=5000,backlogPolicy=failfast,asyncTimeout=5000",
+         "h:6379,ssl=true,asyncTimeout=5000,backlogPolicy=failFast"},
+        {"rediss://al:pw@h:6380/2", "h:6380,ssl=true,user=al,password=*****,defaultDatabase=2"},
+        {"h,sslVerify=false,keepAlive=0", "h:6379,sslVerify=false,keepAlive=0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vmux_config *cfg = parse_ok(cases[i].in);
+        char *s = to_string(cfg);
+        assert_string_equal(s, cases[i].out);
+        free(s);
+        vmux_config_free(cfg);
+    }
+}
+
+static void check_round_trip(const char *text)
+{
+    vmux_config *a = parse_ok(text);
+    char *s = to_string(a);
+    assert_null(strstr(s, "TopSecret"));
+    vmux_config *b = parse_ok(s);
+    assert_config_equal(a, b, false);
+    char *s2 = to_string(b);
+    assert_string_equal(s, s2);
+    free(s2);
+    free(s);
+    vmux_config_free(b);
+    vmux_config_free(a);
+}
+
+static void test_to_string_round_trip(void **state)
+{
+    (void)state;
+    check_round_trip("h");
+    check_round_trip("a:1,[::1]:2,[fe80::1%eth0]:3,b,password=TopSecret");
+    check_round_trip("valkeys://me:TopSecret@[::1]:6380/5?sslCaFile=/p/ca.pem&name=n");
+    check_round_trip(
+        "h1,ssl=true,sslHost=tls.example.com,sslCaFile=/etc/ca.pem,sslCaPath=/etc/certs,"
+        "sslCert=/etc/client.pem,sslKey=/etc/client.key,sslVerify=false,user=alice,"
+        "password=TopSecret,name=worker-7,defaultDatabase=9,abortConnect=false,connectRetry=7,"
+        "connectTimeout=1234,syncTimeout=2345,asyncTimeout=3456,keepAlive=0,backlogSize=42,"
+        "backlogPolicy=failFast,reconnectMin=50,reconnectMax=60000,maxBulkLength=1000,"
+        "maxReplyElements=2000,maxReplyBuffer=18446744073709551615");
+}
+
+static void test_to_string_truncates(void **state)
+{
+    (void)state;
+    vmux_config *cfg = parse_ok("host.example:6379,ssl=true,password=TopSecret");
+    const char *full = "host.example:6379,ssl=true,password=*****";
+    int n = (int)strlen(full);
+    assert_int_equal(vmux_config_to_string(cfg, NULL, 0), n);
+    char buf[64];
+    for (size_t len = 1; len <= sizeof buf; len++) {
+        memset(buf, '#', sizeof buf);
+        assert_int_equal(vmux_config_to_string(cfg, buf, len), n);
+        size_t want = len - 1 < (size_t)n ? len - 1 : (size_t)n;
+        assert_int_equal(strlen(buf), want);
+        assert_memory_equal(buf, full, want);
+    }
+    vmux_config_free(cfg);
+}
+
+/* ---- dup and apply ---- */
+
+static void test_dup(void **state)
+{
+    (void)state;
+    vmux_config *a = parse_ok("a:1,b:2,user=u,password=p,name=n,sslCaFile=/x,connectRetry=9");
+    vmux_config *b = vmux_config_dup(a);
+    assert_non_null(b);
+    assert_config_equal(a, b, true);
+    assert_ptr_not_equal(a->endpoints, b->endpoints);
+    assert_ptr_not_equal(a->endpoints[0].host, b->endpoints[0].host);
+    assert_ptr_not_equal(a->user, b->user);
+    assert_ptr_not_equal(a->password, b->password);
+    /* The copy lives on after the original is changed and freed. */
+    assert_int_equal(vmux_config_set_user(a, "other"), 0);
+    vmux_config_clear_endpoints(a);
+    vmux_config_free(a);
+    assert_string_equal(vmux_config_user(b), "u");
+    assert_endpoint(b, 1, "b", 2);
+    assert_string_equal(b->password, "p");
+    vmux_config_free(b);
+    assert_null(vmux_config_dup(NULL));
+}
+
+static void test_apply(void **state)
+{
+    (void)state;
+    vmux_config *cfg = parse_ok("a:1,connectRetry=4,name=first");
+    char err[256] = "";
+    assert_int_equal(vmux_config_apply(cfg, "b:2,name=second,ssl=true", err, sizeof err), 0);
+    assert_int_equal(vmux_config_endpoint_count(cfg), 2);
+    assert_endpoint(cfg, 0, "a", 1);
+    assert_endpoint(cfg, 1, "b", 2);
+    assert_string_equal(vmux_config_name(cfg), "second");
+    assert_int_equal(vmux_config_connect_retry(cfg), 4);
+    assert_true(vmux_config_ssl(cfg));
+    /* Keys only: fine when the config has endpoints. Empty text changes nothing. */
+    assert_int_equal(vmux_config_apply(cfg, "keepAlive=5", err, sizeof err), 0);
+    assert_int_equal(vmux_config_keep_alive(cfg), 5);
+    assert_int_equal(vmux_config_apply(cfg, "", err, sizeof err), 0);
+    /* A URL adds its endpoint too. */
+    assert_int_equal(vmux_config_apply(cfg, "redis://:pw@c:3/1", err, sizeof err), 0);
+    assert_int_equal(vmux_config_endpoint_count(cfg), 3);
+    assert_endpoint(cfg, 2, "c", 3);
+    assert_int_equal(vmux_config_default_database(cfg), 1);
+    assert_string_equal(cfg->password, "pw");
+    vmux_config_free(cfg);
+}
+
+static void test_apply_unchanged_on_error(void **state)
+{
+    (void)state;
+    vmux_config *cfg = parse_ok("a:1,connectRetry=4,name=first,password=pw");
+    vmux_config *before = vmux_config_dup(cfg);
+    assert_non_null(before);
+    const struct vmux_endpoint *eps = cfg->endpoints;
+    static const char *const bad[] = {
+        "b:2,name=second,connectRetry=5,bogus=1", /* good tokens before the bad one */
+        "c:3,connectTimeout=abc",
+        "d:0",
+        "redis://u:p@e:5/7?name=x&sslVerify=perhaps",
+        "ftp://x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[256] = "";
+        assert_int_equal(vmux_config_apply(cfg, bad[i], err, sizeof err), VMUX_ERR_CONFIG);
+        assert_true(err[0] != '\0');
+        assert_config_equal(cfg, before, true);
+        assert_ptr_equal(cfg->endpoints, eps);
+    }
+    vmux_config_free(before);
+    vmux_config_free(cfg);
+
+    /* Keys alone on a config with no endpoint: "no endpoint", and nothing set. */
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    char err[256] = "";
+    assert_int_equal(vmux_config_apply(cfg, "ssl=true", err, sizeof err), VMUX_ERR_CONFIG);
+    assert_non_null(strstr(err, "no endpoint"));
+    assert_false(vmux_config_ssl(cfg));
+    vmux_config_free(cfg);
+}
+
+/* ---- vmux_config_set ---- */
+
+static void test_set_by_name(void **state)
+{
+    (void)state;
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    char err[256] = "";
+    assert_int_equal(vmux_config_set(cfg, "connectTimeout", "2500", err, sizeof err), 0);
+    assert_int_equal(vmux_config_connect_timeout(cfg), 2500);
+    assert_int_equal(vmux_config_set(cfg, "SSL", "true", err, sizeof err), 0);
+    assert_true(vmux_config_ssl(cfg));
+    assert_int_equal(vmux_config_set(cfg, "password", " spaces kept ", err, sizeof err), 0);
+    assert_string_equal(cfg->password, " spaces kept ");
+    assert_int_equal(vmux_config_set(cfg, "connectTimeoutt", "1", err, sizeof err),
+                     VMUX_ERR_CONFIG);
+    assert_non_null(strstr(err, "unknown key 'connectTimeoutt'"));
+    assert_int_equal(vmux_config_set(cfg, "connectTimeout", "-3", err, sizeof err),
+                     VMUX_ERR_CONFIG);
+    assert_non_null(strstr(err, "connectTimeout: '-3' is negative"));
+    assert_int_equal(vmux_config_connect_timeout(cfg), 2500);
+    assert_int_equal(vmux_config_set(cfg, "sslHost", " padded", err, sizeof err), VMUX_ERR_CONFIG);
+    assert_non_null(strstr(err, "may not begin or end with a space"));
+    assert_null(vmux_config_ssl_host(cfg));
+    assert_int_equal(vmux_config_set(NULL, "ssl", "true", err, sizeof err), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_set(cfg, NULL, "true", err, sizeof err), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_set(cfg, "ssl", NULL, err, sizeof err), VMUX_ERR_INVALID_ARG);
+    vmux_config_free(cfg);
+}
+
+/* ---- typed setters ---- */
+
+typedef int (*int_setter)(vmux_config *, int);
+typedef int (*int_getter)(const vmux_config *);
+
+static void check_int_setter(int_setter set, int_getter get, int min)
+{
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    assert_int_equal(set(cfg, min), 0);
+    assert_int_equal(get(cfg), min);
+    assert_int_equal(set(cfg, INT_MAX), 0);
+    assert_int_equal(get(cfg), INT_MAX);
+    assert_int_equal(set(cfg, min - 1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(set(cfg, INT_MIN), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(get(cfg), INT_MAX);
+    assert_int_equal(set(NULL, min), VMUX_ERR_INVALID_ARG);
+    vmux_config_free(cfg);
+}
+
+static void test_int_setters(void **state)
+{
+    (void)state;
+    check_int_setter(vmux_config_set_default_database, vmux_config_default_database, 0);
+    check_int_setter(vmux_config_set_connect_retry, vmux_config_connect_retry, 1);
+    check_int_setter(vmux_config_set_connect_timeout, vmux_config_connect_timeout, 1);
+    check_int_setter(vmux_config_set_sync_timeout, vmux_config_sync_timeout, 1);
+    check_int_setter(vmux_config_set_async_timeout, vmux_config_async_timeout, 1);
+    check_int_setter(vmux_config_set_keep_alive, vmux_config_keep_alive, 0);
+    check_int_setter(vmux_config_set_backlog_size, vmux_config_backlog_size, 1);
+    check_int_setter(vmux_config_set_reconnect_min, vmux_config_reconnect_min, 1);
+    check_int_setter(vmux_config_set_reconnect_max, vmux_config_reconnect_max, 1);
+}
+
+typedef int (*u64_setter)(vmux_config *, uint64_t);
+typedef uint64_t (*u64_getter)(const vmux_config *);
+
+static void check_u64_setter(u64_setter set, u64_getter get)
+{
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    assert_int_equal(set(cfg, 1), 0);
+    assert_true(get(cfg) == 1);
+    assert_int_equal(set(cfg, UINT64_MAX), 0);
+    assert_true(get(cfg) == UINT64_MAX);
+    assert_int_equal(set(cfg, 0), VMUX_ERR_INVALID_ARG);
+    assert_true(get(cfg) == UINT64_MAX);
+    assert_int_equal(set(NULL, 1), VMUX_ERR_INVALID_ARG);
+    vmux_config_free(cfg);
+}
+
+static void test_u64_setters(void **state)
+{
+    (void)state;
+    check_u64_setter(vmux_config_set_max_bulk_length, vmux_config_max_bulk_length);
+    check_u64_setter(vmux_config_set_max_reply_elements, vmux_config_max_reply_elements);
+    check_u64_setter(vmux_config_set_max_reply_buffer, vmux_config_max_reply_buffer);
+}
+
+typedef int (*bool_setter)(vmux_config *, bool);
+typedef bool (*bool_getter)(const vmux_config *);
+
+static void check_bool_setter(bool_setter set, bool_getter get)
+{
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    bool initial = get(cfg);
+    assert_int_equal(set(cfg, !initial), 0);
+    assert_int_equal(get(cfg), !initial);
+    assert_int_equal(set(cfg, initial), 0);
+    assert_int_equal(get(cfg), initial);
+    assert_int_equal(set(NULL, true), VMUX_ERR_INVALID_ARG);
+    vmux_config_free(cfg);
+}
+
+static void test_bool_and_policy_setters(void **state)
+{
+    (void)state;
+    check_bool_setter(vmux_config_set_ssl, vmux_config_ssl);
+    check_bool_setter(vmux_config_set_ssl_verify, vmux_config_ssl_verify);
+    check_bool_setter(vmux_config_set_abort_connect, vmux_config_abort_connect);
+
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    assert_int_equal(vmux_config_set_backlog_policy(cfg, VMUX_BACKLOG_FAIL_FAST), 0);
+    assert_int_equal(vmux_config_backlog_policy(cfg), VMUX_BACKLOG_FAIL_FAST);
+    assert_int_equal(vmux_config_set_backlog_policy(cfg, (vmux_backlog_policy)7),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_backlog_policy(cfg), VMUX_BACKLOG_FAIL_FAST);
+    assert_int_equal(vmux_config_set_backlog_policy(NULL, VMUX_BACKLOG_QUEUE),
+                     VMUX_ERR_INVALID_ARG);
+    vmux_config_free(cfg);
+}
+
+typedef int (*str_setter)(vmux_config *, const char *);
+typedef const char *(*str_getter)(const vmux_config *);
+
+static void check_str_setter(str_setter set, str_getter get)
+{
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    char value[] = "value-1";
+    assert_int_equal(set(cfg, value), 0);
+    value[0] = 'X'; /* the config holds its own copy */
+    assert_string_equal(get(cfg), "value-1");
+    assert_int_equal(set(cfg, "a,b"), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(set(cfg, "tab\there"), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(set(cfg, "trailing "), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(get(cfg), "value-1");
+    assert_int_equal(set(cfg, ""), 0);
+    assert_null(get(cfg));
+    assert_int_equal(set(cfg, "again"), 0);
+    assert_int_equal(set(cfg, NULL), 0);
+    assert_null(get(cfg));
+    assert_int_equal(set(NULL, "x"), VMUX_ERR_INVALID_ARG);
+    vmux_config_free(cfg);
+}
+
+static void test_string_setters(void **state)
+{
+    (void)state;
+    check_str_setter(vmux_config_set_ssl_host, vmux_config_ssl_host);
+    check_str_setter(vmux_config_set_ssl_ca_file, vmux_config_ssl_ca_file);
+    check_str_setter(vmux_config_set_ssl_ca_path, vmux_config_ssl_ca_path);
+    check_str_setter(vmux_config_set_ssl_cert, vmux_config_ssl_cert);
+    check_str_setter(vmux_config_set_ssl_key, vmux_config_ssl_key);
+    check_str_setter(vmux_config_set_user, vmux_config_user);
+    check_str_setter(vmux_config_set_name, vmux_config_name);
+
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    assert_int_equal(vmux_config_set_name(cfg, "with space"), VMUX_ERR_INVALID_ARG);
+    /* A password may hold anything, and to_string still hides it. */
+    assert_int_equal(vmux_config_set_password(cfg, " a,b=c\t"), 0);
+    assert_true(vmux_config_has_password(cfg));
+    assert_string_equal(cfg->password, " a,b=c\t");
+    assert_int_equal(vmux_config_add_endpoint(cfg, "h", 0), 0);
+    char *s = to_string(cfg);
+    assert_string_equal(s, "h:6379,password=*****");
+    free(s);
+    assert_int_equal(vmux_config_set_password(cfg, NULL), 0);
+    assert_false(vmux_config_has_password(cfg));
+    assert_int_equal(vmux_config_set_password(NULL, "x"), VMUX_ERR_INVALID_ARG);
+    vmux_config_free(cfg);
+}
+
+static void test_endpoint_api(void **state)
+{
+    (void)state;
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    assert_int_equal(vmux_config_add_endpoint(cfg, "a", 0), 0);
+    assert_int_equal(vmux_config_add_endpoint(cfg, "::1", 65535), 0);
+    assert_int_equal(vmux_config_add_endpoint(cfg, "b", -1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_add_endpoint(cfg, "b", 65536), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_add_endpoint(cfg, "", 1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_add_endpoint(cfg, "a,b", 1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_add_endpoint(cfg, "[::1]", 1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_add_endpoint(cfg, NULL, 1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_add_endpoint(NULL, "a", 1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_endpoint_count(cfg), 2);
+    assert_endpoint(cfg, 0, "a", 6379);
+    assert_endpoint(cfg, 1, "::1", 65535);
+    char *s = to_string(cfg);
+    assert_string_equal(s, "a:6379,[::1]:65535");
+    free(s);
+
+    const char *host = NULL;
+    int port = 0;
+    assert_int_equal(vmux_config_endpoint(cfg, 2, &host, &port), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_endpoint(cfg, 0, NULL, &port), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_endpoint(cfg, 0, &host, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_endpoint(NULL, 0, &host, &port), VMUX_ERR_INVALID_ARG);
+
+    vmux_config_clear_endpoints(cfg);
+    assert_int_equal(vmux_config_endpoint_count(cfg), 0);
+    assert_int_equal(vmux_config_endpoint(cfg, 0, &host, &port), VMUX_ERR_INVALID_ARG);
+    vmux_config_clear_endpoints(NULL);
+    vmux_config_free(cfg);
+}
+
+/* ---- NULL arguments ---- */
+
+static void test_null_arguments(void **state)
+{
+    (void)state;
+    char err[128] = "";
+    vmux_config *cfg = (vmux_config *)&err;
+    assert_int_equal(vmux_config_parse(NULL, &cfg, err, sizeof err), VMUX_ERR_INVALID_ARG);
+    assert_null(cfg);
+    assert_true(err[0] != '\0');
+    assert_int_equal(vmux_config_parse("h", NULL, NULL, 0), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_new(NULL), VMUX_ERR_INVALID_ARG);
+
+    cfg = parse_ok("h");
+    assert_int_equal(vmux_config_apply(NULL, "h", NULL, 0), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_apply(cfg, NULL, NULL, 0), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_to_string(NULL, err, sizeof err), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_to_string(cfg, NULL, 5), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_to_string(cfg, NULL, 0), (int)strlen("h:6379"));
+    vmux_config_free(cfg);
+    vmux_config_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_bool_forms),
+        cmocka_unit_test(test_backlog_policy_values),
+        cmocka_unit_test(test_endpoints),
+        cmocka_unit_test(test_values_literal),
+        cmocka_unit_test(test_async_follows_sync),
+        cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_url_query),
+        cmocka_unit_test(test_bad_strings),
+        cmocka_unit_test(test_errors_hide_password),
+        cmocka_unit_test(test_small_errbuf),
+        cmocka_unit_test(test_to_string_exact),
+        cmocka_unit_test(test_to_string_round_trip),
+        cmocka_unit_test(test_to_string_truncates),
+        cmocka_unit_test(test_dup),
+        cmocka_unit_test(test_apply),
+        cmocka_unit_test(test_apply_unchanged_on_error),
+        cmocka_unit_test(test_set_by_name),
+        cmocka_unit_test(test_int_setters),
+        cmocka_unit_test(test_u64_setters),
+        cmocka_unit_test(test_bool_and_policy_setters),
+        cmocka_unit_test(test_string_setters),
+        cmocka_unit_test(test_endpoint_api),
+        cmocka_unit_test(test_null_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

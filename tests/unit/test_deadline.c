@@ -1,0 +1,59 @@
+/* The deadline index: the earliest deadline across timeout classes expires first. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "core/deadline.h"
+
+static struct vmux_op *op_at(uint32_t timeout_ms, uint64_t deadline_ns)
+{
+    struct vmux_op *op = vmux_op_new(0);
+    op->timeout_ms = timeout_ms;
+    op->deadline_ns = deadline_ns;
+    return op;
+}
+
+static void test_expiry_order_across_classes(void **state)
+{
+    (void)state;
+    struct vmux_deadlines d = {0};
+    struct vmux_op *a = op_at(100, 100), *b = op_at(50, 60), *c = op_at(100, 150),
+                   *e = op_at(50, 70);
+    assert_int_equal(vmux_deadlines_next(&d), UINT64_MAX);
+    assert_int_equal(vmux_deadlines_add(&d, a), 0);
+    assert_int_equal(vmux_deadlines_add(&d, b), 0);
+    assert_int_equal(vmux_deadlines_add(&d, c), 0);
+    assert_int_equal(vmux_deadlines_add(&d, e), 0);
+    assert_int_equal(d.nclasses, 2);
+    assert_int_equal(vmux_deadlines_next(&d), 60);
+    assert_null(vmux_deadlines_expired(&d, 59));
+    assert_ptr_equal(vmux_deadlines_expired(&d, 65), b);
+    vmux_deadline_remove(b);
+    assert_null(vmux_deadlines_expired(&d, 65));
+    assert_int_equal(vmux_deadlines_next(&d), 70);
+    /* removing from the middle and the tail keeps the lists intact */
+    vmux_deadline_remove(c);
+    vmux_deadline_remove(c); /* not indexed any more: nothing happens */
+    assert_ptr_equal(vmux_deadlines_expired(&d, 1000), e);
+    vmux_deadline_remove(e);
+    assert_ptr_equal(vmux_deadlines_expired(&d, 1000), a);
+    vmux_deadline_remove(a);
+    assert_null(vmux_deadlines_expired(&d, UINT64_MAX));
+    assert_int_equal(vmux_deadlines_next(&d), UINT64_MAX);
+    vmux_deadlines_free(&d);
+    vmux_op_free(a);
+    vmux_op_free(b);
+    vmux_op_free(c);
+    vmux_op_free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expiry_order_across_classes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

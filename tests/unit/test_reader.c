@@ -1,0 +1,221 @@
+/*
+ * The reply reader: every reply fed whole, byte by byte and split at every offset must parse to
+ * the same value; hostile input must fail with PROTOCOL and a reason, never crash or buffer
+ * without bound.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/reader.h"
+#include "vmux/error.h"
+
+static const struct vmux_reader_limits big = {1u << 20, 1u << 20, 2u << 20};
+
+/* Prints a reply in a compact form, so whole and split parses can be compared as strings. */
+static void describe(const vmux_reply *r, char *out, size_t cap)
+{
+    size_t len = strlen(out);
+    switch (vmux_reply_type(r)) {
+    case VMUX_REPLY_INTEGER:
+        snprintf(out + len, cap - len, "i%lld;", (long long)vmux_reply_integer(r));
+        break;
+    case VMUX_REPLY_NIL:
+        snprintf(out + len, cap - len, "nil;");
+        break;
+    case VMUX_REPLY_ARRAY:
+        snprintf(out + len, cap - len, "[%zu:", vmux_reply_len(r));
+        for (size_t i = 0; i < vmux_reply_len(r); i++)
+            describe(vmux_reply_element(r, i), out, cap);
+        len = strlen(out);
+        snprintf(out + len, cap - len, "]");
+        break;
+    default:
+        snprintf(out + len, cap - len, "%s(%zu)%s;", vmux_reply_type_name(vmux_reply_type(r)),
+                 vmux_reply_len(r), vmux_reply_str(r, NULL));
+    }
+}
+
+/* Feeds input in chunks of at most step bytes (split once at cut when cut > 0). */
+static void parse(const char *in, size_t n, size_t cut, size_t step, char *out, size_t cap)
+{
+    vmux_reader *rd = vmux_reader_new(&big);
+    assert_non_null(rd);
+    out[0] = '\0';
+    size_t pos = 0;
+    while (pos < n) {
+        size_t chunk = cut > pos ? cut - pos : step;
+        if (chunk > n - pos)
+            chunk = n - pos;
+        assert_int_equal(vmux_reader_feed(rd, in + pos, chunk), 0);
+        pos += chunk;
+        vmux_reply *r;
+        int rc;
+        while ((rc = vmux_reader_next(rd, &r)) == 1) {
+            describe(r, out, cap);
+            vmux_reply_free(r);
+        }
+        assert_int_equal(rc, 0);
+    }
+    vmux_reader_free(rd);
+}
+
+static const char corpus[] = "+OK\r\n"
+                             "-ERR wrong\r\n"
+                             ":-42\r\n"
+                             ":9223372036854775807\r\n"
+                             "$5\r\nhel\0o\r\n"
+                             "$0\r\n\r\n"
+                             "$-1\r\n"
+                             "*-1\r\n"
+                             "*0\r\n"
+                             "*3\r\n:1\r\n*2\r\n$1\r\na\r\n$-1\r\n+st\r\n"
+                             "$4\r\n\r\n\r\n\r\n";
+
+static void test_whole_bytewise_and_split_agree(void **state)
+{
+    (void)state;
+    size_t n = sizeof(corpus) - 1;
+    char whole[2048], other[2048];
+    parse(corpus, n, 0, n, whole, sizeof(whole));
+    assert_string_equal(whole, "status(2)OK;error(9)ERR wrong;i-42;i9223372036854775807;"
+                               "string(5)hel;string(0);nil;nil;[0:][3:i1;[2:string(1)a;nil;]"
+                               "status(2)st;]string(4)\r\n\r\n;");
+    parse(corpus, n, 0, 1, other, sizeof(other));
+    assert_string_equal(whole, other);
+    for (size_t cut = 1; cut < n; cut++) {
+        parse(corpus, n, cut, n, other, sizeof(other));
+        assert_string_equal(whole, other);
+    }
+}
+
+static void test_binary_bulk_keeps_nul(void **state)
+{
+    (void)state;
+    vmux_reader *rd = vmux_reader_new(&big);
+    assert_int_equal(vmux_reader_feed(rd, "$3\r\na\0b\r\n", 9), 0);
+    vmux_reply *r;
+    assert_int_equal(vmux_reader_next(rd, &r), 1);
+    size_t len;
+    const char *s = vmux_reply_str(r, &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(s, "a\0b", 3);
+    assert_int_equal(s[3], '\0');
+    vmux_reply_free(r);
+    vmux_reader_free(rd);
+}
+
+/* Feeds input and expects the reader to fail with code, its reason containing words. */
+static void expect_failure(const struct vmux_reader_limits *lim, const char *in, size_t n, int code,
+                           const char *words)
+{
+    vmux_reader *rd = vmux_reader_new(lim);
+    int rc = vmux_reader_feed(rd, in, n);
+    vmux_reply *r = NULL;
+    while (rc == 0) {
+        rc = vmux_reader_next(rd, &r);
+        if (rc == 1) {
+            vmux_reply_free(r);
+            rc = 0;
+        } else if (rc == 0) {
+            break;
+        }
+    }
+    assert_int_equal(rc, code);
+    /* words NULL: the check is hiredis's own, whose wording varies between versions */
+    if (words != NULL)
+        assert_non_null(strstr(vmux_reader_error(rd), words));
+    assert_true(strlen(vmux_reader_error(rd)) > 0);
+    /* a failed reader stays failed */
+    assert_int_equal(vmux_reader_feed(rd, "+OK\r\n", 5), code);
+    assert_int_equal(vmux_reader_next(rd, &r), code);
+    vmux_reader_free(rd);
+}
+
+static void test_huge_bulk_header_fails_at_once(void **state)
+{
+    (void)state;
+    const char *in = "$9223372036854775807\r\n";
+    expect_failure(&big, in, strlen(in), VMUX_ERR_PROTOCOL, "maxBulkLength");
+    const char *in2 = "*2\r\n$5\r\nhello\r\n$99999999999999999999999\r\nabc";
+    expect_failure(&big, in2, strlen(in2), VMUX_ERR_PROTOCOL, NULL);
+}
+
+static void test_bulk_over_limit(void **state)
+{
+    (void)state;
+    struct vmux_reader_limits lim = {4, 16, 64};
+    expect_failure(&lim, "$5\r\n", 4, VMUX_ERR_PROTOCOL, "maxBulkLength 4");
+}
+
+static void test_array_over_limit_allocates_nothing(void **state)
+{
+    (void)state;
+    expect_failure(&big, "*100000000\r\n", 12, VMUX_ERR_PROTOCOL, "maxReplyElements");
+}
+
+static void test_large_array_header_grows_lazily(void **state)
+{
+    (void)state;
+    /* An allowed but huge header followed by two elements must not allocate its full size. */
+    struct vmux_reader_limits lim = {1024, 100000000, 4096};
+    vmux_reader *rd = vmux_reader_new(&lim);
+    const char *in = "*100000000\r\n:1\r\n:2\r\n";
+    assert_int_equal(vmux_reader_feed(rd, in, strlen(in)), 0);
+    vmux_reply *r;
+    assert_int_equal(vmux_reader_next(rd, &r), 0);
+    vmux_reader_free(rd); /* frees the partial array */
+}
+
+static void test_unterminated_line_over_buffer(void **state)
+{
+    (void)state;
+    struct vmux_reader_limits lim = {16, 16, 64};
+    char in[100];
+    in[0] = '+';
+    memset(in + 1, 'x', sizeof(in) - 1);
+    expect_failure(&lim, in, sizeof(in), VMUX_ERR_PROTOCOL, "maxReplyBuffer");
+}
+
+static void test_bad_type_byte(void **state)
+{
+    (void)state;
+    expect_failure(&big, "?foo\r\n", 6, VMUX_ERR_PROTOCOL, NULL);
+}
+
+static void test_nesting_too_deep(void **state)
+{
+    (void)state;
+    char in[64] = "";
+    for (int i = 0; i < 10; i++)
+        strcat(in, "*1\r\n");
+    expect_failure(&big, in, strlen(in), VMUX_ERR_PROTOCOL, NULL);
+}
+
+static void test_negative_array_count(void **state)
+{
+    (void)state;
+    expect_failure(&big, "*-5\r\n", 5, VMUX_ERR_PROTOCOL, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_whole_bytewise_and_split_agree),
+        cmocka_unit_test(test_binary_bulk_keeps_nul),
+        cmocka_unit_test(test_huge_bulk_header_fails_at_once),
+        cmocka_unit_test(test_bulk_over_limit),
+        cmocka_unit_test(test_array_over_limit_allocates_nothing),
+        cmocka_unit_test(test_large_array_header_grows_lazily),
+        cmocka_unit_test(test_unterminated_line_over_buffer),
+        cmocka_unit_test(test_bad_type_byte),
+        cmocka_unit_test(test_nesting_too_deep),
+        cmocka_unit_test(test_negative_array_count),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
