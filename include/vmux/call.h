@@ -52,10 +52,13 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
  *
  * Returns 0 with *out set to the reply, VMUX_ERR_SERVER with *out set to the server's error
  * reply (vmux_reply_str() gives its message), or another error with *out NULL:
- * VMUX_ERR_INVALID_ARG (NULL m/argv/out, argc < 1, called on the I/O thread),
- * VMUX_ERR_NOMEM, VMUX_ERR_TIMEOUT, VMUX_ERR_CONNECTION_LOST (sent, outcome unknown),
- * VMUX_ERR_CLOSED, VMUX_ERR_PROTOCOL (the reply was malformed; the connection was replaced),
- * VMUX_ERR_BACKLOG_FULL, or a connection error while no connection could be made.
+ * VMUX_ERR_INVALID_ARG (NULL m/argv/out, argc < 1, opts->flags not 0, called on the I/O
+ * thread), VMUX_ERR_UNSUPPORTED (a command that cannot share the connection, such as
+ * SUBSCRIBE, MULTI or SELECT; nothing was sent), VMUX_ERR_NOMEM, VMUX_ERR_TIMEOUT,
+ * VMUX_ERR_CONNECTION_LOST (sent, outcome unknown), VMUX_ERR_CLOSED, VMUX_ERR_PROTOCOL (a
+ * reply on the connection was malformed or over a limit, so the connection was replaced and
+ * every command sent on it and unanswered fails so; outcome unknown), VMUX_ERR_BACKLOG_FULL
+ * and VMUX_ERR_NOT_CONNECTED (no connection was ready; not sent).
  * The caller owns *out and frees it with vmux_reply_free().
  */
 VMUX_EXPORT int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
@@ -65,7 +68,9 @@ VMUX_EXPORT int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const ch
  * Queues a command and returns at once; cb runs later with the outcome (see vmux_reply_cb).
  * Returns 0 when the command was accepted (cb will run exactly once), or an error, in which
  * case cb never runs: VMUX_ERR_INVALID_ARG (NULL m/argv/cb, argc < 1, flags not 0),
- * VMUX_ERR_NOMEM, VMUX_ERR_CLOSED.
+ * VMUX_ERR_UNSUPPORTED, VMUX_ERR_NOMEM, VMUX_ERR_CLOSED. Called from another thread, cb runs
+ * later on the I/O thread; called from a callback (on the I/O thread), cb may already have
+ * run when this returns 0, if the command failed at once (for example VMUX_ERR_NOT_CONNECTED).
  */
 VMUX_EXPORT int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc,
                                 const char *const *argv, const size_t *argvlen, vmux_reply_cb cb,
@@ -73,7 +78,8 @@ VMUX_EXPORT int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc,
 
 /*
  * Queues a command whose reply nobody wants: the reply (or error) is read and dropped. Returns
- * 0 when accepted, or VMUX_ERR_INVALID_ARG, VMUX_ERR_NOMEM, VMUX_ERR_CLOSED.
+ * 0 when accepted, or VMUX_ERR_INVALID_ARG, VMUX_ERR_UNSUPPORTED, VMUX_ERR_NOMEM,
+ * VMUX_ERR_CLOSED.
  */
 VMUX_EXPORT int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc,
                                  const char *const *argv, const size_t *argvlen);

@@ -116,7 +116,7 @@ VMUX_EXPORT int vmux_config_set_connect_timeout(vmux_config *cfg, int ms);
 VMUX_EXPORT int vmux_config_set_sync_timeout(vmux_config *cfg, int ms);
 /* milliseconds, at least 1; until set, the async timeout follows the sync timeout */
 VMUX_EXPORT int vmux_config_set_async_timeout(vmux_config *cfg, int ms);
-/* seconds; 0 turns the idle-link heartbeat off */
+/* seconds of idle time before TCP keepalive probes; 0 turns TCP keepalive off */
 VMUX_EXPORT int vmux_config_set_keep_alive(vmux_config *cfg, int seconds);
 /* commands that may wait for a connection, at least 1 */
 VMUX_EXPORT int vmux_config_set_backlog_size(vmux_config *cfg, int commands);

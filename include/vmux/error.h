@@ -32,7 +32,9 @@ extern "C" {
     XX(PROTOCOL, -12, "malformed or oversized reply from the server")                              \
     XX(SERVER, -13, "the server replied with an error")                                            \
     XX(BACKLOG_FULL, -14, "too many commands waiting for a connection")                            \
-    XX(IO, -15, "network I/O error")
+    XX(IO, -15, "network I/O error")                                                               \
+    XX(NOT_CONNECTED, -16, "no connection is ready; the command was not sent")                     \
+    XX(UNSUPPORTED, -17, "this command cannot run on a shared, multiplexed connection")
 
 /* The error codes. VMUX_OK (0) is success. */
 typedef enum vmux_errno {

@@ -27,14 +27,22 @@ int vmux_deadlines_add(struct vmux_deadlines *d, struct vmux_op *op)
     struct vmux_deadline_class *c = find_class(d, op->timeout_ms);
     if (c == NULL)
         return VMUX_ERR_NOMEM;
+    /* Almost always op goes last; an op that waited longer in the submit queue than one
+     * routed straight from the I/O thread may belong a few places earlier. */
+    struct vmux_op *after = c->tail;
+    while (after != NULL && after->deadline_ns > op->deadline_ns)
+        after = after->dprev;
     op->dclass = c;
-    op->dnext = NULL;
-    op->dprev = c->tail;
-    if (c->tail != NULL)
-        c->tail->dnext = op;
+    op->dprev = after;
+    op->dnext = after != NULL ? after->dnext : c->head;
+    if (op->dnext != NULL)
+        op->dnext->dprev = op;
+    else
+        c->tail = op;
+    if (after != NULL)
+        after->dnext = op;
     else
         c->head = op;
-    c->tail = op;
     return 0;
 }
 

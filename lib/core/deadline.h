@@ -1,8 +1,8 @@
 /*
- * The deadline index: every pending op, grouped by its timeout. Ops of one timeout are added in
- * submission order, so within a class the earliest deadline is always at the head and expiring
- * is a walk from the heads; adding and removing are O(1). Programs use a handful of distinct
- * timeouts, so the classes are a short array.
+ * The deadline index: every pending op, grouped by its timeout. Ops of one timeout arrive nearly
+ * in deadline order, so each class is a list kept sorted by inserting from its tail (O(1) in
+ * practice), the earliest deadline is always at a head, and removing is O(1). Programs use a
+ * handful of distinct timeouts, so the classes are a short array.
  *
  * Only the I/O thread touches it.
  */

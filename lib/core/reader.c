@@ -1,6 +1,7 @@
 #include "core/reader.h"
 
 #include <hiredis/read.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,9 @@
 struct vmux_reader {
     redisReader *hr;
     struct vmux_reader_limits limits;
-    int failed;      /* 0, or the VMUX_ERR_* code the reader failed with */
-    char error[160]; /* why it failed */
+    uint64_t reply_bytes; /* memory held by the reply being built */
+    int failed;           /* 0, or the VMUX_ERR_* code the reader failed with */
+    char error[160];      /* why it failed */
 };
 
 static void reader_fail(vmux_reader *rd, int code, const char *fmt, unsigned long long value,
@@ -24,11 +26,29 @@ static void reader_fail(vmux_reader *rd, int code, const char *fmt, unsigned lon
     snprintf(rd->error, sizeof(rd->error), fmt, value, limit);
 }
 
+/*
+ * Counts the memory a value adds to the reply being built: many small elements must not get
+ * around the limits that bound one large one.
+ */
+static bool account(vmux_reader *rd, uint64_t bytes)
+{
+    rd->reply_bytes += bytes + sizeof(vmux_reply) + sizeof(vmux_reply *);
+    if (rd->reply_bytes <= rd->limits.max_buffer)
+        return true;
+    reader_fail(rd, VMUX_ERR_PROTOCOL, "reply of %llu+ bytes exceeds maxReplyBuffer %llu",
+                rd->reply_bytes, rd->limits.max_buffer);
+    return false;
+}
+
 /* Links a new value into its parent array; on failure the value is freed and NULL returned. */
-static void *attach(const redisReadTask *task, vmux_reply *value)
+static void *attach(const redisReadTask *task, vmux_reply *value, uint64_t bytes)
 {
     if (value == NULL)
         return NULL;
+    if (!account(task->privdata, bytes)) {
+        vmux_reply_free(value);
+        return NULL;
+    }
     if (task->parent != NULL &&
         vmux_reply_array_set(task->parent->obj, (size_t)task->idx, value) != 0) {
         vmux_reply_free(value);
@@ -48,7 +68,7 @@ static void *create_string(const redisReadTask *task, char *str, size_t len)
     vmux_reply_kind kind = task->type == REDIS_REPLY_STATUS  ? VMUX_REPLY_STATUS
                            : task->type == REDIS_REPLY_ERROR ? VMUX_REPLY_ERROR
                                                              : VMUX_REPLY_STRING;
-    return attach(task, vmux_reply_new_str(kind, str, len));
+    return attach(task, vmux_reply_new_str(kind, str, len), len);
 }
 
 static void *create_array(const redisReadTask *task, int elements)
@@ -59,17 +79,17 @@ static void *create_array(const redisReadTask *task, int elements)
                     (unsigned long long)(long long)elements, rd->limits.max_elements);
         return NULL;
     }
-    return attach(task, vmux_reply_new_array((size_t)elements));
+    return attach(task, vmux_reply_new_array((size_t)elements), 0);
 }
 
 static void *create_integer(const redisReadTask *task, long long value)
 {
-    return attach(task, vmux_reply_new_integer(value));
+    return attach(task, vmux_reply_new_integer(value), 0);
 }
 
 static void *create_nil(const redisReadTask *task)
 {
-    return attach(task, vmux_reply_new_nil());
+    return attach(task, vmux_reply_new_nil(), 0);
 }
 
 static void free_object(void *obj)
@@ -154,8 +174,8 @@ static int check_pending_bulk(vmux_reader *rd)
 
 static int check_incomplete(vmux_reader *rd)
 {
-    size_t buffered = rd->hr->len - rd->hr->pos;
-    if (buffered > rd->limits.max_buffer) {
+    uint64_t buffered = rd->hr->len - rd->hr->pos;
+    if (buffered + rd->reply_bytes > rd->limits.max_buffer) {
         reader_fail(rd, VMUX_ERR_PROTOCOL,
                     "incomplete reply of %llu bytes exceeds maxReplyBuffer %llu", buffered,
                     rd->limits.max_buffer);
@@ -174,6 +194,7 @@ int vmux_reader_next(vmux_reader *rd, vmux_reply **out)
         return take_hiredis_error(rd);
     if (reply == NULL)
         return check_incomplete(rd);
+    rd->reply_bytes = 0;
     *out = reply;
     return 1;
 }

@@ -16,7 +16,7 @@ typedef struct vmux_reader vmux_reader;
 struct vmux_reader_limits {
     uint64_t max_bulk;     /* largest bulk string accepted, bytes */
     uint64_t max_elements; /* largest array accepted, elements */
-    uint64_t max_buffer;   /* most unparsed bytes held while a reply is incomplete */
+    uint64_t max_buffer;   /* most bytes one reply may take, parsed and unparsed together */
 };
 
 /* Returns a new reader, or NULL when out of memory. */

@@ -4,9 +4,12 @@
  */
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/encode.h"
+#include "core/shareable.h"
 #include "mux/mux.h"
 #include "vmux/call.h"
 #include "vmux/error.h"
@@ -15,10 +18,18 @@
 struct sync_wait {
     uv_mutex_t mu;
     uv_cond_t cv;
-    bool done;
+    atomic_bool done;
     int status;
     vmux_reply *reply;
 };
+
+/*
+ * A reply usually comes back within tens of microseconds, while putting a thread to sleep and
+ * waking it costs about as much again. So one waiter at a time (never more: the server and
+ * the I/O thread need the other cores) spins briefly before it sleeps.
+ */
+#define SPIN_NS 50000u
+static atomic_int spinners;
 
 static void sync_done(int status, vmux_reply *reply, void *userdata)
 {
@@ -26,7 +37,7 @@ static void sync_done(int status, vmux_reply *reply, void *userdata)
     uv_mutex_lock(&w->mu);
     w->status = status;
     w->reply = reply;
-    w->done = true;
+    atomic_store_explicit(&w->done, true, memory_order_release);
     uv_cond_signal(&w->cv);
     uv_mutex_unlock(&w->mu);
 }
@@ -53,13 +64,30 @@ static uint32_t timeout_for(vmux *m, const vmux_callopts *opts, bool sync)
 /* Submits op with its completion; on refusal frees it and returns the error. */
 static int submit(vmux *m, struct vmux_op *op, uint32_t timeout_ms, vmux_reply_cb cb, void *ud)
 {
+    int rc = vmux_op_check_shareable(op);
+    if (rc != 0) {
+        vmux_op_free(op);
+        return rc;
+    }
     op->timeout_ms = timeout_ms;
     op->cb = cb;
     op->userdata = ud;
-    int rc = vmux_submit(m, op);
+    rc = vmux_submit(m, op);
     if (rc != 0)
         vmux_op_free(op);
     return rc;
+}
+
+static void spin_briefly(struct sync_wait *w)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&spinners, &expected, 1))
+        return;
+    uint64_t until = uv_hrtime() + SPIN_NS;
+    while (!atomic_load_explicit(&w->done, memory_order_acquire) && uv_hrtime() < until)
+        for (int i = 0; i < 64; i++)
+            __asm__ __volatile__("" ::: "memory");
+    atomic_store(&spinners, 0);
 }
 
 /* Submits op and blocks until the I/O thread completes it. */
@@ -70,6 +98,9 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_
     uv_cond_init(&w.cv);
     int rc = submit(m, op, timeout_for(m, opts, true), sync_done, &w);
     if (rc == 0) {
+        spin_briefly(&w);
+        /* Even when the spin saw it done, take the lock: the I/O thread may still be
+         * inside sync_done, touching w. */
         uv_mutex_lock(&w.mu);
         while (!w.done)
             uv_cond_wait(&w.cv, &w.mu);
@@ -139,6 +170,12 @@ int vmux_command(vmux *m, vmux_reply **out, const char *format, ...)
         return VMUX_ERR_INVALID_ARG; /* hiredis: bad format string */
     if (len < 0)
         return VMUX_ERR_NOMEM;
+    if (strncmp(cmd, "*0\r\n", 4) == 0) {
+        /* No argument at all: the server would never answer it, and every later reply on
+         * the connection would then be matched to the wrong command. */
+        redisFreeCommand(cmd);
+        return VMUX_ERR_INVALID_ARG;
+    }
     struct vmux_op *op;
     rc = vmux_encode_op_raw(cmd, (size_t)len, &op);
     redisFreeCommand(cmd);

@@ -4,6 +4,7 @@
  */
 #include "mux/mux.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,19 +99,48 @@ static void mux_free(vmux *m)
     free(m);
 }
 
-static int mux_init(vmux *m, const vmux_config *cfg)
+/* Runs the loop until every handle it has is closed, then closes it. */
+static void loop_finish(uv_loop_t *loop)
 {
-    m->cfg = vmux_config_dup(cfg);
-    if (m->cfg == NULL)
-        return VMUX_ERR_NOMEM;
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+}
+
+/* Prepares m up to (not including) starting the I/O thread; on failure undoes all of it. */
+static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen)
+{
+    int rc = VMUX_ERR_NOMEM;
     m->timer_due_ns = UINT64_MAX;
-    if (uv_mutex_init(&m->qlock) != 0 || uv_mutex_init(&m->olock) != 0 ||
-        uv_cond_init(&m->ocond) != 0 || uv_loop_init(&m->loop) != 0)
-        return VMUX_ERR_NOMEM;
+    if ((m->cfg = vmux_config_dup(cfg)) == NULL)
+        goto fail_cfg;
+    if (uv_mutex_init(&m->qlock) != 0)
+        goto fail_qlock;
+    if (uv_mutex_init(&m->olock) != 0)
+        goto fail_olock;
+    if (uv_cond_init(&m->ocond) != 0)
+        goto fail_ocond;
+    if (uv_loop_init(&m->loop) != 0)
+        goto fail_loop;
     uv_async_init(&m->loop, &m->wakeup, on_wakeup);
     uv_timer_init(&m->loop, &m->deadline_timer);
     m->wakeup.data = m->deadline_timer.data = m;
-    return vmux_link_new(&m->loop, m->cfg, &link_events, m, &m->link);
+    if ((rc = vmux_link_new(&m->loop, m->cfg, &link_events, m, &m->link)) == 0)
+        return 0;
+    uv_close((uv_handle_t *)&m->wakeup, NULL);
+    uv_close((uv_handle_t *)&m->deadline_timer, NULL);
+    loop_finish(&m->loop);
+fail_loop:
+    uv_cond_destroy(&m->ocond);
+fail_ocond:
+    uv_mutex_destroy(&m->olock);
+fail_olock:
+    uv_mutex_destroy(&m->qlock);
+fail_qlock:
+    vmux_config_free(m->cfg);
+fail_cfg:
+    vmux_errbuf_set(errbuf, errlen, "out of memory while creating the handle");
+    free(m);
+    return rc;
 }
 
 /* Stops the I/O thread (or, if it never started, closes the handles here) and frees m. */
@@ -122,11 +152,11 @@ static void mux_stop(vmux *m, bool started)
         uv_async_send(&m->wakeup);
         uv_mutex_unlock(&m->qlock);
         uv_thread_join(&m->thread);
+        uv_loop_close(&m->loop);
     } else {
         vmux_shutdown(m);
-        uv_run(&m->loop, UV_RUN_DEFAULT);
+        loop_finish(&m->loop);
     }
-    uv_loop_close(&m->loop);
     mux_free(m);
 }
 
@@ -154,15 +184,16 @@ int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen)
     if (rc != 0)
         return rc;
     vmux *m = calloc(1, sizeof(*m));
-    if (m == NULL)
+    if (m == NULL) {
+        vmux_errbuf_set(errbuf, errlen, "out of memory while creating the handle");
         return VMUX_ERR_NOMEM;
-    if ((rc = mux_init(m, cfg)) != 0 || (rc = uv_thread_create(&m->thread, io_main, m)) != 0) {
-        vmux_errbuf_set(errbuf, errlen, "cannot start the I/O thread");
-        if (m->link != NULL)
-            mux_stop(m, false);
-        else
-            mux_free(m);
-        return rc < 0 && rc != VMUX_ERR_NOMEM ? VMUX_ERR_NOMEM : rc;
+    }
+    if ((rc = mux_init(m, cfg, errbuf, errlen)) != 0)
+        return rc; /* mux_init freed m */
+    if ((rc = uv_thread_create(&m->thread, io_main, m)) != 0) {
+        vmux_errbuf_set(errbuf, errlen, "cannot start the I/O thread: %s", uv_strerror(rc));
+        mux_stop(m, false);
+        return VMUX_ERR_NOMEM;
     }
     if (m->cfg->abort_connect && (rc = wait_first_connection(m, errbuf, errlen)) != 0) {
         mux_stop(m, true);
@@ -189,5 +220,10 @@ void vmux_close(vmux *m)
 {
     if (m == NULL)
         return;
+    if (vmux_on_io_thread(m)) {
+        fprintf(stderr,
+                "vmux_close: called from a vmux callback, on the I/O thread it must join\n");
+        abort();
+    }
     mux_stop(m, true);
 }

@@ -63,14 +63,18 @@ static uint64_t next_random(struct vmux_link *link)
     return link->rng * 2685821657736338717ull;
 }
 
-/* Exponential backoff with full jitter between reconnectMin and reconnectMax. */
+/*
+ * Exponential backoff with jitter: attempt n waits a random time between reconnectMin and
+ * min(reconnectMax, reconnectMin * 2^(n+1)), so clients that lost a server together do not
+ * return together.
+ */
 static uint64_t backoff_ms(struct vmux_link *link, bool was_ready)
 {
     uint64_t lo = (uint64_t)link->cfg->reconnect_min_ms, hi = (uint64_t)link->cfg->reconnect_max_ms;
     unsigned n = link->retries++;
     if (n == 0 && was_ready)
         return 0; /* a working connection broke: try again at once */
-    uint64_t cap = lo << (n < 20 ? n : 20);
+    uint64_t cap = lo << (n < 20 ? n + 1 : 20);
     if (cap > hi)
         cap = hi;
     return lo + next_random(link) % (cap - lo + 1);
@@ -158,7 +162,7 @@ void vmux_link_submit(struct vmux_link *link, struct vmux_op *op)
         if (rc != 0)
             fail_op(op, rc);
     } else if (link->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST) {
-        fail_op(op, link->last_error != 0 ? link->last_error : VMUX_ERR_CONNECT);
+        fail_op(op, VMUX_ERR_NOT_CONNECTED);
     } else if (link->backlog.count >= (size_t)link->cfg->backlog_size &&
                backlog_purge(link) >= (size_t)link->cfg->backlog_size) {
         fail_op(op, VMUX_ERR_BACKLOG_FULL);

@@ -1,0 +1,127 @@
+/*
+ * vmux-bench: shared declarations. Every family of configurations (vmux-sync, vmux-async,
+ * hiredis-sync, raw-pipeline, valkey-benchmark) runs the same workload against the same server
+ * and fills one bench_result per configuration. docs/benchmarks.md explains the choices.
+ */
+#ifndef VMUX_BENCH_BENCH_H
+#define VMUX_BENCH_BENCH_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "hist.h"
+
+/* The workload: GET/SET 50/50 on "key:%05d" with 10,000 keys, 16-byte values. */
+#define BENCH_KEYSPACE 10000
+#define BENCH_VALUE_LEN 16
+#define BENCH_KEY_CAP 16
+
+/* How long the blocking clients wait on a silent server before the row fails. */
+#define BENCH_IO_TIMEOUT_S 10
+
+typedef struct bench_opts {
+    char host[64];
+    int port;
+    double seconds; /* measured window per configuration */
+    double warmup;  /* unmeasured lead-in per configuration */
+    bool json;
+    unsigned families; /* bit set of BENCH_FAM_* to run */
+} bench_opts;
+
+enum {
+    BENCH_FAM_VMUX_SYNC = 1u << 0,
+    BENCH_FAM_VMUX_ASYNC = 1u << 1,
+    BENCH_FAM_HIREDIS_SYNC = 1u << 2,
+    BENCH_FAM_RAW_PIPELINE = 1u << 3,
+    BENCH_FAM_VALKEY_BENCHMARK = 1u << 4,
+};
+
+typedef struct bench_result {
+    const char *name;
+    int threads;
+    int inflight;
+    double ops_per_sec;
+    double p50_us;
+    double p99_us;
+} bench_result;
+
+/* One command of the workload, ready for an argv-style API. */
+typedef struct bench_cmd {
+    int argc;
+    const char *argv[3];
+    size_t argvlen[3];
+    char key[BENCH_KEY_CAP];
+} bench_cmd;
+
+/* Phases of one configuration; workers read it with relaxed loads on every op. */
+enum { PHASE_WARMUP = 0, PHASE_MEASURE = 1, PHASE_STOP = 2 };
+
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- workload.c ---- */
+extern const char bench_value[BENCH_VALUE_LEN + 1];
+uint64_t workload_seed(unsigned stream);
+/* Draws the next command (GET or SET on a random key) into c. */
+void workload_next(uint64_t *rng, bench_cmd *c);
+/* Appends one drawn command, RESP-encoded, to buf; returns its length (0 if cap is short). */
+size_t workload_encode(uint64_t *rng, char *buf, size_t cap);
+
+/* ---- driver.c ---- */
+
+/*
+ * Runs the phases of one configuration on the calling thread: warm-up, then the measured
+ * window, then PHASE_STOP. Ends early when *failed becomes nonzero. Returns the measured
+ * window's length in seconds.
+ */
+double drive_phases(const bench_opts *o, atomic_int *phase, const atomic_int *failed);
+
+/* One blocking request/response on a per-thread context; returns 0, or -1 on any error. */
+typedef int (*sync_op_fn)(void *ctx, const bench_cmd *c);
+
+/*
+ * Runs nthreads threads, thread i calling op(ctxs[i], ...) in a loop, through the phases, and
+ * fills r (name, threads, inflight are the caller's). Returns 0, or -1 when an op failed or a
+ * thread could not start (the message is printed).
+ */
+int drive_sync(const bench_opts *o, int nthreads, sync_op_fn op, void *const *ctxs,
+               bench_result *r);
+
+/* Fills ops/s and percentiles of r from a merged histogram and the window length. */
+void result_from_hist(bench_result *r, const hist *h, double window_s);
+
+/* ---- the families: each returns 0, or -1 after printing why to stderr ---- */
+int run_hiredis_sync(const bench_opts *o, int threads, bench_result *r);
+int run_raw_pipeline(const bench_opts *o, int inflight, bench_result *r);
+int run_valkey_benchmark(const bench_opts *o, bench_result *r);
+int run_vmux_sync(const bench_opts *o, int threads, bench_result *r);
+int run_vmux_async(const bench_opts *o, int inflight, bench_result *r);
+
+/* ---- server.c ---- */
+typedef struct bench_server {
+    int pid; /* 0 when no server was started */
+    int port;
+} bench_server;
+
+/* Starts a throwaway valkey-server on a free loopback port and waits until it answers. */
+int server_start(bench_server *s);
+/* Stops a server started by server_start() (by its pid) and reaps it. */
+void server_stop(bench_server *s);
+/*
+ * Waits until host:port answers PING, for at most timeout_s. Returns 0, -1 on timeout, or -2
+ * when the process pid (if nonzero) exited meanwhile (it has been reaped).
+ */
+int server_wait_ping(const char *host, int port, int pid, double timeout_s);
+/* Writes every key of the keyspace, so GETs hit. */
+int server_prefill(const char *host, int port);
+/* Kills the started server on SIGINT/SIGTERM before exiting; ignores SIGPIPE. */
+void server_install_signal_handlers(void);
+
+#endif

@@ -1,0 +1,117 @@
+/* Phases and worker threads shared by the configurations that run blocking calls. */
+#include "bench.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Sleeps until the monotonic clock reaches end_ns, or until *failed is set. */
+static void wait_until(uint64_t end_ns, const atomic_int *failed)
+{
+    for (;;) {
+        uint64_t now = now_ns();
+        if (now >= end_ns || atomic_load(failed))
+            return;
+        uint64_t left = end_ns - now;
+        if (left > 50000000u)
+            left = 50000000u; /* wake now and then to notice a failed worker */
+        struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+    }
+}
+
+double drive_phases(const bench_opts *o, atomic_int *phase, const atomic_int *failed)
+{
+    uint64_t start = now_ns();
+    wait_until(start + (uint64_t)(o->warmup * 1e9), failed);
+    uint64_t t0 = now_ns();
+    atomic_store(phase, PHASE_MEASURE);
+    wait_until(t0 + (uint64_t)(o->seconds * 1e9), failed);
+    atomic_store(phase, PHASE_STOP);
+    return (double)(now_ns() - t0) / 1e9;
+}
+
+void result_from_hist(bench_result *r, const hist *h, double window_s)
+{
+    r->ops_per_sec = window_s > 0 ? (double)h->count / window_s : 0;
+    r->p50_us = (double)hist_quantile(h, 0.50) / 1000.0;
+    r->p99_us = (double)hist_quantile(h, 0.99) / 1000.0;
+}
+
+typedef struct sync_worker {
+    pthread_t tid;
+    unsigned index;
+    void *ctx;
+    sync_op_fn op;
+    atomic_int *phase;
+    atomic_int *failed;
+    hist h;
+} sync_worker;
+
+/*
+ * An op counts when it completes inside the measured window, so the window's ops/s is exact
+ * whatever the op's length. The first error ends the worker and the configuration.
+ */
+static void *sync_worker_main(void *arg)
+{
+    sync_worker *w = arg;
+    uint64_t rng = workload_seed(w->index);
+    bench_cmd c = {0};
+    while (atomic_load_explicit(w->phase, memory_order_relaxed) != PHASE_STOP) {
+        workload_next(&rng, &c);
+        uint64_t t0 = now_ns();
+        int rc = w->op(w->ctx, &c);
+        uint64_t t1 = now_ns();
+        if (rc != 0) {
+            atomic_store(w->failed, 1);
+            break;
+        }
+        if (atomic_load_explicit(w->phase, memory_order_relaxed) == PHASE_MEASURE)
+            hist_record(&w->h, t1 - t0);
+    }
+    return NULL;
+}
+
+static int start_workers(sync_worker *w, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int rc = pthread_create(&w[i].tid, NULL, sync_worker_main, &w[i]);
+        if (rc != 0) {
+            fprintf(stderr, "vmux-bench: pthread_create: %s\n", strerror(rc));
+            atomic_store(w[0].failed, 1);
+            atomic_store(w[0].phase, PHASE_STOP);
+            return i;
+        }
+    }
+    return n;
+}
+
+int drive_sync(const bench_opts *o, int nthreads, sync_op_fn op, void *const *ctxs, bench_result *r)
+{
+    sync_worker *w = calloc((size_t)nthreads, sizeof(*w));
+    hist *total = calloc(1, sizeof(*total));
+    if (!w || !total) {
+        free(w);
+        free(total);
+        fprintf(stderr, "vmux-bench: out of memory\n");
+        return -1;
+    }
+    atomic_int phase = PHASE_WARMUP, failed = 0;
+    for (int i = 0; i < nthreads; i++)
+        w[i] = (sync_worker){
+            .index = (unsigned)i, .ctx = ctxs[i], .op = op, .phase = &phase, .failed = &failed};
+    int started = start_workers(w, nthreads);
+    double window = started == nthreads ? drive_phases(o, &phase, &failed) : 0;
+    for (int i = 0; i < started; i++) {
+        pthread_join(w[i].tid, NULL);
+        hist_merge(total, &w[i].h);
+    }
+    result_from_hist(r, total, window);
+    int rc = atomic_load(&failed) ? -1 : 0;
+    free(w);
+    free(total);
+    return rc;
+}

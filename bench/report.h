@@ -1,0 +1,14 @@
+/* Printing the results: a table or JSON lines, then the ratios the project targets. */
+#ifndef VMUX_BENCH_REPORT_H
+#define VMUX_BENCH_REPORT_H
+
+#include <stddef.h>
+
+#include "bench.h"
+
+void report_header(const bench_opts *o, const char *server_note);
+void report_row(const bench_opts *o, const bench_result *r);
+void report_failed(const bench_opts *o, const char *name, int threads, int inflight);
+void report_ratios(const bench_opts *o, const bench_result *all, size_t n);
+
+#endif

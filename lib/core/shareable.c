@@ -1,0 +1,56 @@
+#include "core/shareable.h"
+
+#include <stdlib.h>
+#include <strings.h>
+#include <string.h>
+
+#include "vmux/error.h"
+
+static const char *const refused[] = {
+    "SUBSCRIBE",    "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE",
+    "SUNSUBSCRIBE", "MONITOR",    "SYNC",       "PSYNC",       "MULTI",
+    "EXEC",         "DISCARD",    "WATCH",      "UNWATCH",     "SELECT",
+    "AUTH",         "HELLO",      "RESET",      "QUIT",
+};
+
+/* Finds argument i of a RESP command; returns its start and length, or NULL. */
+static const char *argument(const struct vmux_op *op, int i, size_t *len)
+{
+    const char *p = op->cmd, *end = op->cmd + op->len;
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    for (int k = 0; nl != NULL && nl + 1 < end; k++) {
+        p = nl + 1; /* at "$<len>\r\n" */
+        if (*p != '$')
+            return NULL;
+        size_t n = strtoul(p + 1, NULL, 10);
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL || (size_t)(end - nl - 1) < n)
+            return NULL;
+        if (k == i) {
+            *len = n;
+            return nl + 1;
+        }
+        nl += n + 2; /* skip the argument and its "\r\n"; nl then points at its '\n' */
+    }
+    return NULL;
+}
+
+static bool is(const char *arg, size_t len, const char *name)
+{
+    return arg != NULL && strlen(name) == len && strncasecmp(arg, name, len) == 0;
+}
+
+int vmux_op_check_shareable(const struct vmux_op *op)
+{
+    size_t len;
+    const char *name = argument(op, 0, &len);
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        if (is(name, len, refused[i]))
+            return VMUX_ERR_UNSUPPORTED;
+    if (is(name, len, "CLIENT")) {
+        const char *sub = argument(op, 1, &len);
+        if (is(sub, len, "REPLY"))
+            return VMUX_ERR_UNSUPPORTED;
+    }
+    return 0;
+}
