@@ -1,0 +1,312 @@
+/*
+ * Hostile and broken replies: a scripted fake server (fakeserver.h) answers commands with
+ * malformed, oversized, truncated, unsolicited or dribbled bytes, and each case checks that the
+ * library reports a clear error code, never crashes, hangs or leaks (ASan/LSan and TSan builds
+ * run this too), and that after a protocol error the same handle works again on a new
+ * connection.
+ *
+ * The hostile command is INCR, which is never resent after a broken link, so each scripted
+ * action answers exactly one call; the follow-up is a GET.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "vmux/vmux.h"
+
+#include "fakeserver.h"
+#include "testutil.h"
+
+#define SYNC_TIMEOUT_MS 2000
+/* Slack for a TIMEOUT to arrive after its deadline on a loaded machine under sanitizers. */
+#define TIMEOUT_SLACK_MS 5000
+/* Time allowed for a reconnect or a link to be closed. */
+#define EVENT_WAIT_MS 10000
+/* An allocation this large for one reply would mean a hostile header was trusted. */
+#define MAX_VM_GROWTH_KB (256 * 1024)
+
+struct fixture {
+    vt_fake *fake;
+    vmux *m;
+};
+
+#define assert_status(expr, want)                                                                  \
+    do {                                                                                           \
+        int got_ = (expr);                                                                         \
+        if (got_ != (want))                                                                        \
+            fail_msg("%s returned %s, expected %s", #expr, vmux_err_name(got_),                    \
+                     vmux_err_name(want));                                                         \
+    } while (0)
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->fake = vt_fake_start();
+    assert_non_null(fx->fake);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    vmux_close(fx->m);
+    vt_fake_stop(fx->fake);
+    free(fx);
+    return 0;
+}
+
+/* Opens the handle on the fake server, with extra configuration keys when given. */
+static void open_handle(struct fixture *fx, const char *extra)
+{
+    char cfg[256], err[256] = "";
+    snprintf(cfg, sizeof cfg, "127.0.0.1:%d,syncTimeout=%d%s%s", vt_fake_port(fx->fake),
+             SYNC_TIMEOUT_MS, extra ? "," : "", extra ? extra : "");
+    int rc = vmux_open_str(cfg, &fx->m, err, sizeof err);
+    if (rc != 0)
+        fail_msg("vmux_open_str(%s): %s: %s", cfg, vmux_err_name(rc), err);
+    assert_int_equal(vt_fake_accepted(fx->fake), 1);
+}
+
+static int call_incr(struct fixture *fx, vmux_reply **out)
+{
+    const char *argv[] = {"INCR", "vmux:hostile"};
+    return vmux_call(fx->m, NULL, 2, argv, NULL, out);
+}
+
+static int call_get(struct fixture *fx, vmux_reply **out)
+{
+    const char *argv[] = {"GET", "vmux:key"};
+    return vmux_call(fx->m, NULL, 2, argv, NULL, out);
+}
+
+static void push(struct fixture *fx, vt_fake_kind kind, const void *bytes, size_t len)
+{
+    assert_int_equal(vt_fake_push(fx->fake, kind, bytes, len), 0);
+}
+
+static void push_str(struct fixture *fx, vt_fake_kind kind, const char *bytes)
+{
+    push(fx, kind, bytes, strlen(bytes));
+}
+
+static void assert_string_reply(const vmux_reply *r, const char *want)
+{
+    assert_non_null(r);
+    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STRING);
+    size_t len = 0;
+    const char *s = vmux_reply_str(r, &len);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(s, want, len);
+}
+
+/*
+ * The command answered with bad[0..len) fails with want; the next command then succeeds on a
+ * second connection, proving the broken link was replaced rather than reused out of step.
+ */
+static void expect_error_then_recover(struct fixture *fx, const void *bad, size_t len,
+                                      vt_fake_kind kind, int want)
+{
+    push(fx, kind, bad, len);
+    push_str(fx, VT_FAKE_SEND, "$5\r\nafter\r\n");
+    vmux_reply *r = NULL;
+    assert_status(call_incr(fx, &r), want);
+    assert_null(r);
+
+    assert_status(call_get(fx, &r), 0);
+    assert_string_reply(r, "after");
+    vmux_reply_free(r);
+    assert_int_equal(vt_fake_accepted(fx->fake), 2);
+    assert_int_equal(vt_fake_pending(fx->fake), 0);
+}
+
+static void test_bad_type_byte(void **state)
+{
+    struct fixture *fx = *state;
+    open_handle(fx, NULL);
+    static const char bad[] = "?foo\r\n";
+    expect_error_then_recover(fx, bad, sizeof bad - 1, VT_FAKE_SEND, VMUX_ERR_PROTOCOL);
+}
+
+/* A length near INT64_MAX must be refused at the header, not waited for until the deadline. */
+static void test_huge_bulk_length(void **state)
+{
+    struct fixture *fx = *state;
+    open_handle(fx, NULL);
+    static const char bad[] = "$9223372036854775807\r\n";
+    expect_error_then_recover(fx, bad, sizeof bad - 1, VT_FAKE_SEND, VMUX_ERR_PROTOCOL);
+}
+
+/* Peak virtual memory in kB: it grows with any large allocation, even one never touched. */
+static long vm_peak_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "VmPeak: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    assert_true(kb > 0);
+    return kb;
+}
+
+/* 10^8 elements exceed the default maxReplyElements (16 Mi); 800 MB must not be allocated. */
+static void test_huge_array_count(void **state)
+{
+    struct fixture *fx = *state;
+    open_handle(fx, NULL);
+    static const char bad[] = "*100000000\r\n";
+    long before = vm_peak_kb();
+    expect_error_then_recover(fx, bad, sizeof bad - 1, VT_FAKE_SEND, VMUX_ERR_PROTOCOL);
+    long grown = vm_peak_kb() - before;
+    if (grown > MAX_VM_GROWTH_KB)
+        fail_msg("peak virtual memory grew by %ld kB for one refused reply", grown);
+}
+
+static void test_bulk_over_max_bulk_length(void **state)
+{
+    struct fixture *fx = *state;
+    open_handle(fx, "maxBulkLength=1024");
+    enum { N = 2000 };
+    static char bad[16 + N + 2];
+    int head = snprintf(bad, sizeof bad, "$%d\r\n", N);
+    memset(bad + head, 'x', N);
+    memcpy(bad + head + N, "\r\n", 2);
+    expect_error_then_recover(fx, bad, (size_t)head + N + 2, VT_FAKE_SEND, VMUX_ERR_PROTOCOL);
+}
+
+/* A status line with no end must not be buffered beyond maxReplyBuffer. */
+static void test_unterminated_line_over_buffer(void **state)
+{
+    struct fixture *fx = *state;
+    open_handle(fx, "maxBulkLength=1024,maxReplyBuffer=4096");
+    enum { N = 3 * 4096 };
+    char *bad = malloc(N);
+    assert_non_null(bad);
+    bad[0] = '+';
+    memset(bad + 1, 'a', N - 1);
+    expect_error_then_recover(fx, bad, N, VT_FAKE_SEND, VMUX_ERR_PROTOCOL);
+    free(bad);
+}
+
+/* hiredis's reader nests at most 7 levels; 10 must fail cleanly, not overflow anything. */
+static void test_nesting_too_deep(void **state)
+{
+    struct fixture *fx = *state;
+    open_handle(fx, NULL);
+    char bad[64] = "";
+    for (int i = 0; i < 10; i++)
+        strcat(bad, "*1\r\n");
+    strcat(bad, ":1\r\n");
+    expect_error_then_recover(fx, bad, strlen(bad), VT_FAKE_SEND, VMUX_ERR_PROTOCOL);
+}
+
+/* Half a reply and then EOF: the command was written, so its outcome is unknown. */
+static void test_truncated_then_closed(void **state)
+{
+    struct fixture *fx = *state;
+    open_handle(fx, NULL);
+    static const char bad[] = "$10\r\nabc";
+    expect_error_then_recover(fx, bad, sizeof bad - 1, VT_FAKE_SEND_CLOSE,
+                              VMUX_ERR_CONNECTION_LOST);
+}
+
+static void test_closed_without_reply(void **state)
+{
+    struct fixture *fx = *state;
+    open_handle(fx, NULL);
+    expect_error_then_recover(fx, "", 0, VT_FAKE_CLOSE, VMUX_ERR_CONNECTION_LOST);
+}
+
+/* Half a reply and then silence: the deadline, not the server, ends the wait. */
+static void test_truncated_then_silent(void **state)
+{
+    struct fixture *fx = *state;
+    open_handle(fx, NULL);
+    push_str(fx, VT_FAKE_SEND_SILENT, "$10\r\nabc");
+    vmux_reply *r = NULL;
+    uint64_t t0 = vt_now_ms();
+    assert_status(call_incr(fx, &r), VMUX_ERR_TIMEOUT);
+    uint64_t took = vt_now_ms() - t0;
+    assert_null(r);
+    if (took > SYNC_TIMEOUT_MS + TIMEOUT_SLACK_MS)
+        fail_msg("TIMEOUT came after %llu ms; syncTimeout is %d ms", (unsigned long long)took,
+                 SYNC_TIMEOUT_MS);
+}
+
+static bool one_hangup(void *arg)
+{
+    return vt_fake_hangups(arg) >= 1;
+}
+
+/*
+ * A reply with no command waiting for it: the first reply is delivered, the stray one makes
+ * the client drop the link (it could otherwise be taken as the answer to a later command), and
+ * the next command is answered on a new connection.
+ */
+static void test_unsolicited_reply(void **state)
+{
+    struct fixture *fx = *state;
+    open_handle(fx, NULL);
+    push_str(fx, VT_FAKE_SEND, "$2\r\nok\r\n+STRAY\r\n");
+    vmux_reply *r = NULL;
+    assert_status(call_get(fx, &r), 0);
+    assert_string_reply(r, "ok");
+    vmux_reply_free(r);
+
+    if (!vt_wait_until(one_hangup, fx->fake, EVENT_WAIT_MS))
+        fail_msg("the client kept the link after an unsolicited reply");
+    push_str(fx, VT_FAKE_SEND, "$5\r\nafter\r\n");
+    r = NULL;
+    assert_status(call_get(fx, &r), 0);
+    assert_string_reply(r, "after");
+    vmux_reply_free(r);
+    assert_int_equal(vt_fake_accepted(fx->fake), 2);
+}
+
+static void test_reply_byte_by_byte(void **state)
+{
+    struct fixture *fx = *state;
+    open_handle(fx, NULL);
+    push_str(fx, VT_FAKE_SEND_BYTEWISE, "*4\r\n$5\r\nhello\r\n:-42\r\n$-1\r\n+OK\r\n");
+    vmux_reply *r = NULL;
+    assert_status(call_get(fx, &r), 0);
+    assert_non_null(r);
+    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_ARRAY);
+    assert_int_equal(vmux_reply_len(r), 4);
+    assert_string_reply(vmux_reply_element(r, 0), "hello");
+    assert_int_equal(vmux_reply_type(vmux_reply_element(r, 1)), VMUX_REPLY_INTEGER);
+    assert_int_equal(vmux_reply_integer(vmux_reply_element(r, 1)), -42);
+    assert_int_equal(vmux_reply_type(vmux_reply_element(r, 2)), VMUX_REPLY_NIL);
+    assert_int_equal(vmux_reply_type(vmux_reply_element(r, 3)), VMUX_REPLY_STATUS);
+    assert_string_equal(vmux_reply_str(vmux_reply_element(r, 3), NULL), "OK");
+    vmux_reply_free(r);
+    assert_int_equal(vt_fake_accepted(fx->fake), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_bad_type_byte, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_huge_bulk_length, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_huge_array_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_over_max_bulk_length, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unterminated_line_over_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nesting_too_deep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_then_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_closed_without_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_then_silent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsolicited_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reply_byte_by_byte, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("hostile_replies", tests, NULL, NULL);
+}

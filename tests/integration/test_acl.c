@@ -1,0 +1,261 @@
+/*
+ * Session setup against a real server: ACL user and password (string and URL forms), the
+ * database a URL names, the client name and library info, and how opening fails: wrong
+ * password (the server's words reach errbuf), an out-of-range database, nothing listening
+ * (abortConnect=true fails, abortConnect=false gives a handle whose calls fail by their
+ * deadline).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sockets under -std=c11 */
+#endif
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+enum { DEADLINE_MARGIN_MS = 1500 };
+
+static vmux *open_str(const char *conf)
+{
+    char err[256] = "";
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    if (rc != 0)
+        fail_msg("vmux_open_str(%s): %s (%s)", conf, vmux_err_name(rc), err);
+    assert_non_null(m);
+    return m;
+}
+
+static vmux *open_plain(const char *extra)
+{
+    char *conf = vt_server_config("plain", extra);
+    vmux *m = open_str(conf);
+    free(conf);
+    return m;
+}
+
+/* Calls a command of NUL-terminated words and returns its text (string or status reply). */
+static char *call_text(vmux *m, int argc, const char *const *argv)
+{
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, NULL, argc, argv, NULL, &r);
+    if (rc != 0)
+        fail_msg("%s: %s", argv[0], vmux_err_name(rc));
+    const char *s = vmux_reply_str(r, NULL);
+    assert_non_null(s);
+    char *text = strdup(s);
+    vmux_reply_free(r);
+    return text;
+}
+
+static void expect_contains(const char *haystack, const char *needle)
+{
+    if (strstr(haystack, needle) == NULL)
+        fail_msg("'%s' not found in '%s'", needle, haystack);
+}
+
+static void test_user_and_password(void **state)
+{
+    (void)state;
+    vmux *m = open_plain("user=vmuxtest,password=vmuxpass");
+    const char *whoami[] = {"ACL", "WHOAMI"};
+    char *who = call_text(m, 2, whoami);
+    assert_string_equal(who, "vmuxtest");
+    free(who);
+    vmux_close(m);
+}
+
+static void test_wrong_password_is_auth_error(void **state)
+{
+    (void)state;
+    char *conf = vt_server_config("plain", "user=vmuxtest,password=wrong,connectRetry=1");
+    char err[256] = "";
+    vmux *m = (vmux *)conf; /* a non-NULL marker that a failed open must clear */
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    free(conf);
+    assert_int_equal(rc, VMUX_ERR_AUTH);
+    assert_null(m);
+    expect_contains(err, "WRONGPASS");
+}
+
+/* The URL's user, password and database all take effect on the session. */
+static void test_url_credentials_and_database(void **state)
+{
+    (void)state;
+    char url[128], key[64];
+    snprintf(url, sizeof url, "redis://vmuxtest:vmuxpass@127.0.0.1:%d/2", vt_server_port("plain"));
+    vmux *m = open_str(url);
+    const char *info[] = {"CLIENT", "INFO"};
+    char *text = call_text(m, 2, info);
+    expect_contains(text, " db=2 ");
+    expect_contains(text, " user=vmuxtest ");
+    free(text);
+
+    /* A key written through the handle lives in database 2, not in the default one. */
+    snprintf(key, sizeof key, "acl:%d:db2", (int)getpid());
+    const char *set[] = {"SET", key, "in2"};
+    free(call_text(m, 3, set));
+    char *in0 = vt_admin("plain", "EXISTS %s", key);
+    assert_non_null(in0);
+    assert_string_equal(in0, "0");
+    free(in0);
+    const char *get[] = {"GET", key};
+    text = call_text(m, 2, get);
+    assert_string_equal(text, "in2");
+    free(text);
+    vmux_close(m);
+}
+
+static void test_name_and_library_info(void **state)
+{
+    (void)state;
+    vmux *m = open_plain("name=myapp");
+    const char *getname[] = {"CLIENT", "GETNAME"};
+    char *name = call_text(m, 2, getname);
+    assert_string_equal(name, "myapp");
+    free(name);
+
+    const char *info[] = {"CLIENT", "INFO"};
+    char *text = call_text(m, 2, info);
+    expect_contains(text, " name=myapp ");
+    expect_contains(text, " lib-name=vmux ");
+    char ver[64];
+    snprintf(ver, sizeof ver, " lib-ver=%s ", vmux_version());
+    expect_contains(text, ver);
+    free(text);
+    vmux_close(m);
+}
+
+static void test_database_out_of_range_is_setup_error(void **state)
+{
+    (void)state;
+    char *conf = vt_server_config("plain", "defaultDatabase=99,connectRetry=1");
+    char err[256] = "";
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    free(conf);
+    assert_int_equal(rc, VMUX_ERR_SETUP);
+    assert_null(m);
+    expect_contains(err, "DB index is out of range"); /* the server's words */
+}
+
+/*
+ * A loopback port where nothing listens: the socket is bound but never listens, so connecting
+ * is refused, and no other process can take the port while it stays open.
+ */
+static int dead_port(int *fd)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(*fd >= 0);
+    assert_int_equal(bind(*fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    assert_int_equal(getsockname(*fd, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin_port);
+}
+
+static void test_nothing_listening_fails_to_open(void **state)
+{
+    (void)state;
+    int fd;
+    char conf[128], err[256] = "";
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,connectRetry=1,connectTimeout=1000", dead_port(&fd));
+    vmux *m = NULL;
+    uint64_t t0 = vt_now_ms();
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    uint64_t elapsed = vt_now_ms() - t0;
+    close(fd);
+    assert_int_equal(rc, VMUX_ERR_CONNECT);
+    assert_null(m);
+    assert_true(err[0] != '\0');
+    /* One attempt of at most connectTimeout, not an endless retry. */
+    assert_in_range(elapsed, 0, 1000 + DEADLINE_MARGIN_MS);
+}
+
+static bool is_connection_failure(int rc)
+{
+    return rc == VMUX_ERR_TIMEOUT || rc == VMUX_ERR_CONNECT || rc == VMUX_ERR_IO;
+}
+
+struct outcome {
+    atomic_int runs, status;
+    atomic_bool had_reply;
+};
+
+static void outcome_cb(int status, vmux_reply *reply, void *userdata)
+{
+    struct outcome *o = userdata;
+    atomic_store(&o->had_reply, reply != NULL);
+    vmux_reply_free(reply);
+    atomic_store(&o->status, status);
+    atomic_fetch_add(&o->runs, 1);
+}
+
+static bool outcome_ran(void *arg)
+{
+    struct outcome *o = arg;
+    return atomic_load(&o->runs) > 0;
+}
+
+static void test_nothing_listening_without_abort(void **state)
+{
+    (void)state;
+    int fd;
+    char conf[160];
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,abortConnect=false,connectRetry=1,connectTimeout=1000", dead_port(&fd));
+    vmux *m = open_str(conf);
+
+    const char *ping[] = {"PING"};
+    vmux_callopts opts = {.timeout_ms = 500};
+    vmux_reply *r = NULL;
+    uint64_t t0 = vt_now_ms();
+    int rc = vmux_call(m, &opts, 1, ping, NULL, &r);
+    uint64_t elapsed = vt_now_ms() - t0;
+    if (!is_connection_failure(rc))
+        fail_msg("sync PING: %s", vmux_err_name(rc));
+    assert_null(r);
+    assert_in_range(elapsed, 0, 500 + DEADLINE_MARGIN_MS);
+
+    struct outcome o;
+    atomic_init(&o.runs, 0);
+    atomic_init(&o.status, 0);
+    atomic_init(&o.had_reply, false);
+    assert_int_equal(vmux_call_async(m, &opts, 1, ping, NULL, outcome_cb, &o), 0);
+    assert_true(vt_wait_until(outcome_ran, &o, 500 + DEADLINE_MARGIN_MS));
+    if (!is_connection_failure(atomic_load(&o.status)))
+        fail_msg("async PING: %s", vmux_err_name(atomic_load(&o.status)));
+    assert_false(atomic_load(&o.had_reply));
+    vmux_close(m);
+    close(fd);
+    assert_int_equal(atomic_load(&o.runs), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_user_and_password),
+        cmocka_unit_test(test_wrong_password_is_auth_error),
+        cmocka_unit_test(test_url_credentials_and_database),
+        cmocka_unit_test(test_name_and_library_info),
+        cmocka_unit_test(test_database_out_of_range_is_setup_error),
+        cmocka_unit_test(test_nothing_listening_fails_to_open),
+        cmocka_unit_test(test_nothing_listening_without_abort),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

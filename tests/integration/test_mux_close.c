@@ -1,0 +1,399 @@
+/*
+ * Closing a handle: every pending command completes exactly once (VMUX_ERR_CLOSED, or its reply
+ * if that had already arrived), sync callers blocked in other threads wake with
+ * VMUX_ERR_CLOSED, commands submitted from callbacks while close runs are refused, nothing runs
+ * after close returns, and the server sees every connection go. Also idle, repeated and NULL
+ * closes.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* syscall(SYS_gettid) */
+#endif
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+enum { NPENDING = 1000, NSYNC = 4, PAUSE_MS = 4000, WAIT_MS = 10000 };
+
+/* Deadlines far beyond the test, so only close can end the pending commands. */
+static const vmux_callopts LONG_OPTS = {.timeout_ms = 60000};
+
+static vmux *open_named(const char *server, const char *name)
+{
+    char extra[128];
+    snprintf(extra, sizeof extra, "name=%s", name);
+    char *conf = vt_server_config(server, extra);
+    char err[256] = "";
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    free(conf);
+    if (rc != 0)
+        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
+    return m;
+}
+
+static void unique_name(char *buf, size_t size, const char *what)
+{
+    snprintf(buf, size, "vmux_%s_%d", what, (int)getpid());
+}
+
+/* ---- what the server sees ---- */
+
+struct client_probe {
+    const char *server;
+    char needle[96]; /* "name=<name> " */
+    const char *cmd; /* when not NULL, the client's line must also show " cmd=<cmd> " */
+};
+
+/* True when some line of CLIENT LIST shows the probe's client (doing probe->cmd, if given). */
+static bool client_listed(const struct client_probe *p, bool *ok)
+{
+    char *list = vt_admin(p->server, "CLIENT LIST");
+    *ok = list != NULL;
+    bool found = false;
+    for (char *line = list ? strtok(list, "\n") : NULL; line && !found; line = strtok(NULL, "\n"))
+        found = strstr(line, p->needle) != NULL && (p->cmd == NULL || strstr(line, p->cmd));
+    free(list);
+    return found;
+}
+
+static bool client_gone(void *arg)
+{
+    bool ok;
+    bool listed = client_listed(arg, &ok);
+    return ok && !listed;
+}
+
+static bool client_present(void *arg)
+{
+    bool ok;
+    return client_listed(arg, &ok);
+}
+
+static void probe_init(struct client_probe *p, const char *server, const char *name,
+                       const char *cmd)
+{
+    p->server = server;
+    snprintf(p->needle, sizeof p->needle, "name=%s ", name);
+    p->cmd = cmd;
+}
+
+/* ---- pending async commands ---- */
+
+struct pending {
+    int index;
+    const char *want; /* the reply that may arrive before close */
+    struct tally *tally;
+    atomic_int runs;
+};
+
+struct tally {
+    vmux *m;
+    atomic_int closed, replied, bad;
+    atomic_int resubmit_refused, resubmit_other, late_runs;
+};
+
+static void late_cb(int status, vmux_reply *reply, void *userdata)
+{
+    struct tally *t = userdata;
+    (void)status;
+    vmux_reply_free(reply);
+    atomic_fetch_add(&t->late_runs, 1);
+}
+
+/* Close has started when a command completes with VMUX_ERR_CLOSED: submitting must fail now. */
+static void try_resubmit(struct tally *t)
+{
+    const char *argv[] = {"PING"};
+    int rc = vmux_call_async(t->m, &LONG_OPTS, 1, argv, NULL, late_cb, t);
+    atomic_fetch_add(rc == VMUX_ERR_CLOSED ? &t->resubmit_refused : &t->resubmit_other, 1);
+}
+
+static void pending_cb(int status, vmux_reply *reply, void *userdata)
+{
+    struct pending *p = userdata;
+    struct tally *t = p->tally;
+    size_t len = 0;
+    const char *s = reply ? vmux_reply_str(reply, &len) : NULL;
+    if (status == VMUX_ERR_CLOSED && reply == NULL) {
+        atomic_fetch_add(&t->closed, 1);
+        try_resubmit(t);
+    } else if (status == 0 && s && len == strlen(p->want) && memcmp(s, p->want, len) == 0) {
+        atomic_fetch_add(&t->replied, 1);
+    } else {
+        atomic_fetch_add(&t->bad, 1);
+        fprintf(stderr, "command %d: got %s\n", p->index, vmux_err_name(status));
+    }
+    vmux_reply_free(reply);
+    atomic_fetch_add(&p->runs, 1);
+}
+
+static struct pending *pending_new(struct tally *t, int n, const char *want)
+{
+    struct pending *p = calloc((size_t)n, sizeof *p);
+    assert_non_null(p);
+    for (int i = 0; i < n; i++) {
+        p[i].index = i;
+        p[i].want = want;
+        p[i].tally = t;
+        atomic_init(&p[i].runs, 0);
+    }
+    return p;
+}
+
+static void tally_init(struct tally *t, vmux *m)
+{
+    memset(t, 0, sizeof *t);
+    t->m = m;
+}
+
+static int runs_not_once(struct pending *p, int n)
+{
+    int wrong = 0;
+    for (int i = 0; i < n; i++)
+        wrong += atomic_load(&p[i].runs) != 1;
+    return wrong;
+}
+
+/* ---- sync callers blocked in other threads ---- */
+
+struct sync_caller {
+    vmux *m;
+    int id;
+    pthread_t thread;
+    atomic_int tid;
+    atomic_bool calling;
+    int rc;
+    bool out_null, reply_ok;
+};
+
+static void *sync_caller_main(void *arg)
+{
+    struct sync_caller *c = arg;
+    char word[32];
+    snprintf(word, sizeof word, "sync%d", c->id);
+    const char *argv[] = {"ECHO", word};
+    vmux_reply *r = NULL;
+    atomic_store(&c->tid, (int)syscall(SYS_gettid));
+    atomic_store(&c->calling, true);
+    c->rc = vmux_call(c->m, &LONG_OPTS, 2, argv, NULL, &r);
+    c->out_null = r == NULL;
+    const char *got = r ? vmux_reply_str(r, NULL) : NULL;
+    c->reply_ok = got != NULL && strcmp(got, word) == 0;
+    vmux_reply_free(r);
+    return NULL;
+}
+
+/* The scheduler state of one of our threads ('S': sleeping, 'R': running...). */
+static char thread_state(int tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name in parentheses may hold anything */
+    return p && p[1] == ' ' ? p[2] : '?';
+}
+
+/* True once every caller has entered vmux_call and sleeps there, waiting for its reply. */
+static bool callers_blocked(void *arg)
+{
+    struct sync_caller *c = arg;
+    for (int i = 0; i < NSYNC; i++)
+        if (!atomic_load(&c[i].calling) || thread_state(atomic_load(&c[i].tid)) != 'S')
+            return false;
+    return true;
+}
+
+static void start_sync_callers(struct sync_caller *c, vmux *m)
+{
+    for (int i = 0; i < NSYNC; i++) {
+        c[i] = (struct sync_caller){.m = m, .id = i};
+        atomic_init(&c[i].tid, 0);
+        atomic_init(&c[i].calling, false);
+        assert_int_equal(pthread_create(&c[i].thread, NULL, sync_caller_main, &c[i]), 0);
+    }
+    assert_true(vt_wait_until(callers_blocked, c, WAIT_MS));
+}
+
+/* ---- tests ---- */
+
+static int wait_unpaused(void **state)
+{
+    (void)state;
+    char *r = vt_admin("pause", "PING");
+    bool ok = r != NULL && strcmp(r, "PONG") == 0;
+    free(r);
+    return ok ? 0 : -1;
+}
+
+static void test_close_null(void **state)
+{
+    (void)state;
+    vmux_close(NULL);
+}
+
+static void test_close_idle(void **state)
+{
+    (void)state;
+    char name[64];
+    unique_name(name, sizeof name, "idle");
+    vmux *m = open_named("pause", name);
+    struct client_probe probe;
+    probe_init(&probe, "pause", name, NULL);
+    assert_true(client_present(&probe));
+    vmux_close(m);
+    assert_true(vt_wait_until(client_gone, &probe, WAIT_MS));
+}
+
+static void test_open_close_repeated(void **state)
+{
+    (void)state;
+    char name[64];
+    unique_name(name, sizeof name, "repeat");
+    for (int i = 0; i < 50; i++) {
+        vmux *m = open_named("pause", name);
+        const char *argv[] = {"ECHO", "again"};
+        vmux_reply *r = NULL;
+        assert_int_equal(vmux_call(m, NULL, 2, argv, NULL, &r), 0);
+        assert_string_equal(vmux_reply_str(r, NULL), "again");
+        vmux_reply_free(r);
+        vmux_close(m);
+    }
+    struct client_probe probe;
+    probe_init(&probe, "pause", name, NULL);
+    assert_true(vt_wait_until(client_gone, &probe, WAIT_MS));
+}
+
+static void submit_pending(vmux *m, struct pending *p, int n, const char *const *argv, int argc)
+{
+    for (int i = 0; i < n; i++)
+        assert_int_equal(vmux_call_async(m, &LONG_OPTS, argc, argv, NULL, pending_cb, &p[i]), 0);
+}
+
+static void pause_server(int ms)
+{
+    char *r = vt_admin("pause", "CLIENT PAUSE %d ALL", ms);
+    assert_non_null(r);
+    assert_string_equal(r, "OK");
+    free(r);
+}
+
+static void test_close_fails_everything_pending(void **state)
+{
+    (void)state;
+    char name[64];
+    unique_name(name, sizeof name, "pending");
+    vmux *m = open_named("pause", name);
+    struct tally t;
+    tally_init(&t, m);
+    struct pending *p = pending_new(&t, NPENDING, "pending");
+    struct sync_caller callers[NSYNC];
+
+    uint64_t paused_at = vt_now_ms();
+    pause_server(PAUSE_MS);
+    const char *echo[] = {"ECHO", "pending"};
+    submit_pending(m, p, NPENDING, echo, 2);
+    start_sync_callers(callers, m);
+    vmux_close(m);
+    /* Before the pause ends the server cannot have answered anything. */
+    bool answerless = vt_now_ms() < paused_at + PAUSE_MS;
+    for (int i = 0; i < NSYNC; i++)
+        assert_int_equal(pthread_join(callers[i].thread, NULL), 0);
+
+    assert_int_equal(runs_not_once(p, NPENDING), 0);
+    assert_int_equal(atomic_load(&t.bad), 0);
+    assert_int_equal(atomic_load(&t.closed) + atomic_load(&t.replied), NPENDING);
+    if (answerless)
+        assert_int_equal(atomic_load(&t.replied), 0);
+    assert_int_equal(atomic_load(&t.resubmit_other), 0);
+    assert_int_equal(atomic_load(&t.resubmit_refused), atomic_load(&t.closed));
+    assert_int_equal(atomic_load(&t.late_runs), 0);
+    for (int i = 0; i < NSYNC; i++) {
+        if (callers[i].rc == 0 && !answerless) {
+            assert_true(callers[i].reply_ok);
+            continue;
+        }
+        assert_int_equal(callers[i].rc, VMUX_ERR_CLOSED);
+        assert_true(callers[i].out_null);
+    }
+    free(p);
+
+    /* Once the pause is over the server must find the connection gone, not waiting. */
+    assert_int_equal(wait_unpaused(NULL), 0);
+    struct client_probe probe;
+    probe_init(&probe, "pause", name, NULL);
+    assert_true(vt_wait_until(client_gone, &probe, WAIT_MS));
+}
+
+/* A BLPOP that never returns, with commands behind it; close must still end them all. */
+static void test_close_behind_blocking_command(void **state)
+{
+    (void)state;
+    char name[64], key[64], list[64];
+    unique_name(name, sizeof name, "blpop");
+    snprintf(key, sizeof key, "mcl:%d:key", (int)getpid());
+    snprintf(list, sizeof list, "mcl:%d:nosuchlist", (int)getpid());
+    vmux *m = open_named("pause", name);
+    const char *set[] = {"SET", key, "value"};
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 3, set, NULL, &r), 0);
+    vmux_reply_free(r);
+
+    struct tally t;
+    tally_init(&t, m);
+    struct pending *blpop = pending_new(&t, 1, "never");
+    struct pending *gets = pending_new(&t, NPENDING, "value");
+    const char *blpop_argv[] = {"BLPOP", list, "0"};
+    submit_pending(m, blpop, 1, blpop_argv, 3);
+    struct client_probe blocked;
+    probe_init(&blocked, "pause", name, " cmd=blpop ");
+    assert_true(vt_wait_until(client_present, &blocked, WAIT_MS));
+    const char *get[] = {"GET", key};
+    submit_pending(m, gets, NPENDING, get, 2);
+    vmux_close(m);
+
+    assert_int_equal(atomic_load(&blpop[0].runs), 1);
+    assert_int_equal(runs_not_once(gets, NPENDING), 0);
+    assert_int_equal(atomic_load(&t.bad), 0);
+    /* Nobody pushes to the list: the BLPOP can only have been closed. */
+    assert_int_equal(atomic_load(&t.closed) + atomic_load(&t.replied), NPENDING + 1);
+    assert_true(atomic_load(&t.closed) >= 1);
+    assert_int_equal(atomic_load(&t.resubmit_other), 0);
+    assert_int_equal(atomic_load(&t.late_runs), 0);
+    free(blpop);
+    free(gets);
+
+    struct client_probe probe;
+    probe_init(&probe, "pause", name, NULL);
+    assert_true(vt_wait_until(client_gone, &probe, WAIT_MS));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_close_null),
+        cmocka_unit_test(test_close_idle),
+        cmocka_unit_test(test_open_close_repeated),
+        cmocka_unit_test_teardown(test_close_fails_everything_pending, wait_unpaused),
+        cmocka_unit_test(test_close_behind_blocking_command),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,221 @@
+/*
+ * Deadlines: a command whose server stops answering (CLIENT PAUSE, sent on a side channel)
+ * fails with VMUX_ERR_TIMEOUT on time, exactly once, and its late reply never reaches the
+ * commands behind it. Per-call timeouts override the config's syncTimeout and asyncTimeout.
+ *
+ * The bounds checked are the deadline contract ("on time"), not speed: at least the timeout,
+ * and less than the timeout plus a generous margin.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+enum { MARGIN_MS = 700, PAUSE_MS = 1500 };
+
+static vmux *open_pause(const char *extra)
+{
+    char *conf = vt_server_config("pause", extra);
+    char err[256] = "";
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    free(conf);
+    if (rc != 0)
+        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
+    return m;
+}
+
+/* Stops the server from answering anyone for ms milliseconds; the handle's link stays open. */
+static void pause_server(int ms)
+{
+    char *r = vt_admin("pause", "CLIENT PAUSE %d ALL", ms);
+    assert_non_null(r);
+    assert_string_equal(r, "OK");
+    free(r);
+}
+
+/* CLIENT UNPAUSE is itself paused under ALL, so the way out is to wait for a PONG. */
+static int wait_unpaused(void **state)
+{
+    (void)state;
+    char *r = vt_admin("pause", "PING");
+    bool ok = r != NULL && strcmp(r, "PONG") == 0;
+    free(r);
+    return ok ? 0 : -1;
+}
+
+static uint64_t ms_since(uint64_t t0_ns)
+{
+    return (vt_now_ns() - t0_ns) / 1000000u;
+}
+
+static void expect_echo(vmux *m, const vmux_callopts *opts, const char *word)
+{
+    const char *argv[] = {"ECHO", word};
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, opts, 2, argv, NULL, &r);
+    if (rc != 0)
+        fail_msg("ECHO %s: %s", word, vmux_err_name(rc));
+    assert_non_null(r);
+    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STRING);
+    assert_string_equal(vmux_reply_str(r, NULL), word);
+    vmux_reply_free(r);
+}
+
+/* Calls ECHO word and expects VMUX_ERR_TIMEOUT, on time. */
+static void expect_sync_timeout(vmux *m, const vmux_callopts *opts, const char *word,
+                                uint64_t timeout_ms)
+{
+    const char *argv[] = {"ECHO", word};
+    vmux_reply *r = NULL;
+    uint64_t t0 = vt_now_ns();
+    int rc = vmux_call(m, opts, 2, argv, NULL, &r);
+    uint64_t elapsed = ms_since(t0);
+    if (rc != VMUX_ERR_TIMEOUT)
+        fail_msg("ECHO %s: want VMUX_ERR_TIMEOUT, got %s after %llu ms", word, vmux_err_name(rc),
+                 (unsigned long long)elapsed);
+    assert_null(r);
+    assert_in_range(elapsed, timeout_ms, timeout_ms + MARGIN_MS - 1);
+}
+
+static void test_sync_timeout_then_next_reply_is_its_own(void **state)
+{
+    (void)state;
+    vmux *m = open_pause(NULL);
+    pause_server(PAUSE_MS);
+    vmux_callopts opts = {.timeout_ms = 300};
+    expect_sync_timeout(m, &opts, "first", 300);
+    /* Waits out the pause (default timeout); the late "first" must be dropped, not given here. */
+    expect_echo(m, NULL, "second");
+    expect_echo(m, NULL, "third");
+    vmux_close(m);
+}
+
+/* What one async callback saw. */
+struct probe {
+    uint64_t t0_ns;
+    atomic_int runs;
+    atomic_int status;
+    atomic_uint_fast64_t elapsed_ms;
+    char got[64]; /* the reply's bytes, written before runs is incremented */
+};
+
+static void probe_init(struct probe *p)
+{
+    memset(p, 0, sizeof *p);
+    atomic_init(&p->runs, 0);
+    atomic_init(&p->status, 1);
+    atomic_init(&p->elapsed_ms, 0);
+}
+
+static void probe_cb(int status, vmux_reply *reply, void *userdata)
+{
+    struct probe *p = userdata;
+    atomic_store(&p->elapsed_ms, ms_since(p->t0_ns));
+    const char *s = reply ? vmux_reply_str(reply, NULL) : NULL;
+    if (s != NULL && atomic_load(&p->runs) == 0)
+        snprintf(p->got, sizeof p->got, "%s", s);
+    vmux_reply_free(reply);
+    atomic_store(&p->status, status);
+    atomic_fetch_add(&p->runs, 1);
+}
+
+static void submit_echo(vmux *m, const vmux_callopts *opts, const char *word, struct probe *p)
+{
+    const char *argv[] = {"ECHO", word};
+    probe_init(p);
+    p->t0_ns = vt_now_ns();
+    assert_int_equal(vmux_call_async(m, opts, 2, argv, NULL, probe_cb, p), 0);
+}
+
+static bool probe_ran(void *arg)
+{
+    struct probe *p = arg;
+    return atomic_load(&p->runs) > 0;
+}
+
+static void expect_async_timeout(struct probe *p, uint64_t timeout_ms)
+{
+    assert_true(vt_wait_until(probe_ran, p, (int)(timeout_ms + MARGIN_MS) * 4));
+    int status = atomic_load(&p->status);
+    if (status != VMUX_ERR_TIMEOUT)
+        fail_msg("want VMUX_ERR_TIMEOUT, got %s ('%s')", vmux_err_name(status), p->got);
+    assert_in_range(atomic_load(&p->elapsed_ms), timeout_ms, timeout_ms + MARGIN_MS - 1);
+}
+
+static void expect_async_reply(struct probe *p, const char *word)
+{
+    assert_true(vt_wait_until(probe_ran, p, 10000));
+    assert_int_equal(atomic_load(&p->status), 0);
+    assert_string_equal(p->got, word);
+}
+
+static void test_async_timeout_once_and_fifo_intact(void **state)
+{
+    (void)state;
+    vmux *m = open_pause(NULL);
+    pause_server(PAUSE_MS);
+    struct probe first, second;
+    vmux_callopts short_opts = {.timeout_ms = 300}, long_opts = {.timeout_ms = 5000};
+    submit_echo(m, &short_opts, "first", &first);
+    submit_echo(m, &long_opts, "second", &second);
+    expect_async_timeout(&first, 300);
+    /* "second" was already in flight behind "first": it must still get its own reply. */
+    expect_async_reply(&second, "second");
+    expect_echo(m, NULL, "third");
+    vmux_close(m);
+    assert_int_equal(atomic_load(&first.runs), 1);
+    assert_int_equal(atomic_load(&second.runs), 1);
+}
+
+static void test_per_call_timeout_overrides_sync_timeout(void **state)
+{
+    (void)state;
+    vmux *m = open_pause("syncTimeout=200");
+    pause_server(PAUSE_MS);
+    expect_sync_timeout(m, NULL, "by-config", 200);
+    vmux_callopts longer = {.timeout_ms = 600};
+    expect_sync_timeout(m, &longer, "by-call", 600);
+    vmux_callopts patient = {.timeout_ms = 5000};
+    expect_echo(m, &patient, "after");
+    vmux_close(m);
+}
+
+static void test_per_call_timeout_overrides_async_timeout(void **state)
+{
+    (void)state;
+    vmux *m = open_pause("asyncTimeout=250");
+    pause_server(PAUSE_MS);
+    struct probe by_config, by_call;
+    vmux_callopts longer = {.timeout_ms = 600};
+    submit_echo(m, NULL, "by-config", &by_config);
+    submit_echo(m, &longer, "by-call", &by_call);
+    expect_async_timeout(&by_config, 250);
+    expect_async_timeout(&by_call, 600);
+    /* The sync timeout stays at its default, long enough to wait out the pause. */
+    expect_echo(m, NULL, "after");
+    vmux_close(m);
+    assert_int_equal(atomic_load(&by_config.runs), 1);
+    assert_int_equal(atomic_load(&by_call.runs), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_sync_timeout_then_next_reply_is_its_own, wait_unpaused),
+        cmocka_unit_test_teardown(test_async_timeout_once_and_fifo_intact, wait_unpaused),
+        cmocka_unit_test_teardown(test_per_call_timeout_overrides_sync_timeout, wait_unpaused),
+        cmocka_unit_test_teardown(test_per_call_timeout_overrides_async_timeout, wait_unpaused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
