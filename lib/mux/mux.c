@@ -82,10 +82,6 @@ static int check_config(const struct vmux_config *cfg, char *errbuf, size_t errl
         vmux_errbuf_set(errbuf, errlen, "maxReplyBuffer must exceed maxBulkLength");
         return VMUX_ERR_CONFIG;
     }
-    if (cfg->ssl) {
-        vmux_errbuf_set(errbuf, errlen, "ssl=true: this build of vmux has no TLS link yet");
-        return VMUX_ERR_TLS;
-    }
     return 0;
 }
 
@@ -95,6 +91,7 @@ static void mux_free(vmux *m)
     uv_mutex_destroy(&m->qlock);
     uv_mutex_destroy(&m->olock);
     uv_cond_destroy(&m->ocond);
+    vmux_tls_ctx_free(m->tls_ctx);
     vmux_config_free(m->cfg);
     free(m);
 }
@@ -113,6 +110,11 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     m->timer_due_ns = UINT64_MAX;
     if ((m->cfg = vmux_config_dup(cfg)) == NULL)
         goto fail_cfg;
+    if (m->cfg->ssl && (rc = vmux_tls_ctx_new(m->cfg, &m->tls_ctx, errbuf, errlen)) != 0) {
+        vmux_config_free(m->cfg);
+        free(m);
+        return rc;
+    }
     if (uv_mutex_init(&m->qlock) != 0)
         goto fail_qlock;
     if (uv_mutex_init(&m->olock) != 0)
@@ -124,7 +126,7 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     uv_async_init(&m->loop, &m->wakeup, on_wakeup);
     uv_timer_init(&m->loop, &m->deadline_timer);
     m->wakeup.data = m->deadline_timer.data = m;
-    if ((rc = vmux_link_new(&m->loop, m->cfg, &link_events, m, &m->link)) == 0)
+    if ((rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &link_events, m, &m->link)) == 0)
         return 0;
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
@@ -136,6 +138,7 @@ fail_ocond:
 fail_olock:
     uv_mutex_destroy(&m->qlock);
 fail_qlock:
+    vmux_tls_ctx_free(m->tls_ctx);
     vmux_config_free(m->cfg);
 fail_cfg:
     vmux_errbuf_set(errbuf, errlen, "out of memory while creating the handle");

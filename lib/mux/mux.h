@@ -19,6 +19,7 @@ enum vmux_open_state { OPEN_WAITING, OPEN_READY, OPEN_FAILED };
 
 struct vmux {
     struct vmux_config *cfg; /* private copy */
+    vmux_tls_ctx *tls_ctx;   /* NULL unless ssl=true */
     uv_loop_t loop;
     uv_thread_t thread;
     uv_async_t wakeup;

@@ -13,8 +13,6 @@
 #include "vmux/error.h"
 #include "vmux/version.h"
 
-#define SHRINK_ABOVE (1024 * 1024) /* give back buffers grown past this once they drain */
-
 static const char LABEL_AUTH[] = "AUTH";
 static const char LABEL_SELECT[] = "SELECT";
 static const char LABEL_SETNAME[] = "CLIENT SETNAME";
@@ -25,8 +23,10 @@ static void conn_unref(struct vmux_conn *c)
     if (--c->refs > 0)
         return;
     vmux_reader_free(c->reader);
-    free(c->out.data);
-    free(c->writing.data);
+    vmux_tls_free(c->tls);
+    vmux_buf_free(&c->out);
+    vmux_buf_free(&c->cipher);
+    vmux_buf_free(&c->writing);
     free(c);
 }
 
@@ -52,41 +52,13 @@ static void conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
 
 /* ---- writing ---- */
 
-static int buf_reserve(struct vmux_buf *b, size_t more)
-{
-    if (b->cap - b->len >= more)
-        return 0;
-    size_t cap = b->cap ? b->cap : 16 * 1024;
-    while (cap - b->len < more) {
-        if (cap > SIZE_MAX / 2)
-            return VMUX_ERR_NOMEM;
-        cap *= 2;
-    }
-    char *grown = realloc(b->data, cap);
-    if (grown == NULL)
-        return VMUX_ERR_NOMEM;
-    b->data = grown;
-    b->cap = cap;
-    return 0;
-}
-
-static void buf_drained(struct vmux_buf *b)
-{
-    b->off = b->len = 0;
-    if (b->cap > SHRINK_ABOVE) {
-        free(b->data);
-        b->data = NULL;
-        b->cap = 0;
-    }
-}
-
 static void conn_flush(struct vmux_conn *c);
 
 static void on_written(uv_write_t *req, int status)
 {
     struct vmux_conn *c = req->data;
     c->write_pending = false;
-    buf_drained(&c->writing);
+    vmux_buf_drained(&c->writing);
     if (c->failing)
         return;
     if (status < 0) {
@@ -96,12 +68,12 @@ static void on_written(uv_write_t *req, int status)
     conn_flush(c);
 }
 
-/* Hands what the socket did not take at once to uv_write, and queues new bytes elsewhere. */
-static void conn_write_rest(struct vmux_conn *c)
+/* Hands what the socket did not take at once to uv_write; new bytes then queue elsewhere. */
+static void conn_write_rest(struct vmux_conn *c, struct vmux_buf *wire)
 {
-    struct vmux_buf tmp = c->writing;
-    c->writing = c->out;
-    c->out = tmp;
+    struct vmux_buf spare = c->writing;
+    c->writing = *wire;
+    *wire = spare;
     size_t rest = c->writing.len - c->writing.off;
     uv_buf_t b = uv_buf_init(c->writing.data + c->writing.off, (unsigned)rest);
     int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
@@ -109,15 +81,45 @@ static void conn_write_rest(struct vmux_conn *c)
         conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(rc));
         return;
     }
-    c->flushed += rest; /* from here on these bytes may reach the server */
+    if (c->tls == NULL)
+        c->flushed += rest; /* from here on these bytes may reach the server */
     c->write_pending = true;
+}
+
+/* TLS: encrypts the queued commands into the ciphertext buffer. Returns false on failure. */
+static bool conn_encrypt(struct vmux_conn *c)
+{
+    char why[160];
+    size_t n = c->out.len - c->out.off;
+    if (n > 0) {
+        int rc = vmux_tls_write(c->tls, c->out.data + c->out.off, n, why, sizeof(why));
+        if (rc != 0) {
+            conn_fail(c, rc, "%s", why);
+            return false;
+        }
+        c->flushed += n;
+        vmux_buf_drained(&c->out);
+    }
+    if (vmux_tls_take_output(c->tls, &c->cipher) != 0) {
+        conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS output");
+        return false;
+    }
+    return true;
 }
 
 static void conn_flush(struct vmux_conn *c)
 {
-    if (c->failing || c->write_pending || c->out.len == c->out.off)
+    if (c->failing || c->write_pending)
         return;
-    uv_buf_t b = uv_buf_init(c->out.data + c->out.off, (unsigned)(c->out.len - c->out.off));
+    struct vmux_buf *wire = &c->out;
+    if (c->tls != NULL) {
+        if (!conn_encrypt(c))
+            return;
+        wire = &c->cipher;
+    }
+    if (wire->len == wire->off)
+        return;
+    uv_buf_t b = uv_buf_init(wire->data + wire->off, (unsigned)(wire->len - wire->off));
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n == UV_EAGAIN)
         n = 0;
@@ -125,12 +127,13 @@ static void conn_flush(struct vmux_conn *c)
         conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(n));
         return;
     }
-    c->flushed += (uint64_t)n;
-    c->out.off += (size_t)n;
-    if (c->out.off == c->out.len)
-        buf_drained(&c->out);
+    if (c->tls == NULL)
+        c->flushed += (uint64_t)n;
+    wire->off += (size_t)n;
+    if (wire->off == wire->len)
+        vmux_buf_drained(wire);
     else
-        conn_write_rest(c);
+        conn_write_rest(c, wire);
 }
 
 static void on_flush_turn(uv_prepare_t *p)
@@ -141,22 +144,24 @@ static void on_flush_turn(uv_prepare_t *p)
     conn_flush(c);
 }
 
-int vmux_conn_write_op(struct vmux_conn *c, struct vmux_op *op)
+/* Makes sure the connection flushes before the loop next waits for I/O. */
+static void conn_arm_flush(struct vmux_conn *c)
 {
-    if (c->out.off > 0 && c->out.off == c->out.len)
-        c->out.off = c->out.len = 0;
-    int rc = buf_reserve(&c->out, op->len);
-    if (rc != 0)
-        return rc;
-    memcpy(c->out.data + c->out.len, op->cmd, op->len);
-    c->out.len += op->len;
-    op->wstart = c->queued;
-    c->queued += op->len;
-    vmux_opq_push(&c->fifo, op);
-    if (!c->flush_armed) {
+    if (!c->flush_armed && !c->failing) {
         c->flush_armed = true;
         uv_prepare_start(&c->flusher, on_flush_turn);
     }
+}
+
+int vmux_conn_write_op(struct vmux_conn *c, struct vmux_op *op)
+{
+    int rc = vmux_buf_append(&c->out, op->cmd, op->len);
+    if (rc != 0)
+        return rc;
+    op->wstart = c->queued;
+    c->queued += op->len;
+    vmux_opq_push(&c->fifo, op);
+    conn_arm_flush(c);
     return 0;
 }
 
@@ -255,19 +260,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* Parses plaintext from the server and completes the ops it answers. */
+static void conn_consume(struct vmux_conn *c, const char *data, size_t len)
 {
-    struct vmux_conn *c = s->data;
-    if (c->failing || nread == 0)
-        return;
-    if (nread < 0) {
-        if (nread == UV_EOF)
-            conn_fail(c, VMUX_ERR_IO, "the server closed the connection");
-        else
-            conn_fail(c, VMUX_ERR_IO, "read failed: %s", uv_strerror((int)nread));
-        return;
-    }
-    int rc = vmux_reader_feed(c->reader, buf->base, (size_t)nread);
+    int rc = vmux_reader_feed(c->reader, data, len);
     while (rc == 0 && !c->failing) {
         vmux_reply *reply;
         rc = vmux_reader_next(c->reader, &reply);
@@ -280,6 +276,63 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (rc < 0)
         conn_fail(c, rc, "bad reply: %s", vmux_reader_error(c->reader));
+}
+
+static void conn_send_setup(struct vmux_conn *c);
+
+/* TLS: advances the handshake; once done, session setup starts. */
+static void conn_handshake(struct vmux_conn *c)
+{
+    char why[160];
+    int rc = vmux_tls_handshake(c->tls, why, sizeof(why));
+    if (rc < 0) {
+        conn_fail(c, rc, "TLS handshake failed: %s", why);
+        return;
+    }
+    conn_arm_flush(c);
+    if (rc == 1) {
+        c->handshaking = false;
+        conn_send_setup(c);
+    }
+}
+
+/* TLS: takes ciphertext from the socket, and consumes whatever plaintext it yields. */
+static void conn_decrypt(struct vmux_conn *c, const char *data, size_t len)
+{
+    char why[160];
+    if (vmux_tls_feed(c->tls, data, len) != 0) {
+        conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS input");
+        return;
+    }
+    if (c->handshaking)
+        conn_handshake(c);
+    while (!c->failing && !c->handshaking) {
+        int n = vmux_tls_read(c->tls, c->plain, sizeof(c->plain), why, sizeof(why));
+        if (n < 0)
+            conn_fail(c, n, "%s", why);
+        if (n <= 0)
+            break;
+        conn_consume(c, c->plain, (size_t)n);
+    }
+    conn_arm_flush(c); /* reading may have produced TLS records to send (key updates) */
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct vmux_conn *c = s->data;
+    if (c->failing || nread == 0)
+        return;
+    if (nread < 0) {
+        if (nread == UV_EOF)
+            conn_fail(c, VMUX_ERR_IO, "the server closed the connection");
+        else
+            conn_fail(c, VMUX_ERR_IO, "read failed: %s", uv_strerror((int)nread));
+        return;
+    }
+    if (c->tls != NULL)
+        conn_decrypt(c, buf->base, (size_t)nread);
+    else
+        conn_consume(c, buf->base, (size_t)nread);
 }
 
 /* ---- connecting ---- */
@@ -305,7 +358,17 @@ static void on_connected(uv_connect_t *req, int status)
         conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
         return;
     }
-    conn_send_setup(c);
+    if (c->link->tls_ctx == NULL) {
+        conn_send_setup(c);
+        return;
+    }
+    c->tls = vmux_tls_new(c->link->tls_ctx, c->link->cfg, c->ep->host);
+    if (c->tls == NULL) {
+        conn_fail(c, VMUX_ERR_NOMEM, "cannot start a TLS session");
+        return;
+    }
+    c->handshaking = true;
+    conn_handshake(c);
 }
 
 static void conn_connect(struct vmux_conn *c, const struct sockaddr *addr)

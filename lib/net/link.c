@@ -9,7 +9,7 @@
 #include "net/link_internal.h"
 #include "vmux/error.h"
 
-int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg,
+int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *tls_ctx,
                   const struct vmux_link_events *events, void *arg, struct vmux_link **out)
 {
     struct vmux_link *link = calloc(1, sizeof(*link));
@@ -17,6 +17,7 @@ int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg,
         return VMUX_ERR_NOMEM;
     link->loop = loop;
     link->cfg = cfg;
+    link->tls_ctx = tls_ctx;
     link->limits.max_bulk = cfg->max_bulk_length;
     link->limits.max_elements = cfg->max_reply_elements;
     link->limits.max_buffer = cfg->max_reply_buffer;

@@ -12,6 +12,7 @@
 #include "core/config_internal.h"
 #include "core/op.h"
 #include "core/reader.h"
+#include "net/tls.h"
 
 struct vmux_link;
 
@@ -24,10 +25,11 @@ struct vmux_link_events {
 };
 
 /*
- * Creates a link on loop for the endpoints of cfg (which must outlive the link). It does not
- * connect until vmux_link_start(). Returns 0, or VMUX_ERR_NOMEM.
+ * Creates a link on loop for the endpoints of cfg (which must outlive the link); tls_ctx, when
+ * not NULL, makes every connection TLS (it too must outlive the link). It does not connect
+ * until vmux_link_start(). Returns 0, or VMUX_ERR_NOMEM.
  */
-int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg,
+int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *tls_ctx,
                   const struct vmux_link_events *events, void *arg, struct vmux_link **out);
 
 /* Starts the first connection attempt. */

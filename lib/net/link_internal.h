@@ -4,7 +4,9 @@
 
 #include <stdint.h>
 
+#include "net/buf.h"
 #include "net/link.h"
+#include "net/tls.h"
 
 enum vmux_link_state {
     LINK_DOWN,       /* no connection; waiting for the backoff timer or the first start */
@@ -13,17 +15,12 @@ enum vmux_link_state {
     LINK_CLOSED,
 };
 
-/* A growable byte buffer; off marks bytes already consumed from the front. */
-struct vmux_buf {
-    char *data;
-    size_t off, len, cap;
-};
-
 struct vmux_conn;
 
 struct vmux_link {
     uv_loop_t *loop;
     const struct vmux_config *cfg;
+    vmux_tls_ctx *tls_ctx; /* NULL: plain TCP */
     struct vmux_reader_limits limits;
     struct vmux_link_events events;
     void *arg;
@@ -49,6 +46,7 @@ struct vmux_conn {
     bool resolving;
     bool write_pending;
     bool flush_armed;
+    bool handshaking; /* TLS handshake under way: no session setup yet */
 
     uv_timer_t timer; /* connect + setup deadline */
     uv_getaddrinfo_t gai;
@@ -57,17 +55,21 @@ struct vmux_conn {
     uv_write_t wreq;
     uv_prepare_t flusher; /* writes what a loop turn queued, once, before the loop polls */
 
+    struct vmux_tls *tls; /* NULL on a plain connection */
     vmux_reader *reader;
     struct vmux_opq fifo; /* ops written and not yet answered, in order */
     int setup_left;       /* setup replies still expected */
 
-    struct vmux_buf out;     /* bytes queued and not yet handed to the kernel */
+    struct vmux_buf out;     /* command bytes queued and not yet sent (or encrypted) */
+    struct vmux_buf cipher;  /* TLS: ciphertext not yet handed to the kernel */
     struct vmux_buf writing; /* bytes a uv_write is sending */
-    uint64_t queued;         /* bytes ever queued on this connection */
-    uint64_t flushed;        /* bytes ever handed to the kernel, or to a pending uv_write */
+    uint64_t queued;         /* command bytes ever queued on this connection */
+    uint64_t flushed;        /* command bytes that may have left: handed to the kernel, to a
+                                pending uv_write, or to TLS */
 
     char where[300]; /* "host:port", for messages */
     char rbuf[64 * 1024];
+    char plain[16 * 1024]; /* TLS: one decrypted record */
 };
 
 /* conn.c: one connection's life. vmux_conn_new() allocates (NULL when out of memory);

@@ -1,0 +1,231 @@
+#include "net/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "core/errbuf.h"
+#include "net/buf.h"
+#include "vmux/error.h"
+
+struct vmux_tls {
+    SSL *ssl;
+    BIO *in;  /* ciphertext from the server, read by OpenSSL */
+    BIO *out; /* ciphertext OpenSSL wrote, for the socket */
+};
+
+/* OpenSSL's reason for the most recent failure in this thread, or fallback. */
+static void openssl_reason(char *buf, size_t len, const char *fallback)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *why = e != 0 ? ERR_reason_error_string(e) : NULL;
+    vmux_errbuf_set(buf, len, "%s", why != NULL ? why : fallback);
+    ERR_clear_error();
+}
+
+static int ctx_fail(SSL_CTX *ctx, char *errbuf, size_t errlen, const char *what,
+                    const char *path)
+{
+    char why[160];
+    openssl_reason(why, sizeof(why), "unknown error");
+    vmux_errbuf_set(errbuf, errlen, "%s '%s': %s", what, path ? path : "", why);
+    SSL_CTX_free(ctx);
+    return VMUX_ERR_TLS;
+}
+
+static int ctx_load_trust(SSL_CTX *ctx, const struct vmux_config *cfg, char *errbuf,
+                          size_t errlen)
+{
+    if (cfg->ssl_ca_file == NULL && cfg->ssl_ca_path == NULL) {
+        if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+            return ctx_fail(ctx, errbuf, errlen, "cannot load the system trust store", "");
+        return 0;
+    }
+    if (SSL_CTX_load_verify_locations(ctx, cfg->ssl_ca_file, cfg->ssl_ca_path) != 1)
+        return ctx_fail(ctx, errbuf, errlen, "cannot load sslCaFile/sslCaPath",
+                        cfg->ssl_ca_file ? cfg->ssl_ca_file : cfg->ssl_ca_path);
+    return 0;
+}
+
+static int ctx_load_client_cert(SSL_CTX *ctx, const struct vmux_config *cfg, char *errbuf,
+                                size_t errlen)
+{
+    if (cfg->ssl_cert == NULL && cfg->ssl_key == NULL)
+        return 0;
+    if (cfg->ssl_cert == NULL || cfg->ssl_key == NULL) {
+        vmux_errbuf_set(errbuf, errlen, "sslCert and sslKey must be given together");
+        SSL_CTX_free(ctx);
+        return VMUX_ERR_CONFIG;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->ssl_cert) != 1)
+        return ctx_fail(ctx, errbuf, errlen, "cannot load sslCert", cfg->ssl_cert);
+    if (SSL_CTX_use_PrivateKey_file(ctx, cfg->ssl_key, SSL_FILETYPE_PEM) != 1)
+        return ctx_fail(ctx, errbuf, errlen, "cannot load sslKey", cfg->ssl_key);
+    if (SSL_CTX_check_private_key(ctx) != 1)
+        return ctx_fail(ctx, errbuf, errlen, "sslKey does not match sslCert", cfg->ssl_key);
+    return 0;
+}
+
+int vmux_tls_ctx_new(const struct vmux_config *cfg, vmux_tls_ctx **out, char *errbuf,
+                     size_t errlen)
+{
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        vmux_errbuf_set(errbuf, errlen, "cannot create a TLS context");
+        return VMUX_ERR_NOMEM;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, cfg->ssl_verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    int rc = ctx_load_trust(ctx, cfg, errbuf, errlen);
+    if (rc == 0)
+        rc = ctx_load_client_cert(ctx, cfg, errbuf, errlen);
+    if (rc != 0)
+        return rc; /* ctx freed */
+    *out = ctx;
+    return 0;
+}
+
+void vmux_tls_ctx_free(vmux_tls_ctx *ctx)
+{
+    SSL_CTX_free(ctx);
+}
+
+static bool is_ip_literal(const char *host)
+{
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    return uv_ip4_addr(host, 0, &a4) == 0 || uv_ip6_addr(host, 0, &a6) == 0;
+}
+
+/* The peer name to verify, and SNI: sslHost, or the endpoint's host. */
+static bool set_peer_name(SSL *ssl, const struct vmux_config *cfg, const char *host)
+{
+    const char *name = cfg->ssl_host != NULL ? cfg->ssl_host : host;
+    if (is_ip_literal(name))
+        return !cfg->ssl_verify || X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1;
+    if (SSL_set_tlsext_host_name(ssl, name) != 1)
+        return false;
+    if (!cfg->ssl_verify)
+        return true;
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    return SSL_set1_host(ssl, name) == 1;
+}
+
+struct vmux_tls *vmux_tls_new(vmux_tls_ctx *ctx, const struct vmux_config *cfg, const char *host)
+{
+    struct vmux_tls *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    ERR_clear_error();
+    t->ssl = SSL_new(ctx);
+    t->in = BIO_new(BIO_s_mem());
+    t->out = BIO_new(BIO_s_mem());
+    if (t->ssl == NULL || t->in == NULL || t->out == NULL) {
+        BIO_free(t->in);
+        BIO_free(t->out);
+        SSL_free(t->ssl);
+        free(t);
+        return NULL;
+    }
+    BIO_set_mem_eof_return(t->in, -1); /* an empty input BIO means "wait", not EOF */
+    SSL_set_bio(t->ssl, t->in, t->out);
+    SSL_set_connect_state(t->ssl);
+    if (!set_peer_name(t->ssl, cfg, host)) {
+        vmux_tls_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void vmux_tls_free(struct vmux_tls *t)
+{
+    if (t == NULL)
+        return;
+    SSL_free(t->ssl); /* frees both BIOs */
+    free(t);
+}
+
+/* Explains a failed SSL call: verification result first, as it is what a person can act on. */
+static int tls_error(struct vmux_tls *t, int rc, char *reason, size_t len)
+{
+    int err = SSL_get_error(t->ssl, rc);
+    long verify = SSL_get_verify_result(t->ssl);
+    if (verify != X509_V_OK) {
+        vmux_errbuf_set(reason, len, "certificate verify failed: %s",
+                        X509_verify_cert_error_string(verify));
+        ERR_clear_error();
+    } else if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN) {
+        vmux_errbuf_set(reason, len, "the server ended the TLS session");
+        ERR_clear_error();
+    } else {
+        openssl_reason(reason, len, "TLS protocol error");
+    }
+    return VMUX_ERR_TLS;
+}
+
+int vmux_tls_handshake(struct vmux_tls *t, char *reason, size_t len)
+{
+    ERR_clear_error();
+    int rc = SSL_do_handshake(t->ssl);
+    if (rc == 1)
+        return 1;
+    int err = SSL_get_error(t->ssl, rc);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+        return 0;
+    return tls_error(t, rc, reason, len);
+}
+
+int vmux_tls_feed(struct vmux_tls *t, const char *data, size_t len)
+{
+    return BIO_write(t->in, data, (int)len) == (int)len ? 0 : VMUX_ERR_NOMEM;
+}
+
+int vmux_tls_read(struct vmux_tls *t, char *buf, size_t cap, char *reason, size_t len)
+{
+    ERR_clear_error();
+    int n = SSL_read(t->ssl, buf, (int)cap);
+    if (n > 0)
+        return n;
+    int err = SSL_get_error(t->ssl, n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+        return 0;
+    if (err == SSL_ERROR_ZERO_RETURN) {
+        vmux_errbuf_set(reason, len, "the server closed the TLS session");
+        return VMUX_ERR_IO;
+    }
+    return tls_error(t, n, reason, len);
+}
+
+int vmux_tls_write(struct vmux_tls *t, const char *data, size_t len, char *reason, size_t rlen)
+{
+    while (len > 0) {
+        ERR_clear_error();
+        int chunk = len > (1u << 30) ? (1 << 30) : (int)len;
+        int n = SSL_write(t->ssl, data, chunk);
+        if (n <= 0)
+            return tls_error(t, n, reason, rlen);
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int vmux_tls_take_output(struct vmux_tls *t, struct vmux_buf *out)
+{
+    size_t pending;
+    while ((pending = BIO_ctrl_pending(t->out)) > 0) {
+        if (vmux_buf_reserve(out, pending) != 0)
+            return VMUX_ERR_NOMEM;
+        int n = BIO_read(t->out, out->data + out->len, (int)pending);
+        if (n <= 0)
+            break;
+        out->len += (size_t)n;
+    }
+    return 0;
+}
