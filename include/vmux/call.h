@@ -26,12 +26,22 @@
 extern "C" {
 #endif
 
+/*
+ * The command is idempotent (running it twice leaves the same state as running it once: GET,
+ * SET without conditions, DEL, EXPIRE...). Only such commands are ever sent a second time:
+ * once, on the next connection, if the connection broke after the command was sent and before
+ * its reply came; and again after LOADING, MASTERDOWN or TRYAGAIN replies, with backoff,
+ * within the deadline. A command without this flag is never sent twice: it fails with
+ * VMUX_ERR_CONNECTION_LOST ("outcome unknown") or reports those replies as server errors.
+ */
+#define VMUX_CALL_RETRY_SAFE 0x1u
+
 /* Per-call options. Pass NULL for the defaults; zero-initialise and set what you need. */
 typedef struct vmux_callopts {
     /* Deadline in milliseconds from submission; 0 takes the config's syncTimeout (vmux_call)
      * or asyncTimeout (vmux_call_async, vmux_call_forget). */
     uint32_t timeout_ms;
-    /* Reserved for flags; must be 0. */
+    /* VMUX_CALL_* flags; any other bit is VMUX_ERR_INVALID_ARG. */
     uint32_t flags;
 } vmux_callopts;
 
@@ -52,9 +62,9 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
  *
  * Returns 0 with *out set to the reply, VMUX_ERR_SERVER with *out set to the server's error
  * reply (vmux_reply_str() gives its message), or another error with *out NULL:
- * VMUX_ERR_INVALID_ARG (NULL m/argv/out, argc < 1, opts->flags not 0, called on the I/O
- * thread), VMUX_ERR_UNSUPPORTED (a command that cannot share the connection, such as
- * SUBSCRIBE, MULTI or SELECT; nothing was sent), VMUX_ERR_NOMEM, VMUX_ERR_TIMEOUT,
+ * VMUX_ERR_INVALID_ARG (NULL m/argv/out, argc < 1, opts->flags with an unknown bit,
+ * called on the I/O thread), VMUX_ERR_UNSUPPORTED (a command that cannot share the connection, such
+ * as SUBSCRIBE, MULTI or SELECT; nothing was sent), VMUX_ERR_NOMEM, VMUX_ERR_TIMEOUT,
  * VMUX_ERR_CONNECTION_LOST (sent, outcome unknown), VMUX_ERR_CLOSED, VMUX_ERR_PROTOCOL (a
  * reply on the connection was malformed or over a limit, so the connection was replaced and
  * every command sent on it and unanswered fails so; outcome unknown), VMUX_ERR_BACKLOG_FULL
@@ -67,7 +77,7 @@ VMUX_EXPORT int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const ch
 /*
  * Queues a command and returns at once; cb runs later with the outcome (see vmux_reply_cb).
  * Returns 0 when the command was accepted (cb will run exactly once), or an error, in which
- * case cb never runs: VMUX_ERR_INVALID_ARG (NULL m/argv/cb, argc < 1, flags not 0),
+ * case cb never runs: VMUX_ERR_INVALID_ARG (NULL m/argv/cb, argc < 1, an unknown flag),
  * VMUX_ERR_UNSUPPORTED, VMUX_ERR_NOMEM, VMUX_ERR_CLOSED. Called from another thread, cb runs
  * later on the I/O thread; called from a callback (on the I/O thread), cb may already have
  * run when this returns 0, if the command failed at once (for example VMUX_ERR_NOT_CONNECTED).

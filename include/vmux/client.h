@@ -54,6 +54,33 @@ VMUX_EXPORT int vmux_open_str(const char *config, vmux **out, char *errbuf, size
  */
 VMUX_EXPORT void vmux_close(vmux *m);
 
+/*
+ * Counters of a handle since it opened. Each is read atomically, but the set is not one
+ * snapshot: counters keep moving while they are read.
+ */
+typedef struct vmux_stats {
+    uint64_t submitted;        /* commands accepted by the call functions */
+    uint64_t replied;          /* completed with a reply (server error replies included) */
+    uint64_t timed_out;        /* completed with VMUX_ERR_TIMEOUT */
+    uint64_t connection_lost;  /* completed with VMUX_ERR_CONNECTION_LOST or _PROTOCOL */
+    uint64_t closed;           /* completed with VMUX_ERR_CLOSED */
+    uint64_t failed_other;     /* completed with any other error */
+    uint64_t resent;           /* retry-safe commands sent again after a connection broke */
+    uint64_t retried;          /* retry-safe commands sent again after LOADING and the like */
+    uint64_t connects;         /* connections that became ready */
+    uint64_t connect_failures; /* connection attempts or ready connections that failed */
+    uint64_t backlog;          /* commands waiting for a connection, now */
+    uint64_t in_flight;        /* commands sent and not yet answered, now */
+    uint64_t bytes_in;         /* bytes read from the network (TLS: ciphertext) */
+    uint64_t bytes_out;        /* bytes handed to the network */
+} vmux_stats;
+
+/*
+ * Fills *out with the handle's counters. Any thread may call it at any time.
+ * Errors: VMUX_ERR_INVALID_ARG (m or out NULL).
+ */
+VMUX_EXPORT int vmux_get_stats(vmux *m, vmux_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

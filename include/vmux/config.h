@@ -157,6 +157,62 @@ VMUX_EXPORT uint64_t vmux_config_max_bulk_length(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_max_reply_elements(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_max_reply_buffer(const vmux_config *cfg);
 
+/* ---- callbacks: each runs on the handle's I/O thread, must return quickly, must not block,
+ * and must not call vmux_close(). fn NULL removes the callback. Each returns 0, or
+ * VMUX_ERR_INVALID_ARG for a NULL cfg or a bad level. ---- */
+
+/* Severity of a diagnostic. */
+typedef enum vmux_log_level {
+    VMUX_LOG_DEBUG = 0,
+    VMUX_LOG_INFO = 1,
+    VMUX_LOG_WARN = 2,
+    VMUX_LOG_ERROR = 3,
+} vmux_log_level;
+
+/* Receives one diagnostic line (no trailing newline); message lives only during the call. */
+typedef void (*vmux_log_fn)(vmux_log_level level, const char *message, void *userdata);
+
+/*
+ * Sends the library's diagnostics at min_level and above to fn. Without it the library prints
+ * nothing. Passwords never appear in messages.
+ */
+VMUX_EXPORT int vmux_config_set_log(vmux_config *cfg, vmux_log_fn fn, vmux_log_level min_level,
+                                    void *userdata);
+
+/* What happened to the handle's connection. */
+typedef enum vmux_event_type {
+    VMUX_EVENT_CONNECTION_FAILED = 1,   /* an attempt failed, or a ready connection broke */
+    VMUX_EVENT_CONNECTION_RESTORED = 2, /* a connection is ready (again): commands flow */
+    VMUX_EVENT_ERROR = 3,               /* a problem that did not break the connection */
+} vmux_event_type;
+
+/* An event; its strings live only during the callback. */
+typedef struct vmux_event {
+    vmux_event_type type;
+    int code;             /* VMUX_ERR_* for FAILED and ERROR; 0 for RESTORED */
+    const char *endpoint; /* "host:port" */
+    const char *reason;   /* why, in words ("" for RESTORED) */
+} vmux_event;
+
+typedef void (*vmux_event_fn)(const vmux_event *event, void *userdata);
+
+/* Calls fn for every connection event of handles opened from this config. */
+VMUX_EXPORT int vmux_config_set_event_handler(vmux_config *cfg, vmux_event_fn fn, void *userdata);
+
+/*
+ * Supplies the credentials for each connection attempt: writes a NUL-terminated user name
+ * (empty for the default user) and password into the buffers (user_size and password_size
+ * bytes, at least 256 and 4096) and returns 0; any other return fails that attempt with
+ * VMUX_ERR_AUTH, and it is retried with backoff. Called on every (re)connect, so rotating
+ * tokens (ElastiCache IAM tokens live 15 minutes) are always fresh. Overrides the config's
+ * user and password.
+ */
+typedef int (*vmux_credentials_fn)(char *user, size_t user_size, char *password,
+                                   size_t password_size, void *userdata);
+
+VMUX_EXPORT int vmux_config_set_credentials_provider(vmux_config *cfg, vmux_credentials_fn fn,
+                                                     void *userdata);
+
 #ifdef __cplusplus
 }
 #endif

@@ -53,6 +53,14 @@ struct vmux_config {
     int reconnect_min_ms;
     int reconnect_max_ms;
 
+    vmux_log_fn log_fn;
+    vmux_log_level log_level;
+    void *log_userdata;
+    vmux_event_fn event_fn;
+    void *event_userdata;
+    vmux_credentials_fn credentials_fn;
+    void *credentials_userdata;
+
     uint64_t max_bulk_length;
     uint64_t max_reply_elements;
     uint64_t max_reply_buffer;

@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "core/counters.h"
 #include "core/deadline.h"
 #include "vmux/error.h"
 
@@ -20,6 +21,7 @@ struct vmux_op *vmux_op_new(size_t len)
     op->wstart = 0;
     op->cb = NULL;
     op->userdata = NULL;
+    op->ctr = NULL;
     op->len = len;
     return op;
 }
@@ -29,6 +31,8 @@ void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply)
     assert(!op->done);
     vmux_deadline_remove(op);
     op->done = true;
+    if (op->ctr != NULL)
+        vmux_count_completion(op->ctr, status);
     op->cb(status, reply, op->userdata);
 }
 

@@ -20,9 +20,13 @@
 struct vmux_deadline_class;
 
 enum vmux_op_flags {
-    VMUX_OP_SETUP = 1u << 0, /* session setup (AUTH, SELECT...), answered to the link itself */
-    VMUX_OP_IGNORE_ERROR = 1u << 1, /* setup command whose error reply does not fail the link */
+    VMUX_OP_INTERNAL = 1u << 0,     /* the connection's own command (setup, heartbeat, ROLE) */
+    VMUX_OP_IGNORE_ERROR = 1u << 1, /* internal command whose error reply does not fail it */
+    VMUX_OP_RETRY_SAFE = 1u << 2,   /* idempotent: may be sent again (VMUX_CALL_RETRY_SAFE) */
+    VMUX_OP_RESENT = 1u << 3,       /* already sent again once after a broken connection */
 };
+
+struct vmux_counters;
 
 struct vmux_op {
     struct vmux_op *next; /* in the owning queue, backlog or FIFO */
@@ -39,6 +43,7 @@ struct vmux_op {
 
     vmux_reply_cb cb; /* completion; runs exactly once */
     void *userdata;
+    struct vmux_counters *ctr; /* where the completion is counted; NULL: not counted */
 
     size_t len; /* bytes in cmd */
     char cmd[];

@@ -51,7 +51,12 @@ static void forget_done(int status, vmux_reply *reply, void *userdata)
 
 static int check_opts(const vmux_callopts *opts)
 {
-    return opts != NULL && opts->flags != 0 ? VMUX_ERR_INVALID_ARG : 0;
+    return opts != NULL && (opts->flags & ~VMUX_CALL_RETRY_SAFE) != 0 ? VMUX_ERR_INVALID_ARG : 0;
+}
+
+static uint32_t op_flags(const vmux_callopts *opts)
+{
+    return opts != NULL && (opts->flags & VMUX_CALL_RETRY_SAFE) ? VMUX_OP_RETRY_SAFE : 0;
 }
 
 static uint32_t timeout_for(vmux *m, const vmux_callopts *opts, bool sync)
@@ -62,8 +67,10 @@ static uint32_t timeout_for(vmux *m, const vmux_callopts *opts, bool sync)
 }
 
 /* Submits op with its completion; on refusal frees it and returns the error. */
-static int submit(vmux *m, struct vmux_op *op, uint32_t timeout_ms, vmux_reply_cb cb, void *ud)
+static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32_t timeout_ms,
+                  vmux_reply_cb cb, void *ud)
 {
+    op->flags |= op_flags(opts);
     int rc = vmux_op_check_shareable(op);
     if (rc != 0) {
         vmux_op_free(op);
@@ -96,7 +103,7 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_
     struct sync_wait w = {.done = false};
     uv_mutex_init(&w.mu);
     uv_cond_init(&w.cv);
-    int rc = submit(m, op, timeout_for(m, opts, true), sync_done, &w);
+    int rc = submit(m, opts, op, timeout_for(m, opts, true), sync_done, &w);
     if (rc == 0) {
         spin_briefly(&w);
         /* Even when the spin saw it done, take the lock: the I/O thread may still be
@@ -141,7 +148,7 @@ int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *co
     int rc = check_opts(opts);
     if (rc == 0)
         rc = vmux_encode_op(argc, argv, argvlen, &op);
-    return rc != 0 ? rc : submit(m, op, timeout_for(m, opts, false), cb, userdata);
+    return rc != 0 ? rc : submit(m, opts, op, timeout_for(m, opts, false), cb, userdata);
 }
 
 int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
@@ -153,7 +160,7 @@ int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *c
     int rc = check_opts(opts);
     if (rc == 0)
         rc = vmux_encode_op(argc, argv, argvlen, &op);
-    return rc != 0 ? rc : submit(m, op, timeout_for(m, opts, false), forget_done, NULL);
+    return rc != 0 ? rc : submit(m, opts, op, timeout_for(m, opts, false), forget_done, NULL);
 }
 
 int vmux_command(vmux *m, vmux_reply **out, const char *format, ...)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/errbuf.h"
+#include "core/log.h"
 #include "vmux/error.h"
 
 bool vmux_on_io_thread(vmux *m)
@@ -29,18 +30,49 @@ static void open_report(vmux *m, enum vmux_open_state state, int code, const cha
     uv_mutex_unlock(&m->olock);
 }
 
-static void on_link_ready(struct vmux_link *link, void *arg)
+static void emit(vmux *m, vmux_event_type type, int code, const char *where, const char *reason)
 {
+    if (m->cfg->event_fn == NULL)
+        return;
+    vmux_event ev = {type, code, where, reason};
+    m->cfg->event_fn(&ev, m->cfg->event_userdata);
+}
+
+static void on_link_ready(struct vmux_link *link, const char *where, void *arg)
+{
+    vmux *m = arg;
     (void)link;
-    open_report(arg, OPEN_READY, 0, NULL);
+    vmux_log(m->cfg, VMUX_LOG_INFO, "%s: connection ready", where);
+    emit(m, VMUX_EVENT_CONNECTION_RESTORED, 0, where, "");
+    open_report(m, OPEN_READY, 0, NULL);
 }
 
 static void on_link_failed(struct vmux_link *link, int code, const char *reason, void *arg)
 {
     vmux *m = arg;
     (void)link;
+    vmux_log(m->cfg, VMUX_LOG_WARN, "connection failed (%s): %s", vmux_err_name(code), reason);
+    /* reason starts with "host:port: " */
+    char where[300];
+    const char *sep = strstr(reason, ": ");
+    vmux_errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
+    emit(m, VMUX_EVENT_CONNECTION_FAILED, code, where, reason);
     if (++m->attempts >= m->cfg->connect_retry)
         open_report(m, OPEN_FAILED, code, reason);
+}
+
+/*
+ * Once a second. A tick that comes far later than asked means the whole process stood still
+ * (a serverless function frozen between invocations, a stopped VM): its connections may have
+ * died meanwhile, so they must answer a PING before commands are trusted to them.
+ */
+static void on_tick(uv_timer_t *t)
+{
+    vmux *m = t->data;
+    uint64_t now = uv_hrtime();
+    bool frozen = now - m->last_tick_ns > 3000000000ull;
+    m->last_tick_ns = now;
+    vmux_link_tick(m->link, frozen);
 }
 
 static const struct vmux_link_events link_events = {on_link_ready, on_link_failed};
@@ -55,6 +87,7 @@ void vmux_shutdown(vmux *m)
     m->io_closing = true;
     vmux_link_close(m->link);
     m->link = NULL;
+    uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
 }
@@ -62,6 +95,13 @@ void vmux_shutdown(vmux *m)
 static void io_main(void *arg)
 {
     vmux *m = arg;
+    m->last_tick_ns = uv_hrtime();
+    uv_timer_start(&m->tick, on_tick, 1000, 1000);
+    uv_unref((uv_handle_t *)&m->tick);
+    if (m->cfg->ssl && !m->cfg->ssl_verify)
+        vmux_log(m->cfg, VMUX_LOG_WARN,
+                 "sslVerify=false: the server's certificate is NOT verified; anyone on the path "
+                 "can read and change this handle's traffic");
     vmux_link_start(m->link);
     uv_run(&m->loop, UV_RUN_DEFAULT);
 }
@@ -125,9 +165,11 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
         goto fail_loop;
     uv_async_init(&m->loop, &m->wakeup, on_wakeup);
     uv_timer_init(&m->loop, &m->deadline_timer);
-    m->wakeup.data = m->deadline_timer.data = m;
-    if ((rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &link_events, m, &m->link)) == 0)
+    uv_timer_init(&m->loop, &m->tick);
+    m->wakeup.data = m->deadline_timer.data = m->tick.data = m;
+    if ((rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) == 0)
         return 0;
+    uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
     loop_finish(&m->loop);
@@ -229,4 +271,12 @@ void vmux_close(vmux *m)
         abort();
     }
     mux_stop(m, true);
+}
+
+int vmux_get_stats(vmux *m, vmux_stats *out)
+{
+    if (m == NULL || out == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    vmux_counters_read(&m->ctr, out);
+    return 0;
 }

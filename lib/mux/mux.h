@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "core/config_internal.h"
+#include "core/counters.h"
 #include "core/deadline.h"
 #include "core/op.h"
 #include "net/link.h"
@@ -27,7 +28,10 @@ struct vmux {
     uint64_t timer_due_ns; /* when deadline_timer fires; UINT64_MAX when stopped */
     struct vmux_deadlines deadlines;
     struct vmux_link *link; /* standalone: the one server */
-    bool io_closing;        /* I/O thread only: shutdown has begun */
+    struct vmux_counters ctr;
+    uv_timer_t tick; /* heartbeats, dead links, freeze detection: once a second */
+    uint64_t last_tick_ns;
+    bool io_closing; /* I/O thread only: shutdown has begun */
 
     /* Submit queue: the only state that other threads touch. */
     uv_mutex_t qlock;

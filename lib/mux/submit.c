@@ -41,6 +41,8 @@ static void arm_deadline_timer(vmux *m)
 
 void vmux_route(vmux *m, struct vmux_op *op)
 {
+    op->ctr = &m->ctr;
+    vmux_count(&m->ctr.submitted, 1);
     if (vmux_deadlines_add(&m->deadlines, op) != 0) {
         vmux_op_complete(op, VMUX_ERR_NOMEM, NULL);
         vmux_op_free(op);

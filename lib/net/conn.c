@@ -7,16 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
-#include "core/encode.h"
+#include "core/counters.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
-#include "vmux/version.h"
-
-static const char LABEL_AUTH[] = "AUTH";
-static const char LABEL_SELECT[] = "SELECT";
-static const char LABEL_SETNAME[] = "CLIENT SETNAME";
-static const char LABEL_SETINFO[] = "CLIENT SETINFO";
 
 static void conn_unref(struct vmux_conn *c)
 {
@@ -35,10 +32,7 @@ static void on_handle_closed(uv_handle_t *h)
     conn_unref(h->data);
 }
 
-static void conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
+void vmux_conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
 {
     if (c->failing)
         return;
@@ -62,7 +56,7 @@ static void on_written(uv_write_t *req, int status)
     if (c->failing)
         return;
     if (status < 0) {
-        conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(status));
+        vmux_conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(status));
         return;
     }
     conn_flush(c);
@@ -78,11 +72,12 @@ static void conn_write_rest(struct vmux_conn *c, struct vmux_buf *wire)
     uv_buf_t b = uv_buf_init(c->writing.data + c->writing.off, (unsigned)rest);
     int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
     if (rc < 0) {
-        conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(rc));
+        vmux_conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(rc));
         return;
     }
     if (c->tls == NULL)
         c->flushed += rest; /* from here on these bytes may reach the server */
+    vmux_count(&c->link->ctr->bytes_out, rest);
     c->write_pending = true;
 }
 
@@ -94,14 +89,14 @@ static bool conn_encrypt(struct vmux_conn *c)
     if (n > 0) {
         int rc = vmux_tls_write(c->tls, c->out.data + c->out.off, n, why, sizeof(why));
         if (rc != 0) {
-            conn_fail(c, rc, "%s", why);
+            vmux_conn_fail(c, rc, "%s", why);
             return false;
         }
         c->flushed += n;
         vmux_buf_drained(&c->out);
     }
     if (vmux_tls_take_output(c->tls, &c->cipher) != 0) {
-        conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS output");
+        vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS output");
         return false;
     }
     return true;
@@ -124,11 +119,12 @@ static void conn_flush(struct vmux_conn *c)
     if (n == UV_EAGAIN)
         n = 0;
     if (n < 0) {
-        conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(n));
+        vmux_conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(n));
         return;
     }
     if (c->tls == NULL)
         c->flushed += (uint64_t)n;
+    vmux_count(&c->link->ctr->bytes_out, (uint64_t)n);
     wire->off += (size_t)n;
     if (wire->off == wire->len)
         vmux_buf_drained(wire);
@@ -158,78 +154,14 @@ int vmux_conn_write_op(struct vmux_conn *c, struct vmux_op *op)
     int rc = vmux_buf_append(&c->out, op->cmd, op->len);
     if (rc != 0)
         return rc;
+    c->last_io = uv_now(c->link->loop);
+    if (c->fifo.head == NULL)
+        c->waiting_since = c->last_io;
     op->wstart = c->queued;
     c->queued += op->len;
     vmux_opq_push(&c->fifo, op);
     conn_arm_flush(c);
     return 0;
-}
-
-/* ---- session setup ---- */
-
-static void setup_push(struct vmux_conn *c, const char *label, uint32_t flags, int argc,
-                       const char *const *argv)
-{
-    struct vmux_op *op;
-    if (c->failing)
-        return;
-    if (vmux_encode_op(argc, argv, NULL, &op) != 0) {
-        conn_fail(c, VMUX_ERR_NOMEM, "out of memory during session setup");
-        return;
-    }
-    op->flags = VMUX_OP_SETUP | flags;
-    op->userdata = (void *)label;
-    if (vmux_conn_write_op(c, op) != 0) {
-        vmux_op_free(op);
-        conn_fail(c, VMUX_ERR_NOMEM, "out of memory during session setup");
-        return;
-    }
-    c->setup_left++;
-}
-
-static void conn_send_setup(struct vmux_conn *c)
-{
-    const struct vmux_config *cfg = c->link->cfg;
-    char db[16];
-    if (cfg->password != NULL && cfg->user != NULL)
-        setup_push(c, LABEL_AUTH, 0, 3, (const char *[]){"AUTH", cfg->user, cfg->password});
-    else if (cfg->password != NULL)
-        setup_push(c, LABEL_AUTH, 0, 2, (const char *[]){"AUTH", cfg->password});
-    if (cfg->default_database != 0) {
-        snprintf(db, sizeof(db), "%d", cfg->default_database);
-        setup_push(c, LABEL_SELECT, 0, 2, (const char *[]){"SELECT", db});
-    }
-    if (cfg->name != NULL)
-        setup_push(c, LABEL_SETNAME, 0, 3, (const char *[]){"CLIENT", "SETNAME", cfg->name});
-    /* Servers before 7.2 lack CLIENT SETINFO: its error does not fail the connection. */
-    setup_push(c, LABEL_SETINFO, VMUX_OP_IGNORE_ERROR, 4,
-               (const char *[]){"CLIENT", "SETINFO", "LIB-NAME", "vmux"});
-    setup_push(c, LABEL_SETINFO, VMUX_OP_IGNORE_ERROR, 4,
-               (const char *[]){"CLIENT", "SETINFO", "LIB-VER", VMUX_VERSION_STRING});
-}
-
-static bool is_auth_error(const char *label, const char *msg)
-{
-    return label == LABEL_AUTH || strncmp(msg, "NOAUTH", 6) == 0 ||
-           strncmp(msg, "WRONGPASS", 9) == 0 || strncmp(msg, "NOPERM", 6) == 0;
-}
-
-static void conn_setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply)
-{
-    const char *label = op->userdata;
-    bool ignorable = (op->flags & VMUX_OP_IGNORE_ERROR) != 0;
-    vmux_op_free(op);
-    if (vmux_reply_type(reply) == VMUX_REPLY_ERROR) {
-        const char *msg = vmux_reply_str(reply, NULL);
-        bool auth = is_auth_error(label, msg);
-        if (auth || !ignorable)
-            conn_fail(c, auth ? VMUX_ERR_AUTH : VMUX_ERR_SETUP, "%s failed: %s", label, msg);
-    }
-    vmux_reply_free(reply);
-    if (!c->failing && --c->setup_left == 0) {
-        uv_timer_stop(&c->timer);
-        vmux_link_conn_ready(c->link);
-    }
 }
 
 /* ---- reading ---- */
@@ -239,18 +171,23 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
     struct vmux_op *op = vmux_opq_pop(&c->fifo);
     if (op == NULL) {
         vmux_reply_free(reply);
-        conn_fail(c, VMUX_ERR_PROTOCOL, "the server sent a reply no command was waiting for");
+        vmux_conn_fail(c, VMUX_ERR_PROTOCOL, "the server sent a reply no command was waiting for");
         return;
     }
-    if (op->flags & VMUX_OP_SETUP) {
-        conn_setup_reply(c, op, reply);
+    c->waiting_since = c->fifo.head != NULL ? uv_now(c->link->loop) : 0;
+    if (op->flags & VMUX_OP_INTERNAL) {
+        vmux_session_reply(c, op, reply);
         return;
     }
-    if (op->done) /* timed out earlier: its late reply is dropped here */
+    if (op->done) { /* timed out earlier: its late reply is dropped here */
         vmux_reply_free(reply);
-    else
+        vmux_op_free(op);
+    } else if (!vmux_link_reply_rejected(c->link, op, reply)) {
         vmux_op_complete_reply(op, reply);
-    vmux_op_free(op);
+        vmux_op_free(op);
+    }
+    if (c->retiring && c->fifo.head == NULL)
+        vmux_conn_fail(c, VMUX_ERR_CONNECT, "the node is no longer the primary (READONLY)");
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -275,10 +212,8 @@ static void conn_consume(struct vmux_conn *c, const char *data, size_t len)
         }
     }
     if (rc < 0)
-        conn_fail(c, rc, "bad reply: %s", vmux_reader_error(c->reader));
+        vmux_conn_fail(c, rc, "bad reply: %s", vmux_reader_error(c->reader));
 }
-
-static void conn_send_setup(struct vmux_conn *c);
 
 /* TLS: advances the handshake; once done, session setup starts. */
 static void conn_handshake(struct vmux_conn *c)
@@ -286,13 +221,13 @@ static void conn_handshake(struct vmux_conn *c)
     char why[160];
     int rc = vmux_tls_handshake(c->tls, why, sizeof(why));
     if (rc < 0) {
-        conn_fail(c, rc, "TLS handshake failed: %s", why);
+        vmux_conn_fail(c, rc, "TLS handshake failed: %s", why);
         return;
     }
     conn_arm_flush(c);
     if (rc == 1) {
         c->handshaking = false;
-        conn_send_setup(c);
+        vmux_session_start(c);
     }
 }
 
@@ -301,7 +236,7 @@ static void conn_decrypt(struct vmux_conn *c, const char *data, size_t len)
 {
     char why[160];
     if (vmux_tls_feed(c->tls, data, len) != 0) {
-        conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS input");
+        vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS input");
         return;
     }
     if (c->handshaking)
@@ -309,7 +244,7 @@ static void conn_decrypt(struct vmux_conn *c, const char *data, size_t len)
     while (!c->failing && !c->handshaking) {
         int n = vmux_tls_read(c->tls, c->plain, sizeof(c->plain), why, sizeof(why));
         if (n < 0)
-            conn_fail(c, n, "%s", why);
+            vmux_conn_fail(c, n, "%s", why);
         if (n <= 0)
             break;
         conn_consume(c, c->plain, (size_t)n);
@@ -322,11 +257,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct vmux_conn *c = s->data;
     if (c->failing || nread == 0)
         return;
+    c->last_io = uv_now(c->link->loop);
+    if (nread > 0)
+        vmux_count(&c->link->ctr->bytes_in, (uint64_t)nread);
     if (nread < 0) {
         if (nread == UV_EOF)
-            conn_fail(c, VMUX_ERR_IO, "the server closed the connection");
+            vmux_conn_fail(c, VMUX_ERR_IO, "the server closed the connection");
         else
-            conn_fail(c, VMUX_ERR_IO, "read failed: %s", uv_strerror((int)nread));
+            vmux_conn_fail(c, VMUX_ERR_IO, "read failed: %s", uv_strerror((int)nread));
         return;
     }
     if (c->tls != NULL)
@@ -340,8 +278,25 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_connect_timeout(uv_timer_t *t)
 {
     struct vmux_conn *c = t->data;
-    conn_fail(c, VMUX_ERR_TIMEOUT, "no ready connection within connectTimeout (%d ms)",
-              c->link->cfg->connect_timeout_ms);
+    vmux_conn_fail(c, VMUX_ERR_TIMEOUT, "no ready connection within connectTimeout (%d ms)",
+                   c->link->cfg->connect_timeout_ms);
+}
+
+/*
+ * Bounds how long sent bytes may stay unacknowledged before the kernel gives up on the
+ * connection, so a dead peer is found even while nothing is read (best effort: Linux only).
+ */
+static void set_user_timeout(struct vmux_conn *c)
+{
+#ifdef TCP_USER_TIMEOUT
+    uv_os_fd_t fd;
+    int sync_ms = c->link->cfg->sync_timeout_ms;
+    unsigned int ms = (unsigned int)(sync_ms < 5000 ? 10000 : 2 * sync_ms);
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
+#else
+    (void)c;
+#endif
 }
 
 static void on_connected(uv_connect_t *req, int status)
@@ -350,21 +305,22 @@ static void on_connected(uv_connect_t *req, int status)
     if (c->failing)
         return;
     if (status < 0) {
-        conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(status));
+        vmux_conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(status));
         return;
     }
+    set_user_timeout(c);
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc < 0) {
-        conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
+        vmux_conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
         return;
     }
     if (c->link->tls_ctx == NULL) {
-        conn_send_setup(c);
+        vmux_session_start(c);
         return;
     }
     c->tls = vmux_tls_new(c->link->tls_ctx, c->link->cfg, c->ep->host);
     if (c->tls == NULL) {
-        conn_fail(c, VMUX_ERR_NOMEM, "cannot start a TLS session");
+        vmux_conn_fail(c, VMUX_ERR_NOMEM, "cannot start a TLS session");
         return;
     }
     c->handshaking = true;
@@ -375,7 +331,7 @@ static void conn_connect(struct vmux_conn *c, const struct sockaddr *addr)
 {
     int rc = uv_tcp_init(c->link->loop, &c->tcp);
     if (rc < 0) {
-        conn_fail(c, VMUX_ERR_CONNECT, "cannot create a socket: %s", uv_strerror(rc));
+        vmux_conn_fail(c, VMUX_ERR_CONNECT, "cannot create a socket: %s", uv_strerror(rc));
         return;
     }
     c->tcp.data = c;
@@ -387,7 +343,7 @@ static void conn_connect(struct vmux_conn *c, const struct sockaddr *addr)
     c->creq.data = c;
     rc = uv_tcp_connect(&c->creq, &c->tcp, addr, on_connected);
     if (rc < 0)
-        conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(rc));
+        vmux_conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(rc));
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -396,7 +352,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     c->resolving = false;
     if (!c->failing) {
         if (status < 0)
-            conn_fail(c, VMUX_ERR_RESOLVE, "cannot resolve the host name: %s", uv_strerror(status));
+            vmux_conn_fail(c, VMUX_ERR_RESOLVE, "cannot resolve the host name: %s",
+                           uv_strerror(status));
         else
             conn_connect(c, res->ai_addr);
     }
@@ -448,7 +405,7 @@ void vmux_conn_begin(struct vmux_conn *c)
     c->gai.data = c;
     int rc = uv_getaddrinfo(c->link->loop, &c->gai, on_resolved, c->ep->host, port, &hints);
     if (rc < 0) {
-        conn_fail(c, VMUX_ERR_RESOLVE, "cannot resolve the host name: %s", uv_strerror(rc));
+        vmux_conn_fail(c, VMUX_ERR_RESOLVE, "cannot resolve the host name: %s", uv_strerror(rc));
         return;
     }
     c->resolving = true;
@@ -457,6 +414,12 @@ void vmux_conn_begin(struct vmux_conn *c)
 
 /* ---- ending ---- */
 
+/* A sent op goes out again only if the caller said it is idempotent, and only once. */
+static bool resendable(const struct vmux_op *op)
+{
+    return (op->flags & (VMUX_OP_RETRY_SAFE | VMUX_OP_RESENT)) == VMUX_OP_RETRY_SAFE;
+}
+
 /* Settles the ops in flight; see vmux_conn_end(). */
 static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_status)
 {
@@ -464,9 +427,14 @@ static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_
     memset(&c->fifo, 0, sizeof(c->fifo));
     struct vmux_op *op;
     while ((op = vmux_opq_pop(&q)) != NULL) {
-        if ((op->flags & VMUX_OP_SETUP) || op->done) {
+        bool sent = op->wstart < c->flushed;
+        if ((op->flags & VMUX_OP_INTERNAL) || op->done) {
             vmux_op_free(op);
-        } else if (op->wstart >= c->flushed && requeue) {
+        } else if (requeue && (!sent || resendable(op))) {
+            if (sent) {
+                op->flags |= VMUX_OP_RESENT;
+                vmux_count(&c->link->ctr->resent, 1);
+            }
             vmux_opq_push(&unsent, op);
         } else {
             vmux_op_complete(op, op->wstart >= c->flushed ? status : sent_status, NULL);

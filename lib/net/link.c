@@ -6,11 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
 
 int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *tls_ctx,
-                  const struct vmux_link_events *events, void *arg, struct vmux_link **out)
+                  struct vmux_counters *ctr, const struct vmux_link_events *events, void *arg,
+                  struct vmux_link **out)
 {
     struct vmux_link *link = calloc(1, sizeof(*link));
     if (link == NULL)
@@ -18,6 +20,7 @@ int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *
     link->loop = loop;
     link->cfg = cfg;
     link->tls_ctx = tls_ctx;
+    link->ctr = ctr;
     link->limits.max_bulk = cfg->max_bulk_length;
     link->limits.max_elements = cfg->max_reply_elements;
     link->limits.max_buffer = cfg->max_reply_buffer;
@@ -26,9 +29,17 @@ int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *
     link->state = LINK_DOWN;
     link->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)link;
     uv_timer_init(loop, &link->backoff);
-    link->backoff.data = link;
+    uv_timer_init(loop, &link->retry_timer);
+    link->backoff.data = link->retry_timer.data = link;
     *out = link;
     return 0;
+}
+
+/* Publishes the backlog and in-flight depths for vmux_get_stats(). */
+static void link_gauges(struct vmux_link *link)
+{
+    vmux_gauge(&link->ctr->backlog, link->backlog.count);
+    vmux_gauge(&link->ctr->in_flight, link->conn != NULL ? link->conn->fifo.count : 0);
 }
 
 static void link_connect(struct vmux_link *link)
@@ -95,12 +106,14 @@ void vmux_link_conn_failed(struct vmux_link *link, int code, const char *fmt, ..
     va_end(ap);
     link->last_error = code;
 
-    bool was_ready = link->state == LINK_READY;
+    bool was_ready = link->state == LINK_READY || link->state == LINK_CHECKING;
     struct vmux_conn *c = link->conn;
+    vmux_count(&link->ctr->connect_failures, 1);
     link->conn = NULL;
     link->state = LINK_DOWN;
     if (c != NULL)
         vmux_conn_end(c, true, 0, sent_status_for(code));
+    link_gauges(link);
     if (!was_ready)
         link->next_endpoint++;
     link->events.failed(link, code, link->last_reason, link->arg);
@@ -133,10 +146,15 @@ static void link_drain_backlog(struct vmux_link *link)
 
 void vmux_link_conn_ready(struct vmux_link *link)
 {
+    bool checked = link->state == LINK_CHECKING;
     link->state = LINK_READY;
     link->retries = 0;
+    if (!checked)
+        vmux_count(&link->ctr->connects, 1);
     link_drain_backlog(link);
-    link->events.ready(link, link->arg);
+    link_gauges(link);
+    if (!checked)
+        link->events.ready(link, link->conn->where, link->arg);
 }
 
 /* Drops ops that already completed (timed out) from the backlog; returns how many are left. */
@@ -162,7 +180,8 @@ void vmux_link_submit(struct vmux_link *link, struct vmux_op *op)
         int rc = vmux_conn_write_op(link->conn, op);
         if (rc != 0)
             fail_op(op, rc);
-    } else if (link->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST) {
+    } else if (link->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST &&
+               link->state != LINK_CHECKING) {
         fail_op(op, VMUX_ERR_NOT_CONNECTED);
     } else if (link->backlog.count >= (size_t)link->cfg->backlog_size &&
                backlog_purge(link) >= (size_t)link->cfg->backlog_size) {
@@ -172,9 +191,11 @@ void vmux_link_submit(struct vmux_link *link, struct vmux_op *op)
     }
 }
 
-static void on_link_closed(uv_handle_t *h)
+static void on_link_timer_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct vmux_link *link = h->data;
+    if (--link->open_timers == 0)
+        free(link);
 }
 
 void vmux_link_close(struct vmux_link *link)
@@ -194,5 +215,84 @@ void vmux_link_close(struct vmux_link *link)
         else
             fail_op(op, VMUX_ERR_CLOSED);
     }
-    uv_close((uv_handle_t *)&link->backoff, on_link_closed);
+    q = link->retry_q;
+    memset(&link->retry_q, 0, sizeof(link->retry_q));
+    while ((op = vmux_opq_pop(&q)) != NULL) {
+        if (op->done)
+            vmux_op_free(op);
+        else
+            fail_op(op, VMUX_ERR_CLOSED);
+    }
+    link->open_timers = 2;
+    uv_close((uv_handle_t *)&link->backoff, on_link_timer_closed);
+    uv_close((uv_handle_t *)&link->retry_timer, on_link_timer_closed);
+}
+
+void vmux_link_tick(struct vmux_link *link, bool frozen)
+{
+    struct vmux_conn *c = link->conn;
+    if (c == NULL)
+        return;
+    uint64_t now = uv_now(link->loop);
+    if (frozen)
+        vmux_session_check(c, now);
+    vmux_session_tick(c, now);
+    link_gauges(link);
+}
+
+/* ---- replies that say "not executed, try again" ---- */
+
+static void on_retry(uv_timer_t *t)
+{
+    struct vmux_link *link = t->data;
+    struct vmux_opq q = link->retry_q;
+    memset(&link->retry_q, 0, sizeof(link->retry_q));
+    struct vmux_op *op;
+    while ((op = vmux_opq_pop(&q)) != NULL) {
+        if (op->done) {
+            vmux_op_free(op);
+        } else {
+            vmux_count(&link->ctr->retried, 1);
+            vmux_link_submit(link, op);
+        }
+    }
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The server is busy or unsure (loading its data, lost its primary): try again shortly. */
+static bool is_transient(const char *msg)
+{
+    return starts_with(msg, "LOADING") || starts_with(msg, "MASTERDOWN") ||
+           starts_with(msg, "TRYAGAIN");
+}
+
+bool vmux_link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
+{
+    if (vmux_reply_type(reply) != VMUX_REPLY_ERROR)
+        return false;
+    const char *msg = vmux_reply_str(reply, NULL);
+    bool readonly = starts_with(msg, "READONLY") && link->cfg->nendpoints > 1;
+    if (readonly && link->conn != NULL && !link->conn->retiring) {
+        /* Demoted: finish what is in flight here, queue the rest, then find the primary. */
+        vmux_log(link->cfg, VMUX_LOG_WARN, "%s: READONLY: the node was demoted", link->conn->where);
+        link->conn->retiring = true;
+        link->state = LINK_CONNECTING;
+    }
+    if (!(op->flags & VMUX_OP_RETRY_SAFE) || !(readonly || is_transient(msg)))
+        return false;
+    vmux_reply_free(reply);
+    if (readonly) {
+        vmux_count(&link->ctr->retried, 1);
+        vmux_opq_push(&link->backlog, op); /* goes to the new primary */
+        return true;
+    }
+    vmux_opq_push(&link->retry_q, op);
+    if (!uv_is_active((uv_handle_t *)&link->retry_timer))
+        uv_timer_start(&link->retry_timer, on_retry,
+                       link->cfg->reconnect_min_ms + next_random(link) % 100, 0);
+    return true;
 }

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "core/config_internal.h"
+#include "core/counters.h"
 #include "core/op.h"
 #include "core/reader.h"
 #include "net/tls.h"
@@ -19,7 +20,7 @@ struct vmux_link;
 /* What a link tells its owner. Both run on the I/O thread. */
 struct vmux_link_events {
     /* A connection finished its session setup; commands flow. */
-    void (*ready)(struct vmux_link *link, void *arg);
+    void (*ready)(struct vmux_link *link, const char *where, void *arg);
     /* A connection attempt or a live connection failed; code and reason say why. */
     void (*failed)(struct vmux_link *link, int code, const char *reason, void *arg);
 };
@@ -30,7 +31,15 @@ struct vmux_link_events {
  * until vmux_link_start(). Returns 0, or VMUX_ERR_NOMEM.
  */
 int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *tls_ctx,
-                  const struct vmux_link_events *events, void *arg, struct vmux_link **out);
+                  struct vmux_counters *ctr, const struct vmux_link_events *events, void *arg,
+                  struct vmux_link **out);
+
+/*
+ * Once a second: heartbeats and dead-connection checks. frozen says the loop found far more time
+ * passed than its timer expected (the process was suspended): the connection must then prove
+ * it is alive before commands flow again.
+ */
+void vmux_link_tick(struct vmux_link *link, bool frozen);
 
 /* Starts the first connection attempt. */
 void vmux_link_start(struct vmux_link *link);

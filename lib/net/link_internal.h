@@ -12,6 +12,7 @@ enum vmux_link_state {
     LINK_DOWN,       /* no connection; waiting for the backoff timer or the first start */
     LINK_CONNECTING, /* a connection is resolving, connecting or setting up its session */
     LINK_READY,      /* commands are written as they come */
+    LINK_CHECKING,   /* after the process was frozen: commands wait until a PING answers */
     LINK_CLOSED,
 };
 
@@ -21,6 +22,7 @@ struct vmux_link {
     uv_loop_t *loop;
     const struct vmux_config *cfg;
     vmux_tls_ctx *tls_ctx; /* NULL: plain TCP */
+    struct vmux_counters *ctr;
     struct vmux_reader_limits limits;
     struct vmux_link_events events;
     void *arg;
@@ -31,6 +33,9 @@ struct vmux_link {
     size_t next_endpoint; /* endpoint the next attempt uses */
 
     uv_timer_t backoff;
+    uv_timer_t retry_timer; /* resends ops that got LOADING, MASTERDOWN or TRYAGAIN */
+    struct vmux_opq retry_q;
+    int open_timers;  /* while closing: timers libuv still holds */
     unsigned retries; /* failed attempts since the last ready connection */
     uint64_t rng;     /* jitter */
     int last_error;   /* code of the last failure, 0 if none */
@@ -46,7 +51,11 @@ struct vmux_conn {
     bool resolving;
     bool write_pending;
     bool flush_armed;
-    bool handshaking; /* TLS handshake under way: no session setup yet */
+    bool handshaking;       /* TLS handshake under way: no session setup yet */
+    bool retiring;          /* replaced once its in-flight commands are answered (READONLY) */
+    uint64_t waiting_since; /* loop ms since the FIFO head has waited for a reply; 0: empty */
+    uint64_t last_io;       /* loop ms of the last read or queued write */
+    uint64_t check_started; /* loop ms a post-freeze check began; 0: none */
 
     uv_timer_t timer; /* connect + setup deadline */
     uv_getaddrinfo_t gai;
@@ -85,8 +94,31 @@ int vmux_conn_write_op(struct vmux_conn *conn, struct vmux_op *op);
  */
 void vmux_conn_end(struct vmux_conn *conn, bool requeue, int status, int sent_status);
 
+/* Fails the connection: reported to its link, which ends it and reconnects. */
+void vmux_conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * session.c: the connection's own commands. vmux_session_start() queues the session setup
+ * (AUTH, SELECT, CLIENT SETNAME/SETINFO, ROLE when there are several endpoints);
+ * vmux_session_reply() takes the reply to any internal op; vmux_session_tick() sends heartbeats
+ * and judges whether the connection is dead; vmux_session_check() makes the connection prove
+ * itself with a PING before commands flow again (after the process was frozen).
+ */
+void vmux_session_start(struct vmux_conn *c);
+void vmux_session_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply);
+void vmux_session_tick(struct vmux_conn *c, uint64_t now_ms);
+void vmux_session_check(struct vmux_conn *c, uint64_t now_ms);
+
 /* link.c: what a connection reports to its link. */
 void vmux_link_conn_ready(struct vmux_link *link);
+/*
+ * Looks at a user op's error reply: READONLY (with several endpoints) starts the search for the
+ * new primary; READONLY, LOADING, MASTERDOWN and TRYAGAIN on a retry-safe op send it again
+ * (after a short delay, or to the new primary). Returns true when it took the op and freed the
+ * reply; false when the caller completes the op with the reply as usual.
+ */
+bool vmux_link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply);
 void vmux_link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -11,7 +11,7 @@
 #include "core/config_internal.h"
 
 typedef struct ssl_ctx_st vmux_tls_ctx; /* OpenSSL's SSL_CTX, one per handle */
-struct vmux_tls;                         /* one per connection */
+struct vmux_tls;                        /* one per connection */
 struct vmux_buf;
 
 /*

@@ -1,0 +1,48 @@
+#include "core/counters.h"
+
+#include "vmux/error.h"
+
+void vmux_count_completion(struct vmux_counters *c, int status)
+{
+    switch (status) {
+    case 0:
+    case VMUX_ERR_SERVER:
+        vmux_count(&c->replied, 1);
+        break;
+    case VMUX_ERR_TIMEOUT:
+        vmux_count(&c->timed_out, 1);
+        break;
+    case VMUX_ERR_CONNECTION_LOST:
+    case VMUX_ERR_PROTOCOL:
+        vmux_count(&c->connection_lost, 1);
+        break;
+    case VMUX_ERR_CLOSED:
+        vmux_count(&c->closed, 1);
+        break;
+    default:
+        vmux_count(&c->failed_other, 1);
+    }
+}
+
+static uint64_t get(_Atomic uint64_t *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+void vmux_counters_read(struct vmux_counters *c, vmux_stats *out)
+{
+    out->submitted = get(&c->submitted);
+    out->replied = get(&c->replied);
+    out->timed_out = get(&c->timed_out);
+    out->connection_lost = get(&c->connection_lost);
+    out->closed = get(&c->closed);
+    out->failed_other = get(&c->failed_other);
+    out->resent = get(&c->resent);
+    out->retried = get(&c->retried);
+    out->connects = get(&c->connects);
+    out->connect_failures = get(&c->connect_failures);
+    out->backlog = get(&c->backlog);
+    out->in_flight = get(&c->in_flight);
+    out->bytes_in = get(&c->bytes_in);
+    out->bytes_out = get(&c->bytes_out);
+}

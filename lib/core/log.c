@@ -1,0 +1,16 @@
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+void vmux_log(const struct vmux_config *cfg, vmux_log_level level, const char *fmt, ...)
+{
+    if (cfg->log_fn == NULL || level < cfg->log_level)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    cfg->log_fn(level, line, cfg->log_userdata);
+}

@@ -1,0 +1,11 @@
+/* The library's diagnostics, delivered to the config's log callback (or nowhere). */
+#ifndef VMUX_LOG_H
+#define VMUX_LOG_H
+
+#include "core/config_internal.h"
+
+/* Formats and delivers a message if cfg has a log callback at level or below. */
+void vmux_log(const struct vmux_config *cfg, vmux_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * A connection's own commands, answered to the connection rather than to a caller: session
+ * setup, the role check that finds the primary among several endpoints, idle heartbeats, and
+ * the check after a process freeze. Also the judgement that a connection is dead.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/encode.h"
+#include "core/log.h"
+#include "net/link_internal.h"
+#include "vmux/error.h"
+#include "vmux/version.h"
+
+#define CRED_USER_SIZE 256
+#define CRED_PASSWORD_SIZE 4096
+
+static const char LABEL_AUTH[] = "AUTH";
+static const char LABEL_SELECT[] = "SELECT";
+static const char LABEL_SETNAME[] = "CLIENT SETNAME";
+static const char LABEL_SETINFO[] = "CLIENT SETINFO";
+static const char LABEL_ROLE[] = "ROLE";
+static const char LABEL_PING[] = "PING";   /* idle heartbeat */
+static const char LABEL_CHECK[] = "CHECK"; /* proof of life after a freeze */
+
+/* Queues an internal command; returns false (the connection failed) when out of memory. */
+static bool push(struct vmux_conn *c, const char *label, uint32_t flags, int argc,
+                 const char *const *argv)
+{
+    struct vmux_op *op;
+    if (c->failing)
+        return false;
+    if (vmux_encode_op(argc, argv, NULL, &op) != 0) {
+        vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for %s", label);
+        return false;
+    }
+    op->flags = VMUX_OP_INTERNAL | flags;
+    op->userdata = (void *)label;
+    if (vmux_conn_write_op(c, op) != 0) {
+        vmux_op_free(op);
+        vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for %s", label);
+        return false;
+    }
+    return true;
+}
+
+static void setup_push(struct vmux_conn *c, const char *label, uint32_t flags, int argc,
+                       const char *const *argv)
+{
+    if (push(c, label, flags, argc, argv))
+        c->setup_left++;
+}
+
+/* AUTH with the provider's fresh credentials, or the config's. */
+static void session_auth(struct vmux_conn *c)
+{
+    const struct vmux_config *cfg = c->link->cfg;
+    if (cfg->credentials_fn == NULL) {
+        if (cfg->password != NULL && cfg->user != NULL)
+            setup_push(c, LABEL_AUTH, 0, 3, (const char *[]){"AUTH", cfg->user, cfg->password});
+        else if (cfg->password != NULL)
+            setup_push(c, LABEL_AUTH, 0, 2, (const char *[]){"AUTH", cfg->password});
+        return;
+    }
+    char *user = calloc(1, CRED_USER_SIZE), *pass = calloc(1, CRED_PASSWORD_SIZE);
+    if (user == NULL || pass == NULL) {
+        vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for credentials");
+    } else if (cfg->credentials_fn(user, CRED_USER_SIZE, pass, CRED_PASSWORD_SIZE,
+                                   cfg->credentials_userdata) != 0) {
+        vmux_conn_fail(c, VMUX_ERR_AUTH, "the credentials provider failed");
+    } else {
+        user[CRED_USER_SIZE - 1] = pass[CRED_PASSWORD_SIZE - 1] = '\0';
+        if (user[0] != '\0')
+            setup_push(c, LABEL_AUTH, 0, 3, (const char *[]){"AUTH", user, pass});
+        else
+            setup_push(c, LABEL_AUTH, 0, 2, (const char *[]){"AUTH", pass});
+    }
+    if (pass != NULL)
+        memset(pass, 0, CRED_PASSWORD_SIZE);
+    free(user);
+    free(pass);
+}
+
+void vmux_session_start(struct vmux_conn *c)
+{
+    const struct vmux_config *cfg = c->link->cfg;
+    char db[16];
+    session_auth(c);
+    if (cfg->default_database != 0) {
+        snprintf(db, sizeof(db), "%d", cfg->default_database);
+        setup_push(c, LABEL_SELECT, 0, 2, (const char *[]){"SELECT", db});
+    }
+    if (cfg->name != NULL)
+        setup_push(c, LABEL_SETNAME, 0, 3, (const char *[]){"CLIENT", "SETNAME", cfg->name});
+    /* Servers before 7.2 lack CLIENT SETINFO: its error does not fail the connection. */
+    setup_push(c, LABEL_SETINFO, VMUX_OP_IGNORE_ERROR, 4,
+               (const char *[]){"CLIENT", "SETINFO", "LIB-NAME", "vmux"});
+    setup_push(c, LABEL_SETINFO, VMUX_OP_IGNORE_ERROR, 4,
+               (const char *[]){"CLIENT", "SETINFO", "LIB-VER", VMUX_VERSION_STRING});
+    /* Several endpoints (a primary and its replicas): commands go only to the primary. */
+    if (cfg->nendpoints > 1)
+        setup_push(c, LABEL_ROLE, 0, 1, (const char *[]){"ROLE"});
+}
+
+static bool is_auth_error(const char *label, const char *msg)
+{
+    return label == LABEL_AUTH || strncmp(msg, "NOAUTH", 6) == 0 ||
+           strncmp(msg, "WRONGPASS", 9) == 0 || strncmp(msg, "NOPERM", 6) == 0;
+}
+
+/* ROLE's first element is "master" on a primary ("slave" or "sentinel" otherwise). */
+static bool is_primary(const vmux_reply *reply)
+{
+    const vmux_reply *role = vmux_reply_element(reply, 0);
+    const char *name = vmux_reply_str(role, NULL);
+    return name != NULL && strcmp(name, "master") == 0;
+}
+
+static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
+                        const vmux_reply *reply)
+{
+    if (vmux_reply_type(reply) == VMUX_REPLY_ERROR) {
+        const char *msg = vmux_reply_str(reply, NULL);
+        bool auth = is_auth_error(label, msg);
+        if (auth || !ignorable)
+            vmux_conn_fail(c, auth ? VMUX_ERR_AUTH : VMUX_ERR_SETUP, "%s failed: %s", label, msg);
+    } else if (label == LABEL_ROLE && !is_primary(reply)) {
+        vmux_conn_fail(c, VMUX_ERR_CONNECT, "not the primary (ROLE: %s)",
+                       vmux_reply_str(vmux_reply_element(reply, 0), NULL));
+    }
+    if (!c->failing && --c->setup_left == 0) {
+        uv_timer_stop(&c->timer);
+        vmux_link_conn_ready(c->link);
+    }
+}
+
+void vmux_session_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply)
+{
+    const char *label = op->userdata;
+    bool ignorable = (op->flags & VMUX_OP_IGNORE_ERROR) != 0;
+    vmux_op_free(op);
+    if (label == LABEL_CHECK) {
+        c->check_started = 0;
+        if (c->link->state == LINK_CHECKING)
+            vmux_link_conn_ready(c->link);
+    } else if (label != LABEL_PING) {
+        setup_reply(c, label, ignorable, reply);
+    }
+    vmux_reply_free(reply);
+}
+
+/* How long a connection may owe a reply and read nothing before it is judged dead. */
+static uint64_t dead_after_ms(const struct vmux_conn *c)
+{
+    const struct vmux_config *cfg = c->link->cfg;
+    uint64_t t = c->fifo.head != NULL && c->fifo.head->timeout_ms != 0
+                     ? c->fifo.head->timeout_ms
+                     : (uint64_t)cfg->sync_timeout_ms;
+    return 2 * t < 2000 ? 2000 : 2 * t;
+}
+
+void vmux_session_tick(struct vmux_conn *c, uint64_t now_ms)
+{
+    const struct vmux_config *cfg = c->link->cfg;
+    if (c->failing || c->handshaking || c->setup_left > 0)
+        return;
+    if (c->check_started != 0 && now_ms - c->check_started > (uint64_t)cfg->connect_timeout_ms) {
+        vmux_conn_fail(c, VMUX_ERR_IO, "no answer to PING after the process was suspended");
+    } else if (c->waiting_since != 0 && now_ms - c->waiting_since > dead_after_ms(c)) {
+        vmux_conn_fail(c, VMUX_ERR_IO, "no reply for %llu ms while commands wait: dead link",
+                       (unsigned long long)(now_ms - c->waiting_since));
+    } else if (c->fifo.head == NULL && cfg->keep_alive_s > 0 &&
+               now_ms - c->last_io >= (uint64_t)cfg->keep_alive_s * 1000) {
+        push(c, LABEL_PING, 0, 1, (const char *[]){"PING"});
+    }
+}
+
+void vmux_session_check(struct vmux_conn *c, uint64_t now_ms)
+{
+    if (c->failing || c->link->state != LINK_READY)
+        return;
+    vmux_log(c->link->cfg, VMUX_LOG_WARN,
+             "%s: the process was suspended; checking the connection before using it", c->where);
+    c->link->state = LINK_CHECKING;
+    c->check_started = now_ms;
+    push(c, LABEL_CHECK, 0, 1, (const char *[]){"PING"});
+}
