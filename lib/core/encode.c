@@ -35,13 +35,18 @@ static size_t arg_len(const char *const *argv, const size_t *argvlen, int i)
     return argvlen != NULL ? argvlen[i] : strlen(argv[i]);
 }
 
-static int encoded_size(int argc, const char *const *argv, const size_t *argvlen, size_t *size)
+enum { LEN_CACHE = 16 }; /* arguments whose strlen is remembered between the two passes */
+
+static int encoded_size(int argc, const char *const *argv, const size_t *argvlen, size_t *size,
+                        size_t *cache)
 {
     size_t total = 1 + digits((size_t)argc) + 2;
     for (int i = 0; i < argc; i++) {
         if (argv[i] == NULL && (argvlen == NULL || argvlen[i] != 0))
             return VMUX_ERR_INVALID_ARG;
         size_t len = argv[i] != NULL ? arg_len(argv, argvlen, i) : 0;
+        if (i < LEN_CACHE)
+            cache[i] = len;
         size_t piece = 1 + digits(len) + 2 + len + 2;
         if (piece < len || total > SIZE_MAX - piece)
             return VMUX_ERR_NOMEM;
@@ -53,10 +58,10 @@ static int encoded_size(int argc, const char *const *argv, const size_t *argvlen
 
 int vmux_encode_op(int argc, const char *const *argv, const size_t *argvlen, struct vmux_op **out)
 {
-    size_t size;
+    size_t size, cache[LEN_CACHE];
     if (argc < 1 || argv == NULL)
         return VMUX_ERR_INVALID_ARG;
-    int rc = encoded_size(argc, argv, argvlen, &size);
+    int rc = encoded_size(argc, argv, argvlen, &size, cache);
     if (rc != 0)
         return rc;
     struct vmux_op *op = vmux_op_new(size);
@@ -64,7 +69,7 @@ int vmux_encode_op(int argc, const char *const *argv, const size_t *argvlen, str
         return VMUX_ERR_NOMEM;
     char *p = put_header(op->cmd, '*', (size_t)argc);
     for (int i = 0; i < argc; i++) {
-        size_t len = argv[i] != NULL ? arg_len(argv, argvlen, i) : 0;
+        size_t len = i < LEN_CACHE ? cache[i] : argv[i] != NULL ? arg_len(argv, argvlen, i) : 0;
         p = put_header(p, '$', len);
         if (len > 0)
             memcpy(p, argv[i], len);

@@ -1,6 +1,5 @@
 #include "core/shareable.h"
 
-#include <stdlib.h>
 #include <strings.h>
 #include <string.h>
 
@@ -22,7 +21,9 @@ static const char *argument(const struct vmux_op *op, int i, size_t *len)
         p = nl + 1; /* at "$<len>\r\n" */
         if (*p != '$')
             return NULL;
-        size_t n = strtoul(p + 1, NULL, 10);
+        size_t n = 0;
+        for (const char *d = p + 1; d < end && *d >= '0' && *d <= '9'; d++)
+            n = n * 10 + (size_t)(*d - '0');
         nl = memchr(p, '\n', (size_t)(end - p));
         if (nl == NULL || (size_t)(end - nl - 1) < n)
             return NULL;
@@ -44,6 +45,9 @@ int vmux_op_check_shareable(const struct vmux_op *op)
 {
     size_t len;
     const char *name = argument(op, 0, &len);
+    /* On the submit path: GET, SET and most other commands leave at the length test. */
+    if (name == NULL || len < 4 || len > 12)
+        return 0;
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
         if (is(name, len, refused[i]))
             return VMUX_ERR_UNSUPPORTED;
