@@ -73,6 +73,8 @@ void vmux_op_free(struct vmux_op *op);
 
 void vmux_opq_push(struct vmux_opq *q, struct vmux_op *op);
 struct vmux_op *vmux_opq_pop(struct vmux_opq *q);
+/* Empties q: live ops complete with status, husks (ops already done) are freed. */
+void vmux_opq_fail_all(struct vmux_opq *q, int status);
 /* Moves every op of src, in order, in front of dst's; src ends empty. */
 void vmux_opq_prepend(struct vmux_opq *dst, struct vmux_opq *src);
 /* Moves every op of src, in order, behind dst's; src ends empty. */

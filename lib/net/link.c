@@ -206,23 +206,8 @@ void vmux_link_close(struct vmux_link *link)
     link->conn = NULL;
     if (c != NULL)
         vmux_conn_end(c, false, VMUX_ERR_CLOSED, VMUX_ERR_CLOSED);
-    struct vmux_opq q = link->backlog;
-    memset(&link->backlog, 0, sizeof(link->backlog));
-    struct vmux_op *op;
-    while ((op = vmux_opq_pop(&q)) != NULL) {
-        if (op->done)
-            vmux_op_free(op);
-        else
-            fail_op(op, VMUX_ERR_CLOSED);
-    }
-    q = link->retry_q;
-    memset(&link->retry_q, 0, sizeof(link->retry_q));
-    while ((op = vmux_opq_pop(&q)) != NULL) {
-        if (op->done)
-            vmux_op_free(op);
-        else
-            fail_op(op, VMUX_ERR_CLOSED);
-    }
+    vmux_opq_fail_all(&link->backlog, VMUX_ERR_CLOSED);
+    vmux_opq_fail_all(&link->retry_q, VMUX_ERR_CLOSED);
     link->open_timers = 2;
     uv_close((uv_handle_t *)&link->backoff, on_link_timer_closed);
     uv_close((uv_handle_t *)&link->retry_timer, on_link_timer_closed);
