@@ -43,6 +43,10 @@ typedef struct vmux_callopts {
     uint32_t timeout_ms;
     /* VMUX_CALL_* flags; any other bit is VMUX_ERR_INVALID_ARG. */
     uint32_t flags;
+    /* Optional (NULL): for synchronous calls, receives the server's error message when the
+     * call returns VMUX_ERR_SERVER, or the error's description for any other error. */
+    char *errbuf;
+    size_t errlen;
 } vmux_callopts;
 
 /*

@@ -12,5 +12,7 @@
 #include "vmux/reply.h"
 #include "vmux/client.h"
 #include "vmux/call.h"
+#include "vmux/types.h"
+#include "vmux/commands.h"
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/encode.h"
+#include "core/errbuf.h"
 #include "core/shareable.h"
 #include "mux/mux.h"
 #include "vmux/call.h"
@@ -97,6 +98,15 @@ static void spin_briefly(struct sync_wait *w)
     atomic_store(&spinners, 0);
 }
 
+/* Fills the caller's optional error buffer: the server's words, or the code's description. */
+static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
+{
+    if (opts == NULL || opts->errbuf == NULL || opts->errlen == 0 || rc == 0)
+        return;
+    const char *why = rc == VMUX_ERR_SERVER ? vmux_reply_str(reply, NULL) : vmux_strerror(rc);
+    vmux_errbuf_set(opts->errbuf, opts->errlen, "%s", why != NULL ? why : "");
+}
+
 /* Submits op and blocks until the I/O thread completes it. */
 static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out)
 {
@@ -117,6 +127,7 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_
     }
     uv_cond_destroy(&w.cv);
     uv_mutex_destroy(&w.mu);
+    explain(opts, rc, *out);
     return rc;
 }
 
@@ -136,7 +147,11 @@ int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *a
     int rc = check_sync(m, opts, out);
     if (rc == 0)
         rc = vmux_encode_op(argc, argv, argvlen, &op);
-    return rc != 0 ? rc : call_op(m, opts, op, out);
+    if (rc != 0) {
+        explain(opts, rc, NULL);
+        return rc;
+    }
+    return call_op(m, opts, op, out);
 }
 
 int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,

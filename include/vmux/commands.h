@@ -1,0 +1,14 @@
+/*
+ * The typed commands, one header per family. Conventions shared by all of them (see
+ * docs/commands.md): synchronous unless named *_async; `opts` (NULL for defaults) carries the
+ * timeout, flags and an optional error buffer for the server's message; keys and values are
+ * vmux_str (types.h); results come in typed out-parameters that the caller frees with the
+ * matching *_free; idempotent commands are marked retry-safe, the others never are.
+ */
+#ifndef VMUX_COMMANDS_H
+#define VMUX_COMMANDS_H
+
+#include "vmux/types.h"
+#include "vmux/strings.h"
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * String commands, typed: GET, SET (with expiry and condition), SET ... GET, GETEX, GETDEL,
+ * MGET, MSET, MSETNX, INCR/INCRBY/INCRBYFLOAT/DECR/DECRBY, APPEND, STRLEN.
+ *
+ * Every function here is synchronous unless named *_async, may be called from any thread but
+ * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused: WRONGTYPE, not an
+ * integer...; the message goes to opts->errbuf when given), or a transport error as vmux_call()
+ * (call.h). opts may be NULL. Out-parameters are filled only on success (zeroed otherwise); a
+ * NULL out-parameter drops that result. Keys and values are binary-safe (types.h).
+ *
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): GET, GETEX, MGET, STRLEN, MSET and SET without a
+ * condition or GET are idempotent and marked so; SET NX/XX, SET ... GET, GETDEL, MSETNX, the
+ * INCR family and APPEND are never sent twice.
+ */
+#ifndef VMUX_STRINGS_H
+#define VMUX_STRINGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmux/call.h"
+#include "vmux/export.h"
+#include "vmux/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* When a write applies (StackExchange's When). */
+typedef enum vmux_when {
+    VMUX_WHEN_ALWAYS = 0,
+    VMUX_WHEN_NOT_EXISTS = 1, /* NX */
+    VMUX_WHEN_EXISTS = 2,     /* XX */
+} vmux_when;
+
+/* An expiry to set with a write or a read (SET, GETEX). */
+typedef enum vmux_expiry_kind {
+    VMUX_EXPIRY_NONE = 0,       /* SET: no TTL (any old one is cleared); GETEX: leave it */
+    VMUX_EXPIRY_SECONDS = 1,    /* EX value */
+    VMUX_EXPIRY_MS = 2,         /* PX value */
+    VMUX_EXPIRY_AT_SECONDS = 3, /* EXAT value (Unix time) */
+    VMUX_EXPIRY_AT_MS = 4,      /* PXAT value (Unix time, ms) */
+    VMUX_EXPIRY_KEEP = 5,       /* SET: KEEPTTL */
+    VMUX_EXPIRY_PERSIST = 6,    /* GETEX: PERSIST (remove the TTL) */
+} vmux_expiry_kind;
+
+typedef struct vmux_expiry {
+    vmux_expiry_kind kind;
+    int64_t value;
+} vmux_expiry;
+
+#define VMUX_NO_EXPIRY ((vmux_expiry){VMUX_EXPIRY_NONE, 0})
+#define VMUX_EXPIRE_IN_SECONDS(s) ((vmux_expiry){VMUX_EXPIRY_SECONDS, (s)})
+#define VMUX_EXPIRE_IN_MS(ms) ((vmux_expiry){VMUX_EXPIRY_MS, (ms)})
+#define VMUX_KEEP_TTL ((vmux_expiry){VMUX_EXPIRY_KEEP, 0})
+
+/* GET: *value gets the bytes, or ptr NULL when the key does not exist. */
+VMUX_EXPORT int vmux_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value);
+/* GET, asynchronously: cb gets the reply; vmux_reply_to_bytes() reads it. */
+VMUX_EXPORT int vmux_get_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
+                               void *userdata);
+
+/*
+ * SET key value with an expiry (VMUX_EXPIRY_NONE, _SECONDS, _MS, _AT_SECONDS, _AT_MS or
+ * _KEEP) and a condition. *was_set says whether it was written (false when NX/XX did not
+ * hold). VMUX_ERR_INVALID_ARG for an expiry kind SET does not take.
+ */
+VMUX_EXPORT int vmux_set(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
+                         vmux_expiry expiry, vmux_when when, bool *was_set);
+/* SET asynchronously: cb gets "OK" or nil (vmux_reply_to_bool() reads it). */
+VMUX_EXPORT int vmux_set_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
+                               vmux_expiry expiry, vmux_when when, vmux_reply_cb cb,
+                               void *userdata);
+/* SET ... GET: writes (under the same rules) and returns the old value in *old. */
+VMUX_EXPORT int vmux_set_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
+                             vmux_expiry expiry, vmux_when when, vmux_bytes *old);
+
+/* GETEX: reads the value and changes its expiry (any kind but _KEEP). */
+VMUX_EXPORT int vmux_getex(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_expiry expiry,
+                           vmux_bytes *value);
+/* GETDEL: reads the value and deletes the key. */
+VMUX_EXPORT int vmux_getdel(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value);
+
+/* MGET: values[i] for keys[i] (ptr NULL where missing). n >= 1. */
+VMUX_EXPORT int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                          vmux_bytes_array *values);
+/* MSET keys[i] values[i]. n >= 1. */
+VMUX_EXPORT int vmux_mset(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
+                          const vmux_str *values, size_t n);
+/* MSETNX: *all_set false when any key existed (then none was written). */
+VMUX_EXPORT int vmux_msetnx(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
+                            const vmux_str *values, size_t n, bool *all_set);
+
+/* INCR, INCRBY, DECR, DECRBY: *result is the new value. */
+VMUX_EXPORT int vmux_incr(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *result);
+VMUX_EXPORT int vmux_incrby(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t by,
+                            int64_t *result);
+VMUX_EXPORT int vmux_decr(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *result);
+VMUX_EXPORT int vmux_decrby(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t by,
+                            int64_t *result);
+/* INCRBYFLOAT: *result is the new value. */
+VMUX_EXPORT int vmux_incrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, double by,
+                                 double *result);
+/* APPEND: *length is the new length. */
+VMUX_EXPORT int vmux_append(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
+                            int64_t *length);
+/* STRLEN: 0 for a missing key. */
+VMUX_EXPORT int vmux_strlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

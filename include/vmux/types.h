@@ -1,0 +1,94 @@
+/*
+ * The value types of the typed commands: binary-safe byte strings going in (vmux_str,
+ * borrowed) and coming out (vmux_bytes, owned), arrays of them, sorted-set members with
+ * scores, and converters from a vmux_reply to each (for async callbacks of typed commands).
+ *
+ * Ownership: a vmux_str only points at the caller's bytes for the duration of the call (they
+ * are copied before the call returns or blocks). Every vmux_bytes, vmux_bytes_array and
+ * vmux_scored_array filled by vmux belongs to the caller, who frees it with the matching
+ * *_free function; freeing a zeroed or already freed one is allowed.
+ */
+#ifndef VMUX_TYPES_H
+#define VMUX_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "vmux/export.h"
+#include "vmux/reply.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Borrowed bytes: a key, a value, a member. */
+typedef struct vmux_str {
+    const void *ptr;
+    size_t len;
+} vmux_str;
+
+/* A C string as a vmux_str (without its NUL). */
+#define VMUX_STR(s) ((vmux_str){(s), strlen(s)})
+/* n bytes at p as a vmux_str (they may contain NULs). */
+#define VMUX_BYTES(p, n) ((vmux_str){(p), (n)})
+
+/*
+ * Owned bytes. ptr is NULL when the server answered nil (a missing key); otherwise it holds
+ * len bytes followed by a NUL that len does not count, so text can be printed as it is.
+ */
+typedef struct vmux_bytes {
+    char *ptr;
+    size_t len;
+} vmux_bytes;
+
+/* Frees b's bytes and zeroes it. NULL is allowed. */
+VMUX_EXPORT void vmux_bytes_free(vmux_bytes *b);
+
+/* Owned array of byte strings; an item's ptr is NULL where the server answered nil. */
+typedef struct vmux_bytes_array {
+    vmux_bytes *items;
+    size_t count;
+} vmux_bytes_array;
+
+/* Frees every item and the array, and zeroes it. NULL is allowed. */
+VMUX_EXPORT void vmux_bytes_array_free(vmux_bytes_array *a);
+
+/* A sorted-set member and its score. */
+typedef struct vmux_scored {
+    vmux_bytes member;
+    double score;
+} vmux_scored;
+
+typedef struct vmux_scored_array {
+    vmux_scored *items;
+    size_t count;
+} vmux_scored_array;
+
+/* Frees every member and the array, and zeroes it. NULL is allowed. */
+VMUX_EXPORT void vmux_scored_array_free(vmux_scored_array *a);
+
+/*
+ * Converters from a reply (which they only read; the caller still frees it) to typed values.
+ * Each returns 0, VMUX_ERR_SERVER when r is an error reply, VMUX_ERR_PROTOCOL when r has
+ * another shape than the one asked for, or VMUX_ERR_NOMEM; on error *out is zeroed.
+ */
+/* string, status or nil (ptr NULL) */
+VMUX_EXPORT int vmux_reply_to_bytes(const vmux_reply *r, vmux_bytes *out);
+/* integer */
+VMUX_EXPORT int vmux_reply_to_int(const vmux_reply *r, int64_t *out);
+/* a number sent as text ("3.5", "-inf") or an integer; nil is VMUX_ERR_PROTOCOL */
+VMUX_EXPORT int vmux_reply_to_double(const vmux_reply *r, double *out);
+/* "OK" (and any status) is true, nil is false; an integer is true when not 0 */
+VMUX_EXPORT int vmux_reply_to_bool(const vmux_reply *r, bool *out);
+/* array of strings/nils (nil array: count 0) */
+VMUX_EXPORT int vmux_reply_to_bytes_array(const vmux_reply *r, vmux_bytes_array *out);
+/* [member, score, member, score...] or [[member, score], ...] */
+VMUX_EXPORT int vmux_reply_to_scored_array(const vmux_reply *r, vmux_scored_array *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,194 @@
+/* Typed values out of replies (types.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmux/error.h"
+#include "vmux/types.h"
+
+void vmux_bytes_free(vmux_bytes *b)
+{
+    if (b == NULL)
+        return;
+    free(b->ptr);
+    b->ptr = NULL;
+    b->len = 0;
+}
+
+void vmux_bytes_array_free(vmux_bytes_array *a)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->count; i++)
+        vmux_bytes_free(&a->items[i]);
+    free(a->items);
+    a->items = NULL;
+    a->count = 0;
+}
+
+void vmux_scored_array_free(vmux_scored_array *a)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->count; i++)
+        vmux_bytes_free(&a->items[i].member);
+    free(a->items);
+    a->items = NULL;
+    a->count = 0;
+}
+
+/* Checks r is not an error; returns the status to give back. */
+static int usable(const vmux_reply *r)
+{
+    if (r == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    return vmux_reply_type(r) == VMUX_REPLY_ERROR ? VMUX_ERR_SERVER : 0;
+}
+
+static int copy_bytes(const char *s, size_t len, vmux_bytes *out)
+{
+    out->ptr = malloc(len + 1);
+    if (out->ptr == NULL)
+        return VMUX_ERR_NOMEM;
+    memcpy(out->ptr, s, len);
+    out->ptr[len] = '\0';
+    out->len = len;
+    return 0;
+}
+
+int vmux_reply_to_bytes(const vmux_reply *r, vmux_bytes *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = usable(r);
+    if (rc != 0 || vmux_reply_type(r) == VMUX_REPLY_NIL)
+        return rc;
+    size_t len;
+    const char *s = vmux_reply_str(r, &len);
+    return s != NULL ? copy_bytes(s, len, out) : VMUX_ERR_PROTOCOL;
+}
+
+int vmux_reply_to_int(const vmux_reply *r, int64_t *out)
+{
+    *out = 0;
+    int rc = usable(r);
+    if (rc != 0)
+        return rc;
+    if (vmux_reply_type(r) != VMUX_REPLY_INTEGER)
+        return VMUX_ERR_PROTOCOL;
+    *out = vmux_reply_integer(r);
+    return 0;
+}
+
+/* Parses a whole reply text as a double (Valkey writes "inf", "-inf", "nan" as such). */
+static int parse_double(const char *s, size_t len, double *out)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof(buf))
+        return VMUX_ERR_PROTOCOL;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (*end != '\0' || (errno == ERANGE && !isinf(v)))
+        return VMUX_ERR_PROTOCOL;
+    *out = v;
+    return 0;
+}
+
+int vmux_reply_to_double(const vmux_reply *r, double *out)
+{
+    *out = 0;
+    int rc = usable(r);
+    if (rc != 0)
+        return rc;
+    if (vmux_reply_type(r) == VMUX_REPLY_INTEGER) {
+        *out = (double)vmux_reply_integer(r);
+        return 0;
+    }
+    size_t len;
+    const char *s = vmux_reply_str(r, &len);
+    return s != NULL ? parse_double(s, len, out) : VMUX_ERR_PROTOCOL;
+}
+
+int vmux_reply_to_bool(const vmux_reply *r, bool *out)
+{
+    *out = false;
+    int rc = usable(r);
+    if (rc != 0)
+        return rc;
+    switch (vmux_reply_type(r)) {
+    case VMUX_REPLY_STATUS:
+        *out = true;
+        return 0;
+    case VMUX_REPLY_NIL:
+        return 0;
+    case VMUX_REPLY_INTEGER:
+        *out = vmux_reply_integer(r) != 0;
+        return 0;
+    default:
+        return VMUX_ERR_PROTOCOL;
+    }
+}
+
+int vmux_reply_to_bytes_array(const vmux_reply *r, vmux_bytes_array *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = usable(r);
+    if (rc != 0 || vmux_reply_type(r) == VMUX_REPLY_NIL)
+        return rc;
+    if (vmux_reply_type(r) != VMUX_REPLY_ARRAY)
+        return VMUX_ERR_PROTOCOL;
+    size_t n = vmux_reply_len(r);
+    out->items = calloc(n ? n : 1, sizeof(*out->items));
+    if (out->items == NULL)
+        return VMUX_ERR_NOMEM;
+    out->count = n;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const vmux_reply *e = vmux_reply_element(r, i);
+        rc = vmux_reply_type(e) == VMUX_REPLY_ERROR ? VMUX_ERR_PROTOCOL
+                                                    : vmux_reply_to_bytes(e, &out->items[i]);
+    }
+    if (rc != 0)
+        vmux_bytes_array_free(out);
+    return rc;
+}
+
+/* One member and its score from two replies. */
+static int scored_item(const vmux_reply *member, const vmux_reply *score, vmux_scored *out)
+{
+    if (member == NULL || score == NULL || vmux_reply_type(member) != VMUX_REPLY_STRING)
+        return VMUX_ERR_PROTOCOL;
+    int rc = vmux_reply_to_double(score, &out->score);
+    return rc != 0 ? VMUX_ERR_PROTOCOL : vmux_reply_to_bytes(member, &out->member);
+}
+
+int vmux_reply_to_scored_array(const vmux_reply *r, vmux_scored_array *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = usable(r);
+    if (rc != 0 || vmux_reply_type(r) == VMUX_REPLY_NIL)
+        return rc;
+    if (vmux_reply_type(r) != VMUX_REPLY_ARRAY)
+        return VMUX_ERR_PROTOCOL;
+    size_t n = vmux_reply_len(r);
+    const vmux_reply *first = vmux_reply_element(r, 0);
+    bool nested = first != NULL && vmux_reply_type(first) == VMUX_REPLY_ARRAY;
+    size_t count = nested ? n : n / 2;
+    if (!nested && n % 2 != 0)
+        return VMUX_ERR_PROTOCOL;
+    out->items = calloc(count ? count : 1, sizeof(*out->items));
+    if (out->items == NULL)
+        return VMUX_ERR_NOMEM;
+    out->count = count;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        const vmux_reply *pair = nested ? vmux_reply_element(r, i) : r;
+        size_t at = nested ? 0 : 2 * i;
+        rc = scored_item(vmux_reply_element(pair, at), vmux_reply_element(pair, at + 1),
+                         &out->items[i]);
+    }
+    if (rc != 0)
+        vmux_scored_array_free(out);
+    return rc;
+}

@@ -1,0 +1,247 @@
+/* String commands (strings.h). */
+#include "vmux/strings.h"
+
+#include "api/typed.h"
+#include "vmux/error.h"
+
+/* Appends SET's or GETEX's expiry words; false for a kind the command does not take. */
+static bool add_expiry(struct vmux_args *a, vmux_expiry e, bool for_set)
+{
+    static const char *const words[] = {NULL, "EX", "PX", "EXAT", "PXAT", "KEEPTTL", "PERSIST"};
+    switch (e.kind) {
+    case VMUX_EXPIRY_NONE:
+        return true;
+    case VMUX_EXPIRY_SECONDS:
+    case VMUX_EXPIRY_MS:
+    case VMUX_EXPIRY_AT_SECONDS:
+    case VMUX_EXPIRY_AT_MS:
+        vmux_args_cstr(a, words[e.kind]);
+        vmux_args_int(a, e.value);
+        return true;
+    case VMUX_EXPIRY_KEEP:
+    case VMUX_EXPIRY_PERSIST:
+        if (for_set != (e.kind == VMUX_EXPIRY_KEEP))
+            return false;
+        vmux_args_cstr(a, words[e.kind]);
+        return true;
+    }
+    return false;
+}
+
+static bool add_when(struct vmux_args *a, vmux_when when)
+{
+    if (when == VMUX_WHEN_NOT_EXISTS)
+        vmux_args_cstr(a, "NX");
+    else if (when == VMUX_WHEN_EXISTS)
+        vmux_args_cstr(a, "XX");
+    return when == VMUX_WHEN_ALWAYS || when == VMUX_WHEN_NOT_EXISTS || when == VMUX_WHEN_EXISTS;
+}
+
+/* One command word and one key. */
+static void key_command(struct vmux_args *a, const char *cmd, vmux_str key)
+{
+    vmux_args_init(a);
+    vmux_args_cstr(a, cmd);
+    vmux_args_str(a, key);
+}
+
+int vmux_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
+{
+    struct vmux_args a;
+    vmux_bytes ignored;
+    key_command(&a, "GET", key);
+    int rc = vmux_typed_run(m, opts, &a, true, vmux_conv_bytes, value ? value : &ignored);
+    if (value == NULL)
+        vmux_bytes_free(&ignored);
+    return rc;
+}
+
+int vmux_get_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
+                   void *userdata)
+{
+    struct vmux_args a;
+    key_command(&a, "GET", key);
+    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+}
+
+/* Builds SET key value [expiry] [NX|XX] [GET]; false when the options are not valid. */
+static bool build_set(struct vmux_args *a, vmux_str key, vmux_str value, vmux_expiry expiry,
+                      vmux_when when, bool get)
+{
+    key_command(a, "SET", key);
+    vmux_args_str(a, value);
+    bool ok = add_expiry(a, expiry, true) && add_when(a, when);
+    if (get)
+        vmux_args_cstr(a, "GET");
+    if (!ok)
+        vmux_args_free(a);
+    return ok;
+}
+
+int vmux_set(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value, vmux_expiry expiry,
+             vmux_when when, bool *was_set)
+{
+    struct vmux_args a;
+    bool set;
+    if (!build_set(&a, key, value, expiry, when, false))
+        return VMUX_ERR_INVALID_ARG;
+    int rc = vmux_typed_run(m, opts, &a, when == VMUX_WHEN_ALWAYS, vmux_conv_bool, &set);
+    if (was_set != NULL)
+        *was_set = rc == 0 && set;
+    return rc;
+}
+
+int vmux_set_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
+                   vmux_expiry expiry, vmux_when when, vmux_reply_cb cb, void *userdata)
+{
+    struct vmux_args a;
+    if (!build_set(&a, key, value, expiry, when, false))
+        return VMUX_ERR_INVALID_ARG;
+    return vmux_typed_async(m, opts, &a, when == VMUX_WHEN_ALWAYS, cb, userdata);
+}
+
+/* Runs a command whose reply is one value, optionally dropped. */
+static int run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                     vmux_bytes *out)
+{
+    vmux_bytes ignored;
+    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_bytes, out ? out : &ignored);
+    if (out == NULL)
+        vmux_bytes_free(&ignored);
+    return rc;
+}
+
+int vmux_set_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
+                 vmux_expiry expiry, vmux_when when, vmux_bytes *old)
+{
+    struct vmux_args a;
+    if (!build_set(&a, key, value, expiry, when, true))
+        return VMUX_ERR_INVALID_ARG;
+    return run_bytes(m, opts, &a, false, old);
+}
+
+int vmux_getex(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_expiry expiry,
+               vmux_bytes *value)
+{
+    struct vmux_args a;
+    key_command(&a, "GETEX", key);
+    if (!add_expiry(&a, expiry, false)) {
+        vmux_args_free(&a);
+        return VMUX_ERR_INVALID_ARG;
+    }
+    return run_bytes(m, opts, &a, true, value);
+}
+
+int vmux_getdel(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
+{
+    struct vmux_args a;
+    key_command(&a, "GETDEL", key);
+    return run_bytes(m, opts, &a, false, value);
+}
+
+int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+              vmux_bytes_array *values)
+{
+    if (keys == NULL || n == 0)
+        return VMUX_ERR_INVALID_ARG;
+    struct vmux_args a;
+    vmux_bytes_array ignored;
+    vmux_args_init(&a);
+    vmux_args_cstr(&a, "MGET");
+    for (size_t i = 0; i < n; i++)
+        vmux_args_str(&a, keys[i]);
+    int rc = vmux_typed_run(m, opts, &a, true, vmux_conv_bytes_array, values ? values : &ignored);
+    if (values == NULL)
+        vmux_bytes_array_free(&ignored);
+    return rc;
+}
+
+static int run_mset(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
+                    const vmux_str *values, size_t n, bool *all_set)
+{
+    if (keys == NULL || values == NULL || n == 0)
+        return VMUX_ERR_INVALID_ARG;
+    struct vmux_args a;
+    bool set;
+    vmux_args_init(&a);
+    vmux_args_cstr(&a, cmd);
+    for (size_t i = 0; i < n; i++) {
+        vmux_args_str(&a, keys[i]);
+        vmux_args_str(&a, values[i]);
+    }
+    int rc = vmux_typed_run(m, opts, &a, all_set == NULL, vmux_conv_bool, &set);
+    if (all_set != NULL)
+        *all_set = rc == 0 && set;
+    return rc;
+}
+
+int vmux_mset(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const vmux_str *values,
+              size_t n)
+{
+    return run_mset(m, opts, "MSET", keys, values, n, NULL);
+}
+
+int vmux_msetnx(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const vmux_str *values,
+                size_t n, bool *all_set)
+{
+    bool set;
+    int rc = run_mset(m, opts, "MSETNX", keys, values, n, &set);
+    if (all_set != NULL)
+        *all_set = set;
+    return rc;
+}
+
+/* A key command with an optional integer argument and an integer reply. */
+static int run_int(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
+                   const int64_t *arg, bool idempotent, int64_t *result)
+{
+    struct vmux_args a;
+    int64_t ignored;
+    key_command(&a, cmd, key);
+    if (arg != NULL)
+        vmux_args_int(&a, *arg);
+    return vmux_typed_run(m, opts, &a, idempotent, vmux_conv_int, result ? result : &ignored);
+}
+
+int vmux_incr(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *result)
+{
+    return run_int(m, opts, "INCR", key, NULL, false, result);
+}
+
+int vmux_incrby(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t by, int64_t *result)
+{
+    return run_int(m, opts, "INCRBY", key, &by, false, result);
+}
+
+int vmux_decr(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *result)
+{
+    return run_int(m, opts, "DECR", key, NULL, false, result);
+}
+
+int vmux_decrby(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t by, int64_t *result)
+{
+    return run_int(m, opts, "DECRBY", key, &by, false, result);
+}
+
+int vmux_incrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, double by, double *result)
+{
+    struct vmux_args a;
+    double ignored;
+    key_command(&a, "INCRBYFLOAT", key);
+    vmux_args_double(&a, by);
+    return vmux_typed_run(m, opts, &a, false, vmux_conv_double, result ? result : &ignored);
+}
+
+int vmux_append(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value, int64_t *length)
+{
+    struct vmux_args a;
+    int64_t ignored;
+    key_command(&a, "APPEND", key);
+    vmux_args_str(&a, value);
+    return vmux_typed_run(m, opts, &a, false, vmux_conv_int, length ? length : &ignored);
+}
+
+int vmux_strlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length)
+{
+    return run_int(m, opts, "STRLEN", key, NULL, true, length);
+}

@@ -1,0 +1,171 @@
+#include "api/typed.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmux/error.h"
+
+void vmux_args_init(struct vmux_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->cap = VMUX_ARGS_INLINE;
+    a->argv = a->argv_inline;
+    a->lens = a->lens_inline;
+}
+
+void vmux_args_free(struct vmux_args *a)
+{
+    if (a->argv != a->argv_inline) {
+        free(a->argv);
+        free(a->lens);
+    }
+    a->argv = a->argv_inline;
+    a->lens = a->lens_inline;
+    a->argc = 0;
+}
+
+static bool grow(struct vmux_args *a)
+{
+    int cap = a->cap * 2;
+    const char **argv = malloc((size_t)cap * sizeof(*argv));
+    size_t *lens = malloc((size_t)cap * sizeof(*lens));
+    if (argv == NULL || lens == NULL) {
+        free(argv);
+        free(lens);
+        return false;
+    }
+    memcpy(argv, a->argv, (size_t)a->argc * sizeof(*argv));
+    memcpy(lens, a->lens, (size_t)a->argc * sizeof(*lens));
+    if (a->argv != a->argv_inline) {
+        free(a->argv);
+        free(a->lens);
+    }
+    a->argv = argv;
+    a->lens = lens;
+    a->cap = cap;
+    return true;
+}
+
+void vmux_args_add(struct vmux_args *a, const void *p, size_t len)
+{
+    if (a->failed || (a->argc == a->cap && !grow(a))) {
+        a->failed = true;
+        return;
+    }
+    a->argv[a->argc] = p != NULL ? p : "";
+    a->lens[a->argc] = p != NULL ? len : 0;
+    a->argc++;
+}
+
+void vmux_args_str(struct vmux_args *a, vmux_str s)
+{
+    vmux_args_add(a, s.ptr, s.len);
+}
+
+void vmux_args_cstr(struct vmux_args *a, const char *s)
+{
+    vmux_args_add(a, s, strlen(s));
+}
+
+static char *number_slot(struct vmux_args *a)
+{
+    if (a->nnumbers == (int)(sizeof(a->numbers) / sizeof(a->numbers[0]))) {
+        a->failed = true;
+        return NULL;
+    }
+    return a->numbers[a->nnumbers++];
+}
+
+void vmux_args_int(struct vmux_args *a, int64_t v)
+{
+    char *slot = number_slot(a);
+    if (slot != NULL)
+        vmux_args_add(a, slot, (size_t)snprintf(slot, 32, "%" PRId64, v));
+}
+
+void vmux_args_double(struct vmux_args *a, double v)
+{
+    char *slot = number_slot(a);
+    if (slot != NULL)
+        vmux_args_add(a, slot, (size_t)snprintf(slot, 32, "%.17g", v));
+}
+
+/* opts with the retry-safe flag added for idempotent commands. */
+static vmux_callopts with_safety(const vmux_callopts *opts, bool idempotent)
+{
+    vmux_callopts o = {0};
+    if (opts != NULL)
+        o = *opts;
+    if (idempotent)
+        o.flags |= VMUX_CALL_RETRY_SAFE;
+    return o;
+}
+
+int vmux_typed_call(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                    vmux_reply **out)
+{
+    *out = NULL;
+    vmux_callopts o = with_safety(opts, idempotent);
+    int rc = a->failed ? VMUX_ERR_NOMEM : vmux_call(m, &o, a->argc, a->argv, a->lens, out);
+    vmux_args_free(a);
+    return rc;
+}
+
+int vmux_typed_async(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                     vmux_reply_cb cb, void *userdata)
+{
+    vmux_callopts o = with_safety(opts, idempotent);
+    int rc = a->failed ? VMUX_ERR_NOMEM
+                       : vmux_call_async(m, &o, a->argc, a->argv, a->lens, cb, userdata);
+    vmux_args_free(a);
+    return rc;
+}
+
+int vmux_typed_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                   vmux_convert_fn convert, void *out)
+{
+    vmux_reply *r;
+    int rc = vmux_typed_call(m, opts, a, idempotent, &r);
+    if (rc == 0)
+        rc = convert(r, out);
+    vmux_reply_free(r);
+    return rc;
+}
+
+int vmux_conv_bytes(const vmux_reply *r, void *out)
+{
+    return vmux_reply_to_bytes(r, out);
+}
+
+int vmux_conv_int(const vmux_reply *r, void *out)
+{
+    return vmux_reply_to_int(r, out);
+}
+
+int vmux_conv_double(const vmux_reply *r, void *out)
+{
+    return vmux_reply_to_double(r, out);
+}
+
+int vmux_conv_bool(const vmux_reply *r, void *out)
+{
+    return vmux_reply_to_bool(r, out);
+}
+
+int vmux_conv_bytes_array(const vmux_reply *r, void *out)
+{
+    return vmux_reply_to_bytes_array(r, out);
+}
+
+int vmux_conv_scored_array(const vmux_reply *r, void *out)
+{
+    return vmux_reply_to_scored_array(r, out);
+}
+
+int vmux_conv_ok(const vmux_reply *r, void *out)
+{
+    (void)out;
+    return vmux_reply_type(r) == VMUX_REPLY_STATUS ? 0 : VMUX_ERR_PROTOCOL;
+}

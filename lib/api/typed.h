@@ -1,0 +1,63 @@
+/*
+ * What every typed command needs: an argument vector built from typed pieces, one synchronous
+ * call with the command's retry-safety, and a converter into the caller's out-parameter.
+ * Private to lib/api.
+ */
+#ifndef VMUX_TYPED_H
+#define VMUX_TYPED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmux/call.h"
+#include "vmux/types.h"
+
+#define VMUX_ARGS_INLINE 24
+
+/* An argument vector under construction; small ones need no allocation. */
+struct vmux_args {
+    int argc, cap;
+    const char **argv;
+    size_t *lens;
+    const char *argv_inline[VMUX_ARGS_INLINE];
+    size_t lens_inline[VMUX_ARGS_INLINE];
+    char numbers[8][32]; /* text of number arguments (at most 8 per command) */
+    int nnumbers;
+    bool failed; /* out of memory, or too many number arguments */
+};
+
+void vmux_args_init(struct vmux_args *a);
+void vmux_args_free(struct vmux_args *a);
+void vmux_args_add(struct vmux_args *a, const void *p, size_t len);
+void vmux_args_str(struct vmux_args *a, vmux_str s);
+void vmux_args_cstr(struct vmux_args *a, const char *s);
+void vmux_args_int(struct vmux_args *a, int64_t v);
+void vmux_args_double(struct vmux_args *a, double v);
+
+/*
+ * Sends the command synchronously (retry-safe when idempotent, on top of opts' own flags),
+ * frees a's storage, and returns the reply in *out: 0, VMUX_ERR_SERVER with the error reply
+ * (its message also in opts->errbuf), or another error with *out NULL.
+ */
+int vmux_typed_call(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                    vmux_reply **out);
+
+/* Sends the command asynchronously, as vmux_call_async(), and frees a's storage. */
+int vmux_typed_async(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                     vmux_reply_cb cb, void *userdata);
+
+/* The converters of types.h under one signature, for vmux_typed_run(). */
+typedef int (*vmux_convert_fn)(const vmux_reply *r, void *out);
+int vmux_conv_bytes(const vmux_reply *r, void *out);        /* vmux_bytes */
+int vmux_conv_int(const vmux_reply *r, void *out);          /* int64_t */
+int vmux_conv_double(const vmux_reply *r, void *out);       /* double */
+int vmux_conv_bool(const vmux_reply *r, void *out);         /* bool */
+int vmux_conv_bytes_array(const vmux_reply *r, void *out);  /* vmux_bytes_array */
+int vmux_conv_scored_array(const vmux_reply *r, void *out); /* vmux_scored_array */
+int vmux_conv_ok(const vmux_reply *r, void *out);           /* out unused: status expected */
+
+/* vmux_typed_call(), then the converter into out when a reply came; frees the reply. */
+int vmux_typed_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                   vmux_convert_fn convert, void *out);
+
+#endif
