@@ -36,6 +36,17 @@ extern "C" {
  */
 #define VMUX_CALL_RETRY_SAFE 0x1u
 
+/*
+ * The command may block on the server. It then runs alone on one of the handle's dedicated
+ * connections (at most blockingPoolSize, opened as needed and kept for reuse), so it never
+ * stalls the commands of other callers. BLPOP, BRPOP, BRPOPLPUSH, BLMOVE, BLMPOP, BZPOPMIN,
+ * BZPOPMAX, BZMPOP, WAIT, WAITAOF, and XREAD/XREADGROUP with BLOCK are recognised without the
+ * flag; set it for anything else that blocks (a slow script, say). Give such a call a
+ * timeout_ms longer than the time it may block: when its deadline passes, its connection is
+ * closed (that is the only way to stop a blocked command) and a new one is opened when needed.
+ */
+#define VMUX_CALL_BLOCKING 0x2u
+
 /* Per-call options. Pass NULL for the defaults; zero-initialise and set what you need. */
 typedef struct vmux_callopts {
     /* Deadline in milliseconds from submission; 0 takes the config's syncTimeout (vmux_call)

@@ -10,5 +10,9 @@
 
 #include "vmux/types.h"
 #include "vmux/strings.h"
+#include "vmux/blocking.h"
+#include "vmux/scan.h"
+#include "vmux/keys.h"
+#include "vmux/hashes.h"
 
 #endif

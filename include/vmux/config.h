@@ -124,6 +124,8 @@ VMUX_EXPORT int vmux_config_set_backlog_policy(vmux_config *cfg, vmux_backlog_po
 /* milliseconds, at least 1; min <= max is checked when the handle opens */
 VMUX_EXPORT int vmux_config_set_reconnect_min(vmux_config *cfg, int ms);
 VMUX_EXPORT int vmux_config_set_reconnect_max(vmux_config *cfg, int ms);
+/* dedicated connections for blocking commands (BLPOP, XREAD BLOCK, WAIT...), at least 1 */
+VMUX_EXPORT int vmux_config_set_blocking_pool_size(vmux_config *cfg, int connections);
 /* reply limits (bytes or elements), each at least 1 */
 VMUX_EXPORT int vmux_config_set_max_bulk_length(vmux_config *cfg, uint64_t bytes);
 VMUX_EXPORT int vmux_config_set_max_reply_elements(vmux_config *cfg, uint64_t elements);
@@ -153,6 +155,7 @@ VMUX_EXPORT int vmux_config_backlog_size(const vmux_config *cfg);
 VMUX_EXPORT vmux_backlog_policy vmux_config_backlog_policy(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_reconnect_min(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_reconnect_max(const vmux_config *cfg);
+VMUX_EXPORT int vmux_config_blocking_pool_size(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_max_bulk_length(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_max_reply_elements(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_max_reply_buffer(const vmux_config *cfg);

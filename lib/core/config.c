@@ -52,6 +52,7 @@ enum key_id {
     KEY_BACKLOG_POLICY,
     KEY_RECONNECT_MIN,
     KEY_RECONNECT_MAX,
+    KEY_BLOCKING_POOL_SIZE,
     KEY_MAX_BULK_LENGTH,
     KEY_MAX_REPLY_ELEMENTS,
     KEY_MAX_REPLY_BUFFER,
@@ -107,6 +108,7 @@ static const struct key_def keys[KEY_COUNT] = {
     [KEY_BACKLOG_POLICY] = {"backlogPolicy", KIND_POLICY, FIELD_OFF(backlog_policy), 0, 0, NULL},
     [KEY_RECONNECT_MIN] = INTK("reconnectMin", reconnect_min_ms, 1, "milliseconds"),
     [KEY_RECONNECT_MAX] = INTK("reconnectMax", reconnect_max_ms, 1, "milliseconds"),
+    [KEY_BLOCKING_POOL_SIZE] = INTK("blockingPoolSize", blocking_pool_size, 1, "connections"),
     [KEY_MAX_BULK_LENGTH] = U64K("maxBulkLength", max_bulk_length, "bytes"),
     [KEY_MAX_REPLY_ELEMENTS] = U64K("maxReplyElements", max_reply_elements, "elements"),
     [KEY_MAX_REPLY_BUFFER] = U64K("maxReplyBuffer", max_reply_buffer, "bytes"),
@@ -124,6 +126,7 @@ static const struct vmux_config defaults = {
     .backlog_policy = VMUX_BACKLOG_QUEUE,
     .reconnect_min_ms = VMUX_DEFAULT_RECONNECT_MIN_MS,
     .reconnect_max_ms = VMUX_DEFAULT_RECONNECT_MAX_MS,
+    .blocking_pool_size = VMUX_DEFAULT_BLOCKING_POOL_SIZE,
     .max_bulk_length = VMUX_DEFAULT_MAX_BULK_LENGTH,
     .max_reply_elements = VMUX_DEFAULT_MAX_REPLY_ELEMENTS,
     .max_reply_buffer = VMUX_DEFAULT_MAX_REPLY_BUFFER,
@@ -992,6 +995,11 @@ int vmux_config_set_reconnect_max(vmux_config *cfg, int ms)
     return store_int(cfg, &keys[KEY_RECONNECT_MAX], ms);
 }
 
+int vmux_config_set_blocking_pool_size(vmux_config *cfg, int connections)
+{
+    return store_int(cfg, &keys[KEY_BLOCKING_POOL_SIZE], connections);
+}
+
 int vmux_config_set_max_bulk_length(vmux_config *cfg, uint64_t bytes)
 {
     return store_u64(cfg, &keys[KEY_MAX_BULK_LENGTH], bytes);
@@ -1113,6 +1121,11 @@ int vmux_config_reconnect_min(const vmux_config *cfg)
 int vmux_config_reconnect_max(const vmux_config *cfg)
 {
     return or_defaults(cfg)->reconnect_max_ms;
+}
+
+int vmux_config_blocking_pool_size(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->blocking_pool_size;
 }
 
 uint64_t vmux_config_max_bulk_length(const vmux_config *cfg)

@@ -16,6 +16,7 @@
 #define VMUX_DEFAULT_BACKLOG_SIZE 100000
 #define VMUX_DEFAULT_RECONNECT_MIN_MS 100
 #define VMUX_DEFAULT_RECONNECT_MAX_MS 5000
+#define VMUX_DEFAULT_BLOCKING_POOL_SIZE 8
 #define VMUX_DEFAULT_MAX_BULK_LENGTH (512ull * 1024 * 1024)
 #define VMUX_DEFAULT_MAX_REPLY_ELEMENTS (16ull * 1024 * 1024)
 #define VMUX_DEFAULT_MAX_REPLY_BUFFER (VMUX_DEFAULT_MAX_BULK_LENGTH + 1024ull * 1024)
@@ -52,6 +53,7 @@ struct vmux_config {
     vmux_backlog_policy backlog_policy;
     int reconnect_min_ms;
     int reconnect_max_ms;
+    int blocking_pool_size;
 
     vmux_log_fn log_fn;
     vmux_log_level log_level;

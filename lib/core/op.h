@@ -24,6 +24,7 @@ enum vmux_op_flags {
     VMUX_OP_IGNORE_ERROR = 1u << 1, /* internal command whose error reply does not fail it */
     VMUX_OP_RETRY_SAFE = 1u << 2,   /* idempotent: may be sent again (VMUX_CALL_RETRY_SAFE) */
     VMUX_OP_RESENT = 1u << 3,       /* already sent again once after a broken connection */
+    VMUX_OP_BLOCKING = 1u << 4,     /* blocks on the server: runs on a pool connection */
 };
 
 struct vmux_counters;

@@ -58,3 +58,34 @@ int vmux_op_check_shareable(const struct vmux_op *op)
     }
     return 0;
 }
+
+static const char *const blocking[] = {
+    "BLPOP",   "BRPOP",    "BRPOPLPUSH", "BLMOVE", "BLMPOP",
+    "BZPOPMIN", "BZPOPMAX", "BZMPOP",    "WAIT",   "WAITAOF",
+};
+
+/* XREAD and XREADGROUP block only when given BLOCK, before STREAMS. */
+static bool has_block_option(const struct vmux_op *op)
+{
+    size_t len;
+    const char *arg;
+    for (int i = 1; (arg = argument(op, i, &len)) != NULL; i++) {
+        if (is(arg, len, "BLOCK"))
+            return true;
+        if (is(arg, len, "STREAMS"))
+            return false;
+    }
+    return false;
+}
+
+bool vmux_op_is_blocking(const struct vmux_op *op)
+{
+    size_t len;
+    const char *name = argument(op, 0, &len);
+    if (name == NULL || len < 4 || len > 10 || (name[0] | 0x20) == 'g' || (name[0] | 0x20) == 's')
+        return false;
+    for (size_t i = 0; i < sizeof(blocking) / sizeof(blocking[0]); i++)
+        if (is(name, len, blocking[i]))
+            return true;
+    return (is(name, len, "XREAD") || is(name, len, "XREADGROUP")) && has_block_option(op);
+}

@@ -8,9 +8,17 @@
 #ifndef VMUX_SHAREABLE_H
 #define VMUX_SHAREABLE_H
 
+#include <stdbool.h>
+
 #include "core/op.h"
 
 /* Returns 0 when op's command may share a connection, else VMUX_ERR_UNSUPPORTED. */
 int vmux_op_check_shareable(const struct vmux_op *op);
+
+/*
+ * Whether op's command blocks on the server (BLPOP, BRPOP, BLMOVE, BZPOPMIN, WAIT, XREAD ...
+ * BLOCK ...), so that it must run on a connection of its own.
+ */
+bool vmux_op_is_blocking(const struct vmux_op *op);
 
 #endif

@@ -52,12 +52,18 @@ static void forget_done(int status, vmux_reply *reply, void *userdata)
 
 static int check_opts(const vmux_callopts *opts)
 {
-    return opts != NULL && (opts->flags & ~VMUX_CALL_RETRY_SAFE) != 0 ? VMUX_ERR_INVALID_ARG : 0;
+    uint32_t known = VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING;
+    return opts != NULL && (opts->flags & ~known) != 0 ? VMUX_ERR_INVALID_ARG : 0;
 }
 
-static uint32_t op_flags(const vmux_callopts *opts)
+static uint32_t op_flags(const vmux_callopts *opts, const struct vmux_op *op)
 {
-    return opts != NULL && (opts->flags & VMUX_CALL_RETRY_SAFE) ? VMUX_OP_RETRY_SAFE : 0;
+    uint32_t flags = 0, asked = opts != NULL ? opts->flags : 0;
+    if (asked & VMUX_CALL_RETRY_SAFE)
+        flags |= VMUX_OP_RETRY_SAFE;
+    if ((asked & VMUX_CALL_BLOCKING) || vmux_op_is_blocking(op))
+        flags |= VMUX_OP_BLOCKING;
+    return flags;
 }
 
 static uint32_t timeout_for(vmux *m, const vmux_callopts *opts, bool sync)
@@ -71,7 +77,7 @@ static uint32_t timeout_for(vmux *m, const vmux_callopts *opts, bool sync)
 static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32_t timeout_ms,
                   vmux_reply_cb cb, void *ud)
 {
-    op->flags |= op_flags(opts);
+    op->flags |= op_flags(opts, op);
     int rc = vmux_op_check_shareable(op);
     if (rc != 0) {
         vmux_op_free(op);

@@ -73,6 +73,7 @@ static void on_tick(uv_timer_t *t)
     bool frozen = now - m->last_tick_ns > 3000000000ull;
     m->last_tick_ns = now;
     vmux_link_tick(m->link, frozen);
+    vmux_pool_tick(&m->pool, frozen);
 }
 
 static const struct vmux_link_events link_events = {on_link_ready, on_link_failed};
@@ -87,6 +88,7 @@ void vmux_shutdown(vmux *m)
     m->io_closing = true;
     vmux_link_close(m->link);
     m->link = NULL;
+    vmux_pool_close(&m->pool);
     uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
@@ -167,8 +169,11 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     uv_timer_init(&m->loop, &m->deadline_timer);
     uv_timer_init(&m->loop, &m->tick);
     m->wakeup.data = m->deadline_timer.data = m->tick.data = m;
-    if ((rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) == 0)
+    if ((rc = vmux_pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) == 0 &&
+        (rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) ==
+            0)
         return 0;
+    vmux_pool_close(&m->pool);
     uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);

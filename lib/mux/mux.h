@@ -12,6 +12,7 @@
 #include "core/counters.h"
 #include "core/deadline.h"
 #include "core/op.h"
+#include "mux/pool.h"
 #include "net/link.h"
 #include "vmux/client.h"
 
@@ -29,6 +30,7 @@ struct vmux {
     struct vmux_deadlines deadlines;
     struct vmux_link *link; /* standalone: the one server */
     struct vmux_counters ctr;
+    struct vmux_pool pool; /* links for blocking commands */
     uv_timer_t tick; /* heartbeats, dead links, freeze detection: once a second */
     uint64_t last_tick_ns;
     bool io_closing; /* I/O thread only: shutdown has begun */

@@ -50,7 +50,10 @@ void vmux_route(vmux *m, struct vmux_op *op)
     }
     if (op->deadline_ns < m->timer_due_ns)
         arm_deadline_timer(m);
-    vmux_link_submit(m->link, op);
+    if (op->flags & VMUX_OP_BLOCKING)
+        vmux_pool_submit(&m->pool, op);
+    else
+        vmux_link_submit(m->link, op);
 }
 
 static void set_deadline(struct vmux_op *op, uint64_t now_ns)

@@ -1,0 +1,59 @@
+/*
+ * Blocking commands, typed: BLPOP, BRPOP, BLMOVE, BZPOPMIN, BZPOPMAX and WAIT. Each runs on
+ * one of the handle's dedicated blocking connections (call.h, VMUX_CALL_BLOCKING), so other
+ * callers' commands never wait behind it. Its deadline is the block time plus opts' timeout
+ * (or the config's syncTimeout); a block time of 0 (wait forever) is refused with
+ * VMUX_ERR_INVALID_ARG, as it could never meet a deadline.
+ *
+ * Errors as in strings.h. None of these is retry-safe: a pop that was sent may have taken its
+ * element.
+ */
+#ifndef VMUX_BLOCKING_H
+#define VMUX_BLOCKING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmux/call.h"
+#include "vmux/export.h"
+#include "vmux/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Which end of a list. */
+typedef enum vmux_side {
+    VMUX_LEFT = 0,
+    VMUX_RIGHT = 1,
+} vmux_side;
+
+/*
+ * BLPOP / BRPOP (side chooses): waits up to block_ms for an element of the first non-empty
+ * list among keys. On success *key and *value get it; when the time ran out both have ptr
+ * NULL. n >= 1, block_ms >= 1 (the server counts in units of 1 ms).
+ */
+VMUX_EXPORT int vmux_bpop(vmux *m, const vmux_callopts *opts, vmux_side side, const vmux_str *keys,
+                          size_t n, int64_t block_ms, vmux_bytes *key, vmux_bytes *value);
+
+/* BLMOVE: moves an element from one end of src to one end of dst; *value ptr NULL on time-out. */
+VMUX_EXPORT int vmux_blmove(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst,
+                            vmux_side from, vmux_side to, int64_t block_ms, vmux_bytes *value);
+
+/*
+ * BZPOPMIN / BZPOPMAX (max chooses): pops the lowest (highest) member of the first non-empty
+ * sorted set among keys. *key and *member get it (ptr NULL on time-out) and *score its score.
+ */
+VMUX_EXPORT int vmux_bzpop(vmux *m, const vmux_callopts *opts, bool max, const vmux_str *keys,
+                           size_t n, int64_t block_ms, vmux_bytes *key, vmux_bytes *member,
+                           double *score);
+
+/* WAIT: waits up to block_ms until replicas acknowledged the writes so far; *acked = count. */
+VMUX_EXPORT int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t block_ms,
+                          int64_t *acked);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * Key commands, typed: DEL, UNLINK, EXISTS, EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT (with NX, XX, GT,
+ * LT), TTL/PTTL, PERSIST, TYPE, RENAME, RENAMENX. The SCAN iterator is in scan.h.
+ *
+ * Every function here is synchronous unless named *_async, may be called from any thread but
+ * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused; the message goes to
+ * opts->errbuf when given), VMUX_ERR_INVALID_ARG (bad input, nothing sent), or a transport error
+ * as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success (zeroed
+ * otherwise); a NULL out-parameter drops that result. Keys are binary-safe (types.h).
+ *
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): EXISTS, TTL, PTTL and TYPE are reads; DEL, UNLINK,
+ * PERSIST and the EXPIRE family without a condition leave the same state when repeated, so they
+ * are marked retry-safe too (after a resend, the count or flag they report may describe the
+ * second run: a key deleted by the first counts 0). The EXPIRE family with a condition (its
+ * result is whether the condition held), RENAME (a second run fails: the source is gone) and
+ * RENAMENX are never sent twice.
+ */
+#ifndef VMUX_KEYS_H
+#define VMUX_KEYS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmux/call.h"
+#include "vmux/export.h"
+#include "vmux/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* DEL: deletes the n keys (n >= 1); *deleted is how many existed. */
+VMUX_EXPORT int vmux_del(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                         int64_t *deleted);
+/* DEL, asynchronously: cb gets the count as an integer (vmux_reply_to_int() reads it). */
+VMUX_EXPORT int vmux_del_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                               vmux_reply_cb cb, void *userdata);
+/* UNLINK: as DEL, but the server frees the values in the background. */
+VMUX_EXPORT int vmux_unlink(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                            int64_t *unlinked);
+
+/* EXISTS: *count is how many of the n keys exist (a key named twice counts twice). n >= 1. */
+VMUX_EXPORT int vmux_exists(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                            int64_t *count);
+/* EXISTS, asynchronously: cb gets the count as an integer. */
+VMUX_EXPORT int vmux_exists_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
+                                  size_t n, vmux_reply_cb cb, void *userdata);
+
+/* When an EXPIRE-family command applies (StackExchange's ExpireWhen). */
+typedef enum vmux_expire_cond {
+    VMUX_EXPIRE_ALWAYS = 0,
+    VMUX_EXPIRE_NX = 1, /* only when the key has no TTL */
+    VMUX_EXPIRE_XX = 2, /* only when the key has a TTL */
+    VMUX_EXPIRE_GT = 3, /* only when the new expiry is later (no TTL counts as infinite) */
+    VMUX_EXPIRE_LT = 4, /* only when the new expiry is sooner (no TTL counts as infinite) */
+} vmux_expire_cond;
+
+/*
+ * EXPIRE: sets the key's TTL to `seconds` when cond holds. *was_set is false when the key does
+ * not exist or cond did not hold. A TTL <= 0 deletes the key (and *was_set is true).
+ * VMUX_ERR_INVALID_ARG for a cond outside vmux_expire_cond.
+ */
+VMUX_EXPORT int vmux_expire(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t seconds,
+                            vmux_expire_cond cond, bool *was_set);
+/* PEXPIRE: as vmux_expire(), in milliseconds. */
+VMUX_EXPORT int vmux_pexpire(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ms,
+                             vmux_expire_cond cond, bool *was_set);
+/* PEXPIRE, asynchronously: cb gets 1 or 0 (vmux_reply_to_bool() reads it). */
+VMUX_EXPORT int vmux_pexpire_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ms,
+                                   vmux_expire_cond cond, vmux_reply_cb cb, void *userdata);
+/* EXPIREAT: as vmux_expire(), at a Unix time in seconds (a time in the past deletes the key). */
+VMUX_EXPORT int vmux_expireat(vmux *m, const vmux_callopts *opts, vmux_str key,
+                              int64_t unix_seconds, vmux_expire_cond cond, bool *was_set);
+/* PEXPIREAT: as vmux_expireat(), at a Unix time in milliseconds. */
+VMUX_EXPORT int vmux_pexpireat(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t unix_ms,
+                               vmux_expire_cond cond, bool *was_set);
+
+/* What TTL and PTTL report besides a remaining time. */
+#define VMUX_TTL_NO_EXPIRY (-1) /* the key exists and has no TTL */
+#define VMUX_TTL_NO_KEY (-2)    /* the key does not exist */
+
+/* TTL: *ttl is the remaining time in seconds, VMUX_TTL_NO_EXPIRY or VMUX_TTL_NO_KEY. */
+VMUX_EXPORT int vmux_ttl(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *ttl);
+/* PTTL: as vmux_ttl(), in milliseconds. */
+VMUX_EXPORT int vmux_pttl(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *ttl_ms);
+/* PTTL, asynchronously: cb gets the integer (vmux_reply_to_int() reads it). */
+VMUX_EXPORT int vmux_pttl_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
+                                void *userdata);
+
+/* PERSIST: removes the key's TTL; *removed is false when it had none or does not exist. */
+VMUX_EXPORT int vmux_persist(vmux *m, const vmux_callopts *opts, vmux_str key, bool *removed);
+
+/* The type of the value at a key (TYPE). */
+typedef enum vmux_key_type {
+    VMUX_TYPE_NONE = 0, /* no such key */
+    VMUX_TYPE_STRING = 1,
+    VMUX_TYPE_LIST = 2,
+    VMUX_TYPE_SET = 3,
+    VMUX_TYPE_ZSET = 4,
+    VMUX_TYPE_HASH = 5,
+    VMUX_TYPE_STREAM = 6,
+    VMUX_TYPE_OTHER = 7, /* a module's type: TYPE's text names it (vmux_call() reads it) */
+} vmux_key_type;
+
+/* TYPE: *type is the value's type, VMUX_TYPE_NONE for a missing key. */
+VMUX_EXPORT int vmux_type(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_key_type *type);
+
+/*
+ * Returns the server's static name of a type ("none", "string", "list", "set", "zset", "hash",
+ * "stream"; usable as vmux_scan_opts.type), or NULL for VMUX_TYPE_OTHER and unknown values.
+ */
+VMUX_EXPORT const char *vmux_key_type_name(vmux_key_type type);
+
+/* RENAME key newkey (overwriting newkey). A missing key is VMUX_ERR_SERVER ("ERR no such key"). */
+VMUX_EXPORT int vmux_rename(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newkey);
+/* RENAMENX: *renamed is false when newkey existed (then nothing changed). */
+VMUX_EXPORT int vmux_renamenx(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newkey,
+                              bool *renamed);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

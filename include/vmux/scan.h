@@ -1,0 +1,100 @@
+/*
+ * Cursor iterators: SCAN over the keyspace, HSCAN over a hash, SSCAN over a set, ZSCAN over a
+ * sorted set. An iterator hides the cursor: begin one, call vmux_scan_next() until it returns
+ * 0, end it.
+ *
+ *     vmux_scan *it;
+ *     vmux_scan_opts o = {.match = "user:*", .count = 500};
+ *     int rc = vmux_scan_begin(m, &o, &it);
+ *     vmux_bytes_array batch;
+ *     while (rc == 0 && (rc = vmux_scan_next(it, NULL, &batch)) == 1) {
+ *         ... batch.items[0 .. batch.count - 1] ...
+ *         vmux_bytes_array_free(&batch);
+ *         rc = 0;
+ *     }
+ *     vmux_scan_end(it);   (rc is now 0 when the iteration completed, or a VMUX_ERR_* code)
+ *
+ * The server's guarantees are SCAN's: every element present from the start to the end of the
+ * iteration is returned at least once; an element may be returned more than once (dedupe if it
+ * matters); elements added or removed meanwhile may or may not be returned; a batch may be
+ * empty while the iteration goes on.
+ *
+ * Threads: an iterator belongs to one thread at a time (it may move between threads); it must
+ * be ended before its handle is closed. Each step is a read and is sent retry-safe. When a step
+ * fails, the iterator is left where it was, so calling vmux_scan_next() again repeats that step.
+ * Errors of a step are those of strings.h's top comment (VMUX_ERR_SERVER with the message in
+ * opts->errbuf, such as WRONGTYPE when the key of HSCAN/SSCAN/ZSCAN holds another type, or a
+ * transport error as vmux_call()).
+ */
+#ifndef VMUX_SCAN_H
+#define VMUX_SCAN_H
+
+#include <stdint.h>
+
+#include "vmux/call.h"
+#include "vmux/export.h"
+#include "vmux/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Options of an iteration; pass NULL for none. Strings are copied by *_begin.
+ * match: a glob pattern (MATCH), or NULL for every element.
+ * count: a hint of how many elements the server looks at per step (COUNT), or 0 for its
+ *        default (10). Negative is VMUX_ERR_INVALID_ARG.
+ * type:  SCAN only: keys of this type only (TYPE "string", "list", "set", "zset", "hash",
+ *        "stream"), or NULL for every type. Set for HSCAN/SSCAN/ZSCAN: VMUX_ERR_INVALID_ARG.
+ */
+typedef struct vmux_scan_opts {
+    const char *match;
+    int64_t count;
+    const char *type;
+} vmux_scan_opts;
+
+/* An iteration in progress (opaque). */
+typedef struct vmux_scan vmux_scan;
+
+/*
+ * Begins an iteration over the keys of the handle's database. Nothing is sent yet. On success
+ * *out owns the iterator (free it with vmux_scan_end()); on failure *out is NULL.
+ * Errors: VMUX_ERR_INVALID_ARG (NULL m or out, bad options), VMUX_ERR_NOMEM.
+ */
+VMUX_EXPORT int vmux_scan_begin(vmux *m, const vmux_scan_opts *o, vmux_scan **out);
+
+/* As vmux_scan_begin(), over the fields of the hash at key (binary-safe; copied). */
+VMUX_EXPORT int vmux_hscan_begin(vmux *m, vmux_str key, const vmux_scan_opts *o, vmux_scan **out);
+/* As vmux_scan_begin(), over the members of the set at key. */
+VMUX_EXPORT int vmux_sscan_begin(vmux *m, vmux_str key, const vmux_scan_opts *o, vmux_scan **out);
+/* As vmux_scan_begin(), over the members of the sorted set at key. */
+VMUX_EXPORT int vmux_zscan_begin(vmux *m, vmux_str key, const vmux_scan_opts *o, vmux_scan **out);
+
+/*
+ * Runs the next step of the iteration. Returns 1 with the step's batch in *batch (possibly
+ * empty): keys for SCAN, members for SSCAN, field, value, field, value... for HSCAN, and
+ * member, score, member, score... for ZSCAN (scores as the server's text, such as "1.5" or
+ * "inf"; vmux_zscan_next_scored() parses them). Returns 0 with *batch empty once the iteration
+ * is complete (a missing key is an empty iteration), and 0 again if called after that. Returns
+ * a negative VMUX_ERR_* code with *batch empty on failure (see the top comment); NULL it is
+ * VMUX_ERR_INVALID_ARG. batch may be NULL to drop the batch. The caller frees *batch with
+ * vmux_bytes_array_free().
+ */
+VMUX_EXPORT int vmux_scan_next(vmux_scan *it, const vmux_callopts *opts, vmux_bytes_array *batch);
+
+/*
+ * vmux_scan_next() for a ZSCAN iterator, with members and their scores in a
+ * vmux_scored_array (freed with vmux_scored_array_free()). VMUX_ERR_INVALID_ARG when it was
+ * not begun by vmux_zscan_begin().
+ */
+VMUX_EXPORT int vmux_zscan_next_scored(vmux_scan *it, const vmux_callopts *opts,
+                                       vmux_scored_array *batch);
+
+/* Frees an iteration, complete or not (nothing is sent). NULL is allowed. */
+VMUX_EXPORT void vmux_scan_end(vmux_scan *it);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * Sorted-set commands, typed (leaderboards): ZADD (with NX/XX/GT/LT/CH, and INCR), ZINCRBY,
+ * ZSCORE, ZMSCORE, ZRANK/ZREVRANK (with the score), ZRANGE (by index, score or lex, REV,
+ * LIMIT, WITHSCORES), ZREM, ZCARD, ZCOUNT, ZPOPMIN/ZPOPMAX. ZSCAN is an iterator:
+ * vmux_zscan_begin() and vmux_zscan_next_scored() in scan.h.
+ *
+ * Every function here is synchronous unless named *_async, may be called from any thread but
+ * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused, such as WRONGTYPE or a
+ * score that overflows; the message goes to opts->errbuf when given), VMUX_ERR_INVALID_ARG for
+ * bad input (nothing is sent: a NULL array with n > 0, n == 0, a NaN score, an unknown flag or
+ * bound kind, contradictory options), or a transport error as vmux_call() (call.h). opts may
+ * be NULL. Out-parameters are filled only on success and zeroed otherwise; a NULL
+ * out-parameter drops that result. Keys and members are binary-safe (types.h). A missing key
+ * is an empty sorted set. Scores are doubles; -INFINITY and INFINITY are the server's "-inf"
+ * and "+inf".
+ *
+ * A leaderboard, the best ten with their scores, and one player's rank (0 is the best):
+ *
+ *     vmux_zrange_opts top = {.start = VMUX_ZINDEX(0), .stop = VMUX_ZINDEX(9), .rev = true};
+ *     vmux_scored_array best;
+ *     vmux_zrange_withscores(m, NULL, VMUX_STR("board"), &top, &best);
+ *     ...
+ *     vmux_scored_array_free(&best);
+ *     int64_t rank; double score; bool found;
+ *     vmux_zrevrank(m, NULL, VMUX_STR("board"), VMUX_STR("alice"), &rank, &score, &found);
+ *
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): ZADD without NX/XX/GT/LT (CH allowed), ZREM and
+ * every read (ZSCORE, ZMSCORE, ZRANK, ZREVRANK, ZRANGE, ZCARD, ZCOUNT) are idempotent and marked
+ * so; ZADD with a condition (its count reports the condition), ZADD INCR, ZINCRBY and
+ * ZPOPMIN/ZPOPMAX are never sent twice.
+ */
+#ifndef VMUX_ZSETS_H
+#define VMUX_ZSETS_H
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmux/call.h"
+#include "vmux/export.h"
+#include "vmux/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A member and its score, going in (ZADD). The member is borrowed, as any vmux_str. */
+typedef struct vmux_zmember {
+    vmux_str member;
+    double score;
+} vmux_zmember;
+
+/* ZADD options, or-ed together. NX excludes XX, GT and LT; GT excludes LT. */
+#define VMUX_ZADD_NX 0x01u /* only add new members; never update */
+#define VMUX_ZADD_XX 0x02u /* only update existing members; never add */
+#define VMUX_ZADD_GT 0x04u /* update only to a greater score (new members are still added) */
+#define VMUX_ZADD_LT 0x08u /* update only to a lower score (new members are still added) */
+#define VMUX_ZADD_CH 0x10u /* count the members changed (added or updated), not only added */
+
+/*
+ * ZADD key [flags] score member ...: adds or updates the n members of items. *count is the
+ * number added, or with VMUX_ZADD_CH the number added or updated. n >= 1.
+ */
+VMUX_EXPORT int vmux_zadd(vmux *m, const vmux_callopts *opts, vmux_str key,
+                          const vmux_zmember *items, size_t n, unsigned flags, int64_t *count);
+/* ZADD asynchronously: cb gets the count (vmux_reply_to_int() reads it). */
+VMUX_EXPORT int vmux_zadd_async(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                const vmux_zmember *items, size_t n, unsigned flags,
+                                vmux_reply_cb cb, void *userdata);
+/*
+ * ZADD key [flags] INCR increment member: adds increment to member's score (a new member
+ * starts at 0) under the conditions in flags. *score is the new score and *applied true; when
+ * a condition stopped it (the server's nil), *score is 0 and *applied false.
+ */
+VMUX_EXPORT int vmux_zadd_incr(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
+                               double increment, unsigned flags, double *score, bool *applied);
+/* ZINCRBY key increment member: *score is the new score (a new member starts at 0). */
+VMUX_EXPORT int vmux_zincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
+                             double increment, double *score);
+
+/* ZSCORE key member: *score and *found true, or 0 and false when there is no such member. */
+VMUX_EXPORT int vmux_zscore(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
+                            double *score, bool *found);
+/* ZSCORE asynchronously: cb gets the score or nil (vmux_reply_to_score() reads it). */
+VMUX_EXPORT int vmux_zscore_async(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                  vmux_str member, vmux_reply_cb cb, void *userdata);
+/*
+ * ZMSCORE key members...: scores[i] and found[i] for members[i], as vmux_zscore(). scores and
+ * found are the caller's arrays of n elements (nothing to free); either may be NULL. n >= 1.
+ */
+VMUX_EXPORT int vmux_zmscore(vmux *m, const vmux_callopts *opts, vmux_str key,
+                             const vmux_str *members, size_t n, double *scores, bool *found);
+/*
+ * Reads a reply of ZSCORE (or of ZADD INCR): *score and *found true for a number, 0 and false
+ * for nil. Returns as the converters of types.h.
+ */
+VMUX_EXPORT int vmux_reply_to_score(const vmux_reply *r, double *score, bool *found);
+
+/*
+ * ZRANK key member: *rank is member's position by ascending score (0 first), *found whether it
+ * is a member. When score is not NULL, asks for it too (WITHSCORE) and stores it there. All are
+ * 0 / false when there is no such member.
+ */
+VMUX_EXPORT int vmux_zrank(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
+                           int64_t *rank, double *score, bool *found);
+/* ZREVRANK: as vmux_zrank(), by descending score (0 is the highest: a leaderboard's rank). */
+VMUX_EXPORT int vmux_zrevrank(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
+                              int64_t *rank, double *score, bool *found);
+
+/* One end of a range: a position, a score or a member. Make them with the macros below. */
+typedef enum vmux_zbound_kind {
+    VMUX_ZBOUND_INDEX = 0,           /* index: a position (0 first, -1 last) */
+    VMUX_ZBOUND_SCORE = 1,           /* score, included */
+    VMUX_ZBOUND_SCORE_EXCLUSIVE = 2, /* score, excluded: "(score" */
+    VMUX_ZBOUND_LEX = 3,             /* member, included: "[member" */
+    VMUX_ZBOUND_LEX_EXCLUSIVE = 4,   /* member, excluded: "(member" */
+    VMUX_ZBOUND_LEX_MIN = 5,         /* below every member: "-" */
+    VMUX_ZBOUND_LEX_MAX = 6,         /* above every member: "+" */
+} vmux_zbound_kind;
+
+typedef struct vmux_zbound {
+    vmux_zbound_kind kind;
+    int64_t index;   /* VMUX_ZBOUND_INDEX */
+    double score;    /* VMUX_ZBOUND_SCORE*: -INFINITY and INFINITY are "-inf" and "+inf" */
+    vmux_str member; /* VMUX_ZBOUND_LEX and _LEX_EXCLUSIVE (borrowed) */
+} vmux_zbound;
+
+#define VMUX_ZINDEX(i) ((vmux_zbound){.kind = VMUX_ZBOUND_INDEX, .index = (i)})
+#define VMUX_ZSCORE(s) ((vmux_zbound){.kind = VMUX_ZBOUND_SCORE, .score = (s)})
+#define VMUX_ZSCORE_EXCL(s) ((vmux_zbound){.kind = VMUX_ZBOUND_SCORE_EXCLUSIVE, .score = (s)})
+#define VMUX_ZSCORE_NEG_INF VMUX_ZSCORE(-INFINITY)
+#define VMUX_ZSCORE_POS_INF VMUX_ZSCORE(INFINITY)
+#define VMUX_ZLEX(s) ((vmux_zbound){.kind = VMUX_ZBOUND_LEX, .member = (s)})
+#define VMUX_ZLEX_EXCL(s) ((vmux_zbound){.kind = VMUX_ZBOUND_LEX_EXCLUSIVE, .member = (s)})
+#define VMUX_ZLEX_MIN ((vmux_zbound){.kind = VMUX_ZBOUND_LEX_MIN})
+#define VMUX_ZLEX_MAX ((vmux_zbound){.kind = VMUX_ZBOUND_LEX_MAX})
+
+/*
+ * What ZRANGE returns. The kind of the bounds chooses the range: two indexes select by
+ * position, two scores by score (BYSCORE), two lex bounds by member (BYLEX; for members that
+ * all have the same score); mixing kinds is VMUX_ERR_INVALID_ARG.
+ *
+ * start, stop: the range, both ends as given. As with the server, with rev the range is
+ *              written from the high end: for scores and members start is then the higher
+ *              bound (VMUX_ZSCORE_POS_INF .. VMUX_ZSCORE_NEG_INF); for indexes, 0 is then the
+ *              highest score.
+ * rev:         highest score first (REV).
+ * limit:       by score or by member only: skip offset (>= 0) matching members, then return at
+ *              most count of them (count < 0: all the rest) (LIMIT offset count).
+ */
+typedef struct vmux_zrange_opts {
+    vmux_zbound start, stop;
+    bool rev;
+    bool limit;
+    int64_t offset, count;
+} vmux_zrange_opts;
+
+/* ZRANGE key ... : the members in range, in order. range NULL means every member (0, -1). */
+VMUX_EXPORT int vmux_zrange(vmux *m, const vmux_callopts *opts, vmux_str key,
+                            const vmux_zrange_opts *range, vmux_bytes_array *members);
+/* ZRANGE key ... WITHSCORES: the members in range with their scores. Not by member (BYLEX). */
+VMUX_EXPORT int vmux_zrange_withscores(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                       const vmux_zrange_opts *range, vmux_scored_array *items);
+/*
+ * ZRANGE asynchronously: cb gets the members (vmux_reply_to_bytes_array() reads them) or, with
+ * withscores, members and scores (vmux_reply_to_scored_array()).
+ */
+VMUX_EXPORT int vmux_zrange_async(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                  const vmux_zrange_opts *range, bool withscores,
+                                  vmux_reply_cb cb, void *userdata);
+
+/* ZREM key members...: *removed is how many were members. n >= 1. */
+VMUX_EXPORT int vmux_zrem(vmux *m, const vmux_callopts *opts, vmux_str key,
+                          const vmux_str *members, size_t n, int64_t *removed);
+/* ZCARD key: the number of members, 0 for a missing key. */
+VMUX_EXPORT int vmux_zcard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count);
+/* ZCOUNT key min max: the number of members with a score in range; both bounds are scores. */
+VMUX_EXPORT int vmux_zcount(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound min,
+                            vmux_zbound max, int64_t *count);
+/*
+ * ZPOPMIN key count: removes and returns up to count members with the lowest scores, lowest
+ * first. count >= 0.
+ */
+VMUX_EXPORT int vmux_zpopmin(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
+                             vmux_scored_array *items);
+/* ZPOPMAX key count: as vmux_zpopmin(), the highest scores, highest first. */
+VMUX_EXPORT int vmux_zpopmax(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
+                             vmux_scored_array *items);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,153 @@
+/* Blocking commands (blocking.h): each runs on a dedicated connection of the blocking pool. */
+#include "vmux/blocking.h"
+
+#include <string.h>
+
+#include "api/typed.h"
+#include "mux/mux.h"
+#include "vmux/error.h"
+
+/* opts for a command that blocks up to block_ms: blocking flag, deadline past the block. */
+static vmux_callopts blocking_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms)
+{
+    vmux_callopts o = {0};
+    if (opts != NULL)
+        o = *opts;
+    if (m == NULL)
+        return o; /* the call reports the NULL handle */
+    uint64_t margin = o.timeout_ms != 0 ? o.timeout_ms : (uint64_t)m->cfg->sync_timeout_ms;
+    uint64_t total = (uint64_t)block_ms + margin;
+    o.timeout_ms = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+    o.flags |= VMUX_CALL_BLOCKING;
+    return o;
+}
+
+/* The server's block time argument: seconds, with millisecond precision. */
+static void add_block_time(struct vmux_args *a, int64_t block_ms)
+{
+    vmux_args_double(a, (double)block_ms / 1000.0);
+}
+
+static void add_keys(struct vmux_args *a, const vmux_str *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        vmux_args_str(a, keys[i]);
+}
+
+/* Reads element i of an array reply into out (which may be NULL). */
+static int take(const vmux_reply *r, size_t i, vmux_bytes *out)
+{
+    vmux_bytes ignored;
+    int rc = vmux_reply_to_bytes(vmux_reply_element(r, i), out ? out : &ignored);
+    if (out == NULL)
+        vmux_bytes_free(&ignored);
+    return rc;
+}
+
+static void zero(vmux_bytes *b)
+{
+    if (b != NULL)
+        memset(b, 0, sizeof(*b));
+}
+
+int vmux_bpop(vmux *m, const vmux_callopts *opts, vmux_side side, const vmux_str *keys, size_t n,
+              int64_t block_ms, vmux_bytes *key, vmux_bytes *value)
+{
+    zero(key);
+    zero(value);
+    if (keys == NULL || n == 0 || block_ms < 1 || (side != VMUX_LEFT && side != VMUX_RIGHT))
+        return VMUX_ERR_INVALID_ARG;
+    struct vmux_args a;
+    vmux_args_init(&a);
+    vmux_args_cstr(&a, side == VMUX_LEFT ? "BLPOP" : "BRPOP");
+    add_keys(&a, keys, n);
+    add_block_time(&a, block_ms);
+    vmux_callopts o = blocking_opts(m, opts, block_ms);
+    vmux_reply *r;
+    int rc = vmux_typed_call(m, &o, &a, false, &r);
+    if (rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2)
+        rc = take(r, 0, key) != 0 || take(r, 1, value) != 0 ? VMUX_ERR_PROTOCOL : 0;
+    else if (rc == 0 && vmux_reply_type(r) != VMUX_REPLY_NIL)
+        rc = VMUX_ERR_PROTOCOL;
+    if (rc != 0) {
+        vmux_bytes_free(key);
+        vmux_bytes_free(value);
+    }
+    vmux_reply_free(r);
+    return rc;
+}
+
+int vmux_blmove(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst, vmux_side from,
+                vmux_side to, int64_t block_ms, vmux_bytes *value)
+{
+    zero(value);
+    if (block_ms < 1 || (from != VMUX_LEFT && from != VMUX_RIGHT) ||
+        (to != VMUX_LEFT && to != VMUX_RIGHT))
+        return VMUX_ERR_INVALID_ARG;
+    struct vmux_args a;
+    vmux_args_init(&a);
+    vmux_args_cstr(&a, "BLMOVE");
+    vmux_args_str(&a, src);
+    vmux_args_str(&a, dst);
+    vmux_args_cstr(&a, from == VMUX_LEFT ? "LEFT" : "RIGHT");
+    vmux_args_cstr(&a, to == VMUX_LEFT ? "LEFT" : "RIGHT");
+    add_block_time(&a, block_ms);
+    vmux_callopts o = blocking_opts(m, opts, block_ms);
+    vmux_bytes ignored;
+    int rc = vmux_typed_run(m, &o, &a, false, vmux_conv_bytes, value ? value : &ignored);
+    if (value == NULL)
+        vmux_bytes_free(&ignored);
+    return rc;
+}
+
+int vmux_bzpop(vmux *m, const vmux_callopts *opts, bool max, const vmux_str *keys, size_t n,
+               int64_t block_ms, vmux_bytes *key, vmux_bytes *member, double *score)
+{
+    zero(key);
+    zero(member);
+    if (score != NULL)
+        *score = 0;
+    if (keys == NULL || n == 0 || block_ms < 1)
+        return VMUX_ERR_INVALID_ARG;
+    struct vmux_args a;
+    vmux_args_init(&a);
+    vmux_args_cstr(&a, max ? "BZPOPMAX" : "BZPOPMIN");
+    add_keys(&a, keys, n);
+    add_block_time(&a, block_ms);
+    vmux_callopts o = blocking_opts(m, opts, block_ms);
+    vmux_reply *r;
+    double s = 0;
+    int rc = vmux_typed_call(m, &o, &a, false, &r);
+    if (rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 3)
+        rc = take(r, 0, key) != 0 || take(r, 1, member) != 0 ||
+                     vmux_reply_to_double(vmux_reply_element(r, 2), &s) != 0
+                 ? VMUX_ERR_PROTOCOL
+                 : 0;
+    else if (rc == 0 && vmux_reply_type(r) != VMUX_REPLY_NIL)
+        rc = VMUX_ERR_PROTOCOL;
+    if (rc != 0) {
+        vmux_bytes_free(key);
+        vmux_bytes_free(member);
+    } else if (score != NULL) {
+        *score = s;
+    }
+    vmux_reply_free(r);
+    return rc;
+}
+
+int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t block_ms,
+              int64_t *acked)
+{
+    if (acked != NULL)
+        *acked = 0;
+    if (replicas < 0 || block_ms < 1)
+        return VMUX_ERR_INVALID_ARG;
+    struct vmux_args a;
+    int64_t ignored;
+    vmux_args_init(&a);
+    vmux_args_cstr(&a, "WAIT");
+    vmux_args_int(&a, replicas);
+    vmux_args_int(&a, block_ms);
+    vmux_callopts o = blocking_opts(m, opts, block_ms);
+    return vmux_typed_run(m, &o, &a, false, vmux_conv_int, acked ? acked : &ignored);
+}

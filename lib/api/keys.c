@@ -1,0 +1,236 @@
+/* Key commands (keys.h). */
+#include "vmux/keys.h"
+
+#include <string.h>
+
+#include "api/typed.h"
+#include "vmux/error.h"
+
+/*
+ * vmux_typed_run() with out zeroed first: it converts only replies that are not errors, and
+ * our out-parameters must read as zero after any failure.
+ */
+static int run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+               vmux_convert_fn convert, void *out, size_t size)
+{
+    memset(out, 0, size);
+    return vmux_typed_run(m, opts, a, idempotent, convert, out);
+}
+
+static void key_command(struct vmux_args *a, const char *cmd, vmux_str key)
+{
+    vmux_args_init(a);
+    vmux_args_cstr(a, cmd);
+    vmux_args_str(a, key);
+}
+
+/* cmd keys...; false when there are no keys to send. */
+static bool build_keys(struct vmux_args *a, const char *cmd, const vmux_str *keys, size_t n)
+{
+    if (keys == NULL || n == 0)
+        return false;
+    vmux_args_init(a);
+    vmux_args_cstr(a, cmd);
+    for (size_t i = 0; i < n; i++)
+        vmux_args_str(a, keys[i]);
+    return true;
+}
+
+/* A multi-key command with an integer reply, retry-safe (DEL, UNLINK, EXISTS). */
+static int run_keys(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
+                    size_t n, int64_t *result)
+{
+    struct vmux_args a;
+    int64_t ignored;
+    if (result != NULL)
+        *result = 0;
+    if (!build_keys(&a, cmd, keys, n))
+        return VMUX_ERR_INVALID_ARG;
+    return vmux_typed_run(m, opts, &a, true, vmux_conv_int, result ? result : &ignored);
+}
+
+static int keys_async(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
+                      size_t n, vmux_reply_cb cb, void *userdata)
+{
+    struct vmux_args a;
+    if (!build_keys(&a, cmd, keys, n))
+        return VMUX_ERR_INVALID_ARG;
+    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+}
+
+int vmux_del(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *deleted)
+{
+    return run_keys(m, opts, "DEL", keys, n, deleted);
+}
+
+int vmux_del_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                   vmux_reply_cb cb, void *userdata)
+{
+    return keys_async(m, opts, "DEL", keys, n, cb, userdata);
+}
+
+int vmux_unlink(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                int64_t *unlinked)
+{
+    return run_keys(m, opts, "UNLINK", keys, n, unlinked);
+}
+
+int vmux_exists(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *count)
+{
+    return run_keys(m, opts, "EXISTS", keys, n, count);
+}
+
+int vmux_exists_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                      vmux_reply_cb cb, void *userdata)
+{
+    return keys_async(m, opts, "EXISTS", keys, n, cb, userdata);
+}
+
+/* cmd key value [NX|XX|GT|LT]; false (nothing to free) for an unknown cond. */
+static bool build_expire(struct vmux_args *a, const char *cmd, vmux_str key, int64_t value,
+                         vmux_expire_cond cond)
+{
+    static const char *const words[] = {NULL, "NX", "XX", "GT", "LT"};
+    if ((unsigned)cond > VMUX_EXPIRE_LT)
+        return false;
+    key_command(a, cmd, key);
+    vmux_args_int(a, value);
+    if (cond != VMUX_EXPIRE_ALWAYS)
+        vmux_args_cstr(a, words[cond]);
+    return true;
+}
+
+static int run_expire(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
+                      int64_t value, vmux_expire_cond cond, bool *was_set)
+{
+    struct vmux_args a;
+    bool set = false;
+    int rc = VMUX_ERR_INVALID_ARG;
+    if (build_expire(&a, cmd, key, value, cond))
+        rc = vmux_typed_run(m, opts, &a, cond == VMUX_EXPIRE_ALWAYS, vmux_conv_bool, &set);
+    if (was_set != NULL)
+        *was_set = rc == 0 && set;
+    return rc;
+}
+
+int vmux_expire(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t seconds,
+                vmux_expire_cond cond, bool *was_set)
+{
+    return run_expire(m, opts, "EXPIRE", key, seconds, cond, was_set);
+}
+
+int vmux_pexpire(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ms,
+                 vmux_expire_cond cond, bool *was_set)
+{
+    return run_expire(m, opts, "PEXPIRE", key, ms, cond, was_set);
+}
+
+int vmux_pexpire_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ms,
+                       vmux_expire_cond cond, vmux_reply_cb cb, void *userdata)
+{
+    struct vmux_args a;
+    if (!build_expire(&a, "PEXPIRE", key, ms, cond))
+        return VMUX_ERR_INVALID_ARG;
+    return vmux_typed_async(m, opts, &a, cond == VMUX_EXPIRE_ALWAYS, cb, userdata);
+}
+
+int vmux_expireat(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t unix_seconds,
+                  vmux_expire_cond cond, bool *was_set)
+{
+    return run_expire(m, opts, "EXPIREAT", key, unix_seconds, cond, was_set);
+}
+
+int vmux_pexpireat(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t unix_ms,
+                   vmux_expire_cond cond, bool *was_set)
+{
+    return run_expire(m, opts, "PEXPIREAT", key, unix_ms, cond, was_set);
+}
+
+static int run_key_int(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
+                       int64_t *result)
+{
+    struct vmux_args a;
+    int64_t ignored;
+    key_command(&a, cmd, key);
+    return run(m, opts, &a, true, vmux_conv_int, result ? result : &ignored, sizeof(int64_t));
+}
+
+int vmux_ttl(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *ttl)
+{
+    return run_key_int(m, opts, "TTL", key, ttl);
+}
+
+int vmux_pttl(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *ttl_ms)
+{
+    return run_key_int(m, opts, "PTTL", key, ttl_ms);
+}
+
+int vmux_pttl_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
+                    void *userdata)
+{
+    struct vmux_args a;
+    key_command(&a, "PTTL", key);
+    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+}
+
+int vmux_persist(vmux *m, const vmux_callopts *opts, vmux_str key, bool *removed)
+{
+    struct vmux_args a;
+    bool ignored;
+    key_command(&a, "PERSIST", key);
+    return run(m, opts, &a, true, vmux_conv_bool, removed ? removed : &ignored, sizeof(bool));
+}
+
+static const char *const type_names[] = {"none", "string", "list", "set", "zset", "hash", "stream"};
+#define TYPE_NAMES (sizeof(type_names) / sizeof(type_names[0]))
+
+const char *vmux_key_type_name(vmux_key_type type)
+{
+    return (unsigned)type < TYPE_NAMES ? type_names[type] : NULL;
+}
+
+/* TYPE's status reply as a vmux_key_type. */
+static int conv_type(const vmux_reply *r, void *out)
+{
+    vmux_key_type *type = out;
+    *type = VMUX_TYPE_NONE;
+    if (vmux_reply_type(r) != VMUX_REPLY_STATUS)
+        return VMUX_ERR_PROTOCOL;
+    size_t len;
+    const char *s = vmux_reply_str(r, &len);
+    *type = VMUX_TYPE_OTHER;
+    for (size_t i = 0; i < TYPE_NAMES; i++)
+        if (strlen(type_names[i]) == len && memcmp(s, type_names[i], len) == 0)
+            *type = (vmux_key_type)i;
+    return 0;
+}
+
+int vmux_type(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_key_type *type)
+{
+    struct vmux_args a;
+    vmux_key_type ignored;
+    vmux_key_type *out = type ? type : &ignored;
+    *out = VMUX_TYPE_NONE;
+    key_command(&a, "TYPE", key);
+    int rc = vmux_typed_run(m, opts, &a, true, conv_type, out);
+    if (rc != 0)
+        *out = VMUX_TYPE_NONE;
+    return rc;
+}
+
+int vmux_rename(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newkey)
+{
+    struct vmux_args a;
+    key_command(&a, "RENAME", key);
+    vmux_args_str(&a, newkey);
+    return vmux_typed_run(m, opts, &a, false, vmux_conv_ok, NULL);
+}
+
+int vmux_renamenx(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newkey, bool *renamed)
+{
+    struct vmux_args a;
+    bool ignored;
+    key_command(&a, "RENAMENX", key);
+    vmux_args_str(&a, newkey);
+    return run(m, opts, &a, false, vmux_conv_bool, renamed ? renamed : &ignored, sizeof(bool));
+}

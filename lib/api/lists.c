@@ -1,0 +1,242 @@
+/* List commands (lists.h). */
+#include "vmux/lists.h"
+
+#include "api/typed.h"
+#include "vmux/error.h"
+
+/* One command word and one key. */
+static void key_command(struct vmux_args *a, const char *cmd, vmux_str key)
+{
+    vmux_args_init(a);
+    vmux_args_cstr(a, cmd);
+    vmux_args_str(a, key);
+}
+
+/*
+ * The runners below zero the out-parameter first, so that it is zeroed on every error, the
+ * server's and the transport's included, and give the converter a place to write a dropped
+ * result.
+ */
+static int run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                   int64_t *out)
+{
+    int64_t ignored;
+    if (out == NULL)
+        out = &ignored;
+    *out = 0;
+    return vmux_typed_run(m, opts, a, idempotent, vmux_conv_int, out);
+}
+
+static int run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                     vmux_bytes *out)
+{
+    vmux_bytes ignored;
+    vmux_bytes *dst = out != NULL ? out : &ignored;
+    *dst = (vmux_bytes){0};
+    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_bytes, dst);
+    if (out == NULL)
+        vmux_bytes_free(&ignored);
+    return rc;
+}
+
+static int run_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                     vmux_bytes_array *out)
+{
+    vmux_bytes_array ignored;
+    vmux_bytes_array *dst = out != NULL ? out : &ignored;
+    *dst = (vmux_bytes_array){0};
+    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_bytes_array, dst);
+    if (out == NULL)
+        vmux_bytes_array_free(&ignored);
+    return rc;
+}
+
+/* Builds cmd key values...; false (nothing built) when the values are missing. */
+static bool build_push(struct vmux_args *a, const char *cmd, vmux_str key, const vmux_str *values,
+                       size_t n)
+{
+    if (values == NULL || n == 0)
+        return false;
+    key_command(a, cmd, key);
+    for (size_t i = 0; i < n; i++)
+        vmux_args_str(a, values[i]);
+    return true;
+}
+
+static int push(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
+                const vmux_str *values, size_t n, int64_t *length)
+{
+    struct vmux_args a;
+    if (length != NULL)
+        *length = 0;
+    if (!build_push(&a, cmd, key, values, n))
+        return VMUX_ERR_INVALID_ARG;
+    return run_int(m, opts, &a, false, length);
+}
+
+static int push_async(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
+                      const vmux_str *values, size_t n, vmux_reply_cb cb, void *userdata)
+{
+    struct vmux_args a;
+    if (!build_push(&a, cmd, key, values, n))
+        return VMUX_ERR_INVALID_ARG;
+    return vmux_typed_async(m, opts, &a, false, cb, userdata);
+}
+
+int vmux_lpush(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values, size_t n,
+               int64_t *length)
+{
+    return push(m, opts, "LPUSH", key, values, n, length);
+}
+
+int vmux_rpush(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values, size_t n,
+               int64_t *length)
+{
+    return push(m, opts, "RPUSH", key, values, n, length);
+}
+
+int vmux_lpush_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
+                     size_t n, vmux_reply_cb cb, void *userdata)
+{
+    return push_async(m, opts, "LPUSH", key, values, n, cb, userdata);
+}
+
+int vmux_rpush_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
+                     size_t n, vmux_reply_cb cb, void *userdata)
+{
+    return push_async(m, opts, "RPUSH", key, values, n, cb, userdata);
+}
+
+int vmux_lpop(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
+{
+    struct vmux_args a;
+    key_command(&a, "LPOP", key);
+    return run_bytes(m, opts, &a, false, value);
+}
+
+int vmux_rpop(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
+{
+    struct vmux_args a;
+    key_command(&a, "RPOP", key);
+    return run_bytes(m, opts, &a, false, value);
+}
+
+static int pop_count(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
+                     int64_t count, vmux_bytes_array *values)
+{
+    struct vmux_args a;
+    if (values != NULL)
+        *values = (vmux_bytes_array){0};
+    if (count < 0)
+        return VMUX_ERR_INVALID_ARG;
+    key_command(&a, cmd, key);
+    vmux_args_int(&a, count);
+    return run_array(m, opts, &a, false, values);
+}
+
+int vmux_lpop_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
+                    vmux_bytes_array *values)
+{
+    return pop_count(m, opts, "LPOP", key, count, values);
+}
+
+int vmux_rpop_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
+                    vmux_bytes_array *values)
+{
+    return pop_count(m, opts, "RPOP", key, count, values);
+}
+
+/* cmd key start stop */
+static void build_span(struct vmux_args *a, const char *cmd, vmux_str key, int64_t start,
+                       int64_t stop)
+{
+    key_command(a, cmd, key);
+    vmux_args_int(a, start);
+    vmux_args_int(a, stop);
+}
+
+int vmux_lrange(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, int64_t stop,
+                vmux_bytes_array *values)
+{
+    struct vmux_args a;
+    build_span(&a, "LRANGE", key, start, stop);
+    return run_array(m, opts, &a, true, values);
+}
+
+int vmux_lrange_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start,
+                      int64_t stop, vmux_reply_cb cb, void *userdata)
+{
+    struct vmux_args a;
+    build_span(&a, "LRANGE", key, start, stop);
+    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+}
+
+int vmux_llen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length)
+{
+    struct vmux_args a;
+    key_command(&a, "LLEN", key);
+    return run_int(m, opts, &a, true, length);
+}
+
+int vmux_lindex(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t index, vmux_bytes *value)
+{
+    struct vmux_args a;
+    key_command(&a, "LINDEX", key);
+    vmux_args_int(&a, index);
+    return run_bytes(m, opts, &a, true, value);
+}
+
+int vmux_lset(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t index, vmux_str value)
+{
+    struct vmux_args a;
+    key_command(&a, "LSET", key);
+    vmux_args_int(&a, index);
+    vmux_args_str(&a, value);
+    return vmux_typed_run(m, opts, &a, true, vmux_conv_ok, NULL);
+}
+
+int vmux_lrem(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count, vmux_str value,
+              int64_t *removed)
+{
+    struct vmux_args a;
+    key_command(&a, "LREM", key);
+    vmux_args_int(&a, count);
+    vmux_args_str(&a, value);
+    /* Removing every match twice leaves what removing them once did; a counted removal does
+     * not (the second one would take further matches). */
+    return run_int(m, opts, &a, count == 0, removed);
+}
+
+int vmux_ltrim(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, int64_t stop)
+{
+    struct vmux_args a;
+    build_span(&a, "LTRIM", key, start, stop);
+    return vmux_typed_run(m, opts, &a, true, vmux_conv_ok, NULL);
+}
+
+static const char *end_word(vmux_list_end end)
+{
+    switch (end) {
+    case VMUX_LIST_LEFT:
+        return "LEFT";
+    case VMUX_LIST_RIGHT:
+        return "RIGHT";
+    }
+    return NULL;
+}
+
+int vmux_lmove(vmux *m, const vmux_callopts *opts, vmux_str source, vmux_str destination,
+               vmux_list_end from, vmux_list_end to, vmux_bytes *moved)
+{
+    struct vmux_args a;
+    const char *from_word = end_word(from), *to_word = end_word(to);
+    if (moved != NULL)
+        *moved = (vmux_bytes){0};
+    if (from_word == NULL || to_word == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    key_command(&a, "LMOVE", source);
+    vmux_args_str(&a, destination);
+    vmux_args_cstr(&a, from_word);
+    vmux_args_cstr(&a, to_word);
+    return run_bytes(m, opts, &a, false, moved);
+}

@@ -1,0 +1,235 @@
+/* Cursor iterators (scan.h). */
+#include "vmux/scan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/typed.h"
+#include "vmux/hashes.h"
+#include "vmux/error.h"
+
+enum scan_kind { SCAN_KEYS, SCAN_HASH, SCAN_SET, SCAN_ZSET };
+
+/* A cursor is an unsigned 64-bit number; the server sends it as text, and we send it back so. */
+#define CURSOR_MAX 32
+
+struct vmux_scan {
+    vmux *m;
+    enum scan_kind kind;
+    char *key; /* NULL for SCAN */
+    size_t keylen;
+    char *match; /* NULL: no MATCH */
+    char *type;  /* NULL: no TYPE */
+    int64_t count;
+    char cursor[CURSOR_MAX];
+    size_t cursorlen;
+    bool done;
+};
+
+static char *copy_mem(const void *p, size_t len)
+{
+    char *s = malloc(len + 1);
+    if (s != NULL) {
+        if (len > 0)
+            memcpy(s, p, len);
+        s[len] = '\0';
+    }
+    return s;
+}
+
+static bool copy_opt(const char *s, char **out)
+{
+    *out = s != NULL ? copy_mem(s, strlen(s)) : NULL;
+    return s == NULL || *out != NULL;
+}
+
+static bool valid_opts(enum scan_kind kind, vmux_str key, const vmux_scan_opts *o)
+{
+    if (kind != SCAN_KEYS && key.ptr == NULL && key.len > 0)
+        return false;
+    if (o == NULL)
+        return true;
+    return o->count >= 0 && (kind == SCAN_KEYS || o->type == NULL);
+}
+
+static int begin(vmux *m, enum scan_kind kind, vmux_str key, const vmux_scan_opts *o,
+                 vmux_scan **out)
+{
+    if (out == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    *out = NULL;
+    if (m == NULL || !valid_opts(kind, key, o))
+        return VMUX_ERR_INVALID_ARG;
+    vmux_scan *it = calloc(1, sizeof(*it));
+    if (it == NULL)
+        return VMUX_ERR_NOMEM;
+    it->m = m;
+    it->kind = kind;
+    it->cursor[0] = '0';
+    it->cursorlen = 1;
+    it->count = o != NULL ? o->count : 0;
+    bool ok = kind == SCAN_KEYS || (it->key = copy_mem(key.ptr, key.len)) != NULL;
+    it->keylen = key.len;
+    ok = ok && copy_opt(o != NULL ? o->match : NULL, &it->match);
+    ok = ok && copy_opt(o != NULL ? o->type : NULL, &it->type);
+    if (!ok) {
+        vmux_scan_end(it);
+        return VMUX_ERR_NOMEM;
+    }
+    *out = it;
+    return 0;
+}
+
+int vmux_scan_begin(vmux *m, const vmux_scan_opts *o, vmux_scan **out)
+{
+    return begin(m, SCAN_KEYS, (vmux_str){NULL, 0}, o, out);
+}
+
+int vmux_hscan_begin(vmux *m, vmux_str key, const vmux_scan_opts *o, vmux_scan **out)
+{
+    return begin(m, SCAN_HASH, key, o, out);
+}
+
+int vmux_sscan_begin(vmux *m, vmux_str key, const vmux_scan_opts *o, vmux_scan **out)
+{
+    return begin(m, SCAN_SET, key, o, out);
+}
+
+int vmux_zscan_begin(vmux *m, vmux_str key, const vmux_scan_opts *o, vmux_scan **out)
+{
+    return begin(m, SCAN_ZSET, key, o, out);
+}
+
+void vmux_scan_end(vmux_scan *it)
+{
+    if (it == NULL)
+        return;
+    free(it->key);
+    free(it->match);
+    free(it->type);
+    free(it);
+}
+
+static void build_step(const vmux_scan *it, struct vmux_args *a)
+{
+    static const char *const cmds[] = {"SCAN", "HSCAN", "SSCAN", "ZSCAN"};
+    vmux_args_init(a);
+    vmux_args_cstr(a, cmds[it->kind]);
+    if (it->kind != SCAN_KEYS)
+        vmux_args_add(a, it->key, it->keylen);
+    vmux_args_add(a, it->cursor, it->cursorlen);
+    if (it->match != NULL) {
+        vmux_args_cstr(a, "MATCH");
+        vmux_args_cstr(a, it->match);
+    }
+    if (it->count > 0) {
+        vmux_args_cstr(a, "COUNT");
+        vmux_args_int(a, it->count);
+    }
+    if (it->type != NULL) {
+        vmux_args_cstr(a, "TYPE");
+        vmux_args_cstr(a, it->type);
+    }
+}
+
+/* The next cursor from a reply [cursor, [elements...]]; false when the reply is not so. */
+static bool next_cursor(const vmux_reply *r, char *cursor, size_t *len)
+{
+    if (vmux_reply_type(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != 2)
+        return false;
+    const vmux_reply *c = vmux_reply_element(r, 0);
+    const vmux_reply *e = vmux_reply_element(r, 1);
+    size_t n;
+    const char *s = vmux_reply_str(c, &n);
+    if (vmux_reply_type(c) != VMUX_REPLY_STRING || n == 0 || n >= CURSOR_MAX ||
+        vmux_reply_type(e) != VMUX_REPLY_ARRAY)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    memcpy(cursor, s, n);
+    *len = n;
+    return true;
+}
+
+/* One step: 1 with the elements converted into out, 0 when done, or an error (out zeroed). */
+static int step(vmux_scan *it, const vmux_callopts *opts, vmux_convert_fn convert, void *out)
+{
+    if (it->done)
+        return 0;
+    struct vmux_args a;
+    vmux_reply *r;
+    build_step(it, &a);
+    int rc = vmux_typed_call(it->m, opts, &a, true, &r);
+    char cursor[CURSOR_MAX];
+    size_t len = 0;
+    if (rc == 0 && !next_cursor(r, cursor, &len))
+        rc = VMUX_ERR_PROTOCOL;
+    if (rc == 0)
+        rc = convert(vmux_reply_element(r, 1), out);
+    vmux_reply_free(r);
+    if (rc != 0)
+        return rc;
+    memcpy(it->cursor, cursor, len);
+    it->cursorlen = len;
+    it->done = len == 1 && cursor[0] == '0';
+    return 1;
+}
+
+/* HSCAN and ZSCAN elements come in pairs. */
+static int conv_pairs(const vmux_reply *r, void *out)
+{
+    int rc = vmux_reply_to_bytes_array(r, out);
+    vmux_bytes_array *a = out;
+    if (rc == 0 && a->count % 2 != 0) {
+        vmux_bytes_array_free(a);
+        rc = VMUX_ERR_PROTOCOL;
+    }
+    return rc;
+}
+
+int vmux_scan_next(vmux_scan *it, const vmux_callopts *opts, vmux_bytes_array *batch)
+{
+    vmux_bytes_array ignored;
+    vmux_bytes_array *b = batch != NULL ? batch : &ignored;
+    memset(b, 0, sizeof(*b));
+    if (it == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    bool pairs = it->kind == SCAN_HASH || it->kind == SCAN_ZSET;
+    int rc = step(it, opts, pairs ? conv_pairs : vmux_conv_bytes_array, b);
+    if (batch == NULL)
+        vmux_bytes_array_free(&ignored);
+    return rc;
+}
+
+int vmux_zscan_next_scored(vmux_scan *it, const vmux_callopts *opts, vmux_scored_array *batch)
+{
+    vmux_scored_array ignored;
+    vmux_scored_array *b = batch != NULL ? batch : &ignored;
+    memset(b, 0, sizeof(*b));
+    if (it == NULL || it->kind != SCAN_ZSET)
+        return VMUX_ERR_INVALID_ARG;
+    int rc = step(it, opts, vmux_conv_scored_array, b);
+    if (batch == NULL)
+        vmux_scored_array_free(&ignored);
+    return rc;
+}
+
+static int conv_fields(const vmux_reply *r, void *out)
+{
+    return vmux_reply_to_field_array(r, out);
+}
+
+/* Declared in hashes.h, next to its type; it lives here, where the iterator is known. */
+int vmux_hscan_next_fields(vmux_scan *it, const vmux_callopts *opts, vmux_field_array *batch)
+{
+    vmux_field_array ignored;
+    vmux_field_array *b = batch != NULL ? batch : &ignored;
+    memset(b, 0, sizeof(*b));
+    if (it == NULL || it->kind != SCAN_HASH)
+        return VMUX_ERR_INVALID_ARG;
+    int rc = step(it, opts, conv_fields, b);
+    if (batch == NULL)
+        vmux_field_array_free(&ignored);
+    return rc;
+}

@@ -1,0 +1,149 @@
+#include "mux/pool.h"
+
+#include <stdlib.h>
+
+#include "core/log.h"
+#include "vmux/error.h"
+
+/* What the pool keeps about an op it runs: whom to tell, and which link runs it. */
+struct pool_job {
+    struct vmux_pool *pool;
+    struct vmux_link *link;
+    vmux_reply_cb cb;
+    void *userdata;
+};
+
+static void pool_link_ready(struct vmux_link *link, const char *where, void *arg)
+{
+    struct vmux_pool *p = arg;
+    (void)link;
+    vmux_log(p->cfg, VMUX_LOG_DEBUG, "%s: blocking-pool connection ready", where);
+}
+
+static void pool_link_failed(struct vmux_link *link, int code, const char *reason, void *arg)
+{
+    struct vmux_pool *p = arg;
+    (void)link;
+    vmux_log(p->cfg, VMUX_LOG_INFO, "blocking-pool connection failed (%s): %s", vmux_err_name(code),
+             reason);
+}
+
+static const struct vmux_link_events pool_events = {pool_link_ready, pool_link_failed};
+
+int vmux_pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_config *cfg,
+                   vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr)
+{
+    *p = (struct vmux_pool){.loop = loop, .cfg = cfg, .tls_ctx = tls_ctx, .ctr = ctr};
+    p->idle = calloc((size_t)cfg->blocking_pool_size, sizeof(*p->idle));
+    p->links = calloc((size_t)cfg->blocking_pool_size, sizeof(*p->links));
+    if (p->idle != NULL && p->links != NULL)
+        return 0;
+    free(p->idle);
+    free(p->links);
+    return VMUX_ERR_NOMEM;
+}
+
+static void run(struct vmux_pool *p, struct vmux_link *link, struct vmux_op *op);
+
+/* A link finished its command: reuse it for a waiting op, or keep it idle. */
+static void release(struct vmux_pool *p, struct vmux_link *link)
+{
+    struct vmux_op *op;
+    while ((op = vmux_opq_pop(&p->waiting)) != NULL) {
+        if (!op->done) {
+            run(p, link, op);
+            return;
+        }
+        vmux_op_free(op); /* timed out while it waited */
+    }
+    p->idle[p->nidle++] = link;
+}
+
+static void forget(struct vmux_pool *p, struct vmux_link *link)
+{
+    for (int i = 0; i < p->total; i++) {
+        if (p->links[i] == link) {
+            p->links[i] = p->links[--p->total];
+            return;
+        }
+    }
+}
+
+static void job_done(int status, vmux_reply *reply, void *userdata)
+{
+    struct pool_job *job = userdata;
+    struct vmux_pool *p = job->pool;
+    struct vmux_link *link = job->link;
+    job->cb(status, reply, job->userdata);
+    free(job);
+    if (p->closed)
+        return;
+    if (status == VMUX_ERR_TIMEOUT) {
+        /* Still blocked on the server: only closing the connection stops it. */
+        forget(p, link);
+        vmux_link_close(link);
+        return;
+    }
+    release(p, link);
+}
+
+static void run(struct vmux_pool *p, struct vmux_link *link, struct vmux_op *op)
+{
+    struct pool_job *job = malloc(sizeof(*job));
+    if (job == NULL) {
+        vmux_op_complete(op, VMUX_ERR_NOMEM, NULL);
+        vmux_op_free(op);
+        release(p, link);
+        return;
+    }
+    *job = (struct pool_job){p, link, op->cb, op->userdata};
+    op->cb = job_done;
+    op->userdata = job;
+    vmux_link_submit(link, op);
+}
+
+static struct vmux_link *open_link(struct vmux_pool *p)
+{
+    struct vmux_link *link;
+    if (vmux_link_new(p->loop, p->cfg, p->tls_ctx, p->ctr, &pool_events, p, &link) != 0)
+        return NULL;
+    p->links[p->total++] = link;
+    vmux_link_start(link);
+    return link;
+}
+
+void vmux_pool_submit(struct vmux_pool *p, struct vmux_op *op)
+{
+    struct vmux_link *link = NULL;
+    if (p->closed) {
+        vmux_op_complete(op, VMUX_ERR_CLOSED, NULL);
+        vmux_op_free(op);
+        return;
+    }
+    if (p->nidle > 0)
+        link = p->idle[--p->nidle];
+    else if (p->total < p->cfg->blocking_pool_size)
+        link = open_link(p);
+    if (link != NULL)
+        run(p, link, op);
+    else
+        vmux_opq_push(&p->waiting, op);
+}
+
+void vmux_pool_tick(struct vmux_pool *p, bool frozen)
+{
+    for (int i = 0; i < p->total; i++)
+        vmux_link_tick(p->links[i], frozen);
+}
+
+void vmux_pool_close(struct vmux_pool *p)
+{
+    p->closed = true;
+    vmux_opq_fail_all(&p->waiting, VMUX_ERR_CLOSED);
+    for (int i = 0; i < p->total; i++)
+        vmux_link_close(p->links[i]); /* a busy link's command completes, CLOSED */
+    p->total = p->nidle = 0;
+    free(p->idle);
+    free(p->links);
+    p->idle = p->links = NULL;
+}

@@ -1,0 +1,197 @@
+/*
+ * Blocking commands run on the blocking pool: a BLPOP that waits seconds never delays other
+ * callers' commands; pops get what another thread pushes; a deadline shorter than the block
+ * closes the blocked connection and later pops still work; a full pool queues, then serves.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+static vmux *open_plain(const char *extra)
+{
+    char *conf = vt_server_config("plain", extra);
+    char err[256] = "";
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    free(conf);
+    if (rc != 0)
+        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
+    return m;
+}
+
+struct popper {
+    vmux *m;
+    const char *key;
+    int64_t block_ms;
+    int rc;
+    vmux_bytes key_out, value;
+    atomic_bool done;
+};
+
+static void *pop_thread(void *arg)
+{
+    struct popper *p = arg;
+    vmux_str keys[] = {VMUX_STR(p->key)};
+    p->rc = vmux_bpop(p->m, NULL, VMUX_LEFT, keys, 1, p->block_ms, &p->key_out, &p->value);
+    atomic_store(&p->done, true);
+    return NULL;
+}
+
+/* How many clients the server has blocked, read over a side channel. */
+static long blocked_clients(void)
+{
+    char *info = vt_admin("plain", "INFO clients");
+    const char *at = info ? strstr(info, "blocked_clients:") : NULL;
+    long n = at ? strtol(at + strlen("blocked_clients:"), NULL, 10) : -1;
+    free(info);
+    return n;
+}
+
+static bool at_least_one_blocked(void *arg)
+{
+    (void)arg;
+    return blocked_clients() >= 1;
+}
+
+static void test_blpop_does_not_stall_other_callers(void **state)
+{
+    (void)state;
+    vmux *m = open_plain(NULL);
+    struct popper p = {.m = m, .key = "blk:t1:empty", .block_ms = 2000};
+    pthread_t t;
+    uint64_t start = vt_now_ms();
+    pthread_create(&t, NULL, pop_thread, &p);
+    assert_true(vt_wait_until(at_least_one_blocked, NULL, 5000));
+    /* While the BLPOP waits on the server, GETs on the same handle keep their usual pace. */
+    uint64_t worst = 0;
+    int gets = 0;
+    while (!atomic_load(&p.done) && vt_now_ms() - start < 1500) {
+        uint64_t t0 = vt_now_ms();
+        vmux_bytes v;
+        assert_int_equal(vmux_get(m, NULL, VMUX_STR("blk:t1:other"), &v), 0);
+        vmux_bytes_free(&v);
+        uint64_t took = vt_now_ms() - t0;
+        worst = took > worst ? took : worst;
+        gets++;
+    }
+    pthread_join(t, NULL);
+    assert_true(gets > 0);
+    assert_true(worst < 1000); /* a stalled GET would wait for the 2 s block */
+    assert_int_equal(p.rc, 0);
+    assert_null(p.value.ptr); /* the block ran out: nil */
+    assert_true(vt_now_ms() - start >= 1900);
+    vmux_close(m);
+}
+
+static void test_pop_gets_what_is_pushed(void **state)
+{
+    (void)state;
+    vmux *m = open_plain(NULL);
+    free(vt_admin("plain", "DEL blk:t2:list"));
+    struct popper p = {.m = m, .key = "blk:t2:list", .block_ms = 10000};
+    pthread_t t;
+    pthread_create(&t, NULL, pop_thread, &p);
+    assert_true(vt_wait_until(at_least_one_blocked, NULL, 5000));
+    const char *argv[] = {"RPUSH", "blk:t2:list", "a\0b"};
+    size_t lens[] = {5, 11, 3};
+    vmux_reply *r;
+    assert_int_equal(vmux_call(m, NULL, 3, argv, lens, &r), 0);
+    vmux_reply_free(r);
+    pthread_join(t, NULL);
+    assert_int_equal(p.rc, 0);
+    assert_string_equal(p.key_out.ptr, "blk:t2:list");
+    assert_int_equal(p.value.len, 3);
+    assert_memory_equal(p.value.ptr, "a\0b", 3);
+    vmux_bytes_free(&p.key_out);
+    vmux_bytes_free(&p.value);
+    vmux_close(m);
+}
+
+static void test_deadline_shorter_than_block(void **state)
+{
+    (void)state;
+    vmux *m = open_plain(NULL);
+    vmux_reply *r;
+    vmux_callopts quick = {.timeout_ms = 200};
+    const char *forever[] = {"BLPOP", "blk:t3:none", "0"};
+    uint64_t t0 = vt_now_ms();
+    assert_int_equal(vmux_call(m, &quick, 3, forever, NULL, &r), VMUX_ERR_TIMEOUT);
+    assert_null(r);
+    assert_true(vt_now_ms() - t0 < 2000);
+    /* the blocked connection was closed; the next pop runs on a fresh one */
+    vmux_str keys[] = {VMUX_STR("blk:t3:none")};
+    vmux_bytes k, v;
+    assert_int_equal(vmux_bpop(m, NULL, VMUX_RIGHT, keys, 1, 50, &k, &v), 0);
+    assert_null(v.ptr);
+    assert_int_equal(vmux_bpop(m, NULL, VMUX_RIGHT, keys, 1, 0, &k, &v), VMUX_ERR_INVALID_ARG);
+    vmux_close(m);
+}
+
+static void test_full_pool_queues(void **state)
+{
+    (void)state;
+    vmux *m = open_plain("blockingPoolSize=2");
+    struct popper p[3] = {{.m = m, .key = "blk:t4:a", .block_ms = 300},
+                          {.m = m, .key = "blk:t4:b", .block_ms = 300},
+                          {.m = m, .key = "blk:t4:c", .block_ms = 300}};
+    pthread_t t[3];
+    uint64_t t0 = vt_now_ms();
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, pop_thread, &p[i]);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(p[i].rc, 0);
+        assert_null(p[i].value.ptr);
+    }
+    /* two at a time: the third waited for a connection, so it all took two block times */
+    assert_true(vt_now_ms() - t0 >= 590);
+    vmux_close(m);
+}
+
+static void test_bzpop_blmove_wait(void **state)
+{
+    (void)state;
+    vmux *m = open_plain(NULL);
+    free(vt_admin("plain", "DEL blk:t5:z blk:t5:src blk:t5:dst"));
+    free(vt_admin("plain", "ZADD blk:t5:z 1 one 2 two"));
+    free(vt_admin("plain", "RPUSH blk:t5:src x"));
+    vmux_str z[] = {VMUX_STR("blk:t5:z")};
+    vmux_bytes k, member, v;
+    double score;
+    assert_int_equal(vmux_bzpop(m, NULL, true, z, 1, 100, &k, &member, &score), 0);
+    assert_string_equal(member.ptr, "two");
+    assert_true(score == 2.0);
+    vmux_bytes_free(&k);
+    vmux_bytes_free(&member);
+    assert_int_equal(vmux_blmove(m, NULL, VMUX_STR("blk:t5:src"), VMUX_STR("blk:t5:dst"),
+                                 VMUX_RIGHT, VMUX_LEFT, 100, &v),
+                     0);
+    assert_string_equal(v.ptr, "x");
+    vmux_bytes_free(&v);
+    int64_t acked = -1;
+    assert_int_equal(vmux_wait(m, NULL, 0, 10, &acked), 0);
+    assert_int_equal(acked, 0);
+    vmux_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_blpop_does_not_stall_other_callers),
+        cmocka_unit_test(test_pop_gets_what_is_pushed),
+        cmocka_unit_test(test_deadline_shorter_than_block),
+        cmocka_unit_test(test_full_pool_queues),
+        cmocka_unit_test(test_bzpop_blmove_wait),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
