@@ -1,7 +1,7 @@
 /*
  * List commands, typed: LPUSH/RPUSH (many values), LPOP/RPOP (one, or a count), LRANGE, LLEN,
  * LINDEX, LSET, LREM, LTRIM, LMOVE. The blocking forms (BLPOP, BRPOP, BLMOVE) are not here:
- * they run on a pool of dedicated links, with the other blocking commands.
+ * they run on dedicated links (blocking.h).
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused: WRONGTYPE, no such key,
@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "vmux/blocking.h" /* vmux_side, shared with BLMOVE */
 #include "vmux/call.h"
 #include "vmux/export.h"
 #include "vmux/types.h"
@@ -28,21 +29,15 @@
 extern "C" {
 #endif
 
-/* An end of a list (LMOVE's LEFT and RIGHT). */
-typedef enum vmux_list_end {
-    VMUX_LIST_LEFT = 0,  /* the head */
-    VMUX_LIST_RIGHT = 1, /* the tail */
-} vmux_list_end;
-
 /*
  * LPUSH key values[0] ... values[n-1]: inserts them at the head, one after the other (so
  * values[n-1] ends up first). *length is the list's new length. n >= 1.
  */
-VMUX_EXPORT int vmux_lpush(vmux *m, const vmux_callopts *opts, vmux_str key,
-                           const vmux_str *values, size_t n, int64_t *length);
+VMUX_EXPORT int vmux_lpush(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
+                           size_t n, int64_t *length);
 /* RPUSH: as vmux_lpush(), at the tail (values keep their order). */
-VMUX_EXPORT int vmux_rpush(vmux *m, const vmux_callopts *opts, vmux_str key,
-                           const vmux_str *values, size_t n, int64_t *length);
+VMUX_EXPORT int vmux_rpush(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
+                           size_t n, int64_t *length);
 /* LPUSH asynchronously: cb gets the new length (vmux_reply_to_int() reads it). */
 VMUX_EXPORT int vmux_lpush_async(vmux *m, const vmux_callopts *opts, vmux_str key,
                                  const vmux_str *values, size_t n, vmux_reply_cb cb,
@@ -91,13 +86,13 @@ VMUX_EXPORT int vmux_lrem(vmux *m, const vmux_callopts *opts, vmux_str key, int6
 VMUX_EXPORT int vmux_ltrim(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start,
                            int64_t stop);
 /*
- * LMOVE source destination from to: pops an element from the `from` end of source, pushes it
- * at the `to` end of destination (which may be source itself), and returns it in *moved (ptr
- * NULL when source does not exist; nothing moved). An invalid end is VMUX_ERR_INVALID_ARG.
+ * LMOVE source destination from to: pops an element from the `from` end (VMUX_LEFT: the head,
+ * VMUX_RIGHT: the tail) of source, pushes it at the `to` end of destination (which may be source
+ * itself), and returns it in *moved (ptr NULL when source does not exist; nothing moved). An
+ * invalid end is VMUX_ERR_INVALID_ARG.
  */
 VMUX_EXPORT int vmux_lmove(vmux *m, const vmux_callopts *opts, vmux_str source,
-                           vmux_str destination, vmux_list_end from, vmux_list_end to,
-                           vmux_bytes *moved);
+                           vmux_str destination, vmux_side from, vmux_side to, vmux_bytes *moved);
 
 #ifdef __cplusplus
 }

@@ -29,15 +29,15 @@ extern "C" {
 #endif
 
 /* SADD key members...: *added is how many were not members before. n >= 1. */
-VMUX_EXPORT int vmux_sadd(vmux *m, const vmux_callopts *opts, vmux_str key,
-                          const vmux_str *members, size_t n, int64_t *added);
+VMUX_EXPORT int vmux_sadd(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members,
+                          size_t n, int64_t *added);
 /* SADD asynchronously: cb gets the count added (vmux_reply_to_int() reads it). */
 VMUX_EXPORT int vmux_sadd_async(vmux *m, const vmux_callopts *opts, vmux_str key,
                                 const vmux_str *members, size_t n, vmux_reply_cb cb,
                                 void *userdata);
 /* SREM key members...: *removed is how many were members. n >= 1. */
-VMUX_EXPORT int vmux_srem(vmux *m, const vmux_callopts *opts, vmux_str key,
-                          const vmux_str *members, size_t n, int64_t *removed);
+VMUX_EXPORT int vmux_srem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members,
+                          size_t n, int64_t *removed);
 
 /* SISMEMBER key member: *is_member says whether it is one. */
 VMUX_EXPORT int vmux_sismember(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,

@@ -2,7 +2,7 @@
  * Sorted-set commands, typed (leaderboards): ZADD (with NX/XX/GT/LT/CH, and INCR), ZINCRBY,
  * ZSCORE, ZMSCORE, ZRANK/ZREVRANK (with the score), ZRANGE (by index, score or lex, REV,
  * LIMIT, WITHSCORES), ZREM, ZCARD, ZCOUNT, ZPOPMIN/ZPOPMAX. ZSCAN is an iterator:
- * vmux_zscan_begin() and vmux_zscan_next_scored() in scan.h.
+ * vmux_zscan_begin() and vmux_zscan_next_scored() in scan.h. BZPOPMIN/BZPOPMAX are in blocking.h.
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused, such as WRONGTYPE or a
@@ -82,8 +82,8 @@ VMUX_EXPORT int vmux_zincrby(vmux *m, const vmux_callopts *opts, vmux_str key, v
 VMUX_EXPORT int vmux_zscore(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
                             double *score, bool *found);
 /* ZSCORE asynchronously: cb gets the score or nil (vmux_reply_to_score() reads it). */
-VMUX_EXPORT int vmux_zscore_async(vmux *m, const vmux_callopts *opts, vmux_str key,
-                                  vmux_str member, vmux_reply_cb cb, void *userdata);
+VMUX_EXPORT int vmux_zscore_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
+                                  vmux_reply_cb cb, void *userdata);
 /*
  * ZMSCORE key members...: scores[i] and found[i] for members[i], as vmux_zscore(). scores and
  * found are the caller's arrays of n elements (nothing to free); either may be NULL. n >= 1.
@@ -166,12 +166,12 @@ VMUX_EXPORT int vmux_zrange_withscores(vmux *m, const vmux_callopts *opts, vmux_
  * withscores, members and scores (vmux_reply_to_scored_array()).
  */
 VMUX_EXPORT int vmux_zrange_async(vmux *m, const vmux_callopts *opts, vmux_str key,
-                                  const vmux_zrange_opts *range, bool withscores,
-                                  vmux_reply_cb cb, void *userdata);
+                                  const vmux_zrange_opts *range, bool withscores, vmux_reply_cb cb,
+                                  void *userdata);
 
 /* ZREM key members...: *removed is how many were members. n >= 1. */
-VMUX_EXPORT int vmux_zrem(vmux *m, const vmux_callopts *opts, vmux_str key,
-                          const vmux_str *members, size_t n, int64_t *removed);
+VMUX_EXPORT int vmux_zrem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members,
+                          size_t n, int64_t *removed);
 /* ZCARD key: the number of members, 0 for a missing key. */
 VMUX_EXPORT int vmux_zcard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count);
 /* ZCOUNT key min max: the number of members with a score in range; both bounds are scores. */

@@ -163,8 +163,8 @@ int vmux_lrange(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start,
     return run_array(m, opts, &a, true, values);
 }
 
-int vmux_lrange_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start,
-                      int64_t stop, vmux_reply_cb cb, void *userdata)
+int vmux_lrange_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, int64_t stop,
+                      vmux_reply_cb cb, void *userdata)
 {
     struct vmux_args a;
     build_span(&a, "LRANGE", key, start, stop);
@@ -214,19 +214,19 @@ int vmux_ltrim(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, 
     return vmux_typed_run(m, opts, &a, true, vmux_conv_ok, NULL);
 }
 
-static const char *end_word(vmux_list_end end)
+static const char *end_word(vmux_side end)
 {
     switch (end) {
-    case VMUX_LIST_LEFT:
+    case VMUX_LEFT:
         return "LEFT";
-    case VMUX_LIST_RIGHT:
+    case VMUX_RIGHT:
         return "RIGHT";
     }
     return NULL;
 }
 
 int vmux_lmove(vmux *m, const vmux_callopts *opts, vmux_str source, vmux_str destination,
-               vmux_list_end from, vmux_list_end to, vmux_bytes *moved)
+               vmux_side from, vmux_side to, vmux_bytes *moved)
 {
     struct vmux_args a;
     const char *from_word = end_word(from), *to_word = end_word(to);

@@ -31,8 +31,7 @@ static int run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, int6
     return vmux_typed_run(m, opts, a, true, vmux_conv_int, out);
 }
 
-static int run_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a,
-                     vmux_bytes_array *out)
+static int run_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a, vmux_bytes_array *out)
 {
     vmux_bytes_array ignored;
     vmux_bytes_array *dst = out != NULL ? out : &ignored;

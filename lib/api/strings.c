@@ -1,6 +1,8 @@
 /* String commands (strings.h). */
 #include "vmux/strings.h"
 
+#include <string.h>
+
 #include "api/typed.h"
 #include "vmux/error.h"
 
@@ -49,6 +51,8 @@ int vmux_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value
 {
     struct vmux_args a;
     vmux_bytes ignored;
+    if (value != NULL)
+        memset(value, 0, sizeof(*value));
     key_command(&a, "GET", key);
     int rc = vmux_typed_run(m, opts, &a, true, vmux_conv_bytes, value ? value : &ignored);
     if (value == NULL)
@@ -83,6 +87,8 @@ int vmux_set(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value, v
 {
     struct vmux_args a;
     bool set;
+    if (was_set != NULL)
+        *was_set = false;
     if (!build_set(&a, key, value, expiry, when, false))
         return VMUX_ERR_INVALID_ARG;
     int rc = vmux_typed_run(m, opts, &a, when == VMUX_WHEN_ALWAYS, vmux_conv_bool, &set);
@@ -105,6 +111,9 @@ static int run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bo
                      vmux_bytes *out)
 {
     vmux_bytes ignored;
+    /* vmux_typed_run() converts only non-error replies; out must read as zero after any error */
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
     int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_bytes, out ? out : &ignored);
     if (out == NULL)
         vmux_bytes_free(&ignored);
@@ -115,6 +124,8 @@ int vmux_set_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str valu
                  vmux_expiry expiry, vmux_when when, vmux_bytes *old)
 {
     struct vmux_args a;
+    if (old != NULL)
+        memset(old, 0, sizeof(*old));
     if (!build_set(&a, key, value, expiry, when, true))
         return VMUX_ERR_INVALID_ARG;
     return run_bytes(m, opts, &a, false, old);
@@ -124,6 +135,8 @@ int vmux_getex(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_expiry exp
                vmux_bytes *value)
 {
     struct vmux_args a;
+    if (value != NULL)
+        memset(value, 0, sizeof(*value));
     key_command(&a, "GETEX", key);
     if (!add_expiry(&a, expiry, false)) {
         vmux_args_free(&a);
@@ -142,6 +155,8 @@ int vmux_getdel(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *va
 int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
               vmux_bytes_array *values)
 {
+    if (values != NULL)
+        memset(values, 0, sizeof(*values));
     if (keys == NULL || n == 0)
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
@@ -184,7 +199,7 @@ int vmux_mset(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const vm
 int vmux_msetnx(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const vmux_str *values,
                 size_t n, bool *all_set)
 {
-    bool set;
+    bool set = false;
     int rc = run_mset(m, opts, "MSETNX", keys, values, n, &set);
     if (all_set != NULL)
         *all_set = set;
@@ -197,6 +212,8 @@ static int run_int(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str
 {
     struct vmux_args a;
     int64_t ignored;
+    if (result != NULL)
+        *result = 0;
     key_command(&a, cmd, key);
     if (arg != NULL)
         vmux_args_int(&a, *arg);
@@ -227,6 +244,8 @@ int vmux_incrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, double by
 {
     struct vmux_args a;
     double ignored;
+    if (result != NULL)
+        *result = 0;
     key_command(&a, "INCRBYFLOAT", key);
     vmux_args_double(&a, by);
     return vmux_typed_run(m, opts, &a, false, vmux_conv_double, result ? result : &ignored);
@@ -236,6 +255,8 @@ int vmux_append(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value
 {
     struct vmux_args a;
     int64_t ignored;
+    if (length != NULL)
+        *length = 0;
     key_command(&a, "APPEND", key);
     vmux_args_str(&a, value);
     return vmux_typed_run(m, opts, &a, false, vmux_conv_int, length ? length : &ignored);

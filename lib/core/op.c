@@ -22,6 +22,8 @@ struct vmux_op *vmux_op_new(size_t len)
     op->cb = NULL;
     op->userdata = NULL;
     op->ctr = NULL;
+    op->nreplies = 1;
+    op->first_error = NULL;
     op->len = len;
     return op;
 }
@@ -44,6 +46,7 @@ void vmux_op_complete_reply(struct vmux_op *op, vmux_reply *reply)
 
 void vmux_op_free(struct vmux_op *op)
 {
+    vmux_reply_free(op->first_error);
     free(op);
 }
 

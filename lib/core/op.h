@@ -25,6 +25,7 @@ enum vmux_op_flags {
     VMUX_OP_RETRY_SAFE = 1u << 2,   /* idempotent: may be sent again (VMUX_CALL_RETRY_SAFE) */
     VMUX_OP_RESENT = 1u << 3,       /* already sent again once after a broken connection */
     VMUX_OP_BLOCKING = 1u << 4,     /* blocks on the server: runs on a pool connection */
+    VMUX_OP_TRUSTED = 1u << 5,      /* built by the library (MULTI...EXEC): not checked */
 };
 
 struct vmux_counters;
@@ -45,6 +46,9 @@ struct vmux_op {
     vmux_reply_cb cb; /* completion; runs exactly once */
     void *userdata;
     struct vmux_counters *ctr; /* where the completion is counted; NULL: not counted */
+
+    uint32_t nreplies;       /* replies still expected: 1, or more for a MULTI ... EXEC block */
+    vmux_reply *first_error; /* a block's first error reply before its last reply */
 
     size_t len; /* bytes in cmd */
     char cmd[];

@@ -78,7 +78,7 @@ static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32
                   vmux_reply_cb cb, void *ud)
 {
     op->flags |= op_flags(opts, op);
-    int rc = vmux_op_check_shareable(op);
+    int rc = (op->flags & VMUX_OP_TRUSTED) ? 0 : vmux_op_check_shareable(op);
     if (rc != 0) {
         vmux_op_free(op);
         return rc;
@@ -208,4 +208,15 @@ int vmux_command(vmux *m, vmux_reply **out, const char *format, ...)
     rc = vmux_encode_op_raw(cmd, (size_t)len, &op);
     redisFreeCommand(cmd);
     return rc != 0 ? rc : call_op(m, NULL, op, out);
+}
+
+int vmux_call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out)
+{
+    int rc = check_sync(m, opts, out);
+    if (rc != 0) {
+        vmux_op_free(op);
+        return rc;
+    }
+    op->flags |= VMUX_OP_TRUSTED;
+    return call_op(m, opts, op, out);
 }

@@ -55,6 +55,12 @@ struct vmux {
  */
 int vmux_submit(vmux *m, struct vmux_op *op);
 
+/*
+ * vmux_call() for an op the library built itself (a MULTI ... EXEC block, say), which the
+ * shareable-command check would refuse. Takes op in every case. Any thread but the I/O thread.
+ */
+int vmux_call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out);
+
 /* I/O thread: takes everything from the submit queue and routes it. */
 void vmux_drain_queue(vmux *m);
 

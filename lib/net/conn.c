@@ -166,13 +166,37 @@ int vmux_conn_write_op(struct vmux_conn *c, struct vmux_op *op)
 
 /* ---- reading ---- */
 
+/*
+ * A block of several commands (MULTI ... EXEC) is one op that gets several replies; all but the
+ * last are consumed here. The first error among them is kept: it says why EXEC aborts.
+ */
+static bool conn_partial_reply(struct vmux_op *op, vmux_reply *reply)
+{
+    if (op->nreplies <= 1)
+        return false;
+    op->nreplies--;
+    if (vmux_reply_type(reply) == VMUX_REPLY_ERROR && op->first_error == NULL)
+        op->first_error = reply;
+    else
+        vmux_reply_free(reply);
+    return true;
+}
+
 static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
 {
-    struct vmux_op *op = vmux_opq_pop(&c->fifo);
+    struct vmux_op *op = c->fifo.head;
     if (op == NULL) {
         vmux_reply_free(reply);
         vmux_conn_fail(c, VMUX_ERR_PROTOCOL, "the server sent a reply no command was waiting for");
         return;
+    }
+    if (conn_partial_reply(op, reply))
+        return;
+    vmux_opq_pop(&c->fifo);
+    if (op->first_error != NULL && vmux_reply_type(reply) == VMUX_REPLY_ERROR) {
+        vmux_reply_free(reply); /* EXECABORT: the queued command's own error says more */
+        reply = op->first_error;
+        op->first_error = NULL;
     }
     c->waiting_since = c->fifo.head != NULL ? uv_now(c->link->loop) : 0;
     if (op->flags & VMUX_OP_INTERNAL) {

@@ -1,0 +1,283 @@
+/*
+ * Stream commands, typed: XADD (with MAXLEN/MINID trimming and NOMKSTREAM), XLEN, XRANGE,
+ * XREVRANGE, XREAD, XGROUP CREATE/DESTROY, XREADGROUP, XACK, XPENDING (summary and extended
+ * forms), XCLAIM, XAUTOCLAIM, XTRIM and XDEL.
+ *
+ * Every function here is synchronous unless named *_async, may be called from any thread but
+ * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused: WRONGTYPE when the key
+ * holds another type, NOGROUP for a missing group, BUSYGROUP, an ID that is not greater than
+ * the stream's last...; the message goes to opts->errbuf when given), VMUX_ERR_INVALID_ARG (bad
+ * input, nothing sent), or a transport error as vmux_call() (call.h). opts may be NULL.
+ * Out-parameters are filled only on success (zeroed otherwise); a NULL out-parameter drops
+ * that result. Keys, IDs, group and consumer names, fields and values are binary-safe
+ * (types.h). A missing key reads as an empty stream, except where a group is needed (NOGROUP).
+ * Where an ID range is taken, a start with ptr NULL means "-" (the first entry) and an end with
+ * ptr NULL means "+" (the last); IDs are the server's text ("1700000000000-0", or "1700000000000"
+ * for a whole millisecond, or "(" before one to exclude it).
+ *
+ * Blocking reads: vmux_xread() and vmux_xreadgroup() with block_ms >= 1 send BLOCK and run on
+ * one of the handle's dedicated blocking connections (call.h, VMUX_CALL_BLOCKING), so other
+ * callers' commands never wait behind them; their deadline is the block time plus opts'
+ * timeout (or the config's syncTimeout). VMUX_NO_BLOCK reads without waiting, on the shared
+ * connection. A block time of 0 (the server's "wait forever") is refused with
+ * VMUX_ERR_INVALID_ARG, as in blocking.h: it could never meet a deadline.
+ *
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): XLEN, XRANGE, XREVRANGE, XREAD and XPENDING are
+ * reads and are marked retry-safe. XACK, XDEL, XGROUP DESTROY and XTRIM without LIMIT leave the
+ * same state when repeated, so they are marked too (after a resend, the count they report may
+ * describe the second run, which found nothing left to do). These are never sent twice:
+ * - XADD, even with an explicit ID: with "*" a resend would add a second entry; with an
+ *   explicit ID it would fail ("equal or smaller than the target stream top item") and report
+ *   an error for a write that in fact succeeded. XGROUP CREATE likewise (BUSYGROUP).
+ * - XREADGROUP: with ">" it hands new entries to the consumer and records them as pending, so
+ *   entries delivered by a lost first send would be skipped; with an ID it still counts one
+ *   more delivery of each pending entry it returns.
+ * - XCLAIM and XAUTOCLAIM: they move ownership and count deliveries.
+ * - XTRIM with LIMIT: each run evicts up to LIMIT more entries.
+ */
+#ifndef VMUX_STREAMS_H
+#define VMUX_STREAMS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmux/call.h"
+#include "vmux/export.h"
+#include "vmux/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* block_ms of vmux_xread() and vmux_xreadgroup() that sends no BLOCK: answer at once. */
+#define VMUX_NO_BLOCK ((int64_t)-1)
+
+/*
+ * One stream entry (owned): its ID and its fields and values, flat: fields.items[0] is the
+ * first field, [1] its value, [2] the second field, and so on (fields.count is even). An entry
+ * that was deleted while still pending in a group (XREADGROUP with an ID, XAUTOCLAIM) comes
+ * with fields.count 0, since a live entry always has at least one field.
+ */
+typedef struct vmux_stream_entry {
+    vmux_bytes id;
+    vmux_bytes_array fields;
+} vmux_stream_entry;
+
+/* Owned array of entries (XRANGE, XCLAIM...). */
+typedef struct vmux_stream_entry_array {
+    vmux_stream_entry *items;
+    size_t count;
+} vmux_stream_entry_array;
+
+/* Frees every entry and the array, and zeroes it. NULL is allowed. */
+VMUX_EXPORT void vmux_stream_entry_array_free(vmux_stream_entry_array *a);
+
+/* What XREAD or XREADGROUP got from one stream (owned). */
+typedef struct vmux_stream_batch {
+    vmux_bytes key;
+    vmux_stream_entry_array entries;
+} vmux_stream_batch;
+
+/* Owned array of per-stream batches; streams with nothing to read are left out. */
+typedef struct vmux_stream_batch_array {
+    vmux_stream_batch *items;
+    size_t count;
+} vmux_stream_batch_array;
+
+/* Frees every batch and the array, and zeroes it. NULL is allowed. */
+VMUX_EXPORT void vmux_stream_batch_array_free(vmux_stream_batch_array *a);
+
+/*
+ * Converters for async callbacks, as those of types.h: [[id, [field, value...]], ...] (XRANGE,
+ * XREVRANGE, XCLAIM) into entries; [[key, entries], ...] or nil (XREAD, XREADGROUP) into
+ * batches (nil: count 0).
+ */
+VMUX_EXPORT int vmux_reply_to_stream_entries(const vmux_reply *r, vmux_stream_entry_array *out);
+VMUX_EXPORT int vmux_reply_to_stream_batches(const vmux_reply *r, vmux_stream_batch_array *out);
+
+/* How to trim a stream (XADD, XTRIM). */
+typedef enum vmux_xtrim_kind {
+    VMUX_XTRIM_NONE = 0,   /* XADD: no trimming; XTRIM: VMUX_ERR_INVALID_ARG */
+    VMUX_XTRIM_MAXLEN = 1, /* keep the newest maxlen entries */
+    VMUX_XTRIM_MINID = 2,  /* evict the entries with an ID lower than minid */
+} vmux_xtrim_kind;
+
+/*
+ * A trimming rule. approximate sends "~" (evict only whole internal nodes: cheaper, and it may
+ * keep a few more entries than asked), else "=". limit (LIMIT, approximate only; 0 for the
+ * server's default) caps the entries evicted by one command. Negative maxlen or limit, limit
+ * without approximate, or MINID with minid.ptr NULL: VMUX_ERR_INVALID_ARG.
+ */
+typedef struct vmux_xtrim {
+    vmux_xtrim_kind kind;
+    bool approximate;
+    int64_t maxlen;
+    vmux_str minid;
+    int64_t limit;
+} vmux_xtrim;
+
+/* Options of XADD; pass NULL for none. nomkstream: do not create a missing stream. */
+typedef struct vmux_xadd_opts {
+    bool nomkstream;
+    vmux_xtrim trim;
+} vmux_xadd_opts;
+
+/*
+ * XADD key [NOMKSTREAM] [trim] id fields[i] values[i]... (n >= 1): appends an entry. id with
+ * ptr NULL (or "*") lets the server choose the ID; an explicit ID must be greater than the
+ * stream's last. *added_id gets the entry's ID, or ptr NULL when NOMKSTREAM found no stream.
+ */
+VMUX_EXPORT int vmux_xadd(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str id,
+                          const vmux_str *fields, const vmux_str *values, size_t n,
+                          const vmux_xadd_opts *xo, vmux_bytes *added_id);
+/* XADD, asynchronously: cb gets the ID (vmux_reply_to_bytes() reads it). */
+VMUX_EXPORT int vmux_xadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str id,
+                                const vmux_str *fields, const vmux_str *values, size_t n,
+                                const vmux_xadd_opts *xo, vmux_reply_cb cb, void *userdata);
+
+/* XLEN: *length is the number of entries (0 for a missing key). */
+VMUX_EXPORT int vmux_xlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length);
+
+/*
+ * XRANGE key start end [COUNT count]: the entries with IDs from start to end inclusive, oldest
+ * first. count 0 returns them all; negative is VMUX_ERR_INVALID_ARG.
+ */
+VMUX_EXPORT int vmux_xrange(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str start,
+                            vmux_str end, int64_t count, vmux_stream_entry_array *entries);
+/* XRANGE, asynchronously: cb gets the reply; vmux_reply_to_stream_entries() reads it. */
+VMUX_EXPORT int vmux_xrange_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str start,
+                                  vmux_str end, int64_t count, vmux_reply_cb cb, void *userdata);
+/* XREVRANGE key end start [COUNT count]: as vmux_xrange(), newest first (note the order). */
+VMUX_EXPORT int vmux_xrevrange(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str end,
+                               vmux_str start, int64_t count, vmux_stream_entry_array *entries);
+
+/*
+ * XREAD [COUNT count] [BLOCK block_ms] STREAMS keys... ids...: the entries after ids[i] in
+ * keys[i] (n >= 1; "$" means after the last entry now, useful with a block time), at most
+ * count per stream (0: no limit). block_ms is VMUX_NO_BLOCK or >= 1 (see the top comment);
+ * when the block time runs out, *batches has count 0. Only streams with new entries appear in
+ * *batches, in the order of keys.
+ */
+VMUX_EXPORT int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
+                           const vmux_str *ids, size_t n, int64_t count, int64_t block_ms,
+                           vmux_stream_batch_array *batches);
+
+/*
+ * XGROUP CREATE key group id [MKSTREAM]: creates a consumer group that will deliver the
+ * entries after id (ptr NULL means "$": only entries added from now on; "0" means every
+ * entry). mkstream creates a missing stream (else a missing key is a server error).
+ */
+VMUX_EXPORT int vmux_xgroup_create(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
+                                   vmux_str id, bool mkstream);
+/* XGROUP DESTROY key group: *destroyed says whether the group existed. */
+VMUX_EXPORT int vmux_xgroup_destroy(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                    vmux_str group, bool *destroyed);
+
+/* Options of XREADGROUP; pass NULL for none. */
+typedef struct vmux_xreadgroup_opts {
+    int64_t count; /* COUNT: at most this many entries per stream; 0: no limit */
+    bool noack;    /* NOACK: deliver without recording the entries as pending */
+} vmux_xreadgroup_opts;
+
+/*
+ * XREADGROUP GROUP group consumer [COUNT] [BLOCK] [NOACK] STREAMS keys... ids... (n >= 1):
+ * reads as consumer of group. ids[i] ">" asks for entries never delivered to any consumer of
+ * the group (they become pending for this consumer until acknowledged); any other ID reads
+ * back this consumer's own pending entries after it (a deleted one comes with no fields).
+ * ids NULL means ">" for every stream. block_ms as vmux_xread(); it applies to ">" only. On a
+ * time-out *batches has count 0.
+ */
+VMUX_EXPORT int vmux_xreadgroup(vmux *m, const vmux_callopts *opts, vmux_str group,
+                                vmux_str consumer, const vmux_str *keys, const vmux_str *ids,
+                                size_t n, const vmux_xreadgroup_opts *ro, int64_t block_ms,
+                                vmux_stream_batch_array *batches);
+
+/* XACK key group ids... (n >= 1): *acked is how many were pending and now are not. */
+VMUX_EXPORT int vmux_xack(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
+                          const vmux_str *ids, size_t n, int64_t *acked);
+/* XACK, asynchronously: cb gets the count (vmux_reply_to_int() reads it). */
+VMUX_EXPORT int vmux_xack_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
+                                const vmux_str *ids, size_t n, vmux_reply_cb cb, void *userdata);
+
+/* A consumer and how many entries it has pending (XPENDING's summary). */
+typedef struct vmux_xpending_consumer {
+    vmux_bytes name;
+    int64_t pending;
+} vmux_xpending_consumer;
+
+/* XPENDING's summary of a group (owned). IDs have ptr NULL when nothing is pending. */
+typedef struct vmux_xpending_summary {
+    int64_t count;
+    vmux_bytes first_id, last_id;
+    vmux_xpending_consumer *consumers;
+    size_t nconsumers;
+} vmux_xpending_summary;
+
+/* Frees the summary's strings and consumers, and zeroes it. NULL is allowed. */
+VMUX_EXPORT void vmux_xpending_summary_free(vmux_xpending_summary *s);
+
+/* XPENDING key group: how many entries are pending, their ID range, and per consumer. */
+VMUX_EXPORT int vmux_xpending(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
+                              vmux_xpending_summary *summary);
+
+/* One pending entry (XPENDING's extended form). */
+typedef struct vmux_xpending_entry {
+    vmux_bytes id;
+    vmux_bytes consumer;
+    int64_t idle_ms;    /* since it was last delivered */
+    int64_t deliveries; /* how many times it was delivered */
+} vmux_xpending_entry;
+
+typedef struct vmux_xpending_array {
+    vmux_xpending_entry *items;
+    size_t count;
+} vmux_xpending_array;
+
+/* Frees every item and the array, and zeroes it. NULL is allowed. */
+VMUX_EXPORT void vmux_xpending_array_free(vmux_xpending_array *a);
+
+/*
+ * XPENDING key group [IDLE min_idle_ms] start end count [consumer]: up to count (>= 1) pending
+ * entries with IDs from start to end, oldest first; only those idle at least min_idle_ms (0:
+ * any) and, when consumer.ptr is not NULL, only that consumer's.
+ */
+VMUX_EXPORT int vmux_xpending_range(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                    vmux_str group, vmux_str start, vmux_str end, int64_t count,
+                                    vmux_str consumer, int64_t min_idle_ms,
+                                    vmux_xpending_array *entries);
+
+/*
+ * XCLAIM key group consumer min_idle_ms ids... (n >= 1): gives consumer the entries among ids
+ * that are pending and idle at least min_idle_ms (>= 0), resetting their idle time and counting
+ * one more delivery; *entries gets them. Pending entries that were deleted from the stream are
+ * dropped from the pending list and not returned.
+ */
+VMUX_EXPORT int vmux_xclaim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
+                            vmux_str consumer, int64_t min_idle_ms, const vmux_str *ids, size_t n,
+                            vmux_stream_entry_array *entries);
+
+/*
+ * XAUTOCLAIM key group consumer min_idle_ms start [COUNT count]: claims, as vmux_xclaim(), the
+ * pending entries idle at least min_idle_ms with IDs from start (ptr NULL means "0-0"),
+ * scanning at most count of them (0: the server's default, 100). *next is where to start the
+ * next call ("0-0" when the scan is complete), *entries the claimed entries and *deleted the
+ * IDs of pending entries no longer in the stream (dropped from the pending list).
+ */
+VMUX_EXPORT int vmux_xautoclaim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
+                                vmux_str consumer, int64_t min_idle_ms, vmux_str start,
+                                int64_t count, vmux_bytes *next, vmux_stream_entry_array *entries,
+                                vmux_bytes_array *deleted);
+
+/* XTRIM key trim: *removed is how many entries were evicted. */
+VMUX_EXPORT int vmux_xtrim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_xtrim trim,
+                           int64_t *removed);
+
+/* XDEL key ids... (n >= 1): *deleted is how many existed. */
+VMUX_EXPORT int vmux_xdel(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *ids,
+                          size_t n, int64_t *deleted);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,352 @@
+/* Transactions (transaction.h): a MULTI ... EXEC block, or a generated script for conditions. */
+#include "vmux/transaction.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/encode.h"
+#include "core/shareable.h"
+#include "mux/mux.h"
+#include "net/buf.h"
+#include "vmux/error.h"
+#include "vmux/script.h"
+
+enum cond_kind {
+    C_EXISTS,
+    C_NOT_EXISTS,
+    C_EQUAL,
+    C_HASH_EQUAL,
+    C_HASH_EXISTS,
+    C_HASH_NOT_EXISTS,
+    C_LENGTH
+};
+
+struct tx_cond {
+    enum cond_kind kind;
+    vmux_bytes arg[3]; /* key, then field and/or value */
+    int nargs;
+    vmux_length_of length_of;
+    vmux_cmp cmp;
+    int64_t n;
+};
+
+struct vmux_tx {
+    struct vmux_op **cmds;      /* each command encoded, kept for its bytes */
+    vmux_bytes_array *cmd_args; /* the same commands' arguments, for the script form */
+    size_t ncmds, cap;
+    struct tx_cond *conds;
+    size_t nconds, ccap;
+};
+
+int vmux_tx_new(vmux_tx **out)
+{
+    if (out == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    *out = calloc(1, sizeof(**out));
+    return *out != NULL ? 0 : VMUX_ERR_NOMEM;
+}
+
+void vmux_tx_free(vmux_tx *tx)
+{
+    if (tx == NULL)
+        return;
+    for (size_t i = 0; i < tx->ncmds; i++) {
+        vmux_op_free(tx->cmds[i]);
+        vmux_bytes_array_free(&tx->cmd_args[i]);
+    }
+    for (size_t i = 0; i < tx->nconds; i++)
+        for (int k = 0; k < tx->conds[i].nargs; k++)
+            vmux_bytes_free(&tx->conds[i].arg[k]);
+    free(tx->cmds);
+    free(tx->cmd_args);
+    free(tx->conds);
+    free(tx);
+}
+
+static int copy_str(vmux_str s, vmux_bytes *out)
+{
+    out->ptr = malloc(s.len + 1);
+    if (out->ptr == NULL)
+        return VMUX_ERR_NOMEM;
+    if (s.len > 0)
+        memcpy(out->ptr, s.ptr, s.len);
+    out->ptr[s.len] = '\0';
+    out->len = s.len;
+    return 0;
+}
+
+static int copy_args(int argc, const char *const *argv, const size_t *argvlen,
+                     vmux_bytes_array *out)
+{
+    out->items = calloc((size_t)argc, sizeof(*out->items));
+    if (out->items == NULL)
+        return VMUX_ERR_NOMEM;
+    out->count = (size_t)argc;
+    for (int i = 0; i < argc; i++) {
+        size_t len = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+        if (copy_str(VMUX_BYTES(argv[i], len), &out->items[i]) != 0) {
+            vmux_bytes_array_free(out);
+            return VMUX_ERR_NOMEM;
+        }
+    }
+    return 0;
+}
+
+static bool grow_cmds(vmux_tx *tx)
+{
+    if (tx->ncmds < tx->cap)
+        return true;
+    size_t cap = tx->cap ? tx->cap * 2 : 8;
+    struct vmux_op **cmds = realloc(tx->cmds, cap * sizeof(*cmds));
+    if (cmds != NULL)
+        tx->cmds = cmds;
+    vmux_bytes_array *args = realloc(tx->cmd_args, cap * sizeof(*args));
+    if (args != NULL)
+        tx->cmd_args = args;
+    if (cmds == NULL || args == NULL)
+        return false;
+    tx->cap = cap;
+    return true;
+}
+
+int vmux_tx_add(vmux_tx *tx, int argc, const char *const *argv, const size_t *argvlen)
+{
+    struct vmux_op *op;
+    if (tx == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    int rc = vmux_encode_op(argc, argv, argvlen, &op);
+    if (rc != 0)
+        return rc;
+    if ((rc = vmux_op_check_shareable(op)) != 0 || vmux_op_is_blocking(op)) {
+        vmux_op_free(op);
+        return VMUX_ERR_UNSUPPORTED;
+    }
+    if (!grow_cmds(tx) || copy_args(argc, argv, argvlen, &tx->cmd_args[tx->ncmds]) != 0) {
+        vmux_op_free(op);
+        return VMUX_ERR_NOMEM;
+    }
+    tx->cmds[tx->ncmds++] = op;
+    return 0;
+}
+
+/* Adds a condition with up to three byte arguments. */
+static int add_cond(vmux_tx *tx, struct tx_cond c, const vmux_str *args, int nargs)
+{
+    if (tx == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    if (tx->nconds == tx->ccap) {
+        size_t cap = tx->ccap ? tx->ccap * 2 : 4;
+        struct tx_cond *conds = realloc(tx->conds, cap * sizeof(*conds));
+        if (conds == NULL)
+            return VMUX_ERR_NOMEM;
+        tx->conds = conds;
+        tx->ccap = cap;
+    }
+    for (c.nargs = 0; c.nargs < nargs; c.nargs++) {
+        if (copy_str(args[c.nargs], &c.arg[c.nargs]) != 0) {
+            while (c.nargs-- > 0)
+                vmux_bytes_free(&c.arg[c.nargs]);
+            return VMUX_ERR_NOMEM;
+        }
+    }
+    tx->conds[tx->nconds++] = c;
+    return 0;
+}
+
+int vmux_tx_when_exists(vmux_tx *tx, vmux_str key)
+{
+    return add_cond(tx, (struct tx_cond){.kind = C_EXISTS}, &key, 1);
+}
+
+int vmux_tx_when_not_exists(vmux_tx *tx, vmux_str key)
+{
+    return add_cond(tx, (struct tx_cond){.kind = C_NOT_EXISTS}, &key, 1);
+}
+
+int vmux_tx_when_equal(vmux_tx *tx, vmux_str key, vmux_str value)
+{
+    vmux_str args[] = {key, value};
+    return add_cond(tx, (struct tx_cond){.kind = C_EQUAL}, args, 2);
+}
+
+int vmux_tx_when_hash_equal(vmux_tx *tx, vmux_str key, vmux_str field, vmux_str value)
+{
+    vmux_str args[] = {key, field, value};
+    return add_cond(tx, (struct tx_cond){.kind = C_HASH_EQUAL}, args, 3);
+}
+
+int vmux_tx_when_hash_exists(vmux_tx *tx, vmux_str key, vmux_str field)
+{
+    vmux_str args[] = {key, field};
+    return add_cond(tx, (struct tx_cond){.kind = C_HASH_EXISTS}, args, 2);
+}
+
+int vmux_tx_when_hash_not_exists(vmux_tx *tx, vmux_str key, vmux_str field)
+{
+    vmux_str args[] = {key, field};
+    return add_cond(tx, (struct tx_cond){.kind = C_HASH_NOT_EXISTS}, args, 2);
+}
+
+int vmux_tx_when_length(vmux_tx *tx, vmux_length_of kind, vmux_str key, vmux_cmp cmp, int64_t n)
+{
+    if (kind < VMUX_LENGTH_STRING || kind > VMUX_LENGTH_HASH || cmp < VMUX_CMP_EQ ||
+        cmp > VMUX_CMP_GE)
+        return VMUX_ERR_INVALID_ARG;
+    struct tx_cond c = {.kind = C_LENGTH, .length_of = kind, .cmp = cmp, .n = n};
+    return add_cond(tx, c, &key, 1);
+}
+
+/* ---- without conditions: one MULTI ... EXEC block ---- */
+
+static const char MULTI[] = "*1\r\n$5\r\nMULTI\r\n";
+static const char EXEC[] = "*1\r\n$4\r\nEXEC\r\n";
+
+static int exec_block(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *committed,
+                      vmux_reply **replies)
+{
+    size_t total = strlen(MULTI) + strlen(EXEC);
+    for (size_t i = 0; i < tx->ncmds; i++)
+        total += tx->cmds[i]->len;
+    struct vmux_op *op = vmux_op_new(total);
+    if (op == NULL)
+        return VMUX_ERR_NOMEM;
+    char *p = op->cmd;
+    memcpy(p, MULTI, strlen(MULTI));
+    p += strlen(MULTI);
+    for (size_t i = 0; i < tx->ncmds; i++) {
+        memcpy(p, tx->cmds[i]->cmd, tx->cmds[i]->len);
+        p += tx->cmds[i]->len;
+    }
+    memcpy(p, EXEC, strlen(EXEC));
+    op->nreplies = (uint32_t)tx->ncmds + 2;
+    vmux_reply *r;
+    int rc = vmux_call_prepared(m, opts, op, &r);
+    *committed = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY;
+    if (rc == 0 && !*committed) {
+        vmux_reply_free(r); /* EXEC answered nil: cannot happen without WATCH */
+        return VMUX_ERR_PROTOCOL;
+    }
+    *replies = r;
+    return rc;
+}
+
+/* ---- with conditions: a generated script ---- */
+
+struct gen {
+    struct vmux_buf src;
+    vmux_str *argv;
+    size_t argc;
+    bool failed;
+};
+
+static void emit(struct gen *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void emit(struct gen *g, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(line) || vmux_buf_append(&g->src, line, (size_t)n) != 0)
+        g->failed = true;
+}
+
+/* Appends ARGV entries and returns the Lua index of the first. */
+static size_t push_args(struct gen *g, const vmux_bytes *args, size_t n)
+{
+    size_t first = g->argc + 1;
+    for (size_t i = 0; i < n; i++)
+        g->argv[g->argc++] = VMUX_BYTES(args[i].ptr, args[i].len);
+    return first;
+}
+
+static void emit_cond(struct gen *g, const struct tx_cond *c)
+{
+    static const char *const len_cmd[] = {"STRLEN", "LLEN", "SCARD", "ZCARD", "HLEN"};
+    static const char *const cmp_op[] = {"==", "~=", "<", "<=", ">", ">="};
+    size_t i = push_args(g, c->arg, (size_t)c->nargs);
+    switch (c->kind) {
+    case C_EXISTS:
+    case C_NOT_EXISTS:
+        emit(g, "if redis.call('EXISTS', a[%zu]) %s 0 then return false end\n", i,
+             c->kind == C_EXISTS ? "==" : "~=");
+        break;
+    case C_EQUAL:
+        emit(g, "if redis.call('GET', a[%zu]) ~= a[%zu] then return false end\n", i, i + 1);
+        break;
+    case C_HASH_EQUAL:
+        emit(g, "if redis.call('HGET', a[%zu], a[%zu]) ~= a[%zu] then return false end\n", i, i + 1,
+             i + 2);
+        break;
+    case C_HASH_EXISTS:
+    case C_HASH_NOT_EXISTS:
+        emit(g, "if redis.call('HEXISTS', a[%zu], a[%zu]) %s 0 then return false end\n", i, i + 1,
+             c->kind == C_HASH_EXISTS ? "==" : "~=");
+        break;
+    case C_LENGTH:
+        emit(g, "if not (redis.call('%s', a[%zu]) %s %lld) then return false end\n",
+             len_cmd[c->length_of], i, cmp_op[c->cmp], (long long)c->n);
+        break;
+    }
+}
+
+static int exec_script(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *committed,
+                       vmux_reply **replies)
+{
+    size_t nargs = 3 * tx->nconds;
+    for (size_t i = 0; i < tx->ncmds; i++)
+        nargs += tx->cmd_args[i].count;
+    struct gen g = {.argv = malloc(nargs * sizeof(vmux_str))};
+    if (g.argv == NULL)
+        return VMUX_ERR_NOMEM;
+    emit(&g, "local a = ARGV\n");
+    for (size_t i = 0; i < tx->nconds; i++)
+        emit_cond(&g, &tx->conds[i]);
+    emit(&g, "local r = {}\n");
+    for (size_t i = 0; i < tx->ncmds; i++) {
+        size_t first = push_args(&g, tx->cmd_args[i].items, tx->cmd_args[i].count);
+        emit(&g, "r[%zu] = redis.pcall(unpack(a, %zu, %zu))\n", i + 1, first,
+             first + tx->cmd_args[i].count - 1);
+    }
+    emit(&g, "return r\n");
+    vmux_script *s = NULL;
+    int rc = g.failed ? VMUX_ERR_NOMEM : vmux_script_new(VMUX_BYTES(g.src.data, g.src.len), &s);
+    vmux_reply *r = NULL;
+    if (rc == 0)
+        rc = vmux_script_run(m, opts, s, NULL, 0, g.argv, g.argc, &r);
+    *committed = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY;
+    if (rc == 0 && !*committed) {
+        vmux_reply_free(r); /* a condition failed: the script returned false (nil) */
+        r = NULL;
+    }
+    *replies = r;
+    vmux_script_free(s);
+    vmux_buf_free(&g.src);
+    free(g.argv);
+    return rc;
+}
+
+int vmux_tx_exec(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *committed,
+                 vmux_reply **replies)
+{
+    bool ran = false;
+    vmux_reply *r = NULL;
+    if (replies != NULL)
+        *replies = NULL;
+    if (committed != NULL)
+        *committed = false;
+    if (tx == NULL || tx->ncmds == 0)
+        return VMUX_ERR_INVALID_ARG;
+    int rc =
+        tx->nconds == 0 ? exec_block(m, opts, tx, &ran, &r) : exec_script(m, opts, tx, &ran, &r);
+    if (committed != NULL)
+        *committed = ran;
+    if (replies != NULL)
+        *replies = r;
+    else
+        vmux_reply_free(r);
+    return rc;
+}

@@ -1,0 +1,603 @@
+/* Sorted-set commands (zsets.h). */
+#include "vmux/zsets.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/typed.h"
+#include "vmux/error.h"
+
+#define ZADD_CONDITIONS (VMUX_ZADD_NX | VMUX_ZADD_XX | VMUX_ZADD_GT | VMUX_ZADD_LT)
+#define ZADD_ALL (ZADD_CONDITIONS | VMUX_ZADD_CH)
+
+/* One command word and one key. */
+static void key_command(struct vmux_args *a, const char *cmd, vmux_str key)
+{
+    vmux_args_init(a);
+    vmux_args_cstr(a, cmd);
+    vmux_args_str(a, key);
+}
+
+/*
+ * Scores are written as the server writes them, "-inf" and "+inf" included, with enough
+ * digits to come back as the same double. NaN has no meaning to the server: false.
+ */
+static bool format_score(char *buf, size_t cap, const char *prefix, double v)
+{
+    if (isnan(v))
+        return false;
+    if (isinf(v))
+        snprintf(buf, cap, "%s%s", prefix, v < 0 ? "-inf" : "+inf");
+    else
+        snprintf(buf, cap, "%s%.17g", prefix, v);
+    return true;
+}
+
+/* The text of a score or bound argument, which must live until the command is sent. */
+struct arg_text {
+    char buf[48];
+    char *heap; /* a lex bound: its bracket and the member */
+    const char *ptr;
+    size_t len;
+};
+
+static void arg_text_free(struct arg_text *t)
+{
+    free(t->heap);
+    t->heap = NULL;
+}
+
+static int text_lex(struct arg_text *t, char bracket, vmux_str member)
+{
+    if (member.ptr == NULL && member.len > 0)
+        return VMUX_ERR_INVALID_ARG;
+    t->heap = malloc(member.len + 1);
+    if (t->heap == NULL)
+        return VMUX_ERR_NOMEM;
+    t->heap[0] = bracket;
+    if (member.len > 0)
+        memcpy(t->heap + 1, member.ptr, member.len);
+    t->ptr = t->heap;
+    t->len = member.len + 1;
+    return 0;
+}
+
+static int text_score(struct arg_text *t, const char *prefix, double score)
+{
+    if (!format_score(t->buf, sizeof(t->buf), prefix, score))
+        return VMUX_ERR_INVALID_ARG;
+    t->ptr = t->buf;
+    t->len = strlen(t->buf);
+    return 0;
+}
+
+static int text_word(struct arg_text *t, const char *word)
+{
+    t->ptr = word;
+    t->len = strlen(word);
+    return 0;
+}
+
+/* The argument text of a bound; on error nothing is left to free. */
+static int bound_text(struct arg_text *t, const vmux_zbound *b)
+{
+    memset(t, 0, sizeof(*t));
+    switch (b->kind) {
+    case VMUX_ZBOUND_INDEX:
+        snprintf(t->buf, sizeof(t->buf), "%" PRId64, b->index);
+        return text_word(t, t->buf);
+    case VMUX_ZBOUND_SCORE:
+        return text_score(t, "", b->score);
+    case VMUX_ZBOUND_SCORE_EXCLUSIVE:
+        return text_score(t, "(", b->score);
+    case VMUX_ZBOUND_LEX:
+        return text_lex(t, '[', b->member);
+    case VMUX_ZBOUND_LEX_EXCLUSIVE:
+        return text_lex(t, '(', b->member);
+    case VMUX_ZBOUND_LEX_MIN:
+        return text_word(t, "-");
+    case VMUX_ZBOUND_LEX_MAX:
+        return text_word(t, "+");
+    }
+    return VMUX_ERR_INVALID_ARG;
+}
+
+/* What a range is over, from the kind of its bounds. */
+enum range_by { BY_INDEX, BY_SCORE, BY_LEX, BY_INVALID };
+
+static enum range_by range_by(vmux_zbound_kind kind)
+{
+    switch (kind) {
+    case VMUX_ZBOUND_INDEX:
+        return BY_INDEX;
+    case VMUX_ZBOUND_SCORE:
+    case VMUX_ZBOUND_SCORE_EXCLUSIVE:
+        return BY_SCORE;
+    case VMUX_ZBOUND_LEX:
+    case VMUX_ZBOUND_LEX_EXCLUSIVE:
+    case VMUX_ZBOUND_LEX_MIN:
+    case VMUX_ZBOUND_LEX_MAX:
+        return BY_LEX;
+    }
+    return BY_INVALID;
+}
+
+/* Two bounds of one kind of range, as text; on error nothing is left to free. */
+static int bounds_text(struct arg_text t[2], const vmux_zbound *lo, const vmux_zbound *hi,
+                       enum range_by *by)
+{
+    *by = range_by(lo->kind);
+    if (*by == BY_INVALID || *by != range_by(hi->kind))
+        return VMUX_ERR_INVALID_ARG;
+    int rc = bound_text(&t[0], lo);
+    if (rc == 0 && (rc = bound_text(&t[1], hi)) != 0)
+        arg_text_free(&t[0]);
+    return rc;
+}
+
+/* Out-parameter runners: each zeroes the result first, so that it is zeroed on any error. */
+static int run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                   int64_t *out)
+{
+    int64_t ignored;
+    if (out == NULL)
+        out = &ignored;
+    *out = 0;
+    return vmux_typed_run(m, opts, a, idempotent, vmux_conv_int, out);
+}
+
+static int run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                      vmux_scored_array *out)
+{
+    vmux_scored_array ignored;
+    vmux_scored_array *dst = out != NULL ? out : &ignored;
+    *dst = (vmux_scored_array){0};
+    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_scored_array, dst);
+    if (out == NULL)
+        vmux_scored_array_free(&ignored);
+    return rc;
+}
+
+static bool zadd_flags_valid(unsigned flags)
+{
+    if ((flags & ~ZADD_ALL) != 0)
+        return false;
+    if ((flags & VMUX_ZADD_NX) && (flags & (VMUX_ZADD_XX | VMUX_ZADD_GT | VMUX_ZADD_LT)))
+        return false;
+    return !((flags & VMUX_ZADD_GT) && (flags & VMUX_ZADD_LT));
+}
+
+/* ZADD key and its option words; false (nothing built) for invalid flags. */
+static bool zadd_head(struct vmux_args *a, vmux_str key, unsigned flags)
+{
+    static const struct {
+        unsigned flag;
+        const char *word;
+    } words[] = {{VMUX_ZADD_NX, "NX"},
+                 {VMUX_ZADD_XX, "XX"},
+                 {VMUX_ZADD_GT, "GT"},
+                 {VMUX_ZADD_LT, "LT"},
+                 {VMUX_ZADD_CH, "CH"}};
+    if (!zadd_flags_valid(flags))
+        return false;
+    key_command(a, "ZADD", key);
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (flags & words[i].flag)
+            vmux_args_cstr(a, words[i].word);
+    return true;
+}
+
+/*
+ * Builds ZADD with every score/member pair. The scores' text lives in *scores (one malloc'ed
+ * block, since a leaderboard update can carry any number of them), which the caller frees
+ * after sending; nothing is left to free on error.
+ */
+static int build_zadd(struct vmux_args *a, char (**scores)[32], vmux_str key,
+                      const vmux_zmember *items, size_t n, unsigned flags)
+{
+    *scores = NULL;
+    if (items == NULL || n == 0 || !zadd_flags_valid(flags))
+        return VMUX_ERR_INVALID_ARG;
+    char(*text)[32] = malloc(n * sizeof(*text));
+    if (text == NULL)
+        return VMUX_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (!format_score(text[i], sizeof(text[i]), "", items[i].score)) {
+            free(text);
+            return VMUX_ERR_INVALID_ARG;
+        }
+    }
+    zadd_head(a, key, flags);
+    for (size_t i = 0; i < n; i++) {
+        vmux_args_cstr(a, text[i]);
+        vmux_args_str(a, items[i].member);
+    }
+    *scores = text;
+    return 0;
+}
+
+int vmux_zadd(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zmember *items, size_t n,
+              unsigned flags, int64_t *count)
+{
+    struct vmux_args a;
+    char(*scores)[32];
+    if (count != NULL)
+        *count = 0;
+    int rc = build_zadd(&a, &scores, key, items, n, flags);
+    if (rc != 0)
+        return rc;
+    rc = run_int(m, opts, &a, (flags & ZADD_CONDITIONS) == 0, count);
+    free(scores);
+    return rc;
+}
+
+int vmux_zadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zmember *items,
+                    size_t n, unsigned flags, vmux_reply_cb cb, void *userdata)
+{
+    struct vmux_args a;
+    char(*scores)[32];
+    int rc = build_zadd(&a, &scores, key, items, n, flags);
+    if (rc != 0)
+        return rc;
+    rc = vmux_typed_async(m, opts, &a, (flags & ZADD_CONDITIONS) == 0, cb, userdata);
+    free(scores);
+    return rc;
+}
+
+int vmux_reply_to_score(const vmux_reply *r, double *score, bool *found)
+{
+    double s = 0;
+    int rc = 0;
+    if (r == NULL)
+        rc = VMUX_ERR_INVALID_ARG;
+    else if (vmux_reply_type(r) != VMUX_REPLY_NIL)
+        rc = vmux_reply_to_double(r, &s);
+    if (score != NULL)
+        *score = rc == 0 ? s : 0;
+    if (found != NULL)
+        *found = rc == 0 && vmux_reply_type(r) != VMUX_REPLY_NIL;
+    return rc;
+}
+
+/* Where a score-or-nil reply goes. */
+struct score_out {
+    double *score;
+    bool *found;
+};
+
+static int conv_score(const vmux_reply *r, void *out)
+{
+    struct score_out *o = out;
+    return vmux_reply_to_score(r, o->score, o->found);
+}
+
+/* Runs a command whose reply is a score or nil; the results are zeroed first. */
+static int run_score(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                     double *score, bool *found)
+{
+    struct score_out o = {score, found};
+    if (score != NULL)
+        *score = 0;
+    if (found != NULL)
+        *found = false;
+    return vmux_typed_run(m, opts, a, idempotent, conv_score, &o);
+}
+
+int vmux_zadd_incr(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
+                   double increment, unsigned flags, double *score, bool *applied)
+{
+    struct vmux_args a;
+    char text[32];
+    if (score != NULL)
+        *score = 0;
+    if (applied != NULL)
+        *applied = false;
+    if (!format_score(text, sizeof(text), "", increment) || !zadd_head(&a, key, flags))
+        return VMUX_ERR_INVALID_ARG;
+    vmux_args_cstr(&a, "INCR");
+    vmux_args_cstr(&a, text);
+    vmux_args_str(&a, member);
+    return run_score(m, opts, &a, false, score, applied);
+}
+
+int vmux_zincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
+                 double increment, double *score)
+{
+    struct vmux_args a;
+    char text[32];
+    double ignored;
+    double *dst = score != NULL ? score : &ignored;
+    *dst = 0;
+    if (!format_score(text, sizeof(text), "", increment))
+        return VMUX_ERR_INVALID_ARG;
+    key_command(&a, "ZINCRBY", key);
+    vmux_args_cstr(&a, text);
+    vmux_args_str(&a, member);
+    return vmux_typed_run(m, opts, &a, false, vmux_conv_double, dst);
+}
+
+int vmux_zscore(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member, double *score,
+                bool *found)
+{
+    struct vmux_args a;
+    key_command(&a, "ZSCORE", key);
+    vmux_args_str(&a, member);
+    return run_score(m, opts, &a, true, score, found);
+}
+
+int vmux_zscore_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
+                      vmux_reply_cb cb, void *userdata)
+{
+    struct vmux_args a;
+    key_command(&a, "ZSCORE", key);
+    vmux_args_str(&a, member);
+    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+}
+
+/* Where ZMSCORE's n scores-or-nils go. */
+struct mscore_out {
+    double *scores;
+    bool *found;
+    size_t n;
+};
+
+static void mscore_zero(struct mscore_out *o)
+{
+    if (o->scores != NULL)
+        memset(o->scores, 0, o->n * sizeof(*o->scores));
+    if (o->found != NULL)
+        memset(o->found, 0, o->n * sizeof(*o->found));
+}
+
+static int conv_mscore(const vmux_reply *r, void *out)
+{
+    struct mscore_out *o = out;
+    int rc = 0;
+    if (vmux_reply_type(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != o->n)
+        return VMUX_ERR_PROTOCOL;
+    for (size_t i = 0; i < o->n && rc == 0; i++) {
+        const vmux_reply *e = vmux_reply_element(r, i);
+        rc = vmux_reply_type(e) == VMUX_REPLY_ERROR
+                 ? VMUX_ERR_PROTOCOL
+                 : vmux_reply_to_score(e, o->scores ? &o->scores[i] : NULL,
+                                       o->found ? &o->found[i] : NULL);
+    }
+    if (rc != 0)
+        mscore_zero(o);
+    return rc != 0 ? VMUX_ERR_PROTOCOL : 0;
+}
+
+int vmux_zmscore(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members,
+                 size_t n, double *scores, bool *found)
+{
+    struct vmux_args a;
+    struct mscore_out o = {scores, found, n};
+    if (members == NULL || n == 0)
+        return VMUX_ERR_INVALID_ARG;
+    mscore_zero(&o);
+    key_command(&a, "ZMSCORE", key);
+    for (size_t i = 0; i < n; i++)
+        vmux_args_str(&a, members[i]);
+    return vmux_typed_run(m, opts, &a, true, conv_mscore, &o);
+}
+
+/* Where a ZRANK/ZREVRANK reply goes: rank, or [rank, score] WITHSCORE, or nil. */
+struct rank_out {
+    int64_t rank;
+    double score;
+    bool found, withscore;
+};
+
+static int conv_rank(const vmux_reply *r, void *out)
+{
+    struct rank_out *o = out;
+    if (vmux_reply_type(r) == VMUX_REPLY_NIL)
+        return 0;
+    if (!o->withscore) {
+        int rc = vmux_reply_to_int(r, &o->rank);
+        o->found = rc == 0;
+        return rc;
+    }
+    const vmux_reply *rank = vmux_reply_element(r, 0), *score = vmux_reply_element(r, 1);
+    if (vmux_reply_len(r) != 2 || vmux_reply_type(r) != VMUX_REPLY_ARRAY ||
+        vmux_reply_to_int(rank, &o->rank) != 0 || vmux_reply_to_double(score, &o->score) != 0) {
+        *o = (struct rank_out){0};
+        return VMUX_ERR_PROTOCOL;
+    }
+    o->found = true;
+    return 0;
+}
+
+static int run_rank(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
+                    vmux_str member, int64_t *rank, double *score, bool *found)
+{
+    struct vmux_args a;
+    struct rank_out o = {.withscore = score != NULL};
+    key_command(&a, cmd, key);
+    vmux_args_str(&a, member);
+    if (o.withscore)
+        vmux_args_cstr(&a, "WITHSCORE");
+    int rc = vmux_typed_run(m, opts, &a, true, conv_rank, &o);
+    if (rc != 0)
+        o = (struct rank_out){0};
+    if (rank != NULL)
+        *rank = o.rank;
+    if (score != NULL)
+        *score = o.score;
+    if (found != NULL)
+        *found = o.found;
+    return rc;
+}
+
+int vmux_zrank(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member, int64_t *rank,
+               double *score, bool *found)
+{
+    return run_rank(m, opts, "ZRANK", key, member, rank, score, found);
+}
+
+int vmux_zrevrank(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member, int64_t *rank,
+                  double *score, bool *found)
+{
+    return run_rank(m, opts, "ZREVRANK", key, member, rank, score, found);
+}
+
+/* The text of a ZRANGE's bounds, alive until it is sent. */
+struct range_text {
+    struct arg_text bound[2];
+};
+
+static void range_text_free(struct range_text *t)
+{
+    arg_text_free(&t->bound[0]);
+    arg_text_free(&t->bound[1]);
+}
+
+/* Checks the options and builds ZRANGE; on error nothing is built or left to free. */
+static int build_zrange(struct vmux_args *a, struct range_text *t, vmux_str key,
+                        const vmux_zrange_opts *range, bool withscores)
+{
+    static const vmux_zrange_opts every = {.start = {.kind = VMUX_ZBOUND_INDEX, .index = 0},
+                                           .stop = {.kind = VMUX_ZBOUND_INDEX, .index = -1}};
+    enum range_by by;
+    if (range == NULL)
+        range = &every;
+    int rc = bounds_text(t->bound, &range->start, &range->stop, &by);
+    if (rc != 0)
+        return rc;
+    if ((range->limit && (by == BY_INDEX || range->offset < 0)) || (withscores && by == BY_LEX)) {
+        range_text_free(t);
+        return VMUX_ERR_INVALID_ARG;
+    }
+    key_command(a, "ZRANGE", key);
+    vmux_args_add(a, t->bound[0].ptr, t->bound[0].len);
+    vmux_args_add(a, t->bound[1].ptr, t->bound[1].len);
+    if (by != BY_INDEX)
+        vmux_args_cstr(a, by == BY_SCORE ? "BYSCORE" : "BYLEX");
+    if (range->rev)
+        vmux_args_cstr(a, "REV");
+    if (range->limit) {
+        vmux_args_cstr(a, "LIMIT");
+        vmux_args_int(a, range->offset);
+        vmux_args_int(a, range->count < 0 ? -1 : range->count);
+    }
+    if (withscores)
+        vmux_args_cstr(a, "WITHSCORES");
+    return 0;
+}
+
+int vmux_zrange(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zrange_opts *range,
+                vmux_bytes_array *members)
+{
+    struct vmux_args a;
+    struct range_text t;
+    vmux_bytes_array ignored;
+    vmux_bytes_array *dst = members != NULL ? members : &ignored;
+    *dst = (vmux_bytes_array){0};
+    int rc = build_zrange(&a, &t, key, range, false);
+    if (rc != 0)
+        return rc;
+    rc = vmux_typed_run(m, opts, &a, true, vmux_conv_bytes_array, dst);
+    range_text_free(&t);
+    if (members == NULL)
+        vmux_bytes_array_free(&ignored);
+    return rc;
+}
+
+int vmux_zrange_withscores(vmux *m, const vmux_callopts *opts, vmux_str key,
+                           const vmux_zrange_opts *range, vmux_scored_array *items)
+{
+    struct vmux_args a;
+    struct range_text t;
+    if (items != NULL)
+        *items = (vmux_scored_array){0};
+    int rc = build_zrange(&a, &t, key, range, true);
+    if (rc != 0)
+        return rc;
+    rc = run_scored(m, opts, &a, true, items);
+    range_text_free(&t);
+    return rc;
+}
+
+int vmux_zrange_async(vmux *m, const vmux_callopts *opts, vmux_str key,
+                      const vmux_zrange_opts *range, bool withscores, vmux_reply_cb cb,
+                      void *userdata)
+{
+    struct vmux_args a;
+    struct range_text t;
+    int rc = build_zrange(&a, &t, key, range, withscores);
+    if (rc != 0)
+        return rc;
+    rc = vmux_typed_async(m, opts, &a, true, cb, userdata);
+    range_text_free(&t);
+    return rc;
+}
+
+int vmux_zrem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members, size_t n,
+              int64_t *removed)
+{
+    struct vmux_args a;
+    if (removed != NULL)
+        *removed = 0;
+    if (members == NULL || n == 0)
+        return VMUX_ERR_INVALID_ARG;
+    key_command(&a, "ZREM", key);
+    for (size_t i = 0; i < n; i++)
+        vmux_args_str(&a, members[i]);
+    return run_int(m, opts, &a, true, removed);
+}
+
+int vmux_zcard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
+{
+    struct vmux_args a;
+    key_command(&a, "ZCARD", key);
+    return run_int(m, opts, &a, true, count);
+}
+
+int vmux_zcount(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound min, vmux_zbound max,
+                int64_t *count)
+{
+    struct vmux_args a;
+    struct arg_text t[2];
+    enum range_by by;
+    if (count != NULL)
+        *count = 0;
+    int rc = bounds_text(t, &min, &max, &by);
+    if (rc == 0 && by != BY_SCORE) {
+        arg_text_free(&t[0]);
+        arg_text_free(&t[1]);
+        rc = VMUX_ERR_INVALID_ARG;
+    }
+    if (rc != 0)
+        return rc;
+    key_command(&a, "ZCOUNT", key);
+    vmux_args_add(&a, t[0].ptr, t[0].len);
+    vmux_args_add(&a, t[1].ptr, t[1].len);
+    return run_int(m, opts, &a, true, count);
+}
+
+static int zpop(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key, int64_t count,
+                vmux_scored_array *items)
+{
+    struct vmux_args a;
+    if (items != NULL)
+        *items = (vmux_scored_array){0};
+    if (count < 0)
+        return VMUX_ERR_INVALID_ARG;
+    key_command(&a, cmd, key);
+    vmux_args_int(&a, count);
+    return run_scored(m, opts, &a, false, items);
+}
+
+int vmux_zpopmin(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
+                 vmux_scored_array *items)
+{
+    return zpop(m, opts, "ZPOPMIN", key, count, items);
+}
+
+int vmux_zpopmax(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
+                 vmux_scored_array *items)
+{
+    return zpop(m, opts, "ZPOPMAX", key, count, items);
+}

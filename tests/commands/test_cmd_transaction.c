@@ -1,0 +1,216 @@
+/*
+ * Transactions: MULTI ... EXEC blocks never interleave with other threads' commands; conditions
+ * decide atomically whether the commands run; errors inside and before the block.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+static vmux *open_plain(void)
+{
+    char *conf = vt_server_config("plain", NULL);
+    char err[256] = "";
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    free(conf);
+    if (rc != 0)
+        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
+    return m;
+}
+
+static void add(vmux_tx *tx, const char *a, const char *b, const char *c)
+{
+    const char *argv[] = {a, b, c};
+    assert_int_equal(vmux_tx_add(tx, c ? 3 : b ? 2 : 1, argv, NULL), 0);
+}
+
+static const char *str_at(const vmux_reply *r, size_t i)
+{
+    return vmux_reply_str(vmux_reply_element(r, i), NULL);
+}
+
+static void test_block_returns_each_reply(void **state)
+{
+    (void)state;
+    vmux *m = open_plain();
+    vmux_tx *tx;
+    assert_int_equal(vmux_tx_new(&tx), 0);
+    add(tx, "SET", "tx:a:k", "v1");
+    add(tx, "INCR", "tx:a:n", NULL);
+    add(tx, "GET", "tx:a:k", NULL);
+    add(tx, "GET", "tx:a:missing", NULL);
+    free(vt_admin("plain", "DEL tx:a:n"));
+    bool committed = false;
+    vmux_reply *r;
+    assert_int_equal(vmux_tx_exec(m, NULL, tx, &committed, &r), 0);
+    assert_true(committed);
+    assert_int_equal(vmux_reply_len(r), 4);
+    assert_string_equal(str_at(r, 0), "OK");
+    assert_int_equal(vmux_reply_integer(vmux_reply_element(r, 1)), 1);
+    assert_string_equal(str_at(r, 2), "v1");
+    assert_int_equal(vmux_reply_type(vmux_reply_element(r, 3)), VMUX_REPLY_NIL);
+    vmux_reply_free(r);
+    vmux_tx_free(tx);
+    vmux_close(m);
+}
+
+struct worker {
+    vmux *m;
+    int id;
+    atomic_int *bad;
+};
+
+/* Each transaction sets a key to a value naming its thread and round, then reads it back:
+ * another thread's command inside the block would show up as a foreign value or reply. */
+static void *tx_worker(void *arg)
+{
+    struct worker *w = arg;
+    char key[32], val[32];
+    snprintf(key, sizeof key, "tx:b:%d", w->id);
+    for (int i = 0; i < 300; i++) {
+        snprintf(val, sizeof val, "t%d:%d", w->id, i);
+        vmux_tx *tx;
+        vmux_tx_new(&tx);
+        const char *set[] = {"SET", key, val}, *get[] = {"GET", key}, *echo[] = {"ECHO", val};
+        vmux_tx_add(tx, 3, set, NULL);
+        vmux_tx_add(tx, 2, get, NULL);
+        vmux_tx_add(tx, 2, echo, NULL);
+        bool committed;
+        vmux_reply *r = NULL;
+        int rc = vmux_tx_exec(w->m, NULL, tx, &committed, &r);
+        if (rc != 0 || !committed || vmux_reply_len(r) != 3 || strcmp(str_at(r, 1), val) != 0 ||
+            strcmp(str_at(r, 2), val) != 0)
+            atomic_fetch_add(w->bad, 1);
+        vmux_reply_free(r);
+        vmux_tx_free(tx);
+        /* plain commands from the same thread mix with other threads' blocks */
+        vmux_bytes v;
+        vmux_get(w->m, NULL, VMUX_STR(key), &v);
+        vmux_bytes_free(&v);
+    }
+    return NULL;
+}
+
+static void test_blocks_never_interleave(void **state)
+{
+    (void)state;
+    vmux *m = open_plain();
+    atomic_int bad = 0;
+    struct worker w[16];
+    pthread_t t[16];
+    for (int i = 0; i < 16; i++) {
+        w[i] = (struct worker){m, i, &bad};
+        pthread_create(&t[i], NULL, tx_worker, &w[i]);
+    }
+    for (int i = 0; i < 16; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&bad), 0);
+    vmux_close(m);
+}
+
+static void test_conditions(void **state)
+{
+    (void)state;
+    vmux *m = open_plain();
+    free(vt_admin("plain", "DEL tx:c:k tx:c:out tx:c:h tx:c:l"));
+    free(vt_admin("plain", "SET tx:c:k expected"));
+    free(vt_admin("plain", "HSET tx:c:h f 1"));
+    free(vt_admin("plain", "RPUSH tx:c:l a b c"));
+    vmux_tx *tx;
+    assert_int_equal(vmux_tx_new(&tx), 0);
+    assert_int_equal(vmux_tx_when_equal(tx, VMUX_STR("tx:c:k"), VMUX_STR("expected")), 0);
+    assert_int_equal(vmux_tx_when_exists(tx, VMUX_STR("tx:c:k")), 0);
+    assert_int_equal(vmux_tx_when_not_exists(tx, VMUX_STR("tx:c:none")), 0);
+    assert_int_equal(vmux_tx_when_hash_equal(tx, VMUX_STR("tx:c:h"), VMUX_STR("f"), VMUX_STR("1")),
+                     0);
+    assert_int_equal(vmux_tx_when_hash_exists(tx, VMUX_STR("tx:c:h"), VMUX_STR("f")), 0);
+    assert_int_equal(vmux_tx_when_hash_not_exists(tx, VMUX_STR("tx:c:h"), VMUX_STR("g")), 0);
+    assert_int_equal(vmux_tx_when_length(tx, VMUX_LENGTH_LIST, VMUX_STR("tx:c:l"), VMUX_CMP_EQ, 3),
+                     0);
+    add(tx, "SET", "tx:c:out", "ran");
+    add(tx, "GET", "tx:c:none", NULL);
+    add(tx, "INCR", "tx:c:k", NULL); /* fails inside: not an integer */
+    bool committed = false;
+    vmux_reply *r;
+    assert_int_equal(vmux_tx_exec(m, NULL, tx, &committed, &r), 0);
+    assert_true(committed);
+    assert_int_equal(vmux_reply_len(r), 3);
+    assert_string_equal(str_at(r, 0), "OK");
+    assert_int_equal(vmux_reply_type(vmux_reply_element(r, 1)), VMUX_REPLY_NIL);
+    assert_int_equal(vmux_reply_type(vmux_reply_element(r, 2)), VMUX_REPLY_ERROR);
+    vmux_reply_free(r);
+    char *out = vt_admin("plain", "GET tx:c:out");
+    assert_string_equal(out, "ran");
+    free(out);
+
+    /* the same transaction once a condition no longer holds: nothing runs */
+    free(vt_admin("plain", "DEL tx:c:out"));
+    free(vt_admin("plain", "SET tx:c:k changed"));
+    assert_int_equal(vmux_tx_exec(m, NULL, tx, &committed, &r), 0);
+    assert_false(committed);
+    assert_null(r);
+    out = vt_admin("plain", "EXISTS tx:c:out");
+    assert_string_equal(out, "0");
+    free(out);
+    vmux_tx_free(tx);
+    vmux_close(m);
+}
+
+static void test_bad_block_and_arguments(void **state)
+{
+    (void)state;
+    vmux *m = open_plain();
+    vmux_tx *tx;
+    assert_int_equal(vmux_tx_new(&tx), 0);
+    bool committed = true;
+    vmux_reply *r = (vmux_reply *)tx;
+    assert_int_equal(vmux_tx_exec(m, NULL, tx, &committed, &r), VMUX_ERR_INVALID_ARG);
+    assert_false(committed);
+    assert_null(r);
+    const char *multi[] = {"MULTI"}, *blpop[] = {"BLPOP", "k", "1"};
+    assert_int_equal(vmux_tx_add(tx, 1, multi, NULL), VMUX_ERR_UNSUPPORTED);
+    assert_int_equal(vmux_tx_add(tx, 3, blpop, NULL), VMUX_ERR_UNSUPPORTED);
+    assert_int_equal(vmux_tx_add(tx, 0, multi, NULL), VMUX_ERR_INVALID_ARG);
+    /* a command the server refuses while queueing aborts the block: nothing runs */
+    free(vt_admin("plain", "DEL tx:d:k"));
+    add(tx, "SET", "tx:d:k", "x");
+    add(tx, "NOSUCHCOMMAND", NULL, NULL);
+    char why[256] = "";
+    vmux_callopts o = {.errbuf = why, .errlen = sizeof why};
+    assert_int_equal(vmux_tx_exec(m, &o, tx, &committed, &r), VMUX_ERR_SERVER);
+    assert_false(committed);
+    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_ERROR);
+    assert_non_null(strstr(why, "unknown command"));
+    vmux_reply_free(r);
+    char *exists = vt_admin("plain", "EXISTS tx:d:k");
+    assert_string_equal(exists, "0");
+    free(exists);
+    /* the connection is still in step: a plain command gets its own reply */
+    vmux_bytes v;
+    assert_int_equal(vmux_get(m, NULL, VMUX_STR("tx:d:k"), &v), 0);
+    assert_null(v.ptr);
+    vmux_tx_free(tx);
+    vmux_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_block_returns_each_reply),
+        cmocka_unit_test(test_blocks_never_interleave),
+        cmocka_unit_test(test_conditions),
+        cmocka_unit_test(test_bad_block_and_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
