@@ -13,11 +13,6 @@
 #include "vmux/blocking.h"
 #include "vmux/script.h"
 #include "vmux/transaction.h"
-#include "vmux/scan.h"
-#include "vmux/keys.h"
-#include "vmux/hashes.h"
-#include "vmux/lists.h"
-#include "vmux/sets.h"
-#include "vmux/zsets.h"
+#include "vmux/pubsub.h"
 
 #endif

@@ -26,6 +26,7 @@ enum vmux_op_flags {
     VMUX_OP_RESENT = 1u << 3,       /* already sent again once after a broken connection */
     VMUX_OP_BLOCKING = 1u << 4,     /* blocks on the server: runs on a pool connection */
     VMUX_OP_TRUSTED = 1u << 5,      /* built by the library (MULTI...EXEC): not checked */
+    VMUX_OP_CONTROL = 1u << 6,      /* no command: a function to run on the I/O thread */
 };
 
 struct vmux_counters;

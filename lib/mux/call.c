@@ -61,7 +61,7 @@ static uint32_t op_flags(const vmux_callopts *opts, const struct vmux_op *op)
     uint32_t flags = 0, asked = opts != NULL ? opts->flags : 0;
     if (asked & VMUX_CALL_RETRY_SAFE)
         flags |= VMUX_OP_RETRY_SAFE;
-    if ((asked & VMUX_CALL_BLOCKING) || vmux_op_is_blocking(op))
+    if ((asked & VMUX_CALL_BLOCKING) || (!(op->flags & VMUX_OP_TRUSTED) && vmux_op_is_blocking(op)))
         flags |= VMUX_OP_BLOCKING;
     return flags;
 }
@@ -219,4 +219,32 @@ int vmux_call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, v
     }
     op->flags |= VMUX_OP_TRUSTED;
     return call_op(m, opts, op, out);
+}
+
+/* What a control op carries instead of command bytes. */
+struct control {
+    int (*fn)(vmux *m, void *arg);
+    void *arg;
+};
+
+int vmux_run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
+{
+    if (vmux_on_io_thread(m))
+        return m->io_closing ? VMUX_ERR_CLOSED : fn(m, arg);
+    struct vmux_op *op = vmux_op_new(sizeof(struct control));
+    if (op == NULL)
+        return VMUX_ERR_NOMEM;
+    struct control ctl = {fn, arg};
+    memcpy(op->cmd, &ctl, sizeof(ctl));
+    op->flags = VMUX_OP_TRUSTED | VMUX_OP_CONTROL;
+    vmux_reply *ignored = NULL;
+    return call_op(m, NULL, op, &ignored);
+}
+
+void vmux_run_control(vmux *m, struct vmux_op *op)
+{
+    struct control ctl;
+    memcpy(&ctl, op->cmd, sizeof(ctl));
+    vmux_op_complete(op, ctl.fn(m, ctl.arg), NULL);
+    vmux_op_free(op);
 }

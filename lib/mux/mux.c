@@ -74,6 +74,8 @@ static void on_tick(uv_timer_t *t)
     m->last_tick_ns = now;
     vmux_link_tick(m->link, frozen);
     vmux_pool_tick(&m->pool, frozen);
+    if (m->pubsub.link != NULL)
+        vmux_link_tick(m->pubsub.link, frozen);
 }
 
 static const struct vmux_link_events link_events = {on_link_ready, on_link_failed};
@@ -89,6 +91,7 @@ void vmux_shutdown(vmux *m)
     vmux_link_close(m->link);
     m->link = NULL;
     vmux_pool_close(&m->pool);
+    vmux_pubsub_close(m);
     uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
@@ -170,8 +173,7 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     uv_timer_init(&m->loop, &m->tick);
     m->wakeup.data = m->deadline_timer.data = m->tick.data = m;
     if ((rc = vmux_pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) == 0 &&
-        (rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) ==
-            0)
+        (rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) == 0)
         return 0;
     vmux_pool_close(&m->pool);
     uv_close((uv_handle_t *)&m->tick, NULL);

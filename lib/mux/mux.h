@@ -13,6 +13,7 @@
 #include "core/deadline.h"
 #include "core/op.h"
 #include "mux/pool.h"
+#include "mux/pubsub.h"
 #include "net/link.h"
 #include "vmux/client.h"
 
@@ -31,6 +32,7 @@ struct vmux {
     struct vmux_link *link; /* standalone: the one server */
     struct vmux_counters ctr;
     struct vmux_pool pool; /* links for blocking commands */
+    struct vmux_pubsub pubsub;
     uv_timer_t tick; /* heartbeats, dead links, freeze detection: once a second */
     uint64_t last_tick_ns;
     bool io_closing; /* I/O thread only: shutdown has begun */
@@ -60,6 +62,16 @@ int vmux_submit(vmux *m, struct vmux_op *op);
  * shareable-command check would refuse. Takes op in every case. Any thread but the I/O thread.
  */
 int vmux_call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out);
+
+/*
+ * Runs fn(m, arg) on the I/O thread and returns what it returns, waiting for it (or
+ * VMUX_ERR_CLOSED once the handle is closing, VMUX_ERR_NOMEM). On the I/O thread it runs fn at
+ * once. This is how other threads change state that only the I/O thread may touch.
+ */
+int vmux_run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg);
+
+/* I/O thread: runs a control op made by vmux_run_on_io() and completes it. */
+void vmux_run_control(vmux *m, struct vmux_op *op);
 
 /* I/O thread: takes everything from the submit queue and routes it. */
 void vmux_drain_queue(vmux *m);

@@ -41,6 +41,10 @@ static void arm_deadline_timer(vmux *m)
 
 void vmux_route(vmux *m, struct vmux_op *op)
 {
+    if (op->flags & VMUX_OP_CONTROL) {
+        vmux_run_control(m, op);
+        return;
+    }
     op->ctr = &m->ctr;
     vmux_count(&m->ctr.submitted, 1);
     if (vmux_deadlines_add(&m->deadlines, op) != 0) {

@@ -149,6 +149,17 @@ static void conn_arm_flush(struct vmux_conn *c)
     }
 }
 
+int vmux_conn_write_raw(struct vmux_conn *c, const char *bytes, size_t len)
+{
+    int rc = vmux_buf_append(&c->out, bytes, len);
+    if (rc != 0)
+        return rc;
+    c->queued += len;
+    c->last_io = uv_now(c->link->loop);
+    conn_arm_flush(c);
+    return 0;
+}
+
 int vmux_conn_write_op(struct vmux_conn *c, struct vmux_op *op)
 {
     int rc = vmux_buf_append(&c->out, op->cmd, op->len);
@@ -184,6 +195,10 @@ static bool conn_partial_reply(struct vmux_op *op, vmux_reply *reply)
 
 static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
 {
+    if (c->link->push_fn != NULL && c->fifo.head == NULL && c->setup_left == 0) {
+        c->link->push_fn(reply, c->link->push_arg); /* a subscriber connection's message */
+        return;
+    }
     struct vmux_op *op = c->fifo.head;
     if (op == NULL) {
         vmux_reply_free(reply);

@@ -281,3 +281,23 @@ bool vmux_link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_r
                        link->cfg->reconnect_min_ms + next_random(link) % 100, 0);
     return true;
 }
+
+/* ---- subscriber links ---- */
+
+void vmux_link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, void *arg), void *arg)
+{
+    link->push_fn = fn;
+    link->push_arg = arg;
+}
+
+int vmux_link_send_raw(struct vmux_link *link, const char *bytes, size_t len)
+{
+    if (link->state != LINK_READY)
+        return VMUX_ERR_NOT_CONNECTED;
+    return vmux_conn_write_raw(link->conn, bytes, len);
+}
+
+bool vmux_link_ready(const struct vmux_link *link)
+{
+    return link->state == LINK_READY;
+}

@@ -53,6 +53,24 @@ void vmux_link_start(struct vmux_link *link);
 void vmux_link_submit(struct vmux_link *link, struct vmux_op *op);
 
 /*
+ * Makes the link a subscriber link: once a connection's session is set up, every reply it
+ * reads goes to fn (which owns it) instead of being matched to a command, and no heartbeat
+ * PING is sent on it (a subscribed connection answers PING differently). Set before start.
+ */
+void vmux_link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, void *arg),
+                        void *arg);
+
+/*
+ * Writes RESP bytes that expect no reply matched to a command (SUBSCRIBE on a subscriber
+ * link). Returns 0, or VMUX_ERR_NOT_CONNECTED when no connection is ready (the caller sends
+ * them again when the link reports ready), or VMUX_ERR_NOMEM.
+ */
+int vmux_link_send_raw(struct vmux_link *link, const char *bytes, size_t len);
+
+/* Whether the link has a ready connection. */
+bool vmux_link_ready(const struct vmux_link *link);
+
+/*
  * Closes the link: every op it holds completes with VMUX_ERR_CLOSED, its handles close, and it
  * frees itself once libuv has released them.
  */

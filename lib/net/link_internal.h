@@ -23,6 +23,8 @@ struct vmux_link {
     const struct vmux_config *cfg;
     vmux_tls_ctx *tls_ctx; /* NULL: plain TCP */
     struct vmux_counters *ctr;
+    void (*push_fn)(vmux_reply *reply, void *arg); /* subscriber link: replies are pushes */
+    void *push_arg;
     struct vmux_reader_limits limits;
     struct vmux_link_events events;
     void *arg;
@@ -87,6 +89,8 @@ struct vmux_conn *vmux_conn_new(struct vmux_link *link, const struct vmux_endpoi
 void vmux_conn_begin(struct vmux_conn *c);
 /* Queues an op's bytes on a ready connection. Returns 0 or VMUX_ERR_NOMEM. */
 int vmux_conn_write_op(struct vmux_conn *conn, struct vmux_op *op);
+/* Queues bytes that expect no matched reply. Returns 0 or VMUX_ERR_NOMEM. */
+int vmux_conn_write_raw(struct vmux_conn *conn, const char *bytes, size_t len);
 /*
  * Ends a connection: ops never handed to the kernel go back to the front of the link's backlog
  * (requeue true) or complete with status (requeue false); ops sent and unanswered complete with

@@ -163,7 +163,7 @@ static uint64_t dead_after_ms(const struct vmux_conn *c)
 void vmux_session_tick(struct vmux_conn *c, uint64_t now_ms)
 {
     const struct vmux_config *cfg = c->link->cfg;
-    if (c->failing || c->handshaking || c->setup_left > 0)
+    if (c->failing || c->handshaking || c->setup_left > 0 || c->link->push_fn != NULL)
         return;
     if (c->check_started != 0 && now_ms - c->check_started > (uint64_t)cfg->connect_timeout_ms) {
         vmux_conn_fail(c, VMUX_ERR_IO, "no answer to PING after the process was suspended");
@@ -178,7 +178,7 @@ void vmux_session_tick(struct vmux_conn *c, uint64_t now_ms)
 
 void vmux_session_check(struct vmux_conn *c, uint64_t now_ms)
 {
-    if (c->failing || c->link->state != LINK_READY)
+    if (c->failing || c->link->state != LINK_READY || c->link->push_fn != NULL)
         return;
     vmux_log(c->link->cfg, VMUX_LOG_WARN,
              "%s: the process was suspended; checking the connection before using it", c->where);

@@ -1,0 +1,121 @@
+/*
+ * Pub/Sub. Subscriptions live on a connection of their own (on RESP2 a subscribed connection
+ * can do nothing else), opened on the first subscribe. Messages reach either a callback or a
+ * bounded, thread-safe queue that any thread reads with a timeout. PUBLISH goes through the
+ * normal multiplexed connection.
+ *
+ * Reconnects: when the subscriber connection breaks and comes back, every live subscription is
+ * issued again, by itself, before messages flow; subscriptions made while it was down are
+ * issued then. Messages published while the connection was down are lost: that is Pub/Sub's
+ * contract (at most once). For messages that must not be lost, use streams (streams.h).
+ *
+ * Threading: subscribe, unsubscribe and publish may be called from any thread (subscribe and
+ * unsubscribe also from a message callback). Callbacks run on the handle's I/O thread, in the
+ * order messages arrive, and must not block: every other command of the handle waits.
+ */
+#ifndef VMUX_PUBSUB_H
+#define VMUX_PUBSUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmux/call.h"
+#include "vmux/export.h"
+#include "vmux/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A message. Binary-safe; pattern.ptr is NULL unless a pattern subscription matched it. */
+typedef struct vmux_message {
+    vmux_bytes channel;
+    vmux_bytes pattern;
+    vmux_bytes payload;
+} vmux_message;
+
+/* Frees a message taken from a queue (vmux_msgq_pop). NULL is allowed. */
+VMUX_EXPORT void vmux_message_free(vmux_message *msg);
+
+/* What a subscription listens to. */
+typedef enum vmux_sub_kind {
+    VMUX_SUB_CHANNEL = 0, /* SUBSCRIBE channel */
+    VMUX_SUB_PATTERN = 1, /* PSUBSCRIBE pattern */
+    VMUX_SUB_SHARD = 2,   /* SSUBSCRIBE shard channel (Valkey 7+) */
+} vmux_sub_kind;
+
+/* A message callback; msg and its bytes live only during the call. */
+typedef void (*vmux_message_cb)(const vmux_message *msg, void *userdata);
+
+/* ---- queues ---- */
+
+typedef struct vmux_msgq vmux_msgq;
+
+/* What a full queue does with a new message. */
+typedef enum vmux_overflow {
+    VMUX_OVERFLOW_DROP_OLDEST = 0, /* make room by dropping the oldest message */
+    VMUX_OVERFLOW_DROP_NEWEST = 1, /* drop the new message */
+} vmux_overflow;
+
+/*
+ * Makes a queue that holds at most bound messages (bound >= 1); on overflow it drops as policy
+ * says and counts the drops. *out is freed with vmux_msgq_free() once no subscription feeds it
+ * (after vmux_unsubscribe() or vmux_close()). Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_NOMEM.
+ */
+VMUX_EXPORT int vmux_msgq_new(size_t bound, vmux_overflow policy, vmux_msgq **out);
+VMUX_EXPORT void vmux_msgq_free(vmux_msgq *q);
+
+/*
+ * Takes the oldest message, waiting up to timeout_ms (0: do not wait; negative: wait as long
+ * as it takes). Returns 0 with *msg filled (free it with vmux_message_free()), VMUX_ERR_TIMEOUT,
+ * or VMUX_ERR_CLOSED once the queue is empty and its handle was closed. Any thread.
+ */
+VMUX_EXPORT int vmux_msgq_pop(vmux_msgq *q, int timeout_ms, vmux_message *msg);
+
+/* Messages dropped because the queue was full, since it was made. */
+VMUX_EXPORT uint64_t vmux_msgq_dropped(vmux_msgq *q);
+
+/* Messages waiting in the queue now. */
+VMUX_EXPORT size_t vmux_msgq_length(vmux_msgq *q);
+
+/* ---- subscriptions ---- */
+
+typedef struct vmux_sub vmux_sub;
+
+/*
+ * Subscribes to name (a channel, a pattern or a shard channel, as kind says); messages go to
+ * cb on the I/O thread. Returns once the subscription is registered; it is live when the
+ * server confirms it (vmux_sub_wait_live()), and comes back by itself after reconnects.
+ * *out is the subscription, for vmux_unsubscribe(). Errors: VMUX_ERR_INVALID_ARG,
+ * VMUX_ERR_NOMEM, VMUX_ERR_CLOSED.
+ */
+VMUX_EXPORT int vmux_subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb cb,
+                               void *userdata, vmux_sub **out);
+
+/* As vmux_subscribe(), with messages copied into q (which several subscriptions may share). */
+VMUX_EXPORT int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_msgq *q,
+                                     vmux_sub **out);
+
+/*
+ * Waits up to timeout_ms until the server has confirmed the subscription on the current
+ * subscriber connection. Returns 0, or VMUX_ERR_TIMEOUT. Not from a callback.
+ */
+VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int timeout_ms);
+
+/*
+ * Ends a subscription and frees it: when this returns, its callback never runs again and no
+ * message is added to its queue. Unsubscribing the last subscription of a name tells the
+ * server; the subscriber connection stays open. Errors: VMUX_ERR_INVALID_ARG. After
+ * vmux_close() subscriptions are gone: do not unsubscribe them then.
+ */
+VMUX_EXPORT int vmux_unsubscribe(vmux *m, vmux_sub *sub);
+
+/* PUBLISH (shard false) or SPUBLISH: *receivers gets how many clients received the message. */
+VMUX_EXPORT int vmux_publish(vmux *m, const vmux_callopts *opts, bool shard, vmux_str channel,
+                             vmux_str message, int64_t *receivers);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
