@@ -113,7 +113,7 @@ int vmux_smismember(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux
 {
     struct vmux_args a;
     vmux_reply *r;
-    if (is_member != NULL && members != NULL)
+    if (is_member != NULL)
         memset(is_member, 0, n * sizeof(*is_member));
     if (!build_items(&a, "SMISMEMBER", &key, members, n))
         return VMUX_ERR_INVALID_ARG;

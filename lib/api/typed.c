@@ -7,6 +7,13 @@
 
 #include "vmux/error.h"
 
+/* Storage for number arguments beyond the first few; never moves once allocated. */
+struct vmux_numbers {
+    struct vmux_numbers *next;
+    int used;
+    char slots[32][32];
+};
+
 void vmux_args_init(struct vmux_args *a)
 {
     memset(a, 0, sizeof(*a));
@@ -24,6 +31,11 @@ void vmux_args_free(struct vmux_args *a)
     a->argv = a->argv_inline;
     a->lens = a->lens_inline;
     a->argc = 0;
+    while (a->more != NULL) {
+        struct vmux_numbers *next = a->more->next;
+        free(a->more);
+        a->more = next;
+    }
 }
 
 static bool grow(struct vmux_args *a)
@@ -50,8 +62,10 @@ static bool grow(struct vmux_args *a)
 
 void vmux_args_add(struct vmux_args *a, const void *p, size_t len)
 {
-    if (a->failed || (a->argc == a->cap && !grow(a))) {
-        a->failed = true;
+    if (a->error != 0)
+        return;
+    if (a->argc == a->cap && !grow(a)) {
+        a->error = VMUX_ERR_NOMEM;
         return;
     }
     a->argv[a->argc] = p != NULL ? p : "";
@@ -71,11 +85,19 @@ void vmux_args_cstr(struct vmux_args *a, const char *s)
 
 static char *number_slot(struct vmux_args *a)
 {
-    if (a->nnumbers == (int)(sizeof(a->numbers) / sizeof(a->numbers[0]))) {
-        a->failed = true;
-        return NULL;
+    if (a->nnumbers < (int)(sizeof(a->numbers) / sizeof(a->numbers[0])))
+        return a->numbers[a->nnumbers++];
+    if (a->more == NULL || a->more->used == (int)(sizeof(a->more->slots) / 32)) {
+        struct vmux_numbers *block = malloc(sizeof(*block));
+        if (block == NULL) {
+            a->error = VMUX_ERR_NOMEM;
+            return NULL;
+        }
+        block->next = a->more;
+        block->used = 0;
+        a->more = block;
     }
-    return a->numbers[a->nnumbers++];
+    return a->more->slots[a->more->used++];
 }
 
 void vmux_args_int(struct vmux_args *a, int64_t v)
@@ -87,6 +109,10 @@ void vmux_args_int(struct vmux_args *a, int64_t v)
 
 void vmux_args_double(struct vmux_args *a, double v)
 {
+    if (v != v) { /* NaN: no command takes it */
+        a->error = a->error != 0 ? a->error : VMUX_ERR_INVALID_ARG;
+        return;
+    }
     char *slot = number_slot(a);
     if (slot != NULL)
         vmux_args_add(a, slot, (size_t)snprintf(slot, 32, "%.17g", v));
@@ -108,7 +134,7 @@ int vmux_typed_call(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
 {
     *out = NULL;
     vmux_callopts o = with_safety(opts, idempotent);
-    int rc = a->failed ? VMUX_ERR_NOMEM : vmux_call(m, &o, a->argc, a->argv, a->lens, out);
+    int rc = a->error != 0 ? a->error : vmux_call(m, &o, a->argc, a->argv, a->lens, out);
     vmux_args_free(a);
     return rc;
 }
@@ -117,8 +143,8 @@ int vmux_typed_async(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bo
                      vmux_reply_cb cb, void *userdata)
 {
     vmux_callopts o = with_safety(opts, idempotent);
-    int rc = a->failed ? VMUX_ERR_NOMEM
-                       : vmux_call_async(m, &o, a->argc, a->argv, a->lens, cb, userdata);
+    int rc =
+        a->error != 0 ? a->error : vmux_call_async(m, &o, a->argc, a->argv, a->lens, cb, userdata);
     vmux_args_free(a);
     return rc;
 }
@@ -130,6 +156,8 @@ int vmux_typed_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool
     int rc = vmux_typed_call(m, opts, a, idempotent, &r);
     if (rc == 0)
         rc = convert(r, out);
+    else
+        convert(NULL, out); /* zeroes out */
     vmux_reply_free(r);
     return rc;
 }
@@ -167,5 +195,7 @@ int vmux_conv_scored_array(const vmux_reply *r, void *out)
 int vmux_conv_ok(const vmux_reply *r, void *out)
 {
     (void)out;
+    if (r == NULL)
+        return VMUX_ERR_INVALID_ARG;
     return vmux_reply_type(r) == VMUX_REPLY_STATUS ? 0 : VMUX_ERR_PROTOCOL;
 }

@@ -21,9 +21,10 @@ struct vmux_args {
     size_t *lens;
     const char *argv_inline[VMUX_ARGS_INLINE];
     size_t lens_inline[VMUX_ARGS_INLINE];
-    char numbers[8][32]; /* text of number arguments (at most 8 per command) */
+    char numbers[8][32]; /* text of the first number arguments */
     int nnumbers;
-    bool failed; /* out of memory, or too many number arguments */
+    struct vmux_numbers *more; /* text of any further ones */
+    int error; /* 0, or why the vector cannot be sent (VMUX_ERR_NOMEM, VMUX_ERR_INVALID_ARG) */
 };
 
 void vmux_args_init(struct vmux_args *a);
@@ -32,6 +33,7 @@ void vmux_args_add(struct vmux_args *a, const void *p, size_t len);
 void vmux_args_str(struct vmux_args *a, vmux_str s);
 void vmux_args_cstr(struct vmux_args *a, const char *s);
 void vmux_args_int(struct vmux_args *a, int64_t v);
+/* A NaN is refused (VMUX_ERR_INVALID_ARG when the command is sent). */
 void vmux_args_double(struct vmux_args *a, double v);
 
 /*
@@ -56,7 +58,10 @@ int vmux_conv_bytes_array(const vmux_reply *r, void *out);  /* vmux_bytes_array 
 int vmux_conv_scored_array(const vmux_reply *r, void *out); /* vmux_scored_array */
 int vmux_conv_ok(const vmux_reply *r, void *out);           /* out unused: status expected */
 
-/* vmux_typed_call(), then the converter into out when a reply came; frees the reply. */
+/*
+ * vmux_typed_call(), then the converter into out when a reply came; frees the reply. On any
+ * failure out is zeroed (the converters zero it when given no reply).
+ */
 int vmux_typed_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                    vmux_convert_fn convert, void *out);
 

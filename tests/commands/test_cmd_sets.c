@@ -1,0 +1,512 @@
+/*
+ * The set commands (sets.h) against the real server: adding and removing with their counts,
+ * membership one and many at a time, members, cardinality, intersection, union and difference,
+ * the async forms, and SSCAN (scan.h) over 10,000 members, each seen; binary and empty
+ * members, missing keys, WRONGTYPE, bad arguments, and results zeroed on every error. Results
+ * are checked against the set read back through the generic API or an admin connection. Keys
+ * start with "cmdsets:".
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+static const char bin_key_bytes[] = "cmdsets:\0bin";
+#define BIN_KEY VMUX_BYTES(bin_key_bytes, sizeof(bin_key_bytes) - 1)
+#define NUL_MEMBER VMUX_BYTES("a\0b", 3)
+#define EMPTY VMUX_BYTES("", 0)
+
+static int setup(void **state)
+{
+    char *conf = vt_server_config("plain", NULL);
+    char err[256] = "";
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    free(conf);
+    if (rc != 0)
+        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
+    *state = m;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    vmux_close(*state);
+    return 0;
+}
+
+static void del(vmux_str key)
+{
+    char *r = vt_admin("plain", "DEL %b", key.ptr, key.len);
+    assert_non_null(r);
+    free(r);
+}
+
+/* The admin connection's integer answer to a one-key command, such as "SCARD %b". */
+static long admin_int(const char *format, vmux_str key)
+{
+    char *r = vt_admin("plain", format, key.ptr, key.len);
+    assert_non_null(r);
+    long v = strtol(r, NULL, 10);
+    free(r);
+    return v;
+}
+
+static bool same(const vmux_bytes *b, vmux_str s)
+{
+    return b->ptr != NULL && b->len == s.len && memcmp(b->ptr, s.ptr, s.len) == 0 &&
+           b->ptr[b->len] == '\0';
+}
+
+/* got holds exactly the members of want, in any order. */
+static void expect_members(const vmux_bytes_array *got, const vmux_str *want, size_t n)
+{
+    assert_int_equal(got->count, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t hits = 0;
+        for (size_t j = 0; j < got->count; j++)
+            hits += same(&got->items[j], want[i]);
+        if (hits != 1)
+            fail_msg("member %zu (%.*s) seen %zu times", i, (int)want[i].len,
+                     (const char *)want[i].ptr, hits);
+    }
+}
+
+/* The set at key, read through the generic API (not the typed one under test). */
+static void expect_set(vmux *m, vmux_str key, const vmux_str *want, size_t n)
+{
+    const char *argv[] = {"SMEMBERS", key.ptr};
+    size_t lens[] = {8, key.len};
+    vmux_reply *r;
+    assert_int_equal(vmux_call(m, NULL, 2, argv, lens, &r), 0);
+    vmux_bytes_array got;
+    assert_int_equal(vmux_reply_to_bytes_array(r, &got), 0);
+    vmux_reply_free(r);
+    expect_members(&got, want, n);
+    vmux_bytes_array_free(&got);
+}
+
+static void expect_wrongtype(int rc, const char *err)
+{
+    assert_int_equal(rc, VMUX_ERR_SERVER);
+    if (strstr(err, "WRONGTYPE") == NULL)
+        fail_msg("no WRONGTYPE in '%s'", err);
+}
+
+static void test_add_remove_members(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = VMUX_STR("cmdsets:basic");
+    del(key);
+    vmux_str members[] = {VMUX_STR("a"), NUL_MEMBER, EMPTY, VMUX_STR("a")};
+    int64_t n = -1;
+    assert_int_equal(vmux_sadd(m, NULL, key, members, 4, &n), 0);
+    assert_int_equal(n, 3); /* "a" twice counts once */
+    assert_int_equal(vmux_sadd(m, NULL, key, members, 2, &n), 0);
+    assert_int_equal(n, 0);
+    vmux_str more[] = {VMUX_STR("b"), VMUX_STR("a")};
+    assert_int_equal(vmux_sadd(m, NULL, key, more, 2, &n), 0);
+    assert_int_equal(n, 1);
+    vmux_str all[] = {VMUX_STR("a"), NUL_MEMBER, EMPTY, VMUX_STR("b")};
+    expect_set(m, key, all, 4);
+    assert_int_equal(admin_int("SCARD %b", key), 4);
+
+    assert_int_equal(vmux_scard(m, NULL, key, &n), 0);
+    assert_int_equal(n, 4);
+    vmux_bytes_array got;
+    assert_int_equal(vmux_smembers(m, NULL, key, &got), 0);
+    expect_members(&got, all, 4);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_smembers(m, NULL, key, NULL), 0);
+
+    vmux_str gone[] = {NUL_MEMBER, VMUX_STR("zz"), EMPTY};
+    assert_int_equal(vmux_srem(m, NULL, key, gone, 3, &n), 0);
+    assert_int_equal(n, 2);
+    vmux_str left[] = {VMUX_STR("a"), VMUX_STR("b")};
+    expect_set(m, key, left, 2);
+    assert_int_equal(vmux_srem(m, NULL, key, left, 2, NULL), 0);
+    assert_int_equal(admin_int("EXISTS %b", key), 0); /* the last member took the key */
+}
+
+static void test_membership(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = BIN_KEY;
+    del(key);
+    vmux_str members[] = {NUL_MEMBER, EMPTY, VMUX_STR("x")};
+    assert_int_equal(vmux_sadd(m, NULL, key, members, 3, NULL), 0);
+    assert_int_equal(admin_int("SCARD %b", key), 3);
+    bool is = false;
+    assert_int_equal(vmux_sismember(m, NULL, key, NUL_MEMBER, &is), 0);
+    assert_true(is);
+    assert_int_equal(vmux_sismember(m, NULL, key, EMPTY, &is), 0);
+    assert_true(is);
+    assert_int_equal(vmux_sismember(m, NULL, key, VMUX_BYTES("a", 1), &is), 0);
+    assert_false(is); /* a prefix of "a\0b" is not it */
+
+    vmux_str asked[] = {VMUX_STR("x"), VMUX_STR("y"), NUL_MEMBER, VMUX_BYTES("a\0c", 3), EMPTY};
+    bool answers[5];
+    memset(answers, 1, sizeof answers);
+    assert_int_equal(vmux_smismember(m, NULL, key, asked, 5, answers), 0);
+    bool want[] = {true, false, true, false, true};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(answers[i], want[i]);
+    assert_int_equal(vmux_smismember(m, NULL, key, asked, 5, NULL), 0);
+
+    vmux_str missing = VMUX_STR("cmdsets:missing");
+    del(missing);
+    is = true;
+    assert_int_equal(vmux_sismember(m, NULL, missing, EMPTY, &is), 0);
+    assert_false(is);
+    memset(answers, 1, sizeof answers);
+    assert_int_equal(vmux_smismember(m, NULL, missing, asked, 5, answers), 0);
+    for (int i = 0; i < 5; i++)
+        assert_false(answers[i]);
+    int64_t n = 5;
+    assert_int_equal(vmux_scard(m, NULL, missing, &n), 0);
+    assert_int_equal(n, 0);
+    vmux_bytes_array got;
+    assert_int_equal(vmux_smembers(m, NULL, missing, &got), 0);
+    assert_int_equal(got.count, 0);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_srem(m, NULL, missing, asked, 2, &n), 0);
+    assert_int_equal(n, 0);
+}
+
+static void test_inter_union_diff(void **state)
+{
+    vmux *m = *state;
+    vmux_str k1 = VMUX_STR("cmdsets:k1"), k2 = VMUX_STR("cmdsets:k2"), k3 = BIN_KEY;
+    vmux_str none = VMUX_STR("cmdsets:none");
+    del(k1);
+    del(k2);
+    del(k3);
+    del(none);
+    vmux_str a = VMUX_STR("a"), b = VMUX_STR("b"), c = NUL_MEMBER, d = EMPTY, e = VMUX_STR("e");
+    vmux_str s1[] = {a, b, c, d}, s2[] = {b, c, d, e}, s3[] = {c, e};
+    assert_int_equal(vmux_sadd(m, NULL, k1, s1, 4, NULL), 0);
+    assert_int_equal(vmux_sadd(m, NULL, k2, s2, 4, NULL), 0);
+    assert_int_equal(vmux_sadd(m, NULL, k3, s3, 2, NULL), 0);
+    vmux_bytes_array got;
+
+    vmux_str keys12[] = {k1, k2}, keys123[] = {k1, k2, k3};
+    assert_int_equal(vmux_sinter(m, NULL, keys12, 2, &got), 0);
+    vmux_str inter12[] = {b, c, d};
+    expect_members(&got, inter12, 3);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_sinter(m, NULL, keys123, 3, &got), 0);
+    expect_members(&got, &c, 1);
+    vmux_bytes_array_free(&got);
+    vmux_str with_missing[] = {k1, none};
+    assert_int_equal(vmux_sinter(m, NULL, with_missing, 2, &got), 0);
+    assert_int_equal(got.count, 0);
+    vmux_bytes_array_free(&got);
+
+    assert_int_equal(vmux_sunion(m, NULL, keys123, 3, &got), 0);
+    vmux_str everything[] = {a, b, c, d, e};
+    expect_members(&got, everything, 5);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_sunion(m, NULL, with_missing, 2, &got), 0);
+    expect_members(&got, s1, 4);
+    vmux_bytes_array_free(&got);
+
+    assert_int_equal(vmux_sdiff(m, NULL, keys12, 2, &got), 0);
+    expect_members(&got, &a, 1);
+    vmux_bytes_array_free(&got);
+    vmux_str keys21[] = {k2, k1}, keys23[] = {k2, k3};
+    assert_int_equal(vmux_sdiff(m, NULL, keys21, 2, &got), 0);
+    expect_members(&got, &e, 1);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_sdiff(m, NULL, keys23, 2, &got), 0);
+    vmux_str diff23[] = {b, d};
+    expect_members(&got, diff23, 2);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_sdiff(m, NULL, &k1, 1, &got), 0); /* one key: itself */
+    expect_members(&got, s1, 4);
+    vmux_bytes_array_free(&got);
+    vmux_str from_missing[] = {none, k1};
+    assert_int_equal(vmux_sdiff(m, NULL, from_missing, 2, &got), 0);
+    assert_int_equal(got.count, 0);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_sunion(m, NULL, keys12, 2, NULL), 0);
+}
+
+struct async_result {
+    atomic_bool done;
+    int status;
+    vmux_reply *reply;
+};
+
+static void on_reply(int status, vmux_reply *reply, void *userdata)
+{
+    struct async_result *r = userdata;
+    r->status = status;
+    r->reply = reply;
+    atomic_store(&r->done, true);
+}
+
+static bool is_done(void *arg)
+{
+    return atomic_load(&((struct async_result *)arg)->done);
+}
+
+static vmux_reply *wait_reply(struct async_result *r)
+{
+    assert_true(vt_wait_until(is_done, r, 10000));
+    assert_int_equal(r->status, 0);
+    return r->reply;
+}
+
+static void test_async(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = VMUX_STR("cmdsets:async");
+    del(key);
+    vmux_str members[] = {NUL_MEMBER, EMPTY, NUL_MEMBER};
+    struct async_result r1 = {0}, r2 = {0}, r3 = {0};
+    assert_int_equal(vmux_sadd_async(m, NULL, key, members, 3, on_reply, &r1), 0);
+    assert_int_equal(vmux_sismember_async(m, NULL, key, EMPTY, on_reply, &r2), 0);
+    assert_int_equal(vmux_smembers_async(m, NULL, key, on_reply, &r3), 0);
+    int64_t added;
+    vmux_reply *reply = wait_reply(&r1);
+    assert_int_equal(vmux_reply_to_int(reply, &added), 0);
+    assert_int_equal(added, 2);
+    vmux_reply_free(reply);
+    bool is = false;
+    reply = wait_reply(&r2);
+    assert_int_equal(vmux_reply_to_bool(reply, &is), 0);
+    assert_true(is);
+    vmux_reply_free(reply);
+    vmux_bytes_array got;
+    reply = wait_reply(&r3);
+    assert_int_equal(vmux_reply_to_bytes_array(reply, &got), 0);
+    vmux_reply_free(reply);
+    expect_members(&got, members, 2);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_sadd_async(m, NULL, key, NULL, 2, on_reply, &r1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_sadd_async(m, NULL, key, members, 0, on_reply, &r1),
+                     VMUX_ERR_INVALID_ARG);
+}
+
+enum { SCAN_MEMBERS = 10000, SCAN_BATCH = 1000 };
+
+/* Member i of the scanned set: "m:<i>" followed by a NUL and a byte, so it is binary. */
+static size_t scan_member(char *buf, int i)
+{
+    int n = snprintf(buf, 24, "m:%d", i);
+    buf[n] = '\0';
+    buf[n + 1] = 'z';
+    return (size_t)n + 2;
+}
+
+/* Marks the member's number as seen; fails on a member that is not one of ours. */
+static void mark_seen(const vmux_bytes *b, bool *seen, int *distinct)
+{
+    if (b->len < 5 || memcmp(b->ptr, "m:", 2) != 0)
+        fail_msg("unexpected member %.*s", (int)b->len, b->ptr);
+    int i = atoi(b->ptr + 2);
+    char want[24];
+    size_t len = scan_member(want, i);
+    assert_true(i >= 0 && i < SCAN_MEMBERS);
+    assert_int_equal(b->len, len);
+    assert_memory_equal(b->ptr, want, len);
+    if (!seen[i])
+        (*distinct)++;
+    seen[i] = true;
+}
+
+static void fill_scan_set(vmux *m, vmux_str key)
+{
+    static char text[SCAN_BATCH][24];
+    vmux_str batch[SCAN_BATCH];
+    for (int start = 0; start < SCAN_MEMBERS; start += SCAN_BATCH) {
+        for (int j = 0; j < SCAN_BATCH; j++)
+            batch[j] = VMUX_BYTES(text[j], scan_member(text[j], start + j));
+        int64_t added;
+        assert_int_equal(vmux_sadd(m, NULL, key, batch, SCAN_BATCH, &added), 0);
+        assert_int_equal(added, SCAN_BATCH);
+    }
+    assert_int_equal(admin_int("SCARD %b", key), SCAN_MEMBERS);
+}
+
+static void test_sscan_every_member(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = VMUX_STR("cmdsets:scan");
+    del(key);
+    fill_scan_set(m, key);
+    bool *seen = calloc(SCAN_MEMBERS, sizeof(*seen));
+    assert_non_null(seen);
+    int distinct = 0, steps = 0;
+    vmux_scan_opts o = {.count = 200};
+    vmux_scan *it;
+    assert_int_equal(vmux_sscan_begin(m, key, &o, &it), 0);
+    vmux_bytes_array batch;
+    int rc;
+    while ((rc = vmux_scan_next(it, NULL, &batch)) == 1) {
+        for (size_t i = 0; i < batch.count; i++)
+            mark_seen(&batch.items[i], seen, &distinct);
+        vmux_bytes_array_free(&batch);
+        steps++;
+    }
+    vmux_scan_end(it);
+    assert_int_equal(rc, 0);
+    assert_int_equal(distinct, SCAN_MEMBERS);
+    assert_true(steps > 1); /* the cursor was followed, not one reply */
+    free(seen);
+
+    /* MATCH: only "m:1*" members, each seen */
+    o.match = "m:1*";
+    distinct = 0;
+    seen = calloc(SCAN_MEMBERS, sizeof(*seen));
+    assert_non_null(seen);
+    assert_int_equal(vmux_sscan_begin(m, key, &o, &it), 0);
+    while ((rc = vmux_scan_next(it, NULL, &batch)) == 1) {
+        for (size_t i = 0; i < batch.count; i++) {
+            assert_memory_equal(batch.items[i].ptr, "m:1", 3);
+            mark_seen(&batch.items[i], seen, &distinct);
+        }
+        vmux_bytes_array_free(&batch);
+    }
+    vmux_scan_end(it);
+    assert_int_equal(rc, 0);
+    assert_int_equal(distinct, 1 + 10 + 100 + 1000); /* 1, 1x, 1xx, 1xxx */
+    free(seen);
+}
+
+static void test_sscan_missing_and_wrongtype(void **state)
+{
+    vmux *m = *state;
+    vmux_str missing = VMUX_STR("cmdsets:scan-missing"), str = VMUX_STR("cmdsets:scan-str");
+    del(missing);
+    char *r = vt_admin("plain", "SET %b v", str.ptr, str.len);
+    free(r);
+    vmux_scan *it;
+    vmux_bytes_array batch;
+    assert_int_equal(vmux_sscan_begin(m, missing, NULL, &it), 0);
+    int rc;
+    size_t total = 0;
+    while ((rc = vmux_scan_next(it, NULL, &batch)) == 1) {
+        total += batch.count;
+        vmux_bytes_array_free(&batch);
+    }
+    vmux_scan_end(it);
+    assert_int_equal(rc, 0);
+    assert_int_equal(total, 0);
+
+    char err[256] = "";
+    vmux_callopts o = {.errbuf = err, .errlen = sizeof err};
+    assert_int_equal(vmux_sscan_begin(m, str, NULL, &it), 0);
+    expect_wrongtype(vmux_scan_next(it, &o, &batch), err);
+    assert_int_equal(batch.count, 0);
+    vmux_scan_end(it);
+}
+
+static void test_wrongtype(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = VMUX_STR("cmdsets:string"), set = VMUX_STR("cmdsets:wt-set");
+    char *r = vt_admin("plain", "SET %b text", key.ptr, key.len);
+    assert_string_equal(r, "OK");
+    free(r);
+    del(set);
+    vmux_str one = VMUX_STR("v");
+    assert_int_equal(vmux_sadd(m, NULL, set, &one, 1, NULL), 0);
+    char err[256];
+    vmux_callopts o = {.errbuf = err, .errlen = sizeof err};
+    int64_t n;
+    bool is;
+    bool many[2];
+    vmux_bytes_array a;
+
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_sadd(m, &o, key, &one, 1, &n), err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_srem(m, &o, key, &one, 1, &n), err);
+    assert_int_equal(n, 0);
+    is = true, err[0] = '\0';
+    expect_wrongtype(vmux_sismember(m, &o, key, one, &is), err);
+    assert_false(is);
+    memset(many, 1, sizeof many), err[0] = '\0';
+    vmux_str two[] = {one, one};
+    expect_wrongtype(vmux_smismember(m, &o, key, two, 2, many), err);
+    assert_false(many[0]);
+    assert_false(many[1]);
+    memset(&a, 0xab, sizeof a), err[0] = '\0';
+    expect_wrongtype(vmux_smembers(m, &o, key, &a), err);
+    assert_null(a.items);
+    assert_int_equal(a.count, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_scard(m, &o, key, &n), err);
+    assert_int_equal(n, 0);
+    vmux_str keys[] = {set, key};
+    memset(&a, 0xab, sizeof a), err[0] = '\0';
+    expect_wrongtype(vmux_sinter(m, &o, keys, 2, &a), err);
+    assert_null(a.items);
+    memset(&a, 0xab, sizeof a), err[0] = '\0';
+    expect_wrongtype(vmux_sunion(m, &o, keys, 2, &a), err);
+    assert_null(a.items);
+    memset(&a, 0xab, sizeof a), err[0] = '\0';
+    expect_wrongtype(vmux_sdiff(m, &o, keys, 2, &a), err);
+    assert_null(a.items);
+    assert_int_equal(a.count, 0);
+}
+
+static void test_bad_arguments(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = VMUX_STR("cmdsets:bad");
+    del(key);
+    vmux_str one = VMUX_STR("v");
+    int64_t n = 7;
+    assert_int_equal(vmux_sadd(m, NULL, key, NULL, 1, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(vmux_sadd(m, NULL, key, &one, 0, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(vmux_srem(m, NULL, key, NULL, 3, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    bool many[1] = {true};
+    assert_int_equal(vmux_smismember(m, NULL, key, &one, 0, many), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_smismember(m, NULL, key, NULL, 1, many), VMUX_ERR_INVALID_ARG);
+    assert_false(many[0]);
+    vmux_bytes_array a;
+    memset(&a, 0xab, sizeof a);
+    assert_int_equal(vmux_sinter(m, NULL, NULL, 1, &a), VMUX_ERR_INVALID_ARG);
+    assert_null(a.items);
+    assert_int_equal(a.count, 0);
+    memset(&a, 0xab, sizeof a);
+    assert_int_equal(vmux_sunion(m, NULL, &key, 0, &a), VMUX_ERR_INVALID_ARG);
+    assert_null(a.items);
+    memset(&a, 0xab, sizeof a);
+    assert_int_equal(vmux_sdiff(m, NULL, &key, 0, &a), VMUX_ERR_INVALID_ARG);
+    assert_null(a.items);
+    assert_int_equal(admin_int("EXISTS %b", key), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_add_remove_members),
+        cmocka_unit_test(test_membership),
+        cmocka_unit_test(test_inter_union_diff),
+        cmocka_unit_test(test_async),
+        cmocka_unit_test(test_sscan_every_member),
+        cmocka_unit_test(test_sscan_missing_and_wrongtype),
+        cmocka_unit_test(test_wrongtype),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

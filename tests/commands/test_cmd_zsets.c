@@ -1,0 +1,1035 @@
+/*
+ * The sorted-set commands (zsets.h) against the real server: ZADD with each option and with
+ * many pairs, ZADD INCR and ZINCRBY, scores (one and many, nil for missing members), ranks with
+ * scores, ZRANGE by index, by score (exclusive and infinite bounds) and by member, reversed and
+ * limited, with and without scores, ZREM, ZCARD, ZCOUNT, ZPOPMIN/ZPOPMAX, the async forms, a
+ * leaderboard of 1,000 players (top N with scores, a player's rank, score ranges), and ZSCAN
+ * (scan.h) over 10,000 members with their scores; binary and empty members, missing keys,
+ * WRONGTYPE, bad arguments, and results zeroed on every error. Results are checked against the
+ * server's state read back over an admin connection or the generic API. Keys start with
+ * "cmdzsets:".
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+static const char bin_key_bytes[] = "cmdzsets:\0bin";
+#define BIN_KEY VMUX_BYTES(bin_key_bytes, sizeof(bin_key_bytes) - 1)
+#define NUL_MEMBER VMUX_BYTES("a\0b", 3)
+#define EMPTY VMUX_BYTES("", 0)
+#define S VMUX_STR
+
+static int setup(void **state)
+{
+    char *conf = vt_server_config("plain", NULL);
+    char err[256] = "";
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    free(conf);
+    if (rc != 0)
+        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
+    *state = m;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    vmux_close(*state);
+    return 0;
+}
+
+static void del(vmux_str key)
+{
+    char *r = vt_admin("plain", "DEL %b", key.ptr, key.len);
+    assert_non_null(r);
+    free(r);
+}
+
+static long admin_int(const char *format, vmux_str key)
+{
+    char *r = vt_admin("plain", format, key.ptr, key.len);
+    assert_non_null(r);
+    long v = strtol(r, NULL, 10);
+    free(r);
+    return v;
+}
+
+/* member's score read over the admin connection; NAN when it is not a member. */
+static double admin_score(vmux_str key, vmux_str member)
+{
+    char *r = vt_admin("plain", "ZSCORE %b %b", key.ptr, key.len, member.ptr, member.len);
+    assert_non_null(r);
+    double v = strcmp(r, "(nil)") == 0 ? NAN : strtod(r, NULL);
+    free(r);
+    return v;
+}
+
+static void expect_score(vmux_str key, vmux_str member, double want)
+{
+    double got = admin_score(key, member);
+    if (!(got == want || (isnan(got) && isnan(want))))
+        fail_msg("score of %.*s: %.17g, want %.17g", (int)member.len, (const char *)member.ptr, got,
+                 want);
+}
+
+static void set_string(vmux_str key)
+{
+    char *r = vt_admin("plain", "SET %b text", key.ptr, key.len);
+    assert_non_null(r);
+    assert_string_equal(r, "OK");
+    free(r);
+}
+
+static void expect_bytes(const vmux_bytes *got, vmux_str want)
+{
+    assert_non_null(got->ptr);
+    assert_int_equal(got->len, want.len);
+    assert_memory_equal(got->ptr, want.ptr, want.len);
+    assert_int_equal(got->ptr[got->len], '\0');
+}
+
+static void expect_array(const vmux_bytes_array *got, const vmux_str *want, size_t n)
+{
+    assert_int_equal(got->count, n);
+    for (size_t i = 0; i < n; i++)
+        expect_bytes(&got->items[i], want[i]);
+}
+
+static void expect_scored(const vmux_scored_array *got, const vmux_zmember *want, size_t n)
+{
+    assert_int_equal(got->count, n);
+    for (size_t i = 0; i < n; i++) {
+        expect_bytes(&got->items[i].member, want[i].member);
+        if (got->items[i].score != want[i].score)
+            fail_msg("item %zu: score %.17g, want %.17g", i, got->items[i].score, want[i].score);
+    }
+}
+
+static void expect_wrongtype(int rc, const char *err)
+{
+    assert_int_equal(rc, VMUX_ERR_SERVER);
+    if (strstr(err, "WRONGTYPE") == NULL)
+        fail_msg("no WRONGTYPE in '%s'", err);
+}
+
+/* ZADD through the typed call under test, which must succeed. */
+static void zadd(vmux *m, vmux_str key, const vmux_zmember *items, size_t n)
+{
+    assert_int_equal(vmux_zadd(m, NULL, key, items, n, 0, NULL), 0);
+}
+
+static int64_t zadd_count(vmux *m, vmux_str key, double score, const char *member, unsigned flags)
+{
+    vmux_zmember item = {S(member), score};
+    int64_t count = -1;
+    assert_int_equal(vmux_zadd(m, NULL, key, &item, 1, flags, &count), 0);
+    return count;
+}
+
+static void test_zadd(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:add");
+    del(key);
+    vmux_zmember first[] = {{S("a"), 1}, {S("b"), 2}, {S("c"), 3}};
+    int64_t count = -1;
+    assert_int_equal(vmux_zadd(m, NULL, key, first, 3, 0, &count), 0);
+    assert_int_equal(count, 3);
+    expect_score(key, S("b"), 2);
+    vmux_zmember update[] = {{S("a"), 10}, {S("d"), 4}};
+    assert_int_equal(vmux_zadd(m, NULL, key, update, 2, 0, &count), 0);
+    assert_int_equal(count, 1); /* only d is new */
+    expect_score(key, S("a"), 10);
+    vmux_zmember changes[] = {{S("a"), 11}, {S("b"), 2}, {S("e"), 5}};
+    assert_int_equal(vmux_zadd(m, NULL, key, changes, 3, VMUX_ZADD_CH, &count), 0);
+    assert_int_equal(count, 2); /* a updated, e added; b unchanged */
+
+    /* NX adds only; XX updates only */
+    vmux_zmember nx[] = {{S("a"), 0}, {S("f"), 6}};
+    assert_int_equal(vmux_zadd(m, NULL, key, nx, 2, VMUX_ZADD_NX, &count), 0);
+    assert_int_equal(count, 1);
+    expect_score(key, S("a"), 11);
+    expect_score(key, S("f"), 6);
+    vmux_zmember xx[] = {{S("a"), 12}, {S("g"), 7}};
+    assert_int_equal(vmux_zadd(m, NULL, key, xx, 2, VMUX_ZADD_XX | VMUX_ZADD_CH, &count), 0);
+    assert_int_equal(count, 1);
+    expect_score(key, S("a"), 12);
+    expect_score(key, S("g"), NAN);
+    /* GT and LT update in one direction only, and still add */
+    assert_int_equal(zadd_count(m, key, 5, "a", VMUX_ZADD_GT | VMUX_ZADD_CH), 0);
+    expect_score(key, S("a"), 12);
+    assert_int_equal(zadd_count(m, key, 20, "a", VMUX_ZADD_GT | VMUX_ZADD_CH), 1);
+    expect_score(key, S("a"), 20);
+    assert_int_equal(zadd_count(m, key, 1, "h", VMUX_ZADD_GT), 1);
+    assert_int_equal(zadd_count(m, key, 30, "a", VMUX_ZADD_LT | VMUX_ZADD_CH), 0);
+    assert_int_equal(zadd_count(m, key, -1, "a", VMUX_ZADD_LT | VMUX_ZADD_CH), 1);
+    expect_score(key, S("a"), -1);
+    assert_int_equal(zadd_count(m, key, 1, "b", VMUX_ZADD_XX | VMUX_ZADD_GT | VMUX_ZADD_CH), 0);
+    assert_int_equal(zadd_count(m, key, 3, "b", VMUX_ZADD_XX | VMUX_ZADD_GT | VMUX_ZADD_CH), 1);
+    assert_int_equal(zadd_count(m, key, 3, "new", VMUX_ZADD_XX | VMUX_ZADD_GT), 0);
+    expect_score(key, S("new"), NAN);
+
+    /* binary and empty members, infinities, and a score that needs every digit */
+    vmux_zmember odd[] = {{NUL_MEMBER, 0.1},
+                          {EMPTY, -0.5},
+                          {S("top"), INFINITY},
+                          {S("bottom"), -INFINITY},
+                          {S("tiny"), 1e-300}};
+    assert_int_equal(vmux_zadd(m, NULL, key, odd, 5, 0, &count), 0);
+    assert_int_equal(count, 5);
+    expect_score(key, NUL_MEMBER, 0.1);
+    expect_score(key, EMPTY, -0.5);
+    expect_score(key, S("top"), INFINITY);
+    expect_score(key, S("bottom"), -INFINITY);
+    expect_score(key, S("tiny"), 1e-300);
+    assert_int_equal(vmux_zadd(m, NULL, key, odd, 1, 0, NULL), 0);
+    assert_int_equal(admin_int("ZCARD %b", key), 12);
+}
+
+static void test_zadd_many_pairs_and_binary_key(void **state)
+{
+    vmux *m = *state;
+    enum { N = 300 };
+    static char names[N][16];
+    vmux_zmember items[N];
+    del(BIN_KEY);
+    for (int i = 0; i < N; i++) {
+        int len = snprintf(names[i], sizeof names[i], "p%d", i);
+        items[i] = (vmux_zmember){VMUX_BYTES(names[i], (size_t)len), i * 1.5};
+    }
+    int64_t count;
+    assert_int_equal(vmux_zadd(m, NULL, BIN_KEY, items, N, 0, &count), 0);
+    assert_int_equal(count, N);
+    assert_int_equal(admin_int("ZCARD %b", BIN_KEY), N);
+    for (int i = 0; i < N; i += 37)
+        expect_score(BIN_KEY, items[i].member, i * 1.5);
+    expect_score(BIN_KEY, items[N - 1].member, (N - 1) * 1.5);
+}
+
+static void test_zadd_bad_arguments(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:add-bad");
+    del(key);
+    vmux_zmember one = {S("a"), 1}, nan_item = {S("a"), NAN};
+    const unsigned bad[] = {VMUX_ZADD_NX | VMUX_ZADD_XX, VMUX_ZADD_NX | VMUX_ZADD_GT,
+                            VMUX_ZADD_NX | VMUX_ZADD_LT, VMUX_ZADD_GT | VMUX_ZADD_LT, 0x100};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t count = 7;
+        assert_int_equal(vmux_zadd(m, NULL, key, &one, 1, bad[i], &count), VMUX_ERR_INVALID_ARG);
+        assert_int_equal(count, 0);
+        double score = 7;
+        bool applied = true;
+        assert_int_equal(vmux_zadd_incr(m, NULL, key, S("a"), 1, bad[i], &score, &applied),
+                         VMUX_ERR_INVALID_ARG);
+        assert_true(score == 0);
+        assert_false(applied);
+    }
+    int64_t count = 7;
+    assert_int_equal(vmux_zadd(m, NULL, key, &nan_item, 1, 0, &count), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(count, 0);
+    count = 7;
+    assert_int_equal(vmux_zadd(m, NULL, key, NULL, 1, 0, &count), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(count, 0);
+    assert_int_equal(vmux_zadd(m, NULL, key, &one, 0, 0, &count), VMUX_ERR_INVALID_ARG);
+    double score = 7;
+    assert_int_equal(vmux_zincrby(m, NULL, key, S("a"), NAN, &score), VMUX_ERR_INVALID_ARG);
+    assert_true(score == 0);
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("a"), NAN, 0, &score, NULL),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(admin_int("EXISTS %b", key), 0); /* nothing was sent */
+}
+
+static void test_zadd_incr_and_zincrby(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:incr");
+    del(key);
+    double score = -1;
+    bool applied = false;
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), 1.5, 0, &score, &applied), 0);
+    assert_true(applied);
+    assert_true(score == 1.5);
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), 2.25, 0, &score, &applied), 0);
+    assert_true(score == 3.75);
+    expect_score(key, S("m"), 3.75);
+    /* conditions that stop it: nil */
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), 1, VMUX_ZADD_NX, &score, &applied), 0);
+    assert_false(applied);
+    assert_true(score == 0);
+    expect_score(key, S("m"), 3.75);
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("n"), 1, VMUX_ZADD_XX, &score, &applied), 0);
+    assert_false(applied);
+    expect_score(key, S("n"), NAN);
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), -1, VMUX_ZADD_GT, &score, &applied), 0);
+    assert_false(applied);
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), -1, VMUX_ZADD_LT, &score, &applied), 0);
+    assert_true(applied);
+    assert_true(score == 2.75);
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, NUL_MEMBER, 4, VMUX_ZADD_NX, NULL, NULL), 0);
+    expect_score(key, NUL_MEMBER, 4);
+
+    assert_int_equal(vmux_zincrby(m, NULL, key, EMPTY, 2.5, &score), 0);
+    assert_true(score == 2.5);
+    assert_int_equal(vmux_zincrby(m, NULL, key, EMPTY, -1.5, &score), 0);
+    assert_true(score == 1);
+    expect_score(key, EMPTY, 1);
+    assert_int_equal(vmux_zincrby(m, NULL, key, S("inf"), INFINITY, &score), 0);
+    assert_true(isinf(score) && score > 0);
+    assert_int_equal(vmux_zincrby(m, NULL, key, S("m"), 1, NULL), 0);
+    expect_score(key, S("m"), 3.75);
+    /* +inf plus -inf is not a number: the server refuses */
+    char err[256] = "";
+    vmux_callopts o = {.errbuf = err, .errlen = sizeof err};
+    score = 7;
+    assert_int_equal(vmux_zincrby(m, &o, key, S("inf"), -INFINITY, &score), VMUX_ERR_SERVER);
+    assert_non_null(strstr(err, "NaN"));
+    assert_true(score == 0);
+    expect_score(key, S("inf"), INFINITY);
+}
+
+static void test_zscore_zmscore(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:score"), missing = S("cmdzsets:score-missing");
+    del(key);
+    del(missing);
+    vmux_zmember items[] = {{NUL_MEMBER, -2.5}, {EMPTY, 0}, {S("hi"), INFINITY}};
+    zadd(m, key, items, 3);
+    double score = 7;
+    bool found = false;
+    assert_int_equal(vmux_zscore(m, NULL, key, NUL_MEMBER, &score, &found), 0);
+    assert_true(found);
+    assert_true(score == -2.5);
+    assert_int_equal(vmux_zscore(m, NULL, key, EMPTY, &score, &found), 0);
+    assert_true(found);
+    assert_true(score == 0);
+    assert_int_equal(vmux_zscore(m, NULL, key, S("hi"), &score, &found), 0);
+    assert_true(isinf(score) && score > 0);
+    score = 7;
+    assert_int_equal(vmux_zscore(m, NULL, key, VMUX_BYTES("a", 1), &score, &found), 0);
+    assert_false(found);
+    assert_true(score == 0);
+    found = true;
+    assert_int_equal(vmux_zscore(m, NULL, missing, S("x"), &score, &found), 0);
+    assert_false(found);
+    assert_int_equal(vmux_zscore(m, NULL, key, S("hi"), NULL, &found), 0);
+    assert_true(found);
+
+    vmux_str asked[] = {S("hi"), S("nope"), NUL_MEMBER, EMPTY};
+    double scores[4] = {7, 7, 7, 7};
+    bool present[4] = {false, true, false, false};
+    assert_int_equal(vmux_zmscore(m, NULL, key, asked, 4, scores, present), 0);
+    assert_true(present[0] && isinf(scores[0]));
+    assert_false(present[1]);
+    assert_true(scores[1] == 0);
+    assert_true(present[2] && scores[2] == -2.5);
+    assert_true(present[3] && scores[3] == 0);
+    assert_int_equal(vmux_zmscore(m, NULL, key, asked, 4, NULL, present), 0);
+    assert_true(present[2]);
+    assert_int_equal(vmux_zmscore(m, NULL, missing, asked, 4, scores, present), 0);
+    for (int i = 0; i < 4; i++)
+        assert_false(present[i]);
+    memset(present, 1, sizeof present);
+    assert_int_equal(vmux_zmscore(m, NULL, key, NULL, 4, scores, present), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_zmscore(m, NULL, key, asked, 0, scores, present), VMUX_ERR_INVALID_ARG);
+}
+
+static void test_zrank(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:rank");
+    del(key);
+    vmux_zmember items[] = {{S("a"), 1}, {NUL_MEMBER, 2}, {EMPTY, 3.5}};
+    zadd(m, key, items, 3);
+    int64_t rank = -1;
+    double score = -1;
+    bool found = false;
+    assert_int_equal(vmux_zrank(m, NULL, key, NUL_MEMBER, &rank, NULL, &found), 0);
+    assert_true(found);
+    assert_int_equal(rank, 1);
+    assert_int_equal(vmux_zrank(m, NULL, key, EMPTY, &rank, &score, &found), 0);
+    assert_int_equal(rank, 2);
+    assert_true(score == 3.5);
+    assert_int_equal(vmux_zrevrank(m, NULL, key, EMPTY, &rank, &score, &found), 0);
+    assert_int_equal(rank, 0);
+    assert_true(score == 3.5);
+    assert_int_equal(vmux_zrevrank(m, NULL, key, S("a"), &rank, NULL, NULL), 0);
+    assert_int_equal(rank, 2);
+    rank = 5, score = 5, found = true;
+    assert_int_equal(vmux_zrank(m, NULL, key, S("zz"), &rank, &score, &found), 0);
+    assert_false(found);
+    assert_int_equal(rank, 0);
+    assert_true(score == 0);
+    rank = 5, found = true;
+    assert_int_equal(
+        vmux_zrevrank(m, NULL, S("cmdzsets:rank-missing"), S("a"), &rank, NULL, &found), 0);
+    assert_false(found);
+    assert_int_equal(rank, 0);
+}
+
+/* The members, and members with scores, of one range; both forms must agree with want. */
+static void expect_range(vmux *m, vmux_str key, const vmux_zrange_opts *range,
+                         const vmux_zmember *want, size_t n)
+{
+    vmux_bytes_array members;
+    assert_int_equal(vmux_zrange(m, NULL, key, range, &members), 0);
+    assert_int_equal(members.count, n);
+    for (size_t i = 0; i < n; i++)
+        expect_bytes(&members.items[i], want[i].member);
+    vmux_bytes_array_free(&members);
+    bool lex = range != NULL && range->start.kind >= VMUX_ZBOUND_LEX;
+    if (lex)
+        return; /* WITHSCORES does not go with BYLEX */
+    vmux_scored_array scored;
+    assert_int_equal(vmux_zrange_withscores(m, NULL, key, range, &scored), 0);
+    expect_scored(&scored, want, n);
+    vmux_scored_array_free(&scored);
+}
+
+static void test_zrange_by_index(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:range-index");
+    del(key);
+    vmux_zmember items[] = {{S("a"), 1}, {NUL_MEMBER, 2}, {EMPTY, 3}, {S("d"), 4}};
+    zadd(m, key, items, 4);
+    expect_range(m, key, NULL, items, 4);
+    vmux_zrange_opts r = {.start = VMUX_ZINDEX(1), .stop = VMUX_ZINDEX(2)};
+    expect_range(m, key, &r, items + 1, 2);
+    r = (vmux_zrange_opts){.start = VMUX_ZINDEX(-2), .stop = VMUX_ZINDEX(-1)};
+    expect_range(m, key, &r, items + 2, 2);
+    r = (vmux_zrange_opts){.start = VMUX_ZINDEX(0), .stop = VMUX_ZINDEX(1), .rev = true};
+    vmux_zmember top2[] = {items[3], items[2]};
+    expect_range(m, key, &r, top2, 2);
+    r = (vmux_zrange_opts){.start = VMUX_ZINDEX(5), .stop = VMUX_ZINDEX(9)};
+    expect_range(m, key, &r, NULL, 0);
+    del(S("cmdzsets:range-missing"));
+    expect_range(m, S("cmdzsets:range-missing"), NULL, NULL, 0);
+    assert_int_equal(vmux_zrange(m, NULL, key, NULL, NULL), 0);
+    assert_int_equal(vmux_zrange_withscores(m, NULL, key, NULL, NULL), 0);
+}
+
+static void test_zrange_by_score(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:range-score");
+    del(key);
+    vmux_zmember items[] = {{S("lo"), -INFINITY}, {S("m1"), 1}, {S("m2"), 2},       {S("m3"), 3},
+                            {S("m4"), 4},         {S("m5"), 5}, {S("hi"), INFINITY}};
+    zadd(m, key, items, 7);
+    vmux_zrange_opts r = {.start = VMUX_ZSCORE(2), .stop = VMUX_ZSCORE(4)};
+    expect_range(m, key, &r, items + 2, 3);
+    r.start = VMUX_ZSCORE_EXCL(2);
+    expect_range(m, key, &r, items + 3, 2);
+    r.stop = VMUX_ZSCORE_EXCL(4);
+    expect_range(m, key, &r, items + 3, 1);
+    r = (vmux_zrange_opts){.start = VMUX_ZSCORE_NEG_INF, .stop = VMUX_ZSCORE_POS_INF};
+    expect_range(m, key, &r, items, 7); /* inclusive infinities take the infinite scores */
+    r = (vmux_zrange_opts){.start = VMUX_ZSCORE_EXCL(-INFINITY),
+                           .stop = VMUX_ZSCORE_EXCL(INFINITY)};
+    expect_range(m, key, &r, items + 1, 5);
+    r = (vmux_zrange_opts){.start = VMUX_ZSCORE_EXCL(5), .stop = VMUX_ZSCORE_EXCL(5)};
+    expect_range(m, key, &r, NULL, 0);
+
+    /* reversed: written from the high end */
+    r = (vmux_zrange_opts){.start = VMUX_ZSCORE_POS_INF, .stop = VMUX_ZSCORE_EXCL(3), .rev = true};
+    vmux_zmember high[] = {items[6], items[5], items[4]};
+    expect_range(m, key, &r, high, 3);
+    /* LIMIT offset count; a negative count takes the rest */
+    r = (vmux_zrange_opts){.start = VMUX_ZSCORE_NEG_INF,
+                           .stop = VMUX_ZSCORE_POS_INF,
+                           .limit = true,
+                           .offset = 1,
+                           .count = 2};
+    expect_range(m, key, &r, items + 1, 2);
+    r.offset = 5;
+    r.count = -1;
+    expect_range(m, key, &r, items + 5, 2);
+    r = (vmux_zrange_opts){.start = VMUX_ZSCORE_POS_INF,
+                           .stop = VMUX_ZSCORE_NEG_INF,
+                           .rev = true,
+                           .limit = true,
+                           .offset = 0,
+                           .count = 2};
+    vmux_zmember top[] = {items[6], items[5]};
+    expect_range(m, key, &r, top, 2);
+}
+
+static void test_zrange_by_lex(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:range-lex");
+    del(key);
+    /* one score, so members sort by their bytes: "a" < "a\0b" < "b" ... */
+    vmux_zmember items[] = {{EMPTY, 0},  {S("a"), 0}, {NUL_MEMBER, 0}, {S("b"), 0},
+                            {S("c"), 0}, {S("d"), 0}, {S("e"), 0}};
+    zadd(m, key, items, 7);
+    vmux_zrange_opts r = {.start = VMUX_ZLEX(S("b")), .stop = VMUX_ZLEX(S("d"))};
+    expect_range(m, key, &r, items + 3, 3);
+    r = (vmux_zrange_opts){.start = VMUX_ZLEX_EXCL(S("b")), .stop = VMUX_ZLEX_EXCL(S("d"))};
+    expect_range(m, key, &r, items + 4, 1);
+    r = (vmux_zrange_opts){.start = VMUX_ZLEX_MIN, .stop = VMUX_ZLEX_EXCL(S("b"))};
+    expect_range(m, key, &r, items, 3);
+    r = (vmux_zrange_opts){.start = VMUX_ZLEX(S("c")), .stop = VMUX_ZLEX_MAX};
+    expect_range(m, key, &r, items + 4, 3);
+    r = (vmux_zrange_opts){.start = VMUX_ZLEX(NUL_MEMBER), .stop = VMUX_ZLEX(S("b"))};
+    expect_range(m, key, &r, items + 2, 2);
+    r = (vmux_zrange_opts){.start = VMUX_ZLEX_EXCL(EMPTY), .stop = VMUX_ZLEX_EXCL(NUL_MEMBER)};
+    expect_range(m, key, &r, items + 1, 1);
+    r = (vmux_zrange_opts){.start = VMUX_ZLEX_MAX, .stop = VMUX_ZLEX_EXCL(S("c")), .rev = true};
+    vmux_zmember rev[] = {items[6], items[5]};
+    expect_range(m, key, &r, rev, 2);
+    r = (vmux_zrange_opts){
+        .start = VMUX_ZLEX_MIN, .stop = VMUX_ZLEX_MAX, .limit = true, .offset = 2, .count = 3};
+    expect_range(m, key, &r, items + 2, 3);
+}
+
+struct async_result {
+    atomic_bool done;
+    int status;
+    vmux_reply *reply;
+};
+
+static void on_reply(int status, vmux_reply *reply, void *userdata)
+{
+    struct async_result *r = userdata;
+    r->status = status;
+    r->reply = reply;
+    atomic_store(&r->done, true);
+}
+
+static bool is_done(void *arg)
+{
+    return atomic_load(&((struct async_result *)arg)->done);
+}
+
+static vmux_reply *wait_reply(struct async_result *r)
+{
+    assert_true(vt_wait_until(is_done, r, 10000));
+    assert_int_equal(r->status, 0);
+    return r->reply;
+}
+
+static void test_zrange_bad_arguments(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:range-bad");
+    const vmux_zrange_opts bad[] = {
+        {.start = VMUX_ZINDEX(0), .stop = VMUX_ZSCORE(1)}, /* mixed kinds */
+        {.start = VMUX_ZSCORE(0), .stop = VMUX_ZLEX_MAX},  /* mixed kinds */
+        {.start = VMUX_ZINDEX(0), .stop = VMUX_ZINDEX(1), .limit = true, .count = 1},
+        {.start = VMUX_ZSCORE(0), .stop = VMUX_ZSCORE(1), .limit = true, .offset = -1},
+        {.start = VMUX_ZSCORE(NAN), .stop = VMUX_ZSCORE(1)},
+        {.start = VMUX_ZSCORE(0), .stop = VMUX_ZSCORE_EXCL(NAN)},
+        {.start = {.kind = (vmux_zbound_kind)42}, .stop = VMUX_ZINDEX(1)},
+        {.start = VMUX_ZLEX(VMUX_BYTES(NULL, 3)), .stop = VMUX_ZLEX_MAX}, /* NULL bytes */
+    };
+    struct async_result never = {0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vmux_bytes_array members;
+        memset(&members, 0xab, sizeof members);
+        assert_int_equal(vmux_zrange(m, NULL, key, &bad[i], &members), VMUX_ERR_INVALID_ARG);
+        assert_null(members.items);
+        assert_int_equal(members.count, 0);
+        vmux_scored_array scored;
+        memset(&scored, 0xab, sizeof scored);
+        assert_int_equal(vmux_zrange_withscores(m, NULL, key, &bad[i], &scored),
+                         VMUX_ERR_INVALID_ARG);
+        assert_null(scored.items);
+        assert_int_equal(scored.count, 0);
+        assert_int_equal(vmux_zrange_async(m, NULL, key, &bad[i], false, on_reply, &never),
+                         VMUX_ERR_INVALID_ARG);
+    }
+    /* scores do not go with a range by member */
+    vmux_zrange_opts lex = {.start = VMUX_ZLEX_MIN, .stop = VMUX_ZLEX_MAX};
+    vmux_scored_array scored;
+    memset(&scored, 0xab, sizeof scored);
+    assert_int_equal(vmux_zrange_withscores(m, NULL, key, &lex, &scored), VMUX_ERR_INVALID_ARG);
+    assert_null(scored.items);
+    assert_int_equal(vmux_zrange_async(m, NULL, key, &lex, true, on_reply, &never),
+                     VMUX_ERR_INVALID_ARG);
+    assert_false(atomic_load(&never.done)); /* refused, so the callback never runs */
+}
+
+static void test_zrem_zcard_zcount(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:count"), missing = S("cmdzsets:count-missing");
+    del(key);
+    del(missing);
+    vmux_zmember items[] = {{S("lo"), -INFINITY}, {S("m1"), 1}, {NUL_MEMBER, 2},
+                            {EMPTY, 3},           {S("m4"), 4}, {S("hi"), INFINITY}};
+    zadd(m, key, items, 6);
+    int64_t n = -1;
+    assert_int_equal(vmux_zcard(m, NULL, key, &n), 0);
+    assert_int_equal(n, 6);
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZSCORE(2), VMUX_ZSCORE(4), &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZSCORE_EXCL(2), VMUX_ZSCORE(4), &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZSCORE_NEG_INF, VMUX_ZSCORE_POS_INF, &n), 0);
+    assert_int_equal(n, 6);
+    assert_int_equal(
+        vmux_zcount(m, NULL, key, VMUX_ZSCORE_EXCL(-INFINITY), VMUX_ZSCORE_EXCL(INFINITY), &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZSCORE_EXCL(3), VMUX_ZSCORE_POS_INF, &n), 0);
+    assert_int_equal(n, 2);
+
+    vmux_str gone[] = {NUL_MEMBER, S("nope"), EMPTY};
+    assert_int_equal(vmux_zrem(m, NULL, key, gone, 3, &n), 0);
+    assert_int_equal(n, 2);
+    expect_score(key, NUL_MEMBER, NAN);
+    assert_int_equal(admin_int("ZCARD %b", key), 4);
+    assert_int_equal(vmux_zcard(m, NULL, key, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(vmux_zrem(m, NULL, key, gone, 3, &n), 0);
+    assert_int_equal(n, 0);
+
+    n = 7;
+    assert_int_equal(vmux_zcard(m, NULL, missing, &n), 0);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(vmux_zcount(m, NULL, missing, VMUX_ZSCORE_NEG_INF, VMUX_ZSCORE_POS_INF, &n),
+                     0);
+    assert_int_equal(n, 0);
+    assert_int_equal(vmux_zrem(m, NULL, missing, gone, 1, &n), 0);
+    assert_int_equal(n, 0);
+
+    /* bad bounds and members */
+    n = 7;
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZINDEX(0), VMUX_ZINDEX(1), &n),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZLEX_MIN, VMUX_ZLEX_MAX, &n),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZSCORE(NAN), VMUX_ZSCORE(1), &n),
+                     VMUX_ERR_INVALID_ARG);
+    n = 7;
+    assert_int_equal(vmux_zrem(m, NULL, key, NULL, 1, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    assert_int_equal(vmux_zrem(m, NULL, key, gone, 0, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(admin_int("ZCARD %b", key), 4);
+}
+
+static void test_zpop(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:pop");
+    del(key);
+    vmux_zmember items[] = {{S("lo"), -INFINITY}, {S("a"), 1}, {NUL_MEMBER, 2},
+                            {EMPTY, 3},           {S("d"), 4}, {S("hi"), INFINITY}};
+    zadd(m, key, items, 6);
+    vmux_scored_array got;
+    assert_int_equal(vmux_zpopmin(m, NULL, key, 2, &got), 0);
+    expect_scored(&got, items, 2);
+    vmux_scored_array_free(&got);
+    assert_int_equal(vmux_zpopmax(m, NULL, key, 2, &got), 0);
+    vmux_zmember high[] = {items[5], items[4]};
+    expect_scored(&got, high, 2);
+    vmux_scored_array_free(&got);
+    assert_int_equal(admin_int("ZCARD %b", key), 2);
+    assert_int_equal(vmux_zpopmin(m, NULL, key, 0, &got), 0);
+    assert_int_equal(got.count, 0);
+    vmux_scored_array_free(&got);
+    assert_int_equal(vmux_zpopmax(m, NULL, key, 1, &got), 0);
+    expect_scored(&got, &items[3], 1);
+    vmux_scored_array_free(&got);
+    assert_int_equal(vmux_zpopmin(m, NULL, key, 10, &got), 0);
+    expect_scored(&got, &items[2], 1);
+    vmux_scored_array_free(&got);
+    assert_int_equal(admin_int("EXISTS %b", key), 0);
+    assert_int_equal(vmux_zpopmin(m, NULL, key, 3, &got), 0); /* missing key */
+    assert_int_equal(got.count, 0);
+    vmux_scored_array_free(&got);
+    zadd(m, key, items, 2);
+    assert_int_equal(vmux_zpopmax(m, NULL, key, 5, NULL), 0);
+    assert_int_equal(admin_int("EXISTS %b", key), 0);
+
+    memset(&got, 0xab, sizeof got);
+    assert_int_equal(vmux_zpopmin(m, NULL, key, -1, &got), VMUX_ERR_INVALID_ARG);
+    assert_null(got.items);
+    assert_int_equal(got.count, 0);
+    memset(&got, 0xab, sizeof got);
+    assert_int_equal(vmux_zpopmax(m, NULL, key, -2, &got), VMUX_ERR_INVALID_ARG);
+    assert_null(got.items);
+}
+
+enum { PLAYERS = 1000 };
+
+/* Player i's score: 37 is prime to 1000, so scores are 0..999, each once. */
+static int player_score(int i)
+{
+    return (i * 37) % PLAYERS;
+}
+
+/* The player holding a score (973 is the inverse of 37 modulo 1000). */
+static int player_with(int score)
+{
+    return (score * 973) % PLAYERS;
+}
+
+static vmux_str player_name(char *buf, int i)
+{
+    int n = snprintf(buf, 24, "player:%d", i);
+    return VMUX_BYTES(buf, (size_t)n);
+}
+
+static void expect_player(const vmux_scored *got, int score)
+{
+    char name[24];
+    expect_bytes(&got->member, player_name(name, player_with(score)));
+    assert_true(got->score == score);
+}
+
+static void fill_leaderboard(vmux *m, vmux_str key)
+{
+    static char names[PLAYERS][24];
+    vmux_zmember items[PLAYERS];
+    for (int i = 0; i < PLAYERS; i++)
+        items[i] = (vmux_zmember){player_name(names[i], i), player_score(i)};
+    int64_t added;
+    for (int at = 0; at < PLAYERS; at += 250) {
+        assert_int_equal(vmux_zadd(m, NULL, key, items + at, 250, 0, &added), 0);
+        assert_int_equal(added, 250);
+    }
+    assert_int_equal(admin_int("ZCARD %b", key), PLAYERS);
+}
+
+static void test_leaderboard(void **state)
+{
+    vmux *m = *state;
+    vmux_str board = S("cmdzsets:board");
+    del(board);
+    fill_leaderboard(m, board);
+    /* top 10 with scores, best first */
+    vmux_zrange_opts top = {.start = VMUX_ZINDEX(0), .stop = VMUX_ZINDEX(9), .rev = true};
+    vmux_scored_array got;
+    assert_int_equal(vmux_zrange_withscores(m, NULL, board, &top, &got), 0);
+    assert_int_equal(got.count, 10);
+    for (int i = 0; i < 10; i++)
+        expect_player(&got.items[i], 999 - i);
+    vmux_scored_array_free(&got);
+    /* the same by score: the best three above any score */
+    vmux_zrange_opts best = {.start = VMUX_ZSCORE_POS_INF,
+                             .stop = VMUX_ZSCORE_NEG_INF,
+                             .rev = true,
+                             .limit = true,
+                             .count = 3};
+    assert_int_equal(vmux_zrange_withscores(m, NULL, board, &best, &got), 0);
+    assert_int_equal(got.count, 3);
+    for (int i = 0; i < 3; i++)
+        expect_player(&got.items[i], 999 - i);
+    vmux_scored_array_free(&got);
+
+    /* a player's rank (0 is the best) and score */
+    char name[24];
+    for (int i = 0; i < PLAYERS; i += 111) {
+        int64_t rank;
+        double score;
+        bool found;
+        vmux_str who = player_name(name, i);
+        assert_int_equal(vmux_zrevrank(m, NULL, board, who, &rank, &score, &found), 0);
+        assert_true(found);
+        assert_int_equal(rank, 999 - player_score(i));
+        assert_true(score == player_score(i));
+        assert_int_equal(vmux_zrank(m, NULL, board, who, &rank, NULL, &found), 0);
+        assert_int_equal(rank, player_score(i));
+    }
+
+    /* score ranges: (100, 110], [-inf, 5), (990, +inf) */
+    vmux_zrange_opts band = {.start = VMUX_ZSCORE_EXCL(100), .stop = VMUX_ZSCORE(110)};
+    assert_int_equal(vmux_zrange_withscores(m, NULL, board, &band, &got), 0);
+    assert_int_equal(got.count, 10);
+    for (int i = 0; i < 10; i++)
+        expect_player(&got.items[i], 101 + i);
+    vmux_scored_array_free(&got);
+    int64_t count;
+    assert_int_equal(vmux_zcount(m, NULL, board, band.start, band.stop, &count), 0);
+    assert_int_equal(count, 10);
+    assert_int_equal(vmux_zcount(m, NULL, board, VMUX_ZSCORE_NEG_INF, VMUX_ZSCORE_EXCL(5), &count),
+                     0);
+    assert_int_equal(count, 5);
+    assert_int_equal(
+        vmux_zcount(m, NULL, board, VMUX_ZSCORE_EXCL(990), VMUX_ZSCORE_EXCL(INFINITY), &count), 0);
+    assert_int_equal(count, 9);
+
+    /* a player climbs to the top */
+    vmux_str climber = player_name(name, player_with(500));
+    double score;
+    assert_int_equal(vmux_zincrby(m, NULL, board, climber, 600, &score), 0);
+    assert_true(score == 1100);
+    int64_t rank;
+    bool found;
+    assert_int_equal(vmux_zrevrank(m, NULL, board, climber, &rank, &score, &found), 0);
+    assert_int_equal(rank, 0);
+    assert_true(score == 1100);
+    top.stop = VMUX_ZINDEX(1);
+    assert_int_equal(vmux_zrange_withscores(m, NULL, board, &top, &got), 0);
+    expect_bytes(&got.items[0].member, climber);
+    expect_player(&got.items[1], 999);
+    vmux_scored_array_free(&got);
+}
+
+enum { SCAN_MEMBERS = 10000, SCAN_BATCH = 1000 };
+
+/* Member i of the scanned set: binary ("z:<i>", a NUL, a byte); its score is i / 4. */
+static size_t scan_member(char *buf, int i)
+{
+    int n = snprintf(buf, 24, "z:%d", i);
+    buf[n] = '\0';
+    buf[n + 1] = 'q';
+    return (size_t)n + 2;
+}
+
+static int scan_index(const vmux_bytes *b)
+{
+    if (b->len < 5 || memcmp(b->ptr, "z:", 2) != 0)
+        fail_msg("unexpected member %.*s", (int)b->len, b->ptr);
+    int i = atoi(b->ptr + 2);
+    char want[24];
+    size_t len = scan_member(want, i);
+    assert_true(i >= 0 && i < SCAN_MEMBERS);
+    assert_int_equal(b->len, len);
+    assert_memory_equal(b->ptr, want, len);
+    return i;
+}
+
+static void fill_scan_set(vmux *m, vmux_str key)
+{
+    static char text[SCAN_BATCH][24];
+    vmux_zmember batch[SCAN_BATCH];
+    for (int start = 0; start < SCAN_MEMBERS; start += SCAN_BATCH) {
+        for (int j = 0; j < SCAN_BATCH; j++) {
+            size_t len = scan_member(text[j], start + j);
+            batch[j] = (vmux_zmember){VMUX_BYTES(text[j], len), (start + j) / 4.0};
+        }
+        int64_t added;
+        assert_int_equal(vmux_zadd(m, NULL, key, batch, SCAN_BATCH, 0, &added), 0);
+        assert_int_equal(added, SCAN_BATCH);
+    }
+    assert_int_equal(admin_int("ZCARD %b", key), SCAN_MEMBERS);
+}
+
+static void test_zscan_every_member(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:scan");
+    del(key);
+    fill_scan_set(m, key);
+    bool *seen = calloc(SCAN_MEMBERS, sizeof(*seen));
+    assert_non_null(seen);
+    int distinct = 0, steps = 0, rc;
+    vmux_scan_opts o = {.count = 250};
+    vmux_scan *it;
+    assert_int_equal(vmux_zscan_begin(m, key, &o, &it), 0);
+    vmux_scored_array batch;
+    while ((rc = vmux_zscan_next_scored(it, NULL, &batch)) == 1) {
+        for (size_t i = 0; i < batch.count; i++) {
+            int at = scan_index(&batch.items[i].member);
+            assert_true(batch.items[i].score == at / 4.0);
+            distinct += !seen[at];
+            seen[at] = true;
+        }
+        vmux_scored_array_free(&batch);
+        steps++;
+    }
+    vmux_scan_end(it);
+    assert_int_equal(rc, 0);
+    assert_int_equal(distinct, SCAN_MEMBERS);
+    assert_true(steps > 1);
+    free(seen);
+
+    /* the plain form gives member, score-text pairs; "z:999*" matches 999 and 9990..9999 */
+    seen = calloc(SCAN_MEMBERS, sizeof(*seen));
+    assert_non_null(seen);
+    distinct = 0;
+    o.match = "z:999*";
+    assert_int_equal(vmux_zscan_begin(m, key, &o, &it), 0);
+    vmux_bytes_array pairs;
+    while ((rc = vmux_scan_next(it, NULL, &pairs)) == 1) {
+        assert_int_equal(pairs.count % 2, 0);
+        for (size_t i = 0; i < pairs.count; i += 2) {
+            int at = scan_index(&pairs.items[i]);
+            assert_true(at == 999 || at >= 9990);
+            assert_true(strtod(pairs.items[i + 1].ptr, NULL) == at / 4.0);
+            distinct += !seen[at];
+            seen[at] = true;
+        }
+        vmux_bytes_array_free(&pairs);
+    }
+    vmux_scan_end(it);
+    assert_int_equal(rc, 0);
+    assert_int_equal(distinct, 11);
+    free(seen);
+}
+
+static void test_async(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:async");
+    del(key);
+    vmux_zmember items[] = {{NUL_MEMBER, 1.25}, {EMPTY, -INFINITY}, {S("c"), 3}};
+    struct async_result add = {0}, score = {0}, nil = {0}, members = {0}, scored = {0};
+    assert_int_equal(vmux_zadd_async(m, NULL, key, items, 3, VMUX_ZADD_CH, on_reply, &add), 0);
+    assert_int_equal(vmux_zscore_async(m, NULL, key, NUL_MEMBER, on_reply, &score), 0);
+    assert_int_equal(vmux_zscore_async(m, NULL, key, S("none"), on_reply, &nil), 0);
+    vmux_zrange_opts rev = {.start = VMUX_ZINDEX(0), .stop = VMUX_ZINDEX(-1), .rev = true};
+    assert_int_equal(vmux_zrange_async(m, NULL, key, &rev, false, on_reply, &members), 0);
+    assert_int_equal(vmux_zrange_async(m, NULL, key, NULL, true, on_reply, &scored), 0);
+
+    int64_t count;
+    vmux_reply *r = wait_reply(&add);
+    assert_int_equal(vmux_reply_to_int(r, &count), 0);
+    assert_int_equal(count, 3);
+    vmux_reply_free(r);
+    double s = 0;
+    bool found = false;
+    r = wait_reply(&score);
+    assert_int_equal(vmux_reply_to_score(r, &s, &found), 0);
+    assert_true(found && s == 1.25);
+    vmux_reply_free(r);
+    s = 7, found = true;
+    r = wait_reply(&nil);
+    assert_int_equal(vmux_reply_to_score(r, &s, &found), 0);
+    assert_false(found);
+    assert_true(s == 0);
+    vmux_reply_free(r);
+    vmux_bytes_array names;
+    r = wait_reply(&members);
+    assert_int_equal(vmux_reply_to_bytes_array(r, &names), 0);
+    vmux_reply_free(r);
+    vmux_str order[] = {S("c"), NUL_MEMBER, EMPTY};
+    expect_array(&names, order, 3);
+    vmux_bytes_array_free(&names);
+    vmux_scored_array all;
+    r = wait_reply(&scored);
+    assert_int_equal(vmux_reply_to_scored_array(r, &all), 0);
+    vmux_reply_free(r);
+    vmux_zmember sorted[] = {items[1], items[0], items[2]};
+    expect_scored(&all, sorted, 3);
+    vmux_scored_array_free(&all);
+
+    assert_int_equal(vmux_zadd_async(m, NULL, key, NULL, 1, 0, on_reply, &add),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(
+        vmux_zadd_async(m, NULL, key, items, 1, VMUX_ZADD_GT | VMUX_ZADD_LT, on_reply, &add),
+        VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_reply_to_score(NULL, &s, &found), VMUX_ERR_INVALID_ARG);
+}
+
+static void test_wrongtype(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:string");
+    set_string(key);
+    char err[256];
+    vmux_callopts o = {.errbuf = err, .errlen = sizeof err};
+    vmux_zmember item = {S("a"), 1};
+    vmux_str member = S("a");
+    int64_t n;
+    double score;
+    bool found;
+    double scores[1];
+    bool present[1];
+    vmux_bytes_array a;
+    vmux_scored_array sa;
+
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_zadd(m, &o, key, &item, 1, 0, &n), err);
+    assert_int_equal(n, 0);
+    score = 7, found = true, err[0] = '\0';
+    expect_wrongtype(vmux_zadd_incr(m, &o, key, member, 1, 0, &score, &found), err);
+    assert_true(score == 0);
+    assert_false(found);
+    score = 7, err[0] = '\0';
+    expect_wrongtype(vmux_zincrby(m, &o, key, member, 1, &score), err);
+    assert_true(score == 0);
+    score = 7, found = true, err[0] = '\0';
+    expect_wrongtype(vmux_zscore(m, &o, key, member, &score, &found), err);
+    assert_true(score == 0);
+    assert_false(found);
+    scores[0] = 7, present[0] = true, err[0] = '\0';
+    expect_wrongtype(vmux_zmscore(m, &o, key, &member, 1, scores, present), err);
+    assert_true(scores[0] == 0);
+    assert_false(present[0]);
+    n = 7, score = 7, found = true, err[0] = '\0';
+    expect_wrongtype(vmux_zrank(m, &o, key, member, &n, &score, &found), err);
+    assert_int_equal(n, 0);
+    assert_true(score == 0);
+    assert_false(found);
+    n = 7, found = true, err[0] = '\0';
+    expect_wrongtype(vmux_zrevrank(m, &o, key, member, &n, NULL, &found), err);
+    assert_int_equal(n, 0);
+    assert_false(found);
+    memset(&a, 0xab, sizeof a), err[0] = '\0';
+    expect_wrongtype(vmux_zrange(m, &o, key, NULL, &a), err);
+    assert_null(a.items);
+    assert_int_equal(a.count, 0);
+    memset(&sa, 0xab, sizeof sa), err[0] = '\0';
+    expect_wrongtype(vmux_zrange_withscores(m, &o, key, NULL, &sa), err);
+    assert_null(sa.items);
+    assert_int_equal(sa.count, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_zrem(m, &o, key, &member, 1, &n), err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_zcard(m, &o, key, &n), err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_zcount(m, &o, key, VMUX_ZSCORE_NEG_INF, VMUX_ZSCORE_POS_INF, &n), err);
+    assert_int_equal(n, 0);
+    memset(&sa, 0xab, sizeof sa), err[0] = '\0';
+    expect_wrongtype(vmux_zpopmin(m, &o, key, 1, &sa), err);
+    assert_null(sa.items);
+    memset(&sa, 0xab, sizeof sa), err[0] = '\0';
+    expect_wrongtype(vmux_zpopmax(m, &o, key, 1, &sa), err);
+    assert_null(sa.items);
+    assert_int_equal(sa.count, 0);
+
+    vmux_scan *it;
+    vmux_scored_array batch;
+    err[0] = '\0';
+    assert_int_equal(vmux_zscan_begin(m, key, NULL, &it), 0);
+    expect_wrongtype(vmux_zscan_next_scored(it, &o, &batch), err);
+    assert_int_equal(batch.count, 0);
+    vmux_scan_end(it);
+    char *type = vt_admin("plain", "TYPE %b", key.ptr, key.len);
+    assert_string_equal(type, "string");
+    free(type);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_zadd),
+        cmocka_unit_test(test_zadd_many_pairs_and_binary_key),
+        cmocka_unit_test(test_zadd_bad_arguments),
+        cmocka_unit_test(test_zadd_incr_and_zincrby),
+        cmocka_unit_test(test_zscore_zmscore),
+        cmocka_unit_test(test_zrank),
+        cmocka_unit_test(test_zrange_by_index),
+        cmocka_unit_test(test_zrange_by_score),
+        cmocka_unit_test(test_zrange_by_lex),
+        cmocka_unit_test(test_zrange_bad_arguments),
+        cmocka_unit_test(test_zrem_zcard_zcount),
+        cmocka_unit_test(test_zpop),
+        cmocka_unit_test(test_leaderboard),
+        cmocka_unit_test(test_zscan_every_member),
+        cmocka_unit_test(test_async),
+        cmocka_unit_test(test_wrongtype),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
