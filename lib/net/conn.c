@@ -317,7 +317,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_connect_timeout(uv_timer_t *t)
 {
     struct vmux_conn *c = t->data;
-    vmux_conn_fail(c, VMUX_ERR_TIMEOUT, "no ready connection within connectTimeout (%d ms)",
+    const char *stage = c->resolving        ? "resolving the host name"
+                        : c->handshaking    ? "the TLS handshake (is the server speaking TLS?)"
+                        : c->setup_left > 0 ? "session setup (AUTH, SELECT, CLIENT)"
+                                            : "connecting";
+    vmux_conn_fail(c, VMUX_ERR_TIMEOUT, "%s did not finish within connectTimeout (%d ms)", stage,
                    c->link->cfg->connect_timeout_ms);
 }
 

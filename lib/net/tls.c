@@ -19,13 +19,31 @@ struct vmux_tls {
     BIO *out; /* ciphertext OpenSSL wrote, for the socket */
 };
 
-/* OpenSSL's reason for the most recent failure in this thread, or fallback. */
+/*
+ * OpenSSL's reason for the most recent failure in this thread, or fallback. A failed system
+ * call (a file that cannot be opened) is reported with the system's own words.
+ */
 static void openssl_reason(char *buf, size_t len, const char *fallback)
 {
-    unsigned long e = ERR_peek_last_error();
-    const char *why = e != 0 ? ERR_reason_error_string(e) : NULL;
-    vmux_errbuf_set(buf, len, "%s", why != NULL ? why : fallback);
-    ERR_clear_error();
+    const char *why = NULL, *sys = NULL;
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0) {
+        if (ERR_SYSTEM_ERROR(e))
+            sys = strerror(ERR_GET_REASON(e));
+        else if (ERR_reason_error_string(e) != NULL)
+            why = ERR_reason_error_string(e);
+    }
+    vmux_errbuf_set(buf, len, "%s", sys != NULL ? sys : why != NULL ? why : fallback);
+}
+
+/* Refuses to ask for a pass phrase: OpenSSL would otherwise prompt on the terminal and wait. */
+static int no_passphrase(char *buf, int size, int rwflag, void *userdata)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)userdata;
+    return -1;
 }
 
 static int ctx_fail(SSL_CTX *ctx, char *errbuf, size_t errlen, const char *what, const char *path)
@@ -62,8 +80,10 @@ static int ctx_load_client_cert(SSL_CTX *ctx, const struct vmux_config *cfg, cha
     }
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->ssl_cert) != 1)
         return ctx_fail(ctx, errbuf, errlen, "cannot load sslCert", cfg->ssl_cert);
+    SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
     if (SSL_CTX_use_PrivateKey_file(ctx, cfg->ssl_key, SSL_FILETYPE_PEM) != 1)
-        return ctx_fail(ctx, errbuf, errlen, "cannot load sslKey", cfg->ssl_key);
+        return ctx_fail(ctx, errbuf, errlen,
+                        "cannot load sslKey (it must be PEM and not encrypted)", cfg->ssl_key);
     if (SSL_CTX_check_private_key(ctx) != 1)
         return ctx_fail(ctx, errbuf, errlen, "sslKey does not match sslCert", cfg->ssl_key);
     return 0;

@@ -96,9 +96,10 @@ static void test_wrong_password_is_auth_error(void **state)
 static void test_url_credentials_and_database(void **state)
 {
     (void)state;
-    char url[128], key[64];
-    snprintf(url, sizeof url, "redis://vmuxtest:vmuxpass@127.0.0.1:%d/2", vt_server_port("plain"));
+    char key[64];
+    char *url = vt_server_url("plain", "vmuxtest:vmuxpass", "/2");
     vmux *m = open_str(url);
+    free(url);
     const char *info[] = {"CLIENT", "INFO"};
     char *text = call_text(m, 2, info);
     expect_contains(text, " db=2 ");

@@ -1,21 +1,32 @@
 /* Helpers shared by the integration tests; see testutil.h. */
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include <hiredis/hiredis.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 /* vt_admin's connections must never hang a test, whatever the server does. */
 #define VT_ADMIN_TIMEOUT_S 10
+
+static char *vt_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static char *vt_strdup_printf(const char *fmt, ...)
 {
@@ -47,17 +58,59 @@ static int vt_parse_port(const char *text)
     return *end == '\0' ? (int)v : -1;
 }
 
-int vt_server_port(const char *name)
+bool vt_tls_mode(void)
+{
+    const char *v = getenv("VMUX_TEST_TLS");
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+static const char *vt_state_dir(void)
 {
     const char *dir = getenv("VMUX_TEST_STATE_DIR");
     if (dir == NULL || dir[0] == '\0')
         fail_msg("VMUX_TEST_STATE_DIR is not set (run the test through ctest)");
+    return dir;
+}
+
+static char vt_certs[4096];
+static pthread_once_t vt_certs_once = PTHREAD_ONCE_INIT;
+
+static void vt_certs_init(void)
+{
+    const char *dir = getenv("VMUX_TEST_CERTS_DIR");
+    if (dir != NULL && dir[0] != '\0') {
+        snprintf(vt_certs, sizeof vt_certs, "%s", dir);
+        return;
+    }
+    dir = getenv("VMUX_TEST_STATE_DIR");
+    if (dir != NULL && dir[0] != '\0')
+        snprintf(vt_certs, sizeof vt_certs, "%s/certs", dir);
+}
+
+const char *vt_certs_dir(void)
+{
+    pthread_once(&vt_certs_once, vt_certs_init);
+    if (vt_certs[0] == '\0')
+        fail_msg("neither VMUX_TEST_CERTS_DIR nor VMUX_TEST_STATE_DIR is set (run through ctest)");
+    return vt_certs;
+}
+
+static bool vt_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+int vt_server_port(const char *name)
+{
+    const char *dir = vt_state_dir();
+    const char *twin = vt_tls_mode() && !vt_ends_with(name, "-tls") ? "-tls" : "";
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s.port", dir, name);
+    snprintf(path, sizeof path, "%s/%s%s.port", dir, name, twin);
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        fail_msg("no port file %s (%s): is the fixture server '%s' running?", path, strerror(errno),
-                 name);
+        fail_msg("no port file %s (%s): is the fixture server '%s%s' running?", path,
+                 strerror(errno), name, twin);
     char buf[32] = {0};
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
@@ -71,9 +124,56 @@ int vt_server_port(const char *name)
 char *vt_server_config(const char *name, const char *extra)
 {
     int port = vt_server_port(name);
-    if (extra == NULL || extra[0] == '\0')
-        return vt_strdup_printf("127.0.0.1:%d", port);
-    return vt_strdup_printf("127.0.0.1:%d,%s", port, extra);
+    char *tls = NULL;
+    if (vt_tls_mode()) {
+        const char *d = vt_certs_dir();
+        tls = vt_strdup_printf(",ssl=true,sslCaFile=%s/ca.crt,sslCert=%s/client.crt,"
+                               "sslKey=%s/client.key",
+                               d, d, d);
+    }
+    bool more = extra != NULL && extra[0] != '\0';
+    char *conf = vt_strdup_printf("127.0.0.1:%d%s%s%s", port, tls ? tls : "", more ? "," : "",
+                                  more ? extra : "");
+    free(tls);
+    return conf;
+}
+
+/* Percent-encodes everything but RFC 3986's unreserved characters and '/'. */
+static char *vt_url_encode(const char *s)
+{
+    char *out = malloc(strlen(s) * 3 + 1);
+    if (out == NULL)
+        return NULL;
+    char *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~/", *p) != NULL)
+            *o++ = (char)*p;
+        else
+            o += sprintf(o, "%%%02X", *p);
+    }
+    *o = '\0';
+    return out;
+}
+
+char *vt_server_url(const char *name, const char *userinfo, const char *path)
+{
+    int port = vt_server_port(name);
+    bool user = userinfo != NULL && userinfo[0] != '\0';
+    char *query = NULL;
+    if (vt_tls_mode()) {
+        char *d = vt_url_encode(vt_certs_dir());
+        if (d == NULL)
+            return NULL;
+        query = vt_strdup_printf("?sslCaFile=%s/ca.crt&sslCert=%s/client.crt&sslKey=%s/client.key",
+                                 d, d, d);
+        free(d);
+    }
+    char *url = vt_strdup_printf("%s://%s%s127.0.0.1:%d%s%s", vt_tls_mode() ? "rediss" : "redis",
+                                 user ? userinfo : "", user ? "@" : "", port, path ? path : "",
+                                 query ? query : "");
+    free(query);
+    return url;
 }
 
 uint64_t vt_now_ns(void)
@@ -141,23 +241,154 @@ static char *vt_reply_text(const redisReply *r)
     }
 }
 
+/* vt_admin's connection: a blocking socket, with TLS on top in TLS mode. */
+struct vt_conn {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+};
+
+static void vt_conn_close(struct vt_conn *c)
+{
+    if (c->ssl != NULL)
+        SSL_shutdown(c->ssl); /* best effort close_notify, so the server logs no error */
+    SSL_free(c->ssl);
+    SSL_CTX_free(c->ctx);
+    if (c->fd >= 0)
+        close(c->fd);
+}
+
+/* Connects to 127.0.0.1:port; every later read and write gives up after the admin timeout. */
+static int vt_tcp_connect(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {VT_ADMIN_TIMEOUT_S, 0};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The admin client verifies the twin like any careful client: test CA, IP 127.0.0.1. */
+static SSL_CTX *vt_tls_ctx(void)
+{
+    const char *d = vt_certs_dir();
+    char *ca = vt_strdup_printf("%s/ca.crt", d);
+    char *cert = vt_strdup_printf("%s/client.crt", d);
+    char *key = vt_strdup_printf("%s/client.key", d);
+    SSL_CTX *ctx = ca && cert && key ? SSL_CTX_new(TLS_client_method()) : NULL;
+    if (ctx != NULL && (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1 ||
+                        SSL_CTX_use_certificate_file(ctx, cert, SSL_FILETYPE_PEM) != 1 ||
+                        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)) {
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+    }
+    free(ca);
+    free(cert);
+    free(key);
+    if (ctx != NULL)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    return ctx;
+}
+
+static bool vt_tls_handshake(struct vt_conn *c)
+{
+    c->ctx = vt_tls_ctx();
+    c->ssl = c->ctx ? SSL_new(c->ctx) : NULL;
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), "127.0.0.1") != 1)
+        return false;
+    if (SSL_connect(c->ssl) == 1)
+        return true;
+    SSL_free(c->ssl); /* a failed handshake has nothing to shut down */
+    c->ssl = NULL;
+    return false;
+}
+
+static bool vt_conn_open(struct vt_conn *c, int port)
+{
+    *c = (struct vt_conn){.fd = vt_tcp_connect(port)};
+    if (c->fd < 0)
+        return false;
+    return !vt_tls_mode() || vt_tls_handshake(c);
+}
+
+static bool vt_conn_write(struct vt_conn *c, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n;
+        if (c->ssl != NULL) {
+            size_t done = 0;
+            n = SSL_write_ex(c->ssl, buf, len, &done) == 1 ? (ssize_t)done : -1;
+        } else {
+            n = send(c->fd, buf, len, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR)
+                continue;
+        }
+        if (n <= 0)
+            return false;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Reads some bytes; returns how many, or -1 at end of stream, error or timeout. */
+static ssize_t vt_conn_read(struct vt_conn *c, char *buf, size_t len)
+{
+    if (c->ssl != NULL) {
+        size_t done = 0;
+        return SSL_read_ex(c->ssl, buf, len, &done) == 1 ? (ssize_t)done : -1;
+    }
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n > 0 ? n : -1;
+    }
+}
+
+/* Reads until the reader holds one whole reply; NULL on a broken stream or bad protocol. */
+static redisReply *vt_read_reply(struct vt_conn *c)
+{
+    redisReader *rd = redisReaderCreate();
+    void *reply = NULL;
+    char buf[16384];
+    while (rd != NULL && reply == NULL) {
+        ssize_t n = vt_conn_read(c, buf, sizeof buf);
+        if (n < 0 || redisReaderFeed(rd, buf, (size_t)n) != REDIS_OK ||
+            redisReaderGetReply(rd, &reply) != REDIS_OK)
+            break;
+    }
+    redisReaderFree(rd);
+    return reply;
+}
+
 char *vt_admin(const char *name, const char *format, ...)
 {
     int port = vt_server_port(name);
-    struct timeval tv = {VT_ADMIN_TIMEOUT_S, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c == NULL)
-        return NULL;
-    if (c->err != 0 || redisSetTimeout(c, tv) != REDIS_OK) {
-        redisFree(c);
-        return NULL;
-    }
+    char *cmd = NULL;
     va_list ap;
     va_start(ap, format);
-    redisReply *r = redisvCommand(c, format, ap);
+    int len = redisvFormatCommand(&cmd, format, ap);
     va_end(ap);
+    if (len < 0)
+        return NULL;
+    struct vt_conn c;
+    redisReply *r = NULL;
+    if (vt_conn_open(&c, port) && vt_conn_write(&c, cmd, (size_t)len))
+        r = vt_read_reply(&c);
+    vt_conn_close(&c);
+    redisFreeCommand(cmd);
     char *text = r ? vt_reply_text(r) : NULL;
     freeReplyObject(r);
-    redisFree(c);
+    ERR_clear_error(); /* leave no OpenSSL error behind on this thread */
     return text;
 }

@@ -7,18 +7,45 @@
 #include <stdint.h>
 
 /*
+ * TLS mode. A test registered with TLS_TOO (tests/CMakeLists.txt) runs twice: as is, and as
+ * <prefix>.<name>.tls with VMUX_TEST_TLS=1. In TLS mode the helpers below reach the TLS twin of
+ * each server: "plain" means the fixture "plain-tls" (the twin of <name> is <name>-tls; a name
+ * that already ends in "-tls" is used as it is), configurations and URLs turn TLS on with the
+ * test CA and client certificate, and vt_admin talks TLS. A test needs to ask vt_tls_mode()
+ * only where TLS cannot apply to what it does.
+ */
+bool vt_tls_mode(void);
+
+/*
+ * The directory of the test certificates made by tests/support/gen-certs.sh ($VMUX_TEST_CERTS_DIR,
+ * else $VMUX_TEST_STATE_DIR/certs): ca.crt, client.crt/.key, server.crt/.key, other-ca.crt,
+ * expired.crt/.key, wrongname.crt/.key. Fails the running cmocka test when neither variable is
+ * set. The string is static.
+ */
+const char *vt_certs_dir(void);
+
+/*
  * Returns the TCP port of the fixture server called name (as registered in CMake with
- * vmux_add_server_fixture), read from $VMUX_TEST_STATE_DIR/<name>.port. Fails the running
- * cmocka test (fail_msg) when the file is missing or bad.
+ * vmux_add_server_fixture), read from $VMUX_TEST_STATE_DIR/<name>.port; in TLS mode, the port
+ * of its TLS twin. Fails the running cmocka test (fail_msg) when the file is missing or bad.
  */
 int vt_server_port(const char *name);
 
 /*
- * Returns a configuration string for the fixture server called name: "127.0.0.1:<port>",
- * followed by ",<extra>" when extra is not NULL or empty. The string is malloc'ed; the
- * caller frees it.
+ * Returns a configuration string for the fixture server called name: "127.0.0.1:<port>", in
+ * TLS mode followed by ",ssl=true,sslCaFile=<ca.crt>,sslCert=<client.crt>,sslKey=<client.key>",
+ * then by ",<extra>" when extra is not NULL or empty (so extra can override those keys). The
+ * string is malloc'ed; the caller frees it.
  */
 char *vt_server_config(const char *name, const char *extra);
+
+/*
+ * Returns a URL for the fixture server called name:
+ * "redis://[<userinfo>@]127.0.0.1:<port>[<path>]", or in TLS mode "rediss://..." with
+ * "?sslCaFile=...&sslCert=...&sslKey=..." (percent-encoded) appended. userinfo ("user:password")
+ * and path ("/2") may be NULL. The string is malloc'ed; the caller frees it.
+ */
+char *vt_server_url(const char *name, const char *userinfo, const char *path);
 
 /* Monotonic clock in milliseconds and nanoseconds. */
 uint64_t vt_now_ms(void);
@@ -32,10 +59,13 @@ bool vt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
 
 /*
  * Sends one command to the fixture server called name over a fresh blocking connection that
- * does not go through vmux (hiredis's own client), for setting up or inspecting server state
- * independently of the library under test. Returns the reply as a malloc'ed string (status,
- * error or bulk text; integers printed in decimal; nil as "(nil)"), or NULL on a connection
- * failure. The caller frees it.
+ * does not go through vmux (hiredis's command formatting and reply reader over a plain socket,
+ * or in TLS mode over an OpenSSL connection that verifies the server against the test CA and
+ * shows the client certificate), for setting up or inspecting server state independently of
+ * the library under test. format is hiredis's (redisCommand). Returns the reply as a malloc'ed
+ * string (status, error or bulk text; integers printed in decimal; nil as "(nil)"; an array as
+ * its elements' text, one per line), or NULL on a connection or TLS failure, or when no reply
+ * came within 10 seconds. The caller frees it.
  */
 char *vt_admin(const char *name, const char *format, ...);
 

@@ -1,0 +1,423 @@
+/*
+ * TLS against real TLS servers (tests/CMakeLists.txt): verification with the right CA, a wrong
+ * CA, the system trust store, an expired certificate and a certificate for another name, each
+ * failing with its own reason; sslHost overriding the name checked; client certificates for a
+ * server that requires them; sslVerify=false; the URL forms; bad certificate files; and a
+ * mismatched transport on either side failing within connectTimeout.
+ *
+ * The servers: "plain-tls" (tls-auth-clients yes, the ACL user vmuxtest), "tls-noclient" (no
+ * client certificate needed), "tls-expired" and "tls-wrongname" (serving expired.crt and
+ * wrongname.crt, no client certificate needed), and "plain" (no TLS at all). The certificates
+ * come from tests/support/gen-certs.sh. This suite sets its own TLS keys and is registered once,
+ * not in TLS mode.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strcasestr */
+#endif
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+enum { CONNECT_TIMEOUT_MS = 2000, DEADLINE_MARGIN_MS = 1500 };
+
+/* The keys of a verifying client with the test CA and the client certificate. */
+#define TRUSTED "sslCaFile=@/ca.crt"
+#define CLIENT_CERT "sslCert=@/client.crt,sslKey=@/client.key"
+
+/*
+ * Returns "127.0.0.1:<port of server>,ssl=true,connectRetry=1,connectTimeout=2000,<keys>",
+ * where each '@' in keys stands for the certificate directory. A failing open then makes one
+ * attempt only, bounded by connectTimeout.
+ */
+static char *config_for(const char *server, const char *keys)
+{
+    const char *dir = vt_certs_dir();
+    size_t n, at = 0;
+    for (const char *p = keys; *p; p++)
+        at += *p == '@';
+    size_t cap = strlen(keys) + at * strlen(dir) + 128;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    n = (size_t)snprintf(out, cap, "127.0.0.1:%d,ssl=true,connectRetry=1,connectTimeout=%d,",
+                         vt_server_port(server), CONNECT_TIMEOUT_MS);
+    for (const char *p = keys; *p; p++) {
+        if (*p == '@')
+            n += (size_t)snprintf(out + n, cap - n, "%s", dir);
+        else
+            out[n++] = *p;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static vmux *open_ok(const char *conf)
+{
+    char err[512] = "";
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    if (rc != 0)
+        fail_msg("vmux_open_str(%s): %s (%s)", conf, vmux_err_name(rc), err);
+    assert_non_null(m);
+    return m;
+}
+
+static vmux *open_server(const char *server, const char *keys)
+{
+    char *conf = config_for(server, keys);
+    vmux *m = open_ok(conf);
+    free(conf);
+    return m;
+}
+
+struct failure {
+    int rc;
+    uint64_t elapsed_ms;
+    char err[512];
+};
+
+/* Opens conf, which must fail: the handle stays NULL and errbuf is filled. */
+static struct failure open_fails(const char *conf)
+{
+    struct failure f = {0};
+    vmux *m = (vmux *)&f; /* a non-NULL marker that a failed open must clear */
+    uint64_t t0 = vt_now_ms();
+    f.rc = vmux_open_str(conf, &m, f.err, sizeof f.err);
+    f.elapsed_ms = vt_now_ms() - t0;
+    if (f.rc == 0) {
+        vmux_close(m);
+        fail_msg("vmux_open_str(%s) succeeded; it must fail", conf);
+    }
+    assert_null(m);
+    if (f.err[0] == '\0')
+        fail_msg("vmux_open_str(%s): %s with an empty errbuf", conf, vmux_err_name(f.rc));
+    return f;
+}
+
+static struct failure server_fails(const char *server, const char *keys)
+{
+    char *conf = config_for(server, keys);
+    struct failure f = open_fails(conf);
+    free(conf);
+    return f;
+}
+
+/* The reason must contain one of the phrases (NULL-terminated list), in any case. */
+static void expect_reason(const struct failure *f, const char *const *phrases)
+{
+    for (const char *const *p = phrases; *p; p++)
+        if (strcasestr(f->err, *p) != NULL)
+            return;
+    fail_msg("errbuf '%s' (%s) names none of the expected reasons (first: '%s')", f->err,
+             vmux_err_name(f->rc), phrases[0]);
+}
+
+static void expect_not_reason(const struct failure *f, const char *phrase)
+{
+    if (strcasestr(f->err, phrase) != NULL)
+        fail_msg("errbuf '%s' mentions '%s', which is not this failure", f->err, phrase);
+}
+
+static void expect_tls_failure(const struct failure *f, const char *const *phrases)
+{
+    if (f->rc != VMUX_ERR_TLS)
+        fail_msg("expected VMUX_ERR_TLS, got %s: %s", vmux_err_name(f->rc), f->err);
+    expect_reason(f, phrases);
+}
+
+static char *call_text(vmux *m, int argc, const char *const *argv)
+{
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, NULL, argc, argv, NULL, &r);
+    if (rc != 0)
+        fail_msg("%s: %s", argv[0], vmux_err_name(rc));
+    const char *s = vmux_reply_str(r, NULL);
+    assert_non_null(s);
+    char *text = strdup(s);
+    vmux_reply_free(r);
+    return text;
+}
+
+static void expect_echo(vmux *m)
+{
+    const char *echo[] = {"ECHO", "over TLS"};
+    char *text = call_text(m, 2, echo);
+    assert_string_equal(text, "over TLS");
+    free(text);
+}
+
+static void expect_contains(const char *haystack, const char *needle)
+{
+    if (strstr(haystack, needle) == NULL)
+        fail_msg("'%s' not found in '%s'", needle, haystack);
+}
+
+/* ---- verification that succeeds ---- */
+
+static void test_right_ca_and_client_cert(void **state)
+{
+    (void)state;
+    vmux *m = open_server("plain-tls",
+                          TRUSTED "," CLIENT_CERT ",user=vmuxtest,password=vmuxpass,name=tlsok");
+    expect_echo(m);
+    /* AUTH went through the TLS session, and the server sees this connection on its TLS port,
+     * the only port it listens on. */
+    const char *whoami[] = {"ACL", "WHOAMI"};
+    char *who = call_text(m, 2, whoami);
+    assert_string_equal(who, "vmuxtest");
+    free(who);
+    const char *info[] = {"CLIENT", "INFO"};
+    char *text = call_text(m, 2, info);
+    char laddr[64];
+    snprintf(laddr, sizeof laddr, " laddr=127.0.0.1:%d ", vt_server_port("plain-tls"));
+    expect_contains(text, laddr);
+    expect_contains(text, " name=tlsok ");
+    expect_contains(text, " user=vmuxtest ");
+    free(text);
+    vmux_close(m);
+}
+
+static void test_no_client_cert_needed(void **state)
+{
+    (void)state;
+    vmux *m = open_server("tls-noclient", TRUSTED);
+    expect_echo(m);
+    vmux_close(m);
+}
+
+static void test_ca_path(void **state)
+{
+    (void)state;
+    vmux *m = open_server("tls-noclient", "sslCaPath=@/capath");
+    expect_echo(m);
+    vmux_close(m);
+}
+
+/* The DNS name in the server certificate's SAN works as well as its IP address. */
+static void test_ssl_host_localhost(void **state)
+{
+    (void)state;
+    vmux *m = open_server("plain-tls", TRUSTED "," CLIENT_CERT ",sslHost=localhost");
+    expect_echo(m);
+    vmux_close(m);
+}
+
+/* ---- verification that fails, each with its own reason ---- */
+
+static const char *const UNKNOWN_CA[] = {"unable to get local issuer certificate", "unknown ca",
+                                         "self-signed", "self signed", NULL};
+
+static void test_wrong_ca(void **state)
+{
+    (void)state;
+    struct failure f = server_fails("tls-noclient", "sslCaFile=@/other-ca.crt");
+    expect_tls_failure(&f, UNKNOWN_CA);
+    expect_not_reason(&f, "expired");
+    expect_not_reason(&f, "mismatch");
+}
+
+/* Verification is on by default: the system trust store does not know the test CA. */
+static void test_system_store_rejects_test_ca(void **state)
+{
+    (void)state;
+    struct failure f = server_fails("tls-noclient", "");
+    expect_tls_failure(&f, UNKNOWN_CA);
+}
+
+static void test_expired_certificate(void **state)
+{
+    (void)state;
+    static const char *const expired[] = {"expired", NULL};
+    struct failure f = server_fails("tls-expired", TRUSTED);
+    expect_tls_failure(&f, expired);
+    expect_not_reason(&f, "mismatch");
+    expect_not_reason(&f, "issuer");
+}
+
+static const char *const MISMATCH[] = {"IP address mismatch", "hostname mismatch", NULL};
+
+/* wrongname.crt names only wrong.example.test, and 127.0.0.1 is checked as an IP address. */
+static void test_ip_mismatch(void **state)
+{
+    (void)state;
+    struct failure f = server_fails("tls-wrongname", TRUSTED);
+    expect_tls_failure(&f, MISMATCH);
+    expect_not_reason(&f, "expired");
+    expect_not_reason(&f, "issuer");
+}
+
+/* sslHost replaces the name checked: it makes a mismatched certificate pass, and a matching
+ * one fail when it names something else. */
+static void test_ssl_host_overrides_name(void **state)
+{
+    (void)state;
+    vmux *m = open_server("tls-wrongname", TRUSTED ",sslHost=wrong.example.test");
+    expect_echo(m);
+    vmux_close(m);
+
+    struct failure f =
+        server_fails("plain-tls", TRUSTED "," CLIENT_CERT ",sslHost=wrong.example.test");
+    expect_tls_failure(&f, MISMATCH);
+}
+
+/* ---- client certificates ---- */
+
+static void test_client_cert_required(void **state)
+{
+    (void)state;
+    static const char *const no_cert[] = {"certificate required", "alert",
+                                          "peer did not return a certificate",
+                                          "no client certificate", NULL};
+    struct failure f = server_fails("plain-tls", TRUSTED);
+    expect_tls_failure(&f, no_cert);
+    expect_not_reason(&f, "mismatch");
+
+    /* A certificate from a CA the server does not trust: the server's alert says so. */
+    static const char *const untrusted[] = {"unknown ca", "bad certificate", NULL};
+    f = server_fails("plain-tls", TRUSTED ",sslCert=@/other-client.crt,sslKey=@/other-client.key");
+    expect_tls_failure(&f, untrusted);
+
+    /* With verification off (and no trusted CA), the server's refusal is still the reason:
+     * the client verified nothing, so it has no verify failure to report. */
+    f = server_fails("plain-tls", "sslVerify=false");
+    expect_tls_failure(&f, no_cert);
+    expect_not_reason(&f, "verify failed");
+}
+
+/* ---- verification off ---- */
+
+static void test_verify_off(void **state)
+{
+    (void)state;
+    /* A certificate for another name, from a CA the client does not trust. */
+    vmux *m = open_server("tls-wrongname", "sslCaFile=@/other-ca.crt,sslVerify=false");
+    expect_echo(m);
+    vmux_close(m);
+    m = open_server("tls-expired", "sslVerify=false");
+    expect_echo(m);
+    vmux_close(m);
+}
+
+/* ---- URL forms ---- */
+
+static void test_url_forms(void **state)
+{
+    (void)state;
+    const char *dir = vt_certs_dir();
+    char url[4096 * 3 + 256];
+    snprintf(url, sizeof url,
+             "rediss://127.0.0.1:%d?sslCaFile=%s/ca.crt&sslCert=%s/client.crt&sslKey=%s/client.key",
+             vt_server_port("plain-tls"), dir, dir, dir);
+    vmux *m = open_ok(url);
+    expect_echo(m);
+    vmux_close(m);
+
+    /* valkeys:// with credentials and a database, which the session set up over TLS. */
+    snprintf(url, sizeof url,
+             "valkeys://vmuxtest:vmuxpass@127.0.0.1:%d/3?sslCaFile=%s/ca.crt&sslCert=%s/"
+             "client.crt&sslKey=%s/client.key",
+             vt_server_port("plain-tls"), dir, dir, dir);
+    m = open_ok(url);
+    const char *info[] = {"CLIENT", "INFO"};
+    char *text = call_text(m, 2, info);
+    expect_contains(text, " db=3 ");
+    expect_contains(text, " user=vmuxtest ");
+    free(text);
+    vmux_close(m);
+
+    /* The scheme alone turns TLS on, and verification with it: no CA given, none trusted. */
+    snprintf(url, sizeof url, "rediss://127.0.0.1:%d?connectRetry=1&connectTimeout=%d",
+             vt_server_port("tls-noclient"), CONNECT_TIMEOUT_MS);
+    struct failure f = open_fails(url);
+    expect_tls_failure(&f, UNKNOWN_CA);
+}
+
+/* ---- bad certificate files: refused before any connection ---- */
+
+static void test_bad_files(void **state)
+{
+    (void)state;
+    static const char *const mismatch[] = {"match", NULL};
+    struct failure f =
+        server_fails("plain-tls", TRUSTED ",sslCert=@/client.crt,sslKey=@/server.key");
+    expect_tls_failure(&f, mismatch);
+
+    static const char *const together[] = {"sslKey", NULL};
+    f = server_fails("plain-tls", TRUSTED ",sslCert=@/client.crt");
+    if (f.rc != VMUX_ERR_CONFIG)
+        fail_msg("sslCert without sslKey: expected VMUX_ERR_CONFIG, got %s: %s",
+                 vmux_err_name(f.rc), f.err);
+    expect_reason(&f, together);
+
+    /* The key, the file, and what is wrong with it (not OpenSSL's "system lib"). */
+    static const char *const ca_file[] = {"sslCaFile", NULL};
+    static const char *const ca_name[] = {"no-such-ca.crt", NULL};
+    static const char *const missing[] = {"no such file", NULL};
+    f = server_fails("tls-noclient", "sslCaFile=@/no-such-ca.crt");
+    expect_tls_failure(&f, ca_file);
+    expect_reason(&f, ca_name);
+    expect_reason(&f, missing);
+}
+
+/* ---- mismatched transports ---- */
+
+/*
+ * A TLS client against a plain server: the server takes the ClientHello for the start of an
+ * inline command and waits for the rest of the line (or, if it answers, the answer is no TLS
+ * record). Either way the attempt ends within connectTimeout, and a handshake that never
+ * completed must be reported as such, so that a person looks at the server's TLS setup.
+ */
+static void test_tls_client_plain_server(void **state)
+{
+    (void)state;
+    static const char *const handshake[] = {"handshake", NULL};
+    struct failure f = server_fails("plain", TRUSTED);
+    if (f.rc != VMUX_ERR_TLS && f.rc != VMUX_ERR_TIMEOUT)
+        fail_msg("expected VMUX_ERR_TLS or VMUX_ERR_TIMEOUT, got %s: %s", vmux_err_name(f.rc),
+                 f.err);
+    assert_in_range(f.elapsed_ms, 0, CONNECT_TIMEOUT_MS + DEADLINE_MARGIN_MS);
+    if (f.rc == VMUX_ERR_TIMEOUT)
+        expect_reason(&f, handshake);
+}
+
+/* A plain client against a TLS server: whatever the error, one attempt, within connectTimeout. */
+static void test_plain_client_tls_server(void **state)
+{
+    (void)state;
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,connectRetry=1,connectTimeout=%d",
+             vt_server_port("plain-tls"), CONNECT_TIMEOUT_MS);
+    struct failure f = open_fails(conf);
+    assert_in_range(f.elapsed_ms, 0, CONNECT_TIMEOUT_MS + DEADLINE_MARGIN_MS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_right_ca_and_client_cert),
+        cmocka_unit_test(test_no_client_cert_needed),
+        cmocka_unit_test(test_ca_path),
+        cmocka_unit_test(test_ssl_host_localhost),
+        cmocka_unit_test(test_wrong_ca),
+        cmocka_unit_test(test_system_store_rejects_test_ca),
+        cmocka_unit_test(test_expired_certificate),
+        cmocka_unit_test(test_ip_mismatch),
+        cmocka_unit_test(test_ssl_host_overrides_name),
+        cmocka_unit_test(test_client_cert_required),
+        cmocka_unit_test(test_verify_off),
+        cmocka_unit_test(test_url_forms),
+        cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_tls_client_plain_server),
+        cmocka_unit_test(test_plain_client_tls_server),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
