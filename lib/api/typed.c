@@ -156,8 +156,6 @@ int vmux_typed_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool
     int rc = vmux_typed_call(m, opts, a, idempotent, &r);
     if (rc == 0)
         rc = convert(r, out);
-    else
-        convert(NULL, out); /* zeroes out */
     vmux_reply_free(r);
     return rc;
 }

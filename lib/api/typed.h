@@ -59,8 +59,8 @@ int vmux_conv_scored_array(const vmux_reply *r, void *out); /* vmux_scored_array
 int vmux_conv_ok(const vmux_reply *r, void *out);           /* out unused: status expected */
 
 /*
- * vmux_typed_call(), then the converter into out when a reply came; frees the reply. On any
- * failure out is zeroed (the converters zero it when given no reply).
+ * vmux_typed_call(), then the converter into out when a reply came; frees the reply. It does
+ * not touch out when the call fails: each command zeroes its out-parameters before it starts.
  */
 int vmux_typed_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                    vmux_convert_fn convert, void *out);
