@@ -92,7 +92,10 @@ VMUX_EXPORT int vmux_hexists(vmux *m, const vmux_callopts *opts, vmux_str key, v
 /* HINCRBY: adds by to the field's integer (a missing field counts as 0); *result is the sum. */
 VMUX_EXPORT int vmux_hincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
                              int64_t by, int64_t *result);
-/* HINCRBYFLOAT: as vmux_hincrby(), for floating-point numbers. */
+/*
+ * HINCRBYFLOAT: as vmux_hincrby(), for floating-point numbers. A NaN `by` is
+ * VMUX_ERR_INVALID_ARG; one that would make the value infinite is the server's error.
+ */
 VMUX_EXPORT int vmux_hincrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
                                   double by, double *result);
 

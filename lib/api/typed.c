@@ -114,8 +114,17 @@ void vmux_args_double(struct vmux_args *a, double v)
         return;
     }
     char *slot = number_slot(a);
-    if (slot != NULL)
-        vmux_args_add(a, slot, (size_t)snprintf(slot, 32, "%.17g", v));
+    if (slot == NULL)
+        return;
+    /* The shortest text that reads back as v: 0.1 goes out as "0.1", not "0.10000000000000001",
+     * which the server would add in long double precision. */
+    int n = 0;
+    for (int digits = 15; digits <= 17; digits++) {
+        n = snprintf(slot, 32, "%.*g", digits, v);
+        if (strtod(slot, NULL) == v)
+            break;
+    }
+    vmux_args_add(a, slot, (size_t)n);
 }
 
 /* opts with the retry-safe flag added for idempotent commands. */

@@ -1,0 +1,681 @@
+/*
+ * The key commands (keys.h) against a real server: normal use, binary keys with NUL bytes,
+ * keys holding empty values, missing keys, bad arguments, server errors, and out-parameters
+ * zeroed on error; results checked against the server's state read back through the generic
+ * API or a separate admin connection. No key command checks the value's type, so instead of
+ * WRONGTYPE the tests show that they work on keys of every type.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+static vmux *M;
+static char errbuf[512];
+static vmux_callopts EO = {.errbuf = errbuf, .errlen = sizeof errbuf};
+
+/* Keys live in a ring of buffers so that a test can hold several at once. */
+static char keybufs[16][160];
+static unsigned keynext;
+
+/* prefix + name, unique to this file and process. */
+static vmux_str key(const char *name)
+{
+    char *b = keybufs[keynext++ % 16];
+    int n = snprintf(b, sizeof keybufs[0], "vt:keys:%d:%s", (int)getpid(), name);
+    return VMUX_BYTES(b, (size_t)n);
+}
+
+/* A key with NUL bytes inside and at the end. */
+static vmux_str binkey(const char *name)
+{
+    vmux_str k = key(name);
+    char *b = (char *)k.ptr;
+    memcpy(b + k.len, "\0k\0", 3);
+    return VMUX_BYTES(b, k.len + 3);
+}
+
+static const char BIN[] = "a\0b\r\n\0";
+#define BINV VMUX_BYTES(BIN, sizeof BIN) /* 8 bytes, NULs included */
+
+/* A command through the generic API; fails the test on a transport error. */
+static vmux_reply *raw(size_t n, const vmux_str *args)
+{
+    const char *argv[16];
+    size_t lens[16];
+    for (size_t i = 0; i < n; i++) {
+        argv[i] = args[i].ptr;
+        lens[i] = args[i].len;
+    }
+    vmux_reply *r = NULL;
+    int rc = vmux_call(M, NULL, (int)n, argv, lens, &r);
+    if (rc != 0 && rc != VMUX_ERR_SERVER)
+        fail_msg("vmux_call: %s", vmux_err_name(rc));
+    return r;
+}
+#define RAW(...)                                                                                   \
+    raw(sizeof((vmux_str[]){__VA_ARGS__}) / sizeof(vmux_str), (vmux_str[]){__VA_ARGS__})
+#define S(s) VMUX_STR(s)
+/* A command whose reply is not needed. */
+#define DO(...) vmux_reply_free(RAW(__VA_ARGS__))
+
+static int64_t raw_int(vmux_reply *r)
+{
+    assert_non_null(r);
+    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_INTEGER);
+    int64_t v = vmux_reply_integer(r);
+    vmux_reply_free(r);
+    return v;
+}
+
+/* Asserts a reply is the string want (binary-safe), and frees it. */
+static void assert_raw_str(vmux_reply *r, vmux_str want)
+{
+    assert_non_null(r);
+    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STRING);
+    size_t len;
+    const char *s = vmux_reply_str(r, &len);
+    assert_int_equal(len, want.len);
+    assert_memory_equal(s, want.ptr, want.len);
+    vmux_reply_free(r);
+}
+
+/* The server's answer to "EXISTS key" on a separate admin connection (text keys only). */
+static bool admin_exists(vmux_str k)
+{
+    char *v = vt_admin("plain", "EXISTS %b", k.ptr, k.len);
+    assert_non_null(v);
+    bool yes = strcmp(v, "1") == 0;
+    assert_true(yes || strcmp(v, "0") == 0);
+    free(v);
+    return yes;
+}
+
+static int64_t exists(vmux_str k)
+{
+    return raw_int(RAW(S("EXISTS"), k));
+}
+
+static int64_t server_time(void)
+{
+    vmux_reply *r = RAW(S("TIME"));
+    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_ARRAY);
+    int64_t t = strtoll(vmux_reply_str(vmux_reply_element(r, 0), NULL), NULL, 10);
+    vmux_reply_free(r);
+    return t;
+}
+
+/* An async completion captured for the test thread. */
+struct done {
+    atomic_int fired;
+    int status;
+    vmux_reply *reply;
+};
+
+static void on_reply(int status, vmux_reply *reply, void *userdata)
+{
+    struct done *d = userdata;
+    d->status = status;
+    d->reply = reply;
+    atomic_store(&d->fired, 1);
+}
+
+static bool fired(void *arg)
+{
+    return atomic_load(&((struct done *)arg)->fired) != 0;
+}
+
+/* Waits for d, checks it succeeded and returns its integer reply (freed). */
+static int64_t wait_int(struct done *d)
+{
+    assert_true(vt_wait_until(fired, d, 20000));
+    assert_int_equal(d->status, 0);
+    int64_t v = -99;
+    assert_int_equal(vmux_reply_to_int(d->reply, &v), 0);
+    vmux_reply_free(d->reply);
+    return v;
+}
+
+/* A key of each type but string, with one element. */
+static void make_list(vmux_str k)
+{
+    DO(S("DEL"), k);
+    DO(S("RPUSH"), k, S("x"));
+}
+
+static void make_others(vmux_str list, vmux_str set, vmux_str zset, vmux_str hash, vmux_str stream)
+{
+    make_list(list);
+    DO(S("DEL"), set, zset, hash, stream);
+    DO(S("SADD"), set, S("m"));
+    DO(S("ZADD"), zset, S("1"), S("m"));
+    DO(S("HSET"), hash, S("f"), S("v"));
+    DO(S("XADD"), stream, S("*"), S("f"), S("v"));
+}
+
+/* ---- DEL, UNLINK ---- */
+
+/* Runs DEL or UNLINK (by fn) over keys of every kind, and its bad arguments. */
+static void check_delete(int (*fn)(vmux *, const vmux_callopts *, const vmux_str *, size_t,
+                                   int64_t *),
+                         const char *tag)
+{
+    char name[64];
+    vmux_str keys[5];
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof name, "%s-%d", tag, i);
+        keys[i] = i == 1 ? binkey(name) : key(name);
+    }
+    DO(S("SET"), keys[0], S("v"));
+    DO(S("SET"), keys[1], BINV);
+    DO(S("SET"), keys[2], S(""));
+    make_list(keys[3]);
+    DO(S("DEL"), keys[4]);
+    int64_t n = -1;
+    assert_int_equal(fn(M, NULL, keys, 5, &n), 0);
+    assert_int_equal(n, 4); /* keys[4] was missing */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(exists(keys[i]), 0);
+    assert_false(admin_exists(keys[0]));
+    assert_int_equal(fn(M, NULL, keys, 5, &n), 0);
+    assert_int_equal(n, 0);
+    DO(S("SET"), keys[0], S("v"));
+    assert_int_equal(fn(M, NULL, keys, 1, NULL), 0);
+    assert_int_equal(exists(keys[0]), 0);
+
+    n = 7;
+    assert_int_equal(fn(M, NULL, keys, 0, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(fn(M, NULL, NULL, 1, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(fn(NULL, NULL, keys, 1, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+}
+
+static void test_del(void **state)
+{
+    (void)state;
+    check_delete(vmux_del, "del");
+}
+
+static void test_unlink(void **state)
+{
+    (void)state;
+    check_delete(vmux_unlink, "unlink");
+}
+
+static void test_del_async(void **state)
+{
+    (void)state;
+    vmux_str keys[2] = {binkey("del-async"), key("del-async-missing")};
+    DO(S("SET"), keys[0], BINV);
+    DO(S("DEL"), keys[1]);
+    struct done d = {0};
+    assert_int_equal(vmux_del_async(M, NULL, keys, 2, on_reply, &d), 0);
+    assert_int_equal(wait_int(&d), 1);
+    assert_int_equal(exists(keys[0]), 0);
+    assert_int_equal(vmux_del_async(M, NULL, keys, 0, on_reply, &d), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_del_async(M, NULL, NULL, 1, on_reply, &d), VMUX_ERR_INVALID_ARG);
+}
+
+/* ---- EXISTS ---- */
+
+static void test_exists(void **state)
+{
+    (void)state;
+    vmux_str keys[6] = {key("exists-a"),       binkey("exists-b"), key("exists-empty"),
+                        key("exists-missing"), key("exists-list"), key("exists-a")};
+    DO(S("SET"), keys[0], S("v"));
+    DO(S("SET"), keys[1], BINV);
+    DO(S("SET"), keys[2], S(""));
+    DO(S("DEL"), keys[3]);
+    make_list(keys[4]);
+    int64_t n = -1;
+    assert_int_equal(vmux_exists(M, NULL, keys, 6, &n), 0);
+    assert_int_equal(n, 5); /* the missing one not counted, the repeated one twice */
+    assert_int_equal(vmux_exists(M, NULL, &keys[3], 1, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(vmux_exists(M, NULL, &keys[1], 1, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(vmux_exists(M, NULL, keys, 2, NULL), 0);
+
+    n = 7;
+    assert_int_equal(vmux_exists(M, NULL, keys, 0, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(vmux_exists(M, NULL, NULL, 3, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+}
+
+static void test_exists_async(void **state)
+{
+    (void)state;
+    vmux_str keys[3] = {binkey("exists-async"), key("exists-async-missing"),
+                        binkey("exists-async")};
+    DO(S("SET"), keys[0], S(""));
+    DO(S("DEL"), keys[1]);
+    struct done d = {0};
+    assert_int_equal(vmux_exists_async(M, NULL, keys, 3, on_reply, &d), 0);
+    assert_int_equal(wait_int(&d), 2);
+    assert_int_equal(vmux_exists_async(M, NULL, keys, 0, on_reply, &d), VMUX_ERR_INVALID_ARG);
+}
+
+/* ---- EXPIRE family ---- */
+
+typedef int (*expire_fn)(vmux *, const vmux_callopts *, vmux_str, int64_t, vmux_expire_cond,
+                         bool *);
+
+/* Sets an expiry with fn and returns was_set, failing the test on an error. */
+static bool expire_ok(expire_fn fn, vmux_str k, int64_t v, vmux_expire_cond c)
+{
+    bool was = false;
+    int rc = fn(M, &EO, k, v, c, &was);
+    if (rc != 0)
+        fail_msg("expire: %s (%s)", vmux_err_name(rc), errbuf);
+    return was;
+}
+
+static void test_expire(void **state)
+{
+    (void)state;
+    vmux_str k = binkey("expire");
+    DO(S("SET"), k, BINV);
+    assert_true(expire_ok(vmux_expire, k, 100, VMUX_EXPIRE_ALWAYS));
+    int64_t ttl = raw_int(RAW(S("TTL"), k));
+    assert_true(ttl > 0 && ttl <= 100);
+
+    /* NX: only without a TTL; XX: only with one */
+    assert_false(expire_ok(vmux_expire, k, 500, VMUX_EXPIRE_NX));
+    assert_true(raw_int(RAW(S("TTL"), k)) <= 100);
+    assert_true(expire_ok(vmux_expire, k, 200, VMUX_EXPIRE_XX));
+    assert_true(raw_int(RAW(S("TTL"), k)) > 100);
+    /* GT: only later; LT: only sooner */
+    assert_false(expire_ok(vmux_expire, k, 150, VMUX_EXPIRE_GT));
+    assert_true(expire_ok(vmux_expire, k, 300, VMUX_EXPIRE_GT));
+    assert_true(raw_int(RAW(S("TTL"), k)) > 200);
+    assert_false(expire_ok(vmux_expire, k, 1000, VMUX_EXPIRE_LT));
+    assert_true(expire_ok(vmux_expire, k, 50, VMUX_EXPIRE_LT));
+    ttl = raw_int(RAW(S("TTL"), k));
+    assert_true(ttl > 0 && ttl <= 50);
+
+    DO(S("PERSIST"), k);
+    assert_false(expire_ok(vmux_expire, k, 100, VMUX_EXPIRE_XX));
+    assert_false(expire_ok(vmux_expire, k, 100, VMUX_EXPIRE_GT)); /* no TTL is infinite */
+    assert_true(expire_ok(vmux_expire, k, 100, VMUX_EXPIRE_LT));
+    DO(S("PERSIST"), k);
+    assert_true(expire_ok(vmux_expire, k, 100, VMUX_EXPIRE_NX));
+
+    /* a missing key, a key of another type, a key holding an empty value */
+    vmux_str missing = key("expire-missing"), lk = key("expire-list"), ek = key("expire-empty");
+    DO(S("DEL"), missing);
+    assert_false(expire_ok(vmux_expire, missing, 100, VMUX_EXPIRE_ALWAYS));
+    assert_int_equal(exists(missing), 0);
+    make_list(lk);
+    assert_true(expire_ok(vmux_expire, lk, 100, VMUX_EXPIRE_ALWAYS));
+    assert_true(raw_int(RAW(S("TTL"), lk)) > 0);
+    DO(S("SET"), ek, S(""));
+    assert_true(expire_ok(vmux_expire, ek, 100, VMUX_EXPIRE_ALWAYS));
+    assert_true(raw_int(RAW(S("TTL"), ek)) > 0);
+
+    /* a TTL <= 0 deletes the key */
+    assert_true(expire_ok(vmux_expire, k, 0, VMUX_EXPIRE_ALWAYS));
+    assert_int_equal(exists(k), 0);
+    assert_true(expire_ok(vmux_expire, lk, -5, VMUX_EXPIRE_ALWAYS));
+    assert_false(admin_exists(lk));
+}
+
+static void test_expire_errors(void **state)
+{
+    (void)state;
+    vmux_str k = key("expire-err");
+    DO(S("SET"), k, S("v"));
+    bool was = true;
+    assert_int_equal(vmux_expire(M, NULL, k, 100, (vmux_expire_cond)5, &was), VMUX_ERR_INVALID_ARG);
+    assert_false(was);
+    was = true;
+    assert_int_equal(vmux_pexpire(M, NULL, k, 100, (vmux_expire_cond)-1, &was),
+                     VMUX_ERR_INVALID_ARG);
+    assert_false(was);
+    was = true;
+    assert_int_equal(vmux_expireat(M, NULL, k, 100, (vmux_expire_cond)9, &was),
+                     VMUX_ERR_INVALID_ARG);
+    assert_false(was);
+    was = true;
+    assert_int_equal(vmux_pexpireat(M, NULL, k, 100, (vmux_expire_cond)9, &was),
+                     VMUX_ERR_INVALID_ARG);
+    assert_false(was);
+    assert_int_equal(vmux_pexpire_async(M, NULL, k, 100, (vmux_expire_cond)9, on_reply, NULL),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(raw_int(RAW(S("TTL"), k)), -1); /* nothing was sent */
+
+    /* the server refuses an expiry that overflows */
+    was = true;
+    errbuf[0] = '\0';
+    assert_int_equal(vmux_expire(M, &EO, k, INT64_MAX, VMUX_EXPIRE_ALWAYS, &was), VMUX_ERR_SERVER);
+    assert_false(was);
+    assert_non_null(strstr(errbuf, "invalid expire time"));
+    was = true;
+    assert_int_equal(vmux_pexpire(M, &EO, k, INT64_MAX, VMUX_EXPIRE_NX, &was), VMUX_ERR_SERVER);
+    assert_false(was);
+    assert_int_equal(raw_int(RAW(S("TTL"), k)), -1);
+
+    was = true;
+    assert_int_equal(vmux_expire(NULL, NULL, k, 1, VMUX_EXPIRE_ALWAYS, &was), VMUX_ERR_INVALID_ARG);
+    assert_false(was);
+}
+
+static void test_pexpire(void **state)
+{
+    (void)state;
+    vmux_str k = binkey("pexpire");
+    DO(S("SET"), k, S(""));
+    assert_true(expire_ok(vmux_pexpire, k, 90000, VMUX_EXPIRE_ALWAYS));
+    int64_t pttl = raw_int(RAW(S("PTTL"), k));
+    assert_true(pttl > 0 && pttl <= 90000);
+    assert_false(expire_ok(vmux_pexpire, k, 95000, VMUX_EXPIRE_NX));
+    assert_false(expire_ok(vmux_pexpire, k, 1000, VMUX_EXPIRE_GT));
+    assert_true(expire_ok(vmux_pexpire, k, 1000000, VMUX_EXPIRE_GT));
+    assert_true(raw_int(RAW(S("PTTL"), k)) > 90000);
+    assert_true(expire_ok(vmux_pexpire, k, 80000, VMUX_EXPIRE_LT));
+    assert_true(expire_ok(vmux_pexpire, k, 70000, VMUX_EXPIRE_XX));
+    pttl = raw_int(RAW(S("PTTL"), k));
+    assert_true(pttl > 0 && pttl <= 70000);
+    assert_int_equal(vmux_pexpire(M, NULL, k, 60000, VMUX_EXPIRE_ALWAYS, NULL), 0);
+    assert_true(raw_int(RAW(S("PTTL"), k)) <= 60000);
+
+    vmux_str missing = key("pexpire-missing");
+    assert_false(expire_ok(vmux_pexpire, missing, 1000, VMUX_EXPIRE_ALWAYS));
+    assert_true(expire_ok(vmux_pexpire, k, -1, VMUX_EXPIRE_ALWAYS));
+    assert_int_equal(exists(k), 0);
+}
+
+static void test_pexpire_async(void **state)
+{
+    (void)state;
+    vmux_str k = binkey("pexpire-async");
+    DO(S("SET"), k, BINV);
+    struct done d = {0}, again = {0};
+    assert_int_equal(vmux_pexpire_async(M, NULL, k, 50000, VMUX_EXPIRE_NX, on_reply, &d), 0);
+    assert_int_equal(wait_int(&d), 1);
+    assert_int_equal(vmux_pexpire_async(M, NULL, k, 90000, VMUX_EXPIRE_NX, on_reply, &again), 0);
+    assert_int_equal(wait_int(&again), 0);
+    int64_t pttl = raw_int(RAW(S("PTTL"), k));
+    assert_true(pttl > 0 && pttl <= 50000);
+}
+
+static void test_expireat(void **state)
+{
+    (void)state;
+    vmux_str k = binkey("expireat"), missing = key("expireat-missing");
+    DO(S("SET"), k, BINV);
+    int64_t now = server_time();
+    assert_true(expire_ok(vmux_expireat, k, now + 1000, VMUX_EXPIRE_ALWAYS));
+    assert_int_equal(raw_int(RAW(S("EXPIRETIME"), k)), now + 1000);
+    assert_false(expire_ok(vmux_expireat, k, now + 2000, VMUX_EXPIRE_NX));
+    assert_false(expire_ok(vmux_expireat, k, now + 500, VMUX_EXPIRE_GT));
+    assert_true(expire_ok(vmux_expireat, k, now + 2000, VMUX_EXPIRE_GT));
+    assert_true(expire_ok(vmux_expireat, k, now + 1500, VMUX_EXPIRE_LT));
+    assert_true(expire_ok(vmux_expireat, k, now + 1400, VMUX_EXPIRE_XX));
+    assert_int_equal(raw_int(RAW(S("EXPIRETIME"), k)), now + 1400);
+    assert_int_equal(vmux_expireat(M, NULL, k, now + 1300, VMUX_EXPIRE_ALWAYS, NULL), 0);
+    assert_int_equal(raw_int(RAW(S("EXPIRETIME"), k)), now + 1300);
+    assert_false(expire_ok(vmux_expireat, missing, now + 100, VMUX_EXPIRE_ALWAYS));
+    /* a time in the past deletes the key */
+    assert_true(expire_ok(vmux_expireat, k, now - 10, VMUX_EXPIRE_ALWAYS));
+    assert_int_equal(exists(k), 0);
+}
+
+static void test_pexpireat(void **state)
+{
+    (void)state;
+    vmux_str k = binkey("pexpireat"), lk = key("pexpireat-list");
+    DO(S("SET"), k, S(""));
+    int64_t at = server_time() * 1000 + 900123;
+    assert_true(expire_ok(vmux_pexpireat, k, at, VMUX_EXPIRE_NX));
+    assert_int_equal(raw_int(RAW(S("PEXPIRETIME"), k)), at);
+    assert_false(expire_ok(vmux_pexpireat, k, at + 1, VMUX_EXPIRE_LT));
+    assert_true(expire_ok(vmux_pexpireat, k, at - 1, VMUX_EXPIRE_LT));
+    assert_int_equal(raw_int(RAW(S("PEXPIRETIME"), k)), at - 1);
+    make_list(lk);
+    assert_true(expire_ok(vmux_pexpireat, lk, at, VMUX_EXPIRE_ALWAYS));
+    assert_int_equal(raw_int(RAW(S("PEXPIRETIME"), lk)), at);
+    assert_true(expire_ok(vmux_pexpireat, lk, 1, VMUX_EXPIRE_ALWAYS));
+    assert_int_equal(exists(lk), 0);
+}
+
+/* ---- TTL, PTTL, PERSIST ---- */
+
+static void test_ttl_pttl(void **state)
+{
+    (void)state;
+    vmux_str k = binkey("ttl"), missing = key("ttl-missing"), ek = key("ttl-empty");
+    DO(S("SET"), k, BINV);
+    DO(S("SET"), ek, S(""));
+    DO(S("DEL"), missing);
+    int64_t t = 0;
+    assert_int_equal(vmux_ttl(M, NULL, k, &t), 0);
+    assert_int_equal(t, VMUX_TTL_NO_EXPIRY);
+    assert_int_equal(vmux_pttl(M, NULL, ek, &t), 0);
+    assert_int_equal(t, VMUX_TTL_NO_EXPIRY);
+    assert_int_equal(vmux_ttl(M, NULL, missing, &t), 0);
+    assert_int_equal(t, VMUX_TTL_NO_KEY);
+    assert_int_equal(vmux_pttl(M, NULL, missing, &t), 0);
+    assert_int_equal(t, VMUX_TTL_NO_KEY);
+
+    DO(S("PEXPIRE"), k, S("100000"));
+    assert_int_equal(vmux_ttl(M, NULL, k, &t), 0);
+    assert_true(t > 0 && t <= 100);
+    assert_int_equal(vmux_pttl(M, NULL, k, &t), 0);
+    assert_true(t > 1000 && t <= 100000);
+    assert_int_equal(vmux_ttl(M, NULL, k, NULL), 0);
+    assert_int_equal(vmux_pttl(M, NULL, k, NULL), 0);
+
+    vmux_str lk = key("ttl-list");
+    make_list(lk);
+    DO(S("EXPIRE"), lk, S("300"));
+    assert_int_equal(vmux_ttl(M, NULL, lk, &t), 0);
+    assert_true(t > 200 && t <= 300);
+
+    t = 5;
+    assert_int_equal(vmux_ttl(NULL, NULL, k, &t), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(t, 0);
+    t = 5;
+    assert_int_equal(vmux_pttl(NULL, NULL, k, &t), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(t, 0);
+}
+
+static void test_pttl_async(void **state)
+{
+    (void)state;
+    vmux_str k = binkey("pttl-async"), missing = key("pttl-async-missing");
+    DO(S("SET"), k, BINV, S("PX"), S("70000"));
+    DO(S("DEL"), missing);
+    struct done d = {0}, m2 = {0};
+    assert_int_equal(vmux_pttl_async(M, NULL, k, on_reply, &d), 0);
+    int64_t t = wait_int(&d);
+    assert_true(t > 0 && t <= 70000);
+    assert_int_equal(vmux_pttl_async(M, NULL, missing, on_reply, &m2), 0);
+    assert_int_equal(wait_int(&m2), VMUX_TTL_NO_KEY);
+}
+
+static void test_persist(void **state)
+{
+    (void)state;
+    vmux_str k = binkey("persist"), missing = key("persist-missing"), lk = key("persist-list");
+    DO(S("SET"), k, S(""), S("EX"), S("100"));
+    DO(S("DEL"), missing);
+    bool removed = false;
+    assert_int_equal(vmux_persist(M, NULL, k, &removed), 0);
+    assert_true(removed);
+    assert_int_equal(raw_int(RAW(S("TTL"), k)), -1);
+    assert_raw_str(RAW(S("GET"), k), S(""));
+    assert_int_equal(vmux_persist(M, NULL, k, &removed), 0);
+    assert_false(removed);
+    removed = true;
+    assert_int_equal(vmux_persist(M, NULL, missing, &removed), 0);
+    assert_false(removed);
+    make_list(lk);
+    DO(S("EXPIRE"), lk, S("100"));
+    assert_int_equal(vmux_persist(M, NULL, lk, NULL), 0);
+    assert_int_equal(raw_int(RAW(S("TTL"), lk)), -1);
+    removed = true;
+    assert_int_equal(vmux_persist(NULL, NULL, k, &removed), VMUX_ERR_INVALID_ARG);
+    assert_false(removed);
+}
+
+/* ---- TYPE ---- */
+
+static void test_type(void **state)
+{
+    (void)state;
+    vmux_str s = binkey("type-string"), list = key("type-list"), set = key("type-set"),
+             zset = key("type-zset"), hash = binkey("type-hash"), stream = key("type-stream"),
+             missing = key("type-missing"), empty = key("type-empty");
+    DO(S("SET"), s, BINV);
+    DO(S("SET"), empty, S(""));
+    DO(S("DEL"), missing);
+    make_others(list, set, zset, hash, stream);
+    const struct {
+        vmux_str key;
+        vmux_key_type type;
+        const char *name;
+    } cases[] = {
+        {s, VMUX_TYPE_STRING, "string"},      {empty, VMUX_TYPE_STRING, "string"},
+        {list, VMUX_TYPE_LIST, "list"},       {set, VMUX_TYPE_SET, "set"},
+        {zset, VMUX_TYPE_ZSET, "zset"},       {hash, VMUX_TYPE_HASH, "hash"},
+        {stream, VMUX_TYPE_STREAM, "stream"}, {missing, VMUX_TYPE_NONE, "none"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vmux_key_type t = (vmux_key_type)99;
+        assert_int_equal(vmux_type(M, NULL, cases[i].key, &t), 0);
+        assert_int_equal(t, cases[i].type);
+        assert_string_equal(vmux_key_type_name(t), cases[i].name);
+        /* the name is what the server says */
+        vmux_reply *r = RAW(S("TYPE"), cases[i].key);
+        assert_string_equal(vmux_reply_str(r, NULL), cases[i].name);
+        vmux_reply_free(r);
+    }
+    assert_int_equal(vmux_type(M, NULL, s, NULL), 0);
+    assert_null(vmux_key_type_name(VMUX_TYPE_OTHER));
+    assert_null(vmux_key_type_name((vmux_key_type)-1));
+    assert_null(vmux_key_type_name((vmux_key_type)100));
+
+    vmux_key_type t = VMUX_TYPE_HASH;
+    assert_int_equal(vmux_type(NULL, NULL, s, &t), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(t, VMUX_TYPE_NONE);
+}
+
+/* ---- RENAME, RENAMENX ---- */
+
+static void test_rename(void **state)
+{
+    (void)state;
+    vmux_str from = binkey("rename-from"), to = binkey("rename-to"), lk = key("rename-list");
+    DO(S("SET"), from, BINV, S("EX"), S("100"));
+    DO(S("SET"), to, S("old"));
+    assert_int_equal(vmux_rename(M, NULL, from, to), 0); /* overwrites to */
+    assert_int_equal(exists(from), 0);
+    assert_raw_str(RAW(S("GET"), to), BINV);
+    assert_true(raw_int(RAW(S("TTL"), to)) > 0); /* the TTL moves with the value */
+
+    /* to a key of another type: overwritten too; and a list renamed keeps its type */
+    make_list(lk);
+    assert_int_equal(vmux_rename(M, NULL, to, lk), 0);
+    assert_raw_str(RAW(S("GET"), lk), BINV);
+    vmux_str lk2 = key("rename-list2"), lk3 = key("rename-list3");
+    make_list(lk2);
+    assert_int_equal(vmux_rename(M, NULL, lk2, lk3), 0);
+    assert_int_equal(raw_int(RAW(S("LLEN"), lk3)), 1);
+    assert_false(admin_exists(lk2));
+    assert_true(admin_exists(lk3));
+
+    /* onto itself: nothing changes */
+    assert_int_equal(vmux_rename(M, NULL, lk3, lk3), 0);
+    assert_int_equal(raw_int(RAW(S("LLEN"), lk3)), 1);
+
+    errbuf[0] = '\0';
+    assert_int_equal(vmux_rename(M, &EO, key("rename-missing"), to), VMUX_ERR_SERVER);
+    assert_non_null(strstr(errbuf, "no such key"));
+    assert_int_equal(vmux_rename(NULL, NULL, from, to), VMUX_ERR_INVALID_ARG);
+}
+
+static void test_renamenx(void **state)
+{
+    (void)state;
+    vmux_str from = binkey("renamenx-from"), to = key("renamenx-to"), other = key("renamenx-o");
+    DO(S("SET"), from, S(""));
+    DO(S("DEL"), to);
+    DO(S("SET"), other, S("keep"));
+    bool renamed = false;
+    assert_int_equal(vmux_renamenx(M, NULL, from, to, &renamed), 0);
+    assert_true(renamed);
+    assert_int_equal(exists(from), 0);
+    assert_raw_str(RAW(S("GET"), to), S(""));
+
+    assert_int_equal(vmux_renamenx(M, NULL, to, other, &renamed), 0);
+    assert_false(renamed); /* other exists: nothing changed */
+    assert_raw_str(RAW(S("GET"), to), S(""));
+    assert_raw_str(RAW(S("GET"), other), S("keep"));
+    assert_true(admin_exists(to));
+
+    assert_int_equal(vmux_renamenx(M, NULL, to, from, NULL), 0);
+    assert_int_equal(exists(to), 0);
+    assert_raw_str(RAW(S("GET"), from), S(""));
+
+    renamed = true;
+    errbuf[0] = '\0';
+    assert_int_equal(vmux_renamenx(M, &EO, key("renamenx-missing"), to, &renamed), VMUX_ERR_SERVER);
+    assert_false(renamed);
+    assert_non_null(strstr(errbuf, "no such key"));
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char *conf = vt_server_config("plain", NULL);
+    char err[256] = "";
+    int rc = vmux_open_str(conf, &M, err, sizeof err);
+    free(conf);
+    if (rc != 0) {
+        fprintf(stderr, "vmux_open_str: %s (%s)\n", vmux_err_name(rc), err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    vmux_close(M);
+    M = NULL;
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_del),           cmocka_unit_test(test_unlink),
+        cmocka_unit_test(test_del_async),     cmocka_unit_test(test_exists),
+        cmocka_unit_test(test_exists_async),  cmocka_unit_test(test_expire),
+        cmocka_unit_test(test_expire_errors), cmocka_unit_test(test_pexpire),
+        cmocka_unit_test(test_pexpire_async), cmocka_unit_test(test_expireat),
+        cmocka_unit_test(test_pexpireat),     cmocka_unit_test(test_ttl_pttl),
+        cmocka_unit_test(test_pttl_async),    cmocka_unit_test(test_persist),
+        cmocka_unit_test(test_type),          cmocka_unit_test(test_rename),
+        cmocka_unit_test(test_renamenx),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,799 @@
+/*
+ * The string commands (strings.h) against a real server: every function with normal use,
+ * binary keys and values with NUL bytes, empty values, missing keys, WRONGTYPE, bad
+ * arguments, and out-parameters zeroed on error; results checked against the server's state
+ * read back through the generic API or a separate admin connection.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+static vmux *M;
+static char errbuf[512];
+static vmux_callopts EO = {.errbuf = errbuf, .errlen = sizeof errbuf};
+
+/* Keys live in a ring of buffers so that a test can hold several at once. */
+static char keybufs[16][160];
+static unsigned keynext;
+
+/* prefix + name, unique to this file and process. */
+static vmux_str key(const char *name)
+{
+    char *b = keybufs[keynext++ % 16];
+    int n = snprintf(b, sizeof keybufs[0], "vt:strings:%d:%s", (int)getpid(), name);
+    return VMUX_BYTES(b, (size_t)n);
+}
+
+/* A key with NUL bytes inside and at the end. */
+static vmux_str binkey(const char *name)
+{
+    vmux_str k = key(name);
+    char *b = (char *)k.ptr;
+    memcpy(b + k.len, "\0k\0", 3);
+    return VMUX_BYTES(b, k.len + 3);
+}
+
+static const char BIN[] = "a\0b\r\n\0";
+#define BINV VMUX_BYTES(BIN, sizeof BIN) /* 8 bytes, NULs included */
+
+/* A command through the generic API; fails the test on a transport error. */
+static vmux_reply *raw(size_t n, const vmux_str *args)
+{
+    const char *argv[16];
+    size_t lens[16];
+    for (size_t i = 0; i < n; i++) {
+        argv[i] = args[i].ptr;
+        lens[i] = args[i].len;
+    }
+    vmux_reply *r = NULL;
+    int rc = vmux_call(M, NULL, (int)n, argv, lens, &r);
+    if (rc != 0 && rc != VMUX_ERR_SERVER)
+        fail_msg("vmux_call: %s", vmux_err_name(rc));
+    return r;
+}
+#define RAW(...)                                                                                   \
+    raw(sizeof((vmux_str[]){__VA_ARGS__}) / sizeof(vmux_str), (vmux_str[]){__VA_ARGS__})
+#define S(s) VMUX_STR(s)
+/* A command whose reply is not needed. */
+#define DO(...) vmux_reply_free(RAW(__VA_ARGS__))
+
+static int64_t raw_int(vmux_reply *r)
+{
+    assert_non_null(r);
+    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_INTEGER);
+    int64_t v = vmux_reply_integer(r);
+    vmux_reply_free(r);
+    return v;
+}
+
+/* Asserts a reply is the string want (binary-safe), and frees it. */
+static void assert_raw_str(vmux_reply *r, vmux_str want)
+{
+    assert_non_null(r);
+    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STRING);
+    size_t len;
+    const char *s = vmux_reply_str(r, &len);
+    assert_int_equal(len, want.len);
+    assert_memory_equal(s, want.ptr, want.len);
+    vmux_reply_free(r);
+}
+
+static void assert_raw_nil(vmux_reply *r)
+{
+    assert_non_null(r);
+    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_NIL);
+    vmux_reply_free(r);
+}
+
+static void assert_bytes(const vmux_bytes *b, vmux_str want)
+{
+    assert_non_null(b->ptr);
+    assert_int_equal(b->len, want.len);
+    assert_memory_equal(b->ptr, want.ptr, want.len);
+    assert_int_equal(b->ptr[b->len], '\0');
+}
+
+/* The server's value of key as seen by a separate admin connection (text keys only). */
+static void assert_admin_get(vmux_str k, const char *want)
+{
+    char *v = vt_admin("plain", "GET %b", k.ptr, k.len);
+    assert_non_null(v);
+    assert_string_equal(v, want);
+    free(v);
+}
+
+/* The server's value of key, read as a number by a separate admin connection. */
+static void assert_admin_get_double(vmux_str k, double want)
+{
+    char *v = vt_admin("plain", "GET %b", k.ptr, k.len);
+    assert_non_null(v);
+    char *end;
+    double d = strtod(v, &end);
+    assert_true(end != v && *end == '\0');
+    assert_true(fabs(d - want) < 1e-9);
+    free(v);
+}
+
+/* Makes k a list, so string commands on it fail with WRONGTYPE. */
+static vmux_str listkey(const char *name)
+{
+    vmux_str k = key(name);
+    DO(S("DEL"), k);
+    assert_int_equal(raw_int(RAW(S("RPUSH"), k, S("x"))), 1);
+    return k;
+}
+
+static void assert_wrongtype(int rc)
+{
+    assert_int_equal(rc, VMUX_ERR_SERVER);
+    assert_non_null(strstr(errbuf, "WRONGTYPE"));
+    errbuf[0] = '\0';
+}
+
+/* Garbage for out-parameters that must be zeroed on error. */
+static char junk[1];
+#define JUNK_BYTES ((vmux_bytes){junk, 99})
+#define JUNK_ARRAY ((vmux_bytes_array){(vmux_bytes *)junk, 99})
+
+static void assert_zero_bytes(const vmux_bytes *b)
+{
+    assert_null(b->ptr);
+    assert_int_equal(b->len, 0);
+}
+
+static void assert_zero_array(const vmux_bytes_array *a)
+{
+    assert_null(a->items);
+    assert_int_equal(a->count, 0);
+}
+
+/* An async completion captured for the test thread. */
+struct done {
+    atomic_int fired;
+    int status;
+    vmux_reply *reply;
+};
+
+static void on_reply(int status, vmux_reply *reply, void *userdata)
+{
+    struct done *d = userdata;
+    d->status = status;
+    d->reply = reply;
+    atomic_store(&d->fired, 1);
+}
+
+static bool fired(void *arg)
+{
+    return atomic_load(&((struct done *)arg)->fired) != 0;
+}
+
+static void wait_done(struct done *d)
+{
+    assert_true(vt_wait_until(fired, d, 20000));
+}
+
+static int64_t server_time(void)
+{
+    vmux_reply *r = RAW(S("TIME"));
+    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_ARRAY);
+    int64_t t = strtoll(vmux_reply_str(vmux_reply_element(r, 0), NULL), NULL, 10);
+    vmux_reply_free(r);
+    return t;
+}
+
+/* ---- GET ---- */
+
+static void test_get(void **state)
+{
+    (void)state;
+    vmux_str k = key("get"), bk = binkey("get"), ek = key("get-empty");
+    DO(S("SET"), k, S("hello"));
+    DO(S("SET"), bk, BINV);
+    DO(S("SET"), ek, S(""));
+
+    vmux_bytes v = JUNK_BYTES;
+    assert_int_equal(vmux_get(M, NULL, k, &v), 0);
+    assert_bytes(&v, S("hello"));
+    vmux_bytes_free(&v);
+    assert_null(v.ptr);
+    vmux_bytes_free(&v); /* freeing twice is allowed */
+
+    assert_int_equal(vmux_get(M, NULL, bk, &v), 0);
+    assert_bytes(&v, BINV);
+    vmux_bytes_free(&v);
+
+    assert_int_equal(vmux_get(M, NULL, ek, &v), 0);
+    assert_bytes(&v, S("")); /* empty is not nil */
+    vmux_bytes_free(&v);
+
+    v = JUNK_BYTES;
+    assert_int_equal(vmux_get(M, NULL, key("get-missing"), &v), 0);
+    assert_zero_bytes(&v);
+
+    assert_int_equal(vmux_get(M, NULL, k, NULL), 0);
+
+    vmux_str lk = listkey("get-list");
+    v = JUNK_BYTES;
+    assert_wrongtype(vmux_get(M, &EO, lk, &v));
+    assert_zero_bytes(&v);
+}
+
+static void test_get_async(void **state)
+{
+    (void)state;
+    vmux_str bk = binkey("get-async");
+    DO(S("SET"), bk, BINV);
+    struct done d = {0};
+    assert_int_equal(vmux_get_async(M, NULL, bk, on_reply, &d), 0);
+    wait_done(&d);
+    assert_int_equal(d.status, 0);
+    vmux_bytes v;
+    assert_int_equal(vmux_reply_to_bytes(d.reply, &v), 0);
+    assert_bytes(&v, BINV);
+    vmux_bytes_free(&v);
+    vmux_reply_free(d.reply);
+
+    struct done miss = {0};
+    assert_int_equal(vmux_get_async(M, NULL, key("get-async-missing"), on_reply, &miss), 0);
+    wait_done(&miss);
+    assert_int_equal(miss.status, 0);
+    v = JUNK_BYTES;
+    assert_int_equal(vmux_reply_to_bytes(miss.reply, &v), 0);
+    assert_zero_bytes(&v);
+    vmux_reply_free(miss.reply);
+
+    struct done wt = {0};
+    assert_int_equal(vmux_get_async(M, NULL, listkey("get-async-list"), on_reply, &wt), 0);
+    wait_done(&wt);
+    assert_int_equal(wt.status, VMUX_ERR_SERVER);
+    v = JUNK_BYTES;
+    assert_int_equal(vmux_reply_to_bytes(wt.reply, &v), VMUX_ERR_SERVER);
+    assert_zero_bytes(&v);
+    assert_non_null(strstr(vmux_reply_str(wt.reply, NULL), "WRONGTYPE"));
+    vmux_reply_free(wt.reply);
+}
+
+/* ---- SET ---- */
+
+static void test_set_plain(void **state)
+{
+    (void)state;
+    vmux_str k = key("set"), bk = binkey("set");
+    bool was = false;
+    assert_int_equal(vmux_set(M, NULL, k, S("v1"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &was), 0);
+    assert_true(was);
+    assert_admin_get(k, "v1");
+
+    assert_int_equal(vmux_set(M, NULL, bk, BINV, VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, NULL), 0);
+    assert_raw_str(RAW(S("GET"), bk), BINV);
+
+    assert_int_equal(vmux_set(M, NULL, k, S(""), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &was), 0);
+    assert_raw_str(RAW(S("GET"), k), S(""));
+
+    /* SET overwrites another type, so WRONGTYPE cannot happen; a plain SET clears a TTL. */
+    vmux_str lk = listkey("set-list");
+    assert_int_equal(vmux_set(M, NULL, lk, S("s"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &was), 0);
+    assert_admin_get(lk, "s");
+    DO(S("EXPIRE"), k, S("100"));
+    assert_int_equal(vmux_set(M, NULL, k, S("x"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, NULL), 0);
+    assert_int_equal(raw_int(RAW(S("TTL"), k)), -1);
+}
+
+static void test_set_conditions(void **state)
+{
+    (void)state;
+    vmux_str k = key("set-cond");
+    bool was = true;
+    DO(S("DEL"), k);
+    assert_int_equal(vmux_set(M, NULL, k, S("x"), VMUX_NO_EXPIRY, VMUX_WHEN_EXISTS, &was), 0);
+    assert_false(was);
+    assert_raw_nil(RAW(S("GET"), k));
+    assert_int_equal(vmux_set(M, NULL, k, S("n"), VMUX_NO_EXPIRY, VMUX_WHEN_NOT_EXISTS, &was), 0);
+    assert_true(was);
+    assert_int_equal(vmux_set(M, NULL, k, S("n2"), VMUX_NO_EXPIRY, VMUX_WHEN_NOT_EXISTS, &was), 0);
+    assert_false(was);
+    assert_admin_get(k, "n");
+    assert_int_equal(vmux_set(M, NULL, k, S("x"), VMUX_NO_EXPIRY, VMUX_WHEN_EXISTS, &was), 0);
+    assert_true(was);
+    assert_admin_get(k, "x");
+}
+
+static void test_set_expiry(void **state)
+{
+    (void)state;
+    vmux_str k = key("set-exp");
+    assert_int_equal(
+        vmux_set(M, NULL, k, S("v"), VMUX_EXPIRE_IN_SECONDS(100), VMUX_WHEN_ALWAYS, NULL), 0);
+    int64_t ttl = raw_int(RAW(S("TTL"), k));
+    assert_true(ttl > 0 && ttl <= 100);
+
+    assert_int_equal(vmux_set(M, NULL, k, S("v"), VMUX_EXPIRE_IN_MS(50000), VMUX_WHEN_ALWAYS, NULL),
+                     0);
+    int64_t pttl = raw_int(RAW(S("PTTL"), k));
+    assert_true(pttl > 0 && pttl <= 50000);
+
+    /* KEEPTTL keeps the 50 s TTL while the value changes. */
+    assert_int_equal(vmux_set(M, NULL, k, S("kept"), VMUX_KEEP_TTL, VMUX_WHEN_ALWAYS, NULL), 0);
+    assert_admin_get(k, "kept");
+    pttl = raw_int(RAW(S("PTTL"), k));
+    assert_true(pttl > 0 && pttl <= 50000);
+
+    int64_t now = server_time();
+    vmux_expiry at = {VMUX_EXPIRY_AT_SECONDS, now + 1000};
+    assert_int_equal(vmux_set(M, NULL, k, S("v"), at, VMUX_WHEN_ALWAYS, NULL), 0);
+    assert_int_equal(raw_int(RAW(S("EXPIRETIME"), k)), now + 1000);
+    vmux_expiry at_ms = {VMUX_EXPIRY_AT_MS, (now + 2000) * 1000 + 7};
+    assert_int_equal(vmux_set(M, NULL, k, S("v"), at_ms, VMUX_WHEN_ALWAYS, NULL), 0);
+    assert_int_equal(raw_int(RAW(S("PEXPIRETIME"), k)), (now + 2000) * 1000 + 7);
+
+    /* The server refuses a zero expiry: a server error, not a crash, and was_set false. */
+    bool was = true;
+    assert_int_equal(vmux_set(M, &EO, k, S("v"), VMUX_EXPIRE_IN_SECONDS(0), VMUX_WHEN_ALWAYS, &was),
+                     VMUX_ERR_SERVER);
+    assert_false(was);
+    assert_non_null(strstr(errbuf, "invalid expire time"));
+}
+
+static void test_set_bad_args(void **state)
+{
+    (void)state;
+    vmux_str k = key("set-bad");
+    bool was = true;
+    vmux_expiry persist = {VMUX_EXPIRY_PERSIST, 0}, bogus = {(vmux_expiry_kind)42, 1};
+    assert_int_equal(vmux_set(M, NULL, k, S("v"), persist, VMUX_WHEN_ALWAYS, &was),
+                     VMUX_ERR_INVALID_ARG);
+    assert_false(was);
+    was = true;
+    assert_int_equal(vmux_set(M, NULL, k, S("v"), bogus, VMUX_WHEN_ALWAYS, &was),
+                     VMUX_ERR_INVALID_ARG);
+    assert_false(was);
+    assert_int_equal(vmux_set(M, NULL, k, S("v"), VMUX_NO_EXPIRY, (vmux_when)7, NULL),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_set_async(M, NULL, k, S("v"), persist, VMUX_WHEN_ALWAYS, on_reply, NULL),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_set_get(M, NULL, k, S("v"), bogus, VMUX_WHEN_ALWAYS, NULL),
+                     VMUX_ERR_INVALID_ARG);
+    assert_raw_nil(RAW(S("GET"), k)); /* nothing was sent */
+}
+
+static void test_set_async(void **state)
+{
+    (void)state;
+    vmux_str bk = binkey("set-async");
+    DO(S("DEL"), bk);
+    struct done d = {0};
+    assert_int_equal(vmux_set_async(M, NULL, bk, BINV, VMUX_EXPIRE_IN_SECONDS(100),
+                                    VMUX_WHEN_NOT_EXISTS, on_reply, &d),
+                     0);
+    wait_done(&d);
+    assert_int_equal(d.status, 0);
+    bool was = false;
+    assert_int_equal(vmux_reply_to_bool(d.reply, &was), 0);
+    assert_true(was);
+    vmux_reply_free(d.reply);
+    assert_raw_str(RAW(S("GET"), bk), BINV);
+    assert_true(raw_int(RAW(S("TTL"), bk)) > 0);
+
+    struct done again = {0};
+    assert_int_equal(vmux_set_async(M, NULL, bk, S("no"), VMUX_NO_EXPIRY, VMUX_WHEN_NOT_EXISTS,
+                                    on_reply, &again),
+                     0);
+    wait_done(&again);
+    assert_int_equal(again.status, 0);
+    assert_int_equal(vmux_reply_to_bool(again.reply, &was), 0);
+    assert_false(was);
+    vmux_reply_free(again.reply);
+    assert_raw_str(RAW(S("GET"), bk), BINV);
+}
+
+static void test_set_get(void **state)
+{
+    (void)state;
+    vmux_str k = key("setget"), bk = binkey("setget");
+    DO(S("DEL"), k);
+    vmux_bytes old = JUNK_BYTES;
+    assert_int_equal(vmux_set_get(M, NULL, k, S("first"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &old),
+                     0);
+    assert_zero_bytes(&old); /* no old value */
+    assert_int_equal(vmux_set_get(M, NULL, k, S(""), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &old), 0);
+    assert_bytes(&old, S("first"));
+    vmux_bytes_free(&old);
+    assert_int_equal(vmux_set_get(M, NULL, k, S("third"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &old),
+                     0);
+    assert_bytes(&old, S("")); /* empty old value, not nil */
+    vmux_bytes_free(&old);
+
+    DO(S("SET"), bk, BINV);
+    assert_int_equal(
+        vmux_set_get(M, NULL, bk, S("new"), VMUX_NO_EXPIRY, VMUX_WHEN_NOT_EXISTS, &old), 0);
+    assert_bytes(&old, BINV); /* NX did not hold: old value returned, nothing written */
+    vmux_bytes_free(&old);
+    assert_raw_str(RAW(S("GET"), bk), BINV);
+    assert_int_equal(
+        vmux_set_get(M, NULL, bk, S("new"), VMUX_EXPIRE_IN_SECONDS(100), VMUX_WHEN_EXISTS, NULL),
+        0);
+    assert_raw_str(RAW(S("GET"), bk), S("new"));
+    assert_true(raw_int(RAW(S("TTL"), bk)) > 0);
+
+    vmux_str lk = listkey("setget-list");
+    old = JUNK_BYTES;
+    assert_wrongtype(vmux_set_get(M, &EO, lk, S("v"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &old));
+    assert_zero_bytes(&old);
+}
+
+/* ---- GETEX, GETDEL ---- */
+
+static void test_getex(void **state)
+{
+    (void)state;
+    vmux_str bk = binkey("getex");
+    DO(S("SET"), bk, BINV);
+    vmux_bytes v = JUNK_BYTES;
+    assert_int_equal(vmux_getex(M, NULL, bk, VMUX_NO_EXPIRY, &v), 0);
+    assert_bytes(&v, BINV);
+    vmux_bytes_free(&v);
+    assert_int_equal(raw_int(RAW(S("TTL"), bk)), -1);
+
+    assert_int_equal(vmux_getex(M, NULL, bk, VMUX_EXPIRE_IN_SECONDS(100), &v), 0);
+    assert_bytes(&v, BINV);
+    vmux_bytes_free(&v);
+    int64_t ttl = raw_int(RAW(S("TTL"), bk));
+    assert_true(ttl > 0 && ttl <= 100);
+
+    assert_int_equal(vmux_getex(M, NULL, bk, VMUX_EXPIRE_IN_MS(5000), NULL), 0);
+    int64_t pttl = raw_int(RAW(S("PTTL"), bk));
+    assert_true(pttl > 0 && pttl <= 5000);
+
+    int64_t at = server_time() + 500;
+    assert_int_equal(vmux_getex(M, NULL, bk, (vmux_expiry){VMUX_EXPIRY_AT_SECONDS, at}, NULL), 0);
+    assert_int_equal(raw_int(RAW(S("EXPIRETIME"), bk)), at);
+    assert_int_equal(vmux_getex(M, NULL, bk, (vmux_expiry){VMUX_EXPIRY_AT_MS, at * 1000 + 3}, NULL),
+                     0);
+    assert_int_equal(raw_int(RAW(S("PEXPIRETIME"), bk)), at * 1000 + 3);
+
+    assert_int_equal(vmux_getex(M, NULL, bk, (vmux_expiry){VMUX_EXPIRY_PERSIST, 0}, &v), 0);
+    assert_bytes(&v, BINV);
+    vmux_bytes_free(&v);
+    assert_int_equal(raw_int(RAW(S("TTL"), bk)), -1);
+
+    vmux_str ek = key("getex-empty");
+    DO(S("SET"), ek, S(""));
+    assert_int_equal(vmux_getex(M, NULL, ek, VMUX_NO_EXPIRY, &v), 0);
+    assert_bytes(&v, S(""));
+    vmux_bytes_free(&v);
+
+    v = JUNK_BYTES;
+    assert_int_equal(vmux_getex(M, NULL, key("getex-missing"), VMUX_EXPIRE_IN_SECONDS(5), &v), 0);
+    assert_zero_bytes(&v);
+
+    v = JUNK_BYTES;
+    assert_int_equal(vmux_getex(M, NULL, bk, VMUX_KEEP_TTL, &v), VMUX_ERR_INVALID_ARG);
+    assert_zero_bytes(&v);
+
+    v = JUNK_BYTES;
+    assert_wrongtype(vmux_getex(M, &EO, listkey("getex-list"), VMUX_NO_EXPIRY, &v));
+    assert_zero_bytes(&v);
+}
+
+static void test_getdel(void **state)
+{
+    (void)state;
+    vmux_str bk = binkey("getdel"), ek = key("getdel-empty");
+    DO(S("SET"), bk, BINV);
+    DO(S("SET"), ek, S(""));
+    vmux_bytes v = JUNK_BYTES;
+    assert_int_equal(vmux_getdel(M, NULL, bk, &v), 0);
+    assert_bytes(&v, BINV);
+    vmux_bytes_free(&v);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), bk)), 0);
+    v = JUNK_BYTES;
+    assert_int_equal(vmux_getdel(M, NULL, bk, &v), 0);
+    assert_zero_bytes(&v);
+
+    assert_int_equal(vmux_getdel(M, NULL, ek, &v), 0);
+    assert_bytes(&v, S(""));
+    vmux_bytes_free(&v);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), ek)), 0);
+
+    DO(S("SET"), ek, S("z"));
+    assert_int_equal(vmux_getdel(M, NULL, ek, NULL), 0);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), ek)), 0);
+
+    vmux_str lk = listkey("getdel-list");
+    v = JUNK_BYTES;
+    assert_wrongtype(vmux_getdel(M, &EO, lk, &v));
+    assert_zero_bytes(&v);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), lk)), 1);
+}
+
+/* ---- MGET, MSET, MSETNX ---- */
+
+static void test_mget(void **state)
+{
+    (void)state;
+    vmux_str keys[5] = {key("mget-a"), binkey("mget-b"), key("mget-missing"), key("mget-empty"),
+                        listkey("mget-list")};
+    DO(S("SET"), keys[0], S("A"));
+    DO(S("SET"), keys[1], BINV);
+    DO(S("SET"), keys[3], S(""));
+    vmux_bytes_array vals = JUNK_ARRAY;
+    assert_int_equal(vmux_mget(M, NULL, keys, 5, &vals), 0);
+    assert_int_equal(vals.count, 5);
+    assert_bytes(&vals.items[0], S("A"));
+    assert_bytes(&vals.items[1], BINV);
+    assert_zero_bytes(&vals.items[2]);
+    assert_bytes(&vals.items[3], S(""));
+    assert_zero_bytes(&vals.items[4]); /* MGET reads another type as nil, no WRONGTYPE */
+    vmux_bytes_array_free(&vals);
+    assert_zero_array(&vals);
+    vmux_bytes_array_free(&vals);
+
+    assert_int_equal(vmux_mget(M, NULL, keys, 1, NULL), 0);
+    vals = JUNK_ARRAY;
+    assert_int_equal(vmux_mget(M, NULL, keys, 0, &vals), VMUX_ERR_INVALID_ARG);
+    assert_zero_array(&vals);
+    vals = JUNK_ARRAY;
+    assert_int_equal(vmux_mget(M, NULL, NULL, 2, &vals), VMUX_ERR_INVALID_ARG);
+    assert_zero_array(&vals);
+}
+
+static void test_mset(void **state)
+{
+    (void)state;
+    vmux_str keys[3] = {key("mset-a"), binkey("mset-b"), key("mset-c")};
+    vmux_str vals[3] = {S("1"), BINV, S("")};
+    vmux_str lk = listkey("mset-list");
+    assert_int_equal(vmux_mset(M, NULL, keys, vals, 3), 0);
+    assert_admin_get(keys[0], "1");
+    assert_raw_str(RAW(S("GET"), keys[1]), BINV);
+    assert_raw_str(RAW(S("GET"), keys[2]), S(""));
+    /* MSET overwrites keys of another type */
+    assert_int_equal(vmux_mset(M, NULL, &lk, vals, 1), 0);
+    assert_admin_get(lk, "1");
+
+    assert_int_equal(vmux_mset(M, NULL, keys, vals, 0), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_mset(M, NULL, NULL, vals, 1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_mset(M, NULL, keys, NULL, 1), VMUX_ERR_INVALID_ARG);
+}
+
+static void test_msetnx(void **state)
+{
+    (void)state;
+    vmux_str keys[2] = {key("msetnx-a"), binkey("msetnx-b")};
+    vmux_str vals[2] = {S(""), BINV};
+    DO(S("DEL"), keys[0], keys[1]);
+    bool all = false;
+    assert_int_equal(vmux_msetnx(M, NULL, keys, vals, 2, &all), 0);
+    assert_true(all);
+    assert_raw_str(RAW(S("GET"), keys[0]), S(""));
+    assert_raw_str(RAW(S("GET"), keys[1]), BINV);
+
+    vmux_str keys2[2] = {key("msetnx-c"), keys[1]};
+    vmux_str vals2[2] = {S("c"), S("changed")};
+    DO(S("DEL"), keys2[0]);
+    assert_int_equal(vmux_msetnx(M, NULL, keys2, vals2, 2, &all), 0);
+    assert_false(all);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), keys2[0])), 0); /* none was written */
+    assert_raw_str(RAW(S("GET"), keys[1]), BINV);
+    assert_int_equal(vmux_msetnx(M, NULL, keys2, vals2, 1, NULL), 0);
+    assert_admin_get(keys2[0], "c");
+
+    all = true;
+    assert_int_equal(vmux_msetnx(M, NULL, keys, vals, 0, &all), VMUX_ERR_INVALID_ARG);
+    assert_false(all);
+    all = true;
+    assert_int_equal(vmux_msetnx(M, NULL, keys, NULL, 2, &all), VMUX_ERR_INVALID_ARG);
+    assert_false(all);
+}
+
+/* ---- INCR family ---- */
+
+static void test_incr_family(void **state)
+{
+    (void)state;
+    vmux_str k = key("incr"), bk = binkey("incr");
+    DO(S("DEL"), k, bk);
+    int64_t v = -1;
+    assert_int_equal(vmux_incr(M, NULL, k, &v), 0); /* a missing key counts as 0 */
+    assert_int_equal(v, 1);
+    assert_int_equal(vmux_incrby(M, NULL, k, 41, &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(vmux_incrby(M, NULL, k, -50, &v), 0);
+    assert_int_equal(v, -8);
+    assert_int_equal(vmux_decr(M, NULL, k, &v), 0);
+    assert_int_equal(v, -9);
+    assert_int_equal(vmux_decrby(M, NULL, k, -10, &v), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(vmux_decrby(M, NULL, k, INT64_C(9000000000), &v), 0);
+    assert_int_equal(v, INT64_C(-8999999999));
+    assert_admin_get(k, "-8999999999");
+    assert_int_equal(vmux_incr(M, NULL, k, NULL), 0);
+    assert_admin_get(k, "-8999999998");
+
+    assert_int_equal(vmux_decr(M, NULL, bk, &v), 0);
+    assert_int_equal(v, -1);
+    assert_raw_str(RAW(S("GET"), bk), S("-1"));
+
+    /* not an integer: an empty value, a binary value, and an overflow */
+    vmux_str ek = key("incr-empty"), nk = key("incr-bin"), mk = key("incr-max");
+    DO(S("SET"), ek, S(""));
+    DO(S("SET"), nk, BINV);
+    DO(S("SET"), mk, S("9223372036854775807"));
+    v = 77;
+    assert_int_equal(vmux_incr(M, &EO, ek, &v), VMUX_ERR_SERVER);
+    assert_int_equal(v, 0);
+    assert_non_null(strstr(errbuf, "not an integer"));
+    v = 77;
+    assert_int_equal(vmux_incrby(M, &EO, nk, 1, &v), VMUX_ERR_SERVER);
+    assert_int_equal(v, 0);
+    v = 77;
+    assert_int_equal(vmux_incr(M, &EO, mk, &v), VMUX_ERR_SERVER);
+    assert_int_equal(v, 0);
+    assert_non_null(strstr(errbuf, "overflow"));
+
+    vmux_str lk = listkey("incr-list");
+    v = 77;
+    assert_wrongtype(vmux_incr(M, &EO, lk, &v));
+    assert_int_equal(v, 0);
+    v = 77;
+    assert_wrongtype(vmux_incrby(M, &EO, lk, 2, &v));
+    assert_int_equal(v, 0);
+    v = 77;
+    assert_wrongtype(vmux_decr(M, &EO, lk, &v));
+    assert_int_equal(v, 0);
+    v = 77;
+    assert_wrongtype(vmux_decrby(M, &EO, lk, 2, &v));
+    assert_int_equal(v, 0);
+}
+
+static void test_incrbyfloat(void **state)
+{
+    (void)state;
+    vmux_str k = key("incrf"), bk = binkey("incrf");
+    DO(S("SET"), k, S("10.5"));
+    DO(S("DEL"), bk);
+    double d = -1;
+    assert_int_equal(vmux_incrbyfloat(M, NULL, k, 0.1, &d), 0);
+    assert_true(fabs(d - 10.6) < 1e-9);
+    assert_admin_get_double(k, 10.6);
+    assert_int_equal(vmux_incrbyfloat(M, NULL, k, -20, &d), 0);
+    assert_true(fabs(d - -9.4) < 1e-9);
+    assert_int_equal(vmux_incrbyfloat(M, NULL, bk, 2.5e3, &d), 0);
+    assert_true(fabs(d - 2500) < 1e-9);
+    assert_raw_str(RAW(S("GET"), bk), S("2500"));
+    assert_int_equal(vmux_incrbyfloat(M, NULL, bk, 1, NULL), 0);
+    assert_raw_str(RAW(S("GET"), bk), S("2501"));
+
+    vmux_str ek = key("incrf-empty");
+    DO(S("SET"), ek, S(""));
+    d = 5;
+    assert_int_equal(vmux_incrbyfloat(M, &EO, ek, 1, &d), VMUX_ERR_SERVER);
+    assert_true(d == 0);
+    assert_non_null(strstr(errbuf, "not a valid float"));
+    d = 5;
+    assert_int_equal(vmux_incrbyfloat(M, &EO, k, INFINITY, &d), VMUX_ERR_SERVER);
+    assert_true(d == 0);
+    d = 5;
+    assert_int_equal(vmux_incrbyfloat(M, NULL, k, NAN, &d), VMUX_ERR_INVALID_ARG); /* not sent */
+    assert_true(d == 0);
+    assert_admin_get_double(k, -9.4);
+    d = 5;
+    assert_wrongtype(vmux_incrbyfloat(M, &EO, listkey("incrf-list"), 1, &d));
+    assert_true(d == 0);
+}
+
+/* ---- APPEND, STRLEN ---- */
+
+static void test_append(void **state)
+{
+    (void)state;
+    vmux_str bk = binkey("append");
+    DO(S("DEL"), bk);
+    int64_t len = -1;
+    assert_int_equal(vmux_append(M, NULL, bk, S(""), &len), 0);
+    assert_int_equal(len, 0);
+    assert_raw_str(RAW(S("GET"), bk), S("")); /* APPEND of nothing creates an empty value */
+    assert_int_equal(vmux_append(M, NULL, bk, BINV, &len), 0);
+    assert_int_equal(len, sizeof BIN);
+    assert_int_equal(vmux_append(M, NULL, bk, BINV, NULL), 0);
+    char twice[2 * sizeof BIN];
+    memcpy(twice, BIN, sizeof BIN);
+    memcpy(twice + sizeof BIN, BIN, sizeof BIN);
+    assert_raw_str(RAW(S("GET"), bk), VMUX_BYTES(twice, sizeof twice));
+
+    len = 9;
+    assert_wrongtype(vmux_append(M, &EO, listkey("append-list"), S("x"), &len));
+    assert_int_equal(len, 0);
+}
+
+static void test_strlen(void **state)
+{
+    (void)state;
+    vmux_str bk = binkey("strlen"), ek = key("strlen-empty");
+    DO(S("SET"), bk, BINV);
+    DO(S("SET"), ek, S(""));
+    int64_t len = -1;
+    assert_int_equal(vmux_strlen(M, NULL, bk, &len), 0);
+    assert_int_equal(len, sizeof BIN);
+    len = -1;
+    assert_int_equal(vmux_strlen(M, NULL, ek, &len), 0);
+    assert_int_equal(len, 0);
+    len = -1;
+    assert_int_equal(vmux_strlen(M, NULL, key("strlen-missing"), &len), 0);
+    assert_int_equal(len, 0);
+    assert_int_equal(vmux_strlen(M, NULL, bk, NULL), 0);
+    len = 9;
+    assert_wrongtype(vmux_strlen(M, &EO, listkey("strlen-list"), &len));
+    assert_int_equal(len, 0);
+}
+
+/* A call that fails before any reply (no handle) still leaves out-parameters zeroed. */
+static void test_no_handle_zeroes(void **state)
+{
+    (void)state;
+    vmux_bytes v = JUNK_BYTES;
+    vmux_bytes_array a = JUNK_ARRAY;
+    int64_t n = 5;
+    bool was = true;
+    assert_int_equal(vmux_get(NULL, NULL, key("x"), &v), VMUX_ERR_INVALID_ARG);
+    assert_zero_bytes(&v);
+    vmux_str k = key("x");
+    assert_int_equal(vmux_mget(NULL, NULL, &k, 1, &a), VMUX_ERR_INVALID_ARG);
+    assert_zero_array(&a);
+    assert_int_equal(vmux_incr(NULL, NULL, k, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    assert_int_equal(vmux_set(NULL, NULL, k, S("v"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &was),
+                     VMUX_ERR_INVALID_ARG);
+    assert_false(was);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char *conf = vt_server_config("plain", NULL);
+    char err[256] = "";
+    int rc = vmux_open_str(conf, &M, err, sizeof err);
+    free(conf);
+    if (rc != 0) {
+        fprintf(stderr, "vmux_open_str: %s (%s)\n", vmux_err_name(rc), err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    vmux_close(M);
+    M = NULL;
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_get),         cmocka_unit_test(test_get_async),
+        cmocka_unit_test(test_set_plain),   cmocka_unit_test(test_set_conditions),
+        cmocka_unit_test(test_set_expiry),  cmocka_unit_test(test_set_bad_args),
+        cmocka_unit_test(test_set_async),   cmocka_unit_test(test_set_get),
+        cmocka_unit_test(test_getex),       cmocka_unit_test(test_getdel),
+        cmocka_unit_test(test_mget),        cmocka_unit_test(test_mset),
+        cmocka_unit_test(test_msetnx),      cmocka_unit_test(test_incr_family),
+        cmocka_unit_test(test_incrbyfloat), cmocka_unit_test(test_append),
+        cmocka_unit_test(test_strlen),      cmocka_unit_test(test_no_handle_zeroes),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
