@@ -14,5 +14,11 @@
 #include "vmux/script.h"
 #include "vmux/transaction.h"
 #include "vmux/pubsub.h"
+#include "vmux/scan.h"
+#include "vmux/keys.h"
+#include "vmux/hashes.h"
+#include "vmux/lists.h"
+#include "vmux/sets.h"
+#include "vmux/zsets.h"
 
 #endif
