@@ -23,7 +23,7 @@
  * VMUX_ERR_INVALID_ARG, as in blocking.h: it could never meet a deadline.
  *
  * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): XLEN, XRANGE, XREVRANGE, XREAD and XPENDING are
- * reads and are marked retry-safe. XACK, XDEL, XGROUP DESTROY and XTRIM without LIMIT leave the
+ * reads and are marked retry-safe. XACK, XDEL, XGROUP DESTROY and exact ("=") XTRIM leave the
  * same state when repeated, so they are marked too (after a resend, the count they report may
  * describe the second run, which found nothing left to do). These are never sent twice:
  * - XADD, even with an explicit ID: with "*" a resend would add a second entry; with an
@@ -33,7 +33,8 @@
  *   entries delivered by a lost first send would be skipped; with an ID it still counts one
  *   more delivery of each pending entry it returns.
  * - XCLAIM and XAUTOCLAIM: they move ownership and count deliveries.
- * - XTRIM with LIMIT: each run evicts up to LIMIT more entries.
+ * - Approximate ("~") XTRIM: each run evicts at most LIMIT entries (or the server's default
+ *   limit), so a second run may evict more.
  */
 #ifndef VMUX_STREAMS_H
 #define VMUX_STREAMS_H
@@ -51,6 +52,13 @@ extern "C" {
 
 /* block_ms of vmux_xread() and vmux_xreadgroup() that sends no BLOCK: answer at once. */
 #define VMUX_NO_BLOCK ((int64_t)-1)
+
+/*
+ * An ID argument left to its default (ptr NULL): "*" for XADD, "-" for a range's start, "+"
+ * for its end, "$" for XREAD and XGROUP CREATE, ">" for XREADGROUP, "0-0" for XAUTOCLAIM's
+ * start.
+ */
+#define VMUX_XID_DEFAULT ((vmux_str){NULL, 0})
 
 /*
  * One stream entry (owned): its ID and its fields and values, flat: fields.items[0] is the
@@ -96,11 +104,11 @@ VMUX_EXPORT int vmux_reply_to_stream_entries(const vmux_reply *r, vmux_stream_en
 VMUX_EXPORT int vmux_reply_to_stream_batches(const vmux_reply *r, vmux_stream_batch_array *out);
 
 /* How to trim a stream (XADD, XTRIM). */
-typedef enum vmux_xtrim_kind {
-    VMUX_XTRIM_NONE = 0,   /* XADD: no trimming; XTRIM: VMUX_ERR_INVALID_ARG */
-    VMUX_XTRIM_MAXLEN = 1, /* keep the newest maxlen entries */
-    VMUX_XTRIM_MINID = 2,  /* evict the entries with an ID lower than minid */
-} vmux_xtrim_kind;
+typedef enum vmux_stream_trim_kind {
+    VMUX_TRIM_NONE = 0,   /* XADD: no trimming; XTRIM: VMUX_ERR_INVALID_ARG */
+    VMUX_TRIM_MAXLEN = 1, /* keep the newest maxlen entries */
+    VMUX_TRIM_MINID = 2,  /* evict the entries with an ID lower than minid */
+} vmux_stream_trim_kind;
 
 /*
  * A trimming rule. approximate sends "~" (evict only whole internal nodes: cheaper, and it may
@@ -108,18 +116,18 @@ typedef enum vmux_xtrim_kind {
  * server's default) caps the entries evicted by one command. Negative maxlen or limit, limit
  * without approximate, or MINID with minid.ptr NULL: VMUX_ERR_INVALID_ARG.
  */
-typedef struct vmux_xtrim {
-    vmux_xtrim_kind kind;
+typedef struct vmux_stream_trim {
+    vmux_stream_trim_kind kind;
     bool approximate;
     int64_t maxlen;
     vmux_str minid;
     int64_t limit;
-} vmux_xtrim;
+} vmux_stream_trim;
 
 /* Options of XADD; pass NULL for none. nomkstream: do not create a missing stream. */
 typedef struct vmux_xadd_opts {
     bool nomkstream;
-    vmux_xtrim trim;
+    vmux_stream_trim trim;
 } vmux_xadd_opts;
 
 /*
@@ -269,7 +277,7 @@ VMUX_EXPORT int vmux_xautoclaim(vmux *m, const vmux_callopts *opts, vmux_str key
                                 vmux_bytes_array *deleted);
 
 /* XTRIM key trim: *removed is how many entries were evicted. */
-VMUX_EXPORT int vmux_xtrim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_xtrim trim,
+VMUX_EXPORT int vmux_xtrim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_stream_trim trim,
                            int64_t *removed);
 
 /* XDEL key ids... (n >= 1): *deleted is how many existed. */

@@ -4,23 +4,7 @@
 #include <string.h>
 
 #include "api/typed.h"
-#include "mux/mux.h"
 #include "vmux/error.h"
-
-/* opts for a command that blocks up to block_ms: blocking flag, deadline past the block. */
-static vmux_callopts blocking_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms)
-{
-    vmux_callopts o = {0};
-    if (opts != NULL)
-        o = *opts;
-    if (m == NULL)
-        return o; /* the call reports the NULL handle */
-    uint64_t margin = o.timeout_ms != 0 ? o.timeout_ms : (uint64_t)m->cfg->sync_timeout_ms;
-    uint64_t total = (uint64_t)block_ms + margin;
-    o.timeout_ms = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
-    o.flags |= VMUX_CALL_BLOCKING;
-    return o;
-}
 
 /* The server's block time argument: seconds, with millisecond precision. */
 static void add_block_time(struct vmux_args *a, int64_t block_ms)
@@ -62,7 +46,7 @@ int vmux_bpop(vmux *m, const vmux_callopts *opts, vmux_side side, const vmux_str
     vmux_args_cstr(&a, side == VMUX_LEFT ? "BLPOP" : "BRPOP");
     add_keys(&a, keys, n);
     add_block_time(&a, block_ms);
-    vmux_callopts o = blocking_opts(m, opts, block_ms);
+    vmux_callopts o = vmux_blocking_opts(m, opts, block_ms);
     vmux_reply *r;
     int rc = vmux_typed_call(m, &o, &a, false, &r);
     if (rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2)
@@ -92,7 +76,7 @@ int vmux_blmove(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst, 
     vmux_args_cstr(&a, from == VMUX_LEFT ? "LEFT" : "RIGHT");
     vmux_args_cstr(&a, to == VMUX_LEFT ? "LEFT" : "RIGHT");
     add_block_time(&a, block_ms);
-    vmux_callopts o = blocking_opts(m, opts, block_ms);
+    vmux_callopts o = vmux_blocking_opts(m, opts, block_ms);
     vmux_bytes ignored;
     int rc = vmux_typed_run(m, &o, &a, false, vmux_conv_bytes, value ? value : &ignored);
     if (value == NULL)
@@ -114,7 +98,7 @@ int vmux_bzpop(vmux *m, const vmux_callopts *opts, bool max, const vmux_str *key
     vmux_args_cstr(&a, max ? "BZPOPMAX" : "BZPOPMIN");
     add_keys(&a, keys, n);
     add_block_time(&a, block_ms);
-    vmux_callopts o = blocking_opts(m, opts, block_ms);
+    vmux_callopts o = vmux_blocking_opts(m, opts, block_ms);
     vmux_reply *r;
     double s = 0;
     int rc = vmux_typed_call(m, &o, &a, false, &r);
@@ -148,6 +132,6 @@ int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t bloc
     vmux_args_cstr(&a, "WAIT");
     vmux_args_int(&a, replicas);
     vmux_args_int(&a, block_ms);
-    vmux_callopts o = blocking_opts(m, opts, block_ms);
+    vmux_callopts o = vmux_blocking_opts(m, opts, block_ms);
     return vmux_typed_run(m, &o, &a, false, vmux_conv_int, acked ? acked : &ignored);
 }

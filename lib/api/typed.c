@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mux/mux.h"
 #include "vmux/error.h"
 
 /* Storage for number arguments beyond the first few; never moves once allocated. */
@@ -205,4 +206,18 @@ int vmux_conv_ok(const vmux_reply *r, void *out)
     if (r == NULL)
         return VMUX_ERR_INVALID_ARG;
     return vmux_reply_type(r) == VMUX_REPLY_STATUS ? 0 : VMUX_ERR_PROTOCOL;
+}
+
+vmux_callopts vmux_blocking_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms)
+{
+    vmux_callopts o = {0};
+    if (opts != NULL)
+        o = *opts;
+    if (m == NULL)
+        return o; /* the call reports the NULL handle */
+    uint64_t margin = o.timeout_ms != 0 ? o.timeout_ms : (uint64_t)m->cfg->sync_timeout_ms;
+    uint64_t total = (uint64_t)block_ms + margin;
+    o.timeout_ms = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+    o.flags |= VMUX_CALL_BLOCKING;
+    return o;
 }

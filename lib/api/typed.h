@@ -48,6 +48,12 @@ int vmux_typed_call(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
 int vmux_typed_async(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                      vmux_reply_cb cb, void *userdata);
 
+/*
+ * opts for a command that may block the server for block_ms: the blocking flag (it runs on a
+ * pool connection) and a deadline of block_ms plus opts' timeout (or the config's syncTimeout).
+ */
+vmux_callopts vmux_blocking_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms);
+
 /* The converters of types.h under one signature, for vmux_typed_run(). */
 typedef int (*vmux_convert_fn)(const vmux_reply *r, void *out);
 int vmux_conv_bytes(const vmux_reply *r, void *out);        /* vmux_bytes */

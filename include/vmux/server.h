@@ -1,0 +1,74 @@
+/*
+ * Server commands, typed: PING, ECHO, TIME, INFO, DBSIZE, and FLUSHDB behind a deliberately
+ * long name (vmux_flushdb_for_tests()), since it wipes the whole database of the handle.
+ *
+ * Every function here is synchronous unless named *_async, may be called from any thread but
+ * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused; the message goes to
+ * opts->errbuf when given), VMUX_ERR_INVALID_ARG (bad input, nothing sent), or a transport error
+ * as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success (zeroed
+ * otherwise); a NULL out-parameter drops that result. They run on the handle's shared
+ * connection, so they see the database it selected (defaultDatabase).
+ *
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): PING, ECHO, TIME, INFO and DBSIZE are reads and
+ * are marked retry-safe. FLUSHDB would leave the same (empty) database if repeated, but a
+ * resend would also wipe whatever other clients wrote in between, so it is never sent twice
+ * unless the caller sets VMUX_CALL_RETRY_SAFE in opts.
+ */
+#ifndef VMUX_SERVER_H
+#define VMUX_SERVER_H
+
+#include <stdint.h>
+
+#include "vmux/call.h"
+#include "vmux/export.h"
+#include "vmux/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * PING [message]: *reply gets "PONG", or the message when message.ptr is not NULL. Useful as
+ * a round trip through the handle's connection.
+ */
+VMUX_EXPORT int vmux_ping(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *reply);
+/* PING, asynchronously: cb gets "PONG" or the message (vmux_reply_to_bytes() reads it). */
+VMUX_EXPORT int vmux_ping_async(vmux *m, const vmux_callopts *opts, vmux_str message,
+                                vmux_reply_cb cb, void *userdata);
+
+/* ECHO message: *reply gets the message back (message.ptr NULL is sent as ""). */
+VMUX_EXPORT int vmux_echo(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *reply);
+
+/* TIME: the server's clock, as Unix time in *seconds and the microseconds past it. */
+VMUX_EXPORT int vmux_time(vmux *m, const vmux_callopts *opts, int64_t *seconds,
+                          int64_t *microseconds);
+
+/*
+ * INFO [section]: the server's report as text ("# Server\r\nredis_version:..."), for every
+ * default section when section is NULL, else for that one ("clients", "memory", "all"...).
+ */
+VMUX_EXPORT int vmux_info(vmux *m, const vmux_callopts *opts, const char *section,
+                          vmux_bytes *text);
+
+/* DBSIZE: *count is the number of keys in the handle's database. */
+VMUX_EXPORT int vmux_dbsize(vmux *m, const vmux_callopts *opts, int64_t *count);
+
+/* How FLUSHDB frees the memory of what it deletes. */
+typedef enum vmux_flush_mode {
+    VMUX_FLUSH_DEFAULT = 0, /* the server's choice (its lazyfree-lazy-user-flush setting) */
+    VMUX_FLUSH_SYNC = 1,    /* SYNC: freed before the reply */
+    VMUX_FLUSH_ASYNC = 2,   /* ASYNC: freed in the background; the keys are gone at once */
+} vmux_flush_mode;
+
+/*
+ * FLUSHDB [SYNC|ASYNC]: deletes every key of the handle's database (not of the others). Meant
+ * for tests and tools; the name is long so that nobody calls it by accident. An unknown mode
+ * is VMUX_ERR_INVALID_ARG.
+ */
+VMUX_EXPORT int vmux_flushdb_for_tests(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

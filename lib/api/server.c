@@ -1,0 +1,128 @@
+/* Server commands (server.h). */
+#include "vmux/server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/typed.h"
+#include "vmux/error.h"
+
+/* Runs a command whose reply is one string, optionally dropped; *out is zero on failure. */
+static int run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, vmux_bytes *out)
+{
+    vmux_bytes ignored;
+    vmux_bytes *dst = out != NULL ? out : &ignored;
+    memset(dst, 0, sizeof(*dst));
+    int rc = vmux_typed_run(m, opts, a, true, vmux_conv_bytes, dst);
+    if (out == NULL)
+        vmux_bytes_free(&ignored);
+    return rc;
+}
+
+/* PING or ECHO with its optional message. */
+static void message_command(struct vmux_args *a, const char *cmd, vmux_str message)
+{
+    vmux_args_init(a);
+    vmux_args_cstr(a, cmd);
+    if (message.ptr != NULL)
+        vmux_args_str(a, message);
+}
+
+int vmux_ping(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *reply)
+{
+    struct vmux_args a;
+    message_command(&a, "PING", message);
+    return run_bytes(m, opts, &a, reply);
+}
+
+int vmux_ping_async(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_reply_cb cb,
+                    void *userdata)
+{
+    struct vmux_args a;
+    message_command(&a, "PING", message);
+    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+}
+
+int vmux_echo(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *reply)
+{
+    struct vmux_args a;
+    /* ECHO needs its argument: an empty message is sent as an empty string, not left out. */
+    message_command(&a, "ECHO", message.ptr != NULL ? message : VMUX_BYTES("", 0));
+    return run_bytes(m, opts, &a, reply);
+}
+
+/* A whole decimal integer sent as a bulk string (TIME's parts). */
+static int parse_int(const vmux_reply *r, int64_t *out)
+{
+    size_t len = 0;
+    const char *s =
+        r != NULL && vmux_reply_type(r) == VMUX_REPLY_STRING ? vmux_reply_str(r, &len) : NULL;
+    if (s == NULL || len == 0 || len > 20)
+        return VMUX_ERR_PROTOCOL;
+    char buf[24], *end;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (*end != '\0' || errno != 0)
+        return VMUX_ERR_PROTOCOL;
+    *out = v;
+    return 0;
+}
+
+int vmux_time(vmux *m, const vmux_callopts *opts, int64_t *seconds, int64_t *microseconds)
+{
+    int64_t s = 0, us = 0;
+    struct vmux_args a;
+    vmux_args_init(&a);
+    vmux_args_cstr(&a, "TIME");
+    vmux_reply *r;
+    int rc = vmux_typed_call(m, opts, &a, true, &r);
+    if (rc == 0)
+        rc = vmux_reply_type(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2 &&
+                     parse_int(vmux_reply_element(r, 0), &s) == 0 &&
+                     parse_int(vmux_reply_element(r, 1), &us) == 0
+                 ? 0
+                 : VMUX_ERR_PROTOCOL;
+    vmux_reply_free(r);
+    if (seconds != NULL)
+        *seconds = rc == 0 ? s : 0;
+    if (microseconds != NULL)
+        *microseconds = rc == 0 ? us : 0;
+    return rc;
+}
+
+int vmux_info(vmux *m, const vmux_callopts *opts, const char *section, vmux_bytes *text)
+{
+    struct vmux_args a;
+    vmux_args_init(&a);
+    vmux_args_cstr(&a, "INFO");
+    if (section != NULL)
+        vmux_args_cstr(&a, section);
+    return run_bytes(m, opts, &a, text);
+}
+
+int vmux_dbsize(vmux *m, const vmux_callopts *opts, int64_t *count)
+{
+    struct vmux_args a;
+    int64_t ignored;
+    int64_t *dst = count != NULL ? count : &ignored;
+    *dst = 0;
+    vmux_args_init(&a);
+    vmux_args_cstr(&a, "DBSIZE");
+    return vmux_typed_run(m, opts, &a, true, vmux_conv_int, dst);
+}
+
+int vmux_flushdb_for_tests(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode)
+{
+    static const char *const words[] = {NULL, "SYNC", "ASYNC"};
+    if (mode != VMUX_FLUSH_DEFAULT && mode != VMUX_FLUSH_SYNC && mode != VMUX_FLUSH_ASYNC)
+        return VMUX_ERR_INVALID_ARG;
+    struct vmux_args a;
+    vmux_args_init(&a);
+    vmux_args_cstr(&a, "FLUSHDB");
+    if (words[mode] != NULL)
+        vmux_args_cstr(&a, words[mode]);
+    return vmux_typed_run(m, opts, &a, false, vmux_conv_ok, NULL);
+}
