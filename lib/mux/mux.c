@@ -78,7 +78,17 @@ static void on_tick(uv_timer_t *t)
         vmux_link_tick(m->pubsub.link, frozen);
 }
 
-static const struct vmux_link_events link_events = {on_link_ready, on_link_failed};
+static void on_link_error(struct vmux_link *link, int code, const char *reason, void *arg)
+{
+    vmux *m = arg;
+    (void)link;
+    char where[300];
+    const char *sep = strstr(reason, ": ");
+    vmux_errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
+    emit(m, VMUX_EVENT_ERROR, code, where, reason);
+}
+
+static const struct vmux_link_events link_events = {on_link_ready, on_link_failed, on_link_error};
 
 static void on_wakeup(uv_async_t *a)
 {

@@ -28,7 +28,7 @@ static void pool_link_failed(struct vmux_link *link, int code, const char *reaso
              reason);
 }
 
-static const struct vmux_link_events pool_events = {pool_link_ready, pool_link_failed};
+static const struct vmux_link_events pool_events = {pool_link_ready, pool_link_failed, NULL};
 
 int vmux_pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_config *cfg,
                    vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr)

@@ -216,16 +216,14 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
     c->waiting_since = c->fifo.head != NULL ? uv_now(c->link->loop) : 0;
     if (op->flags & VMUX_OP_INTERNAL) {
         vmux_session_reply(c, op, reply);
-        return;
-    }
-    if (op->done) { /* timed out earlier: its late reply is dropped here */
+    } else if (op->done) { /* timed out earlier: its late reply is dropped here */
         vmux_reply_free(reply);
         vmux_op_free(op);
     } else if (!vmux_link_reply_rejected(c->link, op, reply)) {
         vmux_op_complete_reply(op, reply);
         vmux_op_free(op);
     }
-    if (c->retiring && c->fifo.head == NULL)
+    if (c->retiring && !c->failing && c->fifo.head == NULL)
         vmux_conn_fail(c, VMUX_ERR_CONNECT, "the node is no longer the primary (READONLY)");
 }
 
@@ -352,6 +350,9 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     set_user_timeout(c);
+    /* Only now does the socket exist: libuv would apply its own 60 s before connecting. */
+    if (c->link->cfg->keep_alive_s > 0)
+        uv_tcp_keepalive(&c->tcp, 1, (unsigned)c->link->cfg->keep_alive_s);
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc < 0) {
         vmux_conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
@@ -381,8 +382,6 @@ static void conn_connect(struct vmux_conn *c, const struct sockaddr *addr)
     c->tcp_open = true;
     c->refs++;
     uv_tcp_nodelay(&c->tcp, 1);
-    if (c->link->cfg->keep_alive_s > 0)
-        uv_tcp_keepalive(&c->tcp, 1, (unsigned)c->link->cfg->keep_alive_s);
     c->creq.data = c;
     rc = uv_tcp_connect(&c->creq, &c->tcp, addr, on_connected);
     if (rc < 0)

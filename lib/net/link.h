@@ -23,6 +23,8 @@ struct vmux_link_events {
     void (*ready)(struct vmux_link *link, const char *where, void *arg);
     /* A connection attempt or a live connection failed; code and reason say why. */
     void (*failed)(struct vmux_link *link, int code, const char *reason, void *arg);
+    /* Something went wrong without breaking the connection (may be NULL). */
+    void (*error)(struct vmux_link *link, int code, const char *reason, void *arg);
 };
 
 /*
