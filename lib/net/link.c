@@ -113,6 +113,7 @@ void vmux_link_conn_failed(struct vmux_link *link, int code, const char *fmt, ..
     link->state = LINK_DOWN;
     if (c != NULL)
         vmux_conn_end(c, true, 0, sent_status_for(code));
+    vmux_opq_prepend(&link->backlog, &link->rejected);
     link_gauges(link);
     if (!was_ready)
         link->next_endpoint++;
@@ -206,6 +207,7 @@ void vmux_link_close(struct vmux_link *link)
     link->conn = NULL;
     if (c != NULL)
         vmux_conn_end(c, false, VMUX_ERR_CLOSED, VMUX_ERR_CLOSED);
+    vmux_opq_fail_all(&link->rejected, VMUX_ERR_CLOSED);
     vmux_opq_fail_all(&link->backlog, VMUX_ERR_CLOSED);
     vmux_opq_fail_all(&link->retry_q, VMUX_ERR_CLOSED);
     link->open_timers = 2;
@@ -271,8 +273,9 @@ bool vmux_link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_r
         return false;
     vmux_reply_free(reply);
     if (readonly) {
+        /* Goes to the new primary, ahead of what was submitted after it. */
         vmux_count(&link->ctr->retried, 1);
-        vmux_opq_push(&link->backlog, op); /* goes to the new primary */
+        vmux_opq_push(&link->rejected, op);
         return true;
     }
     vmux_opq_push(&link->retry_q, op);

@@ -37,6 +37,7 @@ struct vmux_link {
     uv_timer_t backoff;
     uv_timer_t retry_timer; /* resends ops that got LOADING, MASTERDOWN or TRYAGAIN */
     struct vmux_opq retry_q;
+    struct vmux_opq rejected; /* retry-safe ops refused with READONLY, for the next connection */
     int open_timers;  /* while closing: timers libuv still holds */
     unsigned retries; /* failed attempts since the last ready connection */
     uint64_t rng;     /* jitter */
