@@ -262,10 +262,16 @@ bool vmux_link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_r
     if (vmux_reply_type(reply) != VMUX_REPLY_ERROR)
         return false;
     const char *msg = vmux_reply_str(reply, NULL);
-    bool readonly = starts_with(msg, "READONLY") && link->cfg->nendpoints > 1;
+    bool readonly = starts_with(msg, "READONLY") && link->push_fn == NULL;
     if (readonly && link->conn != NULL && !link->conn->retiring) {
-        /* Demoted: finish what is in flight here, queue the rest, then find the primary. */
-        vmux_log(link->cfg, VMUX_LOG_WARN, "%s: READONLY: the node was demoted", link->conn->where);
+        /* Demoted: finish what is in flight here, queue the rest, then connect again (to the
+         * primary found by ROLE, or to the endpoint's name resolved anew). */
+        char why[320];
+        snprintf(why, sizeof(why), "%s: READONLY: the node was demoted; reconnecting",
+                 link->conn->where);
+        vmux_log(link->cfg, VMUX_LOG_WARN, "%s", why);
+        if (link->events.error != NULL)
+            link->events.error(link, VMUX_ERR_CONNECTION_LOST, why, link->arg);
         link->conn->retiring = true;
         link->state = LINK_CONNECTING;
     }
