@@ -11,9 +11,10 @@
  * drops that result. Values and keys are binary-safe (types.h). Indexes count from 0 at the
  * head; negative ones count from the tail (-1 is the last element), as the server does.
  *
- * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): LRANGE, LLEN, LINDEX, LSET, LTRIM and LREM with
- * count 0 (remove every match) are idempotent and marked so; LPUSH/RPUSH, LPOP/RPOP, LREM with
- * a count and LMOVE are never sent twice.
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): LRANGE, LLEN, LINDEX, LSET, LREM with count 0
+ * (remove every match) and LTRIM keeping a head (0 k) or a tail (-k -1) are idempotent and
+ * marked so; LPUSH/RPUSH, LPOP/RPOP, LREM with a count, other LTRIM ranges and LMOVE are never
+ * sent twice.
  */
 #ifndef VMUX_LISTS_H
 #define VMUX_LISTS_H

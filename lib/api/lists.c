@@ -211,7 +211,10 @@ int vmux_ltrim(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, 
 {
     struct vmux_args a;
     build_span(&a, "LTRIM", key, start, stop);
-    return vmux_typed_run(m, opts, &a, true, vmux_conv_ok, NULL);
+    /* Keeping the first or the last elements twice keeps the same ones; any other range cuts
+     * again from what the first trim left, so it is not sent twice. */
+    bool idempotent = (start == 0 && stop >= 0) || (start < 0 && stop == -1);
+    return vmux_typed_run(m, opts, &a, idempotent, vmux_conv_ok, NULL);
 }
 
 static const char *end_word(vmux_side end)

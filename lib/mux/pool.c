@@ -107,6 +107,7 @@ static struct vmux_link *open_link(struct vmux_pool *p)
     struct vmux_link *link;
     if (vmux_link_new(p->loop, p->cfg, p->tls_ctx, p->ctr, &pool_events, p, &link) != 0)
         return NULL;
+    vmux_link_set_auxiliary(link);
     p->links[p->total++] = link;
     vmux_link_start(link);
     return link;

@@ -177,6 +177,7 @@ static int open_sub_link(struct vmux *m)
     if (rc != 0)
         return rc;
     vmux_link_set_push(link, on_push, m);
+    vmux_link_set_auxiliary(link);
     m->pubsub.link = link;
     vmux_link_start(link);
     return 0;

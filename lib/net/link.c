@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/errbuf.h"
 #include "core/log.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
@@ -38,6 +39,8 @@ int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *
 /* Publishes the backlog and in-flight depths for vmux_get_stats(). */
 static void link_gauges(struct vmux_link *link)
 {
+    if (link->auxiliary)
+        return;
     vmux_gauge(&link->ctr->backlog, link->backlog.count);
     vmux_gauge(&link->ctr->in_flight, link->conn != NULL ? link->conn->fifo.count : 0);
 }
@@ -181,7 +184,7 @@ void vmux_link_submit(struct vmux_link *link, struct vmux_op *op)
         int rc = vmux_conn_write_op(link->conn, op);
         if (rc != 0)
             fail_op(op, rc);
-    } else if (link->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST &&
+    } else if (link->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST && !link->auxiliary &&
                link->state != LINK_CHECKING) {
         fail_op(op, VMUX_ERR_NOT_CONNECTED);
     } else if (link->backlog.count >= (size_t)link->cfg->backlog_size &&
@@ -267,8 +270,8 @@ bool vmux_link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_r
         /* Demoted: finish what is in flight here, queue the rest, then connect again (to the
          * primary found by ROLE, or to the endpoint's name resolved anew). */
         char why[320];
-        snprintf(why, sizeof(why), "%s: READONLY: the node was demoted; reconnecting",
-                 link->conn->where);
+        vmux_errbuf_set(why, sizeof(why), "%s: READONLY: the node was demoted; reconnecting",
+                        link->conn->where);
         vmux_log(link->cfg, VMUX_LOG_WARN, "%s", why);
         if (link->events.error != NULL)
             link->events.error(link, VMUX_ERR_CONNECTION_LOST, why, link->arg);
@@ -304,6 +307,11 @@ int vmux_link_send_raw(struct vmux_link *link, const char *bytes, size_t len)
     if (link->state != LINK_READY)
         return VMUX_ERR_NOT_CONNECTED;
     return vmux_conn_write_raw(link->conn, bytes, len);
+}
+
+void vmux_link_set_auxiliary(struct vmux_link *link)
+{
+    link->auxiliary = true;
 }
 
 bool vmux_link_ready(const struct vmux_link *link)

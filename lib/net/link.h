@@ -69,6 +69,13 @@ void vmux_link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, vo
  */
 int vmux_link_send_raw(struct vmux_link *link, const char *bytes, size_t len);
 
+/*
+ * Makes the link a helper link of the handle (blocking pool, subscriber): commands always wait
+ * for its connection whatever backlogPolicy says (it was opened for them), and it does not
+ * publish the handle's backlog and in-flight gauges, which describe the main link.
+ */
+void vmux_link_set_auxiliary(struct vmux_link *link);
+
 /* Whether the link has a ready connection. */
 bool vmux_link_ready(const struct vmux_link *link);
 

@@ -25,6 +25,7 @@ struct vmux_link {
     struct vmux_counters *ctr;
     void (*push_fn)(vmux_reply *reply, void *arg); /* subscriber link: replies are pushes */
     void *push_arg;
+    bool auxiliary; /* pool or subscriber link: see vmux_link_set_auxiliary() */
     struct vmux_reader_limits limits;
     struct vmux_link_events events;
     void *arg;
@@ -38,10 +39,10 @@ struct vmux_link {
     uv_timer_t retry_timer; /* resends ops that got LOADING, MASTERDOWN or TRYAGAIN */
     struct vmux_opq retry_q;
     struct vmux_opq rejected; /* retry-safe ops refused with READONLY, for the next connection */
-    int open_timers;  /* while closing: timers libuv still holds */
-    unsigned retries; /* failed attempts since the last ready connection */
-    uint64_t rng;     /* jitter */
-    int last_error;   /* code of the last failure, 0 if none */
+    int open_timers;          /* while closing: timers libuv still holds */
+    unsigned retries;         /* failed attempts since the last ready connection */
+    uint64_t rng;             /* jitter */
+    int last_error;           /* code of the last failure, 0 if none */
     char last_reason[256];
 };
 
