@@ -1,0 +1,461 @@
+/*
+ * Sessions with sliding expiration (session.h). Each operation is one script that checks the
+ * session, renews its TTL and reads or writes, so a read can never see a session that the
+ * renewal then fails to keep, and a write can never bring an expired session back.
+ */
+#include "vmux/session.h"
+
+#include <inttypes.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmux/error.h"
+#include "vmux/keys.h"
+#include "vmux/script.h"
+
+/*
+ * KEYS[1] the session; ARGV[1] idle TTL, ARGV[2] absolute lifetime (0: none), both in ms.
+ * renew() returns the TTL it set, or false when the session is missing or past its lifetime.
+ * The reserved field "" holds the creation time; a key without it is not a session.
+ */
+#define SESSION_PRELUDE                                                                            \
+    "local key = KEYS[1]\n"                                                                        \
+    "local idle = tonumber(ARGV[1])\n"                                                             \
+    "local life = tonumber(ARGV[2])\n"                                                             \
+    "local function now_ms()\n"                                                                    \
+    "  local t = redis.call('TIME')\n"                                                             \
+    "  return t[1] * 1000 + math.floor(t[2] / 1000)\n"                                             \
+    "end\n"                                                                                        \
+    "local function renew()\n"                                                                     \
+    "  local created = redis.call('HGET', key, '')\n"                                              \
+    "  if not created then return false end\n"                                                     \
+    "  local ttl = idle\n"                                                                         \
+    "  if life > 0 then\n"                                                                         \
+    "    local left = tonumber(created) + life - now_ms()\n"                                       \
+    "    if left <= 0 then\n"                                                                      \
+    "      redis.call('DEL', key)\n"                                                               \
+    "      return false\n"                                                                         \
+    "    end\n"                                                                                    \
+    "    if left < ttl then ttl = left end\n"                                                      \
+    "  end\n"                                                                                      \
+    "  redis.call('PEXPIRE', key, string.format('%d', ttl))\n"                                     \
+    "  return ttl\n"                                                                               \
+    "end\n"
+
+/* Returns 0 when the id is taken, else 1; ARGV[3..] are field/value pairs. */
+static const char create_lua[] =
+    SESSION_PRELUDE "if redis.call('EXISTS', key) == 1 then return 0 end\n"
+                    "redis.call('HSET', key, '', string.format('%d', now_ms()))\n"
+                    "for i = 3, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end\n"
+                    "local ttl = idle\n"
+                    "if life > 0 and life < ttl then ttl = life end\n"
+                    "redis.call('PEXPIRE', key, string.format('%d', ttl))\n"
+                    "return 1\n";
+
+/* nil for a missing session, else {value or nil}. */
+static const char get_lua[] = SESSION_PRELUDE "if not renew() then return false end\n"
+                                              "return {redis.call('HGET', key, ARGV[3])}\n";
+
+/* nil for a missing session, else HGETALL (reserved field included). */
+static const char get_all_lua[] = SESSION_PRELUDE "if not renew() then return false end\n"
+                                                  "return redis.call('HGETALL', key)\n";
+
+/* 0 for a missing session (nothing written), else 1; ARGV[3..] are field/value pairs. */
+static const char set_lua[] =
+    SESSION_PRELUDE "if not renew() then return 0 end\n"
+                    "for i = 3, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end\n"
+                    "return 1\n";
+
+/* nil for a missing session, else how many of ARGV[3..] existed. */
+static const char del_lua[] =
+    SESSION_PRELUDE "if not renew() then return false end\n"
+                    "local n = 0\n"
+                    "for i = 3, #ARGV do n = n + redis.call('HDEL', key, ARGV[i]) end\n"
+                    "return n\n";
+
+/* nil for a missing session, else the TTL set. */
+static const char touch_lua[] = SESSION_PRELUDE "return renew() or false\n";
+
+enum { S_CREATE, S_GET, S_GET_ALL, S_SET, S_DEL, S_TOUCH, S_COUNT };
+
+struct vmux_session_store {
+    vmux *m;
+    vmux_script *scripts[S_COUNT];
+    size_t id_bytes;
+    char idle[24], life[24]; /* ARGV[1] and ARGV[2], as decimal text */
+    size_t prefix_len;
+    char prefix[]; /* NUL-terminated */
+};
+
+#define DEFAULT_IDLE_TTL_MS 1800000
+#define MIN_ID_BYTES 16
+#define CREATE_ATTEMPTS 3
+
+static bool valid_opts(const vmux_session_opts *o)
+{
+    return o->idle_ttl_ms >= 0 && o->max_lifetime_ms >= 0 &&
+           (o->id_bytes == 0 ||
+            (o->id_bytes >= MIN_ID_BYTES && o->id_bytes <= VMUX_SESSION_ID_BYTES_MAX));
+}
+
+static int make_scripts(vmux_session_store *s)
+{
+    static const char *const sources[S_COUNT] = {create_lua, get_lua, get_all_lua,
+                                                 set_lua,    del_lua, touch_lua};
+    for (int i = 0; i < S_COUNT; i++) {
+        int rc = vmux_script_new(VMUX_STR(sources[i]), &s->scripts[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int vmux_session_store_new(vmux *m, const vmux_session_opts *opts, vmux_session_store **out)
+{
+    vmux_session_opts o = {0};
+    if (opts != NULL)
+        o = *opts;
+    if (out != NULL)
+        *out = NULL;
+    if (m == NULL || out == NULL || !valid_opts(&o))
+        return VMUX_ERR_INVALID_ARG;
+    const char *prefix = o.prefix != NULL ? o.prefix : "session:";
+    size_t plen = strlen(prefix);
+    vmux_session_store *s = calloc(1, sizeof(*s) + plen + 1);
+    if (s == NULL)
+        return VMUX_ERR_NOMEM;
+    s->m = m;
+    s->id_bytes = o.id_bytes != 0 ? o.id_bytes : MIN_ID_BYTES;
+    snprintf(s->idle, sizeof s->idle, "%" PRId64,
+             o.idle_ttl_ms != 0 ? o.idle_ttl_ms : (int64_t)DEFAULT_IDLE_TTL_MS);
+    snprintf(s->life, sizeof s->life, "%" PRId64, o.max_lifetime_ms);
+    memcpy(s->prefix, prefix, plen + 1);
+    s->prefix_len = plen;
+    int rc = make_scripts(s);
+    if (rc != 0) {
+        vmux_session_store_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void vmux_session_store_free(vmux_session_store *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < S_COUNT; i++)
+        vmux_script_free(s->scripts[i]);
+    free(s);
+}
+
+/* True when id has the length and alphabet of this store's ids. */
+static bool valid_id(const vmux_session_store *s, const char *id)
+{
+    size_t want = 2 * s->id_bytes;
+    if (strnlen(id, want + 1) != want)
+        return false;
+    for (size_t i = 0; i < want; i++) {
+        char c = id[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+int vmux_session_key(const vmux_session_store *s, const char *id, char *key, size_t keylen)
+{
+    if (s == NULL || id == NULL || key == NULL || !valid_id(s, id))
+        return VMUX_ERR_INVALID_ARG;
+    size_t len = s->prefix_len + 2 * s->id_bytes;
+    if (len + 1 > keylen)
+        return VMUX_ERR_INVALID_ARG;
+    memcpy(key, s->prefix, s->prefix_len);
+    memcpy(key + s->prefix_len, id, 2 * s->id_bytes + 1);
+    return (int)len;
+}
+
+/* The session's key, malloc'ed (free() it); NULL when out of memory. */
+static char *key_of(const vmux_session_store *s, const char *id)
+{
+    size_t len = s->prefix_len + 2 * s->id_bytes + 1;
+    char *key = malloc(len);
+    if (key != NULL)
+        vmux_session_key(s, id, key, len);
+    return key;
+}
+
+static vmux_callopts retry_safe(const vmux_callopts *opts)
+{
+    vmux_callopts o = {0};
+    if (opts != NULL)
+        o = *opts;
+    o.flags |= VMUX_CALL_RETRY_SAFE;
+    return o;
+}
+
+/* The reserved field "" is the session's own; callers may not name it. */
+static bool valid_fields(const vmux_str *fields, const vmux_str *values, size_t n)
+{
+    if (n > 0 && fields == NULL)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (fields[i].len == 0 || fields[i].ptr == NULL)
+            return false;
+        if (values != NULL && values[i].ptr == NULL && values[i].len > 0)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Runs script which on the session with ARGV = idle, life, then extra[0..nextra) (borrowed).
+ * The reply goes to *out as vmux_script_run() gives it.
+ */
+static int run(vmux_session_store *s, vmux_callopts opts, int which, const char *id,
+               const vmux_str *extra, size_t nextra, vmux_reply **out)
+{
+    char *key = key_of(s, id);
+    vmux_str *args = malloc((nextra + 2) * sizeof(*args));
+    int rc = VMUX_ERR_NOMEM;
+    *out = NULL;
+    if (key != NULL && args != NULL) {
+        vmux_str k = VMUX_STR(key);
+        args[0] = VMUX_STR(s->idle);
+        args[1] = VMUX_STR(s->life);
+        if (nextra > 0)
+            memcpy(args + 2, extra, nextra * sizeof(*args));
+        rc = vmux_script_run(s->m, &opts, s->scripts[which], &k, 1, args, nextra + 2, out);
+    }
+    free(args);
+    free(key);
+    return rc;
+}
+
+/* fields and values interleaved, as the scripts take them; NULL when out of memory. */
+static vmux_str *interleave(const vmux_str *fields, const vmux_str *values, size_t n)
+{
+    vmux_str *pairs = malloc((2 * n + 1) * sizeof(*pairs));
+    for (size_t i = 0; pairs != NULL && i < n; i++) {
+        pairs[2 * i] = fields[i];
+        pairs[2 * i + 1] = values[i].ptr != NULL ? values[i] : VMUX_BYTES("", 0);
+    }
+    return pairs;
+}
+
+/* Runs a script taking field/value pairs; *ok is whether it answered 1. */
+static int run_pairs(vmux_session_store *s, vmux_callopts opts, int which, const char *id,
+                     const vmux_str *fields, const vmux_str *values, size_t n, bool *ok)
+{
+    vmux_str *pairs = interleave(fields, values, n);
+    if (pairs == NULL)
+        return VMUX_ERR_NOMEM;
+    vmux_reply *r;
+    int rc = run(s, opts, which, id, pairs, 2 * n, &r);
+    free(pairs);
+    if (rc == 0 && vmux_reply_type(r) != VMUX_REPLY_INTEGER)
+        rc = VMUX_ERR_PROTOCOL;
+    *ok = rc == 0 && vmux_reply_integer(r) == 1;
+    vmux_reply_free(r);
+    return rc;
+}
+
+static int random_id(size_t nbytes, char *id)
+{
+    unsigned char raw[VMUX_SESSION_ID_BYTES_MAX];
+    static const char hex[] = "0123456789abcdef";
+    if (RAND_bytes(raw, (int)nbytes) != 1)
+        return VMUX_ERR_IO;
+    for (size_t i = 0; i < nbytes; i++) {
+        id[2 * i] = hex[raw[i] >> 4];
+        id[2 * i + 1] = hex[raw[i] & 0xf];
+    }
+    id[2 * nbytes] = '\0';
+    return 0;
+}
+
+int vmux_session_create(vmux_session_store *s, const vmux_callopts *opts, const vmux_str *fields,
+                        const vmux_str *values, size_t n, char *id)
+{
+    if (id != NULL)
+        id[0] = '\0';
+    if (s == NULL || id == NULL || (n > 0 && values == NULL) || !valid_fields(fields, values, n))
+        return VMUX_ERR_INVALID_ARG;
+    vmux_callopts o = {0};
+    if (opts != NULL)
+        o = *opts;
+    for (int attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
+        bool created = false;
+        int rc = random_id(s->id_bytes, id);
+        if (rc == 0)
+            rc = run_pairs(s, o, S_CREATE, id, fields, values, n, &created);
+        if (rc != 0 || created) {
+            if (rc != 0)
+                id[0] = '\0';
+            return rc;
+        }
+    }
+    id[0] = '\0';
+    return VMUX_ERR_IO; /* three 128-bit ids all taken: the generator is broken */
+}
+
+/* Checks the common arguments; false also zeroes *found, so early returns need not. */
+static bool check(const vmux_session_store *s, const char *id, bool *found)
+{
+    if (found != NULL)
+        *found = false;
+    return s != NULL && id != NULL;
+}
+
+int vmux_session_get(vmux_session_store *s, const vmux_callopts *opts, const char *id,
+                     vmux_str field, vmux_bytes *value, bool *found)
+{
+    if (value != NULL)
+        memset(value, 0, sizeof(*value));
+    if (!check(s, id, found) || !valid_fields(&field, NULL, 1))
+        return VMUX_ERR_INVALID_ARG;
+    if (!valid_id(s, id))
+        return 0;
+    vmux_reply *r;
+    int rc = run(s, retry_safe(opts), S_GET, id, &field, 1, &r);
+    bool exists = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY;
+    if (rc == 0 && !exists && vmux_reply_type(r) != VMUX_REPLY_NIL)
+        rc = VMUX_ERR_PROTOCOL;
+    if (exists) {
+        vmux_bytes v;
+        const vmux_reply *e = vmux_reply_element(r, 0);
+        rc = e != NULL ? vmux_reply_to_bytes(e, &v) : VMUX_ERR_PROTOCOL;
+        if (rc == 0 && value != NULL)
+            *value = v;
+        else if (rc == 0)
+            vmux_bytes_free(&v);
+    }
+    vmux_reply_free(r);
+    if (found != NULL)
+        *found = rc == 0 && exists;
+    return rc;
+}
+
+/* Drops the reserved field from an HGETALL result, keeping the order of the others. */
+static void drop_reserved(vmux_field_array *a)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < a->count; i++) {
+        if (a->items[i].field.len == 0) {
+            vmux_bytes_free(&a->items[i].field);
+            vmux_bytes_free(&a->items[i].value);
+        } else {
+            a->items[kept++] = a->items[i];
+        }
+    }
+    a->count = kept;
+    if (kept == 0) {
+        free(a->items);
+        a->items = NULL;
+    }
+}
+
+int vmux_session_get_all(vmux_session_store *s, const vmux_callopts *opts, const char *id,
+                         vmux_field_array *fields, bool *found)
+{
+    if (fields != NULL)
+        memset(fields, 0, sizeof(*fields));
+    if (!check(s, id, found))
+        return VMUX_ERR_INVALID_ARG;
+    if (!valid_id(s, id))
+        return 0;
+    vmux_reply *r;
+    int rc = run(s, retry_safe(opts), S_GET_ALL, id, NULL, 0, &r);
+    bool exists = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY;
+    if (rc == 0 && !exists && vmux_reply_type(r) != VMUX_REPLY_NIL)
+        rc = VMUX_ERR_PROTOCOL;
+    if (exists) {
+        vmux_field_array a;
+        rc = vmux_reply_to_field_array(r, &a);
+        drop_reserved(&a);
+        if (rc == 0 && fields != NULL)
+            *fields = a;
+        else
+            vmux_field_array_free(&a);
+    }
+    vmux_reply_free(r);
+    if (found != NULL)
+        *found = rc == 0 && exists;
+    return rc;
+}
+
+int vmux_session_set(vmux_session_store *s, const vmux_callopts *opts, const char *id,
+                     const vmux_str *fields, const vmux_str *values, size_t n, bool *found)
+{
+    if (!check(s, id, found) || n == 0 || values == NULL || !valid_fields(fields, values, n))
+        return VMUX_ERR_INVALID_ARG;
+    if (!valid_id(s, id))
+        return 0;
+    bool ok = false;
+    int rc = run_pairs(s, retry_safe(opts), S_SET, id, fields, values, n, &ok);
+    if (found != NULL)
+        *found = ok;
+    return rc;
+}
+
+/* Runs a script answering nil for a missing session or an integer; *v is that integer. */
+static int run_int(vmux_session_store *s, const vmux_callopts *opts, int which, const char *id,
+                   const vmux_str *extra, size_t nextra, int64_t *v, bool *found)
+{
+    vmux_reply *r;
+    int rc = run(s, retry_safe(opts), which, id, extra, nextra, &r);
+    bool exists = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_INTEGER;
+    if (rc == 0 && !exists && vmux_reply_type(r) != VMUX_REPLY_NIL)
+        rc = VMUX_ERR_PROTOCOL;
+    if (exists && v != NULL)
+        *v = vmux_reply_integer(r);
+    vmux_reply_free(r);
+    if (found != NULL)
+        *found = rc == 0 && exists;
+    return rc;
+}
+
+int vmux_session_del(vmux_session_store *s, const vmux_callopts *opts, const char *id,
+                     const vmux_str *fields, size_t n, int64_t *deleted, bool *found)
+{
+    if (deleted != NULL)
+        *deleted = 0;
+    if (!check(s, id, found) || n == 0 || !valid_fields(fields, NULL, n))
+        return VMUX_ERR_INVALID_ARG;
+    if (!valid_id(s, id))
+        return 0;
+    return run_int(s, opts, S_DEL, id, fields, n, deleted, found);
+}
+
+int vmux_session_touch(vmux_session_store *s, const vmux_callopts *opts, const char *id,
+                       bool *found, int64_t *ttl_ms)
+{
+    if (ttl_ms != NULL)
+        *ttl_ms = 0;
+    if (!check(s, id, found))
+        return VMUX_ERR_INVALID_ARG;
+    if (!valid_id(s, id))
+        return 0;
+    return run_int(s, opts, S_TOUCH, id, NULL, 0, ttl_ms, found);
+}
+
+int vmux_session_destroy(vmux_session_store *s, const vmux_callopts *opts, const char *id,
+                         bool *existed)
+{
+    if (!check(s, id, existed))
+        return VMUX_ERR_INVALID_ARG;
+    if (!valid_id(s, id))
+        return 0;
+    char *key = key_of(s, id);
+    if (key == NULL)
+        return VMUX_ERR_NOMEM;
+    vmux_str k = VMUX_STR(key);
+    int64_t n = 0;
+    int rc = vmux_del(s->m, opts, &k, 1, &n);
+    free(key);
+    if (existed != NULL)
+        *existed = rc == 0 && n == 1;
+    return rc;
+}
