@@ -4,6 +4,8 @@
  */
 #include "mux/mux.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +112,12 @@ void vmux_shutdown(vmux *m)
 static void io_main(void *arg)
 {
     vmux *m = arg;
+    /* A write to a connection the server reset raises SIGPIPE, which would kill the whole
+     * process; blocked here, the write fails with EPIPE and the connection is replaced. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     m->last_tick_ns = uv_hrtime();
     uv_timer_start(&m->tick, on_tick, 1000, 1000);
     uv_unref((uv_handle_t *)&m->tick);

@@ -14,6 +14,7 @@
 #include "vmux/version.h"
 
 #define CRED_USER_SIZE 256
+#define TICK_MS 1000 /* how often vmux_session_tick() runs */
 #define CRED_PASSWORD_SIZE 4096
 
 static const char LABEL_AUTH[] = "AUTH";
@@ -171,7 +172,9 @@ void vmux_session_tick(struct vmux_conn *c, uint64_t now_ms)
         vmux_conn_fail(c, VMUX_ERR_IO, "no reply for %llu ms while commands wait: dead link",
                        (unsigned long long)(now_ms - c->waiting_since));
     } else if (c->fifo.head == NULL && cfg->keep_alive_s > 0 &&
-               now_ms - c->last_io >= (uint64_t)cfg->keep_alive_s * 1000) {
+               now_ms - c->last_io + TICK_MS > (uint64_t)cfg->keep_alive_s * 1000) {
+        /* A tick early rather than late: the next tick comes a second later, and a server
+         * whose `timeout` equals keepAlive closes a connection idle for longer than that. */
         push(c, LABEL_PING, 0, 1, (const char *[]){"PING"});
     }
 }

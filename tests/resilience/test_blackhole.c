@@ -1,0 +1,294 @@
+/*
+ * A route that silently drops everything, and a slow one, through the fault proxy.
+ *
+ * Blackhole: 16 threads submit through the proxy (syncTimeout=500, connectTimeout=1000) when
+ * it starts to swallow every byte without closing anything. No call may outlive its deadline
+ * by more than a margin; the link is declared dead (connect_failures and FAILED events grow,
+ * and attempts through the blackhole fail on connectTimeout); once the proxy passes traffic
+ * again, commands succeed by themselves.
+ *
+ * Delay: each byte takes 300 ms each way. A call with a 100 ms deadline times out; its reply,
+ * arriving later, is dropped and never handed to the next caller, whose call with a long
+ * deadline gets exactly its own value.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "faultproxy.h"
+#include "resil.h"
+#include "servers.h"
+#include "testutil.h"
+
+enum { NTHREADS = 16, EACH = 30, TIMEOUT_MS = 500, MARGIN_MS = 1000 };
+enum { DELAY_MS = 300, SHORT_MS = 100, LONG_MS = 10000, DELAY_ROUNDS = 5 };
+
+static const char *const OPTS = "syncTimeout=500,connectTimeout=1000,reconnectMin=50,"
+                                "reconnectMax=500,backlogSize=100000";
+
+struct fixture {
+    vt_server server;
+    vt_proxy *proxy;
+    vmux *m;
+    rt_events ev;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL || vt_server_start(&f->server, 0, NULL) != 0)
+        return -1;
+    f->proxy = vt_proxy_start("127.0.0.1", f->server.port);
+    if (f->proxy == NULL)
+        return -1;
+    char conf[256];
+    snprintf(conf, sizeof(conf), "127.0.0.1:%d,%s", vt_proxy_port(f->proxy), OPTS);
+    f->m = rt_open_events(conf, &f->ev);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    vmux_close(f->m);
+    vt_proxy_stop(f->proxy);
+    vt_server_stop(&f->server);
+    free(f);
+    return 0;
+}
+
+/* ---- blackhole ---- */
+
+struct load {
+    struct fixture *f;
+    char prefix[64];
+    atomic_bool stop;
+    rt_ledger all, incr, get;
+    atomic_ulong ok[NTHREADS], unknown[NTHREADS], incr_ok;
+    atomic_ulong max_took;
+};
+
+struct worker {
+    struct load *load;
+    int id;
+    pthread_t thread;
+};
+
+static void note_took(struct load *ld, rt_ledger *l, const char *what, uint64_t took)
+{
+    unsigned long prev = atomic_load(&ld->max_took);
+    while (took > prev && !atomic_compare_exchange_weak(&ld->max_took, &prev, took)) {
+    }
+    if (took > TIMEOUT_MS + MARGIN_MS)
+        rt_ledger_bad(l, "%s returned after %llu ms (deadline %d ms)", what,
+                      (unsigned long long)took, TIMEOUT_MS);
+}
+
+static void one_call(struct worker *w, bool get, const char *key)
+{
+    struct load *ld = w->load;
+    vmux_callopts safe = {.flags = VMUX_CALL_RETRY_SAFE};
+    rt_ledger *l = get ? &ld->get : &ld->incr;
+    vmux_reply *r = NULL;
+    uint64_t t0 = vt_now_ms();
+    int rc = vmux_call(ld->f->m, get ? &safe : NULL, 2, (const char *[]){get ? "GET" : "INCR", key},
+                       NULL, &r);
+    note_took(ld, l, get ? "a GET" : "an INCR", vt_now_ms() - t0);
+    rt_ledger_add(&ld->all, rc);
+    rt_ledger_add(l, rc);
+    vmux_reply_kind want = get ? VMUX_REPLY_STRING : VMUX_REPLY_INTEGER;
+    if (rc == 0 && vmux_reply_type(r) != want && vmux_reply_type(r) != VMUX_REPLY_NIL)
+        rt_ledger_bad(l, "a reply of type %s", vmux_reply_type_name(vmux_reply_type(r)));
+    if (!get && rc == 0) {
+        atomic_fetch_add(&ld->ok[w->id], 1);
+        atomic_fetch_add(&ld->incr_ok, 1);
+    } else if (!get && (rc == VMUX_ERR_CONNECTION_LOST || rc == VMUX_ERR_TIMEOUT)) {
+        atomic_fetch_add(&ld->unknown[w->id], 1);
+    }
+    vmux_reply_free(r);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    char key[96];
+    snprintf(key, sizeof(key), "%s:t%d", w->load->prefix, w->id);
+    while (!atomic_load(&w->load->stop)) {
+        one_call(w, false, key);
+        one_call(w, true, key);
+    }
+    return NULL;
+}
+
+/* Runs while the workers do: failures are recorded in soft, and the step stops at the first. */
+static void blackhole_then_pass(struct fixture *f, struct load *ld, rt_soft *soft)
+{
+    vmux_stats before = rt_stats(f->m);
+    unsigned long failed = atomic_load(&f->ev.failed);
+    vt_proxy_set_mode(f->proxy, VT_PROXY_BLACKHOLE, 0);
+    /* Calls time out on their deadlines; the live link is judged dead; then at least one
+     * attempt through the blackhole fails on connectTimeout. */
+    if (!rt_soft_check(soft,
+                       rt_wait_stat(f->m, RT_STAT(timed_out), before.timed_out + NTHREADS, 20000),
+                       "calls did not time out within 20 s of the blackhole") ||
+        !rt_soft_check(
+            soft, rt_wait_stat(f->m, RT_STAT(connect_failures), before.connect_failures + 2, 20000),
+            "the blackholed link was not declared dead and retried within 20 s") ||
+        !rt_soft_check(
+            soft, rt_wait_count(&f->ev.failed, failed + 2, 5000),
+            "%lu FAILED events for %llu connection failures", atomic_load(&f->ev.failed) - failed,
+            (unsigned long long)(rt_stats(f->m).connect_failures - before.connect_failures)) ||
+        !rt_soft_check(soft, rt_stats(f->m).connects == before.connects,
+                       "a connection became ready through the blackhole"))
+        return;
+
+    unsigned long ok = atomic_load(&ld->incr_ok);
+    vt_proxy_set_mode(f->proxy, VT_PROXY_PASS, 0);
+    if (!rt_soft_check(soft, rt_wait_stat(f->m, RT_STAT(connects), before.connects + 1, 15000),
+                       "no new connection within 15 s of the route coming back"))
+        return;
+    rt_soft_check(soft, rt_wait_count(&ld->incr_ok, ok + NTHREADS * EACH, 30000),
+                  "the handle did not serve again within 30 s of the route coming back");
+}
+
+static void check_load(struct fixture *f, struct load *ld)
+{
+    rt_ledger_print(&ld->incr, "INCR (not retry-safe)");
+    rt_ledger_print(&ld->get, "GET (retry-safe)");
+    printf("longest call: %lu ms\n", atomic_load(&ld->max_took));
+    static const int incr_ok[] = {0, VMUX_ERR_TIMEOUT, VMUX_ERR_CONNECTION_LOST,
+                                  VMUX_ERR_NOT_CONNECTED, VMUX_ERR_BACKLOG_FULL};
+    static const int get_ok[] = {0, VMUX_ERR_TIMEOUT, VMUX_ERR_NOT_CONNECTED,
+                                 VMUX_ERR_BACKLOG_FULL};
+    rt_ledger_expect(&ld->incr, incr_ok, 5);
+    rt_ledger_expect(&ld->get, get_ok, 4);
+    rt_stats_match_ledger(f->m, &ld->all);
+    for (int i = 0; i < NTHREADS; i++) {
+        char *v = rt_admin(f->server.port, "GET %s:t%d", ld->prefix, i);
+        assert_non_null(v);
+        unsigned long server = strtoul(v, NULL, 10), ok = atomic_load(&ld->ok[i]),
+                      unknown = atomic_load(&ld->unknown[i]);
+        free(v);
+        if (server < ok || server > ok + unknown)
+            fail_msg("thread %d: the server counted %lu INCRs; %lu succeeded, %lu unknown", i,
+                     server, ok, unknown);
+    }
+}
+
+static void test_blackhole(void **state)
+{
+    struct fixture *f = *state;
+    struct load *ld = calloc(1, sizeof(*ld));
+    assert_non_null(ld);
+    ld->f = f;
+    rt_unique(ld->prefix, sizeof(ld->prefix), "blackhole");
+    struct worker w[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) {
+        w[i] = (struct worker){.load = ld, .id = i};
+        assert_int_equal(pthread_create(&w[i].thread, NULL, worker_main, &w[i]), 0);
+    }
+    rt_soft soft = {""};
+    if (rt_soft_check(&soft, rt_wait_count(&ld->incr_ok, NTHREADS * EACH, 30000),
+                      "no load within 30 s"))
+        blackhole_then_pass(f, ld, &soft);
+    atomic_store(&ld->stop, true);
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(w[i].thread, NULL);
+    rt_soft_finish(&soft);
+    check_load(f, ld);
+    free(ld);
+}
+
+/* ---- delay ---- */
+
+struct delay_worker {
+    struct fixture *f;
+    char prefix[64];
+    int id;
+    rt_ledger *quick, *slow;
+    pthread_t thread;
+};
+
+static void *delay_main(void *arg)
+{
+    struct delay_worker *w = arg;
+    char k1[96], k2[96], want[96];
+    snprintf(k1, sizeof(k1), "%s:t%d:a", w->prefix, w->id);
+    snprintf(k2, sizeof(k2), "%s:t%d:b", w->prefix, w->id);
+    snprintf(want, sizeof(want), "value-b-%d", w->id);
+    for (int i = 0; i < DELAY_ROUNDS; i++) {
+        vmux_callopts quick = {.timeout_ms = SHORT_MS}, slow = {.timeout_ms = LONG_MS};
+        vmux_reply *r = NULL;
+        uint64_t t0 = vt_now_ms();
+        int rc = vmux_call(w->f->m, &quick, 2, (const char *[]){"GET", k1}, NULL, &r);
+        uint64_t took = vt_now_ms() - t0;
+        rt_ledger_add(w->quick, rc);
+        if (took > SHORT_MS + MARGIN_MS)
+            rt_ledger_bad(w->quick, "a %d ms call returned after %llu ms", SHORT_MS,
+                          (unsigned long long)took);
+        vmux_reply_free(r);
+        t0 = vt_now_ms();
+        rc = vmux_call(w->f->m, &slow, 2, (const char *[]){"GET", k2}, NULL, &r);
+        took = vt_now_ms() - t0;
+        rt_ledger_add(w->slow, rc);
+        if (rc == 0 &&
+            (vmux_reply_type(r) != VMUX_REPLY_STRING || strcmp(vmux_reply_str(r, NULL), want) != 0))
+            rt_ledger_bad(w->slow, "thread %d got '%s', not its own '%s'", w->id,
+                          vmux_reply_str(r, NULL) ? vmux_reply_str(r, NULL) : "(not a string)",
+                          want);
+        if (rc == 0 && took < 2 * DELAY_MS)
+            rt_ledger_bad(w->slow, "a reply came after %llu ms through a %d ms delay each way",
+                          (unsigned long long)took, DELAY_MS);
+        vmux_reply_free(r);
+    }
+    return NULL;
+}
+
+static void test_delay_late_replies_dropped(void **state)
+{
+    struct fixture *f = *state;
+    rt_ledger *quick = calloc(1, sizeof(*quick)), *slow = calloc(1, sizeof(*slow));
+    assert_true(quick != NULL && slow != NULL);
+    struct delay_worker w[NTHREADS];
+    char prefix[64];
+    rt_unique(prefix, sizeof(prefix), "delay");
+    for (int i = 0; i < NTHREADS; i++) {
+        free(rt_admin(f->server.port, "SET %s:t%d:a value-a-%d", prefix, i, i));
+        free(rt_admin(f->server.port, "SET %s:t%d:b value-b-%d", prefix, i, i));
+    }
+    assert_int_equal(vt_proxy_set_mode(f->proxy, VT_PROXY_DELAY, DELAY_MS), 0);
+    for (int i = 0; i < NTHREADS; i++) {
+        w[i] = (struct delay_worker){.f = f, .id = i, .quick = quick, .slow = slow};
+        snprintf(w[i].prefix, sizeof(w[i].prefix), "%s", prefix);
+        assert_int_equal(pthread_create(&w[i].thread, NULL, delay_main, &w[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(w[i].thread, NULL);
+    rt_ledger_print(quick, "GET, 100 ms deadline");
+    rt_ledger_print(slow, "GET, 10 s deadline");
+    static const int timeout_only[] = {VMUX_ERR_TIMEOUT}, ok_only[] = {0};
+    rt_ledger_expect(quick, timeout_only, 1);
+    rt_ledger_expect(slow, ok_only, 1);
+    assert_int_equal(rt_ledger_total(slow), NTHREADS * DELAY_ROUNDS);
+    assert_int_equal(rt_stats(f->m).connects, 1); /* slow is not dead */
+    free(quick);
+    free(slow);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_blackhole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delay_late_replies_dropped, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,347 @@
+/*
+ * The credentials provider: called on every (re)connect, so a password rotated on the server
+ * between two connections is picked up by the next one. An ACL user "rot" is created through a
+ * side connection; the test changes its password on the server, changes what the provider
+ * answers, kills the handle's connection (CLIENT KILL USER rot) and sees the next commands
+ * succeed over a connection that authenticated with the new password. A provider that fails,
+ * or gives a wrong password, makes vmux_open fail with VMUX_ERR_AUTH; with abortConnect=false a
+ * failed AUTH is retried until the provider's answer is right.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strndup, asprintf under -std=c11 */
+#endif
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "servers.h"
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+enum { MAXEV = 256, EVENT_DEADLINE_MS = 10000 };
+
+/* ---- a side connection to the server, not through vmux ---- */
+
+static char *reply_text(const redisReply *r)
+{
+    char num[32];
+    if (r->type == REDIS_REPLY_INTEGER) {
+        snprintf(num, sizeof num, "%lld", r->integer);
+        return strdup(num);
+    }
+    if (r->type == REDIS_REPLY_NIL)
+        return strdup("(nil)");
+    if (r->type == REDIS_REPLY_ARRAY)
+        return strdup("(array)");
+    return strndup(r->str, r->len);
+}
+
+/* Sends one command to 127.0.0.1:port on a fresh hiredis connection (default user); returns
+ * its text (malloc'ed), or NULL when the server cannot be reached or does not answer in 5 s. */
+static char *side(int port, const char *fmt, ...)
+{
+    struct timeval tv = {5, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    char *text = NULL;
+    if (c != NULL && c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        redisReply *r = redisvCommand(c, fmt, ap);
+        va_end(ap);
+        if (r != NULL)
+            text = reply_text(r);
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    return text;
+}
+
+static void side_expect(int port, const char *expect, const char *cmd)
+{
+    char *r = side(port, cmd);
+    if (r == NULL || strcmp(r, expect) != 0)
+        fail_msg("%s: %s (expected %s)", cmd, r ? r : "(no reply)", expect);
+    free(r);
+}
+
+/* ---- the provider ---- */
+
+struct creds {
+    _Atomic(const char *) password; /* a string literal: the test swaps it atomically */
+    atomic_bool fail;
+    atomic_int calls;
+};
+
+static int provider(char *user, size_t user_size, char *password, size_t password_size,
+                    void *userdata)
+{
+    struct creds *c = userdata;
+    atomic_fetch_add(&c->calls, 1);
+    if (atomic_load(&c->fail))
+        return -1;
+    snprintf(user, user_size, "rot");
+    snprintf(password, password_size, "%s", atomic_load(&c->password));
+    return 0;
+}
+
+/* ---- events ---- */
+
+struct evlog {
+    pthread_mutex_t mu;
+    int n;
+    struct {
+        vmux_event_type type;
+        int code;
+        char reason[256];
+    } ev[MAXEV];
+};
+
+static void on_event(const vmux_event *e, void *ud)
+{
+    struct evlog *log = ud;
+    pthread_mutex_lock(&log->mu);
+    if (log->n < MAXEV) {
+        log->ev[log->n].type = e->type;
+        log->ev[log->n].code = e->code;
+        snprintf(log->ev[log->n].reason, sizeof log->ev[0].reason, "%s", e->reason);
+        log->n++;
+    }
+    pthread_mutex_unlock(&log->mu);
+}
+
+/* Waits for an event of type (and code, when code != 0) at index from or later. */
+struct ev_wait {
+    struct evlog *log;
+    vmux_event_type type;
+    int code;
+    int from;
+};
+
+static bool event_seen(void *arg)
+{
+    struct ev_wait *w = arg;
+    bool found = false;
+    pthread_mutex_lock(&w->log->mu);
+    for (int i = w->from; i < w->log->n && !found; i++)
+        found = w->log->ev[i].type == w->type && (w->code == 0 || w->log->ev[i].code == w->code);
+    pthread_mutex_unlock(&w->log->mu);
+    return found;
+}
+
+static int event_count(struct evlog *log)
+{
+    pthread_mutex_lock(&log->mu);
+    int n = log->n;
+    pthread_mutex_unlock(&log->mu);
+    return n;
+}
+
+static void wait_event(struct evlog *log, vmux_event_type type, int code, int from)
+{
+    struct ev_wait w = {log, type, code, from};
+    if (!vt_wait_until(event_seen, &w, EVENT_DEADLINE_MS))
+        fail_msg("no event of type %d (code %s) within %d ms", (int)type, vmux_err_name(code),
+                 EVENT_DEADLINE_MS);
+}
+
+/* ---- fixture: one server with the ACL user "rot" ---- */
+
+static int server_setup(void **state)
+{
+    vt_server *s = calloc(1, sizeof(*s));
+    if (s == NULL || vt_server_start(s, 0, NULL) != 0) {
+        free(s);
+        return -1;
+    }
+    *state = s;
+    return 0;
+}
+
+static int server_teardown(void **state)
+{
+    vt_server *s = *state;
+    vt_server_stop(s);
+    free(s);
+    return 0;
+}
+
+/* (Re)creates the user "rot" with password pw1 and every permission. */
+static void reset_user(const vt_server *s)
+{
+    side_expect(s->port, "OK", "ACL SETUSER rot reset on >pw1 ~* &* +@all");
+}
+
+static vmux_config *config_for(const vt_server *s, const char *extra, struct creds *c,
+                               struct evlog *log)
+{
+    char *text = vt_server_conf(s, extra);
+    char err[256] = "";
+    vmux_config *cfg = NULL;
+    int rc = vmux_config_parse(text, &cfg, err, sizeof err);
+    if (rc != 0)
+        fail_msg("config %s: %s", text, err);
+    free(text);
+    vmux_config_set_credentials_provider(cfg, provider, c);
+    if (log != NULL)
+        vmux_config_set_event_handler(cfg, on_event, log);
+    return cfg;
+}
+
+/* Calls a command of NUL-terminated words; returns its text (malloc'ed) or fails the test. */
+static char *call_text(vmux *m, int argc, const char *const *argv)
+{
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, NULL, argc, argv, NULL, &r);
+    if (rc != 0)
+        fail_msg("%s: %s %s", argv[0], vmux_err_name(rc), r ? vmux_reply_str(r, NULL) : "");
+    const char *s = vmux_reply_str(r, NULL);
+    assert_non_null(s);
+    char *text = strdup(s);
+    vmux_reply_free(r);
+    return text;
+}
+
+static void expect_whoami_rot(vmux *m)
+{
+    char *who = call_text(m, 2, (const char *[]){"ACL", "WHOAMI"});
+    assert_string_equal(who, "rot");
+    free(who);
+}
+
+static void expect_contains(const char *haystack, const char *needle)
+{
+    if (strstr(haystack, needle) == NULL)
+        fail_msg("'%s' not found in '%s'", needle, haystack);
+}
+
+/* ---- tests ---- */
+
+static void test_rotated_password_used_on_reconnect(void **state)
+{
+    vt_server *s = *state;
+    reset_user(s);
+    struct creds c = {.password = "pw1"};
+    struct evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vmux_config *cfg = config_for(s, "reconnectMin=20,reconnectMax=200", &c, &log);
+    vmux *m = NULL;
+    char err[256] = "";
+    int rc = vmux_open(cfg, &m, err, sizeof err);
+    vmux_config_free(cfg);
+    if (rc != 0)
+        fail_msg("vmux_open: %s (%s)", vmux_err_name(rc), err);
+    expect_whoami_rot(m);
+    assert_int_equal(atomic_load(&c.calls), 1);
+
+    /* Rotate: the server now accepts only pw2, the provider now answers pw2. pw1 sessions
+     * already open stay authenticated, so the handle's connection must be cut. */
+    side_expect(s->port, "OK", "ACL SETUSER rot resetpass >pw2");
+    atomic_store(&c.password, "pw2");
+    int before = event_count(&log);
+    char *killed = side(s->port, "CLIENT KILL USER rot");
+    assert_non_null(killed);
+    assert_true(atoi(killed) >= 1);
+    free(killed);
+
+    wait_event(&log, VMUX_EVENT_CONNECTION_RESTORED, 0, before);
+    expect_whoami_rot(m);
+    free(call_text(m, 3, (const char *[]){"SET", "cred:key", "v"}));
+    char *v = call_text(m, 2, (const char *[]){"GET", "cred:key"});
+    assert_string_equal(v, "v");
+    free(v);
+    assert_true(atomic_load(&c.calls) >= 2);
+
+    /* The reconnect never tried pw1: no AUTH failure was reported. */
+    pthread_mutex_lock(&log.mu);
+    for (int i = 0; i < log.n; i++)
+        if (log.ev[i].type == VMUX_EVENT_CONNECTION_FAILED)
+            assert_int_not_equal(log.ev[i].code, VMUX_ERR_AUTH);
+    pthread_mutex_unlock(&log.mu);
+    vmux_close(m);
+}
+
+/* abortConnect=false: a rejected password is retried with backoff until the provider is right. */
+static void test_failed_auth_is_retried(void **state)
+{
+    vt_server *s = *state;
+    reset_user(s);
+    struct creds c = {.password = "not-yet"};
+    struct evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vmux_config *cfg =
+        config_for(s, "abortConnect=false,reconnectMin=20,reconnectMax=200", &c, &log);
+    vmux *m = NULL;
+    char err[256] = "";
+    int rc = vmux_open(cfg, &m, err, sizeof err);
+    vmux_config_free(cfg);
+    if (rc != 0)
+        fail_msg("vmux_open: %s (%s)", vmux_err_name(rc), err);
+
+    wait_event(&log, VMUX_EVENT_CONNECTION_FAILED, VMUX_ERR_AUTH, 0);
+    pthread_mutex_lock(&log.mu);
+    for (int i = 0; i < log.n; i++) {
+        assert_int_equal(log.ev[i].type, VMUX_EVENT_CONNECTION_FAILED);
+        assert_int_equal(log.ev[i].code, VMUX_ERR_AUTH);
+        expect_contains(log.ev[i].reason, "WRONGPASS");
+    }
+    pthread_mutex_unlock(&log.mu);
+
+    int before = event_count(&log);
+    atomic_store(&c.password, "pw1");
+    wait_event(&log, VMUX_EVENT_CONNECTION_RESTORED, 0, before);
+    expect_whoami_rot(m);
+    assert_true(atomic_load(&c.calls) >= 2);
+    vmux_close(m);
+}
+
+static void test_provider_error_fails_open(void **state)
+{
+    vt_server *s = *state;
+    reset_user(s);
+    struct creds c = {.password = "pw1"};
+    atomic_store(&c.fail, true);
+    vmux_config *cfg = config_for(s, "connectRetry=2,reconnectMin=20,reconnectMax=40", &c, NULL);
+    vmux *m = (vmux *)cfg; /* a non-NULL marker that a failed open must clear */
+    char err[256] = "";
+    int rc = vmux_open(cfg, &m, err, sizeof err);
+    vmux_config_free(cfg);
+    assert_int_equal(rc, VMUX_ERR_AUTH);
+    assert_null(m);
+    expect_contains(err, "credentials provider");
+    assert_true(atomic_load(&c.calls) >= 2); /* once per attempt */
+}
+
+static void test_wrong_password_from_provider(void **state)
+{
+    vt_server *s = *state;
+    reset_user(s);
+    struct creds c = {.password = "wrong"};
+    vmux_config *cfg = config_for(s, "connectRetry=1", &c, NULL);
+    vmux *m = (vmux *)cfg;
+    char err[256] = "";
+    int rc = vmux_open(cfg, &m, err, sizeof err);
+    vmux_config_free(cfg);
+    assert_int_equal(rc, VMUX_ERR_AUTH);
+    assert_null(m);
+    expect_contains(err, "WRONGPASS");
+    assert_int_equal(atomic_load(&c.calls), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rotated_password_used_on_reconnect),
+        cmocka_unit_test(test_failed_auth_is_retried),
+        cmocka_unit_test(test_provider_error_fails_open),
+        cmocka_unit_test(test_wrong_password_from_provider),
+    };
+    return cmocka_run_group_tests(tests, server_setup, server_teardown);
+}

@@ -1,0 +1,296 @@
+/*
+ * Written but unanswered when the connection breaks (DESIGN §2 rule 3). The proxy lets a
+ * command reach the server, drops the reply and cuts the connection, so the server has run it
+ * and the client never hears back: a command marked retry-safe is sent once more on the next
+ * connection and succeeds; a second break fails it with CONNECTION_LOST (it is resent only
+ * once); a command not marked fails with CONNECTION_LOST and is never run twice. Then the same
+ * under load: 16 threads, the proxy cutting every connection again and again.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "faultproxy.h"
+#include "resil.h"
+#include "servers.h"
+#include "testutil.h"
+
+enum { NTHREADS = 16, CUTS = 5, EACH = 50, MARGIN_MS = 3000 };
+
+static const char *const OPTS = "syncTimeout=5000,connectTimeout=2000,reconnectMin=20,"
+                                "reconnectMax=200,backlogSize=100000";
+
+struct fixture {
+    vt_server server;
+    vt_proxy *proxy;
+    vmux *m;
+    rt_events ev;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL || vt_server_start(&f->server, 0, NULL) != 0)
+        return -1;
+    f->proxy = vt_proxy_start("127.0.0.1", f->server.port);
+    if (f->proxy == NULL)
+        return -1;
+    char conf[256];
+    snprintf(conf, sizeof(conf), "127.0.0.1:%d,%s", vt_proxy_port(f->proxy), OPTS);
+    f->m = rt_open_events(conf, &f->ev);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    vmux_close(f->m);
+    vt_proxy_stop(f->proxy);
+    vt_server_stop(&f->server);
+    free(f);
+    return 0;
+}
+
+/* How many times the server has run a command (INFO commandstats). */
+static long long calls_of(int port, const char *cmd)
+{
+    char *info = rt_admin(port, "INFO commandstats");
+    assert_non_null(info);
+    char want[64];
+    snprintf(want, sizeof(want), "cmdstat_%s:calls=", cmd);
+    const char *at = strstr(info, want);
+    long long n = at != NULL ? strtoll(at + strlen(want), NULL, 10) : 0;
+    free(info);
+    return n;
+}
+
+static void test_retry_safe_resent_once(void **state)
+{
+    struct fixture *f = *state;
+    int port = f->server.port;
+    char key[64];
+    rt_unique(key, sizeof(key), "resend:get");
+    free(rt_admin(port, "SET %s hello", key));
+    long long calls = calls_of(port, "get");
+    vmux_stats before = rt_stats(f->m);
+
+    vt_proxy_trap_reply(f->proxy, key, 1);
+    vmux_callopts safe = {.flags = VMUX_CALL_RETRY_SAFE};
+    vmux_reply *r = NULL;
+    int rc = vmux_call(f->m, &safe, 2, (const char *[]){"GET", key}, NULL, &r);
+    assert_int_equal(rc, 0);
+    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STRING);
+    assert_string_equal(vmux_reply_str(r, NULL), "hello");
+    vmux_reply_free(r);
+
+    vmux_stats after = rt_stats(f->m);
+    assert_int_equal(vt_proxy_trap_fired(f->proxy), 1);
+    assert_int_equal(after.resent - before.resent, 1);
+    assert_int_equal(after.connects - before.connects, 1);
+    assert_int_equal(after.connection_lost, before.connection_lost);
+    assert_int_equal(calls_of(port, "get"), calls + 2); /* once on each connection */
+}
+
+static void test_retry_safe_lost_on_second_break(void **state)
+{
+    struct fixture *f = *state;
+    int port = f->server.port;
+    char key[64];
+    rt_unique(key, sizeof(key), "resend:twice");
+    free(rt_admin(port, "SET %s hello", key));
+    long long calls = calls_of(port, "get");
+    unsigned fired = vt_proxy_trap_fired(f->proxy);
+    vmux_stats before = rt_stats(f->m);
+
+    vt_proxy_trap_reply(f->proxy, key, 2);
+    vmux_callopts safe = {.flags = VMUX_CALL_RETRY_SAFE};
+    vmux_reply *r = NULL;
+    int rc = vmux_call(f->m, &safe, 2, (const char *[]){"GET", key}, NULL, &r);
+    assert_int_equal(rc, VMUX_ERR_CONNECTION_LOST);
+    assert_null(r);
+
+    vmux_stats after = rt_stats(f->m);
+    assert_int_equal(vt_proxy_trap_fired(f->proxy) - fired, 2);
+    assert_int_equal(after.resent - before.resent, 1);
+    assert_int_equal(after.connection_lost - before.connection_lost, 1);
+    assert_int_equal(calls_of(port, "get"), calls + 2); /* sent twice, never a third time */
+    /* and the handle serves again */
+    rc = vmux_call(f->m, &safe, 2, (const char *[]){"GET", key}, NULL, &r);
+    assert_int_equal(rc, 0);
+    vmux_reply_free(r);
+}
+
+static void test_not_retry_safe_never_resent(void **state)
+{
+    struct fixture *f = *state;
+    int port = f->server.port;
+    char key[64];
+    rt_unique(key, sizeof(key), "resend:incr");
+    unsigned fired = vt_proxy_trap_fired(f->proxy);
+    vmux_stats before = rt_stats(f->m);
+
+    vt_proxy_trap_reply(f->proxy, key, 1);
+    vmux_reply *r = NULL;
+    int rc = vmux_call(f->m, NULL, 2, (const char *[]){"INCR", key}, NULL, &r);
+    assert_int_equal(rc, VMUX_ERR_CONNECTION_LOST);
+    assert_null(r);
+    assert_int_equal(vt_proxy_trap_fired(f->proxy) - fired, 1);
+    assert_int_equal(rt_admin_int(port, "GET %s", key), 1); /* it ran, once */
+
+    vmux_stats after = rt_stats(f->m);
+    assert_int_equal(after.resent, before.resent);
+    assert_int_equal(after.connection_lost - before.connection_lost, 1);
+    /* The handle reconnects by itself; the next INCR runs once more. */
+    rc = vmux_call(f->m, NULL, 2, (const char *[]){"INCR", key}, NULL, &r);
+    assert_int_equal(rc, 0);
+    assert_int_equal(vmux_reply_integer(r), 2);
+    vmux_reply_free(r);
+}
+
+/* ---- under load ---- */
+
+struct load {
+    struct fixture *f;
+    char prefix[64];
+    atomic_bool stop;
+    rt_ledger all, incr, get;
+    atomic_ulong ok[NTHREADS], unknown[NTHREADS], incr_ok;
+};
+
+struct worker {
+    struct load *load;
+    int id;
+    pthread_t thread;
+};
+
+static void check_took(rt_ledger *l, const char *what, uint64_t took)
+{
+    if (took > 5000 + MARGIN_MS)
+        rt_ledger_bad(l, "%s returned after %llu ms", what, (unsigned long long)took);
+}
+
+static void one_get(struct worker *w, const char *key)
+{
+    struct load *ld = w->load;
+    vmux_callopts safe = {.flags = VMUX_CALL_RETRY_SAFE};
+    vmux_reply *r = NULL;
+    uint64_t t0 = vt_now_ms();
+    int rc = vmux_call(ld->f->m, &safe, 2, (const char *[]){"GET", key}, NULL, &r);
+    check_took(&ld->get, "a GET", vt_now_ms() - t0);
+    rt_ledger_add(&ld->all, rc);
+    rt_ledger_add(&ld->get, rc);
+    if (rc == 0 && vmux_reply_type(r) != VMUX_REPLY_STRING && vmux_reply_type(r) != VMUX_REPLY_NIL)
+        rt_ledger_bad(&ld->get, "GET replied with a %s", vmux_reply_type_name(vmux_reply_type(r)));
+    vmux_reply_free(r);
+}
+
+static void one_incr(struct worker *w, const char *key)
+{
+    struct load *ld = w->load;
+    vmux_reply *r = NULL;
+    uint64_t t0 = vt_now_ms();
+    int rc = vmux_call(ld->f->m, NULL, 2, (const char *[]){"INCR", key}, NULL, &r);
+    check_took(&ld->incr, "an INCR", vt_now_ms() - t0);
+    rt_ledger_add(&ld->all, rc);
+    rt_ledger_add(&ld->incr, rc);
+    if (rc == 0) {
+        if (vmux_reply_type(r) != VMUX_REPLY_INTEGER)
+            rt_ledger_bad(&ld->incr, "INCR replied with a %s",
+                          vmux_reply_type_name(vmux_reply_type(r)));
+        atomic_fetch_add(&ld->ok[w->id], 1);
+        atomic_fetch_add(&ld->incr_ok, 1);
+    } else if (rc == VMUX_ERR_CONNECTION_LOST || rc == VMUX_ERR_TIMEOUT) {
+        atomic_fetch_add(&ld->unknown[w->id], 1);
+    }
+    vmux_reply_free(r);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    char key[96];
+    snprintf(key, sizeof(key), "%s:t%d", w->load->prefix, w->id);
+    while (!atomic_load(&w->load->stop)) {
+        one_get(w, key);
+        one_incr(w, key);
+    }
+    return NULL;
+}
+
+/* Runs while the workers do: failures go to soft, and it stops at the first. */
+static void cut_repeatedly(struct fixture *f, struct load *ld, rt_soft *soft)
+{
+    for (int i = 0; i < CUTS; i++) {
+        vmux_stats before = rt_stats(f->m);
+        unsigned long ok = atomic_load(&ld->incr_ok);
+        vt_proxy_cut(f->proxy);
+        if (!rt_soft_check(soft, rt_wait_stat(f->m, RT_STAT(connects), before.connects + 1, 15000),
+                           "cut %d: no new connection within 15 s", i) ||
+            !rt_soft_check(soft, rt_wait_count(&ld->incr_ok, ok + NTHREADS * EACH, 30000),
+                           "cut %d: the handle did not serve again within 30 s", i))
+            return;
+    }
+}
+
+static void test_cuts_under_load(void **state)
+{
+    struct fixture *f = *state;
+    struct load *ld = calloc(1, sizeof(*ld));
+    assert_non_null(ld);
+    ld->f = f;
+    rt_unique(ld->prefix, sizeof(ld->prefix), "resend:load");
+    struct worker w[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) {
+        w[i] = (struct worker){.load = ld, .id = i};
+        assert_int_equal(pthread_create(&w[i].thread, NULL, worker_main, &w[i]), 0);
+    }
+    rt_soft soft = {""};
+    if (rt_soft_check(&soft, rt_wait_count(&ld->incr_ok, NTHREADS * EACH, 30000),
+                      "no load within 30 s"))
+        cut_repeatedly(f, ld, &soft);
+    atomic_store(&ld->stop, true);
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(w[i].thread, NULL);
+    rt_soft_finish(&soft);
+
+    rt_ledger_print(&ld->incr, "INCR (not retry-safe)");
+    rt_ledger_print(&ld->get, "GET (retry-safe)");
+    static const int incr_ok[] = {0, VMUX_ERR_TIMEOUT, VMUX_ERR_CONNECTION_LOST};
+    static const int get_ok[] = {0, VMUX_ERR_TIMEOUT};
+    rt_ledger_expect(&ld->incr, incr_ok, 3);
+    rt_ledger_expect(&ld->get, get_ok, 2);
+    for (int i = 0; i < NTHREADS; i++) {
+        char *v = rt_admin(f->server.port, "GET %s:t%d", ld->prefix, i);
+        assert_non_null(v);
+        unsigned long server = strtoul(v, NULL, 10), ok = atomic_load(&ld->ok[i]),
+                      unknown = atomic_load(&ld->unknown[i]);
+        free(v);
+        if (server < ok || server > ok + unknown)
+            fail_msg("thread %d: the server counted %lu INCRs; %lu succeeded, %lu unknown", i,
+                     server, ok, unknown);
+    }
+    rt_stats_match_ledger(f->m, &ld->all);
+    vmux_stats s = rt_stats(f->m);
+    assert_true(s.resent <= rt_ledger_get(&ld->get, 0) + rt_ledger_get(&ld->get, VMUX_ERR_TIMEOUT));
+    free(ld);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_retry_safe_resent_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_safe_lost_on_second_break, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_retry_safe_never_resent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cuts_under_load, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,38 @@
+/*
+ * Servers a test starts, kills and restarts itself (for fault tests that need to do what CTest
+ * fixtures cannot: SIGKILL a server mid-load and bring it back on the same port). Each is a
+ * valkey-server child process on 127.0.0.1, with no persistence, stopped by its own pid.
+ */
+#ifndef VMUX_SERVERS_H
+#define VMUX_SERVERS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct vt_server {
+    int port;
+    pid_t pid; /* 0 while not running */
+    char dir[256];
+    char *extra[32]; /* extra valkey-server arguments, NULL-terminated (copied) */
+} vt_server;
+
+/*
+ * Starts a valkey-server on a free loopback port (port 0) or on the given port, with the
+ * extra arguments (NULL-terminated, may be NULL), and waits (deadline 10 s) until it answers
+ * PING. Returns 0, or -1 with a message on stderr.
+ */
+int vt_server_start(vt_server *s, int port, const char *const *extra);
+
+/* Kills the server with SIGKILL and waits until its process is gone and the port is free. */
+void vt_server_kill(vt_server *s);
+
+/* Starts the server again on the same port with the same arguments. Returns 0 or -1. */
+int vt_server_restart(vt_server *s);
+
+/* Stops the server (SIGTERM, then SIGKILL after a deadline) and removes its directory. */
+void vt_server_stop(vt_server *s);
+
+/* Returns a malloc'ed "127.0.0.1:<port>[,extra]" configuration string. */
+char *vt_server_conf(const vt_server *s, const char *extra);
+
+#endif
