@@ -88,20 +88,13 @@ static int run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool ide
     return rc;
 }
 
-static void key_command(struct vmux_args *a, const char *cmd, vmux_str key)
-{
-    vmux_args_init(a);
-    vmux_args_cstr(a, cmd);
-    vmux_args_str(a, key);
-}
-
 /* HSET key field value...; false when the pairs are missing. */
 static bool build_hset(struct vmux_args *a, vmux_str key, const vmux_str *fields,
                        const vmux_str *values, size_t n)
 {
     if (fields == NULL || values == NULL || n == 0)
         return false;
-    key_command(a, "HSET", key);
+    vmux_args_key_command(a, "HSET", key);
     for (size_t i = 0; i < n; i++) {
         vmux_args_str(a, fields[i]);
         vmux_args_str(a, values[i]);
@@ -132,7 +125,7 @@ int vmux_hset_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux
 /* cmd key field. */
 static void field_command(struct vmux_args *a, const char *cmd, vmux_str key, vmux_str field)
 {
-    key_command(a, cmd, key);
+    vmux_args_key_command(a, cmd, key);
     vmux_args_str(a, field);
 }
 
@@ -157,7 +150,7 @@ static bool build_fields(struct vmux_args *a, const char *cmd, vmux_str key, con
 {
     if (fields == NULL || n == 0)
         return false;
-    key_command(a, cmd, key);
+    vmux_args_key_command(a, cmd, key);
     for (size_t i = 0; i < n; i++)
         vmux_args_str(a, fields[i]);
     return true;
@@ -177,7 +170,7 @@ int vmux_hmget(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str 
 int vmux_hgetall(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_field_array *fields)
 {
     struct vmux_args a;
-    key_command(&a, "HGETALL", key);
+    vmux_args_key_command(&a, "HGETALL", key);
     return run(m, opts, &a, true, conv_fields, fields, sizeof(vmux_field_array));
 }
 
@@ -185,7 +178,7 @@ int vmux_hgetall_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_re
                        void *userdata)
 {
     struct vmux_args a;
-    key_command(&a, "HGETALL", key);
+    vmux_args_key_command(&a, "HGETALL", key);
     return vmux_typed_async(m, opts, &a, true, cb, userdata);
 }
 
@@ -228,20 +221,20 @@ int vmux_hincrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str
 int vmux_hlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
 {
     struct vmux_args a;
-    key_command(&a, "HLEN", key);
+    vmux_args_key_command(&a, "HLEN", key);
     return run(m, opts, &a, true, vmux_conv_int, count, sizeof(int64_t));
 }
 
 int vmux_hkeys(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes_array *fields)
 {
     struct vmux_args a;
-    key_command(&a, "HKEYS", key);
+    vmux_args_key_command(&a, "HKEYS", key);
     return run(m, opts, &a, true, vmux_conv_bytes_array, fields, sizeof(vmux_bytes_array));
 }
 
 int vmux_hvals(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes_array *values)
 {
     struct vmux_args a;
-    key_command(&a, "HVALS", key);
+    vmux_args_key_command(&a, "HVALS", key);
     return run(m, opts, &a, true, vmux_conv_bytes_array, values, sizeof(vmux_bytes_array));
 }

@@ -17,13 +17,6 @@ static int run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool ide
     return vmux_typed_run(m, opts, a, idempotent, convert, out);
 }
 
-static void key_command(struct vmux_args *a, const char *cmd, vmux_str key)
-{
-    vmux_args_init(a);
-    vmux_args_cstr(a, cmd);
-    vmux_args_str(a, key);
-}
-
 /* cmd keys...; false when there are no keys to send. */
 static bool build_keys(struct vmux_args *a, const char *cmd, const vmux_str *keys, size_t n)
 {
@@ -93,7 +86,7 @@ static bool build_expire(struct vmux_args *a, const char *cmd, vmux_str key, int
     static const char *const words[] = {NULL, "NX", "XX", "GT", "LT"};
     if ((unsigned)cond > VMUX_EXPIRE_LT)
         return false;
-    key_command(a, cmd, key);
+    vmux_args_key_command(a, cmd, key);
     vmux_args_int(a, value);
     if (cond != VMUX_EXPIRE_ALWAYS)
         vmux_args_cstr(a, words[cond]);
@@ -151,7 +144,7 @@ static int run_key_int(vmux *m, const vmux_callopts *opts, const char *cmd, vmux
 {
     struct vmux_args a;
     int64_t ignored;
-    key_command(&a, cmd, key);
+    vmux_args_key_command(&a, cmd, key);
     return run(m, opts, &a, true, vmux_conv_int, result ? result : &ignored, sizeof(int64_t));
 }
 
@@ -169,7 +162,7 @@ int vmux_pttl_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply
                     void *userdata)
 {
     struct vmux_args a;
-    key_command(&a, "PTTL", key);
+    vmux_args_key_command(&a, "PTTL", key);
     return vmux_typed_async(m, opts, &a, true, cb, userdata);
 }
 
@@ -177,7 +170,7 @@ int vmux_persist(vmux *m, const vmux_callopts *opts, vmux_str key, bool *removed
 {
     struct vmux_args a;
     bool ignored;
-    key_command(&a, "PERSIST", key);
+    vmux_args_key_command(&a, "PERSIST", key);
     return run(m, opts, &a, true, vmux_conv_bool, removed ? removed : &ignored, sizeof(bool));
 }
 
@@ -211,7 +204,7 @@ int vmux_type(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_key_type *t
     vmux_key_type ignored;
     vmux_key_type *out = type ? type : &ignored;
     *out = VMUX_TYPE_NONE;
-    key_command(&a, "TYPE", key);
+    vmux_args_key_command(&a, "TYPE", key);
     int rc = vmux_typed_run(m, opts, &a, true, conv_type, out);
     if (rc != 0)
         *out = VMUX_TYPE_NONE;
@@ -221,7 +214,7 @@ int vmux_type(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_key_type *t
 int vmux_rename(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newkey)
 {
     struct vmux_args a;
-    key_command(&a, "RENAME", key);
+    vmux_args_key_command(&a, "RENAME", key);
     vmux_args_str(&a, newkey);
     return vmux_typed_run(m, opts, &a, false, vmux_conv_ok, NULL);
 }
@@ -230,7 +223,7 @@ int vmux_renamenx(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str new
 {
     struct vmux_args a;
     bool ignored;
-    key_command(&a, "RENAMENX", key);
+    vmux_args_key_command(&a, "RENAMENX", key);
     vmux_args_str(&a, newkey);
     return run(m, opts, &a, false, vmux_conv_bool, renamed ? renamed : &ignored, sizeof(bool));
 }

@@ -4,60 +4,13 @@
 #include "api/typed.h"
 #include "vmux/error.h"
 
-/* One command word and one key. */
-static void key_command(struct vmux_args *a, const char *cmd, vmux_str key)
-{
-    vmux_args_init(a);
-    vmux_args_cstr(a, cmd);
-    vmux_args_str(a, key);
-}
-
-/*
- * The runners below zero the out-parameter first, so that it is zeroed on every error, the
- * server's and the transport's included, and give the converter a place to write a dropped
- * result.
- */
-static int run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                   int64_t *out)
-{
-    int64_t ignored;
-    if (out == NULL)
-        out = &ignored;
-    *out = 0;
-    return vmux_typed_run(m, opts, a, idempotent, vmux_conv_int, out);
-}
-
-static int run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                     vmux_bytes *out)
-{
-    vmux_bytes ignored;
-    vmux_bytes *dst = out != NULL ? out : &ignored;
-    *dst = (vmux_bytes){0};
-    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_bytes, dst);
-    if (out == NULL)
-        vmux_bytes_free(&ignored);
-    return rc;
-}
-
-static int run_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                     vmux_bytes_array *out)
-{
-    vmux_bytes_array ignored;
-    vmux_bytes_array *dst = out != NULL ? out : &ignored;
-    *dst = (vmux_bytes_array){0};
-    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_bytes_array, dst);
-    if (out == NULL)
-        vmux_bytes_array_free(&ignored);
-    return rc;
-}
-
 /* Builds cmd key values...; false (nothing built) when the values are missing. */
 static bool build_push(struct vmux_args *a, const char *cmd, vmux_str key, const vmux_str *values,
                        size_t n)
 {
     if (values == NULL || n == 0)
         return false;
-    key_command(a, cmd, key);
+    vmux_args_key_command(a, cmd, key);
     for (size_t i = 0; i < n; i++)
         vmux_args_str(a, values[i]);
     return true;
@@ -71,7 +24,7 @@ static int push(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str ke
         *length = 0;
     if (!build_push(&a, cmd, key, values, n))
         return VMUX_ERR_INVALID_ARG;
-    return run_int(m, opts, &a, false, length);
+    return vmux_run_int(m, opts, &a, false, length);
 }
 
 static int push_async(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
@@ -110,15 +63,15 @@ int vmux_rpush_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmu
 int vmux_lpop(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
 {
     struct vmux_args a;
-    key_command(&a, "LPOP", key);
-    return run_bytes(m, opts, &a, false, value);
+    vmux_args_key_command(&a, "LPOP", key);
+    return vmux_run_bytes(m, opts, &a, false, value);
 }
 
 int vmux_rpop(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
 {
     struct vmux_args a;
-    key_command(&a, "RPOP", key);
-    return run_bytes(m, opts, &a, false, value);
+    vmux_args_key_command(&a, "RPOP", key);
+    return vmux_run_bytes(m, opts, &a, false, value);
 }
 
 static int pop_count(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
@@ -129,9 +82,9 @@ static int pop_count(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_s
         *values = (vmux_bytes_array){0};
     if (count < 0)
         return VMUX_ERR_INVALID_ARG;
-    key_command(&a, cmd, key);
+    vmux_args_key_command(&a, cmd, key);
     vmux_args_int(&a, count);
-    return run_array(m, opts, &a, false, values);
+    return vmux_run_bytes_array(m, opts, &a, false, values);
 }
 
 int vmux_lpop_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
@@ -150,7 +103,7 @@ int vmux_rpop_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t co
 static void build_span(struct vmux_args *a, const char *cmd, vmux_str key, int64_t start,
                        int64_t stop)
 {
-    key_command(a, cmd, key);
+    vmux_args_key_command(a, cmd, key);
     vmux_args_int(a, start);
     vmux_args_int(a, stop);
 }
@@ -160,7 +113,7 @@ int vmux_lrange(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start,
 {
     struct vmux_args a;
     build_span(&a, "LRANGE", key, start, stop);
-    return run_array(m, opts, &a, true, values);
+    return vmux_run_bytes_array(m, opts, &a, true, values);
 }
 
 int vmux_lrange_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, int64_t stop,
@@ -174,22 +127,22 @@ int vmux_lrange_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t 
 int vmux_llen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length)
 {
     struct vmux_args a;
-    key_command(&a, "LLEN", key);
-    return run_int(m, opts, &a, true, length);
+    vmux_args_key_command(&a, "LLEN", key);
+    return vmux_run_int(m, opts, &a, true, length);
 }
 
 int vmux_lindex(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t index, vmux_bytes *value)
 {
     struct vmux_args a;
-    key_command(&a, "LINDEX", key);
+    vmux_args_key_command(&a, "LINDEX", key);
     vmux_args_int(&a, index);
-    return run_bytes(m, opts, &a, true, value);
+    return vmux_run_bytes(m, opts, &a, true, value);
 }
 
 int vmux_lset(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t index, vmux_str value)
 {
     struct vmux_args a;
-    key_command(&a, "LSET", key);
+    vmux_args_key_command(&a, "LSET", key);
     vmux_args_int(&a, index);
     vmux_args_str(&a, value);
     return vmux_typed_run(m, opts, &a, true, vmux_conv_ok, NULL);
@@ -199,12 +152,12 @@ int vmux_lrem(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count, v
               int64_t *removed)
 {
     struct vmux_args a;
-    key_command(&a, "LREM", key);
+    vmux_args_key_command(&a, "LREM", key);
     vmux_args_int(&a, count);
     vmux_args_str(&a, value);
     /* Removing every match twice leaves what removing them once did; a counted removal does
      * not (the second one would take further matches). */
-    return run_int(m, opts, &a, count == 0, removed);
+    return vmux_run_int(m, opts, &a, count == 0, removed);
 }
 
 int vmux_ltrim(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, int64_t stop)
@@ -237,9 +190,9 @@ int vmux_lmove(vmux *m, const vmux_callopts *opts, vmux_str source, vmux_str des
         *moved = (vmux_bytes){0};
     if (from_word == NULL || to_word == NULL)
         return VMUX_ERR_INVALID_ARG;
-    key_command(&a, "LMOVE", source);
+    vmux_args_key_command(&a, "LMOVE", source);
     vmux_args_str(&a, destination);
     vmux_args_cstr(&a, from_word);
     vmux_args_cstr(&a, to_word);
-    return run_bytes(m, opts, &a, false, moved);
+    return vmux_run_bytes(m, opts, &a, false, moved);
 }

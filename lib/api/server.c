@@ -8,18 +8,6 @@
 #include "api/typed.h"
 #include "vmux/error.h"
 
-/* Runs a command whose reply is one string, optionally dropped; *out is zero on failure. */
-static int run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, vmux_bytes *out)
-{
-    vmux_bytes ignored;
-    vmux_bytes *dst = out != NULL ? out : &ignored;
-    memset(dst, 0, sizeof(*dst));
-    int rc = vmux_typed_run(m, opts, a, true, vmux_conv_bytes, dst);
-    if (out == NULL)
-        vmux_bytes_free(&ignored);
-    return rc;
-}
-
 /* PING or ECHO with its optional message. */
 static void message_command(struct vmux_args *a, const char *cmd, vmux_str message)
 {
@@ -33,7 +21,7 @@ int vmux_ping(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *
 {
     struct vmux_args a;
     message_command(&a, "PING", message);
-    return run_bytes(m, opts, &a, reply);
+    return vmux_run_bytes(m, opts, &a, true, reply);
 }
 
 int vmux_ping_async(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_reply_cb cb,
@@ -49,7 +37,7 @@ int vmux_echo(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *
     struct vmux_args a;
     /* ECHO needs its argument: an empty message is sent as an empty string, not left out. */
     message_command(&a, "ECHO", message.ptr != NULL ? message : VMUX_BYTES("", 0));
-    return run_bytes(m, opts, &a, reply);
+    return vmux_run_bytes(m, opts, &a, true, reply);
 }
 
 /* A whole decimal integer sent as a bulk string (TIME's parts). */
@@ -100,7 +88,7 @@ int vmux_info(vmux *m, const vmux_callopts *opts, const char *section, vmux_byte
     vmux_args_cstr(&a, "INFO");
     if (section != NULL)
         vmux_args_cstr(&a, section);
-    return run_bytes(m, opts, &a, text);
+    return vmux_run_bytes(m, opts, &a, true, text);
 }
 
 int vmux_dbsize(vmux *m, const vmux_callopts *opts, int64_t *count)

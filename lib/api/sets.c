@@ -21,27 +21,6 @@ static bool build_items(struct vmux_args *a, const char *cmd, const vmux_str *ke
     return true;
 }
 
-/* Runs a command with an integer reply; *out (or a dropped one) is zeroed first. */
-static int run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, int64_t *out)
-{
-    int64_t ignored;
-    if (out == NULL)
-        out = &ignored;
-    *out = 0;
-    return vmux_typed_run(m, opts, a, true, vmux_conv_int, out);
-}
-
-static int run_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a, vmux_bytes_array *out)
-{
-    vmux_bytes_array ignored;
-    vmux_bytes_array *dst = out != NULL ? out : &ignored;
-    *dst = (vmux_bytes_array){0};
-    int rc = vmux_typed_run(m, opts, a, true, vmux_conv_bytes_array, dst);
-    if (out == NULL)
-        vmux_bytes_array_free(&ignored);
-    return rc;
-}
-
 /* cmd key members... with a count reply. */
 static int count_members(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
                          const vmux_str *members, size_t n, int64_t *count)
@@ -51,7 +30,7 @@ static int count_members(vmux *m, const vmux_callopts *opts, const char *cmd, vm
         *count = 0;
     if (!build_items(&a, cmd, &key, members, n))
         return VMUX_ERR_INVALID_ARG;
-    return run_int(m, opts, &a, count);
+    return vmux_run_int(m, opts, &a, true, count);
 }
 
 int vmux_sadd(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members, size_t n,
@@ -131,7 +110,7 @@ int vmux_smembers(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes_a
 {
     struct vmux_args a;
     build_items(&a, "SMEMBERS", NULL, &key, 1);
-    return run_array(m, opts, &a, members);
+    return vmux_run_bytes_array(m, opts, &a, true, members);
 }
 
 int vmux_smembers_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
@@ -146,7 +125,7 @@ int vmux_scard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
 {
     struct vmux_args a;
     build_items(&a, "SCARD", NULL, &key, 1);
-    return run_int(m, opts, &a, count);
+    return vmux_run_int(m, opts, &a, true, count);
 }
 
 /* SINTER, SUNION or SDIFF over n keys. */
@@ -158,7 +137,7 @@ static int combine(vmux *m, const vmux_callopts *opts, const char *cmd, const vm
         *members = (vmux_bytes_array){0};
     if (!build_items(&a, cmd, NULL, keys, n))
         return VMUX_ERR_INVALID_ARG;
-    return run_array(m, opts, &a, members);
+    return vmux_run_bytes_array(m, opts, &a, true, members);
 }
 
 int vmux_sinter(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,

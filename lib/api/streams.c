@@ -393,13 +393,6 @@ static int run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool
     return run(m, opts, a, idempotent, vmux_conv_int, NULL, out, sizeof(int64_t));
 }
 
-static void key_command(struct vmux_args *a, const char *cmd, vmux_str key)
-{
-    vmux_args_init(a);
-    vmux_args_cstr(a, cmd);
-    vmux_args_str(a, key);
-}
-
 /* An ID argument, or its default when id.ptr is NULL. */
 static void add_id(struct vmux_args *a, vmux_str id, const char *dflt)
 {
@@ -455,7 +448,7 @@ static int build_xadd(struct vmux_args *a, vmux_str key, vmux_str id, const vmux
 {
     if (fields == NULL || values == NULL || n == 0 || (xo != NULL && !trim_valid(&xo->trim, true)))
         return VMUX_ERR_INVALID_ARG;
-    key_command(a, "XADD", key);
+    vmux_args_key_command(a, "XADD", key);
     if (xo != NULL && xo->nomkstream)
         vmux_args_cstr(a, "NOMKSTREAM");
     if (xo != NULL)
@@ -492,7 +485,7 @@ int vmux_xadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str i
 int vmux_xlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length)
 {
     struct vmux_args a;
-    key_command(&a, "XLEN", key);
+    vmux_args_key_command(&a, "XLEN", key);
     return run_int(m, opts, &a, true, length);
 }
 
@@ -503,7 +496,7 @@ static int build_range(struct vmux_args *a, const char *cmd, vmux_str key, vmux_
 {
     if (count < 0)
         return VMUX_ERR_INVALID_ARG;
-    key_command(a, cmd, key);
+    vmux_args_key_command(a, cmd, key);
     add_id(a, first, first_dflt);
     add_id(a, second, second_dflt);
     if (count > 0) {
@@ -664,7 +657,7 @@ static int build_ids(struct vmux_args *a, const char *cmd, vmux_str key, const v
 {
     if (ids == NULL || n == 0)
         return VMUX_ERR_INVALID_ARG;
-    key_command(a, cmd, key);
+    vmux_args_key_command(a, cmd, key);
     if (group != NULL)
         vmux_args_str(a, *group);
     add_strs(a, ids, n);
@@ -692,7 +685,7 @@ int vmux_xack_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str g
 /* key group: the start of XPENDING, XCLAIM and XAUTOCLAIM. */
 static void group_command(struct vmux_args *a, const char *cmd, vmux_str key, vmux_str group)
 {
-    key_command(a, cmd, key);
+    vmux_args_key_command(a, cmd, key);
     vmux_args_str(a, group);
 }
 
@@ -839,7 +832,7 @@ int vmux_xtrim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_stream_tri
     if (!trim_valid(&trim, false))
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
-    key_command(&a, "XTRIM", key);
+    vmux_args_key_command(&a, "XTRIM", key);
     add_trim(&a, &trim);
     return run_int(m, opts, &a, !trim.approximate, removed);
 }

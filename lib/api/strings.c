@@ -39,21 +39,13 @@ static bool add_when(struct vmux_args *a, vmux_when when)
     return when == VMUX_WHEN_ALWAYS || when == VMUX_WHEN_NOT_EXISTS || when == VMUX_WHEN_EXISTS;
 }
 
-/* One command word and one key. */
-static void key_command(struct vmux_args *a, const char *cmd, vmux_str key)
-{
-    vmux_args_init(a);
-    vmux_args_cstr(a, cmd);
-    vmux_args_str(a, key);
-}
-
 int vmux_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
 {
     struct vmux_args a;
     vmux_bytes ignored;
     if (value != NULL)
         memset(value, 0, sizeof(*value));
-    key_command(&a, "GET", key);
+    vmux_args_key_command(&a, "GET", key);
     int rc = vmux_typed_run(m, opts, &a, true, vmux_conv_bytes, value ? value : &ignored);
     if (value == NULL)
         vmux_bytes_free(&ignored);
@@ -64,7 +56,7 @@ int vmux_get_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_
                    void *userdata)
 {
     struct vmux_args a;
-    key_command(&a, "GET", key);
+    vmux_args_key_command(&a, "GET", key);
     return vmux_typed_async(m, opts, &a, true, cb, userdata);
 }
 
@@ -72,7 +64,7 @@ int vmux_get_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_
 static bool build_set(struct vmux_args *a, vmux_str key, vmux_str value, vmux_expiry expiry,
                       vmux_when when, bool get)
 {
-    key_command(a, "SET", key);
+    vmux_args_key_command(a, "SET", key);
     vmux_args_str(a, value);
     bool ok = add_expiry(a, expiry, true) && add_when(a, when);
     if (get)
@@ -106,20 +98,6 @@ int vmux_set_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str va
     return vmux_typed_async(m, opts, &a, when == VMUX_WHEN_ALWAYS, cb, userdata);
 }
 
-/* Runs a command whose reply is one value, optionally dropped. */
-static int run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                     vmux_bytes *out)
-{
-    vmux_bytes ignored;
-    /* vmux_typed_run() converts only non-error replies; out must read as zero after any error */
-    if (out != NULL)
-        memset(out, 0, sizeof(*out));
-    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_bytes, out ? out : &ignored);
-    if (out == NULL)
-        vmux_bytes_free(&ignored);
-    return rc;
-}
-
 int vmux_set_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
                  vmux_expiry expiry, vmux_when when, vmux_bytes *old)
 {
@@ -128,7 +106,7 @@ int vmux_set_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str valu
         memset(old, 0, sizeof(*old));
     if (!build_set(&a, key, value, expiry, when, true))
         return VMUX_ERR_INVALID_ARG;
-    return run_bytes(m, opts, &a, false, old);
+    return vmux_run_bytes(m, opts, &a, false, old);
 }
 
 int vmux_getex(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_expiry expiry,
@@ -137,19 +115,19 @@ int vmux_getex(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_expiry exp
     struct vmux_args a;
     if (value != NULL)
         memset(value, 0, sizeof(*value));
-    key_command(&a, "GETEX", key);
+    vmux_args_key_command(&a, "GETEX", key);
     if (!add_expiry(&a, expiry, false)) {
         vmux_args_free(&a);
         return VMUX_ERR_INVALID_ARG;
     }
-    return run_bytes(m, opts, &a, true, value);
+    return vmux_run_bytes(m, opts, &a, true, value);
 }
 
 int vmux_getdel(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
 {
     struct vmux_args a;
-    key_command(&a, "GETDEL", key);
-    return run_bytes(m, opts, &a, false, value);
+    vmux_args_key_command(&a, "GETDEL", key);
+    return vmux_run_bytes(m, opts, &a, false, value);
 }
 
 int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
@@ -214,7 +192,7 @@ static int run_int(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str
     int64_t ignored;
     if (result != NULL)
         *result = 0;
-    key_command(&a, cmd, key);
+    vmux_args_key_command(&a, cmd, key);
     if (arg != NULL)
         vmux_args_int(&a, *arg);
     return vmux_typed_run(m, opts, &a, idempotent, vmux_conv_int, result ? result : &ignored);
@@ -246,7 +224,7 @@ int vmux_incrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, double by
     double ignored;
     if (result != NULL)
         *result = 0;
-    key_command(&a, "INCRBYFLOAT", key);
+    vmux_args_key_command(&a, "INCRBYFLOAT", key);
     vmux_args_double(&a, by);
     return vmux_typed_run(m, opts, &a, false, vmux_conv_double, result ? result : &ignored);
 }
@@ -257,7 +235,7 @@ int vmux_append(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value
     int64_t ignored;
     if (length != NULL)
         *length = 0;
-    key_command(&a, "APPEND", key);
+    vmux_args_key_command(&a, "APPEND", key);
     vmux_args_str(&a, value);
     return vmux_typed_run(m, opts, &a, false, vmux_conv_int, length ? length : &ignored);
 }

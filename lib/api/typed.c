@@ -23,6 +23,13 @@ void vmux_args_init(struct vmux_args *a)
     a->lens = a->lens_inline;
 }
 
+void vmux_args_key_command(struct vmux_args *a, const char *cmd, vmux_str key)
+{
+    vmux_args_init(a);
+    vmux_args_cstr(a, cmd);
+    vmux_args_str(a, key);
+}
+
 void vmux_args_free(struct vmux_args *a)
 {
     if (a->argv != a->argv_inline) {
@@ -220,4 +227,50 @@ vmux_callopts vmux_blocking_opts(vmux *m, const vmux_callopts *opts, int64_t blo
     o.timeout_ms = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
     o.flags |= VMUX_CALL_BLOCKING;
     return o;
+}
+
+int vmux_run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                 int64_t *out)
+{
+    int64_t ignored;
+    if (out == NULL)
+        out = &ignored;
+    *out = 0;
+    return vmux_typed_run(m, opts, a, idempotent, vmux_conv_int, out);
+}
+
+int vmux_run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                   vmux_bytes *out)
+{
+    vmux_bytes ignored;
+    vmux_bytes *dst = out != NULL ? out : &ignored;
+    *dst = (vmux_bytes){0};
+    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_bytes, dst);
+    if (out == NULL)
+        vmux_bytes_free(&ignored);
+    return rc;
+}
+
+int vmux_run_bytes_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                         vmux_bytes_array *out)
+{
+    vmux_bytes_array ignored;
+    vmux_bytes_array *dst = out != NULL ? out : &ignored;
+    *dst = (vmux_bytes_array){0};
+    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_bytes_array, dst);
+    if (out == NULL)
+        vmux_bytes_array_free(&ignored);
+    return rc;
+}
+
+int vmux_run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                    vmux_scored_array *out)
+{
+    vmux_scored_array ignored;
+    vmux_scored_array *dst = out != NULL ? out : &ignored;
+    *dst = (vmux_scored_array){0};
+    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_scored_array, dst);
+    if (out == NULL)
+        vmux_scored_array_free(&ignored);
+    return rc;
 }

@@ -28,6 +28,8 @@ struct vmux_args {
 };
 
 void vmux_args_init(struct vmux_args *a);
+/* Starts a vector with a command word and a key: the shape of most commands. */
+void vmux_args_key_command(struct vmux_args *a, const char *cmd, vmux_str key);
 void vmux_args_free(struct vmux_args *a);
 void vmux_args_add(struct vmux_args *a, const void *p, size_t len);
 void vmux_args_str(struct vmux_args *a, vmux_str s);
@@ -47,6 +49,20 @@ int vmux_typed_call(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
 /* Sends the command asynchronously, as vmux_call_async(), and frees a's storage. */
 int vmux_typed_async(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                      vmux_reply_cb cb, void *userdata);
+
+/*
+ * Runners for the common reply shapes: each zeroes *out first (so it reads as zero after any
+ * error, the server's and the transport's included), drops the result when out is NULL, and
+ * returns as vmux_typed_run().
+ */
+int vmux_run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                 int64_t *out);
+int vmux_run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                   vmux_bytes *out);
+int vmux_run_bytes_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                         vmux_bytes_array *out);
+int vmux_run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                    vmux_scored_array *out);
 
 /*
  * opts for a command that may block the server for block_ms: the blocking flag (it runs on a

@@ -12,14 +12,6 @@
 #define ZADD_CONDITIONS (VMUX_ZADD_NX | VMUX_ZADD_XX | VMUX_ZADD_GT | VMUX_ZADD_LT)
 #define ZADD_ALL (ZADD_CONDITIONS | VMUX_ZADD_CH)
 
-/* One command word and one key. */
-static void key_command(struct vmux_args *a, const char *cmd, vmux_str key)
-{
-    vmux_args_init(a);
-    vmux_args_cstr(a, cmd);
-    vmux_args_str(a, key);
-}
-
 /*
  * Scores are written as the server writes them, "-inf" and "+inf" included, with enough
  * digits to come back as the same double. NaN has no meaning to the server: false.
@@ -137,29 +129,6 @@ static int bounds_text(struct arg_text t[2], const vmux_zbound *lo, const vmux_z
     return rc;
 }
 
-/* Out-parameter runners: each zeroes the result first, so that it is zeroed on any error. */
-static int run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                   int64_t *out)
-{
-    int64_t ignored;
-    if (out == NULL)
-        out = &ignored;
-    *out = 0;
-    return vmux_typed_run(m, opts, a, idempotent, vmux_conv_int, out);
-}
-
-static int run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                      vmux_scored_array *out)
-{
-    vmux_scored_array ignored;
-    vmux_scored_array *dst = out != NULL ? out : &ignored;
-    *dst = (vmux_scored_array){0};
-    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_scored_array, dst);
-    if (out == NULL)
-        vmux_scored_array_free(&ignored);
-    return rc;
-}
-
 static bool zadd_flags_valid(unsigned flags)
 {
     if ((flags & ~ZADD_ALL) != 0)
@@ -182,7 +151,7 @@ static bool zadd_head(struct vmux_args *a, vmux_str key, unsigned flags)
                  {VMUX_ZADD_CH, "CH"}};
     if (!zadd_flags_valid(flags))
         return false;
-    key_command(a, "ZADD", key);
+    vmux_args_key_command(a, "ZADD", key);
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (flags & words[i].flag)
             vmux_args_cstr(a, words[i].word);
@@ -228,7 +197,7 @@ int vmux_zadd(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zmemb
     int rc = build_zadd(&a, &scores, key, items, n, flags);
     if (rc != 0)
         return rc;
-    rc = run_int(m, opts, &a, (flags & ZADD_CONDITIONS) == 0, count);
+    rc = vmux_run_int(m, opts, &a, (flags & ZADD_CONDITIONS) == 0, count);
     free(scores);
     return rc;
 }
@@ -312,7 +281,7 @@ int vmux_zincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str memb
     *dst = 0;
     if (!format_score(text, sizeof(text), "", increment))
         return VMUX_ERR_INVALID_ARG;
-    key_command(&a, "ZINCRBY", key);
+    vmux_args_key_command(&a, "ZINCRBY", key);
     vmux_args_cstr(&a, text);
     vmux_args_str(&a, member);
     return vmux_typed_run(m, opts, &a, false, vmux_conv_double, dst);
@@ -322,7 +291,7 @@ int vmux_zscore(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str membe
                 bool *found)
 {
     struct vmux_args a;
-    key_command(&a, "ZSCORE", key);
+    vmux_args_key_command(&a, "ZSCORE", key);
     vmux_args_str(&a, member);
     return run_score(m, opts, &a, true, score, found);
 }
@@ -331,7 +300,7 @@ int vmux_zscore_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str
                       vmux_reply_cb cb, void *userdata)
 {
     struct vmux_args a;
-    key_command(&a, "ZSCORE", key);
+    vmux_args_key_command(&a, "ZSCORE", key);
     vmux_args_str(&a, member);
     return vmux_typed_async(m, opts, &a, true, cb, userdata);
 }
@@ -377,7 +346,7 @@ int vmux_zmscore(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_st
     if (members == NULL || n == 0)
         return VMUX_ERR_INVALID_ARG;
     mscore_zero(&o);
-    key_command(&a, "ZMSCORE", key);
+    vmux_args_key_command(&a, "ZMSCORE", key);
     for (size_t i = 0; i < n; i++)
         vmux_args_str(&a, members[i]);
     return vmux_typed_run(m, opts, &a, true, conv_mscore, &o);
@@ -415,7 +384,7 @@ static int run_rank(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_st
 {
     struct vmux_args a;
     struct rank_out o = {.withscore = score != NULL};
-    key_command(&a, cmd, key);
+    vmux_args_key_command(&a, cmd, key);
     vmux_args_str(&a, member);
     if (o.withscore)
         vmux_args_cstr(&a, "WITHSCORE");
@@ -470,7 +439,7 @@ static int build_zrange(struct vmux_args *a, struct range_text *t, vmux_str key,
         range_text_free(t);
         return VMUX_ERR_INVALID_ARG;
     }
-    key_command(a, "ZRANGE", key);
+    vmux_args_key_command(a, "ZRANGE", key);
     vmux_args_add(a, t->bound[0].ptr, t->bound[0].len);
     vmux_args_add(a, t->bound[1].ptr, t->bound[1].len);
     if (by != BY_INDEX)
@@ -515,7 +484,7 @@ int vmux_zrange_withscores(vmux *m, const vmux_callopts *opts, vmux_str key,
     int rc = build_zrange(&a, &t, key, range, true);
     if (rc != 0)
         return rc;
-    rc = run_scored(m, opts, &a, true, items);
+    rc = vmux_run_scored(m, opts, &a, true, items);
     range_text_free(&t);
     return rc;
 }
@@ -542,17 +511,17 @@ int vmux_zrem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *
         *removed = 0;
     if (members == NULL || n == 0)
         return VMUX_ERR_INVALID_ARG;
-    key_command(&a, "ZREM", key);
+    vmux_args_key_command(&a, "ZREM", key);
     for (size_t i = 0; i < n; i++)
         vmux_args_str(&a, members[i]);
-    return run_int(m, opts, &a, true, removed);
+    return vmux_run_int(m, opts, &a, true, removed);
 }
 
 int vmux_zcard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
 {
     struct vmux_args a;
-    key_command(&a, "ZCARD", key);
-    return run_int(m, opts, &a, true, count);
+    vmux_args_key_command(&a, "ZCARD", key);
+    return vmux_run_int(m, opts, &a, true, count);
 }
 
 int vmux_zcount(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound min, vmux_zbound max,
@@ -571,10 +540,10 @@ int vmux_zcount(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound mi
     }
     if (rc != 0)
         return rc;
-    key_command(&a, "ZCOUNT", key);
+    vmux_args_key_command(&a, "ZCOUNT", key);
     vmux_args_add(&a, t[0].ptr, t[0].len);
     vmux_args_add(&a, t[1].ptr, t[1].len);
-    return run_int(m, opts, &a, true, count);
+    return vmux_run_int(m, opts, &a, true, count);
 }
 
 static int zpop(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key, int64_t count,
@@ -585,9 +554,9 @@ static int zpop(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str ke
         *items = (vmux_scored_array){0};
     if (count < 0)
         return VMUX_ERR_INVALID_ARG;
-    key_command(&a, cmd, key);
+    vmux_args_key_command(&a, cmd, key);
     vmux_args_int(&a, count);
-    return run_scored(m, opts, &a, false, items);
+    return vmux_run_scored(m, opts, &a, false, items);
 }
 
 int vmux_zpopmin(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
