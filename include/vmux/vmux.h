@@ -16,5 +16,6 @@
 #include "vmux/commands.h"
 #include "vmux/session.h"
 #include "vmux/leaderboard.h"
+#include "vmux/cache.h"
 
 #endif

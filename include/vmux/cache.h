@@ -1,0 +1,151 @@
+/*
+ * Cache-aside: get-or-load over Valkey strings. vmux_cache_get() reads a key; on a miss it calls
+ * the caller's loader (the database, say), stores the result with a TTL and returns it. What
+ * makes it more than GET-then-SET (docs/patterns/cache-aside.md):
+ *
+ * - Single flight in the process: concurrent misses of one key run the loader once; the other
+ *   callers wait for that load's result, each with its own deadline.
+ * - TTL jitter, so keys loaded together do not expire together.
+ * - Negative caching: "not found" is stored for its own, shorter TTL.
+ * - Probabilistic early refresh (XFetch, Vattani et al., VLDB 2015): a hot key is reloaded
+ *   shortly before it expires, by one caller, instead of by every caller after it expired.
+ * - Valkey is an optimisation, not a dependency: when it is unreachable or slow the loader's
+ *   value is still returned and the error counted (unless the cache is strict).
+ *
+ * Stored format (version 1): each key holds a 20-byte header, then the value's bytes:
+ *   bytes 0-2   "vmc"            magic
+ *   byte  3     1                format version
+ *   byte  4     flags            bit 0: "not found" (a negative entry; no value bytes follow)
+ *   bytes 5-7   0                reserved
+ *   bytes 8-11  delta            duration of the load that produced it, microseconds, big-endian
+ *   bytes 12-19 expiry           when the key expires, Unix time in ms, big-endian
+ * A key whose content is not in this format (too short, another magic or version) reads as a
+ * miss, and the load that follows overwrites it.
+ *
+ * A vmux_cache may be shared by any number of threads. Its functions block and must not be
+ * called on the I/O thread (from an async callback).
+ */
+#ifndef VMUX_CACHE_H
+#define VMUX_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmux/client.h"
+#include "vmux/export.h"
+#include "vmux/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vmux_cache vmux_cache;
+
+/*
+ * Options of a cache. Zero-initialise and set what you need; every zero means the default. For
+ * the tuning knobs (negative_ttl_ms, ttl_jitter, refresh_beta) a negative value turns the
+ * feature off.
+ */
+typedef struct vmux_cache_options {
+    /* Prepended to every key (copied). Empty (the default): keys are used as they are. */
+    vmux_str prefix;
+    /* TTL of a loaded value, ms. Default 60000. */
+    int64_t ttl_ms;
+    /* TTL of a "not found", ms. Default ttl_ms / 10 (at least 1); < 0: not found is not
+     * stored. */
+    int64_t negative_ttl_ms;
+    /* Each stored TTL is shortened by a random part of up to this fraction of it, so keys
+     * loaded together expire apart. Default 0.1; < 0: none; at most 1 (values above count
+     * as 1; the TTL stays at least 1 ms). */
+    double ttl_jitter;
+    /* XFetch's beta: larger refreshes earlier. Default 1.0 (the paper's choice); < 0: no early
+     * refresh. */
+    double refresh_beta;
+    /* Deadline of each Valkey command (GET, SET, DEL), ms. Default: the handle's syncTimeout. */
+    uint32_t timeout_ms;
+    /* How long a caller waits for another caller's load of the same key when vmux_cache_get()
+     * is given no wait_ms, ms. Default 30000. */
+    uint32_t wait_ms;
+    /* false (the default): a failed Valkey command is counted (vmux_cache_stats.errors) and the
+     * call goes on without the cache: a failed GET counts as a miss (the value is loaded and
+     * returned, and no SET is tried), a failed SET leaves the value unstored. true: the failed
+     * GET or SET's error is returned to the caller instead. */
+    bool strict;
+} vmux_cache_options;
+
+/* A loader's "there is no such value" (not an error: it is cached as a negative entry). */
+#define VMUX_CACHE_NOT_FOUND 1
+
+/*
+ * The caller's loader: fetches the value of key (without the cache's prefix) from the source of
+ * truth. It returns 0 with value->ptr pointing at value->len bytes from malloc() (NULL for an
+ * empty value), which the cache takes over and frees; VMUX_CACHE_NOT_FOUND; or a negative error
+ * code of its own choosing (pick codes below -1000 to tell them apart from VMUX_ERR_*), which
+ * is returned unchanged to every caller sharing this load and is not cached. Whatever it
+ * returns, the cache frees value->ptr if it was set. It runs in the thread of the
+ * vmux_cache_get() call that leads the load, and may use the handle, but must not call
+ * vmux_cache_get() for the same key (it would wait for itself until its deadline).
+ */
+typedef int (*vmux_cache_loader)(void *arg, vmux_str key, vmux_bytes *value);
+
+/*
+ * Creates a cache over handle m with the given options (NULL: all defaults). The cache borrows
+ * m, which must outlive it. On success *out owns the cache; free it with vmux_cache_free().
+ * Errors: VMUX_ERR_INVALID_ARG (m or out NULL, a prefix with NULL ptr and len > 0, NaN
+ * fractions), VMUX_ERR_NOMEM.
+ */
+VMUX_EXPORT int vmux_cache_new(vmux *m, const vmux_cache_options *opts, vmux_cache **out);
+
+/* Frees a cache. No call on it may be running or follow. NULL is allowed. */
+VMUX_EXPORT void vmux_cache_free(vmux_cache *c);
+
+/*
+ * Get-or-load. Reads prefix+key with one GET. On a hit returns the stored value (or "not found"
+ * for a negative entry); once in a while (XFetch) a hit close to its expiry reloads and stores
+ * the value first and returns the new one, unless this process is already loading that key (a
+ * failed early refresh, whether the loader or the SET failed, returns the value it found). On a
+ * miss: if another caller in this process is loading the key (or finished loading it while this
+ * call's GET was on its way), takes that load's result, waiting for it up to wait_ms (0: the
+ * cache's wait_ms); otherwise calls load(arg, key, ...), stores the result with SET ... PX (the
+ * TTL, shortened by the jitter; a "not found" for its negative TTL) and returns it.
+ *
+ * On success returns 0 with *value owned by the caller (free with vmux_bytes_free()):
+ * value->ptr NULL means "not found"; otherwise value->len bytes followed by a NUL.
+ * Errors (*value zeroed): VMUX_ERR_INVALID_ARG (NULL c, load or value; key.ptr NULL with
+ * len > 0; a loader result other than 0, VMUX_CACHE_NOT_FOUND or negative, or 0 with ptr NULL
+ * and len > 0), VMUX_ERR_NOMEM, VMUX_ERR_TIMEOUT (waited wait_ms for another caller's load),
+ * the loader's own negative code, and, in a strict cache only, the error of the failed GET or SET
+ * (as vmux_call()). Any thread but the I/O thread.
+ */
+VMUX_EXPORT int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *arg,
+                               uint32_t wait_ms, vmux_bytes *value);
+
+/*
+ * Deletes prefix+key (DEL), so the next get loads it again. A load of that key running in this
+ * process when it is called does not store its result (or deletes it again once stored), and
+ * callers arriving later do not share it. Loads in other processes are not covered: their
+ * result may still be stored after this DEL (see the docs). Returns 0, or the DEL's error as
+ * vmux_call() (whether or not the cache is strict; it is counted in errors too);
+ * VMUX_ERR_INVALID_ARG for NULL c or key.ptr NULL with len > 0. Any thread but the I/O thread.
+ */
+VMUX_EXPORT int vmux_cache_invalidate(vmux_cache *c, vmux_str key);
+
+/* Counters of a cache since it was created; each read atomically, not one snapshot. */
+typedef struct vmux_cache_stats {
+    uint64_t hits;        /* GETs that found an entry (negative entries included) */
+    uint64_t misses;      /* GETs that found none (or an entry in an unknown format) */
+    uint64_t loads;       /* loader calls (early refreshes included) */
+    uint64_t refreshes;   /* loader calls made early, by XFetch, for a key still stored */
+    uint64_t shared;      /* misses answered by another caller's load instead of a loader call */
+    uint64_t load_errors; /* loader calls that returned an error */
+    uint64_t errors;      /* Valkey commands that failed (GET, SET, DEL: timeouts included) */
+} vmux_cache_stats;
+
+/* Fills *out with the cache's counters. Any thread. Errors: VMUX_ERR_INVALID_ARG. */
+VMUX_EXPORT int vmux_cache_get_stats(const vmux_cache *c, vmux_cache_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
