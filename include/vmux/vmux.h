@@ -17,5 +17,6 @@
 #include "vmux/session.h"
 #include "vmux/leaderboard.h"
 #include "vmux/cache.h"
+#include "vmux/ratelimit.h"
 
 #endif
