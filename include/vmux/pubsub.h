@@ -72,6 +72,13 @@ VMUX_EXPORT void vmux_msgq_free(vmux_msgq *q);
  */
 VMUX_EXPORT int vmux_msgq_pop(vmux_msgq *q, int timeout_ms, vmux_message *msg);
 
+/*
+ * Closes the queue by hand: readers take what is left, then get VMUX_ERR_CLOSED instead of
+ * waiting. For a queue whose feeding subscriptions have all ended. vmux_close() closes the
+ * queues of the subscriptions it ends. Any thread.
+ */
+VMUX_EXPORT void vmux_msgq_close(vmux_msgq *q);
+
 /* Messages dropped because the queue was full, since it was made. */
 VMUX_EXPORT uint64_t vmux_msgq_dropped(vmux_msgq *q);
 
@@ -97,16 +104,19 @@ VMUX_EXPORT int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name,
                                      vmux_sub **out);
 
 /*
- * Waits up to timeout_ms until the server has confirmed the subscription on the current
- * subscriber connection. Returns 0, or VMUX_ERR_TIMEOUT. Not from a callback.
+ * Waits up to timeout_ms (negative: as long as it takes) until the server has confirmed the
+ * subscription on the current subscriber connection. Returns 0, or VMUX_ERR_TIMEOUT. Not from a
+ * callback.
  */
 VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int timeout_ms);
 
 /*
  * Ends a subscription and frees it: when this returns, its callback never runs again and no
  * message is added to its queue. Unsubscribing the last subscription of a name tells the
- * server; the subscriber connection stays open. Errors: VMUX_ERR_INVALID_ARG. After
- * vmux_close() subscriptions are gone: do not unsubscribe them then.
+ * server; the subscriber connection stays open. sub is freed: never pass it again (its memory
+ * may belong to a newer subscription by then). Errors: VMUX_ERR_INVALID_ARG (NULL, or a
+ * subscription this handle does not hold). After vmux_close() subscriptions are gone: do not
+ * unsubscribe them then.
  */
 VMUX_EXPORT int vmux_unsubscribe(vmux *m, vmux_sub *sub);
 

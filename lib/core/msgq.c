@@ -105,6 +105,8 @@ void vmux_msgq_push(vmux_msgq *q, const vmux_message *msg)
 
 void vmux_msgq_close(vmux_msgq *q)
 {
+    if (q == NULL)
+        return;
     uv_mutex_lock(&q->mu);
     q->closed = true;
     uv_cond_broadcast(&q->nonempty);

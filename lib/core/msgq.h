@@ -7,7 +7,4 @@
 /* Copies msg into q, dropping per q's overflow policy when full. */
 void vmux_msgq_push(vmux_msgq *q, const vmux_message *msg);
 
-/* Marks q closed: pops return VMUX_ERR_CLOSED once it is empty. Wakes waiting readers. */
-void vmux_msgq_close(vmux_msgq *q);
-
 #endif

@@ -273,9 +273,7 @@ int vmux_subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb c
 
 int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_msgq *q, vmux_sub **out)
 {
-    if (q == NULL)
-        return VMUX_ERR_INVALID_ARG;
-    return subscribe(m, kind, name, NULL, q, NULL, out);
+    return subscribe(m, kind, name, NULL, q, NULL, out); /* q NULL: refused there */
 }
 
 int vmux_sub_wait_live(vmux_sub *sub, int timeout_ms)
@@ -285,6 +283,10 @@ int vmux_sub_wait_live(vmux_sub *sub, int timeout_ms)
     uint64_t until = uv_hrtime() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
     uv_mutex_lock(&sub->mu);
     while (!sub->live) {
+        if (timeout_ms < 0) {
+            uv_cond_wait(&sub->cv, &sub->mu);
+            continue;
+        }
         uint64_t now = uv_hrtime();
         if (now >= until || uv_cond_timedwait(&sub->cv, &sub->mu, until - now) != 0)
             break;

@@ -193,9 +193,21 @@ static bool conn_partial_reply(struct vmux_op *op, vmux_reply *reply)
     return true;
 }
 
+/* A subscribed connection's answer to PING: ["pong", ""]. */
+static bool is_pong(const vmux_reply *r)
+{
+    const char *kind = vmux_reply_str(vmux_reply_element(r, 0), NULL);
+    return kind != NULL && strcmp(kind, "pong") == 0;
+}
+
 static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
 {
     if (c->link->push_fn != NULL && c->fifo.head == NULL && c->setup_left == 0) {
+        if (is_pong(reply)) { /* the heartbeat's answer (session.c) */
+            c->push_ping_sent = 0;
+            vmux_reply_free(reply);
+            return;
+        }
         c->link->push_fn(reply, c->link->push_arg); /* a subscriber connection's message */
         return;
     }

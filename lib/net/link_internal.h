@@ -55,11 +55,12 @@ struct vmux_conn {
     bool resolving;
     bool write_pending;
     bool flush_armed;
-    bool handshaking;       /* TLS handshake under way: no session setup yet */
-    bool retiring;          /* replaced once its in-flight commands are answered (READONLY) */
-    uint64_t waiting_since; /* loop ms since the FIFO head has waited for a reply; 0: empty */
-    uint64_t last_io;       /* loop ms of the last read or queued write */
-    uint64_t check_started; /* loop ms a post-freeze check began; 0: none */
+    bool handshaking;        /* TLS handshake under way: no session setup yet */
+    bool retiring;           /* replaced once its in-flight commands are answered (READONLY) */
+    uint64_t waiting_since;  /* loop ms since the FIFO head has waited for a reply; 0: empty */
+    uint64_t last_io;        /* loop ms of the last read or queued write */
+    uint64_t check_started;  /* loop ms a post-freeze check began; 0: none */
+    uint64_t push_ping_sent; /* subscriber connection: loop ms of the unanswered PING; 0: none */
 
     uv_timer_t timer; /* connect + setup deadline */
     uv_getaddrinfo_t gai;

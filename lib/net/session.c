@@ -161,11 +161,36 @@ static uint64_t dead_after_ms(const struct vmux_conn *c)
     return 2 * t < 2000 ? 2000 : 2 * t;
 }
 
+static const char PING_RESP[] = "*1\r\n$4\r\nPING\r\n";
+
+/*
+ * A subscriber connection answers PING with a ["pong", ""] push rather than a reply matched to
+ * a command, so its heartbeat is a raw PING whose answer conn.c notices (push_ping_sent).
+ */
+static void push_tick(struct vmux_conn *c, uint64_t now_ms, bool now)
+{
+    const struct vmux_config *cfg = c->link->cfg;
+    if (c->push_ping_sent != 0) {
+        if (now_ms - c->push_ping_sent > dead_after_ms(c))
+            vmux_conn_fail(c, VMUX_ERR_IO, "no answer to PING for %llu ms: dead link",
+                           (unsigned long long)(now_ms - c->push_ping_sent));
+        return;
+    }
+    bool idle =
+        cfg->keep_alive_s > 0 && now_ms - c->last_io + TICK_MS > (uint64_t)cfg->keep_alive_s * 1000;
+    if ((now || idle) && vmux_conn_write_raw(c, PING_RESP, sizeof(PING_RESP) - 1) == 0)
+        c->push_ping_sent = now_ms;
+}
+
 void vmux_session_tick(struct vmux_conn *c, uint64_t now_ms)
 {
     const struct vmux_config *cfg = c->link->cfg;
-    if (c->failing || c->handshaking || c->setup_left > 0 || c->link->push_fn != NULL)
+    if (c->failing || c->handshaking || c->setup_left > 0)
         return;
+    if (c->link->push_fn != NULL) {
+        push_tick(c, now_ms, false);
+        return;
+    }
     if (c->check_started != 0 && now_ms - c->check_started > (uint64_t)cfg->connect_timeout_ms) {
         vmux_conn_fail(c, VMUX_ERR_IO, "no answer to PING after the process was suspended");
     } else if (c->waiting_since != 0 && now_ms - c->waiting_since > dead_after_ms(c)) {
@@ -181,8 +206,12 @@ void vmux_session_tick(struct vmux_conn *c, uint64_t now_ms)
 
 void vmux_session_check(struct vmux_conn *c, uint64_t now_ms)
 {
-    if (c->failing || c->link->state != LINK_READY || c->link->push_fn != NULL)
+    if (c->failing || c->link->state != LINK_READY)
         return;
+    if (c->link->push_fn != NULL) {
+        push_tick(c, now_ms, true); /* messages keep flowing; a dead link is found by the PING */
+        return;
+    }
     vmux_log(c->link->cfg, VMUX_LOG_WARN,
              "%s: the process was suspended; checking the connection before using it", c->where);
     c->link->state = LINK_CHECKING;

@@ -1,0 +1,378 @@
+/*
+ * Automatic resubscription. The test owns its server (tests/support/servers.h): it kills it
+ * with SIGKILL and starts it again on the same port, and the handle's subscriptions (channel,
+ * pattern and shard; callback and queue) become live again with no call from the user: after
+ * vmux_sub_wait_live(), messages published arrive, exactly once each, in order. Subscriptions
+ * made while the server is down become live when it returns, as does the first subscription
+ * of a handle whose subscriber connection cannot connect yet; one unsubscribed while the
+ * server is down is not issued again. The same when the server stays up and only drops the
+ * subscriber connection (CLIENT KILL TYPE pubsub).
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "servers.h"
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+enum { WAIT_MS = 60000, LIVE_MS = 30000, CYCLES = 3, BATCH = 50, MAXNAME = 64 };
+
+/* Quick reconnects, and room for commands to wait while the server is away. */
+static const char *const CONF = "syncTimeout=15000,connectTimeout=2000,reconnectMin=20,"
+                                "reconnectMax=250";
+
+static vmux *open_on(const vt_server *s)
+{
+    char *conf = vt_server_conf(s, CONF);
+    char err[256] = "";
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    free(conf);
+    if (rc != 0)
+        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
+    return m;
+}
+
+static void name_of(char *buf, size_t size, const char *what)
+{
+    snprintf(buf, size, "vmux:ps:%d:%s", (int)getpid(), what);
+}
+
+static int64_t publish(vmux *m, bool shard, const char *channel, const char *payload)
+{
+    int64_t receivers = -1;
+    int rc = vmux_publish(m, NULL, shard, VMUX_STR(channel), VMUX_STR(payload), &receivers);
+    if (rc != 0)
+        fail_msg("%s %s: %s", shard ? "SPUBLISH" : "PUBLISH", channel, vmux_err_name(rc));
+    return receivers;
+}
+
+static bool not_live(void *arg)
+{
+    return vmux_sub_wait_live(arg, 0) == VMUX_ERR_TIMEOUT;
+}
+
+/* The handle noticed the server is gone: the subscription is no longer confirmed. */
+static void wait_not_live(vmux_sub *s)
+{
+    if (!vt_wait_until(not_live, s, WAIT_MS))
+        fail_msg("a subscription still reports live after the server died");
+}
+
+static void wait_live(vmux_sub *s)
+{
+    int rc = vmux_sub_wait_live(s, LIVE_MS);
+    if (rc != 0)
+        fail_msg("a subscription did not become live again: %s", vmux_err_name(rc));
+}
+
+/* ---- a subscriber that checks the sequence of what it receives ---- */
+
+struct sink {
+    char channel[MAXNAME]; /* where its messages are published */
+    char name[MAXNAME];    /* what it subscribed: the channel, or a pattern */
+    bool shard;
+    vmux_msgq *queue; /* NULL: callback */
+    vmux_sub *sub;
+    unsigned next;   /* the sequence number expected next */
+    atomic_uint got; /* messages in the right order */
+    atomic_uint bad; /* messages out of order, duplicated, or on the wrong channel */
+};
+
+static void take(struct sink *k, const vmux_message *msg)
+{
+    char want[32];
+    int n = snprintf(want, sizeof want, "%u", k->next);
+    bool ok = msg->channel.len == strlen(k->channel) &&
+              memcmp(msg->channel.ptr, k->channel, msg->channel.len) == 0 &&
+              msg->payload.len == (size_t)n && memcmp(msg->payload.ptr, want, (size_t)n) == 0;
+    if (ok) {
+        k->next++;
+        atomic_fetch_add(&k->got, 1);
+    } else {
+        atomic_fetch_add(&k->bad, 1);
+    }
+}
+
+static void on_message(const vmux_message *msg, void *ud)
+{
+    take(ud, msg);
+}
+
+static void sink_init(struct sink *k, vmux *m, vmux_sub_kind kind, const char *what, bool queue)
+{
+    memset(k, 0, sizeof(*k));
+    name_of(k->channel, sizeof k->channel, what);
+    snprintf(k->name, sizeof k->name, "%s", k->channel);
+    if (kind == VMUX_SUB_PATTERN) /* "...:p:1" published, "...:p:*" subscribed */
+        k->name[strlen(k->name) - 1] = '*';
+    k->shard = kind == VMUX_SUB_SHARD;
+    atomic_init(&k->got, 0);
+    atomic_init(&k->bad, 0);
+    int rc;
+    if (queue) {
+        assert_int_equal(vmux_msgq_new(10000, VMUX_OVERFLOW_DROP_OLDEST, &k->queue), 0);
+        rc = vmux_subscribe_queue(m, kind, VMUX_STR(k->name), k->queue, &k->sub);
+    } else {
+        rc = vmux_subscribe(m, kind, VMUX_STR(k->name), on_message, k, &k->sub);
+    }
+    assert_int_equal(rc, 0);
+}
+
+struct sink_goal {
+    struct sink *k;
+    unsigned want;
+};
+
+/* All wanted messages came, or a wrong one did. */
+static bool sink_settled(void *arg)
+{
+    struct sink_goal *g = arg;
+    return atomic_load(&g->k->got) >= g->want || atomic_load(&g->k->bad) != 0;
+}
+
+/* Takes queued messages until the goal is met or the deadline passes. */
+static void drain_queue(struct sink_goal *g)
+{
+    uint64_t until = vt_now_ms() + WAIT_MS;
+    while (!sink_settled(g) && vt_now_ms() < until) {
+        vmux_message msg;
+        if (vmux_msgq_pop(g->k->queue, 100, &msg) == 0) {
+            take(g->k, &msg);
+            vmux_message_free(&msg);
+        }
+    }
+}
+
+/* Publishes the next batch (each message reaches exactly this subscription) and waits for it. */
+static void sink_round(struct sink *k, vmux *m, unsigned *published)
+{
+    for (unsigned i = 0; i < BATCH; i++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%u", (*published)++);
+        assert_int_equal(publish(m, k->shard, k->channel, buf), 1);
+    }
+    struct sink_goal g = {k, *published};
+    if (k->queue != NULL)
+        drain_queue(&g);
+    else
+        vt_wait_until(sink_settled, &g, WAIT_MS);
+    if (atomic_load(&k->bad) != 0 || atomic_load(&k->got) != *published)
+        fail_msg("%s: %u messages in order and %u wrong, of %u published", k->name,
+                 atomic_load(&k->got), atomic_load(&k->bad), *published);
+}
+
+static void sink_end(struct sink *k, vmux *m)
+{
+    assert_int_equal(vmux_unsubscribe(m, k->sub), 0);
+    if (k->queue != NULL)
+        assert_int_equal(vmux_msgq_length(k->queue), 0); /* nothing extra came */
+    vmux_msgq_free(k->queue);
+}
+
+enum { NSINKS = 4 };
+
+static void sinks_init(struct sink *k, vmux *m)
+{
+    sink_init(&k[0], m, VMUX_SUB_CHANNEL, "rc:chan", false);
+    sink_init(&k[1], m, VMUX_SUB_PATTERN, "rc:pat:1", true);
+    sink_init(&k[2], m, VMUX_SUB_SHARD, "rc:shard", true);
+    sink_init(&k[3], m, VMUX_SUB_CHANNEL, "rc:chanq", true);
+}
+
+/* ---- kill, restart, live again ---- */
+
+static void test_resubscribed_after_restart(void **state)
+{
+    (void)state;
+    vt_server srv;
+    assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
+    vmux *m = open_on(&srv);
+    static struct sink k[NSINKS];
+    unsigned published[NSINKS] = {0};
+    sinks_init(k, m);
+    for (int i = 0; i < NSINKS; i++) {
+        wait_live(k[i].sub);
+        sink_round(&k[i], m, &published[i]);
+    }
+
+    for (int cycle = 0; cycle < CYCLES; cycle++) {
+        vt_server_kill(&srv);
+        for (int i = 0; i < NSINKS; i++)
+            wait_not_live(k[i].sub);
+        assert_int_equal(vt_server_restart(&srv), 0);
+        /* No call but waiting: the library issues every subscription again by itself. */
+        for (int i = 0; i < NSINKS; i++)
+            wait_live(k[i].sub);
+        for (int i = 0; i < NSINKS; i++)
+            sink_round(&k[i], m, &published[i]);
+    }
+    for (int i = 0; i < NSINKS; i++)
+        sink_end(&k[i], m);
+    vmux_close(m);
+    vt_server_stop(&srv);
+}
+
+/* ---- subscribing while the server is down ---- */
+
+static void on_nothing(const vmux_message *msg, void *ud)
+{
+    (void)msg;
+    (void)ud;
+}
+
+static void test_subscribe_while_down(void **state)
+{
+    (void)state;
+    vt_server srv;
+    assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
+    vmux *m = open_on(&srv);
+    char gone[MAXNAME], never[MAXNAME];
+    name_of(gone, sizeof gone, "down:gone");
+    name_of(never, sizeof never, "down:never");
+    vmux_sub *before = NULL, *brief = NULL;
+    assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR(gone), on_nothing, NULL, &before),
+                     0);
+    wait_live(before);
+
+    vt_server_kill(&srv);
+    wait_not_live(before);
+    static struct sink k[NSINKS];
+    unsigned published[NSINKS] = {0};
+    sinks_init(k, m);
+    /* Unsubscribed while down, both the old one and one never confirmed: neither comes back. */
+    assert_int_equal(vmux_unsubscribe(m, before), 0);
+    assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR(never), on_nothing, NULL, &brief),
+                     0);
+    assert_int_equal(vmux_unsubscribe(m, brief), 0);
+    for (int i = 0; i < NSINKS; i++)
+        assert_int_equal(vmux_sub_wait_live(k[i].sub, 0), VMUX_ERR_TIMEOUT);
+
+    assert_int_equal(vt_server_restart(&srv), 0);
+    for (int i = 0; i < NSINKS; i++)
+        wait_live(k[i].sub);
+    for (int i = 0; i < NSINKS; i++)
+        sink_round(&k[i], m, &published[i]);
+    assert_int_equal(publish(m, false, gone, "anyone?"), 0);
+    assert_int_equal(publish(m, false, never, "anyone?"), 0);
+
+    for (int i = 0; i < NSINKS; i++)
+        sink_end(&k[i], m);
+    vmux_close(m);
+    vt_server_stop(&srv);
+}
+
+/* The handle's first subscription, made while the server is down: the subscriber connection
+ * opens for it and keeps trying until the server is back. */
+static void test_first_subscription_while_down(void **state)
+{
+    (void)state;
+    vt_server srv;
+    assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
+    vmux *m = open_on(&srv);
+    vt_server_kill(&srv);
+
+    static struct sink k[NSINKS];
+    unsigned published[NSINKS] = {0};
+    sinks_init(k, m);
+    for (int i = 0; i < NSINKS; i++)
+        assert_int_equal(vmux_sub_wait_live(k[i].sub, 0), VMUX_ERR_TIMEOUT);
+    assert_int_equal(vt_server_restart(&srv), 0);
+    for (int i = 0; i < NSINKS; i++)
+        wait_live(k[i].sub);
+    for (int i = 0; i < NSINKS; i++)
+        sink_round(&k[i], m, &published[i]);
+
+    for (int i = 0; i < NSINKS; i++)
+        sink_end(&k[i], m);
+    vmux_close(m);
+    vt_server_stop(&srv);
+}
+
+/* ---- the server drops the subscriber connection and stays up ---- */
+
+/* CLIENT KILL TYPE pubsub on the test's own server, not through vmux; returns how many. */
+static long long kill_subscribers(const vt_server *srv)
+{
+    redisContext *c = redisConnect("127.0.0.1", srv->port);
+    if (c == NULL || c->err)
+        fail_msg("cannot reach the server on port %d", srv->port);
+    redisReply *r = redisCommand(c, "CLIENT KILL TYPE pubsub");
+    long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+static uint64_t connects(vmux *m)
+{
+    vmux_stats st;
+    assert_int_equal(vmux_get_stats(m, &st), 0);
+    return st.connects;
+}
+
+struct connects_goal {
+    vmux *m;
+    uint64_t want;
+};
+
+static bool connects_reached(void *arg)
+{
+    struct connects_goal *g = arg;
+    vmux_stats st;
+    return vmux_get_stats(g->m, &st) == 0 && st.connects >= g->want;
+}
+
+static void test_subscriber_connection_killed(void **state)
+{
+    (void)state;
+    vt_server srv;
+    assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
+    vmux *m = open_on(&srv);
+    static struct sink k[NSINKS];
+    unsigned published[NSINKS] = {0};
+    sinks_init(k, m);
+    for (int i = 0; i < NSINKS; i++) {
+        wait_live(k[i].sub);
+        sink_round(&k[i], m, &published[i]);
+    }
+    for (int cycle = 0; cycle < CYCLES; cycle++) {
+        /* The server forgets the subscriptions along with the connection. The handle reconnects
+         * at once, so the moment its subscriptions are not live may be too short to see: the
+         * sign that the new connection is up is the handle's connection counter. */
+        struct connects_goal g = {m, connects(m) + 1};
+        assert_int_equal(kill_subscribers(&srv), 1);
+        if (!vt_wait_until(connects_reached, &g, WAIT_MS))
+            fail_msg("the subscriber connection was not replaced");
+        for (int i = 0; i < NSINKS; i++)
+            wait_live(k[i].sub);
+        for (int i = 0; i < NSINKS; i++)
+            sink_round(&k[i], m, &published[i]);
+    }
+    for (int i = 0; i < NSINKS; i++)
+        sink_end(&k[i], m);
+    vmux_close(m);
+    vt_server_stop(&srv);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resubscribed_after_restart),
+        cmocka_unit_test(test_subscribe_while_down),
+        cmocka_unit_test(test_first_subscription_while_down),
+        cmocka_unit_test(test_subscriber_connection_killed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
