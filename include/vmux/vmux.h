@@ -18,5 +18,6 @@
 #include "vmux/leaderboard.h"
 #include "vmux/cache.h"
 #include "vmux/ratelimit.h"
+#include "vmux/lock.h"
 
 #endif

@@ -1,0 +1,157 @@
+/*
+ * Owner-checked distributed locks on one Valkey key, with fencing tokens, optional automatic
+ * renewal, and lost replies resolved instead of guessed (docs/patterns/locks.md).
+ *
+ * A vmux_lock is one would-be owner of one resource: several processes or threads that contend
+ * for a resource each make their own vmux_lock on the same key. Each acquire writes a fresh
+ * random token (16 bytes from OpenSSL's RAND_bytes, as 32 hex digits) with SET key token NX PX
+ * ttl, and in the same atomic step (one script) increments the resource's fencing counter, whose
+ * new value is returned: a number that strictly increases with each successful acquire of the
+ * resource, for the caller to hand to the storage it protects, which refuses writes carrying a
+ * number lower than one it has seen. Release and extend are scripts that act only while the key
+ * still holds this owner's token, and say whether it did.
+ *
+ * A lost reply (an acquire or release that ends with VMUX_ERR_CONNECTION_LOST, VMUX_ERR_PROTOCOL
+ * or VMUX_ERR_TIMEOUT: sent, outcome unknown) is resolved: once the connection is back, the
+ * helper reads the key (and the fencing counter) and compares it with its token, or runs the
+ * idempotent release again, retrying until resolve_timeout_ms, and reports what really happened.
+ *
+ * Threads: every function may be called from any thread but the handle's I/O thread (so not
+ * from async callbacks, nor from on_lost). A lock object is safe to share: calls on one object
+ * run one at a time (a call waits for the previous one); threads that share one object share
+ * its ownership. Lock objects must be freed before their handle is closed.
+ */
+#ifndef VMUX_LOCK_H
+#define VMUX_LOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmux/client.h"
+#include "vmux/export.h"
+#include "vmux/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vmux_lock vmux_lock;
+
+/*
+ * Called when automatic renewal finds the lock lost while this object believed it held it.
+ * reason is 0 when the key no longer holds this owner's token (it expired, was deleted, or
+ * another owner took it), or the VMUX_ERR_* code with which extensions kept failing until the
+ * lease (ttl from the last successful acquire or extend was sent) ran out. When it runs,
+ * vmux_lock_held() already returns false.
+ *
+ * It runs on the handle's I/O thread (or on vmux's lock-renewal thread if the extension could
+ * not even be submitted) and must not block; it may call vmux_lock_held(), vmux_lock_fence() and
+ * the async API, but not the lock's other functions (acquire, release, extend, free).
+ */
+typedef void (*vmux_lock_lost_cb)(vmux_lock *lock, int reason, void *userdata);
+
+/* Options of a lock; zero-initialise and set what you need. NULL means all defaults. */
+typedef struct vmux_lock_opts {
+    /* Time to live of the key after an acquire or extend, ms. 0: 30000. */
+    uint32_t ttl_ms;
+    /*
+     * The fencing counter's key (copied). NULL: derived from the lock key so that both hash to
+     * the same cluster slot: "<key>:fence" when the key has a hash tag ({...}), otherwise
+     * "{<key>}:fence". Give it explicitly for a key with unbalanced braces in a cluster.
+     */
+    const char *fence_key;
+    /* Deadline of each command the lock sends, ms. 0: 5000. */
+    uint32_t timeout_ms;
+    /* How long acquire, release and extend keep trying to learn the outcome of a command whose
+     * reply was lost, ms. 0: 10000. */
+    uint32_t resolve_timeout_ms;
+    /* Backoff of vmux_lock_acquire_wait() between attempts: each wait is drawn at random up to
+     * a bound that starts at retry_min_ms and doubles up to retry_max_ms. 0: 5 and 200. */
+    uint32_t retry_min_ms;
+    uint32_t retry_max_ms;
+    /* Extend the lock automatically while it is held, every renew_fraction of the TTL. */
+    bool auto_renew;
+    /* In (0, 1); 0: 1/3. */
+    double renew_fraction;
+    /* Optional: told when automatic renewal finds the lock lost (vmux_lock_lost_cb). */
+    vmux_lock_lost_cb on_lost;
+    void *userdata;
+} vmux_lock_opts;
+
+/*
+ * Makes a lock object for key (copied) on handle m, which must outlive it. Nothing is sent.
+ * With auto_renew, vmux's lock-renewal thread (one per process, shared by all auto-renewing
+ * locks) is started if it is not running. On success *out owns the object; free it with
+ * vmux_lock_free(). Errors: VMUX_ERR_INVALID_ARG (NULL m, out or key bytes, an empty key, a
+ * renew_fraction outside [0, 1), retry_min_ms > retry_max_ms, an empty fence_key),
+ * VMUX_ERR_NOMEM.
+ */
+VMUX_EXPORT int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *opts, vmux_lock **out);
+
+/*
+ * Stops renewal, releases the lock if this object holds it (best effort: errors are ignored;
+ * the key expires after its TTL anyway), and frees the object. Must not run while another call
+ * on the same object is in progress, nor from on_lost. NULL is allowed.
+ */
+VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
+
+/*
+ * One attempt to take the lock. *acquired says whether it was taken; if so, *fence (when not
+ * NULL) receives the fencing token of this acquisition, and with auto_renew, renewal starts.
+ * A lost reply is resolved as the header comment says.
+ * Errors (*acquired false): VMUX_ERR_INVALID_ARG (NULL lock or acquired; this object already
+ * holds the lock: release it first), VMUX_ERR_IO (the random generator failed), VMUX_ERR_SERVER
+ * (the fencing key is not an integer, say; nothing was changed), VMUX_ERR_CONNECTION_LOST (the
+ * outcome could not be learned within resolve_timeout_ms; if the lock was taken it expires
+ * after its TTL, and vmux_lock_release() may still be called to release it), or another
+ * transport error of vmux_call() by which nothing was sent (VMUX_ERR_NOT_CONNECTED...).
+ */
+VMUX_EXPORT int vmux_lock_acquire(vmux_lock *lock, bool *acquired, uint64_t *fence);
+
+/*
+ * As vmux_lock_acquire(), retrying with jittered exponential backoff (retry_min_ms ..
+ * retry_max_ms) while the lock is taken and while no connection is ready, until it is acquired
+ * or wait_ms have passed: then 0 with *acquired false, or VMUX_ERR_NOT_CONNECTED (or
+ * VMUX_ERR_BACKLOG_FULL) when the last attempt could not be sent. Other errors as
+ * vmux_lock_acquire(), returned at once.
+ */
+VMUX_EXPORT int vmux_lock_acquire_wait(vmux_lock *lock, uint32_t wait_ms, bool *acquired,
+                                       uint64_t *fence);
+
+/*
+ * Releases the lock if the key still holds this object's token (the last one it tried to
+ * acquire with), atomically. *was_held (when not NULL) says whether it did: false when the
+ * lock had expired or belongs to another owner, which is then left untouched. Renewal stops
+ * and vmux_lock_held() is false afterwards, whatever the outcome.
+ * A lost reply is resolved by running the release again, which is idempotent: each release
+ * leaves a small record key ("<fence key>:released:<token>") for resolve_timeout_ms +
+ * timeout_ms + 1 s, by which a second run knows the first one ran.
+ * Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_SERVER, VMUX_ERR_CONNECTION_LOST (outcome not learned
+ * in time), or a transport error by which nothing was sent.
+ */
+VMUX_EXPORT int vmux_lock_release(vmux_lock *lock, bool *was_held);
+
+/*
+ * Sets the key's TTL to ttl_ms (0: the lock's ttl_ms) if it still holds this object's token,
+ * atomically. *still_held (when not NULL) says whether it did; when it did not, the object no
+ * longer holds the lock. Lost replies are resolved by running it again (it is idempotent).
+ * Errors as vmux_lock_release().
+ */
+VMUX_EXPORT int vmux_lock_extend(vmux_lock *lock, uint32_t ttl_ms, bool *still_held);
+
+/*
+ * Whether this object holds the lock as far as it knows: acquired, and neither released nor
+ * found lost by an extend or by renewal since. It is no proof: the key may have expired or been
+ * deleted since. Never blocks on the network. false for NULL.
+ */
+VMUX_EXPORT bool vmux_lock_held(vmux_lock *lock);
+
+/* The fencing token of this object's last successful acquire, 0 if none. Never blocks on the
+ * network. 0 for NULL. */
+VMUX_EXPORT uint64_t vmux_lock_fence(vmux_lock *lock);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

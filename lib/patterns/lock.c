@@ -1,0 +1,848 @@
+/*
+ * Owner-checked locks with fencing tokens (lock.h). Built only on the public API: scripts for
+ * acquire, release and extend; MGET to learn a lost acquire's outcome; and, for automatic
+ * renewal, one process-wide timer thread that sends extends with vmux_call_async(), so a
+ * thousand renewing locks cost one thread and no blocked caller, and the replies are handled
+ * on the handle's I/O thread.
+ */
+#include "vmux/lock.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "vmux/call.h"
+#include "vmux/error.h"
+#include "vmux/script.h"
+
+#define TOKEN_BYTES 16
+#define TOKEN_HEX (2 * TOKEN_BYTES)
+#define NS_PER_MS 1000000ull
+
+#define DEFAULT_TTL_MS 30000u
+#define DEFAULT_TIMEOUT_MS 5000u
+#define DEFAULT_RESOLVE_MS 10000u
+#define DEFAULT_RETRY_MIN_MS 5u
+#define DEFAULT_RETRY_MAX_MS 200u
+#define DEFAULT_RENEW_FRACTION (1.0 / 3.0)
+
+/* KEYS[1] lock, KEYS[2] fencing counter; ARGV[1] token, ARGV[2] ttl ms. The counter moves only
+ * when the SET succeeds, in the same atomic step; if it cannot (not an integer), the SET is
+ * undone so that an error never leaves a lock behind. */
+static const char ACQUIRE_LUA[] =
+    "if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end\n"
+    "local fence = redis.pcall('INCR', KEYS[2])\n"
+    "if type(fence) == 'table' and fence.err then redis.call('DEL', KEYS[1]) end\n"
+    "return fence\n";
+
+/* KEYS[1] lock, KEYS[2] release record; ARGV[1] token, ARGV[2] record ttl ms. The record makes
+ * a second run answer as the first did, so a release whose reply was lost can simply run
+ * again. */
+static const char RELEASE_LUA[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                  "  redis.call('DEL', KEYS[1])\n"
+                                  "  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])\n"
+                                  "  return 1\n"
+                                  "end\n"
+                                  "return redis.call('EXISTS', KEYS[2])\n";
+
+/* KEYS[1] lock; ARGV[1] token, ARGV[2] ttl ms. Running it twice leaves the same state. */
+static const char EXTEND_LUA[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                 "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                                 "end\n"
+                                 "return 0\n";
+
+struct vmux_lock {
+    vmux *m;
+    vmux_str key, fence_key; /* owned copies */
+    uint32_t ttl_ms, timeout_ms, resolve_ms, retry_min_ms, retry_max_ms;
+    bool auto_renew;
+    double renew_fraction;
+    vmux_lock_lost_cb on_lost;
+    void *userdata;
+    vmux_script *acquire_s, *release_s, *extend_s;
+
+    uv_mutex_t op_mu; /* one public call at a time; held across its network calls */
+    uv_mutex_t mu;    /* the fields below; never held across a network call */
+    char token[TOKEN_HEX + 1];
+    bool held;
+    uint64_t fence;
+    uint64_t gen;       /* bumped whenever held changes, so stale renewals know they are */
+    uint64_t lease_end; /* uv_hrtime() by which the key has surely expired unless extended */
+
+    /* Renewal scheduling, under renewer.mu. */
+    struct vmux_lock *rnext;
+    bool due_set, inflight;
+    uint64_t due;
+};
+
+static uint64_t now_ns(void)
+{
+    return uv_hrtime();
+}
+
+static uint64_t ms_ns(uint64_t ms)
+{
+    return ms * NS_PER_MS;
+}
+
+/* ---- tokens and randomness ---- */
+
+static int new_token(char out[TOKEN_HEX + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[TOKEN_BYTES];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return VMUX_ERR_IO;
+    for (size_t i = 0; i < TOKEN_BYTES; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[TOKEN_HEX] = '\0';
+    return 0;
+}
+
+/* A number in [0, n); only for jitter, so a failed RAND_bytes just loses the jitter. */
+static uint32_t rand_below(uint32_t n)
+{
+    uint32_t r = 0;
+    if (n == 0 || RAND_bytes((unsigned char *)&r, sizeof r) != 1)
+        return n / 2;
+    return r % n;
+}
+
+/* Sleeps up to delay_ms but not past deadline; false when the deadline has already passed. */
+static bool sleep_until_or(uint64_t deadline, uint32_t delay_ms)
+{
+    uint64_t now = now_ns();
+    if (now >= deadline)
+        return false;
+    uint64_t left_ms = (deadline - now + NS_PER_MS - 1) / NS_PER_MS;
+    uv_sleep(delay_ms < left_ms ? delay_ms : (unsigned)left_ms);
+    return true;
+}
+
+/* ---- outcomes ---- */
+
+/* Sent, and the outcome is unknown. */
+static bool outcome_unknown(int rc)
+{
+    return rc == VMUX_ERR_CONNECTION_LOST || rc == VMUX_ERR_PROTOCOL || rc == VMUX_ERR_TIMEOUT;
+}
+
+/* Not sent, because no connection was ready: worth trying again. */
+static bool not_sent(int rc)
+{
+    return rc == VMUX_ERR_NOT_CONNECTED || rc == VMUX_ERR_BACKLOG_FULL;
+}
+
+/* A call's deadline: timeout_ms, cut to what is left until deadline (when not 0). */
+static vmux_callopts call_opts(const vmux_lock *l, uint32_t flags, uint64_t deadline)
+{
+    vmux_callopts o = {.timeout_ms = l->timeout_ms, .flags = flags};
+    if (deadline != 0) {
+        uint64_t now = now_ns();
+        uint64_t left_ms = deadline > now ? (deadline - now) / NS_PER_MS : 0;
+        if (left_ms < o.timeout_ms)
+            o.timeout_ms = left_ms > 0 ? (uint32_t)left_ms : 1;
+    }
+    return o;
+}
+
+static vmux_str cstr(const char *s)
+{
+    return (vmux_str){s, strlen(s)};
+}
+
+/* ---- the renewal thread (one per process, while any auto-renewing lock exists) ---- */
+
+static struct renewer {
+    uv_once_t once;
+    int init_rc;
+    uv_mutex_t mu; /* list, stop, and each lock's rnext/due/due_set/inflight */
+    uv_cond_t cv;
+    uv_mutex_t life; /* starting and joining the thread */
+    uv_thread_t thread;
+    unsigned users;
+    bool stop;
+    vmux_lock *list;
+} R = {.once = UV_ONCE_INIT};
+
+static void renewer_init(void)
+{
+    R.init_rc = uv_mutex_init(&R.mu);
+    if (R.init_rc == 0)
+        R.init_rc = uv_cond_init(&R.cv);
+    if (R.init_rc == 0)
+        R.init_rc = uv_mutex_init(&R.life);
+}
+
+static void schedule(vmux_lock *l, uint64_t due)
+{
+    uv_mutex_lock(&R.mu);
+    l->due = due;
+    l->due_set = true;
+    uv_cond_broadcast(&R.cv);
+    uv_mutex_unlock(&R.mu);
+}
+
+static void unschedule(vmux_lock *l)
+{
+    uv_mutex_lock(&R.mu);
+    l->due_set = false;
+    uv_mutex_unlock(&R.mu);
+}
+
+static uint64_t renew_period_ns(const vmux_lock *l)
+{
+    uint64_t p = (uint64_t)((double)ms_ns(l->ttl_ms) * l->renew_fraction);
+    return p > NS_PER_MS ? p : NS_PER_MS;
+}
+
+/*
+ * What an extension found: 1 extended, 0 the token is gone, or an error. A failure is retried
+ * while the lease lasts; the lock is declared lost only when the token is gone or when the
+ * next try would come after the key may have expired.
+ */
+static void renew_result(vmux_lock *l, uint64_t gen, uint64_t sent, int outcome)
+{
+    uint64_t now = now_ns(), next = 0;
+    uint64_t retry = renew_period_ns(l) / 4;
+    if (retry < 10 * NS_PER_MS)
+        retry = 10 * NS_PER_MS;
+    bool lost = false;
+    uv_mutex_lock(&l->mu);
+    if (l->held && l->gen == gen) {
+        if (outcome == 1) {
+            l->lease_end = sent + ms_ns(l->ttl_ms);
+            next = now + renew_period_ns(l);
+        } else if (outcome < 0 && now + retry < l->lease_end) {
+            next = now + retry;
+        } else {
+            l->held = false;
+            l->gen++;
+            lost = true;
+        }
+    }
+    uv_mutex_unlock(&l->mu);
+    /* Before inflight is cleared, so vmux_lock_free() cannot free l under the callback. */
+    if (lost && l->on_lost != NULL)
+        l->on_lost(l, outcome < 0 ? outcome : 0, l->userdata);
+    uv_mutex_lock(&R.mu);
+    if (next != 0) {
+        l->due = next;
+        l->due_set = true;
+    }
+    l->inflight = false;
+    uv_cond_broadcast(&R.cv);
+    uv_mutex_unlock(&R.mu);
+}
+
+/* One extension in flight: what its callback needs, and what a NOSCRIPT resend needs. */
+struct renewal {
+    vmux_lock *l;
+    uint64_t gen, sent;
+    bool by_source;
+    char token[TOKEN_HEX + 1];
+    char ttl[24];
+};
+
+static void renew_cb(int status, vmux_reply *reply, void *userdata);
+
+/* EVALSHA (or, after NOSCRIPT, EVAL) of the extend script, asynchronously. */
+static int send_extend(struct renewal *rn)
+{
+    vmux_lock *l = rn->l;
+    const char *script = rn->by_source ? EXTEND_LUA : vmux_script_sha1(l->extend_s);
+    const char *argv[] = {
+        rn->by_source ? "EVAL" : "EVALSHA", script, "1", l->key.ptr, rn->token, rn->ttl};
+    size_t lens[] = {strlen(argv[0]), strlen(script), 1, l->key.len, TOKEN_HEX, strlen(rn->ttl)};
+    vmux_callopts o = call_opts(l, VMUX_CALL_RETRY_SAFE, 0);
+    return vmux_call_async(l->m, &o, 6, argv, lens, renew_cb, rn);
+}
+
+static bool is_noscript(int status, const vmux_reply *r)
+{
+    const char *msg = status == VMUX_ERR_SERVER && r != NULL ? vmux_reply_str(r, NULL) : NULL;
+    return msg != NULL && strncmp(msg, "NOSCRIPT", 8) == 0;
+}
+
+/* On the I/O thread. */
+static void renew_cb(int status, vmux_reply *reply, void *userdata)
+{
+    struct renewal *rn = userdata;
+    if (is_noscript(status, reply) && !rn->by_source) {
+        vmux_reply_free(reply);
+        reply = NULL;
+        rn->by_source = true;
+        status = send_extend(rn); /* the extension did not run: sending it again is safe */
+        if (status == 0)
+            return;
+    }
+    int outcome = status;
+    if (status == 0)
+        outcome = vmux_reply_type(reply) != VMUX_REPLY_INTEGER ? VMUX_ERR_PROTOCOL
+                                                               : vmux_reply_integer(reply) == 1;
+    vmux_reply_free(reply);
+    vmux_lock *l = rn->l;
+    uint64_t gen = rn->gen, sent = rn->sent;
+    free(rn);
+    renew_result(l, gen, sent, outcome);
+}
+
+/* On the renewal thread, with l->inflight set. */
+static void renew_fire(vmux_lock *l)
+{
+    struct renewal *rn = malloc(sizeof(*rn));
+    uv_mutex_lock(&l->mu);
+    bool held = l->held;
+    uint64_t gen = l->gen, sent = now_ns();
+    if (rn != NULL) {
+        *rn = (struct renewal){.l = l, .gen = gen, .sent = sent};
+        memcpy(rn->token, l->token, sizeof rn->token);
+        snprintf(rn->ttl, sizeof rn->ttl, "%u", (unsigned)l->ttl_ms);
+    }
+    uv_mutex_unlock(&l->mu);
+    int rc = !held ? 1 : rn == NULL ? VMUX_ERR_NOMEM : send_extend(rn);
+    if (rc == 0)
+        return;
+    free(rn);
+    renew_result(l, gen, sent, rc); /* not held (1: nothing to report) or not submitted */
+}
+
+/* The scheduled lock due first, or NULL. Under R.mu. */
+static vmux_lock *first_due(void)
+{
+    vmux_lock *first = NULL;
+    for (vmux_lock *l = R.list; l != NULL; l = l->rnext)
+        if (l->due_set && !l->inflight && (first == NULL || l->due < first->due))
+            first = l;
+    return first;
+}
+
+static void renewer_main(void *arg)
+{
+    (void)arg;
+    uv_mutex_lock(&R.mu);
+    while (!R.stop) {
+        vmux_lock *l = first_due();
+        uint64_t now = now_ns();
+        if (l == NULL) {
+            uv_cond_wait(&R.cv, &R.mu);
+        } else if (l->due > now) {
+            (void)uv_cond_timedwait(&R.cv, &R.mu, l->due - now);
+        } else {
+            l->due_set = false;
+            l->inflight = true;
+            uv_mutex_unlock(&R.mu);
+            renew_fire(l);
+            uv_mutex_lock(&R.mu);
+        }
+    }
+    uv_mutex_unlock(&R.mu);
+}
+
+static int renewer_add(vmux_lock *l)
+{
+    uv_once(&R.once, renewer_init);
+    if (R.init_rc != 0)
+        return VMUX_ERR_NOMEM;
+    int rc = 0;
+    uv_mutex_lock(&R.life);
+    if (R.users == 0) {
+        R.stop = false;
+        rc = uv_thread_create(&R.thread, renewer_main, NULL) == 0 ? 0 : VMUX_ERR_NOMEM;
+    }
+    if (rc == 0) {
+        R.users++;
+        uv_mutex_lock(&R.mu);
+        l->rnext = R.list;
+        R.list = l;
+        uv_mutex_unlock(&R.mu);
+    }
+    uv_mutex_unlock(&R.life);
+    return rc;
+}
+
+/* Unlinks l, waits for its extension in flight, and stops the thread after its last user. */
+static void renewer_remove(vmux_lock *l)
+{
+    uv_mutex_lock(&R.mu);
+    for (vmux_lock **p = &R.list; *p != NULL; p = &(*p)->rnext)
+        if (*p == l) {
+            *p = l->rnext;
+            break;
+        }
+    while (l->inflight)
+        uv_cond_wait(&R.cv, &R.mu);
+    uv_mutex_unlock(&R.mu);
+
+    uv_mutex_lock(&R.life);
+    if (--R.users == 0) {
+        uv_mutex_lock(&R.mu);
+        R.stop = true;
+        uv_cond_broadcast(&R.cv);
+        uv_mutex_unlock(&R.mu);
+        uv_thread_join(&R.thread);
+    }
+    uv_mutex_unlock(&R.life);
+}
+
+/* ---- state changes ---- */
+
+static void set_token(vmux_lock *l, const char *token)
+{
+    uv_mutex_lock(&l->mu);
+    memcpy(l->token, token, TOKEN_HEX + 1);
+    uv_mutex_unlock(&l->mu);
+}
+
+static void became_held(vmux_lock *l, uint64_t fence, uint64_t sent)
+{
+    uv_mutex_lock(&l->mu);
+    l->held = true;
+    l->gen++;
+    l->fence = fence;
+    l->lease_end = sent + ms_ns(l->ttl_ms);
+    uv_mutex_unlock(&l->mu);
+    if (l->auto_renew)
+        schedule(l, now_ns() + renew_period_ns(l));
+}
+
+/* Ends this object's holding (if it held) and copies its token out. */
+static void stop_holding(vmux_lock *l, char token[TOKEN_HEX + 1])
+{
+    uv_mutex_lock(&l->mu);
+    if (l->held) {
+        l->held = false;
+        l->gen++;
+    }
+    memcpy(token, l->token, TOKEN_HEX + 1);
+    uv_mutex_unlock(&l->mu);
+    if (l->auto_renew)
+        unschedule(l);
+}
+
+/* ---- acquire ---- */
+
+/* The acquire script's reply: nil (taken by someone else) or the new fencing token. */
+static int read_acquired(const vmux_reply *r, bool *acquired, uint64_t *fence)
+{
+    if (vmux_reply_type(r) == VMUX_REPLY_NIL)
+        return 0;
+    if (vmux_reply_type(r) != VMUX_REPLY_INTEGER || vmux_reply_integer(r) <= 0)
+        return VMUX_ERR_PROTOCOL;
+    *acquired = true;
+    *fence = (uint64_t)vmux_reply_integer(r);
+    return 0;
+}
+
+/*
+ * MGET key fence's reply, judged against token. While the key holds our token nobody else can
+ * have acquired since we did, so the counter still holds the value our acquire gave it.
+ */
+static int judge_mget(const vmux_reply *r, const char *token, bool *acquired, uint64_t *fence)
+{
+    const vmux_reply *v = vmux_reply_element(r, 0), *f = vmux_reply_element(r, 1);
+    if (v == NULL || f == NULL)
+        return VMUX_ERR_PROTOCOL;
+    size_t len = 0;
+    const char *s = vmux_reply_str(v, &len);
+    if (vmux_reply_type(v) != VMUX_REPLY_STRING || len != TOKEN_HEX ||
+        memcmp(s, token, TOKEN_HEX) != 0)
+        return 0;
+    const char *digits = vmux_reply_str(f, NULL);
+    char *end = NULL;
+    unsigned long long n = digits != NULL ? strtoull(digits, &end, 10) : 0;
+    if (n == 0 || *end != '\0')
+        return VMUX_ERR_PROTOCOL;
+    *acquired = true;
+    *fence = n;
+    return 0;
+}
+
+/* An acquire's reply was lost: read the key until an answer comes or resolve_ms pass. */
+static int resolve_acquire(vmux_lock *l, const char *token, bool *acquired, uint64_t *fence)
+{
+    uint64_t deadline = now_ns() + ms_ns(l->resolve_ms);
+    const char *argv[] = {"MGET", l->key.ptr, l->fence_key.ptr};
+    size_t lens[] = {4, l->key.len, l->fence_key.len};
+    for (unsigned attempt = 0;; attempt++) {
+        vmux_callopts o = call_opts(l, VMUX_CALL_RETRY_SAFE, deadline);
+        vmux_reply *r = NULL;
+        int rc = vmux_call(l->m, &o, 3, argv, lens, &r);
+        if (rc == 0) {
+            rc = judge_mget(r, token, acquired, fence);
+            vmux_reply_free(r);
+            return rc;
+        }
+        vmux_reply_free(r);
+        if (!outcome_unknown(rc) && !not_sent(rc))
+            return rc;
+        uint32_t backoff = 10u << (attempt < 4 ? attempt : 4);
+        if (!sleep_until_or(deadline, backoff))
+            return VMUX_ERR_CONNECTION_LOST;
+    }
+}
+
+static int acquire_once(vmux_lock *l, bool *acquired, uint64_t *fence)
+{
+    char token[TOKEN_HEX + 1], ttl[24];
+    int rc = new_token(token);
+    if (rc != 0)
+        return rc;
+    set_token(l, token); /* from now on a release targets this attempt, whatever its outcome */
+    snprintf(ttl, sizeof ttl, "%u", (unsigned)l->ttl_ms);
+    vmux_str keys[] = {l->key, l->fence_key};
+    vmux_str args[] = {VMUX_BYTES(token, TOKEN_HEX), cstr(ttl)};
+    vmux_callopts o = call_opts(l, 0, 0);
+    uint64_t sent = now_ns();
+    vmux_reply *r = NULL;
+    rc = vmux_script_run(l->m, &o, l->acquire_s, keys, 2, args, 2, &r);
+    if (rc == 0)
+        rc = read_acquired(r, acquired, fence);
+    else if (outcome_unknown(rc))
+        rc = resolve_acquire(l, token, acquired, fence);
+    vmux_reply_free(r);
+    if (rc == 0 && *acquired)
+        became_held(l, *fence, sent);
+    return rc;
+}
+
+/* Checks the arguments of the acquire calls and clears the out-parameters. */
+static int acquire_begin(vmux_lock *l, bool *acquired, uint64_t *fence)
+{
+    if (acquired != NULL)
+        *acquired = false;
+    if (fence != NULL)
+        *fence = 0;
+    return l == NULL || acquired == NULL ? VMUX_ERR_INVALID_ARG : 0;
+}
+
+int vmux_lock_acquire(vmux_lock *l, bool *acquired, uint64_t *fence)
+{
+    int rc = acquire_begin(l, acquired, fence);
+    if (rc != 0)
+        return rc;
+    uint64_t ignored = 0;
+    uv_mutex_lock(&l->op_mu);
+    rc = vmux_lock_held(l) ? VMUX_ERR_INVALID_ARG
+                           : acquire_once(l, acquired, fence != NULL ? fence : &ignored);
+    uv_mutex_unlock(&l->op_mu);
+    return rc;
+}
+
+/* Full jitter: a random wait up to a bound that doubles from retry_min_ms to retry_max_ms. */
+static uint32_t backoff_ms(const vmux_lock *l, unsigned attempt)
+{
+    uint64_t bound = (uint64_t)l->retry_min_ms << (attempt < 20 ? attempt : 20);
+    if (bound > l->retry_max_ms)
+        bound = l->retry_max_ms;
+    return 1 + rand_below((uint32_t)bound);
+}
+
+int vmux_lock_acquire_wait(vmux_lock *l, uint32_t wait_ms, bool *acquired, uint64_t *fence)
+{
+    int rc = acquire_begin(l, acquired, fence);
+    if (rc != 0)
+        return rc;
+    uint64_t ignored = 0, deadline = now_ns() + ms_ns(wait_ms);
+    uv_mutex_lock(&l->op_mu);
+    if (vmux_lock_held(l))
+        rc = VMUX_ERR_INVALID_ARG;
+    for (unsigned attempt = 0; rc == 0; attempt++) {
+        rc = acquire_once(l, acquired, fence != NULL ? fence : &ignored);
+        if (*acquired || (rc != 0 && !not_sent(rc)))
+            break;
+        if (!sleep_until_or(deadline, backoff_ms(l, attempt)))
+            break; /* 0, or the not-sent error of the last attempt */
+        rc = 0;
+    }
+    uv_mutex_unlock(&l->op_mu);
+    return rc;
+}
+
+/* ---- release and extend ---- */
+
+/*
+ * Runs an idempotent script that answers with an integer. Marked retry-safe, so vmux itself
+ * resends it once after a broken connection; if the outcome is still unknown, it runs again
+ * until an answer comes or resolve_ms pass.
+ */
+static int run_idempotent(vmux_lock *l, const vmux_script *s, const vmux_str *keys, size_t nkeys,
+                          const vmux_str *args, size_t nargs, int64_t *result)
+{
+    uint64_t deadline = 0; /* set once the first run's outcome is unknown */
+    for (unsigned attempt = 0;; attempt++) {
+        vmux_callopts o = call_opts(l, VMUX_CALL_RETRY_SAFE, deadline);
+        vmux_reply *r = NULL;
+        int rc = vmux_script_run(l->m, &o, s, keys, nkeys, args, nargs, &r);
+        bool integer = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_INTEGER;
+        if (integer)
+            *result = vmux_reply_integer(r);
+        vmux_reply_free(r);
+        if (rc == 0)
+            return integer ? 0 : VMUX_ERR_PROTOCOL; /* a reply of the wrong shape: not lost */
+        bool retry = outcome_unknown(rc) || (deadline != 0 && not_sent(rc));
+        if (!retry)
+            return rc;
+        if (deadline == 0)
+            deadline = now_ns() + ms_ns(l->resolve_ms);
+        uint32_t backoff = 10u << (attempt < 4 ? attempt : 4);
+        if (!sleep_until_or(deadline, backoff))
+            return VMUX_ERR_CONNECTION_LOST;
+    }
+}
+
+/* "<fence key>:released:<token>" into buf (malloc'ed); NULL when out of memory. */
+static char *record_key(const vmux_lock *l, const char *token, size_t *len)
+{
+    static const char mid[] = ":released:";
+    *len = l->fence_key.len + sizeof mid - 1 + TOKEN_HEX;
+    char *k = malloc(*len + 1);
+    if (k == NULL)
+        return NULL;
+    memcpy(k, l->fence_key.ptr, l->fence_key.len);
+    memcpy(k + l->fence_key.len, mid, sizeof mid - 1);
+    memcpy(k + l->fence_key.len + sizeof mid - 1, token, TOKEN_HEX + 1);
+    return k;
+}
+
+int vmux_lock_release(vmux_lock *l, bool *was_held)
+{
+    if (was_held != NULL)
+        *was_held = false;
+    if (l == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    uv_mutex_lock(&l->op_mu);
+    char token[TOKEN_HEX + 1], record_ttl[24];
+    stop_holding(l, token);
+    size_t rlen = 0;
+    char *rkey = record_key(l, token, &rlen);
+    int rc = VMUX_ERR_NOMEM;
+    if (rkey != NULL) {
+        /* Outlives the longest a run can take plus the time a second run may come after. */
+        snprintf(record_ttl, sizeof record_ttl, "%llu",
+                 (unsigned long long)l->resolve_ms + l->timeout_ms + 1000);
+        vmux_str keys[] = {l->key, VMUX_BYTES(rkey, rlen)};
+        vmux_str args[] = {VMUX_BYTES(token, TOKEN_HEX), cstr(record_ttl)};
+        int64_t res = 0;
+        rc = run_idempotent(l, l->release_s, keys, 2, args, 2, &res);
+        if (rc == 0 && was_held != NULL)
+            *was_held = res == 1;
+        free(rkey);
+    }
+    uv_mutex_unlock(&l->op_mu);
+    return rc;
+}
+
+/* After an extend: a new lease, or the end of holding. */
+static void after_extend(vmux_lock *l, uint64_t gen, uint64_t sent, uint32_t ttl_ms, bool ok)
+{
+    bool stopped = false;
+    uv_mutex_lock(&l->mu);
+    if (l->held && l->gen == gen) {
+        if (ok) {
+            l->lease_end = sent + ms_ns(ttl_ms);
+        } else {
+            l->held = false;
+            l->gen++;
+            stopped = true;
+        }
+    }
+    uv_mutex_unlock(&l->mu);
+    if (stopped && l->auto_renew)
+        unschedule(l);
+}
+
+int vmux_lock_extend(vmux_lock *l, uint32_t ttl_ms, bool *still_held)
+{
+    if (still_held != NULL)
+        *still_held = false;
+    if (l == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    if (ttl_ms == 0)
+        ttl_ms = l->ttl_ms;
+    uv_mutex_lock(&l->op_mu);
+    char token[TOKEN_HEX + 1], ttl[24];
+    uv_mutex_lock(&l->mu);
+    memcpy(token, l->token, sizeof token);
+    uint64_t gen = l->gen;
+    uv_mutex_unlock(&l->mu);
+    snprintf(ttl, sizeof ttl, "%u", (unsigned)ttl_ms);
+    vmux_str keys[] = {l->key};
+    vmux_str args[] = {VMUX_BYTES(token, TOKEN_HEX), cstr(ttl)};
+    uint64_t sent = now_ns();
+    int64_t res = 0;
+    int rc = run_idempotent(l, l->extend_s, keys, 1, args, 2, &res);
+    if (rc == 0) {
+        after_extend(l, gen, sent, ttl_ms, res == 1);
+        if (still_held != NULL)
+            *still_held = res == 1;
+    }
+    uv_mutex_unlock(&l->op_mu);
+    return rc;
+}
+
+/* ---- queries ---- */
+
+bool vmux_lock_held(vmux_lock *l)
+{
+    if (l == NULL)
+        return false;
+    uv_mutex_lock(&l->mu);
+    bool held = l->held;
+    uv_mutex_unlock(&l->mu);
+    return held;
+}
+
+uint64_t vmux_lock_fence(vmux_lock *l)
+{
+    if (l == NULL)
+        return 0;
+    uv_mutex_lock(&l->mu);
+    uint64_t fence = l->fence;
+    uv_mutex_unlock(&l->mu);
+    return fence;
+}
+
+/* ---- life ---- */
+
+/* Whether key has a hash tag: a '{' followed later by a '}' with something between. */
+static bool has_hash_tag(vmux_str key)
+{
+    const char *k = key.ptr, *open = memchr(k, '{', key.len);
+    if (open == NULL)
+        return false;
+    const char *close = memchr(open + 1, '}', key.len - (size_t)(open + 1 - k));
+    return close != NULL && close > open + 1;
+}
+
+/* A NUL-terminated copy of n bytes at p, with prefix and suffix around them. */
+static int copy_str(vmux_str *out, const char *prefix, const void *p, size_t n, const char *suffix)
+{
+    size_t a = strlen(prefix), b = strlen(suffix);
+    char *s = malloc(a + n + b + 1);
+    if (s == NULL)
+        return VMUX_ERR_NOMEM;
+    memcpy(s, prefix, a);
+    memcpy(s + a, p, n);
+    memcpy(s + a + n, suffix, b + 1);
+    *out = (vmux_str){s, a + n + b};
+    return 0;
+}
+
+/* The fencing key: given, or sharing the lock key's cluster slot where it can (lock.h). */
+static int make_fence_key(vmux_lock *l, const char *given)
+{
+    if (given != NULL)
+        return copy_str(&l->fence_key, "", given, strlen(given), "");
+    bool braces = memchr(l->key.ptr, '}', l->key.len) != NULL;
+    if (has_hash_tag(l->key) || braces)
+        return copy_str(&l->fence_key, "", l->key.ptr, l->key.len, ":fence");
+    return copy_str(&l->fence_key, "{", l->key.ptr, l->key.len, "}:fence");
+}
+
+static int make_scripts(vmux_lock *l)
+{
+    int rc = vmux_script_new(cstr(ACQUIRE_LUA), &l->acquire_s);
+    if (rc == 0)
+        rc = vmux_script_new(cstr(RELEASE_LUA), &l->release_s);
+    if (rc == 0)
+        rc = vmux_script_new(cstr(EXTEND_LUA), &l->extend_s);
+    return rc;
+}
+
+static void apply_opts(vmux_lock *l, const vmux_lock_opts *o)
+{
+    l->ttl_ms = o->ttl_ms ? o->ttl_ms : DEFAULT_TTL_MS;
+    l->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    l->resolve_ms = o->resolve_timeout_ms ? o->resolve_timeout_ms : DEFAULT_RESOLVE_MS;
+    l->retry_min_ms = o->retry_min_ms ? o->retry_min_ms : DEFAULT_RETRY_MIN_MS;
+    l->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : DEFAULT_RETRY_MAX_MS;
+    if (l->retry_max_ms < l->retry_min_ms)
+        l->retry_max_ms = l->retry_min_ms; /* only when one of them was defaulted */
+    l->auto_renew = o->auto_renew;
+    l->renew_fraction = o->renew_fraction > 0 ? o->renew_fraction : DEFAULT_RENEW_FRACTION;
+    l->on_lost = o->on_lost;
+    l->userdata = o->userdata;
+}
+
+static bool opts_valid(const vmux_lock_opts *o)
+{
+    if (!(o->renew_fraction >= 0 && o->renew_fraction < 1))
+        return false;
+    if (o->fence_key != NULL && o->fence_key[0] == '\0')
+        return false;
+    return o->retry_min_ms == 0 || o->retry_max_ms == 0 || o->retry_min_ms <= o->retry_max_ms;
+}
+
+/* Frees what vmux_lock_new() made; the renewal thread no longer knows l. */
+static void lock_destroy(vmux_lock *l, bool mutexes)
+{
+    vmux_script_free(l->acquire_s);
+    vmux_script_free(l->release_s);
+    vmux_script_free(l->extend_s);
+    free((void *)l->key.ptr);
+    free((void *)l->fence_key.ptr);
+    if (mutexes) {
+        uv_mutex_destroy(&l->op_mu);
+        uv_mutex_destroy(&l->mu);
+    }
+    free(l);
+}
+
+static int init_mutexes(vmux_lock *l)
+{
+    if (uv_mutex_init(&l->op_mu) != 0)
+        return VMUX_ERR_NOMEM;
+    if (uv_mutex_init(&l->mu) != 0) {
+        uv_mutex_destroy(&l->op_mu);
+        return VMUX_ERR_NOMEM;
+    }
+    return 0;
+}
+
+int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *opts, vmux_lock **out)
+{
+    static const vmux_lock_opts defaults = {0};
+    if (out != NULL)
+        *out = NULL;
+    if (opts == NULL)
+        opts = &defaults;
+    if (m == NULL || out == NULL || key.ptr == NULL || key.len == 0 || !opts_valid(opts))
+        return VMUX_ERR_INVALID_ARG;
+    vmux_lock *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return VMUX_ERR_NOMEM;
+    l->m = m;
+    apply_opts(l, opts);
+    int rc = copy_str(&l->key, "", key.ptr, key.len, "");
+    if (rc == 0)
+        rc = make_fence_key(l, opts->fence_key);
+    if (rc == 0)
+        rc = make_scripts(l);
+    if (rc == 0)
+        rc = new_token(l->token); /* a release before any acquire still asks the server */
+    bool mutexes = rc == 0 && (rc = init_mutexes(l)) == 0;
+    if (rc == 0 && l->auto_renew)
+        rc = renewer_add(l);
+    if (rc != 0) {
+        lock_destroy(l, mutexes);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+void vmux_lock_free(vmux_lock *l)
+{
+    if (l == NULL)
+        return;
+    if (l->auto_renew)
+        renewer_remove(l);
+    if (vmux_lock_held(l))
+        (void)vmux_lock_release(l, NULL);
+    lock_destroy(l, true);
+}

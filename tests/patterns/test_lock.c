@@ -1,0 +1,686 @@
+/*
+ * Locks (lock.h) against the real server: 32 threads contending for one lock for 2,000
+ * acquisitions in all, each incrementing a value non-atomically (GET, then SET) inside the
+ * critical section, which must end exact, with never more than one holder and fencing tokens
+ * that strictly increase; tokens and fencing counter as stored; release and extend by a
+ * non-owner refused; an expired lock that its former owner cannot release; acquire-with-wait
+ * giving up at its deadline; auto-renewal keeping a short lock past several TTLs and reporting
+ * its loss when the key is deleted behind its back. Then lost replies, through a fault proxy:
+ * an acquire that ran but whose reply was dropped is found acquired (with its fence); an
+ * acquire that never reached the server is found not acquired; a release whose reply was lost
+ * twice is found done. Keys start with "tlock:<pid>:".
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "faultproxy.h"
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+enum { THREADS = 32, ACQUISITIONS = 2000, WAIT_MS = 60000 };
+
+static int setup(void **state)
+{
+    char *conf = vt_server_config("plain", NULL);
+    char err[256] = "";
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    free(conf);
+    if (rc != 0)
+        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
+    *state = m;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    vmux_close(*state);
+    return 0;
+}
+
+/* "tlock:<pid>:<name>" */
+static void key_for(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "tlock:%ld:%s", (long)getpid(), name);
+}
+
+/* The default fencing key of a key without braces. */
+static void fence_key_for(char *buf, size_t len, const char *key)
+{
+    snprintf(buf, len, "{%s}:fence", key);
+}
+
+/* A command to the server outside vmux; the reply's text (the caller frees it). */
+static char *admin(const char *fmt, const char *key)
+{
+    char *r = vt_admin("plain", fmt, key);
+    assert_non_null(r);
+    return r;
+}
+
+static void admin_del(const char *key)
+{
+    free(admin("DEL %s", key));
+}
+
+static bool is_token(const char *s)
+{
+    if (strlen(s) != 32)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+static vmux_lock *new_lock(vmux *m, const char *key, const vmux_lock_opts *o)
+{
+    vmux_lock *l = NULL;
+    assert_int_equal(vmux_lock_new(m, VMUX_STR(key), o, &l), 0);
+    assert_non_null(l);
+    return l;
+}
+
+static uint64_t acquire_ok(vmux_lock *l)
+{
+    bool got = false;
+    uint64_t fence = 0;
+    assert_int_equal(vmux_lock_acquire(l, &got, &fence), 0);
+    assert_true(got);
+    assert_true(fence > 0);
+    assert_true(vmux_lock_held(l));
+    assert_true(vmux_lock_fence(l) == fence);
+    return fence;
+}
+
+static void test_bad_arguments(void **state)
+{
+    vmux *m = *state;
+    vmux_lock *l = (vmux_lock *)1;
+    assert_int_equal(vmux_lock_new(NULL, VMUX_STR("k"), NULL, &l), VMUX_ERR_INVALID_ARG);
+    assert_null(l);
+    assert_int_equal(vmux_lock_new(m, VMUX_BYTES("", 0), NULL, &l), VMUX_ERR_INVALID_ARG);
+    vmux_lock_opts o = {.renew_fraction = 1.0};
+    assert_int_equal(vmux_lock_new(m, VMUX_STR("k"), &o, &l), VMUX_ERR_INVALID_ARG);
+    o = (vmux_lock_opts){.retry_min_ms = 50, .retry_max_ms = 10};
+    assert_int_equal(vmux_lock_new(m, VMUX_STR("k"), &o, &l), VMUX_ERR_INVALID_ARG);
+    bool got = true;
+    assert_int_equal(vmux_lock_acquire(NULL, &got, NULL), VMUX_ERR_INVALID_ARG);
+    assert_false(got);
+    assert_int_equal(vmux_lock_release(NULL, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_lock_extend(NULL, 0, NULL), VMUX_ERR_INVALID_ARG);
+    assert_false(vmux_lock_held(NULL));
+    vmux_lock_free(NULL);
+}
+
+/* The key holds a 16-byte random token in hex with the TTL; the counter holds the fence. */
+static void test_token_fence_and_ttl_as_stored(void **state)
+{
+    vmux *m = *state;
+    char key[96], fkey[128];
+    key_for(key, sizeof key, "basics");
+    fence_key_for(fkey, sizeof fkey, key);
+    admin_del(key);
+    admin_del(fkey);
+    vmux_lock_opts o = {.ttl_ms = 10000};
+    vmux_lock *l = new_lock(m, key, &o);
+    assert_false(vmux_lock_held(l));
+    assert_int_equal(acquire_ok(l), 1); /* a fresh counter starts at 1 */
+
+    char *token = admin("GET %s", key);
+    assert_true(is_token(token));
+    char *fence = admin("GET %s", fkey);
+    assert_string_equal(fence, "1");
+    char *pttl = admin("PTTL %s", key);
+    long ttl = strtol(pttl, NULL, 10);
+    assert_true(ttl > 0 && ttl <= 10000);
+    free(pttl);
+    free(fence);
+
+    /* a second acquire on an object that holds the lock is a programming error */
+    bool got = true;
+    assert_int_equal(vmux_lock_acquire(l, &got, NULL), VMUX_ERR_INVALID_ARG);
+    assert_false(got);
+
+    bool was_held = false;
+    assert_int_equal(vmux_lock_release(l, &was_held), 0);
+    assert_true(was_held);
+    assert_false(vmux_lock_held(l));
+    char *exists = admin("EXISTS %s", key);
+    assert_string_equal(exists, "0");
+    free(exists);
+
+    /* the next acquisition has a new token */
+    assert_int_equal(acquire_ok(l), 2);
+    char *token2 = admin("GET %s", key);
+    assert_true(is_token(token2));
+    assert_string_not_equal(token, token2);
+    free(token);
+    free(token2);
+    vmux_lock_free(l); /* releases it */
+    exists = admin("EXISTS %s", key);
+    assert_string_equal(exists, "0");
+    free(exists);
+}
+
+/* ---- 32 threads, one lock ---- */
+
+struct race {
+    vmux *m;
+    char key[96], counter[96];
+    atomic_int next, holders, max_holders, done, failures, fence_violations;
+    atomic_uint_least64_t last_fence;
+    atomic_int first_rc;
+};
+
+static void race_fail(struct race *r, int rc)
+{
+    int none = 0;
+    atomic_compare_exchange_strong(&r->first_rc, &none, rc != 0 ? rc : -1000);
+    atomic_fetch_add(&r->failures, 1);
+}
+
+/* The critical section: the fence check and a non-atomic increment (GET, then SET). */
+static void critical_section(struct race *r, uint64_t fence)
+{
+    int h = atomic_fetch_add(&r->holders, 1) + 1;
+    int max = atomic_load(&r->max_holders);
+    while (h > max && !atomic_compare_exchange_weak(&r->max_holders, &max, h))
+        ;
+    if (fence <= atomic_load(&r->last_fence))
+        atomic_fetch_add(&r->fence_violations, 1);
+    atomic_store(&r->last_fence, fence);
+
+    vmux_bytes v = {0};
+    int rc = vmux_get(r->m, NULL, VMUX_STR(r->counter), &v);
+    long n = rc == 0 && v.ptr != NULL ? strtol(v.ptr, NULL, 10) : 0;
+    vmux_bytes_free(&v);
+    char text[32];
+    snprintf(text, sizeof text, "%ld", n + 1);
+    if (rc == 0)
+        rc = vmux_set(r->m, NULL, VMUX_STR(r->counter), VMUX_STR(text), VMUX_NO_EXPIRY,
+                      VMUX_WHEN_ALWAYS, NULL);
+    if (rc != 0)
+        race_fail(r, rc);
+    atomic_fetch_sub(&r->holders, 1);
+}
+
+static void *racer(void *arg)
+{
+    struct race *r = arg;
+    vmux_lock_opts o = {.ttl_ms = 10000, .retry_min_ms = 1, .retry_max_ms = 20};
+    vmux_lock *l = NULL;
+    int rc = vmux_lock_new(r->m, VMUX_STR(r->key), &o, &l);
+    if (rc != 0) {
+        race_fail(r, rc);
+        return NULL;
+    }
+    while (atomic_fetch_add(&r->next, 1) < ACQUISITIONS) {
+        bool got = false, was_held = false;
+        uint64_t fence = 0;
+        rc = vmux_lock_acquire_wait(l, WAIT_MS, &got, &fence);
+        if (rc != 0 || !got) {
+            race_fail(r, rc);
+            continue;
+        }
+        critical_section(r, fence);
+        rc = vmux_lock_release(l, &was_held);
+        if (rc != 0 || !was_held)
+            race_fail(r, rc);
+        atomic_fetch_add(&r->done, 1);
+    }
+    vmux_lock_free(l);
+    return NULL;
+}
+
+static void test_contention_one_holder_exact_count(void **state)
+{
+    struct race *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    r->m = *state;
+    key_for(r->key, sizeof r->key, "race");
+    key_for(r->counter, sizeof r->counter, "race:counter");
+    admin_del(r->key);
+    admin_del(r->counter);
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, racer, r), 0);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+
+    if (atomic_load(&r->failures) != 0)
+        fail_msg("%d failures, first %s", atomic_load(&r->failures),
+                 vmux_err_name(atomic_load(&r->first_rc)));
+    assert_int_equal(atomic_load(&r->done), ACQUISITIONS);
+    assert_int_equal(atomic_load(&r->max_holders), 1);
+    assert_int_equal(atomic_load(&r->fence_violations), 0);
+    char *count = admin("GET %s", r->counter);
+    assert_int_equal(strtol(count, NULL, 10), ACQUISITIONS);
+    free(count);
+    char *exists = admin("EXISTS %s", r->key);
+    assert_string_equal(exists, "0");
+    free(exists);
+    free(r);
+}
+
+static void test_fences_strictly_increase(void **state)
+{
+    vmux *m = *state;
+    char key[96];
+    key_for(key, sizeof key, "fences");
+    vmux_lock *a = new_lock(m, key, NULL), *b = new_lock(m, key, NULL);
+    uint64_t last = 0;
+    for (int i = 0; i < 100; i++) {
+        vmux_lock *l = i % 3 == 0 ? a : b;
+        uint64_t f = acquire_ok(l);
+        assert_true(f > last);
+        last = f;
+        bool was_held = false;
+        assert_int_equal(vmux_lock_release(l, &was_held), 0);
+        assert_true(was_held);
+        assert_true(vmux_lock_fence(l) == f); /* kept after release */
+    }
+    vmux_lock_free(a);
+    vmux_lock_free(b);
+}
+
+static void test_non_owner_cannot_release_or_extend(void **state)
+{
+    vmux *m = *state;
+    char key[96];
+    key_for(key, sizeof key, "nonowner");
+    admin_del(key);
+    vmux_lock_opts o = {.ttl_ms = 10000};
+    vmux_lock *a = new_lock(m, key, &o), *b = new_lock(m, key, &o);
+    acquire_ok(a);
+    char *token = admin("GET %s", key);
+
+    /* b never held it */
+    bool flag = true;
+    assert_int_equal(vmux_lock_release(b, &flag), 0);
+    assert_false(flag);
+    flag = true;
+    assert_int_equal(vmux_lock_extend(b, 600000, &flag), 0);
+    assert_false(flag);
+    /* b tried and failed to take it: still no owner */
+    bool got = true;
+    assert_int_equal(vmux_lock_acquire(b, &got, NULL), 0);
+    assert_false(got);
+    assert_int_equal(vmux_lock_release(b, &flag), 0);
+    assert_false(flag);
+    flag = true;
+    assert_int_equal(vmux_lock_extend(b, 600000, &flag), 0);
+    assert_false(flag);
+
+    char *now = admin("GET %s", key);
+    assert_string_equal(now, token); /* untouched */
+    char *pttl = admin("PTTL %s", key);
+    long ttl = strtol(pttl, NULL, 10);
+    assert_true(ttl > 0 && ttl <= 10000); /* b's extend did not apply */
+    free(pttl);
+
+    /* the owner can */
+    assert_int_equal(vmux_lock_extend(a, 600000, &flag), 0);
+    assert_true(flag);
+    pttl = admin("PTTL %s", key);
+    assert_true(strtol(pttl, NULL, 10) > 10000);
+    free(pttl);
+    assert_int_equal(vmux_lock_release(a, &flag), 0);
+    assert_true(flag);
+    free(now);
+    free(token);
+    vmux_lock_free(a);
+    vmux_lock_free(b);
+}
+
+struct gone {
+    vmux *m;
+    const char *key;
+};
+
+static bool key_gone(void *arg)
+{
+    struct gone *g = arg;
+    int64_t n = -1;
+    return vmux_exists(g->m, NULL, &VMUX_STR(g->key), 1, &n) == 0 && n == 0;
+}
+
+static void test_expired_lock_not_released_by_former_owner(void **state)
+{
+    vmux *m = *state;
+    char key[96];
+    key_for(key, sizeof key, "expired");
+    admin_del(key);
+    vmux_lock_opts shortl = {.ttl_ms = 100}, longl = {.ttl_ms = 10000};
+    vmux_lock *a = new_lock(m, key, &shortl), *b = new_lock(m, key, &longl);
+    uint64_t fa = acquire_ok(a);
+    struct gone g = {m, key};
+    assert_true(vt_wait_until(key_gone, &g, 10000));
+    assert_true(vmux_lock_held(a)); /* a cannot know without asking */
+
+    uint64_t fb = acquire_ok(b);
+    assert_true(fb > fa);
+    char *token_b = admin("GET %s", key);
+
+    bool was_held = true;
+    assert_int_equal(vmux_lock_release(a, &was_held), 0);
+    assert_false(was_held);
+    assert_false(vmux_lock_held(a));
+    char *now = admin("GET %s", key);
+    assert_string_equal(now, token_b); /* b's lock stands */
+    bool still = false;
+    assert_int_equal(vmux_lock_extend(a, 0, &still), 0);
+    assert_false(still);
+    assert_int_equal(vmux_lock_extend(b, 0, &still), 0);
+    assert_true(still);
+    assert_int_equal(vmux_lock_release(b, &was_held), 0);
+    assert_true(was_held);
+    free(now);
+    free(token_b);
+    vmux_lock_free(a);
+    vmux_lock_free(b);
+}
+
+static void test_acquire_wait_gives_up(void **state)
+{
+    vmux *m = *state;
+    char key[96];
+    key_for(key, sizeof key, "wait");
+    admin_del(key);
+    vmux_lock_opts o = {.ttl_ms = 60000, .retry_min_ms = 2, .retry_max_ms = 20};
+    vmux_lock *a = new_lock(m, key, &o), *b = new_lock(m, key, &o);
+    acquire_ok(a);
+    bool got = true;
+    uint64_t fence = 7;
+    assert_int_equal(vmux_lock_acquire_wait(b, 200, &got, &fence), 0);
+    assert_false(got);
+    assert_true(fence == 0);
+    /* once a lets go, b gets it within its wait */
+    bool was_held = false;
+    assert_int_equal(vmux_lock_release(a, &was_held), 0);
+    assert_true(was_held);
+    assert_int_equal(vmux_lock_acquire_wait(b, WAIT_MS, &got, &fence), 0);
+    assert_true(got);
+    assert_true(fence > vmux_lock_fence(a));
+    vmux_lock_free(a);
+    vmux_lock_free(b); /* releases it */
+    char *exists = admin("EXISTS %s", key);
+    assert_string_equal(exists, "0");
+    free(exists);
+}
+
+/* ---- auto-renewal ---- */
+
+struct watch {
+    vmux *m;
+    const char *key;
+    char token[64];
+    uint64_t until_ms;
+    bool changed; /* the key stopped holding the token */
+    atomic_int lost_calls, reason;
+};
+
+static void on_lost(vmux_lock *l, int reason, void *userdata)
+{
+    struct watch *w = userdata;
+    atomic_store(&w->reason, reason);
+    if (vmux_lock_held(l)) /* must already read false */
+        atomic_store(&w->reason, 12345);
+    atomic_fetch_add(&w->lost_calls, 1);
+}
+
+/* True when the time is up or the key no longer holds the token (recorded in changed). */
+static bool held_until(void *arg)
+{
+    struct watch *w = arg;
+    vmux_bytes v = {0};
+    if (vmux_get(w->m, NULL, VMUX_STR(w->key), &v) == 0)
+        w->changed = v.ptr == NULL || strcmp(v.ptr, w->token) != 0;
+    vmux_bytes_free(&v);
+    return w->changed || vt_now_ms() >= w->until_ms;
+}
+
+static bool lost_reported(void *arg)
+{
+    return atomic_load(&((struct watch *)arg)->lost_calls) > 0;
+}
+
+static void test_auto_renew_keeps_then_reports_loss(void **state)
+{
+    vmux *m = *state;
+    char key[96];
+    key_for(key, sizeof key, "renew");
+    admin_del(key);
+    struct watch *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    w->m = m;
+    w->key = key;
+    enum { TTL = 1000 }; /* renewed every 333 ms: room for a loaded machine */
+    vmux_lock_opts o = {.ttl_ms = TTL, .auto_renew = true, .on_lost = on_lost, .userdata = w};
+    vmux_lock *l = new_lock(m, key, &o);
+    acquire_ok(l);
+    char *token = admin("GET %s", key);
+    snprintf(w->token, sizeof w->token, "%s", token);
+    free(token);
+
+    /* held past four TTLs, checked all along */
+    w->until_ms = vt_now_ms() + 4 * TTL;
+    assert_true(vt_wait_until(held_until, w, 60000));
+    assert_false(w->changed);
+    assert_true(vmux_lock_held(l));
+    assert_int_equal(atomic_load(&w->lost_calls), 0);
+
+    /* deleted behind its back: the next renewal finds out */
+    admin_del(key);
+    assert_true(vt_wait_until(lost_reported, w, 10000));
+    assert_int_equal(atomic_load(&w->lost_calls), 1);
+    assert_int_equal(atomic_load(&w->reason), 0);
+    assert_false(vmux_lock_held(l));
+    bool was_held = true;
+    assert_int_equal(vmux_lock_release(l, &was_held), 0);
+    assert_false(was_held);
+
+    /* and it can be taken again, renewal resuming */
+    acquire_ok(l);
+    w->until_ms = vt_now_ms() + 2 * TTL;
+    token = admin("GET %s", key);
+    snprintf(w->token, sizeof w->token, "%s", token);
+    free(token);
+    assert_true(vt_wait_until(held_until, w, 60000));
+    assert_false(w->changed);
+    assert_int_equal(atomic_load(&w->lost_calls), 1);
+    vmux_lock_free(l); /* stops renewal and releases */
+    char *exists = admin("EXISTS %s", key);
+    assert_string_equal(exists, "0");
+    free(exists);
+    assert_int_equal(atomic_load(&w->lost_calls), 1);
+    free(w);
+}
+
+/* ---- lost replies, through a fault proxy ---- */
+
+struct proxied {
+    vt_proxy *proxy;
+    vmux *m;
+};
+
+static int proxy_setup(void **state)
+{
+    struct proxied *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -1;
+    p->proxy = vt_proxy_start("127.0.0.1", vt_server_port("plain"));
+    if (p->proxy == NULL)
+        return -1;
+    char conf[256], err[256] = "";
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,syncTimeout=5000,connectTimeout=2000,reconnectMin=20,"
+             "reconnectMax=200",
+             vt_proxy_port(p->proxy));
+    int rc = vmux_open_str(conf, &p->m, err, sizeof err);
+    if (rc != 0)
+        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
+    *state = p;
+    return 0;
+}
+
+static int proxy_teardown(void **state)
+{
+    struct proxied *p = *state;
+    vmux_close(p->m);
+    vt_proxy_stop(p->proxy);
+    free(p);
+    return 0;
+}
+
+/* Loads the lock scripts on the server, so the trapped command is the script run itself. */
+static void warm_up(vmux *m)
+{
+    char key[96];
+    key_for(key, sizeof key, "warm");
+    vmux_lock *l = new_lock(m, key, NULL);
+    acquire_ok(l);
+    bool flag = false;
+    assert_int_equal(vmux_lock_extend(l, 0, &flag), 0);
+    assert_true(flag);
+    assert_int_equal(vmux_lock_release(l, &flag), 0);
+    assert_true(flag);
+    vmux_lock_free(l);
+}
+
+static void test_lost_acquire_reply_found_acquired(void **state)
+{
+    struct proxied *p = *state;
+    warm_up(p->m);
+    char key[96], fkey[128];
+    key_for(key, sizeof key, "lostacq");
+    fence_key_for(fkey, sizeof fkey, key);
+    admin_del(key);
+    vmux_lock *l = new_lock(p->m, key, NULL);
+
+    /* the server runs the acquire; its reply is dropped and the connection cut */
+    vt_proxy_trap_reply(p->proxy, key, 1);
+    bool got = false;
+    uint64_t fence = 0;
+    assert_int_equal(vmux_lock_acquire(l, &got, &fence), 0);
+    assert_int_equal(vt_proxy_trap_fired(p->proxy), 1);
+    assert_true(got);
+    assert_true(vmux_lock_held(l));
+    char *stored = admin("GET %s", fkey);
+    assert_int_equal(strtoull(stored, NULL, 10), fence);
+    free(stored);
+    bool was_held = false;
+    assert_int_equal(vmux_lock_release(l, &was_held), 0);
+    assert_true(was_held);
+    vmux_lock_free(l);
+}
+
+static void test_lost_release_reply_found_released(void **state)
+{
+    struct proxied *p = *state;
+    warm_up(p->m);
+    char key[96];
+    key_for(key, sizeof key, "lostrel");
+    admin_del(key);
+    vmux_lock *l = new_lock(p->m, key, NULL);
+    acquire_ok(l);
+
+    /* the release runs and its reply is lost, twice: vmux's own resend is lost too */
+    unsigned fired = vt_proxy_trap_fired(p->proxy);
+    vt_proxy_trap_reply(p->proxy, key, 2);
+    bool was_held = false;
+    assert_int_equal(vmux_lock_release(l, &was_held), 0);
+    assert_int_equal(vt_proxy_trap_fired(p->proxy) - fired, 2);
+    assert_true(was_held);
+    assert_false(vmux_lock_held(l));
+    char *exists = admin("EXISTS %s", key);
+    assert_string_equal(exists, "0");
+    free(exists);
+    vmux_lock_free(l);
+}
+
+struct attempt {
+    vmux_lock *l;
+    int rc;
+    bool got;
+};
+
+static void *acquire_thread(void *arg)
+{
+    struct attempt *a = arg;
+    a->rc = vmux_lock_acquire(a->l, &a->got, NULL);
+    return NULL;
+}
+
+static bool one_in_flight(void *arg)
+{
+    vmux_stats st;
+    return vmux_get_stats(arg, &st) == 0 && st.in_flight >= 1;
+}
+
+static void test_acquire_that_never_ran_found_not_acquired(void **state)
+{
+    struct proxied *p = *state;
+    warm_up(p->m);
+    char key[96], fkey[128];
+    key_for(key, sizeof key, "neverran");
+    fence_key_for(fkey, sizeof fkey, key);
+    admin_del(key);
+    admin_del(fkey);
+    vmux_lock *l = new_lock(p->m, key, NULL);
+
+    /* the acquire is written into a black hole, and the connection is then cut */
+    assert_int_equal(vt_proxy_set_mode(p->proxy, VT_PROXY_BLACKHOLE, 0), 0);
+    struct attempt a = {.l = l};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, acquire_thread, &a), 0);
+    assert_true(vt_wait_until(one_in_flight, p->m, 10000));
+    vt_proxy_cut(p->proxy);
+    assert_int_equal(vt_proxy_set_mode(p->proxy, VT_PROXY_PASS, 0), 0);
+    pthread_join(t, NULL);
+
+    assert_int_equal(a.rc, 0);
+    assert_false(a.got);
+    assert_false(vmux_lock_held(l));
+    char *exists = admin("EXISTS %s", key);
+    assert_string_equal(exists, "0");
+    free(exists);
+    exists = admin("EXISTS %s", fkey);
+    assert_string_equal(exists, "0");
+    free(exists);
+    vmux_lock_free(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_token_fence_and_ttl_as_stored),
+        cmocka_unit_test(test_contention_one_holder_exact_count),
+        cmocka_unit_test(test_fences_strictly_increase),
+        cmocka_unit_test(test_non_owner_cannot_release_or_extend),
+        cmocka_unit_test(test_expired_lock_not_released_by_former_owner),
+        cmocka_unit_test(test_acquire_wait_gives_up),
+        cmocka_unit_test(test_auto_renew_keeps_then_reports_loss),
+    };
+    const struct CMUnitTest proxied[] = {
+        cmocka_unit_test(test_lost_acquire_reply_found_acquired),
+        cmocka_unit_test(test_lost_release_reply_found_released),
+        cmocka_unit_test(test_acquire_that_never_ran_found_not_acquired),
+    };
+    int failed = cmocka_run_group_tests_name("lock", tests, setup, teardown);
+    failed +=
+        cmocka_run_group_tests_name("lock_lost_replies", proxied, proxy_setup, proxy_teardown);
+    return failed;
+}
