@@ -359,7 +359,7 @@ static void remove_dir(const char *dir)
 /* Whether dir names a server directory whose test process is gone (killed, so no atexit). */
 static bool abandoned(const char *dir)
 {
-    char path[600], buf[32] = "";
+    char path[640], buf[32] = ""; /* dir is at most 600 bytes */
     snprintf(path, sizeof(path), "%s/owner", dir);
     FILE *f = fopen(path, "r");
     if (f == NULL)
