@@ -1,7 +1,8 @@
 /*
  * vmux-bench: shared declarations. Every family of configurations (vmux-sync, vmux-async,
- * hiredis-sync, raw-pipeline, valkey-benchmark) runs the same workload against the same server
- * and fills one bench_result per configuration. docs/benchmarks.md explains the choices.
+ * hiredis-sync, raw-pipeline, valkey-benchmark, and the -tls twins of vmux-sync, vmux-async and
+ * valkey-benchmark) runs the same workload against the same server (a TLS-only one for the
+ * twins) and fills one bench_result per configuration. docs/benchmarks.md explains the choices.
  */
 #ifndef VMUX_BENCH_BENCH_H
 #define VMUX_BENCH_BENCH_H
@@ -22,9 +23,24 @@
 /* How long the blocking clients wait on a silent server before the row fails. */
 #define BENCH_IO_TIMEOUT_S 10
 
+#define BENCH_PATH_CAP 512
+
+/* How a TLS client trusts the TLS server and, for tls-auth-clients yes, proves who it is. */
+typedef struct bench_tls {
+    char ca_file[BENCH_PATH_CAP];
+    char cert_file[BENCH_PATH_CAP]; /* "" for no client certificate */
+    char key_file[BENCH_PATH_CAP];
+    char name[64]; /* the name to check in the certificate (sslHost, --sni); "" for the host */
+} bench_tls;
+
+/*
+ * host:port is the server of the rows being run. main() keeps one copy for the plain rows and
+ * one for the TLS rows, whose tls points at how to reach it (NULL: plain TCP).
+ */
 typedef struct bench_opts {
     char host[64];
     int port;
+    const bench_tls *tls;
     double seconds; /* measured window per configuration */
     double warmup;  /* unmeasured lead-in per configuration */
     bool json;
@@ -37,7 +53,12 @@ enum {
     BENCH_FAM_HIREDIS_SYNC = 1u << 2,
     BENCH_FAM_RAW_PIPELINE = 1u << 3,
     BENCH_FAM_VALKEY_BENCHMARK = 1u << 4,
+    BENCH_FAM_VMUX_SYNC_TLS = 1u << 5,
+    BENCH_FAM_VMUX_ASYNC_TLS = 1u << 6,
+    BENCH_FAM_VALKEY_BENCHMARK_TLS = 1u << 7,
 };
+#define BENCH_FAM_TLS                                                                              \
+    (BENCH_FAM_VMUX_SYNC_TLS | BENCH_FAM_VMUX_ASYNC_TLS | BENCH_FAM_VALKEY_BENCHMARK_TLS)
 
 typedef struct bench_result {
     const char *name;
@@ -97,12 +118,23 @@ int drive_sync(const bench_opts *o, int nthreads, sync_op_fn op, void *const *ct
 /* Fills ops/s and percentiles of r from a merged histogram and the window length. */
 void result_from_hist(bench_result *r, const hist *h, double window_s);
 
-/* ---- the families: each returns 0, or -1 after printing why to stderr ---- */
+/*
+ * ---- the families: each returns 0, or -1 after printing why to stderr. The vmux and
+ * valkey-benchmark ones run over TLS when o->tls is set, and then name their row "<name>-tls".
+ */
 int run_hiredis_sync(const bench_opts *o, int threads, bench_result *r);
 int run_raw_pipeline(const bench_opts *o, int inflight, bench_result *r);
 int run_valkey_benchmark(const bench_opts *o, bench_result *r);
 int run_vmux_sync(const bench_opts *o, int threads, bench_result *r);
 int run_vmux_async(const bench_opts *o, int inflight, bench_result *r);
+
+struct vmux;
+/*
+ * Opens a vmux handle on o's server (over TLS when o->tls is set), with the config keys in
+ * extra ("" for none) on top. Returns 0, or a VMUX_ERR_* code with the reason in err.
+ */
+int bench_vmux_open(const bench_opts *o, const char *extra, struct vmux **out, char *err,
+                    size_t errlen);
 
 /* ---- server.c ---- */
 typedef struct bench_server {
@@ -110,18 +142,41 @@ typedef struct bench_server {
     int port;
 } bench_server;
 
-/* Starts a throwaway valkey-server on a free loopback port and waits until it answers. */
-int server_start(bench_server *s);
+/*
+ * Starts a throwaway valkey-server on a free loopback port and waits until it answers. With
+ * certs_dir (made by tests/support/gen-certs.sh) it is TLS-only: --port 0, --tls-port on the
+ * free port, serving server.crt and trusting ca.crt, with tls-auth-clients no; o->tls says how
+ * the readiness check trusts it. o->host and o->port are ignored.
+ */
+int server_start(bench_server *s, const bench_opts *o, const char *certs_dir);
 /* Stops a server started by server_start() (by its pid) and reaps it. */
 void server_stop(bench_server *s);
 /*
- * Waits until host:port answers PING, for at most timeout_s. Returns 0, -1 on timeout, or -2
+ * Waits until o's server answers PING, for at most timeout_s. Returns 0, -1 on timeout, or -2
  * when the process pid (if nonzero) exited meanwhile (it has been reaped).
  */
-int server_wait_ping(const char *host, int port, int pid, double timeout_s);
-/* Writes every key of the keyspace, so GETs hit. */
-int server_prefill(const char *host, int port);
-/* Kills the started server on SIGINT/SIGTERM before exiting; ignores SIGPIPE. */
+int server_wait_ping(const bench_opts *o, int pid, double timeout_s);
+/* Writes every key of the keyspace to o's server, so GETs hit. */
+int server_prefill(const bench_opts *o);
+/*
+ * Kills the started servers and removes the generated certificates on SIGINT/SIGTERM before
+ * exiting; ignores SIGPIPE.
+ */
 void server_install_signal_handlers(void);
+
+/* ---- tls.c: what the TLS rows need beyond the plain ones ---- */
+
+/*
+ * Makes a temporary directory and runs script (gen-certs.sh) to fill DIR/certs with a test CA
+ * and a server certificate for 127.0.0.1; certs_dir receives that path. Returns 0, or -1 with
+ * the reason in err (and nothing left behind).
+ */
+int certs_generate(const char *script, char *certs_dir, size_t cap, char *err, size_t errlen);
+/* Removes what certs_generate() made. Async-signal-safe, so the signal handler may call it. */
+void certs_remove(void);
+/* PING over TLS through vmux (hiredis 0.14 has no TLS); 1 when PONG came back. */
+int tls_ping_once(const bench_opts *o, char *err, size_t errlen);
+/* server_prefill() over TLS, through vmux. */
+int tls_prefill(const bench_opts *o);
 
 #endif

@@ -1,8 +1,11 @@
 /*
  * vmux-bench: measures vmux against hiredis, a raw pipelined socket and valkey-benchmark, on
- * one server in one run, and prints the ratios the project targets. See docs/benchmarks.md.
+ * one server in one run, the same over TLS on a TLS-only server, and prints the ratios the
+ * project targets. See docs/benchmarks.md.
  *
  *   vmux-bench [--seconds N] [--warmup N] [--server HOST:PORT] [--only NAME[,NAME...]] [--json]
+ *              [--tls-server HOST:PORT --tls-ca FILE [--tls-cert FILE --tls-key FILE]]
+ *              [--certs-script FILE]
  */
 #include "bench.h"
 #include "report.h"
@@ -13,7 +16,12 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define MAX_RESULTS 16
+#define MAX_RESULTS 24
+
+/* Where the tests keep their certificate generator; CMake passes the source tree's copy. */
+#ifndef VMUX_BENCH_CERTS_SCRIPT
+#define VMUX_BENCH_CERTS_SCRIPT "tests/support/gen-certs.sh"
+#endif
 
 typedef struct family {
     unsigned bit;
@@ -22,14 +30,28 @@ typedef struct family {
     int nsizes;
 } family;
 
+/* Each -tls family runs right after its plain twin, so the two see the same machine. */
 static const family FAMILIES[] = {
     {BENCH_FAM_VMUX_SYNC, "vmux-sync", {1, 8, 32, 128}, 4},
+    {BENCH_FAM_VMUX_SYNC_TLS, "vmux-sync-tls", {32}, 1},
     {BENCH_FAM_VMUX_ASYNC, "vmux-async", {1, 64, 1024}, 3},
+    {BENCH_FAM_VMUX_ASYNC_TLS, "vmux-async-tls", {1024}, 1},
     {BENCH_FAM_HIREDIS_SYNC, "hiredis-sync", {1, 8, 32}, 3},
     {BENCH_FAM_RAW_PIPELINE, "raw-pipeline", {1024}, 1},
     {BENCH_FAM_VALKEY_BENCHMARK, "valkey-benchmark", {800}, 1},
+    {BENCH_FAM_VALKEY_BENCHMARK_TLS, "valkey-benchmark-tls", {800}, 1},
 };
 #define NFAMILIES (sizeof(FAMILIES) / sizeof(FAMILIES[0]))
+
+/* Everything the options say, beyond the plain rows' bench_opts. */
+typedef struct setup {
+    bench_opts o;  /* the plain rows, and the settings shared by all rows */
+    bench_opts t;  /* the -tls rows: o's settings, the TLS server's host:port, t.tls = &tls */
+    bench_tls tls; /* from --tls-ca/--tls-cert/--tls-key, or the generated certificates */
+    bool have_server;
+    bool have_tls_server;
+    const char *certs_script;
+} setup;
 
 static void usage(FILE *f)
 {
@@ -37,8 +59,15 @@ static void usage(FILE *f)
                "  --seconds N          measured seconds per configuration (default 3)\n"
                "  --warmup N           unmeasured warm-up seconds per configuration (default 0.5)\n"
                "  --server HOST:PORT   use this (loopback) server instead of starting one\n"
+               "  --tls-server HOST:PORT  use this (loopback) TLS server for the -tls rows\n"
+               "  --tls-ca FILE        the CA that signed --tls-server's certificate\n"
+               "  --tls-cert FILE      client certificate for --tls-server (with --tls-key)\n"
+               "  --tls-key FILE       its private key\n"
+               "  --certs-script FILE  the certificate generator for the throwaway TLS server\n"
+               "                       (default " VMUX_BENCH_CERTS_SCRIPT ")\n"
                "  --only NAME[,NAME]   run only these families: vmux-sync, vmux-async,\n"
-               "                       hiredis-sync, raw-pipeline, valkey-benchmark\n"
+               "                       hiredis-sync, raw-pipeline, valkey-benchmark,\n"
+               "                       vmux-sync-tls, vmux-async-tls, valkey-benchmark-tls\n"
                "  --json               one JSON object per line instead of the table\n");
 }
 
@@ -61,27 +90,44 @@ static int parse_families(const char *list, unsigned *out)
     return *out ? 0 : -1;
 }
 
-/* Only loopback servers: the bench floods its target, and nothing else is ours to flood. */
-static int parse_server(const char *arg, bench_opts *o)
+/*
+ * Only loopback servers: the bench floods its target, and nothing else is ours to flood. A
+ * "localhost" becomes 127.0.0.1; name (if given) keeps "localhost", the name a TLS
+ * certificate for it would carry.
+ */
+static int parse_server(const char *opt, const char *arg, char *host, size_t hostcap, int *port,
+                        char *name, size_t namecap)
 {
     const char *colon = strrchr(arg, ':');
     char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    long p = colon ? strtol(colon + 1, &end, 10) : 0;
     size_t hlen = colon ? (size_t)(colon - arg) : 0;
-    if (!colon || *end != '\0' || port < 1 || port > 65535 || hlen == 0 ||
-        hlen >= sizeof(o->host)) {
-        fprintf(stderr, "vmux-bench: --server wants HOST:PORT, got '%s'\n", arg);
+    if (!colon || *end != '\0' || p < 1 || p > 65535 || hlen == 0 || hlen >= hostcap) {
+        fprintf(stderr, "vmux-bench: %s wants HOST:PORT, got '%s'\n", opt, arg);
         return -1;
     }
-    memcpy(o->host, arg, hlen);
-    o->host[hlen] = '\0';
-    if (strcasecmp(o->host, "localhost") == 0)
-        snprintf(o->host, sizeof(o->host), "127.0.0.1");
-    if (strncmp(o->host, "127.", 4) != 0) {
-        fprintf(stderr, "vmux-bench: --server must be a 127.x.x.x address, got '%s'\n", o->host);
+    memcpy(host, arg, hlen);
+    host[hlen] = '\0';
+    if (strcasecmp(host, "localhost") == 0) {
+        if (name)
+            snprintf(name, namecap, "localhost");
+        snprintf(host, hostcap, "127.0.0.1");
+    }
+    if (strncmp(host, "127.", 4) != 0) {
+        fprintf(stderr, "vmux-bench: %s must be a 127.x.x.x address, got '%s'\n", opt, host);
         return -1;
     }
-    o->port = (int)port;
+    *port = (int)p;
+    return 0;
+}
+
+static int parse_path(const char *opt, const char *arg, char *out)
+{
+    if (strlen(arg) >= BENCH_PATH_CAP || access(arg, R_OK) != 0) {
+        fprintf(stderr, "vmux-bench: %s: cannot read '%s'\n", opt, arg);
+        return -1;
+    }
+    snprintf(out, BENCH_PATH_CAP, "%s", arg);
     return 0;
 }
 
@@ -97,8 +143,31 @@ static int parse_seconds(const char *arg, double *out)
     return 0;
 }
 
-static int parse_one(int argc, char **argv, int *i, bench_opts *o, bool *have_server)
+/* The options of the TLS server; returns 1 when a is not one of them. */
+static int parse_tls_opt(const char *a, const char *v, setup *st)
 {
+    bench_tls *t = &st->tls;
+    if (strcmp(a, "--tls-server") == 0) {
+        st->have_tls_server = true;
+        return parse_server(a, v, st->t.host, sizeof(st->t.host), &st->t.port, t->name,
+                            sizeof(t->name));
+    }
+    if (strcmp(a, "--tls-ca") == 0)
+        return parse_path(a, v, t->ca_file);
+    if (strcmp(a, "--tls-cert") == 0)
+        return parse_path(a, v, t->cert_file);
+    if (strcmp(a, "--tls-key") == 0)
+        return parse_path(a, v, t->key_file);
+    if (strcmp(a, "--certs-script") == 0) {
+        st->certs_script = v;
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_one(int argc, char **argv, int *i, setup *st)
+{
+    bench_opts *o = &st->o;
     const char *a = argv[*i];
     const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
     if (strcmp(a, "--json") == 0) {
@@ -121,22 +190,45 @@ static int parse_one(int argc, char **argv, int *i, bench_opts *o, bool *have_se
     if (strcmp(a, "--only") == 0)
         return parse_families(v, &o->families);
     if (strcmp(a, "--server") == 0) {
-        *have_server = true;
-        return parse_server(v, o);
+        st->have_server = true;
+        return parse_server(a, v, o->host, sizeof(o->host), &o->port, NULL, 0);
     }
+    int rc = parse_tls_opt(a, v, st);
+    if (rc <= 0)
+        return rc;
     fprintf(stderr, "vmux-bench: unknown option '%s'\n", a);
     return -1;
 }
 
-static int parse_args(int argc, char **argv, bench_opts *o, bool *have_server)
+/* The TLS options make sense only together: a server, its CA, and both halves of a client key. */
+static int check_tls_opts(const setup *st)
 {
-    *o = (bench_opts){.host = "127.0.0.1", .seconds = 3.0, .warmup = 0.5, .families = ~0u};
-    *have_server = false;
+    const bench_tls *t = &st->tls;
+    const char *why = NULL;
+    if (st->have_tls_server && !t->ca_file[0])
+        why = "--tls-server needs --tls-ca";
+    else if (!st->have_tls_server && (t->ca_file[0] || t->cert_file[0] || t->key_file[0]))
+        why = "--tls-ca, --tls-cert and --tls-key go with --tls-server";
+    else if (!t->cert_file[0] != !t->key_file[0])
+        why = "--tls-cert and --tls-key go together";
+    if (why)
+        fprintf(stderr, "vmux-bench: %s\n", why);
+    return why ? -1 : 0;
+}
+
+static int parse_args(int argc, char **argv, setup *st)
+{
+    *st = (setup){.certs_script = VMUX_BENCH_CERTS_SCRIPT};
+    st->o = (bench_opts){.host = "127.0.0.1", .seconds = 3.0, .warmup = 0.5, .families = ~0u};
     for (int i = 1; i < argc; i++)
-        if (parse_one(argc, argv, &i, o, have_server) != 0) {
+        if (parse_one(argc, argv, &i, st) != 0) {
             usage(stderr);
             return -1;
         }
+    if (check_tls_opts(st) != 0) {
+        usage(stderr);
+        return -1;
+    }
     return 0;
 }
 
@@ -144,8 +236,10 @@ static int run_config(const bench_opts *o, const family *f, int size, bench_resu
 {
     switch (f->bit) {
     case BENCH_FAM_VMUX_SYNC:
+    case BENCH_FAM_VMUX_SYNC_TLS:
         return run_vmux_sync(o, size, r);
     case BENCH_FAM_VMUX_ASYNC:
+    case BENCH_FAM_VMUX_ASYNC_TLS:
         return run_vmux_async(o, size, r);
     case BENCH_FAM_HIREDIS_SYNC:
         return run_hiredis_sync(o, size, r);
@@ -156,19 +250,23 @@ static int run_config(const bench_opts *o, const family *f, int size, bench_resu
     }
 }
 
-/* Runs every selected configuration; returns how many failed. */
-static int run_all(const bench_opts *o, bench_result *results, size_t *nresults)
+/* Runs every selected configuration, the -tls ones on t's server; returns how many failed. */
+static int run_all(const bench_opts *o, const bench_opts *t, bench_result *results,
+                   size_t *nresults)
 {
+    const unsigned sync_bits =
+        BENCH_FAM_VMUX_SYNC | BENCH_FAM_VMUX_SYNC_TLS | BENCH_FAM_HIREDIS_SYNC;
     int failures = 0;
     *nresults = 0;
     for (size_t fi = 0; fi < NFAMILIES; fi++) {
         const family *f = &FAMILIES[fi];
         if (!(o->families & f->bit))
             continue;
-        bool sync = f->bit == BENCH_FAM_VMUX_SYNC || f->bit == BENCH_FAM_HIREDIS_SYNC;
+        bool sync = (f->bit & sync_bits) != 0;
         for (int si = 0; si < f->nsizes; si++) {
             bench_result r = {0};
-            if (run_config(o, f, f->sizes[si], &r) == 0 && *nresults < MAX_RESULTS) {
+            if (run_config(f->bit & BENCH_FAM_TLS ? t : o, f, f->sizes[si], &r) == 0 &&
+                *nresults < MAX_RESULTS) {
                 results[(*nresults)++] = r;
                 report_row(o, &r);
             } else {
@@ -180,44 +278,105 @@ static int run_all(const bench_opts *o, bench_result *results, size_t *nresults)
     return failures;
 }
 
-static int prepare_server(const bench_opts *o, bool have_server, bench_server *srv, char *note,
-                          size_t notelen)
+static int prepare_server(setup *st, bench_server *srv, char *note, size_t notelen)
 {
+    bench_opts *o = &st->o;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (have_server) {
-        if (server_wait_ping(o->host, o->port, 0, 5.0) != 0)
+    if (st->have_server) {
+        if (server_wait_ping(o, 0, 5.0) != 0)
             return -1;
         snprintf(note, notelen, "server %s:%d, %ld cores", o->host, o->port, cores);
     } else {
-        if (server_start(srv) != 0)
+        if (server_start(srv, o, NULL) != 0)
             return -1;
+        o->port = srv->port;
         snprintf(note, notelen,
                  "throwaway valkey-server on 127.0.0.1:%d (pid %d) sharing the %ld cores",
                  srv->port, srv->pid, cores);
     }
-    return server_prefill(o->host, have_server ? o->port : srv->port);
+    return server_prefill(o);
+}
+
+/* Starts the throwaway TLS-only server on fresh certificates; 0, or -1 with the note saying why. */
+static int start_tls_server(setup *st, bench_server *srv, char *note, size_t notelen)
+{
+    char certs[BENCH_PATH_CAP - 16], err[BENCH_PATH_CAP + 128];
+    if (certs_generate(st->certs_script, certs, sizeof(certs), err, sizeof(err)) != 0) {
+        snprintf(note, notelen, "-tls rows skipped: no certificates: %s", err);
+        return -1;
+    }
+    snprintf(st->tls.ca_file, sizeof(st->tls.ca_file), "%s/ca.crt", certs);
+    if (server_start(srv, &st->t, certs) != 0) {
+        snprintf(note, notelen, "-tls rows skipped: the TLS valkey-server did not start");
+        return -1;
+    }
+    st->t.port = srv->port;
+    snprintf(note, notelen,
+             "-tls rows: throwaway TLS-only valkey-server on 127.0.0.1:%d (pid %d, "
+             "tls-auth-clients no), certificates by %s in %s",
+             srv->port, srv->pid, st->certs_script, certs);
+    return 0;
+}
+
+/*
+ * Readies the server of the -tls rows: the given one, else (when the plain server is ours too)
+ * a throwaway one. Without either, or when the throwaway one cannot start, the -tls rows are
+ * taken out of o.families and the note says why. Returns -1 only when a given TLS server fails.
+ */
+static int prepare_tls(setup *st, bench_server *srv, char *note, size_t notelen)
+{
+    bench_opts given = st->t; /* --tls-server's host and port, if any */
+    st->t = st->o;
+    st->t.tls = &st->tls;
+    note[0] = '\0';
+    if (!(st->o.families & BENCH_FAM_TLS))
+        return 0;
+    if (st->have_tls_server) {
+        snprintf(st->t.host, sizeof(st->t.host), "%s", given.host);
+        st->t.port = given.port;
+        if (server_wait_ping(&st->t, 0, 5.0) != 0 || server_prefill(&st->t) != 0)
+            return -1;
+        snprintf(note, notelen, "-tls rows: TLS server %s:%d, CA %s%s", st->t.host, st->t.port,
+                 st->tls.ca_file, st->tls.cert_file[0] ? ", with a client certificate" : "");
+        return 0;
+    }
+    snprintf(st->t.host, sizeof(st->t.host), "127.0.0.1");
+    int rc = -1;
+    if (st->have_server)
+        snprintf(
+            note, notelen,
+            "-tls rows skipped: no TLS server (with --server, give --tls-server and --tls-ca)");
+    else
+        rc = start_tls_server(st, srv, note, notelen);
+    if (rc == 0 && server_prefill(&st->t) != 0) {
+        snprintf(note, notelen, "-tls rows skipped: the prefill of the TLS server failed");
+        rc = -1;
+    }
+    if (rc != 0)
+        st->o.families &= ~(unsigned)BENCH_FAM_TLS;
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    bench_opts o;
-    bool have_server;
-    if (parse_args(argc, argv, &o, &have_server) != 0)
+    setup st;
+    if (parse_args(argc, argv, &st) != 0)
         return 2;
     server_install_signal_handlers();
-    bench_server srv = {0};
-    char note[160];
-    if (prepare_server(&o, have_server, &srv, note, sizeof(note)) != 0) {
-        server_stop(&srv);
-        return 1;
+    bench_server srv = {0}, tls_srv = {0};
+    char note[160], tls_note[BENCH_PATH_CAP * 2 + 160];
+    int rc = 1;
+    if (prepare_server(&st, &srv, note, sizeof(note)) == 0 &&
+        prepare_tls(&st, &tls_srv, tls_note, sizeof(tls_note)) == 0) {
+        report_header(&st.o, note, tls_note);
+        bench_result results[MAX_RESULTS];
+        size_t n = 0;
+        int failures = run_all(&st.o, &st.t, results, &n);
+        report_ratios(&st.o, results, n);
+        rc = failures ? 1 : 0;
     }
-    if (!have_server)
-        o.port = srv.port;
-    report_header(&o, note);
-    bench_result results[MAX_RESULTS];
-    size_t n = 0;
-    int failures = run_all(&o, results, &n);
-    report_ratios(&o, results, n);
+    server_stop(&tls_srv);
     server_stop(&srv);
-    return failures ? 1 : 0;
+    certs_remove();
+    return rc;
 }

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-void report_header(const bench_opts *o, const char *server_note)
+void report_header(const bench_opts *o, const char *server_note, const char *tls_note)
 {
     /* In JSON mode stdout carries only JSON; the context goes to stderr. */
     FILE *f = o->json ? stderr : stdout;
@@ -12,9 +12,11 @@ void report_header(const bench_opts *o, const char *server_note)
             "vmux-bench: %s; %.1f s per configuration after %.1f s warm-up; GET/SET 50/50, "
             "%d-byte values, %d keys\n",
             server_note, o->seconds, o->warmup, BENCH_VALUE_LEN, BENCH_KEYSPACE);
+    if (tls_note[0])
+        fprintf(f, "vmux-bench: %s\n", tls_note);
     if (!o->json) {
         /* Written out: printf pads bytes, and "µ" takes two. */
-        printf("\nname               threads  inflight        ops/s     p50 µs     p99 µs\n");
+        printf("\nname                  threads  inflight        ops/s     p50 µs     p99 µs\n");
         fflush(stdout);
     }
 }
@@ -26,7 +28,7 @@ void report_row(const bench_opts *o, const bench_result *r)
                "\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
                r->name, r->threads, r->inflight, r->ops_per_sec, r->p50_us, r->p99_us);
     else
-        printf("%-18s %7d %9d %12.0f %10.1f %10.1f\n", r->name, r->threads, r->inflight,
+        printf("%-21s %7d %9d %12.0f %10.1f %10.1f\n", r->name, r->threads, r->inflight,
                r->ops_per_sec, r->p50_us, r->p99_us);
     fflush(stdout);
 }
@@ -36,7 +38,7 @@ void report_failed(const bench_opts *o, const char *name, int threads, int infli
     if (o->json)
         fprintf(stderr, "vmux-bench: %s threads=%d inflight=%d FAILED\n", name, threads, inflight);
     else
-        printf("%-18s %7d %9d %12s\n", name, threads, inflight, "FAILED");
+        printf("%-21s %7d %9d %12s\n", name, threads, inflight, "FAILED");
     fflush(stdout);
 }
 
@@ -49,6 +51,8 @@ static const bench_result *find(const bench_result *all, size_t n, const char *n
             return &all[i];
     return NULL;
 }
+
+#define NRATIOS 4
 
 typedef struct ratio {
     const char *label;
@@ -91,22 +95,24 @@ static void print_ratio_json(const ratio *q, int last)
 
 void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
 {
-    ratio q[3] = {
+    ratio q[NRATIOS] = {
         {"vmux-async@1024 / raw-pipeline", ">=0.6", 0.6, 1,
          quotient(find(all, n, "vmux-async", 1, 1024), find(all, n, "raw-pipeline", 1, 1024), 0)},
         {"vmux-sync@32 / hiredis-sync@32", ">=1.3", 1.3, 1,
          quotient(find(all, n, "vmux-sync", 32, 32), find(all, n, "hiredis-sync", 32, 32), 0)},
         {"p50 vmux-sync@1 / p50 hiredis-sync@1", "<=1.5", 1.5, 0,
          quotient(find(all, n, "vmux-sync", 1, 1), find(all, n, "hiredis-sync", 1, 1), 1)},
+        {"vmux-async-tls@1024 / vmux-async@1024", ">=0.7", 0.7, 1,
+         quotient(find(all, n, "vmux-async-tls", 1, 1024), find(all, n, "vmux-async", 1, 1024), 0)},
     };
     if (o->json) {
         printf("{\"name\":\"ratios\",\"ratios\":[");
-        for (int i = 0; i < 3; i++)
-            print_ratio_json(&q[i], i == 2);
+        for (int i = 0; i < NRATIOS; i++)
+            print_ratio_json(&q[i], i == NRATIOS - 1);
         printf("]}\n");
     } else {
         printf("\n%-40s %8s   %-13s %s\n", "ratio", "value", "target", "verdict");
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < NRATIOS; i++)
             print_ratio_text(&q[i]);
     }
     fflush(stdout);

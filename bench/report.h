@@ -6,7 +6,8 @@
 
 #include "bench.h"
 
-void report_header(const bench_opts *o, const char *server_note);
+/* tls_note: a line on the TLS server, or why the -tls rows are skipped; "" for none. */
+void report_header(const bench_opts *o, const char *server_note, const char *tls_note);
 void report_row(const bench_opts *o, const bench_result *r);
 void report_failed(const bench_opts *o, const char *name, int threads, int inflight);
 void report_ratios(const bench_opts *o, const bench_result *all, size_t n);

@@ -2,7 +2,8 @@
  * valkey-benchmark: the server's own load generator, 50 connections with 16 commands pipelined
  * on each, as the pipelined ceiling of the server on this machine. It runs SET then GET with
  * -n requests each; one short run first warms up and measures the rate, so the real run can be
- * sized to last about --seconds.
+ * sized to last about --seconds. With o->tls it runs the same over TLS (--tls --cacert, and the
+ * client certificate and name when given) as valkey-benchmark-tls.
  */
 #include "bench.h"
 
@@ -28,6 +29,25 @@ typedef struct vb_out {
     vb_test set, get;
 } vb_out;
 
+/* Appends the TLS options for t to argv from index n; returns the new count. */
+static int tls_args(const bench_tls *t, const char **argv, int n)
+{
+    argv[n++] = "--tls";
+    argv[n++] = "--cacert";
+    argv[n++] = t->ca_file;
+    if (t->cert_file[0]) {
+        argv[n++] = "--cert";
+        argv[n++] = t->cert_file;
+        argv[n++] = "--key";
+        argv[n++] = t->key_file;
+    }
+    if (t->name[0]) {
+        argv[n++] = "--sni";
+        argv[n++] = t->name;
+    }
+    return n;
+}
+
 static void exec_vb(const bench_opts *o, long n, int out_fd)
 {
     char port[16], count[32], conns[16], pipeline[16], keys[16], size[16];
@@ -40,8 +60,12 @@ static void exec_vb(const bench_opts *o, long n, int out_fd)
     dup2(out_fd, STDOUT_FILENO);
     dup2(out_fd, STDERR_FILENO);
     close(out_fd);
-    execlp("valkey-benchmark", "valkey-benchmark", "-h", o->host, "-p", port, "-P", pipeline, "-c",
-           conns, "-t", "set,get", "-d", size, "-r", keys, "-n", count, "--csv", (char *)NULL);
+    const char *argv[40] = {
+        "valkey-benchmark", "-h", o->host, "-p", port, "-P", pipeline, "-c",   conns, "-t",
+        "set,get",          "-d", size,    "-r", keys, "-n", count,    "--csv"};
+    if (o->tls)
+        tls_args(o->tls, argv, 18);
+    execvp("valkey-benchmark", (char *const *)argv);
     fprintf(stderr, "cannot run valkey-benchmark: %s\n", strerror(errno));
     _exit(127);
 }
@@ -160,8 +184,8 @@ static int run_once(const bench_opts *o, long n, vb_out *out)
     int rc = wait_child(pid, len < 0);
     if (rc == 0 && len >= 0 && parse_csv(text, out) == 0)
         return 0;
-    fprintf(stderr, "vmux-bench: valkey-benchmark failed%s; its output:\n%s\n",
-            len < 0 ? " (timed out)" : "", len > 0 ? text : "");
+    fprintf(stderr, "vmux-bench: valkey-benchmark%s failed%s; its output:\n%s\n",
+            o->tls ? " --tls" : "", len < 0 ? " (timed out)" : "", len > 0 ? text : "");
     return -1;
 }
 
@@ -181,7 +205,7 @@ int run_valkey_benchmark(const bench_opts *o, bench_result *r)
         n = 100000;
     if (run_once(o, n, &v) != 0)
         return -1;
-    r->name = "valkey-benchmark";
+    r->name = o->tls ? "valkey-benchmark-tls" : "valkey-benchmark";
     r->threads = 1;
     r->inflight = VB_CONNS * VB_PIPELINE;
     r->ops_per_sec = combined_rps(&v);

@@ -1,5 +1,6 @@
 /*
- * vmux-sync and vmux-async: the library under test, always through one handle.
+ * vmux-sync and vmux-async: the library under test, always through one handle; with o->tls,
+ * the same over TLS as vmux-sync-tls and vmux-async-tls.
  *
  * vmux-sync: T threads share the handle and each makes blocking vmux_call()s.
  * vmux-async: exactly K commands in flight. Each slot submits one command; its completion
@@ -13,14 +14,49 @@
 #include <stdlib.h>
 #include <vmux/vmux.h>
 
+/* Adds the TLS keys; the typed setters take any path, where a config string stops at a comma. */
+static int apply_tls(vmux_config *cfg, const bench_tls *t)
+{
+    int rc = vmux_config_set_ssl(cfg, true);
+    if (rc == 0)
+        rc = vmux_config_set_ssl_ca_file(cfg, t->ca_file);
+    if (rc == 0 && t->cert_file[0])
+        rc = vmux_config_set_ssl_cert(cfg, t->cert_file);
+    if (rc == 0 && t->key_file[0])
+        rc = vmux_config_set_ssl_key(cfg, t->key_file);
+    if (rc == 0 && t->name[0])
+        rc = vmux_config_set_ssl_host(cfg, t->name);
+    return rc;
+}
+
+int bench_vmux_open(const bench_opts *o, const char *extra, vmux **out, char *err, size_t errlen)
+{
+    vmux_config *cfg = NULL;
+    *out = NULL;
+    err[0] = '\0';
+    int rc = vmux_config_new(&cfg);
+    if (rc == 0)
+        rc = vmux_config_add_endpoint(cfg, o->host, o->port);
+    if (rc == 0 && o->tls)
+        rc = apply_tls(cfg, o->tls);
+    if (rc == 0 && extra[0])
+        rc = vmux_config_apply(cfg, extra, err, errlen);
+    if (rc == 0)
+        rc = vmux_open(cfg, out, err, errlen);
+    else if (!err[0])
+        snprintf(err, errlen, "cannot build the config");
+    vmux_config_free(cfg);
+    return rc;
+}
+
 static vmux *open_handle(const bench_opts *o)
 {
-    char cfg[96], err[256] = "";
-    snprintf(cfg, sizeof(cfg), "%s:%d", o->host, o->port);
+    char err[256];
     vmux *m = NULL;
-    int rc = vmux_open_str(cfg, &m, err, sizeof(err));
+    int rc = bench_vmux_open(o, "", &m, err, sizeof(err));
     if (rc != 0) {
-        fprintf(stderr, "vmux-bench: vmux_open_str(\"%s\"): %s: %s\n", cfg, vmux_err_name(rc), err);
+        fprintf(stderr, "vmux-bench: vmux_open(%s:%d%s): %s: %s\n", o->host, o->port,
+                o->tls ? ", ssl=true" : "", vmux_err_name(rc), err);
         return NULL;
     }
     return m;
@@ -47,7 +83,7 @@ int run_vmux_sync(const bench_opts *o, int threads, bench_result *r)
     }
     for (int i = 0; i < threads; i++)
         ctxs[i] = m;
-    r->name = "vmux-sync";
+    r->name = o->tls ? "vmux-sync-tls" : "vmux-sync";
     r->threads = threads;
     r->inflight = threads;
     int rc = drive_sync(o, threads, vmux_sync_op, (void *const *)ctxs, r);
@@ -182,13 +218,13 @@ static int async_measure(const bench_opts *o, async_run *run, async_slot *slots,
     /* Completes whatever is still pending and joins the I/O thread: slots and h are ours again. */
     vmux_close(run->m);
     run->m = NULL;
-    r->name = "vmux-async";
+    r->name = o->tls ? "vmux-async-tls" : "vmux-async";
     r->threads = 1;
     r->inflight = inflight;
     result_from_hist(r, &run->h, window);
     int err = atomic_load(&run->first_error);
     if (atomic_load(&run->failed)) {
-        fprintf(stderr, "vmux-bench: vmux-async: a command failed: %s\n", vmux_err_name(err));
+        fprintf(stderr, "vmux-bench: %s: a command failed: %s\n", r->name, vmux_err_name(err));
         return -1;
     }
     return 0;

@@ -1,7 +1,7 @@
 /*
- * The throwaway valkey-server: started on a free loopback port, awaited with a deadline,
- * prefilled, and killed by its pid at the end, on SIGINT/SIGTERM, and (through
- * PR_SET_PDEATHSIG) when the bench itself dies.
+ * The throwaway valkey-servers (a plain one, and a TLS-only one for the -tls rows): started on a
+ * free loopback port, awaited with a deadline, prefilled, and killed by their pids at the end,
+ * on SIGINT/SIGTERM, and (through PR_SET_PDEATHSIG) when the bench itself dies.
  */
 #include "bench.h"
 
@@ -19,12 +19,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t g_server_pid;
+#define MAX_SERVERS 2
+
+/* The pids the signal handler kills: one slot per running server, 0 when free. */
+static volatile sig_atomic_t g_server_pids[MAX_SERVERS];
 
 static void on_fatal_signal(int sig)
 {
-    if (g_server_pid > 0)
-        kill((pid_t)g_server_pid, SIGKILL);
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (g_server_pids[i] > 0)
+            kill((pid_t)g_server_pids[i], SIGKILL);
+    certs_remove();
     _exit(128 + sig);
 }
 
@@ -38,6 +43,15 @@ void server_install_signal_handlers(void)
     sigaction(SIGTERM, &sa, NULL);
     sa.sa_handler = SIG_IGN; /* a dead server must fail a write, not kill the bench */
     sigaction(SIGPIPE, &sa, NULL);
+}
+
+static void track_pid(int pid, int old)
+{
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (g_server_pids[i] == old) {
+            g_server_pids[i] = pid;
+            return;
+        }
 }
 
 static void sleep_ms(long ms)
@@ -65,7 +79,20 @@ static int free_port(void)
     return port;
 }
 
-static void exec_server(int port, pid_t parent)
+/* The listening options of the TLS-only server, in args (which must hold 12). */
+static void tls_listen_args(const char *certs, const char *port, char paths[3][BENCH_PATH_CAP],
+                            const char **args)
+{
+    snprintf(paths[0], BENCH_PATH_CAP, "%s/server.crt", certs);
+    snprintf(paths[1], BENCH_PATH_CAP, "%s/server.key", certs);
+    snprintf(paths[2], BENCH_PATH_CAP, "%s/ca.crt", certs);
+    const char *a[] = {
+        "--port",         "0",      "--tls-port",         port,     "--tls-cert-file",    paths[0],
+        "--tls-key-file", paths[1], "--tls-ca-cert-file", paths[2], "--tls-auth-clients", "no"};
+    memcpy(args, a, sizeof(a));
+}
+
+static void exec_server(int port, pid_t parent, const char *certs)
 {
     /* Die with the bench even if it is killed by a signal no handler sees. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -74,27 +101,37 @@ static void exec_server(int port, pid_t parent)
     int devnull = open("/dev/null", O_WRONLY);
     if (devnull >= 0)
         dup2(devnull, STDOUT_FILENO);
-    char portstr[16];
+    char portstr[16], paths[3][BENCH_PATH_CAP];
     snprintf(portstr, sizeof(portstr), "%d", port);
-    execlp("valkey-server", "valkey-server", "--bind", "127.0.0.1", "--port", portstr, "--save", "",
-           "--appendonly", "no", (char *)NULL);
+    const char *argv[20] = {"valkey-server", "--bind", "127.0.0.1", "--save", "",
+                            "--appendonly",  "no"};
+    const char **listen = argv + 7;
+    if (certs) {
+        tls_listen_args(certs, portstr, paths, listen);
+    } else {
+        listen[0] = "--port";
+        listen[1] = portstr;
+    }
+    execvp("valkey-server", (char *const *)argv);
     fprintf(stderr, "vmux-bench: cannot run valkey-server: %s\n", strerror(errno));
     _exit(127);
 }
 
-static int spawn_server(int port)
+static int spawn_server(int port, const char *certs)
 {
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0)
-        exec_server(port, parent);
+        exec_server(port, parent, certs);
     if (pid > 0)
-        g_server_pid = pid;
+        track_pid(pid, 0);
     return (int)pid;
 }
 
-int server_start(bench_server *s)
+int server_start(bench_server *s, const bench_opts *o, const char *certs_dir)
 {
+    bench_opts probe = *o;
+    snprintf(probe.host, sizeof(probe.host), "127.0.0.1");
     s->pid = 0;
     for (int attempt = 0; attempt < 3; attempt++) {
         int port = free_port();
@@ -102,23 +139,25 @@ int server_start(bench_server *s)
             fprintf(stderr, "vmux-bench: no free loopback port: %s\n", strerror(errno));
             return -1;
         }
-        int pid = spawn_server(port);
+        int pid = spawn_server(port, certs_dir);
         if (pid < 0) {
             fprintf(stderr, "vmux-bench: fork: %s\n", strerror(errno));
             return -1;
         }
         s->pid = pid;
         s->port = port;
-        int rc = server_wait_ping("127.0.0.1", port, pid, 10.0);
+        probe.port = port;
+        int rc = server_wait_ping(&probe, pid, 10.0);
         if (rc == 0)
             return 0;
         if (rc == -2) {
             s->pid = 0; /* already reaped: its pid may belong to someone else now */
-            g_server_pid = 0;
+            track_pid(0, pid);
         }
         server_stop(s);
     }
-    fprintf(stderr, "vmux-bench: valkey-server did not come up (is it installed?)\n");
+    fprintf(stderr, "vmux-bench: valkey-server%s did not come up (is it installed%s?)\n",
+            certs_dir ? " (TLS)" : "", certs_dir ? ", with TLS support" : "");
     return -1;
 }
 
@@ -135,7 +174,7 @@ void server_stop(bench_server *s)
     if (s->pid <= 0)
         return;
     /* From here on PR_SET_PDEATHSIG, not the signal handler, covers an interrupted stop. */
-    g_server_pid = 0;
+    track_pid(0, s->pid);
     kill((pid_t)s->pid, SIGTERM);
     uint64_t deadline = now_ns() + 5000000000u;
     while (!reaped(s->pid)) {
@@ -149,7 +188,7 @@ void server_stop(bench_server *s)
     s->pid = 0;
 }
 
-static int ping_once(const char *host, int port)
+static int plain_ping_once(const char *host, int port, char *err, size_t errlen)
 {
     struct timeval tv = {0, 200000};
     redisContext *c = redisConnectWithTimeout(host, port, tv);
@@ -160,24 +199,28 @@ static int ping_once(const char *host, int port)
         if (r)
             freeReplyObject(r);
     }
+    if (!ok)
+        snprintf(err, errlen, "%s", c && c->err ? c->errstr : "no PONG");
     if (c)
         redisFree(c);
     return ok;
 }
 
-int server_wait_ping(const char *host, int port, int pid, double timeout_s)
+int server_wait_ping(const bench_opts *o, int pid, double timeout_s)
 {
     uint64_t deadline = now_ns() + (uint64_t)(timeout_s * 1e9);
+    char err[256] = "";
     for (;;) {
         if (pid > 0 && reaped(pid)) {
-            fprintf(stderr, "vmux-bench: valkey-server on port %d exited at start\n", port);
+            fprintf(stderr, "vmux-bench: valkey-server on port %d exited at start\n", o->port);
             return -2;
         }
-        if (ping_once(host, port))
+        if (o->tls ? tls_ping_once(o, err, sizeof(err))
+                   : plain_ping_once(o->host, o->port, err, sizeof(err)))
             return 0;
         if (now_ns() > deadline) {
-            fprintf(stderr, "vmux-bench: %s:%d did not answer PING within %.0f s\n", host, port,
-                    timeout_s);
+            fprintf(stderr, "vmux-bench: %s:%d did not answer PING%s within %.0f s: %s\n", o->host,
+                    o->port, o->tls ? " over TLS" : "", timeout_s, err);
             return -1;
         }
         sleep_ms(20);
@@ -200,8 +243,12 @@ static int prefill_batch(redisContext *c, int from, int to)
     return 0;
 }
 
-int server_prefill(const char *host, int port)
+int server_prefill(const bench_opts *o)
 {
+    if (o->tls)
+        return tls_prefill(o);
+    const char *host = o->host;
+    int port = o->port;
     redisContext *c = redisConnect(host, port);
     int rc = c && !c->err ? 0 : -1;
     for (int i = 0; rc == 0 && i < BENCH_KEYSPACE; i += 1000)
