@@ -56,7 +56,17 @@ enum {
     BENCH_FAM_VMUX_SYNC_TLS = 1u << 5,
     BENCH_FAM_VMUX_ASYNC_TLS = 1u << 6,
     BENCH_FAM_VALKEY_BENCHMARK_TLS = 1u << 7,
+    BENCH_FAM_VMUX_GET = 1u << 8, /* the patterns' rows (run_patterns.c) */
+    BENCH_FAM_CACHE_HIT = 1u << 9,
+    BENCH_FAM_VMUX_INCR = 1u << 10,
+    BENCH_FAM_RL_FIXED = 1u << 11,
+    BENCH_FAM_RL_SLIDING = 1u << 12,
+    BENCH_FAM_RL_GCRA = 1u << 13,
+    BENCH_FAM_LOCK_PAIR = 1u << 14,
 };
+#define BENCH_FAM_PATTERNS                                                                         \
+    (BENCH_FAM_VMUX_GET | BENCH_FAM_CACHE_HIT | BENCH_FAM_VMUX_INCR | BENCH_FAM_RL_FIXED |         \
+     BENCH_FAM_RL_SLIDING | BENCH_FAM_RL_GCRA | BENCH_FAM_LOCK_PAIR)
 #define BENCH_FAM_TLS                                                                              \
     (BENCH_FAM_VMUX_SYNC_TLS | BENCH_FAM_VMUX_ASYNC_TLS | BENCH_FAM_VALKEY_BENCHMARK_TLS)
 
@@ -127,6 +137,8 @@ int run_raw_pipeline(const bench_opts *o, int inflight, bench_result *r);
 int run_valkey_benchmark(const bench_opts *o, bench_result *r);
 int run_vmux_sync(const bench_opts *o, int threads, bench_result *r);
 int run_vmux_async(const bench_opts *o, int inflight, bench_result *r);
+/* One of the patterns' rows (a BENCH_FAM_* of BENCH_FAM_PATTERNS) from threads threads. */
+int run_pattern(const bench_opts *o, unsigned fam, int threads, bench_result *r);
 
 struct vmux;
 /*

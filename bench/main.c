@@ -40,6 +40,13 @@ static const family FAMILIES[] = {
     {BENCH_FAM_RAW_PIPELINE, "raw-pipeline", {1024}, 1},
     {BENCH_FAM_VALKEY_BENCHMARK, "valkey-benchmark", {800}, 1},
     {BENCH_FAM_VALKEY_BENCHMARK_TLS, "valkey-benchmark-tls", {800}, 1},
+    {BENCH_FAM_VMUX_GET, "vmux-get", {8}, 1},
+    {BENCH_FAM_CACHE_HIT, "cache-hit", {8}, 1},
+    {BENCH_FAM_VMUX_INCR, "vmux-incr", {8}, 1},
+    {BENCH_FAM_RL_FIXED, "ratelimit-fixed", {8}, 1},
+    {BENCH_FAM_RL_SLIDING, "ratelimit-sliding", {8}, 1},
+    {BENCH_FAM_RL_GCRA, "ratelimit-gcra", {8}, 1},
+    {BENCH_FAM_LOCK_PAIR, "lock-pair", {8}, 1},
 };
 #define NFAMILIES (sizeof(FAMILIES) / sizeof(FAMILIES[0]))
 
@@ -245,6 +252,14 @@ static int run_config(const bench_opts *o, const family *f, int size, bench_resu
         return run_hiredis_sync(o, size, r);
     case BENCH_FAM_RAW_PIPELINE:
         return run_raw_pipeline(o, size, r);
+    case BENCH_FAM_VMUX_GET:
+    case BENCH_FAM_CACHE_HIT:
+    case BENCH_FAM_VMUX_INCR:
+    case BENCH_FAM_RL_FIXED:
+    case BENCH_FAM_RL_SLIDING:
+    case BENCH_FAM_RL_GCRA:
+    case BENCH_FAM_LOCK_PAIR:
+        return run_pattern(o, f->bit, size, r);
     default:
         return run_valkey_benchmark(o, r);
     }
@@ -255,7 +270,7 @@ static int run_all(const bench_opts *o, const bench_opts *t, bench_result *resul
                    size_t *nresults)
 {
     const unsigned sync_bits =
-        BENCH_FAM_VMUX_SYNC | BENCH_FAM_VMUX_SYNC_TLS | BENCH_FAM_HIREDIS_SYNC;
+        BENCH_FAM_VMUX_SYNC | BENCH_FAM_VMUX_SYNC_TLS | BENCH_FAM_HIREDIS_SYNC | BENCH_FAM_PATTERNS;
     int failures = 0;
     *nresults = 0;
     for (size_t fi = 0; fi < NFAMILIES; fi++) {

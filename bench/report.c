@@ -52,7 +52,7 @@ static const bench_result *find(const bench_result *all, size_t n, const char *n
     return NULL;
 }
 
-#define NRATIOS 4
+#define NRATIOS 8
 
 typedef struct ratio {
     const char *label;
@@ -74,6 +74,7 @@ static double quotient(const bench_result *a, const bench_result *b, int latency
 static void print_ratio_text(const ratio *q)
 {
     const char *verdict = isnan(q->value)                                                 ? "n/a"
+                          : strcmp(q->target_text, "info") == 0                           ? "-"
                           : (q->at_least ? q->value >= q->target : q->value <= q->target) ? "PASS"
                                                                                           : "MISS";
     if (isnan(q->value))
@@ -104,6 +105,14 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
          quotient(find(all, n, "vmux-sync", 1, 1), find(all, n, "hiredis-sync", 1, 1), 1)},
         {"vmux-async-tls@1024 / vmux-async@1024", ">=0.7", 0.7, 1,
          quotient(find(all, n, "vmux-async-tls", 1, 1024), find(all, n, "vmux-async", 1, 1024), 0)},
+        {"cache-hit@8 / vmux-get@8", ">=0.85", 0.85, 1,
+         quotient(find(all, n, "cache-hit", 8, 8), find(all, n, "vmux-get", 8, 8), 0)},
+        {"ratelimit-fixed@8 / vmux-incr@8", "info", 0, 1,
+         quotient(find(all, n, "ratelimit-fixed", 8, 8), find(all, n, "vmux-incr", 8, 8), 0)},
+        {"ratelimit-sliding@8 / vmux-incr@8", "info", 0, 1,
+         quotient(find(all, n, "ratelimit-sliding", 8, 8), find(all, n, "vmux-incr", 8, 8), 0)},
+        {"ratelimit-gcra@8 / vmux-incr@8", "info", 0, 1,
+         quotient(find(all, n, "ratelimit-gcra", 8, 8), find(all, n, "vmux-incr", 8, 8), 0)},
     };
     if (o->json) {
         printf("{\"name\":\"ratios\",\"ratios\":[");
