@@ -60,8 +60,8 @@ int vmux_op_check_shareable(const struct vmux_op *op)
 }
 
 static const char *const blocking[] = {
-    "BLPOP",   "BRPOP",    "BRPOPLPUSH", "BLMOVE", "BLMPOP",
-    "BZPOPMIN", "BZPOPMAX", "BZMPOP",    "WAIT",   "WAITAOF",
+    "BLPOP",    "BRPOP",    "BRPOPLPUSH", "BLMOVE", "BLMPOP",
+    "BZPOPMIN", "BZPOPMAX", "BZMPOP",     "WAIT",   "WAITAOF",
 };
 
 /* XREAD and XREADGROUP block only when given BLOCK, before STREAMS. */
