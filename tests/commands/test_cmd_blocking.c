@@ -19,14 +19,7 @@
 
 static vmux *open_plain(const char *extra)
 {
-    char *conf = vt_server_config("plain", extra);
-    char err[256] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    free(conf);
-    if (rc != 0)
-        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
-    return m;
+    return vt_open("plain", extra);
 }
 
 struct popper {

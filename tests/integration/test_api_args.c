@@ -22,14 +22,7 @@
 
 static vmux *open_plain(void)
 {
-    char *conf = vt_server_config("plain", NULL);
-    char err[256] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    free(conf);
-    if (rc != 0)
-        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
-    return m;
+    return vt_open("plain", NULL);
 }
 
 static int setup_handle(void **state)

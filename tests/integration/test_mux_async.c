@@ -52,14 +52,7 @@ struct submitter {
 
 static vmux *open_plain(const char *extra)
 {
-    char *conf = vt_server_config("plain", extra);
-    char err[256] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    free(conf);
-    if (rc != 0)
-        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
-    return m;
+    return vt_open("plain", extra);
 }
 
 static bool reply_is(int status, const vmux_reply *r, vmux_reply_kind kind, const char *want,

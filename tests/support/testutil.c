@@ -1,6 +1,8 @@
 /* Helpers shared by the integration tests; see testutil.h. */
 #include "testutil.h"
 
+#include "vmux/vmux.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -391,4 +393,16 @@ char *vt_admin(const char *name, const char *format, ...)
     freeReplyObject(r);
     ERR_clear_error(); /* leave no OpenSSL error behind on this thread */
     return text;
+}
+
+struct vmux *vt_open(const char *name, const char *extra)
+{
+    char *conf = vt_server_config(name, extra);
+    char err[256] = "";
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    if (rc != 0)
+        fail_msg("vmux_open_str(%s): %s (%s)", conf, vmux_err_name(rc), err);
+    free(conf);
+    return m;
 }

@@ -47,6 +47,13 @@ char *vt_server_config(const char *name, const char *extra);
  */
 char *vt_server_url(const char *name, const char *userinfo, const char *path);
 
+/*
+ * Opens a vmux handle on the fixture server called name (vt_server_config(name, extra)); fails
+ * the running cmocka test with the error and its reason when it cannot.
+ */
+struct vmux;
+struct vmux *vt_open(const char *name, const char *extra);
+
 /* Monotonic clock in milliseconds and nanoseconds. */
 uint64_t vt_now_ms(void);
 uint64_t vt_now_ns(void);
