@@ -112,7 +112,7 @@ vmux_reader *vmux_reader_new(const struct vmux_reader_limits *limits)
         return NULL;
     }
     rd->limits = *limits;
-    redisReaderSetPrivdata(rd->hr, rd);
+    rd->hr->privdata = rd; /* hiredis's macro for this casts a pointer to int */
     return rd;
 }
 

@@ -1,0 +1,94 @@
+/*
+ * libFuzzer target for the reply reader (lib/core/reader.c). Each input is fed whole, byte by
+ * byte, and split at a point the input itself chooses; the three must agree: the same replies
+ * in the same order (compared as printed text), and the same outcome (more bytes needed, or a
+ * failure with the same code). Small limits make the bulk, element and buffer checks reachable.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/reader.h"
+#include "vmux/error.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__);                      \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static const struct vmux_reader_limits limits = {64, 16, 512};
+
+/* Appends a compact, unambiguous rendering of r to out (cut at cap). */
+static void render(const vmux_reply *r, char *out, size_t cap)
+{
+    size_t len = strlen(out);
+    if (len + 64 >= cap)
+        return;
+    vmux_reply_kind kind = vmux_reply_type(r);
+    if (kind == VMUX_REPLY_INTEGER) {
+        snprintf(out + len, cap - len, "i%lld;", (long long)vmux_reply_integer(r));
+    } else if (kind == VMUX_REPLY_NIL) {
+        snprintf(out + len, cap - len, "n;");
+    } else if (kind == VMUX_REPLY_ARRAY) {
+        snprintf(out + len, cap - len, "[%zu:", vmux_reply_len(r));
+        for (size_t i = 0; i < vmux_reply_len(r); i++)
+            render(vmux_reply_element(r, i), out, cap);
+        len = strlen(out);
+        snprintf(out + len, cap - len, "]");
+    } else {
+        size_t n;
+        const char *s = vmux_reply_str(r, &n);
+        snprintf(out + len, cap - len, "%d:%zu:", (int)kind, n);
+        len = strlen(out);
+        for (size_t i = 0; i < n && len + 3 < cap; i++, len += 2)
+            snprintf(out + len, cap - len, "%02x", (unsigned char)s[i]);
+    }
+}
+
+/* Feeds data in pieces of at most step bytes (the first piece cut at `cut` when > 0). */
+static int run(const uint8_t *data, size_t size, size_t cut, size_t step, char *out, size_t cap)
+{
+    vmux_reader *rd = vmux_reader_new(&limits);
+    CHECK(rd != NULL);
+    out[0] = '\0';
+    int rc = 0;
+    for (size_t pos = 0; pos < size && rc == 0;) {
+        size_t n = cut > pos ? cut - pos : step;
+        if (n > size - pos)
+            n = size - pos;
+        rc = vmux_reader_feed(rd, (const char *)data + pos, n);
+        pos += n;
+        vmux_reply *r;
+        while (rc == 0 && (rc = vmux_reader_next(rd, &r)) == 1) {
+            render(r, out, cap);
+            vmux_reply_free(r);
+            rc = 0;
+        }
+    }
+    CHECK(rc == 0 || rc == VMUX_ERR_PROTOCOL || rc == VMUX_ERR_NOMEM);
+    CHECK(rc == 0 || strlen(vmux_reader_error(rd)) > 0);
+    vmux_reader_free(rd);
+    return rc;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static char whole[8192], bytewise[8192], split[8192];
+    size_t cut = size > 0 ? data[0] % (size + 1) : 0;
+    int a = run(data, size, 0, size ? size : 1, whole, sizeof(whole));
+    int b = run(data, size, 0, 1, bytewise, sizeof(bytewise));
+    int c = run(data, size, cut, size ? size : 1, split, sizeof(split));
+    /* The buffer limit is checked after each feed, so a failure may come at a different
+     * reply when the bytes come in another rhythm; a success must be identical. */
+    if (a == 0 && b == 0 && c == 0) {
+        CHECK(strcmp(whole, bytewise) == 0);
+        CHECK(strcmp(whole, split) == 0);
+    }
+    return 0;
+}
