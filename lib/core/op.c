@@ -104,11 +104,11 @@ void vmux_opq_append(struct vmux_opq *dst, struct vmux_opq *src)
 void vmux_opq_fail_all(struct vmux_opq *q, int status)
 {
     /* Detach first: a completion may submit new ops, which must not join this walk. */
-    struct vmux_opq todo = *q;
+    struct vmux_opq pending = *q;
     q->head = q->tail = NULL;
     q->count = 0;
     struct vmux_op *op;
-    while ((op = vmux_opq_pop(&todo)) != NULL) {
+    while ((op = vmux_opq_pop(&pending)) != NULL) {
         if (!op->done)
             vmux_op_complete(op, status, NULL);
         vmux_op_free(op);
