@@ -295,3 +295,30 @@ void rt_soft_finish(rt_soft *s)
     if (s->msg[0] != '\0')
         fail_msg("%s", s->msg);
 }
+
+rt_proxied *rt_proxied_start(const char *opts)
+{
+    rt_proxied *f = calloc(1, sizeof(*f));
+    if (f == NULL || vt_server_start(&f->server, 0, NULL) != 0) {
+        free(f);
+        return NULL;
+    }
+    f->proxy = vt_proxy_start("127.0.0.1", f->server.port);
+    if (f->proxy == NULL) {
+        vt_server_stop(&f->server);
+        free(f);
+        return NULL;
+    }
+    char conf[256];
+    snprintf(conf, sizeof(conf), "127.0.0.1:%d,%s", vt_proxy_port(f->proxy), opts);
+    f->m = rt_open_events(conf, &f->ev);
+    return f;
+}
+
+void rt_proxied_stop(rt_proxied *f)
+{
+    vmux_close(f->m);
+    vt_proxy_stop(f->proxy);
+    vt_server_stop(&f->server);
+    free(f);
+}

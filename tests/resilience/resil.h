@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "faultproxy.h"
+#include "servers.h"
 #include "vmux/vmux.h"
 
 /*
@@ -93,5 +95,18 @@ void rt_soft_finish(rt_soft *s);
 
 /* A name unique to this process and call, for keys: "<prefix>:<pid>:<n>". */
 void rt_unique(char *buf, size_t len, const char *prefix);
+
+/* A test-owned server behind a fault proxy, and a handle (with event counters) on the proxy. */
+typedef struct rt_proxied {
+    vt_server server;
+    vt_proxy *proxy;
+    vmux *m;
+    rt_events ev;
+} rt_proxied;
+
+/* Starts the server and the proxy and opens the handle with opts; NULL when anything fails. */
+rt_proxied *rt_proxied_start(const char *opts);
+/* Closes the handle, stops the proxy and the server, frees f. */
+void rt_proxied_stop(rt_proxied *f);
 
 #endif

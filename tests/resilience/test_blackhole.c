@@ -33,42 +33,22 @@ enum { DELAY_MS = 300, SHORT_MS = 100, LONG_MS = 10000, DELAY_ROUNDS = 5 };
 static const char *const OPTS = "syncTimeout=500,connectTimeout=1000,reconnectMin=50,"
                                 "reconnectMax=500,backlogSize=100000";
 
-struct fixture {
-    vt_server server;
-    vt_proxy *proxy;
-    vmux *m;
-    rt_events ev;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL || vt_server_start(&f->server, 0, NULL) != 0)
-        return -1;
-    f->proxy = vt_proxy_start("127.0.0.1", f->server.port);
-    if (f->proxy == NULL)
-        return -1;
-    char conf[256];
-    snprintf(conf, sizeof(conf), "127.0.0.1:%d,%s", vt_proxy_port(f->proxy), OPTS);
-    f->m = rt_open_events(conf, &f->ev);
-    *state = f;
-    return 0;
+    *state = rt_proxied_start(OPTS);
+    return *state != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    vmux_close(f->m);
-    vt_proxy_stop(f->proxy);
-    vt_server_stop(&f->server);
-    free(f);
+    rt_proxied_stop(*state);
     return 0;
 }
 
 /* ---- blackhole ---- */
 
 struct load {
-    struct fixture *f;
+    rt_proxied *f;
     char prefix[64];
     atomic_bool stop;
     rt_ledger all, incr, get;
@@ -129,7 +109,7 @@ static void *worker_main(void *arg)
 }
 
 /* Runs while the workers do: failures are recorded in soft, and the step stops at the first. */
-static void blackhole_then_pass(struct fixture *f, struct load *ld, rt_soft *soft)
+static void blackhole_then_pass(rt_proxied *f, struct load *ld, rt_soft *soft)
 {
     vmux_stats before = rt_stats(f->m);
     unsigned long failed = atomic_load(&f->ev.failed);
@@ -159,7 +139,7 @@ static void blackhole_then_pass(struct fixture *f, struct load *ld, rt_soft *sof
                   "the handle did not serve again within 30 s of the route coming back");
 }
 
-static void check_load(struct fixture *f, struct load *ld)
+static void check_load(rt_proxied *f, struct load *ld)
 {
     rt_ledger_print(&ld->incr, "INCR (not retry-safe)");
     rt_ledger_print(&ld->get, "GET (retry-safe)");
@@ -185,7 +165,7 @@ static void check_load(struct fixture *f, struct load *ld)
 
 static void test_blackhole(void **state)
 {
-    struct fixture *f = *state;
+    rt_proxied *f = *state;
     struct load *ld = calloc(1, sizeof(*ld));
     assert_non_null(ld);
     ld->f = f;
@@ -210,7 +190,7 @@ static void test_blackhole(void **state)
 /* ---- delay ---- */
 
 struct delay_worker {
-    struct fixture *f;
+    rt_proxied *f;
     char prefix[64];
     int id;
     rt_ledger *quick, *slow;
@@ -254,7 +234,7 @@ static void *delay_main(void *arg)
 
 static void test_delay_late_replies_dropped(void **state)
 {
-    struct fixture *f = *state;
+    rt_proxied *f = *state;
     rt_ledger *quick = calloc(1, sizeof(*quick)), *slow = calloc(1, sizeof(*slow));
     assert_true(quick != NULL && slow != NULL);
     struct delay_worker w[NTHREADS];

@@ -27,35 +27,15 @@ enum { NTHREADS = 16, CUTS = 5, EACH = 50, MARGIN_MS = 3000 };
 static const char *const OPTS = "syncTimeout=5000,connectTimeout=2000,reconnectMin=20,"
                                 "reconnectMax=200,backlogSize=100000";
 
-struct fixture {
-    vt_server server;
-    vt_proxy *proxy;
-    vmux *m;
-    rt_events ev;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL || vt_server_start(&f->server, 0, NULL) != 0)
-        return -1;
-    f->proxy = vt_proxy_start("127.0.0.1", f->server.port);
-    if (f->proxy == NULL)
-        return -1;
-    char conf[256];
-    snprintf(conf, sizeof(conf), "127.0.0.1:%d,%s", vt_proxy_port(f->proxy), OPTS);
-    f->m = rt_open_events(conf, &f->ev);
-    *state = f;
-    return 0;
+    *state = rt_proxied_start(OPTS);
+    return *state != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    vmux_close(f->m);
-    vt_proxy_stop(f->proxy);
-    vt_server_stop(&f->server);
-    free(f);
+    rt_proxied_stop(*state);
     return 0;
 }
 
@@ -74,7 +54,7 @@ static long long calls_of(int port, const char *cmd)
 
 static void test_retry_safe_resent_once(void **state)
 {
-    struct fixture *f = *state;
+    rt_proxied *f = *state;
     int port = f->server.port;
     char key[64];
     rt_unique(key, sizeof(key), "resend:get");
@@ -101,7 +81,7 @@ static void test_retry_safe_resent_once(void **state)
 
 static void test_retry_safe_lost_on_second_break(void **state)
 {
-    struct fixture *f = *state;
+    rt_proxied *f = *state;
     int port = f->server.port;
     char key[64];
     rt_unique(key, sizeof(key), "resend:twice");
@@ -130,7 +110,7 @@ static void test_retry_safe_lost_on_second_break(void **state)
 
 static void test_not_retry_safe_never_resent(void **state)
 {
-    struct fixture *f = *state;
+    rt_proxied *f = *state;
     int port = f->server.port;
     char key[64];
     rt_unique(key, sizeof(key), "resend:incr");
@@ -158,7 +138,7 @@ static void test_not_retry_safe_never_resent(void **state)
 /* ---- under load ---- */
 
 struct load {
-    struct fixture *f;
+    rt_proxied *f;
     char prefix[64];
     atomic_bool stop;
     rt_ledger all, incr, get;
@@ -226,7 +206,7 @@ static void *worker_main(void *arg)
 }
 
 /* Runs while the workers do: failures go to soft, and it stops at the first. */
-static void cut_repeatedly(struct fixture *f, struct load *ld, rt_soft *soft)
+static void cut_repeatedly(rt_proxied *f, struct load *ld, rt_soft *soft)
 {
     for (int i = 0; i < CUTS; i++) {
         vmux_stats before = rt_stats(f->m);
@@ -242,7 +222,7 @@ static void cut_repeatedly(struct fixture *f, struct load *ld, rt_soft *soft)
 
 static void test_cuts_under_load(void **state)
 {
-    struct fixture *f = *state;
+    rt_proxied *f = *state;
     struct load *ld = calloc(1, sizeof(*ld));
     assert_non_null(ld);
     ld->f = f;
