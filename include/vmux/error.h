@@ -31,10 +31,11 @@ extern "C" {
     XX(CLOSED, -11, "the handle was closed")                                                       \
     XX(PROTOCOL, -12, "malformed or oversized reply from the server")                              \
     XX(SERVER, -13, "the server replied with an error")                                            \
-    XX(BACKLOG_FULL, -14, "too many commands waiting for a connection")                            \
+    XX(BACKLOG_FULL, -14, "too many commands pending; refused at the door")                        \
     XX(IO, -15, "network I/O error")                                                               \
     XX(NOT_CONNECTED, -16, "no connection is ready; the command was not sent")                     \
-    XX(UNSUPPORTED, -17, "this command cannot run on a shared, multiplexed connection")
+    XX(UNSUPPORTED, -17, "this command cannot run on a shared, multiplexed connection")            \
+    XX(FORKED, -18, "the handle was opened in a parent process; open a new one after fork()")
 
 /* The error codes. VMUX_OK (0) is success. */
 typedef enum vmux_errno {

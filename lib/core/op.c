@@ -1,6 +1,7 @@
 #include "core/op.h"
 
 #include <assert.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 
 #include "core/counters.h"
@@ -47,6 +48,8 @@ void vmux_op_complete_reply(struct vmux_op *op, vmux_reply *reply)
 void vmux_op_free(struct vmux_op *op)
 {
     vmux_reply_free(op->first_error);
+    if (op->flags & VMUX_OP_SECRET)
+        OPENSSL_cleanse(op->cmd, op->len); /* no password left in freed memory */
     free(op);
 }
 

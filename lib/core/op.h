@@ -27,6 +27,7 @@ enum vmux_op_flags {
     VMUX_OP_BLOCKING = 1u << 4,     /* blocks on the server: runs on a pool connection */
     VMUX_OP_TRUSTED = 1u << 5,      /* built by the library (MULTI...EXEC): not checked */
     VMUX_OP_CONTROL = 1u << 6,      /* no command: a function to run on the I/O thread */
+    VMUX_OP_SECRET = 1u << 7,       /* carries credentials (AUTH, HELLO): wiped when freed */
 };
 
 struct vmux_counters;
