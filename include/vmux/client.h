@@ -73,6 +73,9 @@ typedef struct vmux_stats {
     uint64_t in_flight;        /* commands sent and not yet answered, now */
     uint64_t bytes_in;         /* bytes read from the network (TLS: ciphertext) */
     uint64_t bytes_out;        /* bytes handed to the network */
+    uint64_t pending;          /* commands held for callers now (see maxPending), all links */
+    uint64_t pending_bytes;    /* their encoded bytes, now */
+    uint64_t refused;          /* calls refused at the door with VMUX_ERR_BACKLOG_FULL */
 } vmux_stats;
 
 /*

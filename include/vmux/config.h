@@ -130,6 +130,16 @@ VMUX_EXPORT int vmux_config_set_blocking_pool_size(vmux_config *cfg, int connect
 VMUX_EXPORT int vmux_config_set_max_bulk_length(vmux_config *cfg, uint64_t bytes);
 VMUX_EXPORT int vmux_config_set_max_reply_elements(vmux_config *cfg, uint64_t elements);
 VMUX_EXPORT int vmux_config_set_max_reply_buffer(vmux_config *cfg, uint64_t bytes);
+/*
+ * The bound on everything the handle holds for its callers: commands accepted and not yet
+ * finished with, wherever they wait (the submit queue, a backlog, on the wire, a timed-out
+ * command whose late reply is still owed), and their encoded bytes. A call that would pass
+ * either is refused at once with VMUX_ERR_BACKLOG_FULL (its callback never runs). One command
+ * larger than maxPendingBytes is still accepted while nothing else is pending. Each at least 1;
+ * defaults 200000 commands and 256 MiB.
+ */
+VMUX_EXPORT int vmux_config_set_max_pending(vmux_config *cfg, int commands);
+VMUX_EXPORT int vmux_config_set_max_pending_bytes(vmux_config *cfg, uint64_t bytes);
 
 /* ---- typed getters: a NULL cfg gives the default (strings: NULL) ---- */
 
@@ -159,6 +169,8 @@ VMUX_EXPORT int vmux_config_blocking_pool_size(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_max_bulk_length(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_max_reply_elements(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_max_reply_buffer(const vmux_config *cfg);
+VMUX_EXPORT int vmux_config_max_pending(const vmux_config *cfg);
+VMUX_EXPORT uint64_t vmux_config_max_pending_bytes(const vmux_config *cfg);
 
 /* ---- callbacks: each runs on the handle's I/O thread, must return quickly, must not block,
  * and must not call vmux_close(). fn NULL removes the callback. Each returns 0, or

@@ -56,6 +56,8 @@ enum key_id {
     KEY_MAX_BULK_LENGTH,
     KEY_MAX_REPLY_ELEMENTS,
     KEY_MAX_REPLY_BUFFER,
+    KEY_MAX_PENDING,
+    KEY_MAX_PENDING_BYTES,
     KEY_COUNT
 };
 
@@ -112,6 +114,8 @@ static const struct key_def keys[KEY_COUNT] = {
     [KEY_MAX_BULK_LENGTH] = U64K("maxBulkLength", max_bulk_length, "bytes"),
     [KEY_MAX_REPLY_ELEMENTS] = U64K("maxReplyElements", max_reply_elements, "elements"),
     [KEY_MAX_REPLY_BUFFER] = U64K("maxReplyBuffer", max_reply_buffer, "bytes"),
+    [KEY_MAX_PENDING] = INTK("maxPending", max_pending, 1, "commands"),
+    [KEY_MAX_PENDING_BYTES] = U64K("maxPendingBytes", max_pending_bytes, "bytes"),
 };
 
 static const struct vmux_config defaults = {
@@ -130,6 +134,8 @@ static const struct vmux_config defaults = {
     .max_bulk_length = VMUX_DEFAULT_MAX_BULK_LENGTH,
     .max_reply_elements = VMUX_DEFAULT_MAX_REPLY_ELEMENTS,
     .max_reply_buffer = VMUX_DEFAULT_MAX_REPLY_BUFFER,
+    .max_pending = VMUX_DEFAULT_MAX_PENDING,
+    .max_pending_bytes = VMUX_DEFAULT_MAX_PENDING_BYTES,
 };
 
 /* Where a parse writes: the config being built and the caller's error buffer. */
@@ -1015,6 +1021,16 @@ int vmux_config_set_max_reply_buffer(vmux_config *cfg, uint64_t bytes)
     return store_u64(cfg, &keys[KEY_MAX_REPLY_BUFFER], bytes);
 }
 
+int vmux_config_set_max_pending(vmux_config *cfg, int commands)
+{
+    return store_int(cfg, &keys[KEY_MAX_PENDING], commands);
+}
+
+int vmux_config_set_max_pending_bytes(vmux_config *cfg, uint64_t bytes)
+{
+    return store_u64(cfg, &keys[KEY_MAX_PENDING_BYTES], bytes);
+}
+
 /* ---- typed getters ---- */
 
 bool vmux_config_ssl(const vmux_config *cfg)
@@ -1141,4 +1157,14 @@ uint64_t vmux_config_max_reply_elements(const vmux_config *cfg)
 uint64_t vmux_config_max_reply_buffer(const vmux_config *cfg)
 {
     return or_defaults(cfg)->max_reply_buffer;
+}
+
+int vmux_config_max_pending(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->max_pending;
+}
+
+uint64_t vmux_config_max_pending_bytes(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->max_pending_bytes;
 }

@@ -20,6 +20,8 @@
 #define VMUX_DEFAULT_MAX_BULK_LENGTH (512ull * 1024 * 1024)
 #define VMUX_DEFAULT_MAX_REPLY_ELEMENTS (16ull * 1024 * 1024)
 #define VMUX_DEFAULT_MAX_REPLY_BUFFER (VMUX_DEFAULT_MAX_BULK_LENGTH + 1024ull * 1024)
+#define VMUX_DEFAULT_MAX_PENDING 200000
+#define VMUX_DEFAULT_MAX_PENDING_BYTES (256ull * 1024 * 1024)
 
 struct vmux_endpoint {
     char *host; /* never NULL or empty */
@@ -66,6 +68,8 @@ struct vmux_config {
     uint64_t max_bulk_length;
     uint64_t max_reply_elements;
     uint64_t max_reply_buffer;
+    int max_pending;            /* commands accepted and not yet freed, handle-wide */
+    uint64_t max_pending_bytes; /* their encoded bytes */
 };
 
 #endif

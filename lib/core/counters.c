@@ -24,6 +24,24 @@ void vmux_count_completion(struct vmux_counters *c, int status)
     }
 }
 
+bool vmux_counters_admit(struct vmux_counters *c, uint64_t len, uint64_t max_ops,
+                         uint64_t max_bytes)
+{
+    uint64_t ops = atomic_fetch_add_explicit(&c->pending, 1, memory_order_relaxed);
+    uint64_t bytes = atomic_fetch_add_explicit(&c->pending_bytes, len, memory_order_relaxed);
+    if (ops < max_ops && (bytes == 0 || bytes + len <= max_bytes))
+        return true;
+    vmux_counters_release(c, len);
+    vmux_count(&c->refused, 1);
+    return false;
+}
+
+void vmux_counters_release(struct vmux_counters *c, uint64_t len)
+{
+    atomic_fetch_sub_explicit(&c->pending, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&c->pending_bytes, len, memory_order_relaxed);
+}
+
 static uint64_t get(_Atomic uint64_t *v)
 {
     return atomic_load_explicit(v, memory_order_relaxed);
@@ -45,4 +63,7 @@ void vmux_counters_read(struct vmux_counters *c, vmux_stats *out)
     out->in_flight = get(&c->in_flight);
     out->bytes_in = get(&c->bytes_in);
     out->bytes_out = get(&c->bytes_out);
+    out->pending = get(&c->pending);
+    out->pending_bytes = get(&c->pending_bytes);
+    out->refused = get(&c->refused);
 }

@@ -6,6 +6,7 @@
 #define VMUX_COUNTERS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vmux/client.h"
@@ -14,6 +15,10 @@ struct vmux_counters {
     _Atomic uint64_t submitted, replied, timed_out, connection_lost, closed, failed_other;
     _Atomic uint64_t resent, retried, connects, connect_failures;
     _Atomic uint64_t backlog, in_flight, bytes_in, bytes_out;
+    _Atomic uint64_t refused;
+    /* Admission (vmux_counters_admit): what the handle holds for callers, from the moment a
+     * call is accepted until its op is freed. Callers add, the I/O thread subtracts. */
+    _Atomic uint64_t pending, pending_bytes;
 };
 
 static inline void vmux_count(_Atomic uint64_t *c, uint64_t n)
@@ -25,6 +30,17 @@ static inline void vmux_gauge(_Atomic uint64_t *g, uint64_t v)
 {
     atomic_store_explicit(g, v, memory_order_relaxed);
 }
+
+/*
+ * Admits one op of len bytes if the handle holds fewer than max_ops ops and the bytes fit in
+ * max_bytes (an op larger than max_bytes fits while nothing else is held). Any thread; O(1).
+ * Returns false, counting a refusal, when it does not fit.
+ */
+bool vmux_counters_admit(struct vmux_counters *c, uint64_t len, uint64_t max_ops,
+                         uint64_t max_bytes);
+
+/* Gives back what vmux_counters_admit() took for an op of len bytes. */
+void vmux_counters_release(struct vmux_counters *c, uint64_t len);
 
 /* Counts one completion by its status. */
 void vmux_count_completion(struct vmux_counters *c, int status);

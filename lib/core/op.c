@@ -13,20 +13,15 @@ struct vmux_op *vmux_op_new(size_t len)
     struct vmux_op *op = malloc(sizeof(*op) + len);
     if (op == NULL)
         return NULL;
-    op->next = op->dprev = op->dnext = NULL;
-    op->dclass = NULL;
-    op->deadline_ns = 0;
-    op->timeout_ms = 0;
-    op->flags = 0;
-    op->done = false;
-    op->wstart = 0;
-    op->cb = NULL;
-    op->userdata = NULL;
-    op->ctr = NULL;
-    op->nreplies = 1;
-    op->first_error = NULL;
-    op->len = len;
+    *op = (struct vmux_op){.nreplies = 1, .len = len};
     return op;
+}
+
+static _Thread_local bool quiet;
+
+void vmux_op_quiet(bool on)
+{
+    quiet = on;
 }
 
 void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply)
@@ -34,6 +29,10 @@ void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply)
     assert(!op->done);
     vmux_deadline_remove(op);
     op->done = true;
+    if (quiet) {
+        vmux_reply_free(reply);
+        return;
+    }
     if (op->ctr != NULL)
         vmux_count_completion(op->ctr, status);
     op->cb(status, reply, op->userdata);
@@ -45,47 +44,86 @@ void vmux_op_complete_reply(struct vmux_op *op, vmux_reply *reply)
     vmux_op_complete(op, status, reply);
 }
 
+void vmux_op_expire(struct vmux_op *op)
+{
+    struct vmux_opq *q = op->q;
+    bool drop = q == NULL || !q->keeps_husks;
+    /* Out of its queue before the callback runs: the callback may close that queue's link. */
+    if (q != NULL && drop)
+        vmux_opq_remove(q, op);
+    vmux_op_complete(op, VMUX_ERR_TIMEOUT, NULL);
+    if (drop)
+        vmux_op_free(op);
+}
+
 void vmux_op_free(struct vmux_op *op)
 {
+    assert(op->q == NULL && op->dclass == NULL);
     vmux_reply_free(op->first_error);
     if (op->flags & VMUX_OP_SECRET)
         OPENSSL_cleanse(op->cmd, op->len); /* no password left in freed memory */
+    if (op->flags & VMUX_OP_ADMITTED)
+        vmux_counters_release(op->ctr, op->len);
     free(op);
 }
 
 void vmux_opq_push(struct vmux_opq *q, struct vmux_op *op)
 {
     op->next = NULL;
+    op->prev = q->tail;
     if (q->tail != NULL)
         q->tail->next = op;
     else
         q->head = op;
     q->tail = op;
     q->count++;
+    op->q = q;
+}
+
+void vmux_opq_remove(struct vmux_opq *q, struct vmux_op *op)
+{
+    assert(op->q == q);
+    if (op->prev != NULL)
+        op->prev->next = op->next;
+    else
+        q->head = op->next;
+    if (op->next != NULL)
+        op->next->prev = op->prev;
+    else
+        q->tail = op->prev;
+    q->count--;
+    op->next = op->prev = NULL;
+    op->q = NULL;
 }
 
 struct vmux_op *vmux_opq_pop(struct vmux_opq *q)
 {
     struct vmux_op *op = q->head;
-    if (op == NULL)
-        return NULL;
-    q->head = op->next;
-    if (q->head == NULL)
-        q->tail = NULL;
-    q->count--;
-    op->next = NULL;
+    if (op != NULL)
+        vmux_opq_remove(q, op);
     return op;
+}
+
+/* Makes n ops from `from` on name q as their queue: after a splice, O(ops moved). */
+static void adopt(struct vmux_opq *q, struct vmux_op *from, size_t n)
+{
+    for (struct vmux_op *op = from; n > 0; op = op->next, n--)
+        op->q = q;
 }
 
 void vmux_opq_prepend(struct vmux_opq *dst, struct vmux_opq *src)
 {
     if (src->head == NULL)
         return;
+    struct vmux_op *first = src->head;
     src->tail->next = dst->head;
-    if (dst->tail == NULL)
+    if (dst->head != NULL)
+        dst->head->prev = src->tail;
+    else
         dst->tail = src->tail;
-    dst->head = src->head;
+    dst->head = first;
     dst->count += src->count;
+    adopt(dst, first, src->count);
     src->head = src->tail = NULL;
     src->count = 0;
 }
@@ -94,22 +132,30 @@ void vmux_opq_append(struct vmux_opq *dst, struct vmux_opq *src)
 {
     if (src->head == NULL)
         return;
+    struct vmux_op *first = src->head;
+    first->prev = dst->tail;
     if (dst->tail != NULL)
-        dst->tail->next = src->head;
+        dst->tail->next = first;
     else
-        dst->head = src->head;
+        dst->head = first;
     dst->tail = src->tail;
     dst->count += src->count;
+    adopt(dst, first, src->count);
     src->head = src->tail = NULL;
     src->count = 0;
+}
+
+void vmux_opq_take(struct vmux_opq *dst, struct vmux_opq *src)
+{
+    assert(dst->head == NULL);
+    vmux_opq_append(dst, src);
 }
 
 void vmux_opq_fail_all(struct vmux_opq *q, int status)
 {
     /* Detach first: a completion may submit new ops, which must not join this walk. */
-    struct vmux_opq pending = *q;
-    q->head = q->tail = NULL;
-    q->count = 0;
+    struct vmux_opq pending = {0};
+    vmux_opq_take(&pending, q);
     struct vmux_op *op;
     while ((op = vmux_opq_pop(&pending)) != NULL) {
         if (!op->done)

@@ -4,9 +4,12 @@
  * bytes.
  *
  * Ownership: at any moment exactly one container owns an op (the submit queue, a link's backlog,
- * or a connection's in-flight FIFO); the deadline list only indexes it. Completing an op does not
- * free it: an op completed early (timed out) stays in its container as a husk until its reply is
- * read and dropped, or the container is emptied.
+ * or a connection's in-flight FIFO); the deadline list only indexes it. An op in an opq knows it
+ * (op->q), so it can leave in O(1). Completing an op does not free it. A husk (an op completed
+ * early, by its deadline) exists only in a queue that owes it a reply (keeps_husks: a
+ * connection's FIFO), where it waits for its late reply to be read and dropped; an op that times
+ * out anywhere else leaves its queue and is freed at once (vmux_op_expire), so what the handle
+ * holds is always bounded by what it admitted (counters.h).
  */
 #ifndef VMUX_OP_H
 #define VMUX_OP_H
@@ -28,12 +31,16 @@ enum vmux_op_flags {
     VMUX_OP_TRUSTED = 1u << 5,      /* built by the library (MULTI...EXEC): not checked */
     VMUX_OP_CONTROL = 1u << 6,      /* no command: a function to run on the I/O thread */
     VMUX_OP_SECRET = 1u << 7,       /* carries credentials (AUTH, HELLO): wiped when freed */
+    VMUX_OP_ADMITTED = 1u << 8,     /* counted in op->ctr's pending gauges until freed */
 };
 
 struct vmux_counters;
 
+struct vmux_opq;
+
 struct vmux_op {
-    struct vmux_op *next; /* in the owning queue, backlog or FIFO */
+    struct vmux_op *next, *prev; /* in the owning queue, backlog or FIFO */
+    struct vmux_opq *q;          /* that queue; NULL in none (or in the submit queue) */
 
     /* deadline index */
     struct vmux_op *dprev, *dnext;
@@ -56,10 +63,11 @@ struct vmux_op {
     char cmd[];
 };
 
-/* A singly linked FIFO of ops. */
+/* A FIFO of ops, doubly linked so that an op can leave it from anywhere. */
 struct vmux_opq {
     struct vmux_op *head, *tail;
     size_t count;
+    bool keeps_husks; /* ops here are owed replies: a timed-out op stays until its reply */
 };
 
 /* Allocates an op with room for len command bytes. NULL when out of memory. */
@@ -72,14 +80,35 @@ struct vmux_op *vmux_op_new(size_t len);
  */
 void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply);
 
+/*
+ * While on, in the calling thread, vmux_op_complete() marks ops done without running their
+ * callbacks (a fork() child taking apart its copy of a handle: the parent completes those
+ * commands). Off by default.
+ */
+void vmux_op_quiet(bool on);
+
 /* Completes an op with the status a reply implies: VMUX_ERR_SERVER for error replies, else 0. */
 void vmux_op_complete_reply(struct vmux_op *op, vmux_reply *reply);
 
-/* Frees an op. The op must be out of every container and the deadline index. */
+/*
+ * Completes an op whose deadline passed with VMUX_ERR_TIMEOUT. If its queue owes it no reply (a
+ * backlog, a wait queue), it leaves the queue and is freed; in a connection's FIFO it stays as a
+ * husk. I/O thread.
+ */
+void vmux_op_expire(struct vmux_op *op);
+
+/*
+ * Frees an op, wiping a secret op's bytes and giving back what its admission took. The op must
+ * be out of every container and the deadline index.
+ */
 void vmux_op_free(struct vmux_op *op);
 
 void vmux_opq_push(struct vmux_opq *q, struct vmux_op *op);
 struct vmux_op *vmux_opq_pop(struct vmux_opq *q);
+/* Takes op out of q, wherever it stands. */
+void vmux_opq_remove(struct vmux_opq *q, struct vmux_op *op);
+/* Moves all of src into dst (which must be empty), in order; src ends empty. */
+void vmux_opq_take(struct vmux_opq *dst, struct vmux_opq *src);
 /* Empties q: live ops complete with status, husks (ops already done) are freed. */
 void vmux_opq_fail_all(struct vmux_opq *q, int status);
 /* Moves every op of src, in order, in front of dst's; src ends empty. */

@@ -107,6 +107,8 @@ void vmux_shutdown(vmux *m)
     uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
+    uv_close((uv_handle_t *)&m->route_more, NULL);
+    vmux_opq_fail_all(&m->inbox, VMUX_ERR_CLOSED);
 }
 
 static void io_main(void *arg)
@@ -148,12 +150,14 @@ static int check_config(const struct vmux_config *cfg, char *errbuf, size_t errl
     return 0;
 }
 
-static void mux_free(vmux *m)
+void vmux__mux_free(vmux *m, bool destroy_locks)
 {
     vmux_deadlines_free(&m->deadlines);
-    uv_mutex_destroy(&m->qlock);
-    uv_mutex_destroy(&m->olock);
-    uv_cond_destroy(&m->ocond);
+    if (destroy_locks) {
+        uv_mutex_destroy(&m->qlock);
+        uv_mutex_destroy(&m->olock);
+        uv_cond_destroy(&m->ocond);
+    }
     vmux_tls_ctx_free(m->tls_ctx);
     vmux_config_free(m->cfg);
     free(m);
@@ -189,7 +193,8 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     uv_async_init(&m->loop, &m->wakeup, on_wakeup);
     uv_timer_init(&m->loop, &m->deadline_timer);
     uv_timer_init(&m->loop, &m->tick);
-    m->wakeup.data = m->deadline_timer.data = m->tick.data = m;
+    uv_idle_init(&m->loop, &m->route_more);
+    m->wakeup.data = m->deadline_timer.data = m->tick.data = m->route_more.data = m;
     if ((rc = vmux_pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) == 0 &&
         (rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) == 0)
         return 0;
@@ -197,6 +202,7 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
+    uv_close((uv_handle_t *)&m->route_more, NULL);
     loop_finish(&m->loop);
 fail_loop:
     uv_cond_destroy(&m->ocond);
@@ -227,7 +233,7 @@ static void mux_stop(vmux *m, bool started)
         vmux_shutdown(m);
         loop_finish(&m->loop);
     }
-    mux_free(m);
+    vmux__mux_free(m, true);
 }
 
 static int wait_first_connection(vmux *m, char *errbuf, size_t errlen)
@@ -258,6 +264,8 @@ int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen)
         vmux_errbuf_set(errbuf, errlen, "out of memory while creating the handle");
         return VMUX_ERR_NOMEM;
     }
+    vmux__fork_watch();
+    m->fork_gen = vmux__fork_generation();
     if ((rc = mux_init(m, cfg, errbuf, errlen)) != 0)
         return rc; /* mux_init freed m */
     if ((rc = uv_thread_create(&m->thread, io_main, m)) != 0) {
@@ -290,6 +298,10 @@ void vmux_close(vmux *m)
 {
     if (m == NULL)
         return;
+    if (vmux_forked(m)) {
+        vmux__close_in_child(m);
+        return;
+    }
     if (vmux_on_io_thread(m)) {
         fprintf(stderr,
                 "vmux_close: called from a vmux callback, on the I/O thread it must join\n");

@@ -33,7 +33,10 @@ struct vmux {
     struct vmux_counters ctr;
     struct vmux_pool pool; /* links for blocking commands */
     struct vmux_pubsub pubsub;
-    uv_timer_t tick; /* heartbeats, dead links, freeze detection: once a second */
+    uv_timer_t tick;       /* heartbeats, dead links, freeze detection: once a second */
+    struct vmux_opq inbox; /* taken from the submit queue, not yet routed */
+    uv_idle_t route_more;  /* active while the inbox holds ops: route the next slice */
+    unsigned fork_gen;     /* vmux__fork_generation() when the handle was opened */
     uint64_t last_tick_ns;
     bool io_closing; /* I/O thread only: shutdown has begun */
 
@@ -81,6 +84,27 @@ void vmux_route(vmux *m, struct vmux_op *op);
 
 /* I/O thread: fails every op the handle holds with VMUX_ERR_CLOSED and closes its handles. */
 void vmux_shutdown(vmux *m);
+
+/*
+ * How many times this process is a fork() child of a process that had loaded vmux: a child
+ * sees a larger number than its parent did. Any thread; one atomic load.
+ */
+unsigned vmux__fork_generation(void);
+
+/* Installs the fork() handler behind vmux__fork_generation(), once per process. */
+void vmux__fork_watch(void);
+
+/* vmux_close() of a handle inherited from a parent process (fork.c). */
+void vmux__close_in_child(vmux *m);
+
+/* Frees m's memory after its loop is closed; destroy_locks false in a fork() child. */
+void vmux__mux_free(vmux *m, bool destroy_locks);
+
+/* Whether m was opened in a parent of this process: its I/O thread does not exist here. */
+static inline bool vmux_forked(const vmux *m)
+{
+    return vmux__fork_generation() != m->fork_gen;
+}
 
 /* Whether the calling thread is the handle's I/O thread. */
 bool vmux_on_io_thread(vmux *m);

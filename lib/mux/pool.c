@@ -1,5 +1,6 @@
 #include "mux/pool.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 #include "core/log.h"
@@ -48,13 +49,11 @@ static void run(struct vmux_pool *p, struct vmux_link *link, struct vmux_op *op)
 /* A link finished its command: reuse it for a waiting op, or keep it idle. */
 static void release(struct vmux_pool *p, struct vmux_link *link)
 {
-    struct vmux_op *op;
-    while ((op = vmux_opq_pop(&p->waiting)) != NULL) {
-        if (!op->done) {
-            run(p, link, op);
-            return;
-        }
-        vmux_op_free(op); /* timed out while it waited */
+    struct vmux_op *op = vmux_opq_pop(&p->waiting);
+    if (op != NULL) {
+        assert(!op->done); /* one that timed out while it waited left the queue */
+        run(p, link, op);
+        return;
     }
     p->idle[p->nidle++] = link;
 }

@@ -1,14 +1,25 @@
 /*
- * The submit path: any thread → queue → I/O thread → deadline index → link.
+ * The submit path: any thread → queue → I/O thread → inbox → deadline index → link.
+ *
+ * Admission comes first, at the door, in O(1): a call that would make the handle hold more than
+ * maxPending commands or maxPendingBytes bytes is refused there (VMUX_ERR_BACKLOG_FULL) before
+ * it is queued, so memory is bounded by configuration whatever callers do.
  *
  * A submitter holds qlock only to append and, for the first op of a batch, to wake the loop;
  * uv_async_send coalesces, so a burst of commands from many threads costs one wake-up and one
  * drain. The wake-up is sent under the lock so that it can never reach a handle the I/O thread
  * has already closed: the I/O thread closes it only after it has seen `closing` under the lock.
+ *
+ * The I/O thread moves what was queued into its inbox and routes at most ROUTE_BATCH ops per
+ * loop turn, so timers (deadlines, reconnects, heartbeats) run between slices however much is
+ * queued. An op whose deadline passed while it waited in the queue or the inbox is timed out
+ * when it reaches the front, before it is sent.
  */
 #include "mux/mux.h"
 
 #include "vmux/error.h"
+
+#define ROUTE_BATCH 1024
 
 static void arm_deadline_timer(vmux *m);
 
@@ -19,7 +30,7 @@ static void on_deadline_timer(uv_timer_t *t)
     uint64_t now = uv_hrtime();
     struct vmux_op *op;
     while ((op = vmux_deadlines_expired(&m->deadlines, now)) != NULL)
-        vmux_op_complete(op, VMUX_ERR_TIMEOUT, NULL); /* its container frees it later */
+        vmux_op_expire(op);
     arm_deadline_timer(m);
 }
 
@@ -39,17 +50,20 @@ static void arm_deadline_timer(vmux *m)
     uv_timer_start(&m->deadline_timer, on_deadline_timer, ms, 0);
 }
 
+static void fail_op(struct vmux_op *op, int status)
+{
+    vmux_op_complete(op, status, NULL);
+    vmux_op_free(op);
+}
+
 void vmux_route(vmux *m, struct vmux_op *op)
 {
     if (op->flags & VMUX_OP_CONTROL) {
         vmux_run_control(m, op);
         return;
     }
-    op->ctr = &m->ctr;
-    vmux_count(&m->ctr.submitted, 1);
     if (vmux_deadlines_add(&m->deadlines, op) != 0) {
-        vmux_op_complete(op, VMUX_ERR_NOMEM, NULL);
-        vmux_op_free(op);
+        fail_op(op, VMUX_ERR_NOMEM);
         return;
     }
     if (op->deadline_ns < m->timer_due_ns)
@@ -65,20 +79,57 @@ static void set_deadline(struct vmux_op *op, uint64_t now_ns)
     op->deadline_ns = now_ns + (uint64_t)op->timeout_ms * 1000000u;
 }
 
+/* Counts op against the handle's bounds, or refuses it. Control ops are never refused. */
+static int admit(vmux *m, struct vmux_op *op)
+{
+    if (op->flags & VMUX_OP_CONTROL)
+        return 0;
+    if (!vmux_counters_admit(&m->ctr, op->len, (uint64_t)m->cfg->max_pending,
+                             m->cfg->max_pending_bytes))
+        return VMUX_ERR_BACKLOG_FULL;
+    op->ctr = &m->ctr;
+    op->flags |= VMUX_OP_ADMITTED;
+    vmux_count(&m->ctr.submitted, 1);
+    return 0;
+}
+
+/* Gives an op back to its submitter after admit() took it. */
+static void unadmit(struct vmux_op *op)
+{
+    if (op->flags & VMUX_OP_ADMITTED) {
+        vmux_counters_release(op->ctr, op->len);
+        atomic_fetch_sub_explicit(&op->ctr->submitted, 1, memory_order_relaxed);
+    }
+    op->flags &= ~(uint32_t)VMUX_OP_ADMITTED;
+}
+
+static int submit_on_io(vmux *m, struct vmux_op *op)
+{
+    /* From a callback: route at once; the link's flush writes it this loop turn. */
+    if (m->io_closing)
+        return VMUX_ERR_CLOSED;
+    int rc = admit(m, op);
+    if (rc != 0)
+        return rc;
+    /* The loop's clock, read once per turn, is close enough here and costs nothing. */
+    set_deadline(op, uv_now(&m->loop) * 1000000u);
+    vmux_route(m, op);
+    return 0;
+}
+
 int vmux_submit(vmux *m, struct vmux_op *op)
 {
-    if (vmux_on_io_thread(m)) {
-        /* From a callback: route at once; the link's flush writes it this loop turn. */
-        if (m->io_closing)
-            return VMUX_ERR_CLOSED;
-        /* The loop's clock, read once per turn, is close enough here and costs nothing. */
-        set_deadline(op, uv_now(&m->loop) * 1000000u);
-        vmux_route(m, op);
-        return 0;
-    }
+    if (vmux_forked(m))
+        return VMUX_ERR_FORKED;
+    if (vmux_on_io_thread(m))
+        return submit_on_io(m, op);
+    int rc = admit(m, op);
+    if (rc != 0)
+        return rc;
     uv_mutex_lock(&m->qlock);
     if (m->closing) {
         uv_mutex_unlock(&m->qlock);
+        unadmit(op);
         return VMUX_ERR_CLOSED;
     }
     set_deadline(op, uv_hrtime());
@@ -90,24 +141,46 @@ int vmux_submit(vmux *m, struct vmux_op *op)
     return 0;
 }
 
-void vmux_drain_queue(vmux *m)
-{
-    uv_mutex_lock(&m->qlock);
-    struct vmux_opq q = m->queue;
-    m->queue.head = m->queue.tail = NULL;
-    m->queue.count = 0;
-    bool closing = m->closing;
-    uv_mutex_unlock(&m->qlock);
+static void on_route_more(uv_idle_t *idle);
 
+/* Routes up to ROUTE_BATCH ops of the inbox; what is left waits for the next loop turn. */
+static void route_some(vmux *m)
+{
+    uint64_t now = uv_hrtime();
     struct vmux_op *op;
-    while ((op = vmux_opq_pop(&q)) != NULL) {
-        if (m->io_closing) {
-            vmux_op_complete(op, VMUX_ERR_CLOSED, NULL);
-            vmux_op_free(op);
+    for (int n = 0; n < ROUTE_BATCH && (op = vmux_opq_pop(&m->inbox)) != NULL; n++) {
+        if (!(op->flags & VMUX_OP_CONTROL) && op->deadline_ns <= now) {
+            fail_op(op, VMUX_ERR_TIMEOUT); /* its time ran out while it waited to be routed */
         } else {
             vmux_route(m, op);
         }
     }
-    if (closing && !m->io_closing)
+    if (m->inbox.head != NULL)
+        uv_idle_start(&m->route_more, on_route_more);
+    else
+        uv_idle_stop(&m->route_more);
+}
+
+static void on_route_more(uv_idle_t *idle)
+{
+    vmux *m = idle->data;
+    if (!m->io_closing)
+        route_some(m);
+}
+
+void vmux_drain_queue(vmux *m)
+{
+    uv_mutex_lock(&m->qlock);
+    struct vmux_opq batch = m->queue;
+    m->queue = (struct vmux_opq){0};
+    bool closing = m->closing;
+    uv_mutex_unlock(&m->qlock);
+
+    vmux_opq_append(&m->inbox, &batch);
+    if (m->io_closing)
+        vmux_opq_fail_all(&m->inbox, VMUX_ERR_CLOSED);
+    else if (closing)
         vmux_shutdown(m);
+    else
+        route_some(m);
 }

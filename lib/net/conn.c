@@ -435,6 +435,7 @@ struct vmux_conn *vmux_conn_new(struct vmux_link *link, const struct vmux_endpoi
     }
     c->link = link;
     c->ep = ep;
+    c->fifo.keeps_husks = true; /* a timed-out op waits here for its late reply */
     snprintf(c->where, sizeof(c->where), strchr(ep->host, ':') ? "[%s]:%d" : "%s:%d", ep->host,
              ep->port);
     uv_timer_init(link->loop, &c->timer);
@@ -477,8 +478,8 @@ static bool resendable(const struct vmux_op *op)
 /* Settles the ops in flight; see vmux_conn_end(). */
 static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_status)
 {
-    struct vmux_opq q = c->fifo, unsent = {0};
-    memset(&c->fifo, 0, sizeof(c->fifo));
+    struct vmux_opq q = {0}, unsent = {0};
+    vmux_opq_take(&q, &c->fifo);
     struct vmux_op *op;
     while ((op = vmux_opq_pop(&q)) != NULL) {
         bool sent = op->wstart < c->flushed;

@@ -1,6 +1,7 @@
 /*
  * The link: backlog, reconnection with backoff, and the choice of endpoint. See link.h.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,17 +132,14 @@ static void fail_op(struct vmux_op *op, int status)
     vmux_op_free(op);
 }
 
-/* Writes every live backlogged op on the new connection, in order. */
+/* Writes every backlogged op on the new connection, in order. */
 static void link_drain_backlog(struct vmux_link *link)
 {
-    struct vmux_opq q = link->backlog;
-    memset(&link->backlog, 0, sizeof(link->backlog));
+    struct vmux_opq q = {0};
+    vmux_opq_take(&q, &link->backlog);
     struct vmux_op *op;
     while ((op = vmux_opq_pop(&q)) != NULL) {
-        if (op->done) {
-            vmux_op_free(op);
-            continue;
-        }
+        assert(!op->done); /* an op that times out in a backlog leaves it (vmux_op_expire) */
         int rc = vmux_conn_write_op(link->conn, op);
         if (rc != 0)
             fail_op(op, rc);
@@ -161,21 +159,6 @@ void vmux_link_conn_ready(struct vmux_link *link)
         link->events.ready(link, link->conn->where, link->arg);
 }
 
-/* Drops ops that already completed (timed out) from the backlog; returns how many are left. */
-static size_t backlog_purge(struct vmux_link *link)
-{
-    struct vmux_opq q = link->backlog;
-    memset(&link->backlog, 0, sizeof(link->backlog));
-    struct vmux_op *op;
-    while ((op = vmux_opq_pop(&q)) != NULL) {
-        if (op->done)
-            vmux_op_free(op);
-        else
-            vmux_opq_push(&link->backlog, op);
-    }
-    return link->backlog.count;
-}
-
 void vmux_link_submit(struct vmux_link *link, struct vmux_op *op)
 {
     if (link->state == LINK_CLOSED) {
@@ -187,8 +170,7 @@ void vmux_link_submit(struct vmux_link *link, struct vmux_op *op)
     } else if (link->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST && !link->auxiliary &&
                link->state != LINK_CHECKING) {
         fail_op(op, VMUX_ERR_NOT_CONNECTED);
-    } else if (link->backlog.count >= (size_t)link->cfg->backlog_size &&
-               backlog_purge(link) >= (size_t)link->cfg->backlog_size) {
+    } else if (link->backlog.count >= (size_t)link->cfg->backlog_size) {
         fail_op(op, VMUX_ERR_BACKLOG_FULL);
     } else {
         vmux_opq_push(&link->backlog, op);
@@ -235,16 +217,13 @@ void vmux_link_tick(struct vmux_link *link, bool frozen)
 static void on_retry(uv_timer_t *t)
 {
     struct vmux_link *link = t->data;
-    struct vmux_opq q = link->retry_q;
-    memset(&link->retry_q, 0, sizeof(link->retry_q));
+    struct vmux_opq q = {0};
+    vmux_opq_take(&q, &link->retry_q);
     struct vmux_op *op;
     while ((op = vmux_opq_pop(&q)) != NULL) {
-        if (op->done) {
-            vmux_op_free(op);
-        } else {
-            vmux_count(&link->ctr->retried, 1);
-            vmux_link_submit(link, op);
-        }
+        assert(!op->done); /* timed out ones left the queue (vmux_op_expire) */
+        vmux_count(&link->ctr->retried, 1);
+        vmux_link_submit(link, op);
     }
 }
 

@@ -1,0 +1,201 @@
+/*
+ * fork(): a child process inherits a copy of the handle but not its I/O thread.
+ *
+ * - In the child every call on the inherited handle fails at once with VMUX_ERR_FORKED (sync,
+ *   async: its callback never runs, typed, subscribe); closing it there is safe, runs none of
+ *   the parent's callbacks, and a new handle opened in the child works.
+ * - The parent's connection is not disturbed: its CLIENT ID and the connects counter stay the
+ *   same, and it keeps serving, also when other threads have calls in flight at the instant of
+ *   fork (every one of their calls succeeds).
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#ifdef __SANITIZE_THREAD__
+/* The child opens a new handle, which starts a thread: allowed, as it is without TSan. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    return "die_after_fork=0";
+}
+#endif
+
+enum { NTHREADS = 4, ROUNDS = 5 };
+
+/* Child exit codes: 0 when every check passed, else the number of the failed check. */
+#define CHILD_CHECK(cond, code)                                                                    \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "child: check %d failed: %s\n", code, #cond);                          \
+            _exit(code);                                                                           \
+        }                                                                                          \
+    } while (0)
+
+static atomic_int child_callbacks;
+
+static void child_cb(int status, vmux_reply *reply, void *userdata)
+{
+    (void)status;
+    (void)userdata;
+    vmux_reply_free(reply);
+    atomic_fetch_add(&child_callbacks, 1);
+}
+
+static void child_msg(const vmux_message *msg, void *userdata)
+{
+    (void)msg;
+    (void)userdata;
+}
+
+/* What the child does with the handle it inherited, then with one of its own. */
+static void child_main(vmux *m, const char *key, const char *want)
+{
+    vmux_reply *r = NULL;
+    CHILD_CHECK(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r) == VMUX_ERR_FORKED,
+                1);
+    CHILD_CHECK(r == NULL, 2);
+    CHILD_CHECK(vmux_call_async(m, NULL, 1, (const char *[]){"PING"}, NULL, child_cb, NULL) ==
+                    VMUX_ERR_FORKED,
+                3);
+    CHILD_CHECK(vmux_call_forget(m, NULL, 1, (const char *[]){"PING"}, NULL) == VMUX_ERR_FORKED, 4);
+    vmux_bytes v = {0};
+    CHILD_CHECK(vmux_get(m, NULL, VMUX_STR(key), &v) == VMUX_ERR_FORKED, 5);
+    vmux_sub *sub = NULL;
+    CHILD_CHECK(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR("fork-chan"), child_msg, NULL, &sub) ==
+                    VMUX_ERR_FORKED,
+                6);
+    vmux_close(m);
+    CHILD_CHECK(atomic_load(&child_callbacks) == 0, 7);
+
+    vmux *fresh = vt_open("plain", NULL);
+    CHILD_CHECK(vmux_get(fresh, NULL, VMUX_STR(key), &v) == 0, 8);
+    CHILD_CHECK(v.ptr != NULL && strcmp(v.ptr, want) == 0, 9);
+    vmux_bytes_free(&v);
+    vmux_close(fresh);
+    _exit(0);
+}
+
+/* Forks; the child runs child_main and the parent checks that it exited with 0. */
+static void fork_and_check(vmux *m, const char *key, const char *want)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        child_main(m, key, want);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static long long client_id(vmux *m)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"CLIENT", "ID"}, NULL, &r), 0);
+    long long id = vmux_reply_integer(r);
+    vmux_reply_free(r);
+    return id;
+}
+
+static void test_fork_idle(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    char key[64];
+    snprintf(key, sizeof key, "fork:%d:idle", (int)getpid());
+    assert_int_equal(vmux_set(m, NULL, VMUX_STR(key), VMUX_STR("before"),
+                              VMUX_EXPIRE_IN_SECONDS(60), VMUX_WHEN_ALWAYS, NULL),
+                     0);
+    long long id = client_id(m);
+    vmux_stats before;
+    assert_int_equal(vmux_get_stats(m, &before), 0);
+
+    fork_and_check(m, key, "before");
+
+    assert_int_equal(client_id(m), id);
+    vmux_stats after;
+    assert_int_equal(vmux_get_stats(m, &after), 0);
+    assert_int_equal(after.connects, before.connects);
+    vmux_bytes v = {0};
+    assert_int_equal(vmux_get(m, NULL, VMUX_STR(key), &v), 0);
+    assert_string_equal(v.ptr, "before");
+    vmux_bytes_free(&v);
+    vmux_close(m);
+}
+
+struct busy {
+    vmux *m;
+    atomic_bool stop;
+    atomic_ulong ok, failed;
+    char key[64];
+};
+
+static void *busy_main(void *arg)
+{
+    struct busy *b = arg;
+    while (!atomic_load(&b->stop)) {
+        int64_t n = 0;
+        int rc = vmux_incr(b->m, NULL, VMUX_STR(b->key), &n);
+        atomic_fetch_add(rc == 0 ? &b->ok : &b->failed, 1);
+    }
+    return NULL;
+}
+
+static bool some_progress(void *arg)
+{
+    struct busy *b = arg;
+    return atomic_load(&b->ok) > 100;
+}
+
+static void test_fork_under_load(void **state)
+{
+    (void)state;
+    static struct busy b;
+    b.m = vt_open("plain", NULL);
+    snprintf(b.key, sizeof b.key, "fork:%d:busy", (int)getpid());
+    char key[64];
+    snprintf(key, sizeof key, "fork:%d:load", (int)getpid());
+    assert_int_equal(vmux_set(b.m, NULL, VMUX_STR(key), VMUX_STR("load"),
+                              VMUX_EXPIRE_IN_SECONDS(60), VMUX_WHEN_ALWAYS, NULL),
+                     0);
+    long long id = client_id(b.m);
+    pthread_t t[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, busy_main, &b), 0);
+    assert_true(vt_wait_until(some_progress, &b, 10000));
+    for (int round = 0; round < ROUNDS; round++)
+        fork_and_check(b.m, key, "load");
+    unsigned long ok = atomic_load(&b.ok);
+    atomic_store(&b.stop, true);
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&b.failed), 0);
+    assert_int_equal(client_id(b.m), id);
+    int64_t n = 0;
+    assert_int_equal(vmux_incr(b.m, NULL, VMUX_STR(b.key), &n), 0);
+    assert_true(n > (int64_t)ok); /* every INCR the threads saw succeed was counted */
+    vmux_close(b.m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fork_idle),
+        cmocka_unit_test(test_fork_under_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
