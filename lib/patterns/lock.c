@@ -53,6 +53,12 @@ static const char EXTEND_LUA[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\
                                  "end\n"
                                  "return 0\n";
 
+/* KEYS[1] lock; ARGV[1] token. For an extension confirmed after its holding's lease ended. */
+static const char DROP_LUA[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                               "  return redis.call('DEL', KEYS[1])\n"
+                               "end\n"
+                               "return 0\n";
+
 struct vmux_lock {
     vmux *m;
     vmux_str key, fence_key; /* owned copies */
@@ -75,7 +81,8 @@ struct vmux_lock {
      * server starts its TTL later than we sent, so the key outlives this instant.
      */
     uint64_t lease_end;
-    int renew_err; /* the last failed renewal's error since the last success, or 0 */
+    int renew_err;       /* the last failed renewal's error since the last success, or 0 */
+    uint64_t lapsed_gen; /* the gen of the last holding ended by its lease running out */
 
     /* Renewal scheduling, under renewer.mu. */
     struct vmux_lock *rnext;
@@ -268,6 +275,7 @@ static void lease_ran_out(vmux_lock *l)
     uv_mutex_lock(&l->mu);
     int reason = l->renew_err != 0 ? l->renew_err : VMUX_ERR_TIMEOUT;
     if (l->held && now_ns() >= l->lease_end) {
+        l->lapsed_gen = l->gen;
         end_holding(l);
         over = true;
     }
@@ -276,16 +284,11 @@ static void lease_ran_out(vmux_lock *l)
         report_lost(l, reason);
 }
 
-/* KEYS[1] lock; ARGV[1] token. */
-static const char DROP_LUA[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-                               "  return redis.call('DEL', KEYS[1])\n"
-                               "end\n"
-                               "return 0\n";
-
 /*
- * An extension that may have run came back after its holding ended: the key may hold our
- * token for another TTL, and nobody believes they hold it. Deleting it (only if it still holds
- * that token) lets the next owner in sooner; the reply does not matter.
+ * An extension that may have run came back after its holding's lease ended: the key may hold
+ * our token for another TTL, and nobody believes they hold it. Deleting it (only if it still
+ * holds that token) lets the next owner in sooner; the reply does not matter. Not after a
+ * release: that release's own script must be the one to find the token, to report it held.
  */
 static void drop_token(vmux_lock *l, const char *token)
 {
@@ -347,8 +350,9 @@ static void renew_result(vmux_lock *l, uint64_t gen, uint64_t sent, int outcome,
     bool current = l->held && l->gen == gen;
     if (current)
         verdict = judge_renewal(l, sent, outcome);
+    bool lapsed = verdict != 1 || (!current && l->lapsed_gen == gen);
     uv_mutex_unlock(&l->mu);
-    if (token != NULL && outcome != 0 && (!current || verdict != 1))
+    if (token != NULL && outcome != 0 && lapsed)
         drop_token(l, token);
     /* Before inflight is cleared, so vmux_lock_free() cannot free l under the callback. */
     if (verdict != 1)
