@@ -38,15 +38,19 @@ extern "C" {
 typedef struct vmux_lock vmux_lock;
 
 /*
- * Called when automatic renewal finds the lock lost while this object believed it held it.
- * reason is 0 when the key no longer holds this owner's token (it expired, was deleted, or
- * another owner took it), or the VMUX_ERR_* code with which extensions kept failing until the
- * lease (ttl from the last successful acquire or extend was sent) ran out. When it runs,
- * vmux_lock_held() already returns false.
+ * Called once per holding when an auto-renewed lock is lost while this object believed it held
+ * it. reason is 0 when an extension found the key no longer holding this owner's token (it
+ * expired, was deleted, or another owner took it); otherwise the lease ran out before an
+ * extension was confirmed, and reason is the VMUX_ERR_* code of the last extension that failed,
+ * or VMUX_ERR_TIMEOUT when the one in flight had not answered. It runs at the lease end at the
+ * latest (see vmux_lock_held()), whatever the network does. When it runs, vmux_lock_held()
+ * already returns false.
  *
- * It runs on the handle's I/O thread (or on vmux's lock-renewal thread if the extension could
- * not even be submitted) and must not block; it may call vmux_lock_held(), vmux_lock_fence() and
- * the async API, but not the lock's other functions (acquire, release, extend, free).
+ * It runs on the handle's I/O thread (an extension's answer), on vmux's lock-renewal thread (the
+ * lease end, or an extension that could not be submitted), or, when the lease ends just as
+ * vmux_lock_acquire(), _acquire_wait() or _extend() is called on this object, in that caller's
+ * thread. It must not block; it may call vmux_lock_held(), vmux_lock_fence() and the async API,
+ * but not the lock's other functions (acquire, release, extend, free).
  */
 typedef void (*vmux_lock_lost_cb)(vmux_lock *lock, int reason, void *userdata);
 
@@ -69,7 +73,8 @@ typedef struct vmux_lock_opts {
      * a bound that starts at retry_min_ms and doubles up to retry_max_ms. 0: 5 and 200. */
     uint32_t retry_min_ms;
     uint32_t retry_max_ms;
-    /* Extend the lock automatically while it is held, every renew_fraction of the TTL. */
+    /* Extend the lock automatically while it is held, every renew_fraction of the TTL; each
+     * extension's deadline is the lease end (see vmux_lock_held()). */
     bool auto_renew;
     /* In (0, 1); 0: 1/3. */
     double renew_fraction;
@@ -98,7 +103,9 @@ VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
 /*
  * One attempt to take the lock. *acquired says whether it was taken; if so, *fence (when not
  * NULL) receives the fencing token of this acquisition, and with auto_renew, renewal starts.
- * A lost reply is resolved as the header comment says.
+ * A lost reply is resolved as the header comment says; the lease still counts from the first
+ * send, so a resolution slower than the TTL reports it acquired with its lease already over
+ * (vmux_lock_held() false).
  * Errors (*acquired false): VMUX_ERR_INVALID_ARG (NULL lock or acquired; this object already
  * holds the lock: release it first), VMUX_ERR_IO (the random generator failed), VMUX_ERR_SERVER
  * (the fencing key is not an integer, say; nothing was changed), VMUX_ERR_CONNECTION_LOST (the
@@ -134,15 +141,23 @@ VMUX_EXPORT int vmux_lock_release(vmux_lock *lock, bool *was_held);
 /*
  * Sets the key's TTL to ttl_ms (0: the lock's ttl_ms) if it still holds this object's token,
  * atomically. *still_held (when not NULL) says whether it did; when it did not, the object no
- * longer holds the lock. Lost replies are resolved by running it again (it is idempotent).
- * Errors as vmux_lock_release().
+ * longer holds the lock. When it did, the lease runs ttl_ms (less the drift margin) from when
+ * this extend was sent, if the holding was still current: an extend that comes after the lease
+ * end does not bring a holding back (the key then holds the token with nobody holding the
+ * lock; vmux_lock_release() deletes it). Lost replies are resolved by running it again (it is
+ * idempotent). Errors as vmux_lock_release().
  */
 VMUX_EXPORT int vmux_lock_extend(vmux_lock *lock, uint32_t ttl_ms, bool *still_held);
 
 /*
- * Whether this object holds the lock as far as it knows: acquired, and neither released nor
- * found lost by an extend or by renewal since. It is no proof: the key may have expired or been
- * deleted since. Never blocks on the network. false for NULL.
+ * Whether this object holds the lock as far as it knows: acquired, neither released nor found
+ * lost by an extend or by renewal since, and its lease not over. The lease ends at the send time
+ * of the last acquire or extend the server confirmed, plus the TTL, minus a drift margin of 1% of
+ * the TTL + 2 ms (the server counts its TTL from later, when it ran the command, so the key
+ * outlives the lease). This is read from the clock: it turns false at the lease end even while a
+ * renewal is still on its way, and stays false until the next acquire. It is no proof: the key
+ * may have been deleted since, or the process paused. Never blocks on the network; any thread.
+ * false for NULL.
  */
 VMUX_EXPORT bool vmux_lock_held(vmux_lock *lock);
 

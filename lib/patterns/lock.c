@@ -53,6 +53,12 @@ static const char EXTEND_LUA[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\
                                  "end\n"
                                  "return 0\n";
 
+/* KEYS[1] lock; ARGV[1] token. For an extension confirmed after its holding's lease ended. */
+static const char DROP_LUA[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                               "  return redis.call('DEL', KEYS[1])\n"
+                               "end\n"
+                               "return 0\n";
+
 struct vmux_lock {
     vmux *m;
     vmux_str key, fence_key; /* owned copies */
@@ -66,15 +72,24 @@ struct vmux_lock {
     uv_mutex_t op_mu; /* one public call at a time; held across its network calls */
     uv_mutex_t mu;    /* the fields below; never held across a network call */
     char token[TOKEN_HEX + 1];
-    bool held;
+    bool held; /* a holding not yet ended; vmux_lock_held() also needs now < lease_end */
     uint64_t fence;
-    uint64_t gen;       /* bumped whenever held changes, so stale renewals know they are */
-    uint64_t lease_end; /* uv_hrtime() by which the key has surely expired unless extended */
+    uint64_t gen; /* bumped whenever held changes, so stale renewals know they are */
+    /*
+     * uv_hrtime() at which this owner stops believing it holds the lock: the send time of the
+     * last acquire or extend the server confirmed, plus the TTL, minus the drift margin. The
+     * server starts its TTL later than we sent, so the key outlives this instant.
+     */
+    uint64_t lease_end;
+    int renew_err;       /* the last failed renewal's error since the last success, or 0 */
+    uint64_t lapsed_gen; /* the gen of the last holding ended by its lease running out */
 
     /* Renewal scheduling, under renewer.mu. */
     struct vmux_lock *rnext;
-    bool due_set, inflight;
+    bool due_set, inflight; /* the next extension, and whether one is in flight */
     uint64_t due;
+    bool watch_set, expiring; /* the lease end to act on, and whether that is running now */
+    uint64_t watch;
 };
 
 static uint64_t now_ns(void)
@@ -85,6 +100,23 @@ static uint64_t now_ns(void)
 static uint64_t ms_ns(uint64_t ms)
 {
     return ms * NS_PER_MS;
+}
+
+/*
+ * The margin by which the owner's lease ends before the server's TTL, for clocks that run at
+ * slightly different rates and for the time the lease-end timer takes to run (Redlock's
+ * 1% + 2 ms).
+ */
+static uint64_t drift_ns(uint32_t ttl_ms)
+{
+    return ms_ns(ttl_ms) / 100 + 2 * NS_PER_MS;
+}
+
+/* The end of a lease confirmed by a command sent at sent with ttl_ms. */
+static uint64_t lease_from(uint64_t sent, uint32_t ttl_ms)
+{
+    uint64_t ttl = ms_ns(ttl_ms), drift = drift_ns(ttl_ms);
+    return ttl > drift ? sent + ttl - drift : sent;
 }
 
 /* ---- tokens and randomness ---- */
@@ -178,7 +210,21 @@ static void renewer_init(void)
         R.init_rc = uv_mutex_init(&R.life);
 }
 
-static void schedule(vmux_lock *l, uint64_t due)
+/* Sets l's next extension and the lease end to act on. Under l->mu (the order is l->mu, then
+ * R.mu), so the schedule always follows the latest holding. */
+static void schedule(vmux_lock *l, uint64_t due, uint64_t lease_end)
+{
+    uv_mutex_lock(&R.mu);
+    l->due = due;
+    l->due_set = true;
+    l->watch = lease_end;
+    l->watch_set = true;
+    uv_cond_broadcast(&R.cv);
+    uv_mutex_unlock(&R.mu);
+}
+
+/* Sets only the next extension (a retry). Under l->mu. */
+static void schedule_retry(vmux_lock *l, uint64_t due)
 {
     uv_mutex_lock(&R.mu);
     l->due = due;
@@ -187,10 +233,12 @@ static void schedule(vmux_lock *l, uint64_t due)
     uv_mutex_unlock(&R.mu);
 }
 
+/* Under l->mu. */
 static void unschedule(vmux_lock *l)
 {
     uv_mutex_lock(&R.mu);
     l->due_set = false;
+    l->watch_set = false;
     uv_mutex_unlock(&R.mu);
 }
 
@@ -200,49 +248,122 @@ static uint64_t renew_period_ns(const vmux_lock *l)
     return p > NS_PER_MS ? p : NS_PER_MS;
 }
 
-/*
- * What an extension found: 1 extended, 0 the token is gone, or an error. A failure is retried
- * while the lease lasts; the lock is declared lost only when the token is gone or when the
- * next try would come after the key may have expired.
- */
-static void renew_result(vmux_lock *l, uint64_t gen, uint64_t sent, int outcome)
+/* Ends the holding. Under l->mu. */
+static void end_holding(vmux_lock *l)
 {
-    uint64_t now = now_ns(), next = 0;
+    l->held = false;
+    l->gen++;
+    if (l->auto_renew)
+        unschedule(l);
+}
+
+/* Tells the owner its lock is lost; not under any lock of ours. */
+static void report_lost(vmux_lock *l, int reason)
+{
+    if (l->auto_renew && l->on_lost != NULL)
+        l->on_lost(l, reason, l->userdata);
+}
+
+/*
+ * Ends the holding if its lease has run out, and reports it: the reason is the error of the
+ * renewal that failed last, or VMUX_ERR_TIMEOUT when none answered in time. Whichever thread
+ * gets here first ends it; the others find it ended, so on_lost runs once.
+ */
+static void lease_ran_out(vmux_lock *l)
+{
+    bool over = false;
+    uv_mutex_lock(&l->mu);
+    int reason = l->renew_err != 0 ? l->renew_err : VMUX_ERR_TIMEOUT;
+    if (l->held && now_ns() >= l->lease_end) {
+        l->lapsed_gen = l->gen;
+        end_holding(l);
+        over = true;
+    }
+    uv_mutex_unlock(&l->mu);
+    if (over)
+        report_lost(l, reason);
+}
+
+/*
+ * An extension that may have run came back after its holding's lease ended: the key may hold
+ * our token for another TTL, and nobody believes they hold it. Deleting it (only if it still
+ * holds that token) lets the next owner in sooner; the reply does not matter. Not after a
+ * release: that release's own script must be the one to find the token, to report it held.
+ */
+static void drop_token(vmux_lock *l, const char *token)
+{
+    const char *argv[] = {"EVAL", DROP_LUA, "1", l->key.ptr, token};
+    size_t lens[] = {4, sizeof DROP_LUA - 1, 1, l->key.len, TOKEN_HEX};
+    vmux_callopts o = {.timeout_ms = l->timeout_ms, .flags = VMUX_CALL_RETRY_SAFE};
+    (void)vmux_call_forget(l->m, &o, 5, argv, lens);
+}
+
+/*
+ * Judges a renewal of the current holding: 1 still held (rescheduled), else the holding has
+ * ended and this is the reason for on_lost. Under l->mu.
+ */
+static int judge_renewal(vmux_lock *l, uint64_t sent, int outcome)
+{
+    uint64_t now = now_ns();
     uint64_t retry = renew_period_ns(l) / 4;
     if (retry < 10 * NS_PER_MS)
         retry = 10 * NS_PER_MS;
-    bool lost = false;
-    uv_mutex_lock(&l->mu);
-    if (l->held && l->gen == gen) {
-        if (outcome == 1) {
-            l->lease_end = sent + ms_ns(l->ttl_ms);
-            next = now + renew_period_ns(l);
-        } else if (outcome < 0 && now + retry < l->lease_end) {
-            next = now + retry;
-        } else {
-            l->held = false;
-            l->gen++;
-            lost = true;
-        }
+    int reason = outcome;
+    if (now >= l->lease_end) {
+        /* Confirmed too late, or not at all: held() has read false since the lease end, and a
+         * holding once over stays over. */
+        if (outcome != 0)
+            reason = outcome < 0 ? outcome : l->renew_err != 0 ? l->renew_err : VMUX_ERR_TIMEOUT;
+    } else if (outcome == 1) {
+        l->lease_end = lease_from(sent, l->ttl_ms);
+        l->renew_err = 0;
+        schedule(l, now + renew_period_ns(l), l->lease_end);
+        return 1;
+    } else if (outcome < 0 && now + retry < l->lease_end) {
+        l->renew_err = outcome;
+        schedule_retry(l, now + retry);
+        return 1;
     }
-    uv_mutex_unlock(&l->mu);
-    /* Before inflight is cleared, so vmux_lock_free() cannot free l under the callback. */
-    if (lost && l->on_lost != NULL)
-        l->on_lost(l, outcome < 0 ? outcome : 0, l->userdata);
+    end_holding(l);
+    return reason;
+}
+
+/* The renewal thread's work on l is finished; vmux_lock_free() may go on. */
+static void renew_done(vmux_lock *l)
+{
     uv_mutex_lock(&R.mu);
-    if (next != 0) {
-        l->due = next;
-        l->due_set = true;
-    }
     l->inflight = false;
     uv_cond_broadcast(&R.cv);
     uv_mutex_unlock(&R.mu);
 }
 
+/*
+ * What an extension of holding gen (sent at sent, with token: NULL when it was never sent)
+ * found: 1 extended, 0 the token is gone, or an error. A failure is retried while the lease
+ * lasts; the lock is declared lost when the token is gone, when the next try would come after
+ * the lease end, or when the answer itself comes after it.
+ */
+static void renew_result(vmux_lock *l, uint64_t gen, uint64_t sent, int outcome, const char *token)
+{
+    int verdict = 1;
+    uv_mutex_lock(&l->mu);
+    bool current = l->held && l->gen == gen;
+    if (current)
+        verdict = judge_renewal(l, sent, outcome);
+    bool lapsed = verdict != 1 || (!current && l->lapsed_gen == gen);
+    uv_mutex_unlock(&l->mu);
+    if (token != NULL && outcome != 0 && lapsed)
+        drop_token(l, token);
+    /* Before inflight is cleared, so vmux_lock_free() cannot free l under the callback. */
+    if (verdict != 1)
+        report_lost(l, verdict);
+    renew_done(l);
+}
+
 /* One extension in flight: what its callback needs, and what a NOSCRIPT resend needs. */
 struct renewal {
     vmux_lock *l;
-    uint64_t gen, sent;
+    uint64_t gen, sent, lease_end;
     bool by_source;
     char token[TOKEN_HEX + 1];
     char ttl[24];
@@ -250,7 +371,8 @@ struct renewal {
 
 static void renew_cb(int status, vmux_reply *reply, void *userdata);
 
-/* EVALSHA (or, after NOSCRIPT, EVAL) of the extend script, asynchronously. */
+/* EVALSHA (or, after NOSCRIPT, EVAL) of the extend script, asynchronously. Its deadline is
+ * the lease end: an answer after it could not save the holding anyway. */
 static int send_extend(struct renewal *rn)
 {
     vmux_lock *l = rn->l;
@@ -258,7 +380,7 @@ static int send_extend(struct renewal *rn)
     const char *argv[] = {
         rn->by_source ? "EVAL" : "EVALSHA", script, "1", l->key.ptr, rn->token, rn->ttl};
     size_t lens[] = {strlen(argv[0]), strlen(script), 1, l->key.len, TOKEN_HEX, strlen(rn->ttl)};
-    vmux_callopts o = call_opts(l, VMUX_CALL_RETRY_SAFE, 0);
+    vmux_callopts o = call_opts(l, VMUX_CALL_RETRY_SAFE, rn->lease_end);
     return vmux_call_async(l->m, &o, 6, argv, lens, renew_cb, rn);
 }
 
@@ -285,10 +407,8 @@ static void renew_cb(int status, vmux_reply *reply, void *userdata)
         outcome = vmux_reply_type(reply) != VMUX_REPLY_INTEGER ? VMUX_ERR_PROTOCOL
                                                                : vmux_reply_integer(reply) == 1;
     vmux_reply_free(reply);
-    vmux_lock *l = rn->l;
-    uint64_t gen = rn->gen, sent = rn->sent;
+    renew_result(rn->l, rn->gen, rn->sent, outcome, rn->token);
     free(rn);
-    renew_result(l, gen, sent, outcome);
 }
 
 /* On the renewal thread, with l->inflight set. */
@@ -296,29 +416,63 @@ static void renew_fire(vmux_lock *l)
 {
     struct renewal *rn = malloc(sizeof(*rn));
     uv_mutex_lock(&l->mu);
-    bool held = l->held;
     uint64_t gen = l->gen, sent = now_ns();
+    bool live = l->held && sent < l->lease_end; /* a lease that has ended is the watch's */
     if (rn != NULL) {
-        *rn = (struct renewal){.l = l, .gen = gen, .sent = sent};
+        *rn = (struct renewal){.l = l, .gen = gen, .sent = sent, .lease_end = l->lease_end};
         memcpy(rn->token, l->token, sizeof rn->token);
         snprintf(rn->ttl, sizeof rn->ttl, "%u", (unsigned)l->ttl_ms);
     }
     uv_mutex_unlock(&l->mu);
-    int rc = !held ? 1 : rn == NULL ? VMUX_ERR_NOMEM : send_extend(rn);
+    int rc = !live ? 1 : rn == NULL ? VMUX_ERR_NOMEM : send_extend(rn);
     if (rc == 0)
         return;
     free(rn);
-    renew_result(l, gen, sent, rc); /* not held (1: nothing to report) or not submitted */
+    if (live)
+        renew_result(l, gen, sent, rc, NULL); /* not submitted */
+    else
+        renew_done(l);
 }
 
-/* The scheduled lock due first, or NULL. Under R.mu. */
-static vmux_lock *first_due(void)
+/* The lock with the earliest event (an extension due, or a lease end), or NULL. Under R.mu. */
+static vmux_lock *first_event(uint64_t *when, bool *is_watch)
 {
     vmux_lock *first = NULL;
-    for (vmux_lock *l = R.list; l != NULL; l = l->rnext)
-        if (l->due_set && !l->inflight && (first == NULL || l->due < first->due))
+    for (vmux_lock *l = R.list; l != NULL; l = l->rnext) {
+        if (l->due_set && !l->inflight && (first == NULL || l->due < *when)) {
             first = l;
+            *when = l->due;
+            *is_watch = false;
+        }
+        if (l->watch_set && (first == NULL || l->watch <= *when)) {
+            first = l;
+            *when = l->watch;
+            *is_watch = true;
+        }
+    }
     return first;
+}
+
+/* Runs l's event, with R.mu held on entry and exit but not during the work. */
+static void run_event(vmux_lock *l, bool is_watch)
+{
+    if (is_watch) {
+        l->watch_set = false;
+        l->expiring = true;
+    } else {
+        l->due_set = false;
+        l->inflight = true; /* cleared when the extension's result has been handled */
+    }
+    uv_mutex_unlock(&R.mu);
+    if (is_watch)
+        lease_ran_out(l);
+    else
+        renew_fire(l);
+    uv_mutex_lock(&R.mu);
+    if (is_watch) {
+        l->expiring = false;
+        uv_cond_broadcast(&R.cv);
+    }
 }
 
 static void renewer_main(void *arg)
@@ -326,19 +480,16 @@ static void renewer_main(void *arg)
     (void)arg;
     uv_mutex_lock(&R.mu);
     while (!R.stop) {
-        vmux_lock *l = first_due();
+        uint64_t when = 0;
+        bool is_watch = false;
+        vmux_lock *l = first_event(&when, &is_watch);
         uint64_t now = now_ns();
-        if (l == NULL) {
+        if (l == NULL)
             uv_cond_wait(&R.cv, &R.mu);
-        } else if (l->due > now) {
-            (void)uv_cond_timedwait(&R.cv, &R.mu, l->due - now);
-        } else {
-            l->due_set = false;
-            l->inflight = true;
-            uv_mutex_unlock(&R.mu);
-            renew_fire(l);
-            uv_mutex_lock(&R.mu);
-        }
+        else if (when > now)
+            (void)uv_cond_timedwait(&R.cv, &R.mu, when - now);
+        else
+            run_event(l, is_watch);
     }
     uv_mutex_unlock(&R.mu);
 }
@@ -365,7 +516,8 @@ static int renewer_add(vmux_lock *l)
     return rc;
 }
 
-/* Unlinks l, waits for its extension in flight, and stops the thread after its last user. */
+/* Unlinks l, waits for its extension in flight and a lease end being handled, and stops the
+ * thread after its last user. */
 static void renewer_remove(vmux_lock *l)
 {
     uv_mutex_lock(&R.mu);
@@ -374,7 +526,7 @@ static void renewer_remove(vmux_lock *l)
             *p = l->rnext;
             break;
         }
-    while (l->inflight)
+    while (l->inflight || l->expiring)
         uv_cond_wait(&R.cv, &R.mu);
     uv_mutex_unlock(&R.mu);
 
@@ -404,26 +556,22 @@ static void became_held(vmux_lock *l, uint64_t fence, uint64_t sent)
     l->held = true;
     l->gen++;
     l->fence = fence;
-    l->lease_end = sent + ms_ns(l->ttl_ms);
-    uv_mutex_unlock(&l->mu);
+    l->lease_end = lease_from(sent, l->ttl_ms);
+    l->renew_err = 0;
     if (l->auto_renew)
-        schedule(l, now_ns() + renew_period_ns(l));
+        schedule(l, now_ns() + renew_period_ns(l), l->lease_end);
+    uv_mutex_unlock(&l->mu);
 }
 
 /* Ends this object's holding (if it held) and copies its token out. */
 static void stop_holding(vmux_lock *l, char token[TOKEN_HEX + 1])
 {
     uv_mutex_lock(&l->mu);
-    if (l->held) {
-        l->held = false;
-        l->gen++;
-    }
+    if (l->held)
+        end_holding(l);
     memcpy(token, l->token, TOKEN_HEX + 1);
     uv_mutex_unlock(&l->mu);
-    if (l->auto_renew)
-        unschedule(l);
 }
-
 /* ---- acquire ---- */
 
 /* The acquire script's reply: nil (taken by someone else) or the new fencing token. */
@@ -527,6 +675,7 @@ int vmux_lock_acquire(vmux_lock *l, bool *acquired, uint64_t *fence)
         return rc;
     uint64_t ignored = 0;
     uv_mutex_lock(&l->op_mu);
+    lease_ran_out(l); /* a holding whose lease ended is reported before a new one starts */
     rc = vmux_lock_held(l) ? VMUX_ERR_INVALID_ARG
                            : acquire_once(l, acquired, fence != NULL ? fence : &ignored);
     uv_mutex_unlock(&l->op_mu);
@@ -549,6 +698,7 @@ int vmux_lock_acquire_wait(vmux_lock *l, uint32_t wait_ms, bool *acquired, uint6
         return rc;
     uint64_t ignored = 0, deadline = now_ns() + ms_ns(wait_ms);
     uv_mutex_lock(&l->op_mu);
+    lease_ran_out(l);
     if (vmux_lock_held(l))
         rc = VMUX_ERR_INVALID_ARG;
     for (unsigned attempt = 0; rc == 0; attempt++) {
@@ -637,23 +787,24 @@ int vmux_lock_release(vmux_lock *l, bool *was_held)
     return rc;
 }
 
-/* After an extend: a new lease, or the end of holding. */
+/*
+ * After an extend: a new lease, or the end of holding. An answer that comes after the lease
+ * end changes nothing here: the holding is over and is reported as renewal would report it.
+ */
 static void after_extend(vmux_lock *l, uint64_t gen, uint64_t sent, uint32_t ttl_ms, bool ok)
 {
-    bool stopped = false;
     uv_mutex_lock(&l->mu);
-    if (l->held && l->gen == gen) {
-        if (ok) {
-            l->lease_end = sent + ms_ns(ttl_ms);
+    if (l->held && l->gen == gen && now_ns() < l->lease_end) {
+        if (!ok) {
+            end_holding(l);
         } else {
-            l->held = false;
-            l->gen++;
-            stopped = true;
+            l->lease_end = lease_from(sent, ttl_ms);
+            if (l->auto_renew)
+                schedule(l, now_ns() + renew_period_ns(l), l->lease_end);
         }
     }
     uv_mutex_unlock(&l->mu);
-    if (stopped && l->auto_renew)
-        unschedule(l);
+    lease_ran_out(l);
 }
 
 int vmux_lock_extend(vmux_lock *l, uint32_t ttl_ms, bool *still_held)
@@ -665,6 +816,7 @@ int vmux_lock_extend(vmux_lock *l, uint32_t ttl_ms, bool *still_held)
     if (ttl_ms == 0)
         ttl_ms = l->ttl_ms;
     uv_mutex_lock(&l->op_mu);
+    lease_ran_out(l); /* an ended lease is not brought back by an extend */
     char token[TOKEN_HEX + 1], ttl[24];
     uv_mutex_lock(&l->mu);
     memcpy(token, l->token, sizeof token);
@@ -692,7 +844,7 @@ bool vmux_lock_held(vmux_lock *l)
     if (l == NULL)
         return false;
     uv_mutex_lock(&l->mu);
-    bool held = l->held;
+    bool held = l->held && now_ns() < l->lease_end; /* the clock decides, not the renewals */
     uv_mutex_unlock(&l->mu);
     return held;
 }
@@ -842,7 +994,10 @@ void vmux_lock_free(vmux_lock *l)
         return;
     if (l->auto_renew)
         renewer_remove(l);
-    if (vmux_lock_held(l))
+    uv_mutex_lock(&l->mu);
+    bool ours = l->held; /* even past the lease end the key may still hold our token */
+    uv_mutex_unlock(&l->mu);
+    if (ours)
         (void)vmux_lock_release(l, NULL);
     lock_destroy(l, true);
 }

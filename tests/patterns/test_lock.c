@@ -8,9 +8,14 @@
  * its loss when the key is deleted behind its back. Then lost replies, through a fault proxy:
  * an acquire that ran but whose reply was dropped is found acquired (with its fence); an
  * acquire that never reached the server is found not acquired; a release whose reply was lost
- * twice is found done. Keys start with "tlock:<pid>:".
+ * twice is found done. Then the owner's lease, against a server of the test's own: killed and
+ * restarted 1.5 s later, or stopped with SIGSTOP across the lease end, the holder's held() turns
+ * false and on_lost runs (once) at its lease end, before the server is back and before a second
+ * client gets the lock, with a sampler that never sees both hold it. Keys start with
+ * "tlock:<pid>:".
  */
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -20,11 +25,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "faultproxy.h"
+#include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -367,7 +374,7 @@ static void test_expired_lock_not_released_by_former_owner(void **state)
     uint64_t fa = acquire_ok(a);
     struct gone g = {m, key};
     assert_true(vt_wait_until(key_gone, &g, 10000));
-    assert_true(vmux_lock_held(a)); /* a cannot know without asking */
+    assert_false(vmux_lock_held(a)); /* its lease ended before the key could expire */
 
     uint64_t fb = acquire_ok(b);
     assert_true(fb > fa);
@@ -662,6 +669,225 @@ static void test_acquire_that_never_ran_found_not_acquired(void **state)
     vmux_lock_free(l);
 }
 
+/* ---- the lease: the owner stops believing before the key can expire ---- */
+
+/*
+ * Client A holds an auto-renewed lock (1 s TTL); client B tries to take it every 2 ms; a
+ * sampler reads B's held() and then A's, every 100 us. Then the server is killed and restarted
+ * 1.5 s later (no persistence: the key is gone), or stopped with SIGSTOP for 1.5 s across A's
+ * lease end. B gets the lock once the server answers; A must have stopped believing it holds
+ * it by then, and on_lost must have run, once.
+ */
+enum { LEASE_TTL = 1000, FAULT_MS = 1500, LEASE_RUNS = 3 };
+
+struct duel {
+    vt_server server;
+    vmux *ma, *mb;
+    vmux_lock *a, *b;
+    atomic_bool stop, b_got;
+    atomic_int lost_calls, lost_reason, lost_while_held, a_held_after_b;
+    atomic_uint_fast64_t lost_ns, a_false_ns, b_got_ns, both;
+};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void pause_us(long us)
+{
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static void duel_on_lost(vmux_lock *l, int reason, void *userdata)
+{
+    struct duel *d = userdata;
+    atomic_store(&d->lost_ns, mono_ns());
+    atomic_store(&d->lost_reason, reason);
+    if (vmux_lock_held(l))
+        atomic_fetch_add(&d->lost_while_held, 1);
+    atomic_fetch_add(&d->lost_calls, 1);
+}
+
+/* B, trying until it gets the lock; A's view is read just after B's acquire answered. */
+static void *contender(void *arg)
+{
+    struct duel *d = arg;
+    while (!atomic_load(&d->stop)) {
+        bool got = false;
+        (void)vmux_lock_acquire(d->b, &got, NULL); /* errors while the server is away */
+        if (got) {
+            uint64_t t = mono_ns();
+            atomic_store(&d->a_held_after_b, vmux_lock_held(d->a));
+            atomic_store(&d->b_got_ns, t);
+            atomic_store(&d->b_got, true);
+            return NULL;
+        }
+        pause_us(2000);
+    }
+    return NULL;
+}
+
+/* B's view first, then A's: A true after B true means two holders at once. */
+static void *sampler(void *arg)
+{
+    struct duel *d = arg;
+    while (!atomic_load(&d->stop)) {
+        bool b = vmux_lock_held(d->b);
+        bool a = vmux_lock_held(d->a);
+        if (a && b)
+            atomic_fetch_add(&d->both, 1);
+        if (!a && atomic_load(&d->a_false_ns) == 0)
+            atomic_store(&d->a_false_ns, mono_ns());
+        pause_us(100);
+    }
+    return NULL;
+}
+
+static int lease_setup(void **state)
+{
+    struct duel *d = calloc(1, sizeof(*d));
+    assert_non_null(d);
+    if (vt_server_start(&d->server, 0, NULL) != 0)
+        fail_msg("could not start a server");
+    /* A reconnects slower than B, so B is answered first once the server is back. */
+    char *aconf = vt_server_conf(&d->server, "abortConnect=false,connectTimeout=1000,"
+                                             "reconnectMin=300,reconnectMax=600");
+    char *bconf = vt_server_conf(&d->server, "abortConnect=false,connectTimeout=1000,"
+                                             "reconnectMin=10,reconnectMax=100");
+    assert_non_null(aconf);
+    assert_non_null(bconf);
+    assert_int_equal(vmux_open_str(aconf, &d->ma, NULL, 0), 0);
+    assert_int_equal(vmux_open_str(bconf, &d->mb, NULL, 0), 0);
+    free(aconf);
+    free(bconf);
+    *state = d;
+    return 0;
+}
+
+static int lease_teardown(void **state)
+{
+    struct duel *d = *state;
+    vmux_close(d->ma);
+    vmux_close(d->mb);
+    vt_server_stop(&d->server);
+    free(d);
+    return 0;
+}
+
+static bool b_acquired(void *arg)
+{
+    return atomic_load(&((struct duel *)arg)->b_got);
+}
+
+static void duel_reset(struct duel *d, const char *key)
+{
+    atomic_store(&d->stop, false);
+    atomic_store(&d->b_got, false);
+    atomic_store(&d->lost_calls, 0);
+    atomic_store(&d->lost_reason, 1);
+    atomic_store(&d->lost_while_held, 0);
+    atomic_store(&d->a_held_after_b, 1);
+    atomic_store(&d->lost_ns, 0);
+    atomic_store(&d->a_false_ns, 0);
+    atomic_store(&d->b_got_ns, 0);
+    atomic_store(&d->both, 0);
+    vmux_lock_opts ao = {
+        .ttl_ms = LEASE_TTL, .auto_renew = true, .on_lost = duel_on_lost, .userdata = d};
+    vmux_lock_opts bo = {.ttl_ms = 10000, .timeout_ms = 300, .resolve_timeout_ms = 3000};
+    d->a = new_lock(d->ma, key, &ao);
+    d->b = new_lock(d->mb, key, &bo);
+}
+
+/*
+ * Breaks the server for FAULT_MS, then brings it back: killed and restarted, or stopped. Sets
+ * *back to the time just before it could answer again. Does not fail the test (the threads are
+ * running): returns whether every step worked.
+ */
+static bool duel_fault(struct duel *d, bool freeze, uint64_t *back)
+{
+    uint64_t until = mono_ns() + (uint64_t)FAULT_MS * 1000000u;
+    bool ok = true;
+    if (freeze)
+        ok = kill(d->server.pid, SIGSTOP) == 0;
+    else
+        vt_server_kill(&d->server);
+    for (uint64_t now = mono_ns(); now < until; now = mono_ns())
+        pause_us((long)((until - now) / 1000));
+    *back = mono_ns();
+    if (freeze)
+        return kill(d->server.pid, SIGCONT) == 0 && ok;
+    return vt_server_restart(&d->server) == 0;
+}
+
+static void duel_once(struct duel *d, bool freeze, int run)
+{
+    char key[96];
+    snprintf(key, sizeof key, "tlock:%ld:lease:%s:%d", (long)getpid(), freeze ? "stop" : "kill",
+             run);
+    duel_reset(d, key);
+    uint64_t fa = acquire_ok(d->a);
+    pthread_t b, s;
+    assert_int_equal(pthread_create(&b, NULL, contender, d), 0);
+    assert_int_equal(pthread_create(&s, NULL, sampler, d), 0);
+
+    /* Past the first renewal, so the lease that runs out is a renewed one. */
+    pause_us(LEASE_TTL * 1000 / 2);
+    bool held_before = vmux_lock_held(d->a) && !atomic_load(&d->b_got);
+    uint64_t back = 0;
+    bool fault_ok = duel_fault(d, freeze, &back);
+    bool got = vt_wait_until(b_acquired, d, 15000);
+    atomic_store(&d->stop, true);
+    pthread_join(b, NULL);
+    pthread_join(s, NULL);
+
+    uint64_t b_at = atomic_load(&d->b_got_ns), a_false = atomic_load(&d->a_false_ns);
+    uint64_t lost_at = atomic_load(&d->lost_ns);
+    printf("%s run %d: A lost %.1f ms, held() false %.1f ms before the server was back; B "
+           "acquired %.1f ms after; reason %s\n",
+           freeze ? "SIGSTOP" : "kill", run, ((double)back - (double)lost_at) / 1e6,
+           ((double)back - (double)a_false) / 1e6, ((double)b_at - (double)back) / 1e6,
+           vmux_err_name(atomic_load(&d->lost_reason)));
+    assert_true(fault_ok);
+    assert_true(held_before);
+    assert_true(got);
+    assert_int_equal(atomic_load(&d->both), 0);
+    assert_false(atomic_load(&d->a_held_after_b));
+    assert_true(a_false != 0 && a_false <= b_at);
+    /* Whatever the network does, the lease (at most a TTL from the fault) ends on time: long
+     * before the server, away for 1.5 TTL, can answer the renewal in flight. */
+    assert_true(a_false < back);
+    assert_true(lost_at != 0 && lost_at < back);
+    assert_int_equal(atomic_load(&d->lost_calls), 1);
+    assert_int_equal(atomic_load(&d->lost_while_held), 0);
+    assert_true(lost_at != 0 && lost_at <= b_at);
+    assert_true(atomic_load(&d->lost_reason) < 0); /* no answer in time, not "token gone" */
+    if (freeze)
+        assert_true(vmux_lock_fence(d->b) > fa); /* the counter survived the pause */
+    assert_true(vmux_lock_held(d->b));
+    bool was_held = false;
+    assert_int_equal(vmux_lock_release(d->b, &was_held), 0);
+    assert_true(was_held);
+    vmux_lock_free(d->a);
+    vmux_lock_free(d->b);
+    assert_int_equal(atomic_load(&d->lost_calls), 1);
+}
+
+static void test_lease_ends_before_restarted_server_grants(void **state)
+{
+    for (int run = 0; run < LEASE_RUNS; run++)
+        duel_once(*state, false, run);
+}
+
+static void test_lease_ends_while_server_stopped(void **state)
+{
+    for (int run = 0; run < LEASE_RUNS; run++)
+        duel_once(*state, true, run);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -679,8 +905,13 @@ int main(void)
         cmocka_unit_test(test_lost_release_reply_found_released),
         cmocka_unit_test(test_acquire_that_never_ran_found_not_acquired),
     };
+    const struct CMUnitTest lease[] = {
+        cmocka_unit_test(test_lease_ends_before_restarted_server_grants),
+        cmocka_unit_test(test_lease_ends_while_server_stopped),
+    };
     int failed = cmocka_run_group_tests_name("lock", tests, setup, teardown);
     failed +=
         cmocka_run_group_tests_name("lock_lost_replies", proxied, proxy_setup, proxy_teardown);
+    failed += cmocka_run_group_tests_name("lock_lease", lease, lease_setup, lease_teardown);
     return failed;
 }
