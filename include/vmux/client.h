@@ -31,7 +31,9 @@ typedef struct vmux vmux;
  *
  * On success *out owns the handle; free it with vmux_close(). On failure *out is NULL, nothing
  * is left running, and errbuf (if given) receives the reason in words, such as
- * "127.0.0.1:6379: WRONGPASS invalid username-password pair or user is disabled."
+ * "127.0.0.1:6379: connect failed: connection refused". It never holds the user or password
+ * (an AUTH error keeps only its code, such as "AUTH failed: WRONGPASS (...)"; other server
+ * texts have the credentials masked as "*****").
  * Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_CONFIG (no endpoint, inconsistent keys),
  * VMUX_ERR_NOMEM, VMUX_ERR_RESOLVE, VMUX_ERR_CONNECT, VMUX_ERR_TIMEOUT (connectTimeout passed),
  * VMUX_ERR_AUTH, VMUX_ERR_SETUP (SELECT or CLIENT SETNAME refused), VMUX_ERR_TLS, VMUX_ERR_IO,

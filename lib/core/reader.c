@@ -1,6 +1,8 @@
 #include "core/reader.h"
 
 #include <hiredis/read.h>
+#include <hiredis/sds.h>
+#include <openssl/crypto.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +124,15 @@ void vmux_reader_free(vmux_reader *rd)
         return;
     redisReaderFree(rd->hr);
     free(rd);
+}
+
+void vmux_reader_wipe(vmux_reader *rd)
+{
+    if (rd == NULL || rd->hr->buf == NULL)
+        return;
+    redisReader *hr = rd->hr;
+    OPENSSL_cleanse(hr->buf, hr->pos);
+    OPENSSL_cleanse(hr->buf + hr->len, sdsavail(hr->buf));
 }
 
 /* Adopts hiredis's own error, unless one of our limits already explained it. */

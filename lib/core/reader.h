@@ -25,6 +25,13 @@ vmux_reader *vmux_reader_new(const struct vmux_reader_limits *limits);
 /* Frees the reader and any reply it was building. NULL is allowed. */
 void vmux_reader_free(vmux_reader *rd);
 
+/*
+ * Wipes the bytes of the reader's buffer that were already parsed, and its free room (where
+ * parsed bytes were moved from), keeping what is still unparsed: after session setup, so that
+ * a server's echo of the credentials does not linger in memory. NULL is allowed.
+ */
+void vmux_reader_wipe(vmux_reader *rd);
+
 /* Appends bytes read from the socket. Returns 0, VMUX_ERR_PROTOCOL or VMUX_ERR_NOMEM. */
 int vmux_reader_feed(vmux_reader *rd, const char *buf, size_t len);
 

@@ -1,5 +1,6 @@
 #include "net/buf.h"
 
+#include <openssl/crypto.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +10,35 @@
 #define INITIAL_CAP (16 * 1024)
 #define SHRINK_ABOVE (1024 * 1024) /* give back buffers grown past this once they drain */
 
+/* The bytes a secret passed through are wiped before their memory is reused or freed. */
+static void forget(struct vmux_buf *b)
+{
+    if (b->secret) {
+        OPENSSL_cleanse(b->data, b->len);
+        b->secret = false;
+    }
+}
+
+/* realloc() would free the old block unwiped: a secret buffer moves by hand. */
+static char *grow(struct vmux_buf *b, size_t cap)
+{
+    if (!b->secret)
+        return realloc(b->data, cap);
+    char *grown = malloc(cap);
+    if (grown != NULL) {
+        memcpy(grown, b->data, b->len);
+        OPENSSL_cleanse(b->data, b->len);
+        free(b->data);
+    }
+    return grown;
+}
+
 int vmux_buf_reserve(struct vmux_buf *b, size_t more)
 {
-    if (b->off > 0 && b->off == b->len)
+    if (b->off > 0 && b->off == b->len) {
+        forget(b);
         b->off = b->len = 0;
+    }
     if (b->cap - b->len >= more)
         return 0;
     size_t cap = b->cap ? b->cap : INITIAL_CAP;
@@ -21,7 +47,7 @@ int vmux_buf_reserve(struct vmux_buf *b, size_t more)
             return VMUX_ERR_NOMEM;
         cap *= 2;
     }
-    char *grown = realloc(b->data, cap);
+    char *grown = grow(b, cap);
     if (grown == NULL)
         return VMUX_ERR_NOMEM;
     b->data = grown;
@@ -41,6 +67,7 @@ int vmux_buf_append(struct vmux_buf *b, const char *data, size_t len)
 
 void vmux_buf_drained(struct vmux_buf *b)
 {
+    forget(b);
     b->off = b->len = 0;
     if (b->cap > SHRINK_ABOVE)
         vmux_buf_free(b);
@@ -48,6 +75,7 @@ void vmux_buf_drained(struct vmux_buf *b)
 
 void vmux_buf_free(struct vmux_buf *b)
 {
+    forget(b);
     free(b->data);
     b->data = NULL;
     b->off = b->len = b->cap = 0;

@@ -2,12 +2,18 @@
 #ifndef VMUX_BUF_H
 #define VMUX_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-/* Bytes [off, len) are waiting; [0, off) were consumed from the front. */
+/*
+ * Bytes [off, len) are waiting; [0, off) were consumed from the front. A buffer marked secret
+ * (it was given credentials: AUTH) wipes bytes [0, len) before it reuses or gives back their
+ * memory, and is unmarked then; an unmarked buffer costs nothing more.
+ */
 struct vmux_buf {
     char *data;
     size_t off, len, cap;
+    bool secret;
 };
 
 /* Makes room for more bytes after len. Returns 0 or VMUX_ERR_NOMEM. */
@@ -16,10 +22,11 @@ int vmux_buf_reserve(struct vmux_buf *b, size_t more);
 /* Appends bytes. Returns 0 or VMUX_ERR_NOMEM. */
 int vmux_buf_append(struct vmux_buf *b, const char *data, size_t len);
 
-/* Marks everything consumed, and gives memory back if the buffer had grown large. */
+/* Marks everything consumed (wiping it first if the buffer is secret), and gives memory back if the
+ * buffer had grown large. */
 void vmux_buf_drained(struct vmux_buf *b);
 
-/* Frees the buffer's memory. */
+/* Frees the buffer's memory, wiped first if the buffer is secret. */
 void vmux_buf_free(struct vmux_buf *b);
 
 #endif

@@ -11,7 +11,10 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <openssl/crypto.h>
+
 #include "core/counters.h"
+#include "core/redact.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
 
@@ -19,6 +22,7 @@ static void conn_unref(struct vmux_conn *c)
 {
     if (--c->refs > 0)
         return;
+    vmux_session_wipe(c);
     vmux_reader_free(c->reader);
     vmux_tls_free(c->tls);
     vmux_buf_free(&c->out);
@@ -32,15 +36,41 @@ static void on_handle_closed(uv_handle_t *h)
     conn_unref(h->data);
 }
 
+/* The whole message, malloc'ed, or NULL when out of memory. */
+static char *format_whole(const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, again);
+    va_end(again);
+    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (text != NULL)
+        vsnprintf(text, (size_t)n + 1, fmt, ap);
+    return text;
+}
+
+/*
+ * A reason may quote the server, which may echo the credentials: they are masked in the whole
+ * message before it is cut to size, so that no prefix of a password survives the cut.
+ */
 void vmux_conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
 {
     if (c->failing)
         return;
+    const struct vmux_config *cfg = c->link->cfg;
+    const char *secrets[] = {cfg->password, c->auth_pass, cfg->user, c->auth_user};
     char reason[200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
+    char *whole = format_whole(fmt, ap);
     va_end(ap);
+    if (whole != NULL) {
+        vmux__redact(whole, reason, sizeof(reason), secrets, 4);
+        OPENSSL_cleanse(whole, strlen(whole));
+        free(whole);
+    } else {
+        snprintf(reason, sizeof(reason), "out of memory for the failure's reason");
+    }
     vmux_link_conn_failed(c->link, code, "%s: %s", c->where, reason);
 }
 
@@ -165,6 +195,8 @@ int vmux_conn_write_op(struct vmux_conn *c, struct vmux_op *op)
     int rc = vmux_buf_append(&c->out, op->cmd, op->len);
     if (rc != 0)
         return rc;
+    if (op->flags & VMUX_OP_SECRET)
+        c->out.secret = c->sent_secret = true;
     c->last_io = uv_now(c->link->loop);
     if (c->fifo.head == NULL)
         c->waiting_since = c->last_io;

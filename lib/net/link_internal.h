@@ -73,6 +73,9 @@ struct vmux_conn {
     vmux_reader *reader;
     struct vmux_opq fifo; /* ops written and not yet answered, in order */
     int setup_left;       /* setup replies still expected */
+    bool sent_secret;     /* AUTH was queued: wipe what its bytes and the replies touched */
+    char *auth_user;      /* copies of the credentials provider's answer, for redacting */
+    char *auth_pass;      /* failure reasons; wiped once setup ends */
 
     struct vmux_buf out;     /* command bytes queued and not yet sent (or encrypted) */
     struct vmux_buf cipher;  /* TLS: ciphertext not yet handed to the kernel */
@@ -116,6 +119,12 @@ void vmux_session_start(struct vmux_conn *c);
 void vmux_session_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply);
 void vmux_session_tick(struct vmux_conn *c, uint64_t now_ms);
 void vmux_session_check(struct vmux_conn *c, uint64_t now_ms);
+/*
+ * Wipes what may still hold the credentials or a server's echo of them once they are no longer
+ * needed (setup over, or the connection freed): the provider's credentials kept for redaction,
+ * and, after AUTH was sent, the read buffers and the reader's consumed bytes.
+ */
+void vmux_session_wipe(struct vmux_conn *c);
 
 /* link.c: what a connection reports to its link. */
 void vmux_link_conn_ready(struct vmux_link *link);

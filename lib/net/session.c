@@ -3,12 +3,15 @@
  * setup, the role check that finds the primary among several endpoints, idle heartbeats, and
  * the check after a process freeze. Also the judgement that a connection is dead.
  */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/encode.h"
 #include "core/log.h"
+#include "core/redact.h"
+#include "core/reply_internal.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
 #include "vmux/version.h"
@@ -53,17 +56,29 @@ static void setup_push(struct vmux_conn *c, const char *label, uint32_t flags, i
         c->setup_left++;
 }
 
-/* AUTH with the provider's fresh credentials, or the config's. */
-static void session_auth(struct vmux_conn *c)
+static void wipe_free(char **s)
+{
+    if (*s != NULL) {
+        OPENSSL_cleanse(*s, strlen(*s));
+        free(*s);
+        *s = NULL;
+    }
+}
+
+/* Keeps the provider's answer until setup ends, so that failure reasons can be redacted of it. */
+static bool keep_credentials(struct vmux_conn *c, const char *user, const char *pass)
+{
+    wipe_free(&c->auth_user);
+    wipe_free(&c->auth_pass);
+    c->auth_user = strdup(user);
+    c->auth_pass = strdup(pass);
+    return c->auth_user != NULL && c->auth_pass != NULL;
+}
+
+/* AUTH with the credentials provider's fresh answer (buffers wiped after use). */
+static void provider_auth(struct vmux_conn *c)
 {
     const struct vmux_config *cfg = c->link->cfg;
-    if (cfg->credentials_fn == NULL) {
-        if (cfg->password != NULL && cfg->user != NULL)
-            setup_push(c, LABEL_AUTH, 0, 3, (const char *[]){"AUTH", cfg->user, cfg->password});
-        else if (cfg->password != NULL)
-            setup_push(c, LABEL_AUTH, 0, 2, (const char *[]){"AUTH", cfg->password});
-        return;
-    }
     char *user = calloc(1, CRED_USER_SIZE), *pass = calloc(1, CRED_PASSWORD_SIZE);
     if (user == NULL || pass == NULL) {
         vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for credentials");
@@ -72,15 +87,32 @@ static void session_auth(struct vmux_conn *c)
         vmux_conn_fail(c, VMUX_ERR_AUTH, "the credentials provider failed");
     } else {
         user[CRED_USER_SIZE - 1] = pass[CRED_PASSWORD_SIZE - 1] = '\0';
-        if (user[0] != '\0')
-            setup_push(c, LABEL_AUTH, 0, 3, (const char *[]){"AUTH", user, pass});
+        if (!keep_credentials(c, user, pass))
+            vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for credentials");
+        else if (user[0] != '\0')
+            setup_push(c, LABEL_AUTH, VMUX_OP_SECRET, 3, (const char *[]){"AUTH", user, pass});
         else
-            setup_push(c, LABEL_AUTH, 0, 2, (const char *[]){"AUTH", pass});
+            setup_push(c, LABEL_AUTH, VMUX_OP_SECRET, 2, (const char *[]){"AUTH", pass});
     }
+    if (user != NULL)
+        OPENSSL_cleanse(user, CRED_USER_SIZE);
     if (pass != NULL)
-        memset(pass, 0, CRED_PASSWORD_SIZE);
+        OPENSSL_cleanse(pass, CRED_PASSWORD_SIZE);
     free(user);
     free(pass);
+}
+
+/* AUTH with the provider's fresh credentials, or the config's. */
+static void session_auth(struct vmux_conn *c)
+{
+    const struct vmux_config *cfg = c->link->cfg;
+    if (cfg->credentials_fn != NULL)
+        provider_auth(c);
+    else if (cfg->password != NULL && cfg->user != NULL)
+        setup_push(c, LABEL_AUTH, VMUX_OP_SECRET, 3,
+                   (const char *[]){"AUTH", cfg->user, cfg->password});
+    else if (cfg->password != NULL)
+        setup_push(c, LABEL_AUTH, VMUX_OP_SECRET, 2, (const char *[]){"AUTH", cfg->password});
 }
 
 void vmux_session_start(struct vmux_conn *c)
@@ -118,20 +150,39 @@ static bool is_primary(const vmux_reply *reply)
     return name != NULL && strcmp(name, "master") == 0;
 }
 
+/*
+ * An error reply to AUTH may echo its arguments (a server where AUTH is renamed answers "unknown
+ * command 'AUTH', with args beginning with: '<password>'", cut at 128 bytes, so no exact match
+ * would find the password): only its error code is kept. Other errors are shown, with the
+ * credentials masked (vmux_conn_fail).
+ */
+static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, const char *msg)
+{
+    bool auth = is_auth_error(label, msg);
+    if (label == LABEL_AUTH) {
+        char code[32];
+        vmux__error_code(msg, code, sizeof(code));
+        vmux_conn_fail(c, VMUX_ERR_AUTH,
+                       "AUTH failed: %s (the server's message is not shown: it may echo the "
+                       "credentials)",
+                       code);
+    } else if (auth || !ignorable) {
+        vmux_conn_fail(c, auth ? VMUX_ERR_AUTH : VMUX_ERR_SETUP, "%s failed: %s", label, msg);
+    }
+}
+
 static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
                         const vmux_reply *reply)
 {
     if (vmux_reply_type(reply) == VMUX_REPLY_ERROR) {
-        const char *msg = vmux_reply_str(reply, NULL);
-        bool auth = is_auth_error(label, msg);
-        if (auth || !ignorable)
-            vmux_conn_fail(c, auth ? VMUX_ERR_AUTH : VMUX_ERR_SETUP, "%s failed: %s", label, msg);
+        setup_error(c, label, ignorable, vmux_reply_str(reply, NULL));
     } else if (label == LABEL_ROLE && !is_primary(reply)) {
         vmux_conn_fail(c, VMUX_ERR_CONNECT, "not the primary (ROLE: %s)",
                        vmux_reply_str(vmux_reply_element(reply, 0), NULL));
     }
     if (!c->failing && --c->setup_left == 0) {
         uv_timer_stop(&c->timer);
+        vmux_session_wipe(c);
         vmux_link_conn_ready(c->link);
     }
 }
@@ -148,7 +199,26 @@ void vmux_session_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *rep
     } else if (label != LABEL_PING) {
         setup_reply(c, label, ignorable, reply);
     }
+    if (c->sent_secret && reply != NULL && reply->type == VMUX_REPLY_ERROR)
+        OPENSSL_cleanse(reply->str, reply->len); /* it may echo the credentials */
     vmux_reply_free(reply);
+}
+
+/*
+ * At the end of setup this runs inside a read callback, after the reader has copied what was
+ * read: rbuf and plain are no longer looked at until the next read.
+ */
+void vmux_session_wipe(struct vmux_conn *c)
+{
+    wipe_free(&c->auth_user);
+    wipe_free(&c->auth_pass);
+    if (!c->sent_secret)
+        return;
+    c->sent_secret = false;
+    vmux_reader_wipe(c->reader);
+    OPENSSL_cleanse(c->rbuf, sizeof(c->rbuf));
+    if (c->tls != NULL)
+        OPENSSL_cleanse(c->plain, sizeof(c->plain));
 }
 
 /* How long a connection may owe a reply and read nothing before it is judged dead. */

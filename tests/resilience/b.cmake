@@ -22,3 +22,6 @@ vmux_add_integration_test(NAME credentials PREFIX resilience
 vmux_add_integration_test(NAME events PREFIX resilience
                           SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_events.c ${_vmux_res_b_servers}
                           SERVERS tls-noclient CERTS TIMEOUT 600 RUN_SERIAL)
+vmux_add_integration_test(NAME redact PREFIX resilience
+                          SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_redact.c ${_vmux_res_b_servers}
+                          TIMEOUT 120)

@@ -1,0 +1,68 @@
+#include "core/redact.h"
+
+#include <string.h>
+
+/*
+ * The length of the longest secret that starts at p, or 0 when none does. The longest, so that
+ * a user name that begins the password cannot leave the password's tail behind.
+ */
+static size_t secret_at(const char *p, const char *const *secrets, int nsecrets)
+{
+    size_t best = 0;
+    for (int i = 0; i < nsecrets; i++) {
+        size_t n = secrets[i] != NULL ? strlen(secrets[i]) : 0;
+        if (n > best && strncmp(p, secrets[i], n) == 0)
+            best = n;
+    }
+    return best;
+}
+
+/* Appends len bytes to out at *used, as many as fit before the terminator. */
+static void put(char *out, size_t size, size_t *used, const char *bytes, size_t len)
+{
+    size_t room = size - 1 - *used;
+    size_t n = len < room ? len : room;
+    memcpy(out + *used, bytes, n);
+    *used += n;
+}
+
+void vmux__redact(const char *text, char *out, size_t size, const char *const *secrets,
+                  int nsecrets)
+{
+    if (out == NULL || size == 0)
+        return;
+    size_t used = 0;
+    for (const char *p = text; *p != '\0';) {
+        size_t n = secret_at(p, secrets, nsecrets);
+        if (n > 0) {
+            put(out, size, &used, VMUX_REDACTED, sizeof(VMUX_REDACTED) - 1);
+            p += n;
+        } else {
+            put(out, size, &used, p, 1);
+            p++;
+        }
+    }
+    out[used] = '\0';
+}
+
+static int is_code_char(char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
+}
+
+void vmux__error_code(const char *msg, char *out, size_t size)
+{
+    size_t n = 0;
+    while (msg != NULL && n < 31 && is_code_char(msg[n]))
+        n++;
+    if (n == 0) {
+        msg = "ERR";
+        n = 3;
+    }
+    if (size == 0)
+        return;
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, msg, n);
+    out[n] = '\0';
+}
