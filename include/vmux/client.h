@@ -73,6 +73,9 @@ typedef struct vmux_stats {
     uint64_t in_flight;        /* commands sent and not yet answered, now */
     uint64_t bytes_in;         /* bytes read from the network (TLS: ciphertext) */
     uint64_t bytes_out;        /* bytes handed to the network */
+    /* Subscriber connections that broke while a subscription was live: the messages published
+     * until the subscriptions were live again are lost (VMUX_EVENT_SUBSCRIBER_LOST). */
+    uint64_t subscriber_lost;
 } vmux_stats;
 
 /*

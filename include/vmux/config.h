@@ -187,6 +187,10 @@ typedef enum vmux_event_type {
     VMUX_EVENT_CONNECTION_FAILED = 1,   /* an attempt failed, or a ready connection broke */
     VMUX_EVENT_CONNECTION_RESTORED = 2, /* a connection is ready (again): commands flow */
     VMUX_EVENT_ERROR = 3,               /* a problem that did not break the connection */
+    /* The subscriber connection broke while a subscription was live (a server closes a
+     * subscriber that reads too slowly at its client-output-buffer-limit pubsub): messages
+     * published until the subscriptions are live again are lost. Counted in subscriber_lost. */
+    VMUX_EVENT_SUBSCRIBER_LOST = 4,
 } vmux_event_type;
 
 /* An event; its strings live only during the callback. */

@@ -45,4 +45,5 @@ void vmux_counters_read(struct vmux_counters *c, vmux_stats *out)
     out->in_flight = get(&c->in_flight);
     out->bytes_in = get(&c->bytes_in);
     out->bytes_out = get(&c->bytes_out);
+    out->subscriber_lost = get(&c->subscriber_lost);
 }

@@ -14,6 +14,7 @@ struct vmux_counters {
     _Atomic uint64_t submitted, replied, timed_out, connection_lost, closed, failed_other;
     _Atomic uint64_t resent, retried, connects, connect_failures;
     _Atomic uint64_t backlog, in_flight, bytes_in, bytes_out;
+    _Atomic uint64_t subscriber_lost;
 };
 
 static inline void vmux_count(_Atomic uint64_t *c, uint64_t n)
