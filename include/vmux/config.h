@@ -196,7 +196,7 @@ typedef enum vmux_event_type {
 /* An event; its strings live only during the callback. */
 typedef struct vmux_event {
     vmux_event_type type;
-    int code;             /* VMUX_ERR_* for FAILED and ERROR; 0 for RESTORED */
+    int code;             /* VMUX_ERR_* for FAILED, SUBSCRIBER_LOST and ERROR; 0 for RESTORED */
     const char *endpoint; /* "host:port" */
     const char *reason;   /* why, in words ("" for RESTORED) */
 } vmux_event;
