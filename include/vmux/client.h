@@ -78,6 +78,9 @@ typedef struct vmux_stats {
     uint64_t pending;          /* commands held for callers now (see maxPending), all links */
     uint64_t pending_bytes;    /* their encoded bytes, now */
     uint64_t refused;          /* calls refused at the door with VMUX_ERR_BACKLOG_FULL */
+    /* Subscriber connections that broke while a subscription was live: the messages published
+     * until the subscriptions were live again are lost (VMUX_EVENT_SUBSCRIBER_LOST). */
+    uint64_t subscriber_lost;
 } vmux_stats;
 
 /*

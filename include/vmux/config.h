@@ -199,12 +199,16 @@ typedef enum vmux_event_type {
     VMUX_EVENT_CONNECTION_FAILED = 1,   /* an attempt failed, or a ready connection broke */
     VMUX_EVENT_CONNECTION_RESTORED = 2, /* a connection is ready (again): commands flow */
     VMUX_EVENT_ERROR = 3,               /* a problem that did not break the connection */
+    /* The subscriber connection broke while a subscription was live (a server closes a
+     * subscriber that reads too slowly at its client-output-buffer-limit pubsub): messages
+     * published until the subscriptions are live again are lost. Counted in subscriber_lost. */
+    VMUX_EVENT_SUBSCRIBER_LOST = 4,
 } vmux_event_type;
 
 /* An event; its strings live only during the callback. */
 typedef struct vmux_event {
     vmux_event_type type;
-    int code;             /* VMUX_ERR_* for FAILED and ERROR; 0 for RESTORED */
+    int code;             /* VMUX_ERR_* for FAILED, SUBSCRIBER_LOST and ERROR; 0 for RESTORED */
     const char *endpoint; /* "host:port" */
     const char *reason;   /* why, in words ("" for RESTORED) */
 } vmux_event;

@@ -11,7 +11,12 @@
  *
  * Threading: subscribe, unsubscribe and publish may be called from any thread (subscribe and
  * unsubscribe also from a message callback). Callbacks run on the handle's I/O thread, in the
- * order messages arrive, and must not block: every other command of the handle waits.
+ * order messages arrive, and must not block: while one runs, every other command of the handle
+ * waits. The handle runs callbacks for at most 2 ms per loop turn plus the one under way, then
+ * serves its other connections; messages not yet delivered wait in the socket and the server's
+ * output buffer, and a server that drops the subscriber for it raises
+ * VMUX_EVENT_SUBSCRIBER_LOST (messages are lost until the subscriptions are live again).
+ * Each message finds its subscriptions in O(1), however many there are.
  */
 #ifndef VMUX_PUBSUB_H
 #define VMUX_PUBSUB_H
@@ -104,8 +109,9 @@ VMUX_EXPORT int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name,
                                      vmux_sub **out);
 
 /*
- * Waits up to timeout_ms (negative: as long as it takes) until the server has confirmed the
- * subscription on the current subscriber connection. Returns 0, or VMUX_ERR_TIMEOUT. Not from a
+ * Waits up to timeout_ms (negative: as long as it takes) until the server has confirmed this
+ * subscription's own SUBSCRIBE on the current subscriber connection (another subscription's
+ * confirmation for the same name does not count). Returns 0, or VMUX_ERR_TIMEOUT. Not from a
  * callback.
  */
 VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int timeout_ms);

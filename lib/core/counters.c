@@ -66,4 +66,5 @@ void vmux_counters_read(struct vmux_counters *c, vmux_stats *out)
     out->pending = get(&c->pending);
     out->pending_bytes = get(&c->pending_bytes);
     out->refused = get(&c->refused);
+    out->subscriber_lost = get(&c->subscriber_lost);
 }

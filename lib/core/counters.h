@@ -19,6 +19,7 @@ struct vmux_counters {
     /* Admission (vmux_counters_admit): what the handle holds for callers, from the moment a
      * call is accepted until its op is freed. Callers add, the I/O thread subtracts. */
     _Atomic uint64_t pending, pending_bytes;
+    _Atomic uint64_t subscriber_lost;
 };
 
 static inline void vmux_count(_Atomic uint64_t *c, uint64_t n)

@@ -278,22 +278,61 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
 }
 
+/*
+ * Subscriber connection: a loop turn runs message callbacks for at most this long (plus the
+ * callback under way when it runs out), so that slow callbacks cannot keep the loop from the
+ * handle's other sockets and timers.
+ */
+#define PUSH_SLICE_NS (2u * 1000u * 1000u)
+
+static void on_resume(uv_idle_t *h);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/*
+ * Subscriber connection out of time for this turn: what is parsed and not dispatched stays in
+ * the reader (or TLS), reading stops so the backlog stays in the kernel and the server's output
+ * buffer, and the next loop turns go on (on_resume).
+ */
+static void conn_pause(struct vmux_conn *c)
+{
+    c->paused = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_idle_start(&c->resumer, on_resume);
+}
+
+static bool slice_over(const struct vmux_conn *c)
+{
+    return c->slice_until != 0 && uv_hrtime() >= c->slice_until;
+}
+
+/* Dispatches the replies the reader holds; a subscriber connection pauses when its slice ends. */
+static void conn_parse(struct vmux_conn *c)
+{
+    int rc = 0;
+    while (!c->failing) {
+        if (slice_over(c)) {
+            conn_pause(c);
+            return;
+        }
+        vmux_reply *reply;
+        rc = vmux_reader_next(c->reader, &reply);
+        if (rc != 1)
+            break;
+        conn_dispatch(c, reply);
+    }
+    if (rc < 0)
+        vmux_conn_fail(c, rc, "bad reply: %s", vmux_reader_error(c->reader));
+}
+
 /* Parses plaintext from the server and completes the ops it answers. */
 static void conn_consume(struct vmux_conn *c, const char *data, size_t len)
 {
     int rc = vmux_reader_feed(c->reader, data, len);
-    while (rc == 0 && !c->failing) {
-        vmux_reply *reply;
-        rc = vmux_reader_next(c->reader, &reply);
-        if (rc == 1) {
-            conn_dispatch(c, reply);
-            rc = 0;
-        } else if (rc == 0) {
-            break;
-        }
-    }
-    if (rc < 0)
+    if (rc < 0) {
         vmux_conn_fail(c, rc, "bad reply: %s", vmux_reader_error(c->reader));
+        return;
+    }
+    conn_parse(c);
 }
 
 /* TLS: advances the handshake; once done, session setup starts. */
@@ -312,17 +351,11 @@ static void conn_handshake(struct vmux_conn *c)
     }
 }
 
-/* TLS: takes ciphertext from the socket, and consumes whatever plaintext it yields. */
-static void conn_decrypt(struct vmux_conn *c, const char *data, size_t len)
+/* TLS: consumes the plaintext the TLS session holds, until it is empty or the slice ends. */
+static void conn_decrypt_rest(struct vmux_conn *c)
 {
     char why[160];
-    if (vmux_tls_feed(c->tls, data, len) != 0) {
-        vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS input");
-        return;
-    }
-    if (c->handshaking)
-        conn_handshake(c);
-    while (!c->failing && !c->handshaking) {
+    while (!c->failing && !c->handshaking && !c->paused) {
         int n = vmux_tls_read(c->tls, c->plain, sizeof(c->plain), why, sizeof(why));
         if (n < 0)
             vmux_conn_fail(c, n, "%s", why);
@@ -331,6 +364,36 @@ static void conn_decrypt(struct vmux_conn *c, const char *data, size_t len)
         conn_consume(c, c->plain, (size_t)n);
     }
     conn_arm_flush(c); /* reading may have produced TLS records to send (key updates) */
+}
+
+/* TLS: takes ciphertext from the socket, and consumes whatever plaintext it yields. */
+static void conn_decrypt(struct vmux_conn *c, const char *data, size_t len)
+{
+    if (vmux_tls_feed(c->tls, data, len) != 0) {
+        vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS input");
+        return;
+    }
+    if (c->handshaking)
+        conn_handshake(c);
+    conn_decrypt_rest(c);
+}
+
+/* A paused subscriber connection's next slice; reading resumes once the backlog is gone. */
+static void on_resume(uv_idle_t *h)
+{
+    struct vmux_conn *c = h->data;
+    c->paused = false;
+    c->slice_until = uv_hrtime() + PUSH_SLICE_NS;
+    c->last_io = uv_now(c->link->loop); /* still taking in what the server sent */
+    conn_parse(c);
+    if (!c->paused && c->tls != NULL)
+        conn_decrypt_rest(c);
+    if (c->paused || c->failing)
+        return;
+    uv_idle_stop(h);
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0)
+        vmux_conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -348,6 +411,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             vmux_conn_fail(c, VMUX_ERR_IO, "read failed: %s", uv_strerror((int)nread));
         return;
     }
+    if (c->link->push_fn != NULL)
+        c->slice_until = uv_hrtime() + PUSH_SLICE_NS;
     if (c->tls != NULL)
         conn_decrypt(c, buf->base, (size_t)nread);
     else
@@ -472,9 +537,10 @@ struct vmux_conn *vmux_conn_new(struct vmux_link *link, const struct vmux_endpoi
              ep->port);
     uv_timer_init(link->loop, &c->timer);
     uv_prepare_init(link->loop, &c->flusher);
-    c->timer.data = c->flusher.data = c;
+    uv_idle_init(link->loop, &c->resumer);
+    c->timer.data = c->flusher.data = c->resumer.data = c;
     c->wreq.data = c;
-    c->refs = 2;
+    c->refs = 3;
     return c;
 }
 
@@ -536,6 +602,7 @@ void vmux_conn_end(struct vmux_conn *c, bool requeue, int status, int sent_statu
     c->failing = true;
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->flusher, on_handle_closed);
+    uv_close((uv_handle_t *)&c->resumer, on_handle_closed);
     if (c->tcp_open)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     if (c->resolving)

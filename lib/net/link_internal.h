@@ -61,6 +61,9 @@ struct vmux_conn {
     uint64_t last_io;        /* loop ms of the last read or queued write */
     uint64_t check_started;  /* loop ms a post-freeze check began; 0: none */
     uint64_t push_ping_sent; /* subscriber connection: loop ms of the unanswered PING; 0: none */
+    uint64_t slice_until;    /* subscriber connection: hrtime ns this turn's dispatch ends */
+    uint64_t last_tick;      /* loop ms of the previous vmux_session_tick(); 0: none yet */
+    bool paused; /* subscriber connection: replies wait in the reader, reading stopped */
 
     uv_timer_t timer; /* connect + setup deadline */
     uv_getaddrinfo_t gai;
@@ -68,6 +71,7 @@ struct vmux_conn {
     uv_tcp_t tcp;
     uv_write_t wreq;
     uv_prepare_t flusher; /* writes what a loop turn queued, once, before the loop polls */
+    uv_idle_t resumer;    /* subscriber connection: dispatches the next slice while paused */
 
     struct vmux_tls *tls; /* NULL on a plain connection */
     vmux_reader *reader;

@@ -240,6 +240,13 @@ static const char PING_RESP[] = "*1\r\n$4\r\nPING\r\n";
 static void push_tick(struct vmux_conn *c, uint64_t now_ms, bool now)
 {
     const struct vmux_config *cfg = c->link->cfg;
+    if (c->paused) {
+        /* Messages read earlier still wait for their callbacks, and the pong is behind them:
+         * the time they take is ours, not the server's. The wait starts again afterwards. */
+        if (c->push_ping_sent != 0)
+            c->push_ping_sent = now_ms;
+        return;
+    }
     if (c->push_ping_sent != 0) {
         if (now_ms - c->push_ping_sent > dead_after_ms(c))
             vmux_conn_fail(c, VMUX_ERR_IO, "no answer to PING for %llu ms: dead link",
@@ -252,10 +259,25 @@ static void push_tick(struct vmux_conn *c, uint64_t now_ms, bool now)
         c->push_ping_sent = now_ms;
 }
 
+/*
+ * A tick that comes this much later than asked means the loop itself stood still (a callback
+ * that blocked, a frozen process): replies may be sitting unread in the socket, so that tick
+ * judges nothing, and the next one, after the loop has read, does.
+ */
+#define LATE_TICK_MS 500
+
+static bool tick_late(struct vmux_conn *c, uint64_t now_ms)
+{
+    bool late = c->last_tick != 0 && now_ms - c->last_tick > TICK_MS + LATE_TICK_MS;
+    c->last_tick = now_ms;
+    return late;
+}
+
 void vmux_session_tick(struct vmux_conn *c, uint64_t now_ms)
 {
     const struct vmux_config *cfg = c->link->cfg;
-    if (c->failing || c->handshaking || c->setup_left > 0)
+    bool late = tick_late(c, now_ms);
+    if (c->failing || c->handshaking || c->setup_left > 0 || late)
         return;
     if (c->link->push_fn != NULL) {
         push_tick(c, now_ms, false);

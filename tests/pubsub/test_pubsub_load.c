@@ -1,0 +1,303 @@
+/*
+ * Pub/sub under load, each test on a server of its own (tests/support/servers.h), since they
+ * flood it:
+ * - matching: a handle with 10,000 subscriptions delivers at least half as fast as with one
+ *   (messages are found by name in a hash table, not by a scan);
+ * - slow callbacks: a 1 ms callback under 100,000 messages, while the same handle's SET calls
+ *   keep their 1000 ms deadline (+100 ms) and no connection is declared dead;
+ * - drops by the server: a server with a tiny client-output-buffer-limit for pubsub closes a
+ *   subscriber that reads too slowly; that is counted (stats.subscriber_lost) and raised
+ *   (VMUX_EVENT_SUBSCRIBER_LOST), and the subscription comes back.
+ * The messages are published by a server-side script, so the publisher is never the limit.
+ * Under a sanitizer the counts are smaller and the rate ratio is not asserted.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "servers.h"
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+enum { WAIT_MS = 60000, LIVE_MS = 10000, MANY = 10000 };
+
+static const char PUBLISH_LOOP[] =
+    "for i = 1, tonumber(ARGV[1]) do redis.call('PUBLISH', KEYS[1], ARGV[2]) end";
+
+static vmux *open_on(const vt_server *s, const char *extra)
+{
+    char *conf = vt_server_conf(s, extra);
+    char err[256] = "";
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    free(conf);
+    if (rc != 0)
+        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
+    return m;
+}
+
+/* Publishes n copies of payload to channel from inside the server. */
+static void publish_many(vmux *p, const char *channel, unsigned n, const char *payload)
+{
+    char count[16];
+    snprintf(count, sizeof count, "%u", n);
+    const char *argv[] = {"EVAL", PUBLISH_LOOP, "1", channel, count, payload};
+    vmux_callopts o = {.timeout_ms = 60000};
+    vmux_reply *r = NULL;
+    int rc = vmux_call(p, &o, 6, argv, NULL, &r);
+    if (rc != 0)
+        fail_msg("EVAL: %s", vmux_err_name(rc));
+    vmux_reply_free(r);
+}
+
+static bool count_reached(atomic_uint *n, unsigned want, int timeout_ms);
+
+/* ---- matching costs O(1) per message ---- */
+
+struct rate {
+    atomic_uint n;
+    uint64_t first_ns, last_ns; /* I/O thread only, read after n is complete */
+};
+
+static void on_timed(const vmux_message *msg, void *ud)
+{
+    struct rate *r = ud;
+    (void)msg;
+    uint64_t now = vt_now_ns();
+    if (atomic_load(&r->n) == 0)
+        r->first_ns = now;
+    r->last_ns = now;
+    atomic_fetch_add(&r->n, 1);
+}
+
+static void on_nothing(const vmux_message *msg, void *ud)
+{
+    (void)msg;
+    (void)ud;
+}
+
+/* Messages per second the handle delivers to one subscription (the best of three runs). */
+static double delivery_rate(vmux *m, vmux *p, const char *channel, unsigned n)
+{
+    double best = 0;
+    for (int run = 0; run < 3; run++) {
+        struct rate r = {0};
+        vmux_sub *s = NULL;
+        assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR(channel), on_timed, &r, &s),
+                         0);
+        assert_int_equal(vmux_sub_wait_live(s, LIVE_MS), 0);
+        publish_many(p, channel, n, "x");
+        if (!count_reached(&r.n, n, WAIT_MS))
+            fail_msg("%u of %u messages came", atomic_load(&r.n), n);
+        assert_int_equal(vmux_unsubscribe(m, s), 0);
+        double rate = (n - 1) / ((double)(r.last_ns - r.first_ns) / 1e9);
+        best = rate > best ? rate : best;
+    }
+    return best;
+}
+
+static void test_many_subscriptions_cost_nothing_per_message(void **state)
+{
+    (void)state;
+    vt_server srv;
+    assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
+    vmux *m = open_on(&srv, "syncTimeout=20000"), *p = open_on(&srv, "syncTimeout=20000");
+    unsigned n = SANITIZED ? 20000 : 200000;
+    double one = delivery_rate(m, p, "target", n);
+    vmux_sub **subs = calloc(MANY, sizeof(*subs));
+    assert_non_null(subs);
+    char name[32];
+    for (int i = 0; i < MANY - 1; i++) {
+        snprintf(name, sizeof name, "filler:%d", i);
+        assert_int_equal(
+            vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR(name), on_nothing, NULL, &subs[i]), 0);
+    }
+    assert_int_equal(vmux_sub_wait_live(subs[MANY - 2], WAIT_MS), 0); /* confirmed in order */
+    double many = delivery_rate(m, p, "target", n);
+    print_message("delivery: %.0f msg/s with 1 subscription, %.0f msg/s with %d (%.0f %%)\n", one,
+                  many, MANY, 100 * many / one);
+    if (!SANITIZED && many < one / 2)
+        fail_msg("%d subscriptions: %.0f msg/s, under half of %.0f", MANY, many, one);
+    vmux_close(m);
+    vmux_close(p);
+    free(subs);
+    vt_server_stop(&srv);
+}
+
+/* ---- slow callbacks cost no one else their deadline ---- */
+
+struct events {
+    atomic_uint failed, lost;
+};
+
+static void on_event(const vmux_event *ev, void *ud)
+{
+    struct events *e = ud;
+    if (ev->type == VMUX_EVENT_CONNECTION_FAILED)
+        atomic_fetch_add(&e->failed, 1);
+    if (ev->type == VMUX_EVENT_SUBSCRIBER_LOST)
+        atomic_fetch_add(&e->lost, 1);
+}
+
+static vmux *open_watched(const vt_server *s, const char *extra, struct events *e)
+{
+    char *conf = vt_server_conf(s, extra);
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_parse(conf, &cfg, NULL, 0), 0);
+    free(conf);
+    assert_int_equal(vmux_config_set_event_handler(cfg, on_event, e), 0);
+    vmux *m = NULL;
+    assert_int_equal(vmux_open(cfg, &m, NULL, 0), 0);
+    vmux_config_free(cfg);
+    return m;
+}
+
+/* About 1 ms of work, as a callback that does too much would take. */
+static void on_slow(const vmux_message *msg, void *ud)
+{
+    (void)msg;
+    uint64_t until = vt_now_ns() + 1000000;
+    while (vt_now_ns() < until)
+        ;
+    atomic_fetch_add((atomic_uint *)ud, 1);
+}
+
+static void test_slow_callback_keeps_deadlines(void **state)
+{
+    (void)state;
+    vt_server srv;
+    const char *const unlimited[] = {"--client-output-buffer-limit", "pubsub 0 0 0", NULL};
+    assert_int_equal(vt_server_start(&srv, 0, unlimited), 0);
+    struct events ev = {0};
+    /* keepAlive=1: heartbeats run during the test, and the dead-link rule with them. */
+    vmux *m = open_watched(&srv, "syncTimeout=1000,keepAlive=1", &ev);
+    vmux *p = open_on(&srv, "syncTimeout=20000");
+    atomic_uint got;
+    atomic_init(&got, 0);
+    vmux_sub *s = NULL;
+    assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR("slow"), on_slow, &got, &s), 0);
+    assert_int_equal(vmux_sub_wait_live(s, LIVE_MS), 0);
+    publish_many(p, "slow", 100000, "a-slow-message");
+    uint64_t worst = 0, end = vt_now_ms() + 3500;
+    unsigned calls = 0;
+    const char *argv[] = {"SET", "vmux:ps:slow", "v"};
+    vmux_callopts o = {.timeout_ms = 1000};
+    while (vt_now_ms() < end) {
+        uint64_t t0 = vt_now_ms();
+        vmux_reply *r = NULL;
+        int rc = vmux_call(m, &o, 3, argv, NULL, &r);
+        uint64_t took = vt_now_ms() - t0;
+        if (rc != 0 || took > 1100)
+            fail_msg("SET %u: %s after %llu ms", calls, vmux_err_name(rc),
+                     (unsigned long long)took);
+        vmux_reply_free(r);
+        worst = took > worst ? took : worst;
+        calls++;
+    }
+    vmux_stats st;
+    assert_int_equal(vmux_get_stats(m, &st), 0);
+    unsigned delivered = atomic_load(&got);
+    print_message("%u SET calls, the slowest %llu ms; %u of 100000 messages delivered\n", calls,
+                  (unsigned long long)worst, delivered);
+    assert_true(delivered > 500);    /* the callbacks ran all along */
+    assert_true(delivered < 100000); /* and were slower than the messages came */
+    assert_int_equal(st.connection_lost, 0);
+    assert_int_equal(st.connect_failures, 0);
+    assert_int_equal(atomic_load(&ev.failed), 0);
+    assert_int_equal(atomic_load(&ev.lost), 0);
+    assert_int_equal(vmux_sub_wait_live(s, 0), 0);
+    vmux_close(m);
+    vmux_close(p);
+    vt_server_stop(&srv);
+}
+
+/* ---- a subscriber the server drops is counted ---- */
+
+static bool lost_once(void *arg)
+{
+    vmux_stats st;
+    return vmux_get_stats(arg, &st) == 0 && st.subscriber_lost >= 1;
+}
+
+static void test_server_drop_counted(void **state)
+{
+    (void)state;
+    vt_server srv;
+    const char *const tiny[] = {"--client-output-buffer-limit", "pubsub 64kb 32kb 1", NULL};
+    assert_int_equal(vt_server_start(&srv, 0, tiny), 0);
+    struct events ev = {0};
+    vmux *m = open_watched(&srv, "syncTimeout=20000,reconnectMin=20,reconnectMax=100", &ev);
+    vmux *p = open_on(&srv, "syncTimeout=20000");
+    atomic_uint got;
+    atomic_init(&got, 0);
+    vmux_sub *s = NULL;
+    assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR("drop"), on_slow, &got, &s), 0);
+    assert_int_equal(vmux_sub_wait_live(s, LIVE_MS), 0);
+    char payload[201];
+    memset(payload, 'p', 200);
+    payload[200] = '\0';
+    publish_many(p, "drop", 100000, payload); /* about 22 MB for a reader of 1 message a ms */
+    assert_true(vt_wait_until(lost_once, m, WAIT_MS));
+    assert_int_equal(atomic_load(&ev.lost), 1);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_command(p, &r, "INFO stats"), 0);
+    const char *info = vmux_reply_str(r, NULL);
+    const char *at = info ? strstr(info, "client_output_buffer_limit_disconnections:") : NULL;
+    assert_non_null(at);
+    assert_true(atoi(at + strlen("client_output_buffer_limit_disconnections:")) >= 1);
+    vmux_reply_free(r);
+    /* The subscription comes back by itself. */
+    assert_int_equal(vmux_sub_wait_live(s, LIVE_MS), 0);
+    int64_t receivers = 0;
+    assert_int_equal(vmux_publish(p, NULL, false, VMUX_STR("drop"), VMUX_STR("x"), &receivers), 0);
+    assert_int_equal(receivers, 1);
+    vmux_close(m);
+    vmux_close(p);
+    vt_server_stop(&srv);
+}
+
+struct goal {
+    atomic_uint *n;
+    unsigned want;
+};
+
+static bool reached(void *arg)
+{
+    struct goal *g = arg;
+    return atomic_load(g->n) >= g->want;
+}
+
+static bool count_reached(atomic_uint *n, unsigned want, int timeout_ms)
+{
+    struct goal g = {n, want};
+    return vt_wait_until(reached, &g, timeout_ms);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_many_subscriptions_cost_nothing_per_message),
+        cmocka_unit_test(test_slow_callback_keeps_deadlines),
+        cmocka_unit_test(test_server_drop_counted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
