@@ -77,7 +77,17 @@ typedef struct bench_result {
     double ops_per_sec;
     double p50_us;
     double p99_us;
+    /* The whole bench process during the measured window (getrusage: every thread, vmux's I/O
+     * thread included), per op; NAN where the row does not measure it (valkey-benchmark). */
+    double cpu_us_per_op;
+    double cs_per_op; /* voluntary + involuntary context switches */
 } bench_result;
+
+/* CPU time and context switches of this process over a measured window (drive_phases). */
+typedef struct bench_usage {
+    double cpu_s;
+    double cs;
+} bench_usage;
 
 /* One command of the workload, ready for an argv-style API. */
 typedef struct bench_cmd {
@@ -110,9 +120,10 @@ size_t workload_encode(uint64_t *rng, char *buf, size_t cap);
 /*
  * Runs the phases of one configuration on the calling thread: warm-up, then the measured
  * window, then PHASE_STOP. Ends early when *failed becomes nonzero. Returns the measured
- * window's length in seconds.
+ * window's length in seconds, and the process's CPU time and context switches over it in *u.
  */
-double drive_phases(const bench_opts *o, atomic_int *phase, const atomic_int *failed);
+double drive_phases(const bench_opts *o, atomic_int *phase, const atomic_int *failed,
+                    bench_usage *u);
 
 /* One blocking request/response on a per-thread context; returns 0, or -1 on any error. */
 typedef int (*sync_op_fn)(void *ctx, const bench_cmd *c);
@@ -125,8 +136,8 @@ typedef int (*sync_op_fn)(void *ctx, const bench_cmd *c);
 int drive_sync(const bench_opts *o, int nthreads, sync_op_fn op, void *const *ctxs,
                bench_result *r);
 
-/* Fills ops/s and percentiles of r from a merged histogram and the window length. */
-void result_from_hist(bench_result *r, const hist *h, double window_s);
+/* Fills ops/s, percentiles and per-op usage of r from a merged histogram and the window. */
+void result_from_hist(bench_result *r, const hist *h, double window_s, const bench_usage *u);
 
 /*
  * ---- the families: each returns 0, or -1 after printing why to stderr. The vmux and

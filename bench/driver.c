@@ -2,6 +2,8 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <math.h>
+#include <sys/resource.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,22 +25,40 @@ static void wait_until(uint64_t end_ns, const atomic_int *failed)
     }
 }
 
-double drive_phases(const bench_opts *o, atomic_int *phase, const atomic_int *failed)
+static void usage_now(bench_usage *u)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    u->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    u->cs = (double)ru.ru_nvcsw + (double)ru.ru_nivcsw;
+}
+
+double drive_phases(const bench_opts *o, atomic_int *phase, const atomic_int *failed,
+                    bench_usage *u)
 {
     uint64_t start = now_ns();
     wait_until(start + (uint64_t)(o->warmup * 1e9), failed);
+    bench_usage before, after;
+    usage_now(&before);
     uint64_t t0 = now_ns();
     atomic_store(phase, PHASE_MEASURE);
     wait_until(t0 + (uint64_t)(o->seconds * 1e9), failed);
     atomic_store(phase, PHASE_STOP);
-    return (double)(now_ns() - t0) / 1e9;
+    double window = (double)(now_ns() - t0) / 1e9;
+    usage_now(&after);
+    u->cpu_s = after.cpu_s - before.cpu_s;
+    u->cs = after.cs - before.cs;
+    return window;
 }
 
-void result_from_hist(bench_result *r, const hist *h, double window_s)
+void result_from_hist(bench_result *r, const hist *h, double window_s, const bench_usage *u)
 {
     r->ops_per_sec = window_s > 0 ? (double)h->count / window_s : 0;
     r->p50_us = (double)hist_quantile(h, 0.50) / 1000.0;
     r->p99_us = (double)hist_quantile(h, 0.99) / 1000.0;
+    r->cpu_us_per_op = h->count > 0 ? u->cpu_s * 1e6 / (double)h->count : NAN;
+    r->cs_per_op = h->count > 0 ? u->cs / (double)h->count : NAN;
 }
 
 typedef struct sync_worker {
@@ -104,12 +124,13 @@ int drive_sync(const bench_opts *o, int nthreads, sync_op_fn op, void *const *ct
         w[i] = (sync_worker){
             .index = (unsigned)i, .ctx = ctxs[i], .op = op, .phase = &phase, .failed = &failed};
     int started = start_workers(w, nthreads);
-    double window = started == nthreads ? drive_phases(o, &phase, &failed) : 0;
+    bench_usage u = {0};
+    double window = started == nthreads ? drive_phases(o, &phase, &failed, &u) : 0;
     for (int i = 0; i < started; i++) {
         pthread_join(w[i].tid, NULL);
         hist_merge(total, &w[i].h);
     }
-    result_from_hist(r, total, window);
+    result_from_hist(r, total, window, &u);
     int rc = atomic_load(&failed) ? -1 : 0;
     free(w);
     free(total);

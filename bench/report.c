@@ -16,20 +16,31 @@ void report_header(const bench_opts *o, const char *server_note, const char *tls
         fprintf(f, "vmux-bench: %s\n", tls_note);
     if (!o->json) {
         /* Written out: printf pads bytes, and "µ" takes two. */
-        printf("\nname                  threads  inflight        ops/s     p50 µs     p99 µs\n");
+        printf("\nname                  threads  inflight        ops/s     p50 µs     p99 µs  "
+               "cpu µs/op    cs/op\n");
         fflush(stdout);
     }
 }
 
 void report_row(const bench_opts *o, const bench_result *r)
 {
-    if (o->json)
+    if (o->json) {
         printf("{\"name\":\"%s\",\"threads\":%d,\"inflight\":%d,\"ops_per_sec\":%.0f,"
-               "\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
+               "\"p50_us\":%.1f,\"p99_us\":%.1f,",
                r->name, r->threads, r->inflight, r->ops_per_sec, r->p50_us, r->p99_us);
-    else
-        printf("%-21s %7d %9d %12.0f %10.1f %10.1f\n", r->name, r->threads, r->inflight,
+        if (isnan(r->cpu_us_per_op))
+            printf("\"cpu_us_per_op\":null,\"cs_per_op\":null}\n");
+        else
+            printf("\"cpu_us_per_op\":%.2f,\"cs_per_op\":%.3f}\n", r->cpu_us_per_op,
+                   r->cs_per_op);
+    } else {
+        printf("%-21s %7d %9d %12.0f %10.1f %10.1f", r->name, r->threads, r->inflight,
                r->ops_per_sec, r->p50_us, r->p99_us);
+        if (isnan(r->cpu_us_per_op))
+            printf("  %9s %8s\n", "-", "-");
+        else
+            printf("  %9.2f %8.3f\n", r->cpu_us_per_op, r->cs_per_op);
+    }
     fflush(stdout);
 }
 
@@ -52,7 +63,7 @@ static const bench_result *find(const bench_result *all, size_t n, const char *n
     return NULL;
 }
 
-#define NRATIOS 8
+#define NRATIOS 12
 
 typedef struct ratio {
     const char *label;
@@ -62,13 +73,25 @@ typedef struct ratio {
     double value; /* NAN when a side did not run */
 } ratio;
 
-static double quotient(const bench_result *a, const bench_result *b, int latency)
+/* What a ratio compares. */
+enum measure { OPS, P50, CPU };
+
+static double pick(const bench_result *r, enum measure m)
+{
+    return m == OPS ? r->ops_per_sec : m == P50 ? r->p50_us : r->cpu_us_per_op;
+}
+
+static double quotient(const bench_result *a, const bench_result *b, enum measure m)
 {
     if (!a || !b)
         return NAN;
-    double num = latency ? a->p50_us : a->ops_per_sec;
-    double den = latency ? b->p50_us : b->ops_per_sec;
+    double num = pick(a, m), den = pick(b, m);
     return den > 0 ? num / den : NAN;
+}
+
+static double cs_of(const bench_result *r)
+{
+    return r ? r->cs_per_op : NAN;
 }
 
 static void print_ratio_text(const ratio *q)
@@ -96,23 +119,29 @@ static void print_ratio_json(const ratio *q, int last)
 
 void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
 {
+    const bench_result *s1 = find(all, n, "vmux-sync", 1, 1),
+                       *h1 = find(all, n, "hiredis-sync", 1, 1),
+                       *s32 = find(all, n, "vmux-sync", 32, 32),
+                       *h32 = find(all, n, "hiredis-sync", 32, 32);
     ratio q[NRATIOS] = {
-        {"vmux-async@1024 / raw-pipeline", ">=0.6", 0.6, 1,
-         quotient(find(all, n, "vmux-async", 1, 1024), find(all, n, "raw-pipeline", 1, 1024), 0)},
-        {"vmux-sync@32 / hiredis-sync@32", ">=1.3", 1.3, 1,
-         quotient(find(all, n, "vmux-sync", 32, 32), find(all, n, "hiredis-sync", 32, 32), 0)},
-        {"p50 vmux-sync@1 / p50 hiredis-sync@1", "<=1.5", 1.5, 0,
-         quotient(find(all, n, "vmux-sync", 1, 1), find(all, n, "hiredis-sync", 1, 1), 1)},
+        {"vmux-async@1024 / raw-pipeline", ">=0.9", 0.9, 1,
+         quotient(find(all, n, "vmux-async", 1, 1024), find(all, n, "raw-pipeline", 1, 1024), OPS)},
+        {"vmux-sync@1 / hiredis-sync@1", ">=0.9", 0.9, 1, quotient(s1, h1, OPS)},
+        {"cpu/op vmux-sync@1 / hiredis-sync@1", "<=1.5", 1.5, 0, quotient(s1, h1, CPU)},
+        {"vmux-sync@32 / hiredis-sync@32", ">=2", 2.0, 1, quotient(s32, h32, OPS)},
+        {"cpu/op vmux-sync@32 / hiredis-sync@32", "<=0.7", 0.7, 0, quotient(s32, h32, CPU)},
+        {"cs/op vmux-sync@32", "<=1.3", 1.3, 0, cs_of(s32)},
+        {"p50 vmux-sync@1 / p50 hiredis-sync@1", "info", 0, 0, quotient(s1, h1, P50)},
         {"vmux-async-tls@1024 / vmux-async@1024", ">=0.7", 0.7, 1,
-         quotient(find(all, n, "vmux-async-tls", 1, 1024), find(all, n, "vmux-async", 1, 1024), 0)},
+         quotient(find(all, n, "vmux-async-tls", 1, 1024), find(all, n, "vmux-async", 1, 1024), OPS)},
         {"cache-hit@8 / vmux-get@8", ">=0.85", 0.85, 1,
-         quotient(find(all, n, "cache-hit", 8, 8), find(all, n, "vmux-get", 8, 8), 0)},
+         quotient(find(all, n, "cache-hit", 8, 8), find(all, n, "vmux-get", 8, 8), OPS)},
         {"ratelimit-fixed@8 / vmux-incr@8", "info", 0, 1,
-         quotient(find(all, n, "ratelimit-fixed", 8, 8), find(all, n, "vmux-incr", 8, 8), 0)},
+         quotient(find(all, n, "ratelimit-fixed", 8, 8), find(all, n, "vmux-incr", 8, 8), OPS)},
         {"ratelimit-sliding@8 / vmux-incr@8", "info", 0, 1,
-         quotient(find(all, n, "ratelimit-sliding", 8, 8), find(all, n, "vmux-incr", 8, 8), 0)},
+         quotient(find(all, n, "ratelimit-sliding", 8, 8), find(all, n, "vmux-incr", 8, 8), OPS)},
         {"ratelimit-gcra@8 / vmux-incr@8", "info", 0, 1,
-         quotient(find(all, n, "ratelimit-gcra", 8, 8), find(all, n, "vmux-incr", 8, 8), 0)},
+         quotient(find(all, n, "ratelimit-gcra", 8, 8), find(all, n, "vmux-incr", 8, 8), OPS)},
     };
     if (o->json) {
         printf("{\"name\":\"ratios\",\"ratios\":[");

@@ -218,12 +218,13 @@ int run_raw_pipeline(const bench_opts *o, int inflight, bench_result *r)
         raw_free(rr);
         return -1;
     }
-    double window = drive_phases(o, &rr->phase, &rr->failed);
+    bench_usage u = {0};
+    double window = drive_phases(o, &rr->phase, &rr->failed, &u);
     pthread_join(tid, NULL);
     r->name = "raw-pipeline";
     r->threads = 1;
     r->inflight = inflight;
-    result_from_hist(r, &rr->h, window);
+    result_from_hist(r, &rr->h, window, &u);
     int rc = atomic_load(&rr->failed) ? -1 : 0;
     raw_free(rr);
     return rc;

@@ -212,7 +212,8 @@ static int async_measure(const bench_opts *o, async_run *run, async_slot *slots,
                          bench_result *r)
 {
     start_slots(run, slots, inflight);
-    double window = drive_phases(o, &run->phase, &run->failed);
+    bench_usage u = {0};
+    double window = drive_phases(o, &run->phase, &run->failed, &u);
     /* Commands time out after syncTimeout (5 s by default); give them that and more. */
     wait_drained(run, 30.0);
     /* Completes whatever is still pending and joins the I/O thread: slots and h are ours again. */
@@ -221,7 +222,7 @@ static int async_measure(const bench_opts *o, async_run *run, async_slot *slots,
     r->name = o->tls ? "vmux-async-tls" : "vmux-async";
     r->threads = 1;
     r->inflight = inflight;
-    result_from_hist(r, &run->h, window);
+    result_from_hist(r, &run->h, window, &u);
     int err = atomic_load(&run->first_error);
     if (atomic_load(&run->failed)) {
         fprintf(stderr, "vmux-bench: %s: a command failed: %s\n", r->name, vmux_err_name(err));

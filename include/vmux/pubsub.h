@@ -99,7 +99,7 @@ typedef struct vmux_sub vmux_sub;
  * cb on the I/O thread. Returns once the subscription is registered; it is live when the
  * server confirms it (vmux_sub_wait_live()), and comes back by itself after reconnects.
  * *out is the subscription, for vmux_unsubscribe(). Errors: VMUX_ERR_INVALID_ARG,
- * VMUX_ERR_NOMEM, VMUX_ERR_CLOSED.
+ * VMUX_ERR_NOMEM, VMUX_ERR_CLOSED, VMUX_ERR_FORKED.
  */
 VMUX_EXPORT int vmux_subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb cb,
                                void *userdata, vmux_sub **out);
@@ -111,8 +111,8 @@ VMUX_EXPORT int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name,
 /*
  * Waits up to timeout_ms (negative: as long as it takes) until the server has confirmed this
  * subscription's own SUBSCRIBE on the current subscriber connection (another subscription's
- * confirmation for the same name does not count). Returns 0, or VMUX_ERR_TIMEOUT. Not from a
- * callback.
+ * confirmation for the same name does not count). Returns 0, or VMUX_ERR_TIMEOUT, or
+ * VMUX_ERR_FORKED in a fork() child of the process that subscribed. Not from a callback.
  */
 VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int timeout_ms);
 

@@ -3,10 +3,15 @@
  * (sync), return (async), or drop the reply (fire-and-forget).
  */
 #include <hiredis/hiredis.h>
+#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/encode.h"
 #include "core/errbuf.h"
@@ -15,34 +20,52 @@
 #include "vmux/call.h"
 #include "vmux/error.h"
 
-/* A synchronous caller waiting on its own stack for the I/O thread to complete its op. */
+/*
+ * A synchronous caller waiting on its own stack for the I/O thread to complete its op: one
+ * futex word, no mutex or condition variable. The caller sleeps on the word only after it
+ * announced so (WAIT_IDLE -> WAIT_SLEEPING), and the I/O thread makes the futex system call only
+ * when it finds the caller asleep; an op completed before the caller got to sleep costs no
+ * system call at all.
+ */
+enum { WAIT_IDLE, WAIT_SLEEPING, WAIT_DONE };
+
 struct sync_wait {
-    uv_mutex_t mu;
-    uv_cond_t cv;
-    atomic_bool done;
+    atomic_int state;
     int status;
     vmux_reply *reply;
 };
 
-/*
- * A reply usually comes back within tens of microseconds, while putting a thread to sleep and
- * waking it costs about as much again. So a caller that waits alone spins briefly before it
- * sleeps. With several callers waiting, the replies come in batches anyway, and a spinning
- * thread would only take a core from the server and the I/O thread (measured: a third fewer
- * calls per second at 32 threads), so then nobody spins.
- */
-#define SPIN_NS 50000u
-static atomic_int waiting; /* synchronous callers between submit and wake-up, process-wide */
+static void futex_wait(atomic_int *word, int expected)
+{
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+static void futex_wake(atomic_int *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 
 static void sync_done(int status, vmux_reply *reply, void *userdata)
 {
     struct sync_wait *w = userdata;
-    uv_mutex_lock(&w->mu);
     w->status = status;
     w->reply = reply;
-    atomic_store_explicit(&w->done, true, memory_order_release);
-    uv_cond_signal(&w->cv);
-    uv_mutex_unlock(&w->mu);
+    /* After this store the caller may return and its stack be reused: the wake below only
+     * names the address, which the kernel treats as a number; a stray wake of another waiter
+     * on it is harmless, as every futex waiter here re-checks its word. */
+    if (atomic_exchange_explicit(&w->state, WAIT_DONE, memory_order_acq_rel) == WAIT_SLEEPING)
+        futex_wake(&w->state);
+}
+
+/* Blocks until the I/O thread has completed the op behind w. */
+static void sync_wait_for(struct sync_wait *w)
+{
+    int expected = WAIT_IDLE;
+    if (!atomic_compare_exchange_strong_explicit(&w->state, &expected, WAIT_SLEEPING,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return; /* already done */
+    while (atomic_load_explicit(&w->state, memory_order_acquire) != WAIT_DONE)
+        futex_wait(&w->state, WAIT_SLEEPING);
 }
 
 static void forget_done(int status, vmux_reply *reply, void *userdata)
@@ -75,9 +98,9 @@ static uint32_t timeout_for(vmux *m, const vmux_callopts *opts, bool sync)
     return (uint32_t)(sync ? vmux_config_sync_timeout(m->cfg) : vmux_config_async_timeout(m->cfg));
 }
 
-/* Submits op with its completion; on refusal frees it and returns the error. */
-static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32_t timeout_ms,
-                  vmux_reply_cb cb, void *ud)
+/* Gives op its flags, timeout and completion; on refusal frees it and returns the error. */
+static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeout_ms,
+                   vmux_reply_cb cb, void *ud)
 {
     op->flags |= op_flags(opts, op);
     int rc = (op->flags & VMUX_OP_TRUSTED) ? 0 : vmux_op_check_shareable(op);
@@ -88,21 +111,69 @@ static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32
     op->timeout_ms = timeout_ms;
     op->cb = cb;
     op->userdata = ud;
-    rc = vmux_submit(m, op);
-    if (rc != 0)
+    return 0;
+}
+
+/* Submits op with its completion; on refusal frees it and returns the error. */
+static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32_t timeout_ms,
+                  vmux_reply_cb cb, void *ud)
+{
+    int rc = prepare(opts, op, timeout_ms, cb, ud);
+    if (rc == 0 && (rc = vmux_submit(m, op)) != 0)
         vmux_op_free(op);
     return rc;
 }
 
-static void spin_briefly(struct sync_wait *w)
+/* Sleeps on word while it holds expected, until deadline_ns; false once the deadline passed. */
+static bool futex_wait_until(atomic_int *word, int expected, uint64_t deadline_ns)
 {
-    if (atomic_load_explicit(&waiting, memory_order_relaxed) > 1)
+    uint64_t now = uv_hrtime();
+    if (now >= deadline_ns)
+        return false;
+    uint64_t left = deadline_ns - now;
+    struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
+    return true;
+}
+
+/* An op the caller wrote through the direct lane, and whose deadline passed. */
+struct expiry {
+    struct sync_wait *w;
+    struct vmux_op *op;
+};
+
+/* I/O thread: times the op out, unless it completed meanwhile (then it may be freed already). */
+static int expire_direct(vmux *m, void *arg)
+{
+    struct expiry *e = arg;
+    if (atomic_load_explicit(&e->w->state, memory_order_acquire) == WAIT_DONE)
+        return 0;
+    vmux__lane_shut(m->link);
+    vmux_op_expire(e->op);
+    vmux__lane_open(m->link);
+    return 0;
+}
+
+/*
+ * Waits for an op written through the direct lane. The I/O thread does not index its deadline,
+ * so the caller keeps it: when it passes, the caller has the I/O thread time the op out, which
+ * keeps every completion on the I/O thread and exactly once.
+ */
+static void wait_direct(vmux *m, struct sync_wait *w, struct vmux_op *op, uint64_t deadline_ns)
+{
+    int expected = WAIT_IDLE;
+    if (!atomic_compare_exchange_strong_explicit(&w->state, &expected, WAIT_SLEEPING,
+                                                 memory_order_acq_rel, memory_order_acquire))
         return;
-    uint64_t until = uv_hrtime() + SPIN_NS;
-    while (!atomic_load_explicit(&w->done, memory_order_acquire) && uv_hrtime() < until &&
-           atomic_load_explicit(&waiting, memory_order_relaxed) <= 1)
-        for (int i = 0; i < 64; i++)
-            __asm__ __volatile__("" ::: "memory");
+    while (atomic_load_explicit(&w->state, memory_order_acquire) != WAIT_DONE)
+        if (!futex_wait_until(&w->state, WAIT_SLEEPING, deadline_ns))
+            break;
+    struct expiry e = {w, op};
+    while (atomic_load_explicit(&w->state, memory_order_acquire) != WAIT_DONE &&
+           vmux_run_on_io(m, expire_direct, &e) == VMUX_ERR_NOMEM)
+        sched_yield();
+    while (atomic_load_explicit(&w->state, memory_order_acquire) != WAIT_DONE)
+        futex_wait(&w->state, WAIT_SLEEPING);
 }
 
 /* Fills the caller's optional error buffer: the server's words, or the code's description. */
@@ -114,28 +185,24 @@ static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
     vmux_errbuf_set(opts->errbuf, opts->errlen, "%s", why != NULL ? why : "");
 }
 
-/* Submits op and blocks until the I/O thread completes it. */
+/* Submits op (writing it itself when it can) and blocks until the I/O thread completes it. */
 static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out)
 {
-    struct sync_wait w = {.done = false};
-    uv_mutex_init(&w.mu);
-    uv_cond_init(&w.cv);
-    atomic_fetch_add_explicit(&waiting, 1, memory_order_relaxed);
-    int rc = submit(m, opts, op, timeout_for(m, opts, true), sync_done, &w);
+    struct sync_wait w = {.state = WAIT_IDLE};
+    uint64_t direct_deadline = 0;
+    atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
+    int rc = prepare(opts, op, timeout_for(m, opts, true), sync_done, &w);
+    if (rc == 0 && (rc = vmux_submit_sync(m, op, &direct_deadline)) != 0)
+        vmux_op_free(op);
     if (rc == 0) {
-        spin_briefly(&w);
-        /* Even when the spin saw it done, take the lock: the I/O thread may still be
-         * inside sync_done, touching w. */
-        uv_mutex_lock(&w.mu);
-        while (!w.done)
-            uv_cond_wait(&w.cv, &w.mu);
-        uv_mutex_unlock(&w.mu);
+        if (direct_deadline != 0)
+            wait_direct(m, &w, op, direct_deadline);
+        else
+            sync_wait_for(&w);
         rc = w.status;
         *out = w.reply;
     }
-    atomic_fetch_sub_explicit(&waiting, 1, memory_order_relaxed);
-    uv_cond_destroy(&w.cv);
-    uv_mutex_destroy(&w.mu);
+    atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     explain(opts, rc, *out);
     return rc;
 }

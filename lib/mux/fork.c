@@ -45,6 +45,7 @@ unsigned vmux__fork_generation(void)
 void vmux__close_in_child(vmux *m)
 {
     uv_loop_fork(&m->loop);
+    vmux__lane_seize(m->link); /* a thread that held it at the fork is not here to give it back */
     vmux_op_quiet(true);
     m->closing = true;
     vmux_shutdown(m);

@@ -94,7 +94,10 @@ static const struct vmux_link_events link_events = {on_link_ready, on_link_faile
 
 static void on_wakeup(uv_async_t *a)
 {
-    vmux_drain_queue(a->data);
+    vmux *m = a->data;
+    if (m->link != NULL)
+        vmux__lane_poke(m->link);
+    vmux_drain_queue(m);
 }
 
 void vmux_shutdown(vmux *m)
@@ -196,8 +199,10 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     uv_idle_init(&m->loop, &m->route_more);
     m->wakeup.data = m->deadline_timer.data = m->tick.data = m->route_more.data = m;
     if ((rc = vmux_pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) == 0 &&
-        (rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) == 0)
+        (rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) == 0) {
+        vmux__lane_enable(m->link);
         return 0;
+    }
     vmux_pool_close(&m->pool);
     uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->wakeup, NULL);

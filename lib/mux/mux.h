@@ -44,6 +44,9 @@ struct vmux {
     uv_mutex_t qlock;
     struct vmux_opq queue;
     bool closing;
+    uint64_t queued_seq;    /* ops ever pushed on the queue (under qlock) */
+    _Atomic uint64_t routed; /* ops ever taken off it and routed (I/O thread writes) */
+    atomic_int sync_waiting; /* synchronous callers between submit and completion */
 
     /* First connection, reported to vmux_open(). */
     uv_mutex_t olock;
@@ -59,6 +62,15 @@ struct vmux {
  * once) or VMUX_ERR_CLOSED, in which case the op is not taken and the caller frees it.
  */
 int vmux_submit(vmux *m, struct vmux_op *op);
+
+/*
+ * Submits a synchronous caller's op: like vmux_submit(), but when this caller is the only one
+ * waiting, the connection is idle and every op this thread queued before has been written, the
+ * caller writes op itself through the direct lane (net/lane.c) and *direct_deadline_ns is set
+ * to op's deadline (else 0): op is then not deadline-indexed, and the caller keeps the deadline
+ * itself (mux/call.c). op may be completed and freed as soon as this returns.
+ */
+int vmux_submit_sync(vmux *m, struct vmux_op *op, uint64_t *direct_deadline_ns);
 
 /*
  * vmux_call() for an op the library built itself (a MULTI ... EXEC block, say), which the

@@ -28,6 +28,7 @@ struct vmux_sub {
     void *userdata;
     bool dead;    /* unsubscribed during a delivery: freed after it */
     int requests; /* entries of the sent requests that name it */
+    const struct vmux *m; /* its handle: vmux_sub_wait_live() must know a fork() child */
     uv_mutex_t mu;
     uv_cond_t cv;
     bool live; /* under mu: the server confirmed its own SUBSCRIBE on the current connection */
@@ -437,6 +438,8 @@ static int subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb
         name.len == 0 || kind < VMUX_SUB_CHANNEL || kind > VMUX_SUB_SHARD)
         return VMUX_ERR_INVALID_ARG;
     struct vmux_sub *s = calloc(1, sizeof(*s));
+    if (s != NULL)
+        s->m = m;
     if (s == NULL || (s->name.ptr = malloc(name.len + 1)) == NULL) {
         free(s);
         return VMUX_ERR_NOMEM;
@@ -475,6 +478,8 @@ int vmux_sub_wait_live(vmux_sub *sub, int timeout_ms)
 {
     if (sub == NULL)
         return VMUX_ERR_INVALID_ARG;
+    if (vmux_forked(sub->m))
+        return VMUX_ERR_FORKED; /* nothing in this process would ever confirm it */
     uint64_t until = uv_hrtime() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
     uv_mutex_lock(&sub->mu);
     while (!sub->live) {

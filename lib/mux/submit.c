@@ -117,15 +117,18 @@ static int submit_on_io(vmux *m, struct vmux_op *op)
     return 0;
 }
 
-int vmux_submit(vmux *m, struct vmux_op *op)
+/*
+ * What this thread last pushed on a handle's queue: the direct lane may carry its next command
+ * only once that op has been routed (rule: one thread's commands are written in order).
+ */
+static _Thread_local struct {
+    const vmux *m;
+    uint64_t seq;
+} last_queued;
+
+/* Queues an admitted op for the I/O thread. */
+static int enqueue(vmux *m, struct vmux_op *op)
 {
-    if (vmux_forked(m))
-        return VMUX_ERR_FORKED;
-    if (vmux_on_io_thread(m))
-        return submit_on_io(m, op);
-    int rc = admit(m, op);
-    if (rc != 0)
-        return rc;
     uv_mutex_lock(&m->qlock);
     if (m->closing) {
         uv_mutex_unlock(&m->qlock);
@@ -135,10 +138,64 @@ int vmux_submit(vmux *m, struct vmux_op *op)
     set_deadline(op, uv_hrtime());
     bool first = m->queue.head == NULL;
     vmux_opq_push(&m->queue, op);
+    uint64_t seq = ++m->queued_seq;
     if (first)
         uv_async_send(&m->wakeup);
     uv_mutex_unlock(&m->qlock);
+    last_queued.m = m;
+    last_queued.seq = seq;
     return 0;
+}
+
+int vmux_submit(vmux *m, struct vmux_op *op)
+{
+    if (vmux_forked(m))
+        return VMUX_ERR_FORKED;
+    if (vmux_on_io_thread(m))
+        return submit_on_io(m, op);
+    int rc = admit(m, op);
+    return rc != 0 ? rc : enqueue(m, op);
+}
+
+/* Whether every op this thread queued on m has been routed (written, when the lane is open). */
+static bool own_queue_empty(vmux *m)
+{
+    if (last_queued.m == NULL)
+        return true;
+    return last_queued.m == m &&
+           atomic_load_explicit(&m->routed, memory_order_acquire) >= last_queued.seq;
+}
+
+/* Wakes the I/O thread to write what a partial direct write left behind. */
+static void wake_io(vmux *m)
+{
+    uv_mutex_lock(&m->qlock);
+    if (!m->closing)
+        uv_async_send(&m->wakeup);
+    uv_mutex_unlock(&m->qlock);
+}
+
+int vmux_submit_sync(vmux *m, struct vmux_op *op, uint64_t *direct_deadline_ns)
+{
+    *direct_deadline_ns = 0;
+    if (vmux_forked(m))
+        return VMUX_ERR_FORKED;
+    int rc = admit(m, op);
+    if (rc != 0)
+        return rc;
+    bool alone = atomic_load_explicit(&m->sync_waiting, memory_order_relaxed) <= 1;
+    if (alone && !(op->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL)) && own_queue_empty(m)) {
+        set_deadline(op, uv_hrtime());
+        uint64_t deadline = op->deadline_ns; /* op is not ours to read once it is written */
+        rc = vmux__lane_write(m->link, op);
+        if (rc >= 0) {
+            *direct_deadline_ns = deadline;
+            if (rc == 1)
+                wake_io(m);
+            return 0;
+        }
+    }
+    return enqueue(m, op);
 }
 
 static void on_route_more(uv_idle_t *idle);
@@ -148,13 +205,15 @@ static void route_some(vmux *m)
 {
     uint64_t now = uv_hrtime();
     struct vmux_op *op;
-    for (int n = 0; n < ROUTE_BATCH && (op = vmux_opq_pop(&m->inbox)) != NULL; n++) {
+    int n = 0;
+    for (; n < ROUTE_BATCH && (op = vmux_opq_pop(&m->inbox)) != NULL; n++) {
         if (!(op->flags & VMUX_OP_CONTROL) && op->deadline_ns <= now) {
             fail_op(op, VMUX_ERR_TIMEOUT); /* its time ran out while it waited to be routed */
         } else {
             vmux_route(m, op);
         }
     }
+    atomic_fetch_add_explicit(&m->routed, (uint64_t)n, memory_order_release);
     if (m->inbox.head != NULL)
         uv_idle_start(&m->route_more, on_route_more);
     else

@@ -81,6 +81,7 @@ static void conn_flush(struct vmux_conn *c);
 static void on_written(uv_write_t *req, int status)
 {
     struct vmux_conn *c = req->data;
+    vmux__lane_shut(c->link);
     c->write_pending = false;
     vmux_buf_drained(&c->writing);
     if (c->failing)
@@ -90,6 +91,7 @@ static void on_written(uv_write_t *req, int status)
         return;
     }
     conn_flush(c);
+    vmux__lane_open(c->link);
 }
 
 /* Hands what the socket did not take at once to uv_write; new bytes then queue elsewhere. */
@@ -166,12 +168,13 @@ static void on_flush_turn(uv_prepare_t *p)
 {
     struct vmux_conn *c = p->data;
     uv_prepare_stop(p);
+    vmux__lane_shut(c->link);
     c->flush_armed = false;
     conn_flush(c);
+    vmux__lane_open(c->link);
 }
 
-/* Makes sure the connection flushes before the loop next waits for I/O. */
-static void conn_arm_flush(struct vmux_conn *c)
+void vmux__conn_arm_flush(struct vmux_conn *c)
 {
     if (!c->flush_armed && !c->failing) {
         c->flush_armed = true;
@@ -181,17 +184,19 @@ static void conn_arm_flush(struct vmux_conn *c)
 
 int vmux_conn_write_raw(struct vmux_conn *c, const char *bytes, size_t len)
 {
+    vmux__lane_shut(c->link);
     int rc = vmux_buf_append(&c->out, bytes, len);
     if (rc != 0)
         return rc;
     c->queued += len;
     c->last_io = uv_now(c->link->loop);
-    conn_arm_flush(c);
+    vmux__conn_arm_flush(c);
     return 0;
 }
 
 int vmux_conn_write_op(struct vmux_conn *c, struct vmux_op *op)
 {
+    vmux__lane_shut(c->link);
     int rc = vmux_buf_append(&c->out, op->cmd, op->len);
     if (rc != 0)
         return rc;
@@ -203,7 +208,7 @@ int vmux_conn_write_op(struct vmux_conn *c, struct vmux_op *op)
     op->wstart = c->queued;
     c->queued += op->len;
     vmux_opq_push(&c->fifo, op);
-    conn_arm_flush(c);
+    vmux__conn_arm_flush(c);
     return 0;
 }
 
@@ -344,7 +349,7 @@ static void conn_handshake(struct vmux_conn *c)
         vmux_conn_fail(c, rc, "TLS handshake failed: %s", why);
         return;
     }
-    conn_arm_flush(c);
+    vmux__conn_arm_flush(c);
     if (rc == 1) {
         c->handshaking = false;
         vmux_session_start(c);
@@ -363,7 +368,7 @@ static void conn_decrypt_rest(struct vmux_conn *c)
             break;
         conn_consume(c, c->plain, (size_t)n);
     }
-    conn_arm_flush(c); /* reading may have produced TLS records to send (key updates) */
+    vmux__conn_arm_flush(c); /* reading may have produced TLS records to send (key updates) */
 }
 
 /* TLS: takes ciphertext from the socket, and consumes whatever plaintext it yields. */
@@ -396,11 +401,20 @@ static void on_resume(uv_idle_t *h)
         vmux_conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
 }
 
+static void conn_read(struct vmux_conn *c, ssize_t nread, const uv_buf_t *buf);
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct vmux_conn *c = s->data;
     if (c->failing || nread == 0)
         return;
+    vmux__lane_shut(c->link); /* a caller may be putting an op on the FIFO this reply answers */
+    conn_read(c, nread, buf);
+    vmux__lane_open(c->link);
+}
+
+static void conn_read(struct vmux_conn *c, ssize_t nread, const uv_buf_t *buf)
+{
     c->last_io = uv_now(c->link->loop);
     if (nread > 0)
         vmux_count(&c->link->ctr->bytes_in, (uint64_t)nread);
@@ -458,6 +472,9 @@ static void on_connected(uv_connect_t *req, int status)
         vmux_conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(status));
         return;
     }
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        c->fd = fd;
     set_user_timeout(c);
     /* Only now does the socket exist: libuv would apply its own 60 s before connecting. */
     if (c->link->cfg->keep_alive_s > 0)
@@ -533,6 +550,7 @@ struct vmux_conn *vmux_conn_new(struct vmux_link *link, const struct vmux_endpoi
     c->link = link;
     c->ep = ep;
     c->fifo.keeps_husks = true; /* a timed-out op waits here for its late reply */
+    c->fd = -1;
     snprintf(c->where, sizeof(c->where), strchr(ep->host, ':') ? "[%s]:%d" : "%s:%d", ep->host,
              ep->port);
     uv_timer_init(link->loop, &c->timer);
@@ -599,6 +617,7 @@ static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_
 
 void vmux_conn_end(struct vmux_conn *c, bool requeue, int status, int sent_status)
 {
+    vmux__lane_shut(c->link);
     c->failing = true;
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->flusher, on_handle_closed);

@@ -110,6 +110,7 @@ void vmux_link_conn_failed(struct vmux_link *link, int code, const char *fmt, ..
     va_end(ap);
     link->last_error = code;
 
+    vmux__lane_shut(link);
     bool was_ready = link->state == LINK_READY || link->state == LINK_CHECKING;
     struct vmux_conn *c = link->conn;
     vmux_count(&link->ctr->connect_failures, 1);
@@ -157,6 +158,8 @@ void vmux_link_conn_ready(struct vmux_link *link)
     link_gauges(link);
     if (!checked)
         link->events.ready(link, link->conn->where, link->arg);
+    if (link->conn != NULL)
+        vmux__lane_open(link);
 }
 
 void vmux_link_submit(struct vmux_link *link, struct vmux_op *op)
@@ -186,6 +189,7 @@ static void on_link_timer_closed(uv_handle_t *h)
 
 void vmux_link_close(struct vmux_link *link)
 {
+    vmux__lane_shut(link);
     link->state = LINK_CLOSED;
     uv_timer_stop(&link->backoff);
     struct vmux_conn *c = link->conn;
@@ -205,11 +209,13 @@ void vmux_link_tick(struct vmux_link *link, bool frozen)
     struct vmux_conn *c = link->conn;
     if (c == NULL)
         return;
+    vmux__lane_shut(link);
     uint64_t now = uv_now(link->loop);
     if (frozen)
         vmux_session_check(c, now);
     vmux_session_tick(c, now);
     link_gauges(link);
+    vmux__lane_open(link);
 }
 
 /* ---- replies that say "not executed, try again" ---- */

@@ -76,6 +76,25 @@ int vmux_link_send_raw(struct vmux_link *link, const char *bytes, size_t len);
  */
 void vmux_link_set_auxiliary(struct vmux_link *link);
 
+/*
+ * The direct lane (lane.c). vmux__lane_enable() lets the link lend its idle connection to
+ * caller threads (the handle's main link; before start). I/O thread: vmux__lane_shut() before
+ * touching the connection, vmux__lane_open() after, vmux__lane_poke() when a caller asked for
+ * it (below). Any other thread: vmux__lane_write() sends op's bytes itself and puts op in the
+ * connection's FIFO, which then owns it, returning 0; or 1 when the I/O thread must be woken to
+ * write the rest (call vmux__lane_poke() there); or VMUX_ERR_NOT_CONNECTED, with nothing sent
+ * and op still the caller's, when the lane is not open (the I/O thread is busy, the connection
+ * is not ready or is TLS) or the socket took nothing. The op is not deadline-indexed: the
+ * caller keeps its deadline.
+ */
+void vmux__lane_enable(struct vmux_link *link);
+void vmux__lane_shut(struct vmux_link *link);
+void vmux__lane_open(struct vmux_link *link);
+void vmux__lane_poke(struct vmux_link *link);
+/* Shuts the lane without waiting for a holder: a fork() child, where the holder does not exist. */
+void vmux__lane_seize(struct vmux_link *link);
+int vmux__lane_write(struct vmux_link *link, struct vmux_op *op);
+
 /* Whether the link has a ready connection. */
 bool vmux_link_ready(const struct vmux_link *link);
 

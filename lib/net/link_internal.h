@@ -2,6 +2,7 @@
 #ifndef VMUX_LINK_INTERNAL_H
 #define VMUX_LINK_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "net/buf.h"
@@ -44,6 +45,13 @@ struct vmux_link {
     uint64_t rng;             /* jitter */
     int last_error;           /* code of the last failure, 0 if none */
     char last_reason[256];
+
+    /* The direct lane (lane.c): the only fields a caller thread touches, besides the
+     * connection it borrows while it holds the lane. */
+    atomic_int lane;
+    atomic_bool lane_rest;   /* a caller left bytes in conn->out: the I/O thread writes them */
+    atomic_bool lane_broken; /* a caller could not keep the rest of a command: fail the conn */
+    bool lane_ok;            /* vmux__lane_enable(): this link may lend its connection */
 };
 
 struct vmux_conn {
@@ -64,11 +72,13 @@ struct vmux_conn {
     uint64_t slice_until;    /* subscriber connection: hrtime ns this turn's dispatch ends */
     uint64_t last_tick;      /* loop ms of the previous vmux_session_tick(); 0: none yet */
     bool paused; /* subscriber connection: replies wait in the reader, reading stopped */
+    bool lane_wrote; /* a caller wrote through the direct lane since the clocks were stamped */
 
     uv_timer_t timer; /* connect + setup deadline */
     uv_getaddrinfo_t gai;
     uv_connect_t creq;
     uv_tcp_t tcp;
+    int fd; /* the socket, once connected (-1 before): what the direct lane writes to */
     uv_write_t wreq;
     uv_prepare_t flusher; /* writes what a loop turn queued, once, before the loop polls */
     uv_idle_t resumer;    /* subscriber connection: dispatches the next slice while paused */
@@ -99,6 +109,8 @@ struct vmux_conn *vmux_conn_new(struct vmux_link *link, const struct vmux_endpoi
 void vmux_conn_begin(struct vmux_conn *c);
 /* Queues an op's bytes on a ready connection. Returns 0 or VMUX_ERR_NOMEM. */
 int vmux_conn_write_op(struct vmux_conn *conn, struct vmux_op *op);
+/* Makes sure the connection flushes before the loop next waits for I/O. */
+void vmux__conn_arm_flush(struct vmux_conn *c);
 /* Queues bytes that expect no matched reply. Returns 0 or VMUX_ERR_NOMEM. */
 int vmux_conn_write_raw(struct vmux_conn *conn, const char *bytes, size_t len);
 /*

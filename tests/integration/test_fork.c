@@ -61,7 +61,7 @@ static void child_msg(const vmux_message *msg, void *userdata)
 }
 
 /* What the child does with the handle it inherited, then with one of its own. */
-static void child_main(vmux *m, const char *key, const char *want)
+static void child_main(vmux *m, const char *key, const char *want, vmux_sub *inherited)
 {
     vmux_reply *r = NULL;
     CHILD_CHECK(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r) == VMUX_ERR_FORKED,
@@ -77,6 +77,8 @@ static void child_main(vmux *m, const char *key, const char *want)
     CHILD_CHECK(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR("fork-chan"), child_msg, NULL, &sub) ==
                     VMUX_ERR_FORKED,
                 6);
+    if (inherited != NULL)
+        CHILD_CHECK(vmux_sub_wait_live(inherited, -1) == VMUX_ERR_FORKED, 10);
     vmux_close(m);
     CHILD_CHECK(atomic_load(&child_callbacks) == 0, 7);
 
@@ -89,13 +91,13 @@ static void child_main(vmux *m, const char *key, const char *want)
 }
 
 /* Forks; the child runs child_main and the parent checks that it exited with 0. */
-static void fork_and_check(vmux *m, const char *key, const char *want)
+static void fork_and_check(vmux *m, const char *key, const char *want, vmux_sub *sub)
 {
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        child_main(m, key, want);
+        child_main(m, key, want, sub);
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
@@ -120,11 +122,17 @@ static void test_fork_idle(void **state)
     assert_int_equal(vmux_set(m, NULL, VMUX_STR(key), VMUX_STR("before"),
                               VMUX_EXPIRE_IN_SECONDS(60), VMUX_WHEN_ALWAYS, NULL),
                      0);
+    vmux_sub *sub = NULL;
+    assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR("fork-idle"), child_msg, NULL,
+                                    &sub),
+                     0);
+    assert_int_equal(vmux_sub_wait_live(sub, 10000), 0);
     long long id = client_id(m);
     vmux_stats before;
     assert_int_equal(vmux_get_stats(m, &before), 0);
 
-    fork_and_check(m, key, "before");
+    fork_and_check(m, key, "before", sub);
+    assert_int_equal(vmux_sub_wait_live(sub, 10000), 0); /* the parent's stays live */
 
     assert_int_equal(client_id(m), id);
     vmux_stats after;
@@ -178,7 +186,7 @@ static void test_fork_under_load(void **state)
         assert_int_equal(pthread_create(&t[i], NULL, busy_main, &b), 0);
     assert_true(vt_wait_until(some_progress, &b, 10000));
     for (int round = 0; round < ROUNDS; round++)
-        fork_and_check(b.m, key, "load");
+        fork_and_check(b.m, key, "load", NULL);
     unsigned long ok = atomic_load(&b.ok);
     atomic_store(&b.stop, true);
     for (int i = 0; i < NTHREADS; i++)
