@@ -4,39 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/value.h"
 #include "vmux/error.h"
 #include "vmux/types.h"
-
-void vmux_bytes_free(vmux_bytes *b)
-{
-    if (b == NULL)
-        return;
-    free(b->ptr);
-    b->ptr = NULL;
-    b->len = 0;
-}
-
-void vmux_bytes_array_free(vmux_bytes_array *a)
-{
-    if (a == NULL)
-        return;
-    for (size_t i = 0; i < a->count; i++)
-        vmux_bytes_free(&a->items[i]);
-    free(a->items);
-    a->items = NULL;
-    a->count = 0;
-}
-
-void vmux_scored_array_free(vmux_scored_array *a)
-{
-    if (a == NULL)
-        return;
-    for (size_t i = 0; i < a->count; i++)
-        vmux_bytes_free(&a->items[i].member);
-    free(a->items);
-    a->items = NULL;
-    a->count = 0;
-}
 
 /* Checks r is not an error; returns the status to give back. */
 static int usable(const vmux_reply *r)
@@ -44,17 +14,6 @@ static int usable(const vmux_reply *r)
     if (r == NULL)
         return VMUX_ERR_INVALID_ARG;
     return vmux_reply_type(r) == VMUX_REPLY_ERROR ? VMUX_ERR_SERVER : 0;
-}
-
-static int copy_bytes(const char *s, size_t len, vmux_bytes *out)
-{
-    out->ptr = malloc(len + 1);
-    if (out->ptr == NULL)
-        return VMUX_ERR_NOMEM;
-    memcpy(out->ptr, s, len);
-    out->ptr[len] = '\0';
-    out->len = len;
-    return 0;
 }
 
 int vmux_reply_to_bytes(const vmux_reply *r, vmux_bytes *out)
@@ -65,7 +24,7 @@ int vmux_reply_to_bytes(const vmux_reply *r, vmux_bytes *out)
         return rc;
     size_t len;
     const char *s = vmux_reply_str(r, &len);
-    return s != NULL ? copy_bytes(s, len, out) : VMUX_ERR_PROTOCOL;
+    return s != NULL ? vmux__bytes_copy(s, len, out) : VMUX_ERR_PROTOCOL;
 }
 
 int vmux_reply_to_int(const vmux_reply *r, int64_t *out)

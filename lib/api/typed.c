@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mux/mux.h"
+#include "mux/handle.h"
 #include "vmux/error.h"
 
 /* Storage for number arguments beyond the first few; never moves once allocated. */
@@ -222,7 +222,7 @@ vmux_callopts vmux_blocking_opts(vmux *m, const vmux_callopts *opts, int64_t blo
         o = *opts;
     if (m == NULL)
         return o; /* the call reports the NULL handle */
-    uint64_t margin = o.timeout_ms != 0 ? o.timeout_ms : (uint64_t)m->cfg->sync_timeout_ms;
+    uint64_t margin = o.timeout_ms != 0 ? o.timeout_ms : (uint64_t)vmux__sync_timeout(m);
     uint64_t total = (uint64_t)block_ms + margin;
     o.timeout_ms = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
     o.flags |= VMUX_CALL_BLOCKING;

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "net/buf.h"
+#include "core/buf.h"
 #include "net/link.h"
 #include "net/tls.h"
 
