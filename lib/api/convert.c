@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/typed.h"
 #include "core/value.h"
 #include "vmux/error.h"
 #include "vmux/types.h"
@@ -150,4 +151,25 @@ int vmux_reply_to_scored_array(const vmux_reply *r, vmux_scored_array *out)
     if (rc != 0)
         vmux_scored_array_free(out);
     return rc;
+}
+
+int vmux__reply_to_number(const vmux_reply *r, int64_t *out)
+{
+    *out = 0;
+    if (r != NULL && vmux_reply_type(r) == VMUX_REPLY_INTEGER)
+        return vmux_reply_to_int(r, out);
+    size_t len;
+    const char *s =
+        r != NULL && vmux_reply_type(r) == VMUX_REPLY_STRING ? vmux_reply_str(r, &len) : NULL;
+    if (s == NULL || len == 0 || len > 20)
+        return VMUX_ERR_PROTOCOL;
+    char buf[24], *end;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (*end != '\0' || errno != 0)
+        return VMUX_ERR_PROTOCOL;
+    *out = v;
+    return 0;
 }

@@ -1,7 +1,6 @@
 /* Stream commands (streams.h). */
 #include "vmux/streams.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,28 +105,6 @@ static int string_or_nil(const vmux_reply *r, vmux_bytes *out)
     if (r != NULL && vmux_reply_type(r) == VMUX_REPLY_NIL)
         return 0;
     return string_of(r, out);
-}
-
-/* An integer, or a decimal integer sent as text (XPENDING's per-consumer counts, TIME). */
-static int number_of(const vmux_reply *r, int64_t *out)
-{
-    *out = 0;
-    if (r != NULL && vmux_reply_type(r) == VMUX_REPLY_INTEGER)
-        return vmux_reply_to_int(r, out);
-    size_t len;
-    const char *s =
-        r != NULL && vmux_reply_type(r) == VMUX_REPLY_STRING ? vmux_reply_str(r, &len) : NULL;
-    if (s == NULL || len == 0 || len > 20)
-        return VMUX_ERR_PROTOCOL;
-    char buf[24], *end;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    if (*end != '\0' || errno != 0)
-        return VMUX_ERR_PROTOCOL;
-    *out = v;
-    return 0;
 }
 
 /*
@@ -256,7 +233,7 @@ static int parse_consumer(const vmux_reply *r, void *item)
     vmux_xpending_consumer *c = item;
     if (!is_array(r, 2, 2))
         return VMUX_ERR_PROTOCOL;
-    int rc = number_of(vmux_reply_element(r, 1), &c->pending);
+    int rc = vmux__reply_to_number(vmux_reply_element(r, 1), &c->pending);
     return rc != 0 ? rc : string_of(vmux_reply_element(r, 0), &c->name);
 }
 
@@ -276,7 +253,7 @@ static int conv_summary(const vmux_reply *r, void *out)
     if (vmux_reply_len(r) != 4)
         return VMUX_ERR_PROTOCOL;
     const vmux_reply *list = vmux_reply_element(r, 3);
-    rc = number_of(vmux_reply_element(r, 0), &s->count);
+    rc = vmux__reply_to_number(vmux_reply_element(r, 0), &s->count);
     if (rc == 0)
         rc = string_or_nil(vmux_reply_element(r, 1), &s->first_id);
     if (rc == 0)
@@ -297,9 +274,9 @@ static int parse_pending(const vmux_reply *r, void *item)
     vmux_xpending_entry *e = item;
     if (!is_array(r, 4, 4))
         return VMUX_ERR_PROTOCOL;
-    int rc = number_of(vmux_reply_element(r, 2), &e->idle_ms);
+    int rc = vmux__reply_to_number(vmux_reply_element(r, 2), &e->idle_ms);
     if (rc == 0)
-        rc = number_of(vmux_reply_element(r, 3), &e->deliveries);
+        rc = vmux__reply_to_number(vmux_reply_element(r, 3), &e->deliveries);
     if (rc == 0)
         rc = string_of(vmux_reply_element(r, 0), &e->id);
     if (rc == 0)
