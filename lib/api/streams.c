@@ -339,35 +339,10 @@ static void release_pendings(void *p)
     vmux_xpending_array_free(p);
 }
 
-/*
- * vmux_typed_run() into out, zeroed first (the converters run only on replies, and our
- * out-parameters must read as zero after any failure); a NULL out means the result goes to a
- * scratch value, released here.
- */
-static int run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-               vmux_convert_fn convert, release_fn release, void *out, size_t size)
-{
-    union {
-        vmux_bytes b;
-        vmux_stream_entry_array e;
-        vmux_stream_batch_array sb;
-        vmux_xpending_summary s;
-        vmux_xpending_array p;
-        int64_t i;
-        bool flag;
-    } scratch;
-    void *dst = out != NULL ? out : &scratch;
-    memset(dst, 0, size);
-    int rc = vmux_typed_run(m, opts, a, idempotent, convert, dst);
-    if (out == NULL && rc == 0 && release != NULL)
-        release(dst);
-    return rc;
-}
-
 static int run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                    int64_t *out)
 {
-    return run(m, opts, a, idempotent, vmux_conv_int, NULL, out, sizeof(int64_t));
+    return vmux_typed_run_into(m, opts, a, idempotent, vmux_conv_int, out, sizeof(int64_t), NULL);
 }
 
 /* An ID argument, or its default when id.ptr is NULL. */
@@ -447,7 +422,8 @@ int vmux_xadd(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str id, con
     int rc = build_xadd(&a, key, id, fields, values, n, xo);
     if (rc != 0)
         return rc;
-    return run(m, opts, &a, false, vmux_conv_bytes, release_bytes, added_id, sizeof(vmux_bytes));
+    return vmux_typed_run_into(m, opts, &a, false, vmux_conv_bytes, added_id, sizeof(vmux_bytes),
+                               release_bytes);
 }
 
 int vmux_xadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str id,
@@ -486,8 +462,8 @@ static int build_range(struct vmux_args *a, const char *cmd, vmux_str key, vmux_
 static int run_entries(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                        vmux_stream_entry_array *out)
 {
-    return run(m, opts, a, idempotent, conv_entries, release_entries, out,
-               sizeof(vmux_stream_entry_array));
+    return vmux_typed_run_into(m, opts, a, idempotent, conv_entries, out,
+                               sizeof(vmux_stream_entry_array), release_entries);
 }
 
 int vmux_xrange(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str start, vmux_str end,
@@ -555,8 +531,8 @@ static int run_read(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
 {
     vmux_callopts o = block_ms != VMUX_NO_BLOCK ? vmux_blocking_opts(m, opts, block_ms)
                                                 : (opts != NULL ? *opts : (vmux_callopts){0});
-    return run(m, &o, a, idempotent, conv_batches, release_batches, out,
-               sizeof(vmux_stream_batch_array));
+    return vmux_typed_run_into(m, &o, a, idempotent, conv_batches, out,
+                               sizeof(vmux_stream_batch_array), release_batches);
 }
 
 int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const vmux_str *ids,
@@ -625,7 +601,7 @@ int vmux_xgroup_destroy(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_s
     vmux_args_cstr(&a, "DESTROY");
     vmux_args_str(&a, key);
     vmux_args_str(&a, group);
-    return run(m, opts, &a, true, vmux_conv_bool, NULL, destroyed, sizeof(bool));
+    return vmux_typed_run_into(m, opts, &a, true, vmux_conv_bool, destroyed, sizeof(bool), NULL);
 }
 
 /* key group ids... with ids required. */
@@ -671,8 +647,8 @@ int vmux_xpending(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str gro
 {
     struct vmux_args a;
     group_command(&a, "XPENDING", key, group);
-    return run(m, opts, &a, true, conv_summary, release_summary, summary,
-               sizeof(vmux_xpending_summary));
+    return vmux_typed_run_into(m, opts, &a, true, conv_summary, summary,
+                               sizeof(vmux_xpending_summary), release_summary);
 }
 
 int vmux_xpending_range(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
@@ -694,8 +670,8 @@ int vmux_xpending_range(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_s
     vmux_args_int(&a, count);
     if (consumer.ptr != NULL)
         vmux_args_str(&a, consumer);
-    return run(m, opts, &a, true, conv_pending, release_pendings, entries,
-               sizeof(vmux_xpending_array));
+    return vmux_typed_run_into(m, opts, &a, true, conv_pending, entries,
+                               sizeof(vmux_xpending_array), release_pendings);
 }
 
 /* ---- claiming ---- */
