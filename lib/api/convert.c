@@ -4,39 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/typed.h"
+#include "core/value.h"
 #include "vmux/error.h"
 #include "vmux/types.h"
-
-void vmux_bytes_free(vmux_bytes *b)
-{
-    if (b == NULL)
-        return;
-    free(b->ptr);
-    b->ptr = NULL;
-    b->len = 0;
-}
-
-void vmux_bytes_array_free(vmux_bytes_array *a)
-{
-    if (a == NULL)
-        return;
-    for (size_t i = 0; i < a->count; i++)
-        vmux_bytes_free(&a->items[i]);
-    free(a->items);
-    a->items = NULL;
-    a->count = 0;
-}
-
-void vmux_scored_array_free(vmux_scored_array *a)
-{
-    if (a == NULL)
-        return;
-    for (size_t i = 0; i < a->count; i++)
-        vmux_bytes_free(&a->items[i].member);
-    free(a->items);
-    a->items = NULL;
-    a->count = 0;
-}
 
 /* Checks r is not an error; returns the status to give back. */
 static int usable(const vmux_reply *r)
@@ -44,17 +15,6 @@ static int usable(const vmux_reply *r)
     if (r == NULL)
         return VMUX_ERR_INVALID_ARG;
     return vmux_reply_type(r) == VMUX_REPLY_ERROR ? VMUX_ERR_SERVER : 0;
-}
-
-static int copy_bytes(const char *s, size_t len, vmux_bytes *out)
-{
-    out->ptr = malloc(len + 1);
-    if (out->ptr == NULL)
-        return VMUX_ERR_NOMEM;
-    memcpy(out->ptr, s, len);
-    out->ptr[len] = '\0';
-    out->len = len;
-    return 0;
 }
 
 int vmux_reply_to_bytes(const vmux_reply *r, vmux_bytes *out)
@@ -65,7 +25,7 @@ int vmux_reply_to_bytes(const vmux_reply *r, vmux_bytes *out)
         return rc;
     size_t len;
     const char *s = vmux_reply_str(r, &len);
-    return s != NULL ? copy_bytes(s, len, out) : VMUX_ERR_PROTOCOL;
+    return s != NULL ? vmux__bytes_copy(s, len, out) : VMUX_ERR_PROTOCOL;
 }
 
 int vmux_reply_to_int(const vmux_reply *r, int64_t *out)
@@ -191,4 +151,25 @@ int vmux_reply_to_scored_array(const vmux_reply *r, vmux_scored_array *out)
     if (rc != 0)
         vmux_scored_array_free(out);
     return rc;
+}
+
+int vmux__reply_to_number(const vmux_reply *r, int64_t *out)
+{
+    *out = 0;
+    if (r != NULL && vmux_reply_type(r) == VMUX_REPLY_INTEGER)
+        return vmux_reply_to_int(r, out);
+    size_t len;
+    const char *s =
+        r != NULL && vmux_reply_type(r) == VMUX_REPLY_STRING ? vmux_reply_str(r, &len) : NULL;
+    if (s == NULL || len == 0 || len > 20)
+        return VMUX_ERR_PROTOCOL;
+    char buf[24], *end;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (*end != '\0' || errno != 0)
+        return VMUX_ERR_PROTOCOL;
+    *out = v;
+    return 0;
 }

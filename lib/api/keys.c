@@ -6,17 +6,6 @@
 #include "api/typed.h"
 #include "vmux/error.h"
 
-/*
- * vmux_typed_run() with out zeroed first: it converts only replies that are not errors, and
- * our out-parameters must read as zero after any failure.
- */
-static int run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-               vmux_convert_fn convert, void *out, size_t size)
-{
-    memset(out, 0, size);
-    return vmux_typed_run(m, opts, a, idempotent, convert, out);
-}
-
 /* cmd keys...; false when there are no keys to send. */
 static bool build_keys(struct vmux_args *a, const char *cmd, const vmux_str *keys, size_t n)
 {
@@ -145,7 +134,8 @@ static int run_key_int(vmux *m, const vmux_callopts *opts, const char *cmd, vmux
     struct vmux_args a;
     int64_t ignored;
     vmux_args_key_command(&a, cmd, key);
-    return run(m, opts, &a, true, vmux_conv_int, result ? result : &ignored, sizeof(int64_t));
+    return vmux_typed_run_into(m, opts, &a, true, vmux_conv_int, result ? result : &ignored,
+                               sizeof(int64_t), NULL);
 }
 
 int vmux_ttl(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *ttl)
@@ -171,7 +161,8 @@ int vmux_persist(vmux *m, const vmux_callopts *opts, vmux_str key, bool *removed
     struct vmux_args a;
     bool ignored;
     vmux_args_key_command(&a, "PERSIST", key);
-    return run(m, opts, &a, true, vmux_conv_bool, removed ? removed : &ignored, sizeof(bool));
+    return vmux_typed_run_into(m, opts, &a, true, vmux_conv_bool, removed ? removed : &ignored,
+                               sizeof(bool), NULL);
 }
 
 static const char *const type_names[] = {"none", "string", "list", "set", "zset", "hash", "stream"};
@@ -225,5 +216,6 @@ int vmux_renamenx(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str new
     bool ignored;
     vmux_args_key_command(&a, "RENAMENX", key);
     vmux_args_str(&a, newkey);
-    return run(m, opts, &a, false, vmux_conv_bool, renamed ? renamed : &ignored, sizeof(bool));
+    return vmux_typed_run_into(m, opts, &a, false, vmux_conv_bool, renamed ? renamed : &ignored,
+                               sizeof(bool), NULL);
 }

@@ -1,7 +1,6 @@
 /* Server commands (server.h). */
 #include "vmux/server.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,25 +39,6 @@ int vmux_echo(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *
     return vmux_run_bytes(m, opts, &a, true, reply);
 }
 
-/* A whole decimal integer sent as a bulk string (TIME's parts). */
-static int parse_int(const vmux_reply *r, int64_t *out)
-{
-    size_t len = 0;
-    const char *s =
-        r != NULL && vmux_reply_type(r) == VMUX_REPLY_STRING ? vmux_reply_str(r, &len) : NULL;
-    if (s == NULL || len == 0 || len > 20)
-        return VMUX_ERR_PROTOCOL;
-    char buf[24], *end;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    if (*end != '\0' || errno != 0)
-        return VMUX_ERR_PROTOCOL;
-    *out = v;
-    return 0;
-}
-
 int vmux_time(vmux *m, const vmux_callopts *opts, int64_t *seconds, int64_t *microseconds)
 {
     int64_t s = 0, us = 0;
@@ -69,8 +49,8 @@ int vmux_time(vmux *m, const vmux_callopts *opts, int64_t *seconds, int64_t *mic
     int rc = vmux_typed_call(m, opts, &a, true, &r);
     if (rc == 0)
         rc = vmux_reply_type(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2 &&
-                     parse_int(vmux_reply_element(r, 0), &s) == 0 &&
-                     parse_int(vmux_reply_element(r, 1), &us) == 0
+                     vmux__reply_to_number(vmux_reply_element(r, 0), &s) == 0 &&
+                     vmux__reply_to_number(vmux_reply_element(r, 1), &us) == 0
                  ? 0
                  : VMUX_ERR_PROTOCOL;
     vmux_reply_free(r);

@@ -1,7 +1,6 @@
 /* Stream commands (streams.h). */
 #include "vmux/streams.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,28 +105,6 @@ static int string_or_nil(const vmux_reply *r, vmux_bytes *out)
     if (r != NULL && vmux_reply_type(r) == VMUX_REPLY_NIL)
         return 0;
     return string_of(r, out);
-}
-
-/* An integer, or a decimal integer sent as text (XPENDING's per-consumer counts, TIME). */
-static int number_of(const vmux_reply *r, int64_t *out)
-{
-    *out = 0;
-    if (r != NULL && vmux_reply_type(r) == VMUX_REPLY_INTEGER)
-        return vmux_reply_to_int(r, out);
-    size_t len;
-    const char *s =
-        r != NULL && vmux_reply_type(r) == VMUX_REPLY_STRING ? vmux_reply_str(r, &len) : NULL;
-    if (s == NULL || len == 0 || len > 20)
-        return VMUX_ERR_PROTOCOL;
-    char buf[24], *end;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    if (*end != '\0' || errno != 0)
-        return VMUX_ERR_PROTOCOL;
-    *out = v;
-    return 0;
 }
 
 /*
@@ -256,7 +233,7 @@ static int parse_consumer(const vmux_reply *r, void *item)
     vmux_xpending_consumer *c = item;
     if (!is_array(r, 2, 2))
         return VMUX_ERR_PROTOCOL;
-    int rc = number_of(vmux_reply_element(r, 1), &c->pending);
+    int rc = vmux__reply_to_number(vmux_reply_element(r, 1), &c->pending);
     return rc != 0 ? rc : string_of(vmux_reply_element(r, 0), &c->name);
 }
 
@@ -276,7 +253,7 @@ static int conv_summary(const vmux_reply *r, void *out)
     if (vmux_reply_len(r) != 4)
         return VMUX_ERR_PROTOCOL;
     const vmux_reply *list = vmux_reply_element(r, 3);
-    rc = number_of(vmux_reply_element(r, 0), &s->count);
+    rc = vmux__reply_to_number(vmux_reply_element(r, 0), &s->count);
     if (rc == 0)
         rc = string_or_nil(vmux_reply_element(r, 1), &s->first_id);
     if (rc == 0)
@@ -297,9 +274,9 @@ static int parse_pending(const vmux_reply *r, void *item)
     vmux_xpending_entry *e = item;
     if (!is_array(r, 4, 4))
         return VMUX_ERR_PROTOCOL;
-    int rc = number_of(vmux_reply_element(r, 2), &e->idle_ms);
+    int rc = vmux__reply_to_number(vmux_reply_element(r, 2), &e->idle_ms);
     if (rc == 0)
-        rc = number_of(vmux_reply_element(r, 3), &e->deliveries);
+        rc = vmux__reply_to_number(vmux_reply_element(r, 3), &e->deliveries);
     if (rc == 0)
         rc = string_of(vmux_reply_element(r, 0), &e->id);
     if (rc == 0)
@@ -362,35 +339,10 @@ static void release_pendings(void *p)
     vmux_xpending_array_free(p);
 }
 
-/*
- * vmux_typed_run() into out, zeroed first (the converters run only on replies, and our
- * out-parameters must read as zero after any failure); a NULL out means the result goes to a
- * scratch value, released here.
- */
-static int run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-               vmux_convert_fn convert, release_fn release, void *out, size_t size)
-{
-    union {
-        vmux_bytes b;
-        vmux_stream_entry_array e;
-        vmux_stream_batch_array sb;
-        vmux_xpending_summary s;
-        vmux_xpending_array p;
-        int64_t i;
-        bool flag;
-    } scratch;
-    void *dst = out != NULL ? out : &scratch;
-    memset(dst, 0, size);
-    int rc = vmux_typed_run(m, opts, a, idempotent, convert, dst);
-    if (out == NULL && rc == 0 && release != NULL)
-        release(dst);
-    return rc;
-}
-
 static int run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                    int64_t *out)
 {
-    return run(m, opts, a, idempotent, vmux_conv_int, NULL, out, sizeof(int64_t));
+    return vmux_typed_run_into(m, opts, a, idempotent, vmux_conv_int, out, sizeof(int64_t), NULL);
 }
 
 /* An ID argument, or its default when id.ptr is NULL. */
@@ -470,7 +422,8 @@ int vmux_xadd(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str id, con
     int rc = build_xadd(&a, key, id, fields, values, n, xo);
     if (rc != 0)
         return rc;
-    return run(m, opts, &a, false, vmux_conv_bytes, release_bytes, added_id, sizeof(vmux_bytes));
+    return vmux_typed_run_into(m, opts, &a, false, vmux_conv_bytes, added_id, sizeof(vmux_bytes),
+                               release_bytes);
 }
 
 int vmux_xadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str id,
@@ -509,8 +462,8 @@ static int build_range(struct vmux_args *a, const char *cmd, vmux_str key, vmux_
 static int run_entries(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                        vmux_stream_entry_array *out)
 {
-    return run(m, opts, a, idempotent, conv_entries, release_entries, out,
-               sizeof(vmux_stream_entry_array));
+    return vmux_typed_run_into(m, opts, a, idempotent, conv_entries, out,
+                               sizeof(vmux_stream_entry_array), release_entries);
 }
 
 int vmux_xrange(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str start, vmux_str end,
@@ -578,8 +531,8 @@ static int run_read(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
 {
     vmux_callopts o = block_ms != VMUX_NO_BLOCK ? vmux_blocking_opts(m, opts, block_ms)
                                                 : (opts != NULL ? *opts : (vmux_callopts){0});
-    return run(m, &o, a, idempotent, conv_batches, release_batches, out,
-               sizeof(vmux_stream_batch_array));
+    return vmux_typed_run_into(m, &o, a, idempotent, conv_batches, out,
+                               sizeof(vmux_stream_batch_array), release_batches);
 }
 
 int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const vmux_str *ids,
@@ -648,7 +601,7 @@ int vmux_xgroup_destroy(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_s
     vmux_args_cstr(&a, "DESTROY");
     vmux_args_str(&a, key);
     vmux_args_str(&a, group);
-    return run(m, opts, &a, true, vmux_conv_bool, NULL, destroyed, sizeof(bool));
+    return vmux_typed_run_into(m, opts, &a, true, vmux_conv_bool, destroyed, sizeof(bool), NULL);
 }
 
 /* key group ids... with ids required. */
@@ -694,8 +647,8 @@ int vmux_xpending(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str gro
 {
     struct vmux_args a;
     group_command(&a, "XPENDING", key, group);
-    return run(m, opts, &a, true, conv_summary, release_summary, summary,
-               sizeof(vmux_xpending_summary));
+    return vmux_typed_run_into(m, opts, &a, true, conv_summary, summary,
+                               sizeof(vmux_xpending_summary), release_summary);
 }
 
 int vmux_xpending_range(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
@@ -717,8 +670,8 @@ int vmux_xpending_range(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_s
     vmux_args_int(&a, count);
     if (consumer.ptr != NULL)
         vmux_args_str(&a, consumer);
-    return run(m, opts, &a, true, conv_pending, release_pendings, entries,
-               sizeof(vmux_xpending_array));
+    return vmux_typed_run_into(m, opts, &a, true, conv_pending, entries,
+                               sizeof(vmux_xpending_array), release_pendings);
 }
 
 /* ---- claiming ---- */

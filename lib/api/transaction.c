@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/encode.h"
+#include "core/op.h"
 #include "core/shareable.h"
-#include "mux/mux.h"
-#include "net/buf.h"
+#include "core/value.h"
+#include "mux/handle.h"
 #include "vmux/error.h"
 #include "vmux/script.h"
 
@@ -33,8 +35,7 @@ struct tx_cond {
 };
 
 struct vmux_tx {
-    struct vmux_op **cmds;      /* each command encoded, kept for its bytes */
-    vmux_bytes_array *cmd_args; /* the same commands' arguments, for the script form */
+    vmux_bytes_array *cmd_args; /* each command's arguments: encoded or scripted at exec */
     size_t ncmds, cap;
     struct tx_cond *conds;
     size_t nconds, ccap;
@@ -52,31 +53,17 @@ void vmux_tx_free(vmux_tx *tx)
 {
     if (tx == NULL)
         return;
-    for (size_t i = 0; i < tx->ncmds; i++) {
-        vmux_op_free(tx->cmds[i]);
+    for (size_t i = 0; i < tx->ncmds; i++)
         vmux_bytes_array_free(&tx->cmd_args[i]);
-    }
     for (size_t i = 0; i < tx->nconds; i++)
         for (int k = 0; k < tx->conds[i].nargs; k++)
             vmux_bytes_free(&tx->conds[i].arg[k]);
-    free(tx->cmds);
     free(tx->cmd_args);
     free(tx->conds);
     free(tx);
 }
 
-static int copy_str(vmux_str s, vmux_bytes *out)
-{
-    out->ptr = malloc(s.len + 1);
-    if (out->ptr == NULL)
-        return VMUX_ERR_NOMEM;
-    if (s.len > 0)
-        memcpy(out->ptr, s.ptr, s.len);
-    out->ptr[s.len] = '\0';
-    out->len = s.len;
-    return 0;
-}
-
+/* Copies a command's arguments; VMUX_ERR_INVALID_ARG for a NULL one that has a length. */
 static int copy_args(int argc, const char *const *argv, const size_t *argvlen,
                      vmux_bytes_array *out)
 {
@@ -84,14 +71,15 @@ static int copy_args(int argc, const char *const *argv, const size_t *argvlen,
     if (out->items == NULL)
         return VMUX_ERR_NOMEM;
     out->count = (size_t)argc;
-    for (int i = 0; i < argc; i++) {
-        size_t len = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
-        if (copy_str(VMUX_BYTES(argv[i], len), &out->items[i]) != 0) {
-            vmux_bytes_array_free(out);
-            return VMUX_ERR_NOMEM;
-        }
+    int rc = 0;
+    for (int i = 0; i < argc && rc == 0; i++) {
+        size_t len = argvlen != NULL ? argvlen[i] : argv[i] != NULL ? strlen(argv[i]) : 0;
+        rc = argv[i] == NULL && len > 0 ? VMUX_ERR_INVALID_ARG
+                                        : vmux__bytes_copy(argv[i], len, &out->items[i]);
     }
-    return 0;
+    if (rc != 0)
+        vmux_bytes_array_free(out);
+    return rc;
 }
 
 static bool grow_cmds(vmux_tx *tx)
@@ -99,36 +87,27 @@ static bool grow_cmds(vmux_tx *tx)
     if (tx->ncmds < tx->cap)
         return true;
     size_t cap = tx->cap ? tx->cap * 2 : 8;
-    struct vmux_op **cmds = realloc(tx->cmds, cap * sizeof(*cmds));
-    if (cmds != NULL)
-        tx->cmds = cmds;
     vmux_bytes_array *args = realloc(tx->cmd_args, cap * sizeof(*args));
-    if (args != NULL)
-        tx->cmd_args = args;
-    if (cmds == NULL || args == NULL)
+    if (args == NULL)
         return false;
+    tx->cmd_args = args;
     tx->cap = cap;
     return true;
 }
 
 int vmux_tx_add(vmux_tx *tx, int argc, const char *const *argv, const size_t *argvlen)
 {
-    struct vmux_op *op;
-    if (tx == NULL)
+    uint32_t flags = 0;
+    if (tx == NULL || argc < 1 || argv == NULL)
         return VMUX_ERR_INVALID_ARG;
-    int rc = vmux_encode_op(argc, argv, argvlen, &op);
-    if (rc != 0)
-        return rc;
-    if ((rc = vmux_op_check_shareable(op)) != 0 || vmux_op_is_blocking(op)) {
-        vmux_op_free(op);
+    if (vmux__classify(argc, argv, argvlen, &flags) != 0 || (flags & VMUX_OP_BLOCKING))
         return VMUX_ERR_UNSUPPORTED;
-    }
-    if (!grow_cmds(tx) || copy_args(argc, argv, argvlen, &tx->cmd_args[tx->ncmds]) != 0) {
-        vmux_op_free(op);
+    if (!grow_cmds(tx))
         return VMUX_ERR_NOMEM;
-    }
-    tx->cmds[tx->ncmds++] = op;
-    return 0;
+    int rc = copy_args(argc, argv, argvlen, &tx->cmd_args[tx->ncmds]);
+    if (rc == 0)
+        tx->ncmds++;
+    return rc;
 }
 
 /* Adds a condition with up to three byte arguments. */
@@ -145,7 +124,7 @@ static int add_cond(vmux_tx *tx, struct tx_cond c, const vmux_str *args, int nar
         tx->ccap = cap;
     }
     for (c.nargs = 0; c.nargs < nargs; c.nargs++) {
-        if (copy_str(args[c.nargs], &c.arg[c.nargs]) != 0) {
+        if (vmux__bytes_copy(args[c.nargs].ptr, args[c.nargs].len, &c.arg[c.nargs]) != 0) {
             while (c.nargs-- > 0)
                 vmux_bytes_free(&c.arg[c.nargs]);
             return VMUX_ERR_NOMEM;
@@ -200,29 +179,22 @@ int vmux_tx_when_length(vmux_tx *tx, vmux_length_of kind, vmux_str key, vmux_cmp
 
 /* ---- without conditions: one MULTI ... EXEC block ---- */
 
-static const char MULTI[] = "*1\r\n$5\r\nMULTI\r\n";
-static const char EXEC[] = "*1\r\n$4\r\nEXEC\r\n";
+static const vmux_bytes MULTI = {(char *)"MULTI", 5};
+static const vmux_bytes EXEC = {(char *)"EXEC", 4};
 
 static int exec_block(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *committed,
                       vmux_reply **replies)
 {
-    size_t total = strlen(MULTI) + strlen(EXEC);
-    for (size_t i = 0; i < tx->ncmds; i++)
-        total += tx->cmds[i]->len;
-    struct vmux_op *op = vmux_op_new(total);
-    if (op == NULL)
-        return VMUX_ERR_NOMEM;
-    char *p = op->cmd;
-    memcpy(p, MULTI, strlen(MULTI));
-    p += strlen(MULTI);
-    for (size_t i = 0; i < tx->ncmds; i++) {
-        memcpy(p, tx->cmds[i]->cmd, tx->cmds[i]->len);
-        p += tx->cmds[i]->len;
-    }
-    memcpy(p, EXEC, strlen(EXEC));
-    op->nreplies = (uint32_t)tx->ncmds + 2;
-    vmux_reply *r;
-    int rc = vmux_call_prepared(m, opts, op, &r);
+    struct vmux_buf block = {0};
+    int rc = vmux__encode_append(&block, &MULTI, 1);
+    for (size_t i = 0; i < tx->ncmds && rc == 0; i++)
+        rc = vmux__encode_append(&block, tx->cmd_args[i].items, tx->cmd_args[i].count);
+    if (rc == 0)
+        rc = vmux__encode_append(&block, &EXEC, 1);
+    vmux_reply *r = NULL;
+    if (rc == 0)
+        rc = vmux__call_block(m, opts, block.data, block.len, (uint32_t)tx->ncmds + 2, &r);
+    vmux_buf_free(&block);
     *committed = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY;
     if (rc == 0 && !*committed) {
         vmux_reply_free(r); /* EXEC answered nil: cannot happen without WATCH */

@@ -1,11 +1,12 @@
 #include "api/typed.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mux/mux.h"
+#include "mux/handle.h"
 #include "vmux/error.h"
 
 /* Storage for number arguments beyond the first few; never moves once allocated. */
@@ -222,55 +223,72 @@ vmux_callopts vmux_blocking_opts(vmux *m, const vmux_callopts *opts, int64_t blo
         o = *opts;
     if (m == NULL)
         return o; /* the call reports the NULL handle */
-    uint64_t margin = o.timeout_ms != 0 ? o.timeout_ms : (uint64_t)m->cfg->sync_timeout_ms;
+    uint64_t margin = o.timeout_ms != 0 ? o.timeout_ms : (uint64_t)vmux__sync_timeout(m);
     uint64_t total = (uint64_t)block_ms + margin;
     o.timeout_ms = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
     o.flags |= VMUX_CALL_BLOCKING;
     return o;
 }
 
+int vmux_typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                        vmux_convert_fn convert, void *out, size_t size, void (*release)(void *))
+{
+    union {
+        int64_t i;
+        double d;
+        bool b;
+        vmux_bytes bytes;
+        vmux_bytes_array array;
+        vmux_scored_array scored;
+        char other[64]; /* the family types: vmux_field_array, the stream types... */
+    } ignored;
+    assert(out != NULL || size <= sizeof(ignored));
+    void *dst = out != NULL ? out : &ignored;
+    memset(dst, 0, size);
+    int rc = vmux_typed_run(m, opts, a, idempotent, convert, dst);
+    if (out == NULL && release != NULL)
+        release(&ignored);
+    return rc;
+}
+
+static void release_bytes(void *v)
+{
+    vmux_bytes_free(v);
+}
+
+static void release_bytes_array(void *v)
+{
+    vmux_bytes_array_free(v);
+}
+
+static void release_scored(void *v)
+{
+    vmux_scored_array_free(v);
+}
+
 int vmux_run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                  int64_t *out)
 {
-    int64_t ignored;
-    if (out == NULL)
-        out = &ignored;
-    *out = 0;
-    return vmux_typed_run(m, opts, a, idempotent, vmux_conv_int, out);
+    return vmux_typed_run_into(m, opts, a, idempotent, vmux_conv_int, out, sizeof(*out), NULL);
 }
 
 int vmux_run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                    vmux_bytes *out)
 {
-    vmux_bytes ignored;
-    vmux_bytes *dst = out != NULL ? out : &ignored;
-    *dst = (vmux_bytes){0};
-    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_bytes, dst);
-    if (out == NULL)
-        vmux_bytes_free(&ignored);
-    return rc;
+    return vmux_typed_run_into(m, opts, a, idempotent, vmux_conv_bytes, out, sizeof(*out),
+                               release_bytes);
 }
 
 int vmux_run_bytes_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                          vmux_bytes_array *out)
 {
-    vmux_bytes_array ignored;
-    vmux_bytes_array *dst = out != NULL ? out : &ignored;
-    *dst = (vmux_bytes_array){0};
-    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_bytes_array, dst);
-    if (out == NULL)
-        vmux_bytes_array_free(&ignored);
-    return rc;
+    return vmux_typed_run_into(m, opts, a, idempotent, vmux_conv_bytes_array, out, sizeof(*out),
+                               release_bytes_array);
 }
 
 int vmux_run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                     vmux_scored_array *out)
 {
-    vmux_scored_array ignored;
-    vmux_scored_array *dst = out != NULL ? out : &ignored;
-    *dst = (vmux_scored_array){0};
-    int rc = vmux_typed_run(m, opts, a, idempotent, vmux_conv_scored_array, dst);
-    if (out == NULL)
-        vmux_scored_array_free(&ignored);
-    return rc;
+    return vmux_typed_run_into(m, opts, a, idempotent, vmux_conv_scored_array, out, sizeof(*out),
+                               release_scored);
 }

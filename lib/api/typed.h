@@ -50,10 +50,22 @@ int vmux_typed_call(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
 int vmux_typed_async(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                      vmux_reply_cb cb, void *userdata);
 
+/* A converter of a reply into *out: the shape of vmux_typed_run()'s. */
+typedef int (*vmux_convert_fn)(const vmux_reply *r, void *out);
+
 /*
- * Runners for the common reply shapes: each zeroes *out first (so it reads as zero after any
- * error, the server's and the transport's included), drops the result when out is NULL, and
- * returns as vmux_typed_run().
+ * The one general runner: zeroes size bytes of *out (so it reads as zero after any error, the
+ * server's and the transport's included), runs vmux_typed_run() into it, and returns as that
+ * does. With out NULL the result goes to a scratch value (size at most 64 bytes) that release
+ * (NULL: nothing to free) then frees.
+ */
+int vmux_typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                        vmux_convert_fn convert, void *out, size_t size, void (*release)(void *));
+
+/*
+ * Runners for the common reply shapes, made with vmux_typed_run_into(): each zeroes *out first (so
+ * it reads as zero after any error, the server's and the transport's included), drops the result
+ * when out is NULL, and returns as vmux_typed_run().
  */
 int vmux_run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                  int64_t *out);
@@ -71,7 +83,6 @@ int vmux_run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
 vmux_callopts vmux_blocking_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms);
 
 /* The converters of types.h under one signature, for vmux_typed_run(). */
-typedef int (*vmux_convert_fn)(const vmux_reply *r, void *out);
 int vmux_conv_bytes(const vmux_reply *r, void *out);        /* vmux_bytes */
 int vmux_conv_int(const vmux_reply *r, void *out);          /* int64_t */
 int vmux_conv_double(const vmux_reply *r, void *out);       /* double */
@@ -79,6 +90,13 @@ int vmux_conv_bool(const vmux_reply *r, void *out);         /* bool */
 int vmux_conv_bytes_array(const vmux_reply *r, void *out);  /* vmux_bytes_array */
 int vmux_conv_scored_array(const vmux_reply *r, void *out); /* vmux_scored_array */
 int vmux_conv_ok(const vmux_reply *r, void *out);           /* out unused: status expected */
+
+/*
+ * An integer reply, or a whole decimal integer sent as a bulk string (TIME's parts, XPENDING's
+ * per-consumer counts), into *out (0 on failure). Returns 0 or VMUX_ERR_PROTOCOL, or the
+ * server's error as vmux_reply_to_int() does.
+ */
+int vmux__reply_to_number(const vmux_reply *r, int64_t *out);
 
 /*
  * vmux_typed_call(), then the converter into out when a reply came; frees the reply. It does

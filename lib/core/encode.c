@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/shareable.h"
 #include "vmux/error.h"
 
 static size_t digits(size_t v)
@@ -33,6 +34,13 @@ static char *put_header(char *p, char prefix, size_t v)
 static size_t arg_len(const char *const *argv, const size_t *argvlen, int i)
 {
     return argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+}
+
+/* Marks an op the classifier refused: the generic API will not send it (core/shareable.h). */
+static void classify(struct vmux_op *op, int rc)
+{
+    if (rc != 0)
+        op->flags |= VMUX_OP_UNSHAREABLE;
 }
 
 enum { LEN_CACHE = 16 }; /* arguments whose strlen is remembered between the two passes */
@@ -77,6 +85,7 @@ int vmux_encode_op(int argc, const char *const *argv, const size_t *argvlen, str
         *p++ = '\r';
         *p++ = '\n';
     }
+    classify(op, vmux__classify(argc, argv, argvlen, &op->flags));
     *out = op;
     return 0;
 }
@@ -89,6 +98,23 @@ int vmux_encode_op_raw(const char *resp, size_t len, struct vmux_op **out)
     if (op == NULL)
         return VMUX_ERR_NOMEM;
     memcpy(op->cmd, resp, len);
+    classify(op, vmux__classify_resp(op->cmd, op->len, &op->flags));
     *out = op;
     return 0;
+}
+
+int vmux__encode_append(struct vmux_buf *b, const vmux_bytes *args, size_t n)
+{
+    char head[32]; /* "$<20 digits>\r\n" */
+    if (n == 0)
+        return VMUX_ERR_INVALID_ARG;
+    int rc = vmux_buf_append(b, head, (size_t)(put_header(head, '*', n) - head));
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = vmux_buf_append(b, head, (size_t)(put_header(head, '$', args[i].len) - head));
+        if (rc == 0 && args[i].len > 0)
+            rc = vmux_buf_append(b, args[i].ptr, args[i].len);
+        if (rc == 0)
+            rc = vmux_buf_append(b, "\r\n", 2);
+    }
+    return rc;
 }

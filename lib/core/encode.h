@@ -7,16 +7,29 @@
 
 #include <stddef.h>
 
+#include "core/buf.h"
 #include "core/op.h"
+#include "vmux/types.h"
 
 /*
- * Encodes argv (argvlen NULL: NUL-terminated strings) as a RESP array into a new op.
+ * Encodes argv (argvlen NULL: NUL-terminated strings) as a RESP array into a new op, classified
+ * (core/shareable.h): its flags carry VMUX_OP_BLOCKING and VMUX_OP_UNSHAREABLE as they apply.
  * Returns 0 with *out set, VMUX_ERR_INVALID_ARG (argc < 1, argv or an argument NULL) or
  * VMUX_ERR_NOMEM.
  */
 int vmux_encode_op(int argc, const char *const *argv, const size_t *argvlen, struct vmux_op **out);
 
-/* Wraps already-encoded RESP bytes (taken as they are) in a new op. */
+/*
+ * Wraps already-encoded RESP bytes (taken as they are: one command, as hiredis formats it) in
+ * a new op, classified as vmux_encode_op() does.
+ */
 int vmux_encode_op_raw(const char *resp, size_t len, struct vmux_op **out);
+
+/*
+ * Appends the RESP encoding of the command args[0..n) to b: how a block of several commands
+ * (a transaction's MULTI ... EXEC) is written. Returns 0, VMUX_ERR_INVALID_ARG (n 0) or
+ * VMUX_ERR_NOMEM (b then holds part of it).
+ */
+int vmux__encode_append(struct vmux_buf *b, const vmux_bytes *args, size_t n);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "core/value.h"
 #include "vmux/error.h"
 
 struct vmux_msgq {
@@ -56,18 +57,14 @@ void vmux_msgq_free(vmux_msgq *q)
     free(q);
 }
 
+/* A message's absent pattern (ptr NULL) stays absent in the copy. */
 static bool copy_bytes(const vmux_bytes *from, vmux_bytes *to)
 {
-    to->len = from->len;
-    to->ptr = NULL;
-    if (from->ptr == NULL)
+    if (from->ptr == NULL) {
+        *to = *from;
         return true;
-    to->ptr = malloc(from->len + 1);
-    if (to->ptr == NULL)
-        return false;
-    memcpy(to->ptr, from->ptr, from->len);
-    to->ptr[from->len] = '\0';
-    return true;
+    }
+    return vmux__bytes_copy(from->ptr, from->len, to) == 0;
 }
 
 static bool copy_message(const vmux_message *from, vmux_message *to)

@@ -1,8 +1,10 @@
 #include "core/shareable.h"
 
-#include <strings.h>
+#include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
+#include "core/op.h"
 #include "vmux/error.h"
 
 static const char *const refused[] = {
@@ -12,80 +14,130 @@ static const char *const refused[] = {
     "AUTH",         "HELLO",      "RESET",      "QUIT",
 };
 
-/* Finds argument i of a RESP command; returns its start and length, or NULL. */
-static const char *argument(const struct vmux_op *op, int i, size_t *len)
-{
-    const char *p = op->cmd, *end = op->cmd + op->len;
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    for (int k = 0; nl != NULL && nl + 1 < end; k++) {
-        p = nl + 1; /* at "$<len>\r\n" */
-        if (*p != '$')
-            return NULL;
-        size_t n = 0;
-        for (const char *d = p + 1; d < end && *d >= '0' && *d <= '9'; d++)
-            n = n * 10 + (size_t)(*d - '0');
-        nl = memchr(p, '\n', (size_t)(end - p));
-        if (nl == NULL || (size_t)(end - nl - 1) < n)
-            return NULL;
-        if (k == i) {
-            *len = n;
-            return nl + 1;
-        }
-        nl += n + 2; /* skip the argument and its "\r\n"; nl then points at its '\n' */
-    }
-    return NULL;
-}
-
-static bool is(const char *arg, size_t len, const char *name)
-{
-    return arg != NULL && strlen(name) == len && strncasecmp(arg, name, len) == 0;
-}
-
-int vmux_op_check_shareable(const struct vmux_op *op)
-{
-    size_t len;
-    const char *name = argument(op, 0, &len);
-    /* On the submit path: GET, SET and most other commands leave at the length test. */
-    if (name == NULL || len < 4 || len > 12)
-        return 0;
-    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-        if (is(name, len, refused[i]))
-            return VMUX_ERR_UNSUPPORTED;
-    if (is(name, len, "CLIENT")) {
-        const char *sub = argument(op, 1, &len);
-        if (is(sub, len, "REPLY"))
-            return VMUX_ERR_UNSUPPORTED;
-    }
-    return 0;
-}
-
 static const char *const blocking[] = {
     "BLPOP",    "BRPOP",    "BRPOPLPUSH", "BLMOVE", "BLMPOP",
     "BZPOPMIN", "BZPOPMAX", "BZMPOP",     "WAIT",   "WAITAOF",
 };
 
-/* XREAD and XREADGROUP block only when given BLOCK, before STREAMS. */
-static bool has_block_option(const struct vmux_op *op)
+/* The shortest and longest names in the two tables: the rest leave at once. */
+enum { NAME_MIN = 4, NAME_MAX = 12 };
+
+/*
+ * What the classifier knows after the arguments fed so far. XREAD and XREADGROUP block only
+ * when given BLOCK among their options, before STREAMS; option values (COUNT's, and GROUP's
+ * group and consumer names) are skipped, so a consumer named "block" is no BLOCK option.
+ */
+struct classifier {
+    enum { AT_NAME, AT_CLIENT_SUB, AT_STREAM_OPTS, DECIDED } state;
+    bool group_allowed; /* XREADGROUP: GROUP takes two values */
+    int skip;           /* option values still to pass over */
+    uint32_t flags;
+    int rc;
+};
+
+static bool is(const char *arg, size_t len, const char *name)
 {
-    size_t len;
-    const char *arg;
-    for (int i = 1; (arg = argument(op, i, &len)) != NULL; i++) {
-        if (is(arg, len, "BLOCK"))
+    return strlen(name) == len && strncasecmp(arg, name, len) == 0;
+}
+
+static bool in(const char *const *table, size_t n, const char *arg, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (is(arg, len, table[i]))
             return true;
-        if (is(arg, len, "STREAMS"))
-            return false;
-    }
     return false;
 }
 
-bool vmux_op_is_blocking(const struct vmux_op *op)
+static void feed_name(struct classifier *c, const char *arg, size_t len)
 {
-    size_t len;
-    const char *name = argument(op, 0, &len);
-    if (name == NULL || len < 4 || len > 10 || (name[0] | 0x20) == 'g' || (name[0] | 0x20) == 's')
+    c->state = DECIDED;
+    if (len < NAME_MIN || len > NAME_MAX)
+        return; /* GET, SET, HSET and most other commands */
+    if (in(refused, sizeof(refused) / sizeof(refused[0]), arg, len))
+        c->rc = VMUX_ERR_UNSUPPORTED;
+    else if (in(blocking, sizeof(blocking) / sizeof(blocking[0]), arg, len))
+        c->flags |= VMUX_OP_BLOCKING;
+    else if (is(arg, len, "CLIENT"))
+        c->state = AT_CLIENT_SUB;
+    else if (is(arg, len, "XREAD") || is(arg, len, "XREADGROUP")) {
+        c->state = AT_STREAM_OPTS;
+        c->group_allowed = len == strlen("XREADGROUP");
+    }
+}
+
+static void feed_stream_opt(struct classifier *c, const char *arg, size_t len)
+{
+    if (c->skip > 0)
+        c->skip--;
+    else if (is(arg, len, "BLOCK")) {
+        c->flags |= VMUX_OP_BLOCKING;
+        c->state = DECIDED;
+    } else if (is(arg, len, "STREAMS"))
+        c->state = DECIDED;
+    else if (is(arg, len, "COUNT"))
+        c->skip = 1;
+    else if (c->group_allowed && is(arg, len, "GROUP"))
+        c->skip = 2;
+}
+
+/* Takes the next argument; returns whether the classifier wants more. */
+static bool feed(struct classifier *c, const char *arg, size_t len)
+{
+    switch (c->state) {
+    case AT_NAME:
+        feed_name(c, arg, len);
+        break;
+    case AT_CLIENT_SUB:
+        c->rc = is(arg, len, "REPLY") ? VMUX_ERR_UNSUPPORTED : 0;
+        c->state = DECIDED;
+        break;
+    case AT_STREAM_OPTS:
+        feed_stream_opt(c, arg, len);
+        break;
+    case DECIDED:
+        break;
+    }
+    return c->state != DECIDED;
+}
+
+int vmux__classify(int argc, const char *const *argv, const size_t *argvlen, uint32_t *flags)
+{
+    struct classifier c = {.state = AT_NAME};
+    bool more = argv != NULL;
+    for (int i = 0; more && i < argc; i++) {
+        const char *arg = argv[i] != NULL ? argv[i] : "";
+        more = feed(&c, arg, argvlen != NULL && argv[i] != NULL ? argvlen[i] : strlen(arg));
+    }
+    *flags |= c.flags;
+    return c.rc;
+}
+
+/* Reads the decimal length after a '$' or '*' at *p, moving *p past its "\r\n". */
+static bool header(const char **p, const char *end, char kind, size_t *n)
+{
+    const char *s = *p;
+    if (s >= end || *s++ != kind)
         return false;
-    for (size_t i = 0; i < sizeof(blocking) / sizeof(blocking[0]); i++)
-        if (is(name, len, blocking[i]))
-            return true;
-    return (is(name, len, "XREAD") || is(name, len, "XREADGROUP")) && has_block_option(op);
+    for (*n = 0; s < end && *s >= '0' && *s <= '9'; s++)
+        *n = *n * 10 + (size_t)(*s - '0');
+    if (end - s < 2 || s[0] != '\r' || s[1] != '\n')
+        return false;
+    *p = s + 2;
+    return true;
+}
+
+int vmux__classify_resp(const char *resp, size_t len, uint32_t *flags)
+{
+    struct classifier c = {.state = AT_NAME};
+    const char *p = resp, *end = resp + len;
+    size_t argc, n;
+    bool more = resp != NULL && header(&p, end, '*', &argc);
+    for (size_t i = 0; more && i < argc && header(&p, end, '$', &n); i++) {
+        if ((size_t)(end - p) < n + 2)
+            break;
+        more = feed(&c, p, n);
+        p += n + 2;
+    }
+    *flags |= c.flags;
+    return c.rc;
 }

@@ -1,24 +1,33 @@
 /*
- * Commands that cannot share a multiplexed connection: they change the connection's state for
- * every caller at once (SELECT, AUTH, HELLO, RESET), or break the one-reply-per-command rule
- * that matches replies to callers (SUBSCRIBE, MONITOR, CLIENT REPLY, MULTI...EXEC from
- * different threads interleaving). The typed APIs for these (pub/sub, transactions) use their
- * own links or ops; the generic API refuses them.
+ * Classifying a command by its name and options, once, when its op is made (core/encode.c):
+ *
+ * - Commands that cannot share a multiplexed connection: they change the connection's state
+ *   for every caller at once (SELECT, AUTH, HELLO, RESET), or break the one-reply-per-command
+ *   rule that matches replies to callers (SUBSCRIBE, MONITOR, CLIENT REPLY, MULTI...EXEC from
+ *   different threads interleaving). The typed APIs for these (pub/sub, transactions) use their
+ *   own links or ops; the generic API refuses them.
+ * - Commands that block on the server (BLPOP, BRPOP, BLMOVE, BZPOPMIN, WAIT, XREAD ... BLOCK
+ *   ...), which must run on a connection of their own.
+ *
+ * The answer travels with the op as VMUX_OP_UNSHAREABLE and VMUX_OP_BLOCKING (core/op.h). Each
+ * argument is looked at once at most, and most commands are decided by their name's length.
+ * Pure functions: any thread.
  */
 #ifndef VMUX_SHAREABLE_H
 #define VMUX_SHAREABLE_H
 
-#include <stdbool.h>
-
-#include "core/op.h"
-
-/* Returns 0 when op's command may share a connection, else VMUX_ERR_UNSUPPORTED. */
-int vmux_op_check_shareable(const struct vmux_op *op);
+#include <stddef.h>
+#include <stdint.h>
 
 /*
- * Whether op's command blocks on the server (BLPOP, BRPOP, BLMOVE, BZPOPMIN, WAIT, XREAD ...
- * BLOCK ...), so that it must run on a connection of its own.
+ * Classifies the command argv (argvlen NULL: NUL-terminated strings; names are matched
+ * without regard to case). Adds VMUX_OP_BLOCKING to *flags when it blocks on the server.
+ * Returns VMUX_ERR_UNSUPPORTED when it may not share a connection, else 0 (an empty or
+ * malformed vector included: the encoder reports those).
  */
-bool vmux_op_is_blocking(const struct vmux_op *op);
+int vmux__classify(int argc, const char *const *argv, const size_t *argvlen, uint32_t *flags);
+
+/* vmux__classify() of a command already encoded as a RESP array of bulk strings. */
+int vmux__classify_resp(const char *resp, size_t len, uint32_t *flags);
 
 #endif

@@ -86,7 +86,8 @@ static uint32_t op_flags(const vmux_callopts *opts, const struct vmux_op *op)
     uint32_t flags = 0, asked = opts != NULL ? opts->flags : 0;
     if (asked & VMUX_CALL_RETRY_SAFE)
         flags |= VMUX_OP_RETRY_SAFE;
-    if ((asked & VMUX_CALL_BLOCKING) || (!(op->flags & VMUX_OP_TRUSTED) && vmux_op_is_blocking(op)))
+    if ((asked & VMUX_CALL_BLOCKING) ||
+        (!(op->flags & VMUX_OP_TRUSTED) && (op->flags & VMUX_OP_BLOCKING)))
         flags |= VMUX_OP_BLOCKING;
     return flags;
 }
@@ -103,7 +104,9 @@ static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeo
                    vmux_reply_cb cb, void *ud)
 {
     op->flags |= op_flags(opts, op);
-    int rc = (op->flags & VMUX_OP_TRUSTED) ? 0 : vmux_op_check_shareable(op);
+    int rc = (op->flags & VMUX_OP_UNSHAREABLE) && !(op->flags & VMUX_OP_TRUSTED)
+                 ? VMUX_ERR_UNSUPPORTED
+                 : 0;
     if (rc != 0) {
         vmux_op_free(op);
         return rc;

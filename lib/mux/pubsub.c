@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/typed.h"
 #include "core/counters.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
@@ -501,16 +500,4 @@ int vmux_unsubscribe(vmux *m, vmux_sub *sub)
     if (m == NULL || sub == NULL)
         return VMUX_ERR_INVALID_ARG;
     return vmux_run_on_io(m, remove_on_io, sub);
-}
-
-int vmux_publish(vmux *m, const vmux_callopts *opts, bool shard, vmux_str channel, vmux_str message,
-                 int64_t *receivers)
-{
-    struct vmux_args a;
-    int64_t ignored;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, shard ? "SPUBLISH" : "PUBLISH");
-    vmux_args_str(&a, channel);
-    vmux_args_str(&a, message);
-    return vmux_typed_run(m, opts, &a, false, vmux_conv_int, receivers ? receivers : &ignored);
 }

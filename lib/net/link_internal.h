@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "net/buf.h"
+#include "core/buf.h"
 #include "net/link.h"
 #include "net/tls.h"
 

@@ -10,7 +10,7 @@
 #include <uv.h>
 
 #include "core/errbuf.h"
-#include "net/buf.h"
+#include "core/buf.h"
 #include "vmux/error.h"
 
 struct vmux_tls {

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "core/redact.h"
-#include "net/buf.h"
+#include "core/buf.h"
 
 static void test_every_occurrence_masked(void **state)
 {

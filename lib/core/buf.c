@@ -1,4 +1,4 @@
-#include "net/buf.h"
+#include "core/buf.h"
 
 #include <openssl/crypto.h>
 #include <stdint.h>

@@ -1,0 +1,19 @@
+/*
+ * PUBLISH and SPUBLISH (declared in pubsub.h): ordinary commands on the shared link, so they
+ * live with the typed commands, not with the subscriptions in lib/mux.
+ */
+#include "vmux/pubsub.h"
+
+#include "api/typed.h"
+
+int vmux_publish(vmux *m, const vmux_callopts *opts, bool shard, vmux_str channel, vmux_str message,
+                 int64_t *receivers)
+{
+    struct vmux_args a;
+    int64_t ignored;
+    vmux_args_init(&a);
+    vmux_args_cstr(&a, shard ? "SPUBLISH" : "PUBLISH");
+    vmux_args_str(&a, channel);
+    vmux_args_str(&a, message);
+    return vmux_typed_run(m, opts, &a, false, vmux_conv_int, receivers ? receivers : &ignored);
+}

@@ -1,0 +1,283 @@
+/* The typed setters and getters of vmux_config (config.h): one line each, through the key table. */
+#include "core/config_keys.h"
+#include "vmux/error.h"
+
+static const vmux_config *or_defaults(const vmux_config *cfg)
+{
+    return cfg != NULL ? cfg : &vmux__config_defaults;
+}
+
+/* ---- typed setters ---- */
+
+int vmux_config_set_ssl(vmux_config *cfg, bool on)
+{
+    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_SSL], on);
+}
+
+int vmux_config_set_ssl_host(vmux_config *cfg, const char *host)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SSL_HOST], host);
+}
+
+int vmux_config_set_ssl_ca_file(vmux_config *cfg, const char *path)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SSL_CA_FILE], path);
+}
+
+int vmux_config_set_ssl_ca_path(vmux_config *cfg, const char *path)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SSL_CA_PATH], path);
+}
+
+int vmux_config_set_ssl_cert(vmux_config *cfg, const char *path)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SSL_CERT], path);
+}
+
+int vmux_config_set_ssl_key(vmux_config *cfg, const char *path)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SSL_KEY], path);
+}
+
+int vmux_config_set_ssl_verify(vmux_config *cfg, bool on)
+{
+    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_SSL_VERIFY], on);
+}
+
+int vmux_config_set_user(vmux_config *cfg, const char *user)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_USER], user);
+}
+
+int vmux_config_set_password(vmux_config *cfg, const char *password)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_PASSWORD], password);
+}
+
+int vmux_config_set_name(vmux_config *cfg, const char *name)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_NAME], name);
+}
+
+int vmux_config_set_default_database(vmux_config *cfg, int db)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_DEFAULT_DATABASE], db);
+}
+
+int vmux_config_set_abort_connect(vmux_config *cfg, bool on)
+{
+    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_ABORT_CONNECT], on);
+}
+
+int vmux_config_set_connect_retry(vmux_config *cfg, int attempts)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_CONNECT_RETRY], attempts);
+}
+
+int vmux_config_set_connect_timeout(vmux_config *cfg, int ms)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_CONNECT_TIMEOUT], ms);
+}
+
+int vmux_config_set_sync_timeout(vmux_config *cfg, int ms)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_SYNC_TIMEOUT], ms);
+}
+
+int vmux_config_set_async_timeout(vmux_config *cfg, int ms)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_ASYNC_TIMEOUT], ms);
+}
+
+int vmux_config_set_keep_alive(vmux_config *cfg, int seconds)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_KEEP_ALIVE], seconds);
+}
+
+int vmux_config_set_backlog_size(vmux_config *cfg, int commands)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_BACKLOG_SIZE], commands);
+}
+
+int vmux_config_set_backlog_policy(vmux_config *cfg, vmux_backlog_policy policy)
+{
+    return vmux__config_store_policy(cfg, policy);
+}
+
+int vmux_config_set_reconnect_min(vmux_config *cfg, int ms)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_RECONNECT_MIN], ms);
+}
+
+int vmux_config_set_reconnect_max(vmux_config *cfg, int ms)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_RECONNECT_MAX], ms);
+}
+
+int vmux_config_set_blocking_pool_size(vmux_config *cfg, int connections)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_BLOCKING_POOL_SIZE], connections);
+}
+
+int vmux_config_set_max_bulk_length(vmux_config *cfg, uint64_t bytes)
+{
+    return vmux__config_store_u64(cfg, &vmux__config_keys[KEY_MAX_BULK_LENGTH], bytes);
+}
+
+int vmux_config_set_max_reply_elements(vmux_config *cfg, uint64_t elements)
+{
+    return vmux__config_store_u64(cfg, &vmux__config_keys[KEY_MAX_REPLY_ELEMENTS], elements);
+}
+
+int vmux_config_set_max_reply_buffer(vmux_config *cfg, uint64_t bytes)
+{
+    return vmux__config_store_u64(cfg, &vmux__config_keys[KEY_MAX_REPLY_BUFFER], bytes);
+}
+
+int vmux_config_set_max_pending(vmux_config *cfg, int commands)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_MAX_PENDING], commands);
+}
+
+int vmux_config_set_max_pending_bytes(vmux_config *cfg, uint64_t bytes)
+{
+    return vmux__config_store_u64(cfg, &vmux__config_keys[KEY_MAX_PENDING_BYTES], bytes);
+}
+
+/* ---- typed getters ---- */
+
+bool vmux_config_ssl(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->ssl;
+}
+
+const char *vmux_config_ssl_host(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->ssl_host;
+}
+
+const char *vmux_config_ssl_ca_file(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->ssl_ca_file;
+}
+
+const char *vmux_config_ssl_ca_path(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->ssl_ca_path;
+}
+
+const char *vmux_config_ssl_cert(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->ssl_cert;
+}
+
+const char *vmux_config_ssl_key(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->ssl_key;
+}
+
+bool vmux_config_ssl_verify(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->ssl_verify;
+}
+
+const char *vmux_config_user(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->user;
+}
+
+bool vmux_config_has_password(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->password != NULL;
+}
+
+const char *vmux_config_name(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->name;
+}
+
+int vmux_config_default_database(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->default_database;
+}
+
+bool vmux_config_abort_connect(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->abort_connect;
+}
+
+int vmux_config_connect_retry(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->connect_retry;
+}
+
+int vmux_config_connect_timeout(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->connect_timeout_ms;
+}
+
+int vmux_config_sync_timeout(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->sync_timeout_ms;
+}
+
+int vmux_config_async_timeout(const vmux_config *cfg)
+{
+    const vmux_config *c = or_defaults(cfg);
+    return c->async_timeout_ms == -1 ? c->sync_timeout_ms : c->async_timeout_ms;
+}
+
+int vmux_config_keep_alive(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->keep_alive_s;
+}
+
+int vmux_config_backlog_size(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->backlog_size;
+}
+
+vmux_backlog_policy vmux_config_backlog_policy(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->backlog_policy;
+}
+
+int vmux_config_reconnect_min(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->reconnect_min_ms;
+}
+
+int vmux_config_reconnect_max(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->reconnect_max_ms;
+}
+
+int vmux_config_blocking_pool_size(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->blocking_pool_size;
+}
+
+uint64_t vmux_config_max_bulk_length(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->max_bulk_length;
+}
+
+uint64_t vmux_config_max_reply_elements(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->max_reply_elements;
+}
+
+uint64_t vmux_config_max_reply_buffer(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->max_reply_buffer;
+}
+
+int vmux_config_max_pending(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->max_pending;
+}
+
+uint64_t vmux_config_max_pending_bytes(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->max_pending_bytes;
+}

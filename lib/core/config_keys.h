@@ -1,0 +1,115 @@
+/*
+ * The configuration's key table, shared by the files that implement vmux_config: config.c (the
+ * table, storing values, lifetime, endpoints), config_parse.c (strings and URLs),
+ * config_print.c (vmux_config_to_string()) and config_access.c (typed setters and getters).
+ * Private to those files.
+ */
+#ifndef VMUX_CONFIG_KEYS_H
+#define VMUX_CONFIG_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config_internal.h"
+
+enum key_kind {
+    KIND_BOOL,
+    KIND_TEXT,   /* a string that to_string prints and must re-parse to itself */
+    KIND_SECRET, /* the password: any bytes, never printed, wiped when freed */
+    KIND_INT,
+    KIND_U64,
+    KIND_POLICY,
+};
+
+enum key_id {
+    KEY_SSL,
+    KEY_SSL_HOST,
+    KEY_SSL_CA_FILE,
+    KEY_SSL_CA_PATH,
+    KEY_SSL_CERT,
+    KEY_SSL_KEY,
+    KEY_SSL_VERIFY,
+    KEY_USER,
+    KEY_PASSWORD,
+    KEY_NAME,
+    KEY_DEFAULT_DATABASE,
+    KEY_ABORT_CONNECT,
+    KEY_CONNECT_RETRY,
+    KEY_CONNECT_TIMEOUT,
+    KEY_SYNC_TIMEOUT,
+    KEY_ASYNC_TIMEOUT,
+    KEY_KEEP_ALIVE,
+    KEY_BACKLOG_SIZE,
+    KEY_BACKLOG_POLICY,
+    KEY_RECONNECT_MIN,
+    KEY_RECONNECT_MAX,
+    KEY_BLOCKING_POOL_SIZE,
+    KEY_MAX_BULK_LENGTH,
+    KEY_MAX_REPLY_ELEMENTS,
+    KEY_MAX_REPLY_BUFFER,
+    KEY_MAX_PENDING,
+    KEY_MAX_PENDING_BYTES,
+    KEY_COUNT
+};
+
+struct key_def {
+    const char *name;
+    enum key_kind kind;
+    size_t off;
+    uint64_t min, max; /* numeric kinds only */
+    const char *unit;  /* numeric kinds only; NULL for a bare number */
+};
+
+/* Every key, in the order to_string prints them. */
+extern const struct key_def vmux__config_keys[KEY_COUNT];
+
+/* What a new config holds (and what the getters read from a NULL one). */
+extern const struct vmux_config vmux__config_defaults;
+
+static inline void *field(vmux_config *cfg, const struct key_def *k)
+{
+    return (char *)cfg + k->off;
+}
+
+static inline const void *cfield(const vmux_config *cfg, const struct key_def *k)
+{
+    return (const char *)cfg + k->off;
+}
+
+static inline bool is_string_key(const struct key_def *k)
+{
+    return k->kind == KIND_TEXT || k->kind == KIND_SECRET;
+}
+
+static inline bool in_range(const struct key_def *k, uint64_t v)
+{
+    return v >= k->min && v <= k->max;
+}
+
+bool vmux__config_is_space(char c);
+
+/* Characters of host names and IP literals (':' for IPv6, '%' for zone ids). */
+bool vmux__config_host_ok(const char *h, size_t n);
+
+/*
+ * Why a printable string value would not survive a round trip through to_string (NULL if it
+ * would). Client names are also limited to what CLIENT SETNAME accepts.
+ */
+const char *vmux__config_text_problem(const struct key_def *k, const char *v);
+
+/*
+ * Storing values, shared by the typed setters and the text parser: each checks the key's range
+ * (VMUX_ERR_INVALID_ARG, also for a NULL cfg) and returns 0 or VMUX_ERR_NOMEM. An empty or NULL
+ * text clears the value.
+ */
+int vmux__config_store_bool(vmux_config *cfg, const struct key_def *k, bool v);
+int vmux__config_store_int(vmux_config *cfg, const struct key_def *k, int v);
+int vmux__config_store_u64(vmux_config *cfg, const struct key_def *k, uint64_t v);
+int vmux__config_store_text(vmux_config *cfg, const struct key_def *k, const char *v);
+int vmux__config_store_policy(vmux_config *cfg, vmux_backlog_policy v);
+
+/* Appends the endpoint host[0..hlen):port. Returns 0 or VMUX_ERR_NOMEM. */
+int vmux__config_endpoint_push(vmux_config *cfg, const char *host, size_t hlen, int port);
+
+#endif

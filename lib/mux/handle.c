@@ -1,0 +1,27 @@
+/* The handle as lib/api sees it (mux/handle.h): no struct vmux beyond this file's functions. */
+#include "mux/handle.h"
+
+#include <string.h>
+
+#include "mux/mux.h"
+#include "vmux/error.h"
+
+uint32_t vmux__sync_timeout(const vmux *m)
+{
+    return (uint32_t)vmux_config_sync_timeout(m->cfg);
+}
+
+int vmux__call_block(vmux *m, const vmux_callopts *opts, const char *resp, size_t len,
+                     uint32_t nreplies, vmux_reply **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (resp == NULL || len == 0 || nreplies == 0)
+        return VMUX_ERR_INVALID_ARG;
+    struct vmux_op *op = vmux_op_new(len);
+    if (op == NULL)
+        return VMUX_ERR_NOMEM;
+    memcpy(op->cmd, resp, len);
+    op->nreplies = nreplies;
+    return vmux_call_prepared(m, opts, op, out); /* takes op, and refuses NULL m or out */
+}

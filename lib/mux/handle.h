@@ -1,0 +1,28 @@
+/*
+ * What the layers above lib/mux (the typed commands in lib/api) may ask of a handle beyond the
+ * public API, without seeing struct vmux (mux/mux.h is private to lib/mux).
+ */
+#ifndef VMUX_HANDLE_H
+#define VMUX_HANDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmux/call.h"
+
+/* The handle's syncTimeout in milliseconds (it never changes after vmux_open()). Any thread. */
+uint32_t vmux__sync_timeout(const vmux *m);
+
+/*
+ * Sends a block of commands the library prepared (a MULTI ... EXEC block) as one op: resp is
+ * their RESP encoding, written contiguously, and nreplies (at least 1) how many replies they
+ * bring. The block is not classified (its MULTI would be refused); it is the caller's to make
+ * sure no command in it blocks or may not share the connection. *out gets the last reply (an
+ * error reply there, EXECABORT, gives way to the block's first error reply), and the call
+ * returns as vmux_call() does. resp is copied: the caller keeps it. Any thread but the I/O thread;
+ * VMUX_ERR_INVALID_ARG there, or when resp is empty or nreplies 0.
+ */
+int vmux__call_block(vmux *m, const vmux_callopts *opts, const char *resp, size_t len,
+                     uint32_t nreplies, vmux_reply **out);
+
+#endif
