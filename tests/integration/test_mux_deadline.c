@@ -3,8 +3,14 @@
  * fails with VMUX_ERR_TIMEOUT on time, exactly once, and its late reply never reaches the
  * commands behind it. Per-call timeouts override the config's syncTimeout and asyncTimeout.
  *
- * The bounds checked are the deadline contract ("on time"), not speed: at least the timeout,
- * and less than the timeout plus a generous margin.
+ * Nothing here leans on timing luck. The server holds the test's commands until the test lifts
+ * the pause, which it does only after it has seen the TIMEOUTs it expects: so a TIMEOUT can
+ * only come from the deadline, never from a reply that happened to be slow, and the late
+ * replies always arrive after it. The pause is "WRITE", which holds EVAL (a script may write)
+ * but not CLIENT UNPAUSE; the test's "echo" is EVAL "return ARGV[1]" 0 <word>, so that each
+ * reply names its command. The time checked is the contract's lower bound: never before the
+ * timeout (measured from before the call). The upper bound, 10 x the timeout, is a liveness
+ * guard, not a speed claim.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,7 +27,14 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-enum { MARGIN_MS = 700, PAUSE_MS = 1500 };
+/* The pause's own end, a safety net: the tests lift it themselves (CLIENT UNPAUSE). */
+enum { HOLD_MS = 60000 };
+
+/* A deadline that fired later than this did not fire: the loop or its timer is stuck. */
+static uint64_t liveness_ms(uint64_t timeout_ms)
+{
+    return 10 * timeout_ms;
+}
 
 static vmux *open_pause(const char *extra)
 {
@@ -35,21 +48,34 @@ static vmux *open_pause(const char *extra)
     return m;
 }
 
-/* Stops the server from answering anyone for ms milliseconds; the handle's link stays open. */
-static void pause_server(int ms)
+static void admin_ok(const char *cmd)
 {
-    char *r = vt_admin("pause", "CLIENT PAUSE %d ALL", ms);
-    assert_non_null(r);
-    assert_string_equal(r, "OK");
+    char *r = vt_admin("pause", cmd);
+    if (r == NULL || strcmp(r, "OK") != 0)
+        fail_msg("%s: %s", cmd, r != NULL ? r : "no answer");
     free(r);
 }
 
-/* CLIENT UNPAUSE is itself paused under ALL, so the way out is to wait for a PONG. */
-static int wait_unpaused(void **state)
+/* Holds every command that may write (EVAL included) until unpause_server(); the link stays
+ * open and PINGs are answered. */
+static void pause_server(void)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "CLIENT PAUSE %d WRITE", HOLD_MS);
+    admin_ok(cmd);
+}
+
+static void unpause_server(void)
+{
+    admin_ok("CLIENT UNPAUSE");
+}
+
+/* After each test, also one that failed while the server was paused. */
+static int unpause(void **state)
 {
     (void)state;
-    char *r = vt_admin("pause", "PING");
-    bool ok = r != NULL && strcmp(r, "PONG") == 0;
+    char *r = vt_admin("pause", "CLIENT UNPAUSE");
+    bool ok = r != NULL && strcmp(r, "OK") == 0;
     free(r);
     return ok ? 0 : -1;
 }
@@ -59,11 +85,17 @@ static uint64_t ms_since(uint64_t t0_ns)
     return (vt_now_ns() - t0_ns) / 1000000u;
 }
 
+/* An ECHO that CLIENT PAUSE WRITE holds. */
+#define ECHO_ARGV(word)                                                                            \
+    {                                                                                              \
+        "EVAL", "return ARGV[1]", "0", (word)                                                      \
+    }
+
 static void expect_echo(vmux *m, const vmux_callopts *opts, const char *word)
 {
-    const char *argv[] = {"ECHO", word};
+    const char *argv[] = ECHO_ARGV(word);
     vmux_reply *r = NULL;
-    int rc = vmux_call(m, opts, 2, argv, NULL, &r);
+    int rc = vmux_call(m, opts, 4, argv, NULL, &r);
     if (rc != 0)
         fail_msg("ECHO %s: %s", word, vmux_err_name(rc));
     assert_non_null(r);
@@ -72,30 +104,31 @@ static void expect_echo(vmux *m, const vmux_callopts *opts, const char *word)
     vmux_reply_free(r);
 }
 
-/* Calls ECHO word and expects VMUX_ERR_TIMEOUT, on time. */
+/* Calls ECHO word on the paused server and expects VMUX_ERR_TIMEOUT, never early. */
 static void expect_sync_timeout(vmux *m, const vmux_callopts *opts, const char *word,
                                 uint64_t timeout_ms)
 {
-    const char *argv[] = {"ECHO", word};
+    const char *argv[] = ECHO_ARGV(word);
     vmux_reply *r = NULL;
     uint64_t t0 = vt_now_ns();
-    int rc = vmux_call(m, opts, 2, argv, NULL, &r);
+    int rc = vmux_call(m, opts, 4, argv, NULL, &r);
     uint64_t elapsed = ms_since(t0);
     if (rc != VMUX_ERR_TIMEOUT)
         fail_msg("ECHO %s: want VMUX_ERR_TIMEOUT, got %s after %llu ms", word, vmux_err_name(rc),
                  (unsigned long long)elapsed);
     assert_null(r);
-    assert_in_range(elapsed, timeout_ms, timeout_ms + MARGIN_MS - 1);
+    assert_in_range(elapsed, timeout_ms, liveness_ms(timeout_ms));
 }
 
 static void test_sync_timeout_then_next_reply_is_its_own(void **state)
 {
     (void)state;
     vmux *m = open_pause(NULL);
-    pause_server(PAUSE_MS);
+    pause_server();
     vmux_callopts opts = {.timeout_ms = 300};
     expect_sync_timeout(m, &opts, "first", 300);
-    /* Waits out the pause (default timeout); the late "first" must be dropped, not given here. */
+    unpause_server();
+    /* The late "first" comes now, ahead of "second": it must be dropped, not given here. */
     expect_echo(m, NULL, "second");
     expect_echo(m, NULL, "third");
     vmux_close(m);
@@ -132,10 +165,10 @@ static void probe_cb(int status, vmux_reply *reply, void *userdata)
 
 static void submit_echo(vmux *m, const vmux_callopts *opts, const char *word, struct probe *p)
 {
-    const char *argv[] = {"ECHO", word};
+    const char *argv[] = ECHO_ARGV(word);
     probe_init(p);
     p->t0_ns = vt_now_ns();
-    assert_int_equal(vmux_call_async(m, opts, 2, argv, NULL, probe_cb, p), 0);
+    assert_int_equal(vmux_call_async(m, opts, 4, argv, NULL, probe_cb, p), 0);
 }
 
 static bool probe_ran(void *arg)
@@ -146,11 +179,11 @@ static bool probe_ran(void *arg)
 
 static void expect_async_timeout(struct probe *p, uint64_t timeout_ms)
 {
-    assert_true(vt_wait_until(probe_ran, p, (int)(timeout_ms + MARGIN_MS) * 4));
+    assert_true(vt_wait_until(probe_ran, p, (int)liveness_ms(timeout_ms) + 1000));
     int status = atomic_load(&p->status);
     if (status != VMUX_ERR_TIMEOUT)
         fail_msg("want VMUX_ERR_TIMEOUT, got %s ('%s')", vmux_err_name(status), p->got);
-    assert_in_range(atomic_load(&p->elapsed_ms), timeout_ms, timeout_ms + MARGIN_MS - 1);
+    assert_in_range(atomic_load(&p->elapsed_ms), timeout_ms, liveness_ms(timeout_ms));
 }
 
 static void expect_async_reply(struct probe *p, const char *word)
@@ -164,12 +197,13 @@ static void test_async_timeout_once_and_fifo_intact(void **state)
 {
     (void)state;
     vmux *m = open_pause(NULL);
-    pause_server(PAUSE_MS);
+    pause_server();
     struct probe first, second;
-    vmux_callopts short_opts = {.timeout_ms = 300}, long_opts = {.timeout_ms = 5000};
+    vmux_callopts short_opts = {.timeout_ms = 300}, long_opts = {.timeout_ms = 30000};
     submit_echo(m, &short_opts, "first", &first);
     submit_echo(m, &long_opts, "second", &second);
     expect_async_timeout(&first, 300);
+    unpause_server();
     /* "second" was already in flight behind "first": it must still get its own reply. */
     expect_async_reply(&second, "second");
     expect_echo(m, NULL, "third");
@@ -182,11 +216,15 @@ static void test_per_call_timeout_overrides_sync_timeout(void **state)
 {
     (void)state;
     vmux *m = open_pause("syncTimeout=200");
-    pause_server(PAUSE_MS);
+    vmux_callopts patient = {.timeout_ms = 30000};
+    pause_server();
     expect_sync_timeout(m, NULL, "by-config", 200);
+    unpause_server();
+    expect_echo(m, &patient, "between"); /* behind the late "by-config" */
+    pause_server();
     vmux_callopts longer = {.timeout_ms = 600};
     expect_sync_timeout(m, &longer, "by-call", 600);
-    vmux_callopts patient = {.timeout_ms = 5000};
+    unpause_server();
     expect_echo(m, &patient, "after");
     vmux_close(m);
 }
@@ -195,14 +233,15 @@ static void test_per_call_timeout_overrides_async_timeout(void **state)
 {
     (void)state;
     vmux *m = open_pause("asyncTimeout=250");
-    pause_server(PAUSE_MS);
+    pause_server();
     struct probe by_config, by_call;
     vmux_callopts longer = {.timeout_ms = 600};
     submit_echo(m, NULL, "by-config", &by_config);
     submit_echo(m, &longer, "by-call", &by_call);
     expect_async_timeout(&by_config, 250);
     expect_async_timeout(&by_call, 600);
-    /* The sync timeout stays at its default, long enough to wait out the pause. */
+    unpause_server();
+    /* The sync timeout stays at its default, long enough for the late replies and this. */
     expect_echo(m, NULL, "after");
     vmux_close(m);
     assert_int_equal(atomic_load(&by_config.runs), 1);
@@ -212,10 +251,10 @@ static void test_per_call_timeout_overrides_async_timeout(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_sync_timeout_then_next_reply_is_its_own, wait_unpaused),
-        cmocka_unit_test_teardown(test_async_timeout_once_and_fifo_intact, wait_unpaused),
-        cmocka_unit_test_teardown(test_per_call_timeout_overrides_sync_timeout, wait_unpaused),
-        cmocka_unit_test_teardown(test_per_call_timeout_overrides_async_timeout, wait_unpaused),
+        cmocka_unit_test_teardown(test_sync_timeout_then_next_reply_is_its_own, unpause),
+        cmocka_unit_test_teardown(test_async_timeout_once_and_fifo_intact, unpause),
+        cmocka_unit_test_teardown(test_per_call_timeout_overrides_sync_timeout, unpause),
+        cmocka_unit_test_teardown(test_per_call_timeout_overrides_async_timeout, unpause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

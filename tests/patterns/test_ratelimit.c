@@ -9,7 +9,8 @@
  * carry the limiter's prefix and always an expiry; reset; a key of another type; fail-open and
  * fail-closed against a handle whose server is unreachable; bad arguments. Keys start with
  * "patrl:". Tests whose outcome depends on time use periods long enough that a stalled moment
- * of the machine cannot change it.
+ * of the machine cannot change it, and wait for time to pass on the server's clock (TIME), the
+ * one the limiter reads, never with a local sleep.
  */
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -75,19 +76,37 @@ static vmux_ratelimit_result check(vmux_ratelimit *rl, const char *key, int64_t 
     return r;
 }
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 /* The server's clock in microseconds. */
 static int64_t server_us(vmux *m)
 {
     int64_t s = 0, us = 0;
     assert_int_equal(vmux_time(m, NULL, &s, &us), 0);
     return s * 1000000 + us;
+}
+
+struct server_clock {
+    vmux *m;
+    int64_t until_us;
+};
+
+static bool server_clock_reached(void *arg)
+{
+    struct server_clock *c = arg;
+    return server_us(c->m) >= c->until_us;
+}
+
+/*
+ * Waits until the server's clock, the one the limiter's scripts read, shows at least until_us:
+ * a condition on the clock that decides, not a local sleep of about the right length (the
+ * local monotonic clock and the server's wall clock need not advance alike). The deadline is
+ * the wait itself plus 10 s.
+ */
+static void wait_server_until(vmux *m, int64_t until_us)
+{
+    struct server_clock c = {m, until_us};
+    int64_t ms = (until_us - server_us(m)) / 1000;
+    if (!vt_wait_until(server_clock_reached, &c, (int)(ms > 0 ? ms : 0) + 10000))
+        fail_msg("the server's clock did not reach %" PRId64 " us", until_us);
 }
 
 /* ---- fixed window under 16 threads ---- */
@@ -285,8 +304,8 @@ static void test_gcra_burst_then_rate(void **state)
     assert_int_equal(r.limit, burst);
     assert_int_equal(r.remaining, burst - 1);
     int allowed = 1 + gcra_until_refused(rl, &lapsed, &r);
-    /* the burst, plus whatever the rate added while it was being spent */
-    assert_in_range(allowed, burst, burst + (int64_t)(vt_now_ns() - l0) / (T_US * 1000) + 1);
+    /* the burst, plus whatever the rate added while it was being spent (server time) */
+    assert_in_range(allowed, burst, burst + (server_us(m) - t0) / T_US);
     assert_int_equal(r.remaining, 0);
     assert_in_range(r.retry_after_ms, 1, T_MS);
 
@@ -348,12 +367,14 @@ static void test_gcra_costs(void **state)
 /* A quiet spell refills the bucket to its burst, never beyond: unused time is not saved up. */
 static void test_gcra_idle_refills_to_burst_only(void **state)
 {
-    vmux_ratelimit *rl = limiter(*state, VMUX_RATELIMIT_GCRA, 10, 10000, 2, "patrl:gidle:");
+    vmux *m = *state;
+    vmux_ratelimit *rl = limiter(m, VMUX_RATELIMIT_GCRA, 10, 10000, 2, "patrl:gidle:");
     assert_true(check(rl, "k", 2).allowed);
     vmux_ratelimit_result r = check(rl, "k", 1);
+    int64_t refused_at = server_us(m); /* at or after the check, on the limiter's clock */
     assert_false(r.allowed);
     assert_in_range(r.reset_after_ms, 1001, 2000);
-    sleep_ms(2500); /* more than the 2 s that refill the burst */
+    wait_server_until(m, refused_at + 2500 * 1000); /* more than the 2 s that refill the burst */
     r = check(rl, "k", 0);
     assert_int_equal(r.remaining, 2);
     assert_int_equal(r.reset_after_ms, 0);
@@ -377,12 +398,14 @@ static void retry_after_is_right(vmux *m, vmux_ratelimit_algorithm alg, const ch
     for (int i = 0; i < 3; i++)
         assert_true(check(rl, "k", 1).allowed);
     vmux_ratelimit_result r = check(rl, "k", 1);
+    int64_t refused_at = server_us(m); /* at or after the check, on the limiter's clock */
     assert_false(r.allowed);
     assert_int_equal(r.limit, 3);
     assert_int_equal(r.remaining, 0);
     assert_in_range(r.retry_after_ms, 1, 2000);
     assert_in_range(r.reset_after_ms, r.retry_after_ms, 2000);
-    sleep_ms(r.retry_after_ms); /* the semantics are about time: wait exactly that */
+    /* the semantics are about time: wait exactly that, as the server counts it */
+    wait_server_until(m, refused_at + r.retry_after_ms * 1000);
     r = check(rl, "k", 1);
     assert_true(r.allowed);
     assert_int_equal(r.retry_after_ms, 0);
@@ -413,23 +436,26 @@ static void test_retry_after_gcra(void **state)
  */
 static void test_sliding_window_semantics(void **state)
 {
-    vmux_ratelimit *rl = limiter(*state, VMUX_RATELIMIT_SLIDING_WINDOW, 4, 4000, 0, "patrl:slide:");
-    uint64_t before_a = vt_now_ms();
+    vmux *m = *state;
+    vmux_ratelimit *rl = limiter(m, VMUX_RATELIMIT_SLIDING_WINDOW, 4, 4000, 0, "patrl:slide:");
+    int64_t before_a = server_us(m);
     vmux_ratelimit_result r = check(rl, "k", 2);
+    int64_t after_a = server_us(m);
     assert_true(r.allowed);
     assert_int_equal(r.remaining, 2);
     assert_int_equal(r.reset_after_ms, 4000);
-    sleep_ms(1500);
+    wait_server_until(m, after_a + 1500 * 1000);
     r = check(rl, "k", 2);
     /* B came at least 1.5 s after A, and at most this long after it, server time */
-    int64_t gap = (int64_t)(vt_now_ms() - before_a) + 1;
+    int64_t gap = (server_us(m) - before_a) / 1000 + 1;
     assert_true(r.allowed);
     assert_int_equal(r.remaining, 0);
     r = check(rl, "k", 1);
+    int64_t refused_at = server_us(m);
     assert_false(r.allowed);
     assert_in_range(r.retry_after_ms, 1, 2500);
     assert_true(r.reset_after_ms >= r.retry_after_ms + 1400); /* B leaves 1.5 s after A */
-    sleep_ms(r.retry_after_ms);
+    wait_server_until(m, refused_at + r.retry_after_ms * 1000);
     r = check(rl, "k", 2);
     assert_true(r.allowed);
     assert_int_equal(r.remaining, 0);

@@ -3,9 +3,9 @@
  *
  * Blackhole: 16 threads submit through the proxy (syncTimeout=500, connectTimeout=1000) when
  * it starts to swallow every byte without closing anything. No call may outlive its deadline
- * by more than a margin; the link is declared dead (connect_failures and FAILED events grow,
- * and attempts through the blackhole fail on connectTimeout); once the proxy passes traffic
- * again, commands succeed by themselves.
+ * by more than a liveness guard, nor time out before it; the link is declared dead
+ * (connect_failures and FAILED events grow, and attempts through the blackhole fail on
+ * connectTimeout); once the proxy passes traffic again, commands succeed by themselves.
  *
  * Delay: each byte takes 300 ms each way. A call with a 100 ms deadline times out; its reply,
  * arriving later, is dropped and never handed to the next caller, whose call with a long
@@ -27,11 +27,31 @@
 #include "servers.h"
 #include "testutil.h"
 
-enum { NTHREADS = 16, EACH = 30, TIMEOUT_MS = 500, MARGIN_MS = 1000 };
+enum { NTHREADS = 16, EACH = 30, TIMEOUT_MS = 500 };
 enum { DELAY_MS = 300, SHORT_MS = 100, LONG_MS = 10000, DELAY_ROUNDS = 5 };
 
 static const char *const OPTS = "syncTimeout=500,connectTimeout=1000,reconnectMin=50,"
                                 "reconnectMax=500,backlogSize=100000";
+
+/*
+ * A call of deadline timeout_ms that returns later than this was not ended by its deadline: a
+ * liveness guard (10 x the deadline, at least 5 s), not a speed claim, that a loaded machine
+ * cannot trip. What is exact is the other side: a TIMEOUT never comes before the deadline.
+ */
+static uint64_t liveness_ms(uint64_t timeout_ms)
+{
+    return 10 * timeout_ms > 5000 ? 10 * timeout_ms : 5000;
+}
+
+static void check_took(rt_ledger *l, const char *what, int rc, uint64_t took, uint64_t timeout_ms)
+{
+    if (took > liveness_ms(timeout_ms))
+        rt_ledger_bad(l, "%s returned after %llu ms (deadline %llu ms)", what,
+                      (unsigned long long)took, (unsigned long long)timeout_ms);
+    if (rc == VMUX_ERR_TIMEOUT && took < timeout_ms)
+        rt_ledger_bad(l, "%s timed out after %llu ms (deadline %llu ms)", what,
+                      (unsigned long long)took, (unsigned long long)timeout_ms);
+}
 
 static int setup(void **state)
 {
@@ -62,14 +82,12 @@ struct worker {
     pthread_t thread;
 };
 
-static void note_took(struct load *ld, rt_ledger *l, const char *what, uint64_t took)
+static void note_took(struct load *ld, rt_ledger *l, const char *what, int rc, uint64_t took)
 {
     unsigned long prev = atomic_load(&ld->max_took);
     while (took > prev && !atomic_compare_exchange_weak(&ld->max_took, &prev, took)) {
     }
-    if (took > TIMEOUT_MS + MARGIN_MS)
-        rt_ledger_bad(l, "%s returned after %llu ms (deadline %d ms)", what,
-                      (unsigned long long)took, TIMEOUT_MS);
+    check_took(l, what, rc, took, TIMEOUT_MS);
 }
 
 static void one_call(struct worker *w, bool get, const char *key)
@@ -81,7 +99,7 @@ static void one_call(struct worker *w, bool get, const char *key)
     uint64_t t0 = vt_now_ms();
     int rc = vmux_call(ld->f->m, get ? &safe : NULL, 2, (const char *[]){get ? "GET" : "INCR", key},
                        NULL, &r);
-    note_took(ld, l, get ? "a GET" : "an INCR", vt_now_ms() - t0);
+    note_took(ld, l, get ? "a GET" : "an INCR", rc, vt_now_ms() - t0);
     rt_ledger_add(&ld->all, rc);
     rt_ledger_add(l, rc);
     vmux_reply_kind want = get ? VMUX_REPLY_STRING : VMUX_REPLY_INTEGER;
@@ -211,9 +229,7 @@ static void *delay_main(void *arg)
         int rc = vmux_call(w->f->m, &quick, 2, (const char *[]){"GET", k1}, NULL, &r);
         uint64_t took = vt_now_ms() - t0;
         rt_ledger_add(w->quick, rc);
-        if (took > SHORT_MS + MARGIN_MS)
-            rt_ledger_bad(w->quick, "a %d ms call returned after %llu ms", SHORT_MS,
-                          (unsigned long long)took);
+        check_took(w->quick, "a quick call", rc, took, SHORT_MS);
         vmux_reply_free(r);
         t0 = vt_now_ms();
         rc = vmux_call(w->f->m, &slow, 2, (const char *[]){"GET", k2}, NULL, &r);

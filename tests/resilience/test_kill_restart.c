@@ -5,8 +5,9 @@
  * Each thread loops: an async GET marked retry-safe and a sync INCR (not retry-safe) of its
  * own counter key, whose name carries the phase the command was submitted in. The ledger holds
  * every outcome: each command completes exactly once, with its reply or a documented error
- * (TIMEOUT, CONNECTION_LOST, NOT_CONNECTED, BACKLOG_FULL), within its deadline. After the
- * restart the handle serves again with no call from the user. The restart wipes the data, so
+ * (TIMEOUT, CONNECTION_LOST, NOT_CONNECTED, BACKLOG_FULL), a TIMEOUT never before its
+ * deadline and nothing long after it. After the restart the handle serves again with no call
+ * from the user. The restart wipes the data, so
  * the "never executed twice" check uses the phases after it: for every counter there, the
  * server's count lies between the successful INCR replies and that plus the INCRs whose outcome
  * is unknown (CONNECTION_LOST or TIMEOUT). A retry-safe GET never sees CONNECTION_LOST: it is
@@ -28,7 +29,13 @@
 #include "servers.h"
 #include "testutil.h"
 
-enum { NTHREADS = 16, CUTS = 5, EACH = 50, SYNC_TIMEOUT_MS = 10000, MARGIN_MS = 3000 };
+/*
+ * A command that completes later than LIVENESS_MS after its submission was not ended by its
+ * deadline (SYNC_TIMEOUT_MS): a liveness guard, not a speed claim, that a loaded machine cannot
+ * trip. What is exact is the other side: a TIMEOUT never comes before the deadline.
+ */
+enum { NTHREADS = 16, CUTS = 5, EACH = 50, SYNC_TIMEOUT_MS = 10000 };
+enum { LIVENESS_MS = 3 * SYNC_TIMEOUT_MS };
 enum phase { WARM, KILLED, RESTORED, CUT, NPHASES };
 
 /* Large backlog: nothing is refused while the server is down for a moment. */
@@ -77,8 +84,10 @@ static void on_get(int status, vmux_reply *reply, void *userdata)
         vmux_reply_type(reply) != VMUX_REPLY_NIL)
         rt_ledger_bad(&r->get, "GET replied with a %s",
                       vmux_reply_type_name(vmux_reply_type(reply)));
-    if (took > SYNC_TIMEOUT_MS + MARGIN_MS)
+    if (took > LIVENESS_MS)
         rt_ledger_bad(&r->get, "a GET completed after %llu ms", (unsigned long long)took);
+    if (status == VMUX_ERR_TIMEOUT && took < SYNC_TIMEOUT_MS)
+        rt_ledger_bad(&r->get, "a GET timed out after %llu ms", (unsigned long long)took);
     vmux_reply_free(reply);
     atomic_fetch_add(&r->async_completions, 1);
     pthread_mutex_lock(&g->mu);
@@ -104,12 +113,12 @@ static struct get_op *get_op_new(struct run *r)
     return g;
 }
 
-/* Waits for the GET's completion until its deadline and the margin; false if it never came. */
+/* Waits for the GET's completion until the liveness guard; false if it never came. */
 static bool get_op_wait(struct get_op *g)
 {
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (SYNC_TIMEOUT_MS + 2 * MARGIN_MS) / 1000;
+    until.tv_sec += LIVENESS_MS / 1000;
     pthread_mutex_lock(&g->mu);
     int rc = 0;
     while (!g->done && rc == 0)
@@ -141,8 +150,10 @@ static void record_incr(struct run *r, int id, int phase, int rc, const vmux_rep
     } else if (rc == VMUX_ERR_CONNECTION_LOST || rc == VMUX_ERR_TIMEOUT) {
         atomic_fetch_add(&t->unknown, 1);
     }
-    if (took > SYNC_TIMEOUT_MS + MARGIN_MS)
+    if (took > LIVENESS_MS)
         rt_ledger_bad(&r->incr, "an INCR returned after %llu ms", (unsigned long long)took);
+    if (rc == VMUX_ERR_TIMEOUT && took < SYNC_TIMEOUT_MS)
+        rt_ledger_bad(&r->incr, "an INCR timed out after %llu ms", (unsigned long long)took);
 }
 
 static void key_of(char *buf, size_t len, const struct run *r, int id, int phase)
