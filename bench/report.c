@@ -31,8 +31,7 @@ void report_row(const bench_opts *o, const bench_result *r)
         if (isnan(r->cpu_us_per_op))
             printf("\"cpu_us_per_op\":null,\"cs_per_op\":null}\n");
         else
-            printf("\"cpu_us_per_op\":%.2f,\"cs_per_op\":%.3f}\n", r->cpu_us_per_op,
-                   r->cs_per_op);
+            printf("\"cpu_us_per_op\":%.2f,\"cs_per_op\":%.3f}\n", r->cpu_us_per_op, r->cs_per_op);
     } else {
         printf("%-21s %7d %9d %12.0f %10.1f %10.1f", r->name, r->threads, r->inflight,
                r->ops_per_sec, r->p50_us, r->p99_us);
@@ -133,7 +132,8 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
         {"cs/op vmux-sync@32", "<=1.3", 1.3, 0, cs_of(s32)},
         {"p50 vmux-sync@1 / p50 hiredis-sync@1", "info", 0, 0, quotient(s1, h1, P50)},
         {"vmux-async-tls@1024 / vmux-async@1024", ">=0.7", 0.7, 1,
-         quotient(find(all, n, "vmux-async-tls", 1, 1024), find(all, n, "vmux-async", 1, 1024), OPS)},
+         quotient(find(all, n, "vmux-async-tls", 1, 1024), find(all, n, "vmux-async", 1, 1024),
+                  OPS)},
         {"cache-hit@8 / vmux-get@8", ">=0.85", 0.85, 1,
          quotient(find(all, n, "cache-hit", 8, 8), find(all, n, "vmux-get", 8, 8), OPS)},
         {"ratelimit-fixed@8 / vmux-incr@8", "info", 0, 1,

@@ -6,16 +6,13 @@
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <stdatomic.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/encode.h"
 #include "core/errbuf.h"
-#include "core/shareable.h"
 #include "mux/mux.h"
 #include "vmux/call.h"
 #include "vmux/error.h"
@@ -33,6 +30,7 @@ struct sync_wait {
     atomic_int state;
     int status;
     vmux_reply *reply;
+    vmux *m; /* whose sync_waiting count the completion gives back */
 };
 
 static void futex_wait(atomic_int *word, int expected)
@@ -50,6 +48,7 @@ static void sync_done(int status, vmux_reply *reply, void *userdata)
     struct sync_wait *w = userdata;
     w->status = status;
     w->reply = reply;
+    atomic_fetch_sub_explicit(&w->m->sync_waiting, 1, memory_order_relaxed);
     /* After this store the caller may return and its stack be reused: the wake below only
      * names the address, which the kernel treats as a number; a stray wake of another waiter
      * on it is harmless, as every futex waiter here re-checks its word. */
@@ -81,13 +80,13 @@ static int check_opts(const vmux_callopts *opts)
     return opts != NULL && (opts->flags & ~known) != 0 ? VMUX_ERR_INVALID_ARG : 0;
 }
 
-static uint32_t op_flags(const vmux_callopts *opts, const struct vmux_op *op)
+/* The op flags the caller asked for; the encoder already classified the command itself. */
+static uint32_t op_flags(const vmux_callopts *opts)
 {
     uint32_t flags = 0, asked = opts != NULL ? opts->flags : 0;
     if (asked & VMUX_CALL_RETRY_SAFE)
         flags |= VMUX_OP_RETRY_SAFE;
-    if ((asked & VMUX_CALL_BLOCKING) ||
-        (!(op->flags & VMUX_OP_TRUSTED) && (op->flags & VMUX_OP_BLOCKING)))
+    if (asked & VMUX_CALL_BLOCKING)
         flags |= VMUX_OP_BLOCKING;
     return flags;
 }
@@ -103,7 +102,7 @@ static uint32_t timeout_for(vmux *m, const vmux_callopts *opts, bool sync)
 static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeout_ms,
                    vmux_reply_cb cb, void *ud)
 {
-    op->flags |= op_flags(opts, op);
+    op->flags |= op_flags(opts);
     int rc = (op->flags & VMUX_OP_UNSHAREABLE) && !(op->flags & VMUX_OP_TRUSTED)
                  ? VMUX_ERR_UNSUPPORTED
                  : 0;
@@ -127,58 +126,6 @@ static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32
     return rc;
 }
 
-/* Sleeps on word while it holds expected, until deadline_ns; false once the deadline passed. */
-static bool futex_wait_until(atomic_int *word, int expected, uint64_t deadline_ns)
-{
-    uint64_t now = uv_hrtime();
-    if (now >= deadline_ns)
-        return false;
-    uint64_t left = deadline_ns - now;
-    struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
-    return true;
-}
-
-/* An op the caller wrote through the direct lane, and whose deadline passed. */
-struct expiry {
-    struct sync_wait *w;
-    struct vmux_op *op;
-};
-
-/* I/O thread: times the op out, unless it completed meanwhile (then it may be freed already). */
-static int expire_direct(vmux *m, void *arg)
-{
-    struct expiry *e = arg;
-    if (atomic_load_explicit(&e->w->state, memory_order_acquire) == WAIT_DONE)
-        return 0;
-    vmux__lane_shut(m->link);
-    vmux_op_expire(e->op);
-    vmux__lane_open(m->link);
-    return 0;
-}
-
-/*
- * Waits for an op written through the direct lane. The I/O thread does not index its deadline,
- * so the caller keeps it: when it passes, the caller has the I/O thread time the op out, which
- * keeps every completion on the I/O thread and exactly once.
- */
-static void wait_direct(vmux *m, struct sync_wait *w, struct vmux_op *op, uint64_t deadline_ns)
-{
-    int expected = WAIT_IDLE;
-    if (!atomic_compare_exchange_strong_explicit(&w->state, &expected, WAIT_SLEEPING,
-                                                 memory_order_acq_rel, memory_order_acquire))
-        return;
-    while (atomic_load_explicit(&w->state, memory_order_acquire) != WAIT_DONE)
-        if (!futex_wait_until(&w->state, WAIT_SLEEPING, deadline_ns))
-            break;
-    struct expiry e = {w, op};
-    while (atomic_load_explicit(&w->state, memory_order_acquire) != WAIT_DONE &&
-           vmux_run_on_io(m, expire_direct, &e) == VMUX_ERR_NOMEM)
-        sched_yield();
-    while (atomic_load_explicit(&w->state, memory_order_acquire) != WAIT_DONE)
-        futex_wait(&w->state, WAIT_SLEEPING);
-}
-
 /* Fills the caller's optional error buffer: the server's words, or the code's description. */
 static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
 {
@@ -188,24 +135,25 @@ static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
     vmux_errbuf_set(opts->errbuf, opts->errlen, "%s", why != NULL ? why : "");
 }
 
-/* Submits op (writing it itself when it can) and blocks until the I/O thread completes it. */
+/*
+ * Submits op (writing it itself when it can) and blocks until the I/O thread completes it.
+ * Once op is accepted this function does not touch m again: vmux_close() may free the handle
+ * as soon as op completes, so the waiter count is given back by the completion (sync_done).
+ */
 static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out)
 {
-    struct sync_wait w = {.state = WAIT_IDLE};
-    uint64_t direct_deadline = 0;
+    struct sync_wait w = {.state = WAIT_IDLE, .m = m};
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     int rc = prepare(opts, op, timeout_for(m, opts, true), sync_done, &w);
-    if (rc == 0 && (rc = vmux_submit_sync(m, op, &direct_deadline)) != 0)
+    if (rc == 0 && (rc = vmux_submit_sync(m, op)) != 0)
         vmux_op_free(op);
     if (rc == 0) {
-        if (direct_deadline != 0)
-            wait_direct(m, &w, op, direct_deadline);
-        else
-            sync_wait_for(&w);
+        sync_wait_for(&w);
         rc = w.status;
         *out = w.reply;
+    } else {
+        atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     }
-    atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     explain(opts, rc, *out);
     return rc;
 }

@@ -74,6 +74,7 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = uv_hrtime();
     bool frozen = now - m->last_tick_ns > 3000000000ull;
     m->last_tick_ns = now;
+    vmux__publish_wake_by(m);
     vmux_link_tick(m->link, frozen);
     vmux_pool_tick(&m->pool, frozen);
     if (m->pubsub.link != NULL)
@@ -124,6 +125,7 @@ static void io_main(void *arg)
     sigaddset(&pipe, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     m->last_tick_ns = uv_hrtime();
+    vmux__publish_wake_by(m);
     uv_timer_start(&m->tick, on_tick, 1000, 1000);
     uv_unref((uv_handle_t *)&m->tick);
     if (m->cfg->ssl && !m->cfg->ssl_verify)
@@ -199,8 +201,9 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     uv_idle_init(&m->loop, &m->route_more);
     m->wakeup.data = m->deadline_timer.data = m->tick.data = m->route_more.data = m;
     if ((rc = vmux_pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) == 0 &&
-        (rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) == 0) {
-        vmux__lane_enable(m->link);
+        (rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) ==
+            0) {
+        vmux__lane_enable(m->link, &m->wakeup, vmux__adopt_direct, m);
         return 0;
     }
     vmux_pool_close(&m->pool);

@@ -44,7 +44,7 @@ struct vmux {
     uv_mutex_t qlock;
     struct vmux_opq queue;
     bool closing;
-    uint64_t queued_seq;    /* ops ever pushed on the queue (under qlock) */
+    uint64_t queued_seq;     /* ops ever pushed on the queue (under qlock) */
     _Atomic uint64_t routed; /* ops ever taken off it and routed (I/O thread writes) */
     atomic_int sync_waiting; /* synchronous callers between submit and completion */
 
@@ -66,11 +66,17 @@ int vmux_submit(vmux *m, struct vmux_op *op);
 /*
  * Submits a synchronous caller's op: like vmux_submit(), but when this caller is the only one
  * waiting, the connection is idle and every op this thread queued before has been written, the
- * caller writes op itself through the direct lane (net/lane.c) and *direct_deadline_ns is set
- * to op's deadline (else 0): op is then not deadline-indexed, and the caller keeps the deadline
- * itself (mux/call.c). op may be completed and freed as soon as this returns.
+ * caller writes op itself through the direct lane (net/lane.c). Either way op belongs to the
+ * handle once this returns 0: it may be completed and freed at once, and once it completes the
+ * caller must not touch m (vmux_close() may free it).
  */
-int vmux_submit_sync(vmux *m, struct vmux_op *op, uint64_t *direct_deadline_ns);
+int vmux_submit_sync(vmux *m, struct vmux_op *op);
+
+/* I/O thread: indexes the deadline of an op a caller wrote through the direct lane. */
+void vmux__adopt_direct(struct vmux_op *op, void *arg);
+
+/* I/O thread: tells the direct lane when the loop wakes next at the latest (timers). */
+void vmux__publish_wake_by(vmux *m);
 
 /*
  * vmux_call() for an op the library built itself (a MULTI ... EXEC block, say), which the

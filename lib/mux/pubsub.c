@@ -25,8 +25,8 @@ struct vmux_sub {
     vmux_message_cb cb; /* or */
     vmux_msgq *queue;
     void *userdata;
-    bool dead;    /* unsubscribed during a delivery: freed after it */
-    int requests; /* entries of the sent requests that name it */
+    bool dead;            /* unsubscribed during a delivery: freed after it */
+    int requests;         /* entries of the sent requests that name it */
     const struct vmux *m; /* its handle: vmux_sub_wait_live() must know a fork() child */
     uv_mutex_t mu;
     uv_cond_t cv;

@@ -23,9 +23,16 @@
 
 static void arm_deadline_timer(vmux *m);
 
+void vmux__publish_wake_by(vmux *m)
+{
+    uint64_t tick = m->last_tick_ns + 1000000000u;
+    vmux__lane_wake_by(m->link, m->timer_due_ns < tick ? m->timer_due_ns : tick);
+}
+
 static void on_deadline_timer(uv_timer_t *t)
 {
     vmux *m = t->data;
+    vmux__lane_poke(m->link); /* adopts the direct ops whose deadlines this may be */
     m->timer_due_ns = UINT64_MAX;
     uint64_t now = uv_hrtime();
     struct vmux_op *op;
@@ -40,6 +47,7 @@ static void arm_deadline_timer(vmux *m)
     if (next == UINT64_MAX) {
         uv_timer_stop(&m->deadline_timer);
         m->timer_due_ns = UINT64_MAX;
+        vmux__publish_wake_by(m);
         return;
     }
     if (next >= m->timer_due_ns)
@@ -48,6 +56,18 @@ static void arm_deadline_timer(vmux *m)
     uint64_t ms = next > now ? (next - now + 999999) / 1000000 : 0;
     m->timer_due_ns = next;
     uv_timer_start(&m->deadline_timer, on_deadline_timer, ms, 0);
+    vmux__publish_wake_by(m);
+}
+
+void vmux__adopt_direct(struct vmux_op *op, void *arg)
+{
+    vmux *m = arg;
+    if (vmux_deadlines_add(&m->deadlines, op) != 0) {
+        vmux_op_complete(op, VMUX_ERR_NOMEM, NULL); /* a husk in the FIFO from here on */
+        return;
+    }
+    if (op->deadline_ns < m->timer_due_ns)
+        arm_deadline_timer(m);
 }
 
 static void fail_op(struct vmux_op *op, int status)
@@ -166,18 +186,8 @@ static bool own_queue_empty(vmux *m)
            atomic_load_explicit(&m->routed, memory_order_acquire) >= last_queued.seq;
 }
 
-/* Wakes the I/O thread to write what a partial direct write left behind. */
-static void wake_io(vmux *m)
+int vmux_submit_sync(vmux *m, struct vmux_op *op)
 {
-    uv_mutex_lock(&m->qlock);
-    if (!m->closing)
-        uv_async_send(&m->wakeup);
-    uv_mutex_unlock(&m->qlock);
-}
-
-int vmux_submit_sync(vmux *m, struct vmux_op *op, uint64_t *direct_deadline_ns)
-{
-    *direct_deadline_ns = 0;
     if (vmux_forked(m))
         return VMUX_ERR_FORKED;
     int rc = admit(m, op);
@@ -186,14 +196,8 @@ int vmux_submit_sync(vmux *m, struct vmux_op *op, uint64_t *direct_deadline_ns)
     bool alone = atomic_load_explicit(&m->sync_waiting, memory_order_relaxed) <= 1;
     if (alone && !(op->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL)) && own_queue_empty(m)) {
         set_deadline(op, uv_hrtime());
-        uint64_t deadline = op->deadline_ns; /* op is not ours to read once it is written */
-        rc = vmux__lane_write(m->link, op);
-        if (rc >= 0) {
-            *direct_deadline_ns = deadline;
-            if (rc == 1)
-                wake_io(m);
+        if (vmux__lane_write(m->link, op) == 0)
             return 0;
-        }
     }
     return enqueue(m, op);
 }

@@ -22,6 +22,13 @@
  * reply is read only with the lane shut, the op is always in the FIFO before its reply can be
  * matched. TLS connections never open the lane: their bytes go through one SSL object that only
  * the I/O thread may use.
+ *
+ * Once its op is on the FIFO the caller never touches the handle again (vmux_close() may free
+ * it as soon as the op completes): the I/O thread adopts the op when it next shuts the lane,
+ * indexing its deadline as if it had routed it. It wakes for that in time because the caller,
+ * while it still holds the lane (which the handle's shutdown must take first), wakes it when
+ * the op's deadline comes before the I/O thread's next planned wake-up (lane_wake_by), or when
+ * bytes were left for it to write.
  */
 #include <errno.h>
 #include <sched.h>
@@ -46,6 +53,14 @@ static void lane_stamp(struct vmux_link *link)
     c->last_io = uv_now(link->loop);
     if (c->waiting_since == 0 && c->fifo.head != NULL)
         c->waiting_since = c->last_io;
+    /* The ops written since the lane was last shut are at the tail, oldest first. */
+    struct vmux_op *first = c->fifo.tail;
+    while (first != NULL && first->prev != NULL && (first->prev->flags & VMUX_OP_DIRECT))
+        first = first->prev;
+    for (struct vmux_op *op = first; op != NULL; op = op->next) {
+        op->flags &= ~(uint32_t)VMUX_OP_DIRECT;
+        link->lane_adopt(op, link->lane_arg);
+    }
 }
 
 void vmux__lane_shut(struct vmux_link *link)
@@ -98,6 +113,7 @@ static ssize_t lane_send(struct vmux_conn *c, const struct vmux_op *op)
 static bool lane_track(struct vmux_conn *c, struct vmux_op *op, size_t sent)
 {
     c->lane_wrote = true; /* the clocks are stamped when the I/O thread takes the lane back */
+    op->flags |= VMUX_OP_DIRECT;
     op->wstart = c->queued;
     c->queued += op->len;
     c->flushed += sent;
@@ -118,18 +134,23 @@ int vmux__lane_write(struct vmux_link *link, struct vmux_op *op)
         atomic_store_explicit(&link->lane, LANE_OPEN, memory_order_release);
         return VMUX_ERR_NOT_CONNECTED;
     }
-    if (!lane_track(c, op, (size_t)n)) /* part of it left: the connection cannot go on */
+    uint64_t deadline = op->deadline_ns; /* op is the FIFO's now: read before letting go */
+    if (!lane_track(c, op, (size_t)n))   /* part of it left: the connection cannot go on */
         atomic_store_explicit(&link->lane_broken, true, memory_order_relaxed);
     else if ((size_t)n < op->len)
         atomic_store_explicit(&link->lane_rest, true, memory_order_relaxed);
     bool whole = (size_t)n == op->len;
+    /* Still holding the lane, so the handle and its wake-up handle are still there. */
+    if (!whole || deadline < atomic_load_explicit(&link->lane_wake_by, memory_order_relaxed))
+        uv_async_send(link->lane_wake);
     /* What is left in c->out keeps the lane shut until the I/O thread has written it. */
     atomic_store_explicit(&link->lane, whole ? LANE_OPEN : LANE_SHUT, memory_order_release);
-    return whole ? 0 : 1;
+    return 0;
 }
 
 void vmux__lane_poke(struct vmux_link *link)
 {
+    vmux__lane_shut(link); /* adopts what callers wrote */
     if (atomic_exchange_explicit(&link->lane_broken, false, memory_order_acquire) &&
         link->conn != NULL) {
         vmux_conn_fail(link->conn, VMUX_ERR_NOMEM, "out of memory for a command's last bytes");
@@ -138,6 +159,12 @@ void vmux__lane_poke(struct vmux_link *link)
     if (atomic_exchange_explicit(&link->lane_rest, false, memory_order_acquire) &&
         link->conn != NULL)
         vmux__conn_arm_flush(link->conn);
+    vmux__lane_open(link);
+}
+
+void vmux__lane_wake_by(struct vmux_link *link, uint64_t ns)
+{
+    atomic_store_explicit(&link->lane_wake_by, ns, memory_order_relaxed);
 }
 
 void vmux__lane_seize(struct vmux_link *link)
@@ -145,7 +172,11 @@ void vmux__lane_seize(struct vmux_link *link)
     atomic_store_explicit(&link->lane, LANE_SHUT, memory_order_relaxed);
 }
 
-void vmux__lane_enable(struct vmux_link *link)
+void vmux__lane_enable(struct vmux_link *link, uv_async_t *wake,
+                       void (*adopt)(struct vmux_op *op, void *arg), void *arg)
 {
+    link->lane_wake = wake;
+    link->lane_adopt = adopt;
+    link->lane_arg = arg;
     link->lane_ok = true;
 }

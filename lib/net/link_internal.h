@@ -51,7 +51,11 @@ struct vmux_link {
     atomic_int lane;
     atomic_bool lane_rest;   /* a caller left bytes in conn->out: the I/O thread writes them */
     atomic_bool lane_broken; /* a caller could not keep the rest of a command: fail the conn */
-    bool lane_ok;            /* vmux__lane_enable(): this link may lend its connection */
+    _Atomic uint64_t lane_wake_by; /* hrtime ns by which the I/O thread wakes anyway */
+    bool lane_ok;                  /* vmux__lane_enable(): this link may lend its connection */
+    uv_async_t *lane_wake;         /* wakes the I/O thread */
+    void (*lane_adopt)(struct vmux_op *op, void *arg); /* indexes a direct op's deadline */
+    void *lane_arg;
 };
 
 struct vmux_conn {
@@ -71,7 +75,7 @@ struct vmux_conn {
     uint64_t push_ping_sent; /* subscriber connection: loop ms of the unanswered PING; 0: none */
     uint64_t slice_until;    /* subscriber connection: hrtime ns this turn's dispatch ends */
     uint64_t last_tick;      /* loop ms of the previous vmux_session_tick(); 0: none yet */
-    bool paused; /* subscriber connection: replies wait in the reader, reading stopped */
+    bool paused;     /* subscriber connection: replies wait in the reader, reading stopped */
     bool lane_wrote; /* a caller wrote through the direct lane since the clocks were stamped */
 
     uv_timer_t timer; /* connect + setup deadline */

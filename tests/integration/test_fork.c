@@ -82,6 +82,11 @@ static void child_main(vmux *m, const char *key, const char *want, vmux_sub *inh
     vmux_close(m);
     CHILD_CHECK(atomic_load(&child_callbacks) == 0, 7);
 
+#ifdef __SANITIZE_THREAD__
+    /* ThreadSanitizer cannot follow a thread started after a multi-threaded fork (it finds the
+     * new thread's id still registered for a parent thread); the other builds check this. */
+    _exit(0);
+#endif
     vmux *fresh = vt_open("plain", NULL);
     CHILD_CHECK(vmux_get(fresh, NULL, VMUX_STR(key), &v) == 0, 8);
     CHILD_CHECK(v.ptr != NULL && strcmp(v.ptr, want) == 0, 9);
@@ -123,9 +128,8 @@ static void test_fork_idle(void **state)
                               VMUX_EXPIRE_IN_SECONDS(60), VMUX_WHEN_ALWAYS, NULL),
                      0);
     vmux_sub *sub = NULL;
-    assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR("fork-idle"), child_msg, NULL,
-                                    &sub),
-                     0);
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR("fork-idle"), child_msg, NULL, &sub), 0);
     assert_int_equal(vmux_sub_wait_live(sub, 10000), 0);
     long long id = client_id(m);
     vmux_stats before;

@@ -5,8 +5,9 @@
  *   before a sync GET of the same key is always seen by the GET;
  * - a command larger than the socket takes at once (8 MiB) is written whole, the rest by the I/O
  *   thread, and its reply matched to it;
- * - a sync call whose server stops answering (SIGSTOP) times out on time, and after SIGCONT its
- *   late reply is dropped: the next call gets its own reply.
+ * - a sync call whose server stops answering (SIGSTOP) times out on time, though its deadline
+ *   (300 ms) comes before the I/O thread's next tick: the caller wakes the I/O thread to adopt
+ *   it; after SIGCONT its late reply is dropped, and the next call gets its own reply.
  */
 #include <setjmp.h>
 #include <signal.h>
