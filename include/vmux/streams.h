@@ -124,8 +124,12 @@ typedef struct vmux_stream_trim {
     int64_t limit;
 } vmux_stream_trim;
 
-/* Options of XADD; pass NULL for none. nomkstream: do not create a missing stream. */
+/*
+ * Options of XADD; pass NULL for none, or make them with VMUX_INIT (abi.h). nomkstream: do not
+ * create a missing stream.
+ */
 typedef struct vmux_xadd_opts {
+    size_t size; /* sized struct (abi.h) */
     bool nomkstream;
     vmux_stream_trim trim;
 } vmux_xadd_opts;
@@ -181,8 +185,9 @@ VMUX_EXPORT int vmux_xgroup_create(vmux *m, const vmux_callopts *opts, vmux_str 
 VMUX_EXPORT int vmux_xgroup_destroy(vmux *m, const vmux_callopts *opts, vmux_str key,
                                     vmux_str group, bool *destroyed);
 
-/* Options of XREADGROUP; pass NULL for none. */
+/* Options of XREADGROUP; pass NULL for none, or make them with VMUX_INIT (abi.h). */
 typedef struct vmux_xreadgroup_opts {
+    size_t size;   /* sized struct (abi.h) */
     int64_t count; /* COUNT: at most this many entries per stream; 0: no limit */
     bool noack;    /* NOACK: deliver without recording the entries as pending */
 } vmux_xreadgroup_opts;

@@ -36,7 +36,7 @@ int vmux_echo(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *
 {
     struct vmux_args a;
     /* ECHO needs its argument: an empty message is sent as an empty string, not left out. */
-    message_command(&a, "ECHO", message.ptr != NULL ? message : VMUX_BYTES("", 0));
+    message_command(&a, "ECHO", message.ptr != NULL ? message : VMUX_STRN("", 0));
     return vmux_run_bytes(m, opts, &a, true, reply);
 }
 
@@ -45,7 +45,7 @@ static int parse_int(const vmux_reply *r, int64_t *out)
 {
     size_t len = 0;
     const char *s =
-        r != NULL && vmux_reply_type(r) == VMUX_REPLY_STRING ? vmux_reply_str(r, &len) : NULL;
+        r != NULL && vmux_reply_get_kind(r) == VMUX_REPLY_STRING ? vmux_reply_str(r, &len) : NULL;
     if (s == NULL || len == 0 || len > 20)
         return VMUX_ERR_PROTOCOL;
     char buf[24], *end;
@@ -68,7 +68,7 @@ int vmux_time(vmux *m, const vmux_callopts *opts, int64_t *seconds, int64_t *mic
     vmux_reply *r;
     int rc = vmux_typed_call(m, opts, &a, true, &r);
     if (rc == 0)
-        rc = vmux_reply_type(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2 &&
+        rc = vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2 &&
                      parse_int(vmux_reply_element(r, 0), &s) == 0 &&
                      parse_int(vmux_reply_element(r, 1), &us) == 0
                  ? 0

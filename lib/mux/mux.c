@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sized.h"
 #include "core/errbuf.h"
 #include "core/log.h"
 #include "vmux/error.h"
@@ -310,10 +311,11 @@ void vmux_close(vmux *m)
     mux_stop(m, true);
 }
 
-int vmux_get_stats(vmux *m, vmux_stats *out)
+int vmux_read_stats(const vmux *m, vmux_stats *out)
 {
     if (m == NULL || out == NULL)
         return VMUX_ERR_INVALID_ARG;
-    vmux_counters_read(&m->ctr, out);
-    return 0;
+    vmux_stats all = {.size = sizeof all};
+    vmux_counters_read(&m->ctr, &all);
+    return vmux__sized_out(out, &all, sizeof all);
 }

@@ -341,7 +341,7 @@ static void on_push(vmux_reply *r, void *arg)
                 e1);
     } else if (is_unsubscribe(e0)) {
         answered(&m->pubsub); /* makes nothing live */
-    } else if (vmux_reply_type(r) == VMUX_REPLY_ERROR) {
+    } else if (vmux_reply_get_kind(r) == VMUX_REPLY_ERROR) {
         answered(&m->pubsub); /* the request it refuses stays not live */
         vmux_log(m->cfg, VMUX_LOG_ERROR, "subscriber connection: %s", vmux_reply_str(r, NULL));
     }
@@ -471,9 +471,9 @@ int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_msgq *
     return subscribe(m, kind, name, NULL, q, NULL, out); /* q NULL: refused there */
 }
 
-int vmux_sub_wait_live(vmux_sub *sub, int timeout_ms)
+int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms)
 {
-    if (sub == NULL)
+    if (sub == NULL || timeout_ms < VMUX_FOREVER)
         return VMUX_ERR_INVALID_ARG;
     uint64_t until = uv_hrtime() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
     uv_mutex_lock(&sub->mu);
@@ -498,13 +498,17 @@ int vmux_unsubscribe(vmux *m, vmux_sub *sub)
     return vmux_run_on_io(m, remove_on_io, sub);
 }
 
-int vmux_publish(vmux *m, const vmux_callopts *opts, bool shard, vmux_str channel, vmux_str message,
-                 int64_t *receivers)
+int vmux_publish(vmux *m, const vmux_callopts *opts, vmux_sub_kind kind, vmux_str channel,
+                 vmux_str message, int64_t *receivers)
 {
     struct vmux_args a;
     int64_t ignored;
+    if (receivers != NULL)
+        *receivers = 0;
+    if (kind != VMUX_SUB_CHANNEL && kind != VMUX_SUB_SHARD)
+        return VMUX_ERR_INVALID_ARG;
     vmux_args_init(&a);
-    vmux_args_cstr(&a, shard ? "SPUBLISH" : "PUBLISH");
+    vmux_args_cstr(&a, kind == VMUX_SUB_SHARD ? "SPUBLISH" : "PUBLISH");
     vmux_args_str(&a, channel);
     vmux_args_str(&a, message);
     return vmux_typed_run(m, opts, &a, false, vmux_conv_int, receivers ? receivers : &ignored);

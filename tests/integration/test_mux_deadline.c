@@ -67,7 +67,7 @@ static void expect_echo(vmux *m, const vmux_callopts *opts, const char *word)
     if (rc != 0)
         fail_msg("ECHO %s: %s", word, vmux_err_name(rc));
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STRING);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_STRING);
     assert_string_equal(vmux_reply_str(r, NULL), word);
     vmux_reply_free(r);
 }
@@ -93,7 +93,7 @@ static void test_sync_timeout_then_next_reply_is_its_own(void **state)
     (void)state;
     vmux *m = open_pause(NULL);
     pause_server(PAUSE_MS);
-    vmux_callopts opts = {.timeout_ms = 300};
+    vmux_callopts opts = VMUX_INIT(vmux_callopts, .timeout_ms = 300);
     expect_sync_timeout(m, &opts, "first", 300);
     /* Waits out the pause (default timeout); the late "first" must be dropped, not given here. */
     expect_echo(m, NULL, "second");
@@ -166,7 +166,8 @@ static void test_async_timeout_once_and_fifo_intact(void **state)
     vmux *m = open_pause(NULL);
     pause_server(PAUSE_MS);
     struct probe first, second;
-    vmux_callopts short_opts = {.timeout_ms = 300}, long_opts = {.timeout_ms = 5000};
+    vmux_callopts short_opts = VMUX_INIT(vmux_callopts, .timeout_ms = 300),
+                  long_opts = VMUX_INIT(vmux_callopts, .timeout_ms = 5000);
     submit_echo(m, &short_opts, "first", &first);
     submit_echo(m, &long_opts, "second", &second);
     expect_async_timeout(&first, 300);
@@ -184,9 +185,9 @@ static void test_per_call_timeout_overrides_sync_timeout(void **state)
     vmux *m = open_pause("syncTimeout=200");
     pause_server(PAUSE_MS);
     expect_sync_timeout(m, NULL, "by-config", 200);
-    vmux_callopts longer = {.timeout_ms = 600};
+    vmux_callopts longer = VMUX_INIT(vmux_callopts, .timeout_ms = 600);
     expect_sync_timeout(m, &longer, "by-call", 600);
-    vmux_callopts patient = {.timeout_ms = 5000};
+    vmux_callopts patient = VMUX_INIT(vmux_callopts, .timeout_ms = 5000);
     expect_echo(m, &patient, "after");
     vmux_close(m);
 }
@@ -197,7 +198,7 @@ static void test_per_call_timeout_overrides_async_timeout(void **state)
     vmux *m = open_pause("asyncTimeout=250");
     pause_server(PAUSE_MS);
     struct probe by_config, by_call;
-    vmux_callopts longer = {.timeout_ms = 600};
+    vmux_callopts longer = VMUX_INIT(vmux_callopts, .timeout_ms = 600);
     submit_echo(m, NULL, "by-config", &by_config);
     submit_echo(m, &longer, "by-call", &by_call);
     expect_async_timeout(&by_config, 250);
