@@ -8,8 +8,8 @@
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused, such as WRONGTYPE or an
  * increment whose result is not a number; the message goes to opts->errbuf when given),
  * VMUX_ERR_INVALID_ARG for bad input (nothing is sent: a NULL array with n > 0, n == 0, a NaN
- * score, an unknown flag or bound kind, contradictory options), or a transport error as
- * vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success and zeroed
+ * score, a condition or bound kind outside its enum, contradictory options), or a transport error
+ * as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success and zeroed
  * otherwise; a NULL out-parameter drops that result. Keys and members are binary-safe
  * (types.h). A missing key is an empty sorted set. Scores are doubles; -INFINITY and INFINITY
  * are the server's "-inf" and "+inf".

@@ -551,7 +551,7 @@ int vmux_xrevrange(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str en
 /* Checks the parts shared by XREAD and XREADGROUP. */
 static bool read_args_valid(const vmux_str *keys, size_t n, int64_t count, int64_t block_ms)
 {
-    return keys != NULL && n > 0 && count >= 0 && (block_ms == VMUX_NO_BLOCK || block_ms >= 1);
+    return keys != NULL && n > 0 && count >= 0 && block_ms >= 0; /* 0 is VMUX_NO_BLOCK */
 }
 
 /* [COUNT count] [BLOCK ms] */

@@ -408,10 +408,11 @@ static void test_bad_arguments(void **state)
     assert_null(ba.items);
     assert_int_equal(vmux_xread(m, NULL, NULL, &id, 1, 0, VMUX_NO_BLOCK, &ba), bad);
     assert_int_equal(vmux_xread(m, NULL, &key, NULL, 1, 0, VMUX_NO_BLOCK, &ba), bad);
-    assert_int_equal(vmux_xread(m, NULL, &key, &id, 1, 0, 0, &ba), bad);
+    assert_int_equal(vmux_xread(m, NULL, &key, &id, 1, 0, VMUX_FOREVER, &ba), bad);
+    assert_int_equal(vmux_xread(m, NULL, &key, &id, 1, 0, -5, &ba), bad);
     assert_int_equal(vmux_xread(m, NULL, &key, &id, 1, 0, -5, &ba), bad);
     assert_int_equal(vmux_xread(m, NULL, &key, &id, 1, -1, VMUX_NO_BLOCK, &ba), bad);
-    assert_int_equal(vmux_xreadgroup(m, NULL, g, c, &key, NULL, 1, NULL, 0, &ba), bad);
+    assert_int_equal(vmux_xreadgroup(m, NULL, g, c, &key, NULL, 1, NULL, VMUX_FOREVER, &ba), bad);
     assert_int_equal(vmux_xreadgroup(m, NULL, g, c, NULL, NULL, 1, NULL, VMUX_NO_BLOCK, &ba), bad);
     vmux_xreadgroup_opts ro = VMUX_INIT(vmux_xreadgroup_opts, .count = -2);
     assert_int_equal(vmux_xreadgroup(m, NULL, g, c, &key, NULL, 1, &ro, VMUX_NO_BLOCK, &ba), bad);

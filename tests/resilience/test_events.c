@@ -424,7 +424,7 @@ static void test_stats_count_a_known_sequence(void **state)
 {
     vt_server *s = *state;
     vmux *m = open_server(s, NULL, NULL);
-    vmux_stats s0, s1;
+    vmux_stats s0 = VMUX_INIT(vmux_stats), s1 = VMUX_INIT(vmux_stats);
     assert_int_equal(vmux_read_stats(m, &s0), 0);
     assert_int_equal(vmux_read_stats(NULL, &s0), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_read_stats(m, NULL), VMUX_ERR_INVALID_ARG);
