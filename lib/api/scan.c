@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "api/typed.h"
-#include "vmux/hashes.h"
 #include "core/sized.h"
 #include "vmux/error.h"
+#include "vmux/hashes.h"
 
 enum scan_kind { SCAN_KEYS, SCAN_HASH, SCAN_SET, SCAN_ZSET };
 

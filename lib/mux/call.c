@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/sized.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/shareable.h"
+#include "core/sized.h"
 #include "mux/mux.h"
 #include "vmux/call.h"
 #include "vmux/error.h"

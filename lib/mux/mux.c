@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/sized.h"
 #include "core/errbuf.h"
 #include "core/log.h"
+#include "core/sized.h"
 #include "vmux/error.h"
 
 bool vmux_on_io_thread(vmux *m)

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <uv.h>
 
-#include "vmux/call.h"
 #include "core/sized.h"
+#include "vmux/call.h"
 #include "vmux/error.h"
 #include "vmux/script.h"
 
