@@ -28,7 +28,7 @@ static int fail(const char *what, int rc)
     return -1;
 }
 
-static int load_value(void *arg, vmux_str key, vmux_bytes *value)
+static int load_value(vmux_str key, vmux_bytes *value, void *arg)
 {
     (void)arg;
     (void)key;
@@ -70,7 +70,7 @@ static int incr_op(void *ctx, const bench_cmd *c)
 static int ratelimit_op(void *ctx, const bench_cmd *c)
 {
     struct pat_ctx *p = ctx;
-    vmux_ratelimit_result res;
+    vmux_ratelimit_result res = VMUX_INIT(vmux_ratelimit_result);
     int rc = vmux_ratelimit_check(p->rl, VMUX_STR(c->key), 1, &res);
     return rc != 0 ? fail("ratelimit", rc) : 0;
 }
@@ -104,9 +104,9 @@ static int prefill_cache(vmux_cache *cache)
 static int make_objects(vmux *m, unsigned fam, struct pat_ctx *ctxs, int threads)
 {
     static const char *const prefixes[] = {"bf:", "bs:", "bg:"};
-    vmux_cache_options co = {
-        .prefix = VMUX_STR(CACHE_PREFIX), .ttl_ms = 600000, .refresh_beta = -1};
-    vmux_ratelimit_opts ro = {.limit = 1000, .period_ms = 1000};
+    vmux_cache_opts co = VMUX_INIT(vmux_cache_opts, .prefix = VMUX_STR(CACHE_PREFIX),
+                                   .ttl_ms = 600000, .refresh_beta = -1);
+    vmux_ratelimit_opts ro = VMUX_INIT(vmux_ratelimit_opts, .limit = 1000, .period_ms = 1000);
     for (int i = 0; i < threads; i++) {
         char lock_key[32];
         int rc = 0;

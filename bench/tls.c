@@ -123,7 +123,7 @@ int tls_ping_once(const bench_opts *o, char *err, size_t errlen)
     const char *ping[] = {"PING"};
     vmux_reply *r = NULL;
     int rc = vmux_call(m, NULL, 1, ping, NULL, &r);
-    int ok = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_STATUS &&
+    int ok = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_STATUS &&
              strcmp(vmux_reply_str(r, NULL), "PONG") == 0;
     if (!ok)
         snprintf(err, errlen, "PING: %s", rc != 0 ? vmux_strerror(rc) : "no PONG");

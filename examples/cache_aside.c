@@ -53,7 +53,7 @@ static double now_ms(void)
 }
 
 /* The "database": slow, and it knows users 1 to 3. Keys are "user:<n>". */
-static int db_load(void *arg, vmux_str key, vmux_bytes *value)
+static int db_load(vmux_str key, vmux_bytes *value, void *arg)
 {
     (void)arg;
     atomic_fetch_add(&db_lookups, 1);
@@ -162,7 +162,8 @@ static int demo(vmux_cache *c)
 
 static int run(vmux *m)
 {
-    vmux_cache_options o = {.prefix = VMUX_STR(PREFIX), .ttl_ms = 60000, .negative_ttl_ms = 5000};
+    vmux_cache_opts o = VMUX_INIT(vmux_cache_opts, .prefix = VMUX_STR(PREFIX), .ttl_ms = 60000,
+                                  .negative_ttl_ms = 5000);
     vmux_cache *c = NULL;
     int rc = vmux_cache_new(m, &o, &c);
     if (rc != 0) {
@@ -170,8 +171,8 @@ static int run(vmux *m)
         return -1;
     }
     rc = demo(c);
-    vmux_cache_stats s;
-    vmux_cache_get_stats(c, &s);
+    vmux_cache_stats s = VMUX_INIT(vmux_cache_stats);
+    vmux_cache_read_stats(c, &s);
     printf("cache counters: %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " loads, %" PRIu64
            " shared, %" PRIu64 " errors\n",
            s.hits, s.misses, s.loads, s.shared, s.errors);

@@ -48,7 +48,7 @@ static int run(vmux *m, int argc, const char *const *argv, vmux_reply **out)
                 vmux_err_name(rc));
         return -1;
     }
-    switch (vmux_reply_type(r)) {
+    switch (vmux_reply_get_kind(r)) {
     case VMUX_REPLY_STRING:
         printf("  \"%s\"\n", vmux_reply_str(r, NULL));
         break;
@@ -59,7 +59,7 @@ static int run(vmux *m, int argc, const char *const *argv, vmux_reply **out)
         printf("  (integer) %lld\n", (long long)vmux_reply_integer(r));
         break;
     default:
-        printf("  (%s)\n", vmux_reply_type_name(vmux_reply_type(r)));
+        printf("  (%s)\n", vmux_reply_kind_name(vmux_reply_get_kind(r)));
         break;
     }
     *out = r;
@@ -71,10 +71,10 @@ static int expect_string(const vmux_reply *r, const char *want)
 {
     size_t len = 0;
     const char *s = vmux_reply_str(r, &len);
-    if (vmux_reply_type(r) != VMUX_REPLY_STRING || len != strlen(want) ||
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_STRING || len != strlen(want) ||
         memcmp(s, want, len) != 0) {
         fprintf(stderr, "hello: expected \"%s\", got a %s reply\n", want,
-                vmux_reply_type_name(vmux_reply_type(r)));
+                vmux_reply_kind_name(vmux_reply_get_kind(r)));
         return -1;
     }
     return 0;
@@ -101,7 +101,7 @@ static int hello(vmux *m)
     if (run(m, 2, ttl, &r) != 0)
         return -1;
     long long left = vmux_reply_integer(r);
-    rc = vmux_reply_type(r) == VMUX_REPLY_INTEGER && left > 0 && left <= 60 ? 0 : -1;
+    rc = vmux_reply_get_kind(r) == VMUX_REPLY_INTEGER && left > 0 && left <= 60 ? 0 : -1;
     vmux_reply_free(r);
     if (rc != 0)
         fprintf(stderr, "hello: TTL should be between 1 and 60 seconds, got %lld\n", left);

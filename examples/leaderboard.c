@@ -134,7 +134,7 @@ static int show_tie(vmux_leaderboard *lb)
 
 static int best_laps(vmux *m)
 {
-    vmux_leaderboard_opts o = {.lowest_first = true};
+    vmux_leaderboard_opts o = VMUX_INIT(vmux_leaderboard_opts, .lowest_first = true);
     vmux_leaderboard *laps = NULL;
     int rc = vmux_leaderboard_new(m, VMUX_STR(LAPS_KEY), &o, &laps);
     if (rc != 0)

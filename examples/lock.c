@@ -119,7 +119,7 @@ static int increment(vmux *m)
     snprintf(text, sizeof text, "%ld", (v.ptr != NULL ? strtol(v.ptr, NULL, 10) : 0) + 1);
     vmux_bytes_free(&v);
     return vmux_set(m, NULL, VMUX_STR(COUNTER_KEY), VMUX_STR(text), VMUX_NO_EXPIRY,
-                    VMUX_WHEN_ALWAYS, NULL);
+                    VMUX_COND_ALWAYS, NULL);
 }
 
 static void note_acquired(struct worker *w)
@@ -175,7 +175,8 @@ static int turn(struct worker *w, vmux_lock *l)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    vmux_lock_opts o = {.ttl_ms = 5000, .auto_renew = true, .retry_max_ms = 50};
+    vmux_lock_opts o =
+        VMUX_INIT(vmux_lock_opts, .ttl_ms = 5000, .auto_renew = true, .retry_max_ms = 50);
     vmux_lock *l = NULL;
     int rc = vmux_lock_new(w->sh->m, VMUX_STR(LOCK_KEY), &o, &l);
     if (rc != 0) {
@@ -203,7 +204,8 @@ static bool lock_expired(vmux *m)
 
 static int stale_holder(struct shared *sh)
 {
-    vmux_lock_opts shortl = {.ttl_ms = 200}, normal = {.ttl_ms = 5000};
+    vmux_lock_opts shortl = VMUX_INIT(vmux_lock_opts, .ttl_ms = 200),
+                   normal = VMUX_INIT(vmux_lock_opts, .ttl_ms = 5000);
     vmux_lock *carol = NULL, *alice = NULL;
     bool got = false, got2 = false, was_held = true;
     uint64_t fc = 0, fa = 0;

@@ -59,7 +59,8 @@ static void *publisher(void *arg)
         else
             snprintf(text, sizeof text, "end");
         int64_t receivers = 0;
-        int rc = vmux_publish(r->m, NULL, false, VMUX_STR(r->channel), VMUX_STR(text), &receivers);
+        int rc = vmux_publish(r->m, NULL, VMUX_SUB_CHANNEL, VMUX_STR(r->channel), VMUX_STR(text),
+                              &receivers);
         if (rc != 0) {
             fprintf(stderr, "pubsub: PUBLISH %s failed: %s (%s)\n", text, vmux_strerror(rc),
                     vmux_err_name(rc));

@@ -82,7 +82,7 @@ static int burst(vmux_ratelimit *rl, int64_t *first_retry)
     for (int i = 1; i <= 8; i++) {
         char what[32];
         snprintf(what, sizeof what, "GET /items/%d", i);
-        vmux_ratelimit_result r;
+        vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
         if (request(rl, "alice", what, 1, &r) != 0)
             return -1;
         if (r.allowed != (i <= BURST)) {
@@ -103,7 +103,7 @@ static int demo(vmux_ratelimit *rl)
            BURST);
     if (burst(rl, &wait) != 0)
         return -1;
-    vmux_ratelimit_result r;
+    vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
     printf("-- bob has his own allowance\n");
     if (request(rl, "bob", "GET /items/1", 1, &r) != 0 || !r.allowed)
         return -1;
@@ -143,11 +143,9 @@ int main(int argc, char **argv)
                 vmux_err_name(rc), err);
         return 1;
     }
-    vmux_ratelimit_opts o = {.algorithm = VMUX_RATELIMIT_GCRA,
-                             .limit = RATE,
-                             .period_ms = PERIOD_MS,
-                             .burst = BURST,
-                             .prefix = PREFIX};
+    vmux_ratelimit_opts o =
+        VMUX_INIT(vmux_ratelimit_opts, .algorithm = VMUX_RATELIMIT_GCRA, .limit = RATE,
+                  .period_ms = PERIOD_MS, .burst = BURST, .prefix = PREFIX);
     vmux_ratelimit *rl = NULL;
     rc = vmux_ratelimit_new(m, &o, &rl);
     if (rc != 0) {

@@ -152,7 +152,8 @@ static int idle_expiry(vmux *m, vmux_session_store *s)
 
 static int run(vmux *m)
 {
-    vmux_session_opts o = {.prefix = "vmux:example:session:", .idle_ttl_ms = IDLE_TTL_MS};
+    vmux_session_opts o =
+        VMUX_INIT(vmux_session_opts, .prefix = "vmux:example:session:", .idle_ttl_ms = IDLE_TTL_MS);
     vmux_session_store *s = NULL;
     int rc = vmux_session_store_new(m, &o, &s);
     if (rc != 0)

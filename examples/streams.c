@@ -60,7 +60,7 @@ struct call {
 static const vmux_callopts *with_err(struct call *c)
 {
     c->err[0] = '\0';
-    c->opts = (vmux_callopts){.errbuf = c->err, .errlen = sizeof c->err};
+    c->opts = VMUX_INIT(vmux_callopts, .errbuf = c->err, .errlen = sizeof c->err);
     return &c->opts;
 }
 
@@ -83,7 +83,8 @@ struct producer {
 static void *produce(void *arg)
 {
     struct producer *p = arg;
-    vmux_xadd_opts keep = {.trim = {.kind = VMUX_TRIM_MAXLEN, .approximate = true, .maxlen = 1000}};
+    vmux_xadd_opts keep = VMUX_INIT(
+        vmux_xadd_opts, .trim = {.kind = VMUX_TRIM_MAXLEN, .approximate = true, .maxlen = 1000});
     for (int i = 1; i <= JOBS && p->rc == 0; i++) {
         char job[16], task[32];
         snprintf(job, sizeof job, "%d", i);
@@ -111,7 +112,7 @@ static int ack(vmux *m, const char *who, const vmux_stream_entry *e, int *acked)
 {
     struct call c;
     int64_t n = 0;
-    vmux_str id = VMUX_BYTES(e->id.ptr, e->id.len);
+    vmux_str id = VMUX_STRN(e->id.ptr, e->id.len);
     int rc = vmux_xack(m, with_err(&c), VMUX_STR(STREAM_KEY), VMUX_STR(GROUP), &id, 1, &n);
     if (rc != 0)
         return failed("XACK", rc, c.err);
@@ -129,7 +130,7 @@ static int ack(vmux *m, const char *who, const vmux_stream_entry *e, int *acked)
 static int alice(vmux *m, int *acked)
 {
     vmux_str key = VMUX_STR(STREAM_KEY);
-    vmux_xreadgroup_opts ro = {.count = 4};
+    vmux_xreadgroup_opts ro = VMUX_INIT(vmux_xreadgroup_opts, .count = 4);
     int seen = 0;
     while (seen < JOBS) {
         struct call c;
@@ -223,7 +224,7 @@ static int bob_claims(vmux *m, vmux_bytes *cursor, int *acked)
     vmux_bytes next;
     vmux_stream_entry_array claimed;
     vmux_bytes_array deleted;
-    vmux_str from = cursor->ptr ? VMUX_BYTES(cursor->ptr, cursor->len) : VMUX_XID_DEFAULT;
+    vmux_str from = cursor->ptr ? VMUX_STRN(cursor->ptr, cursor->len) : VMUX_XID_DEFAULT;
     int rc = vmux_xautoclaim(m, with_err(&c), VMUX_STR(STREAM_KEY), VMUX_STR(GROUP),
                              VMUX_STR("bob"), STALE_MS, from, 0, &next, &claimed, &deleted);
     if (rc != 0)

@@ -22,29 +22,27 @@
 extern "C" {
 #endif
 
-/* Which end of a list. */
-typedef enum vmux_side {
-    VMUX_LEFT = 0,
-    VMUX_RIGHT = 1,
-} vmux_side;
-
 /*
- * BLPOP / BRPOP (side chooses): waits up to block_ms for an element of the first non-empty
- * list among keys. On success *key and *value get it; when the time ran out both have ptr
+ * BLPOP (end VMUX_HEAD) / BRPOP (VMUX_TAIL): waits up to block_ms for an element of the first
+ * non-empty list among keys. On success *key and *value get it; when the time ran out both have ptr
  * NULL. n >= 1, block_ms >= 1 (the server counts in units of 1 ms).
  */
-VMUX_EXPORT int vmux_bpop(vmux *m, const vmux_callopts *opts, vmux_side side, const vmux_str *keys,
+VMUX_EXPORT int vmux_bpop(vmux *m, const vmux_callopts *opts, vmux_end end, const vmux_str *keys,
                           size_t n, int64_t block_ms, vmux_bytes *key, vmux_bytes *value);
 
-/* BLMOVE: moves an element from one end of src to one end of dst; *value ptr NULL on time-out. */
+/*
+ * BLMOVE: moves an element from the `from` end of src to the `to` end of dst (VMUX_HEAD: LEFT,
+ * VMUX_TAIL: RIGHT); *value ptr NULL on time-out. Another end is VMUX_ERR_INVALID_ARG.
+ */
 VMUX_EXPORT int vmux_blmove(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst,
-                            vmux_side from, vmux_side to, int64_t block_ms, vmux_bytes *value);
+                            vmux_end from, vmux_end to, int64_t block_ms, vmux_bytes *value);
 
 /*
- * BZPOPMIN / BZPOPMAX (max chooses): pops the lowest (highest) member of the first non-empty
- * sorted set among keys. *key and *member get it (ptr NULL on time-out) and *score its score.
+ * BZPOPMIN (end VMUX_HEAD) / BZPOPMAX (VMUX_TAIL): pops the lowest (highest) member of the first
+ * non-empty sorted set among keys. *key and *member get it (ptr NULL on time-out) and *score its
+ * score.
  */
-VMUX_EXPORT int vmux_bzpop(vmux *m, const vmux_callopts *opts, bool max, const vmux_str *keys,
+VMUX_EXPORT int vmux_bzpop(vmux *m, const vmux_callopts *opts, vmux_end end, const vmux_str *keys,
                            size_t n, int64_t block_ms, vmux_bytes *key, vmux_bytes *member,
                            double *score);
 

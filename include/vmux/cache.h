@@ -42,11 +42,13 @@ extern "C" {
 typedef struct vmux_cache vmux_cache;
 
 /*
- * Options of a cache. Zero-initialise and set what you need; every zero means the default. For
- * the tuning knobs (negative_ttl_ms, ttl_jitter, refresh_beta) a negative value turns the
- * feature off.
+ * Options of a cache. Make them with VMUX_INIT(vmux_cache_opts, ...) (abi.h) and name what you
+ * need; every zero means the default. For the tuning knobs (negative_ttl_ms, ttl_jitter,
+ * refresh_beta) a negative value turns the feature off.
  */
-typedef struct vmux_cache_options {
+typedef struct vmux_cache_opts {
+    /* Sized struct (abi.h). */
+    size_t size;
     /* Prepended to every key (copied). Empty (the default): keys are used as they are. */
     vmux_str prefix;
     /* TTL of a loaded value, ms. Default 60000. */
@@ -61,17 +63,18 @@ typedef struct vmux_cache_options {
     /* XFetch's beta: larger refreshes earlier. Default 1.0 (the paper's choice); < 0: no early
      * refresh. */
     double refresh_beta;
-    /* Deadline of each Valkey command (GET, SET, DEL), ms. Default: the handle's syncTimeout. */
-    uint32_t timeout_ms;
+    /* Deadline of each Valkey command (GET, SET, DEL), ms (>= 0). Default: the handle's
+     * syncTimeout. */
+    int64_t timeout_ms;
     /* How long a caller waits for another caller's load of the same key when vmux_cache_get()
-     * is given no wait_ms, ms. Default 30000. */
-    uint32_t wait_ms;
+     * is given no wait_ms, ms (>= 0). Default 30000. */
+    int64_t wait_ms;
     /* false (the default): a failed Valkey command is counted (vmux_cache_stats.errors) and the
      * call goes on without the cache: a failed GET counts as a miss (the value is loaded and
      * returned, and no SET is tried), a failed SET leaves the value unstored. true: the failed
      * GET or SET's error is returned to the caller instead. */
     bool strict;
-} vmux_cache_options;
+} vmux_cache_opts;
 
 /* A loader's "there is no such value" (not an error: it is cached as a negative entry). */
 #define VMUX_CACHE_NOT_FOUND 1
@@ -86,15 +89,15 @@ typedef struct vmux_cache_options {
  * vmux_cache_get() call that leads the load, and may use the handle, but must not call
  * vmux_cache_get() for the same key (it would wait for itself until its deadline).
  */
-typedef int (*vmux_cache_loader)(void *arg, vmux_str key, vmux_bytes *value);
+typedef int (*vmux_cache_loader)(vmux_str key, vmux_bytes *value, void *userdata);
 
 /*
  * Creates a cache over handle m with the given options (NULL: all defaults). The cache borrows
  * m, which must outlive it. On success *out owns the cache; free it with vmux_cache_free().
- * Errors: VMUX_ERR_INVALID_ARG (m or out NULL, a prefix with NULL ptr and len > 0, NaN
- * fractions), VMUX_ERR_NOMEM.
+ * Errors: VMUX_ERR_INVALID_ARG (m or out NULL, opts not made with VMUX_INIT, a prefix with NULL
+ * ptr and len > 0, NaN fractions, a negative ttl_ms, timeout_ms or wait_ms), VMUX_ERR_NOMEM.
  */
-VMUX_EXPORT int vmux_cache_new(vmux *m, const vmux_cache_options *opts, vmux_cache **out);
+VMUX_EXPORT int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out);
 
 /* Frees a cache. No call on it may be running or follow. NULL is allowed. */
 VMUX_EXPORT void vmux_cache_free(vmux_cache *c);
@@ -106,19 +109,20 @@ VMUX_EXPORT void vmux_cache_free(vmux_cache *c);
  * failed early refresh, whether the loader or the SET failed, returns the value it found). On a
  * miss: if another caller in this process is loading the key (or finished loading it while this
  * call's GET was on its way), takes that load's result, waiting for it up to wait_ms (0: the
- * cache's wait_ms); otherwise calls load(arg, key, ...), stores the result with SET ... PX (the
- * TTL, shortened by the jitter; a "not found" for its negative TTL) and returns it.
+ * cache's wait_ms); otherwise calls load(key, ..., userdata), stores the result with SET ... PX
+ * (the TTL, shortened by the jitter; a "not found" for its negative TTL) and returns it.
  *
  * On success returns 0 with *value owned by the caller (free with vmux_bytes_free()):
- * value->ptr NULL means "not found"; otherwise value->len bytes followed by a NUL.
- * Errors (*value zeroed): VMUX_ERR_INVALID_ARG (NULL c, load or value; key.ptr NULL with
- * len > 0; a loader result other than 0, VMUX_CACHE_NOT_FOUND or negative, or 0 with ptr NULL
- * and len > 0), VMUX_ERR_NOMEM, VMUX_ERR_TIMEOUT (waited wait_ms for another caller's load),
+ * value->ptr NULL means "not found"; otherwise value->len bytes followed by a NUL. value may be
+ * NULL to drop the value (to warm the cache, say).
+ * Errors (*value zeroed): VMUX_ERR_INVALID_ARG (NULL c or load; key.ptr NULL with len > 0; a
+ * negative wait_ms; a loader result other than 0, VMUX_CACHE_NOT_FOUND or negative, or 0 with ptr
+ * NULL and len > 0), VMUX_ERR_NOMEM, VMUX_ERR_TIMEOUT (waited wait_ms for another caller's load),
  * the loader's own negative code, and, in a strict cache only, the error of the failed GET or SET
  * (as vmux_call()). Any thread but the I/O thread.
  */
-VMUX_EXPORT int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *arg,
-                               uint32_t wait_ms, vmux_bytes *value);
+VMUX_EXPORT int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *userdata,
+                               int64_t wait_ms, vmux_bytes *value);
 
 /*
  * Deletes prefix+key (DEL), so the next get loads it again. A load of that key running in this
@@ -132,6 +136,7 @@ VMUX_EXPORT int vmux_cache_invalidate(vmux_cache *c, vmux_str key);
 
 /* Counters of a cache since it was created; each read atomically, not one snapshot. */
 typedef struct vmux_cache_stats {
+    size_t size;          /* sized struct: make it with VMUX_INIT(vmux_cache_stats) (abi.h) */
     uint64_t hits;        /* GETs that found an entry (negative entries included) */
     uint64_t misses;      /* GETs that found none (or an entry in an unknown format) */
     uint64_t loads;       /* loader calls (early refreshes included) */
@@ -141,8 +146,12 @@ typedef struct vmux_cache_stats {
     uint64_t errors;      /* Valkey commands that failed (GET, SET, DEL: timeouts included) */
 } vmux_cache_stats;
 
-/* Fills *out with the cache's counters. Any thread. Errors: VMUX_ERR_INVALID_ARG. */
-VMUX_EXPORT int vmux_cache_get_stats(const vmux_cache *c, vmux_cache_stats *out);
+/*
+ * Fills *out, made with VMUX_INIT(vmux_cache_stats), with the cache's counters: the fields its
+ * size covers (abi.h). Any thread. Errors: VMUX_ERR_INVALID_ARG (NULL c or out, out->size below
+ * sizeof(size_t)).
+ */
+VMUX_EXPORT int vmux_cache_read_stats(const vmux_cache *c, vmux_cache_stats *out);
 
 #ifdef __cplusplus
 }

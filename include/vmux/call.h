@@ -47,11 +47,18 @@ extern "C" {
  */
 #define VMUX_CALL_BLOCKING 0x2u
 
-/* Per-call options. Pass NULL for the defaults; zero-initialise and set what you need. */
+/*
+ * Per-call options. Pass NULL for the defaults, or make them with VMUX_INIT (abi.h), naming the
+ * fields you need: VMUX_INIT(vmux_callopts, .timeout_ms = 250). Options whose size is below
+ * sizeof(size_t) (zeroed by hand), or with a negative timeout_ms, are VMUX_ERR_INVALID_ARG.
+ */
 typedef struct vmux_callopts {
+    /* Sized struct (abi.h): sizeof(vmux_callopts) as the caller was compiled. */
+    size_t size;
     /* Deadline in milliseconds from submission; 0 takes the config's syncTimeout (vmux_call)
-     * or asyncTimeout (vmux_call_async, vmux_call_forget). */
-    uint32_t timeout_ms;
+     * or asyncTimeout (vmux_call_async, vmux_call_forget). Times beyond 2^32-1 ms (49 days)
+     * count as 2^32-1. */
+    int64_t timeout_ms;
     /* VMUX_CALL_* flags; any other bit is VMUX_ERR_INVALID_ARG. */
     uint32_t flags;
     /* Optional (NULL): for synchronous calls, receives the server's error message when the
@@ -77,14 +84,14 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
  *
  * Returns 0 with *out set to the reply, VMUX_ERR_SERVER with *out set to the server's error
  * reply (vmux_reply_str() gives its message), or another error with *out NULL:
- * VMUX_ERR_INVALID_ARG (NULL m/argv/out, argc < 1, opts->flags with an unknown bit,
- * called on the I/O thread), VMUX_ERR_UNSUPPORTED (a command that cannot share the connection, such
- * as SUBSCRIBE, MULTI or SELECT; nothing was sent), VMUX_ERR_NOMEM, VMUX_ERR_TIMEOUT,
- * VMUX_ERR_CONNECTION_LOST (sent, outcome unknown), VMUX_ERR_CLOSED, VMUX_ERR_PROTOCOL (a
- * reply on the connection was malformed or over a limit, so the connection was replaced and
- * every command sent on it and unanswered fails so; outcome unknown), VMUX_ERR_BACKLOG_FULL
- * and VMUX_ERR_NOT_CONNECTED (no connection was ready; not sent).
- * The caller owns *out and frees it with vmux_reply_free().
+ * VMUX_ERR_INVALID_ARG (NULL m/argv/out, argc < 1, bad opts: see vmux_callopts, flags with an
+ * unknown bit; called on the I/O thread), VMUX_ERR_UNSUPPORTED (a command that cannot share the
+ * connection, such as SUBSCRIBE, MULTI or SELECT; nothing was sent), VMUX_ERR_NOMEM,
+ * VMUX_ERR_TIMEOUT, VMUX_ERR_CONNECTION_LOST (sent, outcome unknown), VMUX_ERR_CLOSED,
+ * VMUX_ERR_PROTOCOL (a reply on the connection was malformed or over a limit, so the connection was
+ * replaced and every command sent on it and unanswered fails so; outcome unknown),
+ * VMUX_ERR_BACKLOG_FULL and VMUX_ERR_NOT_CONNECTED (no connection was ready; not sent). The caller
+ * owns *out and frees it with vmux_reply_free().
  */
 VMUX_EXPORT int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
                           const size_t *argvlen, vmux_reply **out);

@@ -61,6 +61,7 @@ VMUX_EXPORT void vmux_close(vmux *m);
  * snapshot: counters keep moving while they are read.
  */
 typedef struct vmux_stats {
+    size_t size;               /* sized struct: make it with VMUX_INIT(vmux_stats) (abi.h) */
     uint64_t submitted;        /* commands accepted by the call functions */
     uint64_t replied;          /* completed with a reply (server error replies included) */
     uint64_t timed_out;        /* completed with VMUX_ERR_TIMEOUT */
@@ -84,10 +85,11 @@ typedef struct vmux_stats {
 } vmux_stats;
 
 /*
- * Fills *out with the handle's counters. Any thread may call it at any time.
- * Errors: VMUX_ERR_INVALID_ARG (m or out NULL).
+ * Fills *out, made with VMUX_INIT(vmux_stats), with the handle's counters: the fields its size
+ * covers (abi.h). Any thread may call it at any time.
+ * Errors: VMUX_ERR_INVALID_ARG (m or out NULL, or out->size below sizeof(size_t)).
  */
-VMUX_EXPORT int vmux_get_stats(vmux *m, vmux_stats *out);
+VMUX_EXPORT int vmux_read_stats(const vmux *m, vmux_stats *out);
 
 #ifdef __cplusplus
 }

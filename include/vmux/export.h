@@ -1,4 +1,4 @@
-/* Symbol visibility for the vmux public API. */
+/* Symbol visibility for the vmux public API, and the sized-struct helper every header uses. */
 #ifndef VMUX_EXPORT_H
 #define VMUX_EXPORT_H
 
@@ -9,5 +9,7 @@
 #else
 #define VMUX_EXPORT
 #endif
+
+#include "vmux/abi.h"
 
 #endif

@@ -46,34 +46,28 @@ VMUX_EXPORT int vmux_exists(vmux *m, const vmux_callopts *opts, const vmux_str *
 VMUX_EXPORT int vmux_exists_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
                                   size_t n, vmux_reply_cb cb, void *userdata);
 
-/* When an EXPIRE-family command applies (StackExchange's ExpireWhen). */
-typedef enum vmux_expire_cond {
-    VMUX_EXPIRE_ALWAYS = 0,
-    VMUX_EXPIRE_NX = 1, /* only when the key has no TTL */
-    VMUX_EXPIRE_XX = 2, /* only when the key has a TTL */
-    VMUX_EXPIRE_GT = 3, /* only when the new expiry is later (no TTL counts as infinite) */
-    VMUX_EXPIRE_LT = 4, /* only when the new expiry is sooner (no TTL counts as infinite) */
-} vmux_expire_cond;
-
 /*
- * EXPIRE: sets the key's TTL to `seconds` when cond holds. *was_set is false when the key does
- * not exist or cond did not hold. A TTL <= 0 deletes the key (and *was_set is true).
- * VMUX_ERR_INVALID_ARG for a cond outside vmux_expire_cond.
+ * EXPIRE: sets the key's TTL to `seconds` when cond holds. The EXPIRE family takes every
+ * vmux_cond (types.h): VMUX_COND_NX only when the key has no TTL, VMUX_COND_XX only when it has
+ * one, VMUX_COND_GT only when the new expiry is later, VMUX_COND_LT only when it is sooner (no
+ * TTL counts as infinite), and VMUX_COND_XX_GT, VMUX_COND_XX_LT both. *was_set is false when
+ * the key does not exist or cond did not hold. A TTL <= 0 deletes the key (and *was_set is
+ * true). VMUX_ERR_INVALID_ARG for a cond outside vmux_cond.
  */
 VMUX_EXPORT int vmux_expire(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t seconds,
-                            vmux_expire_cond cond, bool *was_set);
+                            vmux_cond cond, bool *was_set);
 /* PEXPIRE: as vmux_expire(), in milliseconds. */
 VMUX_EXPORT int vmux_pexpire(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ms,
-                             vmux_expire_cond cond, bool *was_set);
+                             vmux_cond cond, bool *was_set);
 /* PEXPIRE, asynchronously: cb gets 1 or 0 (vmux_reply_to_bool() reads it). */
 VMUX_EXPORT int vmux_pexpire_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ms,
-                                   vmux_expire_cond cond, vmux_reply_cb cb, void *userdata);
+                                   vmux_cond cond, vmux_reply_cb cb, void *userdata);
 /* EXPIREAT: as vmux_expire(), at a Unix time in seconds (a time in the past deletes the key). */
 VMUX_EXPORT int vmux_expireat(vmux *m, const vmux_callopts *opts, vmux_str key,
-                              int64_t unix_seconds, vmux_expire_cond cond, bool *was_set);
+                              int64_t unix_seconds, vmux_cond cond, bool *was_set);
 /* PEXPIREAT: as vmux_expireat(), at a Unix time in milliseconds. */
 VMUX_EXPORT int vmux_pexpireat(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t unix_ms,
-                               vmux_expire_cond cond, bool *was_set);
+                               vmux_cond cond, bool *was_set);
 
 /* What TTL and PTTL report besides a remaining time. */
 #define VMUX_TTL_NO_EXPIRY (-1) /* the key exists and has no TTL */

@@ -43,8 +43,10 @@ extern "C" {
 
 typedef struct vmux_leaderboard vmux_leaderboard;
 
-/* Options of a leaderboard. Zero-initialise and set what you need. */
+/* Options of a leaderboard. Make them with VMUX_INIT(vmux_leaderboard_opts, ...) (abi.h). */
 typedef struct vmux_leaderboard_opts {
+    /* Sized struct (abi.h). */
+    size_t size;
     /* Rank the lowest score first (rank 1) instead of the highest. */
     bool lowest_first;
 } vmux_leaderboard_opts;
@@ -69,7 +71,7 @@ VMUX_EXPORT void vmux_leaderboard_entries_free(vmux_leaderboard_entries *e);
  * Makes a leaderboard kept in the sorted set at key (copied) on handle m (borrowed: it must
  * outlive the leaderboard), with opts (NULL for the defaults; copied). Sends nothing. On
  * success *out owns it; free it with vmux_leaderboard_free(). Errors: VMUX_ERR_INVALID_ARG (NULL
- * m or out, key.ptr NULL with key.len > 0), VMUX_ERR_NOMEM.
+ * m or out, key.ptr NULL with key.len > 0, opts not made with VMUX_INIT), VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opts,
                                      vmux_leaderboard **out);
@@ -112,8 +114,8 @@ VMUX_EXPORT int vmux_leaderboard_get(vmux_leaderboard *lb, const vmux_callopts *
                                      vmux_str member, int64_t *rank, double *score, bool *found);
 
 /*
- * The best n players (n >= 1), best first: ranks 1 to n, fewer if the board is smaller. out
- * must not be NULL; free it with vmux_leaderboard_entries_free().
+ * The best n players (n >= 1), best first: ranks 1 to n, fewer if the board is smaller. Free
+ * *out with vmux_leaderboard_entries_free().
  */
 VMUX_EXPORT int vmux_leaderboard_top(vmux_leaderboard *lb, const vmux_callopts *opts, size_t n,
                                      vmux_leaderboard_entries *out);

@@ -21,7 +21,6 @@
 
 #include <stdint.h>
 
-#include "vmux/blocking.h" /* vmux_side, shared with BLMOVE */
 #include "vmux/call.h"
 #include "vmux/export.h"
 #include "vmux/types.h"
@@ -87,13 +86,13 @@ VMUX_EXPORT int vmux_lrem(vmux *m, const vmux_callopts *opts, vmux_str key, int6
 VMUX_EXPORT int vmux_ltrim(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start,
                            int64_t stop);
 /*
- * LMOVE source destination from to: pops an element from the `from` end (VMUX_LEFT: the head,
- * VMUX_RIGHT: the tail) of source, pushes it at the `to` end of destination (which may be source
+ * LMOVE source destination from to: pops an element from the `from` end (VMUX_HEAD: LEFT,
+ * VMUX_TAIL: RIGHT) of source, pushes it at the `to` end of destination (which may be source
  * itself), and returns it in *moved (ptr NULL when source does not exist; nothing moved). An
  * invalid end is VMUX_ERR_INVALID_ARG.
  */
 VMUX_EXPORT int vmux_lmove(vmux *m, const vmux_callopts *opts, vmux_str source,
-                           vmux_str destination, vmux_side from, vmux_side to, vmux_bytes *moved);
+                           vmux_str destination, vmux_end from, vmux_end to, vmux_bytes *moved);
 
 #ifdef __cplusplus
 }

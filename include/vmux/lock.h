@@ -37,12 +37,20 @@ extern "C" {
 
 typedef struct vmux_lock vmux_lock;
 
+/* Why an auto-renewed lock was lost (vmux_lock_lost_cb). Never 0, so never VMUX_OK. */
+typedef enum vmux_lock_lost_reason {
+    /* An extension found the key no longer holding this owner's token: it expired, was
+     * deleted, or another owner took it. */
+    VMUX_LOCK_LOST_TAKEN = 1,
+    /* The lease ran out before an extension was confirmed. */
+    VMUX_LOCK_LOST_LEASE_END = 2,
+} vmux_lock_lost_reason;
+
 /*
  * Called once per holding when an auto-renewed lock is lost while this object believed it held
- * it. reason is 0 when an extension found the key no longer holding this owner's token (it
- * expired, was deleted, or another owner took it); otherwise the lease ran out before an
- * extension was confirmed, and reason is the VMUX_ERR_* code of the last extension that failed,
- * or VMUX_ERR_TIMEOUT when the one in flight had not answered. It runs at the lease end at the
+ * it, with the reason. err is 0 for VMUX_LOCK_LOST_TAKEN; for VMUX_LOCK_LOST_LEASE_END it is the
+ * VMUX_ERR_* code of the last extension that failed, or VMUX_ERR_TIMEOUT when the one in flight
+ * had not answered. It runs at the lease end at the
  * latest (see vmux_lock_held()), whatever the network does. When it runs, vmux_lock_held()
  * already returns false.
  *
@@ -52,12 +60,18 @@ typedef struct vmux_lock vmux_lock;
  * thread. It must not block; it may call vmux_lock_held(), vmux_lock_fence() and the async API,
  * but not the lock's other functions (acquire, release, extend, free).
  */
-typedef void (*vmux_lock_lost_cb)(vmux_lock *lock, int reason, void *userdata);
+typedef void (*vmux_lock_lost_cb)(vmux_lock *lock, vmux_lock_lost_reason reason, int err,
+                                  void *userdata);
 
-/* Options of a lock; zero-initialise and set what you need. NULL means all defaults. */
+/*
+ * Options of a lock; make them with VMUX_INIT(vmux_lock_opts, ...) (abi.h) and name what you
+ * need. NULL means all defaults. Every duration is in ms, from 0 (the default) to 2^32-1.
+ */
 typedef struct vmux_lock_opts {
+    /* Sized struct (abi.h). */
+    size_t size;
     /* Time to live of the key after an acquire or extend, ms. 0: 30000. */
-    uint32_t ttl_ms;
+    int64_t ttl_ms;
     /*
      * The fencing counter's key (copied). NULL: derived from the lock key so that both hash to
      * the same cluster slot: "<key>:fence" when the key has a hash tag ({...}), otherwise
@@ -65,14 +79,14 @@ typedef struct vmux_lock_opts {
      */
     const char *fence_key;
     /* Deadline of each command the lock sends, ms. 0: 5000. */
-    uint32_t timeout_ms;
+    int64_t timeout_ms;
     /* How long acquire, release and extend keep trying to learn the outcome of a command whose
      * reply was lost, ms. 0: 10000. */
-    uint32_t resolve_timeout_ms;
+    int64_t resolve_timeout_ms;
     /* Backoff of vmux_lock_acquire_wait() between attempts: each wait is drawn at random up to
      * a bound that starts at retry_min_ms and doubles up to retry_max_ms. 0: 5 and 200. */
-    uint32_t retry_min_ms;
-    uint32_t retry_max_ms;
+    int64_t retry_min_ms;
+    int64_t retry_max_ms;
     /* Extend the lock automatically while it is held, every renew_fraction of the TTL; each
      * extension's deadline is the lease end (see vmux_lock_held()). */
     bool auto_renew;
@@ -88,7 +102,8 @@ typedef struct vmux_lock_opts {
  * With auto_renew, vmux's lock-renewal thread (one per process, shared by all auto-renewing
  * locks) is started if it is not running. On success *out owns the object; free it with
  * vmux_lock_free(). Errors: VMUX_ERR_INVALID_ARG (NULL m, out or key bytes, an empty key, a
- * renew_fraction outside [0, 1), retry_min_ms > retry_max_ms, an empty fence_key),
+ * renew_fraction outside [0, 1), retry_min_ms > retry_max_ms, a duration outside 0 .. 2^32-1,
+ * an empty fence_key, opts not made with VMUX_INIT),
  * VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *opts, vmux_lock **out);
@@ -101,12 +116,12 @@ VMUX_EXPORT int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *opts,
 VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
 
 /*
- * One attempt to take the lock. *acquired says whether it was taken; if so, *fence (when not
- * NULL) receives the fencing token of this acquisition, and with auto_renew, renewal starts.
- * A lost reply is resolved as the header comment says; the lease still counts from the first
- * send, so a resolution slower than the TTL reports it acquired with its lease already over
+ * One attempt to take the lock. *acquired (when not NULL) says whether it was taken; if so, *fence
+ * (when not NULL) receives the fencing token of this acquisition, and with auto_renew, renewal
+ * starts. A lost reply is resolved as the header comment says; the lease still counts from the
+ * first send, so a resolution slower than the TTL reports it acquired with its lease already over
  * (vmux_lock_held() false).
- * Errors (*acquired false): VMUX_ERR_INVALID_ARG (NULL lock or acquired; this object already
+ * Errors (*acquired false): VMUX_ERR_INVALID_ARG (NULL lock; this object already
  * holds the lock: release it first), VMUX_ERR_IO (the random generator failed), VMUX_ERR_SERVER
  * (the fencing key is not an integer, say; nothing was changed), VMUX_ERR_CONNECTION_LOST (the
  * outcome could not be learned within resolve_timeout_ms; if the lock was taken it expires
@@ -118,11 +133,11 @@ VMUX_EXPORT int vmux_lock_acquire(vmux_lock *lock, bool *acquired, uint64_t *fen
 /*
  * As vmux_lock_acquire(), retrying with jittered exponential backoff (retry_min_ms ..
  * retry_max_ms) while the lock is taken and while no connection is ready, until it is acquired
- * or wait_ms have passed: then 0 with *acquired false, or VMUX_ERR_NOT_CONNECTED (or
+ * or wait_ms (0 .. 2^32-1) have passed: then 0 with *acquired false, or VMUX_ERR_NOT_CONNECTED (or
  * VMUX_ERR_BACKLOG_FULL) when the last attempt could not be sent. Other errors as
  * vmux_lock_acquire(), returned at once.
  */
-VMUX_EXPORT int vmux_lock_acquire_wait(vmux_lock *lock, uint32_t wait_ms, bool *acquired,
+VMUX_EXPORT int vmux_lock_acquire_wait(vmux_lock *lock, int64_t wait_ms, bool *acquired,
                                        uint64_t *fence);
 
 /*
@@ -139,15 +154,15 @@ VMUX_EXPORT int vmux_lock_acquire_wait(vmux_lock *lock, uint32_t wait_ms, bool *
 VMUX_EXPORT int vmux_lock_release(vmux_lock *lock, bool *was_held);
 
 /*
- * Sets the key's TTL to ttl_ms (0: the lock's ttl_ms) if it still holds this object's token,
- * atomically. *still_held (when not NULL) says whether it did; when it did not, the object no
- * longer holds the lock. When it did, the lease runs ttl_ms (less the drift margin) from when
- * this extend was sent, if the holding was still current: an extend that comes after the lease
+ * Sets the key's TTL to ttl_ms (0: the lock's ttl_ms; at most 2^32-1) if it still holds this
+ * object's token, atomically. *still_held (when not NULL) says whether it did; when it did not, the
+ * object no longer holds the lock. When it did, the lease runs ttl_ms (less the drift margin) from
+ * when this extend was sent, if the holding was still current: an extend that comes after the lease
  * end does not bring a holding back (the key then holds the token with nobody holding the
  * lock; vmux_lock_release() deletes it). Lost replies are resolved by running it again (it is
  * idempotent). Errors as vmux_lock_release().
  */
-VMUX_EXPORT int vmux_lock_extend(vmux_lock *lock, uint32_t ttl_ms, bool *still_held);
+VMUX_EXPORT int vmux_lock_extend(vmux_lock *lock, int64_t ttl_ms, bool *still_held);
 
 /*
  * Whether this object holds the lock as far as it knows: acquired, neither released nor found
@@ -159,11 +174,11 @@ VMUX_EXPORT int vmux_lock_extend(vmux_lock *lock, uint32_t ttl_ms, bool *still_h
  * may have been deleted since, or the process paused. Never blocks on the network; any thread.
  * false for NULL.
  */
-VMUX_EXPORT bool vmux_lock_held(vmux_lock *lock);
+VMUX_EXPORT bool vmux_lock_held(const vmux_lock *lock);
 
 /* The fencing token of this object's last successful acquire, 0 if none. Never blocks on the
  * network. 0 for NULL. */
-VMUX_EXPORT uint64_t vmux_lock_fence(vmux_lock *lock);
+VMUX_EXPORT uint64_t vmux_lock_fence(const vmux_lock *lock);
 
 #ifdef __cplusplus
 }

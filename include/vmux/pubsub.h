@@ -71,11 +71,12 @@ VMUX_EXPORT int vmux_msgq_new(size_t bound, vmux_overflow policy, vmux_msgq **ou
 VMUX_EXPORT void vmux_msgq_free(vmux_msgq *q);
 
 /*
- * Takes the oldest message, waiting up to timeout_ms (0: do not wait; negative: wait as long
- * as it takes). Returns 0 with *msg filled (free it with vmux_message_free()), VMUX_ERR_TIMEOUT,
- * or VMUX_ERR_CLOSED once the queue is empty and its handle was closed. Any thread.
+ * Takes the oldest message, waiting up to timeout_ms (0: do not wait; VMUX_FOREVER: wait as
+ * long as it takes). Returns 0 with *msg filled (free it with vmux_message_free()),
+ * VMUX_ERR_TIMEOUT, VMUX_ERR_CLOSED once the queue is empty and its handle was closed, or
+ * VMUX_ERR_INVALID_ARG (NULL q or msg, timeout_ms below VMUX_FOREVER). Any thread.
  */
-VMUX_EXPORT int vmux_msgq_pop(vmux_msgq *q, int timeout_ms, vmux_message *msg);
+VMUX_EXPORT int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg);
 
 /*
  * Closes the queue by hand: readers take what is left, then get VMUX_ERR_CLOSED instead of
@@ -85,10 +86,10 @@ VMUX_EXPORT int vmux_msgq_pop(vmux_msgq *q, int timeout_ms, vmux_message *msg);
 VMUX_EXPORT void vmux_msgq_close(vmux_msgq *q);
 
 /* Messages dropped because the queue was full, since it was made. */
-VMUX_EXPORT uint64_t vmux_msgq_dropped(vmux_msgq *q);
+VMUX_EXPORT uint64_t vmux_msgq_dropped(const vmux_msgq *q);
 
 /* Messages waiting in the queue now. */
-VMUX_EXPORT size_t vmux_msgq_length(vmux_msgq *q);
+VMUX_EXPORT size_t vmux_msgq_length(const vmux_msgq *q);
 
 /* ---- subscriptions ---- */
 
@@ -109,12 +110,13 @@ VMUX_EXPORT int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name,
                                      vmux_sub **out);
 
 /*
- * Waits up to timeout_ms (negative: as long as it takes) until the server has confirmed this
- * subscription's own SUBSCRIBE on the current subscriber connection (another subscription's
- * confirmation for the same name does not count). Returns 0, or VMUX_ERR_TIMEOUT, or
- * VMUX_ERR_FORKED in a fork() child of the process that subscribed. Not from a callback.
+ * Waits up to timeout_ms (VMUX_FOREVER: as long as it takes) until the server has confirmed
+ * this subscription's own SUBSCRIBE on the current subscriber connection (another
+ * subscription's confirmation for the same name does not count). Returns 0, VMUX_ERR_TIMEOUT,
+ * VMUX_ERR_INVALID_ARG (NULL sub, timeout_ms below VMUX_FOREVER), or VMUX_ERR_FORKED in a
+ * fork() child of the process that subscribed. Not from a callback.
  */
-VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int timeout_ms);
+VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms);
 
 /*
  * Ends a subscription and frees it: when this returns, its callback never runs again and no
@@ -126,9 +128,13 @@ VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int timeout_ms);
  */
 VMUX_EXPORT int vmux_unsubscribe(vmux *m, vmux_sub *sub);
 
-/* PUBLISH (shard false) or SPUBLISH: *receivers gets how many clients received the message. */
-VMUX_EXPORT int vmux_publish(vmux *m, const vmux_callopts *opts, bool shard, vmux_str channel,
-                             vmux_str message, int64_t *receivers);
+/*
+ * PUBLISH (kind VMUX_SUB_CHANNEL) or SPUBLISH (VMUX_SUB_SHARD): *receivers gets how many clients
+ * received the message. VMUX_SUB_PATTERN (one cannot publish to a pattern) is
+ * VMUX_ERR_INVALID_ARG; otherwise errors as vmux_call().
+ */
+VMUX_EXPORT int vmux_publish(vmux *m, const vmux_callopts *opts, vmux_sub_kind kind,
+                             vmux_str channel, vmux_str message, int64_t *receivers);
 
 #ifdef __cplusplus
 }

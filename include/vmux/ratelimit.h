@@ -50,10 +50,12 @@ typedef enum vmux_ratelimit_on_error {
 } vmux_ratelimit_on_error;
 
 /*
- * A limiter's settings. Zero-initialise and set limit and period_ms (required); the rest has
- * defaults.
+ * A limiter's settings. Make them with VMUX_INIT(vmux_ratelimit_opts, ...) (abi.h) and set limit
+ * and period_ms (required); the rest has defaults.
  */
 typedef struct vmux_ratelimit_opts {
+    /* Sized struct (abi.h). */
+    size_t size;
     vmux_ratelimit_algorithm algorithm; /* default: fixed window */
     /* Units allowed per period_ms (GCRA: the rate). 1..2^40; the sliding window keeps one
      * sorted-set entry per unit, so keep its limit modest (tens of thousands at most). */
@@ -68,9 +70,9 @@ typedef struct vmux_ratelimit_opts {
      * "vmux:rl:gcra:". Limiters with different settings need different prefixes, or they
      * share (and corrupt) each other's state. */
     const char *prefix;
-    /* Deadline of each check in ms; 0 takes the handle's syncTimeout. With fail-open, a short
-     * one bounds how long a slow Valkey can hold a request up. */
-    uint32_t timeout_ms;
+    /* Deadline of each check in ms (>= 0); 0 takes the handle's syncTimeout. With fail-open, a
+     * short one bounds how long a slow Valkey can hold a request up. */
+    int64_t timeout_ms;
     /* vmux_ratelimit_allow()'s decision when a check fails. Default: fail open. */
     vmux_ratelimit_on_error on_error;
 } vmux_ratelimit_opts;
@@ -80,6 +82,8 @@ typedef struct vmux_ratelimit_opts {
  * RateLimit-Reset and Retry-After HTTP headers (convert ms to seconds rounding up).
  */
 typedef struct vmux_ratelimit_result {
+    /* Sized struct: make it with VMUX_INIT(vmux_ratelimit_result) (abi.h). */
+    size_t size;
     bool allowed;
     /* The most units that can ever be available at once: limit for the windows, burst for
      * GCRA. */
@@ -88,7 +92,7 @@ typedef struct vmux_ratelimit_result {
      * request of cost n may leave remaining > 0 (but < n). */
     int64_t remaining;
     /* Allowed: 0. Refused: ms until the same request (same cost) would be allowed if nothing
-     * else were spent meanwhile; -1 when it never can be (its cost exceeds limit). */
+     * else were spent meanwhile; VMUX_FOREVER when it never can be (its cost exceeds limit). */
     int64_t retry_after_ms;
     /* ms until the key is back to its full allowance (remaining == limit); 0 if it is now. */
     int64_t reset_after_ms;
@@ -98,8 +102,9 @@ typedef struct vmux_ratelimit_result {
  * Makes a limiter on handle m, which it borrows: m must outlive it. The limiter keeps its
  * scripts (loaded into the server on first use, and again after a SCRIPT FLUSH or a restart).
  * On success *out owns it; free it with vmux_ratelimit_free(). Any thread may call this.
- * Errors: VMUX_ERR_INVALID_ARG (NULL m, opts or out; limit, period_ms or burst out of range;
- * an unknown algorithm or on_error), VMUX_ERR_NOMEM. On error *out is NULL.
+ * Errors: VMUX_ERR_INVALID_ARG (NULL m, opts or out; opts not made with VMUX_INIT; limit,
+ * period_ms or burst out of range; a negative timeout_ms; an unknown algorithm or on_error),
+ * VMUX_ERR_NOMEM. On error *out is NULL.
  */
 VMUX_EXPORT int vmux_ratelimit_new(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelimit **out);
 
@@ -109,16 +114,18 @@ VMUX_EXPORT void vmux_ratelimit_free(vmux_ratelimit *rl);
 
 /*
  * Spends cost units (0..2^40; 0 asks without spending) for key (binary-safe; the limiter's
- * prefix is added) if the limit allows it, in one atomic script, and fills *out. A refused
- * request spends nothing. Synchronous: any thread but the handle's I/O thread.
+ * prefix is added) if the limit allows it, in one atomic script, and fills *out (made with
+ * VMUX_INIT(vmux_ratelimit_result); NULL drops the result). A refused request spends nothing.
+ * Synchronous: any thread but the handle's I/O thread.
  *
  * Returns 0 with *out filled, or an error with *out zeroed (and the limiter's error count, see
- * vmux_ratelimit_errors(), raised): VMUX_ERR_INVALID_ARG (NULL rl or out, cost out of range, or
- * called on the I/O thread), VMUX_ERR_NOMEM, VMUX_ERR_SERVER (the key holds something else, or
- * the server refused the script: out of memory, say), VMUX_ERR_PROTOCOL (an unexpected reply),
- * and the transport errors of vmux_call(): VMUX_ERR_TIMEOUT, VMUX_ERR_NOT_CONNECTED,
- * VMUX_ERR_BACKLOG_FULL, VMUX_ERR_CLOSED, VMUX_ERR_CONNECTION_LOST (sent, so the units may or
- * may not have been spent; the check is never sent twice).
+ * vmux_ratelimit_errors(), raised): VMUX_ERR_INVALID_ARG (NULL rl, out->size below
+ * sizeof(size_t), cost out of range, or called on the I/O thread), VMUX_ERR_NOMEM, VMUX_ERR_SERVER
+ * (the key holds something else, or the server refused the script: out of memory, say),
+ * VMUX_ERR_PROTOCOL (an unexpected reply), and the transport errors of vmux_call():
+ * VMUX_ERR_TIMEOUT, VMUX_ERR_NOT_CONNECTED, VMUX_ERR_BACKLOG_FULL, VMUX_ERR_CLOSED,
+ * VMUX_ERR_CONNECTION_LOST (sent, so the units may or may not have been spent; the check is never
+ * sent twice).
  */
 VMUX_EXPORT int vmux_ratelimit_check(vmux_ratelimit *rl, vmux_str key, int64_t cost,
                                      vmux_ratelimit_result *out);
@@ -127,7 +134,8 @@ VMUX_EXPORT int vmux_ratelimit_check(vmux_ratelimit *rl, vmux_str key, int64_t c
  * The convenience form: returns the decision. When the check succeeds, it is the check's; when
  * it fails, the limiter's on_error option decides (true for fail-open, false for fail-closed;
  * false for a NULL rl). out (may be NULL) receives the result, or after a failure: allowed as
- * decided, limit, remaining 0, retry_after_ms and reset_after_ms -1 (unknown). err (may be NULL)
+ * decided, limit, remaining 0, retry_after_ms and reset_after_ms -1 (unknown). An out whose
+ * size is below sizeof(size_t) is left alone and err gets VMUX_ERR_INVALID_ARG. err (may be NULL)
  * receives 0 or the check's error, so the caller can log it. Threads as vmux_ratelimit_check().
  */
 VMUX_EXPORT bool vmux_ratelimit_allow(vmux_ratelimit *rl, vmux_str key, int64_t cost,

@@ -32,10 +32,10 @@ typedef enum vmux_reply_kind {
 } vmux_reply_kind;
 
 /* Returns the reply's kind. r must not be NULL. */
-VMUX_EXPORT vmux_reply_kind vmux_reply_type(const vmux_reply *r);
+VMUX_EXPORT vmux_reply_kind vmux_reply_get_kind(const vmux_reply *r);
 
 /* Returns a static name for a kind: "string", "array", "integer", "nil", "status", "error". */
-VMUX_EXPORT const char *vmux_reply_type_name(vmux_reply_kind kind);
+VMUX_EXPORT const char *vmux_reply_kind_name(vmux_reply_kind kind);
 
 /*
  * Returns the bytes of a string, status or error reply, NUL-terminated for convenience (the

@@ -4,7 +4,7 @@
  * 0, end it.
  *
  *     vmux_scan *it;
- *     vmux_scan_opts o = {.match = "user:*", .count = 500};
+ *     vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = "user:*", .count = 500);
  *     int rc = vmux_scan_begin(m, &o, &it);
  *     vmux_bytes_array batch;
  *     while (rc == 0 && (rc = vmux_scan_next(it, NULL, &batch)) == 1) {
@@ -40,7 +40,8 @@ extern "C" {
 #endif
 
 /*
- * Options of an iteration; pass NULL for none. Strings are copied by *_begin.
+ * Options of an iteration; pass NULL for none, or make them with VMUX_INIT (abi.h): a size
+ * below sizeof(size_t) is VMUX_ERR_INVALID_ARG. Strings are copied by *_begin.
  * match: a glob pattern (MATCH), or NULL for every element.
  * count: a hint of how many elements the server looks at per step (COUNT), or 0 for its
  *        default (10). Negative is VMUX_ERR_INVALID_ARG.
@@ -48,6 +49,7 @@ extern "C" {
  *        "stream"), or NULL for every type. Set for HSCAN/SSCAN/ZSCAN: VMUX_ERR_INVALID_ARG.
  */
 typedef struct vmux_scan_opts {
+    size_t size; /* sized struct (abi.h) */
     const char *match;
     int64_t count;
     const char *type;

@@ -50,8 +50,13 @@ typedef struct vmux_session_store vmux_session_store;
 #define VMUX_SESSION_ID_BYTES_MAX 64
 #define VMUX_SESSION_ID_MAX (2 * VMUX_SESSION_ID_BYTES_MAX + 1)
 
-/* Options of a store. Zero-initialise and set what you need; 0 or NULL takes the default. */
+/*
+ * Options of a store. Make them with VMUX_INIT(vmux_session_opts, ...) (abi.h) and name what you
+ * need; 0 or NULL takes the default.
+ */
 typedef struct vmux_session_opts {
+    /* Sized struct (abi.h). */
+    size_t size;
     /* Key prefix (copied), "session:" by default. "" puts ids at the top of the key space. */
     const char *prefix;
     /* Idle TTL in milliseconds: a session not read or written for this long expires.
@@ -68,8 +73,9 @@ typedef struct vmux_session_opts {
 /*
  * Makes a store of sessions on handle m (borrowed: it must outlive the store) with opts (NULL
  * for the defaults; copied). On success *out owns the store; free it with
- * vmux_session_store_free(). Sends nothing. Errors: VMUX_ERR_INVALID_ARG (NULL m or out, a
- * negative TTL, id_bytes from 1 to 15 or above the maximum), VMUX_ERR_NOMEM.
+ * vmux_session_store_free(). Sends nothing. Errors: VMUX_ERR_INVALID_ARG (NULL m or out, opts
+ * not made with VMUX_INIT, a negative TTL, id_bytes from 1 to 15 or above the maximum),
+ * VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_session_store_new(vmux *m, const vmux_session_opts *opts,
                                        vmux_session_store **out);

@@ -18,9 +18,10 @@
  * Blocking reads: vmux_xread() and vmux_xreadgroup() with block_ms >= 1 send BLOCK and run on
  * one of the handle's dedicated blocking connections (call.h, VMUX_CALL_BLOCKING), so other
  * callers' commands never wait behind them; their deadline is the block time plus opts'
- * timeout (or the config's syncTimeout). VMUX_NO_BLOCK reads without waiting, on the shared
- * connection. A block time of 0 (the server's "wait forever") is refused with
- * VMUX_ERR_INVALID_ARG, as in blocking.h: it could never meet a deadline.
+ * timeout (or the config's syncTimeout). VMUX_NO_BLOCK (0) reads without waiting, on the shared
+ * connection. VMUX_FOREVER (the server's BLOCK 0, "wait forever") and other negative block
+ * times are refused with VMUX_ERR_INVALID_ARG, as in blocking.h: they could never meet a
+ * deadline.
  *
  * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): XLEN, XRANGE, XREVRANGE, XREAD and XPENDING are
  * reads and are marked retry-safe. XACK, XDEL, XGROUP DESTROY and exact ("=") XTRIM leave the
@@ -50,8 +51,11 @@
 extern "C" {
 #endif
 
-/* block_ms of vmux_xread() and vmux_xreadgroup() that sends no BLOCK: answer at once. */
-#define VMUX_NO_BLOCK ((int64_t)-1)
+/*
+ * block_ms of vmux_xread() and vmux_xreadgroup() that sends no BLOCK: answer at once. A wait of
+ * 0 ms, as every duration of docs/api-conventions.md (it was -1 before 0.2.0).
+ */
+#define VMUX_NO_BLOCK ((int64_t)0)
 
 /*
  * An ID argument left to its default (ptr NULL): "*" for XADD, "-" for a range's start, "+"
@@ -124,8 +128,12 @@ typedef struct vmux_stream_trim {
     int64_t limit;
 } vmux_stream_trim;
 
-/* Options of XADD; pass NULL for none. nomkstream: do not create a missing stream. */
+/*
+ * Options of XADD; pass NULL for none, or make them with VMUX_INIT (abi.h). nomkstream: do not
+ * create a missing stream.
+ */
 typedef struct vmux_xadd_opts {
+    size_t size; /* sized struct (abi.h) */
     bool nomkstream;
     vmux_stream_trim trim;
 } vmux_xadd_opts;
@@ -162,7 +170,7 @@ VMUX_EXPORT int vmux_xrevrange(vmux *m, const vmux_callopts *opts, vmux_str key,
 /*
  * XREAD [COUNT count] [BLOCK block_ms] STREAMS keys... ids...: the entries after ids[i] in
  * keys[i] (n >= 1; "$" means after the last entry now, useful with a block time), at most
- * count per stream (0: no limit). block_ms is VMUX_NO_BLOCK or >= 1 (see the top comment);
+ * count per stream (0: no limit). block_ms is VMUX_NO_BLOCK (0) or >= 1 (see the top comment);
  * when the block time runs out, *batches has count 0. Only streams with new entries appear in
  * *batches, in the order of keys.
  */
@@ -181,8 +189,9 @@ VMUX_EXPORT int vmux_xgroup_create(vmux *m, const vmux_callopts *opts, vmux_str 
 VMUX_EXPORT int vmux_xgroup_destroy(vmux *m, const vmux_callopts *opts, vmux_str key,
                                     vmux_str group, bool *destroyed);
 
-/* Options of XREADGROUP; pass NULL for none. */
+/* Options of XREADGROUP; pass NULL for none, or make them with VMUX_INIT (abi.h). */
 typedef struct vmux_xreadgroup_opts {
+    size_t size;   /* sized struct (abi.h) */
     int64_t count; /* COUNT: at most this many entries per stream; 0: no limit */
     bool noack;    /* NOACK: deliver without recording the entries as pending */
 } vmux_xreadgroup_opts;

@@ -26,13 +26,6 @@
 extern "C" {
 #endif
 
-/* When a write applies (StackExchange's When). */
-typedef enum vmux_when {
-    VMUX_WHEN_ALWAYS = 0,
-    VMUX_WHEN_NOT_EXISTS = 1, /* NX */
-    VMUX_WHEN_EXISTS = 2,     /* XX */
-} vmux_when;
-
 /* An expiry to set with a write or a read (SET, GETEX). */
 typedef enum vmux_expiry_kind {
     VMUX_EXPIRY_NONE = 0,       /* SET: no TTL (any old one is cleared); GETEX: leave it */
@@ -62,18 +55,19 @@ VMUX_EXPORT int vmux_get_async(vmux *m, const vmux_callopts *opts, vmux_str key,
 
 /*
  * SET key value with an expiry (VMUX_EXPIRY_NONE, _SECONDS, _MS, _AT_SECONDS, _AT_MS or
- * _KEEP) and a condition. *was_set says whether it was written (false when NX/XX did not
- * hold). VMUX_ERR_INVALID_ARG for an expiry kind SET does not take.
+ * _KEEP) and a condition (types.h): VMUX_COND_ALWAYS, VMUX_COND_NX (the key does not exist) or
+ * VMUX_COND_XX (it does). *was_set says whether it was written (false when the condition did
+ * not hold). VMUX_ERR_INVALID_ARG for an expiry kind or a condition SET does not take.
  */
 VMUX_EXPORT int vmux_set(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
-                         vmux_expiry expiry, vmux_when when, bool *was_set);
+                         vmux_expiry expiry, vmux_cond cond, bool *was_set);
 /* SET asynchronously: cb gets "OK" or nil (vmux_reply_to_bool() reads it). */
 VMUX_EXPORT int vmux_set_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
-                               vmux_expiry expiry, vmux_when when, vmux_reply_cb cb,
+                               vmux_expiry expiry, vmux_cond cond, vmux_reply_cb cb,
                                void *userdata);
 /* SET ... GET: writes (under the same rules) and returns the old value in *old. */
 VMUX_EXPORT int vmux_set_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
-                             vmux_expiry expiry, vmux_when when, vmux_bytes *old);
+                             vmux_expiry expiry, vmux_cond cond, vmux_bytes *old);
 
 /* GETEX: reads the value and changes its expiry (any kind but _KEEP). */
 VMUX_EXPORT int vmux_getex(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_expiry expiry,

@@ -32,7 +32,39 @@ typedef struct vmux_str {
 /* A C string as a vmux_str (without its NUL). */
 #define VMUX_STR(s) ((vmux_str){(s), strlen(s)})
 /* n bytes at p as a vmux_str (they may contain NULs). */
-#define VMUX_BYTES(p, n) ((vmux_str){(p), (n)})
+#define VMUX_STRN(p, n) ((vmux_str){(p), (n)})
+
+/*
+ * A duration with no limit (docs/api-conventions.md): every duration is an int64_t count of
+ * milliseconds, and -1 means "forever" where a function's comment says it may (waiting for a
+ * queued message, say), or "never" in a result (a retry that can never succeed). Any other
+ * negative duration is VMUX_ERR_INVALID_ARG.
+ */
+#define VMUX_FOREVER ((int64_t)-1)
+
+/*
+ * The condition under which a write applies (SET, the EXPIRE family, ZADD). Each function says
+ * which it takes; any other is VMUX_ERR_INVALID_ARG and nothing is sent.
+ */
+typedef enum vmux_cond {
+    VMUX_COND_ALWAYS = 0,
+    VMUX_COND_NX = 1,    /* only when it does not exist (the key, the member, the TTL) */
+    VMUX_COND_XX = 2,    /* only when it exists */
+    VMUX_COND_GT = 3,    /* only when the new value is greater than the current one */
+    VMUX_COND_LT = 4,    /* only when the new value is lower than the current one */
+    VMUX_COND_XX_GT = 5, /* XX and GT: only an existing one, and only upwards */
+    VMUX_COND_XX_LT = 6, /* XX and LT: only an existing one, and only downwards */
+} vmux_cond;
+
+/*
+ * An end of a list or a sorted set. VMUX_HEAD is a list's left end (LPUSH, LPOP) and a sorted
+ * set's lowest score (ZPOPMIN); VMUX_TAIL a list's right end (RPUSH, RPOP) and a sorted set's
+ * highest score (ZPOPMAX).
+ */
+typedef enum vmux_end {
+    VMUX_HEAD = 0,
+    VMUX_TAIL = 1,
+} vmux_end;
 
 /*
  * Owned bytes. ptr is NULL when the server answered nil (a missing key); otherwise it holds

@@ -1,5 +1,5 @@
 /*
- * Sorted-set commands, typed (leaderboards): ZADD (with NX/XX/GT/LT/CH, and INCR), ZINCRBY,
+ * Sorted-set commands, typed (leaderboards): ZADD (with a condition, CH, and INCR), ZINCRBY,
  * ZSCORE, ZMSCORE, ZRANK/ZREVRANK (with the score), ZRANGE (by index, score or lex, REV,
  * LIMIT, WITHSCORES), ZREM, ZCARD, ZCOUNT, ZPOPMIN/ZPOPMAX. ZSCAN is an iterator:
  * vmux_zscan_begin() and vmux_zscan_next_scored() in scan.h. BZPOPMIN/BZPOPMAX are in blocking.h.
@@ -8,15 +8,16 @@
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused, such as WRONGTYPE or an
  * increment whose result is not a number; the message goes to opts->errbuf when given),
  * VMUX_ERR_INVALID_ARG for bad input (nothing is sent: a NULL array with n > 0, n == 0, a NaN
- * score, an unknown flag or bound kind, contradictory options), or a transport error as
- * vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success and zeroed
+ * score, a condition or bound kind outside its enum, contradictory options), or a transport error
+ * as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success and zeroed
  * otherwise; a NULL out-parameter drops that result. Keys and members are binary-safe
  * (types.h). A missing key is an empty sorted set. Scores are doubles; -INFINITY and INFINITY
  * are the server's "-inf" and "+inf".
  *
  * A leaderboard, the best ten with their scores, and one player's rank (0 is the best):
  *
- *     vmux_zrange_opts top = {.start = VMUX_ZINDEX(0), .stop = VMUX_ZINDEX(9), .rev = true};
+ *     vmux_zrange_opts top = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(0),
+ *                                      .stop = VMUX_ZBOUND_INDEX(9), .rev = true);
  *     vmux_scored_array best;
  *     vmux_zrange_withscores(m, NULL, VMUX_STR("board"), &top, &best);
  *     ...
@@ -24,7 +25,7 @@
  *     int64_t rank; double score; bool found;
  *     vmux_zrevrank(m, NULL, VMUX_STR("board"), VMUX_STR("alice"), &rank, &score, &found);
  *
- * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): ZADD without NX/XX/GT/LT (CH allowed), ZREM and
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): ZADD with VMUX_COND_ALWAYS (CH allowed), ZREM and
  * every read (ZSCORE, ZMSCORE, ZRANK, ZREVRANK, ZRANGE, ZCARD, ZCOUNT) are idempotent and marked
  * so; ZADD with a condition (its count reports the condition), ZADD INCR, ZINCRBY and
  * ZPOPMIN/ZPOPMAX are never sent twice.
@@ -50,30 +51,28 @@ typedef struct vmux_zmember {
     double score;
 } vmux_zmember;
 
-/* ZADD options, or-ed together. NX excludes XX, GT and LT; GT excludes LT. */
-#define VMUX_ZADD_NX 0x01u /* only add new members; never update */
-#define VMUX_ZADD_XX 0x02u /* only update existing members; never add */
-#define VMUX_ZADD_GT 0x04u /* update only to a greater score (new members are still added) */
-#define VMUX_ZADD_LT 0x08u /* update only to a lower score (new members are still added) */
-#define VMUX_ZADD_CH 0x10u /* count the members changed (added or updated), not only added */
-
 /*
- * ZADD key [flags] score member ...: adds or updates the n members of items. *count is the
- * number added, or with VMUX_ZADD_CH the number added or updated. n >= 1.
+ * ZADD key [cond] [CH] score member ...: adds or updates the n members of items (n >= 1) when
+ * cond holds (types.h; ZADD takes every vmux_cond): VMUX_COND_NX only adds new members, never
+ * updates; VMUX_COND_XX only updates existing members, never adds; VMUX_COND_GT and
+ * VMUX_COND_LT update only to a greater (lower) score and still add new members; VMUX_COND_XX_GT
+ * and VMUX_COND_XX_LT update existing members only, only upwards (downwards). *count is the
+ * number added, or with count_changed (CH) the number added or updated.
  */
 VMUX_EXPORT int vmux_zadd(vmux *m, const vmux_callopts *opts, vmux_str key,
-                          const vmux_zmember *items, size_t n, unsigned flags, int64_t *count);
+                          const vmux_zmember *items, size_t n, vmux_cond cond, bool count_changed,
+                          int64_t *count);
 /* ZADD asynchronously: cb gets the count (vmux_reply_to_int() reads it). */
 VMUX_EXPORT int vmux_zadd_async(vmux *m, const vmux_callopts *opts, vmux_str key,
-                                const vmux_zmember *items, size_t n, unsigned flags,
-                                vmux_reply_cb cb, void *userdata);
+                                const vmux_zmember *items, size_t n, vmux_cond cond,
+                                bool count_changed, vmux_reply_cb cb, void *userdata);
 /*
- * ZADD key [flags] INCR increment member: adds increment to member's score (a new member
- * starts at 0) under the conditions in flags. *score is the new score and *applied true; when
- * a condition stopped it (the server's nil), *score is 0 and *applied false.
+ * ZADD key [cond] INCR increment member: adds increment to member's score (a new member starts
+ * at 0) when cond holds (as vmux_zadd()). *score is the new score and *applied true; when the
+ * condition stopped it (the server's nil), *score is 0 and *applied false.
  */
 VMUX_EXPORT int vmux_zadd_incr(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
-                               double increment, unsigned flags, double *score, bool *applied);
+                               double increment, vmux_cond cond, double *score, bool *applied);
 /* ZINCRBY key increment member: *score is the new score (a new member starts at 0). */
 VMUX_EXPORT int vmux_zincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
                              double increment, double *score);
@@ -109,31 +108,33 @@ VMUX_EXPORT int vmux_zrevrank(vmux *m, const vmux_callopts *opts, vmux_str key, 
 
 /* One end of a range: a position, a score or a member. Make them with the macros below. */
 typedef enum vmux_zbound_kind {
-    VMUX_ZBOUND_INDEX = 0,           /* index: a position (0 first, -1 last) */
-    VMUX_ZBOUND_SCORE = 1,           /* score, included */
-    VMUX_ZBOUND_SCORE_EXCLUSIVE = 2, /* score, excluded: "(score" */
-    VMUX_ZBOUND_LEX = 3,             /* member, included: "[member" */
-    VMUX_ZBOUND_LEX_EXCLUSIVE = 4,   /* member, excluded: "(member" */
-    VMUX_ZBOUND_LEX_MIN = 5,         /* below every member: "-" */
-    VMUX_ZBOUND_LEX_MAX = 6,         /* above every member: "+" */
+    VMUX_ZBOUND_KIND_INDEX = 0,           /* index: a position (0 first, -1 last) */
+    VMUX_ZBOUND_KIND_SCORE = 1,           /* score, included */
+    VMUX_ZBOUND_KIND_SCORE_EXCLUSIVE = 2, /* score, excluded: "(score" */
+    VMUX_ZBOUND_KIND_LEX = 3,             /* member, included: "[member" */
+    VMUX_ZBOUND_KIND_LEX_EXCLUSIVE = 4,   /* member, excluded: "(member" */
+    VMUX_ZBOUND_KIND_LEX_MIN = 5,         /* below every member: "-" */
+    VMUX_ZBOUND_KIND_LEX_MAX = 6,         /* above every member: "+" */
 } vmux_zbound_kind;
 
 typedef struct vmux_zbound {
     vmux_zbound_kind kind;
-    int64_t index;   /* VMUX_ZBOUND_INDEX */
-    double score;    /* VMUX_ZBOUND_SCORE*: -INFINITY and INFINITY are "-inf" and "+inf" */
-    vmux_str member; /* VMUX_ZBOUND_LEX and _LEX_EXCLUSIVE (borrowed) */
+    int64_t index;   /* VMUX_ZBOUND_KIND_INDEX */
+    double score;    /* VMUX_ZBOUND_KIND_SCORE*: -INFINITY and INFINITY are "-inf" and "+inf" */
+    vmux_str member; /* VMUX_ZBOUND_KIND_LEX and _LEX_EXCLUSIVE (borrowed) */
 } vmux_zbound;
 
-#define VMUX_ZINDEX(i) ((vmux_zbound){.kind = VMUX_ZBOUND_INDEX, .index = (i)})
-#define VMUX_ZSCORE(s) ((vmux_zbound){.kind = VMUX_ZBOUND_SCORE, .score = (s)})
-#define VMUX_ZSCORE_EXCL(s) ((vmux_zbound){.kind = VMUX_ZBOUND_SCORE_EXCLUSIVE, .score = (s)})
-#define VMUX_ZSCORE_NEG_INF VMUX_ZSCORE(-INFINITY)
-#define VMUX_ZSCORE_POS_INF VMUX_ZSCORE(INFINITY)
-#define VMUX_ZLEX(s) ((vmux_zbound){.kind = VMUX_ZBOUND_LEX, .member = (s)})
-#define VMUX_ZLEX_EXCL(s) ((vmux_zbound){.kind = VMUX_ZBOUND_LEX_EXCLUSIVE, .member = (s)})
-#define VMUX_ZLEX_MIN ((vmux_zbound){.kind = VMUX_ZBOUND_LEX_MIN})
-#define VMUX_ZLEX_MAX ((vmux_zbound){.kind = VMUX_ZBOUND_LEX_MAX})
+#define VMUX_ZBOUND_INDEX(i) ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_INDEX, .index = (i)})
+#define VMUX_ZBOUND_SCORE(s) ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_SCORE, .score = (s)})
+#define VMUX_ZBOUND_SCORE_EXCL(s)                                                                  \
+    ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_SCORE_EXCLUSIVE, .score = (s)})
+#define VMUX_ZBOUND_NEG_INF VMUX_ZBOUND_SCORE(-INFINITY)
+#define VMUX_ZBOUND_POS_INF VMUX_ZBOUND_SCORE(INFINITY)
+#define VMUX_ZBOUND_LEX(s) ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_LEX, .member = (s)})
+#define VMUX_ZBOUND_LEX_EXCL(s)                                                                    \
+    ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_LEX_EXCLUSIVE, .member = (s)})
+#define VMUX_ZBOUND_LEX_MIN ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_LEX_MIN})
+#define VMUX_ZBOUND_LEX_MAX ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_LEX_MAX})
 
 /*
  * What ZRANGE returns. The kind of the bounds chooses the range: two indexes select by
@@ -142,13 +143,14 @@ typedef struct vmux_zbound {
  *
  * start, stop: the range, both ends as given. As with the server, with rev the range is
  *              written from the high end: for scores and members start is then the higher
- *              bound (VMUX_ZSCORE_POS_INF .. VMUX_ZSCORE_NEG_INF); for indexes, 0 is then the
+ *              bound (VMUX_ZBOUND_POS_INF .. VMUX_ZBOUND_NEG_INF); for indexes, 0 is then the
  *              highest score.
  * rev:         highest score first (REV).
  * limit:       by score or by member only: skip offset (>= 0) matching members, then return at
  *              most count of them (count < 0: all the rest) (LIMIT offset count).
  */
 typedef struct vmux_zrange_opts {
+    size_t size; /* sized struct: make it with VMUX_INIT(vmux_zrange_opts, ...) (abi.h) */
     vmux_zbound start, stop;
     bool rev;
     bool limit;

@@ -34,24 +34,24 @@ static void zero(vmux_bytes *b)
         memset(b, 0, sizeof(*b));
 }
 
-int vmux_bpop(vmux *m, const vmux_callopts *opts, vmux_side side, const vmux_str *keys, size_t n,
+int vmux_bpop(vmux *m, const vmux_callopts *opts, vmux_end end, const vmux_str *keys, size_t n,
               int64_t block_ms, vmux_bytes *key, vmux_bytes *value)
 {
     zero(key);
     zero(value);
-    if (keys == NULL || n == 0 || block_ms < 1 || (side != VMUX_LEFT && side != VMUX_RIGHT))
+    if (keys == NULL || n == 0 || block_ms < 1 || (end != VMUX_HEAD && end != VMUX_TAIL))
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
     vmux_args_init(&a);
-    vmux_args_cstr(&a, side == VMUX_LEFT ? "BLPOP" : "BRPOP");
+    vmux_args_cstr(&a, end == VMUX_HEAD ? "BLPOP" : "BRPOP");
     add_keys(&a, keys, n);
     add_block_time(&a, block_ms);
     vmux_callopts o = vmux_blocking_opts(m, opts, block_ms);
     vmux_reply *r;
     int rc = vmux_typed_call(m, &o, &a, false, &r);
-    if (rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2)
+    if (rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2)
         rc = take(r, 0, key) != 0 || take(r, 1, value) != 0 ? VMUX_ERR_PROTOCOL : 0;
-    else if (rc == 0 && vmux_reply_type(r) != VMUX_REPLY_NIL)
+    else if (rc == 0 && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
         rc = VMUX_ERR_PROTOCOL;
     if (rc != 0) {
         vmux_bytes_free(key);
@@ -61,20 +61,20 @@ int vmux_bpop(vmux *m, const vmux_callopts *opts, vmux_side side, const vmux_str
     return rc;
 }
 
-int vmux_blmove(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst, vmux_side from,
-                vmux_side to, int64_t block_ms, vmux_bytes *value)
+int vmux_blmove(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst, vmux_end from,
+                vmux_end to, int64_t block_ms, vmux_bytes *value)
 {
     zero(value);
-    if (block_ms < 1 || (from != VMUX_LEFT && from != VMUX_RIGHT) ||
-        (to != VMUX_LEFT && to != VMUX_RIGHT))
+    if (block_ms < 1 || (from != VMUX_HEAD && from != VMUX_TAIL) ||
+        (to != VMUX_HEAD && to != VMUX_TAIL))
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
     vmux_args_init(&a);
     vmux_args_cstr(&a, "BLMOVE");
     vmux_args_str(&a, src);
     vmux_args_str(&a, dst);
-    vmux_args_cstr(&a, from == VMUX_LEFT ? "LEFT" : "RIGHT");
-    vmux_args_cstr(&a, to == VMUX_LEFT ? "LEFT" : "RIGHT");
+    vmux_args_cstr(&a, from == VMUX_HEAD ? "LEFT" : "RIGHT");
+    vmux_args_cstr(&a, to == VMUX_HEAD ? "LEFT" : "RIGHT");
     add_block_time(&a, block_ms);
     vmux_callopts o = vmux_blocking_opts(m, opts, block_ms);
     vmux_bytes ignored;
@@ -84,30 +84,30 @@ int vmux_blmove(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst, 
     return rc;
 }
 
-int vmux_bzpop(vmux *m, const vmux_callopts *opts, bool max, const vmux_str *keys, size_t n,
+int vmux_bzpop(vmux *m, const vmux_callopts *opts, vmux_end end, const vmux_str *keys, size_t n,
                int64_t block_ms, vmux_bytes *key, vmux_bytes *member, double *score)
 {
     zero(key);
     zero(member);
     if (score != NULL)
         *score = 0;
-    if (keys == NULL || n == 0 || block_ms < 1)
+    if (keys == NULL || n == 0 || block_ms < 1 || (end != VMUX_HEAD && end != VMUX_TAIL))
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
     vmux_args_init(&a);
-    vmux_args_cstr(&a, max ? "BZPOPMAX" : "BZPOPMIN");
+    vmux_args_cstr(&a, end == VMUX_TAIL ? "BZPOPMAX" : "BZPOPMIN");
     add_keys(&a, keys, n);
     add_block_time(&a, block_ms);
     vmux_callopts o = vmux_blocking_opts(m, opts, block_ms);
     vmux_reply *r;
     double s = 0;
     int rc = vmux_typed_call(m, &o, &a, false, &r);
-    if (rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 3)
+    if (rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 3)
         rc = take(r, 0, key) != 0 || take(r, 1, member) != 0 ||
                      vmux_reply_to_double(vmux_reply_element(r, 2), &s) != 0
                  ? VMUX_ERR_PROTOCOL
                  : 0;
-    else if (rc == 0 && vmux_reply_type(r) != VMUX_REPLY_NIL)
+    else if (rc == 0 && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
         rc = VMUX_ERR_PROTOCOL;
     if (rc != 0) {
         vmux_bytes_free(key);

@@ -14,14 +14,14 @@ static int usable(const vmux_reply *r)
 {
     if (r == NULL)
         return VMUX_ERR_INVALID_ARG;
-    return vmux_reply_type(r) == VMUX_REPLY_ERROR ? VMUX_ERR_SERVER : 0;
+    return vmux_reply_get_kind(r) == VMUX_REPLY_ERROR ? VMUX_ERR_SERVER : 0;
 }
 
 int vmux_reply_to_bytes(const vmux_reply *r, vmux_bytes *out)
 {
     memset(out, 0, sizeof(*out));
     int rc = usable(r);
-    if (rc != 0 || vmux_reply_type(r) == VMUX_REPLY_NIL)
+    if (rc != 0 || vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
         return rc;
     size_t len;
     const char *s = vmux_reply_str(r, &len);
@@ -34,7 +34,7 @@ int vmux_reply_to_int(const vmux_reply *r, int64_t *out)
     int rc = usable(r);
     if (rc != 0)
         return rc;
-    if (vmux_reply_type(r) != VMUX_REPLY_INTEGER)
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_INTEGER)
         return VMUX_ERR_PROTOCOL;
     *out = vmux_reply_integer(r);
     return 0;
@@ -63,7 +63,7 @@ int vmux_reply_to_double(const vmux_reply *r, double *out)
     int rc = usable(r);
     if (rc != 0)
         return rc;
-    if (vmux_reply_type(r) == VMUX_REPLY_INTEGER) {
+    if (vmux_reply_get_kind(r) == VMUX_REPLY_INTEGER) {
         *out = (double)vmux_reply_integer(r);
         return 0;
     }
@@ -78,7 +78,7 @@ int vmux_reply_to_bool(const vmux_reply *r, bool *out)
     int rc = usable(r);
     if (rc != 0)
         return rc;
-    switch (vmux_reply_type(r)) {
+    switch (vmux_reply_get_kind(r)) {
     case VMUX_REPLY_STATUS:
         *out = true;
         return 0;
@@ -96,9 +96,9 @@ int vmux_reply_to_bytes_array(const vmux_reply *r, vmux_bytes_array *out)
 {
     memset(out, 0, sizeof(*out));
     int rc = usable(r);
-    if (rc != 0 || vmux_reply_type(r) == VMUX_REPLY_NIL)
+    if (rc != 0 || vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
         return rc;
-    if (vmux_reply_type(r) != VMUX_REPLY_ARRAY)
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY)
         return VMUX_ERR_PROTOCOL;
     size_t n = vmux_reply_len(r);
     out->items = calloc(n ? n : 1, sizeof(*out->items));
@@ -107,8 +107,8 @@ int vmux_reply_to_bytes_array(const vmux_reply *r, vmux_bytes_array *out)
     out->count = n;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const vmux_reply *e = vmux_reply_element(r, i);
-        rc = vmux_reply_type(e) == VMUX_REPLY_ERROR ? VMUX_ERR_PROTOCOL
-                                                    : vmux_reply_to_bytes(e, &out->items[i]);
+        rc = vmux_reply_get_kind(e) == VMUX_REPLY_ERROR ? VMUX_ERR_PROTOCOL
+                                                        : vmux_reply_to_bytes(e, &out->items[i]);
     }
     if (rc != 0)
         vmux_bytes_array_free(out);
@@ -118,7 +118,7 @@ int vmux_reply_to_bytes_array(const vmux_reply *r, vmux_bytes_array *out)
 /* One member and its score from two replies. */
 static int scored_item(const vmux_reply *member, const vmux_reply *score, vmux_scored *out)
 {
-    if (member == NULL || score == NULL || vmux_reply_type(member) != VMUX_REPLY_STRING)
+    if (member == NULL || score == NULL || vmux_reply_get_kind(member) != VMUX_REPLY_STRING)
         return VMUX_ERR_PROTOCOL;
     int rc = vmux_reply_to_double(score, &out->score);
     return rc != 0 ? VMUX_ERR_PROTOCOL : vmux_reply_to_bytes(member, &out->member);
@@ -128,13 +128,13 @@ int vmux_reply_to_scored_array(const vmux_reply *r, vmux_scored_array *out)
 {
     memset(out, 0, sizeof(*out));
     int rc = usable(r);
-    if (rc != 0 || vmux_reply_type(r) == VMUX_REPLY_NIL)
+    if (rc != 0 || vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
         return rc;
-    if (vmux_reply_type(r) != VMUX_REPLY_ARRAY)
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY)
         return VMUX_ERR_PROTOCOL;
     size_t n = vmux_reply_len(r);
     const vmux_reply *first = vmux_reply_element(r, 0);
-    bool nested = first != NULL && vmux_reply_type(first) == VMUX_REPLY_ARRAY;
+    bool nested = first != NULL && vmux_reply_get_kind(first) == VMUX_REPLY_ARRAY;
     size_t count = nested ? n : n / 2;
     if (!nested && n % 2 != 0)
         return VMUX_ERR_PROTOCOL;
@@ -156,11 +156,11 @@ int vmux_reply_to_scored_array(const vmux_reply *r, vmux_scored_array *out)
 int vmux__reply_to_number(const vmux_reply *r, int64_t *out)
 {
     *out = 0;
-    if (r != NULL && vmux_reply_type(r) == VMUX_REPLY_INTEGER)
+    if (r != NULL && vmux_reply_get_kind(r) == VMUX_REPLY_INTEGER)
         return vmux_reply_to_int(r, out);
     size_t len;
     const char *s =
-        r != NULL && vmux_reply_type(r) == VMUX_REPLY_STRING ? vmux_reply_str(r, &len) : NULL;
+        r != NULL && vmux_reply_get_kind(r) == VMUX_REPLY_STRING ? vmux_reply_str(r, &len) : NULL;
     if (s == NULL || len == 0 || len > 20)
         return VMUX_ERR_PROTOCOL;
     char buf[24], *end;

@@ -68,62 +68,59 @@ int vmux_exists_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, 
     return keys_async(m, opts, "EXISTS", keys, n, cb, userdata);
 }
 
-/* cmd key value [NX|XX|GT|LT]; false (nothing to free) for an unknown cond. */
+/* cmd key value [NX|XX|GT|LT|XX GT|XX LT]; false (nothing to free) for an unknown cond. */
 static bool build_expire(struct vmux_args *a, const char *cmd, vmux_str key, int64_t value,
-                         vmux_expire_cond cond)
+                         vmux_cond cond)
 {
-    static const char *const words[] = {NULL, "NX", "XX", "GT", "LT"};
-    if ((unsigned)cond > VMUX_EXPIRE_LT)
+    if ((unsigned)cond > VMUX_COND_XX_LT)
         return false;
     vmux_args_key_command(a, cmd, key);
     vmux_args_int(a, value);
-    if (cond != VMUX_EXPIRE_ALWAYS)
-        vmux_args_cstr(a, words[cond]);
-    return true;
+    return vmux_args_cond(a, cond, VMUX_COND_XX_LT);
 }
 
 static int run_expire(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
-                      int64_t value, vmux_expire_cond cond, bool *was_set)
+                      int64_t value, vmux_cond cond, bool *was_set)
 {
     struct vmux_args a;
     bool set = false;
     int rc = VMUX_ERR_INVALID_ARG;
     if (build_expire(&a, cmd, key, value, cond))
-        rc = vmux_typed_run(m, opts, &a, cond == VMUX_EXPIRE_ALWAYS, vmux_conv_bool, &set);
+        rc = vmux_typed_run(m, opts, &a, cond == VMUX_COND_ALWAYS, vmux_conv_bool, &set);
     if (was_set != NULL)
         *was_set = rc == 0 && set;
     return rc;
 }
 
-int vmux_expire(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t seconds,
-                vmux_expire_cond cond, bool *was_set)
+int vmux_expire(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t seconds, vmux_cond cond,
+                bool *was_set)
 {
     return run_expire(m, opts, "EXPIRE", key, seconds, cond, was_set);
 }
 
-int vmux_pexpire(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ms,
-                 vmux_expire_cond cond, bool *was_set)
+int vmux_pexpire(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ms, vmux_cond cond,
+                 bool *was_set)
 {
     return run_expire(m, opts, "PEXPIRE", key, ms, cond, was_set);
 }
 
-int vmux_pexpire_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ms,
-                       vmux_expire_cond cond, vmux_reply_cb cb, void *userdata)
+int vmux_pexpire_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ms, vmux_cond cond,
+                       vmux_reply_cb cb, void *userdata)
 {
     struct vmux_args a;
     if (!build_expire(&a, "PEXPIRE", key, ms, cond))
         return VMUX_ERR_INVALID_ARG;
-    return vmux_typed_async(m, opts, &a, cond == VMUX_EXPIRE_ALWAYS, cb, userdata);
+    return vmux_typed_async(m, opts, &a, cond == VMUX_COND_ALWAYS, cb, userdata);
 }
 
 int vmux_expireat(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t unix_seconds,
-                  vmux_expire_cond cond, bool *was_set)
+                  vmux_cond cond, bool *was_set)
 {
     return run_expire(m, opts, "EXPIREAT", key, unix_seconds, cond, was_set);
 }
 
 int vmux_pexpireat(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t unix_ms,
-                   vmux_expire_cond cond, bool *was_set)
+                   vmux_cond cond, bool *was_set)
 {
     return run_expire(m, opts, "PEXPIREAT", key, unix_ms, cond, was_set);
 }
@@ -178,7 +175,7 @@ static int conv_type(const vmux_reply *r, void *out)
 {
     vmux_key_type *type = out;
     *type = VMUX_TYPE_NONE;
-    if (vmux_reply_type(r) != VMUX_REPLY_STATUS)
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_STATUS)
         return VMUX_ERR_PROTOCOL;
     size_t len;
     const char *s = vmux_reply_str(r, &len);

@@ -170,19 +170,19 @@ int vmux_ltrim(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, 
     return vmux_typed_run(m, opts, &a, idempotent, vmux_conv_ok, NULL);
 }
 
-static const char *end_word(vmux_side end)
+static const char *end_word(vmux_end end)
 {
     switch (end) {
-    case VMUX_LEFT:
+    case VMUX_HEAD:
         return "LEFT";
-    case VMUX_RIGHT:
+    case VMUX_TAIL:
         return "RIGHT";
     }
     return NULL;
 }
 
 int vmux_lmove(vmux *m, const vmux_callopts *opts, vmux_str source, vmux_str destination,
-               vmux_side from, vmux_side to, vmux_bytes *moved)
+               vmux_end from, vmux_end to, vmux_bytes *moved)
 {
     struct vmux_args a;
     const char *from_word = end_word(from), *to_word = end_word(to);

@@ -5,14 +5,19 @@
 #include "vmux/pubsub.h"
 
 #include "api/typed.h"
+#include "vmux/error.h"
 
-int vmux_publish(vmux *m, const vmux_callopts *opts, bool shard, vmux_str channel, vmux_str message,
-                 int64_t *receivers)
+int vmux_publish(vmux *m, const vmux_callopts *opts, vmux_sub_kind kind, vmux_str channel,
+                 vmux_str message, int64_t *receivers)
 {
     struct vmux_args a;
     int64_t ignored;
+    if (receivers != NULL)
+        *receivers = 0;
+    if (kind != VMUX_SUB_CHANNEL && kind != VMUX_SUB_SHARD)
+        return VMUX_ERR_INVALID_ARG;
     vmux_args_init(&a);
-    vmux_args_cstr(&a, shard ? "SPUBLISH" : "PUBLISH");
+    vmux_args_cstr(&a, kind == VMUX_SUB_SHARD ? "SPUBLISH" : "PUBLISH");
     vmux_args_str(&a, channel);
     vmux_args_str(&a, message);
     return vmux_typed_run(m, opts, &a, false, vmux_conv_int, receivers ? receivers : &ignored);

@@ -5,8 +5,9 @@
 #include <string.h>
 
 #include "api/typed.h"
-#include "vmux/hashes.h"
+#include "core/sized.h"
 #include "vmux/error.h"
+#include "vmux/hashes.h"
 
 enum scan_kind { SCAN_KEYS, SCAN_HASH, SCAN_SET, SCAN_ZSET };
 
@@ -55,9 +56,13 @@ static bool valid_opts(enum scan_kind kind, vmux_str key, const vmux_scan_opts *
 static int begin(vmux *m, enum scan_kind kind, vmux_str key, const vmux_scan_opts *o,
                  vmux_scan **out)
 {
+    vmux_scan_opts copy;
     if (out == NULL)
         return VMUX_ERR_INVALID_ARG;
     *out = NULL;
+    if (o != NULL && vmux__sized_in(&copy, sizeof copy, o) != 0)
+        return VMUX_ERR_INVALID_ARG;
+    o = o != NULL ? &copy : NULL; /* read no further than the caller's size (abi.h) */
     if (m == NULL || !valid_opts(kind, key, o))
         return VMUX_ERR_INVALID_ARG;
     vmux_scan *it = calloc(1, sizeof(*it));
@@ -135,14 +140,14 @@ static void build_step(const vmux_scan *it, struct vmux_args *a)
 /* The next cursor from a reply [cursor, [elements...]]; false when the reply is not so. */
 static bool next_cursor(const vmux_reply *r, char *cursor, size_t *len)
 {
-    if (vmux_reply_type(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != 2)
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != 2)
         return false;
     const vmux_reply *c = vmux_reply_element(r, 0);
     const vmux_reply *e = vmux_reply_element(r, 1);
     size_t n;
     const char *s = vmux_reply_str(c, &n);
-    if (vmux_reply_type(c) != VMUX_REPLY_STRING || n == 0 || n >= CURSOR_MAX ||
-        vmux_reply_type(e) != VMUX_REPLY_ARRAY)
+    if (vmux_reply_get_kind(c) != VMUX_REPLY_STRING || n == 0 || n >= CURSOR_MAX ||
+        vmux_reply_get_kind(e) != VMUX_REPLY_ARRAY)
         return false;
     for (size_t i = 0; i < n; i++)
         if (s[i] < '0' || s[i] > '9')

@@ -35,7 +35,7 @@ int vmux_echo(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *
 {
     struct vmux_args a;
     /* ECHO needs its argument: an empty message is sent as an empty string, not left out. */
-    message_command(&a, "ECHO", message.ptr != NULL ? message : VMUX_BYTES("", 0));
+    message_command(&a, "ECHO", message.ptr != NULL ? message : VMUX_STRN("", 0));
     return vmux_run_bytes(m, opts, &a, true, reply);
 }
 
@@ -48,7 +48,7 @@ int vmux_time(vmux *m, const vmux_callopts *opts, int64_t *seconds, int64_t *mic
     vmux_reply *r;
     int rc = vmux_typed_call(m, opts, &a, true, &r);
     if (rc == 0)
-        rc = vmux_reply_type(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2 &&
+        rc = vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2 &&
                      vmux__reply_to_number(vmux_reply_element(r, 0), &s) == 0 &&
                      vmux__reply_to_number(vmux_reply_element(r, 1), &us) == 0
                  ? 0

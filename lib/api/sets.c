@@ -76,11 +76,11 @@ int vmux_sismember_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_
 /* SMISMEMBER's reply, n integers, into n bools. */
 static int to_bools(const vmux_reply *r, bool *out, size_t n)
 {
-    if (vmux_reply_type(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != n)
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != n)
         return VMUX_ERR_PROTOCOL;
     for (size_t i = 0; i < n; i++) {
         const vmux_reply *e = vmux_reply_element(r, i);
-        if (vmux_reply_type(e) != VMUX_REPLY_INTEGER)
+        if (vmux_reply_get_kind(e) != VMUX_REPLY_INTEGER)
             return VMUX_ERR_PROTOCOL;
         out[i] = vmux_reply_integer(e) != 0;
     }

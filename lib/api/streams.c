@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/typed.h"
+#include "core/sized.h"
 #include "vmux/error.h"
 
 /* ---- freeing ---- */
@@ -85,7 +86,7 @@ typedef void (*release_fn)(void *item);
 
 static bool is_array(const vmux_reply *r, size_t min, size_t max)
 {
-    return r != NULL && vmux_reply_type(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) >= min &&
+    return r != NULL && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) >= min &&
            vmux_reply_len(r) <= max;
 }
 
@@ -93,7 +94,7 @@ static bool is_array(const vmux_reply *r, size_t min, size_t max)
 static int string_of(const vmux_reply *r, vmux_bytes *out)
 {
     memset(out, 0, sizeof(*out));
-    if (r == NULL || vmux_reply_type(r) != VMUX_REPLY_STRING)
+    if (r == NULL || vmux_reply_get_kind(r) != VMUX_REPLY_STRING)
         return VMUX_ERR_PROTOCOL;
     return vmux_reply_to_bytes(r, out);
 }
@@ -102,7 +103,7 @@ static int string_of(const vmux_reply *r, vmux_bytes *out)
 static int string_or_nil(const vmux_reply *r, vmux_bytes *out)
 {
     memset(out, 0, sizeof(*out));
-    if (r != NULL && vmux_reply_type(r) == VMUX_REPLY_NIL)
+    if (r != NULL && vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
         return 0;
     return string_of(r, out);
 }
@@ -142,13 +143,13 @@ static void *parse_items(const vmux_reply *r, size_t size, parse_fn parse, relea
 static int parse_entry(const vmux_reply *r, void *item)
 {
     vmux_stream_entry *e = item;
-    if (r != NULL && vmux_reply_type(r) == VMUX_REPLY_NIL)
+    if (r != NULL && vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
         return 1;
     if (!is_array(r, 2, 2))
         return VMUX_ERR_PROTOCOL;
     const vmux_reply *fields = vmux_reply_element(r, 1);
     int rc = string_of(vmux_reply_element(r, 0), &e->id);
-    if (rc == 0 && vmux_reply_type(fields) != VMUX_REPLY_NIL && !is_array(fields, 0, SIZE_MAX))
+    if (rc == 0 && vmux_reply_get_kind(fields) != VMUX_REPLY_NIL && !is_array(fields, 0, SIZE_MAX))
         rc = VMUX_ERR_PROTOCOL;
     if (rc == 0)
         rc = vmux_reply_to_bytes_array(fields, &e->fields);
@@ -177,7 +178,7 @@ static int top(const vmux_reply *r)
 {
     if (r == NULL)
         return VMUX_ERR_INVALID_ARG;
-    switch (vmux_reply_type(r)) {
+    switch (vmux_reply_get_kind(r)) {
     case VMUX_REPLY_ARRAY:
         return 0;
     case VMUX_REPLY_NIL:
@@ -261,7 +262,7 @@ static int conv_summary(const vmux_reply *r, void *out)
     if (rc == 0 && is_array(list, 0, SIZE_MAX))
         s->consumers = parse_items(list, sizeof(*s->consumers), parse_consumer, release_consumer,
                                    &s->nconsumers, &rc);
-    else if (rc == 0 && vmux_reply_type(list) != VMUX_REPLY_NIL)
+    else if (rc == 0 && vmux_reply_get_kind(list) != VMUX_REPLY_NIL)
         rc = VMUX_ERR_PROTOCOL;
     if (rc != 0)
         vmux_xpending_summary_free(s);
@@ -398,6 +399,10 @@ static void add_trim(struct vmux_args *a, const vmux_stream_trim *t)
 static int build_xadd(struct vmux_args *a, vmux_str key, vmux_str id, const vmux_str *fields,
                       const vmux_str *values, size_t n, const vmux_xadd_opts *xo)
 {
+    vmux_xadd_opts copy;
+    if (xo != NULL && vmux__sized_in(&copy, sizeof copy, xo) != 0)
+        return VMUX_ERR_INVALID_ARG;
+    xo = xo != NULL ? &copy : NULL; /* no further than the caller's size (abi.h) */
     if (fields == NULL || values == NULL || n == 0 || (xo != NULL && !trim_valid(&xo->trim, true)))
         return VMUX_ERR_INVALID_ARG;
     vmux_args_key_command(a, "XADD", key);
@@ -499,7 +504,7 @@ int vmux_xrevrange(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str en
 /* Checks the parts shared by XREAD and XREADGROUP. */
 static bool read_args_valid(const vmux_str *keys, size_t n, int64_t count, int64_t block_ms)
 {
-    return keys != NULL && n > 0 && count >= 0 && (block_ms == VMUX_NO_BLOCK || block_ms >= 1);
+    return keys != NULL && n > 0 && count >= 0 && block_ms >= 0; /* 0 is VMUX_NO_BLOCK */
 }
 
 /* [COUNT count] [BLOCK ms] */
@@ -529,9 +534,12 @@ static void add_streams(struct vmux_args *a, const vmux_str *keys, const vmux_st
 static int run_read(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                     int64_t block_ms, vmux_stream_batch_array *out)
 {
-    vmux_callopts o = block_ms != VMUX_NO_BLOCK ? vmux_blocking_opts(m, opts, block_ms)
-                                                : (opts != NULL ? *opts : (vmux_callopts){0});
-    return vmux_typed_run_into(m, &o, a, idempotent, conv_batches, out,
+    vmux_callopts o;
+    if (block_ms != VMUX_NO_BLOCK) {
+        o = vmux_blocking_opts(m, opts, block_ms);
+        opts = &o;
+    }
+    return vmux_typed_run_into(m, opts, a, idempotent, conv_batches, out,
                                sizeof(vmux_stream_batch_array), release_batches);
 }
 
@@ -557,9 +565,10 @@ int vmux_xreadgroup(vmux *m, const vmux_callopts *opts, vmux_str group, vmux_str
 {
     if (batches != NULL)
         memset(batches, 0, sizeof(*batches));
-    vmux_xreadgroup_opts none = {0};
-    if (ro == NULL)
-        ro = &none;
+    vmux_xreadgroup_opts copy = {.size = sizeof copy};
+    if (ro != NULL && vmux__sized_in(&copy, sizeof copy, ro) != 0)
+        return VMUX_ERR_INVALID_ARG;
+    ro = &copy; /* no further than the caller's size (abi.h) */
     if (!read_args_valid(keys, n, ro->count, block_ms))
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;

@@ -30,15 +30,6 @@ static bool add_expiry(struct vmux_args *a, vmux_expiry e, bool for_set)
     return false;
 }
 
-static bool add_when(struct vmux_args *a, vmux_when when)
-{
-    if (when == VMUX_WHEN_NOT_EXISTS)
-        vmux_args_cstr(a, "NX");
-    else if (when == VMUX_WHEN_EXISTS)
-        vmux_args_cstr(a, "XX");
-    return when == VMUX_WHEN_ALWAYS || when == VMUX_WHEN_NOT_EXISTS || when == VMUX_WHEN_EXISTS;
-}
-
 int vmux_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
 {
     struct vmux_args a;
@@ -62,11 +53,11 @@ int vmux_get_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_
 
 /* Builds SET key value [expiry] [NX|XX] [GET]; false when the options are not valid. */
 static bool build_set(struct vmux_args *a, vmux_str key, vmux_str value, vmux_expiry expiry,
-                      vmux_when when, bool get)
+                      vmux_cond when, bool get)
 {
     vmux_args_key_command(a, "SET", key);
     vmux_args_str(a, value);
-    bool ok = add_expiry(a, expiry, true) && add_when(a, when);
+    bool ok = add_expiry(a, expiry, true) && vmux_args_cond(a, when, VMUX_COND_XX);
     if (get)
         vmux_args_cstr(a, "GET");
     if (!ok)
@@ -75,7 +66,7 @@ static bool build_set(struct vmux_args *a, vmux_str key, vmux_str value, vmux_ex
 }
 
 int vmux_set(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value, vmux_expiry expiry,
-             vmux_when when, bool *was_set)
+             vmux_cond when, bool *was_set)
 {
     struct vmux_args a;
     bool set;
@@ -83,23 +74,23 @@ int vmux_set(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value, v
         *was_set = false;
     if (!build_set(&a, key, value, expiry, when, false))
         return VMUX_ERR_INVALID_ARG;
-    int rc = vmux_typed_run(m, opts, &a, when == VMUX_WHEN_ALWAYS, vmux_conv_bool, &set);
+    int rc = vmux_typed_run(m, opts, &a, when == VMUX_COND_ALWAYS, vmux_conv_bool, &set);
     if (was_set != NULL)
         *was_set = rc == 0 && set;
     return rc;
 }
 
 int vmux_set_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
-                   vmux_expiry expiry, vmux_when when, vmux_reply_cb cb, void *userdata)
+                   vmux_expiry expiry, vmux_cond when, vmux_reply_cb cb, void *userdata)
 {
     struct vmux_args a;
     if (!build_set(&a, key, value, expiry, when, false))
         return VMUX_ERR_INVALID_ARG;
-    return vmux_typed_async(m, opts, &a, when == VMUX_WHEN_ALWAYS, cb, userdata);
+    return vmux_typed_async(m, opts, &a, when == VMUX_COND_ALWAYS, cb, userdata);
 }
 
 int vmux_set_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
-                 vmux_expiry expiry, vmux_when when, vmux_bytes *old)
+                 vmux_expiry expiry, vmux_cond when, vmux_bytes *old)
 {
     struct vmux_args a;
     if (old != NULL)

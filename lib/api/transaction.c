@@ -195,7 +195,7 @@ static int exec_block(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *com
     if (rc == 0)
         rc = vmux__call_block(m, opts, block.data, block.len, (uint32_t)tx->ncmds + 2, &r);
     vmux_buf_free(&block);
-    *committed = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY;
+    *committed = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY;
     if (rc == 0 && !*committed) {
         vmux_reply_free(r); /* EXEC answered nil: cannot happen without WATCH */
         return VMUX_ERR_PROTOCOL;
@@ -231,7 +231,7 @@ static size_t push_args(struct gen *g, const vmux_bytes *args, size_t n)
 {
     size_t first = g->argc + 1;
     for (size_t i = 0; i < n; i++)
-        g->argv[g->argc++] = VMUX_BYTES(args[i].ptr, args[i].len);
+        g->argv[g->argc++] = VMUX_STRN(args[i].ptr, args[i].len);
     return first;
 }
 
@@ -285,11 +285,11 @@ static int exec_script(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *co
     }
     emit(&g, "return r\n");
     vmux_script *s = NULL;
-    int rc = g.failed ? VMUX_ERR_NOMEM : vmux_script_new(VMUX_BYTES(g.src.data, g.src.len), &s);
+    int rc = g.failed ? VMUX_ERR_NOMEM : vmux_script_new(VMUX_STRN(g.src.data, g.src.len), &s);
     vmux_reply *r = NULL;
     if (rc == 0)
         rc = vmux_script_run(m, opts, s, NULL, 0, g.argv, g.argc, &r);
-    *committed = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY;
+    *committed = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY;
     if (rc == 0 && !*committed) {
         vmux_reply_free(r); /* a condition failed: the script returned false (nil) */
         r = NULL;

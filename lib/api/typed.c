@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sized.h"
 #include "mux/handle.h"
 #include "vmux/error.h"
 
@@ -136,12 +137,21 @@ void vmux_args_double(struct vmux_args *a, double v)
     vmux_args_add(a, slot, (size_t)n);
 }
 
+bool vmux_args_cond(struct vmux_args *a, vmux_cond cond, vmux_cond max)
+{
+    static const char *const words[][2] = {{NULL, NULL}, {"NX", NULL}, {"XX", NULL}, {"GT", NULL},
+                                           {"LT", NULL}, {"XX", "GT"}, {"XX", "LT"}};
+    if ((unsigned)cond > (unsigned)max || (unsigned)max > VMUX_COND_XX_LT)
+        return false;
+    for (int i = 0; i < 2 && words[cond][i] != NULL; i++)
+        vmux_args_cstr(a, words[cond][i]);
+    return true;
+}
+
 /* opts with the retry-safe flag added for idempotent commands. */
 static vmux_callopts with_safety(const vmux_callopts *opts, bool idempotent)
 {
-    vmux_callopts o = {0};
-    if (opts != NULL)
-        o = *opts;
+    vmux_callopts o = vmux__callopts_copy(opts);
     if (idempotent)
         o.flags |= VMUX_CALL_RETRY_SAFE;
     return o;
@@ -213,19 +223,17 @@ int vmux_conv_ok(const vmux_reply *r, void *out)
     (void)out;
     if (r == NULL)
         return VMUX_ERR_INVALID_ARG;
-    return vmux_reply_type(r) == VMUX_REPLY_STATUS ? 0 : VMUX_ERR_PROTOCOL;
+    return vmux_reply_get_kind(r) == VMUX_REPLY_STATUS ? 0 : VMUX_ERR_PROTOCOL;
 }
 
 vmux_callopts vmux_blocking_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms)
 {
-    vmux_callopts o = {0};
-    if (opts != NULL)
-        o = *opts;
-    if (m == NULL)
-        return o; /* the call reports the NULL handle */
-    uint64_t margin = o.timeout_ms != 0 ? o.timeout_ms : (uint64_t)vmux__sync_timeout(m);
+    vmux_callopts o = vmux__callopts_copy(opts);
+    if (m == NULL || o.size == 0 || o.timeout_ms < 0)
+        return o; /* the call reports the NULL handle or the bad options */
+    uint64_t margin = o.timeout_ms != 0 ? (uint64_t)o.timeout_ms : (uint64_t)vmux__sync_timeout(m);
     uint64_t total = (uint64_t)block_ms + margin;
-    o.timeout_ms = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+    o.timeout_ms = total > UINT32_MAX ? UINT32_MAX : (int64_t)total;
     o.flags |= VMUX_CALL_BLOCKING;
     return o;
 }

@@ -35,6 +35,12 @@ void vmux_args_add(struct vmux_args *a, const void *p, size_t len);
 void vmux_args_str(struct vmux_args *a, vmux_str s);
 void vmux_args_cstr(struct vmux_args *a, const char *s);
 void vmux_args_int(struct vmux_args *a, int64_t v);
+/*
+ * Adds the words of a write condition (NX, XX, GT, LT, XX GT, XX LT; none for ALWAYS). Returns
+ * false, adding nothing, for a condition after max in vmux_cond's order (the last one the
+ * command takes) or outside the enum.
+ */
+bool vmux_args_cond(struct vmux_args *a, vmux_cond cond, vmux_cond max);
 /* A NaN is refused (VMUX_ERR_INVALID_ARG when the command is sent). */
 void vmux_args_double(struct vmux_args *a, double v);
 

@@ -7,10 +7,8 @@
 #include <string.h>
 
 #include "api/typed.h"
+#include "core/sized.h"
 #include "vmux/error.h"
-
-#define ZADD_CONDITIONS (VMUX_ZADD_NX | VMUX_ZADD_XX | VMUX_ZADD_GT | VMUX_ZADD_LT)
-#define ZADD_ALL (ZADD_CONDITIONS | VMUX_ZADD_CH)
 
 /*
  * Scores are written as the server writes them, "-inf" and "+inf" included, with enough
@@ -77,20 +75,20 @@ static int bound_text(struct arg_text *t, const vmux_zbound *b)
 {
     memset(t, 0, sizeof(*t));
     switch (b->kind) {
-    case VMUX_ZBOUND_INDEX:
+    case VMUX_ZBOUND_KIND_INDEX:
         snprintf(t->buf, sizeof(t->buf), "%" PRId64, b->index);
         return text_word(t, t->buf);
-    case VMUX_ZBOUND_SCORE:
+    case VMUX_ZBOUND_KIND_SCORE:
         return text_score(t, "", b->score);
-    case VMUX_ZBOUND_SCORE_EXCLUSIVE:
+    case VMUX_ZBOUND_KIND_SCORE_EXCLUSIVE:
         return text_score(t, "(", b->score);
-    case VMUX_ZBOUND_LEX:
+    case VMUX_ZBOUND_KIND_LEX:
         return text_lex(t, '[', b->member);
-    case VMUX_ZBOUND_LEX_EXCLUSIVE:
+    case VMUX_ZBOUND_KIND_LEX_EXCLUSIVE:
         return text_lex(t, '(', b->member);
-    case VMUX_ZBOUND_LEX_MIN:
+    case VMUX_ZBOUND_KIND_LEX_MIN:
         return text_word(t, "-");
-    case VMUX_ZBOUND_LEX_MAX:
+    case VMUX_ZBOUND_KIND_LEX_MAX:
         return text_word(t, "+");
     }
     return VMUX_ERR_INVALID_ARG;
@@ -102,15 +100,15 @@ enum range_by { BY_INDEX, BY_SCORE, BY_LEX, BY_INVALID };
 static enum range_by range_by(vmux_zbound_kind kind)
 {
     switch (kind) {
-    case VMUX_ZBOUND_INDEX:
+    case VMUX_ZBOUND_KIND_INDEX:
         return BY_INDEX;
-    case VMUX_ZBOUND_SCORE:
-    case VMUX_ZBOUND_SCORE_EXCLUSIVE:
+    case VMUX_ZBOUND_KIND_SCORE:
+    case VMUX_ZBOUND_KIND_SCORE_EXCLUSIVE:
         return BY_SCORE;
-    case VMUX_ZBOUND_LEX:
-    case VMUX_ZBOUND_LEX_EXCLUSIVE:
-    case VMUX_ZBOUND_LEX_MIN:
-    case VMUX_ZBOUND_LEX_MAX:
+    case VMUX_ZBOUND_KIND_LEX:
+    case VMUX_ZBOUND_KIND_LEX_EXCLUSIVE:
+    case VMUX_ZBOUND_KIND_LEX_MIN:
+    case VMUX_ZBOUND_KIND_LEX_MAX:
         return BY_LEX;
     }
     return BY_INVALID;
@@ -129,32 +127,20 @@ static int bounds_text(struct arg_text t[2], const vmux_zbound *lo, const vmux_z
     return rc;
 }
 
-static bool zadd_flags_valid(unsigned flags)
+static bool zadd_cond_valid(vmux_cond cond)
 {
-    if ((flags & ~ZADD_ALL) != 0)
-        return false;
-    if ((flags & VMUX_ZADD_NX) && (flags & (VMUX_ZADD_XX | VMUX_ZADD_GT | VMUX_ZADD_LT)))
-        return false;
-    return !((flags & VMUX_ZADD_GT) && (flags & VMUX_ZADD_LT));
+    return (unsigned)cond <= VMUX_COND_XX_LT;
 }
 
-/* ZADD key and its option words; false (nothing built) for invalid flags. */
-static bool zadd_head(struct vmux_args *a, vmux_str key, unsigned flags)
+/* ZADD key, its condition and CH; false (nothing built) for an unknown condition. */
+static bool zadd_head(struct vmux_args *a, vmux_str key, vmux_cond cond, bool ch)
 {
-    static const struct {
-        unsigned flag;
-        const char *word;
-    } words[] = {{VMUX_ZADD_NX, "NX"},
-                 {VMUX_ZADD_XX, "XX"},
-                 {VMUX_ZADD_GT, "GT"},
-                 {VMUX_ZADD_LT, "LT"},
-                 {VMUX_ZADD_CH, "CH"}};
-    if (!zadd_flags_valid(flags))
+    if (!zadd_cond_valid(cond))
         return false;
     vmux_args_key_command(a, "ZADD", key);
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-        if (flags & words[i].flag)
-            vmux_args_cstr(a, words[i].word);
+    vmux_args_cond(a, cond, VMUX_COND_XX_LT);
+    if (ch)
+        vmux_args_cstr(a, "CH");
     return true;
 }
 
@@ -164,10 +150,10 @@ static bool zadd_head(struct vmux_args *a, vmux_str key, unsigned flags)
  * after sending; nothing is left to free on error.
  */
 static int build_zadd(struct vmux_args *a, char (**scores)[32], vmux_str key,
-                      const vmux_zmember *items, size_t n, unsigned flags)
+                      const vmux_zmember *items, size_t n, vmux_cond cond, bool ch)
 {
     *scores = NULL;
-    if (items == NULL || n == 0 || !zadd_flags_valid(flags))
+    if (items == NULL || n == 0 || !zadd_cond_valid(cond))
         return VMUX_ERR_INVALID_ARG;
     char(*text)[32] = malloc(n * sizeof(*text));
     if (text == NULL)
@@ -178,7 +164,7 @@ static int build_zadd(struct vmux_args *a, char (**scores)[32], vmux_str key,
             return VMUX_ERR_INVALID_ARG;
         }
     }
-    zadd_head(a, key, flags);
+    zadd_head(a, key, cond, ch);
     for (size_t i = 0; i < n; i++) {
         vmux_args_cstr(a, text[i]);
         vmux_args_str(a, items[i].member);
@@ -188,29 +174,29 @@ static int build_zadd(struct vmux_args *a, char (**scores)[32], vmux_str key,
 }
 
 int vmux_zadd(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zmember *items, size_t n,
-              unsigned flags, int64_t *count)
+              vmux_cond cond, bool count_changed, int64_t *count)
 {
     struct vmux_args a;
     char(*scores)[32];
     if (count != NULL)
         *count = 0;
-    int rc = build_zadd(&a, &scores, key, items, n, flags);
+    int rc = build_zadd(&a, &scores, key, items, n, cond, count_changed);
     if (rc != 0)
         return rc;
-    rc = vmux_run_int(m, opts, &a, (flags & ZADD_CONDITIONS) == 0, count);
+    rc = vmux_run_int(m, opts, &a, cond == VMUX_COND_ALWAYS, count);
     free(scores);
     return rc;
 }
 
 int vmux_zadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zmember *items,
-                    size_t n, unsigned flags, vmux_reply_cb cb, void *userdata)
+                    size_t n, vmux_cond cond, bool count_changed, vmux_reply_cb cb, void *userdata)
 {
     struct vmux_args a;
     char(*scores)[32];
-    int rc = build_zadd(&a, &scores, key, items, n, flags);
+    int rc = build_zadd(&a, &scores, key, items, n, cond, count_changed);
     if (rc != 0)
         return rc;
-    rc = vmux_typed_async(m, opts, &a, (flags & ZADD_CONDITIONS) == 0, cb, userdata);
+    rc = vmux_typed_async(m, opts, &a, cond == VMUX_COND_ALWAYS, cb, userdata);
     free(scores);
     return rc;
 }
@@ -221,12 +207,12 @@ int vmux_reply_to_score(const vmux_reply *r, double *score, bool *found)
     int rc = 0;
     if (r == NULL)
         rc = VMUX_ERR_INVALID_ARG;
-    else if (vmux_reply_type(r) != VMUX_REPLY_NIL)
+    else if (vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
         rc = vmux_reply_to_double(r, &s);
     if (score != NULL)
         *score = rc == 0 ? s : 0;
     if (found != NULL)
-        *found = rc == 0 && vmux_reply_type(r) != VMUX_REPLY_NIL;
+        *found = rc == 0 && vmux_reply_get_kind(r) != VMUX_REPLY_NIL;
     return rc;
 }
 
@@ -255,7 +241,7 @@ static int run_score(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bo
 }
 
 int vmux_zadd_incr(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
-                   double increment, unsigned flags, double *score, bool *applied)
+                   double increment, vmux_cond cond, double *score, bool *applied)
 {
     struct vmux_args a;
     char text[32];
@@ -263,7 +249,7 @@ int vmux_zadd_incr(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str me
         *score = 0;
     if (applied != NULL)
         *applied = false;
-    if (!format_score(text, sizeof(text), "", increment) || !zadd_head(&a, key, flags))
+    if (!format_score(text, sizeof(text), "", increment) || !zadd_head(&a, key, cond, false))
         return VMUX_ERR_INVALID_ARG;
     vmux_args_cstr(&a, "INCR");
     vmux_args_cstr(&a, text);
@@ -324,11 +310,11 @@ static int conv_mscore(const vmux_reply *r, void *out)
 {
     struct mscore_out *o = out;
     int rc = 0;
-    if (vmux_reply_type(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != o->n)
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != o->n)
         return VMUX_ERR_PROTOCOL;
     for (size_t i = 0; i < o->n && rc == 0; i++) {
         const vmux_reply *e = vmux_reply_element(r, i);
-        rc = vmux_reply_type(e) == VMUX_REPLY_ERROR
+        rc = vmux_reply_get_kind(e) == VMUX_REPLY_ERROR
                  ? VMUX_ERR_PROTOCOL
                  : vmux_reply_to_score(e, o->scores ? &o->scores[i] : NULL,
                                        o->found ? &o->found[i] : NULL);
@@ -362,7 +348,7 @@ struct rank_out {
 static int conv_rank(const vmux_reply *r, void *out)
 {
     struct rank_out *o = out;
-    if (vmux_reply_type(r) == VMUX_REPLY_NIL)
+    if (vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
         return 0;
     if (!o->withscore) {
         int rc = vmux_reply_to_int(r, &o->rank);
@@ -370,7 +356,7 @@ static int conv_rank(const vmux_reply *r, void *out)
         return rc;
     }
     const vmux_reply *rank = vmux_reply_element(r, 0), *score = vmux_reply_element(r, 1);
-    if (vmux_reply_len(r) != 2 || vmux_reply_type(r) != VMUX_REPLY_ARRAY ||
+    if (vmux_reply_len(r) != 2 || vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY ||
         vmux_reply_to_int(rank, &o->rank) != 0 || vmux_reply_to_double(score, &o->score) != 0) {
         *o = (struct rank_out){0};
         return VMUX_ERR_PROTOCOL;
@@ -427,11 +413,14 @@ static void range_text_free(struct range_text *t)
 static int build_zrange(struct vmux_args *a, struct range_text *t, vmux_str key,
                         const vmux_zrange_opts *range, bool withscores)
 {
-    static const vmux_zrange_opts every = {.start = {.kind = VMUX_ZBOUND_INDEX, .index = 0},
-                                           .stop = {.kind = VMUX_ZBOUND_INDEX, .index = -1}};
+    static const vmux_zrange_opts every = {.size = sizeof(vmux_zrange_opts),
+                                           .start = {.kind = VMUX_ZBOUND_KIND_INDEX, .index = 0},
+                                           .stop = {.kind = VMUX_ZBOUND_KIND_INDEX, .index = -1}};
     enum range_by by;
-    if (range == NULL)
-        range = &every;
+    vmux_zrange_opts copy;
+    if (range != NULL && vmux__sized_in(&copy, sizeof copy, range) != 0)
+        return VMUX_ERR_INVALID_ARG;
+    range = range != NULL ? &copy : &every; /* no further than the caller's size (abi.h) */
     int rc = bounds_text(t->bound, &range->start, &range->stop, &by);
     if (rc != 0)
         return rc;

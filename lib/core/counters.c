@@ -42,12 +42,12 @@ void vmux_counters_release(struct vmux_counters *c, uint64_t len)
     atomic_fetch_sub_explicit(&c->pending_bytes, len, memory_order_relaxed);
 }
 
-static uint64_t get(_Atomic uint64_t *v)
+static uint64_t get(const _Atomic uint64_t *v)
 {
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-void vmux_counters_read(struct vmux_counters *c, vmux_stats *out)
+void vmux_counters_read(const struct vmux_counters *c, vmux_stats *out)
 {
     out->submitted = get(&c->submitted);
     out->replied = get(&c->replied);

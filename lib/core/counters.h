@@ -47,6 +47,6 @@ void vmux_counters_release(struct vmux_counters *c, uint64_t len);
 void vmux_count_completion(struct vmux_counters *c, int status);
 
 /* Copies the counters into the public struct. */
-void vmux_counters_read(struct vmux_counters *c, vmux_stats *out);
+void vmux_counters_read(const struct vmux_counters *c, vmux_stats *out);
 
 #endif

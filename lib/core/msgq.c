@@ -111,7 +111,7 @@ void vmux_msgq_close(vmux_msgq *q)
 }
 
 /* Waits for a message or the end; returns false when the time ran out. Holds q->mu. */
-static bool wait_nonempty(vmux_msgq *q, int timeout_ms)
+static bool wait_nonempty(vmux_msgq *q, int64_t timeout_ms)
 {
     uint64_t until = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
     while (q->count == 0 && !q->closed) {
@@ -126,9 +126,9 @@ static bool wait_nonempty(vmux_msgq *q, int timeout_ms)
     return true;
 }
 
-int vmux_msgq_pop(vmux_msgq *q, int timeout_ms, vmux_message *msg)
+int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg)
 {
-    if (q == NULL || msg == NULL)
+    if (q == NULL || msg == NULL || timeout_ms < VMUX_FOREVER)
         return VMUX_ERR_INVALID_ARG;
     memset(msg, 0, sizeof(*msg));
     uv_mutex_lock(&q->mu);
@@ -147,16 +147,18 @@ int vmux_msgq_pop(vmux_msgq *q, int timeout_ms, vmux_message *msg)
     return rc;
 }
 
-uint64_t vmux_msgq_dropped(vmux_msgq *q)
+uint64_t vmux_msgq_dropped(const vmux_msgq *cq)
 {
+    vmux_msgq *q = (vmux_msgq *)cq; /* only its mutex changes, and is back as it was */
     uv_mutex_lock(&q->mu);
     uint64_t n = q->dropped;
     uv_mutex_unlock(&q->mu);
     return n;
 }
 
-size_t vmux_msgq_length(vmux_msgq *q)
+size_t vmux_msgq_length(const vmux_msgq *cq)
 {
+    vmux_msgq *q = (vmux_msgq *)cq; /* only its mutex changes, and is back as it was */
     uv_mutex_lock(&q->mu);
     size_t n = q->count;
     uv_mutex_unlock(&q->mu);

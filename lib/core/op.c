@@ -40,7 +40,7 @@ void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply)
 
 void vmux_op_complete_reply(struct vmux_op *op, vmux_reply *reply)
 {
-    int status = vmux_reply_type(reply) == VMUX_REPLY_ERROR ? VMUX_ERR_SERVER : 0;
+    int status = vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR ? VMUX_ERR_SERVER : 0;
     vmux_op_complete(op, status, reply);
 }
 

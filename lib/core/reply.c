@@ -67,12 +67,12 @@ int vmux_reply_array_set(vmux_reply *parent, size_t idx, vmux_reply *child)
     return 0;
 }
 
-vmux_reply_kind vmux_reply_type(const vmux_reply *r)
+vmux_reply_kind vmux_reply_get_kind(const vmux_reply *r)
 {
     return r->type;
 }
 
-const char *vmux_reply_type_name(vmux_reply_kind kind)
+const char *vmux_reply_kind_name(vmux_reply_kind kind)
 {
     switch (kind) {
     case VMUX_REPLY_STRING:

@@ -13,6 +13,7 @@
 
 #include "core/encode.h"
 #include "core/errbuf.h"
+#include "core/sized.h"
 #include "mux/mux.h"
 #include "vmux/call.h"
 #include "vmux/error.h"
@@ -74,10 +75,17 @@ static void forget_done(int status, vmux_reply *reply, void *userdata)
     vmux_reply_free(reply);
 }
 
-static int check_opts(const vmux_callopts *opts)
+/* Reads the caller's options only as far as their size goes (abi.h): *opts then points at
+ * local, a full copy, unless it is NULL. */
+static int check_opts(const vmux_callopts **opts, vmux_callopts *local)
 {
     uint32_t known = VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING;
-    return opts != NULL && (opts->flags & ~known) != 0 ? VMUX_ERR_INVALID_ARG : 0;
+    if (*opts == NULL)
+        return 0;
+    int rc = vmux__sized_in(local, sizeof *local, *opts);
+    *opts = local;
+    return rc != 0 || (local->flags & ~known) != 0 || local->timeout_ms < 0 ? VMUX_ERR_INVALID_ARG
+                                                                            : 0;
 }
 
 /* The op flags the caller asked for; the encoder already classified the command itself. */
@@ -94,7 +102,7 @@ static uint32_t op_flags(const vmux_callopts *opts)
 static uint32_t timeout_for(vmux *m, const vmux_callopts *opts, bool sync)
 {
     if (opts != NULL && opts->timeout_ms != 0)
-        return opts->timeout_ms;
+        return opts->timeout_ms < UINT32_MAX ? (uint32_t)opts->timeout_ms : UINT32_MAX;
     return (uint32_t)(sync ? vmux_config_sync_timeout(m->cfg) : vmux_config_async_timeout(m->cfg));
 }
 
@@ -158,20 +166,21 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_
     return rc;
 }
 
-static int check_sync(vmux *m, const vmux_callopts *opts, vmux_reply **out)
+static int check_sync(vmux *m, const vmux_callopts **opts, vmux_callopts *local, vmux_reply **out)
 {
     if (out != NULL)
         *out = NULL;
     if (m == NULL || out == NULL || vmux_on_io_thread(m))
         return VMUX_ERR_INVALID_ARG;
-    return check_opts(opts);
+    return check_opts(opts, local);
 }
 
 int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
               const size_t *argvlen, vmux_reply **out)
 {
     struct vmux_op *op;
-    int rc = check_sync(m, opts, out);
+    vmux_callopts local;
+    int rc = check_sync(m, &opts, &local, out);
     if (rc == 0)
         rc = vmux_encode_op(argc, argv, argvlen, &op);
     if (rc != 0) {
@@ -185,9 +194,10 @@ int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *co
                     const size_t *argvlen, vmux_reply_cb cb, void *userdata)
 {
     struct vmux_op *op;
+    vmux_callopts local;
     if (m == NULL || cb == NULL)
         return VMUX_ERR_INVALID_ARG;
-    int rc = check_opts(opts);
+    int rc = check_opts(&opts, &local);
     if (rc == 0)
         rc = vmux_encode_op(argc, argv, argvlen, &op);
     return rc != 0 ? rc : submit(m, opts, op, timeout_for(m, opts, false), cb, userdata);
@@ -197,9 +207,10 @@ int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *c
                      const size_t *argvlen)
 {
     struct vmux_op *op;
+    vmux_callopts local;
     if (m == NULL)
         return VMUX_ERR_INVALID_ARG;
-    int rc = check_opts(opts);
+    int rc = check_opts(&opts, &local);
     if (rc == 0)
         rc = vmux_encode_op(argc, argv, argvlen, &op);
     return rc != 0 ? rc : submit(m, opts, op, timeout_for(m, opts, false), forget_done, NULL);
@@ -207,7 +218,8 @@ int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *c
 
 int vmux_command(vmux *m, vmux_reply **out, const char *format, ...)
 {
-    int rc = check_sync(m, NULL, out);
+    const vmux_callopts *none = NULL;
+    int rc = check_sync(m, &none, NULL, out);
     if (rc != 0 || format == NULL)
         return rc != 0 ? rc : VMUX_ERR_INVALID_ARG;
     char *cmd = NULL;
@@ -233,7 +245,8 @@ int vmux_command(vmux *m, vmux_reply **out, const char *format, ...)
 
 int vmux_call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out)
 {
-    int rc = check_sync(m, opts, out);
+    vmux_callopts local;
+    int rc = check_sync(m, &opts, &local, out);
     if (rc != 0) {
         vmux_op_free(op);
         return rc;

@@ -12,6 +12,7 @@
 
 #include "core/errbuf.h"
 #include "core/log.h"
+#include "core/sized.h"
 #include "vmux/error.h"
 
 bool vmux_on_io_thread(vmux *m)
@@ -318,10 +319,11 @@ void vmux_close(vmux *m)
     mux_stop(m, true);
 }
 
-int vmux_get_stats(vmux *m, vmux_stats *out)
+int vmux_read_stats(const vmux *m, vmux_stats *out)
 {
     if (m == NULL || out == NULL)
         return VMUX_ERR_INVALID_ARG;
-    vmux_counters_read(&m->ctr, out);
-    return 0;
+    vmux_stats all = {.size = sizeof all};
+    vmux_counters_read(&m->ctr, &all);
+    return vmux__sized_out(out, &all, sizeof all);
 }

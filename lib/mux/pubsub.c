@@ -341,7 +341,7 @@ static void on_push(vmux_reply *r, void *arg)
                 e1);
     } else if (is_unsubscribe(e0)) {
         answered(&m->pubsub); /* makes nothing live */
-    } else if (vmux_reply_type(r) == VMUX_REPLY_ERROR) {
+    } else if (vmux_reply_get_kind(r) == VMUX_REPLY_ERROR) {
         answered(&m->pubsub); /* the request it refuses stays not live */
         vmux_log(m->cfg, VMUX_LOG_ERROR, "subscriber connection: %s", vmux_reply_str(r, NULL));
     }
@@ -473,9 +473,9 @@ int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_msgq *
     return subscribe(m, kind, name, NULL, q, NULL, out); /* q NULL: refused there */
 }
 
-int vmux_sub_wait_live(vmux_sub *sub, int timeout_ms)
+int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms)
 {
-    if (sub == NULL)
+    if (sub == NULL || timeout_ms < VMUX_FOREVER)
         return VMUX_ERR_INVALID_ARG;
     if (vmux_forked(sub->m))
         return VMUX_ERR_FORKED; /* nothing in this process would ever confirm it */

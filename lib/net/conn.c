@@ -223,7 +223,7 @@ static bool conn_partial_reply(struct vmux_op *op, vmux_reply *reply)
     if (op->nreplies <= 1)
         return false;
     op->nreplies--;
-    if (vmux_reply_type(reply) == VMUX_REPLY_ERROR && op->first_error == NULL)
+    if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR && op->first_error == NULL)
         op->first_error = reply;
     else
         vmux_reply_free(reply);
@@ -257,7 +257,7 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
     if (conn_partial_reply(op, reply))
         return;
     vmux_opq_pop(&c->fifo);
-    if (op->first_error != NULL && vmux_reply_type(reply) == VMUX_REPLY_ERROR) {
+    if (op->first_error != NULL && vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR) {
         vmux_reply_free(reply); /* EXECABORT: the queued command's own error says more */
         reply = op->first_error;
         op->first_error = NULL;

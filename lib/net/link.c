@@ -37,7 +37,7 @@ int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *
     return 0;
 }
 
-/* Publishes the backlog and in-flight depths for vmux_get_stats(). */
+/* Publishes the backlog and in-flight depths for vmux_read_stats(). */
 static void link_gauges(struct vmux_link *link)
 {
     if (link->auxiliary)
@@ -247,7 +247,7 @@ static bool is_transient(const char *msg)
 
 bool vmux_link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
 {
-    if (vmux_reply_type(reply) != VMUX_REPLY_ERROR)
+    if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
         return false;
     const char *msg = vmux_reply_str(reply, NULL);
     bool readonly = starts_with(msg, "READONLY") && link->push_fn == NULL;

@@ -174,7 +174,7 @@ static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, 
 static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
                         const vmux_reply *reply)
 {
-    if (vmux_reply_type(reply) == VMUX_REPLY_ERROR) {
+    if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR) {
         setup_error(c, label, ignorable, vmux_reply_str(reply, NULL));
     } else if (label == LABEL_ROLE && !is_primary(reply)) {
         vmux_conn_fail(c, VMUX_ERR_CONNECT, "not the primary (ROLE: %s)",

@@ -17,6 +17,7 @@
 
 #include <uv.h>
 
+#include "core/sized.h"
 #include "vmux/call.h"
 #include "vmux/error.h"
 #include "vmux/keys.h"
@@ -55,7 +56,7 @@ struct vmux_cache {
     size_t prefix_len;
     int64_t ttl_ms, neg_ttl_ms; /* neg_ttl_ms < 0: negative entries are not stored */
     double jitter, beta;        /* 0: off */
-    uint32_t timeout_ms, wait_ms;
+    int64_t timeout_ms, wait_ms;
     bool strict;
     uv_mutex_t lock;
     struct flight *buckets[NBUCKETS];
@@ -193,7 +194,7 @@ static int fullkey_make(const vmux_cache *c, vmux_str key, struct fullkey *k)
         memcpy(k->ptr, c->prefix, c->prefix_len);
     if (key.len > 0)
         memcpy(k->ptr + c->prefix_len, key.ptr, key.len);
-    k->user = VMUX_BYTES(k->ptr + c->prefix_len, key.len);
+    k->user = VMUX_STRN(k->ptr + c->prefix_len, key.len);
     return 0;
 }
 
@@ -216,7 +217,7 @@ static uint64_t key_hash(const struct fullkey *k)
 
 static vmux_callopts command_opts(const vmux_cache *c, uint32_t flags)
 {
-    return (vmux_callopts){.timeout_ms = c->timeout_ms, .flags = flags};
+    return VMUX_INIT(vmux_callopts, .timeout_ms = c->timeout_ms, .flags = flags);
 }
 
 /* GET and decode: the hit path, one GET and one allocation for the value. */
@@ -230,7 +231,7 @@ static int read_entry(vmux_cache *c, const struct fullkey *k, struct entry *e)
     int rc = vmux_call(c->m, &o, 2, argv, lens, &r);
     if (rc != 0)
         count(&c->errors);
-    else if (vmux_reply_type(r) == VMUX_REPLY_STRING) {
+    else if (vmux_reply_get_kind(r) == VMUX_REPLY_STRING) {
         size_t len;
         const char *s = vmux_reply_str(r, &len);
         rc = parse_entry(s, len, e);
@@ -243,8 +244,8 @@ static int read_entry(vmux_cache *c, const struct fullkey *k, struct entry *e)
 static int store(vmux_cache *c, const struct fullkey *k, const struct flight *f, int64_t ttl_ms)
 {
     vmux_callopts o = command_opts(c, 0);
-    int rc = vmux_set(c->m, &o, VMUX_BYTES(k->ptr, k->len), VMUX_BYTES(f->blob, HDR_LEN + f->len),
-                      VMUX_EXPIRE_IN_MS(ttl_ms), VMUX_WHEN_ALWAYS, NULL);
+    int rc = vmux_set(c->m, &o, VMUX_STRN(k->ptr, k->len), VMUX_STRN(f->blob, HDR_LEN + f->len),
+                      VMUX_EXPIRE_IN_MS(ttl_ms), VMUX_COND_ALWAYS, NULL);
     if (rc != 0)
         count(&c->errors);
     return rc;
@@ -253,7 +254,7 @@ static int store(vmux_cache *c, const struct fullkey *k, const struct flight *f,
 static int delete_key(vmux_cache *c, const struct fullkey *k)
 {
     vmux_callopts o = command_opts(c, 0);
-    vmux_str key = VMUX_BYTES(k->ptr, k->len);
+    vmux_str key = VMUX_STRN(k->ptr, k->len);
     int rc = vmux_del(c->m, &o, &key, 1, NULL);
     if (rc != 0)
         count(&c->errors);
@@ -410,7 +411,7 @@ static int flight_load(vmux_cache *c, const struct fullkey *k, struct flight *f,
 {
     vmux_bytes got = {0};
     uint64_t start = uv_hrtime();
-    int lrc = load(arg, k->user, &got);
+    int lrc = load(k->user, &got, arg);
     uint64_t delta_ns = uv_hrtime() - start;
     count(&c->loads);
     if (lrc < 0)
@@ -485,7 +486,7 @@ static struct flight *flight_find_current(vmux_cache *c, const struct fullkey *k
 
 /* A miss: share a flight of this key, or lead a new one. get_ns is when the GET was sent. */
 static int on_miss(vmux_cache *c, const struct fullkey *k, uint64_t get_ns, bool store_ok,
-                   vmux_cache_loader load, void *arg, uint32_t wait_ms, vmux_bytes *value)
+                   vmux_cache_loader load, void *arg, int64_t wait_ms, vmux_bytes *value)
 {
     uint64_t hash = key_hash(k);
     uint64_t deadline = uv_hrtime() + (uint64_t)(wait_ms ? wait_ms : c->wait_ms) * 1000000u;
@@ -541,14 +542,19 @@ static bool valid_key(vmux_str key)
     return key.ptr != NULL || key.len == 0;
 }
 
-int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *arg, uint32_t wait_ms,
+int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *arg, int64_t wait_ms,
                    vmux_bytes *value)
 {
     struct fullkey k;
     struct entry e;
-    if (value != NULL)
-        memset(value, 0, sizeof(*value));
-    if (c == NULL || load == NULL || value == NULL || !valid_key(key))
+    if (value == NULL) { /* the caller drops the value; the load and the store still happen */
+        vmux_bytes dropped;
+        int rc = vmux_cache_get(c, key, load, arg, wait_ms, &dropped);
+        vmux_bytes_free(&dropped);
+        return rc;
+    }
+    memset(value, 0, sizeof(*value));
+    if (c == NULL || load == NULL || wait_ms < 0 || !valid_key(key))
         return VMUX_ERR_INVALID_ARG;
     if (fullkey_make(c, key, &k) != 0)
         return VMUX_ERR_NOMEM;
@@ -592,9 +598,10 @@ int vmux_cache_invalidate(vmux_cache *c, vmux_str key)
 /* ---- life cycle ---- */
 
 /* Applies defaults; false for options that make no sense. */
-static bool apply_options(vmux_cache *c, const vmux_cache_options *o)
+static bool apply_options(vmux_cache *c, const vmux_cache_opts *o)
 {
-    if (o->ttl_ms < 0 || o->ttl_jitter != o->ttl_jitter || o->refresh_beta != o->refresh_beta)
+    if (o->ttl_ms < 0 || o->timeout_ms < 0 || o->wait_ms < 0 || o->ttl_jitter != o->ttl_jitter ||
+        o->refresh_beta != o->refresh_beta)
         return false;
     c->ttl_ms = o->ttl_ms ? o->ttl_ms : DEFAULT_TTL_MS;
     c->neg_ttl_ms = o->negative_ttl_ms;
@@ -623,20 +630,20 @@ static int copy_prefix(vmux_cache *c, vmux_str prefix)
     return 0;
 }
 
-int vmux_cache_new(vmux *m, const vmux_cache_options *opts, vmux_cache **out)
+int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out)
 {
-    static const vmux_cache_options defaults;
+    vmux_cache_opts o = {.size = sizeof o};
     if (out != NULL)
         *out = NULL;
-    if (m == NULL || out == NULL)
+    if (m == NULL || out == NULL || (opts != NULL && vmux__sized_in(&o, sizeof o, opts) != 0))
         return VMUX_ERR_INVALID_ARG;
     vmux_cache *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return VMUX_ERR_NOMEM;
     c->m = m;
-    int rc = apply_options(c, opts ? opts : &defaults) ? 0 : VMUX_ERR_INVALID_ARG;
+    int rc = apply_options(c, &o) ? 0 : VMUX_ERR_INVALID_ARG;
     if (rc == 0)
-        rc = copy_prefix(c, opts ? opts->prefix : defaults.prefix);
+        rc = copy_prefix(c, o.prefix);
     if (rc == 0 && uv_mutex_init(&c->lock) != 0)
         rc = VMUX_ERR_NOMEM;
     if (rc != 0) {
@@ -660,17 +667,18 @@ void vmux_cache_free(vmux_cache *c)
     free(c);
 }
 
-int vmux_cache_get_stats(const vmux_cache *c, vmux_cache_stats *out)
+int vmux_cache_read_stats(const vmux_cache *c, vmux_cache_stats *out)
 {
     if (c == NULL || out == NULL)
         return VMUX_ERR_INVALID_ARG;
     vmux_cache *mc = (vmux_cache *)c; /* atomic_load wants a non-const object in C11 */
-    out->hits = atomic_load_explicit(&mc->hits, memory_order_relaxed);
-    out->misses = atomic_load_explicit(&mc->misses, memory_order_relaxed);
-    out->loads = atomic_load_explicit(&mc->loads, memory_order_relaxed);
-    out->refreshes = atomic_load_explicit(&mc->refreshes, memory_order_relaxed);
-    out->shared = atomic_load_explicit(&mc->shared, memory_order_relaxed);
-    out->load_errors = atomic_load_explicit(&mc->load_errors, memory_order_relaxed);
-    out->errors = atomic_load_explicit(&mc->errors, memory_order_relaxed);
-    return 0;
+    vmux_cache_stats all =
+        VMUX_INIT(vmux_cache_stats, .hits = atomic_load_explicit(&mc->hits, memory_order_relaxed),
+                  .misses = atomic_load_explicit(&mc->misses, memory_order_relaxed),
+                  .loads = atomic_load_explicit(&mc->loads, memory_order_relaxed),
+                  .refreshes = atomic_load_explicit(&mc->refreshes, memory_order_relaxed),
+                  .shared = atomic_load_explicit(&mc->shared, memory_order_relaxed),
+                  .load_errors = atomic_load_explicit(&mc->load_errors, memory_order_relaxed),
+                  .errors = atomic_load_explicit(&mc->errors, memory_order_relaxed));
+    return vmux__sized_out(out, &all, sizeof all);
 }

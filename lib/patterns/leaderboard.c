@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sized.h"
 #include "vmux/error.h"
 #include "vmux/script.h"
 #include "vmux/zsets.h"
@@ -44,7 +45,7 @@ struct vmux_leaderboard {
 
 static vmux_str key_of(const vmux_leaderboard *lb)
 {
-    return VMUX_BYTES(lb->key, lb->key_len);
+    return VMUX_STRN(lb->key, lb->key_len);
 }
 
 void vmux_leaderboard_entries_free(vmux_leaderboard_entries *e)
@@ -61,9 +62,11 @@ void vmux_leaderboard_entries_free(vmux_leaderboard_entries *e)
 int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opts,
                          vmux_leaderboard **out)
 {
+    vmux_leaderboard_opts o = {.size = sizeof o};
     if (out != NULL)
         *out = NULL;
-    if (m == NULL || out == NULL || (key.ptr == NULL && key.len > 0))
+    if (m == NULL || out == NULL || (key.ptr == NULL && key.len > 0) ||
+        (opts != NULL && vmux__sized_in(&o, sizeof o, opts) != 0))
         return VMUX_ERR_INVALID_ARG;
     vmux_leaderboard *lb = calloc(1, sizeof(*lb) + key.len + 1);
     if (lb == NULL)
@@ -74,7 +77,7 @@ int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opt
         return rc;
     }
     lb->m = m;
-    lb->high_first = opts == NULL || !opts->lowest_first;
+    lb->high_first = !o.lowest_first;
     if (key.len > 0)
         memcpy(lb->key, key.ptr, key.len);
     lb->key_len = key.len;
@@ -96,7 +99,7 @@ int vmux_leaderboard_set(vmux_leaderboard *lb, const vmux_callopts *opts, vmux_s
     if (lb == NULL)
         return VMUX_ERR_INVALID_ARG;
     vmux_zmember item = {member, score};
-    return vmux_zadd(lb->m, opts, key_of(lb), &item, 1, 0, NULL);
+    return vmux_zadd(lb->m, opts, key_of(lb), &item, 1, VMUX_COND_ALWAYS, false, NULL);
 }
 
 int vmux_leaderboard_set_best(vmux_leaderboard *lb, const vmux_callopts *opts, vmux_str member,
@@ -107,9 +110,9 @@ int vmux_leaderboard_set_best(vmux_leaderboard *lb, const vmux_callopts *opts, v
     if (lb == NULL)
         return VMUX_ERR_INVALID_ARG;
     vmux_zmember item = {member, score};
-    unsigned flags = VMUX_ZADD_CH | (lb->high_first ? VMUX_ZADD_GT : VMUX_ZADD_LT);
+    vmux_cond better = lb->high_first ? VMUX_COND_GT : VMUX_COND_LT;
     int64_t changed = 0;
-    int rc = vmux_zadd(lb->m, opts, key_of(lb), &item, 1, flags, &changed);
+    int rc = vmux_zadd(lb->m, opts, key_of(lb), &item, 1, better, true, &changed);
     if (improved != NULL)
         *improved = rc == 0 && changed == 1;
     return rc;
@@ -199,15 +202,20 @@ static int to_entries(vmux_scored_array *items, int64_t first_index, vmux_leader
 int vmux_leaderboard_range(vmux_leaderboard *lb, const vmux_callopts *opts, int64_t first_rank,
                            size_t n, vmux_leaderboard_entries *out)
 {
-    if (out != NULL)
-        memset(out, 0, sizeof(*out));
-    if (lb == NULL || out == NULL || first_rank < 1 || n == 0 || n > (size_t)INT64_MAX / 2 ||
+    if (out == NULL) { /* the caller drops the entries (docs/api-conventions.md) */
+        vmux_leaderboard_entries dropped;
+        int rc = vmux_leaderboard_range(lb, opts, first_rank, n, &dropped);
+        vmux_leaderboard_entries_free(&dropped);
+        return rc;
+    }
+    memset(out, 0, sizeof(*out));
+    if (lb == NULL || first_rank < 1 || n == 0 || n > (size_t)INT64_MAX / 2 ||
         first_rank > INT64_MAX / 2)
         return VMUX_ERR_INVALID_ARG;
     int64_t start = first_rank - 1;
-    vmux_zrange_opts range = {.start = VMUX_ZINDEX(start),
-                              .stop = VMUX_ZINDEX(start + (int64_t)n - 1),
-                              .rev = lb->high_first};
+    vmux_zrange_opts range =
+        VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(start),
+                  .stop = VMUX_ZBOUND_INDEX(start + (int64_t)n - 1), .rev = lb->high_first);
     vmux_scored_array items;
     int rc = vmux_zrange_withscores(lb->m, opts, key_of(lb), &range, &items);
     return rc != 0 ? rc : to_entries(&items, start, out);
@@ -225,7 +233,7 @@ static int parse_around(const vmux_reply *r, vmux_leaderboard_entries *out)
     const vmux_reply *first = vmux_reply_element(r, 0);
     const vmux_reply *flat = vmux_reply_element(r, 1);
     if (vmux_reply_len(r) != 2 || first == NULL || flat == NULL ||
-        vmux_reply_type(first) != VMUX_REPLY_INTEGER || vmux_reply_integer(first) < 0)
+        vmux_reply_get_kind(first) != VMUX_REPLY_INTEGER || vmux_reply_integer(first) < 0)
         return VMUX_ERR_PROTOCOL;
     vmux_scored_array items;
     int rc = vmux_reply_to_scored_array(flat, &items);
@@ -246,14 +254,12 @@ int vmux_leaderboard_around(vmux_leaderboard *lb, const vmux_callopts *opts, vmu
     snprintf(count, sizeof count, "%zu", n);
     vmux_str key = key_of(lb);
     vmux_str args[3] = {member, VMUX_STR(count), VMUX_STR(lb->high_first ? "1" : "0")};
-    vmux_callopts o = {0};
-    if (opts != NULL)
-        o = *opts;
+    vmux_callopts o = vmux__callopts_copy(opts);
     o.flags |= VMUX_CALL_RETRY_SAFE; /* it only reads */
     vmux_reply *r = NULL;
     int rc = vmux_script_run(lb->m, &o, lb->around, &key, 1, args, 3, &r);
-    bool exists = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY;
-    if (rc == 0 && !exists && vmux_reply_type(r) != VMUX_REPLY_NIL)
+    bool exists = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY;
+    if (rc == 0 && !exists && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
         rc = VMUX_ERR_PROTOCOL;
     if (exists)
         rc = parse_around(r, out != NULL ? out : &ignored);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "core/sized.h"
 #include "vmux/call.h"
 #include "vmux/error.h"
 #include "vmux/script.h"
@@ -172,12 +173,12 @@ static bool not_sent(int rc)
 /* A call's deadline: timeout_ms, cut to what is left until deadline (when not 0). */
 static vmux_callopts call_opts(const vmux_lock *l, uint32_t flags, uint64_t deadline)
 {
-    vmux_callopts o = {.timeout_ms = l->timeout_ms, .flags = flags};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = l->timeout_ms, .flags = flags);
     if (deadline != 0) {
         uint64_t now = now_ns();
         uint64_t left_ms = deadline > now ? (deadline - now) / NS_PER_MS : 0;
-        if (left_ms < o.timeout_ms)
-            o.timeout_ms = left_ms > 0 ? (uint32_t)left_ms : 1;
+        if (left_ms < l->timeout_ms)
+            o.timeout_ms = left_ms > 0 ? (int64_t)left_ms : 1;
     }
     return o;
 }
@@ -257,11 +258,12 @@ static void end_holding(vmux_lock *l)
         unschedule(l);
 }
 
-/* Tells the owner its lock is lost; not under any lock of ours. */
-static void report_lost(vmux_lock *l, int reason)
+/* Tells the owner its lock is lost; not under any lock of ours. err 0: the token is gone. */
+static void report_lost(vmux_lock *l, int err)
 {
+    vmux_lock_lost_reason why = err == 0 ? VMUX_LOCK_LOST_TAKEN : VMUX_LOCK_LOST_LEASE_END;
     if (l->auto_renew && l->on_lost != NULL)
-        l->on_lost(l, reason, l->userdata);
+        l->on_lost(l, why, err, l->userdata);
 }
 
 /*
@@ -294,7 +296,8 @@ static void drop_token(vmux_lock *l, const char *token)
 {
     const char *argv[] = {"EVAL", DROP_LUA, "1", l->key.ptr, token};
     size_t lens[] = {4, sizeof DROP_LUA - 1, 1, l->key.len, TOKEN_HEX};
-    vmux_callopts o = {.timeout_ms = l->timeout_ms, .flags = VMUX_CALL_RETRY_SAFE};
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = l->timeout_ms, .flags = VMUX_CALL_RETRY_SAFE);
     (void)vmux_call_forget(l->m, &o, 5, argv, lens);
 }
 
@@ -404,8 +407,8 @@ static void renew_cb(int status, vmux_reply *reply, void *userdata)
     }
     int outcome = status;
     if (status == 0)
-        outcome = vmux_reply_type(reply) != VMUX_REPLY_INTEGER ? VMUX_ERR_PROTOCOL
-                                                               : vmux_reply_integer(reply) == 1;
+        outcome = vmux_reply_get_kind(reply) != VMUX_REPLY_INTEGER ? VMUX_ERR_PROTOCOL
+                                                                   : vmux_reply_integer(reply) == 1;
     vmux_reply_free(reply);
     renew_result(rn->l, rn->gen, rn->sent, outcome, rn->token);
     free(rn);
@@ -577,9 +580,9 @@ static void stop_holding(vmux_lock *l, char token[TOKEN_HEX + 1])
 /* The acquire script's reply: nil (taken by someone else) or the new fencing token. */
 static int read_acquired(const vmux_reply *r, bool *acquired, uint64_t *fence)
 {
-    if (vmux_reply_type(r) == VMUX_REPLY_NIL)
+    if (vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
         return 0;
-    if (vmux_reply_type(r) != VMUX_REPLY_INTEGER || vmux_reply_integer(r) <= 0)
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_INTEGER || vmux_reply_integer(r) <= 0)
         return VMUX_ERR_PROTOCOL;
     *acquired = true;
     *fence = (uint64_t)vmux_reply_integer(r);
@@ -597,7 +600,7 @@ static int judge_mget(const vmux_reply *r, const char *token, bool *acquired, ui
         return VMUX_ERR_PROTOCOL;
     size_t len = 0;
     const char *s = vmux_reply_str(v, &len);
-    if (vmux_reply_type(v) != VMUX_REPLY_STRING || len != TOKEN_HEX ||
+    if (vmux_reply_get_kind(v) != VMUX_REPLY_STRING || len != TOKEN_HEX ||
         memcmp(s, token, TOKEN_HEX) != 0)
         return 0;
     const char *digits = vmux_reply_str(f, NULL);
@@ -643,7 +646,7 @@ static int acquire_once(vmux_lock *l, bool *acquired, uint64_t *fence)
     set_token(l, token); /* from now on a release targets this attempt, whatever its outcome */
     snprintf(ttl, sizeof ttl, "%u", (unsigned)l->ttl_ms);
     vmux_str keys[] = {l->key, l->fence_key};
-    vmux_str args[] = {VMUX_BYTES(token, TOKEN_HEX), cstr(ttl)};
+    vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), cstr(ttl)};
     vmux_callopts o = call_opts(l, 0, 0);
     uint64_t sent = now_ns();
     vmux_reply *r = NULL;
@@ -658,6 +661,12 @@ static int acquire_once(vmux_lock *l, bool *acquired, uint64_t *fence)
     return rc;
 }
 
+/* A duration of the API (ms, int64_t) that the lock can keep in 32 bits. */
+static bool ms_valid(int64_t ms)
+{
+    return ms >= 0 && ms <= UINT32_MAX;
+}
+
 /* Checks the arguments of the acquire calls and clears the out-parameters. */
 static int acquire_begin(vmux_lock *l, bool *acquired, uint64_t *fence)
 {
@@ -670,6 +679,9 @@ static int acquire_begin(vmux_lock *l, bool *acquired, uint64_t *fence)
 
 int vmux_lock_acquire(vmux_lock *l, bool *acquired, uint64_t *fence)
 {
+    bool dropped;
+    if (acquired == NULL)
+        acquired = &dropped;
     int rc = acquire_begin(l, acquired, fence);
     if (rc != 0)
         return rc;
@@ -691,9 +703,14 @@ static uint32_t backoff_ms(const vmux_lock *l, unsigned attempt)
     return 1 + rand_below((uint32_t)bound);
 }
 
-int vmux_lock_acquire_wait(vmux_lock *l, uint32_t wait_ms, bool *acquired, uint64_t *fence)
+int vmux_lock_acquire_wait(vmux_lock *l, int64_t wait_ms, bool *acquired, uint64_t *fence)
 {
+    bool dropped;
+    if (acquired == NULL)
+        acquired = &dropped;
     int rc = acquire_begin(l, acquired, fence);
+    if (rc == 0 && !ms_valid(wait_ms))
+        rc = VMUX_ERR_INVALID_ARG;
     if (rc != 0)
         return rc;
     uint64_t ignored = 0, deadline = now_ns() + ms_ns(wait_ms);
@@ -728,7 +745,7 @@ static int run_idempotent(vmux_lock *l, const vmux_script *s, const vmux_str *ke
         vmux_callopts o = call_opts(l, VMUX_CALL_RETRY_SAFE, deadline);
         vmux_reply *r = NULL;
         int rc = vmux_script_run(l->m, &o, s, keys, nkeys, args, nargs, &r);
-        bool integer = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_INTEGER;
+        bool integer = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_INTEGER;
         if (integer)
             *result = vmux_reply_integer(r);
         vmux_reply_free(r);
@@ -775,8 +792,8 @@ int vmux_lock_release(vmux_lock *l, bool *was_held)
         /* Outlives the longest a run can take plus the time a second run may come after. */
         snprintf(record_ttl, sizeof record_ttl, "%llu",
                  (unsigned long long)l->resolve_ms + l->timeout_ms + 1000);
-        vmux_str keys[] = {l->key, VMUX_BYTES(rkey, rlen)};
-        vmux_str args[] = {VMUX_BYTES(token, TOKEN_HEX), cstr(record_ttl)};
+        vmux_str keys[] = {l->key, VMUX_STRN(rkey, rlen)};
+        vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), cstr(record_ttl)};
         int64_t res = 0;
         rc = run_idempotent(l, l->release_s, keys, 2, args, 2, &res);
         if (rc == 0 && was_held != NULL)
@@ -807,14 +824,13 @@ static void after_extend(vmux_lock *l, uint64_t gen, uint64_t sent, uint32_t ttl
     lease_ran_out(l);
 }
 
-int vmux_lock_extend(vmux_lock *l, uint32_t ttl_ms, bool *still_held)
+int vmux_lock_extend(vmux_lock *l, int64_t ttl_arg, bool *still_held)
 {
     if (still_held != NULL)
         *still_held = false;
-    if (l == NULL)
+    if (l == NULL || !ms_valid(ttl_arg))
         return VMUX_ERR_INVALID_ARG;
-    if (ttl_ms == 0)
-        ttl_ms = l->ttl_ms;
+    uint32_t ttl_ms = ttl_arg != 0 ? (uint32_t)ttl_arg : l->ttl_ms;
     uv_mutex_lock(&l->op_mu);
     lease_ran_out(l); /* an ended lease is not brought back by an extend */
     char token[TOKEN_HEX + 1], ttl[24];
@@ -824,7 +840,7 @@ int vmux_lock_extend(vmux_lock *l, uint32_t ttl_ms, bool *still_held)
     uv_mutex_unlock(&l->mu);
     snprintf(ttl, sizeof ttl, "%u", (unsigned)ttl_ms);
     vmux_str keys[] = {l->key};
-    vmux_str args[] = {VMUX_BYTES(token, TOKEN_HEX), cstr(ttl)};
+    vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), cstr(ttl)};
     uint64_t sent = now_ns();
     int64_t res = 0;
     int rc = run_idempotent(l, l->extend_s, keys, 1, args, 2, &res);
@@ -839,20 +855,22 @@ int vmux_lock_extend(vmux_lock *l, uint32_t ttl_ms, bool *still_held)
 
 /* ---- queries ---- */
 
-bool vmux_lock_held(vmux_lock *l)
+bool vmux_lock_held(const vmux_lock *lock)
 {
-    if (l == NULL)
+    if (lock == NULL)
         return false;
+    vmux_lock *l = (vmux_lock *)lock; /* only its mutex changes, and is back as it was */
     uv_mutex_lock(&l->mu);
     bool held = l->held && now_ns() < l->lease_end; /* the clock decides, not the renewals */
     uv_mutex_unlock(&l->mu);
     return held;
 }
 
-uint64_t vmux_lock_fence(vmux_lock *l)
+uint64_t vmux_lock_fence(const vmux_lock *lock)
 {
-    if (l == NULL)
+    if (lock == NULL)
         return 0;
+    vmux_lock *l = (vmux_lock *)lock; /* only its mutex changes, and is back as it was */
     uv_mutex_lock(&l->mu);
     uint64_t fence = l->fence;
     uv_mutex_unlock(&l->mu);
@@ -908,11 +926,12 @@ static int make_scripts(vmux_lock *l)
 
 static void apply_opts(vmux_lock *l, const vmux_lock_opts *o)
 {
-    l->ttl_ms = o->ttl_ms ? o->ttl_ms : DEFAULT_TTL_MS;
-    l->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
-    l->resolve_ms = o->resolve_timeout_ms ? o->resolve_timeout_ms : DEFAULT_RESOLVE_MS;
-    l->retry_min_ms = o->retry_min_ms ? o->retry_min_ms : DEFAULT_RETRY_MIN_MS;
-    l->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : DEFAULT_RETRY_MAX_MS;
+    /* opts_valid() checked that each fits in 32 bits */
+    l->ttl_ms = o->ttl_ms ? (uint32_t)o->ttl_ms : DEFAULT_TTL_MS;
+    l->timeout_ms = o->timeout_ms ? (uint32_t)o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    l->resolve_ms = o->resolve_timeout_ms ? (uint32_t)o->resolve_timeout_ms : DEFAULT_RESOLVE_MS;
+    l->retry_min_ms = o->retry_min_ms ? (uint32_t)o->retry_min_ms : DEFAULT_RETRY_MIN_MS;
+    l->retry_max_ms = o->retry_max_ms ? (uint32_t)o->retry_max_ms : DEFAULT_RETRY_MAX_MS;
     if (l->retry_max_ms < l->retry_min_ms)
         l->retry_max_ms = l->retry_min_ms; /* only when one of them was defaulted */
     l->auto_renew = o->auto_renew;
@@ -923,6 +942,9 @@ static void apply_opts(vmux_lock *l, const vmux_lock_opts *o)
 
 static bool opts_valid(const vmux_lock_opts *o)
 {
+    if (!ms_valid(o->ttl_ms) || !ms_valid(o->timeout_ms) || !ms_valid(o->resolve_timeout_ms) ||
+        !ms_valid(o->retry_min_ms) || !ms_valid(o->retry_max_ms))
+        return false;
     if (!(o->renew_fraction >= 0 && o->renew_fraction < 1))
         return false;
     if (o->fence_key != NULL && o->fence_key[0] == '\0')
@@ -956,13 +978,13 @@ static int init_mutexes(vmux_lock *l)
     return 0;
 }
 
-int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *opts, vmux_lock **out)
+int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *given, vmux_lock **out)
 {
-    static const vmux_lock_opts defaults = {0};
+    vmux_lock_opts o = {.size = sizeof o}, *opts = &o;
     if (out != NULL)
         *out = NULL;
-    if (opts == NULL)
-        opts = &defaults;
+    if (given != NULL && vmux__sized_in(&o, sizeof o, given) != 0)
+        return VMUX_ERR_INVALID_ARG;
     if (m == NULL || out == NULL || key.ptr == NULL || key.len == 0 || !opts_valid(opts))
         return VMUX_ERR_INVALID_ARG;
     vmux_lock *l = calloc(1, sizeof(*l));

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sized.h"
 #include "vmux/error.h"
 #include "vmux/keys.h"
 #include "vmux/reply.h"
@@ -121,7 +122,7 @@ struct vmux_ratelimit {
      * for GCRA. */
     int64_t arg1, arg2;
     int64_t limit; /* as reported: limit, or burst for GCRA */
-    uint32_t timeout_ms;
+    int64_t timeout_ms;
     vmux_ratelimit_on_error on_error;
     _Atomic uint64_t errors;
     size_t prefix_len;
@@ -169,8 +170,11 @@ int vmux_ratelimit_new(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelimit 
 {
     if (out != NULL)
         *out = NULL;
-    if (m == NULL || opts == NULL || out == NULL || !opts_valid(opts))
+    vmux_ratelimit_opts o;
+    if (m == NULL || opts == NULL || out == NULL || vmux__sized_in(&o, sizeof o, opts) != 0 ||
+        !opts_valid(&o) || o.timeout_ms < 0)
         return VMUX_ERR_INVALID_ARG;
+    opts = &o;
     const char *prefix = opts->prefix ? opts->prefix : DEFAULT_PREFIX[opts->algorithm];
     size_t plen = strlen(prefix);
     struct vmux_ratelimit *rl = calloc(1, sizeof(*rl) + plen + 1);
@@ -219,20 +223,17 @@ static char *full_key(const vmux_ratelimit *rl, vmux_str key, char *buf, size_t 
 /* Reads {allowed, remaining, retry_after_ms, reset_after_ms} into *out. */
 static int parse_result(const vmux_ratelimit *rl, const vmux_reply *r, vmux_ratelimit_result *out)
 {
-    if (vmux_reply_type(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != 4)
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != 4)
         return VMUX_ERR_PROTOCOL;
     int64_t v[4];
     for (size_t i = 0; i < 4; i++) {
         const vmux_reply *e = vmux_reply_element(r, i);
-        if (vmux_reply_type(e) != VMUX_REPLY_INTEGER)
+        if (vmux_reply_get_kind(e) != VMUX_REPLY_INTEGER)
             return VMUX_ERR_PROTOCOL;
         v[i] = vmux_reply_integer(e);
     }
-    *out = (vmux_ratelimit_result){.allowed = v[0] == 1,
-                                   .limit = rl->limit,
-                                   .remaining = v[1],
-                                   .retry_after_ms = v[2],
-                                   .reset_after_ms = v[3]};
+    *out = VMUX_INIT(vmux_ratelimit_result, .allowed = v[0] == 1, .limit = rl->limit,
+                     .remaining = v[1], .retry_after_ms = v[2], .reset_after_ms = v[3]);
     return 0;
 }
 
@@ -247,9 +248,9 @@ static int run_check(vmux_ratelimit *rl, const char *k, size_t klen, int64_t cos
     alen[2] = snprintf(a[2], sizeof a[2], "%" PRId64, cost);
     vmux_str args[3];
     for (int i = 0; i < 3; i++)
-        args[i] = VMUX_BYTES(a[i], (size_t)alen[i]);
-    vmux_str keys[1] = {VMUX_BYTES(k, klen)};
-    vmux_callopts co = {.timeout_ms = rl->timeout_ms};
+        args[i] = VMUX_STRN(a[i], (size_t)alen[i]);
+    vmux_str keys[1] = {VMUX_STRN(k, klen)};
+    vmux_callopts co = VMUX_INIT(vmux_callopts, .timeout_ms = rl->timeout_ms);
     vmux_reply *r = NULL;
     int rc = vmux_script_run(rl->m, &co, rl->script, keys, 1, args, 3, &r);
     if (rc == 0)
@@ -260,7 +261,7 @@ static int run_check(vmux_ratelimit *rl, const char *k, size_t klen, int64_t cos
 
 static int checked(vmux_ratelimit *rl, vmux_str key, int64_t cost, vmux_ratelimit_result *out)
 {
-    if (out == NULL || !in_range(cost, 0, MAX_VALUE) || (key.len > 0 && key.ptr == NULL))
+    if (!in_range(cost, 0, MAX_VALUE) || (key.len > 0 && key.ptr == NULL))
         return VMUX_ERR_INVALID_ARG;
     char buf[256];
     char *k = full_key(rl, key, buf, sizeof buf);
@@ -274,33 +275,32 @@ static int checked(vmux_ratelimit *rl, vmux_str key, int64_t cost, vmux_ratelimi
 
 int vmux_ratelimit_check(vmux_ratelimit *rl, vmux_str key, int64_t cost, vmux_ratelimit_result *out)
 {
-    if (out != NULL)
-        memset(out, 0, sizeof(*out));
+    vmux_ratelimit_result res = {.size = sizeof res};
+    /* zeroes *out first, as far as its size goes (abi.h) */
+    int rc = out != NULL ? vmux__sized_out(out, &res, sizeof res) : 0;
     if (rl == NULL)
         return VMUX_ERR_INVALID_ARG;
-    int rc = checked(rl, key, cost, out);
-    if (rc != 0) {
+    if (rc == 0)
+        rc = checked(rl, key, cost, &res);
+    if (rc != 0)
         atomic_fetch_add_explicit(&rl->errors, 1, memory_order_relaxed);
-        if (out != NULL)
-            memset(out, 0, sizeof(*out));
-    }
+    else if (out != NULL)
+        vmux__sized_out(out, &res, sizeof res);
     return rc;
 }
 
 bool vmux_ratelimit_allow(vmux_ratelimit *rl, vmux_str key, int64_t cost,
                           vmux_ratelimit_result *out, int *err)
 {
-    vmux_ratelimit_result res;
+    vmux_ratelimit_result res = {.size = sizeof res};
     int rc = vmux_ratelimit_check(rl, key, cost, &res);
     if (rc != 0)
-        res = (vmux_ratelimit_result){
-            .allowed = rl != NULL && rl->on_error == VMUX_RATELIMIT_FAIL_OPEN,
-            .limit = rl != NULL ? rl->limit : 0,
-            .retry_after_ms = -1,
-            .reset_after_ms = -1,
-        };
-    if (out != NULL)
-        *out = res;
+        res = VMUX_INIT(vmux_ratelimit_result,
+                        .allowed = rl != NULL && rl->on_error == VMUX_RATELIMIT_FAIL_OPEN,
+                        .limit = rl != NULL ? rl->limit : 0, .retry_after_ms = -1,
+                        .reset_after_ms = -1);
+    if (out != NULL && vmux__sized_out(out, &res, sizeof res) != 0 && rc == 0)
+        rc = VMUX_ERR_INVALID_ARG;
     if (err != NULL)
         *err = rc;
     return res.allowed;
@@ -314,8 +314,8 @@ int vmux_ratelimit_reset(vmux_ratelimit *rl, vmux_str key)
     char *k = full_key(rl, key, buf, sizeof buf);
     if (k == NULL)
         return VMUX_ERR_NOMEM;
-    vmux_str keys[1] = {VMUX_BYTES(k, rl->prefix_len + key.len)};
-    vmux_callopts co = {.timeout_ms = rl->timeout_ms};
+    vmux_str keys[1] = {VMUX_STRN(k, rl->prefix_len + key.len)};
+    vmux_callopts co = VMUX_INIT(vmux_callopts, .timeout_ms = rl->timeout_ms);
     int64_t deleted = 0;
     int rc = vmux_del(rl->m, &co, keys, 1, &deleted);
     if (k != buf)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sized.h"
 #include "vmux/error.h"
 #include "vmux/keys.h"
 #include "vmux/script.h"
@@ -114,11 +115,11 @@ static int make_scripts(vmux_session_store *s)
 
 int vmux_session_store_new(vmux *m, const vmux_session_opts *opts, vmux_session_store **out)
 {
-    vmux_session_opts o = {0};
-    if (opts != NULL)
-        o = *opts;
+    vmux_session_opts o = {.size = sizeof o};
     if (out != NULL)
         *out = NULL;
+    if (opts != NULL && vmux__sized_in(&o, sizeof o, opts) != 0)
+        return VMUX_ERR_INVALID_ARG;
     if (m == NULL || out == NULL || !valid_opts(&o))
         return VMUX_ERR_INVALID_ARG;
     const char *prefix = o.prefix != NULL ? o.prefix : "session:";
@@ -189,9 +190,7 @@ static char *key_of(const vmux_session_store *s, const char *id)
 
 static vmux_callopts retry_safe(const vmux_callopts *opts)
 {
-    vmux_callopts o = {0};
-    if (opts != NULL)
-        o = *opts;
+    vmux_callopts o = vmux__callopts_copy(opts);
     o.flags |= VMUX_CALL_RETRY_SAFE;
     return o;
 }
@@ -240,7 +239,7 @@ static vmux_str *interleave(const vmux_str *fields, const vmux_str *values, size
     vmux_str *pairs = malloc((2 * n + 1) * sizeof(*pairs));
     for (size_t i = 0; pairs != NULL && i < n; i++) {
         pairs[2 * i] = fields[i];
-        pairs[2 * i + 1] = values[i].ptr != NULL ? values[i] : VMUX_BYTES("", 0);
+        pairs[2 * i + 1] = values[i].ptr != NULL ? values[i] : VMUX_STRN("", 0);
     }
     return pairs;
 }
@@ -255,7 +254,7 @@ static int run_pairs(vmux_session_store *s, vmux_callopts opts, int which, const
     vmux_reply *r;
     int rc = run(s, opts, which, id, pairs, 2 * n, &r);
     free(pairs);
-    if (rc == 0 && vmux_reply_type(r) != VMUX_REPLY_INTEGER)
+    if (rc == 0 && vmux_reply_get_kind(r) != VMUX_REPLY_INTEGER)
         rc = VMUX_ERR_PROTOCOL;
     *ok = rc == 0 && vmux_reply_integer(r) == 1;
     vmux_reply_free(r);
@@ -283,9 +282,7 @@ int vmux_session_create(vmux_session_store *s, const vmux_callopts *opts, const 
         id[0] = '\0';
     if (s == NULL || id == NULL || (n > 0 && values == NULL) || !valid_fields(fields, values, n))
         return VMUX_ERR_INVALID_ARG;
-    vmux_callopts o = {0};
-    if (opts != NULL)
-        o = *opts;
+    vmux_callopts o = vmux__callopts_copy(opts);
     for (int attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
         bool created = false;
         int rc = random_id(s->id_bytes, id);
@@ -320,8 +317,8 @@ int vmux_session_get(vmux_session_store *s, const vmux_callopts *opts, const cha
         return 0;
     vmux_reply *r;
     int rc = run(s, retry_safe(opts), S_GET, id, &field, 1, &r);
-    bool exists = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY;
-    if (rc == 0 && !exists && vmux_reply_type(r) != VMUX_REPLY_NIL)
+    bool exists = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY;
+    if (rc == 0 && !exists && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
         rc = VMUX_ERR_PROTOCOL;
     if (exists) {
         vmux_bytes v;
@@ -368,8 +365,8 @@ int vmux_session_get_all(vmux_session_store *s, const vmux_callopts *opts, const
         return 0;
     vmux_reply *r;
     int rc = run(s, retry_safe(opts), S_GET_ALL, id, NULL, 0, &r);
-    bool exists = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_ARRAY;
-    if (rc == 0 && !exists && vmux_reply_type(r) != VMUX_REPLY_NIL)
+    bool exists = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY;
+    if (rc == 0 && !exists && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
         rc = VMUX_ERR_PROTOCOL;
     if (exists) {
         vmux_field_array a;
@@ -406,8 +403,8 @@ static int run_int(vmux_session_store *s, const vmux_callopts *opts, int which, 
 {
     vmux_reply *r;
     int rc = run(s, retry_safe(opts), which, id, extra, nextra, &r);
-    bool exists = rc == 0 && vmux_reply_type(r) == VMUX_REPLY_INTEGER;
-    if (rc == 0 && !exists && vmux_reply_type(r) != VMUX_REPLY_NIL)
+    bool exists = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_INTEGER;
+    if (rc == 0 && !exists && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
         rc = VMUX_ERR_PROTOCOL;
     if (exists && v != NULL)
         *v = vmux_reply_integer(r);

@@ -9,7 +9,7 @@
 
 static vmux *M;
 static char errbuf[512];
-static vmux_callopts EO = {.errbuf = errbuf, .errlen = sizeof errbuf};
+static vmux_callopts EO = VMUX_INIT(vmux_callopts, .errbuf = errbuf, .errlen = sizeof errbuf);
 
 /* Keys live in a ring of buffers so that a test can hold several at once. */
 static char keybufs[16][160];
@@ -20,7 +20,7 @@ static vmux_str key(const char *name)
 {
     char *b = keybufs[keynext++ % 16];
     int n = snprintf(b, sizeof keybufs[0], "vt:%s:%d:%s", CMD_FAMILY, (int)getpid(), name);
-    return VMUX_BYTES(b, (size_t)n);
+    return VMUX_STRN(b, (size_t)n);
 }
 
 /* A key with NUL bytes inside and at the end. */
@@ -29,11 +29,11 @@ static vmux_str binkey(const char *name)
     vmux_str k = key(name);
     char *b = (char *)k.ptr;
     memcpy(b + k.len, "\0k\0", 3);
-    return VMUX_BYTES(b, k.len + 3);
+    return VMUX_STRN(b, k.len + 3);
 }
 
 static const char BIN[] = "a\0b\r\n\0";
-#define BINV VMUX_BYTES(BIN, sizeof BIN) /* 8 bytes, NULs included */
+#define BINV VMUX_STRN(BIN, sizeof BIN) /* 8 bytes, NULs included */
 
 /* A command through the generic API; fails the test on a transport error. */
 static vmux_reply *raw(size_t n, const vmux_str *args)
@@ -59,7 +59,7 @@ static vmux_reply *raw(size_t n, const vmux_str *args)
 static int64_t raw_int(vmux_reply *r)
 {
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_INTEGER);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_INTEGER);
     int64_t v = vmux_reply_integer(r);
     vmux_reply_free(r);
     return v;
@@ -69,7 +69,7 @@ static int64_t raw_int(vmux_reply *r)
 static void assert_raw_str(vmux_reply *r, vmux_str want)
 {
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STRING);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_STRING);
     size_t len;
     const char *s = vmux_reply_str(r, &len);
     assert_int_equal(len, want.len);

@@ -35,7 +35,7 @@ static void *pop_thread(void *arg)
 {
     struct popper *p = arg;
     vmux_str keys[] = {VMUX_STR(p->key)};
-    p->rc = vmux_bpop(p->m, NULL, VMUX_LEFT, keys, 1, p->block_ms, &p->key_out, &p->value);
+    p->rc = vmux_bpop(p->m, NULL, VMUX_HEAD, keys, 1, p->block_ms, &p->key_out, &p->value);
     atomic_store(&p->done, true);
     return NULL;
 }
@@ -115,7 +115,7 @@ static void test_deadline_shorter_than_block(void **state)
     (void)state;
     vmux *m = open_plain(NULL);
     vmux_reply *r;
-    vmux_callopts quick = {.timeout_ms = 200};
+    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 200);
     const char *forever[] = {"BLPOP", "blk:t3:none", "0"};
     uint64_t t0 = vt_now_ms();
     assert_int_equal(vmux_call(m, &quick, 3, forever, NULL, &r), VMUX_ERR_TIMEOUT);
@@ -124,9 +124,9 @@ static void test_deadline_shorter_than_block(void **state)
     /* the blocked connection was closed; the next pop runs on a fresh one */
     vmux_str keys[] = {VMUX_STR("blk:t3:none")};
     vmux_bytes k, v;
-    assert_int_equal(vmux_bpop(m, NULL, VMUX_RIGHT, keys, 1, 50, &k, &v), 0);
+    assert_int_equal(vmux_bpop(m, NULL, VMUX_TAIL, keys, 1, 50, &k, &v), 0);
     assert_null(v.ptr);
-    assert_int_equal(vmux_bpop(m, NULL, VMUX_RIGHT, keys, 1, 0, &k, &v), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_bpop(m, NULL, VMUX_TAIL, keys, 1, 0, &k, &v), VMUX_ERR_INVALID_ARG);
     vmux_close(m);
 }
 
@@ -161,13 +161,13 @@ static void test_bzpop_blmove_wait(void **state)
     vmux_str z[] = {VMUX_STR("blk:t5:z")};
     vmux_bytes k, member, v;
     double score;
-    assert_int_equal(vmux_bzpop(m, NULL, true, z, 1, 100, &k, &member, &score), 0);
+    assert_int_equal(vmux_bzpop(m, NULL, VMUX_TAIL, z, 1, 100, &k, &member, &score), 0);
     assert_string_equal(member.ptr, "two");
     assert_true(score == 2.0);
     vmux_bytes_free(&k);
     vmux_bytes_free(&member);
-    assert_int_equal(vmux_blmove(m, NULL, VMUX_STR("blk:t5:src"), VMUX_STR("blk:t5:dst"),
-                                 VMUX_RIGHT, VMUX_LEFT, 100, &v),
+    assert_int_equal(vmux_blmove(m, NULL, VMUX_STR("blk:t5:src"), VMUX_STR("blk:t5:dst"), VMUX_TAIL,
+                                 VMUX_HEAD, 100, &v),
                      0);
     assert_string_equal(v.ptr, "x");
     vmux_bytes_free(&v);

@@ -26,13 +26,13 @@
 #include "cmd_common.h"
 
 static const char BINF_BYTES[] = "\0f\0";
-#define BINF VMUX_BYTES(BINF_BYTES, 3) /* a field name with NULs */
-#define EMPTY VMUX_BYTES("", 0)
+#define BINF VMUX_STRN(BINF_BYTES, 3) /* a field name with NULs */
+#define EMPTY VMUX_STRN("", 0)
 
 static void assert_raw_nil(vmux_reply *r)
 {
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_NIL);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_NIL);
     vmux_reply_free(r);
 }
 
@@ -451,7 +451,7 @@ static void test_hincrby(void **state)
     assert_int_equal(v, -7);
     assert_int_equal(vmux_hincrby(M, NULL, k, S("n"), INT64_C(10000000000), NULL), 0);
     assert_raw_str(RAW(S("HGET"), k, S("n")), S("9999999993"));
-    vmux_str bf = VMUX_BYTES("\0n", 2);
+    vmux_str bf = VMUX_STRN("\0n", 2);
     assert_int_equal(vmux_hincrby(M, NULL, k, bf, 1, &v), 0);
     assert_int_equal(v, 1);
     assert_raw_str(RAW(S("HGET"), k, bf), S("1"));
@@ -486,7 +486,7 @@ static void test_hincrbyfloat(void **state)
     assert_true(d == 2.25);
     assert_raw_str(RAW(S("HGET"), k, S("f")), S("2.25"));
     assert_int_equal(vmux_hincrbyfloat(M, NULL, k, BINF, 1, NULL), VMUX_ERR_SERVER);
-    vmux_str bf = VMUX_BYTES("\0x\0", 3);
+    vmux_str bf = VMUX_STRN("\0x\0", 3);
     assert_int_equal(vmux_hincrbyfloat(M, NULL, k, bf, 1e3, &d), 0);
     assert_true(d == 1000);
     assert_raw_str(RAW(S("HGET"), k, bf), S("1000"));
@@ -586,7 +586,7 @@ static void test_hscan_next_fields(void **state)
     vmux_scan_end(it);
 
     /* MATCH, and a NULL batch */
-    vmux_scan_opts o = {.match = "na*"};
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = "na*");
     assert_int_equal(vmux_hscan_begin(M, k, &o, &it), 0);
     assert_int_equal(vmux_hscan_next_fields(it, NULL, &batch), 1);
     assert_int_equal(batch.count, 1);

@@ -43,7 +43,7 @@ static int64_t exists(vmux_str k)
 static int64_t server_time(void)
 {
     vmux_reply *r = RAW(S("TIME"));
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_ARRAY);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ARRAY);
     int64_t t = strtoll(vmux_reply_str(vmux_reply_element(r, 0), NULL), NULL, 10);
     vmux_reply_free(r);
     return t;
@@ -208,11 +208,10 @@ static void test_exists_async(void **state)
 
 /* ---- EXPIRE family ---- */
 
-typedef int (*expire_fn)(vmux *, const vmux_callopts *, vmux_str, int64_t, vmux_expire_cond,
-                         bool *);
+typedef int (*expire_fn)(vmux *, const vmux_callopts *, vmux_str, int64_t, vmux_cond, bool *);
 
 /* Sets an expiry with fn and returns was_set, failing the test on an error. */
-static bool expire_ok(expire_fn fn, vmux_str k, int64_t v, vmux_expire_cond c)
+static bool expire_ok(expire_fn fn, vmux_str k, int64_t v, vmux_cond c)
 {
     bool was = false;
     int rc = fn(M, &EO, k, v, c, &was);
@@ -226,47 +225,47 @@ static void test_expire(void **state)
     (void)state;
     vmux_str k = binkey("expire");
     DO(S("SET"), k, BINV);
-    assert_true(expire_ok(vmux_expire, k, 100, VMUX_EXPIRE_ALWAYS));
+    assert_true(expire_ok(vmux_expire, k, 100, VMUX_COND_ALWAYS));
     int64_t ttl = raw_int(RAW(S("TTL"), k));
     assert_true(ttl > 0 && ttl <= 100);
 
     /* NX: only without a TTL; XX: only with one */
-    assert_false(expire_ok(vmux_expire, k, 500, VMUX_EXPIRE_NX));
+    assert_false(expire_ok(vmux_expire, k, 500, VMUX_COND_NX));
     assert_true(raw_int(RAW(S("TTL"), k)) <= 100);
-    assert_true(expire_ok(vmux_expire, k, 200, VMUX_EXPIRE_XX));
+    assert_true(expire_ok(vmux_expire, k, 200, VMUX_COND_XX));
     assert_true(raw_int(RAW(S("TTL"), k)) > 100);
     /* GT: only later; LT: only sooner */
-    assert_false(expire_ok(vmux_expire, k, 150, VMUX_EXPIRE_GT));
-    assert_true(expire_ok(vmux_expire, k, 300, VMUX_EXPIRE_GT));
+    assert_false(expire_ok(vmux_expire, k, 150, VMUX_COND_GT));
+    assert_true(expire_ok(vmux_expire, k, 300, VMUX_COND_GT));
     assert_true(raw_int(RAW(S("TTL"), k)) > 200);
-    assert_false(expire_ok(vmux_expire, k, 1000, VMUX_EXPIRE_LT));
-    assert_true(expire_ok(vmux_expire, k, 50, VMUX_EXPIRE_LT));
+    assert_false(expire_ok(vmux_expire, k, 1000, VMUX_COND_LT));
+    assert_true(expire_ok(vmux_expire, k, 50, VMUX_COND_LT));
     ttl = raw_int(RAW(S("TTL"), k));
     assert_true(ttl > 0 && ttl <= 50);
 
     DO(S("PERSIST"), k);
-    assert_false(expire_ok(vmux_expire, k, 100, VMUX_EXPIRE_XX));
-    assert_false(expire_ok(vmux_expire, k, 100, VMUX_EXPIRE_GT)); /* no TTL is infinite */
-    assert_true(expire_ok(vmux_expire, k, 100, VMUX_EXPIRE_LT));
+    assert_false(expire_ok(vmux_expire, k, 100, VMUX_COND_XX));
+    assert_false(expire_ok(vmux_expire, k, 100, VMUX_COND_GT)); /* no TTL is infinite */
+    assert_true(expire_ok(vmux_expire, k, 100, VMUX_COND_LT));
     DO(S("PERSIST"), k);
-    assert_true(expire_ok(vmux_expire, k, 100, VMUX_EXPIRE_NX));
+    assert_true(expire_ok(vmux_expire, k, 100, VMUX_COND_NX));
 
     /* a missing key, a key of another type, a key holding an empty value */
     vmux_str missing = key("expire-missing"), lk = key("expire-list"), ek = key("expire-empty");
     DO(S("DEL"), missing);
-    assert_false(expire_ok(vmux_expire, missing, 100, VMUX_EXPIRE_ALWAYS));
+    assert_false(expire_ok(vmux_expire, missing, 100, VMUX_COND_ALWAYS));
     assert_int_equal(exists(missing), 0);
     make_list(lk);
-    assert_true(expire_ok(vmux_expire, lk, 100, VMUX_EXPIRE_ALWAYS));
+    assert_true(expire_ok(vmux_expire, lk, 100, VMUX_COND_ALWAYS));
     assert_true(raw_int(RAW(S("TTL"), lk)) > 0);
     DO(S("SET"), ek, S(""));
-    assert_true(expire_ok(vmux_expire, ek, 100, VMUX_EXPIRE_ALWAYS));
+    assert_true(expire_ok(vmux_expire, ek, 100, VMUX_COND_ALWAYS));
     assert_true(raw_int(RAW(S("TTL"), ek)) > 0);
 
     /* a TTL <= 0 deletes the key */
-    assert_true(expire_ok(vmux_expire, k, 0, VMUX_EXPIRE_ALWAYS));
+    assert_true(expire_ok(vmux_expire, k, 0, VMUX_COND_ALWAYS));
     assert_int_equal(exists(k), 0);
-    assert_true(expire_ok(vmux_expire, lk, -5, VMUX_EXPIRE_ALWAYS));
+    assert_true(expire_ok(vmux_expire, lk, -5, VMUX_COND_ALWAYS));
     assert_false(admin_exists(lk));
 }
 
@@ -276,37 +275,47 @@ static void test_expire_errors(void **state)
     vmux_str k = key("expire-err");
     DO(S("SET"), k, S("v"));
     bool was = true;
-    assert_int_equal(vmux_expire(M, NULL, k, 100, (vmux_expire_cond)5, &was), VMUX_ERR_INVALID_ARG);
-    assert_false(was);
-    was = true;
-    assert_int_equal(vmux_pexpire(M, NULL, k, 100, (vmux_expire_cond)-1, &was),
+    assert_int_equal(vmux_expire(M, NULL, k, 100, (vmux_cond)(VMUX_COND_XX_LT + 1), &was),
                      VMUX_ERR_INVALID_ARG);
     assert_false(was);
+    /* XX GT: only a key that has a TTL, and only later; this one has none yet */
+    vmux_str xk = key("expire-xx");
+    DO(S("SET"), xk, S("v"));
     was = true;
-    assert_int_equal(vmux_expireat(M, NULL, k, 100, (vmux_expire_cond)9, &was),
-                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_expire(M, NULL, xk, 100, VMUX_COND_XX_GT, &was), 0);
+    assert_false(was);
+    assert_int_equal(vmux_expire(M, NULL, xk, 100, VMUX_COND_ALWAYS, &was), 0);
+    assert_true(was);
+    assert_int_equal(vmux_expire(M, NULL, xk, 200, VMUX_COND_XX_GT, &was), 0);
+    assert_true(was);
+    assert_int_equal(vmux_expire(M, NULL, xk, 300, VMUX_COND_XX_LT, &was), 0);
     assert_false(was);
     was = true;
-    assert_int_equal(vmux_pexpireat(M, NULL, k, 100, (vmux_expire_cond)9, &was),
-                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_pexpire(M, NULL, k, 100, (vmux_cond)-1, &was), VMUX_ERR_INVALID_ARG);
     assert_false(was);
-    assert_int_equal(vmux_pexpire_async(M, NULL, k, 100, (vmux_expire_cond)9, on_reply, NULL),
+    was = true;
+    assert_int_equal(vmux_expireat(M, NULL, k, 100, (vmux_cond)9, &was), VMUX_ERR_INVALID_ARG);
+    assert_false(was);
+    was = true;
+    assert_int_equal(vmux_pexpireat(M, NULL, k, 100, (vmux_cond)9, &was), VMUX_ERR_INVALID_ARG);
+    assert_false(was);
+    assert_int_equal(vmux_pexpire_async(M, NULL, k, 100, (vmux_cond)9, on_reply, NULL),
                      VMUX_ERR_INVALID_ARG);
     assert_int_equal(raw_int(RAW(S("TTL"), k)), -1); /* nothing was sent */
 
     /* the server refuses an expiry that overflows */
     was = true;
     errbuf[0] = '\0';
-    assert_int_equal(vmux_expire(M, &EO, k, INT64_MAX, VMUX_EXPIRE_ALWAYS, &was), VMUX_ERR_SERVER);
+    assert_int_equal(vmux_expire(M, &EO, k, INT64_MAX, VMUX_COND_ALWAYS, &was), VMUX_ERR_SERVER);
     assert_false(was);
     assert_non_null(strstr(errbuf, "invalid expire time"));
     was = true;
-    assert_int_equal(vmux_pexpire(M, &EO, k, INT64_MAX, VMUX_EXPIRE_NX, &was), VMUX_ERR_SERVER);
+    assert_int_equal(vmux_pexpire(M, &EO, k, INT64_MAX, VMUX_COND_NX, &was), VMUX_ERR_SERVER);
     assert_false(was);
     assert_int_equal(raw_int(RAW(S("TTL"), k)), -1);
 
     was = true;
-    assert_int_equal(vmux_expire(NULL, NULL, k, 1, VMUX_EXPIRE_ALWAYS, &was), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_expire(NULL, NULL, k, 1, VMUX_COND_ALWAYS, &was), VMUX_ERR_INVALID_ARG);
     assert_false(was);
 }
 
@@ -315,23 +324,23 @@ static void test_pexpire(void **state)
     (void)state;
     vmux_str k = binkey("pexpire");
     DO(S("SET"), k, S(""));
-    assert_true(expire_ok(vmux_pexpire, k, 90000, VMUX_EXPIRE_ALWAYS));
+    assert_true(expire_ok(vmux_pexpire, k, 90000, VMUX_COND_ALWAYS));
     int64_t pttl = raw_int(RAW(S("PTTL"), k));
     assert_true(pttl > 0 && pttl <= 90000);
-    assert_false(expire_ok(vmux_pexpire, k, 95000, VMUX_EXPIRE_NX));
-    assert_false(expire_ok(vmux_pexpire, k, 1000, VMUX_EXPIRE_GT));
-    assert_true(expire_ok(vmux_pexpire, k, 1000000, VMUX_EXPIRE_GT));
+    assert_false(expire_ok(vmux_pexpire, k, 95000, VMUX_COND_NX));
+    assert_false(expire_ok(vmux_pexpire, k, 1000, VMUX_COND_GT));
+    assert_true(expire_ok(vmux_pexpire, k, 1000000, VMUX_COND_GT));
     assert_true(raw_int(RAW(S("PTTL"), k)) > 90000);
-    assert_true(expire_ok(vmux_pexpire, k, 80000, VMUX_EXPIRE_LT));
-    assert_true(expire_ok(vmux_pexpire, k, 70000, VMUX_EXPIRE_XX));
+    assert_true(expire_ok(vmux_pexpire, k, 80000, VMUX_COND_LT));
+    assert_true(expire_ok(vmux_pexpire, k, 70000, VMUX_COND_XX));
     pttl = raw_int(RAW(S("PTTL"), k));
     assert_true(pttl > 0 && pttl <= 70000);
-    assert_int_equal(vmux_pexpire(M, NULL, k, 60000, VMUX_EXPIRE_ALWAYS, NULL), 0);
+    assert_int_equal(vmux_pexpire(M, NULL, k, 60000, VMUX_COND_ALWAYS, NULL), 0);
     assert_true(raw_int(RAW(S("PTTL"), k)) <= 60000);
 
     vmux_str missing = key("pexpire-missing");
-    assert_false(expire_ok(vmux_pexpire, missing, 1000, VMUX_EXPIRE_ALWAYS));
-    assert_true(expire_ok(vmux_pexpire, k, -1, VMUX_EXPIRE_ALWAYS));
+    assert_false(expire_ok(vmux_pexpire, missing, 1000, VMUX_COND_ALWAYS));
+    assert_true(expire_ok(vmux_pexpire, k, -1, VMUX_COND_ALWAYS));
     assert_int_equal(exists(k), 0);
 }
 
@@ -341,9 +350,9 @@ static void test_pexpire_async(void **state)
     vmux_str k = binkey("pexpire-async");
     DO(S("SET"), k, BINV);
     struct done d = {0}, again = {0};
-    assert_int_equal(vmux_pexpire_async(M, NULL, k, 50000, VMUX_EXPIRE_NX, on_reply, &d), 0);
+    assert_int_equal(vmux_pexpire_async(M, NULL, k, 50000, VMUX_COND_NX, on_reply, &d), 0);
     assert_int_equal(wait_int(&d), 1);
-    assert_int_equal(vmux_pexpire_async(M, NULL, k, 90000, VMUX_EXPIRE_NX, on_reply, &again), 0);
+    assert_int_equal(vmux_pexpire_async(M, NULL, k, 90000, VMUX_COND_NX, on_reply, &again), 0);
     assert_int_equal(wait_int(&again), 0);
     int64_t pttl = raw_int(RAW(S("PTTL"), k));
     assert_true(pttl > 0 && pttl <= 50000);
@@ -355,19 +364,19 @@ static void test_expireat(void **state)
     vmux_str k = binkey("expireat"), missing = key("expireat-missing");
     DO(S("SET"), k, BINV);
     int64_t now = server_time();
-    assert_true(expire_ok(vmux_expireat, k, now + 1000, VMUX_EXPIRE_ALWAYS));
+    assert_true(expire_ok(vmux_expireat, k, now + 1000, VMUX_COND_ALWAYS));
     assert_int_equal(raw_int(RAW(S("EXPIRETIME"), k)), now + 1000);
-    assert_false(expire_ok(vmux_expireat, k, now + 2000, VMUX_EXPIRE_NX));
-    assert_false(expire_ok(vmux_expireat, k, now + 500, VMUX_EXPIRE_GT));
-    assert_true(expire_ok(vmux_expireat, k, now + 2000, VMUX_EXPIRE_GT));
-    assert_true(expire_ok(vmux_expireat, k, now + 1500, VMUX_EXPIRE_LT));
-    assert_true(expire_ok(vmux_expireat, k, now + 1400, VMUX_EXPIRE_XX));
+    assert_false(expire_ok(vmux_expireat, k, now + 2000, VMUX_COND_NX));
+    assert_false(expire_ok(vmux_expireat, k, now + 500, VMUX_COND_GT));
+    assert_true(expire_ok(vmux_expireat, k, now + 2000, VMUX_COND_GT));
+    assert_true(expire_ok(vmux_expireat, k, now + 1500, VMUX_COND_LT));
+    assert_true(expire_ok(vmux_expireat, k, now + 1400, VMUX_COND_XX));
     assert_int_equal(raw_int(RAW(S("EXPIRETIME"), k)), now + 1400);
-    assert_int_equal(vmux_expireat(M, NULL, k, now + 1300, VMUX_EXPIRE_ALWAYS, NULL), 0);
+    assert_int_equal(vmux_expireat(M, NULL, k, now + 1300, VMUX_COND_ALWAYS, NULL), 0);
     assert_int_equal(raw_int(RAW(S("EXPIRETIME"), k)), now + 1300);
-    assert_false(expire_ok(vmux_expireat, missing, now + 100, VMUX_EXPIRE_ALWAYS));
+    assert_false(expire_ok(vmux_expireat, missing, now + 100, VMUX_COND_ALWAYS));
     /* a time in the past deletes the key */
-    assert_true(expire_ok(vmux_expireat, k, now - 10, VMUX_EXPIRE_ALWAYS));
+    assert_true(expire_ok(vmux_expireat, k, now - 10, VMUX_COND_ALWAYS));
     assert_int_equal(exists(k), 0);
 }
 
@@ -377,15 +386,15 @@ static void test_pexpireat(void **state)
     vmux_str k = binkey("pexpireat"), lk = key("pexpireat-list");
     DO(S("SET"), k, S(""));
     int64_t at = server_time() * 1000 + 900123;
-    assert_true(expire_ok(vmux_pexpireat, k, at, VMUX_EXPIRE_NX));
+    assert_true(expire_ok(vmux_pexpireat, k, at, VMUX_COND_NX));
     assert_int_equal(raw_int(RAW(S("PEXPIRETIME"), k)), at);
-    assert_false(expire_ok(vmux_pexpireat, k, at + 1, VMUX_EXPIRE_LT));
-    assert_true(expire_ok(vmux_pexpireat, k, at - 1, VMUX_EXPIRE_LT));
+    assert_false(expire_ok(vmux_pexpireat, k, at + 1, VMUX_COND_LT));
+    assert_true(expire_ok(vmux_pexpireat, k, at - 1, VMUX_COND_LT));
     assert_int_equal(raw_int(RAW(S("PEXPIRETIME"), k)), at - 1);
     make_list(lk);
-    assert_true(expire_ok(vmux_pexpireat, lk, at, VMUX_EXPIRE_ALWAYS));
+    assert_true(expire_ok(vmux_pexpireat, lk, at, VMUX_COND_ALWAYS));
     assert_int_equal(raw_int(RAW(S("PEXPIRETIME"), lk)), at);
-    assert_true(expire_ok(vmux_pexpireat, lk, 1, VMUX_EXPIRE_ALWAYS));
+    assert_true(expire_ok(vmux_pexpireat, lk, 1, VMUX_COND_ALWAYS));
     assert_int_equal(exists(lk), 0);
 }
 

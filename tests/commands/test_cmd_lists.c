@@ -21,9 +21,9 @@
 
 /* A key with a NUL inside, and values with NULs and empty ones. */
 static const char bin_key_bytes[] = "cmdlists:\0bin";
-#define BIN_KEY VMUX_BYTES(bin_key_bytes, sizeof(bin_key_bytes) - 1)
-#define NUL_VALUE VMUX_BYTES("a\0b", 3)
-#define EMPTY VMUX_BYTES("", 0)
+#define BIN_KEY VMUX_STRN(bin_key_bytes, sizeof(bin_key_bytes) - 1)
+#define NUL_VALUE VMUX_STRN("a\0b", 3)
+#define EMPTY VMUX_STRN("", 0)
 
 static int setup(void **state)
 {
@@ -182,7 +182,7 @@ static void test_binary_key_and_missing_key(void **state)
     assert_int_equal(a.count, 0);
     assert_int_equal(vmux_rpop_count(m, NULL, missing, 3, &a), 0);
     assert_int_equal(a.count, 0);
-    assert_int_equal(vmux_lmove(m, NULL, missing, BIN_KEY, VMUX_LEFT, VMUX_LEFT, &v), 0);
+    assert_int_equal(vmux_lmove(m, NULL, missing, BIN_KEY, VMUX_HEAD, VMUX_HEAD, &v), 0);
     assert_null(v.ptr);
     int64_t removed = 9;
     assert_int_equal(vmux_lrem(m, NULL, missing, 0, VMUX_STR("a"), &removed), 0);
@@ -253,7 +253,7 @@ static void test_lindex_lset(void **state)
     expect_list(m, key, after, 3);
 
     char err[256] = "";
-    vmux_callopts o = {.errbuf = err, .errlen = sizeof err};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     assert_int_equal(vmux_lset(m, &o, key, 3, VMUX_STR("x")), VMUX_ERR_SERVER);
     assert_non_null(strstr(err, "index out of range"));
     err[0] = '\0';
@@ -321,22 +321,22 @@ static void test_lmove(void **state)
     assert_int_equal(vmux_rpush(m, NULL, src, values, 3, NULL), 0);
     assert_int_equal(vmux_rpush(m, NULL, dst, &x, 1, NULL), 0);
     vmux_bytes v;
-    assert_int_equal(vmux_lmove(m, NULL, src, dst, VMUX_LEFT, VMUX_RIGHT, &v), 0);
+    assert_int_equal(vmux_lmove(m, NULL, src, dst, VMUX_HEAD, VMUX_TAIL, &v), 0);
     expect_bytes(&v, a);
     vmux_bytes_free(&v);
-    assert_int_equal(vmux_lmove(m, NULL, src, dst, VMUX_RIGHT, VMUX_LEFT, &v), 0);
+    assert_int_equal(vmux_lmove(m, NULL, src, dst, VMUX_TAIL, VMUX_HEAD, &v), 0);
     expect_bytes(&v, c);
     vmux_bytes_free(&v);
     vmux_str src_now[] = {b}, dst_now[] = {c, x, a};
     expect_list(m, src, src_now, 1);
     expect_list(m, dst, dst_now, 3);
     /* within one list: a rotation */
-    assert_int_equal(vmux_lmove(m, NULL, dst, dst, VMUX_LEFT, VMUX_RIGHT, &v), 0);
+    assert_int_equal(vmux_lmove(m, NULL, dst, dst, VMUX_HEAD, VMUX_TAIL, &v), 0);
     expect_bytes(&v, c);
     vmux_bytes_free(&v);
     vmux_str rotated[] = {x, a, c};
     expect_list(m, dst, rotated, 3);
-    assert_int_equal(vmux_lmove(m, NULL, src, dst, VMUX_RIGHT, VMUX_RIGHT, NULL), 0);
+    assert_int_equal(vmux_lmove(m, NULL, src, dst, VMUX_TAIL, VMUX_TAIL, NULL), 0);
     assert_int_equal(admin_int("EXISTS %b", src), 0);
     assert_int_equal(admin_int("LLEN %b", dst), 4);
 }
@@ -407,7 +407,7 @@ static void test_wrongtype(void **state)
     vmux_str key = VMUX_STR("cmdlists:string");
     set_string(key);
     char err[256];
-    vmux_callopts o = {.errbuf = err, .errlen = sizeof err};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     vmux_str one = VMUX_STR("v");
     int64_t n;
     vmux_bytes v;
@@ -451,7 +451,7 @@ static void test_wrongtype(void **state)
     err[0] = '\0';
     expect_wrongtype(vmux_ltrim(m, &o, key, 0, 1), err);
     memset(&v, 0xab, sizeof v), err[0] = '\0';
-    expect_wrongtype(vmux_lmove(m, &o, key, VMUX_STR("cmdlists:x"), VMUX_LEFT, VMUX_LEFT, &v), err);
+    expect_wrongtype(vmux_lmove(m, &o, key, VMUX_STR("cmdlists:x"), VMUX_HEAD, VMUX_HEAD, &v), err);
     assert_null(v.ptr);
 
     /* a list source and a string destination: nothing moves */
@@ -459,7 +459,7 @@ static void test_wrongtype(void **state)
     del(list);
     assert_int_equal(vmux_rpush(m, NULL, list, &one, 1, NULL), 0);
     memset(&v, 0xab, sizeof v), err[0] = '\0';
-    expect_wrongtype(vmux_lmove(m, &o, list, key, VMUX_LEFT, VMUX_LEFT, &v), err);
+    expect_wrongtype(vmux_lmove(m, &o, list, key, VMUX_HEAD, VMUX_HEAD, &v), err);
     assert_null(v.ptr);
     assert_int_equal(admin_int("LLEN %b", list), 1);
     char *type = vt_admin("plain", "TYPE %b", key.ptr, key.len);
@@ -489,10 +489,10 @@ static void test_bad_arguments(void **state)
     assert_null(a.items);
     vmux_bytes v;
     memset(&v, 0xab, sizeof v);
-    assert_int_equal(vmux_lmove(m, NULL, key, key, (vmux_side)2, VMUX_LEFT, &v),
+    assert_int_equal(vmux_lmove(m, NULL, key, key, (vmux_end)2, VMUX_HEAD, &v),
                      VMUX_ERR_INVALID_ARG);
     assert_null(v.ptr);
-    assert_int_equal(vmux_lmove(m, NULL, key, key, VMUX_LEFT, (vmux_side)-1, &v),
+    assert_int_equal(vmux_lmove(m, NULL, key, key, VMUX_HEAD, (vmux_end)-1, &v),
                      VMUX_ERR_INVALID_ARG);
     assert_int_equal(admin_int("EXISTS %b", key), 0); /* nothing was sent */
 }

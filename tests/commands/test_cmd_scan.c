@@ -25,7 +25,7 @@ enum { NBIG = 10000, BATCH = 1000 };
 
 static vmux *M;
 static char errbuf[512];
-static vmux_callopts EO = {.errbuf = errbuf, .errlen = sizeof errbuf};
+static vmux_callopts EO = VMUX_INIT(vmux_callopts, .errbuf = errbuf, .errlen = sizeof errbuf);
 
 /* Keys live in a ring of buffers so that a test can hold several at once. */
 static char keybufs[16][160];
@@ -36,7 +36,7 @@ static vmux_str key(const char *name)
 {
     char *b = keybufs[keynext++ % 16];
     int n = snprintf(b, sizeof keybufs[0], "vt:scan:%d:%s", (int)getpid(), name);
-    return VMUX_BYTES(b, (size_t)n);
+    return VMUX_STRN(b, (size_t)n);
 }
 
 /* A command through the generic API; fails the test on a transport error. */
@@ -79,7 +79,7 @@ static char junk[1];
 /* Strings made of a prefix and a number, and the number back from one. */
 static vmux_str numbered(char *buf, size_t size, const char *prefix, int i)
 {
-    return VMUX_BYTES(buf, (size_t)snprintf(buf, size, "%s%d", prefix, i));
+    return VMUX_STRN(buf, (size_t)snprintf(buf, size, "%s%d", prefix, i));
 }
 
 /* The number after prefix in b, or -1 when b is not prefix followed by a number < NBIG. */
@@ -223,7 +223,7 @@ static void test_scan_10000_keys(void **state)
 
     /* COUNT 500 */
     vmux_scan *it = NULL;
-    vmux_scan_opts o = {.match = match, .count = 500};
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = match, .count = 500);
     assert_int_equal(vmux_scan_begin(M, &o, &it), 0);
     struct tally *t = new_tally(bigprefix, NULL);
     int steps = drain(it, 1, count_one, t);
@@ -233,7 +233,7 @@ static void test_scan_10000_keys(void **state)
     free(t);
 
     /* the server's default COUNT, and TYPE string */
-    vmux_scan_opts o2 = {.match = match, .type = "string"};
+    vmux_scan_opts o2 = VMUX_INIT(vmux_scan_opts, .match = match, .type = "string");
     assert_int_equal(vmux_scan_begin(M, &o2, &it), 0);
     t = new_tally(bigprefix, NULL);
     drain(it, 1, count_one, t);
@@ -242,7 +242,7 @@ static void test_scan_10000_keys(void **state)
     free(t);
 
     /* TYPE hash: none of them */
-    vmux_scan_opts o3 = {.match = match, .count = 1000, .type = "hash"};
+    vmux_scan_opts o3 = VMUX_INIT(vmux_scan_opts, .match = match, .count = 1000, .type = "hash");
     assert_int_equal(vmux_scan_begin(M, &o3, &it), 0);
     t = new_tally(bigprefix, NULL);
     drain(it, 1, count_one, t);
@@ -300,7 +300,7 @@ static void test_scan_type_and_binary_keys(void **state)
         int n = snprintf(kb[i], sizeof kb[i], "%s%d", prefix, i);
         kb[i][n] = '\0';
         kb[i][n + 1] = (char)i; /* every key ends in a NUL and a byte */
-        keys[i] = VMUX_BYTES(kb[i], (size_t)n + 2);
+        keys[i] = VMUX_STRN(kb[i], (size_t)n + 2);
         DO(S("DEL"), keys[i]);
         if (i % 2 == 0)
             DO(S("SET"), keys[i], S(""));
@@ -308,7 +308,8 @@ static void test_scan_type_and_binary_keys(void **state)
             DO(S("RPUSH"), keys[i], S("x"));
     }
     vmux_scan *it;
-    vmux_scan_opts o = {.match = match, .type = vmux_key_type_name(VMUX_TYPE_LIST)};
+    vmux_scan_opts o =
+        VMUX_INIT(vmux_scan_opts, .match = match, .type = vmux_key_type_name(VMUX_TYPE_LIST));
     assert_int_equal(vmux_scan_begin(M, &o, &it), 0);
     struct collected c = {0};
     drain(it, 1, collect, &c);
@@ -318,7 +319,7 @@ static void test_scan_type_and_binary_keys(void **state)
         assert_true(collected_has(&c, keys[i]));
     collected_free(&c);
 
-    vmux_scan_opts all = {.match = match, .count = 3};
+    vmux_scan_opts all = VMUX_INIT(vmux_scan_opts, .match = match, .count = 3);
     assert_int_equal(vmux_scan_begin(M, &all, &it), 0);
     drain(it, 1, collect, &c);
     vmux_scan_end(it);
@@ -328,7 +329,7 @@ static void test_scan_type_and_binary_keys(void **state)
     collected_free(&c);
 
     /* an unknown type is the server's error, and the iterator stays at its start */
-    vmux_scan_opts bad = {.match = match, .type = "bogus"};
+    vmux_scan_opts bad = VMUX_INIT(vmux_scan_opts, .match = match, .type = "bogus");
     assert_int_equal(vmux_scan_begin(M, &bad, &it), 0);
     vmux_bytes_array batch = JUNK_ARRAY;
     errbuf[0] = '\0';
@@ -357,7 +358,7 @@ static void test_hscan_10000_fields(void **state)
     }
 
     vmux_scan *it;
-    vmux_scan_opts o = {.count = 200};
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .count = 200);
     assert_int_equal(vmux_hscan_begin(M, k, &o, &it), 0);
     struct tally *t = new_tally("f", "v");
     int steps = drain(it, 2, count_one, t);
@@ -367,7 +368,7 @@ static void test_hscan_10000_fields(void **state)
     free(t);
 
     /* MATCH f1*: f1, f10-f19, f100-f199, f1000-f1999 */
-    vmux_scan_opts m1 = {.match = "f1*", .count = 1000};
+    vmux_scan_opts m1 = VMUX_INIT(vmux_scan_opts, .match = "f1*", .count = 1000);
     assert_int_equal(vmux_hscan_begin(M, k, &m1, &it), 0);
     t = new_tally("f", "v");
     drain(it, 2, count_one, t);
@@ -407,10 +408,10 @@ static void test_sscan(void **state)
         vmux_reply_free(r);
         free_numbers(&ms);
     }
-    DO(S("SADD"), k, VMUX_BYTES(BINM, 3), S(""));
+    DO(S("SADD"), k, VMUX_STRN(BINM, 3), S(""));
 
     vmux_scan *it;
-    vmux_scan_opts o = {.count = 50};
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .count = 50);
     assert_int_equal(vmux_sscan_begin(M, k, &o, &it), 0);
     struct tally *t = new_tally("m", NULL);
     drain(it, 1, count_one, t);
@@ -421,7 +422,7 @@ static void test_sscan(void **state)
     free(t);
 
     /* the binary and empty members come back as they are */
-    vmux_scan_opts none = {.match = "m*"};
+    vmux_scan_opts none = VMUX_INIT(vmux_scan_opts, .match = "m*");
     assert_int_equal(vmux_sscan_begin(M, k, &none, &it), 0);
     t = new_tally("m", NULL);
     drain(it, 1, count_one, t);
@@ -431,13 +432,13 @@ static void test_sscan(void **state)
 
     vmux_str small = key("smallset");
     DO(S("DEL"), small);
-    DO(S("SADD"), small, VMUX_BYTES(BINM, 3), S(""), S("x"));
+    DO(S("SADD"), small, VMUX_STRN(BINM, 3), S(""), S("x"));
     assert_int_equal(vmux_sscan_begin(M, small, NULL, &it), 0);
     struct collected c = {0};
     drain(it, 1, collect, &c);
     vmux_scan_end(it);
     assert_int_equal(c.n, 3);
-    assert_true(collected_has(&c, VMUX_BYTES(BINM, 3)));
+    assert_true(collected_has(&c, VMUX_STRN(BINM, 3)));
     assert_true(collected_has(&c, S("")));
     assert_true(collected_has(&c, S("x")));
     collected_free(&c);
@@ -455,11 +456,11 @@ static void test_zscan(void **state)
         snprintf(sc, sizeof sc, "%d.5", i - 100);
         DO(S("ZADD"), k, S(sc), mem);
     }
-    DO(S("ZADD"), k, S("inf"), VMUX_BYTES(BINM, 3), S("-inf"), S(""));
+    DO(S("ZADD"), k, S("inf"), VMUX_STRN(BINM, 3), S("-inf"), S(""));
 
     /* scored */
     vmux_scan *it;
-    vmux_scan_opts o = {.count = 40};
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .count = 40);
     assert_int_equal(vmux_zscan_begin(M, k, &o, &it), 0);
     int seen[300] = {0}, specials = 0, rc;
     vmux_scored_array batch;
@@ -470,7 +471,7 @@ static void test_zscan(void **state)
             if (n >= 0 && n < 300) {
                 assert_true(e->score == n - 100 + (n - 100 < 0 ? -0.5 : 0.5));
                 seen[n]++;
-            } else if (bytes_eq(&e->member, VMUX_BYTES(BINM, 3))) {
+            } else if (bytes_eq(&e->member, VMUX_STRN(BINM, 3))) {
                 assert_true(isinf(e->score) && e->score > 0);
                 specials++;
             } else {
@@ -489,7 +490,7 @@ static void test_zscan(void **state)
     assert_true(specials >= 2);
 
     /* as text pairs */
-    vmux_scan_opts m = {.match = "z1?"};
+    vmux_scan_opts m = VMUX_INIT(vmux_scan_opts, .match = "z1?");
     assert_int_equal(vmux_zscan_begin(M, k, &m, &it), 0);
     vmux_bytes_array pairs;
     int found = 0;
@@ -600,16 +601,16 @@ static void test_bad_arguments(void **state)
     assert_int_equal(vmux_scan_begin(NULL, NULL, &it), VMUX_ERR_INVALID_ARG);
     assert_null(it);
     assert_int_equal(vmux_scan_begin(M, NULL, NULL), VMUX_ERR_INVALID_ARG);
-    vmux_scan_opts neg = {.count = -1};
+    vmux_scan_opts neg = VMUX_INIT(vmux_scan_opts, .count = -1);
     it = (vmux_scan *)junk;
     assert_int_equal(vmux_scan_begin(M, &neg, &it), VMUX_ERR_INVALID_ARG);
     assert_null(it);
     assert_int_equal(vmux_hscan_begin(M, k, &neg, &it), VMUX_ERR_INVALID_ARG);
-    vmux_scan_opts typed = {.type = "hash"};
+    vmux_scan_opts typed = VMUX_INIT(vmux_scan_opts, .type = "hash");
     assert_int_equal(vmux_hscan_begin(M, k, &typed, &it), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_sscan_begin(M, k, &typed, &it), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_zscan_begin(M, k, &typed, &it), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_sscan_begin(M, VMUX_BYTES(NULL, 3), NULL, &it), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_sscan_begin(M, VMUX_STRN(NULL, 3), NULL, &it), VMUX_ERR_INVALID_ARG);
     assert_null(it);
     assert_int_equal(vmux_zscan_begin(NULL, k, NULL, &it), VMUX_ERR_INVALID_ARG);
 
@@ -637,7 +638,7 @@ static void test_bad_arguments(void **state)
     char match[64];
     snprintf(match, sizeof match, "%.*s", (int)k.len, (const char *)k.ptr);
     DO(S("SET"), k, S("v"));
-    vmux_scan_opts o = {.match = match, .count = 1000};
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = match, .count = 1000);
     assert_int_equal(vmux_scan_begin(M, &o, &it), 0);
     memset(match, 'x', sizeof match - 1);
     match[sizeof match - 1] = '\0';

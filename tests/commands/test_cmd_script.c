@@ -40,7 +40,7 @@ static void test_sha1_is_computed_locally(void **state)
     /* sha1("return 1"), as SCRIPT LOAD would report it */
     assert_string_equal(vmux_script_sha1(s), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
     vmux_script_free(s);
-    assert_int_equal(vmux_script_new(VMUX_BYTES("", 0), &s), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_script_new(VMUX_STRN("", 0), &s), VMUX_ERR_INVALID_ARG);
 }
 
 static void test_runs_and_survives_script_flush(void **state)
@@ -49,7 +49,7 @@ static void test_runs_and_survives_script_flush(void **state)
     vmux_script *s;
     assert_int_equal(vmux_script_new(VMUX_STR(SRC), &s), 0);
     vmux_str keys[] = {VMUX_STR("scr:k")};
-    vmux_str args[] = {VMUX_BYTES("v\0one", 5)};
+    vmux_str args[] = {VMUX_STRN("v\0one", 5)};
     vmux_reply *r;
     assert_int_equal(vmux_script_run(m, NULL, s, keys, 1, args, 1, &r), 0);
     size_t len;
@@ -77,10 +77,10 @@ static void test_script_errors(void **state)
     vmux_script *s;
     assert_int_equal(vmux_script_new(VMUX_STR("return redis.call('NOSUCHCOMMAND')"), &s), 0);
     char why[256] = "";
-    vmux_callopts o = {.errbuf = why, .errlen = sizeof why};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
     vmux_reply *r;
     assert_int_equal(vmux_script_run(m, &o, s, NULL, 0, NULL, 0, &r), VMUX_ERR_SERVER);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_ERROR);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ERROR);
     assert_non_null(strstr(why, "Unknown") ? why : strstr(why, "unknown"));
     vmux_reply_free(r);
     assert_int_equal(vmux_script_run(m, NULL, s, NULL, 1, NULL, 0, &r), VMUX_ERR_INVALID_ARG);

@@ -55,18 +55,18 @@ static void test_ping_echo(void **state)
     assert_int_equal(vmux_ping(m, NULL, (vmux_str){NULL, 0}, &r), 0);
     assert_bytes(r, "PONG", 4);
     vmux_bytes_free(&r);
-    assert_int_equal(vmux_ping(m, NULL, VMUX_BYTES("a\0b", 3), &r), 0);
+    assert_int_equal(vmux_ping(m, NULL, VMUX_STRN("a\0b", 3), &r), 0);
     assert_bytes(r, "a\0b", 3);
     vmux_bytes_free(&r);
-    assert_int_equal(vmux_ping(m, NULL, VMUX_BYTES("", 0), &r), 0);
+    assert_int_equal(vmux_ping(m, NULL, VMUX_STRN("", 0), &r), 0);
     assert_bytes(r, "", 0);
     vmux_bytes_free(&r);
     assert_int_equal(vmux_ping(m, NULL, VMUX_STR("x"), NULL), 0);
 
-    assert_int_equal(vmux_echo(m, NULL, VMUX_BYTES("\0echo\0", 6), &r), 0);
+    assert_int_equal(vmux_echo(m, NULL, VMUX_STRN("\0echo\0", 6), &r), 0);
     assert_bytes(r, "\0echo\0", 6);
     vmux_bytes_free(&r);
-    assert_int_equal(vmux_echo(m, NULL, VMUX_BYTES("", 0), &r), 0);
+    assert_int_equal(vmux_echo(m, NULL, VMUX_STRN("", 0), &r), 0);
     assert_bytes(r, "", 0);
     vmux_bytes_free(&r);
     assert_int_equal(vmux_echo(m, NULL, (vmux_str){NULL, 0}, &r), 0);
@@ -102,7 +102,7 @@ static void test_ping_async(void **state)
     vmux *m = open_plain(NULL);
     struct pong p = {0}, q = {0};
     assert_int_equal(vmux_ping_async(m, NULL, (vmux_str){NULL, 0}, on_pong, &p), 0);
-    assert_int_equal(vmux_ping_async(m, NULL, VMUX_BYTES("m\0sg", 4), on_pong, &q), 0);
+    assert_int_equal(vmux_ping_async(m, NULL, VMUX_STRN("m\0sg", 4), on_pong, &q), 0);
     assert_true(vt_wait_until(pong_fired, &p, 10000));
     assert_true(vt_wait_until(pong_fired, &q, 10000));
     assert_int_equal(p.status, 0);
@@ -214,7 +214,7 @@ static void test_server_refusals(void **state)
                    "-dbsize -info -time -echo");
     vmux *m = open_plain("user=" LIMITED_USER ",password=limitedpw,defaultDatabase=" FLUSH_DB);
     char err[256];
-    vmux_callopts o = {.errbuf = err, .errlen = sizeof err};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     vmux_bytes b = {(char *)"junk", 4};
     int64_t n = 7, us = 7;
 

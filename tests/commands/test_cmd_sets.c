@@ -22,9 +22,9 @@
 #include "vmux/vmux.h"
 
 static const char bin_key_bytes[] = "cmdsets:\0bin";
-#define BIN_KEY VMUX_BYTES(bin_key_bytes, sizeof(bin_key_bytes) - 1)
-#define NUL_MEMBER VMUX_BYTES("a\0b", 3)
-#define EMPTY VMUX_BYTES("", 0)
+#define BIN_KEY VMUX_STRN(bin_key_bytes, sizeof(bin_key_bytes) - 1)
+#define NUL_MEMBER VMUX_STRN("a\0b", 3)
+#define EMPTY VMUX_STRN("", 0)
 
 static int setup(void **state)
 {
@@ -151,10 +151,10 @@ static void test_membership(void **state)
     assert_true(is);
     assert_int_equal(vmux_sismember(m, NULL, key, EMPTY, &is), 0);
     assert_true(is);
-    assert_int_equal(vmux_sismember(m, NULL, key, VMUX_BYTES("a", 1), &is), 0);
+    assert_int_equal(vmux_sismember(m, NULL, key, VMUX_STRN("a", 1), &is), 0);
     assert_false(is); /* a prefix of "a\0b" is not it */
 
-    vmux_str asked[] = {VMUX_STR("x"), VMUX_STR("y"), NUL_MEMBER, VMUX_BYTES("a\0c", 3), EMPTY};
+    vmux_str asked[] = {VMUX_STR("x"), VMUX_STR("y"), NUL_MEMBER, VMUX_STRN("a\0c", 3), EMPTY};
     bool answers[5];
     memset(answers, 1, sizeof answers);
     assert_int_equal(vmux_smismember(m, NULL, key, asked, 5, answers), 0);
@@ -331,7 +331,7 @@ static void fill_scan_set(vmux *m, vmux_str key)
     vmux_str batch[SCAN_BATCH];
     for (int start = 0; start < SCAN_MEMBERS; start += SCAN_BATCH) {
         for (int j = 0; j < SCAN_BATCH; j++)
-            batch[j] = VMUX_BYTES(text[j], scan_member(text[j], start + j));
+            batch[j] = VMUX_STRN(text[j], scan_member(text[j], start + j));
         int64_t added;
         assert_int_equal(vmux_sadd(m, NULL, key, batch, SCAN_BATCH, &added), 0);
         assert_int_equal(added, SCAN_BATCH);
@@ -348,7 +348,7 @@ static void test_sscan_every_member(void **state)
     bool *seen = calloc(SCAN_MEMBERS, sizeof(*seen));
     assert_non_null(seen);
     int distinct = 0, steps = 0;
-    vmux_scan_opts o = {.count = 200};
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .count = 200);
     vmux_scan *it;
     assert_int_equal(vmux_sscan_begin(m, key, &o, &it), 0);
     vmux_bytes_array batch;
@@ -405,7 +405,7 @@ static void test_sscan_missing_and_wrongtype(void **state)
     assert_int_equal(total, 0);
 
     char err[256] = "";
-    vmux_callopts o = {.errbuf = err, .errlen = sizeof err};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     assert_int_equal(vmux_sscan_begin(m, str, NULL, &it), 0);
     expect_wrongtype(vmux_scan_next(it, &o, &batch), err);
     assert_int_equal(batch.count, 0);
@@ -423,7 +423,7 @@ static void test_wrongtype(void **state)
     vmux_str one = VMUX_STR("v");
     assert_int_equal(vmux_sadd(m, NULL, set, &one, 1, NULL), 0);
     char err[256];
-    vmux_callopts o = {.errbuf = err, .errlen = sizeof err};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     int64_t n;
     bool is;
     bool many[2];

@@ -57,7 +57,7 @@ struct errctx {
 static vmux_callopts *errctx_init(struct errctx *e)
 {
     memset(e, 0, sizeof(*e));
-    e->opts.errbuf = e->buf;
+    e->opts = VMUX_INIT(vmux_callopts, .errbuf = e->buf);
     e->opts.errlen = sizeof(e->buf);
     return &e->opts;
 }
@@ -200,9 +200,9 @@ static void test_binary_and_empty(void **state)
     vmux *m = *state;
     static const char bkey[] = "xs:b:\0key";
     ADMIN("DEL %b", bkey, sizeof bkey - 1);
-    vmux_str key = VMUX_BYTES(bkey, sizeof bkey - 1);
-    vmux_str fields[] = {VMUX_BYTES("f\0one", 5), VMUX_BYTES("", 0)};
-    vmux_str values[] = {VMUX_BYTES("v\0\0x", 4), VMUX_BYTES("", 0)};
+    vmux_str key = VMUX_STRN(bkey, sizeof bkey - 1);
+    vmux_str fields[] = {VMUX_STRN("f\0one", 5), VMUX_STRN("", 0)};
+    vmux_str values[] = {VMUX_STRN("v\0\0x", 4), VMUX_STRN("", 0)};
     vmux_bytes id;
     assert_int_equal(vmux_xadd(m, NULL, key, VMUX_STR("7-7"), fields, values, 2, NULL, &id), 0);
     assert_cstr(id, "7-7");
@@ -232,7 +232,7 @@ static void test_binary_and_empty(void **state)
     vmux_stream_batch_array_free(&batches);
 
     /* A binary group and consumer name. */
-    vmux_str group = VMUX_BYTES("g\0rp", 4), consumer = VMUX_BYTES("c\0ns", 4);
+    vmux_str group = VMUX_STRN("g\0rp", 4), consumer = VMUX_STRN("c\0ns", 4);
     assert_int_equal(vmux_xgroup_create(m, NULL, key, group, VMUX_STR("0"), false), 0);
     assert_int_equal(
         vmux_xreadgroup(m, NULL, group, consumer, &key, NULL, 1, NULL, VMUX_NO_BLOCK, &batches), 0);
@@ -386,7 +386,8 @@ static void test_bad_arguments(void **state)
     assert_null(b.ptr);
     assert_int_equal(vmux_xadd(m, NULL, key, VMUX_XID_DEFAULT, NULL, &f, 1, NULL, &b), bad);
     assert_int_equal(vmux_xadd(m, NULL, key, VMUX_XID_DEFAULT, &f, NULL, 1, NULL, &b), bad);
-    vmux_xadd_opts xo = {.trim = {.kind = VMUX_TRIM_MAXLEN, .maxlen = 5, .limit = 10}};
+    vmux_xadd_opts xo =
+        VMUX_INIT(vmux_xadd_opts, .trim = {.kind = VMUX_TRIM_MAXLEN, .maxlen = 5, .limit = 10});
     assert_int_equal(vmux_xadd(m, NULL, key, VMUX_XID_DEFAULT, &f, &f, 1, &xo, &b), bad);
     xo.trim = (vmux_stream_trim){.kind = VMUX_TRIM_MAXLEN, .maxlen = -1};
     assert_int_equal(vmux_xadd(m, NULL, key, VMUX_XID_DEFAULT, &f, &f, 1, &xo, &b), bad);
@@ -407,12 +408,13 @@ static void test_bad_arguments(void **state)
     assert_null(ba.items);
     assert_int_equal(vmux_xread(m, NULL, NULL, &id, 1, 0, VMUX_NO_BLOCK, &ba), bad);
     assert_int_equal(vmux_xread(m, NULL, &key, NULL, 1, 0, VMUX_NO_BLOCK, &ba), bad);
-    assert_int_equal(vmux_xread(m, NULL, &key, &id, 1, 0, 0, &ba), bad);
+    assert_int_equal(vmux_xread(m, NULL, &key, &id, 1, 0, VMUX_FOREVER, &ba), bad);
+    assert_int_equal(vmux_xread(m, NULL, &key, &id, 1, 0, -5, &ba), bad);
     assert_int_equal(vmux_xread(m, NULL, &key, &id, 1, 0, -5, &ba), bad);
     assert_int_equal(vmux_xread(m, NULL, &key, &id, 1, -1, VMUX_NO_BLOCK, &ba), bad);
-    assert_int_equal(vmux_xreadgroup(m, NULL, g, c, &key, NULL, 1, NULL, 0, &ba), bad);
+    assert_int_equal(vmux_xreadgroup(m, NULL, g, c, &key, NULL, 1, NULL, VMUX_FOREVER, &ba), bad);
     assert_int_equal(vmux_xreadgroup(m, NULL, g, c, NULL, NULL, 1, NULL, VMUX_NO_BLOCK, &ba), bad);
-    vmux_xreadgroup_opts ro = {.count = -2};
+    vmux_xreadgroup_opts ro = VMUX_INIT(vmux_xreadgroup_opts, .count = -2);
     assert_int_equal(vmux_xreadgroup(m, NULL, g, c, &key, NULL, 1, &ro, VMUX_NO_BLOCK, &ba), bad);
     /* Id lists. */
     assert_int_equal(vmux_xack(m, NULL, key, g, NULL, 1, &n), bad);
@@ -450,7 +452,7 @@ static void test_nomkstream_and_trimming(void **state)
     vmux *m = *state;
     ADMIN("DEL xs:t:s xs:t:none");
     vmux_str f = VMUX_STR("f"), v = VMUX_STR("v");
-    vmux_xadd_opts nomk = {.nomkstream = true};
+    vmux_xadd_opts nomk = VMUX_INIT(vmux_xadd_opts, .nomkstream = true);
     vmux_bytes id = {(char *)"junk", 4};
     assert_int_equal(
         vmux_xadd(m, NULL, VMUX_STR("xs:t:none"), VMUX_XID_DEFAULT, &f, &v, 1, &nomk, &id), 0);
@@ -464,20 +466,23 @@ static void test_nomkstream_and_trimming(void **state)
         add_f(m, "xs:t:s", ids[i], ids[i]);
     }
     /* XADD with an exact MAXLEN keeps the newest entries, the new one included. */
-    vmux_xadd_opts keep5 = {.nomkstream = true, .trim = {.kind = VMUX_TRIM_MAXLEN, .maxlen = 5}};
+    vmux_xadd_opts keep5 = VMUX_INIT(vmux_xadd_opts, .nomkstream = true,
+                                     .trim = {.kind = VMUX_TRIM_MAXLEN, .maxlen = 5});
     assert_int_equal(vmux_xadd(m, NULL, key, VMUX_STR("11-0"), &f, &v, 1, &keep5, &id), 0);
     assert_cstr(id, "11-0");
     vmux_bytes_free(&id);
     ADMIN_EQ("5", "XLEN xs:t:s");
     ADMIN_EQ("7-0\nf\n7-0", "XRANGE xs:t:s - + COUNT 1");
     /* XADD with MINID evicts the lower IDs. */
-    vmux_xadd_opts minid = {.trim = {.kind = VMUX_TRIM_MINID, .minid = VMUX_STR("9")}};
+    vmux_xadd_opts minid =
+        VMUX_INIT(vmux_xadd_opts, .trim = {.kind = VMUX_TRIM_MINID, .minid = VMUX_STR("9")});
     assert_int_equal(vmux_xadd(m, NULL, key, VMUX_STR("12-0"), &f, &v, 1, &minid, NULL), 0);
     ADMIN_EQ("4", "XLEN xs:t:s");
     ADMIN_EQ("9-0\nf\n9-0", "XRANGE xs:t:s - + COUNT 1");
     /* Approximate trimming with LIMIT is accepted; it never keeps fewer than asked. */
-    vmux_xadd_opts approx = {
-        .trim = {.kind = VMUX_TRIM_MAXLEN, .approximate = true, .maxlen = 2, .limit = 100}};
+    vmux_xadd_opts approx = VMUX_INIT(
+        vmux_xadd_opts,
+        .trim = {.kind = VMUX_TRIM_MAXLEN, .approximate = true, .maxlen = 2, .limit = 100});
     assert_int_equal(vmux_xadd(m, NULL, key, VMUX_STR("13-0"), &f, &v, 1, &approx, NULL), 0);
     int64_t len;
     assert_int_equal(vmux_xlen(m, NULL, key, &len), 0);
@@ -549,7 +554,7 @@ static void test_xread_several_streams(void **state)
     assert_int_equal(got.count, 0);
     /* A short block that runs out gives nothing, not an error: the deadline covers the block,
      * even when the caller's own timeout is shorter than it. */
-    vmux_callopts quick = {.timeout_ms = 100};
+    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 100);
     assert_int_equal(vmux_xread(m, &quick, keys, dollar, 3, 0, 300, &got), 0);
     assert_int_equal(got.count, 0);
     assert_null(got.items);
@@ -615,12 +620,12 @@ static void test_xread_block_woken_by_xadd(void **state)
     pthread_create(&t, NULL, read_thread, &r);
     assert_true(vt_wait_until(blocked_in, "xread", 10000));
     /* The shared connection is free while the reader waits on its own. */
-    vmux_callopts o = {.timeout_ms = 3000};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 3000);
     int64_t len = 0;
     assert_int_equal(vmux_xlen(m, &o, VMUX_STR("xs:blk:r"), &len), 0);
     assert_int_equal(len, 1);
     assert_false(atomic_load(&r.done));
-    vmux_str f = VMUX_STR("f"), v = VMUX_BYTES("new\0", 4);
+    vmux_str f = VMUX_STR("f"), v = VMUX_STRN("new\0", 4);
     assert_int_equal(
         vmux_xadd(m, NULL, VMUX_STR("xs:blk:r"), VMUX_STR("2-0"), &f, &v, 1, NULL, NULL), 0);
     pthread_join(t, NULL);
@@ -673,7 +678,7 @@ static vmux_stream_batch_array group_read(vmux *m, const char *consumer, const c
 {
     vmux_str key = VMUX_STR("xs:g:s");
     vmux_str ids[] = {VMUX_STR(id != NULL ? id : ">")};
-    vmux_xreadgroup_opts ro = {.count = count, .noack = noack};
+    vmux_xreadgroup_opts ro = VMUX_INIT(vmux_xreadgroup_opts, .count = count, .noack = noack);
     vmux_stream_batch_array got;
     assert_int_equal(vmux_xreadgroup(m, NULL, VMUX_STR("grp"), VMUX_STR(consumer), &key,
                                      id != NULL ? ids : NULL, 1, &ro, VMUX_NO_BLOCK, &got),
@@ -797,7 +802,7 @@ static void test_consumer_group_flow(void **state)
     vmux_bytes_array_free(&deleted);
     vmux_bytes cursor = next;
     assert_int_equal(vmux_xautoclaim(m, NULL, key, g, VMUX_STR("dave"), 0,
-                                     VMUX_BYTES(cursor.ptr, cursor.len), 0, &next, &claimed,
+                                     VMUX_STRN(cursor.ptr, cursor.len), 0, &next, &claimed,
                                      &deleted),
                      0);
     vmux_bytes_free(&cursor);

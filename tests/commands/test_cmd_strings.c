@@ -27,7 +27,7 @@
 static void assert_raw_nil(vmux_reply *r)
 {
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_NIL);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_NIL);
     vmux_reply_free(r);
 }
 
@@ -121,7 +121,7 @@ static void wait_done(struct done *d)
 static int64_t server_time(void)
 {
     vmux_reply *r = RAW(S("TIME"));
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_ARRAY);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ARRAY);
     int64_t t = strtoll(vmux_reply_str(vmux_reply_element(r, 0), NULL), NULL, 10);
     vmux_reply_free(r);
     return t;
@@ -206,22 +206,22 @@ static void test_set_plain(void **state)
     (void)state;
     vmux_str k = key("set"), bk = binkey("set");
     bool was = false;
-    assert_int_equal(vmux_set(M, NULL, k, S("v1"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &was), 0);
+    assert_int_equal(vmux_set(M, NULL, k, S("v1"), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, &was), 0);
     assert_true(was);
     assert_admin_get(k, "v1");
 
-    assert_int_equal(vmux_set(M, NULL, bk, BINV, VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, NULL), 0);
+    assert_int_equal(vmux_set(M, NULL, bk, BINV, VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL), 0);
     assert_raw_str(RAW(S("GET"), bk), BINV);
 
-    assert_int_equal(vmux_set(M, NULL, k, S(""), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &was), 0);
+    assert_int_equal(vmux_set(M, NULL, k, S(""), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, &was), 0);
     assert_raw_str(RAW(S("GET"), k), S(""));
 
     /* SET overwrites another type, so WRONGTYPE cannot happen; a plain SET clears a TTL. */
     vmux_str lk = listkey("set-list");
-    assert_int_equal(vmux_set(M, NULL, lk, S("s"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &was), 0);
+    assert_int_equal(vmux_set(M, NULL, lk, S("s"), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, &was), 0);
     assert_admin_get(lk, "s");
     DO(S("EXPIRE"), k, S("100"));
-    assert_int_equal(vmux_set(M, NULL, k, S("x"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, NULL), 0);
+    assert_int_equal(vmux_set(M, NULL, k, S("x"), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL), 0);
     assert_int_equal(raw_int(RAW(S("TTL"), k)), -1);
 }
 
@@ -231,15 +231,15 @@ static void test_set_conditions(void **state)
     vmux_str k = key("set-cond");
     bool was = true;
     DO(S("DEL"), k);
-    assert_int_equal(vmux_set(M, NULL, k, S("x"), VMUX_NO_EXPIRY, VMUX_WHEN_EXISTS, &was), 0);
+    assert_int_equal(vmux_set(M, NULL, k, S("x"), VMUX_NO_EXPIRY, VMUX_COND_XX, &was), 0);
     assert_false(was);
     assert_raw_nil(RAW(S("GET"), k));
-    assert_int_equal(vmux_set(M, NULL, k, S("n"), VMUX_NO_EXPIRY, VMUX_WHEN_NOT_EXISTS, &was), 0);
+    assert_int_equal(vmux_set(M, NULL, k, S("n"), VMUX_NO_EXPIRY, VMUX_COND_NX, &was), 0);
     assert_true(was);
-    assert_int_equal(vmux_set(M, NULL, k, S("n2"), VMUX_NO_EXPIRY, VMUX_WHEN_NOT_EXISTS, &was), 0);
+    assert_int_equal(vmux_set(M, NULL, k, S("n2"), VMUX_NO_EXPIRY, VMUX_COND_NX, &was), 0);
     assert_false(was);
     assert_admin_get(k, "n");
-    assert_int_equal(vmux_set(M, NULL, k, S("x"), VMUX_NO_EXPIRY, VMUX_WHEN_EXISTS, &was), 0);
+    assert_int_equal(vmux_set(M, NULL, k, S("x"), VMUX_NO_EXPIRY, VMUX_COND_XX, &was), 0);
     assert_true(was);
     assert_admin_get(k, "x");
 }
@@ -249,32 +249,32 @@ static void test_set_expiry(void **state)
     (void)state;
     vmux_str k = key("set-exp");
     assert_int_equal(
-        vmux_set(M, NULL, k, S("v"), VMUX_EXPIRE_IN_SECONDS(100), VMUX_WHEN_ALWAYS, NULL), 0);
+        vmux_set(M, NULL, k, S("v"), VMUX_EXPIRE_IN_SECONDS(100), VMUX_COND_ALWAYS, NULL), 0);
     int64_t ttl = raw_int(RAW(S("TTL"), k));
     assert_true(ttl > 0 && ttl <= 100);
 
-    assert_int_equal(vmux_set(M, NULL, k, S("v"), VMUX_EXPIRE_IN_MS(50000), VMUX_WHEN_ALWAYS, NULL),
+    assert_int_equal(vmux_set(M, NULL, k, S("v"), VMUX_EXPIRE_IN_MS(50000), VMUX_COND_ALWAYS, NULL),
                      0);
     int64_t pttl = raw_int(RAW(S("PTTL"), k));
     assert_true(pttl > 0 && pttl <= 50000);
 
     /* KEEPTTL keeps the 50 s TTL while the value changes. */
-    assert_int_equal(vmux_set(M, NULL, k, S("kept"), VMUX_KEEP_TTL, VMUX_WHEN_ALWAYS, NULL), 0);
+    assert_int_equal(vmux_set(M, NULL, k, S("kept"), VMUX_KEEP_TTL, VMUX_COND_ALWAYS, NULL), 0);
     assert_admin_get(k, "kept");
     pttl = raw_int(RAW(S("PTTL"), k));
     assert_true(pttl > 0 && pttl <= 50000);
 
     int64_t now = server_time();
     vmux_expiry at = {VMUX_EXPIRY_AT_SECONDS, now + 1000};
-    assert_int_equal(vmux_set(M, NULL, k, S("v"), at, VMUX_WHEN_ALWAYS, NULL), 0);
+    assert_int_equal(vmux_set(M, NULL, k, S("v"), at, VMUX_COND_ALWAYS, NULL), 0);
     assert_int_equal(raw_int(RAW(S("EXPIRETIME"), k)), now + 1000);
     vmux_expiry at_ms = {VMUX_EXPIRY_AT_MS, (now + 2000) * 1000 + 7};
-    assert_int_equal(vmux_set(M, NULL, k, S("v"), at_ms, VMUX_WHEN_ALWAYS, NULL), 0);
+    assert_int_equal(vmux_set(M, NULL, k, S("v"), at_ms, VMUX_COND_ALWAYS, NULL), 0);
     assert_int_equal(raw_int(RAW(S("PEXPIRETIME"), k)), (now + 2000) * 1000 + 7);
 
     /* The server refuses a zero expiry: a server error, not a crash, and was_set false. */
     bool was = true;
-    assert_int_equal(vmux_set(M, &EO, k, S("v"), VMUX_EXPIRE_IN_SECONDS(0), VMUX_WHEN_ALWAYS, &was),
+    assert_int_equal(vmux_set(M, &EO, k, S("v"), VMUX_EXPIRE_IN_SECONDS(0), VMUX_COND_ALWAYS, &was),
                      VMUX_ERR_SERVER);
     assert_false(was);
     assert_non_null(strstr(errbuf, "invalid expire time"));
@@ -286,18 +286,18 @@ static void test_set_bad_args(void **state)
     vmux_str k = key("set-bad");
     bool was = true;
     vmux_expiry persist = {VMUX_EXPIRY_PERSIST, 0}, bogus = {(vmux_expiry_kind)42, 1};
-    assert_int_equal(vmux_set(M, NULL, k, S("v"), persist, VMUX_WHEN_ALWAYS, &was),
+    assert_int_equal(vmux_set(M, NULL, k, S("v"), persist, VMUX_COND_ALWAYS, &was),
                      VMUX_ERR_INVALID_ARG);
     assert_false(was);
     was = true;
-    assert_int_equal(vmux_set(M, NULL, k, S("v"), bogus, VMUX_WHEN_ALWAYS, &was),
+    assert_int_equal(vmux_set(M, NULL, k, S("v"), bogus, VMUX_COND_ALWAYS, &was),
                      VMUX_ERR_INVALID_ARG);
     assert_false(was);
-    assert_int_equal(vmux_set(M, NULL, k, S("v"), VMUX_NO_EXPIRY, (vmux_when)7, NULL),
+    assert_int_equal(vmux_set(M, NULL, k, S("v"), VMUX_NO_EXPIRY, (vmux_cond)7, NULL),
                      VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_set_async(M, NULL, k, S("v"), persist, VMUX_WHEN_ALWAYS, on_reply, NULL),
+    assert_int_equal(vmux_set_async(M, NULL, k, S("v"), persist, VMUX_COND_ALWAYS, on_reply, NULL),
                      VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_set_get(M, NULL, k, S("v"), bogus, VMUX_WHEN_ALWAYS, NULL),
+    assert_int_equal(vmux_set_get(M, NULL, k, S("v"), bogus, VMUX_COND_ALWAYS, NULL),
                      VMUX_ERR_INVALID_ARG);
     assert_raw_nil(RAW(S("GET"), k)); /* nothing was sent */
 }
@@ -308,9 +308,9 @@ static void test_set_async(void **state)
     vmux_str bk = binkey("set-async");
     DO(S("DEL"), bk);
     struct done d = {0};
-    assert_int_equal(vmux_set_async(M, NULL, bk, BINV, VMUX_EXPIRE_IN_SECONDS(100),
-                                    VMUX_WHEN_NOT_EXISTS, on_reply, &d),
-                     0);
+    assert_int_equal(
+        vmux_set_async(M, NULL, bk, BINV, VMUX_EXPIRE_IN_SECONDS(100), VMUX_COND_NX, on_reply, &d),
+        0);
     wait_done(&d);
     assert_int_equal(d.status, 0);
     bool was = false;
@@ -321,9 +321,8 @@ static void test_set_async(void **state)
     assert_true(raw_int(RAW(S("TTL"), bk)) > 0);
 
     struct done again = {0};
-    assert_int_equal(vmux_set_async(M, NULL, bk, S("no"), VMUX_NO_EXPIRY, VMUX_WHEN_NOT_EXISTS,
-                                    on_reply, &again),
-                     0);
+    assert_int_equal(
+        vmux_set_async(M, NULL, bk, S("no"), VMUX_NO_EXPIRY, VMUX_COND_NX, on_reply, &again), 0);
     wait_done(&again);
     assert_int_equal(again.status, 0);
     assert_int_equal(vmux_reply_to_bool(again.reply, &was), 0);
@@ -338,32 +337,30 @@ static void test_set_get(void **state)
     vmux_str k = key("setget"), bk = binkey("setget");
     DO(S("DEL"), k);
     vmux_bytes old = JUNK_BYTES;
-    assert_int_equal(vmux_set_get(M, NULL, k, S("first"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &old),
+    assert_int_equal(vmux_set_get(M, NULL, k, S("first"), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, &old),
                      0);
     assert_zero_bytes(&old); /* no old value */
-    assert_int_equal(vmux_set_get(M, NULL, k, S(""), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &old), 0);
+    assert_int_equal(vmux_set_get(M, NULL, k, S(""), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, &old), 0);
     assert_bytes(&old, S("first"));
     vmux_bytes_free(&old);
-    assert_int_equal(vmux_set_get(M, NULL, k, S("third"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &old),
+    assert_int_equal(vmux_set_get(M, NULL, k, S("third"), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, &old),
                      0);
     assert_bytes(&old, S("")); /* empty old value, not nil */
     vmux_bytes_free(&old);
 
     DO(S("SET"), bk, BINV);
-    assert_int_equal(
-        vmux_set_get(M, NULL, bk, S("new"), VMUX_NO_EXPIRY, VMUX_WHEN_NOT_EXISTS, &old), 0);
+    assert_int_equal(vmux_set_get(M, NULL, bk, S("new"), VMUX_NO_EXPIRY, VMUX_COND_NX, &old), 0);
     assert_bytes(&old, BINV); /* NX did not hold: old value returned, nothing written */
     vmux_bytes_free(&old);
     assert_raw_str(RAW(S("GET"), bk), BINV);
     assert_int_equal(
-        vmux_set_get(M, NULL, bk, S("new"), VMUX_EXPIRE_IN_SECONDS(100), VMUX_WHEN_EXISTS, NULL),
-        0);
+        vmux_set_get(M, NULL, bk, S("new"), VMUX_EXPIRE_IN_SECONDS(100), VMUX_COND_XX, NULL), 0);
     assert_raw_str(RAW(S("GET"), bk), S("new"));
     assert_true(raw_int(RAW(S("TTL"), bk)) > 0);
 
     vmux_str lk = listkey("setget-list");
     old = JUNK_BYTES;
-    assert_wrongtype(vmux_set_get(M, &EO, lk, S("v"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &old));
+    assert_wrongtype(vmux_set_get(M, &EO, lk, S("v"), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, &old));
     assert_zero_bytes(&old);
 }
 
@@ -645,7 +642,7 @@ static void test_append(void **state)
     char twice[2 * sizeof BIN];
     memcpy(twice, BIN, sizeof BIN);
     memcpy(twice + sizeof BIN, BIN, sizeof BIN);
-    assert_raw_str(RAW(S("GET"), bk), VMUX_BYTES(twice, sizeof twice));
+    assert_raw_str(RAW(S("GET"), bk), VMUX_STRN(twice, sizeof twice));
 
     len = 9;
     assert_wrongtype(vmux_append(M, &EO, listkey("append-list"), S("x"), &len));
@@ -688,7 +685,7 @@ static void test_no_handle_zeroes(void **state)
     assert_zero_array(&a);
     assert_int_equal(vmux_incr(NULL, NULL, k, &n), VMUX_ERR_INVALID_ARG);
     assert_int_equal(n, 0);
-    assert_int_equal(vmux_set(NULL, NULL, k, S("v"), VMUX_NO_EXPIRY, VMUX_WHEN_ALWAYS, &was),
+    assert_int_equal(vmux_set(NULL, NULL, k, S("v"), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, &was),
                      VMUX_ERR_INVALID_ARG);
     assert_false(was);
 }

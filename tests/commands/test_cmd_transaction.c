@@ -52,7 +52,7 @@ static void test_block_returns_each_reply(void **state)
     assert_string_equal(str_at(r, 0), "OK");
     assert_int_equal(vmux_reply_integer(vmux_reply_element(r, 1)), 1);
     assert_string_equal(str_at(r, 2), "v1");
-    assert_int_equal(vmux_reply_type(vmux_reply_element(r, 3)), VMUX_REPLY_NIL);
+    assert_int_equal(vmux_reply_get_kind(vmux_reply_element(r, 3)), VMUX_REPLY_NIL);
     vmux_reply_free(r);
     vmux_tx_free(tx);
     vmux_close(m);
@@ -140,8 +140,8 @@ static void test_conditions(void **state)
     assert_true(committed);
     assert_int_equal(vmux_reply_len(r), 3);
     assert_string_equal(str_at(r, 0), "OK");
-    assert_int_equal(vmux_reply_type(vmux_reply_element(r, 1)), VMUX_REPLY_NIL);
-    assert_int_equal(vmux_reply_type(vmux_reply_element(r, 2)), VMUX_REPLY_ERROR);
+    assert_int_equal(vmux_reply_get_kind(vmux_reply_element(r, 1)), VMUX_REPLY_NIL);
+    assert_int_equal(vmux_reply_get_kind(vmux_reply_element(r, 2)), VMUX_REPLY_ERROR);
     vmux_reply_free(r);
     char *out = vt_admin("plain", "GET tx:c:out");
     assert_string_equal(out, "ran");
@@ -180,10 +180,10 @@ static void test_bad_block_and_arguments(void **state)
     add(tx, "SET", "tx:d:k", "x");
     add(tx, "NOSUCHCOMMAND", NULL, NULL);
     char why[256] = "";
-    vmux_callopts o = {.errbuf = why, .errlen = sizeof why};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
     assert_int_equal(vmux_tx_exec(m, &o, tx, &committed, &r), VMUX_ERR_SERVER);
     assert_false(committed);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_ERROR);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ERROR);
     assert_non_null(strstr(why, "unknown command"));
     vmux_reply_free(r);
     char *exists = vt_admin("plain", "EXISTS tx:d:k");

@@ -26,9 +26,9 @@
 #include "vmux/vmux.h"
 
 static const char bin_key_bytes[] = "cmdzsets:\0bin";
-#define BIN_KEY VMUX_BYTES(bin_key_bytes, sizeof(bin_key_bytes) - 1)
-#define NUL_MEMBER VMUX_BYTES("a\0b", 3)
-#define EMPTY VMUX_BYTES("", 0)
+#define BIN_KEY VMUX_STRN(bin_key_bytes, sizeof(bin_key_bytes) - 1)
+#define NUL_MEMBER VMUX_STRN("a\0b", 3)
+#define EMPTY VMUX_STRN("", 0)
 #define S VMUX_STR
 
 static int setup(void **state)
@@ -127,14 +127,15 @@ static void expect_wrongtype(int rc, const char *err)
 /* ZADD through the typed call under test, which must succeed. */
 static void zadd(vmux *m, vmux_str key, const vmux_zmember *items, size_t n)
 {
-    assert_int_equal(vmux_zadd(m, NULL, key, items, n, 0, NULL), 0);
+    assert_int_equal(vmux_zadd(m, NULL, key, items, n, VMUX_COND_ALWAYS, false, NULL), 0);
 }
 
-static int64_t zadd_count(vmux *m, vmux_str key, double score, const char *member, unsigned flags)
+static int64_t zadd_count(vmux *m, vmux_str key, double score, const char *member, vmux_cond cond,
+                          bool ch)
 {
     vmux_zmember item = {S(member), score};
     int64_t count = -1;
-    assert_int_equal(vmux_zadd(m, NULL, key, &item, 1, flags, &count), 0);
+    assert_int_equal(vmux_zadd(m, NULL, key, &item, 1, cond, ch, &count), 0);
     return count;
 }
 
@@ -145,40 +146,40 @@ static void test_zadd(void **state)
     del(key);
     vmux_zmember first[] = {{S("a"), 1}, {S("b"), 2}, {S("c"), 3}};
     int64_t count = -1;
-    assert_int_equal(vmux_zadd(m, NULL, key, first, 3, 0, &count), 0);
+    assert_int_equal(vmux_zadd(m, NULL, key, first, 3, VMUX_COND_ALWAYS, false, &count), 0);
     assert_int_equal(count, 3);
     expect_score(key, S("b"), 2);
     vmux_zmember update[] = {{S("a"), 10}, {S("d"), 4}};
-    assert_int_equal(vmux_zadd(m, NULL, key, update, 2, 0, &count), 0);
+    assert_int_equal(vmux_zadd(m, NULL, key, update, 2, VMUX_COND_ALWAYS, false, &count), 0);
     assert_int_equal(count, 1); /* only d is new */
     expect_score(key, S("a"), 10);
     vmux_zmember changes[] = {{S("a"), 11}, {S("b"), 2}, {S("e"), 5}};
-    assert_int_equal(vmux_zadd(m, NULL, key, changes, 3, VMUX_ZADD_CH, &count), 0);
+    assert_int_equal(vmux_zadd(m, NULL, key, changes, 3, VMUX_COND_ALWAYS, true, &count), 0);
     assert_int_equal(count, 2); /* a updated, e added; b unchanged */
 
     /* NX adds only; XX updates only */
     vmux_zmember nx[] = {{S("a"), 0}, {S("f"), 6}};
-    assert_int_equal(vmux_zadd(m, NULL, key, nx, 2, VMUX_ZADD_NX, &count), 0);
+    assert_int_equal(vmux_zadd(m, NULL, key, nx, 2, VMUX_COND_NX, false, &count), 0);
     assert_int_equal(count, 1);
     expect_score(key, S("a"), 11);
     expect_score(key, S("f"), 6);
     vmux_zmember xx[] = {{S("a"), 12}, {S("g"), 7}};
-    assert_int_equal(vmux_zadd(m, NULL, key, xx, 2, VMUX_ZADD_XX | VMUX_ZADD_CH, &count), 0);
+    assert_int_equal(vmux_zadd(m, NULL, key, xx, 2, VMUX_COND_XX, true, &count), 0);
     assert_int_equal(count, 1);
     expect_score(key, S("a"), 12);
     expect_score(key, S("g"), NAN);
     /* GT and LT update in one direction only, and still add */
-    assert_int_equal(zadd_count(m, key, 5, "a", VMUX_ZADD_GT | VMUX_ZADD_CH), 0);
+    assert_int_equal(zadd_count(m, key, 5, "a", VMUX_COND_GT, true), 0);
     expect_score(key, S("a"), 12);
-    assert_int_equal(zadd_count(m, key, 20, "a", VMUX_ZADD_GT | VMUX_ZADD_CH), 1);
+    assert_int_equal(zadd_count(m, key, 20, "a", VMUX_COND_GT, true), 1);
     expect_score(key, S("a"), 20);
-    assert_int_equal(zadd_count(m, key, 1, "h", VMUX_ZADD_GT), 1);
-    assert_int_equal(zadd_count(m, key, 30, "a", VMUX_ZADD_LT | VMUX_ZADD_CH), 0);
-    assert_int_equal(zadd_count(m, key, -1, "a", VMUX_ZADD_LT | VMUX_ZADD_CH), 1);
+    assert_int_equal(zadd_count(m, key, 1, "h", VMUX_COND_GT, false), 1);
+    assert_int_equal(zadd_count(m, key, 30, "a", VMUX_COND_LT, true), 0);
+    assert_int_equal(zadd_count(m, key, -1, "a", VMUX_COND_LT, true), 1);
     expect_score(key, S("a"), -1);
-    assert_int_equal(zadd_count(m, key, 1, "b", VMUX_ZADD_XX | VMUX_ZADD_GT | VMUX_ZADD_CH), 0);
-    assert_int_equal(zadd_count(m, key, 3, "b", VMUX_ZADD_XX | VMUX_ZADD_GT | VMUX_ZADD_CH), 1);
-    assert_int_equal(zadd_count(m, key, 3, "new", VMUX_ZADD_XX | VMUX_ZADD_GT), 0);
+    assert_int_equal(zadd_count(m, key, 1, "b", VMUX_COND_XX_GT, true), 0);
+    assert_int_equal(zadd_count(m, key, 3, "b", VMUX_COND_XX_GT, true), 1);
+    assert_int_equal(zadd_count(m, key, 3, "new", VMUX_COND_XX_GT, false), 0);
     expect_score(key, S("new"), NAN);
 
     /* binary and empty members, infinities, and a score that needs every digit */
@@ -187,14 +188,14 @@ static void test_zadd(void **state)
                           {S("top"), INFINITY},
                           {S("bottom"), -INFINITY},
                           {S("tiny"), 1e-300}};
-    assert_int_equal(vmux_zadd(m, NULL, key, odd, 5, 0, &count), 0);
+    assert_int_equal(vmux_zadd(m, NULL, key, odd, 5, VMUX_COND_ALWAYS, false, &count), 0);
     assert_int_equal(count, 5);
     expect_score(key, NUL_MEMBER, 0.1);
     expect_score(key, EMPTY, -0.5);
     expect_score(key, S("top"), INFINITY);
     expect_score(key, S("bottom"), -INFINITY);
     expect_score(key, S("tiny"), 1e-300);
-    assert_int_equal(vmux_zadd(m, NULL, key, odd, 1, 0, NULL), 0);
+    assert_int_equal(vmux_zadd(m, NULL, key, odd, 1, VMUX_COND_ALWAYS, false, NULL), 0);
     assert_int_equal(admin_int("ZCARD %b", key), 12);
 }
 
@@ -207,10 +208,10 @@ static void test_zadd_many_pairs_and_binary_key(void **state)
     del(BIN_KEY);
     for (int i = 0; i < N; i++) {
         int len = snprintf(names[i], sizeof names[i], "p%d", i);
-        items[i] = (vmux_zmember){VMUX_BYTES(names[i], (size_t)len), i * 1.5};
+        items[i] = (vmux_zmember){VMUX_STRN(names[i], (size_t)len), i * 1.5};
     }
     int64_t count;
-    assert_int_equal(vmux_zadd(m, NULL, BIN_KEY, items, N, 0, &count), 0);
+    assert_int_equal(vmux_zadd(m, NULL, BIN_KEY, items, N, VMUX_COND_ALWAYS, false, &count), 0);
     assert_int_equal(count, N);
     assert_int_equal(admin_int("ZCARD %b", BIN_KEY), N);
     for (int i = 0; i < N; i += 37)
@@ -224,11 +225,11 @@ static void test_zadd_bad_arguments(void **state)
     vmux_str key = S("cmdzsets:add-bad");
     del(key);
     vmux_zmember one = {S("a"), 1}, nan_item = {S("a"), NAN};
-    const unsigned bad[] = {VMUX_ZADD_NX | VMUX_ZADD_XX, VMUX_ZADD_NX | VMUX_ZADD_GT,
-                            VMUX_ZADD_NX | VMUX_ZADD_LT, VMUX_ZADD_GT | VMUX_ZADD_LT, 0x100};
+    const vmux_cond bad[] = {(vmux_cond)(VMUX_COND_XX_LT + 1), (vmux_cond)-1, (vmux_cond)0x100};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t count = 7;
-        assert_int_equal(vmux_zadd(m, NULL, key, &one, 1, bad[i], &count), VMUX_ERR_INVALID_ARG);
+        assert_int_equal(vmux_zadd(m, NULL, key, &one, 1, bad[i], false, &count),
+                         VMUX_ERR_INVALID_ARG);
         assert_int_equal(count, 0);
         double score = 7;
         bool applied = true;
@@ -238,16 +239,19 @@ static void test_zadd_bad_arguments(void **state)
         assert_false(applied);
     }
     int64_t count = 7;
-    assert_int_equal(vmux_zadd(m, NULL, key, &nan_item, 1, 0, &count), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_zadd(m, NULL, key, &nan_item, 1, VMUX_COND_ALWAYS, false, &count),
+                     VMUX_ERR_INVALID_ARG);
     assert_int_equal(count, 0);
     count = 7;
-    assert_int_equal(vmux_zadd(m, NULL, key, NULL, 1, 0, &count), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_zadd(m, NULL, key, NULL, 1, VMUX_COND_ALWAYS, false, &count),
+                     VMUX_ERR_INVALID_ARG);
     assert_int_equal(count, 0);
-    assert_int_equal(vmux_zadd(m, NULL, key, &one, 0, 0, &count), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_zadd(m, NULL, key, &one, 0, VMUX_COND_ALWAYS, false, &count),
+                     VMUX_ERR_INVALID_ARG);
     double score = 7;
     assert_int_equal(vmux_zincrby(m, NULL, key, S("a"), NAN, &score), VMUX_ERR_INVALID_ARG);
     assert_true(score == 0);
-    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("a"), NAN, 0, &score, NULL),
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("a"), NAN, VMUX_COND_ALWAYS, &score, NULL),
                      VMUX_ERR_INVALID_ARG);
     assert_int_equal(admin_int("EXISTS %b", key), 0); /* nothing was sent */
 }
@@ -259,26 +263,28 @@ static void test_zadd_incr_and_zincrby(void **state)
     del(key);
     double score = -1;
     bool applied = false;
-    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), 1.5, 0, &score, &applied), 0);
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), 1.5, VMUX_COND_ALWAYS, &score, &applied),
+                     0);
     assert_true(applied);
     assert_true(score == 1.5);
-    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), 2.25, 0, &score, &applied), 0);
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), 2.25, VMUX_COND_ALWAYS, &score, &applied),
+                     0);
     assert_true(score == 3.75);
     expect_score(key, S("m"), 3.75);
     /* conditions that stop it: nil */
-    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), 1, VMUX_ZADD_NX, &score, &applied), 0);
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), 1, VMUX_COND_NX, &score, &applied), 0);
     assert_false(applied);
     assert_true(score == 0);
     expect_score(key, S("m"), 3.75);
-    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("n"), 1, VMUX_ZADD_XX, &score, &applied), 0);
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("n"), 1, VMUX_COND_XX, &score, &applied), 0);
     assert_false(applied);
     expect_score(key, S("n"), NAN);
-    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), -1, VMUX_ZADD_GT, &score, &applied), 0);
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), -1, VMUX_COND_GT, &score, &applied), 0);
     assert_false(applied);
-    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), -1, VMUX_ZADD_LT, &score, &applied), 0);
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, S("m"), -1, VMUX_COND_LT, &score, &applied), 0);
     assert_true(applied);
     assert_true(score == 2.75);
-    assert_int_equal(vmux_zadd_incr(m, NULL, key, NUL_MEMBER, 4, VMUX_ZADD_NX, NULL, NULL), 0);
+    assert_int_equal(vmux_zadd_incr(m, NULL, key, NUL_MEMBER, 4, VMUX_COND_NX, NULL, NULL), 0);
     expect_score(key, NUL_MEMBER, 4);
 
     assert_int_equal(vmux_zincrby(m, NULL, key, EMPTY, 2.5, &score), 0);
@@ -292,7 +298,7 @@ static void test_zadd_incr_and_zincrby(void **state)
     expect_score(key, S("m"), 3.75);
     /* +inf plus -inf is not a number: the server refuses */
     char err[256] = "";
-    vmux_callopts o = {.errbuf = err, .errlen = sizeof err};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     score = 7;
     assert_int_equal(vmux_zincrby(m, &o, key, S("inf"), -INFINITY, &score), VMUX_ERR_SERVER);
     assert_non_null(strstr(err, "NaN"));
@@ -319,7 +325,7 @@ static void test_zscore_zmscore(void **state)
     assert_int_equal(vmux_zscore(m, NULL, key, S("hi"), &score, &found), 0);
     assert_true(isinf(score) && score > 0);
     score = 7;
-    assert_int_equal(vmux_zscore(m, NULL, key, VMUX_BYTES("a", 1), &score, &found), 0);
+    assert_int_equal(vmux_zscore(m, NULL, key, VMUX_STRN("a", 1), &score, &found), 0);
     assert_false(found);
     assert_true(score == 0);
     found = true;
@@ -390,7 +396,7 @@ static void expect_range(vmux *m, vmux_str key, const vmux_zrange_opts *range,
     for (size_t i = 0; i < n; i++)
         expect_bytes(&members.items[i], want[i].member);
     vmux_bytes_array_free(&members);
-    bool lex = range != NULL && range->start.kind >= VMUX_ZBOUND_LEX;
+    bool lex = range != NULL && range->start.kind >= VMUX_ZBOUND_KIND_LEX;
     if (lex)
         return; /* WITHSCORES does not go with BYLEX */
     vmux_scored_array scored;
@@ -407,14 +413,16 @@ static void test_zrange_by_index(void **state)
     vmux_zmember items[] = {{S("a"), 1}, {NUL_MEMBER, 2}, {EMPTY, 3}, {S("d"), 4}};
     zadd(m, key, items, 4);
     expect_range(m, key, NULL, items, 4);
-    vmux_zrange_opts r = {.start = VMUX_ZINDEX(1), .stop = VMUX_ZINDEX(2)};
+    vmux_zrange_opts r =
+        VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(1), .stop = VMUX_ZBOUND_INDEX(2));
     expect_range(m, key, &r, items + 1, 2);
-    r = (vmux_zrange_opts){.start = VMUX_ZINDEX(-2), .stop = VMUX_ZINDEX(-1)};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(-2), .stop = VMUX_ZBOUND_INDEX(-1));
     expect_range(m, key, &r, items + 2, 2);
-    r = (vmux_zrange_opts){.start = VMUX_ZINDEX(0), .stop = VMUX_ZINDEX(1), .rev = true};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(0), .stop = VMUX_ZBOUND_INDEX(1),
+                  .rev = true);
     vmux_zmember top2[] = {items[3], items[2]};
     expect_range(m, key, &r, top2, 2);
-    r = (vmux_zrange_opts){.start = VMUX_ZINDEX(5), .stop = VMUX_ZINDEX(9)};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(5), .stop = VMUX_ZBOUND_INDEX(9));
     expect_range(m, key, &r, NULL, 0);
     del(S("cmdzsets:range-missing"));
     expect_range(m, S("cmdzsets:range-missing"), NULL, NULL, 0);
@@ -430,40 +438,36 @@ static void test_zrange_by_score(void **state)
     vmux_zmember items[] = {{S("lo"), -INFINITY}, {S("m1"), 1}, {S("m2"), 2},       {S("m3"), 3},
                             {S("m4"), 4},         {S("m5"), 5}, {S("hi"), INFINITY}};
     zadd(m, key, items, 7);
-    vmux_zrange_opts r = {.start = VMUX_ZSCORE(2), .stop = VMUX_ZSCORE(4)};
+    vmux_zrange_opts r =
+        VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_SCORE(2), .stop = VMUX_ZBOUND_SCORE(4));
     expect_range(m, key, &r, items + 2, 3);
-    r.start = VMUX_ZSCORE_EXCL(2);
+    r.start = VMUX_ZBOUND_SCORE_EXCL(2);
     expect_range(m, key, &r, items + 3, 2);
-    r.stop = VMUX_ZSCORE_EXCL(4);
+    r.stop = VMUX_ZBOUND_SCORE_EXCL(4);
     expect_range(m, key, &r, items + 3, 1);
-    r = (vmux_zrange_opts){.start = VMUX_ZSCORE_NEG_INF, .stop = VMUX_ZSCORE_POS_INF};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_NEG_INF, .stop = VMUX_ZBOUND_POS_INF);
     expect_range(m, key, &r, items, 7); /* inclusive infinities take the infinite scores */
-    r = (vmux_zrange_opts){.start = VMUX_ZSCORE_EXCL(-INFINITY),
-                           .stop = VMUX_ZSCORE_EXCL(INFINITY)};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_SCORE_EXCL(-INFINITY),
+                  .stop = VMUX_ZBOUND_SCORE_EXCL(INFINITY));
     expect_range(m, key, &r, items + 1, 5);
-    r = (vmux_zrange_opts){.start = VMUX_ZSCORE_EXCL(5), .stop = VMUX_ZSCORE_EXCL(5)};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_SCORE_EXCL(5),
+                  .stop = VMUX_ZBOUND_SCORE_EXCL(5));
     expect_range(m, key, &r, NULL, 0);
 
     /* reversed: written from the high end */
-    r = (vmux_zrange_opts){.start = VMUX_ZSCORE_POS_INF, .stop = VMUX_ZSCORE_EXCL(3), .rev = true};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_POS_INF, .stop = VMUX_ZBOUND_SCORE_EXCL(3),
+                  .rev = true);
     vmux_zmember high[] = {items[6], items[5], items[4]};
     expect_range(m, key, &r, high, 3);
     /* LIMIT offset count; a negative count takes the rest */
-    r = (vmux_zrange_opts){.start = VMUX_ZSCORE_NEG_INF,
-                           .stop = VMUX_ZSCORE_POS_INF,
-                           .limit = true,
-                           .offset = 1,
-                           .count = 2};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_NEG_INF, .stop = VMUX_ZBOUND_POS_INF,
+                  .limit = true, .offset = 1, .count = 2);
     expect_range(m, key, &r, items + 1, 2);
     r.offset = 5;
     r.count = -1;
     expect_range(m, key, &r, items + 5, 2);
-    r = (vmux_zrange_opts){.start = VMUX_ZSCORE_POS_INF,
-                           .stop = VMUX_ZSCORE_NEG_INF,
-                           .rev = true,
-                           .limit = true,
-                           .offset = 0,
-                           .count = 2};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_POS_INF, .stop = VMUX_ZBOUND_NEG_INF,
+                  .rev = true, .limit = true, .offset = 0, .count = 2);
     vmux_zmember top[] = {items[6], items[5]};
     expect_range(m, key, &r, top, 2);
 }
@@ -477,23 +481,29 @@ static void test_zrange_by_lex(void **state)
     vmux_zmember items[] = {{EMPTY, 0},  {S("a"), 0}, {NUL_MEMBER, 0}, {S("b"), 0},
                             {S("c"), 0}, {S("d"), 0}, {S("e"), 0}};
     zadd(m, key, items, 7);
-    vmux_zrange_opts r = {.start = VMUX_ZLEX(S("b")), .stop = VMUX_ZLEX(S("d"))};
+    vmux_zrange_opts r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_LEX(S("b")),
+                                   .stop = VMUX_ZBOUND_LEX(S("d")));
     expect_range(m, key, &r, items + 3, 3);
-    r = (vmux_zrange_opts){.start = VMUX_ZLEX_EXCL(S("b")), .stop = VMUX_ZLEX_EXCL(S("d"))};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_LEX_EXCL(S("b")),
+                  .stop = VMUX_ZBOUND_LEX_EXCL(S("d")));
     expect_range(m, key, &r, items + 4, 1);
-    r = (vmux_zrange_opts){.start = VMUX_ZLEX_MIN, .stop = VMUX_ZLEX_EXCL(S("b"))};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_LEX_MIN,
+                  .stop = VMUX_ZBOUND_LEX_EXCL(S("b")));
     expect_range(m, key, &r, items, 3);
-    r = (vmux_zrange_opts){.start = VMUX_ZLEX(S("c")), .stop = VMUX_ZLEX_MAX};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_LEX(S("c")), .stop = VMUX_ZBOUND_LEX_MAX);
     expect_range(m, key, &r, items + 4, 3);
-    r = (vmux_zrange_opts){.start = VMUX_ZLEX(NUL_MEMBER), .stop = VMUX_ZLEX(S("b"))};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_LEX(NUL_MEMBER),
+                  .stop = VMUX_ZBOUND_LEX(S("b")));
     expect_range(m, key, &r, items + 2, 2);
-    r = (vmux_zrange_opts){.start = VMUX_ZLEX_EXCL(EMPTY), .stop = VMUX_ZLEX_EXCL(NUL_MEMBER)};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_LEX_EXCL(EMPTY),
+                  .stop = VMUX_ZBOUND_LEX_EXCL(NUL_MEMBER));
     expect_range(m, key, &r, items + 1, 1);
-    r = (vmux_zrange_opts){.start = VMUX_ZLEX_MAX, .stop = VMUX_ZLEX_EXCL(S("c")), .rev = true};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_LEX_MAX,
+                  .stop = VMUX_ZBOUND_LEX_EXCL(S("c")), .rev = true);
     vmux_zmember rev[] = {items[6], items[5]};
     expect_range(m, key, &r, rev, 2);
-    r = (vmux_zrange_opts){
-        .start = VMUX_ZLEX_MIN, .stop = VMUX_ZLEX_MAX, .limit = true, .offset = 2, .count = 3};
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_LEX_MIN, .stop = VMUX_ZBOUND_LEX_MAX,
+                  .limit = true, .offset = 2, .count = 3);
     expect_range(m, key, &r, items + 2, 3);
 }
 
@@ -528,14 +538,34 @@ static void test_zrange_bad_arguments(void **state)
     vmux *m = *state;
     vmux_str key = S("cmdzsets:range-bad");
     const vmux_zrange_opts bad[] = {
-        {.start = VMUX_ZINDEX(0), .stop = VMUX_ZSCORE(1)}, /* mixed kinds */
-        {.start = VMUX_ZSCORE(0), .stop = VMUX_ZLEX_MAX},  /* mixed kinds */
-        {.start = VMUX_ZINDEX(0), .stop = VMUX_ZINDEX(1), .limit = true, .count = 1},
-        {.start = VMUX_ZSCORE(0), .stop = VMUX_ZSCORE(1), .limit = true, .offset = -1},
-        {.start = VMUX_ZSCORE(NAN), .stop = VMUX_ZSCORE(1)},
-        {.start = VMUX_ZSCORE(0), .stop = VMUX_ZSCORE_EXCL(NAN)},
-        {.start = {.kind = (vmux_zbound_kind)42}, .stop = VMUX_ZINDEX(1)},
-        {.start = VMUX_ZLEX(VMUX_BYTES(NULL, 3)), .stop = VMUX_ZLEX_MAX}, /* NULL bytes */
+        {.size = sizeof(vmux_zrange_opts),
+         .start = VMUX_ZBOUND_INDEX(0),
+         .stop = VMUX_ZBOUND_SCORE(1)}, /* mixed kinds */
+        {.size = sizeof(vmux_zrange_opts),
+         .start = VMUX_ZBOUND_SCORE(0),
+         .stop = VMUX_ZBOUND_LEX_MAX}, /* mixed kinds */
+        {.size = sizeof(vmux_zrange_opts),
+         .start = VMUX_ZBOUND_INDEX(0),
+         .stop = VMUX_ZBOUND_INDEX(1),
+         .limit = true,
+         .count = 1},
+        {.size = sizeof(vmux_zrange_opts),
+         .start = VMUX_ZBOUND_SCORE(0),
+         .stop = VMUX_ZBOUND_SCORE(1),
+         .limit = true,
+         .offset = -1},
+        {.size = sizeof(vmux_zrange_opts),
+         .start = VMUX_ZBOUND_SCORE(NAN),
+         .stop = VMUX_ZBOUND_SCORE(1)},
+        {.size = sizeof(vmux_zrange_opts),
+         .start = VMUX_ZBOUND_SCORE(0),
+         .stop = VMUX_ZBOUND_SCORE_EXCL(NAN)},
+        {.size = sizeof(vmux_zrange_opts),
+         .start = {.kind = (vmux_zbound_kind)42},
+         .stop = VMUX_ZBOUND_INDEX(1)},
+        {.size = sizeof(vmux_zrange_opts),
+         .start = VMUX_ZBOUND_LEX(VMUX_STRN(NULL, 3)),
+         .stop = VMUX_ZBOUND_LEX_MAX}, /* NULL bytes */
     };
     struct async_result never = {0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -554,7 +584,8 @@ static void test_zrange_bad_arguments(void **state)
                          VMUX_ERR_INVALID_ARG);
     }
     /* scores do not go with a range by member */
-    vmux_zrange_opts lex = {.start = VMUX_ZLEX_MIN, .stop = VMUX_ZLEX_MAX};
+    vmux_zrange_opts lex =
+        VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_LEX_MIN, .stop = VMUX_ZBOUND_LEX_MAX);
     vmux_scored_array scored;
     memset(&scored, 0xab, sizeof scored);
     assert_int_equal(vmux_zrange_withscores(m, NULL, key, &lex, &scored), VMUX_ERR_INVALID_ARG);
@@ -576,16 +607,19 @@ static void test_zrem_zcard_zcount(void **state)
     int64_t n = -1;
     assert_int_equal(vmux_zcard(m, NULL, key, &n), 0);
     assert_int_equal(n, 6);
-    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZSCORE(2), VMUX_ZSCORE(4), &n), 0);
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZBOUND_SCORE(2), VMUX_ZBOUND_SCORE(4), &n), 0);
     assert_int_equal(n, 3);
-    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZSCORE_EXCL(2), VMUX_ZSCORE(4), &n), 0);
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZBOUND_SCORE_EXCL(2), VMUX_ZBOUND_SCORE(4), &n),
+                     0);
     assert_int_equal(n, 2);
-    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZSCORE_NEG_INF, VMUX_ZSCORE_POS_INF, &n), 0);
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZBOUND_NEG_INF, VMUX_ZBOUND_POS_INF, &n), 0);
     assert_int_equal(n, 6);
-    assert_int_equal(
-        vmux_zcount(m, NULL, key, VMUX_ZSCORE_EXCL(-INFINITY), VMUX_ZSCORE_EXCL(INFINITY), &n), 0);
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZBOUND_SCORE_EXCL(-INFINITY),
+                                 VMUX_ZBOUND_SCORE_EXCL(INFINITY), &n),
+                     0);
     assert_int_equal(n, 4);
-    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZSCORE_EXCL(3), VMUX_ZSCORE_POS_INF, &n), 0);
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZBOUND_SCORE_EXCL(3), VMUX_ZBOUND_POS_INF, &n),
+                     0);
     assert_int_equal(n, 2);
 
     vmux_str gone[] = {NUL_MEMBER, S("nope"), EMPTY};
@@ -602,7 +636,7 @@ static void test_zrem_zcard_zcount(void **state)
     assert_int_equal(vmux_zcard(m, NULL, missing, &n), 0);
     assert_int_equal(n, 0);
     n = 7;
-    assert_int_equal(vmux_zcount(m, NULL, missing, VMUX_ZSCORE_NEG_INF, VMUX_ZSCORE_POS_INF, &n),
+    assert_int_equal(vmux_zcount(m, NULL, missing, VMUX_ZBOUND_NEG_INF, VMUX_ZBOUND_POS_INF, &n),
                      0);
     assert_int_equal(n, 0);
     assert_int_equal(vmux_zrem(m, NULL, missing, gone, 1, &n), 0);
@@ -610,12 +644,12 @@ static void test_zrem_zcard_zcount(void **state)
 
     /* bad bounds and members */
     n = 7;
-    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZINDEX(0), VMUX_ZINDEX(1), &n),
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZBOUND_INDEX(0), VMUX_ZBOUND_INDEX(1), &n),
                      VMUX_ERR_INVALID_ARG);
     assert_int_equal(n, 0);
-    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZLEX_MIN, VMUX_ZLEX_MAX, &n),
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZBOUND_LEX_MIN, VMUX_ZBOUND_LEX_MAX, &n),
                      VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZSCORE(NAN), VMUX_ZSCORE(1), &n),
+    assert_int_equal(vmux_zcount(m, NULL, key, VMUX_ZBOUND_SCORE(NAN), VMUX_ZBOUND_SCORE(1), &n),
                      VMUX_ERR_INVALID_ARG);
     n = 7;
     assert_int_equal(vmux_zrem(m, NULL, key, NULL, 1, &n), VMUX_ERR_INVALID_ARG);
@@ -684,7 +718,7 @@ static int player_with(int score)
 static vmux_str player_name(char *buf, int i)
 {
     int n = snprintf(buf, 24, "player:%d", i);
-    return VMUX_BYTES(buf, (size_t)n);
+    return VMUX_STRN(buf, (size_t)n);
 }
 
 static void expect_player(const vmux_scored *got, int score)
@@ -702,7 +736,8 @@ static void fill_leaderboard(vmux *m, vmux_str key)
         items[i] = (vmux_zmember){player_name(names[i], i), player_score(i)};
     int64_t added;
     for (int at = 0; at < PLAYERS; at += 250) {
-        assert_int_equal(vmux_zadd(m, NULL, key, items + at, 250, 0, &added), 0);
+        assert_int_equal(vmux_zadd(m, NULL, key, items + at, 250, VMUX_COND_ALWAYS, false, &added),
+                         0);
         assert_int_equal(added, 250);
     }
     assert_int_equal(admin_int("ZCARD %b", key), PLAYERS);
@@ -715,7 +750,8 @@ static void test_leaderboard(void **state)
     del(board);
     fill_leaderboard(m, board);
     /* top 10 with scores, best first */
-    vmux_zrange_opts top = {.start = VMUX_ZINDEX(0), .stop = VMUX_ZINDEX(9), .rev = true};
+    vmux_zrange_opts top = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(0),
+                                     .stop = VMUX_ZBOUND_INDEX(9), .rev = true);
     vmux_scored_array got;
     assert_int_equal(vmux_zrange_withscores(m, NULL, board, &top, &got), 0);
     assert_int_equal(got.count, 10);
@@ -723,11 +759,9 @@ static void test_leaderboard(void **state)
         expect_player(&got.items[i], 999 - i);
     vmux_scored_array_free(&got);
     /* the same by score: the best three above any score */
-    vmux_zrange_opts best = {.start = VMUX_ZSCORE_POS_INF,
-                             .stop = VMUX_ZSCORE_NEG_INF,
-                             .rev = true,
-                             .limit = true,
-                             .count = 3};
+    vmux_zrange_opts best =
+        VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_POS_INF, .stop = VMUX_ZBOUND_NEG_INF,
+                  .rev = true, .limit = true, .count = 3);
     assert_int_equal(vmux_zrange_withscores(m, NULL, board, &best, &got), 0);
     assert_int_equal(got.count, 3);
     for (int i = 0; i < 3; i++)
@@ -750,7 +784,8 @@ static void test_leaderboard(void **state)
     }
 
     /* score ranges: (100, 110], [-inf, 5), (990, +inf) */
-    vmux_zrange_opts band = {.start = VMUX_ZSCORE_EXCL(100), .stop = VMUX_ZSCORE(110)};
+    vmux_zrange_opts band = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_SCORE_EXCL(100),
+                                      .stop = VMUX_ZBOUND_SCORE(110));
     assert_int_equal(vmux_zrange_withscores(m, NULL, board, &band, &got), 0);
     assert_int_equal(got.count, 10);
     for (int i = 0; i < 10; i++)
@@ -759,11 +794,12 @@ static void test_leaderboard(void **state)
     int64_t count;
     assert_int_equal(vmux_zcount(m, NULL, board, band.start, band.stop, &count), 0);
     assert_int_equal(count, 10);
-    assert_int_equal(vmux_zcount(m, NULL, board, VMUX_ZSCORE_NEG_INF, VMUX_ZSCORE_EXCL(5), &count),
-                     0);
-    assert_int_equal(count, 5);
     assert_int_equal(
-        vmux_zcount(m, NULL, board, VMUX_ZSCORE_EXCL(990), VMUX_ZSCORE_EXCL(INFINITY), &count), 0);
+        vmux_zcount(m, NULL, board, VMUX_ZBOUND_NEG_INF, VMUX_ZBOUND_SCORE_EXCL(5), &count), 0);
+    assert_int_equal(count, 5);
+    assert_int_equal(vmux_zcount(m, NULL, board, VMUX_ZBOUND_SCORE_EXCL(990),
+                                 VMUX_ZBOUND_SCORE_EXCL(INFINITY), &count),
+                     0);
     assert_int_equal(count, 9);
 
     /* a player climbs to the top */
@@ -776,7 +812,7 @@ static void test_leaderboard(void **state)
     assert_int_equal(vmux_zrevrank(m, NULL, board, climber, &rank, &score, &found), 0);
     assert_int_equal(rank, 0);
     assert_true(score == 1100);
-    top.stop = VMUX_ZINDEX(1);
+    top.stop = VMUX_ZBOUND_INDEX(1);
     assert_int_equal(vmux_zrange_withscores(m, NULL, board, &top, &got), 0);
     expect_bytes(&got.items[0].member, climber);
     expect_player(&got.items[1], 999);
@@ -814,10 +850,11 @@ static void fill_scan_set(vmux *m, vmux_str key)
     for (int start = 0; start < SCAN_MEMBERS; start += SCAN_BATCH) {
         for (int j = 0; j < SCAN_BATCH; j++) {
             size_t len = scan_member(text[j], start + j);
-            batch[j] = (vmux_zmember){VMUX_BYTES(text[j], len), (start + j) / 4.0};
+            batch[j] = (vmux_zmember){VMUX_STRN(text[j], len), (start + j) / 4.0};
         }
         int64_t added;
-        assert_int_equal(vmux_zadd(m, NULL, key, batch, SCAN_BATCH, 0, &added), 0);
+        assert_int_equal(
+            vmux_zadd(m, NULL, key, batch, SCAN_BATCH, VMUX_COND_ALWAYS, false, &added), 0);
         assert_int_equal(added, SCAN_BATCH);
     }
     assert_int_equal(admin_int("ZCARD %b", key), SCAN_MEMBERS);
@@ -832,7 +869,7 @@ static void test_zscan_every_member(void **state)
     bool *seen = calloc(SCAN_MEMBERS, sizeof(*seen));
     assert_non_null(seen);
     int distinct = 0, steps = 0, rc;
-    vmux_scan_opts o = {.count = 250};
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .count = 250);
     vmux_scan *it;
     assert_int_equal(vmux_zscan_begin(m, key, &o, &it), 0);
     vmux_scored_array batch;
@@ -883,10 +920,12 @@ static void test_async(void **state)
     del(key);
     vmux_zmember items[] = {{NUL_MEMBER, 1.25}, {EMPTY, -INFINITY}, {S("c"), 3}};
     struct async_result add = {0}, score = {0}, nil = {0}, members = {0}, scored = {0};
-    assert_int_equal(vmux_zadd_async(m, NULL, key, items, 3, VMUX_ZADD_CH, on_reply, &add), 0);
+    assert_int_equal(
+        vmux_zadd_async(m, NULL, key, items, 3, VMUX_COND_ALWAYS, true, on_reply, &add), 0);
     assert_int_equal(vmux_zscore_async(m, NULL, key, NUL_MEMBER, on_reply, &score), 0);
     assert_int_equal(vmux_zscore_async(m, NULL, key, S("none"), on_reply, &nil), 0);
-    vmux_zrange_opts rev = {.start = VMUX_ZINDEX(0), .stop = VMUX_ZINDEX(-1), .rev = true};
+    vmux_zrange_opts rev = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(0),
+                                     .stop = VMUX_ZBOUND_INDEX(-1), .rev = true);
     assert_int_equal(vmux_zrange_async(m, NULL, key, &rev, false, on_reply, &members), 0);
     assert_int_equal(vmux_zrange_async(m, NULL, key, NULL, true, on_reply, &scored), 0);
 
@@ -922,11 +961,11 @@ static void test_async(void **state)
     expect_scored(&all, sorted, 3);
     vmux_scored_array_free(&all);
 
-    assert_int_equal(vmux_zadd_async(m, NULL, key, NULL, 1, 0, on_reply, &add),
-                     VMUX_ERR_INVALID_ARG);
     assert_int_equal(
-        vmux_zadd_async(m, NULL, key, items, 1, VMUX_ZADD_GT | VMUX_ZADD_LT, on_reply, &add),
+        vmux_zadd_async(m, NULL, key, NULL, 1, VMUX_COND_ALWAYS, false, on_reply, &add),
         VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_zadd_async(m, NULL, key, items, 1, (vmux_cond)99, false, on_reply, &add),
+                     VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_reply_to_score(NULL, &s, &found), VMUX_ERR_INVALID_ARG);
 }
 
@@ -936,7 +975,7 @@ static void test_wrongtype(void **state)
     vmux_str key = S("cmdzsets:string");
     set_string(key);
     char err[256];
-    vmux_callopts o = {.errbuf = err, .errlen = sizeof err};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     vmux_zmember item = {S("a"), 1};
     vmux_str member = S("a");
     int64_t n;
@@ -948,10 +987,10 @@ static void test_wrongtype(void **state)
     vmux_scored_array sa;
 
     n = 7, err[0] = '\0';
-    expect_wrongtype(vmux_zadd(m, &o, key, &item, 1, 0, &n), err);
+    expect_wrongtype(vmux_zadd(m, &o, key, &item, 1, VMUX_COND_ALWAYS, false, &n), err);
     assert_int_equal(n, 0);
     score = 7, found = true, err[0] = '\0';
-    expect_wrongtype(vmux_zadd_incr(m, &o, key, member, 1, 0, &score, &found), err);
+    expect_wrongtype(vmux_zadd_incr(m, &o, key, member, 1, VMUX_COND_ALWAYS, &score, &found), err);
     assert_true(score == 0);
     assert_false(found);
     score = 7, err[0] = '\0';
@@ -989,7 +1028,7 @@ static void test_wrongtype(void **state)
     expect_wrongtype(vmux_zcard(m, &o, key, &n), err);
     assert_int_equal(n, 0);
     n = 7, err[0] = '\0';
-    expect_wrongtype(vmux_zcount(m, &o, key, VMUX_ZSCORE_NEG_INF, VMUX_ZSCORE_POS_INF, &n), err);
+    expect_wrongtype(vmux_zcount(m, &o, key, VMUX_ZBOUND_NEG_INF, VMUX_ZBOUND_POS_INF, &n), err);
     assert_int_equal(n, 0);
     memset(&sa, 0xab, sizeof sa), err[0] = '\0';
     expect_wrongtype(vmux_zpopmin(m, &o, key, 1, &sa), err);

@@ -105,7 +105,7 @@ static void submit(vmux *m, struct outcome *o, const char *cmd, const char *key,
                    uint32_t timeout_ms, bool retry_safe)
 {
     const char *argv[] = {cmd, key};
-    vmux_callopts opts = {.timeout_ms = timeout_ms, .flags = retry_safe ? VMUX_CALL_RETRY_SAFE : 0};
+    vmux_callopts opts = VMUX_INIT(vmux_callopts, .timeout_ms = timeout_ms, .flags = retry_safe ? VMUX_CALL_RETRY_SAFE : 0);
     atomic_init(&o->runs, 0);
     atomic_init(&o->status, 1);
     o->m = m;
@@ -149,14 +149,14 @@ static void expect_str(struct outcome *o, const char *what, const char *want)
 {
     expect(o, what, 0);
     assert_non_null(o->reply);
-    assert_int_equal(vmux_reply_type(o->reply), VMUX_REPLY_STRING);
+    assert_int_equal(vmux_reply_get_kind(o->reply), VMUX_REPLY_STRING);
     assert_string_equal(vmux_reply_str(o->reply, NULL), want);
 }
 
 static vmux_stats stats(vmux *m)
 {
-    vmux_stats s;
-    assert_int_equal(vmux_get_stats(m, &s), 0);
+    vmux_stats s = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &s), 0);
     return s;
 }
 
@@ -270,7 +270,7 @@ static void test_bad_reply_with_a_command_not_yet_sent(void **state)
     expect_str(&o[S], "s (sent, retry-safe: resent)", "s");
     expect(&o[B], "b (not sent: written on the next connection)", 0);
     assert_non_null(o[B].reply);
-    assert_int_equal(vmux_reply_type(o[B].reply), VMUX_REPLY_INTEGER);
+    assert_int_equal(vmux_reply_get_kind(o[B].reply), VMUX_REPLY_INTEGER);
     assert_int_equal(vmux_reply_integer(o[B].reply), 7);
 
     /* connection 1 read a, s and u; connection 2 read s and b: 5 */

@@ -103,7 +103,7 @@ static void push_str(struct fixture *fx, vt_fake_kind kind, const char *bytes)
 static void assert_string_reply(const vmux_reply *r, const char *want)
 {
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STRING);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_STRING);
     size_t len = 0;
     const char *s = vmux_reply_str(r, &len);
     assert_int_equal(len, strlen(want));
@@ -284,13 +284,13 @@ static void test_reply_byte_by_byte(void **state)
     vmux_reply *r = NULL;
     assert_status(call_get(fx, &r), 0);
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_ARRAY);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ARRAY);
     assert_int_equal(vmux_reply_len(r), 4);
     assert_string_reply(vmux_reply_element(r, 0), "hello");
-    assert_int_equal(vmux_reply_type(vmux_reply_element(r, 1)), VMUX_REPLY_INTEGER);
+    assert_int_equal(vmux_reply_get_kind(vmux_reply_element(r, 1)), VMUX_REPLY_INTEGER);
     assert_int_equal(vmux_reply_integer(vmux_reply_element(r, 1)), -42);
-    assert_int_equal(vmux_reply_type(vmux_reply_element(r, 2)), VMUX_REPLY_NIL);
-    assert_int_equal(vmux_reply_type(vmux_reply_element(r, 3)), VMUX_REPLY_STATUS);
+    assert_int_equal(vmux_reply_get_kind(vmux_reply_element(r, 2)), VMUX_REPLY_NIL);
+    assert_int_equal(vmux_reply_get_kind(vmux_reply_element(r, 3)), VMUX_REPLY_STATUS);
     assert_string_equal(vmux_reply_str(vmux_reply_element(r, 3), NULL), "OK");
     vmux_reply_free(r);
     assert_int_equal(vt_fake_accepted(fx->fake), 1);

@@ -30,7 +30,7 @@ static void render(const vmux_reply *r, char *out, size_t cap)
     size_t len = strlen(out);
     if (len + 64 >= cap)
         return;
-    vmux_reply_kind kind = vmux_reply_type(r);
+    vmux_reply_kind kind = vmux_reply_get_kind(r);
     if (kind == VMUX_REPLY_INTEGER) {
         snprintf(out + len, cap - len, "i%lld;", (long long)vmux_reply_integer(r));
     } else if (kind == VMUX_REPLY_NIL) {

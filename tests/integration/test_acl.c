@@ -247,7 +247,7 @@ static void test_nothing_listening_without_abort(void **state)
     vmux *m = open_str(conf);
 
     const char *ping[] = {"PING"};
-    vmux_callopts opts = {.timeout_ms = 500};
+    vmux_callopts opts = VMUX_INIT(vmux_callopts, .timeout_ms = 500);
     vmux_reply *r = NULL;
     uint64_t t0 = vt_now_ms();
     int rc = vmux_call(m, &opts, 1, ping, NULL, &r);

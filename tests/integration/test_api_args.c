@@ -81,7 +81,7 @@ static void test_call_bad_arguments(void **state)
     /* The handle still works after all that. */
     r = NULL;
     assert_int_equal(vmux_call(m, NULL, 1, ping, NULL, &r), 0);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STATUS);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_STATUS);
     assert_string_equal(vmux_reply_str(r, NULL), "PONG");
     vmux_reply_free(r);
 }
@@ -90,7 +90,7 @@ static void test_async_and_forget_bad_arguments(void **state)
 {
     vmux *m = *state;
     const char *ping[] = {"PING"};
-    vmux_callopts flagged = {.flags = 0x80}; /* not a VMUX_CALL_* flag */
+    vmux_callopts flagged = VMUX_INIT(vmux_callopts, .flags = 0x80); /* not a VMUX_CALL_* flag */
     atomic_store(&refused_runs, 0);
     assert_int_equal(vmux_call_async(NULL, NULL, 1, ping, NULL, refused_cb, NULL),
                      VMUX_ERR_INVALID_ARG);
@@ -162,7 +162,7 @@ static void test_open_str_bad_config(void **state)
 static void check_string(vmux_reply *r, const char *want, size_t wantlen)
 {
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STRING);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_STRING);
     size_t len = 0;
     const char *s = vmux_reply_str(r, &len);
     assert_int_equal(len, wantlen);
@@ -179,7 +179,7 @@ static void test_command_formats(void **state)
     vmux_reply *r = NULL;
 
     assert_int_equal(vmux_command(m, &r, "SET %s %b", key, bin, sizeof bin), 0);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STATUS);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_STATUS);
     vmux_reply_free(r);
     assert_int_equal(vmux_command(m, &r, "GET %s", key), 0);
     check_string(r, bin, sizeof bin);
@@ -222,7 +222,7 @@ static void expect_server_error(int rc, vmux_reply *r, const char *prefix)
 {
     assert_int_equal(rc, VMUX_ERR_SERVER);
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_ERROR);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ERROR);
     size_t len = 0;
     const char *msg = vmux_reply_str(r, &len);
     assert_non_null(msg);
@@ -243,8 +243,9 @@ struct async_error {
 static void async_error_cb(int status, vmux_reply *reply, void *userdata)
 {
     struct async_error *e = userdata;
-    const char *s =
-        reply && vmux_reply_type(reply) == VMUX_REPLY_ERROR ? vmux_reply_str(reply, NULL) : NULL;
+    const char *s = reply && vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR
+                        ? vmux_reply_str(reply, NULL)
+                        : NULL;
     snprintf(e->msg, sizeof e->msg, "%s", s ? s : "(no error reply)");
     vmux_reply_free(reply);
     atomic_store(&e->status, status);
@@ -315,7 +316,7 @@ static void check_not_string(const vmux_reply *r)
 static void expect_integer(const vmux_reply *r, int64_t v)
 {
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_INTEGER);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_INTEGER);
     assert_true(vmux_reply_integer(r) == v);
     assert_int_equal(vmux_reply_len(r), 0);
     assert_null(vmux_reply_element(r, 0));
@@ -345,7 +346,7 @@ static void test_integer_replies(void **state)
 static void expect_nil(const vmux_reply *r)
 {
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_NIL);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_NIL);
     assert_int_equal(vmux_reply_len(r), 0);
     assert_int_equal(vmux_reply_integer(r), 0);
     assert_null(vmux_reply_element(r, 0));
@@ -368,7 +369,7 @@ static void test_status_replies(void **state)
 {
     vmux *m = *state;
     vmux_reply *r = command(m, "EVAL %s 0", "return redis.status_reply('FINE')");
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STATUS);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_STATUS);
     size_t len = 0;
     assert_string_equal(vmux_reply_str(r, &len), "FINE");
     assert_int_equal(len, 4);
@@ -381,7 +382,7 @@ static void test_status_replies(void **state)
 static void expect_array(const vmux_reply *r, size_t n)
 {
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_ARRAY);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ARRAY);
     assert_int_equal(vmux_reply_len(r), n);
     assert_null(vmux_reply_element(r, n));
     assert_null(vmux_reply_element(r, SIZE_MAX));
@@ -397,7 +398,7 @@ static void test_array_replies(void **state)
     expect_array(r, 5);
     expect_integer(vmux_reply_element(r, 0), 1);
     const vmux_reply *a = vmux_reply_element(r, 1);
-    assert_int_equal(vmux_reply_type(a), VMUX_REPLY_STRING);
+    assert_int_equal(vmux_reply_get_kind(a), VMUX_REPLY_STRING);
     assert_string_equal(vmux_reply_str(a, NULL), "a");
     const vmux_reply *inner = vmux_reply_element(r, 2);
     expect_array(inner, 2);
@@ -416,12 +417,12 @@ static void test_array_replies(void **state)
 static void test_reply_type_names(void **state)
 {
     (void)state;
-    assert_string_equal(vmux_reply_type_name(VMUX_REPLY_STRING), "string");
-    assert_string_equal(vmux_reply_type_name(VMUX_REPLY_ARRAY), "array");
-    assert_string_equal(vmux_reply_type_name(VMUX_REPLY_INTEGER), "integer");
-    assert_string_equal(vmux_reply_type_name(VMUX_REPLY_NIL), "nil");
-    assert_string_equal(vmux_reply_type_name(VMUX_REPLY_STATUS), "status");
-    assert_string_equal(vmux_reply_type_name(VMUX_REPLY_ERROR), "error");
+    assert_string_equal(vmux_reply_kind_name(VMUX_REPLY_STRING), "string");
+    assert_string_equal(vmux_reply_kind_name(VMUX_REPLY_ARRAY), "array");
+    assert_string_equal(vmux_reply_kind_name(VMUX_REPLY_INTEGER), "integer");
+    assert_string_equal(vmux_reply_kind_name(VMUX_REPLY_NIL), "nil");
+    assert_string_equal(vmux_reply_kind_name(VMUX_REPLY_STATUS), "status");
+    assert_string_equal(vmux_reply_kind_name(VMUX_REPLY_ERROR), "error");
 }
 
 /* ---- commands that cannot share the connection ---- */

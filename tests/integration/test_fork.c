@@ -125,22 +125,22 @@ static void test_fork_idle(void **state)
     char key[64];
     snprintf(key, sizeof key, "fork:%d:idle", (int)getpid());
     assert_int_equal(vmux_set(m, NULL, VMUX_STR(key), VMUX_STR("before"),
-                              VMUX_EXPIRE_IN_SECONDS(60), VMUX_WHEN_ALWAYS, NULL),
+                              VMUX_EXPIRE_IN_SECONDS(60), VMUX_COND_ALWAYS, NULL),
                      0);
     vmux_sub *sub = NULL;
     assert_int_equal(
         vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR("fork-idle"), child_msg, NULL, &sub), 0);
     assert_int_equal(vmux_sub_wait_live(sub, 10000), 0);
     long long id = client_id(m);
-    vmux_stats before;
-    assert_int_equal(vmux_get_stats(m, &before), 0);
+    vmux_stats before = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &before), 0);
 
     fork_and_check(m, key, "before", sub);
     assert_int_equal(vmux_sub_wait_live(sub, 10000), 0); /* the parent's stays live */
 
     assert_int_equal(client_id(m), id);
-    vmux_stats after;
-    assert_int_equal(vmux_get_stats(m, &after), 0);
+    vmux_stats after = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &after), 0);
     assert_int_equal(after.connects, before.connects);
     vmux_bytes v = {0};
     assert_int_equal(vmux_get(m, NULL, VMUX_STR(key), &v), 0);
@@ -182,7 +182,7 @@ static void test_fork_under_load(void **state)
     char key[64];
     snprintf(key, sizeof key, "fork:%d:load", (int)getpid());
     assert_int_equal(vmux_set(b.m, NULL, VMUX_STR(key), VMUX_STR("load"),
-                              VMUX_EXPIRE_IN_SECONDS(60), VMUX_WHEN_ALWAYS, NULL),
+                              VMUX_EXPIRE_IN_SECONDS(60), VMUX_COND_ALWAYS, NULL),
                      0);
     long long id = client_id(b.m);
     pthread_t t[NTHREADS];

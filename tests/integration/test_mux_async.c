@@ -58,7 +58,7 @@ static vmux *open_plain(const char *extra)
 static bool reply_is(int status, const vmux_reply *r, vmux_reply_kind kind, const char *want,
                      size_t wantlen)
 {
-    if (status != 0 || r == NULL || vmux_reply_type(r) != kind)
+    if (status != 0 || r == NULL || vmux_reply_get_kind(r) != kind)
         return false;
     size_t len = 0;
     const char *s = vmux_reply_str(r, &len);
@@ -121,7 +121,7 @@ static void flood_cb(int status, vmux_reply *reply, void *userdata)
         if (!atomic_flag_test_and_set(&f->reported))
             fprintf(stderr, "thread %d seq %d (%s): want '%s', got %s %s\n", s->thread, s->seq,
                     argv[0], want, vmux_err_name(status),
-                    reply ? vmux_reply_type_name(vmux_reply_type(reply)) : "(no reply)");
+                    reply ? vmux_reply_kind_name(vmux_reply_get_kind(reply)) : "(no reply)");
     }
     vmux_reply_free(reply);
     atomic_fetch_add(&s->runs, 1);
@@ -220,7 +220,7 @@ static void test_forget_then_get(void **state)
     r = NULL;
     assert_int_equal(vmux_call(m, NULL, 2, get, NULL, &r), 0);
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STRING);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_STRING);
     assert_string_equal(vmux_reply_str(r, NULL), "10000");
     vmux_reply_free(r);
     vmux_close(m);

@@ -29,7 +29,7 @@
 enum { NPENDING = 1000, NSYNC = 4, PAUSE_MS = 4000, WAIT_MS = 10000 };
 
 /* Deadlines far beyond the test, so only close can end the pending commands. */
-static const vmux_callopts LONG_OPTS = {.timeout_ms = 60000};
+static const vmux_callopts LONG_OPTS = VMUX_INIT(vmux_callopts, .timeout_ms = 60000);
 
 static vmux *open_named(const char *server, const char *name)
 {

@@ -99,7 +99,7 @@ static void expect_echo(vmux *m, const vmux_callopts *opts, const char *word)
     if (rc != 0)
         fail_msg("ECHO %s: %s", word, vmux_err_name(rc));
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STRING);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_STRING);
     assert_string_equal(vmux_reply_str(r, NULL), word);
     vmux_reply_free(r);
 }
@@ -125,7 +125,7 @@ static void test_sync_timeout_then_next_reply_is_its_own(void **state)
     (void)state;
     vmux *m = open_pause(NULL);
     pause_server();
-    vmux_callopts opts = {.timeout_ms = 300};
+    vmux_callopts opts = VMUX_INIT(vmux_callopts, .timeout_ms = 300);
     expect_sync_timeout(m, &opts, "first", 300);
     unpause_server();
     /* The late "first" comes now, ahead of "second": it must be dropped, not given here. */
@@ -199,7 +199,8 @@ static void test_async_timeout_once_and_fifo_intact(void **state)
     vmux *m = open_pause(NULL);
     pause_server();
     struct probe first, second;
-    vmux_callopts short_opts = {.timeout_ms = 300}, long_opts = {.timeout_ms = 30000};
+    vmux_callopts short_opts = VMUX_INIT(vmux_callopts, .timeout_ms = 300),
+                  long_opts = VMUX_INIT(vmux_callopts, .timeout_ms = 30000);
     submit_echo(m, &short_opts, "first", &first);
     submit_echo(m, &long_opts, "second", &second);
     expect_async_timeout(&first, 300);
@@ -216,13 +217,13 @@ static void test_per_call_timeout_overrides_sync_timeout(void **state)
 {
     (void)state;
     vmux *m = open_pause("syncTimeout=200");
-    vmux_callopts patient = {.timeout_ms = 30000};
+    vmux_callopts patient = VMUX_INIT(vmux_callopts, .timeout_ms = 30000);
     pause_server();
     expect_sync_timeout(m, NULL, "by-config", 200);
     unpause_server();
     expect_echo(m, &patient, "between"); /* behind the late "by-config" */
     pause_server();
-    vmux_callopts longer = {.timeout_ms = 600};
+    vmux_callopts longer = VMUX_INIT(vmux_callopts, .timeout_ms = 600);
     expect_sync_timeout(m, &longer, "by-call", 600);
     unpause_server();
     expect_echo(m, &patient, "after");
@@ -235,7 +236,7 @@ static void test_per_call_timeout_overrides_async_timeout(void **state)
     vmux *m = open_pause("asyncTimeout=250");
     pause_server();
     struct probe by_config, by_call;
-    vmux_callopts longer = {.timeout_ms = 600};
+    vmux_callopts longer = VMUX_INIT(vmux_callopts, .timeout_ms = 600);
     submit_echo(m, NULL, "by-config", &by_config);
     submit_echo(m, &longer, "by-call", &by_call);
     expect_async_timeout(&by_config, 250);

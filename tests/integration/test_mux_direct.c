@@ -50,7 +50,7 @@ static void test_async_then_sync_in_order(void **state)
             vmux_call_async(m, NULL, 3, (const char *[]){"SET", key, val}, NULL, on_set, NULL), 0);
         vmux_reply *r = NULL;
         assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r), 0);
-        assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STRING);
+        assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_STRING);
         assert_string_equal(vmux_reply_str(r, NULL), val);
         vmux_reply_free(r);
         vmux_call_forget(m, NULL, 2, (const char *[]){"DEL", key}, NULL);
@@ -99,7 +99,7 @@ static void test_timeout_while_server_stopped(void **state)
     vmux_reply_free(r);
 
     kill(s.pid, SIGSTOP);
-    vmux_callopts quick = {.timeout_ms = PAUSED_TIMEOUT_MS};
+    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = PAUSED_TIMEOUT_MS);
     uint64_t t0 = vt_now_ms();
     int rc = vmux_call(m, &quick, 2, (const char *[]){"GET", "k"}, NULL, &r);
     uint64_t took = vt_now_ms() - t0;
@@ -114,8 +114,8 @@ static void test_timeout_while_server_stopped(void **state)
     assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"ECHO", "after"}, NULL, &r), 0);
     assert_string_equal(vmux_reply_str(r, NULL), "after"); /* not the late GET's "before" */
     vmux_reply_free(r);
-    vmux_stats st;
-    assert_int_equal(vmux_get_stats(m, &st), 0);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
     assert_int_equal(st.timed_out, 1);
     vmux_close(m);
     vt_server_stop(&s);

@@ -60,7 +60,7 @@ static vmux *open_plain(const char *extra)
 static bool reply_is(int rc, const vmux_reply *r, vmux_reply_kind kind, const char *want,
                      size_t wantlen)
 {
-    if (rc != 0 || r == NULL || vmux_reply_type(r) != kind)
+    if (rc != 0 || r == NULL || vmux_reply_get_kind(r) != kind)
         return false;
     if (kind == VMUX_REPLY_NIL)
         return true;
@@ -89,7 +89,7 @@ static void report(struct run *run, int t, int i, const struct exchange *x, int 
     const char *s = r ? vmux_reply_str(r, &len) : NULL;
     fprintf(stderr, "thread %d call %d (%s): want '%.*s', got %s %s '%.*s'\n", t, i, x->argv[0],
             (int)x->wantlen, x->want ? x->want : "", vmux_err_name(rc),
-            r ? vmux_reply_type_name(vmux_reply_type(r)) : "(no reply)", (int)len, s ? s : "");
+            r ? vmux_reply_kind_name(vmux_reply_get_kind(r)) : "(no reply)", (int)len, s ? s : "");
 }
 
 static void exchange(struct worker *w, int i, const struct exchange *x)
@@ -174,7 +174,7 @@ static void expect_call(vmux *m, int argc, const char *const *argv, const size_t
     int rc = vmux_call(m, NULL, argc, argv, argvlen, &r);
     assert_int_equal(rc, 0);
     assert_non_null(r);
-    assert_int_equal(vmux_reply_type(r), kind);
+    assert_int_equal(vmux_reply_get_kind(r), kind);
     if (kind == VMUX_REPLY_STRING || kind == VMUX_REPLY_STATUS) {
         size_t len = 99;
         const char *s = vmux_reply_str(r, &len);

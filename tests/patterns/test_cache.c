@@ -49,7 +49,7 @@ struct source {
     atomic_llong pttl_seen;
 };
 
-static int source_load(void *arg, vmux_str key, vmux_bytes *out)
+static int source_load(vmux_str key, vmux_bytes *out, void *arg)
 {
     struct source *src = arg;
     atomic_fetch_add(&src->calls, 1);
@@ -67,9 +67,9 @@ static int source_load(void *arg, vmux_str key, vmux_bytes *out)
     return 0;
 }
 
-static vmux_cache *cache_new(const vmux_cache_options *o)
+static vmux_cache *cache_new(const vmux_cache_opts *o)
 {
-    vmux_cache_options opts = *o;
+    vmux_cache_opts opts = *o;
     opts.prefix = VMUX_STR(prefix);
     vmux_cache *c = NULL;
     assert_int_equal(vmux_cache_new(M, &opts, &c), 0);
@@ -79,8 +79,8 @@ static vmux_cache *cache_new(const vmux_cache_options *o)
 
 static vmux_cache_stats stats_of(const vmux_cache *c)
 {
-    vmux_cache_stats s;
-    assert_int_equal(vmux_cache_get_stats(c, &s), 0);
+    vmux_cache_stats s = VMUX_INIT(vmux_cache_stats);
+    assert_int_equal(vmux_cache_read_stats(c, &s), 0);
     return s;
 }
 
@@ -113,7 +113,7 @@ static vmux_bytes raw_get(vmux_str key)
     memcpy(k, prefix, strlen(prefix));
     memcpy(k + strlen(prefix), key.ptr, key.len);
     vmux_bytes b = {0};
-    assert_int_equal(vmux_get(M, NULL, VMUX_BYTES(k, strlen(prefix) + key.len), &b), 0);
+    assert_int_equal(vmux_get(M, NULL, VMUX_STRN(k, strlen(prefix) + key.len), &b), 0);
     return b;
 }
 
@@ -161,8 +161,8 @@ static void *race(void *arg)
 
 static bool all_missed(void *arg)
 {
-    vmux_cache_stats s;
-    vmux_cache_get_stats(arg, &s);
+    vmux_cache_stats s = VMUX_INIT(vmux_cache_stats);
+    vmux_cache_read_stats(arg, &s);
     return s.misses >= NTHREADS;
 }
 
@@ -176,7 +176,7 @@ static void wait_for_all_misses(struct source *src, vmux_str key)
 /* NTHREADS threads get one key at once; with hold, the load waits until all of them missed. */
 static void run_flight(const char *key, bool hold)
 {
-    vmux_cache *c = cache_new(&(vmux_cache_options){.ttl_ms = 60000});
+    vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts, .ttl_ms = 60000));
     struct source src = {.value = "loaded once", .len = 11, .cache = c};
     src.hook = hold ? wait_for_all_misses : NULL;
     struct racer racers[NTHREADS];
@@ -233,8 +233,8 @@ static void test_hit_and_stored_format(void **state)
     (void)state;
     static const char val[] = "bin\0ary\r\n\0";
     static const char key[] = "bin\0key";
-    vmux_str k = VMUX_BYTES(key, sizeof key - 1);
-    vmux_cache *c = cache_new(&(vmux_cache_options){.ttl_ms = 30000, .ttl_jitter = -1});
+    vmux_str k = VMUX_STRN(key, sizeof key - 1);
+    vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts, .ttl_ms = 30000, .ttl_jitter = -1));
     struct source src = {.value = val, .len = sizeof val};
     vmux_bytes b;
 
@@ -265,7 +265,7 @@ static void test_hit_and_stored_format(void **state)
 static void test_empty_value(void **state)
 {
     (void)state;
-    vmux_cache *c = cache_new(&(vmux_cache_options){0});
+    vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts));
     struct source src = {.value = NULL, .len = 0};
     for (int i = 0; i < 2; i++) {
         vmux_bytes b;
@@ -281,7 +281,7 @@ static void test_empty_value(void **state)
 static void test_foreign_value(void **state)
 {
     (void)state;
-    vmux_cache *c = cache_new(&(vmux_cache_options){0});
+    vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts));
     char *r = vt_admin("plain", "SET %s %s", full_key("foreign"), "plain text");
     assert_non_null(r);
     free(r);
@@ -303,7 +303,7 @@ static void test_ttl_jitter(void **state)
 {
     (void)state;
     const int64_t ttl = 100000;
-    vmux_cache *c = cache_new(&(vmux_cache_options){.ttl_ms = ttl, .ttl_jitter = 0.5});
+    vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts, .ttl_ms = ttl, .ttl_jitter = 0.5));
     struct source src = {.value = "j", .len = 1};
     long long lo = ttl, hi = 0;
     for (int i = 0; i < 20; i++) {
@@ -331,8 +331,8 @@ static bool key_gone(void *arg)
 static void test_negative_caching(void **state)
 {
     (void)state;
-    vmux_cache *c =
-        cache_new(&(vmux_cache_options){.ttl_ms = 60000, .negative_ttl_ms = 300, .ttl_jitter = -1});
+    vmux_cache *c = cache_new(
+        &VMUX_INIT(vmux_cache_opts, .ttl_ms = 60000, .negative_ttl_ms = 300, .ttl_jitter = -1));
     struct source src = {.result = VMUX_CACHE_NOT_FOUND};
     vmux_bytes b;
     for (int i = 0; i < 3; i++) {
@@ -367,7 +367,7 @@ static void test_negative_caching(void **state)
 static void test_negative_caching_off(void **state)
 {
     (void)state;
-    vmux_cache *c = cache_new(&(vmux_cache_options){.negative_ttl_ms = -1});
+    vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts, .negative_ttl_ms = -1));
     struct source src = {.result = VMUX_CACHE_NOT_FOUND};
     vmux_bytes b;
     for (int i = 0; i < 2; i++) {
@@ -395,7 +395,7 @@ static void test_early_refresh(void **state)
     (void)state;
     /* 20 ms loads and beta 5: refreshes cluster in the last few hundred ms of the 1.5 s TTL */
     vmux_cache *c =
-        cache_new(&(vmux_cache_options){.ttl_ms = 1500, .ttl_jitter = -1, .refresh_beta = 5});
+        cache_new(&VMUX_INIT(vmux_cache_opts, .ttl_ms = 1500, .ttl_jitter = -1, .refresh_beta = 5));
     struct source src = {.value = "hot", .len = 3, .hook = slow_load};
     uint64_t deadline = vt_now_ms() + 20000;
     while (atomic_load(&src.calls) < 2 && vt_now_ms() < deadline) {
@@ -422,7 +422,7 @@ static void test_early_refresh(void **state)
 static void test_loader_error(void **state)
 {
     (void)state;
-    vmux_cache *c = cache_new(&(vmux_cache_options){0});
+    vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts));
     struct source src = {.result = -1234};
     vmux_bytes b;
     assert_int_equal(vmux_cache_get(c, VMUX_STR("failing"), source_load, &src, 0, &b), -1234);
@@ -441,7 +441,7 @@ static void test_loader_error(void **state)
     vmux_cache_free(c);
 }
 
-static int bad_loader(void *arg, vmux_str key, vmux_bytes *out)
+static int bad_loader(vmux_str key, vmux_bytes *out, void *arg)
 {
     (void)arg;
     (void)key;
@@ -457,29 +457,38 @@ static void test_bad_arguments(void **state)
     vmux_bytes b;
     assert_int_equal(vmux_cache_new(NULL, NULL, &c), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_cache_new(M, NULL, NULL), VMUX_ERR_INVALID_ARG);
-    vmux_cache_options o = {.ttl_jitter = NAN};
+    vmux_cache_opts o = VMUX_INIT(vmux_cache_opts, .ttl_jitter = NAN);
     assert_int_equal(vmux_cache_new(M, &o, &c), VMUX_ERR_INVALID_ARG);
     assert_null(c);
-    o = (vmux_cache_options){.prefix = {NULL, 3}};
+    o = VMUX_INIT(vmux_cache_opts, .prefix = {NULL, 3});
     assert_int_equal(vmux_cache_new(M, &o, &c), VMUX_ERR_INVALID_ARG);
-    o = (vmux_cache_options){.ttl_ms = -5};
+    o = VMUX_INIT(vmux_cache_opts, .ttl_ms = -5);
     assert_int_equal(vmux_cache_new(M, &o, &c), VMUX_ERR_INVALID_ARG);
 
-    c = cache_new(&(vmux_cache_options){0});
+    c = cache_new(&VMUX_INIT(vmux_cache_opts));
     struct source src = {.value = "x", .len = 1};
     assert_int_equal(vmux_cache_get(c, VMUX_STR("k"), NULL, NULL, 0, &b), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_cache_get(c, VMUX_BYTES(NULL, 2), source_load, &src, 0, &b),
+    assert_int_equal(vmux_cache_get(c, VMUX_STRN(NULL, 2), source_load, &src, 0, &b),
                      VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_cache_get(NULL, VMUX_STR("k"), source_load, &src, 0, &b),
                      VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_cache_get(c, VMUX_STR("k"), source_load, &src, 0, NULL),
+    assert_int_equal(vmux_cache_get(c, VMUX_STR("k"), source_load, &src, -1, &b),
                      VMUX_ERR_INVALID_ARG);
+    /* a NULL value is dropped: the load and the store still happen (warming the cache) */
+    assert_int_equal(vmux_cache_invalidate(c, VMUX_STR("k")), 0);
+    assert_int_equal(vmux_cache_get(c, VMUX_STR("k"), source_load, &src, 0, NULL), 0);
+    assert_int_equal(atomic_load(&src.calls), 1);
+    assert_int_equal(vmux_cache_get(c, VMUX_STR("k"), source_load, &src, 0, &b), 0);
+    assert_int_equal(atomic_load(&src.calls), 1);
+    vmux_bytes_free(&b);
     assert_int_equal(vmux_cache_get(c, VMUX_STR("bad"), bad_loader, NULL, 0, &b),
                      VMUX_ERR_INVALID_ARG);
     assert_null(b.ptr);
     assert_int_equal(vmux_cache_invalidate(NULL, VMUX_STR("k")), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_cache_get_stats(c, NULL), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(atomic_load(&src.calls), 0);
+    assert_int_equal(vmux_cache_read_stats(c, NULL), VMUX_ERR_INVALID_ARG);
+    vmux_cache_stats unsized = {0};
+    assert_int_equal(vmux_cache_read_stats(c, &unsized), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(atomic_load(&src.calls), 1); /* the NULL-value get above */
     vmux_cache_free(c);
     vmux_cache_free(NULL);
 }
@@ -489,7 +498,7 @@ static void test_bad_arguments(void **state)
 static void test_invalidate(void **state)
 {
     (void)state;
-    vmux_cache *c = cache_new(&(vmux_cache_options){0});
+    vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts));
     struct source src = {.value = "v1", .len = 2};
     vmux_bytes b;
     assert_int_equal(vmux_cache_get(c, VMUX_STR("inv"), source_load, &src, 0, &b), 0);
@@ -546,7 +555,7 @@ static void *get_thread(void *arg)
 static void test_invalidate_during_load(void **state)
 {
     (void)state;
-    vmux_cache *c = cache_new(&(vmux_cache_options){0});
+    vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts));
     struct source src = {.value = "stale", .len = 5, .hook = held_load};
     struct getter g = {.cache = c, .src = &src, .key = "inv-load"};
     pthread_t t;
@@ -566,7 +575,7 @@ static void test_invalidate_during_load(void **state)
 static void test_waiter_deadline(void **state)
 {
     (void)state;
-    vmux_cache *c = cache_new(&(vmux_cache_options){0});
+    vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts));
     struct source src = {.value = "slow", .len = 4, .hook = held_load};
     struct getter leader = {.cache = c, .src = &src, .key = "wait"};
     pthread_t t;
@@ -611,7 +620,7 @@ static void test_unreachable(void **state)
     char err[256] = "";
     assert_int_equal(vmux_open_str(conf, &dead, err, sizeof err), 0);
     vmux_cache *c = NULL;
-    assert_int_equal(vmux_cache_new(dead, &(vmux_cache_options){.timeout_ms = 100}, &c), 0);
+    assert_int_equal(vmux_cache_new(dead, &VMUX_INIT(vmux_cache_opts, .timeout_ms = 100), &c), 0);
     struct source src = {.value = "from db", .len = 7};
     vmux_bytes b;
     for (int i = 0; i < 2; i++) {
@@ -629,7 +638,7 @@ static void test_unreachable(void **state)
     vmux_cache_free(c);
 
     /* strict: the GET's error comes back, and the loader is not asked */
-    vmux_cache_options strict = {.timeout_ms = 100, .strict = true};
+    vmux_cache_opts strict = VMUX_INIT(vmux_cache_opts, .timeout_ms = 100, .strict = true);
     assert_int_equal(vmux_cache_new(dead, &strict, &c), 0);
     int rc = vmux_cache_get(c, VMUX_STR("down"), source_load, &src, 0, &b);
     assert_true(rc < 0);

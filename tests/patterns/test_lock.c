@@ -117,10 +117,10 @@ static void test_bad_arguments(void **state)
     vmux_lock *l = (vmux_lock *)1;
     assert_int_equal(vmux_lock_new(NULL, VMUX_STR("k"), NULL, &l), VMUX_ERR_INVALID_ARG);
     assert_null(l);
-    assert_int_equal(vmux_lock_new(m, VMUX_BYTES("", 0), NULL, &l), VMUX_ERR_INVALID_ARG);
-    vmux_lock_opts o = {.renew_fraction = 1.0};
+    assert_int_equal(vmux_lock_new(m, VMUX_STRN("", 0), NULL, &l), VMUX_ERR_INVALID_ARG);
+    vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .renew_fraction = 1.0);
     assert_int_equal(vmux_lock_new(m, VMUX_STR("k"), &o, &l), VMUX_ERR_INVALID_ARG);
-    o = (vmux_lock_opts){.retry_min_ms = 50, .retry_max_ms = 10};
+    o = VMUX_INIT(vmux_lock_opts, .retry_min_ms = 50, .retry_max_ms = 10);
     assert_int_equal(vmux_lock_new(m, VMUX_STR("k"), &o, &l), VMUX_ERR_INVALID_ARG);
     bool got = true;
     assert_int_equal(vmux_lock_acquire(NULL, &got, NULL), VMUX_ERR_INVALID_ARG);
@@ -140,7 +140,7 @@ static void test_token_fence_and_ttl_as_stored(void **state)
     fence_key_for(fkey, sizeof fkey, key);
     admin_del(key);
     admin_del(fkey);
-    vmux_lock_opts o = {.ttl_ms = 10000};
+    vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .ttl_ms = 10000);
     vmux_lock *l = new_lock(m, key, &o);
     assert_false(vmux_lock_held(l));
     assert_int_equal(acquire_ok(l), 1); /* a fresh counter starts at 1 */
@@ -217,7 +217,7 @@ static void critical_section(struct race *r, uint64_t fence)
     snprintf(text, sizeof text, "%ld", n + 1);
     if (rc == 0)
         rc = vmux_set(r->m, NULL, VMUX_STR(r->counter), VMUX_STR(text), VMUX_NO_EXPIRY,
-                      VMUX_WHEN_ALWAYS, NULL);
+                      VMUX_COND_ALWAYS, NULL);
     if (rc != 0)
         race_fail(r, rc);
     atomic_fetch_sub(&r->holders, 1);
@@ -226,7 +226,8 @@ static void critical_section(struct race *r, uint64_t fence)
 static void *racer(void *arg)
 {
     struct race *r = arg;
-    vmux_lock_opts o = {.ttl_ms = 10000, .retry_min_ms = 1, .retry_max_ms = 20};
+    vmux_lock_opts o =
+        VMUX_INIT(vmux_lock_opts, .ttl_ms = 10000, .retry_min_ms = 1, .retry_max_ms = 20);
     vmux_lock *l = NULL;
     int rc = vmux_lock_new(r->m, VMUX_STR(r->key), &o, &l);
     if (rc != 0) {
@@ -308,7 +309,7 @@ static void test_non_owner_cannot_release_or_extend(void **state)
     char key[96];
     key_for(key, sizeof key, "nonowner");
     admin_del(key);
-    vmux_lock_opts o = {.ttl_ms = 10000};
+    vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .ttl_ms = 10000);
     vmux_lock *a = new_lock(m, key, &o), *b = new_lock(m, key, &o);
     acquire_ok(a);
     char *token = admin("GET %s", key);
@@ -369,7 +370,8 @@ static void test_expired_lock_not_released_by_former_owner(void **state)
     char key[96];
     key_for(key, sizeof key, "expired");
     admin_del(key);
-    vmux_lock_opts shortl = {.ttl_ms = 100}, longl = {.ttl_ms = 10000};
+    vmux_lock_opts shortl = VMUX_INIT(vmux_lock_opts, .ttl_ms = 100),
+                   longl = VMUX_INIT(vmux_lock_opts, .ttl_ms = 10000);
     vmux_lock *a = new_lock(m, key, &shortl), *b = new_lock(m, key, &longl);
     uint64_t fa = acquire_ok(a);
     struct gone g = {m, key};
@@ -405,7 +407,8 @@ static void test_acquire_wait_gives_up(void **state)
     char key[96];
     key_for(key, sizeof key, "wait");
     admin_del(key);
-    vmux_lock_opts o = {.ttl_ms = 60000, .retry_min_ms = 2, .retry_max_ms = 20};
+    vmux_lock_opts o =
+        VMUX_INIT(vmux_lock_opts, .ttl_ms = 60000, .retry_min_ms = 2, .retry_max_ms = 20);
     vmux_lock *a = new_lock(m, key, &o), *b = new_lock(m, key, &o);
     acquire_ok(a);
     bool got = true;
@@ -435,13 +438,14 @@ struct watch {
     char token[64];
     uint64_t until_ms;
     bool changed; /* the key stopped holding the token */
-    atomic_int lost_calls, reason;
+    atomic_int lost_calls, reason, err;
 };
 
-static void on_lost(vmux_lock *l, int reason, void *userdata)
+static void on_lost(vmux_lock *l, vmux_lock_lost_reason reason, int err, void *userdata)
 {
     struct watch *w = userdata;
-    atomic_store(&w->reason, reason);
+    atomic_store(&w->err, err);
+    atomic_store(&w->reason, (int)reason);
     if (vmux_lock_held(l)) /* must already read false */
         atomic_store(&w->reason, 12345);
     atomic_fetch_add(&w->lost_calls, 1);
@@ -474,7 +478,8 @@ static void test_auto_renew_keeps_then_reports_loss(void **state)
     w->m = m;
     w->key = key;
     enum { TTL = 1000 }; /* renewed every 333 ms: room for a loaded machine */
-    vmux_lock_opts o = {.ttl_ms = TTL, .auto_renew = true, .on_lost = on_lost, .userdata = w};
+    vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .ttl_ms = TTL, .auto_renew = true,
+                                 .on_lost = on_lost, .userdata = w);
     vmux_lock *l = new_lock(m, key, &o);
     acquire_ok(l);
     char *token = admin("GET %s", key);
@@ -492,7 +497,8 @@ static void test_auto_renew_keeps_then_reports_loss(void **state)
     admin_del(key);
     assert_true(vt_wait_until(lost_reported, w, 10000));
     assert_int_equal(atomic_load(&w->lost_calls), 1);
-    assert_int_equal(atomic_load(&w->reason), 0);
+    assert_int_equal(atomic_load(&w->reason), VMUX_LOCK_LOST_TAKEN);
+    assert_int_equal(atomic_load(&w->err), 0);
     assert_false(vmux_lock_held(l));
     bool was_held = true;
     assert_int_equal(vmux_lock_release(l, &was_held), 0);
@@ -632,8 +638,8 @@ static void *acquire_thread(void *arg)
 
 static bool one_in_flight(void *arg)
 {
-    vmux_stats st;
-    return vmux_get_stats(arg, &st) == 0 && st.in_flight >= 1;
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    return vmux_read_stats(arg, &st) == 0 && st.in_flight >= 1;
 }
 
 static void test_acquire_that_never_ran_found_not_acquired(void **state)
@@ -685,7 +691,7 @@ struct duel {
     vmux *ma, *mb;
     vmux_lock *a, *b;
     atomic_bool stop, b_got;
-    atomic_int lost_calls, lost_reason, lost_while_held, a_held_after_b;
+    atomic_int lost_calls, lost_why, lost_reason, lost_while_held, a_held_after_b;
     atomic_uint_fast64_t lost_ns, a_false_ns, b_got_ns, both;
 };
 
@@ -702,11 +708,12 @@ static void pause_us(long us)
     nanosleep(&ts, NULL);
 }
 
-static void duel_on_lost(vmux_lock *l, int reason, void *userdata)
+static void duel_on_lost(vmux_lock *l, vmux_lock_lost_reason why, int err, void *userdata)
 {
     struct duel *d = userdata;
     atomic_store(&d->lost_ns, mono_ns());
-    atomic_store(&d->lost_reason, reason);
+    atomic_store(&d->lost_why, (int)why);
+    atomic_store(&d->lost_reason, err);
     if (vmux_lock_held(l))
         atomic_fetch_add(&d->lost_while_held, 1);
     atomic_fetch_add(&d->lost_calls, 1);
@@ -795,9 +802,10 @@ static void duel_reset(struct duel *d, const char *key)
     atomic_store(&d->a_false_ns, 0);
     atomic_store(&d->b_got_ns, 0);
     atomic_store(&d->both, 0);
-    vmux_lock_opts ao = {
-        .ttl_ms = LEASE_TTL, .auto_renew = true, .on_lost = duel_on_lost, .userdata = d};
-    vmux_lock_opts bo = {.ttl_ms = 10000, .timeout_ms = 300, .resolve_timeout_ms = 3000};
+    vmux_lock_opts ao = VMUX_INIT(vmux_lock_opts, .ttl_ms = LEASE_TTL, .auto_renew = true,
+                                  .on_lost = duel_on_lost, .userdata = d);
+    vmux_lock_opts bo =
+        VMUX_INIT(vmux_lock_opts, .ttl_ms = 10000, .timeout_ms = 300, .resolve_timeout_ms = 3000);
     d->a = new_lock(d->ma, key, &ao);
     d->b = new_lock(d->mb, key, &bo);
 }
@@ -864,7 +872,9 @@ static void duel_once(struct duel *d, bool freeze, int run)
     assert_int_equal(atomic_load(&d->lost_calls), 1);
     assert_int_equal(atomic_load(&d->lost_while_held), 0);
     assert_true(lost_at != 0 && lost_at <= b_at);
-    assert_true(atomic_load(&d->lost_reason) < 0); /* no answer in time, not "token gone" */
+    /* no answer in time, not "token gone" */
+    assert_int_equal(atomic_load(&d->lost_why), VMUX_LOCK_LOST_LEASE_END);
+    assert_true(atomic_load(&d->lost_reason) < 0);
     if (freeze)
         assert_true(vmux_lock_fence(d->b) > fa); /* the counter survived the pause */
     assert_true(vmux_lock_held(d->b));

@@ -58,8 +58,8 @@ static int teardown(void **state)
 static vmux_ratelimit *limiter(vmux *m, vmux_ratelimit_algorithm alg, int64_t limit,
                                int64_t period_ms, int64_t burst, const char *prefix)
 {
-    vmux_ratelimit_opts o = {
-        .algorithm = alg, .limit = limit, .period_ms = period_ms, .burst = burst, .prefix = prefix};
+    vmux_ratelimit_opts o = VMUX_INIT(vmux_ratelimit_opts, .algorithm = alg, .limit = limit,
+                                      .period_ms = period_ms, .burst = burst, .prefix = prefix);
     vmux_ratelimit *rl = NULL;
     assert_int_equal(vmux_ratelimit_new(m, &o, &rl), 0);
     assert_non_null(rl);
@@ -69,7 +69,7 @@ static vmux_ratelimit *limiter(vmux *m, vmux_ratelimit_algorithm alg, int64_t li
 
 static vmux_ratelimit_result check(vmux_ratelimit *rl, const char *key, int64_t cost)
 {
-    vmux_ratelimit_result r;
+    vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
     int rc = vmux_ratelimit_check(rl, S(key), cost, &r);
     if (rc != 0)
         fail_msg("vmux_ratelimit_check: %s", vmux_err_name(rc));
@@ -131,7 +131,7 @@ static void *hammer_run(void *arg)
     struct hammer *h = arg;
     pthread_barrier_wait(h->start);
     for (int i = 0; i < h->checks; i++) {
-        vmux_ratelimit_result r;
+        vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
         if (vmux_ratelimit_check(h->rl, S("k"), 1, &r) != 0) {
             h->failures++;
             continue;
@@ -213,7 +213,7 @@ static void test_fixed_window_exact_under_16_threads(void **state)
 /* True once key "k" has no window running (a check that spends nothing says so). */
 static bool window_over(void *arg)
 {
-    vmux_ratelimit_result r;
+    vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
     return vmux_ratelimit_check(arg, S("k"), 0, &r) == 0 && r.reset_after_ms == 0;
 }
 
@@ -254,7 +254,7 @@ static void *gcra_run(void *arg)
 {
     struct gcra_hammer *g = arg;
     while (vt_now_ms() < g->stop_at) {
-        vmux_ratelimit_result r;
+        vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
         if (vmux_ratelimit_check(g->rl, S("k"), 1, &r) != 0) {
             g->failures++;
         } else if (r.allowed) {
@@ -533,8 +533,8 @@ static void test_keys_prefixed_with_expiry(void **state)
     assert_in_range(admin_long("PTTL %s", "patrl:pc:k"), 4000, 5001);
     /* binary keys, and keys longer than the stack buffer */
     char bin[] = {'a', '\0', 'b'};
-    vmux_ratelimit_result r;
-    assert_int_equal(vmux_ratelimit_check(rl[0], VMUX_BYTES(bin, 3), 1, &r), 0);
+    vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
+    assert_int_equal(vmux_ratelimit_check(rl[0], VMUX_STRN(bin, 3), 1, &r), 0);
     assert_int_equal(r.remaining, 1);
     char *bin_exists = vt_admin("plain", "EXISTS %b", "patrl:pa:a\0b", (size_t)12);
     assert_string_equal(bin_exists, "1");
@@ -554,7 +554,8 @@ static void test_keys_prefixed_with_expiry(void **state)
 
 static void test_default_prefix(void **state)
 {
-    vmux_ratelimit_opts o = {.algorithm = VMUX_RATELIMIT_GCRA, .limit = 5, .period_ms = 1000};
+    vmux_ratelimit_opts o = VMUX_INIT(vmux_ratelimit_opts, .algorithm = VMUX_RATELIMIT_GCRA,
+                                      .limit = 5, .period_ms = 1000);
     vmux_ratelimit *rl = NULL;
     assert_int_equal(vmux_ratelimit_new(*state, &o, &rl), 0);
     assert_int_equal(vmux_ratelimit_reset(rl, S("patrl:dflt")), 0);
@@ -573,7 +574,7 @@ static void test_wrong_type_is_a_server_error(void **state)
     for (size_t i = 0; i < 3; i++) {
         vmux_ratelimit *rl = limiter(*state, algs[i], 5, 1000, 0, "patrl:wt:");
         free(vt_admin("plain", "RPUSH %s x", "patrl:wt:k"));
-        vmux_ratelimit_result r;
+        vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
         assert_int_equal(vmux_ratelimit_check(rl, S("k"), 1, &r), VMUX_ERR_SERVER);
         assert_false(r.allowed);
         assert_int_equal(vmux_ratelimit_errors(rl), 1);
@@ -587,7 +588,7 @@ static void test_wrong_type_is_a_server_error(void **state)
     /* a string that is not a GCRA time */
     vmux_ratelimit *rl = limiter(*state, VMUX_RATELIMIT_GCRA, 5, 1000, 0, "patrl:wt:");
     free(vt_admin("plain", "SET %s notanumber", "patrl:wt:k"));
-    vmux_ratelimit_result r;
+    vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
     assert_int_equal(vmux_ratelimit_check(rl, S("k"), 1, &r), VMUX_ERR_SERVER);
     assert_int_equal(vmux_ratelimit_reset(rl, S("k")), 0);
     vmux_ratelimit_free(rl);
@@ -615,13 +616,14 @@ static void test_fail_open_and_closed_when_unreachable(void **state)
     vmux *m = NULL;
     char err[256] = "";
     assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), 0);
-    vmux_ratelimit_opts o = {.algorithm = VMUX_RATELIMIT_GCRA, .limit = 5, .period_ms = 1000};
+    vmux_ratelimit_opts o = VMUX_INIT(vmux_ratelimit_opts, .algorithm = VMUX_RATELIMIT_GCRA,
+                                      .limit = 5, .period_ms = 1000);
     vmux_ratelimit *open_rl = NULL, *closed_rl = NULL;
     assert_int_equal(vmux_ratelimit_new(m, &o, &open_rl), 0);
     o.on_error = VMUX_RATELIMIT_FAIL_CLOSED;
     assert_int_equal(vmux_ratelimit_new(m, &o, &closed_rl), 0);
 
-    vmux_ratelimit_result r;
+    vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
     int rc = vmux_ratelimit_check(open_rl, S("k"), 1, &r);
     assert_int_equal(rc, VMUX_ERR_NOT_CONNECTED); /* the plain form returns the error */
     assert_false(r.allowed);
@@ -651,29 +653,45 @@ static void test_bad_arguments(void **state)
 {
     vmux *m = *state;
     vmux_ratelimit *rl = (vmux_ratelimit *)1;
-    vmux_ratelimit_opts o = {.limit = 10, .period_ms = 1000};
+    vmux_ratelimit_opts o = VMUX_INIT(vmux_ratelimit_opts, .limit = 10, .period_ms = 1000);
     assert_int_equal(vmux_ratelimit_new(NULL, &o, &rl), VMUX_ERR_INVALID_ARG);
     assert_null(rl);
     assert_int_equal(vmux_ratelimit_new(m, NULL, &rl), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_ratelimit_new(m, &o, NULL), VMUX_ERR_INVALID_ARG);
     const vmux_ratelimit_opts bad[] = {
-        {.limit = 0, .period_ms = 1000},
-        {.limit = 10, .period_ms = 0},
-        {.limit = -1, .period_ms = 1000},
-        {.limit = 10, .period_ms = (INT64_C(1) << 40) + 1},
-        {.algorithm = (vmux_ratelimit_algorithm)7, .limit = 10, .period_ms = 1000},
-        {.on_error = (vmux_ratelimit_on_error)9, .limit = 10, .period_ms = 1000},
-        {.algorithm = VMUX_RATELIMIT_GCRA, .limit = 10, .period_ms = 1000, .burst = -1},
+        {.size = sizeof(vmux_ratelimit_opts), .limit = 0, .period_ms = 1000},
+        {.size = sizeof(vmux_ratelimit_opts), .limit = 10, .period_ms = 0},
+        {.size = sizeof(vmux_ratelimit_opts), .limit = -1, .period_ms = 1000},
+        {.size = sizeof(vmux_ratelimit_opts), .limit = 10, .period_ms = (INT64_C(1) << 40) + 1},
+        {.size = sizeof(vmux_ratelimit_opts),
+         .algorithm = (vmux_ratelimit_algorithm)7,
+         .limit = 10,
+         .period_ms = 1000},
+        {.size = sizeof(vmux_ratelimit_opts),
+         .on_error = (vmux_ratelimit_on_error)9,
+         .limit = 10,
+         .period_ms = 1000},
+        {.size = sizeof(vmux_ratelimit_opts),
+         .algorithm = VMUX_RATELIMIT_GCRA,
+         .limit = 10,
+         .period_ms = 1000,
+         .burst = -1},
         /* more than one unit per microsecond */
-        {.algorithm = VMUX_RATELIMIT_GCRA, .limit = 3000, .period_ms = 1},
+        {.size = sizeof(vmux_ratelimit_opts),
+         .algorithm = VMUX_RATELIMIT_GCRA,
+         .limit = 3000,
+         .period_ms = 1},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(vmux_ratelimit_new(m, &bad[i], &rl), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_ratelimit_new(m, &o, &rl), 0);
-    vmux_ratelimit_result r;
+    vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
     assert_int_equal(vmux_ratelimit_check(rl, S("k"), -1, &r), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_ratelimit_check(rl, S("k"), 1, NULL), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_ratelimit_check(rl, VMUX_BYTES(NULL, 3), 1, &r), VMUX_ERR_INVALID_ARG);
+    /* a NULL result is dropped; a result not made with VMUX_INIT is refused */
+    assert_int_equal(vmux_ratelimit_check(rl, S("k"), 1, NULL), 0);
+    vmux_ratelimit_result unsized = {0};
+    assert_int_equal(vmux_ratelimit_check(rl, S("k"), 1, &unsized), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_ratelimit_check(rl, VMUX_STRN(NULL, 3), 1, &r), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_ratelimit_check(NULL, S("k"), 1, &r), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_ratelimit_errors(rl), 3);
     int e = 0;

@@ -44,7 +44,8 @@ static int teardown(void **state)
 
 static vmux_session_store *store(vmux *m, const char *prefix, int64_t idle_ms, int64_t life_ms)
 {
-    vmux_session_opts o = {.prefix = prefix, .idle_ttl_ms = idle_ms, .max_lifetime_ms = life_ms};
+    vmux_session_opts o = VMUX_INIT(vmux_session_opts, .prefix = prefix, .idle_ttl_ms = idle_ms,
+                                    .max_lifetime_ms = life_ms);
     vmux_session_store *s = NULL;
     assert_int_equal(vmux_session_store_new(m, &o, &s), 0);
     assert_non_null(s);
@@ -176,7 +177,8 @@ static void test_empty_session_exists(void **state)
 static void test_ids_unique(void **state)
 {
     enum { N = 200 };
-    vmux_session_opts o = {.prefix = "patsess:ids:", .idle_ttl_ms = 60000, .id_bytes = 32};
+    vmux_session_opts o = VMUX_INIT(vmux_session_opts,
+                                    .prefix = "patsess:ids:", .idle_ttl_ms = 60000, .id_bytes = 32);
     vmux_session_store *s = NULL;
     assert_int_equal(vmux_session_store_new(*state, &o, &s), 0);
     static char ids[N][VMUX_SESSION_ID_MAX];
@@ -357,17 +359,17 @@ static void test_binary_fields(void **state)
     char big[5000];
     for (size_t i = 0; i < sizeof big; i++)
         big[i] = (char)(i * 31 + 7);
-    vmux_str fields[] = {VMUX_BYTES(f1, 3), S("big"), S("empty"), S("big")};
-    vmux_str values[] = {VMUX_BYTES(v1, 6), S("first"), VMUX_BYTES("", 0),
-                         VMUX_BYTES(big, sizeof big)};
+    vmux_str fields[] = {VMUX_STRN(f1, 3), S("big"), S("empty"), S("big")};
+    vmux_str values[] = {VMUX_STRN(v1, 6), S("first"), VMUX_STRN("", 0),
+                         VMUX_STRN(big, sizeof big)};
     char id[VMUX_SESSION_ID_MAX];
     assert_int_equal(vmux_session_create(s, NULL, fields, values, 4, id), 0);
-    expect_field(s, id, VMUX_BYTES(f1, 3), VMUX_BYTES(v1, 6));
-    expect_field(s, id, S("big"), VMUX_BYTES(big, sizeof big)); /* the last value given wins */
-    expect_field(s, id, S("empty"), VMUX_BYTES("", 0));
+    expect_field(s, id, VMUX_STRN(f1, 3), VMUX_STRN(v1, 6));
+    expect_field(s, id, S("big"), VMUX_STRN(big, sizeof big)); /* the last value given wins */
+    expect_field(s, id, S("empty"), VMUX_STRN("", 0));
     vmux_bytes none;
     bool found = false;
-    assert_int_equal(vmux_session_get(s, NULL, id, VMUX_BYTES("a", 1), &none, &found), 0);
+    assert_int_equal(vmux_session_get(s, NULL, id, VMUX_STRN("a", 1), &none, &found), 0);
     assert_true(found);
     assert_null(none.ptr);
 
@@ -386,7 +388,7 @@ static void test_binary_fields(void **state)
     assert_true(saw_bin);
     vmux_field_array_free(&all);
 
-    vmux_str nulf = VMUX_BYTES(f1, 3);
+    vmux_str nulf = VMUX_STRN(f1, 3);
     int64_t deleted = 0;
     assert_int_equal(vmux_session_del(s, NULL, id, &nulf, 1, &deleted, &found), 0);
     assert_int_equal(deleted, 1);
@@ -480,7 +482,7 @@ static void test_wrong_type(void **state)
     const char *id = "00000000000000000000000000000001";
     free(vt_admin("plain", "SET %s notahash", key_of(s, id)));
     char err[200] = "";
-    vmux_callopts o = {.errbuf = err, .errlen = sizeof err};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     vmux_bytes got;
     bool found = true;
     assert_int_equal(vmux_session_get(s, &o, id, S("f"), &got, &found), VMUX_ERR_SERVER);
@@ -494,14 +496,14 @@ static void test_bad_arguments(void **state)
 {
     vmux *m = *state;
     vmux_session_store *s = NULL;
-    vmux_session_opts o = {.id_bytes = 8};
+    vmux_session_opts o = VMUX_INIT(vmux_session_opts, .id_bytes = 8);
     assert_int_equal(vmux_session_store_new(m, &o, &s), VMUX_ERR_INVALID_ARG);
     assert_null(s);
-    o = (vmux_session_opts){.id_bytes = VMUX_SESSION_ID_BYTES_MAX + 1};
+    o = VMUX_INIT(vmux_session_opts, .id_bytes = VMUX_SESSION_ID_BYTES_MAX + 1);
     assert_int_equal(vmux_session_store_new(m, &o, &s), VMUX_ERR_INVALID_ARG);
-    o = (vmux_session_opts){.idle_ttl_ms = -1};
+    o = VMUX_INIT(vmux_session_opts, .idle_ttl_ms = -1);
     assert_int_equal(vmux_session_store_new(m, &o, &s), VMUX_ERR_INVALID_ARG);
-    o = (vmux_session_opts){.max_lifetime_ms = -5};
+    o = VMUX_INIT(vmux_session_opts, .max_lifetime_ms = -5);
     assert_int_equal(vmux_session_store_new(m, &o, &s), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_session_store_new(NULL, NULL, &s), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_session_store_new(m, NULL, NULL), VMUX_ERR_INVALID_ARG);
@@ -509,7 +511,7 @@ static void test_bad_arguments(void **state)
 
     s = store(m, "patsess:args:", 60000, 0);
     char id[VMUX_SESSION_ID_MAX] = "x";
-    vmux_str empty = VMUX_BYTES("", 0), f = S("f"), v = S("v");
+    vmux_str empty = VMUX_STRN("", 0), f = S("f"), v = S("v");
     bool found = true;
     assert_int_equal(vmux_session_create(s, NULL, &empty, &v, 1, id), VMUX_ERR_INVALID_ARG);
     assert_string_equal(id, "");

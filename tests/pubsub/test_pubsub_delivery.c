@@ -103,7 +103,8 @@ static bool wait_count(atomic_uint *n, unsigned want, int ms)
 static int64_t publish(vmux *m, bool shard, vmux_str channel, vmux_str payload)
 {
     int64_t receivers = -1;
-    int rc = vmux_publish(m, NULL, shard, channel, payload, &receivers);
+    int rc = vmux_publish(m, NULL, shard ? VMUX_SUB_SHARD : VMUX_SUB_CHANNEL, channel, payload,
+                          &receivers);
     if (rc != 0)
         fail_msg("%s: %s", shard ? "SPUBLISH" : "PUBLISH", vmux_err_name(rc));
     return receivers;
@@ -214,8 +215,8 @@ static void *publisher(void *arg)
     for (unsigned i = 0; i < NMSG; i++) {
         size_t n = payload_of(buf, sizeof buf, s, i);
         int64_t receivers = -1;
-        int rc =
-            vmux_publish(s->m, NULL, false, VMUX_STR(s->channel), VMUX_BYTES(buf, n), &receivers);
+        int rc = vmux_publish(s->m, NULL, VMUX_SUB_CHANNEL, VMUX_STR(s->channel), VMUX_STRN(buf, n),
+                              &receivers);
         if (rc != 0 || receivers != 1) {
             problem("%s: PUBLISH #%u: %s, %lld receivers", s->channel, i, vmux_err_name(rc),
                     (long long)receivers);
@@ -397,9 +398,9 @@ static void test_binary(void **state)
     vmux_sub *s_cb, *s_cq, *s_pq;
     assert_int_equal(vmux_msgq_new(16, VMUX_OVERFLOW_DROP_OLDEST, &cq), 0);
     assert_int_equal(vmux_msgq_new(16, VMUX_OVERFLOW_DROP_OLDEST, &pq), 0);
-    subscribe_live(m, VMUX_SUB_CHANNEL, VMUX_BYTES(chan, chan_len), on_record, &rec, NULL, &s_cb);
-    subscribe_live(m, VMUX_SUB_CHANNEL, VMUX_BYTES(chan, chan_len), NULL, NULL, cq, &s_cq);
-    subscribe_live(m, VMUX_SUB_PATTERN, VMUX_BYTES(pat, pat_len), NULL, NULL, pq, &s_pq);
+    subscribe_live(m, VMUX_SUB_CHANNEL, VMUX_STRN(chan, chan_len), on_record, &rec, NULL, &s_cb);
+    subscribe_live(m, VMUX_SUB_CHANNEL, VMUX_STRN(chan, chan_len), NULL, NULL, cq, &s_cq);
+    subscribe_live(m, VMUX_SUB_PATTERN, VMUX_STRN(pat, pat_len), NULL, NULL, pq, &s_pq);
 
     struct sent p;
     make_payloads(&p);
@@ -407,7 +408,7 @@ static void test_binary(void **state)
      * pattern: two receivers. */
     for (int i = 0; i < NPAYLOADS; i++)
         assert_int_equal(
-            publish(m, false, VMUX_BYTES(chan, chan_len), VMUX_BYTES(p.bytes[i], p.len[i])), 2);
+            publish(m, false, VMUX_STRN(chan, chan_len), VMUX_STRN(p.bytes[i], p.len[i])), 2);
 
     assert_true(wait_count(&rec.count, NPAYLOADS, WAIT_MS));
     for (int i = 0; i < NPAYLOADS; i++) {

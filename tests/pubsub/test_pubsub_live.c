@@ -58,8 +58,9 @@ static int64_t one_round(vmux *m, const char *channel, atomic_uint *a_got, atomi
     assert_int_equal(vmux_sub_wait_live(b, LIVE_MS), 0);
     int64_t receivers = -1;
     unsigned before = atomic_load(b_got);
-    assert_int_equal(
-        vmux_publish(m, NULL, false, VMUX_STR(channel), VMUX_STR("after-live"), &receivers), 0);
+    assert_int_equal(vmux_publish(m, NULL, VMUX_SUB_CHANNEL, VMUX_STR(channel),
+                                  VMUX_STR("after-live"), &receivers),
+                     0);
     struct goal g = {b_got, before + 1};
     if (receivers == 1 && !vt_wait_until(reached, &g, WAIT_MS))
         fail_msg("counted as a receiver, but the message never reached B");

@@ -61,7 +61,7 @@ static void publish_many(vmux *p, const char *channel, unsigned n, const char *p
     char count[16];
     snprintf(count, sizeof count, "%u", n);
     const char *argv[] = {"EVAL", PUBLISH_LOOP, "1", channel, count, payload};
-    vmux_callopts o = {.timeout_ms = 60000};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 60000);
     vmux_reply *r = NULL;
     int rc = vmux_call(p, &o, 6, argv, NULL, &r);
     if (rc != 0)
@@ -200,7 +200,7 @@ static void test_slow_callback_keeps_deadlines(void **state)
     uint64_t worst = 0, end = vt_now_ms() + 3500;
     unsigned calls = 0;
     const char *argv[] = {"SET", "vmux:ps:slow", "v"};
-    vmux_callopts o = {.timeout_ms = 1000};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 1000);
     while (vt_now_ms() < end) {
         uint64_t t0 = vt_now_ms();
         vmux_reply *r = NULL;
@@ -213,8 +213,8 @@ static void test_slow_callback_keeps_deadlines(void **state)
         worst = took > worst ? took : worst;
         calls++;
     }
-    vmux_stats st;
-    assert_int_equal(vmux_get_stats(m, &st), 0);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
     unsigned delivered = atomic_load(&got);
     print_message("%u SET calls, the slowest %llu ms; %u of 100000 messages delivered\n", calls,
                   (unsigned long long)worst, delivered);
@@ -234,8 +234,8 @@ static void test_slow_callback_keeps_deadlines(void **state)
 
 static bool lost_once(void *arg)
 {
-    vmux_stats st;
-    return vmux_get_stats(arg, &st) == 0 && st.subscriber_lost >= 1;
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    return vmux_read_stats(arg, &st) == 0 && st.subscriber_lost >= 1;
 }
 
 static void test_server_drop_counted(void **state)
@@ -268,7 +268,8 @@ static void test_server_drop_counted(void **state)
     /* The subscription comes back by itself. */
     assert_int_equal(vmux_sub_wait_live(s, LIVE_MS), 0);
     int64_t receivers = 0;
-    assert_int_equal(vmux_publish(p, NULL, false, VMUX_STR("drop"), VMUX_STR("x"), &receivers), 0);
+    assert_int_equal(
+        vmux_publish(p, NULL, VMUX_SUB_CHANNEL, VMUX_STR("drop"), VMUX_STR("x"), &receivers), 0);
     assert_int_equal(receivers, 1);
     vmux_close(m);
     vmux_close(p);

@@ -53,7 +53,8 @@ static bool bytes_eq(vmux_bytes b, const void *p, size_t n)
 static int64_t publish(vmux *m, const char *channel, const char *payload)
 {
     int64_t receivers = -1;
-    int rc = vmux_publish(m, NULL, false, VMUX_STR(channel), VMUX_STR(payload), &receivers);
+    int rc =
+        vmux_publish(m, NULL, VMUX_SUB_CHANNEL, VMUX_STR(channel), VMUX_STR(payload), &receivers);
     if (rc != 0)
         fail_msg("PUBLISH: %s", vmux_err_name(rc));
     return receivers;
@@ -441,7 +442,7 @@ static void test_bad_arguments(void **state)
 
     assert_int_equal(vmux_subscribe(NULL, VMUX_SUB_CHANNEL, name, on_nothing, NULL, &s), bad);
     assert_null(s);
-    assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_BYTES(NULL, 3), on_nothing, NULL, &s),
+    assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STRN(NULL, 3), on_nothing, NULL, &s),
                      bad);
     assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR(""), on_nothing, NULL, &s), bad);
     assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, name, NULL, NULL, &s), bad);
@@ -453,7 +454,7 @@ static void test_bad_arguments(void **state)
     assert_int_equal(vmux_subscribe_queue(NULL, VMUX_SUB_CHANNEL, name, q, &s), bad);
     assert_int_equal(vmux_subscribe_queue(m, VMUX_SUB_CHANNEL, name, NULL, &s), bad);
     assert_int_equal(vmux_subscribe_queue(m, VMUX_SUB_PATTERN, VMUX_STR(""), q, &s), bad);
-    assert_int_equal(vmux_subscribe_queue(m, VMUX_SUB_SHARD, VMUX_BYTES(NULL, 0), q, &s), bad);
+    assert_int_equal(vmux_subscribe_queue(m, VMUX_SUB_SHARD, VMUX_STRN(NULL, 0), q, &s), bad);
     assert_int_equal(vmux_subscribe_queue(m, (vmux_sub_kind)7, name, q, &s), bad);
     assert_int_equal(vmux_subscribe_queue(m, VMUX_SUB_CHANNEL, name, q, NULL), bad);
 
@@ -463,7 +464,13 @@ static void test_bad_arguments(void **state)
     assert_int_equal(vmux_sub_wait_live(NULL, 0), bad);
     assert_int_equal(vmux_unsubscribe(m, NULL), bad);
     int64_t receivers;
-    assert_int_equal(vmux_publish(NULL, NULL, false, name, name, &receivers), bad);
+    assert_int_equal(vmux_publish(NULL, NULL, VMUX_SUB_CHANNEL, name, name, &receivers), bad);
+    /* a pattern is for subscribing; nobody publishes to one */
+    receivers = 7;
+    assert_int_equal(vmux_publish(m, NULL, VMUX_SUB_PATTERN, name, name, &receivers), bad);
+    assert_int_equal(receivers, 0);
+    assert_int_equal(vmux_msgq_pop(q, VMUX_FOREVER - 1, &msg), bad);
+    assert_int_equal(vmux_sub_wait_live(NULL, VMUX_FOREVER), bad);
 
     /* A real subscription: unsubscribing it through no handle is refused, and it still works. */
     assert_int_equal(vmux_subscribe_queue(m, VMUX_SUB_CHANNEL, name, q, &s), 0);

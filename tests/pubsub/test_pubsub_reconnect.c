@@ -52,7 +52,8 @@ static void name_of(char *buf, size_t size, const char *what)
 static int64_t publish(vmux *m, bool shard, const char *channel, const char *payload)
 {
     int64_t receivers = -1;
-    int rc = vmux_publish(m, NULL, shard, VMUX_STR(channel), VMUX_STR(payload), &receivers);
+    int rc = vmux_publish(m, NULL, shard ? VMUX_SUB_SHARD : VMUX_SUB_CHANNEL, VMUX_STR(channel),
+                          VMUX_STR(payload), &receivers);
     if (rc != 0)
         fail_msg("%s %s: %s", shard ? "SPUBLISH" : "PUBLISH", channel, vmux_err_name(rc));
     return receivers;
@@ -317,8 +318,8 @@ static long long kill_subscribers(const vt_server *srv)
 
 static uint64_t connects(vmux *m)
 {
-    vmux_stats st;
-    assert_int_equal(vmux_get_stats(m, &st), 0);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
     return st.connects;
 }
 
@@ -330,8 +331,8 @@ struct connects_goal {
 static bool connects_reached(void *arg)
 {
     struct connects_goal *g = arg;
-    vmux_stats st;
-    return vmux_get_stats(g->m, &st) == 0 && st.connects >= g->want;
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    return vmux_read_stats(g->m, &st) == 0 && st.connects >= g->want;
 }
 
 static void test_subscriber_connection_killed(void **state)

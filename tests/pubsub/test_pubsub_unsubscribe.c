@@ -47,7 +47,8 @@ static void name_of(char *buf, size_t size, const char *what)
 static int64_t publish(vmux *m, const char *channel, const char *payload)
 {
     int64_t receivers = -1;
-    int rc = vmux_publish(m, NULL, false, VMUX_STR(channel), VMUX_STR(payload), &receivers);
+    int rc =
+        vmux_publish(m, NULL, VMUX_SUB_CHANNEL, VMUX_STR(channel), VMUX_STR(payload), &receivers);
     if (rc != 0)
         fail_msg("PUBLISH: %s", vmux_err_name(rc));
     return receivers;
@@ -147,8 +148,8 @@ static void *flooder(void *arg)
     while (!atomic_load(&f->stop)) {
         bool after = atomic_load(&f->unsubscribed);
         int64_t receivers;
-        int rc =
-            vmux_publish(f->m, NULL, false, VMUX_STR(f->channel), VMUX_STR("flood"), &receivers);
+        int rc = vmux_publish(f->m, NULL, VMUX_SUB_CHANNEL, VMUX_STR(f->channel), VMUX_STR("flood"),
+                              &receivers);
         if (rc != 0) {
             atomic_store(&f->failed, rc);
             break;

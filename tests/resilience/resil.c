@@ -79,10 +79,10 @@ void rt_ledger_expect(rt_ledger *l, const int *allowed, int n)
 
 vmux_stats rt_stats(vmux *m)
 {
-    vmux_stats s;
-    int rc = vmux_get_stats(m, &s);
+    vmux_stats s = VMUX_INIT(vmux_stats);
+    int rc = vmux_read_stats(m, &s);
     if (rc != 0)
-        fail_msg("vmux_get_stats: %s", vmux_err_name(rc));
+        fail_msg("vmux_read_stats: %s", vmux_err_name(rc));
     return s;
 }
 

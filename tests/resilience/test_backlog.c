@@ -56,7 +56,7 @@ static void on_incr(int status, vmux_reply *reply, void *userdata)
     rt_ledger_add(w->ledger, status);
     unsigned long n = atomic_load(&w->completions);
     if (n < PER_THREAD)
-        w->seen[n] = status == 0 && vmux_reply_type(reply) == VMUX_REPLY_INTEGER
+        w->seen[n] = status == 0 && vmux_reply_get_kind(reply) == VMUX_REPLY_INTEGER
                          ? (long long)vmux_reply_integer(reply)
                          : -1;
     vmux_reply_free(reply);
@@ -71,11 +71,11 @@ static void *waiter_main(void *arg)
         if (rc != 0)
             rt_ledger_bad(w->ledger, "vmux_call_async: %s", vmux_err_name(rc));
     }
-    vmux_callopts safe = {.flags = VMUX_CALL_RETRY_SAFE};
+    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
     vmux_reply *r = NULL;
     w->get_rc = vmux_call(w->m, &safe, 2, (const char *[]){"GET", w->key}, NULL, &r);
     rt_ledger_add(w->ledger, w->get_rc);
-    if (w->get_rc == 0 && vmux_reply_type(r) == VMUX_REPLY_STRING)
+    if (w->get_rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_STRING)
         snprintf(w->got, sizeof(w->got), "%s", vmux_reply_str(r, NULL));
     vmux_reply_free(r);
     return NULL;

@@ -93,7 +93,7 @@ static void note_took(struct load *ld, rt_ledger *l, const char *what, int rc, u
 static void one_call(struct worker *w, bool get, const char *key)
 {
     struct load *ld = w->load;
-    vmux_callopts safe = {.flags = VMUX_CALL_RETRY_SAFE};
+    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
     rt_ledger *l = get ? &ld->get : &ld->incr;
     vmux_reply *r = NULL;
     uint64_t t0 = vt_now_ms();
@@ -103,8 +103,8 @@ static void one_call(struct worker *w, bool get, const char *key)
     rt_ledger_add(&ld->all, rc);
     rt_ledger_add(l, rc);
     vmux_reply_kind want = get ? VMUX_REPLY_STRING : VMUX_REPLY_INTEGER;
-    if (rc == 0 && vmux_reply_type(r) != want && vmux_reply_type(r) != VMUX_REPLY_NIL)
-        rt_ledger_bad(l, "a reply of type %s", vmux_reply_type_name(vmux_reply_type(r)));
+    if (rc == 0 && vmux_reply_get_kind(r) != want && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
+        rt_ledger_bad(l, "a reply of type %s", vmux_reply_kind_name(vmux_reply_get_kind(r)));
     if (!get && rc == 0) {
         atomic_fetch_add(&ld->ok[w->id], 1);
         atomic_fetch_add(&ld->incr_ok, 1);
@@ -223,7 +223,8 @@ static void *delay_main(void *arg)
     snprintf(k2, sizeof(k2), "%s:t%d:b", w->prefix, w->id);
     snprintf(want, sizeof(want), "value-b-%d", w->id);
     for (int i = 0; i < DELAY_ROUNDS; i++) {
-        vmux_callopts quick = {.timeout_ms = SHORT_MS}, slow = {.timeout_ms = LONG_MS};
+        vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = SHORT_MS),
+                      slow = VMUX_INIT(vmux_callopts, .timeout_ms = LONG_MS);
         vmux_reply *r = NULL;
         uint64_t t0 = vt_now_ms();
         int rc = vmux_call(w->f->m, &quick, 2, (const char *[]){"GET", k1}, NULL, &r);
@@ -235,8 +236,8 @@ static void *delay_main(void *arg)
         rc = vmux_call(w->f->m, &slow, 2, (const char *[]){"GET", k2}, NULL, &r);
         took = vt_now_ms() - t0;
         rt_ledger_add(w->slow, rc);
-        if (rc == 0 &&
-            (vmux_reply_type(r) != VMUX_REPLY_STRING || strcmp(vmux_reply_str(r, NULL), want) != 0))
+        if (rc == 0 && (vmux_reply_get_kind(r) != VMUX_REPLY_STRING ||
+                        strcmp(vmux_reply_str(r, NULL), want) != 0))
             rt_ledger_bad(w->slow, "thread %d got '%s', not its own '%s'", w->id,
                           vmux_reply_str(r, NULL) ? vmux_reply_str(r, NULL) : "(not a string)",
                           want);

@@ -1,7 +1,7 @@
 /*
  * What a handle tells its user: connection events (restored at open, failed with a code and a
  * reason when the server dies, restored after it returns), log lines filtered by level (and
- * the loud warning for sslVerify=false), and the counters of vmux_get_stats for a known
+ * the loud warning for sslVerify=false), and the counters of vmux_read_stats for a known
  * sequence of commands. Also the dead-link rule: a server stopped with SIGSTOP while commands
  * wait (its kernel still accepts bytes, nothing is ever answered) gets its connection
  * replaced once nothing has been read for the dead-link threshold, and service resumes after
@@ -402,8 +402,8 @@ static void wait_pending(struct pending *p, int n, int deadline_ms)
 
 static bool idle(void *arg)
 {
-    vmux_stats st;
-    vmux_get_stats(arg, &st);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    vmux_read_stats(arg, &st);
     return st.backlog == 0 && st.in_flight == 0;
 }
 
@@ -415,8 +415,8 @@ struct in_flight {
 static bool in_flight_is(void *arg)
 {
     struct in_flight *w = arg;
-    vmux_stats st;
-    vmux_get_stats(w->m, &st);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    vmux_read_stats(w->m, &st);
     return st.in_flight == w->n;
 }
 
@@ -424,10 +424,10 @@ static void test_stats_count_a_known_sequence(void **state)
 {
     vt_server *s = *state;
     vmux *m = open_server(s, NULL, NULL);
-    vmux_stats s0, s1;
-    assert_int_equal(vmux_get_stats(m, &s0), 0);
-    assert_int_equal(vmux_get_stats(NULL, &s0), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_get_stats(m, NULL), VMUX_ERR_INVALID_ARG);
+    vmux_stats s0 = VMUX_INIT(vmux_stats), s1 = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &s0), 0);
+    assert_int_equal(vmux_read_stats(NULL, &s0), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_read_stats(m, NULL), VMUX_ERR_INVALID_ARG);
     assert_int_equal(s0.submitted, 0); /* the session setup is not counted as commands */
     assert_int_equal(s0.connects, 1);
 
@@ -438,7 +438,7 @@ static void test_stats_count_a_known_sequence(void **state)
      * connection); reads on the side connection still work, so CLIENT UNPAUSE gets through. */
     side_ok(s->port, "CLIENT PAUSE 20000 WRITE");
     struct pending p = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    vmux_callopts o = {.timeout_ms = SHORT_MS};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = SHORT_MS);
     for (int i = 0; i < NTIMEOUTS; i++)
         assert_int_equal(
             vmux_call_async(m, &o, 3, (const char *[]){"SET", "st:k", "v"}, NULL, on_pending, &p),
@@ -457,7 +457,7 @@ static void test_stats_count_a_known_sequence(void **state)
     /* The gauges are published by the I/O thread at least once a second. */
     if (!vt_wait_until(idle, m, 5000))
         fail_msg("backlog or in-flight not back to 0 within 5 s");
-    assert_int_equal(vmux_get_stats(m, &s1), 0);
+    assert_int_equal(vmux_read_stats(m, &s1), 0);
     vmux_close(m);
 
     assert_int_equal(s1.submitted - s0.submitted, NCALLS + NTIMEOUTS + 1);
@@ -490,8 +490,9 @@ static void test_stopped_server_link_replaced(void **state)
     assert_int_equal(kill(s->pid, SIGSTOP), 0);
     /* The head command's 1 s timeout makes the dead-link threshold max(2 s, 2 x 1 s). */
     struct pending p = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    vmux_callopts head = {.timeout_ms = 1000};
-    vmux_callopts safe = {.timeout_ms = 30000, .flags = VMUX_CALL_RETRY_SAFE};
+    vmux_callopts head = VMUX_INIT(vmux_callopts, .timeout_ms = 1000);
+    vmux_callopts safe =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 30000, .flags = VMUX_CALL_RETRY_SAFE);
     assert_int_equal(vmux_call_async(m, &head, 1, (const char *[]){"PING"}, NULL, on_pending, &p),
                      0);
     assert_int_equal(
@@ -508,8 +509,8 @@ static void test_stopped_server_link_replaced(void **state)
     assert_int_equal(p.status[1], 0); /* the GET, resent once on the new connection */
     assert_string_equal(p.text[1], "before");
     expect_pong(m);
-    vmux_stats st;
-    assert_int_equal(vmux_get_stats(m, &st), 0);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
     assert_int_equal(st.resent, 1);
     assert_int_equal(st.timed_out, 1);
     assert_true(st.connects >= 2);

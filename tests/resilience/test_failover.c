@@ -247,7 +247,7 @@ static vmux *open_both(const struct pair *p, struct evlog *log)
 static void handle_role(vmux *m, char *out, size_t len)
 {
     const char *argv[] = {"ROLE"};
-    vmux_callopts o = {.timeout_ms = 1000, .flags = VMUX_CALL_RETRY_SAFE};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 1000, .flags = VMUX_CALL_RETRY_SAFE);
     vmux_reply *r = NULL;
     out[0] = '\0';
     if (vmux_call(m, &o, 1, argv, NULL, &r) == 0) {
@@ -261,7 +261,7 @@ static void handle_role(vmux *m, char *out, size_t len)
 static int handle_port(vmux *m)
 {
     const char *argv[] = {"INFO", "server"};
-    vmux_callopts o = {.timeout_ms = 1000, .flags = VMUX_CALL_RETRY_SAFE};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 1000, .flags = VMUX_CALL_RETRY_SAFE);
     vmux_reply *r = NULL;
     int port = -1;
     if (vmux_call(m, &o, 2, argv, NULL, &r) == 0) {
@@ -320,13 +320,13 @@ static enum outcome classify(enum kind k, int status, const vmux_reply *r, char 
 {
     switch (status) {
     case 0:
-        if (k == K_SET && vmux_reply_type(r) == VMUX_REPLY_STATUS &&
+        if (k == K_SET && vmux_reply_get_kind(r) == VMUX_REPLY_STATUS &&
             strcmp(vmux_reply_str(r, NULL), "OK") == 0)
             return O_OK;
-        if (k == K_INCR && vmux_reply_type(r) == VMUX_REPLY_INTEGER)
+        if (k == K_INCR && vmux_reply_get_kind(r) == VMUX_REPLY_INTEGER)
             return O_OK;
         snprintf(why, len, "%s: unexpected reply type %d", k == K_SET ? "SET" : "INCR",
-                 (int)vmux_reply_type(r));
+                 (int)vmux_reply_get_kind(r));
         return O_UNEXPECTED;
     case VMUX_ERR_SERVER:
         if (k == K_INCR && is_documented_server_error(vmux_reply_str(r, NULL)))
@@ -404,7 +404,7 @@ static void submit_one(struct writer *w, struct rec *rec)
 {
     char key[32], val[32];
     rec->kind = w->submitted % 2 == 0 ? K_SET : K_INCR;
-    vmux_callopts o = {.timeout_ms = OP_TIMEOUT_MS};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = OP_TIMEOUT_MS);
     int rc;
     if (rec->kind == K_SET) {
         snprintf(key, sizeof key, "fo:set:%d", w->id);
@@ -605,8 +605,8 @@ static bool serves_from(void *arg)
 /* Every handle command completed: the handle's own counters agree with the ledger. */
 static void check_stats(vmux *m, unsigned long ledger_total)
 {
-    vmux_stats st;
-    assert_int_equal(vmux_get_stats(m, &st), 0);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
     uint64_t completed =
         st.replied + st.timed_out + st.connection_lost + st.closed + st.failed_other;
     assert_true(st.submitted >= ledger_total);

@@ -34,7 +34,7 @@ static long long client_id(vmux *m)
     int rc = vmux_call(m, NULL, 2, (const char *[]){"CLIENT", "ID"}, NULL, &r);
     if (rc != 0)
         fail_msg("CLIENT ID: %s", vmux_err_name(rc));
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_INTEGER);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_INTEGER);
     long long id = (long long)vmux_reply_integer(r);
     vmux_reply_free(r);
     return id;
@@ -74,15 +74,16 @@ struct caller {
 static void *caller_main(void *arg)
 {
     struct caller *c = arg;
-    vmux_callopts safe = {.flags = VMUX_CALL_RETRY_SAFE};
+    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
     bool retry_safe = c->id % 2 == 0;
     vmux_reply *r = NULL;
     int rc = vmux_call(c->m, retry_safe ? &safe : NULL, 2,
                        (const char *[]){retry_safe ? "GET" : "INCR", c->key}, NULL, &r);
     rt_ledger_add(c->ledger, rc);
     vmux_reply_kind want = retry_safe ? VMUX_REPLY_NIL : VMUX_REPLY_INTEGER;
-    if (rc == 0 && vmux_reply_type(r) != want)
-        rt_ledger_bad(c->ledger, "a reply of type %s", vmux_reply_type_name(vmux_reply_type(r)));
+    if (rc == 0 && vmux_reply_get_kind(r) != want)
+        rt_ledger_bad(c->ledger, "a reply of type %s",
+                      vmux_reply_kind_name(vmux_reply_get_kind(r)));
     vmux_reply_free(r);
     return NULL;
 }

@@ -80,10 +80,10 @@ static void on_get(int status, vmux_reply *reply, void *userdata)
     uint64_t took = vt_now_ms() - g->start_ms;
     rt_ledger_add(&r->all, status);
     rt_ledger_add(&r->get, status);
-    if (status == 0 && vmux_reply_type(reply) != VMUX_REPLY_STRING &&
-        vmux_reply_type(reply) != VMUX_REPLY_NIL)
+    if (status == 0 && vmux_reply_get_kind(reply) != VMUX_REPLY_STRING &&
+        vmux_reply_get_kind(reply) != VMUX_REPLY_NIL)
         rt_ledger_bad(&r->get, "GET replied with a %s",
-                      vmux_reply_type_name(vmux_reply_type(reply)));
+                      vmux_reply_kind_name(vmux_reply_get_kind(reply)));
     if (took > LIVENESS_MS)
         rt_ledger_bad(&r->get, "a GET completed after %llu ms", (unsigned long long)took);
     if (status == VMUX_ERR_TIMEOUT && took < SYNC_TIMEOUT_MS)
@@ -142,9 +142,9 @@ static void record_incr(struct run *r, int id, int phase, int rc, const vmux_rep
     rt_ledger_add(&r->all, rc);
     rt_ledger_add(&r->incr, rc);
     if (rc == 0) {
-        if (vmux_reply_type(rep) != VMUX_REPLY_INTEGER || vmux_reply_integer(rep) < 1)
+        if (vmux_reply_get_kind(rep) != VMUX_REPLY_INTEGER || vmux_reply_integer(rep) < 1)
             rt_ledger_bad(&r->incr, "INCR replied with a %s",
-                          vmux_reply_type_name(vmux_reply_type(rep)));
+                          vmux_reply_kind_name(vmux_reply_get_kind(rep)));
         atomic_fetch_add(&t->ok, 1);
         atomic_fetch_add(&r->incr_ok[phase], 1);
     } else if (rc == VMUX_ERR_CONNECTION_LOST || rc == VMUX_ERR_TIMEOUT) {
@@ -169,7 +169,7 @@ static bool round_trip(struct worker *w)
     char key[128];
     key_of(key, sizeof(key), r, w->id, phase);
     const char *get_argv[] = {"GET", key}, *incr_argv[] = {"INCR", key};
-    vmux_callopts safe = {.flags = VMUX_CALL_RETRY_SAFE};
+    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
 
     struct get_op *g = get_op_new(r);
     int rc = vmux_call_async(r->m, &safe, 2, get_argv, NULL, on_get, g);

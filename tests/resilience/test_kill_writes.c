@@ -51,9 +51,9 @@ static void on_set(int status, vmux_reply *reply, void *userdata)
     struct worker *w = userdata;
     rt_ledger_add(&w->run->all, status);
     if (status == 0) {
-        if (vmux_reply_type(reply) != VMUX_REPLY_STATUS)
+        if (vmux_reply_get_kind(reply) != VMUX_REPLY_STATUS)
             rt_ledger_bad(&w->run->all, "SET replied with a %s",
-                          vmux_reply_type_name(vmux_reply_type(reply)));
+                          vmux_reply_kind_name(vmux_reply_get_kind(reply)));
         atomic_fetch_add(&w->run->ok, 1);
     }
     vmux_reply_free(reply);
@@ -92,7 +92,7 @@ static void *worker_main(void *arg)
             return NULL;
         }
         /* plain SET is idempotent: half are marked so, and may be resent once */
-        vmux_callopts opts = {.flags = n % 2 ? VMUX_CALL_RETRY_SAFE : 0};
+        vmux_callopts opts = VMUX_INIT(vmux_callopts, .flags = n % 2 ? VMUX_CALL_RETRY_SAFE : 0);
         pthread_mutex_lock(&w->mu);
         w->in_flight++;
         pthread_mutex_unlock(&w->mu);

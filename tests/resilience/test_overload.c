@@ -208,9 +208,9 @@ struct worker {
 static void tally_outcome(struct run *r, struct tally *t, int status, const vmux_reply *reply)
 {
     rt_ledger_add(&r->ledger, status);
-    if (status == 0 && vmux_reply_type(reply) != VMUX_REPLY_INTEGER)
+    if (status == 0 && vmux_reply_get_kind(reply) != VMUX_REPLY_INTEGER)
         rt_ledger_bad(&r->ledger, "INCR replied with a %s",
-                      vmux_reply_type_name(vmux_reply_type(reply)));
+                      vmux_reply_kind_name(vmux_reply_get_kind(reply)));
     if (status == 0)
         atomic_fetch_add(&t->ok, 1);
     else if (status == VMUX_ERR_TIMEOUT || status == VMUX_ERR_CONNECTION_LOST)

@@ -69,11 +69,11 @@ static void test_retry_safe_resent_once(void **state)
     vmux_stats before = rt_stats(f->m);
 
     vt_proxy_trap_reply(f->proxy, key, 1);
-    vmux_callopts safe = {.flags = VMUX_CALL_RETRY_SAFE};
+    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
     vmux_reply *r = NULL;
     int rc = vmux_call(f->m, &safe, 2, (const char *[]){"GET", key}, NULL, &r);
     assert_int_equal(rc, 0);
-    assert_int_equal(vmux_reply_type(r), VMUX_REPLY_STRING);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_STRING);
     assert_string_equal(vmux_reply_str(r, NULL), "hello");
     vmux_reply_free(r);
 
@@ -97,7 +97,7 @@ static void test_retry_safe_lost_on_second_break(void **state)
     vmux_stats before = rt_stats(f->m);
 
     vt_proxy_trap_reply(f->proxy, key, 2);
-    vmux_callopts safe = {.flags = VMUX_CALL_RETRY_SAFE};
+    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
     vmux_reply *r = NULL;
     int rc = vmux_call(f->m, &safe, 2, (const char *[]){"GET", key}, NULL, &r);
     assert_int_equal(rc, VMUX_ERR_CONNECTION_LOST);
@@ -168,15 +168,17 @@ static void check_took(rt_ledger *l, const char *what, int rc, uint64_t took)
 static void one_get(struct worker *w, const char *key)
 {
     struct load *ld = w->load;
-    vmux_callopts safe = {.flags = VMUX_CALL_RETRY_SAFE};
+    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
     vmux_reply *r = NULL;
     uint64_t t0 = vt_now_ms();
     int rc = vmux_call(ld->f->m, &safe, 2, (const char *[]){"GET", key}, NULL, &r);
     check_took(&ld->get, "a GET", rc, vt_now_ms() - t0);
     rt_ledger_add(&ld->all, rc);
     rt_ledger_add(&ld->get, rc);
-    if (rc == 0 && vmux_reply_type(r) != VMUX_REPLY_STRING && vmux_reply_type(r) != VMUX_REPLY_NIL)
-        rt_ledger_bad(&ld->get, "GET replied with a %s", vmux_reply_type_name(vmux_reply_type(r)));
+    if (rc == 0 && vmux_reply_get_kind(r) != VMUX_REPLY_STRING &&
+        vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
+        rt_ledger_bad(&ld->get, "GET replied with a %s",
+                      vmux_reply_kind_name(vmux_reply_get_kind(r)));
     vmux_reply_free(r);
 }
 
@@ -190,9 +192,9 @@ static void one_incr(struct worker *w, const char *key)
     rt_ledger_add(&ld->all, rc);
     rt_ledger_add(&ld->incr, rc);
     if (rc == 0) {
-        if (vmux_reply_type(r) != VMUX_REPLY_INTEGER)
+        if (vmux_reply_get_kind(r) != VMUX_REPLY_INTEGER)
             rt_ledger_bad(&ld->incr, "INCR replied with a %s",
-                          vmux_reply_type_name(vmux_reply_type(r)));
+                          vmux_reply_kind_name(vmux_reply_get_kind(r)));
         atomic_fetch_add(&ld->ok[w->id], 1);
         atomic_fetch_add(&ld->incr_ok, 1);
     } else if (rc == VMUX_ERR_CONNECTION_LOST || rc == VMUX_ERR_TIMEOUT) {

@@ -21,7 +21,7 @@ static const struct vmux_reader_limits big = {1u << 20, 1u << 20, 2u << 20};
 static void describe(const vmux_reply *r, char *out, size_t cap)
 {
     size_t len = strlen(out);
-    switch (vmux_reply_type(r)) {
+    switch (vmux_reply_get_kind(r)) {
     case VMUX_REPLY_INTEGER:
         snprintf(out + len, cap - len, "i%lld;", (long long)vmux_reply_integer(r));
         break;
@@ -36,7 +36,7 @@ static void describe(const vmux_reply *r, char *out, size_t cap)
         snprintf(out + len, cap - len, "]");
         break;
     default:
-        snprintf(out + len, cap - len, "%s(%zu)%s;", vmux_reply_type_name(vmux_reply_type(r)),
+        snprintf(out + len, cap - len, "%s(%zu)%s;", vmux_reply_kind_name(vmux_reply_get_kind(r)),
                  vmux_reply_len(r), vmux_reply_str(r, NULL));
     }
 }
