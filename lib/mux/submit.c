@@ -76,18 +76,28 @@ static void fail_op(struct vmux_op *op, int status)
     vmux_op_free(op);
 }
 
+/* Puts op's deadline in the index (once), so the timer completes it wherever it waits. */
+static int index_deadline(vmux *m, struct vmux_op *op)
+{
+    if (op->dclass != NULL)
+        return 0;
+    if (vmux_deadlines_add(&m->deadlines, op) != 0)
+        return VMUX_ERR_NOMEM;
+    if (op->deadline_ns < m->timer_due_ns)
+        arm_deadline_timer(m);
+    return 0;
+}
+
 void vmux_route(vmux *m, struct vmux_op *op)
 {
     if (op->flags & VMUX_OP_CONTROL) {
         vmux_run_control(m, op);
         return;
     }
-    if (vmux_deadlines_add(&m->deadlines, op) != 0) {
+    if (index_deadline(m, op) != 0) {
         fail_op(op, VMUX_ERR_NOMEM);
         return;
     }
-    if (op->deadline_ns < m->timer_due_ns)
-        arm_deadline_timer(m);
     if (op->flags & VMUX_OP_BLOCKING)
         vmux_pool_submit(&m->pool, op);
     else
@@ -239,6 +249,11 @@ void vmux_drain_queue(vmux *m)
     bool closing = m->closing;
     uv_mutex_unlock(&m->qlock);
 
+    /* Deadlines are indexed as ops arrive, not when they are routed: an op that waits in the
+     * inbox behind a long queue times out on time, and leaves the inbox then. */
+    for (struct vmux_op *op = batch.head; op != NULL && !m->io_closing; op = op->next)
+        if (!(op->flags & VMUX_OP_CONTROL))
+            (void)index_deadline(m, op); /* out of memory: indexed again when routed */
     vmux_opq_append(&m->inbox, &batch);
     if (m->io_closing)
         vmux_opq_fail_all(&m->inbox, VMUX_ERR_CLOSED);
