@@ -44,7 +44,7 @@ struct vmux {
     uv_mutex_t qlock;
     struct vmux_opq queue;
     bool closing;
-    uint64_t queued_seq;    /* ops ever pushed on the queue (under qlock) */
+    uint64_t queued_seq;     /* ops ever pushed on the queue (under qlock) */
     _Atomic uint64_t routed; /* ops ever taken off it and routed (I/O thread writes) */
     atomic_int sync_waiting; /* synchronous callers between submit and completion */
 
@@ -58,17 +58,20 @@ struct vmux {
 };
 
 /*
- * Submits an encoded op from any thread. Returns 0 when accepted (its callback will run exactly
- * once) or VMUX_ERR_CLOSED, in which case the op is not taken and the caller frees it.
+ * Submits an encoded op from any thread, and takes it in every case (core/op.h). Returns 0 when
+ * accepted (its callback will run exactly once), or the error that refused it
+ * (VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL, VMUX_ERR_FORKED), in which case the op is already
+ * freed and its callback never runs.
  */
 int vmux_submit(vmux *m, struct vmux_op *op);
 
 /*
- * Submits a synchronous caller's op: like vmux_submit(), but when this caller is the only one
- * waiting, the connection is idle and every op this thread queued before has been written, the
- * caller writes op itself through the direct lane (net/lane.c) and *direct_deadline_ns is set
- * to op's deadline (else 0): op is then not deadline-indexed, and the caller keeps the deadline
- * itself (mux/call.c). op may be completed and freed as soon as this returns.
+ * Submits a synchronous caller's op, taking it in every case: like vmux_submit() (not on the I/O
+ * thread), but when this caller is the only one waiting, the connection is idle and every op
+ * this thread queued before has been written, the caller writes op itself through the direct
+ * lane (net/lane.c) and *direct_deadline_ns is set to op's deadline (else 0): op is then not
+ * deadline-indexed, and the caller keeps the deadline itself (mux/call.c). op may be completed
+ * and freed as soon as this returns.
  */
 int vmux_submit_sync(vmux *m, struct vmux_op *op, uint64_t *direct_deadline_ns);
 
@@ -85,13 +88,13 @@ int vmux_call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, v
  */
 int vmux_run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg);
 
-/* I/O thread: runs a control op made by vmux_run_on_io() and completes it. */
+/* I/O thread: runs a control op made by vmux_run_on_io(), completes it and frees it. */
 void vmux_run_control(vmux *m, struct vmux_op *op);
 
 /* I/O thread: takes everything from the submit queue and routes it. */
 void vmux_drain_queue(vmux *m);
 
-/* I/O thread: indexes an op's deadline and hands it to its link. */
+/* I/O thread: indexes an op's deadline and hands it to its link (or the pool); takes op. */
 void vmux_route(vmux *m, struct vmux_op *op);
 
 /* I/O thread: fails every op the handle holds with VMUX_ERR_CLOSED and closes its handles. */

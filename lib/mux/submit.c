@@ -50,12 +50,6 @@ static void arm_deadline_timer(vmux *m)
     uv_timer_start(&m->deadline_timer, on_deadline_timer, ms, 0);
 }
 
-static void fail_op(struct vmux_op *op, int status)
-{
-    vmux_op_complete(op, status, NULL);
-    vmux_op_free(op);
-}
-
 void vmux_route(vmux *m, struct vmux_op *op)
 {
     if (op->flags & VMUX_OP_CONTROL) {
@@ -63,7 +57,7 @@ void vmux_route(vmux *m, struct vmux_op *op)
         return;
     }
     if (vmux_deadlines_add(&m->deadlines, op) != 0) {
-        fail_op(op, VMUX_ERR_NOMEM);
+        vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
         return;
     }
     if (op->deadline_ns < m->timer_due_ns)
@@ -149,12 +143,16 @@ static int enqueue(vmux *m, struct vmux_op *op)
 
 int vmux_submit(vmux *m, struct vmux_op *op)
 {
+    int rc;
     if (vmux_forked(m))
-        return VMUX_ERR_FORKED;
-    if (vmux_on_io_thread(m))
-        return submit_on_io(m, op);
-    int rc = admit(m, op);
-    return rc != 0 ? rc : enqueue(m, op);
+        rc = VMUX_ERR_FORKED;
+    else if (vmux_on_io_thread(m))
+        rc = submit_on_io(m, op);
+    else if ((rc = admit(m, op)) == 0)
+        rc = enqueue(m, op);
+    if (rc != 0)
+        vmux_op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
+    return rc;
 }
 
 /* Whether every op this thread queued on m has been routed (written, when the lane is open). */
@@ -175,27 +173,32 @@ static void wake_io(vmux *m)
     uv_mutex_unlock(&m->qlock);
 }
 
+/* Writes an admitted op through the direct lane when it may; false leaves op with the caller. */
+static bool submit_direct(vmux *m, struct vmux_op *op, uint64_t *direct_deadline_ns)
+{
+    bool alone = atomic_load_explicit(&m->sync_waiting, memory_order_relaxed) <= 1;
+    if (!alone || (op->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL)) || !own_queue_empty(m))
+        return false;
+    set_deadline(op, uv_hrtime());
+    uint64_t deadline = op->deadline_ns; /* op is not ours to read once it is written */
+    int rc = vmux__lane_write(m->link, op);
+    if (rc < 0)
+        return false;
+    *direct_deadline_ns = deadline;
+    if (rc == 1)
+        wake_io(m);
+    return true;
+}
+
 int vmux_submit_sync(vmux *m, struct vmux_op *op, uint64_t *direct_deadline_ns)
 {
     *direct_deadline_ns = 0;
-    if (vmux_forked(m))
-        return VMUX_ERR_FORKED;
-    int rc = admit(m, op);
+    int rc = vmux_forked(m) ? VMUX_ERR_FORKED : admit(m, op);
+    if (rc == 0 && !submit_direct(m, op, direct_deadline_ns))
+        rc = enqueue(m, op);
     if (rc != 0)
-        return rc;
-    bool alone = atomic_load_explicit(&m->sync_waiting, memory_order_relaxed) <= 1;
-    if (alone && !(op->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL)) && own_queue_empty(m)) {
-        set_deadline(op, uv_hrtime());
-        uint64_t deadline = op->deadline_ns; /* op is not ours to read once it is written */
-        rc = vmux__lane_write(m->link, op);
-        if (rc >= 0) {
-            *direct_deadline_ns = deadline;
-            if (rc == 1)
-                wake_io(m);
-            return 0;
-        }
-    }
-    return enqueue(m, op);
+        vmux_op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
+    return rc;
 }
 
 static void on_route_more(uv_idle_t *idle);
@@ -208,7 +211,8 @@ static void route_some(vmux *m)
     int n = 0;
     for (; n < ROUTE_BATCH && (op = vmux_opq_pop(&m->inbox)) != NULL; n++) {
         if (!(op->flags & VMUX_OP_CONTROL) && op->deadline_ns <= now) {
-            fail_op(op, VMUX_ERR_TIMEOUT); /* its time ran out while it waited to be routed */
+            /* its time ran out while it waited to be routed */
+            vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
         } else {
             vmux_route(m, op);
         }
@@ -229,6 +233,9 @@ static void on_route_more(uv_idle_t *idle)
 
 void vmux_drain_queue(vmux *m)
 {
+    /* Not vmux__opq_take(): that re-points every op at its new queue, which would hold qlock,
+     * and so every submitter, for O(n). The ops name m->queue until the append below
+     * re-points them, outside the lock; nothing looks at op->q in between. */
     uv_mutex_lock(&m->qlock);
     struct vmux_opq batch = m->queue;
     m->queue = (struct vmux_opq){0};
