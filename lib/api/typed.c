@@ -1,11 +1,11 @@
 #include "api/typed.h"
 
-#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/assert.h"
 #include "core/sized.h"
 #include "mux/handle.h"
 #include "vmux/error.h"
@@ -250,7 +250,7 @@ int vmux_typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a,
         vmux_scored_array scored;
         char other[64]; /* the family types: vmux_field_array, the stream types... */
     } ignored;
-    assert(out != NULL || size <= sizeof(ignored));
+    VMUX_ASSERT(out != NULL || size <= sizeof(ignored));
     void *dst = out != NULL ? out : &ignored;
     memset(dst, 0, size);
     int rc = vmux_typed_run(m, opts, a, idempotent, convert, dst);

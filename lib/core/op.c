@@ -1,9 +1,9 @@
 #include "core/op.h"
 
-#include <assert.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 
+#include "core/assert.h"
 #include "core/counters.h"
 #include "core/deadline.h"
 #include "vmux/error.h"
@@ -26,7 +26,8 @@ void vmux_op_quiet(bool on)
 
 void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply)
 {
-    assert(!op->done);
+    VMUX_ASSERT(!op->done);
+    VMUX_ASSERT(op->cb != NULL); /* a connection's own op is never completed, only freed */
     vmux_deadline_remove(op);
     op->done = true;
     if (quiet) {
@@ -36,12 +37,21 @@ void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply)
     if (op->ctr != NULL)
         vmux_count_completion(op->ctr, status);
     op->cb(status, reply, op->userdata);
+    /* Last: the pool may close the link that ran op, which frees it if it is a husk there. */
+    if (op->flags & VMUX_OP_POOLED)
+        op->job->done(op->job, status);
 }
 
-void vmux_op_complete_reply(struct vmux_op *op, vmux_reply *reply)
+void vmux__op_finish(struct vmux_op *op, int status, vmux_reply *reply)
+{
+    vmux_op_complete(op, status, reply);
+    vmux_op_free(op);
+}
+
+void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply)
 {
     int status = vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR ? VMUX_ERR_SERVER : 0;
-    vmux_op_complete(op, status, reply);
+    vmux__op_finish(op, status, reply);
 }
 
 void vmux_op_expire(struct vmux_op *op)
@@ -51,14 +61,15 @@ void vmux_op_expire(struct vmux_op *op)
     /* Out of its queue before the callback runs: the callback may close that queue's link. */
     if (q != NULL && drop)
         vmux_opq_remove(q, op);
-    vmux_op_complete(op, VMUX_ERR_TIMEOUT, NULL);
     if (drop)
-        vmux_op_free(op);
+        vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
+    else
+        vmux_op_complete(op, VMUX_ERR_TIMEOUT, NULL); /* a husk: its queue frees it */
 }
 
 void vmux_op_free(struct vmux_op *op)
 {
-    assert(op->q == NULL && op->dclass == NULL);
+    VMUX_ASSERT(op->q == NULL && op->dclass == NULL);
     vmux_reply_free(op->first_error);
     if (op->flags & VMUX_OP_SECRET)
         OPENSSL_cleanse(op->cmd, op->len); /* no password left in freed memory */
@@ -69,6 +80,7 @@ void vmux_op_free(struct vmux_op *op)
 
 void vmux_opq_push(struct vmux_opq *q, struct vmux_op *op)
 {
+    VMUX_ASSERT(op->q == NULL); /* one container at a time */
     op->next = NULL;
     op->prev = q->tail;
     if (q->tail != NULL)
@@ -82,7 +94,7 @@ void vmux_opq_push(struct vmux_opq *q, struct vmux_op *op)
 
 void vmux_opq_remove(struct vmux_opq *q, struct vmux_op *op)
 {
-    assert(op->q == q);
+    VMUX_ASSERT(op->q == q && q->count > 0);
     if (op->prev != NULL)
         op->prev->next = op->next;
     else
@@ -145,9 +157,9 @@ void vmux_opq_append(struct vmux_opq *dst, struct vmux_opq *src)
     src->count = 0;
 }
 
-void vmux_opq_take(struct vmux_opq *dst, struct vmux_opq *src)
+void vmux__opq_take(struct vmux_opq *dst, struct vmux_opq *src)
 {
-    assert(dst->head == NULL);
+    VMUX_ASSERT(dst->head == NULL);
     vmux_opq_append(dst, src);
 }
 
@@ -155,11 +167,12 @@ void vmux_opq_fail_all(struct vmux_opq *q, int status)
 {
     /* Detach first: a completion may submit new ops, which must not join this walk. */
     struct vmux_opq pending = {0};
-    vmux_opq_take(&pending, q);
+    vmux__opq_take(&pending, q);
     struct vmux_op *op;
     while ((op = vmux_opq_pop(&pending)) != NULL) {
-        if (!op->done)
-            vmux_op_complete(op, status, NULL);
-        vmux_op_free(op);
+        if (op->done)
+            vmux_op_free(op); /* a husk */
+        else
+            vmux__op_finish(op, status, NULL);
     }
 }

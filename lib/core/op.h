@@ -3,13 +3,22 @@
  * queued, written on a link and completed exactly once. One allocation holds the op and its RESP
  * bytes.
  *
- * Ownership: at any moment exactly one container owns an op (the submit queue, a link's backlog,
- * or a connection's in-flight FIFO); the deadline list only indexes it. An op in an opq knows it
- * (op->q), so it can leave in O(1). Completing an op does not free it. A husk (an op completed
- * early, by its deadline) exists only in a queue that owes it a reply (keeps_husks: a
- * connection's FIFO), where it waits for its late reply to be read and dropped; an op that times
- * out anywhere else leaves its queue and is freed at once (vmux_op_expire), so what the handle
- * holds is always bounded by what it admitted (counters.h).
+ * Ownership, one rule: whoever is handed an op owns it from that call on. A function that takes
+ * an op (vmux_submit(), vmux_submit_sync(), vmux_route(), vmux_link_submit(), vmux_pool_submit(),
+ * vmux_conn_write_op(), vmux_call_prepared()...) either refuses it before accepting it, frees it
+ * and returns the error, and then its callback never runs; or accepts it, and then completes it
+ * exactly once and frees it (vmux__op_finish()), or hands it on to the next owner. Whoever
+ * handed an op over never touches it again. The one exception says so where it is declared: the
+ * direct lane's vmux__lane_write() is a try, and gives the op back when it returns an error.
+ *
+ * At any moment one container holds an op (the submit queue, the inbox, a link's backlog, retry
+ * or READONLY queue, the pool's waiting queue, a connection's in-flight FIFO, or a local list
+ * while ops move between them); op->q names it, so an op leaves in O(1). The deadline index only
+ * indexes it. Completing an op does not free it. A husk (an op completed early, by its deadline)
+ * exists only in a queue that owes it a reply (keeps_husks: a connection's FIFO), where it waits
+ * for its late reply to be read and dropped; an op that times out anywhere else leaves its queue
+ * and is freed at once (vmux_op_expire), so what the handle holds is always bounded by what it
+ * admitted (counters.h). These rules are asserted (VMUX_ASSERT, core/assert.h) where they apply.
  */
 #ifndef VMUX_OP_H
 #define VMUX_OP_H
@@ -34,6 +43,15 @@ enum vmux_op_flags {
     VMUX_OP_ADMITTED = 1u << 8,     /* counted in op->ctr's pending gauges until freed */
     VMUX_OP_DIRECT = 1u << 10,      /* written by its caller (net/lane.c), not yet adopted */
     VMUX_OP_UNSHAREABLE = 1u << 9,  /* may not share a connection (core/shareable.h) */
+    VMUX_OP_POOLED = 1u << 10,      /* runs on a blocking-pool link: op->job is set */
+};
+
+/*
+ * What the blocking pool keeps about an op it runs (mux/pool.c). done() runs once, after the
+ * op's callback, so that the link that ran the op can take the next one; it frees the job.
+ */
+struct vmux_op_job {
+    void (*done)(struct vmux_op_job *job, int status);
 };
 
 struct vmux_counters;
@@ -42,7 +60,7 @@ struct vmux_opq;
 
 struct vmux_op {
     struct vmux_op *next, *prev; /* in the owning queue, backlog or FIFO */
-    struct vmux_opq *q;          /* that queue; NULL in none (or in the submit queue) */
+    struct vmux_opq *q;          /* that queue; NULL in none */
 
     /* deadline index */
     struct vmux_op *dprev, *dnext;
@@ -61,7 +79,17 @@ struct vmux_op {
     uint32_t nreplies;       /* replies still expected: 1, or more for a MULTI ... EXEC block */
     vmux_reply *first_error; /* a block's first error reply before its last reply */
 
-    size_t len; /* bytes in cmd */
+    /* What some ops carry besides their command, told apart by their flags. */
+    union {
+        struct {
+            int (*fn)(vmux *m, void *arg);
+            void *arg;
+        } control;               /* VMUX_OP_CONTROL: the function to run on the I/O thread */
+        const char *label;       /* VMUX_OP_INTERNAL: which of the connection's own commands */
+        struct vmux_op_job *job; /* VMUX_OP_POOLED: the pool's note about it */
+    };
+
+    size_t len; /* bytes in cmd (none in a control op) */
     char cmd[];
 };
 
@@ -77,10 +105,16 @@ struct vmux_op *vmux_op_new(size_t len);
 
 /*
  * Completes an op once: takes it out of the deadline index, marks it done and runs its callback
- * with (status, reply). reply ownership passes to the callback. Completing a done op is a
- * programming error (asserted).
+ * with (status, reply), then a pooled op's job. reply ownership passes to the callback.
+ * Completing a done op is a programming error (asserted).
  */
 void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply);
+
+/*
+ * Completes an op and frees it: how the owner of an op outside every container ends it. The op
+ * must not be done already.
+ */
+void vmux__op_finish(struct vmux_op *op, int status, vmux_reply *reply);
 
 /*
  * While on, in the calling thread, vmux_op_complete() marks ops done without running their
@@ -89,8 +123,10 @@ void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply);
  */
 void vmux_op_quiet(bool on);
 
-/* Completes an op with the status a reply implies: VMUX_ERR_SERVER for error replies, else 0. */
-void vmux_op_complete_reply(struct vmux_op *op, vmux_reply *reply);
+/*
+ * vmux__op_finish() with the status a reply implies: VMUX_ERR_SERVER for an error reply, else 0.
+ */
+void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply);
 
 /*
  * Completes an op whose deadline passed with VMUX_ERR_TIMEOUT. If its queue owes it no reply (a
@@ -105,12 +141,17 @@ void vmux_op_expire(struct vmux_op *op);
  */
 void vmux_op_free(struct vmux_op *op);
 
+/* Appends op, which must be in no queue. */
 void vmux_opq_push(struct vmux_opq *q, struct vmux_op *op);
 struct vmux_op *vmux_opq_pop(struct vmux_opq *q);
 /* Takes op out of q, wherever it stands. */
 void vmux_opq_remove(struct vmux_opq *q, struct vmux_op *op);
-/* Moves all of src into dst (which must be empty), in order; src ends empty. */
-void vmux_opq_take(struct vmux_opq *dst, struct vmux_opq *src);
+/*
+ * Detaches a whole queue: moves all of src into dst (which must be empty, usually a local
+ * queue), in order, each op naming dst; src ends empty. Walk dst, not src: a completion may push
+ * new ops on src, which must not join the walk.
+ */
+void vmux__opq_take(struct vmux_opq *dst, struct vmux_opq *src);
 /* Empties q: live ops complete with status, husks (ops already done) are freed. */
 void vmux_opq_fail_all(struct vmux_opq *q, int status);
 /* Moves every op of src, in order, in front of dst's; src ends empty. */

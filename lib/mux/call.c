@@ -124,14 +124,12 @@ static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeo
     return 0;
 }
 
-/* Submits op with its completion; on refusal frees it and returns the error. */
+/* Submits op with its completion; takes op (refused, it is freed and the error returned). */
 static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32_t timeout_ms,
                   vmux_reply_cb cb, void *ud)
 {
     int rc = prepare(opts, op, timeout_ms, cb, ud);
-    if (rc == 0 && (rc = vmux_submit(m, op)) != 0)
-        vmux_op_free(op);
-    return rc;
+    return rc != 0 ? rc : vmux_submit(m, op);
 }
 
 /* Fills the caller's optional error buffer: the server's words, or the code's description. */
@@ -153,8 +151,8 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_
     struct sync_wait w = {.state = WAIT_IDLE, .m = m};
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     int rc = prepare(opts, op, timeout_for(m, opts, true), sync_done, &w);
-    if (rc == 0 && (rc = vmux_submit_sync(m, op)) != 0)
-        vmux_op_free(op);
+    if (rc == 0)
+        rc = vmux_submit_sync(m, op);
     if (rc == 0) {
         sync_wait_for(&w);
         rc = w.status;
@@ -255,30 +253,21 @@ int vmux_call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, v
     return call_op(m, opts, op, out);
 }
 
-/* What a control op carries instead of command bytes. */
-struct control {
-    int (*fn)(vmux *m, void *arg);
-    void *arg;
-};
-
 int vmux_run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
 {
     if (vmux_on_io_thread(m))
         return m->io_closing ? VMUX_ERR_CLOSED : fn(m, arg);
-    struct vmux_op *op = vmux_op_new(sizeof(struct control));
+    struct vmux_op *op = vmux_op_new(0);
     if (op == NULL)
         return VMUX_ERR_NOMEM;
-    struct control ctl = {fn, arg};
-    memcpy(op->cmd, &ctl, sizeof(ctl));
     op->flags = VMUX_OP_TRUSTED | VMUX_OP_CONTROL;
+    op->control.fn = fn;
+    op->control.arg = arg;
     vmux_reply *ignored = NULL;
     return call_op(m, NULL, op, &ignored);
 }
 
 void vmux_run_control(vmux *m, struct vmux_op *op)
 {
-    struct control ctl;
-    memcpy(&ctl, op->cmd, sizeof(ctl));
-    vmux_op_complete(op, ctl.fn(m, ctl.arg), NULL);
-    vmux_op_free(op);
+    vmux__op_finish(op, op->control.fn(m, op->control.arg), NULL);
 }

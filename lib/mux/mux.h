@@ -58,17 +58,19 @@ struct vmux {
 };
 
 /*
- * Submits an encoded op from any thread. Returns 0 when accepted (its callback will run exactly
- * once) or VMUX_ERR_CLOSED, in which case the op is not taken and the caller frees it.
+ * Submits an encoded op from any thread, and takes it in every case (core/op.h). Returns 0 when
+ * accepted (its callback will run exactly once), or the error that refused it
+ * (VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL, VMUX_ERR_FORKED), in which case the op is already
+ * freed and its callback never runs.
  */
 int vmux_submit(vmux *m, struct vmux_op *op);
 
 /*
- * Submits a synchronous caller's op: like vmux_submit(), but when this caller is the only one
- * waiting, the connection is idle and every op this thread queued before has been written, the
- * caller writes op itself through the direct lane (net/lane.c). Either way op belongs to the
- * handle once this returns 0: it may be completed and freed at once, and once it completes the
- * caller must not touch m (vmux_close() may free it).
+ * Submits a synchronous caller's op, taking it in every case: like vmux_submit() (not on the I/O
+ * thread), but when this caller is the only one waiting, the connection is idle and every op
+ * this thread queued before has been written, the caller writes op itself through the direct
+ * lane (net/lane.c). Once this returns 0, op may be completed and freed at any moment, and once
+ * it completes the caller must not touch m (vmux_close() may free it).
  */
 int vmux_submit_sync(vmux *m, struct vmux_op *op);
 
@@ -91,13 +93,13 @@ int vmux_call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, v
  */
 int vmux_run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg);
 
-/* I/O thread: runs a control op made by vmux_run_on_io() and completes it. */
+/* I/O thread: runs a control op made by vmux_run_on_io(), completes it and frees it. */
 void vmux_run_control(vmux *m, struct vmux_op *op);
 
 /* I/O thread: takes everything from the submit queue and routes it. */
 void vmux_drain_queue(vmux *m);
 
-/* I/O thread: indexes an op's deadline and hands it to its link. */
+/* I/O thread: indexes an op's deadline and hands it to its link (or the pool); takes op. */
 void vmux_route(vmux *m, struct vmux_op *op);
 
 /* I/O thread: fails every op the handle holds with VMUX_ERR_CLOSED and closes its handles. */

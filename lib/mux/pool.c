@@ -1,17 +1,16 @@
 #include "mux/pool.h"
 
-#include <assert.h>
 #include <stdlib.h>
 
+#include "core/assert.h"
 #include "core/log.h"
 #include "vmux/error.h"
 
-/* What the pool keeps about an op it runs: whom to tell, and which link runs it. */
+/* What the pool keeps about an op it runs (op->job): which pool, and which link runs it. */
 struct pool_job {
+    struct vmux_op_job base; /* first member: op->job points here */
     struct vmux_pool *pool;
     struct vmux_link *link;
-    vmux_reply_cb cb;
-    void *userdata;
 };
 
 static void pool_link_ready(struct vmux_link *link, const char *where, void *arg)
@@ -51,7 +50,7 @@ static void release(struct vmux_pool *p, struct vmux_link *link)
 {
     struct vmux_op *op = vmux_opq_pop(&p->waiting);
     if (op != NULL) {
-        assert(!op->done); /* one that timed out while it waited left the queue */
+        VMUX_ASSERT(!op->done); /* one that timed out while it waited left the queue */
         run(p, link, op);
         return;
     }
@@ -68,12 +67,12 @@ static void forget(struct vmux_pool *p, struct vmux_link *link)
     }
 }
 
-static void job_done(int status, vmux_reply *reply, void *userdata)
+/* After the op's callback ran (vmux_op_complete()): its link is free again, or must go. */
+static void job_done(struct vmux_op_job *base, int status)
 {
-    struct pool_job *job = userdata;
+    struct pool_job *job = (struct pool_job *)base;
     struct vmux_pool *p = job->pool;
     struct vmux_link *link = job->link;
-    job->cb(status, reply, job->userdata);
     free(job);
     if (p->closed)
         return;
@@ -90,14 +89,13 @@ static void run(struct vmux_pool *p, struct vmux_link *link, struct vmux_op *op)
 {
     struct pool_job *job = malloc(sizeof(*job));
     if (job == NULL) {
-        vmux_op_complete(op, VMUX_ERR_NOMEM, NULL);
-        vmux_op_free(op);
+        vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
         release(p, link);
         return;
     }
-    *job = (struct pool_job){p, link, op->cb, op->userdata};
-    op->cb = job_done;
-    op->userdata = job;
+    *job = (struct pool_job){{job_done}, p, link};
+    op->job = &job->base;
+    op->flags |= VMUX_OP_POOLED;
     vmux_link_submit(link, op);
 }
 
@@ -116,8 +114,7 @@ void vmux_pool_submit(struct vmux_pool *p, struct vmux_op *op)
 {
     struct vmux_link *link = NULL;
     if (p->closed) {
-        vmux_op_complete(op, VMUX_ERR_CLOSED, NULL);
-        vmux_op_free(op);
+        vmux__op_finish(op, VMUX_ERR_CLOSED, NULL);
         return;
     }
     if (p->nidle > 0)

@@ -32,7 +32,7 @@ struct vmux_pool {
 int vmux_pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_config *cfg,
                    vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr);
 
-/* Runs a blocking op (already deadline-indexed) on a link of its own, or queues it. */
+/* Takes a blocking op (already deadline-indexed): runs it on a link of its own, or queues it. */
 void vmux_pool_submit(struct vmux_pool *p, struct vmux_op *op);
 
 /* Heartbeats and dead-link checks for the pool's links. */

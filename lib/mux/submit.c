@@ -70,12 +70,6 @@ void vmux__adopt_direct(struct vmux_op *op, void *arg)
         arm_deadline_timer(m);
 }
 
-static void fail_op(struct vmux_op *op, int status)
-{
-    vmux_op_complete(op, status, NULL);
-    vmux_op_free(op);
-}
-
 /* Puts op's deadline in the index (once), so the timer completes it wherever it waits. */
 static int index_deadline(vmux *m, struct vmux_op *op)
 {
@@ -95,7 +89,7 @@ void vmux_route(vmux *m, struct vmux_op *op)
         return;
     }
     if (index_deadline(m, op) != 0) {
-        fail_op(op, VMUX_ERR_NOMEM);
+        vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
         return;
     }
     if (op->flags & VMUX_OP_BLOCKING)
@@ -179,12 +173,16 @@ static int enqueue(vmux *m, struct vmux_op *op)
 
 int vmux_submit(vmux *m, struct vmux_op *op)
 {
+    int rc;
     if (vmux_forked(m))
-        return VMUX_ERR_FORKED;
-    if (vmux_on_io_thread(m))
-        return submit_on_io(m, op);
-    int rc = admit(m, op);
-    return rc != 0 ? rc : enqueue(m, op);
+        rc = VMUX_ERR_FORKED;
+    else if (vmux_on_io_thread(m))
+        rc = submit_on_io(m, op);
+    else if ((rc = admit(m, op)) == 0)
+        rc = enqueue(m, op);
+    if (rc != 0)
+        vmux_op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
+    return rc;
 }
 
 /* Whether every op this thread queued on m has been routed (written, when the lane is open). */
@@ -196,20 +194,24 @@ static bool own_queue_empty(vmux *m)
            atomic_load_explicit(&m->routed, memory_order_acquire) >= last_queued.seq;
 }
 
+/* Writes an admitted op through the direct lane when it may; false leaves op with the caller. */
+static bool submit_direct(vmux *m, struct vmux_op *op)
+{
+    bool alone = atomic_load_explicit(&m->sync_waiting, memory_order_relaxed) <= 1;
+    if (!alone || (op->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL)) || !own_queue_empty(m))
+        return false;
+    set_deadline(op, uv_hrtime());
+    return vmux__lane_write(m->link, op) == 0;
+}
+
 int vmux_submit_sync(vmux *m, struct vmux_op *op)
 {
-    if (vmux_forked(m))
-        return VMUX_ERR_FORKED;
-    int rc = admit(m, op);
+    int rc = vmux_forked(m) ? VMUX_ERR_FORKED : admit(m, op);
+    if (rc == 0 && !submit_direct(m, op))
+        rc = enqueue(m, op);
     if (rc != 0)
-        return rc;
-    bool alone = atomic_load_explicit(&m->sync_waiting, memory_order_relaxed) <= 1;
-    if (alone && !(op->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL)) && own_queue_empty(m)) {
-        set_deadline(op, uv_hrtime());
-        if (vmux__lane_write(m->link, op) == 0)
-            return 0;
-    }
-    return enqueue(m, op);
+        vmux_op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
+    return rc;
 }
 
 static void on_route_more(uv_idle_t *idle);
@@ -222,7 +224,8 @@ static void route_some(vmux *m)
     int n = 0;
     for (; n < ROUTE_BATCH && (op = vmux_opq_pop(&m->inbox)) != NULL; n++) {
         if (!(op->flags & VMUX_OP_CONTROL) && op->deadline_ns <= now) {
-            fail_op(op, VMUX_ERR_TIMEOUT); /* its time ran out while it waited to be routed */
+            /* its time ran out while it waited to be routed */
+            vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
         } else {
             vmux_route(m, op);
         }
@@ -243,6 +246,9 @@ static void on_route_more(uv_idle_t *idle)
 
 void vmux_drain_queue(vmux *m)
 {
+    /* Not vmux__opq_take(): that re-points every op at its new queue, which would hold qlock,
+     * and so every submitter, for O(n). The ops name m->queue until the append below
+     * re-points them, outside the lock; nothing looks at op->q in between. */
     uv_mutex_lock(&m->qlock);
     struct vmux_opq batch = m->queue;
     m->queue = (struct vmux_opq){0};

@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/assert.h"
 #include "core/counters.h"
 #include "core/redact.h"
 #include "net/link_internal.h"
@@ -20,6 +21,7 @@
 
 static void conn_unref(struct vmux_conn *c)
 {
+    VMUX_ASSERT(c->refs > 0);
     if (--c->refs > 0)
         return;
     vmux_session_wipe(c);
@@ -194,12 +196,23 @@ int vmux_conn_write_raw(struct vmux_conn *c, const char *bytes, size_t len)
     return 0;
 }
 
+/* Ends an op the connection took and cannot keep (see vmux_conn_write_op()). */
+static void conn_drop_op(struct vmux_op *op, int status)
+{
+    if (op->flags & VMUX_OP_INTERNAL)
+        vmux_op_free(op); /* the connection's own: no callback, and its caller fails the conn */
+    else
+        vmux__op_finish(op, status, NULL);
+}
+
 int vmux_conn_write_op(struct vmux_conn *c, struct vmux_op *op)
 {
     vmux__lane_shut(c->link);
     int rc = vmux_buf_append(&c->out, op->cmd, op->len);
-    if (rc != 0)
+    if (rc != 0) {
+        conn_drop_op(op, rc);
         return rc;
+    }
     if (op->flags & VMUX_OP_SECRET)
         c->out.secret = c->sent_secret = true;
     c->last_io = uv_now(c->link->loop);
@@ -220,6 +233,7 @@ int vmux_conn_write_op(struct vmux_conn *c, struct vmux_op *op)
  */
 static bool conn_partial_reply(struct vmux_op *op, vmux_reply *reply)
 {
+    VMUX_ASSERT(op->nreplies >= 1); /* the last reply pops the op: none comes after it */
     if (op->nreplies <= 1)
         return false;
     op->nreplies--;
@@ -269,8 +283,7 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
         vmux_reply_free(reply);
         vmux_op_free(op);
     } else if (!vmux_link_reply_rejected(c->link, op, reply)) {
-        vmux_op_complete_reply(op, reply);
-        vmux_op_free(op);
+        vmux__op_finish_reply(op, reply);
     }
     if (c->retiring && !c->failing && c->fifo.head == NULL)
         vmux_conn_fail(c, VMUX_ERR_CONNECT, "the node is no longer the primary (READONLY)");
@@ -595,7 +608,7 @@ static bool resendable(const struct vmux_op *op)
 static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_status)
 {
     struct vmux_opq q = {0}, unsent = {0};
-    vmux_opq_take(&q, &c->fifo);
+    vmux__opq_take(&q, &c->fifo);
     struct vmux_op *op;
     while ((op = vmux_opq_pop(&q)) != NULL) {
         bool sent = op->wstart < c->flushed;
@@ -608,8 +621,7 @@ static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_
             }
             vmux_opq_push(&unsent, op);
         } else {
-            vmux_op_complete(op, op->wstart >= c->flushed ? status : sent_status, NULL);
-            vmux_op_free(op);
+            vmux__op_finish(op, sent ? sent_status : status, NULL);
         }
     }
     vmux_opq_prepend(&c->link->backlog, &unsent);

@@ -1,12 +1,12 @@
 /*
  * The link: backlog, reconnection with backoff, and the choice of endpoint. See link.h.
  */
-#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/assert.h"
 #include "core/errbuf.h"
 #include "core/log.h"
 #include "net/link_internal.h"
@@ -37,6 +37,36 @@ int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *
     return 0;
 }
 
+/*
+ * The moves a link may make. DOWN -> CONNECTING: an attempt starts. CONNECTING -> READY: its
+ * session is set up. READY -> CHECKING: the process was frozen; CHECKING -> READY: the PING
+ * answered. READY or CHECKING -> CONNECTING: READONLY retires the connection. Anything but
+ * CLOSED -> DOWN: an attempt or a connection failed; -> CLOSED: the owner closes the link.
+ * Nothing leaves CLOSED.
+ */
+static bool transition_legal(enum vmux_link_state from, enum vmux_link_state to)
+{
+    switch (to) {
+    case LINK_CONNECTING:
+        return from == LINK_DOWN || from == LINK_READY || from == LINK_CHECKING;
+    case LINK_READY:
+        return from == LINK_CONNECTING || from == LINK_CHECKING;
+    case LINK_CHECKING:
+        return from == LINK_READY;
+    case LINK_DOWN:
+    case LINK_CLOSED:
+        return from != LINK_CLOSED;
+    }
+    return false;
+}
+
+/* The one place a link's state changes. */
+static void link_set_state(struct vmux_link *link, enum vmux_link_state to)
+{
+    VMUX_ASSERT(transition_legal(link->state, to));
+    link->state = to;
+}
+
 /* Publishes the backlog and in-flight depths for vmux_read_stats(). */
 static void link_gauges(struct vmux_link *link)
 {
@@ -56,7 +86,7 @@ static void link_connect(struct vmux_link *link)
         return;
     }
     link->conn = c;
-    link->state = LINK_CONNECTING;
+    link_set_state(link, LINK_CONNECTING);
     vmux_conn_begin(c);
 }
 
@@ -115,7 +145,7 @@ void vmux_link_conn_failed(struct vmux_link *link, int code, const char *fmt, ..
     struct vmux_conn *c = link->conn;
     vmux_count(&link->ctr->connect_failures, 1);
     link->conn = NULL;
-    link->state = LINK_DOWN;
+    link_set_state(link, LINK_DOWN);
     if (c != NULL)
         vmux_conn_end(c, true, 0, sent_status_for(code));
     vmux_opq_prepend(&link->backlog, &link->rejected);
@@ -127,30 +157,22 @@ void vmux_link_conn_failed(struct vmux_link *link, int code, const char *fmt, ..
         uv_timer_start(&link->backoff, on_backoff, backoff_ms(link, was_ready), 0);
 }
 
-static void fail_op(struct vmux_op *op, int status)
-{
-    vmux_op_complete(op, status, NULL);
-    vmux_op_free(op);
-}
-
 /* Writes every backlogged op on the new connection, in order. */
 static void link_drain_backlog(struct vmux_link *link)
 {
     struct vmux_opq q = {0};
-    vmux_opq_take(&q, &link->backlog);
+    vmux__opq_take(&q, &link->backlog);
     struct vmux_op *op;
     while ((op = vmux_opq_pop(&q)) != NULL) {
-        assert(!op->done); /* an op that times out in a backlog leaves it (vmux_op_expire) */
-        int rc = vmux_conn_write_op(link->conn, op);
-        if (rc != 0)
-            fail_op(op, rc);
+        VMUX_ASSERT(!op->done); /* an op that times out in a backlog leaves it (vmux_op_expire) */
+        vmux_conn_write_op(link->conn, op);
     }
 }
 
 void vmux_link_conn_ready(struct vmux_link *link)
 {
     bool checked = link->state == LINK_CHECKING;
-    link->state = LINK_READY;
+    link_set_state(link, LINK_READY);
     link->retries = 0;
     if (!checked)
         vmux_count(&link->ctr->connects, 1);
@@ -165,16 +187,14 @@ void vmux_link_conn_ready(struct vmux_link *link)
 void vmux_link_submit(struct vmux_link *link, struct vmux_op *op)
 {
     if (link->state == LINK_CLOSED) {
-        fail_op(op, VMUX_ERR_CLOSED);
+        vmux__op_finish(op, VMUX_ERR_CLOSED, NULL);
     } else if (link->state == LINK_READY) {
-        int rc = vmux_conn_write_op(link->conn, op);
-        if (rc != 0)
-            fail_op(op, rc);
+        vmux_conn_write_op(link->conn, op);
     } else if (link->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST && !link->auxiliary &&
                link->state != LINK_CHECKING) {
-        fail_op(op, VMUX_ERR_NOT_CONNECTED);
+        vmux__op_finish(op, VMUX_ERR_NOT_CONNECTED, NULL);
     } else if (link->backlog.count >= (size_t)link->cfg->backlog_size) {
-        fail_op(op, VMUX_ERR_BACKLOG_FULL);
+        vmux__op_finish(op, VMUX_ERR_BACKLOG_FULL, NULL);
     } else {
         vmux_opq_push(&link->backlog, op);
     }
@@ -190,7 +210,7 @@ static void on_link_timer_closed(uv_handle_t *h)
 void vmux_link_close(struct vmux_link *link)
 {
     vmux__lane_shut(link);
-    link->state = LINK_CLOSED;
+    link_set_state(link, LINK_CLOSED);
     uv_timer_stop(&link->backoff);
     struct vmux_conn *c = link->conn;
     link->conn = NULL;
@@ -224,10 +244,10 @@ static void on_retry(uv_timer_t *t)
 {
     struct vmux_link *link = t->data;
     struct vmux_opq q = {0};
-    vmux_opq_take(&q, &link->retry_q);
+    vmux__opq_take(&q, &link->retry_q);
     struct vmux_op *op;
     while ((op = vmux_opq_pop(&q)) != NULL) {
-        assert(!op->done); /* timed out ones left the queue (vmux_op_expire) */
+        VMUX_ASSERT(!op->done); /* timed out ones left the queue (vmux_op_expire) */
         vmux_count(&link->ctr->retried, 1);
         vmux_link_submit(link, op);
     }
@@ -261,7 +281,7 @@ bool vmux_link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_r
         if (link->events.error != NULL)
             link->events.error(link, VMUX_ERR_CONNECTION_LOST, why, link->arg);
         link->conn->retiring = true;
-        link->state = LINK_CONNECTING;
+        link_set_state(link, LINK_CONNECTING);
     }
     if (!(op->flags & VMUX_OP_RETRY_SAFE) || !(readonly || is_transient(msg)))
         return false;
@@ -297,6 +317,11 @@ int vmux_link_send_raw(struct vmux_link *link, const char *bytes, size_t len)
 void vmux_link_set_auxiliary(struct vmux_link *link)
 {
     link->auxiliary = true;
+}
+
+void vmux__link_checking(struct vmux_link *link)
+{
+    link_set_state(link, LINK_CHECKING);
 }
 
 bool vmux_link_ready(const struct vmux_link *link)

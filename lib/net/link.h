@@ -47,7 +47,7 @@ void vmux_link_tick(struct vmux_link *link, bool frozen);
 void vmux_link_start(struct vmux_link *link);
 
 /*
- * Hands an op (already deadline-indexed) to the link: written on the ready connection's next
+ * Takes an op (already deadline-indexed): written on the ready connection's next
  * flush, or kept in the backlog while none is ready. A full backlog, the failFast policy or a
  * closing link complete the op at once (VMUX_ERR_BACKLOG_FULL, VMUX_ERR_NOT_CONNECTED,
  * VMUX_ERR_CLOSED).

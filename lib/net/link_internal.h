@@ -111,7 +111,11 @@ struct vmux_conn {
  * vmux_conn_begin() resolves and connects, reporting any failure to the link. */
 struct vmux_conn *vmux_conn_new(struct vmux_link *link, const struct vmux_endpoint *ep);
 void vmux_conn_begin(struct vmux_conn *c);
-/* Queues an op's bytes on a ready connection. Returns 0 or VMUX_ERR_NOMEM. */
+/*
+ * Takes an op and queues its bytes on a ready connection; the connection's FIFO then holds it.
+ * Returns 0, or VMUX_ERR_NOMEM when the bytes found no room: the op is then finished with that
+ * status (a connection's own op, which has no callback, is freed).
+ */
 int vmux_conn_write_op(struct vmux_conn *conn, struct vmux_op *op);
 /* Makes sure the connection flushes before the loop next waits for I/O. */
 void vmux__conn_arm_flush(struct vmux_conn *c);
@@ -148,6 +152,8 @@ void vmux_session_wipe(struct vmux_conn *c);
 
 /* link.c: what a connection reports to its link. */
 void vmux_link_conn_ready(struct vmux_link *link);
+/* A ready link's connection must prove itself after a freeze: commands wait (LINK_CHECKING). */
+void vmux__link_checking(struct vmux_link *link);
 /*
  * Looks at a user op's error reply: READONLY (with several endpoints) starts the search for the
  * new primary; READONLY, LOADING, MASTERDOWN and TRYAGAIN on a retry-safe op send it again

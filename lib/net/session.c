@@ -40,9 +40,8 @@ static bool push(struct vmux_conn *c, const char *label, uint32_t flags, int arg
         return false;
     }
     op->flags = VMUX_OP_INTERNAL | flags;
-    op->userdata = (void *)label;
-    if (vmux_conn_write_op(c, op) != 0) {
-        vmux_op_free(op);
+    op->label = label;
+    if (vmux_conn_write_op(c, op) != 0) { /* it took op, and freed it */
         vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for %s", label);
         return false;
     }
@@ -189,7 +188,7 @@ static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
 
 void vmux_session_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply)
 {
-    const char *label = op->userdata;
+    const char *label = op->label;
     bool ignorable = (op->flags & VMUX_OP_IGNORE_ERROR) != 0;
     vmux_op_free(op);
     if (label == LABEL_CHECK) {
@@ -306,7 +305,7 @@ void vmux_session_check(struct vmux_conn *c, uint64_t now_ms)
     }
     vmux_log(c->link->cfg, VMUX_LOG_WARN,
              "%s: the process was suspended; checking the connection before using it", c->where);
-    c->link->state = LINK_CHECKING;
+    vmux__link_checking(c->link);
     c->check_started = now_ms;
     push(c, LABEL_CHECK, 0, 1, (const char *[]){"PING"});
 }

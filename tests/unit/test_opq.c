@@ -178,7 +178,7 @@ static void test_prepend_append_take(void **state)
     expect_queue(&src, NULL, 0);
 
     /* take: the whole queue into an empty one, every op naming its new owner */
-    vmux_opq_take(&src, &dst);
+    vmux__opq_take(&src, &dst);
     expect_queue(&src, (struct vmux_op *[]){o[2], o[3], o[0], o[1], o[4], o[5]}, 6);
     expect_queue(&dst, NULL, 0);
 
