@@ -41,9 +41,9 @@ enum vmux_op_flags {
     VMUX_OP_CONTROL = 1u << 6,      /* no command: a function to run on the I/O thread */
     VMUX_OP_SECRET = 1u << 7,       /* carries credentials (AUTH, HELLO): wiped when freed */
     VMUX_OP_ADMITTED = 1u << 8,     /* counted in op->ctr's pending gauges until freed */
-    VMUX_OP_DIRECT = 1u << 10,      /* written by its caller (net/lane.c), not yet adopted */
     VMUX_OP_UNSHAREABLE = 1u << 9,  /* may not share a connection (core/shareable.h) */
     VMUX_OP_POOLED = 1u << 10,      /* runs on a blocking-pool link: op->job is set */
+    VMUX_OP_DIRECT = 1u << 11,      /* written by its caller (net/lane.c), not yet adopted */
 };
 
 /*
