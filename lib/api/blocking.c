@@ -9,13 +9,13 @@
 /* The server's block time argument: seconds, with millisecond precision. */
 static void add_block_time(struct vmux_args *a, int64_t block_ms)
 {
-    vmux_args_double(a, (double)block_ms / 1000.0);
+    vmux__args_double(a, (double)block_ms / 1000.0);
 }
 
 static void add_keys(struct vmux_args *a, const vmux_str *keys, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        vmux_args_str(a, keys[i]);
+        vmux__args_str(a, keys[i]);
 }
 
 /* Reads element i of an array reply into out (which may be NULL). */
@@ -42,13 +42,13 @@ int vmux_bpop(vmux *m, const vmux_callopts *opts, vmux_end end, const vmux_str *
     if (keys == NULL || n == 0 || block_ms < 1 || (end != VMUX_HEAD && end != VMUX_TAIL))
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, end == VMUX_HEAD ? "BLPOP" : "BRPOP");
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, end == VMUX_HEAD ? "BLPOP" : "BRPOP");
     add_keys(&a, keys, n);
     add_block_time(&a, block_ms);
-    vmux_callopts o = vmux_blocking_opts(m, opts, block_ms);
+    vmux_callopts o = vmux__blocking_opts(m, opts, block_ms);
     vmux_reply *r;
-    int rc = vmux_typed_call(m, &o, &a, false, &r);
+    int rc = vmux__typed_call(m, &o, &a, false, &r);
     if (rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2)
         rc = take(r, 0, key) != 0 || take(r, 1, value) != 0 ? VMUX_ERR_PROTOCOL : 0;
     else if (rc == 0 && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
@@ -69,16 +69,16 @@ int vmux_blmove(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst, 
         (to != VMUX_HEAD && to != VMUX_TAIL))
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, "BLMOVE");
-    vmux_args_str(&a, src);
-    vmux_args_str(&a, dst);
-    vmux_args_cstr(&a, from == VMUX_HEAD ? "LEFT" : "RIGHT");
-    vmux_args_cstr(&a, to == VMUX_HEAD ? "LEFT" : "RIGHT");
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, "BLMOVE");
+    vmux__args_str(&a, src);
+    vmux__args_str(&a, dst);
+    vmux__args_cstr(&a, from == VMUX_HEAD ? "LEFT" : "RIGHT");
+    vmux__args_cstr(&a, to == VMUX_HEAD ? "LEFT" : "RIGHT");
     add_block_time(&a, block_ms);
-    vmux_callopts o = vmux_blocking_opts(m, opts, block_ms);
+    vmux_callopts o = vmux__blocking_opts(m, opts, block_ms);
     vmux_bytes ignored;
-    int rc = vmux_typed_run(m, &o, &a, false, vmux_conv_bytes, value ? value : &ignored);
+    int rc = vmux__typed_run(m, &o, &a, false, vmux__conv_bytes, value ? value : &ignored);
     if (value == NULL)
         vmux_bytes_free(&ignored);
     return rc;
@@ -94,14 +94,14 @@ int vmux_bzpop(vmux *m, const vmux_callopts *opts, vmux_end end, const vmux_str 
     if (keys == NULL || n == 0 || block_ms < 1 || (end != VMUX_HEAD && end != VMUX_TAIL))
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, end == VMUX_TAIL ? "BZPOPMAX" : "BZPOPMIN");
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, end == VMUX_TAIL ? "BZPOPMAX" : "BZPOPMIN");
     add_keys(&a, keys, n);
     add_block_time(&a, block_ms);
-    vmux_callopts o = vmux_blocking_opts(m, opts, block_ms);
+    vmux_callopts o = vmux__blocking_opts(m, opts, block_ms);
     vmux_reply *r;
     double s = 0;
-    int rc = vmux_typed_call(m, &o, &a, false, &r);
+    int rc = vmux__typed_call(m, &o, &a, false, &r);
     if (rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 3)
         rc = take(r, 0, key) != 0 || take(r, 1, member) != 0 ||
                      vmux_reply_to_double(vmux_reply_element(r, 2), &s) != 0
@@ -128,10 +128,10 @@ int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t bloc
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
     int64_t ignored;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, "WAIT");
-    vmux_args_int(&a, replicas);
-    vmux_args_int(&a, block_ms);
-    vmux_callopts o = vmux_blocking_opts(m, opts, block_ms);
-    return vmux_typed_run(m, &o, &a, false, vmux_conv_int, acked ? acked : &ignored);
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, "WAIT");
+    vmux__args_int(&a, replicas);
+    vmux__args_int(&a, block_ms);
+    vmux_callopts o = vmux__blocking_opts(m, opts, block_ms);
+    return vmux__typed_run(m, &o, &a, false, vmux__conv_int, acked ? acked : &ignored);
 }

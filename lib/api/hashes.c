@@ -59,7 +59,7 @@ static int conv_fields(const vmux_reply *r, void *out)
 }
 
 /*
- * vmux_typed_run() with out zeroed first (it converts only replies that are not errors, and
+ * vmux__typed_run() with out zeroed first (it converts only replies that are not errors, and
  * our out-parameters must read as zero after any failure); a NULL out means the result goes
  * to a scratch value, freed here.
  */
@@ -76,11 +76,11 @@ static int run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool ide
     } scratch;
     void *dst = out != NULL ? out : &scratch;
     memset(dst, 0, size);
-    int rc = vmux_typed_run(m, opts, a, idempotent, convert, dst);
+    int rc = vmux__typed_run(m, opts, a, idempotent, convert, dst);
     if (out == NULL && rc == 0) {
-        if (convert == vmux_conv_bytes)
+        if (convert == vmux__conv_bytes)
             vmux_bytes_free(&scratch.b);
-        else if (convert == vmux_conv_bytes_array)
+        else if (convert == vmux__conv_bytes_array)
             vmux_bytes_array_free(&scratch.ba);
         else if (convert == conv_fields)
             vmux_field_array_free(&scratch.fa);
@@ -94,10 +94,10 @@ static bool build_hset(struct vmux_args *a, vmux_str key, const vmux_str *fields
 {
     if (fields == NULL || values == NULL || n == 0)
         return false;
-    vmux_args_key_command(a, "HSET", key);
+    vmux__args_key_command(a, "HSET", key);
     for (size_t i = 0; i < n; i++) {
-        vmux_args_str(a, fields[i]);
-        vmux_args_str(a, values[i]);
+        vmux__args_str(a, fields[i]);
+        vmux__args_str(a, values[i]);
     }
     return true;
 }
@@ -110,7 +110,7 @@ int vmux_hset(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *
         *added = 0;
     if (!build_hset(&a, key, fields, values, n))
         return VMUX_ERR_INVALID_ARG;
-    return run(m, opts, &a, true, vmux_conv_int, added, sizeof(int64_t));
+    return run(m, opts, &a, true, vmux__conv_int, added, sizeof(int64_t));
 }
 
 int vmux_hset_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *fields,
@@ -119,21 +119,21 @@ int vmux_hset_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux
     struct vmux_args a;
     if (!build_hset(&a, key, fields, values, n))
         return VMUX_ERR_INVALID_ARG;
-    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 /* cmd key field. */
 static void field_command(struct vmux_args *a, const char *cmd, vmux_str key, vmux_str field)
 {
-    vmux_args_key_command(a, cmd, key);
-    vmux_args_str(a, field);
+    vmux__args_key_command(a, cmd, key);
+    vmux__args_str(a, field);
 }
 
 int vmux_hget(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field, vmux_bytes *value)
 {
     struct vmux_args a;
     field_command(&a, "HGET", key, field);
-    return run(m, opts, &a, true, vmux_conv_bytes, value, sizeof(vmux_bytes));
+    return run(m, opts, &a, true, vmux__conv_bytes, value, sizeof(vmux_bytes));
 }
 
 int vmux_hget_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
@@ -141,7 +141,7 @@ int vmux_hget_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str f
 {
     struct vmux_args a;
     field_command(&a, "HGET", key, field);
-    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 /* cmd key fields...; false when the fields are missing. */
@@ -150,9 +150,9 @@ static bool build_fields(struct vmux_args *a, const char *cmd, vmux_str key, con
 {
     if (fields == NULL || n == 0)
         return false;
-    vmux_args_key_command(a, cmd, key);
+    vmux__args_key_command(a, cmd, key);
     for (size_t i = 0; i < n; i++)
-        vmux_args_str(a, fields[i]);
+        vmux__args_str(a, fields[i]);
     return true;
 }
 
@@ -164,13 +164,13 @@ int vmux_hmget(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str 
         memset(values, 0, sizeof(*values));
     if (!build_fields(&a, "HMGET", key, fields, n))
         return VMUX_ERR_INVALID_ARG;
-    return run(m, opts, &a, true, vmux_conv_bytes_array, values, sizeof(vmux_bytes_array));
+    return run(m, opts, &a, true, vmux__conv_bytes_array, values, sizeof(vmux_bytes_array));
 }
 
 int vmux_hgetall(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_field_array *fields)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "HGETALL", key);
+    vmux__args_key_command(&a, "HGETALL", key);
     return run(m, opts, &a, true, conv_fields, fields, sizeof(vmux_field_array));
 }
 
@@ -178,8 +178,8 @@ int vmux_hgetall_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_re
                        void *userdata)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "HGETALL", key);
-    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+    vmux__args_key_command(&a, "HGETALL", key);
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 int vmux_hdel(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *fields, size_t n,
@@ -190,14 +190,14 @@ int vmux_hdel(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *
         *deleted = 0;
     if (!build_fields(&a, "HDEL", key, fields, n))
         return VMUX_ERR_INVALID_ARG;
-    return run(m, opts, &a, true, vmux_conv_int, deleted, sizeof(int64_t));
+    return run(m, opts, &a, true, vmux__conv_int, deleted, sizeof(int64_t));
 }
 
 int vmux_hexists(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field, bool *exists)
 {
     struct vmux_args a;
     field_command(&a, "HEXISTS", key, field);
-    return run(m, opts, &a, true, vmux_conv_bool, exists, sizeof(bool));
+    return run(m, opts, &a, true, vmux__conv_bool, exists, sizeof(bool));
 }
 
 int vmux_hincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field, int64_t by,
@@ -205,8 +205,8 @@ int vmux_hincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str fiel
 {
     struct vmux_args a;
     field_command(&a, "HINCRBY", key, field);
-    vmux_args_int(&a, by);
-    return run(m, opts, &a, false, vmux_conv_int, result, sizeof(int64_t));
+    vmux__args_int(&a, by);
+    return run(m, opts, &a, false, vmux__conv_int, result, sizeof(int64_t));
 }
 
 int vmux_hincrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field, double by,
@@ -214,27 +214,27 @@ int vmux_hincrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str
 {
     struct vmux_args a;
     field_command(&a, "HINCRBYFLOAT", key, field);
-    vmux_args_double(&a, by);
-    return run(m, opts, &a, false, vmux_conv_double, result, sizeof(double));
+    vmux__args_double(&a, by);
+    return run(m, opts, &a, false, vmux__conv_double, result, sizeof(double));
 }
 
 int vmux_hlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "HLEN", key);
-    return run(m, opts, &a, true, vmux_conv_int, count, sizeof(int64_t));
+    vmux__args_key_command(&a, "HLEN", key);
+    return run(m, opts, &a, true, vmux__conv_int, count, sizeof(int64_t));
 }
 
 int vmux_hkeys(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes_array *fields)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "HKEYS", key);
-    return run(m, opts, &a, true, vmux_conv_bytes_array, fields, sizeof(vmux_bytes_array));
+    vmux__args_key_command(&a, "HKEYS", key);
+    return run(m, opts, &a, true, vmux__conv_bytes_array, fields, sizeof(vmux_bytes_array));
 }
 
 int vmux_hvals(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes_array *values)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "HVALS", key);
-    return run(m, opts, &a, true, vmux_conv_bytes_array, values, sizeof(vmux_bytes_array));
+    vmux__args_key_command(&a, "HVALS", key);
+    return run(m, opts, &a, true, vmux__conv_bytes_array, values, sizeof(vmux_bytes_array));
 }

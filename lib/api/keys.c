@@ -11,10 +11,10 @@ static bool build_keys(struct vmux_args *a, const char *cmd, const vmux_str *key
 {
     if (keys == NULL || n == 0)
         return false;
-    vmux_args_init(a);
-    vmux_args_cstr(a, cmd);
+    vmux__args_init(a);
+    vmux__args_cstr(a, cmd);
     for (size_t i = 0; i < n; i++)
-        vmux_args_str(a, keys[i]);
+        vmux__args_str(a, keys[i]);
     return true;
 }
 
@@ -28,7 +28,7 @@ static int run_keys(vmux *m, const vmux_callopts *opts, const char *cmd, const v
         *result = 0;
     if (!build_keys(&a, cmd, keys, n))
         return VMUX_ERR_INVALID_ARG;
-    return vmux_typed_run(m, opts, &a, true, vmux_conv_int, result ? result : &ignored);
+    return vmux__typed_run(m, opts, &a, true, vmux__conv_int, result ? result : &ignored);
 }
 
 static int keys_async(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
@@ -37,7 +37,7 @@ static int keys_async(vmux *m, const vmux_callopts *opts, const char *cmd, const
     struct vmux_args a;
     if (!build_keys(&a, cmd, keys, n))
         return VMUX_ERR_INVALID_ARG;
-    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 int vmux_del(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *deleted)
@@ -74,9 +74,9 @@ static bool build_expire(struct vmux_args *a, const char *cmd, vmux_str key, int
 {
     if ((unsigned)cond > VMUX_COND_XX_LT)
         return false;
-    vmux_args_key_command(a, cmd, key);
-    vmux_args_int(a, value);
-    return vmux_args_cond(a, cond, VMUX_COND_XX_LT);
+    vmux__args_key_command(a, cmd, key);
+    vmux__args_int(a, value);
+    return vmux__args_cond(a, cond, VMUX_COND_XX_LT);
 }
 
 static int run_expire(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
@@ -86,7 +86,7 @@ static int run_expire(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_
     bool set = false;
     int rc = VMUX_ERR_INVALID_ARG;
     if (build_expire(&a, cmd, key, value, cond))
-        rc = vmux_typed_run(m, opts, &a, cond == VMUX_COND_ALWAYS, vmux_conv_bool, &set);
+        rc = vmux__typed_run(m, opts, &a, cond == VMUX_COND_ALWAYS, vmux__conv_bool, &set);
     if (was_set != NULL)
         *was_set = rc == 0 && set;
     return rc;
@@ -110,7 +110,7 @@ int vmux_pexpire_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t
     struct vmux_args a;
     if (!build_expire(&a, "PEXPIRE", key, ms, cond))
         return VMUX_ERR_INVALID_ARG;
-    return vmux_typed_async(m, opts, &a, cond == VMUX_COND_ALWAYS, cb, userdata);
+    return vmux__typed_async(m, opts, &a, cond == VMUX_COND_ALWAYS, cb, userdata);
 }
 
 int vmux_expireat(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t unix_seconds,
@@ -130,9 +130,9 @@ static int run_key_int(vmux *m, const vmux_callopts *opts, const char *cmd, vmux
 {
     struct vmux_args a;
     int64_t ignored;
-    vmux_args_key_command(&a, cmd, key);
-    return vmux_typed_run_into(m, opts, &a, true, vmux_conv_int, result ? result : &ignored,
-                               sizeof(int64_t), NULL);
+    vmux__args_key_command(&a, cmd, key);
+    return vmux__typed_run_into(m, opts, &a, true, vmux__conv_int, result ? result : &ignored,
+                                sizeof(int64_t), NULL);
 }
 
 int vmux_ttl(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *ttl)
@@ -149,17 +149,17 @@ int vmux_pttl_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply
                     void *userdata)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "PTTL", key);
-    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+    vmux__args_key_command(&a, "PTTL", key);
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 int vmux_persist(vmux *m, const vmux_callopts *opts, vmux_str key, bool *removed)
 {
     struct vmux_args a;
     bool ignored;
-    vmux_args_key_command(&a, "PERSIST", key);
-    return vmux_typed_run_into(m, opts, &a, true, vmux_conv_bool, removed ? removed : &ignored,
-                               sizeof(bool), NULL);
+    vmux__args_key_command(&a, "PERSIST", key);
+    return vmux__typed_run_into(m, opts, &a, true, vmux__conv_bool, removed ? removed : &ignored,
+                                sizeof(bool), NULL);
 }
 
 static const char *const type_names[] = {"none", "string", "list", "set", "zset", "hash", "stream"};
@@ -192,8 +192,8 @@ int vmux_type(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_key_type *t
     vmux_key_type ignored;
     vmux_key_type *out = type ? type : &ignored;
     *out = VMUX_TYPE_NONE;
-    vmux_args_key_command(&a, "TYPE", key);
-    int rc = vmux_typed_run(m, opts, &a, true, conv_type, out);
+    vmux__args_key_command(&a, "TYPE", key);
+    int rc = vmux__typed_run(m, opts, &a, true, conv_type, out);
     if (rc != 0)
         *out = VMUX_TYPE_NONE;
     return rc;
@@ -202,17 +202,17 @@ int vmux_type(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_key_type *t
 int vmux_rename(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newkey)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "RENAME", key);
-    vmux_args_str(&a, newkey);
-    return vmux_typed_run(m, opts, &a, false, vmux_conv_ok, NULL);
+    vmux__args_key_command(&a, "RENAME", key);
+    vmux__args_str(&a, newkey);
+    return vmux__typed_run(m, opts, &a, false, vmux__conv_ok, NULL);
 }
 
 int vmux_renamenx(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newkey, bool *renamed)
 {
     struct vmux_args a;
     bool ignored;
-    vmux_args_key_command(&a, "RENAMENX", key);
-    vmux_args_str(&a, newkey);
-    return vmux_typed_run_into(m, opts, &a, false, vmux_conv_bool, renamed ? renamed : &ignored,
-                               sizeof(bool), NULL);
+    vmux__args_key_command(&a, "RENAMENX", key);
+    vmux__args_str(&a, newkey);
+    return vmux__typed_run_into(m, opts, &a, false, vmux__conv_bool, renamed ? renamed : &ignored,
+                                sizeof(bool), NULL);
 }

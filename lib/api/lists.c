@@ -10,9 +10,9 @@ static bool build_push(struct vmux_args *a, const char *cmd, vmux_str key, const
 {
     if (values == NULL || n == 0)
         return false;
-    vmux_args_key_command(a, cmd, key);
+    vmux__args_key_command(a, cmd, key);
     for (size_t i = 0; i < n; i++)
-        vmux_args_str(a, values[i]);
+        vmux__args_str(a, values[i]);
     return true;
 }
 
@@ -24,7 +24,7 @@ static int push(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str ke
         *length = 0;
     if (!build_push(&a, cmd, key, values, n))
         return VMUX_ERR_INVALID_ARG;
-    return vmux_run_int(m, opts, &a, false, length);
+    return vmux__run_int(m, opts, &a, false, length);
 }
 
 static int push_async(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
@@ -33,7 +33,7 @@ static int push_async(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_
     struct vmux_args a;
     if (!build_push(&a, cmd, key, values, n))
         return VMUX_ERR_INVALID_ARG;
-    return vmux_typed_async(m, opts, &a, false, cb, userdata);
+    return vmux__typed_async(m, opts, &a, false, cb, userdata);
 }
 
 int vmux_lpush(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values, size_t n,
@@ -63,15 +63,15 @@ int vmux_rpush_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmu
 int vmux_lpop(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "LPOP", key);
-    return vmux_run_bytes(m, opts, &a, false, value);
+    vmux__args_key_command(&a, "LPOP", key);
+    return vmux__run_bytes(m, opts, &a, false, value);
 }
 
 int vmux_rpop(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "RPOP", key);
-    return vmux_run_bytes(m, opts, &a, false, value);
+    vmux__args_key_command(&a, "RPOP", key);
+    return vmux__run_bytes(m, opts, &a, false, value);
 }
 
 static int pop_count(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
@@ -82,9 +82,9 @@ static int pop_count(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_s
         *values = (vmux_bytes_array){0};
     if (count < 0)
         return VMUX_ERR_INVALID_ARG;
-    vmux_args_key_command(&a, cmd, key);
-    vmux_args_int(&a, count);
-    return vmux_run_bytes_array(m, opts, &a, false, values);
+    vmux__args_key_command(&a, cmd, key);
+    vmux__args_int(&a, count);
+    return vmux__run_bytes_array(m, opts, &a, false, values);
 }
 
 int vmux_lpop_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
@@ -103,9 +103,9 @@ int vmux_rpop_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t co
 static void build_span(struct vmux_args *a, const char *cmd, vmux_str key, int64_t start,
                        int64_t stop)
 {
-    vmux_args_key_command(a, cmd, key);
-    vmux_args_int(a, start);
-    vmux_args_int(a, stop);
+    vmux__args_key_command(a, cmd, key);
+    vmux__args_int(a, start);
+    vmux__args_int(a, stop);
 }
 
 int vmux_lrange(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, int64_t stop,
@@ -113,7 +113,7 @@ int vmux_lrange(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start,
 {
     struct vmux_args a;
     build_span(&a, "LRANGE", key, start, stop);
-    return vmux_run_bytes_array(m, opts, &a, true, values);
+    return vmux__run_bytes_array(m, opts, &a, true, values);
 }
 
 int vmux_lrange_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, int64_t stop,
@@ -121,43 +121,43 @@ int vmux_lrange_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t 
 {
     struct vmux_args a;
     build_span(&a, "LRANGE", key, start, stop);
-    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 int vmux_llen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "LLEN", key);
-    return vmux_run_int(m, opts, &a, true, length);
+    vmux__args_key_command(&a, "LLEN", key);
+    return vmux__run_int(m, opts, &a, true, length);
 }
 
 int vmux_lindex(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t index, vmux_bytes *value)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "LINDEX", key);
-    vmux_args_int(&a, index);
-    return vmux_run_bytes(m, opts, &a, true, value);
+    vmux__args_key_command(&a, "LINDEX", key);
+    vmux__args_int(&a, index);
+    return vmux__run_bytes(m, opts, &a, true, value);
 }
 
 int vmux_lset(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t index, vmux_str value)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "LSET", key);
-    vmux_args_int(&a, index);
-    vmux_args_str(&a, value);
-    return vmux_typed_run(m, opts, &a, true, vmux_conv_ok, NULL);
+    vmux__args_key_command(&a, "LSET", key);
+    vmux__args_int(&a, index);
+    vmux__args_str(&a, value);
+    return vmux__typed_run(m, opts, &a, true, vmux__conv_ok, NULL);
 }
 
 int vmux_lrem(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count, vmux_str value,
               int64_t *removed)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "LREM", key);
-    vmux_args_int(&a, count);
-    vmux_args_str(&a, value);
+    vmux__args_key_command(&a, "LREM", key);
+    vmux__args_int(&a, count);
+    vmux__args_str(&a, value);
     /* Removing every match twice leaves what removing them once did; a counted removal does
      * not (the second one would take further matches). */
-    return vmux_run_int(m, opts, &a, count == 0, removed);
+    return vmux__run_int(m, opts, &a, count == 0, removed);
 }
 
 int vmux_ltrim(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, int64_t stop)
@@ -167,7 +167,7 @@ int vmux_ltrim(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, 
     /* Keeping the first or the last elements twice keeps the same ones; any other range cuts
      * again from what the first trim left, so it is not sent twice. */
     bool idempotent = (start == 0 && stop >= 0) || (start < 0 && stop == -1);
-    return vmux_typed_run(m, opts, &a, idempotent, vmux_conv_ok, NULL);
+    return vmux__typed_run(m, opts, &a, idempotent, vmux__conv_ok, NULL);
 }
 
 static const char *end_word(vmux_end end)
@@ -190,9 +190,9 @@ int vmux_lmove(vmux *m, const vmux_callopts *opts, vmux_str source, vmux_str des
         *moved = (vmux_bytes){0};
     if (from_word == NULL || to_word == NULL)
         return VMUX_ERR_INVALID_ARG;
-    vmux_args_key_command(&a, "LMOVE", source);
-    vmux_args_str(&a, destination);
-    vmux_args_cstr(&a, from_word);
-    vmux_args_cstr(&a, to_word);
-    return vmux_run_bytes(m, opts, &a, false, moved);
+    vmux__args_key_command(&a, "LMOVE", source);
+    vmux__args_str(&a, destination);
+    vmux__args_cstr(&a, from_word);
+    vmux__args_cstr(&a, to_word);
+    return vmux__run_bytes(m, opts, &a, false, moved);
 }

@@ -16,9 +16,9 @@ int vmux_publish(vmux *m, const vmux_callopts *opts, vmux_sub_kind kind, vmux_st
         *receivers = 0;
     if (kind != VMUX_SUB_CHANNEL && kind != VMUX_SUB_SHARD)
         return VMUX_ERR_INVALID_ARG;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, kind == VMUX_SUB_SHARD ? "SPUBLISH" : "PUBLISH");
-    vmux_args_str(&a, channel);
-    vmux_args_str(&a, message);
-    return vmux_typed_run(m, opts, &a, false, vmux_conv_int, receivers ? receivers : &ignored);
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, kind == VMUX_SUB_SHARD ? "SPUBLISH" : "PUBLISH");
+    vmux__args_str(&a, channel);
+    vmux__args_str(&a, message);
+    return vmux__typed_run(m, opts, &a, false, vmux__conv_int, receivers ? receivers : &ignored);
 }

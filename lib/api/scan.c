@@ -118,22 +118,22 @@ void vmux_scan_end(vmux_scan *it)
 static void build_step(const vmux_scan *it, struct vmux_args *a)
 {
     static const char *const cmds[] = {"SCAN", "HSCAN", "SSCAN", "ZSCAN"};
-    vmux_args_init(a);
-    vmux_args_cstr(a, cmds[it->kind]);
+    vmux__args_init(a);
+    vmux__args_cstr(a, cmds[it->kind]);
     if (it->kind != SCAN_KEYS)
-        vmux_args_add(a, it->key, it->keylen);
-    vmux_args_add(a, it->cursor, it->cursorlen);
+        vmux__args_add(a, it->key, it->keylen);
+    vmux__args_add(a, it->cursor, it->cursorlen);
     if (it->match != NULL) {
-        vmux_args_cstr(a, "MATCH");
-        vmux_args_cstr(a, it->match);
+        vmux__args_cstr(a, "MATCH");
+        vmux__args_cstr(a, it->match);
     }
     if (it->count > 0) {
-        vmux_args_cstr(a, "COUNT");
-        vmux_args_int(a, it->count);
+        vmux__args_cstr(a, "COUNT");
+        vmux__args_int(a, it->count);
     }
     if (it->type != NULL) {
-        vmux_args_cstr(a, "TYPE");
-        vmux_args_cstr(a, it->type);
+        vmux__args_cstr(a, "TYPE");
+        vmux__args_cstr(a, it->type);
     }
 }
 
@@ -165,7 +165,7 @@ static int step(vmux_scan *it, const vmux_callopts *opts, vmux_convert_fn conver
     struct vmux_args a;
     vmux_reply *r;
     build_step(it, &a);
-    int rc = vmux_typed_call(it->m, opts, &a, true, &r);
+    int rc = vmux__typed_call(it->m, opts, &a, true, &r);
     char cursor[CURSOR_MAX];
     size_t len = 0;
     if (rc == 0 && !next_cursor(r, cursor, &len))
@@ -201,7 +201,7 @@ int vmux_scan_next(vmux_scan *it, const vmux_callopts *opts, vmux_bytes_array *b
     if (it == NULL)
         return VMUX_ERR_INVALID_ARG;
     bool pairs = it->kind == SCAN_HASH || it->kind == SCAN_ZSET;
-    int rc = step(it, opts, pairs ? conv_pairs : vmux_conv_bytes_array, b);
+    int rc = step(it, opts, pairs ? conv_pairs : vmux__conv_bytes_array, b);
     if (batch == NULL)
         vmux_bytes_array_free(&ignored);
     return rc;
@@ -214,7 +214,7 @@ int vmux_zscan_next_scored(vmux_scan *it, const vmux_callopts *opts, vmux_scored
     memset(b, 0, sizeof(*b));
     if (it == NULL || it->kind != SCAN_ZSET)
         return VMUX_ERR_INVALID_ARG;
-    int rc = step(it, opts, vmux_conv_scored_array, b);
+    int rc = step(it, opts, vmux__conv_scored_array, b);
     if (batch == NULL)
         vmux_scored_array_free(&ignored);
     return rc;

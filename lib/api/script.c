@@ -52,17 +52,17 @@ const char *vmux_script_sha1(const vmux_script *s)
 static void build(struct vmux_args *a, const vmux_script *s, bool by_sha, const vmux_str *keys,
                   size_t nkeys, const vmux_str *args, size_t nargs)
 {
-    vmux_args_init(a);
-    vmux_args_cstr(a, by_sha ? "EVALSHA" : "EVAL");
+    vmux__args_init(a);
+    vmux__args_cstr(a, by_sha ? "EVALSHA" : "EVAL");
     if (by_sha)
-        vmux_args_add(a, s->sha1, 40);
+        vmux__args_add(a, s->sha1, 40);
     else
-        vmux_args_add(a, s->source, s->len);
-    vmux_args_int(a, (int64_t)nkeys);
+        vmux__args_add(a, s->source, s->len);
+    vmux__args_int(a, (int64_t)nkeys);
     for (size_t i = 0; i < nkeys; i++)
-        vmux_args_str(a, keys[i]);
+        vmux__args_str(a, keys[i]);
     for (size_t i = 0; i < nargs; i++)
-        vmux_args_str(a, args[i]);
+        vmux__args_str(a, args[i]);
 }
 
 static bool is_noscript(int rc, const vmux_reply *r)
@@ -80,10 +80,10 @@ int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_script *s, co
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
     build(&a, s, true, keys, nkeys, args, nargs);
-    int rc = vmux_typed_call(m, opts, &a, false, out);
+    int rc = vmux__typed_call(m, opts, &a, false, out);
     if (!is_noscript(rc, *out))
         return rc;
     vmux_reply_free(*out); /* NOSCRIPT: it did not run; send the source, which loads it */
     build(&a, s, false, keys, nkeys, args, nargs);
-    return vmux_typed_call(m, opts, &a, false, out);
+    return vmux__typed_call(m, opts, &a, false, out);
 }

@@ -10,17 +10,17 @@
 /* PING or ECHO with its optional message. */
 static void message_command(struct vmux_args *a, const char *cmd, vmux_str message)
 {
-    vmux_args_init(a);
-    vmux_args_cstr(a, cmd);
+    vmux__args_init(a);
+    vmux__args_cstr(a, cmd);
     if (message.ptr != NULL)
-        vmux_args_str(a, message);
+        vmux__args_str(a, message);
 }
 
 int vmux_ping(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *reply)
 {
     struct vmux_args a;
     message_command(&a, "PING", message);
-    return vmux_run_bytes(m, opts, &a, true, reply);
+    return vmux__run_bytes(m, opts, &a, true, reply);
 }
 
 int vmux_ping_async(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_reply_cb cb,
@@ -28,7 +28,7 @@ int vmux_ping_async(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_r
 {
     struct vmux_args a;
     message_command(&a, "PING", message);
-    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 int vmux_echo(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *reply)
@@ -36,17 +36,17 @@ int vmux_echo(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *
     struct vmux_args a;
     /* ECHO needs its argument: an empty message is sent as an empty string, not left out. */
     message_command(&a, "ECHO", message.ptr != NULL ? message : VMUX_STRN("", 0));
-    return vmux_run_bytes(m, opts, &a, true, reply);
+    return vmux__run_bytes(m, opts, &a, true, reply);
 }
 
 int vmux_time(vmux *m, const vmux_callopts *opts, int64_t *seconds, int64_t *microseconds)
 {
     int64_t s = 0, us = 0;
     struct vmux_args a;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, "TIME");
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, "TIME");
     vmux_reply *r;
-    int rc = vmux_typed_call(m, opts, &a, true, &r);
+    int rc = vmux__typed_call(m, opts, &a, true, &r);
     if (rc == 0)
         rc = vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2 &&
                      vmux__reply_to_number(vmux_reply_element(r, 0), &s) == 0 &&
@@ -64,11 +64,11 @@ int vmux_time(vmux *m, const vmux_callopts *opts, int64_t *seconds, int64_t *mic
 int vmux_info(vmux *m, const vmux_callopts *opts, const char *section, vmux_bytes *text)
 {
     struct vmux_args a;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, "INFO");
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, "INFO");
     if (section != NULL)
-        vmux_args_cstr(&a, section);
-    return vmux_run_bytes(m, opts, &a, true, text);
+        vmux__args_cstr(&a, section);
+    return vmux__run_bytes(m, opts, &a, true, text);
 }
 
 int vmux_dbsize(vmux *m, const vmux_callopts *opts, int64_t *count)
@@ -77,9 +77,9 @@ int vmux_dbsize(vmux *m, const vmux_callopts *opts, int64_t *count)
     int64_t ignored;
     int64_t *dst = count != NULL ? count : &ignored;
     *dst = 0;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, "DBSIZE");
-    return vmux_typed_run(m, opts, &a, true, vmux_conv_int, dst);
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, "DBSIZE");
+    return vmux__typed_run(m, opts, &a, true, vmux__conv_int, dst);
 }
 
 int vmux_flushdb_for_tests(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode)
@@ -88,9 +88,9 @@ int vmux_flushdb_for_tests(vmux *m, const vmux_callopts *opts, vmux_flush_mode m
     if (mode != VMUX_FLUSH_DEFAULT && mode != VMUX_FLUSH_SYNC && mode != VMUX_FLUSH_ASYNC)
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, "FLUSHDB");
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, "FLUSHDB");
     if (words[mode] != NULL)
-        vmux_args_cstr(&a, words[mode]);
-    return vmux_typed_run(m, opts, &a, false, vmux_conv_ok, NULL);
+        vmux__args_cstr(&a, words[mode]);
+    return vmux__typed_run(m, opts, &a, false, vmux__conv_ok, NULL);
 }

@@ -12,12 +12,12 @@ static bool build_items(struct vmux_args *a, const char *cmd, const vmux_str *ke
 {
     if (items == NULL || n == 0)
         return false;
-    vmux_args_init(a);
-    vmux_args_cstr(a, cmd);
+    vmux__args_init(a);
+    vmux__args_cstr(a, cmd);
     if (key != NULL)
-        vmux_args_str(a, *key);
+        vmux__args_str(a, *key);
     for (size_t i = 0; i < n; i++)
-        vmux_args_str(a, items[i]);
+        vmux__args_str(a, items[i]);
     return true;
 }
 
@@ -30,7 +30,7 @@ static int count_members(vmux *m, const vmux_callopts *opts, const char *cmd, vm
         *count = 0;
     if (!build_items(&a, cmd, &key, members, n))
         return VMUX_ERR_INVALID_ARG;
-    return vmux_run_int(m, opts, &a, true, count);
+    return vmux__run_int(m, opts, &a, true, count);
 }
 
 int vmux_sadd(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members, size_t n,
@@ -45,7 +45,7 @@ int vmux_sadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux
     struct vmux_args a;
     if (!build_items(&a, "SADD", &key, members, n))
         return VMUX_ERR_INVALID_ARG;
-    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 int vmux_srem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members, size_t n,
@@ -62,7 +62,7 @@ int vmux_sismember(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str me
     bool *dst = is_member != NULL ? is_member : &ignored;
     *dst = false;
     build_items(&a, "SISMEMBER", &key, &member, 1);
-    return vmux_typed_run(m, opts, &a, true, vmux_conv_bool, dst);
+    return vmux__typed_run(m, opts, &a, true, vmux__conv_bool, dst);
 }
 
 int vmux_sismember_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
@@ -70,7 +70,7 @@ int vmux_sismember_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_
 {
     struct vmux_args a;
     build_items(&a, "SISMEMBER", &key, &member, 1);
-    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 /* SMISMEMBER's reply, n integers, into n bools. */
@@ -96,7 +96,7 @@ int vmux_smismember(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux
         memset(is_member, 0, n * sizeof(*is_member));
     if (!build_items(&a, "SMISMEMBER", &key, members, n))
         return VMUX_ERR_INVALID_ARG;
-    int rc = vmux_typed_call(m, opts, &a, true, &r);
+    int rc = vmux__typed_call(m, opts, &a, true, &r);
     if (rc == 0 && is_member != NULL) {
         rc = to_bools(r, is_member, n);
         if (rc != 0)
@@ -110,7 +110,7 @@ int vmux_smembers(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes_a
 {
     struct vmux_args a;
     build_items(&a, "SMEMBERS", NULL, &key, 1);
-    return vmux_run_bytes_array(m, opts, &a, true, members);
+    return vmux__run_bytes_array(m, opts, &a, true, members);
 }
 
 int vmux_smembers_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
@@ -118,14 +118,14 @@ int vmux_smembers_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_r
 {
     struct vmux_args a;
     build_items(&a, "SMEMBERS", NULL, &key, 1);
-    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 int vmux_scard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
 {
     struct vmux_args a;
     build_items(&a, "SCARD", NULL, &key, 1);
-    return vmux_run_int(m, opts, &a, true, count);
+    return vmux__run_int(m, opts, &a, true, count);
 }
 
 /* SINTER, SUNION or SDIFF over n keys. */
@@ -137,7 +137,7 @@ static int combine(vmux *m, const vmux_callopts *opts, const char *cmd, const vm
         *members = (vmux_bytes_array){0};
     if (!build_items(&a, cmd, NULL, keys, n))
         return VMUX_ERR_INVALID_ARG;
-    return vmux_run_bytes_array(m, opts, &a, true, members);
+    return vmux__run_bytes_array(m, opts, &a, true, members);
 }
 
 int vmux_sinter(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,

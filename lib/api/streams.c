@@ -343,22 +343,22 @@ static void release_pendings(void *p)
 static int run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                    int64_t *out)
 {
-    return vmux_typed_run_into(m, opts, a, idempotent, vmux_conv_int, out, sizeof(int64_t), NULL);
+    return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_int, out, sizeof(int64_t), NULL);
 }
 
 /* An ID argument, or its default when id.ptr is NULL. */
 static void add_id(struct vmux_args *a, vmux_str id, const char *dflt)
 {
     if (id.ptr != NULL)
-        vmux_args_str(a, id);
+        vmux__args_str(a, id);
     else
-        vmux_args_cstr(a, dflt);
+        vmux__args_cstr(a, dflt);
 }
 
 static void add_strs(struct vmux_args *a, const vmux_str *items, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        vmux_args_str(a, items[i]);
+        vmux__args_str(a, items[i]);
 }
 
 /* ---- trimming ---- */
@@ -382,15 +382,15 @@ static void add_trim(struct vmux_args *a, const vmux_stream_trim *t)
 {
     if (t->kind == VMUX_TRIM_NONE)
         return;
-    vmux_args_cstr(a, t->kind == VMUX_TRIM_MAXLEN ? "MAXLEN" : "MINID");
-    vmux_args_cstr(a, t->approximate ? "~" : "=");
+    vmux__args_cstr(a, t->kind == VMUX_TRIM_MAXLEN ? "MAXLEN" : "MINID");
+    vmux__args_cstr(a, t->approximate ? "~" : "=");
     if (t->kind == VMUX_TRIM_MAXLEN)
-        vmux_args_int(a, t->maxlen);
+        vmux__args_int(a, t->maxlen);
     else
-        vmux_args_str(a, t->minid);
+        vmux__args_str(a, t->minid);
     if (t->limit > 0) {
-        vmux_args_cstr(a, "LIMIT");
-        vmux_args_int(a, t->limit);
+        vmux__args_cstr(a, "LIMIT");
+        vmux__args_int(a, t->limit);
     }
 }
 
@@ -405,15 +405,15 @@ static int build_xadd(struct vmux_args *a, vmux_str key, vmux_str id, const vmux
     xo = xo != NULL ? &copy : NULL; /* no further than the caller's size (abi.h) */
     if (fields == NULL || values == NULL || n == 0 || (xo != NULL && !trim_valid(&xo->trim, true)))
         return VMUX_ERR_INVALID_ARG;
-    vmux_args_key_command(a, "XADD", key);
+    vmux__args_key_command(a, "XADD", key);
     if (xo != NULL && xo->nomkstream)
-        vmux_args_cstr(a, "NOMKSTREAM");
+        vmux__args_cstr(a, "NOMKSTREAM");
     if (xo != NULL)
         add_trim(a, &xo->trim);
     add_id(a, id, "*");
     for (size_t i = 0; i < n; i++) {
-        vmux_args_str(a, fields[i]);
-        vmux_args_str(a, values[i]);
+        vmux__args_str(a, fields[i]);
+        vmux__args_str(a, values[i]);
     }
     return 0;
 }
@@ -427,8 +427,8 @@ int vmux_xadd(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str id, con
     int rc = build_xadd(&a, key, id, fields, values, n, xo);
     if (rc != 0)
         return rc;
-    return vmux_typed_run_into(m, opts, &a, false, vmux_conv_bytes, added_id, sizeof(vmux_bytes),
-                               release_bytes);
+    return vmux__typed_run_into(m, opts, &a, false, vmux__conv_bytes, added_id, sizeof(vmux_bytes),
+                                release_bytes);
 }
 
 int vmux_xadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str id,
@@ -437,13 +437,13 @@ int vmux_xadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str i
 {
     struct vmux_args a;
     int rc = build_xadd(&a, key, id, fields, values, n, xo);
-    return rc != 0 ? rc : vmux_typed_async(m, opts, &a, false, cb, userdata);
+    return rc != 0 ? rc : vmux__typed_async(m, opts, &a, false, cb, userdata);
 }
 
 int vmux_xlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "XLEN", key);
+    vmux__args_key_command(&a, "XLEN", key);
     return run_int(m, opts, &a, true, length);
 }
 
@@ -454,12 +454,12 @@ static int build_range(struct vmux_args *a, const char *cmd, vmux_str key, vmux_
 {
     if (count < 0)
         return VMUX_ERR_INVALID_ARG;
-    vmux_args_key_command(a, cmd, key);
+    vmux__args_key_command(a, cmd, key);
     add_id(a, first, first_dflt);
     add_id(a, second, second_dflt);
     if (count > 0) {
-        vmux_args_cstr(a, "COUNT");
-        vmux_args_int(a, count);
+        vmux__args_cstr(a, "COUNT");
+        vmux__args_int(a, count);
     }
     return 0;
 }
@@ -467,8 +467,8 @@ static int build_range(struct vmux_args *a, const char *cmd, vmux_str key, vmux_
 static int run_entries(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                        vmux_stream_entry_array *out)
 {
-    return vmux_typed_run_into(m, opts, a, idempotent, conv_entries, out,
-                               sizeof(vmux_stream_entry_array), release_entries);
+    return vmux__typed_run_into(m, opts, a, idempotent, conv_entries, out,
+                                sizeof(vmux_stream_entry_array), release_entries);
 }
 
 int vmux_xrange(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str start, vmux_str end,
@@ -486,7 +486,7 @@ int vmux_xrange_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str
 {
     struct vmux_args a;
     int rc = build_range(&a, "XRANGE", key, start, "-", end, "+", count);
-    return rc != 0 ? rc : vmux_typed_async(m, opts, &a, true, cb, userdata);
+    return rc != 0 ? rc : vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 int vmux_xrevrange(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str end, vmux_str start,
@@ -511,12 +511,12 @@ static bool read_args_valid(const vmux_str *keys, size_t n, int64_t count, int64
 static void add_count_block(struct vmux_args *a, int64_t count, int64_t block_ms)
 {
     if (count > 0) {
-        vmux_args_cstr(a, "COUNT");
-        vmux_args_int(a, count);
+        vmux__args_cstr(a, "COUNT");
+        vmux__args_int(a, count);
     }
     if (block_ms != VMUX_NO_BLOCK) {
-        vmux_args_cstr(a, "BLOCK");
-        vmux_args_int(a, block_ms);
+        vmux__args_cstr(a, "BLOCK");
+        vmux__args_int(a, block_ms);
     }
 }
 
@@ -524,7 +524,7 @@ static void add_count_block(struct vmux_args *a, int64_t count, int64_t block_ms
 static void add_streams(struct vmux_args *a, const vmux_str *keys, const vmux_str *ids, size_t n,
                         const char *dflt)
 {
-    vmux_args_cstr(a, "STREAMS");
+    vmux__args_cstr(a, "STREAMS");
     add_strs(a, keys, n);
     for (size_t i = 0; i < n; i++)
         add_id(a, ids != NULL ? ids[i] : VMUX_XID_DEFAULT, dflt);
@@ -536,11 +536,11 @@ static int run_read(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
 {
     vmux_callopts o;
     if (block_ms != VMUX_NO_BLOCK) {
-        o = vmux_blocking_opts(m, opts, block_ms);
+        o = vmux__blocking_opts(m, opts, block_ms);
         opts = &o;
     }
-    return vmux_typed_run_into(m, opts, a, idempotent, conv_batches, out,
-                               sizeof(vmux_stream_batch_array), release_batches);
+    return vmux__typed_run_into(m, opts, a, idempotent, conv_batches, out,
+                                sizeof(vmux_stream_batch_array), release_batches);
 }
 
 int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const vmux_str *ids,
@@ -551,8 +551,8 @@ int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const v
     if (ids == NULL || !read_args_valid(keys, n, count, block_ms))
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, "XREAD");
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, "XREAD");
     add_count_block(&a, count, block_ms);
     add_streams(&a, keys, ids, n, "$");
     return run_read(m, opts, &a, true, block_ms, batches);
@@ -572,14 +572,14 @@ int vmux_xreadgroup(vmux *m, const vmux_callopts *opts, vmux_str group, vmux_str
     if (!read_args_valid(keys, n, ro->count, block_ms))
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, "XREADGROUP");
-    vmux_args_cstr(&a, "GROUP");
-    vmux_args_str(&a, group);
-    vmux_args_str(&a, consumer);
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, "XREADGROUP");
+    vmux__args_cstr(&a, "GROUP");
+    vmux__args_str(&a, group);
+    vmux__args_str(&a, consumer);
     add_count_block(&a, ro->count, block_ms);
     if (ro->noack)
-        vmux_args_cstr(&a, "NOACK");
+        vmux__args_cstr(&a, "NOACK");
     add_streams(&a, keys, ids, n, ">");
     return run_read(m, opts, &a, false, block_ms, batches);
 }
@@ -590,27 +590,27 @@ int vmux_xgroup_create(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_st
                        vmux_str id, bool mkstream)
 {
     struct vmux_args a;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, "XGROUP");
-    vmux_args_cstr(&a, "CREATE");
-    vmux_args_str(&a, key);
-    vmux_args_str(&a, group);
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, "XGROUP");
+    vmux__args_cstr(&a, "CREATE");
+    vmux__args_str(&a, key);
+    vmux__args_str(&a, group);
     add_id(&a, id, "$");
     if (mkstream)
-        vmux_args_cstr(&a, "MKSTREAM");
-    return vmux_typed_run(m, opts, &a, false, vmux_conv_ok, NULL);
+        vmux__args_cstr(&a, "MKSTREAM");
+    return vmux__typed_run(m, opts, &a, false, vmux__conv_ok, NULL);
 }
 
 int vmux_xgroup_destroy(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
                         bool *destroyed)
 {
     struct vmux_args a;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, "XGROUP");
-    vmux_args_cstr(&a, "DESTROY");
-    vmux_args_str(&a, key);
-    vmux_args_str(&a, group);
-    return vmux_typed_run_into(m, opts, &a, true, vmux_conv_bool, destroyed, sizeof(bool), NULL);
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, "XGROUP");
+    vmux__args_cstr(&a, "DESTROY");
+    vmux__args_str(&a, key);
+    vmux__args_str(&a, group);
+    return vmux__typed_run_into(m, opts, &a, true, vmux__conv_bool, destroyed, sizeof(bool), NULL);
 }
 
 /* key group ids... with ids required. */
@@ -619,9 +619,9 @@ static int build_ids(struct vmux_args *a, const char *cmd, vmux_str key, const v
 {
     if (ids == NULL || n == 0)
         return VMUX_ERR_INVALID_ARG;
-    vmux_args_key_command(a, cmd, key);
+    vmux__args_key_command(a, cmd, key);
     if (group != NULL)
-        vmux_args_str(a, *group);
+        vmux__args_str(a, *group);
     add_strs(a, ids, n);
     return 0;
 }
@@ -641,14 +641,14 @@ int vmux_xack_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str g
 {
     struct vmux_args a;
     int rc = build_ids(&a, "XACK", key, &group, ids, n);
-    return rc != 0 ? rc : vmux_typed_async(m, opts, &a, true, cb, userdata);
+    return rc != 0 ? rc : vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 /* key group: the start of XPENDING, XCLAIM and XAUTOCLAIM. */
 static void group_command(struct vmux_args *a, const char *cmd, vmux_str key, vmux_str group)
 {
-    vmux_args_key_command(a, cmd, key);
-    vmux_args_str(a, group);
+    vmux__args_key_command(a, cmd, key);
+    vmux__args_str(a, group);
 }
 
 int vmux_xpending(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
@@ -656,8 +656,8 @@ int vmux_xpending(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str gro
 {
     struct vmux_args a;
     group_command(&a, "XPENDING", key, group);
-    return vmux_typed_run_into(m, opts, &a, true, conv_summary, summary,
-                               sizeof(vmux_xpending_summary), release_summary);
+    return vmux__typed_run_into(m, opts, &a, true, conv_summary, summary,
+                                sizeof(vmux_xpending_summary), release_summary);
 }
 
 int vmux_xpending_range(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
@@ -671,16 +671,16 @@ int vmux_xpending_range(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_s
     struct vmux_args a;
     group_command(&a, "XPENDING", key, group);
     if (min_idle_ms > 0) {
-        vmux_args_cstr(&a, "IDLE");
-        vmux_args_int(&a, min_idle_ms);
+        vmux__args_cstr(&a, "IDLE");
+        vmux__args_int(&a, min_idle_ms);
     }
     add_id(&a, start, "-");
     add_id(&a, end, "+");
-    vmux_args_int(&a, count);
+    vmux__args_int(&a, count);
     if (consumer.ptr != NULL)
-        vmux_args_str(&a, consumer);
-    return vmux_typed_run_into(m, opts, &a, true, conv_pending, entries,
-                               sizeof(vmux_xpending_array), release_pendings);
+        vmux__args_str(&a, consumer);
+    return vmux__typed_run_into(m, opts, &a, true, conv_pending, entries,
+                                sizeof(vmux_xpending_array), release_pendings);
 }
 
 /* ---- claiming ---- */
@@ -695,8 +695,8 @@ int vmux_xclaim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
     group_command(&a, "XCLAIM", key, group);
-    vmux_args_str(&a, consumer);
-    vmux_args_int(&a, min_idle_ms);
+    vmux__args_str(&a, consumer);
+    vmux__args_int(&a, min_idle_ms);
     add_strs(&a, ids, n);
     return run_entries(m, opts, &a, false, entries);
 }
@@ -767,15 +767,15 @@ int vmux_xautoclaim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str g
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
     group_command(&a, "XAUTOCLAIM", key, group);
-    vmux_args_str(&a, consumer);
-    vmux_args_int(&a, min_idle_ms);
+    vmux__args_str(&a, consumer);
+    vmux__args_int(&a, min_idle_ms);
     add_id(&a, start, "0-0");
     if (count > 0) {
-        vmux_args_cstr(&a, "COUNT");
-        vmux_args_int(&a, count);
+        vmux__args_cstr(&a, "COUNT");
+        vmux__args_int(&a, count);
     }
     vmux_reply *r;
-    int rc = vmux_typed_call(m, opts, &a, false, &r);
+    int rc = vmux__typed_call(m, opts, &a, false, &r);
     if (rc == 0)
         rc = parse_autoclaim(r, &c);
     if (rc == 0)
@@ -794,7 +794,7 @@ int vmux_xtrim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_stream_tri
     if (!trim_valid(&trim, false))
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
-    vmux_args_key_command(&a, "XTRIM", key);
+    vmux__args_key_command(&a, "XTRIM", key);
     add_trim(&a, &trim);
     return run_int(m, opts, &a, !trim.approximate, removed);
 }

@@ -17,14 +17,14 @@ static bool add_expiry(struct vmux_args *a, vmux_expiry e, bool for_set)
     case VMUX_EXPIRY_MS:
     case VMUX_EXPIRY_AT_SECONDS:
     case VMUX_EXPIRY_AT_MS:
-        vmux_args_cstr(a, words[e.kind]);
-        vmux_args_int(a, e.value);
+        vmux__args_cstr(a, words[e.kind]);
+        vmux__args_int(a, e.value);
         return true;
     case VMUX_EXPIRY_KEEP:
     case VMUX_EXPIRY_PERSIST:
         if (for_set != (e.kind == VMUX_EXPIRY_KEEP))
             return false;
-        vmux_args_cstr(a, words[e.kind]);
+        vmux__args_cstr(a, words[e.kind]);
         return true;
     }
     return false;
@@ -36,8 +36,8 @@ int vmux_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value
     vmux_bytes ignored;
     if (value != NULL)
         memset(value, 0, sizeof(*value));
-    vmux_args_key_command(&a, "GET", key);
-    int rc = vmux_typed_run(m, opts, &a, true, vmux_conv_bytes, value ? value : &ignored);
+    vmux__args_key_command(&a, "GET", key);
+    int rc = vmux__typed_run(m, opts, &a, true, vmux__conv_bytes, value ? value : &ignored);
     if (value == NULL)
         vmux_bytes_free(&ignored);
     return rc;
@@ -47,21 +47,21 @@ int vmux_get_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_
                    void *userdata)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "GET", key);
-    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+    vmux__args_key_command(&a, "GET", key);
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 /* Builds SET key value [expiry] [NX|XX] [GET]; false when the options are not valid. */
 static bool build_set(struct vmux_args *a, vmux_str key, vmux_str value, vmux_expiry expiry,
                       vmux_cond when, bool get)
 {
-    vmux_args_key_command(a, "SET", key);
-    vmux_args_str(a, value);
-    bool ok = add_expiry(a, expiry, true) && vmux_args_cond(a, when, VMUX_COND_XX);
+    vmux__args_key_command(a, "SET", key);
+    vmux__args_str(a, value);
+    bool ok = add_expiry(a, expiry, true) && vmux__args_cond(a, when, VMUX_COND_XX);
     if (get)
-        vmux_args_cstr(a, "GET");
+        vmux__args_cstr(a, "GET");
     if (!ok)
-        vmux_args_free(a);
+        vmux__args_free(a);
     return ok;
 }
 
@@ -74,7 +74,7 @@ int vmux_set(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value, v
         *was_set = false;
     if (!build_set(&a, key, value, expiry, when, false))
         return VMUX_ERR_INVALID_ARG;
-    int rc = vmux_typed_run(m, opts, &a, when == VMUX_COND_ALWAYS, vmux_conv_bool, &set);
+    int rc = vmux__typed_run(m, opts, &a, when == VMUX_COND_ALWAYS, vmux__conv_bool, &set);
     if (was_set != NULL)
         *was_set = rc == 0 && set;
     return rc;
@@ -86,7 +86,7 @@ int vmux_set_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str va
     struct vmux_args a;
     if (!build_set(&a, key, value, expiry, when, false))
         return VMUX_ERR_INVALID_ARG;
-    return vmux_typed_async(m, opts, &a, when == VMUX_COND_ALWAYS, cb, userdata);
+    return vmux__typed_async(m, opts, &a, when == VMUX_COND_ALWAYS, cb, userdata);
 }
 
 int vmux_set_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
@@ -97,7 +97,7 @@ int vmux_set_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str valu
         memset(old, 0, sizeof(*old));
     if (!build_set(&a, key, value, expiry, when, true))
         return VMUX_ERR_INVALID_ARG;
-    return vmux_run_bytes(m, opts, &a, false, old);
+    return vmux__run_bytes(m, opts, &a, false, old);
 }
 
 int vmux_getex(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_expiry expiry,
@@ -106,19 +106,19 @@ int vmux_getex(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_expiry exp
     struct vmux_args a;
     if (value != NULL)
         memset(value, 0, sizeof(*value));
-    vmux_args_key_command(&a, "GETEX", key);
+    vmux__args_key_command(&a, "GETEX", key);
     if (!add_expiry(&a, expiry, false)) {
-        vmux_args_free(&a);
+        vmux__args_free(&a);
         return VMUX_ERR_INVALID_ARG;
     }
-    return vmux_run_bytes(m, opts, &a, true, value);
+    return vmux__run_bytes(m, opts, &a, true, value);
 }
 
 int vmux_getdel(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "GETDEL", key);
-    return vmux_run_bytes(m, opts, &a, false, value);
+    vmux__args_key_command(&a, "GETDEL", key);
+    return vmux__run_bytes(m, opts, &a, false, value);
 }
 
 int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
@@ -130,11 +130,11 @@ int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
     vmux_bytes_array ignored;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, "MGET");
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, "MGET");
     for (size_t i = 0; i < n; i++)
-        vmux_args_str(&a, keys[i]);
-    int rc = vmux_typed_run(m, opts, &a, true, vmux_conv_bytes_array, values ? values : &ignored);
+        vmux__args_str(&a, keys[i]);
+    int rc = vmux__typed_run(m, opts, &a, true, vmux__conv_bytes_array, values ? values : &ignored);
     if (values == NULL)
         vmux_bytes_array_free(&ignored);
     return rc;
@@ -147,13 +147,13 @@ static int run_mset(vmux *m, const vmux_callopts *opts, const char *cmd, const v
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
     bool set;
-    vmux_args_init(&a);
-    vmux_args_cstr(&a, cmd);
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, cmd);
     for (size_t i = 0; i < n; i++) {
-        vmux_args_str(&a, keys[i]);
-        vmux_args_str(&a, values[i]);
+        vmux__args_str(&a, keys[i]);
+        vmux__args_str(&a, values[i]);
     }
-    int rc = vmux_typed_run(m, opts, &a, all_set == NULL, vmux_conv_bool, &set);
+    int rc = vmux__typed_run(m, opts, &a, all_set == NULL, vmux__conv_bool, &set);
     if (all_set != NULL)
         *all_set = rc == 0 && set;
     return rc;
@@ -183,10 +183,10 @@ static int run_int(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str
     int64_t ignored;
     if (result != NULL)
         *result = 0;
-    vmux_args_key_command(&a, cmd, key);
+    vmux__args_key_command(&a, cmd, key);
     if (arg != NULL)
-        vmux_args_int(&a, *arg);
-    return vmux_typed_run(m, opts, &a, idempotent, vmux_conv_int, result ? result : &ignored);
+        vmux__args_int(&a, *arg);
+    return vmux__typed_run(m, opts, &a, idempotent, vmux__conv_int, result ? result : &ignored);
 }
 
 int vmux_incr(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *result)
@@ -215,9 +215,9 @@ int vmux_incrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, double by
     double ignored;
     if (result != NULL)
         *result = 0;
-    vmux_args_key_command(&a, "INCRBYFLOAT", key);
-    vmux_args_double(&a, by);
-    return vmux_typed_run(m, opts, &a, false, vmux_conv_double, result ? result : &ignored);
+    vmux__args_key_command(&a, "INCRBYFLOAT", key);
+    vmux__args_double(&a, by);
+    return vmux__typed_run(m, opts, &a, false, vmux__conv_double, result ? result : &ignored);
 }
 
 int vmux_append(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value, int64_t *length)
@@ -226,9 +226,9 @@ int vmux_append(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value
     int64_t ignored;
     if (length != NULL)
         *length = 0;
-    vmux_args_key_command(&a, "APPEND", key);
-    vmux_args_str(&a, value);
-    return vmux_typed_run(m, opts, &a, false, vmux_conv_int, length ? length : &ignored);
+    vmux__args_key_command(&a, "APPEND", key);
+    vmux__args_str(&a, value);
+    return vmux__typed_run(m, opts, &a, false, vmux__conv_int, length ? length : &ignored);
 }
 
 int vmux_strlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length)

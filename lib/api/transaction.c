@@ -194,7 +194,7 @@ static int exec_block(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *com
     vmux_reply *r = NULL;
     if (rc == 0)
         rc = vmux__call_block(m, opts, block.data, block.len, (uint32_t)tx->ncmds + 2, &r);
-    vmux_buf_free(&block);
+    vmux__buf_free(&block);
     *committed = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY;
     if (rc == 0 && !*committed) {
         vmux_reply_free(r); /* EXEC answered nil: cannot happen without WATCH */
@@ -222,7 +222,7 @@ static void emit(struct gen *g, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(line) || vmux_buf_append(&g->src, line, (size_t)n) != 0)
+    if (n < 0 || (size_t)n >= sizeof(line) || vmux__buf_append(&g->src, line, (size_t)n) != 0)
         g->failed = true;
 }
 
@@ -296,7 +296,7 @@ static int exec_script(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *co
     }
     *replies = r;
     vmux_script_free(s);
-    vmux_buf_free(&g.src);
+    vmux__buf_free(&g.src);
     free(g.argv);
     return rc;
 }

@@ -17,7 +17,7 @@ struct vmux_numbers {
     char slots[32][32];
 };
 
-void vmux_args_init(struct vmux_args *a)
+void vmux__args_init(struct vmux_args *a)
 {
     memset(a, 0, sizeof(*a));
     a->cap = VMUX_ARGS_INLINE;
@@ -25,14 +25,14 @@ void vmux_args_init(struct vmux_args *a)
     a->lens = a->lens_inline;
 }
 
-void vmux_args_key_command(struct vmux_args *a, const char *cmd, vmux_str key)
+void vmux__args_key_command(struct vmux_args *a, const char *cmd, vmux_str key)
 {
-    vmux_args_init(a);
-    vmux_args_cstr(a, cmd);
-    vmux_args_str(a, key);
+    vmux__args_init(a);
+    vmux__args_cstr(a, cmd);
+    vmux__args_str(a, key);
 }
 
-void vmux_args_free(struct vmux_args *a)
+void vmux__args_free(struct vmux_args *a)
 {
     if (a->argv != a->argv_inline) {
         free(a->argv);
@@ -70,7 +70,7 @@ static bool grow(struct vmux_args *a)
     return true;
 }
 
-void vmux_args_add(struct vmux_args *a, const void *p, size_t len)
+void vmux__args_add(struct vmux_args *a, const void *p, size_t len)
 {
     if (a->error != 0)
         return;
@@ -83,14 +83,14 @@ void vmux_args_add(struct vmux_args *a, const void *p, size_t len)
     a->argc++;
 }
 
-void vmux_args_str(struct vmux_args *a, vmux_str s)
+void vmux__args_str(struct vmux_args *a, vmux_str s)
 {
-    vmux_args_add(a, s.ptr, s.len);
+    vmux__args_add(a, s.ptr, s.len);
 }
 
-void vmux_args_cstr(struct vmux_args *a, const char *s)
+void vmux__args_cstr(struct vmux_args *a, const char *s)
 {
-    vmux_args_add(a, s, strlen(s));
+    vmux__args_add(a, s, strlen(s));
 }
 
 static char *number_slot(struct vmux_args *a)
@@ -110,14 +110,14 @@ static char *number_slot(struct vmux_args *a)
     return a->more->slots[a->more->used++];
 }
 
-void vmux_args_int(struct vmux_args *a, int64_t v)
+void vmux__args_int(struct vmux_args *a, int64_t v)
 {
     char *slot = number_slot(a);
     if (slot != NULL)
-        vmux_args_add(a, slot, (size_t)snprintf(slot, 32, "%" PRId64, v));
+        vmux__args_add(a, slot, (size_t)snprintf(slot, 32, "%" PRId64, v));
 }
 
-void vmux_args_double(struct vmux_args *a, double v)
+void vmux__args_double(struct vmux_args *a, double v)
 {
     if (v != v) { /* NaN: no command takes it */
         a->error = a->error != 0 ? a->error : VMUX_ERR_INVALID_ARG;
@@ -134,17 +134,17 @@ void vmux_args_double(struct vmux_args *a, double v)
         if (strtod(slot, NULL) == v)
             break;
     }
-    vmux_args_add(a, slot, (size_t)n);
+    vmux__args_add(a, slot, (size_t)n);
 }
 
-bool vmux_args_cond(struct vmux_args *a, vmux_cond cond, vmux_cond max)
+bool vmux__args_cond(struct vmux_args *a, vmux_cond cond, vmux_cond max)
 {
     static const char *const words[][2] = {{NULL, NULL}, {"NX", NULL}, {"XX", NULL}, {"GT", NULL},
                                            {"LT", NULL}, {"XX", "GT"}, {"XX", "LT"}};
     if ((unsigned)cond > (unsigned)max || (unsigned)max > VMUX_COND_XX_LT)
         return false;
     for (int i = 0; i < 2 && words[cond][i] != NULL; i++)
-        vmux_args_cstr(a, words[cond][i]);
+        vmux__args_cstr(a, words[cond][i]);
     return true;
 }
 
@@ -157,68 +157,68 @@ static vmux_callopts with_safety(const vmux_callopts *opts, bool idempotent)
     return o;
 }
 
-int vmux_typed_call(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                    vmux_reply **out)
+int vmux__typed_call(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                     vmux_reply **out)
 {
     *out = NULL;
     vmux_callopts o = with_safety(opts, idempotent);
     int rc = a->error != 0 ? a->error : vmux_call(m, &o, a->argc, a->argv, a->lens, out);
-    vmux_args_free(a);
+    vmux__args_free(a);
     return rc;
 }
 
-int vmux_typed_async(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                     vmux_reply_cb cb, void *userdata)
+int vmux__typed_async(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                      vmux_reply_cb cb, void *userdata)
 {
     vmux_callopts o = with_safety(opts, idempotent);
     int rc =
         a->error != 0 ? a->error : vmux_call_async(m, &o, a->argc, a->argv, a->lens, cb, userdata);
-    vmux_args_free(a);
+    vmux__args_free(a);
     return rc;
 }
 
-int vmux_typed_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                   vmux_convert_fn convert, void *out)
+int vmux__typed_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                    vmux_convert_fn convert, void *out)
 {
     vmux_reply *r;
-    int rc = vmux_typed_call(m, opts, a, idempotent, &r);
+    int rc = vmux__typed_call(m, opts, a, idempotent, &r);
     if (rc == 0)
         rc = convert(r, out);
     vmux_reply_free(r);
     return rc;
 }
 
-int vmux_conv_bytes(const vmux_reply *r, void *out)
+int vmux__conv_bytes(const vmux_reply *r, void *out)
 {
     return vmux_reply_to_bytes(r, out);
 }
 
-int vmux_conv_int(const vmux_reply *r, void *out)
+int vmux__conv_int(const vmux_reply *r, void *out)
 {
     return vmux_reply_to_int(r, out);
 }
 
-int vmux_conv_double(const vmux_reply *r, void *out)
+int vmux__conv_double(const vmux_reply *r, void *out)
 {
     return vmux_reply_to_double(r, out);
 }
 
-int vmux_conv_bool(const vmux_reply *r, void *out)
+int vmux__conv_bool(const vmux_reply *r, void *out)
 {
     return vmux_reply_to_bool(r, out);
 }
 
-int vmux_conv_bytes_array(const vmux_reply *r, void *out)
+int vmux__conv_bytes_array(const vmux_reply *r, void *out)
 {
     return vmux_reply_to_bytes_array(r, out);
 }
 
-int vmux_conv_scored_array(const vmux_reply *r, void *out)
+int vmux__conv_scored_array(const vmux_reply *r, void *out)
 {
     return vmux_reply_to_scored_array(r, out);
 }
 
-int vmux_conv_ok(const vmux_reply *r, void *out)
+int vmux__conv_ok(const vmux_reply *r, void *out)
 {
     (void)out;
     if (r == NULL)
@@ -226,7 +226,7 @@ int vmux_conv_ok(const vmux_reply *r, void *out)
     return vmux_reply_get_kind(r) == VMUX_REPLY_STATUS ? 0 : VMUX_ERR_PROTOCOL;
 }
 
-vmux_callopts vmux_blocking_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms)
+vmux_callopts vmux__blocking_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms)
 {
     vmux_callopts o = vmux__callopts_copy(opts);
     if (m == NULL || o.size == 0 || o.timeout_ms < 0)
@@ -238,8 +238,8 @@ vmux_callopts vmux_blocking_opts(vmux *m, const vmux_callopts *opts, int64_t blo
     return o;
 }
 
-int vmux_typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                        vmux_convert_fn convert, void *out, size_t size, void (*release)(void *))
+int vmux__typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                         vmux_convert_fn convert, void *out, size_t size, void (*release)(void *))
 {
     union {
         int64_t i;
@@ -253,7 +253,7 @@ int vmux_typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a,
     VMUX_ASSERT(out != NULL || size <= sizeof(ignored));
     void *dst = out != NULL ? out : &ignored;
     memset(dst, 0, size);
-    int rc = vmux_typed_run(m, opts, a, idempotent, convert, dst);
+    int rc = vmux__typed_run(m, opts, a, idempotent, convert, dst);
     if (out == NULL && release != NULL)
         release(&ignored);
     return rc;
@@ -274,29 +274,29 @@ static void release_scored(void *v)
     vmux_scored_array_free(v);
 }
 
-int vmux_run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                 int64_t *out)
+int vmux__run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                  int64_t *out)
 {
-    return vmux_typed_run_into(m, opts, a, idempotent, vmux_conv_int, out, sizeof(*out), NULL);
+    return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_int, out, sizeof(*out), NULL);
 }
 
-int vmux_run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                   vmux_bytes *out)
+int vmux__run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                    vmux_bytes *out)
 {
-    return vmux_typed_run_into(m, opts, a, idempotent, vmux_conv_bytes, out, sizeof(*out),
-                               release_bytes);
+    return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_bytes, out, sizeof(*out),
+                                release_bytes);
 }
 
-int vmux_run_bytes_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                         vmux_bytes_array *out)
+int vmux__run_bytes_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                          vmux_bytes_array *out)
 {
-    return vmux_typed_run_into(m, opts, a, idempotent, vmux_conv_bytes_array, out, sizeof(*out),
-                               release_bytes_array);
+    return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_bytes_array, out, sizeof(*out),
+                                release_bytes_array);
 }
 
-int vmux_run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                    vmux_scored_array *out)
+int vmux__run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                     vmux_scored_array *out)
 {
-    return vmux_typed_run_into(m, opts, a, idempotent, vmux_conv_scored_array, out, sizeof(*out),
-                               release_scored);
+    return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_scored_array, out, sizeof(*out),
+                                release_scored);
 }

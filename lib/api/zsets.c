@@ -137,10 +137,10 @@ static bool zadd_head(struct vmux_args *a, vmux_str key, vmux_cond cond, bool ch
 {
     if (!zadd_cond_valid(cond))
         return false;
-    vmux_args_key_command(a, "ZADD", key);
-    vmux_args_cond(a, cond, VMUX_COND_XX_LT);
+    vmux__args_key_command(a, "ZADD", key);
+    vmux__args_cond(a, cond, VMUX_COND_XX_LT);
     if (ch)
-        vmux_args_cstr(a, "CH");
+        vmux__args_cstr(a, "CH");
     return true;
 }
 
@@ -166,8 +166,8 @@ static int build_zadd(struct vmux_args *a, char (**scores)[32], vmux_str key,
     }
     zadd_head(a, key, cond, ch);
     for (size_t i = 0; i < n; i++) {
-        vmux_args_cstr(a, text[i]);
-        vmux_args_str(a, items[i].member);
+        vmux__args_cstr(a, text[i]);
+        vmux__args_str(a, items[i].member);
     }
     *scores = text;
     return 0;
@@ -183,7 +183,7 @@ int vmux_zadd(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zmemb
     int rc = build_zadd(&a, &scores, key, items, n, cond, count_changed);
     if (rc != 0)
         return rc;
-    rc = vmux_run_int(m, opts, &a, cond == VMUX_COND_ALWAYS, count);
+    rc = vmux__run_int(m, opts, &a, cond == VMUX_COND_ALWAYS, count);
     free(scores);
     return rc;
 }
@@ -196,7 +196,7 @@ int vmux_zadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux
     int rc = build_zadd(&a, &scores, key, items, n, cond, count_changed);
     if (rc != 0)
         return rc;
-    rc = vmux_typed_async(m, opts, &a, cond == VMUX_COND_ALWAYS, cb, userdata);
+    rc = vmux__typed_async(m, opts, &a, cond == VMUX_COND_ALWAYS, cb, userdata);
     free(scores);
     return rc;
 }
@@ -237,7 +237,7 @@ static int run_score(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bo
         *score = 0;
     if (found != NULL)
         *found = false;
-    return vmux_typed_run(m, opts, a, idempotent, conv_score, &o);
+    return vmux__typed_run(m, opts, a, idempotent, conv_score, &o);
 }
 
 int vmux_zadd_incr(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
@@ -251,9 +251,9 @@ int vmux_zadd_incr(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str me
         *applied = false;
     if (!format_score(text, sizeof(text), "", increment) || !zadd_head(&a, key, cond, false))
         return VMUX_ERR_INVALID_ARG;
-    vmux_args_cstr(&a, "INCR");
-    vmux_args_cstr(&a, text);
-    vmux_args_str(&a, member);
+    vmux__args_cstr(&a, "INCR");
+    vmux__args_cstr(&a, text);
+    vmux__args_str(&a, member);
     return run_score(m, opts, &a, false, score, applied);
 }
 
@@ -267,18 +267,18 @@ int vmux_zincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str memb
     *dst = 0;
     if (!format_score(text, sizeof(text), "", increment))
         return VMUX_ERR_INVALID_ARG;
-    vmux_args_key_command(&a, "ZINCRBY", key);
-    vmux_args_cstr(&a, text);
-    vmux_args_str(&a, member);
-    return vmux_typed_run(m, opts, &a, false, vmux_conv_double, dst);
+    vmux__args_key_command(&a, "ZINCRBY", key);
+    vmux__args_cstr(&a, text);
+    vmux__args_str(&a, member);
+    return vmux__typed_run(m, opts, &a, false, vmux__conv_double, dst);
 }
 
 int vmux_zscore(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member, double *score,
                 bool *found)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "ZSCORE", key);
-    vmux_args_str(&a, member);
+    vmux__args_key_command(&a, "ZSCORE", key);
+    vmux__args_str(&a, member);
     return run_score(m, opts, &a, true, score, found);
 }
 
@@ -286,9 +286,9 @@ int vmux_zscore_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str
                       vmux_reply_cb cb, void *userdata)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "ZSCORE", key);
-    vmux_args_str(&a, member);
-    return vmux_typed_async(m, opts, &a, true, cb, userdata);
+    vmux__args_key_command(&a, "ZSCORE", key);
+    vmux__args_str(&a, member);
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 /* Where ZMSCORE's n scores-or-nils go. */
@@ -332,10 +332,10 @@ int vmux_zmscore(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_st
     if (members == NULL || n == 0)
         return VMUX_ERR_INVALID_ARG;
     mscore_zero(&o);
-    vmux_args_key_command(&a, "ZMSCORE", key);
+    vmux__args_key_command(&a, "ZMSCORE", key);
     for (size_t i = 0; i < n; i++)
-        vmux_args_str(&a, members[i]);
-    return vmux_typed_run(m, opts, &a, true, conv_mscore, &o);
+        vmux__args_str(&a, members[i]);
+    return vmux__typed_run(m, opts, &a, true, conv_mscore, &o);
 }
 
 /* Where a ZRANK/ZREVRANK reply goes: rank, or [rank, score] WITHSCORE, or nil. */
@@ -370,11 +370,11 @@ static int run_rank(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_st
 {
     struct vmux_args a;
     struct rank_out o = {.withscore = score != NULL};
-    vmux_args_key_command(&a, cmd, key);
-    vmux_args_str(&a, member);
+    vmux__args_key_command(&a, cmd, key);
+    vmux__args_str(&a, member);
     if (o.withscore)
-        vmux_args_cstr(&a, "WITHSCORE");
-    int rc = vmux_typed_run(m, opts, &a, true, conv_rank, &o);
+        vmux__args_cstr(&a, "WITHSCORE");
+    int rc = vmux__typed_run(m, opts, &a, true, conv_rank, &o);
     if (rc != 0)
         o = (struct rank_out){0};
     if (rank != NULL)
@@ -428,20 +428,20 @@ static int build_zrange(struct vmux_args *a, struct range_text *t, vmux_str key,
         range_text_free(t);
         return VMUX_ERR_INVALID_ARG;
     }
-    vmux_args_key_command(a, "ZRANGE", key);
-    vmux_args_add(a, t->bound[0].ptr, t->bound[0].len);
-    vmux_args_add(a, t->bound[1].ptr, t->bound[1].len);
+    vmux__args_key_command(a, "ZRANGE", key);
+    vmux__args_add(a, t->bound[0].ptr, t->bound[0].len);
+    vmux__args_add(a, t->bound[1].ptr, t->bound[1].len);
     if (by != BY_INDEX)
-        vmux_args_cstr(a, by == BY_SCORE ? "BYSCORE" : "BYLEX");
+        vmux__args_cstr(a, by == BY_SCORE ? "BYSCORE" : "BYLEX");
     if (range->rev)
-        vmux_args_cstr(a, "REV");
+        vmux__args_cstr(a, "REV");
     if (range->limit) {
-        vmux_args_cstr(a, "LIMIT");
-        vmux_args_int(a, range->offset);
-        vmux_args_int(a, range->count < 0 ? -1 : range->count);
+        vmux__args_cstr(a, "LIMIT");
+        vmux__args_int(a, range->offset);
+        vmux__args_int(a, range->count < 0 ? -1 : range->count);
     }
     if (withscores)
-        vmux_args_cstr(a, "WITHSCORES");
+        vmux__args_cstr(a, "WITHSCORES");
     return 0;
 }
 
@@ -456,7 +456,7 @@ int vmux_zrange(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zra
     int rc = build_zrange(&a, &t, key, range, false);
     if (rc != 0)
         return rc;
-    rc = vmux_typed_run(m, opts, &a, true, vmux_conv_bytes_array, dst);
+    rc = vmux__typed_run(m, opts, &a, true, vmux__conv_bytes_array, dst);
     range_text_free(&t);
     if (members == NULL)
         vmux_bytes_array_free(&ignored);
@@ -473,7 +473,7 @@ int vmux_zrange_withscores(vmux *m, const vmux_callopts *opts, vmux_str key,
     int rc = build_zrange(&a, &t, key, range, true);
     if (rc != 0)
         return rc;
-    rc = vmux_run_scored(m, opts, &a, true, items);
+    rc = vmux__run_scored(m, opts, &a, true, items);
     range_text_free(&t);
     return rc;
 }
@@ -487,7 +487,7 @@ int vmux_zrange_async(vmux *m, const vmux_callopts *opts, vmux_str key,
     int rc = build_zrange(&a, &t, key, range, withscores);
     if (rc != 0)
         return rc;
-    rc = vmux_typed_async(m, opts, &a, true, cb, userdata);
+    rc = vmux__typed_async(m, opts, &a, true, cb, userdata);
     range_text_free(&t);
     return rc;
 }
@@ -500,17 +500,17 @@ int vmux_zrem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *
         *removed = 0;
     if (members == NULL || n == 0)
         return VMUX_ERR_INVALID_ARG;
-    vmux_args_key_command(&a, "ZREM", key);
+    vmux__args_key_command(&a, "ZREM", key);
     for (size_t i = 0; i < n; i++)
-        vmux_args_str(&a, members[i]);
-    return vmux_run_int(m, opts, &a, true, removed);
+        vmux__args_str(&a, members[i]);
+    return vmux__run_int(m, opts, &a, true, removed);
 }
 
 int vmux_zcard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
 {
     struct vmux_args a;
-    vmux_args_key_command(&a, "ZCARD", key);
-    return vmux_run_int(m, opts, &a, true, count);
+    vmux__args_key_command(&a, "ZCARD", key);
+    return vmux__run_int(m, opts, &a, true, count);
 }
 
 int vmux_zcount(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound min, vmux_zbound max,
@@ -529,10 +529,10 @@ int vmux_zcount(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound mi
     }
     if (rc != 0)
         return rc;
-    vmux_args_key_command(&a, "ZCOUNT", key);
-    vmux_args_add(&a, t[0].ptr, t[0].len);
-    vmux_args_add(&a, t[1].ptr, t[1].len);
-    return vmux_run_int(m, opts, &a, true, count);
+    vmux__args_key_command(&a, "ZCOUNT", key);
+    vmux__args_add(&a, t[0].ptr, t[0].len);
+    vmux__args_add(&a, t[1].ptr, t[1].len);
+    return vmux__run_int(m, opts, &a, true, count);
 }
 
 static int zpop(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key, int64_t count,
@@ -543,9 +543,9 @@ static int zpop(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str ke
         *items = (vmux_scored_array){0};
     if (count < 0)
         return VMUX_ERR_INVALID_ARG;
-    vmux_args_key_command(&a, cmd, key);
-    vmux_args_int(&a, count);
-    return vmux_run_scored(m, opts, &a, false, items);
+    vmux__args_key_command(&a, cmd, key);
+    vmux__args_int(&a, count);
+    return vmux__run_scored(m, opts, &a, false, items);
 }
 
 int vmux_zpopmin(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,

@@ -33,7 +33,7 @@ static char *grow(struct vmux_buf *b, size_t cap)
     return grown;
 }
 
-int vmux_buf_reserve(struct vmux_buf *b, size_t more)
+int vmux__buf_reserve(struct vmux_buf *b, size_t more)
 {
     if (b->off > 0 && b->off == b->len) {
         forget(b);
@@ -55,9 +55,9 @@ int vmux_buf_reserve(struct vmux_buf *b, size_t more)
     return 0;
 }
 
-int vmux_buf_append(struct vmux_buf *b, const char *data, size_t len)
+int vmux__buf_append(struct vmux_buf *b, const char *data, size_t len)
 {
-    int rc = vmux_buf_reserve(b, len);
+    int rc = vmux__buf_reserve(b, len);
     if (rc != 0)
         return rc;
     memcpy(b->data + b->len, data, len);
@@ -65,15 +65,15 @@ int vmux_buf_append(struct vmux_buf *b, const char *data, size_t len)
     return 0;
 }
 
-void vmux_buf_drained(struct vmux_buf *b)
+void vmux__buf_drained(struct vmux_buf *b)
 {
     forget(b);
     b->off = b->len = 0;
     if (b->cap > SHRINK_ABOVE)
-        vmux_buf_free(b);
+        vmux__buf_free(b);
 }
 
-void vmux_buf_free(struct vmux_buf *b)
+void vmux__buf_free(struct vmux_buf *b)
 {
     forget(b);
     free(b->data);

@@ -21,16 +21,16 @@ struct vmux_buf {
 };
 
 /* Makes room for more bytes after len. Returns 0 or VMUX_ERR_NOMEM. */
-int vmux_buf_reserve(struct vmux_buf *b, size_t more);
+int vmux__buf_reserve(struct vmux_buf *b, size_t more);
 
 /* Appends bytes. Returns 0 or VMUX_ERR_NOMEM. */
-int vmux_buf_append(struct vmux_buf *b, const char *data, size_t len);
+int vmux__buf_append(struct vmux_buf *b, const char *data, size_t len);
 
 /* Marks everything consumed (wiping it first if the buffer is secret), and gives memory back if the
  * buffer had grown large. */
-void vmux_buf_drained(struct vmux_buf *b);
+void vmux__buf_drained(struct vmux_buf *b);
 
 /* Frees the buffer's memory, wiped first if the buffer is secret. */
-void vmux_buf_free(struct vmux_buf *b);
+void vmux__buf_free(struct vmux_buf *b);
 
 #endif

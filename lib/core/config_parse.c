@@ -23,7 +23,7 @@ struct parse {
     size_t errlen;
 };
 
-#define FAIL(p, ...) (vmux_errbuf_set((p)->errbuf, (p)->errlen, __VA_ARGS__), VMUX_ERR_CONFIG)
+#define FAIL(p, ...) (vmux__errbuf_set((p)->errbuf, (p)->errlen, __VA_ARGS__), VMUX_ERR_CONFIG)
 
 /* ---- low-level text helpers ---- */
 
@@ -386,7 +386,7 @@ static int apply_text(struct parse *p, const char *text)
     if (rc == 0 && p->cfg->nendpoints == 0)
         rc = FAIL(p, "no endpoint: give at least one host[:port]");
     if (rc == VMUX_ERR_NOMEM)
-        vmux_errbuf_set(p->errbuf, p->errlen, "out of memory");
+        vmux__errbuf_set(p->errbuf, p->errlen, "out of memory");
     explicit_bzero(copy, n);
     free(copy);
     return rc;
@@ -406,7 +406,7 @@ int vmux_config_parse(const char *text, vmux_config **out, char *errbuf, size_t 
     if (out != NULL)
         *out = NULL;
     if (text == NULL || out == NULL) {
-        vmux_errbuf_set(errbuf, errlen, "vmux_config_parse: text and out must not be NULL");
+        vmux__errbuf_set(errbuf, errlen, "vmux_config_parse: text and out must not be NULL");
         return VMUX_ERR_INVALID_ARG;
     }
     struct parse p = {NULL, errbuf, errlen};
@@ -414,7 +414,7 @@ int vmux_config_parse(const char *text, vmux_config **out, char *errbuf, size_t 
     if (rc == 0)
         rc = apply_text(&p, text);
     else
-        vmux_errbuf_set(errbuf, errlen, "out of memory");
+        vmux__errbuf_set(errbuf, errlen, "out of memory");
     if (rc != 0) {
         vmux_config_free(p.cfg);
         return rc;
@@ -426,12 +426,12 @@ int vmux_config_parse(const char *text, vmux_config **out, char *errbuf, size_t 
 int vmux_config_apply(vmux_config *cfg, const char *text, char *errbuf, size_t errlen)
 {
     if (cfg == NULL || text == NULL) {
-        vmux_errbuf_set(errbuf, errlen, "vmux_config_apply: cfg and text must not be NULL");
+        vmux__errbuf_set(errbuf, errlen, "vmux_config_apply: cfg and text must not be NULL");
         return VMUX_ERR_INVALID_ARG;
     }
     struct parse p = {vmux_config_dup(cfg), errbuf, errlen};
     if (p.cfg == NULL) {
-        vmux_errbuf_set(errbuf, errlen, "out of memory");
+        vmux__errbuf_set(errbuf, errlen, "out of memory");
         return VMUX_ERR_NOMEM;
     }
     int rc = apply_text(&p, text);
@@ -445,12 +445,12 @@ int vmux_config_set(vmux_config *cfg, const char *key, const char *value, char *
                     size_t errlen)
 {
     if (cfg == NULL || key == NULL || value == NULL) {
-        vmux_errbuf_set(errbuf, errlen, "vmux_config_set: cfg, key and value must not be NULL");
+        vmux__errbuf_set(errbuf, errlen, "vmux_config_set: cfg, key and value must not be NULL");
         return VMUX_ERR_INVALID_ARG;
     }
     struct parse p = {cfg, errbuf, errlen};
     int rc = set_key(&p, key, value);
     if (rc == VMUX_ERR_NOMEM)
-        vmux_errbuf_set(errbuf, errlen, "out of memory");
+        vmux__errbuf_set(errbuf, errlen, "out of memory");
     return rc;
 }

@@ -2,41 +2,41 @@
 
 #include "vmux/error.h"
 
-void vmux_count_completion(struct vmux_counters *c, int status)
+void vmux__count_completion(struct vmux_counters *c, int status)
 {
     switch (status) {
     case 0:
     case VMUX_ERR_SERVER:
-        vmux_count(&c->replied, 1);
+        vmux__count(&c->replied, 1);
         break;
     case VMUX_ERR_TIMEOUT:
-        vmux_count(&c->timed_out, 1);
+        vmux__count(&c->timed_out, 1);
         break;
     case VMUX_ERR_CONNECTION_LOST:
     case VMUX_ERR_PROTOCOL:
-        vmux_count(&c->connection_lost, 1);
+        vmux__count(&c->connection_lost, 1);
         break;
     case VMUX_ERR_CLOSED:
-        vmux_count(&c->closed, 1);
+        vmux__count(&c->closed, 1);
         break;
     default:
-        vmux_count(&c->failed_other, 1);
+        vmux__count(&c->failed_other, 1);
     }
 }
 
-bool vmux_counters_admit(struct vmux_counters *c, uint64_t len, uint64_t max_ops,
-                         uint64_t max_bytes)
+bool vmux__counters_admit(struct vmux_counters *c, uint64_t len, uint64_t max_ops,
+                          uint64_t max_bytes)
 {
     uint64_t ops = atomic_fetch_add_explicit(&c->pending, 1, memory_order_relaxed);
     uint64_t bytes = atomic_fetch_add_explicit(&c->pending_bytes, len, memory_order_relaxed);
     if (ops < max_ops && (bytes == 0 || bytes + len <= max_bytes))
         return true;
-    vmux_counters_release(c, len);
-    vmux_count(&c->refused, 1);
+    vmux__counters_release(c, len);
+    vmux__count(&c->refused, 1);
     return false;
 }
 
-void vmux_counters_release(struct vmux_counters *c, uint64_t len)
+void vmux__counters_release(struct vmux_counters *c, uint64_t len)
 {
     atomic_fetch_sub_explicit(&c->pending, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&c->pending_bytes, len, memory_order_relaxed);
@@ -47,7 +47,7 @@ static uint64_t get(const _Atomic uint64_t *v)
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-void vmux_counters_read(const struct vmux_counters *c, vmux_stats *out)
+void vmux__counters_read(const struct vmux_counters *c, vmux_stats *out)
 {
     out->submitted = get(&c->submitted);
     out->replied = get(&c->replied);

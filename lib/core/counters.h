@@ -16,18 +16,18 @@ struct vmux_counters {
     _Atomic uint64_t resent, retried, connects, connect_failures;
     _Atomic uint64_t backlog, in_flight, bytes_in, bytes_out;
     _Atomic uint64_t refused;
-    /* Admission (vmux_counters_admit): what the handle holds for callers, from the moment a
+    /* Admission (vmux__counters_admit): what the handle holds for callers, from the moment a
      * call is accepted until its op is freed. Callers add, the I/O thread subtracts. */
     _Atomic uint64_t pending, pending_bytes;
     _Atomic uint64_t subscriber_lost;
 };
 
-static inline void vmux_count(_Atomic uint64_t *c, uint64_t n)
+static inline void vmux__count(_Atomic uint64_t *c, uint64_t n)
 {
     atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-static inline void vmux_gauge(_Atomic uint64_t *g, uint64_t v)
+static inline void vmux__gauge(_Atomic uint64_t *g, uint64_t v)
 {
     atomic_store_explicit(g, v, memory_order_relaxed);
 }
@@ -37,16 +37,16 @@ static inline void vmux_gauge(_Atomic uint64_t *g, uint64_t v)
  * max_bytes (an op larger than max_bytes fits while nothing else is held). Any thread; O(1).
  * Returns false, counting a refusal, when it does not fit.
  */
-bool vmux_counters_admit(struct vmux_counters *c, uint64_t len, uint64_t max_ops,
-                         uint64_t max_bytes);
+bool vmux__counters_admit(struct vmux_counters *c, uint64_t len, uint64_t max_ops,
+                          uint64_t max_bytes);
 
-/* Gives back what vmux_counters_admit() took for an op of len bytes. */
-void vmux_counters_release(struct vmux_counters *c, uint64_t len);
+/* Gives back what vmux__counters_admit() took for an op of len bytes. */
+void vmux__counters_release(struct vmux_counters *c, uint64_t len);
 
 /* Counts one completion by its status. */
-void vmux_count_completion(struct vmux_counters *c, int status);
+void vmux__count_completion(struct vmux_counters *c, int status);
 
 /* Copies the counters into the public struct. */
-void vmux_counters_read(const struct vmux_counters *c, vmux_stats *out);
+void vmux__counters_read(const struct vmux_counters *c, vmux_stats *out);
 
 #endif

@@ -22,7 +22,7 @@ static struct vmux_deadline_class *find_class(struct vmux_deadlines *d, uint32_t
     return c;
 }
 
-int vmux_deadlines_add(struct vmux_deadlines *d, struct vmux_op *op)
+int vmux__deadlines_add(struct vmux_deadlines *d, struct vmux_op *op)
 {
     struct vmux_deadline_class *c = find_class(d, op->timeout_ms);
     if (c == NULL)
@@ -46,7 +46,7 @@ int vmux_deadlines_add(struct vmux_deadlines *d, struct vmux_op *op)
     return 0;
 }
 
-void vmux_deadline_remove(struct vmux_op *op)
+void vmux__deadline_remove(struct vmux_op *op)
 {
     struct vmux_deadline_class *c = op->dclass;
     if (c == NULL)
@@ -63,7 +63,7 @@ void vmux_deadline_remove(struct vmux_op *op)
     op->dprev = op->dnext = NULL;
 }
 
-struct vmux_op *vmux_deadlines_expired(struct vmux_deadlines *d, uint64_t now_ns)
+struct vmux_op *vmux__deadlines_expired(struct vmux_deadlines *d, uint64_t now_ns)
 {
     struct vmux_op *first = NULL;
     for (size_t i = 0; i < d->nclasses; i++) {
@@ -75,7 +75,7 @@ struct vmux_op *vmux_deadlines_expired(struct vmux_deadlines *d, uint64_t now_ns
     return first;
 }
 
-uint64_t vmux_deadlines_next(const struct vmux_deadlines *d)
+uint64_t vmux__deadlines_next(const struct vmux_deadlines *d)
 {
     uint64_t next = UINT64_MAX;
     for (size_t i = 0; i < d->nclasses; i++) {
@@ -86,7 +86,7 @@ uint64_t vmux_deadlines_next(const struct vmux_deadlines *d)
     return next;
 }
 
-void vmux_deadlines_free(struct vmux_deadlines *d)
+void vmux__deadlines_free(struct vmux_deadlines *d)
 {
     for (size_t i = 0; i < d->nclasses; i++)
         free(d->classes[i]);

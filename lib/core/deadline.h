@@ -28,21 +28,21 @@ struct vmux_deadlines {
  * Indexes op under its timeout_ms; op->deadline_ns must be set. Returns 0, or VMUX_ERR_NOMEM
  * when a new class cannot be allocated.
  */
-int vmux_deadlines_add(struct vmux_deadlines *d, struct vmux_op *op);
+int vmux__deadlines_add(struct vmux_deadlines *d, struct vmux_op *op);
 
 /* Removes op from the index; nothing happens if it is not indexed. */
-void vmux_deadline_remove(struct vmux_op *op);
+void vmux__deadline_remove(struct vmux_op *op);
 
 /*
  * Returns the indexed op with the earliest deadline at or before now_ns, or NULL. The caller
  * completes it (which removes it) and asks again.
  */
-struct vmux_op *vmux_deadlines_expired(struct vmux_deadlines *d, uint64_t now_ns);
+struct vmux_op *vmux__deadlines_expired(struct vmux_deadlines *d, uint64_t now_ns);
 
 /* Returns the earliest deadline in the index, or UINT64_MAX when it is empty. */
-uint64_t vmux_deadlines_next(const struct vmux_deadlines *d);
+uint64_t vmux__deadlines_next(const struct vmux_deadlines *d);
 
 /* Frees the classes (the ops are not touched). */
-void vmux_deadlines_free(struct vmux_deadlines *d);
+void vmux__deadlines_free(struct vmux_deadlines *d);
 
 #endif

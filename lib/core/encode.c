@@ -64,7 +64,7 @@ static int encoded_size(int argc, const char *const *argv, const size_t *argvlen
     return 0;
 }
 
-int vmux_encode_op(int argc, const char *const *argv, const size_t *argvlen, struct vmux_op **out)
+int vmux__encode_op(int argc, const char *const *argv, const size_t *argvlen, struct vmux_op **out)
 {
     size_t size, cache[LEN_CACHE];
     if (argc < 1 || argv == NULL)
@@ -72,7 +72,7 @@ int vmux_encode_op(int argc, const char *const *argv, const size_t *argvlen, str
     int rc = encoded_size(argc, argv, argvlen, &size, cache);
     if (rc != 0)
         return rc;
-    struct vmux_op *op = vmux_op_new(size);
+    struct vmux_op *op = vmux__op_new(size);
     if (op == NULL)
         return VMUX_ERR_NOMEM;
     char *p = put_header(op->cmd, '*', (size_t)argc);
@@ -90,11 +90,11 @@ int vmux_encode_op(int argc, const char *const *argv, const size_t *argvlen, str
     return 0;
 }
 
-int vmux_encode_op_raw(const char *resp, size_t len, struct vmux_op **out)
+int vmux__encode_op_raw(const char *resp, size_t len, struct vmux_op **out)
 {
     if (resp == NULL || len == 0)
         return VMUX_ERR_INVALID_ARG;
-    struct vmux_op *op = vmux_op_new(len);
+    struct vmux_op *op = vmux__op_new(len);
     if (op == NULL)
         return VMUX_ERR_NOMEM;
     memcpy(op->cmd, resp, len);
@@ -108,13 +108,13 @@ int vmux__encode_append(struct vmux_buf *b, const vmux_bytes *args, size_t n)
     char head[32]; /* "$<20 digits>\r\n" */
     if (n == 0)
         return VMUX_ERR_INVALID_ARG;
-    int rc = vmux_buf_append(b, head, (size_t)(put_header(head, '*', n) - head));
+    int rc = vmux__buf_append(b, head, (size_t)(put_header(head, '*', n) - head));
     for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = vmux_buf_append(b, head, (size_t)(put_header(head, '$', args[i].len) - head));
+        rc = vmux__buf_append(b, head, (size_t)(put_header(head, '$', args[i].len) - head));
         if (rc == 0 && args[i].len > 0)
-            rc = vmux_buf_append(b, args[i].ptr, args[i].len);
+            rc = vmux__buf_append(b, args[i].ptr, args[i].len);
         if (rc == 0)
-            rc = vmux_buf_append(b, "\r\n", 2);
+            rc = vmux__buf_append(b, "\r\n", 2);
     }
     return rc;
 }

@@ -17,13 +17,13 @@
  * Returns 0 with *out set, VMUX_ERR_INVALID_ARG (argc < 1, argv or an argument NULL) or
  * VMUX_ERR_NOMEM.
  */
-int vmux_encode_op(int argc, const char *const *argv, const size_t *argvlen, struct vmux_op **out);
+int vmux__encode_op(int argc, const char *const *argv, const size_t *argvlen, struct vmux_op **out);
 
 /*
  * Wraps already-encoded RESP bytes (taken as they are: one command, as hiredis formats it) in
- * a new op, classified as vmux_encode_op() does.
+ * a new op, classified as vmux__encode_op() does.
  */
-int vmux_encode_op_raw(const char *resp, size_t len, struct vmux_op **out);
+int vmux__encode_op_raw(const char *resp, size_t len, struct vmux_op **out);
 
 /*
  * Appends the RESP encoding of the command args[0..n) to b: how a block of several commands

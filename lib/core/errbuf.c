@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-void vmux_errbuf_set(char *buf, size_t len, const char *fmt, ...)
+void vmux__errbuf_set(char *buf, size_t len, const char *fmt, ...)
 {
     if (buf == NULL || len == 0)
         return;

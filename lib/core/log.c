@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-void vmux_log(const struct vmux_config *cfg, vmux_log_level level, const char *fmt, ...)
+void vmux__log(const struct vmux_config *cfg, vmux_log_level level, const char *fmt, ...)
 {
     if (cfg->log_fn == NULL || level < cfg->log_level)
         return;

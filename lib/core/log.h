@@ -5,7 +5,7 @@
 #include "core/config_internal.h"
 
 /* Formats and delivers a message if cfg has a log callback at level or below. */
-void vmux_log(const struct vmux_config *cfg, vmux_log_level level, const char *fmt, ...)
+void vmux__log(const struct vmux_config *cfg, vmux_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #endif

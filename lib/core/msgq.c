@@ -77,7 +77,7 @@ static bool copy_message(const vmux_message *from, vmux_message *to)
     return false;
 }
 
-void vmux_msgq_push(vmux_msgq *q, const vmux_message *msg)
+void vmux__msgq_push(vmux_msgq *q, const vmux_message *msg)
 {
     vmux_message copy;
     bool copied = copy_message(msg, &copy); /* outside the lock: readers wait less */

@@ -5,6 +5,6 @@
 #include "vmux/pubsub.h"
 
 /* Copies msg into q, dropping per q's overflow policy when full. */
-void vmux_msgq_push(vmux_msgq *q, const vmux_message *msg);
+void vmux__msgq_push(vmux_msgq *q, const vmux_message *msg);
 
 #endif

@@ -8,7 +8,7 @@
 #include "core/deadline.h"
 #include "vmux/error.h"
 
-struct vmux_op *vmux_op_new(size_t len)
+struct vmux_op *vmux__op_new(size_t len)
 {
     struct vmux_op *op = malloc(sizeof(*op) + len);
     if (op == NULL)
@@ -19,23 +19,23 @@ struct vmux_op *vmux_op_new(size_t len)
 
 static _Thread_local bool quiet;
 
-void vmux_op_quiet(bool on)
+void vmux__op_quiet(bool on)
 {
     quiet = on;
 }
 
-void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply)
+void vmux__op_complete(struct vmux_op *op, int status, vmux_reply *reply)
 {
     VMUX_ASSERT(!op->done);
     VMUX_ASSERT(op->cb != NULL); /* a connection's own op is never completed, only freed */
-    vmux_deadline_remove(op);
+    vmux__deadline_remove(op);
     op->done = true;
     if (quiet) {
         vmux_reply_free(reply);
         return;
     }
     if (op->ctr != NULL)
-        vmux_count_completion(op->ctr, status);
+        vmux__count_completion(op->ctr, status);
     op->cb(status, reply, op->userdata);
     /* Last: the pool may close the link that ran op, which frees it if it is a husk there. */
     if (op->flags & VMUX_OP_POOLED)
@@ -44,8 +44,8 @@ void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply)
 
 void vmux__op_finish(struct vmux_op *op, int status, vmux_reply *reply)
 {
-    vmux_op_complete(op, status, reply);
-    vmux_op_free(op);
+    vmux__op_complete(op, status, reply);
+    vmux__op_free(op);
 }
 
 void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply)
@@ -54,31 +54,31 @@ void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply)
     vmux__op_finish(op, status, reply);
 }
 
-void vmux_op_expire(struct vmux_op *op)
+void vmux__op_expire(struct vmux_op *op)
 {
     struct vmux_opq *q = op->q;
     bool drop = q == NULL || !q->keeps_husks;
     /* Out of its queue before the callback runs: the callback may close that queue's link. */
     if (q != NULL && drop)
-        vmux_opq_remove(q, op);
+        vmux__opq_remove(q, op);
     if (drop)
         vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
     else
-        vmux_op_complete(op, VMUX_ERR_TIMEOUT, NULL); /* a husk: its queue frees it */
+        vmux__op_complete(op, VMUX_ERR_TIMEOUT, NULL); /* a husk: its queue frees it */
 }
 
-void vmux_op_free(struct vmux_op *op)
+void vmux__op_free(struct vmux_op *op)
 {
     VMUX_ASSERT(op->q == NULL && op->dclass == NULL);
     vmux_reply_free(op->first_error);
     if (op->flags & VMUX_OP_SECRET)
         OPENSSL_cleanse(op->cmd, op->len); /* no password left in freed memory */
     if (op->flags & VMUX_OP_ADMITTED)
-        vmux_counters_release(op->ctr, op->len);
+        vmux__counters_release(op->ctr, op->len);
     free(op);
 }
 
-void vmux_opq_push(struct vmux_opq *q, struct vmux_op *op)
+void vmux__opq_push(struct vmux_opq *q, struct vmux_op *op)
 {
     VMUX_ASSERT(op->q == NULL); /* one container at a time */
     op->next = NULL;
@@ -92,7 +92,7 @@ void vmux_opq_push(struct vmux_opq *q, struct vmux_op *op)
     op->q = q;
 }
 
-void vmux_opq_remove(struct vmux_opq *q, struct vmux_op *op)
+void vmux__opq_remove(struct vmux_opq *q, struct vmux_op *op)
 {
     VMUX_ASSERT(op->q == q && q->count > 0);
     if (op->prev != NULL)
@@ -108,11 +108,11 @@ void vmux_opq_remove(struct vmux_opq *q, struct vmux_op *op)
     op->q = NULL;
 }
 
-struct vmux_op *vmux_opq_pop(struct vmux_opq *q)
+struct vmux_op *vmux__opq_pop(struct vmux_opq *q)
 {
     struct vmux_op *op = q->head;
     if (op != NULL)
-        vmux_opq_remove(q, op);
+        vmux__opq_remove(q, op);
     return op;
 }
 
@@ -123,7 +123,7 @@ static void adopt(struct vmux_opq *q, struct vmux_op *from, size_t n)
         op->q = q;
 }
 
-void vmux_opq_prepend(struct vmux_opq *dst, struct vmux_opq *src)
+void vmux__opq_prepend(struct vmux_opq *dst, struct vmux_opq *src)
 {
     if (src->head == NULL)
         return;
@@ -140,7 +140,7 @@ void vmux_opq_prepend(struct vmux_opq *dst, struct vmux_opq *src)
     src->count = 0;
 }
 
-void vmux_opq_append(struct vmux_opq *dst, struct vmux_opq *src)
+void vmux__opq_append(struct vmux_opq *dst, struct vmux_opq *src)
 {
     if (src->head == NULL)
         return;
@@ -160,18 +160,18 @@ void vmux_opq_append(struct vmux_opq *dst, struct vmux_opq *src)
 void vmux__opq_take(struct vmux_opq *dst, struct vmux_opq *src)
 {
     VMUX_ASSERT(dst->head == NULL);
-    vmux_opq_append(dst, src);
+    vmux__opq_append(dst, src);
 }
 
-void vmux_opq_fail_all(struct vmux_opq *q, int status)
+void vmux__opq_fail_all(struct vmux_opq *q, int status)
 {
     /* Detach first: a completion may submit new ops, which must not join this walk. */
     struct vmux_opq pending = {0};
     vmux__opq_take(&pending, q);
     struct vmux_op *op;
-    while ((op = vmux_opq_pop(&pending)) != NULL) {
+    while ((op = vmux__opq_pop(&pending)) != NULL) {
         if (op->done)
-            vmux_op_free(op); /* a husk */
+            vmux__op_free(op); /* a husk */
         else
             vmux__op_finish(op, status, NULL);
     }

@@ -4,12 +4,13 @@
  * bytes.
  *
  * Ownership, one rule: whoever is handed an op owns it from that call on. A function that takes
- * an op (vmux_submit(), vmux_submit_sync(), vmux_route(), vmux_link_submit(), vmux_pool_submit(),
- * vmux_conn_write_op(), vmux_call_prepared()...) either refuses it before accepting it, frees it
- * and returns the error, and then its callback never runs; or accepts it, and then completes it
- * exactly once and frees it (vmux__op_finish()), or hands it on to the next owner. Whoever
- * handed an op over never touches it again. The one exception says so where it is declared: the
- * direct lane's vmux__lane_write() is a try, and gives the op back when it returns an error.
+ * an op (vmux__submit(), vmux__submit_sync(), vmux__route(), vmux__link_submit(),
+ * vmux__pool_submit(), vmux__conn_write_op(), vmux__call_prepared()...) either refuses it before
+ * accepting it, frees it and returns the error, and then its callback never runs; or accepts it,
+ * and then completes it exactly once and frees it (vmux__op_finish()), or hands it on to the next
+ * owner. Whoever handed an op over never touches it again. The one exception says so where it is
+ * declared: the direct lane's vmux__lane_write() is a try, and gives the op back when it returns an
+ * error.
  *
  * At any moment one container holds an op (the submit queue, the inbox, a link's backlog, retry
  * or READONLY queue, the pool's waiting queue, a connection's in-flight FIFO, or a local list
@@ -17,7 +18,7 @@
  * indexes it. Completing an op does not free it. A husk (an op completed early, by its deadline)
  * exists only in a queue that owes it a reply (keeps_husks: a connection's FIFO), where it waits
  * for its late reply to be read and dropped; an op that times out anywhere else leaves its queue
- * and is freed at once (vmux_op_expire), so what the handle holds is always bounded by what it
+ * and is freed at once (vmux__op_expire), so what the handle holds is always bounded by what it
  * admitted (counters.h). These rules are asserted (VMUX_ASSERT, core/assert.h) where they apply.
  */
 #ifndef VMUX_OP_H
@@ -101,14 +102,14 @@ struct vmux_opq {
 };
 
 /* Allocates an op with room for len command bytes. NULL when out of memory. */
-struct vmux_op *vmux_op_new(size_t len);
+struct vmux_op *vmux__op_new(size_t len);
 
 /*
  * Completes an op once: takes it out of the deadline index, marks it done and runs its callback
  * with (status, reply), then a pooled op's job. reply ownership passes to the callback.
  * Completing a done op is a programming error (asserted).
  */
-void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply);
+void vmux__op_complete(struct vmux_op *op, int status, vmux_reply *reply);
 
 /*
  * Completes an op and frees it: how the owner of an op outside every container ends it. The op
@@ -117,11 +118,11 @@ void vmux_op_complete(struct vmux_op *op, int status, vmux_reply *reply);
 void vmux__op_finish(struct vmux_op *op, int status, vmux_reply *reply);
 
 /*
- * While on, in the calling thread, vmux_op_complete() marks ops done without running their
+ * While on, in the calling thread, vmux__op_complete() marks ops done without running their
  * callbacks (a fork() child taking apart its copy of a handle: the parent completes those
  * commands). Off by default.
  */
-void vmux_op_quiet(bool on);
+void vmux__op_quiet(bool on);
 
 /*
  * vmux__op_finish() with the status a reply implies: VMUX_ERR_SERVER for an error reply, else 0.
@@ -133,19 +134,19 @@ void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply);
  * backlog, a wait queue), it leaves the queue and is freed; in a connection's FIFO it stays as a
  * husk. I/O thread.
  */
-void vmux_op_expire(struct vmux_op *op);
+void vmux__op_expire(struct vmux_op *op);
 
 /*
  * Frees an op, wiping a secret op's bytes and giving back what its admission took. The op must
  * be out of every container and the deadline index.
  */
-void vmux_op_free(struct vmux_op *op);
+void vmux__op_free(struct vmux_op *op);
 
 /* Appends op, which must be in no queue. */
-void vmux_opq_push(struct vmux_opq *q, struct vmux_op *op);
-struct vmux_op *vmux_opq_pop(struct vmux_opq *q);
+void vmux__opq_push(struct vmux_opq *q, struct vmux_op *op);
+struct vmux_op *vmux__opq_pop(struct vmux_opq *q);
 /* Takes op out of q, wherever it stands. */
-void vmux_opq_remove(struct vmux_opq *q, struct vmux_op *op);
+void vmux__opq_remove(struct vmux_opq *q, struct vmux_op *op);
 /*
  * Detaches a whole queue: moves all of src into dst (which must be empty, usually a local
  * queue), in order, each op naming dst; src ends empty. Walk dst, not src: a completion may push
@@ -153,10 +154,10 @@ void vmux_opq_remove(struct vmux_opq *q, struct vmux_op *op);
  */
 void vmux__opq_take(struct vmux_opq *dst, struct vmux_opq *src);
 /* Empties q: live ops complete with status, husks (ops already done) are freed. */
-void vmux_opq_fail_all(struct vmux_opq *q, int status);
+void vmux__opq_fail_all(struct vmux_opq *q, int status);
 /* Moves every op of src, in order, in front of dst's; src ends empty. */
-void vmux_opq_prepend(struct vmux_opq *dst, struct vmux_opq *src);
+void vmux__opq_prepend(struct vmux_opq *dst, struct vmux_opq *src);
 /* Moves every op of src, in order, behind dst's; src ends empty. */
-void vmux_opq_append(struct vmux_opq *dst, struct vmux_opq *src);
+void vmux__opq_append(struct vmux_opq *dst, struct vmux_opq *src);
 
 #endif

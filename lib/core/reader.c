@@ -52,7 +52,7 @@ static void *attach(const redisReadTask *task, vmux_reply *value, uint64_t bytes
         return NULL;
     }
     if (task->parent != NULL &&
-        vmux_reply_array_set(task->parent->obj, (size_t)task->idx, value) != 0) {
+        vmux__reply_array_set(task->parent->obj, (size_t)task->idx, value) != 0) {
         vmux_reply_free(value);
         return NULL;
     }
@@ -70,7 +70,7 @@ static void *create_string(const redisReadTask *task, char *str, size_t len)
     vmux_reply_kind kind = task->type == REDIS_REPLY_STATUS  ? VMUX_REPLY_STATUS
                            : task->type == REDIS_REPLY_ERROR ? VMUX_REPLY_ERROR
                                                              : VMUX_REPLY_STRING;
-    return attach(task, vmux_reply_new_str(kind, str, len), len);
+    return attach(task, vmux__reply_new_str(kind, str, len), len);
 }
 
 static void *create_array(const redisReadTask *task, int elements)
@@ -81,17 +81,17 @@ static void *create_array(const redisReadTask *task, int elements)
                     (unsigned long long)(long long)elements, rd->limits.max_elements);
         return NULL;
     }
-    return attach(task, vmux_reply_new_array((size_t)elements), 0);
+    return attach(task, vmux__reply_new_array((size_t)elements), 0);
 }
 
 static void *create_integer(const redisReadTask *task, long long value)
 {
-    return attach(task, vmux_reply_new_integer(value), 0);
+    return attach(task, vmux__reply_new_integer(value), 0);
 }
 
 static void *create_nil(const redisReadTask *task)
 {
-    return attach(task, vmux_reply_new_nil(), 0);
+    return attach(task, vmux__reply_new_nil(), 0);
 }
 
 static void free_object(void *obj)
@@ -103,7 +103,7 @@ static redisReplyObjectFunctions reply_functions = {
     create_string, create_array, create_integer, create_nil, free_object,
 };
 
-vmux_reader *vmux_reader_new(const struct vmux_reader_limits *limits)
+vmux_reader *vmux__reader_new(const struct vmux_reader_limits *limits)
 {
     vmux_reader *rd = calloc(1, sizeof(*rd));
     if (rd == NULL)
@@ -118,7 +118,7 @@ vmux_reader *vmux_reader_new(const struct vmux_reader_limits *limits)
     return rd;
 }
 
-void vmux_reader_free(vmux_reader *rd)
+void vmux__reader_free(vmux_reader *rd)
 {
     if (rd == NULL)
         return;
@@ -126,7 +126,7 @@ void vmux_reader_free(vmux_reader *rd)
     free(rd);
 }
 
-void vmux_reader_wipe(vmux_reader *rd)
+void vmux__reader_wipe(vmux_reader *rd)
 {
     if (rd == NULL || rd->hr->buf == NULL)
         return;
@@ -145,7 +145,7 @@ static int take_hiredis_error(vmux_reader *rd)
     return rd->failed;
 }
 
-int vmux_reader_feed(vmux_reader *rd, const char *buf, size_t len)
+int vmux__reader_feed(vmux_reader *rd, const char *buf, size_t len)
 {
     if (rd->failed)
         return rd->failed;
@@ -195,7 +195,7 @@ static int check_incomplete(vmux_reader *rd)
     return check_pending_bulk(rd);
 }
 
-int vmux_reader_next(vmux_reader *rd, vmux_reply **out)
+int vmux__reader_next(vmux_reader *rd, vmux_reply **out)
 {
     *out = NULL;
     if (rd->failed)
@@ -210,7 +210,7 @@ int vmux_reader_next(vmux_reader *rd, vmux_reply **out)
     return 1;
 }
 
-const char *vmux_reader_error(const vmux_reader *rd)
+const char *vmux__reader_error(const vmux_reader *rd)
 {
     return rd->error;
 }

@@ -20,28 +20,28 @@ struct vmux_reader_limits {
 };
 
 /* Returns a new reader, or NULL when out of memory. */
-vmux_reader *vmux_reader_new(const struct vmux_reader_limits *limits);
+vmux_reader *vmux__reader_new(const struct vmux_reader_limits *limits);
 
 /* Frees the reader and any reply it was building. NULL is allowed. */
-void vmux_reader_free(vmux_reader *rd);
+void vmux__reader_free(vmux_reader *rd);
 
 /*
  * Wipes the bytes of the reader's buffer that were already parsed, and its free room (where
  * parsed bytes were moved from), keeping what is still unparsed: after session setup, so that
  * a server's echo of the credentials does not linger in memory. NULL is allowed.
  */
-void vmux_reader_wipe(vmux_reader *rd);
+void vmux__reader_wipe(vmux_reader *rd);
 
 /* Appends bytes read from the socket. Returns 0, VMUX_ERR_PROTOCOL or VMUX_ERR_NOMEM. */
-int vmux_reader_feed(vmux_reader *rd, const char *buf, size_t len);
+int vmux__reader_feed(vmux_reader *rd, const char *buf, size_t len);
 
 /*
  * Takes the next complete reply: returns 1 with *out set (the caller owns it), 0 when more bytes
- * are needed, or VMUX_ERR_PROTOCOL / VMUX_ERR_NOMEM; vmux_reader_error() then says why.
+ * are needed, or VMUX_ERR_PROTOCOL / VMUX_ERR_NOMEM; vmux__reader_error() then says why.
  */
-int vmux_reader_next(vmux_reader *rd, vmux_reply **out);
+int vmux__reader_next(vmux_reader *rd, vmux_reply **out);
 
 /* The reason for the reader's failure, or "" while it has not failed. */
-const char *vmux_reader_error(const vmux_reader *rd);
+const char *vmux__reader_error(const vmux_reader *rd);
 
 #endif

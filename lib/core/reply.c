@@ -13,7 +13,7 @@ static vmux_reply *reply_alloc(vmux_reply_kind type, size_t extra)
     return r;
 }
 
-vmux_reply *vmux_reply_new_str(vmux_reply_kind type, const char *bytes, size_t len)
+vmux_reply *vmux__reply_new_str(vmux_reply_kind type, const char *bytes, size_t len)
 {
     if (len > SIZE_MAX - sizeof(vmux_reply) - 1)
         return NULL;
@@ -27,7 +27,7 @@ vmux_reply *vmux_reply_new_str(vmux_reply_kind type, const char *bytes, size_t l
     return r;
 }
 
-vmux_reply *vmux_reply_new_integer(int64_t value)
+vmux_reply *vmux__reply_new_integer(int64_t value)
 {
     vmux_reply *r = reply_alloc(VMUX_REPLY_INTEGER, 0);
     if (r != NULL)
@@ -35,12 +35,12 @@ vmux_reply *vmux_reply_new_integer(int64_t value)
     return r;
 }
 
-vmux_reply *vmux_reply_new_nil(void)
+vmux_reply *vmux__reply_new_nil(void)
 {
     return reply_alloc(VMUX_REPLY_NIL, 0);
 }
 
-vmux_reply *vmux_reply_new_array(size_t expected)
+vmux_reply *vmux__reply_new_array(size_t expected)
 {
     vmux_reply *r = reply_alloc(VMUX_REPLY_ARRAY, 0);
     if (r != NULL)
@@ -48,7 +48,7 @@ vmux_reply *vmux_reply_new_array(size_t expected)
     return r;
 }
 
-int vmux_reply_array_set(vmux_reply *parent, size_t idx, vmux_reply *child)
+int vmux__reply_array_set(vmux_reply *parent, size_t idx, vmux_reply *child)
 {
     if (parent->type != VMUX_REPLY_ARRAY || idx != parent->len || idx >= parent->u.array.expected)
         return -1;

@@ -22,17 +22,17 @@ struct vmux_reply {
 };
 
 /* Allocates a string-like reply holding a copy of len bytes. NULL when out of memory. */
-vmux_reply *vmux_reply_new_str(vmux_reply_kind type, const char *bytes, size_t len);
+vmux_reply *vmux__reply_new_str(vmux_reply_kind type, const char *bytes, size_t len);
 /* Allocates an integer, nil or (empty, expecting n elements) array reply. */
-vmux_reply *vmux_reply_new_integer(int64_t value);
-vmux_reply *vmux_reply_new_nil(void);
-vmux_reply *vmux_reply_new_array(size_t expected);
+vmux_reply *vmux__reply_new_integer(int64_t value);
+vmux_reply *vmux__reply_new_nil(void);
+vmux_reply *vmux__reply_new_array(size_t expected);
 
 /*
  * Stores child as element idx of array parent, growing the element table geometrically (never
  * by the header's announced count, which a hostile server controls). Returns 0 or -1 when out of
  * memory or idx is not the next slot.
  */
-int vmux_reply_array_set(vmux_reply *parent, size_t idx, vmux_reply *child);
+int vmux__reply_array_set(vmux_reply *parent, size_t idx, vmux_reply *child);
 
 #endif

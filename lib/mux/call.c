@@ -115,7 +115,7 @@ static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeo
                  ? VMUX_ERR_UNSUPPORTED
                  : 0;
     if (rc != 0) {
-        vmux_op_free(op);
+        vmux__op_free(op);
         return rc;
     }
     op->timeout_ms = timeout_ms;
@@ -129,7 +129,7 @@ static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32
                   vmux_reply_cb cb, void *ud)
 {
     int rc = prepare(opts, op, timeout_ms, cb, ud);
-    return rc != 0 ? rc : vmux_submit(m, op);
+    return rc != 0 ? rc : vmux__submit(m, op);
 }
 
 /* Fills the caller's optional error buffer: the server's words, or the code's description. */
@@ -138,7 +138,7 @@ static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
     if (opts == NULL || opts->errbuf == NULL || opts->errlen == 0 || rc == 0)
         return;
     const char *why = rc == VMUX_ERR_SERVER ? vmux_reply_str(reply, NULL) : vmux_strerror(rc);
-    vmux_errbuf_set(opts->errbuf, opts->errlen, "%s", why != NULL ? why : "");
+    vmux__errbuf_set(opts->errbuf, opts->errlen, "%s", why != NULL ? why : "");
 }
 
 /*
@@ -152,7 +152,7 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     int rc = prepare(opts, op, timeout_for(m, opts, true), sync_done, &w);
     if (rc == 0)
-        rc = vmux_submit_sync(m, op);
+        rc = vmux__submit_sync(m, op);
     if (rc == 0) {
         sync_wait_for(&w);
         rc = w.status;
@@ -168,7 +168,7 @@ static int check_sync(vmux *m, const vmux_callopts **opts, vmux_callopts *local,
 {
     if (out != NULL)
         *out = NULL;
-    if (m == NULL || out == NULL || vmux_on_io_thread(m))
+    if (m == NULL || out == NULL || vmux__on_io_thread(m))
         return VMUX_ERR_INVALID_ARG;
     return check_opts(opts, local);
 }
@@ -180,7 +180,7 @@ int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *a
     vmux_callopts local;
     int rc = check_sync(m, &opts, &local, out);
     if (rc == 0)
-        rc = vmux_encode_op(argc, argv, argvlen, &op);
+        rc = vmux__encode_op(argc, argv, argvlen, &op);
     if (rc != 0) {
         explain(opts, rc, NULL);
         return rc;
@@ -197,7 +197,7 @@ int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *co
         return VMUX_ERR_INVALID_ARG;
     int rc = check_opts(&opts, &local);
     if (rc == 0)
-        rc = vmux_encode_op(argc, argv, argvlen, &op);
+        rc = vmux__encode_op(argc, argv, argvlen, &op);
     return rc != 0 ? rc : submit(m, opts, op, timeout_for(m, opts, false), cb, userdata);
 }
 
@@ -210,7 +210,7 @@ int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *c
         return VMUX_ERR_INVALID_ARG;
     int rc = check_opts(&opts, &local);
     if (rc == 0)
-        rc = vmux_encode_op(argc, argv, argvlen, &op);
+        rc = vmux__encode_op(argc, argv, argvlen, &op);
     return rc != 0 ? rc : submit(m, opts, op, timeout_for(m, opts, false), forget_done, NULL);
 }
 
@@ -236,28 +236,28 @@ int vmux_command(vmux *m, vmux_reply **out, const char *format, ...)
         return VMUX_ERR_INVALID_ARG;
     }
     struct vmux_op *op;
-    rc = vmux_encode_op_raw(cmd, (size_t)len, &op);
+    rc = vmux__encode_op_raw(cmd, (size_t)len, &op);
     redisFreeCommand(cmd);
     return rc != 0 ? rc : call_op(m, NULL, op, out);
 }
 
-int vmux_call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out)
+int vmux__call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out)
 {
     vmux_callopts local;
     int rc = check_sync(m, &opts, &local, out);
     if (rc != 0) {
-        vmux_op_free(op);
+        vmux__op_free(op);
         return rc;
     }
     op->flags |= VMUX_OP_TRUSTED;
     return call_op(m, opts, op, out);
 }
 
-int vmux_run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
+int vmux__run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
 {
-    if (vmux_on_io_thread(m))
+    if (vmux__on_io_thread(m))
         return m->io_closing ? VMUX_ERR_CLOSED : fn(m, arg);
-    struct vmux_op *op = vmux_op_new(0);
+    struct vmux_op *op = vmux__op_new(0);
     if (op == NULL)
         return VMUX_ERR_NOMEM;
     op->flags = VMUX_OP_TRUSTED | VMUX_OP_CONTROL;
@@ -267,7 +267,7 @@ int vmux_run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
     return call_op(m, NULL, op, &ignored);
 }
 
-void vmux_run_control(vmux *m, struct vmux_op *op)
+void vmux__run_control(vmux *m, struct vmux_op *op)
 {
     vmux__op_finish(op, op->control.fn(m, op->control.arg), NULL);
 }

@@ -46,11 +46,11 @@ void vmux__close_in_child(vmux *m)
 {
     uv_loop_fork(&m->loop);
     vmux__lane_seize(m->link); /* a thread that held it at the fork is not here to give it back */
-    vmux_op_quiet(true);
+    vmux__op_quiet(true);
     m->closing = true;
-    vmux_shutdown(m);
+    vmux__shutdown(m);
     uv_run(&m->loop, UV_RUN_DEFAULT);
     uv_loop_close(&m->loop);
-    vmux_op_quiet(false);
+    vmux__op_quiet(false);
     vmux__mux_free(m, false);
 }

@@ -18,10 +18,10 @@ int vmux__call_block(vmux *m, const vmux_callopts *opts, const char *resp, size_
         *out = NULL;
     if (resp == NULL || len == 0 || nreplies == 0)
         return VMUX_ERR_INVALID_ARG;
-    struct vmux_op *op = vmux_op_new(len);
+    struct vmux_op *op = vmux__op_new(len);
     if (op == NULL)
         return VMUX_ERR_NOMEM;
     memcpy(op->cmd, resp, len);
     op->nreplies = nreplies;
-    return vmux_call_prepared(m, opts, op, out); /* takes op, and refuses NULL m or out */
+    return vmux__call_prepared(m, opts, op, out); /* takes op, and refuses NULL m or out */
 }

@@ -15,7 +15,7 @@
 #include "core/sized.h"
 #include "vmux/error.h"
 
-bool vmux_on_io_thread(vmux *m)
+bool vmux__on_io_thread(vmux *m)
 {
     uv_thread_t self = uv_thread_self();
     return uv_thread_equal(&self, &m->thread) != 0;
@@ -27,7 +27,7 @@ static void open_report(vmux *m, enum vmux_open_state state, int code, const cha
     if (m->ostate == OPEN_WAITING) {
         m->ostate = state;
         m->oerror = code;
-        vmux_errbuf_set(m->oreason, sizeof(m->oreason), "%s", reason ? reason : "");
+        vmux__errbuf_set(m->oreason, sizeof(m->oreason), "%s", reason ? reason : "");
         uv_cond_broadcast(&m->ocond);
     }
     uv_mutex_unlock(&m->olock);
@@ -45,7 +45,7 @@ static void on_link_ready(struct vmux_link *link, const char *where, void *arg)
 {
     vmux *m = arg;
     (void)link;
-    vmux_log(m->cfg, VMUX_LOG_INFO, "%s: connection ready", where);
+    vmux__log(m->cfg, VMUX_LOG_INFO, "%s: connection ready", where);
     emit(m, VMUX_EVENT_CONNECTION_RESTORED, 0, where, "");
     open_report(m, OPEN_READY, 0, NULL);
 }
@@ -54,11 +54,11 @@ static void on_link_failed(struct vmux_link *link, int code, const char *reason,
 {
     vmux *m = arg;
     (void)link;
-    vmux_log(m->cfg, VMUX_LOG_WARN, "connection failed (%s): %s", vmux_err_name(code), reason);
+    vmux__log(m->cfg, VMUX_LOG_WARN, "connection failed (%s): %s", vmux_err_name(code), reason);
     /* reason starts with "host:port: " */
     char where[300];
     const char *sep = strstr(reason, ": ");
-    vmux_errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
+    vmux__errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
     emit(m, VMUX_EVENT_CONNECTION_FAILED, code, where, reason);
     if (++m->attempts >= m->cfg->connect_retry)
         open_report(m, OPEN_FAILED, code, reason);
@@ -76,10 +76,10 @@ static void on_tick(uv_timer_t *t)
     bool frozen = now - m->last_tick_ns > 3000000000ull;
     m->last_tick_ns = now;
     vmux__publish_wake_by(m);
-    vmux_link_tick(m->link, frozen);
-    vmux_pool_tick(&m->pool, frozen);
+    vmux__link_tick(m->link, frozen);
+    vmux__pool_tick(&m->pool, frozen);
     if (m->pubsub.link != NULL)
-        vmux_link_tick(m->pubsub.link, frozen);
+        vmux__link_tick(m->pubsub.link, frozen);
 }
 
 static void on_link_error(struct vmux_link *link, int code, const char *reason, void *arg)
@@ -88,7 +88,7 @@ static void on_link_error(struct vmux_link *link, int code, const char *reason, 
     (void)link;
     char where[300];
     const char *sep = strstr(reason, ": ");
-    vmux_errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
+    vmux__errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
     emit(m, VMUX_EVENT_ERROR, code, where, reason);
 }
 
@@ -99,21 +99,21 @@ static void on_wakeup(uv_async_t *a)
     vmux *m = a->data;
     if (m->link != NULL)
         vmux__lane_poke(m->link);
-    vmux_drain_queue(m);
+    vmux__drain_queue(m);
 }
 
-void vmux_shutdown(vmux *m)
+void vmux__shutdown(vmux *m)
 {
     m->io_closing = true;
-    vmux_link_close(m->link);
+    vmux__link_close(m->link);
     m->link = NULL;
-    vmux_pool_close(&m->pool);
-    vmux_pubsub_close(m);
+    vmux__pool_close(&m->pool);
+    vmux__pubsub_close(m);
     uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
     uv_close((uv_handle_t *)&m->route_more, NULL);
-    vmux_opq_fail_all(&m->inbox, VMUX_ERR_CLOSED);
+    vmux__opq_fail_all(&m->inbox, VMUX_ERR_CLOSED);
 }
 
 static void io_main(void *arg)
@@ -130,10 +130,10 @@ static void io_main(void *arg)
     uv_timer_start(&m->tick, on_tick, 1000, 1000);
     uv_unref((uv_handle_t *)&m->tick);
     if (m->cfg->ssl && !m->cfg->ssl_verify)
-        vmux_log(m->cfg, VMUX_LOG_WARN,
-                 "sslVerify=false: the server's certificate is NOT verified; anyone on the path "
-                 "can read and change this handle's traffic");
-    vmux_link_start(m->link);
+        vmux__log(m->cfg, VMUX_LOG_WARN,
+                  "sslVerify=false: the server's certificate is NOT verified; anyone on the path "
+                  "can read and change this handle's traffic");
+    vmux__link_start(m->link);
     uv_run(&m->loop, UV_RUN_DEFAULT);
 }
 
@@ -141,16 +141,16 @@ static void io_main(void *arg)
 static int check_config(const struct vmux_config *cfg, char *errbuf, size_t errlen)
 {
     if (cfg->nendpoints == 0) {
-        vmux_errbuf_set(errbuf, errlen, "no endpoint in the configuration");
+        vmux__errbuf_set(errbuf, errlen, "no endpoint in the configuration");
         return VMUX_ERR_CONFIG;
     }
     if (cfg->reconnect_min_ms > cfg->reconnect_max_ms) {
-        vmux_errbuf_set(errbuf, errlen, "reconnectMin (%d) exceeds reconnectMax (%d)",
-                        cfg->reconnect_min_ms, cfg->reconnect_max_ms);
+        vmux__errbuf_set(errbuf, errlen, "reconnectMin (%d) exceeds reconnectMax (%d)",
+                         cfg->reconnect_min_ms, cfg->reconnect_max_ms);
         return VMUX_ERR_CONFIG;
     }
     if (cfg->max_reply_buffer <= cfg->max_bulk_length) {
-        vmux_errbuf_set(errbuf, errlen, "maxReplyBuffer must exceed maxBulkLength");
+        vmux__errbuf_set(errbuf, errlen, "maxReplyBuffer must exceed maxBulkLength");
         return VMUX_ERR_CONFIG;
     }
     return 0;
@@ -158,13 +158,13 @@ static int check_config(const struct vmux_config *cfg, char *errbuf, size_t errl
 
 void vmux__mux_free(vmux *m, bool destroy_locks)
 {
-    vmux_deadlines_free(&m->deadlines);
+    vmux__deadlines_free(&m->deadlines);
     if (destroy_locks) {
         uv_mutex_destroy(&m->qlock);
         uv_mutex_destroy(&m->olock);
         uv_cond_destroy(&m->ocond);
     }
-    vmux_tls_ctx_free(m->tls_ctx);
+    vmux__tls_ctx_free(m->tls_ctx);
     vmux_config_free(m->cfg);
     free(m);
 }
@@ -183,7 +183,7 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     m->timer_due_ns = UINT64_MAX;
     if ((m->cfg = vmux_config_dup(cfg)) == NULL)
         goto fail_cfg;
-    if (m->cfg->ssl && (rc = vmux_tls_ctx_new(m->cfg, &m->tls_ctx, errbuf, errlen)) != 0) {
+    if (m->cfg->ssl && (rc = vmux__tls_ctx_new(m->cfg, &m->tls_ctx, errbuf, errlen)) != 0) {
         vmux_config_free(m->cfg);
         free(m);
         return rc;
@@ -201,13 +201,13 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     uv_timer_init(&m->loop, &m->tick);
     uv_idle_init(&m->loop, &m->route_more);
     m->wakeup.data = m->deadline_timer.data = m->tick.data = m->route_more.data = m;
-    if ((rc = vmux_pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) == 0 &&
-        (rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) ==
+    if ((rc = vmux__pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) == 0 &&
+        (rc = vmux__link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) ==
             0) {
         vmux__lane_enable(m->link, &m->wakeup, vmux__adopt_direct, m);
         return 0;
     }
-    vmux_pool_close(&m->pool);
+    vmux__pool_close(&m->pool);
     uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
@@ -220,10 +220,10 @@ fail_ocond:
 fail_olock:
     uv_mutex_destroy(&m->qlock);
 fail_qlock:
-    vmux_tls_ctx_free(m->tls_ctx);
+    vmux__tls_ctx_free(m->tls_ctx);
     vmux_config_free(m->cfg);
 fail_cfg:
-    vmux_errbuf_set(errbuf, errlen, "out of memory while creating the handle");
+    vmux__errbuf_set(errbuf, errlen, "out of memory while creating the handle");
     free(m);
     return rc;
 }
@@ -239,7 +239,7 @@ static void mux_stop(vmux *m, bool started)
         uv_thread_join(&m->thread);
         uv_loop_close(&m->loop);
     } else {
-        vmux_shutdown(m);
+        vmux__shutdown(m);
         loop_finish(&m->loop);
     }
     vmux__mux_free(m, true);
@@ -252,7 +252,7 @@ static int wait_first_connection(vmux *m, char *errbuf, size_t errlen)
         uv_cond_wait(&m->ocond, &m->olock);
     int rc = m->ostate == OPEN_READY ? 0 : m->oerror;
     if (rc != 0)
-        vmux_errbuf_set(errbuf, errlen, "%s", m->oreason);
+        vmux__errbuf_set(errbuf, errlen, "%s", m->oreason);
     uv_mutex_unlock(&m->olock);
     return rc;
 }
@@ -262,7 +262,7 @@ int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen)
     if (out != NULL)
         *out = NULL;
     if (cfg == NULL || out == NULL) {
-        vmux_errbuf_set(errbuf, errlen, "vmux_open: cfg and out must not be NULL");
+        vmux__errbuf_set(errbuf, errlen, "vmux_open: cfg and out must not be NULL");
         return VMUX_ERR_INVALID_ARG;
     }
     int rc = check_config(cfg, errbuf, errlen);
@@ -270,7 +270,7 @@ int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen)
         return rc;
     vmux *m = calloc(1, sizeof(*m));
     if (m == NULL) {
-        vmux_errbuf_set(errbuf, errlen, "out of memory while creating the handle");
+        vmux__errbuf_set(errbuf, errlen, "out of memory while creating the handle");
         return VMUX_ERR_NOMEM;
     }
     vmux__fork_watch();
@@ -278,7 +278,7 @@ int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen)
     if ((rc = mux_init(m, cfg, errbuf, errlen)) != 0)
         return rc; /* mux_init freed m */
     if ((rc = uv_thread_create(&m->thread, io_main, m)) != 0) {
-        vmux_errbuf_set(errbuf, errlen, "cannot start the I/O thread: %s", uv_strerror(rc));
+        vmux__errbuf_set(errbuf, errlen, "cannot start the I/O thread: %s", uv_strerror(rc));
         mux_stop(m, false);
         return VMUX_ERR_NOMEM;
     }
@@ -307,11 +307,11 @@ void vmux_close(vmux *m)
 {
     if (m == NULL)
         return;
-    if (vmux_forked(m)) {
+    if (vmux__forked(m)) {
         vmux__close_in_child(m);
         return;
     }
-    if (vmux_on_io_thread(m)) {
+    if (vmux__on_io_thread(m)) {
         fprintf(stderr,
                 "vmux_close: called from a vmux callback, on the I/O thread it must join\n");
         abort();
@@ -324,6 +324,6 @@ int vmux_read_stats(const vmux *m, vmux_stats *out)
     if (m == NULL || out == NULL)
         return VMUX_ERR_INVALID_ARG;
     vmux_stats all = {.size = sizeof all};
-    vmux_counters_read(&m->ctr, &all);
+    vmux__counters_read(&m->ctr, &all);
     return vmux__sized_out(out, &all, sizeof all);
 }

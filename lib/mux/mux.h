@@ -63,16 +63,16 @@ struct vmux {
  * (VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL, VMUX_ERR_FORKED), in which case the op is already
  * freed and its callback never runs.
  */
-int vmux_submit(vmux *m, struct vmux_op *op);
+int vmux__submit(vmux *m, struct vmux_op *op);
 
 /*
- * Submits a synchronous caller's op, taking it in every case: like vmux_submit() (not on the I/O
+ * Submits a synchronous caller's op, taking it in every case: like vmux__submit() (not on the I/O
  * thread), but when this caller is the only one waiting, the connection is idle and every op
  * this thread queued before has been written, the caller writes op itself through the direct
  * lane (net/lane.c). Once this returns 0, op may be completed and freed at any moment, and once
  * it completes the caller must not touch m (vmux_close() may free it).
  */
-int vmux_submit_sync(vmux *m, struct vmux_op *op);
+int vmux__submit_sync(vmux *m, struct vmux_op *op);
 
 /* I/O thread: indexes the deadline of an op a caller wrote through the direct lane. */
 void vmux__adopt_direct(struct vmux_op *op, void *arg);
@@ -84,26 +84,26 @@ void vmux__publish_wake_by(vmux *m);
  * vmux_call() for an op the library built itself (a MULTI ... EXEC block, say), which the
  * shareable-command check would refuse. Takes op in every case. Any thread but the I/O thread.
  */
-int vmux_call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out);
+int vmux__call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out);
 
 /*
  * Runs fn(m, arg) on the I/O thread and returns what it returns, waiting for it (or
  * VMUX_ERR_CLOSED once the handle is closing, VMUX_ERR_NOMEM). On the I/O thread it runs fn at
  * once. This is how other threads change state that only the I/O thread may touch.
  */
-int vmux_run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg);
+int vmux__run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg);
 
-/* I/O thread: runs a control op made by vmux_run_on_io(), completes it and frees it. */
-void vmux_run_control(vmux *m, struct vmux_op *op);
+/* I/O thread: runs a control op made by vmux__run_on_io(), completes it and frees it. */
+void vmux__run_control(vmux *m, struct vmux_op *op);
 
 /* I/O thread: takes everything from the submit queue and routes it. */
-void vmux_drain_queue(vmux *m);
+void vmux__drain_queue(vmux *m);
 
 /* I/O thread: indexes an op's deadline and hands it to its link (or the pool); takes op. */
-void vmux_route(vmux *m, struct vmux_op *op);
+void vmux__route(vmux *m, struct vmux_op *op);
 
 /* I/O thread: fails every op the handle holds with VMUX_ERR_CLOSED and closes its handles. */
-void vmux_shutdown(vmux *m);
+void vmux__shutdown(vmux *m);
 
 /*
  * How many times this process is a fork() child of a process that had loaded vmux: a child
@@ -121,12 +121,12 @@ void vmux__close_in_child(vmux *m);
 void vmux__mux_free(vmux *m, bool destroy_locks);
 
 /* Whether m was opened in a parent of this process: its I/O thread does not exist here. */
-static inline bool vmux_forked(const vmux *m)
+static inline bool vmux__forked(const vmux *m)
 {
     return vmux__fork_generation() != m->fork_gen;
 }
 
 /* Whether the calling thread is the handle's I/O thread. */
-bool vmux_on_io_thread(vmux *m);
+bool vmux__on_io_thread(vmux *m);
 
 #endif

@@ -17,21 +17,21 @@ static void pool_link_ready(struct vmux_link *link, const char *where, void *arg
 {
     struct vmux_pool *p = arg;
     (void)link;
-    vmux_log(p->cfg, VMUX_LOG_DEBUG, "%s: blocking-pool connection ready", where);
+    vmux__log(p->cfg, VMUX_LOG_DEBUG, "%s: blocking-pool connection ready", where);
 }
 
 static void pool_link_failed(struct vmux_link *link, int code, const char *reason, void *arg)
 {
     struct vmux_pool *p = arg;
     (void)link;
-    vmux_log(p->cfg, VMUX_LOG_INFO, "blocking-pool connection failed (%s): %s", vmux_err_name(code),
-             reason);
+    vmux__log(p->cfg, VMUX_LOG_INFO, "blocking-pool connection failed (%s): %s",
+              vmux_err_name(code), reason);
 }
 
 static const struct vmux_link_events pool_events = {pool_link_ready, pool_link_failed, NULL};
 
-int vmux_pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_config *cfg,
-                   vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr)
+int vmux__pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_config *cfg,
+                    vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr)
 {
     *p = (struct vmux_pool){.loop = loop, .cfg = cfg, .tls_ctx = tls_ctx, .ctr = ctr};
     p->idle = calloc((size_t)cfg->blocking_pool_size, sizeof(*p->idle));
@@ -48,7 +48,7 @@ static void run(struct vmux_pool *p, struct vmux_link *link, struct vmux_op *op)
 /* A link finished its command: reuse it for a waiting op, or keep it idle. */
 static void release(struct vmux_pool *p, struct vmux_link *link)
 {
-    struct vmux_op *op = vmux_opq_pop(&p->waiting);
+    struct vmux_op *op = vmux__opq_pop(&p->waiting);
     if (op != NULL) {
         VMUX_ASSERT(!op->done); /* one that timed out while it waited left the queue */
         run(p, link, op);
@@ -67,7 +67,7 @@ static void forget(struct vmux_pool *p, struct vmux_link *link)
     }
 }
 
-/* After the op's callback ran (vmux_op_complete()): its link is free again, or must go. */
+/* After the op's callback ran (vmux__op_complete()): its link is free again, or must go. */
 static void job_done(struct vmux_op_job *base, int status)
 {
     struct pool_job *job = (struct pool_job *)base;
@@ -79,7 +79,7 @@ static void job_done(struct vmux_op_job *base, int status)
     if (status == VMUX_ERR_TIMEOUT) {
         /* Still blocked on the server: only closing the connection stops it. */
         forget(p, link);
-        vmux_link_close(link);
+        vmux__link_close(link);
         return;
     }
     release(p, link);
@@ -96,21 +96,21 @@ static void run(struct vmux_pool *p, struct vmux_link *link, struct vmux_op *op)
     *job = (struct pool_job){{job_done}, p, link};
     op->job = &job->base;
     op->flags |= VMUX_OP_POOLED;
-    vmux_link_submit(link, op);
+    vmux__link_submit(link, op);
 }
 
 static struct vmux_link *open_link(struct vmux_pool *p)
 {
     struct vmux_link *link;
-    if (vmux_link_new(p->loop, p->cfg, p->tls_ctx, p->ctr, &pool_events, p, &link) != 0)
+    if (vmux__link_new(p->loop, p->cfg, p->tls_ctx, p->ctr, &pool_events, p, &link) != 0)
         return NULL;
-    vmux_link_set_auxiliary(link);
+    vmux__link_set_auxiliary(link);
     p->links[p->total++] = link;
-    vmux_link_start(link);
+    vmux__link_start(link);
     return link;
 }
 
-void vmux_pool_submit(struct vmux_pool *p, struct vmux_op *op)
+void vmux__pool_submit(struct vmux_pool *p, struct vmux_op *op)
 {
     struct vmux_link *link = NULL;
     if (p->closed) {
@@ -124,21 +124,21 @@ void vmux_pool_submit(struct vmux_pool *p, struct vmux_op *op)
     if (link != NULL)
         run(p, link, op);
     else
-        vmux_opq_push(&p->waiting, op);
+        vmux__opq_push(&p->waiting, op);
 }
 
-void vmux_pool_tick(struct vmux_pool *p, bool frozen)
+void vmux__pool_tick(struct vmux_pool *p, bool frozen)
 {
     for (int i = 0; i < p->total; i++)
-        vmux_link_tick(p->links[i], frozen);
+        vmux__link_tick(p->links[i], frozen);
 }
 
-void vmux_pool_close(struct vmux_pool *p)
+void vmux__pool_close(struct vmux_pool *p)
 {
     p->closed = true;
-    vmux_opq_fail_all(&p->waiting, VMUX_ERR_CLOSED);
+    vmux__opq_fail_all(&p->waiting, VMUX_ERR_CLOSED);
     for (int i = 0; i < p->total; i++)
-        vmux_link_close(p->links[i]); /* a busy link's command completes, CLOSED */
+        vmux__link_close(p->links[i]); /* a busy link's command completes, CLOSED */
     p->total = p->nidle = 0;
     free(p->idle);
     free(p->links);

@@ -29,16 +29,16 @@ struct vmux_pool {
 };
 
 /* Prepares an empty pool. Returns 0 or VMUX_ERR_NOMEM. */
-int vmux_pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_config *cfg,
-                   vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr);
+int vmux__pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_config *cfg,
+                    vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr);
 
 /* Takes a blocking op (already deadline-indexed): runs it on a link of its own, or queues it. */
-void vmux_pool_submit(struct vmux_pool *p, struct vmux_op *op);
+void vmux__pool_submit(struct vmux_pool *p, struct vmux_op *op);
 
 /* Heartbeats and dead-link checks for the pool's links. */
-void vmux_pool_tick(struct vmux_pool *p, bool frozen);
+void vmux__pool_tick(struct vmux_pool *p, bool frozen);
 
 /* Fails waiting ops with VMUX_ERR_CLOSED and closes every link (busy ones complete theirs). */
-void vmux_pool_close(struct vmux_pool *p);
+void vmux__pool_close(struct vmux_pool *p);
 
 #endif

@@ -122,12 +122,12 @@ static void send_one(struct vmux *m, const char *cmd, const vmux_bytes *name, st
     const char *argv[] = {cmd, name->ptr};
     size_t lens[] = {strlen(cmd), name->len};
     struct vmux_sub_request *rq = malloc(sizeof(*rq));
-    if (rq == NULL || vmux_encode_op(2, argv, lens, &op) != 0) {
+    if (rq == NULL || vmux__encode_op(2, argv, lens, &op) != 0) {
         free(rq);
         return;
     }
-    int rc = vmux_link_send_raw(ps->link, op->cmd, op->len);
-    vmux_op_free(op);
+    int rc = vmux__link_send_raw(ps->link, op->cmd, op->len);
+    vmux__op_free(op);
     if (rc != 0) {
         free(rq);
         return;
@@ -181,7 +181,7 @@ static void on_sub_link_ready(struct vmux_link *link, const char *where, void *a
 {
     struct vmux *m = arg;
     (void)link;
-    vmux_log(m->cfg, VMUX_LOG_INFO, "%s: subscriber connection ready; resubscribing", where);
+    vmux__log(m->cfg, VMUX_LOG_INFO, "%s: subscriber connection ready; resubscribing", where);
     for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next)
         if (!s->dead)
             send_one(m, subscribe_cmd[s->kind], &s->name, s);
@@ -194,7 +194,7 @@ static void emit_lost(struct vmux *m, int code, const char *reason)
         return;
     char where[300];
     const char *sep = strstr(reason, ": ");
-    vmux_errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
+    vmux__errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
     vmux_event ev = {VMUX_EVENT_SUBSCRIBER_LOST, code, where, reason};
     m->cfg->event_fn(&ev, m->cfg->event_userdata);
 }
@@ -203,8 +203,8 @@ static void on_sub_link_failed(struct vmux_link *link, int code, const char *rea
 {
     struct vmux *m = arg;
     (void)link;
-    vmux_log(m->cfg, VMUX_LOG_WARN, "subscriber connection failed (%s): %s", vmux_err_name(code),
-             reason);
+    vmux__log(m->cfg, VMUX_LOG_WARN, "subscriber connection failed (%s): %s", vmux_err_name(code),
+              reason);
     forget_requests(&m->pubsub);
     bool was_live = false;
     for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next) {
@@ -215,7 +215,7 @@ static void on_sub_link_failed(struct vmux_link *link, int code, const char *rea
     }
     if (!was_live) /* a failed attempt while down: nothing more was lost */
         return;
-    vmux_count(&m->ctr.subscriber_lost, 1);
+    vmux__count(&m->ctr.subscriber_lost, 1);
     emit_lost(m, code, reason);
 }
 
@@ -293,7 +293,7 @@ static void deliver(struct vmux *m, vmux_sub_kind kind, const vmux_reply *name,
         if (s->cb != NULL)
             s->cb(msg, s->userdata);
         else
-            vmux_msgq_push(s->queue, msg);
+            vmux__msgq_push(s->queue, msg);
     }
     if (--ps->delivering == 0)
         reap(ps);
@@ -343,7 +343,7 @@ static void on_push(vmux_reply *r, void *arg)
         answered(&m->pubsub); /* makes nothing live */
     } else if (vmux_reply_get_kind(r) == VMUX_REPLY_ERROR) {
         answered(&m->pubsub); /* the request it refuses stays not live */
-        vmux_log(m->cfg, VMUX_LOG_ERROR, "subscriber connection: %s", vmux_reply_str(r, NULL));
+        vmux__log(m->cfg, VMUX_LOG_ERROR, "subscriber connection: %s", vmux_reply_str(r, NULL));
     }
     vmux_reply_free(r);
 }
@@ -353,13 +353,13 @@ static void on_push(vmux_reply *r, void *arg)
 static int open_sub_link(struct vmux *m)
 {
     struct vmux_link *link;
-    int rc = vmux_link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &sub_link_events, m, &link);
+    int rc = vmux__link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &sub_link_events, m, &link);
     if (rc != 0)
         return rc;
-    vmux_link_set_push(link, on_push, m);
-    vmux_link_set_auxiliary(link);
+    vmux__link_set_push(link, on_push, m);
+    vmux__link_set_auxiliary(link);
     m->pubsub.link = link;
-    vmux_link_start(link);
+    vmux__link_start(link);
     return 0;
 }
 
@@ -404,7 +404,7 @@ static int remove_on_io(struct vmux *m, void *arg)
     return 0;
 }
 
-void vmux_pubsub_close(struct vmux *m)
+void vmux__pubsub_close(struct vmux *m)
 {
     struct vmux_pubsub *ps = &m->pubsub;
     ps->closed = true;
@@ -417,7 +417,7 @@ void vmux_pubsub_close(struct vmux *m)
             bury(ps, s);
     }
     if (ps->link != NULL)
-        vmux_link_close(ps->link);
+        vmux__link_close(ps->link);
     ps->link = NULL;
     forget_requests(ps);
     if (ps->delivering == 0) {
@@ -453,7 +453,7 @@ static int subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb
     s->userdata = userdata;
     uv_mutex_init(&s->mu);
     uv_cond_init(&s->cv);
-    int rc = vmux_run_on_io(m, add_on_io, s);
+    int rc = vmux__run_on_io(m, add_on_io, s);
     if (rc != 0) {
         free_sub(s);
         return rc;
@@ -477,7 +477,7 @@ int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms)
 {
     if (sub == NULL || timeout_ms < VMUX_FOREVER)
         return VMUX_ERR_INVALID_ARG;
-    if (vmux_forked(sub->m))
+    if (vmux__forked(sub->m))
         return VMUX_ERR_FORKED; /* nothing in this process would ever confirm it */
     uint64_t until = uv_hrtime() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
     uv_mutex_lock(&sub->mu);
@@ -499,5 +499,5 @@ int vmux_unsubscribe(vmux *m, vmux_sub *sub)
 {
     if (m == NULL || sub == NULL)
         return VMUX_ERR_INVALID_ARG;
-    return vmux_run_on_io(m, remove_on_io, sub);
+    return vmux__run_on_io(m, remove_on_io, sub);
 }

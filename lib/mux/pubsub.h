@@ -28,6 +28,6 @@ struct vmux;
 
 /* Fails nothing (subscriptions are not commands): frees every subscription, closes their
  * queues and the subscriber link. */
-void vmux_pubsub_close(struct vmux *m);
+void vmux__pubsub_close(struct vmux *m);
 
 #endif

@@ -36,14 +36,14 @@ static void on_deadline_timer(uv_timer_t *t)
     m->timer_due_ns = UINT64_MAX;
     uint64_t now = uv_hrtime();
     struct vmux_op *op;
-    while ((op = vmux_deadlines_expired(&m->deadlines, now)) != NULL)
-        vmux_op_expire(op);
+    while ((op = vmux__deadlines_expired(&m->deadlines, now)) != NULL)
+        vmux__op_expire(op);
     arm_deadline_timer(m);
 }
 
 static void arm_deadline_timer(vmux *m)
 {
-    uint64_t next = vmux_deadlines_next(&m->deadlines);
+    uint64_t next = vmux__deadlines_next(&m->deadlines);
     if (next == UINT64_MAX) {
         uv_timer_stop(&m->deadline_timer);
         m->timer_due_ns = UINT64_MAX;
@@ -62,8 +62,8 @@ static void arm_deadline_timer(vmux *m)
 void vmux__adopt_direct(struct vmux_op *op, void *arg)
 {
     vmux *m = arg;
-    if (vmux_deadlines_add(&m->deadlines, op) != 0) {
-        vmux_op_complete(op, VMUX_ERR_NOMEM, NULL); /* a husk in the FIFO from here on */
+    if (vmux__deadlines_add(&m->deadlines, op) != 0) {
+        vmux__op_complete(op, VMUX_ERR_NOMEM, NULL); /* a husk in the FIFO from here on */
         return;
     }
     if (op->deadline_ns < m->timer_due_ns)
@@ -75,17 +75,17 @@ static int index_deadline(vmux *m, struct vmux_op *op)
 {
     if (op->dclass != NULL)
         return 0;
-    if (vmux_deadlines_add(&m->deadlines, op) != 0)
+    if (vmux__deadlines_add(&m->deadlines, op) != 0)
         return VMUX_ERR_NOMEM;
     if (op->deadline_ns < m->timer_due_ns)
         arm_deadline_timer(m);
     return 0;
 }
 
-void vmux_route(vmux *m, struct vmux_op *op)
+void vmux__route(vmux *m, struct vmux_op *op)
 {
     if (op->flags & VMUX_OP_CONTROL) {
-        vmux_run_control(m, op);
+        vmux__run_control(m, op);
         return;
     }
     if (index_deadline(m, op) != 0) {
@@ -93,9 +93,9 @@ void vmux_route(vmux *m, struct vmux_op *op)
         return;
     }
     if (op->flags & VMUX_OP_BLOCKING)
-        vmux_pool_submit(&m->pool, op);
+        vmux__pool_submit(&m->pool, op);
     else
-        vmux_link_submit(m->link, op);
+        vmux__link_submit(m->link, op);
 }
 
 static void set_deadline(struct vmux_op *op, uint64_t now_ns)
@@ -108,12 +108,12 @@ static int admit(vmux *m, struct vmux_op *op)
 {
     if (op->flags & VMUX_OP_CONTROL)
         return 0;
-    if (!vmux_counters_admit(&m->ctr, op->len, (uint64_t)m->cfg->max_pending,
-                             m->cfg->max_pending_bytes))
+    if (!vmux__counters_admit(&m->ctr, op->len, (uint64_t)m->cfg->max_pending,
+                              m->cfg->max_pending_bytes))
         return VMUX_ERR_BACKLOG_FULL;
     op->ctr = &m->ctr;
     op->flags |= VMUX_OP_ADMITTED;
-    vmux_count(&m->ctr.submitted, 1);
+    vmux__count(&m->ctr.submitted, 1);
     return 0;
 }
 
@@ -121,7 +121,7 @@ static int admit(vmux *m, struct vmux_op *op)
 static void unadmit(struct vmux_op *op)
 {
     if (op->flags & VMUX_OP_ADMITTED) {
-        vmux_counters_release(op->ctr, op->len);
+        vmux__counters_release(op->ctr, op->len);
         atomic_fetch_sub_explicit(&op->ctr->submitted, 1, memory_order_relaxed);
     }
     op->flags &= ~(uint32_t)VMUX_OP_ADMITTED;
@@ -137,7 +137,7 @@ static int submit_on_io(vmux *m, struct vmux_op *op)
         return rc;
     /* The loop's clock, read once per turn, is close enough here and costs nothing. */
     set_deadline(op, uv_now(&m->loop) * 1000000u);
-    vmux_route(m, op);
+    vmux__route(m, op);
     return 0;
 }
 
@@ -161,7 +161,7 @@ static int enqueue(vmux *m, struct vmux_op *op)
     }
     set_deadline(op, uv_hrtime());
     bool first = m->queue.head == NULL;
-    vmux_opq_push(&m->queue, op);
+    vmux__opq_push(&m->queue, op);
     uint64_t seq = ++m->queued_seq;
     if (first)
         uv_async_send(&m->wakeup);
@@ -171,17 +171,17 @@ static int enqueue(vmux *m, struct vmux_op *op)
     return 0;
 }
 
-int vmux_submit(vmux *m, struct vmux_op *op)
+int vmux__submit(vmux *m, struct vmux_op *op)
 {
     int rc;
-    if (vmux_forked(m))
+    if (vmux__forked(m))
         rc = VMUX_ERR_FORKED;
-    else if (vmux_on_io_thread(m))
+    else if (vmux__on_io_thread(m))
         rc = submit_on_io(m, op);
     else if ((rc = admit(m, op)) == 0)
         rc = enqueue(m, op);
     if (rc != 0)
-        vmux_op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
+        vmux__op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
     return rc;
 }
 
@@ -204,13 +204,13 @@ static bool submit_direct(vmux *m, struct vmux_op *op)
     return vmux__lane_write(m->link, op) == 0;
 }
 
-int vmux_submit_sync(vmux *m, struct vmux_op *op)
+int vmux__submit_sync(vmux *m, struct vmux_op *op)
 {
-    int rc = vmux_forked(m) ? VMUX_ERR_FORKED : admit(m, op);
+    int rc = vmux__forked(m) ? VMUX_ERR_FORKED : admit(m, op);
     if (rc == 0 && !submit_direct(m, op))
         rc = enqueue(m, op);
     if (rc != 0)
-        vmux_op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
+        vmux__op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
     return rc;
 }
 
@@ -222,12 +222,12 @@ static void route_some(vmux *m)
     uint64_t now = uv_hrtime();
     struct vmux_op *op;
     int n = 0;
-    for (; n < ROUTE_BATCH && (op = vmux_opq_pop(&m->inbox)) != NULL; n++) {
+    for (; n < ROUTE_BATCH && (op = vmux__opq_pop(&m->inbox)) != NULL; n++) {
         if (!(op->flags & VMUX_OP_CONTROL) && op->deadline_ns <= now) {
             /* its time ran out while it waited to be routed */
             vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
         } else {
-            vmux_route(m, op);
+            vmux__route(m, op);
         }
     }
     atomic_fetch_add_explicit(&m->routed, (uint64_t)n, memory_order_release);
@@ -244,7 +244,7 @@ static void on_route_more(uv_idle_t *idle)
         route_some(m);
 }
 
-void vmux_drain_queue(vmux *m)
+void vmux__drain_queue(vmux *m)
 {
     /* Not vmux__opq_take(): that re-points every op at its new queue, which would hold qlock,
      * and so every submitter, for O(n). The ops name m->queue until the append below
@@ -260,11 +260,11 @@ void vmux_drain_queue(vmux *m)
     for (struct vmux_op *op = batch.head; op != NULL && !m->io_closing; op = op->next)
         if (!(op->flags & VMUX_OP_CONTROL))
             (void)index_deadline(m, op); /* out of memory: indexed again when routed */
-    vmux_opq_append(&m->inbox, &batch);
+    vmux__opq_append(&m->inbox, &batch);
     if (m->io_closing)
-        vmux_opq_fail_all(&m->inbox, VMUX_ERR_CLOSED);
+        vmux__opq_fail_all(&m->inbox, VMUX_ERR_CLOSED);
     else if (closing)
-        vmux_shutdown(m);
+        vmux__shutdown(m);
     else
         route_some(m);
 }

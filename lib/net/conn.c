@@ -24,12 +24,12 @@ static void conn_unref(struct vmux_conn *c)
     VMUX_ASSERT(c->refs > 0);
     if (--c->refs > 0)
         return;
-    vmux_session_wipe(c);
-    vmux_reader_free(c->reader);
-    vmux_tls_free(c->tls);
-    vmux_buf_free(&c->out);
-    vmux_buf_free(&c->cipher);
-    vmux_buf_free(&c->writing);
+    vmux__setup_wipe(c);
+    vmux__reader_free(c->reader);
+    vmux__tls_free(c->tls);
+    vmux__buf_free(&c->out);
+    vmux__buf_free(&c->cipher);
+    vmux__buf_free(&c->writing);
     free(c);
 }
 
@@ -55,7 +55,7 @@ static char *format_whole(const char *fmt, va_list ap)
  * A reason may quote the server, which may echo the credentials: they are masked in the whole
  * message before it is cut to size, so that no prefix of a password survives the cut.
  */
-void vmux_conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
+void vmux__conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
 {
     if (c->failing)
         return;
@@ -73,7 +73,7 @@ void vmux_conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
     } else {
         snprintf(reason, sizeof(reason), "out of memory for the failure's reason");
     }
-    vmux_link_conn_failed(c->link, code, "%s: %s", c->where, reason);
+    vmux__link_conn_failed(c->link, code, "%s: %s", c->where, reason);
 }
 
 /* ---- writing ---- */
@@ -85,11 +85,11 @@ static void on_written(uv_write_t *req, int status)
     struct vmux_conn *c = req->data;
     vmux__lane_shut(c->link);
     c->write_pending = false;
-    vmux_buf_drained(&c->writing);
+    vmux__buf_drained(&c->writing);
     if (c->failing)
         return;
     if (status < 0) {
-        vmux_conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(status));
+        vmux__conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(status));
         return;
     }
     conn_flush(c);
@@ -106,12 +106,12 @@ static void conn_write_rest(struct vmux_conn *c, struct vmux_buf *wire)
     uv_buf_t b = uv_buf_init(c->writing.data + c->writing.off, (unsigned)rest);
     int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
     if (rc < 0) {
-        vmux_conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(rc));
+        vmux__conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(rc));
         return;
     }
     if (c->tls == NULL)
         c->flushed += rest; /* from here on these bytes may reach the server */
-    vmux_count(&c->link->ctr->bytes_out, rest);
+    vmux__count(&c->link->ctr->bytes_out, rest);
     c->write_pending = true;
 }
 
@@ -121,16 +121,16 @@ static bool conn_encrypt(struct vmux_conn *c)
     char why[160];
     size_t n = c->out.len - c->out.off;
     if (n > 0) {
-        int rc = vmux_tls_write(c->tls, c->out.data + c->out.off, n, why, sizeof(why));
+        int rc = vmux__tls_write(c->tls, c->out.data + c->out.off, n, why, sizeof(why));
         if (rc != 0) {
-            vmux_conn_fail(c, rc, "%s", why);
+            vmux__conn_fail(c, rc, "%s", why);
             return false;
         }
         c->flushed += n;
-        vmux_buf_drained(&c->out);
+        vmux__buf_drained(&c->out);
     }
-    if (vmux_tls_take_output(c->tls, &c->cipher) != 0) {
-        vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS output");
+    if (vmux__tls_take_output(c->tls, &c->cipher) != 0) {
+        vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS output");
         return false;
     }
     return true;
@@ -153,15 +153,15 @@ static void conn_flush(struct vmux_conn *c)
     if (n == UV_EAGAIN)
         n = 0;
     if (n < 0) {
-        vmux_conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(n));
+        vmux__conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(n));
         return;
     }
     if (c->tls == NULL)
         c->flushed += (uint64_t)n;
-    vmux_count(&c->link->ctr->bytes_out, (uint64_t)n);
+    vmux__count(&c->link->ctr->bytes_out, (uint64_t)n);
     wire->off += (size_t)n;
     if (wire->off == wire->len)
-        vmux_buf_drained(wire);
+        vmux__buf_drained(wire);
     else
         conn_write_rest(c, wire);
 }
@@ -184,10 +184,10 @@ void vmux__conn_arm_flush(struct vmux_conn *c)
     }
 }
 
-int vmux_conn_write_raw(struct vmux_conn *c, const char *bytes, size_t len)
+int vmux__conn_write_raw(struct vmux_conn *c, const char *bytes, size_t len)
 {
     vmux__lane_shut(c->link);
-    int rc = vmux_buf_append(&c->out, bytes, len);
+    int rc = vmux__buf_append(&c->out, bytes, len);
     if (rc != 0)
         return rc;
     c->queued += len;
@@ -196,19 +196,19 @@ int vmux_conn_write_raw(struct vmux_conn *c, const char *bytes, size_t len)
     return 0;
 }
 
-/* Ends an op the connection took and cannot keep (see vmux_conn_write_op()). */
+/* Ends an op the connection took and cannot keep (see vmux__conn_write_op()). */
 static void conn_drop_op(struct vmux_op *op, int status)
 {
     if (op->flags & VMUX_OP_INTERNAL)
-        vmux_op_free(op); /* the connection's own: no callback, and its caller fails the conn */
+        vmux__op_free(op); /* the connection's own: no callback, and its caller fails the conn */
     else
         vmux__op_finish(op, status, NULL);
 }
 
-int vmux_conn_write_op(struct vmux_conn *c, struct vmux_op *op)
+int vmux__conn_write_op(struct vmux_conn *c, struct vmux_op *op)
 {
     vmux__lane_shut(c->link);
-    int rc = vmux_buf_append(&c->out, op->cmd, op->len);
+    int rc = vmux__buf_append(&c->out, op->cmd, op->len);
     if (rc != 0) {
         conn_drop_op(op, rc);
         return rc;
@@ -220,7 +220,7 @@ int vmux_conn_write_op(struct vmux_conn *c, struct vmux_op *op)
         c->waiting_since = c->last_io;
     op->wstart = c->queued;
     c->queued += op->len;
-    vmux_opq_push(&c->fifo, op);
+    vmux__opq_push(&c->fifo, op);
     vmux__conn_arm_flush(c);
     return 0;
 }
@@ -254,7 +254,7 @@ static bool is_pong(const vmux_reply *r)
 static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
 {
     if (c->link->push_fn != NULL && c->fifo.head == NULL && c->setup_left == 0) {
-        if (is_pong(reply)) { /* the heartbeat's answer (session.c) */
+        if (is_pong(reply)) { /* the heartbeat's answer (setup.c) */
             c->push_ping_sent = 0;
             vmux_reply_free(reply);
             return;
@@ -265,12 +265,12 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
     struct vmux_op *op = c->fifo.head;
     if (op == NULL) {
         vmux_reply_free(reply);
-        vmux_conn_fail(c, VMUX_ERR_PROTOCOL, "the server sent a reply no command was waiting for");
+        vmux__conn_fail(c, VMUX_ERR_PROTOCOL, "the server sent a reply no command was waiting for");
         return;
     }
     if (conn_partial_reply(op, reply))
         return;
-    vmux_opq_pop(&c->fifo);
+    vmux__opq_pop(&c->fifo);
     if (op->first_error != NULL && vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR) {
         vmux_reply_free(reply); /* EXECABORT: the queued command's own error says more */
         reply = op->first_error;
@@ -278,15 +278,15 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
     }
     c->waiting_since = c->fifo.head != NULL ? uv_now(c->link->loop) : 0;
     if (op->flags & VMUX_OP_INTERNAL) {
-        vmux_session_reply(c, op, reply);
+        vmux__setup_reply(c, op, reply);
     } else if (op->done) { /* timed out earlier: its late reply is dropped here */
         vmux_reply_free(reply);
-        vmux_op_free(op);
-    } else if (!vmux_link_reply_rejected(c->link, op, reply)) {
+        vmux__op_free(op);
+    } else if (!vmux__link_reply_rejected(c->link, op, reply)) {
         vmux__op_finish_reply(op, reply);
     }
     if (c->retiring && !c->failing && c->fifo.head == NULL)
-        vmux_conn_fail(c, VMUX_ERR_CONNECT, "the node is no longer the primary (READONLY)");
+        vmux__conn_fail(c, VMUX_ERR_CONNECT, "the node is no longer the primary (READONLY)");
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -333,21 +333,21 @@ static void conn_parse(struct vmux_conn *c)
             return;
         }
         vmux_reply *reply;
-        rc = vmux_reader_next(c->reader, &reply);
+        rc = vmux__reader_next(c->reader, &reply);
         if (rc != 1)
             break;
         conn_dispatch(c, reply);
     }
     if (rc < 0)
-        vmux_conn_fail(c, rc, "bad reply: %s", vmux_reader_error(c->reader));
+        vmux__conn_fail(c, rc, "bad reply: %s", vmux__reader_error(c->reader));
 }
 
 /* Parses plaintext from the server and completes the ops it answers. */
 static void conn_consume(struct vmux_conn *c, const char *data, size_t len)
 {
-    int rc = vmux_reader_feed(c->reader, data, len);
+    int rc = vmux__reader_feed(c->reader, data, len);
     if (rc < 0) {
-        vmux_conn_fail(c, rc, "bad reply: %s", vmux_reader_error(c->reader));
+        vmux__conn_fail(c, rc, "bad reply: %s", vmux__reader_error(c->reader));
         return;
     }
     conn_parse(c);
@@ -357,15 +357,15 @@ static void conn_consume(struct vmux_conn *c, const char *data, size_t len)
 static void conn_handshake(struct vmux_conn *c)
 {
     char why[160];
-    int rc = vmux_tls_handshake(c->tls, why, sizeof(why));
+    int rc = vmux__tls_handshake(c->tls, why, sizeof(why));
     if (rc < 0) {
-        vmux_conn_fail(c, rc, "TLS handshake failed: %s", why);
+        vmux__conn_fail(c, rc, "TLS handshake failed: %s", why);
         return;
     }
     vmux__conn_arm_flush(c);
     if (rc == 1) {
         c->handshaking = false;
-        vmux_session_start(c);
+        vmux__setup_start(c);
     }
 }
 
@@ -374,9 +374,9 @@ static void conn_decrypt_rest(struct vmux_conn *c)
 {
     char why[160];
     while (!c->failing && !c->handshaking && !c->paused) {
-        int n = vmux_tls_read(c->tls, c->plain, sizeof(c->plain), why, sizeof(why));
+        int n = vmux__tls_read(c->tls, c->plain, sizeof(c->plain), why, sizeof(why));
         if (n < 0)
-            vmux_conn_fail(c, n, "%s", why);
+            vmux__conn_fail(c, n, "%s", why);
         if (n <= 0)
             break;
         conn_consume(c, c->plain, (size_t)n);
@@ -387,8 +387,8 @@ static void conn_decrypt_rest(struct vmux_conn *c)
 /* TLS: takes ciphertext from the socket, and consumes whatever plaintext it yields. */
 static void conn_decrypt(struct vmux_conn *c, const char *data, size_t len)
 {
-    if (vmux_tls_feed(c->tls, data, len) != 0) {
-        vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS input");
+    if (vmux__tls_feed(c->tls, data, len) != 0) {
+        vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS input");
         return;
     }
     if (c->handshaking)
@@ -411,7 +411,7 @@ static void on_resume(uv_idle_t *h)
     uv_idle_stop(h);
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc < 0)
-        vmux_conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
+        vmux__conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
 }
 
 static void conn_read(struct vmux_conn *c, ssize_t nread, const uv_buf_t *buf);
@@ -430,12 +430,12 @@ static void conn_read(struct vmux_conn *c, ssize_t nread, const uv_buf_t *buf)
 {
     c->last_io = uv_now(c->link->loop);
     if (nread > 0)
-        vmux_count(&c->link->ctr->bytes_in, (uint64_t)nread);
+        vmux__count(&c->link->ctr->bytes_in, (uint64_t)nread);
     if (nread < 0) {
         if (nread == UV_EOF)
-            vmux_conn_fail(c, VMUX_ERR_IO, "the server closed the connection");
+            vmux__conn_fail(c, VMUX_ERR_IO, "the server closed the connection");
         else
-            vmux_conn_fail(c, VMUX_ERR_IO, "read failed: %s", uv_strerror((int)nread));
+            vmux__conn_fail(c, VMUX_ERR_IO, "read failed: %s", uv_strerror((int)nread));
         return;
     }
     if (c->link->push_fn != NULL)
@@ -455,8 +455,8 @@ static void on_connect_timeout(uv_timer_t *t)
                         : c->handshaking    ? "the TLS handshake (is the server speaking TLS?)"
                         : c->setup_left > 0 ? "session setup (AUTH, SELECT, CLIENT)"
                                             : "connecting";
-    vmux_conn_fail(c, VMUX_ERR_TIMEOUT, "%s did not finish within connectTimeout (%d ms)", stage,
-                   c->link->cfg->connect_timeout_ms);
+    vmux__conn_fail(c, VMUX_ERR_TIMEOUT, "%s did not finish within connectTimeout (%d ms)", stage,
+                    c->link->cfg->connect_timeout_ms);
 }
 
 /*
@@ -482,7 +482,7 @@ static void on_connected(uv_connect_t *req, int status)
     if (c->failing)
         return;
     if (status < 0) {
-        vmux_conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(status));
+        vmux__conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(status));
         return;
     }
     uv_os_fd_t fd;
@@ -494,16 +494,16 @@ static void on_connected(uv_connect_t *req, int status)
         uv_tcp_keepalive(&c->tcp, 1, (unsigned)c->link->cfg->keep_alive_s);
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc < 0) {
-        vmux_conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
+        vmux__conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
         return;
     }
     if (c->link->tls_ctx == NULL) {
-        vmux_session_start(c);
+        vmux__setup_start(c);
         return;
     }
-    c->tls = vmux_tls_new(c->link->tls_ctx, c->link->cfg, c->ep->host);
+    c->tls = vmux__tls_new(c->link->tls_ctx, c->link->cfg, c->ep->host);
     if (c->tls == NULL) {
-        vmux_conn_fail(c, VMUX_ERR_NOMEM, "cannot start a TLS session");
+        vmux__conn_fail(c, VMUX_ERR_NOMEM, "cannot start a TLS session");
         return;
     }
     c->handshaking = true;
@@ -514,7 +514,7 @@ static void conn_connect(struct vmux_conn *c, const struct sockaddr *addr)
 {
     int rc = uv_tcp_init(c->link->loop, &c->tcp);
     if (rc < 0) {
-        vmux_conn_fail(c, VMUX_ERR_CONNECT, "cannot create a socket: %s", uv_strerror(rc));
+        vmux__conn_fail(c, VMUX_ERR_CONNECT, "cannot create a socket: %s", uv_strerror(rc));
         return;
     }
     c->tcp.data = c;
@@ -524,7 +524,7 @@ static void conn_connect(struct vmux_conn *c, const struct sockaddr *addr)
     c->creq.data = c;
     rc = uv_tcp_connect(&c->creq, &c->tcp, addr, on_connected);
     if (rc < 0)
-        vmux_conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(rc));
+        vmux__conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(rc));
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -533,8 +533,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     c->resolving = false;
     if (!c->failing) {
         if (status < 0)
-            vmux_conn_fail(c, VMUX_ERR_RESOLVE, "cannot resolve the host name: %s",
-                           uv_strerror(status));
+            vmux__conn_fail(c, VMUX_ERR_RESOLVE, "cannot resolve the host name: %s",
+                            uv_strerror(status));
         else
             conn_connect(c, res->ai_addr);
     }
@@ -550,12 +550,12 @@ static bool parse_ip(const char *host, int port, struct sockaddr_storage *addr)
            uv_ip6_addr(host, port, (struct sockaddr_in6 *)addr) == 0;
 }
 
-struct vmux_conn *vmux_conn_new(struct vmux_link *link, const struct vmux_endpoint *ep)
+struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpoint *ep)
 {
     struct vmux_conn *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
-    c->reader = vmux_reader_new(&link->limits);
+    c->reader = vmux__reader_new(&link->limits);
     if (c->reader == NULL) {
         free(c);
         return NULL;
@@ -575,7 +575,7 @@ struct vmux_conn *vmux_conn_new(struct vmux_link *link, const struct vmux_endpoi
     return c;
 }
 
-void vmux_conn_begin(struct vmux_conn *c)
+void vmux__conn_begin(struct vmux_conn *c)
 {
     uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)c->link->cfg->connect_timeout_ms, 0);
     struct sockaddr_storage addr;
@@ -589,7 +589,7 @@ void vmux_conn_begin(struct vmux_conn *c)
     c->gai.data = c;
     int rc = uv_getaddrinfo(c->link->loop, &c->gai, on_resolved, c->ep->host, port, &hints);
     if (rc < 0) {
-        vmux_conn_fail(c, VMUX_ERR_RESOLVE, "cannot resolve the host name: %s", uv_strerror(rc));
+        vmux__conn_fail(c, VMUX_ERR_RESOLVE, "cannot resolve the host name: %s", uv_strerror(rc));
         return;
     }
     c->resolving = true;
@@ -604,30 +604,30 @@ static bool resendable(const struct vmux_op *op)
     return (op->flags & (VMUX_OP_RETRY_SAFE | VMUX_OP_RESENT)) == VMUX_OP_RETRY_SAFE;
 }
 
-/* Settles the ops in flight; see vmux_conn_end(). */
+/* Settles the ops in flight; see vmux__conn_end(). */
 static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_status)
 {
     struct vmux_opq q = {0}, unsent = {0};
     vmux__opq_take(&q, &c->fifo);
     struct vmux_op *op;
-    while ((op = vmux_opq_pop(&q)) != NULL) {
+    while ((op = vmux__opq_pop(&q)) != NULL) {
         bool sent = op->wstart < c->flushed;
         if ((op->flags & VMUX_OP_INTERNAL) || op->done) {
-            vmux_op_free(op);
+            vmux__op_free(op);
         } else if (requeue && (!sent || resendable(op))) {
             if (sent) {
                 op->flags |= VMUX_OP_RESENT;
-                vmux_count(&c->link->ctr->resent, 1);
+                vmux__count(&c->link->ctr->resent, 1);
             }
-            vmux_opq_push(&unsent, op);
+            vmux__opq_push(&unsent, op);
         } else {
             vmux__op_finish(op, sent ? sent_status : status, NULL);
         }
     }
-    vmux_opq_prepend(&c->link->backlog, &unsent);
+    vmux__opq_prepend(&c->link->backlog, &unsent);
 }
 
-void vmux_conn_end(struct vmux_conn *c, bool requeue, int status, int sent_status)
+void vmux__conn_end(struct vmux_conn *c, bool requeue, int status, int sent_status)
 {
     vmux__lane_shut(c->link);
     c->failing = true;

@@ -107,7 +107,7 @@ static ssize_t lane_send(struct vmux_conn *c, const struct vmux_op *op)
 }
 
 /*
- * The bookkeeping vmux_conn_write_op() does, for an op of which sent bytes already left. Returns
+ * The bookkeeping vmux__conn_write_op() does, for an op of which sent bytes already left. Returns
  * false when the rest could not be kept for the I/O thread to write (out of memory).
  */
 static bool lane_track(struct vmux_conn *c, struct vmux_op *op, size_t sent)
@@ -117,9 +117,9 @@ static bool lane_track(struct vmux_conn *c, struct vmux_op *op, size_t sent)
     op->wstart = c->queued;
     c->queued += op->len;
     c->flushed += sent;
-    vmux_count(&c->link->ctr->bytes_out, sent);
-    vmux_opq_push(&c->fifo, op);
-    return sent == op->len || vmux_buf_append(&c->out, op->cmd + sent, op->len - sent) == 0;
+    vmux__count(&c->link->ctr->bytes_out, sent);
+    vmux__opq_push(&c->fifo, op);
+    return sent == op->len || vmux__buf_append(&c->out, op->cmd + sent, op->len - sent) == 0;
 }
 
 int vmux__lane_write(struct vmux_link *link, struct vmux_op *op)
@@ -153,7 +153,7 @@ void vmux__lane_poke(struct vmux_link *link)
     vmux__lane_shut(link); /* adopts what callers wrote */
     if (atomic_exchange_explicit(&link->lane_broken, false, memory_order_acquire) &&
         link->conn != NULL) {
-        vmux_conn_fail(link->conn, VMUX_ERR_NOMEM, "out of memory for a command's last bytes");
+        vmux__conn_fail(link->conn, VMUX_ERR_NOMEM, "out of memory for a command's last bytes");
         return;
     }
     if (atomic_exchange_explicit(&link->lane_rest, false, memory_order_acquire) &&

@@ -12,9 +12,9 @@
 #include "net/link_internal.h"
 #include "vmux/error.h"
 
-int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *tls_ctx,
-                  struct vmux_counters *ctr, const struct vmux_link_events *events, void *arg,
-                  struct vmux_link **out)
+int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *tls_ctx,
+                   struct vmux_counters *ctr, const struct vmux_link_events *events, void *arg,
+                   struct vmux_link **out)
 {
     struct vmux_link *link = calloc(1, sizeof(*link));
     if (link == NULL)
@@ -72,25 +72,25 @@ static void link_gauges(struct vmux_link *link)
 {
     if (link->auxiliary)
         return;
-    vmux_gauge(&link->ctr->backlog, link->backlog.count);
-    vmux_gauge(&link->ctr->in_flight, link->conn != NULL ? link->conn->fifo.count : 0);
+    vmux__gauge(&link->ctr->backlog, link->backlog.count);
+    vmux__gauge(&link->ctr->in_flight, link->conn != NULL ? link->conn->fifo.count : 0);
 }
 
 static void link_connect(struct vmux_link *link)
 {
     const struct vmux_endpoint *ep =
         &link->cfg->endpoints[link->next_endpoint % link->cfg->nendpoints];
-    struct vmux_conn *c = vmux_conn_new(link, ep);
+    struct vmux_conn *c = vmux__conn_new(link, ep);
     if (c == NULL) {
-        vmux_link_conn_failed(link, VMUX_ERR_NOMEM, "out of memory");
+        vmux__link_conn_failed(link, VMUX_ERR_NOMEM, "out of memory");
         return;
     }
     link->conn = c;
     link_set_state(link, LINK_CONNECTING);
-    vmux_conn_begin(c);
+    vmux__conn_begin(c);
 }
 
-void vmux_link_start(struct vmux_link *link)
+void vmux__link_start(struct vmux_link *link)
 {
     link_connect(link);
 }
@@ -132,7 +132,7 @@ static int sent_status_for(int code)
     return code == VMUX_ERR_PROTOCOL ? VMUX_ERR_PROTOCOL : VMUX_ERR_CONNECTION_LOST;
 }
 
-void vmux_link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)
+void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -143,12 +143,12 @@ void vmux_link_conn_failed(struct vmux_link *link, int code, const char *fmt, ..
     vmux__lane_shut(link);
     bool was_ready = link->state == LINK_READY || link->state == LINK_CHECKING;
     struct vmux_conn *c = link->conn;
-    vmux_count(&link->ctr->connect_failures, 1);
+    vmux__count(&link->ctr->connect_failures, 1);
     link->conn = NULL;
     link_set_state(link, LINK_DOWN);
     if (c != NULL)
-        vmux_conn_end(c, true, 0, sent_status_for(code));
-    vmux_opq_prepend(&link->backlog, &link->rejected);
+        vmux__conn_end(c, true, 0, sent_status_for(code));
+    vmux__opq_prepend(&link->backlog, &link->rejected);
     link_gauges(link);
     if (!was_ready)
         link->next_endpoint++;
@@ -163,19 +163,19 @@ static void link_drain_backlog(struct vmux_link *link)
     struct vmux_opq q = {0};
     vmux__opq_take(&q, &link->backlog);
     struct vmux_op *op;
-    while ((op = vmux_opq_pop(&q)) != NULL) {
-        VMUX_ASSERT(!op->done); /* an op that times out in a backlog leaves it (vmux_op_expire) */
-        vmux_conn_write_op(link->conn, op);
+    while ((op = vmux__opq_pop(&q)) != NULL) {
+        VMUX_ASSERT(!op->done); /* an op that times out in a backlog leaves it (vmux__op_expire) */
+        vmux__conn_write_op(link->conn, op);
     }
 }
 
-void vmux_link_conn_ready(struct vmux_link *link)
+void vmux__link_conn_ready(struct vmux_link *link)
 {
     bool checked = link->state == LINK_CHECKING;
     link_set_state(link, LINK_READY);
     link->retries = 0;
     if (!checked)
-        vmux_count(&link->ctr->connects, 1);
+        vmux__count(&link->ctr->connects, 1);
     link_drain_backlog(link);
     link_gauges(link);
     if (!checked)
@@ -184,19 +184,19 @@ void vmux_link_conn_ready(struct vmux_link *link)
         vmux__lane_open(link);
 }
 
-void vmux_link_submit(struct vmux_link *link, struct vmux_op *op)
+void vmux__link_submit(struct vmux_link *link, struct vmux_op *op)
 {
     if (link->state == LINK_CLOSED) {
         vmux__op_finish(op, VMUX_ERR_CLOSED, NULL);
     } else if (link->state == LINK_READY) {
-        vmux_conn_write_op(link->conn, op);
+        vmux__conn_write_op(link->conn, op);
     } else if (link->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST && !link->auxiliary &&
                link->state != LINK_CHECKING) {
         vmux__op_finish(op, VMUX_ERR_NOT_CONNECTED, NULL);
     } else if (link->backlog.count >= (size_t)link->cfg->backlog_size) {
         vmux__op_finish(op, VMUX_ERR_BACKLOG_FULL, NULL);
     } else {
-        vmux_opq_push(&link->backlog, op);
+        vmux__opq_push(&link->backlog, op);
     }
 }
 
@@ -207,7 +207,7 @@ static void on_link_timer_closed(uv_handle_t *h)
         free(link);
 }
 
-void vmux_link_close(struct vmux_link *link)
+void vmux__link_close(struct vmux_link *link)
 {
     vmux__lane_shut(link);
     link_set_state(link, LINK_CLOSED);
@@ -215,16 +215,16 @@ void vmux_link_close(struct vmux_link *link)
     struct vmux_conn *c = link->conn;
     link->conn = NULL;
     if (c != NULL)
-        vmux_conn_end(c, false, VMUX_ERR_CLOSED, VMUX_ERR_CLOSED);
-    vmux_opq_fail_all(&link->rejected, VMUX_ERR_CLOSED);
-    vmux_opq_fail_all(&link->backlog, VMUX_ERR_CLOSED);
-    vmux_opq_fail_all(&link->retry_q, VMUX_ERR_CLOSED);
+        vmux__conn_end(c, false, VMUX_ERR_CLOSED, VMUX_ERR_CLOSED);
+    vmux__opq_fail_all(&link->rejected, VMUX_ERR_CLOSED);
+    vmux__opq_fail_all(&link->backlog, VMUX_ERR_CLOSED);
+    vmux__opq_fail_all(&link->retry_q, VMUX_ERR_CLOSED);
     link->open_timers = 2;
     uv_close((uv_handle_t *)&link->backoff, on_link_timer_closed);
     uv_close((uv_handle_t *)&link->retry_timer, on_link_timer_closed);
 }
 
-void vmux_link_tick(struct vmux_link *link, bool frozen)
+void vmux__link_tick(struct vmux_link *link, bool frozen)
 {
     struct vmux_conn *c = link->conn;
     if (c == NULL)
@@ -232,8 +232,8 @@ void vmux_link_tick(struct vmux_link *link, bool frozen)
     vmux__lane_shut(link);
     uint64_t now = uv_now(link->loop);
     if (frozen)
-        vmux_session_check(c, now);
-    vmux_session_tick(c, now);
+        vmux__setup_check(c, now);
+    vmux__setup_tick(c, now);
     link_gauges(link);
     vmux__lane_open(link);
 }
@@ -246,10 +246,10 @@ static void on_retry(uv_timer_t *t)
     struct vmux_opq q = {0};
     vmux__opq_take(&q, &link->retry_q);
     struct vmux_op *op;
-    while ((op = vmux_opq_pop(&q)) != NULL) {
-        VMUX_ASSERT(!op->done); /* timed out ones left the queue (vmux_op_expire) */
-        vmux_count(&link->ctr->retried, 1);
-        vmux_link_submit(link, op);
+    while ((op = vmux__opq_pop(&q)) != NULL) {
+        VMUX_ASSERT(!op->done); /* timed out ones left the queue (vmux__op_expire) */
+        vmux__count(&link->ctr->retried, 1);
+        vmux__link_submit(link, op);
     }
 }
 
@@ -265,7 +265,7 @@ static bool is_transient(const char *msg)
            starts_with(msg, "TRYAGAIN");
 }
 
-bool vmux_link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
+bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
 {
     if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
         return false;
@@ -275,9 +275,9 @@ bool vmux_link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_r
         /* Demoted: finish what is in flight here, queue the rest, then connect again (to the
          * primary found by ROLE, or to the endpoint's name resolved anew). */
         char why[320];
-        vmux_errbuf_set(why, sizeof(why), "%s: READONLY: the node was demoted; reconnecting",
-                        link->conn->where);
-        vmux_log(link->cfg, VMUX_LOG_WARN, "%s", why);
+        vmux__errbuf_set(why, sizeof(why), "%s: READONLY: the node was demoted; reconnecting",
+                         link->conn->where);
+        vmux__log(link->cfg, VMUX_LOG_WARN, "%s", why);
         if (link->events.error != NULL)
             link->events.error(link, VMUX_ERR_CONNECTION_LOST, why, link->arg);
         link->conn->retiring = true;
@@ -288,11 +288,11 @@ bool vmux_link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_r
     vmux_reply_free(reply);
     if (readonly) {
         /* Goes to the new primary, ahead of what was submitted after it. */
-        vmux_count(&link->ctr->retried, 1);
-        vmux_opq_push(&link->rejected, op);
+        vmux__count(&link->ctr->retried, 1);
+        vmux__opq_push(&link->rejected, op);
         return true;
     }
-    vmux_opq_push(&link->retry_q, op);
+    vmux__opq_push(&link->retry_q, op);
     if (!uv_is_active((uv_handle_t *)&link->retry_timer))
         uv_timer_start(&link->retry_timer, on_retry,
                        link->cfg->reconnect_min_ms + next_random(link) % 100, 0);
@@ -301,20 +301,21 @@ bool vmux_link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_r
 
 /* ---- subscriber links ---- */
 
-void vmux_link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, void *arg), void *arg)
+void vmux__link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, void *arg),
+                         void *arg)
 {
     link->push_fn = fn;
     link->push_arg = arg;
 }
 
-int vmux_link_send_raw(struct vmux_link *link, const char *bytes, size_t len)
+int vmux__link_send_raw(struct vmux_link *link, const char *bytes, size_t len)
 {
     if (link->state != LINK_READY)
         return VMUX_ERR_NOT_CONNECTED;
-    return vmux_conn_write_raw(link->conn, bytes, len);
+    return vmux__conn_write_raw(link->conn, bytes, len);
 }
 
-void vmux_link_set_auxiliary(struct vmux_link *link)
+void vmux__link_set_auxiliary(struct vmux_link *link)
 {
     link->auxiliary = true;
 }
@@ -324,7 +325,7 @@ void vmux__link_checking(struct vmux_link *link)
     link_set_state(link, LINK_CHECKING);
 }
 
-bool vmux_link_ready(const struct vmux_link *link)
+bool vmux__link_ready(const struct vmux_link *link)
 {
     return link->state == LINK_READY;
 }

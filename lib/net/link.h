@@ -30,21 +30,21 @@ struct vmux_link_events {
 /*
  * Creates a link on loop for the endpoints of cfg (which must outlive the link); tls_ctx, when
  * not NULL, makes every connection TLS (it too must outlive the link). It does not connect
- * until vmux_link_start(). Returns 0, or VMUX_ERR_NOMEM.
+ * until vmux__link_start(). Returns 0, or VMUX_ERR_NOMEM.
  */
-int vmux_link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *tls_ctx,
-                  struct vmux_counters *ctr, const struct vmux_link_events *events, void *arg,
-                  struct vmux_link **out);
+int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *tls_ctx,
+                   struct vmux_counters *ctr, const struct vmux_link_events *events, void *arg,
+                   struct vmux_link **out);
 
 /*
  * Once a second: heartbeats and dead-connection checks. frozen says the loop found far more time
  * passed than its timer expected (the process was suspended): the connection must then prove
  * it is alive before commands flow again.
  */
-void vmux_link_tick(struct vmux_link *link, bool frozen);
+void vmux__link_tick(struct vmux_link *link, bool frozen);
 
 /* Starts the first connection attempt. */
-void vmux_link_start(struct vmux_link *link);
+void vmux__link_start(struct vmux_link *link);
 
 /*
  * Takes an op (already deadline-indexed): written on the ready connection's next
@@ -52,29 +52,29 @@ void vmux_link_start(struct vmux_link *link);
  * closing link complete the op at once (VMUX_ERR_BACKLOG_FULL, VMUX_ERR_NOT_CONNECTED,
  * VMUX_ERR_CLOSED).
  */
-void vmux_link_submit(struct vmux_link *link, struct vmux_op *op);
+void vmux__link_submit(struct vmux_link *link, struct vmux_op *op);
 
 /*
  * Makes the link a subscriber link: once a connection's session is set up, every reply it
  * reads goes to fn (which owns it) instead of being matched to a command, and no heartbeat
  * PING is sent on it (a subscribed connection answers PING differently). Set before start.
  */
-void vmux_link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, void *arg),
-                        void *arg);
+void vmux__link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, void *arg),
+                         void *arg);
 
 /*
  * Writes RESP bytes that expect no reply matched to a command (SUBSCRIBE on a subscriber
  * link). Returns 0, or VMUX_ERR_NOT_CONNECTED when no connection is ready (the caller sends
  * them again when the link reports ready), or VMUX_ERR_NOMEM.
  */
-int vmux_link_send_raw(struct vmux_link *link, const char *bytes, size_t len);
+int vmux__link_send_raw(struct vmux_link *link, const char *bytes, size_t len);
 
 /*
  * Makes the link a helper link of the handle (blocking pool, subscriber): commands always wait
  * for its connection whatever backlogPolicy says (it was opened for them), and it does not
  * publish the handle's backlog and in-flight gauges, which describe the main link.
  */
-void vmux_link_set_auxiliary(struct vmux_link *link);
+void vmux__link_set_auxiliary(struct vmux_link *link);
 
 /*
  * The direct lane (lane.c). vmux__lane_enable() lets the link lend its idle connection to
@@ -100,12 +100,12 @@ void vmux__lane_seize(struct vmux_link *link);
 int vmux__lane_write(struct vmux_link *link, struct vmux_op *op);
 
 /* Whether the link has a ready connection. */
-bool vmux_link_ready(const struct vmux_link *link);
+bool vmux__link_ready(const struct vmux_link *link);
 
 /*
  * Closes the link: every op it holds completes with VMUX_ERR_CLOSED, its handles close, and it
  * frees itself once libuv has released them.
  */
-void vmux_link_close(struct vmux_link *link);
+void vmux__link_close(struct vmux_link *link);
 
 #endif

@@ -26,7 +26,7 @@ struct vmux_link {
     struct vmux_counters *ctr;
     void (*push_fn)(vmux_reply *reply, void *arg); /* subscriber link: replies are pushes */
     void *push_arg;
-    bool auxiliary; /* pool or subscriber link: see vmux_link_set_auxiliary() */
+    bool auxiliary; /* pool or subscriber link: see vmux__link_set_auxiliary() */
     struct vmux_reader_limits limits;
     struct vmux_link_events events;
     void *arg;
@@ -74,7 +74,7 @@ struct vmux_conn {
     uint64_t check_started;  /* loop ms a post-freeze check began; 0: none */
     uint64_t push_ping_sent; /* subscriber connection: loop ms of the unanswered PING; 0: none */
     uint64_t slice_until;    /* subscriber connection: hrtime ns this turn's dispatch ends */
-    uint64_t last_tick;      /* loop ms of the previous vmux_session_tick(); 0: none yet */
+    uint64_t last_tick;      /* loop ms of the previous vmux__setup_tick(); 0: none yet */
     bool paused;     /* subscriber connection: replies wait in the reader, reading stopped */
     bool lane_wrote; /* a caller wrote through the direct lane since the clocks were stamped */
 
@@ -107,51 +107,51 @@ struct vmux_conn {
     char plain[16 * 1024]; /* TLS: one decrypted record */
 };
 
-/* conn.c: one connection's life. vmux_conn_new() allocates (NULL when out of memory);
- * vmux_conn_begin() resolves and connects, reporting any failure to the link. */
-struct vmux_conn *vmux_conn_new(struct vmux_link *link, const struct vmux_endpoint *ep);
-void vmux_conn_begin(struct vmux_conn *c);
+/* conn.c: one connection's life. vmux__conn_new() allocates (NULL when out of memory);
+ * vmux__conn_begin() resolves and connects, reporting any failure to the link. */
+struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpoint *ep);
+void vmux__conn_begin(struct vmux_conn *c);
 /*
  * Takes an op and queues its bytes on a ready connection; the connection's FIFO then holds it.
  * Returns 0, or VMUX_ERR_NOMEM when the bytes found no room: the op is then finished with that
  * status (a connection's own op, which has no callback, is freed).
  */
-int vmux_conn_write_op(struct vmux_conn *conn, struct vmux_op *op);
+int vmux__conn_write_op(struct vmux_conn *conn, struct vmux_op *op);
 /* Makes sure the connection flushes before the loop next waits for I/O. */
 void vmux__conn_arm_flush(struct vmux_conn *c);
 /* Queues bytes that expect no matched reply. Returns 0 or VMUX_ERR_NOMEM. */
-int vmux_conn_write_raw(struct vmux_conn *conn, const char *bytes, size_t len);
+int vmux__conn_write_raw(struct vmux_conn *conn, const char *bytes, size_t len);
 /*
  * Ends a connection: ops never handed to the kernel go back to the front of the link's backlog
  * (requeue true) or complete with status (requeue false); ops sent and unanswered complete with
  * sent_status. Then its handles close and it frees itself.
  */
-void vmux_conn_end(struct vmux_conn *conn, bool requeue, int status, int sent_status);
+void vmux__conn_end(struct vmux_conn *conn, bool requeue, int status, int sent_status);
 
 /* Fails the connection: reported to its link, which ends it and reconnects. */
-void vmux_conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
+void vmux__conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
- * session.c: the connection's own commands. vmux_session_start() queues the session setup
+ * setup.c: the connection's own commands. vmux__setup_start() queues the session setup
  * (AUTH, SELECT, CLIENT SETNAME/SETINFO, ROLE when there are several endpoints);
- * vmux_session_reply() takes the reply to any internal op; vmux_session_tick() sends heartbeats
- * and judges whether the connection is dead; vmux_session_check() makes the connection prove
+ * vmux__setup_reply() takes the reply to any internal op; vmux__setup_tick() sends heartbeats
+ * and judges whether the connection is dead; vmux__setup_check() makes the connection prove
  * itself with a PING before commands flow again (after the process was frozen).
  */
-void vmux_session_start(struct vmux_conn *c);
-void vmux_session_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply);
-void vmux_session_tick(struct vmux_conn *c, uint64_t now_ms);
-void vmux_session_check(struct vmux_conn *c, uint64_t now_ms);
+void vmux__setup_start(struct vmux_conn *c);
+void vmux__setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply);
+void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms);
+void vmux__setup_check(struct vmux_conn *c, uint64_t now_ms);
 /*
  * Wipes what may still hold the credentials or a server's echo of them once they are no longer
  * needed (setup over, or the connection freed): the provider's credentials kept for redaction,
  * and, after AUTH was sent, the read buffers and the reader's consumed bytes.
  */
-void vmux_session_wipe(struct vmux_conn *c);
+void vmux__setup_wipe(struct vmux_conn *c);
 
 /* link.c: what a connection reports to its link. */
-void vmux_link_conn_ready(struct vmux_link *link);
+void vmux__link_conn_ready(struct vmux_link *link);
 /* A ready link's connection must prove itself after a freeze: commands wait (LINK_CHECKING). */
 void vmux__link_checking(struct vmux_link *link);
 /*
@@ -160,8 +160,8 @@ void vmux__link_checking(struct vmux_link *link);
  * (after a short delay, or to the new primary). Returns true when it took the op and freed the
  * reply; false when the caller completes the op with the reply as usual.
  */
-bool vmux_link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply);
-void vmux_link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)
+bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply);
+void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -33,7 +33,7 @@ static void openssl_reason(char *buf, size_t len, const char *fallback)
         else if (ERR_reason_error_string(e) != NULL)
             why = ERR_reason_error_string(e);
     }
-    vmux_errbuf_set(buf, len, "%s", sys != NULL ? sys : why != NULL ? why : fallback);
+    vmux__errbuf_set(buf, len, "%s", sys != NULL ? sys : why != NULL ? why : fallback);
 }
 
 /* Refuses to ask for a pass phrase: OpenSSL would otherwise prompt on the terminal and wait. */
@@ -50,7 +50,7 @@ static int ctx_fail(SSL_CTX *ctx, char *errbuf, size_t errlen, const char *what,
 {
     char why[160];
     openssl_reason(why, sizeof(why), "unknown error");
-    vmux_errbuf_set(errbuf, errlen, "%s '%s': %s", what, path ? path : "", why);
+    vmux__errbuf_set(errbuf, errlen, "%s '%s': %s", what, path ? path : "", why);
     SSL_CTX_free(ctx);
     return VMUX_ERR_TLS;
 }
@@ -74,7 +74,7 @@ static int ctx_load_client_cert(SSL_CTX *ctx, const struct vmux_config *cfg, cha
     if (cfg->ssl_cert == NULL && cfg->ssl_key == NULL)
         return 0;
     if (cfg->ssl_cert == NULL || cfg->ssl_key == NULL) {
-        vmux_errbuf_set(errbuf, errlen, "sslCert and sslKey must be given together");
+        vmux__errbuf_set(errbuf, errlen, "sslCert and sslKey must be given together");
         SSL_CTX_free(ctx);
         return VMUX_ERR_CONFIG;
     }
@@ -89,12 +89,13 @@ static int ctx_load_client_cert(SSL_CTX *ctx, const struct vmux_config *cfg, cha
     return 0;
 }
 
-int vmux_tls_ctx_new(const struct vmux_config *cfg, vmux_tls_ctx **out, char *errbuf, size_t errlen)
+int vmux__tls_ctx_new(const struct vmux_config *cfg, vmux_tls_ctx **out, char *errbuf,
+                      size_t errlen)
 {
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL) {
-        vmux_errbuf_set(errbuf, errlen, "cannot create a TLS context");
+        vmux__errbuf_set(errbuf, errlen, "cannot create a TLS context");
         return VMUX_ERR_NOMEM;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -108,7 +109,7 @@ int vmux_tls_ctx_new(const struct vmux_config *cfg, vmux_tls_ctx **out, char *er
     return 0;
 }
 
-void vmux_tls_ctx_free(vmux_tls_ctx *ctx)
+void vmux__tls_ctx_free(vmux_tls_ctx *ctx)
 {
     SSL_CTX_free(ctx);
 }
@@ -134,7 +135,7 @@ static bool set_peer_name(SSL *ssl, const struct vmux_config *cfg, const char *h
     return SSL_set1_host(ssl, name) == 1;
 }
 
-struct vmux_tls *vmux_tls_new(vmux_tls_ctx *ctx, const struct vmux_config *cfg, const char *host)
+struct vmux_tls *vmux__tls_new(vmux_tls_ctx *ctx, const struct vmux_config *cfg, const char *host)
 {
     struct vmux_tls *t = calloc(1, sizeof(*t));
     if (t == NULL)
@@ -154,13 +155,13 @@ struct vmux_tls *vmux_tls_new(vmux_tls_ctx *ctx, const struct vmux_config *cfg, 
     SSL_set_bio(t->ssl, t->in, t->out);
     SSL_set_connect_state(t->ssl);
     if (!set_peer_name(t->ssl, cfg, host)) {
-        vmux_tls_free(t);
+        vmux__tls_free(t);
         return NULL;
     }
     return t;
 }
 
-void vmux_tls_free(struct vmux_tls *t)
+void vmux__tls_free(struct vmux_tls *t)
 {
     if (t == NULL)
         return;
@@ -176,11 +177,11 @@ static int tls_error(struct vmux_tls *t, int rc, char *reason, size_t len)
     long verify =
         SSL_get_verify_mode(t->ssl) == SSL_VERIFY_NONE ? X509_V_OK : SSL_get_verify_result(t->ssl);
     if (verify != X509_V_OK) {
-        vmux_errbuf_set(reason, len, "certificate verify failed: %s",
-                        X509_verify_cert_error_string(verify));
+        vmux__errbuf_set(reason, len, "certificate verify failed: %s",
+                         X509_verify_cert_error_string(verify));
         ERR_clear_error();
     } else if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN) {
-        vmux_errbuf_set(reason, len, "the server ended the TLS session");
+        vmux__errbuf_set(reason, len, "the server ended the TLS session");
         ERR_clear_error();
     } else {
         openssl_reason(reason, len, "TLS protocol error");
@@ -188,7 +189,7 @@ static int tls_error(struct vmux_tls *t, int rc, char *reason, size_t len)
     return VMUX_ERR_TLS;
 }
 
-int vmux_tls_handshake(struct vmux_tls *t, char *reason, size_t len)
+int vmux__tls_handshake(struct vmux_tls *t, char *reason, size_t len)
 {
     ERR_clear_error();
     int rc = SSL_do_handshake(t->ssl);
@@ -200,12 +201,12 @@ int vmux_tls_handshake(struct vmux_tls *t, char *reason, size_t len)
     return tls_error(t, rc, reason, len);
 }
 
-int vmux_tls_feed(struct vmux_tls *t, const char *data, size_t len)
+int vmux__tls_feed(struct vmux_tls *t, const char *data, size_t len)
 {
     return BIO_write(t->in, data, (int)len) == (int)len ? 0 : VMUX_ERR_NOMEM;
 }
 
-int vmux_tls_read(struct vmux_tls *t, char *buf, size_t cap, char *reason, size_t len)
+int vmux__tls_read(struct vmux_tls *t, char *buf, size_t cap, char *reason, size_t len)
 {
     ERR_clear_error();
     int n = SSL_read(t->ssl, buf, (int)cap);
@@ -215,13 +216,13 @@ int vmux_tls_read(struct vmux_tls *t, char *buf, size_t cap, char *reason, size_
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
         return 0;
     if (err == SSL_ERROR_ZERO_RETURN) {
-        vmux_errbuf_set(reason, len, "the server closed the TLS session");
+        vmux__errbuf_set(reason, len, "the server closed the TLS session");
         return VMUX_ERR_IO;
     }
     return tls_error(t, n, reason, len);
 }
 
-int vmux_tls_write(struct vmux_tls *t, const char *data, size_t len, char *reason, size_t rlen)
+int vmux__tls_write(struct vmux_tls *t, const char *data, size_t len, char *reason, size_t rlen)
 {
     while (len > 0) {
         ERR_clear_error();
@@ -235,11 +236,11 @@ int vmux_tls_write(struct vmux_tls *t, const char *data, size_t len, char *reaso
     return 0;
 }
 
-int vmux_tls_take_output(struct vmux_tls *t, struct vmux_buf *out)
+int vmux__tls_take_output(struct vmux_tls *t, struct vmux_buf *out)
 {
     size_t pending;
     while ((pending = BIO_ctrl_pending(t->out)) > 0) {
-        if (vmux_buf_reserve(out, pending) != 0)
+        if (vmux__buf_reserve(out, pending) != 0)
             return VMUX_ERR_NOMEM;
         int n = BIO_read(t->out, out->data + out->len, (int)pending);
         if (n <= 0)

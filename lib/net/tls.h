@@ -20,42 +20,42 @@ struct vmux_buf;
  * given. Returns 0 with *out set, or VMUX_ERR_TLS with the reason in errbuf (a file that cannot
  * be read, a key that does not match its certificate), or VMUX_ERR_NOMEM.
  */
-int vmux_tls_ctx_new(const struct vmux_config *cfg, vmux_tls_ctx **out, char *errbuf,
-                     size_t errlen);
+int vmux__tls_ctx_new(const struct vmux_config *cfg, vmux_tls_ctx **out, char *errbuf,
+                      size_t errlen);
 
 /* Frees a context. NULL is allowed. */
-void vmux_tls_ctx_free(vmux_tls_ctx *ctx);
+void vmux__tls_ctx_free(vmux_tls_ctx *ctx);
 
 /*
  * Starts the client side of a session to host (the endpoint's host; cfg's sslHost overrides the
  * name checked and sent as SNI; an IP literal is checked as an IP and sends no SNI).
  * Returns NULL when out of memory.
  */
-struct vmux_tls *vmux_tls_new(vmux_tls_ctx *ctx, const struct vmux_config *cfg, const char *host);
+struct vmux_tls *vmux__tls_new(vmux_tls_ctx *ctx, const struct vmux_config *cfg, const char *host);
 
-void vmux_tls_free(struct vmux_tls *t);
+void vmux__tls_free(struct vmux_tls *t);
 
 /*
  * Advances the handshake. Returns 1 when it is complete, 0 when it waits for the server, or
  * VMUX_ERR_TLS with the reason in reason (certificate verification failure with OpenSSL's
  * words, an alert from the server, a protocol mismatch).
  */
-int vmux_tls_handshake(struct vmux_tls *t, char *reason, size_t len);
+int vmux__tls_handshake(struct vmux_tls *t, char *reason, size_t len);
 
 /* Hands ciphertext read from the socket to the session. Returns 0 or VMUX_ERR_NOMEM. */
-int vmux_tls_feed(struct vmux_tls *t, const char *data, size_t len);
+int vmux__tls_feed(struct vmux_tls *t, const char *data, size_t len);
 
 /*
  * Decrypts into buf. Returns the number of plaintext bytes (> 0), 0 when it needs more
  * ciphertext, VMUX_ERR_IO when the server closed the session (close_notify), or VMUX_ERR_TLS
  * with the reason in reason.
  */
-int vmux_tls_read(struct vmux_tls *t, char *buf, size_t cap, char *reason, size_t len);
+int vmux__tls_read(struct vmux_tls *t, char *buf, size_t cap, char *reason, size_t len);
 
 /* Encrypts len bytes. Returns 0, or VMUX_ERR_TLS with the reason in reason. */
-int vmux_tls_write(struct vmux_tls *t, const char *data, size_t len, char *reason, size_t rlen);
+int vmux__tls_write(struct vmux_tls *t, const char *data, size_t len, char *reason, size_t rlen);
 
 /* Moves the ciphertext waiting to be sent into out. Returns 0 or VMUX_ERR_NOMEM. */
-int vmux_tls_take_output(struct vmux_tls *t, struct vmux_buf *out);
+int vmux__tls_take_output(struct vmux_tls *t, struct vmux_buf *out);
 
 #endif

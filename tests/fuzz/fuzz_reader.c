@@ -54,7 +54,7 @@ static void render(const vmux_reply *r, char *out, size_t cap)
 /* Feeds data in pieces of at most step bytes (the first piece cut at `cut` when > 0). */
 static int run(const uint8_t *data, size_t size, size_t cut, size_t step, char *out, size_t cap)
 {
-    vmux_reader *rd = vmux_reader_new(&limits);
+    vmux_reader *rd = vmux__reader_new(&limits);
     CHECK(rd != NULL);
     out[0] = '\0';
     int rc = 0;
@@ -62,18 +62,18 @@ static int run(const uint8_t *data, size_t size, size_t cut, size_t step, char *
         size_t n = cut > pos ? cut - pos : step;
         if (n > size - pos)
             n = size - pos;
-        rc = vmux_reader_feed(rd, (const char *)data + pos, n);
+        rc = vmux__reader_feed(rd, (const char *)data + pos, n);
         pos += n;
         vmux_reply *r;
-        while (rc == 0 && (rc = vmux_reader_next(rd, &r)) == 1) {
+        while (rc == 0 && (rc = vmux__reader_next(rd, &r)) == 1) {
             render(r, out, cap);
             vmux_reply_free(r);
             rc = 0;
         }
     }
     CHECK(rc == 0 || rc == VMUX_ERR_PROTOCOL || rc == VMUX_ERR_NOMEM);
-    CHECK(rc == 0 || strlen(vmux_reader_error(rd)) > 0);
-    vmux_reader_free(rd);
+    CHECK(rc == 0 || strlen(vmux__reader_error(rd)) > 0);
+    vmux__reader_free(rd);
     return rc;
 }
 

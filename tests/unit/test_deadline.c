@@ -10,7 +10,7 @@
 
 static struct vmux_op *op_at(uint32_t timeout_ms, uint64_t deadline_ns)
 {
-    struct vmux_op *op = vmux_op_new(0);
+    struct vmux_op *op = vmux__op_new(0);
     op->timeout_ms = timeout_ms;
     op->deadline_ns = deadline_ns;
     return op;
@@ -22,32 +22,32 @@ static void test_expiry_order_across_classes(void **state)
     struct vmux_deadlines d = {0};
     struct vmux_op *a = op_at(100, 100), *b = op_at(50, 60), *c = op_at(100, 150),
                    *e = op_at(50, 70);
-    assert_int_equal(vmux_deadlines_next(&d), UINT64_MAX);
-    assert_int_equal(vmux_deadlines_add(&d, a), 0);
-    assert_int_equal(vmux_deadlines_add(&d, b), 0);
-    assert_int_equal(vmux_deadlines_add(&d, c), 0);
-    assert_int_equal(vmux_deadlines_add(&d, e), 0);
+    assert_int_equal(vmux__deadlines_next(&d), UINT64_MAX);
+    assert_int_equal(vmux__deadlines_add(&d, a), 0);
+    assert_int_equal(vmux__deadlines_add(&d, b), 0);
+    assert_int_equal(vmux__deadlines_add(&d, c), 0);
+    assert_int_equal(vmux__deadlines_add(&d, e), 0);
     assert_int_equal(d.nclasses, 2);
-    assert_int_equal(vmux_deadlines_next(&d), 60);
-    assert_null(vmux_deadlines_expired(&d, 59));
-    assert_ptr_equal(vmux_deadlines_expired(&d, 65), b);
-    vmux_deadline_remove(b);
-    assert_null(vmux_deadlines_expired(&d, 65));
-    assert_int_equal(vmux_deadlines_next(&d), 70);
+    assert_int_equal(vmux__deadlines_next(&d), 60);
+    assert_null(vmux__deadlines_expired(&d, 59));
+    assert_ptr_equal(vmux__deadlines_expired(&d, 65), b);
+    vmux__deadline_remove(b);
+    assert_null(vmux__deadlines_expired(&d, 65));
+    assert_int_equal(vmux__deadlines_next(&d), 70);
     /* removing from the middle and the tail keeps the lists intact */
-    vmux_deadline_remove(c);
-    vmux_deadline_remove(c); /* not indexed any more: nothing happens */
-    assert_ptr_equal(vmux_deadlines_expired(&d, 1000), e);
-    vmux_deadline_remove(e);
-    assert_ptr_equal(vmux_deadlines_expired(&d, 1000), a);
-    vmux_deadline_remove(a);
-    assert_null(vmux_deadlines_expired(&d, UINT64_MAX));
-    assert_int_equal(vmux_deadlines_next(&d), UINT64_MAX);
-    vmux_deadlines_free(&d);
-    vmux_op_free(a);
-    vmux_op_free(b);
-    vmux_op_free(c);
-    vmux_op_free(e);
+    vmux__deadline_remove(c);
+    vmux__deadline_remove(c); /* not indexed any more: nothing happens */
+    assert_ptr_equal(vmux__deadlines_expired(&d, 1000), e);
+    vmux__deadline_remove(e);
+    assert_ptr_equal(vmux__deadlines_expired(&d, 1000), a);
+    vmux__deadline_remove(a);
+    assert_null(vmux__deadlines_expired(&d, UINT64_MAX));
+    assert_int_equal(vmux__deadlines_next(&d), UINT64_MAX);
+    vmux__deadlines_free(&d);
+    vmux__op_free(a);
+    vmux__op_free(b);
+    vmux__op_free(c);
+    vmux__op_free(e);
 }
 
 int main(void)

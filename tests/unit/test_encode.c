@@ -15,14 +15,14 @@
 static void check_same_as_hiredis(int argc, const char **argv, const size_t *argvlen)
 {
     struct vmux_op *op;
-    assert_int_equal(vmux_encode_op(argc, argv, argvlen, &op), 0);
+    assert_int_equal(vmux__encode_op(argc, argv, argvlen, &op), 0);
     char *want;
     int n = redisFormatCommandArgv(&want, argc, argv, argvlen);
     assert_true(n > 0);
     assert_int_equal(op->len, (size_t)n);
     assert_memory_equal(op->cmd, want, (size_t)n);
     redisFreeCommand(want);
-    vmux_op_free(op);
+    vmux__op_free(op);
 }
 
 static void test_strings(void **state)
@@ -61,14 +61,14 @@ static void test_bad_arguments(void **state)
     (void)state;
     struct vmux_op *op = NULL;
     const char *argv[] = {"GET", NULL};
-    assert_int_equal(vmux_encode_op(0, argv, NULL, &op), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_encode_op(1, NULL, NULL, &op), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_encode_op(2, argv, NULL, &op), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux__encode_op(0, argv, NULL, &op), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux__encode_op(1, NULL, NULL, &op), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux__encode_op(2, argv, NULL, &op), VMUX_ERR_INVALID_ARG);
     size_t lens[] = {3, 0};
-    assert_int_equal(vmux_encode_op(2, argv, lens, &op), 0); /* NULL with length 0: empty */
+    assert_int_equal(vmux__encode_op(2, argv, lens, &op), 0); /* NULL with length 0: empty */
     assert_memory_equal(op->cmd, "*2\r\n$3\r\nGET\r\n$0\r\n\r\n", op->len);
-    vmux_op_free(op);
-    assert_int_equal(vmux_encode_op_raw(NULL, 3, &op), VMUX_ERR_INVALID_ARG);
+    vmux__op_free(op);
+    assert_int_equal(vmux__encode_op_raw(NULL, 3, &op), VMUX_ERR_INVALID_ARG);
 }
 
 int main(void)

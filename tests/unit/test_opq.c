@@ -38,13 +38,13 @@ static void on_done(int status, vmux_reply *reply, void *userdata)
     s->status = status;
     s->q = s->op->q;
     if (s->push_into != NULL)
-        vmux_opq_push(s->push_into, s->extra);
+        vmux__opq_push(s->push_into, s->extra);
 }
 
 /* An op of len bytes whose completion goes to *s. */
 static struct vmux_op *op_new(size_t len, struct seen *s)
 {
-    struct vmux_op *op = vmux_op_new(len);
+    struct vmux_op *op = vmux__op_new(len);
     assert_non_null(op);
     memset(op->cmd, 'x', len);
     op->cb = on_done;
@@ -53,11 +53,11 @@ static struct vmux_op *op_new(size_t len, struct seen *s)
     return op;
 }
 
-/* An op counted against c, as vmux_submit() admits it. */
+/* An op counted against c, as vmux__submit() admits it. */
 static struct vmux_op *op_admitted(struct vmux_counters *c, size_t len, struct seen *s)
 {
     struct vmux_op *op = op_new(len, s);
-    assert_true(vmux_counters_admit(c, len, 1000, 1 << 20));
+    assert_true(vmux__counters_admit(c, len, 1000, 1 << 20));
     op->flags |= VMUX_OP_ADMITTED;
     op->ctr = c;
     return op;
@@ -90,22 +90,22 @@ static void test_push_pop_order(void **state)
     struct vmux_opq q = {0};
     struct seen s[3];
     struct vmux_op *a = op_new(1, &s[0]), *b = op_new(2, &s[1]), *c = op_new(3, &s[2]);
-    assert_null(vmux_opq_pop(&q));
-    vmux_opq_push(&q, a);
-    vmux_opq_push(&q, b);
-    vmux_opq_push(&q, c);
+    assert_null(vmux__opq_pop(&q));
+    vmux__opq_push(&q, a);
+    vmux__opq_push(&q, b);
+    vmux__opq_push(&q, c);
     expect_queue(&q, (struct vmux_op *[]){a, b, c}, 3);
     struct vmux_op *order[] = {a, b, c};
     for (int i = 0; i < 3; i++) {
-        struct vmux_op *op = vmux_opq_pop(&q);
+        struct vmux_op *op = vmux__opq_pop(&q);
         assert_ptr_equal(op, order[i]);
         assert_null(op->q);
         assert_null(op->next);
         assert_null(op->prev);
         assert_int_equal(q.count, (size_t)(2 - i));
-        vmux_op_free(op);
+        vmux__op_free(op);
     }
-    assert_null(vmux_opq_pop(&q));
+    assert_null(vmux__opq_pop(&q));
     expect_queue(&q, NULL, 0);
 }
 
@@ -117,13 +117,13 @@ static void test_remove_head_middle_tail(void **state)
     struct vmux_op *o[5];
     for (int i = 0; i < 5; i++) {
         o[i] = op_new(1, &s[i]);
-        vmux_opq_push(&q, o[i]);
+        vmux__opq_push(&q, o[i]);
     }
-    vmux_opq_remove(&q, o[2]); /* middle */
+    vmux__opq_remove(&q, o[2]); /* middle */
     expect_queue(&q, (struct vmux_op *[]){o[0], o[1], o[3], o[4]}, 4);
-    vmux_opq_remove(&q, o[0]); /* head */
+    vmux__opq_remove(&q, o[0]); /* head */
     expect_queue(&q, (struct vmux_op *[]){o[1], o[3], o[4]}, 3);
-    vmux_opq_remove(&q, o[4]); /* tail */
+    vmux__opq_remove(&q, o[4]); /* tail */
     expect_queue(&q, (struct vmux_op *[]){o[1], o[3]}, 2);
     for (int i = 0; i < 5; i += 2) {
         assert_null(o[i]->q);
@@ -131,15 +131,15 @@ static void test_remove_head_middle_tail(void **state)
         assert_null(o[i]->prev);
     }
     /* a removed op can join again, at the tail */
-    vmux_opq_push(&q, o[2]);
+    vmux__opq_push(&q, o[2]);
     expect_queue(&q, (struct vmux_op *[]){o[1], o[3], o[2]}, 3);
-    vmux_opq_remove(&q, o[3]);
-    vmux_opq_remove(&q, o[1]);
+    vmux__opq_remove(&q, o[3]);
+    vmux__opq_remove(&q, o[1]);
     expect_queue(&q, (struct vmux_op *[]){o[2]}, 1);
-    vmux_opq_remove(&q, o[2]); /* the only one: head and tail at once */
+    vmux__opq_remove(&q, o[2]); /* the only one: head and tail at once */
     expect_queue(&q, NULL, 0);
     for (int i = 0; i < 5; i++)
-        vmux_op_free(o[i]);
+        vmux__op_free(o[i]);
     for (int i = 0; i < 5; i++)
         assert_int_equal(s[i].runs, 0);
 }
@@ -154,26 +154,26 @@ static void test_prepend_append_take(void **state)
         o[i] = op_new(1, &s[i]);
 
     /* into an empty queue, and from an empty one: nothing lost, nothing gained */
-    vmux_opq_push(&src, o[0]);
-    vmux_opq_push(&src, o[1]);
-    vmux_opq_prepend(&dst, &src);
+    vmux__opq_push(&src, o[0]);
+    vmux__opq_push(&src, o[1]);
+    vmux__opq_prepend(&dst, &src);
     expect_queue(&dst, (struct vmux_op *[]){o[0], o[1]}, 2);
     expect_queue(&src, NULL, 0);
-    vmux_opq_prepend(&dst, &empty);
-    vmux_opq_append(&dst, &empty);
+    vmux__opq_prepend(&dst, &empty);
+    vmux__opq_append(&dst, &empty);
     expect_queue(&dst, (struct vmux_op *[]){o[0], o[1]}, 2);
 
     /* in front: src's ops, in their order, then dst's */
-    vmux_opq_push(&src, o[2]);
-    vmux_opq_push(&src, o[3]);
-    vmux_opq_prepend(&dst, &src);
+    vmux__opq_push(&src, o[2]);
+    vmux__opq_push(&src, o[3]);
+    vmux__opq_prepend(&dst, &src);
     expect_queue(&dst, (struct vmux_op *[]){o[2], o[3], o[0], o[1]}, 4);
     expect_queue(&src, NULL, 0);
 
     /* behind */
-    vmux_opq_push(&src, o[4]);
-    vmux_opq_push(&src, o[5]);
-    vmux_opq_append(&dst, &src);
+    vmux__opq_push(&src, o[4]);
+    vmux__opq_push(&src, o[5]);
+    vmux__opq_append(&dst, &src);
     expect_queue(&dst, (struct vmux_op *[]){o[2], o[3], o[0], o[1], o[4], o[5]}, 6);
     expect_queue(&src, NULL, 0);
 
@@ -183,17 +183,17 @@ static void test_prepend_append_take(void **state)
     expect_queue(&dst, NULL, 0);
 
     /* moved ops leave their new queue from anywhere */
-    vmux_opq_remove(&src, o[0]);
-    vmux_opq_remove(&src, o[5]);
-    vmux_opq_remove(&src, o[2]);
+    vmux__opq_remove(&src, o[0]);
+    vmux__opq_remove(&src, o[5]);
+    vmux__opq_remove(&src, o[2]);
     expect_queue(&src, (struct vmux_op *[]){o[3], o[1], o[4]}, 3);
-    vmux_opq_append(&empty, &src); /* append into an empty queue */
+    vmux__opq_append(&empty, &src); /* append into an empty queue */
     expect_queue(&empty, (struct vmux_op *[]){o[3], o[1], o[4]}, 3);
     while (empty.head != NULL)
-        vmux_op_free(vmux_opq_pop(&empty));
-    vmux_op_free(o[0]);
-    vmux_op_free(o[2]);
-    vmux_op_free(o[5]);
+        vmux__op_free(vmux__opq_pop(&empty));
+    vmux__op_free(o[0]);
+    vmux__op_free(o[2]);
+    vmux__op_free(o[5]);
 }
 
 /*
@@ -209,17 +209,17 @@ static void test_fail_all(void **state)
     struct seen s[4];
     struct vmux_op *a = op_admitted(&c, 10, &s[0]), *husk = op_admitted(&c, 20, &s[1]),
                    *b = op_admitted(&c, 30, &s[2]), *late = op_admitted(&c, 5, &s[3]);
-    vmux_opq_push(&q, a);
-    vmux_opq_push(&q, husk);
-    vmux_opq_push(&q, b);
-    vmux_op_expire(husk); /* a FIFO keeps it, done, until the end */
+    vmux__opq_push(&q, a);
+    vmux__opq_push(&q, husk);
+    vmux__opq_push(&q, b);
+    vmux__op_expire(husk); /* a FIFO keeps it, done, until the end */
     assert_int_equal(s[1].runs, 1);
     assert_true(husk->done);
     expect_queue(&q, (struct vmux_op *[]){a, husk, b}, 3);
     s[0].push_into = &q; /* a's completion submits `late` to the same queue */
     s[0].extra = late;
 
-    vmux_opq_fail_all(&q, VMUX_ERR_CLOSED);
+    vmux__opq_fail_all(&q, VMUX_ERR_CLOSED);
     assert_int_equal(s[0].runs, 1);
     assert_int_equal(s[0].status, VMUX_ERR_CLOSED);
     assert_int_equal(s[1].runs, 1); /* the husk: not again */
@@ -233,7 +233,7 @@ static void test_fail_all(void **state)
     assert_int_equal(s[3].runs, 0);
     assert_int_equal(get(&c.pending), 1);
     assert_int_equal(get(&c.pending_bytes), 5);
-    vmux_opq_fail_all(&q, VMUX_ERR_CLOSED);
+    vmux__opq_fail_all(&q, VMUX_ERR_CLOSED);
     assert_int_equal(s[3].runs, 1);
     expect_queue(&q, NULL, 0);
     assert_int_equal(get(&c.pending), 0);
@@ -256,33 +256,33 @@ static void test_expire_leaves_a_backlog(void **state)
                    *e = op_admitted(&c, 40, &s[2]);
     b->timeout_ms = 100;
     b->deadline_ns = 1000;
-    assert_int_equal(vmux_deadlines_add(&d, b), 0);
-    vmux_opq_push(&backlog, a);
-    vmux_opq_push(&backlog, b);
-    vmux_opq_push(&backlog, e);
-    assert_ptr_equal(vmux_deadlines_expired(&d, 1000), b);
+    assert_int_equal(vmux__deadlines_add(&d, b), 0);
+    vmux__opq_push(&backlog, a);
+    vmux__opq_push(&backlog, b);
+    vmux__opq_push(&backlog, e);
+    assert_ptr_equal(vmux__deadlines_expired(&d, 1000), b);
 
-    vmux_op_expire(b); /* b is freed here: only s[1] may be looked at */
+    vmux__op_expire(b); /* b is freed here: only s[1] may be looked at */
     assert_int_equal(s[1].runs, 1);
     assert_int_equal(s[1].status, VMUX_ERR_TIMEOUT);
     assert_null(s[1].q); /* out of the backlog before its callback ran */
     assert_int_equal(get(&c.timed_out), 1);
     expect_queue(&backlog, (struct vmux_op *[]){a, e}, 2);
-    assert_null(vmux_deadlines_expired(&d, UINT64_MAX));
-    assert_int_equal(vmux_deadlines_next(&d), UINT64_MAX);
+    assert_null(vmux__deadlines_expired(&d, UINT64_MAX));
+    assert_int_equal(vmux__deadlines_next(&d), UINT64_MAX);
     assert_int_equal(get(&c.pending), 2);
     assert_int_equal(get(&c.pending_bytes), 50);
 
     /* the head and the tail leave the same way */
-    vmux_op_expire(e);
-    vmux_op_expire(a);
+    vmux__op_expire(e);
+    vmux__op_expire(a);
     expect_queue(&backlog, NULL, 0);
     assert_int_equal(s[0].runs, 1);
     assert_int_equal(s[2].runs, 1);
     assert_int_equal(get(&c.timed_out), 3);
     assert_int_equal(get(&c.pending), 0);
     assert_int_equal(get(&c.pending_bytes), 0);
-    vmux_deadlines_free(&d);
+    vmux__deadlines_free(&d);
 }
 
 /* An op in no queue at all (being routed) is freed too. */
@@ -292,7 +292,7 @@ static void test_expire_outside_any_queue(void **state)
     struct vmux_counters c = {0};
     struct seen s;
     struct vmux_op *op = op_admitted(&c, 7, &s);
-    vmux_op_expire(op);
+    vmux__op_expire(op);
     assert_int_equal(s.runs, 1);
     assert_int_equal(s.status, VMUX_ERR_TIMEOUT);
     assert_int_equal(get(&c.pending), 0);
@@ -314,32 +314,32 @@ static void test_expire_leaves_a_husk_in_a_fifo(void **state)
     struct vmux_op *a = op_admitted(&c, 10, &s[0]), *b = op_admitted(&c, 20, &s[1]);
     a->timeout_ms = 100;
     a->deadline_ns = 1000;
-    assert_int_equal(vmux_deadlines_add(&d, a), 0);
-    vmux_opq_push(&fifo, a);
-    vmux_opq_push(&fifo, b);
+    assert_int_equal(vmux__deadlines_add(&d, a), 0);
+    vmux__opq_push(&fifo, a);
+    vmux__opq_push(&fifo, b);
 
-    vmux_op_expire(a);
+    vmux__op_expire(a);
     assert_int_equal(s[0].runs, 1);
     assert_int_equal(s[0].status, VMUX_ERR_TIMEOUT);
     assert_ptr_equal(s[0].q, &fifo);
     assert_true(a->done);
     assert_null(a->dclass);
-    assert_int_equal(vmux_deadlines_next(&d), UINT64_MAX);
+    assert_int_equal(vmux__deadlines_next(&d), UINT64_MAX);
     expect_queue(&fifo, (struct vmux_op *[]){a, b}, 2);
     assert_int_equal(get(&c.pending), 2);
     assert_int_equal(get(&c.pending_bytes), 30);
 
     /* its reply comes: the husk leaves and is freed; b is untouched */
-    vmux_op_free(vmux_opq_pop(&fifo));
+    vmux__op_free(vmux__opq_pop(&fifo));
     assert_int_equal(s[0].runs, 1);
     assert_int_equal(s[1].runs, 0);
     assert_int_equal(get(&c.pending), 1);
     assert_int_equal(get(&c.pending_bytes), 20);
-    vmux_opq_fail_all(&fifo, VMUX_ERR_CONNECTION_LOST);
+    vmux__opq_fail_all(&fifo, VMUX_ERR_CONNECTION_LOST);
     assert_int_equal(s[1].status, VMUX_ERR_CONNECTION_LOST);
     assert_int_equal(get(&c.connection_lost), 1);
     assert_int_equal(get(&c.pending), 0);
-    vmux_deadlines_free(&d);
+    vmux__deadlines_free(&d);
 }
 
 /* Only an admitted op gives anything back when freed, and exactly what it took. */
@@ -353,10 +353,10 @@ static void test_free_releases_admission(void **state)
     control->ctr = &c; /* counted on completion, never admitted (a control op) */
     assert_int_equal(get(&c.pending), 1);
     assert_int_equal(get(&c.pending_bytes), 100);
-    vmux_op_free(control);
+    vmux__op_free(control);
     assert_int_equal(get(&c.pending), 1);
     assert_int_equal(get(&c.pending_bytes), 100);
-    vmux_op_free(admitted);
+    vmux__op_free(admitted);
     assert_int_equal(get(&c.pending), 0);
     assert_int_equal(get(&c.pending_bytes), 0);
     assert_int_equal(get(&c.refused), 0);
@@ -367,41 +367,41 @@ static void test_admission_bounds(void **state)
     (void)state;
     struct vmux_counters c = {0};
     /* at most 2 ops */
-    assert_true(vmux_counters_admit(&c, 1, 2, 1000));
-    assert_true(vmux_counters_admit(&c, 1, 2, 1000));
-    assert_false(vmux_counters_admit(&c, 1, 2, 1000));
+    assert_true(vmux__counters_admit(&c, 1, 2, 1000));
+    assert_true(vmux__counters_admit(&c, 1, 2, 1000));
+    assert_false(vmux__counters_admit(&c, 1, 2, 1000));
     assert_int_equal(get(&c.refused), 1);
     assert_int_equal(get(&c.pending), 2); /* a refusal leaves the gauges as they were */
     assert_int_equal(get(&c.pending_bytes), 2);
-    vmux_counters_release(&c, 1);
-    assert_true(vmux_counters_admit(&c, 1, 2, 1000)); /* room again */
-    vmux_counters_release(&c, 1);
-    vmux_counters_release(&c, 1);
+    vmux__counters_release(&c, 1);
+    assert_true(vmux__counters_admit(&c, 1, 2, 1000)); /* room again */
+    vmux__counters_release(&c, 1);
+    vmux__counters_release(&c, 1);
     assert_int_equal(get(&c.pending), 0);
     assert_int_equal(get(&c.pending_bytes), 0);
 
     /* at most 100 bytes: up to the bound exactly, not one byte over */
-    assert_true(vmux_counters_admit(&c, 60, 10, 100));
-    assert_false(vmux_counters_admit(&c, 41, 10, 100));
-    assert_true(vmux_counters_admit(&c, 40, 10, 100));
-    assert_false(vmux_counters_admit(&c, 1, 10, 100));
+    assert_true(vmux__counters_admit(&c, 60, 10, 100));
+    assert_false(vmux__counters_admit(&c, 41, 10, 100));
+    assert_true(vmux__counters_admit(&c, 40, 10, 100));
+    assert_false(vmux__counters_admit(&c, 1, 10, 100));
     assert_int_equal(get(&c.refused), 3);
     assert_int_equal(get(&c.pending), 2);
     assert_int_equal(get(&c.pending_bytes), 100);
-    vmux_counters_release(&c, 60);
-    vmux_counters_release(&c, 40);
+    vmux__counters_release(&c, 60);
+    vmux__counters_release(&c, 40);
 
     /* an op larger than the bound passes alone, and then holds the door */
-    assert_true(vmux_counters_admit(&c, 500, 10, 100));
-    assert_false(vmux_counters_admit(&c, 1, 10, 100));
-    assert_false(vmux_counters_admit(&c, 500, 10, 100));
+    assert_true(vmux__counters_admit(&c, 500, 10, 100));
+    assert_false(vmux__counters_admit(&c, 1, 10, 100));
+    assert_false(vmux__counters_admit(&c, 500, 10, 100));
     assert_int_equal(get(&c.refused), 5);
-    vmux_counters_release(&c, 500);
-    assert_true(vmux_counters_admit(&c, 500, 10, 100));
-    vmux_counters_release(&c, 500);
+    vmux__counters_release(&c, 500);
+    assert_true(vmux__counters_admit(&c, 500, 10, 100));
+    vmux__counters_release(&c, 500);
 
     /* with no room for ops, even an empty one is refused */
-    assert_false(vmux_counters_admit(&c, 0, 0, 100));
+    assert_false(vmux__counters_admit(&c, 0, 0, 100));
     assert_int_equal(get(&c.refused), 6);
     assert_int_equal(get(&c.pending), 0);
     assert_int_equal(get(&c.pending_bytes), 0);

@@ -44,7 +44,7 @@ static void describe(const vmux_reply *r, char *out, size_t cap)
 /* Feeds input in chunks of at most step bytes (split once at cut when cut > 0). */
 static void parse(const char *in, size_t n, size_t cut, size_t step, char *out, size_t cap)
 {
-    vmux_reader *rd = vmux_reader_new(&big);
+    vmux_reader *rd = vmux__reader_new(&big);
     assert_non_null(rd);
     out[0] = '\0';
     size_t pos = 0;
@@ -52,17 +52,17 @@ static void parse(const char *in, size_t n, size_t cut, size_t step, char *out, 
         size_t chunk = cut > pos ? cut - pos : step;
         if (chunk > n - pos)
             chunk = n - pos;
-        assert_int_equal(vmux_reader_feed(rd, in + pos, chunk), 0);
+        assert_int_equal(vmux__reader_feed(rd, in + pos, chunk), 0);
         pos += chunk;
         vmux_reply *r;
         int rc;
-        while ((rc = vmux_reader_next(rd, &r)) == 1) {
+        while ((rc = vmux__reader_next(rd, &r)) == 1) {
             describe(r, out, cap);
             vmux_reply_free(r);
         }
         assert_int_equal(rc, 0);
     }
-    vmux_reader_free(rd);
+    vmux__reader_free(rd);
 }
 
 static const char corpus[] = "+OK\r\n"
@@ -97,28 +97,28 @@ static void test_whole_bytewise_and_split_agree(void **state)
 static void test_binary_bulk_keeps_nul(void **state)
 {
     (void)state;
-    vmux_reader *rd = vmux_reader_new(&big);
-    assert_int_equal(vmux_reader_feed(rd, "$3\r\na\0b\r\n", 9), 0);
+    vmux_reader *rd = vmux__reader_new(&big);
+    assert_int_equal(vmux__reader_feed(rd, "$3\r\na\0b\r\n", 9), 0);
     vmux_reply *r;
-    assert_int_equal(vmux_reader_next(rd, &r), 1);
+    assert_int_equal(vmux__reader_next(rd, &r), 1);
     size_t len;
     const char *s = vmux_reply_str(r, &len);
     assert_int_equal(len, 3);
     assert_memory_equal(s, "a\0b", 3);
     assert_int_equal(s[3], '\0');
     vmux_reply_free(r);
-    vmux_reader_free(rd);
+    vmux__reader_free(rd);
 }
 
 /* Feeds input and expects the reader to fail with code, its reason containing words. */
 static void expect_failure(const struct vmux_reader_limits *lim, const char *in, size_t n, int code,
                            const char *words)
 {
-    vmux_reader *rd = vmux_reader_new(lim);
-    int rc = vmux_reader_feed(rd, in, n);
+    vmux_reader *rd = vmux__reader_new(lim);
+    int rc = vmux__reader_feed(rd, in, n);
     vmux_reply *r = NULL;
     while (rc == 0) {
-        rc = vmux_reader_next(rd, &r);
+        rc = vmux__reader_next(rd, &r);
         if (rc == 1) {
             vmux_reply_free(r);
             rc = 0;
@@ -129,12 +129,12 @@ static void expect_failure(const struct vmux_reader_limits *lim, const char *in,
     assert_int_equal(rc, code);
     /* words NULL: the check is hiredis's own, whose wording varies between versions */
     if (words != NULL)
-        assert_non_null(strstr(vmux_reader_error(rd), words));
-    assert_true(strlen(vmux_reader_error(rd)) > 0);
+        assert_non_null(strstr(vmux__reader_error(rd), words));
+    assert_true(strlen(vmux__reader_error(rd)) > 0);
     /* a failed reader stays failed */
-    assert_int_equal(vmux_reader_feed(rd, "+OK\r\n", 5), code);
-    assert_int_equal(vmux_reader_next(rd, &r), code);
-    vmux_reader_free(rd);
+    assert_int_equal(vmux__reader_feed(rd, "+OK\r\n", 5), code);
+    assert_int_equal(vmux__reader_next(rd, &r), code);
+    vmux__reader_free(rd);
 }
 
 static void test_huge_bulk_header_fails_at_once(void **state)
@@ -164,12 +164,12 @@ static void test_large_array_header_grows_lazily(void **state)
     (void)state;
     /* An allowed but huge header followed by two elements must not allocate its full size. */
     struct vmux_reader_limits lim = {1024, 100000000, 4096};
-    vmux_reader *rd = vmux_reader_new(&lim);
+    vmux_reader *rd = vmux__reader_new(&lim);
     const char *in = "*100000000\r\n:1\r\n:2\r\n";
-    assert_int_equal(vmux_reader_feed(rd, in, strlen(in)), 0);
+    assert_int_equal(vmux__reader_feed(rd, in, strlen(in)), 0);
     vmux_reply *r;
-    assert_int_equal(vmux_reader_next(rd, &r), 0);
-    vmux_reader_free(rd); /* frees the partial array */
+    assert_int_equal(vmux__reader_next(rd, &r), 0);
+    vmux__reader_free(rd); /* frees the partial array */
 }
 
 static void test_unterminated_line_over_buffer(void **state)

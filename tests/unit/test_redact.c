@@ -82,14 +82,14 @@ static void test_secret_buffer_wiped_when_drained(void **state)
     (void)state;
     static const char cmd[] = "*2\r\n$4\r\nAUTH\r\n$9\r\nhunter2!!\r\n";
     struct vmux_buf b = {0};
-    assert_int_equal(vmux_buf_append(&b, cmd, sizeof(cmd) - 1), 0);
+    assert_int_equal(vmux__buf_append(&b, cmd, sizeof(cmd) - 1), 0);
     b.secret = true;
     b.off = b.len; /* all sent */
-    vmux_buf_drained(&b);
+    vmux__buf_drained(&b);
     assert_non_null(b.data);
     assert_true(all_zero(b.data, sizeof(cmd) - 1));
     assert_false(b.secret);
-    vmux_buf_free(&b);
+    vmux__buf_free(&b);
 }
 
 /* Compacted on the next append: the consumed secret is wiped before new bytes reuse the room. */
@@ -97,14 +97,14 @@ static void test_secret_buffer_wiped_when_compacted(void **state)
 {
     (void)state;
     struct vmux_buf b = {0};
-    assert_int_equal(vmux_buf_append(&b, "AUTH hunter2!!-long-tail", 24), 0);
+    assert_int_equal(vmux__buf_append(&b, "AUTH hunter2!!-long-tail", 24), 0);
     b.secret = true;
     b.off = b.len;
-    assert_int_equal(vmux_buf_append(&b, "PING", 4), 0);
+    assert_int_equal(vmux__buf_append(&b, "PING", 4), 0);
     assert_memory_equal(b.data, "PING", 4);
     assert_true(all_zero(b.data + 4, 20));
     assert_false(b.secret);
-    vmux_buf_free(&b);
+    vmux__buf_free(&b);
 }
 
 /* Grown while the secret is pending: the bytes move intact and stay marked. */
@@ -112,16 +112,16 @@ static void test_secret_buffer_grows_intact(void **state)
 {
     (void)state;
     struct vmux_buf b = {0};
-    assert_int_equal(vmux_buf_append(&b, "AUTH hunter2!!", 14), 0);
+    assert_int_equal(vmux__buf_append(&b, "AUTH hunter2!!", 14), 0);
     b.secret = true;
     size_t cap = b.cap;
     static char big[64 * 1024];
     memset(big, 'x', sizeof(big));
-    assert_int_equal(vmux_buf_append(&b, big, sizeof(big)), 0);
+    assert_int_equal(vmux__buf_append(&b, big, sizeof(big)), 0);
     assert_true(b.cap > cap);
     assert_memory_equal(b.data, "AUTH hunter2!!", 14);
     assert_true(b.secret);
-    vmux_buf_free(&b);
+    vmux__buf_free(&b);
     assert_null(b.data);
     assert_false(b.secret);
 }

@@ -35,10 +35,10 @@ static int classify(int argc, const char *const *argv, bool *blocking)
     assert_int_equal(resp_flags, flags);
     redisFreeCommand(resp);
     struct vmux_op *op;
-    assert_int_equal(vmux_encode_op(argc, argv, NULL, &op), 0);
+    assert_int_equal(vmux__encode_op(argc, argv, NULL, &op), 0);
     assert_int_equal((op->flags & VMUX_OP_UNSHAREABLE) != 0, rc != 0);
     assert_int_equal(op->flags & VMUX_OP_BLOCKING, flags & VMUX_OP_BLOCKING);
-    vmux_op_free(op);
+    vmux__op_free(op);
     *blocking = (flags & VMUX_OP_BLOCKING) != 0;
     return rc;
 }

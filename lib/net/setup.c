@@ -17,7 +17,7 @@
 #include "vmux/version.h"
 
 #define CRED_USER_SIZE 256
-#define TICK_MS 1000 /* how often vmux_session_tick() runs */
+#define TICK_MS 1000 /* how often vmux__setup_tick() runs */
 #define CRED_PASSWORD_SIZE 4096
 
 static const char LABEL_AUTH[] = "AUTH";
@@ -35,14 +35,14 @@ static bool push(struct vmux_conn *c, const char *label, uint32_t flags, int arg
     struct vmux_op *op;
     if (c->failing)
         return false;
-    if (vmux_encode_op(argc, argv, NULL, &op) != 0) {
-        vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for %s", label);
+    if (vmux__encode_op(argc, argv, NULL, &op) != 0) {
+        vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for %s", label);
         return false;
     }
     op->flags = VMUX_OP_INTERNAL | flags;
     op->label = label;
-    if (vmux_conn_write_op(c, op) != 0) { /* it took op, and freed it */
-        vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for %s", label);
+    if (vmux__conn_write_op(c, op) != 0) { /* it took op, and freed it */
+        vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for %s", label);
         return false;
     }
     return true;
@@ -80,14 +80,14 @@ static void provider_auth(struct vmux_conn *c)
     const struct vmux_config *cfg = c->link->cfg;
     char *user = calloc(1, CRED_USER_SIZE), *pass = calloc(1, CRED_PASSWORD_SIZE);
     if (user == NULL || pass == NULL) {
-        vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for credentials");
+        vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for credentials");
     } else if (cfg->credentials_fn(user, CRED_USER_SIZE, pass, CRED_PASSWORD_SIZE,
                                    cfg->credentials_userdata) != 0) {
-        vmux_conn_fail(c, VMUX_ERR_AUTH, "the credentials provider failed");
+        vmux__conn_fail(c, VMUX_ERR_AUTH, "the credentials provider failed");
     } else {
         user[CRED_USER_SIZE - 1] = pass[CRED_PASSWORD_SIZE - 1] = '\0';
         if (!keep_credentials(c, user, pass))
-            vmux_conn_fail(c, VMUX_ERR_NOMEM, "out of memory for credentials");
+            vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for credentials");
         else if (user[0] != '\0')
             setup_push(c, LABEL_AUTH, VMUX_OP_SECRET, 3, (const char *[]){"AUTH", user, pass});
         else
@@ -114,7 +114,7 @@ static void session_auth(struct vmux_conn *c)
         setup_push(c, LABEL_AUTH, VMUX_OP_SECRET, 2, (const char *[]){"AUTH", cfg->password});
 }
 
-void vmux_session_start(struct vmux_conn *c)
+void vmux__setup_start(struct vmux_conn *c)
 {
     const struct vmux_config *cfg = c->link->cfg;
     char db[16];
@@ -153,7 +153,7 @@ static bool is_primary(const vmux_reply *reply)
  * An error reply to AUTH may echo its arguments (a server where AUTH is renamed answers "unknown
  * command 'AUTH', with args beginning with: '<password>'", cut at 128 bytes, so no exact match
  * would find the password): only its error code is kept. Other errors are shown, with the
- * credentials masked (vmux_conn_fail).
+ * credentials masked (vmux__conn_fail).
  */
 static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, const char *msg)
 {
@@ -161,12 +161,12 @@ static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, 
     if (label == LABEL_AUTH) {
         char code[32];
         vmux__error_code(msg, code, sizeof(code));
-        vmux_conn_fail(c, VMUX_ERR_AUTH,
-                       "AUTH failed: %s (the server's message is not shown: it may echo the "
-                       "credentials)",
-                       code);
+        vmux__conn_fail(c, VMUX_ERR_AUTH,
+                        "AUTH failed: %s (the server's message is not shown: it may echo the "
+                        "credentials)",
+                        code);
     } else if (auth || !ignorable) {
-        vmux_conn_fail(c, auth ? VMUX_ERR_AUTH : VMUX_ERR_SETUP, "%s failed: %s", label, msg);
+        vmux__conn_fail(c, auth ? VMUX_ERR_AUTH : VMUX_ERR_SETUP, "%s failed: %s", label, msg);
     }
 }
 
@@ -176,25 +176,25 @@ static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
     if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR) {
         setup_error(c, label, ignorable, vmux_reply_str(reply, NULL));
     } else if (label == LABEL_ROLE && !is_primary(reply)) {
-        vmux_conn_fail(c, VMUX_ERR_CONNECT, "not the primary (ROLE: %s)",
-                       vmux_reply_str(vmux_reply_element(reply, 0), NULL));
+        vmux__conn_fail(c, VMUX_ERR_CONNECT, "not the primary (ROLE: %s)",
+                        vmux_reply_str(vmux_reply_element(reply, 0), NULL));
     }
     if (!c->failing && --c->setup_left == 0) {
         uv_timer_stop(&c->timer);
-        vmux_session_wipe(c);
-        vmux_link_conn_ready(c->link);
+        vmux__setup_wipe(c);
+        vmux__link_conn_ready(c->link);
     }
 }
 
-void vmux_session_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply)
+void vmux__setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply)
 {
     const char *label = op->label;
     bool ignorable = (op->flags & VMUX_OP_IGNORE_ERROR) != 0;
-    vmux_op_free(op);
+    vmux__op_free(op);
     if (label == LABEL_CHECK) {
         c->check_started = 0;
         if (c->link->state == LINK_CHECKING)
-            vmux_link_conn_ready(c->link);
+            vmux__link_conn_ready(c->link);
     } else if (label != LABEL_PING) {
         setup_reply(c, label, ignorable, reply);
     }
@@ -207,14 +207,14 @@ void vmux_session_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *rep
  * At the end of setup this runs inside a read callback, after the reader has copied what was
  * read: rbuf and plain are no longer looked at until the next read.
  */
-void vmux_session_wipe(struct vmux_conn *c)
+void vmux__setup_wipe(struct vmux_conn *c)
 {
     wipe_free(&c->auth_user);
     wipe_free(&c->auth_pass);
     if (!c->sent_secret)
         return;
     c->sent_secret = false;
-    vmux_reader_wipe(c->reader);
+    vmux__reader_wipe(c->reader);
     OPENSSL_cleanse(c->rbuf, sizeof(c->rbuf));
     if (c->tls != NULL)
         OPENSSL_cleanse(c->plain, sizeof(c->plain));
@@ -248,13 +248,13 @@ static void push_tick(struct vmux_conn *c, uint64_t now_ms, bool now)
     }
     if (c->push_ping_sent != 0) {
         if (now_ms - c->push_ping_sent > dead_after_ms(c))
-            vmux_conn_fail(c, VMUX_ERR_IO, "no answer to PING for %llu ms: dead link",
-                           (unsigned long long)(now_ms - c->push_ping_sent));
+            vmux__conn_fail(c, VMUX_ERR_IO, "no answer to PING for %llu ms: dead link",
+                            (unsigned long long)(now_ms - c->push_ping_sent));
         return;
     }
     bool idle =
         cfg->keep_alive_s > 0 && now_ms - c->last_io + TICK_MS > (uint64_t)cfg->keep_alive_s * 1000;
-    if ((now || idle) && vmux_conn_write_raw(c, PING_RESP, sizeof(PING_RESP) - 1) == 0)
+    if ((now || idle) && vmux__conn_write_raw(c, PING_RESP, sizeof(PING_RESP) - 1) == 0)
         c->push_ping_sent = now_ms;
 }
 
@@ -272,7 +272,7 @@ static bool tick_late(struct vmux_conn *c, uint64_t now_ms)
     return late;
 }
 
-void vmux_session_tick(struct vmux_conn *c, uint64_t now_ms)
+void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms)
 {
     const struct vmux_config *cfg = c->link->cfg;
     bool late = tick_late(c, now_ms);
@@ -283,10 +283,10 @@ void vmux_session_tick(struct vmux_conn *c, uint64_t now_ms)
         return;
     }
     if (c->check_started != 0 && now_ms - c->check_started > (uint64_t)cfg->connect_timeout_ms) {
-        vmux_conn_fail(c, VMUX_ERR_IO, "no answer to PING after the process was suspended");
+        vmux__conn_fail(c, VMUX_ERR_IO, "no answer to PING after the process was suspended");
     } else if (c->waiting_since != 0 && now_ms - c->waiting_since > dead_after_ms(c)) {
-        vmux_conn_fail(c, VMUX_ERR_IO, "no reply for %llu ms while commands wait: dead link",
-                       (unsigned long long)(now_ms - c->waiting_since));
+        vmux__conn_fail(c, VMUX_ERR_IO, "no reply for %llu ms while commands wait: dead link",
+                        (unsigned long long)(now_ms - c->waiting_since));
     } else if (c->fifo.head == NULL && cfg->keep_alive_s > 0 &&
                now_ms - c->last_io + TICK_MS > (uint64_t)cfg->keep_alive_s * 1000) {
         /* A tick early rather than late: the next tick comes a second later, and a server
@@ -295,7 +295,7 @@ void vmux_session_tick(struct vmux_conn *c, uint64_t now_ms)
     }
 }
 
-void vmux_session_check(struct vmux_conn *c, uint64_t now_ms)
+void vmux__setup_check(struct vmux_conn *c, uint64_t now_ms)
 {
     if (c->failing || c->link->state != LINK_READY)
         return;
@@ -303,8 +303,8 @@ void vmux_session_check(struct vmux_conn *c, uint64_t now_ms)
         push_tick(c, now_ms, true); /* messages keep flowing; a dead link is found by the PING */
         return;
     }
-    vmux_log(c->link->cfg, VMUX_LOG_WARN,
-             "%s: the process was suspended; checking the connection before using it", c->where);
+    vmux__log(c->link->cfg, VMUX_LOG_WARN,
+              "%s: the process was suspended; checking the connection before using it", c->where);
     vmux__link_checking(c->link);
     c->check_started = now_ms;
     push(c, LABEL_CHECK, 0, 1, (const char *[]){"PING"});
