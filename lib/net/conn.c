@@ -83,11 +83,16 @@ static void conn_flush(struct vmux_conn *c);
 static void on_written(uv_write_t *req, int status)
 {
     struct vmux_conn *c = req->data;
+    if (c->failing) {
+        /* Ended: its link may be gone already (a write cancelled while the handle closes), and
+         * the lane is not this connection's any more. */
+        c->write_pending = false;
+        vmux__buf_drained(&c->writing);
+        return;
+    }
     vmux__lane_shut(c->link);
     c->write_pending = false;
     vmux__buf_drained(&c->writing);
-    if (c->failing)
-        return;
     if (status < 0) {
         vmux__conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(status));
         return;
