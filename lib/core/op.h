@@ -118,13 +118,6 @@ void vmux__op_complete(struct vmux_op *op, int status, vmux_reply *reply);
 void vmux__op_finish(struct vmux_op *op, int status, vmux_reply *reply);
 
 /*
- * While on, in the calling thread, vmux__op_complete() marks ops done without running their
- * callbacks (a fork() child taking apart its copy of a handle: the parent completes those
- * commands). Off by default.
- */
-void vmux__op_quiet(bool on);
-
-/*
  * vmux__op_finish() with the status a reply implies: VMUX_ERR_SERVER for an error reply, else 0.
  */
 void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply);

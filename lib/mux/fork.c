@@ -2,20 +2,21 @@
  * fork(): a child process inherits a copy of every handle but not its I/O thread, so nothing in
  * the child would ever complete a command. The child learns it is one from a pthread_atfork()
  * handler that counts generations; a handle remembers the generation it was opened in. Calls on
- * an inherited handle fail at once with VMUX_ERR_FORKED (mux/submit.c), and vmux_close() there
- * takes the copy apart on the calling thread without touching what the parent still uses:
+ * an inherited handle fail at once with VMUX_ERR_FORKED (mux/submit.c).
  *
- * - the loop gets kernel state of its own first (uv_loop_fork): the epoll set is shared with
- *   the parent until then, and removing a socket from it would silence the parent's socket;
- * - closing the child's copies of the sockets sends nothing (the parent still holds them, so no
- *   FIN leaves, and no TLS close_notify is ever written);
- * - the commands pending in the copy belong to the parent, which completes them: their
- *   callbacks do not run in the child (they would complete them a second time, as the
- *   application sees it);
- * - locks another thread may have held at the instant of fork are neither taken nor destroyed.
+ * vmux_close() in the child only closes the child's copies of the handle's descriptors (its
+ * sockets, its loop's epoll and wake-up descriptors) and frees none of its memory. That memory
+ * is a snapshot of the parent taken while other threads were running: the I/O thread, or a
+ * caller inside the direct lane or the submit queue, may have been half way through changing a
+ * queue at that instant, so walking it in the child could follow a broken link. Closing the
+ * descriptors sends nothing (the parent still holds every socket, so no FIN leaves and no TLS
+ * alert is written), makes no epoll change the parent could see (a descriptor closed in one
+ * process stays registered for the other), takes no lock and runs no callback: the pending
+ * commands belong to the parent, which completes them.
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "mux/mux.h"
 
@@ -42,15 +43,20 @@ unsigned vmux__fork_generation(void)
     return atomic_load_explicit(&generation, memory_order_relaxed);
 }
 
+static void close_descriptor(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    uv_os_fd_t fd;
+    if (uv_fileno(h, &fd) == 0 && fd >= 0)
+        close(fd);
+}
+
 void vmux__close_in_child(vmux *m)
 {
-    uv_loop_fork(&m->loop);
-    vmux__lane_seize(m->link); /* a thread that held it at the fork is not here to give it back */
-    vmux__op_quiet(true);
-    m->closing = true;
-    vmux__shutdown(m);
-    uv_run(&m->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&m->loop);
-    vmux__op_quiet(false);
-    vmux__mux_free(m, false);
+    uv_walk(&m->loop, close_descriptor, NULL); /* sockets: the links' connections */
+    close(uv_backend_fd(&m->loop));            /* the loop's epoll set */
+    if (m->loop.async_io_watcher.fd >= 0)      /* the loop's wake-up eventfd (or pipe) */
+        close(m->loop.async_io_watcher.fd);
+    if (m->loop.async_wfd >= 0 && m->loop.async_wfd != m->loop.async_io_watcher.fd)
+        close(m->loop.async_wfd);
 }

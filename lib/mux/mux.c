@@ -156,14 +156,12 @@ static int check_config(const struct vmux_config *cfg, char *errbuf, size_t errl
     return 0;
 }
 
-void vmux__mux_free(vmux *m, bool destroy_locks)
+static void mux_free(vmux *m)
 {
     vmux__deadlines_free(&m->deadlines);
-    if (destroy_locks) {
-        uv_mutex_destroy(&m->qlock);
-        uv_mutex_destroy(&m->olock);
-        uv_cond_destroy(&m->ocond);
-    }
+    uv_mutex_destroy(&m->qlock);
+    uv_mutex_destroy(&m->olock);
+    uv_cond_destroy(&m->ocond);
     vmux__tls_ctx_free(m->tls_ctx);
     vmux_config_free(m->cfg);
     free(m);
@@ -242,7 +240,7 @@ static void mux_stop(vmux *m, bool started)
         vmux__shutdown(m);
         loop_finish(&m->loop);
     }
-    vmux__mux_free(m, true);
+    mux_free(m);
 }
 
 static int wait_first_connection(vmux *m, char *errbuf, size_t errlen)

@@ -117,9 +117,6 @@ void vmux__fork_watch(void);
 /* vmux_close() of a handle inherited from a parent process (fork.c). */
 void vmux__close_in_child(vmux *m);
 
-/* Frees m's memory after its loop is closed; destroy_locks false in a fork() child. */
-void vmux__mux_free(vmux *m, bool destroy_locks);
-
 /* Whether m was opened in a parent of this process: its I/O thread does not exist here. */
 static inline bool vmux__forked(const vmux *m)
 {

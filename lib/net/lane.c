@@ -167,11 +167,6 @@ void vmux__lane_wake_by(struct vmux_link *link, uint64_t ns)
     atomic_store_explicit(&link->lane_wake_by, ns, memory_order_relaxed);
 }
 
-void vmux__lane_seize(struct vmux_link *link)
-{
-    atomic_store_explicit(&link->lane, LANE_SHUT, memory_order_relaxed);
-}
-
 void vmux__lane_enable(struct vmux_link *link, uv_async_t *wake,
                        void (*adopt)(struct vmux_op *op, void *arg), void *arg)
 {

@@ -95,8 +95,6 @@ void vmux__lane_wake_by(struct vmux_link *link, uint64_t ns);
 void vmux__lane_shut(struct vmux_link *link);
 void vmux__lane_open(struct vmux_link *link);
 void vmux__lane_poke(struct vmux_link *link);
-/* Shuts the lane without waiting for a holder: a fork() child, where the holder does not exist. */
-void vmux__lane_seize(struct vmux_link *link);
 int vmux__lane_write(struct vmux_link *link, struct vmux_op *op);
 
 /* Whether the link has a ready connection. */
