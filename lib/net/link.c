@@ -143,13 +143,14 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
     vmux__lane_shut(link);
     bool was_ready = link->state == LINK_READY || link->state == LINK_CHECKING;
     struct vmux_conn *c = link->conn;
-    vmux__count(&link->ctr->connect_failures, 1);
     link->conn = NULL;
     link_set_state(link, LINK_DOWN);
     if (c != NULL)
         vmux__conn_end(c, true, 0, sent_status_for(code));
     vmux__opq_prepend(&link->backlog, &link->rejected);
     link_gauges(link);
+    /* Counted after the gauges: whoever sees the failure counted sees the backlog it left. */
+    vmux__count(&link->ctr->connect_failures, 1);
     if (!was_ready)
         link->next_endpoint++;
     link->events.failed(link, code, link->last_reason, link->arg);

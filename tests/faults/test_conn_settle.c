@@ -105,7 +105,8 @@ static void submit(vmux *m, struct outcome *o, const char *cmd, const char *key,
                    uint32_t timeout_ms, bool retry_safe)
 {
     const char *argv[] = {cmd, key};
-    vmux_callopts opts = VMUX_INIT(vmux_callopts, .timeout_ms = timeout_ms, .flags = retry_safe ? VMUX_CALL_RETRY_SAFE : 0);
+    vmux_callopts opts = VMUX_INIT(vmux_callopts, .timeout_ms = timeout_ms,
+                                   .flags = retry_safe ? VMUX_CALL_RETRY_SAFE : 0);
     atomic_init(&o->runs, 0);
     atomic_init(&o->status, 1);
     o->m = m;
