@@ -702,6 +702,8 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The pacing of the contender's tries and the sampler's reads: a period, not a wait for a
+ * condition (every condition here is waited for with a deadline). */
 static void pause_us(long us)
 {
     struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
