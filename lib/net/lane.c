@@ -65,23 +65,20 @@ static void lane_stamp(struct vmux_link *link)
 
 void vmux__lane_shut(struct vmux_link *link)
 {
-    /* Most calls find it shut already (the I/O thread writes many ops per turn): a plain load,
-     * not a locked compare-and-swap. Only the I/O thread opens the lane, so SHUT stays SHUT;
-     * acquire, because a caller that left bytes for the I/O thread shut it with a release. */
-    int seen = atomic_load_explicit(&link->lane, memory_order_acquire);
-    for (unsigned spins = 0; seen != LANE_SHUT; spins++) {
-        int expected = LANE_OPEN;
+    int expected = LANE_OPEN;
+    for (unsigned spins = 0;; spins++) {
         if (atomic_compare_exchange_weak_explicit(&link->lane, &expected, LANE_SHUT,
-                                                  memory_order_acquire, memory_order_acquire))
-            break;
+                                                  memory_order_acquire, memory_order_acquire)) {
+            lane_stamp(link);
+            return;
+        }
+        if (expected == LANE_SHUT)
+            return;
         /* HELD: a caller is inside one send(); let it finish (it may have been preempted). */
+        expected = LANE_OPEN;
         if (spins > 64)
             sched_yield();
-        seen = atomic_load_explicit(&link->lane, memory_order_acquire);
     }
-    /* Also when it was shut already: a caller whose command was cut short shuts it itself, and
-     * its op must be adopted before anything else joins the FIFO behind it. */
-    lane_stamp(link);
 }
 
 /* Whether the I/O thread may lend the connection: idle, ready, plain, the handle's main link. */
