@@ -210,6 +210,26 @@ int vmux__reader_next(vmux_reader *rd, vmux_reply **out)
     return 1;
 }
 
+/* Whether no reply is half built: hiredis sets up its first task (type -1, not yet read) even
+ * when it is asked for a reply before any byte of it came. */
+static bool between_replies(const redisReader *hr)
+{
+    return hr->ridx < 0 || (hr->ridx == 0 && hr->rstack[0].type < 0);
+}
+
+bool vmux__reader_idle(const vmux_reader *rd)
+{
+    return !rd->failed && between_replies(rd->hr) && rd->hr->pos == rd->hr->len;
+}
+
+int vmux__reader_peek(const vmux_reader *rd)
+{
+    const redisReader *hr = rd->hr;
+    if (rd->failed || !between_replies(hr) || hr->pos >= hr->len)
+        return -1;
+    return (unsigned char)hr->buf[hr->pos];
+}
+
 const char *vmux__reader_error(const vmux_reader *rd)
 {
     return rd->error;

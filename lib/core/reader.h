@@ -6,6 +6,7 @@
 #ifndef VMUX_READER_H
 #define VMUX_READER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,15 @@ int vmux__reader_feed(vmux_reader *rd, const char *buf, size_t len);
  * are needed, or VMUX_ERR_PROTOCOL / VMUX_ERR_NOMEM; vmux__reader_error() then says why.
  */
 int vmux__reader_next(vmux_reader *rd, vmux_reply **out);
+
+/* Whether the reader holds no byte it has not turned into a reply, and has not failed. */
+bool vmux__reader_idle(const vmux_reader *rd);
+
+/*
+ * The type byte of the next reply ('+', '-', ':', '$', '*'), once its first byte has been fed
+ * and no reply is half built; -1 otherwise.
+ */
+int vmux__reader_peek(const vmux_reader *rd);
 
 /* The reason for the reader's failure, or "" while it has not failed. */
 const char *vmux__reader_error(const vmux_reader *rd);

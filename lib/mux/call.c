@@ -142,7 +142,8 @@ static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
 }
 
 /*
- * Submits op (writing it itself when it can) and blocks until the I/O thread completes it.
+ * Submits op (writing it, and reading its reply, itself when it can) and blocks until it is
+ * complete.
  * Once op is accepted this function does not touch m again: vmux_close() may free the handle
  * as soon as op completes, so the waiter count is given back by the completion (sync_done).
  */
@@ -150,10 +151,13 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_
 {
     struct sync_wait w = {.state = WAIT_IDLE, .m = m};
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
+    struct vmux_link *reader = NULL;
     int rc = prepare(opts, op, timeout_for(m, opts, true), sync_done, &w);
     if (rc == 0)
-        rc = vmux__submit_sync(m, op);
+        rc = vmux__submit_sync(m, op, &reader);
     if (rc == 0) {
+        if (reader != NULL)
+            vmux__lane_read(reader, op); /* completes op here, or hands it to the I/O thread */
         sync_wait_for(&w);
         rc = w.status;
         *out = w.reply;

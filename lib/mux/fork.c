@@ -55,7 +55,9 @@ void vmux__close_in_child(vmux *m)
 {
     uv_walk(&m->loop, close_descriptor, NULL); /* sockets: the links' connections */
     close(uv_backend_fd(&m->loop));            /* the loop's epoll set */
-    if (m->loop.async_io_watcher.fd >= 0)      /* the loop's wake-up eventfd (or pipe) */
+    if (m->lane_kick >= 0)
+        close(m->lane_kick);              /* the direct lane's kick (net/lane.c) */
+    if (m->loop.async_io_watcher.fd >= 0) /* the loop's wake-up eventfd (or pipe) */
         close(m->loop.async_io_watcher.fd);
     if (m->loop.async_wfd >= 0 && m->loop.async_wfd != m->loop.async_io_watcher.fd)
         close(m->loop.async_wfd);

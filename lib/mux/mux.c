@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "core/errbuf.h"
 #include "core/log.h"
@@ -158,6 +160,8 @@ static int check_config(const struct vmux_config *cfg, char *errbuf, size_t errl
 
 static void mux_free(vmux *m)
 {
+    if (m->lane_kick >= 0)
+        close(m->lane_kick);
     vmux__deadlines_free(&m->deadlines);
     uv_mutex_destroy(&m->qlock);
     uv_mutex_destroy(&m->olock);
@@ -179,6 +183,7 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
 {
     int rc = VMUX_ERR_NOMEM;
     m->timer_due_ns = UINT64_MAX;
+    m->lane_kick = -1;
     if ((m->cfg = vmux_config_dup(cfg)) == NULL)
         goto fail_cfg;
     if (m->cfg->ssl && (rc = vmux__tls_ctx_new(m->cfg, &m->tls_ctx, errbuf, errlen)) != 0) {
@@ -202,7 +207,9 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     if ((rc = vmux__pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) == 0 &&
         (rc = vmux__link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) ==
             0) {
-        vmux__lane_enable(m->link, &m->wakeup, vmux__adopt_direct, m);
+        /* Without the descriptor callers still write through the lane, but never read. */
+        m->lane_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        vmux__lane_enable(m->link, &m->wakeup, m->lane_kick, vmux__adopt_direct, m);
         return 0;
     }
     vmux__pool_close(&m->pool);

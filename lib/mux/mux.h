@@ -26,6 +26,7 @@ struct vmux {
     uv_loop_t loop;
     uv_thread_t thread;
     uv_async_t wakeup;
+    int lane_kick; /* eventfd the direct lane kicks a reading caller with (net/lane.c), or -1 */
     uv_timer_t deadline_timer;
     uint64_t timer_due_ns; /* when deadline_timer fires; UINT64_MAX when stopped */
     struct vmux_deadlines deadlines;
@@ -70,9 +71,10 @@ int vmux__submit(vmux *m, struct vmux_op *op);
  * thread), but when this caller is the only one waiting, the connection is idle and every op
  * this thread queued before has been written, the caller writes op itself through the direct
  * lane (net/lane.c). Once this returns 0, op may be completed and freed at any moment, and once
- * it completes the caller must not touch m (vmux_close() may free it).
+ * it completes the caller must not touch m (vmux_close() may free it). When the lane lent the
+ * caller its reading too, *reader is the link to pass to vmux__lane_read() at once (else NULL).
  */
-int vmux__submit_sync(vmux *m, struct vmux_op *op);
+int vmux__submit_sync(vmux *m, struct vmux_op *op, struct vmux_link **reader);
 
 /* I/O thread: indexes the deadline of an op a caller wrote through the direct lane. */
 void vmux__adopt_direct(struct vmux_op *op, void *arg);

@@ -188,26 +188,35 @@ int vmux__submit(vmux *m, struct vmux_op *op)
 /* Whether every op this thread queued on m has been routed (written, when the lane is open). */
 static bool own_queue_empty(vmux *m)
 {
-    if (last_queued.m == NULL)
-        return true;
-    return last_queued.m == m &&
-           atomic_load_explicit(&m->routed, memory_order_acquire) >= last_queued.seq;
+    if (last_queued.m != m)
+        return true; /* order is per handle: what it queued on another one does not matter */
+    return atomic_load_explicit(&m->routed, memory_order_acquire) >= last_queued.seq;
 }
 
-/* Writes an admitted op through the direct lane when it may; false leaves op with the caller. */
-static bool submit_direct(vmux *m, struct vmux_op *op)
+/*
+ * Writes an admitted op through the direct lane when it may; false leaves op with the caller.
+ * *reader is set to the link whose reply the caller then reads itself (vmux__lane_read()).
+ */
+static bool submit_direct(vmux *m, struct vmux_op *op, struct vmux_link **reader)
 {
     bool alone = atomic_load_explicit(&m->sync_waiting, memory_order_relaxed) <= 1;
     if (!alone || (op->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL)) || !own_queue_empty(m))
         return false;
     set_deadline(op, uv_hrtime());
-    return vmux__lane_write(m->link, op) == 0;
+    struct vmux_link *link = m->link; /* the I/O thread clears it only with the lane shut */
+    bool reading;
+    if (vmux__lane_write(link, op, &reading) != 0)
+        return false;
+    if (reading)
+        *reader = link;
+    return true;
 }
 
-int vmux__submit_sync(vmux *m, struct vmux_op *op)
+int vmux__submit_sync(vmux *m, struct vmux_op *op, struct vmux_link **reader)
 {
+    *reader = NULL;
     int rc = vmux__forked(m) ? VMUX_ERR_FORKED : admit(m, op);
-    if (rc == 0 && !submit_direct(m, op))
+    if (rc == 0 && !submit_direct(m, op, reader))
         rc = enqueue(m, op);
     if (rc != 0)
         vmux__op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */

@@ -3,10 +3,12 @@
  * replies matched to ops in order. A connection is used once; after any failure the link starts
  * a new one. Memory is released when libuv has let go of every handle and request (refs).
  */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -171,12 +173,22 @@ static void conn_flush(struct vmux_conn *c)
         conn_write_rest(c, wire);
 }
 
+static void conn_parse(struct vmux_conn *c);
+
 static void on_flush_turn(uv_prepare_t *p)
 {
     struct vmux_conn *c = p->data;
     uv_prepare_stop(p);
     vmux__lane_shut(c->link);
     c->flush_armed = false;
+    if (c->read_error != 0) {
+        vmux__conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(c->read_error));
+        return;
+    }
+    if (c->lane_parse) { /* what a caller reading through the direct lane left (lane.c) */
+        c->lane_parse = false;
+        conn_parse(c);
+    }
     conn_flush(c);
     vmux__lane_open(c->link);
 }
@@ -421,6 +433,57 @@ static void on_resume(uv_idle_t *h)
 
 static void conn_read(struct vmux_conn *c, ssize_t nread, const uv_buf_t *buf);
 
+/* ---- lending the reading to the direct lane (lane.c) ---- */
+
+/*
+ * The server closed or reset the connection while a caller may read it: take the reading back,
+ * and lend it no more, so that the loop's next read finds the end and no caller sends a
+ * command on a connection already known dead.
+ */
+static void on_hangup(uv_poll_t *p, int status, int events)
+{
+    struct vmux_conn *c = p->data;
+    (void)status;
+    (void)events;
+    if (c->failing)
+        return;
+    c->hung_up = true;
+    vmux__lane_shut(c->link);
+}
+
+bool vmux__conn_lend_reads(struct vmux_conn *c)
+{
+    if (c->hangup_fd < 0) {
+        /* A descriptor of its own: libuv watches one handle per descriptor. */
+        int fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            return false;
+        if (uv_poll_init(c->link->loop, &c->hangup, fd) != 0) {
+            close(fd);
+            return false;
+        }
+        c->hangup_fd = fd;
+        c->hangup.data = c;
+        c->refs++;
+    }
+    if (uv_poll_start(&c->hangup, UV_DISCONNECT, on_hangup) != 0)
+        return false;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->read_lent = true;
+    return true;
+}
+
+void vmux__conn_reads_back(struct vmux_conn *c)
+{
+    c->read_lent = false;
+    uv_poll_stop(&c->hangup);
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0)
+        c->read_error = rc; /* failed on the flush turn: the caller of this may be mid-write */
+    if (rc < 0 || c->lane_parse)
+        vmux__conn_arm_flush(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct vmux_conn *c = s->data;
@@ -569,6 +632,7 @@ struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpo
     c->ep = ep;
     c->fifo.keeps_husks = true; /* a timed-out op waits here for its late reply */
     c->fd = -1;
+    c->hangup_fd = -1;
     snprintf(c->where, sizeof(c->where), strchr(ep->host, ':') ? "[%s]:%d" : "%s:%d", ep->host,
              ep->port);
     uv_timer_init(link->loop, &c->timer);
@@ -641,6 +705,11 @@ void vmux__conn_end(struct vmux_conn *c, bool requeue, int status, int sent_stat
     uv_close((uv_handle_t *)&c->resumer, on_handle_closed);
     if (c->tcp_open)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    if (c->hangup_fd >= 0) {
+        uv_close((uv_handle_t *)&c->hangup, on_handle_closed); /* stops watching it at once */
+        close(c->hangup_fd);
+        c->hangup_fd = -1;
+    }
     if (c->resolving)
         uv_cancel((uv_req_t *)&c->gai); /* on_resolved still runs, and lets go of c */
     conn_settle(c, requeue, status, sent_status);

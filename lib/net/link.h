@@ -79,23 +79,29 @@ void vmux__link_set_auxiliary(struct vmux_link *link);
 /*
  * The direct lane (lane.c). vmux__lane_enable() lets the link lend its idle connection to
  * caller threads (the handle's main link; before start): wake is the handle's wake-up handle,
- * adopt(op, arg) indexes the deadline of an op a caller wrote, on the I/O thread. I/O thread:
- * vmux__lane_shut() before touching the connection (it adopts what callers wrote),
- * vmux__lane_open() after; vmux__lane_poke() on every wake-up; vmux__lane_wake_by() publishes
- * when the loop will wake anyway (a caller whose deadline comes sooner wakes it). Any other
- * thread: vmux__lane_write() sends op's bytes itself and puts op in the connection's FIFO,
- * which then owns it, returning 0 (the caller must not touch the handle again until the op
- * completes); or VMUX_ERR_NOT_CONNECTED, with nothing sent and op still the caller's, when the
- * lane is not open (the I/O thread is busy, the connection is not ready or is TLS) or the
- * socket took nothing.
+ * kick a non-blocking eventfd the link may use until it is closed, adopt(op, arg) indexes the
+ * deadline of an op a caller wrote, on the I/O thread. I/O thread: vmux__lane_shut() before
+ * touching the connection (it adopts what callers wrote), vmux__lane_open() after;
+ * vmux__lane_poke() on every wake-up; vmux__lane_wake_by() publishes when the loop will wake
+ * anyway (a caller whose deadline comes sooner wakes it).
+ *
+ * Any other thread: vmux__lane_write() sends op's bytes itself and puts op in the connection's
+ * FIFO, which then owns it, returning 0; or VMUX_ERR_NOT_CONNECTED, with nothing sent and op
+ * still the caller's, when the lane is not open (the I/O thread is busy, the connection is not
+ * ready or is TLS) or the socket took nothing. With 0 and *reading false the caller must not
+ * touch the handle again until op completes. With *reading true the caller still holds the
+ * connection and must call vmux__lane_read() at once: it reads op's reply and completes op, or
+ * hands the connection back to the I/O thread, which completes op later; either way, once it
+ * returns the caller must not touch the handle or op again.
  */
-void vmux__lane_enable(struct vmux_link *link, uv_async_t *wake,
+void vmux__lane_enable(struct vmux_link *link, uv_async_t *wake, int kick,
                        void (*adopt)(struct vmux_op *op, void *arg), void *arg);
 void vmux__lane_wake_by(struct vmux_link *link, uint64_t ns);
 void vmux__lane_shut(struct vmux_link *link);
 void vmux__lane_open(struct vmux_link *link);
 void vmux__lane_poke(struct vmux_link *link);
-int vmux__lane_write(struct vmux_link *link, struct vmux_op *op);
+int vmux__lane_write(struct vmux_link *link, struct vmux_op *op, bool *reading);
+void vmux__lane_read(struct vmux_link *link, struct vmux_op *op);
 
 /* Whether the link has a ready connection. */
 bool vmux__link_ready(const struct vmux_link *link);

@@ -54,6 +54,7 @@ struct vmux_link {
     _Atomic uint64_t lane_wake_by; /* hrtime ns by which the I/O thread wakes anyway */
     bool lane_ok;                  /* vmux__lane_enable(): this link may lend its connection */
     uv_async_t *lane_wake;         /* wakes the I/O thread */
+    int lane_kick; /* eventfd: the I/O thread asks a reader for the lane back (LANE_TAKING) */
     void (*lane_adopt)(struct vmux_op *op, void *arg); /* indexes a direct op's deadline */
     void *lane_arg;
 };
@@ -77,6 +78,11 @@ struct vmux_conn {
     uint64_t last_tick;      /* loop ms of the previous vmux__setup_tick(); 0: none yet */
     bool paused;     /* subscriber connection: replies wait in the reader, reading stopped */
     bool lane_wrote; /* a caller wrote through the direct lane since the clocks were stamped */
+    bool lane_sync;  /* a synchronous caller wrote through the lane lately: lend it reading */
+    bool read_lent;  /* reading stopped, lent to callers with the lane (LANE_IDLE) */
+    bool hung_up;    /* the server hung up while reading was lent: lend nothing more */
+    bool lane_parse; /* a reader left bytes or a failure in the reader, for the I/O thread */
+    int read_error;  /* uv_read_start() refused to take reading back: fail on the next turn */
 
     uv_timer_t timer; /* connect + setup deadline */
     uv_getaddrinfo_t gai;
@@ -86,6 +92,8 @@ struct vmux_conn {
     uv_write_t wreq;
     uv_prepare_t flusher; /* writes what a loop turn queued, once, before the loop polls */
     uv_idle_t resumer;    /* subscriber connection: dispatches the next slice while paused */
+    uv_poll_t hangup;     /* while reading is lent: watches a copy of fd for the server's hang-up */
+    int hangup_fd;        /* that copy, -1 until reading is first lent */
 
     struct vmux_tls *tls; /* NULL on a plain connection */
     vmux_reader *reader;
@@ -117,6 +125,13 @@ void vmux__conn_begin(struct vmux_conn *c);
  * status (a connection's own op, which has no callback, is freed).
  */
 int vmux__conn_write_op(struct vmux_conn *conn, struct vmux_op *op);
+/*
+ * The direct lane gives reading back (lane.c): reading restarts, and what a reader left in the
+ * reader is parsed on this loop turn. I/O thread, with the lane shut.
+ */
+void vmux__conn_reads_back(struct vmux_conn *c);
+/* Stops reading so that a caller holding the lane may read; false when it cannot be watched. */
+bool vmux__conn_lend_reads(struct vmux_conn *c);
 /* Makes sure the connection flushes before the loop next waits for I/O. */
 void vmux__conn_arm_flush(struct vmux_conn *c);
 /* Queues bytes that expect no matched reply. Returns 0 or VMUX_ERR_NOMEM. */

@@ -8,7 +8,14 @@
  * - a sync call whose server stops answering (SIGSTOP) times out on time, though its deadline
  *   (300 ms) comes before the I/O thread's next tick: the caller wakes the I/O thread to adopt
  *   it; after SIGCONT its late reply is dropped, and the next call gets its own reply.
+ * And while a lone caller reads its own reply through the lane:
+ * - an error reply (left to the I/O thread's rules) comes back as the server's error, and the
+ *   calls after it get their own replies; a reply larger than one read (8 MiB) arrives whole;
+ * - the I/O thread takes the connection back when it needs it: an async command with a short
+ *   timeout times out while the reader still waits for its stopped server, and vmux_close()
+ *   ends the reader's call with VMUX_ERR_CLOSED instead of waiting for its deadline.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -121,12 +128,147 @@ static void test_timeout_while_server_stopped(void **state)
     vt_server_stop(&s);
 }
 
+static void test_error_replies_between_reads(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    char key[64], val[32], err[128];
+    snprintf(key, sizeof key, "direct:%d:err", (int)getpid());
+    vmux_callopts opts = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    for (int i = 0; i < 200; i++) {
+        snprintf(val, sizeof val, "v%d", i);
+        vmux_reply *r = NULL;
+        assert_int_equal(vmux_call(m, NULL, 3, (const char *[]){"SET", key, val}, NULL, &r), 0);
+        vmux_reply_free(r);
+        assert_int_equal(vmux_call(m, &opts, 3, (const char *[]){"LPUSH", key, "x"}, NULL, &r),
+                         VMUX_ERR_SERVER);
+        assert_non_null(strstr(err, "WRONGTYPE"));
+        vmux_reply_free(r);
+        assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r), 0);
+        assert_string_equal(vmux_reply_str(r, NULL), val);
+        vmux_reply_free(r);
+    }
+    vmux_call_forget(m, NULL, 2, (const char *[]){"DEL", key}, NULL);
+    vmux_close(m);
+}
+
+static void test_reply_larger_than_one_read(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", "syncTimeout=30000");
+    char *big = malloc(BIG);
+    assert_non_null(big);
+    for (size_t i = 0; i < BIG; i++)
+        big[i] = (char)('a' + i % 26);
+    char key[64];
+    snprintf(key, sizeof key, "direct:%d:bigread", (int)getpid());
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 3, (const char *[]){"SET", key, big},
+                               (const size_t[]){3, strlen(key), BIG}, &r),
+                     0);
+    vmux_reply_free(r);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r), 0);
+        size_t len = 0;
+        const char *got = vmux_reply_str(r, &len);
+        assert_int_equal(len, BIG);
+        assert_memory_equal(got, big, BIG);
+        vmux_reply_free(r);
+        assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"ECHO", "next"}, NULL, &r), 0);
+        assert_string_equal(vmux_reply_str(r, NULL), "next");
+        vmux_reply_free(r);
+    }
+    vmux_call_forget(m, NULL, 2, (const char *[]){"DEL", key}, NULL);
+    free(big);
+    vmux_close(m);
+}
+
+/* A lone caller waiting for a stopped server: what its call returned, once it has. */
+struct reader {
+    vmux *m;
+    pthread_t thread;
+    atomic_bool returned;
+    int rc;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *rd = arg;
+    vmux_callopts slow = VMUX_INIT(vmux_callopts, .timeout_ms = 60000);
+    vmux_reply *r = NULL;
+    rd->rc = vmux_call(rd->m, &slow, 2, (const char *[]){"GET", "k"}, NULL, &r);
+    vmux_reply_free(r);
+    atomic_store(&rd->returned, true);
+    return NULL;
+}
+
+/* Opens a handle on a fresh server s, warms the lane with a few calls, stops the server and
+ * starts a reader thread whose GET waits on it. */
+static void start_stopped_reader(vt_server *s, struct reader *rd)
+{
+    assert_int_equal(vt_server_start(s, 0, NULL), 0);
+    char *conf = vt_server_conf(s, NULL);
+    char err[256];
+    assert_int_equal(vmux_open_str(conf, &rd->m, err, sizeof err), 0);
+    free(conf);
+    for (int i = 0; i < 10; i++) {
+        vmux_reply *r = NULL;
+        assert_int_equal(vmux_call(rd->m, NULL, 3, (const char *[]){"SET", "k", "v"}, NULL, &r), 0);
+        vmux_reply_free(r);
+    }
+    kill(s->pid, SIGSTOP);
+    atomic_store(&rd->returned, false);
+    assert_int_equal(pthread_create(&rd->thread, NULL, reader_main, rd), 0);
+    /* The reader's command is admitted once the handle counts it pending. */
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    uint64_t until = vt_now_ms() + 10000;
+    do {
+        assert_int_equal(vmux_read_stats(rd->m, &st), 0);
+        assert_true(vt_now_ms() < until);
+    } while (st.pending == 0);
+}
+
+static atomic_int async_status = 1;
+
+static void on_async(int status, vmux_reply *reply, void *userdata)
+{
+    (void)userdata;
+    vmux_reply_free(reply);
+    atomic_store(&async_status, status);
+}
+
+static void test_io_thread_takes_the_lane_back(void **state)
+{
+    (void)state;
+    vt_server s;
+    struct reader rd = {0};
+    start_stopped_reader(&s, &rd);
+    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 200);
+    atomic_store(&async_status, 1);
+    assert_int_equal(
+        vmux_call_async(rd.m, &quick, 2, (const char *[]){"GET", "k2"}, NULL, on_async, NULL), 0);
+    uint64_t until = vt_now_ms() + 20000;
+    while (atomic_load(&async_status) == 1)
+        assert_true(vt_now_ms() < until);
+    assert_int_equal(atomic_load(&async_status), VMUX_ERR_TIMEOUT);
+    assert_false(atomic_load(&rd.returned)); /* its deadline is a minute away */
+
+    vmux_close(rd.m); /* takes the connection back from the reader, which is told so */
+    pthread_join(rd.thread, NULL);
+    assert_int_equal(rd.rc, VMUX_ERR_CLOSED);
+    kill(s.pid, SIGCONT);
+    vt_server_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_async_then_sync_in_order),
         cmocka_unit_test(test_command_larger_than_the_socket),
         cmocka_unit_test(test_timeout_while_server_stopped),
+        cmocka_unit_test(test_error_replies_between_reads),
+        cmocka_unit_test(test_reply_larger_than_one_read),
+        cmocka_unit_test(test_io_thread_takes_the_lane_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
