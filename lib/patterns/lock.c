@@ -1,7 +1,7 @@
 /*
  * Owner-checked locks with fencing tokens (lock.h). Built only on the public API: scripts for
  * acquire, release and extend; MGET to learn a lost acquire's outcome; and, for automatic
- * renewal, one process-wide timer thread that sends extends with vmux_call_async(), so a
+ * renewal, one process-wide timer thread that sends extends with vmux_script_run_async(), so a
  * thousand renewing locks cost one thread and no blocked caller, and the replies are handled
  * on the handle's I/O thread.
  */
@@ -363,48 +363,17 @@ static void renew_result(vmux_lock *l, uint64_t gen, uint64_t sent, int outcome,
     renew_done(l);
 }
 
-/* One extension in flight: what its callback needs, and what a NOSCRIPT resend needs. */
+/* One extension in flight: what its callback needs. */
 struct renewal {
     vmux_lock *l;
-    uint64_t gen, sent, lease_end;
-    bool by_source;
+    uint64_t gen, sent;
     char token[TOKEN_HEX + 1];
-    char ttl[24];
 };
 
-static void renew_cb(int status, vmux_reply *reply, void *userdata);
-
-/* EVALSHA (or, after NOSCRIPT, EVAL) of the extend script, asynchronously. Its deadline is
- * the lease end: an answer after it could not save the holding anyway. */
-static int send_extend(struct renewal *rn)
-{
-    vmux_lock *l = rn->l;
-    const char *script = rn->by_source ? EXTEND_LUA : vmux_script_sha1(l->extend_s);
-    const char *argv[] = {
-        rn->by_source ? "EVAL" : "EVALSHA", script, "1", l->key.ptr, rn->token, rn->ttl};
-    size_t lens[] = {strlen(argv[0]), strlen(script), 1, l->key.len, TOKEN_HEX, strlen(rn->ttl)};
-    vmux_callopts o = call_opts(l, VMUX_CALL_RETRY_SAFE, rn->lease_end);
-    return vmux_call_async(l->m, &o, 6, argv, lens, renew_cb, rn);
-}
-
-static bool is_noscript(int status, const vmux_reply *r)
-{
-    const char *msg = status == VMUX_ERR_SERVER && r != NULL ? vmux_reply_str(r, NULL) : NULL;
-    return msg != NULL && strncmp(msg, "NOSCRIPT", 8) == 0;
-}
-
-/* On the I/O thread. */
+/* On the I/O thread, once per extension (NOSCRIPT was dealt with by vmux_script_run_async()). */
 static void renew_cb(int status, vmux_reply *reply, void *userdata)
 {
     struct renewal *rn = userdata;
-    if (is_noscript(status, reply) && !rn->by_source) {
-        vmux_reply_free(reply);
-        reply = NULL;
-        rn->by_source = true;
-        status = send_extend(rn); /* the extension did not run: sending it again is safe */
-        if (status == 0)
-            return;
-    }
     int outcome = status;
     if (status == 0)
         outcome = vmux_reply_get_kind(reply) != VMUX_REPLY_INTEGER ? VMUX_ERR_PROTOCOL
@@ -414,20 +383,31 @@ static void renew_cb(int status, vmux_reply *reply, void *userdata)
     free(rn);
 }
 
+/* The extend script, asynchronously. Its deadline is the lease end: an answer after it could
+ * not save the holding anyway. */
+static int send_extend(struct renewal *rn, uint64_t lease_end, uint32_t ttl_ms)
+{
+    vmux_lock *l = rn->l;
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%u", (unsigned)ttl_ms);
+    vmux_str args[] = {VMUX_STRN(rn->token, TOKEN_HEX), cstr(ttl)};
+    vmux_callopts o = call_opts(l, VMUX_CALL_RETRY_SAFE, lease_end);
+    return vmux_script_run_async(l->m, &o, l->extend_s, &l->key, 1, args, 2, renew_cb, rn);
+}
+
 /* On the renewal thread, with l->inflight set. */
 static void renew_fire(vmux_lock *l)
 {
     struct renewal *rn = malloc(sizeof(*rn));
     uv_mutex_lock(&l->mu);
-    uint64_t gen = l->gen, sent = now_ns();
-    bool live = l->held && sent < l->lease_end; /* a lease that has ended is the watch's */
+    uint64_t gen = l->gen, sent = now_ns(), lease_end = l->lease_end;
+    bool live = l->held && sent < lease_end; /* a lease that has ended is the watch's */
     if (rn != NULL) {
-        *rn = (struct renewal){.l = l, .gen = gen, .sent = sent, .lease_end = l->lease_end};
+        *rn = (struct renewal){.l = l, .gen = gen, .sent = sent};
         memcpy(rn->token, l->token, sizeof rn->token);
-        snprintf(rn->ttl, sizeof rn->ttl, "%u", (unsigned)l->ttl_ms);
     }
     uv_mutex_unlock(&l->mu);
-    int rc = !live ? 1 : rn == NULL ? VMUX_ERR_NOMEM : send_extend(rn);
+    int rc = !live ? 1 : rn == NULL ? VMUX_ERR_NOMEM : send_extend(rn, lease_end, l->ttl_ms);
     if (rc == 0)
         return;
     free(rn);
