@@ -1,9 +1,11 @@
 /*
  * Lua scripts that load themselves. A vmux_script is made once from its source (its SHA1 is
- * computed locally) and run any number of times, from any thread, with keys and arguments:
- * vmux sends EVALSHA, and when the server does not know the script (NOSCRIPT: after a restart,
- * a failover or SCRIPT FLUSH) sends EVAL with the source, which loads it again. NOSCRIPT means
- * the script did not run, so that second send is always safe.
+ * computed locally) and run any number of times, from any thread, with keys and arguments,
+ * synchronously (vmux_script_run) or asynchronously (vmux_script_run_async): vmux sends
+ * EVALSHA, and when the server does not know the script (NOSCRIPT: after a restart, a failover
+ * or SCRIPT FLUSH) sends EVAL with the source, which loads it again. NOSCRIPT means the script
+ * did not run, so that second send is always safe, and a NOSCRIPT reply never reaches the
+ * caller.
  *
  * A script is never retry-safe unless the caller says so (VMUX_CALL_RETRY_SAFE in opts): a
  * script that was sent when a connection broke may have run.
@@ -44,6 +46,29 @@ VMUX_EXPORT const char *vmux_script_sha1(const vmux_script *s);
 VMUX_EXPORT int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_script *s,
                                 const vmux_str *keys, size_t nkeys, const vmux_str *args,
                                 size_t nargs, vmux_reply **out);
+
+/*
+ * Runs the script as vmux_script_run() does, but returns at once: cb runs exactly once, on the
+ * I/O thread, with the outcome of the run (see vmux_reply_cb): 0 and the script's reply,
+ * VMUX_ERR_SERVER and the error reply (a Lua error, say), or another error and reply NULL. When
+ * the EVALSHA is answered NOSCRIPT, the EVAL is sent from the I/O thread and cb runs only with
+ * its outcome; if that EVAL cannot be submitted (VMUX_ERR_CLOSED while the handle closes), cb
+ * gets that error.
+ *
+ * One deadline covers the run: opts->timeout_ms (0: the config's asyncTimeout), counted from
+ * this call; the EVAL after a NOSCRIPT gets what is left of it (at least 1 ms). opts' flags
+ * apply to both sends; its errbuf is not used.
+ *
+ * keys and args are copied before the call returns; s is not: it must stay alive until cb has
+ * run. Returns 0 when the run was accepted (cb will run exactly once), or an error, in which
+ * case cb never runs: VMUX_ERR_INVALID_ARG (NULL m, s or cb, NULL keys or args with a count
+ * above 0, bad opts: see vmux_callopts), VMUX_ERR_NOMEM, or what vmux_call_async() returns for
+ * a command it does not accept (VMUX_ERR_CLOSED...). Any thread, callbacks included; called on
+ * the I/O thread, cb may already have run when this returns 0, as with vmux_call_async().
+ */
+VMUX_EXPORT int vmux_script_run_async(vmux *m, const vmux_callopts *opts, const vmux_script *s,
+                                      const vmux_str *keys, size_t nkeys, const vmux_str *args,
+                                      size_t nargs, vmux_reply_cb cb, void *userdata);
 
 #ifdef __cplusplus
 }

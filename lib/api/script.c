@@ -1,13 +1,19 @@
-/* Scripts that load themselves (script.h). */
+/* Scripts that load themselves (script.h): run synchronously, or asynchronously. */
 #include "vmux/script.h"
 
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "api/typed.h"
+#include "core/sized.h"
+#include "mux/handle.h"
 #include "vmux/error.h"
+
+#define NS_PER_MS 1000000ull
 
 struct vmux_script {
     char sha1[41];
@@ -86,4 +92,134 @@ int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_script *s, co
     vmux_reply_free(*out); /* NOSCRIPT: it did not run; send the source, which loads it */
     build(&a, s, false, keys, nkeys, args, nargs);
     return vmux__typed_call(m, opts, &a, false, out);
+}
+
+/* ---- asynchronous runs ---- */
+
+/*
+ * One asynchronous run: whom to tell, and what the EVAL after a NOSCRIPT needs (copies of the
+ * keys and arguments, whose bytes follow the struct, and what is left of the deadline).
+ */
+struct script_run {
+    vmux *m;
+    const vmux_script *s;
+    vmux_reply_cb cb;
+    void *userdata;
+    uint32_t flags;
+    bool resent;
+    uint64_t deadline; /* uv_hrtime() */
+    size_t nkeys, nargs;
+    vmux_str strs[]; /* the keys, then the arguments; then their bytes */
+};
+
+/* Copies n strings into dst, their bytes at *bytes (advanced); a NULL ptr stays NULL. */
+static void copy_strs(vmux_str *dst, const vmux_str *src, size_t n, char **bytes)
+{
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = (vmux_str){NULL, 0};
+        if (src[i].ptr == NULL)
+            continue;
+        if (src[i].len > 0)
+            memcpy(*bytes, src[i].ptr, src[i].len);
+        dst[i] = (vmux_str){*bytes, src[i].len};
+        *bytes += src[i].len;
+    }
+}
+
+/* Adds the lengths of n strings to *total; false on overflow. */
+static bool add_lens(size_t *total, const vmux_str *strs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strs[i].ptr != NULL && strs[i].len > SIZE_MAX - *total)
+            return false;
+        *total += strs[i].ptr != NULL ? strs[i].len : 0;
+    }
+    return true;
+}
+
+static struct script_run *run_new(const vmux_str *keys, size_t nkeys, const vmux_str *args,
+                                  size_t nargs)
+{
+    size_t n = nkeys + nargs, bytes = 0;
+    if (n < nkeys || n > (SIZE_MAX - sizeof(struct script_run)) / sizeof(vmux_str))
+        return NULL;
+    size_t head = sizeof(struct script_run) + n * sizeof(vmux_str);
+    if (!add_lens(&bytes, keys, nkeys) || !add_lens(&bytes, args, nargs) || bytes > SIZE_MAX - head)
+        return NULL;
+    struct script_run *run = malloc(head + bytes);
+    if (run == NULL)
+        return NULL;
+    char *at = (char *)run + head;
+    copy_strs(run->strs, keys, nkeys, &at);
+    copy_strs(run->strs + nkeys, args, nargs, &at);
+    run->nkeys = nkeys;
+    run->nargs = nargs;
+    run->resent = false;
+    return run;
+}
+
+static void run_done(int status, vmux_reply *reply, void *userdata);
+
+/* The EVAL after a NOSCRIPT, with what is left of the run's deadline (at least 1 ms). */
+static int resend(struct script_run *run)
+{
+    uint64_t now = uv_hrtime();
+    uint64_t left_ms = run->deadline > now ? (run->deadline - now) / NS_PER_MS : 0;
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = left_ms > 0 ? (int64_t)left_ms : 1,
+                                .flags = run->flags);
+    struct vmux_args a;
+    build(&a, run->s, false, run->strs, run->nkeys, run->strs + run->nkeys, run->nargs);
+    return vmux__typed_async(run->m, &o, &a, false, run_done, run);
+}
+
+/* On the I/O thread: the one place that tells the caller, once. */
+static void run_done(int status, vmux_reply *reply, void *userdata)
+{
+    struct script_run *run = userdata;
+    if (!run->resent && is_noscript(status, reply)) {
+        vmux_reply_free(reply); /* NOSCRIPT: it did not run; send the source, which loads it */
+        reply = NULL;
+        run->resent = true;
+        status = resend(run);
+        if (status == 0)
+            return;
+    }
+    run->cb(status, reply, run->userdata);
+    free(run);
+}
+
+/* The run's deadline from opts (already checked readable): its timeout, or asyncTimeout. */
+static uint64_t run_deadline(vmux *m, const vmux_callopts *o)
+{
+    uint64_t ms = o->timeout_ms == 0           ? vmux__async_timeout(m)
+                  : o->timeout_ms < UINT32_MAX ? (uint64_t)o->timeout_ms
+                                               : UINT32_MAX;
+    return uv_hrtime() + ms * NS_PER_MS;
+}
+
+int vmux_script_run_async(vmux *m, const vmux_callopts *opts, const vmux_script *s,
+                          const vmux_str *keys, size_t nkeys, const vmux_str *args, size_t nargs,
+                          vmux_reply_cb cb, void *userdata)
+{
+    if (m == NULL || s == NULL || cb == NULL || (nkeys > 0 && keys == NULL) ||
+        (nargs > 0 && args == NULL))
+        return VMUX_ERR_INVALID_ARG;
+    vmux_callopts o = vmux__callopts_copy(opts);
+    if (o.size == 0 || o.timeout_ms < 0)
+        return VMUX_ERR_INVALID_ARG;
+    struct script_run *run = run_new(keys, nkeys, args, nargs);
+    if (run == NULL)
+        return VMUX_ERR_NOMEM;
+    run->m = m;
+    run->s = s;
+    run->cb = cb;
+    run->userdata = userdata;
+    run->flags = o.flags;
+    run->deadline = run_deadline(m, &o);
+    struct vmux_args a;
+    build(&a, s, true, keys, nkeys, args, nargs);
+    int rc = vmux__typed_async(m, &o, &a, false, run_done, run);
+    if (rc != 0)
+        free(run); /* not accepted: run_done never runs */
+    return rc;
 }

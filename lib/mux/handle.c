@@ -11,6 +11,11 @@ uint32_t vmux__sync_timeout(const vmux *m)
     return (uint32_t)vmux_config_sync_timeout(m->cfg);
 }
 
+uint32_t vmux__async_timeout(const vmux *m)
+{
+    return (uint32_t)vmux_config_async_timeout(m->cfg);
+}
+
 int vmux__call_block(vmux *m, const vmux_callopts *opts, const char *resp, size_t len,
                      uint32_t nreplies, vmux_reply **out)
 {

@@ -13,6 +13,9 @@
 /* The handle's syncTimeout in milliseconds (it never changes after vmux_open()). Any thread. */
 uint32_t vmux__sync_timeout(const vmux *m);
 
+/* The handle's asyncTimeout in milliseconds (it never changes after vmux_open()). Any thread. */
+uint32_t vmux__async_timeout(const vmux *m);
+
 /*
  * Sends a block of commands the library prepared (a MULTI ... EXEC block) as one op: resp is
  * their RESP encoding, written contiguously, and nreplies (at least 1) how many replies they

@@ -1,6 +1,11 @@
-/* Scripts: EVALSHA with EVAL fallback, surviving SCRIPT FLUSH; errors; binary arguments. */
+/*
+ * Scripts: EVALSHA with EVAL fallback, surviving SCRIPT FLUSH, synchronously and
+ * asynchronously (one callback per run, with the final outcome); errors; binary arguments.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -88,12 +93,131 @@ static void test_script_errors(void **state)
     vmux_script_free(s);
 }
 
+/* Long enough for a sanitizer build on a busy machine: these tests are about outcomes. */
+enum { WAIT_MS = 60000 };
+
+/* What an asynchronous run's callback saw: how often it ran, and what it got the first time. */
+struct seen {
+    atomic_int runs;
+    int status;
+    int kind; /* vmux_reply_kind, or -1 for no reply */
+    size_t len;
+    char text[128];
+};
+
+static void seen_cb(int status, vmux_reply *r, void *userdata)
+{
+    struct seen *seen = userdata;
+    if (atomic_load(&seen->runs) == 0) {
+        size_t len = 0;
+        const char *s = r != NULL ? vmux_reply_str(r, &len) : NULL;
+        seen->status = status;
+        seen->kind = r != NULL ? (int)vmux_reply_get_kind(r) : -1;
+        seen->len = len;
+        if (s != NULL)
+            memcpy(seen->text, s, len < sizeof seen->text ? len : sizeof seen->text);
+    }
+    vmux_reply_free(r);
+    atomic_fetch_add(&seen->runs, 1); /* last: the fields above are written when runs reads 1 */
+}
+
+static bool ran(void *arg)
+{
+    return atomic_load(&((struct seen *)arg)->runs) > 0;
+}
+
+static bool script_exists(const vmux_script *s)
+{
+    char *exists = vt_admin("plain", "SCRIPT EXISTS %s", vmux_script_sha1(s));
+    assert_non_null(exists);
+    bool yes = strcmp(exists, "1") == 0;
+    free(exists);
+    return yes;
+}
+
+static void test_async_runs_after_script_flush(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    vmux_script *s;
+    assert_int_equal(vmux_script_new(VMUX_STR(SRC), &s), 0);
+    free(vt_admin("plain", "SCRIPT FLUSH"));
+    assert_false(script_exists(s)); /* so the EVALSHA is answered NOSCRIPT */
+    char key[] = "scr:async", value[] = "v\0async";
+    vmux_str keys[] = {VMUX_STRN(key, sizeof key - 1)};
+    vmux_str args[] = {VMUX_STRN(value, sizeof value - 1)};
+    struct seen first = {0}, second = {0};
+    assert_int_equal(vmux_script_run_async(m, NULL, s, keys, 1, args, 1, seen_cb, &first), 0);
+    /* The run keeps its own copies: the EVAL it sends after NOSCRIPT must not read these. */
+    memset(key, 'x', sizeof key - 1);
+    memset(value, 'x', sizeof value - 1);
+    bool done = vt_wait_until(ran, &first, WAIT_MS);
+    args[0] = VMUX_STR("again"); /* the script is loaded now: EVALSHA alone */
+    keys[0] = VMUX_STR("scr:async");
+    int rc2 = vmux_script_run_async(m, NULL, s, keys, 1, args, 1, seen_cb, &second);
+    bool done2 = rc2 == 0 && vt_wait_until(ran, &second, WAIT_MS);
+    vmux_close(m); /* joins the I/O thread: a second run of a callback would be counted by now */
+
+    assert_true(done);
+    assert_int_equal(atomic_load(&first.runs), 1);
+    assert_int_equal(first.status, 0);
+    assert_int_equal(first.kind, VMUX_REPLY_STRING);
+    assert_int_equal(first.len, 7);
+    assert_memory_equal(first.text, "v\0async", 7);
+    assert_true(script_exists(s)); /* the EVAL loaded it */
+    assert_int_equal(rc2, 0);
+    assert_true(done2);
+    assert_int_equal(atomic_load(&second.runs), 1);
+    assert_int_equal(second.status, 0);
+    assert_int_equal(second.len, 5);
+    assert_memory_equal(second.text, "again", 5);
+    vmux_script_free(s);
+}
+
+static void test_async_script_errors(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    vmux_script *s;
+    assert_int_equal(vmux_script_new(VMUX_STR("return redis.call('NOSUCHCOMMAND')"), &s), 0);
+    free(vt_admin("plain", "SCRIPT FLUSH")); /* NOSCRIPT first, then the script's own error */
+    struct seen failed = {0}, refused = {0};
+    assert_int_equal(vmux_script_run_async(m, NULL, s, NULL, 0, NULL, 0, seen_cb, &failed), 0);
+    bool done = vt_wait_until(ran, &failed, WAIT_MS);
+    /* Refused runs never call back. */
+    vmux_callopts bad_flags = VMUX_INIT(vmux_callopts, .flags = 0x80);
+    vmux_callopts unsized = {0};
+    int r1 = vmux_script_run_async(m, NULL, s, NULL, 1, NULL, 0, seen_cb, &refused);
+    int r2 = vmux_script_run_async(m, NULL, s, NULL, 0, NULL, 1, seen_cb, &refused);
+    int r3 = vmux_script_run_async(m, NULL, NULL, NULL, 0, NULL, 0, seen_cb, &refused);
+    int r4 = vmux_script_run_async(m, NULL, s, NULL, 0, NULL, 0, NULL, &refused);
+    int r5 = vmux_script_run_async(m, &bad_flags, s, NULL, 0, NULL, 0, seen_cb, &refused);
+    int r6 = vmux_script_run_async(m, &unsized, s, NULL, 0, NULL, 0, seen_cb, &refused);
+    int r7 = vmux_script_run_async(NULL, NULL, s, NULL, 0, NULL, 0, seen_cb, &refused);
+    vmux_close(m);
+
+    assert_true(done);
+    assert_int_equal(atomic_load(&failed.runs), 1);
+    assert_int_equal(failed.status, VMUX_ERR_SERVER);
+    assert_int_equal(failed.kind, VMUX_REPLY_ERROR);
+    failed.text[sizeof failed.text - 1] = '\0';
+    assert_true(strncmp(failed.text, "NOSCRIPT", 8) != 0);
+    assert_non_null(strstr(failed.text, "nknown"));
+    int refusals[] = {r1, r2, r3, r4, r5, r6, r7};
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++)
+        assert_int_equal(refusals[i], VMUX_ERR_INVALID_ARG);
+    assert_int_equal(atomic_load(&refused.runs), 0);
+    vmux_script_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha1_is_computed_locally),
         cmocka_unit_test_setup_teardown(test_runs_and_survives_script_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_script_errors, setup, teardown),
+        cmocka_unit_test(test_async_runs_after_script_flush),
+        cmocka_unit_test(test_async_script_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

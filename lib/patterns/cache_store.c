@@ -1,0 +1,144 @@
+/*
+ * The cache's stored entries (cache.h): the format (a header, then the value), the key as
+ * sent (the cache's prefix, then the caller's key), and the GET, SET and DEL that read and
+ * write them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "patterns/cache_internal.h"
+#include "vmux/call.h"
+#include "vmux/error.h"
+#include "vmux/keys.h"
+#include "vmux/strings.h"
+
+#define FORMAT_VERSION 1
+#define FLAG_NOT_FOUND 0x1
+
+/* ---- the stored format (cache.h) ---- */
+
+static void put_be(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint64_t get_be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+void vmux__cache_put_header(char *blob, bool found, uint64_t delta_us, uint64_t expiry_ms)
+{
+    unsigned char *p = (unsigned char *)blob;
+    memcpy(p, "vmc", 3);
+    p[3] = FORMAT_VERSION;
+    p[4] = found ? 0 : FLAG_NOT_FOUND;
+    memset(p + 5, 0, 3);
+    put_be(p + 8, delta_us > UINT32_MAX ? UINT32_MAX : delta_us, 4);
+    put_be(p + 12, expiry_ms, 8);
+}
+
+/* Decodes s into e; an unknown format leaves e->present false. */
+static int parse_entry(const char *s, size_t len, struct entry *e)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (len < HDR_LEN || memcmp(p, "vmc", 3) != 0 || p[3] != FORMAT_VERSION)
+        return 0;
+    e->found = (p[4] & FLAG_NOT_FOUND) == 0;
+    e->delta_us = (uint32_t)get_be(p + 8, 4);
+    e->expiry_ms = get_be(p + 12, 8);
+    if (e->found) {
+        size_t n = len - HDR_LEN;
+        if ((e->value.ptr = malloc(n + 1)) == NULL)
+            return VMUX_ERR_NOMEM;
+        memcpy(e->value.ptr, s + HDR_LEN, n);
+        e->value.ptr[n] = '\0';
+        e->value.len = n;
+    }
+    e->present = true;
+    return 0;
+}
+
+/* ---- keys ---- */
+
+int vmux__cache_key_make(const vmux_cache *c, vmux_str key, struct fullkey *k)
+{
+    k->len = c->prefix_len + key.len;
+    k->ptr = k->len <= KEY_INLINE ? k->inline_buf : malloc(k->len ? k->len : 1);
+    if (k->ptr == NULL)
+        return VMUX_ERR_NOMEM;
+    if (c->prefix_len > 0)
+        memcpy(k->ptr, c->prefix, c->prefix_len);
+    if (key.len > 0)
+        memcpy(k->ptr + c->prefix_len, key.ptr, key.len);
+    k->user = VMUX_STRN(k->ptr + c->prefix_len, key.len);
+    return 0;
+}
+
+void vmux__cache_key_free(struct fullkey *k)
+{
+    if (k->ptr != k->inline_buf)
+        free(k->ptr);
+}
+
+/* FNV-1a. */
+uint64_t vmux__cache_key_hash(const struct fullkey *k)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < k->len; i++)
+        h = (h ^ (unsigned char)k->ptr[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* ---- Valkey commands ---- */
+
+static vmux_callopts command_opts(const vmux_cache *c, uint32_t flags)
+{
+    return VMUX_INIT(vmux_callopts, .timeout_ms = c->timeout_ms, .flags = flags);
+}
+
+/* GET and decode: the hit path, one GET and one allocation for the value. */
+int vmux__cache_read(vmux_cache *c, const struct fullkey *k, struct entry *e)
+{
+    const char *argv[2] = {"GET", k->ptr};
+    size_t lens[2] = {3, k->len};
+    vmux_callopts o = command_opts(c, VMUX_CALL_RETRY_SAFE);
+    vmux_reply *r = NULL;
+    memset(e, 0, sizeof(*e));
+    int rc = vmux_call(c->m, &o, 2, argv, lens, &r);
+    if (rc != 0)
+        cache_count(&c->errors);
+    else if (vmux_reply_get_kind(r) == VMUX_REPLY_STRING) {
+        size_t len;
+        const char *s = vmux_reply_str(r, &len);
+        rc = parse_entry(s, len, e);
+    }
+    vmux_reply_free(r);
+    return rc;
+}
+
+/* SET blob PX ttl; 0 or the SET's error. */
+int vmux__cache_store(vmux_cache *c, const struct fullkey *k, const struct flight *f,
+                      int64_t ttl_ms)
+{
+    vmux_callopts o = command_opts(c, 0);
+    int rc = vmux_set(c->m, &o, VMUX_STRN(k->ptr, k->len), VMUX_STRN(f->blob, HDR_LEN + f->len),
+                      VMUX_EXPIRE_IN_MS(ttl_ms), VMUX_COND_ALWAYS, NULL);
+    if (rc != 0)
+        cache_count(&c->errors);
+    return rc;
+}
+
+int vmux__cache_delete(vmux_cache *c, const struct fullkey *k)
+{
+    vmux_callopts o = command_opts(c, 0);
+    vmux_str key = VMUX_STRN(k->ptr, k->len);
+    int rc = vmux_del(c->m, &o, &key, 1, NULL);
+    if (rc != 0)
+        cache_count(&c->errors);
+    return rc;
+}

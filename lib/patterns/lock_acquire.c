@@ -1,0 +1,185 @@
+/*
+ * Acquiring a lock (lock.h): a fresh token per attempt, the acquire script, and, when its reply
+ * is lost, reading the key until the outcome is known; waiting with jittered backoff.
+ */
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "patterns/lock_internal.h"
+
+/* ---- tokens and randomness ---- */
+
+int vmux__lock_new_token(char out[TOKEN_HEX + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[TOKEN_BYTES];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return VMUX_ERR_IO;
+    for (size_t i = 0; i < TOKEN_BYTES; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[TOKEN_HEX] = '\0';
+    return 0;
+}
+
+/* A number in [0, n); only for jitter, so a failed RAND_bytes just loses the jitter. */
+static uint32_t rand_below(uint32_t n)
+{
+    uint32_t r = 0;
+    if (n == 0 || RAND_bytes((unsigned char *)&r, sizeof r) != 1)
+        return n / 2;
+    return r % n;
+}
+
+/* ---- acquire ---- */
+
+/* The acquire script's reply: nil (taken by someone else) or the new fencing token. */
+static int read_acquired(const vmux_reply *r, bool *acquired, uint64_t *fence)
+{
+    if (vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
+        return 0;
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_INTEGER || vmux_reply_integer(r) <= 0)
+        return VMUX_ERR_PROTOCOL;
+    *acquired = true;
+    *fence = (uint64_t)vmux_reply_integer(r);
+    return 0;
+}
+
+/*
+ * MGET key fence's reply, judged against token. While the key holds our token nobody else can
+ * have acquired since we did, so the counter still holds the value our acquire gave it.
+ */
+static int judge_mget(const vmux_reply *r, const char *token, bool *acquired, uint64_t *fence)
+{
+    const vmux_reply *v = vmux_reply_element(r, 0), *f = vmux_reply_element(r, 1);
+    if (v == NULL || f == NULL)
+        return VMUX_ERR_PROTOCOL;
+    size_t len = 0;
+    const char *s = vmux_reply_str(v, &len);
+    if (vmux_reply_get_kind(v) != VMUX_REPLY_STRING || len != TOKEN_HEX ||
+        memcmp(s, token, TOKEN_HEX) != 0)
+        return 0;
+    const char *digits = vmux_reply_str(f, NULL);
+    char *end = NULL;
+    unsigned long long n = digits != NULL ? strtoull(digits, &end, 10) : 0;
+    if (n == 0 || *end != '\0')
+        return VMUX_ERR_PROTOCOL;
+    *acquired = true;
+    *fence = n;
+    return 0;
+}
+
+/* An acquire's reply was lost: read the key until an answer comes or resolve_ms pass. */
+static int resolve_acquire(vmux_lock *l, const char *token, bool *acquired, uint64_t *fence)
+{
+    uint64_t deadline = now_ns() + ms_ns(l->resolve_ms);
+    const char *argv[] = {"MGET", l->key.ptr, l->fence_key.ptr};
+    size_t lens[] = {4, l->key.len, l->fence_key.len};
+    for (unsigned attempt = 0;; attempt++) {
+        vmux_callopts o = vmux__lock_call_opts(l, VMUX_CALL_RETRY_SAFE, deadline);
+        vmux_reply *r = NULL;
+        int rc = vmux_call(l->m, &o, 3, argv, lens, &r);
+        if (rc == 0) {
+            rc = judge_mget(r, token, acquired, fence);
+            vmux_reply_free(r);
+            return rc;
+        }
+        vmux_reply_free(r);
+        if (!outcome_unknown(rc) && !not_sent(rc))
+            return rc;
+        uint32_t backoff = 10u << (attempt < 4 ? attempt : 4);
+        if (!vmux__lock_sleep_until(deadline, backoff))
+            return VMUX_ERR_CONNECTION_LOST;
+    }
+}
+
+static int acquire_once(vmux_lock *l, bool *acquired, uint64_t *fence)
+{
+    char token[TOKEN_HEX + 1], ttl[24];
+    int rc = vmux__lock_new_token(token);
+    if (rc != 0)
+        return rc;
+    vmux__lock_set_token(
+        l, token); /* from now on a release targets this attempt, whatever its outcome */
+    snprintf(ttl, sizeof ttl, "%u", (unsigned)l->ttl_ms);
+    vmux_str keys[] = {l->key, l->fence_key};
+    vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), VMUX_STR(ttl)};
+    vmux_callopts o = vmux__lock_call_opts(l, 0, 0);
+    uint64_t sent = now_ns();
+    vmux_reply *r = NULL;
+    rc = vmux_script_run(l->m, &o, l->acquire_s, keys, 2, args, 2, &r);
+    if (rc == 0)
+        rc = read_acquired(r, acquired, fence);
+    else if (outcome_unknown(rc))
+        rc = resolve_acquire(l, token, acquired, fence);
+    vmux_reply_free(r);
+    if (rc == 0 && *acquired)
+        vmux__lock_became_held(l, *fence, sent);
+    return rc;
+}
+
+/* Checks the arguments of the acquire calls and clears the out-parameters. */
+static int acquire_begin(vmux_lock *l, bool *acquired, uint64_t *fence)
+{
+    if (acquired != NULL)
+        *acquired = false;
+    if (fence != NULL)
+        *fence = 0;
+    return l == NULL || acquired == NULL ? VMUX_ERR_INVALID_ARG : 0;
+}
+
+int vmux_lock_acquire(vmux_lock *l, bool *acquired, uint64_t *fence)
+{
+    bool dropped;
+    if (acquired == NULL)
+        acquired = &dropped;
+    int rc = acquire_begin(l, acquired, fence);
+    if (rc != 0)
+        return rc;
+    uint64_t ignored = 0;
+    uv_mutex_lock(&l->op_mu);
+    vmux__lock_lease_ran_out(
+        l); /* a holding whose lease ended is reported before a new one starts */
+    rc = vmux_lock_held(l) ? VMUX_ERR_INVALID_ARG
+                           : acquire_once(l, acquired, fence != NULL ? fence : &ignored);
+    uv_mutex_unlock(&l->op_mu);
+    return rc;
+}
+
+/* Full jitter: a random wait up to a bound that doubles from retry_min_ms to retry_max_ms. */
+static uint32_t backoff_ms(const vmux_lock *l, unsigned attempt)
+{
+    uint64_t bound = (uint64_t)l->retry_min_ms << (attempt < 20 ? attempt : 20);
+    if (bound > l->retry_max_ms)
+        bound = l->retry_max_ms;
+    return 1 + rand_below((uint32_t)bound);
+}
+
+int vmux_lock_acquire_wait(vmux_lock *l, int64_t wait_ms, bool *acquired, uint64_t *fence)
+{
+    bool dropped;
+    if (acquired == NULL)
+        acquired = &dropped;
+    int rc = acquire_begin(l, acquired, fence);
+    if (rc == 0 && !ms_valid(wait_ms))
+        rc = VMUX_ERR_INVALID_ARG;
+    if (rc != 0)
+        return rc;
+    uint64_t ignored = 0, deadline = now_ns() + ms_ns(wait_ms);
+    uv_mutex_lock(&l->op_mu);
+    vmux__lock_lease_ran_out(l);
+    if (vmux_lock_held(l))
+        rc = VMUX_ERR_INVALID_ARG;
+    for (unsigned attempt = 0; rc == 0; attempt++) {
+        rc = acquire_once(l, acquired, fence != NULL ? fence : &ignored);
+        if (*acquired || (rc != 0 && !not_sent(rc)))
+            break;
+        if (!vmux__lock_sleep_until(deadline, backoff_ms(l, attempt)))
+            break; /* 0, or the not-sent error of the last attempt */
+        rc = 0;
+    }
+    uv_mutex_unlock(&l->op_mu);
+    return rc;
+}

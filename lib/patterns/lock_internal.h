@@ -1,0 +1,127 @@
+/*
+ * What the lock files share (private to lib/patterns): lock.c (a lock's life, its scripts, the
+ * queries, and how its calls are made), lock_acquire.c (tokens; acquiring, and resolving a lost
+ * acquire), lock_release.c (release and extend), lock_lease.c (the holding and its lease: when
+ * it ends, and telling the owner it is lost) and lock_renew.c (the renewal thread).
+ */
+#ifndef VMUX_LOCK_INTERNAL_H
+#define VMUX_LOCK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "vmux/call.h"
+#include "vmux/error.h"
+#include "vmux/lock.h"
+#include "vmux/script.h"
+
+#define TOKEN_BYTES 16
+#define TOKEN_HEX (2 * TOKEN_BYTES)
+#define NS_PER_MS 1000000ull
+
+struct vmux_lock {
+    vmux *m;
+    vmux_str key, fence_key; /* owned copies */
+    uint32_t ttl_ms, timeout_ms, resolve_ms, retry_min_ms, retry_max_ms;
+    bool auto_renew;
+    double renew_fraction;
+    vmux_lock_lost_cb on_lost;
+    void *userdata;
+    vmux_script *acquire_s, *release_s, *extend_s;
+
+    uv_mutex_t op_mu; /* one public call at a time; held across its network calls */
+    uv_mutex_t mu;    /* the fields below; never held across a network call */
+    char token[TOKEN_HEX + 1];
+    bool held; /* a holding not yet ended; vmux_lock_held() also needs now < lease_end */
+    uint64_t fence;
+    uint64_t gen; /* bumped whenever held changes, so stale renewals know they are */
+    /*
+     * uv_hrtime() at which this owner stops believing it holds the lock: the send time of the
+     * last acquire or extend the server confirmed, plus the TTL, minus the drift margin. The
+     * server starts its TTL later than we sent, so the key outlives this instant.
+     */
+    uint64_t lease_end;
+    int renew_err;       /* the last failed renewal's error since the last success, or 0 */
+    uint64_t lapsed_gen; /* the gen of the last holding ended by its lease running out */
+
+    /* Renewal scheduling, under renewer.mu. */
+    struct vmux_lock *rnext;
+    bool due_set, inflight; /* the next extension, and whether one is in flight */
+    uint64_t due;
+    bool watch_set, expiring; /* the lease end to act on, and whether that is running now */
+    uint64_t watch;
+};
+
+static inline uint64_t now_ns(void)
+{
+    return uv_hrtime();
+}
+
+static inline uint64_t ms_ns(uint64_t ms)
+{
+    return ms * NS_PER_MS;
+}
+
+/* Sent, and the outcome is unknown. */
+static inline bool outcome_unknown(int rc)
+{
+    return rc == VMUX_ERR_CONNECTION_LOST || rc == VMUX_ERR_PROTOCOL || rc == VMUX_ERR_TIMEOUT;
+}
+
+/* Not sent, because no connection was ready: worth trying again. */
+static inline bool not_sent(int rc)
+{
+    return rc == VMUX_ERR_NOT_CONNECTED || rc == VMUX_ERR_BACKLOG_FULL;
+}
+
+/* A duration of the API (ms, int64_t) that the lock can keep in 32 bits. */
+static inline bool ms_valid(int64_t ms)
+{
+    return ms >= 0 && ms <= UINT32_MAX;
+}
+
+/* ---- calls (lock.c) ---- */
+
+/* A call's deadline: timeout_ms, cut to what is left until deadline (when not 0). */
+vmux_callopts vmux__lock_call_opts(const vmux_lock *l, uint32_t flags, uint64_t deadline);
+/* Sleeps up to delay_ms but not past deadline; false when the deadline has already passed. */
+bool vmux__lock_sleep_until(uint64_t deadline, uint32_t delay_ms);
+
+/* ---- tokens (lock_acquire.c) ---- */
+
+/* A new random token (CSPRNG) as lowercase hex; 0 or VMUX_ERR_IO. */
+int vmux__lock_new_token(char out[TOKEN_HEX + 1]);
+
+/* ---- the holding and its lease (lock_lease.c) ---- */
+
+/* The end of a lease confirmed by a command sent at sent with ttl_ms. */
+uint64_t vmux__lock_lease_from(uint64_t sent, uint32_t ttl_ms);
+/* The time from a confirmed extension to the next: renew_fraction of the TTL, at least 1 ms. */
+uint64_t vmux__lock_renew_period(const vmux_lock *l);
+/* Sets the token that releases and extensions target. */
+void vmux__lock_set_token(vmux_lock *l, const char *token);
+/* An acquire sent at sent succeeded with fence: a new holding, scheduled for renewal. */
+void vmux__lock_became_held(vmux_lock *l, uint64_t fence, uint64_t sent);
+/* Ends this object's holding (if it held) and copies its token out. */
+void vmux__lock_stop_holding(vmux_lock *l, char token[TOKEN_HEX + 1]);
+/* Ends the holding. Under l->mu. */
+void vmux__lock_end_holding(vmux_lock *l);
+/* Tells the owner its lock is lost; not under any lock of ours. err 0: the token is gone. */
+void vmux__lock_report_lost(vmux_lock *l, int err);
+/* Ends the holding if its lease has run out, and reports it, once. Not under l->mu. */
+void vmux__lock_lease_ran_out(vmux_lock *l);
+
+/* ---- renewal (lock_renew.c) ---- */
+
+/* Sets l's next extension and the lease end to act on. Under l->mu (then the renewer's). */
+void vmux__lock_schedule(vmux_lock *l, uint64_t due, uint64_t lease_end);
+/* Cancels both. Under l->mu. */
+void vmux__lock_unschedule(vmux_lock *l);
+/* Makes the renewal thread know l, starting it for the first lock; 0 or VMUX_ERR_NOMEM. */
+int vmux__lock_renewer_add(vmux_lock *l);
+/* Makes it forget l once its work on l is done; stops it after the last lock. */
+void vmux__lock_renewer_remove(vmux_lock *l);
+
+#endif

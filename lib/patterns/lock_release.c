@@ -1,0 +1,132 @@
+/*
+ * Releasing and extending a lock (lock.h): idempotent scripts, run again until an answer comes
+ * when a run's outcome is unknown.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "patterns/lock_internal.h"
+
+/* ---- release and extend ---- */
+
+/*
+ * Runs an idempotent script that answers with an integer. Marked retry-safe, so vmux itself
+ * resends it once after a broken connection; if the outcome is still unknown, it runs again
+ * until an answer comes or resolve_ms pass.
+ */
+static int run_idempotent(vmux_lock *l, const vmux_script *s, const vmux_str *keys, size_t nkeys,
+                          const vmux_str *args, size_t nargs, int64_t *result)
+{
+    uint64_t deadline = 0; /* set once the first run's outcome is unknown */
+    for (unsigned attempt = 0;; attempt++) {
+        vmux_callopts o = vmux__lock_call_opts(l, VMUX_CALL_RETRY_SAFE, deadline);
+        vmux_reply *r = NULL;
+        int rc = vmux_script_run(l->m, &o, s, keys, nkeys, args, nargs, &r);
+        bool integer = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_INTEGER;
+        if (integer)
+            *result = vmux_reply_integer(r);
+        vmux_reply_free(r);
+        if (rc == 0)
+            return integer ? 0 : VMUX_ERR_PROTOCOL; /* a reply of the wrong shape: not lost */
+        bool retry = outcome_unknown(rc) || (deadline != 0 && not_sent(rc));
+        if (!retry)
+            return rc;
+        if (deadline == 0)
+            deadline = now_ns() + ms_ns(l->resolve_ms);
+        uint32_t backoff = 10u << (attempt < 4 ? attempt : 4);
+        if (!vmux__lock_sleep_until(deadline, backoff))
+            return VMUX_ERR_CONNECTION_LOST;
+    }
+}
+
+/* "<fence key>:released:<token>" into buf (malloc'ed); NULL when out of memory. */
+static char *record_key(const vmux_lock *l, const char *token, size_t *len)
+{
+    static const char mid[] = ":released:";
+    *len = l->fence_key.len + sizeof mid - 1 + TOKEN_HEX;
+    char *k = malloc(*len + 1);
+    if (k == NULL)
+        return NULL;
+    memcpy(k, l->fence_key.ptr, l->fence_key.len);
+    memcpy(k + l->fence_key.len, mid, sizeof mid - 1);
+    memcpy(k + l->fence_key.len + sizeof mid - 1, token, TOKEN_HEX + 1);
+    return k;
+}
+
+int vmux_lock_release(vmux_lock *l, bool *was_held)
+{
+    if (was_held != NULL)
+        *was_held = false;
+    if (l == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    uv_mutex_lock(&l->op_mu);
+    char token[TOKEN_HEX + 1], record_ttl[24];
+    vmux__lock_stop_holding(l, token);
+    size_t rlen = 0;
+    char *rkey = record_key(l, token, &rlen);
+    int rc = VMUX_ERR_NOMEM;
+    if (rkey != NULL) {
+        /* Outlives the longest a run can take plus the time a second run may come after. */
+        snprintf(record_ttl, sizeof record_ttl, "%llu",
+                 (unsigned long long)l->resolve_ms + l->timeout_ms + 1000);
+        vmux_str keys[] = {l->key, VMUX_STRN(rkey, rlen)};
+        vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), VMUX_STR(record_ttl)};
+        int64_t res = 0;
+        rc = run_idempotent(l, l->release_s, keys, 2, args, 2, &res);
+        if (rc == 0 && was_held != NULL)
+            *was_held = res == 1;
+        free(rkey);
+    }
+    uv_mutex_unlock(&l->op_mu);
+    return rc;
+}
+
+/*
+ * After an extend: a new lease, or the end of holding. An answer that comes after the lease
+ * end changes nothing here: the holding is over and is reported as renewal would report it.
+ */
+static void after_extend(vmux_lock *l, uint64_t gen, uint64_t sent, uint32_t ttl_ms, bool ok)
+{
+    uv_mutex_lock(&l->mu);
+    if (l->held && l->gen == gen && now_ns() < l->lease_end) {
+        if (!ok) {
+            vmux__lock_end_holding(l);
+        } else {
+            l->lease_end = vmux__lock_lease_from(sent, ttl_ms);
+            if (l->auto_renew)
+                vmux__lock_schedule(l, now_ns() + vmux__lock_renew_period(l), l->lease_end);
+        }
+    }
+    uv_mutex_unlock(&l->mu);
+    vmux__lock_lease_ran_out(l);
+}
+
+int vmux_lock_extend(vmux_lock *l, int64_t ttl_arg, bool *still_held)
+{
+    if (still_held != NULL)
+        *still_held = false;
+    if (l == NULL || !ms_valid(ttl_arg))
+        return VMUX_ERR_INVALID_ARG;
+    uint32_t ttl_ms = ttl_arg != 0 ? (uint32_t)ttl_arg : l->ttl_ms;
+    uv_mutex_lock(&l->op_mu);
+    vmux__lock_lease_ran_out(l); /* an ended lease is not brought back by an extend */
+    char token[TOKEN_HEX + 1], ttl[24];
+    uv_mutex_lock(&l->mu);
+    memcpy(token, l->token, sizeof token);
+    uint64_t gen = l->gen;
+    uv_mutex_unlock(&l->mu);
+    snprintf(ttl, sizeof ttl, "%u", (unsigned)ttl_ms);
+    vmux_str keys[] = {l->key};
+    vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), VMUX_STR(ttl)};
+    uint64_t sent = now_ns();
+    int64_t res = 0;
+    int rc = run_idempotent(l, l->extend_s, keys, 1, args, 2, &res);
+    if (rc == 0) {
+        after_extend(l, gen, sent, ttl_ms, res == 1);
+        if (still_held != NULL)
+            *still_held = res == 1;
+    }
+    uv_mutex_unlock(&l->op_mu);
+    return rc;
+}
