@@ -4,25 +4,13 @@
 #include "api/typed.h"
 #include "vmux/error.h"
 
-/* Builds cmd key values...; false (nothing built) when the values are missing. */
-static bool build_push(struct vmux_args *a, const char *cmd, vmux_str key, const vmux_str *values,
-                       size_t n)
-{
-    if (values == NULL || n == 0)
-        return false;
-    vmux__args_key_command(a, cmd, key);
-    for (size_t i = 0; i < n; i++)
-        vmux__args_str(a, values[i]);
-    return true;
-}
-
 static int push(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
                 const vmux_str *values, size_t n, int64_t *length)
 {
     struct vmux_args a;
     if (length != NULL)
         *length = 0;
-    if (!build_push(&a, cmd, key, values, n))
+    if (!vmux__args_items(&a, cmd, &key, values, n))
         return VMUX_ERR_INVALID_ARG;
     return vmux__run_int(m, opts, &a, false, length);
 }
@@ -31,7 +19,7 @@ static int push_async(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_
                       const vmux_str *values, size_t n, vmux_reply_cb cb, void *userdata)
 {
     struct vmux_args a;
-    if (!build_push(&a, cmd, key, values, n))
+    if (!vmux__args_items(&a, cmd, &key, values, n))
         return VMUX_ERR_INVALID_ARG;
     return vmux__typed_async(m, opts, &a, false, cb, userdata);
 }
@@ -145,7 +133,7 @@ int vmux_lset(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t index, v
     vmux__args_key_command(&a, "LSET", key);
     vmux__args_int(&a, index);
     vmux__args_str(&a, value);
-    return vmux__typed_run(m, opts, &a, true, vmux__conv_ok, NULL);
+    return vmux__run_ok(m, opts, &a, true);
 }
 
 int vmux_lrem(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count, vmux_str value,
@@ -167,7 +155,7 @@ int vmux_ltrim(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, 
     /* Keeping the first or the last elements twice keeps the same ones; any other range cuts
      * again from what the first trim left, so it is not sent twice. */
     bool idempotent = (start == 0 && stop >= 0) || (start < 0 && stop == -1);
-    return vmux__typed_run(m, opts, &a, idempotent, vmux__conv_ok, NULL);
+    return vmux__run_ok(m, opts, &a, idempotent);
 }
 
 static const char *end_word(vmux_end end)

@@ -237,7 +237,7 @@ static int run_score(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bo
         *score = 0;
     if (found != NULL)
         *found = false;
-    return vmux__typed_run(m, opts, a, idempotent, conv_score, &o);
+    return vmux__typed_run_into(m, opts, a, idempotent, conv_score, &o, 0, NULL);
 }
 
 int vmux_zadd_incr(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
@@ -262,15 +262,14 @@ int vmux_zincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str memb
 {
     struct vmux_args a;
     char text[32];
-    double ignored;
-    double *dst = score != NULL ? score : &ignored;
-    *dst = 0;
+    if (score != NULL)
+        *score = 0;
     if (!format_score(text, sizeof(text), "", increment))
         return VMUX_ERR_INVALID_ARG;
     vmux__args_key_command(&a, "ZINCRBY", key);
     vmux__args_cstr(&a, text);
     vmux__args_str(&a, member);
-    return vmux__typed_run(m, opts, &a, false, vmux__conv_double, dst);
+    return vmux__run_double(m, opts, &a, false, score);
 }
 
 int vmux_zscore(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member, double *score,
@@ -329,13 +328,10 @@ int vmux_zmscore(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_st
 {
     struct vmux_args a;
     struct mscore_out o = {scores, found, n};
-    if (members == NULL || n == 0)
+    if (!vmux__args_items(&a, "ZMSCORE", &key, members, n))
         return VMUX_ERR_INVALID_ARG;
     mscore_zero(&o);
-    vmux__args_key_command(&a, "ZMSCORE", key);
-    for (size_t i = 0; i < n; i++)
-        vmux__args_str(&a, members[i]);
-    return vmux__typed_run(m, opts, &a, true, conv_mscore, &o);
+    return vmux__typed_run_into(m, opts, &a, true, conv_mscore, &o, 0, NULL);
 }
 
 /* Where a ZRANK/ZREVRANK reply goes: rank, or [rank, score] WITHSCORE, or nil. */
@@ -374,7 +370,7 @@ static int run_rank(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_st
     vmux__args_str(&a, member);
     if (o.withscore)
         vmux__args_cstr(&a, "WITHSCORE");
-    int rc = vmux__typed_run(m, opts, &a, true, conv_rank, &o);
+    int rc = vmux__typed_run_into(m, opts, &a, true, conv_rank, &o, 0, NULL);
     if (rc != 0)
         o = (struct rank_out){0};
     if (rank != NULL)
@@ -450,16 +446,13 @@ int vmux_zrange(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zra
 {
     struct vmux_args a;
     struct range_text t;
-    vmux_bytes_array ignored;
-    vmux_bytes_array *dst = members != NULL ? members : &ignored;
-    *dst = (vmux_bytes_array){0};
+    if (members != NULL)
+        *members = (vmux_bytes_array){0};
     int rc = build_zrange(&a, &t, key, range, false);
     if (rc != 0)
         return rc;
-    rc = vmux__typed_run(m, opts, &a, true, vmux__conv_bytes_array, dst);
+    rc = vmux__run_bytes_array(m, opts, &a, true, members);
     range_text_free(&t);
-    if (members == NULL)
-        vmux_bytes_array_free(&ignored);
     return rc;
 }
 
@@ -498,11 +491,8 @@ int vmux_zrem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *
     struct vmux_args a;
     if (removed != NULL)
         *removed = 0;
-    if (members == NULL || n == 0)
+    if (!vmux__args_items(&a, "ZREM", &key, members, n))
         return VMUX_ERR_INVALID_ARG;
-    vmux__args_key_command(&a, "ZREM", key);
-    for (size_t i = 0; i < n; i++)
-        vmux__args_str(&a, members[i]);
     return vmux__run_int(m, opts, &a, true, removed);
 }
 
