@@ -149,12 +149,7 @@ int vmux_hgetall_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_re
 int vmux_hdel(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *fields, size_t n,
               int64_t *deleted)
 {
-    struct vmux_args a;
-    if (deleted != NULL)
-        *deleted = 0;
-    if (!vmux__args_items(&a, "HDEL", &key, fields, n))
-        return VMUX_ERR_INVALID_ARG;
-    return vmux__run_int(m, opts, &a, true, deleted);
+    return vmux__run_items_int(m, opts, "HDEL", &key, fields, n, true, deleted);
 }
 
 int vmux_hexists(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field, bool *exists)

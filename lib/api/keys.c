@@ -6,53 +6,32 @@
 #include "api/typed.h"
 #include "vmux/error.h"
 
-/* A multi-key command with an integer reply, retry-safe (DEL, UNLINK, EXISTS). */
-static int run_keys(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
-                    size_t n, int64_t *result)
-{
-    struct vmux_args a;
-    if (result != NULL)
-        *result = 0;
-    if (!vmux__args_items(&a, cmd, NULL, keys, n))
-        return VMUX_ERR_INVALID_ARG;
-    return vmux__run_int(m, opts, &a, true, result);
-}
-
-static int keys_async(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
-                      size_t n, vmux_reply_cb cb, void *userdata)
-{
-    struct vmux_args a;
-    if (!vmux__args_items(&a, cmd, NULL, keys, n))
-        return VMUX_ERR_INVALID_ARG;
-    return vmux__typed_async(m, opts, &a, true, cb, userdata);
-}
-
 int vmux_del(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *deleted)
 {
-    return run_keys(m, opts, "DEL", keys, n, deleted);
+    return vmux__run_items_int(m, opts, "DEL", NULL, keys, n, true, deleted);
 }
 
 int vmux_del_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                    vmux_reply_cb cb, void *userdata)
 {
-    return keys_async(m, opts, "DEL", keys, n, cb, userdata);
+    return vmux__items_async(m, opts, "DEL", NULL, keys, n, true, cb, userdata);
 }
 
 int vmux_unlink(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                 int64_t *unlinked)
 {
-    return run_keys(m, opts, "UNLINK", keys, n, unlinked);
+    return vmux__run_items_int(m, opts, "UNLINK", NULL, keys, n, true, unlinked);
 }
 
 int vmux_exists(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *count)
 {
-    return run_keys(m, opts, "EXISTS", keys, n, count);
+    return vmux__run_items_int(m, opts, "EXISTS", NULL, keys, n, true, count);
 }
 
 int vmux_exists_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                       vmux_reply_cb cb, void *userdata)
 {
-    return keys_async(m, opts, "EXISTS", keys, n, cb, userdata);
+    return vmux__items_async(m, opts, "EXISTS", NULL, keys, n, true, cb, userdata);
 }
 
 /* cmd key value [NX|XX|GT|LT|XX GT|XX LT]; false (nothing to free) for an unknown cond. */

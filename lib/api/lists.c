@@ -4,48 +4,28 @@
 #include "api/typed.h"
 #include "vmux/error.h"
 
-static int push(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
-                const vmux_str *values, size_t n, int64_t *length)
-{
-    struct vmux_args a;
-    if (length != NULL)
-        *length = 0;
-    if (!vmux__args_items(&a, cmd, &key, values, n))
-        return VMUX_ERR_INVALID_ARG;
-    return vmux__run_int(m, opts, &a, false, length);
-}
-
-static int push_async(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
-                      const vmux_str *values, size_t n, vmux_reply_cb cb, void *userdata)
-{
-    struct vmux_args a;
-    if (!vmux__args_items(&a, cmd, &key, values, n))
-        return VMUX_ERR_INVALID_ARG;
-    return vmux__typed_async(m, opts, &a, false, cb, userdata);
-}
-
 int vmux_lpush(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values, size_t n,
                int64_t *length)
 {
-    return push(m, opts, "LPUSH", key, values, n, length);
+    return vmux__run_items_int(m, opts, "LPUSH", &key, values, n, false, length);
 }
 
 int vmux_rpush(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values, size_t n,
                int64_t *length)
 {
-    return push(m, opts, "RPUSH", key, values, n, length);
+    return vmux__run_items_int(m, opts, "RPUSH", &key, values, n, false, length);
 }
 
 int vmux_lpush_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
                      size_t n, vmux_reply_cb cb, void *userdata)
 {
-    return push_async(m, opts, "LPUSH", key, values, n, cb, userdata);
+    return vmux__items_async(m, opts, "LPUSH", &key, values, n, false, cb, userdata);
 }
 
 int vmux_rpush_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
                      size_t n, vmux_reply_cb cb, void *userdata)
 {
-    return push_async(m, opts, "RPUSH", key, values, n, cb, userdata);
+    return vmux__items_async(m, opts, "RPUSH", &key, values, n, false, cb, userdata);
 }
 
 int vmux_lpop(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
@@ -66,12 +46,8 @@ static int pop_count(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_s
                      int64_t count, vmux_bytes_array *values)
 {
     struct vmux_args a;
-    if (values != NULL)
-        *values = (vmux_bytes_array){0};
-    if (count < 0)
-        return VMUX_ERR_INVALID_ARG;
     vmux__args_key_command(&a, cmd, key);
-    vmux__args_int(&a, count);
+    vmux__args_count(&a, count);
     return vmux__run_bytes_array(m, opts, &a, false, values);
 }
 

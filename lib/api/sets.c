@@ -6,37 +6,22 @@
 #include "api/typed.h"
 #include "vmux/error.h"
 
-/* cmd key members... with a count reply. */
-static int count_members(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
-                         const vmux_str *members, size_t n, int64_t *count)
-{
-    struct vmux_args a;
-    if (count != NULL)
-        *count = 0;
-    if (!vmux__args_items(&a, cmd, &key, members, n))
-        return VMUX_ERR_INVALID_ARG;
-    return vmux__run_int(m, opts, &a, true, count);
-}
-
 int vmux_sadd(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members, size_t n,
               int64_t *added)
 {
-    return count_members(m, opts, "SADD", key, members, n, added);
+    return vmux__run_items_int(m, opts, "SADD", &key, members, n, true, added);
 }
 
 int vmux_sadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members,
                     size_t n, vmux_reply_cb cb, void *userdata)
 {
-    struct vmux_args a;
-    if (!vmux__args_items(&a, "SADD", &key, members, n))
-        return VMUX_ERR_INVALID_ARG;
-    return vmux__typed_async(m, opts, &a, true, cb, userdata);
+    return vmux__items_async(m, opts, "SADD", &key, members, n, true, cb, userdata);
 }
 
 int vmux_srem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members, size_t n,
               int64_t *removed)
 {
-    return count_members(m, opts, "SREM", key, members, n, removed);
+    return vmux__run_items_int(m, opts, "SREM", &key, members, n, true, removed);
 }
 
 int vmux_sismember(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
@@ -50,9 +35,7 @@ int vmux_sismember(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str me
 int vmux_sismember_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
                          vmux_reply_cb cb, void *userdata)
 {
-    struct vmux_args a;
-    vmux__args_items(&a, "SISMEMBER", &key, &member, 1);
-    return vmux__typed_async(m, opts, &a, true, cb, userdata);
+    return vmux__items_async(m, opts, "SISMEMBER", &key, &member, 1, true, cb, userdata);
 }
 
 /* Where SMISMEMBER's reply goes: n integers into n bools (NULL: dropped unread). */
@@ -101,16 +84,12 @@ int vmux_smembers(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes_a
 int vmux_smembers_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
                         void *userdata)
 {
-    struct vmux_args a;
-    vmux__args_items(&a, "SMEMBERS", NULL, &key, 1);
-    return vmux__typed_async(m, opts, &a, true, cb, userdata);
+    return vmux__items_async(m, opts, "SMEMBERS", NULL, &key, 1, true, cb, userdata);
 }
 
 int vmux_scard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
 {
-    struct vmux_args a;
-    vmux__args_items(&a, "SCARD", NULL, &key, 1);
-    return vmux__run_int(m, opts, &a, true, count);
+    return vmux__run_items_int(m, opts, "SCARD", NULL, &key, 1, true, count);
 }
 
 /* SINTER, SUNION or SDIFF over n keys. */

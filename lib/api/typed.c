@@ -131,6 +131,14 @@ void vmux__args_int(struct vmux_args *a, int64_t v)
         vmux__args_add(a, slot, (size_t)snprintf(slot, 32, "%" PRId64, v));
 }
 
+void vmux__args_count(struct vmux_args *a, int64_t count)
+{
+    if (count < 0)
+        a->error = a->error != 0 ? a->error : VMUX_ERR_INVALID_ARG;
+    else
+        vmux__args_int(a, count);
+}
+
 void vmux__args_double(struct vmux_args *a, double v)
 {
     if (v != v) { /* NaN: no command takes it */
@@ -287,6 +295,12 @@ int vmux__typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a
     return vmux__reply_into(rc, r, convert, out, size, release);
 }
 
+struct vmux_maybe vmux__maybe(vmux_reply_kind kind, vmux_convert_fn convert, void *out, size_t size,
+                              void (*release)(void *))
+{
+    return (struct vmux_maybe){kind, convert, out, size, release, false};
+}
+
 int vmux__conv_maybe(const vmux_reply *r, void *maybe)
 {
     struct vmux_maybe *w = maybe;
@@ -357,4 +371,25 @@ int vmux__run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bo
 int vmux__run_ok(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent)
 {
     return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_ok, NULL, 0, NULL);
+}
+
+int vmux__run_items_int(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *key,
+                        const vmux_str *items, size_t n, bool idempotent, int64_t *out)
+{
+    struct vmux_args a;
+    if (out != NULL)
+        *out = 0;
+    if (!vmux__args_items(&a, cmd, key, items, n))
+        return VMUX_ERR_INVALID_ARG;
+    return vmux__run_int(m, opts, &a, idempotent, out);
+}
+
+int vmux__items_async(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *key,
+                      const vmux_str *items, size_t n, bool idempotent, vmux_reply_cb cb,
+                      void *userdata)
+{
+    struct vmux_args a;
+    if (!vmux__args_items(&a, cmd, key, items, n))
+        return VMUX_ERR_INVALID_ARG;
+    return vmux__typed_async(m, opts, &a, idempotent, cb, userdata);
 }

@@ -41,6 +41,8 @@ void vmux__args_add(struct vmux_args *a, const void *p, size_t len);
 void vmux__args_str(struct vmux_args *a, vmux_str s);
 void vmux__args_cstr(struct vmux_args *a, const char *s);
 void vmux__args_int(struct vmux_args *a, int64_t v);
+/* A count (>= 0); a negative one is refused (VMUX_ERR_INVALID_ARG when the command is sent). */
+void vmux__args_count(struct vmux_args *a, int64_t count);
 /*
  * Adds the words of a write condition (NX, XX, GT, LT, XX GT, XX LT; none for ALWAYS). Returns
  * false, adding nothing, for a condition after max in vmux_cond's order (the last one the
@@ -117,6 +119,17 @@ int vmux__run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bo
 int vmux__run_ok(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent);
 
 /*
+ * cmd [key] items... (vmux__args_items()) with an integer reply into *out, zeroed first: the
+ * counts and lengths of the multi-key and multi-member commands. No items: VMUX_ERR_INVALID_ARG.
+ */
+int vmux__run_items_int(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *key,
+                        const vmux_str *items, size_t n, bool idempotent, int64_t *out);
+/* The same command sent as vmux__typed_async() sends it. */
+int vmux__items_async(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *key,
+                      const vmux_str *items, size_t n, bool idempotent, vmux_reply_cb cb,
+                      void *userdata);
+
+/*
  * opts for a command that may block the server for block_ms: the blocking flag (it runs on a
  * pool connection) and a deadline of block_ms plus opts' timeout (or the config's syncTimeout).
  */
@@ -153,6 +166,9 @@ struct vmux_maybe {
     bool found;
 };
 int vmux__conv_maybe(const vmux_reply *r, void *maybe);
+/* A struct vmux_maybe with found false. */
+struct vmux_maybe vmux__maybe(vmux_reply_kind kind, vmux_convert_fn convert, void *out, size_t size,
+                              void (*release)(void *));
 
 /*
  * An integer reply, or a whole decimal integer sent as a bulk string (TIME's parts, XPENDING's

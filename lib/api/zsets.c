@@ -441,34 +441,34 @@ static int build_zrange(struct vmux_args *a, struct range_text *t, vmux_str key,
     return 0;
 }
 
-int vmux_zrange(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zrange_opts *range,
-                vmux_bytes_array *members)
+/* ZRANGE into out: a vmux_scored_array WITHSCORES, else a vmux_bytes_array (zeroed first). */
+static int run_zrange(vmux *m, const vmux_callopts *opts, vmux_str key,
+                      const vmux_zrange_opts *range, bool withscores, void *out)
 {
     struct vmux_args a;
     struct range_text t;
-    if (members != NULL)
-        *members = (vmux_bytes_array){0};
-    int rc = build_zrange(&a, &t, key, range, false);
+    size_t size = withscores ? sizeof(vmux_scored_array) : sizeof(vmux_bytes_array);
+    if (out != NULL)
+        memset(out, 0, size);
+    int rc = build_zrange(&a, &t, key, range, withscores);
     if (rc != 0)
         return rc;
-    rc = vmux__run_bytes_array(m, opts, &a, true, members);
+    rc = withscores ? vmux__run_scored(m, opts, &a, true, out)
+                    : vmux__run_bytes_array(m, opts, &a, true, out);
     range_text_free(&t);
     return rc;
+}
+
+int vmux_zrange(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zrange_opts *range,
+                vmux_bytes_array *members)
+{
+    return run_zrange(m, opts, key, range, false, members);
 }
 
 int vmux_zrange_withscores(vmux *m, const vmux_callopts *opts, vmux_str key,
                            const vmux_zrange_opts *range, vmux_scored_array *items)
 {
-    struct vmux_args a;
-    struct range_text t;
-    if (items != NULL)
-        *items = (vmux_scored_array){0};
-    int rc = build_zrange(&a, &t, key, range, true);
-    if (rc != 0)
-        return rc;
-    rc = vmux__run_scored(m, opts, &a, true, items);
-    range_text_free(&t);
-    return rc;
+    return run_zrange(m, opts, key, range, true, items);
 }
 
 int vmux_zrange_async(vmux *m, const vmux_callopts *opts, vmux_str key,
@@ -488,12 +488,7 @@ int vmux_zrange_async(vmux *m, const vmux_callopts *opts, vmux_str key,
 int vmux_zrem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members, size_t n,
               int64_t *removed)
 {
-    struct vmux_args a;
-    if (removed != NULL)
-        *removed = 0;
-    if (!vmux__args_items(&a, "ZREM", &key, members, n))
-        return VMUX_ERR_INVALID_ARG;
-    return vmux__run_int(m, opts, &a, true, removed);
+    return vmux__run_items_int(m, opts, "ZREM", &key, members, n, true, removed);
 }
 
 int vmux_zcard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
@@ -529,12 +524,8 @@ static int zpop(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str ke
                 vmux_scored_array *items)
 {
     struct vmux_args a;
-    if (items != NULL)
-        *items = (vmux_scored_array){0};
-    if (count < 0)
-        return VMUX_ERR_INVALID_ARG;
     vmux__args_key_command(&a, cmd, key);
-    vmux__args_int(&a, count);
+    vmux__args_count(&a, count);
     return vmux__run_scored(m, opts, &a, false, items);
 }
 

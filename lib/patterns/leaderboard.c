@@ -261,11 +261,8 @@ int vmux_leaderboard_around(vmux_leaderboard *lb, const vmux_callopts *opts, vmu
     vmux_str args[3] = {member, VMUX_STR(count), VMUX_STR(lb->high_first ? "1" : "0")};
     vmux_callopts o = vmux__callopts_copy(opts);
     o.flags |= VMUX_CALL_RETRY_SAFE; /* it only reads */
-    struct vmux_maybe w = {.kind = VMUX_REPLY_ARRAY,
-                           .convert = conv_around,
-                           .out = out,
-                           .size = sizeof(*out),
-                           .release = release_entries};
+    struct vmux_maybe w =
+        vmux__maybe(VMUX_REPLY_ARRAY, conv_around, out, sizeof(*out), release_entries);
     vmux_reply *r = NULL;
     int rc = vmux_script_run(lb->m, &o, lb->around, &key, 1, args, 3, &r);
     rc = vmux__reply_into(rc, r, vmux__conv_maybe, &w, 0, NULL);

@@ -342,11 +342,8 @@ int vmux_session_get(vmux_session_store *s, const vmux_callopts *opts, const cha
         return VMUX_ERR_INVALID_ARG;
     if (!valid_id(s, id))
         return 0;
-    struct vmux_maybe w = {.kind = VMUX_REPLY_ARRAY,
-                           .convert = conv_first,
-                           .out = value,
-                           .size = sizeof(vmux_bytes),
-                           .release = vmux__release_bytes};
+    struct vmux_maybe w =
+        vmux__maybe(VMUX_REPLY_ARRAY, conv_first, value, sizeof(vmux_bytes), vmux__release_bytes);
     return run_maybe(s, opts, S_GET, id, &field, 1, &w, found);
 }
 
@@ -386,11 +383,8 @@ int vmux_session_get_all(vmux_session_store *s, const vmux_callopts *opts, const
         return VMUX_ERR_INVALID_ARG;
     if (!valid_id(s, id))
         return 0;
-    struct vmux_maybe w = {.kind = VMUX_REPLY_ARRAY,
-                           .convert = conv_fields,
-                           .out = fields,
-                           .size = sizeof(vmux_field_array),
-                           .release = vmux__release_field_array};
+    struct vmux_maybe w = vmux__maybe(VMUX_REPLY_ARRAY, conv_fields, fields,
+                                      sizeof(vmux_field_array), vmux__release_field_array);
     return run_maybe(s, opts, S_GET_ALL, id, NULL, 0, &w, found);
 }
 
@@ -412,11 +406,7 @@ int vmux_session_set(vmux_session_store *s, const vmux_callopts *opts, const cha
 static int run_int(vmux_session_store *s, const vmux_callopts *opts, int which, const char *id,
                    const vmux_str *extra, size_t nextra, int64_t *v, bool *found)
 {
-    struct vmux_maybe w = {.kind = VMUX_REPLY_INTEGER,
-                           .convert = vmux__conv_int,
-                           .out = v,
-                           .size = sizeof(int64_t),
-                           .release = NULL};
+    struct vmux_maybe w = vmux__maybe(VMUX_REPLY_INTEGER, vmux__conv_int, v, sizeof(int64_t), NULL);
     return run_maybe(s, opts, which, id, extra, nextra, &w, found);
 }
 
