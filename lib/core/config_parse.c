@@ -177,7 +177,7 @@ static int set_number(struct parse *p, const struct key_def *k, const char *v)
         return FAIL(p, "%s: '%s' is %s (expected %" PRIu64 "..%" PRIu64 "%s%s)", k->name, v,
                     r == NUM_NEGATIVE ? "negative" : "out of range", k->min, k->max,
                     k->unit != NULL ? " " : "", unit);
-    return k->kind == KIND_INT ? vmux__config_store_int(p->cfg, k, (int)n)
+    return k->kind == KIND_INT ? vmux__config_store_int(p->cfg, k, (int64_t)n)
                                : vmux__config_store_u64(p->cfg, k, n);
 }
 
