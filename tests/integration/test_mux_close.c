@@ -35,14 +35,7 @@ static vmux *open_named(const char *server, const char *name)
 {
     char extra[128];
     snprintf(extra, sizeof extra, "name=%s", name);
-    char *conf = vt_server_config(server, extra);
-    char err[256] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    free(conf);
-    if (rc != 0)
-        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
-    return m;
+    return vt_open(server, extra);
 }
 
 static void unique_name(char *buf, size_t size, const char *what)
