@@ -395,17 +395,6 @@ char *vt_admin(const char *name, const char *format, ...)
     return text;
 }
 
-struct vmux *vt_open_conf(const char *conf)
-{
-    char err[512] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    if (rc != 0)
-        fail_msg("vmux_open_str(%s): %s (%s)", conf, vmux_err_name(rc), err);
-    assert_non_null(m);
-    return m;
-}
-
 struct vmux *vt_open(const char *name, const char *extra)
 {
     char *conf = vt_server_config(name, extra);
@@ -433,5 +422,13 @@ struct vmux *vt_open_config(const struct vmux_config *cfg, const char *what)
     if (rc != 0)
         fail_msg("vmux_open(%s): %s (%s)", what, vmux_err_name(rc), err);
     assert_non_null(m);
+    return m;
+}
+
+struct vmux *vt_open_conf(const char *conf)
+{
+    vmux_config *cfg = vt_config(conf);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
     return m;
 }
