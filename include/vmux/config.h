@@ -111,19 +111,25 @@ VMUX_EXPORT int vmux_config_set_default_database(vmux_config *cfg, int db);
 VMUX_EXPORT int vmux_config_set_abort_connect(vmux_config *cfg, bool on);
 /* at least 1 */
 VMUX_EXPORT int vmux_config_set_connect_retry(vmux_config *cfg, int attempts);
+/*
+ * Durations (docs/api-conventions.md): int64_t, in the unit the parameter's name gives, from
+ * its least value up to 2^31-1 (about 24.8 days in milliseconds); no timeout here can be turned
+ * off, so VMUX_FOREVER and every other value outside the range is VMUX_ERR_INVALID_ARG.
+ */
 /* milliseconds, at least 1 */
-VMUX_EXPORT int vmux_config_set_connect_timeout(vmux_config *cfg, int ms);
-VMUX_EXPORT int vmux_config_set_sync_timeout(vmux_config *cfg, int ms);
+VMUX_EXPORT int vmux_config_set_connect_timeout(vmux_config *cfg, int64_t timeout_ms);
+VMUX_EXPORT int vmux_config_set_sync_timeout(vmux_config *cfg, int64_t timeout_ms);
 /* milliseconds, at least 1; until set, the async timeout follows the sync timeout */
-VMUX_EXPORT int vmux_config_set_async_timeout(vmux_config *cfg, int ms);
-/* seconds of idle time before TCP keepalive probes; 0 turns TCP keepalive off */
-VMUX_EXPORT int vmux_config_set_keep_alive(vmux_config *cfg, int seconds);
+VMUX_EXPORT int vmux_config_set_async_timeout(vmux_config *cfg, int64_t timeout_ms);
+/* seconds of idle time before TCP keepalive probes (the keepAlive key's unit); 0 turns TCP
+ * keepalive and the heartbeat off */
+VMUX_EXPORT int vmux_config_set_keep_alive(vmux_config *cfg, int64_t seconds);
 /* commands that may wait for a connection, at least 1 */
 VMUX_EXPORT int vmux_config_set_backlog_size(vmux_config *cfg, int commands);
 VMUX_EXPORT int vmux_config_set_backlog_policy(vmux_config *cfg, vmux_backlog_policy policy);
 /* milliseconds, at least 1; min <= max is checked when the handle opens */
-VMUX_EXPORT int vmux_config_set_reconnect_min(vmux_config *cfg, int ms);
-VMUX_EXPORT int vmux_config_set_reconnect_max(vmux_config *cfg, int ms);
+VMUX_EXPORT int vmux_config_set_reconnect_min(vmux_config *cfg, int64_t min_ms);
+VMUX_EXPORT int vmux_config_set_reconnect_max(vmux_config *cfg, int64_t max_ms);
 /* dedicated connections for blocking commands (BLPOP, XREAD BLOCK, WAIT...), at least 1 */
 VMUX_EXPORT int vmux_config_set_blocking_pool_size(vmux_config *cfg, int connections);
 /* reply limits (bytes or elements), each at least 1 */
@@ -157,14 +163,15 @@ VMUX_EXPORT const char *vmux_config_name(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_default_database(const vmux_config *cfg);
 VMUX_EXPORT bool vmux_config_abort_connect(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_connect_retry(const vmux_config *cfg);
-VMUX_EXPORT int vmux_config_connect_timeout(const vmux_config *cfg);
-VMUX_EXPORT int vmux_config_sync_timeout(const vmux_config *cfg);
-VMUX_EXPORT int vmux_config_async_timeout(const vmux_config *cfg);
-VMUX_EXPORT int vmux_config_keep_alive(const vmux_config *cfg);
+/* durations: milliseconds, but the keep-alive in seconds */
+VMUX_EXPORT int64_t vmux_config_connect_timeout(const vmux_config *cfg);
+VMUX_EXPORT int64_t vmux_config_sync_timeout(const vmux_config *cfg);
+VMUX_EXPORT int64_t vmux_config_async_timeout(const vmux_config *cfg);
+VMUX_EXPORT int64_t vmux_config_keep_alive(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_backlog_size(const vmux_config *cfg);
 VMUX_EXPORT vmux_backlog_policy vmux_config_backlog_policy(const vmux_config *cfg);
-VMUX_EXPORT int vmux_config_reconnect_min(const vmux_config *cfg);
-VMUX_EXPORT int vmux_config_reconnect_max(const vmux_config *cfg);
+VMUX_EXPORT int64_t vmux_config_reconnect_min(const vmux_config *cfg);
+VMUX_EXPORT int64_t vmux_config_reconnect_max(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_blocking_pool_size(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_max_bulk_length(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_max_reply_elements(const vmux_config *cfg);

@@ -5,9 +5,9 @@
 #include "vmux/export.h"
 
 #define VMUX_VERSION_MAJOR 0
-#define VMUX_VERSION_MINOR 1
+#define VMUX_VERSION_MINOR 2
 #define VMUX_VERSION_PATCH 0
-#define VMUX_VERSION_STRING "0.1.0"
+#define VMUX_VERSION_STRING "0.2.0"
 
 /* Encodes a version as one comparable number: 0x00MMmmpp. */
 #define VMUX_VERSION_HEX                                                                           \

@@ -12,20 +12,9 @@ static void add_block_time(struct vmux_args *a, int64_t block_ms)
     vmux__args_double(a, (double)block_ms / 1000.0);
 }
 
-static void add_keys(struct vmux_args *a, const vmux_str *keys, size_t n)
+static bool valid_end(vmux_end end)
 {
-    for (size_t i = 0; i < n; i++)
-        vmux__args_str(a, keys[i]);
-}
-
-/* Reads element i of an array reply into out (which may be NULL). */
-static int take(const vmux_reply *r, size_t i, vmux_bytes *out)
-{
-    vmux_bytes ignored;
-    int rc = vmux_reply_to_bytes(vmux_reply_element(r, i), out ? out : &ignored);
-    if (out == NULL)
-        vmux_bytes_free(&ignored);
-    return rc;
+    return end == VMUX_HEAD || end == VMUX_TAIL;
 }
 
 static void zero(vmux_bytes *b)
@@ -34,89 +23,85 @@ static void zero(vmux_bytes *b)
         memset(b, 0, sizeof(*b));
 }
 
+/*
+ * Where a popped element goes (each may be NULL): BLPOP's [key, value] or BZPOP's [key, member,
+ * score]; a nil reply (nothing came in time) leaves them zeroed.
+ */
+struct popped {
+    vmux_bytes *key, *item;
+    double *score;
+    bool scored; /* BZPOP's reply */
+};
+
+static int conv_popped(const vmux_reply *r, void *out)
+{
+    struct popped *p = out;
+    double score = 0;
+    if (vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
+        return 0;
+    bool ok = vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY &&
+              vmux_reply_len(r) == (p->scored ? 3u : 2u) &&
+              vmux__convert_into(vmux_reply_element(r, 0), vmux__conv_bytes, p->key,
+                                 sizeof(vmux_bytes), vmux__release_bytes) == 0 &&
+              vmux__convert_into(vmux_reply_element(r, 1), vmux__conv_bytes, p->item,
+                                 sizeof(vmux_bytes), vmux__release_bytes) == 0 &&
+              (!p->scored || vmux_reply_to_double(vmux_reply_element(r, 2), &score) == 0);
+    if (!ok) {
+        vmux_bytes_free(p->key);
+        vmux_bytes_free(p->item);
+        return VMUX_ERR_PROTOCOL;
+    }
+    if (p->score != NULL)
+        *p->score = score;
+    return 0;
+}
+
+/* cmds[end] keys... block-time into p, whose out-parameters are zeroed first. */
+static int pop(vmux *m, const vmux_callopts *opts, vmux_end end, const char *const cmds[2],
+               const vmux_str *keys, size_t n, int64_t block_ms, struct popped *p)
+{
+    zero(p->key);
+    zero(p->item);
+    if (p->score != NULL)
+        *p->score = 0;
+    struct vmux_args a;
+    if (block_ms < 1 || !valid_end(end) || !vmux__args_items(&a, cmds[end], NULL, keys, n))
+        return VMUX_ERR_INVALID_ARG;
+    add_block_time(&a, block_ms);
+    vmux_callopts o = vmux__blocking_opts(m, opts, block_ms);
+    return vmux__typed_run_into(m, &o, &a, false, conv_popped, p, 0, NULL);
+}
+
 int vmux_bpop(vmux *m, const vmux_callopts *opts, vmux_end end, const vmux_str *keys, size_t n,
               int64_t block_ms, vmux_bytes *key, vmux_bytes *value)
 {
-    zero(key);
-    zero(value);
-    if (keys == NULL || n == 0 || block_ms < 1 || (end != VMUX_HEAD && end != VMUX_TAIL))
-        return VMUX_ERR_INVALID_ARG;
-    struct vmux_args a;
-    vmux__args_init(&a);
-    vmux__args_cstr(&a, end == VMUX_HEAD ? "BLPOP" : "BRPOP");
-    add_keys(&a, keys, n);
-    add_block_time(&a, block_ms);
-    vmux_callopts o = vmux__blocking_opts(m, opts, block_ms);
-    vmux_reply *r;
-    int rc = vmux__typed_call(m, &o, &a, false, &r);
-    if (rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2)
-        rc = take(r, 0, key) != 0 || take(r, 1, value) != 0 ? VMUX_ERR_PROTOCOL : 0;
-    else if (rc == 0 && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
-        rc = VMUX_ERR_PROTOCOL;
-    if (rc != 0) {
-        vmux_bytes_free(key);
-        vmux_bytes_free(value);
-    }
-    vmux_reply_free(r);
-    return rc;
+    static const char *const cmds[2] = {[VMUX_HEAD] = "BLPOP", [VMUX_TAIL] = "BRPOP"};
+    struct popped p = {.key = key, .item = value};
+    return pop(m, opts, end, cmds, keys, n, block_ms, &p);
 }
 
 int vmux_blmove(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst, vmux_end from,
                 vmux_end to, int64_t block_ms, vmux_bytes *value)
 {
     zero(value);
-    if (block_ms < 1 || (from != VMUX_HEAD && from != VMUX_TAIL) ||
-        (to != VMUX_HEAD && to != VMUX_TAIL))
+    if (block_ms < 1 || !valid_end(from) || !valid_end(to))
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
-    vmux__args_init(&a);
-    vmux__args_cstr(&a, "BLMOVE");
-    vmux__args_str(&a, src);
+    vmux__args_key_command(&a, "BLMOVE", src);
     vmux__args_str(&a, dst);
     vmux__args_cstr(&a, from == VMUX_HEAD ? "LEFT" : "RIGHT");
     vmux__args_cstr(&a, to == VMUX_HEAD ? "LEFT" : "RIGHT");
     add_block_time(&a, block_ms);
     vmux_callopts o = vmux__blocking_opts(m, opts, block_ms);
-    vmux_bytes ignored;
-    int rc = vmux__typed_run(m, &o, &a, false, vmux__conv_bytes, value ? value : &ignored);
-    if (value == NULL)
-        vmux_bytes_free(&ignored);
-    return rc;
+    return vmux__run_bytes(m, &o, &a, false, value);
 }
 
 int vmux_bzpop(vmux *m, const vmux_callopts *opts, vmux_end end, const vmux_str *keys, size_t n,
                int64_t block_ms, vmux_bytes *key, vmux_bytes *member, double *score)
 {
-    zero(key);
-    zero(member);
-    if (score != NULL)
-        *score = 0;
-    if (keys == NULL || n == 0 || block_ms < 1 || (end != VMUX_HEAD && end != VMUX_TAIL))
-        return VMUX_ERR_INVALID_ARG;
-    struct vmux_args a;
-    vmux__args_init(&a);
-    vmux__args_cstr(&a, end == VMUX_TAIL ? "BZPOPMAX" : "BZPOPMIN");
-    add_keys(&a, keys, n);
-    add_block_time(&a, block_ms);
-    vmux_callopts o = vmux__blocking_opts(m, opts, block_ms);
-    vmux_reply *r;
-    double s = 0;
-    int rc = vmux__typed_call(m, &o, &a, false, &r);
-    if (rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 3)
-        rc = take(r, 0, key) != 0 || take(r, 1, member) != 0 ||
-                     vmux_reply_to_double(vmux_reply_element(r, 2), &s) != 0
-                 ? VMUX_ERR_PROTOCOL
-                 : 0;
-    else if (rc == 0 && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
-        rc = VMUX_ERR_PROTOCOL;
-    if (rc != 0) {
-        vmux_bytes_free(key);
-        vmux_bytes_free(member);
-    } else if (score != NULL) {
-        *score = s;
-    }
-    vmux_reply_free(r);
-    return rc;
+    static const char *const cmds[2] = {[VMUX_HEAD] = "BZPOPMIN", [VMUX_TAIL] = "BZPOPMAX"};
+    struct popped p = {.key = key, .item = member, .score = score, .scored = true};
+    return pop(m, opts, end, cmds, keys, n, block_ms, &p);
 }
 
 int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t block_ms,
@@ -127,11 +112,10 @@ int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t bloc
     if (replicas < 0 || block_ms < 1)
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
-    int64_t ignored;
     vmux__args_init(&a);
     vmux__args_cstr(&a, "WAIT");
     vmux__args_int(&a, replicas);
     vmux__args_int(&a, block_ms);
     vmux_callopts o = vmux__blocking_opts(m, opts, block_ms);
-    return vmux__typed_run(m, &o, &a, false, vmux__conv_int, acked ? acked : &ignored);
+    return vmux__run_int(m, &o, &a, false, acked);
 }

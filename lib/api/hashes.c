@@ -53,39 +53,14 @@ int vmux_reply_to_field_array(const vmux_reply *r, vmux_field_array *out)
     return pair_up(&flat, out);
 }
 
-static int conv_fields(const vmux_reply *r, void *out)
+int vmux__conv_field_array(const vmux_reply *r, void *out)
 {
     return vmux_reply_to_field_array(r, out);
 }
 
-/*
- * vmux__typed_run() with out zeroed first (it converts only replies that are not errors, and
- * our out-parameters must read as zero after any failure); a NULL out means the result goes
- * to a scratch value, freed here.
- */
-static int run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-               vmux_convert_fn convert, void *out, size_t size)
+void vmux__release_field_array(void *v)
 {
-    union {
-        vmux_bytes b;
-        vmux_bytes_array ba;
-        vmux_field_array fa;
-        int64_t i;
-        double d;
-        bool flag;
-    } scratch;
-    void *dst = out != NULL ? out : &scratch;
-    memset(dst, 0, size);
-    int rc = vmux__typed_run(m, opts, a, idempotent, convert, dst);
-    if (out == NULL && rc == 0) {
-        if (convert == vmux__conv_bytes)
-            vmux_bytes_free(&scratch.b);
-        else if (convert == vmux__conv_bytes_array)
-            vmux_bytes_array_free(&scratch.ba);
-        else if (convert == conv_fields)
-            vmux_field_array_free(&scratch.fa);
-    }
-    return rc;
+    vmux_field_array_free(v);
 }
 
 /* HSET key field value...; false when the pairs are missing. */
@@ -110,7 +85,7 @@ int vmux_hset(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *
         *added = 0;
     if (!build_hset(&a, key, fields, values, n))
         return VMUX_ERR_INVALID_ARG;
-    return run(m, opts, &a, true, vmux__conv_int, added, sizeof(int64_t));
+    return vmux__run_int(m, opts, &a, true, added);
 }
 
 int vmux_hset_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *fields,
@@ -133,7 +108,7 @@ int vmux_hget(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field, 
 {
     struct vmux_args a;
     field_command(&a, "HGET", key, field);
-    return run(m, opts, &a, true, vmux__conv_bytes, value, sizeof(vmux_bytes));
+    return vmux__run_bytes(m, opts, &a, true, value);
 }
 
 int vmux_hget_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
@@ -144,34 +119,23 @@ int vmux_hget_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str f
     return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
-/* cmd key fields...; false when the fields are missing. */
-static bool build_fields(struct vmux_args *a, const char *cmd, vmux_str key, const vmux_str *fields,
-                         size_t n)
-{
-    if (fields == NULL || n == 0)
-        return false;
-    vmux__args_key_command(a, cmd, key);
-    for (size_t i = 0; i < n; i++)
-        vmux__args_str(a, fields[i]);
-    return true;
-}
-
 int vmux_hmget(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *fields, size_t n,
                vmux_bytes_array *values)
 {
     struct vmux_args a;
     if (values != NULL)
         memset(values, 0, sizeof(*values));
-    if (!build_fields(&a, "HMGET", key, fields, n))
+    if (!vmux__args_items(&a, "HMGET", &key, fields, n))
         return VMUX_ERR_INVALID_ARG;
-    return run(m, opts, &a, true, vmux__conv_bytes_array, values, sizeof(vmux_bytes_array));
+    return vmux__run_bytes_array(m, opts, &a, true, values);
 }
 
 int vmux_hgetall(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_field_array *fields)
 {
     struct vmux_args a;
     vmux__args_key_command(&a, "HGETALL", key);
-    return run(m, opts, &a, true, conv_fields, fields, sizeof(vmux_field_array));
+    return vmux__typed_run_into(m, opts, &a, true, vmux__conv_field_array, fields,
+                                sizeof(vmux_field_array), vmux__release_field_array);
 }
 
 int vmux_hgetall_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
@@ -185,19 +149,14 @@ int vmux_hgetall_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_re
 int vmux_hdel(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *fields, size_t n,
               int64_t *deleted)
 {
-    struct vmux_args a;
-    if (deleted != NULL)
-        *deleted = 0;
-    if (!build_fields(&a, "HDEL", key, fields, n))
-        return VMUX_ERR_INVALID_ARG;
-    return run(m, opts, &a, true, vmux__conv_int, deleted, sizeof(int64_t));
+    return vmux__run_items_int(m, opts, "HDEL", &key, fields, n, true, deleted);
 }
 
 int vmux_hexists(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field, bool *exists)
 {
     struct vmux_args a;
     field_command(&a, "HEXISTS", key, field);
-    return run(m, opts, &a, true, vmux__conv_bool, exists, sizeof(bool));
+    return vmux__run_bool(m, opts, &a, true, exists);
 }
 
 int vmux_hincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field, int64_t by,
@@ -206,7 +165,7 @@ int vmux_hincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str fiel
     struct vmux_args a;
     field_command(&a, "HINCRBY", key, field);
     vmux__args_int(&a, by);
-    return run(m, opts, &a, false, vmux__conv_int, result, sizeof(int64_t));
+    return vmux__run_int(m, opts, &a, false, result);
 }
 
 int vmux_hincrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field, double by,
@@ -215,26 +174,26 @@ int vmux_hincrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str
     struct vmux_args a;
     field_command(&a, "HINCRBYFLOAT", key, field);
     vmux__args_double(&a, by);
-    return run(m, opts, &a, false, vmux__conv_double, result, sizeof(double));
+    return vmux__run_double(m, opts, &a, false, result);
 }
 
 int vmux_hlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
 {
     struct vmux_args a;
     vmux__args_key_command(&a, "HLEN", key);
-    return run(m, opts, &a, true, vmux__conv_int, count, sizeof(int64_t));
+    return vmux__run_int(m, opts, &a, true, count);
 }
 
 int vmux_hkeys(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes_array *fields)
 {
     struct vmux_args a;
     vmux__args_key_command(&a, "HKEYS", key);
-    return run(m, opts, &a, true, vmux__conv_bytes_array, fields, sizeof(vmux_bytes_array));
+    return vmux__run_bytes_array(m, opts, &a, true, fields);
 }
 
 int vmux_hvals(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes_array *values)
 {
     struct vmux_args a;
     vmux__args_key_command(&a, "HVALS", key);
-    return run(m, opts, &a, true, vmux__conv_bytes_array, values, sizeof(vmux_bytes_array));
+    return vmux__run_bytes_array(m, opts, &a, true, values);
 }

@@ -6,66 +6,32 @@
 #include "api/typed.h"
 #include "vmux/error.h"
 
-/* cmd keys...; false when there are no keys to send. */
-static bool build_keys(struct vmux_args *a, const char *cmd, const vmux_str *keys, size_t n)
-{
-    if (keys == NULL || n == 0)
-        return false;
-    vmux__args_init(a);
-    vmux__args_cstr(a, cmd);
-    for (size_t i = 0; i < n; i++)
-        vmux__args_str(a, keys[i]);
-    return true;
-}
-
-/* A multi-key command with an integer reply, retry-safe (DEL, UNLINK, EXISTS). */
-static int run_keys(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
-                    size_t n, int64_t *result)
-{
-    struct vmux_args a;
-    int64_t ignored;
-    if (result != NULL)
-        *result = 0;
-    if (!build_keys(&a, cmd, keys, n))
-        return VMUX_ERR_INVALID_ARG;
-    return vmux__typed_run(m, opts, &a, true, vmux__conv_int, result ? result : &ignored);
-}
-
-static int keys_async(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
-                      size_t n, vmux_reply_cb cb, void *userdata)
-{
-    struct vmux_args a;
-    if (!build_keys(&a, cmd, keys, n))
-        return VMUX_ERR_INVALID_ARG;
-    return vmux__typed_async(m, opts, &a, true, cb, userdata);
-}
-
 int vmux_del(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *deleted)
 {
-    return run_keys(m, opts, "DEL", keys, n, deleted);
+    return vmux__run_items_int(m, opts, "DEL", NULL, keys, n, true, deleted);
 }
 
 int vmux_del_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                    vmux_reply_cb cb, void *userdata)
 {
-    return keys_async(m, opts, "DEL", keys, n, cb, userdata);
+    return vmux__items_async(m, opts, "DEL", NULL, keys, n, true, cb, userdata);
 }
 
 int vmux_unlink(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                 int64_t *unlinked)
 {
-    return run_keys(m, opts, "UNLINK", keys, n, unlinked);
+    return vmux__run_items_int(m, opts, "UNLINK", NULL, keys, n, true, unlinked);
 }
 
 int vmux_exists(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *count)
 {
-    return run_keys(m, opts, "EXISTS", keys, n, count);
+    return vmux__run_items_int(m, opts, "EXISTS", NULL, keys, n, true, count);
 }
 
 int vmux_exists_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                       vmux_reply_cb cb, void *userdata)
 {
-    return keys_async(m, opts, "EXISTS", keys, n, cb, userdata);
+    return vmux__items_async(m, opts, "EXISTS", NULL, keys, n, true, cb, userdata);
 }
 
 /* cmd key value [NX|XX|GT|LT|XX GT|XX LT]; false (nothing to free) for an unknown cond. */
@@ -83,13 +49,11 @@ static int run_expire(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_
                       int64_t value, vmux_cond cond, bool *was_set)
 {
     struct vmux_args a;
-    bool set = false;
-    int rc = VMUX_ERR_INVALID_ARG;
-    if (build_expire(&a, cmd, key, value, cond))
-        rc = vmux__typed_run(m, opts, &a, cond == VMUX_COND_ALWAYS, vmux__conv_bool, &set);
     if (was_set != NULL)
-        *was_set = rc == 0 && set;
-    return rc;
+        *was_set = false;
+    if (!build_expire(&a, cmd, key, value, cond))
+        return VMUX_ERR_INVALID_ARG;
+    return vmux__run_bool(m, opts, &a, cond == VMUX_COND_ALWAYS, was_set);
 }
 
 int vmux_expire(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t seconds, vmux_cond cond,
@@ -129,10 +93,8 @@ static int run_key_int(vmux *m, const vmux_callopts *opts, const char *cmd, vmux
                        int64_t *result)
 {
     struct vmux_args a;
-    int64_t ignored;
     vmux__args_key_command(&a, cmd, key);
-    return vmux__typed_run_into(m, opts, &a, true, vmux__conv_int, result ? result : &ignored,
-                                sizeof(int64_t), NULL);
+    return vmux__run_int(m, opts, &a, true, result);
 }
 
 int vmux_ttl(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *ttl)
@@ -156,10 +118,8 @@ int vmux_pttl_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply
 int vmux_persist(vmux *m, const vmux_callopts *opts, vmux_str key, bool *removed)
 {
     struct vmux_args a;
-    bool ignored;
     vmux__args_key_command(&a, "PERSIST", key);
-    return vmux__typed_run_into(m, opts, &a, true, vmux__conv_bool, removed ? removed : &ignored,
-                                sizeof(bool), NULL);
+    return vmux__run_bool(m, opts, &a, true, removed);
 }
 
 static const char *const type_names[] = {"none", "string", "list", "set", "zset", "hash", "stream"};
@@ -189,14 +149,8 @@ static int conv_type(const vmux_reply *r, void *out)
 int vmux_type(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_key_type *type)
 {
     struct vmux_args a;
-    vmux_key_type ignored;
-    vmux_key_type *out = type ? type : &ignored;
-    *out = VMUX_TYPE_NONE;
     vmux__args_key_command(&a, "TYPE", key);
-    int rc = vmux__typed_run(m, opts, &a, true, conv_type, out);
-    if (rc != 0)
-        *out = VMUX_TYPE_NONE;
-    return rc;
+    return vmux__typed_run_into(m, opts, &a, true, conv_type, type, sizeof(*type), NULL);
 }
 
 int vmux_rename(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newkey)
@@ -204,15 +158,13 @@ int vmux_rename(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newke
     struct vmux_args a;
     vmux__args_key_command(&a, "RENAME", key);
     vmux__args_str(&a, newkey);
-    return vmux__typed_run(m, opts, &a, false, vmux__conv_ok, NULL);
+    return vmux__run_ok(m, opts, &a, false);
 }
 
 int vmux_renamenx(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newkey, bool *renamed)
 {
     struct vmux_args a;
-    bool ignored;
     vmux__args_key_command(&a, "RENAMENX", key);
     vmux__args_str(&a, newkey);
-    return vmux__typed_run_into(m, opts, &a, false, vmux__conv_bool, renamed ? renamed : &ignored,
-                                sizeof(bool), NULL);
+    return vmux__run_bool(m, opts, &a, false, renamed);
 }

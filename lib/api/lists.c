@@ -4,60 +4,28 @@
 #include "api/typed.h"
 #include "vmux/error.h"
 
-/* Builds cmd key values...; false (nothing built) when the values are missing. */
-static bool build_push(struct vmux_args *a, const char *cmd, vmux_str key, const vmux_str *values,
-                       size_t n)
-{
-    if (values == NULL || n == 0)
-        return false;
-    vmux__args_key_command(a, cmd, key);
-    for (size_t i = 0; i < n; i++)
-        vmux__args_str(a, values[i]);
-    return true;
-}
-
-static int push(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
-                const vmux_str *values, size_t n, int64_t *length)
-{
-    struct vmux_args a;
-    if (length != NULL)
-        *length = 0;
-    if (!build_push(&a, cmd, key, values, n))
-        return VMUX_ERR_INVALID_ARG;
-    return vmux__run_int(m, opts, &a, false, length);
-}
-
-static int push_async(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
-                      const vmux_str *values, size_t n, vmux_reply_cb cb, void *userdata)
-{
-    struct vmux_args a;
-    if (!build_push(&a, cmd, key, values, n))
-        return VMUX_ERR_INVALID_ARG;
-    return vmux__typed_async(m, opts, &a, false, cb, userdata);
-}
-
 int vmux_lpush(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values, size_t n,
                int64_t *length)
 {
-    return push(m, opts, "LPUSH", key, values, n, length);
+    return vmux__run_items_int(m, opts, "LPUSH", &key, values, n, false, length);
 }
 
 int vmux_rpush(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values, size_t n,
                int64_t *length)
 {
-    return push(m, opts, "RPUSH", key, values, n, length);
+    return vmux__run_items_int(m, opts, "RPUSH", &key, values, n, false, length);
 }
 
 int vmux_lpush_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
                      size_t n, vmux_reply_cb cb, void *userdata)
 {
-    return push_async(m, opts, "LPUSH", key, values, n, cb, userdata);
+    return vmux__items_async(m, opts, "LPUSH", &key, values, n, false, cb, userdata);
 }
 
 int vmux_rpush_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
                      size_t n, vmux_reply_cb cb, void *userdata)
 {
-    return push_async(m, opts, "RPUSH", key, values, n, cb, userdata);
+    return vmux__items_async(m, opts, "RPUSH", &key, values, n, false, cb, userdata);
 }
 
 int vmux_lpop(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
@@ -78,12 +46,8 @@ static int pop_count(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_s
                      int64_t count, vmux_bytes_array *values)
 {
     struct vmux_args a;
-    if (values != NULL)
-        *values = (vmux_bytes_array){0};
-    if (count < 0)
-        return VMUX_ERR_INVALID_ARG;
     vmux__args_key_command(&a, cmd, key);
-    vmux__args_int(&a, count);
+    vmux__args_count(&a, count);
     return vmux__run_bytes_array(m, opts, &a, false, values);
 }
 
@@ -145,7 +109,7 @@ int vmux_lset(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t index, v
     vmux__args_key_command(&a, "LSET", key);
     vmux__args_int(&a, index);
     vmux__args_str(&a, value);
-    return vmux__typed_run(m, opts, &a, true, vmux__conv_ok, NULL);
+    return vmux__run_ok(m, opts, &a, true);
 }
 
 int vmux_lrem(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count, vmux_str value,
@@ -167,7 +131,7 @@ int vmux_ltrim(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, 
     /* Keeping the first or the last elements twice keeps the same ones; any other range cuts
      * again from what the first trim left, so it is not sent twice. */
     bool idempotent = (start == 0 && stop >= 0) || (start < 0 && stop == -1);
-    return vmux__typed_run(m, opts, &a, idempotent, vmux__conv_ok, NULL);
+    return vmux__run_ok(m, opts, &a, idempotent);
 }
 
 static const char *end_word(vmux_end end)

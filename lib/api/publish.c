@@ -11,7 +11,6 @@ int vmux_publish(vmux *m, const vmux_callopts *opts, vmux_sub_kind kind, vmux_st
                  vmux_str message, int64_t *receivers)
 {
     struct vmux_args a;
-    int64_t ignored;
     if (receivers != NULL)
         *receivers = 0;
     if (kind != VMUX_SUB_CHANNEL && kind != VMUX_SUB_SHARD)
@@ -20,5 +19,5 @@ int vmux_publish(vmux *m, const vmux_callopts *opts, vmux_sub_kind kind, vmux_st
     vmux__args_cstr(&a, kind == VMUX_SUB_SHARD ? "SPUBLISH" : "PUBLISH");
     vmux__args_str(&a, channel);
     vmux__args_str(&a, message);
-    return vmux__typed_run(m, opts, &a, false, vmux__conv_int, receivers ? receivers : &ignored);
+    return vmux__run_int(m, opts, &a, false, receivers);
 }

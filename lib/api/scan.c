@@ -9,7 +9,7 @@
 #include "vmux/error.h"
 #include "vmux/hashes.h"
 
-enum scan_kind { SCAN_KEYS, SCAN_HASH, SCAN_SET, SCAN_ZSET };
+enum scan_kind { SCAN_KEYS, SCAN_HASH, SCAN_SET, SCAN_ZSET, SCAN_ANY /* a filter only */ };
 
 /* A cursor is an unsigned 64-bit number; the server sends it as text, and we send it back so. */
 #define CURSOR_MAX 32
@@ -157,27 +157,45 @@ static bool next_cursor(const vmux_reply *r, char *cursor, size_t *len)
     return true;
 }
 
-/* One step: 1 with the elements converted into out, 0 when done, or an error (out zeroed). */
-static int step(vmux_scan *it, const vmux_callopts *opts, vmux_convert_fn convert, void *out)
+/* What a batch is made of: how to read it from a reply, its size, and how to free it. */
+struct batch_form {
+    vmux_convert_fn convert;
+    size_t size;
+    void (*release)(void *);
+};
+
+/* A step's reply [cursor, [elements...]]: the next cursor, and the elements into batch. */
+struct step_out {
+    const struct batch_form *form;
+    void *batch;
+    char cursor[CURSOR_MAX];
+    size_t len;
+};
+
+static int conv_step(const vmux_reply *r, void *out)
+{
+    struct step_out *s = out;
+    if (!next_cursor(r, s->cursor, &s->len))
+        return VMUX_ERR_PROTOCOL;
+    return vmux__convert_into(vmux_reply_element(r, 1), s->form->convert, s->batch, s->form->size,
+                              s->form->release);
+}
+
+/* One step: 1 with the elements converted into batch, 0 when done, or an error. */
+static int step(vmux_scan *it, const vmux_callopts *opts, const struct batch_form *form,
+                void *batch)
 {
     if (it->done)
         return 0;
     struct vmux_args a;
-    vmux_reply *r;
+    struct step_out s = {.form = form, .batch = batch};
     build_step(it, &a);
-    int rc = vmux__typed_call(it->m, opts, &a, true, &r);
-    char cursor[CURSOR_MAX];
-    size_t len = 0;
-    if (rc == 0 && !next_cursor(r, cursor, &len))
-        rc = VMUX_ERR_PROTOCOL;
-    if (rc == 0)
-        rc = convert(vmux_reply_element(r, 1), out);
-    vmux_reply_free(r);
+    int rc = vmux__typed_run_into(it->m, opts, &a, true, conv_step, &s, 0, NULL);
     if (rc != 0)
         return rc;
-    memcpy(it->cursor, cursor, len);
-    it->cursorlen = len;
-    it->done = len == 1 && cursor[0] == '0';
+    memcpy(it->cursor, s.cursor, s.len);
+    it->cursorlen = s.len;
+    it->done = s.len == 1 && s.cursor[0] == '0';
     return 1;
 }
 
@@ -193,48 +211,39 @@ static int conv_pairs(const vmux_reply *r, void *out)
     return rc;
 }
 
+static const struct batch_form ELEMENTS = {vmux__conv_bytes_array, sizeof(vmux_bytes_array),
+                                           vmux__release_bytes_array};
+static const struct batch_form PAIRS = {conv_pairs, sizeof(vmux_bytes_array),
+                                        vmux__release_bytes_array};
+static const struct batch_form SCORED = {vmux__conv_scored_array, sizeof(vmux_scored_array),
+                                         vmux__release_scored_array};
+static const struct batch_form FIELDS = {vmux__conv_field_array, sizeof(vmux_field_array),
+                                         vmux__release_field_array};
+
+/* Zeroes *batch, checks the iterator is of kind (SCAN_ANY: any), and takes one step. */
+static int next(vmux_scan *it, enum scan_kind kind, const vmux_callopts *opts,
+                const struct batch_form *form, void *batch)
+{
+    if (batch != NULL)
+        memset(batch, 0, form->size);
+    if (it == NULL || (kind != SCAN_ANY && it->kind != kind))
+        return VMUX_ERR_INVALID_ARG;
+    return step(it, opts, form, batch);
+}
+
 int vmux_scan_next(vmux_scan *it, const vmux_callopts *opts, vmux_bytes_array *batch)
 {
-    vmux_bytes_array ignored;
-    vmux_bytes_array *b = batch != NULL ? batch : &ignored;
-    memset(b, 0, sizeof(*b));
-    if (it == NULL)
-        return VMUX_ERR_INVALID_ARG;
-    bool pairs = it->kind == SCAN_HASH || it->kind == SCAN_ZSET;
-    int rc = step(it, opts, pairs ? conv_pairs : vmux__conv_bytes_array, b);
-    if (batch == NULL)
-        vmux_bytes_array_free(&ignored);
-    return rc;
+    bool pairs = it != NULL && (it->kind == SCAN_HASH || it->kind == SCAN_ZSET);
+    return next(it, SCAN_ANY, opts, pairs ? &PAIRS : &ELEMENTS, batch);
 }
 
 int vmux_zscan_next_scored(vmux_scan *it, const vmux_callopts *opts, vmux_scored_array *batch)
 {
-    vmux_scored_array ignored;
-    vmux_scored_array *b = batch != NULL ? batch : &ignored;
-    memset(b, 0, sizeof(*b));
-    if (it == NULL || it->kind != SCAN_ZSET)
-        return VMUX_ERR_INVALID_ARG;
-    int rc = step(it, opts, vmux__conv_scored_array, b);
-    if (batch == NULL)
-        vmux_scored_array_free(&ignored);
-    return rc;
-}
-
-static int conv_fields(const vmux_reply *r, void *out)
-{
-    return vmux_reply_to_field_array(r, out);
+    return next(it, SCAN_ZSET, opts, &SCORED, batch);
 }
 
 /* Declared in hashes.h, next to its type; it lives here, where the iterator is known. */
 int vmux_hscan_next_fields(vmux_scan *it, const vmux_callopts *opts, vmux_field_array *batch)
 {
-    vmux_field_array ignored;
-    vmux_field_array *b = batch != NULL ? batch : &ignored;
-    memset(b, 0, sizeof(*b));
-    if (it == NULL || it->kind != SCAN_HASH)
-        return VMUX_ERR_INVALID_ARG;
-    int rc = step(it, opts, conv_fields, b);
-    if (batch == NULL)
-        vmux_field_array_free(&ignored);
-    return rc;
+    return next(it, SCAN_HASH, opts, &FIELDS, batch);
 }

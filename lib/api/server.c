@@ -39,25 +39,33 @@ int vmux_echo(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *
     return vmux__run_bytes(m, opts, &a, true, reply);
 }
 
+/* TIME's reply: [seconds, microseconds], both as decimal text. */
+struct server_time {
+    int64_t s, us;
+};
+
+static int conv_time(const vmux_reply *r, void *out)
+{
+    struct server_time *t = out;
+    if (vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2 &&
+        vmux__reply_to_number(vmux_reply_element(r, 0), &t->s) == 0 &&
+        vmux__reply_to_number(vmux_reply_element(r, 1), &t->us) == 0)
+        return 0;
+    *t = (struct server_time){0};
+    return VMUX_ERR_PROTOCOL;
+}
+
 int vmux_time(vmux *m, const vmux_callopts *opts, int64_t *seconds, int64_t *microseconds)
 {
-    int64_t s = 0, us = 0;
+    struct server_time t;
     struct vmux_args a;
     vmux__args_init(&a);
     vmux__args_cstr(&a, "TIME");
-    vmux_reply *r;
-    int rc = vmux__typed_call(m, opts, &a, true, &r);
-    if (rc == 0)
-        rc = vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) == 2 &&
-                     vmux__reply_to_number(vmux_reply_element(r, 0), &s) == 0 &&
-                     vmux__reply_to_number(vmux_reply_element(r, 1), &us) == 0
-                 ? 0
-                 : VMUX_ERR_PROTOCOL;
-    vmux_reply_free(r);
+    int rc = vmux__typed_run_into(m, opts, &a, true, conv_time, &t, sizeof t, NULL);
     if (seconds != NULL)
-        *seconds = rc == 0 ? s : 0;
+        *seconds = t.s;
     if (microseconds != NULL)
-        *microseconds = rc == 0 ? us : 0;
+        *microseconds = t.us;
     return rc;
 }
 
@@ -74,12 +82,9 @@ int vmux_info(vmux *m, const vmux_callopts *opts, const char *section, vmux_byte
 int vmux_dbsize(vmux *m, const vmux_callopts *opts, int64_t *count)
 {
     struct vmux_args a;
-    int64_t ignored;
-    int64_t *dst = count != NULL ? count : &ignored;
-    *dst = 0;
     vmux__args_init(&a);
     vmux__args_cstr(&a, "DBSIZE");
-    return vmux__typed_run(m, opts, &a, true, vmux__conv_int, dst);
+    return vmux__run_int(m, opts, &a, true, count);
 }
 
 int vmux_flushdb_for_tests(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode)
@@ -92,5 +97,5 @@ int vmux_flushdb_for_tests(vmux *m, const vmux_callopts *opts, vmux_flush_mode m
     vmux__args_cstr(&a, "FLUSHDB");
     if (words[mode] != NULL)
         vmux__args_cstr(&a, words[mode]);
-    return vmux__typed_run(m, opts, &a, false, vmux__conv_ok, NULL);
+    return vmux__run_ok(m, opts, &a, false);
 }

@@ -33,14 +33,8 @@ static bool add_expiry(struct vmux_args *a, vmux_expiry e, bool for_set)
 int vmux_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
 {
     struct vmux_args a;
-    vmux_bytes ignored;
-    if (value != NULL)
-        memset(value, 0, sizeof(*value));
     vmux__args_key_command(&a, "GET", key);
-    int rc = vmux__typed_run(m, opts, &a, true, vmux__conv_bytes, value ? value : &ignored);
-    if (value == NULL)
-        vmux_bytes_free(&ignored);
-    return rc;
+    return vmux__run_bytes(m, opts, &a, true, value);
 }
 
 int vmux_get_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
@@ -69,15 +63,11 @@ int vmux_set(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value, v
              vmux_cond when, bool *was_set)
 {
     struct vmux_args a;
-    bool set;
     if (was_set != NULL)
         *was_set = false;
     if (!build_set(&a, key, value, expiry, when, false))
         return VMUX_ERR_INVALID_ARG;
-    int rc = vmux__typed_run(m, opts, &a, when == VMUX_COND_ALWAYS, vmux__conv_bool, &set);
-    if (was_set != NULL)
-        *was_set = rc == 0 && set;
-    return rc;
+    return vmux__run_bool(m, opts, &a, when == VMUX_COND_ALWAYS, was_set);
 }
 
 int vmux_set_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
@@ -126,53 +116,40 @@ int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n
 {
     if (values != NULL)
         memset(values, 0, sizeof(*values));
-    if (keys == NULL || n == 0)
-        return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
-    vmux_bytes_array ignored;
-    vmux__args_init(&a);
-    vmux__args_cstr(&a, "MGET");
-    for (size_t i = 0; i < n; i++)
-        vmux__args_str(&a, keys[i]);
-    int rc = vmux__typed_run(m, opts, &a, true, vmux__conv_bytes_array, values ? values : &ignored);
-    if (values == NULL)
-        vmux_bytes_array_free(&ignored);
-    return rc;
+    if (!vmux__args_items(&a, "MGET", NULL, keys, n))
+        return VMUX_ERR_INVALID_ARG;
+    return vmux__run_bytes_array(m, opts, &a, true, values);
 }
 
-static int run_mset(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
-                    const vmux_str *values, size_t n, bool *all_set)
+/* MSET or MSETNX: *all_set (may be NULL) is zeroed first. MSET (idempotent) always sets. */
+static int run_mset(vmux *m, const vmux_callopts *opts, const char *cmd, bool idempotent,
+                    const vmux_str *keys, const vmux_str *values, size_t n, bool *all_set)
 {
+    if (all_set != NULL)
+        *all_set = false;
     if (keys == NULL || values == NULL || n == 0)
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
-    bool set;
     vmux__args_init(&a);
     vmux__args_cstr(&a, cmd);
     for (size_t i = 0; i < n; i++) {
         vmux__args_str(&a, keys[i]);
         vmux__args_str(&a, values[i]);
     }
-    int rc = vmux__typed_run(m, opts, &a, all_set == NULL, vmux__conv_bool, &set);
-    if (all_set != NULL)
-        *all_set = rc == 0 && set;
-    return rc;
+    return vmux__run_bool(m, opts, &a, idempotent, all_set);
 }
 
 int vmux_mset(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const vmux_str *values,
               size_t n)
 {
-    return run_mset(m, opts, "MSET", keys, values, n, NULL);
+    return run_mset(m, opts, "MSET", true, keys, values, n, NULL);
 }
 
 int vmux_msetnx(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const vmux_str *values,
                 size_t n, bool *all_set)
 {
-    bool set = false;
-    int rc = run_mset(m, opts, "MSETNX", keys, values, n, &set);
-    if (all_set != NULL)
-        *all_set = set;
-    return rc;
+    return run_mset(m, opts, "MSETNX", false, keys, values, n, all_set);
 }
 
 /* A key command with an optional integer argument and an integer reply. */
@@ -180,13 +157,10 @@ static int run_int(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str
                    const int64_t *arg, bool idempotent, int64_t *result)
 {
     struct vmux_args a;
-    int64_t ignored;
-    if (result != NULL)
-        *result = 0;
     vmux__args_key_command(&a, cmd, key);
     if (arg != NULL)
         vmux__args_int(&a, *arg);
-    return vmux__typed_run(m, opts, &a, idempotent, vmux__conv_int, result ? result : &ignored);
+    return vmux__run_int(m, opts, &a, idempotent, result);
 }
 
 int vmux_incr(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *result)
@@ -212,23 +186,17 @@ int vmux_decrby(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t by, in
 int vmux_incrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, double by, double *result)
 {
     struct vmux_args a;
-    double ignored;
-    if (result != NULL)
-        *result = 0;
     vmux__args_key_command(&a, "INCRBYFLOAT", key);
     vmux__args_double(&a, by);
-    return vmux__typed_run(m, opts, &a, false, vmux__conv_double, result ? result : &ignored);
+    return vmux__run_double(m, opts, &a, false, result);
 }
 
 int vmux_append(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value, int64_t *length)
 {
     struct vmux_args a;
-    int64_t ignored;
-    if (length != NULL)
-        *length = 0;
     vmux__args_key_command(&a, "APPEND", key);
     vmux__args_str(&a, value);
-    return vmux__typed_run(m, opts, &a, false, vmux__conv_int, length ? length : &ignored);
+    return vmux__run_int(m, opts, &a, false, length);
 }
 
 int vmux_strlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length)

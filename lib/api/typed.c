@@ -32,6 +32,20 @@ void vmux__args_key_command(struct vmux_args *a, const char *cmd, vmux_str key)
     vmux__args_str(a, key);
 }
 
+bool vmux__args_items(struct vmux_args *a, const char *cmd, const vmux_str *key,
+                      const vmux_str *items, size_t n)
+{
+    if (items == NULL || n == 0)
+        return false;
+    vmux__args_init(a);
+    vmux__args_cstr(a, cmd);
+    if (key != NULL)
+        vmux__args_str(a, *key);
+    for (size_t i = 0; i < n; i++)
+        vmux__args_str(a, items[i]);
+    return true;
+}
+
 void vmux__args_free(struct vmux_args *a)
 {
     if (a->argv != a->argv_inline) {
@@ -117,6 +131,14 @@ void vmux__args_int(struct vmux_args *a, int64_t v)
         vmux__args_add(a, slot, (size_t)snprintf(slot, 32, "%" PRId64, v));
 }
 
+void vmux__args_count(struct vmux_args *a, int64_t count)
+{
+    if (count < 0)
+        a->error = a->error != 0 ? a->error : VMUX_ERR_INVALID_ARG;
+    else
+        vmux__args_int(a, count);
+}
+
 void vmux__args_double(struct vmux_args *a, double v)
 {
     if (v != v) { /* NaN: no command takes it */
@@ -180,12 +202,7 @@ int vmux__typed_async(vmux *m, const vmux_callopts *opts, struct vmux_args *a, b
 int vmux__typed_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                     vmux_convert_fn convert, void *out)
 {
-    vmux_reply *r;
-    int rc = vmux__typed_call(m, opts, a, idempotent, &r);
-    if (rc == 0)
-        rc = convert(r, out);
-    vmux_reply_free(r);
-    return rc;
+    return vmux__typed_run_into(m, opts, a, idempotent, convert, out, 0, NULL);
 }
 
 int vmux__conv_bytes(const vmux_reply *r, void *out)
@@ -238,8 +255,8 @@ vmux_callopts vmux__blocking_opts(vmux *m, const vmux_callopts *opts, int64_t bl
     return o;
 }
 
-int vmux__typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                         vmux_convert_fn convert, void *out, size_t size, void (*release)(void *))
+int vmux__convert_into(const vmux_reply *r, vmux_convert_fn convert, void *out, size_t size,
+                       void (*release)(void *))
 {
     union {
         int64_t i;
@@ -253,23 +270,61 @@ int vmux__typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a
     VMUX_ASSERT(out != NULL || size <= sizeof(ignored));
     void *dst = out != NULL ? out : &ignored;
     memset(dst, 0, size);
-    int rc = vmux__typed_run(m, opts, a, idempotent, convert, dst);
+    int rc = convert(r, dst);
     if (out == NULL && release != NULL)
         release(&ignored);
     return rc;
 }
 
-static void release_bytes(void *v)
+int vmux__reply_into(int rc, vmux_reply *r, vmux_convert_fn convert, void *out, size_t size,
+                     void (*release)(void *))
+{
+    if (out != NULL)
+        memset(out, 0, size);
+    if (rc == 0)
+        rc = vmux__convert_into(r, convert, out, size, release);
+    vmux_reply_free(r);
+    return rc;
+}
+
+int vmux__typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                         vmux_convert_fn convert, void *out, size_t size, void (*release)(void *))
+{
+    vmux_reply *r;
+    int rc = vmux__typed_call(m, opts, a, idempotent, &r);
+    return vmux__reply_into(rc, r, convert, out, size, release);
+}
+
+struct vmux_maybe vmux__maybe(vmux_reply_kind kind, vmux_convert_fn convert, void *out, size_t size,
+                              void (*release)(void *))
+{
+    return (struct vmux_maybe){kind, convert, out, size, release, false};
+}
+
+int vmux__conv_maybe(const vmux_reply *r, void *maybe)
+{
+    struct vmux_maybe *w = maybe;
+    w->found = false;
+    if (vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
+        return 0;
+    if (vmux_reply_get_kind(r) != w->kind)
+        return VMUX_ERR_PROTOCOL;
+    int rc = vmux__convert_into(r, w->convert, w->out, w->size, w->release);
+    w->found = rc == 0;
+    return rc;
+}
+
+void vmux__release_bytes(void *v)
 {
     vmux_bytes_free(v);
 }
 
-static void release_bytes_array(void *v)
+void vmux__release_bytes_array(void *v)
 {
     vmux_bytes_array_free(v);
 }
 
-static void release_scored(void *v)
+void vmux__release_scored_array(void *v)
 {
     vmux_scored_array_free(v);
 }
@@ -280,23 +335,61 @@ int vmux__run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool 
     return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_int, out, sizeof(*out), NULL);
 }
 
+int vmux__run_double(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                     double *out)
+{
+    return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_double, out, sizeof(*out), NULL);
+}
+
+int vmux__run_bool(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                   bool *out)
+{
+    return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_bool, out, sizeof(*out), NULL);
+}
+
 int vmux__run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                     vmux_bytes *out)
 {
     return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_bytes, out, sizeof(*out),
-                                release_bytes);
+                                vmux__release_bytes);
 }
 
 int vmux__run_bytes_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                           vmux_bytes_array *out)
 {
     return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_bytes_array, out, sizeof(*out),
-                                release_bytes_array);
+                                vmux__release_bytes_array);
 }
 
 int vmux__run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                      vmux_scored_array *out)
 {
     return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_scored_array, out, sizeof(*out),
-                                release_scored);
+                                vmux__release_scored_array);
+}
+
+int vmux__run_ok(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent)
+{
+    return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_ok, NULL, 0, NULL);
+}
+
+int vmux__run_items_int(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *key,
+                        const vmux_str *items, size_t n, bool idempotent, int64_t *out)
+{
+    struct vmux_args a;
+    if (out != NULL)
+        *out = 0;
+    if (!vmux__args_items(&a, cmd, key, items, n))
+        return VMUX_ERR_INVALID_ARG;
+    return vmux__run_int(m, opts, &a, idempotent, out);
+}
+
+int vmux__items_async(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *key,
+                      const vmux_str *items, size_t n, bool idempotent, vmux_reply_cb cb,
+                      void *userdata)
+{
+    struct vmux_args a;
+    if (!vmux__args_items(&a, cmd, key, items, n))
+        return VMUX_ERR_INVALID_ARG;
+    return vmux__typed_async(m, opts, &a, idempotent, cb, userdata);
 }

@@ -1,7 +1,7 @@
 /*
  * What every typed command needs: an argument vector built from typed pieces, one synchronous
  * call with the command's retry-safety, and a converter into the caller's out-parameter.
- * Private to lib/api.
+ * Private to lib/api, and to lib/patterns for converting the replies of their scripts.
  */
 #ifndef VMUX_TYPED_H
 #define VMUX_TYPED_H
@@ -31,10 +31,18 @@ void vmux__args_init(struct vmux_args *a);
 /* Starts a vector with a command word and a key: the shape of most commands. */
 void vmux__args_key_command(struct vmux_args *a, const char *cmd, vmux_str key);
 void vmux__args_free(struct vmux_args *a);
+/*
+ * Starts a vector cmd [key] items... (key NULL: none), the shape of the multi-key and
+ * multi-member commands. Returns false, building nothing, when items is NULL or n is 0.
+ */
+bool vmux__args_items(struct vmux_args *a, const char *cmd, const vmux_str *key,
+                      const vmux_str *items, size_t n);
 void vmux__args_add(struct vmux_args *a, const void *p, size_t len);
 void vmux__args_str(struct vmux_args *a, vmux_str s);
 void vmux__args_cstr(struct vmux_args *a, const char *s);
 void vmux__args_int(struct vmux_args *a, int64_t v);
+/* A count (>= 0); a negative one is refused (VMUX_ERR_INVALID_ARG when the command is sent). */
+void vmux__args_count(struct vmux_args *a, int64_t count);
 /*
  * Adds the words of a write condition (NX, XX, GT, LT, XX GT, XX LT; none for ALWAYS). Returns
  * false, adding nothing, for a condition after max in vmux_cond's order (the last one the
@@ -56,31 +64,70 @@ int vmux__typed_call(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bo
 int vmux__typed_async(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                       vmux_reply_cb cb, void *userdata);
 
-/* A converter of a reply into *out: the shape of vmux__typed_run()'s. */
+/*
+ * A converter of a reply into *out. On failure it leaves *out as it would read after zeroing
+ * (nothing in it to free), so that one rule covers every out-parameter.
+ */
 typedef int (*vmux_convert_fn)(const vmux_reply *r, void *out);
 
 /*
- * The one general runner: zeroes size bytes of *out (so it reads as zero after any error, the
- * server's and the transport's included), runs vmux__typed_run() into it, and returns as that
- * does. With out NULL the result goes to a scratch value (size at most 64 bytes) that release
- * (NULL: nothing to free) then frees.
+ * The general form of a typed command: sends the command as vmux__typed_call() does, converts
+ * the reply into out and frees it, as vmux__reply_into() says (size bytes of *out zeroed first,
+ * so they read as zero after any error, the server's and the transport's included; out NULL:
+ * the result goes to a scratch value of at most 64 bytes, then to release, NULL when there is
+ * nothing to free). Returns 0, the call's error, or the converter's.
+ *
+ * A command with several out-parameters passes its converter a struct of them with size 0: it
+ * zeroes them itself before it checks its arguments, and the converter fills each one given.
  */
 int vmux__typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                          vmux_convert_fn convert, void *out, size_t size, void (*release)(void *));
 
 /*
- * Runners for the common reply shapes, made with vmux__typed_run_into(): each zeroes *out first (so
- * it reads as zero after any error, the server's and the transport's included), drops the result
- * when out is NULL, and returns as vmux__typed_run().
+ * The second half of the general form, for replies that come from elsewhere (a script run):
+ * rc and r are what a call gave (r is taken and freed). Zeroes size bytes of *out, then, when rc
+ * is 0, converts r as vmux__convert_into() does. Returns rc, or the converter's result.
+ */
+int vmux__reply_into(int rc, vmux_reply *r, vmux_convert_fn convert, void *out, size_t size,
+                     void (*release)(void *));
+
+/*
+ * Converts r into out with size bytes zeroed first; with out NULL into a scratch value that
+ * release (NULL: nothing to free) frees. r is only read: a converter uses this to hand a part
+ * of its reply to another converter.
+ */
+int vmux__convert_into(const vmux_reply *r, vmux_convert_fn convert, void *out, size_t size,
+                       void (*release)(void *));
+
+/*
+ * Runners for the common reply shapes, made with vmux__typed_run_into(): each zeroes *out first,
+ * drops the result when out is NULL, and returns as vmux__typed_run_into(). vmux__run_ok()
+ * expects a status reply (+OK) and has nothing to give back.
  */
 int vmux__run_int(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                   int64_t *out);
+int vmux__run_double(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                     double *out);
+int vmux__run_bool(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                   bool *out);
 int vmux__run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                     vmux_bytes *out);
 int vmux__run_bytes_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                           vmux_bytes_array *out);
 int vmux__run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                      vmux_scored_array *out);
+int vmux__run_ok(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent);
+
+/*
+ * cmd [key] items... (vmux__args_items()) with an integer reply into *out, zeroed first: the
+ * counts and lengths of the multi-key and multi-member commands. No items: VMUX_ERR_INVALID_ARG.
+ */
+int vmux__run_items_int(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *key,
+                        const vmux_str *items, size_t n, bool idempotent, int64_t *out);
+/* The same command sent as vmux__typed_async() sends it. */
+int vmux__items_async(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *key,
+                      const vmux_str *items, size_t n, bool idempotent, vmux_reply_cb cb,
+                      void *userdata);
 
 /*
  * opts for a command that may block the server for block_ms: the blocking flag (it runs on a
@@ -88,14 +135,40 @@ int vmux__run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bo
  */
 vmux_callopts vmux__blocking_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms);
 
-/* The converters of types.h under one signature, for vmux__typed_run(). */
+/* The converters of types.h (and hashes.h) under one signature, for vmux__typed_run_into(). */
 int vmux__conv_bytes(const vmux_reply *r, void *out);        /* vmux_bytes */
 int vmux__conv_int(const vmux_reply *r, void *out);          /* int64_t */
 int vmux__conv_double(const vmux_reply *r, void *out);       /* double */
 int vmux__conv_bool(const vmux_reply *r, void *out);         /* bool */
 int vmux__conv_bytes_array(const vmux_reply *r, void *out);  /* vmux_bytes_array */
 int vmux__conv_scored_array(const vmux_reply *r, void *out); /* vmux_scored_array */
+int vmux__conv_field_array(const vmux_reply *r, void *out);  /* vmux_field_array (hashes.c) */
 int vmux__conv_ok(const vmux_reply *r, void *out);           /* out unused: status expected */
+
+/* Their release functions, for vmux__typed_run_into()'s scratch value. */
+void vmux__release_bytes(void *v);
+void vmux__release_bytes_array(void *v);
+void vmux__release_scored_array(void *v);
+void vmux__release_field_array(void *v); /* hashes.c */
+
+/*
+ * A reply that is nil when the thing asked about does not exist, else of kind `kind` and read by
+ * convert into out (size bytes, release as in vmux__convert_into()). vmux__conv_maybe() takes a
+ * struct vmux_maybe as its out: it sets found, leaves out zeroed for nil, and refuses any other
+ * kind with VMUX_ERR_PROTOCOL.
+ */
+struct vmux_maybe {
+    vmux_reply_kind kind;
+    vmux_convert_fn convert;
+    void *out;
+    size_t size;
+    void (*release)(void *);
+    bool found;
+};
+int vmux__conv_maybe(const vmux_reply *r, void *maybe);
+/* A struct vmux_maybe with found false. */
+struct vmux_maybe vmux__maybe(vmux_reply_kind kind, vmux_convert_fn convert, void *out, size_t size,
+                              void (*release)(void *));
 
 /*
  * An integer reply, or a whole decimal integer sent as a bulk string (TIME's parts, XPENDING's
@@ -104,10 +177,7 @@ int vmux__conv_ok(const vmux_reply *r, void *out);           /* out unused: stat
  */
 int vmux__reply_to_number(const vmux_reply *r, int64_t *out);
 
-/*
- * vmux__typed_call(), then the converter into out when a reply came; frees the reply. It does
- * not touch out when the call fails: each command zeroes its out-parameters before it starts.
- */
+/* vmux__typed_run_into() with nothing zeroed (size 0) and no release. */
 int vmux__typed_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                     vmux_convert_fn convert, void *out);
 

@@ -237,7 +237,7 @@ static int run_score(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bo
         *score = 0;
     if (found != NULL)
         *found = false;
-    return vmux__typed_run(m, opts, a, idempotent, conv_score, &o);
+    return vmux__typed_run_into(m, opts, a, idempotent, conv_score, &o, 0, NULL);
 }
 
 int vmux_zadd_incr(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
@@ -262,15 +262,14 @@ int vmux_zincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str memb
 {
     struct vmux_args a;
     char text[32];
-    double ignored;
-    double *dst = score != NULL ? score : &ignored;
-    *dst = 0;
+    if (score != NULL)
+        *score = 0;
     if (!format_score(text, sizeof(text), "", increment))
         return VMUX_ERR_INVALID_ARG;
     vmux__args_key_command(&a, "ZINCRBY", key);
     vmux__args_cstr(&a, text);
     vmux__args_str(&a, member);
-    return vmux__typed_run(m, opts, &a, false, vmux__conv_double, dst);
+    return vmux__run_double(m, opts, &a, false, score);
 }
 
 int vmux_zscore(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member, double *score,
@@ -329,13 +328,10 @@ int vmux_zmscore(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_st
 {
     struct vmux_args a;
     struct mscore_out o = {scores, found, n};
-    if (members == NULL || n == 0)
+    if (!vmux__args_items(&a, "ZMSCORE", &key, members, n))
         return VMUX_ERR_INVALID_ARG;
     mscore_zero(&o);
-    vmux__args_key_command(&a, "ZMSCORE", key);
-    for (size_t i = 0; i < n; i++)
-        vmux__args_str(&a, members[i]);
-    return vmux__typed_run(m, opts, &a, true, conv_mscore, &o);
+    return vmux__typed_run_into(m, opts, &a, true, conv_mscore, &o, 0, NULL);
 }
 
 /* Where a ZRANK/ZREVRANK reply goes: rank, or [rank, score] WITHSCORE, or nil. */
@@ -374,7 +370,7 @@ static int run_rank(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_st
     vmux__args_str(&a, member);
     if (o.withscore)
         vmux__args_cstr(&a, "WITHSCORE");
-    int rc = vmux__typed_run(m, opts, &a, true, conv_rank, &o);
+    int rc = vmux__typed_run_into(m, opts, &a, true, conv_rank, &o, 0, NULL);
     if (rc != 0)
         o = (struct rank_out){0};
     if (rank != NULL)
@@ -445,37 +441,34 @@ static int build_zrange(struct vmux_args *a, struct range_text *t, vmux_str key,
     return 0;
 }
 
-int vmux_zrange(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zrange_opts *range,
-                vmux_bytes_array *members)
+/* ZRANGE into out: a vmux_scored_array WITHSCORES, else a vmux_bytes_array (zeroed first). */
+static int run_zrange(vmux *m, const vmux_callopts *opts, vmux_str key,
+                      const vmux_zrange_opts *range, bool withscores, void *out)
 {
     struct vmux_args a;
     struct range_text t;
-    vmux_bytes_array ignored;
-    vmux_bytes_array *dst = members != NULL ? members : &ignored;
-    *dst = (vmux_bytes_array){0};
-    int rc = build_zrange(&a, &t, key, range, false);
+    size_t size = withscores ? sizeof(vmux_scored_array) : sizeof(vmux_bytes_array);
+    if (out != NULL)
+        memset(out, 0, size);
+    int rc = build_zrange(&a, &t, key, range, withscores);
     if (rc != 0)
         return rc;
-    rc = vmux__typed_run(m, opts, &a, true, vmux__conv_bytes_array, dst);
+    rc = withscores ? vmux__run_scored(m, opts, &a, true, out)
+                    : vmux__run_bytes_array(m, opts, &a, true, out);
     range_text_free(&t);
-    if (members == NULL)
-        vmux_bytes_array_free(&ignored);
     return rc;
+}
+
+int vmux_zrange(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zrange_opts *range,
+                vmux_bytes_array *members)
+{
+    return run_zrange(m, opts, key, range, false, members);
 }
 
 int vmux_zrange_withscores(vmux *m, const vmux_callopts *opts, vmux_str key,
                            const vmux_zrange_opts *range, vmux_scored_array *items)
 {
-    struct vmux_args a;
-    struct range_text t;
-    if (items != NULL)
-        *items = (vmux_scored_array){0};
-    int rc = build_zrange(&a, &t, key, range, true);
-    if (rc != 0)
-        return rc;
-    rc = vmux__run_scored(m, opts, &a, true, items);
-    range_text_free(&t);
-    return rc;
+    return run_zrange(m, opts, key, range, true, items);
 }
 
 int vmux_zrange_async(vmux *m, const vmux_callopts *opts, vmux_str key,
@@ -495,15 +488,7 @@ int vmux_zrange_async(vmux *m, const vmux_callopts *opts, vmux_str key,
 int vmux_zrem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members, size_t n,
               int64_t *removed)
 {
-    struct vmux_args a;
-    if (removed != NULL)
-        *removed = 0;
-    if (members == NULL || n == 0)
-        return VMUX_ERR_INVALID_ARG;
-    vmux__args_key_command(&a, "ZREM", key);
-    for (size_t i = 0; i < n; i++)
-        vmux__args_str(&a, members[i]);
-    return vmux__run_int(m, opts, &a, true, removed);
+    return vmux__run_items_int(m, opts, "ZREM", &key, members, n, true, removed);
 }
 
 int vmux_zcard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
@@ -539,12 +524,8 @@ static int zpop(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str ke
                 vmux_scored_array *items)
 {
     struct vmux_args a;
-    if (items != NULL)
-        *items = (vmux_scored_array){0};
-    if (count < 0)
-        return VMUX_ERR_INVALID_ARG;
     vmux__args_key_command(&a, cmd, key);
-    vmux__args_int(&a, count);
+    vmux__args_count(&a, count);
     return vmux__run_scored(m, opts, &a, false, items);
 }
 

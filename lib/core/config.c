@@ -134,11 +134,11 @@ int vmux__config_store_bool(vmux_config *cfg, const struct key_def *k, bool v)
     return 0;
 }
 
-int vmux__config_store_int(vmux_config *cfg, const struct key_def *k, int v)
+int vmux__config_store_int(vmux_config *cfg, const struct key_def *k, int64_t v)
 {
-    if (cfg == NULL || v < 0 || !in_range(k, (uint64_t)v))
+    if (cfg == NULL || v < 0 || !in_range(k, (uint64_t)v)) /* every INT key's max is INT_MAX */
         return VMUX_ERR_INVALID_ARG;
-    *(int *)field(cfg, k) = v;
+    *(int *)field(cfg, k) = (int)v;
     return 0;
 }
 

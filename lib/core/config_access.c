@@ -74,22 +74,22 @@ int vmux_config_set_connect_retry(vmux_config *cfg, int attempts)
     return vmux__config_store_int(cfg, &vmux__config_keys[KEY_CONNECT_RETRY], attempts);
 }
 
-int vmux_config_set_connect_timeout(vmux_config *cfg, int ms)
+int vmux_config_set_connect_timeout(vmux_config *cfg, int64_t timeout_ms)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_CONNECT_TIMEOUT], ms);
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_CONNECT_TIMEOUT], timeout_ms);
 }
 
-int vmux_config_set_sync_timeout(vmux_config *cfg, int ms)
+int vmux_config_set_sync_timeout(vmux_config *cfg, int64_t timeout_ms)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_SYNC_TIMEOUT], ms);
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_SYNC_TIMEOUT], timeout_ms);
 }
 
-int vmux_config_set_async_timeout(vmux_config *cfg, int ms)
+int vmux_config_set_async_timeout(vmux_config *cfg, int64_t timeout_ms)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_ASYNC_TIMEOUT], ms);
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_ASYNC_TIMEOUT], timeout_ms);
 }
 
-int vmux_config_set_keep_alive(vmux_config *cfg, int seconds)
+int vmux_config_set_keep_alive(vmux_config *cfg, int64_t seconds)
 {
     return vmux__config_store_int(cfg, &vmux__config_keys[KEY_KEEP_ALIVE], seconds);
 }
@@ -104,14 +104,14 @@ int vmux_config_set_backlog_policy(vmux_config *cfg, vmux_backlog_policy policy)
     return vmux__config_store_policy(cfg, policy);
 }
 
-int vmux_config_set_reconnect_min(vmux_config *cfg, int ms)
+int vmux_config_set_reconnect_min(vmux_config *cfg, int64_t min_ms)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_RECONNECT_MIN], ms);
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_RECONNECT_MIN], min_ms);
 }
 
-int vmux_config_set_reconnect_max(vmux_config *cfg, int ms)
+int vmux_config_set_reconnect_max(vmux_config *cfg, int64_t max_ms)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_RECONNECT_MAX], ms);
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_RECONNECT_MAX], max_ms);
 }
 
 int vmux_config_set_blocking_pool_size(vmux_config *cfg, int connections)
@@ -211,23 +211,23 @@ int vmux_config_connect_retry(const vmux_config *cfg)
     return or_defaults(cfg)->connect_retry;
 }
 
-int vmux_config_connect_timeout(const vmux_config *cfg)
+int64_t vmux_config_connect_timeout(const vmux_config *cfg)
 {
     return or_defaults(cfg)->connect_timeout_ms;
 }
 
-int vmux_config_sync_timeout(const vmux_config *cfg)
+int64_t vmux_config_sync_timeout(const vmux_config *cfg)
 {
     return or_defaults(cfg)->sync_timeout_ms;
 }
 
-int vmux_config_async_timeout(const vmux_config *cfg)
+int64_t vmux_config_async_timeout(const vmux_config *cfg)
 {
     const vmux_config *c = or_defaults(cfg);
     return c->async_timeout_ms == -1 ? c->sync_timeout_ms : c->async_timeout_ms;
 }
 
-int vmux_config_keep_alive(const vmux_config *cfg)
+int64_t vmux_config_keep_alive(const vmux_config *cfg)
 {
     return or_defaults(cfg)->keep_alive_s;
 }
@@ -242,12 +242,12 @@ vmux_backlog_policy vmux_config_backlog_policy(const vmux_config *cfg)
     return or_defaults(cfg)->backlog_policy;
 }
 
-int vmux_config_reconnect_min(const vmux_config *cfg)
+int64_t vmux_config_reconnect_min(const vmux_config *cfg)
 {
     return or_defaults(cfg)->reconnect_min_ms;
 }
 
-int vmux_config_reconnect_max(const vmux_config *cfg)
+int64_t vmux_config_reconnect_max(const vmux_config *cfg)
 {
     return or_defaults(cfg)->reconnect_max_ms;
 }

@@ -104,7 +104,7 @@ const char *vmux__config_text_problem(const struct key_def *k, const char *v);
  * text clears the value.
  */
 int vmux__config_store_bool(vmux_config *cfg, const struct key_def *k, bool v);
-int vmux__config_store_int(vmux_config *cfg, const struct key_def *k, int v);
+int vmux__config_store_int(vmux_config *cfg, const struct key_def *k, int64_t v);
 int vmux__config_store_u64(vmux_config *cfg, const struct key_def *k, uint64_t v);
 int vmux__config_store_text(vmux_config *cfg, const struct key_def *k, const char *v);
 int vmux__config_store_policy(vmux_config *cfg, vmux_backlog_policy v);

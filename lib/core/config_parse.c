@@ -177,7 +177,7 @@ static int set_number(struct parse *p, const struct key_def *k, const char *v)
         return FAIL(p, "%s: '%s' is %s (expected %" PRIu64 "..%" PRIu64 "%s%s)", k->name, v,
                     r == NUM_NEGATIVE ? "negative" : "out of range", k->min, k->max,
                     k->unit != NULL ? " " : "", unit);
-    return k->kind == KIND_INT ? vmux__config_store_int(p->cfg, k, (int)n)
+    return k->kind == KIND_INT ? vmux__config_store_int(p->cfg, k, (int64_t)n)
                                : vmux__config_store_u64(p->cfg, k, n);
 }
 
@@ -239,18 +239,24 @@ static int apply_token(struct parse *p, char *tok)
     return set_key(p, trim(tok), trim(eq + 1));
 }
 
-static int apply_string(struct parse *p, char *s)
+/* Cuts s at each sep and applies fn to every piece in turn; stops at the first error. */
+static int for_each_piece(struct parse *p, char *s, char sep, int (*fn)(struct parse *, char *))
 {
     char *next;
-    for (char *tok = s; tok != NULL; tok = next) {
-        next = strchr(tok, ',');
+    for (char *piece = s; piece != NULL; piece = next) {
+        next = strchr(piece, sep);
         if (next != NULL)
             *next++ = '\0';
-        int rc = apply_token(p, tok);
+        int rc = fn(p, piece);
         if (rc != 0)
             return rc;
     }
     return 0;
+}
+
+static int apply_string(struct parse *p, char *s)
+{
+    return for_each_piece(p, s, ',', apply_token);
 }
 
 /* ---- URLs: scheme://[user[:password]@]host[:port][/db][?key=value&...] ---- */
@@ -339,16 +345,7 @@ static int url_query_pair(struct parse *p, char *pair)
 
 static int url_query(struct parse *p, char *query)
 {
-    char *next;
-    for (char *pair = query; pair != NULL; pair = next) {
-        next = strchr(pair, '&');
-        if (next != NULL)
-            *next++ = '\0';
-        int rc = url_query_pair(p, pair);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return for_each_piece(p, query, '&', url_query_pair);
 }
 
 /* The query is cut first: its values may hold '/' (sslCaFile=/etc/ca.pem). */

@@ -51,16 +51,8 @@ void vmux__deadline_remove(struct vmux_op *op)
     struct vmux_deadline_class *c = op->dclass;
     if (c == NULL)
         return;
-    if (op->dprev != NULL)
-        op->dprev->dnext = op->dnext;
-    else
-        c->head = op->dnext;
-    if (op->dnext != NULL)
-        op->dnext->dprev = op->dprev;
-    else
-        c->tail = op->dprev;
+    VMUX_OP_UNLINK(c->head, c->tail, op, dprev, dnext);
     op->dclass = NULL;
-    op->dprev = op->dnext = NULL;
 }
 
 struct vmux_op *vmux__deadlines_expired(struct vmux_deadlines *d, uint64_t now_ns)

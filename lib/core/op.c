@@ -84,16 +84,8 @@ void vmux__opq_push(struct vmux_opq *q, struct vmux_op *op)
 void vmux__opq_remove(struct vmux_opq *q, struct vmux_op *op)
 {
     VMUX_ASSERT(op->q == q && q->count > 0);
-    if (op->prev != NULL)
-        op->prev->next = op->next;
-    else
-        q->head = op->next;
-    if (op->next != NULL)
-        op->next->prev = op->prev;
-    else
-        q->tail = op->prev;
+    VMUX_OP_UNLINK(q->head, q->tail, op, prev, next);
     q->count--;
-    op->next = op->prev = NULL;
     op->q = NULL;
 }
 

@@ -94,6 +94,23 @@ struct vmux_op {
     char cmd[];
 };
 
+/*
+ * Takes op out of a doubly linked list of ops (head, tail) that links it through its fields
+ * prev and next: a queue's (prev, next) or a deadline class's (dprev, dnext). Clears both links.
+ */
+#define VMUX_OP_UNLINK(head, tail, op, prev, next)                                                 \
+    do {                                                                                           \
+        if ((op)->prev != NULL)                                                                    \
+            (op)->prev->next = (op)->next;                                                         \
+        else                                                                                       \
+            (head) = (op)->next;                                                                   \
+        if ((op)->next != NULL)                                                                    \
+            (op)->next->prev = (op)->prev;                                                         \
+        else                                                                                       \
+            (tail) = (op)->prev;                                                                   \
+        (op)->prev = (op)->next = NULL;                                                            \
+    } while (0)
+
 /* A FIFO of ops, doubly linked so that an op can leave it from anywhere. */
 struct vmux_opq {
     struct vmux_op *head, *tail;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/typed.h"
 #include "core/sized.h"
 #include "vmux/error.h"
 #include "vmux/script.h"
@@ -227,8 +228,8 @@ int vmux_leaderboard_top(vmux_leaderboard *lb, const vmux_callopts *opts, size_t
     return vmux_leaderboard_range(lb, opts, 1, n, out);
 }
 
-/* Reads the around script's {first index, [member, score...]} into *out. */
-static int parse_around(const vmux_reply *r, vmux_leaderboard_entries *out)
+/* Reads the around script's {first index, [member, score...]} into *out (entries). */
+static int conv_around(const vmux_reply *r, void *out)
 {
     const vmux_reply *first = vmux_reply_element(r, 0);
     const vmux_reply *flat = vmux_reply_element(r, 1);
@@ -240,10 +241,14 @@ static int parse_around(const vmux_reply *r, vmux_leaderboard_entries *out)
     return rc != 0 ? rc : to_entries(&items, vmux_reply_integer(first), out);
 }
 
+static void release_entries(void *e)
+{
+    vmux_leaderboard_entries_free(e);
+}
+
 int vmux_leaderboard_around(vmux_leaderboard *lb, const vmux_callopts *opts, vmux_str member,
                             size_t n, vmux_leaderboard_entries *out, bool *found)
 {
-    vmux_leaderboard_entries ignored = {0};
     if (out != NULL)
         memset(out, 0, sizeof(*out));
     if (found != NULL)
@@ -256,16 +261,12 @@ int vmux_leaderboard_around(vmux_leaderboard *lb, const vmux_callopts *opts, vmu
     vmux_str args[3] = {member, VMUX_STR(count), VMUX_STR(lb->high_first ? "1" : "0")};
     vmux_callopts o = vmux__callopts_copy(opts);
     o.flags |= VMUX_CALL_RETRY_SAFE; /* it only reads */
+    struct vmux_maybe w =
+        vmux__maybe(VMUX_REPLY_ARRAY, conv_around, out, sizeof(*out), release_entries);
     vmux_reply *r = NULL;
     int rc = vmux_script_run(lb->m, &o, lb->around, &key, 1, args, 3, &r);
-    bool exists = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY;
-    if (rc == 0 && !exists && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
-        rc = VMUX_ERR_PROTOCOL;
-    if (exists)
-        rc = parse_around(r, out != NULL ? out : &ignored);
-    vmux_reply_free(r);
-    vmux_leaderboard_entries_free(&ignored);
+    rc = vmux__reply_into(rc, r, vmux__conv_maybe, &w, 0, NULL);
     if (found != NULL)
-        *found = rc == 0 && exists;
+        *found = rc == 0 && w.found;
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/typed.h"
 #include "core/sized.h"
 #include "vmux/error.h"
 #include "vmux/keys.h"
@@ -220,20 +221,20 @@ static char *full_key(const vmux_ratelimit *rl, vmux_str key, char *buf, size_t 
     return k;
 }
 
-/* Reads {allowed, remaining, retry_after_ms, reset_after_ms} into *out. */
-static int parse_result(const vmux_ratelimit *rl, const vmux_reply *r, vmux_ratelimit_result *out)
+/* The script's {allowed, remaining, retry_after_ms, reset_after_ms}, into int64_t[4]. */
+static int conv_counts(const vmux_reply *r, void *out)
 {
+    int64_t *v = out;
     if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != 4)
         return VMUX_ERR_PROTOCOL;
-    int64_t v[4];
     for (size_t i = 0; i < 4; i++) {
         const vmux_reply *e = vmux_reply_element(r, i);
-        if (vmux_reply_get_kind(e) != VMUX_REPLY_INTEGER)
+        if (vmux_reply_get_kind(e) != VMUX_REPLY_INTEGER) {
+            memset(v, 0, 4 * sizeof(*v));
             return VMUX_ERR_PROTOCOL;
+        }
         v[i] = vmux_reply_integer(e);
     }
-    *out = VMUX_INIT(vmux_ratelimit_result, .allowed = v[0] == 1, .limit = rl->limit,
-                     .remaining = v[1], .retry_after_ms = v[2], .reset_after_ms = v[3]);
     return 0;
 }
 
@@ -252,10 +253,12 @@ static int run_check(vmux_ratelimit *rl, const char *k, size_t klen, int64_t cos
     vmux_str keys[1] = {VMUX_STRN(k, klen)};
     vmux_callopts co = VMUX_INIT(vmux_callopts, .timeout_ms = rl->timeout_ms);
     vmux_reply *r = NULL;
+    int64_t v[4];
     int rc = vmux_script_run(rl->m, &co, rl->script, keys, 1, args, 3, &r);
+    rc = vmux__reply_into(rc, r, conv_counts, v, sizeof v, NULL);
     if (rc == 0)
-        rc = parse_result(rl, r, out);
-    vmux_reply_free(r);
+        *out = VMUX_INIT(vmux_ratelimit_result, .allowed = v[0] == 1, .limit = rl->limit,
+                         .remaining = v[1], .retry_after_ms = v[2], .reset_after_ms = v[3]);
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/typed.h"
 #include "core/sized.h"
 #include "vmux/error.h"
 #include "vmux/keys.h"
@@ -210,27 +211,50 @@ static bool valid_fields(const vmux_str *fields, const vmux_str *values, size_t 
 }
 
 /*
- * Runs script which on the session with ARGV = idle, life, then extra[0..nextra) (borrowed).
- * The reply goes to *out as vmux_script_run() gives it.
+ * Runs script which on the session with ARGV = idle, life, then extra[0..nextra) (borrowed),
+ * and converts the reply into out (vmux__reply_into(), nothing zeroed: the callers zero their
+ * out-parameters first).
  */
 static int run(vmux_session_store *s, vmux_callopts opts, int which, const char *id,
-               const vmux_str *extra, size_t nextra, vmux_reply **out)
+               const vmux_str *extra, size_t nextra, vmux_convert_fn convert, void *out)
 {
     char *key = key_of(s, id);
     vmux_str *args = malloc((nextra + 2) * sizeof(*args));
+    vmux_reply *r = NULL;
     int rc = VMUX_ERR_NOMEM;
-    *out = NULL;
     if (key != NULL && args != NULL) {
         vmux_str k = VMUX_STR(key);
         args[0] = VMUX_STR(s->idle);
         args[1] = VMUX_STR(s->life);
         if (nextra > 0)
             memcpy(args + 2, extra, nextra * sizeof(*args));
-        rc = vmux_script_run(s->m, &opts, s->scripts[which], &k, 1, args, nextra + 2, out);
+        rc = vmux_script_run(s->m, &opts, s->scripts[which], &k, 1, args, nextra + 2, &r);
     }
     free(args);
     free(key);
+    return vmux__reply_into(rc, r, convert, out, 0, NULL);
+}
+
+/*
+ * Runs a script that answers nil for a missing session, else a reply that w reads; *found
+ * (may be NULL) says which. Retry-safe: these scripts only read, or write what they read.
+ */
+static int run_maybe(vmux_session_store *s, const vmux_callopts *opts, int which, const char *id,
+                     const vmux_str *extra, size_t nextra, struct vmux_maybe *w, bool *found)
+{
+    int rc = run(s, retry_safe(opts), which, id, extra, nextra, vmux__conv_maybe, w);
+    if (found != NULL)
+        *found = rc == 0 && w->found;
     return rc;
+}
+
+/* A script's 0 or 1: whether it did its work. */
+static int conv_done(const vmux_reply *r, void *out)
+{
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_INTEGER)
+        return VMUX_ERR_PROTOCOL;
+    *(bool *)out = vmux_reply_integer(r) == 1;
+    return 0;
 }
 
 /* fields and values interleaved, as the scripts take them; NULL when out of memory. */
@@ -251,13 +275,9 @@ static int run_pairs(vmux_session_store *s, vmux_callopts opts, int which, const
     vmux_str *pairs = interleave(fields, values, n);
     if (pairs == NULL)
         return VMUX_ERR_NOMEM;
-    vmux_reply *r;
-    int rc = run(s, opts, which, id, pairs, 2 * n, &r);
+    *ok = false;
+    int rc = run(s, opts, which, id, pairs, 2 * n, conv_done, ok);
     free(pairs);
-    if (rc == 0 && vmux_reply_get_kind(r) != VMUX_REPLY_INTEGER)
-        rc = VMUX_ERR_PROTOCOL;
-    *ok = rc == 0 && vmux_reply_integer(r) == 1;
-    vmux_reply_free(r);
     return rc;
 }
 
@@ -306,6 +326,13 @@ static bool check(const vmux_session_store *s, const char *id, bool *found)
     return s != NULL && id != NULL;
 }
 
+/* The get script's {value}: the value of the field asked for. */
+static int conv_first(const vmux_reply *r, void *out)
+{
+    const vmux_reply *e = vmux_reply_element(r, 0);
+    return e != NULL ? vmux_reply_to_bytes(e, out) : VMUX_ERR_PROTOCOL;
+}
+
 int vmux_session_get(vmux_session_store *s, const vmux_callopts *opts, const char *id,
                      vmux_str field, vmux_bytes *value, bool *found)
 {
@@ -315,24 +342,9 @@ int vmux_session_get(vmux_session_store *s, const vmux_callopts *opts, const cha
         return VMUX_ERR_INVALID_ARG;
     if (!valid_id(s, id))
         return 0;
-    vmux_reply *r;
-    int rc = run(s, retry_safe(opts), S_GET, id, &field, 1, &r);
-    bool exists = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY;
-    if (rc == 0 && !exists && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
-        rc = VMUX_ERR_PROTOCOL;
-    if (exists) {
-        vmux_bytes v;
-        const vmux_reply *e = vmux_reply_element(r, 0);
-        rc = e != NULL ? vmux_reply_to_bytes(e, &v) : VMUX_ERR_PROTOCOL;
-        if (rc == 0 && value != NULL)
-            *value = v;
-        else if (rc == 0)
-            vmux_bytes_free(&v);
-    }
-    vmux_reply_free(r);
-    if (found != NULL)
-        *found = rc == 0 && exists;
-    return rc;
+    struct vmux_maybe w =
+        vmux__maybe(VMUX_REPLY_ARRAY, conv_first, value, sizeof(vmux_bytes), vmux__release_bytes);
+    return run_maybe(s, opts, S_GET, id, &field, 1, &w, found);
 }
 
 /* Drops the reserved field from an HGETALL result, keeping the order of the others. */
@@ -354,6 +366,14 @@ static void drop_reserved(vmux_field_array *a)
     }
 }
 
+/* HGETALL's reply without the reserved field. */
+static int conv_fields(const vmux_reply *r, void *out)
+{
+    int rc = vmux_reply_to_field_array(r, out);
+    drop_reserved(out);
+    return rc;
+}
+
 int vmux_session_get_all(vmux_session_store *s, const vmux_callopts *opts, const char *id,
                          vmux_field_array *fields, bool *found)
 {
@@ -363,24 +383,9 @@ int vmux_session_get_all(vmux_session_store *s, const vmux_callopts *opts, const
         return VMUX_ERR_INVALID_ARG;
     if (!valid_id(s, id))
         return 0;
-    vmux_reply *r;
-    int rc = run(s, retry_safe(opts), S_GET_ALL, id, NULL, 0, &r);
-    bool exists = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY;
-    if (rc == 0 && !exists && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
-        rc = VMUX_ERR_PROTOCOL;
-    if (exists) {
-        vmux_field_array a;
-        rc = vmux_reply_to_field_array(r, &a);
-        drop_reserved(&a);
-        if (rc == 0 && fields != NULL)
-            *fields = a;
-        else
-            vmux_field_array_free(&a);
-    }
-    vmux_reply_free(r);
-    if (found != NULL)
-        *found = rc == 0 && exists;
-    return rc;
+    struct vmux_maybe w = vmux__maybe(VMUX_REPLY_ARRAY, conv_fields, fields,
+                                      sizeof(vmux_field_array), vmux__release_field_array);
+    return run_maybe(s, opts, S_GET_ALL, id, NULL, 0, &w, found);
 }
 
 int vmux_session_set(vmux_session_store *s, const vmux_callopts *opts, const char *id,
@@ -401,17 +406,8 @@ int vmux_session_set(vmux_session_store *s, const vmux_callopts *opts, const cha
 static int run_int(vmux_session_store *s, const vmux_callopts *opts, int which, const char *id,
                    const vmux_str *extra, size_t nextra, int64_t *v, bool *found)
 {
-    vmux_reply *r;
-    int rc = run(s, retry_safe(opts), which, id, extra, nextra, &r);
-    bool exists = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_INTEGER;
-    if (rc == 0 && !exists && vmux_reply_get_kind(r) != VMUX_REPLY_NIL)
-        rc = VMUX_ERR_PROTOCOL;
-    if (exists && v != NULL)
-        *v = vmux_reply_integer(r);
-    vmux_reply_free(r);
-    if (found != NULL)
-        *found = rc == 0 && exists;
-    return rc;
+    struct vmux_maybe w = vmux__maybe(VMUX_REPLY_INTEGER, vmux__conv_int, v, sizeof(int64_t), NULL);
+    return run_maybe(s, opts, which, id, extra, nextra, &w, found);
 }
 
 int vmux_session_del(vmux_session_store *s, const vmux_callopts *opts, const char *id,

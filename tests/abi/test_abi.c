@@ -8,6 +8,9 @@
  * caller's size, the process would die with SIGSEGV. A struct from a "newer" program (larger)
  * is accepted when its unknown bytes are zero and refused when they are not; a struct zeroed by
  * hand (size 0) is refused.
+ *
+ * The version: the header's macros, the library's vmux_version() and the build's project
+ * version are one, and the SOVERSION is what the policy says for it (0 for every 0.x).
  */
 /* mmap()'s MAP_ANONYMOUS and sysconf() are POSIX, not C11; vmux's headers need neither. */
 #define _DEFAULT_SOURCE
@@ -247,13 +250,31 @@ static void test_older_pattern_structs(void **state)
     guard_free(&g);
 }
 
+/* ---- the version ---- */
+
+static void test_version_agrees(void **state)
+{
+    (void)state;
+    char parts[32];
+    snprintf(parts, sizeof parts, "%d.%d.%d", VMUX_VERSION_MAJOR, VMUX_VERSION_MINOR,
+             VMUX_VERSION_PATCH);
+    assert_string_equal(VMUX_VERSION_STRING, parts);
+    assert_string_equal(VMUX_VERSION_STRING, VMUX_ABI_PROJECT_VERSION);
+    assert_string_equal(vmux_version(), VMUX_VERSION_STRING);
+    assert_int_equal(vmux_version_hex(), VMUX_VERSION_HEX);
+    if (VMUX_VERSION_MAJOR == 0)
+        assert_int_equal(VMUX_ABI_SOVERSION, 0);
+    else
+        assert_true(VMUX_ABI_SOVERSION >= 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_sets_the_size),    cmocka_unit_test(test_older_callopts),
         cmocka_unit_test(test_newer_callopts),        cmocka_unit_test(test_unsized_refused),
         cmocka_unit_test(test_older_stats),           cmocka_unit_test(test_newer_stats),
-        cmocka_unit_test(test_older_pattern_structs),
+        cmocka_unit_test(test_older_pattern_structs), cmocka_unit_test(test_version_agrees),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

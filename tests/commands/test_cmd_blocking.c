@@ -17,11 +17,6 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-static vmux *open_plain(const char *extra)
-{
-    return vt_open("plain", extra);
-}
-
 struct popper {
     vmux *m;
     const char *key;
@@ -59,7 +54,7 @@ static bool at_least_one_blocked(void *arg)
 static void test_blpop_does_not_stall_other_callers(void **state)
 {
     (void)state;
-    vmux *m = open_plain(NULL);
+    vmux *m = vt_open("plain", NULL);
     struct popper p = {.m = m, .key = "blk:t1:empty", .block_ms = 2000};
     pthread_t t;
     uint64_t start = vt_now_ms();
@@ -89,7 +84,7 @@ static void test_blpop_does_not_stall_other_callers(void **state)
 static void test_pop_gets_what_is_pushed(void **state)
 {
     (void)state;
-    vmux *m = open_plain(NULL);
+    vmux *m = vt_open("plain", NULL);
     free(vt_admin("plain", "DEL blk:t2:list"));
     struct popper p = {.m = m, .key = "blk:t2:list", .block_ms = 10000};
     pthread_t t;
@@ -113,7 +108,7 @@ static void test_pop_gets_what_is_pushed(void **state)
 static void test_deadline_shorter_than_block(void **state)
 {
     (void)state;
-    vmux *m = open_plain(NULL);
+    vmux *m = vt_open("plain", NULL);
     vmux_reply *r;
     vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 200);
     const char *forever[] = {"BLPOP", "blk:t3:none", "0"};
@@ -133,7 +128,7 @@ static void test_deadline_shorter_than_block(void **state)
 static void test_full_pool_queues(void **state)
 {
     (void)state;
-    vmux *m = open_plain("blockingPoolSize=2");
+    vmux *m = vt_open("plain", "blockingPoolSize=2");
     struct popper p[3] = {{.m = m, .key = "blk:t4:a", .block_ms = 300},
                           {.m = m, .key = "blk:t4:b", .block_ms = 300},
                           {.m = m, .key = "blk:t4:c", .block_ms = 300}};
@@ -154,7 +149,7 @@ static void test_full_pool_queues(void **state)
 static void test_bzpop_blmove_wait(void **state)
 {
     (void)state;
-    vmux *m = open_plain(NULL);
+    vmux *m = vt_open("plain", NULL);
     free(vt_admin("plain", "DEL blk:t5:z blk:t5:src blk:t5:dst"));
     free(vt_admin("plain", "ZADD blk:t5:z 1 one 2 two"));
     free(vt_admin("plain", "RPUSH blk:t5:src x"));

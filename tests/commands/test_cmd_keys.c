@@ -587,14 +587,7 @@ static void test_renamenx(void **state)
 static int setup(void **state)
 {
     (void)state;
-    char *conf = vt_server_config("plain", NULL);
-    char err[256] = "";
-    int rc = vmux_open_str(conf, &M, err, sizeof err);
-    free(conf);
-    if (rc != 0) {
-        fprintf(stderr, "vmux_open_str: %s (%s)\n", vmux_err_name(rc), err);
-        return -1;
-    }
+    M = vt_open("plain", NULL);
     return 0;
 }
 

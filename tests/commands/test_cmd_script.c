@@ -18,14 +18,7 @@
 
 static int setup(void **state)
 {
-    char *conf = vt_server_config("plain", NULL);
-    char err[256] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    free(conf);
-    if (rc != 0)
-        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
-    *state = m;
+    *state = vt_open("plain", NULL);
     return 0;
 }
 

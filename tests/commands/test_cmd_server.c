@@ -35,11 +35,6 @@
 
 #define ADMIN(...) free(vt_admin("plain", __VA_ARGS__))
 
-static vmux *open_plain(const char *extra)
-{
-    return vt_open("plain", extra);
-}
-
 static void assert_bytes(vmux_bytes b, const void *want, size_t len)
 {
     assert_non_null(b.ptr);
@@ -50,7 +45,7 @@ static void assert_bytes(vmux_bytes b, const void *want, size_t len)
 static void test_ping_echo(void **state)
 {
     (void)state;
-    vmux *m = open_plain(NULL);
+    vmux *m = vt_open("plain", NULL);
     vmux_bytes r;
     assert_int_equal(vmux_ping(m, NULL, (vmux_str){NULL, 0}, &r), 0);
     assert_bytes(r, "PONG", 4);
@@ -99,7 +94,7 @@ static bool pong_fired(void *arg)
 static void test_ping_async(void **state)
 {
     (void)state;
-    vmux *m = open_plain(NULL);
+    vmux *m = vt_open("plain", NULL);
     struct pong p = {0}, q = {0};
     assert_int_equal(vmux_ping_async(m, NULL, (vmux_str){NULL, 0}, on_pong, &p), 0);
     assert_int_equal(vmux_ping_async(m, NULL, VMUX_STRN("m\0sg", 4), on_pong, &q), 0);
@@ -117,7 +112,7 @@ static void test_ping_async(void **state)
 static void test_time(void **state)
 {
     (void)state;
-    vmux *m = open_plain(NULL);
+    vmux *m = vt_open("plain", NULL);
     int64_t s1 = 0, us1 = -1, s2 = 0, us2 = -1;
     time_t before = time(NULL);
     assert_int_equal(vmux_time(m, NULL, &s1, &us1), 0);
@@ -136,7 +131,7 @@ static void test_time(void **state)
 static void test_info(void **state)
 {
     (void)state;
-    vmux *m = open_plain(NULL);
+    vmux *m = vt_open("plain", NULL);
     vmux_bytes text;
     assert_int_equal(vmux_info(m, NULL, NULL, &text), 0);
     assert_non_null(strstr(text.ptr, "# Server"));
@@ -169,7 +164,7 @@ static void test_info(void **state)
 static void test_dbsize_and_flushdb(void **state)
 {
     (void)state;
-    vmux *m = open_plain("defaultDatabase=" FLUSH_DB);
+    vmux *m = vt_open("plain", "defaultDatabase=" FLUSH_DB);
     ADMIN("SET srv:survivor kept");
     assert_int_equal(vmux_flushdb_for_tests(m, NULL, VMUX_FLUSH_SYNC), 0);
     int64_t n = -1;
@@ -212,7 +207,8 @@ static void test_server_refusals(void **state)
     (void)state;
     ADMIN_EQ("OK", "ACL SETUSER " LIMITED_USER " reset on >limitedpw ~* &* +@all -flushdb "
                    "-dbsize -info -time -echo");
-    vmux *m = open_plain("user=" LIMITED_USER ",password=limitedpw,defaultDatabase=" FLUSH_DB);
+    vmux *m =
+        vt_open("plain", "user=" LIMITED_USER ",password=limitedpw,defaultDatabase=" FLUSH_DB);
     char err[256];
     vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     vmux_bytes b = {(char *)"junk", 4};

@@ -31,14 +31,9 @@
 
 #define ADMIN(...) free(vt_admin("plain", __VA_ARGS__))
 
-static vmux *open_plain(void)
-{
-    return vt_open("plain", NULL);
-}
-
 static int setup(void **state)
 {
-    *state = open_plain();
+    *state = vt_open("plain", NULL);
     return 0;
 }
 

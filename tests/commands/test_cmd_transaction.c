@@ -17,11 +17,6 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-static vmux *open_plain(void)
-{
-    return vt_open("plain", NULL);
-}
-
 static void add(vmux_tx *tx, const char *a, const char *b, const char *c)
 {
     const char *argv[] = {a, b, c};
@@ -36,7 +31,7 @@ static const char *str_at(const vmux_reply *r, size_t i)
 static void test_block_returns_each_reply(void **state)
 {
     (void)state;
-    vmux *m = open_plain();
+    vmux *m = vt_open("plain", NULL);
     vmux_tx *tx;
     assert_int_equal(vmux_tx_new(&tx), 0);
     add(tx, "SET", "tx:a:k", "v1");
@@ -98,7 +93,7 @@ static void *tx_worker(void *arg)
 static void test_blocks_never_interleave(void **state)
 {
     (void)state;
-    vmux *m = open_plain();
+    vmux *m = vt_open("plain", NULL);
     atomic_int bad = 0;
     struct worker w[16];
     pthread_t t[16];
@@ -115,7 +110,7 @@ static void test_blocks_never_interleave(void **state)
 static void test_conditions(void **state)
 {
     (void)state;
-    vmux *m = open_plain();
+    vmux *m = vt_open("plain", NULL);
     free(vt_admin("plain", "DEL tx:c:k tx:c:out tx:c:h tx:c:l"));
     free(vt_admin("plain", "SET tx:c:k expected"));
     free(vt_admin("plain", "HSET tx:c:h f 1"));
@@ -163,7 +158,7 @@ static void test_conditions(void **state)
 static void test_bad_block_and_arguments(void **state)
 {
     (void)state;
-    vmux *m = open_plain();
+    vmux *m = vt_open("plain", NULL);
     vmux_tx *tx;
     assert_int_equal(vmux_tx_new(&tx), 0);
     bool committed = true;

@@ -27,16 +27,11 @@
 
 #include <cmocka.h>
 
-#include "fakeserver.h"
+#include "fakefixture.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
 #define WAIT_MS 10000
-
-struct fixture {
-    vt_fake *fake;
-    vmux *m;
-};
 
 /* One async command's outcome; `then`, if set, runs in its callback (on the I/O thread). */
 struct outcome {
@@ -67,36 +62,21 @@ static bool ran(void *arg)
 
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof *fx);
-    assert_non_null(fx);
-    fx->fake = vt_fake_start();
-    assert_non_null(fx->fake);
-    char cfg[160], err[256] = "";
-    snprintf(cfg, sizeof cfg, "127.0.0.1:%d,syncTimeout=%d,asyncTimeout=%d", vt_fake_port(fx->fake),
-             WAIT_MS, WAIT_MS);
-    int rc = vmux_open_str(cfg, &fx->m, err, sizeof err);
-    if (rc != 0)
-        fail_msg("vmux_open_str(%s): %s: %s", cfg, vmux_err_name(rc), err);
-    *state = fx;
+    vt_fake_fixture_setup(state);
+    vt_fake_fixture *fx = *state;
+    char keys[64];
+    snprintf(keys, sizeof keys, "syncTimeout=%d,asyncTimeout=%d", WAIT_MS, WAIT_MS);
+    fx->m = vt_fake_open(fx->fake, keys);
     return 0;
 }
 
-static int teardown(void **state)
+static void push(vt_fake_fixture *fx, vt_fake_kind kind, const char *bytes)
 {
-    struct fixture *fx = *state;
-    vmux_close(fx->m);
-    vt_fake_stop(fx->fake);
-    free(fx);
-    return 0;
-}
-
-static void push(struct fixture *fx, vt_fake_kind kind, const char *bytes)
-{
-    assert_int_equal(vt_fake_push_str(fx->fake, kind, bytes), 0);
+    vt_fake_script_str(fx->fake, kind, bytes);
 }
 
 /* The fake server answers nothing to the next command and goes on reading. */
-static void hold(struct fixture *fx)
+static void hold(vt_fake_fixture *fx)
 {
     push(fx, VT_FAKE_SEND, "");
 }
@@ -124,7 +104,7 @@ static bool fake_read(void *arg)
     return vt_fake_commands(w->fake) >= w->n;
 }
 
-static void wait_fake_read(struct fixture *fx, unsigned n)
+static void wait_fake_read(vt_fake_fixture *fx, unsigned n)
 {
     struct count_wait w = {fx->fake, n};
     if (!vt_wait_until(fake_read, &w, WAIT_MS))
@@ -172,7 +152,7 @@ static bool nothing_pending(void *arg)
  * current connection goes out behind anything the backlog still held, so once it is answered
  * the command count is final; every op, husks included, has been freed.
  */
-static void settle_and_count(struct fixture *fx, unsigned commands, unsigned connections)
+static void settle_and_count(vt_fake_fixture *fx, unsigned commands, unsigned connections)
 {
     const char *ping[] = {"PING"};
     vmux_reply *r = NULL;
@@ -199,7 +179,7 @@ static void free_replies(struct outcome *o, size_t n)
  */
 static void test_server_closes_with_commands_unanswered(void **state)
 {
-    struct fixture *fx = *state;
+    vt_fake_fixture *fx = *state;
     enum { S1, S2, U, H, K, N };
     struct outcome o[N] = {0};
     hold(fx);                               /* s1 */
@@ -250,7 +230,7 @@ static void submit_next(struct outcome *o)
  */
 static void test_bad_reply_with_a_command_not_yet_sent(void **state)
 {
-    struct fixture *fx = *state;
+    vt_fake_fixture *fx = *state;
     enum { A, S, U, B, N };
     struct outcome o[N] = {0};
     hold(fx);                                      /* a */
@@ -286,9 +266,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_server_closes_with_commands_unanswered, setup,
-                                        teardown),
+                                        vt_fake_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_bad_reply_with_a_command_not_yet_sent, setup,
-                                        teardown),
+                                        vt_fake_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

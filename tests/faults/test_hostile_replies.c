@@ -20,7 +20,7 @@
 
 #include "vmux/vmux.h"
 
-#include "fakeserver.h"
+#include "fakefixture.h"
 #include "testutil.h"
 
 #define SYNC_TIMEOUT_MS 2000
@@ -34,11 +34,6 @@
 /* An allocation this large for one reply would mean a hostile header was trusted. */
 #define MAX_VM_GROWTH_KB (256 * 1024)
 
-struct fixture {
-    vt_fake *fake;
-    vmux *m;
-};
-
 #define assert_status(expr, want)                                                                  \
     do {                                                                                           \
         int got_ = (expr);                                                                         \
@@ -47,57 +42,36 @@ struct fixture {
                      vmux_err_name(want));                                                         \
     } while (0)
 
-static int setup(void **state)
-{
-    struct fixture *fx = calloc(1, sizeof *fx);
-    assert_non_null(fx);
-    fx->fake = vt_fake_start();
-    assert_non_null(fx->fake);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    vmux_close(fx->m);
-    vt_fake_stop(fx->fake);
-    free(fx);
-    return 0;
-}
-
 /* Opens the handle on the fake server, with extra configuration keys when given. */
-static void open_handle(struct fixture *fx, const char *extra)
+static void open_handle(vt_fake_fixture *fx, const char *extra)
 {
-    char cfg[256], err[256] = "";
-    snprintf(cfg, sizeof cfg, "127.0.0.1:%d,syncTimeout=%d%s%s", vt_fake_port(fx->fake),
-             SYNC_TIMEOUT_MS, extra ? "," : "", extra ? extra : "");
-    int rc = vmux_open_str(cfg, &fx->m, err, sizeof err);
-    if (rc != 0)
-        fail_msg("vmux_open_str(%s): %s: %s", cfg, vmux_err_name(rc), err);
+    char keys[256];
+    snprintf(keys, sizeof keys, "syncTimeout=%d%s%s", SYNC_TIMEOUT_MS, extra ? "," : "",
+             extra ? extra : "");
+    fx->m = vt_fake_open(fx->fake, keys);
     assert_int_equal(vt_fake_accepted(fx->fake), 1);
 }
 
-static int call_incr(struct fixture *fx, vmux_reply **out)
+static int call_incr(vt_fake_fixture *fx, vmux_reply **out)
 {
     const char *argv[] = {"INCR", "vmux:hostile"};
     return vmux_call(fx->m, NULL, 2, argv, NULL, out);
 }
 
-static int call_get(struct fixture *fx, vmux_reply **out)
+static int call_get(vt_fake_fixture *fx, vmux_reply **out)
 {
     const char *argv[] = {"GET", "vmux:key"};
     return vmux_call(fx->m, NULL, 2, argv, NULL, out);
 }
 
-static void push(struct fixture *fx, vt_fake_kind kind, const void *bytes, size_t len)
+static void push(vt_fake_fixture *fx, vt_fake_kind kind, const void *bytes, size_t len)
 {
-    assert_int_equal(vt_fake_push(fx->fake, kind, bytes, len), 0);
+    vt_fake_script(fx->fake, kind, bytes, len);
 }
 
-static void push_str(struct fixture *fx, vt_fake_kind kind, const char *bytes)
+static void push_str(vt_fake_fixture *fx, vt_fake_kind kind, const char *bytes)
 {
-    push(fx, kind, bytes, strlen(bytes));
+    vt_fake_script_str(fx->fake, kind, bytes);
 }
 
 static void assert_string_reply(const vmux_reply *r, const char *want)
@@ -114,7 +88,7 @@ static void assert_string_reply(const vmux_reply *r, const char *want)
  * The command answered with bad[0..len) fails with want; the next command then succeeds on a
  * second connection, proving the broken link was replaced rather than reused out of step.
  */
-static void expect_error_then_recover(struct fixture *fx, const void *bad, size_t len,
+static void expect_error_then_recover(vt_fake_fixture *fx, const void *bad, size_t len,
                                       vt_fake_kind kind, int want)
 {
     push(fx, kind, bad, len);
@@ -132,7 +106,7 @@ static void expect_error_then_recover(struct fixture *fx, const void *bad, size_
 
 static void test_bad_type_byte(void **state)
 {
-    struct fixture *fx = *state;
+    vt_fake_fixture *fx = *state;
     open_handle(fx, NULL);
     static const char bad[] = "?foo\r\n";
     expect_error_then_recover(fx, bad, sizeof bad - 1, VT_FAKE_SEND, VMUX_ERR_PROTOCOL);
@@ -141,7 +115,7 @@ static void test_bad_type_byte(void **state)
 /* A length near INT64_MAX must be refused at the header, not waited for until the deadline. */
 static void test_huge_bulk_length(void **state)
 {
-    struct fixture *fx = *state;
+    vt_fake_fixture *fx = *state;
     open_handle(fx, NULL);
     static const char bad[] = "$9223372036854775807\r\n";
     expect_error_then_recover(fx, bad, sizeof bad - 1, VT_FAKE_SEND, VMUX_ERR_PROTOCOL);
@@ -165,7 +139,7 @@ static long vm_peak_kb(void)
 /* 10^8 elements exceed the default maxReplyElements (16 Mi); 800 MB must not be allocated. */
 static void test_huge_array_count(void **state)
 {
-    struct fixture *fx = *state;
+    vt_fake_fixture *fx = *state;
     open_handle(fx, NULL);
     static const char bad[] = "*100000000\r\n";
     long before = vm_peak_kb();
@@ -177,7 +151,7 @@ static void test_huge_array_count(void **state)
 
 static void test_bulk_over_max_bulk_length(void **state)
 {
-    struct fixture *fx = *state;
+    vt_fake_fixture *fx = *state;
     open_handle(fx, "maxBulkLength=1024");
     enum { N = 2000 };
     static char bad[16 + N + 2];
@@ -190,7 +164,7 @@ static void test_bulk_over_max_bulk_length(void **state)
 /* A status line with no end must not be buffered beyond maxReplyBuffer. */
 static void test_unterminated_line_over_buffer(void **state)
 {
-    struct fixture *fx = *state;
+    vt_fake_fixture *fx = *state;
     open_handle(fx, "maxBulkLength=1024,maxReplyBuffer=4096");
     enum { N = 3 * 4096 };
     char *bad = malloc(N);
@@ -204,7 +178,7 @@ static void test_unterminated_line_over_buffer(void **state)
 /* hiredis's reader nests at most 7 levels; 10 must fail cleanly, not overflow anything. */
 static void test_nesting_too_deep(void **state)
 {
-    struct fixture *fx = *state;
+    vt_fake_fixture *fx = *state;
     open_handle(fx, NULL);
     char bad[64] = "";
     for (int i = 0; i < 10; i++)
@@ -216,7 +190,7 @@ static void test_nesting_too_deep(void **state)
 /* Half a reply and then EOF: the command was written, so its outcome is unknown. */
 static void test_truncated_then_closed(void **state)
 {
-    struct fixture *fx = *state;
+    vt_fake_fixture *fx = *state;
     open_handle(fx, NULL);
     static const char bad[] = "$10\r\nabc";
     expect_error_then_recover(fx, bad, sizeof bad - 1, VT_FAKE_SEND_CLOSE,
@@ -225,7 +199,7 @@ static void test_truncated_then_closed(void **state)
 
 static void test_closed_without_reply(void **state)
 {
-    struct fixture *fx = *state;
+    vt_fake_fixture *fx = *state;
     open_handle(fx, NULL);
     expect_error_then_recover(fx, "", 0, VT_FAKE_CLOSE, VMUX_ERR_CONNECTION_LOST);
 }
@@ -233,7 +207,7 @@ static void test_closed_without_reply(void **state)
 /* Half a reply and then silence: the deadline, not the server, ends the wait. */
 static void test_truncated_then_silent(void **state)
 {
-    struct fixture *fx = *state;
+    vt_fake_fixture *fx = *state;
     open_handle(fx, NULL);
     push_str(fx, VT_FAKE_SEND_SILENT, "$10\r\nabc");
     vmux_reply *r = NULL;
@@ -258,7 +232,7 @@ static bool one_hangup(void *arg)
  */
 static void test_unsolicited_reply(void **state)
 {
-    struct fixture *fx = *state;
+    vt_fake_fixture *fx = *state;
     open_handle(fx, NULL);
     push_str(fx, VT_FAKE_SEND, "$2\r\nok\r\n+STRAY\r\n");
     vmux_reply *r = NULL;
@@ -278,7 +252,7 @@ static void test_unsolicited_reply(void **state)
 
 static void test_reply_byte_by_byte(void **state)
 {
-    struct fixture *fx = *state;
+    vt_fake_fixture *fx = *state;
     open_handle(fx, NULL);
     push_str(fx, VT_FAKE_SEND_BYTEWISE, "*4\r\n$5\r\nhello\r\n:-42\r\n$-1\r\n+OK\r\n");
     vmux_reply *r = NULL;
@@ -299,17 +273,17 @@ static void test_reply_byte_by_byte(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_bad_type_byte, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_huge_bulk_length, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_huge_array_count, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bulk_over_max_bulk_length, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unterminated_line_over_buffer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nesting_too_deep, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncated_then_closed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_closed_without_reply, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncated_then_silent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unsolicited_reply, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reply_byte_by_byte, setup, teardown),
+        VT_FAKE_TEST(test_bad_type_byte),
+        VT_FAKE_TEST(test_huge_bulk_length),
+        VT_FAKE_TEST(test_huge_array_count),
+        VT_FAKE_TEST(test_bulk_over_max_bulk_length),
+        VT_FAKE_TEST(test_unterminated_line_over_buffer),
+        VT_FAKE_TEST(test_nesting_too_deep),
+        VT_FAKE_TEST(test_truncated_then_closed),
+        VT_FAKE_TEST(test_closed_without_reply),
+        VT_FAKE_TEST(test_truncated_then_silent),
+        VT_FAKE_TEST(test_unsolicited_reply),
+        VT_FAKE_TEST(test_reply_byte_by_byte),
     };
     return cmocka_run_group_tests_name("hostile_replies", tests, NULL, NULL);
 }

@@ -33,25 +33,6 @@
  */
 enum { LIVENESS = 10 };
 
-static vmux *open_str(const char *conf)
-{
-    char err[256] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    if (rc != 0)
-        fail_msg("vmux_open_str(%s): %s (%s)", conf, vmux_err_name(rc), err);
-    assert_non_null(m);
-    return m;
-}
-
-static vmux *open_plain(const char *extra)
-{
-    char *conf = vt_server_config("plain", extra);
-    vmux *m = open_str(conf);
-    free(conf);
-    return m;
-}
-
 /* Calls a command of NUL-terminated words and returns its text (string or status reply). */
 static char *call_text(vmux *m, int argc, const char *const *argv)
 {
@@ -75,7 +56,7 @@ static void expect_contains(const char *haystack, const char *needle)
 static void test_user_and_password(void **state)
 {
     (void)state;
-    vmux *m = open_plain("user=vmuxtest,password=vmuxpass");
+    vmux *m = vt_open("plain", "user=vmuxtest,password=vmuxpass");
     const char *whoami[] = {"ACL", "WHOAMI"};
     char *who = call_text(m, 2, whoami);
     assert_string_equal(who, "vmuxtest");
@@ -102,7 +83,7 @@ static void test_url_credentials_and_database(void **state)
     (void)state;
     char key[64];
     char *url = vt_server_url("plain", "vmuxtest:vmuxpass", "/2");
-    vmux *m = open_str(url);
+    vmux *m = vt_open_conf(url);
     free(url);
     const char *info[] = {"CLIENT", "INFO"};
     char *text = call_text(m, 2, info);
@@ -128,7 +109,7 @@ static void test_url_credentials_and_database(void **state)
 static void test_name_and_library_info(void **state)
 {
     (void)state;
-    vmux *m = open_plain("name=myapp");
+    vmux *m = vt_open("plain", "name=myapp");
     const char *getname[] = {"CLIENT", "GETNAME"};
     char *name = call_text(m, 2, getname);
     assert_string_equal(name, "myapp");
@@ -244,7 +225,7 @@ static void test_nothing_listening_without_abort(void **state)
     char conf[160];
     snprintf(conf, sizeof conf,
              "127.0.0.1:%d,abortConnect=false,connectRetry=1,connectTimeout=1000", dead_port(&fd));
-    vmux *m = open_str(conf);
+    vmux *m = vt_open_conf(conf);
 
     const char *ping[] = {"PING"};
     vmux_callopts opts = VMUX_INIT(vmux_callopts, .timeout_ms = 500);

@@ -20,14 +20,9 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-static vmux *open_plain(void)
-{
-    return vt_open("plain", NULL);
-}
-
 static int setup_handle(void **state)
 {
-    *state = open_plain();
+    *state = vt_open("plain", NULL);
     return *state ? 0 : -1;
 }
 

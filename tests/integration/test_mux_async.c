@@ -50,11 +50,6 @@ struct submitter {
     pthread_t thread;
 };
 
-static vmux *open_plain(const char *extra)
-{
-    return vt_open("plain", extra);
-}
-
 static bool reply_is(int status, const vmux_reply *r, vmux_reply_kind kind, const char *want,
                      size_t wantlen)
 {
@@ -174,7 +169,7 @@ static void test_hundred_thousand_in_flight(void **state)
 {
     (void)state;
     struct flood *f = flood_new();
-    f->m = open_plain(HANDLE_OPTS);
+    f->m = vt_open("plain", HANDLE_OPTS);
 
     struct submitter sub[NTHREADS];
     for (int t = 0; t < NTHREADS; t++) {
@@ -205,7 +200,7 @@ static void test_forget_then_get(void **state)
 {
     (void)state;
     enum { N = 10000 };
-    vmux *m = open_plain(HANDLE_OPTS);
+    vmux *m = vt_open("plain", HANDLE_OPTS);
     char key[64];
     snprintf(key, sizeof key, "mf:%d", (int)getpid());
     const char *del[] = {"DEL", key};
@@ -300,7 +295,7 @@ static bool chains_finished(void *arg)
 static void test_callbacks_submit_follow_ups(void **state)
 {
     (void)state;
-    vmux *m = open_plain(HANDLE_OPTS);
+    vmux *m = vt_open("plain", HANDLE_OPTS);
     struct chain c[NCHAINS];
     for (int i = 0; i < NCHAINS; i++) {
         c[i] = (struct chain){.m = m, .id = i, .sync_rc = 1};

@@ -38,14 +38,7 @@ static uint64_t liveness_ms(uint64_t timeout_ms)
 
 static vmux *open_pause(const char *extra)
 {
-    char *conf = vt_server_config("pause", extra);
-    char err[256] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    free(conf);
-    if (rc != 0)
-        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
-    return m;
+    return vt_open("pause", extra);
 }
 
 static void admin_ok(const char *cmd)

@@ -96,11 +96,7 @@ static void test_timeout_while_server_stopped(void **state)
     (void)state;
     vt_server s;
     assert_int_equal(vt_server_start(&s, 0, NULL), 0);
-    char *conf = vt_server_conf(&s, "syncTimeout=5000");
-    vmux *m = NULL;
-    char err[256];
-    assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), 0);
-    free(conf);
+    vmux *m = vt_server_open(&s, "syncTimeout=5000");
     vmux_reply *r = NULL;
     assert_int_equal(vmux_call(m, NULL, 3, (const char *[]){"SET", "k", "before"}, NULL, &r), 0);
     vmux_reply_free(r);

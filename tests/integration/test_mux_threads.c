@@ -51,11 +51,6 @@ struct exchange {
 /* Sync timeouts well above any plausible latency, so only a wrong reply can fail the test. */
 static const char *const HANDLE_OPTS = "syncTimeout=60000";
 
-static vmux *open_plain(const char *extra)
-{
-    return vt_open("plain", extra);
-}
-
 /* Returns true when (rc, r) is exactly a reply of kind with the bytes want[0..wantlen). */
 static bool reply_is(int rc, const vmux_reply *r, vmux_reply_kind kind, const char *want,
                      size_t wantlen)
@@ -145,7 +140,7 @@ static void *worker_main(void *arg)
 static void test_many_threads_one_handle(void **state)
 {
     (void)state;
-    struct run run = {.m = open_plain(HANDLE_OPTS), .pid = (int)getpid()};
+    struct run run = {.m = vt_open("plain", HANDLE_OPTS), .pid = (int)getpid()};
     atomic_init(&run.done, 0);
     atomic_init(&run.mismatches, 0);
     atomic_flag_clear(&run.reported);
@@ -192,7 +187,7 @@ static void expect_call(vmux *m, int argc, const char *const *argv, const size_t
 static void test_binary_keys_and_values(void **state)
 {
     (void)state;
-    vmux *m = open_plain(NULL);
+    vmux *m = vt_open("plain", NULL);
     char key[64], val[] = "va\0l\r\nue\r\n$3\r\n*1\r\n\0";
     int klen = snprintf(key, sizeof key, "bin_\r\n%d", (int)getpid());
     key[3] = '\0'; /* "bin\0\r\n<pid>": the NUL must not end the key */
@@ -227,7 +222,7 @@ static void test_large_binary_value(void **state)
 {
     (void)state;
     enum { BIG = 3 * 1024 * 1024 + 17 };
-    vmux *m = open_plain(NULL);
+    vmux *m = vt_open("plain", NULL);
     char *big = malloc(BIG);
     assert_non_null(big);
     for (size_t i = 0; i < BIG; i++)

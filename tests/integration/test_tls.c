@@ -65,21 +65,10 @@ static char *config_for(const char *server, const char *keys)
     return out;
 }
 
-static vmux *open_ok(const char *conf)
-{
-    char err[512] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    if (rc != 0)
-        fail_msg("vmux_open_str(%s): %s (%s)", conf, vmux_err_name(rc), err);
-    assert_non_null(m);
-    return m;
-}
-
 static vmux *open_server(const char *server, const char *keys)
 {
     char *conf = config_for(server, keys);
-    vmux *m = open_ok(conf);
+    vmux *m = vt_open_conf(conf);
     free(conf);
     return m;
 }
@@ -343,7 +332,7 @@ static void test_url_forms(void **state)
     snprintf(url, sizeof url,
              "rediss://127.0.0.1:%d?sslCaFile=%s/ca.crt&sslCert=%s/client.crt&sslKey=%s/client.key",
              vt_server_port("plain-tls"), dir, dir, dir);
-    vmux *m = open_ok(url);
+    vmux *m = vt_open_conf(url);
     expect_echo(m);
     vmux_close(m);
 
@@ -352,7 +341,7 @@ static void test_url_forms(void **state)
              "valkeys://vmuxtest:vmuxpass@127.0.0.1:%d/3?sslCaFile=%s/ca.crt&sslCert=%s/"
              "client.crt&sslKey=%s/client.key",
              vt_server_port("plain-tls"), dir, dir, dir);
-    m = open_ok(url);
+    m = vt_open_conf(url);
     const char *info[] = {"CLIENT", "INFO"};
     char *text = call_text(m, 2, info);
     expect_contains(text, " db=3 ");

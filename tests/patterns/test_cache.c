@@ -616,9 +616,7 @@ static void test_unreachable(void **state)
     char conf[160];
     snprintf(conf, sizeof conf,
              "127.0.0.1:%d,abortConnect=false,connectTimeout=200,syncTimeout=300", dead_port());
-    vmux *dead = NULL;
-    char err[256] = "";
-    assert_int_equal(vmux_open_str(conf, &dead, err, sizeof err), 0);
+    vmux *dead = vt_open_conf(conf);
     vmux_cache *c = NULL;
     assert_int_equal(vmux_cache_new(dead, &VMUX_INIT(vmux_cache_opts, .timeout_ms = 100), &c), 0);
     struct source src = {.value = "from db", .len = 7};
@@ -654,12 +652,7 @@ static void test_unreachable(void **state)
 static int setup(void **state)
 {
     (void)state;
-    char *conf = vt_server_config("plain", NULL);
-    char err[256] = "";
-    int rc = vmux_open_str(conf, &M, err, sizeof err);
-    free(conf);
-    if (rc != 0)
-        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
+    M = vt_open("plain", NULL);
     snprintf(prefix, sizeof prefix, "patcache:%d:", (int)getpid());
     return 0;
 }

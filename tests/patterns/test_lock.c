@@ -39,14 +39,7 @@ enum { THREADS = 32, ACQUISITIONS = 2000, WAIT_MS = 60000 };
 
 static int setup(void **state)
 {
-    char *conf = vt_server_config("plain", NULL);
-    char err[256] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    free(conf);
-    if (rc != 0)
-        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
-    *state = m;
+    *state = vt_open("plain", NULL);
     return 0;
 }
 
@@ -536,14 +529,12 @@ static int proxy_setup(void **state)
     p->proxy = vt_proxy_start("127.0.0.1", vt_server_port("plain"));
     if (p->proxy == NULL)
         return -1;
-    char conf[256], err[256] = "";
+    char conf[256];
     snprintf(conf, sizeof conf,
              "127.0.0.1:%d,syncTimeout=5000,connectTimeout=2000,reconnectMin=20,"
              "reconnectMax=200",
              vt_proxy_port(p->proxy));
-    int rc = vmux_open_str(conf, &p->m, err, sizeof err);
-    if (rc != 0)
-        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
+    p->m = vt_open_conf(conf);
     *state = p;
     return 0;
 }
@@ -763,16 +754,10 @@ static int lease_setup(void **state)
     if (vt_server_start(&d->server, 0, NULL) != 0)
         fail_msg("could not start a server");
     /* A reconnects slower than B, so B is answered first once the server is back. */
-    char *aconf = vt_server_conf(&d->server, "abortConnect=false,connectTimeout=1000,"
-                                             "reconnectMin=300,reconnectMax=600");
-    char *bconf = vt_server_conf(&d->server, "abortConnect=false,connectTimeout=1000,"
-                                             "reconnectMin=10,reconnectMax=100");
-    assert_non_null(aconf);
-    assert_non_null(bconf);
-    assert_int_equal(vmux_open_str(aconf, &d->ma, NULL, 0), 0);
-    assert_int_equal(vmux_open_str(bconf, &d->mb, NULL, 0), 0);
-    free(aconf);
-    free(bconf);
+    d->ma = vt_server_open(&d->server, "abortConnect=false,connectTimeout=1000,"
+                                       "reconnectMin=300,reconnectMax=600");
+    d->mb = vt_server_open(&d->server, "abortConnect=false,connectTimeout=1000,"
+                                       "reconnectMin=10,reconnectMax=100");
     *state = d;
     return 0;
 }

@@ -37,14 +37,7 @@
 
 static int setup(void **state)
 {
-    char *conf = vt_server_config("plain", NULL);
-    char err[256] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    free(conf);
-    if (rc != 0)
-        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
-    *state = m;
+    *state = vt_open("plain", NULL);
     return 0;
 }
 
@@ -613,9 +606,7 @@ static void test_fail_open_and_closed_when_unreachable(void **state)
     char conf[128];
     snprintf(conf, sizeof conf, "127.0.0.1:%d,abortConnect=false,backlogPolicy=failFast",
              dead_port());
-    vmux *m = NULL;
-    char err[256] = "";
-    assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), 0);
+    vmux *m = vt_open_conf(conf);
     vmux_ratelimit_opts o = VMUX_INIT(vmux_ratelimit_opts, .algorithm = VMUX_RATELIMIT_GCRA,
                                       .limit = 5, .period_ms = 1000);
     vmux_ratelimit *open_rl = NULL, *closed_rl = NULL;

@@ -63,14 +63,7 @@ static void expect_no_problem(void)
 
 static vmux *open_handle(void)
 {
-    char *conf = vt_server_config("plain", "syncTimeout=20000");
-    char err[256] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    free(conf);
-    if (rc != 0)
-        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
-    return m;
+    return vt_open("plain", "syncTimeout=20000");
 }
 
 static void name_of(char *buf, size_t size, const char *what)
@@ -581,17 +574,12 @@ static void test_refused_subscription(void **state)
     char extra[128];
     snprintf(extra, sizeof extra, "user=%s,password=pw,syncTimeout=20000", user);
     char *text = vt_server_config("plain", extra);
-    vmux_config *cfg = NULL;
-    assert_int_equal(vmux_config_parse(text, &cfg, NULL, 0), 0);
-    free(text);
+    vmux_config *cfg = vt_config(text);
     atomic_init(&noperm_logged, false);
     assert_int_equal(vmux_config_set_log(cfg, on_log, VMUX_LOG_WARN, NULL), 0);
-    vmux *m = NULL;
-    char err[256] = "";
-    int rc = vmux_open(cfg, &m, err, sizeof err);
+    vmux *m = vt_open_config(cfg, text);
     vmux_config_free(cfg);
-    if (rc != 0)
-        fail_msg("vmux_open: %s (%s)", vmux_err_name(rc), err);
+    free(text);
 
     atomic_uint denied_calls, ok_calls;
     atomic_init(&denied_calls, 0);

@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "fakeserver.h"
+#include "fakefixture.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -112,10 +112,7 @@ static void test_late_confirmation_of_another(void **state)
     assert_int_equal(vt_fake_push_str(f, VT_FAKE_SEND, ""), 0);            /* UNSUBSCRIBE X */
     assert_int_equal(vt_fake_push_str(f, VT_FAKE_SEND, SUB_X UNSUB_X), 0); /* SUBSCRIBE X (B) */
     assert_int_equal(vt_fake_push_str(f, VT_FAKE_SEND, SUB_X SUB_Y), 0);   /* SUBSCRIBE Y (C) */
-    char conf[64];
-    snprintf(conf, sizeof conf, "127.0.0.1:%d", vt_fake_port(f));
-    vmux *m = NULL;
-    assert_int_equal(vmux_open_str(conf, &m, NULL, 0), 0);
+    vmux *m = vt_fake_open(f, NULL);
     atomic_uint got;
     atomic_init(&got, 0);
     vmux_sub *a = NULL, *b = NULL, *c = NULL, *z = NULL;

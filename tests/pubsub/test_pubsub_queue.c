@@ -30,14 +30,7 @@ enum { WAIT_MS = 60000, LIVE_MS = 10000, MAXNAME = 64 };
 
 static vmux *open_handle(void)
 {
-    char *conf = vt_server_config("plain", "syncTimeout=20000");
-    char err[256] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    free(conf);
-    if (rc != 0)
-        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
-    return m;
+    return vt_open("plain", "syncTimeout=20000");
 }
 
 static void name_of(char *buf, size_t size, const char *what)

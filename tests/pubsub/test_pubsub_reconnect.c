@@ -32,18 +32,6 @@ enum { WAIT_MS = 60000, LIVE_MS = 30000, CYCLES = 3, BATCH = 50, MAXNAME = 64 };
 static const char *const CONF = "syncTimeout=15000,connectTimeout=2000,reconnectMin=20,"
                                 "reconnectMax=250";
 
-static vmux *open_on(const vt_server *s)
-{
-    char *conf = vt_server_conf(s, CONF);
-    char err[256] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    free(conf);
-    if (rc != 0)
-        fail_msg("vmux_open_str: %s (%s)", vmux_err_name(rc), err);
-    return m;
-}
-
 static void name_of(char *buf, size_t size, const char *what)
 {
     snprintf(buf, size, "vmux:ps:%d:%s", (int)getpid(), what);
@@ -199,7 +187,7 @@ static void test_resubscribed_after_restart(void **state)
     (void)state;
     vt_server srv;
     assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
-    vmux *m = open_on(&srv);
+    vmux *m = vt_server_open(&srv, CONF);
     static struct sink k[NSINKS];
     unsigned published[NSINKS] = {0};
     sinks_init(k, m);
@@ -238,7 +226,7 @@ static void test_subscribe_while_down(void **state)
     (void)state;
     vt_server srv;
     assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
-    vmux *m = open_on(&srv);
+    vmux *m = vt_server_open(&srv, CONF);
     char gone[MAXNAME], never[MAXNAME];
     name_of(gone, sizeof gone, "down:gone");
     name_of(never, sizeof never, "down:never");
@@ -281,7 +269,7 @@ static void test_first_subscription_while_down(void **state)
     (void)state;
     vt_server srv;
     assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
-    vmux *m = open_on(&srv);
+    vmux *m = vt_server_open(&srv, CONF);
     vt_server_kill(&srv);
 
     static struct sink k[NSINKS];
@@ -340,7 +328,7 @@ static void test_subscriber_connection_killed(void **state)
     (void)state;
     vt_server srv;
     assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
-    vmux *m = open_on(&srv);
+    vmux *m = vt_server_open(&srv, CONF);
     static struct sink k[NSINKS];
     unsigned published[NSINKS] = {0};
     sinks_init(k, m);

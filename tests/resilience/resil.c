@@ -247,19 +247,12 @@ static void print_log(vmux_log_level level, const char *message, void *userdata)
 
 static vmux *open_with(const char *conf, rt_events *ev)
 {
-    vmux_config *cfg = NULL;
-    char err[256] = "";
-    int rc = vmux_config_parse(conf, &cfg, err, sizeof(err));
-    if (rc != 0)
-        fail_msg("vmux_config_parse(%s): %s (%s)", conf, vmux_err_name(rc), err);
+    vmux_config *cfg = vt_config(conf);
     if (ev != NULL)
         vmux_config_set_event_handler(cfg, rt_on_event, ev);
     vmux_config_set_log(cfg, print_log, VMUX_LOG_WARN, NULL);
-    vmux *m = NULL;
-    rc = vmux_open(cfg, &m, err, sizeof(err));
+    vmux *m = vt_open_config(cfg, conf);
     vmux_config_free(cfg);
-    if (rc != 0)
-        fail_msg("vmux_open(%s): %s (%s)", conf, vmux_err_name(rc), err);
     return m;
 }
 

@@ -185,11 +185,7 @@ static vmux_config *config_for(const vt_server *s, const char *extra, struct cre
                                struct evlog *log)
 {
     char *text = vt_server_conf(s, extra);
-    char err[256] = "";
-    vmux_config *cfg = NULL;
-    int rc = vmux_config_parse(text, &cfg, err, sizeof err);
-    if (rc != 0)
-        fail_msg("config %s: %s", text, err);
+    vmux_config *cfg = vt_config(text);
     free(text);
     vmux_config_set_credentials_provider(cfg, provider, c);
     if (log != NULL)
@@ -233,12 +229,8 @@ static void test_rotated_password_used_on_reconnect(void **state)
     struct creds c = {.password = "pw1"};
     struct evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
     vmux_config *cfg = config_for(s, "reconnectMin=20,reconnectMax=200", &c, &log);
-    vmux *m = NULL;
-    char err[256] = "";
-    int rc = vmux_open(cfg, &m, err, sizeof err);
+    vmux *m = vt_open_config(cfg, "reconnectMin=20,reconnectMax=200");
     vmux_config_free(cfg);
-    if (rc != 0)
-        fail_msg("vmux_open: %s (%s)", vmux_err_name(rc), err);
     expect_whoami_rot(m);
     assert_int_equal(atomic_load(&c.calls), 1);
 
@@ -276,14 +268,10 @@ static void test_failed_auth_is_retried(void **state)
     reset_user(s);
     struct creds c = {.password = "not-yet"};
     struct evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    vmux_config *cfg =
-        config_for(s, "abortConnect=false,reconnectMin=20,reconnectMax=200", &c, &log);
-    vmux *m = NULL;
-    char err[256] = "";
-    int rc = vmux_open(cfg, &m, err, sizeof err);
+    const char *keys = "abortConnect=false,reconnectMin=20,reconnectMax=200";
+    vmux_config *cfg = config_for(s, keys, &c, &log);
+    vmux *m = vt_open_config(cfg, keys);
     vmux_config_free(cfg);
-    if (rc != 0)
-        fail_msg("vmux_open: %s (%s)", vmux_err_name(rc), err);
 
     wait_event(&log, VMUX_EVENT_CONNECTION_FAILED, VMUX_ERR_AUTH, 0);
     pthread_mutex_lock(&log.mu);

@@ -184,20 +184,13 @@ struct hooks {
 
 static vmux *open_with(const char *text, const struct hooks *h)
 {
-    char err[256] = "";
-    vmux_config *cfg = NULL;
-    int rc = vmux_config_parse(text, &cfg, err, sizeof err);
-    if (rc != 0)
-        fail_msg("config %s: %s", text, err);
+    vmux_config *cfg = vt_config(text);
     if (h != NULL && h->events != NULL)
         vmux_config_set_event_handler(cfg, on_event, h->events);
     if (h != NULL && h->log != NULL)
         assert_int_equal(vmux_config_set_log(cfg, on_log, h->level, h->log), 0);
-    vmux *m = NULL;
-    rc = vmux_open(cfg, &m, err, sizeof err);
+    vmux *m = vt_open_config(cfg, text);
     vmux_config_free(cfg);
-    if (rc != 0)
-        fail_msg("vmux_open(%s): %s (%s)", text, vmux_err_name(rc), err);
     return m;
 }
 

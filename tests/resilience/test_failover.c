@@ -224,20 +224,14 @@ static void on_event(const vmux_event *e, void *ud)
 /* Opens a handle on "127.0.0.1:<b>,127.0.0.1:<a>": the replica first. */
 static vmux *open_both(const struct pair *p, struct evlog *log)
 {
-    char text[256], err[256] = "";
+    char text[256];
     snprintf(text, sizeof text,
              "127.0.0.1:%d,127.0.0.1:%d,reconnectMin=20,reconnectMax=500,connectTimeout=2000",
              p->b.port, p->a.port);
-    vmux_config *cfg = NULL;
-    int rc = vmux_config_parse(text, &cfg, err, sizeof err);
-    if (rc != 0)
-        fail_msg("config %s: %s", text, err);
+    vmux_config *cfg = vt_config(text);
     vmux_config_set_event_handler(cfg, on_event, log);
-    vmux *m = NULL;
-    rc = vmux_open(cfg, &m, err, sizeof err);
+    vmux *m = vt_open_config(cfg, text);
     vmux_config_free(cfg);
-    if (rc != 0)
-        fail_msg("vmux_open(%s): %s (%s)", text, vmux_err_name(rc), err);
     return m;
 }
 

@@ -8,12 +8,17 @@
  *   next 20,000 are refused at well over 100,000 a second and a sync call comes back at once;
  *   with a small maxPending the refusal happens at the door (no callback); commands that time
  *   out in the backlog free their place at once;
- * - a 30 s outage (8 s under sanitizers) of a server with AOF (appendfsync always) while 4
+ * - a 30 s outage (15 s under sanitizers) of a server with AOF (appendfsync always) while 4
  *   threads submit async INCRs as fast as they are accepted and 4 call INCR synchronously with
- *   the default configuration: RSS stays under a bound, every sync call returns within its
- *   timeout + 100 ms (1 s under sanitizers), every accepted callback runs once, the handle
- *   reconnects within reconnectMax + 1 s of the server's return, and each counter on the server
- *   lies between its successful INCRs and those plus the ones whose outcome is unknown.
+ *   the default configuration: RSS stays under a bound, no sync call outlives LIVENESS times
+ *   its timeout (a call left waiting for the server's return would: the outage is longer),
+ *   every accepted callback runs once, the handle reconnects once the server is back, and each
+ *   counter on the server lies between its successful INCRs and those plus the ones whose
+ *   outcome is unknown.
+ *
+ * The time bounds are liveness guards, not speed claims: a deadline that fires, however late a
+ * loaded machine makes it, passes them; one that does not fire fails them. A TIMEOUT never comes
+ * before its deadline.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -33,12 +38,14 @@
 #include "testutil.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-enum { OUTAGE_MS = 8000, MARGIN_MS = 1000, SANITIZED = 1 };
+enum { OUTAGE_MS = 15000, SANITIZED = 1 };
 #else
-enum { OUTAGE_MS = 30000, MARGIN_MS = 100, SANITIZED = 0 };
+enum { OUTAGE_MS = 30000, SANITIZED = 0 };
 #endif
 
-enum { NASYNC = 4, NSYNC = 4, SYNC_TIMEOUT_MS = 5000, RECONNECT_MAX_MS = 5000 };
+/* LIVENESS x SYNC_TIMEOUT_MS stays below OUTAGE_MS, so the guard can see a deadline that never
+ * ran while its command waited for the server. */
+enum { NASYNC = 4, NSYNC = 4, SYNC_TIMEOUT_MS = 5000, RECONNECT_MAX_MS = 5000, LIVENESS = 2 };
 
 /* A port where nothing listens: a server's, stopped. */
 static int closed_port(void)
@@ -83,7 +90,10 @@ static int get_async(vmux *m, struct counted *c)
     return vmux_call_async(m, NULL, 2, (const char *[]){"GET", "k"}, NULL, on_counted, c);
 }
 
-/* A sync GET that must come back with want within its 1 s timeout plus the margin. */
+/*
+ * A sync GET (syncTimeout 1 s) that must come back with want: a TIMEOUT never before its
+ * deadline, and nothing after 10 times it (a liveness guard: the deadline did not run).
+ */
 static void sync_get_on_time(vmux *m, int want)
 {
     vmux_reply *r = NULL;
@@ -92,7 +102,7 @@ static void sync_get_on_time(vmux *m, int want)
     uint64_t took = vt_now_ms() - t0;
     printf("sync GET: %s after %llu ms\n", vmux_err_name(rc), (unsigned long long)took);
     assert_int_equal(rc, want);
-    assert_true(took <= 1000 + MARGIN_MS);
+    assert_in_range(took, want == VMUX_ERR_TIMEOUT ? 1000 : 0, 10 * 1000);
     vmux_reply_free(r);
 }
 
@@ -269,7 +279,7 @@ static void *sync_main(void *arg)
         unsigned long long worst = atomic_load(&r->worst_ms);
         while (took > worst && !atomic_compare_exchange_weak(&r->worst_ms, &worst, took))
             ;
-        if (took > SYNC_TIMEOUT_MS + MARGIN_MS)
+        if (took > LIVENESS * SYNC_TIMEOUT_MS)
             atomic_fetch_add(&r->late, 1);
         if (rc == VMUX_ERR_BACKLOG_FULL)
             sched_yield();
@@ -339,7 +349,8 @@ static void test_outage_under_load(void **state)
     peak = watch_rss(OUTAGE_MS, peak);
     assert_int_equal(vt_server_restart(&s), 0);
     uint64_t back = vt_now_ms();
-    bool reconnected = rt_wait_count(&ev.restored, restored + 1, RECONNECT_MAX_MS + 1000);
+    /* The next attempt comes within reconnectMax; the guard only says that one came at all. */
+    bool reconnected = rt_wait_count(&ev.restored, restored + 1, 3 * RECONNECT_MAX_MS);
     uint64_t took = vt_now_ms() - back;
     peak = watch_rss(2000, peak);
     atomic_store(&r.stop, true);

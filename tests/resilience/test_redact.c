@@ -23,6 +23,7 @@
 #include <hiredis/hiredis.h>
 
 #include "servers.h"
+#include "testutil.h"
 #include "vmux/vmux.h"
 
 enum { MAXLINES = 256, LINE = 512 };
@@ -184,10 +185,7 @@ static void expect_failed_clean(vmux_config *cfg, const char *expect, const char
 static vmux_config *config_for(const vt_server *srv, const char *extra)
 {
     char *text = vt_server_conf(srv, extra);
-    char err[256] = "";
-    vmux_config *cfg = NULL;
-    if (vmux_config_parse(text, &cfg, err, sizeof(err)) != 0)
-        fail_msg("config %s: %s", text, err);
+    vmux_config *cfg = vt_config(text);
     free(text);
     return cfg;
 }
@@ -234,10 +232,7 @@ static void test_renamed_auth_url(void **state)
     const char *user = "redact-user-url2", *pw = "Url-Pw-W2e6y4";
     char url[128];
     snprintf(url, sizeof(url), "redis://%s:%s@127.0.0.1:%d", user, pw, sv->renamed.port);
-    vmux_config *cfg = NULL;
-    char err[256] = "";
-    if (vmux_config_parse(url, &cfg, err, sizeof(err)) != 0)
-        fail_msg("config %s: %s", url, err);
+    vmux_config *cfg = vt_config(url);
     expect_failed_clean(cfg, "AUTH failed: ERR", user, pw);
 }
 

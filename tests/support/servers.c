@@ -33,6 +33,14 @@
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+
 /*
  * Even ports in 45000..60000. These lie in Linux's default ephemeral range, from which
  * connect() takes source ports; but connect() prefers odd ones (leaving even ones to bind()),
@@ -521,4 +529,13 @@ char *vt_server_conf(const vt_server *s, const char *extra)
     if (out != NULL)
         snprintf(out, n, "127.0.0.1:%d%s%s", s->port, more ? "," : "", more ? extra : "");
     return out;
+}
+
+struct vmux *vt_server_open(const vt_server *s, const char *extra)
+{
+    char *conf = vt_server_conf(s, extra);
+    assert_non_null(conf);
+    struct vmux *m = vt_open_conf(conf);
+    free(conf);
+    return m;
 }

@@ -35,4 +35,8 @@ void vt_server_stop(vt_server *s);
 /* Returns a malloc'ed "127.0.0.1:<port>[,extra]" configuration string. */
 char *vt_server_conf(const vt_server *s, const char *extra);
 
+/* Opens a vmux handle on s with the configuration keys extra (may be NULL), as vt_open_conf(). */
+struct vmux;
+struct vmux *vt_server_open(const vt_server *s, const char *extra);
+
 #endif

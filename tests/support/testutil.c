@@ -398,11 +398,37 @@ char *vt_admin(const char *name, const char *format, ...)
 struct vmux *vt_open(const char *name, const char *extra)
 {
     char *conf = vt_server_config(name, extra);
-    char err[256] = "";
-    vmux *m = NULL;
-    int rc = vmux_open_str(conf, &m, err, sizeof err);
-    if (rc != 0)
-        fail_msg("vmux_open_str(%s): %s (%s)", conf, vmux_err_name(rc), err);
+    assert_non_null(conf);
+    vmux *m = vt_open_conf(conf);
     free(conf);
+    return m;
+}
+
+struct vmux_config *vt_config(const char *conf)
+{
+    char err[512] = "";
+    vmux_config *cfg = NULL;
+    int rc = vmux_config_parse(conf, &cfg, err, sizeof err);
+    if (rc != 0)
+        fail_msg("vmux_config_parse(%s): %s (%s)", conf, vmux_err_name(rc), err);
+    return cfg;
+}
+
+struct vmux *vt_open_config(const struct vmux_config *cfg, const char *what)
+{
+    char err[512] = "";
+    vmux *m = NULL;
+    int rc = vmux_open(cfg, &m, err, sizeof err);
+    if (rc != 0)
+        fail_msg("vmux_open(%s): %s (%s)", what, vmux_err_name(rc), err);
+    assert_non_null(m);
+    return m;
+}
+
+struct vmux *vt_open_conf(const char *conf)
+{
+    vmux_config *cfg = vt_config(conf);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
     return m;
 }

@@ -48,11 +48,30 @@ char *vt_server_config(const char *name, const char *extra);
 char *vt_server_url(const char *name, const char *userinfo, const char *path);
 
 /*
- * Opens a vmux handle on the fixture server called name (vt_server_config(name, extra)); fails
- * the running cmocka test with the error and its reason when it cannot.
+ * The test openers: every test opens its handles through these, so that a handle that cannot
+ * open fails the running cmocka test the same way everywhere, with the error, the library's
+ * reason and the configuration.
  */
 struct vmux;
+struct vmux_config;
+
+/* Opens a vmux handle on the fixture server called name (vt_server_config(name, extra)). */
 struct vmux *vt_open(const char *name, const char *extra);
+
+/*
+ * Opens a vmux handle on a configuration string or URL: a fixture's (vt_server_config()), a
+ * server the test started (vt_server_open() in servers.h), a fake server's (fakefixture.h).
+ */
+struct vmux *vt_open_conf(const char *conf);
+
+/*
+ * For a handle that needs callbacks set on its config first (events, log, credentials):
+ * vt_config() parses conf into a new config, which the caller frees, failing the running test
+ * with the parser's reason when it cannot; vt_open_config() opens a handle on cfg (still the
+ * caller's), what naming the configuration in a failure's message.
+ */
+struct vmux_config *vt_config(const char *conf);
+struct vmux *vt_open_config(const struct vmux_config *cfg, const char *what);
 
 /* Monotonic clock in milliseconds and nanoseconds. */
 uint64_t vt_now_ms(void);

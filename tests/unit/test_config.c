@@ -17,6 +17,7 @@
 #include "core/config_internal.h"
 #include "vmux/config.h"
 #include "vmux/error.h"
+#include "vmux/types.h"
 
 #define MIB (1024ull * 1024)
 
@@ -675,13 +676,40 @@ static void test_int_setters(void **state)
     (void)state;
     check_int_setter(vmux_config_set_default_database, vmux_config_default_database, 0);
     check_int_setter(vmux_config_set_connect_retry, vmux_config_connect_retry, 1);
-    check_int_setter(vmux_config_set_connect_timeout, vmux_config_connect_timeout, 1);
-    check_int_setter(vmux_config_set_sync_timeout, vmux_config_sync_timeout, 1);
-    check_int_setter(vmux_config_set_async_timeout, vmux_config_async_timeout, 1);
-    check_int_setter(vmux_config_set_keep_alive, vmux_config_keep_alive, 0);
     check_int_setter(vmux_config_set_backlog_size, vmux_config_backlog_size, 1);
-    check_int_setter(vmux_config_set_reconnect_min, vmux_config_reconnect_min, 1);
-    check_int_setter(vmux_config_set_reconnect_max, vmux_config_reconnect_max, 1);
+}
+
+typedef int (*duration_setter)(vmux_config *, int64_t);
+typedef int64_t (*duration_getter)(const vmux_config *);
+
+/* Durations are int64_t (docs/api-conventions.md), from min to 2^31-1; none can be "forever". */
+static void check_duration_setter(duration_setter set, duration_getter get, int64_t min)
+{
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    assert_int_equal(set(cfg, min), 0);
+    assert_int_equal(get(cfg), min);
+    assert_int_equal(set(cfg, INT32_MAX), 0);
+    assert_int_equal(get(cfg), INT32_MAX);
+    assert_int_equal(set(cfg, (int64_t)INT32_MAX + 1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(set(cfg, INT64_MAX), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(set(cfg, min - 1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(set(cfg, VMUX_FOREVER), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(set(cfg, INT64_MIN), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(get(cfg), INT32_MAX);
+    assert_int_equal(set(NULL, min), VMUX_ERR_INVALID_ARG);
+    vmux_config_free(cfg);
+}
+
+static void test_duration_setters(void **state)
+{
+    (void)state;
+    check_duration_setter(vmux_config_set_connect_timeout, vmux_config_connect_timeout, 1);
+    check_duration_setter(vmux_config_set_sync_timeout, vmux_config_sync_timeout, 1);
+    check_duration_setter(vmux_config_set_async_timeout, vmux_config_async_timeout, 1);
+    check_duration_setter(vmux_config_set_keep_alive, vmux_config_keep_alive, 0);
+    check_duration_setter(vmux_config_set_reconnect_min, vmux_config_reconnect_min, 1);
+    check_duration_setter(vmux_config_set_reconnect_max, vmux_config_reconnect_max, 1);
 }
 
 typedef int (*u64_setter)(vmux_config *, uint64_t);
@@ -877,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_apply_unchanged_on_error),
         cmocka_unit_test(test_set_by_name),
         cmocka_unit_test(test_int_setters),
+        cmocka_unit_test(test_duration_setters),
         cmocka_unit_test(test_u64_setters),
         cmocka_unit_test(test_bool_and_policy_setters),
         cmocka_unit_test(test_string_setters),
