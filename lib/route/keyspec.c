@@ -137,16 +137,19 @@ static void parse_sort(int argc, const char *const *argv, const size_t *argvlen,
 
 /*
  * MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw] [AUTH2 user pw] [KEYS key...]:
- * the keys after the first KEYS when the key argument is empty and a key follows, else the key
- * argument (which may itself be the empty key), as the server's migrateGetKeys.
+ * the keys after the first KEYS when a key follows it, else the key argument (which may itself
+ * be the empty key), as the server's migrateGetKeys; KEYS needs the key argument empty.
  */
 static void parse_migrate(int argc, const char *const *argv, const size_t *argvlen,
                           struct vmux_keys *out)
 {
-    bool empty = arg_at(argv, argvlen, 3).len == 0;
     for (int i = 6; i < argc; i++) {
         if (arg_is(argv, argvlen, i, "KEYS")) {
-            if (empty && i + 1 < argc) {
+            if (arg_at(argv, argvlen, 3).len > 0) {
+                malformed(out, "KEYS needs an empty key argument");
+                return;
+            }
+            if (i + 1 < argc) {
                 add_range(out, i + 1, argc - 1, 1);
                 return;
             }

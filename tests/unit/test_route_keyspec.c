@@ -328,8 +328,8 @@ static void test_migrate(void **state)
                  P(10));
     /* Everything after the first KEYS is a key. */
     expect_found(V("MIGRATE", "h", "6379", "", "0", "5000", "KEYS", "a", "KEYS", "b"), P(7, 8, 9));
-    /* KEYS with a key argument, or with nothing after it: the key argument, as the server. */
-    expect_found(V("MIGRATE", "h", "6379", "k", "0", "5000", "KEYS", "a"), P(3));
+    /* KEYS with nothing after it: the key argument, as the server; KEYS with a key: refused. */
+    expect_malformed(V("MIGRATE", "h", "6379", "k", "0", "5000", "KEYS", "a"), "empty key");
     expect_found(V("MIGRATE", "h", "6379", "", "0", "5000", "KEYS"), P(3));
     expect_found(V("MIGRATE", "h", "6379", "", "0", "5000"), P(3));
     expect_malformed(V("MIGRATE", "h", "6379", "k", "0"), "wrong number of arguments");
