@@ -3,7 +3,10 @@
  * replica each, and "cluster-noreplica", three primaries alone, started side by side): the
  * fixtures' shape; vmux__slot_of() against CLUSTER KEYSLOT for random keys with and without hash
  * tags; the key rules' one slot against where the server runs or redirects a command (MOVED,
- * CROSSSLOT), shard channels included. Talks to the nodes with hiredis directly.
+ * CROSSSLOT), shard channels included; slot maps built from every node's CLUSTER SLOTS (read
+ * through vmux itself), which must cover every slot with the fixture's shards, agree with each
+ * other, and send every key to the node that serves it, as the server's MOVED replies say.
+ * Talks to the nodes with hiredis directly, and through a vmux handle for CLUSTER SLOTS.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,9 +22,11 @@
 
 #include "route/keyslot.h"
 #include "route/keyspec.h"
+#include "route/redirect.h"
 #include "route/slot.h"
+#include "route/slotmap.h"
 #include "testutil.h"
-#include "vmux/error.h"
+#include "vmux/vmux.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -237,12 +242,143 @@ static void test_one_slot_matches_server(void **state)
     assert_true(seen_crossslot > 0 && seen_moved > 0 && seen_ran > 0);
 }
 
+/* The map that node port of cluster name gives, read with vmux_call() on a standalone handle. */
+static struct vmux_slotmap *map_from_node(int port)
+{
+    char conf[64], err[256] = "";
+    snprintf(conf, sizeof conf, "127.0.0.1:%d", port);
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    if (rc != 0)
+        fail_msg("vmux_open_str(%s): %s (%s)", conf, vmux_err_name(rc), err);
+    const char *argv[] = {"CLUSTER", "SLOTS"};
+    vmux_reply *reply = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, argv, NULL, &reply), 0);
+    struct vmux_slotmap *map = NULL;
+    rc = vmux__slotmap_from_slots(reply, "127.0.0.1", 1, &map, err, sizeof err);
+    if (rc != 0)
+        fail_msg("node %d: %s: %s", port, vmux_err_name(rc), err);
+    vmux_reply_free(reply);
+    vmux_close(m);
+    return map;
+}
+
+static bool is_port_of(const char *name, int port, int from, int to)
+{
+    for (int i = from; i < to; i++)
+        if (vt_cluster_port(name, i) == port)
+            return true;
+    return false;
+}
+
+static void check_map(const char *name, int replicas, const struct vmux_slotmap *map)
+{
+    int n = vt_cluster_size(name), primaries = vt_cluster_primaries(name);
+    assert_int_equal(map->covered, VMUX_SLOTS);
+    assert_int_equal(map->nshards, (size_t)primaries);
+    unsigned slots = 0;
+    for (size_t i = 0; i < map->nshards; i++) {
+        const struct vmux_shard *s = &map->shards[i];
+        assert_int_equal(s->nnodes, (size_t)(1 + replicas));
+        slots += s->nslots;
+        for (size_t j = 0; j < s->nnodes; j++) {
+            const struct vmux_node_addr *node = &s->nodes[j];
+            assert_string_equal(node->host, "127.0.0.1");
+            assert_int_equal(node->flags, 0);
+            assert_non_null(node->id);
+            assert_int_equal(strlen(node->id), 40);
+            if (!is_port_of(name, node->port, j == 0 ? 0 : primaries, j == 0 ? primaries : n))
+                fail_msg("%s: port %d is no %s of the fixture", name, node->port,
+                         j == 0 ? "primary" : "replica");
+        }
+    }
+    assert_int_equal(slots, VMUX_SLOTS);
+}
+
+static void test_slotmap_from_cluster_slots(void **state)
+{
+    (void)state;
+    for (size_t c = 0; c < N(clusters); c++) {
+        struct vmux_slotmap *first = map_from_node(vt_cluster_port(clusters[c], 0));
+        check_map(clusters[c], replicas_of[c], first);
+        /* Every node, replicas included, gives the same map, whatever order it lists it in. */
+        for (int i = 1; i < vt_cluster_size(clusters[c]); i++) {
+            struct vmux_slotmap *other = map_from_node(vt_cluster_port(clusters[c], i));
+            check_map(clusters[c], replicas_of[c], other);
+            if (!vmux__slotmap_equal(first, other))
+                fail_msg("%s: node %d's map differs from node 0's", clusters[c], i);
+            vmux__slotmap_unref(other);
+        }
+        vmux__slotmap_unref(first);
+    }
+}
+
+/* GET key on the node at port: its reply. */
+static redisReply *get_at(redisContext **conns, const struct vmux_slotmap *map, int port,
+                          const char *key)
+{
+    for (size_t i = 0; i < map->nshards; i++)
+        if (map->shards[i].nodes[0].port == port) {
+            redisReply *r = redisCommand(conns[i], "GET %s", key);
+            if (r == NULL)
+                fail_msg("GET on %d: %s", port, conns[i]->errstr);
+            return r;
+        }
+    fail_msg("no primary on port %d", port);
+    return NULL;
+}
+
+static void test_slotmap_routes_keys(void **state)
+{
+    (void)state;
+    struct vmux_slotmap *map = map_from_node(vt_cluster_port("cluster", 0));
+    redisContext *conns[8];
+    assert_true(map->nshards <= 8);
+    for (size_t i = 0; i < map->nshards; i++)
+        conns[i] = node_connect(map->shards[i].nodes[0].port);
+    char key[48];
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, i % 3 ? "vmux:route:%d" : "{vmux:%d}:route", i);
+        unsigned slot = vmux__slot_of(key, strlen(key));
+        const struct vmux_node_addr *owner = &vmux__slotmap_owner(map, slot)->nodes[0];
+        /* The owner runs it. */
+        redisReply *r = get_at(conns, map, owner->port, key);
+        if (r->type == REDIS_REPLY_ERROR)
+            fail_msg("GET %s (slot %u) on its owner %d: %s", key, slot, owner->port, r->str);
+        freeReplyObject(r);
+        /* Another primary redirects to the owner, and the redirect reads as such. */
+        int other = map->shards[(map->owner[slot] + 1) % map->nshards].nodes[0].port;
+        r = get_at(conns, map, other, key);
+        assert_int_equal(r->type, REDIS_REPLY_ERROR);
+        struct vmux_redirect red;
+        if (vmux__redirect_parse(r->str, r->len, &red) != 1)
+            fail_msg("GET %s on %d: '%s' is not read as a redirect", key, other, r->str);
+        assert_int_equal(red.kind, VMUX_REDIRECT_MOVED);
+        assert_int_equal(red.slot, slot);
+        assert_int_equal(red.hostlen, 9);
+        assert_memory_equal(red.host, "127.0.0.1", 9);
+        assert_int_equal(red.port, owner->port);
+        /* Patching a map with it changes nothing: the map already says so. */
+        struct vmux_slotmap *patched;
+        assert_int_equal(
+            vmux__slotmap_moved(map, red.slot, red.host, red.hostlen, red.port, &patched), 0);
+        assert_true(vmux__slotmap_equal(map, patched));
+        vmux__slotmap_unref(patched);
+        freeReplyObject(r);
+    }
+    for (size_t i = 0; i < map->nshards; i++)
+        redisFree(conns[i]);
+    vmux__slotmap_unref(map);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures),
         cmocka_unit_test(test_slot_of_matches_keyslot),
         cmocka_unit_test(test_one_slot_matches_server),
+        cmocka_unit_test(test_slotmap_from_cluster_slots),
+        cmocka_unit_test(test_slotmap_routes_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

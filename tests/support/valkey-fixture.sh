@@ -18,9 +18,11 @@
 #
 # start-cluster starts PRIMARIES * (1 + REPLICAS) cluster nodes, NAME-n0, NAME-n1... (each a
 # server as above, with --cluster-enabled yes, its own nodes.conf in a fresh NAME-nI.d/, a short
-# cluster-node-timeout and cluster-require-full-coverage no), joins them with valkey-cli --cluster
+# cluster-node-timeout, cluster-require-full-coverage no, and replication that syncs at once and
+# pings every second, so replicas show their offset soon), joins them with valkey-cli --cluster
 # create, and waits (with a deadline) until every node says cluster_state:ok, knows every node,
-# sees every link connected and no node failing, and every replica's link to its primary is up.
+# sees every link connected and no node failing, lists every node in CLUSTER SLOTS (replicas
+# appear there only once their offset is known), and every replica's link to its primary is up.
 # It then writes NAME.ports, one "PORT primary" or "PORT replica" line per node, primaries first,
 # and NAME.port (the first primary's port, a seed), both atomically and last. On any failure it
 # stops every node it started. Each node's bus port (PORT + 10000) is checked free as well.
@@ -208,8 +210,8 @@ info_field() {
 
 # True when the node on port $1 sees the whole cluster healthy: state ok, all slots, $2 nodes
 # known, $3 primaries and $4 replicas among them, every link connected, none failing or in
-# handshake; and its own replication is up (a primary with $5 replicas online, a replica whose
-# link to its primary is up).
+# handshake, every node listed by CLUSTER SLOTS; and its own replication is up (a primary with $5
+# replicas online, a replica whose link to its primary is up).
 node_ready() {
     local port=$1 total=$2 primaries=$3 replicas=$4 per=$5 info nodes role
     info=$(cli "$port" cluster info) || return 1
@@ -222,6 +224,9 @@ node_ready() {
     [ "$(awk '$3 ~ /(^|,)slave(,|$)/ && $4 != "-"' <<<"$nodes" | grep -c .)" = "$replicas" ] || return 1
     awk '$3 ~ /fail|handshake|noaddr/ || $8 != "connected" {bad = 1} END {exit bad}' <<<"$nodes" ||
         return 1
+    # CLUSTER SLOTS lists a replica only once this node has heard of its replication offset; each
+    # primary serves one range after create, so the node ids listed are one per node.
+    [ "$(cli "$port" cluster slots | grep -cE '^[0-9a-f]{40}$')" = "$total" ] || return 1
     info=$(cli "$port" info replication) || return 1
     role=$(info_field role <<<"$info")
     if [ "$role" = master ]; then
@@ -281,7 +286,7 @@ start_cluster() {
         rm -rf "$dir/$node.d"
         start "$node" "$dir" --cluster-enabled yes --cluster-config-file "$dir/$node.d/nodes.conf" \
             --cluster-node-timeout "$CLUSTER_NODE_TIMEOUT_MS" --cluster-require-full-coverage no \
-            --repl-diskless-sync-delay 0 "$@"
+            --repl-diskless-sync-delay 0 --repl-ping-replica-period 1 "$@"
         ports="$ports $(cat "$dir/$node.port")"
         addrs+=("127.0.0.1:$(cat "$dir/$node.port")")
     done
