@@ -35,7 +35,8 @@ extern "C" {
     XX(IO, -15, "network I/O error")                                                               \
     XX(NOT_CONNECTED, -16, "no connection is ready; the command was not sent")                     \
     XX(UNSUPPORTED, -17, "this command cannot run on a shared, multiplexed connection")            \
-    XX(FORKED, -18, "the handle was opened in a parent process; open a new one after fork()")
+    XX(FORKED, -18, "the handle was opened in a parent process; open a new one after fork()")      \
+    XX(CROSSSLOT, -19, "the command's keys hash to different cluster slots; nothing was sent")
 
 /* The error codes. VMUX_OK (0) is success. */
 typedef enum vmux_errno {

@@ -123,6 +123,60 @@ int vt_server_port(const char *name)
     return port;
 }
 
+/* A cluster fixture's nodes, as its ports file lists them. */
+struct vt_cluster {
+    int n, primaries;
+    int port[64];
+};
+
+static void vt_cluster_read(const char *name, struct vt_cluster *c)
+{
+    char path[4096], role[16];
+    snprintf(path, sizeof path, "%s/%s.ports", vt_state_dir(), name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        fail_msg("no ports file %s (%s): is the cluster fixture '%s' running?", path,
+                 strerror(errno), name);
+    memset(c, 0, sizeof(*c));
+    int port;
+    while (c->n < 64 && fscanf(f, "%d %15s", &port, role) == 2) {
+        if (port < 1 || port > 65535 ||
+            (strcmp(role, "primary") != 0 && strcmp(role, "replica") != 0))
+            break;
+        if (strcmp(role, "primary") == 0 && c->primaries != c->n)
+            break; /* primaries come first */
+        c->primaries += strcmp(role, "primary") == 0;
+        c->port[c->n++] = port;
+    }
+    bool complete = feof(f) || fgetc(f) == EOF;
+    fclose(f);
+    if (!complete || c->n == 0 || c->primaries == 0)
+        fail_msg("bad ports file %s", path);
+}
+
+int vt_cluster_size(const char *name)
+{
+    struct vt_cluster c;
+    vt_cluster_read(name, &c);
+    return c.n;
+}
+
+int vt_cluster_primaries(const char *name)
+{
+    struct vt_cluster c;
+    vt_cluster_read(name, &c);
+    return c.primaries;
+}
+
+int vt_cluster_port(const char *name, int i)
+{
+    struct vt_cluster c;
+    vt_cluster_read(name, &c);
+    if (i < 0 || i >= c.n)
+        fail_msg("cluster %s has %d nodes, no node %d", name, c.n, i);
+    return c.port[i];
+}
+
 char *vt_server_config(const char *name, const char *extra)
 {
     int port = vt_server_port(name);

@@ -32,6 +32,19 @@ const char *vt_certs_dir(void);
 int vt_server_port(const char *name);
 
 /*
+ * Cluster fixtures (vmux_add_cluster_fixture in CMake), read from $VMUX_TEST_STATE_DIR/<name>.ports
+ * as written when the cluster became ready. vt_cluster_size() is the number of nodes,
+ * vt_cluster_primaries() how many of them were primaries then; vt_cluster_port(name, i) is the
+ * port of node i, primaries first (0 .. primaries - 1, in port order), then the replicas. Roles
+ * are those at creation: a test that fails a node over must ask the cluster. Each fails the
+ * running cmocka test when the file is missing or bad, or i is out of range. Cluster fixtures
+ * are plain TCP, whatever the TLS mode.
+ */
+int vt_cluster_size(const char *name);
+int vt_cluster_primaries(const char *name);
+int vt_cluster_port(const char *name, int i);
+
+/*
  * Returns a configuration string for the fixture server called name: "127.0.0.1:<port>", in
  * TLS mode followed by ",ssl=true,sslCaFile=<ca.crt>,sslCert=<client.crt>,sslKey=<client.key>",
  * then by ",<extra>" when extra is not NULL or empty (so extra can override those keys). The

@@ -4,6 +4,8 @@
 #   valkey-fixture.sh start NAME STATEDIR [extra valkey-server args...]
 #   valkey-fixture.sh start-tls NAME STATEDIR CERTDIR CERT AUTHCLIENTS [extra valkey-server args...]
 #   valkey-fixture.sh stop NAME STATEDIR
+#   valkey-fixture.sh start-cluster NAME STATEDIR PRIMARIES REPLICAS [extra valkey-server args...]
+#   valkey-fixture.sh stop-cluster NAME STATEDIR
 #
 # start leaves STATEDIR/NAME.pid, NAME.log, NAME.d/ (the server's dir) and NAME.port (written
 # last and atomically, so a reader never sees a half-written port). Running start again first
@@ -13,6 +15,18 @@
 # CERTDIR/CERT.crt with CERTDIR/CERT.key, trusts CERTDIR/ca.crt for client certificates, and
 # runs with tls-auth-clients AUTHCLIENTS (yes, no or optional). CERTDIR is made by
 # gen-certs.sh. NAME.port then holds the TLS port.
+#
+# start-cluster starts PRIMARIES * (1 + REPLICAS) cluster nodes, NAME-n0, NAME-n1... (each a
+# server as above, with --cluster-enabled yes, its own nodes.conf in a fresh NAME-nI.d/, a short
+# cluster-node-timeout, cluster-require-full-coverage no, and replication that syncs at once and
+# pings every second, so replicas show their offset soon), joins them with valkey-cli --cluster
+# create, and waits (with a deadline) until every node says cluster_state:ok, knows every node,
+# sees every link connected and no node failing, lists every node in CLUSTER SLOTS (replicas
+# appear there only once their offset is known), and every replica's link to its primary is up.
+# It then writes NAME.ports, one "PORT primary" or "PORT replica" line per node, primaries first,
+# and NAME.port (the first primary's port, a seed), both atomically and last. On any failure it
+# stops every node it started. Each node's bus port (PORT + 10000) is checked free as well.
+# stop-cluster stops every node of NAME, whether or not start-cluster finished.
 set -euo pipefail
 
 readonly PORT_MIN=20000
@@ -20,6 +34,9 @@ readonly PORT_SPAN=25001 # ports 20000..45000
 readonly TRIES=20
 readonly START_DEADLINE_S=15
 readonly STOP_DEADLINE_S=10
+readonly CLUSTER_DEADLINE_S=90
+readonly CLUSTER_NODE_TIMEOUT_MS=2000
+readonly CLUSTER_BUS_OFFSET=10000
 
 die() {
     echo "valkey-fixture: $*" >&2
@@ -100,7 +117,9 @@ kill_server() {
 }
 
 # start NAME STATEDIR [args...]: a plain server; with TLS_ARGS set (by start_tls), a TLS one.
+# With BUS_OFFSET set (by start_cluster), the port BUS_OFFSET above the chosen one must be free too.
 TLS_ARGS=()
+BUS_OFFSET=
 
 start() {
     local name=$1 dir=$2 port try listen
@@ -111,6 +130,7 @@ start() {
     for try in $(seq "$TRIES"); do
         port=$((PORT_MIN + RANDOM % PORT_SPAN))
         port_busy "$port" && continue
+        [ -n "$BUS_OFFSET" ] && port_busy $((port + BUS_OFFSET)) && continue
         : >"$dir/$name.log"
         if [ ${#TLS_ARGS[@]} -gt 0 ]; then
             listen=(--port 0 --tls-port "$port" "${TLS_ARGS[@]}")
@@ -163,11 +183,134 @@ stop() {
     kill_server "$dir/$name.pid"
 }
 
-[ $# -ge 3 ] || die "usage: $0 start|stop NAME STATEDIR [valkey-server args...]"
+# ---- clusters ----
+
+# The nodes of cluster NAME that have a pid file (started, or left over), one name per line.
+cluster_nodes() {
+    local name=$1 dir=$2 f
+    for f in "$dir/$name"-n*.pid; do
+        [ -e "$f" ] || continue
+        f=${f##*/}
+        printf '%s\n' "${f%.pid}"
+    done
+}
+
+stop_cluster() {
+    local name=$1 dir=$2 node
+    rm -f "$dir/$name.ports" "$dir/$name.ports.tmp" "$dir/$name.port" "$dir/$name.port.tmp"
+    for node in $(cluster_nodes "$name" "$dir"); do
+        stop "$node" "$dir"
+    done
+}
+
+# The value of FIELD in an INFO-style "field:value" reply (CLUSTER INFO, INFO replication).
+info_field() {
+    tr -d '\r' | sed -n "s/^$1://p"
+}
+
+# True when the node on port $1 sees the whole cluster healthy: state ok, all slots, $2 nodes
+# known, $3 primaries and $4 replicas among them, every link connected, none failing or in
+# handshake, every node listed by CLUSTER SLOTS; and its own replication is up (a primary with $5
+# replicas online, a replica whose link to its primary is up).
+node_ready() {
+    local port=$1 total=$2 primaries=$3 replicas=$4 per=$5 info nodes role
+    info=$(cli "$port" cluster info) || return 1
+    [ "$(info_field cluster_state <<<"$info")" = ok ] || return 1
+    [ "$(info_field cluster_slots_assigned <<<"$info")" = 16384 ] || return 1
+    [ "$(info_field cluster_known_nodes <<<"$info")" = "$total" ] || return 1
+    nodes=$(cli "$port" cluster nodes | tr -d '\r') || return 1
+    [ "$(grep -c . <<<"$nodes")" = "$total" ] || return 1
+    [ "$(awk '$3 ~ /(^|,)master(,|$)/' <<<"$nodes" | grep -c .)" = "$primaries" ] || return 1
+    [ "$(awk '$3 ~ /(^|,)slave(,|$)/ && $4 != "-"' <<<"$nodes" | grep -c .)" = "$replicas" ] || return 1
+    awk '$3 ~ /fail|handshake|noaddr/ || $8 != "connected" {bad = 1} END {exit bad}' <<<"$nodes" ||
+        return 1
+    # CLUSTER SLOTS lists a replica only once this node has heard of its replication offset; each
+    # primary serves one range after create, so the node ids listed are one per node.
+    [ "$(cli "$port" cluster slots | grep -cE '^[0-9a-f]{40}$')" = "$total" ] || return 1
+    info=$(cli "$port" info replication) || return 1
+    role=$(info_field role <<<"$info")
+    if [ "$role" = master ]; then
+        [ "$(info_field connected_slaves <<<"$info")" = "$per" ]
+    else
+        [ "$(info_field master_link_status <<<"$info")" = up ]
+    fi
+}
+
+# Waits until every node in ports ($1, space separated) is node_ready; false at the deadline.
+wait_cluster_ready() {
+    local ports=$1 total=$2 primaries=$3 per=$4 deadline=$((SECONDS + CLUSTER_DEADLINE_S)) p ok
+    while [ $SECONDS -lt $deadline ]; do
+        ok=1
+        for p in $ports; do
+            node_ready "$p" "$total" "$primaries" $((primaries * per)) "$per" || {
+                ok=0
+                break
+            }
+        done
+        [ $ok = 1 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Writes NAME.ports ("PORT primary|replica", primaries first) from what the first node reports,
+# then NAME.port (the first primary's port).
+write_cluster_ports() {
+    local name=$1 dir=$2 port=$3 nodes
+    nodes=$(cli "$port" cluster nodes | tr -d '\r') || return 1
+    {
+        awk '$3 ~ /(^|,)master(,|$)/ {split($2, a, "@"); n = split(a[1], b, ":"); print b[n], "primary"}' <<<"$nodes" | sort -n
+        awk '$3 ~ /(^|,)slave(,|$)/ {split($2, a, "@"); n = split(a[1], b, ":"); print b[n], "replica"}' <<<"$nodes" | sort -n
+    } >"$dir/$name.ports.tmp"
+    mv -f "$dir/$name.ports.tmp" "$dir/$name.ports"
+    awk 'NR == 1 {print $1}' "$dir/$name.ports" >"$dir/$name.port.tmp"
+    mv -f "$dir/$name.port.tmp" "$dir/$name.port"
+}
+
+start_cluster() {
+    [ $# -ge 4 ] || die "usage: $0 start-cluster NAME STATEDIR PRIMARIES REPLICAS [args...]"
+    local name=$1 dir=$2 primaries=$3 per=$4 total i node ports="" addrs=()
+    shift 4
+    case "$primaries:$per" in
+    *[!0-9:]* | :* | *:) die "PRIMARIES and REPLICAS must be numbers" ;;
+    esac
+    [ "$primaries" -ge 3 ] || die "a cluster needs at least 3 primaries (valkey-cli --cluster create)"
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    stop_cluster "$name" "$dir"
+    trap 'stop_cluster "$name" "$dir"' EXIT
+    total=$((primaries * (1 + per)))
+    BUS_OFFSET=$CLUSTER_BUS_OFFSET
+    for ((i = 0; i < total; i++)); do
+        node=$name-n$i
+        rm -rf "$dir/$node.d"
+        start "$node" "$dir" --cluster-enabled yes --cluster-config-file "$dir/$node.d/nodes.conf" \
+            --cluster-node-timeout "$CLUSTER_NODE_TIMEOUT_MS" --cluster-require-full-coverage no \
+            --repl-diskless-sync-delay 0 --repl-ping-replica-period 1 "$@"
+        ports="$ports $(cat "$dir/$node.port")"
+        addrs+=("127.0.0.1:$(cat "$dir/$node.port")")
+    done
+    ports=${ports# }
+    if ! timeout 120 valkey-cli --cluster create "${addrs[@]}" --cluster-replicas "$per" \
+        --cluster-yes >"$dir/$name.create.log" 2>&1; then
+        tail -n 20 "$dir/$name.create.log" >&2
+        die "valkey-cli --cluster create failed for $name; see $dir/$name.create.log"
+    fi
+    wait_cluster_ready "$ports" "$total" "$primaries" "$per" ||
+        die "cluster $name did not become ready within ${CLUSTER_DEADLINE_S}s (ports:$ports)"
+    write_cluster_ports "$name" "$dir" "${ports%% *}" || die "could not read $name's nodes"
+    [ "$(grep -c . "$dir/$name.ports")" = "$total" ] || die "cluster $name: wrong node count"
+    trap - EXIT
+    echo "valkey-fixture: cluster $name is up: $primaries primaries, $per replica(s) each, ports $ports"
+}
+
+[ $# -ge 3 ] || die "usage: $0 start|stop|start-tls|start-cluster|stop-cluster NAME STATEDIR [...]"
 command -v valkey-server >/dev/null || die "valkey-server is not installed"
 case $1 in
 start) shift && start "$@" ;;
 start-tls) shift && start_tls "$@" ;;
 stop) [ $# -eq 3 ] || die "usage: $0 stop NAME STATEDIR" && stop "$2" "$3" ;;
-*) die "unknown action '$1' (start, start-tls or stop)" ;;
+start-cluster) shift && start_cluster "$@" ;;
+stop-cluster) [ $# -eq 3 ] || die "usage: $0 stop-cluster NAME STATEDIR" && stop_cluster "$2" "$3" ;;
+*) die "unknown action '$1' (start, start-tls, stop, start-cluster or stop-cluster)" ;;
 esac
