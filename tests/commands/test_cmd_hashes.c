@@ -22,8 +22,9 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-#define CMD_FAMILY "hashes"
 #include "cmd_common.h"
+
+const char cmd_family[] = "hashes";
 
 static const char BINF_BYTES[] = "\0f\0";
 #define BINF VMUX_STRN(BINF_BYTES, 3) /* a field name with NULs */

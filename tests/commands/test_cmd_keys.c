@@ -21,8 +21,9 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-#define CMD_FAMILY "keys"
 #include "cmd_common.h"
+
+const char cmd_family[] = "keys";
 
 /* The server's answer to "EXISTS key" on a separate admin connection (text keys only). */
 static bool admin_exists(vmux_str k)

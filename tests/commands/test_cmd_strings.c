@@ -21,8 +21,9 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-#define CMD_FAMILY "strings"
 #include "cmd_common.h"
+
+const char cmd_family[] = "strings";
 
 static void assert_raw_nil(vmux_reply *r)
 {
