@@ -4,18 +4,21 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "cmd_common.h"
+#include "testutil.h"
 
 vmux *M;
 char errbuf[512];
 vmux_callopts EO = VMUX_INIT(vmux_callopts, .errbuf = errbuf, .errlen = sizeof errbuf);
 
 const char BIN[8] = "a\0b\r\n\0";
+char junk[1];
 
 /* Keys live in a ring of buffers so that a test can hold several at once. */
 static char keybufs[16][160];
@@ -69,4 +72,80 @@ void assert_raw_str(vmux_reply *r, vmux_str want)
     assert_int_equal(len, want.len);
     assert_memory_equal(s, want.ptr, want.len);
     vmux_reply_free(r);
+}
+
+void assert_raw_nil(vmux_reply *r)
+{
+    assert_non_null(r);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_NIL);
+    vmux_reply_free(r);
+}
+
+void assert_bytes(const vmux_bytes *b, vmux_str want)
+{
+    assert_non_null(b->ptr);
+    assert_int_equal(b->len, want.len);
+    assert_memory_equal(b->ptr, want.ptr, want.len);
+    assert_int_equal(b->ptr[b->len], '\0');
+}
+
+void assert_wrongtype(int rc)
+{
+    assert_int_equal(rc, VMUX_ERR_SERVER);
+    assert_non_null(strstr(errbuf, "WRONGTYPE"));
+    errbuf[0] = '\0';
+}
+
+void assert_zero_bytes(const vmux_bytes *b)
+{
+    assert_null(b->ptr);
+    assert_int_equal(b->len, 0);
+}
+
+void assert_zero_array(const vmux_bytes_array *a)
+{
+    assert_null(a->items);
+    assert_int_equal(a->count, 0);
+}
+
+void on_reply(int status, vmux_reply *reply, void *userdata)
+{
+    struct done *d = userdata;
+    d->status = status;
+    d->reply = reply;
+    atomic_store(&d->fired, 1);
+}
+
+bool fired(void *arg)
+{
+    return atomic_load(&((struct done *)arg)->fired) != 0;
+}
+
+void wait_done(struct done *d)
+{
+    assert_true(vt_wait_until(fired, d, 20000));
+}
+
+int64_t server_time(void)
+{
+    vmux_reply *r = RAW(S("TIME"));
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ARRAY);
+    int64_t t = strtoll(vmux_reply_str(vmux_reply_element(r, 0), NULL), NULL, 10);
+    vmux_reply_free(r);
+    return t;
+}
+
+int cmd_setup(void **state)
+{
+    (void)state;
+    M = vt_open("plain", NULL);
+    return 0;
+}
+
+int cmd_teardown(void **state)
+{
+    (void)state;
+    vmux_close(M);
+    M = NULL;
+    return 0;
 }

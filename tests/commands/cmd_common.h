@@ -1,12 +1,16 @@
 /*
- * What the string, key and hash command tests share: the handle and an options value with an
- * error buffer, unique keys (binary ones too), a binary value, and generic-API helpers that
- * read the server's state back. They live in cmd_common.c, which the command tests link; a test
- * file that includes this header defines cmd_family (the key prefix, e.g. "strings").
+ * What the string, key and hash command tests share: the handle (opened and closed by the group
+ * setup and teardown) and an options value with an error buffer, unique keys (binary ones too),
+ * a binary value, generic-API helpers that read the server's state back, assertions on replies
+ * and out-parameters, and the capture of an async completion. They live in cmd_common.c, which the
+ * command tests link; a test file that includes this header defines cmd_family (the key prefix,
+ * e.g. "strings").
  */
 #ifndef VMUX_CMD_COMMON_H
 #define VMUX_CMD_COMMON_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,5 +49,46 @@ int64_t raw_int(vmux_reply *r);
 
 /* Asserts a reply is the string want (binary-safe), and frees it. */
 void assert_raw_str(vmux_reply *r, vmux_str want);
+
+/* Asserts a reply is nil, and frees it. */
+void assert_raw_nil(vmux_reply *r);
+
+/* Asserts b holds want's bytes, NUL-terminated. */
+void assert_bytes(const vmux_bytes *b, vmux_str want);
+
+/* Asserts rc is a server error whose message (in errbuf) is WRONGTYPE, and clears errbuf. */
+void assert_wrongtype(int rc);
+
+/* Garbage for out-parameters that must be zeroed on error. */
+extern char junk[1];
+#define JUNK_BYTES ((vmux_bytes){junk, 99})
+#define JUNK_ARRAY ((vmux_bytes_array){(vmux_bytes *)junk, 99})
+
+/* Assert that an out-parameter was zeroed. */
+void assert_zero_bytes(const vmux_bytes *b);
+void assert_zero_array(const vmux_bytes_array *a);
+
+/* An async completion captured for the test thread. */
+struct done {
+    atomic_int fired;
+    int status;
+    vmux_reply *reply;
+};
+
+/* A vmux_callback that fills the struct done userdata points to. */
+void on_reply(int status, vmux_reply *reply, void *userdata);
+
+/* Whether the struct done arg points to has fired (a vt_wait_until() condition). */
+bool fired(void *arg);
+
+/* Waits for d to fire, failing the test after 20 s. */
+void wait_done(struct done *d);
+
+/* The server's clock (TIME), in seconds. */
+int64_t server_time(void);
+
+/* The group setup and teardown: open M on the plain server, and close it. */
+int cmd_setup(void **state);
+int cmd_teardown(void **state);
 
 #endif
