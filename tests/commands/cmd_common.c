@@ -1,4 +1,4 @@
-/* The helpers the string, key and hash command tests share (cmd_common.h). */
+/* The helpers the string, key, hash and scan command tests share (cmd_common.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,10 +1,10 @@
 /*
- * What the string, key and hash command tests share: the handle (opened and closed by the group
- * setup and teardown) and an options value with an error buffer, unique keys (binary ones too),
- * a binary value, generic-API helpers that read the server's state back, assertions on replies
- * and out-parameters, and the capture of an async completion. They live in cmd_common.c, which the
- * command tests link; a test file that includes this header defines cmd_family (the key prefix,
- * e.g. "strings").
+ * What the string, key, hash and scan command tests share: the handle (opened and closed by the
+ * group setup and teardown) and an options value with an error buffer, unique keys (binary ones
+ * too), a binary value, generic-API helpers that read the server's state back, assertions on
+ * replies and out-parameters, and the capture of an async completion. They live in cmd_common.c,
+ * which the command tests link; a test file that includes this header defines cmd_family (the key
+ * prefix, e.g. "strings").
  */
 #ifndef VMUX_CMD_COMMON_H
 #define VMUX_CMD_COMMON_H
