@@ -1,5 +1,5 @@
 /*
- * A growable byte buffer: a connection's outgoing bytes (net/conn.c, net/tls.c), or text a
+ * A growable byte buffer: a connection's outgoing bytes (net/conn_write.c, net/tls.c), or text a
  * caller builds (the script of a transaction). Not thread-safe: a buffer belongs to one thread
  * at a time, the one that made it or was handed it (a connection's buffers: the I/O thread).
  */

@@ -120,23 +120,6 @@ struct vmux_conn {
 struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpoint *ep);
 void vmux__conn_begin(struct vmux_conn *c);
 /*
- * Takes an op and queues its bytes on a ready connection; the connection's FIFO then holds it.
- * Returns 0, or VMUX_ERR_NOMEM when the bytes found no room: the op is then finished with that
- * status (a connection's own op, which has no callback, is freed).
- */
-int vmux__conn_write_op(struct vmux_conn *conn, struct vmux_op *op);
-/*
- * The direct lane gives reading back (lane.c): reading restarts, and what a reader left in the
- * reader is parsed on this loop turn. I/O thread, with the lane shut.
- */
-void vmux__conn_reads_back(struct vmux_conn *c);
-/* Stops reading so that a caller holding the lane may read; false when it cannot be watched. */
-bool vmux__conn_lend_reads(struct vmux_conn *c);
-/* Makes sure the connection flushes before the loop next waits for I/O. */
-void vmux__conn_arm_flush(struct vmux_conn *c);
-/* Queues bytes that expect no matched reply. Returns 0 or VMUX_ERR_NOMEM. */
-int vmux__conn_write_raw(struct vmux_conn *conn, const char *bytes, size_t len);
-/*
  * Ends a connection: ops never handed to the kernel go back to the front of the link's backlog
  * (requeue true) or complete with status (requeue false); ops sent and unanswered complete with
  * sent_status. Then its handles close and it frees itself.
@@ -146,6 +129,31 @@ void vmux__conn_end(struct vmux_conn *conn, bool requeue, int status, int sent_s
 /* Fails the connection: reported to its link, which ends it and reconnects. */
 void vmux__conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* conn_write.c: one connection's writing. */
+/*
+ * Takes an op and queues its bytes on a ready connection; the connection's FIFO then holds it.
+ * Returns 0, or VMUX_ERR_NOMEM when the bytes found no room: the op is then finished with that
+ * status (a connection's own op, which has no callback, is freed).
+ */
+int vmux__conn_write_op(struct vmux_conn *conn, struct vmux_op *op);
+/* Makes sure the connection flushes before the loop next waits for I/O. */
+void vmux__conn_arm_flush(struct vmux_conn *c);
+/* Queues bytes that expect no matched reply. Returns 0 or VMUX_ERR_NOMEM. */
+int vmux__conn_write_raw(struct vmux_conn *conn, const char *bytes, size_t len);
+
+/* conn_read.c: one connection's reading. */
+/* Starts reading a socket just connected (conn.c), then the TLS handshake or session setup. */
+void vmux__conn_start_reading(struct vmux_conn *c);
+/* Dispatches the replies the reader holds (the flush turn, for what a lane reader left). */
+void vmux__conn_parse(struct vmux_conn *c);
+/*
+ * The direct lane gives reading back (lane.c): reading restarts, and what a reader left in the
+ * reader is parsed on this loop turn. I/O thread, with the lane shut.
+ */
+void vmux__conn_reads_back(struct vmux_conn *c);
+/* Stops reading so that a caller holding the lane may read; false when it cannot be watched. */
+bool vmux__conn_lend_reads(struct vmux_conn *c);
 
 /*
  * setup.c: the connection's own commands. vmux__setup_start() queues the session setup

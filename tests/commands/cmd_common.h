@@ -1,80 +1,94 @@
 /*
- * What the string, key and hash command tests share: the handle and an options value with an
- * error buffer, unique keys (binary ones too), a binary value, and generic-API helpers that
- * read the server's state back. Include it once per test file, after defining CMD_FAMILY (the
- * key prefix, e.g. "strings"), cmocka.h, testutil.h and vmux/vmux.h.
+ * What the string, key, hash and scan command tests share: the handle (opened and closed by the
+ * group setup and teardown) and an options value with an error buffer, unique keys (binary ones
+ * too), a binary value, generic-API helpers that read the server's state back, assertions on
+ * replies and out-parameters, and the capture of an async completion. They live in cmd_common.c,
+ * which the command tests link; a test file that includes this header defines cmd_family (the key
+ * prefix, e.g. "strings").
  */
 #ifndef VMUX_CMD_COMMON_H
 #define VMUX_CMD_COMMON_H
 
-static vmux *M;
-static char errbuf[512];
-static vmux_callopts EO = VMUX_INIT(vmux_callopts, .errbuf = errbuf, .errlen = sizeof errbuf);
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-/* Keys live in a ring of buffers so that a test can hold several at once. */
-static char keybufs[16][160];
-static unsigned keynext;
+#include "vmux/vmux.h"
 
-/* prefix + name, unique to this file and process. */
-static vmux_str key(const char *name)
-{
-    char *b = keybufs[keynext++ % 16];
-    int n = snprintf(b, sizeof keybufs[0], "vt:%s:%d:%s", CMD_FAMILY, (int)getpid(), name);
-    return VMUX_STRN(b, (size_t)n);
-}
+/* Defined by the test file: the family its keys are named after. */
+extern const char cmd_family[];
+
+/* The handle the tests use; opened by the test file's setup. */
+extern vmux *M;
+/* Call options whose error buffer is errbuf. */
+extern char errbuf[512];
+extern vmux_callopts EO;
+
+/* cmd_family + name, unique to this file and process; from a ring of 16 buffers, so that a
+ * test can hold several at once. */
+vmux_str key(const char *name);
 
 /* A key with NUL bytes inside and at the end. */
-static vmux_str binkey(const char *name)
-{
-    vmux_str k = key(name);
-    char *b = (char *)k.ptr;
-    memcpy(b + k.len, "\0k\0", 3);
-    return VMUX_STRN(b, k.len + 3);
-}
+vmux_str binkey(const char *name);
 
-static const char BIN[] = "a\0b\r\n\0";
+/* "a\0b\r\n\0" with its final NUL. */
+extern const char BIN[8];
 #define BINV VMUX_STRN(BIN, sizeof BIN) /* 8 bytes, NULs included */
 
 /* A command through the generic API; fails the test on a transport error. */
-static vmux_reply *raw(size_t n, const vmux_str *args)
-{
-    const char *argv[16];
-    size_t lens[16];
-    for (size_t i = 0; i < n; i++) {
-        argv[i] = args[i].ptr;
-        lens[i] = args[i].len;
-    }
-    vmux_reply *r = NULL;
-    int rc = vmux_call(M, NULL, (int)n, argv, lens, &r);
-    if (rc != 0 && rc != VMUX_ERR_SERVER)
-        fail_msg("vmux_call: %s", vmux_err_name(rc));
-    return r;
-}
+vmux_reply *raw(size_t n, const vmux_str *args);
 #define RAW(...)                                                                                   \
     raw(sizeof((vmux_str[]){__VA_ARGS__}) / sizeof(vmux_str), (vmux_str[]){__VA_ARGS__})
 #define S(s) VMUX_STR(s)
 /* A command whose reply is not needed. */
 #define DO(...) vmux_reply_free(RAW(__VA_ARGS__))
 
-static int64_t raw_int(vmux_reply *r)
-{
-    assert_non_null(r);
-    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_INTEGER);
-    int64_t v = vmux_reply_integer(r);
-    vmux_reply_free(r);
-    return v;
-}
+/* Asserts a reply is an integer, frees it and returns the integer. */
+int64_t raw_int(vmux_reply *r);
 
 /* Asserts a reply is the string want (binary-safe), and frees it. */
-static void assert_raw_str(vmux_reply *r, vmux_str want)
-{
-    assert_non_null(r);
-    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_STRING);
-    size_t len;
-    const char *s = vmux_reply_str(r, &len);
-    assert_int_equal(len, want.len);
-    assert_memory_equal(s, want.ptr, want.len);
-    vmux_reply_free(r);
-}
+void assert_raw_str(vmux_reply *r, vmux_str want);
+
+/* Asserts a reply is nil, and frees it. */
+void assert_raw_nil(vmux_reply *r);
+
+/* Asserts b holds want's bytes, NUL-terminated. */
+void assert_bytes(const vmux_bytes *b, vmux_str want);
+
+/* Asserts rc is a server error whose message (in errbuf) is WRONGTYPE, and clears errbuf. */
+void assert_wrongtype(int rc);
+
+/* Garbage for out-parameters that must be zeroed on error. */
+extern char junk[1];
+#define JUNK_BYTES ((vmux_bytes){junk, 99})
+#define JUNK_ARRAY ((vmux_bytes_array){(vmux_bytes *)junk, 99})
+
+/* Assert that an out-parameter was zeroed. */
+void assert_zero_bytes(const vmux_bytes *b);
+void assert_zero_array(const vmux_bytes_array *a);
+
+/* An async completion captured for the test thread. */
+struct done {
+    atomic_int fired;
+    int status;
+    vmux_reply *reply;
+};
+
+/* A vmux_callback that fills the struct done userdata points to. */
+void on_reply(int status, vmux_reply *reply, void *userdata);
+
+/* Whether the struct done arg points to has fired (a vt_wait_until() condition). */
+bool fired(void *arg);
+
+/* Waits for d to fire, failing the test after 20 s. */
+void wait_done(struct done *d);
+
+/* The server's clock (TIME), in seconds. */
+int64_t server_time(void);
+
+/* The group setup and teardown: open M on the plain server, and close it. */
+int cmd_setup(void **state);
+int cmd_teardown(void **state);
 
 #endif

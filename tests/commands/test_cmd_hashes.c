@@ -22,29 +22,18 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-#define CMD_FAMILY "hashes"
 #include "cmd_common.h"
+
+const char cmd_family[] = "hashes";
 
 static const char BINF_BYTES[] = "\0f\0";
 #define BINF VMUX_STRN(BINF_BYTES, 3) /* a field name with NULs */
 #define EMPTY VMUX_STRN("", 0)
 
-static void assert_raw_nil(vmux_reply *r)
-{
-    assert_non_null(r);
-    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_NIL);
-    vmux_reply_free(r);
-}
-
 static bool bytes_eq(const vmux_bytes *b, vmux_str want)
 {
     return b->ptr != NULL && b->len == want.len && memcmp(b->ptr, want.ptr, want.len) == 0 &&
            b->ptr[b->len] == '\0';
-}
-
-static void assert_bytes(const vmux_bytes *b, vmux_str want)
-{
-    assert_true(bytes_eq(b, want));
 }
 
 /* The server's HGET key field on a separate admin connection (text field). */
@@ -64,60 +53,13 @@ static vmux_str strkey(const char *name)
     return k;
 }
 
-static void assert_wrongtype(int rc)
-{
-    assert_int_equal(rc, VMUX_ERR_SERVER);
-    assert_non_null(strstr(errbuf, "WRONGTYPE"));
-    errbuf[0] = '\0';
-}
-
-/* Garbage for out-parameters that must be zeroed on error. */
-static char junk[1];
-#define JUNK_BYTES ((vmux_bytes){junk, 99})
-#define JUNK_ARRAY ((vmux_bytes_array){(vmux_bytes *)junk, 99})
+/* Garbage for a field array that must be zeroed on error (junk: cmd_common.h). */
 #define JUNK_FIELDS ((vmux_field_array){(vmux_field_value *)junk, 99})
-
-static void assert_zero_bytes(const vmux_bytes *b)
-{
-    assert_null(b->ptr);
-    assert_int_equal(b->len, 0);
-}
-
-static void assert_zero_array(const vmux_bytes_array *a)
-{
-    assert_null(a->items);
-    assert_int_equal(a->count, 0);
-}
 
 static void assert_zero_fields(const vmux_field_array *a)
 {
     assert_null(a->items);
     assert_int_equal(a->count, 0);
-}
-
-/* An async completion captured for the test thread. */
-struct done {
-    atomic_int fired;
-    int status;
-    vmux_reply *reply;
-};
-
-static void on_reply(int status, vmux_reply *reply, void *userdata)
-{
-    struct done *d = userdata;
-    d->status = status;
-    d->reply = reply;
-    atomic_store(&d->fired, 1);
-}
-
-static bool fired(void *arg)
-{
-    return atomic_load(&((struct done *)arg)->fired) != 0;
-}
-
-static void wait_done(struct done *d)
-{
-    assert_true(vt_wait_until(fired, d, 20000));
 }
 
 /* The test hash: three fields, one binary, one empty-named, one with an empty value. */
@@ -612,21 +554,6 @@ static void test_hscan_next_fields(void **state)
     assert_zero_fields(&batch);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    M = vt_open("plain", NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vmux_close(M);
-    M = NULL;
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -645,5 +572,5 @@ int main(void)
         cmocka_unit_test(test_hlen_hkeys_hvals),
         cmocka_unit_test(test_hscan_next_fields),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }

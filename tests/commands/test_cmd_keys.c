@@ -21,8 +21,9 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-#define CMD_FAMILY "keys"
 #include "cmd_common.h"
+
+const char cmd_family[] = "keys";
 
 /* The server's answer to "EXISTS key" on a separate admin connection (text keys only). */
 static bool admin_exists(vmux_str k)
@@ -38,35 +39,6 @@ static bool admin_exists(vmux_str k)
 static int64_t exists(vmux_str k)
 {
     return raw_int(RAW(S("EXISTS"), k));
-}
-
-static int64_t server_time(void)
-{
-    vmux_reply *r = RAW(S("TIME"));
-    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ARRAY);
-    int64_t t = strtoll(vmux_reply_str(vmux_reply_element(r, 0), NULL), NULL, 10);
-    vmux_reply_free(r);
-    return t;
-}
-
-/* An async completion captured for the test thread. */
-struct done {
-    atomic_int fired;
-    int status;
-    vmux_reply *reply;
-};
-
-static void on_reply(int status, vmux_reply *reply, void *userdata)
-{
-    struct done *d = userdata;
-    d->status = status;
-    d->reply = reply;
-    atomic_store(&d->fired, 1);
-}
-
-static bool fired(void *arg)
-{
-    return atomic_load(&((struct done *)arg)->fired) != 0;
 }
 
 /* Waits for d, checks it succeeded and returns its integer reply (freed). */
@@ -584,21 +556,6 @@ static void test_renamenx(void **state)
     assert_non_null(strstr(errbuf, "no such key"));
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    M = vt_open("plain", NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vmux_close(M);
-    M = NULL;
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -612,5 +569,5 @@ int main(void)
         cmocka_unit_test(test_type),          cmocka_unit_test(test_rename),
         cmocka_unit_test(test_renamenx),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }

@@ -21,59 +21,18 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
+#include "cmd_common.h"
+
+const char cmd_family[] = "scan";
+
 enum { NBIG = 10000, BATCH = 1000 };
-
-static vmux *M;
-static char errbuf[512];
-static vmux_callopts EO = VMUX_INIT(vmux_callopts, .errbuf = errbuf, .errlen = sizeof errbuf);
-
-/* Keys live in a ring of buffers so that a test can hold several at once. */
-static char keybufs[16][160];
-static unsigned keynext;
-
-/* prefix + name, unique to this file and process. */
-static vmux_str key(const char *name)
-{
-    char *b = keybufs[keynext++ % 16];
-    int n = snprintf(b, sizeof keybufs[0], "vt:scan:%d:%s", (int)getpid(), name);
-    return VMUX_STRN(b, (size_t)n);
-}
-
-/* A command through the generic API; fails the test on a transport error. */
-static vmux_reply *raw(size_t n, const vmux_str *args)
-{
-    const char *argv[16];
-    size_t lens[16];
-    for (size_t i = 0; i < n; i++) {
-        argv[i] = args[i].ptr;
-        lens[i] = args[i].len;
-    }
-    vmux_reply *r = NULL;
-    int rc = vmux_call(M, NULL, (int)n, argv, lens, &r);
-    if (rc != 0 && rc != VMUX_ERR_SERVER)
-        fail_msg("vmux_call: %s", vmux_err_name(rc));
-    return r;
-}
-#define RAW(...)                                                                                   \
-    raw(sizeof((vmux_str[]){__VA_ARGS__}) / sizeof(vmux_str), (vmux_str[]){__VA_ARGS__})
-#define S(s) VMUX_STR(s)
-/* A command whose reply is not needed. */
-#define DO(...) vmux_reply_free(RAW(__VA_ARGS__))
 
 static bool bytes_eq(const vmux_bytes *b, vmux_str want)
 {
     return b->ptr != NULL && b->len == want.len && memcmp(b->ptr, want.ptr, want.len) == 0;
 }
 
-static void assert_wrongtype(int rc)
-{
-    assert_int_equal(rc, VMUX_ERR_SERVER);
-    assert_non_null(strstr(errbuf, "WRONGTYPE"));
-    errbuf[0] = '\0';
-}
-
-static char junk[1];
-#define JUNK_ARRAY ((vmux_bytes_array){(vmux_bytes *)junk, 99})
+/* Garbage for a scored array that must be zeroed on error (junk: cmd_common.h). */
 #define JUNK_SCORED ((vmux_scored_array){(vmux_scored *)junk, 99})
 
 /* Strings made of a prefix and a number, and the number back from one. */
@@ -650,21 +609,6 @@ static void test_bad_arguments(void **state)
     collected_free(&c);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    M = vt_open("plain", NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vmux_close(M);
-    M = NULL;
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -678,5 +622,5 @@ int main(void)
         cmocka_unit_test(test_null_batch),
         cmocka_unit_test(test_bad_arguments),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }

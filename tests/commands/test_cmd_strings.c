@@ -21,23 +21,9 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-#define CMD_FAMILY "strings"
 #include "cmd_common.h"
 
-static void assert_raw_nil(vmux_reply *r)
-{
-    assert_non_null(r);
-    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_NIL);
-    vmux_reply_free(r);
-}
-
-static void assert_bytes(const vmux_bytes *b, vmux_str want)
-{
-    assert_non_null(b->ptr);
-    assert_int_equal(b->len, want.len);
-    assert_memory_equal(b->ptr, want.ptr, want.len);
-    assert_int_equal(b->ptr[b->len], '\0');
-}
+const char cmd_family[] = "strings";
 
 /* The server's value of key as seen by a separate admin connection (text keys only). */
 static void assert_admin_get(vmux_str k, const char *want)
@@ -67,64 +53,6 @@ static vmux_str listkey(const char *name)
     DO(S("DEL"), k);
     assert_int_equal(raw_int(RAW(S("RPUSH"), k, S("x"))), 1);
     return k;
-}
-
-static void assert_wrongtype(int rc)
-{
-    assert_int_equal(rc, VMUX_ERR_SERVER);
-    assert_non_null(strstr(errbuf, "WRONGTYPE"));
-    errbuf[0] = '\0';
-}
-
-/* Garbage for out-parameters that must be zeroed on error. */
-static char junk[1];
-#define JUNK_BYTES ((vmux_bytes){junk, 99})
-#define JUNK_ARRAY ((vmux_bytes_array){(vmux_bytes *)junk, 99})
-
-static void assert_zero_bytes(const vmux_bytes *b)
-{
-    assert_null(b->ptr);
-    assert_int_equal(b->len, 0);
-}
-
-static void assert_zero_array(const vmux_bytes_array *a)
-{
-    assert_null(a->items);
-    assert_int_equal(a->count, 0);
-}
-
-/* An async completion captured for the test thread. */
-struct done {
-    atomic_int fired;
-    int status;
-    vmux_reply *reply;
-};
-
-static void on_reply(int status, vmux_reply *reply, void *userdata)
-{
-    struct done *d = userdata;
-    d->status = status;
-    d->reply = reply;
-    atomic_store(&d->fired, 1);
-}
-
-static bool fired(void *arg)
-{
-    return atomic_load(&((struct done *)arg)->fired) != 0;
-}
-
-static void wait_done(struct done *d)
-{
-    assert_true(vt_wait_until(fired, d, 20000));
-}
-
-static int64_t server_time(void)
-{
-    vmux_reply *r = RAW(S("TIME"));
-    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ARRAY);
-    int64_t t = strtoll(vmux_reply_str(vmux_reply_element(r, 0), NULL), NULL, 10);
-    vmux_reply_free(r);
-    return t;
 }
 
 /* ---- GET ---- */
@@ -690,21 +618,6 @@ static void test_no_handle_zeroes(void **state)
     assert_false(was);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    M = vt_open("plain", NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vmux_close(M);
-    M = NULL;
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -718,5 +631,5 @@ int main(void)
         cmocka_unit_test(test_incrbyfloat), cmocka_unit_test(test_append),
         cmocka_unit_test(test_strlen),      cmocka_unit_test(test_no_handle_zeroes),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }

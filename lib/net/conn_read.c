@@ -1,0 +1,307 @@
+/*
+ * A connection's reading: bytes from the socket (decrypted first on a TLS connection) are parsed
+ * into replies, each matched to the op at the head of the FIFO, or on a subscriber connection
+ * handed to the link as a push, in slices so that slow callbacks cannot hold the loop. While the
+ * direct lane (lane.c) lends the reading to callers, a second descriptor watches for the
+ * server's hang-up.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/assert.h"
+#include "core/counters.h"
+#include "net/link_internal.h"
+#include "vmux/error.h"
+
+/*
+ * A block of several commands (MULTI ... EXEC) is one op that gets several replies; all but the
+ * last are consumed here. The first error among them is kept: it says why EXEC aborts.
+ */
+static bool conn_partial_reply(struct vmux_op *op, vmux_reply *reply)
+{
+    VMUX_ASSERT(op->nreplies >= 1); /* the last reply pops the op: none comes after it */
+    if (op->nreplies <= 1)
+        return false;
+    op->nreplies--;
+    if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR && op->first_error == NULL)
+        op->first_error = reply;
+    else
+        vmux_reply_free(reply);
+    return true;
+}
+
+/* A subscribed connection's answer to PING: ["pong", ""]. */
+static bool is_pong(const vmux_reply *r)
+{
+    const char *kind = vmux_reply_str(vmux_reply_element(r, 0), NULL);
+    return kind != NULL && strcmp(kind, "pong") == 0;
+}
+
+static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
+{
+    if (c->link->push_fn != NULL && c->fifo.head == NULL && c->setup_left == 0) {
+        if (is_pong(reply)) { /* the heartbeat's answer (setup.c) */
+            c->push_ping_sent = 0;
+            vmux_reply_free(reply);
+            return;
+        }
+        c->link->push_fn(reply, c->link->push_arg); /* a subscriber connection's message */
+        return;
+    }
+    struct vmux_op *op = c->fifo.head;
+    if (op == NULL) {
+        vmux_reply_free(reply);
+        vmux__conn_fail(c, VMUX_ERR_PROTOCOL, "the server sent a reply no command was waiting for");
+        return;
+    }
+    if (conn_partial_reply(op, reply))
+        return;
+    vmux__opq_pop(&c->fifo);
+    if (op->first_error != NULL && vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR) {
+        vmux_reply_free(reply); /* EXECABORT: the queued command's own error says more */
+        reply = op->first_error;
+        op->first_error = NULL;
+    }
+    c->waiting_since = c->fifo.head != NULL ? uv_now(c->link->loop) : 0;
+    if (op->flags & VMUX_OP_INTERNAL) {
+        vmux__setup_reply(c, op, reply);
+    } else if (op->done) { /* timed out earlier: its late reply is dropped here */
+        vmux_reply_free(reply);
+        vmux__op_free(op);
+    } else if (!vmux__link_reply_rejected(c->link, op, reply)) {
+        vmux__op_finish_reply(op, reply);
+    }
+    if (c->retiring && !c->failing && c->fifo.head == NULL)
+        vmux__conn_fail(c, VMUX_ERR_CONNECT, "the node is no longer the primary (READONLY)");
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct vmux_conn *c = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+}
+
+/*
+ * Subscriber connection: a loop turn runs message callbacks for at most this long (plus the
+ * callback under way when it runs out), so that slow callbacks cannot keep the loop from the
+ * handle's other sockets and timers.
+ */
+#define PUSH_SLICE_NS (2u * 1000u * 1000u)
+
+static void on_resume(uv_idle_t *h);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/*
+ * Subscriber connection out of time for this turn: what is parsed and not dispatched stays in
+ * the reader (or TLS), reading stops so the backlog stays in the kernel and the server's output
+ * buffer, and the next loop turns go on (on_resume).
+ */
+static void conn_pause(struct vmux_conn *c)
+{
+    c->paused = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_idle_start(&c->resumer, on_resume);
+}
+
+static bool slice_over(const struct vmux_conn *c)
+{
+    return c->slice_until != 0 && uv_hrtime() >= c->slice_until;
+}
+
+/* Dispatches the replies the reader holds; a subscriber connection pauses when its slice ends. */
+void vmux__conn_parse(struct vmux_conn *c)
+{
+    int rc = 0;
+    while (!c->failing) {
+        if (slice_over(c)) {
+            conn_pause(c);
+            return;
+        }
+        vmux_reply *reply;
+        rc = vmux__reader_next(c->reader, &reply);
+        if (rc != 1)
+            break;
+        conn_dispatch(c, reply);
+    }
+    if (rc < 0)
+        vmux__conn_fail(c, rc, "bad reply: %s", vmux__reader_error(c->reader));
+}
+
+/* Parses plaintext from the server and completes the ops it answers. */
+static void conn_consume(struct vmux_conn *c, const char *data, size_t len)
+{
+    int rc = vmux__reader_feed(c->reader, data, len);
+    if (rc < 0) {
+        vmux__conn_fail(c, rc, "bad reply: %s", vmux__reader_error(c->reader));
+        return;
+    }
+    vmux__conn_parse(c);
+}
+
+/* TLS: advances the handshake; once done, session setup starts. */
+static void conn_handshake(struct vmux_conn *c)
+{
+    char why[160];
+    int rc = vmux__tls_handshake(c->tls, why, sizeof(why));
+    if (rc < 0) {
+        vmux__conn_fail(c, rc, "TLS handshake failed: %s", why);
+        return;
+    }
+    vmux__conn_arm_flush(c);
+    if (rc == 1) {
+        c->handshaking = false;
+        vmux__setup_start(c);
+    }
+}
+
+/* TLS: consumes the plaintext the TLS session holds, until it is empty or the slice ends. */
+static void conn_decrypt_rest(struct vmux_conn *c)
+{
+    char why[160];
+    while (!c->failing && !c->handshaking && !c->paused) {
+        int n = vmux__tls_read(c->tls, c->plain, sizeof(c->plain), why, sizeof(why));
+        if (n < 0)
+            vmux__conn_fail(c, n, "%s", why);
+        if (n <= 0)
+            break;
+        conn_consume(c, c->plain, (size_t)n);
+    }
+    vmux__conn_arm_flush(c); /* reading may have produced TLS records to send (key updates) */
+}
+
+/* TLS: takes ciphertext from the socket, and consumes whatever plaintext it yields. */
+static void conn_decrypt(struct vmux_conn *c, const char *data, size_t len)
+{
+    if (vmux__tls_feed(c->tls, data, len) != 0) {
+        vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS input");
+        return;
+    }
+    if (c->handshaking)
+        conn_handshake(c);
+    conn_decrypt_rest(c);
+}
+
+/* A paused subscriber connection's next slice; reading resumes once the backlog is gone. */
+static void on_resume(uv_idle_t *h)
+{
+    struct vmux_conn *c = h->data;
+    c->paused = false;
+    c->slice_until = uv_hrtime() + PUSH_SLICE_NS;
+    c->last_io = uv_now(c->link->loop); /* still taking in what the server sent */
+    vmux__conn_parse(c);
+    if (!c->paused && c->tls != NULL)
+        conn_decrypt_rest(c);
+    if (c->paused || c->failing)
+        return;
+    uv_idle_stop(h);
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0)
+        vmux__conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
+}
+
+static void conn_read(struct vmux_conn *c, ssize_t nread, const uv_buf_t *buf)
+{
+    c->last_io = uv_now(c->link->loop);
+    if (nread > 0)
+        vmux__count(&c->link->ctr->bytes_in, (uint64_t)nread);
+    if (nread < 0) {
+        if (nread == UV_EOF)
+            vmux__conn_fail(c, VMUX_ERR_IO, "the server closed the connection");
+        else
+            vmux__conn_fail(c, VMUX_ERR_IO, "read failed: %s", uv_strerror((int)nread));
+        return;
+    }
+    if (c->link->push_fn != NULL)
+        c->slice_until = uv_hrtime() + PUSH_SLICE_NS;
+    if (c->tls != NULL)
+        conn_decrypt(c, buf->base, (size_t)nread);
+    else
+        conn_consume(c, buf->base, (size_t)nread);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct vmux_conn *c = s->data;
+    if (c->failing || nread == 0)
+        return;
+    vmux__lane_shut(c->link); /* a caller may be putting an op on the FIFO this reply answers */
+    conn_read(c, nread, buf);
+    vmux__lane_open(c->link);
+}
+
+/*
+ * The start of a connected socket's reading: the TLS handshake first, when there is TLS, else at
+ * once the session setup.
+ */
+void vmux__conn_start_reading(struct vmux_conn *c)
+{
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0) {
+        vmux__conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
+        return;
+    }
+    if (c->link->tls_ctx == NULL) {
+        vmux__setup_start(c);
+        return;
+    }
+    c->tls = vmux__tls_new(c->link->tls_ctx, c->link->cfg, c->ep->host);
+    if (c->tls == NULL) {
+        vmux__conn_fail(c, VMUX_ERR_NOMEM, "cannot start a TLS session");
+        return;
+    }
+    c->handshaking = true;
+    conn_handshake(c);
+}
+
+/* ---- lending the reading to the direct lane (lane.c) ---- */
+
+/*
+ * The server closed or reset the connection while a caller may read it: take the reading back,
+ * and lend it no more, so that the loop's next read finds the end and no caller sends a
+ * command on a connection already known dead.
+ */
+static void on_hangup(uv_poll_t *p, int status, int events)
+{
+    struct vmux_conn *c = p->data;
+    (void)status;
+    (void)events;
+    if (c->failing)
+        return;
+    c->hung_up = true;
+    vmux__lane_shut(c->link);
+}
+
+bool vmux__conn_lend_reads(struct vmux_conn *c)
+{
+    if (c->hangup_fd < 0) {
+        /* A descriptor of its own: libuv watches one handle per descriptor. */
+        int fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            return false;
+        if (uv_poll_init(c->link->loop, &c->hangup, fd) != 0) {
+            close(fd);
+            return false;
+        }
+        c->hangup_fd = fd;
+        c->hangup.data = c;
+        c->refs++;
+    }
+    if (uv_poll_start(&c->hangup, UV_DISCONNECT, on_hangup) != 0)
+        return false;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->read_lent = true;
+    return true;
+}
+
+void vmux__conn_reads_back(struct vmux_conn *c)
+{
+    c->read_lent = false;
+    uv_poll_stop(&c->hangup);
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0)
+        c->read_error = rc; /* failed on the flush turn: the caller of this may be mid-write */
+    if (rc < 0 || c->lane_parse)
+        vmux__conn_arm_flush(c);
+}
