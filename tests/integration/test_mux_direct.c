@@ -66,14 +66,21 @@ static void test_async_then_sync_in_order(void **state)
     assert_int_equal(atomic_load(&set_errors), 0);
 }
 
-static void test_command_larger_than_the_socket(void **state)
+/* BIG bytes of letters, malloc'ed. */
+static char *big_value(void)
 {
-    (void)state;
-    vmux *m = vt_open("plain", "syncTimeout=30000");
     char *big = malloc(BIG);
     assert_non_null(big);
     for (size_t i = 0; i < BIG; i++)
         big[i] = (char)('a' + i % 26);
+    return big;
+}
+
+static void test_command_larger_than_the_socket(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", "syncTimeout=30000");
+    char *big = big_value();
     char key[64];
     snprintf(key, sizeof key, "direct:%d:big", (int)getpid());
     for (int round = 0; round < 3; round++) {
@@ -152,10 +159,7 @@ static void test_reply_larger_than_one_read(void **state)
 {
     (void)state;
     vmux *m = vt_open("plain", "syncTimeout=30000");
-    char *big = malloc(BIG);
-    assert_non_null(big);
-    for (size_t i = 0; i < BIG; i++)
-        big[i] = (char)('a' + i % 26);
+    char *big = big_value();
     char key[64];
     snprintf(key, sizeof key, "direct:%d:bigread", (int)getpid());
     vmux_reply *r = NULL;
