@@ -104,11 +104,12 @@ void vmux__route(vmux *m, struct vmux_op *op)
         vmux__router_send(&m->router, op);
         break;
     case VMUX_ROUTER_DETECTING:
-        /* as the link's backlog would: failFast refuses while nothing is connected */
-        if (m->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST && !vmux__link_ready(m->link))
-            vmux__op_finish(op, VMUX_ERR_NOT_CONNECTED, NULL);
-        else
+        /* Nothing connected yet: the link's backlog, with its bounds and policy. Connected and
+         * asking: wait for the answer (a backlogged op that a cluster redirects waits too). */
+        if (vmux__link_ready(m->link))
             vmux__router_park(&m->router, op);
+        else
+            vmux__link_submit(m->link, op);
         break;
     default:
         vmux__op_finish(op, m->router.fail_code, NULL);

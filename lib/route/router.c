@@ -203,8 +203,19 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
     size_t len;
     const char *msg = vmux_reply_str(reply, &len);
     struct vmux_redirect rd;
-    if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER || vmux__redirect_parse(msg, len, &rd) != 1)
+    enum vmux_router_mode mode = vmux__router_mode(r);
+    if (mode == VMUX_ROUTER_STANDALONE || mode == VMUX_ROUTER_FAILED ||
+        vmux__redirect_parse(msg, len, &rd) != 1)
         return false;
+    if (mode == VMUX_ROUTER_DETECTING) {
+        /* sent from the backlog before the answer: routed by slot once the map is loaded */
+        if (op->redirects >= VMUX_ROUTER_MAX_REDIRECTS)
+            return false;
+        op->redirects++;
+        vmux_reply_free(reply);
+        vmux__router_park(r, op);
+        return true;
+    }
     if (rd.kind == VMUX_REDIRECT_MOVED)
         schedule_refresh(r);
     const char *host = rd.asked ? link_host(r, link) : rd.host;

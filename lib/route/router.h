@@ -124,8 +124,8 @@ void vmux__router_send(struct vmux_router *r, struct vmux_op *op);
 
 /*
  * I/O thread: the link event for a MOVED or ASK reply to op on link (struct vmux_link_events).
- * Returns true when it took op and reply and sent op on; false to let the reply complete op
- * (not CLUSTER, too many redirects, an unknown endpoint).
+ * Returns true when it took op and reply and sent op on (while DETECTING: parked it); false to
+ * let the reply complete op (STANDALONE, too many redirects, an unknown endpoint).
  */
 bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
                            vmux_reply *reply);
