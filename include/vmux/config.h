@@ -32,6 +32,13 @@ typedef enum vmux_backlog_policy {
     VMUX_BACKLOG_FAIL_FAST = 1, /* fail at once */
 } vmux_backlog_policy;
 
+/* Whether the handle serves a Valkey Cluster (the cluster key; docs/cluster.md). */
+typedef enum vmux_cluster_mode {
+    VMUX_CLUSTER_AUTO = 0, /* ask the first server: cluster mode if it is a cluster node */
+    VMUX_CLUSTER_YES = 1,  /* the server must be a cluster node, else the handle fails to open */
+    VMUX_CLUSTER_NO = 2,   /* standalone: never ask, never route by slot */
+} vmux_cluster_mode;
+
 /*
  * Creates a config holding every default and no endpoint. On success *out owns a new config
  * that the caller frees with vmux_config_free(). Errors: VMUX_ERR_INVALID_ARG (out is NULL),
@@ -127,6 +134,8 @@ VMUX_EXPORT int vmux_config_set_keep_alive(vmux_config *cfg, int64_t seconds);
 /* commands that may wait for a connection, at least 1 */
 VMUX_EXPORT int vmux_config_set_backlog_size(vmux_config *cfg, int commands);
 VMUX_EXPORT int vmux_config_set_backlog_policy(vmux_config *cfg, vmux_backlog_policy policy);
+/* VMUX_CLUSTER_AUTO (the default), _YES or _NO; anything else is VMUX_ERR_INVALID_ARG */
+VMUX_EXPORT int vmux_config_set_cluster(vmux_config *cfg, vmux_cluster_mode mode);
 /* milliseconds, at least 1; min <= max is checked when the handle opens */
 VMUX_EXPORT int vmux_config_set_reconnect_min(vmux_config *cfg, int64_t min_ms);
 VMUX_EXPORT int vmux_config_set_reconnect_max(vmux_config *cfg, int64_t max_ms);
@@ -170,6 +179,7 @@ VMUX_EXPORT int64_t vmux_config_async_timeout(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_keep_alive(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_backlog_size(const vmux_config *cfg);
 VMUX_EXPORT vmux_backlog_policy vmux_config_backlog_policy(const vmux_config *cfg);
+VMUX_EXPORT vmux_cluster_mode vmux_config_cluster(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_reconnect_min(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_reconnect_max(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_blocking_pool_size(const vmux_config *cfg);

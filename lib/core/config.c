@@ -62,6 +62,7 @@ const struct key_def vmux__config_keys[KEY_COUNT] = {
     [KEY_MAX_REPLY_BUFFER] = U64K("maxReplyBuffer", max_reply_buffer, "bytes"),
     [KEY_MAX_PENDING] = INTK("maxPending", max_pending, 1, "commands"),
     [KEY_MAX_PENDING_BYTES] = U64K("maxPendingBytes", max_pending_bytes, "bytes"),
+    [KEY_CLUSTER] = {"cluster", KIND_CLUSTER, FIELD_OFF(cluster), 0, 0, NULL},
 };
 
 const struct vmux_config vmux__config_defaults = {
@@ -74,6 +75,7 @@ const struct vmux_config vmux__config_defaults = {
     .keep_alive_s = VMUX_DEFAULT_KEEP_ALIVE_S,
     .backlog_size = VMUX_DEFAULT_BACKLOG_SIZE,
     .backlog_policy = VMUX_BACKLOG_QUEUE,
+    .cluster = VMUX_CLUSTER_AUTO,
     .reconnect_min_ms = VMUX_DEFAULT_RECONNECT_MIN_MS,
     .reconnect_max_ms = VMUX_DEFAULT_RECONNECT_MAX_MS,
     .blocking_pool_size = VMUX_DEFAULT_BLOCKING_POOL_SIZE,
@@ -171,6 +173,19 @@ int vmux__config_store_policy(vmux_config *cfg, vmux_backlog_policy v)
         return VMUX_ERR_INVALID_ARG;
     cfg->backlog_policy = v;
     return 0;
+}
+
+int vmux__config_store_cluster(vmux_config *cfg, vmux_cluster_mode v)
+{
+    if (cfg == NULL || (v != VMUX_CLUSTER_AUTO && v != VMUX_CLUSTER_YES && v != VMUX_CLUSTER_NO))
+        return VMUX_ERR_INVALID_ARG;
+    cfg->cluster = v;
+    return 0;
+}
+
+const char *vmux__config_cluster_name(vmux_cluster_mode v)
+{
+    return v == VMUX_CLUSTER_YES ? "yes" : v == VMUX_CLUSTER_NO ? "no" : "auto";
 }
 
 /* ---- endpoints ---- */

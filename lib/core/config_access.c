@@ -104,6 +104,11 @@ int vmux_config_set_backlog_policy(vmux_config *cfg, vmux_backlog_policy policy)
     return vmux__config_store_policy(cfg, policy);
 }
 
+int vmux_config_set_cluster(vmux_config *cfg, vmux_cluster_mode mode)
+{
+    return vmux__config_store_cluster(cfg, mode);
+}
+
 int vmux_config_set_reconnect_min(vmux_config *cfg, int64_t min_ms)
 {
     return vmux__config_store_int(cfg, &vmux__config_keys[KEY_RECONNECT_MIN], min_ms);
@@ -240,6 +245,11 @@ int vmux_config_backlog_size(const vmux_config *cfg)
 vmux_backlog_policy vmux_config_backlog_policy(const vmux_config *cfg)
 {
     return or_defaults(cfg)->backlog_policy;
+}
+
+vmux_cluster_mode vmux_config_cluster(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->cluster;
 }
 
 int64_t vmux_config_reconnect_min(const vmux_config *cfg)

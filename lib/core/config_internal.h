@@ -53,6 +53,7 @@ struct vmux_config {
     int keep_alive_s;
     int backlog_size;
     vmux_backlog_policy backlog_policy;
+    vmux_cluster_mode cluster;
     int reconnect_min_ms;
     int reconnect_max_ms;
     int blocking_pool_size;

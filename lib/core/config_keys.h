@@ -20,6 +20,7 @@ enum key_kind {
     KIND_INT,
     KIND_U64,
     KIND_POLICY,
+    KIND_CLUSTER, /* auto, yes or no */
 };
 
 enum key_id {
@@ -50,6 +51,7 @@ enum key_id {
     KEY_MAX_REPLY_BUFFER,
     KEY_MAX_PENDING,
     KEY_MAX_PENDING_BYTES,
+    KEY_CLUSTER,
     KEY_COUNT
 };
 
@@ -108,6 +110,10 @@ int vmux__config_store_int(vmux_config *cfg, const struct key_def *k, int64_t v)
 int vmux__config_store_u64(vmux_config *cfg, const struct key_def *k, uint64_t v);
 int vmux__config_store_text(vmux_config *cfg, const struct key_def *k, const char *v);
 int vmux__config_store_policy(vmux_config *cfg, vmux_backlog_policy v);
+int vmux__config_store_cluster(vmux_config *cfg, vmux_cluster_mode v);
+
+/* The cluster key's value as text: "auto", "yes" or "no". */
+const char *vmux__config_cluster_name(vmux_cluster_mode v);
 
 /* Appends the endpoint host[0..hlen):port. Returns 0 or VMUX_ERR_NOMEM. */
 int vmux__config_endpoint_push(vmux_config *cfg, const char *host, size_t hlen, int port);

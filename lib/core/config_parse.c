@@ -198,6 +198,15 @@ static int set_policy(struct parse *p, const struct key_def *k, const char *v)
     return FAIL(p, "%s: '%s' is not queue or failFast", k->name, v);
 }
 
+static int set_cluster(struct parse *p, const struct key_def *k, const char *v)
+{
+    static const vmux_cluster_mode modes[] = {VMUX_CLUSTER_AUTO, VMUX_CLUSTER_YES, VMUX_CLUSTER_NO};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (strcasecmp(v, vmux__config_cluster_name(modes[i])) == 0)
+            return vmux__config_store_cluster(p->cfg, modes[i]);
+    return FAIL(p, "%s: '%s' is not auto, yes or no", k->name, v);
+}
+
 static int set_text(struct parse *p, const struct key_def *k, const char *v)
 {
     const char *why = k->kind == KIND_TEXT ? vmux__config_text_problem(k, v) : NULL;
@@ -219,6 +228,8 @@ static int set_key(struct parse *p, const char *key, const char *value)
         return set_text(p, k, value);
     case KIND_POLICY:
         return set_policy(p, k, value);
+    case KIND_CLUSTER:
+        return set_cluster(p, k, value);
     default:
         return set_number(p, k, value);
     }

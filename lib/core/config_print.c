@@ -46,6 +46,8 @@ static bool is_default(const vmux_config *cfg, const struct key_def *k)
     case KIND_U64:
         return *(const uint64_t *)cfield(cfg, k) ==
                *(const uint64_t *)cfield(&vmux__config_defaults, k);
+    case KIND_CLUSTER:
+        return cfg->cluster == vmux__config_defaults.cluster;
     default:
         return cfg->backlog_policy == vmux__config_defaults.backlog_policy;
     }
@@ -69,6 +71,9 @@ static void out_key(struct out *o, const vmux_config *cfg, const struct key_def 
         break;
     case KIND_U64:
         out_put(o, "%s%s=%" PRIu64, sep, k->name, *(const uint64_t *)cfield(cfg, k));
+        break;
+    case KIND_CLUSTER:
+        out_put(o, "%s%s=%s", sep, k->name, vmux__config_cluster_name(cfg->cluster));
         break;
     default:
         out_put(o, "%s%s=%s", sep, k->name,

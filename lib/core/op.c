@@ -13,7 +13,7 @@ struct vmux_op *vmux__op_new(size_t len)
     struct vmux_op *op = malloc(sizeof(*op) + len);
     if (op == NULL)
         return NULL;
-    *op = (struct vmux_op){.nreplies = 1, .len = len};
+    *op = (struct vmux_op){.nreplies = 1, .slot = VMUX_OP_SLOT_UNSET, .len = len};
     return op;
 }
 

@@ -51,6 +51,9 @@ enum vmux_op_flags {
  * What the blocking pool keeps about an op it runs (mux/pool.c). done() runs once, after the
  * op's callback, so that the link that ran the op can take the next one; it frees the job.
  */
+/* op->slot before the router computed it (route/router.h). */
+#define VMUX_OP_SLOT_UNSET (-2)
+
 struct vmux_op_job {
     void (*done)(struct vmux_op_job *job, int status);
 };
@@ -70,8 +73,10 @@ struct vmux_op {
     uint32_t timeout_ms;
 
     uint32_t flags;
-    bool done;       /* completed; a reply still owed to it will be dropped */
-    uint64_t wstart; /* the connection's byte offset where this op's bytes start */
+    int32_t slot;      /* cluster: its keys' slot, -1 keyless, VMUX_OP_SLOT_UNSET not computed */
+    uint8_t redirects; /* cluster: MOVED and ASK replies followed so far */
+    bool done;         /* completed; a reply still owed to it will be dropped */
+    uint64_t wstart;   /* the connection's byte offset where this op's bytes start */
 
     vmux_reply_cb cb; /* completion; runs exactly once */
     void *userdata;

@@ -124,11 +124,32 @@ static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeo
     return 0;
 }
 
+/*
+ * Cluster mode: computes op's slot here, in the caller's thread, once. Keys in two slots refuse
+ * op (freed) with VMUX_ERR_CROSSSLOT, their names and slots in the caller's error buffer.
+ */
+static int classify_slot(vmux *m, const vmux_callopts *opts, struct vmux_op *op)
+{
+    if (vmux__router_mode(&m->router) != VMUX_ROUTER_CLUSTER || (op->flags & VMUX_OP_CONTROL))
+        return 0;
+    char why[256];
+    int rc = vmux__router_slot(op, why, sizeof why);
+    if (rc == 0)
+        return 0;
+    if (opts != NULL && opts->errbuf != NULL && opts->errlen != 0)
+        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s",
+                         rc == VMUX_ERR_CROSSSLOT ? why : vmux_strerror(rc));
+    vmux__op_free(op);
+    return rc;
+}
+
 /* Submits op with its completion; takes op (refused, it is freed and the error returned). */
 static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32_t timeout_ms,
                   vmux_reply_cb cb, void *ud)
 {
     int rc = prepare(opts, op, timeout_ms, cb, ud);
+    if (rc == 0)
+        rc = classify_slot(m, opts, op);
     return rc != 0 ? rc : vmux__submit(m, op);
 }
 
@@ -153,6 +174,10 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     struct vmux_link *reader = NULL;
     int rc = prepare(opts, op, timeout_for(m, opts, true), sync_done, &w);
+    if (rc == 0 && (rc = classify_slot(m, opts, op)) != 0) {
+        atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
+        return rc; /* its message is in the caller's buffer already */
+    }
     if (rc == 0)
         rc = vmux__submit_sync(m, op, &reader);
     if (rc == 0) {

@@ -49,7 +49,35 @@ static void on_link_ready(struct vmux_link *link, const char *where, void *arg)
     (void)link;
     vmux__log(m->cfg, VMUX_LOG_INFO, "%s: connection ready", where);
     emit(m, VMUX_EVENT_CONNECTION_RESTORED, 0, where, "");
-    open_report(m, OPEN_READY, 0, NULL);
+    if (vmux__router_seed_ready(&m->router, where))
+        open_report(m, OPEN_READY, 0, NULL);
+}
+
+/* Detection is over: vmux_open() learns the outcome, and the ops that waited for it go on. */
+static void on_router_settled(struct vmux_router *r, void *arg)
+{
+    vmux *m = arg;
+    bool failed = vmux__router_mode(r) == VMUX_ROUTER_FAILED;
+    if (failed) {
+        emit(m, VMUX_EVENT_ERROR, r->fail_code, r->seed_host ? r->seed_host : "", r->fail_reason);
+        open_report(m, OPEN_FAILED, r->fail_code, r->fail_reason);
+    } else {
+        open_report(m, OPEN_READY, 0, NULL);
+    }
+    struct vmux_opq q = {0};
+    vmux__router_take_parked(r, &q);
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&q)) != NULL)
+        vmux__route(m, op);
+}
+
+/* A node link (cluster mode) reports like the main link, but never to vmux_open(). */
+static void on_node_ready(struct vmux_link *link, const char *where, void *arg)
+{
+    vmux *m = arg;
+    (void)link;
+    vmux__log(m->cfg, VMUX_LOG_INFO, "%s: connection ready", where);
+    emit(m, VMUX_EVENT_CONNECTION_RESTORED, 0, where, "");
 }
 
 static void on_link_failed(struct vmux_link *link, int code, const char *reason, void *arg)
@@ -62,7 +90,7 @@ static void on_link_failed(struct vmux_link *link, int code, const char *reason,
     const char *sep = strstr(reason, ": ");
     vmux__errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
     emit(m, VMUX_EVENT_CONNECTION_FAILED, code, where, reason);
-    if (++m->attempts >= m->cfg->connect_retry)
+    if (link == m->link && ++m->attempts >= m->cfg->connect_retry)
         open_report(m, OPEN_FAILED, code, reason);
 }
 
@@ -79,6 +107,7 @@ static void on_tick(uv_timer_t *t)
     m->last_tick_ns = now;
     vmux__publish_wake_by(m);
     vmux__link_tick(m->link, frozen);
+    vmux__router_tick(&m->router, frozen);
     vmux__pool_tick(&m->pool, frozen);
     if (m->pubsub.link != NULL)
         vmux__link_tick(m->pubsub.link, frozen);
@@ -94,7 +123,17 @@ static void on_link_error(struct vmux_link *link, int code, const char *reason, 
     emit(m, VMUX_EVENT_ERROR, code, where, reason);
 }
 
-static const struct vmux_link_events link_events = {on_link_ready, on_link_failed, on_link_error};
+static bool on_link_redirect(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply,
+                             void *arg)
+{
+    vmux *m = arg;
+    return vmux__router_redirect(&m->router, link, op, reply);
+}
+
+static const struct vmux_link_events link_events = {on_link_ready, on_link_failed, on_link_error,
+                                                    on_link_redirect};
+static const struct vmux_link_events node_events = {on_node_ready, on_link_failed, on_link_error,
+                                                    on_link_redirect};
 
 static void on_wakeup(uv_async_t *a)
 {
@@ -107,6 +146,7 @@ static void on_wakeup(uv_async_t *a)
 void vmux__shutdown(vmux *m)
 {
     m->io_closing = true;
+    vmux__router_close(&m->router);
     vmux__link_close(m->link);
     m->link = NULL;
     vmux__pool_close(&m->pool);
@@ -163,6 +203,7 @@ static void mux_free(vmux *m)
     if (m->lane_kick >= 0)
         close(m->lane_kick);
     vmux__deadlines_free(&m->deadlines);
+    vmux__router_free(&m->router);
     uv_mutex_destroy(&m->qlock);
     uv_mutex_destroy(&m->olock);
     uv_cond_destroy(&m->ocond);
@@ -207,6 +248,8 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     if ((rc = vmux__pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) == 0 &&
         (rc = vmux__link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) ==
             0) {
+        vmux__router_init(&m->router, &m->loop, m->cfg, m->tls_ctx, &m->ctr, &node_events, m,
+                          on_router_settled, m->link);
         /* Without the descriptor callers still write through the lane, but never read. */
         m->lane_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         vmux__lane_enable(m->link, &m->wakeup, m->lane_kick, vmux__adopt_direct, m);

@@ -15,6 +15,7 @@
 #include "mux/pool.h"
 #include "mux/pubsub.h"
 #include "net/link.h"
+#include "route/router.h"
 #include "vmux/client.h"
 
 /* How vmux_open() learns the fate of the first connection. */
@@ -30,7 +31,8 @@ struct vmux {
     uv_timer_t deadline_timer;
     uint64_t timer_due_ns; /* when deadline_timer fires; UINT64_MAX when stopped */
     struct vmux_deadlines deadlines;
-    struct vmux_link *link; /* standalone: the one server */
+    struct vmux_link *link;    /* standalone: the one server; cluster: the seed node's link */
+    struct vmux_router router; /* cluster detection, the slot map, the other nodes' links */
     struct vmux_counters ctr;
     struct vmux_pool pool; /* links for blocking commands */
     struct vmux_pubsub pubsub;

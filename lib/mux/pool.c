@@ -28,7 +28,7 @@ static void pool_link_failed(struct vmux_link *link, int code, const char *reaso
               vmux_err_name(code), reason);
 }
 
-static const struct vmux_link_events pool_events = {pool_link_ready, pool_link_failed, NULL};
+static const struct vmux_link_events pool_events = {pool_link_ready, pool_link_failed, NULL, NULL};
 
 int vmux__pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_config *cfg,
                     vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr)

@@ -219,7 +219,7 @@ static void on_sub_link_failed(struct vmux_link *link, int code, const char *rea
     emit_lost(m, code, reason);
 }
 
-static const struct vmux_link_events sub_link_events = {on_sub_link_ready, on_sub_link_failed,
+static const struct vmux_link_events sub_link_events = {on_sub_link_ready, on_sub_link_failed, NULL,
                                                         NULL};
 
 static vmux_bytes view(const vmux_reply *r)

@@ -92,10 +92,28 @@ void vmux__route(vmux *m, struct vmux_op *op)
         vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
         return;
     }
-    if (op->flags & VMUX_OP_BLOCKING)
+    if (op->flags & VMUX_OP_BLOCKING) {
         vmux__pool_submit(&m->pool, op);
-    else
+        return;
+    }
+    switch (vmux__router_mode(&m->router)) {
+    case VMUX_ROUTER_STANDALONE:
         vmux__link_submit(m->link, op);
+        break;
+    case VMUX_ROUTER_CLUSTER:
+        vmux__router_send(&m->router, op);
+        break;
+    case VMUX_ROUTER_DETECTING:
+        /* Nothing connected yet: the link's backlog, with its bounds and policy. Connected and
+         * asking: wait for the answer (a backlogged op that a cluster redirects waits too). */
+        if (vmux__link_ready(m->link))
+            vmux__router_park(&m->router, op);
+        else
+            vmux__link_submit(m->link, op);
+        break;
+    default:
+        vmux__op_finish(op, m->router.fail_code, NULL);
+    }
 }
 
 static void set_deadline(struct vmux_op *op, uint64_t now_ns)
@@ -200,7 +218,9 @@ static bool own_queue_empty(vmux *m)
 static bool submit_direct(vmux *m, struct vmux_op *op, struct vmux_link **reader)
 {
     bool alone = atomic_load_explicit(&m->sync_waiting, memory_order_relaxed) <= 1;
-    if (!alone || (op->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL)) || !own_queue_empty(m))
+    /* Only standalone: in cluster mode the op's node decides, and the I/O thread routes. */
+    if (!alone || vmux__router_mode(&m->router) != VMUX_ROUTER_STANDALONE ||
+        (op->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL)) || !own_queue_empty(m))
         return false;
     set_deadline(op, uv_hrtime());
     struct vmux_link *link = m->link; /* the I/O thread clears it only with the lane shut */

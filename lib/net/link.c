@@ -271,6 +271,9 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
     if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
         return false;
     const char *msg = vmux_reply_str(reply, NULL);
+    if (link->events.redirect != NULL && (starts_with(msg, "MOVED ") || starts_with(msg, "ASK ")) &&
+        link->events.redirect(link, op, reply, link->arg))
+        return true;
     bool readonly = starts_with(msg, "READONLY") && link->push_fn == NULL;
     if (readonly && link->conn != NULL && !link->conn->retiring) {
         /* Demoted: finish what is in flight here, queue the rest, then connect again (to the

@@ -25,6 +25,11 @@ struct vmux_link_events {
     void (*failed)(struct vmux_link *link, int code, const char *reason, void *arg);
     /* Something went wrong without breaking the connection (may be NULL). */
     void (*error)(struct vmux_link *link, int code, const char *reason, void *arg);
+    /*
+     * A user op was answered with a MOVED or ASK error (may be NULL): returns true when it took
+     * op and reply (to send op elsewhere), false to complete op with the reply as usual.
+     */
+    bool (*redirect)(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply, void *arg);
 };
 
 /*

@@ -179,7 +179,8 @@ void vmux__link_conn_ready(struct vmux_link *link);
 void vmux__link_checking(struct vmux_link *link);
 /*
  * Looks at a user op's error reply: READONLY (with several endpoints) starts the search for the
- * new primary; READONLY, LOADING, MASTERDOWN and TRYAGAIN on a retry-safe op send it again
+ * new primary; MOVED and ASK go to the owner's redirect event; READONLY, LOADING, MASTERDOWN and
+ * TRYAGAIN on a retry-safe op send it again
  * (after a short delay, or to the new primary). Returns true when it took the op and freed the
  * reply; false when the caller completes the op with the reply as usual.
  */

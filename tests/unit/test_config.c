@@ -81,6 +81,7 @@ static void assert_config_equal(const vmux_config *a, const vmux_config *b, bool
     assert_int_equal(a->keep_alive_s, b->keep_alive_s);
     assert_int_equal(a->backlog_size, b->backlog_size);
     assert_int_equal(a->backlog_policy, b->backlog_policy);
+    assert_int_equal(a->cluster, b->cluster);
     assert_int_equal(a->reconnect_min_ms, b->reconnect_min_ms);
     assert_int_equal(a->reconnect_max_ms, b->reconnect_max_ms);
     assert_true(a->max_bulk_length == b->max_bulk_length);
@@ -176,6 +177,7 @@ static void assert_every_key(const vmux_config *cfg)
     assert_int_equal(vmux_config_keep_alive(cfg), 0);
     assert_int_equal(vmux_config_backlog_size(cfg), 42);
     assert_int_equal(vmux_config_backlog_policy(cfg), VMUX_BACKLOG_FAIL_FAST);
+    assert_int_equal(vmux_config_cluster(cfg), VMUX_CLUSTER_NO);
     assert_int_equal(vmux_config_reconnect_min(cfg), 50);
     assert_int_equal(vmux_config_reconnect_max(cfg), 60000);
     assert_true(vmux_config_max_bulk_length(cfg) == 1000);
@@ -192,7 +194,7 @@ static void test_every_key(void **state)
         "password=s3cret,name=worker-7,defaultDatabase=9,abortConnect=false,connectRetry=7,"
         "connectTimeout=1234,syncTimeout=2345,asyncTimeout=3456,keepAlive=0,backlogSize=42,"
         "backlogPolicy=failFast,reconnectMin=50,reconnectMax=60000,maxBulkLength=1000,"
-        "maxReplyElements=2000,maxReplyBuffer=18446744073709551615");
+        "maxReplyElements=2000,maxReplyBuffer=18446744073709551615,cluster=no");
     assert_every_key(cfg);
     vmux_config_free(cfg);
 
@@ -203,7 +205,7 @@ static void test_every_key(void **state)
         "PASSWORD=s3cret,NAME=worker-7,DEFAULTDATABASE=9,abortconnect=FALSE,CONNECTRETRY=7,"
         "connecttimeout=1234,SYNCTIMEOUT=2345,asynctimeout=3456,KEEPALIVE=0,backlogsize=42,"
         "BACKLOGPOLICY=FAILFAST,reconnectmin=50,RECONNECTMAX=60000,maxbulklength=1000,"
-        "MAXREPLYELEMENTS=2000,maxreplybuffer=18446744073709551615 ,, ");
+        "MAXREPLYELEMENTS=2000,maxreplybuffer=18446744073709551615 , CLUSTER=NO,, ");
     assert_every_key(cfg);
     vmux_config_free(cfg);
 }
@@ -387,6 +389,7 @@ static const struct bad_case bad_cases[] = {
      "maxBulkLength: '18446744073709551616' is out of range"},
     {"h,maxReplyElements=0", VMUX_ERR_CONFIG, "maxReplyElements: '0' is out of range"},
     {"h,backlogPolicy=drop", VMUX_ERR_CONFIG, "backlogPolicy: 'drop' is not queue or failFast"},
+    {"h,cluster=maybe", VMUX_ERR_CONFIG, "cluster: 'maybe' is not auto, yes or no"},
     {"h,name=two words", VMUX_ERR_CONFIG, "name: 'two words' may hold only printable ASCII"},
     {"h:x", VMUX_ERR_CONFIG, "bad port 'x' in endpoint 'h:x'"},
     {"h:0", VMUX_ERR_CONFIG, "bad port '0' in endpoint 'h:0'"},
@@ -481,6 +484,9 @@ static void test_to_string_exact(void **state)
          "h:6379,ssl=true,asyncTimeout=5000,backlogPolicy=failFast"},
         {"rediss://al:pw@h:6380/2", "h:6380,ssl=true,user=al,password=*****,defaultDatabase=2"},
         {"h,sslVerify=false,keepAlive=0", "h:6379,sslVerify=false,keepAlive=0"},
+        {"h,cluster=auto", "h:6379"},
+        {"h,CLUSTER=Yes", "h:6379,cluster=yes"},
+        {"h,cluster=no", "h:6379,cluster=no"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         vmux_config *cfg = parse_ok(cases[i].in);
@@ -518,7 +524,7 @@ static void test_to_string_round_trip(void **state)
         "password=TopSecret,name=worker-7,defaultDatabase=9,abortConnect=false,connectRetry=7,"
         "connectTimeout=1234,syncTimeout=2345,asyncTimeout=3456,keepAlive=0,backlogSize=42,"
         "backlogPolicy=failFast,reconnectMin=50,reconnectMax=60000,maxBulkLength=1000,"
-        "maxReplyElements=2000,maxReplyBuffer=18446744073709551615");
+        "maxReplyElements=2000,maxReplyBuffer=18446744073709551615,cluster=yes");
 }
 
 static void test_to_string_truncates(void **state)
@@ -769,6 +775,12 @@ static void test_bool_and_policy_setters(void **state)
     assert_int_equal(vmux_config_backlog_policy(cfg), VMUX_BACKLOG_FAIL_FAST);
     assert_int_equal(vmux_config_set_backlog_policy(NULL, VMUX_BACKLOG_QUEUE),
                      VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_cluster(cfg), VMUX_CLUSTER_AUTO);
+    assert_int_equal(vmux_config_set_cluster(cfg, VMUX_CLUSTER_YES), 0);
+    assert_int_equal(vmux_config_cluster(cfg), VMUX_CLUSTER_YES);
+    assert_int_equal(vmux_config_set_cluster(cfg, (vmux_cluster_mode)3), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_cluster(cfg), VMUX_CLUSTER_YES);
+    assert_int_equal(vmux_config_set_cluster(NULL, VMUX_CLUSTER_NO), VMUX_ERR_INVALID_ARG);
     vmux_config_free(cfg);
 }
 

@@ -1,0 +1,137 @@
+/*
+ * Detection (route/router.h): once the seed link's first connection is ready, a handle with
+ * cluster=auto or cluster=yes asks the server INFO cluster; a cluster node (cluster_enabled:1)
+ * then gives the slot map (CLUSTER SLOTS) and the handle routes by slot. cluster=yes refuses a
+ * server that is not a cluster node; cluster=auto takes it as standalone, as it does a server
+ * that refuses INFO (a restricted ACL user). I/O thread only.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/encode.h"
+#include "core/errbuf.h"
+#include "core/log.h"
+#include "route/redirect.h"
+#include "route/router.h"
+#include "vmux/error.h"
+
+int vmux__router_internal(struct vmux_router *r, int argc, const char *const *argv,
+                          vmux_reply_cb cb)
+{
+    struct vmux_op *op;
+    int rc = vmux__encode_op(argc, argv, NULL, &op);
+    if (rc != 0)
+        return rc;
+    op->cb = cb;
+    op->userdata = r;
+    vmux__link_submit(r->seed, op);
+    return 0;
+}
+
+static void settle(struct vmux_router *r, enum vmux_router_mode mode, int code, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
+
+static void settle(struct vmux_router *r, enum vmux_router_mode mode, int code, const char *fmt,
+                   ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->fail_reason, sizeof r->fail_reason, fmt, ap);
+    va_end(ap);
+    r->fail_code = code;
+    vmux__log(r->cfg, mode == VMUX_ROUTER_FAILED ? VMUX_LOG_ERROR : VMUX_LOG_INFO, "%s",
+              r->fail_reason);
+    atomic_store_explicit(&r->mode, mode, memory_order_release);
+    r->settled(r, r->arg);
+}
+
+/* A failure before the answer: the next ready connection asks again. */
+static bool detect_lost(struct vmux_router *r, int status, vmux_reply *reply)
+{
+    if (status == 0 || status == VMUX_ERR_SERVER)
+        return false;
+    vmux_reply_free(reply);
+    r->detect_sent = false;
+    if (status != VMUX_ERR_CLOSED && vmux__link_ready(r->seed))
+        (void)vmux__router_seed_ready(r, NULL);
+    return true;
+}
+
+static void on_cluster_slots(int status, vmux_reply *reply, void *arg)
+{
+    struct vmux_router *r = arg;
+    if (detect_lost(r, status, reply))
+        return;
+    char why[200] = "";
+    int rc = vmux__slotmap_from_slots(reply, r->seed_host, 1, &r->map, why, sizeof why);
+    vmux_reply_free(reply);
+    if (rc != 0) {
+        settle(r, VMUX_ROUTER_FAILED, rc, "%s:%d: cluster: CLUSTER SLOTS: %s", r->seed_host,
+               r->seed_port, why);
+        return;
+    }
+    settle(r, VMUX_ROUTER_CLUSTER, 0, "%s:%d: cluster mode: %zu shards serve %u of 16384 slots",
+           r->seed_host, r->seed_port, r->map->nshards, r->map->covered);
+}
+
+static void on_info_cluster(int status, vmux_reply *reply, void *arg)
+{
+    struct vmux_router *r = arg;
+    if (detect_lost(r, status, reply))
+        return;
+    size_t len = 0;
+    const char *text = vmux_reply_str(reply, &len);
+    bool error = vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR;
+    bool cluster = !error && text != NULL && memmem(text, len, "cluster_enabled:1", 17) != NULL;
+    char said[120];
+    vmux__errbuf_set(said, sizeof said, "%.*s", error && text ? (int)(len < 100 ? len : 100) : 0,
+                     error && text ? text : "");
+    vmux_reply_free(reply);
+    bool yes = r->cfg->cluster == VMUX_CLUSTER_YES;
+    if (cluster) {
+        static const char *const argv[] = {"CLUSTER", "SLOTS"};
+        if (vmux__router_internal(r, 2, argv, on_cluster_slots) != 0)
+            settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_NOMEM, "cluster: out of memory");
+    } else if (yes) {
+        settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_CONFIG,
+               "%s:%d: cluster=yes, but the server is not a cluster node (%s)", r->seed_host,
+               r->seed_port, error ? said : "INFO cluster says cluster_enabled:0");
+    } else {
+        settle(r, VMUX_ROUTER_STANDALONE, 0, "%s:%d: standalone server%s%s", r->seed_host,
+               r->seed_port, error ? " (INFO cluster refused: " : "", error ? said : "");
+    }
+}
+
+/* Remembers which node the seed link reached ("host:port"). */
+static int seed_where(struct vmux_router *r, const char *where)
+{
+    const char *host;
+    size_t hostlen;
+    int port;
+    if (where == NULL || vmux__endpoint_split(where, strlen(where), &host, &hostlen, &port) != 0)
+        return 0; /* keeps what it knew */
+    char *copy = strndup(host, hostlen);
+    if (copy == NULL)
+        return VMUX_ERR_NOMEM;
+    free(r->seed_host);
+    r->seed_host = copy;
+    r->seed_port = port;
+    return 0;
+}
+
+bool vmux__router_seed_ready(struct vmux_router *r, const char *where)
+{
+    if (vmux__router_mode(r) != VMUX_ROUTER_DETECTING)
+        return true;
+    if (r->detect_sent)
+        return false;
+    static const char *const argv[] = {"INFO", "cluster"};
+    if (seed_where(r, where) != 0 || vmux__router_internal(r, 2, argv, on_info_cluster) != 0) {
+        settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_NOMEM, "cluster: out of memory");
+        return false;
+    }
+    r->detect_sent = true;
+    return false;
+}

@@ -1,0 +1,278 @@
+/*
+ * The router's links and rules (route/router.h): one link per node, opened lazily; sending an op
+ * to its slot's primary; MOVED and ASK; the rate-limited CLUSTER SLOTS refresh. Detection is in
+ * detect.c, an op's slot in opslot.c. I/O thread only.
+ */
+#include "route/router.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/assert.h"
+#include "core/config_keys.h"
+#include "core/encode.h"
+#include "core/log.h"
+#include "route/keyslot.h"
+#include "route/redirect.h"
+#include "vmux/error.h"
+
+#define REFRESH_EVERY_MS 1000 /* at most one reactive refresh per second */
+
+void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux_config *cfg,
+                       vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr,
+                       const struct vmux_link_events *node_events, void *arg,
+                       void (*settled)(struct vmux_router *r, void *arg), struct vmux_link *seed)
+{
+    *r = (struct vmux_router){.loop = loop,
+                              .cfg = cfg,
+                              .tls_ctx = tls_ctx,
+                              .ctr = ctr,
+                              .node_events = node_events,
+                              .arg = arg,
+                              .settled = settled,
+                              .seed = seed};
+    atomic_init(&r->mode,
+                cfg->cluster == VMUX_CLUSTER_NO ? VMUX_ROUTER_STANDALONE : VMUX_ROUTER_DETECTING);
+    r->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)r;
+    uv_timer_init(loop, &r->refresh_timer);
+    r->refresh_timer.data = r;
+}
+
+/* ---- node links ---- */
+
+static bool same_node(const char *a, int aport, const char *host, size_t hostlen, int port)
+{
+    return a != NULL && aport == port && strlen(a) == hostlen && strncasecmp(a, host, hostlen) == 0;
+}
+
+/* Opens a link to host:port with the handle's configuration; NULL when out of memory. */
+static struct vmux_link *node_open(struct vmux_router *r, const char *host, size_t hostlen,
+                                   int port)
+{
+    struct vmux_router_node *nodes = realloc(r->nodes, (r->nnodes + 1) * sizeof *nodes);
+    if (nodes == NULL)
+        return NULL;
+    r->nodes = nodes;
+    struct vmux_router_node n = {.port = port};
+    if ((n.host = strndup(host, hostlen)) == NULL || (n.cfg = vmux_config_dup(r->cfg)) == NULL)
+        goto fail;
+    vmux_config_clear_endpoints(n.cfg);
+    if (vmux__config_endpoint_push(n.cfg, host, hostlen, port) != 0 ||
+        vmux__link_new(r->loop, n.cfg, r->tls_ctx, r->ctr, r->node_events, r->arg, &n.link) != 0)
+        goto fail;
+    vmux__link_set_auxiliary(n.link); /* the handle's gauges describe the seed link */
+    vmux__link_start(n.link);
+    vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: opening a link to %s:%d", n.host, port);
+    r->nodes[r->nnodes++] = n;
+    return n.link;
+fail:
+    vmux_config_free(n.cfg);
+    free(n.host);
+    return NULL;
+}
+
+/* The link to host:port (the seed's when it is the seed's node), opened on first use. */
+static struct vmux_link *node_link(struct vmux_router *r, const char *host, size_t hostlen,
+                                   int port)
+{
+    if (same_node(r->seed_host, r->seed_port, host, hostlen, port))
+        return r->seed;
+    for (size_t i = 0; i < r->nnodes; i++)
+        if (same_node(r->nodes[i].host, r->nodes[i].port, host, hostlen, port))
+            return r->nodes[i].link;
+    return node_open(r, host, hostlen, port);
+}
+
+/* The host link serves (the one a redirect with an empty host means), or NULL. */
+static const char *link_host(const struct vmux_router *r, const struct vmux_link *link)
+{
+    if (link == r->seed)
+        return r->seed_host;
+    for (size_t i = 0; i < r->nnodes; i++)
+        if (r->nodes[i].link == link)
+            return r->nodes[i].host;
+    return NULL;
+}
+
+/* ---- sending ---- */
+
+/* The link for slot: its primary's, or the seed's when no known node serves it. */
+static struct vmux_link *slot_link(struct vmux_router *r, int slot)
+{
+    const struct vmux_shard *s = slot >= 0 ? vmux__slotmap_owner(r->map, (unsigned)slot) : NULL;
+    if (s == NULL || s->nnodes == 0 || (s->nodes[0].flags & VMUX_NODE_UNKNOWN))
+        return r->seed;
+    const struct vmux_node_addr *n = &s->nodes[0];
+    return node_link(r, n->host, strlen(n->host), n->port);
+}
+
+void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
+{
+    if (op->slot == VMUX_OP_SLOT_UNSET) {
+        /* came before the mode was known, or by a path that did not classify it */
+        int rc = vmux__router_slot(op, NULL, 0);
+        if (rc != 0) {
+            vmux__op_finish(op, rc, NULL);
+            return;
+        }
+    }
+    struct vmux_link *link = slot_link(r, op->slot);
+    if (link == NULL) {
+        vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
+        return;
+    }
+    vmux__link_submit(link, op);
+}
+
+/* ---- refresh ---- */
+
+static void on_slots(int status, vmux_reply *reply, void *arg)
+{
+    struct vmux_router *r = arg;
+    r->refresh_busy = false;
+    if (status == VMUX_ERR_CLOSED || vmux__router_mode(r) != VMUX_ROUTER_CLUSTER) {
+        vmux_reply_free(reply);
+        return;
+    }
+    struct vmux_slotmap *map = NULL;
+    char why[256] = "";
+    int rc = reply != NULL ? vmux__slotmap_from_slots(reply, r->seed_host, r->map->epoch + 1, &map,
+                                                      why, sizeof why)
+                           : status;
+    vmux_reply_free(reply);
+    if (rc != 0) {
+        vmux__log(r->cfg, VMUX_LOG_WARN, "cluster: refreshing the slot map failed (%s): %s",
+                  vmux_err_name(rc), why);
+        return;
+    }
+    vmux__slotmap_unref(r->map);
+    r->map = map;
+    vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: slot map refreshed (%u slots served)", map->covered);
+}
+
+static void on_refresh_timer(uv_timer_t *t)
+{
+    struct vmux_router *r = t->data;
+    static const char *const argv[] = {"CLUSTER", "SLOTS"};
+    if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER || r->refresh_busy)
+        return;
+    r->last_refresh = uv_now(r->loop);
+    if (vmux__router_internal(r, 2, argv, on_slots) == 0)
+        r->refresh_busy = true;
+}
+
+/* Schedules one full refresh: single flight, at most one per REFRESH_EVERY_MS, jittered. */
+static void schedule_refresh(struct vmux_router *r)
+{
+    if (r->refresh_busy || uv_is_active((uv_handle_t *)&r->refresh_timer))
+        return;
+    uint64_t now = uv_now(r->loop), due = r->last_refresh + REFRESH_EVERY_MS;
+    r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
+    uint64_t jitter = (r->rng >> 33) % 100;
+    uv_timer_start(&r->refresh_timer, on_refresh_timer,
+                   (r->last_refresh != 0 && due > now ? due - now : 0) + jitter, 0);
+}
+
+/* ---- redirects ---- */
+
+static void drop_reply(int status, vmux_reply *reply, void *arg)
+{
+    (void)status;
+    (void)arg;
+    vmux_reply_free(reply);
+}
+
+/* Queues ASKING on link, so that the op submitted next runs on the importing node. */
+static int send_asking(struct vmux_router *r, struct vmux_link *link)
+{
+    static const char *const argv[] = {"ASKING"};
+    struct vmux_op *op;
+    int rc = vmux__encode_op(1, argv, NULL, &op);
+    if (rc != 0)
+        return rc;
+    (void)r;
+    op->cb = drop_reply;
+    vmux__link_submit(link, op);
+    return 0;
+}
+
+bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
+                           vmux_reply *reply)
+{
+    size_t len;
+    const char *msg = vmux_reply_str(reply, &len);
+    struct vmux_redirect rd;
+    enum vmux_router_mode mode = vmux__router_mode(r);
+    if (mode == VMUX_ROUTER_STANDALONE || mode == VMUX_ROUTER_FAILED ||
+        vmux__redirect_parse(msg, len, &rd) != 1)
+        return false;
+    if (mode == VMUX_ROUTER_DETECTING) {
+        /* sent from the backlog before the answer: routed by slot once the map is loaded */
+        if (op->redirects >= VMUX_ROUTER_MAX_REDIRECTS)
+            return false;
+        op->redirects++;
+        vmux_reply_free(reply);
+        vmux__router_park(r, op);
+        return true;
+    }
+    if (rd.kind == VMUX_REDIRECT_MOVED)
+        schedule_refresh(r);
+    const char *host = rd.asked ? link_host(r, link) : rd.host;
+    size_t hostlen = rd.asked ? (host != NULL ? strlen(host) : 0) : rd.hostlen;
+    if (op->redirects >= VMUX_ROUTER_MAX_REDIRECTS || rd.unknown || host == NULL)
+        return false; /* the caller gets the last redirect as the server's error */
+    struct vmux_link *target = node_link(r, host, hostlen, rd.port);
+    if (target == NULL)
+        return false;
+    if (rd.kind == VMUX_REDIRECT_MOVED) {
+        struct vmux_slotmap *map;
+        if (vmux__slotmap_moved(r->map, rd.slot, host, hostlen, rd.port, &map) == 0) {
+            vmux__slotmap_unref(r->map);
+            r->map = map;
+        }
+    } else if (send_asking(r, target) != 0) {
+        return false;
+    }
+    op->redirects++;
+    vmux_reply_free(reply); /* last: host may point into it */
+    vmux__link_submit(target, op);
+    return true;
+}
+
+/* ---- the rest of its life ---- */
+
+void vmux__router_park(struct vmux_router *r, struct vmux_op *op)
+{
+    vmux__opq_push(&r->parked, op);
+}
+
+void vmux__router_take_parked(struct vmux_router *r, struct vmux_opq *dst)
+{
+    vmux__opq_take(dst, &r->parked);
+}
+
+void vmux__router_tick(struct vmux_router *r, bool frozen)
+{
+    for (size_t i = 0; i < r->nnodes; i++)
+        vmux__link_tick(r->nodes[i].link, frozen);
+}
+
+void vmux__router_close(struct vmux_router *r)
+{
+    vmux__opq_fail_all(&r->parked, VMUX_ERR_CLOSED);
+    for (size_t i = 0; i < r->nnodes; i++)
+        vmux__link_close(r->nodes[i].link);
+    uv_close((uv_handle_t *)&r->refresh_timer, NULL);
+}
+
+void vmux__router_free(struct vmux_router *r)
+{
+    for (size_t i = 0; i < r->nnodes; i++) {
+        vmux_config_free(r->nodes[i].cfg);
+        free(r->nodes[i].host);
+    }
+    free(r->nodes);
+    free(r->seed_host);
+    vmux__slotmap_unref(r->map);
+}

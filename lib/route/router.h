@@ -1,0 +1,142 @@
+/*
+ * The router: what makes a handle cluster-aware (docs/cluster.md). It decides, once the handle's
+ * first connection (the seed) is ready, whether the server is a cluster node (INFO cluster), loads
+ * the slot map from CLUSTER SLOTS, and from then on sends every op to a link to the primary that
+ * serves its slot: one link per node, opened lazily with the handle's configuration, the seed's
+ * own link serving the seed's node. It follows MOVED (patch the map, resend at once, refresh the
+ * whole map soon, at most once a second) and ASK (ASKING and the op, back to back, no map change),
+ * at most VMUX_ROUTER_MAX_REDIRECTS times per op.
+ *
+ * Threads: the mode is an atomic that any thread may read; everything else belongs to the I/O
+ * thread, which alone reads and replaces the map. vmux__router_slot() is pure (any thread).
+ */
+#ifndef VMUX_ROUTE_ROUTER_H
+#define VMUX_ROUTE_ROUTER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "core/config_internal.h"
+#include "core/counters.h"
+#include "core/op.h"
+#include "net/link.h"
+#include "net/tls.h"
+#include "route/slotmap.h"
+
+/* Redirects an op may follow before its last MOVED or ASK reply completes it. */
+#define VMUX_ROUTER_MAX_REDIRECTS 5
+
+enum vmux_router_mode {
+    VMUX_ROUTER_DETECTING,  /* cluster=auto|yes: waiting to learn what the server is */
+    VMUX_ROUTER_STANDALONE, /* every op goes to the seed link */
+    VMUX_ROUTER_CLUSTER,    /* every op goes to the primary of its slot */
+    VMUX_ROUTER_FAILED,     /* detection failed (cluster=yes against a standalone server...) */
+};
+
+struct vmux_router_node {
+    char *host;
+    int port;
+    struct vmux_config *cfg; /* the handle's configuration with this one endpoint */
+    struct vmux_link *link;
+};
+
+struct vmux_router {
+    atomic_int mode; /* enum vmux_router_mode: the I/O thread stores, any thread loads */
+    int fail_code;   /* VMUX_ROUTER_FAILED: what ops and vmux_open() get */
+    char fail_reason[256];
+
+    uv_loop_t *loop;
+    const struct vmux_config *cfg;
+    vmux_tls_ctx *tls_ctx;
+    struct vmux_counters *ctr;
+    const struct vmux_link_events *node_events; /* for the links it opens */
+    void *arg;
+    /* Detection is over (the mode is STANDALONE, CLUSTER or FAILED). */
+    void (*settled)(struct vmux_router *r, void *arg);
+
+    struct vmux_link *seed; /* the handle's main link (not owned) */
+    char *seed_host;        /* its node, once its first connection was ready */
+    int seed_port;
+    bool detect_sent;
+
+    struct vmux_slotmap *map; /* CLUSTER: the current map (one reference) */
+    struct vmux_router_node *nodes;
+    size_t nnodes;
+    struct vmux_opq parked; /* ops that came while DETECTING */
+
+    uv_timer_t refresh_timer;
+    bool refresh_busy;     /* a CLUSTER SLOTS refresh is in flight */
+    uint64_t last_refresh; /* loop ms of the last refresh sent */
+    uint64_t rng;
+};
+
+/*
+ * Prepares r on loop (a timer) for the seed link; mode cluster=no starts STANDALONE, else
+ * DETECTING. cfg, tls_ctx, ctr and node_events must outlive r; the links r opens report to
+ * node_events with arg, and settled(r, arg) runs once detection is over.
+ */
+void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux_config *cfg,
+                       vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr,
+                       const struct vmux_link_events *node_events, void *arg,
+                       void (*settled)(struct vmux_router *r, void *arg), struct vmux_link *seed);
+
+/* The current mode (any thread). */
+static inline enum vmux_router_mode vmux__router_mode(struct vmux_router *r)
+{
+    return (enum vmux_router_mode)atomic_load_explicit(&r->mode, memory_order_acquire);
+}
+
+/*
+ * I/O thread: the seed link's connection to where ("host:port") is ready. While DETECTING, asks
+ * the server what it is (once) and returns false: settled() will follow. Otherwise returns true.
+ */
+bool vmux__router_seed_ready(struct vmux_router *r, const char *where);
+
+/*
+ * Computes op->slot from its RESP bytes: the slot of its keys, or -1 (VMUX_SLOT_ANY) when it has
+ * none or its command is unknown or malformed. Returns 0; VMUX_ERR_CROSSSLOT with the message
+ * naming two keys and their slots in err (errlen bytes, may be NULL); or VMUX_ERR_NOMEM. Any
+ * thread.
+ */
+int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen);
+
+/*
+ * I/O thread: sends the router's own command argv[0..argc) on the seed link; cb(status, reply,
+ * r) runs once with its reply (which it owns). Returns 0, or VMUX_ERR_NOMEM (cb never runs).
+ */
+int vmux__router_internal(struct vmux_router *r, int argc, const char *const *argv,
+                          vmux_reply_cb cb);
+
+/* I/O thread, DETECTING: keeps op (deadline-indexed) until settled(). */
+void vmux__router_park(struct vmux_router *r, struct vmux_op *op);
+
+/* I/O thread, after settled(): moves the parked ops into dst (empty). */
+void vmux__router_take_parked(struct vmux_router *r, struct vmux_opq *dst);
+
+/*
+ * I/O thread, CLUSTER: takes op (deadline-indexed) and submits it to the link of its slot's
+ * primary (the seed's link for a keyless op or a slot the map does not serve); completes it with
+ * VMUX_ERR_CROSSSLOT or VMUX_ERR_NOMEM when that fails.
+ */
+void vmux__router_send(struct vmux_router *r, struct vmux_op *op);
+
+/*
+ * I/O thread: the link event for a MOVED or ASK reply to op on link (struct vmux_link_events).
+ * Returns true when it took op and reply and sent op on (while DETECTING: parked it); false to
+ * let the reply complete op (STANDALONE, too many redirects, an unknown endpoint).
+ */
+bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
+                           vmux_reply *reply);
+
+/* I/O thread, once a second: the node links' heartbeats (vmux__link_tick()). */
+void vmux__router_tick(struct vmux_router *r, bool frozen);
+
+/* I/O thread: fails parked ops with VMUX_ERR_CLOSED, closes the node links and the timer. */
+void vmux__router_close(struct vmux_router *r);
+
+/* Frees what r holds, once the loop has released every link it closed. */
+void vmux__router_free(struct vmux_router *r);
+
+#endif

@@ -1,0 +1,390 @@
+/*
+ * The router against a real cluster (fixture "cluster-route": three primaries, no replica, its
+ * own so that moving a slot disturbs no other test) and a standalone server ("plain"):
+ *
+ * - a handle opened on ONE seed node with cluster=auto sends 2000 keys (4 threads, SET then GET)
+ *   each to the primary serving its slot: every call succeeds, and a direct connection to each
+ *   primary finds there exactly the keys of the slots it serves, all three primaries used;
+ * - keys in two slots are refused before sending (VMUX_ERR_CROSSSLOT, both keys named);
+ *   keys sharing a {hash tag} work together (MSET, MGET);
+ * - a slot migrated between two primaries (SETSLOT IMPORTING / MIGRATING, MIGRATE, SETSLOT NODE)
+ *   while a thread reads and writes its keys: the handle follows ASK and MOVED, no call fails,
+ *   every key holds its last value afterwards, on the new owner;
+ * - cluster=yes against a standalone server fails the open clearly; cluster=auto serves it;
+ *   cluster=no against a cluster node does not route (the server's MOVED reaches the caller).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#define CLUSTER "cluster-route"
+#define NKEYS 2000
+#define NTHREADS 4
+
+static redisContext *node_connect(int port)
+{
+    struct timeval tv = {10, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c == NULL || c->err)
+        fail_msg("connect to 127.0.0.1:%d: %s", port, c ? c->errstr : "out of memory");
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+static vmux *open_seed(const char *extra)
+{
+    char conf[256];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d%s%s", vt_cluster_port(CLUSTER, 0), extra ? "," : "",
+             extra ? extra : "");
+    return vt_open_conf(conf);
+}
+
+/* SET and GET through m; returns 0 or the failing status (message on stderr). */
+static int set_get(vmux *m, const char *key, const char *value)
+{
+    const char *set[] = {"SET", key, value};
+    const char *get[] = {"GET", key};
+    vmux_reply *r = NULL;
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    int rc = vmux_call(m, &o, 3, set, NULL, &r);
+    vmux_reply_free(r);
+    r = NULL;
+    if (rc == 0)
+        rc = vmux_call(m, &o, 2, get, NULL, &r);
+    if (rc == 0 && strcmp(vmux_reply_str(r, NULL) ? vmux_reply_str(r, NULL) : "", value) != 0)
+        rc = -1000, snprintf(why, sizeof why, "GET %s: not '%s'", key, value);
+    if (rc != 0)
+        fprintf(stderr, "%s: %s (%d)\n", key, why, rc);
+    vmux_reply_free(r);
+    return rc;
+}
+
+struct spread_arg {
+    vmux *m;
+    int from, to;
+    atomic_int *failed;
+};
+
+static void spread_worker(void *p)
+{
+    struct spread_arg *a = p;
+    char key[32], value[32];
+    for (int i = a->from; i < a->to; i++) {
+        snprintf(key, sizeof key, "spread:%d", i);
+        snprintf(value, sizeof value, "v%d", i);
+        if (set_get(a->m, key, value) != 0)
+            atomic_fetch_add(a->failed, 1);
+    }
+}
+
+/* How many of the spread keys primary port holds, each with its value; others must MOVE. */
+static int keys_on(int port, bool *seen)
+{
+    redisContext *c = node_connect(port);
+    char key[32], value[32];
+    for (int i = 0; i < NKEYS; i++) {
+        snprintf(key, sizeof key, "spread:%d", i);
+        redisAppendCommand(c, "GET %s", key);
+    }
+    int held = 0;
+    for (int i = 0; i < NKEYS; i++) {
+        redisReply *r = NULL;
+        assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
+        snprintf(value, sizeof value, "v%d", i);
+        if (r->type == REDIS_REPLY_STRING) {
+            assert_string_equal(r->str, value);
+            assert_false(seen[i]);
+            seen[i] = true;
+            held++;
+        } else {
+            assert_int_equal(r->type, REDIS_REPLY_ERROR); /* not its slot: MOVED */
+            assert_memory_equal(r->str, "MOVED ", 6);
+        }
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    return held;
+}
+
+static void test_spread_over_all_primaries(void **state)
+{
+    (void)state;
+    vmux *m = open_seed(NULL);
+    atomic_int failed = 0;
+    struct spread_arg args[NTHREADS];
+    uv_thread_t th[NTHREADS];
+    for (int t = 0; t < NTHREADS; t++) {
+        args[t] = (struct spread_arg){m, t * NKEYS / NTHREADS, (t + 1) * NKEYS / NTHREADS, &failed};
+        assert_int_equal(uv_thread_create(&th[t], spread_worker, &args[t]), 0);
+    }
+    for (int t = 0; t < NTHREADS; t++)
+        uv_thread_join(&th[t]);
+    assert_int_equal(atomic_load(&failed), 0);
+    vmux_close(m);
+
+    bool seen[NKEYS] = {false};
+    int total = 0;
+    for (int p = 0; p < vt_cluster_primaries(CLUSTER); p++) {
+        int held = keys_on(vt_cluster_port(CLUSTER, p), seen);
+        assert_true(held > NKEYS / 10); /* every primary got its share */
+        total += held;
+    }
+    assert_int_equal(total, NKEYS);
+}
+
+static void test_crossslot_refused(void **state)
+{
+    (void)state;
+    vmux *m = open_seed(NULL);
+    const char *mset[] = {"MSET", "xs:a", "1", "xs:b", "2"};
+    vmux_reply *r = NULL;
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    assert_int_equal(vmux_call(m, &o, 5, mset, NULL, &r), VMUX_ERR_CROSSSLOT);
+    assert_null(r);
+    assert_non_null(strstr(why, "'xs:a' (slot "));
+    assert_non_null(strstr(why, "'xs:b' (slot "));
+    /* nothing was sent */
+    for (int p = 0; p < vt_cluster_primaries(CLUSTER); p++) {
+        redisContext *c = node_connect(vt_cluster_port(CLUSTER, p));
+        redisReply *e = redisCommand(c, "EXISTS xs:a");
+        assert_true(e->type == REDIS_REPLY_ERROR || e->integer == 0);
+        freeReplyObject(e);
+        redisFree(c);
+    }
+    vmux_close(m);
+}
+
+static void test_hash_tag_together(void **state)
+{
+    (void)state;
+    vmux *m = open_seed(NULL);
+    for (int u = 0; u < 50; u++) {
+        char k1[32], k2[32];
+        snprintf(k1, sizeof k1, "{user%d}:name", u);
+        snprintf(k2, sizeof k2, "{user%d}:mail", u);
+        const char *mset[] = {"MSET", k1, "n", k2, "m"};
+        const char *mget[] = {"MGET", k1, k2};
+        vmux_reply *r = NULL;
+        assert_int_equal(vmux_call(m, NULL, 5, mset, NULL, &r), 0);
+        vmux_reply_free(r);
+        assert_int_equal(vmux_call(m, NULL, 3, mget, NULL, &r), 0);
+        assert_int_equal(vmux_reply_len(r), 2);
+        assert_string_equal(vmux_reply_str(vmux_reply_element(r, 0), NULL), "n");
+        assert_string_equal(vmux_reply_str(vmux_reply_element(r, 1), NULL), "m");
+        vmux_reply_free(r);
+    }
+    vmux_close(m);
+}
+
+/* ---- a slot migrated under load ---- */
+
+#define MIG_KEYS 20
+
+struct mig_loop {
+    vmux *m;
+    atomic_bool stop;
+    atomic_int failed;
+    atomic_int rounds;
+    int last[MIG_KEYS];
+};
+
+static void mig_worker(void *p)
+{
+    struct mig_loop *l = p;
+    char key[32], value[32];
+    for (int n = 1; !atomic_load(&l->stop); n++) {
+        for (int i = 0; i < MIG_KEYS; i++) {
+            snprintf(key, sizeof key, "{mig}:%d", i);
+            snprintf(value, sizeof value, "%d", n);
+            if (set_get(l->m, key, value) != 0)
+                atomic_fetch_add(&l->failed, 1);
+            else
+                l->last[i] = n;
+        }
+        atomic_fetch_add(&l->rounds, 1);
+    }
+}
+
+static redisReply *must(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR)
+        fail_msg("%s: %s", fmt, r ? r->str : c->errstr);
+    return r;
+}
+
+static void ok(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR)
+        fail_msg("%s: %s", fmt, r ? r->str : c->errstr);
+    freeReplyObject(r);
+}
+
+struct rounds_wait {
+    struct mig_loop *l;
+    int until;
+};
+
+static bool rounds_done(void *p)
+{
+    struct rounds_wait *w = p;
+    return atomic_load(&w->l->rounds) >= w->until || atomic_load(&w->l->failed) > 0;
+}
+
+/* Waits until the loop has done more rounds (or failed a call). */
+static void wait_rounds(struct mig_loop *l, int more)
+{
+    struct rounds_wait w = {l, atomic_load(&l->rounds) + more};
+    assert_true(vt_wait_until(rounds_done, &w, 60000));
+}
+
+static void test_slot_migrated_under_load(void **state)
+{
+    (void)state;
+    int np = vt_cluster_primaries(CLUSTER);
+    redisContext *c[8] = {NULL};
+    char id[8][64] = {{0}};
+    assert_true(np >= 3 && np <= 8);
+    for (int p = 0; p < np; p++) {
+        c[p] = node_connect(vt_cluster_port(CLUSTER, p));
+        redisReply *r = must(c[p], "CLUSTER MYID");
+        snprintf(id[p], sizeof id[p], "%s", r->str);
+        freeReplyObject(r);
+    }
+    redisReply *r = must(c[0], "CLUSTER KEYSLOT {mig}");
+    long long slot = r->integer;
+    freeReplyObject(r);
+    int from = -1;
+    for (int p = 0; p < np && from < 0; p++) {
+        r = redisCommand(c[p], "GET {mig}");
+        if (r->type != REDIS_REPLY_ERROR)
+            from = p;
+        freeReplyObject(r);
+    }
+    assert_true(from >= 0);
+    int to = (from + 1) % np;
+
+    struct mig_loop *l = calloc(1, sizeof *l);
+    l->m = open_seed(NULL);
+    uv_thread_t th;
+    assert_int_equal(uv_thread_create(&th, mig_worker, l), 0);
+    wait_rounds(l, 5);
+
+    ok(c[to], "CLUSTER SETSLOT %lld IMPORTING %s", slot, id[from]);
+    ok(c[from], "CLUSTER SETSLOT %lld MIGRATING %s", slot, id[to]);
+    wait_rounds(l, 5); /* keys created now go to the importing node (ASK) */
+    for (;;) {
+        r = must(c[from], "CLUSTER GETKEYSINSLOT %lld 100", slot);
+        size_t n = r->elements;
+        for (size_t i = 0; i < n; i++)
+            ok(c[from], "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE", vt_cluster_port(CLUSTER, to),
+               r->element[i]->str);
+        freeReplyObject(r);
+        if (n == 0)
+            break;
+        wait_rounds(l, 1);
+    }
+    wait_rounds(l, 5);
+    ok(c[to], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
+    ok(c[from], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
+    for (int p = 0; p < np; p++)
+        if (p != from && p != to)
+            ok(c[p], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
+    wait_rounds(l, 50); /* the handle's map still says the old owner: MOVED */
+    atomic_store(&l->stop, true);
+    uv_thread_join(&th);
+    assert_int_equal(atomic_load(&l->failed), 0);
+
+    /* every key holds its last value, on the new owner */
+    for (int i = 0; i < MIG_KEYS; i++) {
+        r = must(c[to], "GET {mig}:%d", i);
+        char value[32];
+        snprintf(value, sizeof value, "%d", l->last[i]);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        assert_string_equal(r->str, value);
+        freeReplyObject(r);
+    }
+    vmux_close(l->m);
+    free(l);
+    for (int p = 0; p < np; p++)
+        redisFree(c[p]);
+}
+
+/* ---- the mode switch ---- */
+
+static void test_cluster_yes_on_standalone_fails(void **state)
+{
+    (void)state;
+    char conf[128], err[256] = "";
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes", vt_server_port("plain"));
+    vmux *m = NULL;
+    assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), VMUX_ERR_CONFIG);
+    assert_null(m);
+    assert_non_null(strstr(err, "cluster=yes"));
+    assert_non_null(strstr(err, "not a cluster node"));
+
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=auto", vt_server_port("plain"));
+    m = vt_open_conf(conf);
+    assert_int_equal(set_get(m, "standalone:a", "1"), 0);
+    const char *mset[] = {"MSET", "xs:a", "1", "xs:b", "2"}; /* no slots in standalone mode */
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 5, mset, NULL, &r), 0);
+    vmux_reply_free(r);
+    vmux_close(m);
+}
+
+static void test_cluster_no_does_not_route(void **state)
+{
+    (void)state;
+    vmux *m = open_seed("cluster=no");
+    int moved = 0;
+    for (int i = 0; i < 50; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "norout:%d", i);
+        const char *get[] = {"GET", key};
+        vmux_reply *r = NULL;
+        int rc = vmux_call(m, NULL, 2, get, NULL, &r);
+        if (rc == VMUX_ERR_SERVER && strncmp(vmux_reply_str(r, NULL), "MOVED ", 6) == 0)
+            moved++;
+        else
+            assert_int_equal(rc, 0);
+        vmux_reply_free(r);
+    }
+    assert_true(moved > 0);
+    vmux_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spread_over_all_primaries),
+        cmocka_unit_test(test_crossslot_refused),
+        cmocka_unit_test(test_hash_tag_together),
+        cmocka_unit_test(test_slot_migrated_under_load),
+        cmocka_unit_test(test_cluster_yes_on_standalone_fails),
+        cmocka_unit_test(test_cluster_no_does_not_route),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
