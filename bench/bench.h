@@ -183,11 +183,11 @@ int run_vmux_async(const bench_opts *o, int inflight, bench_result *r);
 /* One of the patterns' rows (a BENCH_FAM_* of BENCH_FAM_PATTERNS) from threads threads. */
 int run_pattern(const bench_opts *o, unsigned fam, int threads, bench_result *r);
 /*
- * The netlat rows (run_netlat.c): vmux-async-net0@1024 (the path below without delay), then
- * with o->latency_us each way vmux-async-net@1024, vmux-sync-net@32 and hiredis-sync-net@32,
- * against a valkey-server in a network namespace. Appends what ran to results (at most cap in
- * all, *n so far) and reports each row. Not root, or no namespace: skipped with a note, 0.
- * Returns the number of rows that failed.
+ * The netlat rows (run_netlat.c), against a valkey-server in a network namespace:
+ * vmux-sync-net0@32, hiredis-sync-net0@32 and vmux-async-net0@1024 (the path without delay),
+ * then with o->latency_us each way vmux-async-net@1024, vmux-sync-net@32, hiredis-sync-net@32.
+ * Appends what ran to results (at most cap in all, *n so far) and reports each row. Not root, or no
+ * namespace: skipped with a note, 0. Returns the number of rows that failed.
  */
 int run_netlat(const bench_opts *o, bench_result *results, size_t cap, size_t *n);
 

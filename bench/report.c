@@ -107,7 +107,7 @@ static const bench_result *find(const bench_result *all, size_t n, const char *n
     return NULL;
 }
 
-#define NRATIOS 14
+#define NRATIOS 15
 
 typedef struct ratio {
     const char *label;
@@ -182,7 +182,9 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
                        *sn = find(all, n, "vmux-sync-net", 32, 32),
                        *hn = find(all, n, "hiredis-sync-net", 32, 32),
                        *an = find(all, n, "vmux-async-net", 1, 1024),
-                       *a0 = find(all, n, "vmux-async-net0", 1, 1024);
+                       *a0 = find(all, n, "vmux-async-net0", 1, 1024),
+                       *sn0 = find(all, n, "vmux-sync-net0", 32, 32),
+                       *hn0 = find(all, n, "hiredis-sync-net0", 32, 32);
     ratio q[NRATIOS] = {
         {"vmux-async@1024 / raw-pipeline", ">=0.9", 0.9, 1,
          quotient(find(all, n, "vmux-async", 1, 1024), find(all, n, "raw-pipeline", 1, 1024), OPS),
@@ -212,6 +214,8 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
          delay_of(sn, hn)},
         {"vmux-async-net@1024 / vmux-async-net0", ">=0.8", 0.8, 1, quotient(an, a0, OPS),
          delay_of(an, a0)},
+        {"vmux-sync-net0@32 / hiredis-sync-net0@32", "info", 0, 1, quotient(sn0, hn0, OPS),
+         delay_of(sn0, hn0)},
     };
     if (o->json) {
         printf("{\"name\":\"ratios\",\"ratios\":[");

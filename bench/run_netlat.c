@@ -5,9 +5,10 @@
  *
  * The delay is netem's on both veth ends where the kernel has netem; where it has not, a
  * forwarding proxy (delay_proxy.c) on the bench's side of the veth holds every chunk for the
- * delay instead, and the rows say "delay: userspace-proxy". vmux-async-net0 runs first, over
- * the same path with the delay at 0 (netem at 0, or the proxy forwarding at once), so that
- * vmux-async-net / vmux-async-net0 isolates what the latency costs pipelining.
+ * delay instead, and the rows say "delay: userspace-proxy". The -net0 rows run first, over the
+ * same path with the delay at 0 (netem at 0, or the proxy forwarding at once), so that
+ * vmux-async-net / vmux-async-net0 isolates what the latency costs pipelining, and the sync pair
+ * at 0 shows what the path itself (the proxy's work above all) does to the sync ratio.
  */
 #include "bench.h"
 #include "report.h"
@@ -18,7 +19,7 @@
 
 /* A fresh namespace listens on nothing: any port is free. */
 #define NETLAT_SERVER_PORT 6379
-#define NETLAT_ROWS 4
+#define NETLAT_ROWS 6
 
 /* Everything the rows run on; torn down in the reverse order. */
 typedef struct netlat_env {
@@ -36,11 +37,11 @@ typedef struct netlat_row {
     bool delayed;
 } netlat_row;
 
+/* The two rows of a ratio one after the other; the no-delay ones first, as the delay stays. */
 static const netlat_row ROWS[NETLAT_ROWS] = {
-    {"vmux-async-net0", 1, 1024, false},
-    {"vmux-async-net", 1, 1024, true},
-    {"vmux-sync-net", 32, 32, true},
-    {"hiredis-sync-net", 32, 32, true},
+    {"vmux-sync-net0", 32, 32, false},   {"hiredis-sync-net0", 32, 32, false},
+    {"vmux-async-net0", 1, 1024, false}, {"vmux-async-net", 1, 1024, true},
+    {"vmux-sync-net", 32, 32, true},     {"hiredis-sync-net", 32, 32, true},
 };
 
 /* Puts the delay on the path: netem if the kernel has it, else the proxy. */
@@ -83,7 +84,7 @@ static void describe(const bench_opts *o, const netlat_env *e, const char *netem
                  e->proxy.port);
     snprintf(line, sizeof(line),
              "netlat rows: valkey-server (pid %d) in network namespace %s on %s:%d, over veth "
-             "%s from %s; delay: %s%s%s%s, %d µs each way (%d µs round trip); vmux-async-net0: "
+             "%s from %s; delay: %s%s%s%s, %d µs each way (%d µs round trip); the -net0 rows: "
              "the same path without delay",
              e->srv.pid, e->ns.name, e->ns.ns_addr, NETLAT_SERVER_PORT, e->ns.host_if,
              e->ns.host_addr, e->delay, via, e->have_proxy ? netem_why : "",
