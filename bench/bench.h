@@ -97,9 +97,11 @@ typedef struct bench_result {
      * trip the delay adds (0 for the no-delay baseline). */
     const char *delay;
     int rtt_us;
-    /* Through the delay proxy: its CPU time and the chunks it forwarded (both directions) per
-     * op, and how long it held a chunk, p50 and p99; NAN without the proxy. */
+    /* Through the delay proxy: its CPU time (and the part of it spent spinning) and the
+     * chunks it forwarded (both directions) per op, and how long it held a chunk, p50 and
+     * p99; NAN without the proxy. */
     double proxy_cpu_us_per_op;
+    double proxy_spin_us_per_op; /* the part of its CPU time spent spinning to be on time */
     double proxy_chunks_per_op;
     double proxy_hold_p50_us;
     double proxy_hold_p99_us;
@@ -109,6 +111,7 @@ typedef struct bench_result {
 typedef struct proxy_counters {
     double cpu_s;
     uint64_t chunks;
+    uint64_t spin_ns;
     uint64_t hold[BENCH_HOLD_BUCKETS];
 } proxy_counters;
 

@@ -43,6 +43,7 @@
 struct proxy_shared {
     _Atomic int64_t delay_ns;
     atomic_uint_fast64_t chunks;
+    atomic_uint_fast64_t spin_ns; /* time spent spinning to release on time */
     atomic_uint_fast64_t hold[BENCH_HOLD_BUCKETS];
 };
 
@@ -345,8 +346,10 @@ static void learn_lateness(proxy *p, uint64_t now)
 /* After a timed wait ran out: spins the little that is left until the head falls due. */
 static void spin_to_head(const proxy *p)
 {
-    while (p->ghead && now_ns() < p->ghead->release) {
-    }
+    uint64_t start = now_ns(), now = start;
+    while (p->ghead && now < p->ghead->release)
+        now = now_ns();
+    atomic_fetch_add_explicit(&p->sh->spin_ns, now - start, memory_order_relaxed);
 }
 
 static void proxy_loop(proxy *p)
@@ -456,6 +459,7 @@ void delay_proxy_sample(const delay_proxy *p, proxy_counters *out)
         clock_gettime(p->cpu_clock, &ts);
     out->cpu_s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     out->chunks = atomic_load(&p->sh->chunks);
+    out->spin_ns = atomic_load(&p->sh->spin_ns);
     for (int i = 0; i < BENCH_HOLD_BUCKETS; i++)
         out->hold[i] = atomic_load_explicit(&p->sh->hold[i], memory_order_relaxed);
 }

@@ -40,6 +40,7 @@ static void proxy_diff(const struct delay_proxy *p, const proxy_counters *before
     delay_proxy_sample(p, d);
     d->cpu_s -= before->cpu_s;
     d->chunks -= before->chunks;
+    d->spin_ns -= before->spin_ns;
     for (int i = 0; i < BENCH_HOLD_BUCKETS; i++)
         d->hold[i] -= before->hold[i];
 }
@@ -85,6 +86,7 @@ static void proxy_from_usage(bench_result *r, uint64_t ops, const bench_usage *u
 {
     bool have = u->proxied && ops > 0;
     r->proxy_cpu_us_per_op = have ? u->proxy.cpu_s * 1e6 / (double)ops : NAN;
+    r->proxy_spin_us_per_op = have ? (double)u->proxy.spin_ns / 1e3 / (double)ops : NAN;
     r->proxy_chunks_per_op = have ? (double)u->proxy.chunks / (double)ops : NAN;
     r->proxy_hold_p50_us = have ? hold_quantile(&u->proxy, 0.50) : NAN;
     r->proxy_hold_p99_us = have ? hold_quantile(&u->proxy, 0.99) : NAN;

@@ -37,8 +37,9 @@ static void netlat_json(const bench_result *r)
     printf(",\"delay\":\"%s\",\"rtt_us\":%d", r->delay, r->rtt_us);
     if (isnan(r->proxy_cpu_us_per_op))
         return;
-    printf(",\"proxy_cpu_us_per_op\":%.2f,\"proxy_chunks_per_op\":%.4f", r->proxy_cpu_us_per_op,
-           r->proxy_chunks_per_op);
+    printf(",\"proxy_cpu_us_per_op\":%.2f,\"proxy_spin_us_per_op\":%.2f,"
+           "\"proxy_chunks_per_op\":%.4f",
+           r->proxy_cpu_us_per_op, r->proxy_spin_us_per_op, r->proxy_chunks_per_op);
     if (!isnan(r->proxy_hold_p50_us))
         printf(",\"proxy_hold_p50_us\":%.0f,\"proxy_hold_p99_us\":%.0f", r->proxy_hold_p50_us,
                r->proxy_hold_p99_us);
@@ -49,8 +50,8 @@ static void netlat_text(const bench_result *r)
 {
     printf("    delay: %s, %d µs round trip", r->delay, r->rtt_us);
     if (!isnan(r->proxy_cpu_us_per_op))
-        printf("; proxy %.2f cpu µs/op, %.3f chunks/op", r->proxy_cpu_us_per_op,
-               r->proxy_chunks_per_op);
+        printf("; proxy %.2f cpu µs/op (%.2f spinning), %.3f chunks/op", r->proxy_cpu_us_per_op,
+               r->proxy_spin_us_per_op, r->proxy_chunks_per_op);
     if (!isnan(r->proxy_hold_p50_us))
         printf(", held a chunk p50 %.0f µs, p99 %.0f µs", r->proxy_hold_p50_us,
                r->proxy_hold_p99_us);
