@@ -242,8 +242,13 @@ int netns_set_netem(bench_netns *n, int delay_us, char *why, size_t whylen)
     const char *inside[] = {"ip",      "netns", "exec",   n->name, "tc",    "qdisc",
                             "replace", "dev",   n->ns_if, "root",  "netem", "limit",
                             "100000",  "delay", delay,    NULL};
-    if (run_or_say(host, why, whylen) != 0 || run_or_say(inside, why, whylen) != 0)
+    if (run_or_say(host, why, whylen) != 0)
         return -1;
+    if (run_or_say(inside, why, whylen) != 0) {
+        const char *undo[] = {"tc", "qdisc", "del", "dev", n->host_if, "root", NULL};
+        run_cmd(undo, NULL, 0); /* no netem on one end only */
+        return -1;
+    }
     n->netem = true;
     return 0;
 }
