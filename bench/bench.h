@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "hist.h"
@@ -24,6 +25,12 @@
 #define BENCH_IO_TIMEOUT_S 10
 
 #define BENCH_PATH_CAP 512
+
+/* The delay proxy's histogram of how long it held each chunk: 2 µs buckets up to 1 ms. */
+#define BENCH_HOLD_BUCKETS 512
+#define BENCH_HOLD_BUCKET_NS 2000u
+
+struct delay_proxy;
 
 /* How a TLS client trusts the TLS server and, for tls-auth-clients yes, proves who it is. */
 typedef struct bench_tls {
@@ -45,6 +52,10 @@ typedef struct bench_opts {
     double warmup;  /* unmeasured lead-in per configuration */
     bool json;
     unsigned families; /* bit set of BENCH_FAM_* to run */
+    int latency_us;    /* the netlat rows' one-way delay (--latency-us) */
+    /* The netlat rows through the user-space delay proxy: its CPU time and counters are
+     * sampled around the measured window too. NULL otherwise. */
+    const struct delay_proxy *proxy;
 } bench_opts;
 
 enum {
@@ -63,6 +74,7 @@ enum {
     BENCH_FAM_RL_SLIDING = 1u << 12,
     BENCH_FAM_RL_GCRA = 1u << 13,
     BENCH_FAM_LOCK_PAIR = 1u << 14,
+    BENCH_FAM_NETLAT = 1u << 15, /* the network latency rows (run_netlat.c) */
 };
 #define BENCH_FAM_PATTERNS                                                                         \
     (BENCH_FAM_VMUX_GET | BENCH_FAM_CACHE_HIT | BENCH_FAM_VMUX_INCR | BENCH_FAM_RL_FIXED |         \
@@ -81,12 +93,35 @@ typedef struct bench_result {
      * thread included), per op; NAN where the row does not measure it (valkey-benchmark). */
     double cpu_us_per_op;
     double cs_per_op; /* voluntary + involuntary context switches */
+    /* The netlat rows: "netem" or "userspace-proxy" (NULL for every other row), and the round
+     * trip the delay adds (0 for the no-delay baseline). */
+    const char *delay;
+    int rtt_us;
+    /* Through the delay proxy: its CPU time (and the part of it spent spinning) and the
+     * chunks it forwarded (both directions) per op, and how long it held a chunk, p50 and
+     * p99; NAN without the proxy. */
+    double proxy_cpu_us_per_op;
+    double proxy_spin_us_per_op; /* the part of its CPU time spent spinning to be on time */
+    double proxy_chunks_per_op;
+    double proxy_hold_p50_us;
+    double proxy_hold_p99_us;
 } bench_result;
 
-/* CPU time and context switches of this process over a measured window (drive_phases). */
+/* What the delay proxy has done so far (delay_proxy_sample). */
+typedef struct proxy_counters {
+    double cpu_s;
+    uint64_t chunks;
+    uint64_t spin_ns;
+    uint64_t hold[BENCH_HOLD_BUCKETS];
+} proxy_counters;
+
+/* CPU time and context switches of this process over a measured window (drive_phases), and
+ * what the delay proxy did meanwhile when o->proxy is set. */
 typedef struct bench_usage {
     double cpu_s;
     double cs;
+    bool proxied;
+    proxy_counters proxy;
 } bench_usage;
 
 /* One command of the workload, ready for an argv-style API. */
@@ -150,6 +185,14 @@ int run_vmux_sync(const bench_opts *o, int threads, bench_result *r);
 int run_vmux_async(const bench_opts *o, int inflight, bench_result *r);
 /* One of the patterns' rows (a BENCH_FAM_* of BENCH_FAM_PATTERNS) from threads threads. */
 int run_pattern(const bench_opts *o, unsigned fam, int threads, bench_result *r);
+/*
+ * The netlat rows (run_netlat.c), against a valkey-server in a network namespace:
+ * vmux-sync-net0@32, hiredis-sync-net0@32 and vmux-async-net0@1024 (the path without delay),
+ * then with o->latency_us each way vmux-async-net@1024, vmux-sync-net@32, hiredis-sync-net@32.
+ * Appends what ran to results (at most cap in all, *n so far) and reports each row. Not root, or no
+ * namespace: skipped with a note, 0. Returns the number of rows that failed.
+ */
+int run_netlat(const bench_opts *o, bench_result *results, size_t cap, size_t *n);
 
 struct vmux;
 /*
@@ -172,6 +215,9 @@ typedef struct bench_server {
  * the readiness check trusts it. o->host and o->port are ignored.
  */
 int server_start(bench_server *s, const bench_opts *o, const char *certs_dir);
+/* Starts a plain throwaway valkey-server inside network namespace netns (ip netns exec),
+ * listening on o->host:o->port (an address of the namespace), and waits until it answers. */
+int server_start_netns(bench_server *s, const bench_opts *o, const char *netns);
 /* Stops a server started by server_start() (by its pid) and reaps it. */
 void server_stop(bench_server *s);
 /*
@@ -201,5 +247,53 @@ void certs_remove(void);
 int tls_ping_once(const bench_opts *o, char *err, size_t errlen);
 /* server_prefill() over TLS, through vmux. */
 int tls_prefill(const bench_opts *o);
+
+/* ---- netns.c: the network namespace of the netlat rows ---- */
+typedef struct bench_netns {
+    char name[32];      /* "vmux-bench-PID" */
+    char host_if[16];   /* the veth end on the bench's side */
+    char ns_if[16];     /* the end inside the namespace */
+    char host_addr[32]; /* 198.18.x.y on host_if */
+    char ns_addr[32];   /* the next address, on ns_if: the server's */
+    int janitor_pid;
+    int janitor_fd; /* the janitor's pipe; -1 when there is no janitor */
+    bool netem;     /* netem qdiscs are on both ends */
+} bench_netns;
+
+/*
+ * Makes the namespace, the veth pair and their addresses (after removing what runs of benches
+ * that are gone left behind), and the janitor that removes them all when netns_destroy() runs
+ * or this process ends in any way. Returns 0, or -1 with the reason in why (nothing left).
+ */
+int netns_create(bench_netns *n, char *why, size_t whylen);
+/* Puts (or changes) netem delay of delay_us on both veth ends; -1 with the reason in why when
+ * tc cannot (no netem in the kernel, no tc). */
+int netns_set_netem(bench_netns *n, int delay_us, char *why, size_t whylen);
+/* Has the janitor remove the namespace, the veth pair and every process inside, and waits. */
+void netns_destroy(bench_netns *n);
+/* In a forked child that does not exec: lets go of the janitor's pipe. */
+void netns_forget_in_child(bench_netns *n);
+
+/* ---- delay_proxy.c: the user-space stand-in for netem ---- */
+typedef struct delay_proxy {
+    int pid;
+    int port; /* where it listens */
+    clockid_t cpu_clock;
+    struct proxy_shared *sh;
+} delay_proxy;
+
+/*
+ * Starts the proxy in a child process, listening on listen_host (port in p->port) and
+ * forwarding each connection to up_host:up_port, holding every chunk for the delay (0 until
+ * delay_proxy_set_delay). Returns 0, or -1 with the reason in why.
+ */
+int delay_proxy_start(delay_proxy *p, const char *listen_host, const char *up_host, int up_port,
+                      bench_netns *ns, char *why, size_t whylen);
+/* Sets the one-way delay of the chunks read from now on. */
+void delay_proxy_set_delay(delay_proxy *p, int delay_us);
+/* Its CPU time so far, the chunks it forwarded and its histogram of hold times. */
+void delay_proxy_sample(const delay_proxy *p, proxy_counters *out);
+/* Kills and reaps it, and frees the shared memory. */
+void delay_proxy_stop(delay_proxy *p);
 
 #endif

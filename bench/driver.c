@@ -34,6 +34,17 @@ static void usage_now(bench_usage *u)
     u->cs = (double)ru.ru_nvcsw + (double)ru.ru_nivcsw;
 }
 
+/* What the proxy did since before, into d. */
+static void proxy_diff(const struct delay_proxy *p, const proxy_counters *before, proxy_counters *d)
+{
+    delay_proxy_sample(p, d);
+    d->cpu_s -= before->cpu_s;
+    d->chunks -= before->chunks;
+    d->spin_ns -= before->spin_ns;
+    for (int i = 0; i < BENCH_HOLD_BUCKETS; i++)
+        d->hold[i] -= before->hold[i];
+}
+
 double drive_phases(const bench_opts *o, atomic_int *phase, const atomic_int *failed,
                     bench_usage *u)
 {
@@ -41,6 +52,8 @@ double drive_phases(const bench_opts *o, atomic_int *phase, const atomic_int *fa
     wait_until(start + (uint64_t)(o->warmup * 1e9), failed);
     bench_usage before, after;
     usage_now(&before);
+    if (o->proxy)
+        delay_proxy_sample(o->proxy, &before.proxy);
     uint64_t t0 = now_ns();
     atomic_store(phase, PHASE_MEASURE);
     wait_until(t0 + (uint64_t)(o->seconds * 1e9), failed);
@@ -49,7 +62,34 @@ double drive_phases(const bench_opts *o, atomic_int *phase, const atomic_int *fa
     usage_now(&after);
     u->cpu_s = after.cpu_s - before.cpu_s;
     u->cs = after.cs - before.cs;
+    u->proxied = o->proxy != NULL;
+    if (o->proxy)
+        proxy_diff(o->proxy, &before.proxy, &u->proxy);
     return window;
+}
+
+/* The hold time below which a fraction q of the chunks fell, in µs (a bucket's middle). */
+static double hold_quantile(const proxy_counters *c, double q)
+{
+    uint64_t total = 0, seen = 0;
+    for (int i = 0; i < BENCH_HOLD_BUCKETS; i++)
+        total += c->hold[i];
+    for (int i = 0; i < BENCH_HOLD_BUCKETS && total > 0; i++) {
+        seen += c->hold[i];
+        if ((double)seen >= q * (double)total)
+            return ((double)i + 0.5) * BENCH_HOLD_BUCKET_NS / 1000.0;
+    }
+    return NAN;
+}
+
+static void proxy_from_usage(bench_result *r, uint64_t ops, const bench_usage *u)
+{
+    bool have = u->proxied && ops > 0;
+    r->proxy_cpu_us_per_op = have ? u->proxy.cpu_s * 1e6 / (double)ops : NAN;
+    r->proxy_spin_us_per_op = have ? (double)u->proxy.spin_ns / 1e3 / (double)ops : NAN;
+    r->proxy_chunks_per_op = have ? (double)u->proxy.chunks / (double)ops : NAN;
+    r->proxy_hold_p50_us = have ? hold_quantile(&u->proxy, 0.50) : NAN;
+    r->proxy_hold_p99_us = have ? hold_quantile(&u->proxy, 0.99) : NAN;
 }
 
 void result_from_hist(bench_result *r, const hist *h, double window_s, const bench_usage *u)
@@ -59,6 +99,7 @@ void result_from_hist(bench_result *r, const hist *h, double window_s, const ben
     r->p99_us = (double)hist_quantile(h, 0.99) / 1000.0;
     r->cpu_us_per_op = h->count > 0 ? u->cpu_s * 1e6 / (double)h->count : NAN;
     r->cs_per_op = h->count > 0 ? u->cs / (double)h->count : NAN;
+    proxy_from_usage(r, h->count, u);
 }
 
 typedef struct sync_worker {

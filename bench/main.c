@@ -1,11 +1,12 @@
 /*
  * vmux-bench: measures vmux against hiredis, a raw pipelined socket and valkey-benchmark, on
- * one server in one run, the same over TLS on a TLS-only server, and prints the ratios the
- * project targets. See docs/benchmarks.md.
+ * one server in one run, the same over TLS on a TLS-only server, then (as root) across a
+ * network namespace with a delay, and prints the ratios the project targets. See
+ * docs/benchmarks.md.
  *
  *   vmux-bench [--seconds N] [--warmup N] [--server HOST:PORT] [--only NAME[,NAME...]] [--json]
  *              [--tls-server HOST:PORT --tls-ca FILE [--tls-cert FILE --tls-key FILE]]
- *              [--certs-script FILE]
+ *              [--certs-script FILE] [--latency-us N]
  */
 #include "bench.h"
 #include "report.h"
@@ -16,7 +17,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define MAX_RESULTS 24
+#define MAX_RESULTS 32
 
 /* Where the tests keep their certificate generator; CMake passes the source tree's copy. */
 #ifndef VMUX_BENCH_CERTS_SCRIPT
@@ -47,6 +48,7 @@ static const family FAMILIES[] = {
     {BENCH_FAM_RL_SLIDING, "ratelimit-sliding", {8}, 1},
     {BENCH_FAM_RL_GCRA, "ratelimit-gcra", {8}, 1},
     {BENCH_FAM_LOCK_PAIR, "lock-pair", {8}, 1},
+    {BENCH_FAM_NETLAT, "netlat", {0}, 0}, /* its own rows: run_netlat() */
 };
 #define NFAMILIES (sizeof(FAMILIES) / sizeof(FAMILIES[0]))
 
@@ -74,7 +76,11 @@ static void usage(FILE *f)
                "                       (default " VMUX_BENCH_CERTS_SCRIPT ")\n"
                "  --only NAME[,NAME]   run only these families: vmux-sync, vmux-async,\n"
                "                       hiredis-sync, raw-pipeline, valkey-benchmark,\n"
-               "                       vmux-sync-tls, vmux-async-tls, valkey-benchmark-tls\n"
+               "                       vmux-sync-tls, vmux-async-tls, valkey-benchmark-tls,\n"
+               "                       vmux-get, cache-hit, vmux-incr, ratelimit-fixed,\n"
+               "                       ratelimit-sliding, ratelimit-gcra, lock-pair, netlat\n"
+               "  --latency-us N       one-way delay of the netlat rows (default 100: a 200 us\n"
+               "                       round trip)\n"
                "  --json               one JSON object per line instead of the table\n");
 }
 
@@ -138,6 +144,18 @@ static int parse_path(const char *opt, const char *arg, char *out)
     return 0;
 }
 
+static int parse_latency(const char *arg, int *out)
+{
+    char *end = NULL;
+    long v = strtol(arg, &end, 10);
+    if (*end != '\0' || end == arg || v < 1 || v > 100000) {
+        fprintf(stderr, "vmux-bench: --latency-us wants 1..100000, got '%s'\n", arg);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
 static int parse_seconds(const char *arg, double *out)
 {
     char *end = NULL;
@@ -196,6 +214,8 @@ static int parse_one(int argc, char **argv, int *i, setup *st)
         return parse_seconds(v, &o->warmup);
     if (strcmp(a, "--only") == 0)
         return parse_families(v, &o->families);
+    if (strcmp(a, "--latency-us") == 0)
+        return parse_latency(v, &o->latency_us);
     if (strcmp(a, "--server") == 0) {
         st->have_server = true;
         return parse_server(a, v, o->host, sizeof(o->host), &o->port, NULL, 0);
@@ -226,7 +246,8 @@ static int check_tls_opts(const setup *st)
 static int parse_args(int argc, char **argv, setup *st)
 {
     *st = (setup){.certs_script = VMUX_BENCH_CERTS_SCRIPT};
-    st->o = (bench_opts){.host = "127.0.0.1", .seconds = 3.0, .warmup = 0.5, .families = ~0u};
+    st->o = (bench_opts){
+        .host = "127.0.0.1", .seconds = 3.0, .warmup = 0.5, .families = ~0u, .latency_us = 100};
     for (int i = 1; i < argc; i++)
         if (parse_one(argc, argv, &i, st) != 0) {
             usage(stderr);
@@ -277,6 +298,8 @@ static int run_all(const bench_opts *o, const bench_opts *t, bench_result *resul
         const family *f = &FAMILIES[fi];
         if (!(o->families & f->bit))
             continue;
+        if (f->bit == BENCH_FAM_NETLAT)
+            failures += run_netlat(o, results, MAX_RESULTS, nresults);
         bool sync = (f->bit & sync_bits) != 0;
         for (int si = 0; si < f->nsizes; si++) {
             bench_result r = {0};
@@ -297,6 +320,10 @@ static int prepare_server(setup *st, bench_server *srv, char *note, size_t notel
 {
     bench_opts *o = &st->o;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!(o->families & ~(unsigned)BENCH_FAM_NETLAT)) {
+        snprintf(note, notelen, "only the netlat rows, %ld cores", cores);
+        return 0; /* they start their own server */
+    }
     if (st->have_server) {
         if (server_wait_ping(o, 0, 5.0) != 0)
             return -1;

@@ -22,16 +22,60 @@ void report_header(const bench_opts *o, const char *server_note, const char *tls
     }
 }
 
+void report_note(const bench_opts *o, const char *line)
+{
+    if (o->json)
+        fprintf(stderr, "vmux-bench: %s\n", line);
+    else
+        printf("%s\n", line);
+    fflush(stdout);
+}
+
+/* A netlat row's fields beyond the common ones, before the closing brace. */
+static void netlat_json(const bench_result *r)
+{
+    printf(",\"delay\":\"%s\",\"rtt_us\":%d", r->delay, r->rtt_us);
+    if (isnan(r->proxy_cpu_us_per_op))
+        return;
+    printf(",\"proxy_cpu_us_per_op\":%.2f,\"proxy_spin_us_per_op\":%.2f,"
+           "\"proxy_chunks_per_op\":%.4f",
+           r->proxy_cpu_us_per_op, r->proxy_spin_us_per_op, r->proxy_chunks_per_op);
+    if (!isnan(r->proxy_hold_p50_us))
+        printf(",\"proxy_hold_p50_us\":%.0f,\"proxy_hold_p99_us\":%.0f", r->proxy_hold_p50_us,
+               r->proxy_hold_p99_us);
+}
+
+/* Under a netlat row of the table: its delay, and what the proxy did if there is one. */
+static void netlat_text(const bench_result *r)
+{
+    printf("    delay: %s, %d µs round trip", r->delay, r->rtt_us);
+    if (!isnan(r->proxy_cpu_us_per_op))
+        printf("; proxy %.2f cpu µs/op (%.2f spinning), %.3f chunks/op", r->proxy_cpu_us_per_op,
+               r->proxy_spin_us_per_op, r->proxy_chunks_per_op);
+    if (!isnan(r->proxy_hold_p50_us))
+        printf(", held a chunk p50 %.0f µs, p99 %.0f µs", r->proxy_hold_p50_us,
+               r->proxy_hold_p99_us);
+    printf("\n");
+}
+
+static void row_json(const bench_result *r)
+{
+    printf("{\"name\":\"%s\",\"threads\":%d,\"inflight\":%d,\"ops_per_sec\":%.0f,"
+           "\"p50_us\":%.1f,\"p99_us\":%.1f,",
+           r->name, r->threads, r->inflight, r->ops_per_sec, r->p50_us, r->p99_us);
+    if (isnan(r->cpu_us_per_op))
+        printf("\"cpu_us_per_op\":null,\"cs_per_op\":null");
+    else
+        printf("\"cpu_us_per_op\":%.2f,\"cs_per_op\":%.3f", r->cpu_us_per_op, r->cs_per_op);
+    if (r->delay)
+        netlat_json(r);
+    printf("}\n");
+}
+
 void report_row(const bench_opts *o, const bench_result *r)
 {
     if (o->json) {
-        printf("{\"name\":\"%s\",\"threads\":%d,\"inflight\":%d,\"ops_per_sec\":%.0f,"
-               "\"p50_us\":%.1f,\"p99_us\":%.1f,",
-               r->name, r->threads, r->inflight, r->ops_per_sec, r->p50_us, r->p99_us);
-        if (isnan(r->cpu_us_per_op))
-            printf("\"cpu_us_per_op\":null,\"cs_per_op\":null}\n");
-        else
-            printf("\"cpu_us_per_op\":%.2f,\"cs_per_op\":%.3f}\n", r->cpu_us_per_op, r->cs_per_op);
+        row_json(r);
     } else {
         printf("%-21s %7d %9d %12.0f %10.1f %10.1f", r->name, r->threads, r->inflight,
                r->ops_per_sec, r->p50_us, r->p99_us);
@@ -39,6 +83,8 @@ void report_row(const bench_opts *o, const bench_result *r)
             printf("  %9s %8s\n", "-", "-");
         else
             printf("  %9.2f %8.3f\n", r->cpu_us_per_op, r->cs_per_op);
+        if (r->delay)
+            netlat_text(r);
     }
     fflush(stdout);
 }
@@ -62,14 +108,15 @@ static const bench_result *find(const bench_result *all, size_t n, const char *n
     return NULL;
 }
 
-#define NRATIOS 12
+#define NRATIOS 15
 
 typedef struct ratio {
     const char *label;
     const char *target_text;
     double target;
-    int at_least; /* 1: value >= target passes; 0: value <= target passes */
-    double value; /* NAN when a side did not run */
+    int at_least;      /* 1: value >= target passes; 0: value <= target passes */
+    double value;      /* NAN when a side did not run */
+    const char *delay; /* the netlat ratios: how the delay was made; NULL for the others */
 } ratio;
 
 /* What a ratio compares. */
@@ -93,6 +140,12 @@ static double cs_of(const bench_result *r)
     return r ? r->cs_per_op : NAN;
 }
 
+/* How the delay of a netlat ratio's rows was made. */
+static const char *delay_of(const bench_result *a, const bench_result *b)
+{
+    return a ? a->delay : b ? b->delay : NULL;
+}
+
 static void print_ratio_text(const ratio *q)
 {
     const char *verdict = isnan(q->value)                                                 ? "n/a"
@@ -100,14 +153,19 @@ static void print_ratio_text(const ratio *q)
                           : (q->at_least ? q->value >= q->target : q->value <= q->target) ? "PASS"
                                                                                           : "MISS";
     if (isnan(q->value))
-        printf("%-40s %8s   target %-6s %s\n", q->label, "-", q->target_text, verdict);
+        printf("%-40s %8s   target %-6s %s", q->label, "-", q->target_text, verdict);
     else
-        printf("%-40s %8.2f   target %-6s %s\n", q->label, q->value, q->target_text, verdict);
+        printf("%-40s %8.2f   target %-6s %s", q->label, q->value, q->target_text, verdict);
+    if (q->delay)
+        printf("   (delay: %s)", q->delay);
+    printf("\n");
 }
 
 static void print_ratio_json(const ratio *q, int last)
 {
     printf("{\"ratio\":\"%s\",", q->label);
+    if (q->delay)
+        printf("\"delay\":\"%s\",", q->delay);
     if (isnan(q->value))
         printf("\"value\":null,\"target\":\"%s\",\"pass\":null}", q->target_text);
     else
@@ -121,27 +179,44 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
     const bench_result *s1 = find(all, n, "vmux-sync", 1, 1),
                        *h1 = find(all, n, "hiredis-sync", 1, 1),
                        *s32 = find(all, n, "vmux-sync", 32, 32),
-                       *h32 = find(all, n, "hiredis-sync", 32, 32);
+                       *h32 = find(all, n, "hiredis-sync", 32, 32),
+                       *sn = find(all, n, "vmux-sync-net", 32, 32),
+                       *hn = find(all, n, "hiredis-sync-net", 32, 32),
+                       *an = find(all, n, "vmux-async-net", 1, 1024),
+                       *a0 = find(all, n, "vmux-async-net0", 1, 1024),
+                       *sn0 = find(all, n, "vmux-sync-net0", 32, 32),
+                       *hn0 = find(all, n, "hiredis-sync-net0", 32, 32);
     ratio q[NRATIOS] = {
         {"vmux-async@1024 / raw-pipeline", ">=0.9", 0.9, 1,
-         quotient(find(all, n, "vmux-async", 1, 1024), find(all, n, "raw-pipeline", 1, 1024), OPS)},
-        {"vmux-sync@1 / hiredis-sync@1", ">=0.9", 0.9, 1, quotient(s1, h1, OPS)},
-        {"cpu/op vmux-sync@1 / hiredis-sync@1", "<=1.5", 1.5, 0, quotient(s1, h1, CPU)},
-        {"vmux-sync@32 / hiredis-sync@32", ">=2", 2.0, 1, quotient(s32, h32, OPS)},
-        {"cpu/op vmux-sync@32 / hiredis-sync@32", "<=0.7", 0.7, 0, quotient(s32, h32, CPU)},
-        {"cs/op vmux-sync@32", "<=1.3", 1.3, 0, cs_of(s32)},
-        {"p50 vmux-sync@1 / p50 hiredis-sync@1", "info", 0, 0, quotient(s1, h1, P50)},
+         quotient(find(all, n, "vmux-async", 1, 1024), find(all, n, "raw-pipeline", 1, 1024), OPS),
+         NULL},
+        {"vmux-sync@1 / hiredis-sync@1", ">=0.9", 0.9, 1, quotient(s1, h1, OPS), NULL},
+        {"cpu/op vmux-sync@1 / hiredis-sync@1", "<=1.5", 1.5, 0, quotient(s1, h1, CPU), NULL},
+        {"vmux-sync@32 / hiredis-sync@32", ">=2", 2.0, 1, quotient(s32, h32, OPS), NULL},
+        {"cpu/op vmux-sync@32 / hiredis-sync@32", "<=0.7", 0.7, 0, quotient(s32, h32, CPU), NULL},
+        {"cs/op vmux-sync@32", "<=1.3", 1.3, 0, cs_of(s32), NULL},
+        {"p50 vmux-sync@1 / p50 hiredis-sync@1", "info", 0, 0, quotient(s1, h1, P50), NULL},
         {"vmux-async-tls@1024 / vmux-async@1024", ">=0.7", 0.7, 1,
          quotient(find(all, n, "vmux-async-tls", 1, 1024), find(all, n, "vmux-async", 1, 1024),
-                  OPS)},
+                  OPS),
+         NULL},
         {"cache-hit@8 / vmux-get@8", ">=0.85", 0.85, 1,
-         quotient(find(all, n, "cache-hit", 8, 8), find(all, n, "vmux-get", 8, 8), OPS)},
+         quotient(find(all, n, "cache-hit", 8, 8), find(all, n, "vmux-get", 8, 8), OPS), NULL},
         {"ratelimit-fixed@8 / vmux-incr@8", "info", 0, 1,
-         quotient(find(all, n, "ratelimit-fixed", 8, 8), find(all, n, "vmux-incr", 8, 8), OPS)},
+         quotient(find(all, n, "ratelimit-fixed", 8, 8), find(all, n, "vmux-incr", 8, 8), OPS),
+         NULL},
         {"ratelimit-sliding@8 / vmux-incr@8", "info", 0, 1,
-         quotient(find(all, n, "ratelimit-sliding", 8, 8), find(all, n, "vmux-incr", 8, 8), OPS)},
+         quotient(find(all, n, "ratelimit-sliding", 8, 8), find(all, n, "vmux-incr", 8, 8), OPS),
+         NULL},
         {"ratelimit-gcra@8 / vmux-incr@8", "info", 0, 1,
-         quotient(find(all, n, "ratelimit-gcra", 8, 8), find(all, n, "vmux-incr", 8, 8), OPS)},
+         quotient(find(all, n, "ratelimit-gcra", 8, 8), find(all, n, "vmux-incr", 8, 8), OPS),
+         NULL},
+        {"vmux-sync-net@32 / hiredis-sync-net@32", ">=0.9", 0.9, 1, quotient(sn, hn, OPS),
+         delay_of(sn, hn)},
+        {"vmux-async-net@1024 / vmux-async-net0", ">=0.8", 0.8, 1, quotient(an, a0, OPS),
+         delay_of(an, a0)},
+        {"vmux-sync-net0@32 / hiredis-sync-net0@32", "info", 0, 1, quotient(sn0, hn0, OPS),
+         delay_of(sn0, hn0)},
     };
     if (o->json) {
         printf("{\"name\":\"ratios\",\"ratios\":[");

@@ -8,6 +8,8 @@
 
 /* tls_note: a line on the TLS server, or why the -tls rows are skipped; "" for none. */
 void report_header(const bench_opts *o, const char *server_note, const char *tls_note);
+/* A line of context: in the table, or on stderr with --json. */
+void report_note(const bench_opts *o, const char *line);
 void report_row(const bench_opts *o, const bench_result *r);
 void report_failed(const bench_opts *o, const char *name, int threads, int inflight);
 void report_ratios(const bench_opts *o, const bench_result *all, size_t n);

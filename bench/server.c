@@ -1,7 +1,8 @@
 /*
- * The throwaway valkey-servers (a plain one, and a TLS-only one for the -tls rows): started on a
- * free loopback port, awaited with a deadline, prefilled, and killed by their pids at the end,
- * on SIGINT/SIGTERM, and (through PR_SET_PDEATHSIG) when the bench itself dies.
+ * The throwaway valkey-servers (a plain one, a TLS-only one for the -tls rows, and one inside
+ * the network namespace of the netlat rows): started on a free port, awaited with a deadline,
+ * prefilled, and killed by their pids at the end, on SIGINT/SIGTERM, and (through
+ * PR_SET_PDEATHSIG) when the bench itself dies.
  */
 #include "bench.h"
 
@@ -19,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_SERVERS 2
+#define MAX_SERVERS 3
 
 /* The pids the signal handler kills: one slot per running server, 0 when free. */
 static volatile sig_atomic_t g_server_pids[MAX_SERVERS];
@@ -92,7 +93,15 @@ static void tls_listen_args(const char *certs, const char *port, char paths[3][B
     memcpy(args, a, sizeof(a));
 }
 
-static void exec_server(int port, pid_t parent, const char *certs)
+/* Where and how a server listens. */
+typedef struct listen_spec {
+    int port;
+    const char *certs; /* TLS-only with these certificates; NULL for plain */
+    const char *netns; /* run inside this network namespace (ip netns exec); NULL for ours */
+    const char *bind;
+} listen_spec;
+
+static void exec_server(const listen_spec *ls, pid_t parent)
 {
     /* Die with the bench even if it is killed by a signal no handler sees. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -102,27 +111,37 @@ static void exec_server(int port, pid_t parent, const char *certs)
     if (devnull >= 0)
         dup2(devnull, STDOUT_FILENO);
     char portstr[16], paths[3][BENCH_PATH_CAP];
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    const char *argv[20] = {"valkey-server", "--bind", "127.0.0.1", "--save", "",
+    snprintf(portstr, sizeof(portstr), "%d", ls->port);
+    /* ip netns exec execs the server in its own place: the pid stays the one we track. */
+    const char *argv[24] = {"ip", "netns", "exec", ls->netns};
+    const char **a = ls->netns ? argv + 4 : argv;
+    const char *common[] = {"valkey-server", "--bind", ls->bind, "--save", "",
                             "--appendonly",  "no"};
-    const char **listen = argv + 7;
-    if (certs) {
-        tls_listen_args(certs, portstr, paths, listen);
+    memcpy(a, common, sizeof(common));
+    const char **listen = a + 7;
+    if (ls->certs) {
+        tls_listen_args(ls->certs, portstr, paths, listen);
     } else {
         listen[0] = "--port";
         listen[1] = portstr;
     }
-    execvp("valkey-server", (char *const *)argv);
-    fprintf(stderr, "vmux-bench: cannot run valkey-server: %s\n", strerror(errno));
+    if (ls->netns) {
+        /* Not loopback, so protected mode would refuse the bench; the namespace's only link is
+         * the veth pair to this host. */
+        listen[2] = "--protected-mode";
+        listen[3] = "no";
+    }
+    execvp(argv[0], (char *const *)argv);
+    fprintf(stderr, "vmux-bench: cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(127);
 }
 
-static int spawn_server(int port, const char *certs)
+static int spawn_server(const listen_spec *ls)
 {
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0)
-        exec_server(port, parent, certs);
+        exec_server(ls, parent);
     if (pid > 0)
         track_pid(pid, 0);
     return (int)pid;
@@ -139,7 +158,8 @@ int server_start(bench_server *s, const bench_opts *o, const char *certs_dir)
             fprintf(stderr, "vmux-bench: no free loopback port: %s\n", strerror(errno));
             return -1;
         }
-        int pid = spawn_server(port, certs_dir);
+        listen_spec ls = {.port = port, .certs = certs_dir, .bind = "127.0.0.1"};
+        int pid = spawn_server(&ls);
         if (pid < 0) {
             fprintf(stderr, "vmux-bench: fork: %s\n", strerror(errno));
             return -1;
@@ -159,6 +179,28 @@ int server_start(bench_server *s, const bench_opts *o, const char *certs_dir)
     fprintf(stderr, "vmux-bench: valkey-server%s did not come up (is it installed%s?)\n",
             certs_dir ? " (TLS)" : "", certs_dir ? ", with TLS support" : "");
     return -1;
+}
+
+int server_start_netns(bench_server *s, const bench_opts *o, const char *netns)
+{
+    listen_spec ls = {.port = o->port, .netns = netns, .bind = o->host};
+    s->pid = spawn_server(&ls);
+    if (s->pid < 0) {
+        fprintf(stderr, "vmux-bench: fork: %s\n", strerror(errno));
+        s->pid = 0;
+        return -1;
+    }
+    s->port = o->port;
+    int rc = server_wait_ping(o, s->pid, 10.0);
+    if (rc == -2) {
+        track_pid(0, s->pid);
+        s->pid = 0;
+    }
+    if (rc != 0) {
+        server_stop(s);
+        fprintf(stderr, "vmux-bench: valkey-server in namespace %s did not come up\n", netns);
+    }
+    return rc == 0 ? 0 : -1;
 }
 
 /* Returns 1 when the child has exited (and reaps it), 0 while it runs. */
