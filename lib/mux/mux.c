@@ -90,6 +90,7 @@ static void on_link_failed(struct vmux_link *link, int code, const char *reason,
     const char *sep = strstr(reason, ": ");
     vmux__errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
     emit(m, VMUX_EVENT_CONNECTION_FAILED, code, where, reason);
+    vmux__router_link_failed(&m->router, link);
     if (link == m->link && ++m->attempts >= m->cfg->connect_retry)
         open_report(m, OPEN_FAILED, code, reason);
 }

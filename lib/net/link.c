@@ -259,11 +259,14 @@ static bool starts_with(const char *s, const char *prefix)
     return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* The server is busy or unsure (loading its data, lost its primary): try again shortly. */
+/*
+ * The server is busy or unsure (loading its data, lost its primary, a cluster slot without a
+ * primary during a failover or a multi-key command during a migration): try again shortly.
+ */
 static bool is_transient(const char *msg)
 {
     return starts_with(msg, "LOADING") || starts_with(msg, "MASTERDOWN") ||
-           starts_with(msg, "TRYAGAIN");
+           starts_with(msg, "TRYAGAIN") || starts_with(msg, "CLUSTERDOWN");
 }
 
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
@@ -317,6 +320,18 @@ int vmux__link_send_raw(struct vmux_link *link, const char *bytes, size_t len)
     if (link->state != LINK_READY)
         return VMUX_ERR_NOT_CONNECTED;
     return vmux__conn_write_raw(link->conn, bytes, len);
+}
+
+void vmux__link_take_backlog(struct vmux_link *link, struct vmux_opq *dst)
+{
+    vmux__opq_take(dst, &link->backlog);
+    link_gauges(link);
+}
+
+void vmux__link_return_backlog(struct vmux_link *link, struct vmux_opq *src)
+{
+    vmux__opq_prepend(&link->backlog, src);
+    link_gauges(link);
 }
 
 void vmux__link_set_auxiliary(struct vmux_link *link)

@@ -75,6 +75,15 @@ void vmux__link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, v
 int vmux__link_send_raw(struct vmux_link *link, const char *bytes, size_t len);
 
 /*
+ * The backlog, for an owner that sends ops elsewhere (a cluster's map changed):
+ * vmux__link_take_backlog() moves every op waiting for a connection into dst (empty), in order;
+ * vmux__link_return_backlog() puts the ops of src back in front of the backlog, in their order.
+ * The ops stay deadline-indexed throughout.
+ */
+void vmux__link_take_backlog(struct vmux_link *link, struct vmux_opq *dst);
+void vmux__link_return_backlog(struct vmux_link *link, struct vmux_opq *src);
+
+/*
  * Makes the link a helper link of the handle (blocking pool, subscriber): commands always wait
  * for its connection whatever backlogPolicy says (it was opened for them), and it does not
  * publish the handle's backlog and in-flight gauges, which describe the main link.

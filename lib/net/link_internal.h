@@ -37,7 +37,7 @@ struct vmux_link {
     size_t next_endpoint; /* endpoint the next attempt uses */
 
     uv_timer_t backoff;
-    uv_timer_t retry_timer; /* resends ops that got LOADING, MASTERDOWN or TRYAGAIN */
+    uv_timer_t retry_timer; /* resends ops that got LOADING, MASTERDOWN, TRYAGAIN, CLUSTERDOWN */
     struct vmux_opq retry_q;
     struct vmux_opq rejected; /* retry-safe ops refused with READONLY, for the next connection */
     int open_timers;          /* while closing: timers libuv still holds */
@@ -179,8 +179,8 @@ void vmux__link_conn_ready(struct vmux_link *link);
 void vmux__link_checking(struct vmux_link *link);
 /*
  * Looks at a user op's error reply: READONLY (with several endpoints) starts the search for the
- * new primary; MOVED and ASK go to the owner's redirect event; READONLY, LOADING, MASTERDOWN and
- * TRYAGAIN on a retry-safe op send it again
+ * new primary; MOVED and ASK go to the owner's redirect event; READONLY, LOADING, MASTERDOWN,
+ * TRYAGAIN and CLUSTERDOWN on a retry-safe op send it again
  * (after a short delay, or to the new primary). Returns true when it took the op and freed the
  * reply; false when the caller completes the op with the reply as usual.
  */

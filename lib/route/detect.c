@@ -17,16 +17,17 @@
 #include "route/router.h"
 #include "vmux/error.h"
 
-int vmux__router_internal(struct vmux_router *r, int argc, const char *const *argv,
-                          vmux_reply_cb cb)
+int vmux__router_internal(struct vmux_router *r, struct vmux_link *link, int argc,
+                          const char *const *argv, vmux_reply_cb cb, void *arg)
 {
     struct vmux_op *op;
     int rc = vmux__encode_op(argc, argv, NULL, &op);
     if (rc != 0)
         return rc;
+    (void)r;
     op->cb = cb;
-    op->userdata = r;
-    vmux__link_submit(r->seed, op);
+    op->userdata = arg;
+    vmux__link_submit(link, op);
     return 0;
 }
 
@@ -92,7 +93,7 @@ static void on_info_cluster(int status, vmux_reply *reply, void *arg)
     bool yes = r->cfg->cluster == VMUX_CLUSTER_YES;
     if (cluster) {
         static const char *const argv[] = {"CLUSTER", "SLOTS"};
-        if (vmux__router_internal(r, 2, argv, on_cluster_slots) != 0)
+        if (vmux__router_internal(r, r->seed, 2, argv, on_cluster_slots, r) != 0)
             settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_NOMEM, "cluster: out of memory");
     } else if (yes) {
         settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_CONFIG,
@@ -128,7 +129,8 @@ bool vmux__router_seed_ready(struct vmux_router *r, const char *where)
     if (r->detect_sent)
         return false;
     static const char *const argv[] = {"INFO", "cluster"};
-    if (seed_where(r, where) != 0 || vmux__router_internal(r, 2, argv, on_info_cluster) != 0) {
+    if (seed_where(r, where) != 0 ||
+        vmux__router_internal(r, r->seed, 2, argv, on_info_cluster, r) != 0) {
         settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_NOMEM, "cluster: out of memory");
         return false;
     }

@@ -17,8 +17,6 @@
 #include "route/redirect.h"
 #include "vmux/error.h"
 
-#define REFRESH_EVERY_MS 1000 /* at most one reactive refresh per second */
-
 void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux_config *cfg,
                        vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr,
                        const struct vmux_link_events *node_events, void *arg,
@@ -35,8 +33,7 @@ void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux
     atomic_init(&r->mode,
                 cfg->cluster == VMUX_CLUSTER_NO ? VMUX_ROUTER_STANDALONE : VMUX_ROUTER_DETECTING);
     r->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)r;
-    uv_timer_init(loop, &r->refresh_timer);
-    r->refresh_timer.data = r;
+    vmux__router_refresh_init(r);
 }
 
 /* ---- node links ---- */
@@ -72,9 +69,8 @@ fail:
     return NULL;
 }
 
-/* The link to host:port (the seed's when it is the seed's node), opened on first use. */
-static struct vmux_link *node_link(struct vmux_router *r, const char *host, size_t hostlen,
-                                   int port)
+struct vmux_link *vmux__router_node_link(struct vmux_router *r, const char *host, size_t hostlen,
+                                         int port)
 {
     if (same_node(r->seed_host, r->seed_port, host, hostlen, port))
         return r->seed;
@@ -84,8 +80,18 @@ static struct vmux_link *node_link(struct vmux_router *r, const char *host, size
     return node_open(r, host, hostlen, port);
 }
 
-/* The host link serves (the one a redirect with an empty host means), or NULL. */
-static const char *link_host(const struct vmux_router *r, const struct vmux_link *link)
+bool vmux__router_has_link(const struct vmux_router *r, const char *host, int port)
+{
+    size_t len = strlen(host);
+    if (same_node(r->seed_host, r->seed_port, host, len, port))
+        return true;
+    for (size_t i = 0; i < r->nnodes; i++)
+        if (same_node(r->nodes[i].host, r->nodes[i].port, host, len, port))
+            return true;
+    return false;
+}
+
+const char *vmux__router_link_host(const struct vmux_router *r, const struct vmux_link *link)
 {
     if (link == r->seed)
         return r->seed_host;
@@ -97,14 +103,13 @@ static const char *link_host(const struct vmux_router *r, const struct vmux_link
 
 /* ---- sending ---- */
 
-/* The link for slot: its primary's, or the seed's when no known node serves it. */
-static struct vmux_link *slot_link(struct vmux_router *r, int slot)
+struct vmux_link *vmux__router_slot_link(struct vmux_router *r, int slot)
 {
     const struct vmux_shard *s = slot >= 0 ? vmux__slotmap_owner(r->map, (unsigned)slot) : NULL;
     if (s == NULL || s->nnodes == 0 || (s->nodes[0].flags & VMUX_NODE_UNKNOWN))
         return r->seed;
     const struct vmux_node_addr *n = &s->nodes[0];
-    return node_link(r, n->host, strlen(n->host), n->port);
+    return vmux__router_node_link(r, n->host, strlen(n->host), n->port);
 }
 
 void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
@@ -117,61 +122,12 @@ void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
             return;
         }
     }
-    struct vmux_link *link = slot_link(r, op->slot);
+    struct vmux_link *link = vmux__router_slot_link(r, op->slot);
     if (link == NULL) {
         vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
         return;
     }
     vmux__link_submit(link, op);
-}
-
-/* ---- refresh ---- */
-
-static void on_slots(int status, vmux_reply *reply, void *arg)
-{
-    struct vmux_router *r = arg;
-    r->refresh_busy = false;
-    if (status == VMUX_ERR_CLOSED || vmux__router_mode(r) != VMUX_ROUTER_CLUSTER) {
-        vmux_reply_free(reply);
-        return;
-    }
-    struct vmux_slotmap *map = NULL;
-    char why[256] = "";
-    int rc = reply != NULL ? vmux__slotmap_from_slots(reply, r->seed_host, r->map->epoch + 1, &map,
-                                                      why, sizeof why)
-                           : status;
-    vmux_reply_free(reply);
-    if (rc != 0) {
-        vmux__log(r->cfg, VMUX_LOG_WARN, "cluster: refreshing the slot map failed (%s): %s",
-                  vmux_err_name(rc), why);
-        return;
-    }
-    vmux__slotmap_unref(r->map);
-    r->map = map;
-    vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: slot map refreshed (%u slots served)", map->covered);
-}
-
-static void on_refresh_timer(uv_timer_t *t)
-{
-    struct vmux_router *r = t->data;
-    static const char *const argv[] = {"CLUSTER", "SLOTS"};
-    if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER || r->refresh_busy)
-        return;
-    r->last_refresh = uv_now(r->loop);
-    if (vmux__router_internal(r, 2, argv, on_slots) == 0)
-        r->refresh_busy = true;
-}
-
-/* Schedules one full refresh: single flight, at most one per REFRESH_EVERY_MS, jittered. */
-static void schedule_refresh(struct vmux_router *r)
-{
-    if (r->refresh_busy || uv_is_active((uv_handle_t *)&r->refresh_timer))
-        return;
-    uint64_t now = uv_now(r->loop), due = r->last_refresh + REFRESH_EVERY_MS;
-    r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
-    uint64_t jitter = (r->rng >> 33) % 100;
-    uv_timer_start(&r->refresh_timer, on_refresh_timer,
-                   (r->last_refresh != 0 && due > now ? due - now : 0) + jitter, 0);
 }
 
 /* ---- redirects ---- */
@@ -217,12 +173,12 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
         return true;
     }
     if (rd.kind == VMUX_REDIRECT_MOVED)
-        schedule_refresh(r);
-    const char *host = rd.asked ? link_host(r, link) : rd.host;
+        vmux__router_refresh_soon(r);
+    const char *host = rd.asked ? vmux__router_link_host(r, link) : rd.host;
     size_t hostlen = rd.asked ? (host != NULL ? strlen(host) : 0) : rd.hostlen;
     if (op->redirects >= VMUX_ROUTER_MAX_REDIRECTS || rd.unknown || host == NULL)
         return false; /* the caller gets the last redirect as the server's error */
-    struct vmux_link *target = node_link(r, host, hostlen, rd.port);
+    struct vmux_link *target = vmux__router_node_link(r, host, hostlen, rd.port);
     if (target == NULL)
         return false;
     if (rd.kind == VMUX_REDIRECT_MOVED) {
@@ -252,6 +208,19 @@ void vmux__router_take_parked(struct vmux_router *r, struct vmux_opq *dst)
     vmux__opq_take(dst, &r->parked);
 }
 
+void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link)
+{
+    if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER)
+        return;
+    int port = link == r->seed ? r->seed_port : -1;
+    for (size_t i = 0; port < 0 && i < r->nnodes; i++)
+        if (r->nodes[i].link == link)
+            port = r->nodes[i].port;
+    const char *host = vmux__router_link_host(r, link);
+    if (host != NULL && vmux__slotmap_find_primary(r->map, host, strlen(host), port) >= 0)
+        vmux__router_refresh_soon(r); /* a primary's connection failed: has it failed over? */
+}
+
 void vmux__router_tick(struct vmux_router *r, bool frozen)
 {
     for (size_t i = 0; i < r->nnodes; i++)
@@ -263,7 +232,7 @@ void vmux__router_close(struct vmux_router *r)
     vmux__opq_fail_all(&r->parked, VMUX_ERR_CLOSED);
     for (size_t i = 0; i < r->nnodes; i++)
         vmux__link_close(r->nodes[i].link);
-    uv_close((uv_handle_t *)&r->refresh_timer, NULL);
+    vmux__router_refresh_close(r);
 }
 
 void vmux__router_free(struct vmux_router *r)

@@ -5,7 +5,9 @@
  * serves its slot: one link per node, opened lazily with the handle's configuration, the seed's
  * own link serving the seed's node. It follows MOVED (patch the map, resend at once, refresh the
  * whole map soon, at most once a second) and ASK (ASKING and the op, back to back, no map change),
- * at most VMUX_ROUTER_MAX_REDIRECTS times per op.
+ * at most VMUX_ROUTER_MAX_REDIRECTS times per op. When a primary's link fails it refreshes the map
+ * from another node (refresh.c) and sends the ops waiting for the dead node to the promoted
+ * replica; a periodic check sees topology changes that no MOVED announced.
  *
  * Threads: the mode is an atomic that any thread may read; everything else belongs to the I/O
  * thread, which alone reads and replaces the map. vmux__router_slot() is pure (any thread).
@@ -66,9 +68,13 @@ struct vmux_router {
     size_t nnodes;
     struct vmux_opq parked; /* ops that came while DETECTING */
 
-    uv_timer_t refresh_timer;
-    bool refresh_busy;     /* a CLUSTER SLOTS refresh is in flight */
-    uint64_t last_refresh; /* loop ms of the last refresh sent */
+    uv_timer_t refresh_timer; /* the next refresh is due; while busy: the refresh's deadline */
+    uv_timer_t period_timer;  /* the periodic map check */
+    bool refresh_busy;        /* a CLUSTER SLOTS refresh is in flight */
+    bool refresh_again;       /* another refresh was asked for while busy */
+    uint64_t refresh_gen;     /* the refresh in flight; a reply to an older one is dropped */
+    size_t refresh_next;      /* the link asked next (0 the seed's, i + 1 node i's) */
+    uint64_t last_refresh;    /* loop ms of the last refresh sent */
     uint64_t rng;
 };
 
@@ -103,11 +109,43 @@ bool vmux__router_seed_ready(struct vmux_router *r, const char *where);
 int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen);
 
 /*
- * I/O thread: sends the router's own command argv[0..argc) on the seed link; cb(status, reply,
- * r) runs once with its reply (which it owns). Returns 0, or VMUX_ERR_NOMEM (cb never runs).
+ * I/O thread: sends the router's own command argv[0..argc) on link (the seed's or a node's);
+ * cb(status, reply, arg) runs once with its reply (which it owns). Returns 0, or VMUX_ERR_NOMEM
+ * (cb never runs).
  */
-int vmux__router_internal(struct vmux_router *r, int argc, const char *const *argv,
-                          vmux_reply_cb cb);
+int vmux__router_internal(struct vmux_router *r, struct vmux_link *link, int argc,
+                          const char *const *argv, vmux_reply_cb cb, void *arg);
+
+/*
+ * I/O thread, node links (router.c). vmux__router_node_link(): the link to host:port (the seed's
+ * when it is the seed's node), opened on first use; NULL when out of memory.
+ * vmux__router_has_link(): whether one is open already. vmux__router_slot_link(): the link to
+ * slot's primary, or the seed's when no known node serves it (NULL when out of memory).
+ * vmux__router_link_host(): the host link serves (the one a redirect with an empty host means),
+ * or NULL.
+ */
+struct vmux_link *vmux__router_node_link(struct vmux_router *r, const char *host, size_t hostlen,
+                                         int port);
+bool vmux__router_has_link(const struct vmux_router *r, const char *host, int port);
+struct vmux_link *vmux__router_slot_link(struct vmux_router *r, int slot);
+const char *vmux__router_link_host(const struct vmux_router *r, const struct vmux_link *link);
+
+/*
+ * I/O thread, refreshes (refresh.c). vmux__router_refresh_init() prepares the timers (from
+ * vmux__router_init()) and starts the periodic check; vmux__router_refresh_soon() asks for one
+ * reactive refresh (single flight, rate-limited, jittered; a request while one is in flight
+ * makes another follow it); vmux__router_refresh_close() closes the timers.
+ */
+void vmux__router_refresh_init(struct vmux_router *r);
+void vmux__router_refresh_soon(struct vmux_router *r);
+void vmux__router_refresh_close(struct vmux_router *r);
+
+/*
+ * I/O thread: link (the seed's or a node link) reports a failed connection or attempt. In
+ * CLUSTER mode, when the map names its node a primary, a refresh follows (soon, rate-limited):
+ * once the map shows a promoted replica, the ops waiting in that link's backlog go to it.
+ */
+void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link);
 
 /* I/O thread, DETECTING: keeps op (deadline-indexed) until settled(). */
 void vmux__router_park(struct vmux_router *r, struct vmux_op *op);

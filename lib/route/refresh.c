@@ -1,0 +1,228 @@
+/*
+ * Refreshing the slot map (route/router.h): one CLUSTER SLOTS at a time, asked of the router's
+ * links in turn (the seed's first, then each node link), only of a link whose connection is
+ * ready, so a dead node is never the one asked. Reactive refreshes (MOVED, a failed primary
+ * link) are jittered and at most one per REFRESH_EVERY_MS; a periodic check every
+ * REFRESH_PERIOD_MS sees topology changes that no MOVED announced. A new map that differs from
+ * the current one replaces it, and the ops waiting in the backlog of a link whose connection is
+ * not ready are sent again by slot: those whose slot now has another primary go to it (a
+ * promoted replica), the others stay where they were. I/O thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "route/router.h"
+#include "vmux/error.h"
+
+#define REFRESH_EVERY_MS 1000   /* at most one reactive refresh per second */
+#define REFRESH_PERIOD_MS 30000 /* the periodic map check */
+#define REFRESH_TIMEOUT_MS                                                                         \
+    2000 /* a refresh unanswered by then is abandoned; another node is asked */
+
+/* One CLUSTER SLOTS in flight: a reply that comes after its refresh was abandoned is dropped. */
+struct refresh_req {
+    struct vmux_router *r;
+    struct vmux_link *link;
+    uint64_t gen;
+};
+
+static void schedule(struct vmux_router *r, bool reactive);
+
+/* The router's links: 0 is the seed's, then the node links in the order they opened. */
+static struct vmux_link *link_at(const struct vmux_router *r, size_t i)
+{
+    return i == 0 ? r->seed : r->nodes[i - 1].link;
+}
+
+/* The next link in turn whose connection is ready, or NULL. */
+static struct vmux_link *pick_ready(struct vmux_router *r)
+{
+    size_t n = r->nnodes + 1;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (r->refresh_next + k) % n;
+        if (vmux__link_ready(link_at(r, i))) {
+            r->refresh_next = (i + 1) % n;
+            return link_at(r, i);
+        }
+    }
+    return NULL;
+}
+
+/* No link is ready: opens one to a node of the map that has none yet (a replica...). */
+static void open_another(struct vmux_router *r)
+{
+    for (size_t s = 0; s < r->map->nshards; s++) {
+        const struct vmux_shard *sh = &r->map->shards[s];
+        for (size_t i = 0; i < sh->nnodes; i++) {
+            const struct vmux_node_addr *n = &sh->nodes[i];
+            if ((n->flags & VMUX_NODE_UNKNOWN) || vmux__router_has_link(r, n->host, n->port))
+                continue;
+            (void)vmux__router_node_link(r, n->host, strlen(n->host), n->port);
+            return;
+        }
+    }
+}
+
+/* Sends every op waiting in a backlog whose slot has another primary now to that primary. */
+static void reroute_backlog(struct vmux_router *r, struct vmux_link *link)
+{
+    struct vmux_opq q = {0}, stay = {0};
+    vmux__link_take_backlog(link, &q);
+    struct vmux_op *op;
+    size_t moved = 0;
+    while ((op = vmux__opq_pop(&q)) != NULL) {
+        struct vmux_link *to = op->slot >= 0 ? vmux__router_slot_link(r, op->slot) : link;
+        if (to == NULL || to == link) {
+            vmux__opq_push(&stay, op);
+        } else {
+            moved++;
+            vmux__link_submit(to, op);
+        }
+    }
+    vmux__link_return_backlog(link, &stay);
+    if (moved > 0)
+        vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: %zu waiting commands sent to their new nodes",
+                  moved);
+}
+
+static void install(struct vmux_router *r, struct vmux_slotmap *map)
+{
+    vmux__slotmap_unref(r->map);
+    r->map = map;
+    size_t n = r->nnodes + 1;
+    for (size_t i = 0; i < n; i++)
+        if (!vmux__link_ready(link_at(r, i)))
+            reroute_backlog(r, link_at(r, i));
+}
+
+/* The refresh is over (answered, failed or abandoned): a request that came meanwhile goes on. */
+static void refresh_done(struct vmux_router *r)
+{
+    r->refresh_busy = false;
+    uv_timer_stop(&r->refresh_timer);
+    if (r->refresh_again) {
+        r->refresh_again = false;
+        schedule(r, true);
+    }
+}
+
+static void on_slots(int status, vmux_reply *reply, void *arg)
+{
+    struct refresh_req req = *(struct refresh_req *)arg;
+    struct vmux_router *r = req.r;
+    free(arg);
+    if (status == VMUX_ERR_CLOSED || req.gen != r->refresh_gen ||
+        vmux__router_mode(r) != VMUX_ROUTER_CLUSTER) {
+        vmux_reply_free(reply);
+        return;
+    }
+    struct vmux_slotmap *map = NULL;
+    char why[256] = "";
+    const char *asked = vmux__router_link_host(r, req.link);
+    int rc = reply != NULL
+                 ? vmux__slotmap_from_slots(reply, asked, r->map->epoch + 1, &map, why, sizeof why)
+                 : status;
+    vmux_reply_free(reply);
+    if (rc != 0) {
+        vmux__log(r->cfg, VMUX_LOG_WARN, "cluster: refreshing the slot map failed (%s): %s",
+                  vmux_err_name(rc), why);
+        r->refresh_again = true; /* ask the next node */
+    } else if (vmux__slotmap_equal(map, r->map)) {
+        vmux__slotmap_unref(map);
+    } else {
+        install(r, map);
+        vmux__log(r->cfg, VMUX_LOG_INFO,
+                  "cluster: slot map refreshed (%zu shards, %u slots served)", map->nshards,
+                  map->covered);
+    }
+    refresh_done(r);
+}
+
+/* A refresh that did not answer in time: abandoned; its late reply will be dropped. */
+static void on_refresh_lost(uv_timer_t *t)
+{
+    struct vmux_router *r = t->data;
+    vmux__log(r->cfg, VMUX_LOG_WARN, "cluster: CLUSTER SLOTS unanswered after %d ms",
+              REFRESH_TIMEOUT_MS);
+    r->refresh_gen++;
+    r->refresh_again = true;
+    refresh_done(r);
+}
+
+/* Sends CLUSTER SLOTS to the next ready link; without one, opens a link and tries again later. */
+static void refresh_now(struct vmux_router *r)
+{
+    static const char *const argv[] = {"CLUSTER", "SLOTS"};
+    if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER || r->refresh_busy)
+        return;
+    r->last_refresh = uv_now(r->loop);
+    struct vmux_link *link = pick_ready(r);
+    if (link == NULL) {
+        open_another(r);
+        schedule(r, true);
+        return;
+    }
+    struct refresh_req *req = malloc(sizeof *req);
+    if (req == NULL)
+        return;
+    *req = (struct refresh_req){r, link, ++r->refresh_gen};
+    if (vmux__router_internal(r, link, 2, argv, on_slots, req) != 0) {
+        free(req);
+        return;
+    }
+    r->refresh_busy = true;
+    uv_timer_start(&r->refresh_timer, on_refresh_lost, REFRESH_TIMEOUT_MS, 0);
+}
+
+static void on_refresh_due(uv_timer_t *t)
+{
+    refresh_now(t->data);
+}
+
+/* Schedules one refresh: reactive ones no sooner than REFRESH_EVERY_MS after the last, jittered. */
+static void schedule(struct vmux_router *r, bool reactive)
+{
+    if (r->refresh_busy) {
+        r->refresh_again = r->refresh_again || reactive;
+        return;
+    }
+    if (uv_is_active((uv_handle_t *)&r->refresh_timer))
+        return;
+    uint64_t now = uv_now(r->loop), due = r->last_refresh + REFRESH_EVERY_MS;
+    r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
+    uint64_t jitter = (r->rng >> 33) % 100;
+    uv_timer_start(&r->refresh_timer, on_refresh_due,
+                   (r->last_refresh != 0 && due > now ? due - now : 0) + jitter, 0);
+}
+
+void vmux__router_refresh_soon(struct vmux_router *r)
+{
+    schedule(r, true);
+}
+
+static void on_period(uv_timer_t *t)
+{
+    struct vmux_router *r = t->data;
+    enum vmux_router_mode mode = vmux__router_mode(r);
+    if (mode == VMUX_ROUTER_STANDALONE || mode == VMUX_ROUTER_FAILED)
+        uv_timer_stop(t);
+    else if (mode == VMUX_ROUTER_CLUSTER && !r->refresh_busy &&
+             !uv_is_active((uv_handle_t *)&r->refresh_timer))
+        refresh_now(r);
+}
+
+void vmux__router_refresh_init(struct vmux_router *r)
+{
+    uv_timer_init(r->loop, &r->refresh_timer);
+    uv_timer_init(r->loop, &r->period_timer);
+    r->refresh_timer.data = r->period_timer.data = r;
+    if (vmux__router_mode(r) == VMUX_ROUTER_DETECTING)
+        uv_timer_start(&r->period_timer, on_period, REFRESH_PERIOD_MS, REFRESH_PERIOD_MS);
+}
+
+void vmux__router_refresh_close(struct vmux_router *r)
+{
+    uv_close((uv_handle_t *)&r->refresh_timer, NULL);
+    uv_close((uv_handle_t *)&r->period_timer, NULL);
+}
