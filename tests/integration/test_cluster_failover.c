@@ -256,7 +256,7 @@ static void test_failover_under_load(void **state)
     assert_true(pid > 1);
 
     char conf[160];
-    snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=30000,reconnectMax=500", seed);
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=15000,reconnectMax=500", seed);
     vmux *m = vt_open_conf(conf);
     struct worker w[NTHREADS];
     for (int t = 0; t < NTHREADS; t++) {
