@@ -60,19 +60,9 @@ static atomic_int after_promotion;     /* dead-shard writes acknowledged after t
 static atomic_int failures, late_failures;
 static atomic_bool stop;
 
-static redisContext *node_connect(int port)
-{
-    struct timeval tv = {10, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c == NULL || c->err)
-        fail_msg("connect to 127.0.0.1:%d: %s", port, c ? c->errstr : "out of memory");
-    redisSetTimeout(c, tv);
-    return c;
-}
-
 static char *node_str(int port, const char *cmd)
 {
-    redisContext *c = node_connect(port);
+    redisContext *c = vt_node_connect(port);
     redisReply *r = redisCommand(c, cmd);
     char *s = r != NULL && r->str != NULL ? strdup(r->str) : NULL;
     freeReplyObject(r);
@@ -156,7 +146,7 @@ static void *work(void *p)
 /* Marks the slots node port serves, from its own CLUSTER SLOTS. */
 static void slots_of(int port, bool *out)
 {
-    redisContext *c = node_connect(port);
+    redisContext *c = vt_node_connect(port);
     redisReply *r = redisCommand(c, "CLUSTER SLOTS");
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
@@ -307,7 +297,7 @@ static void test_failover_under_load(void **state)
     assert_true(dead[s]);
     assert_int_equal(call(m, 3, set, &r), 0);
     vmux_reply_free(r);
-    redisContext *c = node_connect(promoted_port);
+    redisContext *c = vt_node_connect(promoted_port);
     redisReply *got = redisCommand(c, "GET %s", set[1]);
     assert_non_null(got);
     assert_int_equal(got->type, REDIS_REPLY_STRING);

@@ -34,16 +34,6 @@
 #define NKEYS 2000
 #define NTHREADS 4
 
-static redisContext *node_connect(int port)
-{
-    struct timeval tv = {10, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c == NULL || c->err)
-        fail_msg("connect to 127.0.0.1:%d: %s", port, c ? c->errstr : "out of memory");
-    redisSetTimeout(c, tv);
-    return c;
-}
-
 static vmux *open_seed(const char *extra)
 {
     char conf[256];
@@ -94,7 +84,7 @@ static void spread_worker(void *p)
 /* How many of the spread keys primary port holds, each with its value; others must MOVE. */
 static int keys_on(int port, bool *seen)
 {
-    redisContext *c = node_connect(port);
+    redisContext *c = vt_node_connect(port);
     char key[32], value[32];
     for (int i = 0; i < NKEYS; i++) {
         snprintf(key, sizeof key, "spread:%d", i);
@@ -160,7 +150,7 @@ static void test_crossslot_refused(void **state)
     assert_non_null(strstr(why, "'xs:b' (slot "));
     /* nothing was sent */
     for (int p = 0; p < vt_cluster_primaries(CLUSTER); p++) {
-        redisContext *c = node_connect(vt_cluster_port(CLUSTER, p));
+        redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, p));
         redisReply *e = redisCommand(c, "EXISTS xs:a");
         assert_true(e->type == REDIS_REPLY_ERROR || e->integer == 0);
         freeReplyObject(e);
@@ -268,7 +258,7 @@ static void test_slot_migrated_under_load(void **state)
     char id[8][64] = {{0}};
     assert_true(np >= 3 && np <= 8);
     for (int p = 0; p < np; p++) {
-        c[p] = node_connect(vt_cluster_port(CLUSTER, p));
+        c[p] = vt_node_connect(vt_cluster_port(CLUSTER, p));
         redisReply *r = must(c[p], "CLUSTER MYID");
         snprintf(id[p], sizeof id[p], "%s", r->str);
         freeReplyObject(r);

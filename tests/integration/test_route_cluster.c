@@ -33,16 +33,6 @@
 static const char *const clusters[] = {"cluster", "cluster-noreplica"};
 static const int replicas_of[] = {1, 0};
 
-static redisContext *node_connect(int port)
-{
-    struct timeval tv = {10, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c == NULL || c->err)
-        fail_msg("connect to 127.0.0.1:%d: %s", port, c ? c->errstr : "out of memory");
-    redisSetTimeout(c, tv);
-    return c;
-}
-
 static redisReply *cmd(redisContext *c, int argc, const char *const *argv, const size_t *lens)
 {
     redisReply *r = redisCommandArgv(c, argc, (const char **)argv, lens);
@@ -73,7 +63,7 @@ static void check_shape(const char *name, int replicas)
     assert_int_equal(n, primaries * (1 + replicas));
     assert_int_equal(vt_server_port(name), vt_cluster_port(name, 0));
     for (int i = 0; i < n; i++) {
-        redisContext *c = node_connect(vt_cluster_port(name, i));
+        redisContext *c = vt_node_connect(vt_cluster_port(name, i));
         redisReply *r = redisCommand(c, "CLUSTER INFO");
         assert_non_null(r);
         assert_string_equal(info_field(r->str, "cluster_state"), "ok");
@@ -131,7 +121,7 @@ static void test_slot_of_matches_keyslot(void **state)
     unsigned seed = (unsigned)vt_now_ns();
     srand(seed);
     print_message("seed %u\n", seed);
-    redisContext *c = node_connect(vt_cluster_port("cluster", 0));
+    redisContext *c = vt_node_connect(vt_cluster_port("cluster", 0));
     enum { KEYS = 600 };
     static char keys[KEYS][64];
     static size_t lens[KEYS];
@@ -212,7 +202,7 @@ static void check_routing(redisContext *c, int argc, const char *const *argv)
 static void test_one_slot_matches_server(void **state)
 {
     (void)state;
-    redisContext *c = node_connect(vt_cluster_port("cluster", 0));
+    redisContext *c = vt_node_connect(vt_cluster_port("cluster", 0));
     char a[32], b[32], t1[32], t2[32];
     for (int i = 0; i < 100; i++) {
         snprintf(a, sizeof a, "vmux:rc:a%d", i);
@@ -335,7 +325,7 @@ static void test_slotmap_routes_keys(void **state)
     redisContext *conns[8];
     assert_true(map->nshards <= 8);
     for (size_t i = 0; i < map->nshards; i++)
-        conns[i] = node_connect(map->shards[i].nodes[0].port);
+        conns[i] = vt_node_connect(map->shards[i].nodes[0].port);
     char key[48];
     for (int i = 0; i < 300; i++) {
         snprintf(key, sizeof key, i % 3 ? "vmux:route:%d" : "{vmux:%d}:route", i);

@@ -349,7 +349,7 @@ static bool hand_has(const char *name)
  * from the end has keys; a step-2 range then still pairs up). A container is asked for HELP.
  */
 static int auto_vector(const struct vmux_keyspec *s, const char *top, const char **argv,
-                       char names[][8])
+                       char names[][16])
 {
     int argc = 0;
     if (top != NULL)
@@ -383,7 +383,7 @@ static void check_entry_keys(const struct vmux_keyspec *s, const char *top)
     if (is_shard_channel_command(s->name))
         return; /* their positions were checked against COMMAND INFO */
     const char *argv[MAXARGS];
-    char names[MAXARGS][8];
+    char names[MAXARGS][16];
     int argc = auto_vector(s, top, argv, names);
     compare_getkeys(argc, argv);
 }

@@ -19,6 +19,7 @@
 
 #include <setjmp.h>
 #include <cmocka.h>
+#include <hiredis/hiredis.h>
 
 #include <hiredis/hiredis.h>
 #include <openssl/err.h>
@@ -485,4 +486,14 @@ struct vmux *vt_open_conf(const char *conf)
     vmux *m = vt_open_config(cfg, conf);
     vmux_config_free(cfg);
     return m;
+}
+
+redisContext *vt_node_connect(int port)
+{
+    struct timeval tv = {10, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c == NULL || c->err)
+        fail_msg("connect to 127.0.0.1:%d: %s", port, c ? c->errstr : "out of memory");
+    redisSetTimeout(c, tv);
+    return c;
 }

@@ -108,4 +108,11 @@ bool vt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
  */
 char *vt_admin(const char *name, const char *format, ...);
 
+struct redisContext;
+/*
+ * A hiredis connection to 127.0.0.1:port with 10 s connect and I/O timeouts, for checking a
+ * server behind the library's back; fails the test when it cannot connect. redisFree() it.
+ */
+struct redisContext *vt_node_connect(int port);
+
 #endif
