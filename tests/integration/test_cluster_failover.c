@@ -47,7 +47,7 @@ struct ledger {
 struct worker {
     vmux *m;
     int id;
-    int n; /* keys written */
+    atomic_int n; /* keys written (the main thread watches it grow) */
     struct ledger *keys;
     pthread_t th;
 };
