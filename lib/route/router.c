@@ -140,14 +140,13 @@ static void drop_reply(int status, vmux_reply *reply, void *arg)
 }
 
 /* Queues ASKING on link, so that the op submitted next runs on the importing node. */
-static int send_asking(struct vmux_router *r, struct vmux_link *link)
+static int send_asking(struct vmux_link *link)
 {
     static const char *const argv[] = {"ASKING"};
     struct vmux_op *op;
     int rc = vmux__encode_op(1, argv, NULL, &op);
     if (rc != 0)
         return rc;
-    (void)r;
     op->cb = drop_reply;
     vmux__link_submit(link, op);
     return 0;
@@ -187,7 +186,7 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
             vmux__slotmap_unref(r->map);
             r->map = map;
         }
-    } else if (send_asking(r, target) != 0) {
+    } else if (send_asking(target) != 0) {
         return false;
     }
     op->redirects++;

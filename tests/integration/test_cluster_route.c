@@ -210,14 +210,21 @@ static void mig_worker(void *p)
     }
 }
 
+/* Runs a command on c; fails the test on an error reply. The caller frees the reply. */
+static redisReply *vmust(redisContext *c, const char *fmt, va_list ap)
+{
+    redisReply *r = redisvCommand(c, fmt, ap);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR)
+        fail_msg("%s: %s", fmt, r ? r->str : c->errstr);
+    return r;
+}
+
 static redisReply *must(redisContext *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
+    redisReply *r = vmust(c, fmt, ap);
     va_end(ap);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR)
-        fail_msg("%s: %s", fmt, r ? r->str : c->errstr);
     return r;
 }
 
@@ -225,11 +232,8 @@ static void ok(redisContext *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
+    freeReplyObject(vmust(c, fmt, ap));
     va_end(ap);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR)
-        fail_msg("%s: %s", fmt, r ? r->str : c->errstr);
-    freeReplyObject(r);
 }
 
 struct rounds_wait {
