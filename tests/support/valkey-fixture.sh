@@ -25,7 +25,8 @@
 # appear there only once their offset is known), and every replica's link to its primary is up.
 # It then writes NAME.ports, one "PORT primary" or "PORT replica" line per node, primaries first,
 # and NAME.port (the first primary's port, a seed), both atomically and last. On any failure it
-# stops every node it started. Each node's bus port (PORT + 10000) is checked free as well.
+# stops every node it started. Each node's bus port (PORT + 10000) is checked free as well, and
+# kept below 45000, out of the range where tests restart their own servers.
 # stop-cluster stops every node of NAME, whether or not start-cluster finished.
 set -euo pipefail
 
@@ -127,8 +128,12 @@ start() {
     mkdir -p "$dir/$name.d"
     dir=$(cd "$dir" && pwd)
     stop "$name" "$dir"
+    # A cluster node's bus port stays below 45000 too: 45000..60000 is where the tests' own
+    # servers (tests/support/servers.c) are killed and restarted on the same port.
+    local span=$PORT_SPAN
+    [ -n "$BUS_OFFSET" ] && span=$((PORT_SPAN - BUS_OFFSET))
     for try in $(seq "$TRIES"); do
-        port=$((PORT_MIN + RANDOM % PORT_SPAN))
+        port=$((PORT_MIN + RANDOM % span))
         port_busy "$port" && continue
         [ -n "$BUS_OFFSET" ] && port_busy $((port + BUS_OFFSET)) && continue
         : >"$dir/$name.log"
