@@ -273,11 +273,30 @@ static void on_hangup(uv_poll_t *p, int status, int events)
     vmux__lane_shut(c->link);
 }
 
+/*
+ * A close-on-exec duplicate of fd. ThreadSanitizer does not intercept fcntl(), so under it a
+ * descriptor made by F_DUPFD_CLOEXEC is unknown and the number's earlier owner (another thread's
+ * closed socket) looks like a race; there dup() is used and close-on-exec set after it.
+ */
+static int dup_cloexec(int fd)
+{
+#if defined(__SANITIZE_THREAD__)
+    int d = dup(fd);
+    if (d >= 0 && fcntl(d, F_SETFD, FD_CLOEXEC) != 0) {
+        close(d);
+        return -1;
+    }
+    return d;
+#else
+    return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+#endif
+}
+
 bool vmux__conn_lend_reads(struct vmux_conn *c)
 {
     if (c->hangup_fd < 0) {
         /* A descriptor of its own: libuv watches one handle per descriptor. */
-        int fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+        int fd = dup_cloexec(c->fd);
         if (fd < 0)
             return false;
         if (uv_poll_init(c->link->loop, &c->hangup, fd) != 0) {
