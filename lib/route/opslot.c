@@ -46,29 +46,58 @@ static bool read_args(const char *p, const char *end, size_t n, const char **arg
     return true;
 }
 
-/* The slot of the command argv[0..argc). */
-static int slot_of_args(struct vmux_op *op, int argc, const char **argv, const size_t *lens,
+/* The first key of an op's commands, and its slot: what a later command's keys must match. */
+struct first_key {
+    const char *ptr;
+    size_t len;
+    int slot; /* VMUX_SLOT_ANY until a command with keys was seen */
+};
+
+/* The message for a key of one command whose slot differs from an earlier command's key. */
+static void across_commands(char *err, size_t errlen, const struct first_key *first,
+                            const char *key, size_t keylen, int slot)
+{
+    const char *argv[2] = {first->ptr, key};
+    size_t lens[2] = {first->len, keylen};
+    struct vmux_crossslot cross = {0, 1, (unsigned)first->slot, (unsigned)slot};
+    vmux__crossslot_message(err, errlen, &cross, argv, lens);
+}
+
+/* Checks the command argv[0..argc) against the op's keys so far (*first). */
+static int slot_of_args(struct first_key *first, int argc, const char **argv, const size_t *lens,
                         char *err, size_t errlen)
 {
     struct vmux_keys keys;
     int slot = VMUX_SLOT_ANY;
     struct vmux_crossslot cross;
-    if (vmux__keys_find(argc, argv, lens, &keys) == VMUX_KEYS_FOUND &&
-        vmux__keys_slot(&keys, argv, lens, &slot, &cross) == VMUX_ERR_CROSSSLOT) {
+    if (vmux__keys_find(argc, argv, lens, &keys) != VMUX_KEYS_FOUND)
+        return 0;
+    if (vmux__keys_slot(&keys, argv, lens, &slot, &cross) == VMUX_ERR_CROSSSLOT) {
         vmux__crossslot_message(err, errlen, &cross, argv, lens);
         return VMUX_ERR_CROSSSLOT;
     }
-    op->slot = slot;
+    int at = keys.range[0].first;
+    if (first->slot == VMUX_SLOT_ANY) {
+        *first = (struct first_key){argv[at], lens[at], slot};
+    } else if (slot != first->slot) {
+        across_commands(err, errlen, first, argv[at], lens[at], slot);
+        return VMUX_ERR_CROSSSLOT;
+    }
     return 0;
 }
 
-int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen)
+/*
+ * Reads the command at *p (before end) and checks its keys; advances *p past it. Returns 0,
+ * VMUX_ERR_CROSSSLOT, VMUX_ERR_NOMEM, or 1 when the bytes are not a command as the encoder
+ * writes it (the server will say: nothing more is read).
+ */
+static int slot_of_command(const char **p, const char *end, struct first_key *first, char *err,
+                           size_t errlen)
 {
-    const char *p = op->cmd, *end = op->cmd + op->len;
+    const char *s = *p;
     size_t n;
-    op->slot = VMUX_SLOT_ANY;
-    if (p >= end || *p++ != '*' || !read_count(&p, end, &n) || n == 0 || n > (size_t)INT32_MAX)
-        return 0; /* not one command as the encoder writes it: the server will say */
+    if (s >= end || *s++ != '*' || !read_count(&s, end, &n) || n == 0 || n > (size_t)INT32_MAX)
+        return 1;
     const char *inl_argv[INLINE_ARGS];
     size_t inl_lens[INLINE_ARGS];
     const char **argv = inl_argv;
@@ -82,12 +111,32 @@ int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen)
             return VMUX_ERR_NOMEM;
         }
     }
-    int rc = 0;
-    if (read_args(p, end, n, argv, lens))
-        rc = slot_of_args(op, (int)n, argv, lens, err, errlen);
+    int rc = 1;
+    if (read_args(s, end, n, argv, lens)) {
+        rc = slot_of_args(first, (int)n, argv, lens, err, errlen);
+        *p = argv[n - 1] + lens[n - 1] + 2;
+    }
     if (argv != inl_argv) {
         free(argv);
         free(lens);
     }
     return rc;
+}
+
+/*
+ * Every command in the op's bytes (one, or MULTI ... EXEC and other blocks of several) counts:
+ * their keys must share one slot, and that is the op's.
+ */
+int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen)
+{
+    const char *p = op->cmd, *end = op->cmd + op->len;
+    struct first_key first = {NULL, 0, VMUX_SLOT_ANY};
+    op->slot = VMUX_SLOT_ANY;
+    int rc = 0;
+    while (p < end && (rc = slot_of_command(&p, end, &first, err, errlen)) == 0)
+        ;
+    if (rc < 0)
+        return rc;
+    op->slot = first.slot;
+    return 0;
 }
