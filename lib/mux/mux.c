@@ -250,7 +250,7 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
         (rc = vmux__link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) ==
             0) {
         vmux__router_init(&m->router, &m->loop, m->cfg, m->tls_ctx, &m->ctr, &node_events, m,
-                          on_router_settled, m->link);
+                          on_router_settled, m->link, &m->pool);
         /* Without the descriptor callers still write through the lane, but never read. */
         m->lane_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         vmux__lane_enable(m->link, &m->wakeup, m->lane_kick, vmux__adopt_direct, m);

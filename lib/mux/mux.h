@@ -12,7 +12,7 @@
 #include "core/counters.h"
 #include "core/deadline.h"
 #include "core/op.h"
-#include "mux/pool.h"
+#include "net/pool.h"
 #include "mux/pubsub.h"
 #include "net/link.h"
 #include "route/router.h"

@@ -92,11 +92,12 @@ void vmux__route(vmux *m, struct vmux_op *op)
         vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
         return;
     }
-    if (op->flags & VMUX_OP_BLOCKING) {
+    enum vmux_router_mode mode = vmux__router_mode(&m->router);
+    if ((op->flags & VMUX_OP_BLOCKING) && mode != VMUX_ROUTER_CLUSTER) {
         vmux__pool_submit(&m->pool, op);
         return;
     }
-    switch (vmux__router_mode(&m->router)) {
+    switch (mode) {
     case VMUX_ROUTER_STANDALONE:
         vmux__link_submit(m->link, op);
         break;

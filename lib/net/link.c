@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/log.h"
 #include "net/link_internal.h"
@@ -237,6 +238,25 @@ void vmux__link_tick(struct vmux_link *link, bool frozen)
     vmux__setup_tick(c, now);
     link_gauges(link);
     vmux__lane_open(link);
+}
+
+static void drop_reply(int status, vmux_reply *reply, void *arg)
+{
+    (void)status;
+    (void)arg;
+    vmux_reply_free(reply);
+}
+
+int vmux__link_asking(struct vmux_link *link)
+{
+    static const char *const argv[] = {"ASKING"};
+    struct vmux_op *op;
+    int rc = vmux__encode_op(1, argv, NULL, &op);
+    if (rc != 0)
+        return rc;
+    op->cb = drop_reply;
+    vmux__link_submit(link, op);
+    return 0;
 }
 
 /* ---- replies that say "not executed, try again" ---- */

@@ -60,6 +60,12 @@ void vmux__link_start(struct vmux_link *link);
 void vmux__link_submit(struct vmux_link *link, struct vmux_op *op);
 
 /*
+ * Queues ASKING on link (its reply dropped), so that the op submitted next on it runs on a node
+ * that is importing the op's slot (a cluster's ASK redirect). Returns 0, or VMUX_ERR_NOMEM.
+ */
+int vmux__link_asking(struct vmux_link *link);
+
+/*
  * Makes the link a subscriber link: once a connection's session is set up, every reply it
  * reads goes to fn (which owns it) instead of being matched to a command, and no heartbeat
  * PING is sent on it (a subscribed connection answers PING differently). Set before start.

@@ -94,6 +94,7 @@ static void install(struct vmux_router *r, struct vmux_slotmap *map)
     for (size_t i = 0; i < n; i++)
         if (!vmux__link_ready(link_at(r, i)))
             reroute_backlog(r, link_at(r, i));
+    vmux__router_reroute_blocking(r);
 }
 
 /* The refresh is over (answered, failed or abandoned): a request that came meanwhile goes on. */

@@ -17,10 +17,17 @@
 #include "route/redirect.h"
 #include "vmux/error.h"
 
+static bool router_redirect_event(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply,
+                                  void *arg)
+{
+    return vmux__router_redirect(arg, link, op, reply);
+}
+
 void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux_config *cfg,
                        vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr,
                        const struct vmux_link_events *node_events, void *arg,
-                       void (*settled)(struct vmux_router *r, void *arg), struct vmux_link *seed)
+                       void (*settled)(struct vmux_router *r, void *arg), struct vmux_link *seed,
+                       struct vmux_pool *seed_pool)
 {
     *r = (struct vmux_router){.loop = loop,
                               .cfg = cfg,
@@ -29,7 +36,11 @@ void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux
                               .node_events = node_events,
                               .arg = arg,
                               .settled = settled,
-                              .seed = seed};
+                              .seed = seed,
+                              .seed_pool = seed_pool};
+    seed_pool->redirect = router_redirect_event;
+    seed_pool->redirect_arg = r;
+    seed_pool->peer = seed;
     atomic_init(&r->mode,
                 cfg->cluster == VMUX_CLUSTER_NO ? VMUX_ROUTER_STANDALONE : VMUX_ROUTER_DETECTING);
     r->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)r;
@@ -101,6 +112,93 @@ const char *vmux__router_link_host(const struct vmux_router *r, const struct vmu
     return NULL;
 }
 
+/* The node whose link is link, or NULL (the seed's, or none of the router's). */
+static struct vmux_router_node *node_of(struct vmux_router *r, const struct vmux_link *link)
+{
+    for (size_t i = 0; i < r->nnodes; i++)
+        if (r->nodes[i].link == link)
+            return &r->nodes[i];
+    return NULL;
+}
+
+/* A blocking pool for the node of cfg (one endpoint) whose main link is link; NULL: no memory. */
+static struct vmux_pool *pool_new(struct vmux_router *r, const struct vmux_config *cfg,
+                                  struct vmux_link *link)
+{
+    struct vmux_pool *p = malloc(sizeof *p);
+    if (p == NULL || vmux__pool_init(p, r->loop, cfg, r->tls_ctx, r->ctr) != 0) {
+        free(p);
+        return NULL;
+    }
+    p->redirect = router_redirect_event;
+    p->redirect_arg = r;
+    p->peer = link;
+    return p;
+}
+
+/* The seed node's endpoint alone: its pool must reach that node, not another configured one. */
+static struct vmux_config *seed_config(const struct vmux_router *r)
+{
+    struct vmux_config *cfg = vmux_config_dup(r->cfg);
+    if (cfg == NULL)
+        return NULL;
+    vmux_config_clear_endpoints(cfg);
+    if (vmux__config_endpoint_push(cfg, r->seed_host, strlen(r->seed_host), r->seed_port) == 0)
+        return cfg;
+    vmux_config_free(cfg);
+    return NULL;
+}
+
+/* The blocking pool of link's node, made on first use; NULL when out of memory. */
+static struct vmux_pool *node_pool(struct vmux_router *r, struct vmux_link *link)
+{
+    struct vmux_router_node *n = node_of(r, link);
+    if (n != NULL) {
+        if (n->pool == NULL)
+            n->pool = pool_new(r, n->cfg, link);
+        return n->pool;
+    }
+    if (r->seed_blocking == NULL && r->seed_host != NULL &&
+        (r->seed_cfg != NULL || (r->seed_cfg = seed_config(r)) != NULL))
+        r->seed_blocking = pool_new(r, r->seed_cfg, link);
+    return r->seed_blocking;
+}
+
+/* Hands op to link's node: its link, or its blocking pool for a blocking op. */
+static void forward(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op)
+{
+    if (!(op->flags & VMUX_OP_BLOCKING)) {
+        vmux__link_submit(link, op);
+        return;
+    }
+    struct vmux_pool *p = node_pool(r, link);
+    if (p == NULL)
+        vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
+    else
+        vmux__pool_submit(p, op);
+}
+
+/* Sends the unsent ops of p (the pool of a node whose link is down) by their slots again. */
+static void reroute_pool(struct vmux_router *r, struct vmux_link *link, struct vmux_pool *p)
+{
+    if (p == NULL || vmux__link_ready(link))
+        return;
+    struct vmux_opq q = {0};
+    vmux__pool_take_unsent(p, &q);
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&q)) != NULL) {
+        struct vmux_link *to = op->slot >= 0 ? vmux__router_slot_link(r, op->slot) : link;
+        forward(r, to != NULL ? to : link, op);
+    }
+}
+
+void vmux__router_reroute_blocking(struct vmux_router *r)
+{
+    reroute_pool(r, r->seed, r->seed_blocking);
+    for (size_t i = 0; i < r->nnodes; i++)
+        reroute_pool(r, r->nodes[i].link, r->nodes[i].pool);
+}
+
 /* ---- sending ---- */
 
 struct vmux_link *vmux__router_slot_link(struct vmux_router *r, int slot)
@@ -127,30 +225,10 @@ void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
         vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
         return;
     }
-    vmux__link_submit(link, op);
+    forward(r, link, op);
 }
 
 /* ---- redirects ---- */
-
-static void drop_reply(int status, vmux_reply *reply, void *arg)
-{
-    (void)status;
-    (void)arg;
-    vmux_reply_free(reply);
-}
-
-/* Queues ASKING on link, so that the op submitted next runs on the importing node. */
-static int send_asking(struct vmux_link *link)
-{
-    static const char *const argv[] = {"ASKING"};
-    struct vmux_op *op;
-    int rc = vmux__encode_op(1, argv, NULL, &op);
-    if (rc != 0)
-        return rc;
-    op->cb = drop_reply;
-    vmux__link_submit(link, op);
-    return 0;
-}
 
 bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
                            vmux_reply *reply)
@@ -186,12 +264,15 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
             vmux__slotmap_unref(r->map);
             r->map = map;
         }
-    } else if (send_asking(target) != 0) {
+    } else if (op->flags & VMUX_OP_BLOCKING) {
+        op->flags |= VMUX_OP_ASKING; /* sent by the pool link that runs it */
+    } else if (vmux__link_asking(target) != 0) {
         return false;
     }
     op->redirects++;
     vmux_reply_free(reply); /* last: host may point into it */
-    vmux__link_submit(target, op);
+    vmux__pool_detach(op);  /* the pool link that ran it is free */
+    forward(r, target, op);
     return true;
 }
 
@@ -222,15 +303,25 @@ void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link)
 
 void vmux__router_tick(struct vmux_router *r, bool frozen)
 {
-    for (size_t i = 0; i < r->nnodes; i++)
+    for (size_t i = 0; i < r->nnodes; i++) {
         vmux__link_tick(r->nodes[i].link, frozen);
+        if (r->nodes[i].pool != NULL)
+            vmux__pool_tick(r->nodes[i].pool, frozen);
+    }
+    if (r->seed_blocking != NULL)
+        vmux__pool_tick(r->seed_blocking, frozen);
 }
 
 void vmux__router_close(struct vmux_router *r)
 {
     vmux__opq_fail_all(&r->parked, VMUX_ERR_CLOSED);
-    for (size_t i = 0; i < r->nnodes; i++)
+    for (size_t i = 0; i < r->nnodes; i++) {
         vmux__link_close(r->nodes[i].link);
+        if (r->nodes[i].pool != NULL)
+            vmux__pool_close(r->nodes[i].pool);
+    }
+    if (r->seed_blocking != NULL)
+        vmux__pool_close(r->seed_blocking);
     vmux__router_refresh_close(r);
 }
 
@@ -239,8 +330,11 @@ void vmux__router_free(struct vmux_router *r)
     for (size_t i = 0; i < r->nnodes; i++) {
         vmux_config_free(r->nodes[i].cfg);
         free(r->nodes[i].host);
+        free(r->nodes[i].pool);
     }
     free(r->nodes);
     free(r->seed_host);
+    free(r->seed_blocking);
+    vmux_config_free(r->seed_cfg);
     vmux__slotmap_unref(r->map);
 }

@@ -24,6 +24,7 @@
 #include "core/counters.h"
 #include "core/op.h"
 #include "net/link.h"
+#include "net/pool.h"
 #include "net/tls.h"
 #include "route/slotmap.h"
 
@@ -42,6 +43,7 @@ struct vmux_router_node {
     int port;
     struct vmux_config *cfg; /* the handle's configuration with this one endpoint */
     struct vmux_link *link;
+    struct vmux_pool *pool; /* its blocking pool, made on first use (NULL before) */
 };
 
 struct vmux_router {
@@ -58,8 +60,11 @@ struct vmux_router {
     /* Detection is over (the mode is STANDALONE, CLUSTER or FAILED). */
     void (*settled)(struct vmux_router *r, void *arg);
 
-    struct vmux_link *seed; /* the handle's main link (not owned) */
-    char *seed_host;        /* its node, once its first connection was ready */
+    struct vmux_link *seed;          /* the handle's main link (not owned) */
+    struct vmux_pool *seed_pool;     /* the handle's blocking pool, before the mode is known */
+    struct vmux_config *seed_cfg;    /* CLUSTER: the seed node's one endpoint, for its pool */
+    struct vmux_pool *seed_blocking; /* CLUSTER: the seed node's blocking pool, made on first use */
+    char *seed_host;                 /* its node, once its first connection was ready */
     int seed_port;
     bool detect_sent;
 
@@ -81,12 +86,15 @@ struct vmux_router {
 /*
  * Prepares r on loop (a timer) for the seed link; mode cluster=no starts STANDALONE, else
  * DETECTING. cfg, tls_ctx, ctr and node_events must outlive r; the links r opens report to
- * node_events with arg, and settled(r, arg) runs once detection is over.
+ * node_events with arg, and settled(r, arg) runs once detection is over. seed_pool is the
+ * handle's blocking pool for blocking ops sent before the mode is known: r sets its redirect
+ * function. In CLUSTER mode each node, the seed's included, has a blocking pool of its own.
  */
 void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux_config *cfg,
                        vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr,
                        const struct vmux_link_events *node_events, void *arg,
-                       void (*settled)(struct vmux_router *r, void *arg), struct vmux_link *seed);
+                       void (*settled)(struct vmux_router *r, void *arg), struct vmux_link *seed,
+                       struct vmux_pool *seed_pool);
 
 /* The current mode (any thread). */
 static inline enum vmux_router_mode vmux__router_mode(struct vmux_router *r)
@@ -147,6 +155,12 @@ void vmux__router_refresh_close(struct vmux_router *r);
  */
 void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link);
 
+/*
+ * I/O thread, CLUSTER: after a new map, the blocking ops not yet sent by the pools of nodes whose
+ * connection is down go to their slots' nodes as the map now says (a promoted replica).
+ */
+void vmux__router_reroute_blocking(struct vmux_router *r);
+
 /* I/O thread, DETECTING: keeps op (deadline-indexed) until settled(). */
 void vmux__router_park(struct vmux_router *r, struct vmux_op *op);
 
@@ -155,8 +169,9 @@ void vmux__router_take_parked(struct vmux_router *r, struct vmux_opq *dst);
 
 /*
  * I/O thread, CLUSTER: takes op (deadline-indexed) and submits it to the link of its slot's
- * primary (the seed's link for a keyless op or a slot the map does not serve); completes it with
- * VMUX_ERR_CROSSSLOT or VMUX_ERR_NOMEM when that fails.
+ * primary (the seed's link for a keyless op or a slot the map does not serve), or, for a
+ * blocking op, to that node's blocking pool; completes it with VMUX_ERR_CROSSSLOT or
+ * VMUX_ERR_NOMEM when that fails.
  */
 void vmux__router_send(struct vmux_router *r, struct vmux_op *op);
 

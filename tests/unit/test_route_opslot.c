@@ -83,8 +83,7 @@ static void test_transaction_across_slots_is_refused(void **state)
     char why[256];
     assert_int_equal(vmux__router_slot(op, why, sizeof why), VMUX_ERR_CROSSSLOT);
     char want[256];
-    snprintf(want, sizeof want, "keys 'a' (slot %d) and 'b' (slot %d)", slot_of("a"),
-             slot_of("b"));
+    snprintf(want, sizeof want, "keys 'a' (slot %d) and 'b' (slot %d)", slot_of("a"), slot_of("b"));
     assert_non_null(strstr(why, want));
     vmux__op_free(op);
     /* within one command of the block, too */

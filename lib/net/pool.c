@@ -1,4 +1,4 @@
-#include "mux/pool.h"
+#include "net/pool.h"
 
 #include <stdlib.h>
 
@@ -28,7 +28,16 @@ static void pool_link_failed(struct vmux_link *link, int code, const char *reaso
               vmux_err_name(code), reason);
 }
 
-static const struct vmux_link_events pool_events = {pool_link_ready, pool_link_failed, NULL, NULL};
+static bool pool_link_redirect(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply,
+                               void *arg)
+{
+    struct vmux_pool *p = arg;
+    return p->redirect != NULL &&
+           p->redirect(p->peer != NULL ? p->peer : link, op, reply, p->redirect_arg);
+}
+
+static const struct vmux_link_events pool_events = {pool_link_ready, pool_link_failed, NULL,
+                                                    pool_link_redirect};
 
 int vmux__pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_config *cfg,
                     vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr)
@@ -96,7 +105,22 @@ static void run(struct vmux_pool *p, struct vmux_link *link, struct vmux_op *op)
     *job = (struct pool_job){{job_done}, p, link};
     op->job = &job->base;
     op->flags |= VMUX_OP_POOLED;
+    if ((op->flags & VMUX_OP_ASKING) && vmux__link_asking(link) != 0) {
+        vmux__op_finish(op, VMUX_ERR_NOMEM, NULL); /* its job gives the link back */
+        return;
+    }
+    op->flags &= ~(uint32_t)VMUX_OP_ASKING;
     vmux__link_submit(link, op);
+}
+
+void vmux__pool_detach(struct vmux_op *op)
+{
+    if (!(op->flags & VMUX_OP_POOLED))
+        return;
+    struct vmux_op_job *job = op->job;
+    op->job = NULL;
+    op->flags &= ~(uint32_t)VMUX_OP_POOLED;
+    job->done(job, VMUX_OK);
 }
 
 static struct vmux_link *open_link(struct vmux_pool *p)
@@ -125,6 +149,20 @@ void vmux__pool_submit(struct vmux_pool *p, struct vmux_op *op)
         run(p, link, op);
     else
         vmux__opq_push(&p->waiting, op);
+}
+
+void vmux__pool_take_unsent(struct vmux_pool *p, struct vmux_opq *dst)
+{
+    vmux__opq_append(dst, &p->waiting);
+    for (int i = 0; i < p->total; i++) {
+        struct vmux_opq q = {0};
+        vmux__link_take_backlog(p->links[i], &q);
+        struct vmux_op *op;
+        while ((op = vmux__opq_pop(&q)) != NULL) {
+            vmux__pool_detach(op);
+            vmux__opq_push(dst, op);
+        }
+    }
 }
 
 void vmux__pool_tick(struct vmux_pool *p, bool frozen)

@@ -2,10 +2,12 @@
  * The blocking pool: dedicated links for commands that block on the server, one command per
  * link at a time, so a BLPOP never stalls the multiplexed link. Links are opened as needed,
  * up to blockingPoolSize, and kept for reuse; a link whose command timed out is closed, as
- * closing is the only way to stop a blocked command. I/O thread only.
+ * closing is the only way to stop a blocked command. In cluster mode each node has a pool of its
+ * own (route/router.h), and a MOVED or ASK reply to a pooled op goes to the owner's redirect
+ * function, which may send the op to another node's pool. I/O thread only.
  */
-#ifndef VMUX_POOL_H
-#define VMUX_POOL_H
+#ifndef VMUX_NET_POOL_H
+#define VMUX_NET_POOL_H
 
 #include <stdbool.h>
 #include <uv.h>
@@ -26,6 +28,10 @@ struct vmux_pool {
     int nidle;
     struct vmux_opq waiting; /* blocking ops waiting for a link */
     bool closed;
+    /* A MOVED or ASK reply to an op (may be NULL): as struct vmux_link_events' redirect. */
+    bool (*redirect)(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply, void *arg);
+    void *redirect_arg;
+    struct vmux_link *peer; /* redirect's link argument: the node's main link (NULL: the pool's) */
 };
 
 /* Prepares an empty pool. Returns 0 or VMUX_ERR_NOMEM. */
@@ -34,6 +40,19 @@ int vmux__pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_conf
 
 /* Takes a blocking op (already deadline-indexed): runs it on a link of its own, or queues it. */
 void vmux__pool_submit(struct vmux_pool *p, struct vmux_op *op);
+
+/*
+ * Takes a pooled op back from the pool before it is sent elsewhere (a redirect): the link that
+ * ran it is free for the next op. Does nothing for an op that is not pooled.
+ */
+void vmux__pool_detach(struct vmux_op *op);
+
+/*
+ * Appends to dst the ops the pool has not sent: those waiting for a link and those in the
+ * backlogs of its links (taken back from the pool, as by vmux__pool_detach()). What its links
+ * have written stays with them. For a node that failed over: the caller sends them elsewhere.
+ */
+void vmux__pool_take_unsent(struct vmux_pool *p, struct vmux_opq *dst);
 
 /* Heartbeats and dead-link checks for the pool's links. */
 void vmux__pool_tick(struct vmux_pool *p, bool frozen);

@@ -1,0 +1,295 @@
+/*
+ * Blocking commands and transactions on a cluster (fixture "cluster-noreplica", three primaries):
+ * - a blocking pop on keys in every shard waits on the node that serves its key (a blocking pool
+ *   per node), is woken by a push from another handle, and each node's INFO commandstats shows
+ *   the BLPOP calls it ran;
+ * - a blocking pop whose slot moved while the map was stale follows MOVED to the new owner's
+ *   pool;
+ * - a transaction whose keys share a slot runs on that slot's primary, whichever node the handle
+ *   was opened on; one whose keys are in two slots is refused with VMUX_ERR_CROSSSLOT and
+ *   nothing runs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "route/slot.h"
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#define CLUSTER "cluster-noreplica"
+#define NKEYS 24
+
+static vmux *open_seed(int node)
+{
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=10000,blockingPoolSize=32",
+             vt_cluster_port(CLUSTER, node));
+    return vt_open_conf(conf);
+}
+
+/* The port of the primary that serves key, asked of node 0 (CLUSTER SLOTS via hiredis). */
+static int owner_port(const char *key)
+{
+    redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, 0));
+    unsigned slot = vmux__slot_of(key, strlen(key));
+    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+    assert_non_null(r);
+    int port = -1;
+    for (size_t i = 0; i < r->elements && port < 0; i++) {
+        redisReply *range = r->element[i];
+        if ((unsigned)range->element[0]->integer <= slot &&
+            slot <= (unsigned)range->element[1]->integer)
+            port = (int)range->element[2]->element[1]->integer;
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    assert_true(port > 0);
+    return port;
+}
+
+/* cmdstat_<cmd>'s calls on the node at port. */
+static long long calls_on(int port, const char *cmd)
+{
+    redisContext *c = vt_node_connect(port);
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    assert_non_null(r);
+    char field[64];
+    snprintf(field, sizeof field, "cmdstat_%s:calls=", cmd);
+    const char *at = r->str != NULL ? strstr(r->str, field) : NULL;
+    long long n = at != NULL ? atoll(at + strlen(field)) : 0;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* ---- blocking pops wait on their key's node ---- */
+
+struct popper {
+    vmux *m;
+    char key[32];
+    int rc;
+    char got[32];
+    uv_thread_t thread;
+};
+
+static void pop_one(void *arg)
+{
+    struct popper *p = arg;
+    vmux_bytes key = {0}, value = {0};
+    vmux_str k = {p->key, strlen(p->key)};
+    p->rc = vmux_bpop(p->m, NULL, VMUX_HEAD, &k, 1, 20000, &key, &value);
+    if (p->rc == 0 && value.ptr != NULL)
+        snprintf(p->got, sizeof p->got, "%.*s", (int)value.len, value.ptr);
+    vmux_bytes_free(&key);
+    vmux_bytes_free(&value);
+}
+
+static bool all_blocked(void *arg)
+{
+    const int *want = arg;
+    int n = 0;
+    for (int i = 0; i < vt_cluster_primaries(CLUSTER); i++) {
+        redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, i));
+        redisReply *r = redisCommand(c, "INFO clients");
+        const char *at = r != NULL && r->str != NULL ? strstr(r->str, "blocked_clients:") : NULL;
+        n += at != NULL ? atoi(at + strlen("blocked_clients:")) : 0;
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    return n >= *want;
+}
+
+static void test_blocking_pops_wait_on_their_nodes(void **state)
+{
+    (void)state;
+    vmux *m = open_seed(0);
+    vmux *pusher = open_seed(1);
+    static struct popper pops[NKEYS];
+    long long before[8] = {0};
+    int nprim = vt_cluster_primaries(CLUSTER);
+    for (int i = 0; i < nprim; i++)
+        before[i] = calls_on(vt_cluster_port(CLUSTER, i), "blpop");
+    for (int i = 0; i < NKEYS; i++) {
+        pops[i] = (struct popper){.m = m};
+        snprintf(pops[i].key, sizeof pops[i].key, "bq:%d", i);
+        char del[48];
+        snprintf(del, sizeof del, "DEL %s", pops[i].key);
+        vmux_reply *r = NULL;
+        assert_int_equal(vmux_command(pusher, &r, del), 0);
+        vmux_reply_free(r);
+    }
+    for (int i = 0; i < NKEYS; i++)
+        assert_int_equal(uv_thread_create(&pops[i].thread, pop_one, &pops[i]), 0);
+    int want = NKEYS;
+    assert_true(vt_wait_until(all_blocked, &want, 15000));
+    for (int i = 0; i < NKEYS; i++) {
+        char push[64];
+        snprintf(push, sizeof push, "RPUSH %s v%d", pops[i].key, i);
+        vmux_reply *r = NULL;
+        assert_int_equal(vmux_command(pusher, &r, push), 0);
+        vmux_reply_free(r);
+    }
+    for (int i = 0; i < NKEYS; i++) {
+        uv_thread_join(&pops[i].thread);
+        assert_int_equal(pops[i].rc, 0);
+        char want_value[16];
+        snprintf(want_value, sizeof want_value, "v%d", i);
+        assert_string_equal(pops[i].got, want_value);
+    }
+    /* every node ran the pops of its own keys */
+    long long expect[8] = {0};
+    for (int i = 0; i < NKEYS; i++) {
+        int port = owner_port(pops[i].key);
+        for (int n = 0; n < nprim; n++)
+            if (vt_cluster_port(CLUSTER, n) == port)
+                expect[n]++;
+    }
+    for (int n = 0; n < nprim; n++) {
+        assert_true(expect[n] > 0); /* the keys cover every shard */
+        assert_int_equal(calls_on(vt_cluster_port(CLUSTER, n), "blpop") - before[n], expect[n]);
+    }
+    vmux_close(pusher);
+    vmux_close(m);
+}
+
+/* ---- a blocking pop follows MOVED to the new owner's pool ---- */
+
+static void node_cmd(int port, const char *fmt, const char *a, const char *b)
+{
+    redisContext *c = vt_node_connect(port);
+    redisReply *r = redisCommand(c, fmt, a, b);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("%s: %s", fmt, r->str);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static void my_id(int port, char *id, size_t len)
+{
+    redisContext *c = vt_node_connect(port);
+    redisReply *r = redisCommand(c, "CLUSTER MYID");
+    assert_non_null(r);
+    snprintf(id, len, "%s", r->str);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* Gives the (empty) slot of key to the primary at to_port, on every primary. */
+static void move_empty_slot(const char *key, int to_port)
+{
+    char id[64], slot[16];
+    my_id(to_port, id, sizeof id);
+    snprintf(slot, sizeof slot, "%u", vmux__slot_of(key, strlen(key)));
+    node_cmd(to_port, "CLUSTER SETSLOT %s NODE %s", slot, id);
+    for (int i = 0; i < vt_cluster_primaries(CLUSTER); i++)
+        if (vt_cluster_port(CLUSTER, i) != to_port)
+            node_cmd(vt_cluster_port(CLUSTER, i), "CLUSTER SETSLOT %s NODE %s", slot, id);
+}
+
+static void test_blocking_pop_follows_moved(void **state)
+{
+    (void)state;
+    const char *key = "bmoved:1";
+    int from = owner_port(key), to = -1;
+    for (int i = 0; i < vt_cluster_primaries(CLUSTER) && to < 0; i++)
+        if (vt_cluster_port(CLUSTER, i) != from)
+            to = vt_cluster_port(CLUSTER, i);
+    vmux *m = open_seed(0);
+    vmux_str k = {key, strlen(key)};
+    vmux_bytes got_key = {0}, value = {0};
+    /* the handle learns the slot's owner, and its pool there opens */
+    assert_int_equal(vmux_bpop(m, NULL, VMUX_HEAD, &k, 1, 10, &got_key, &value), 0);
+    assert_null(value.ptr);
+    move_empty_slot(key, to); /* the handle's map is stale now */
+    long long moved_before = calls_on(to, "blpop");
+    vmux *pusher = open_seed(1);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_command(pusher, &r, "RPUSH bmoved:1 after"), 0);
+    vmux_reply_free(r);
+    assert_int_equal(vmux_bpop(m, NULL, VMUX_HEAD, &k, 1, 5000, &got_key, &value), 0);
+    assert_non_null(value.ptr);
+    assert_memory_equal(value.ptr, "after", 5);
+    assert_int_equal(calls_on(to, "blpop") - moved_before, 1);
+    vmux_bytes_free(&got_key);
+    vmux_bytes_free(&value);
+    move_empty_slot(key, from); /* as it was (the list is empty again) */
+    vmux_close(pusher);
+    vmux_close(m);
+}
+
+/* ---- transactions run on their slot's primary ---- */
+
+static void test_transactions_run_on_their_slots_node(void **state)
+{
+    (void)state;
+    vmux *m = open_seed(0);
+    for (int t = 0; t < 12; t++) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "{tx%d}:a", t);
+        snprintf(b, sizeof b, "{tx%d}:b", t);
+        vmux_tx *tx = NULL;
+        assert_int_equal(vmux_tx_new(&tx), 0);
+        const char *set[] = {"SET", a, "1"};
+        const char *incr[] = {"INCRBY", b, "5"};
+        const char *get[] = {"GET", a};
+        assert_int_equal(vmux_tx_add(tx, 3, set, NULL), 0);
+        assert_int_equal(vmux_tx_add(tx, 3, incr, NULL), 0);
+        assert_int_equal(vmux_tx_add(tx, 2, get, NULL), 0);
+        bool committed = false;
+        vmux_reply *replies = NULL;
+        char err[256] = "";
+        vmux_callopts o = VMUX_INIT(vmux_callopts);
+        o.errbuf = err;
+        o.errlen = sizeof err;
+        assert_int_equal(vmux_tx_exec(m, &o, tx, &committed, &replies), 0);
+        assert_true(committed);
+        assert_int_equal(vmux_reply_len(replies), 3);
+        assert_string_equal(vmux_reply_str(vmux_reply_element(replies, 2), NULL), "1");
+        vmux_reply_free(replies);
+        vmux_tx_free(tx);
+    }
+    /* keys in two slots: refused before anything is sent */
+    vmux_tx *tx = NULL;
+    assert_int_equal(vmux_tx_new(&tx), 0);
+    const char *set1[] = {"SET", "txcross:a", "1"};
+    const char *set2[] = {"SET", "txcross:b", "1"};
+    assert_int_not_equal(vmux__slot_of("txcross:a", 9), vmux__slot_of("txcross:b", 9));
+    assert_int_equal(vmux_tx_add(tx, 3, set1, NULL), 0);
+    assert_int_equal(vmux_tx_add(tx, 3, set2, NULL), 0);
+    bool committed = true;
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts);
+    o.errbuf = err;
+    o.errlen = sizeof err;
+    assert_int_equal(vmux_tx_exec(m, &o, tx, &committed, NULL), VMUX_ERR_CROSSSLOT);
+    assert_non_null(strstr(err, "txcross:a"));
+    vmux_tx_free(tx);
+    redisContext *c = vt_node_connect(owner_port("txcross:a"));
+    redisReply *r = redisCommand(c, "EXISTS txcross:a");
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    redisFree(c);
+    vmux_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_blocking_pops_wait_on_their_nodes),
+        cmocka_unit_test(test_blocking_pop_follows_moved),
+        cmocka_unit_test(test_transactions_run_on_their_slots_node),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
