@@ -69,7 +69,7 @@ typedef struct vmux_stats {
     uint64_t closed;           /* completed with VMUX_ERR_CLOSED */
     uint64_t failed_other;     /* completed with any other error */
     uint64_t resent;           /* retry-safe commands sent again after a connection broke */
-    uint64_t retried;          /* retry-safe commands sent again after LOADING and the like */
+    uint64_t retried;          /* commands sent again after LOADING, TRYAGAIN and the like */
     uint64_t connects;         /* connections that became ready */
     uint64_t connect_failures; /* connection attempts or ready connections that failed */
     uint64_t backlog;          /* commands waiting for a connection, now */

@@ -50,9 +50,14 @@ void vmux__op_expire(struct vmux_op *op)
     /* Out of its queue before the callback runs: the callback may close that queue's link. */
     if (q != NULL && drop)
         vmux__opq_remove(q, op);
-    if (drop)
+    if (drop && op->refusal != NULL) {
+        /* not sent again yet: it did not run, and the server's last refusal says why */
+        vmux_reply *refusal = op->refusal;
+        op->refusal = NULL;
+        vmux__op_finish(op, VMUX_ERR_SERVER, refusal);
+    } else if (drop) {
         vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
-    else
+    } else
         vmux__op_complete(op, VMUX_ERR_TIMEOUT, NULL); /* a husk: its queue frees it */
 }
 
@@ -60,6 +65,7 @@ void vmux__op_free(struct vmux_op *op)
 {
     VMUX_ASSERT(op->q == NULL && op->dclass == NULL);
     vmux_reply_free(op->first_error);
+    vmux_reply_free(op->refusal);
     if (op->flags & VMUX_OP_SECRET)
         OPENSSL_cleanse(op->cmd, op->len); /* no password left in freed memory */
     if (op->flags & VMUX_OP_ADMITTED)

@@ -85,6 +85,7 @@ struct vmux_op {
 
     uint32_t nreplies;       /* replies still expected: 1, or more for a MULTI ... EXEC block */
     vmux_reply *first_error; /* a block's first error reply before its last reply */
+    vmux_reply *refusal;     /* the last "not run, try again" reply (LOADING...) while retried */
 
     /* What some ops carry besides their command, told apart by their flags. */
     union {
@@ -146,9 +147,10 @@ void vmux__op_finish(struct vmux_op *op, int status, vmux_reply *reply);
 void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply);
 
 /*
- * Completes an op whose deadline passed with VMUX_ERR_TIMEOUT. If its queue owes it no reply (a
- * backlog, a wait queue), it leaves the queue and is freed; in a connection's FIFO it stays as a
- * husk. I/O thread.
+ * Completes an op whose deadline passed with VMUX_ERR_TIMEOUT, or, when it waits to be sent
+ * again after a refusal (op->refusal: LOADING, TRYAGAIN...: it did not run), with
+ * VMUX_ERR_SERVER and that reply. If its queue owes it no reply (a backlog, a wait queue), it
+ * leaves the queue and is freed; in a connection's FIFO it stays as a husk. I/O thread.
  */
 void vmux__op_expire(struct vmux_op *op);
 

@@ -279,6 +279,18 @@ static bool starts_with(const char *s, const char *prefix)
     return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* The delays between resends of refused ops: doubling from the first to the last. */
+#define RETRY_FIRST_MS 10u
+#define RETRY_LAST_MS 500u
+
+/* The next resend delay, jittered (half to all of it), and the one after it. */
+static uint64_t next_retry_delay(struct vmux_link *link)
+{
+    uint32_t d = link->retry_delay_ms < RETRY_FIRST_MS ? RETRY_FIRST_MS : link->retry_delay_ms;
+    link->retry_delay_ms = d * 2 > RETRY_LAST_MS ? RETRY_LAST_MS : d * 2;
+    return d / 2 + next_random(link) % (d / 2 + 1);
+}
+
 /*
  * The server is busy or unsure (loading its data, lost its primary, a cluster slot without a
  * primary during a failover or a multi-key command during a migration): try again shortly.
@@ -291,8 +303,10 @@ static bool is_transient(const char *msg)
 
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
 {
-    if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
+    if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR) {
+        link->retry_delay_ms = 0; /* it answers again: the next refusal starts the backoff anew */
         return false;
+    }
     const char *msg = vmux_reply_str(reply, NULL);
     if (link->events.redirect != NULL && (starts_with(msg, "MOVED ") || starts_with(msg, "ASK ")) &&
         link->events.redirect(link, op, reply, link->arg))
@@ -310,19 +324,21 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
         link->conn->retiring = true;
         link_set_state(link, LINK_CONNECTING);
     }
-    if (!(op->flags & VMUX_OP_RETRY_SAFE) || !(readonly || is_transient(msg)))
-        return false;
-    vmux_reply_free(reply);
-    if (readonly) {
+    if (readonly && (op->flags & VMUX_OP_RETRY_SAFE)) {
         /* Goes to the new primary, ahead of what was submitted after it. */
+        vmux_reply_free(reply);
         vmux__count(&link->ctr->retried, 1);
         vmux__opq_push(&link->rejected, op);
         return true;
     }
+    if (!is_transient(msg))
+        return false;
+    /* Not run: any op may go again. Its deadline ends the retries with this reply (op.h). */
+    vmux_reply_free(op->refusal);
+    op->refusal = reply;
     vmux__opq_push(&link->retry_q, op);
     if (!uv_is_active((uv_handle_t *)&link->retry_timer))
-        uv_timer_start(&link->retry_timer, on_retry,
-                       link->cfg->reconnect_min_ms + next_random(link) % 100, 0);
+        uv_timer_start(&link->retry_timer, on_retry, next_retry_delay(link), 0);
     return true;
 }
 

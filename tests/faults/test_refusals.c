@@ -1,0 +1,71 @@
+/*
+ * Refusals: LOADING, MASTERDOWN, TRYAGAIN and CLUSTERDOWN say the command did not run, so every
+ * command (retry-safe or not) is sent again after a jittered delay that doubles from 10 ms up to
+ * 500 ms while they last, until its deadline; the deadline then completes it with
+ * VMUX_ERR_SERVER and the last refusal (it did not run), not VMUX_ERR_TIMEOUT (outcome unknown).
+ * A scripted fake server gives the refusals (tests/support/fakeserver.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fakefixture.h"
+#include "vmux/vmux.h"
+
+static void test_refused_command_runs_once_the_server_takes_it(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    const char *const refusals[] = {"-LOADING loading the dataset\r\n", "-MASTERDOWN no link\r\n",
+                                    "-TRYAGAIN multiple keys\r\n", "-CLUSTERDOWN down\r\n"};
+    for (size_t i = 0; i < 4; i++)
+        vt_fake_script_str(fx->fake, VT_FAKE_SEND, refusals[i]);
+    vt_fake_script_str(fx->fake, VT_FAKE_SEND, ":7\r\n");
+    fx->m = vt_fake_open(fx->fake, "syncTimeout=10000");
+    vmux_reply *r = NULL;
+    /* INCR is not retry-safe: it goes again all the same, as none of the four ran it */
+    assert_int_equal(vmux_command(fx->m, &r, "INCR counter"), 0);
+    assert_int_equal(vmux_reply_integer(r), 7);
+    vmux_reply_free(r);
+    assert_int_equal(vt_fake_commands(fx->fake), 5);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(fx->m, &st), 0);
+    assert_int_equal(st.retried, 4);
+}
+
+static void test_deadline_ends_the_retries_with_the_last_refusal(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    for (int i = 0; i < 64; i++)
+        vt_fake_script_str(fx->fake, VT_FAKE_SEND, "-CLUSTERDOWN The cluster is down\r\n");
+    fx->m = vt_fake_open(fx->fake, "syncTimeout=10000");
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts);
+    o.timeout_ms = 600;
+    o.errbuf = err;
+    o.errlen = sizeof err;
+    vmux_reply *r = NULL;
+    const char *argv[] = {"SET", "k", "v"};
+    assert_int_equal(vmux_call(fx->m, &o, 3, argv, NULL, &r), VMUX_ERR_SERVER);
+    assert_non_null(r);
+    assert_string_equal(vmux_reply_str(r, NULL), "CLUSTERDOWN The cluster is down");
+    assert_non_null(strstr(err, "CLUSTERDOWN"));
+    vmux_reply_free(r);
+    /* The delays double: 600 ms hold at most 5+10+20+40+80+160+250 ms of (halved) delays, so
+     * no more than 8 attempts; a fixed 10 ms delay would have made about 60. */
+    unsigned attempts = vt_fake_commands(fx->fake);
+    assert_true(attempts >= 2);
+    assert_true(attempts <= 8);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        VT_FAKE_TEST(test_refused_command_runs_once_the_server_takes_it),
+        VT_FAKE_TEST(test_deadline_ends_the_retries_with_the_last_refusal),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
