@@ -54,6 +54,8 @@ enum vmux_op_flags {
  */
 /* op->slot before the router computed it (route/router.h). */
 #define VMUX_OP_SLOT_UNSET (-2)
+/* op->slot of a command the key table does not know: a node is asked (COMMAND GETKEYS). */
+#define VMUX_OP_SLOT_ASK (-3)
 
 struct vmux_op_job {
     void (*done)(struct vmux_op_job *job, int status);

@@ -50,7 +50,8 @@ static bool read_args(const char *p, const char *end, size_t n, const char **arg
 struct first_key {
     const char *ptr;
     size_t len;
-    int slot; /* VMUX_SLOT_ANY until a command with keys was seen */
+    int slot;     /* VMUX_SLOT_ANY until a command with keys was seen */
+    bool unknown; /* a command the key table does not know was seen */
 };
 
 /* The message for a key of one command whose slot differs from an earlier command's key. */
@@ -70,7 +71,9 @@ static int slot_of_args(struct first_key *first, int argc, const char **argv, co
     struct vmux_keys keys;
     int slot = VMUX_SLOT_ANY;
     struct vmux_crossslot cross;
-    if (vmux__keys_find(argc, argv, lens, &keys) != VMUX_KEYS_FOUND)
+    enum vmux_keys_kind kind = vmux__keys_find(argc, argv, lens, &keys);
+    first->unknown = first->unknown || kind == VMUX_KEYS_UNKNOWN;
+    if (kind != VMUX_KEYS_FOUND)
         return 0;
     if (vmux__keys_slot(&keys, argv, lens, &slot, &cross) == VMUX_ERR_CROSSSLOT) {
         vmux__crossslot_message(err, errlen, &cross, argv, lens);
@@ -78,7 +81,7 @@ static int slot_of_args(struct first_key *first, int argc, const char **argv, co
     }
     int at = keys.range[0].first;
     if (first->slot == VMUX_SLOT_ANY) {
-        *first = (struct first_key){argv[at], lens[at], slot};
+        *first = (struct first_key){argv[at], lens[at], slot, first->unknown};
     } else if (slot != first->slot) {
         across_commands(err, errlen, first, argv[at], lens[at], slot);
         return VMUX_ERR_CROSSSLOT;
@@ -130,7 +133,7 @@ static int slot_of_command(const char **p, const char *end, struct first_key *fi
 int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen)
 {
     const char *p = op->cmd, *end = op->cmd + op->len;
-    struct first_key first = {NULL, 0, VMUX_SLOT_ANY};
+    struct first_key first = {NULL, 0, VMUX_SLOT_ANY, false};
     op->slot = VMUX_SLOT_ANY;
     int rc = 0;
     while (p < end && (rc = slot_of_command(&p, end, &first, err, errlen)) == 0)
@@ -138,5 +141,7 @@ int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen)
     if (rc < 0)
         return rc;
     op->slot = first.slot;
+    if (first.unknown && first.slot == VMUX_SLOT_ANY && op->nreplies == 1)
+        op->slot = VMUX_OP_SLOT_ASK; /* one command the table does not know: ask a node */
     return 0;
 }

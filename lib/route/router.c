@@ -38,6 +38,7 @@ void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux
                               .settled = settled,
                               .seed = seed,
                               .seed_pool = seed_pool};
+    r->keys_wait.keeps_husks = true; /* an op that times out waits there for its answer */
     seed_pool->redirect = router_redirect_event;
     seed_pool->redirect_arg = r;
     seed_pool->peer = seed;
@@ -220,6 +221,10 @@ void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
             return;
         }
     }
+    if (op->slot == VMUX_OP_SLOT_ASK) {
+        vmux__router_getkeys(r, op);
+        return;
+    }
     struct vmux_link *link = vmux__router_slot_link(r, op->slot);
     if (link == NULL) {
         vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
@@ -315,6 +320,7 @@ void vmux__router_tick(struct vmux_router *r, bool frozen)
 void vmux__router_close(struct vmux_router *r)
 {
     vmux__opq_fail_all(&r->parked, VMUX_ERR_CLOSED);
+    vmux__opq_fail_all(&r->keys_wait, VMUX_ERR_CLOSED);
     for (size_t i = 0; i < r->nnodes; i++) {
         vmux__link_close(r->nodes[i].link);
         if (r->nodes[i].pool != NULL)

@@ -71,7 +71,8 @@ struct vmux_router {
     struct vmux_slotmap *map; /* CLUSTER: the current map (one reference) */
     struct vmux_router_node *nodes;
     size_t nnodes;
-    struct vmux_opq parked; /* ops that came while DETECTING */
+    struct vmux_opq parked;    /* ops that came while DETECTING */
+    struct vmux_opq keys_wait; /* VMUX_OP_SLOT_ASK ops waiting for COMMAND GETKEYS (husks kept) */
 
     uv_timer_t refresh_timer; /* the next refresh is due; while busy: the refresh's deadline */
     uv_timer_t period_timer;  /* the periodic map check */
@@ -109,10 +110,11 @@ static inline enum vmux_router_mode vmux__router_mode(struct vmux_router *r)
 bool vmux__router_seed_ready(struct vmux_router *r, const char *where);
 
 /*
- * Computes op->slot from its RESP bytes: the slot of its keys, or -1 (VMUX_SLOT_ANY) when it has
- * none or its command is unknown or malformed. Returns 0; VMUX_ERR_CROSSSLOT with the message
- * naming two keys and their slots in err (errlen bytes, may be NULL); or VMUX_ERR_NOMEM. Any
- * thread.
+ * Computes op->slot from its RESP bytes (every command of a block: their keys must share a
+ * slot): the slot of its keys; -1 (VMUX_SLOT_ANY) when it has none or is malformed;
+ * VMUX_OP_SLOT_ASK when it is one command that the key table does not know. Returns 0;
+ * VMUX_ERR_CROSSSLOT with the message naming two keys and their slots in err (errlen bytes, may be
+ * NULL); or VMUX_ERR_NOMEM. Any thread.
  */
 int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen);
 
@@ -174,6 +176,13 @@ void vmux__router_take_parked(struct vmux_router *r, struct vmux_opq *dst);
  * VMUX_ERR_NOMEM when that fails.
  */
 void vmux__router_send(struct vmux_router *r, struct vmux_op *op);
+
+/*
+ * I/O thread, CLUSTER (getkeys.c): takes op (deadline-indexed, slot VMUX_OP_SLOT_ASK), asks the
+ * seed's node COMMAND GETKEYS with op's arguments, then sends op by the slot of the keys named
+ * (keyless when the node answers with an error; VMUX_ERR_CROSSSLOT when they are in two slots).
+ */
+void vmux__router_getkeys(struct vmux_router *r, struct vmux_op *op);
 
 /*
  * I/O thread: the link event for a MOVED or ASK reply to op on link (struct vmux_link_events).

@@ -94,6 +94,27 @@ static void test_transaction_across_slots_is_refused(void **state)
     vmux__op_free(op);
 }
 
+static void test_unknown_command_asks_the_server(void **state)
+{
+    (void)state;
+    const char *const one[] = {"MODULECMD.DO k1 k2"};
+    struct vmux_op *op = block(one, 1);
+    assert_int_equal(vmux__router_slot(op, NULL, 0), 0);
+    assert_int_equal(op->slot, VMUX_OP_SLOT_ASK);
+    vmux__op_free(op);
+    /* in a block, the known commands' slot decides (the server checks the rest) */
+    const char *const tx[] = {"MULTI", "MODULECMD.DO k1", "SET {u}:a 1", "EXEC"};
+    op = block(tx, 4);
+    assert_int_equal(vmux__router_slot(op, NULL, 0), 0);
+    assert_int_equal(op->slot, slot_of("u"));
+    vmux__op_free(op);
+    const char *const only[] = {"MULTI", "MODULECMD.DO k1", "EXEC"};
+    op = block(only, 3);
+    assert_int_equal(vmux__router_slot(op, NULL, 0), 0);
+    assert_int_equal(op->slot, -1);
+    vmux__op_free(op);
+}
+
 static void test_garbage_after_a_command_stops_the_reading(void **state)
 {
     (void)state;
@@ -111,6 +132,7 @@ int main(void)
         cmocka_unit_test(test_one_command),
         cmocka_unit_test(test_transaction_takes_its_keys_slot),
         cmocka_unit_test(test_transaction_across_slots_is_refused),
+        cmocka_unit_test(test_unknown_command_asks_the_server),
         cmocka_unit_test(test_garbage_after_a_command_stops_the_reading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

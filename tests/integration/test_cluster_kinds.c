@@ -1,5 +1,6 @@
 /*
- * Blocking commands and transactions on a cluster (fixture "cluster-noreplica", three primaries):
+ * Kinds of commands that are not a plain keyed command, on a cluster (fixture "cluster-noreplica",
+ * three primaries):
  * - a blocking pop on keys in every shard waits on the node that serves its key (a blocking pool
  *   per node), is woken by a push from another handle, and each node's INFO commandstats shows
  *   the BLPOP calls it ran;
@@ -7,7 +8,9 @@
  *   pool;
  * - a transaction whose keys share a slot runs on that slot's primary, whichever node the handle
  *   was opened on; one whose keys are in two slots is refused with VMUX_ERR_CROSSSLOT and
- *   nothing runs.
+ *   nothing runs;
+ * - a command the key table does not know is sent only after the seed's node was asked
+ *   COMMAND GETKEYS; the server's error for an unknown command reaches the caller.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -284,12 +287,38 @@ static void test_transactions_run_on_their_slots_node(void **state)
     vmux_close(m);
 }
 
+/* ---- commands the key table does not know ---- */
+
+static void test_unknown_command_asks_getkeys(void **state)
+{
+    (void)state;
+    int seed = vt_cluster_port(CLUSTER, 0);
+    vmux *m = open_seed(0);
+    long long before = calls_on(seed, "command|getkeys");
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts);
+    o.errbuf = err;
+    o.errlen = sizeof err;
+    vmux_reply *r = NULL;
+    const char *argv[] = {"NOSUCHCMD", "somekey"};
+    assert_int_equal(vmux_call(m, &o, 2, argv, NULL, &r), VMUX_ERR_SERVER);
+    assert_non_null(strstr(err, "unknown command"));
+    vmux_reply_free(r);
+    assert_int_equal(calls_on(seed, "command|getkeys") - before, 1);
+    /* a command the table knows asks nothing */
+    assert_int_equal(vmux_command(m, &r, "GET somekey"), 0);
+    vmux_reply_free(r);
+    assert_int_equal(calls_on(seed, "command|getkeys") - before, 1);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocking_pops_wait_on_their_nodes),
         cmocka_unit_test(test_blocking_pop_follows_moved),
         cmocka_unit_test(test_transactions_run_on_their_slots_node),
+        cmocka_unit_test(test_unknown_command_asks_getkeys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
