@@ -26,6 +26,9 @@
 
 #define BENCH_PATH_CAP 512
 
+/* The -cluster rows' cluster: this many primaries, no replicas. */
+#define BENCH_CLUSTER_NODES 3
+
 /* The delay proxy's histogram of how long it held each chunk: 2 µs buckets up to 1 ms. */
 #define BENCH_HOLD_BUCKETS 512
 #define BENCH_HOLD_BUCKET_NS 2000u
@@ -48,6 +51,7 @@ typedef struct bench_opts {
     char host[64];
     int port;
     const bench_tls *tls;
+    bool cluster;   /* a cluster node: the handle opens with cluster=yes (the -cluster rows) */
     double seconds; /* measured window per configuration */
     double warmup;  /* unmeasured lead-in per configuration */
     bool json;
@@ -74,13 +78,16 @@ enum {
     BENCH_FAM_RL_SLIDING = 1u << 12,
     BENCH_FAM_RL_GCRA = 1u << 13,
     BENCH_FAM_LOCK_PAIR = 1u << 14,
-    BENCH_FAM_NETLAT = 1u << 15, /* the network latency rows (run_netlat.c) */
+    BENCH_FAM_NETLAT = 1u << 15,            /* the network latency rows (run_netlat.c) */
+    BENCH_FAM_VMUX_SYNC_CLUSTER = 1u << 16, /* vmux-sync and vmux-async on a 3-primary cluster */
+    BENCH_FAM_VMUX_ASYNC_CLUSTER = 1u << 17,
 };
 #define BENCH_FAM_PATTERNS                                                                         \
     (BENCH_FAM_VMUX_GET | BENCH_FAM_CACHE_HIT | BENCH_FAM_VMUX_INCR | BENCH_FAM_RL_FIXED |         \
      BENCH_FAM_RL_SLIDING | BENCH_FAM_RL_GCRA | BENCH_FAM_LOCK_PAIR)
 #define BENCH_FAM_TLS                                                                              \
     (BENCH_FAM_VMUX_SYNC_TLS | BENCH_FAM_VMUX_ASYNC_TLS | BENCH_FAM_VALKEY_BENCHMARK_TLS)
+#define BENCH_FAM_CLUSTER (BENCH_FAM_VMUX_SYNC_CLUSTER | BENCH_FAM_VMUX_ASYNC_CLUSTER)
 
 typedef struct bench_result {
     const char *name;
@@ -176,7 +183,8 @@ void result_from_hist(bench_result *r, const hist *h, double window_s, const ben
 
 /*
  * ---- the families: each returns 0, or -1 after printing why to stderr. The vmux and
- * valkey-benchmark ones run over TLS when o->tls is set, and then name their row "<name>-tls".
+ * valkey-benchmark ones run over TLS when o->tls is set, and then name their row "<name>-tls";
+ * the vmux ones with o->cluster name it "<name>-cluster".
  */
 int run_hiredis_sync(const bench_opts *o, int threads, bench_result *r);
 int run_raw_pipeline(const bench_opts *o, int inflight, bench_result *r);
@@ -215,6 +223,14 @@ typedef struct bench_server {
  * the readiness check trusts it. o->host and o->port are ignored.
  */
 int server_start(bench_server *s, const bench_opts *o, const char *certs_dir);
+/* The extra valkey-server arguments for a server about to listen on port (NULL-terminated, alive
+ * until the server is up), or NULL after printing why it cannot start. */
+typedef const char *const *(*server_args_fn)(int port, void *arg);
+/* server_start() with the arguments args(port, arg) added (args NULL: none). */
+int server_start_args(bench_server *s, const bench_opts *o, const char *certs_dir,
+                      server_args_fn args, void *arg);
+/* A loopback port that was free a moment ago, or -1. */
+int server_free_port(void);
 /* Starts a plain throwaway valkey-server inside network namespace netns (ip netns exec),
  * listening on o->host:o->port (an address of the namespace), and waits until it answers. */
 int server_start_netns(bench_server *s, const bench_opts *o, const char *netns);
@@ -245,8 +261,29 @@ int certs_generate(const char *script, char *certs_dir, size_t cap, char *err, s
 void certs_remove(void);
 /* PING over TLS through vmux (hiredis 0.14 has no TLS); 1 when PONG came back. */
 int tls_ping_once(const bench_opts *o, char *err, size_t errlen);
-/* server_prefill() over TLS, through vmux. */
+/* server_prefill() through vmux: over TLS (hiredis 0.14 has none), or on a cluster (vmux routes).
+ */
 int tls_prefill(const bench_opts *o);
+
+/* ---- cluster.c: the -cluster rows' cluster ---- */
+typedef struct bench_cluster {
+    bench_server nodes[BENCH_CLUSTER_NODES];
+    int started;
+} bench_cluster;
+
+/*
+ * Starts BENCH_CLUSTER_NODES throwaway valkey-server cluster nodes (cluster-enabled, no
+ * replicas) on free loopback ports, joins them with valkey-cli --cluster create, waits (with a
+ * deadline) until every node says cluster_state:ok with all slots assigned, and sets o's port to
+ * the first node's (the seed). Returns 0, or -1 with the reason in why and nothing left running.
+ */
+int cluster_start(bench_cluster *c, bench_opts *o, char *why, size_t whylen);
+/* Describes how the keys are spread: "keys per primary: N/N/N" (DBSIZE of each node). */
+void cluster_describe(const bench_cluster *c, char *out, size_t cap);
+/* Stops the nodes and removes their files. */
+void cluster_stop(bench_cluster *c);
+/* Removes the nodes' files (nodes.conf); async-signal-safe, for the signal handler. */
+void cluster_files_remove(void);
 
 /* ---- netns.c: the network namespace of the netlat rows ---- */
 typedef struct bench_netns {

@@ -1,8 +1,8 @@
 /*
  * vmux-bench: measures vmux against hiredis, a raw pipelined socket and valkey-benchmark, on
- * one server in one run, the same over TLS on a TLS-only server, then (as root) across a
- * network namespace with a delay, and prints the ratios the project targets. See
- * docs/benchmarks.md.
+ * one server in one run, the same over TLS on a TLS-only server and on a 3-primary cluster, then
+ * (as root) across a network namespace with a delay, and prints the ratios the project targets.
+ * See docs/benchmarks.md.
  *
  *   vmux-bench [--seconds N] [--warmup N] [--server HOST:PORT] [--only NAME[,NAME...]] [--json]
  *              [--tls-server HOST:PORT --tls-ca FILE [--tls-cert FILE --tls-key FILE]]
@@ -31,12 +31,14 @@ typedef struct family {
     int nsizes;
 } family;
 
-/* Each -tls family runs right after its plain twin, so the two see the same machine. */
+/* Each -tls and -cluster family runs right after its plain twin, so they see the same machine. */
 static const family FAMILIES[] = {
     {BENCH_FAM_VMUX_SYNC, "vmux-sync", {1, 8, 32, 128}, 4},
     {BENCH_FAM_VMUX_SYNC_TLS, "vmux-sync-tls", {32}, 1},
+    {BENCH_FAM_VMUX_SYNC_CLUSTER, "vmux-sync-cluster", {32}, 1},
     {BENCH_FAM_VMUX_ASYNC, "vmux-async", {1, 64, 1024}, 3},
     {BENCH_FAM_VMUX_ASYNC_TLS, "vmux-async-tls", {1024}, 1},
+    {BENCH_FAM_VMUX_ASYNC_CLUSTER, "vmux-async-cluster", {1024}, 1},
     {BENCH_FAM_HIREDIS_SYNC, "hiredis-sync", {1, 8, 32}, 3},
     {BENCH_FAM_RAW_PIPELINE, "raw-pipeline", {1024}, 1},
     {BENCH_FAM_VALKEY_BENCHMARK, "valkey-benchmark", {800}, 1},
@@ -57,6 +59,7 @@ typedef struct setup {
     bench_opts o;  /* the plain rows, and the settings shared by all rows */
     bench_opts t;  /* the -tls rows: o's settings, the TLS server's host:port, t.tls = &tls */
     bench_tls tls; /* from --tls-ca/--tls-cert/--tls-key, or the generated certificates */
+    bench_opts c;  /* the -cluster rows: o's settings, the seed node's port, c.cluster */
     bool have_server;
     bool have_tls_server;
     const char *certs_script;
@@ -77,6 +80,7 @@ static void usage(FILE *f)
                "  --only NAME[,NAME]   run only these families: vmux-sync, vmux-async,\n"
                "                       hiredis-sync, raw-pipeline, valkey-benchmark,\n"
                "                       vmux-sync-tls, vmux-async-tls, valkey-benchmark-tls,\n"
+               "                       vmux-sync-cluster, vmux-async-cluster,\n"
                "                       vmux-get, cache-hit, vmux-incr, ratelimit-fixed,\n"
                "                       ratelimit-sliding, ratelimit-gcra, lock-pair, netlat\n"
                "  --latency-us N       one-way delay of the netlat rows (default 100: a 200 us\n"
@@ -265,9 +269,11 @@ static int run_config(const bench_opts *o, const family *f, int size, bench_resu
     switch (f->bit) {
     case BENCH_FAM_VMUX_SYNC:
     case BENCH_FAM_VMUX_SYNC_TLS:
+    case BENCH_FAM_VMUX_SYNC_CLUSTER:
         return run_vmux_sync(o, size, r);
     case BENCH_FAM_VMUX_ASYNC:
     case BENCH_FAM_VMUX_ASYNC_TLS:
+    case BENCH_FAM_VMUX_ASYNC_CLUSTER:
         return run_vmux_async(o, size, r);
     case BENCH_FAM_HIREDIS_SYNC:
         return run_hiredis_sync(o, size, r);
@@ -286,12 +292,19 @@ static int run_config(const bench_opts *o, const family *f, int size, bench_resu
     }
 }
 
-/* Runs every selected configuration, the -tls ones on t's server; returns how many failed. */
-static int run_all(const bench_opts *o, const bench_opts *t, bench_result *results,
-                   size_t *nresults)
+/* The options of a family's rows: the plain server's, the TLS server's or the cluster's. */
+static const bench_opts *opts_of(const setup *st, unsigned bit)
 {
-    const unsigned sync_bits =
-        BENCH_FAM_VMUX_SYNC | BENCH_FAM_VMUX_SYNC_TLS | BENCH_FAM_HIREDIS_SYNC | BENCH_FAM_PATTERNS;
+    return bit & BENCH_FAM_TLS ? &st->t : bit & BENCH_FAM_CLUSTER ? &st->c : &st->o;
+}
+
+/* Runs every selected configuration, each on its family's server; returns how many failed. */
+static int run_all(const setup *st, bench_result *results, size_t *nresults)
+{
+    const bench_opts *o = &st->o;
+    const unsigned sync_bits = BENCH_FAM_VMUX_SYNC | BENCH_FAM_VMUX_SYNC_TLS |
+                               BENCH_FAM_VMUX_SYNC_CLUSTER | BENCH_FAM_HIREDIS_SYNC |
+                               BENCH_FAM_PATTERNS;
     int failures = 0;
     *nresults = 0;
     for (size_t fi = 0; fi < NFAMILIES; fi++) {
@@ -303,7 +316,7 @@ static int run_all(const bench_opts *o, const bench_opts *t, bench_result *resul
         bool sync = (f->bit & sync_bits) != 0;
         for (int si = 0; si < f->nsizes; si++) {
             bench_result r = {0};
-            if (run_config(f->bit & BENCH_FAM_TLS ? t : o, f, f->sizes[si], &r) == 0 &&
+            if (run_config(opts_of(st, f->bit), f, f->sizes[si], &r) == 0 &&
                 *nresults < MAX_RESULTS) {
                 results[(*nresults)++] = r;
                 report_row(o, &r);
@@ -399,6 +412,34 @@ static int prepare_tls(setup *st, bench_server *srv, char *note, size_t notelen)
     return 0;
 }
 
+/*
+ * Readies the cluster of the -cluster rows: a throwaway one, prefilled. When it cannot start, the
+ * -cluster rows are taken out of o.families and the note says why; the rest of the run goes on.
+ */
+static void prepare_cluster(setup *st, bench_cluster *cl, char *note, size_t notelen)
+{
+    st->c = st->o;
+    st->c.cluster = true;
+    note[0] = '\0';
+    if (!(st->o.families & BENCH_FAM_CLUSTER))
+        return;
+    char why[256], keys[96];
+    if (cluster_start(cl, &st->c, why, sizeof(why)) != 0) {
+        snprintf(note, notelen, "-cluster rows skipped: %s", why);
+    } else if (server_prefill(&st->c) != 0) {
+        snprintf(note, notelen, "-cluster rows skipped: the prefill of the cluster failed");
+    } else {
+        cluster_describe(cl, keys, sizeof(keys));
+        snprintf(note, notelen,
+                 "-cluster rows: throwaway cluster of %d primaries (no replicas) on 127.0.0.1:%d, "
+                 "%d, %d, seed %d; %s",
+                 BENCH_CLUSTER_NODES, cl->nodes[0].port, cl->nodes[1].port, cl->nodes[2].port,
+                 cl->nodes[0].port, keys);
+        return;
+    }
+    st->o.families &= ~(unsigned)BENCH_FAM_CLUSTER;
+}
+
 int main(int argc, char **argv)
 {
     setup st;
@@ -406,17 +447,20 @@ int main(int argc, char **argv)
         return 2;
     server_install_signal_handlers();
     bench_server srv = {0}, tls_srv = {0};
-    char note[160], tls_note[BENCH_PATH_CAP * 2 + 160];
+    bench_cluster cl = {0};
+    char note[160], tls_note[BENCH_PATH_CAP * 2 + 160], cluster_note[512];
     int rc = 1;
     if (prepare_server(&st, &srv, note, sizeof(note)) == 0 &&
         prepare_tls(&st, &tls_srv, tls_note, sizeof(tls_note)) == 0) {
-        report_header(&st.o, note, tls_note);
+        prepare_cluster(&st, &cl, cluster_note, sizeof(cluster_note));
+        report_header(&st.o, note, tls_note, cluster_note);
         bench_result results[MAX_RESULTS];
         size_t n = 0;
-        int failures = run_all(&st.o, &st.t, results, &n);
+        int failures = run_all(&st, results, &n);
         report_ratios(&st.o, results, n);
         rc = failures ? 1 : 0;
     }
+    cluster_stop(&cl);
     server_stop(&tls_srv);
     server_stop(&srv);
     certs_remove();

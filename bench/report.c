@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-void report_header(const bench_opts *o, const char *server_note, const char *tls_note)
+void report_header(const bench_opts *o, const char *server_note, const char *tls_note,
+                   const char *cluster_note)
 {
     /* In JSON mode stdout carries only JSON; the context goes to stderr. */
     FILE *f = o->json ? stderr : stdout;
@@ -14,6 +15,8 @@ void report_header(const bench_opts *o, const char *server_note, const char *tls
             server_note, o->seconds, o->warmup, BENCH_VALUE_LEN, BENCH_KEYSPACE);
     if (tls_note[0])
         fprintf(f, "vmux-bench: %s\n", tls_note);
+    if (cluster_note[0])
+        fprintf(f, "vmux-bench: %s\n", cluster_note);
     if (!o->json) {
         /* Written out: printf pads bytes, and "µ" takes two. */
         printf("\nname                  threads  inflight        ops/s     p50 µs     p99 µs  "
@@ -108,7 +111,7 @@ static const bench_result *find(const bench_result *all, size_t n, const char *n
     return NULL;
 }
 
-#define NRATIOS 15
+#define NRATIOS 19
 
 typedef struct ratio {
     const char *label;
@@ -153,9 +156,9 @@ static void print_ratio_text(const ratio *q)
                           : (q->at_least ? q->value >= q->target : q->value <= q->target) ? "PASS"
                                                                                           : "MISS";
     if (isnan(q->value))
-        printf("%-40s %8s   target %-6s %s", q->label, "-", q->target_text, verdict);
+        printf("%-50s %8s   target %-6s %s", q->label, "-", q->target_text, verdict);
     else
-        printf("%-40s %8.2f   target %-6s %s", q->label, q->value, q->target_text, verdict);
+        printf("%-50s %8.2f   target %-6s %s", q->label, q->value, q->target_text, verdict);
     if (q->delay)
         printf("   (delay: %s)", q->delay);
     printf("\n");
@@ -185,11 +188,13 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
                        *an = find(all, n, "vmux-async-net", 1, 1024),
                        *a0 = find(all, n, "vmux-async-net0", 1, 1024),
                        *sn0 = find(all, n, "vmux-sync-net0", 32, 32),
-                       *hn0 = find(all, n, "hiredis-sync-net0", 32, 32);
+                       *hn0 = find(all, n, "hiredis-sync-net0", 32, 32),
+                       *a1024 = find(all, n, "vmux-async", 1, 1024),
+                       *ac = find(all, n, "vmux-async-cluster", 1, 1024),
+                       *sc = find(all, n, "vmux-sync-cluster", 32, 32);
     ratio q[NRATIOS] = {
         {"vmux-async@1024 / raw-pipeline", ">=0.9", 0.9, 1,
-         quotient(find(all, n, "vmux-async", 1, 1024), find(all, n, "raw-pipeline", 1, 1024), OPS),
-         NULL},
+         quotient(a1024, find(all, n, "raw-pipeline", 1, 1024), OPS), NULL},
         {"vmux-sync@1 / hiredis-sync@1", ">=0.9", 0.9, 1, quotient(s1, h1, OPS), NULL},
         {"cpu/op vmux-sync@1 / hiredis-sync@1", "<=1.5", 1.5, 0, quotient(s1, h1, CPU), NULL},
         {"vmux-sync@32 / hiredis-sync@32", ">=2", 2.0, 1, quotient(s32, h32, OPS), NULL},
@@ -197,9 +202,13 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
         {"cs/op vmux-sync@32", "<=1.3", 1.3, 0, cs_of(s32), NULL},
         {"p50 vmux-sync@1 / p50 hiredis-sync@1", "info", 0, 0, quotient(s1, h1, P50), NULL},
         {"vmux-async-tls@1024 / vmux-async@1024", ">=0.7", 0.7, 1,
-         quotient(find(all, n, "vmux-async-tls", 1, 1024), find(all, n, "vmux-async", 1, 1024),
-                  OPS),
+         quotient(find(all, n, "vmux-async-tls", 1, 1024), a1024, OPS), NULL},
+        {"cpu/op vmux-async-cluster@1024 / vmux-async@1024", "<=1.2", 1.2, 0,
+         quotient(ac, a1024, CPU), NULL},
+        {"cpu/op vmux-sync-cluster@32 / vmux-sync@32", "<=1.2", 1.2, 0, quotient(sc, s32, CPU),
          NULL},
+        {"vmux-async-cluster@1024 / vmux-async@1024", "info", 0, 1, quotient(ac, a1024, OPS), NULL},
+        {"vmux-sync-cluster@32 / vmux-sync@32", "info", 0, 1, quotient(sc, s32, OPS), NULL},
         {"cache-hit@8 / vmux-get@8", ">=0.85", 0.85, 1,
          quotient(find(all, n, "cache-hit", 8, 8), find(all, n, "vmux-get", 8, 8), OPS), NULL},
         {"ratelimit-fixed@8 / vmux-incr@8", "info", 0, 1,
@@ -224,7 +233,7 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
             print_ratio_json(&q[i], i == NRATIOS - 1);
         printf("]}\n");
     } else {
-        printf("\n%-40s %8s   %-13s %s\n", "ratio", "value", "target", "verdict");
+        printf("\n%-50s %8s   %-13s %s\n", "ratio", "value", "target", "verdict");
         for (int i = 0; i < NRATIOS; i++)
             print_ratio_text(&q[i]);
     }

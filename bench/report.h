@@ -6,8 +6,10 @@
 
 #include "bench.h"
 
-/* tls_note: a line on the TLS server, or why the -tls rows are skipped; "" for none. */
-void report_header(const bench_opts *o, const char *server_note, const char *tls_note);
+/* tls_note, cluster_note: a line on the TLS server or the cluster, or why the -tls or -cluster
+ * rows are skipped; "" for none. */
+void report_header(const bench_opts *o, const char *server_note, const char *tls_note,
+                   const char *cluster_note);
 /* A line of context: in the table, or on stderr with --json. */
 void report_note(const bench_opts *o, const char *line);
 void report_row(const bench_opts *o, const bench_result *r);

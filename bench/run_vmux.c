@@ -1,6 +1,7 @@
 /*
  * vmux-sync and vmux-async: the library under test, always through one handle; with o->tls,
- * the same over TLS as vmux-sync-tls and vmux-async-tls.
+ * the same over TLS as vmux-sync-tls and vmux-async-tls; with o->cluster, on a cluster (the
+ * handle opened on its seed node with cluster=yes) as vmux-sync-cluster and vmux-async-cluster.
  *
  * vmux-sync: T threads share the handle and each makes blocking vmux_call()s.
  * vmux-async: exactly K commands in flight. Each slot submits one command; its completion
@@ -39,6 +40,8 @@ int bench_vmux_open(const bench_opts *o, const char *extra, vmux **out, char *er
         rc = vmux_config_add_endpoint(cfg, o->host, o->port);
     if (rc == 0 && o->tls)
         rc = apply_tls(cfg, o->tls);
+    if (rc == 0 && o->cluster)
+        rc = vmux_config_set_cluster(cfg, VMUX_CLUSTER_YES);
     if (rc == 0 && extra[0])
         rc = vmux_config_apply(cfg, extra, err, errlen);
     if (rc == 0)
@@ -55,8 +58,9 @@ static vmux *open_handle(const bench_opts *o)
     vmux *m = NULL;
     int rc = bench_vmux_open(o, "", &m, err, sizeof(err));
     if (rc != 0) {
-        fprintf(stderr, "vmux-bench: vmux_open(%s:%d%s): %s: %s\n", o->host, o->port,
-                o->tls ? ", ssl=true" : "", vmux_err_name(rc), err);
+        fprintf(stderr, "vmux-bench: vmux_open(%s:%d%s%s): %s: %s\n", o->host, o->port,
+                o->tls ? ", ssl=true" : "", o->cluster ? ", cluster=yes" : "", vmux_err_name(rc),
+                err);
         return NULL;
     }
     return m;
@@ -83,7 +87,7 @@ int run_vmux_sync(const bench_opts *o, int threads, bench_result *r)
     }
     for (int i = 0; i < threads; i++)
         ctxs[i] = m;
-    r->name = o->tls ? "vmux-sync-tls" : "vmux-sync";
+    r->name = o->tls ? "vmux-sync-tls" : o->cluster ? "vmux-sync-cluster" : "vmux-sync";
     r->threads = threads;
     r->inflight = threads;
     int rc = drive_sync(o, threads, vmux_sync_op, (void *const *)ctxs, r);
@@ -219,7 +223,7 @@ static int async_measure(const bench_opts *o, async_run *run, async_slot *slots,
     /* Completes whatever is still pending and joins the I/O thread: slots and h are ours again. */
     vmux_close(run->m);
     run->m = NULL;
-    r->name = o->tls ? "vmux-async-tls" : "vmux-async";
+    r->name = o->tls ? "vmux-async-tls" : o->cluster ? "vmux-async-cluster" : "vmux-async";
     r->threads = 1;
     r->inflight = inflight;
     result_from_hist(r, &run->h, window, &u);

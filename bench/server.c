@@ -1,8 +1,8 @@
 /*
- * The throwaway valkey-servers (a plain one, a TLS-only one for the -tls rows, and one inside
- * the network namespace of the netlat rows): started on a free port, awaited with a deadline,
- * prefilled, and killed by their pids at the end, on SIGINT/SIGTERM, and (through
- * PR_SET_PDEATHSIG) when the bench itself dies.
+ * The throwaway valkey-servers (a plain one, a TLS-only one for the -tls rows, one inside the
+ * network namespace of the netlat rows, and the nodes of the -cluster rows' cluster): started on a
+ * free port, awaited with a deadline, prefilled, and killed by their pids at the end, on
+ * SIGINT/SIGTERM, and (through PR_SET_PDEATHSIG) when the bench itself dies.
  */
 #include "bench.h"
 
@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_SERVERS 3
+#define MAX_SERVERS (3 + BENCH_CLUSTER_NODES)
 
 /* The pids the signal handler kills: one slot per running server, 0 when free. */
 static volatile sig_atomic_t g_server_pids[MAX_SERVERS];
@@ -31,6 +31,7 @@ static void on_fatal_signal(int sig)
         if (g_server_pids[i] > 0)
             kill((pid_t)g_server_pids[i], SIGKILL);
     certs_remove();
+    cluster_files_remove();
     _exit(128 + sig);
 }
 
@@ -64,7 +65,7 @@ static void sleep_ms(long ms)
 
 /* Asks the kernel for a free loopback port. Another process could take it before the server
  * binds it; server_start() then sees the server exit and tries another port. */
-static int free_port(void)
+int server_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -99,6 +100,7 @@ typedef struct listen_spec {
     const char *certs; /* TLS-only with these certificates; NULL for plain */
     const char *netns; /* run inside this network namespace (ip netns exec); NULL for ours */
     const char *bind;
+    const char *const *extra; /* more valkey-server arguments, NULL-terminated; NULL for none */
 } listen_spec;
 
 static void exec_server(const listen_spec *ls, pid_t parent)
@@ -113,7 +115,7 @@ static void exec_server(const listen_spec *ls, pid_t parent)
     char portstr[16], paths[3][BENCH_PATH_CAP];
     snprintf(portstr, sizeof(portstr), "%d", ls->port);
     /* ip netns exec execs the server in its own place: the pid stays the one we track. */
-    const char *argv[24] = {"ip", "netns", "exec", ls->netns};
+    const char *argv[40] = {"ip", "netns", "exec", ls->netns};
     const char **a = ls->netns ? argv + 4 : argv;
     const char *common[] = {"valkey-server", "--bind", ls->bind, "--save", "",
                             "--appendonly",  "no"};
@@ -131,6 +133,11 @@ static void exec_server(const listen_spec *ls, pid_t parent)
         listen[2] = "--protected-mode";
         listen[3] = "no";
     }
+    const char **end = listen;
+    while (*end)
+        end++;
+    for (int i = 0; ls->extra && ls->extra[i] && end < argv + 39; i++)
+        *end++ = ls->extra[i];
     execvp(argv[0], (char *const *)argv);
     fprintf(stderr, "vmux-bench: cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(127);
@@ -149,16 +156,24 @@ static int spawn_server(const listen_spec *ls)
 
 int server_start(bench_server *s, const bench_opts *o, const char *certs_dir)
 {
+    return server_start_args(s, o, certs_dir, NULL, NULL);
+}
+
+int server_start_args(bench_server *s, const bench_opts *o, const char *certs_dir,
+                      server_args_fn args, void *arg)
+{
     bench_opts probe = *o;
     snprintf(probe.host, sizeof(probe.host), "127.0.0.1");
     s->pid = 0;
     for (int attempt = 0; attempt < 3; attempt++) {
-        int port = free_port();
+        int port = server_free_port();
         if (port <= 0) {
             fprintf(stderr, "vmux-bench: no free loopback port: %s\n", strerror(errno));
             return -1;
         }
         listen_spec ls = {.port = port, .certs = certs_dir, .bind = "127.0.0.1"};
+        if (args && (ls.extra = args(port, arg)) == NULL)
+            return -1;
         int pid = spawn_server(&ls);
         if (pid < 0) {
             fprintf(stderr, "vmux-bench: fork: %s\n", strerror(errno));
@@ -287,8 +302,8 @@ static int prefill_batch(redisContext *c, int from, int to)
 
 int server_prefill(const bench_opts *o)
 {
-    if (o->tls)
-        return tls_prefill(o);
+    if (o->tls || o->cluster)
+        return tls_prefill(o); /* through vmux, which routes each key to its node */
     const char *host = o->host;
     int port = o->port;
     redisContext *c = redisConnect(host, port);

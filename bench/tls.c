@@ -198,7 +198,7 @@ int tls_prefill(const bench_opts *o)
         pthread_mutex_destroy(&p.mu);
     }
     if (rc != 0)
-        fprintf(stderr, "vmux-bench: prefill of %s:%d over TLS failed: %s\n", o->host, o->port,
-                err);
+        fprintf(stderr, "vmux-bench: prefill of %s:%d%s failed: %s\n", o->host, o->port,
+                o->cluster ? " (cluster)" : " over TLS", err);
     return rc != 0 ? -1 : 0;
 }
