@@ -130,7 +130,8 @@ static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeo
  */
 static int classify_slot(vmux *m, const vmux_callopts *opts, struct vmux_op *op)
 {
-    if (vmux__router_mode(&m->router) != VMUX_ROUTER_CLUSTER || (op->flags & VMUX_OP_CONTROL))
+    if (vmux__router_mode(&m->router) != VMUX_ROUTER_CLUSTER || (op->flags & VMUX_OP_CONTROL) ||
+        op->slot != VMUX_OP_SLOT_UNSET)
         return 0;
     char why[256];
     int rc = vmux__router_slot(op, why, sizeof why);
@@ -202,6 +203,27 @@ static int check_sync(vmux *m, const vmux_callopts **opts, vmux_callopts *local,
     return check_opts(opts, local);
 }
 
+/*
+ * Encodes argv into *out; in cluster mode computes its slot from argv too. Refused (keys in two
+ * slots), nothing is left in *out and the message is in the caller's error buffer.
+ */
+static int encode(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
+                  const size_t *argvlen, struct vmux_op **out)
+{
+    int rc = vmux__encode_op(argc, argv, argvlen, out);
+    if (rc != 0 || vmux__router_mode(&m->router) != VMUX_ROUTER_CLUSTER)
+        return rc;
+    char why[256];
+    if ((rc = vmux__router_slot_argv(*out, argc, argv, argvlen, why, sizeof why)) == 0)
+        return 0;
+    if (opts != NULL && opts->errbuf != NULL && opts->errlen != 0)
+        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s",
+                         rc == VMUX_ERR_CROSSSLOT ? why : vmux_strerror(rc));
+    vmux__op_free(*out);
+    *out = NULL;
+    return rc;
+}
+
 int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
               const size_t *argvlen, vmux_reply **out)
 {
@@ -209,9 +231,10 @@ int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *a
     vmux_callopts local;
     int rc = check_sync(m, &opts, &local, out);
     if (rc == 0)
-        rc = vmux__encode_op(argc, argv, argvlen, &op);
+        rc = encode(m, opts, argc, argv, argvlen, &op);
     if (rc != 0) {
-        explain(opts, rc, NULL);
+        if (rc != VMUX_ERR_CROSSSLOT) /* its message is in the buffer already */
+            explain(opts, rc, NULL);
         return rc;
     }
     return call_op(m, opts, op, out);
@@ -226,7 +249,7 @@ int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *co
         return VMUX_ERR_INVALID_ARG;
     int rc = check_opts(&opts, &local);
     if (rc == 0)
-        rc = vmux__encode_op(argc, argv, argvlen, &op);
+        rc = encode(m, opts, argc, argv, argvlen, &op);
     return rc != 0 ? rc : submit(m, opts, op, timeout_for(m, opts, false), cb, userdata);
 }
 
@@ -239,7 +262,7 @@ int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *c
         return VMUX_ERR_INVALID_ARG;
     int rc = check_opts(&opts, &local);
     if (rc == 0)
-        rc = vmux__encode_op(argc, argv, argvlen, &op);
+        rc = encode(m, opts, argc, argv, argvlen, &op);
     return rc != 0 ? rc : submit(m, opts, op, timeout_for(m, opts, false), forget_done, NULL);
 }
 

@@ -66,8 +66,11 @@ static void on_cluster_slots(int status, vmux_reply *reply, void *arg)
     if (detect_lost(r, status, reply))
         return;
     char why[200] = "";
-    int rc = vmux__slotmap_from_slots(reply, r->seed_host, 1, &r->map, why, sizeof why);
+    struct vmux_slotmap *map = NULL;
+    int rc = vmux__slotmap_from_slots(reply, r->seed_host, 1, &map, why, sizeof why);
     vmux_reply_free(reply);
+    if (rc == 0)
+        vmux__router_set_map(r, map);
     if (rc != 0) {
         settle(r, VMUX_ROUTER_FAILED, rc, "%s:%d: cluster: CLUSTER SLOTS: %s", r->seed_host,
                r->seed_port, why);

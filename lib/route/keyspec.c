@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <string.h>
+#include <uv.h>
 
 #include "core/assert.h"
 
@@ -297,6 +298,53 @@ static void apply(const struct vmux_keyspec *s, int argc, const char *const *arg
     }
 }
 
+/*
+ * The command table by name: an open-addressed hash of the upper-cased names, built once (the
+ * binary search it replaces cost a few hundred instructions per command, on every command a
+ * cluster handle sends). Slots hold a table index + 1; 0 is empty.
+ */
+#define INDEX_SIZE 1024u /* a power of two, over four times the table */
+#define NAME_MAX_HASHED 32u
+
+static uint16_t name_index[INDEX_SIZE];
+static uv_once_t name_index_once = UV_ONCE_INIT;
+
+/* FNV-1a of the name read in upper case; false when it is too long to be a command's. */
+static bool name_hash(struct arg name, uint32_t *h)
+{
+    if (name.len == 0 || name.len > NAME_MAX_HASHED)
+        return false;
+    uint32_t x = 2166136261u;
+    for (size_t i = 0; i < name.len; i++)
+        x = (x ^ upper((unsigned char)name.p[i])) * 16777619u;
+    *h = x;
+    return true;
+}
+
+static void build_name_index(void)
+{
+    for (size_t i = 0; i < N(commands); i++) {
+        uint32_t h = 0;
+        bool ok = name_hash((struct arg){commands[i].name, strlen(commands[i].name)}, &h);
+        VMUX_ASSERT(ok);
+        while (name_index[h & (INDEX_SIZE - 1)] != 0)
+            h++;
+        name_index[h & (INDEX_SIZE - 1)] = (uint16_t)(i + 1);
+    }
+}
+
+static const struct vmux_keyspec *lookup_command(struct arg name)
+{
+    uint32_t h;
+    if (!name_hash(name, &h))
+        return NULL;
+    uv_once(&name_index_once, build_name_index);
+    for (uint16_t at; (at = name_index[h & (INDEX_SIZE - 1)]) != 0; h++)
+        if (name_cmp(commands[at - 1].name, name) == 0)
+            return &commands[at - 1];
+    return NULL;
+}
+
 enum vmux_keys_kind vmux__keys_find(int argc, const char *const *argv, const size_t *argvlen,
                                     struct vmux_keys *out)
 {
@@ -306,7 +354,7 @@ enum vmux_keys_kind vmux__keys_find(int argc, const char *const *argv, const siz
         malformed(out, "empty command");
         return out->kind;
     }
-    const struct vmux_keyspec *s = lookup(commands, N(commands), arg_at(argv, argvlen, 0));
+    const struct vmux_keyspec *s = lookup_command(arg_at(argv, argvlen, 0));
     if (s == NULL)
         out->kind = VMUX_KEYS_UNKNOWN;
     else

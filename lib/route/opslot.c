@@ -65,8 +65,8 @@ static void across_commands(char *err, size_t errlen, const struct first_key *fi
 }
 
 /* Checks the command argv[0..argc) against the op's keys so far (*first). */
-static int slot_of_args(struct first_key *first, int argc, const char **argv, const size_t *lens,
-                        char *err, size_t errlen)
+static int slot_of_args(struct first_key *first, int argc, const char *const *argv,
+                        const size_t *lens, char *err, size_t errlen)
 {
     struct vmux_keys keys;
     int slot = VMUX_SLOT_ANY;
@@ -81,7 +81,8 @@ static int slot_of_args(struct first_key *first, int argc, const char **argv, co
     }
     int at = keys.range[0].first;
     if (first->slot == VMUX_SLOT_ANY) {
-        *first = (struct first_key){argv[at], lens[at], slot, first->unknown};
+        size_t len = lens != NULL ? lens[at] : strlen(argv[at]);
+        *first = (struct first_key){argv[at], len, slot, first->unknown};
     } else if (slot != first->slot) {
         across_commands(err, errlen, first, argv[at], lens[at], slot);
         return VMUX_ERR_CROSSSLOT;
@@ -143,5 +144,17 @@ int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen)
     op->slot = first.slot;
     if (first.unknown && first.slot == VMUX_SLOT_ANY && op->nreplies == 1)
         op->slot = VMUX_OP_SLOT_ASK; /* one command the table does not know: ask a node */
+    return 0;
+}
+
+int vmux__router_slot_argv(struct vmux_op *op, int argc, const char *const *argv,
+                           const size_t *argvlen, char *err, size_t errlen)
+{
+    struct first_key first = {NULL, 0, VMUX_SLOT_ANY, false};
+    op->slot = VMUX_SLOT_ANY;
+    int rc = slot_of_args(&first, argc, argv, argvlen, err, errlen);
+    if (rc != 0)
+        return rc;
+    op->slot = first.unknown ? VMUX_OP_SLOT_ASK : first.slot;
     return 0;
 }

@@ -202,13 +202,35 @@ void vmux__router_reroute_blocking(struct vmux_router *r)
 
 /* ---- sending ---- */
 
-struct vmux_link *vmux__router_slot_link(struct vmux_router *r, int slot)
+void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map)
 {
-    const struct vmux_shard *s = slot >= 0 ? vmux__slotmap_owner(r->map, (unsigned)slot) : NULL;
-    if (s == NULL || s->nnodes == 0 || (s->nodes[0].flags & VMUX_NODE_UNKNOWN))
+    vmux__slotmap_unref(r->map);
+    r->map = map;
+    free(r->shard_links);
+    r->shard_links = map != NULL ? calloc(map->nshards, sizeof *r->shard_links) : NULL;
+}
+
+/* The link to shard i's primary, opened on first use: looked up by name once per map. */
+static struct vmux_link *shard_link(struct vmux_router *r, unsigned i)
+{
+    if (r->shard_links != NULL && r->shard_links[i] != NULL)
+        return r->shard_links[i];
+    const struct vmux_shard *s = &r->map->shards[i];
+    if (s->nnodes == 0 || (s->nodes[0].flags & VMUX_NODE_UNKNOWN))
         return r->seed;
     const struct vmux_node_addr *n = &s->nodes[0];
-    return vmux__router_node_link(r, n->host, strlen(n->host), n->port);
+    struct vmux_link *link = vmux__router_node_link(r, n->host, strlen(n->host), n->port);
+    if (r->shard_links != NULL)
+        r->shard_links[i] = link;
+    return link;
+}
+
+struct vmux_link *vmux__router_slot_link(struct vmux_router *r, int slot)
+{
+    if (slot < 0 || slot >= VMUX_SLOTS || r->map == NULL)
+        return r->seed;
+    unsigned i = r->map->owner[slot];
+    return i == VMUX_SLOT_NO_OWNER ? r->seed : shard_link(r, i);
 }
 
 void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
@@ -265,10 +287,8 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
         return false;
     if (rd.kind == VMUX_REDIRECT_MOVED) {
         struct vmux_slotmap *map;
-        if (vmux__slotmap_moved(r->map, rd.slot, host, hostlen, rd.port, &map) == 0) {
-            vmux__slotmap_unref(r->map);
-            r->map = map;
-        }
+        if (vmux__slotmap_moved(r->map, rd.slot, host, hostlen, rd.port, &map) == 0)
+            vmux__router_set_map(r, map);
     } else if (op->flags & VMUX_OP_BLOCKING) {
         op->flags |= VMUX_OP_ASKING; /* sent by the pool link that runs it */
     } else if (vmux__link_asking(target) != 0) {
@@ -342,5 +362,5 @@ void vmux__router_free(struct vmux_router *r)
     free(r->seed_host);
     free(r->seed_blocking);
     vmux_config_free(r->seed_cfg);
-    vmux__slotmap_unref(r->map);
+    vmux__router_set_map(r, NULL);
 }

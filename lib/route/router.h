@@ -68,7 +68,8 @@ struct vmux_router {
     int seed_port;
     bool detect_sent;
 
-    struct vmux_slotmap *map; /* CLUSTER: the current map (one reference) */
+    struct vmux_slotmap *map; /* CLUSTER: the current map (one reference): vmux__router_set_map() */
+    struct vmux_link **shard_links; /* the link to each shard's primary in map, NULL until used */
     struct vmux_router_node *nodes;
     size_t nnodes;
     struct vmux_opq parked;    /* ops that came while DETECTING */
@@ -119,6 +120,13 @@ bool vmux__router_seed_ready(struct vmux_router *r, const char *where);
 int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen);
 
 /*
+ * vmux__router_slot() for an op of one command, from the argument vector it was just encoded
+ * from (argvlen NULL: C strings), which spares reading its RESP bytes back. Any thread.
+ */
+int vmux__router_slot_argv(struct vmux_op *op, int argc, const char *const *argv,
+                           const size_t *argvlen, char *err, size_t errlen);
+
+/*
  * I/O thread: sends the router's own command argv[0..argc) on link (the seed's or a node's);
  * cb(status, reply, arg) runs once with its reply (which it owns). Returns 0, or VMUX_ERR_NOMEM
  * (cb never runs).
@@ -162,6 +170,10 @@ void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link);
  * connection is down go to their slots' nodes as the map now says (a promoted replica).
  */
 void vmux__router_reroute_blocking(struct vmux_router *r);
+
+/* I/O thread: replaces the map with map (its reference passes to r) and forgets the links cached
+ * for the old one's shards. */
+void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map);
 
 /* I/O thread, DETECTING: keeps op (deadline-indexed) until settled(). */
 void vmux__router_park(struct vmux_router *r, struct vmux_op *op);
