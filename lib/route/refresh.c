@@ -6,7 +6,9 @@
  * REFRESH_PERIOD_MS sees topology changes that no MOVED announced. A new map that differs from
  * the current one replaces it, and the ops waiting in the backlog of a link whose connection is
  * not ready are sent again by slot: those whose slot now has another primary go to it (a
- * promoted replica), the others stay where they were. I/O thread only.
+ * promoted replica), the others stay where they were. While the map names a primary whose link
+ * has no ready connection, one refresh follows another, a second apart (a failover is awaited),
+ * whatever that link's reconnect backoff. I/O thread only.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +98,18 @@ static void install(struct vmux_router *r, struct vmux_slotmap *map)
     vmux__router_reroute_blocking(r);
 }
 
+/*
+ * Whether the map names a primary whose link has no ready connection: until a refresh shows
+ * its replica promoted, refreshes go on (one a second), whatever the link's reconnect backoff.
+ */
+static bool primary_down(const struct vmux_router *r)
+{
+    for (size_t i = 0; i < r->nnodes + 1; i++)
+        if (!vmux__link_ready(link_at(r, i)) && vmux__router_link_is_primary(r, link_at(r, i)))
+            return true;
+    return false;
+}
+
 /* The refresh is over (answered, failed or abandoned): a request that came meanwhile goes on. */
 static void refresh_done(struct vmux_router *r)
 {
@@ -136,6 +150,8 @@ static void on_slots(int status, vmux_reply *reply, void *arg)
                   "cluster: slot map refreshed (%zu shards, %u slots served)", map->nshards,
                   map->covered);
     }
+    if (primary_down(r))
+        r->refresh_again = true; /* not failed over yet, or this node does not know yet */
     refresh_done(r);
 }
 

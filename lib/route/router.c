@@ -313,16 +313,19 @@ void vmux__router_take_parked(struct vmux_router *r, struct vmux_opq *dst)
     vmux__opq_take(dst, &r->parked);
 }
 
-void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link)
+bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux_link *link)
 {
-    if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER)
-        return;
     int port = link == r->seed ? r->seed_port : -1;
     for (size_t i = 0; port < 0 && i < r->nnodes; i++)
         if (r->nodes[i].link == link)
             port = r->nodes[i].port;
     const char *host = vmux__router_link_host(r, link);
-    if (host != NULL && vmux__slotmap_find_primary(r->map, host, strlen(host), port) >= 0)
+    return host != NULL && vmux__slotmap_find_primary(r->map, host, strlen(host), port) >= 0;
+}
+
+void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link)
+{
+    if (vmux__router_mode(r) == VMUX_ROUTER_CLUSTER && vmux__router_link_is_primary(r, link))
         vmux__router_refresh_soon(r); /* a primary's connection failed: has it failed over? */
 }
 

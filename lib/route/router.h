@@ -162,8 +162,10 @@ void vmux__router_refresh_close(struct vmux_router *r);
  * I/O thread: link (the seed's or a node link) reports a failed connection or attempt. In
  * CLUSTER mode, when the map names its node a primary, a refresh follows (soon, rate-limited):
  * once the map shows a promoted replica, the ops waiting in that link's backlog go to it.
+ * vmux__router_link_is_primary(): whether the current map names link's node a primary.
  */
 void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link);
+bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux_link *link);
 
 /*
  * I/O thread, CLUSTER: after a new map, the blocking ops not yet sent by the pools of nodes whose
