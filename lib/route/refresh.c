@@ -124,6 +124,7 @@ static void on_slots(int status, vmux_reply *reply, void *arg)
                  ? vmux__slotmap_from_slots(reply, asked, r->map->epoch + 1, &map, why, sizeof why)
                  : status;
     vmux_reply_free(reply);
+    bool answered = rc == 0;
     if (rc != 0) {
         vmux__log(r->cfg, VMUX_LOG_WARN, "cluster: refreshing the slot map failed (%s): %s",
                   vmux_err_name(rc), why);
@@ -137,6 +138,30 @@ static void on_slots(int status, vmux_reply *reply, void *arg)
                   map->covered);
     }
     refresh_done(r);
+    if (answered)
+        vmux__router_release_unowned(r);
+}
+
+/* Whether slot's primary in the current map has an address to dial. */
+static bool owner_known(const struct vmux_router *r, int slot)
+{
+    const struct vmux_shard *s = slot >= 0 ? vmux__slotmap_owner(r->map, (unsigned)slot) : NULL;
+    return s != NULL && s->nnodes > 0 && !(s->nodes[0].flags & VMUX_NODE_UNKNOWN);
+}
+
+void vmux__router_release_unowned(struct vmux_router *r)
+{
+    struct vmux_opq q = {0};
+    vmux__opq_take(&q, &r->unowned);
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&q)) != NULL) {
+        if (owner_known(r, op->slot))
+            vmux__router_send(r, op);
+        else
+            vmux__opq_push(&r->unowned, op);
+    }
+    if (r->unowned.count > 0)
+        schedule(r, true); /* a slot without a known owner: ask again, at the reactive rate */
 }
 
 /* A refresh that did not answer in time: abandoned; its late reply will be dropped. */
@@ -208,8 +233,9 @@ static void on_period(uv_timer_t *t)
     if (mode == VMUX_ROUTER_STANDALONE || mode == VMUX_ROUTER_FAILED)
         uv_timer_stop(t);
     else if (mode == VMUX_ROUTER_CLUSTER && !r->refresh_busy &&
-             !uv_is_active((uv_handle_t *)&r->refresh_timer))
-        refresh_now(r);
+             !uv_is_active((uv_handle_t *)&r->refresh_timer) &&
+             uv_now(r->loop) >= r->last_refresh + REFRESH_EVERY_MS)
+        refresh_now(r); /* a map asked for less than a second ago is recent enough */
 }
 
 void vmux__router_refresh_init(struct vmux_router *r)
