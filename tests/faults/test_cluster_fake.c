@@ -524,7 +524,6 @@ static void pause_ms(long ms)
 }
 
 #define STORM_THREADS 3
-#define STORM_MS 5000
 
 struct storm {
     vmux *m;
@@ -545,15 +544,15 @@ static void *storm_thread(void *arg)
 }
 
 /*
- * CLUSTERDOWN from every node for 5 s while three threads keep sending: the handle asks for the
- * topology at most once a second (the first at once), counted by the nodes.
+ * CLUSTERDOWN from every node for burst_ms while three threads keep sending: the handle asks for
+ * the topology at most once per gap_ms (the first at once), counted by the nodes. extra: the
+ * handle's configuration keys, or NULL.
  */
-static void test_refresh_storm(void **state)
+static void storm(const char *extra, double gap_s, uint64_t burst_ms)
 {
-    (void)state;
     vt_fcluster *c = vt_fcluster_start(3, NULL); /* the default map: three shards */
     assert_non_null(c);
-    vmux *m = open_on(c, NULL);
+    vmux *m = open_on(c, extra);
     struct storm s = {.m = m};
     pthread_t th[STORM_THREADS];
     for (int i = 0; i < STORM_THREADS; i++)
@@ -563,8 +562,8 @@ static void test_refresh_storm(void **state)
     for (size_t i = 0; i < 3; i++)
         rule(c, i, NULL, -1, 0, "-CLUSTERDOWN The cluster is down\r\n");
     unsigned calls0 = atomic_load(&s.calls);
-    while (vt_now_ns() - t0 < (uint64_t)STORM_MS * 1000000u)
-        pause_ms(50); /* the burst lasts STORM_MS: a length of time, not a wait for a condition */
+    while (vt_now_ns() - t0 < burst_ms * 1000000u)
+        pause_ms(50); /* the burst lasts burst_ms: a length of time, not a wait for a condition */
     vt_fcluster_clear_rules(c, -1);
     unsigned q1 = vt_fcluster_topology_queries(c);
     uint64_t t1 = vt_now_ns();
@@ -573,15 +572,29 @@ static void test_refresh_storm(void **state)
         pthread_join(th[i], NULL);
     double seconds = (double)(t1 - t0) / 1e9;
     unsigned queries = q1 - q0;
-    print_message("storm: %u topology queries in %.2f s, %u calls\n", queries, seconds,
-                  atomic_load(&s.calls) - calls0);
+    print_message("storm: %u topology queries in %.2f s (one per %.1f s allowed), %u calls\n",
+                  queries, seconds, gap_s, atomic_load(&s.calls) - calls0);
     assert_true(atomic_load(&s.calls) - calls0 > 0);
     assert_true(queries >= 1); /* CLUSTERDOWN asks for a refresh */
-    if ((double)queries > seconds + 1)
-        fail_msg("%u topology queries in %.2f s: more than one a second", queries, seconds);
+    if ((double)queries > seconds / gap_s + 1)
+        fail_msg("%u topology queries in %.2f s: more than one per %.1f s", queries, seconds,
+                 gap_s);
     want_value(m, "after", "(nil)"); /* served again once the burst ended */
     vmux_close(m);
     vt_fcluster_stop(c);
+}
+
+static void test_refresh_storm(void **state)
+{
+    (void)state;
+    storm(NULL, 1.0, 5000);
+}
+
+/* The same with clusterRefreshMinInterval=2000: at most one every 2 s. */
+static void test_refresh_storm_configured(void **state)
+{
+    (void)state;
+    storm("clusterRefreshMinInterval=2000", 2.0, 5000);
 }
 
 int main(void)
@@ -603,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_slots_garbage),
         cmocka_unit_test(test_slots_holes_and_null_host),
         cmocka_unit_test(test_refresh_storm),
+        cmocka_unit_test(test_refresh_storm_configured),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
