@@ -240,6 +240,52 @@ static void test_moved_to_itself(void **state)
     vt_fcluster_stop(c);
 }
 
+/* Commands written behind the one that got MOVED to itself are answered once each. */
+struct many {
+    atomic_int done;
+    int fails;
+    char last[64];
+};
+
+static void on_many(int status, vmux_reply *r, void *arg)
+{
+    struct many *a = arg;
+    const char *s = vmux_reply_str(r, NULL);
+    if (status != 0 || s == NULL || (strcmp(s, "self") != 0 && strcmp(s, "v") != 0)) {
+        a->fails++;
+        snprintf(a->last, sizeof a->last, "%s %s", vmux_err_name(status), s != NULL ? s : "");
+    }
+    vmux_reply_free(r);
+    atomic_fetch_add(&a->done, 1);
+}
+
+static bool many_done(void *arg)
+{
+    return atomic_load(&((struct many *)arg)->done) == 21;
+}
+
+static void test_moved_to_itself_pipelined(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(1, NULL);
+    vmux *m = open_on(c, NULL);
+    rule(c, 0, "k", 1, 0, "-MOVED %u :%d\r\n", slot("k"), vt_fcluster_port(c, 0));
+    rule(c, 0, "k", -1, 0, "$4\r\nself\r\n");
+    rule(c, 0, "v", -1, 0, "$1\r\nv\r\n");
+    struct many a = {0};
+    const char *k[] = {"GET", "k"}, *v[] = {"GET", "v"};
+    assert_status(vmux_call_async(m, NULL, 2, k, NULL, on_many, &a), 0);
+    for (int i = 0; i < 20; i++) /* not retry-safe: none may be sent twice */
+        assert_status(vmux_call_async(m, NULL, 2, v, NULL, on_many, &a), 0);
+    assert_true(vt_wait_until(many_done, &a, WAIT_MS));
+    if (a.fails != 0)
+        fail_msg("%d commands failed, the last with %s", a.fails, a.last);
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 22); /* k twice, v twenty times */
+    assert_int_equal(vt_fcluster_accepted(c, 0), 2);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* A node that answers MOVED to itself forever: a redirect loop, with a connection per try. */
 static void test_moved_to_itself_forever(void **state)
 {
@@ -606,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_moved_unknown_host),
         cmocka_unit_test(test_moved_unknown_host_forever),
         cmocka_unit_test(test_moved_to_itself),
+        cmocka_unit_test(test_moved_to_itself_pipelined),
         cmocka_unit_test(test_moved_to_itself_forever),
         cmocka_unit_test(test_ask_chain),
         cmocka_unit_test(test_moved_loop),
