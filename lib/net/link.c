@@ -40,7 +40,8 @@ int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx 
 /*
  * The moves a link may make. DOWN -> CONNECTING: an attempt starts. CONNECTING -> READY: its
  * session is set up. READY -> CHECKING: the process was frozen; CHECKING -> READY: the PING
- * answered. READY or CHECKING -> CONNECTING: READONLY retires the connection. Anything but
+ * answered. READY or CHECKING -> CONNECTING: READONLY (or vmux__link_replace_conn()) retires the
+ * connection. Anything but
  * CLOSED -> DOWN: an attempt or a connection failed; -> CLOSED: the owner closes the link.
  * Nothing leaves CLOSED.
  */
