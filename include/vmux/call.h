@@ -62,15 +62,17 @@ typedef struct vmux_callopts {
     /* VMUX_CALL_* flags; any other bit is VMUX_ERR_INVALID_ARG. */
     uint32_t flags;
     /* Optional (NULL): for synchronous calls, receives the server's error message when the
-     * call returns VMUX_ERR_SERVER, or the error's description for any other error. */
+     * call returns VMUX_ERR_SERVER, the loop's description (slot, last node) for
+     * VMUX_ERR_REDIRECT_LOOP, or the error's description for any other error. */
     char *errbuf;
     size_t errlen;
 } vmux_callopts;
 
 /*
  * An async completion. Runs exactly once on the handle's I/O thread, with status 0 and the
- * reply, VMUX_ERR_SERVER and the server's error reply, or another negative VMUX_ERR_* code and
- * reply NULL. The callback owns reply and frees it with vmux_reply_free() (it may pass it to
+ * reply, VMUX_ERR_SERVER and the server's error reply, VMUX_ERR_REDIRECT_LOOP and an error reply
+ * written by vmux that names the slot and the last node (NULL only if memory ran out), or another
+ * negative VMUX_ERR_* code and reply NULL. The callback owns reply and frees it with vmux_reply_free() (it may pass it to
  * another thread first). It must not block: every other command of the handle waits while it
  * runs. It may submit further commands with vmux_call_async() or vmux_call_forget().
  */
@@ -83,7 +85,9 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
  * caller may reuse them at once.
  *
  * Returns 0 with *out set to the reply, VMUX_ERR_SERVER with *out set to the server's error
- * reply (vmux_reply_str() gives its message), or another error with *out NULL:
+ * reply (vmux_reply_str() gives its message), VMUX_ERR_REDIRECT_LOOP (cluster: redirected more
+ * than 5 times, not executed) with *out set to an error reply naming the slot and the last node
+ * (NULL only if memory ran out), or another error with *out NULL:
  * VMUX_ERR_INVALID_ARG (NULL m/argv/out, argc < 1, bad opts: see vmux_callopts, flags with an
  * unknown bit; called on the I/O thread), VMUX_ERR_UNSUPPORTED (a command that cannot share the
  * connection, such as SUBSCRIBE, MULTI or SELECT; nothing was sent), VMUX_ERR_NOMEM,

@@ -136,6 +136,9 @@ VMUX_EXPORT int vmux_config_set_backlog_size(vmux_config *cfg, int commands);
 VMUX_EXPORT int vmux_config_set_backlog_policy(vmux_config *cfg, vmux_backlog_policy policy);
 /* VMUX_CLUSTER_AUTO (the default), _YES or _NO; anything else is VMUX_ERR_INVALID_ARG */
 VMUX_EXPORT int vmux_config_set_cluster(vmux_config *cfg, vmux_cluster_mode mode);
+/* milliseconds, at least 1 (default 1000): the least time between two slot map refreshes that
+ * redirects, CLUSTERDOWN or failed connections ask for (docs/cluster.md) */
+VMUX_EXPORT int vmux_config_set_cluster_refresh_min_interval(vmux_config *cfg, int64_t interval_ms);
 /* milliseconds, at least 1; min <= max is checked when the handle opens */
 VMUX_EXPORT int vmux_config_set_reconnect_min(vmux_config *cfg, int64_t min_ms);
 VMUX_EXPORT int vmux_config_set_reconnect_max(vmux_config *cfg, int64_t max_ms);
@@ -180,6 +183,7 @@ VMUX_EXPORT int64_t vmux_config_keep_alive(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_backlog_size(const vmux_config *cfg);
 VMUX_EXPORT vmux_backlog_policy vmux_config_backlog_policy(const vmux_config *cfg);
 VMUX_EXPORT vmux_cluster_mode vmux_config_cluster(const vmux_config *cfg);
+VMUX_EXPORT int64_t vmux_config_cluster_refresh_min_interval(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_reconnect_min(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_reconnect_max(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_blocking_pool_size(const vmux_config *cfg);

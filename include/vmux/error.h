@@ -36,7 +36,8 @@ extern "C" {
     XX(NOT_CONNECTED, -16, "no connection is ready; the command was not sent")                     \
     XX(UNSUPPORTED, -17, "this command cannot run on a shared, multiplexed connection")            \
     XX(FORKED, -18, "the handle was opened in a parent process; open a new one after fork()")      \
-    XX(CROSSSLOT, -19, "the command's keys hash to different cluster slots; nothing was sent")
+    XX(CROSSSLOT, -19, "the command's keys hash to different cluster slots; nothing was sent")     \
+    XX(REDIRECT_LOOP, -20, "the cluster kept redirecting the command; it was not executed")
 
 /* The error codes. VMUX_OK (0) is success. */
 typedef enum vmux_errno {

@@ -63,6 +63,8 @@ const struct key_def vmux__config_keys[KEY_COUNT] = {
     [KEY_MAX_PENDING] = INTK("maxPending", max_pending, 1, "commands"),
     [KEY_MAX_PENDING_BYTES] = U64K("maxPendingBytes", max_pending_bytes, "bytes"),
     [KEY_CLUSTER] = {"cluster", KIND_CLUSTER, FIELD_OFF(cluster), 0, 0, NULL},
+    [KEY_CLUSTER_REFRESH_MIN] =
+        INTK("clusterRefreshMinInterval", cluster_refresh_min_ms, 1, "milliseconds"),
 };
 
 const struct vmux_config vmux__config_defaults = {
@@ -76,6 +78,7 @@ const struct vmux_config vmux__config_defaults = {
     .backlog_size = VMUX_DEFAULT_BACKLOG_SIZE,
     .backlog_policy = VMUX_BACKLOG_QUEUE,
     .cluster = VMUX_CLUSTER_AUTO,
+    .cluster_refresh_min_ms = VMUX_DEFAULT_CLUSTER_REFRESH_MIN_MS,
     .reconnect_min_ms = VMUX_DEFAULT_RECONNECT_MIN_MS,
     .reconnect_max_ms = VMUX_DEFAULT_RECONNECT_MAX_MS,
     .blocking_pool_size = VMUX_DEFAULT_BLOCKING_POOL_SIZE,

@@ -109,6 +109,11 @@ int vmux_config_set_cluster(vmux_config *cfg, vmux_cluster_mode mode)
     return vmux__config_store_cluster(cfg, mode);
 }
 
+int vmux_config_set_cluster_refresh_min_interval(vmux_config *cfg, int64_t interval_ms)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_CLUSTER_REFRESH_MIN], interval_ms);
+}
+
 int vmux_config_set_reconnect_min(vmux_config *cfg, int64_t min_ms)
 {
     return vmux__config_store_int(cfg, &vmux__config_keys[KEY_RECONNECT_MIN], min_ms);
@@ -250,6 +255,11 @@ vmux_backlog_policy vmux_config_backlog_policy(const vmux_config *cfg)
 vmux_cluster_mode vmux_config_cluster(const vmux_config *cfg)
 {
     return or_defaults(cfg)->cluster;
+}
+
+int64_t vmux_config_cluster_refresh_min_interval(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->cluster_refresh_min_ms;
 }
 
 int64_t vmux_config_reconnect_min(const vmux_config *cfg)

@@ -16,6 +16,7 @@
 #define VMUX_DEFAULT_BACKLOG_SIZE 100000
 #define VMUX_DEFAULT_RECONNECT_MIN_MS 100
 #define VMUX_DEFAULT_RECONNECT_MAX_MS 5000
+#define VMUX_DEFAULT_CLUSTER_REFRESH_MIN_MS 1000
 #define VMUX_DEFAULT_BLOCKING_POOL_SIZE 8
 #define VMUX_DEFAULT_MAX_BULK_LENGTH (512ull * 1024 * 1024)
 #define VMUX_DEFAULT_MAX_REPLY_ELEMENTS (16ull * 1024 * 1024)
@@ -54,6 +55,7 @@ struct vmux_config {
     int backlog_size;
     vmux_backlog_policy backlog_policy;
     vmux_cluster_mode cluster;
+    int cluster_refresh_min_ms; /* reactive slot map refreshes at most once per this */
     int reconnect_min_ms;
     int reconnect_max_ms;
     int blocking_pool_size;

@@ -52,6 +52,7 @@ enum key_id {
     KEY_MAX_PENDING,
     KEY_MAX_PENDING_BYTES,
     KEY_CLUSTER,
+    KEY_CLUSTER_REFRESH_MIN,
     KEY_COUNT
 };
 

@@ -154,12 +154,16 @@ static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32
     return rc != 0 ? rc : vmux__submit(m, op);
 }
 
-/* Fills the caller's optional error buffer: the server's words, or the code's description. */
+/*
+ * Fills the caller's optional error buffer: the words of the error reply that came with the code
+ * (the server's, or the router's for a redirect loop), or the code's description.
+ */
 static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
 {
     if (opts == NULL || opts->errbuf == NULL || opts->errlen == 0 || rc == 0)
         return;
-    const char *why = rc == VMUX_ERR_SERVER ? vmux_reply_str(reply, NULL) : vmux_strerror(rc);
+    bool worded = (rc == VMUX_ERR_SERVER || rc == VMUX_ERR_REDIRECT_LOOP) && reply != NULL;
+    const char *why = worded ? vmux_reply_str(reply, NULL) : vmux_strerror(rc);
     vmux__errbuf_set(opts->errbuf, opts->errlen, "%s", why != NULL ? why : "");
 }
 

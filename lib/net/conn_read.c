@@ -73,7 +73,7 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
         vmux__op_finish_reply(op, reply);
     }
     if (c->retiring && !c->failing && c->fifo.head == NULL)
-        vmux__conn_fail(c, VMUX_ERR_CONNECT, "the node is no longer the primary (READONLY)");
+        vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", c->retire_why);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

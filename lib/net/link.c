@@ -41,7 +41,8 @@ int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx 
 /*
  * The moves a link may make. DOWN -> CONNECTING: an attempt starts. CONNECTING -> READY: its
  * session is set up. READY -> CHECKING: the process was frozen; CHECKING -> READY: the PING
- * answered. READY or CHECKING -> CONNECTING: READONLY retires the connection. Anything but
+ * answered. READY or CHECKING -> CONNECTING: READONLY (or vmux__link_replace_conn()) retires the
+ * connection. Anything but
  * CLOSED -> DOWN: an attempt or a connection failed; -> CLOSED: the owner closes the link.
  * Nothing leaves CLOSED.
  */
@@ -142,8 +143,11 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
     link->last_error = code;
 
     vmux__lane_shut(link);
-    bool was_ready = link->state == LINK_READY || link->state == LINK_CHECKING;
     struct vmux_conn *c = link->conn;
+    /* A connection replaced on the node's word (MOVED to itself) is followed at once, to the
+     * same endpoint, as a working connection that broke is. */
+    bool was_ready = link->state == LINK_READY || link->state == LINK_CHECKING ||
+                     (c != NULL && c->retire_at_once);
     link->conn = NULL;
     link_set_state(link, LINK_DOWN);
     if (c != NULL)
@@ -308,7 +312,9 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
         return false;
     }
     const char *msg = vmux_reply_str(reply, NULL);
-    if (link->events.redirect != NULL && (starts_with(msg, "MOVED ") || starts_with(msg, "ASK ")) &&
+    if (link->events.redirect != NULL &&
+        (starts_with(msg, "MOVED ") || starts_with(msg, "ASK ") ||
+         starts_with(msg, "CLUSTERDOWN")) &&
         link->events.redirect(link, op, reply, link->arg))
         return true;
     bool readonly = starts_with(msg, "READONLY") && link->push_fn == NULL;
@@ -322,6 +328,7 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
         if (link->events.error != NULL)
             link->events.error(link, VMUX_ERR_CONNECTION_LOST, why, link->arg);
         link->conn->retiring = true;
+        link->conn->retire_why = "the node is no longer the primary (READONLY)";
         link_set_state(link, LINK_CONNECTING);
     }
     if (readonly && (op->flags & VMUX_OP_RETRY_SAFE)) {
@@ -340,6 +347,24 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
     if (!uv_is_active((uv_handle_t *)&link->retry_timer))
         uv_timer_start(&link->retry_timer, on_retry, next_retry_delay(link), 0);
     return true;
+}
+
+void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const char *why)
+{
+    struct vmux_conn *c = link->conn;
+    bool live = link->state == LINK_READY || link->state == LINK_CHECKING;
+    if (c == NULL || c->failing || (!live && !c->retiring)) {
+        vmux__link_submit(link, op); /* no connection to replace: op waits for the next one */
+        return;
+    }
+    if (!c->retiring) {
+        vmux__log(link->cfg, VMUX_LOG_WARN, "%s: %s; connecting again", c->where, why);
+        c->retiring = true;
+        c->retire_at_once = true;
+        c->retire_why = why;
+        link_set_state(link, LINK_CONNECTING);
+    }
+    vmux__opq_push(&link->rejected, op); /* first on the next connection */
 }
 
 /* ---- subscriber links ---- */

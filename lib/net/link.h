@@ -26,8 +26,9 @@ struct vmux_link_events {
     /* Something went wrong without breaking the connection (may be NULL). */
     void (*error)(struct vmux_link *link, int code, const char *reason, void *arg);
     /*
-     * A user op was answered with a MOVED or ASK error (may be NULL): returns true when it took
-     * op and reply (to send op elsewhere), false to complete op with the reply as usual.
+     * A user op was answered with a MOVED, ASK or CLUSTERDOWN error (may be NULL): returns true
+     * when it took op and reply (to send op elsewhere, or to complete it itself), false to let
+     * the link go on as usual (complete op with the reply; CLUSTERDOWN: retry a retry-safe op).
      */
     bool (*redirect)(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply, void *arg);
 };
@@ -88,6 +89,18 @@ int vmux__link_send_raw(struct vmux_link *link, const char *bytes, size_t len);
  */
 void vmux__link_take_backlog(struct vmux_link *link, struct vmux_opq *dst);
 void vmux__link_return_backlog(struct vmux_link *link, struct vmux_opq *src);
+
+/*
+ * Replaces the link's connection on the server's word (a cluster node answered MOVED naming
+ * itself: a managed endpoint or proxy whose name now leads elsewhere). op, which the server did
+ * not execute, is sent first on the next connection. The current connection takes no new
+ * commands (they wait in the backlog); once the commands already written on it are answered it
+ * closes, and the link connects again at once to the same endpoint, resolving its name anew.
+ * Commands on it when it breaks follow the usual resend rules. Without a live connection, op
+ * simply waits for the next one (vmux__link_submit()). why (static) names the cause in the log
+ * and the failure event.
+ */
+void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const char *why);
 
 /*
  * Makes the link a helper link of the handle (blocking pool, subscriber): commands always wait

@@ -71,6 +71,8 @@ struct vmux_conn {
     bool flush_armed;
     bool handshaking;        /* TLS handshake under way: no session setup yet */
     bool retiring;           /* replaced once its in-flight commands are answered (READONLY) */
+    bool retire_at_once;     /* and then reconnected at once, to the same endpoint (MOVED) */
+    const char *retire_why;  /* static: why it retires, for the failure's reason */
     uint64_t waiting_since;  /* loop ms since the FIFO head has waited for a reply; 0: empty */
     uint64_t last_io;        /* loop ms of the last read or queued write */
     uint64_t check_started;  /* loop ms a post-freeze check began; 0: none */

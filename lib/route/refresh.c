@@ -2,8 +2,10 @@
  * Refreshing the slot map (route/router.h): one CLUSTER SLOTS at a time, asked of the router's
  * links in turn (the seed's first, then each node link), only of a link whose connection is
  * ready, so a dead node is never the one asked. Reactive refreshes (MOVED, a failed primary
- * link) are jittered and at most one per REFRESH_EVERY_MS; a periodic check every
- * REFRESH_PERIOD_MS sees topology changes that no MOVED announced. A new map that differs from
+ * link, CLUSTERDOWN, a redirect to "?") are jittered and at most one per min_gap() (the
+ * clusterRefreshMinInterval key, 1 s by default); a periodic check every REFRESH_PERIOD_MS,
+ * skipped when a refresh was sent less than min_gap() ago, sees topology changes that no MOVED
+ * announced. A new map that differs from
  * the current one replaces it, and the ops waiting in the backlog of a link whose connection is
  * not ready are sent again by slot: those whose slot now has another primary go to it (a
  * promoted replica), the others stay where they were. While the map names a primary whose link
@@ -17,7 +19,6 @@
 #include "route/router.h"
 #include "vmux/error.h"
 
-#define REFRESH_EVERY_MS 1000   /* at most one reactive refresh per second */
 #define REFRESH_PERIOD_MS 30000 /* the periodic map check */
 #define REFRESH_TIMEOUT_MS                                                                         \
     2000 /* a refresh unanswered by then is abandoned; another node is asked */
@@ -30,6 +31,12 @@ struct refresh_req {
 };
 
 static void schedule(struct vmux_router *r, bool reactive);
+
+/* The least time between two refreshes sent (the clusterRefreshMinInterval key). */
+static uint64_t min_gap(const struct vmux_router *r)
+{
+    return (uint64_t)r->cfg->cluster_refresh_min_ms;
+}
 
 /* The router's links: 0 is the seed's, then the node links in the order they opened. */
 static struct vmux_link *link_at(const struct vmux_router *r, size_t i)
@@ -138,6 +145,7 @@ static void on_slots(int status, vmux_reply *reply, void *arg)
                  ? vmux__slotmap_from_slots(reply, asked, r->map->epoch + 1, &map, why, sizeof why)
                  : status;
     vmux_reply_free(reply);
+    bool answered = rc == 0;
     if (rc != 0) {
         vmux__log(r->cfg, VMUX_LOG_WARN, "cluster: refreshing the slot map failed (%s): %s",
                   vmux_err_name(rc), why);
@@ -153,6 +161,30 @@ static void on_slots(int status, vmux_reply *reply, void *arg)
     if (primary_down(r))
         r->refresh_again = true; /* not failed over yet, or this node does not know yet */
     refresh_done(r);
+    if (answered)
+        vmux__router_release_unowned(r);
+}
+
+/* Whether slot's primary in the current map has an address to dial. */
+static bool owner_known(const struct vmux_router *r, int slot)
+{
+    const struct vmux_shard *s = slot >= 0 ? vmux__slotmap_owner(r->map, (unsigned)slot) : NULL;
+    return s != NULL && s->nnodes > 0 && !(s->nodes[0].flags & VMUX_NODE_UNKNOWN);
+}
+
+void vmux__router_release_unowned(struct vmux_router *r)
+{
+    struct vmux_opq q = {0};
+    vmux__opq_take(&q, &r->unowned);
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&q)) != NULL) {
+        if (owner_known(r, op->slot))
+            vmux__router_send(r, op);
+        else
+            vmux__opq_push(&r->unowned, op);
+    }
+    if (r->unowned.count > 0)
+        schedule(r, true); /* a slot without a known owner: ask again, at the reactive rate */
 }
 
 /* A refresh that did not answer in time: abandoned; its late reply will be dropped. */
@@ -196,7 +228,7 @@ static void on_refresh_due(uv_timer_t *t)
     refresh_now(t->data);
 }
 
-/* Schedules one refresh: reactive ones no sooner than REFRESH_EVERY_MS after the last, jittered. */
+/* Schedules one refresh: reactive ones no sooner than min_gap() after the last, jittered. */
 static void schedule(struct vmux_router *r, bool reactive)
 {
     if (r->refresh_busy) {
@@ -205,7 +237,7 @@ static void schedule(struct vmux_router *r, bool reactive)
     }
     if (uv_is_active((uv_handle_t *)&r->refresh_timer))
         return;
-    uint64_t now = uv_now(r->loop), due = r->last_refresh + REFRESH_EVERY_MS;
+    uint64_t now = uv_now(r->loop), due = r->last_refresh + min_gap(r);
     r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
     uint64_t jitter = (r->rng >> 33) % 100;
     uv_timer_start(&r->refresh_timer, on_refresh_due,
@@ -224,8 +256,9 @@ static void on_period(uv_timer_t *t)
     if (mode == VMUX_ROUTER_STANDALONE || mode == VMUX_ROUTER_FAILED)
         uv_timer_stop(t);
     else if (mode == VMUX_ROUTER_CLUSTER && !r->refresh_busy &&
-             !uv_is_active((uv_handle_t *)&r->refresh_timer))
-        refresh_now(r);
+             !uv_is_active((uv_handle_t *)&r->refresh_timer) &&
+             uv_now(r->loop) >= r->last_refresh + min_gap(r))
+        refresh_now(r); /* a map asked for less than a second ago is recent enough */
 }
 
 void vmux__router_refresh_init(struct vmux_router *r)

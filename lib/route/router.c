@@ -5,6 +5,7 @@
  */
 #include "route/router.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,6 +14,7 @@
 #include "core/config_keys.h"
 #include "core/encode.h"
 #include "core/log.h"
+#include "core/reply_internal.h"
 #include "route/keyslot.h"
 #include "route/redirect.h"
 #include "vmux/error.h"
@@ -257,6 +259,88 @@ void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
 
 /* ---- redirects ---- */
 
+/* Where a redirect points: host NULL when it cannot be dialled ("?", or an empty host asked of
+ * a link whose host is not known). */
+struct target {
+    const char *host;
+    size_t hostlen;
+    int port;
+};
+
+static struct target target_of(const struct vmux_router *r, const struct vmux_link *link,
+                               const struct vmux_redirect *rd)
+{
+    struct target t = {.port = rd->port};
+    if (rd->unknown)
+        return t;
+    t.host = rd->asked ? vmux__router_link_host(r, link) : rd->host;
+    t.hostlen = rd->asked ? (t.host != NULL ? strlen(t.host) : 0) : rd->hostlen;
+    return t;
+}
+
+/*
+ * The redirect beyond VMUX_ROUTER_MAX_REDIRECTS: completes op with VMUX_ERR_REDIRECT_LOOP and an
+ * error reply (ours) naming the slot and the target it would have gone to next; takes reply.
+ */
+static void redirect_loop(struct vmux_router *r, struct vmux_op *op, const struct vmux_redirect *rd,
+                          const struct target *t, vmux_reply *reply)
+{
+    char why[400];
+    bool v6 = t->host != NULL && memchr(t->host, ':', t->hostlen) != NULL;
+    int n = snprintf(why, sizeof why,
+                     "REDIRECT_LOOP slot %u: redirected %d times, then %s to %s%.*s%s:%d; given up "
+                     "(not executed)",
+                     rd->slot, VMUX_ROUTER_MAX_REDIRECTS,
+                     rd->kind == VMUX_REDIRECT_MOVED ? "MOVED" : "ASK", v6 ? "[" : "",
+                     t->host != NULL ? (int)t->hostlen : 1, t->host != NULL ? t->host : "?",
+                     v6 ? "]" : "", t->port);
+    vmux_reply_free(reply); /* after: t->host may point into it */
+    vmux__log(r->cfg, VMUX_LOG_WARN, "cluster: %s", why);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof why ? (size_t)n : sizeof why - 1;
+    vmux__op_finish(op, VMUX_ERR_REDIRECT_LOOP, vmux__reply_new_str(VMUX_REPLY_ERROR, why, len));
+}
+
+/* No address to send op to ("?"): it waits for a refreshed map that names its slot's owner. */
+static void wait_for_owner(struct vmux_router *r, struct vmux_op *op, unsigned slot)
+{
+    if (op->slot < 0)
+        op->slot = (int32_t)slot; /* the server told its slot: route it by that from now on */
+    vmux__opq_push(&r->unowned, op);
+    vmux__router_refresh_soon(r);
+}
+
+/* Follows a MOVED or ASK to t; false when out of memory (the reply then completes op). */
+static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
+                   const struct vmux_redirect *rd, const struct target *t, vmux_reply *reply)
+{
+    struct vmux_link *to = vmux__router_node_link(r, t->host, t->hostlen, t->port);
+    if (to == NULL)
+        return false;
+    bool pooled = op->flags & VMUX_OP_BLOCKING;
+    if (rd->kind == VMUX_REDIRECT_MOVED) {
+        struct vmux_slotmap *map;
+        if (vmux__slotmap_moved(r->map, rd->slot, t->host, t->hostlen, t->port, &map) == 0)
+            vmux__router_set_map(r, map);
+    } else if (pooled) {
+        op->flags |= VMUX_OP_ASKING; /* sent by the pool link that runs it */
+    } else if (vmux__link_asking(to) != 0) {
+        return false;
+    }
+    op->redirects++;
+    vmux_reply_free(reply); /* last: t->host may point into it */
+    vmux__pool_detach(op);  /* the pool link that ran it is free */
+    if (rd->kind == VMUX_REDIRECT_MOVED && to == link && !pooled)
+        vmux__link_replace_conn(link, op, "MOVED names the node that sent it");
+    else
+        forward(r, to, op);
+    return true;
+}
+
+static bool is_clusterdown(const char *msg, size_t len)
+{
+    return msg != NULL && len >= 11 && memcmp(msg, "CLUSTERDOWN", 11) == 0;
+}
+
 bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
                            vmux_reply *reply)
 {
@@ -264,41 +348,39 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
     const char *msg = vmux_reply_str(reply, &len);
     struct vmux_redirect rd;
     enum vmux_router_mode mode = vmux__router_mode(r);
-    if (mode == VMUX_ROUTER_STANDALONE || mode == VMUX_ROUTER_FAILED ||
-        vmux__redirect_parse(msg, len, &rd) != 1)
+    if (mode == VMUX_ROUTER_STANDALONE || mode == VMUX_ROUTER_FAILED)
         return false;
+    if (is_clusterdown(msg, len)) {
+        /* the link retries a retry-safe op; the map may know a new primary by then */
+        if (mode == VMUX_ROUTER_CLUSTER)
+            vmux__router_refresh_soon(r);
+        return false;
+    }
+    if (vmux__redirect_parse(msg, len, &rd) != 1)
+        return false;
+    struct target t = target_of(r, link, &rd);
+    if (op->redirects >= VMUX_ROUTER_MAX_REDIRECTS) {
+        redirect_loop(r, op, &rd, &t, reply);
+        return true;
+    }
     if (mode == VMUX_ROUTER_DETECTING) {
         /* sent from the backlog before the answer: routed by slot once the map is loaded */
-        if (op->redirects >= VMUX_ROUTER_MAX_REDIRECTS)
-            return false;
         op->redirects++;
         vmux_reply_free(reply);
+        vmux__pool_detach(op);
         vmux__router_park(r, op);
         return true;
     }
     if (rd.kind == VMUX_REDIRECT_MOVED)
         vmux__router_refresh_soon(r);
-    const char *host = rd.asked ? vmux__router_link_host(r, link) : rd.host;
-    size_t hostlen = rd.asked ? (host != NULL ? strlen(host) : 0) : rd.hostlen;
-    if (op->redirects >= VMUX_ROUTER_MAX_REDIRECTS || rd.unknown || host == NULL)
-        return false; /* the caller gets the last redirect as the server's error */
-    struct vmux_link *target = vmux__router_node_link(r, host, hostlen, rd.port);
-    if (target == NULL)
-        return false;
-    if (rd.kind == VMUX_REDIRECT_MOVED) {
-        struct vmux_slotmap *map;
-        if (vmux__slotmap_moved(r->map, rd.slot, host, hostlen, rd.port, &map) == 0)
-            vmux__router_set_map(r, map);
-    } else if (op->flags & VMUX_OP_BLOCKING) {
-        op->flags |= VMUX_OP_ASKING; /* sent by the pool link that runs it */
-    } else if (vmux__link_asking(target) != 0) {
-        return false;
+    if (t.host == NULL) {
+        op->redirects++;
+        vmux_reply_free(reply);
+        vmux__pool_detach(op);
+        wait_for_owner(r, op, rd.slot);
+        return true;
     }
-    op->redirects++;
-    vmux_reply_free(reply); /* last: host may point into it */
-    vmux__pool_detach(op);  /* the pool link that ran it is free */
-    forward(r, target, op);
-    return true;
+    return follow(r, link, op, &rd, &t, reply);
 }
 
 /* ---- the rest of its life ---- */
@@ -344,6 +426,7 @@ void vmux__router_close(struct vmux_router *r)
 {
     vmux__opq_fail_all(&r->parked, VMUX_ERR_CLOSED);
     vmux__opq_fail_all(&r->keys_wait, VMUX_ERR_CLOSED);
+    vmux__opq_fail_all(&r->unowned, VMUX_ERR_CLOSED);
     for (size_t i = 0; i < r->nnodes; i++) {
         vmux__link_close(r->nodes[i].link);
         if (r->nodes[i].pool != NULL)

@@ -74,6 +74,7 @@ struct vmux_router {
     size_t nnodes;
     struct vmux_opq parked;    /* ops that came while DETECTING */
     struct vmux_opq keys_wait; /* VMUX_OP_SLOT_ASK ops waiting for COMMAND GETKEYS (husks kept) */
+    struct vmux_opq unowned;   /* ops redirected to "?": waiting for a refreshed map (refresh.c) */
 
     uv_timer_t refresh_timer; /* the next refresh is due; while busy: the refresh's deadline */
     uv_timer_t period_timer;  /* the periodic map check */
@@ -199,9 +200,14 @@ void vmux__router_send(struct vmux_router *r, struct vmux_op *op);
 void vmux__router_getkeys(struct vmux_router *r, struct vmux_op *op);
 
 /*
- * I/O thread: the link event for a MOVED or ASK reply to op on link (struct vmux_link_events).
- * Returns true when it took op and reply and sent op on (while DETECTING: parked it); false to
- * let the reply complete op (STANDALONE, too many redirects, an unknown endpoint).
+ * I/O thread: the link event for a MOVED, ASK or CLUSTERDOWN reply to op on link (struct
+ * vmux_link_events). Returns true when it took op and reply: sent op on (while DETECTING: parked
+ * it); a MOVED naming link's own node: replaced link's connection and resent op on the new one
+ * (vmux__link_replace_conn()); an endpoint "?" (or an empty host on a link of unknown host): kept
+ * op in r->unowned until a refreshed map names its slot's owner (or its deadline passes); a
+ * redirect beyond VMUX_ROUTER_MAX_REDIRECTS: completed op with VMUX_ERR_REDIRECT_LOOP and an
+ * error reply naming the slot and that redirect's target. Returns false to let the link go on
+ * (STANDALONE, not a redirect, out of memory; CLUSTERDOWN, after asking for a refresh).
  */
 bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
                            vmux_reply *reply);
@@ -209,7 +215,14 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
 /* I/O thread, once a second: the node links' heartbeats (vmux__link_tick()). */
 void vmux__router_tick(struct vmux_router *r, bool frozen);
 
-/* I/O thread: fails parked ops with VMUX_ERR_CLOSED, closes the node links and the timer. */
+/*
+ * I/O thread, refresh.c: after a refresh answered, sends the ops in r->unowned whose slot now has
+ * an owner with an address; asks for another refresh (rate-limited) while some still wait.
+ */
+void vmux__router_release_unowned(struct vmux_router *r);
+
+/* I/O thread: fails parked and unowned ops with VMUX_ERR_CLOSED, closes the node links and the
+ * timer. */
 void vmux__router_close(struct vmux_router *r);
 
 /* Frees what r holds, once the loop has released every link it closed. */

@@ -487,10 +487,10 @@ static void test_error_table(void **state)
     codes++;
     VMUX_ERRNO_MAP(CHECK_CODE)
 #undef CHECK_CODE
-    assert_int_equal(codes, 19);
+    assert_int_equal(codes, 20);
     assert_string_equal(vmux_err_name(VMUX_OK), "VMUX_OK");
     assert_non_null(vmux_strerror(VMUX_OK));
-    const int unknown[] = {1, -20, -999, INT_MIN, INT_MAX};
+    const int unknown[] = {1, -21, -999, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         assert_string_equal(vmux_err_name(unknown[i]), "VMUX_ERR_UNKNOWN");
         assert_string_equal(vmux_strerror(unknown[i]), "unknown error");

@@ -178,6 +178,7 @@ static void assert_every_key(const vmux_config *cfg)
     assert_int_equal(vmux_config_backlog_size(cfg), 42);
     assert_int_equal(vmux_config_backlog_policy(cfg), VMUX_BACKLOG_FAIL_FAST);
     assert_int_equal(vmux_config_cluster(cfg), VMUX_CLUSTER_NO);
+    assert_int_equal(vmux_config_cluster_refresh_min_interval(cfg), 250);
     assert_int_equal(vmux_config_reconnect_min(cfg), 50);
     assert_int_equal(vmux_config_reconnect_max(cfg), 60000);
     assert_true(vmux_config_max_bulk_length(cfg) == 1000);
@@ -194,7 +195,8 @@ static void test_every_key(void **state)
         "password=s3cret,name=worker-7,defaultDatabase=9,abortConnect=false,connectRetry=7,"
         "connectTimeout=1234,syncTimeout=2345,asyncTimeout=3456,keepAlive=0,backlogSize=42,"
         "backlogPolicy=failFast,reconnectMin=50,reconnectMax=60000,maxBulkLength=1000,"
-        "maxReplyElements=2000,maxReplyBuffer=18446744073709551615,cluster=no");
+        "maxReplyElements=2000,maxReplyBuffer=18446744073709551615,cluster=no,"
+        "clusterRefreshMinInterval=250");
     assert_every_key(cfg);
     vmux_config_free(cfg);
 
@@ -205,7 +207,8 @@ static void test_every_key(void **state)
         "PASSWORD=s3cret,NAME=worker-7,DEFAULTDATABASE=9,abortconnect=FALSE,CONNECTRETRY=7,"
         "connecttimeout=1234,SYNCTIMEOUT=2345,asynctimeout=3456,KEEPALIVE=0,backlogsize=42,"
         "BACKLOGPOLICY=FAILFAST,reconnectmin=50,RECONNECTMAX=60000,maxbulklength=1000,"
-        "MAXREPLYELEMENTS=2000,maxreplybuffer=18446744073709551615 , CLUSTER=NO,, ");
+        "MAXREPLYELEMENTS=2000,maxreplybuffer=18446744073709551615 , CLUSTER=NO,"
+        "CLUSTERREFRESHMININTERVAL=250,, ");
     assert_every_key(cfg);
     vmux_config_free(cfg);
 }
@@ -524,7 +527,8 @@ static void test_to_string_round_trip(void **state)
         "password=TopSecret,name=worker-7,defaultDatabase=9,abortConnect=false,connectRetry=7,"
         "connectTimeout=1234,syncTimeout=2345,asyncTimeout=3456,keepAlive=0,backlogSize=42,"
         "backlogPolicy=failFast,reconnectMin=50,reconnectMax=60000,maxBulkLength=1000,"
-        "maxReplyElements=2000,maxReplyBuffer=18446744073709551615,cluster=yes");
+        "maxReplyElements=2000,maxReplyBuffer=18446744073709551615,cluster=yes,"
+        "clusterRefreshMinInterval=250");
 }
 
 static void test_to_string_truncates(void **state)

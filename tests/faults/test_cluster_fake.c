@@ -1,0 +1,671 @@
+/*
+ * Cluster redirects and topology against scripted fake nodes (fakecluster.h), for what a real
+ * cluster will not do on demand: MOVED with an empty host, "?", an IPv6 address or a host name;
+ * MOVED naming the node that sent it; an ASK chain; a MOVED loop; TRYAGAIN and CLUSTERDOWN
+ * bursts; a truncated "-MOV" line; CLUSTER SLOTS with holes, overlaps and garbage; and the
+ * refresh storm (CLUSTERDOWN from every node for 5 s: at most one topology query a second).
+ * Each case checks its outcome; ASan/LSan runs check that none crashes or leaks.
+ *
+ * Every handle opens with cluster=yes on node 0; unless a test says otherwise node 0 serves
+ * every slot, so a key's first stop is node 0.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "vmux/vmux.h"
+
+#include "fakecluster.h"
+#include "route/slot.h"
+#include "testutil.h"
+
+#define WAIT_MS 10000 /* a condition that must come: the deadline of its wait */
+
+#define assert_status(expr, want)                                                                  \
+    do {                                                                                           \
+        int got_ = (expr);                                                                         \
+        if (got_ != (want))                                                                        \
+            fail_msg("%s returned %s, expected %s", #expr, vmux_err_name(got_),                    \
+                     vmux_err_name(want));                                                         \
+    } while (0)
+
+/* ---- set-up ---- */
+
+/* One node serves every slot, in every node's CLUSTER SLOTS. */
+static void all_on(vt_fcluster *c, size_t owner)
+{
+    struct vt_fc_range r = {0, 16383, vt_fcluster_host(c, owner), vt_fcluster_port(c, owner)};
+    char *resp = vt_fcluster_slots_resp(&r, 1);
+    assert_non_null(resp);
+    vt_fcluster_set_slots(c, -1, resp);
+    free(resp);
+}
+
+static vt_fcluster *start(size_t n, const char *const *hosts)
+{
+    vt_fcluster *c = vt_fcluster_start(n, hosts);
+    assert_non_null(c);
+    all_on(c, 0);
+    return c;
+}
+
+static vmux *open_on(vt_fcluster *c, const char *extra)
+{
+    char conf[256];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,syncTimeout=5000%s%s",
+             vt_fcluster_port(c, 0), extra != NULL ? "," : "", extra != NULL ? extra : "");
+    return vt_open_conf(conf);
+}
+
+static void rule(vt_fcluster *c, size_t node, const char *key, int times, unsigned flags,
+                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* A rule whose reply is printf-formatted. */
+static void rule(vt_fcluster *c, size_t node, const char *key, int times, unsigned flags,
+                 const char *fmt, ...)
+{
+    char resp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(resp, sizeof resp, fmt, ap);
+    va_end(ap);
+    assert_int_equal(vt_fcluster_rule(c, node, key, times, flags, resp), 0);
+}
+
+static unsigned slot(const char *key)
+{
+    return vmux__slot_of(key, strlen(key));
+}
+
+/* ---- calls ---- */
+
+struct got {
+    int rc;
+    char text[512]; /* the reply's string, or "(nil)" */
+    char err[512];  /* the error buffer */
+};
+
+static struct got get_opts(vmux *m, const char *key, int64_t timeout_ms, uint32_t flags)
+{
+    struct got g = {0};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = timeout_ms, .flags = flags,
+                                .errbuf = g.err, .errlen = sizeof g.err);
+    const char *argv[] = {"GET", key};
+    vmux_reply *r = NULL;
+    g.rc = vmux_call(m, &o, 2, argv, NULL, &r);
+    const char *s = vmux_reply_str(r, NULL);
+    snprintf(g.text, sizeof g.text, "%s", s != NULL ? s : r != NULL ? "(nil)" : "");
+    vmux_reply_free(r);
+    return g;
+}
+
+static struct got get(vmux *m, const char *key)
+{
+    return get_opts(m, key, 0, 0);
+}
+
+static void want_value(vmux *m, const char *key, const char *want)
+{
+    struct got g = get(m, key);
+    if (g.rc != 0 || strcmp(g.text, want) != 0)
+        fail_msg("GET %s: %s '%s' (%s), expected '%s'", key, vmux_err_name(g.rc), g.text, g.err,
+                 want);
+}
+
+/* ---- MOVED endpoints ---- */
+
+/* An empty host means the host that was asked. */
+static void test_moved_empty_host(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    all_on(c, 1); /* what a node that answers MOVED lists too */
+    rule(c, 0, "k", 1, 0, "-MOVED %u :%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    rule(c, 1, "k", -1, 0, "$6\r\nfrom-1\r\n");
+    want_value(m, "k", "from-1");
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 1);
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), 1);
+    /* the map was patched: the slot's next command goes straight to node 1 */
+    want_value(m, "k", "from-1");
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 1);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* A host name is resolved like a configured one. */
+static void test_moved_host_name(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    all_on(c, 1); /* what a node that answers MOVED lists too */
+    rule(c, 0, "k", 1, 0, "-MOVED %u localhost:%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    rule(c, 1, "k", -1, 0, "$6\r\nfrom-1\r\n");
+    want_value(m, "k", "from-1");
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), 1);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* An IPv6 address, written as the server writes it (no brackets, split at the last colon). */
+static void test_moved_ipv6(void **state)
+{
+    (void)state;
+    if (!vt_fcluster_ipv6_loopback()) {
+        print_message("skipped: this machine cannot listen on the IPv6 loopback address ::1\n");
+        skip();
+    }
+    const char *hosts[] = {"127.0.0.1", "::1"};
+    vt_fcluster *c = start(2, hosts);
+    vmux *m = open_on(c, NULL);
+    all_on(c, 1); /* what a node that answers MOVED lists too */
+    rule(c, 0, "k", 1, 0, "-MOVED %u ::1:%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    rule(c, 1, "k", -1, 0, "$6\r\nfrom-1\r\n");
+    want_value(m, "k", "from-1");
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), 1);
+    assert_int_equal(vt_fcluster_accepted(c, 1), 1);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
+ * "?" is never dialled: the command waits for a refreshed map, and goes to the owner it names.
+ */
+static void test_moved_unknown_host(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    unsigned before = vt_fcluster_topology_queries(c);
+    all_on(c, 1); /* the handle's map still says node 0 */
+    rule(c, 0, "k", -1, 0, "-MOVED %u ?:%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    rule(c, 1, "k", -1, 0, "$6\r\nfrom-1\r\n");
+    want_value(m, "k", "from-1");
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 1);
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), 1);
+    assert_true(vt_fcluster_topology_queries(c) > before);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
+ * "?" while every refreshed map names the node that keeps answering "?": the command is sent
+ * again after each refresh and fails honestly when its deadline comes.
+ */
+static void test_moved_unknown_host_forever(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    rule(c, 0, "k", -1, 0, "-MOVED %u ?:%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    struct got g = get_opts(m, "k", 2500, 0);
+    assert_status(g.rc, VMUX_ERR_TIMEOUT);
+    assert_true(vt_fcluster_count(c, 0, "GET") >= 2); /* sent again after the first refresh */
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), 0);
+    assert_int_equal(vt_fcluster_accepted(c, 1), 0);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* MOVED naming the very node that sent it: a new connection to it, and the command again. */
+static void test_moved_to_itself(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(1, NULL);
+    vmux *m = open_on(c, NULL);
+    assert_int_equal(vt_fcluster_accepted(c, 0), 1);
+    rule(c, 0, "k", 1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot("k"), vt_fcluster_port(c, 0));
+    rule(c, 0, "k", -1, 0, "$4\r\nself\r\n");
+    want_value(m, "k", "self");
+    assert_int_equal(vt_fcluster_accepted(c, 0), 2);
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 2);
+    /* the same with an empty host (the host asked) */
+    rule(c, 0, "j", 1, 0, "-MOVED %u :%d\r\n", slot("j"), vt_fcluster_port(c, 0));
+    rule(c, 0, "j", -1, 0, "$4\r\nself\r\n");
+    want_value(m, "j", "self");
+    assert_int_equal(vt_fcluster_accepted(c, 0), 3);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* Commands written behind the one that got MOVED to itself are answered once each. */
+struct many {
+    atomic_int done;
+    int fails;
+    char last[64];
+};
+
+static void on_many(int status, vmux_reply *r, void *arg)
+{
+    struct many *a = arg;
+    const char *s = vmux_reply_str(r, NULL);
+    if (status != 0 || s == NULL || (strcmp(s, "self") != 0 && strcmp(s, "v") != 0)) {
+        a->fails++;
+        snprintf(a->last, sizeof a->last, "%s %s", vmux_err_name(status), s != NULL ? s : "");
+    }
+    vmux_reply_free(r);
+    atomic_fetch_add(&a->done, 1);
+}
+
+static bool many_done(void *arg)
+{
+    return atomic_load(&((struct many *)arg)->done) == 21;
+}
+
+static void test_moved_to_itself_pipelined(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(1, NULL);
+    vmux *m = open_on(c, NULL);
+    rule(c, 0, "k", 1, 0, "-MOVED %u :%d\r\n", slot("k"), vt_fcluster_port(c, 0));
+    rule(c, 0, "k", -1, 0, "$4\r\nself\r\n");
+    rule(c, 0, "v", -1, 0, "$1\r\nv\r\n");
+    struct many a = {0};
+    const char *k[] = {"GET", "k"}, *v[] = {"GET", "v"};
+    assert_status(vmux_call_async(m, NULL, 2, k, NULL, on_many, &a), 0);
+    for (int i = 0; i < 20; i++) /* not retry-safe: none may be sent twice */
+        assert_status(vmux_call_async(m, NULL, 2, v, NULL, on_many, &a), 0);
+    assert_true(vt_wait_until(many_done, &a, WAIT_MS));
+    if (a.fails != 0)
+        fail_msg("%d commands failed, the last with %s", a.fails, a.last);
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 22); /* k twice, v twenty times */
+    assert_int_equal(vt_fcluster_accepted(c, 0), 2);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* A node that answers MOVED to itself forever: a redirect loop, with a connection per try. */
+static void test_moved_to_itself_forever(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(1, NULL);
+    vmux *m = open_on(c, NULL);
+    rule(c, 0, "k", -1, 0, "-MOVED %u :%d\r\n", slot("k"), vt_fcluster_port(c, 0));
+    struct got g = get(m, "k");
+    assert_status(g.rc, VMUX_ERR_REDIRECT_LOOP);
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 6);
+    assert_int_equal(vt_fcluster_accepted(c, 0), 6);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* ---- ASK and loops ---- */
+
+/* ASK to B, which ASKs to C, which answers: ASKING before each, and no map change. */
+static void test_ask_chain(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(3, NULL);
+    vmux *m = open_on(c, NULL);
+    unsigned s = slot("k");
+    rule(c, 0, "k", 1, 0, "-ASK %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
+    rule(c, 1, "k", -1, VT_FC_AFTER_ASKING, "-ASK %u :%d\r\n", s, vt_fcluster_port(c, 2));
+    rule(c, 2, "k", -1, VT_FC_AFTER_ASKING, "$6\r\nfrom-C\r\n");
+    want_value(m, "k", "from-C");
+    assert_int_equal(vt_fcluster_count(c, 1, "ASKING"), 1);
+    assert_int_equal(vt_fcluster_count(c, 2, "ASKING"), 1);
+    assert_int_equal(vt_fcluster_count(c, 2, "GET"), 1);
+    /* the map did not change: the next command for the slot goes to node 0 again */
+    want_value(m, "k", "(nil)");
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 2);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* A -> B -> A ...: the sixth redirect ends the command, naming the slot and the last target. */
+static void test_moved_loop(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    unsigned s = slot("k");
+    int p0 = vt_fcluster_port(c, 0), p1 = vt_fcluster_port(c, 1);
+    rule(c, 0, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, p1);
+    rule(c, 1, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, p0);
+    struct got g = get(m, "k");
+    assert_status(g.rc, VMUX_ERR_REDIRECT_LOOP);
+    char want[64];
+    snprintf(want, sizeof want, "slot %u:", s);
+    assert_non_null(strstr(g.err, want));
+    snprintf(want, sizeof want, "MOVED to 127.0.0.1:%d;", p0); /* the sixth came from node 1 */
+    if (strstr(g.err, want) == NULL)
+        fail_msg("'%s' does not name the last target (%s)", g.err, want);
+    assert_string_equal(g.text, g.err); /* the error reply says the same */
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 3);
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), 3);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* The same loop through the asynchronous API: the callback gets the code and the error reply. */
+struct async_got {
+    atomic_int done;
+    int rc;
+    char text[512];
+};
+
+static void on_async(int status, vmux_reply *r, void *arg)
+{
+    struct async_got *a = arg;
+    a->rc = status;
+    const char *s = vmux_reply_str(r, NULL);
+    snprintf(a->text, sizeof a->text, "%s", s != NULL ? s : "");
+    vmux_reply_free(r);
+    atomic_store(&a->done, 1);
+}
+
+static bool async_done(void *arg)
+{
+    return atomic_load(&((struct async_got *)arg)->done) != 0;
+}
+
+static void test_moved_loop_async(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    unsigned s = slot("k");
+    rule(c, 0, "k", -1, 0, "-ASK %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
+    rule(c, 1, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 0));
+    struct async_got a = {0};
+    const char *argv[] = {"GET", "k"};
+    assert_status(vmux_call_async(m, NULL, 2, argv, NULL, on_async, &a), 0);
+    assert_true(vt_wait_until(async_done, &a, WAIT_MS));
+    assert_status(a.rc, VMUX_ERR_REDIRECT_LOOP);
+    assert_non_null(strstr(a.text, "REDIRECT_LOOP slot"));
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* ---- transient errors ---- */
+
+static void burst(const char *reply)
+{
+    vt_fcluster *c = start(1, NULL);
+    vmux *m = open_on(c, "reconnectMin=20,reconnectMax=200");
+    /* a burst that ends within the deadline: the command succeeds */
+    rule(c, 0, "k", 5, 0, "-%s\r\n", reply);
+    rule(c, 0, "k", -1, 0, "$2\r\nok\r\n");
+    struct got g =
+        get_opts(m, "k", 10000, 0); /* not retry-safe: it did not run, so it goes again */
+    if (g.rc != 0 || strcmp(g.text, "ok") != 0)
+        fail_msg("%s: %s '%s'", reply, vmux_err_name(g.rc), g.err);
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 6);
+    /* one that does not: the deadline ends it with what the cluster kept answering */
+    rule(c, 0, "j", -1, 0, "-%s\r\n", reply);
+    g = get_opts(m, "j", 600, VMUX_CALL_RETRY_SAFE);
+    assert_status(g.rc, VMUX_ERR_SERVER);
+    assert_non_null(strstr(g.err, reply));
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+static void test_tryagain_burst(void **state)
+{
+    (void)state;
+    burst("TRYAGAIN Multiple keys request during rehashing of slot");
+}
+
+static void test_clusterdown_burst(void **state)
+{
+    (void)state;
+    burst("CLUSTERDOWN The cluster is down");
+}
+
+/* ---- broken replies ---- */
+
+/* A truncated or malformed redirect is an ordinary server error to the caller. */
+static void test_truncated_moved(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    static const char *const lines[] = {"MOV",
+                                        "MOVED",
+                                        "MOVED 12",
+                                        "MOVED 12 ",
+                                        "ASK 99999 :1",
+                                        "MOVED 12 127.0.0.1",
+                                        "MOVED x 127.0.0.1:1"};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        rule(c, 0, "k", 1, 0, "-%s\r\n", lines[i]);
+        struct got g = get(m, "k");
+        assert_status(g.rc, VMUX_ERR_SERVER);
+        assert_string_equal(g.text, lines[i]);
+    }
+    assert_int_equal(vt_fcluster_accepted(c, 1), 0);
+    want_value(m, "k", "(nil)"); /* the handle goes on */
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* ---- CLUSTER SLOTS with holes, overlaps and garbage ---- */
+
+struct count_wait {
+    vt_fcluster *c;
+    unsigned want;
+};
+
+static bool queries_reached(void *arg)
+{
+    struct count_wait *w = arg;
+    return vt_fcluster_topology_queries(w->c) >= w->want;
+}
+
+/*
+ * Makes the handle refresh (a CLUSTERDOWN reply asks for one) and waits until the nodes have
+ * been asked twice since: a failed refresh is followed by another, so by then the first reply
+ * has been read and judged.
+ */
+static void refresh_twice(vt_fcluster *c, vmux *m)
+{
+    struct count_wait w = {c, vt_fcluster_topology_queries(c) + 2};
+    rule(c, 0, "trigger", 1, 0, "-CLUSTERDOWN scripted\r\n");
+    struct got g = get_opts(m, "trigger", 10000, VMUX_CALL_RETRY_SAFE);
+    assert_status(g.rc, 0);
+    assert_true(vt_wait_until(queries_reached, &w, WAIT_MS));
+}
+
+/* Replies that vmux must refuse (slotmap.h): the handle keeps serving on its last good map. */
+static void test_slots_garbage(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    char bad[8][256];
+    int p1 = vt_fcluster_port(c, 1);
+    size_t n = 0;
+    /* overlapping ranges */
+    snprintf(bad[n++], sizeof bad[0],
+             "*2\r\n*3\r\n:0\r\n:9000\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n"
+             "*3\r\n:8000\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n",
+             p1, p1);
+    /* a slot as a string */
+    snprintf(bad[n++], sizeof bad[0],
+             "*1\r\n*3\r\n$1\r\n0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n", p1);
+    /* a port out of range */
+    snprintf(bad[n++], sizeof bad[0],
+             "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:70000\r\n");
+    /* a slot out of range, a range upside down */
+    snprintf(bad[n++], sizeof bad[0],
+             "*1\r\n*3\r\n:0\r\n:16384\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n", p1);
+    snprintf(bad[n++], sizeof bad[0],
+             "*1\r\n*3\r\n:200\r\n:100\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n", p1);
+    /* a node that is not an array, a range that is an integer, not an array at all */
+    snprintf(bad[n++], sizeof bad[0], "*1\r\n*3\r\n:0\r\n:16383\r\n:%d\r\n", p1);
+    snprintf(bad[n++], sizeof bad[0], "*1\r\n:5\r\n");
+    snprintf(bad[n++], sizeof bad[0], "+OK\r\n");
+    rule(c, 0, "k", -1, 0, "$6\r\nfrom-0\r\n");
+    rule(c, 1, "k", -1, 0, "$6\r\nfrom-1\r\n");
+    for (size_t i = 0; i < n; i++) {
+        vt_fcluster_set_slots(c, -1, bad[i]);
+        refresh_twice(c, m);
+        want_value(m, "k", "from-0");
+    }
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), 0);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+struct served_wait {
+    vt_fcluster *c;
+    vmux *m;
+    const char *key;
+    size_t node;
+};
+
+/* Sends GET key until the node says it received one (the new map is in use). */
+static bool served_by(void *arg)
+{
+    struct served_wait *w = arg;
+    unsigned before = vt_fcluster_count(w->c, w->node, "GET");
+    struct got g = get_opts(w->m, w->key, 1000, VMUX_CALL_RETRY_SAFE);
+    (void)g;
+    return vt_fcluster_count(w->c, w->node, "GET") > before;
+}
+
+/* Replies that make a map (holes; a NULL host is the host asked): the new map is used. */
+static void test_slots_holes_and_null_host(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    int p1 = vt_fcluster_port(c, 1);
+    /* "k" is in slot 7629, "a" in 15495: node 1 serves 0..9999 with a NULL host, the rest is a
+     * hole, which commands send to the seed node */
+    assert_int_equal(slot("k"), 7629);
+    assert_int_equal(slot("a"), 15495);
+    char resp[256];
+    snprintf(resp, sizeof resp, "*1\r\n*3\r\n:0\r\n:9999\r\n*2\r\n$-1\r\n:%d\r\n", p1);
+    vt_fcluster_set_slots(c, -1, resp);
+    rule(c, 0, "trigger", 1, 0, "-CLUSTERDOWN scripted\r\n");
+    assert_status(get_opts(m, "trigger", 10000, VMUX_CALL_RETRY_SAFE).rc, 0);
+    struct served_wait w = {c, m, "k", 1};
+    assert_true(vt_wait_until(served_by, &w, WAIT_MS));
+    unsigned on0 = vt_fcluster_count(c, 0, "GET");
+    rule(c, 0, "a", -1, 0, "$6\r\nfrom-0\r\n");
+    want_value(m, "a", "from-0"); /* a hole: the seed node */
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), on0 + 1);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* ---- the refresh storm ---- */
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+#define STORM_THREADS 3
+
+struct storm {
+    vmux *m;
+    atomic_bool stop;
+    atomic_uint calls;
+};
+
+static void *storm_thread(void *arg)
+{
+    struct storm *s = arg;
+    char key[32];
+    for (unsigned i = 0; !atomic_load(&s->stop); i++) {
+        snprintf(key, sizeof key, "storm:%u", i);
+        (void)get_opts(s->m, key, 300, i % 2 ? VMUX_CALL_RETRY_SAFE : 0);
+        atomic_fetch_add(&s->calls, 1);
+    }
+    return NULL;
+}
+
+/*
+ * CLUSTERDOWN from every node for burst_ms while three threads keep sending: the handle asks for
+ * the topology at most once per gap_ms (the first at once), counted by the nodes. extra: the
+ * handle's configuration keys, or NULL.
+ */
+static void storm(const char *extra, double gap_s, uint64_t burst_ms)
+{
+    vt_fcluster *c = vt_fcluster_start(3, NULL); /* the default map: three shards */
+    assert_non_null(c);
+    vmux *m = open_on(c, extra);
+    struct storm s = {.m = m};
+    pthread_t th[STORM_THREADS];
+    for (int i = 0; i < STORM_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, storm_thread, &s), 0);
+    uint64_t t0 = vt_now_ns();
+    unsigned q0 = vt_fcluster_topology_queries(c);
+    for (size_t i = 0; i < 3; i++)
+        rule(c, i, NULL, -1, 0, "-CLUSTERDOWN The cluster is down\r\n");
+    unsigned calls0 = atomic_load(&s.calls);
+    while (vt_now_ns() - t0 < burst_ms * 1000000u)
+        pause_ms(50); /* the burst lasts burst_ms: a length of time, not a wait for a condition */
+    vt_fcluster_clear_rules(c, -1);
+    unsigned q1 = vt_fcluster_topology_queries(c);
+    uint64_t t1 = vt_now_ns();
+    atomic_store(&s.stop, true);
+    for (int i = 0; i < STORM_THREADS; i++)
+        pthread_join(th[i], NULL);
+    double seconds = (double)(t1 - t0) / 1e9;
+    unsigned queries = q1 - q0;
+    print_message("storm: %u topology queries in %.2f s (one per %.1f s allowed), %u calls\n",
+                  queries, seconds, gap_s, atomic_load(&s.calls) - calls0);
+    assert_true(atomic_load(&s.calls) - calls0 > 0);
+    assert_true(queries >= 1); /* CLUSTERDOWN asks for a refresh */
+    if ((double)queries > seconds / gap_s + 1)
+        fail_msg("%u topology queries in %.2f s: more than one per %.1f s", queries, seconds,
+                 gap_s);
+    want_value(m, "after", "(nil)"); /* served again once the burst ended */
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+static void test_refresh_storm(void **state)
+{
+    (void)state;
+    storm(NULL, 1.0, 5000);
+}
+
+/* The same with clusterRefreshMinInterval=2000: at most one every 2 s. */
+static void test_refresh_storm_configured(void **state)
+{
+    (void)state;
+    storm("clusterRefreshMinInterval=2000", 2.0, 5000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_moved_empty_host),
+        cmocka_unit_test(test_moved_host_name),
+        cmocka_unit_test(test_moved_ipv6),
+        cmocka_unit_test(test_moved_unknown_host),
+        cmocka_unit_test(test_moved_unknown_host_forever),
+        cmocka_unit_test(test_moved_to_itself),
+        cmocka_unit_test(test_moved_to_itself_pipelined),
+        cmocka_unit_test(test_moved_to_itself_forever),
+        cmocka_unit_test(test_ask_chain),
+        cmocka_unit_test(test_moved_loop),
+        cmocka_unit_test(test_moved_loop_async),
+        cmocka_unit_test(test_tryagain_burst),
+        cmocka_unit_test(test_clusterdown_burst),
+        cmocka_unit_test(test_truncated_moved),
+        cmocka_unit_test(test_slots_garbage),
+        cmocka_unit_test(test_slots_holes_and_null_host),
+        cmocka_unit_test(test_refresh_storm),
+        cmocka_unit_test(test_refresh_storm_configured),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,100 @@
+/*
+ * Scripted fake cluster nodes, for what a real cluster will not do on demand (odd MOVED
+ * endpoints, redirect loops, bursts of TRYAGAIN or CLUSTERDOWN, garbage CLUSTER SLOTS). N nodes
+ * listen on ephemeral loopback ports (127.0.0.1, or ::1 where asked) and are served by one thread
+ * of the test process.
+ *
+ * Every node answers, on any connection:
+ * - PING with +PONG; CLIENT, AUTH, SELECT, HELLO and READONLY with +OK (the connection setup);
+ * - INFO with a bulk string holding "cluster_enabled:1";
+ * - CLUSTER SLOTS with its slots reply (vt_fcluster_set_slots(); by default the 16384 slots split
+ *   evenly, node i serving the i-th part, each node listed with its host and port);
+ *   CLUSTER SHARDS and CLUSTER NODES with an error (vmux asks only CLUSTER SLOTS), counted too;
+ * - ASKING with +OK, remembered for the connection's next command;
+ * - any other command (a data command): the first of the node's rules that matches it (its key,
+ *   argv[1], equal to the rule's key, or any key for a rule without one; a rule made with
+ *   VT_FC_AFTER_ASKING only right after ASKING on the same connection; a rule whose count has
+ *   run out never) sends the rule's bytes, as they are (any RESP: "-MOVED 12 :7001\r\n",
+ *   "-TRYAGAIN ...\r\n", "-MOV\r\n", "$5\r\nhello\r\n"); without a matching rule SET k v stores
+ *   v (+OK), GET k answers what the node stored for k (nil when nothing), others +OK.
+ *
+ * Each node counts the commands it received by name (upper case; "CLUSTER SLOTS" for CLUSTER's
+ * subcommands) and the connections it accepted.
+ *
+ * Threading: every function may be called from any thread while the nodes run; the nodes'
+ * thread never calls back into the test. Rules and slots replies may change at any time and
+ * apply from the next command a node reads.
+ */
+#ifndef VMUX_FAKECLUSTER_H
+#define VMUX_FAKECLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define VT_FC_MAX_NODES 8
+
+typedef struct vt_fcluster vt_fcluster;
+
+/* A rule applies only to the command right after ASKING on the same connection. */
+#define VT_FC_AFTER_ASKING 1u
+
+/* One range of a CLUSTER SLOTS reply built by vt_fcluster_slots_resp(). */
+struct vt_fc_range {
+    int lo, hi;       /* slots lo..hi */
+    const char *host; /* the primary's host as the reply gives it ("" and "?" allowed) */
+    int port;
+};
+
+/*
+ * Starts n nodes (1 .. VT_FC_MAX_NODES), node i on hosts[i] ("127.0.0.1" or "::1"; hosts NULL:
+ * all on 127.0.0.1). Returns NULL, with a message on stderr, when one cannot listen.
+ */
+vt_fcluster *vt_fcluster_start(size_t n, const char *const *hosts);
+
+/* Whether this machine can listen on the IPv6 loopback address ::1. */
+bool vt_fcluster_ipv6_loopback(void);
+
+/* Node i's port and host (as given to vt_fcluster_start()). */
+int vt_fcluster_port(const vt_fcluster *c, size_t node);
+const char *vt_fcluster_host(const vt_fcluster *c, size_t node);
+
+/*
+ * Sets the CLUSTER SLOTS reply (resp: raw RESP bytes, copied; NULL: back to the default) of node,
+ * or of every node when node is -1.
+ */
+void vt_fcluster_set_slots(vt_fcluster *c, int node, const char *resp);
+
+/*
+ * A CLUSTER SLOTS reply with n ranges, each served by one primary given by host and port (no
+ * replicas, no node id). Returns a malloc'd NUL-terminated string, which the caller frees; NULL
+ * when out of memory.
+ */
+char *vt_fcluster_slots_resp(const struct vt_fc_range *ranges, size_t n);
+
+/*
+ * Appends a rule to node: a data command with key (NULL: any key) is answered with resp (copied)
+ * times times (-1: until cleared); flags VT_FC_AFTER_ASKING or 0. Returns 0, or -1 when out of
+ * memory.
+ */
+int vt_fcluster_rule(vt_fcluster *c, size_t node, const char *key, int times, unsigned flags,
+                     const char *resp);
+
+/* Removes every rule of node, or of every node when node is -1. */
+void vt_fcluster_clear_rules(vt_fcluster *c, int node);
+
+/* How many commands called name (upper case; "CLUSTER SLOTS") node received so far. */
+unsigned vt_fcluster_count(vt_fcluster *c, size_t node, const char *name);
+
+/* The same, summed over every node. */
+unsigned vt_fcluster_count_all(vt_fcluster *c, const char *name);
+
+/* CLUSTER SLOTS, CLUSTER SHARDS and CLUSTER NODES received by every node together. */
+unsigned vt_fcluster_topology_queries(vt_fcluster *c);
+
+/* How many connections node accepted so far. */
+unsigned vt_fcluster_accepted(vt_fcluster *c, size_t node);
+
+/* Closes every connection and listener, joins the thread and frees c. NULL is allowed. */
+void vt_fcluster_stop(vt_fcluster *c);
+
+#endif
