@@ -536,22 +536,16 @@ char *vt_admin_all(const char *name, const char *format, ...)
     char cluster[256];
     vt_cluster_name(cluster, sizeof cluster);
     int primaries = vt_cluster_primaries(cluster);
-    char *first = NULL;
-    bool ok = true;
-    for (int i = 0; i < primaries; i++) {
+    char *all = strdup("");
+    for (int i = 0; all != NULL && i < primaries; i++) {
         char *text = vt_admin_at(vt_cluster_port(cluster, i), cmd, (size_t)len);
-        ok = ok && text != NULL;
-        if (i == 0)
-            first = text;
-        else
-            free(text);
+        char *joined = text ? vt_strdup_printf("%s%s%s", all, i ? "\n" : "", text) : NULL;
+        free(text);
+        free(all);
+        all = joined;
     }
     redisFreeCommand(cmd);
-    if (!ok) {
-        free(first);
-        return NULL;
-    }
-    return first;
+    return all;
 }
 
 struct vmux *vt_open(const char *name, const char *extra)

@@ -133,8 +133,9 @@ char *vt_admin(const char *name, const char *format, ...);
 
 /*
  * vt_admin() on every primary of the cluster in cluster mode (on the one server otherwise), for
- * keyless commands whose effect is per node (SCRIPT FLUSH, CONFIG SET). Returns the first
- * node's reply text (malloc'ed), or NULL when any node failed as vt_admin() does.
+ * keyless commands whose effect is per node (SCRIPT FLUSH, SCRIPT EXISTS). Returns the replies'
+ * texts joined by newlines, in node order (malloc'ed), or NULL when any node failed as
+ * vt_admin() does.
  */
 char *vt_admin_all(const char *name, const char *format, ...);
 
