@@ -27,7 +27,9 @@ static unsigned keynext;
 vmux_str key(const char *name)
 {
     char *b = keybufs[keynext++ % 16];
-    int n = snprintf(b, sizeof keybufs[0], "vt:%s:%d:%s", cmd_family, (int)getpid(), name);
+    int group = (int)strcspn(name, "-");
+    int n = snprintf(b, sizeof keybufs[0], "vt:{%s:%d:%.*s}:%s", cmd_family, (int)getpid(), group,
+                     name, name);
     return VMUX_STRN(b, (size_t)n);
 }
 

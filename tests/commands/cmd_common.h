@@ -26,7 +26,9 @@ extern char errbuf[512];
 extern vmux_callopts EO;
 
 /* cmd_family + name, unique to this file and process; from a ring of 16 buffers, so that a
- * test can hold several at once. */
+ * test can hold several at once. The key's {hash tag} is the family, the process and name up to
+ * its first '-': keys named "rename-from", "rename-to" share a cluster slot (a command may use
+ * them together), while the groups of a file spread over the cluster's shards. */
 vmux_str key(const char *name);
 
 /* A key with NUL bytes inside and at the end. */

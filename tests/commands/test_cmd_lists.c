@@ -19,8 +19,9 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-/* A key with a NUL inside, and values with NULs and empty ones. */
-static const char bin_key_bytes[] = "cmdlists:\0bin";
+/* A key with a NUL inside, and values with NULs and empty ones. Keys that one command uses
+ * together share a {hash tag} (one cluster slot in the cluster rerun). */
+static const char bin_key_bytes[] = "cmdlists:{bin}\0bin";
 #define BIN_KEY VMUX_STRN(bin_key_bytes, sizeof(bin_key_bytes) - 1)
 #define NUL_VALUE VMUX_STRN("a\0b", 3)
 #define EMPTY VMUX_STRN("", 0)
@@ -154,7 +155,7 @@ static void test_binary_key_and_missing_key(void **state)
     expect_bytes(&v, NUL_VALUE);
     vmux_bytes_free(&v);
 
-    vmux_str missing = VMUX_STR("cmdlists:missing");
+    vmux_str missing = VMUX_STR("cmdlists:{bin}missing");
     del(missing);
     len = 42;
     assert_int_equal(vmux_llen(m, NULL, missing, &len), 0);
@@ -306,7 +307,7 @@ static void test_ltrim(void **state)
 static void test_lmove(void **state)
 {
     vmux *m = *state;
-    vmux_str src = VMUX_STR("cmdlists:src"), dst = VMUX_STR("cmdlists:dst");
+    vmux_str src = VMUX_STR("cmdlists:{move}src"), dst = VMUX_STR("cmdlists:{move}dst");
     del(src);
     del(dst);
     vmux_str a = VMUX_STR("a"), b = NUL_VALUE, c = EMPTY, x = VMUX_STR("x");
@@ -397,7 +398,7 @@ static void test_async(void **state)
 static void test_wrongtype(void **state)
 {
     vmux *m = *state;
-    vmux_str key = VMUX_STR("cmdlists:string");
+    vmux_str key = VMUX_STR("cmdlists:{wt}string");
     set_string(key);
     char err[256];
     vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
@@ -444,11 +445,12 @@ static void test_wrongtype(void **state)
     err[0] = '\0';
     expect_wrongtype(vmux_ltrim(m, &o, key, 0, 1), err);
     memset(&v, 0xab, sizeof v), err[0] = '\0';
-    expect_wrongtype(vmux_lmove(m, &o, key, VMUX_STR("cmdlists:x"), VMUX_HEAD, VMUX_HEAD, &v), err);
+    expect_wrongtype(vmux_lmove(m, &o, key, VMUX_STR("cmdlists:{wt}x"), VMUX_HEAD, VMUX_HEAD, &v),
+                     err);
     assert_null(v.ptr);
 
     /* a list source and a string destination: nothing moves */
-    vmux_str list = VMUX_STR("cmdlists:wt-src");
+    vmux_str list = VMUX_STR("cmdlists:{wt}src");
     del(list);
     assert_int_equal(vmux_rpush(m, NULL, list, &one, 1, NULL), 0);
     memset(&v, 0xab, sizeof v), err[0] = '\0';

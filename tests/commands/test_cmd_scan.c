@@ -176,6 +176,8 @@ static void drop_big_keyspace(void)
 static void test_scan_10000_keys(void **state)
 {
     (void)state;
+    VT_SKIP_ON_CLUSTER("SCAN of the keyspace reaches the seed node only (no cluster-wide SCAN "
+                       "yet), and the typed MSET/UNLINK of keys in many slots is not split yet");
     make_big_keyspace();
     char match[128];
     snprintf(match, sizeof match, "%s*", bigprefix);
@@ -250,6 +252,8 @@ static void collected_free(struct collected *c)
 static void test_scan_type_and_binary_keys(void **state)
 {
     (void)state;
+    VT_SKIP_ON_CLUSTER("SCAN of the keyspace reaches the seed node only (no cluster-wide SCAN "
+                       "yet)");
     char prefix[96], match[128];
     snprintf(prefix, sizeof prefix, "vt:scan:%d:typed:", (int)getpid());
     snprintf(match, sizeof match, "%s*", prefix);
@@ -389,7 +393,7 @@ static void test_sscan(void **state)
     assert_int_equal(t->strangers, 0);
     free(t);
 
-    vmux_str small = key("smallset");
+    vmux_str small = key("set-small"); /* UNLINKed with k below: one slot */
     DO(S("DEL"), small);
     DO(S("SADD"), small, VMUX_STRN(BINM, 3), S(""), S("x"));
     assert_int_equal(vmux_sscan_begin(M, small, NULL, &it), 0);
@@ -592,8 +596,16 @@ static void test_bad_arguments(void **state)
     assert_int_equal(vmux_zscan_next_scored(it, NULL, &sc), VMUX_ERR_INVALID_ARG);
     vmux_scan_end(it);
     vmux_scan_end(NULL);
+}
 
-    /* options are copied by begin: the caller's strings may go away */
+/* Options are copied by begin: the caller's strings may go away. */
+static void test_options_copied(void **state)
+{
+    (void)state;
+    VT_SKIP_ON_CLUSTER("SCAN of the keyspace reaches the seed node only (no cluster-wide SCAN "
+                       "yet), which may not hold the key");
+    vmux_scan *it;
+    vmux_str k = key("bad");
     char match[64];
     snprintf(match, sizeof match, "%.*s", (int)k.len, (const char *)k.ptr);
     DO(S("SET"), k, S("v"));
@@ -621,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_wrongtype_then_retry),
         cmocka_unit_test(test_null_batch),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_options_copied),
     };
     return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }

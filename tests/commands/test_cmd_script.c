@@ -30,6 +30,22 @@ static int teardown(void **state)
 
 static const char SRC[] = "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])";
 
+/* SCRIPT FLUSH on the server (on every primary of a cluster). */
+static void script_flush(void)
+{
+    free(vt_admin_all("plain", "SCRIPT FLUSH"));
+}
+
+/* Whether the server (in a cluster, some primary: the one that ran it) has the script. */
+static bool script_exists(const vmux_script *s)
+{
+    char *exists = vt_admin_all("plain", "SCRIPT EXISTS %s", vmux_script_sha1(s));
+    assert_non_null(exists);
+    bool yes = strchr(exists, '1') != NULL;
+    free(exists);
+    return yes;
+}
+
 static void test_sha1_is_computed_locally(void **state)
 {
     (void)state;
@@ -55,17 +71,13 @@ static void test_runs_and_survives_script_flush(void **state)
     assert_int_equal(len, 5);
     vmux_reply_free(r);
     /* the server forgets every script; the next run loads it again by itself */
-    free(vt_admin("plain", "SCRIPT FLUSH"));
-    char *exists = vt_admin("plain", "SCRIPT EXISTS %s", vmux_script_sha1(s));
-    assert_string_equal(exists, "0");
-    free(exists);
+    script_flush();
+    assert_false(script_exists(s));
     args[0] = VMUX_STR("two");
     assert_int_equal(vmux_script_run(m, NULL, s, keys, 1, args, 1, &r), 0);
     assert_string_equal(vmux_reply_str(r, NULL), "two");
     vmux_reply_free(r);
-    exists = vt_admin("plain", "SCRIPT EXISTS %s", vmux_script_sha1(s));
-    assert_string_equal(exists, "1");
-    free(exists);
+    assert_true(script_exists(s));
     vmux_script_free(s);
 }
 
@@ -119,22 +131,13 @@ static bool ran(void *arg)
     return atomic_load(&((struct seen *)arg)->runs) > 0;
 }
 
-static bool script_exists(const vmux_script *s)
-{
-    char *exists = vt_admin("plain", "SCRIPT EXISTS %s", vmux_script_sha1(s));
-    assert_non_null(exists);
-    bool yes = strcmp(exists, "1") == 0;
-    free(exists);
-    return yes;
-}
-
 static void test_async_runs_after_script_flush(void **state)
 {
     (void)state;
     vmux *m = vt_open("plain", NULL);
     vmux_script *s;
     assert_int_equal(vmux_script_new(VMUX_STR(SRC), &s), 0);
-    free(vt_admin("plain", "SCRIPT FLUSH"));
+    script_flush();
     assert_false(script_exists(s)); /* so the EVALSHA is answered NOSCRIPT */
     char key[] = "scr:async", value[] = "v\0async";
     vmux_str keys[] = {VMUX_STRN(key, sizeof key - 1)};
@@ -173,7 +176,7 @@ static void test_async_script_errors(void **state)
     vmux *m = vt_open("plain", NULL);
     vmux_script *s;
     assert_int_equal(vmux_script_new(VMUX_STR("return redis.call('NOSUCHCOMMAND')"), &s), 0);
-    free(vt_admin("plain", "SCRIPT FLUSH")); /* NOSCRIPT first, then the script's own error */
+    script_flush(); /* NOSCRIPT first, then the script's own error */
     struct seen failed = {0}, refused = {0};
     assert_int_equal(vmux_script_run_async(m, NULL, s, NULL, 0, NULL, 0, seen_cb, &failed), 0);
     bool done = vt_wait_until(ran, &failed, WAIT_MS);

@@ -21,7 +21,8 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-static const char bin_key_bytes[] = "cmdsets:\0bin";
+/* Keys that one command uses together share a {hash tag} (one slot in the cluster rerun). */
+static const char bin_key_bytes[] = "cmdsets:{ops}\0bin";
 #define BIN_KEY VMUX_STRN(bin_key_bytes, sizeof(bin_key_bytes) - 1)
 #define NUL_MEMBER VMUX_STRN("a\0b", 3)
 #define EMPTY VMUX_STRN("", 0)
@@ -179,8 +180,8 @@ static void test_membership(void **state)
 static void test_inter_union_diff(void **state)
 {
     vmux *m = *state;
-    vmux_str k1 = VMUX_STR("cmdsets:k1"), k2 = VMUX_STR("cmdsets:k2"), k3 = BIN_KEY;
-    vmux_str none = VMUX_STR("cmdsets:none");
+    vmux_str k1 = VMUX_STR("cmdsets:{ops}k1"), k2 = VMUX_STR("cmdsets:{ops}k2"), k3 = BIN_KEY;
+    vmux_str none = VMUX_STR("cmdsets:{ops}none");
     del(k1);
     del(k2);
     del(k3);
@@ -408,7 +409,7 @@ static void test_sscan_missing_and_wrongtype(void **state)
 static void test_wrongtype(void **state)
 {
     vmux *m = *state;
-    vmux_str key = VMUX_STR("cmdsets:string"), set = VMUX_STR("cmdsets:wt-set");
+    vmux_str key = VMUX_STR("cmdsets:{wt}string"), set = VMUX_STR("cmdsets:{wt}set");
     char *r = vt_admin("plain", "SET %b text", key.ptr, key.len);
     assert_string_equal(r, "OK");
     free(r);

@@ -101,8 +101,8 @@ static void add_f(vmux *m, const char *key, const char *id, const char *value)
 static void test_xadd_and_ranges(void **state)
 {
     vmux *m = *state;
-    ADMIN("DEL xs:r:plain");
-    vmux_str key = VMUX_STR("xs:r:plain");
+    ADMIN("DEL xs:{r}:plain");
+    vmux_str key = VMUX_STR("xs:{r}:plain");
     vmux_str fields[] = {VMUX_STR("name"), VMUX_STR("count")};
     vmux_str values[] = {VMUX_STR("ada"), VMUX_STR("1")};
     vmux_bytes id;
@@ -110,7 +110,7 @@ static void test_xadd_and_ranges(void **state)
     assert_int_equal(vmux_xadd(m, NULL, key, VMUX_XID_DEFAULT, fields, values, 2, NULL, &id), 0);
     assert_non_null(id.ptr);
     assert_non_null(strchr(id.ptr, '-'));
-    char *admin = vt_admin("plain", "XRANGE xs:r:plain - +");
+    char *admin = vt_admin("plain", "XRANGE xs:{r}:plain - +");
     assert_non_null(admin);
     char want[128];
     snprintf(want, sizeof want, "%s\nname\nada\ncount\n1", id.ptr);
@@ -124,13 +124,13 @@ static void test_xadd_and_ranges(void **state)
     char id2[64], id3[64];
     snprintf(id2, sizeof id2, "%lld-5", ms + 1);
     snprintf(id3, sizeof id3, "%lld-0", ms + 2);
-    add_f(m, "xs:r:plain", id2, "two");
-    add_f(m, "xs:r:plain", id3, "three");
-    add_f(m, "xs:r:plain", "*", "four");
+    add_f(m, "xs:{r}:plain", id2, "two");
+    add_f(m, "xs:{r}:plain", id3, "three");
+    add_f(m, "xs:{r}:plain", "*", "four");
     int64_t len = -1;
     assert_int_equal(vmux_xlen(m, NULL, key, &len), 0);
     assert_int_equal(len, 4);
-    ADMIN_EQ("4", "XLEN xs:r:plain");
+    ADMIN_EQ("4", "XLEN xs:{r}:plain");
 
     vmux_stream_entry_array all;
     assert_int_equal(vmux_xrange(m, NULL, key, VMUX_XID_DEFAULT, VMUX_XID_DEFAULT, 0, &all), 0);
@@ -177,23 +177,23 @@ static void test_xadd_and_ranges(void **state)
     assert_null(bad.ptr);
     assert_int_equal(bad.len, 0);
     assert_non_null(strstr(e.buf, "equal or smaller"));
-    ADMIN_EQ("4", "XLEN xs:r:plain");
+    ADMIN_EQ("4", "XLEN xs:{r}:plain");
 
     /* NULL out-parameters drop the results, but the commands run. */
     assert_int_equal(vmux_xadd(m, NULL, key, VMUX_XID_DEFAULT, &f, &v, 1, NULL, NULL), 0);
     assert_int_equal(vmux_xlen(m, NULL, key, NULL), 0);
     assert_int_equal(vmux_xrange(m, NULL, key, VMUX_XID_DEFAULT, VMUX_XID_DEFAULT, 0, NULL), 0);
     assert_int_equal(vmux_xrevrange(m, NULL, key, VMUX_XID_DEFAULT, VMUX_XID_DEFAULT, 0, NULL), 0);
-    ADMIN_EQ("5", "XLEN xs:r:plain");
+    ADMIN_EQ("5", "XLEN xs:{r}:plain");
     vmux_stream_entry_array_free(&all);
     vmux_bytes_free(&id);
-    ADMIN("DEL xs:r:plain");
+    ADMIN("DEL xs:{r}:plain");
 }
 
 static void test_binary_and_empty(void **state)
 {
     vmux *m = *state;
-    static const char bkey[] = "xs:b:\0key";
+    static const char bkey[] = "xs:{b}:\0key";
     ADMIN("DEL %b", bkey, sizeof bkey - 1);
     vmux_str key = VMUX_STRN(bkey, sizeof bkey - 1);
     vmux_str fields[] = {VMUX_STRN("f\0one", 5), VMUX_STRN("", 0)};
@@ -247,8 +247,8 @@ static void test_binary_and_empty(void **state)
 static void test_missing_keys(void **state)
 {
     vmux *m = *state;
-    ADMIN("DEL xs:m:none xs:m:none2");
-    vmux_str key = VMUX_STR("xs:m:none");
+    ADMIN("DEL xs:{m}:none xs:{m}:none2");
+    vmux_str key = VMUX_STR("xs:{m}:none");
     int64_t n = -1;
     assert_int_equal(vmux_xlen(m, NULL, key, &n), 0);
     assert_int_equal(n, 0);
@@ -260,7 +260,7 @@ static void test_missing_keys(void **state)
                      0);
     assert_int_equal(entries.count, 0);
     vmux_stream_entry_array_free(&entries);
-    vmux_str keys[] = {key, VMUX_STR("xs:m:none2")}, ids[] = {VMUX_STR("0"), VMUX_STR("0")};
+    vmux_str keys[] = {key, VMUX_STR("xs:{m}:none2")}, ids[] = {VMUX_STR("0"), VMUX_STR("0")};
     vmux_stream_batch_array batches = {(vmux_stream_batch *)1, 9};
     assert_int_equal(vmux_xread(m, NULL, keys, ids, 2, 0, VMUX_NO_BLOCK, &batches), 0);
     assert_int_equal(batches.count, 0);
@@ -295,14 +295,14 @@ static void test_missing_keys(void **state)
     assert_int_equal(vmux_xgroup_destroy(m, errctx_init(&e), key, VMUX_STR("g"), &destroyed),
                      VMUX_ERR_SERVER);
     assert_false(destroyed);
-    ADMIN_EQ("0", "EXISTS xs:m:none");
+    ADMIN_EQ("0", "EXISTS xs:{m}:none");
 }
 
 static void test_wrongtype(void **state)
 {
     vmux *m = *state;
-    ADMIN("SET xs:w:str hello");
-    vmux_str key = VMUX_STR("xs:w:str"), g = VMUX_STR("g"), c = VMUX_STR("c");
+    ADMIN("SET xs:{w}:str hello");
+    vmux_str key = VMUX_STR("xs:{w}:str"), g = VMUX_STR("g"), c = VMUX_STR("c");
     vmux_str f = VMUX_STR("f"), id = VMUX_STR("1-1"), zero = VMUX_STR("0");
     struct errctx e;
     vmux_bytes b = {(char *)"junk", 4};
@@ -361,8 +361,8 @@ static void test_wrongtype(void **state)
     WRONG(vmux_xdel(m, errctx_init(&e), key, &id, 1, &n));
     assert_int_equal(n, 0);
 #undef WRONG
-    ADMIN_EQ("hello", "GET xs:w:str");
-    ADMIN("DEL xs:w:str");
+    ADMIN_EQ("hello", "GET xs:{w}:str");
+    ADMIN("DEL xs:{w}:str");
 }
 
 static void test_bad_arguments(void **state)
@@ -445,20 +445,20 @@ static void test_bad_arguments(void **state)
 static void test_nomkstream_and_trimming(void **state)
 {
     vmux *m = *state;
-    ADMIN("DEL xs:t:s xs:t:none");
+    ADMIN("DEL xs:{t}:s xs:{t}:none");
     vmux_str f = VMUX_STR("f"), v = VMUX_STR("v");
     vmux_xadd_opts nomk = VMUX_INIT(vmux_xadd_opts, .nomkstream = true);
     vmux_bytes id = {(char *)"junk", 4};
     assert_int_equal(
-        vmux_xadd(m, NULL, VMUX_STR("xs:t:none"), VMUX_XID_DEFAULT, &f, &v, 1, &nomk, &id), 0);
+        vmux_xadd(m, NULL, VMUX_STR("xs:{t}:none"), VMUX_XID_DEFAULT, &f, &v, 1, &nomk, &id), 0);
     assert_null(id.ptr);
-    ADMIN_EQ("0", "EXISTS xs:t:none");
+    ADMIN_EQ("0", "EXISTS xs:{t}:none");
 
-    vmux_str key = VMUX_STR("xs:t:s");
+    vmux_str key = VMUX_STR("xs:{t}:s");
     char ids[10][16];
     for (int i = 0; i < 10; i++) {
         snprintf(ids[i], sizeof ids[i], "%d-0", i + 1);
-        add_f(m, "xs:t:s", ids[i], ids[i]);
+        add_f(m, "xs:{t}:s", ids[i], ids[i]);
     }
     /* XADD with an exact MAXLEN keeps the newest entries, the new one included. */
     vmux_xadd_opts keep5 = VMUX_INIT(vmux_xadd_opts, .nomkstream = true,
@@ -466,14 +466,14 @@ static void test_nomkstream_and_trimming(void **state)
     assert_int_equal(vmux_xadd(m, NULL, key, VMUX_STR("11-0"), &f, &v, 1, &keep5, &id), 0);
     assert_cstr(id, "11-0");
     vmux_bytes_free(&id);
-    ADMIN_EQ("5", "XLEN xs:t:s");
-    ADMIN_EQ("7-0\nf\n7-0", "XRANGE xs:t:s - + COUNT 1");
+    ADMIN_EQ("5", "XLEN xs:{t}:s");
+    ADMIN_EQ("7-0\nf\n7-0", "XRANGE xs:{t}:s - + COUNT 1");
     /* XADD with MINID evicts the lower IDs. */
     vmux_xadd_opts minid =
         VMUX_INIT(vmux_xadd_opts, .trim = {.kind = VMUX_TRIM_MINID, .minid = VMUX_STR("9")});
     assert_int_equal(vmux_xadd(m, NULL, key, VMUX_STR("12-0"), &f, &v, 1, &minid, NULL), 0);
-    ADMIN_EQ("4", "XLEN xs:t:s");
-    ADMIN_EQ("9-0\nf\n9-0", "XRANGE xs:t:s - + COUNT 1");
+    ADMIN_EQ("4", "XLEN xs:{t}:s");
+    ADMIN_EQ("9-0\nf\n9-0", "XRANGE xs:{t}:s - + COUNT 1");
     /* Approximate trimming with LIMIT is accepted; it never keeps fewer than asked. */
     vmux_xadd_opts approx = VMUX_INIT(
         vmux_xadd_opts,
@@ -488,8 +488,8 @@ static void test_nomkstream_and_trimming(void **state)
     vmux_stream_trim t = {.kind = VMUX_TRIM_MAXLEN, .maxlen = 3};
     assert_int_equal(vmux_xtrim(m, NULL, key, t, &removed), 0);
     assert_int_equal(removed, len - 3);
-    ADMIN_EQ("3", "XLEN xs:t:s");
-    ADMIN_EQ("11-0\nf\nv", "XRANGE xs:t:s - + COUNT 1");
+    ADMIN_EQ("3", "XLEN xs:{t}:s");
+    ADMIN_EQ("11-0\nf\nv", "XRANGE xs:{t}:s - + COUNT 1");
     t = (vmux_stream_trim){.kind = VMUX_TRIM_MINID, .minid = VMUX_STR("13-0")};
     assert_int_equal(vmux_xtrim(m, NULL, key, t, &removed), 0);
     assert_int_equal(removed, 2);
@@ -499,45 +499,45 @@ static void test_nomkstream_and_trimming(void **state)
     assert_int_equal(vmux_xtrim(m, NULL, key, t, NULL), 0);
     assert_int_equal(vmux_xlen(m, NULL, key, &len), 0);
     assert_true(len <= 1);
-    ADMIN("DEL xs:t:s");
+    ADMIN("DEL xs:{t}:s");
 }
 
 static void test_xdel(void **state)
 {
     vmux *m = *state;
-    ADMIN("DEL xs:d:s");
-    add_f(m, "xs:d:s", "1-0", "a");
-    add_f(m, "xs:d:s", "2-0", "b");
-    add_f(m, "xs:d:s", "3-0", "c");
-    vmux_str key = VMUX_STR("xs:d:s");
+    ADMIN("DEL xs:{d}:s");
+    add_f(m, "xs:{d}:s", "1-0", "a");
+    add_f(m, "xs:{d}:s", "2-0", "b");
+    add_f(m, "xs:{d}:s", "3-0", "c");
+    vmux_str key = VMUX_STR("xs:{d}:s");
     vmux_str ids[] = {VMUX_STR("1-0"), VMUX_STR("3-0"), VMUX_STR("9-0")};
     int64_t deleted = -1;
     assert_int_equal(vmux_xdel(m, NULL, key, ids, 3, &deleted), 0);
     assert_int_equal(deleted, 2);
     assert_int_equal(vmux_xdel(m, NULL, key, ids, 3, &deleted), 0);
     assert_int_equal(deleted, 0);
-    ADMIN_EQ("2-0\nf\nb", "XRANGE xs:d:s - +");
-    ADMIN("DEL xs:d:s");
+    ADMIN_EQ("2-0\nf\nb", "XRANGE xs:{d}:s - +");
+    ADMIN("DEL xs:{d}:s");
 }
 
 static void test_xread_several_streams(void **state)
 {
     vmux *m = *state;
-    ADMIN("DEL xs:x:a xs:x:b xs:x:c");
-    add_f(m, "xs:x:a", "1-0", "a1");
-    add_f(m, "xs:x:a", "2-0", "a2");
-    add_f(m, "xs:x:a", "3-0", "a3");
-    add_f(m, "xs:x:b", "5-0", "b5");
-    vmux_str keys[] = {VMUX_STR("xs:x:a"), VMUX_STR("xs:x:c"), VMUX_STR("xs:x:b")};
+    ADMIN("DEL xs:{x}:a xs:{x}:b xs:{x}:c");
+    add_f(m, "xs:{x}:a", "1-0", "a1");
+    add_f(m, "xs:{x}:a", "2-0", "a2");
+    add_f(m, "xs:{x}:a", "3-0", "a3");
+    add_f(m, "xs:{x}:b", "5-0", "b5");
+    vmux_str keys[] = {VMUX_STR("xs:{x}:a"), VMUX_STR("xs:{x}:c"), VMUX_STR("xs:{x}:b")};
     vmux_str ids[] = {VMUX_STR("1-0"), VMUX_STR("0"), VMUX_STR("0")};
     vmux_stream_batch_array got;
     /* After 1-0 in a, everything in b, nothing in the missing c; COUNT caps each stream. */
     assert_int_equal(vmux_xread(m, NULL, keys, ids, 3, 1, VMUX_NO_BLOCK, &got), 0);
     assert_int_equal(got.count, 2);
-    assert_cstr(got.items[0].key, "xs:x:a");
+    assert_cstr(got.items[0].key, "xs:{x}:a");
     assert_int_equal(got.items[0].entries.count, 1);
     assert_f(&got.items[0].entries.items[0], "2-0", "a2");
-    assert_cstr(got.items[1].key, "xs:x:b");
+    assert_cstr(got.items[1].key, "xs:{x}:b");
     assert_f(&got.items[1].entries.items[0], "5-0", "b5");
     vmux_stream_batch_array_free(&got);
     assert_int_equal(vmux_xread(m, NULL, keys, ids, 3, 0, VMUX_NO_BLOCK, &got), 0);
@@ -547,6 +547,23 @@ static void test_xread_several_streams(void **state)
     vmux_str dollar[] = {VMUX_STR("$"), VMUX_STR("$"), VMUX_STR("$")};
     assert_int_equal(vmux_xread(m, NULL, keys, dollar, 3, 0, VMUX_NO_BLOCK, &got), 0);
     assert_int_equal(got.count, 0);
+    assert_int_equal(vmux_xread(m, NULL, keys, ids, 3, 0, VMUX_NO_BLOCK, NULL), 0);
+    ADMIN("DEL xs:{x}:a xs:{x}:b");
+}
+
+static void test_xread_several_streams_blocking(void **state)
+{
+    VT_SKIP_ON_CLUSTER("blocking commands go to the seed node's blocking pool (no pool per node "
+                       "yet)");
+    vmux *m = *state;
+    ADMIN("DEL xs:{x}:a xs:{x}:b xs:{x}:c");
+    add_f(m, "xs:{x}:a", "1-0", "a1");
+    add_f(m, "xs:{x}:a", "2-0", "a2");
+    add_f(m, "xs:{x}:b", "5-0", "b5");
+    vmux_str keys[] = {VMUX_STR("xs:{x}:a"), VMUX_STR("xs:{x}:c"), VMUX_STR("xs:{x}:b")};
+    vmux_str ids[] = {VMUX_STR("1-0"), VMUX_STR("0"), VMUX_STR("0")};
+    vmux_str dollar[] = {VMUX_STR("$"), VMUX_STR("$"), VMUX_STR("$")};
+    vmux_stream_batch_array got;
     /* Blocking with data already there answers at once, on the blocking pool. */
     assert_int_equal(vmux_xread(m, NULL, keys, ids, 3, 0, 10000, &got), 0);
     assert_int_equal(got.count, 2);
@@ -559,7 +576,7 @@ static void test_xread_several_streams(void **state)
     assert_int_equal(got.count, 0);
     assert_null(got.items);
     assert_int_equal(vmux_xread(m, NULL, keys, ids, 3, 0, VMUX_NO_BLOCK, NULL), 0);
-    ADMIN("DEL xs:x:a xs:x:b");
+    ADMIN("DEL xs:{x}:a xs:{x}:b");
 }
 
 /* A reading thread: XREAD or XREADGROUP (when group is set) with a block time. */
@@ -608,45 +625,49 @@ static bool blocked_in(void *arg)
 
 static void test_xread_block_woken_by_xadd(void **state)
 {
+    VT_SKIP_ON_CLUSTER("blocking commands go to the seed node's blocking pool (no pool per node "
+                       "yet)");
     vmux *m = *state;
-    ADMIN("DEL xs:blk:r");
-    add_f(m, "xs:blk:r", "1-0", "old");
-    struct reader r = {.m = m, .key = "xs:blk:r", .block_ms = 20000};
+    ADMIN("DEL xs:{blk}:r");
+    add_f(m, "xs:{blk}:r", "1-0", "old");
+    struct reader r = {.m = m, .key = "xs:{blk}:r", .block_ms = 20000};
     pthread_t t;
     pthread_create(&t, NULL, read_thread, &r);
     assert_true(vt_wait_until(blocked_in, "xread", 10000));
     /* The shared connection is free while the reader waits on its own. */
     vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 3000);
     int64_t len = 0;
-    assert_int_equal(vmux_xlen(m, &o, VMUX_STR("xs:blk:r"), &len), 0);
+    assert_int_equal(vmux_xlen(m, &o, VMUX_STR("xs:{blk}:r"), &len), 0);
     assert_int_equal(len, 1);
     assert_false(atomic_load(&r.done));
     vmux_str f = VMUX_STR("f"), v = VMUX_STRN("new\0", 4);
     assert_int_equal(
-        vmux_xadd(m, NULL, VMUX_STR("xs:blk:r"), VMUX_STR("2-0"), &f, &v, 1, NULL, NULL), 0);
+        vmux_xadd(m, NULL, VMUX_STR("xs:{blk}:r"), VMUX_STR("2-0"), &f, &v, 1, NULL, NULL), 0);
     pthread_join(t, NULL);
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.got.count, 1);
-    assert_cstr(r.got.items[0].key, "xs:blk:r");
+    assert_cstr(r.got.items[0].key, "xs:{blk}:r");
     /* The reader woke for the entry added after "$", never the old one. */
     vmux_str kv[] = {f, v};
     assert_int_equal(r.got.items[0].entries.count, 1);
     assert_entry(&r.got.items[0].entries.items[0], "2-0", kv, 2);
     vmux_stream_batch_array_free(&r.got);
-    ADMIN("DEL xs:blk:r");
+    ADMIN("DEL xs:{blk}:r");
 }
 
 static void test_xreadgroup_block_woken_by_xadd(void **state)
 {
+    VT_SKIP_ON_CLUSTER("blocking commands go to the seed node's blocking pool (no pool per node "
+                       "yet)");
     vmux *m = *state;
-    ADMIN("DEL xs:blk:g");
-    vmux_str key = VMUX_STR("xs:blk:g"), g = VMUX_STR("grp");
+    ADMIN("DEL xs:{blk}:g");
+    vmux_str key = VMUX_STR("xs:{blk}:g"), g = VMUX_STR("grp");
     assert_int_equal(vmux_xgroup_create(m, NULL, key, g, VMUX_XID_DEFAULT, true), 0);
-    struct reader r = {.m = m, .key = "xs:blk:g", .group = "grp", .block_ms = 20000};
+    struct reader r = {.m = m, .key = "xs:{blk}:g", .group = "grp", .block_ms = 20000};
     pthread_t t;
     pthread_create(&t, NULL, read_thread, &r);
     assert_true(vt_wait_until(blocked_in, "xreadgroup", 10000));
-    add_f(m, "xs:blk:g", "1-0", "for the waiter");
+    add_f(m, "xs:{blk}:g", "1-0", "for the waiter");
     pthread_join(t, NULL);
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.got.count, 1);
@@ -665,14 +686,14 @@ static void test_xreadgroup_block_woken_by_xadd(void **state)
     assert_int_equal(
         vmux_xreadgroup(m, NULL, g, VMUX_STR("waiter"), &key, NULL, 1, NULL, 50, &none), 0);
     assert_int_equal(none.count, 0);
-    ADMIN("DEL xs:blk:g");
+    ADMIN("DEL xs:{blk}:g");
 }
 
 /* Reads one batch from key as consumer of grp (">" unless id is given). */
 static vmux_stream_batch_array group_read(vmux *m, const char *consumer, const char *id,
                                           int64_t count, bool noack)
 {
-    vmux_str key = VMUX_STR("xs:g:s");
+    vmux_str key = VMUX_STR("xs:{g}:s");
     vmux_str ids[] = {VMUX_STR(id != NULL ? id : ">")};
     vmux_xreadgroup_opts ro = VMUX_INIT(vmux_xreadgroup_opts, .count = count, .noack = noack);
     vmux_stream_batch_array got;
@@ -685,18 +706,18 @@ static vmux_stream_batch_array group_read(vmux *m, const char *consumer, const c
 static void test_consumer_group_flow(void **state)
 {
     vmux *m = *state;
-    ADMIN("DEL xs:g:s");
-    vmux_str key = VMUX_STR("xs:g:s"), g = VMUX_STR("grp");
+    ADMIN("DEL xs:{g}:s");
+    vmux_str key = VMUX_STR("xs:{g}:s"), g = VMUX_STR("grp");
     struct errctx e;
     /* MKSTREAM makes the stream; a second CREATE is BUSYGROUP. */
     assert_int_equal(vmux_xgroup_create(m, NULL, key, g, VMUX_XID_DEFAULT, true), 0);
-    ADMIN_EQ("stream", "TYPE xs:g:s");
+    ADMIN_EQ("stream", "TYPE xs:{g}:s");
     assert_int_equal(vmux_xgroup_create(m, errctx_init(&e), key, g, VMUX_STR("0"), false),
                      VMUX_ERR_SERVER);
     assert_non_null(strstr(e.buf, "BUSYGROUP"));
     const char *ids[] = {"1-0", "2-0", "3-0", "4-0", "5-0"};
     for (int i = 0; i < 5; i++)
-        add_f(m, "xs:g:s", ids[i], ids[i]);
+        add_f(m, "xs:{g}:s", ids[i], ids[i]);
 
     /* alice takes three new entries, bob the other two. */
     vmux_stream_batch_array a = group_read(m, "alice", NULL, 3, false);
@@ -732,7 +753,7 @@ static void test_consumer_group_flow(void **state)
     assert_int_equal(acked, 2);
     assert_int_equal(vmux_xack(m, NULL, key, g, ack, 2, &acked), 0);
     assert_int_equal(acked, 0);
-    ADMIN_EQ("3\n3-0\n5-0\nalice\n1\nbob\n2", "XPENDING xs:g:s grp");
+    ADMIN_EQ("3\n3-0\n5-0\nalice\n1\nbob\n2", "XPENDING xs:{g}:s grp");
 
     /* The extended form: alice's entry, delivered once; bob's two with a COUNT of 1. */
     vmux_xpending_array p;
@@ -765,8 +786,8 @@ static void test_consumer_group_flow(void **state)
     assert_int_equal(h.items[0].entries.count, 1);
     assert_f(&h.items[0].entries.items[0], "3-0", "3-0");
     vmux_stream_batch_array_free(&h);
-    ADMIN_EQ("3-0\nalice\n2", "EVAL %s 0",
-             "local p = redis.call('XPENDING', 'xs:g:s', 'grp', '-', '+', 1, 'alice')[1] "
+    ADMIN_EQ("3-0\nalice\n2", "EVAL %s 1 xs:{g}:s",
+             "local p = redis.call('XPENDING', KEYS[1], 'grp', '-', '+', 1, 'alice')[1] "
              "return p[1] .. '\\n' .. p[2] .. '\\n' .. p[4]");
 
     /* carol claims alice's entry (idle at least 0 ms); an hour's idleness claims nothing. */
@@ -781,10 +802,10 @@ static void test_consumer_group_flow(void **state)
     assert_int_equal(claimed.count, 1);
     assert_f(&claimed.items[0], "3-0", "3-0");
     vmux_stream_entry_array_free(&claimed);
-    ADMIN_EQ("3\n3-0\n5-0\nbob\n2\ncarol\n1", "XPENDING xs:g:s grp");
+    ADMIN_EQ("3\n3-0\n5-0\nbob\n2\ncarol\n1", "XPENDING xs:{g}:s grp");
 
     /* An entry deleted while pending: XAUTOCLAIM reports it as deleted, claims the rest. */
-    ADMIN("XDEL xs:g:s 4-0");
+    ADMIN("XDEL xs:{g}:s 4-0");
     vmux_bytes next;
     vmux_bytes_array deleted;
     assert_int_equal(vmux_xautoclaim(m, NULL, key, g, VMUX_STR("dave"), 0, VMUX_XID_DEFAULT, 1,
@@ -810,18 +831,18 @@ static void test_consumer_group_flow(void **state)
     vmux_bytes_free(&next);
     vmux_stream_entry_array_free(&claimed);
     vmux_bytes_array_free(&deleted);
-    ADMIN_EQ("2\n3-0\n5-0\ndave\n2", "XPENDING xs:g:s grp");
+    ADMIN_EQ("2\n3-0\n5-0\ndave\n2", "XPENDING xs:{g}:s grp");
     assert_int_equal(vmux_xautoclaim(m, NULL, key, g, VMUX_STR("erin"), 0, VMUX_XID_DEFAULT, 0,
                                      NULL, NULL, NULL),
                      0);
-    ADMIN_EQ("2\n3-0\n5-0\nerin\n2", "XPENDING xs:g:s grp");
+    ADMIN_EQ("2\n3-0\n5-0\nerin\n2", "XPENDING xs:{g}:s grp");
 
     /* NOACK: delivered, never pending. */
-    add_f(m, "xs:g:s", "6-0", "six");
+    add_f(m, "xs:{g}:s", "6-0", "six");
     vmux_stream_batch_array n = group_read(m, "frank", NULL, 0, true);
     assert_f(&n.items[0].entries.items[0], "6-0", "six");
     vmux_stream_batch_array_free(&n);
-    ADMIN_EQ("2", "EVAL %s 0", "return redis.call('XPENDING', 'xs:g:s', 'grp')[1]");
+    ADMIN_EQ("2", "EVAL %s 1 xs:{g}:s", "return redis.call('XPENDING', KEYS[1], 'grp')[1]");
 
     /* Nothing pending: the summary's IDs are nil. */
     vmux_str rest[] = {VMUX_STR("3-0"), VMUX_STR("5-0")};
@@ -840,23 +861,23 @@ static void test_consumer_group_flow(void **state)
     assert_true(destroyed);
     assert_int_equal(vmux_xgroup_destroy(m, NULL, key, g, &destroyed), 0);
     assert_false(destroyed);
-    ADMIN_EQ("", "XINFO GROUPS xs:g:s");
-    ADMIN("DEL xs:g:s");
+    ADMIN_EQ("", "XINFO GROUPS xs:{g}:s");
+    ADMIN("DEL xs:{g}:s");
 }
 
 static void test_history_of_deleted_entry(void **state)
 {
     vmux *m = *state;
-    ADMIN("DEL xs:h:s");
-    vmux_str key = VMUX_STR("xs:h:s"), g = VMUX_STR("grp");
-    add_f(m, "xs:h:s", "1-0", "one");
-    add_f(m, "xs:h:s", "2-0", "two");
+    ADMIN("DEL xs:{h}:s");
+    vmux_str key = VMUX_STR("xs:{h}:s"), g = VMUX_STR("grp");
+    add_f(m, "xs:{h}:s", "1-0", "one");
+    add_f(m, "xs:{h}:s", "2-0", "two");
     assert_int_equal(vmux_xgroup_create(m, NULL, key, g, VMUX_STR("0"), false), 0);
     vmux_stream_batch_array got;
     assert_int_equal(
         vmux_xreadgroup(m, NULL, g, VMUX_STR("c"), &key, NULL, 1, NULL, VMUX_NO_BLOCK, &got), 0);
     vmux_stream_batch_array_free(&got);
-    ADMIN("XDEL xs:h:s 1-0");
+    ADMIN("XDEL xs:{h}:s 1-0");
     /* Reading the pending history shows the deleted entry with no fields. */
     vmux_str zero = VMUX_STR("0");
     assert_int_equal(
@@ -874,8 +895,8 @@ static void test_history_of_deleted_entry(void **state)
     assert_f(&claimed.items[0], "2-0", "two");
     vmux_stream_entry_array_free(&claimed);
     assert_int_equal(vmux_xclaim(m, NULL, key, g, VMUX_STR("d"), 0, both, 2, NULL), 0);
-    ADMIN_EQ("1", "EVAL %s 0", "return redis.call('XPENDING', 'xs:h:s', 'grp')[1]");
-    ADMIN("DEL xs:h:s");
+    ADMIN_EQ("1", "EVAL %s 1 xs:{h}:s", "return redis.call('XPENDING', KEYS[1], 'grp')[1]");
+    ADMIN("DEL xs:{h}:s");
 }
 
 /* What an async callback saw. */
@@ -923,9 +944,9 @@ static bool fired(void *arg)
 static void test_async(void **state)
 {
     vmux *m = *state;
-    ADMIN("DEL xs:a:s xs:a:str");
-    ADMIN("SET xs:a:str x");
-    vmux_str key = VMUX_STR("xs:a:s"), g = VMUX_STR("grp");
+    ADMIN("DEL xs:{a}:s xs:{a}:str");
+    ADMIN("SET xs:{a}:str x");
+    vmux_str key = VMUX_STR("xs:{a}:s"), g = VMUX_STR("grp");
     vmux_str f = VMUX_STR("f"), v = VMUX_STR("async");
     struct done d1 = {0}, d2 = {0}, d3 = {0}, d4 = {0};
     assert_int_equal(vmux_xadd_async(m, NULL, key, VMUX_STR("1-1"), &f, &v, 1, NULL, on_id, &d1),
@@ -956,14 +977,14 @@ static void test_async(void **state)
     assert_int_equal(d3.n, 1);
 
     /* A server error reaches the callback and the converter reports it. */
-    assert_int_equal(vmux_xrange_async(m, NULL, VMUX_STR("xs:a:str"), VMUX_XID_DEFAULT,
+    assert_int_equal(vmux_xrange_async(m, NULL, VMUX_STR("xs:{a}:str"), VMUX_XID_DEFAULT,
                                        VMUX_XID_DEFAULT, 0, on_entries, &d4),
                      0);
     assert_true(vt_wait_until(fired, &d4, 10000));
     assert_int_equal(d4.status, VMUX_ERR_SERVER);
     assert_int_equal(d4.conv, VMUX_ERR_SERVER);
     assert_null(d4.entries.items);
-    ADMIN("DEL xs:a:s xs:a:str");
+    ADMIN("DEL xs:{a}:s xs:{a}:str");
 }
 
 int main(void)
@@ -977,6 +998,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nomkstream_and_trimming, setup, teardown),
         cmocka_unit_test_setup_teardown(test_xdel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_xread_several_streams, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_xread_several_streams_blocking, setup, teardown),
         cmocka_unit_test_setup_teardown(test_xread_block_woken_by_xadd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_xreadgroup_block_woken_by_xadd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_group_flow, setup, teardown),

@@ -28,17 +28,22 @@ static const char *str_at(const vmux_reply *r, size_t i)
     return vmux_reply_str(vmux_reply_element(r, i), NULL);
 }
 
+/* Why these tests do not run on a cluster (yet). */
+#define TX_ON_CLUSTER                                                                              \
+    "transactions go to the seed node (not yet to the node serving their keys' one slot)"
+
 static void test_block_returns_each_reply(void **state)
 {
+    VT_SKIP_ON_CLUSTER(TX_ON_CLUSTER);
     (void)state;
     vmux *m = vt_open("plain", NULL);
     vmux_tx *tx;
     assert_int_equal(vmux_tx_new(&tx), 0);
-    add(tx, "SET", "tx:a:k", "v1");
-    add(tx, "INCR", "tx:a:n", NULL);
-    add(tx, "GET", "tx:a:k", NULL);
-    add(tx, "GET", "tx:a:missing", NULL);
-    free(vt_admin("plain", "DEL tx:a:n"));
+    add(tx, "SET", "tx:{a}:k", "v1");
+    add(tx, "INCR", "tx:{a}:n", NULL);
+    add(tx, "GET", "tx:{a}:k", NULL);
+    add(tx, "GET", "tx:{a}:missing", NULL);
+    free(vt_admin("plain", "DEL tx:{a}:n"));
     bool committed = false;
     vmux_reply *r;
     assert_int_equal(vmux_tx_exec(m, NULL, tx, &committed, &r), 0);
@@ -65,7 +70,7 @@ static void *tx_worker(void *arg)
 {
     struct worker *w = arg;
     char key[32], val[32];
-    snprintf(key, sizeof key, "tx:b:%d", w->id);
+    snprintf(key, sizeof key, "tx:{b}:%d", w->id);
     for (int i = 0; i < 300; i++) {
         snprintf(val, sizeof val, "t%d:%d", w->id, i);
         vmux_tx *tx;
@@ -92,6 +97,7 @@ static void *tx_worker(void *arg)
 
 static void test_blocks_never_interleave(void **state)
 {
+    VT_SKIP_ON_CLUSTER(TX_ON_CLUSTER);
     (void)state;
     vmux *m = vt_open("plain", NULL);
     atomic_int bad = 0;
@@ -109,26 +115,27 @@ static void test_blocks_never_interleave(void **state)
 
 static void test_conditions(void **state)
 {
+    VT_SKIP_ON_CLUSTER(TX_ON_CLUSTER);
     (void)state;
     vmux *m = vt_open("plain", NULL);
-    free(vt_admin("plain", "DEL tx:c:k tx:c:out tx:c:h tx:c:l"));
-    free(vt_admin("plain", "SET tx:c:k expected"));
-    free(vt_admin("plain", "HSET tx:c:h f 1"));
-    free(vt_admin("plain", "RPUSH tx:c:l a b c"));
+    free(vt_admin("plain", "DEL tx:{c}:k tx:{c}:out tx:{c}:h tx:{c}:l"));
+    free(vt_admin("plain", "SET tx:{c}:k expected"));
+    free(vt_admin("plain", "HSET tx:{c}:h f 1"));
+    free(vt_admin("plain", "RPUSH tx:{c}:l a b c"));
     vmux_tx *tx;
     assert_int_equal(vmux_tx_new(&tx), 0);
-    assert_int_equal(vmux_tx_when_equal(tx, VMUX_STR("tx:c:k"), VMUX_STR("expected")), 0);
-    assert_int_equal(vmux_tx_when_exists(tx, VMUX_STR("tx:c:k")), 0);
-    assert_int_equal(vmux_tx_when_not_exists(tx, VMUX_STR("tx:c:none")), 0);
-    assert_int_equal(vmux_tx_when_hash_equal(tx, VMUX_STR("tx:c:h"), VMUX_STR("f"), VMUX_STR("1")),
-                     0);
-    assert_int_equal(vmux_tx_when_hash_exists(tx, VMUX_STR("tx:c:h"), VMUX_STR("f")), 0);
-    assert_int_equal(vmux_tx_when_hash_not_exists(tx, VMUX_STR("tx:c:h"), VMUX_STR("g")), 0);
-    assert_int_equal(vmux_tx_when_length(tx, VMUX_LENGTH_LIST, VMUX_STR("tx:c:l"), VMUX_CMP_EQ, 3),
-                     0);
-    add(tx, "SET", "tx:c:out", "ran");
-    add(tx, "GET", "tx:c:none", NULL);
-    add(tx, "INCR", "tx:c:k", NULL); /* fails inside: not an integer */
+    assert_int_equal(vmux_tx_when_equal(tx, VMUX_STR("tx:{c}:k"), VMUX_STR("expected")), 0);
+    assert_int_equal(vmux_tx_when_exists(tx, VMUX_STR("tx:{c}:k")), 0);
+    assert_int_equal(vmux_tx_when_not_exists(tx, VMUX_STR("tx:{c}:none")), 0);
+    assert_int_equal(
+        vmux_tx_when_hash_equal(tx, VMUX_STR("tx:{c}:h"), VMUX_STR("f"), VMUX_STR("1")), 0);
+    assert_int_equal(vmux_tx_when_hash_exists(tx, VMUX_STR("tx:{c}:h"), VMUX_STR("f")), 0);
+    assert_int_equal(vmux_tx_when_hash_not_exists(tx, VMUX_STR("tx:{c}:h"), VMUX_STR("g")), 0);
+    assert_int_equal(
+        vmux_tx_when_length(tx, VMUX_LENGTH_LIST, VMUX_STR("tx:{c}:l"), VMUX_CMP_EQ, 3), 0);
+    add(tx, "SET", "tx:{c}:out", "ran");
+    add(tx, "GET", "tx:{c}:none", NULL);
+    add(tx, "INCR", "tx:{c}:k", NULL); /* fails inside: not an integer */
     bool committed = false;
     vmux_reply *r;
     assert_int_equal(vmux_tx_exec(m, NULL, tx, &committed, &r), 0);
@@ -138,17 +145,17 @@ static void test_conditions(void **state)
     assert_int_equal(vmux_reply_get_kind(vmux_reply_element(r, 1)), VMUX_REPLY_NIL);
     assert_int_equal(vmux_reply_get_kind(vmux_reply_element(r, 2)), VMUX_REPLY_ERROR);
     vmux_reply_free(r);
-    char *out = vt_admin("plain", "GET tx:c:out");
+    char *out = vt_admin("plain", "GET tx:{c}:out");
     assert_string_equal(out, "ran");
     free(out);
 
     /* the same transaction once a condition no longer holds: nothing runs */
-    free(vt_admin("plain", "DEL tx:c:out"));
-    free(vt_admin("plain", "SET tx:c:k changed"));
+    free(vt_admin("plain", "DEL tx:{c}:out"));
+    free(vt_admin("plain", "SET tx:{c}:k changed"));
     assert_int_equal(vmux_tx_exec(m, NULL, tx, &committed, &r), 0);
     assert_false(committed);
     assert_null(r);
-    out = vt_admin("plain", "EXISTS tx:c:out");
+    out = vt_admin("plain", "EXISTS tx:{c}:out");
     assert_string_equal(out, "0");
     free(out);
     vmux_tx_free(tx);
@@ -157,6 +164,7 @@ static void test_conditions(void **state)
 
 static void test_bad_block_and_arguments(void **state)
 {
+    VT_SKIP_ON_CLUSTER(TX_ON_CLUSTER);
     (void)state;
     vmux *m = vt_open("plain", NULL);
     vmux_tx *tx;
@@ -171,8 +179,8 @@ static void test_bad_block_and_arguments(void **state)
     assert_int_equal(vmux_tx_add(tx, 3, blpop, NULL), VMUX_ERR_UNSUPPORTED);
     assert_int_equal(vmux_tx_add(tx, 0, multi, NULL), VMUX_ERR_INVALID_ARG);
     /* a command the server refuses while queueing aborts the block: nothing runs */
-    free(vt_admin("plain", "DEL tx:d:k"));
-    add(tx, "SET", "tx:d:k", "x");
+    free(vt_admin("plain", "DEL tx:{d}:k"));
+    add(tx, "SET", "tx:{d}:k", "x");
     add(tx, "NOSUCHCOMMAND", NULL, NULL);
     char why[256] = "";
     vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
@@ -181,12 +189,12 @@ static void test_bad_block_and_arguments(void **state)
     assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ERROR);
     assert_non_null(strstr(why, "unknown command"));
     vmux_reply_free(r);
-    char *exists = vt_admin("plain", "EXISTS tx:d:k");
+    char *exists = vt_admin("plain", "EXISTS tx:{d}:k");
     assert_string_equal(exists, "0");
     free(exists);
     /* the connection is still in step: a plain command gets its own reply */
     vmux_bytes v;
-    assert_int_equal(vmux_get(m, NULL, VMUX_STR("tx:d:k"), &v), 0);
+    assert_int_equal(vmux_get(m, NULL, VMUX_STR("tx:{d}:k"), &v), 0);
     assert_null(v.ptr);
     vmux_tx_free(tx);
     vmux_close(m);

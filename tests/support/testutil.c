@@ -67,6 +67,21 @@ bool vt_tls_mode(void)
     return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
 }
 
+const char *vt_cluster_mode(void)
+{
+    const char *v = getenv("VMUX_TEST_CLUSTER");
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+bool vt_cluster_skip(const char *test, const char *reason)
+{
+    if (vt_cluster_mode() == NULL)
+        return false;
+    printf("[  SKIPPED ] %s: %s (cluster mode)\n", test, reason);
+    fflush(stdout);
+    return true;
+}
+
 static const char *vt_state_dir(void)
 {
     const char *dir = getenv("VMUX_TEST_STATE_DIR");
@@ -107,6 +122,8 @@ static bool vt_ends_with(const char *s, const char *suffix)
 int vt_server_port(const char *name)
 {
     const char *dir = vt_state_dir();
+    if (vt_cluster_mode() != NULL)
+        name = vt_cluster_mode();
     const char *twin = vt_tls_mode() && !vt_ends_with(name, "-tls") ? "-tls" : "";
     char path[4096];
     snprintf(path, sizeof path, "%s/%s%s.port", dir, name, twin);
@@ -369,12 +386,12 @@ static bool vt_tls_handshake(struct vt_conn *c)
     return false;
 }
 
-static bool vt_conn_open(struct vt_conn *c, int port)
+static bool vt_conn_open(struct vt_conn *c, int port, bool tls)
 {
     *c = (struct vt_conn){.fd = vt_tcp_connect(port)};
     if (c->fd < 0)
         return false;
-    return !vt_tls_mode() || vt_tls_handshake(c);
+    return !tls || vt_tls_handshake(c);
 }
 
 static bool vt_conn_write(struct vt_conn *c, const char *buf, size_t len)
@@ -428,6 +445,43 @@ static redisReply *vt_read_reply(struct vt_conn *c)
     return reply;
 }
 
+/* One command on one node; NULL on a connection failure or no reply. */
+static redisReply *vt_admin_once(int port, bool tls, const char *cmd, size_t len)
+{
+    struct vt_conn c;
+    redisReply *r = NULL;
+    if (vt_conn_open(&c, port, tls) && vt_conn_write(&c, cmd, len))
+        r = vt_read_reply(&c);
+    vt_conn_close(&c);
+    ERR_clear_error(); /* leave no OpenSSL error behind on this thread */
+    return r;
+}
+
+/* The port a "MOVED <slot> <host>:<port>" error names, or -1 when r is no such error. */
+static int vt_moved_port(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "MOVED ", 6) != 0)
+        return -1;
+    const char *colon = strrchr(r->str, ':');
+    return colon != NULL ? vt_parse_port(colon + 1) : -1;
+}
+
+/* Sends cmd to port; in cluster mode follows up to 5 MOVED replies. Returns the reply text. */
+static char *vt_admin_at(int port, const char *cmd, size_t len)
+{
+    redisReply *r = vt_admin_once(port, vt_tls_mode(), cmd, len);
+    for (int hops = 0; r != NULL && vt_cluster_mode() != NULL && hops < 5; hops++) {
+        int next = vt_moved_port(r);
+        if (next < 0)
+            break;
+        freeReplyObject(r);
+        r = vt_admin_once(next, vt_tls_mode(), cmd, len);
+    }
+    char *text = r ? vt_reply_text(r) : NULL;
+    freeReplyObject(r);
+    return text;
+}
+
 char *vt_admin(const char *name, const char *format, ...)
 {
     int port = vt_server_port(name);
@@ -438,16 +492,60 @@ char *vt_admin(const char *name, const char *format, ...)
     va_end(ap);
     if (len < 0)
         return NULL;
-    struct vt_conn c;
-    redisReply *r = NULL;
-    if (vt_conn_open(&c, port) && vt_conn_write(&c, cmd, (size_t)len))
-        r = vt_read_reply(&c);
-    vt_conn_close(&c);
+    char *text = vt_admin_at(port, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return text;
+}
+
+char *vt_node_admin(int port, bool tls, const char *format, ...)
+{
+    char *cmd = NULL;
+    va_list ap;
+    va_start(ap, format);
+    int len = redisvFormatCommand(&cmd, format, ap);
+    va_end(ap);
+    if (len < 0)
+        return NULL;
+    redisReply *r = vt_admin_once(port, tls, cmd, (size_t)len);
     redisFreeCommand(cmd);
     char *text = r ? vt_reply_text(r) : NULL;
     freeReplyObject(r);
-    ERR_clear_error(); /* leave no OpenSSL error behind on this thread */
     return text;
+}
+
+/* The cluster fixture cluster mode means, with its TLS twin's name in TLS mode. */
+static void vt_cluster_name(char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s", vt_cluster_mode(), vt_tls_mode() ? "-tls" : "");
+}
+
+char *vt_admin_all(const char *name, const char *format, ...)
+{
+    char *cmd = NULL;
+    va_list ap;
+    va_start(ap, format);
+    int len = redisvFormatCommand(&cmd, format, ap);
+    va_end(ap);
+    if (len < 0)
+        return NULL;
+    if (vt_cluster_mode() == NULL) {
+        char *text = vt_admin_at(vt_server_port(name), cmd, (size_t)len);
+        redisFreeCommand(cmd);
+        return text;
+    }
+    char cluster[256];
+    vt_cluster_name(cluster, sizeof cluster);
+    int primaries = vt_cluster_primaries(cluster);
+    char *all = strdup("");
+    for (int i = 0; all != NULL && i < primaries; i++) {
+        char *text = vt_admin_at(vt_cluster_port(cluster, i), cmd, (size_t)len);
+        char *joined = text ? vt_strdup_printf("%s%s%s", all, i ? "\n" : "", text) : NULL;
+        free(text);
+        free(all);
+        all = joined;
+    }
+    redisFreeCommand(cmd);
+    return all;
 }
 
 struct vmux *vt_open(const char *name, const char *extra)

@@ -17,6 +17,28 @@
 bool vt_tls_mode(void);
 
 /*
+ * Cluster mode. A test registered with CLUSTER_TOO or CLUSTER_TLS_TOO (tests/CMakeLists.txt) runs
+ * again as <prefix>.<name>.cluster (or .cluster-tls) with VMUX_TEST_CLUSTER=<cluster fixture>. In
+ * cluster mode every server name the helpers below are given means that cluster (its TLS twin
+ * <cluster>-tls in TLS mode): vt_server_port() is its first primary's port, a seed from which
+ * the handle (cluster=auto) finds the rest, and vt_admin() follows MOVED replies to the node that
+ * serves the key. vt_cluster_mode() returns the cluster's name (without the -tls), or NULL when
+ * the test runs against a standalone server.
+ */
+const char *vt_cluster_mode(void);
+
+/*
+ * In cluster mode, prints "[  SKIPPED ] <test>: <reason> (cluster mode)" and returns true; the
+ * test then calls cmocka's skip() (VT_SKIP_ON_CLUSTER does both). Returns false otherwise.
+ */
+bool vt_cluster_skip(const char *test, const char *reason);
+#define VT_SKIP_ON_CLUSTER(reason)                                                                 \
+    do {                                                                                           \
+        if (vt_cluster_skip(__func__, reason))                                                     \
+            skip();                                                                                \
+    } while (0)
+
+/*
  * The directory of the test certificates made by tests/support/gen-certs.sh ($VMUX_TEST_CERTS_DIR,
  * else $VMUX_TEST_STATE_DIR/certs): ca.crt, client.crt/.key, server.crt/.key, other-ca.crt,
  * expired.crt/.key, wrongname.crt/.key. Fails the running cmocka test when neither variable is
@@ -27,7 +49,8 @@ const char *vt_certs_dir(void);
 /*
  * Returns the TCP port of the fixture server called name (as registered in CMake with
  * vmux_add_server_fixture), read from $VMUX_TEST_STATE_DIR/<name>.port; in TLS mode, the port
- * of its TLS twin. Fails the running cmocka test (fail_msg) when the file is missing or bad.
+ * of its TLS twin; in cluster mode, the cluster's seed port, whatever the name. Fails the
+ * running cmocka test (fail_msg) when the file is missing or bad.
  */
 int vt_server_port(const char *name);
 
@@ -37,8 +60,8 @@ int vt_server_port(const char *name);
  * vt_cluster_primaries() how many of them were primaries then; vt_cluster_port(name, i) is the
  * port of node i, primaries first (0 .. primaries - 1, in port order), then the replicas. Roles
  * are those at creation: a test that fails a node over must ask the cluster. Each fails the
- * running cmocka test when the file is missing or bad, or i is out of range. Cluster fixtures
- * are plain TCP, whatever the TLS mode.
+ * running cmocka test when the file is missing or bad, or i is out of range. The name is taken
+ * as it is, whatever the TLS and cluster modes (a TLS cluster is "cluster-tls").
  */
 int vt_cluster_size(const char *name);
 int vt_cluster_primaries(const char *name);
@@ -107,6 +130,20 @@ bool vt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
  * came within 10 seconds. The caller frees it.
  */
 char *vt_admin(const char *name, const char *format, ...);
+
+/*
+ * vt_admin() on every primary of the cluster in cluster mode (on the one server otherwise), for
+ * keyless commands whose effect is per node (SCRIPT FLUSH, SCRIPT EXISTS). Returns the replies'
+ * texts joined by newlines, in node order (malloc'ed), or NULL when any node failed as
+ * vt_admin() does.
+ */
+char *vt_admin_all(const char *name, const char *format, ...);
+
+/*
+ * vt_admin() on the node at 127.0.0.1:port, over TLS (verified as vt_admin does) when tls is
+ * true, whatever the mode; no redirect is followed.
+ */
+char *vt_node_admin(int port, bool tls, const char *format, ...);
 
 struct redisContext;
 /*

@@ -5,6 +5,7 @@
 #   valkey-fixture.sh start-tls NAME STATEDIR CERTDIR CERT AUTHCLIENTS [extra valkey-server args...]
 #   valkey-fixture.sh stop NAME STATEDIR
 #   valkey-fixture.sh start-cluster NAME STATEDIR PRIMARIES REPLICAS [extra valkey-server args...]
+#   valkey-fixture.sh start-cluster-tls NAME STATEDIR CERTDIR PRIMARIES REPLICAS [extra args...]
 #   valkey-fixture.sh stop-cluster NAME STATEDIR
 #
 # start leaves STATEDIR/NAME.pid, NAME.log, NAME.d/ (the server's dir) and NAME.port (written
@@ -27,6 +28,11 @@
 # and NAME.port (the first primary's port, a seed), both atomically and last. On any failure it
 # stops every node it started. Each node's bus port (PORT + 10000) is checked free as well, and
 # kept below 45000, out of the range where tests restart their own servers.
+# start-cluster-tls does the same with TLS-only nodes (--port 0, --tls-port on the chosen port,
+# CERTDIR/server.crt, whose names are 127.0.0.1 and localhost, tls-auth-clients yes) that speak
+# TLS to each other too (--tls-cluster yes, --tls-replication yes; a node dials its peers with
+# CERTDIR/client.crt, as they verify the client certificate), created by valkey-cli --tls with
+# the test CA and client certificate. NAME.ports then holds the TLS ports.
 # stop-cluster stops every node of NAME, whether or not start-cluster finished.
 set -euo pipefail
 
@@ -296,7 +302,7 @@ start_cluster() {
         addrs+=("127.0.0.1:$(cat "$dir/$node.port")")
     done
     ports=${ports# }
-    if ! timeout 120 valkey-cli --cluster create "${addrs[@]}" --cluster-replicas "$per" \
+    if ! timeout 120 valkey-cli "${CLI_TLS[@]}" --cluster create "${addrs[@]}" --cluster-replicas "$per" \
         --cluster-yes >"$dir/$name.create.log" 2>&1; then
         tail -n 20 "$dir/$name.create.log" >&2
         die "valkey-cli --cluster create failed for $name; see $dir/$name.create.log"
@@ -306,16 +312,33 @@ start_cluster() {
     write_cluster_ports "$name" "$dir" "${ports%% *}" || die "could not read $name's nodes"
     [ "$(grep -c . "$dir/$name.ports")" = "$total" ] || die "cluster $name: wrong node count"
     trap - EXIT
-    echo "valkey-fixture: cluster $name is up: $primaries primaries, $per replica(s) each, ports $ports"
+    echo "valkey-fixture: cluster $name is up${TLS_ARGS[0]:+ (TLS)}: $primaries primaries, $per replica(s) each, ports $ports"
 }
 
-[ $# -ge 3 ] || die "usage: $0 start|stop|start-tls|start-cluster|stop-cluster NAME STATEDIR [...]"
+start_cluster_tls() {
+    [ $# -ge 5 ] || die "usage: $0 start-cluster-tls NAME STATEDIR CERTDIR PRIMARIES REPLICAS [args...]"
+    local name=$1 dir=$2 certs=$3 f
+    shift 3
+    certs=$(cd "$certs" 2>/dev/null && pwd) || die "no certificate directory $3 (run gen-certs.sh)"
+    for f in ca.crt client.crt client.key server.crt server.key; do
+        [ -s "$certs/$f" ] || die "missing $certs/$f (run gen-certs.sh)"
+    done
+    TLS_ARGS=(--tls-cert-file "$certs/server.crt" --tls-key-file "$certs/server.key"
+        --tls-client-cert-file "$certs/client.crt" --tls-client-key-file "$certs/client.key"
+        --tls-ca-cert-file "$certs/ca.crt" --tls-auth-clients yes
+        --tls-cluster yes --tls-replication yes)
+    CLI_TLS=(--tls --cacert "$certs/ca.crt" --cert "$certs/client.crt" --key "$certs/client.key")
+    start_cluster "$name" "$dir" "$@"
+}
+
+[ $# -ge 3 ] || die "usage: $0 start|stop|start-tls|start-cluster|start-cluster-tls|stop-cluster NAME STATEDIR [...]"
 command -v valkey-server >/dev/null || die "valkey-server is not installed"
 case $1 in
 start) shift && start "$@" ;;
 start-tls) shift && start_tls "$@" ;;
 stop) [ $# -eq 3 ] || die "usage: $0 stop NAME STATEDIR" && stop "$2" "$3" ;;
 start-cluster) shift && start_cluster "$@" ;;
+start-cluster-tls) shift && start_cluster_tls "$@" ;;
 stop-cluster) [ $# -eq 3 ] || die "usage: $0 stop-cluster NAME STATEDIR" && stop_cluster "$2" "$3" ;;
-*) die "unknown action '$1' (start, start-tls, stop, start-cluster or stop-cluster)" ;;
+*) die "unknown action '$1' (start, start-tls, stop, start-cluster, start-cluster-tls or stop-cluster)" ;;
 esac
