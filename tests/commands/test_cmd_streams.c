@@ -553,8 +553,6 @@ static void test_xread_several_streams(void **state)
 
 static void test_xread_several_streams_blocking(void **state)
 {
-    VT_SKIP_ON_CLUSTER("blocking commands go to the seed node's blocking pool (no pool per node "
-                       "yet)");
     vmux *m = *state;
     ADMIN("DEL xs:{x}:a xs:{x}:b xs:{x}:c");
     add_f(m, "xs:{x}:a", "1-0", "a1");
@@ -625,8 +623,6 @@ static bool blocked_in(void *arg)
 
 static void test_xread_block_woken_by_xadd(void **state)
 {
-    VT_SKIP_ON_CLUSTER("blocking commands go to the seed node's blocking pool (no pool per node "
-                       "yet)");
     vmux *m = *state;
     ADMIN("DEL xs:{blk}:r");
     add_f(m, "xs:{blk}:r", "1-0", "old");
@@ -657,8 +653,6 @@ static void test_xread_block_woken_by_xadd(void **state)
 
 static void test_xreadgroup_block_woken_by_xadd(void **state)
 {
-    VT_SKIP_ON_CLUSTER("blocking commands go to the seed node's blocking pool (no pool per node "
-                       "yet)");
     vmux *m = *state;
     ADMIN("DEL xs:{blk}:g");
     vmux_str key = VMUX_STR("xs:{blk}:g"), g = VMUX_STR("grp");

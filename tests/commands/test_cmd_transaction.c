@@ -28,13 +28,8 @@ static const char *str_at(const vmux_reply *r, size_t i)
     return vmux_reply_str(vmux_reply_element(r, i), NULL);
 }
 
-/* Why these tests do not run on a cluster (yet). */
-#define TX_ON_CLUSTER                                                                              \
-    "transactions go to the seed node (not yet to the node serving their keys' one slot)"
-
 static void test_block_returns_each_reply(void **state)
 {
-    VT_SKIP_ON_CLUSTER(TX_ON_CLUSTER);
     (void)state;
     vmux *m = vt_open("plain", NULL);
     vmux_tx *tx;
@@ -97,7 +92,6 @@ static void *tx_worker(void *arg)
 
 static void test_blocks_never_interleave(void **state)
 {
-    VT_SKIP_ON_CLUSTER(TX_ON_CLUSTER);
     (void)state;
     vmux *m = vt_open("plain", NULL);
     atomic_int bad = 0;
@@ -115,7 +109,6 @@ static void test_blocks_never_interleave(void **state)
 
 static void test_conditions(void **state)
 {
-    VT_SKIP_ON_CLUSTER(TX_ON_CLUSTER);
     (void)state;
     vmux *m = vt_open("plain", NULL);
     free(vt_admin("plain", "DEL tx:{c}:k tx:{c}:out tx:{c}:h tx:{c}:l"));
@@ -164,7 +157,6 @@ static void test_conditions(void **state)
 
 static void test_bad_block_and_arguments(void **state)
 {
-    VT_SKIP_ON_CLUSTER(TX_ON_CLUSTER);
     (void)state;
     vmux *m = vt_open("plain", NULL);
     vmux_tx *tx;
