@@ -46,6 +46,11 @@ VMUX_EXPORT int vmux_exists(vmux *m, const vmux_callopts *opts, const vmux_str *
 VMUX_EXPORT int vmux_exists_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
                                   size_t n, vmux_reply_cb cb, void *userdata);
 
+/* TOUCH: updates the keys' last access time; *touched is how many of the n keys exist (a key
+ * named twice counts twice). n >= 1. */
+VMUX_EXPORT int vmux_touch(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                           int64_t *touched);
+
 /*
  * EXPIRE: sets the key's TTL to `seconds` when cond holds. The EXPIRE family takes every
  * vmux_cond (types.h): VMUX_COND_NX only when the key has no TTL, VMUX_COND_XX only when it has

@@ -3,35 +3,64 @@
 
 #include <string.h>
 
+#include "api/split.h"
 #include "api/typed.h"
 #include "vmux/error.h"
 
+/* DEL, UNLINK, EXISTS, TOUCH: one command, or one per slot on a cluster (api/split.h). */
+static int run_count(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
+                     size_t n, int64_t *out)
+{
+    struct vmux_split s;
+    int rc = vmux__split(m, cmd, keys, NULL, n, &s);
+    if (rc == 0)
+        return vmux__run_items_int(m, opts, cmd, NULL, keys, n, true, out);
+    if (out != NULL)
+        *out = 0;
+    return rc < 0 ? rc : vmux__split_count(m, opts, &s, out);
+}
+
+static int count_async(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
+                       size_t n, vmux_reply_cb cb, void *userdata)
+{
+    struct vmux_split s;
+    int rc = vmux__split(m, cmd, keys, NULL, n, &s);
+    if (rc == 0)
+        return vmux__items_async(m, opts, cmd, NULL, keys, n, true, cb, userdata);
+    return rc < 0 ? rc : vmux__split_count_async(m, opts, &s, cb, userdata);
+}
+
 int vmux_del(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *deleted)
 {
-    return vmux__run_items_int(m, opts, "DEL", NULL, keys, n, true, deleted);
+    return run_count(m, opts, "DEL", keys, n, deleted);
 }
 
 int vmux_del_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                    vmux_reply_cb cb, void *userdata)
 {
-    return vmux__items_async(m, opts, "DEL", NULL, keys, n, true, cb, userdata);
+    return count_async(m, opts, "DEL", keys, n, cb, userdata);
 }
 
 int vmux_unlink(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                 int64_t *unlinked)
 {
-    return vmux__run_items_int(m, opts, "UNLINK", NULL, keys, n, true, unlinked);
+    return run_count(m, opts, "UNLINK", keys, n, unlinked);
 }
 
 int vmux_exists(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *count)
 {
-    return vmux__run_items_int(m, opts, "EXISTS", NULL, keys, n, true, count);
+    return run_count(m, opts, "EXISTS", keys, n, count);
 }
 
 int vmux_exists_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                       vmux_reply_cb cb, void *userdata)
 {
-    return vmux__items_async(m, opts, "EXISTS", NULL, keys, n, true, cb, userdata);
+    return count_async(m, opts, "EXISTS", keys, n, cb, userdata);
+}
+
+int vmux_touch(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *touched)
+{
+    return run_count(m, opts, "TOUCH", keys, n, touched);
 }
 
 /* cmd key value [NX|XX|GT|LT|XX GT|XX LT]; false (nothing to free) for an unknown cond. */

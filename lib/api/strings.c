@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "api/split.h"
 #include "api/typed.h"
 #include "vmux/error.h"
 
@@ -116,6 +117,10 @@ int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n
 {
     if (values != NULL)
         memset(values, 0, sizeof(*values));
+    struct vmux_split s;
+    int rc = vmux__split(m, "MGET", keys, NULL, n, &s);
+    if (rc != 0)
+        return rc < 0 ? rc : vmux__split_mget(m, opts, &s, values);
     struct vmux_args a;
     if (!vmux__args_items(&a, "MGET", NULL, keys, n))
         return VMUX_ERR_INVALID_ARG;
@@ -143,6 +148,10 @@ static int run_mset(vmux *m, const vmux_callopts *opts, const char *cmd, bool id
 int vmux_mset(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const vmux_str *values,
               size_t n)
 {
+    struct vmux_split s;
+    int rc = values != NULL ? vmux__split(m, "MSET", keys, values, n, &s) : 0;
+    if (rc != 0)
+        return rc < 0 ? rc : vmux__split_mset(m, opts, &s);
     return run_mset(m, opts, "MSET", true, keys, values, n, NULL);
 }
 
