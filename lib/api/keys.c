@@ -7,27 +7,43 @@
 #include "api/typed.h"
 #include "vmux/error.h"
 
-/* DEL, UNLINK, EXISTS, TOUCH: one command, or one per slot on a cluster (api/split.h). */
+/*
+ * DEL, UNLINK, EXISTS, TOUCH: one command, or one per slot on a cluster (api/split.h). The split
+ * test comes after the arguments are built, where the call's own values are kept anyway: the
+ * ordinary path pays a function call and one atomic load for it.
+ */
 static int run_count(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
                      size_t n, int64_t *out)
 {
-    struct vmux_split s;
-    int rc = vmux__split(m, cmd, keys, NULL, n, &s);
-    if (rc == 0)
-        return vmux__run_items_int(m, opts, cmd, NULL, keys, n, true, out);
+    struct vmux_args a;
     if (out != NULL)
         *out = 0;
-    return rc < 0 ? rc : vmux__split_count(m, opts, &s, out);
+    if (!vmux__args_items(&a, cmd, NULL, keys, n))
+        return VMUX_ERR_INVALID_ARG;
+    if (vmux__split_wanted(m, keys, n)) {
+        int rc = vmux__split_count(m, opts, cmd, keys, n, out);
+        if (rc != VMUX_SPLIT_ONE) {
+            vmux__args_free(&a);
+            return rc;
+        }
+    }
+    return vmux__run_int(m, opts, &a, true, out);
 }
 
 static int count_async(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
                        size_t n, vmux_reply_cb cb, void *userdata)
 {
-    struct vmux_split s;
-    int rc = vmux__split(m, cmd, keys, NULL, n, &s);
-    if (rc == 0)
-        return vmux__items_async(m, opts, cmd, NULL, keys, n, true, cb, userdata);
-    return rc < 0 ? rc : vmux__split_count_async(m, opts, &s, cb, userdata);
+    struct vmux_args a;
+    if (!vmux__args_items(&a, cmd, NULL, keys, n))
+        return VMUX_ERR_INVALID_ARG;
+    if (vmux__split_wanted(m, keys, n)) {
+        int rc = vmux__split_count_async(m, opts, cmd, keys, n, cb, userdata);
+        if (rc != VMUX_SPLIT_ONE) {
+            vmux__args_free(&a);
+            return rc;
+        }
+    }
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
 int vmux_del(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *deleted)

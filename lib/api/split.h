@@ -8,10 +8,12 @@
 #ifndef VMUX_API_SPLIT_H
 #define VMUX_API_SPLIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "mux/batch.h"
+#include "mux/handle.h"
 #include "vmux/call.h"
 #include "vmux/types.h"
 
@@ -62,23 +64,40 @@ size_t vmux__split_failed(const struct vmux_part_result *results, size_t n);
 void vmux__split_results_free(struct vmux_part_result *results, size_t n);
 
 /*
- * Sending a split call (split_run.c): each takes s, made by vmux__split() for the command it
- * sends, and frees it. Every command split here is idempotent, so its parts go retry-safe. The
- * synchronous forms fill opts->errbuf as vmux_call() does, naming the failed part's slot.
+ * Whether a call may need splitting: several keys, and a handle that routes by slot. The one
+ * test the ordinary path pays (a few instructions: standalone calls go on as before).
+ */
+static inline bool vmux__split_wanted(vmux *m, const vmux_str *keys, size_t n)
+{
+    return n >= 2 && keys != NULL && vmux__routes_by_slot(m);
+}
+
+/* What the vmux__split_*() commands return when one command will do (vmux__split() said 0):
+ * nothing was sent, and the caller sends the command the ordinary way. */
+#define VMUX_SPLIT_ONE 1
+
+/*
+ * The split commands (split_run.c): each groups the keys with vmux__split(), and when they span
+ * several slots sends one command per slot and puts the replies together; else it returns
+ * VMUX_SPLIT_ONE, having sent nothing. Every command split here is idempotent, so its parts go
+ * retry-safe. The synchronous forms fill opts->errbuf as vmux_call() does, naming the failed
+ * part's slot.
  *
- * vmux__split_count(): DEL, UNLINK, EXISTS, TOUCH: *out (zeroed first, may be NULL) is the sum of
- * the parts' counts; a part that fails fails the call with its error, the first in key order
- * (the other parts may have run). vmux__split_count_async(): the same as one integer reply to cb,
- * or the first failed part's status (and its error reply for VMUX_ERR_SERVER); returns as
+ * vmux__split_count(): DEL, UNLINK, EXISTS, TOUCH (cmd): *out (zeroed first, may be NULL) is the
+ * sum of the parts' counts; a part that fails fails the call with its error, the first in key
+ * order (the other parts may have run). vmux__split_count_async(): the same as one integer reply
+ * to cb, or the first failed part's status (and its error reply for VMUX_ERR_SERVER); returns as
  * vmux__batch_async(). vmux__split_mget(): values (zeroed first, may be NULL) in the caller's key
  * order, NULL ptr for a missing key. vmux__split_mset(): 0 when every part said OK, else the
  * first failed part's error (the other parts may have been applied).
  */
-int vmux__split_count(vmux *m, const vmux_callopts *opts, struct vmux_split *s, int64_t *out);
-int vmux__split_count_async(vmux *m, const vmux_callopts *opts, struct vmux_split *s,
-                            vmux_reply_cb cb, void *userdata);
-int vmux__split_mget(vmux *m, const vmux_callopts *opts, struct vmux_split *s,
+int vmux__split_count(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
+                      size_t n, int64_t *out);
+int vmux__split_count_async(vmux *m, const vmux_callopts *opts, const char *cmd,
+                            const vmux_str *keys, size_t n, vmux_reply_cb cb, void *userdata);
+int vmux__split_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                      vmux_bytes_array *values);
-int vmux__split_mset(vmux *m, const vmux_callopts *opts, struct vmux_split *s);
+int vmux__split_mset(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
+                     const vmux_str *values, size_t n);
 
 #endif

@@ -87,12 +87,17 @@ static int add_count(const struct vmux_split *s, size_t g, const vmux_reply *r, 
     return rc;
 }
 
-int vmux__split_count(vmux *m, const vmux_callopts *opts, struct vmux_split *s, int64_t *out)
+int vmux__split_count(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
+                      size_t n, int64_t *out)
 {
+    struct vmux_split s;
     int64_t sum = 0;
+    int rc = vmux__split(m, cmd, keys, NULL, n, &s);
+    if (rc <= 0)
+        return rc == 0 ? VMUX_SPLIT_ONE : rc;
     if (out != NULL)
         *out = 0;
-    int rc = run_split(m, opts, s, add_count, &sum);
+    rc = run_split(m, opts, &s, add_count, &sum);
     if (rc == 0 && out != NULL)
         *out = sum;
     return rc;
@@ -116,17 +121,21 @@ static int put_values(const struct vmux_split *s, size_t g, const vmux_reply *r,
     return 0;
 }
 
-int vmux__split_mget(vmux *m, const vmux_callopts *opts, struct vmux_split *s,
+int vmux__split_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                      vmux_bytes_array *values)
 {
-    vmux_bytes_array all = {calloc(s->nkeys, sizeof *all.items), s->nkeys};
+    struct vmux_split s;
+    int rc = vmux__split(m, "MGET", keys, NULL, n, &s);
+    if (rc <= 0)
+        return rc == 0 ? VMUX_SPLIT_ONE : rc;
+    vmux_bytes_array all = {calloc(n, sizeof *all.items), n};
     if (values != NULL)
         memset(values, 0, sizeof *values);
     if (all.items == NULL) {
-        vmux__split_free(s);
+        vmux__split_free(&s);
         return VMUX_ERR_NOMEM;
     }
-    int rc = run_split(m, opts, s, put_values, &all);
+    rc = run_split(m, opts, &s, put_values, &all);
     if (rc == 0 && values != NULL)
         *values = all;
     else
@@ -142,9 +151,14 @@ static int check_ok(const struct vmux_split *s, size_t g, const vmux_reply *r, v
     return vmux_reply_get_kind(r) == VMUX_REPLY_STATUS ? 0 : VMUX_ERR_PROTOCOL;
 }
 
-int vmux__split_mset(vmux *m, const vmux_callopts *opts, struct vmux_split *s)
+int vmux__split_mset(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
+                     const vmux_str *values, size_t n)
 {
-    return run_split(m, opts, s, check_ok, NULL);
+    struct vmux_split s;
+    int rc = values != NULL ? vmux__split(m, "MSET", keys, values, n, &s) : 0;
+    if (rc <= 0)
+        return rc == 0 ? VMUX_SPLIT_ONE : rc;
+    return run_split(m, opts, &s, check_ok, NULL);
 }
 
 /* An async split count: the caller's completion, until every part has come back. */
@@ -175,18 +189,24 @@ static void count_done(size_t n, struct vmux_part_result *res, void *userdata)
     c.cb(status, reply, c.userdata);
 }
 
-int vmux__split_count_async(vmux *m, const vmux_callopts *opts, struct vmux_split *s,
-                            vmux_reply_cb cb, void *userdata)
+int vmux__split_count_async(vmux *m, const vmux_callopts *opts, const char *cmd,
+                            const vmux_str *keys, size_t n, vmux_reply_cb cb, void *userdata)
 {
+    struct vmux_split s;
+    if (cb == NULL)
+        return VMUX_SPLIT_ONE; /* the ordinary path refuses it */
+    int rc = vmux__split(m, cmd, keys, NULL, n, &s);
+    if (rc <= 0)
+        return rc == 0 ? VMUX_SPLIT_ONE : rc;
     vmux_callopts o = safe_opts(opts);
-    struct count_wait *c = cb != NULL ? malloc(sizeof *c) : NULL;
-    int rc = cb == NULL ? VMUX_ERR_INVALID_ARG : c == NULL ? VMUX_ERR_NOMEM : 0;
+    struct count_wait *c = malloc(sizeof *c);
+    rc = c == NULL ? VMUX_ERR_NOMEM : 0;
     if (rc == 0) {
         *c = (struct count_wait){cb, userdata};
-        rc = vmux__batch_async(m, &o, s->parts, s->ngroups, count_done, c);
+        rc = vmux__batch_async(m, &o, s.parts, s.ngroups, count_done, c);
     }
     if (rc != 0)
         free(c); /* refused: count_done never runs */
-    vmux__split_free(s);
+    vmux__split_free(&s);
     return rc;
 }
