@@ -318,6 +318,23 @@ static int64_t count_async(int (*fn)(vmux *, const vmux_callopts *, const vmux_s
     return b.count;
 }
 
+/* From a callback (on the I/O thread): the split parts are routed at once, in that loop turn. */
+struct nested {
+    vmux *m;
+    const vmux_str *keys;
+    size_t n;
+    struct count_box *box;
+    atomic_int submitted; /* what vmux_exists_async() returned there, +1 (0: not yet) */
+};
+
+static void nested_cb(int status, vmux_reply *reply, void *userdata)
+{
+    struct nested *t = userdata;
+    vmux_reply_free(reply);
+    int rc = status != 0 ? status : vmux_exists_async(t->m, NULL, t->keys, t->n, count_cb, t->box);
+    atomic_store(&t->submitted, rc + 1);
+}
+
 static void test_counts_across_slots(void **state)
 {
     (void)state;
@@ -349,6 +366,14 @@ static void test_counts_across_slots(void **state)
     assert_int_equal(vmux_exists(m, NULL, list, NLIST, &count), 0);
     assert_int_equal(count, NPRESENT + 6); /* a repeated key counts twice */
     assert_int_equal(count_async(vmux_exists_async, m, list, NLIST), NPRESENT + 6);
+    struct count_box box = {.status = -1};
+    struct nested t = {m, list, NLIST, &box, 0};
+    const char *ping[] = {"PING"};
+    assert_int_equal(vmux_call_async(m, NULL, 1, ping, NULL, nested_cb, &t), 0);
+    assert_true(vt_wait_until(box_done, &box, 10000));
+    assert_int_equal(atomic_load(&t.submitted), 1);
+    assert_int_equal(box.status, 0);
+    assert_int_equal(box.count, NPRESENT + 6);
     assert_int_equal(vmux_touch(m, NULL, list, NLIST, &count), 0);
     assert_int_equal(count, NPRESENT + 6);
     assert_int_equal(vmux_unlink(m, NULL, list, NLIST, &count), 0);
