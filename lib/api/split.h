@@ -3,7 +3,8 @@
  * DEL, UNLINK, EXISTS and TOUCH whose keys hash to several slots are sent as one command per
  * slot, all submitted together (mux/batch.h), and their replies put back together in the
  * caller's order. Keys in one slot, and every call in standalone mode, take the ordinary path
- * of one command: vmux__split() says which. Private to lib/api.
+ * of one command: vmux__split_wanted() (inline, cheap) and then vmux__split() say which. Private
+ * to lib/api.
  */
 #ifndef VMUX_API_SPLIT_H
 #define VMUX_API_SPLIT_H
