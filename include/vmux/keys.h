@@ -1,6 +1,6 @@
 /*
- * Key commands, typed: DEL, UNLINK, EXISTS, EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT (with NX, XX, GT,
- * LT), TTL/PTTL, PERSIST, TYPE, RENAME, RENAMENX. The SCAN iterator is in scan.h.
+ * Key commands, typed: DEL, UNLINK, EXISTS, TOUCH, EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT (with NX, XX,
+ * GT, LT), TTL/PTTL, PERSIST, TYPE, RENAME, RENAMENX. The SCAN iterator is in scan.h.
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused; the message goes to
@@ -8,12 +8,23 @@
  * as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success (zeroed
  * otherwise); a NULL out-parameter drops that result. Keys are binary-safe (types.h).
  *
- * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): EXISTS, TTL, PTTL and TYPE are reads; DEL, UNLINK,
- * PERSIST and the EXPIRE family without a condition leave the same state when repeated, so they
- * are marked retry-safe too (after a resend, the count or flag they report may describe the
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): EXISTS, TOUCH, TTL, PTTL and TYPE are reads; DEL,
+ * UNLINK, PERSIST and the EXPIRE family without a condition leave the same state when repeated, so
+ * they are marked retry-safe too (after a resend, the count or flag they report may describe the
  * second run: a key deleted by the first counts 0). The EXPIRE family with a condition (its
  * result is whether the condition held), RENAME (a second run fails: the source is gone) and
  * RENAMENX are never sent twice.
+ *
+ * Multi-key commands on a cluster: DEL, UNLINK, EXISTS and TOUCH (and the async forms of DEL and
+ * EXISTS) take keys in any slots. Keys in several slots are split: one command per slot,
+ * submitted together (one write per node), and the count is the sum of the parts', which is what
+ * one command would count (a repeated key is in one slot: EXISTS and TOUCH count it twice, DEL
+ * and UNLINK once). Not atomic across slots. Any part that fails (timeout, connection lost,
+ * server error) fails the call with its error, the first in key order, and no count is given,
+ * although the OTHER PARTS MAY HAVE RUN (keys deleted, access times touched); opts->errbuf then
+ * gets the server's message, or the error's description and the part's slot. An async form's
+ * callback runs once, after every part. Keys in one slot, and a standalone server, get one command
+ * as always (docs/cluster.md, "Multi-key commands").
  */
 #ifndef VMUX_KEYS_H
 #define VMUX_KEYS_H
@@ -32,7 +43,9 @@ extern "C" {
 /* DEL: deletes the n keys (n >= 1); *deleted is how many existed. */
 VMUX_EXPORT int vmux_del(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                          int64_t *deleted);
-/* DEL, asynchronously: cb gets the count as an integer (vmux_reply_to_int() reads it). */
+/* DEL, asynchronously: cb gets the count as an integer (vmux_reply_to_int() reads it); on a
+ * cluster, once every part is back: the sum, or the first failed part's status (and its error
+ * reply for VMUX_ERR_SERVER). */
 VMUX_EXPORT int vmux_del_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                                vmux_reply_cb cb, void *userdata);
 /* UNLINK: as DEL, but the server frees the values in the background. */
@@ -42,9 +55,14 @@ VMUX_EXPORT int vmux_unlink(vmux *m, const vmux_callopts *opts, const vmux_str *
 /* EXISTS: *count is how many of the n keys exist (a key named twice counts twice). n >= 1. */
 VMUX_EXPORT int vmux_exists(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                             int64_t *count);
-/* EXISTS, asynchronously: cb gets the count as an integer. */
+/* EXISTS, asynchronously: cb gets the count as an integer (on a cluster, as vmux_del_async()). */
 VMUX_EXPORT int vmux_exists_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
                                   size_t n, vmux_reply_cb cb, void *userdata);
+
+/* TOUCH: updates the keys' last access time; *touched is how many of the n keys exist (a key
+ * named twice counts twice). n >= 1. */
+VMUX_EXPORT int vmux_touch(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                           int64_t *touched);
 
 /*
  * EXPIRE: sets the key's TTL to `seconds` when cond holds. The EXPIRE family takes every

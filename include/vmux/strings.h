@@ -75,13 +75,33 @@ VMUX_EXPORT int vmux_getex(vmux *m, const vmux_callopts *opts, vmux_str key, vmu
 /* GETDEL: reads the value and deletes the key. */
 VMUX_EXPORT int vmux_getdel(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value);
 
-/* MGET: values[i] for keys[i] (ptr NULL where missing). n >= 1. */
+/*
+ * MGET: values[i] for keys[i] (ptr NULL where missing). n >= 1.
+ *
+ * On a cluster, keys in several slots are split: one MGET per slot, submitted together (one
+ * write per node), the values put back in the order of keys (docs/cluster.md, "Multi-key
+ * commands"). Any part that fails (timeout, connection lost, server error) fails the call with
+ * its error, the first in key order, and no value is returned; opts->errbuf then gets the
+ * server's message, or the error's description and the part's slot. Keys in one slot, and a
+ * standalone server, get one MGET as always.
+ */
 VMUX_EXPORT int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                           vmux_bytes_array *values);
-/* MSET keys[i] values[i]. n >= 1. */
+/*
+ * MSET keys[i] values[i]. n >= 1.
+ *
+ * On a cluster, keys in several slots are split as vmux_mget()'s are: one MSET per slot. It
+ * returns 0 only when every part answered OK; otherwise the first failed part's error (in key
+ * order), and then the other parts MAY HAVE BEEN APPLIED: the write is not atomic across slots.
+ * Give keys that must be written together a common {hash tag}: they are then one MSET, atomic.
+ */
 VMUX_EXPORT int vmux_mset(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
                           const vmux_str *values, size_t n);
-/* MSETNX: *all_set false when any key existed (then none was written). */
+/*
+ * MSETNX: *all_set false when any key existed (then none was written). Never split: on a
+ * cluster, keys in several slots are VMUX_ERR_CROSSSLOT (nothing sent), since all-or-nothing
+ * cannot span nodes; use a common {hash tag}.
+ */
 VMUX_EXPORT int vmux_msetnx(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
                             const vmux_str *values, size_t n, bool *all_set);
 

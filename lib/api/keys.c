@@ -3,35 +3,80 @@
 
 #include <string.h>
 
+#include "api/split.h"
 #include "api/typed.h"
 #include "vmux/error.h"
 
+/*
+ * DEL, UNLINK, EXISTS, TOUCH: one command, or one per slot on a cluster (api/split.h). The split
+ * test comes after the arguments are built, where the call's own values are kept anyway: the
+ * ordinary path pays a function call and one atomic load for it.
+ */
+static int run_count(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
+                     size_t n, int64_t *out)
+{
+    struct vmux_args a;
+    if (out != NULL)
+        *out = 0;
+    if (!vmux__args_items(&a, cmd, NULL, keys, n))
+        return VMUX_ERR_INVALID_ARG;
+    if (vmux__split_wanted(m, keys, n)) {
+        int rc = vmux__split_count(m, opts, cmd, keys, n, out);
+        if (rc != VMUX_SPLIT_ONE) {
+            vmux__args_free(&a);
+            return rc;
+        }
+    }
+    return vmux__run_int(m, opts, &a, true, out);
+}
+
+static int count_async(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
+                       size_t n, vmux_reply_cb cb, void *userdata)
+{
+    struct vmux_args a;
+    if (!vmux__args_items(&a, cmd, NULL, keys, n))
+        return VMUX_ERR_INVALID_ARG;
+    if (vmux__split_wanted(m, keys, n)) {
+        int rc = vmux__split_count_async(m, opts, cmd, keys, n, cb, userdata);
+        if (rc != VMUX_SPLIT_ONE) {
+            vmux__args_free(&a);
+            return rc;
+        }
+    }
+    return vmux__typed_async(m, opts, &a, true, cb, userdata);
+}
+
 int vmux_del(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *deleted)
 {
-    return vmux__run_items_int(m, opts, "DEL", NULL, keys, n, true, deleted);
+    return run_count(m, opts, "DEL", keys, n, deleted);
 }
 
 int vmux_del_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                    vmux_reply_cb cb, void *userdata)
 {
-    return vmux__items_async(m, opts, "DEL", NULL, keys, n, true, cb, userdata);
+    return count_async(m, opts, "DEL", keys, n, cb, userdata);
 }
 
 int vmux_unlink(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                 int64_t *unlinked)
 {
-    return vmux__run_items_int(m, opts, "UNLINK", NULL, keys, n, true, unlinked);
+    return run_count(m, opts, "UNLINK", keys, n, unlinked);
 }
 
 int vmux_exists(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *count)
 {
-    return vmux__run_items_int(m, opts, "EXISTS", NULL, keys, n, true, count);
+    return run_count(m, opts, "EXISTS", keys, n, count);
 }
 
 int vmux_exists_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                       vmux_reply_cb cb, void *userdata)
 {
-    return vmux__items_async(m, opts, "EXISTS", NULL, keys, n, true, cb, userdata);
+    return count_async(m, opts, "EXISTS", keys, n, cb, userdata);
+}
+
+int vmux_touch(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *touched)
+{
+    return run_count(m, opts, "TOUCH", keys, n, touched);
 }
 
 /* cmd key value [NX|XX|GT|LT|XX GT|XX LT]; false (nothing to free) for an unknown cond. */

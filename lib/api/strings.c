@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "api/split.h"
 #include "api/typed.h"
 #include "vmux/error.h"
 
@@ -116,13 +117,22 @@ int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n
 {
     if (values != NULL)
         memset(values, 0, sizeof(*values));
+    if (vmux__split_wanted(m, keys, n)) {
+        int rc = vmux__split_mget(m, opts, keys, n, values);
+        if (rc != VMUX_SPLIT_ONE)
+            return rc;
+    }
     struct vmux_args a;
     if (!vmux__args_items(&a, "MGET", NULL, keys, n))
         return VMUX_ERR_INVALID_ARG;
     return vmux__run_bytes_array(m, opts, &a, true, values);
 }
 
-/* MSET or MSETNX: *all_set (may be NULL) is zeroed first. MSET (idempotent) always sets. */
+/*
+ * MSET or MSETNX: *all_set (may be NULL) is zeroed first. MSET (idempotent) always sets, and is
+ * split per slot on a cluster (api/split.h; tested once the arguments are built, where the
+ * ordinary path pays least for it); MSETNX is all or nothing, so it stays one command.
+ */
 static int run_mset(vmux *m, const vmux_callopts *opts, const char *cmd, bool idempotent,
                     const vmux_str *keys, const vmux_str *values, size_t n, bool *all_set)
 {
@@ -136,6 +146,13 @@ static int run_mset(vmux *m, const vmux_callopts *opts, const char *cmd, bool id
     for (size_t i = 0; i < n; i++) {
         vmux__args_str(&a, keys[i]);
         vmux__args_str(&a, values[i]);
+    }
+    if (idempotent && vmux__split_wanted(m, keys, n)) {
+        int rc = vmux__split_mset(m, opts, keys, values, n);
+        if (rc != VMUX_SPLIT_ONE) {
+            vmux__args_free(&a);
+            return rc;
+        }
     }
     return vmux__run_bool(m, opts, &a, idempotent, all_set);
 }

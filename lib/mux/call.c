@@ -3,46 +3,26 @@
  * (sync), return (async), or drop the reply (fire-and-forget).
  */
 #include <hiredis/hiredis.h>
-#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/sized.h"
 #include "mux/mux.h"
+#include "mux/wait.h"
 #include "vmux/call.h"
 #include "vmux/error.h"
 
-/*
- * A synchronous caller waiting on its own stack for the I/O thread to complete its op: one
- * futex word, no mutex or condition variable. The caller sleeps on the word only after it
- * announced so (WAIT_IDLE -> WAIT_SLEEPING), and the I/O thread makes the futex system call only
- * when it finds the caller asleep; an op completed before the caller got to sleep costs no
- * system call at all.
- */
-enum { WAIT_IDLE, WAIT_SLEEPING, WAIT_DONE };
-
+/* A synchronous caller waiting on its own stack for the I/O thread to complete its op. */
 struct sync_wait {
-    atomic_int state;
+    atomic_int state; /* mux/wait.h */
     int status;
     vmux_reply *reply;
     vmux *m; /* whose sync_waiting count the completion gives back */
 };
-
-static void futex_wait(atomic_int *word, int expected)
-{
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
-}
-
-static void futex_wake(atomic_int *word)
-{
-    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
 
 static void sync_done(int status, vmux_reply *reply, void *userdata)
 {
@@ -50,22 +30,7 @@ static void sync_done(int status, vmux_reply *reply, void *userdata)
     w->status = status;
     w->reply = reply;
     atomic_fetch_sub_explicit(&w->m->sync_waiting, 1, memory_order_relaxed);
-    /* After this store the caller may return and its stack be reused: the wake below only
-     * names the address, which the kernel treats as a number; a stray wake of another waiter
-     * on it is harmless, as every futex waiter here re-checks its word. */
-    if (atomic_exchange_explicit(&w->state, WAIT_DONE, memory_order_acq_rel) == WAIT_SLEEPING)
-        futex_wake(&w->state);
-}
-
-/* Blocks until the I/O thread has completed the op behind w. */
-static void sync_wait_for(struct sync_wait *w)
-{
-    int expected = WAIT_IDLE;
-    if (!atomic_compare_exchange_strong_explicit(&w->state, &expected, WAIT_SLEEPING,
-                                                 memory_order_acq_rel, memory_order_acquire))
-        return; /* already done */
-    while (atomic_load_explicit(&w->state, memory_order_acquire) != WAIT_DONE)
-        futex_wait(&w->state, WAIT_SLEEPING);
+    vmux__wait_wake(&w->state); /* the caller may return from here on */
 }
 
 static void forget_done(int status, vmux_reply *reply, void *userdata)
@@ -175,7 +140,7 @@ static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
  */
 static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out)
 {
-    struct sync_wait w = {.state = WAIT_IDLE, .m = m};
+    struct sync_wait w = {.state = VMUX_WAIT_IDLE, .m = m};
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     struct vmux_link *reader = NULL;
     int rc = prepare(opts, op, timeout_for(m, opts, true), sync_done, &w);
@@ -188,7 +153,7 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_
     if (rc == 0) {
         if (reader != NULL)
             vmux__lane_read(reader, op); /* completes op here, or hands it to the I/O thread */
-        sync_wait_for(&w);
+        vmux__wait_sleep(&w.state);
         rc = w.status;
         *out = w.reply;
     } else {

@@ -16,6 +16,11 @@ uint32_t vmux__async_timeout(const vmux *m)
     return (uint32_t)vmux_config_async_timeout(m->cfg);
 }
 
+bool vmux__routes_by_slot(vmux *m)
+{
+    return m != NULL && vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER;
+}
+
 int vmux__call_block(vmux *m, const vmux_callopts *opts, const char *resp, size_t len,
                      uint32_t nreplies, vmux_reply **out)
 {

@@ -5,6 +5,7 @@
 #ifndef VMUX_HANDLE_H
 #define VMUX_HANDLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,14 @@ uint32_t vmux__sync_timeout(const vmux *m);
 
 /* The handle's asyncTimeout in milliseconds (it never changes after vmux_open()). Any thread. */
 uint32_t vmux__async_timeout(const vmux *m);
+
+/*
+ * Whether the handle routes commands by cluster slot now (it found a cluster node; the router's
+ * mode is CLUSTER), so that a typed multi-key command may be split per slot. False while the
+ * handle is still asking (abortConnect=false), in standalone mode, and when m is NULL. Any
+ * thread; one atomic load.
+ */
+bool vmux__routes_by_slot(vmux *m);
 
 /*
  * Sends a block of commands the library prepared (a MULTI ... EXEC block) as one op: resp is

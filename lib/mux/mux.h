@@ -69,6 +69,14 @@ struct vmux {
 int vmux__submit(vmux *m, struct vmux_op *op);
 
 /*
+ * Submits ops[0..n) from any thread as vmux__submit() does, all or none: every one is admitted
+ * or none is (the first refusal frees them all and is returned; no callback runs), and from
+ * another thread they are queued under one hold of the queue's lock, so that the I/O thread
+ * routes them in the same loop turn and each link writes its share in one write.
+ */
+int vmux__submit_all(vmux *m, struct vmux_op **ops, size_t n);
+
+/*
  * Submits a synchronous caller's op, taking it in every case: like vmux__submit() (not on the I/O
  * thread), but when this caller is the only one waiting, the connection is idle and every op
  * this thread queued before has been written, the caller writes op itself through the direct

@@ -204,6 +204,59 @@ int vmux__submit(vmux *m, struct vmux_op *op)
     return rc;
 }
 
+/* Queues admitted ops for the I/O thread under one hold of the lock: one drain takes them all. */
+static int enqueue_all(vmux *m, struct vmux_op **ops, size_t n)
+{
+    uv_mutex_lock(&m->qlock);
+    if (m->closing) {
+        uv_mutex_unlock(&m->qlock);
+        return VMUX_ERR_CLOSED;
+    }
+    uint64_t now = uv_hrtime();
+    bool first = m->queue.head == NULL;
+    for (size_t i = 0; i < n; i++) {
+        set_deadline(ops[i], now);
+        vmux__opq_push(&m->queue, ops[i]);
+    }
+    m->queued_seq += n;
+    uint64_t seq = m->queued_seq;
+    if (first)
+        uv_async_send(&m->wakeup);
+    uv_mutex_unlock(&m->qlock);
+    last_queued.m = m;
+    last_queued.seq = seq;
+    return 0;
+}
+
+/* From a callback: routes admitted ops at once, so this loop turn's flush writes them. */
+static int route_all_on_io(vmux *m, struct vmux_op **ops, size_t n)
+{
+    if (m->io_closing)
+        return VMUX_ERR_CLOSED;
+    uint64_t now = uv_now(&m->loop) * 1000000u;
+    for (size_t i = 0; i < n; i++) {
+        set_deadline(ops[i], now);
+        vmux__route(m, ops[i]);
+    }
+    return 0;
+}
+
+int vmux__submit_all(vmux *m, struct vmux_op **ops, size_t n)
+{
+    int rc = vmux__forked(m) ? VMUX_ERR_FORKED : 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = admit(m, ops[i]);
+    if (rc == 0)
+        rc = vmux__on_io_thread(m) ? route_all_on_io(m, ops, n) : enqueue_all(m, ops, n);
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++) {
+            unadmit(ops[i]);
+            vmux__op_free(ops[i]); /* refused: never accepted, so no callback runs */
+        }
+    }
+    return rc;
+}
+
 /* Whether every op this thread queued on m has been routed (written, when the lane is open). */
 static bool own_queue_empty(vmux *m)
 {

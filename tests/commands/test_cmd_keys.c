@@ -165,6 +165,25 @@ static void test_exists(void **state)
     assert_int_equal(n, 0);
 }
 
+/* TOUCH counts like EXISTS (a repeated key twice) and leaves the values alone. */
+static void test_touch(void **state)
+{
+    (void)state;
+    vmux_str keys[4] = {key("touch-a"), binkey("touch-b"), key("touch-missing"), key("touch-a")};
+    DO(S("SET"), keys[0], S("v"));
+    DO(S("SET"), keys[1], BINV);
+    DO(S("DEL"), keys[2]);
+    int64_t n = -1;
+    assert_int_equal(vmux_touch(M, NULL, keys, 4, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(exists(keys[0]), 1);
+    assert_int_equal(vmux_touch(M, NULL, &keys[2], 1, &n), 0);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(vmux_touch(M, NULL, keys, 0, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+}
+
 static void test_exists_async(void **state)
 {
     (void)state;
@@ -559,15 +578,15 @@ static void test_renamenx(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_del),           cmocka_unit_test(test_unlink),
-        cmocka_unit_test(test_del_async),     cmocka_unit_test(test_exists),
-        cmocka_unit_test(test_exists_async),  cmocka_unit_test(test_expire),
-        cmocka_unit_test(test_expire_errors), cmocka_unit_test(test_pexpire),
-        cmocka_unit_test(test_pexpire_async), cmocka_unit_test(test_expireat),
-        cmocka_unit_test(test_pexpireat),     cmocka_unit_test(test_ttl_pttl),
-        cmocka_unit_test(test_pttl_async),    cmocka_unit_test(test_persist),
-        cmocka_unit_test(test_type),          cmocka_unit_test(test_rename),
-        cmocka_unit_test(test_renamenx),
+        cmocka_unit_test(test_del),          cmocka_unit_test(test_unlink),
+        cmocka_unit_test(test_del_async),    cmocka_unit_test(test_exists),
+        cmocka_unit_test(test_exists_async), cmocka_unit_test(test_touch),
+        cmocka_unit_test(test_expire),       cmocka_unit_test(test_expire_errors),
+        cmocka_unit_test(test_pexpire),      cmocka_unit_test(test_pexpire_async),
+        cmocka_unit_test(test_expireat),     cmocka_unit_test(test_pexpireat),
+        cmocka_unit_test(test_ttl_pttl),     cmocka_unit_test(test_pttl_async),
+        cmocka_unit_test(test_persist),      cmocka_unit_test(test_type),
+        cmocka_unit_test(test_rename),       cmocka_unit_test(test_renamenx),
     };
     return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }

@@ -1,0 +1,212 @@
+/*
+ * Sending the parts of a split multi-key command (api/split.h) and putting their replies back
+ * together: the sum of counts, values in the caller's key order, or every part's OK.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/split.h"
+#include "core/errbuf.h"
+#include "core/reply_internal.h"
+#include "core/sized.h"
+#include "vmux/error.h"
+
+/* Reads part g's successful reply r into acc; 0 or why not. */
+typedef int (*part_reader)(const struct vmux_split *s, size_t g, const vmux_reply *r, void *acc);
+
+/* opts with the retry-safe flag (every command split here is idempotent), as a full copy. */
+static vmux_callopts safe_opts(const vmux_callopts *opts)
+{
+    vmux_callopts o = vmux__callopts_copy(opts);
+    o.flags |= VMUX_CALL_RETRY_SAFE;
+    return o;
+}
+
+/* Fills the caller's error buffer for rc: the server's words for part g's error reply, the
+ * code's description and the part's slot for another part's error, else (g == ngroups) the
+ * description alone. */
+static void explain(const vmux_callopts *o, const struct vmux_split *s, size_t g, int rc,
+                    const vmux_reply *reply)
+{
+    if (o->errbuf == NULL || o->errlen == 0 || rc == 0)
+        return;
+    const char *said = rc == VMUX_ERR_SERVER ? vmux_reply_str(reply, NULL) : NULL;
+    if (said != NULL)
+        vmux__errbuf_set(o->errbuf, o->errlen, "%s", said);
+    else if (g < s->ngroups)
+        vmux__errbuf_set(o->errbuf, o->errlen,
+                         "%s (the command for slot %u, one of the %zu this call was split into; "
+                         "the others may have run)",
+                         vmux_strerror(rc), s->groups[g].slot, s->ngroups);
+    else
+        vmux__errbuf_set(o->errbuf, o->errlen, "%s", vmux_strerror(rc));
+}
+
+/* The first failed part's error, else every part's reply through read. */
+static int gather(const vmux_callopts *o, const struct vmux_split *s,
+                  const struct vmux_part_result *res, part_reader read, void *acc)
+{
+    size_t g = vmux__split_failed(res, s->ngroups);
+    if (g < s->ngroups) {
+        explain(o, s, g, res[g].status, res[g].reply);
+        return res[g].status;
+    }
+    int rc = 0;
+    for (g = 0; g < s->ngroups && rc == 0; g++)
+        rc = read(s, g, res[g].reply, acc);
+    explain(o, s, s->ngroups, rc, NULL);
+    return rc;
+}
+
+/* Sends s's parts, waits for all, reads them with read into acc, and frees s. */
+static int run_split(vmux *m, const vmux_callopts *opts, struct vmux_split *s, part_reader read,
+                     void *acc)
+{
+    vmux_callopts o = safe_opts(opts);
+    struct vmux_part_result *res = calloc(s->ngroups, sizeof *res);
+    int rc = res == NULL ? VMUX_ERR_NOMEM : vmux__batch_call(m, &o, s->parts, s->ngroups, res);
+    if (rc == 0)
+        rc = gather(&o, s, res, read, acc);
+    else
+        explain(&o, s, s->ngroups, rc, NULL);
+    if (res != NULL)
+        vmux__split_results_free(res, s->ngroups);
+    free(res);
+    vmux__split_free(s);
+    return rc;
+}
+
+static int add_count(const struct vmux_split *s, size_t g, const vmux_reply *r, void *acc)
+{
+    (void)s;
+    (void)g;
+    int64_t v;
+    int rc = vmux_reply_to_int(r, &v);
+    if (rc == 0)
+        *(int64_t *)acc += v;
+    return rc;
+}
+
+int vmux__split_count(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
+                      size_t n, int64_t *out)
+{
+    struct vmux_split s;
+    int64_t sum = 0;
+    int rc = vmux__split(m, cmd, keys, NULL, n, &s);
+    if (rc <= 0)
+        return rc == 0 ? VMUX_SPLIT_ONE : rc;
+    if (out != NULL)
+        *out = 0;
+    rc = run_split(m, opts, &s, add_count, &sum);
+    if (rc == 0 && out != NULL)
+        *out = sum;
+    return rc;
+}
+
+/* Part g's values, each to its key's place in the caller's list. */
+static int put_values(const struct vmux_split *s, size_t g, const vmux_reply *r, void *acc)
+{
+    vmux_bytes_array *values = acc;
+    size_t count = s->groups[g].count;
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != count)
+        return VMUX_ERR_PROTOCOL;
+    for (size_t j = 0; j < count; j++) {
+        const vmux_reply *e = vmux_reply_element(r, j);
+        if (vmux_reply_get_kind(e) == VMUX_REPLY_ERROR)
+            return VMUX_ERR_PROTOCOL;
+        int rc = vmux_reply_to_bytes(e, &values->items[vmux__split_key(s, g, j)]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int vmux__split_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                     vmux_bytes_array *values)
+{
+    struct vmux_split s;
+    int rc = vmux__split(m, "MGET", keys, NULL, n, &s);
+    if (rc <= 0)
+        return rc == 0 ? VMUX_SPLIT_ONE : rc;
+    vmux_bytes_array all = {calloc(n, sizeof *all.items), n};
+    if (values != NULL)
+        memset(values, 0, sizeof *values);
+    if (all.items == NULL) {
+        vmux__split_free(&s);
+        return VMUX_ERR_NOMEM;
+    }
+    rc = run_split(m, opts, &s, put_values, &all);
+    if (rc == 0 && values != NULL)
+        *values = all;
+    else
+        vmux_bytes_array_free(&all);
+    return rc;
+}
+
+static int check_ok(const struct vmux_split *s, size_t g, const vmux_reply *r, void *acc)
+{
+    (void)s;
+    (void)g;
+    (void)acc;
+    return vmux_reply_get_kind(r) == VMUX_REPLY_STATUS ? 0 : VMUX_ERR_PROTOCOL;
+}
+
+int vmux__split_mset(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
+                     const vmux_str *values, size_t n)
+{
+    struct vmux_split s;
+    int rc = values != NULL ? vmux__split(m, "MSET", keys, values, n, &s) : 0;
+    if (rc <= 0)
+        return rc == 0 ? VMUX_SPLIT_ONE : rc;
+    return run_split(m, opts, &s, check_ok, NULL);
+}
+
+/* An async split count: the caller's completion, until every part has come back. */
+struct count_wait {
+    vmux_reply_cb cb;
+    void *userdata;
+};
+
+/* The batch's completion: the first failed part's outcome, else the sum as an integer reply. */
+static void count_done(size_t n, struct vmux_part_result *res, void *userdata)
+{
+    struct count_wait c = *(struct count_wait *)userdata;
+    free(userdata);
+    size_t g = vmux__split_failed(res, n);
+    int status = g < n ? res[g].status : 0;
+    vmux_reply *reply = NULL;
+    if (g < n) {
+        reply = res[g].reply; /* the error reply of VMUX_ERR_SERVER, else NULL */
+        res[g].reply = NULL;
+    } else {
+        int64_t sum = 0;
+        for (size_t i = 0; i < n && status == 0; i++)
+            status = add_count(NULL, i, res[i].reply, &sum);
+        reply = status == 0 ? vmux__reply_new_integer(sum) : NULL;
+        status = status == 0 && reply == NULL ? VMUX_ERR_NOMEM : status;
+    }
+    vmux__split_results_free(res, n);
+    c.cb(status, reply, c.userdata);
+}
+
+int vmux__split_count_async(vmux *m, const vmux_callopts *opts, const char *cmd,
+                            const vmux_str *keys, size_t n, vmux_reply_cb cb, void *userdata)
+{
+    struct vmux_split s;
+    if (cb == NULL)
+        return VMUX_SPLIT_ONE; /* the ordinary path refuses it */
+    int rc = vmux__split(m, cmd, keys, NULL, n, &s);
+    if (rc <= 0)
+        return rc == 0 ? VMUX_SPLIT_ONE : rc;
+    vmux_callopts o = safe_opts(opts);
+    struct count_wait *c = malloc(sizeof *c);
+    rc = c == NULL ? VMUX_ERR_NOMEM : 0;
+    if (rc == 0) {
+        *c = (struct count_wait){cb, userdata};
+        rc = vmux__batch_async(m, &o, s.parts, s.ngroups, count_done, c);
+    }
+    if (rc != 0)
+        free(c); /* refused: count_done never runs */
+    vmux__split_free(&s);
+    return rc;
+}

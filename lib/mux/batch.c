@@ -1,0 +1,174 @@
+/*
+ * Batches (mux/batch.h): the parts of a split command, encoded here in the caller's thread,
+ * submitted all or none, and completed together once the last part has its outcome.
+ */
+#include "mux/batch.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/encode.h"
+#include "core/sized.h"
+#include "mux/mux.h"
+#include "mux/wait.h"
+#include "vmux/error.h"
+
+struct batch;
+
+/* What a part's op carries as its userdata: where its outcome goes. */
+struct part_ref {
+    struct batch *b;
+    size_t i;
+};
+
+/* One allocation: the batch, then n part_refs, then n results. Freed by the last part. */
+struct batch {
+    atomic_size_t left; /* parts not yet complete */
+    size_t n;
+    vmux__batch_cb cb;
+    void *userdata;
+    struct part_ref *refs;
+    struct vmux_part_result *results;
+};
+
+static struct batch *batch_new(size_t n, vmux__batch_cb cb, void *userdata)
+{
+    size_t each = sizeof(struct part_ref) + sizeof(struct vmux_part_result);
+    if (n > (SIZE_MAX - sizeof(struct batch)) / each)
+        return NULL;
+    struct batch *b = malloc(sizeof *b + n * each);
+    if (b == NULL)
+        return NULL;
+    atomic_init(&b->left, n);
+    b->n = n;
+    b->cb = cb;
+    b->userdata = userdata;
+    b->refs = (struct part_ref *)(b + 1);
+    b->results = (struct vmux_part_result *)(b->refs + n);
+    for (size_t i = 0; i < n; i++)
+        b->refs[i] = (struct part_ref){b, i};
+    return b;
+}
+
+/* A part's completion: the last one completes the batch. */
+static void part_done(int status, vmux_reply *reply, void *userdata)
+{
+    struct part_ref *ref = userdata;
+    struct batch *b = ref->b;
+    b->results[ref->i] = (struct vmux_part_result){status, reply};
+    if (atomic_fetch_sub_explicit(&b->left, 1, memory_order_acq_rel) != 1)
+        return;
+    b->cb(b->n, b->results, b->userdata);
+    free(b);
+}
+
+/* The caller's options as far as their size goes (abi.h), in *o: a full copy, or the defaults. */
+static int read_opts(const vmux_callopts *opts, vmux_callopts *o)
+{
+    uint32_t known = VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING;
+    memset(o, 0, sizeof *o);
+    if (opts == NULL)
+        return 0;
+    int rc = vmux__sized_in(o, sizeof *o, opts);
+    return rc != 0 || (o->flags & ~known) != 0 || o->timeout_ms < 0 ? VMUX_ERR_INVALID_ARG : 0;
+}
+
+static uint32_t timeout_for(vmux *m, const vmux_callopts *o, bool sync)
+{
+    if (o->timeout_ms != 0)
+        return o->timeout_ms < UINT32_MAX ? (uint32_t)o->timeout_ms : UINT32_MAX;
+    return (uint32_t)(sync ? vmux_config_sync_timeout(m->cfg) : vmux_config_async_timeout(m->cfg));
+}
+
+/* Encodes part into *out with its flags, deadline, slot and completion; 0 or why not. */
+static int make_op(const vmux_callopts *o, uint32_t timeout_ms, const struct vmux_part *part,
+                   struct part_ref *ref, struct vmux_op **out)
+{
+    struct vmux_op *op;
+    int rc = vmux__encode_op(part->argc, part->argv, part->argvlen, &op);
+    if (rc != 0)
+        return rc;
+    if (op->flags & VMUX_OP_UNSHAREABLE) {
+        vmux__op_free(op);
+        return VMUX_ERR_UNSUPPORTED;
+    }
+    if (o->flags & VMUX_CALL_RETRY_SAFE)
+        op->flags |= VMUX_OP_RETRY_SAFE;
+    if (o->flags & VMUX_CALL_BLOCKING)
+        op->flags |= VMUX_OP_BLOCKING;
+    op->timeout_ms = timeout_ms;
+    op->slot = part->slot; /* computed by the caller, who split the keys by it */
+    op->cb = part_done;
+    op->userdata = ref;
+    *out = op;
+    return 0;
+}
+
+/* Makes every part's op into ops (n), or none: 0 or the first part's error. */
+static int make_ops(const vmux_callopts *o, uint32_t timeout_ms, const struct vmux_part *parts,
+                    size_t n, struct batch *b, struct vmux_op **ops)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = make_op(o, timeout_ms, &parts[i], &b->refs[i], &ops[i]);
+        if (rc != 0) {
+            while (i-- > 0)
+                vmux__op_free(ops[i]);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
+                        bool sync, vmux__batch_cb cb, void *userdata)
+{
+    vmux_callopts o;
+    if (m == NULL || parts == NULL || n == 0 || cb == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    int rc = read_opts(opts, &o);
+    if (rc != 0)
+        return rc;
+    struct batch *b = batch_new(n, cb, userdata);
+    /* Not in the batch: the last part may free it while vmux__submit_all() still walks ops. */
+    struct vmux_op **ops = b != NULL ? malloc(n * sizeof *ops) : NULL;
+    rc = ops == NULL ? VMUX_ERR_NOMEM : make_ops(&o, timeout_for(m, &o, sync), parts, n, b, ops);
+    if (rc == 0)
+        rc = vmux__submit_all(m, ops, n); /* takes the ops; accepted, b is theirs */
+    free(ops);
+    if (rc != 0)
+        free(b);
+    return rc;
+}
+
+int vmux__batch_async(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
+                      vmux__batch_cb cb, void *userdata)
+{
+    return submit_batch(m, opts, parts, n, false, cb, userdata);
+}
+
+/* A synchronous caller of vmux__batch_call(), waiting on its own stack. */
+struct batch_wait {
+    atomic_int state; /* mux/wait.h */
+    struct vmux_part_result *out;
+};
+
+static void batch_wait_done(size_t n, struct vmux_part_result *results, void *userdata)
+{
+    struct batch_wait *w = userdata;
+    memcpy(w->out, results, n * sizeof *results);
+    vmux__wait_wake(&w->state); /* the caller may return from here on */
+}
+
+int vmux__batch_call(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
+                     struct vmux_part_result *results)
+{
+    if (m == NULL || results == NULL || vmux__on_io_thread(m))
+        return VMUX_ERR_INVALID_ARG;
+    struct batch_wait w = {.state = VMUX_WAIT_IDLE, .out = results};
+    int rc = submit_batch(m, opts, parts, n, true, batch_wait_done, &w);
+    if (rc == 0)
+        vmux__wait_sleep(&w.state);
+    return rc;
+}

@@ -1,0 +1,544 @@
+/*
+ * Typed multi-key commands on a real cluster (fixture "cluster": three primaries with a replica
+ * each), through a handle opened on one node:
+ *
+ * - MSET of 200 keys over every shard (60 hash tags, so several keys share each slot), then MGET
+ *   of them in a shuffled order, with repeats and missing keys mixed in: each value (or NULL) at
+ *   its place; INFO commandstats on every node shows one MSET and one MGET per slot its primary
+ *   serves, not one per key, and no MGET on the replicas;
+ * - DEL, UNLINK, EXISTS and TOUCH across slots, repeats included: the counts the server gives
+ *   for one command (EXISTS and TOUCH count a repeated key twice, DEL and UNLINK once); the async
+ *   forms of DEL and EXISTS give the same sums;
+ * - keys in one slot ({hash tag}) still go as exactly one command;
+ * - MSETNX across slots, vmux_call() and vmux_command() with MGET across slots: VMUX_ERR_CROSSSLOT,
+ *   nothing written;
+ * - a deadline that expires on one part (its primary paused with CLIENT PAUSE ... WRITE): the call
+ *   fails with VMUX_ERR_TIMEOUT, the error buffer names the part's slot, the other parts ran.
+ *
+ * It counts the commands each node ran and pauses a node, so it runs alone (RUN_SERIAL).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#define CLUSTER "cluster"
+#define NKEYS 200
+#define NTAGS 60 /* the spread keys share 60 hash tags */
+#define NMISSING 20
+#define NSLOTS 16384
+#define MAXNODES 16
+
+/* The cluster as the test sees it behind the library's back. */
+static int nnodes;
+static int ports[MAXNODES];
+static int owner[NSLOTS]; /* the port of the primary serving each slot */
+
+static vmux *open_seed(void)
+{
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d", vt_cluster_port(CLUSTER, 0));
+    return vt_open_conf(conf);
+}
+
+/* Reads CLUSTER SLOTS from node 0 into owner[]. */
+static void load_owners(void)
+{
+    nnodes = vt_cluster_size(CLUSTER);
+    assert_true(nnodes <= MAXNODES);
+    for (int i = 0; i < nnodes; i++)
+        ports[i] = vt_cluster_port(CLUSTER, i);
+    memset(owner, 0, sizeof owner);
+    redisContext *c = vt_node_connect(ports[0]);
+    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *range = r->element[i];
+        long long from = range->element[0]->integer, to = range->element[1]->integer;
+        int port = (int)range->element[2]->element[1]->integer;
+        for (long long s = from; s <= to; s++)
+            owner[s] = port;
+    }
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* The server's slot of each key (CLUSTER KEYSLOT, pipelined). */
+static void slots_of(char **keys, int n, int *slots)
+{
+    redisContext *c = vt_node_connect(ports[0]);
+    for (int i = 0; i < n; i++)
+        redisAppendCommand(c, "CLUSTER KEYSLOT %s", keys[i]);
+    for (int i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
+        assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+        slots[i] = (int)r->integer;
+        freeReplyObject(r);
+    }
+    redisFree(c);
+}
+
+/* How many times node port ran cmd (lower case), from INFO commandstats. */
+static long long calls_of(int port, const char *cmd)
+{
+    redisContext *c = vt_node_connect(port);
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    assert_non_null(r);
+    assert_non_null(r->str);
+    char needle[64];
+    snprintf(needle, sizeof needle, "cmdstat_%s:calls=", cmd);
+    const char *at = strstr(r->str, needle);
+    long long calls = at != NULL ? atoll(at + strlen(needle)) : 0;
+    freeReplyObject(r);
+    redisFree(c);
+    return calls;
+}
+
+static void calls_all(const char *cmd, long long *out)
+{
+    for (int i = 0; i < nnodes; i++)
+        out[i] = calls_of(ports[i], cmd);
+}
+
+/* For each node, how many distinct slots of slots[0..n) it serves as primary. */
+static void slots_per_node(const int *slots, int n, long long *out)
+{
+    static bool seen[NSLOTS];
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < nnodes; i++)
+        out[i] = 0;
+    for (int k = 0; k < n; k++) {
+        if (seen[slots[k]])
+            continue;
+        seen[slots[k]] = true;
+        for (int i = 0; i < nnodes; i++)
+            out[i] += owner[slots[k]] == ports[i];
+    }
+}
+
+/* Whether node i serves slots as a primary. */
+static bool is_primary(int i)
+{
+    for (int s = 0; s < NSLOTS; s++)
+        if (owner[s] == ports[i])
+            return true;
+    return false;
+}
+
+/*
+ * Asserts that each node ran cmd exactly expected[i] times since before[i]; for a write, only
+ * the primaries (a replica runs what its primary replicates to it, when it comes).
+ */
+static void assert_calls(const char *cmd, const long long *before, const long long *expected)
+{
+    bool write = strcmp(cmd, "mget") != 0;
+    long long after[MAXNODES];
+    calls_all(cmd, after);
+    for (int i = 0; i < nnodes; i++) {
+        if (write && !is_primary(i))
+            continue;
+        if (after[i] - before[i] != expected[i])
+            fail_msg("node %d (port %d): %lld %s commands, expected %lld", i, ports[i],
+                     after[i] - before[i], cmd, expected[i]);
+    }
+}
+
+static char *fmt(const char *format, int i)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, format, i);
+    return strdup(buf);
+}
+
+static char *fmt2(const char *format, int i, int j)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, format, i, j);
+    return strdup(buf);
+}
+
+static vmux_str str_of(const char *s)
+{
+    return VMUX_STRN(s, strlen(s));
+}
+
+/* A fixed shuffle (the test must be repeatable): Fisher-Yates with a small LCG. */
+static void shuffle(int *a, int n)
+{
+    uint32_t x = 12345;
+    for (int i = n - 1; i > 0; i--) {
+        x = x * 1103515245u + 12345u;
+        int j = (int)((x >> 8) % (uint32_t)(i + 1));
+        int t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+static void free_all(char **p, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(p[i]);
+}
+
+static void test_mset_mget_spread(void **state)
+{
+    (void)state;
+    load_owners();
+    vmux *m = open_seed();
+    char *keys[NKEYS], *values[NKEYS];
+    vmux_str k[NKEYS], v[NKEYS];
+    int slots[NKEYS];
+    for (int i = 0; i < NKEYS; i++) {
+        keys[i] = fmt2("{mk:%d}:%d", i % NTAGS, i); /* NTAGS slots: several keys in each */
+        values[i] = fmt("value-%d", i);
+        k[i] = str_of(keys[i]);
+        v[i] = str_of(values[i]);
+    }
+    slots_of(keys, NKEYS, slots);
+    long long per_node[MAXNODES], before[MAXNODES];
+    slots_per_node(slots, NKEYS, per_node);
+    long long total = 0;
+    for (int i = 0; i < nnodes; i++) {
+        if (is_primary(i))
+            assert_true(per_node[i] > 0); /* every shard holds some of the keys */
+        total += per_node[i];
+    }
+    assert_true(total > vt_cluster_primaries(CLUSTER) && total < NKEYS); /* split, not per key */
+
+    calls_all("mset", before);
+    assert_int_equal(vmux_mset(m, NULL, k, v, NKEYS), 0);
+    assert_calls("mset", before, per_node);
+
+    /* Read back in a shuffled order, with every tenth key asked twice and missing keys mixed
+     * in: positions 0..NKEYS-1 of `pick` are keys, the rest repeats and missing ones. */
+    enum { NASK = NKEYS + NKEYS / 10 + NMISSING };
+    int pick[NASK];
+    char *missing[NMISSING];
+    for (int i = 0; i < NASK; i++)
+        pick[i] = i < NKEYS ? i : i < NKEYS + NKEYS / 10 ? (i - NKEYS) * 10 : -1 - (i % NMISSING);
+    shuffle(pick, NASK);
+    vmux_str ask[NASK];
+    char *ask_names[NASK];
+    int ask_slots[NASK];
+    for (int i = 0; i < NMISSING; i++)
+        missing[i] = fmt("mk:missing:%d", i);
+    for (int i = 0; i < NASK; i++) {
+        ask_names[i] = pick[i] >= 0 ? keys[pick[i]] : missing[-1 - pick[i]];
+        ask[i] = str_of(ask_names[i]);
+    }
+    slots_of(ask_names, NASK, ask_slots);
+    slots_per_node(ask_slots, NASK, per_node);
+
+    calls_all("mget", before);
+    vmux_bytes_array got;
+    assert_int_equal(vmux_mget(m, NULL, ask, NASK, &got), 0);
+    assert_calls("mget", before, per_node);
+    assert_int_equal(got.count, NASK);
+    for (int i = 0; i < NASK; i++) {
+        if (pick[i] < 0) {
+            assert_null(got.items[i].ptr);
+            continue;
+        }
+        assert_non_null(got.items[i].ptr);
+        assert_int_equal(got.items[i].len, strlen(values[pick[i]]));
+        assert_memory_equal(got.items[i].ptr, values[pick[i]], got.items[i].len);
+    }
+    vmux_bytes_array_free(&got);
+
+    int64_t deleted = 0;
+    assert_int_equal(vmux_del(m, NULL, k, NKEYS, &deleted), 0);
+    assert_int_equal(deleted, NKEYS);
+    free_all(keys, NKEYS);
+    free_all(values, NKEYS);
+    free_all(missing, NMISSING);
+    vmux_close(m);
+}
+
+/* Writes keys[0..n) (value "x") through a direct connection to each key's primary. */
+static void write_direct(char **keys, int n)
+{
+    int slots[64];
+    assert_true(n <= 64);
+    slots_of(keys, n, slots);
+    for (int i = 0; i < n; i++) {
+        redisContext *c = vt_node_connect(owner[slots[i]]);
+        redisReply *r = redisCommand(c, "SET %s x", keys[i]);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+        redisFree(c);
+    }
+}
+
+/* An async count's outcome. */
+struct count_box {
+    atomic_bool done;
+    int status;
+    int64_t count;
+};
+
+static void count_cb(int status, vmux_reply *reply, void *userdata)
+{
+    struct count_box *b = userdata;
+    b->status = status;
+    if (status == 0)
+        b->status = vmux_reply_to_int(reply, &b->count);
+    vmux_reply_free(reply);
+    atomic_store(&b->done, true);
+}
+
+static bool box_done(void *arg)
+{
+    return atomic_load(&((struct count_box *)arg)->done);
+}
+
+/* Runs an async count form and waits for its callback. */
+static int64_t count_async(int (*fn)(vmux *, const vmux_callopts *, const vmux_str *, size_t,
+                                     vmux_reply_cb, void *),
+                           vmux *m, const vmux_str *k, size_t n)
+{
+    struct count_box b = {.status = -1};
+    assert_int_equal(fn(m, NULL, k, n, count_cb, &b), 0);
+    assert_true(vt_wait_until(box_done, &b, 10000));
+    assert_int_equal(b.status, 0);
+    return b.count;
+}
+
+/* From a callback (on the I/O thread): the split parts are routed at once, in that loop turn. */
+struct nested {
+    vmux *m;
+    const vmux_str *keys;
+    size_t n;
+    struct count_box *box;
+    atomic_int submitted; /* what vmux_exists_async() returned there, +1 (0: not yet) */
+};
+
+static void nested_cb(int status, vmux_reply *reply, void *userdata)
+{
+    struct nested *t = userdata;
+    vmux_reply_free(reply);
+    int rc = status != 0 ? status : vmux_exists_async(t->m, NULL, t->keys, t->n, count_cb, t->box);
+    atomic_store(&t->submitted, rc + 1);
+}
+
+static void test_counts_across_slots(void **state)
+{
+    (void)state;
+    load_owners();
+    vmux *m = open_seed();
+    /* 24 keys, 16 of them present; the list names six present ones twice and two missing ones
+     * twice: 16 + 6 present entries, 8 + 2 missing ones. */
+    enum { NPRESENT = 16, NABSENT = 8, NLIST = NPRESENT + NABSENT + 6 + 2 };
+    char *present[NPRESENT], *absent[NABSENT];
+    for (int i = 0; i < NPRESENT; i++)
+        present[i] = fmt("mk:count:%d", i);
+    for (int i = 0; i < NABSENT; i++)
+        absent[i] = fmt("mk:absent:%d", i);
+    write_direct(present, NPRESENT);
+    vmux_str list[NLIST];
+    int n = 0;
+    for (int i = 0; i < NPRESENT; i++) {
+        list[n++] = str_of(present[i]);
+        if (i < NABSENT)
+            list[n++] = str_of(absent[i]);
+        if (i % 3 == 0 && i < 18)
+            list[n++] = str_of(present[i]); /* i = 0, 3, ... 15: six repeats */
+    }
+    list[n++] = str_of(absent[1]);
+    list[n++] = str_of(absent[5]);
+    assert_int_equal(n, NLIST);
+
+    int64_t count = -1;
+    assert_int_equal(vmux_exists(m, NULL, list, NLIST, &count), 0);
+    assert_int_equal(count, NPRESENT + 6); /* a repeated key counts twice */
+    assert_int_equal(count_async(vmux_exists_async, m, list, NLIST), NPRESENT + 6);
+    struct count_box box = {.status = -1};
+    struct nested t = {m, list, NLIST, &box, 0};
+    const char *ping[] = {"PING"};
+    assert_int_equal(vmux_call_async(m, NULL, 1, ping, NULL, nested_cb, &t), 0);
+    assert_true(vt_wait_until(box_done, &box, 10000));
+    assert_int_equal(atomic_load(&t.submitted), 1);
+    assert_int_equal(box.status, 0);
+    assert_int_equal(box.count, NPRESENT + 6);
+    assert_int_equal(vmux_touch(m, NULL, list, NLIST, &count), 0);
+    assert_int_equal(count, NPRESENT + 6);
+    assert_int_equal(vmux_unlink(m, NULL, list, NLIST, &count), 0);
+    assert_int_equal(count, NPRESENT); /* deleted once each */
+    assert_int_equal(vmux_exists(m, NULL, list, NLIST, &count), 0);
+    assert_int_equal(count, 0);
+
+    write_direct(present, NPRESENT);
+    assert_int_equal(vmux_del(m, NULL, list, NLIST, &count), 0);
+    assert_int_equal(count, NPRESENT);
+    write_direct(present, NPRESENT);
+    assert_int_equal(count_async(vmux_del_async, m, list, NLIST), NPRESENT);
+    assert_int_equal(count_async(vmux_exists_async, m, list, NLIST), 0);
+    free_all(present, NPRESENT);
+    free_all(absent, NABSENT);
+    vmux_close(m);
+}
+
+static void test_one_slot_one_command(void **state)
+{
+    (void)state;
+    load_owners();
+    vmux *m = open_seed();
+    enum { N = 10 };
+    char *keys[N];
+    vmux_str k[N];
+    int slots[N];
+    for (int i = 0; i < N; i++) {
+        keys[i] = fmt("{mk:tag}:%d", i);
+        k[i] = str_of(keys[i]);
+    }
+    slots_of(keys, N, slots);
+    long long before[MAXNODES], one[MAXNODES];
+    slots_per_node(slots, N, one); /* 1 on the tag's primary, 0 elsewhere */
+    calls_all("mset", before);
+    assert_int_equal(vmux_mset(m, NULL, k, k, N), 0);
+    assert_calls("mset", before, one);
+    calls_all("mget", before);
+    vmux_bytes_array got;
+    assert_int_equal(vmux_mget(m, NULL, k, N, &got), 0);
+    assert_calls("mget", before, one);
+    for (int i = 0; i < N; i++)
+        assert_memory_equal(got.items[i].ptr, keys[i], strlen(keys[i]));
+    vmux_bytes_array_free(&got);
+    calls_all("del", before);
+    int64_t deleted = 0;
+    assert_int_equal(vmux_del(m, NULL, k, N, &deleted), 0);
+    assert_int_equal(deleted, N);
+    assert_calls("del", before, one);
+    free_all(keys, N);
+    vmux_close(m);
+}
+
+static void test_strict_forms_refuse_crossslot(void **state)
+{
+    (void)state;
+    load_owners();
+    vmux *m = open_seed();
+    char *names[2] = {"mk:strict:a", "mk:strict:b"};
+    int slots[2];
+    slots_of(names, 2, slots);
+    assert_int_not_equal(slots[0], slots[1]);
+    vmux_str k[2] = {str_of(names[0]), str_of(names[1])};
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    bool all_set = true;
+    assert_int_equal(vmux_msetnx(m, &o, k, k, 2, &all_set), VMUX_ERR_CROSSSLOT);
+    assert_false(all_set);
+    assert_non_null(strstr(why, "mk:strict:a"));
+    assert_non_null(strstr(why, "mk:strict:b"));
+    int64_t count = -1;
+    assert_int_equal(vmux_exists(m, NULL, k, 2, &count), 0);
+    assert_int_equal(count, 0); /* nothing written */
+
+    const char *mget[] = {"MGET", names[0], names[1]};
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 3, mget, NULL, &r), VMUX_ERR_CROSSSLOT);
+    assert_null(r);
+    assert_int_equal(vmux_command(m, &r, "MGET %s %s", names[0], names[1]), VMUX_ERR_CROSSSLOT);
+    assert_null(r);
+
+    /* MSETNX within one slot is one command, all or nothing, as before. */
+    vmux_str tagged[2] = {str_of("{mk:nx}a"), str_of("{mk:nx}b")};
+    assert_int_equal(vmux_msetnx(m, NULL, tagged, tagged, 2, &all_set), 0);
+    assert_true(all_set);
+    assert_int_equal(vmux_msetnx(m, NULL, tagged, tagged, 2, &all_set), 0);
+    assert_false(all_set);
+    assert_int_equal(vmux_del(m, NULL, tagged, 2, &count), 0);
+    assert_int_equal(count, 2);
+    vmux_close(m);
+}
+
+/* Whether a direct SET of a key the paused node serves has gone through (the pause is over). */
+static bool node_writable(void *arg)
+{
+    redisContext *c = arg;
+    redisReply *r = redisCommand(c, "SET mk:pause:0 x");
+    bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    return ok;
+}
+
+static void test_part_deadline(void **state)
+{
+    (void)state;
+    load_owners();
+    vmux *m = open_seed();
+    enum { N = 30 };
+    char *keys[N];
+    vmux_str k[N];
+    int slots[N];
+    for (int i = 0; i < N; i++) {
+        keys[i] = fmt("mk:pause:%d", i);
+        k[i] = str_of(keys[i]);
+    }
+    slots_of(keys, N, slots);
+    int paused = owner[slots[0]];
+    int other = -1; /* a key on another primary */
+    for (int i = 0; i < N && other < 0; i++)
+        other = owner[slots[i]] != paused ? i : -1;
+    assert_true(other >= 0);
+
+    redisContext *c = vt_node_connect(paused);
+    redisReply *r = redisCommand(c, "CLIENT PAUSE 20000 WRITE");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+
+    char why[256] = "";
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 300, .errbuf = why, .errlen = sizeof why);
+    assert_int_equal(vmux_mset(m, &o, k, k, N), VMUX_ERR_TIMEOUT);
+    assert_non_null(strstr(why, "slot"));
+    /* The other parts ran: reads are not paused. */
+    vmux_bytes v;
+    assert_int_equal(vmux_get(m, NULL, k[other], &v), 0);
+    assert_non_null(v.ptr);
+    assert_memory_equal(v.ptr, keys[other], strlen(keys[other]));
+    vmux_bytes_free(&v);
+    int64_t count = -1;
+    assert_int_equal(vmux_del(m, &o, k, N, &count), VMUX_ERR_TIMEOUT);
+    assert_int_equal(count, 0);
+    struct count_box b = {.status = -1};
+    assert_int_equal(vmux_del_async(m, &o, k, N, count_cb, &b), 0);
+    assert_true(vt_wait_until(box_done, &b, 10000));
+    assert_int_equal(b.status, VMUX_ERR_TIMEOUT);
+
+    r = redisCommand(c, "CLIENT UNPAUSE");
+    assert_non_null(r);
+    freeReplyObject(r);
+    assert_true(vt_wait_until(node_writable, c, 10000));
+    redisFree(c);
+    assert_int_equal(vmux_del(m, NULL, k, N, &count), 0);
+    free_all(keys, N);
+    vmux_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mset_mget_spread),
+        cmocka_unit_test(test_counts_across_slots),
+        cmocka_unit_test(test_one_slot_one_command),
+        cmocka_unit_test(test_strict_forms_refuse_crossslot),
+        cmocka_unit_test(test_part_deadline),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
