@@ -45,6 +45,7 @@ enum vmux_op_flags {
     VMUX_OP_UNSHAREABLE = 1u << 9,  /* may not share a connection (core/shareable.h) */
     VMUX_OP_POOLED = 1u << 10,      /* runs on a blocking-pool link: op->job is set */
     VMUX_OP_DIRECT = 1u << 11,      /* written by its caller (net/lane.c), not yet adopted */
+    VMUX_OP_PINNED = 1u << 12,      /* for one chosen node (mux/fanout.c): never redirected */
 };
 
 /*

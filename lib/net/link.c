@@ -271,8 +271,8 @@ static bool is_transient(const char *msg)
 
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
 {
-    if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
-        return false;
+    if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR || (op->flags & VMUX_OP_PINNED))
+        return false; /* a pinned op's caller wants this node's answer, whatever it is */
     const char *msg = vmux_reply_str(reply, NULL);
     if (link->events.redirect != NULL && (starts_with(msg, "MOVED ") || starts_with(msg, "ASK ")) &&
         link->events.redirect(link, op, reply, link->arg))
