@@ -80,7 +80,7 @@ static void parse_slot(const char *tok, struct node_line *n, uint8_t *mig)
     set_bits(n->serves, (unsigned)a, (unsigned)b);
 }
 
-/* Parses one line in place; false for a line that names no usable node. */
+/* Parses one line in place (host NULL when it has no address); false when it is cut short. */
 static bool parse_line(char *line, struct node_line *n)
 {
     char *save = NULL, *tok[8];
@@ -88,8 +88,8 @@ static bool parse_line(char *line, struct node_line *n)
         if ((tok[i] = strtok_r(i == 0 ? line : NULL, " \r", &save)) == NULL)
             return false;
     memset(n, 0, sizeof *n);
-    if (!parse_addr(tok[1], n) || has_flag(tok[2], "noaddr") || has_flag(tok[2], "handshake"))
-        return false;
+    if (!parse_addr(tok[1], n) || has_flag(tok[2], "noaddr"))
+        n->host = NULL; /* its slots still count as served (mark_holes()) */
     n->myself = has_flag(tok[2], "myself");
     n->primary = has_flag(tok[2], "master");
     uint8_t mig[VMUX_SLOTS / 8] = {0};
@@ -105,7 +105,7 @@ static bool parse_line(char *line, struct node_line *n)
  * marked myself into *self (either may be NULL). Returns which were found (1: owner, 2: self).
  */
 static int read_nodes(const vmux_reply *r, int slot, struct node_line *owner,
-                      struct node_line *self, char **text)
+                      struct node_line *self, uint8_t *served, char **text)
 {
     const char *s = vmux_reply_str(r, NULL);
     int found = 0;
@@ -118,8 +118,10 @@ static int read_nodes(const vmux_reply *r, int slot, struct node_line *owner,
          line = strtok_r(NULL, "\n", &save)) {
         if (!parse_line(line, n))
             continue;
-        if (owner != NULL && n->primary && slot >= 0 && bit(n->serves, (unsigned)slot) &&
-            !(found & 1)) {
+        for (size_t i = 0; served != NULL && n->primary && i < sizeof n->serves; i++)
+            served[i] |= n->serves[i];
+        if (owner != NULL && n->primary && n->host != NULL && slot >= 0 &&
+            bit(n->serves, (unsigned)slot) && !(found & 1)) {
             *owner = *n;
             found |= 1;
         }
@@ -178,7 +180,7 @@ static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int
                      vmux_reply **view, struct node_line *n)
 {
     char *text = NULL;
-    int found = read_nodes(*view, slot, n, NULL, &text);
+    int found = read_nodes(*view, slot, n, NULL, NULL, &text);
     vmux_reply_free(*view);
     *view = NULL;
     char host[sizeof cs->host];
@@ -192,7 +194,7 @@ static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int
     int rc = ask_node(m, o, host, port, view);
     if (rc != 0)
         return rc;
-    found = read_nodes(*view, -1, NULL, n, &text);
+    found = read_nodes(*view, -1, NULL, n, NULL, &text);
     free(text);
     if (found < 0 || !(found & 2))
         return VMUX_ERR_PROTOCOL;
@@ -204,14 +206,34 @@ static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int
     return 1;
 }
 
+/*
+ * Marks done the slots that no primary of view serves (a cluster with holes): no key can be in
+ * them, and nothing could scan them. The view comes from a primary of the handle's map.
+ */
+static void mark_holes(struct vmux_cscan *cs, const vmux_reply *view)
+{
+    uint8_t served[VMUX_SLOTS / 8] = {0};
+    char *text = NULL;
+    if (read_nodes(view, -1, NULL, NULL, served, &text) >= 0)
+        for (size_t i = 0; i < sizeof served; i++)
+            cs->done[i] |= (uint8_t)~served[i];
+    free(text);
+}
+
 int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
 {
-    int slot = lowest_todo(cs);
-    if (slot < 0)
+    if (lowest_todo(cs) < 0)
         return 0;
     vmux_callopts o = read_opts(opts);
     vmux_reply *view = NULL;
     int rc = ask_any(m, &o, &view);
+    if (rc == 0)
+        mark_holes(cs, view);
+    int slot = lowest_todo(cs);
+    if (rc == 0 && slot < 0) {
+        vmux_reply_free(view);
+        return 0;
+    }
     struct node_line *n = malloc(sizeof *n);
     if (n == NULL && rc == 0)
         rc = VMUX_ERR_NOMEM;
@@ -235,7 +257,7 @@ int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan 
     int rc = ask_node(m, &o, cs->host, cs->port, &r);
     struct node_line *n = rc == 0 ? malloc(sizeof *n) : NULL;
     char *text = NULL;
-    if (rc == 0 && (n == NULL || read_nodes(r, -1, NULL, n, &text) < 2))
+    if (rc == 0 && (n == NULL || read_nodes(r, -1, NULL, n, NULL, &text) < 2))
         rc = n == NULL ? VMUX_ERR_NOMEM : VMUX_ERR_PROTOCOL;
     for (size_t i = 0; rc == 0 && i < sizeof cs->done; i++)
         cs->done[i] |= cs->owned[i] & n->stable[i];

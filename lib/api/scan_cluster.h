@@ -21,7 +21,8 @@ struct vmux_cscan {
 
 /*
  * Chooses the next node: the owner of the lowest slot not done, as that node itself says (asked
- * with CLUSTER NODES, after a view from any primary). Returns 1 with host, port and owned set, 0
+ * with CLUSTER NODES, after a view from any primary, in which slots that no primary serves are
+ * marked done: no key can be there). Returns 1 with host, port and owned set, 0
  * when every slot is done, or an error (a primary's or the node's, VMUX_ERR_PROTOCOL for a reply
  * that is no CLUSTER NODES text or nodes that keep disagreeing who owns the slot).
  */
