@@ -4,7 +4,8 @@
  * tests flush it and pause a node) and a standalone server ("plain"):
  *
  * - vmux_call_nodes(): "INFO server" on the primaries gives three entries with distinct ports,
- *   each the node it names; the replicas three, all six; the async form the same;
+ *   each the node it names; the replicas three, all six; the async form the same; fan-outs in
+ *   flight when the handle closes each complete exactly once;
  * - vmux_call_node(): CLUSTER MYID of each node equals what a direct connection reads; a node
  *   outside the map is refused;
  * - DBSIZE is the sum over the primaries, KEYS their union, FLUSHALL empties every primary
@@ -136,6 +137,39 @@ static void test_call_nodes_async(void **state)
     free(a.res);
     assert_int_equal(atomic_load(&a.calls), 1);
     vmux_close(m);
+}
+
+struct close_count {
+    atomic_int calls, closed, answered;
+};
+
+static void on_close_race(int status, vmux_node_replies *result, void *userdata)
+{
+    struct close_count *c = userdata;
+    atomic_fetch_add(&c->calls, 1);
+    if (status == VMUX_ERR_CLOSED)
+        atomic_fetch_add(&c->closed, 1);
+    else if (status == 0 && result != NULL && result->count == 6)
+        atomic_fetch_add(&c->answered, 1);
+    vmux_node_replies_free(result);
+    free(result);
+}
+
+/* Fan-outs in flight when the handle closes: each completes exactly once, none is lost. */
+static void test_call_nodes_close(void **state)
+{
+    (void)state;
+    vmux *m = open_seed();
+    const char *argv[] = {"PING"};
+    struct close_count c = {0};
+    int accepted = 0;
+    for (int i = 0; i < 200; i++)
+        accepted +=
+            vmux_call_nodes_async(m, NULL, VMUX_NODES_ALL, 1, argv, NULL, on_close_race, &c) == 0;
+    assert_int_equal(accepted, 200);
+    vmux_close(m); /* runs every callback before it returns */
+    assert_int_equal(atomic_load(&c.calls), 200);
+    assert_int_equal(atomic_load(&c.closed) + atomic_load(&c.answered), 200);
 }
 
 static void test_call_node(void **state)
@@ -370,10 +404,10 @@ static void test_standalone_one_node(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_call_nodes_sets),     cmocka_unit_test(test_call_nodes_async),
-        cmocka_unit_test(test_call_node),           cmocka_unit_test(test_dbsize_keys_flushall),
-        cmocka_unit_test(test_script_everywhere),   cmocka_unit_test(test_paused_node_fails_alone),
-        cmocka_unit_test(test_standalone_one_node),
+        cmocka_unit_test(test_call_nodes_sets),         cmocka_unit_test(test_call_nodes_async),
+        cmocka_unit_test(test_call_nodes_close),        cmocka_unit_test(test_call_node),
+        cmocka_unit_test(test_dbsize_keys_flushall),    cmocka_unit_test(test_script_everywhere),
+        cmocka_unit_test(test_paused_node_fails_alone), cmocka_unit_test(test_standalone_one_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
