@@ -86,7 +86,8 @@ VMUX_EXPORT void vmux_node_replies_free(vmux_node_replies *r);
  * VMUX_ERR_NOT_CONNECTED (cluster=auto and the handle does not know yet what the server is:
  * vmux_open() with abortConnect=false, before the first connection), the code of a failed
  * detection (cluster=yes against a standalone server), VMUX_ERR_CLOSED, VMUX_ERR_FORKED,
- * VMUX_ERR_NOMEM.
+ * VMUX_ERR_NOMEM; the error's description goes to opts->errbuf when given. The nodes' own errors
+ * are in their entries only.
  */
 VMUX_EXPORT int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                                 const char *const *argv, const size_t *argvlen,

@@ -330,7 +330,7 @@ static void explain(const vmux_callopts *o, int rc, const vmux_reply *reply)
 int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                     const char *const *argv, const size_t *argvlen, vmux_node_replies *out)
 {
-    vmux_callopts o;
+    vmux_callopts o = {.size = sizeof o};
     vmux_node_replies res = {0};
     struct fanout *f = NULL;
     if (out != NULL)
@@ -344,6 +344,7 @@ int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int
         *out = res;
     else
         vmux_node_replies_free(&res);
+    explain(&o, rc, NULL);
     return rc;
 }
 
