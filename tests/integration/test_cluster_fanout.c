@@ -12,7 +12,8 @@
  *   (checked on each over a direct connection);
  * - SCRIPT LOAD reaches every primary: EVALSHA on keys in every shard runs without NOSCRIPT;
  *   SCRIPT EXISTS and SCRIPT FLUSH agree;
- * - a paused primary gives its own entry VMUX_ERR_TIMEOUT, the others answer;
+ * - a paused primary gives its own entry VMUX_ERR_TIMEOUT, the others answer; so does a replica
+ *   killed with SIGKILL (last: the fixture keeps a dead replica);
  * - standalone: one node, a primary, no replica; the typed commands as one command.
  */
 #include <setjmp.h>
@@ -25,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#include <signal.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
@@ -358,6 +361,40 @@ static void test_paused_node_fails_alone(void **state)
     vmux_close(m);
 }
 
+/* Last on the fixture: a replica SIGKILLed gives its own entry an error, the rest answer. */
+static void test_killed_replica_fails_alone(void **state)
+{
+    (void)state;
+    vmux *m = open_seed(); /* its map lists the replica, alive when it was loaded */
+    const char *argv[] = {"INFO", "server"};
+    vmux_node_replies res;
+    assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_REPLICAS, 2, argv, NULL, &res), 0);
+    assert_int_equal(res.count, 3);
+    char victim[128];
+    snprintf(victim, sizeof victim, "%s", res.nodes[1].address);
+    long pid = info_field(res.nodes[1].reply, "process_id:");
+    vmux_node_replies_free(&res);
+    assert_true(pid > 0);
+    assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 1000);
+    assert_int_equal(vmux_call_nodes(m, &o, VMUX_NODES_ALL, 2, argv, NULL, &res), 0);
+    assert_int_equal(res.count, 6);
+    int failed = 0;
+    for (size_t i = 0; i < res.count; i++) {
+        if (strcmp(res.nodes[i].address, victim) == 0) {
+            assert_true(res.nodes[i].status < 0 && res.nodes[i].status != VMUX_ERR_SERVER);
+            assert_null(res.nodes[i].reply);
+            failed++;
+        } else {
+            assert_int_equal(res.nodes[i].status, 0);
+        }
+    }
+    assert_int_equal(failed, 1);
+    vmux_node_replies_free(&res);
+    vmux_close(m);
+}
+
 static void test_standalone_one_node(void **state)
 {
     (void)state;
@@ -404,10 +441,15 @@ static void test_standalone_one_node(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_call_nodes_sets),         cmocka_unit_test(test_call_nodes_async),
-        cmocka_unit_test(test_call_nodes_close),        cmocka_unit_test(test_call_node),
-        cmocka_unit_test(test_dbsize_keys_flushall),    cmocka_unit_test(test_script_everywhere),
-        cmocka_unit_test(test_paused_node_fails_alone), cmocka_unit_test(test_standalone_one_node),
+        cmocka_unit_test(test_call_nodes_sets),
+        cmocka_unit_test(test_call_nodes_async),
+        cmocka_unit_test(test_call_nodes_close),
+        cmocka_unit_test(test_call_node),
+        cmocka_unit_test(test_dbsize_keys_flushall),
+        cmocka_unit_test(test_script_everywhere),
+        cmocka_unit_test(test_paused_node_fails_alone),
+        cmocka_unit_test(test_killed_replica_fails_alone),
+        cmocka_unit_test(test_standalone_one_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
