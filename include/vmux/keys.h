@@ -1,6 +1,6 @@
 /*
  * Key commands, typed: DEL, UNLINK, EXISTS, TOUCH, EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT (with NX, XX,
- * GT, LT), TTL/PTTL, PERSIST, TYPE, RENAME, RENAMENX. The SCAN iterator is in scan.h.
+ * GT, LT), TTL/PTTL, PERSIST, TYPE, RENAME, RENAMENX, KEYS. The SCAN iterator is in scan.h.
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused; the message goes to
@@ -128,6 +128,17 @@ VMUX_EXPORT int vmux_rename(vmux *m, const vmux_callopts *opts, vmux_str key, vm
 /* RENAMENX: *renamed is false when newkey existed (then nothing changed). */
 VMUX_EXPORT int vmux_renamenx(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newkey,
                               bool *renamed);
+
+/*
+ * KEYS pattern: every key of the handle's database whose name matches the glob pattern (NULL is
+ * "*"), in *keys. It makes the server walk its whole keyspace at once: prefer the SCAN iterator
+ * (scan.h) outside tests and tools. On a cluster it runs on every primary and *keys is their
+ * lists joined (a key that moves between primaries meanwhile may be missing or appear twice); a
+ * primary that failed fails the call, with "host:port: " and the reason in opts->errbuf.
+ * Retry-safe (a read).
+ */
+VMUX_EXPORT int vmux_keys(vmux *m, const vmux_callopts *opts, const char *pattern,
+                          vmux_bytes_array *keys);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,20 @@
  * matters); elements added or removed meanwhile may or may not be returned; a batch may be
  * empty while the iteration goes on.
  *
+ * On a cluster (docs/cluster.md, "Scanning a cluster"), vmux_scan_begin()'s iterator walks every
+ * primary: the iterator records which hash slots are done rather than which node it is at. It
+ * scans the node that owns the lowest slot not done yet (as that node itself says, asked with
+ * CLUSTER NODES) with that node's own SCAN cursor, and once the node's SCAN is complete marks
+ * done the slots the node owned both when its scan began and when it ended (slots it was
+ * migrating away left out). A slot that moved meanwhile is scanned again on its new owner, whole
+ * node and all. So every key present from the start to the end of the iteration is returned at
+ * least once, across failovers and slot migrations, and keys may come more than once (more
+ * often when slots move). A failed step forgets the node being scanned (a failover: it may be
+ * gone), so calling vmux_scan_next() again goes on from the slots done, on their owners then.
+ * A node that the handle's map names differently from how CLUSTER NODES does (a cluster that
+ * announces host names) cannot be scanned: VMUX_ERR_INVALID_ARG. HSCAN, SSCAN and ZSCAN read
+ * one key, on its slot's node, as on a standalone server.
+ *
  * Threads: an iterator belongs to one thread at a time (it may move between threads); it must
  * be ended before its handle is closed. Each step is a read and is sent retry-safe. When a step
  * fails, the iterator is left where it was, so calling vmux_scan_next() again repeats that step.

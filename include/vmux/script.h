@@ -13,6 +13,7 @@
 #ifndef VMUX_SCRIPT_H
 #define VMUX_SCRIPT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "vmux/call.h"
@@ -69,6 +70,32 @@ VMUX_EXPORT int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_s
 VMUX_EXPORT int vmux_script_run_async(vmux *m, const vmux_callopts *opts, const vmux_script *s,
                                       const vmux_str *keys, size_t nkeys, const vmux_str *args,
                                       size_t nargs, vmux_reply_cb cb, void *userdata);
+
+/*
+ * Script administration. On a cluster each runs on every primary (cluster.h) and fails, with
+ * "host:port: " and the reason in opts->errbuf, when any primary failed: vmux_script_load()
+ * loads the source everywhere and returns its SHA1 when every primary gave the same one (else
+ * VMUX_ERR_PROTOCOL); vmux_script_flush() flushes every primary's cache; vmux_script_exists()
+ * says a script exists only when it exists on every primary. Synchronous; any thread but the I/O
+ * thread. Errors as vmux_call(), and VMUX_ERR_INVALID_ARG for bad input (nothing sent).
+ */
+
+/* SCRIPT LOAD source: *sha1 gets the script's SHA1 (40 hex digits). Retry-safe. */
+VMUX_EXPORT int vmux_script_load(vmux *m, const vmux_callopts *opts, vmux_str source,
+                                 vmux_bytes *sha1);
+
+/*
+ * SCRIPT FLUSH [SYNC|ASYNC] (mode 0: the server's default, 1: SYNC, 2: ASYNC, as vmux_flush_mode
+ * in server.h; anything else is VMUX_ERR_INVALID_ARG). Retry-safe.
+ */
+VMUX_EXPORT int vmux_script_flush(vmux *m, const vmux_callopts *opts, int mode);
+
+/*
+ * SCRIPT EXISTS sha1...: exists[i] (the caller's array of n bools; NULL drops them) is whether
+ * the script sha1s[i] (NUL-terminated) is loaded. n >= 1. Retry-safe.
+ */
+VMUX_EXPORT int vmux_script_exists(vmux *m, const vmux_callopts *opts, const char *const *sha1s,
+                                   size_t n, bool *exists);
 
 #ifdef __cplusplus
 }

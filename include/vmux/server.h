@@ -1,6 +1,8 @@
 /*
- * Server commands, typed: PING, ECHO, TIME, INFO, DBSIZE, and FLUSHDB behind a deliberately
- * long name (vmux_flushdb_for_tests()), since it wipes the whole database of the handle.
+ * Server commands, typed: PING, ECHO, TIME, INFO, DBSIZE, and FLUSHDB and FLUSHALL behind
+ * deliberately long names (vmux_flushdb_for_tests()), since they wipe whole databases. On a
+ * cluster, PING, DBSIZE, FLUSHDB and FLUSHALL run on every primary (cluster.h), ECHO, TIME and
+ * INFO on one node; run them on chosen nodes with vmux_call_nodes().
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused; the message goes to
@@ -29,7 +31,9 @@ extern "C" {
 
 /*
  * PING [message]: *reply gets "PONG", or the message when message.ptr is not NULL. Useful as
- * a round trip through the handle's connection.
+ * a round trip through the handle's connection. On a cluster, every primary is pinged (cluster.h)
+ * and the call succeeds only when every one answered; a primary that failed gives its status,
+ * with "host:port: " and the reason in opts->errbuf. vmux_ping_async() pings one node.
  */
 VMUX_EXPORT int vmux_ping(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *reply);
 /* PING, asynchronously: cb gets "PONG" or the message (vmux_reply_to_bytes() reads it). */
@@ -50,7 +54,11 @@ VMUX_EXPORT int vmux_time(vmux *m, const vmux_callopts *opts, int64_t *seconds,
 VMUX_EXPORT int vmux_info(vmux *m, const vmux_callopts *opts, const char *section,
                           vmux_bytes *text);
 
-/* DBSIZE: *count is the number of keys in the handle's database. */
+/*
+ * DBSIZE: *count is the number of keys in the handle's database; on a cluster, the sum over every
+ * primary (errors as vmux_ping()). Keys that move between primaries while the primaries are
+ * asked may be counted twice or not at all.
+ */
 VMUX_EXPORT int vmux_dbsize(vmux *m, const vmux_callopts *opts, int64_t *count);
 
 /* How FLUSHDB frees the memory of what it deletes. */
@@ -63,9 +71,16 @@ typedef enum vmux_flush_mode {
 /*
  * FLUSHDB [SYNC|ASYNC]: deletes every key of the handle's database (not of the others). Meant
  * for tests and tools; the name is long so that nobody calls it by accident. An unknown mode
- * is VMUX_ERR_INVALID_ARG.
+ * is VMUX_ERR_INVALID_ARG. On a cluster it is sent to every primary and returns 0 only when
+ * every one answered OK (else as vmux_ping()); the primaries are not flushed at one instant.
  */
 VMUX_EXPORT int vmux_flushdb_for_tests(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode);
+
+/*
+ * FLUSHALL [SYNC|ASYNC]: as vmux_flushdb_for_tests(), for every database of the server (of every
+ * primary, on a cluster). Never sent twice unless opts says VMUX_CALL_RETRY_SAFE.
+ */
+VMUX_EXPORT int vmux_flushall_for_tests(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@
 #include "vmux/call.h"
 #include "vmux/types.h"
 #include "vmux/commands.h"
+#include "vmux/cluster.h"
 #include "vmux/session.h"
 #include "vmux/leaderboard.h"
 #include "vmux/cache.h"

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/fanout.h"
+#include "api/scan_cluster.h"
 #include "api/typed.h"
 #include "core/sized.h"
 #include "vmux/error.h"
@@ -22,9 +24,11 @@ struct vmux_scan {
     char *match; /* NULL: no MATCH */
     char *type;  /* NULL: no TYPE */
     int64_t count;
-    char cursor[CURSOR_MAX];
+    char cursor[CURSOR_MAX]; /* on a cluster: the SCAN cursor of the node being scanned */
     size_t cursorlen;
     bool done;
+    bool begun;            /* a step was taken: whether it is a cluster SCAN is decided */
+    struct vmux_cscan *cl; /* SCAN on a cluster: the scanned slots and the node; else NULL */
 };
 
 static char *copy_mem(const void *p, size_t len)
@@ -112,6 +116,7 @@ void vmux_scan_end(vmux_scan *it)
     free(it->key);
     free(it->match);
     free(it->type);
+    free(it->cl);
     free(it);
 }
 
@@ -181,16 +186,84 @@ static int conv_step(const vmux_reply *r, void *out)
                               s->form->release);
 }
 
+static void set_cursor(vmux_scan *it, const char *cursor, size_t len)
+{
+    memcpy(it->cursor, cursor, len);
+    it->cursorlen = len;
+}
+
+/* One SCAN step on the node being scanned (a cluster SCAN): into s, and the node's cursor. */
+static int node_step(vmux_scan *it, const vmux_callopts *opts, struct step_out *s)
+{
+    struct vmux_args a;
+    build_step(it, &a);
+    vmux_callopts o = vmux__callopts_copy(opts);
+    o.flags |= VMUX_CALL_RETRY_SAFE;
+    vmux_reply *r = NULL;
+    int rc = a.error != 0 ? a.error
+                          : vmux_call_node(it->m, &o, it->cl->host, it->cl->port, a.argc, a.argv,
+                                           a.lens, &r);
+    vmux__args_free(&a);
+    return vmux__reply_into(rc, r, conv_step, s, 0, NULL);
+}
+
+/*
+ * A step of a cluster SCAN (docs/cluster.md): checks the node just finished, chooses the next
+ * node when there is none, and scans one step of it. A failed step forgets the node (its slots
+ * will be scanned again, on whichever node owns them then), so a retry goes on after a failover.
+ */
+static int cluster_step(vmux_scan *it, const vmux_callopts *opts, const struct batch_form *form,
+                        void *batch)
+{
+    struct vmux_cscan *cl = it->cl;
+    int rc = cl->finishing ? vmux__cscan_node_done(it->m, opts, cl) : 0;
+    if (rc == 0 && cl->host[0] == '\0') {
+        rc = vmux__cscan_pick(it->m, opts, cl);
+        if (rc == 0)
+            it->done = true;
+        if (rc <= 0)
+            return rc;
+        set_cursor(it, "0", 1);
+    }
+    if (rc != 0)
+        return rc;
+    struct step_out s = {.form = form, .batch = batch};
+    if ((rc = node_step(it, opts, &s)) != 0) {
+        vmux__cscan_drop(cl);
+        return rc;
+    }
+    set_cursor(it, s.cursor, s.len);
+    cl->finishing = s.len == 1 && s.cursor[0] == '0';
+    return 1;
+}
+
+/* Before the first step: a SCAN on a handle that routes by slot scans the whole cluster. */
+static int decide(vmux_scan *it)
+{
+    it->begun = true;
+    if (it->kind != SCAN_KEYS || !vmux__fan_wanted(it->m))
+        return 0;
+    it->cl = calloc(1, sizeof *it->cl);
+    return it->cl != NULL ? 0 : VMUX_ERR_NOMEM;
+}
+
 /* One step: 1 with the elements converted into batch, 0 when done, or an error. */
 static int step(vmux_scan *it, const vmux_callopts *opts, const struct batch_form *form,
                 void *batch)
 {
     if (it->done)
         return 0;
+    int rc = it->begun ? 0 : decide(it);
+    if (rc != 0) {
+        it->begun = false;
+        return rc;
+    }
+    if (it->cl != NULL)
+        return cluster_step(it, opts, form, batch);
     struct vmux_args a;
     struct step_out s = {.form = form, .batch = batch};
     build_step(it, &a);
-    int rc = vmux__typed_run_into(it->m, opts, &a, true, conv_step, &s, 0, NULL);
+    rc = vmux__typed_run_into(it->m, opts, &a, true, conv_step, &s, 0, NULL);
     if (rc != 0)
         return rc;
     memcpy(it->cursor, s.cursor, s.len);

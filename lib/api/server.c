@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/fanout.h"
 #include "api/typed.h"
 #include "vmux/error.h"
 
@@ -20,6 +21,9 @@ int vmux_ping(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *
 {
     struct vmux_args a;
     message_command(&a, "PING", message);
+    if (vmux__fan_wanted(m))
+        return vmux__fan_run(m, opts, &a, true, vmux__combine_same, reply, sizeof *reply,
+                             vmux__release_bytes);
     return vmux__run_bytes(m, opts, &a, true, reply);
 }
 
@@ -84,18 +88,33 @@ int vmux_dbsize(vmux *m, const vmux_callopts *opts, int64_t *count)
     struct vmux_args a;
     vmux__args_init(&a);
     vmux__args_cstr(&a, "DBSIZE");
+    if (vmux__fan_wanted(m))
+        return vmux__fan_run(m, opts, &a, true, vmux__combine_sum, count, sizeof *count, NULL);
     return vmux__run_int(m, opts, &a, true, count);
 }
 
-int vmux_flushdb_for_tests(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode)
+/* FLUSHDB, FLUSHALL: on every primary of a cluster, OK only when every one said OK. */
+static int flush(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_flush_mode mode)
 {
     static const char *const words[] = {NULL, "SYNC", "ASYNC"};
     if (mode != VMUX_FLUSH_DEFAULT && mode != VMUX_FLUSH_SYNC && mode != VMUX_FLUSH_ASYNC)
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
     vmux__args_init(&a);
-    vmux__args_cstr(&a, "FLUSHDB");
+    vmux__args_cstr(&a, cmd);
     if (words[mode] != NULL)
         vmux__args_cstr(&a, words[mode]);
+    if (vmux__fan_wanted(m))
+        return vmux__fan_run(m, opts, &a, false, vmux__combine_all_ok, NULL, 0, NULL);
     return vmux__run_ok(m, opts, &a, false);
+}
+
+int vmux_flushdb_for_tests(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode)
+{
+    return flush(m, opts, "FLUSHDB", mode);
+}
+
+int vmux_flushall_for_tests(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode)
+{
+    return flush(m, opts, "FLUSHALL", mode);
 }

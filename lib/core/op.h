@@ -46,6 +46,7 @@ enum vmux_op_flags {
     VMUX_OP_POOLED = 1u << 10,      /* runs on a blocking-pool link: op->job is set */
     VMUX_OP_DIRECT = 1u << 11,      /* written by its caller (net/lane.c), not yet adopted */
     VMUX_OP_ASKING = 1u << 12,      /* a pooled op redirected by ASK: ASKING goes first */
+    VMUX_OP_PINNED = 1u << 13,      /* for one chosen node (mux/fanout.c): never redirected */
 };
 
 /*

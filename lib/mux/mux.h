@@ -114,6 +114,13 @@ void vmux__drain_queue(vmux *m);
 /* I/O thread: indexes an op's deadline and hands it to its link (or the pool); takes op. */
 void vmux__route(vmux *m, struct vmux_op *op);
 
+/*
+ * I/O thread: admits op (with its deadline_ns set already), indexes its deadline and submits it
+ * to link, whatever its slot: a fan-out's part for one node. Takes op; completes it at once with
+ * VMUX_ERR_CLOSED, VMUX_ERR_TIMEOUT (deadline passed), VMUX_ERR_BACKLOG_FULL or VMUX_ERR_NOMEM.
+ */
+void vmux__submit_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op);
+
 /* I/O thread: fails every op the handle holds with VMUX_ERR_CLOSED and closes its handles. */
 void vmux__shutdown(vmux *m);
 

@@ -117,6 +117,26 @@ void vmux__route(vmux *m, struct vmux_op *op)
     }
 }
 
+void vmux__submit_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op)
+{
+    if (m->io_closing) {
+        vmux__op_finish(op, VMUX_ERR_CLOSED, NULL);
+    } else if (op->deadline_ns <= uv_hrtime()) {
+        vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
+    } else if (!vmux__counters_admit(&m->ctr, op->len, (uint64_t)m->cfg->max_pending,
+                                     m->cfg->max_pending_bytes)) {
+        vmux__op_finish(op, VMUX_ERR_BACKLOG_FULL, NULL);
+    } else {
+        op->ctr = &m->ctr;
+        op->flags |= VMUX_OP_ADMITTED;
+        vmux__count(&m->ctr.submitted, 1);
+        if (index_deadline(m, op) != 0)
+            vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
+        else
+            vmux__link_submit(link, op);
+    }
+}
+
 static void set_deadline(struct vmux_op *op, uint64_t now_ns)
 {
     op->deadline_ns = now_ns + (uint64_t)op->timeout_ms * 1000000u;

@@ -311,6 +311,8 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
         link->retry_delay_ms = 0; /* it answers again: the next refusal starts the backoff anew */
         return false;
     }
+    if (op->flags & VMUX_OP_PINNED)
+        return false; /* a pinned op's caller wants this node's answer, whatever it is */
     const char *msg = vmux_reply_str(reply, NULL);
     if (link->events.redirect != NULL &&
         (starts_with(msg, "MOVED ") || starts_with(msg, "ASK ") ||

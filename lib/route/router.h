@@ -178,6 +178,27 @@ void vmux__router_reroute_blocking(struct vmux_router *r);
  * for the old one's shards. */
 void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map);
 
+/* Which nodes vmux__router_nodes() lists (bits). */
+#define VMUX_ROUTER_NODES_PRIMARIES 1u
+#define VMUX_ROUTER_NODES_REPLICAS 2u
+
+/* A node of the handle's view; host lives as long as the map it came from (I/O thread). */
+struct vmux_router_nodeinfo {
+    const char *host;
+    int port;
+    bool primary;
+};
+
+/*
+ * I/O thread (nodes.c): the nodes that which (VMUX_ROUTER_NODES_* bits) asks for. CLUSTER: every
+ * node of the current map that has an address, primaries first (in shard order), then replicas;
+ * STANDALONE: the seed's node, a primary. Returns 0 with *out (malloc'd, the caller frees it;
+ * NULL when *n is 0), VMUX_ERR_NOMEM, VMUX_ERR_NOT_CONNECTED while detecting, or the failure code
+ * of a failed detection. Use the hosts before the map can change (before returning to the loop).
+ */
+int vmux__router_nodes(const struct vmux_router *r, unsigned which,
+                       struct vmux_router_nodeinfo **out, size_t *n);
+
 /* I/O thread, DETECTING: keeps op (deadline-indexed) until settled(). */
 void vmux__router_park(struct vmux_router *r, struct vmux_op *op);
 

@@ -1,0 +1,130 @@
+/* Typed commands fanned out to every primary, and their combining rules (api/fanout.h). */
+#include "api/fanout.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errbuf.h"
+#include "core/sized.h"
+#include "mux/fanout.h"
+#include "vmux/error.h"
+
+bool vmux__fan_wanted(vmux *m)
+{
+    return m != NULL && vmux__fanout_cluster(m);
+}
+
+/* The first primary that failed, or NULL. */
+static const vmux_node_reply *first_failure(const vmux_node_replies *res)
+{
+    for (size_t i = 0; i < res->count; i++)
+        if (res->nodes[i].status != 0)
+            return &res->nodes[i];
+    return NULL;
+}
+
+static void explain(const vmux_callopts *o, const vmux_node_reply *n)
+{
+    if (o->errbuf == NULL || o->errlen == 0)
+        return;
+    const char *why =
+        n->status == VMUX_ERR_SERVER ? vmux_reply_str(n->reply, NULL) : vmux_strerror(n->status);
+    vmux__errbuf_set(o->errbuf, o->errlen, "%s: %s", n->address, why != NULL ? why : "");
+}
+
+int vmux__fan_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                  vmux_combine_fn combine, void *out, size_t size, void (*release)(void *))
+{
+    unsigned char scratch[64];
+    bool dropped = out == NULL;
+    if (dropped)
+        out = scratch; /* the rule still checks the replies */
+    memset(out, 0, size);
+    vmux_callopts o = vmux__callopts_copy(opts);
+    if (idempotent)
+        o.flags |= VMUX_CALL_RETRY_SAFE;
+    vmux_node_replies res = {0};
+    int rc = a->error != 0
+                 ? a->error
+                 : vmux_call_nodes(m, &o, VMUX_NODES_PRIMARIES, a->argc, a->argv, a->lens, &res);
+    vmux__args_free(a);
+    const vmux_node_reply *bad = rc == 0 ? first_failure(&res) : NULL;
+    if (bad != NULL) {
+        rc = bad->status;
+        explain(&o, bad);
+    } else if (rc == 0) {
+        rc = combine(&res, out);
+        if (rc == 0 && dropped && release != NULL)
+            release(out);
+    }
+    vmux_node_replies_free(&res);
+    return rc;
+}
+
+int vmux__combine_sum(const vmux_node_replies *res, void *out)
+{
+    int64_t sum = 0, v;
+    for (size_t i = 0; i < res->count; i++) {
+        if (vmux_reply_to_int(res->nodes[i].reply, &v) != 0)
+            return VMUX_ERR_PROTOCOL;
+        sum += v;
+    }
+    *(int64_t *)out = sum;
+    return 0;
+}
+
+/* Moves b's items behind a's (both converted arrays); b ends empty. */
+static int append_items(vmux_bytes_array *a, vmux_bytes_array *b)
+{
+    if (b->count == 0)
+        return 0;
+    vmux_bytes *items = realloc(a->items, (a->count + b->count) * sizeof *items);
+    if (items == NULL)
+        return VMUX_ERR_NOMEM;
+    memcpy(items + a->count, b->items, b->count * sizeof *items);
+    a->items = items;
+    a->count += b->count;
+    free(b->items);
+    *b = (vmux_bytes_array){0};
+    return 0;
+}
+
+int vmux__combine_concat(const vmux_node_replies *res, void *out)
+{
+    vmux_bytes_array *all = out, part;
+    for (size_t i = 0; i < res->count; i++) {
+        int rc = vmux_reply_to_bytes_array(res->nodes[i].reply, &part);
+        if (rc == 0 && (rc = append_items(all, &part)) != 0)
+            vmux_bytes_array_free(&part);
+        if (rc != 0) {
+            vmux_bytes_array_free(all);
+            return rc == VMUX_ERR_NOMEM ? rc : VMUX_ERR_PROTOCOL;
+        }
+    }
+    return 0;
+}
+
+int vmux__combine_all_ok(const vmux_node_replies *res, void *out)
+{
+    for (size_t i = 0; i < res->count; i++)
+        if (vmux__conv_ok(res->nodes[i].reply, out) != 0)
+            return VMUX_ERR_PROTOCOL;
+    return 0;
+}
+
+int vmux__combine_same(const vmux_node_replies *res, void *out)
+{
+    vmux_bytes *first = out;
+    for (size_t i = 0; i < res->count; i++) {
+        size_t len;
+        const char *s = vmux_reply_str(res->nodes[i].reply, &len);
+        if (s == NULL || vmux_reply_get_kind(res->nodes[i].reply) == VMUX_REPLY_ERROR ||
+            (i > 0 && (len != first->len || memcmp(s, first->ptr, len) != 0))) {
+            vmux_bytes_free(first);
+            return VMUX_ERR_PROTOCOL;
+        }
+        if (i == 0 && vmux_reply_to_bytes(res->nodes[i].reply, first) != 0)
+            return VMUX_ERR_NOMEM;
+    }
+    return 0;
+}

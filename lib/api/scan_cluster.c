@@ -1,0 +1,269 @@
+/*
+ * SCAN over a whole cluster (api/scan_cluster.h). The cursor is a record of scanned slots, not a
+ * node index, so it survives failovers and migrations: the node that owns the lowest slot not yet
+ * scanned is scanned whole with its own SCAN cursor, and the slots it owned both when its scan
+ * began and when it ended (as it says itself, migrating slots left out) are then marked done. A
+ * slot that moved meanwhile stays to do and is scanned on its new owner: a key may come twice,
+ * none is missed.
+ */
+#include "api/scan_cluster.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/sized.h"
+#include "vmux/cluster.h"
+#include "vmux/error.h"
+
+/* How many times a node may send the pick to another before it gives up (ownership flapping). */
+#define MAX_HOPS 5
+
+static bool bit(const uint8_t *bits, unsigned slot)
+{
+    return (bits[slot / 8] >> (slot % 8)) & 1u;
+}
+
+static void set_bits(uint8_t *bits, unsigned from, unsigned to)
+{
+    for (unsigned s = from; s <= to && s < VMUX_SLOTS; s++)
+        bits[s / 8] |= (uint8_t)(1u << (s % 8));
+}
+
+/* One line of CLUSTER NODES: "<id> <ip:port@cport[,host]> <flags> <primary> <ping> <pong>
+ * <epoch> <link> <slot>...", slots as "a-b", "a", "[a->-id]" (migrating), "[a-<-id]"
+ * (importing). */
+struct node_line {
+    const char *host; /* into the parsed text */
+    int port;
+    bool myself, primary;
+    uint8_t serves[VMUX_SLOTS / 8]; /* its ranges */
+    uint8_t stable[VMUX_SLOTS / 8]; /* its ranges less the slots it is migrating away */
+};
+
+/* host:port from "ip:port@cport[,hostname]" (cut in place); false without an address. */
+static bool parse_addr(char *addr, struct node_line *n)
+{
+    char *at = strchr(addr, '@');
+    if (at != NULL)
+        *at = '\0';
+    char *colon = strrchr(addr, ':');
+    if (colon == NULL || colon == addr)
+        return false;
+    *colon = '\0';
+    n->host = addr;
+    n->port = atoi(colon + 1);
+    return n->port > 0 && n->port <= 65535;
+}
+
+static bool has_flag(const char *flags, const char *flag)
+{
+    size_t len = strlen(flag);
+    for (const char *p = flags; p != NULL; p = strchr(p, ','), p = p != NULL ? p + 1 : NULL)
+        if (strncmp(p, flag, len) == 0 && (p[len] == ',' || p[len] == '\0'))
+            return true;
+    return false;
+}
+
+/* One slot token into n's bitmaps; mig collects the slots being migrated away. */
+static void parse_slot(const char *tok, struct node_line *n, uint8_t *mig)
+{
+    char *end;
+    if (tok[0] == '[') {
+        unsigned long s = strtoul(tok + 1, &end, 10);
+        if (strncmp(end, "->-", 3) == 0)
+            set_bits(mig, (unsigned)s, (unsigned)s);
+        return;
+    }
+    unsigned long a = strtoul(tok, &end, 10), b = a;
+    if (*end == '-')
+        b = strtoul(end + 1, NULL, 10);
+    set_bits(n->serves, (unsigned)a, (unsigned)b);
+}
+
+/* Parses one line in place (host NULL when it has no address); false when it is cut short. */
+static bool parse_line(char *line, struct node_line *n)
+{
+    char *save = NULL, *tok[8];
+    for (int i = 0; i < 8; i++)
+        if ((tok[i] = strtok_r(i == 0 ? line : NULL, " \r", &save)) == NULL)
+            return false;
+    memset(n, 0, sizeof *n);
+    if (!parse_addr(tok[1], n) || has_flag(tok[2], "noaddr"))
+        n->host = NULL; /* its slots still count as served (mark_holes()) */
+    n->myself = has_flag(tok[2], "myself");
+    n->primary = has_flag(tok[2], "master");
+    uint8_t mig[VMUX_SLOTS / 8] = {0};
+    for (char *t; (t = strtok_r(NULL, " \r", &save)) != NULL;)
+        parse_slot(t, n, mig);
+    for (size_t i = 0; i < sizeof n->stable; i++)
+        n->stable[i] = n->serves[i] & (uint8_t)~mig[i];
+    return true;
+}
+
+/*
+ * Walks a CLUSTER NODES text: the primary serving slot (slot >= 0) into *owner, and the line
+ * marked myself into *self (either may be NULL). Returns which were found (1: owner, 2: self).
+ */
+static int read_nodes(const vmux_reply *r, int slot, struct node_line *owner,
+                      struct node_line *self, uint8_t *served, char **text)
+{
+    const char *s = vmux_reply_str(r, NULL);
+    int found = 0;
+    *text = s != NULL ? strdup(s) : NULL;
+    if (*text == NULL)
+        return -1;
+    struct node_line *n = malloc(sizeof *n);
+    char *save = NULL;
+    for (char *line = strtok_r(*text, "\n", &save); n != NULL && line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (!parse_line(line, n))
+            continue;
+        for (size_t i = 0; served != NULL && n->primary && i < sizeof n->serves; i++)
+            served[i] |= n->serves[i];
+        if (owner != NULL && n->primary && n->host != NULL && slot >= 0 &&
+            bit(n->serves, (unsigned)slot) && !(found & 1)) {
+            *owner = *n;
+            found |= 1;
+        }
+        if (self != NULL && n->myself) {
+            *self = *n;
+            found |= 2;
+        }
+    }
+    free(n);
+    return found;
+}
+
+static int lowest_todo(const struct vmux_cscan *cs)
+{
+    for (unsigned s = 0; s < VMUX_SLOTS; s++)
+        if (!bit(cs->done, s))
+            return (int)s;
+    return -1;
+}
+
+static vmux_callopts read_opts(const vmux_callopts *opts)
+{
+    vmux_callopts o = vmux__callopts_copy(opts); /* read as far as the caller's size goes */
+    o.flags |= VMUX_CALL_RETRY_SAFE;
+    return o;
+}
+
+/* CLUSTER NODES as one node sees it. */
+static int ask_node(vmux *m, const vmux_callopts *o, const char *host, int port, vmux_reply **r)
+{
+    static const char *const argv[] = {"CLUSTER", "NODES"};
+    return vmux_call_node(m, o, host, port, 2, argv, NULL, r);
+}
+
+/* CLUSTER NODES from any primary that answers (the first in the map's order). */
+static int ask_any(vmux *m, const vmux_callopts *o, vmux_reply **r)
+{
+    static const char *const argv[] = {"CLUSTER", "NODES"};
+    vmux_node_replies res;
+    int rc = vmux_call_nodes(m, o, VMUX_NODES_PRIMARIES, 2, argv, NULL, &res);
+    for (size_t i = 0; rc == 0 && i < res.count; i++)
+        if (res.nodes[i].status == 0) {
+            *r = res.nodes[i].reply;
+            res.nodes[i].reply = NULL;
+            vmux_node_replies_free(&res);
+            return 0;
+        }
+    if (rc == 0)
+        rc = res.count > 0 ? res.nodes[0].status : VMUX_ERR_NOT_CONNECTED;
+    vmux_node_replies_free(&res);
+    return rc;
+}
+
+/* The node that view (taken) says serves slot, asked itself: 1 chosen, 0 sent elsewhere. */
+static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int slot,
+                     vmux_reply **view, struct node_line *n)
+{
+    char *text = NULL;
+    int found = read_nodes(*view, slot, n, NULL, NULL, &text);
+    vmux_reply_free(*view);
+    *view = NULL;
+    char host[sizeof cs->host];
+    bool ok = found > 0 && (found & 1) && strlen(n->host) < sizeof host;
+    if (ok)
+        memcpy(host, n->host, strlen(n->host) + 1);
+    int port = n->port;
+    free(text);
+    if (!ok)
+        return VMUX_ERR_PROTOCOL; /* no CLUSTER NODES text, or no primary for the slot */
+    int rc = ask_node(m, o, host, port, view);
+    if (rc != 0)
+        return rc;
+    found = read_nodes(*view, -1, NULL, n, NULL, &text);
+    free(text);
+    if (found < 0 || !(found & 2))
+        return VMUX_ERR_PROTOCOL;
+    if (!bit(n->serves, (unsigned)slot))
+        return 0; /* it says another node has it: follow its own view */
+    memcpy(cs->host, host, strlen(host) + 1);
+    cs->port = port;
+    memcpy(cs->owned, n->stable, sizeof cs->owned);
+    return 1;
+}
+
+/*
+ * Marks done the slots that no primary of view serves (a cluster with holes): no key can be in
+ * them, and nothing could scan them. The view comes from a primary of the handle's map.
+ */
+static void mark_holes(struct vmux_cscan *cs, const vmux_reply *view)
+{
+    uint8_t served[VMUX_SLOTS / 8] = {0};
+    char *text = NULL;
+    if (read_nodes(view, -1, NULL, NULL, served, &text) >= 0)
+        for (size_t i = 0; i < sizeof served; i++)
+            cs->done[i] |= (uint8_t)~served[i];
+    free(text);
+}
+
+int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
+{
+    if (lowest_todo(cs) < 0)
+        return 0;
+    vmux_callopts o = read_opts(opts);
+    vmux_reply *view = NULL;
+    int rc = ask_any(m, &o, &view);
+    if (rc == 0)
+        mark_holes(cs, view);
+    int slot = lowest_todo(cs);
+    if (rc == 0 && slot < 0) {
+        vmux_reply_free(view);
+        return 0;
+    }
+    struct node_line *n = malloc(sizeof *n);
+    if (n == NULL && rc == 0)
+        rc = VMUX_ERR_NOMEM;
+    for (int hop = 0; rc == 0 && hop < MAX_HOPS; hop++)
+        rc = try_owner(m, &o, cs, slot, &view, n);
+    vmux_reply_free(view);
+    free(n);
+    return rc == 0 ? VMUX_ERR_PROTOCOL : rc; /* 0 after MAX_HOPS: the nodes keep disagreeing */
+}
+
+void vmux__cscan_drop(struct vmux_cscan *cs)
+{
+    cs->host[0] = '\0';
+    cs->finishing = false;
+}
+
+int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
+{
+    vmux_callopts o = read_opts(opts);
+    vmux_reply *r = NULL;
+    int rc = ask_node(m, &o, cs->host, cs->port, &r);
+    struct node_line *n = rc == 0 ? malloc(sizeof *n) : NULL;
+    char *text = NULL;
+    if (rc == 0 && (n == NULL || read_nodes(r, -1, NULL, n, NULL, &text) < 2))
+        rc = n == NULL ? VMUX_ERR_NOMEM : VMUX_ERR_PROTOCOL;
+    for (size_t i = 0; rc == 0 && i < sizeof cs->done; i++)
+        cs->done[i] |= cs->owned[i] & n->stable[i];
+    free(text);
+    free(n);
+    vmux_reply_free(r);
+    vmux__cscan_drop(cs);
+    return rc;
+}

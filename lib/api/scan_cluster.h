@@ -1,0 +1,41 @@
+/*
+ * SCAN over a whole cluster (scan.h, docs/cluster.md "Scanning a cluster"): which slots are
+ * scanned, and which node is being scanned. Private to lib/api (scan.c).
+ */
+#ifndef VMUX_API_SCAN_CLUSTER_H
+#define VMUX_API_SCAN_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "route/slot.h"
+#include "vmux/call.h"
+
+struct vmux_cscan {
+    uint8_t done[VMUX_SLOTS / 8];  /* slots whose keys have all been returned */
+    uint8_t owned[VMUX_SLOTS / 8]; /* the node's slots (not migrating) when its scan began */
+    char host[256];                /* the node being scanned; "" when none */
+    int port;
+    bool finishing; /* its SCAN is complete: mark its slots once its ownership is checked again */
+};
+
+/*
+ * Chooses the next node: the owner of the lowest slot not done, as that node itself says (asked
+ * with CLUSTER NODES, after a view from any primary, in which slots that no primary serves are
+ * marked done: no key can be there). Returns 1 with host, port and owned set, 0
+ * when every slot is done, or an error (a primary's or the node's, VMUX_ERR_PROTOCOL for a reply
+ * that is no CLUSTER NODES text or nodes that keep disagreeing who owns the slot).
+ */
+int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
+
+/*
+ * The node's SCAN is complete: asks it again which slots it serves and marks done those it owned
+ * (not migrating) both when its scan began and now. Leaves no node chosen, in every case; on an
+ * error none is marked (its slots are scanned again later) and the error is returned.
+ */
+int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
+
+/* Forgets the node being scanned (after a failed step): its slots will be scanned again. */
+void vmux__cscan_drop(struct vmux_cscan *cs);
+
+#endif

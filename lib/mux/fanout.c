@@ -1,0 +1,394 @@
+/*
+ * Fan-out (vmux/cluster.h): one command sent to each node of a set, the replies gathered, the
+ * caller completed once every node answered or timed out.
+ *
+ * The node list belongs to the I/O thread (the router's map), so the call is a control op: the
+ * caller encodes the command once and submits the op; on the I/O thread start() lists the nodes,
+ * gives each a copy of the command (pinned: never redirected), and counts the parts in flight.
+ * Every part completes exactly once (its op's rule, by the call's one deadline at the latest) and
+ * finish_one() completes the caller when the last one did, so no part is lost or counted twice.
+ * The start holds one count of its own, so that parts completed inside start() (a dead handle, a
+ * full backlog) cannot complete the caller before every part was sent.
+ */
+#include "mux/fanout.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/assert.h"
+#include "core/encode.h"
+#include "core/errbuf.h"
+#include "core/sized.h"
+#include "mux/mux.h"
+#include "vmux/error.h"
+
+struct fanout;
+
+/* One node's part: where its completion writes. */
+struct fan_part {
+    struct fanout *f;
+    size_t i;
+};
+
+struct fanout {
+    vmux *m;
+    unsigned which;   /* VMUX_ROUTER_NODES_* */
+    const char *host; /* vmux_call_node(): only this node (the caller's string), else NULL */
+    int port;
+    struct vmux_op *cmd; /* the encoded command, copied for each node; never submitted */
+    uint32_t flags;      /* the parts' op flags */
+    uint32_t timeout_ms;
+    uint64_t deadline_ns;
+    size_t pending; /* parts not yet complete, plus one while start() runs */
+    vmux_node_replies res;
+    struct fan_part *parts;
+    vmux_node_replies_cb cb;
+    void *userdata;
+};
+
+bool vmux__fanout_cluster(vmux *m)
+{
+    return vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER;
+}
+
+void vmux_node_replies_free(vmux_node_replies *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->count; i++) {
+        free(r->nodes[i].address);
+        vmux_reply_free(r->nodes[i].reply);
+    }
+    free(r->nodes);
+    *r = (vmux_node_replies){0};
+}
+
+static void fanout_free(struct fanout *f)
+{
+    vmux_node_replies_free(&f->res);
+    free(f->parts);
+    if (f->cmd != NULL)
+        vmux__op_free(f->cmd);
+    free(f);
+}
+
+/* Completes the caller: with the parts (which it then owns), or with a call-level error. */
+static void deliver(struct fanout *f, int status)
+{
+    vmux_node_replies *res = NULL;
+    if (status == 0 && (res = malloc(sizeof *res)) == NULL)
+        status = VMUX_ERR_NOMEM;
+    if (res != NULL) {
+        *res = f->res;
+        f->res = (vmux_node_replies){0};
+    }
+    f->cb(status, res, f->userdata);
+    fanout_free(f);
+}
+
+static void finish_one(struct fanout *f)
+{
+    VMUX_ASSERT(f->pending > 0);
+    if (--f->pending == 0)
+        deliver(f, 0);
+}
+
+static void part_done(int status, vmux_reply *reply, void *userdata)
+{
+    struct fan_part *p = userdata;
+    vmux_node_reply *n = &p->f->res.nodes[p->i];
+    VMUX_ASSERT(n->status == 1); /* not yet complete */
+    n->status = status;
+    n->reply = reply;
+    finish_one(p->f);
+}
+
+/* The link to node n: the handle's own in standalone mode, else the router's (opened lazily). */
+static struct vmux_link *node_link(vmux *m, const struct vmux_router_nodeinfo *n)
+{
+    if (vmux__router_mode(&m->router) != VMUX_ROUTER_CLUSTER)
+        return m->link;
+    return vmux__router_node_link(&m->router, n->host, strlen(n->host), n->port);
+}
+
+/* Sends part i (node n) a copy of the command; its completion runs part_done() in every case. */
+static void send_part(struct fanout *f, size_t i, const struct vmux_router_nodeinfo *n)
+{
+    struct vmux_op *op = vmux__op_new(f->cmd->len);
+    struct vmux_link *link = op != NULL ? node_link(f->m, n) : NULL;
+    f->parts[i] = (struct fan_part){f, i};
+    if (op == NULL || link == NULL) {
+        if (op != NULL)
+            vmux__op_free(op);
+        part_done(VMUX_ERR_NOMEM, NULL, &f->parts[i]);
+        return;
+    }
+    memcpy(op->cmd, f->cmd->cmd, f->cmd->len);
+    op->flags = f->flags;
+    op->slot = -1; /* keyless as far as routing goes: it is not routed */
+    op->timeout_ms = f->timeout_ms;
+    op->deadline_ns = f->deadline_ns;
+    op->cb = part_done;
+    op->userdata = &f->parts[i];
+    vmux__submit_on_link(f->m, link, op);
+}
+
+static bool matches(const struct fanout *f, const struct vmux_router_nodeinfo *n)
+{
+    return f->host == NULL || (n->port == f->port && strcasecmp(n->host, f->host) == 0);
+}
+
+/* Keeps the nodes f asks for (all, or its one node) at the front of nodes; returns how many. */
+static size_t select_nodes(const struct fanout *f, struct vmux_router_nodeinfo *nodes, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (matches(f, &nodes[i]) && (f->host == NULL || k == 0))
+            nodes[k++] = nodes[i];
+    return k;
+}
+
+/* Makes the result's entries (addresses, roles; status 1 marks "not yet complete"). */
+static int make_entries(struct fanout *f, const struct vmux_router_nodeinfo *nodes, size_t n)
+{
+    if (n == 0)
+        return 0;
+    f->res.nodes = calloc(n, sizeof *f->res.nodes);
+    f->parts = calloc(n, sizeof *f->parts);
+    if (f->res.nodes == NULL || f->parts == NULL)
+        return VMUX_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        vmux_node_reply *e = &f->res.nodes[f->res.count++];
+        int len = snprintf(NULL, 0, "%s:%d", nodes[i].host, nodes[i].port);
+        if ((e->address = malloc((size_t)len + 1)) == NULL)
+            return VMUX_ERR_NOMEM;
+        snprintf(e->address, (size_t)len + 1, "%s:%d", nodes[i].host, nodes[i].port);
+        e->role = nodes[i].primary ? VMUX_ROLE_PRIMARY : VMUX_ROLE_REPLICA;
+        e->status = 1;
+    }
+    return 0;
+}
+
+/*
+ * The control op's function, on the I/O thread. Returns 0 once it took f over (f completes
+ * through finish_one()), or the error with which on_started() completes the caller.
+ */
+static int start(vmux *m, void *arg)
+{
+    struct fanout *f = arg;
+    struct vmux_router_nodeinfo *nodes;
+    size_t n;
+    int rc = vmux__router_nodes(&m->router, f->which, &nodes, &n);
+    if (rc != 0)
+        return rc;
+    n = select_nodes(f, nodes, n);
+    rc = f->host != NULL && n == 0 ? VMUX_ERR_INVALID_ARG : make_entries(f, nodes, n);
+    if (rc == 0) {
+        f->pending = n + 1;
+        for (size_t i = 0; i < n; i++)
+            send_part(f, i, &nodes[i]);
+        finish_one(f); /* start()'s own count: may complete the caller */
+    }
+    free(nodes);
+    return rc;
+}
+
+/* The control op completed: with start()'s error, or VMUX_ERR_CLOSED when it never ran. */
+static void on_started(int status, vmux_reply *reply, void *userdata)
+{
+    vmux_reply_free(reply);
+    if (status != 0)
+        deliver(userdata, status);
+}
+
+/* Reads the caller's options as far as their size goes; refuses flags a fan-out cannot take. */
+static int read_opts(const vmux_callopts *opts, vmux_callopts *local)
+{
+    *local = (vmux_callopts){.size = sizeof *local};
+    if (opts == NULL)
+        return 0;
+    if (vmux__sized_in(local, sizeof *local, opts) != 0 || local->timeout_ms < 0 ||
+        (local->flags & ~(uint32_t)(VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING)) != 0)
+        return VMUX_ERR_INVALID_ARG;
+    return (local->flags & VMUX_CALL_BLOCKING) ? VMUX_ERR_UNSUPPORTED : 0;
+}
+
+static uint32_t timeout_of(vmux *m, const vmux_callopts *o, bool sync)
+{
+    if (o->timeout_ms != 0)
+        return o->timeout_ms < UINT32_MAX ? (uint32_t)o->timeout_ms : UINT32_MAX;
+    return (uint32_t)(sync ? vmux_config_sync_timeout(m->cfg) : vmux_config_async_timeout(m->cfg));
+}
+
+/* Makes a fan-out of argv; the caller still sets host and port for vmux_call_node(). */
+static int fanout_new(vmux *m, const vmux_callopts *o, vmux_node_set set, int argc,
+                      const char *const *argv, const size_t *argvlen, bool sync,
+                      struct fanout **out)
+{
+    if (set != VMUX_NODES_PRIMARIES && set != VMUX_NODES_REPLICAS && set != VMUX_NODES_ALL)
+        return VMUX_ERR_INVALID_ARG;
+    struct fanout *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return VMUX_ERR_NOMEM;
+    int rc = vmux__encode_op(argc, argv, argvlen, &f->cmd);
+    if (rc == 0 && (f->cmd->flags & (VMUX_OP_UNSHAREABLE | VMUX_OP_BLOCKING)))
+        rc = VMUX_ERR_UNSUPPORTED;
+    if (rc != 0) {
+        fanout_free(f);
+        return rc;
+    }
+    f->m = m;
+    f->which = (unsigned)set; /* the same bits as VMUX_ROUTER_NODES_* */
+    f->flags = VMUX_OP_PINNED | ((o->flags & VMUX_CALL_RETRY_SAFE) ? VMUX_OP_RETRY_SAFE : 0);
+    f->timeout_ms = timeout_of(m, o, sync);
+    f->deadline_ns = uv_hrtime() + (uint64_t)f->timeout_ms * 1000000u;
+    *out = f;
+    return 0;
+}
+
+/* Submits f's control op; takes f (refused: freed, the error returned, cb never runs). */
+static int fanout_submit(vmux *m, struct fanout *f)
+{
+    struct vmux_op *op = vmux__op_new(0);
+    if (op == NULL) {
+        fanout_free(f);
+        return VMUX_ERR_NOMEM;
+    }
+    op->flags = VMUX_OP_TRUSTED | VMUX_OP_CONTROL;
+    op->control.fn = start;
+    op->control.arg = f;
+    op->cb = on_started;
+    op->userdata = f;
+    int rc = vmux__submit(m, op); /* refused: op freed, on_started never runs */
+    if (rc != 0)
+        fanout_free(f);
+    return rc;
+}
+
+_Static_assert(VMUX_NODES_PRIMARIES == VMUX_ROUTER_NODES_PRIMARIES &&
+                   VMUX_NODES_REPLICAS == VMUX_ROUTER_NODES_REPLICAS,
+               "the public node sets are the router's bits");
+
+/* ---- the synchronous forms: wait for the completion on a mutex and condition ---- */
+
+struct fan_wait {
+    uv_mutex_t lock;
+    uv_cond_t cond;
+    bool done;
+    int status;
+    vmux_node_replies *res;
+};
+
+static void wait_done(int status, vmux_node_replies *result, void *userdata)
+{
+    struct fan_wait *w = userdata;
+    uv_mutex_lock(&w->lock);
+    w->status = status;
+    w->res = result;
+    w->done = true;
+    uv_cond_signal(&w->cond);
+    uv_mutex_unlock(&w->lock);
+}
+
+/* Runs f (taken) and waits; returns its status with the parts in *res (the caller frees). */
+static int run_and_wait(vmux *m, struct fanout *f, vmux_node_replies *res)
+{
+    struct fan_wait w = {.done = false};
+    if (uv_mutex_init(&w.lock) != 0 || uv_cond_init(&w.cond) != 0) {
+        fanout_free(f); /* (a failed init leaks nothing on Linux) */
+        return VMUX_ERR_NOMEM;
+    }
+    f->cb = wait_done;
+    f->userdata = &w;
+    int rc = fanout_submit(m, f);
+    if (rc == 0) {
+        uv_mutex_lock(&w.lock);
+        while (!w.done)
+            uv_cond_wait(&w.cond, &w.lock);
+        uv_mutex_unlock(&w.lock);
+        rc = w.status;
+    }
+    uv_cond_destroy(&w.cond);
+    uv_mutex_destroy(&w.lock);
+    if (w.res != NULL) {
+        *res = *w.res;
+        free(w.res);
+    }
+    return rc;
+}
+
+static void explain(const vmux_callopts *o, int rc, const vmux_reply *reply)
+{
+    if (o->errbuf == NULL || o->errlen == 0 || rc == 0)
+        return;
+    const char *why = rc == VMUX_ERR_SERVER ? vmux_reply_str(reply, NULL) : vmux_strerror(rc);
+    vmux__errbuf_set(o->errbuf, o->errlen, "%s", why != NULL ? why : "");
+}
+
+int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
+                    const char *const *argv, const size_t *argvlen, vmux_node_replies *out)
+{
+    vmux_callopts o = {.size = sizeof o};
+    vmux_node_replies res = {0};
+    struct fanout *f = NULL;
+    if (out != NULL)
+        *out = res;
+    int rc = m == NULL || vmux__on_io_thread(m) ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o);
+    if (rc == 0)
+        rc = fanout_new(m, &o, nodes, argc, argv, argvlen, true, &f);
+    if (rc == 0)
+        rc = run_and_wait(m, f, &res);
+    if (rc == 0 && out != NULL)
+        *out = res;
+    else
+        vmux_node_replies_free(&res);
+    explain(&o, rc, NULL);
+    return rc;
+}
+
+int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
+                          const char *const *argv, const size_t *argvlen, vmux_node_replies_cb cb,
+                          void *userdata)
+{
+    vmux_callopts o;
+    struct fanout *f = NULL;
+    int rc = m == NULL || cb == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o);
+    if (rc == 0)
+        rc = fanout_new(m, &o, nodes, argc, argv, argvlen, false, &f);
+    if (rc != 0)
+        return rc;
+    f->cb = cb;
+    f->userdata = userdata;
+    return fanout_submit(m, f);
+}
+
+int vmux_call_node(vmux *m, const vmux_callopts *opts, const char *host, int port, int argc,
+                   const char *const *argv, const size_t *argvlen, vmux_reply **out)
+{
+    vmux_callopts o = {.size = sizeof o};
+    vmux_node_replies res = {0};
+    struct fanout *f = NULL;
+    if (out != NULL)
+        *out = NULL;
+    int rc = m == NULL || host == NULL || vmux__on_io_thread(m) ? VMUX_ERR_INVALID_ARG
+                                                                : read_opts(opts, &o);
+    if (rc == 0)
+        rc = fanout_new(m, &o, VMUX_NODES_ALL, argc, argv, argvlen, true, &f);
+    if (rc == 0) {
+        f->host = host;
+        f->port = port;
+        rc = run_and_wait(m, f, &res);
+    }
+    if (rc == 0 && res.count == 1) {
+        rc = res.nodes[0].status;
+        if (out != NULL) {
+            *out = res.nodes[0].reply;
+            res.nodes[0].reply = NULL;
+        }
+    }
+    explain(&o, rc, out != NULL ? *out : res.count ? res.nodes[0].reply : NULL);
+    vmux_node_replies_free(&res);
+    return rc;
+}

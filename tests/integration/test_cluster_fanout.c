@@ -1,0 +1,455 @@
+/*
+ * Fan-out and per-node commands (cluster.h, and the typed commands that fan out) against a real
+ * cluster (fixture "cluster-fanout": three primaries with a replica each, its own, since these
+ * tests flush it and pause a node) and a standalone server ("plain"):
+ *
+ * - vmux_call_nodes(): "INFO server" on the primaries gives three entries with distinct ports,
+ *   each the node it names; the replicas three, all six; the async form the same; fan-outs in
+ *   flight when the handle closes each complete exactly once;
+ * - vmux_call_node(): CLUSTER MYID of each node equals what a direct connection reads; a node
+ *   outside the map is refused;
+ * - DBSIZE is the sum over the primaries, KEYS their union, FLUSHALL empties every primary
+ *   (checked on each over a direct connection);
+ * - SCRIPT LOAD reaches every primary: EVALSHA on keys in every shard runs without NOSCRIPT;
+ *   SCRIPT EXISTS and SCRIPT FLUSH agree;
+ * - a paused primary gives its own entry VMUX_ERR_TIMEOUT, the others answer; so does a replica
+ *   killed with SIGKILL (last: the fixture keeps a dead replica);
+ * - standalone: one node, a primary, no replica; the typed commands as one command.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include <signal.h>
+#include <sys/types.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#define CLUSTER "cluster-fanout"
+
+static vmux *open_seed(void)
+{
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d", vt_cluster_port(CLUSTER, 0));
+    return vt_open_conf(conf);
+}
+
+static int port_of(const char *address)
+{
+    const char *colon = strrchr(address, ':');
+    assert_non_null(colon);
+    return atoi(colon + 1);
+}
+
+/* The value of field in an INFO text ("tcp_port:7000\r\n"), or -1. */
+static long info_field(const vmux_reply *r, const char *field)
+{
+    const char *text = vmux_reply_str(r, NULL);
+    const char *p = text != NULL ? strstr(text, field) : NULL;
+    return p != NULL ? strtol(p + strlen(field), NULL, 10) : -1;
+}
+
+/* Checks a fan-out of INFO server: n entries of role, each answered by the node it names. */
+static void check_info(const vmux_node_replies *res, size_t n, int role)
+{
+    assert_int_equal(res->count, n);
+    for (size_t i = 0; i < n; i++) {
+        const vmux_node_reply *e = &res->nodes[i];
+        assert_int_equal(e->status, 0);
+        if (role != 0)
+            assert_int_equal(e->role, role);
+        assert_int_equal(info_field(e->reply, "tcp_port:"), port_of(e->address));
+        for (size_t j = 0; j < i; j++)
+            assert_int_not_equal(port_of(res->nodes[j].address), port_of(e->address));
+    }
+}
+
+static void test_call_nodes_sets(void **state)
+{
+    (void)state;
+    vmux *m = open_seed();
+    const char *argv[] = {"INFO", "server"};
+    vmux_node_replies res;
+    assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_PRIMARIES, 2, argv, NULL, &res), 0);
+    check_info(&res, 3, VMUX_ROLE_PRIMARY);
+    vmux_node_replies_free(&res);
+    assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_REPLICAS, 2, argv, NULL, &res), 0);
+    check_info(&res, 3, VMUX_ROLE_REPLICA);
+    vmux_node_replies_free(&res);
+    assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_ALL, 2, argv, NULL, &res), 0);
+    check_info(&res, 6, 0);
+    vmux_node_replies_free(&res);
+    /* a replica says it is one */
+    const char *role[] = {"ROLE"};
+    assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_REPLICAS, 1, role, NULL, &res), 0);
+    for (size_t i = 0; i < res.count; i++)
+        assert_string_equal(vmux_reply_str(vmux_reply_element(res.nodes[i].reply, 0), NULL),
+                            "slave");
+    vmux_node_replies_free(&res);
+    /* refused before anything is sent */
+    assert_int_equal(vmux_call_nodes(m, NULL, (vmux_node_set)4, 2, argv, NULL, &res),
+                     VMUX_ERR_INVALID_ARG);
+    const char *sub[] = {"SUBSCRIBE", "x"};
+    assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_ALL, 2, sub, NULL, &res),
+                     VMUX_ERR_UNSUPPORTED);
+    assert_int_equal(res.count, 0);
+    vmux_close(m);
+}
+
+struct async_result {
+    atomic_int calls;
+    int status;
+    vmux_node_replies *res;
+};
+
+static void on_nodes(int status, vmux_node_replies *result, void *userdata)
+{
+    struct async_result *a = userdata;
+    a->status = status;
+    a->res = result;
+    atomic_fetch_add(&a->calls, 1);
+}
+
+static bool called(void *arg)
+{
+    return atomic_load(&((struct async_result *)arg)->calls) > 0;
+}
+
+static void test_call_nodes_async(void **state)
+{
+    (void)state;
+    vmux *m = open_seed();
+    const char *argv[] = {"INFO", "server"};
+    struct async_result a = {0};
+    assert_int_equal(vmux_call_nodes_async(m, NULL, VMUX_NODES_ALL, 2, argv, NULL, on_nodes, &a),
+                     0);
+    assert_true(vt_wait_until(called, &a, 10000));
+    assert_int_equal(a.status, 0);
+    check_info(a.res, 6, 0);
+    vmux_node_replies_free(a.res);
+    free(a.res);
+    assert_int_equal(atomic_load(&a.calls), 1);
+    vmux_close(m);
+}
+
+struct close_count {
+    atomic_int calls, closed, answered;
+};
+
+static void on_close_race(int status, vmux_node_replies *result, void *userdata)
+{
+    struct close_count *c = userdata;
+    atomic_fetch_add(&c->calls, 1);
+    if (status == VMUX_ERR_CLOSED)
+        atomic_fetch_add(&c->closed, 1);
+    else if (status == 0 && result != NULL && result->count == 6)
+        atomic_fetch_add(&c->answered, 1);
+    vmux_node_replies_free(result);
+    free(result);
+}
+
+/* Fan-outs in flight when the handle closes: each completes exactly once, none is lost. */
+static void test_call_nodes_close(void **state)
+{
+    (void)state;
+    vmux *m = open_seed();
+    const char *argv[] = {"PING"};
+    struct close_count c = {0};
+    int accepted = 0;
+    for (int i = 0; i < 200; i++)
+        accepted +=
+            vmux_call_nodes_async(m, NULL, VMUX_NODES_ALL, 1, argv, NULL, on_close_race, &c) == 0;
+    assert_int_equal(accepted, 200);
+    vmux_close(m); /* runs every callback before it returns */
+    assert_int_equal(atomic_load(&c.calls), 200);
+    assert_int_equal(atomic_load(&c.closed) + atomic_load(&c.answered), 200);
+}
+
+static void test_call_node(void **state)
+{
+    (void)state;
+    vmux *m = open_seed();
+    const char *myid[] = {"CLUSTER", "MYID"};
+    for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
+        int port = vt_cluster_port(CLUSTER, i);
+        vmux_reply *r = NULL;
+        assert_int_equal(vmux_call_node(m, NULL, "127.0.0.1", port, 2, myid, NULL, &r), 0);
+        redisContext *c = vt_node_connect(port);
+        redisReply *d = redisCommand(c, "CLUSTER MYID");
+        assert_string_equal(vmux_reply_str(r, NULL), d->str);
+        freeReplyObject(d);
+        redisFree(c);
+        vmux_reply_free(r);
+    }
+    /* no node of the map: refused; a server error comes back as the node's reply */
+    vmux_reply *r = NULL;
+    char why[128] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    assert_int_equal(vmux_call_node(m, NULL, "127.0.0.1", 1, 2, myid, NULL, &r),
+                     VMUX_ERR_INVALID_ARG);
+    assert_null(r);
+    const char *bad[] = {"NO-SUCH-COMMAND"};
+    assert_int_equal(
+        vmux_call_node(m, &o, "127.0.0.1", vt_cluster_port(CLUSTER, 1), 1, bad, NULL, &r),
+        VMUX_ERR_SERVER);
+    assert_non_null(strstr(why, "unknown command"));
+    vmux_reply_free(r);
+    vmux_close(m);
+}
+
+#define NKEYS 600
+
+static void write_keys(vmux *m, const char *prefix, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "%s:%d", prefix, i);
+        const char *set[] = {"SET", key, "v"};
+        vmux_reply *r = NULL;
+        assert_int_equal(vmux_call(m, NULL, 3, set, NULL, &r), 0);
+        vmux_reply_free(r);
+    }
+}
+
+static long long node_dbsize(int port)
+{
+    redisContext *c = vt_node_connect(port);
+    redisReply *r = redisCommand(c, "DBSIZE");
+    long long n = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+static void test_dbsize_keys_flushall(void **state)
+{
+    (void)state;
+    vmux *m = open_seed();
+    assert_int_equal(vmux_flushall_for_tests(m, NULL, VMUX_FLUSH_SYNC), 0);
+    write_keys(m, "fan", NKEYS);
+    int64_t n = 0;
+    assert_int_equal(vmux_dbsize(m, NULL, &n), 0);
+    assert_int_equal(n, NKEYS);
+    int used = 0;
+    for (int p = 0; p < vt_cluster_primaries(CLUSTER); p++)
+        used += node_dbsize(vt_cluster_port(CLUSTER, p)) > 0;
+    assert_int_equal(used, 3); /* the keys are spread */
+
+    vmux_bytes_array keys;
+    assert_int_equal(vmux_keys(m, NULL, "fan:*", &keys), 0);
+    assert_int_equal(keys.count, NKEYS);
+    bool seen[NKEYS] = {false};
+    for (size_t i = 0; i < keys.count; i++) {
+        int k = atoi(keys.items[i].ptr + 4);
+        assert_true(k >= 0 && k < NKEYS);
+        assert_false(seen[k]);
+        seen[k] = true;
+    }
+    vmux_bytes_array_free(&keys);
+
+    assert_int_equal(vmux_flushall_for_tests(m, NULL, VMUX_FLUSH_DEFAULT), 0);
+    for (int p = 0; p < vt_cluster_primaries(CLUSTER); p++)
+        assert_int_equal(node_dbsize(vt_cluster_port(CLUSTER, p)), 0);
+    assert_int_equal(vmux_dbsize(m, NULL, &n), 0);
+    assert_int_equal(n, 0);
+    write_keys(m, "fan", 30);
+    assert_int_equal(vmux_flushdb_for_tests(m, NULL, VMUX_FLUSH_ASYNC), 0);
+    assert_int_equal(vmux_dbsize(m, NULL, &n), 0);
+    assert_int_equal(n, 0);
+    vmux_bytes pong;
+    assert_int_equal(vmux_ping(m, NULL, (vmux_str){NULL, 0}, &pong), 0);
+    assert_string_equal(pong.ptr, "PONG");
+    vmux_bytes_free(&pong);
+    vmux_close(m);
+}
+
+static void test_script_everywhere(void **state)
+{
+    (void)state;
+    vmux *m = open_seed();
+    assert_int_equal(vmux_script_flush(m, NULL, 1), 0);
+    const char *src = "return redis.call('SET', KEYS[1], ARGV[1])";
+    vmux_bytes sha;
+    assert_int_equal(vmux_script_load(m, NULL, VMUX_STR(src), &sha), 0);
+    assert_int_equal(sha.len, 40);
+    const char *shas[] = {sha.ptr, "0000000000000000000000000000000000000000"};
+    bool exists[2];
+    assert_int_equal(vmux_script_exists(m, NULL, shas, 2, exists), 0);
+    assert_true(exists[0]);
+    assert_false(exists[1]);
+    /* loaded on every primary: keys in every shard run it by its SHA1 alone */
+    for (int i = 0; i < 60; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "sha:%d", i);
+        const char *argv[] = {"EVALSHA", sha.ptr, "1", key, "x"};
+        vmux_reply *r = NULL;
+        char why[128] = "";
+        vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+        int rc = vmux_call(m, &o, 5, argv, NULL, &r);
+        if (rc != 0)
+            fail_msg("EVALSHA %s: %s", key, why);
+        vmux_reply_free(r);
+    }
+    /* a script missing on one primary does not exist */
+    redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, 2));
+    freeReplyObject(redisCommand(c, "SCRIPT FLUSH"));
+    redisFree(c);
+    assert_int_equal(vmux_script_exists(m, NULL, shas, 1, exists), 0);
+    assert_false(exists[0]);
+    assert_int_equal(vmux_script_flush(m, NULL, 0), 0);
+    vmux_bytes_free(&sha);
+    vmux_close(m);
+}
+
+static bool unpaused(void *arg)
+{
+    redisContext *c = arg;
+    redisReply *r = redisCommand(c, "PING");
+    bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    return ok;
+}
+
+static void test_paused_node_fails_alone(void **state)
+{
+    (void)state;
+    vmux *m = open_seed();
+    int paused = vt_cluster_port(CLUSTER, 1);
+    redisContext *c = vt_node_connect(paused);
+    redisReply *r = redisCommand(c, "CLIENT PAUSE 3000 ALL");
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    const char *ping[] = {"PING"};
+    vmux_node_replies res;
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 500);
+    assert_int_equal(vmux_call_nodes(m, &o, VMUX_NODES_PRIMARIES, 1, ping, NULL, &res), 0);
+    assert_int_equal(res.count, 3);
+    int timeouts = 0;
+    for (size_t i = 0; i < res.count; i++) {
+        if (port_of(res.nodes[i].address) == paused) {
+            assert_int_equal(res.nodes[i].status, VMUX_ERR_TIMEOUT);
+            assert_null(res.nodes[i].reply);
+            timeouts++;
+        } else {
+            assert_int_equal(res.nodes[i].status, 0);
+            assert_string_equal(vmux_reply_str(res.nodes[i].reply, NULL), "PONG");
+        }
+    }
+    assert_int_equal(timeouts, 1);
+    vmux_node_replies_free(&res);
+    /* the typed PING names the node that failed */
+    char why[128] = "";
+    o = VMUX_INIT(vmux_callopts, .timeout_ms = 300, .errbuf = why, .errlen = sizeof why);
+    assert_int_equal(vmux_ping(m, &o, (vmux_str){NULL, 0}, NULL), VMUX_ERR_TIMEOUT);
+    char where[32];
+    snprintf(where, sizeof where, ":%d: ", paused);
+    assert_non_null(strstr(why, where));
+    redisFree(c);
+    c = vt_node_connect(paused);
+    assert_true(vt_wait_until(unpaused, c, 15000)); /* the pause ends by itself */
+    redisFree(c);
+    vmux_close(m);
+}
+
+/* Last on the fixture: a replica SIGKILLed gives its own entry an error, the rest answer. */
+static void test_killed_replica_fails_alone(void **state)
+{
+    (void)state;
+    vmux *m = open_seed(); /* its map lists the replica, alive when it was loaded */
+    const char *argv[] = {"INFO", "server"};
+    vmux_node_replies res;
+    assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_REPLICAS, 2, argv, NULL, &res), 0);
+    assert_int_equal(res.count, 3);
+    char victim[128];
+    snprintf(victim, sizeof victim, "%s", res.nodes[1].address);
+    long pid = info_field(res.nodes[1].reply, "process_id:");
+    vmux_node_replies_free(&res);
+    assert_true(pid > 0);
+    assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 1000);
+    assert_int_equal(vmux_call_nodes(m, &o, VMUX_NODES_ALL, 2, argv, NULL, &res), 0);
+    assert_int_equal(res.count, 6);
+    int failed = 0;
+    for (size_t i = 0; i < res.count; i++) {
+        if (strcmp(res.nodes[i].address, victim) == 0) {
+            assert_true(res.nodes[i].status < 0 && res.nodes[i].status != VMUX_ERR_SERVER);
+            assert_null(res.nodes[i].reply);
+            failed++;
+        } else {
+            assert_int_equal(res.nodes[i].status, 0);
+        }
+    }
+    assert_int_equal(failed, 1);
+    vmux_node_replies_free(&res);
+    vmux_close(m);
+}
+
+static void test_standalone_one_node(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    const char *argv[] = {"INFO", "server"};
+    vmux_node_replies res;
+    assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_PRIMARIES, 2, argv, NULL, &res), 0);
+    check_info(&res, 1, VMUX_ROLE_PRIMARY);
+    char address[128];
+    snprintf(address, sizeof address, "%s", res.nodes[0].address);
+    vmux_node_replies_free(&res);
+    assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_REPLICAS, 2, argv, NULL, &res), 0);
+    assert_int_equal(res.count, 0);
+    assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_ALL, 2, argv, NULL, &res), 0);
+    assert_int_equal(res.count, 1);
+    vmux_node_replies_free(&res);
+    *strrchr(address, ':') = '\0';
+    vmux_reply *r = NULL;
+    const char *ping[] = {"PING"};
+    assert_int_equal(vmux_call_node(m, NULL, address, vt_server_port("plain"), 1, ping, NULL, &r),
+                     0);
+    assert_string_equal(vmux_reply_str(r, NULL), "PONG");
+    vmux_reply_free(r);
+
+    /* the typed commands: one command each, as before */
+    write_keys(m, "fanplain", 25);
+    vmux_bytes_array keys;
+    assert_int_equal(vmux_keys(m, NULL, "fanplain:*", &keys), 0);
+    assert_int_equal(keys.count, 25);
+    vmux_bytes_array_free(&keys);
+    int64_t n = 0;
+    assert_int_equal(vmux_dbsize(m, NULL, &n), 0);
+    assert_true(n >= 25);
+    vmux_bytes sha;
+    assert_int_equal(vmux_script_load(m, NULL, VMUX_STR("return 7"), &sha), 0);
+    const char *shas[] = {sha.ptr};
+    bool exists = false;
+    assert_int_equal(vmux_script_exists(m, NULL, shas, 1, &exists), 0);
+    assert_true(exists);
+    vmux_bytes_free(&sha);
+    vmux_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_call_nodes_sets),
+        cmocka_unit_test(test_call_nodes_async),
+        cmocka_unit_test(test_call_nodes_close),
+        cmocka_unit_test(test_call_node),
+        cmocka_unit_test(test_dbsize_keys_flushall),
+        cmocka_unit_test(test_script_everywhere),
+        cmocka_unit_test(test_paused_node_fails_alone),
+        cmocka_unit_test(test_killed_replica_fails_alone),
+        cmocka_unit_test(test_standalone_one_node),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

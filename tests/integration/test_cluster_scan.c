@@ -1,0 +1,324 @@
+/*
+ * SCAN over a whole cluster (scan.h, docs/cluster.md "Scanning a cluster") against a real
+ * cluster (fixture "cluster-scan": three primaries, its own, since it moves slots) and a
+ * standalone server ("plain"):
+ *
+ * - 3000 keys spread over the primaries: the iterator returns every one at least once;
+ * - the same while two slots move between primaries in the middle of the iteration (SETSLOT
+ *   IMPORTING / MIGRATING, MIGRATE, SETSLOT NODE): one away from the node being scanned, one
+ *   onto it after its scan: still every key;
+ * - standalone: the plain SCAN of one server, every key.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#define CLUSTER "cluster-scan"
+#define NKEYS 3000
+#define NTAGGED 40
+#define NP 3
+
+static vmux *open_seed(void)
+{
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d", vt_cluster_port(CLUSTER, 0));
+    return vt_open_conf(conf);
+}
+
+static void must_ok(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR)
+        fail_msg("%s: %s", fmt, r ? r->str : c->errstr);
+    freeReplyObject(r);
+}
+
+/* Which primary (index) serves key, asked directly: the one that does not answer MOVED. */
+static int owner_of(redisContext **c, const char *key)
+{
+    for (int p = 0; p < NP; p++) {
+        redisReply *r = redisCommand(c[p], "GET %s", key);
+        bool moved = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "MOVED", 5) == 0;
+        freeReplyObject(r);
+        if (!moved)
+            return p;
+    }
+    fail_msg("no primary serves %s", key);
+    return -1;
+}
+
+/* The keys: scan:<i> (NKEYS), and scan:{tag<p>}:<i> (NTAGGED per primary p, in one slot). */
+struct keyset {
+    char tag[NP][16];
+    long long slot[NP];
+    bool seen[NKEYS];
+    bool seen_tagged[NP][NTAGGED];
+};
+
+static void set_key(vmux *m, const char *key)
+{
+    const char *argv[] = {"SET", key, "v"};
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 3, argv, NULL, &r), 0);
+    vmux_reply_free(r);
+}
+
+/* Writes every key; finds one tag whose slot each primary serves. */
+static void write_keys(vmux *m, redisContext **c, struct keyset *ks)
+{
+    assert_int_equal(vmux_flushall_for_tests(m, NULL, VMUX_FLUSH_SYNC), 0);
+    char key[64];
+    for (int i = 0; i < NKEYS; i++) {
+        snprintf(key, sizeof key, "scan:%d", i);
+        set_key(m, key);
+    }
+    int found = 0;
+    for (int t = 0; found < NP && t < 1000; t++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "{g%d}", t);
+        int p = owner_of(c, tag);
+        if (ks->tag[p][0] != '\0')
+            continue;
+        memcpy(ks->tag[p], tag, sizeof tag);
+        redisReply *r = redisCommand(c[0], "CLUSTER KEYSLOT %s", tag);
+        ks->slot[p] = r->integer;
+        freeReplyObject(r);
+        found++;
+    }
+    assert_int_equal(found, NP);
+    for (int p = 0; p < NP; p++)
+        for (int i = 0; i < NTAGGED; i++) {
+            snprintf(key, sizeof key, "scan:%s:%d", ks->tag[p], i);
+            set_key(m, key);
+        }
+}
+
+static void mark(struct keyset *ks, const vmux_bytes *k)
+{
+    assert_true(k->len > 5 && strncmp(k->ptr, "scan:", 5) == 0);
+    const char *rest = k->ptr + 5;
+    if (rest[0] != '{') {
+        int i = atoi(rest);
+        assert_true(i >= 0 && i < NKEYS);
+        ks->seen[i] = true;
+        return;
+    }
+    for (int p = 0; p < NP; p++) {
+        size_t n = strlen(ks->tag[p]);
+        if (strncmp(rest, ks->tag[p], n) == 0) {
+            int i = atoi(rest + n + 1);
+            assert_true(i >= 0 && i < NTAGGED);
+            ks->seen_tagged[p][i] = true;
+            return;
+        }
+    }
+    fail_msg("unexpected key %s", k->ptr);
+}
+
+static void assert_all_seen(const struct keyset *ks)
+{
+    for (int i = 0; i < NKEYS; i++)
+        if (!ks->seen[i])
+            fail_msg("scan:%d was never returned", i);
+    for (int p = 0; p < NP; p++)
+        for (int i = 0; i < NTAGGED; i++)
+            if (!ks->seen_tagged[p][i])
+                fail_msg("scan:%s:%d was never returned", ks->tag[p], i);
+}
+
+/* One step; marks its keys; returns what vmux_scan_next() returned. */
+static int scan_step(vmux_scan *it, struct keyset *ks, int *returned)
+{
+    vmux_bytes_array batch;
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    int rc = vmux_scan_next(it, &o, &batch);
+    if (rc < 0)
+        fail_msg("vmux_scan_next: %s (%s)", vmux_err_name(rc), why);
+    for (size_t i = 0; i < batch.count; i++)
+        mark(ks, &batch.items[i]);
+    *returned += (int)batch.count;
+    vmux_bytes_array_free(&batch);
+    return rc;
+}
+
+static void connect_all(redisContext **c, char id[][64])
+{
+    for (int p = 0; p < NP; p++) {
+        c[p] = vt_node_connect(vt_cluster_port(CLUSTER, p));
+        redisReply *r = redisCommand(c[p], "CLUSTER MYID");
+        snprintf(id[p], 64, "%s", r->str);
+        freeReplyObject(r);
+    }
+}
+
+static void test_scan_every_key(void **state)
+{
+    (void)state;
+    redisContext *c[NP];
+    char id[NP][64];
+    connect_all(c, id);
+    vmux *m = open_seed();
+    struct keyset *ks = calloc(1, sizeof *ks);
+    write_keys(m, c, ks);
+    vmux_scan *it;
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = "scan:*", .count = 200);
+    assert_int_equal(vmux_scan_begin(m, &o, &it), 0);
+    int returned = 0, rc;
+    while ((rc = scan_step(it, ks, &returned)) == 1)
+        ;
+    assert_int_equal(rc, 0);
+    assert_int_equal(vmux_scan_next(it, NULL, NULL), 0); /* complete stays complete */
+    vmux_scan_end(it);
+    assert_all_seen(ks);
+    assert_true(returned >= NKEYS + NP * NTAGGED);
+    free(ks);
+    vmux_close(m);
+    for (int p = 0; p < NP; p++)
+        redisFree(c[p]);
+}
+
+/* Moves slot from primary `from` to primary `to`, keys and all, and tells every primary. */
+static void migrate_slot(redisContext **c, char id[][64], long long slot, int from, int to)
+{
+    must_ok(c[to], "CLUSTER SETSLOT %lld IMPORTING %s", slot, id[from]);
+    must_ok(c[from], "CLUSTER SETSLOT %lld MIGRATING %s", slot, id[to]);
+    for (;;) {
+        redisReply *r = redisCommand(c[from], "CLUSTER GETKEYSINSLOT %lld 100", slot);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        size_t n = r->elements;
+        for (size_t i = 0; i < n; i++)
+            must_ok(c[from], "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE", vt_cluster_port(CLUSTER, to),
+                    r->element[i]->str);
+        freeReplyObject(r);
+        if (n == 0)
+            break;
+    }
+    must_ok(c[to], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
+    must_ok(c[from], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
+    for (int p = 0; p < NP; p++)
+        if (p != from && p != to)
+            must_ok(c[p], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
+}
+
+/* owner[i]: the primary serving scan:<i>, asked directly (pipelined GETs: MOVED or not). */
+static void regular_owners(redisContext **c, int *owner)
+{
+    for (int p = 0; p < NP; p++) {
+        for (int i = 0; i < NKEYS; i++)
+            redisAppendCommand(c[p], "GET scan:%d", i);
+        for (int i = 0; i < NKEYS; i++) {
+            redisReply *r = NULL;
+            assert_int_equal(redisGetReply(c[p], (void **)&r), REDIS_OK);
+            if (r->type != REDIS_REPLY_ERROR)
+                owner[i] = p;
+            freeReplyObject(r);
+        }
+    }
+}
+
+static bool seen_from(const struct keyset *ks, const int *owner, int p)
+{
+    for (int i = 0; i < NKEYS; i++)
+        if (ks->seen[i] && owner[i] == p)
+            return true;
+    return false;
+}
+
+static void test_scan_across_migrations(void **state)
+{
+    (void)state;
+    redisContext *c[NP];
+    char id[NP][64];
+    connect_all(c, id);
+    vmux *m = open_seed();
+    struct keyset *ks = calloc(1, sizeof *ks);
+    write_keys(m, c, ks);
+    vmux_scan *it;
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = "scan:*", .count = 20);
+    assert_int_equal(vmux_scan_begin(m, &o, &it), 0);
+
+    int *owner = calloc(NKEYS, sizeof *owner);
+    regular_owners(c, owner);
+
+    /* the first node scanned: the one whose keys the first batches bring */
+    int returned = 0, rc = 1, first = -1;
+    while (rc == 1 && returned == 0)
+        rc = scan_step(it, ks, &returned);
+    assert_int_equal(rc, 1);
+    for (int p = 0; p < NP; p++)
+        if (seen_from(ks, owner, p))
+            first = p;
+    assert_true(first >= 0);
+    int other = (first + 1) % NP, third = (first + 2) % NP;
+
+    /* in the middle of the first node's scan, one of its slots moves away */
+    migrate_slot(c, id, ks->slot[first], first, other);
+    /* in the middle of the third node's scan, one of its slots moves onto the first node,
+     * scanned already: its keys not yet returned must be found there */
+    while (rc == 1 && !seen_from(ks, owner, third))
+        rc = scan_step(it, ks, &returned);
+    assert_int_equal(rc, 1);
+    migrate_slot(c, id, ks->slot[third], third, first);
+    while (rc == 1)
+        rc = scan_step(it, ks, &returned);
+    free(owner);
+    assert_int_equal(rc, 0);
+    vmux_scan_end(it);
+    assert_all_seen(ks);
+    free(ks);
+    vmux_close(m);
+    for (int p = 0; p < NP; p++)
+        redisFree(c[p]);
+}
+
+static void test_scan_standalone(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    bool seen[300] = {false};
+    for (int i = 0; i < 300; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "scanplain:%d", i);
+        set_key(m, key);
+    }
+    vmux_scan *it;
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = "scanplain:*", .count = 50);
+    assert_int_equal(vmux_scan_begin(m, &o, &it), 0);
+    vmux_bytes_array batch;
+    int rc;
+    while ((rc = vmux_scan_next(it, NULL, &batch)) == 1) {
+        for (size_t i = 0; i < batch.count; i++)
+            seen[atoi(batch.items[i].ptr + 10)] = true;
+        vmux_bytes_array_free(&batch);
+    }
+    assert_int_equal(rc, 0);
+    vmux_scan_end(it);
+    for (int i = 0; i < 300; i++)
+        assert_true(seen[i]);
+    vmux_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scan_every_key),
+        cmocka_unit_test(test_scan_across_migrations),
+        cmocka_unit_test(test_scan_standalone),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
