@@ -176,8 +176,6 @@ static void drop_big_keyspace(void)
 static void test_scan_10000_keys(void **state)
 {
     (void)state;
-    VT_SKIP_ON_CLUSTER("SCAN of the keyspace reaches the seed node only (no cluster-wide SCAN "
-                       "yet), and the typed MSET/UNLINK of keys in many slots is not split yet");
     make_big_keyspace();
     char match[128];
     snprintf(match, sizeof match, "%s*", bigprefix);
@@ -252,8 +250,6 @@ static void collected_free(struct collected *c)
 static void test_scan_type_and_binary_keys(void **state)
 {
     (void)state;
-    VT_SKIP_ON_CLUSTER("SCAN of the keyspace reaches the seed node only (no cluster-wide SCAN "
-                       "yet)");
     char prefix[96], match[128];
     snprintf(prefix, sizeof prefix, "vt:scan:%d:typed:", (int)getpid());
     snprintf(match, sizeof match, "%s*", prefix);
@@ -296,7 +292,13 @@ static void test_scan_type_and_binary_keys(void **state)
     assert_int_equal(vmux_scan_begin(M, &bad, &it), 0);
     vmux_bytes_array batch = JUNK_ARRAY;
     errbuf[0] = '\0';
-    assert_int_equal(vmux_scan_next(it, &EO, &batch), VMUX_ERR_SERVER);
+    int rc;
+    /* a cluster's iterator may first return empty batches (steps that find the next node) */
+    while ((rc = vmux_scan_next(it, &EO, &batch)) == 1) {
+        assert_int_equal(batch.count, 0);
+        vmux_bytes_array_free(&batch);
+    }
+    assert_int_equal(rc, VMUX_ERR_SERVER);
     assert_non_null(strstr(errbuf, "unknown type"));
     assert_null(batch.items);
     assert_int_equal(batch.count, 0);
@@ -602,8 +604,6 @@ static void test_bad_arguments(void **state)
 static void test_options_copied(void **state)
 {
     (void)state;
-    VT_SKIP_ON_CLUSTER("SCAN of the keyspace reaches the seed node only (no cluster-wide SCAN "
-                       "yet), which may not hold the key");
     vmux_scan *it;
     vmux_str k = key("bad");
     char match[64];
