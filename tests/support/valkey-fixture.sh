@@ -196,13 +196,18 @@ stop() {
 
 # ---- clusters ----
 
-# The nodes of cluster NAME that have a pid file (started, or left over), one name per line.
+# The nodes of cluster NAME that have a pid file (started, or left over), one name per line:
+# NAME-n<digits> only, so that cluster "cluster" never takes "cluster-noreplica-n0" for its own.
 cluster_nodes() {
-    local name=$1 dir=$2 f
+    local name=$1 dir=$2 f node
     for f in "$dir/$name"-n*.pid; do
         [ -e "$f" ] || continue
-        f=${f##*/}
-        printf '%s\n' "${f%.pid}"
+        node=${f##*/}
+        node=${node%.pid}
+        case ${node#"$name"-n} in
+        '' | *[!0-9]*) continue ;;
+        esac
+        printf '%s\n' "$node"
     done
 }
 
