@@ -215,7 +215,7 @@ typedef void (*vmux_log_fn)(vmux_log_level level, const char *message, void *use
 VMUX_EXPORT int vmux_config_set_log(vmux_config *cfg, vmux_log_fn fn, vmux_log_level min_level,
                                     void *userdata);
 
-/* What happened to the handle's connection. */
+/* What happened to the handle's connections (and, in cluster mode, to its view of the cluster). */
 typedef enum vmux_event_type {
     VMUX_EVENT_CONNECTION_FAILED = 1,   /* an attempt failed, or a ready connection broke */
     VMUX_EVENT_CONNECTION_RESTORED = 2, /* a connection is ready (again): commands flow */
@@ -224,12 +224,26 @@ typedef enum vmux_event_type {
      * subscriber that reads too slowly at its client-output-buffer-limit pubsub): messages
      * published until the subscriptions are live again are lost. Counted in subscriber_lost. */
     VMUX_EVENT_SUBSCRIBER_LOST = 4,
+    /* Cluster mode (docs/cluster.md). A MOVED reply gave a slot a new owner: endpoint is the new
+     * owner, reason names the slot and the old owner. Counted in cluster_moved. */
+    VMUX_EVENT_SLOT_MOVED = 5,
+    /* A refresh found a slot map that differs from the one in use and replaced it: endpoint is
+     * the node asked, reason says what changed (shards, slots served, slots that changed owner,
+     * nodes added and removed). */
+    VMUX_EVENT_MAP_REFRESHED = 6,
+    /* A refresh was asked for sooner than clusterRefreshMinInterval after the last one: it is
+     * deferred (reason says for how long). One event per deferral, however many asked. */
+    VMUX_EVENT_REFRESH_THROTTLED = 7,
+    /* A refreshed map names a node the previous one did not (endpoint), or no longer names one
+     * it did. */
+    VMUX_EVENT_NODE_ADDED = 8,
+    VMUX_EVENT_NODE_REMOVED = 9,
 } vmux_event_type;
 
 /* An event; its strings live only during the callback. */
 typedef struct vmux_event {
     vmux_event_type type;
-    int code;             /* VMUX_ERR_* for FAILED, SUBSCRIBER_LOST and ERROR; 0 for RESTORED */
+    int code;             /* VMUX_ERR_* for FAILED, SUBSCRIBER_LOST and ERROR; 0 for the others */
     const char *endpoint; /* "host:port" */
     const char *reason;   /* why, in words ("" for RESTORED) */
 } vmux_event;

@@ -20,6 +20,7 @@ struct vmux_counters {
      * call is accepted until its op is freed. Callers add, the I/O thread subtracts. */
     _Atomic uint64_t pending, pending_bytes;
     _Atomic uint64_t subscriber_lost;
+    _Atomic uint64_t moved, asked, refreshes; /* cluster mode (route/) */
 };
 
 static inline void vmux__count(_Atomic uint64_t *c, uint64_t n)

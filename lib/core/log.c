@@ -14,3 +14,12 @@ void vmux__log(const struct vmux_config *cfg, vmux_log_level level, const char *
     va_end(ap);
     cfg->log_fn(level, line, cfg->log_userdata);
 }
+
+void vmux__event(const struct vmux_config *cfg, vmux_event_type type, int code,
+                 const char *endpoint, const char *reason)
+{
+    if (cfg->event_fn == NULL)
+        return;
+    vmux_event ev = {type, code, endpoint != NULL ? endpoint : "", reason != NULL ? reason : ""};
+    cfg->event_fn(&ev, cfg->event_userdata);
+}

@@ -37,10 +37,7 @@ static void open_report(vmux *m, enum vmux_open_state state, int code, const cha
 
 static void emit(vmux *m, vmux_event_type type, int code, const char *where, const char *reason)
 {
-    if (m->cfg->event_fn == NULL)
-        return;
-    vmux_event ev = {type, code, where, reason};
-    m->cfg->event_fn(&ev, m->cfg->event_userdata);
+    vmux__event(m->cfg, type, code, where, reason);
 }
 
 static void on_link_ready(struct vmux_link *link, const char *where, void *arg)

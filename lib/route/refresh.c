@@ -12,9 +12,11 @@
  * has no ready connection, one refresh follows another, a second apart (a failover is awaited),
  * whatever that link's reconnect backoff. I/O thread only.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/counters.h"
 #include "core/log.h"
 #include "route/router.h"
 #include "vmux/error.h"
@@ -128,6 +130,41 @@ static void refresh_done(struct vmux_router *r)
     }
 }
 
+/* VMUX_EVENT_NODE_ADDED / _REMOVED for one node (vmux__slotmap_new_nodes()'s callback). */
+struct node_event {
+    struct vmux_router *r;
+    vmux_event_type type;
+};
+
+static void node_event(const struct vmux_node_addr *node, void *arg)
+{
+    const struct node_event *e = arg;
+    char where[300];
+    snprintf(where, sizeof where, "%s:%d", node->host, node->port);
+    vmux__log(e->r->cfg, VMUX_LOG_INFO, "cluster: node %s %s", where,
+              e->type == VMUX_EVENT_NODE_ADDED ? "joined the map" : "left the map");
+    vmux__event(e->r->cfg, e->type, 0, where, e->type == VMUX_EVENT_NODE_ADDED ? "joined" : "left");
+}
+
+/* Logs and emits what map (about to replace the current one, asked of link) changes. */
+static void announce(struct vmux_router *r, struct vmux_link *link, const struct vmux_slotmap *map)
+{
+    unsigned moved = vmux__slotmap_moved_slots(r->map, map);
+    size_t added = vmux__slotmap_new_nodes(r->map, map, NULL, NULL);
+    size_t removed = vmux__slotmap_new_nodes(map, r->map, NULL, NULL);
+    char where[300], what[300];
+    vmux__router_link_addr(r, link, where, sizeof where);
+    snprintf(what, sizeof what,
+             "%zu shards serve %u slots; %u slots changed primary; %zu nodes added, %zu removed",
+             map->nshards, map->covered, moved, added, removed);
+    vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: slot map refreshed from %s: %s", where, what);
+    vmux__event(r->cfg, VMUX_EVENT_MAP_REFRESHED, 0, where, what);
+    struct node_event e = {r, VMUX_EVENT_NODE_ADDED};
+    vmux__slotmap_new_nodes(r->map, map, node_event, &e);
+    e.type = VMUX_EVENT_NODE_REMOVED;
+    vmux__slotmap_new_nodes(map, r->map, node_event, &e);
+}
+
 static void on_slots(int status, vmux_reply *reply, void *arg)
 {
     struct refresh_req req = *(struct refresh_req *)arg;
@@ -153,10 +190,8 @@ static void on_slots(int status, vmux_reply *reply, void *arg)
     } else if (vmux__slotmap_equal(map, r->map)) {
         vmux__slotmap_unref(map);
     } else {
+        announce(r, req.link, map);
         install(r, map);
-        vmux__log(r->cfg, VMUX_LOG_INFO,
-                  "cluster: slot map refreshed (%zu shards, %u slots served)", map->nshards,
-                  map->covered);
     }
     if (primary_down(r))
         r->refresh_again = true; /* not failed over yet, or this node does not know yet */
@@ -215,6 +250,7 @@ static void refresh_now(struct vmux_router *r)
     if (req == NULL)
         return;
     *req = (struct refresh_req){r, link, ++r->refresh_gen};
+    vmux__count(&r->ctr->refreshes, 1);
     if (vmux__router_internal(r, link, 2, argv, on_slots, req) != 0) {
         free(req);
         return;
@@ -240,8 +276,15 @@ static void schedule(struct vmux_router *r, bool reactive)
     uint64_t now = uv_now(r->loop), due = r->last_refresh + min_gap(r);
     r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
     uint64_t jitter = (r->rng >> 33) % 100;
-    uv_timer_start(&r->refresh_timer, on_refresh_due,
-                   (r->last_refresh != 0 && due > now ? due - now : 0) + jitter, 0);
+    uint64_t wait = r->last_refresh != 0 && due > now ? due - now : 0;
+    if (wait > 0 && reactive) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "a slot map refresh waits %llu ms: at most one per clusterRefreshMinInterval",
+                 (unsigned long long)wait);
+        vmux__event(r->cfg, VMUX_EVENT_REFRESH_THROTTLED, 0, "", why);
+    }
+    uv_timer_start(&r->refresh_timer, on_refresh_due, wait + jitter, 0);
 }
 
 void vmux__router_refresh_soon(struct vmux_router *r)

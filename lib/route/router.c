@@ -115,6 +115,20 @@ const char *vmux__router_link_host(const struct vmux_router *r, const struct vmu
     return NULL;
 }
 
+void vmux__router_link_addr(const struct vmux_router *r, const struct vmux_link *link, char *buf,
+                            size_t len)
+{
+    int port = link == r->seed ? r->seed_port : -1;
+    for (size_t i = 0; port < 0 && i < r->nnodes; i++)
+        if (r->nodes[i].link == link)
+            port = r->nodes[i].port;
+    const char *host = vmux__router_link_host(r, link);
+    if (host != NULL)
+        snprintf(buf, len, "%s:%d", host, port);
+    else
+        snprintf(buf, len, "?");
+}
+
 /* The node whose link is link, or NULL (the seed's, or none of the router's). */
 static struct vmux_router_node *node_of(struct vmux_router *r, const struct vmux_link *link)
 {
@@ -309,6 +323,30 @@ static void wait_for_owner(struct vmux_router *r, struct vmux_op *op, unsigned s
     vmux__router_refresh_soon(r);
 }
 
+/*
+ * A MOVED: the map names t's node the slot's primary from now on, unless it does already (many
+ * ops of one slot may hear the same MOVED); then VMUX_EVENT_SLOT_MOVED.
+ */
+static void patch_moved(struct vmux_router *r, unsigned slot, const struct target *t)
+{
+    const struct vmux_shard *s = vmux__slotmap_owner(r->map, slot);
+    const struct vmux_node_addr *old = s != NULL && s->nnodes > 0 ? &s->nodes[0] : NULL;
+    if (old != NULL && old->host != NULL && old->port == t->port &&
+        strlen(old->host) == t->hostlen && strncasecmp(old->host, t->host, t->hostlen) == 0)
+        return;
+    char from[300], to[300], why[700];
+    snprintf(from, sizeof from, "%s:%d", old != NULL && old->host ? old->host : "(none)",
+             old != NULL ? old->port : 0);
+    snprintf(to, sizeof to, "%.*s:%d", (int)t->hostlen, t->host, t->port);
+    struct vmux_slotmap *map;
+    if (vmux__slotmap_moved(r->map, slot, t->host, t->hostlen, t->port, &map) != 0)
+        return; /* out of memory: the refresh that follows will say */
+    vmux__router_set_map(r, map);
+    snprintf(why, sizeof why, "slot %u moved from %s to %s", slot, from, to);
+    vmux__log(r->cfg, VMUX_LOG_DEBUG, "cluster: %s", why);
+    vmux__event(r->cfg, VMUX_EVENT_SLOT_MOVED, 0, to, why);
+}
+
 /* Follows a MOVED or ASK to t; false when out of memory (the reply then completes op). */
 static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
                    const struct vmux_redirect *rd, const struct target *t, vmux_reply *reply)
@@ -318,13 +356,15 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
         return false;
     bool pooled = op->flags & VMUX_OP_BLOCKING;
     if (rd->kind == VMUX_REDIRECT_MOVED) {
-        struct vmux_slotmap *map;
-        if (vmux__slotmap_moved(r->map, rd->slot, t->host, t->hostlen, t->port, &map) == 0)
-            vmux__router_set_map(r, map);
+        vmux__count(&r->ctr->moved, 1);
+        patch_moved(r, rd->slot, t);
     } else if (pooled) {
+        vmux__count(&r->ctr->asked, 1);
         op->flags |= VMUX_OP_ASKING; /* sent by the pool link that runs it */
     } else if (vmux__link_asking(to) != 0) {
         return false;
+    } else {
+        vmux__count(&r->ctr->asked, 1);
     }
     op->redirects++;
     vmux_reply_free(reply); /* last: t->host may point into it */

@@ -148,6 +148,9 @@ struct vmux_link *vmux__router_node_link(struct vmux_router *r, const char *host
 bool vmux__router_has_link(const struct vmux_router *r, const char *host, int port);
 struct vmux_link *vmux__router_slot_link(struct vmux_router *r, int slot);
 const char *vmux__router_link_host(const struct vmux_router *r, const struct vmux_link *link);
+/* Writes "host:port" of link's node into buf (len bytes), "?" when it is not the router's. */
+void vmux__router_link_addr(const struct vmux_router *r, const struct vmux_link *link, char *buf,
+                            size_t len);
 
 /*
  * I/O thread, refreshes (refresh.c). vmux__router_refresh_init() prepares the timers (from

@@ -106,4 +106,15 @@ int vmux__slotmap_find_primary(const struct vmux_slotmap *m, const char *host, s
  */
 bool vmux__slotmap_equal(const struct vmux_slotmap *a, const struct vmux_slotmap *b);
 
+/*
+ * What changed from old to m (mapdiff.c). vmux__slotmap_moved_slots(): how many slots have
+ * another primary (or none where there was one, or one where there was none).
+ * vmux__slotmap_new_nodes(): calls fn(node, arg) (fn may be NULL) for each node m names (a
+ * primary or a replica, by address) that old does not, and returns how many; with the maps
+ * swapped, the nodes that left.
+ */
+unsigned vmux__slotmap_moved_slots(const struct vmux_slotmap *old, const struct vmux_slotmap *m);
+size_t vmux__slotmap_new_nodes(const struct vmux_slotmap *old, const struct vmux_slotmap *m,
+                               void (*fn)(const struct vmux_node_addr *node, void *arg), void *arg);
+
 #endif

@@ -1,0 +1,217 @@
+/*
+ * What a cluster handle tells: the events (VMUX_EVENT_SLOT_MOVED, _MAP_REFRESHED,
+ * _REFRESH_THROTTLED, _NODE_ADDED, _NODE_REMOVED) and the counters (cluster_moved,
+ * cluster_asked, cluster_refreshes), against scripted fake nodes (fakecluster.h) whose
+ * CLUSTER SLOTS the test changes at will.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include <cmocka.h>
+
+#include "fakecluster.h"
+#include "route/slot.h"
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#define WAIT_MS 15000
+#define MAX_EVENTS 256
+
+struct seen {
+    vmux_event_type type;
+    char endpoint[128];
+    char reason[512];
+};
+
+struct recorder {
+    uv_mutex_t mu;
+    struct seen ev[MAX_EVENTS];
+    size_t n;
+};
+
+static void record(const vmux_event *e, void *arg)
+{
+    struct recorder *rec = arg;
+    uv_mutex_lock(&rec->mu);
+    if (rec->n < MAX_EVENTS) {
+        struct seen *s = &rec->ev[rec->n++];
+        s->type = e->type;
+        snprintf(s->endpoint, sizeof s->endpoint, "%s", e->endpoint);
+        snprintf(s->reason, sizeof s->reason, "%s", e->reason);
+    }
+    uv_mutex_unlock(&rec->mu);
+}
+
+/* The first event of type (whose endpoint is endpoint, when not NULL) into *out. */
+static bool find(struct recorder *rec, vmux_event_type type, const char *endpoint, struct seen *out)
+{
+    bool found = false;
+    uv_mutex_lock(&rec->mu);
+    for (size_t i = 0; i < rec->n && !found; i++) {
+        if (rec->ev[i].type == type &&
+            (endpoint == NULL || strcmp(rec->ev[i].endpoint, endpoint) == 0)) {
+            *out = rec->ev[i];
+            found = true;
+        }
+    }
+    uv_mutex_unlock(&rec->mu);
+    return found;
+}
+
+struct wanted {
+    struct recorder *rec;
+    vmux_event_type type;
+    const char *endpoint;
+    struct seen got;
+};
+
+static bool came(void *arg)
+{
+    struct wanted *w = arg;
+    return find(w->rec, w->type, w->endpoint, &w->got);
+}
+
+static struct seen wait_event(struct recorder *rec, vmux_event_type type, const char *endpoint)
+{
+    struct wanted w = {rec, type, endpoint, {0}};
+    if (!vt_wait_until(came, &w, WAIT_MS))
+        fail_msg("no event %d (%s) within %d ms", type, endpoint ? endpoint : "any", WAIT_MS);
+    return w.got;
+}
+
+/* CLUSTER SLOTS on every node: ranges[i] served by node owners[i]. */
+static void slots(vt_fcluster *c, const int (*ranges)[2], const size_t *owners, size_t n)
+{
+    struct vt_fc_range r[4];
+    for (size_t i = 0; i < n; i++)
+        r[i] = (struct vt_fc_range){ranges[i][0], ranges[i][1], vt_fcluster_host(c, owners[i]),
+                                    vt_fcluster_port(c, owners[i])};
+    char *resp = vt_fcluster_slots_resp(r, n);
+    assert_non_null(resp);
+    vt_fcluster_set_slots(c, -1, resp);
+    free(resp);
+}
+
+/* A key whose slot is in lo..hi. */
+static void key_in(int lo, int hi, char *key, size_t len)
+{
+    for (int i = 0;; i++) {
+        snprintf(key, len, "ev%d", i);
+        int s = (int)vmux__slot_of(key, strlen(key));
+        if (s >= lo && s <= hi)
+            return;
+    }
+}
+
+static void get_value(vmux *m, const char *key, const char *want)
+{
+    vmux_reply *r = NULL;
+    const char *argv[] = {"GET", key};
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    int rc = vmux_call(m, &o, 2, argv, NULL, &r);
+    if (rc != 0)
+        fail_msg("GET %s: %s (%s)", key, vmux_err_name(rc), err);
+    assert_string_equal(vmux_reply_str(r, NULL), want);
+    vmux_reply_free(r);
+}
+
+static void test_events_and_counters(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(3, NULL);
+    assert_non_null(c);
+    static const int one[][2] = {{0, 16383}};
+    static const size_t on0[] = {0};
+    slots(c, one, on0, 1);
+    static struct recorder rec;
+    rec.n = 0;
+    assert_int_equal(uv_mutex_init(&rec.mu), 0);
+    char conf[256], addr[3][64];
+    for (int i = 0; i < 3; i++)
+        snprintf(addr[i], sizeof addr[i], "127.0.0.1:%d", vt_fcluster_port(c, (size_t)i));
+    /* reactive refreshes at most every 4 s: the second one below is sure to be held back */
+    snprintf(conf, sizeof conf, "%s,cluster=yes,syncTimeout=8000,clusterRefreshMinInterval=4000",
+             addr[0]);
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_event_handler(cfg, record, &rec), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+
+    /* The cluster is resharded over three nodes; the handle hears of it by a MOVED. */
+    static const int three[][2] = {{0, 5460}, {5461, 10922}, {10923, 16383}};
+    static const size_t on012[] = {0, 1, 2};
+    slots(c, three, on012, 3);
+    char k[16];
+    key_in(5461, 10922, k, sizeof k);
+    unsigned ks = vmux__slot_of(k, strlen(k));
+    char resp[128];
+    snprintf(resp, sizeof resp, "-MOVED %u %s\r\n", ks, addr[1]);
+    assert_int_equal(vt_fcluster_rule(c, 0, k, 1, 0, resp), 0);
+    assert_int_equal(vt_fcluster_rule(c, 1, k, -1, 0, "$2\r\nv1\r\n"), 0);
+    get_value(m, k, "v1");
+
+    struct seen e = wait_event(&rec, VMUX_EVENT_SLOT_MOVED, addr[1]);
+    char want[256];
+    snprintf(want, sizeof want, "slot %u moved from %s to %s", ks, addr[0], addr[1]);
+    assert_string_equal(e.reason, want);
+    e = wait_event(&rec, VMUX_EVENT_MAP_REFRESHED, NULL);
+    /* the MOVED had patched one slot; the refresh moves the rest of both ranges */
+    assert_non_null(strstr(e.reason, "3 shards serve 16384 slots"));
+    snprintf(want, sizeof want, "%u slots changed primary", 10922 - 5461 + 16383 - 10923 + 1);
+    assert_non_null(strstr(e.reason, want));
+    assert_non_null(strstr(e.reason, "1 nodes added, 0 removed"));
+    wait_event(&rec, VMUX_EVENT_NODE_ADDED, addr[2]);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    assert_int_equal(st.cluster_moved, 1);
+    assert_int_equal(st.cluster_asked, 0);
+    assert_true(st.cluster_refreshes >= 1);
+
+    /* Node 2 leaves; a MOVED from it comes within the refresh interval: held back, then done. */
+    static const int two[][2] = {{0, 5460}, {5461, 16383}};
+    static const size_t on01[] = {0, 1};
+    slots(c, two, on01, 2);
+    char j[16];
+    key_in(10923, 16383, j, sizeof j);
+    snprintf(resp, sizeof resp, "-MOVED %u %s\r\n", (unsigned)vmux__slot_of(j, strlen(j)), addr[1]);
+    assert_int_equal(vt_fcluster_rule(c, 2, j, 1, 0, resp), 0);
+    assert_int_equal(vt_fcluster_rule(c, 1, j, -1, 0, "$2\r\nv2\r\n"), 0);
+    get_value(m, j, "v2");
+    e = wait_event(&rec, VMUX_EVENT_REFRESH_THROTTLED, NULL);
+    assert_non_null(strstr(e.reason, "clusterRefreshMinInterval"));
+    wait_event(&rec, VMUX_EVENT_NODE_REMOVED, addr[2]);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    assert_int_equal(st.cluster_moved, 2);
+    assert_true(st.cluster_refreshes >= 2);
+
+    /* An ASK is counted, and changes nothing. */
+    char a[16];
+    key_in(0, 5460, a, sizeof a);
+    snprintf(resp, sizeof resp, "-ASK %u %s\r\n", (unsigned)vmux__slot_of(a, strlen(a)), addr[1]);
+    assert_int_equal(vt_fcluster_rule(c, 0, a, 1, 0, resp), 0);
+    assert_int_equal(vt_fcluster_rule(c, 1, a, 1, VT_FC_AFTER_ASKING, "$2\r\nv3\r\n"), 0);
+    get_value(m, a, "v3");
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    assert_int_equal(st.cluster_asked, 1);
+    assert_int_equal(st.cluster_moved, 2);
+
+    vmux_close(m);
+    vt_fcluster_stop(c);
+    uv_mutex_destroy(&rec.mu);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_events_and_counters),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
