@@ -12,6 +12,7 @@
 #include "core/shareable.h"
 #include "core/value.h"
 #include "mux/handle.h"
+#include "route/keyspec.h"
 #include "vmux/error.h"
 #include "vmux/script.h"
 
@@ -265,6 +266,47 @@ static void emit_cond(struct gen *g, const struct tx_cond *c)
     }
 }
 
+/* Appends the keys of the command args[0..n) (as the key table finds them) to keys. */
+static void command_keys(const vmux_bytes *args, size_t n, vmux_str *keys, size_t *nkeys)
+{
+    const char *argv[64];
+    size_t lens[64];
+    if (n == 0 || n > 64)
+        return; /* longer commands are not declared: the server checks their keys */
+    for (size_t i = 0; i < n; i++) {
+        argv[i] = args[i].ptr;
+        lens[i] = args[i].len;
+    }
+    struct vmux_keys k;
+    if (vmux__keys_find((int)n, argv, lens, &k) != VMUX_KEYS_FOUND)
+        return;
+    for (size_t i = 0, c = vmux__keys_count(&k); i < c; i++) {
+        int at = vmux__keys_arg(&k, i);
+        keys[(*nkeys)++] = VMUX_STRN(argv[at], lens[at]);
+    }
+}
+
+/*
+ * The keys the script touches, declared as KEYS (the script itself reads them from ARGV): so
+ * that a cluster routes it to their slot's primary, or refuses keys in two slots with
+ * VMUX_ERR_CROSSSLOT before anything runs.
+ */
+static vmux_str *script_keys(const vmux_tx *tx, size_t *nkeys)
+{
+    size_t cap = tx->nconds;
+    for (size_t i = 0; i < tx->ncmds; i++)
+        cap += tx->cmd_args[i].count;
+    vmux_str *keys = malloc((cap > 0 ? cap : 1) * sizeof *keys);
+    *nkeys = 0;
+    if (keys == NULL)
+        return NULL;
+    for (size_t i = 0; i < tx->nconds; i++)
+        keys[(*nkeys)++] = VMUX_STRN(tx->conds[i].arg[0].ptr, tx->conds[i].arg[0].len);
+    for (size_t i = 0; i < tx->ncmds; i++)
+        command_keys(tx->cmd_args[i].items, tx->cmd_args[i].count, keys, nkeys);
+    return keys;
+}
+
 static int exec_script(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *committed,
                        vmux_reply **replies)
 {
@@ -285,10 +327,14 @@ static int exec_script(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *co
     }
     emit(&g, "return r\n");
     vmux_script *s = NULL;
-    int rc = g.failed ? VMUX_ERR_NOMEM : vmux_script_new(VMUX_STRN(g.src.data, g.src.len), &s);
+    size_t nkeys = 0;
+    vmux_str *keys = script_keys(tx, &nkeys);
+    int rc = g.failed || keys == NULL ? VMUX_ERR_NOMEM
+                                      : vmux_script_new(VMUX_STRN(g.src.data, g.src.len), &s);
     vmux_reply *r = NULL;
     if (rc == 0)
-        rc = vmux_script_run(m, opts, s, NULL, 0, g.argv, g.argc, &r);
+        rc = vmux_script_run(m, opts, s, keys, nkeys, g.argv, g.argc, &r);
+    free(keys);
     *committed = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY;
     if (rc == 0 && !*committed) {
         vmux_reply_free(r); /* a condition failed: the script returned false (nil) */

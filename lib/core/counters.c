@@ -71,3 +71,15 @@ void vmux__counters_read(const struct vmux_counters *c, vmux_stats *out)
     out->cluster_asked = get(&c->asked);
     out->cluster_refreshes = get(&c->refreshes);
 }
+
+void vmux__counters_add_links(const struct vmux_counters *c, vmux_stats *out)
+{
+    out->resent += get(&c->resent);
+    out->retried += get(&c->retried);
+    out->connects += get(&c->connects);
+    out->connect_failures += get(&c->connect_failures);
+    out->backlog += get(&c->backlog);
+    out->in_flight += get(&c->in_flight);
+    out->bytes_in += get(&c->bytes_in);
+    out->bytes_out += get(&c->bytes_out);
+}

@@ -50,4 +50,11 @@ void vmux__count_completion(struct vmux_counters *c, int status);
 /* Copies the counters into the public struct. */
 void vmux__counters_read(const struct vmux_counters *c, vmux_stats *out);
 
+/*
+ * Adds c's link counters (resent, retried, connects, connect_failures, backlog, in_flight,
+ * bytes_in, bytes_out: what a link counts, as opposed to what the handle counts of commands) to
+ * *out. For a cluster node's links, which count into counters of their own.
+ */
+void vmux__counters_add_links(const struct vmux_counters *c, vmux_stats *out);
+
 #endif

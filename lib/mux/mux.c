@@ -371,5 +371,29 @@ int vmux_read_stats(const vmux *m, vmux_stats *out)
         return VMUX_ERR_INVALID_ARG;
     vmux_stats all = {.size = sizeof all};
     vmux__counters_read(&m->ctr, &all);
+    vmux__router_stats_add((struct vmux_router *)&m->router, &all);
     return vmux__sized_out(out, &all, sizeof all);
+}
+
+int vmux_read_node_stats(const vmux *m, const char *host, int port, vmux_stats *out)
+{
+    if (m == NULL || host == NULL || out == NULL || port <= 0 || port > 65535)
+        return VMUX_ERR_INVALID_ARG;
+    vmux_stats node = {.size = sizeof node};
+    int rc = vmux__router_node_stats((struct vmux_router *)&m->router, host, port, &node);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) { /* the seed's node: the handle's own links */
+        vmux_stats own = {.size = sizeof own};
+        vmux__counters_read(&m->ctr, &own);
+        node.resent = own.resent;
+        node.retried = own.retried;
+        node.connects = own.connects;
+        node.connect_failures = own.connect_failures;
+        node.backlog = own.backlog;
+        node.in_flight = own.in_flight;
+        node.bytes_in = own.bytes_in;
+        node.bytes_out = own.bytes_out;
+    }
+    return vmux__sized_out(out, &node, sizeof node);
 }

@@ -47,6 +47,7 @@ void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux
     atomic_init(&r->mode,
                 cfg->cluster == VMUX_CLUSTER_NO ? VMUX_ROUTER_STANDALONE : VMUX_ROUTER_DETECTING);
     r->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)r;
+    uv_mutex_init(&r->stats_mu);
     vmux__router_refresh_init(r);
 }
 
@@ -55,6 +56,27 @@ void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux
 static bool same_node(const char *a, int aport, const char *host, size_t hostlen, int port)
 {
     return a != NULL && aport == port && strlen(a) == hostlen && strncasecmp(a, host, hostlen) == 0;
+}
+
+/* The counters of host:port's links, made on first use (kept if it left and comes back). */
+static struct vmux_counters *node_counters(struct vmux_router *r, const char *host, int port)
+{
+    uv_mutex_lock(&r->stats_mu);
+    struct vmux_node_counters *c = r->node_counters;
+    while (c != NULL && !(c->port == port && strcasecmp(c->host, host) == 0))
+        c = c->next;
+    if (c == NULL && (c = calloc(1, sizeof *c)) != NULL) {
+        if ((c->host = strdup(host)) != NULL) {
+            c->port = port;
+            c->next = r->node_counters;
+            r->node_counters = c;
+        } else {
+            free(c);
+            c = NULL;
+        }
+    }
+    uv_mutex_unlock(&r->stats_mu);
+    return c != NULL ? &c->ctr : NULL;
 }
 
 /* Opens a link to host:port with the handle's configuration; NULL when out of memory. */
@@ -66,13 +88,13 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
         return NULL;
     r->nodes = nodes;
     struct vmux_router_node n = {.port = port};
-    if ((n.host = strndup(host, hostlen)) == NULL || (n.cfg = vmux_config_dup(r->cfg)) == NULL)
+    if ((n.host = strndup(host, hostlen)) == NULL || (n.cfg = vmux_config_dup(r->cfg)) == NULL ||
+        (n.ctr = node_counters(r, n.host, port)) == NULL)
         goto fail;
     vmux_config_clear_endpoints(n.cfg);
     if (vmux__config_endpoint_push(n.cfg, host, hostlen, port) != 0 ||
-        vmux__link_new(r->loop, n.cfg, r->tls_ctx, r->ctr, r->node_events, r->arg, &n.link) != 0)
+        vmux__link_new(r->loop, n.cfg, r->tls_ctx, n.ctr, r->node_events, r->arg, &n.link) != 0)
         goto fail;
-    vmux__link_set_auxiliary(n.link); /* the handle's gauges describe the seed link */
     vmux__link_start(n.link);
     vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: opening a link to %s:%d", n.host, port);
     r->nodes[r->nnodes++] = n;
@@ -140,10 +162,10 @@ static struct vmux_router_node *node_of(struct vmux_router *r, const struct vmux
 
 /* A blocking pool for the node of cfg (one endpoint) whose main link is link; NULL: no memory. */
 static struct vmux_pool *pool_new(struct vmux_router *r, const struct vmux_config *cfg,
-                                  struct vmux_link *link)
+                                  struct vmux_link *link, struct vmux_counters *ctr)
 {
     struct vmux_pool *p = malloc(sizeof *p);
-    if (p == NULL || vmux__pool_init(p, r->loop, cfg, r->tls_ctx, r->ctr) != 0) {
+    if (p == NULL || vmux__pool_init(p, r->loop, cfg, r->tls_ctx, ctr) != 0) {
         free(p);
         return NULL;
     }
@@ -172,12 +194,12 @@ static struct vmux_pool *node_pool(struct vmux_router *r, struct vmux_link *link
     struct vmux_router_node *n = node_of(r, link);
     if (n != NULL) {
         if (n->pool == NULL)
-            n->pool = pool_new(r, n->cfg, link);
+            n->pool = pool_new(r, n->cfg, link, n->ctr);
         return n->pool;
     }
     if (r->seed_blocking == NULL && r->seed_host != NULL &&
         (r->seed_cfg != NULL || (r->seed_cfg = seed_config(r)) != NULL))
-        r->seed_blocking = pool_new(r, r->seed_cfg, link);
+        r->seed_blocking = pool_new(r, r->seed_cfg, link, r->ctr);
     return r->seed_blocking;
 }
 
@@ -489,4 +511,37 @@ void vmux__router_free(struct vmux_router *r)
     free(r->seed_blocking);
     vmux_config_free(r->seed_cfg);
     vmux__router_set_map(r, NULL);
+    while (r->node_counters != NULL) {
+        struct vmux_node_counters *c = r->node_counters;
+        r->node_counters = c->next;
+        free(c->host);
+        free(c);
+    }
+    uv_mutex_destroy(&r->stats_mu);
+}
+
+void vmux__router_stats_add(struct vmux_router *r, vmux_stats *out)
+{
+    uv_mutex_lock(&r->stats_mu);
+    for (const struct vmux_node_counters *c = r->node_counters; c != NULL; c = c->next)
+        vmux__counters_add_links(&c->ctr, out);
+    uv_mutex_unlock(&r->stats_mu);
+}
+
+int vmux__router_node_stats(struct vmux_router *r, const char *host, int port, vmux_stats *out)
+{
+    char addr[300];
+    snprintf(addr, sizeof addr, "%s:%d", host, port);
+    int rc = VMUX_ERR_INVALID_ARG;
+    uv_mutex_lock(&r->stats_mu);
+    if (r->seed_addr[0] != '\0' && strcasecmp(r->seed_addr, addr) == 0)
+        rc = 1;
+    for (const struct vmux_node_counters *c = r->node_counters; rc != 1 && c != NULL; c = c->next)
+        if (c->port == port && strcasecmp(c->host, host) == 0) {
+            vmux__counters_add_links(&c->ctr, out);
+            rc = 0;
+            break;
+        }
+    uv_mutex_unlock(&r->stats_mu);
+    return rc;
 }

@@ -38,12 +38,25 @@ enum vmux_router_mode {
     VMUX_ROUTER_FAILED,     /* detection failed (cluster=yes against a standalone server...) */
 };
 
+/*
+ * The counters of one node's links (its link and its blocking pool's), kept for the handle's
+ * life once the node had a link, even after it left the map: totals never go down. A list that
+ * the I/O thread appends to and any thread reads, under the router's stats_mu.
+ */
+struct vmux_node_counters {
+    struct vmux_node_counters *next;
+    char *host;
+    int port;
+    struct vmux_counters ctr;
+};
+
 struct vmux_router_node {
     char *host;
     int port;
     struct vmux_config *cfg; /* the handle's configuration with this one endpoint */
     struct vmux_link *link;
-    struct vmux_pool *pool; /* its blocking pool, made on first use (NULL before) */
+    struct vmux_pool *pool;    /* its blocking pool, made on first use (NULL before) */
+    struct vmux_counters *ctr; /* where its links count (in r->node_counters) */
 };
 
 struct vmux_router {
@@ -84,6 +97,10 @@ struct vmux_router {
     size_t refresh_next;      /* the link asked next (0 the seed's, i + 1 node i's) */
     uint64_t last_refresh;    /* loop ms of the last refresh sent */
     uint64_t rng;
+
+    uv_mutex_t stats_mu; /* guards node_counters and seed_addr */
+    struct vmux_node_counters *node_counters;
+    char seed_addr[300]; /* "host:port" of the seed's node once known, for any thread */
 };
 
 /*
@@ -235,6 +252,15 @@ void vmux__router_getkeys(struct vmux_router *r, struct vmux_op *op);
  */
 bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
                            vmux_reply *reply);
+
+/*
+ * Any thread. vmux__router_stats_add() adds every node's link counters to *out (the handle's
+ * totals). vmux__router_node_stats() fills *out with the link counters of the node at host:port
+ * and returns 0; 1 when it is the seed's node (its links count in the handle's own counters);
+ * VMUX_ERR_INVALID_ARG when the handle never had a link to it.
+ */
+void vmux__router_stats_add(struct vmux_router *r, vmux_stats *out);
+int vmux__router_node_stats(struct vmux_router *r, const char *host, int port, vmux_stats *out);
 
 /* I/O thread, once a second: the node links' heartbeats (vmux__link_tick()). */
 void vmux__router_tick(struct vmux_router *r, bool frozen);

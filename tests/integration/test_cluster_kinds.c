@@ -10,7 +10,8 @@
  *   was opened on; one whose keys are in two slots is refused with VMUX_ERR_CROSSSLOT and
  *   nothing runs;
  * - a command the key table does not know is sent only after the seed's node was asked
- *   COMMAND GETKEYS; the server's error for an unknown command reaches the caller.
+ *   COMMAND GETKEYS; the server's error for an unknown command reaches the caller;
+ * - each node's link counters (vmux_read_node_stats()) add up to the handle's totals.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -189,16 +190,54 @@ static void my_id(int port, char *id, size_t len)
     redisFree(c);
 }
 
-/* Gives the (empty) slot of key to the primary at to_port, on every primary. */
-static void move_empty_slot(const char *key, int to_port)
+struct slot_owner {
+    const char *key;
+    int port;
+};
+
+/* Whether every primary says the key's slot is served by the primary at port. */
+static bool all_agree(void *arg)
 {
-    char id[64], slot[16];
-    my_id(to_port, id, sizeof id);
+    const struct slot_owner *o = arg;
+    unsigned slot = vmux__slot_of(o->key, strlen(o->key));
+    for (int i = 0; i < vt_cluster_primaries(CLUSTER); i++) {
+        redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, i));
+        redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+        int port = -1;
+        for (size_t j = 0; r != NULL && j < r->elements && port < 0; j++) {
+            redisReply *range = r->element[j];
+            if ((unsigned)range->element[0]->integer <= slot &&
+                slot <= (unsigned)range->element[1]->integer)
+                port = (int)range->element[2]->element[1]->integer;
+        }
+        freeReplyObject(r);
+        redisFree(c);
+        if (port != o->port)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Gives the (empty) slot of key to the primary at to_port as a resharding does (IMPORTING on the
+ * target, MIGRATING on the source, then NODE on the target, the source and the rest), and waits
+ * until every primary agrees.
+ */
+static void move_empty_slot(const char *key, int from_port, int to_port)
+{
+    char to_id[64], from_id[64], slot[16];
+    my_id(to_port, to_id, sizeof to_id);
+    my_id(from_port, from_id, sizeof from_id);
     snprintf(slot, sizeof slot, "%u", vmux__slot_of(key, strlen(key)));
-    node_cmd(to_port, "CLUSTER SETSLOT %s NODE %s", slot, id);
+    node_cmd(to_port, "CLUSTER SETSLOT %s IMPORTING %s", slot, from_id);
+    node_cmd(from_port, "CLUSTER SETSLOT %s MIGRATING %s", slot, to_id);
+    node_cmd(to_port, "CLUSTER SETSLOT %s NODE %s", slot, to_id);
+    node_cmd(from_port, "CLUSTER SETSLOT %s NODE %s", slot, to_id);
     for (int i = 0; i < vt_cluster_primaries(CLUSTER); i++)
-        if (vt_cluster_port(CLUSTER, i) != to_port)
-            node_cmd(vt_cluster_port(CLUSTER, i), "CLUSTER SETSLOT %s NODE %s", slot, id);
+        if (vt_cluster_port(CLUSTER, i) != to_port && vt_cluster_port(CLUSTER, i) != from_port)
+            node_cmd(vt_cluster_port(CLUSTER, i), "CLUSTER SETSLOT %s NODE %s", slot, to_id);
+    struct slot_owner o = {key, to_port};
+    assert_true(vt_wait_until(all_agree, &o, 10000));
 }
 
 static void test_blocking_pop_follows_moved(void **state)
@@ -215,7 +254,7 @@ static void test_blocking_pop_follows_moved(void **state)
     /* the handle learns the slot's owner, and its pool there opens */
     assert_int_equal(vmux_bpop(m, NULL, VMUX_HEAD, &k, 1, 10, &got_key, &value), 0);
     assert_null(value.ptr);
-    move_empty_slot(key, to); /* the handle's map is stale now */
+    move_empty_slot(key, from, to); /* the handle's map is stale now */
     long long moved_before = calls_on(to, "blpop");
     vmux *pusher = open_seed(1);
     vmux_reply *r = NULL;
@@ -227,7 +266,7 @@ static void test_blocking_pop_follows_moved(void **state)
     assert_int_equal(calls_on(to, "blpop") - moved_before, 1);
     vmux_bytes_free(&got_key);
     vmux_bytes_free(&value);
-    move_empty_slot(key, from); /* as it was (the list is empty again) */
+    move_empty_slot(key, to, from); /* as it was (the list is empty again) */
     vmux_close(pusher);
     vmux_close(m);
 }
@@ -312,6 +351,41 @@ static void test_unknown_command_asks_getkeys(void **state)
     vmux_close(m);
 }
 
+/* ---- counters per node ---- */
+
+static void test_node_stats_add_up(void **state)
+{
+    (void)state;
+    vmux *m = open_seed(0);
+    for (int i = 0; i < 300; i++) {
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "SET ns:%d %d", i, i);
+        vmux_reply *r = NULL;
+        assert_int_equal(vmux_command(m, &r, cmd), 0);
+        vmux_reply_free(r);
+    }
+    vmux_stats total = VMUX_INIT(vmux_stats);
+    uint64_t out_sum = 0, connects_sum = 0;
+    int nprim = vt_cluster_primaries(CLUSTER);
+    for (int n = 0; n < nprim; n++) {
+        vmux_stats st = VMUX_INIT(vmux_stats);
+        assert_int_equal(vmux_read_node_stats(m, "127.0.0.1", vt_cluster_port(CLUSTER, n), &st), 0);
+        assert_true(st.bytes_out > 0); /* every primary got its share of the 300 keys */
+        assert_true(st.connects >= 1);
+        assert_int_equal(st.submitted, 0); /* commands are counted per handle */
+        out_sum += st.bytes_out;
+        connects_sum += st.connects;
+    }
+    assert_int_equal(vmux_read_stats(m, &total), 0);
+    /* the totals cover at least every primary's links (the handle may have more: a pool...) */
+    assert_true(total.bytes_out >= out_sum);
+    assert_true(total.connects >= connects_sum);
+    vmux_stats none = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_node_stats(m, "127.0.0.1", 1, &none), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_read_node_stats(m, NULL, 7000, &none), VMUX_ERR_INVALID_ARG);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_blocking_pop_follows_moved),
         cmocka_unit_test(test_transactions_run_on_their_slots_node),
         cmocka_unit_test(test_unknown_command_asks_getkeys),
+        cmocka_unit_test(test_node_stats_add_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
