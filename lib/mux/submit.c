@@ -189,41 +189,6 @@ static _Thread_local struct {
     uint64_t seq;
 } last_queued;
 
-/* Queues an admitted op for the I/O thread. */
-static int enqueue(vmux *m, struct vmux_op *op)
-{
-    uv_mutex_lock(&m->qlock);
-    if (m->closing) {
-        uv_mutex_unlock(&m->qlock);
-        unadmit(op);
-        return VMUX_ERR_CLOSED;
-    }
-    set_deadline(op, uv_hrtime());
-    bool first = m->queue.head == NULL;
-    vmux__opq_push(&m->queue, op);
-    uint64_t seq = ++m->queued_seq;
-    if (first)
-        uv_async_send(&m->wakeup);
-    uv_mutex_unlock(&m->qlock);
-    last_queued.m = m;
-    last_queued.seq = seq;
-    return 0;
-}
-
-int vmux__submit(vmux *m, struct vmux_op *op)
-{
-    int rc;
-    if (vmux__forked(m))
-        rc = VMUX_ERR_FORKED;
-    else if (vmux__on_io_thread(m))
-        rc = submit_on_io(m, op);
-    else if ((rc = admit(m, op)) == 0)
-        rc = enqueue(m, op);
-    if (rc != 0)
-        vmux__op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
-    return rc;
-}
-
 /* Queues admitted ops for the I/O thread under one hold of the lock: one drain takes them all. */
 static int enqueue_all(vmux *m, struct vmux_op **ops, size_t n)
 {
@@ -246,6 +211,29 @@ static int enqueue_all(vmux *m, struct vmux_op **ops, size_t n)
     last_queued.m = m;
     last_queued.seq = seq;
     return 0;
+}
+
+/* Queues an admitted op for the I/O thread; refused (the handle is closing), it is unadmitted. */
+static int enqueue(vmux *m, struct vmux_op *op)
+{
+    int rc = enqueue_all(m, &op, 1);
+    if (rc != 0)
+        unadmit(op);
+    return rc;
+}
+
+int vmux__submit(vmux *m, struct vmux_op *op)
+{
+    int rc;
+    if (vmux__forked(m))
+        rc = VMUX_ERR_FORKED;
+    else if (vmux__on_io_thread(m))
+        rc = submit_on_io(m, op);
+    else if ((rc = admit(m, op)) == 0)
+        rc = enqueue(m, op);
+    if (rc != 0)
+        vmux__op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
+    return rc;
 }
 
 /* From a callback: routes admitted ops at once, so this loop turn's flush writes them. */
