@@ -271,6 +271,24 @@ struct vmux_link *vmux__router_slot_link(struct vmux_router *r, int slot)
     return i == VMUX_SLOT_NO_OWNER ? r->seed : shard_link(r, i);
 }
 
+/*
+ * A keyless op's link: the seed's while its connection is ready, else the first primary whose
+ * link is (a dead seed does not hold up PING, INFO, a script with no key...), else the seed's.
+ */
+static struct vmux_link *keyless_link(struct vmux_router *r)
+{
+    if (r->map == NULL || vmux__link_ready(r->seed))
+        return r->seed;
+    for (size_t i = 0; i < r->map->nshards; i++) {
+        if (r->map->shards[i].nslots == 0)
+            continue;
+        struct vmux_link *link = shard_link(r, (unsigned)i);
+        if (link != NULL && vmux__link_ready(link))
+            return link;
+    }
+    return r->seed;
+}
+
 void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
 {
     if (op->slot == VMUX_OP_SLOT_UNSET) {
@@ -285,7 +303,7 @@ void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
         vmux__router_getkeys(r, op);
         return;
     }
-    struct vmux_link *link = vmux__router_slot_link(r, op->slot);
+    struct vmux_link *link = op->slot < 0 ? keyless_link(r) : vmux__router_slot_link(r, op->slot);
     if (link == NULL) {
         vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
         return;

@@ -603,12 +603,12 @@ static void *read_thread(void *arg)
     return NULL;
 }
 
-/* True when the server holds a client blocked in the command named by arg ("xread"...). */
+/* True when the server (a primary of a cluster) holds a client blocked in the command arg names. */
 static bool blocked_in(void *arg)
 {
     char want[64];
     snprintf(want, sizeof want, " cmd=%s ", (const char *)arg);
-    char *list = vt_admin("plain", "CLIENT LIST");
+    char *list = vt_admin_all("plain", "CLIENT LIST");
     bool found = false;
     for (char *line = list; line != NULL && *line != '\0' && !found;) {
         char *end = strchr(line, '\n');

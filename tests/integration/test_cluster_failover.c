@@ -232,6 +232,19 @@ static int check_ledger(vmux *m, struct worker *w, uint64_t k)
     return lost;
 }
 
+struct failures {
+    vmux *m;
+    vmux_stats before;
+};
+
+/* Whether a connection of the handle failed since f->before was read. */
+static bool seed_failed(void *arg)
+{
+    struct failures *f = arg;
+    vmux_stats now = VMUX_INIT(vmux_stats);
+    return vmux_read_stats(f->m, &now) == 0 && now.connect_failures > f->before.connect_failures;
+}
+
 static void test_failover_under_load(void **state)
 {
     (void)state;
@@ -256,8 +269,18 @@ static void test_failover_under_load(void **state)
     }
     assert_true(vt_wait_until(some_load, w, 30000));
 
+    struct failures f = {m, VMUX_INIT(vmux_stats)};
+    assert_int_equal(vmux_read_stats(m, &f.before), 0);
     atomic_store(&kill_ns, vt_now_ns());
     assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+    /* Once the handle knows its seed is gone, a keyless command goes to another primary. */
+    assert_true(vt_wait_until(seed_failed, &f, 30000));
+    vmux_reply *pong = NULL;
+    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 1500);
+    const char *ping[] = {"PING"};
+    assert_int_equal(vmux_call(m, &quick, 1, ping, NULL, &pong), 0);
+    assert_string_equal(vmux_reply_str(pong, NULL), "PONG");
+    vmux_reply_free(pong);
     assert_true(vt_wait_until(replica_is_primary, NULL, 60000));
     atomic_store(&promoted_ns, vt_now_ns());
     bool served = vt_wait_until(enough_after, NULL, 60000);
