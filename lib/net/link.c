@@ -411,3 +411,9 @@ bool vmux__link_ready(const struct vmux_link *link)
 {
     return link->state == LINK_READY;
 }
+
+bool vmux__link_busy(const struct vmux_link *link)
+{
+    return link->backlog.count > 0 || link->retry_q.count > 0 || link->rejected.count > 0 ||
+           (link->conn != NULL && link->conn->fifo.count > 0);
+}

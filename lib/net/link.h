@@ -139,6 +139,9 @@ void vmux__lane_read(struct vmux_link *link, struct vmux_op *op);
 /* Whether the link has a ready connection. */
 bool vmux__link_ready(const struct vmux_link *link);
 
+/* Whether the link holds ops: waiting (backlog, retries) or written and not yet answered. */
+bool vmux__link_busy(const struct vmux_link *link);
+
 /*
  * Closes the link: every op it holds completes with VMUX_ERR_CLOSED, its handles close, and it
  * frees itself once libuv has released them.

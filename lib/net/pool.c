@@ -165,6 +165,11 @@ void vmux__pool_take_unsent(struct vmux_pool *p, struct vmux_opq *dst)
     }
 }
 
+bool vmux__pool_busy(const struct vmux_pool *p)
+{
+    return p->waiting.count > 0 || p->nidle < p->total;
+}
+
 void vmux__pool_tick(struct vmux_pool *p, bool frozen)
 {
     for (int i = 0; i < p->total; i++)

@@ -54,6 +54,9 @@ void vmux__pool_detach(struct vmux_op *op);
  */
 void vmux__pool_take_unsent(struct vmux_pool *p, struct vmux_opq *dst);
 
+/* Whether the pool holds ops: waiting for a link, or running on one. */
+bool vmux__pool_busy(const struct vmux_pool *p);
+
 /* Heartbeats and dead-link checks for the pool's links. */
 void vmux__pool_tick(struct vmux_pool *p, bool frozen);
 

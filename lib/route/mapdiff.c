@@ -59,3 +59,9 @@ size_t vmux__slotmap_new_nodes(const struct vmux_slotmap *old, const struct vmux
     }
     return n;
 }
+
+bool vmux__slotmap_names(const struct vmux_slotmap *m, const char *host, int port)
+{
+    struct vmux_node_addr a = {.host = (char *)host, .port = port};
+    return m != NULL && names(m, &a);
+}

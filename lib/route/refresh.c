@@ -105,6 +105,7 @@ static void install(struct vmux_router *r, struct vmux_slotmap *map)
         if (!vmux__link_ready(link_at(r, i)))
             reroute_backlog(r, link_at(r, i));
     vmux__router_reroute_blocking(r);
+    vmux__router_note_departures(r);
 }
 
 /*

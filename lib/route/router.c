@@ -491,8 +491,52 @@ void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link)
         vmux__router_refresh_soon(r); /* a primary's connection failed: has it failed over? */
 }
 
+void vmux__router_note_departures(struct vmux_router *r)
+{
+    uint64_t now = uv_now(r->loop);
+    for (size_t i = 0; i < r->nnodes; i++) {
+        struct vmux_router_node *n = &r->nodes[i];
+        if (vmux__slotmap_names(r->map, n->host, n->port))
+            n->left_ms = 0;
+        else if (n->left_ms == 0)
+            n->left_ms = now;
+    }
+}
+
+/* Whether node i left the map long enough ago, and holds nothing, to be closed. */
+static bool departed(const struct vmux_router *r, const struct vmux_router_node *n, uint64_t now)
+{
+    uint64_t grace = 10 * (uint64_t)r->cfg->cluster_refresh_min_ms;
+    return n->left_ms != 0 && now - n->left_ms >= grace && !vmux__link_busy(n->link) &&
+           (n->pool == NULL || !vmux__pool_busy(n->pool));
+}
+
+/* Closes node i's links and keeps what they use until r is freed (their close is not done). */
+static void close_departed(struct vmux_router *r, size_t i)
+{
+    struct vmux_router_node *gone = realloc(r->gone, (r->ngone + 1) * sizeof *gone);
+    if (gone == NULL)
+        return; /* out of memory: tried again next tick */
+    r->gone = gone;
+    struct vmux_router_node n = r->nodes[i];
+    vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: closing the link to %s:%d, which left the map",
+              n.host, n.port);
+    vmux__link_close(n.link);
+    if (n.pool != NULL)
+        vmux__pool_close(n.pool);
+    n.link = NULL;
+    r->gone[r->ngone++] = n;
+    r->nodes[i] = r->nodes[--r->nnodes];
+    if (r->shard_links != NULL && r->map != NULL) /* it may have cached the closed link */
+        memset(r->shard_links, 0, r->map->nshards * sizeof *r->shard_links);
+}
+
 void vmux__router_tick(struct vmux_router *r, bool frozen)
 {
+    uint64_t now = uv_now(r->loop);
+    for (size_t i = r->nnodes; i-- > 0;)
+        if (departed(r, &r->nodes[i], now))
+            close_departed(r, i);
     for (size_t i = 0; i < r->nnodes; i++) {
         vmux__link_tick(r->nodes[i].link, frozen);
         if (r->nodes[i].pool != NULL)
@@ -525,6 +569,12 @@ void vmux__router_free(struct vmux_router *r)
         free(r->nodes[i].pool);
     }
     free(r->nodes);
+    for (size_t i = 0; i < r->ngone; i++) {
+        vmux_config_free(r->gone[i].cfg);
+        free(r->gone[i].host);
+        free(r->gone[i].pool);
+    }
+    free(r->gone);
     free(r->seed_host);
     free(r->seed_blocking);
     vmux_config_free(r->seed_cfg);

@@ -57,6 +57,7 @@ struct vmux_router_node {
     struct vmux_link *link;
     struct vmux_pool *pool;    /* its blocking pool, made on first use (NULL before) */
     struct vmux_counters *ctr; /* where its links count (in r->node_counters) */
+    uint64_t left_ms;          /* loop ms when the map stopped naming it; 0 while it names it */
 };
 
 struct vmux_router {
@@ -85,6 +86,8 @@ struct vmux_router {
     struct vmux_link **shard_links; /* the link to each shard's primary in map, NULL until used */
     struct vmux_router_node *nodes;
     size_t nnodes;
+    struct vmux_router_node *gone; /* nodes whose links were closed: freed with r */
+    size_t ngone;
     struct vmux_opq parked;    /* ops that came while DETECTING */
     struct vmux_opq keys_wait; /* VMUX_OP_SLOT_ASK ops waiting for COMMAND GETKEYS (husks kept) */
     struct vmux_opq unowned;   /* ops redirected to "?": waiting for a refreshed map (refresh.c) */
@@ -262,7 +265,17 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
 void vmux__router_stats_add(struct vmux_router *r, vmux_stats *out);
 int vmux__router_node_stats(struct vmux_router *r, const char *host, int port, vmux_stats *out);
 
-/* I/O thread, once a second: the node links' heartbeats (vmux__link_tick()). */
+/*
+ * I/O thread, after a new map (refresh.c): notes which node links' nodes the map no longer
+ * names (and which it names again).
+ */
+void vmux__router_note_departures(struct vmux_router *r);
+
+/*
+ * I/O thread, once a second: the node links' heartbeats (vmux__link_tick()); and the links of
+ * nodes that left the map ten clusterRefreshMinInterval ago (10 s by default) and hold no op
+ * are closed.
+ */
 void vmux__router_tick(struct vmux_router *r, bool frozen);
 
 /*

@@ -113,6 +113,8 @@ bool vmux__slotmap_equal(const struct vmux_slotmap *a, const struct vmux_slotmap
  * primary or a replica, by address) that old does not, and returns how many; with the maps
  * swapped, the nodes that left.
  */
+/* Whether m names a node (primary or replica) at host:port. */
+bool vmux__slotmap_names(const struct vmux_slotmap *m, const char *host, int port);
 unsigned vmux__slotmap_moved_slots(const struct vmux_slotmap *old, const struct vmux_slotmap *m);
 size_t vmux__slotmap_new_nodes(const struct vmux_slotmap *old, const struct vmux_slotmap *m,
                                void (*fn)(const struct vmux_node_addr *node, void *arg), void *arg);

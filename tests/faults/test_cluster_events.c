@@ -2,7 +2,8 @@
  * What a cluster handle tells: the events (VMUX_EVENT_SLOT_MOVED, _MAP_REFRESHED,
  * _REFRESH_THROTTLED, _NODE_ADDED, _NODE_REMOVED) and the counters (cluster_moved,
  * cluster_asked, cluster_refreshes), against scripted fake nodes (fakecluster.h) whose
- * CLUSTER SLOTS the test changes at will.
+ * CLUSTER SLOTS the test changes at will; and the link to a node that left the map is closed once
+ * ten refresh intervals passed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -208,10 +209,79 @@ static void test_events_and_counters(void **state)
     uv_mutex_destroy(&rec.mu);
 }
 
+/* ---- the link to a node that left the map is closed ---- */
+
+struct log_seen {
+    uv_mutex_t mu;
+    char want[128];
+    bool seen;
+};
+
+static void on_log(vmux_log_level level, const char *msg, void *arg)
+{
+    struct log_seen *l = arg;
+    (void)level;
+    uv_mutex_lock(&l->mu);
+    if (strstr(msg, l->want) != NULL)
+        l->seen = true;
+    uv_mutex_unlock(&l->mu);
+}
+
+static bool log_came(void *arg)
+{
+    struct log_seen *l = arg;
+    uv_mutex_lock(&l->mu);
+    bool seen = l->seen;
+    uv_mutex_unlock(&l->mu);
+    return seen;
+}
+
+static void test_departed_node_link_closed(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    static const int halves[][2] = {{0, 8191}, {8192, 16383}};
+    static const size_t on01[] = {0, 1};
+    slots(c, halves, on01, 2);
+    static struct log_seen l;
+    assert_int_equal(uv_mutex_init(&l.mu), 0);
+    snprintf(l.want, sizeof l.want, "closing the link to 127.0.0.1:%d", vt_fcluster_port(c, 1));
+    char conf[256];
+    /* refreshes at most every 200 ms: a departed node's link closes 2 s after it left */
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,cluster=yes,syncTimeout=8000,clusterRefreshMinInterval=200",
+             vt_fcluster_port(c, 0));
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, on_log, VMUX_LOG_INFO, &l), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    char k[16];
+    key_in(8192, 16383, k, sizeof k);
+    assert_int_equal(vt_fcluster_rule(c, 1, k, 1, 0, "$2\r\nv1\r\n"), 0);
+    get_value(m, k, "v1"); /* the link to node 1 opens */
+    /* node 1 leaves: node 0 serves everything, and says so with a MOVED */
+    static const int all[][2] = {{0, 16383}};
+    static const size_t on0[] = {0};
+    slots(c, all, on0, 1);
+    char resp[128];
+    snprintf(resp, sizeof resp, "-MOVED %u 127.0.0.1:%d\r\n", (unsigned)vmux__slot_of(k, strlen(k)),
+             vt_fcluster_port(c, 0));
+    assert_int_equal(vt_fcluster_rule(c, 1, k, 1, 0, resp), 0);
+    assert_int_equal(vt_fcluster_rule(c, 0, k, -1, 0, "$2\r\nv0\r\n"), 0);
+    get_value(m, k, "v0");
+    assert_true(vt_wait_until(log_came, &l, WAIT_MS));
+    get_value(m, k, "v0"); /* routing goes on without it */
+    vmux_close(m);
+    vt_fcluster_stop(c);
+    uv_mutex_destroy(&l.mu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_and_counters),
+        cmocka_unit_test(test_departed_node_link_closed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
