@@ -70,7 +70,8 @@ struct vmux_keys {
  * Finds the keys of the command argv[0..argc) (argvlen NULL: NUL-terminated strings; a NULL
  * argument is read as empty). Command and subcommand names and the option words that matter
  * (STORE, KEYS, STREAMS...) are matched without regard to case. Fills *out and returns its kind.
- * An empty vector is VMUX_KEYS_MALFORMED. No allocation; the lookup is a binary search.
+ * An empty vector is VMUX_KEYS_MALFORMED. No allocation; the command is found by a hash of its
+ * name (built once), a subcommand by a binary search.
  */
 enum vmux_keys_kind vmux__keys_find(int argc, const char *const *argv, const size_t *argvlen,
                                     struct vmux_keys *out);
