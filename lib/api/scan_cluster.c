@@ -8,6 +8,8 @@
  */
 #include "api/scan_cluster.h"
 
+#include "api/cluster_nodes.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,110 +20,28 @@
 /* How many times a node may send the pick to another before it gives up (ownership flapping). */
 #define MAX_HOPS 5
 
-static bool bit(const uint8_t *bits, unsigned slot)
-{
-    return (bits[slot / 8] >> (slot % 8)) & 1u;
-}
-
-static void set_bits(uint8_t *bits, unsigned from, unsigned to)
-{
-    for (unsigned s = from; s <= to && s < VMUX_SLOTS; s++)
-        bits[s / 8] |= (uint8_t)(1u << (s % 8));
-}
-
-/* One line of CLUSTER NODES: "<id> <ip:port@cport[,host]> <flags> <primary> <ping> <pong>
- * <epoch> <link> <slot>...", slots as "a-b", "a", "[a->-id]" (migrating), "[a-<-id]"
- * (importing). */
-struct node_line {
-    const char *host; /* into the parsed text */
-    int port;
-    bool myself, primary;
-    uint8_t serves[VMUX_SLOTS / 8]; /* its ranges */
-    uint8_t stable[VMUX_SLOTS / 8]; /* its ranges less the slots it is migrating away */
-};
-
-/* host:port from "ip:port@cport[,hostname]" (cut in place); false without an address. */
-static bool parse_addr(char *addr, struct node_line *n)
-{
-    char *at = strchr(addr, '@');
-    if (at != NULL)
-        *at = '\0';
-    char *colon = strrchr(addr, ':');
-    if (colon == NULL || colon == addr)
-        return false;
-    *colon = '\0';
-    n->host = addr;
-    n->port = atoi(colon + 1);
-    return n->port > 0 && n->port <= 65535;
-}
-
-static bool has_flag(const char *flags, const char *flag)
-{
-    size_t len = strlen(flag);
-    for (const char *p = flags; p != NULL; p = strchr(p, ','), p = p != NULL ? p + 1 : NULL)
-        if (strncmp(p, flag, len) == 0 && (p[len] == ',' || p[len] == '\0'))
-            return true;
-    return false;
-}
-
-/* One slot token into n's bitmaps; mig collects the slots being migrated away. */
-static void parse_slot(const char *tok, struct node_line *n, uint8_t *mig)
-{
-    char *end;
-    if (tok[0] == '[') {
-        unsigned long s = strtoul(tok + 1, &end, 10);
-        if (strncmp(end, "->-", 3) == 0)
-            set_bits(mig, (unsigned)s, (unsigned)s);
-        return;
-    }
-    unsigned long a = strtoul(tok, &end, 10), b = a;
-    if (*end == '-')
-        b = strtoul(end + 1, NULL, 10);
-    set_bits(n->serves, (unsigned)a, (unsigned)b);
-}
-
-/* Parses one line in place (host NULL when it has no address); false when it is cut short. */
-static bool parse_line(char *line, struct node_line *n)
-{
-    char *save = NULL, *tok[8];
-    for (int i = 0; i < 8; i++)
-        if ((tok[i] = strtok_r(i == 0 ? line : NULL, " \r", &save)) == NULL)
-            return false;
-    memset(n, 0, sizeof *n);
-    if (!parse_addr(tok[1], n) || has_flag(tok[2], "noaddr"))
-        n->host = NULL; /* its slots still count as served (mark_holes()) */
-    n->myself = has_flag(tok[2], "myself");
-    n->primary = has_flag(tok[2], "master");
-    uint8_t mig[VMUX_SLOTS / 8] = {0};
-    for (char *t; (t = strtok_r(NULL, " \r", &save)) != NULL;)
-        parse_slot(t, n, mig);
-    for (size_t i = 0; i < sizeof n->stable; i++)
-        n->stable[i] = n->serves[i] & (uint8_t)~mig[i];
-    return true;
-}
-
 /*
  * Walks a CLUSTER NODES text: the primary serving slot (slot >= 0) into *owner, and the line
  * marked myself into *self (either may be NULL). Returns which were found (1: owner, 2: self).
  */
-static int read_nodes(const vmux_reply *r, int slot, struct node_line *owner,
-                      struct node_line *self, uint8_t *served, char **text)
+static int read_nodes(const vmux_reply *r, int slot, struct vmux_node_line *owner,
+                      struct vmux_node_line *self, uint8_t *served, char **text)
 {
     const char *s = vmux_reply_str(r, NULL);
     int found = 0;
     *text = s != NULL ? strdup(s) : NULL;
     if (*text == NULL)
         return -1;
-    struct node_line *n = malloc(sizeof *n);
+    struct vmux_node_line *n = malloc(sizeof *n);
     char *save = NULL;
     for (char *line = strtok_r(*text, "\n", &save); n != NULL && line != NULL;
          line = strtok_r(NULL, "\n", &save)) {
-        if (!parse_line(line, n))
+        if (!vmux__node_line_parse(line, n))
             continue;
         for (size_t i = 0; served != NULL && n->primary && i < sizeof n->serves; i++)
             served[i] |= n->serves[i];
         if (owner != NULL && n->primary && n->host != NULL && slot >= 0 &&
-            bit(n->serves, (unsigned)slot) && !(found & 1)) {
+            vmux__slot_bit(n->serves, (unsigned)slot) && !(found & 1)) {
             *owner = *n;
             found |= 1;
         }
@@ -137,7 +57,7 @@ static int read_nodes(const vmux_reply *r, int slot, struct node_line *owner,
 static int lowest_todo(const struct vmux_cscan *cs)
 {
     for (unsigned s = 0; s < VMUX_SLOTS; s++)
-        if (!bit(cs->done, s))
+        if (!vmux__slot_bit(cs->done, s))
             return (int)s;
     return -1;
 }
@@ -177,7 +97,7 @@ static int ask_any(vmux *m, const vmux_callopts *o, vmux_reply **r)
 
 /* The node that view (taken) says serves slot, asked itself: 1 chosen, 0 sent elsewhere. */
 static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int slot,
-                     vmux_reply **view, struct node_line *n)
+                     vmux_reply **view, struct vmux_node_line *n)
 {
     char *text = NULL;
     int found = read_nodes(*view, slot, n, NULL, NULL, &text);
@@ -198,7 +118,7 @@ static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int
     free(text);
     if (found < 0 || !(found & 2))
         return VMUX_ERR_PROTOCOL;
-    if (!bit(n->serves, (unsigned)slot))
+    if (!vmux__slot_bit(n->serves, (unsigned)slot))
         return 0; /* it says another node has it: follow its own view */
     memcpy(cs->host, host, strlen(host) + 1);
     cs->port = port;
@@ -234,7 +154,7 @@ int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
         vmux_reply_free(view);
         return 0;
     }
-    struct node_line *n = malloc(sizeof *n);
+    struct vmux_node_line *n = malloc(sizeof *n);
     if (n == NULL && rc == 0)
         rc = VMUX_ERR_NOMEM;
     for (int hop = 0; rc == 0 && hop < MAX_HOPS; hop++)
@@ -255,7 +175,7 @@ int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan 
     vmux_callopts o = read_opts(opts);
     vmux_reply *r = NULL;
     int rc = ask_node(m, &o, cs->host, cs->port, &r);
-    struct node_line *n = rc == 0 ? malloc(sizeof *n) : NULL;
+    struct vmux_node_line *n = rc == 0 ? malloc(sizeof *n) : NULL;
     char *text = NULL;
     if (rc == 0 && (n == NULL || read_nodes(r, -1, NULL, n, NULL, &text) < 2))
         rc = n == NULL ? VMUX_ERR_NOMEM : VMUX_ERR_PROTOCOL;

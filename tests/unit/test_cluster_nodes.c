@@ -1,0 +1,104 @@
+/* One CLUSTER NODES line (api/cluster_nodes.h), as the cluster SCAN reads it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/cluster_nodes.h"
+
+static unsigned count(const uint8_t *bits)
+{
+    unsigned n = 0;
+    for (unsigned s = 0; s < VMUX_SLOTS; s++)
+        n += vmux__slot_bit(bits, s);
+    return n;
+}
+
+static void test_primary_with_ranges(void **state)
+{
+    (void)state;
+    char line[] = "07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@31004,host.example "
+                  "myself,master - 0 1426238317239 4 connected 0-5460 5465 [5461->-e7d1eec] "
+                  "[5462-<-292f8b3]\r";
+    struct vmux_node_line n;
+    assert_true(vmux__node_line_parse(line, &n));
+    assert_string_equal(n.host, "127.0.0.1");
+    assert_int_equal(n.port, 30004);
+    assert_true(n.myself);
+    assert_true(n.primary);
+    assert_int_equal(count(n.serves), 5461 + 1);
+    assert_true(vmux__slot_bit(n.serves, 5465));
+    assert_false(vmux__slot_bit(n.serves, 5462)); /* importing: not its slot yet */
+    /* 5461 is being migrated away but was never in its ranges here: stable = serves */
+    assert_int_equal(count(n.stable), 5462);
+}
+
+static void test_migrating_slot_is_not_stable(void **state)
+{
+    (void)state;
+    char line[] = "id1 10.0.0.1:7000@17000 master - 0 0 1 connected 100-200 [150->-id2]";
+    struct vmux_node_line n;
+    assert_true(vmux__node_line_parse(line, &n));
+    assert_int_equal(count(n.serves), 101);
+    assert_int_equal(count(n.stable), 100);
+    assert_false(vmux__slot_bit(n.stable, 150));
+    assert_false(n.myself);
+}
+
+static void test_replica_and_ipv6(void **state)
+{
+    (void)state;
+    char line[] = "id3 ::1:7001@17001 slave id1 0 0 1 connected";
+    struct vmux_node_line n;
+    assert_true(vmux__node_line_parse(line, &n));
+    assert_string_equal(n.host, "::1");
+    assert_int_equal(n.port, 7001);
+    assert_false(n.primary);
+    assert_int_equal(count(n.serves), 0);
+}
+
+static void test_no_address(void **state)
+{
+    (void)state;
+    char noaddr[] = "id4 :0@0 master,noaddr - 0 0 1 disconnected 10-20";
+    struct vmux_node_line n;
+    assert_true(vmux__node_line_parse(noaddr, &n));
+    assert_null(n.host);
+    assert_int_equal(count(n.serves), 11); /* its slots still count as served */
+    char badport[] = "id5 127.0.0.1:99999@1 master - 0 0 1 connected 1";
+    assert_true(vmux__node_line_parse(badport, &n));
+    assert_null(n.host);
+}
+
+static void test_garbage(void **state)
+{
+    (void)state;
+    char cut[] = "id6 127.0.0.1:7000@17000 master - 0 0";
+    struct vmux_node_line n;
+    assert_false(vmux__node_line_parse(cut, &n));
+    char empty[] = "";
+    assert_false(vmux__node_line_parse(empty, &n));
+    /* slot tokens that are not slots are skipped, never read as slot 0 */
+    char junk[] = "id7 127.0.0.1:7000@17000 master - 0 0 1 connected abc 16384 20-10 5x 7-x [ [9->";
+    assert_true(vmux__node_line_parse(junk, &n));
+    assert_int_equal(count(n.serves), 0);
+    char edge[] = "id8 127.0.0.1:7000@17000 master - 0 0 1 connected 16383 0";
+    assert_true(vmux__node_line_parse(edge, &n));
+    assert_int_equal(count(n.serves), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_primary_with_ranges),
+        cmocka_unit_test(test_migrating_slot_is_not_stable),
+        cmocka_unit_test(test_replica_and_ipv6),
+        cmocka_unit_test(test_no_address),
+        cmocka_unit_test(test_garbage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
