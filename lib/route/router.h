@@ -222,6 +222,9 @@ struct vmux_router_nodeinfo {
 int vmux__router_nodes(const struct vmux_router *r, unsigned which,
                        struct vmux_router_nodeinfo **out, size_t *n);
 
+/* I/O thread: hands op to link's node: its link, or its blocking pool for a blocking op. */
+void vmux__router_forward(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op);
+
 /* I/O thread, DETECTING: keeps op (deadline-indexed) until settled(). */
 void vmux__router_park(struct vmux_router *r, struct vmux_op *op);
 
@@ -244,7 +247,7 @@ void vmux__router_send(struct vmux_router *r, struct vmux_op *op);
 void vmux__router_getkeys(struct vmux_router *r, struct vmux_op *op);
 
 /*
- * I/O thread: the link event for a MOVED, ASK or CLUSTERDOWN reply to op on link (struct
+ * I/O thread (follow.c): the link event for a MOVED, ASK or CLUSTERDOWN reply to op on link (struct
  * vmux_link_events). Returns true when it took op and reply: sent op on (while DETECTING: parked
  * it); a MOVED naming link's own node: replaced link's connection and resent op on the new one
  * (vmux__link_replace_conn()); an endpoint "?" (or an empty host on a link of unknown host): kept

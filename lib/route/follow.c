@@ -1,0 +1,167 @@
+/*
+ * Following MOVED and ASK (route/router.h, vmux__router_redirect()): the redirect's target, the
+ * map patched by a MOVED (and VMUX_EVENT_SLOT_MOVED), ASKING before the op on the target, a MOVED
+ * naming the node that sent it, an unknown endpoint ("?"), and the redirect beyond the limit
+ * (VMUX_ERR_REDIRECT_LOOP). The parsing of the reply is redirect.c's. I/O thread only.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/counters.h"
+#include "core/log.h"
+#include "core/reply_internal.h"
+#include "route/redirect.h"
+#include "route/router.h"
+#include "vmux/error.h"
+
+/* Where a redirect points: host NULL when it cannot be dialled ("?", or an empty host asked of
+ * a link whose host is not known). */
+struct target {
+    const char *host;
+    size_t hostlen;
+    int port;
+};
+
+static struct target target_of(const struct vmux_router *r, const struct vmux_link *link,
+                               const struct vmux_redirect *rd)
+{
+    struct target t = {.port = rd->port};
+    if (rd->unknown)
+        return t;
+    t.host = rd->asked ? vmux__router_link_host(r, link) : rd->host;
+    t.hostlen = rd->asked ? (t.host != NULL ? strlen(t.host) : 0) : rd->hostlen;
+    return t;
+}
+
+/*
+ * The redirect beyond VMUX_ROUTER_MAX_REDIRECTS: completes op with VMUX_ERR_REDIRECT_LOOP and an
+ * error reply (ours) naming the slot and the target it would have gone to next; takes reply.
+ */
+static void redirect_loop(struct vmux_router *r, struct vmux_op *op, const struct vmux_redirect *rd,
+                          const struct target *t, vmux_reply *reply)
+{
+    char why[400];
+    bool v6 = t->host != NULL && memchr(t->host, ':', t->hostlen) != NULL;
+    int n = snprintf(why, sizeof why,
+                     "REDIRECT_LOOP slot %u: redirected %d times, then %s to %s%.*s%s:%d; given up "
+                     "(not executed)",
+                     rd->slot, VMUX_ROUTER_MAX_REDIRECTS,
+                     rd->kind == VMUX_REDIRECT_MOVED ? "MOVED" : "ASK", v6 ? "[" : "",
+                     t->host != NULL ? (int)t->hostlen : 1, t->host != NULL ? t->host : "?",
+                     v6 ? "]" : "", t->port);
+    vmux_reply_free(reply); /* after: t->host may point into it */
+    vmux__log(r->cfg, VMUX_LOG_WARN, "cluster: %s", why);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof why ? (size_t)n : sizeof why - 1;
+    vmux__op_finish(op, VMUX_ERR_REDIRECT_LOOP, vmux__reply_new_str(VMUX_REPLY_ERROR, why, len));
+}
+
+/* No address to send op to ("?"): it waits for a refreshed map that names its slot's owner. */
+static void wait_for_owner(struct vmux_router *r, struct vmux_op *op, unsigned slot)
+{
+    if (op->slot < 0)
+        op->slot = (int32_t)slot; /* the server told its slot: route it by that from now on */
+    vmux__opq_push(&r->unowned, op);
+    vmux__router_refresh_soon(r);
+}
+
+/*
+ * A MOVED: the map names t's node the slot's primary from now on, unless it does already (many
+ * ops of one slot may hear the same MOVED); then VMUX_EVENT_SLOT_MOVED.
+ */
+static void patch_moved(struct vmux_router *r, unsigned slot, const struct target *t)
+{
+    const struct vmux_shard *s = vmux__slotmap_owner(r->map, slot);
+    const struct vmux_node_addr *old = s != NULL && s->nnodes > 0 ? &s->nodes[0] : NULL;
+    if (old != NULL && old->host != NULL && old->port == t->port &&
+        strlen(old->host) == t->hostlen && strncasecmp(old->host, t->host, t->hostlen) == 0)
+        return;
+    char from[300], to[300], why[700];
+    snprintf(from, sizeof from, "%s:%d", old != NULL && old->host ? old->host : "(none)",
+             old != NULL ? old->port : 0);
+    snprintf(to, sizeof to, "%.*s:%d", (int)t->hostlen, t->host, t->port);
+    struct vmux_slotmap *map;
+    if (vmux__slotmap_moved(r->map, slot, t->host, t->hostlen, t->port, &map) != 0)
+        return; /* out of memory: the refresh that follows will say */
+    vmux__router_set_map(r, map);
+    snprintf(why, sizeof why, "slot %u moved from %s to %s", slot, from, to);
+    vmux__log(r->cfg, VMUX_LOG_DEBUG, "cluster: %s", why);
+    vmux__event(r->cfg, VMUX_EVENT_SLOT_MOVED, 0, to, why);
+}
+
+/* Follows a MOVED or ASK to t; false when out of memory (the reply then completes op). */
+static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
+                   const struct vmux_redirect *rd, const struct target *t, vmux_reply *reply)
+{
+    struct vmux_link *to = vmux__router_node_link(r, t->host, t->hostlen, t->port);
+    if (to == NULL)
+        return false;
+    bool pooled = op->flags & VMUX_OP_BLOCKING;
+    if (rd->kind == VMUX_REDIRECT_MOVED) {
+        vmux__count(&r->ctr->moved, 1);
+        patch_moved(r, rd->slot, t);
+    } else if (pooled) {
+        vmux__count(&r->ctr->asked, 1);
+        op->flags |= VMUX_OP_ASKING; /* sent by the pool link that runs it */
+    } else if (vmux__link_asking(to) != 0) {
+        return false;
+    } else {
+        vmux__count(&r->ctr->asked, 1);
+    }
+    op->redirects++;
+    vmux_reply_free(reply); /* last: t->host may point into it */
+    vmux__pool_detach(op);  /* the pool link that ran it is free */
+    if (rd->kind == VMUX_REDIRECT_MOVED && to == link && !pooled)
+        vmux__link_replace_conn(link, op, "MOVED names the node that sent it");
+    else
+        vmux__router_forward(r, to, op);
+    return true;
+}
+
+static bool is_clusterdown(const char *msg, size_t len)
+{
+    return msg != NULL && len >= 11 && memcmp(msg, "CLUSTERDOWN", 11) == 0;
+}
+
+bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
+                           vmux_reply *reply)
+{
+    size_t len;
+    const char *msg = vmux_reply_str(reply, &len);
+    struct vmux_redirect rd;
+    enum vmux_router_mode mode = vmux__router_mode(r);
+    if (mode == VMUX_ROUTER_STANDALONE || mode == VMUX_ROUTER_FAILED)
+        return false;
+    if (is_clusterdown(msg, len)) {
+        /* the link retries a retry-safe op; the map may know a new primary by then */
+        if (mode == VMUX_ROUTER_CLUSTER)
+            vmux__router_refresh_soon(r);
+        return false;
+    }
+    if (vmux__redirect_parse(msg, len, &rd) != 1)
+        return false;
+    struct target t = target_of(r, link, &rd);
+    if (op->redirects >= VMUX_ROUTER_MAX_REDIRECTS) {
+        redirect_loop(r, op, &rd, &t, reply);
+        return true;
+    }
+    if (mode == VMUX_ROUTER_DETECTING) {
+        /* sent from the backlog before the answer: routed by slot once the map is loaded */
+        op->redirects++;
+        vmux_reply_free(reply);
+        vmux__pool_detach(op);
+        vmux__router_park(r, op);
+        return true;
+    }
+    if (rd.kind == VMUX_REDIRECT_MOVED)
+        vmux__router_refresh_soon(r);
+    if (t.host == NULL) {
+        op->redirects++;
+        vmux_reply_free(reply);
+        vmux__pool_detach(op);
+        wait_for_owner(r, op, rd.slot);
+        return true;
+    }
+    return follow(r, link, op, &rd, &t, reply);
+}
+
