@@ -97,14 +97,14 @@ typedef struct vmux_stats {
 VMUX_EXPORT int vmux_read_stats(const vmux *m, vmux_stats *out);
 
 /*
- * Fills *out, made with VMUX_INIT(vmux_stats), with the counters of one cluster node's links
+ * Fills *out, made with VMUX_INIT(vmux_stats), with the counters of one node's links
  * (host and port as vmux_call_nodes() or an event names the node): resent, retried, connects,
  * connect_failures, backlog, in_flight, bytes_in and bytes_out; the other fields are 0 (commands
  * are counted per handle: a command may move between nodes). The seed's node (the one the
- * handle's first connection reached) reports the handle's own links: its main link, blocking
- * pool and subscriber link. vmux_read_stats() is the total over every node. Any thread.
- * Errors: VMUX_ERR_INVALID_ARG (m, host or out NULL, a port outside 1..65535, out->size below
- * sizeof(size_t), or a node the handle never had a link to).
+ * handle's first connection reached; a standalone server is that node) reports the handle's own
+ * links: its main link, blocking pool and subscriber link. vmux_read_stats() is the total over
+ * every node. Any thread. Errors: VMUX_ERR_INVALID_ARG (m, host or out NULL, a port
+ * outside 1..65535, out->size below sizeof(size_t), or a node the handle never had a link to).
  */
 VMUX_EXPORT int vmux_read_node_stats(const vmux *m, const char *host, int port, vmux_stats *out);
 

@@ -130,8 +130,11 @@ static int seed_where(struct vmux_router *r, const char *where)
 
 bool vmux__router_seed_ready(struct vmux_router *r, const char *where)
 {
-    if (vmux__router_mode(r) != VMUX_ROUTER_DETECTING)
+    if (vmux__router_mode(r) != VMUX_ROUTER_DETECTING) {
+        if (r->seed_host == NULL)
+            (void)seed_where(r, where); /* cluster=no: known all the same, for its counters */
         return true;
+    }
     if (r->detect_sent)
         return false;
     static const char *const argv[] = {"INFO", "cluster"};

@@ -380,6 +380,17 @@ static void test_node_stats_add_up(void **state)
     /* the totals cover at least every primary's links (the handle may have more: a pool...) */
     assert_true(total.bytes_out >= out_sum);
     assert_true(total.connects >= connects_sum);
+    /* a standalone server is its handle's one node */
+    char conf[64];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=no", vt_server_port("plain"));
+    vmux *s = vt_open_conf(conf);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_command(s, &r, "PING"), 0);
+    vmux_reply_free(r);
+    vmux_stats one = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_node_stats(s, "127.0.0.1", vt_server_port("plain"), &one), 0);
+    assert_true(one.bytes_out > 0 && one.connects >= 1);
+    vmux_close(s);
     vmux_stats none = VMUX_INIT(vmux_stats);
     assert_int_equal(vmux_read_node_stats(m, "127.0.0.1", 1, &none), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_read_node_stats(m, NULL, 7000, &none), VMUX_ERR_INVALID_ARG);
