@@ -39,7 +39,7 @@ struct vmux_link {
     uv_timer_t backoff;
     uv_timer_t retry_timer; /* resends ops that got LOADING, MASTERDOWN, TRYAGAIN, CLUSTERDOWN */
     struct vmux_opq retry_q;
-    uint32_t retry_delay_ms;  /* the next retry_timer delay: doubles per refusal, reset by a reply */
+    uint32_t retry_delay_ms; /* the next retry_timer delay: doubles per refusal, reset by a reply */
     struct vmux_opq rejected; /* retry-safe ops refused with READONLY, for the next connection */
     int open_timers;          /* while closing: timers libuv still holds */
     unsigned retries;         /* failed attempts since the last ready connection */
@@ -184,8 +184,9 @@ void vmux__link_checking(struct vmux_link *link);
  * Looks at a user op's error reply: READONLY (with several endpoints) starts the search for the
  * new primary; MOVED and ASK go to the owner's redirect event; READONLY on a retry-safe op sends
  * it to the new primary; LOADING, MASTERDOWN, TRYAGAIN and CLUSTERDOWN (the command did not run)
- * send any op again after a jittered delay that doubles from 10 ms to 500 ms while they last. Returns true when it took the op and freed the
- * reply; false when the caller completes the op with the reply as usual.
+ * send any op again after a jittered delay that doubles from 10 ms to 500 ms while they last.
+ * Returns true when it took the op and freed the reply; false when the caller completes the op with
+ * the reply as usual.
  */
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply);
 void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)

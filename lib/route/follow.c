@@ -164,4 +164,3 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
     }
     return follow(r, link, op, &rd, &t, reply);
 }
-
