@@ -383,17 +383,7 @@ int vmux_read_node_stats(const vmux *m, const char *host, int port, vmux_stats *
     int rc = vmux__router_node_stats((struct vmux_router *)&m->router, host, port, &node);
     if (rc < 0)
         return rc;
-    if (rc == 1) { /* the seed's node: the handle's own links */
-        vmux_stats own = {.size = sizeof own};
-        vmux__counters_read(&m->ctr, &own);
-        node.resent = own.resent;
-        node.retried = own.retried;
-        node.connects = own.connects;
-        node.connect_failures = own.connect_failures;
-        node.backlog = own.backlog;
-        node.in_flight = own.in_flight;
-        node.bytes_in = own.bytes_in;
-        node.bytes_out = own.bytes_out;
-    }
+    if (rc == 1) /* the seed's node: the handle's own links (node is all zeroes) */
+        vmux__counters_add_links(&m->ctr, &node);
     return vmux__sized_out(out, &node, sizeof node);
 }
