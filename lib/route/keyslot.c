@@ -25,20 +25,22 @@ static unsigned arg_slot(const char *const *argv, const size_t *argvlen, int i)
 int vmux__keys_slot(const struct vmux_keys *k, const char *const *argv, const size_t *argvlen,
                     int *slot, struct vmux_crossslot *cross)
 {
-    size_t n = vmux__keys_count(k);
     *slot = VMUX_SLOT_ANY;
-    if (n == 0)
+    if (k->kind != VMUX_KEYS_FOUND)
         return 0;
-    int first = vmux__keys_arg(k, 0);
+    /* The ranges walked in place: this runs for every op a cluster handle sends. */
+    int first = k->range[0].first;
     unsigned want = arg_slot(argv, argvlen, first);
     *slot = (int)want;
-    for (size_t i = 1; i < n; i++) {
-        int at = vmux__keys_arg(k, i);
-        unsigned got = arg_slot(argv, argvlen, at);
-        if (got != want) {
-            if (cross != NULL)
-                *cross = (struct vmux_crossslot){first, at, want, got};
-            return VMUX_ERR_CROSSSLOT;
+    for (int r = 0; r < k->nranges; r++) {
+        const struct vmux_keyrange *g = &k->range[r];
+        for (int at = r == 0 ? g->first + g->step : g->first; at <= g->last; at += g->step) {
+            unsigned got = arg_slot(argv, argvlen, at);
+            if (got != want) {
+                if (cross != NULL)
+                    *cross = (struct vmux_crossslot){first, at, want, got};
+                return VMUX_ERR_CROSSSLOT;
+            }
         }
     }
     return 0;

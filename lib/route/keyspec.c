@@ -1,6 +1,7 @@
 #include "route/keyspec.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 #include <uv.h>
@@ -299,57 +300,75 @@ static void apply(const struct vmux_keyspec *s, int argc, const char *const *arg
 }
 
 /*
- * The command table by name: an open-addressed hash of the upper-cased names, built once (the
- * binary search it replaces cost a few hundred instructions per command, on every command a
- * cluster handle sends). Slots hold a table index + 1; 0 is empty.
+ * The command table by name: an open-addressed hash of the names, built once (the binary search
+ * it replaces cost a few hundred instructions per command, on every command a cluster handle
+ * sends). Slots hold a table index + 1; 0 is empty. Names are hashed with bit 5 of every byte
+ * cleared, which folds lower-case letters onto upper-case ones without a branch (it folds a few
+ * other pairs too, which only share a hash: the comparison after it is exact).
  */
 #define INDEX_SIZE 1024u /* a power of two, over four times the table */
 #define NAME_MAX_HASHED 32u
 
 static uint16_t name_index[INDEX_SIZE];
+static uint8_t name_len[N(commands)];
 static uv_once_t name_index_once = UV_ONCE_INIT;
+static atomic_bool name_index_built; /* set (release) once the index is whole */
 
-/* FNV-1a of the name read in upper case; false when it is too long to be a command's. */
-static bool name_hash(struct arg name, uint32_t *h)
+/* FNV-1a of the name case-folded as above; the caller checks the length (1 to 32). */
+static uint32_t name_hash(struct arg name)
 {
-    if (name.len == 0 || name.len > NAME_MAX_HASHED)
-        return false;
     uint32_t x = 2166136261u;
     for (size_t i = 0; i < name.len; i++)
-        x = (x ^ upper((unsigned char)name.p[i])) * 16777619u;
-    *h = x;
-    return true;
+        x = (x ^ ((unsigned char)name.p[i] & 0xdfu)) * 16777619u;
+    return x;
 }
 
 static void build_name_index(void)
 {
     for (size_t i = 0; i < N(commands); i++) {
-        uint32_t h = 0;
-        bool ok = name_hash((struct arg){commands[i].name, strlen(commands[i].name)}, &h);
-        VMUX_ASSERT(ok);
+        size_t len = strlen(commands[i].name);
+        VMUX_ASSERT(len > 0 && len <= NAME_MAX_HASHED);
+        name_len[i] = (uint8_t)len;
+        uint32_t h = name_hash((struct arg){commands[i].name, len});
         while (name_index[h & (INDEX_SIZE - 1)] != 0)
             h++;
         name_index[h & (INDEX_SIZE - 1)] = (uint16_t)(i + 1);
     }
+    atomic_store_explicit(&name_index_built, true, memory_order_release);
+}
+
+/* Whether the argument is the upper-case name, read without regard to case (lengths equal). */
+static bool name_equal(const char *name, struct arg a)
+{
+    for (size_t i = 0; i < a.len; i++) {
+        unsigned char n = (unsigned char)name[i], c = (unsigned char)a.p[i];
+        if (c != n && !(n >= 'A' && n <= 'Z' && (c ^ 0x20u) == n))
+            return false;
+    }
+    return true;
 }
 
 static const struct vmux_keyspec *lookup_command(struct arg name)
 {
-    uint32_t h;
-    if (!name_hash(name, &h))
+    if (name.len == 0 || name.len > NAME_MAX_HASHED)
         return NULL;
-    uv_once(&name_index_once, build_name_index);
-    for (uint16_t at; (at = name_index[h & (INDEX_SIZE - 1)]) != 0; h++)
-        if (name_cmp(commands[at - 1].name, name) == 0)
+    if (!atomic_load_explicit(&name_index_built, memory_order_acquire))
+        uv_once(&name_index_once, build_name_index);
+    for (uint32_t h = name_hash(name);; h++) {
+        unsigned at = name_index[h & (INDEX_SIZE - 1)];
+        if (at == 0)
+            return NULL;
+        if (name_len[at - 1] == name.len && name_equal(commands[at - 1].name, name))
             return &commands[at - 1];
-    return NULL;
+    }
 }
 
 enum vmux_keys_kind vmux__keys_find(int argc, const char *const *argv, const size_t *argvlen,
                                     struct vmux_keys *out)
 {
-    memset(out, 0, sizeof(*out));
     out->kind = VMUX_KEYS_NONE;
+    out->nranges = 0;
+    out->why = NULL;
     if (argv == NULL || argc < 1) {
         malformed(out, "empty command");
         return out->kind;

@@ -48,18 +48,22 @@ static void test_crc16_table(void **state)
         buf[0] = (char)i;
         assert_int_equal(vmux__crc16(buf, 1), crc16_bitwise(buf, 1));
     }
-    /* Every pair of bytes, and a longer run, so the shift between bytes is checked too. */
+    /* Every pair of bytes (both tables, every entry, through the two-byte step), then a third
+     * byte after them (the one-byte tail after a two-byte step). */
     for (int i = 0; i < 256; i++)
-        for (int j = 0; j < 256; j += 7) {
+        for (int j = 0; j < 256; j++) {
             buf[0] = (char)i;
             buf[1] = (char)j;
             buf[2] = (char)(i ^ j);
+            assert_int_equal(vmux__crc16(buf, 2), crc16_bitwise(buf, 2));
             assert_int_equal(vmux__crc16(buf, 3), crc16_bitwise(buf, 3));
         }
+    /* Every length up to 256, odd and even, so the register carries across many steps. */
     char all[256];
     for (int i = 0; i < 256; i++)
         all[i] = (char)(255 - i);
-    assert_int_equal(vmux__crc16(all, sizeof all), crc16_bitwise(all, sizeof all));
+    for (size_t n = 0; n <= sizeof all; n++)
+        assert_int_equal(vmux__crc16(all, n), crc16_bitwise(all, n));
 }
 
 static void test_known_slots(void **state)
