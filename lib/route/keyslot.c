@@ -32,6 +32,8 @@ int vmux__keys_slot(const struct vmux_keys *k, const char *const *argv, const si
     int first = k->range[0].first;
     unsigned want = arg_slot(argv, argvlen, first);
     *slot = (int)want;
+    if (k->nranges == 1 && k->range[0].last == first)
+        return 0; /* one key (GET, SET, HGET...): most of what is sent */
     for (int r = 0; r < k->nranges; r++) {
         const struct vmux_keyrange *g = &k->range[r];
         for (int at = r == 0 ? g->first + g->step : g->first; at <= g->last; at += g->step) {

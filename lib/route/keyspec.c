@@ -363,6 +363,17 @@ static const struct vmux_keyspec *lookup_command(struct arg name)
     }
 }
 
+int vmux__keys_single(int argc, const char *const *argv, const size_t *argvlen)
+{
+    if (argv == NULL || argc < 2)
+        return 0;
+    const struct vmux_keyspec *s = lookup_command(arg_at(argv, argvlen, 0));
+    if (s == NULL || s->rule != VMUX_KEYRULE_RANGE || s->a != s->b || s->a < 1 || s->a >= argc ||
+        !arity_ok(s->arity, argc))
+        return 0;
+    return s->a;
+}
+
 enum vmux_keys_kind vmux__keys_find(int argc, const char *const *argv, const size_t *argvlen,
                                     struct vmux_keys *out)
 {

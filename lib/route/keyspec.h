@@ -76,6 +76,15 @@ struct vmux_keys {
 enum vmux_keys_kind vmux__keys_find(int argc, const char *const *argv, const size_t *argvlen,
                                     struct vmux_keys *out);
 
+/*
+ * The shortcut for the commands most traffic is made of (GET, SET, INCR, HGET, EXPIRE...: one key
+ * at a fixed position, whatever the other arguments): that key's argument index when argv is such
+ * a command with a valid number of arguments, else 0, and then vmux__keys_find() has the whole
+ * answer. Where it answers, it answers as vmux__keys_find() would (one range, first == last).
+ * Same rules: any thread, no allocation.
+ */
+int vmux__keys_single(int argc, const char *const *argv, const size_t *argvlen);
+
 /* The number of keys *k names (0 unless VMUX_KEYS_FOUND). */
 size_t vmux__keys_count(const struct vmux_keys *k);
 

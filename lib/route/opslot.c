@@ -64,27 +64,59 @@ static void across_commands(char *err, size_t errlen, const struct first_key *fi
     vmux__crossslot_message(err, errlen, &cross, argv, lens);
 }
 
+/* Argument i's bytes: a NULL argument reads as empty. */
+static void arg_view(const char *const *argv, const size_t *lens, int i, const char **p,
+                     size_t *len)
+{
+    *p = argv[i] != NULL ? argv[i] : "";
+    *len = argv[i] == NULL ? 0 : lens != NULL ? lens[i] : strlen(argv[i]);
+}
+
+/*
+ * The slot of one command's keys (*slot) and the index of its first key (*at; 0: it has none),
+ * or VMUX_ERR_CROSSSLOT when its own keys disagree. *unknown is set for a command the table
+ * does not know.
+ */
+static int command_slot(int argc, const char *const *argv, const size_t *lens, int *slot, int *at,
+                        bool *unknown, char *err, size_t errlen)
+{
+    const char *key;
+    size_t keylen;
+    *at = vmux__keys_single(argc, argv, lens);
+    if (*at > 0) { /* GET, SET and the like: no key ranges to walk */
+        arg_view(argv, lens, *at, &key, &keylen);
+        *slot = (int)vmux__slot_of(key, keylen);
+        return 0;
+    }
+    struct vmux_keys keys;
+    struct vmux_crossslot cross;
+    enum vmux_keys_kind kind = vmux__keys_find(argc, argv, lens, &keys);
+    *unknown = *unknown || kind == VMUX_KEYS_UNKNOWN;
+    if (kind != VMUX_KEYS_FOUND)
+        return 0;
+    if (vmux__keys_slot(&keys, argv, lens, slot, &cross) == VMUX_ERR_CROSSSLOT) {
+        vmux__crossslot_message(err, errlen, &cross, argv, lens);
+        return VMUX_ERR_CROSSSLOT;
+    }
+    *at = keys.range[0].first;
+    return 0;
+}
+
 /* Checks the command argv[0..argc) against the op's keys so far (*first). */
 static int slot_of_args(struct first_key *first, int argc, const char *const *argv,
                         const size_t *lens, char *err, size_t errlen)
 {
-    struct vmux_keys keys;
-    int slot = VMUX_SLOT_ANY;
-    struct vmux_crossslot cross;
-    enum vmux_keys_kind kind = vmux__keys_find(argc, argv, lens, &keys);
-    first->unknown = first->unknown || kind == VMUX_KEYS_UNKNOWN;
-    if (kind != VMUX_KEYS_FOUND)
-        return 0;
-    if (vmux__keys_slot(&keys, argv, lens, &slot, &cross) == VMUX_ERR_CROSSSLOT) {
-        vmux__crossslot_message(err, errlen, &cross, argv, lens);
-        return VMUX_ERR_CROSSSLOT;
-    }
-    int at = keys.range[0].first;
+    int slot = VMUX_SLOT_ANY, at = 0;
+    int rc = command_slot(argc, argv, lens, &slot, &at, &first->unknown, err, errlen);
+    if (rc != 0 || at == 0)
+        return rc;
+    const char *key;
+    size_t keylen;
+    arg_view(argv, lens, at, &key, &keylen);
     if (first->slot == VMUX_SLOT_ANY) {
-        size_t len = lens != NULL ? lens[at] : strlen(argv[at]);
-        *first = (struct first_key){argv[at], len, slot, first->unknown};
+        *first = (struct first_key){key, keylen, slot, first->unknown};
     } else if (slot != first->slot) {
-        across_commands(err, errlen, first, argv[at], lens[at], slot);
+        across_commands(err, errlen, first, key, keylen, slot);
         return VMUX_ERR_CROSSSLOT;
     }
     return 0;

@@ -149,6 +149,41 @@ static void test_table(void **state)
     }
 }
 
+/* vmux__keys_single() answers, where it answers, as vmux__keys_find() does: every command of the
+ * table, at every argument count up to 8. */
+static void test_single(void **state)
+{
+    (void)state;
+    size_t n, singles = 0;
+    const struct vmux_keyspec *t = vmux__keyspec_table(&n);
+    const char *argv[8] = {NULL, "k1", "k2", "k3", "k4", "k5", "k6", "k7"};
+    for (size_t i = 0; i < n; i++) {
+        argv[0] = t[i].name;
+        for (int argc = 1; argc <= 8; argc++) {
+            struct vmux_keys k;
+            enum vmux_keys_kind kind = vmux__keys_find(argc, argv, NULL, &k);
+            int at = vmux__keys_single(argc, argv, NULL);
+            if (at == 0)
+                continue;
+            singles++;
+            if (kind != VMUX_KEYS_FOUND || k.nranges != 1 || k.range[0].first != at ||
+                k.range[0].last != at)
+                fail_msg("%s with %d arguments: the shortcut says key %d", t[i].name, argc, at);
+        }
+    }
+    assert_true(singles > 300); /* GET, SET, INCR... at their valid argument counts */
+    const char *get[] = {"get", "k"};
+    assert_int_equal(vmux__keys_single(2, get, NULL), 1);
+    assert_int_equal(vmux__keys_single(1, get, NULL), 0);  /* no key: malformed */
+    assert_int_equal(vmux__keys_single(2, NULL, NULL), 0); /* no vector */
+    const char *mget[] = {"MGET", "a", "b"};
+    assert_int_equal(vmux__keys_single(3, mget, NULL), 0); /* several keys: keys_find's */
+    const char *folded[] = {"EVAL\x7fRO", "s", "0"};       /* hashes as EVAL_RO, is not it */
+    assert_int_equal(vmux__keys_single(3, folded, NULL), 0);
+    struct vmux_keys k;
+    assert_int_equal(vmux__keys_find(3, folded, NULL, &k), VMUX_KEYS_UNKNOWN);
+}
+
 static void test_lookup(void **state)
 {
     (void)state;
@@ -509,13 +544,21 @@ static void test_crossslot_message(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),       cmocka_unit_test(test_lookup),
-        cmocka_unit_test(test_keyless),     cmocka_unit_test(test_ranges),
-        cmocka_unit_test(test_arity),       cmocka_unit_test(test_numkeys),
-        cmocka_unit_test(test_sort),        cmocka_unit_test(test_migrate),
-        cmocka_unit_test(test_georadius),   cmocka_unit_test(test_streams),
-        cmocka_unit_test(test_subcommands), cmocka_unit_test(test_one_slot),
-        cmocka_unit_test(test_crossslot),   cmocka_unit_test(test_crossslot_message),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_single),
+        cmocka_unit_test(test_lookup),
+        cmocka_unit_test(test_keyless),
+        cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_arity),
+        cmocka_unit_test(test_numkeys),
+        cmocka_unit_test(test_sort),
+        cmocka_unit_test(test_migrate),
+        cmocka_unit_test(test_georadius),
+        cmocka_unit_test(test_streams),
+        cmocka_unit_test(test_subcommands),
+        cmocka_unit_test(test_one_slot),
+        cmocka_unit_test(test_crossslot),
+        cmocka_unit_test(test_crossslot_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
