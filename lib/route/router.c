@@ -288,6 +288,15 @@ static struct vmux_link *keyless_link(struct vmux_router *r)
 
 void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
 {
+    if (op->slot >= 0 && op->slot < VMUX_SLOTS && r->map != NULL &&
+        !(op->flags & VMUX_OP_BLOCKING)) {
+        /* the common case, in few instructions: a key's op for a primary already linked */
+        unsigned i = r->map->owner[op->slot];
+        if (i != VMUX_SLOT_NO_OWNER && r->shard_links != NULL && r->shard_links[i] != NULL) {
+            vmux__link_submit(r->shard_links[i], op);
+            return;
+        }
+    }
     if (op->slot == VMUX_OP_SLOT_UNSET) {
         /* came before the mode was known, or by a path that did not classify it */
         int rc = vmux__router_slot(op, NULL, 0);
