@@ -48,6 +48,15 @@ extern "C" {
 #define VMUX_CALL_BLOCKING 0x2u
 
 /*
+ * Where a read-only command goes for this one call, whatever the readFrom policy says
+ * (config.h, docs/replicas.md): VMUX_CALL_PRIMARY to the primary (to read your own writes at
+ * once), VMUX_CALL_REPLICA to a replica as VMUX_READ_REPLICA would. Commands that are not
+ * read-only go to the primary with either. Both at once are VMUX_ERR_INVALID_ARG.
+ */
+#define VMUX_CALL_PRIMARY 0x4u
+#define VMUX_CALL_REPLICA 0x8u
+
+/*
  * Per-call options. Pass NULL for the defaults, or make them with VMUX_INIT (abi.h), naming the
  * fields you need: VMUX_INIT(vmux_callopts, .timeout_ms = 250). Options whose size is below
  * sizeof(size_t) (zeroed by hand), or with a negative timeout_ms, are VMUX_ERR_INVALID_ARG.

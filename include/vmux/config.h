@@ -40,6 +40,22 @@ typedef enum vmux_cluster_mode {
 } vmux_cluster_mode;
 
 /*
+ * Where read-only commands go (the readFrom key; docs/replicas.md). Only commands the server
+ * flags read-only (GET, HGETALL, ZRANGE, EVAL_RO...) and that name a key may go to a replica;
+ * writes, scripts not marked read-only and keyless commands always go to the primary.
+ */
+typedef enum vmux_read_from {
+    VMUX_READ_PRIMARY = 0,        /* every command to the primary (the default) */
+    VMUX_READ_PREFER_REPLICA = 1, /* replicas in turn; the primary while none is connected */
+    VMUX_READ_REPLICA = 2,        /* replicas in turn, waiting for one; the primary only when the
+                                     shard has no replica at all */
+    VMUX_READ_AZ_AFFINITY = 3,    /* replicas in the client's zone (clientAz) in turn, then the
+                                     other replicas, then the primary */
+    VMUX_READ_AZ_AFFINITY_REPLICAS_AND_PRIMARY = 4, /* the client's zone first, its replicas
+                                     then its primary; then other replicas; then the primary */
+} vmux_read_from;
+
+/*
  * Creates a config holding every default and no endpoint. On success *out owns a new config
  * that the caller frees with vmux_config_free(). Errors: VMUX_ERR_INVALID_ARG (out is NULL),
  * VMUX_ERR_NOMEM.
@@ -139,6 +155,11 @@ VMUX_EXPORT int vmux_config_set_cluster(vmux_config *cfg, vmux_cluster_mode mode
 /* milliseconds, at least 1 (default 1000): the least time between two slot map refreshes that
  * redirects, CLUSTERDOWN or failed connections ask for (docs/cluster.md) */
 VMUX_EXPORT int vmux_config_set_cluster_refresh_min_interval(vmux_config *cfg, int64_t interval_ms);
+/* one of vmux_read_from (default VMUX_READ_PRIMARY); anything else is VMUX_ERR_INVALID_ARG */
+VMUX_EXPORT int vmux_config_set_read_from(vmux_config *cfg, vmux_read_from read_from);
+/* the client's availability zone, as the servers' availability-zone setting names zones (for
+ * the azAffinity policies); copied; NULL clears it */
+VMUX_EXPORT int vmux_config_set_client_az(vmux_config *cfg, const char *az);
 /* milliseconds, at least 1; min <= max is checked when the handle opens */
 VMUX_EXPORT int vmux_config_set_reconnect_min(vmux_config *cfg, int64_t min_ms);
 VMUX_EXPORT int vmux_config_set_reconnect_max(vmux_config *cfg, int64_t max_ms);
@@ -184,6 +205,8 @@ VMUX_EXPORT int vmux_config_backlog_size(const vmux_config *cfg);
 VMUX_EXPORT vmux_backlog_policy vmux_config_backlog_policy(const vmux_config *cfg);
 VMUX_EXPORT vmux_cluster_mode vmux_config_cluster(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_cluster_refresh_min_interval(const vmux_config *cfg);
+VMUX_EXPORT vmux_read_from vmux_config_read_from(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_client_az(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_reconnect_min(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_reconnect_max(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_blocking_pool_size(const vmux_config *cfg);

@@ -65,6 +65,8 @@ const struct key_def vmux__config_keys[KEY_COUNT] = {
     [KEY_CLUSTER] = {"cluster", KIND_CLUSTER, FIELD_OFF(cluster), 0, 0, NULL},
     [KEY_CLUSTER_REFRESH_MIN] =
         INTK("clusterRefreshMinInterval", cluster_refresh_min_ms, 1, "milliseconds"),
+    [KEY_READ_FROM] = {"readFrom", KIND_READ_FROM, FIELD_OFF(read_from), 0, 0, NULL},
+    [KEY_CLIENT_AZ] = TEXT("clientAz", client_az),
 };
 
 const struct vmux_config vmux__config_defaults = {
@@ -183,6 +185,28 @@ int vmux__config_store_cluster(vmux_config *cfg, vmux_cluster_mode v)
     if (cfg == NULL || (v != VMUX_CLUSTER_AUTO && v != VMUX_CLUSTER_YES && v != VMUX_CLUSTER_NO))
         return VMUX_ERR_INVALID_ARG;
     cfg->cluster = v;
+    return 0;
+}
+
+static const char *const read_from_names[] = {
+    [VMUX_READ_PRIMARY] = "primary",
+    [VMUX_READ_PREFER_REPLICA] = "preferReplica",
+    [VMUX_READ_REPLICA] = "replica",
+    [VMUX_READ_AZ_AFFINITY] = "azAffinity",
+    [VMUX_READ_AZ_AFFINITY_REPLICAS_AND_PRIMARY] = "azAffinityReplicasAndPrimary",
+};
+
+const char *vmux__config_read_from_name(vmux_read_from v)
+{
+    return (unsigned)v < sizeof read_from_names / sizeof read_from_names[0] ? read_from_names[v]
+                                                                            : NULL;
+}
+
+int vmux__config_store_read_from(vmux_config *cfg, vmux_read_from v)
+{
+    if (cfg == NULL || vmux__config_read_from_name(v) == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    cfg->read_from = v;
     return 0;
 }
 

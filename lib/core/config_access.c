@@ -109,6 +109,16 @@ int vmux_config_set_cluster(vmux_config *cfg, vmux_cluster_mode mode)
     return vmux__config_store_cluster(cfg, mode);
 }
 
+int vmux_config_set_read_from(vmux_config *cfg, vmux_read_from read_from)
+{
+    return vmux__config_store_read_from(cfg, read_from);
+}
+
+int vmux_config_set_client_az(vmux_config *cfg, const char *az)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_CLIENT_AZ], az);
+}
+
 int vmux_config_set_cluster_refresh_min_interval(vmux_config *cfg, int64_t interval_ms)
 {
     return vmux__config_store_int(cfg, &vmux__config_keys[KEY_CLUSTER_REFRESH_MIN], interval_ms);
@@ -255,6 +265,16 @@ vmux_backlog_policy vmux_config_backlog_policy(const vmux_config *cfg)
 vmux_cluster_mode vmux_config_cluster(const vmux_config *cfg)
 {
     return or_defaults(cfg)->cluster;
+}
+
+vmux_read_from vmux_config_read_from(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->read_from;
+}
+
+const char *vmux_config_client_az(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->client_az;
 }
 
 int64_t vmux_config_cluster_refresh_min_interval(const vmux_config *cfg)

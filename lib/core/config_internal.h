@@ -56,6 +56,9 @@ struct vmux_config {
     vmux_backlog_policy backlog_policy;
     vmux_cluster_mode cluster;
     int cluster_refresh_min_ms; /* reactive slot map refreshes at most once per this */
+    vmux_read_from read_from;
+    char *client_az;
+    bool cluster_node; /* not a key: a router's node link (READONLY at setup: docs/replicas.md) */
     int reconnect_min_ms;
     int reconnect_max_ms;
     int blocking_pool_size;

@@ -20,7 +20,8 @@ enum key_kind {
     KIND_INT,
     KIND_U64,
     KIND_POLICY,
-    KIND_CLUSTER, /* auto, yes or no */
+    KIND_CLUSTER,   /* auto, yes or no */
+    KIND_READ_FROM, /* vmux_read_from by name */
 };
 
 enum key_id {
@@ -53,6 +54,8 @@ enum key_id {
     KEY_MAX_PENDING_BYTES,
     KEY_CLUSTER,
     KEY_CLUSTER_REFRESH_MIN,
+    KEY_READ_FROM,
+    KEY_CLIENT_AZ,
     KEY_COUNT
 };
 
@@ -112,6 +115,11 @@ int vmux__config_store_u64(vmux_config *cfg, const struct key_def *k, uint64_t v
 int vmux__config_store_text(vmux_config *cfg, const struct key_def *k, const char *v);
 int vmux__config_store_policy(vmux_config *cfg, vmux_backlog_policy v);
 int vmux__config_store_cluster(vmux_config *cfg, vmux_cluster_mode v);
+
+int vmux__config_store_read_from(vmux_config *cfg, vmux_read_from v);
+
+/* The readFrom key's value as text ("primary", "preferReplica"...); NULL for no policy. */
+const char *vmux__config_read_from_name(vmux_read_from v);
 
 /* The cluster key's value as text: "auto", "yes" or "no". */
 const char *vmux__config_cluster_name(vmux_cluster_mode v);

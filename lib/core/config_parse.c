@@ -207,6 +207,17 @@ static int set_cluster(struct parse *p, const struct key_def *k, const char *v)
     return FAIL(p, "%s: '%s' is not auto, yes or no", k->name, v);
 }
 
+static int set_read_from(struct parse *p, const struct key_def *k, const char *v)
+{
+    for (vmux_read_from r = VMUX_READ_PRIMARY; vmux__config_read_from_name(r) != NULL; r++)
+        if (strcasecmp(v, vmux__config_read_from_name(r)) == 0)
+            return vmux__config_store_read_from(p->cfg, r);
+    return FAIL(p,
+                "%s: '%s' is not primary, preferReplica, replica, azAffinity or "
+                "azAffinityReplicasAndPrimary",
+                k->name, v);
+}
+
 static int set_text(struct parse *p, const struct key_def *k, const char *v)
 {
     const char *why = k->kind == KIND_TEXT ? vmux__config_text_problem(k, v) : NULL;
@@ -230,6 +241,8 @@ static int set_key(struct parse *p, const char *key, const char *value)
         return set_policy(p, k, value);
     case KIND_CLUSTER:
         return set_cluster(p, k, value);
+    case KIND_READ_FROM:
+        return set_read_from(p, k, value);
     default:
         return set_number(p, k, value);
     }

@@ -48,6 +48,8 @@ static bool is_default(const vmux_config *cfg, const struct key_def *k)
                *(const uint64_t *)cfield(&vmux__config_defaults, k);
     case KIND_CLUSTER:
         return cfg->cluster == vmux__config_defaults.cluster;
+    case KIND_READ_FROM:
+        return cfg->read_from == vmux__config_defaults.read_from;
     default:
         return cfg->backlog_policy == vmux__config_defaults.backlog_policy;
     }
@@ -74,6 +76,9 @@ static void out_key(struct out *o, const vmux_config *cfg, const struct key_def 
         break;
     case KIND_CLUSTER:
         out_put(o, "%s%s=%s", sep, k->name, vmux__config_cluster_name(cfg->cluster));
+        break;
+    case KIND_READ_FROM:
+        out_put(o, "%s%s=%s", sep, k->name, vmux__config_read_from_name(cfg->read_from));
         break;
     default:
         out_put(o, "%s%s=%s", sep, k->name,

@@ -47,6 +47,9 @@ enum vmux_op_flags {
     VMUX_OP_DIRECT = 1u << 11,      /* written by its caller (net/lane.c), not yet adopted */
     VMUX_OP_ASKING = 1u << 12,      /* a pooled op redirected by ASK: ASKING goes first */
     VMUX_OP_PINNED = 1u << 13,      /* for one chosen node (mux/fanout.c): never redirected */
+    VMUX_OP_READONLY = 1u << 14,    /* reads only, with a key: readFrom may send it to a replica */
+    VMUX_OP_TO_PRIMARY = 1u << 15,  /* VMUX_CALL_PRIMARY, or a replica redirected it: primary */
+    VMUX_OP_TO_REPLICA = 1u << 16,  /* VMUX_CALL_REPLICA: a replica, whatever readFrom says */
 };
 
 /*

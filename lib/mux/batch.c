@@ -67,12 +67,12 @@ static void part_done(int status, vmux_reply *reply, void *userdata)
 /* The caller's options as far as their size goes (abi.h), in *o: a full copy, or the defaults. */
 static int read_opts(const vmux_callopts *opts, vmux_callopts *o)
 {
-    uint32_t known = VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING;
     memset(o, 0, sizeof *o);
     if (opts == NULL)
         return 0;
     int rc = vmux__sized_in(o, sizeof *o, opts);
-    return rc != 0 || (o->flags & ~known) != 0 || o->timeout_ms < 0 ? VMUX_ERR_INVALID_ARG : 0;
+    return rc != 0 || !vmux__call_flags_valid(o->flags) || o->timeout_ms < 0 ? VMUX_ERR_INVALID_ARG
+                                                                             : 0;
 }
 
 static uint32_t timeout_for(vmux *m, const vmux_callopts *o, bool sync)
@@ -94,12 +94,11 @@ static int make_op(const vmux_callopts *o, uint32_t timeout_ms, const struct vmu
         vmux__op_free(op);
         return VMUX_ERR_UNSUPPORTED;
     }
-    if (o->flags & VMUX_CALL_RETRY_SAFE)
-        op->flags |= VMUX_OP_RETRY_SAFE;
-    if (o->flags & VMUX_CALL_BLOCKING)
-        op->flags |= VMUX_OP_BLOCKING;
+    op->flags |= vmux__call_op_flags(o->flags);
     op->timeout_ms = timeout_ms;
     op->slot = part->slot; /* computed by the caller, who split the keys by it */
+    if (op->slot >= 0 && vmux__router_readonly_argv(part->argc, part->argv, part->argvlen))
+        op->flags |= VMUX_OP_READONLY; /* an MGET part, say: readFrom may send it to a replica */
     op->cb = part_done;
     op->userdata = ref;
     *out = op;

@@ -44,24 +44,41 @@ static void forget_done(int status, vmux_reply *reply, void *userdata)
  * local, a full copy, unless it is NULL. */
 static int check_opts(const vmux_callopts **opts, vmux_callopts *local)
 {
-    uint32_t known = VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING;
     if (*opts == NULL)
         return 0;
     int rc = vmux__sized_in(local, sizeof *local, *opts);
     *opts = local;
-    return rc != 0 || (local->flags & ~known) != 0 || local->timeout_ms < 0 ? VMUX_ERR_INVALID_ARG
-                                                                            : 0;
+    return rc != 0 || !vmux__call_flags_valid(local->flags) || local->timeout_ms < 0
+               ? VMUX_ERR_INVALID_ARG
+               : 0;
+}
+
+bool vmux__call_flags_valid(uint32_t flags)
+{
+    uint32_t known =
+        VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING | VMUX_CALL_PRIMARY | VMUX_CALL_REPLICA;
+    uint32_t both = VMUX_CALL_PRIMARY | VMUX_CALL_REPLICA;
+    return (flags & ~known) == 0 && (flags & both) != both;
+}
+
+uint32_t vmux__call_op_flags(uint32_t asked)
+{
+    uint32_t flags = 0;
+    if (asked & VMUX_CALL_RETRY_SAFE)
+        flags |= VMUX_OP_RETRY_SAFE;
+    if (asked & VMUX_CALL_BLOCKING)
+        flags |= VMUX_OP_BLOCKING;
+    if (asked & VMUX_CALL_PRIMARY)
+        flags |= VMUX_OP_TO_PRIMARY;
+    if (asked & VMUX_CALL_REPLICA)
+        flags |= VMUX_OP_TO_REPLICA;
+    return flags;
 }
 
 /* The op flags the caller asked for; the encoder already classified the command itself. */
 static uint32_t op_flags(const vmux_callopts *opts)
 {
-    uint32_t flags = 0, asked = opts != NULL ? opts->flags : 0;
-    if (asked & VMUX_CALL_RETRY_SAFE)
-        flags |= VMUX_OP_RETRY_SAFE;
-    if (asked & VMUX_CALL_BLOCKING)
-        flags |= VMUX_OP_BLOCKING;
-    return flags;
+    return vmux__call_op_flags(opts != NULL ? opts->flags : 0);
 }
 
 static uint32_t timeout_for(vmux *m, const vmux_callopts *opts, bool sync)

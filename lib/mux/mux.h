@@ -98,6 +98,12 @@ void vmux__publish_wake_by(vmux *m);
  */
 int vmux__call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out);
 
+/* Whether call flags (VMUX_CALL_*) are known and not contradictory (PRIMARY with REPLICA). */
+bool vmux__call_flags_valid(uint32_t flags);
+
+/* The op flags (VMUX_OP_*) that call flags ask for. */
+uint32_t vmux__call_op_flags(uint32_t call_flags);
+
 /*
  * Runs fn(m, arg) on the I/O thread and returns what it returns, waiting for it (or
  * VMUX_ERR_CLOSED once the handle is closing, VMUX_ERR_NOMEM). On the I/O thread it runs fn at

@@ -139,6 +139,12 @@ void vmux__lane_read(struct vmux_link *link, struct vmux_op *op);
 /* Whether the link has a ready connection. */
 bool vmux__link_ready(const struct vmux_link *link);
 
+/*
+ * The availability zone its server reported (INFO server's availability_zone, asked at setup
+ * when readFrom is an azAffinity policy), or NULL when unknown. I/O thread.
+ */
+const char *vmux__link_az(const struct vmux_link *link);
+
 /* Whether the link holds ops: waiting (backlog, retries) or written and not yet answered. */
 bool vmux__link_busy(const struct vmux_link *link);
 

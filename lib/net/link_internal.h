@@ -46,6 +46,7 @@ struct vmux_link {
     uint64_t rng;             /* jitter */
     int last_error;           /* code of the last failure, 0 if none */
     char last_reason[256];
+    char az[64]; /* the server's availability_zone (asked for readFrom=azAffinity...); "" unknown */
 
     /* The direct lane (lane.c): the only fields a caller thread touches, besides the
      * connection it borrows while it holds the lane. */

@@ -25,8 +25,10 @@ static const char LABEL_SELECT[] = "SELECT";
 static const char LABEL_SETNAME[] = "CLIENT SETNAME";
 static const char LABEL_SETINFO[] = "CLIENT SETINFO";
 static const char LABEL_ROLE[] = "ROLE";
-static const char LABEL_PING[] = "PING";   /* idle heartbeat */
-static const char LABEL_CHECK[] = "CHECK"; /* proof of life after a freeze */
+static const char LABEL_READONLY[] = "READONLY";
+static const char LABEL_ZONE[] = "INFO server"; /* its availability_zone */
+static const char LABEL_PING[] = "PING";        /* idle heartbeat */
+static const char LABEL_CHECK[] = "CHECK";      /* proof of life after a freeze */
 
 /* Queues an internal command; returns false (the connection failed) when out of memory. */
 static bool push(struct vmux_conn *c, const char *label, uint32_t flags, int argc,
@@ -114,6 +116,40 @@ static void session_auth(struct vmux_conn *c)
         setup_push(c, LABEL_AUTH, VMUX_OP_SECRET, 2, (const char *[]){"AUTH", cfg->password});
 }
 
+/*
+ * readFrom (docs/replicas.md): a cluster replica serves reads only on a READONLY connection, so
+ * every node link of a cluster handle sends it (harmless on a primary), and so does the seed link
+ * under a readFrom other than primary (a standalone server refuses READONLY: ignored). The
+ * azAffinity policies need the node's zone. Neither may fail the connection, whatever the server
+ * or the ACL says.
+ */
+static void setup_read_from(struct vmux_conn *c, const struct vmux_config *cfg)
+{
+    if (cfg->read_from != VMUX_READ_PRIMARY || cfg->cluster_node)
+        setup_push(c, LABEL_READONLY, VMUX_OP_IGNORE_ERROR, 1, (const char *[]){"READONLY"});
+    if (cfg->read_from == VMUX_READ_AZ_AFFINITY ||
+        cfg->read_from == VMUX_READ_AZ_AFFINITY_REPLICAS_AND_PRIMARY)
+        setup_push(c, LABEL_ZONE, VMUX_OP_IGNORE_ERROR, 2, (const char *[]){"INFO", "server"});
+}
+
+/* Keeps INFO server's availability_zone in the link ("" when the server has none). */
+static void keep_zone(struct vmux_link *link, const vmux_reply *reply)
+{
+    static const char field[] = "availability_zone:";
+    size_t len;
+    const char *info = vmux_reply_str(reply, &len);
+    link->az[0] = '\0';
+    const char *at = info != NULL ? strstr(info, field) : NULL;
+    if (at == NULL || (at != info && at[-1] != '\n'))
+        return;
+    at += sizeof field - 1;
+    size_t n = strcspn(at, "\r\n");
+    if (n < sizeof link->az) {
+        memcpy(link->az, at, n);
+        link->az[n] = '\0';
+    }
+}
+
 void vmux__setup_start(struct vmux_conn *c)
 {
     const struct vmux_config *cfg = c->link->cfg;
@@ -133,6 +169,7 @@ void vmux__setup_start(struct vmux_conn *c)
     /* Several endpoints (a primary and its replicas): commands go only to the primary. */
     if (cfg->nendpoints > 1)
         setup_push(c, LABEL_ROLE, 0, 1, (const char *[]){"ROLE"});
+    setup_read_from(c, cfg);
 }
 
 static bool is_auth_error(const char *label, const char *msg)
@@ -157,6 +194,8 @@ static bool is_primary(const vmux_reply *reply)
  */
 static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, const char *msg)
 {
+    if (label == LABEL_READONLY || label == LABEL_ZONE)
+        return; /* readFrom's extras: a server or an ACL without them only loses the extra */
     bool auth = is_auth_error(label, msg);
     if (label == LABEL_AUTH) {
         char code[32];
@@ -175,6 +214,8 @@ static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
 {
     if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR) {
         setup_error(c, label, ignorable, vmux_reply_str(reply, NULL));
+    } else if (label == LABEL_ZONE) {
+        keep_zone(c->link, reply);
     } else if (label == LABEL_ROLE && !is_primary(reply)) {
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "not the primary (ROLE: %s)",
                         vmux_reply_str(vmux_reply_element(reply, 0), NULL));

@@ -100,6 +100,7 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
     if (rd->kind == VMUX_REDIRECT_MOVED) {
         vmux__count(&r->ctr->moved, 1);
         patch_moved(r, rd->slot, t);
+        op->flags |= VMUX_OP_TO_PRIMARY; /* a replica's MOVED too: the primary serves it */
     } else if (pooled) {
         vmux__count(&r->ctr->asked, 1);
         op->flags |= VMUX_OP_ASKING; /* sent by the pool link that runs it */

@@ -281,6 +281,7 @@ static void apply(const struct vmux_keyspec *s, int argc, const char *const *arg
         malformed(out, "wrong number of arguments");
         return;
     }
+    out->readonly = s->readonly; /* a subcommand's own, when the rule below finds one */
     switch (s->rule) {
     case VMUX_KEYRULE_RANGE:
         rule_range(s, argc, out);
@@ -363,7 +364,7 @@ static const struct vmux_keyspec *lookup_command(struct arg name)
     }
 }
 
-int vmux__keys_single(int argc, const char *const *argv, const size_t *argvlen)
+int vmux__keys_single(int argc, const char *const *argv, const size_t *argvlen, bool *readonly)
 {
     if (argv == NULL || argc < 2)
         return 0;
@@ -371,6 +372,7 @@ int vmux__keys_single(int argc, const char *const *argv, const size_t *argvlen)
     if (s == NULL || s->rule != VMUX_KEYRULE_RANGE || s->a != s->b || s->a < 1 || s->a >= argc ||
         !arity_ok(s->arity, argc))
         return 0;
+    *readonly = s->readonly;
     return s->a;
 }
 
@@ -380,6 +382,7 @@ enum vmux_keys_kind vmux__keys_find(int argc, const char *const *argv, const siz
     out->kind = VMUX_KEYS_NONE;
     out->nranges = 0;
     out->why = NULL;
+    out->readonly = false;
     if (argv == NULL || argc < 1) {
         malformed(out, "empty command");
         return out->kind;

@@ -38,6 +38,7 @@
 #ifndef VMUX_ROUTE_KEYSPEC_H
 #define VMUX_ROUTE_KEYSPEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,7 @@ struct vmux_keys {
     int nranges; /* VMUX_KEYS_FOUND: 1 to VMUX_KEYS_MAX_RANGES; otherwise 0 */
     struct vmux_keyrange range[VMUX_KEYS_MAX_RANGES];
     const char *why; /* VMUX_KEYS_MALFORMED: a static sentence (no command name); else NULL */
+    bool readonly;   /* the command (or subcommand) only reads: a replica may serve it */
 };
 
 /*
@@ -80,10 +82,11 @@ enum vmux_keys_kind vmux__keys_find(int argc, const char *const *argv, const siz
  * The shortcut for the commands most traffic is made of (GET, SET, INCR, HGET, EXPIRE...: one key
  * at a fixed position, whatever the other arguments): that key's argument index when argv is such
  * a command with a valid number of arguments, else 0, and then vmux__keys_find() has the whole
- * answer. Where it answers, it answers as vmux__keys_find() would (one range, first == last).
+ * answer. Where it answers, it answers as vmux__keys_find() would (one range, first == last,
+ * and *readonly).
  * Same rules: any thread, no allocation.
  */
-int vmux__keys_single(int argc, const char *const *argv, const size_t *argvlen);
+int vmux__keys_single(int argc, const char *const *argv, const size_t *argvlen, bool *readonly);
 
 /* The number of keys *k names (0 unless VMUX_KEYS_FOUND). */
 size_t vmux__keys_count(const struct vmux_keys *k);
@@ -110,6 +113,7 @@ struct vmux_keyspec {
     uint8_t rule; /* enum vmux_keyrule */
     int8_t a, b, c;
     uint8_t nsub;
+    bool readonly; /* the server flags it "readonly" (COMMAND INFO): a replica may serve it */
     const struct vmux_keyspec *sub;
     void (*parse)(int argc, const char *const *argv, const size_t *argvlen, struct vmux_keys *out);
 };

@@ -52,6 +52,7 @@ struct first_key {
     size_t len;
     int slot;     /* VMUX_SLOT_ANY until a command with keys was seen */
     bool unknown; /* a command the key table does not know was seen */
+    bool writes;  /* a command that is not read-only was seen (or one the table does not know) */
 };
 
 /* The message for a key of one command whose slot differs from an earlier command's key. */
@@ -74,16 +75,18 @@ static void arg_view(const char *const *argv, const size_t *lens, int i, const c
 
 /*
  * The slot of one command's keys (*slot) and the index of its first key (*at; 0: it has none),
- * or VMUX_ERR_CROSSSLOT when its own keys disagree. *unknown is set for a command the table
- * does not know.
+ * or VMUX_ERR_CROSSSLOT when its own keys disagree. first->unknown and first->writes are set for
+ * a command the table does not know, and for one that is not read-only.
  */
 static int command_slot(int argc, const char *const *argv, const size_t *lens, int *slot, int *at,
-                        bool *unknown, char *err, size_t errlen)
+                        struct first_key *first, char *err, size_t errlen)
 {
     const char *key;
     size_t keylen;
-    *at = vmux__keys_single(argc, argv, lens);
+    bool readonly = false;
+    *at = vmux__keys_single(argc, argv, lens, &readonly);
     if (*at > 0) { /* GET, SET and the like: no key ranges to walk */
+        first->writes = first->writes || !readonly;
         arg_view(argv, lens, *at, &key, &keylen);
         *slot = (int)vmux__slot_of(key, keylen);
         return 0;
@@ -91,7 +94,8 @@ static int command_slot(int argc, const char *const *argv, const size_t *lens, i
     struct vmux_keys keys;
     struct vmux_crossslot cross;
     enum vmux_keys_kind kind = vmux__keys_find(argc, argv, lens, &keys);
-    *unknown = *unknown || kind == VMUX_KEYS_UNKNOWN;
+    first->unknown = first->unknown || kind == VMUX_KEYS_UNKNOWN;
+    first->writes = first->writes || !keys.readonly;
     if (kind != VMUX_KEYS_FOUND)
         return 0;
     if (vmux__keys_slot(&keys, argv, lens, slot, &cross) == VMUX_ERR_CROSSSLOT) {
@@ -107,14 +111,16 @@ static int slot_of_args(struct first_key *first, int argc, const char *const *ar
                         const size_t *lens, char *err, size_t errlen)
 {
     int slot = VMUX_SLOT_ANY, at = 0;
-    int rc = command_slot(argc, argv, lens, &slot, &at, &first->unknown, err, errlen);
+    int rc = command_slot(argc, argv, lens, &slot, &at, first, err, errlen);
     if (rc != 0 || at == 0)
         return rc;
     const char *key;
     size_t keylen;
     arg_view(argv, lens, at, &key, &keylen);
     if (first->slot == VMUX_SLOT_ANY) {
-        *first = (struct first_key){key, keylen, slot, first->unknown};
+        first->ptr = key;
+        first->len = keylen;
+        first->slot = slot;
     } else if (slot != first->slot) {
         across_commands(err, errlen, first, key, keylen, slot);
         return VMUX_ERR_CROSSSLOT;
@@ -159,6 +165,13 @@ static int slot_of_command(const char **p, const char *end, struct first_key *fi
     return rc;
 }
 
+/* Only reads, and a key to say whose replica: readFrom may send it to a replica. */
+static void mark_readonly(struct vmux_op *op, const struct first_key *first)
+{
+    if (!first->writes && first->slot >= 0)
+        op->flags |= VMUX_OP_READONLY;
+}
+
 /*
  * Every command in the op's bytes (one, or MULTI ... EXEC and other blocks of several) counts:
  * their keys must share one slot, and that is the op's.
@@ -166,7 +179,7 @@ static int slot_of_command(const char **p, const char *end, struct first_key *fi
 int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen)
 {
     const char *p = op->cmd, *end = op->cmd + op->len;
-    struct first_key first = {NULL, 0, VMUX_SLOT_ANY, false};
+    struct first_key first = {NULL, 0, VMUX_SLOT_ANY, false, false};
     op->slot = VMUX_SLOT_ANY;
     int rc = 0;
     while (p < end && (rc = slot_of_command(&p, end, &first, err, errlen)) == 0)
@@ -174,19 +187,30 @@ int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen)
     if (rc < 0)
         return rc;
     op->slot = first.slot;
+    mark_readonly(op, &first);
     if (first.unknown && first.slot == VMUX_SLOT_ANY && op->nreplies == 1)
         op->slot = VMUX_OP_SLOT_ASK; /* one command the table does not know: ask a node */
     return 0;
 }
 
+bool vmux__router_readonly_argv(int argc, const char *const *argv, const size_t *argvlen)
+{
+    bool readonly = false;
+    if (vmux__keys_single(argc, argv, argvlen, &readonly) > 0)
+        return readonly;
+    struct vmux_keys keys;
+    return vmux__keys_find(argc, argv, argvlen, &keys) == VMUX_KEYS_FOUND && keys.readonly;
+}
+
 int vmux__router_slot_argv(struct vmux_op *op, int argc, const char *const *argv,
                            const size_t *argvlen, char *err, size_t errlen)
 {
-    struct first_key first = {NULL, 0, VMUX_SLOT_ANY, false};
+    struct first_key first = {NULL, 0, VMUX_SLOT_ANY, false, false};
     op->slot = VMUX_SLOT_ANY;
     int rc = slot_of_args(&first, argc, argv, argvlen, err, errlen);
     if (rc != 0)
         return rc;
     op->slot = first.unknown ? VMUX_OP_SLOT_ASK : first.slot;
+    mark_readonly(op, &first);
     return 0;
 }

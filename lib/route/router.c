@@ -90,6 +90,7 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
         (n.ctr = node_counters(r, n.host, port)) == NULL)
         goto fail;
     vmux_config_clear_endpoints(n.cfg);
+    n.cfg->cluster_node = true; /* READONLY: a replica then serves reads (docs/replicas.md) */
     if (vmux__config_endpoint_push(n.cfg, host, hostlen, port) != 0 ||
         vmux__link_new(r->loop, n.cfg, r->tls_ctx, n.ctr, r->node_events, r->arg, &n.link) != 0)
         goto fail;
@@ -243,6 +244,7 @@ void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map)
     r->map = map;
     free(r->shard_links);
     r->shard_links = map != NULL ? calloc(map->nshards, sizeof *r->shard_links) : NULL;
+    vmux__router_reads_reset(r);
 }
 
 /* The link to shard i's primary, opened on first use: looked up by name once per map. */
@@ -258,6 +260,11 @@ static struct vmux_link *shard_link(struct vmux_router *r, unsigned i)
     if (r->shard_links != NULL)
         r->shard_links[i] = link;
     return link;
+}
+
+struct vmux_link *vmux__router_shard_link(struct vmux_router *r, unsigned i)
+{
+    return shard_link(r, i);
 }
 
 struct vmux_link *vmux__router_slot_link(struct vmux_router *r, int slot)
@@ -290,10 +297,16 @@ void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
 {
     if (op->slot >= 0 && op->slot < VMUX_SLOTS && r->map != NULL &&
         !(op->flags & VMUX_OP_BLOCKING)) {
-        /* the common case, in few instructions: a key's op for a primary already linked */
+        /* the common case, in few instructions: a key's op for a primary already linked, or a
+         * read for one of its replicas (readFrom) */
         unsigned i = r->map->owner[op->slot];
-        if (i != VMUX_SLOT_NO_OWNER && r->shard_links != NULL && r->shard_links[i] != NULL) {
-            vmux__link_submit(r->shard_links[i], op);
+        struct vmux_link *link = NULL;
+        if (i != VMUX_SLOT_NO_OWNER && (op->flags & VMUX_OP_READONLY))
+            link = vmux__router_read_link(r, i, op);
+        if (link == NULL && i != VMUX_SLOT_NO_OWNER && r->shard_links != NULL)
+            link = r->shard_links[i];
+        if (link != NULL) {
+            vmux__link_submit(link, op);
             return;
         }
     }
@@ -341,8 +354,12 @@ bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux
 
 void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link)
 {
-    if (vmux__router_mode(r) == VMUX_ROUTER_CLUSTER && vmux__router_link_is_primary(r, link))
+    if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER)
+        return;
+    if (vmux__router_link_is_primary(r, link))
         vmux__router_refresh_soon(r); /* a primary's connection failed: has it failed over? */
+    else
+        vmux__router_reads_away(r, link); /* a replica's: its waiting reads go elsewhere */
 }
 
 void vmux__router_note_departures(struct vmux_router *r)
@@ -375,6 +392,8 @@ static void close_departed(struct vmux_router *r, size_t i)
     struct vmux_router_node n = r->nodes[i];
     vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: closing the link to %s:%d, which left the map",
               n.host, n.port);
+    if (r->map != NULL)
+        vmux__router_reads_forget(r, n.link);
     vmux__link_close(n.link);
     if (n.pool != NULL)
         vmux__pool_close(n.pool);

@@ -60,6 +60,13 @@ struct vmux_router_node {
     uint64_t left_ms;          /* loop ms when the map stopped naming it; 0 while it names it */
 };
 
+/* readFrom's per-map cache of replica links (replicas.c). */
+struct vmux_router_reads {
+    size_t *base;             /* shard i's replicas are links[base[i] .. base[i] + nnodes - 1) */
+    struct vmux_link **links; /* each opened on first use; NULL before */
+    unsigned *next;           /* per shard: where the next turn starts */
+};
+
 struct vmux_router {
     atomic_int mode; /* enum vmux_router_mode: the I/O thread stores, any thread loads */
     int fail_code;   /* VMUX_ROUTER_FAILED: what ops and vmux_open() get */
@@ -84,6 +91,7 @@ struct vmux_router {
 
     struct vmux_slotmap *map; /* CLUSTER: the current map (one reference): vmux__router_set_map() */
     struct vmux_link **shard_links; /* the link to each shard's primary in map, NULL until used */
+    struct vmux_router_reads reads; /* and to its replicas, for readFrom */
     struct vmux_router_node *nodes;
     size_t nnodes;
     struct vmux_router_node *gone; /* nodes whose links were closed: freed with r */
@@ -136,9 +144,28 @@ bool vmux__router_seed_ready(struct vmux_router *r, const char *where);
  * slot): the slot of its keys; -1 (VMUX_SLOT_ANY) when it has none or is malformed;
  * VMUX_OP_SLOT_ASK when it is one command that the key table does not know. Returns 0;
  * VMUX_ERR_CROSSSLOT with the message naming two keys and their slots in err (errlen bytes, may be
- * NULL); or VMUX_ERR_NOMEM. Any thread.
+ * NULL); or VMUX_ERR_NOMEM. Any thread. Sets VMUX_OP_READONLY in op->flags when every command
+ * only reads (the server's "readonly" flag) and they name a key: readFrom's (docs/replicas.md).
  */
 int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen);
+
+/*
+ * I/O thread, readFrom (replicas.c). vmux__router_read_link(): the link that serves a read-only
+ * op (VMUX_OP_READONLY) of shard i as the policy (the config's, or the op's VMUX_OP_TO_*) says,
+ * or NULL for the primary's usual path. vmux__router_reads_reset(): the cache for a new map
+ * (r->map already set). vmux__router_reads_forget(): a closed link leaves the cache.
+ * vmux__router_shard_link(): the link to shard i's primary, opened on first use.
+ */
+struct vmux_link *vmux__router_read_link(struct vmux_router *r, unsigned i,
+                                         const struct vmux_op *op);
+void vmux__router_reads_reset(struct vmux_router *r);
+void vmux__router_reads_forget(struct vmux_router *r, const struct vmux_link *link);
+/* A replica's link failed: the reads waiting in its backlog go to another node now. */
+void vmux__router_reads_away(struct vmux_router *r, struct vmux_link *link);
+struct vmux_link *vmux__router_shard_link(struct vmux_router *r, unsigned i);
+
+/* Whether the command argv[0..argc) only reads (VMUX_OP_READONLY's rule for one command). */
+bool vmux__router_readonly_argv(int argc, const char *const *argv, const size_t *argvlen);
 
 /*
  * vmux__router_slot() for an op of one command, from the argument vector it was just encoded

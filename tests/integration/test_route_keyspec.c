@@ -29,6 +29,7 @@ struct server_cmd {
     char name[64]; /* lower case; a subcommand as "object|encoding" */
     long long arity, first, last, step;
     bool movable;
+    bool readonly; /* flagged "readonly" */
     size_t nsub;
 };
 
@@ -58,6 +59,8 @@ static void add_cmd(const redisReply *e)
     for (size_t i = 0; i < flags->elements; i++)
         if (strcmp(flags->element[i]->str, "movablekeys") == 0)
             c->movable = true;
+        else if (strcmp(flags->element[i]->str, "readonly") == 0)
+            c->readonly = true;
     const redisReply *subs = e->elements > 9 ? e->element[9] : NULL;
     c->nsub = subs != NULL && subs->type == REDIS_REPLY_ARRAY ? subs->elements : 0;
     for (size_t i = 0; i < c->nsub; i++)
@@ -111,7 +114,10 @@ static const struct vmux_keyspec *table_find(const char *name, const struct vmux
     return NULL;
 }
 
-/* One entry against COMMAND INFO: it exists, same arity, same positions for a plain range. */
+/*
+ * One entry against COMMAND INFO: it exists, same arity, same read-only flag (what may go to a
+ * replica), same positions for a plain range.
+ */
 static void check_entry(const struct vmux_keyspec *s, const char *top)
 {
     const struct server_cmd *c = server_find(top ? top : s->name, top ? s->name : NULL);
@@ -120,6 +126,8 @@ static void check_entry(const struct vmux_keyspec *s, const char *top)
                  s->name);
     if (c->arity != s->arity)
         fail_msg("%s: arity %d, the server says %lld", c->name, s->arity, c->arity);
+    if (c->readonly != s->readonly)
+        fail_msg("%s: read-only %d here, the server says %d", c->name, s->readonly, c->readonly);
     switch (s->rule) {
     case VMUX_KEYRULE_NONE:
         if (c->first != 0 || c->movable)

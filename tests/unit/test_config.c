@@ -393,6 +393,9 @@ static const struct bad_case bad_cases[] = {
     {"h,maxReplyElements=0", VMUX_ERR_CONFIG, "maxReplyElements: '0' is out of range"},
     {"h,backlogPolicy=drop", VMUX_ERR_CONFIG, "backlogPolicy: 'drop' is not queue or failFast"},
     {"h,cluster=maybe", VMUX_ERR_CONFIG, "cluster: 'maybe' is not auto, yes or no"},
+    {"h,readFrom=replicas", VMUX_ERR_CONFIG,
+     "readFrom: 'replicas' is not primary, preferReplica, replica, azAffinity or "
+     "azAffinityReplicasAndPrimary"},
     {"h,name=two words", VMUX_ERR_CONFIG, "name: 'two words' may hold only printable ASCII"},
     {"h:x", VMUX_ERR_CONFIG, "bad port 'x' in endpoint 'h:x'"},
     {"h:0", VMUX_ERR_CONFIG, "bad port '0' in endpoint 'h:0'"},
@@ -490,6 +493,12 @@ static void test_to_string_exact(void **state)
         {"h,cluster=auto", "h:6379"},
         {"h,CLUSTER=Yes", "h:6379,cluster=yes"},
         {"h,cluster=no", "h:6379,cluster=no"},
+        {"h,readFrom=primary", "h:6379"},
+        {"h,READFROM=preferreplica,clientAz=use1-az2",
+         "h:6379,readFrom=preferReplica,clientAz=use1-az2"},
+        {"h,readFrom=replica", "h:6379,readFrom=replica"},
+        {"h,readFrom=AZAFFINITY", "h:6379,readFrom=azAffinity"},
+        {"h,readFrom=azAffinityReplicasAndPrimary", "h:6379,readFrom=azAffinityReplicasAndPrimary"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         vmux_config *cfg = parse_ok(cases[i].in);
@@ -785,6 +794,13 @@ static void test_bool_and_policy_setters(void **state)
     assert_int_equal(vmux_config_set_cluster(cfg, (vmux_cluster_mode)3), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_config_cluster(cfg), VMUX_CLUSTER_YES);
     assert_int_equal(vmux_config_set_cluster(NULL, VMUX_CLUSTER_NO), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_read_from(cfg), VMUX_READ_PRIMARY);
+    assert_int_equal(vmux_config_set_read_from(cfg, VMUX_READ_AZ_AFFINITY), 0);
+    assert_int_equal(vmux_config_read_from(cfg), VMUX_READ_AZ_AFFINITY);
+    assert_int_equal(vmux_config_set_read_from(cfg, (vmux_read_from)5), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_set_read_from(cfg, (vmux_read_from)-1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_read_from(cfg), VMUX_READ_AZ_AFFINITY);
+    assert_int_equal(vmux_config_set_read_from(NULL, VMUX_READ_REPLICA), VMUX_ERR_INVALID_ARG);
     vmux_config_free(cfg);
 }
 
@@ -815,6 +831,8 @@ static void check_str_setter(str_setter set, str_getter get)
 static void test_string_setters(void **state)
 {
     (void)state;
+    check_str_setter(vmux_config_set_name, vmux_config_name);
+    check_str_setter(vmux_config_set_client_az, vmux_config_client_az);
     check_str_setter(vmux_config_set_ssl_host, vmux_config_ssl_host);
     check_str_setter(vmux_config_set_ssl_ca_file, vmux_config_ssl_ca_file);
     check_str_setter(vmux_config_set_ssl_ca_path, vmux_config_ssl_ca_path);

@@ -162,26 +162,41 @@ static void test_single(void **state)
         for (int argc = 1; argc <= 8; argc++) {
             struct vmux_keys k;
             enum vmux_keys_kind kind = vmux__keys_find(argc, argv, NULL, &k);
-            int at = vmux__keys_single(argc, argv, NULL);
+            bool ro = !k.readonly;
+            int at = vmux__keys_single(argc, argv, NULL, &ro);
             if (at == 0)
                 continue;
             singles++;
             if (kind != VMUX_KEYS_FOUND || k.nranges != 1 || k.range[0].first != at ||
-                k.range[0].last != at)
+                k.range[0].last != at || ro != k.readonly)
                 fail_msg("%s with %d arguments: the shortcut says key %d", t[i].name, argc, at);
         }
     }
     assert_true(singles > 300); /* GET, SET, INCR... at their valid argument counts */
+    bool ro = false;
     const char *get[] = {"get", "k"};
-    assert_int_equal(vmux__keys_single(2, get, NULL), 1);
-    assert_int_equal(vmux__keys_single(1, get, NULL), 0);  /* no key: malformed */
-    assert_int_equal(vmux__keys_single(2, NULL, NULL), 0); /* no vector */
+    assert_int_equal(vmux__keys_single(2, get, NULL, &ro), 1);
+    assert_true(ro);
+    assert_int_equal(vmux__keys_single(1, get, NULL, &ro), 0);  /* no key: malformed */
+    assert_int_equal(vmux__keys_single(2, NULL, NULL, &ro), 0); /* no vector */
     const char *mget[] = {"MGET", "a", "b"};
-    assert_int_equal(vmux__keys_single(3, mget, NULL), 0); /* several keys: keys_find's */
-    const char *folded[] = {"EVAL\x7fRO", "s", "0"};       /* hashes as EVAL_RO, is not it */
-    assert_int_equal(vmux__keys_single(3, folded, NULL), 0);
+    assert_int_equal(vmux__keys_single(3, mget, NULL, &ro), 0); /* several keys: keys_find's */
+    const char *folded[] = {"EVAL\x7fRO", "s", "0"};            /* hashes as EVAL_RO, is not it */
+    assert_int_equal(vmux__keys_single(3, folded, NULL, &ro), 0);
     struct vmux_keys k;
     assert_int_equal(vmux__keys_find(3, folded, NULL, &k), VMUX_KEYS_UNKNOWN);
+    /* Read-only: by command, and by subcommand where the command has several. */
+    const char *set[] = {"SET", "k", "v"};
+    assert_int_equal(vmux__keys_single(3, set, NULL, &ro), 1);
+    assert_false(ro);
+    const char *enc[] = {"object", "encoding", "k"}, *eval[] = {"EVAL", "s", "1", "k"},
+               *eval_ro[] = {"EVAL_RO", "s", "1", "k"};
+    assert_int_equal(vmux__keys_find(3, enc, NULL, &k), VMUX_KEYS_FOUND);
+    assert_true(k.readonly);
+    assert_int_equal(vmux__keys_find(4, eval, NULL, &k), VMUX_KEYS_FOUND);
+    assert_false(k.readonly);
+    assert_int_equal(vmux__keys_find(4, eval_ro, NULL, &k), VMUX_KEYS_FOUND);
+    assert_true(k.readonly);
 }
 
 static void test_lookup(void **state)

@@ -1,0 +1,146 @@
+/*
+ * readFrom (docs/replicas.md): which node of a shard serves a read-only op. The replicas' links
+ * are the router's node links (net/setup.c sends READONLY on them, and asks for the node's zone
+ * under the azAffinity policies), opened the first time a read for their shard comes, and cached
+ * per map like the primaries' (r->shard_links). A replica whose link is not ready (connecting,
+ * broken, or refusing) is skipped; the primary serves when no replica may.
+ *
+ * I/O thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "route/router.h"
+
+void vmux__router_reads_reset(struct vmux_router *r)
+{
+    struct vmux_router_reads *rd = &r->reads;
+    free(rd->base);
+    free(rd->links);
+    free(rd->next);
+    memset(rd, 0, sizeof *rd);
+    const struct vmux_slotmap *map = r->map;
+    if (map == NULL)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < map->nshards; i++)
+        n += map->shards[i].nnodes > 0 ? map->shards[i].nnodes - 1 : 0;
+    rd->base = calloc(map->nshards, sizeof *rd->base);
+    rd->next = calloc(map->nshards, sizeof *rd->next);
+    rd->links = calloc(n > 0 ? n : 1, sizeof *rd->links);
+    if (rd->base == NULL || rd->next == NULL || rd->links == NULL) {
+        free(rd->base);
+        free(rd->next);
+        free(rd->links);
+        memset(rd, 0, sizeof *rd); /* out of memory: every read goes to its primary */
+        return;
+    }
+    for (size_t i = 0, at = 0; i < map->nshards; i++) {
+        rd->base[i] = at;
+        at += map->shards[i].nnodes > 0 ? map->shards[i].nnodes - 1 : 0;
+    }
+}
+
+void vmux__router_reads_forget(struct vmux_router *r, const struct vmux_link *link)
+{
+    struct vmux_router_reads *rd = &r->reads;
+    if (rd->links == NULL)
+        return;
+    for (size_t i = 0; i < r->map->nshards; i++) {
+        size_t nrep = r->map->shards[i].nnodes > 0 ? r->map->shards[i].nnodes - 1 : 0;
+        for (size_t k = 0; k < nrep; k++)
+            if (rd->links[rd->base[i] + k] == link)
+                rd->links[rd->base[i] + k] = NULL;
+    }
+}
+
+/* Replica k (0-based) of shard i: its link, opened on first use; NULL when it has no address. */
+static struct vmux_link *replica(struct vmux_router *r, unsigned i, size_t k)
+{
+    struct vmux_link **slot = &r->reads.links[r->reads.base[i] + k];
+    const struct vmux_node_addr *n = &r->map->shards[i].nodes[k + 1];
+    if (*slot == NULL && !(n->flags & VMUX_NODE_UNKNOWN))
+        *slot = vmux__router_node_link(r, n->host, strlen(n->host), n->port);
+    return *slot;
+}
+
+static bool in_zone(const struct vmux_link *link, const char *zone)
+{
+    const char *az = vmux__link_az(link);
+    return zone != NULL && az != NULL && strcmp(az, zone) == 0;
+}
+
+/*
+ * The next ready replica of shard i in turn (each one opened on the way), only those in zone
+ * when in_zone_only; NULL when none is. *any gets some replica's link, ready or not.
+ */
+static struct vmux_link *next_replica(struct vmux_router *r, unsigned i, const char *zone,
+                                      bool in_zone_only, struct vmux_link **any)
+{
+    size_t nrep = r->map->shards[i].nnodes - 1;
+    unsigned start = r->reads.next[i]++;
+    for (size_t j = 0; j < nrep; j++) {
+        struct vmux_link *link = replica(r, i, (start + j) % nrep);
+        if (link == NULL)
+            continue;
+        if (*any == NULL)
+            *any = link;
+        if (vmux__link_ready(link) && (!in_zone_only || in_zone(link, zone)))
+            return link;
+    }
+    return NULL;
+}
+
+static vmux_read_from policy_of(const struct vmux_router *r, const struct vmux_op *op)
+{
+    if (op->flags & VMUX_OP_TO_PRIMARY)
+        return VMUX_READ_PRIMARY;
+    if (op->flags & VMUX_OP_TO_REPLICA)
+        return VMUX_READ_REPLICA;
+    return r->cfg->read_from;
+}
+
+struct vmux_link *vmux__router_read_link(struct vmux_router *r, unsigned i,
+                                         const struct vmux_op *op)
+{
+    vmux_read_from policy = policy_of(r, op);
+    if (policy == VMUX_READ_PRIMARY || r->reads.links == NULL || r->map->shards[i].nnodes < 2)
+        return NULL;
+    const char *zone = r->cfg->client_az;
+    struct vmux_link *any = NULL, *link = NULL;
+    switch (policy) {
+    case VMUX_READ_AZ_AFFINITY:
+        link = next_replica(r, i, zone, true, &any);
+        break;
+    case VMUX_READ_AZ_AFFINITY_REPLICAS_AND_PRIMARY:
+        link = next_replica(r, i, zone, true, &any);
+        if (link == NULL) {
+            struct vmux_link *primary = vmux__router_shard_link(r, i);
+            if (primary != NULL && vmux__link_ready(primary) && in_zone(primary, zone))
+                return primary;
+        }
+        break;
+    default:
+        break;
+    }
+    if (link == NULL)
+        link = next_replica(r, i, zone, false, &any);
+    if (link == NULL && policy == VMUX_READ_REPLICA)
+        link = any; /* none is ready: wait for one (its backlog), not for the primary */
+    return link;
+}
+
+void vmux__router_reads_away(struct vmux_router *r, struct vmux_link *link)
+{
+    struct vmux_opq q = {0}, stay = {0};
+    vmux__link_take_backlog(link, &q);
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&q)) != NULL) {
+        uint32_t mine = VMUX_OP_PINNED | VMUX_OP_BLOCKING; /* for this node, or its pool's */
+        if ((op->flags & VMUX_OP_READONLY) && !(op->flags & mine))
+            vmux__router_send(r, op); /* another replica, or the primary: not this link */
+        else
+            vmux__opq_push(&stay, op);
+    }
+    vmux__link_return_backlog(link, &stay);
+}

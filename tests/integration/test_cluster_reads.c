@@ -1,0 +1,398 @@
+/*
+ * readFrom on a real cluster (fixture "cluster-reads": three primaries with a replica each, its
+ * own, since the last test kills a replica and the others set zones and reset statistics).
+ * Where each read went is counted by the servers themselves (INFO commandstats after CONFIG
+ * RESETSTAT on every node):
+ *
+ * - readFrom=primary (the default): every GET on the primaries; VMUX_CALL_REPLICA sends one to
+ *   a replica all the same;
+ * - readFrom=preferReplica: every GET on the replicas, every SET on the primaries, no write
+ *   refused by a replica (no READONLY error on any), MGET split over the replicas too;
+ *   VMUX_CALL_PRIMARY sends a GET to the primary;
+ * - readFrom=azAffinityReplicasAndPrimary with zones set per node (CONFIG SET
+ *   availability-zone): a shard whose replica is in the client's zone reads from it, one whose
+ *   primary only is reads from the primary, one with neither reads from its replica;
+ *   azAffinity reads from the replicas whatever their zone (each shard has one);
+ * - a replica SIGKILLed under 4 reading threads: no read fails, and the reads of its shard go
+ *   on (to its primary).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#define CLUSTER "cluster-reads"
+#define NKEYS 120
+#define MAXNODES 8
+
+struct node {
+    int port;
+    bool primary;
+    int primary_port; /* a replica's primary */
+};
+
+static struct node nodes[MAXNODES];
+static int nnodes;
+
+/* The value of field (with its colon) in a node's INFO section, or -1. */
+static long node_info(int port, const char *section, const char *field)
+{
+    char *text = vt_node_admin(port, false, "INFO %s", section);
+    assert_non_null(text);
+    const char *p = strstr(text, field);
+    long v = p != NULL ? strtol(p + strlen(field), NULL, 10) : -1;
+    free(text);
+    return v;
+}
+
+static long calls(int port, const char *command)
+{
+    char field[64];
+    snprintf(field, sizeof field, "cmdstat_%s:calls=", command);
+    long v = node_info(port, "commandstats", field);
+    return v < 0 ? 0 : v;
+}
+
+/* Every node as it is now: role, and a replica's primary. */
+static void load_nodes(void)
+{
+    nnodes = vt_cluster_size(CLUSTER);
+    assert_true(nnodes <= MAXNODES);
+    for (int i = 0; i < nnodes; i++) {
+        int port = vt_cluster_port(CLUSTER, i);
+        char *role = vt_node_admin(port, false, "ROLE");
+        assert_non_null(role);
+        nodes[i] = (struct node){port, strncmp(role, "master", 6) == 0, 0};
+        free(role);
+        if (!nodes[i].primary)
+            nodes[i].primary_port = (int)node_info(port, "replication", "master_port:");
+    }
+}
+
+static void reset_stats(void)
+{
+    for (int i = 0; i < nnodes; i++)
+        free(vt_node_admin(nodes[i].port, false, "CONFIG RESETSTAT"));
+}
+
+/* GET calls on the primaries (*p) and on the replicas (*r). */
+static void get_calls(const char *command, long *p, long *r)
+{
+    *p = *r = 0;
+    for (int i = 0; i < nnodes; i++)
+        *(nodes[i].primary ? p : r) += calls(nodes[i].port, command);
+}
+
+static void set_zone(int port, const char *zone)
+{
+    free(vt_node_admin(port, false, "CONFIG SET availability-zone %s", zone));
+}
+
+static vmux *open_reads(const char *extra)
+{
+    char conf[256];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,%s", vt_cluster_port(CLUSTER, 0), extra);
+    return vt_open_conf(conf);
+}
+
+static void key_of(int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "rk:%d", i);
+}
+
+static void write_keys(vmux *m)
+{
+    for (int i = 0; i < NKEYS; i++) {
+        char k[32], v[32];
+        key_of(i, k, sizeof k);
+        snprintf(v, sizeof v, "v%d", i);
+        assert_int_equal(
+            vmux_set(m, NULL, VMUX_STR(k), VMUX_STR(v), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL), 0);
+    }
+}
+
+/* Reads every key until each answer is its value (replication catches up, replica links come
+ * up), within 20 s; then the counts start from zero. */
+static void settle(vmux *m, const vmux_callopts *o)
+{
+    uint64_t until = uv_hrtime() + 20000000000ull;
+    bool all = false;
+    while (!all && uv_hrtime() < until) {
+        all = true;
+        for (int i = 0; i < NKEYS; i++) {
+            char k[32], want[32];
+            key_of(i, k, sizeof k);
+            snprintf(want, sizeof want, "v%d", i);
+            vmux_bytes v = {0};
+            int rc = vmux_get(m, o, VMUX_STR(k), &v);
+            all = all && rc == 0 && v.len == strlen(want) && memcmp(v.ptr, want, v.len) == 0;
+            vmux_bytes_free(&v);
+        }
+        long p, r;
+        get_calls("get", &p, &r);
+        if (o == NULL && r == 0)
+            all = false; /* preferReplica: not before the replicas serve */
+    }
+    assert_true(all);
+    reset_stats();
+}
+
+static void read_all(vmux *m, const vmux_callopts *o, int rounds)
+{
+    for (int n = 0; n < rounds; n++)
+        for (int i = 0; i < NKEYS; i++) {
+            char k[32];
+            key_of(i, k, sizeof k);
+            vmux_bytes v = {0};
+            assert_int_equal(vmux_get(m, o, VMUX_STR(k), &v), 0);
+            assert_non_null(v.ptr);
+            vmux_bytes_free(&v);
+        }
+}
+
+static void test_primary_default(void **state)
+{
+    (void)state;
+    load_nodes();
+    vmux *m = open_reads("name=reads-primary");
+    write_keys(m);
+    vmux_callopts to_primary = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY);
+    settle(m, &to_primary);
+    read_all(m, NULL, 2);
+    long p, r;
+    get_calls("get", &p, &r);
+    assert_int_equal(p, 2 * NKEYS);
+    assert_int_equal(r, 0);
+    /* one call asks for a replica: its node link sent READONLY, so the replica serves it */
+    vmux_callopts to_replica = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_REPLICA);
+    uint64_t until = uv_hrtime() + 10000000000ull;
+    while (r == 0 && uv_hrtime() < until) {
+        read_all(m, &to_replica, 1);
+        get_calls("get", &p, &r);
+    }
+    assert_true(r > 0);
+    vmux_callopts both = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY | VMUX_CALL_REPLICA);
+    vmux_bytes v = {0};
+    assert_int_equal(vmux_get(m, &both, VMUX_STR("rk:0"), &v), VMUX_ERR_INVALID_ARG);
+    vmux_close(m);
+}
+
+static void test_prefer_replica(void **state)
+{
+    (void)state;
+    load_nodes();
+    vmux *m = open_reads("readFrom=preferReplica");
+    write_keys(m);
+    settle(m, NULL);
+    read_all(m, NULL, 3);
+    write_keys(m);
+    long p, r;
+    get_calls("get", &p, &r);
+    assert_int_equal(p, 0);
+    assert_int_equal(r, 3 * NKEYS);
+    long sp = 0;
+    for (int i = 0; i < nnodes; i++) {
+        if (nodes[i].primary)
+            sp += calls(nodes[i].port, "set");
+        assert_true(node_info(nodes[i].port, "errorstats", "errorstat_READONLY:count=") < 0);
+    }
+    assert_int_equal(sp, NKEYS);
+    /* MGET, split by slot over the shards: every part a read, every part on a replica */
+    reset_stats();
+    vmux_str keys[NKEYS];
+    char names[NKEYS][32];
+    for (int i = 0; i < NKEYS; i++) {
+        key_of(i, names[i], sizeof names[i]);
+        keys[i] = VMUX_STR(names[i]);
+    }
+    vmux_bytes_array vals = {0};
+    assert_int_equal(vmux_mget(m, NULL, keys, NKEYS, &vals), 0);
+    assert_int_equal(vals.count, NKEYS);
+    for (int i = 0; i < NKEYS; i++)
+        assert_non_null(vals.items[i].ptr);
+    vmux_bytes_array_free(&vals);
+    get_calls("mget", &p, &r);
+    assert_int_equal(p, 0);
+    assert_true(r > 0);
+    /* read your own writes: VMUX_CALL_PRIMARY */
+    reset_stats();
+    vmux_callopts to_primary = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY);
+    read_all(m, &to_primary, 1);
+    get_calls("get", &p, &r);
+    assert_int_equal(p, NKEYS);
+    assert_int_equal(r, 0);
+    vmux_close(m);
+}
+
+/* The shard (index into nodes of its primary) of the replica at nodes[i]. */
+static int primary_of(int i)
+{
+    for (int j = 0; j < nnodes; j++)
+        if (nodes[j].primary && nodes[j].port == nodes[i].primary_port)
+            return j;
+    fail_msg("no primary for replica %d", nodes[i].port);
+    return -1;
+}
+
+static void test_az_affinity(void **state)
+{
+    (void)state;
+    load_nodes();
+    /* Shards A, B, C by their replicas: A's replica in the client's zone; B's primary in it
+     * (its replica not); C neither. */
+    int reps[3], nr = 0;
+    for (int i = 0; i < nnodes && nr < 3; i++)
+        if (!nodes[i].primary)
+            reps[nr++] = i;
+    assert_int_equal(nr, 3);
+    int a_rep = reps[0], b_rep = reps[1], c_rep = reps[2];
+    int a_pri = primary_of(a_rep), b_pri = primary_of(b_rep), c_pri = primary_of(c_rep);
+    for (int i = 0; i < nnodes; i++)
+        set_zone(nodes[i].port, "zone-far");
+    set_zone(nodes[a_rep].port, "zone-near");
+    set_zone(nodes[b_pri].port, "zone-near");
+
+    vmux *m = open_reads("readFrom=azAffinityReplicasAndPrimary,clientAz=zone-near");
+    write_keys(m);
+    /* settled once the in-zone replica serves (its link up and its zone known) */
+    vmux_callopts to_primary = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY);
+    settle(m, &to_primary);
+    uint64_t until = uv_hrtime() + 20000000000ull;
+    while (calls(nodes[a_rep].port, "get") == 0 || calls(nodes[c_rep].port, "get") == 0) {
+        assert_true(uv_hrtime() < until);
+        read_all(m, NULL, 1);
+    }
+    reset_stats();
+    read_all(m, NULL, 2);
+    assert_true(calls(nodes[a_rep].port, "get") > 0);
+    assert_int_equal(calls(nodes[a_pri].port, "get"), 0);
+    assert_true(calls(nodes[b_pri].port, "get") > 0); /* its primary is in the zone */
+    assert_int_equal(calls(nodes[b_rep].port, "get"), 0);
+    assert_true(calls(nodes[c_rep].port, "get") > 0); /* none is: a replica still */
+    assert_int_equal(calls(nodes[c_pri].port, "get"), 0);
+    long p, r;
+    get_calls("get", &p, &r);
+    assert_int_equal(p + r, 2 * NKEYS);
+    vmux_close(m);
+
+    /* azAffinity: replicas only, the in-zone one first; each shard has one, so all serve */
+    m = open_reads("readFrom=azAffinity,clientAz=zone-near");
+    settle(m, &to_primary);
+    until = uv_hrtime() + 20000000000ull;
+    do {
+        assert_true(uv_hrtime() < until);
+        read_all(m, NULL, 1);
+        get_calls("get", &p, &r);
+    } while (calls(nodes[a_rep].port, "get") == 0 || calls(nodes[b_rep].port, "get") == 0 ||
+             calls(nodes[c_rep].port, "get") == 0);
+    reset_stats();
+    read_all(m, NULL, 1);
+    get_calls("get", &p, &r);
+    assert_int_equal(p, 0);
+    assert_int_equal(r, NKEYS);
+    vmux_close(m);
+    for (int i = 0; i < nnodes; i++)
+        set_zone(nodes[i].port, "\"\"");
+}
+
+struct reader {
+    vmux *m;
+    atomic_bool *stop;
+    atomic_long done, failed;
+    int first_rc;
+};
+
+static void reader_main(void *arg)
+{
+    struct reader *rd = arg;
+    int i = 0;
+    while (!atomic_load(rd->stop)) {
+        char k[32];
+        key_of(i++ % NKEYS, k, sizeof k);
+        vmux_bytes v = {0};
+        int rc = vmux_get(rd->m, NULL, VMUX_STR(k), &v); /* retry-safe, as a typed GET is */
+        vmux_bytes_free(&v);
+        if (rc != 0) {
+            if (atomic_fetch_add(&rd->failed, 1) == 0)
+                rd->first_rc = rc;
+        } else {
+            atomic_fetch_add(&rd->done, 1);
+        }
+    }
+}
+
+/* Last on the fixture: it leaves a dead replica. */
+static void test_replica_killed(void **state)
+{
+    (void)state;
+    load_nodes();
+    vmux *m = open_reads("readFrom=preferReplica,syncTimeout=5000");
+    write_keys(m);
+    settle(m, NULL);
+    int victim = -1;
+    for (int i = 0; i < nnodes && victim < 0; i++)
+        if (!nodes[i].primary)
+            victim = i;
+    long pid = node_info(nodes[victim].port, "server", "process_id:");
+    int vpri = primary_of(victim);
+    assert_true(pid > 0);
+
+    atomic_bool stop = false;
+    struct reader rd[4];
+    uv_thread_t th[4];
+    for (int t = 0; t < 4; t++) {
+        rd[t] = (struct reader){.m = m, .stop = &stop};
+        assert_int_equal(uv_thread_create(&th[t], reader_main, &rd[t]), 0);
+    }
+    uint64_t until = uv_hrtime() + 20000000000ull;
+    while (calls(nodes[victim].port, "get") < 200)
+        assert_true(uv_hrtime() < until); /* the victim serves its share */
+    assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+    /* its shard's reads go on, on its primary */
+    long before = calls(nodes[vpri].port, "get");
+    while (calls(nodes[vpri].port, "get") < before + 200)
+        assert_true(uv_hrtime() < until);
+    long done = 0;
+    for (int t = 0; t < 4; t++)
+        done += atomic_load(&rd[t].done);
+    while (true) { /* and the others' too, a while longer */
+        long now = 0;
+        for (int t = 0; t < 4; t++)
+            now += atomic_load(&rd[t].done);
+        if (now > done + 1000)
+            break;
+        assert_true(uv_hrtime() < until);
+    }
+    atomic_store(&stop, true);
+    for (int t = 0; t < 4; t++) {
+        uv_thread_join(&th[t]);
+        if (atomic_load(&rd[t].failed) != 0)
+            fail_msg("thread %d: %ld reads failed, the first with %d", t,
+                     atomic_load(&rd[t].failed), rd[t].first_rc);
+    }
+    vmux_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_primary_default),
+        cmocka_unit_test(test_prefer_replica),
+        cmocka_unit_test(test_az_affinity),
+        cmocka_unit_test(test_replica_killed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
