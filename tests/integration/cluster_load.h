@@ -22,6 +22,13 @@
  * then only the promoted replica can have answered). Writes acknowledged before the barrier
  * reached the replica before the barrier key did, so they must survive.
  *
+ * A thread makes its calls back to back, or, when the test gives it a period before cl_start()
+ * (cl_thread.period_ns), paced: one call due every period on the test's monotonic clock. A paced
+ * thread that is late makes the calls it owes back to back until it has caught up, but drops
+ * those due more than CL_MAX_LAG_MS ago. So its completions count the calls the library served
+ * out of a steady offered load, not the share of the CPU it wins racing the other threads and
+ * the servers for it, as long as the machine can serve that load at all.
+ *
  * Completions are counted per shard in CL_BUCKET_MS buckets from the start of the run, and each
  * thread records the longest time between two of its successes that ended after
  * cl_run.event_ns (a thread's keys may all be in one shard: then it is that shard's outage).
@@ -43,6 +50,7 @@
 #define CL_BUCKET_MS 10
 #define CL_BUCKETS 30000 /* 300 s */
 #define CL_KEYLEN 64
+#define CL_MAX_LAG_MS 50 /* a paced thread catches up on calls due at most this long ago */
 
 struct cl_string {
     char name[CL_KEYLEN];
@@ -74,6 +82,8 @@ struct cl_thread {
     uint64_t max_gap;         /* the longest time between two successes ending after event_ns */
     uint64_t gap_end;         /* when that gap ended */
     unsigned rnd;
+    uint64_t period_ns; /* 0: calls back to back; else one call due per period (paced) */
+    uint64_t next_ns;   /* paced: when the next call is due */
 };
 
 struct cl_run {
