@@ -75,7 +75,9 @@ static void count_success(struct cl_thread *t, int shard, uint64_t now)
     if (b < CL_BUCKETS && shard >= 0 && shard < CL_SHARDS)
         atomic_fetch_add(&run->done[shard][b], 1);
     uint64_t ev = atomic_load(&run->event_ns), prev = atomic_load(&t->last_ok);
-    if (ev != 0 && now > ev && prev != 0 && now - prev > t->max_gap) {
+    uint64_t promoted = atomic_load(&run->promoted_ns);
+    if (ev != 0 && now > ev && prev != 0 && (promoted == 0 || prev < promoted) &&
+        now - prev > t->max_gap) {
         t->max_gap = now - prev;
         t->gap_end = now;
     }

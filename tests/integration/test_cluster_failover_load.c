@@ -26,8 +26,8 @@
  * promotion is seen by polling the replica's ROLE on a direct connection. Then:
  *
  * - writes to the failed shard resume within cluster-node-timeout + 2 s of the promotion (for
- *   each of its threads, the end of its longest time without a success, measured from the
- *   moment the poll saw the promotion);
+ *   each of its threads, the end of its longest time without a success that began before the
+ *   poll saw the promotion, measured from that moment);
  * - the other shards keep serving during the outage (the event to the last of those ends, at
  *   least MIN_WINDOW_MS): no SLICE_MS slice of it without completions, and their completions in
  *   it at least MIN_HEALTHY_RATIO (the issue's 80 %) of theirs in the window of the same length
@@ -295,6 +295,7 @@ static void run_case(bool planned, int shard, const char *prefix)
         assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
     assert_true(wait_promoted(rc, 60000));
     uint64_t promoted = vt_now_ns();
+    atomic_store(&run->promoted_ns, promoted);
     redisFree(rc);
     struct resumed w = {run, shard, promoted};
     bool resumed = vt_wait_until(shard_resumed, &w, 60000);
