@@ -22,9 +22,18 @@
  * then only the promoted replica can have answered). Writes acknowledged before the barrier
  * reached the replica before the barrier key did, so they must survive.
  *
+ * A thread makes its calls back to back, or, when the test gives it a period before cl_start()
+ * (cl_thread.period_ns), paced: one call due every period on the test's monotonic clock. A paced
+ * thread that is late makes the calls it owes back to back until it has caught up, but drops
+ * those due more than CL_MAX_LAG_MS ago. So its completions count the calls the library served
+ * out of a steady offered load, not the share of the CPU it wins racing the other threads and
+ * the servers for it, as long as the machine can serve that load at all.
+ *
  * Completions are counted per shard in CL_BUCKET_MS buckets from the start of the run, and each
  * thread records the longest time between two of its successes that ended after
- * cl_run.event_ns (a thread's keys may all be in one shard: then it is that shard's outage).
+ * cl_run.event_ns (a thread's keys may all be in one shard: then it is that shard's outage) and,
+ * once the test has set cl_run.promoted_ns, began before it: a later pause of the thread (the
+ * machine's scheduler) is not the outage.
  */
 #ifndef VMUX_TEST_CLUSTER_LOAD_H
 #define VMUX_TEST_CLUSTER_LOAD_H
@@ -43,6 +52,7 @@
 #define CL_BUCKET_MS 10
 #define CL_BUCKETS 30000 /* 300 s */
 #define CL_KEYLEN 64
+#define CL_MAX_LAG_MS 50 /* a paced thread catches up on calls due at most this long ago */
 
 struct cl_string {
     char name[CL_KEYLEN];
@@ -71,9 +81,11 @@ struct cl_thread {
     uint64_t seq;
     atomic_int ops;           /* calls completed (the main thread watches it) */
     _Atomic uint64_t last_ok; /* when its last successful call completed */
-    uint64_t max_gap;         /* the longest time between two successes ending after event_ns */
+    uint64_t max_gap;         /* the longest such gap (see above) */
     uint64_t gap_end;         /* when that gap ended */
     unsigned rnd;
+    uint64_t period_ns; /* 0: calls back to back; else one call due per period (paced) */
+    uint64_t next_ns;   /* paced: when the next call is due */
 };
 
 struct cl_run {
@@ -87,9 +99,10 @@ struct cl_run {
     atomic_bool stop;
     atomic_bool barrier;
     _Atomic uint64_t event_ns;
-    atomic_int errors; /* errors returned to callers (other than allowed unknowns) */
-    atomic_int wrong;  /* replies that belonged to another call */
-    atomic_int twice;  /* INCR replies beyond acknowledged + unknown */
+    _Atomic uint64_t promoted_ns; /* 0, or when the test saw the failing shard's new primary */
+    atomic_int errors;            /* errors returned to callers (other than allowed unknowns) */
+    atomic_int wrong;             /* replies that belonged to another call */
+    atomic_int twice;             /* INCR replies beyond acknowledged + unknown */
     _Atomic uint32_t done[CL_SHARDS][CL_BUCKETS];
     struct cl_thread t[CL_THREADS];
 };
