@@ -60,6 +60,13 @@ struct vmux_config {
     int reconnect_max_ms;
     int blocking_pool_size;
 
+    /* Sentinel (net/sentinel.c): with service_name set, the endpoints are the sentinels. */
+    char *service_name;
+    char *sentinel_user;
+    char *sentinel_password;
+    bool sentinel_tls;
+    bool sentinel_conn; /* internal, never parsed: a connection to a sentinel (no ROLE check) */
+
     vmux_log_fn log_fn;
     vmux_log_level log_level;
     void *log_userdata;
