@@ -67,8 +67,8 @@ const struct key_def vmux__config_keys[KEY_COUNT] = {
         INTK("clusterRefreshMinInterval", cluster_refresh_min_ms, 1, "milliseconds"),
     [KEY_SERVICE_NAME] = TEXT("serviceName", service_name),
     [KEY_SENTINEL_USER] = TEXT("sentinelUser", sentinel_user),
-    [KEY_SENTINEL_PASSWORD] = {"sentinelPassword", KIND_SECRET, FIELD_OFF(sentinel_password), 0,
-                               0, NULL},
+    [KEY_SENTINEL_PASSWORD] = {"sentinelPassword", KIND_SECRET, FIELD_OFF(sentinel_password), 0, 0,
+                               NULL},
     [KEY_SENTINEL_TLS] = FLAG("sentinelTls", sentinel_tls),
 };
 

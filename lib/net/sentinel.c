@@ -33,12 +33,12 @@ struct vmux_sentinel {
     struct vmux_config **wcfg;          /* the same with one sentinel each, for the watchers */
     vmux_tls_ctx *tls_ctx;              /* sentinelTls: their TLS context; else NULL */
     struct vmux_counters ctr;           /* their links' counters, apart from the handle's */
-    struct vmux_link *query, **watch; /* watch: one per sentinel, nwatch of them */
+    struct vmux_link *query, **watch;   /* watch: one per sentinel, nwatch of them */
     size_t nwatch;
-    struct vmux_link *links; /* the data links that follow the primary */
-    uv_timer_t timer;        /* the deadline of the question under way */
-    bool asking;             /* a question is on the query link */
-    uint64_t gen, ask_gen;   /* announcements heard; gen when the question was asked */
+    struct vmux_link *links;             /* the data links that follow the primary */
+    uv_timer_t timer;                    /* the deadline of the question under way */
+    bool asking;                         /* a question is on the query link */
+    uint64_t gen, ask_gen;               /* announcements heard; gen when the question was asked */
     const struct vmux_endpoint *primary; /* NULL until learned */
     bool trusted;
     struct vmux_endpoint *known[MAX_KNOWN]; /* every address learned: conns point at them */
@@ -189,8 +189,8 @@ static void take_answer(struct vmux_sentinel *s, const vmux_reply *r)
     if (host != NULL && host[0] != '\0' && p > 0 && p < 65536)
         ep = known_endpoint(s, host, p);
     if (ep == NULL) {
-        vmux__errbuf_set(why, sizeof(why), "%s: unusable answer to SENTINEL GET-MASTER-ADDR-BY-NAME",
-                         query_where(s));
+        vmux__errbuf_set(why, sizeof(why),
+                         "%s: unusable answer to SENTINEL GET-MASTER-ADDR-BY-NAME", query_where(s));
         fail_waiting(s, VMUX_ERR_PROTOCOL, why);
         return;
     }
@@ -199,6 +199,18 @@ static void take_answer(struct vmux_sentinel *s, const vmux_reply *r)
         s->trusted = true;
     }
     connect_waiting(s, s->primary);
+}
+
+/* What a refused question means: credentials the sentinel does not accept, or a failed setup. */
+static int answer_code(int status, const char *msg)
+{
+    static const char *const auth[] = {"NOAUTH", "WRONGPASS", "NOPERM"};
+    if (status != VMUX_ERR_SERVER)
+        return status;
+    for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++)
+        if (strncmp(msg, auth[i], strlen(auth[i])) == 0)
+            return VMUX_ERR_AUTH;
+    return VMUX_ERR_SETUP;
 }
 
 static void on_answer(int status, vmux_reply *reply, void *arg)
@@ -213,11 +225,11 @@ static void on_answer(int status, vmux_reply *reply, void *arg)
     if (status == 0) {
         take_answer(s, reply);
     } else {
+        const char *msg = reply != NULL ? vmux_reply_str(reply, NULL) : vmux_strerror(status);
         char why[320];
         vmux__errbuf_set(why, sizeof(why), "%s: SENTINEL GET-MASTER-ADDR-BY-NAME: %s",
-                         query_where(s),
-                         reply != NULL ? vmux_reply_str(reply, NULL) : vmux_strerror(status));
-        fail_waiting(s, status == VMUX_ERR_SERVER ? VMUX_ERR_SETUP : status, why);
+                         query_where(s), msg);
+        fail_waiting(s, answer_code(status, msg), why);
     }
     vmux_reply_free(reply);
 }
@@ -229,7 +241,7 @@ static void on_ask_timeout(uv_timer_t *t)
     vmux__errbuf_set(why, sizeof(why), "sentinels: none answered within %d ms (last: %s)",
                      s->data_cfg->connect_timeout_ms,
                      s->query->last_reason[0] != '\0' ? s->query->last_reason : "no failure");
-    fail_waiting(s, VMUX_ERR_CONNECT, why);
+    fail_waiting(s, s->query->last_error == VMUX_ERR_AUTH ? VMUX_ERR_AUTH : VMUX_ERR_CONNECT, why);
 }
 
 /* Asks, unless a question is already under way; the waiting links get the answer. */
@@ -382,8 +394,8 @@ static int make_links(struct vmux_sentinel *s)
     vmux__link_set_auxiliary(s->query);
     for (; s->nwatch < s->cfg->nendpoints; s->nwatch++) {
         struct vmux_link **w = &s->watch[s->nwatch];
-        if (vmux__link_new(s->loop, s->wcfg[s->nwatch], s->tls_ctx, &s->ctr, &watch_events, s,
-                           w) != 0)
+        if (vmux__link_new(s->loop, s->wcfg[s->nwatch], s->tls_ctx, &s->ctr, &watch_events, s, w) !=
+            0)
             return VMUX_ERR_NOMEM;
         vmux__link_set_auxiliary(*w);
         vmux__link_set_push(*w, on_push, s);

@@ -135,14 +135,54 @@ static bool sentinels_ready(void *arg)
     return true;
 }
 
+#define DATA_PASS "datapw"
+#define SENTINEL_PASS "sentpw"
+
 static int start_sentinel(vt_server *s, int port, const char *quorum, const char *down_ms)
 {
     char p[16];
     snprintf(p, sizeof p, "%d", port);
-    const char *const args[] = {"--sentinel", "monitor", SERVICE, "127.0.0.1", p, quorum,
-                                "--sentinel", "down-after-milliseconds", SERVICE, down_ms,
-                                "--sentinel", "failover-timeout", SERVICE, "5000", NULL};
+    const char *const args[] = {"--sentinel",
+                                "monitor",
+                                SERVICE,
+                                "127.0.0.1",
+                                p,
+                                quorum,
+                                "--sentinel",
+                                "down-after-milliseconds",
+                                SERVICE,
+                                down_ms,
+                                "--sentinel",
+                                "failover-timeout",
+                                SERVICE,
+                                "5000",
+                                NULL};
     return vt_sentinel_start(s, 0, args);
+}
+
+static void side_ok(int port, const char *fmt, const char *arg)
+{
+    redisReply *r = side(port, fmt, arg);
+    if (r == NULL || r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0)
+        fail_msg("port %d: %s: %s", port, fmt, r != NULL && r->str != NULL ? r->str : "(none)");
+    freeReplyObject(r);
+}
+
+/*
+ * Passwords, set once everything runs (the servers' start-up check speaks without one): the data
+ * nodes require DATA_PASS, which the replica and the sentinels give them; the sentinels require
+ * SENTINEL_PASS, which they give each other.
+ */
+static void require_passwords(struct deploy *d)
+{
+    side_ok(d->replica.port, "CONFIG SET masterauth %s", DATA_PASS);
+    side_ok(d->primary.port, "CONFIG SET requirepass %s", DATA_PASS);
+    side_ok(d->replica.port, "CONFIG SET requirepass %s", DATA_PASS);
+    for (int i = 0; i < NSENT; i++) {
+        side_ok(d->sent[i].port, "SENTINEL SET " SERVICE " auth-pass %s", DATA_PASS);
+        side_ok(d->sent[i].port, "SENTINEL CONFIG SET sentinel-pass %s", SENTINEL_PASS);
+        side_ok(d->sent[i].port, "ACL SETUSER default resetpass >%s", SENTINEL_PASS);
+    }
 }
 
 static int deploy_setup(void **state)
@@ -153,12 +193,18 @@ static int deploy_setup(void **state)
                                    "1", NULL};
     if (d == NULL || vt_server_start(&d->primary, 0, primary) != 0)
         return -1;
+    *state = d;
     snprintf(pport, sizeof pport, "%d", d->primary.port);
-    const char *const replica[] = {"--repl-diskless-sync-delay", "0", "--repl-ping-replica-period",
-                                   "1", "--replicaof", "127.0.0.1", pport, NULL};
+    const char *const replica[] = {"--repl-diskless-sync-delay",
+                                   "0",
+                                   "--repl-ping-replica-period",
+                                   "1",
+                                   "--replicaof",
+                                   "127.0.0.1",
+                                   pport,
+                                   NULL};
     if (vt_server_start(&d->replica, 0, replica) != 0)
         return -1;
-    *state = d;
     if (!poll_until(replica_synced, &d->replica.port, 20000, 20))
         fail_msg("the replica did not sync within 20 s");
     for (int i = 0; i < NSENT; i++)
@@ -170,11 +216,18 @@ static int deploy_setup(void **state)
     return 0;
 }
 
+static int deploy_setup_auth(void **state)
+{
+    int rc = deploy_setup(state);
+    if (rc == 0)
+        require_passwords(*state);
+    return rc;
+}
+
 static int deploy_teardown(void **state)
 {
     struct deploy *d = *state;
-    vt_server *all[] = {&d->sent[0], &d->sent[1], &d->sent[2], &d->liar, &d->primary,
-                        &d->replica};
+    vt_server *all[] = {&d->sent[0], &d->sent[1], &d->sent[2], &d->liar, &d->primary, &d->replica};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i]->dir[0] != '\0')
             vt_server_stop(all[i]);
@@ -284,8 +337,7 @@ static void test_bad_settings(void **state)
 {
     struct deploy *d = *state;
     char conf[256];
-    snprintf(conf, sizeof conf, "127.0.0.1:%d,serviceName=nosuch,connectRetry=2",
-             d->sent[0].port);
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,serviceName=nosuch,connectRetry=2", d->sent[0].port);
     expect_open_error(conf, VMUX_ERR_CONNECT, "knows no service 'nosuch'");
     snprintf(conf, sizeof conf, "127.0.0.1:%d,sentinelPassword=x", d->sent[0].port);
     expect_open_error(conf, VMUX_ERR_CONFIG, "need serviceName");
@@ -311,6 +363,42 @@ static void test_stale_sentinel(void **state)
     set_get(m);
     vmux_close(m);
     assert_true(atomic_load(&ev.not_primary));
+}
+
+/*
+ * Sentinels and data nodes with passwords of their own, reached with a valkey+sentinel:// URL:
+ * the URL's password is the data nodes', sentinelPassword the sentinels'.
+ */
+static void test_sentinel_auth_and_url(void **state)
+{
+    struct deploy *d = *state;
+    char url[512], conf[512];
+    snprintf(url, sizeof url,
+             "valkey+sentinel://:" DATA_PASS "@127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/" SERVICE
+             "?sentinelPassword=" SENTINEL_PASS "&connectTimeout=2000&reconnectMin=20",
+             d->sent[0].port, d->sent[1].port, d->sent[2].port);
+    vmux *m = vt_open_conf(url);
+    assert_int_equal(handle_port(m), d->primary.port);
+    set_get(m);
+    vmux_close(m);
+
+    /* No sentinel password: the sentinel refuses the question. */
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,serviceName=" SERVICE ",password=" DATA_PASS ",connectRetry=1",
+             d->sent[0].port);
+    expect_open_error(conf, VMUX_ERR_AUTH, "NOAUTH");
+    /* A wrong one: setup fails on every sentinel, and the question goes unanswered. */
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,serviceName=" SERVICE ",password=" DATA_PASS
+             ",sentinelPassword=wrong,connectRetry=1,connectTimeout=1000",
+             d->sent[0].port);
+    expect_open_error(conf, VMUX_ERR_AUTH, "AUTH failed");
+    /* The sentinels' password is not the data nodes': the primary refuses it. */
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,serviceName=" SERVICE ",sentinelPassword=" SENTINEL_PASS
+             ",connectRetry=1",
+             d->sent[0].port);
+    expect_open_error(conf, VMUX_ERR_AUTH, "NOAUTH");
 }
 
 /* ---- failover under load ---- */
@@ -473,6 +561,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_discovers_primary, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_bad_settings, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_stale_sentinel, deploy_setup, deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_sentinel_auth_and_url, deploy_setup_auth,
+                                        deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_failover_under_load, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_primary_killed_under_load, deploy_setup,
