@@ -443,7 +443,7 @@ void vmux__link_set_sentinel(struct vmux_link *link, struct vmux_sentinel *s)
 /* A ready connection elsewhere: no new command; it closes once its written ops are answered. */
 static void retire_now(struct vmux_link *link, struct vmux_conn *c, const char *why)
 {
-    vmux__log(link->cfg, VMUX_LOG_WARN, "%s: %s; connecting to the new primary", c->where, why);
+    vmux__log(link->cfg, VMUX_LOG_WARN, "%s: %s; leaving it for the new primary", c->where, why);
     c->retiring = true;
     c->retire_at_once = true;
     c->retire_why = why;

@@ -201,12 +201,13 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
 /*
  * Sentinel (sentinel.c). vmux__link_connect_to(): the answer for a link that is connecting
  * without a connection: it connects to ep (which must outlive the connection).
- * vmux__link_primary_moved(): the primary is now ep: a connection elsewhere retires at once (no
- * new command; it closes once what it has written is answered, and the link connects again at
- * once), an attempt elsewhere is abandoned, and a link waiting to reconnect connects now; why
- * (static) says why in the log. vmux__link_rotate(): the link's connection, if any, is dropped
- * and the next attempt goes to the next endpoint, at once (its written ops follow the
- * connection-loss rules); why (static) names the cause.
+ * vmux__link_primary_moved(): the primary is now ep (NULL: is being replaced): a connection
+ * elsewhere retires at once (no new command; it closes once what it has written is answered,
+ * and the link connects again at once, to where the sentinel client says), an attempt elsewhere
+ * is abandoned, and a link waiting to reconnect tries now; why (static) says why in the log.
+ * vmux__link_rotate(): the link's connection, if any, is dropped and the next attempt goes to the
+ * next endpoint, at once (its written ops follow the connection-loss rules); why (static) names the
+ * cause.
  */
 void vmux__link_connect_to(struct vmux_link *link, const struct vmux_endpoint *ep);
 void vmux__link_primary_moved(struct vmux_link *link, const struct vmux_endpoint *ep,

@@ -8,6 +8,8 @@
  * failover at once, the others up to a couple of seconds later (their hello messages), so
  * listening to one would follow late whenever that one is not the leader.
  *
+ * Listening is in sentinel_watch.c (it may also pause the links while a failover runs).
+ *
  * What is known: primary, the latest address learned, by an answer or an announcement; trusted
  * while no connection to it has failed since, so that the links that connect meanwhile (a pool
  * link, the subscriber link) need not ask again. An announcement is newer than any answer to a
@@ -20,31 +22,8 @@
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/log.h"
-#include "net/link_internal.h"
-#include "net/sentinel.h"
+#include "net/sentinel_internal.h"
 #include "vmux/error.h"
-
-#define MAX_KNOWN 64 /* distinct addresses kept; a deployment has a handful of nodes */
-
-struct vmux_sentinel {
-    uv_loop_t *loop;
-    const struct vmux_config *data_cfg; /* the handle's: service name, timeouts, log */
-    struct vmux_config *cfg;            /* the sentinels' own: every sentinel */
-    struct vmux_config **wcfg;          /* the same with one sentinel each, for the watchers */
-    vmux_tls_ctx *tls_ctx;              /* sentinelTls: their TLS context; else NULL */
-    struct vmux_counters ctr;           /* their links' counters, apart from the handle's */
-    struct vmux_link *query, **watch;   /* watch: one per sentinel, nwatch of them */
-    size_t nwatch;
-    struct vmux_link *links;             /* the data links that follow the primary */
-    uv_timer_t timer;                    /* the deadline of the question under way */
-    bool asking;                         /* a question is on the query link */
-    uint64_t gen, ask_gen;               /* announcements heard; gen when the question was asked */
-    const struct vmux_endpoint *primary; /* NULL until learned */
-    bool trusted;
-    struct vmux_endpoint *known[MAX_KNOWN]; /* every address learned: conns point at them */
-    size_t nknown;
-    bool closing;
-};
 
 /* ---- configuration ---- */
 
@@ -91,8 +70,8 @@ static struct vmux_config *sentinel_config(const struct vmux_config *data)
 
 /* ---- the addresses learned ---- */
 
-static const struct vmux_endpoint *known_endpoint(struct vmux_sentinel *s, const char *host,
-                                                  int port)
+const struct vmux_endpoint *vmux__sentinel_endpoint(struct vmux_sentinel *s, const char *host,
+                                                    int port)
 {
     for (size_t i = 0; i < s->nknown; i++)
         if (s->known[i]->port == port && strcmp(s->known[i]->host, host) == 0)
@@ -119,8 +98,8 @@ static struct vmux_link *first_waiting(struct vmux_sentinel *s)
     return NULL;
 }
 
-/* Each waiting link connects to ep. A link may fail or close meanwhile: the walk starts over. */
-static void connect_waiting(struct vmux_sentinel *s, const struct vmux_endpoint *ep)
+/* A link may fail or close meanwhile: the walk starts over. */
+void vmux__sentinel_connect_waiting(struct vmux_sentinel *s, const struct vmux_endpoint *ep)
 {
     struct vmux_link *l;
     while ((l = first_waiting(s)) != NULL) {
@@ -187,7 +166,7 @@ static void take_answer(struct vmux_sentinel *s, const vmux_reply *r)
     int p = port != NULL ? atoi(port) : 0;
     const struct vmux_endpoint *ep = NULL;
     if (host != NULL && host[0] != '\0' && p > 0 && p < 65536)
-        ep = known_endpoint(s, host, p);
+        ep = vmux__sentinel_endpoint(s, host, p);
     if (ep == NULL) {
         vmux__errbuf_set(why, sizeof(why),
                          "%s: unusable answer to SENTINEL GET-MASTER-ADDR-BY-NAME", query_where(s));
@@ -198,7 +177,7 @@ static void take_answer(struct vmux_sentinel *s, const vmux_reply *r)
         s->primary = ep;
         s->trusted = true;
     }
-    connect_waiting(s, s->primary);
+    vmux__sentinel_connect_waiting(s, s->primary);
 }
 
 /* What a refused question means: credentials the sentinel does not accept, or a failed setup. */
@@ -218,7 +197,7 @@ static void on_answer(int status, vmux_reply *reply, void *arg)
     struct vmux_sentinel *s = arg;
     s->asking = false;
     uv_timer_stop(&s->timer);
-    if (s->closing) {
+    if (s->closing || s->paused) { /* paused: the failover's outcome decides, not this answer */
         vmux_reply_free(reply);
         return;
     }
@@ -238,14 +217,15 @@ static void on_ask_timeout(uv_timer_t *t)
 {
     struct vmux_sentinel *s = t->data;
     char why[400];
+    if (s->paused)
+        return; /* the pause has a deadline of its own */
     vmux__errbuf_set(why, sizeof(why), "sentinels: none answered within %d ms (last: %s)",
                      s->data_cfg->connect_timeout_ms,
                      s->query->last_reason[0] != '\0' ? s->query->last_reason : "no failure");
     fail_waiting(s, s->query->last_error == VMUX_ERR_AUTH ? VMUX_ERR_AUTH : VMUX_ERR_CONNECT, why);
 }
 
-/* Asks, unless a question is already under way; the waiting links get the answer. */
-static void ask(struct vmux_sentinel *s)
+void vmux__sentinel_ask(struct vmux_sentinel *s)
 {
     if (!uv_is_active((uv_handle_t *)&s->timer))
         uv_timer_start(&s->timer, on_ask_timeout, (uint64_t)s->data_cfg->connect_timeout_ms, 0);
@@ -268,12 +248,16 @@ static void ask(struct vmux_sentinel *s)
 
 void vmux__sentinel_resolve(struct vmux_sentinel *s, struct vmux_link *link)
 {
+    if (s->paused) {
+        link->s_waiting = true; /* for the failover's outcome */
+        return;
+    }
     if (s->trusted && s->primary != NULL) {
         vmux__link_connect_to(link, s->primary);
         return;
     }
     link->s_waiting = true;
-    ask(s);
+    vmux__sentinel_ask(s);
 }
 
 void vmux__sentinel_refused(struct vmux_sentinel *s, const struct vmux_endpoint *ep,
@@ -284,51 +268,6 @@ void vmux__sentinel_refused(struct vmux_sentinel *s, const struct vmux_endpoint 
     s->trusted = false;
     if (not_primary)
         vmux__link_rotate(s->query, "it named a node that is not the primary; asking the next");
-}
-
-/* ---- following +switch-master ---- */
-
-/* "<name> <old-ip> <old-port> <new-ip> <new-port>": the service moved. */
-static void on_switch(struct vmux_sentinel *s, const char *payload)
-{
-    char name[256], oldip[128], newip[128];
-    int oldport, newport;
-    if (sscanf(payload, "%255s %127s %d %127s %d", name, oldip, &oldport, newip, &newport) != 5 ||
-        strcmp(name, s->data_cfg->service_name) != 0 || newport <= 0 || newport > 65535)
-        return;
-    const struct vmux_endpoint *ep = known_endpoint(s, newip, newport);
-    if (ep == NULL)
-        return;
-    if (ep == s->primary && s->trusted)
-        return; /* another sentinel's word for what one already said */
-    vmux__log(s->data_cfg, VMUX_LOG_WARN, "sentinels: +switch-master %s: %s:%d -> %s:%d", name,
-              oldip, oldport, newip, newport);
-    s->gen++;
-    s->primary = ep;
-    s->trusted = true;
-    for (struct vmux_link *l = s->links; l != NULL; l = l->s_next)
-        vmux__link_primary_moved(l, ep, "the sentinels moved the primary (+switch-master)");
-}
-
-/* A push on the watcher: ["message", "+switch-master", payload], or a (un)subscribe reply. */
-static void on_push(vmux_reply *r, void *arg)
-{
-    struct vmux_sentinel *s = arg;
-    const char *kind = vmux_reply_str(vmux_reply_element(r, 0), NULL);
-    const char *payload = vmux_reply_str(vmux_reply_element(r, 2), NULL);
-    if (!s->closing && kind != NULL && strcmp(kind, "message") == 0 && payload != NULL)
-        on_switch(s, payload);
-    vmux_reply_free(r);
-}
-
-static const char SUBSCRIBE_SWITCH[] = "*2\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n";
-
-static void on_watch_ready(struct vmux_link *link, const char *where, void *arg)
-{
-    struct vmux_sentinel *s = arg;
-    vmux__log(s->data_cfg, VMUX_LOG_INFO, "sentinel %s: watching +switch-master", where);
-    if (vmux__link_send_raw(link, SUBSCRIBE_SWITCH, sizeof(SUBSCRIBE_SWITCH) - 1) != 0)
-        vmux__link_rotate(link, "out of memory for SUBSCRIBE");
 }
 
 static void on_query_ready(struct vmux_link *link, const char *where, void *arg)
@@ -348,8 +287,8 @@ static void on_sentinel_failed(struct vmux_link *link, int code, const char *rea
 
 static const struct vmux_link_events query_events = {on_query_ready, on_sentinel_failed, NULL,
                                                      NULL};
-static const struct vmux_link_events watch_events = {on_watch_ready, on_sentinel_failed, NULL,
-                                                     NULL};
+static const struct vmux_link_events watch_events = {vmux__sentinel_watch_ready, on_sentinel_failed,
+                                                     NULL, NULL};
 
 /* ---- life ---- */
 
@@ -398,7 +337,7 @@ static int make_links(struct vmux_sentinel *s)
             0)
             return VMUX_ERR_NOMEM;
         vmux__link_set_auxiliary(*w);
-        vmux__link_set_push(*w, on_push, s);
+        vmux__link_set_push(*w, vmux__sentinel_on_push, s);
     }
     return 0;
 }
@@ -413,7 +352,16 @@ static void close_links(struct vmux_sentinel *s)
 
 static void on_timer_closed(uv_handle_t *h)
 {
-    sentinel_free(h->data);
+    struct vmux_sentinel *s = h->data;
+    if (--s->open_timers == 0)
+        sentinel_free(s);
+}
+
+static void close_timers(struct vmux_sentinel *s)
+{
+    s->open_timers = 2;
+    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&s->pause_timer, on_timer_closed);
 }
 
 int vmux__sentinel_new(uv_loop_t *loop, const struct vmux_config *cfg, struct vmux_sentinel **out,
@@ -428,14 +376,15 @@ int vmux__sentinel_new(uv_loop_t *loop, const struct vmux_config *cfg, struct vm
     s->loop = loop;
     s->data_cfg = cfg;
     uv_timer_init(loop, &s->timer);
-    s->timer.data = s;
+    uv_timer_init(loop, &s->pause_timer);
+    s->timer.data = s->pause_timer.data = s;
     int rc = s->cfg->ssl ? vmux__tls_ctx_new(s->cfg, &s->tls_ctx, errbuf, errlen) : 0;
     if (rc == 0 && (rc = make_links(s)) != 0)
         vmux__errbuf_set(errbuf, errlen, "out of memory for the sentinel client");
     if (rc != 0) {
         s->closing = true;
         close_links(s);
-        uv_close((uv_handle_t *)&s->timer, on_timer_closed); /* frees s with the loop's run */
+        close_timers(s); /* frees s with the loop's run */
         return rc;
     }
     *out = s;
@@ -462,5 +411,5 @@ void vmux__sentinel_close(struct vmux_sentinel *s)
     while (s->links != NULL)
         vmux__sentinel_detach(s, s->links);
     close_links(s);
-    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+    close_timers(s);
 }

@@ -7,7 +7,10 @@
  * to +switch-master, moves every data link to the new primary as soon as a sentinel announces it:
  * the old connection takes no new command, delivers the replies to what it has already written
  * (or breaks, and its commands then follow the connection-loss rules), and the link connects to
- * the new primary at once. I/O thread only, except vmux__sentinel_check_config().
+ * the new primary at once. From the moment the leading sentinel has chosen the replica to promote
+ * (+selected-slave) until the outcome, the links write nowhere (commands wait in the backlog), as
+ * the old primary's acknowledgements would be worthless. I/O thread only, except
+ * vmux__sentinel_check_config().
  */
 #ifndef VMUX_SENTINEL_H
 #define VMUX_SENTINEL_H
