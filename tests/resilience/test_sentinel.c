@@ -30,6 +30,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
@@ -139,10 +144,36 @@ static bool sentinels_ready(void *arg)
 #define DATA_PASS "datapw"
 #define SENTINEL_PASS "sentpw"
 
-static int start_sentinel(vt_server *s, int port, const char *quorum, const char *down_ms)
+/* A port nothing listens on now (the kernel's choice for a socket bound to port 0). */
+static int free_port(void)
 {
-    char p[16];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof a;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/*
+ * A sentinel watching the primary at port. tls_port > 0: it also listens with TLS there
+ * (server.crt of the test certificates, no client certificate required).
+ */
+static int start_sentinel_tls(vt_server *s, int port, const char *quorum, const char *down_ms,
+                              int tls_port)
+{
+    char p[16], tp[16], crt[300], key[300], ca[300];
     snprintf(p, sizeof p, "%d", port);
+    snprintf(tp, sizeof tp, "%d", tls_port);
+    const char *d = tls_port > 0 ? vt_certs_dir() : "";
+    snprintf(crt, sizeof crt, "%s/server.crt", d);
+    snprintf(key, sizeof key, "%s/server.key", d);
+    snprintf(ca, sizeof ca, "%s/ca.crt", d);
     const char *const args[] = {"--sentinel",
                                 "monitor",
                                 SERVICE,
@@ -157,8 +188,23 @@ static int start_sentinel(vt_server *s, int port, const char *quorum, const char
                                 "failover-timeout",
                                 SERVICE,
                                 "5000",
+                                tls_port > 0 ? "--tls-port" : NULL,
+                                tp,
+                                "--tls-cert-file",
+                                crt,
+                                "--tls-key-file",
+                                key,
+                                "--tls-ca-cert-file",
+                                ca,
+                                "--tls-auth-clients",
+                                "no",
                                 NULL};
     return vt_sentinel_start(s, 0, args);
+}
+
+static int start_sentinel(vt_server *s, int port, const char *quorum, const char *down_ms)
+{
+    return start_sentinel_tls(s, port, quorum, down_ms, 0);
 }
 
 static void side_ok(int port, const char *fmt, const char *arg)
@@ -186,7 +232,22 @@ static void require_passwords(struct deploy *d)
     }
 }
 
+static int deploy_start(void **state, bool tls);
+
 static int deploy_setup(void **state)
+{
+    return deploy_start(state, false);
+}
+
+/* The sentinels listen with TLS too, on tls_port[i]; the data nodes are plain. */
+static int tls_port[NSENT];
+
+static int deploy_setup_tls(void **state)
+{
+    return deploy_start(state, true);
+}
+
+static int deploy_start(void **state, bool tls)
 {
     struct deploy *d = calloc(1, sizeof(*d));
     char pport[16];
@@ -208,9 +269,11 @@ static int deploy_setup(void **state)
         return -1;
     if (!poll_until(replica_synced, &d->replica.port, 20000, 20))
         fail_msg("the replica did not sync within 20 s");
-    for (int i = 0; i < NSENT; i++)
-        if (start_sentinel(&d->sent[i], d->primary.port, "2", "1000") != 0)
+    for (int i = 0; i < NSENT; i++) {
+        tls_port[i] = tls ? free_port() : 0;
+        if (start_sentinel_tls(&d->sent[i], d->primary.port, "2", "1000", tls_port[i]) != 0)
             return -1;
+    }
     if (!poll_until(sentinels_ready, d, READY_DEADLINE_MS, 100))
         fail_msg("the sentinels did not find the replica and each other within %d ms",
                  READY_DEADLINE_MS);
@@ -406,6 +469,31 @@ static void test_sentinel_auth_and_url(void **state)
     expect_open_error(conf, VMUX_ERR_AUTH, "NOAUTH");
 }
 
+/* TLS to the sentinels only (sentinelTls), the data nodes plain (no ssl). */
+static void test_sentinel_tls_apart(void **state)
+{
+    struct deploy *d = *state;
+    const char *c = vt_certs_dir();
+    char conf[1024];
+    int n = 0;
+    for (int i = 0; i < NSENT; i++)
+        n += snprintf(conf + n, sizeof conf - (size_t)n, "127.0.0.1:%d,", tls_port[i]);
+    snprintf(conf + n, sizeof conf - (size_t)n,
+             "serviceName=" SERVICE ",sentinelTls=true,sslCaFile=%s/ca.crt,connectTimeout=2000,"
+             "reconnectMin=20",
+             c);
+    vmux *m = vt_open_conf(conf);
+    assert_int_equal(handle_port(m), d->primary.port);
+    set_get(m);
+    vmux_close(m);
+
+    /* Without sentinelTls, the TLS sentinels answer nothing the handle can read. */
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,serviceName=" SERVICE ",connectRetry=1,connectTimeout=1000",
+             tls_port[0]);
+    expect_open_error(conf, VMUX_ERR_CONNECT, "none answered");
+}
+
 /* ---- failover under load ---- */
 
 static int slot_shard[VMUX_SLOTS]; /* all 0: one shard, the service */
@@ -584,6 +672,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_sentinel, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_auth_and_url, deploy_setup_auth,
                                         deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_sentinel_tls_apart, deploy_setup_tls, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_failover_under_load, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_primary_killed_under_load, deploy_setup,
