@@ -54,7 +54,7 @@ static struct vmux_config *sentinel_config(const struct vmux_config *data)
         return NULL;
     bool ok = vmux_config_set_user(c, data->sentinel_user) == 0 &&
               vmux_config_set_password(c, data->sentinel_password) == 0 &&
-              vmux_config_set(c, "serviceName", "", NULL, 0) == 0;
+              vmux_config_set_service_name(c, NULL) == 0;
     if (!ok) {
         vmux_config_free(c);
         return NULL;

@@ -396,6 +396,21 @@ static void test_sentinel_keys_and_urls(void **state)
     assert_false(cfg->ssl || cfg->sentinel_tls);
     vmux_config_free(cfg);
 
+    /* The typed setters and getters. */
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    assert_null(vmux_config_service_name(cfg));
+    assert_int_equal(vmux_config_set_service_name(cfg, "svc"), 0);
+    assert_int_equal(vmux_config_set_service_name(cfg, "s v"), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_set_sentinel_user(cfg, "su"), 0);
+    assert_int_equal(vmux_config_set_sentinel_password(cfg, "sp"), 0);
+    assert_int_equal(vmux_config_set_sentinel_tls(cfg, true), 0);
+    assert_string_equal(vmux_config_service_name(cfg), "svc");
+    assert_string_equal(vmux_config_sentinel_user(cfg), "su");
+    assert_true(vmux_config_has_sentinel_password(cfg));
+    assert_true(vmux_config_sentinel_tls(cfg));
+    assert_false(vmux_config_sentinel_tls(NULL));
+    vmux_config_free(cfg);
+
     cfg = parse_ok("REDISS+SENTINEL://s/svc");
     assert_true(cfg->ssl && cfg->sentinel_tls);
     assert_int_equal(cfg->default_database, 0);
