@@ -41,12 +41,8 @@ void vmux__sentinel_connect_waiting(struct vmux_sentinel *s, const struct vmux_e
 /* Asks where the primary is, unless a question is already under way; waiting links get it. */
 void vmux__sentinel_ask(struct vmux_sentinel *s);
 
-/*
- * sentinel_watch.c. The watchers' events (a watch link's ready and push callbacks), and the end
- * of a pause: links waiting for an address get the known one, or ask.
- */
+/* sentinel_watch.c: the watchers' events (a watch link's ready and push callbacks). */
 void vmux__sentinel_watch_ready(struct vmux_link *link, const char *where, void *arg);
 void vmux__sentinel_on_push(vmux_reply *reply, void *arg);
-void vmux__sentinel_unpause(struct vmux_sentinel *s);
 
 #endif

@@ -33,7 +33,8 @@ static bool about_service(const struct vmux_sentinel *s, const char *payload)
            strcmp(name, s->data_cfg->service_name) == 0;
 }
 
-void vmux__sentinel_unpause(struct vmux_sentinel *s)
+/* The end of a pause: the links waiting for an address get the known one, or ask. */
+static void unpause(struct vmux_sentinel *s)
 {
     s->paused = false;
     uv_timer_stop(&s->pause_timer);
@@ -50,7 +51,7 @@ static void on_pause_timeout(uv_timer_t *t)
               "sentinels: no outcome of the failover of %s within %d ms; asking them",
               s->data_cfg->service_name, s->data_cfg->sync_timeout_ms);
     s->trusted = false;
-    vmux__sentinel_unpause(s);
+    unpause(s);
 }
 
 /* +selected-slave: the old primary is about to lose its replica; stop writing to it. */
@@ -74,7 +75,7 @@ static void on_failover_abort(struct vmux_sentinel *s, const char *channel, cons
     if (!s->paused || !about_service(s, payload))
         return;
     vmux__log(s->data_cfg, VMUX_LOG_WARN, "sentinels: %s %s: commands go on", channel, payload);
-    vmux__sentinel_unpause(s);
+    unpause(s);
 }
 
 /* "<name> <old-ip> <old-port> <new-ip> <new-port>": the service moved. */
