@@ -179,6 +179,16 @@ VMUX_EXPORT int vmux_config_set_max_reply_buffer(vmux_config *cfg, uint64_t byte
  */
 VMUX_EXPORT int vmux_config_set_max_pending(vmux_config *cfg, int commands);
 VMUX_EXPORT int vmux_config_set_max_pending_bytes(vmux_config *cfg, uint64_t bytes);
+/*
+ * Sentinel (docs/sentinel.md): the service whose primary the handle serves (printable ASCII
+ * without spaces; with it the endpoints are sentinels), and the sentinels' own AUTH user and
+ * password and TLS (the ssl* settings apply to them too), apart from the data nodes' user,
+ * password and ssl. The sentinel settings without a service name make vmux_open() fail.
+ */
+VMUX_EXPORT int vmux_config_set_service_name(vmux_config *cfg, const char *name);
+VMUX_EXPORT int vmux_config_set_sentinel_user(vmux_config *cfg, const char *user);
+VMUX_EXPORT int vmux_config_set_sentinel_password(vmux_config *cfg, const char *password);
+VMUX_EXPORT int vmux_config_set_sentinel_tls(vmux_config *cfg, bool on);
 
 /* ---- typed getters: a NULL cfg gives the default (strings: NULL) ---- */
 
@@ -215,6 +225,11 @@ VMUX_EXPORT uint64_t vmux_config_max_reply_elements(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_max_reply_buffer(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_max_pending(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_max_pending_bytes(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_service_name(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_sentinel_user(const vmux_config *cfg);
+/* Whether a sentinel password is set; it cannot be read back. */
+VMUX_EXPORT bool vmux_config_has_sentinel_password(const vmux_config *cfg);
+VMUX_EXPORT bool vmux_config_sentinel_tls(const vmux_config *cfg);
 
 /* ---- callbacks: each runs on the handle's I/O thread, must return quickly, must not block,
  * and must not call vmux_close(). fn NULL removes the callback. Each returns 0, or

@@ -67,6 +67,11 @@ const struct key_def vmux__config_keys[KEY_COUNT] = {
         INTK("clusterRefreshMinInterval", cluster_refresh_min_ms, 1, "milliseconds"),
     [KEY_READ_FROM] = {"readFrom", KIND_READ_FROM, FIELD_OFF(read_from), 0, 0, NULL},
     [KEY_CLIENT_AZ] = TEXT("clientAz", client_az),
+    [KEY_SERVICE_NAME] = TEXT("serviceName", service_name),
+    [KEY_SENTINEL_USER] = TEXT("sentinelUser", sentinel_user),
+    [KEY_SENTINEL_PASSWORD] = {"sentinelPassword", KIND_SECRET, FIELD_OFF(sentinel_password), 0, 0,
+                               NULL},
+    [KEY_SENTINEL_TLS] = FLAG("sentinelTls", sentinel_tls),
 };
 
 const struct vmux_config vmux__config_defaults = {
@@ -127,6 +132,8 @@ const char *vmux__config_text_problem(const struct key_def *k, const char *v)
             return "may not contain ',' or control characters";
         if (k == &vmux__config_keys[KEY_NAME] && (c < '!' || c > '~'))
             return "may hold only printable ASCII without spaces (CLIENT SETNAME refuses others)";
+        if (k == &vmux__config_keys[KEY_SERVICE_NAME] && (c < '!' || c > '~'))
+            return "may hold only printable ASCII without spaces (as Sentinel's service names)";
     }
     return NULL;
 }

@@ -54,6 +54,26 @@ int vmux_config_set_password(vmux_config *cfg, const char *password)
     return vmux__config_store_text(cfg, &vmux__config_keys[KEY_PASSWORD], password);
 }
 
+int vmux_config_set_service_name(vmux_config *cfg, const char *name)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SERVICE_NAME], name);
+}
+
+int vmux_config_set_sentinel_user(vmux_config *cfg, const char *user)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SENTINEL_USER], user);
+}
+
+int vmux_config_set_sentinel_password(vmux_config *cfg, const char *password)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SENTINEL_PASSWORD], password);
+}
+
+int vmux_config_set_sentinel_tls(vmux_config *cfg, bool on)
+{
+    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_SENTINEL_TLS], on);
+}
+
 int vmux_config_set_name(vmux_config *cfg, const char *name)
 {
     return vmux__config_store_text(cfg, &vmux__config_keys[KEY_NAME], name);
@@ -209,6 +229,26 @@ const char *vmux_config_user(const vmux_config *cfg)
 bool vmux_config_has_password(const vmux_config *cfg)
 {
     return or_defaults(cfg)->password != NULL;
+}
+
+const char *vmux_config_service_name(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->service_name;
+}
+
+const char *vmux_config_sentinel_user(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->sentinel_user;
+}
+
+bool vmux_config_has_sentinel_password(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->sentinel_password != NULL;
+}
+
+bool vmux_config_sentinel_tls(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->sentinel_tls;
 }
 
 const char *vmux_config_name(const vmux_config *cfg)

@@ -9,6 +9,7 @@
 #include "vmux/config.h"
 
 #define VMUX_DEFAULT_PORT 6379
+#define VMUX_DEFAULT_SENTINEL_PORT 26379 /* a Sentinel URL's hosts */
 #define VMUX_DEFAULT_CONNECT_RETRY 3
 #define VMUX_DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define VMUX_DEFAULT_SYNC_TIMEOUT_MS 5000
@@ -62,6 +63,13 @@ struct vmux_config {
     int reconnect_min_ms;
     int reconnect_max_ms;
     int blocking_pool_size;
+
+    /* Sentinel (net/sentinel.c): with service_name set, the endpoints are the sentinels. */
+    char *service_name;
+    char *sentinel_user;
+    char *sentinel_password;
+    bool sentinel_tls;
+    bool sentinel_conn; /* internal, never parsed: a connection to a sentinel (no ROLE check) */
 
     vmux_log_fn log_fn;
     vmux_log_level log_level;

@@ -1,9 +1,9 @@
 /*
  * Configuration text: StackExchange.Redis-style strings ("host:port,key=value,...") and URLs
- * (redis://, rediss://, valkey://, valkeys://), and vmux_config_parse(), vmux_config_apply()
- * and vmux_config_set(). Text is parsed into a private copy that is cut in place; apply works on
- * a duplicate of the config and swaps it in only on success, so a failed apply leaves the
- * caller's config untouched.
+ * (redis://, rediss://, valkey://, valkeys://, and each +sentinel), and vmux_config_parse(),
+ * vmux_config_apply() and vmux_config_set(). Text is parsed into a private copy that is cut in
+ * place; apply works on a duplicate of the config and swaps it in only on success, so a failed
+ * apply leaves the caller's config untouched.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -138,7 +138,7 @@ static const char *split_hostport(const char *s, const char **host, size_t *hlen
     return NULL;
 }
 
-static int parse_endpoint(struct parse *p, const char *s)
+static int parse_endpoint_or(struct parse *p, const char *s, int default_port)
 {
     const char *host, *port_text;
     size_t hlen;
@@ -149,10 +149,15 @@ static int parse_endpoint(struct parse *p, const char *s)
         return FAIL(p, "empty host in endpoint '%s'", s);
     if (!vmux__config_host_ok(host, hlen))
         return FAIL(p, "bad host '%.*s' in endpoint '%s'", (int)hlen, host, s);
-    int port = VMUX_DEFAULT_PORT;
+    int port = default_port;
     if (port_text != NULL && !parse_port(port_text, strlen(port_text), &port))
         return FAIL(p, "bad port '%s' in endpoint '%s' (1..65535)", port_text, s);
     return vmux__config_endpoint_push(p->cfg, host, hlen, port);
+}
+
+static int parse_endpoint(struct parse *p, const char *s)
+{
+    return parse_endpoint_or(p, s, VMUX_DEFAULT_PORT);
 }
 
 /* ---- keys from text ---- */
@@ -283,7 +288,10 @@ static int apply_string(struct parse *p, char *s)
     return for_each_piece(p, s, ',', apply_token);
 }
 
-/* ---- URLs: scheme://[user[:password]@]host[:port][/db][?key=value&...] ---- */
+/*
+ * ---- URLs: scheme://[user[:password]@]host[:port][/db][?key=value&...], and for Sentinel
+ * scheme+sentinel://[user[:password]@]host[:port][,host[:port]...]/service[/db][?...] ----
+ */
 
 /* Length of "scheme" when s starts with "scheme://", else 0. */
 static size_t url_scheme_len(const char *s)
@@ -296,16 +304,30 @@ static size_t url_scheme_len(const char *s)
     return strncmp(s + i, "://", 3) == 0 ? i : 0;
 }
 
-static int url_scheme(struct parse *p, const char *scheme)
+/* "<scheme>+sentinel" (cut in place to "<scheme>") sets *sentinel: the hosts are sentinels. */
+static int url_scheme(struct parse *p, char *scheme, bool *sentinel)
 {
     static const char *const plain[] = {"redis", "valkey"}, *const tls[] = {"rediss", "valkeys"};
+    char *plus = strchr(scheme, '+');
+    *sentinel = plus != NULL && strcasecmp(plus, "+sentinel") == 0;
+    if (*sentinel)
+        *plus = '\0';
     for (size_t i = 0; i < 2; i++) {
         if (strcasecmp(scheme, plain[i]) == 0)
             return 0;
-        if (strcasecmp(scheme, tls[i]) == 0)
-            return vmux__config_store_bool(p->cfg, &vmux__config_keys[KEY_SSL], true);
+        if (strcasecmp(scheme, tls[i]) == 0) {
+            int rc = vmux__config_store_bool(p->cfg, &vmux__config_keys[KEY_SSL], true);
+            if (rc == 0 && *sentinel)
+                rc = vmux__config_store_bool(p->cfg, &vmux__config_keys[KEY_SENTINEL_TLS], true);
+            return rc;
+        }
     }
-    return FAIL(p, "unsupported scheme '%s' (use redis, rediss, valkey or valkeys)", scheme);
+    if (*sentinel)
+        *plus = '+';
+    return FAIL(p,
+                "unsupported scheme '%s' (use redis, rediss, valkey or valkeys, or for Sentinel "
+                "the same followed by +sentinel)",
+                scheme);
 }
 
 /* Empty user or password parts leave the field as it was ("redis://:pass@h" sets no user). */
@@ -327,8 +349,19 @@ static int url_userinfo(struct parse *p, char *info)
     return rc;
 }
 
-/* The last '@' ends the user info, so an unencoded '@' in a password still works. */
-static int url_authority(struct parse *p, char *auth)
+/* One of a Sentinel URL's hosts: "host[:port]" (Sentinel's port 26379 by default). */
+static int url_sentinel(struct parse *p, char *hostport)
+{
+    if (hostport[0] == '\0')
+        return FAIL(p, "empty sentinel address in URL");
+    return parse_endpoint_or(p, hostport, VMUX_DEFAULT_SENTINEL_PORT);
+}
+
+/*
+ * The last '@' ends the user info, so an unencoded '@' in a password still works. A Sentinel
+ * URL lists its sentinels, separated by commas.
+ */
+static int url_authority(struct parse *p, char *auth, bool sentinel)
 {
     char *at = strrchr(auth, '@');
     char *hostport = auth;
@@ -341,7 +374,7 @@ static int url_authority(struct parse *p, char *auth)
     }
     if (hostport[0] == '\0')
         return FAIL(p, "no host in URL");
-    return parse_endpoint(p, hostport);
+    return sentinel ? for_each_piece(p, hostport, ',', url_sentinel) : parse_endpoint(p, hostport);
 }
 
 static int url_path(struct parse *p, const char *path)
@@ -352,6 +385,21 @@ static int url_path(struct parse *p, const char *path)
     if (parse_u64(path, strlen(path), &db) != NUM_OK || db > INT_MAX)
         return FAIL(p, "bad database '%s' in URL (expected /0../%d)", path, INT_MAX);
     return vmux__config_store_int(p->cfg, &vmux__config_keys[KEY_DEFAULT_DATABASE], (int)db);
+}
+
+/* A Sentinel URL's path: "<service>[/db]". */
+static int url_service_path(struct parse *p, char *path)
+{
+    char *db = path != NULL ? strchr(path, '/') : NULL;
+    if (db != NULL)
+        *db++ = '\0';
+    if (path == NULL || path[0] == '\0')
+        return FAIL(p, "a Sentinel URL names its service: "
+                       "valkey+sentinel://host:port[,host:port...]/<service>[/db]");
+    if (!percent_decode(path))
+        return FAIL(p, "bad percent-encoding in the URL's service name");
+    int rc = set_text(p, &vmux__config_keys[KEY_SERVICE_NAME], path);
+    return rc == 0 ? url_path(p, db) : rc;
 }
 
 static int url_query_pair(struct parse *p, char *pair)
@@ -376,7 +424,8 @@ static int url_query(struct parse *p, char *query)
 static int apply_url(struct parse *p, char *url, size_t scheme_len)
 {
     url[scheme_len] = '\0';
-    int rc = url_scheme(p, url);
+    bool sentinel;
+    int rc = url_scheme(p, url, &sentinel);
     char *rest = url + scheme_len + 3;
     char *query = strchr(rest, '?');
     if (query != NULL)
@@ -385,9 +434,9 @@ static int apply_url(struct parse *p, char *url, size_t scheme_len)
     if (path != NULL)
         *path++ = '\0';
     if (rc == 0)
-        rc = url_authority(p, rest);
+        rc = url_authority(p, rest, sentinel);
     if (rc == 0)
-        rc = url_path(p, path);
+        rc = sentinel ? url_service_path(p, path) : url_path(p, path);
     if (rc == 0 && query != NULL)
         rc = url_query(p, query);
     return rc;

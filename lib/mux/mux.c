@@ -15,6 +15,7 @@
 #include "core/errbuf.h"
 #include "core/log.h"
 #include "core/sized.h"
+#include "net/sentinel.h"
 #include "vmux/error.h"
 
 bool vmux__on_io_thread(vmux *m)
@@ -107,6 +108,8 @@ static void on_tick(uv_timer_t *t)
     vmux__link_tick(m->link, frozen);
     vmux__router_tick(&m->router, frozen);
     vmux__pool_tick(&m->pool, frozen);
+    if (m->sentinel != NULL)
+        vmux__sentinel_tick(m->sentinel, frozen);
     if (m->pubsub.link != NULL)
         vmux__link_tick(m->pubsub.link, frozen);
 }
@@ -149,6 +152,9 @@ void vmux__shutdown(vmux *m)
     m->link = NULL;
     vmux__pool_close(&m->pool);
     vmux__pubsub_close(m);
+    if (m->sentinel != NULL)
+        vmux__sentinel_close(m->sentinel); /* after the links that follow it */
+    m->sentinel = NULL;
     uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
@@ -173,6 +179,8 @@ static void io_main(void *arg)
         vmux__log(m->cfg, VMUX_LOG_WARN,
                   "sslVerify=false: the server's certificate is NOT verified; anyone on the path "
                   "can read and change this handle's traffic");
+    if (m->sentinel != NULL)
+        vmux__sentinel_start(m->sentinel);
     vmux__link_start(m->link);
     uv_run(&m->loop, UV_RUN_DEFAULT);
 }
@@ -193,7 +201,7 @@ static int check_config(const struct vmux_config *cfg, char *errbuf, size_t errl
         vmux__errbuf_set(errbuf, errlen, "maxReplyBuffer must exceed maxBulkLength");
         return VMUX_ERR_CONFIG;
     }
-    return 0;
+    return vmux__sentinel_check_config(cfg, errbuf, errlen);
 }
 
 static void mux_free(vmux *m)
@@ -215,6 +223,15 @@ static void loop_finish(uv_loop_t *loop)
 {
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+}
+
+/* serviceName: the sentinel client; a Sentinel service is never a cluster. */
+static int open_sentinel(vmux *m, char *errbuf, size_t errlen)
+{
+    if (m->cfg->service_name == NULL)
+        return 0;
+    m->cfg->cluster = VMUX_CLUSTER_NO;
+    return vmux__sentinel_new(&m->loop, m->cfg, &m->sentinel, errbuf, errlen);
 }
 
 /* Prepares m up to (not including) starting the I/O thread; on failure undoes all of it. */
@@ -243,9 +260,12 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     uv_timer_init(&m->loop, &m->tick);
     uv_idle_init(&m->loop, &m->route_more);
     m->wakeup.data = m->deadline_timer.data = m->tick.data = m->route_more.data = m;
-    if ((rc = vmux__pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) == 0 &&
+    if ((rc = open_sentinel(m, errbuf, errlen)) == 0 &&
+        (rc = vmux__pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) == 0 &&
         (rc = vmux__link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) ==
             0) {
+        vmux__link_set_sentinel(m->link, m->sentinel);
+        m->pool.sentinel = m->sentinel;
         vmux__router_init(&m->router, &m->loop, m->cfg, m->tls_ctx, &m->ctr, &node_events, m,
                           on_router_settled, m->link, &m->pool);
         /* Without the descriptor callers still write through the lane, but never read. */
@@ -254,6 +274,8 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
         return 0;
     }
     vmux__pool_close(&m->pool);
+    if (m->sentinel != NULL)
+        vmux__sentinel_close(m->sentinel);
     uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
@@ -269,7 +291,8 @@ fail_qlock:
     vmux__tls_ctx_free(m->tls_ctx);
     vmux_config_free(m->cfg);
 fail_cfg:
-    vmux__errbuf_set(errbuf, errlen, "out of memory while creating the handle");
+    if (rc == VMUX_ERR_NOMEM) /* else (the sentinels' TLS settings) errbuf holds the reason */
+        vmux__errbuf_set(errbuf, errlen, "out of memory while creating the handle");
     free(m);
     return rc;
 }

@@ -36,10 +36,11 @@ struct vmux {
     struct vmux_counters ctr;
     struct vmux_pool pool; /* links for blocking commands */
     struct vmux_pubsub pubsub;
-    uv_timer_t tick;       /* heartbeats, dead links, freeze detection: once a second */
-    struct vmux_opq inbox; /* taken from the submit queue, not yet routed */
-    uv_idle_t route_more;  /* active while the inbox holds ops: route the next slice */
-    unsigned fork_gen;     /* vmux__fork_generation() when the handle was opened */
+    struct vmux_sentinel *sentinel; /* serviceName: where the primary is (net/sentinel.h) */
+    uv_timer_t tick;                /* heartbeats, dead links, freeze detection: once a second */
+    struct vmux_opq inbox;          /* taken from the submit queue, not yet routed */
+    uv_idle_t route_more;           /* active while the inbox holds ops: route the next slice */
+    unsigned fork_gen;              /* vmux__fork_generation() when the handle was opened */
     uint64_t last_tick_ns;
     bool io_closing; /* I/O thread only: shutdown has begun */
 

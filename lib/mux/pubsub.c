@@ -358,6 +358,7 @@ static int open_sub_link(struct vmux *m)
         return rc;
     vmux__link_set_push(link, on_push, m);
     vmux__link_set_auxiliary(link);
+    vmux__link_set_sentinel(link, m->sentinel);
     m->pubsub.link = link;
     vmux__link_start(link);
     return 0;

@@ -11,6 +11,7 @@
 #include "core/errbuf.h"
 #include "core/log.h"
 #include "net/link_internal.h"
+#include "net/sentinel.h"
 #include "vmux/error.h"
 
 int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *tls_ctx,
@@ -78,18 +79,27 @@ static void link_gauges(struct vmux_link *link)
     vmux__gauge(&link->ctr->in_flight, link->conn != NULL ? link->conn->fifo.count : 0);
 }
 
-static void link_connect(struct vmux_link *link)
+void vmux__link_connect_to(struct vmux_link *link, const struct vmux_endpoint *ep)
 {
-    const struct vmux_endpoint *ep =
-        &link->cfg->endpoints[link->next_endpoint % link->cfg->nendpoints];
+    VMUX_ASSERT(link->conn == NULL && link->state == LINK_CONNECTING);
     struct vmux_conn *c = vmux__conn_new(link, ep);
     if (c == NULL) {
         vmux__link_conn_failed(link, VMUX_ERR_NOMEM, "out of memory");
         return;
     }
     link->conn = c;
-    link_set_state(link, LINK_CONNECTING);
     vmux__conn_begin(c);
+}
+
+/* An attempt: to the next endpoint, or (Sentinel) to where the sentinels say the primary is. */
+static void link_connect(struct vmux_link *link)
+{
+    link_set_state(link, LINK_CONNECTING);
+    if (link->sentinel != NULL)
+        vmux__sentinel_resolve(link->sentinel, link);
+    else
+        vmux__link_connect_to(link,
+                              &link->cfg->endpoints[link->next_endpoint % link->cfg->nendpoints]);
 }
 
 void vmux__link_start(struct vmux_link *link)
@@ -150,6 +160,8 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
                      (c != NULL && c->retire_at_once);
     link->conn = NULL;
     link_set_state(link, LINK_DOWN);
+    if (c != NULL && link->sentinel != NULL)
+        vmux__sentinel_refused(link->sentinel, c->ep, c->not_primary);
     if (c != NULL)
         vmux__conn_end(c, true, 0, sent_status_for(code));
     vmux__opq_prepend(&link->backlog, &link->rejected);
@@ -216,6 +228,8 @@ static void on_link_timer_closed(uv_handle_t *h)
 void vmux__link_close(struct vmux_link *link)
 {
     vmux__lane_shut(link);
+    if (link->sentinel != NULL)
+        vmux__sentinel_detach(link->sentinel, link);
     link_set_state(link, LINK_CLOSED);
     uv_timer_stop(&link->backoff);
     struct vmux_conn *c = link->conn;
@@ -421,4 +435,58 @@ bool vmux__link_busy(const struct vmux_link *link)
 {
     return link->backlog.count > 0 || link->retry_q.count > 0 || link->rejected.count > 0 ||
            (link->conn != NULL && link->conn->fifo.count > 0);
+}
+
+/* ---- Sentinel ---- */
+
+void vmux__link_set_sentinel(struct vmux_link *link, struct vmux_sentinel *s)
+{
+    if (s != NULL)
+        vmux__sentinel_attach(s, link);
+}
+
+/* A ready connection elsewhere: no new command; it closes once its written ops are answered. */
+static void retire_now(struct vmux_link *link, struct vmux_conn *c, const char *why)
+{
+    vmux__log(link->cfg, VMUX_LOG_WARN, "%s: %s; leaving it for the new primary", c->where, why);
+    c->retiring = true;
+    c->retire_at_once = true;
+    c->retire_why = why;
+    link_set_state(link, LINK_CONNECTING);
+    if (c->fifo.head == NULL)
+        vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", why);
+}
+
+void vmux__link_primary_moved(struct vmux_link *link, const struct vmux_endpoint *ep,
+                              const char *why)
+{
+    struct vmux_conn *c = link->conn;
+    if (link->state == LINK_DOWN) {
+        uv_timer_stop(&link->backoff);
+        link->retries = 0;
+        link_connect(link);
+        return;
+    }
+    if (c == NULL || c->ep == ep || c->failing || c->retiring || link->state == LINK_CLOSED)
+        return; /* waiting for an answer (newer than the announcement), or already there */
+    vmux__lane_shut(link);
+    if (link->state == LINK_CONNECTING) {
+        c->retire_at_once = true; /* an attempt at the old address: the next one at once */
+        vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", why);
+    } else {
+        retire_now(link, c, why);
+    }
+    if (link->conn != NULL)
+        vmux__lane_open(link);
+}
+
+void vmux__link_rotate(struct vmux_link *link, const char *why)
+{
+    struct vmux_conn *c = link->conn;
+    link->next_endpoint++;
+    if (c == NULL || c->failing)
+        return;
+    vmux__lane_shut(link);
+    c->retire_at_once = true; /* at once, to the endpoint after it */
+    vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", why);
 }

@@ -136,6 +136,14 @@ void vmux__lane_poke(struct vmux_link *link);
 int vmux__lane_write(struct vmux_link *link, struct vmux_op *op, bool *reading);
 void vmux__lane_read(struct vmux_link *link, struct vmux_op *op);
 
+/*
+ * Makes the link follow the primary of a Sentinel service (net/sentinel.h): every connection
+ * attempt first asks s where the primary is. Set before start; s must outlive the link or detach
+ * it (vmux__sentinel_close()). NULL does nothing.
+ */
+struct vmux_sentinel;
+void vmux__link_set_sentinel(struct vmux_link *link, struct vmux_sentinel *s);
+
 /* Whether the link has a ready connection. */
 bool vmux__link_ready(const struct vmux_link *link);
 

@@ -59,6 +59,11 @@ struct vmux_link {
     int lane_kick; /* eventfd: the I/O thread asks a reader for the lane back (LANE_TAKING) */
     void (*lane_adopt)(struct vmux_op *op, void *arg); /* indexes a direct op's deadline */
     void *lane_arg;
+
+    /* Sentinel (sentinel.c): where to connect is asked of it; NULL: the config's endpoints. */
+    struct vmux_sentinel *sentinel;
+    struct vmux_link *s_prev, *s_next; /* in its list of links that follow the primary */
+    bool s_waiting;                    /* connecting: waits for its answer */
 };
 
 struct vmux_conn {
@@ -73,6 +78,7 @@ struct vmux_conn {
     bool handshaking;        /* TLS handshake under way: no session setup yet */
     bool retiring;           /* replaced once its in-flight commands are answered (READONLY) */
     bool retire_at_once;     /* and then reconnected at once, to the same endpoint (MOVED) */
+    bool not_primary;        /* its ROLE check found a replica (or a sentinel) */
     const char *retire_why;  /* static: why it retires, for the failure's reason */
     uint64_t waiting_since;  /* loop ms since the FIFO head has waited for a reply; 0: empty */
     uint64_t last_io;        /* loop ms of the last read or queued write */
@@ -192,5 +198,21 @@ void vmux__link_checking(struct vmux_link *link);
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply);
 void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * Sentinel (sentinel.c). vmux__link_connect_to(): the answer for a link that is connecting
+ * without a connection: it connects to ep (which must outlive the connection).
+ * vmux__link_primary_moved(): the primary is now ep (NULL: is being replaced): a connection
+ * elsewhere retires at once (no new command; it closes once what it has written is answered,
+ * and the link connects again at once, to where the sentinel client says), an attempt elsewhere
+ * is abandoned, and a link waiting to reconnect tries now; why (static) says why in the log.
+ * vmux__link_rotate(): the link's connection, if any, is dropped and the next attempt goes to the
+ * next endpoint, at once (its written ops follow the connection-loss rules); why (static) names the
+ * cause.
+ */
+void vmux__link_connect_to(struct vmux_link *link, const struct vmux_endpoint *ep);
+void vmux__link_primary_moved(struct vmux_link *link, const struct vmux_endpoint *ep,
+                              const char *why);
+void vmux__link_rotate(struct vmux_link *link, const char *why);
 
 #endif

@@ -129,6 +129,7 @@ static struct vmux_link *open_link(struct vmux_pool *p)
     if (vmux__link_new(p->loop, p->cfg, p->tls_ctx, p->ctr, &pool_events, p, &link) != 0)
         return NULL;
     vmux__link_set_auxiliary(link);
+    vmux__link_set_sentinel(link, p->sentinel);
     p->links[p->total++] = link;
     vmux__link_start(link);
     return link;

@@ -32,6 +32,7 @@ struct vmux_pool {
     bool (*redirect)(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply, void *arg);
     void *redirect_arg;
     struct vmux_link *peer; /* redirect's link argument: the node's main link (NULL: the pool's) */
+    struct vmux_sentinel *sentinel; /* its links follow this service's primary (may be NULL) */
 };
 
 /* Prepares an empty pool. Returns 0 or VMUX_ERR_NOMEM. */

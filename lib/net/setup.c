@@ -166,8 +166,9 @@ void vmux__setup_start(struct vmux_conn *c)
                (const char *[]){"CLIENT", "SETINFO", "LIB-NAME", "vmux"});
     setup_push(c, LABEL_SETINFO, VMUX_OP_IGNORE_ERROR, 4,
                (const char *[]){"CLIENT", "SETINFO", "LIB-VER", VMUX_VERSION_STRING});
-    /* Several endpoints (a primary and its replicas): commands go only to the primary. */
-    if (cfg->nendpoints > 1)
+    /* Several endpoints (a primary and its replicas), or the primary a sentinel named (maybe
+     * stale): commands go only to the primary. A sentinel has no primary role to check. */
+    if ((cfg->nendpoints > 1 && !cfg->sentinel_conn) || cfg->service_name != NULL)
         setup_push(c, LABEL_ROLE, 0, 1, (const char *[]){"ROLE"});
     setup_read_from(c, cfg);
 }
@@ -217,6 +218,7 @@ static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
     } else if (label == LABEL_ZONE) {
         keep_zone(c->link, reply);
     } else if (label == LABEL_ROLE && !is_primary(reply)) {
+        c->not_primary = true;
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "not the primary (ROLE: %s)",
                         vmux_reply_str(vmux_reply_element(reply, 0), NULL));
     }

@@ -5,7 +5,7 @@
 
 vmux_install_base_pkgs=(build-essential cmake pkg-config libhiredis-dev libuv1-dev libssl-dev
     libcmocka-dev openssl libasan8 libubsan1 libtsan2)
-vmux_install_bpo_pkgs=(valkey-server valkey-tools)
+vmux_install_bpo_pkgs=(valkey-server valkey-tools valkey-sentinel)
 
 # Prints the packages of "$@" that are not fully installed.
 vmux_install_missing() {
@@ -78,10 +78,13 @@ vmux_install() {
         return 1
     fi
     # A service started despite policy-rc.d (no init system here, normally) is stopped again.
-    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet valkey-server 2>/dev/null; then
-        systemctl stop valkey-server || true
-        systemctl disable valkey-server >/dev/null 2>&1 || true
-    fi
+    local svc
+    for svc in valkey-server valkey-sentinel; do
+        if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+            systemctl stop "$svc" || true
+            systemctl disable "$svc" >/dev/null 2>&1 || true
+        fi
+    done
     echo "install: done"
 }
 

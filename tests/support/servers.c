@@ -161,13 +161,18 @@ static void reap_blocking(pid_t pid)
  * Fills argv (strings owned by s or static, plus the port text in portbuf) for exec. Returns
  * false when there are too many arguments.
  */
-static bool build_argv(const vt_server *s, char *portbuf, size_t portlen, const char **argv)
+static bool build_argv(const vt_server *s, char *portbuf, size_t portlen, const char **argv,
+                       const char *conf)
 {
     static const char *const fixed[] = {"--bind",       "127.0.0.1", "--save",      "",
                                         "--appendonly", "no",        "--daemonize", "no"};
     int n = 0;
     snprintf(portbuf, portlen, "%d", s->port);
     argv[n++] = "valkey-server";
+    if (s->sentinel) {
+        argv[n++] = conf;
+        argv[n++] = "--sentinel";
+    }
     argv[n++] = "--port";
     argv[n++] = portbuf;
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
@@ -237,10 +242,19 @@ static bool find_server(char *out, size_t len)
 static int spawn(vt_server *s)
 {
     const char *argv[MAX_ARGS];
-    char portbuf[16], logpath[300], exe[512];
+    char portbuf[16], logpath[300], exe[512], conf[300];
     if (!find_server(exe, sizeof(exe)))
         return -1;
-    if (!build_argv(s, portbuf, sizeof(portbuf), argv)) {
+    snprintf(conf, sizeof(conf), "%s/sentinel.conf", s->dir);
+    if (s->sentinel && access(conf, F_OK) != 0) {
+        FILE *f = fopen(conf, "w"); /* Sentinel wants a file it can rewrite */
+        if (f == NULL) {
+            fprintf(stderr, "vt_server: cannot create %s: %s\n", conf, strerror(errno));
+            return -1;
+        }
+        fclose(f);
+    }
+    if (!build_argv(s, portbuf, sizeof(portbuf), argv, conf)) {
         fprintf(stderr, "vt_server: too many arguments\n");
         return -1;
     }
@@ -456,9 +470,10 @@ static int start_on_free_port(vt_server *s)
     return -1;
 }
 
-int vt_server_start(vt_server *s, int port, const char *const *extra)
+static int server_start(vt_server *s, int port, const char *const *extra, bool sentinel)
 {
     memset(s, 0, sizeof(*s));
+    s->sentinel = sentinel;
     if (port < 0 || port > 65535 || copy_extra(s, extra) != 0)
         return -1;
     if (make_dir(s) != 0) {
@@ -475,6 +490,16 @@ int vt_server_start(vt_server *s, int port, const char *const *extra)
         return -1;
     }
     return 0;
+}
+
+int vt_server_start(vt_server *s, int port, const char *const *extra)
+{
+    return server_start(s, port, extra, false);
+}
+
+int vt_sentinel_start(vt_server *s, int port, const char *const *extra)
+{
+    return server_start(s, port, extra, true);
 }
 
 void vt_server_kill(vt_server *s)

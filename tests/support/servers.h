@@ -14,6 +14,7 @@ typedef struct vt_server {
     pid_t pid; /* 0 while not running */
     char dir[256];
     char *extra[32]; /* extra valkey-server arguments, NULL-terminated (copied) */
+    bool sentinel;   /* runs as a Sentinel (vt_sentinel_start()) */
 } vt_server;
 
 /*
@@ -22,6 +23,14 @@ typedef struct vt_server {
  * PING. Returns 0, or -1 with a message on stderr.
  */
 int vt_server_start(vt_server *s, int port, const char *const *extra);
+
+/*
+ * As vt_server_start(), a Sentinel: valkey-server <dir>/sentinel.conf --sentinel, the file empty
+ * at first (Sentinel rewrites it with what it learns, which a restart keeps). extra gives the
+ * sentinel directives as arguments ("--sentinel", "monitor", "mymaster", "127.0.0.1", "6379",
+ * "2", ...). Kill, restart and stop as for a server.
+ */
+int vt_sentinel_start(vt_server *s, int port, const char *const *extra);
 
 /* Kills the server with SIGKILL and waits until its process is gone and the port is free. */
 void vt_server_kill(vt_server *s);

@@ -363,6 +363,64 @@ static void test_url_query(void **state)
     vmux_config_free(cfg);
 }
 
+/* Sentinel: the keys, and the +sentinel URLs (hosts are sentinels, the path names the service). */
+static void test_sentinel_keys_and_urls(void **state)
+{
+    (void)state;
+    vmux_config *cfg = parse_ok("s1:26379,s2:26380,serviceName=mymaster,sentinelUser=su,"
+                                "sentinelPassword=sp,sentinelTls=true,password=data");
+    assert_int_equal(cfg->nendpoints, 2);
+    assert_string_equal(cfg->service_name, "mymaster");
+    assert_string_equal(cfg->sentinel_user, "su");
+    assert_string_equal(cfg->sentinel_password, "sp");
+    assert_true(cfg->sentinel_tls);
+    assert_false(cfg->ssl);
+    char *text = to_string(cfg);
+    assert_non_null(strstr(text, "serviceName=mymaster"));
+    assert_non_null(strstr(text, "sentinelPassword=*****"));
+    assert_null(strstr(text, "sp,"));
+    free(text);
+    vmux_config_free(cfg);
+
+    cfg = parse_ok("valkey+sentinel://u:p@s1:1,s2,[::1]:3/my%2Dservice/2?sentinelPassword=x");
+    assert_int_equal(cfg->nendpoints, 3);
+    assert_int_equal(cfg->endpoints[0].port, 1);
+    assert_string_equal(cfg->endpoints[1].host, "s2");
+    assert_int_equal(cfg->endpoints[1].port, 26379);
+    assert_string_equal(cfg->endpoints[2].host, "::1");
+    assert_string_equal(cfg->service_name, "my-service");
+    assert_string_equal(cfg->user, "u");
+    assert_string_equal(cfg->password, "p");
+    assert_string_equal(cfg->sentinel_password, "x");
+    assert_int_equal(cfg->default_database, 2);
+    assert_false(cfg->ssl || cfg->sentinel_tls);
+    vmux_config_free(cfg);
+
+    /* The typed setters and getters. */
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    assert_null(vmux_config_service_name(cfg));
+    assert_int_equal(vmux_config_set_service_name(cfg, "svc"), 0);
+    assert_int_equal(vmux_config_set_service_name(cfg, "s v"), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_set_sentinel_user(cfg, "su"), 0);
+    assert_int_equal(vmux_config_set_sentinel_password(cfg, "sp"), 0);
+    assert_int_equal(vmux_config_set_sentinel_tls(cfg, true), 0);
+    assert_string_equal(vmux_config_service_name(cfg), "svc");
+    assert_string_equal(vmux_config_sentinel_user(cfg), "su");
+    assert_true(vmux_config_has_sentinel_password(cfg));
+    assert_true(vmux_config_sentinel_tls(cfg));
+    assert_false(vmux_config_sentinel_tls(NULL));
+    vmux_config_free(cfg);
+
+    cfg = parse_ok("REDISS+SENTINEL://s/svc");
+    assert_true(cfg->ssl && cfg->sentinel_tls);
+    assert_int_equal(cfg->default_database, 0);
+    vmux_config_free(cfg);
+    cfg = parse_ok("valkeys+sentinel://s/svc?sentinelTls=false");
+    assert_true(cfg->ssl);
+    assert_false(cfg->sentinel_tls);
+    vmux_config_free(cfg);
+}
+
 /* ---- errors ---- */
 
 struct bad_case {
@@ -372,6 +430,12 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+    {"valkey+sentinel://s1:26379", VMUX_ERR_CONFIG, "a Sentinel URL names its service"},
+    {"valkey+sentinel://s1,,s2/svc", VMUX_ERR_CONFIG, "empty sentinel address"},
+    {"valkey+sentinel://s1/svc/x", VMUX_ERR_CONFIG, "bad database 'x'"},
+    {"foo+sentinel://s1/svc", VMUX_ERR_CONFIG, "unsupported scheme 'foo+sentinel'"},
+    {"h,serviceName=a b", VMUX_ERR_CONFIG, "printable ASCII without spaces"},
+    {"h,sentinelTls=perhaps", VMUX_ERR_CONFIG, "sentinelTls: 'perhaps' is not a boolean"},
     {"h,sslVerfy=true", VMUX_ERR_CONFIG, "unknown key 'sslVerfy'"},
     {"h,=5", VMUX_ERR_CONFIG, "empty key"},
     {"h,ssl=maybe", VMUX_ERR_CONFIG, "ssl: 'maybe' is not a boolean"},
@@ -928,6 +992,7 @@ int main(void)
         cmocka_unit_test(test_async_follows_sync),
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_url_query),
+        cmocka_unit_test(test_sentinel_keys_and_urls),
         cmocka_unit_test(test_bad_strings),
         cmocka_unit_test(test_errors_hide_password),
         cmocka_unit_test(test_small_errbuf),

@@ -1,0 +1,415 @@
+/*
+ * Sentinel: asking where the primary is, and following +switch-master. See sentinel.h.
+ *
+ * Links to the sentinels, on configs of their own (the sentinel credentials and TLS, no ROLE
+ * check): "query" asks GET-MASTER-ADDR-BY-NAME, with every sentinel as an endpoint, and moves to
+ * the next one when its attempt fails; one "watch" subscriber link per sentinel listens for
+ * +switch-master. Each sentinel announces a switch when it learns of it: the leader of the
+ * failover at once, the others up to a couple of seconds later (their hello messages), so
+ * listening to one would follow late whenever that one is not the leader.
+ *
+ * Listening is in sentinel_watch.c (it may also pause the links while a failover runs).
+ *
+ * What is known: primary, the latest address learned, by an answer or an announcement; trusted
+ * while no connection to it has failed since, so that the links that connect meanwhile (a pool
+ * link, the subscriber link) need not ask again. An announcement is newer than any answer to a
+ * question asked before it (gen), so such an answer is not believed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/encode.h"
+#include "core/errbuf.h"
+#include "core/log.h"
+#include "net/sentinel_internal.h"
+#include "vmux/error.h"
+
+/* ---- configuration ---- */
+
+int vmux__sentinel_check_config(const struct vmux_config *cfg, char *errbuf, size_t errlen)
+{
+    if (cfg->service_name == NULL) {
+        if (cfg->sentinel_user == NULL && cfg->sentinel_password == NULL && !cfg->sentinel_tls)
+            return 0;
+        vmux__errbuf_set(errbuf, errlen,
+                         "sentinelUser, sentinelPassword and sentinelTls need serviceName (the "
+                         "Sentinel service whose primary the handle serves)");
+        return VMUX_ERR_CONFIG;
+    }
+    if (cfg->cluster == VMUX_CLUSTER_YES) {
+        vmux__errbuf_set(errbuf, errlen,
+                         "serviceName (Sentinel) and cluster=yes cannot be combined: a Sentinel "
+                         "service is one primary with its replicas");
+        return VMUX_ERR_CONFIG;
+    }
+    return 0;
+}
+
+/* The sentinels' config: their endpoints, their credentials and TLS, nothing of the data's. */
+static struct vmux_config *sentinel_config(const struct vmux_config *data)
+{
+    struct vmux_config *c = vmux_config_dup(data);
+    if (c == NULL)
+        return NULL;
+    bool ok = vmux_config_set_user(c, data->sentinel_user) == 0 &&
+              vmux_config_set_password(c, data->sentinel_password) == 0 &&
+              vmux_config_set_service_name(c, NULL) == 0;
+    if (!ok) {
+        vmux_config_free(c);
+        return NULL;
+    }
+    c->ssl = data->sentinel_tls;
+    c->default_database = 0;
+    c->credentials_fn = NULL;
+    c->cluster = VMUX_CLUSTER_NO;
+    c->backlog_policy = VMUX_BACKLOG_QUEUE;
+    c->sentinel_conn = true;
+    return c;
+}
+
+/* ---- the addresses learned ---- */
+
+const struct vmux_endpoint *vmux__sentinel_endpoint(struct vmux_sentinel *s, const char *host,
+                                                    int port)
+{
+    for (size_t i = 0; i < s->nknown; i++)
+        if (s->known[i]->port == port && strcmp(s->known[i]->host, host) == 0)
+            return s->known[i];
+    if (s->nknown == MAX_KNOWN)
+        return NULL;
+    struct vmux_endpoint *e = malloc(sizeof(*e));
+    if (e == NULL || (e->host = strdup(host)) == NULL) {
+        free(e);
+        return NULL;
+    }
+    e->port = port;
+    s->known[s->nknown++] = e;
+    return e;
+}
+
+/* ---- the links that follow the primary ---- */
+
+static struct vmux_link *first_waiting(struct vmux_sentinel *s)
+{
+    for (struct vmux_link *l = s->links; l != NULL; l = l->s_next)
+        if (l->s_waiting)
+            return l;
+    return NULL;
+}
+
+/* A link may fail or close meanwhile: the walk starts over. */
+void vmux__sentinel_connect_waiting(struct vmux_sentinel *s, const struct vmux_endpoint *ep)
+{
+    struct vmux_link *l;
+    while ((l = first_waiting(s)) != NULL) {
+        l->s_waiting = false;
+        vmux__link_connect_to(l, ep);
+    }
+}
+
+static void fail_waiting(struct vmux_sentinel *s, int code, const char *reason)
+{
+    struct vmux_link *l;
+    while ((l = first_waiting(s)) != NULL) {
+        l->s_waiting = false;
+        vmux__link_conn_failed(l, code, "%s", reason);
+    }
+}
+
+void vmux__sentinel_attach(struct vmux_sentinel *s, struct vmux_link *link)
+{
+    link->sentinel = s;
+    link->s_prev = NULL;
+    link->s_next = s->links;
+    if (s->links != NULL)
+        s->links->s_prev = link;
+    s->links = link;
+}
+
+void vmux__sentinel_detach(struct vmux_sentinel *s, struct vmux_link *link)
+{
+    if (link->s_prev != NULL)
+        link->s_prev->s_next = link->s_next;
+    else
+        s->links = link->s_next;
+    if (link->s_next != NULL)
+        link->s_next->s_prev = link->s_prev;
+    link->s_prev = link->s_next = NULL;
+    link->s_waiting = false;
+    link->sentinel = NULL;
+}
+
+/* ---- asking ---- */
+
+/* "host:port" of the sentinel the query link is on (or was last on), for messages. */
+static const char *query_where(const struct vmux_sentinel *s)
+{
+    return s->query->conn != NULL ? s->query->conn->where : "sentinels";
+}
+
+/* An answer: [host, port], or nil when the sentinel knows no such service. */
+static void take_answer(struct vmux_sentinel *s, const vmux_reply *r)
+{
+    const char *name = s->data_cfg->service_name;
+    char why[320];
+    const char *host = vmux_reply_str(vmux_reply_element(r, 0), NULL);
+    const char *port = vmux_reply_str(vmux_reply_element(r, 1), NULL);
+    if (vmux_reply_get_kind(r) == VMUX_REPLY_NIL) {
+        vmux__errbuf_set(why, sizeof(why),
+                         "%s: the sentinel knows no service '%s' (serviceName): SENTINEL "
+                         "GET-MASTER-ADDR-BY-NAME answered nil",
+                         query_where(s), name);
+        fail_waiting(s, VMUX_ERR_CONNECT, why);
+        return;
+    }
+    int p = port != NULL ? atoi(port) : 0;
+    const struct vmux_endpoint *ep = NULL;
+    if (host != NULL && host[0] != '\0' && p > 0 && p < 65536)
+        ep = vmux__sentinel_endpoint(s, host, p);
+    if (ep == NULL) {
+        vmux__errbuf_set(why, sizeof(why),
+                         "%s: unusable answer to SENTINEL GET-MASTER-ADDR-BY-NAME", query_where(s));
+        fail_waiting(s, VMUX_ERR_PROTOCOL, why);
+        return;
+    }
+    if (s->ask_gen == s->gen) { /* else an announcement came meanwhile: it is newer */
+        s->primary = ep;
+        s->trusted = true;
+    }
+    vmux__sentinel_connect_waiting(s, s->primary);
+}
+
+/* What a refused question means: credentials the sentinel does not accept, or a failed setup. */
+static int answer_code(int status, const char *msg)
+{
+    static const char *const auth[] = {"NOAUTH", "WRONGPASS", "NOPERM"};
+    if (status != VMUX_ERR_SERVER)
+        return status;
+    for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++)
+        if (strncmp(msg, auth[i], strlen(auth[i])) == 0)
+            return VMUX_ERR_AUTH;
+    return VMUX_ERR_SETUP;
+}
+
+static void on_answer(int status, vmux_reply *reply, void *arg)
+{
+    struct vmux_sentinel *s = arg;
+    s->asking = false;
+    uv_timer_stop(&s->timer);
+    if (s->closing || s->paused) { /* paused: the failover's outcome decides, not this answer */
+        vmux_reply_free(reply);
+        return;
+    }
+    if (status == 0) {
+        take_answer(s, reply);
+    } else {
+        const char *msg = reply != NULL ? vmux_reply_str(reply, NULL) : vmux_strerror(status);
+        char why[320];
+        vmux__errbuf_set(why, sizeof(why), "%s: SENTINEL GET-MASTER-ADDR-BY-NAME: %s",
+                         query_where(s), msg);
+        fail_waiting(s, answer_code(status, msg), why);
+    }
+    vmux_reply_free(reply);
+}
+
+static void on_ask_timeout(uv_timer_t *t)
+{
+    struct vmux_sentinel *s = t->data;
+    char why[400];
+    if (s->paused)
+        return; /* the pause has a deadline of its own */
+    vmux__errbuf_set(why, sizeof(why), "sentinels: none answered within %d ms (last: %s)",
+                     s->data_cfg->connect_timeout_ms,
+                     s->query->last_reason[0] != '\0' ? s->query->last_reason : "no failure");
+    fail_waiting(s, s->query->last_error == VMUX_ERR_AUTH ? VMUX_ERR_AUTH : VMUX_ERR_CONNECT, why);
+}
+
+void vmux__sentinel_ask(struct vmux_sentinel *s)
+{
+    if (!uv_is_active((uv_handle_t *)&s->timer))
+        uv_timer_start(&s->timer, on_ask_timeout, (uint64_t)s->data_cfg->connect_timeout_ms, 0);
+    if (s->asking)
+        return;
+    const char *argv[] = {"SENTINEL", "GET-MASTER-ADDR-BY-NAME", s->data_cfg->service_name};
+    struct vmux_op *op;
+    if (vmux__encode_op(3, argv, NULL, &op) != 0) {
+        uv_timer_stop(&s->timer);
+        fail_waiting(s, VMUX_ERR_NOMEM, "sentinels: out of memory for a question");
+        return;
+    }
+    op->flags |= VMUX_OP_RETRY_SAFE;
+    op->cb = on_answer;
+    op->userdata = s;
+    s->asking = true;
+    s->ask_gen = s->gen;
+    vmux__link_submit(s->query, op);
+}
+
+void vmux__sentinel_resolve(struct vmux_sentinel *s, struct vmux_link *link)
+{
+    if (s->paused) {
+        link->s_waiting = true; /* for the failover's outcome */
+        return;
+    }
+    if (s->trusted && s->primary != NULL) {
+        vmux__link_connect_to(link, s->primary);
+        return;
+    }
+    link->s_waiting = true;
+    vmux__sentinel_ask(s);
+}
+
+void vmux__sentinel_refused(struct vmux_sentinel *s, const struct vmux_endpoint *ep,
+                            bool not_primary)
+{
+    if (ep != s->primary)
+        return;
+    s->trusted = false;
+    if (not_primary)
+        vmux__link_rotate(s->query, "it named a node that is not the primary; asking the next");
+}
+
+static void on_query_ready(struct vmux_link *link, const char *where, void *arg)
+{
+    struct vmux_sentinel *s = arg;
+    (void)link;
+    vmux__log(s->data_cfg, VMUX_LOG_INFO, "sentinel %s: connection ready", where);
+}
+
+static void on_sentinel_failed(struct vmux_link *link, int code, const char *reason, void *arg)
+{
+    struct vmux_sentinel *s = arg;
+    (void)link;
+    vmux__log(s->data_cfg, VMUX_LOG_WARN, "sentinel connection failed (%s): %s",
+              vmux_err_name(code), reason);
+}
+
+static const struct vmux_link_events query_events = {on_query_ready, on_sentinel_failed, NULL,
+                                                     NULL};
+static const struct vmux_link_events watch_events = {vmux__sentinel_watch_ready, on_sentinel_failed,
+                                                     NULL, NULL};
+
+/* ---- life ---- */
+
+static void sentinel_free(struct vmux_sentinel *s)
+{
+    for (size_t i = 0; i < s->nknown; i++) {
+        free(s->known[i]->host);
+        free(s->known[i]);
+    }
+    for (size_t i = 0; s->wcfg != NULL && i < s->cfg->nendpoints; i++)
+        vmux_config_free(s->wcfg[i]);
+    free(s->wcfg);
+    free(s->watch);
+    vmux__tls_ctx_free(s->tls_ctx);
+    vmux_config_free(s->cfg);
+    free(s);
+}
+
+/* The watchers' configs: the sentinels' config with sentinel i as its one endpoint. */
+static int make_watch_configs(struct vmux_sentinel *s)
+{
+    size_t n = s->cfg->nendpoints;
+    if ((s->wcfg = calloc(n, sizeof(*s->wcfg))) == NULL ||
+        (s->watch = calloc(n, sizeof(*s->watch))) == NULL)
+        return VMUX_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const struct vmux_endpoint *e = &s->cfg->endpoints[i];
+        if ((s->wcfg[i] = vmux_config_dup(s->cfg)) == NULL)
+            return VMUX_ERR_NOMEM;
+        vmux_config_clear_endpoints(s->wcfg[i]);
+        if (vmux_config_add_endpoint(s->wcfg[i], e->host, e->port) != 0)
+            return VMUX_ERR_NOMEM;
+    }
+    return 0;
+}
+
+static int make_links(struct vmux_sentinel *s)
+{
+    if (make_watch_configs(s) != 0 ||
+        vmux__link_new(s->loop, s->cfg, s->tls_ctx, &s->ctr, &query_events, s, &s->query) != 0)
+        return VMUX_ERR_NOMEM;
+    vmux__link_set_auxiliary(s->query);
+    for (; s->nwatch < s->cfg->nendpoints; s->nwatch++) {
+        struct vmux_link **w = &s->watch[s->nwatch];
+        if (vmux__link_new(s->loop, s->wcfg[s->nwatch], s->tls_ctx, &s->ctr, &watch_events, s, w) !=
+            0)
+            return VMUX_ERR_NOMEM;
+        vmux__link_set_auxiliary(*w);
+        vmux__link_set_push(*w, vmux__sentinel_on_push, s);
+    }
+    return 0;
+}
+
+static void close_links(struct vmux_sentinel *s)
+{
+    if (s->query != NULL)
+        vmux__link_close(s->query); /* the question under way completes here (closing) */
+    for (size_t i = 0; i < s->nwatch; i++)
+        vmux__link_close(s->watch[i]);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct vmux_sentinel *s = h->data;
+    if (--s->open_timers == 0)
+        sentinel_free(s);
+}
+
+static void close_timers(struct vmux_sentinel *s)
+{
+    s->open_timers = 2;
+    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&s->pause_timer, on_timer_closed);
+}
+
+int vmux__sentinel_new(uv_loop_t *loop, const struct vmux_config *cfg, struct vmux_sentinel **out,
+                       char *errbuf, size_t errlen)
+{
+    struct vmux_sentinel *s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->cfg = sentinel_config(cfg)) == NULL) {
+        free(s);
+        vmux__errbuf_set(errbuf, errlen, "out of memory for the sentinel client");
+        return VMUX_ERR_NOMEM;
+    }
+    s->loop = loop;
+    s->data_cfg = cfg;
+    uv_timer_init(loop, &s->timer);
+    uv_timer_init(loop, &s->pause_timer);
+    s->timer.data = s->pause_timer.data = s;
+    int rc = s->cfg->ssl ? vmux__tls_ctx_new(s->cfg, &s->tls_ctx, errbuf, errlen) : 0;
+    if (rc == 0 && (rc = make_links(s)) != 0)
+        vmux__errbuf_set(errbuf, errlen, "out of memory for the sentinel client");
+    if (rc != 0) {
+        s->closing = true;
+        close_links(s);
+        close_timers(s); /* frees s with the loop's run */
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void vmux__sentinel_start(struct vmux_sentinel *s)
+{
+    vmux__link_start(s->query);
+    for (size_t i = 0; i < s->nwatch; i++)
+        vmux__link_start(s->watch[i]);
+}
+
+void vmux__sentinel_tick(struct vmux_sentinel *s, bool frozen)
+{
+    vmux__link_tick(s->query, frozen);
+    for (size_t i = 0; i < s->nwatch; i++)
+        vmux__link_tick(s->watch[i], frozen);
+}
+
+void vmux__sentinel_close(struct vmux_sentinel *s)
+{
+    s->closing = true;
+    while (s->links != NULL)
+        vmux__sentinel_detach(s, s->links);
+    close_links(s);
+    close_timers(s);
+}

@@ -1,0 +1,48 @@
+/* The sentinel client's state, shared by sentinel.c (asking) and sentinel_watch.c (listening). */
+#ifndef VMUX_SENTINEL_INTERNAL_H
+#define VMUX_SENTINEL_INTERNAL_H
+
+#include "core/counters.h"
+#include "net/link_internal.h"
+#include "net/sentinel.h"
+
+#define MAX_KNOWN 64 /* distinct addresses kept; a deployment has a handful of nodes */
+
+struct vmux_sentinel {
+    uv_loop_t *loop;
+    const struct vmux_config *data_cfg; /* the handle's: service name, timeouts, log */
+    struct vmux_config *cfg;            /* the sentinels' own: every sentinel */
+    struct vmux_config **wcfg;          /* the same with one sentinel each, for the watchers */
+    vmux_tls_ctx *tls_ctx;              /* sentinelTls: their TLS context; else NULL */
+    struct vmux_counters ctr;           /* their links' counters, apart from the handle's */
+    struct vmux_link *query, **watch;   /* watch: one per sentinel, nwatch of them */
+    size_t nwatch;
+    struct vmux_link *links;             /* the data links that follow the primary */
+    uv_timer_t timer;                    /* the deadline of the question under way */
+    bool asking;                         /* a question is on the query link */
+    uint64_t gen, ask_gen;               /* announcements heard; gen when the question was asked */
+    const struct vmux_endpoint *primary; /* NULL until learned */
+    bool trusted;
+    struct vmux_endpoint *known[MAX_KNOWN]; /* every address learned: conns point at them */
+    size_t nknown;
+    bool paused;            /* a failover is under way: links wait for its outcome */
+    uv_timer_t pause_timer; /* ends a pause whose outcome was not heard */
+    int open_timers;        /* while closing: timers libuv still holds */
+    bool closing;
+};
+
+/* The address host:port, kept as long as the client lives; NULL when out of memory or room. */
+const struct vmux_endpoint *vmux__sentinel_endpoint(struct vmux_sentinel *s, const char *host,
+                                                    int port);
+
+/* Every link waiting for an address connects to ep. */
+void vmux__sentinel_connect_waiting(struct vmux_sentinel *s, const struct vmux_endpoint *ep);
+
+/* Asks where the primary is, unless a question is already under way; waiting links get it. */
+void vmux__sentinel_ask(struct vmux_sentinel *s);
+
+/* sentinel_watch.c: the watchers' events (a watch link's ready and push callbacks). */
+void vmux__sentinel_watch_ready(struct vmux_link *link, const char *where, void *arg);
+void vmux__sentinel_on_push(vmux_reply *reply, void *arg);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * Sentinel: listening to every sentinel (see sentinel.h and sentinel.c).
+ *
+ * Each watcher subscribes on its sentinel to the failover's events. +switch-master moves every
+ * link to the new primary. Before that, once the leading sentinel has chosen the replica it will
+ * promote (+selected-slave, published some 100 ms before it sends that replica REPLICAOF NO ONE),
+ * the links stop writing to the old primary: their connections retire (what was written there is
+ * still answered there) and the links wait for the outcome, until +switch-master, an abort
+ * (-failover-abort-...), or syncTimeout. The old primary would go on acknowledging writes until it
+ * is made a replica of the new one, which discards them; waiting keeps them in the backlog for
+ * the new primary instead.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "net/sentinel_internal.h"
+#include "vmux/error.h"
+
+static const char SUBSCRIBE_EVENTS[] =
+    "*6\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n$15\r\n+selected-slave\r\n$27\r\n-failover-"
+    "abort-not-elected\r\n$29\r\n-failover-abort-no-good-slave\r\n$29\r\n-failover-abort-slave-"
+    "timeout\r\n";
+
+/* The service an instance event is about: "<type> <name> <ip> <port> [@ <service> <ip> <port>]". */
+static bool about_service(const struct vmux_sentinel *s, const char *payload)
+{
+    char first[32], name[256];
+    const char *at = strstr(payload, " @ ");
+    if (at != NULL)
+        return sscanf(at + 3, "%255s", name) == 1 && strcmp(name, s->data_cfg->service_name) == 0;
+    return sscanf(payload, "%31s %255s", first, name) == 2 && strcmp(first, "master") == 0 &&
+           strcmp(name, s->data_cfg->service_name) == 0;
+}
+
+/* The end of a pause: the links waiting for an address get the known one, or ask. */
+static void unpause(struct vmux_sentinel *s)
+{
+    s->paused = false;
+    uv_timer_stop(&s->pause_timer);
+    if (s->trusted && s->primary != NULL)
+        vmux__sentinel_connect_waiting(s, s->primary);
+    else
+        vmux__sentinel_ask(s);
+}
+
+static void on_pause_timeout(uv_timer_t *t)
+{
+    struct vmux_sentinel *s = t->data;
+    vmux__log(s->data_cfg, VMUX_LOG_WARN,
+              "sentinels: no outcome of the failover of %s within %d ms; asking them",
+              s->data_cfg->service_name, s->data_cfg->sync_timeout_ms);
+    s->trusted = false;
+    unpause(s);
+}
+
+/* +selected-slave: the old primary is about to lose its replica; stop writing to it. */
+static void on_failover_start(struct vmux_sentinel *s, const char *payload)
+{
+    if (s->paused || !about_service(s, payload))
+        return;
+    vmux__log(s->data_cfg, VMUX_LOG_WARN,
+              "sentinels: failover of %s under way (+selected-slave %s): commands wait for the "
+              "new primary",
+              s->data_cfg->service_name, payload);
+    s->paused = true;
+    uv_timer_start(&s->pause_timer, on_pause_timeout, (uint64_t)s->data_cfg->sync_timeout_ms, 0);
+    for (struct vmux_link *l = s->links; l != NULL; l = l->s_next)
+        vmux__link_primary_moved(l, NULL, "the sentinels are failing the primary over");
+}
+
+/* -failover-abort-...: the primary stays; the links go back to it. */
+static void on_failover_abort(struct vmux_sentinel *s, const char *channel, const char *payload)
+{
+    if (!s->paused || !about_service(s, payload))
+        return;
+    vmux__log(s->data_cfg, VMUX_LOG_WARN, "sentinels: %s %s: commands go on", channel, payload);
+    unpause(s);
+}
+
+/* "<name> <old-ip> <old-port> <new-ip> <new-port>": the service moved. */
+static void on_switch(struct vmux_sentinel *s, const char *payload)
+{
+    char name[256], oldip[128], newip[128];
+    int oldport, newport;
+    if (sscanf(payload, "%255s %127s %d %127s %d", name, oldip, &oldport, newip, &newport) != 5 ||
+        strcmp(name, s->data_cfg->service_name) != 0 || newport <= 0 || newport > 65535)
+        return;
+    const struct vmux_endpoint *ep = vmux__sentinel_endpoint(s, newip, newport);
+    if (ep == NULL || (ep == s->primary && s->trusted && !s->paused))
+        return; /* another sentinel's word for what one already said */
+    vmux__log(s->data_cfg, VMUX_LOG_WARN, "sentinels: +switch-master %s: %s:%d -> %s:%d", name,
+              oldip, oldport, newip, newport);
+    s->gen++;
+    s->primary = ep;
+    s->trusted = true;
+    s->paused = false;
+    uv_timer_stop(&s->pause_timer);
+    for (struct vmux_link *l = s->links; l != NULL; l = l->s_next)
+        vmux__link_primary_moved(l, ep, "the sentinels moved the primary (+switch-master)");
+    vmux__sentinel_connect_waiting(s, ep);
+}
+
+void vmux__sentinel_on_push(vmux_reply *r, void *arg)
+{
+    struct vmux_sentinel *s = arg;
+    const char *kind = vmux_reply_str(vmux_reply_element(r, 0), NULL);
+    const char *channel = vmux_reply_str(vmux_reply_element(r, 1), NULL);
+    const char *payload = vmux_reply_str(vmux_reply_element(r, 2), NULL);
+    if (!s->closing && kind != NULL && strcmp(kind, "message") == 0 && channel != NULL &&
+        payload != NULL) {
+        if (strcmp(channel, "+switch-master") == 0)
+            on_switch(s, payload);
+        else if (strcmp(channel, "+selected-slave") == 0)
+            on_failover_start(s, payload);
+        else if (strncmp(channel, "-failover-abort-", 16) == 0)
+            on_failover_abort(s, channel, payload);
+    }
+    vmux_reply_free(r);
+}
+
+void vmux__sentinel_watch_ready(struct vmux_link *link, const char *where, void *arg)
+{
+    struct vmux_sentinel *s = arg;
+    vmux__log(s->data_cfg, VMUX_LOG_INFO, "sentinel %s: watching for failovers", where);
+    if (vmux__link_send_raw(link, SUBSCRIBE_EVENTS, sizeof(SUBSCRIBE_EVENTS) - 1) != 0)
+        vmux__link_rotate(link, "out of memory for SUBSCRIBE");
+}
