@@ -68,6 +68,14 @@ static long info_field(const char *info, const char *field)
     return p != NULL ? strtol(p + strlen(field), NULL, 10) : -1;
 }
 
+static bool is_up(int port)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    bool up = c != NULL && c->err == 0;
+    redisFree(c);
+    return up;
+}
+
 static bool is_primary(int port)
 {
     char *info = node_str(port, "INFO replication");
@@ -97,7 +105,7 @@ static int replica_of(int port)
 {
     for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
         int p = vt_cluster_port(CLUSTER, i);
-        if (p == port)
+        if (p == port || !is_up(p))
             continue;
         char *info = node_str(p, "INFO replication");
         bool yes = info != NULL && strstr(info, "role:slave") != NULL &&
@@ -227,10 +235,7 @@ static bool moved_elsewhere(void *arg)
         int port = vt_cluster_port(CLUSTER, i);
         if (port == e->not )
             continue;
-        redisContext *c = redisConnect("127.0.0.1", port);
-        bool up = c != NULL && c->err == 0;
-        redisFree(c);
-        if (!up)
+        if (!is_up(port))
             continue; /* the shard test's victim */
         struct on_node w = {e->run, port, true};
         if (held_by(&w)) {
@@ -248,10 +253,7 @@ static void test_classic_node_killed(void **state)
     int seed = -1, other = -1;
     for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
         int port = vt_cluster_port(CLUSTER, i);
-        redisContext *c = redisConnect("127.0.0.1", port);
-        bool up = c != NULL && c->err == 0;
-        redisFree(c);
-        if (!up || !is_primary(port))
+        if (!is_up(port) || !is_primary(port))
             continue;
         if (seed < 0)
             seed = port;
