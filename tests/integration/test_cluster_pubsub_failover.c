@@ -41,12 +41,22 @@ static void on_event(const vmux_event *ev, void *userdata)
         atomic_fetch_add(&moved_events, 1);
 }
 
+/* The subscriber side's story, for a failure's diagnosis. */
+static void on_log(vmux_log_level level, const char *message, void *userdata)
+{
+    (void)level;
+    (void)userdata;
+    if (strstr(message, "pubsub") != NULL || strstr(message, "subscriber") != NULL)
+        fprintf(stderr, "[%llu] %s\n", (unsigned long long)vt_now_ms(), message);
+}
+
 static vmux *open_on(int port)
 {
     char conf[128];
     snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=15000,reconnectMax=500", port);
     vmux_config *cfg = vt_config(conf);
     vmux_config_set_event_handler(cfg, on_event, NULL);
+    vmux_config_set_log(cfg, on_log, VMUX_LOG_INFO, NULL);
     vmux *m = vt_open_config(cfg, conf);
     vmux_config_free(cfg);
     return m;
