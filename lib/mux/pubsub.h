@@ -34,7 +34,8 @@ struct vmux_sublink {
     /* SUBSCRIBE and UNSUBSCRIBE requests written on its current connection, oldest first: the
      * server confirms them in this order, one confirmation each. Emptied when it fails. */
     struct vmux_sub_request *sent_head, *sent_tail;
-    bool failed; /* its connection failed since it was last ready */
+    bool failed;         /* its connection failed since it was last ready */
+    uint64_t unnamed_ms; /* loop ms since when the map has not named its node; 0 while it does */
 };
 
 struct vmux_sub {

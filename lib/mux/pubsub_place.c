@@ -268,11 +268,31 @@ static struct vmux_sublink *pick_classic(struct vmux *m)
     return sl;
 }
 
+/*
+ * Whether channels and patterns stay on c: while its connection has not failed and the map
+ * names its node; a node that the map stops naming but that still serves them keeps them for
+ * ten clusterRefreshMinInterval (a map asked of a node that does not know it yet is no reason to
+ * move: every node sends every message, so two nodes at once would deliver messages twice).
+ */
+static bool classic_stays(struct vmux *m, struct vmux_sublink *c)
+{
+    if (c == NULL || c->failed)
+        return false;
+    if (vmux__slotmap_names(m->router.map, c->host, c->port)) {
+        c->unnamed_ms = 0;
+        return true;
+    }
+    uint64_t now = uv_now(&m->loop);
+    if (c->unnamed_ms == 0)
+        c->unnamed_ms = now;
+    return now - c->unnamed_ms < 10 * (uint64_t)m->cfg->cluster_refresh_min_ms;
+}
+
 /* Where channels and patterns belong in a cluster: the current node while it is good. */
 static struct vmux_sublink *classic_target(struct vmux *m)
 {
     struct vmux_sublink *c = m->pubsub.classic;
-    if (c != NULL && !c->failed && vmux__slotmap_names(m->router.map, c->host, c->port))
+    if (classic_stays(m, c))
         return c;
     struct vmux_sublink *next = pick_classic(m);
     if (next != NULL)
@@ -339,7 +359,7 @@ static bool place(struct vmux *m, struct vmux_sub *s)
     if (want == NULL)
         return !clustered(m); /* detecting: the end of detection places it */
     if (s->at == want && !s->lost)
-        return !want->failed || !clustered(m);
+        return (!want->failed && want->unnamed_ms == 0) || !clustered(m);
     if (s->at == want && uv_now(&m->loop) < s->retry_at)
         return false; /* the node refused it a moment ago: not at once again */
     move(m, s, want);
