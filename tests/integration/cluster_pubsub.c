@@ -47,13 +47,14 @@ static void on_message(const vmux_message *msg, void *userdata)
         atomic_fetch_add(&run->strays, 1);
         return;
     }
-    uint8_t *got = &run->got[(size_t)i * (size_t)run->maxr + (size_t)r];
-    if (__atomic_exchange_n(got, 1, __ATOMIC_RELAXED))
-        atomic_fetch_add(&run->dups, 1);
     uint64_t now = vt_now_ns();
     if (run->last_ns[i] != 0 && now - run->last_ns[i] > run->max_gap_ns[i])
         run->max_gap_ns[i] = now - run->last_ns[i];
     run->last_ns[i] = now;
+    /* last: the test thread reads the gaps once it has seen every message arrive */
+    uint8_t *got = &run->got[(size_t)i * (size_t)run->maxr + (size_t)r];
+    if (__atomic_exchange_n(got, 1, __ATOMIC_ACQ_REL))
+        atomic_fetch_add(&run->dups, 1);
 }
 
 void cp_subscribe(struct cp_run *run)
@@ -135,7 +136,7 @@ static long missing_from(struct cp_run *run, int mark, int *first_ch, int *first
     for (int i = 0; i < run->n; i++)
         for (int r = mark; r < end; r++) {
             size_t at = (size_t)i * (size_t)run->maxr + (size_t)r;
-            if (run->acked[at] && !__atomic_load_n(&run->got[at], __ATOMIC_RELAXED)) {
+            if (run->acked[at] && !__atomic_load_n(&run->got[at], __ATOMIC_ACQUIRE)) {
                 if (missing++ == 0 && first_ch != NULL) {
                     *first_ch = i;
                     *first_r = r;
