@@ -4,7 +4,8 @@
  *
  * - 100 shard channels spread over the slots: each is subscribed on the primary of its slot (the
  *   servers' PUBSUB SHARDNUMSUB say so), and SPUBLISH through a handle reaches every one;
- *   channels and patterns on a cluster work on one node, and PUBLISH on any node reaches them;
+ *   SPUBLISH goes straight to the slot's owner (no MOVED followed); channels on a cluster work
+ *   on one node, and PUBLISH through another node reaches them;
  * - 1 and then 100 shard channels of one slot, with a thread publishing to them round after
  *   round, while the slot migrates to another primary (CLUSTER SETSLOT, as valkey-cli does): the
  *   subscriptions follow the slot with no user call (VMUX_EVENT_SUBSCRIPTION_MOVED, one per
@@ -87,11 +88,16 @@ static void test_spread(void **state)
             assert_int_equal(cp_numsub(vt_cluster_port(CLUSTER, p), VMUX_SUB_SHARD, run.names[i]),
                              p == owner ? 1 : 0);
     }
+    vmux_stats before = VMUX_INIT(vmux_stats), after = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(run.pub, &before), 0);
     cp_start(&run);
     cp_wait_rounds(&run, 3);
     cp_stop(&run);
     assert_int_equal(cp_check_from(&run, 0), 0);
     assert_int_equal(atomic_load(&run.pub_errors), 0);
+    /* SPUBLISH went straight to each channel's slot owner: no MOVED was followed */
+    assert_int_equal(vmux_read_stats(run.pub, &after), 0);
+    assert_int_equal(after.cluster_moved, before.cluster_moved);
     cp_free(&run);
 
     /* channels and patterns: one node; PUBLISH on another reaches them */
