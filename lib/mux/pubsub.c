@@ -1,6 +1,7 @@
 /*
- * The pub/sub engine: a registry of subscriptions, a subscriber link that receives pushes
- * instead of replies, delivery to callbacks and queues, and resubscription after reconnects.
+ * The pub/sub engine: a registry of subscriptions, what the subscriber links read (messages,
+ * confirmations, the server's own sunsubscribe, errors), delivery to callbacks and queues, and
+ * the public calls. Which link each subscription is on is pubsub_place.c's.
  */
 #include "vmux/pubsub.h"
 
@@ -326,7 +327,8 @@ static int remove_on_io(struct vmux *m, void *arg)
     if (s->at != NULL && !s->lost && !vmux__pubsub_others_at(ps, s, s->at))
         vmux__sublink_send(s->at, vmux__unsubscribe_cmd[s->kind], &s->name, NULL, s->hash);
     bury(ps, s);
-    vmux__pubsub_reconcile_soon(m, 0); /* a link left with nothing on it closes */
+    if (vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER)
+        vmux__pubsub_reconcile_soon(m, 0); /* a node's link left with nothing on it closes */
     return 0;
 }
 
