@@ -10,7 +10,9 @@
  *   round, while the slot migrates to another primary (CLUSTER SETSLOT, as valkey-cli does): the
  *   subscriptions follow the slot with no user call (VMUX_EVENT_SUBSCRIPTION_MOVED, one per
  *   channel), every message acknowledged after the new owner holds them all arrives, exactly
- *   once; the window (the longest time a channel went without a message) is printed.
+ *   once; the window (the longest time a channel went without a message) is printed;
+ * - a burst of changes: half of 40 channels of one slot end and 40 new ones begin while the slot
+ *   changes hands; in the end the servers hold exactly the live ones, on the new owner only.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -137,8 +139,11 @@ static void node_id(int p, char *out, size_t len)
     redisFree(c);
 }
 
-/* Moves slot from primary `from` to primary `to` as valkey-cli does (the slot holds no key). */
-static void migrate_slot(int slot, int from, int to)
+/*
+ * Moves slot from primary `from` to primary `to` as valkey-cli does (the slot holds no key);
+ * mid(arg), when not NULL, runs once the new owner has the slot and before the old one is told.
+ */
+static void migrate_slot(int slot, int from, int to, void (*mid)(void *), void *arg)
 {
     int np = vt_cluster_primaries(CLUSTER);
     char idto[64], idfrom[64];
@@ -154,6 +159,8 @@ static void migrate_slot(int slot, int from, int to)
                              vt_cluster_port(CLUSTER, to), r->element[i]->str));
     freeReplyObject(r);
     freeReplyObject(must(ct, "CLUSTER SETSLOT %d NODE %s", slot, idto));
+    if (mid != NULL)
+        mid(arg);
     freeReplyObject(must(cf, "CLUSTER SETSLOT %d NODE %s", slot, idto));
     for (int p = 0; p < np; p++)
         if (p != from && p != to) {
@@ -195,7 +202,7 @@ static void through_migration(int n, const char *prefix)
     cp_wait_rounds(&run, 20);
 
     uint64_t t0 = vt_now_ns();
-    migrate_slot(slot, from, to);
+    migrate_slot(slot, from, to, NULL, NULL);
     struct on_node w = {&run, vt_cluster_port(CLUSTER, to)};
     assert_true(vt_wait_until(all_on, &w, 60000));
     uint64_t t1 = vt_now_ns();
@@ -230,12 +237,92 @@ static void test_migration_hundred(void **state)
     through_migration(100, "cps:{mig100}:");
 }
 
+/* ---- a burst of changes during a migration ---- */
+
+#define BURST 40
+
+struct burst {
+    vmux *m;
+    char names[2 * BURST][48]; /* BURST subscribed first, BURST more during the move */
+    vmux_sub *subs[2 * BURST];
+};
+
+static void ignore(const vmux_message *msg, void *userdata)
+{
+    (void)msg;
+    (void)userdata;
+}
+
+static void subscribe_one(struct burst *b, int i)
+{
+    assert_int_equal(vmux_subscribe(b->m, VMUX_SUB_SHARD,
+                                    (vmux_str){b->names[i], strlen(b->names[i])}, ignore, NULL,
+                                    &b->subs[i]),
+                     0);
+}
+
+/* While the slot changes hands: half the channels end, as many new ones begin. */
+static void churn(void *arg)
+{
+    struct burst *b = arg;
+    for (int i = 0; i < BURST; i += 2) {
+        assert_int_equal(vmux_unsubscribe(b->m, b->subs[i]), 0);
+        b->subs[i] = NULL;
+    }
+    for (int i = BURST; i < 2 * BURST; i++)
+        subscribe_one(b, i);
+}
+
+struct settled {
+    struct burst *b;
+    int from, to;
+};
+
+/* Whether the servers hold exactly what the handle wants: the live ones on the new owner. */
+static bool servers_agree(void *arg)
+{
+    struct settled *w = arg;
+    for (int i = 0; i < 2 * BURST; i++) {
+        long long want = w->b->subs[i] != NULL ? 1 : 0;
+        if (cp_numsub(vt_cluster_port(CLUSTER, w->to), VMUX_SUB_SHARD, w->b->names[i]) != want ||
+            cp_numsub(vt_cluster_port(CLUSTER, w->from), VMUX_SUB_SHARD, w->b->names[i]) != 0)
+            return false;
+    }
+    return true;
+}
+
+static void test_burst_during_migration(void **state)
+{
+    (void)state;
+    static struct burst b;
+    for (int i = 0; i < 2 * BURST; i++)
+        snprintf(b.names[i], sizeof b.names[i], "cps:{burst}:%d", i);
+    int slot = (int)vmux__slot_of(b.names[0], strlen(b.names[0]));
+    int from = owner_of(slot), to = (from + 1) % vt_cluster_primaries(CLUSTER);
+    b.m = open_on(vt_cluster_port(CLUSTER, to));
+    for (int i = 0; i < BURST; i++)
+        subscribe_one(&b, i);
+    for (int i = 0; i < BURST; i++)
+        assert_int_equal(vmux_sub_wait_live(b.subs[i], 30000), 0);
+    migrate_slot(slot, from, to, churn, &b);
+    struct settled w = {&b, from, to};
+    assert_true(vt_wait_until(servers_agree, &w, 60000));
+    for (int i = 0; i < 2 * BURST; i++)
+        if (b.subs[i] != NULL)
+            assert_int_equal(vmux_sub_wait_live(b.subs[i], 30000), 0);
+    for (int i = 0; i < 2 * BURST; i++)
+        if (b.subs[i] != NULL)
+            assert_int_equal(vmux_unsubscribe(b.m, b.subs[i]), 0);
+    vmux_close(b.m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spread),
         cmocka_unit_test(test_migration_one),
         cmocka_unit_test(test_migration_hundred),
+        cmocka_unit_test(test_burst_during_migration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
