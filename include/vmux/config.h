@@ -276,6 +276,11 @@ typedef enum vmux_event_type {
      * it did. */
     VMUX_EVENT_NODE_ADDED = 8,
     VMUX_EVENT_NODE_REMOVED = 9,
+    /* Cluster pub/sub (docs/pubsub.md): a subscription went to another node by itself (its
+     * shard channel's slot moved or failed over; the node carrying the channels and patterns
+     * failed or left the map). endpoint is the new node, reason names the kind, the name and
+     * both nodes. One event per subscription moved. */
+    VMUX_EVENT_SUBSCRIPTION_MOVED = 10,
 } vmux_event_type;
 
 /* An event; its strings live only during the callback. */

@@ -62,6 +62,7 @@ static void on_router_settled(struct vmux_router *r, void *arg)
     } else {
         open_report(m, OPEN_READY, 0, NULL);
     }
+    vmux__pubsub_map_changed(m); /* subscriptions made while detecting go where they belong */
     struct vmux_opq q = {0};
     vmux__router_take_parked(r, &q);
     struct vmux_op *op;
@@ -110,8 +111,7 @@ static void on_tick(uv_timer_t *t)
     vmux__pool_tick(&m->pool, frozen);
     if (m->sentinel != NULL)
         vmux__sentinel_tick(m->sentinel, frozen);
-    if (m->pubsub.link != NULL)
-        vmux__link_tick(m->pubsub.link, frozen);
+    vmux__pubsub_tick(m, frozen);
 }
 
 static void on_link_error(struct vmux_link *link, int code, const char *reason, void *arg)
@@ -210,6 +210,7 @@ static void mux_free(vmux *m)
         close(m->lane_kick);
     vmux__deadlines_free(&m->deadlines);
     vmux__router_free(&m->router);
+    vmux__pubsub_free(m);
     uv_mutex_destroy(&m->qlock);
     uv_mutex_destroy(&m->olock);
     uv_cond_destroy(&m->ocond);
@@ -268,6 +269,8 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
         m->pool.sentinel = m->sentinel;
         vmux__router_init(&m->router, &m->loop, m->cfg, m->tls_ctx, &m->ctr, &node_events, m,
                           on_router_settled, m->link, &m->pool);
+        m->router.map_changed = vmux__pubsub_map_changed;
+        m->router.map_changed_arg = m;
         /* Without the descriptor callers still write through the lane, but never read. */
         m->lane_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         vmux__lane_enable(m->link, &m->wakeup, m->lane_kick, vmux__adopt_direct, m);

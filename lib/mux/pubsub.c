@@ -1,6 +1,7 @@
 /*
- * The pub/sub engine: a registry of subscriptions, a subscriber link that receives pushes
- * instead of replies, delivery to callbacks and queues, and resubscription after reconnects.
+ * The pub/sub engine: a registry of subscriptions, what the subscriber links read (messages,
+ * confirmations, the server's own sunsubscribe, errors), delivery to callbacks and queues, and
+ * the public calls. Which link each subscription is on is pubsub_place.c's.
  */
 #include "vmux/pubsub.h"
 
@@ -13,41 +14,15 @@
 #include "core/log.h"
 #include "core/msgq.h"
 #include "mux/mux.h"
+#include "route/redirect.h"
 #include "vmux/error.h"
 
-struct vmux_sub {
-    struct vmux_sub *next, *prev; /* the handle's list of subscriptions */
-    struct vmux_sub *hnext;       /* the same hash bucket */
-    struct vmux_sub *gnext;       /* among the graves */
-    uint64_t hash;
-    vmux_sub_kind kind;
-    vmux_bytes name;
-    vmux_message_cb cb; /* or */
-    vmux_msgq *queue;
-    void *userdata;
-    bool dead;            /* unsubscribed during a delivery: freed after it */
-    int requests;         /* entries of the sent requests that name it */
-    const struct vmux *m; /* its handle: vmux_sub_wait_live() must know a fork() child */
-    uv_mutex_t mu;
-    uv_cond_t cv;
-    bool live; /* under mu: the server confirmed its own SUBSCRIBE on the current connection */
-};
-
-/*
- * One SUBSCRIBE or UNSUBSCRIBE written on the subscriber connection. sub is the subscription
- * the SUBSCRIBE was sent for; NULL for an UNSUBSCRIBE, or once that subscription has ended.
- */
-struct vmux_sub_request {
-    struct vmux_sub_request *next;
-    struct vmux_sub *sub;
-};
-
-static const char *const subscribe_cmd[] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"};
-static const char *const unsubscribe_cmd[] = {"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"};
+const char *const vmux__subscribe_cmd[3] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"};
+const char *const vmux__unsubscribe_cmd[3] = {"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"};
 
 enum { FIRST_BUCKETS = 16 };
 
-static void set_live(struct vmux_sub *s, bool live)
+void vmux__pubsub_set_live(struct vmux_sub *s, bool live)
 {
     uv_mutex_lock(&s->mu);
     s->live = live;
@@ -77,17 +52,6 @@ static struct vmux_sub **bucket_of(struct vmux_pubsub *ps, uint64_t hash)
     return &ps->buckets[hash & (ps->nbuckets - 1)];
 }
 
-/* The first live subscription of that kind and name, or NULL. */
-static struct vmux_sub *find(struct vmux_pubsub *ps, vmux_sub_kind kind, const char *name,
-                             size_t len)
-{
-    uint64_t h = hash_of(kind, name, len);
-    struct vmux_sub *s = *bucket_of(ps, h);
-    while (s != NULL && !same(s, h, kind, name, len))
-        s = s->hnext;
-    return s;
-}
-
 /* Doubles the table when chains would grow past one entry on average. Not while delivering:
  * a delivery walks a chain. Returns 0 or VMUX_ERR_NOMEM (only on the first allocation). */
 static int grow(struct vmux_pubsub *ps)
@@ -108,119 +72,6 @@ static int grow(struct vmux_pubsub *ps)
     }
     return 0;
 }
-
-/* ---- requests written and their confirmations ---- */
-
-/*
- * Sends "<cmd> name" on the subscriber link if it is ready (else the ready event resubscribes),
- * and notes the request, for its confirmation. sub: what a SUBSCRIBE is for; NULL otherwise.
- */
-static void send_one(struct vmux *m, const char *cmd, const vmux_bytes *name, struct vmux_sub *sub)
-{
-    struct vmux_pubsub *ps = &m->pubsub;
-    struct vmux_op *op;
-    const char *argv[] = {cmd, name->ptr};
-    size_t lens[] = {strlen(cmd), name->len};
-    struct vmux_sub_request *rq = malloc(sizeof(*rq));
-    if (rq == NULL || vmux__encode_op(2, argv, lens, &op) != 0) {
-        free(rq);
-        return;
-    }
-    int rc = vmux__link_send_raw(ps->link, op->cmd, op->len);
-    vmux__op_free(op);
-    if (rc != 0) {
-        free(rq);
-        return;
-    }
-    *rq = (struct vmux_sub_request){NULL, sub};
-    if (sub != NULL)
-        sub->requests++;
-    if (ps->sent_tail != NULL)
-        ps->sent_tail->next = rq;
-    else
-        ps->sent_head = rq;
-    ps->sent_tail = rq;
-}
-
-/* Takes the oldest request: the one the server has just answered. NULL when none. */
-static struct vmux_sub *answered(struct vmux_pubsub *ps)
-{
-    struct vmux_sub_request *rq = ps->sent_head;
-    if (rq == NULL)
-        return NULL;
-    ps->sent_head = rq->next;
-    if (ps->sent_head == NULL)
-        ps->sent_tail = NULL;
-    struct vmux_sub *s = rq->sub;
-    if (s != NULL)
-        s->requests--;
-    free(rq);
-    return s;
-}
-
-/* The connection that carried the requests is gone: none of them will be answered. */
-static void forget_requests(struct vmux_pubsub *ps)
-{
-    while (ps->sent_head != NULL)
-        answered(ps);
-}
-
-/* A subscription about to be freed must not be named by a request any more. */
-static void unname(struct vmux_pubsub *ps, struct vmux_sub *s)
-{
-    for (struct vmux_sub_request *rq = ps->sent_head; rq != NULL && s->requests > 0; rq = rq->next)
-        if (rq->sub == s) {
-            rq->sub = NULL;
-            s->requests--;
-        }
-}
-
-/* ---- what the subscriber link tells us ---- */
-
-static void on_sub_link_ready(struct vmux_link *link, const char *where, void *arg)
-{
-    struct vmux *m = arg;
-    (void)link;
-    vmux__log(m->cfg, VMUX_LOG_INFO, "%s: subscriber connection ready; resubscribing", where);
-    for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next)
-        if (!s->dead)
-            send_one(m, subscribe_cmd[s->kind], &s->name, s);
-}
-
-/* VMUX_EVENT_SUBSCRIBER_LOST; reason starts with "host:port: ". */
-static void emit_lost(struct vmux *m, int code, const char *reason)
-{
-    if (m->cfg->event_fn == NULL)
-        return;
-    char where[300];
-    const char *sep = strstr(reason, ": ");
-    vmux__errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
-    vmux_event ev = {VMUX_EVENT_SUBSCRIBER_LOST, code, where, reason};
-    m->cfg->event_fn(&ev, m->cfg->event_userdata);
-}
-
-static void on_sub_link_failed(struct vmux_link *link, int code, const char *reason, void *arg)
-{
-    struct vmux *m = arg;
-    (void)link;
-    vmux__log(m->cfg, VMUX_LOG_WARN, "subscriber connection failed (%s): %s", vmux_err_name(code),
-              reason);
-    forget_requests(&m->pubsub);
-    bool was_live = false;
-    for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next) {
-        uv_mutex_lock(&s->mu);
-        was_live = was_live || (s->live && !s->dead);
-        s->live = false;
-        uv_mutex_unlock(&s->mu);
-    }
-    if (!was_live) /* a failed attempt while down: nothing more was lost */
-        return;
-    vmux__count(&m->ctr.subscriber_lost, 1);
-    emit_lost(m, code, reason);
-}
-
-static const struct vmux_link_events sub_link_events = {on_sub_link_ready, on_sub_link_failed, NULL,
-                                                        NULL};
 
 static vmux_bytes view(const vmux_reply *r)
 {
@@ -251,7 +102,7 @@ static void drop(struct vmux_pubsub *ps, struct vmux_sub *s)
         at = &(*at)->hnext;
     *at = s->hnext;
     ps->nsubs--;
-    unname(ps, s);
+    vmux__pubsub_unname(ps, s);
     free_sub(s);
 }
 
@@ -299,15 +150,6 @@ static void deliver(struct vmux *m, vmux_sub_kind kind, const vmux_reply *name,
         reap(ps);
 }
 
-/* A subscribe confirmation answers the oldest request: that subscription alone is live. */
-static void confirm(struct vmux *m, vmux_sub_kind kind, const vmux_reply *name)
-{
-    struct vmux_sub *s = answered(&m->pubsub);
-    vmux_bytes n = view(name);
-    if (s != NULL && same(s, s->hash, kind, n.ptr, n.len))
-        set_live(s, true);
-}
-
 static bool is(const vmux_reply *r, const char *word)
 {
     const char *s = vmux_reply_str(r, NULL);
@@ -319,9 +161,116 @@ static bool is_unsubscribe(const vmux_reply *e0)
     return is(e0, "unsubscribe") || is(e0, "punsubscribe") || is(e0, "sunsubscribe");
 }
 
-static void on_push(vmux_reply *r, void *arg)
+/*
+ * A subscribe confirmation answers sl's oldest request: that subscription alone is live, if it
+ * is still meant to be on sl (one that moved meanwhile is confirmed where it went).
+ */
+static void confirm(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_reply *name)
 {
-    struct vmux *m = arg;
+    struct vmux_sub *s = vmux__sublink_answered(sl);
+    vmux_bytes n = view(name);
+    if (s != NULL && same(s, s->hash, kind, n.ptr, n.len) && s->at == sl && !s->lost)
+        vmux__pubsub_set_live(s, true);
+}
+
+bool vmux__pubsub_others_at(struct vmux_pubsub *ps, const struct vmux_sub *s,
+                            const struct vmux_sublink *sl)
+{
+    for (struct vmux_sub *o = *bucket_of(ps, s->hash); o != NULL; o = o->hnext)
+        if (o != s && same(o, s->hash, s->kind, s->name.ptr, s->name.len) && o->at == sl &&
+            !o->lost)
+            return true;
+    return false;
+}
+
+/*
+ * The server ended a shard channel on sl by itself (its slot moved away: the old owner drops
+ * the channel's subscribers when it hands the slot over): each subscription of it there is
+ * sent again, to the node that serves the slot now (first asking the old one, whose MOVED
+ * names the new owner at once).
+ */
+static void ended_by_server(struct vmux_sublink *sl, const vmux_reply *name)
+{
+    struct vmux *m = sl->m;
+    struct vmux_pubsub *ps = &m->pubsub;
+    vmux_bytes n = view(name);
+    uint64_t h = hash_of(VMUX_SUB_SHARD, n.ptr, n.len);
+    int ended = 0;
+    for (struct vmux_sub *s = *bucket_of(ps, h); s != NULL; s = s->hnext) {
+        if (!same(s, h, VMUX_SUB_SHARD, n.ptr, n.len) || s->at != sl || s->lost)
+            continue;
+        s->lost = true;
+        s->retry_at = 0;
+        vmux__pubsub_set_live(s, false);
+        ended++;
+    }
+    if (ended == 0)
+        return;
+    vmux__log(m->cfg, VMUX_LOG_INFO,
+              "%s:%d: the server ended shard channel %s (its slot moved); subscribing again",
+              sl->host ? sl->host : "?", sl->port, n.ptr);
+    vmux__router_refresh_soon(&m->router);
+    vmux__pubsub_reconcile_soon(m, 0);
+}
+
+/* An unsubscribe message: the answer to sl's oldest request, or the server's own word. */
+static void on_unsubscribe(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_reply *name)
+{
+    struct vmux_sub_request *rq = vmux__sublink_oldest(sl);
+    vmux_bytes n = view(name);
+    if (kind != VMUX_SUB_SHARD ||
+        (rq != NULL && rq->unsub && rq->hash == hash_of(kind, n.ptr, n.len))) {
+        vmux__sublink_answered(sl); /* makes nothing live */
+        return;
+    }
+    ended_by_server(sl, name);
+}
+
+/*
+ * An error answers sl's oldest request, which stays not live. A shard channel's MOVED (sent to
+ * the old owner of a slot that moved) patches the map and the reconciler sends it on; a
+ * CLUSTERDOWN or TRYAGAIN is retried a second later.
+ */
+static void on_error(struct vmux_sublink *sl, const vmux_reply *r)
+{
+    struct vmux *m = sl->m;
+    struct vmux_sub *s = vmux__sublink_answered(sl);
+    size_t len = 0;
+    const char *msg = vmux_reply_str(r, &len);
+    struct vmux_redirect rd;
+    bool shard = s != NULL && s->kind == VMUX_SUB_SHARD && s->at == sl && !s->dead;
+    int parsed = msg != NULL ? vmux__redirect_parse(msg, len, &rd) : 0;
+    bool again = shard && (parsed == 1 || (len >= 11 && memcmp(msg, "CLUSTERDOWN", 11) == 0) ||
+                           (len >= 8 && memcmp(msg, "TRYAGAIN", 8) == 0));
+    if (!again) {
+        vmux__log(m->cfg, VMUX_LOG_ERROR, "subscriber connection: %s", msg);
+        return;
+    }
+    vmux__log(m->cfg, VMUX_LOG_DEBUG, "subscriber connection %s:%d: %s", sl->host ? sl->host : "?",
+              sl->port, msg);
+    s->lost = true;
+    s->retry_at = uv_now(&m->loop) + 1000;
+    if (parsed == 1 && rd.kind == VMUX_REDIRECT_MOVED && !rd.unknown) {
+        const char *host = rd.asked ? sl->host : rd.host;
+        size_t hostlen = rd.asked ? (host != NULL ? strlen(host) : 0) : rd.hostlen;
+        if (host != NULL && hostlen > 0)
+            vmux__router_moved(&m->router, rd.slot, host, hostlen, rd.port);
+    }
+    vmux__router_refresh_soon(&m->router);
+    vmux__pubsub_reconcile_soon(m, 0);
+}
+
+static vmux_sub_kind kind_of(const vmux_reply *e0)
+{
+    return is(e0, "psubscribe") || is(e0, "punsubscribe")   ? VMUX_SUB_PATTERN
+           : is(e0, "ssubscribe") || is(e0, "sunsubscribe") ? VMUX_SUB_SHARD
+                                                            : VMUX_SUB_CHANNEL;
+}
+
+void vmux__pubsub_on_push(vmux_reply *r, void *arg)
+{
+    struct vmux_sublink *sl = arg;
+    struct vmux *m = sl->m;
     const vmux_reply *e0 = vmux_reply_element(r, 0), *e1 = vmux_reply_element(r, 1),
                      *e2 = vmux_reply_element(r, 2), *e3 = vmux_reply_element(r, 3);
     if (is(e0, "message") && e2 != NULL) {
@@ -334,35 +283,16 @@ static void on_push(vmux_reply *r, void *arg)
         vmux_message msg = {view(e1), {NULL, 0}, view(e2)};
         deliver(m, VMUX_SUB_SHARD, e1, &msg);
     } else if (is(e0, "subscribe") || is(e0, "psubscribe") || is(e0, "ssubscribe")) {
-        confirm(m,
-                is(e0, "subscribe")    ? VMUX_SUB_CHANNEL
-                : is(e0, "psubscribe") ? VMUX_SUB_PATTERN
-                                       : VMUX_SUB_SHARD,
-                e1);
+        confirm(sl, kind_of(e0), e1);
     } else if (is_unsubscribe(e0)) {
-        answered(&m->pubsub); /* makes nothing live */
+        on_unsubscribe(sl, kind_of(e0), e1);
     } else if (vmux_reply_get_kind(r) == VMUX_REPLY_ERROR) {
-        answered(&m->pubsub); /* the request it refuses stays not live */
-        vmux__log(m->cfg, VMUX_LOG_ERROR, "subscriber connection: %s", vmux_reply_str(r, NULL));
+        on_error(sl, r);
     }
     vmux_reply_free(r);
 }
 
 /* ---- registering and unregistering, on the I/O thread ---- */
-
-static int open_sub_link(struct vmux *m)
-{
-    struct vmux_link *link;
-    int rc = vmux__link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &sub_link_events, m, &link);
-    if (rc != 0)
-        return rc;
-    vmux__link_set_push(link, on_push, m);
-    vmux__link_set_auxiliary(link);
-    vmux__link_set_sentinel(link, m->sentinel);
-    m->pubsub.link = link;
-    vmux__link_start(link);
-    return 0;
-}
 
 static int add_on_io(struct vmux *m, void *arg)
 {
@@ -372,11 +302,6 @@ static int add_on_io(struct vmux *m, void *arg)
         return VMUX_ERR_CLOSED;
     if (grow(ps) != 0)
         return VMUX_ERR_NOMEM;
-    if (ps->link == NULL) {
-        int rc = open_sub_link(m);
-        if (rc != 0)
-            return rc;
-    }
     s->next = ps->subs;
     if (ps->subs != NULL)
         ps->subs->prev = s;
@@ -385,7 +310,7 @@ static int add_on_io(struct vmux *m, void *arg)
     s->hnext = *at;
     *at = s;
     ps->nsubs++;
-    send_one(m, subscribe_cmd[s->kind], &s->name, s);
+    vmux__pubsub_place(m, s);
     return 0;
 }
 
@@ -399,9 +324,11 @@ static int remove_on_io(struct vmux *m, void *arg)
     if (s == NULL || s->dead)
         return VMUX_ERR_INVALID_ARG;
     s->dead = true;
-    if (find(ps, s->kind, s->name.ptr, s->name.len) == NULL)
-        send_one(m, unsubscribe_cmd[s->kind], &s->name, NULL);
+    if (s->at != NULL && !s->lost && !vmux__pubsub_others_at(ps, s, s->at))
+        vmux__sublink_send(s->at, vmux__unsubscribe_cmd[s->kind], &s->name, NULL, s->hash);
     bury(ps, s);
+    if (vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER)
+        vmux__pubsub_reconcile_soon(m, 0); /* a node's link left with nothing on it closes */
     return 0;
 }
 
@@ -417,10 +344,7 @@ void vmux__pubsub_close(struct vmux *m)
         if (!s->dead)
             bury(ps, s);
     }
-    if (ps->link != NULL)
-        vmux__link_close(ps->link);
-    ps->link = NULL;
-    forget_requests(ps);
+    vmux__pubsub_close_links(m);
     if (ps->delivering == 0) {
         free(ps->buckets);
         ps->buckets = NULL;

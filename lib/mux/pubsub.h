@@ -1,33 +1,143 @@
-/* The pub/sub engine's state in the handle. I/O thread only, except where noted. */
+/*
+ * The pub/sub engine's state in the handle (pubsub.c: the registry, delivery and the public
+ * calls; pubsub_place.c: the subscriber links and where each subscription goes). I/O thread
+ * only, except where noted.
+ *
+ * Placement (docs/pubsub.md, "Cluster"): standalone, every subscription is on one subscriber
+ * link to the handle's endpoints. In a cluster, channel and pattern subscriptions are on one
+ * link to one node (any node receives every classic message), shard channels on a link to the
+ * primary that serves their slot. Each subscription notes the link it is on (at); a reconciler
+ * compares that with where the map says it belongs and moves what differs, after any change.
+ */
 #ifndef VMUX_MUX_PUBSUB_H
 #define VMUX_MUX_PUBSUB_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
 
+#include "vmux/pubsub.h"
+
+struct vmux;
+struct vmux_config;
 struct vmux_link;
-struct vmux_sub;
-struct vmux_sub_request;
+
+/* One subscriber connection: to one node (cluster), or to the handle's endpoints (standalone). */
+struct vmux_sublink {
+    struct vmux_sublink *next;
+    struct vmux *m;
+    struct vmux_link *link;
+    struct vmux_config *cfg; /* the node's one endpoint (owned); NULL: the handle's own */
+    char *host;              /* the node; NULL for the handle's endpoints */
+    int port;
+    /* SUBSCRIBE and UNSUBSCRIBE requests written on its current connection, oldest first: the
+     * server confirms them in this order, one confirmation each. Emptied when it fails. */
+    struct vmux_sub_request *sent_head, *sent_tail;
+    bool failed;         /* its connection failed since it was last ready */
+    uint64_t unnamed_ms; /* loop ms since when the map has not named its node; 0 while it does */
+};
+
+struct vmux_sub {
+    struct vmux_sub *next, *prev; /* the handle's list of subscriptions */
+    struct vmux_sub *hnext;       /* the same hash bucket */
+    struct vmux_sub *gnext;       /* among the graves */
+    uint64_t hash;
+    vmux_sub_kind kind;
+    vmux_bytes name;
+    vmux_message_cb cb; /* or */
+    vmux_msgq *queue;
+    void *userdata;
+    bool dead;            /* unsubscribed during a delivery: freed after it */
+    int requests;         /* entries of the sent requests that name it */
+    const struct vmux *m; /* its handle: vmux_sub_wait_live() must know a fork() child */
+    /* Where its SUBSCRIBE was sent (or goes when that link is ready); NULL: nowhere yet. */
+    struct vmux_sublink *at;
+    bool lost;         /* the server ended it on at (its slot moved...): to be sent again */
+    uint64_t retry_at; /* lost: not sent to the same node again before (loop ms) */
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    bool live; /* under mu: the server confirmed its own SUBSCRIBE on the current connection */
+};
+
+/*
+ * One SUBSCRIBE or UNSUBSCRIBE written on a subscriber connection. sub is the subscription the
+ * SUBSCRIBE was sent for; NULL for an UNSUBSCRIBE, or once that subscription has ended. hash
+ * is the kind and name's, to tell the answer to an UNSUBSCRIBE from the server's own.
+ */
+struct vmux_sub_request {
+    struct vmux_sub_request *next;
+    struct vmux_sub *sub;
+    uint64_t hash;
+    bool unsub;
+};
 
 struct vmux_pubsub {
-    struct vmux_link *link; /* the subscriber link, opened on the first subscribe */
-    struct vmux_sub *subs;  /* every registered subscription, doubly linked */
+    struct vmux_sublink *links;   /* open subscriber links */
+    struct vmux_sublink *retired; /* closed ones, kept (their cfg too) until the handle is freed */
+    struct vmux_sublink *classic; /* where channel and pattern subscriptions go; NULL: not yet */
+    char avoid[300];              /* cluster: "host:port" of the last classic node that failed */
+    uv_timer_t timer;             /* the next reconcile */
+    uint64_t timer_due;           /* loop ms it fires at, while active */
+    bool timer_ready;
+    struct vmux_sub *subs; /* every registered subscription, doubly linked */
     /* The same subscriptions by kind and name: a message finds its own in O(1). Chained;
      * nbuckets is a power of two, grown (never while delivering) to keep chains short. */
     struct vmux_sub **buckets;
     size_t nbuckets, nsubs;
     struct vmux_sub *graves; /* unsubscribed during a delivery: freed after it */
-    /* SUBSCRIBE and UNSUBSCRIBE requests written on the current connection, oldest first: the
-     * server confirms them in this order, one confirmation each. Emptied when it fails. */
-    struct vmux_sub_request *sent_head, *sent_tail;
-    int delivering; /* inside a message's delivery: unsubscribes are deferred */
+    int delivering;          /* inside a message's delivery: unsubscribes are deferred */
     bool closed;
 };
 
-struct vmux;
-
 /* Fails nothing (subscriptions are not commands): frees every subscription, closes their
- * queues and the subscriber link. */
+ * queues and the subscriber links. */
 void vmux__pubsub_close(struct vmux *m);
+
+/* After the loop has ended: frees the subscriber links' memory. */
+void vmux__pubsub_free(struct vmux *m);
+
+/* Once a second: the subscriber links' heartbeats. */
+void vmux__pubsub_tick(struct vmux *m, bool frozen);
+
+/* A new slot map, or detection is over: the reconciler runs soon (router's map_changed hook). */
+void vmux__pubsub_map_changed(void *m);
+
+/* ---- between pubsub.c and pubsub_place.c ---- */
+
+/* Runs the reconciler in delay_ms (or sooner, if it was due sooner). */
+void vmux__pubsub_reconcile_soon(struct vmux *m, uint64_t delay_ms);
+
+/* Sends s's SUBSCRIBE where it belongs (a link opened if need be), or leaves it for later. */
+void vmux__pubsub_place(struct vmux *m, struct vmux_sub *s);
+
+/*
+ * Writes "<cmd> name" on sl if its connection is ready (else its ready event subscribes again)
+ * and notes the request. s: what a SUBSCRIBE is for (NULL for an UNSUBSCRIBE); hash: the kind
+ * and name's.
+ */
+void vmux__sublink_send(struct vmux_sublink *sl, const char *cmd, const vmux_bytes *name,
+                        struct vmux_sub *s, uint64_t hash);
+
+/* Takes sl's oldest request, the one the server has just answered. NULL when none. */
+struct vmux_sub_request *vmux__sublink_oldest(struct vmux_sublink *sl);
+struct vmux_sub *vmux__sublink_answered(struct vmux_sublink *sl);
+
+/* Forgets s in every link's requests: it is about to be freed. */
+void vmux__pubsub_unname(struct vmux_pubsub *ps, struct vmux_sub *s);
+
+/* Closes every subscriber link and stops the reconciler (vmux__pubsub_close()). */
+void vmux__pubsub_close_links(struct vmux *m);
+
+/* The SUBSCRIBE / UNSUBSCRIBE command of each kind. */
+extern const char *const vmux__subscribe_cmd[3];
+extern const char *const vmux__unsubscribe_cmd[3];
+
+/* pubsub.c: whether a subscription other than s with its kind and name is on sl (and not lost). */
+bool vmux__pubsub_others_at(struct vmux_pubsub *ps, const struct vmux_sub *s,
+                            const struct vmux_sublink *sl);
+void vmux__pubsub_set_live(struct vmux_sub *s, bool live);
+/* The sublink's push handler (pubsub.c). */
+void vmux__pubsub_on_push(vmux_reply *r, void *arg);
 
 #endif

@@ -89,6 +89,16 @@ static void patch_moved(struct vmux_router *r, unsigned slot, const struct targe
     vmux__event(r->cfg, VMUX_EVENT_SLOT_MOVED, 0, to, why);
 }
 
+void vmux__router_moved(struct vmux_router *r, unsigned slot, const char *host, size_t hostlen,
+                        int port)
+{
+    if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER || r->map == NULL || slot >= VMUX_SLOTS)
+        return;
+    struct target t = {host, hostlen, port};
+    patch_moved(r, slot, &t);
+    vmux__router_refresh_soon(r);
+}
+
 /* Follows a MOVED or ASK to t; false when out of memory (the reply then completes op). */
 static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
                    const struct vmux_redirect *rd, const struct target *t, vmux_reply *reply)

@@ -245,6 +245,8 @@ void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map)
     free(r->shard_links);
     r->shard_links = map != NULL ? calloc(map->nshards, sizeof *r->shard_links) : NULL;
     vmux__router_reads_reset(r);
+    if (map != NULL && r->map_changed != NULL)
+        r->map_changed(r->map_changed_arg);
 }
 
 /* The link to shard i's primary, opened on first use: looked up by name once per map. */

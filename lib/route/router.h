@@ -80,6 +80,10 @@ struct vmux_router {
     void *arg;
     /* Detection is over (the mode is STANDALONE, CLUSTER or FAILED). */
     void (*settled)(struct vmux_router *r, void *arg);
+    /* Set by the owner after init, may stay NULL: a new map is in place (the pub/sub reconciler
+     * listens); it must not change the router, only note that it has work to do. */
+    void (*map_changed)(void *arg);
+    void *map_changed_arg;
 
     struct vmux_link *seed;          /* the handle's main link (not owned) */
     struct vmux_pool *seed_pool;     /* the handle's blocking pool, before the mode is known */
@@ -227,6 +231,14 @@ void vmux__router_reroute_blocking(struct vmux_router *r);
 /* I/O thread: replaces the map with map (its reference passes to r) and forgets the links cached
  * for the old one's shards. */
 void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map);
+
+/*
+ * I/O thread, CLUSTER (follow.c): a MOVED reply to something that is not an op (the subscriber
+ * links' SSUBSCRIBE) names host:port (hostlen bytes, not empty) the owner of slot: the map is
+ * patched as for an op's MOVED (VMUX_EVENT_SLOT_MOVED), and a refresh follows soon.
+ */
+void vmux__router_moved(struct vmux_router *r, unsigned slot, const char *host, size_t hostlen,
+                        int port);
 
 /* Which nodes vmux__router_nodes() lists (bits). */
 #define VMUX_ROUTER_NODES_PRIMARIES 1u

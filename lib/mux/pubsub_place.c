@@ -1,0 +1,468 @@
+/*
+ * Where subscriptions go (mux/pubsub.h): the subscriber links, the requests written on each,
+ * and the reconciler that keeps every subscription on the link where it belongs.
+ *
+ * Standalone, there is one link, to the handle's endpoints, and every subscription is on it.
+ * In a cluster, channels and patterns are on one link to one node (the seed's at first; another
+ * node once that one fails or leaves the map), and each shard channel on a link to the primary
+ * of its slot, as the router's map says. The reconciler runs after every change (a new map, a
+ * link that failed, a channel the server ended, an unsubscribe): for each subscription it
+ * compares the link it is on with the one it belongs on, and moves it (UNSUBSCRIBE on the old
+ * link when nothing else of that name is there, SUBSCRIBE on the new one, then
+ * VMUX_EVENT_SUBSCRIPTION_MOVED); then it closes the links left with nothing on them. What it
+ * cannot place yet (a slot with no known owner, a subscription on a link that failed) makes it
+ * run again a second later, asking the router for a fresher map each time. I/O thread only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/config_keys.h"
+#include "core/counters.h"
+#include "core/encode.h"
+#include "core/errbuf.h"
+#include "core/log.h"
+#include "mux/mux.h"
+#include "route/slot.h"
+#include "vmux/error.h"
+
+#define RETRY_MS 1000 /* while something waits for a map: how often to look again */
+
+/* ---- requests written and their confirmations ---- */
+
+void vmux__sublink_send(struct vmux_sublink *sl, const char *cmd, const vmux_bytes *name,
+                        struct vmux_sub *s, uint64_t hash)
+{
+    struct vmux_op *op;
+    const char *argv[] = {cmd, name->ptr};
+    size_t lens[] = {strlen(cmd), name->len};
+    struct vmux_sub_request *rq = malloc(sizeof(*rq));
+    if (rq == NULL || vmux__encode_op(2, argv, lens, &op) != 0) {
+        free(rq);
+        return;
+    }
+    int rc = vmux__link_send_raw(sl->link, op->cmd, op->len);
+    vmux__op_free(op);
+    if (rc != 0) {
+        free(rq);
+        return;
+    }
+    *rq = (struct vmux_sub_request){NULL, s, hash, s == NULL};
+    if (s != NULL)
+        s->requests++;
+    if (sl->sent_tail != NULL)
+        sl->sent_tail->next = rq;
+    else
+        sl->sent_head = rq;
+    sl->sent_tail = rq;
+}
+
+struct vmux_sub_request *vmux__sublink_oldest(struct vmux_sublink *sl)
+{
+    return sl->sent_head;
+}
+
+struct vmux_sub *vmux__sublink_answered(struct vmux_sublink *sl)
+{
+    struct vmux_sub_request *rq = sl->sent_head;
+    if (rq == NULL)
+        return NULL;
+    sl->sent_head = rq->next;
+    if (sl->sent_head == NULL)
+        sl->sent_tail = NULL;
+    struct vmux_sub *s = rq->sub;
+    if (s != NULL)
+        s->requests--;
+    free(rq);
+    return s;
+}
+
+/* The connection that carried the requests is gone: none of them will be answered. */
+static void forget_requests(struct vmux_sublink *sl)
+{
+    while (sl->sent_head != NULL)
+        vmux__sublink_answered(sl);
+}
+
+void vmux__pubsub_unname(struct vmux_pubsub *ps, struct vmux_sub *s)
+{
+    for (struct vmux_sublink *sl = ps->links; sl != NULL && s->requests > 0; sl = sl->next)
+        for (struct vmux_sub_request *rq = sl->sent_head; rq != NULL && s->requests > 0;
+             rq = rq->next)
+            if (rq->sub == s) {
+                rq->sub = NULL;
+                s->requests--;
+            }
+}
+
+/* ---- what a subscriber link tells us ---- */
+
+static const char *where_of(const struct vmux_sublink *sl, char *buf, size_t len)
+{
+    if (sl->host == NULL)
+        return "";
+    snprintf(buf, len, "%s:%d", sl->host, sl->port);
+    return buf;
+}
+
+static void on_sub_link_ready(struct vmux_link *link, const char *where, void *arg)
+{
+    struct vmux_sublink *sl = arg;
+    struct vmux *m = sl->m;
+    (void)link;
+    sl->failed = false;
+    vmux__log(m->cfg, VMUX_LOG_INFO, "%s: subscriber connection ready; resubscribing", where);
+    for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next)
+        if (!s->dead && s->at == sl && !s->lost)
+            vmux__sublink_send(sl, vmux__subscribe_cmd[s->kind], &s->name, s, s->hash);
+}
+
+/* VMUX_EVENT_SUBSCRIBER_LOST; reason starts with "host:port: ". */
+static void emit_lost(struct vmux *m, int code, const char *reason)
+{
+    char where[300];
+    const char *sep = strstr(reason, ": ");
+    vmux__errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
+    vmux__event(m->cfg, VMUX_EVENT_SUBSCRIBER_LOST, code, where, reason);
+}
+
+static bool clustered(struct vmux *m)
+{
+    return vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER;
+}
+
+static void on_sub_link_failed(struct vmux_link *link, int code, const char *reason, void *arg)
+{
+    struct vmux_sublink *sl = arg;
+    struct vmux *m = sl->m;
+    (void)link;
+    vmux__log(m->cfg, VMUX_LOG_WARN, "subscriber connection failed (%s): %s", vmux_err_name(code),
+              reason);
+    forget_requests(sl);
+    sl->failed = true;
+    bool was_live = false;
+    for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next) {
+        if (s->at != sl)
+            continue;
+        uv_mutex_lock(&s->mu);
+        was_live = was_live || (s->live && !s->dead);
+        s->live = false;
+        uv_mutex_unlock(&s->mu);
+    }
+    if (clustered(m)) {
+        /* its node may be gone: channels and patterns go elsewhere, shard channels follow the
+         * map (a failover) */
+        if (sl == m->pubsub.classic)
+            where_of(sl, m->pubsub.avoid, sizeof m->pubsub.avoid);
+        vmux__router_refresh_soon(&m->router);
+        vmux__pubsub_reconcile_soon(m, 0);
+    }
+    if (!was_live) /* a failed attempt while down: nothing more was lost */
+        return;
+    vmux__count(&m->ctr.subscriber_lost, 1);
+    emit_lost(m, code, reason);
+}
+
+static const struct vmux_link_events sub_link_events = {on_sub_link_ready, on_sub_link_failed, NULL,
+                                                        NULL};
+
+/* ---- the links ---- */
+
+/* Opens a subscriber link to host:port (NULL host: the handle's endpoints); NULL when it cannot. */
+static struct vmux_sublink *open_sublink(struct vmux *m, const char *host, int port)
+{
+    struct vmux_sublink *sl = calloc(1, sizeof *sl);
+    if (sl == NULL)
+        return NULL;
+    sl->m = m;
+    sl->port = port;
+    if (host != NULL &&
+        ((sl->host = strdup(host)) == NULL || (sl->cfg = vmux_config_dup(m->cfg)) == NULL))
+        goto fail;
+    if (sl->cfg != NULL) {
+        vmux_config_clear_endpoints(sl->cfg);
+        if (vmux__config_endpoint_push(sl->cfg, host, strlen(host), port) != 0)
+            goto fail;
+    }
+    if (vmux__link_new(&m->loop, sl->cfg != NULL ? sl->cfg : m->cfg, m->tls_ctx, &m->ctr,
+                       &sub_link_events, sl, &sl->link) != 0)
+        goto fail;
+    vmux__link_set_push(sl->link, vmux__pubsub_on_push, sl);
+    vmux__link_set_auxiliary(sl->link);
+    if (host == NULL)
+        vmux__link_set_sentinel(sl->link, m->sentinel); /* the handle's endpoints: sentinels? */
+    vmux__link_start(sl->link);
+    sl->next = m->pubsub.links;
+    m->pubsub.links = sl;
+    if (host != NULL)
+        vmux__log(m->cfg, VMUX_LOG_INFO, "cluster: opening a subscriber link to %s:%d", host, port);
+    return sl;
+fail:
+    vmux_config_free(sl->cfg);
+    free(sl->host);
+    free(sl);
+    return NULL;
+}
+
+/* The open link to host:port (NULL host: to the handle's endpoints), opened if need be. */
+static struct vmux_sublink *sublink_for(struct vmux *m, const char *host, int port)
+{
+    for (struct vmux_sublink *sl = m->pubsub.links; sl != NULL; sl = sl->next)
+        if (host == NULL ? sl->host == NULL
+                         : sl->host != NULL && sl->port == port && strcasecmp(sl->host, host) == 0)
+            return sl;
+    return open_sublink(m, host, port);
+}
+
+static struct vmux_sublink *find_sublink(struct vmux *m, const char *host, int port)
+{
+    for (struct vmux_sublink *sl = m->pubsub.links; sl != NULL; sl = sl->next)
+        if (sl->host != NULL && sl->port == port && strcasecmp(sl->host, host) == 0)
+            return sl;
+    return NULL;
+}
+
+/* Closes sl (which no subscription is on); its memory stays until the handle is freed. */
+static void retire(struct vmux *m, struct vmux_sublink *sl)
+{
+    struct vmux_sublink **p = &m->pubsub.links;
+    while (*p != sl)
+        p = &(*p)->next;
+    *p = sl->next;
+    forget_requests(sl);
+    vmux__link_close(sl->link);
+    sl->link = NULL;
+    sl->next = m->pubsub.retired;
+    m->pubsub.retired = sl;
+    if (m->pubsub.classic == sl)
+        m->pubsub.classic = NULL;
+}
+
+/* ---- where a subscription belongs ---- */
+
+/* Whether the node at host:port may carry the channel and pattern subscriptions. */
+static bool classic_ok(struct vmux *m, const char *host, int port)
+{
+    char addr[300];
+    snprintf(addr, sizeof addr, "%s:%d", host, port);
+    struct vmux_sublink *sl = find_sublink(m, host, port);
+    return strcmp(addr, m->pubsub.avoid) != 0 && (sl == NULL || !sl->failed) &&
+           vmux__slotmap_names(m->router.map, host, port);
+}
+
+/* Picks the node for channels and patterns: the seed's, else the first good node of the map. */
+static struct vmux_sublink *pick_classic(struct vmux *m)
+{
+    const struct vmux_router *r = &m->router;
+    if (r->seed_host != NULL && classic_ok(m, r->seed_host, r->seed_port))
+        return sublink_for(m, r->seed_host, r->seed_port);
+    struct vmux_router_nodeinfo *nodes = NULL;
+    size_t n = 0;
+    struct vmux_sublink *sl = NULL;
+    if (vmux__router_nodes(r, VMUX_ROUTER_NODES_PRIMARIES | VMUX_ROUTER_NODES_REPLICAS, &nodes,
+                           &n) != 0)
+        return NULL;
+    for (size_t i = 0; i < n && sl == NULL; i++)
+        if (classic_ok(m, nodes[i].host, nodes[i].port))
+            sl = sublink_for(m, nodes[i].host, nodes[i].port);
+    free(nodes);
+    return sl;
+}
+
+/*
+ * Whether channels and patterns stay on c: while its connection has not failed and the map
+ * names its node; a node that the map stops naming but that still serves them keeps them for
+ * ten clusterRefreshMinInterval (a map asked of a node that does not know it yet is no reason to
+ * move: every node sends every message, so two nodes at once would deliver messages twice).
+ */
+static bool classic_stays(struct vmux *m, struct vmux_sublink *c)
+{
+    if (c == NULL || c->failed)
+        return false;
+    if (vmux__slotmap_names(m->router.map, c->host, c->port)) {
+        c->unnamed_ms = 0;
+        return true;
+    }
+    uint64_t now = uv_now(&m->loop);
+    if (c->unnamed_ms == 0)
+        c->unnamed_ms = now;
+    return now - c->unnamed_ms < 10 * (uint64_t)m->cfg->cluster_refresh_min_ms;
+}
+
+/* Where channels and patterns belong in a cluster: the current node while it is good. */
+static struct vmux_sublink *classic_target(struct vmux *m)
+{
+    struct vmux_sublink *c = m->pubsub.classic;
+    if (classic_stays(m, c))
+        return c;
+    struct vmux_sublink *next = pick_classic(m);
+    if (next != NULL)
+        m->pubsub.classic = next;
+    return m->pubsub.classic; /* when no other node will do: stay, and wait for it */
+}
+
+/* Where a shard channel belongs: the primary of its slot; NULL when none is known. */
+static struct vmux_sublink *shard_target(struct vmux *m, const struct vmux_sub *s)
+{
+    unsigned slot = vmux__slot_of(s->name.ptr, s->name.len);
+    const struct vmux_shard *sh = vmux__slotmap_owner(m->router.map, slot);
+    if (sh == NULL || sh->nnodes == 0 || (sh->nodes[0].flags & VMUX_NODE_UNKNOWN))
+        return NULL;
+    return sublink_for(m, sh->nodes[0].host, sh->nodes[0].port);
+}
+
+/* The link s belongs on; NULL while that is not known (detecting, a slot without owner). */
+static struct vmux_sublink *target(struct vmux *m, const struct vmux_sub *s)
+{
+    switch (vmux__router_mode(&m->router)) {
+    case VMUX_ROUTER_STANDALONE:
+        return m->pubsub.classic = sublink_for(m, NULL, 0);
+    case VMUX_ROUTER_CLUSTER:
+        return s->kind == VMUX_SUB_SHARD ? shard_target(m, s) : classic_target(m);
+    default:
+        return NULL;
+    }
+}
+
+static const char *const kind_word[] = {"channel", "pattern", "shard channel"};
+
+/* VMUX_EVENT_SUBSCRIPTION_MOVED: s went from one node to another. */
+static void emit_moved(struct vmux *m, const struct vmux_sub *s, const struct vmux_sublink *from,
+                       const struct vmux_sublink *to)
+{
+    char a[300], b[300], why[700];
+    where_of(from, a, sizeof a);
+    where_of(to, b, sizeof b);
+    snprintf(why, sizeof why, "%s %.*s moved from %s to %s", kind_word[s->kind],
+             (int)(s->name.len > 200 ? 200 : s->name.len), s->name.ptr, a, b);
+    vmux__log(m->cfg, VMUX_LOG_INFO, "pubsub: %s", why);
+    vmux__event(m->cfg, VMUX_EVENT_SUBSCRIPTION_MOVED, 0, b, why);
+}
+
+/* Puts s on to (its SUBSCRIBE sent now or when to is ready), leaving the link it was on. */
+static void move(struct vmux *m, struct vmux_sub *s, struct vmux_sublink *to)
+{
+    struct vmux_sublink *from = s->at;
+    if (from != NULL && from != to && !s->lost && !vmux__pubsub_others_at(&m->pubsub, s, from))
+        vmux__sublink_send(from, vmux__unsubscribe_cmd[s->kind], &s->name, NULL, s->hash);
+    vmux__pubsub_set_live(s, false);
+    s->at = to;
+    s->lost = false;
+    vmux__sublink_send(to, vmux__subscribe_cmd[s->kind], &s->name, s, s->hash);
+    if (from != NULL && from != to)
+        emit_moved(m, s, from, to);
+}
+
+/* Places s where it belongs; returns false when it must be looked at again later. */
+static bool place(struct vmux *m, struct vmux_sub *s)
+{
+    struct vmux_sublink *want = target(m, s);
+    if (want == NULL)
+        return !clustered(m); /* detecting: the end of detection places it */
+    if (s->at == want && !s->lost)
+        return (!want->failed && want->unnamed_ms == 0) || !clustered(m);
+    if (s->at == want && uv_now(&m->loop) < s->retry_at)
+        return false; /* the node refused it a moment ago: not at once again */
+    move(m, s, want);
+    return true;
+}
+
+void vmux__pubsub_place(struct vmux *m, struct vmux_sub *s)
+{
+    if (!place(m, s))
+        vmux__pubsub_reconcile_soon(m, RETRY_MS);
+}
+
+/* Whether a live subscription is on sl, or sl carries channels and patterns standalone. */
+static bool in_use(struct vmux *m, const struct vmux_sublink *sl)
+{
+    if (sl->host == NULL)
+        return true; /* the standalone link stays open, as it always did */
+    for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next)
+        if (!s->dead && s->at == sl)
+            return true;
+    return false;
+}
+
+/* The reconciler: every subscription where it belongs, then the idle links closed. */
+static void reconcile(struct vmux *m)
+{
+    struct vmux_pubsub *ps = &m->pubsub;
+    if (ps->closed)
+        return;
+    bool settled = true;
+    for (struct vmux_sub *s = ps->subs; s != NULL; s = s->next)
+        if (!s->dead && !place(m, s))
+            settled = false;
+    struct vmux_sublink *next;
+    for (struct vmux_sublink *sl = ps->links; sl != NULL; sl = next) {
+        next = sl->next;
+        if (!in_use(m, sl))
+            retire(m, sl);
+    }
+    if (!settled) {
+        if (clustered(m))
+            vmux__router_refresh_soon(&m->router); /* a map that says where they belong */
+        vmux__pubsub_reconcile_soon(m, RETRY_MS);
+    }
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    reconcile(t->data);
+}
+
+void vmux__pubsub_reconcile_soon(struct vmux *m, uint64_t delay_ms)
+{
+    struct vmux_pubsub *ps = &m->pubsub;
+    if (ps->closed)
+        return;
+    if (!ps->timer_ready) {
+        uv_timer_init(&m->loop, &ps->timer);
+        ps->timer.data = m;
+        ps->timer_ready = true;
+    }
+    uint64_t due = uv_now(&m->loop) + delay_ms;
+    if (uv_is_active((uv_handle_t *)&ps->timer) && ps->timer_due <= due)
+        return;
+    ps->timer_due = due;
+    uv_timer_start(&ps->timer, on_timer, delay_ms, 0);
+}
+
+void vmux__pubsub_map_changed(void *arg)
+{
+    struct vmux *m = arg;
+    if (m->pubsub.subs != NULL)
+        vmux__pubsub_reconcile_soon(m, 0);
+}
+
+/* ---- the handle's life ---- */
+
+void vmux__pubsub_tick(struct vmux *m, bool frozen)
+{
+    for (struct vmux_sublink *sl = m->pubsub.links; sl != NULL; sl = sl->next)
+        vmux__link_tick(sl->link, frozen);
+}
+
+void vmux__pubsub_close_links(struct vmux *m)
+{
+    struct vmux_pubsub *ps = &m->pubsub;
+    while (ps->links != NULL)
+        retire(m, ps->links);
+    if (ps->timer_ready)
+        uv_close((uv_handle_t *)&ps->timer, NULL);
+    ps->timer_ready = false;
+}
+
+void vmux__pubsub_free(struct vmux *m)
+{
+    struct vmux_pubsub *ps = &m->pubsub;
+    while (ps->retired != NULL) {
+        struct vmux_sublink *sl = ps->retired;
+        ps->retired = sl->next;
+        vmux_config_free(sl->cfg);
+        free(sl->host);
+        free(sl);
+    }
+}
