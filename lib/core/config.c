@@ -234,7 +234,7 @@ int vmux__config_endpoint_push(vmux_config *cfg, const char *host, size_t hlen, 
         free(h);
         return VMUX_ERR_NOMEM;
     }
-    e[cfg->nendpoints++] = (struct vmux_endpoint){h, port};
+    e[cfg->nendpoints++] = (struct vmux_endpoint){h, port, false};
     cfg->endpoints = e;
     return 0;
 }
@@ -305,6 +305,8 @@ vmux_config *vmux_config_dup(const vmux_config *cfg)
     for (size_t i = 0; ok && i < cfg->nendpoints; i++) {
         const struct vmux_endpoint *e = &cfg->endpoints[i];
         ok = vmux__config_endpoint_push(c, e->host, strlen(e->host), e->port) == 0;
+        if (ok)
+            c->endpoints[i].port_defaulted = e->port_defaulted;
     }
     if (!ok) {
         vmux_config_free(c);
@@ -320,8 +322,22 @@ int vmux_config_add_endpoint(vmux_config *cfg, const char *host, int port)
     if (cfg == NULL || host == NULL || !vmux__config_host_ok(host, strlen(host)) || port < 0 ||
         port > 65535)
         return VMUX_ERR_INVALID_ARG;
-    return vmux__config_endpoint_push(cfg, host, strlen(host),
-                                      port == 0 ? VMUX_DEFAULT_PORT : port);
+    int rc =
+        vmux__config_endpoint_push(cfg, host, strlen(host), port == 0 ? VMUX_DEFAULT_PORT : port);
+    if (rc == 0 && port == 0)
+        cfg->endpoints[cfg->nendpoints - 1].port_defaulted = true;
+    return rc;
+}
+
+void vmux__config_sentinel_ports(vmux_config *cfg)
+{
+    for (size_t i = 0; cfg->service_name != NULL && i < cfg->nendpoints; i++) {
+        struct vmux_endpoint *e = &cfg->endpoints[i];
+        if (e->port_defaulted) {
+            e->port = VMUX_DEFAULT_SENTINEL_PORT; /* the endpoints are sentinels */
+            e->port_defaulted = false;
+        }
+    }
 }
 
 size_t vmux_config_endpoint_count(const vmux_config *cfg)

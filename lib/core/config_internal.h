@@ -26,8 +26,9 @@
 #define VMUX_DEFAULT_MAX_PENDING_BYTES (256ull * 1024 * 1024)
 
 struct vmux_endpoint {
-    char *host; /* never NULL or empty */
-    int port;   /* 1..65535 */
+    char *host;          /* never NULL or empty */
+    int port;            /* 1..65535 */
+    bool port_defaulted; /* no port was given: 6379, or Sentinel's 26379 under serviceName */
 };
 
 struct vmux_config {
@@ -85,5 +86,12 @@ struct vmux_config {
     int max_pending;            /* commands accepted and not yet freed, handle-wide */
     uint64_t max_pending_bytes; /* their encoded bytes */
 };
+
+/*
+ * Under serviceName the endpoints are sentinels: those given without a port get Sentinel's
+ * (26379), not 6379. Run after a configuration string is applied and when a handle opens (a
+ * port left out through vmux_config_add_endpoint(..., 0) is defaulted too).
+ */
+void vmux__config_sentinel_ports(vmux_config *cfg);
 
 #endif

@@ -152,7 +152,10 @@ static int parse_endpoint_or(struct parse *p, const char *s, int default_port)
     int port = default_port;
     if (port_text != NULL && !parse_port(port_text, strlen(port_text), &port))
         return FAIL(p, "bad port '%s' in endpoint '%s' (1..65535)", port_text, s);
-    return vmux__config_endpoint_push(p->cfg, host, hlen, port);
+    int rc = vmux__config_endpoint_push(p->cfg, host, hlen, port);
+    if (rc == 0 && port_text == NULL)
+        p->cfg->endpoints[p->cfg->nendpoints - 1].port_defaulted = true;
+    return rc;
 }
 
 static int parse_endpoint(struct parse *p, const char *s)
@@ -455,6 +458,8 @@ static int apply_text(struct parse *p, const char *text)
     int rc = scheme_len > 0 ? apply_url(p, s, scheme_len) : apply_string(p, s);
     if (rc == 0 && p->cfg->nendpoints == 0)
         rc = FAIL(p, "no endpoint: give at least one host[:port]");
+    if (rc == 0)
+        vmux__config_sentinel_ports(p->cfg);
     if (rc == VMUX_ERR_NOMEM)
         vmux__errbuf_set(p->errbuf, p->errlen, "out of memory");
     explicit_bzero(copy, n);

@@ -558,6 +558,10 @@ static void test_to_string_exact(void **state)
         {"h,CLUSTER=Yes", "h:6379,cluster=yes"},
         {"h,cluster=no", "h:6379,cluster=no"},
         {"h,readFrom=primary", "h:6379"},
+        /* under serviceName, the endpoints are sentinels: 26379 where no port is given */
+        {"s1,s2:26380,[::1],serviceName=m", "s1:26379,s2:26380,[::1]:26379,serviceName=m"},
+        {"serviceName=m,s1", "s1:26379,serviceName=m"},
+        {"s1,s2:6379", "s1:6379,s2:6379"},
         {"h,READFROM=preferreplica,clientAz=use1-az2",
          "h:6379,readFrom=preferReplica,clientAz=use1-az2"},
         {"h,readFrom=replica", "h:6379,readFrom=replica"},
