@@ -578,6 +578,8 @@ static void test_xread_several_streams_blocking(void **state)
 }
 
 /* A reading thread: XREAD or XREADGROUP (when group is set) with a block time. */
+static void *read_thread(void *arg);
+
 struct reader {
     vmux *m;
     const char *key;
@@ -587,6 +589,20 @@ struct reader {
     vmux_stream_batch_array got;
     atomic_bool done;
 };
+
+/*
+ * Starts read_thread on a copy of want on the heap: if the test fails before it joins, the
+ * thread still writes to live memory (a reader on the test's stack would write into whatever
+ * the failed test's frame became).
+ */
+static struct reader *start_reader(struct reader want, pthread_t *t)
+{
+    struct reader *r = malloc(sizeof *r);
+    assert_non_null(r);
+    *r = want;
+    assert_int_equal(pthread_create(t, NULL, read_thread, r), 0);
+    return r;
+}
 
 static void *read_thread(void *arg)
 {
@@ -626,28 +642,29 @@ static void test_xread_block_woken_by_xadd(void **state)
     vmux *m = *state;
     ADMIN("DEL xs:{blk}:r");
     add_f(m, "xs:{blk}:r", "1-0", "old");
-    struct reader r = {.m = m, .key = "xs:{blk}:r", .block_ms = 20000};
     pthread_t t;
-    pthread_create(&t, NULL, read_thread, &r);
-    assert_true(vt_wait_until(blocked_in, "xread", 10000));
+    struct reader *r =
+        start_reader((struct reader){.m = m, .key = "xs:{blk}:r", .block_ms = 20000}, &t);
+    assert_true(vt_wait_until(blocked_in, "xread", 15000));
     /* The shared connection is free while the reader waits on its own. */
     vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 3000);
     int64_t len = 0;
     assert_int_equal(vmux_xlen(m, &o, VMUX_STR("xs:{blk}:r"), &len), 0);
     assert_int_equal(len, 1);
-    assert_false(atomic_load(&r.done));
+    assert_false(atomic_load(&r->done));
     vmux_str f = VMUX_STR("f"), v = VMUX_STRN("new\0", 4);
     assert_int_equal(
         vmux_xadd(m, NULL, VMUX_STR("xs:{blk}:r"), VMUX_STR("2-0"), &f, &v, 1, NULL, NULL), 0);
     pthread_join(t, NULL);
-    assert_int_equal(r.rc, 0);
-    assert_int_equal(r.got.count, 1);
-    assert_cstr(r.got.items[0].key, "xs:{blk}:r");
+    assert_int_equal(r->rc, 0);
+    assert_int_equal(r->got.count, 1);
+    assert_cstr(r->got.items[0].key, "xs:{blk}:r");
     /* The reader woke for the entry added after "$", never the old one. */
     vmux_str kv[] = {f, v};
-    assert_int_equal(r.got.items[0].entries.count, 1);
-    assert_entry(&r.got.items[0].entries.items[0], "2-0", kv, 2);
-    vmux_stream_batch_array_free(&r.got);
+    assert_int_equal(r->got.items[0].entries.count, 1);
+    assert_entry(&r->got.items[0].entries.items[0], "2-0", kv, 2);
+    vmux_stream_batch_array_free(&r->got);
+    free(r);
     ADMIN("DEL xs:{blk}:r");
 }
 
@@ -657,17 +674,18 @@ static void test_xreadgroup_block_woken_by_xadd(void **state)
     ADMIN("DEL xs:{blk}:g");
     vmux_str key = VMUX_STR("xs:{blk}:g"), g = VMUX_STR("grp");
     assert_int_equal(vmux_xgroup_create(m, NULL, key, g, VMUX_XID_DEFAULT, true), 0);
-    struct reader r = {.m = m, .key = "xs:{blk}:g", .group = "grp", .block_ms = 20000};
     pthread_t t;
-    pthread_create(&t, NULL, read_thread, &r);
-    assert_true(vt_wait_until(blocked_in, "xreadgroup", 10000));
+    struct reader *r = start_reader(
+        (struct reader){.m = m, .key = "xs:{blk}:g", .group = "grp", .block_ms = 20000}, &t);
+    assert_true(vt_wait_until(blocked_in, "xreadgroup", 15000));
     add_f(m, "xs:{blk}:g", "1-0", "for the waiter");
     pthread_join(t, NULL);
-    assert_int_equal(r.rc, 0);
-    assert_int_equal(r.got.count, 1);
-    assert_int_equal(r.got.items[0].entries.count, 1);
-    assert_f(&r.got.items[0].entries.items[0], "1-0", "for the waiter");
-    vmux_stream_batch_array_free(&r.got);
+    assert_int_equal(r->rc, 0);
+    assert_int_equal(r->got.count, 1);
+    assert_int_equal(r->got.items[0].entries.count, 1);
+    assert_f(&r->got.items[0].entries.items[0], "1-0", "for the waiter");
+    vmux_stream_batch_array_free(&r->got);
+    free(r);
     /* It is now pending for the waiter. */
     vmux_xpending_summary s;
     assert_int_equal(vmux_xpending(m, NULL, key, g, &s), 0);
