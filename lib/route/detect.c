@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/encode.h"
 #include "core/errbuf.h"
@@ -96,7 +97,8 @@ static void on_info_cluster(int status, vmux_reply *reply, void *arg)
     bool yes = r->cfg->cluster == VMUX_CLUSTER_YES;
     if (cluster) {
         static const char *const argv[] = {"CLUSTER", "SLOTS"};
-        if (vmux__router_internal(r, r->seed, 2, argv, on_cluster_slots, r) != 0)
+        if (vmux__router_ask_myid(r) != 0 ||
+            vmux__router_internal(r, r->seed, 2, argv, on_cluster_slots, r) != 0)
             settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_NOMEM, "cluster: out of memory");
     } else if (yes) {
         settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_CONFIG,
@@ -128,11 +130,28 @@ static int seed_where(struct vmux_router *r, const char *where)
     return 0;
 }
 
+/*
+ * CLUSTER: another connection of the seed link is ready, maybe to another configured endpoint
+ * (the one before failed) or, by a name that resolves to several nodes, to another node: the
+ * router names the seed link by where it is now, and asks which node that is.
+ */
+static void seed_again(struct vmux_router *r, const char *where)
+{
+    char now[300];
+    snprintf(now, sizeof now, "%s:%d", r->seed_host, r->seed_port);
+    if (where != NULL && strcasecmp(now, where) != 0 && seed_where(r, where) == 0 &&
+        r->shard_links != NULL)
+        memset(r->shard_links, 0, r->map->nshards * sizeof *r->shard_links);
+    (void)vmux__router_ask_myid(r); /* a new connection: is it the same node? */
+}
+
 bool vmux__router_seed_ready(struct vmux_router *r, const char *where)
 {
     if (vmux__router_mode(r) != VMUX_ROUTER_DETECTING) {
         if (r->seed_host == NULL)
             (void)seed_where(r, where); /* cluster=no: known all the same, for its counters */
+        else if (vmux__router_mode(r) == VMUX_ROUTER_CLUSTER)
+            seed_again(r, where);
         return true;
     }
     if (r->detect_sent)

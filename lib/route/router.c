@@ -106,7 +106,8 @@ fail:
 struct vmux_link *vmux__router_node_link(struct vmux_router *r, const char *host, size_t hostlen,
                                          int port)
 {
-    if (same_node(r->seed_host, r->seed_port, host, hostlen, port))
+    if (same_node(r->seed_host, r->seed_port, host, hostlen, port) ||
+        vmux__router_seed_alias(r, host, hostlen, port))
         return r->seed;
     for (size_t i = 0; i < r->nnodes; i++)
         if (same_node(r->nodes[i].host, r->nodes[i].port, host, hostlen, port))
@@ -117,7 +118,8 @@ struct vmux_link *vmux__router_node_link(struct vmux_router *r, const char *host
 bool vmux__router_has_link(const struct vmux_router *r, const char *host, int port)
 {
     size_t len = strlen(host);
-    if (same_node(r->seed_host, r->seed_port, host, len, port))
+    if (same_node(r->seed_host, r->seed_port, host, len, port) ||
+        vmux__router_seed_alias(r, host, len, port))
         return true;
     for (size_t i = 0; i < r->nnodes; i++)
         if (same_node(r->nodes[i].host, r->nodes[i].port, host, len, port))
@@ -243,6 +245,8 @@ void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map)
     r->map = map;
     free(r->shard_links);
     r->shard_links = map != NULL ? calloc(map->nshards, sizeof *r->shard_links) : NULL;
+    if (map != NULL)
+        vmux__router_seed_adopt(r); /* the seed's node may have another name in it */
 }
 
 /* The link to shard i's primary, opened on first use: looked up by name once per map. */
@@ -327,6 +331,10 @@ bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux
         if (r->nodes[i].link == link)
             port = r->nodes[i].port;
     const char *host = vmux__router_link_host(r, link);
+    if (link == r->seed && r->seed_as_host != NULL &&
+        vmux__slotmap_find_primary(r->map, r->seed_as_host, strlen(r->seed_as_host),
+                                   r->seed_as_port) >= 0)
+        return true;
     return host != NULL && vmux__slotmap_find_primary(r->map, host, strlen(host), port) >= 0;
 }
 
@@ -421,6 +429,8 @@ void vmux__router_free(struct vmux_router *r)
     }
     free(r->gone);
     free(r->seed_host);
+    free(r->seed_id);
+    free(r->seed_as_host);
     free(r->seed_blocking);
     vmux_config_free(r->seed_cfg);
     vmux__router_set_map(r, NULL);
@@ -447,7 +457,8 @@ int vmux__router_node_stats(struct vmux_router *r, const char *host, int port, v
     snprintf(addr, sizeof addr, "%s:%d", host, port);
     int rc = VMUX_ERR_INVALID_ARG;
     uv_mutex_lock(&r->stats_mu);
-    if (r->seed_addr[0] != '\0' && strcasecmp(r->seed_addr, addr) == 0)
+    if ((r->seed_addr[0] != '\0' && strcasecmp(r->seed_addr, addr) == 0) ||
+        (r->seed_as_addr[0] != '\0' && strcasecmp(r->seed_as_addr, addr) == 0))
         rc = 1;
     for (const struct vmux_node_counters *c = r->node_counters; rc != 1 && c != NULL; c = c->next)
         if (c->port == port && strcasecmp(c->host, host) == 0) {
