@@ -90,7 +90,10 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
         (n.ctr = node_counters(r, n.host, port)) == NULL)
         goto fail;
     vmux_config_clear_endpoints(n.cfg);
-    if (vmux__config_endpoint_push(n.cfg, host, hostlen, port) != 0 ||
+    const char *tls_name = vmux__router_tls_name(r, n.host, port); /* over the seed's sslHost */
+    if ((tls_name != NULL && r->tls_ctx != NULL &&
+         vmux_config_set_ssl_host(n.cfg, tls_name) != 0) ||
+        vmux__config_endpoint_push(n.cfg, host, hostlen, port) != 0 ||
         vmux__link_new(r->loop, n.cfg, r->tls_ctx, n.ctr, r->node_events, r->arg, &n.link) != 0)
         goto fail;
     vmux__link_start(n.link);

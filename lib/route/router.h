@@ -193,6 +193,14 @@ bool vmux__router_seed_alias(const struct vmux_router *r, const char *host, size
 void vmux__router_seed_mismatch(struct vmux_router *r);
 
 /*
+ * I/O thread (tlsname.c): the name that a link to the node at host:port verifies with TLS (and
+ * sends as SNI), when the node announces one: host itself when it is a host name, else the map's
+ * "hostname" metadata for that node; NULL when it announces none (the handle's sslHost, else
+ * host, then). A node link's configuration takes it in place of the handle's sslHost.
+ */
+const char *vmux__router_tls_name(const struct vmux_router *r, const char *host, int port);
+
+/*
  * I/O thread, refreshes (refresh.c). vmux__router_refresh_init() prepares the timers (from
  * vmux__router_init()) and starts the periodic check; vmux__router_refresh_soon() asks for one
  * reactive refresh (single flight, rate-limited, jittered; a request while one is in flight
