@@ -131,7 +131,10 @@ static inline enum vmux_router_mode vmux__router_mode(struct vmux_router *r)
 
 /*
  * I/O thread: the seed link's connection to where ("host:port") is ready. While DETECTING, asks
- * the server what it is (once) and returns false: settled() will follow. Otherwise returns true.
+ * the server what it is (once) and returns false: settled() will follow. Otherwise returns true,
+ * having named the seed link by where and asked, in CLUSTER mode, which node it reached (CLUSTER
+ * MYID) or, STANDALONE with cluster=auto, whether the server is a cluster node now (INFO
+ * cluster: its map then switches the mode to CLUSTER).
  */
 bool vmux__router_seed_ready(struct vmux_router *r, const char *where);
 
