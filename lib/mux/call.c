@@ -307,5 +307,9 @@ int vmux__run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
 
 void vmux__run_control(vmux *m, struct vmux_op *op)
 {
-    vmux__op_finish(op, op->control.fn(m, op->control.arg), NULL);
+    int rc = op->control.fn(m, op->control.arg);
+    if (rc == VMUX__CONTROL_WAIT && vmux__router_mode(&m->router) == VMUX_ROUTER_DETECTING)
+        vmux__wait_settled(m, op);
+    else
+        vmux__op_finish(op, rc, NULL);
 }

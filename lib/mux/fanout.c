@@ -8,7 +8,9 @@
  * Every part completes exactly once (its op's rule, by the call's one deadline at the latest) and
  * finish_one() completes the caller when the last one did, so no part is lost or counted twice.
  * The start holds one count of its own, so that parts completed inside start() (a dead handle, a
- * full backlog) cannot complete the caller before every part was sent.
+ * full backlog) cannot complete the caller before every part was sent. Before detection is over
+ * start() asks to wait (VMUX__CONTROL_WAIT): the control op waits with the commands that wait
+ * for it, by the call's deadline, and start() runs again once the mode is known.
  */
 #include "mux/fanout.h"
 
@@ -178,6 +180,8 @@ static int make_entries(struct fanout *f, const struct vmux_router_nodeinfo *nod
 static int start(vmux *m, void *arg)
 {
     struct fanout *f = arg;
+    if (vmux__router_mode(&m->router) == VMUX_ROUTER_DETECTING)
+        return VMUX__CONTROL_WAIT; /* runs again once the handle knows what the server is */
     struct vmux_router_nodeinfo *nodes;
     size_t n;
     int rc = vmux__router_nodes(&m->router, f->which, &nodes, &n);
@@ -257,6 +261,7 @@ static int fanout_submit(vmux *m, struct fanout *f)
         return VMUX_ERR_NOMEM;
     }
     op->flags = VMUX_OP_TRUSTED | VMUX_OP_CONTROL;
+    op->timeout_ms = f->timeout_ms; /* its deadline, should it wait for detection */
     op->control.fn = start;
     op->control.arg = f;
     op->cb = on_started;

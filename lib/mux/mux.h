@@ -112,8 +112,20 @@ uint32_t vmux__call_op_flags(uint32_t call_flags);
  */
 int vmux__run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg);
 
-/* I/O thread: runs a control op made by vmux__run_on_io(), completes it and frees it. */
+/*
+ * I/O thread: runs a control op made by vmux__run_on_io(), completes it and frees it. A control
+ * function that returns VMUX__CONTROL_WAIT while the router is detecting keeps its op, which
+ * waits (by its deadline) until detection is over and then runs again (vmux__wait_settled()).
+ */
 void vmux__run_control(vmux *m, struct vmux_op *op);
+#define VMUX__CONTROL_WAIT 1
+
+/*
+ * I/O thread, DETECTING: op waits for detection's outcome as an ordinary command does (parked,
+ * deadline-indexed), or completes at once: VMUX_ERR_NOT_CONNECTED under backlogPolicy=failFast
+ * while no connection is ready, VMUX_ERR_TIMEOUT when its deadline passed, VMUX_ERR_NOMEM.
+ */
+void vmux__wait_settled(vmux *m, struct vmux_op *op);
 
 /* I/O thread: takes everything from the submit queue and routes it. */
 void vmux__drain_queue(vmux *m);

@@ -117,6 +117,18 @@ void vmux__route(vmux *m, struct vmux_op *op)
     }
 }
 
+void vmux__wait_settled(vmux *m, struct vmux_op *op)
+{
+    if (m->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST && !vmux__link_ready(m->link))
+        vmux__op_finish(op, VMUX_ERR_NOT_CONNECTED, NULL);
+    else if (op->deadline_ns <= uv_hrtime())
+        vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
+    else if (index_deadline(m, op) != 0)
+        vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
+    else
+        vmux__router_park(&m->router, op);
+}
+
 void vmux__submit_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op)
 {
     if (m->io_closing) {

@@ -3,12 +3,15 @@
  * cluster=auto or cluster=yes asks the server INFO cluster; a cluster node (cluster_enabled:1)
  * then gives the slot map (CLUSTER SLOTS) and the handle routes by slot. cluster=yes refuses a
  * server that is not a cluster node; cluster=auto takes it as standalone, as it does a server
- * that refuses INFO (a restricted ACL user). I/O thread only.
+ * that refuses INFO (a restricted ACL user). A cluster=auto handle found standalone asks again on
+ * each later connection of the seed link, and turns to cluster mode when the answer says so.
+ * I/O thread only.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/encode.h"
 #include "core/errbuf.h"
@@ -96,7 +99,8 @@ static void on_info_cluster(int status, vmux_reply *reply, void *arg)
     bool yes = r->cfg->cluster == VMUX_CLUSTER_YES;
     if (cluster) {
         static const char *const argv[] = {"CLUSTER", "SLOTS"};
-        if (vmux__router_internal(r, r->seed, 2, argv, on_cluster_slots, r) != 0)
+        if (vmux__router_ask_myid(r) != 0 ||
+            vmux__router_internal(r, r->seed, 2, argv, on_cluster_slots, r) != 0)
             settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_NOMEM, "cluster: out of memory");
     } else if (yes) {
         settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_CONFIG,
@@ -128,11 +132,75 @@ static int seed_where(struct vmux_router *r, const char *where)
     return 0;
 }
 
+/* A server found standalone now answers as a cluster node: the handle routes by its map. */
+static void on_slots_again(int status, vmux_reply *reply, void *arg)
+{
+    struct vmux_router *r = arg;
+    struct vmux_slotmap *map = NULL;
+    int rc = status == 0 ? vmux__slotmap_from_slots(reply, r->seed_host, 1, &map, NULL, 0) : status;
+    vmux_reply_free(reply);
+    if (rc != 0 || vmux__router_mode(r) != VMUX_ROUTER_STANDALONE) {
+        vmux__slotmap_unref(map);
+        return; /* the next connection asks again */
+    }
+    vmux__router_set_map(r, map);
+    vmux__log(r->cfg, VMUX_LOG_INFO,
+              "%s:%d: the server is a cluster node now: cluster mode, %zu shards serve %u of 16384 "
+              "slots",
+              r->seed_host, r->seed_port, map->nshards, map->covered);
+    atomic_store_explicit(&r->mode, VMUX_ROUTER_CLUSTER, memory_order_release);
+}
+
+static void on_info_again(int status, vmux_reply *reply, void *arg)
+{
+    struct vmux_router *r = arg;
+    size_t len = 0;
+    const char *text = status == 0 ? vmux_reply_str(reply, &len) : NULL;
+    bool cluster = text != NULL && memmem(text, len, "cluster_enabled:1", 17) != NULL;
+    vmux_reply_free(reply);
+    static const char *const argv[] = {"CLUSTER", "SLOTS"};
+    if (cluster && vmux__router_mode(r) == VMUX_ROUTER_STANDALONE && vmux__router_ask_myid(r) == 0)
+        (void)vmux__router_internal(r, r->seed, 2, argv, on_slots_again, r);
+}
+
+/*
+ * STANDALONE with cluster=auto: another connection of the seed link is ready, maybe to the server
+ * restarted as a cluster node: it is asked INFO cluster again (the commands meanwhile go on as
+ * to a standalone server; a cluster node's MOVED reaches their callers until the map came).
+ */
+static void redetect(struct vmux_router *r)
+{
+    static const char *const argv[] = {"INFO", "cluster"};
+    (void)vmux__router_internal(r, r->seed, 2, argv, on_info_again, r);
+}
+
+/*
+ * Another connection of the seed link is ready (CLUSTER or STANDALONE), maybe to another
+ * configured endpoint (the one before failed) or, by a name that resolves to several nodes, to
+ * another node: the router names the seed link by where it is now.
+ */
+static void seed_again(struct vmux_router *r, const char *where)
+{
+    char now[300];
+    snprintf(now, sizeof now, "%s:%d", r->seed_host, r->seed_port);
+    if (where != NULL && strcasecmp(now, where) != 0 && seed_where(r, where) == 0 &&
+        r->shard_links != NULL)
+        memset(r->shard_links, 0, r->map->nshards * sizeof *r->shard_links);
+}
+
 bool vmux__router_seed_ready(struct vmux_router *r, const char *where)
 {
     if (vmux__router_mode(r) != VMUX_ROUTER_DETECTING) {
         if (r->seed_host == NULL)
             (void)seed_where(r, where); /* cluster=no: known all the same, for its counters */
+        else if (vmux__router_mode(r) == VMUX_ROUTER_CLUSTER) {
+            seed_again(r, where);
+            (void)vmux__router_ask_myid(r); /* a new connection: is it the same node? */
+        } else if (vmux__router_mode(r) == VMUX_ROUTER_STANDALONE &&
+                   r->cfg->cluster == VMUX_CLUSTER_AUTO) {
+            seed_again(r, where);
+            redetect(r);
+        }
         return true;
     }
     if (r->detect_sent)

@@ -103,6 +103,9 @@ void vmux__router_moved(struct vmux_router *r, unsigned slot, const char *host, 
 static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
                    const struct vmux_redirect *rd, const struct target *t, vmux_reply *reply)
 {
+    if (rd->kind == VMUX_REDIRECT_MOVED && link == r->seed &&
+        vmux__router_seed_alias(r, t->host, t->hostlen, t->port))
+        vmux__router_seed_mismatch(r); /* the seed link reached another node than its id said */
     struct vmux_link *to = vmux__router_node_link(r, t->host, t->hostlen, t->port);
     if (to == NULL)
         return false;

@@ -297,8 +297,9 @@ static void on_period(uv_timer_t *t)
 {
     struct vmux_router *r = t->data;
     enum vmux_router_mode mode = vmux__router_mode(r);
-    if (mode == VMUX_ROUTER_STANDALONE || mode == VMUX_ROUTER_FAILED)
-        uv_timer_stop(t);
+    if (mode == VMUX_ROUTER_FAILED ||
+        (mode == VMUX_ROUTER_STANDALONE && r->cfg->cluster != VMUX_CLUSTER_AUTO))
+        uv_timer_stop(t); /* (cluster=auto: a standalone server may come back a cluster node) */
     else if (mode == VMUX_ROUTER_CLUSTER && !r->refresh_busy &&
              !uv_is_active((uv_handle_t *)&r->refresh_timer) &&
              uv_now(r->loop) >= r->last_refresh + min_gap(r))

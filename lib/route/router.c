@@ -91,7 +91,10 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
         goto fail;
     vmux_config_clear_endpoints(n.cfg);
     n.cfg->cluster_node = true; /* READONLY: a replica then serves reads (docs/replicas.md) */
-    if (vmux__config_endpoint_push(n.cfg, host, hostlen, port) != 0 ||
+    const char *tls_name = vmux__router_tls_name(r, n.host, port); /* over the seed's sslHost */
+    if ((tls_name != NULL && r->tls_ctx != NULL &&
+         vmux_config_set_ssl_host(n.cfg, tls_name) != 0) ||
+        vmux__config_endpoint_push(n.cfg, host, hostlen, port) != 0 ||
         vmux__link_new(r->loop, n.cfg, r->tls_ctx, n.ctr, r->node_events, r->arg, &n.link) != 0)
         goto fail;
     vmux__link_start(n.link);
@@ -107,7 +110,8 @@ fail:
 struct vmux_link *vmux__router_node_link(struct vmux_router *r, const char *host, size_t hostlen,
                                          int port)
 {
-    if (same_node(r->seed_host, r->seed_port, host, hostlen, port))
+    if (same_node(r->seed_host, r->seed_port, host, hostlen, port) ||
+        vmux__router_seed_alias(r, host, hostlen, port))
         return r->seed;
     for (size_t i = 0; i < r->nnodes; i++)
         if (same_node(r->nodes[i].host, r->nodes[i].port, host, hostlen, port))
@@ -118,7 +122,8 @@ struct vmux_link *vmux__router_node_link(struct vmux_router *r, const char *host
 bool vmux__router_has_link(const struct vmux_router *r, const char *host, int port)
 {
     size_t len = strlen(host);
-    if (same_node(r->seed_host, r->seed_port, host, len, port))
+    if (same_node(r->seed_host, r->seed_port, host, len, port) ||
+        vmux__router_seed_alias(r, host, len, port))
         return true;
     for (size_t i = 0; i < r->nnodes; i++)
         if (same_node(r->nodes[i].host, r->nodes[i].port, host, len, port))
@@ -245,6 +250,8 @@ void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map)
     free(r->shard_links);
     r->shard_links = map != NULL ? calloc(map->nshards, sizeof *r->shard_links) : NULL;
     vmux__router_reads_reset(r);
+    if (map != NULL)
+        vmux__router_seed_adopt(r); /* the seed's node may have another name in it */
     if (map != NULL && r->map_changed != NULL)
         r->map_changed(r->map_changed_arg);
 }
@@ -351,6 +358,10 @@ bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux
         if (r->nodes[i].link == link)
             port = r->nodes[i].port;
     const char *host = vmux__router_link_host(r, link);
+    if (link == r->seed && r->seed_as_host != NULL &&
+        vmux__slotmap_find_primary(r->map, r->seed_as_host, strlen(r->seed_as_host),
+                                   r->seed_as_port) >= 0)
+        return true;
     return host != NULL && vmux__slotmap_find_primary(r->map, host, strlen(host), port) >= 0;
 }
 
@@ -451,6 +462,8 @@ void vmux__router_free(struct vmux_router *r)
     }
     free(r->gone);
     free(r->seed_host);
+    free(r->seed_id);
+    free(r->seed_as_host);
     free(r->seed_blocking);
     vmux_config_free(r->seed_cfg);
     vmux__router_set_map(r, NULL);
@@ -477,7 +490,8 @@ int vmux__router_node_stats(struct vmux_router *r, const char *host, int port, v
     snprintf(addr, sizeof addr, "%s:%d", host, port);
     int rc = VMUX_ERR_INVALID_ARG;
     uv_mutex_lock(&r->stats_mu);
-    if (r->seed_addr[0] != '\0' && strcasecmp(r->seed_addr, addr) == 0)
+    if ((r->seed_addr[0] != '\0' && strcasecmp(r->seed_addr, addr) == 0) ||
+        (r->seed_as_addr[0] != '\0' && strcasecmp(r->seed_as_addr, addr) == 0))
         rc = 1;
     for (const struct vmux_node_counters *c = r->node_counters; rc != 1 && c != NULL; c = c->next)
         if (c->port == port && strcasecmp(c->host, host) == 0) {

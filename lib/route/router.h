@@ -91,6 +91,9 @@ struct vmux_router {
     struct vmux_pool *seed_blocking; /* CLUSTER: the seed node's blocking pool, made on first use */
     char *seed_host;                 /* its node, once its first connection was ready */
     int seed_port;
+    char *seed_id; /* CLUSTER: the node id the seed link's connection gave, or NULL (seedid.c) */
+    char *seed_as_host; /* the map's other name of the seed's node (by seed_id), or NULL */
+    int seed_as_port;
     bool detect_sent;
 
     struct vmux_slotmap *map; /* CLUSTER: the current map (one reference): vmux__router_set_map() */
@@ -113,9 +116,10 @@ struct vmux_router {
     uint64_t last_refresh;    /* loop ms of the last refresh sent */
     uint64_t rng;
 
-    uv_mutex_t stats_mu; /* guards node_counters and seed_addr */
+    uv_mutex_t stats_mu; /* guards node_counters, seed_addr and seed_as_addr */
     struct vmux_node_counters *node_counters;
-    char seed_addr[300]; /* "host:port" of the seed's node once known, for any thread */
+    char seed_addr[300];    /* "host:port" of the seed's node once known, for any thread */
+    char seed_as_addr[300]; /* "seed_as_host:seed_as_port", or "" */
 };
 
 /*
@@ -139,7 +143,10 @@ static inline enum vmux_router_mode vmux__router_mode(struct vmux_router *r)
 
 /*
  * I/O thread: the seed link's connection to where ("host:port") is ready. While DETECTING, asks
- * the server what it is (once) and returns false: settled() will follow. Otherwise returns true.
+ * the server what it is (once) and returns false: settled() will follow. Otherwise returns true,
+ * having named the seed link by where and asked, in CLUSTER mode, which node it reached (CLUSTER
+ * MYID) or, STANDALONE with cluster=auto, whether the server is a cluster node now (INFO
+ * cluster: its map then switches the mode to CLUSTER).
  */
 bool vmux__router_seed_ready(struct vmux_router *r, const char *where);
 
@@ -202,6 +209,30 @@ const char *vmux__router_link_host(const struct vmux_router *r, const struct vmu
 /* Writes "host:port" of link's node into buf (len bytes), "?" when it is not the router's. */
 void vmux__router_link_addr(const struct vmux_router *r, const struct vmux_link *link, char *buf,
                             size_t len);
+
+/*
+ * I/O thread, the seed's node by its id (seedid.c). The seed link serves its node under the
+ * configured name and, once CLUSTER MYID on its connection named a node of the map that no node
+ * link serves, under the map's name (seed_as_host) too: one link per node, whatever name reached
+ * it. vmux__router_ask_myid() asks the seed link's connection its id (at detection, and on each
+ * of its later connections; returns 0 or VMUX_ERR_NOMEM); vmux__router_seed_adopt() sets or
+ * clears the map's name after a new map or id; vmux__router_seed_alias() says whether host:port
+ * is that name; vmux__router_seed_mismatch() forgets the id and the name (a MOVED read on the
+ * seed link named its node by the map's name: the connection reached another node).
+ */
+int vmux__router_ask_myid(struct vmux_router *r);
+void vmux__router_seed_adopt(struct vmux_router *r);
+bool vmux__router_seed_alias(const struct vmux_router *r, const char *host, size_t hostlen,
+                             int port);
+void vmux__router_seed_mismatch(struct vmux_router *r);
+
+/*
+ * I/O thread (tlsname.c): the name that a link to the node at host:port verifies with TLS (and
+ * sends as SNI), when the node announces one: host itself when it is a host name, else the map's
+ * "hostname" metadata for that node; NULL when it announces none (the handle's sslHost, else
+ * host, then). A node link's configuration takes it in place of the handle's sslHost.
+ */
+const char *vmux__router_tls_name(const struct vmux_router *r, const char *host, int port);
 
 /*
  * I/O thread, refreshes (refresh.c). vmux__router_refresh_init() prepares the timers (from

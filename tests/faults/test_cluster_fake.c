@@ -645,6 +645,48 @@ static void test_refresh_storm_configured(void **state)
     storm("clusterRefreshMinInterval=2000", 2.0, 5000);
 }
 
+/* ---- the seed's node by its id ---- */
+
+#define ID_ONE "1111111111111111111111111111111111111111"
+
+/*
+ * The seed link, named localhost, is adopted for node 1 (127.0.0.1:P1 in the map) because node 0
+ * says node 1's id: as when a name that resolves to several nodes led it elsewhere than its id
+ * said. Node 0 answers MOVED to 127.0.0.1:P1: the adoption is dropped and the command goes to a
+ * link of that name, once; the seed's connection is not replaced (which would reach node 0
+ * again, until REDIRECT_LOOP).
+ */
+static void test_seed_id_mismatch(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    int p1 = vt_fcluster_port(c, 1);
+    char slots[256];
+    snprintf(slots, sizeof slots,
+             "*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n:%d\r\n$40\r\n%s\r\n", p1,
+             ID_ONE);
+    vt_fcluster_set_slots(c, -1, slots);
+    vt_fcluster_set_myid(c, 0, ID_ONE);
+    vt_fcluster_set_myid(c, 1, ID_ONE);
+    char conf[128];
+    snprintf(conf, sizeof conf, "localhost:%d,cluster=yes,syncTimeout=5000",
+             vt_fcluster_port(c, 0));
+    vmux *m = vt_open_conf(conf);
+    assert_int_equal(vt_fcluster_count(c, 0, "CLUSTER MYID"), 1);
+    rule(c, 0, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot("k"), p1);
+    rule(c, 1, "k", -1, 0, "$6\r\nfrom-1\r\n");
+    want_value(m, "k", "from-1");
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 1); /* sent by the adopted seed link */
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), 1);
+    assert_int_equal(vt_fcluster_accepted(c, 0), 1); /* its connection was not replaced */
+    assert_int_equal(vt_fcluster_accepted(c, 1), 1);
+    want_value(m, "k", "from-1"); /* straight to node 1's own link now */
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 1);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -666,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_slots_holes_and_null_host),
         cmocka_unit_test(test_refresh_storm),
         cmocka_unit_test(test_refresh_storm_configured),
+        cmocka_unit_test(test_seed_id_mismatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,9 @@
  *   flight when the handle closes each complete exactly once;
  * - vmux_call_node(): CLUSTER MYID of each node equals what a direct connection reads; a node
  *   outside the map is refused;
+ * - before detection is over (the seed behind a proxy that relays nothing yet), both wait for it
+ *   as commands do: VMUX_ERR_TIMEOUT at a short deadline, and a fan-out made then is served once
+ *   the proxy relays;
  * - DBSIZE is the sum over the primaries, KEYS their union, FLUSHALL empties every primary
  *   (checked on each over a direct connection);
  * - SCRIPT LOAD reaches every primary: EVALSHA on keys in every shard runs without NOSCRIPT;
@@ -32,6 +35,7 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "faultproxy.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -205,6 +209,47 @@ static void test_call_node(void **state)
     assert_non_null(strstr(why, "unknown command"));
     vmux_reply_free(r);
     vmux_close(m);
+}
+
+/* A fan-out called before the handle knows what the server is waits for detection, by its
+ * deadline, as a command does: the seed is behind a proxy that relays nothing until told. */
+static void test_call_nodes_before_detection(void **state)
+{
+    (void)state;
+    vt_proxy *p = vt_proxy_start("127.0.0.1", vt_cluster_port(CLUSTER, 0));
+    assert_non_null(p);
+    assert_int_equal(vt_proxy_set_mode(p, VT_PROXY_BLACKHOLE, 0), 0);
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,abortConnect=false", vt_proxy_port(p));
+    vmux *m = vt_open_conf(conf);
+    const char *ping[] = {"PING"};
+    vmux_callopts brief = VMUX_INIT(vmux_callopts, .timeout_ms = 300);
+    vmux_node_replies res = {0};
+    assert_int_equal(vmux_call_nodes(m, &brief, VMUX_NODES_PRIMARIES, 1, ping, NULL, &res),
+                     VMUX_ERR_TIMEOUT);
+    vmux_reply *r = NULL;
+    assert_int_equal(
+        vmux_call_node(m, &brief, "127.0.0.1", vt_cluster_port(CLUSTER, 0), 1, ping, NULL, &r),
+        VMUX_ERR_TIMEOUT);
+    struct async_result a = {0};
+    vmux_callopts patient = VMUX_INIT(vmux_callopts, .timeout_ms = 60000);
+    assert_int_equal(
+        vmux_call_nodes_async(m, &patient, VMUX_NODES_PRIMARIES, 1, ping, NULL, on_nodes, &a), 0);
+    /* queued after the fan-out, and timed out: so the fan-out was taken while detecting */
+    assert_int_equal(vmux_call(m, &brief, 1, ping, NULL, &r), VMUX_ERR_TIMEOUT);
+    assert_int_equal(atomic_load(&a.calls), 0);
+    assert_int_equal(vt_proxy_set_mode(p, VT_PROXY_PASS, 0), 0);
+    assert_true(vt_wait_until(called, &a, 60000));
+    assert_int_equal(a.status, 0);
+    assert_int_equal(a.res->count, (size_t)vt_cluster_primaries(CLUSTER));
+    for (size_t i = 0; i < a.res->count; i++) {
+        assert_int_equal(a.res->nodes[i].status, 0);
+        assert_string_equal(vmux_reply_str(a.res->nodes[i].reply, NULL), "PONG");
+    }
+    vmux_node_replies_free(a.res);
+    free(a.res);
+    vmux_close(m);
+    vt_proxy_stop(p);
 }
 
 #define NKEYS 600
@@ -445,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_call_nodes_async),
         cmocka_unit_test(test_call_nodes_close),
         cmocka_unit_test(test_call_node),
+        cmocka_unit_test(test_call_nodes_before_detection),
         cmocka_unit_test(test_dbsize_keys_flushall),
         cmocka_unit_test(test_script_everywhere),
         cmocka_unit_test(test_paused_node_fails_alone),

@@ -49,6 +49,7 @@ struct fc_node {
     char host[64];
     /* guarded by the cluster's mutex */
     char *slots; /* NULL: the default reply */
+    char *myid;  /* CLUSTER MYID's answer; NULL: an error */
     struct fc_rule *rules;
     struct fc_entry *store;
     struct fc_count counts[FC_MAX_NAMES];
@@ -267,6 +268,8 @@ static bool is_setup(const char *name)
 
 static bool cluster_answer(vt_fcluster *c, struct fc_node *node, int fd, const char *counted)
 {
+    if (strcmp(counted, "CLUSTER MYID") == 0 && node->myid != NULL)
+        return send_bulk(fd, node->myid, strlen(node->myid));
     if (strcmp(counted, "CLUSTER SLOTS") != 0)
         return send_str(fd, "-ERR fakecluster: only CLUSTER SLOTS is scripted\r\n");
     if (node->slots != NULL)
@@ -503,6 +506,14 @@ void vt_fcluster_set_slots(vt_fcluster *c, int node, const char *resp)
     pthread_mutex_unlock(&c->mu);
 }
 
+void vt_fcluster_set_myid(vt_fcluster *c, size_t node, const char *id)
+{
+    pthread_mutex_lock(&c->mu);
+    free(c->nodes[node].myid);
+    c->nodes[node].myid = id != NULL ? strdup(id) : NULL;
+    pthread_mutex_unlock(&c->mu);
+}
+
 int vt_fcluster_rule(vt_fcluster *c, size_t node, const char *key, int times, unsigned flags,
                      const char *resp)
 {
@@ -603,6 +614,7 @@ void vt_fcluster_stop(vt_fcluster *c)
     for (size_t i = 0; i < c->n; i++) {
         struct fc_node *node = &c->nodes[i];
         free(node->slots);
+        free(node->myid);
         free_rules(node->rules);
         while (node->store != NULL) {
             struct fc_entry *next = node->store->next;

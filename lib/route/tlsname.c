@@ -1,0 +1,40 @@
+/*
+ * The name a node link's TLS session verifies and sends as SNI (route/router.h): the node's own
+ * host name when the cluster announces one (the map's host when it is a name, a cluster with
+ * cluster-preferred-endpoint-type hostname; else the "hostname" metadata of CLUSTER SLOTS, a node
+ * with cluster-announce-hostname announced by address), else the handle's sslHost when set, else
+ * the node's address. The handle's sslHost names the seed or the configuration endpoint, so it
+ * gives way to a name the node announces for itself. I/O thread only (it reads the map).
+ */
+#include <string.h>
+#include <strings.h>
+#include <uv.h>
+
+#include "route/router.h"
+
+static bool is_ip_literal(const char *host)
+{
+    struct sockaddr_in a4;
+    struct sockaddr_in6 a6;
+    return uv_ip4_addr(host, 0, &a4) == 0 || uv_ip6_addr(host, 0, &a6) == 0;
+}
+
+/* The "hostname" metadata of the map's node at host:port, or NULL. */
+static const char *announced(const struct vmux_slotmap *m, const char *host, int port)
+{
+    for (size_t s = 0; m != NULL && s < m->nshards; s++)
+        for (size_t i = 0; i < m->shards[s].nnodes; i++) {
+            const struct vmux_node_addr *n = &m->shards[s].nodes[i];
+            if (n->host != NULL && n->port == port && strcasecmp(n->host, host) == 0 &&
+                n->hostname != NULL && n->hostname[0] != '\0')
+                return n->hostname;
+        }
+    return NULL;
+}
+
+const char *vmux__router_tls_name(const struct vmux_router *r, const char *host, int port)
+{
+    if (!is_ip_literal(host))
+        return host;
+    return announced(r->map, host, port);
+}
