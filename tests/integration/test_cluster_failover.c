@@ -31,6 +31,7 @@
 #include <hiredis/hiredis.h>
 
 #include "route/slot.h"
+#include "node.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -59,23 +60,6 @@ static _Atomic uint64_t first_back_ns; /* first dead-shard write served after th
 static atomic_int after_promotion;     /* dead-shard writes acknowledged after the promotion */
 static atomic_int failures, late_failures;
 static atomic_bool stop;
-
-static char *node_str(int port, const char *cmd)
-{
-    redisContext *c = vt_node_connect(port);
-    redisReply *r = redisCommand(c, cmd);
-    char *s = r != NULL && r->str != NULL ? strdup(r->str) : NULL;
-    freeReplyObject(r);
-    redisFree(c);
-    return s;
-}
-
-/* The integer after "field:" in an INFO reply, or -1. */
-static long info_field(const char *info, const char *field)
-{
-    const char *p = info != NULL ? strstr(info, field) : NULL;
-    return p != NULL ? strtol(p + strlen(field), NULL, 10) : -1;
-}
 
 static void key_name(char *buf, size_t len, int id, int i)
 {
@@ -165,8 +149,8 @@ static void slots_of(int port, bool *out)
 static int replica_of(int port)
 {
     for (int i = vt_cluster_primaries(CLUSTER); i < vt_cluster_size(CLUSTER); i++) {
-        char *info = node_str(vt_cluster_port(CLUSTER, i), "INFO replication");
-        long master = info_field(info, "master_port:");
+        char *info = vt_node_admin(vt_cluster_port(CLUSTER, i), false, "INFO replication");
+        long master = vt_info_field(info, "master_port");
         free(info);
         if (master == port)
             return vt_cluster_port(CLUSTER, i);
@@ -180,7 +164,7 @@ static int promoted_port;
 static bool replica_is_primary(void *arg)
 {
     (void)arg;
-    char *info = node_str(promoted_port, "INFO replication");
+    char *info = vt_node_admin(promoted_port, false, "INFO replication");
     bool yes = info != NULL && strstr(info, "role:master") != NULL;
     free(info);
     return yes;
@@ -253,8 +237,8 @@ static void test_failover_under_load(void **state)
     slots_of(seed, dead);
     dead_slots = dead;
     promoted_port = replica_of(seed);
-    char *info = node_str(seed, "INFO server");
-    long pid = info_field(info, "process_id:");
+    char *info = vt_node_admin(seed, false, "INFO server");
+    long pid = vt_info_field(info, "process_id");
     free(info);
     assert_true(pid > 1);
 

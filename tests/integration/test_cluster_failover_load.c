@@ -59,6 +59,7 @@
 
 #include "cluster_load.h"
 #include "route/slot.h"
+#include "node.h"
 #include "testutil.h"
 
 #define CLUSTER "cluster-failover2"
@@ -77,22 +78,11 @@ static bool slot_in(int slot, void *arg)
     return slot_shard[slot] == *(int *)arg;
 }
 
-static redisReply *must(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR)
-        fail_msg("%s: %s", fmt, r ? r->str : c->errstr);
-    return r;
-}
-
 /* The port of the node serving slot as primary now, from the first node's CLUSTER SLOTS. */
 static int primary_of(int slot)
 {
     redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, 0));
-    redisReply *r = must(c, "CLUSTER SLOTS");
+    redisReply *r = vt_must(c, "CLUSTER SLOTS");
     int port = -1;
     for (size_t i = 0; i < r->elements; i++) {
         redisReply *range = r->element[i];
@@ -109,9 +99,8 @@ static int primary_of(int slot)
 static long info_field(int port, const char *section, const char *field)
 {
     redisContext *c = vt_node_connect(port);
-    redisReply *r = must(c, "INFO %s", section);
-    const char *p = strstr(r->str, field);
-    long v = p != NULL ? strtol(p + strlen(field), NULL, 10) : -1;
+    redisReply *r = vt_must(c, "INFO %s", section);
+    long v = (long)vt_info_field(r->str, field);
     freeReplyObject(r);
     redisFree(c);
     return v;
@@ -121,7 +110,7 @@ static int replica_of(int port)
 {
     for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
         int node = vt_cluster_port(CLUSTER, i);
-        if (node != port && info_field(node, "replication", "master_port:") == port)
+        if (node != port && info_field(node, "replication", "master_port") == port)
             return node;
     }
     fail_msg("no replica of 127.0.0.1:%d", port);
@@ -203,8 +192,8 @@ static void barrier(struct cl_run *run, int shard, int port)
     cl_tag_for(slot_in, &shard, &cursor, tag, sizeof tag);
     atomic_store(&run->barrier, true);
     redisContext *c = vt_node_connect(port);
-    freeReplyObject(must(c, "SET {%s}:%s:barrier 1", tag, run->prefix));
-    redisReply *r = must(c, "WAIT 1 10000");
+    freeReplyObject(vt_must(c, "SET {%s}:%s:barrier 1", tag, run->prefix));
+    redisReply *r = vt_must(c, "WAIT 1 10000");
     assert_true(r->integer >= 1);
     freeReplyObject(r);
     redisFree(c);
@@ -273,7 +262,7 @@ static void run_case(bool planned, int shard, const char *prefix)
     cl_tag_for(slot_in, &home, &any, tag, sizeof tag);
     int primary = primary_of((int)vmux__slot_of(tag, strlen(tag)));
     int replica = replica_of(primary);
-    long pid = planned ? 0 : info_field(primary, "server", "process_id:");
+    long pid = planned ? 0 : info_field(primary, "server", "process_id");
     assert_true(planned || pid > 1);
     assert_int_not_equal(primary, vt_cluster_port(CLUSTER, 0)); /* the seed stays up */
 
@@ -290,7 +279,7 @@ static void run_case(bool planned, int shard, const char *prefix)
     uint64_t ev = vt_now_ns();
     atomic_store(&run->event_ns, ev);
     if (planned)
-        freeReplyObject(must(rc, "CLUSTER FAILOVER"));
+        freeReplyObject(vt_must(rc, "CLUSTER FAILOVER"));
     else
         assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
     assert_true(wait_promoted(rc, 60000));

@@ -36,6 +36,7 @@
 #include <hiredis/hiredis.h>
 
 #include "faultproxy.h"
+#include "node.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -55,14 +56,6 @@ static int port_of(const char *address)
     return atoi(colon + 1);
 }
 
-/* The value of field in an INFO text ("tcp_port:7000\r\n"), or -1. */
-static long info_field(const vmux_reply *r, const char *field)
-{
-    const char *text = vmux_reply_str(r, NULL);
-    const char *p = text != NULL ? strstr(text, field) : NULL;
-    return p != NULL ? strtol(p + strlen(field), NULL, 10) : -1;
-}
-
 /* Checks a fan-out of INFO server: n entries of role, each answered by the node it names. */
 static void check_info(const vmux_node_replies *res, size_t n, int role)
 {
@@ -72,7 +65,8 @@ static void check_info(const vmux_node_replies *res, size_t n, int role)
         assert_int_equal(e->status, 0);
         if (role != 0)
             assert_int_equal(e->role, role);
-        assert_int_equal(info_field(e->reply, "tcp_port:"), port_of(e->address));
+        assert_int_equal(vt_info_field(vmux_reply_str(e->reply, NULL), "tcp_port"),
+                         port_of(e->address));
         for (size_t j = 0; j < i; j++)
             assert_int_not_equal(port_of(res->nodes[j].address), port_of(e->address));
     }
@@ -417,7 +411,7 @@ static void test_killed_replica_fails_alone(void **state)
     assert_int_equal(res.count, 3);
     char victim[128];
     snprintf(victim, sizeof victim, "%s", res.nodes[1].address);
-    long pid = info_field(res.nodes[1].reply, "process_id:");
+    long pid = vt_info_field(vmux_reply_str(res.nodes[1].reply, NULL), "process_id");
     vmux_node_replies_free(&res);
     assert_true(pid > 0);
     assert_int_equal(kill((pid_t)pid, SIGKILL), 0);

@@ -29,6 +29,7 @@
 
 #include "cluster_pubsub.h"
 #include "route/slot.h"
+#include "node.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -119,21 +120,10 @@ static void test_spread(void **state)
 
 /* ---- a slot migration ---- */
 
-static redisReply *must(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR)
-        fail_msg("%s: %s", fmt, r ? r->str : c->errstr);
-    return r;
-}
-
 static void node_id(int p, char *out, size_t len)
 {
     redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, p));
-    redisReply *r = must(c, "CLUSTER MYID");
+    redisReply *r = vt_must(c, "CLUSTER MYID");
     snprintf(out, len, "%s", r->str);
     freeReplyObject(r);
     redisFree(c);
@@ -151,21 +141,21 @@ static void migrate_slot(int slot, int from, int to, void (*mid)(void *), void *
     node_id(from, idfrom, sizeof idfrom);
     redisContext *cf = vt_node_connect(vt_cluster_port(CLUSTER, from));
     redisContext *ct = vt_node_connect(vt_cluster_port(CLUSTER, to));
-    freeReplyObject(must(ct, "CLUSTER SETSLOT %d IMPORTING %s", slot, idfrom));
-    freeReplyObject(must(cf, "CLUSTER SETSLOT %d MIGRATING %s", slot, idto));
-    redisReply *r = must(cf, "CLUSTER GETKEYSINSLOT %d 100", slot);
+    freeReplyObject(vt_must(ct, "CLUSTER SETSLOT %d IMPORTING %s", slot, idfrom));
+    freeReplyObject(vt_must(cf, "CLUSTER SETSLOT %d MIGRATING %s", slot, idto));
+    redisReply *r = vt_must(cf, "CLUSTER GETKEYSINSLOT %d 100", slot);
     for (size_t i = 0; i < r->elements; i++)
-        freeReplyObject(must(cf, "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE",
-                             vt_cluster_port(CLUSTER, to), r->element[i]->str));
+        freeReplyObject(vt_must(cf, "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE",
+                                vt_cluster_port(CLUSTER, to), r->element[i]->str));
     freeReplyObject(r);
-    freeReplyObject(must(ct, "CLUSTER SETSLOT %d NODE %s", slot, idto));
+    freeReplyObject(vt_must(ct, "CLUSTER SETSLOT %d NODE %s", slot, idto));
     if (mid != NULL)
         mid(arg);
-    freeReplyObject(must(cf, "CLUSTER SETSLOT %d NODE %s", slot, idto));
+    freeReplyObject(vt_must(cf, "CLUSTER SETSLOT %d NODE %s", slot, idto));
     for (int p = 0; p < np; p++)
         if (p != from && p != to) {
             redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, p));
-            freeReplyObject(must(c, "CLUSTER SETSLOT %d NODE %s", slot, idto));
+            freeReplyObject(vt_must(c, "CLUSTER SETSLOT %d NODE %s", slot, idto));
             redisFree(c);
         }
     redisFree(cf);

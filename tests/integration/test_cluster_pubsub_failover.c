@@ -27,6 +27,7 @@
 
 #include "cluster_pubsub.h"
 #include "route/slot.h"
+#include "node.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -62,22 +63,6 @@ static vmux *open_on(int port)
     return m;
 }
 
-static char *node_str(int port, const char *cmd)
-{
-    redisContext *c = vt_node_connect(port);
-    redisReply *r = redisCommand(c, cmd);
-    char *s = r != NULL && r->str != NULL ? strdup(r->str) : NULL;
-    freeReplyObject(r);
-    redisFree(c);
-    return s;
-}
-
-static long info_field(const char *info, const char *field)
-{
-    const char *p = info != NULL ? strstr(info, field) : NULL;
-    return p != NULL ? strtol(p + strlen(field), NULL, 10) : -1;
-}
-
 static bool is_up(int port)
 {
     redisContext *c = redisConnect("127.0.0.1", port);
@@ -88,7 +73,7 @@ static bool is_up(int port)
 
 static bool is_primary(int port)
 {
-    char *info = node_str(port, "INFO replication");
+    char *info = vt_node_admin(port, false, "INFO replication");
     bool yes = info != NULL && strstr(info, "role:master") != NULL;
     free(info);
     return yes;
@@ -117,9 +102,9 @@ static int replica_of(int port)
         int p = vt_cluster_port(CLUSTER, i);
         if (p == port || !is_up(p))
             continue;
-        char *info = node_str(p, "INFO replication");
+        char *info = vt_node_admin(p, false, "INFO replication");
         bool yes = info != NULL && strstr(info, "role:slave") != NULL &&
-                   info_field(info, "master_port:") == port;
+                   vt_info_field(info, "master_port") == port;
         free(info);
         if (yes)
             return p;
@@ -130,8 +115,8 @@ static int replica_of(int port)
 
 static void kill_node(int port)
 {
-    char *info = node_str(port, "INFO server");
-    long pid = info_field(info, "process_id:");
+    char *info = vt_node_admin(port, false, "INFO server");
+    long pid = vt_info_field(info, "process_id");
     free(info);
     assert_true(pid > 1);
     assert_int_equal(kill((pid_t)pid, SIGKILL), 0);

@@ -30,6 +30,7 @@
 
 #include "cluster_load.h"
 #include "route/slot.h"
+#include "node.h"
 #include "testutil.h"
 
 #define CLUSTER "cluster-reshard"
@@ -61,26 +62,18 @@ static bool any_slot(int slot, void *arg)
     return true;
 }
 
-static redisReply *must(redisContext *c, int argc, const char **argv)
-{
-    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR)
-        fail_msg("%s %s: %s", argv[0], argc > 1 ? argv[1] : "", r ? r->str : c->errstr);
-    return r;
-}
-
 static void setslot(redisContext *c, int slot, const char *how, const char *id)
 {
     char s[16];
     snprintf(s, sizeof s, "%d", slot);
     const char *argv[] = {"CLUSTER", "SETSLOT", s, how, id};
-    freeReplyObject(must(c, 5, argv));
+    freeReplyObject(vt_must_argv(c, 5, argv));
 }
 
 static void node_id(redisContext *c, char *out, size_t len)
 {
     const char *argv[] = {"CLUSTER", "MYID"};
-    redisReply *r = must(c, 2, argv);
+    redisReply *r = vt_must_argv(c, 2, argv);
     snprintf(out, len, "%s", r->str);
     freeReplyObject(r);
 }
@@ -93,14 +86,14 @@ static void migrate_keys(struct cl_run *run, redisContext *src, int slot, int po
     snprintf(p, sizeof p, "%d", port);
     for (;;) {
         const char *get[] = {"CLUSTER", "GETKEYSINSLOT", s, "4"};
-        redisReply *keys = must(src, 4, get);
+        redisReply *keys = vt_must_argv(src, 4, get);
         size_t n = keys->elements;
         if (n > 0) {
             const char *argv[8 + 4] = {"MIGRATE", "127.0.0.1", p,         "",
                                        "0",       "5000",      "REPLACE", "KEYS"};
             for (size_t i = 0; i < n; i++)
                 argv[8 + i] = keys->element[i]->str;
-            freeReplyObject(must(src, 8 + (int)n, argv));
+            freeReplyObject(vt_must_argv(src, 8 + (int)n, argv));
         }
         freeReplyObject(keys);
         if (n == 0)
@@ -117,7 +110,7 @@ static long long errorstat(redisContext **c, int np, const char *name)
     snprintf(field, sizeof field, "errorstat_%s:count=", name);
     for (int p = 0; p < np; p++) {
         const char *argv[] = {"INFO", "errorstats"};
-        redisReply *r = must(c[p], 2, argv);
+        redisReply *r = vt_must_argv(c[p], 2, argv);
         const char *at = strstr(r->str, field);
         n += at != NULL ? strtoll(at + strlen(field), NULL, 10) : 0;
         freeReplyObject(r);
@@ -130,7 +123,7 @@ static long long count_in_slot(redisContext *c, int slot)
     char s[16];
     snprintf(s, sizeof s, "%d", slot);
     const char *argv[] = {"CLUSTER", "COUNTKEYSINSLOT", s};
-    redisReply *r = must(c, 3, argv);
+    redisReply *r = vt_must_argv(c, 3, argv);
     long long n = r->integer;
     freeReplyObject(r);
     return n;

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "node.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -210,32 +211,6 @@ static void mig_worker(void *p)
     }
 }
 
-/* Runs a command on c; fails the test on an error reply. The caller frees the reply. */
-static redisReply *vmust(redisContext *c, const char *fmt, va_list ap)
-{
-    redisReply *r = redisvCommand(c, fmt, ap);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR)
-        fail_msg("%s: %s", fmt, r ? r->str : c->errstr);
-    return r;
-}
-
-static redisReply *must(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = vmust(c, fmt, ap);
-    va_end(ap);
-    return r;
-}
-
-static void ok(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    freeReplyObject(vmust(c, fmt, ap));
-    va_end(ap);
-}
-
 struct rounds_wait {
     struct mig_loop *l;
     int until;
@@ -263,11 +238,11 @@ static void test_slot_migrated_under_load(void **state)
     assert_true(np >= 3 && np <= 8);
     for (int p = 0; p < np; p++) {
         c[p] = vt_node_connect(vt_cluster_port(CLUSTER, p));
-        redisReply *r = must(c[p], "CLUSTER MYID");
+        redisReply *r = vt_must(c[p], "CLUSTER MYID");
         snprintf(id[p], sizeof id[p], "%s", r->str);
         freeReplyObject(r);
     }
-    redisReply *r = must(c[0], "CLUSTER KEYSLOT {mig}");
+    redisReply *r = vt_must(c[0], "CLUSTER KEYSLOT {mig}");
     long long slot = r->integer;
     freeReplyObject(r);
     int from = -1;
@@ -286,26 +261,26 @@ static void test_slot_migrated_under_load(void **state)
     assert_int_equal(uv_thread_create(&th, mig_worker, l), 0);
     wait_rounds(l, 5);
 
-    ok(c[to], "CLUSTER SETSLOT %lld IMPORTING %s", slot, id[from]);
-    ok(c[from], "CLUSTER SETSLOT %lld MIGRATING %s", slot, id[to]);
+    vt_must_ok(c[to], "CLUSTER SETSLOT %lld IMPORTING %s", slot, id[from]);
+    vt_must_ok(c[from], "CLUSTER SETSLOT %lld MIGRATING %s", slot, id[to]);
     wait_rounds(l, 5); /* keys created now go to the importing node (ASK) */
     for (;;) {
-        r = must(c[from], "CLUSTER GETKEYSINSLOT %lld 100", slot);
+        r = vt_must(c[from], "CLUSTER GETKEYSINSLOT %lld 100", slot);
         size_t n = r->elements;
         for (size_t i = 0; i < n; i++)
-            ok(c[from], "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE", vt_cluster_port(CLUSTER, to),
-               r->element[i]->str);
+            vt_must_ok(c[from], "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE",
+                       vt_cluster_port(CLUSTER, to), r->element[i]->str);
         freeReplyObject(r);
         if (n == 0)
             break;
         wait_rounds(l, 1);
     }
     wait_rounds(l, 5);
-    ok(c[to], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
-    ok(c[from], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
+    vt_must_ok(c[to], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
+    vt_must_ok(c[from], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
     for (int p = 0; p < np; p++)
         if (p != from && p != to)
-            ok(c[p], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
+            vt_must_ok(c[p], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
     wait_rounds(l, 50); /* the handle's map still says the old owner: MOVED */
     atomic_store(&l->stop, true);
     uv_thread_join(&th);
@@ -313,7 +288,7 @@ static void test_slot_migrated_under_load(void **state)
 
     /* every key holds its last value, on the new owner */
     for (int i = 0; i < MIG_KEYS; i++) {
-        r = must(c[to], "GET {mig}:%d", i);
+        r = vt_must(c[to], "GET {mig}:%d", i);
         char value[32];
         snprintf(value, sizeof value, "%d", l->last[i]);
         assert_int_equal(r->type, REDIS_REPLY_STRING);

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "node.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -34,17 +35,6 @@ static vmux *open_seed(void)
     char conf[128];
     snprintf(conf, sizeof conf, "127.0.0.1:%d", vt_cluster_port(CLUSTER, 0));
     return vt_open_conf(conf);
-}
-
-static void must_ok(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR)
-        fail_msg("%s: %s", fmt, r ? r->str : c->errstr);
-    freeReplyObject(r);
 }
 
 /* Which primary (index) serves key, asked directly: the one that does not answer MOVED. */
@@ -195,24 +185,24 @@ static void test_scan_every_key(void **state)
 /* Moves slot from primary `from` to primary `to`, keys and all, and tells every primary. */
 static void migrate_slot(redisContext **c, char id[][64], long long slot, int from, int to)
 {
-    must_ok(c[to], "CLUSTER SETSLOT %lld IMPORTING %s", slot, id[from]);
-    must_ok(c[from], "CLUSTER SETSLOT %lld MIGRATING %s", slot, id[to]);
+    vt_must_ok(c[to], "CLUSTER SETSLOT %lld IMPORTING %s", slot, id[from]);
+    vt_must_ok(c[from], "CLUSTER SETSLOT %lld MIGRATING %s", slot, id[to]);
     for (;;) {
         redisReply *r = redisCommand(c[from], "CLUSTER GETKEYSINSLOT %lld 100", slot);
         assert_int_equal(r->type, REDIS_REPLY_ARRAY);
         size_t n = r->elements;
         for (size_t i = 0; i < n; i++)
-            must_ok(c[from], "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE", vt_cluster_port(CLUSTER, to),
-                    r->element[i]->str);
+            vt_must_ok(c[from], "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE",
+                       vt_cluster_port(CLUSTER, to), r->element[i]->str);
         freeReplyObject(r);
         if (n == 0)
             break;
     }
-    must_ok(c[to], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
-    must_ok(c[from], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
+    vt_must_ok(c[to], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
+    vt_must_ok(c[from], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
     for (int p = 0; p < NP; p++)
         if (p != from && p != to)
-            must_ok(c[p], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
+            vt_must_ok(c[p], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
 }
 
 /* owner[i]: the primary serving scan:<i>, asked directly (pipelined GETs: MOVED or not). */

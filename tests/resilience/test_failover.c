@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "node.h"
 #include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
@@ -103,32 +104,9 @@ static void side_ok(int port, const char *cmd)
 static long long side_info_field(int port, const char *section, const char *field)
 {
     char *info = side(port, "INFO %s", section);
-    long long v = -1;
-    char key[64];
-    snprintf(key, sizeof key, "%s:", field);
-    const char *p = info != NULL ? strstr(info, key) : NULL;
-    if (p != NULL)
-        v = strtoll(p + strlen(key), NULL, 10);
+    long long v = vt_info_field(info, field);
     free(info);
     return v;
-}
-
-/*
- * Polls cond(arg) every interval_ms until it holds or deadline_ms passes. For conditions that
- * open a side connection each time: polling those every millisecond would pile up sockets in
- * TIME_WAIT.
- */
-static bool poll_until(bool (*cond)(void *), void *arg, int deadline_ms, int interval_ms)
-{
-    uint64_t end = vt_now_ms() + (uint64_t)deadline_ms;
-    struct timespec ts = {0, interval_ms * 1000000L};
-    for (;;) {
-        if (cond(arg))
-            return true;
-        if (vt_now_ms() >= end)
-            return false;
-        nanosleep(&ts, NULL);
-    }
 }
 
 static bool side_contains(int port, const char *section, const char *needle)
@@ -162,7 +140,7 @@ static void make_replica(int replica_port, int primary_port)
         fail_msg("REPLICAOF on %d: %s", replica_port, r ? r : "(no reply)");
     free(r);
     struct link_up up = {replica_port};
-    if (!poll_until(replica_link_up, &up, 10000, 20))
+    if (!vt_poll_until(replica_link_up, &up, 10000, 20))
         fail_msg("the replica on %d did not sync with %d within 10 s", replica_port, primary_port);
 }
 
@@ -689,10 +667,10 @@ static void failover(struct pair *p, bool graceful)
     if (graceful) {
         side_ok(p->a.port, "CLIENT PAUSE 30000 WRITE");
         struct blocked bl = {p->a.port};
-        if (!poll_until(has_paused_client, &bl, 5000, 5))
+        if (!vt_poll_until(has_paused_client, &bl, 5000, 5))
             fail_msg("no write of the handle is held on the paused primary");
         struct caught_up cu = {p->a.port, p->b.port};
-        if (!poll_until(replica_caught_up, &cu, 10000, 5))
+        if (!vt_poll_until(replica_caught_up, &cu, 10000, 5))
             fail_msg("the replica did not catch up within 10 s");
     }
     side_ok(p->b.port, "REPLICAOF NO ONE");
@@ -716,7 +694,7 @@ static void run_failover(struct pair *p, bool graceful)
 
     failover(p, graceful);
     struct on_port want = {m, p->b.port};
-    if (!poll_until(serves_from, &want, SWITCH_DEADLINE_MS, 10))
+    if (!vt_poll_until(serves_from, &want, SWITCH_DEADLINE_MS, 10))
         fail_msg("the handle did not move to the new primary within %d ms", SWITCH_DEADLINE_MS);
     wait_more_ok(&L, AFTER_SWITCH_OK, SETTLE_DEADLINE_MS, "after the switch");
 

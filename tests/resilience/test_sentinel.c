@@ -106,19 +106,6 @@ static int named_port(redisContext *c)
     return port;
 }
 
-static bool poll_until(bool (*cond)(void *), void *arg, int deadline_ms, int interval_ms)
-{
-    uint64_t end = vt_now_ms() + (uint64_t)deadline_ms;
-    struct timespec ts = {0, interval_ms * 1000000L};
-    for (;;) {
-        if (cond(arg))
-            return true;
-        if (vt_now_ms() >= end)
-            return false;
-        nanosleep(&ts, NULL);
-    }
-}
-
 /* ---- the deployment ---- */
 
 static bool replica_synced(void *arg)
@@ -267,14 +254,14 @@ static int deploy_start(void **state, bool tls)
                                    NULL};
     if (vt_server_start(&d->replica, 0, replica) != 0)
         return -1;
-    if (!poll_until(replica_synced, &d->replica.port, 20000, 20))
+    if (!vt_poll_until(replica_synced, &d->replica.port, 20000, 20))
         fail_msg("the replica did not sync within 20 s");
     for (int i = 0; i < NSENT; i++) {
         tls_port[i] = tls ? free_port() : 0;
         if (start_sentinel_tls(&d->sent[i], d->primary.port, "2", "1000", tls_port[i]) != 0)
             return -1;
     }
-    if (!poll_until(sentinels_ready, d, READY_DEADLINE_MS, 100))
+    if (!vt_poll_until(sentinels_ready, d, READY_DEADLINE_MS, 100))
         fail_msg("the sentinels did not find the replica and each other within %d ms",
                  READY_DEADLINE_MS);
     return 0;
@@ -578,7 +565,7 @@ static uint64_t wait_follow(struct deploy *d, struct cl_run *run, struct events 
     struct switch_watch w = {.want = d->replica.port};
     for (int i = 0; i < NSENT; i++)
         w.c[i] = side_connect(d->sent[i].port);
-    bool sw = poll_until(switched, &w, SWITCH_DEADLINE_MS, 2);
+    bool sw = vt_poll_until(switched, &w, SWITCH_DEADLINE_MS, 2);
     uint64_t t_switch = vt_now_ns();
     for (int i = 0; i < NSENT; i++)
         redisFree(w.c[i]);
@@ -626,7 +613,7 @@ static void test_sentinel_failover_under_load(void **state)
     barrier(run, d->primary.port);
     uint64_t t0 = vt_now_ns();
     struct failover_try f = {d->sent[0].port, ""};
-    if (!poll_until(failover_accepted, &f, 30000, 200))
+    if (!vt_poll_until(failover_accepted, &f, 30000, 200))
         fail_msg("SENTINEL FAILOVER was refused for 30 s: %s", f.last);
     uint64_t t_switch = wait_follow(d, run, &ev, true);
     uint64_t paused = atomic_load(&ev.pause_ns), followed = atomic_load(&ev.follow_ns);

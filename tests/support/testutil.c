@@ -264,14 +264,19 @@ uint64_t vt_now_ms(void)
 
 bool vt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms)
 {
+    return vt_poll_until(cond, arg, timeout_ms, 1);
+}
+
+bool vt_poll_until(bool (*cond)(void *arg), void *arg, int timeout_ms, int interval_ms)
+{
     uint64_t deadline = vt_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    struct timespec pause = {interval_ms / 1000, (long)(interval_ms % 1000) * 1000000L};
     for (;;) {
         if (cond(arg))
             return true;
         if (vt_now_ms() >= deadline)
             return cond(arg);
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
+        nanosleep(&pause, NULL);
     }
 }
 

@@ -120,6 +120,13 @@ uint64_t vt_now_ns(void);
 bool vt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
 
 /*
+ * As vt_wait_until(), polling every interval_ms: for conditions that open a connection each
+ * time (polled every millisecond, those would pile up sockets in TIME_WAIT) or that ask a
+ * server to act (SENTINEL FAILOVER) and should not ask a thousand times a second.
+ */
+bool vt_poll_until(bool (*cond)(void *arg), void *arg, int timeout_ms, int interval_ms);
+
+/*
  * Sends one command to the fixture server called name over a fresh blocking connection that
  * does not go through vmux (hiredis's command formatting and reply reader over a plain socket,
  * or in TLS mode over an OpenSSL connection that verifies the server against the test CA and

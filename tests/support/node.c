@@ -1,0 +1,54 @@
+/* Commands that must succeed on a test's own connection, and numbers in INFO text; see node.h. */
+#include "node.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+static redisReply *vt_vmust(redisContext *c, const char *format, va_list ap)
+{
+    redisReply *r = redisvCommand(c, format, ap);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR)
+        fail_msg("%s: %s", format, r ? r->str : c->errstr);
+    return r;
+}
+
+redisReply *vt_must(redisContext *c, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    redisReply *r = vt_vmust(c, format, ap);
+    va_end(ap);
+    return r;
+}
+
+void vt_must_ok(redisContext *c, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    freeReplyObject(vt_vmust(c, format, ap));
+    va_end(ap);
+}
+
+redisReply *vt_must_argv(redisContext *c, int argc, const char **argv)
+{
+    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR)
+        fail_msg("%s %s: %s", argv[0], argc > 1 ? argv[1] : "", r ? r->str : c->errstr);
+    return r;
+}
+
+long long vt_info_field(const char *info, const char *field)
+{
+    size_t n = strlen(field);
+    for (const char *line = info; line != NULL;
+         line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+        if (strncmp(line, field, n) == 0 && line[n] == ':')
+            return strtoll(line + n + 1, NULL, 10);
+    return -1;
+}

@@ -1,0 +1,31 @@
+/*
+ * Checking a server behind the library's back, on a hiredis connection of the test's own
+ * (vt_node_connect() in testutil.h): commands that must succeed, and numbers in INFO text.
+ */
+#ifndef VMUX_TEST_NODE_H
+#define VMUX_TEST_NODE_H
+
+struct redisContext;
+struct redisReply;
+
+/*
+ * Runs a command on c (format as hiredis's redisCommand, %b included) and returns its reply, which
+ * the caller frees with freeReplyObject(); fails the running cmocka test (fail_msg, with the format
+ * and the server's or the connection's error) when no reply comes or the reply is an error.
+ */
+struct redisReply *vt_must(struct redisContext *c, const char *format, ...);
+
+/* As vt_must(), for a command whose reply is not needed: frees it. */
+void vt_must_ok(struct redisContext *c, const char *format, ...);
+
+/* As vt_must(), with the command as argc arguments (redisCommandArgv, lengths by strlen). */
+struct redisReply *vt_must_argv(struct redisContext *c, int argc, const char **argv);
+
+/*
+ * The integer after "<field>:" at the start of a line of INFO text ("tcp_port:7000\r\n" for
+ * field "tcp_port"), or -1 when info is NULL or has no such line. field is given without the
+ * colon.
+ */
+long long vt_info_field(const char *info, const char *field);
+
+#endif
