@@ -630,7 +630,10 @@ static bool blocked_in(void *arg)
         char *end = strchr(line, '\n');
         if (end != NULL)
             *end = '\0';
-        found = strstr(line, " flags=b ") != NULL && strstr(line, want) != NULL;
+        const char *flags = strstr(line, " flags=");
+        size_t nflags = flags != NULL ? strcspn(flags + 7, " ") : 0;
+        /* "b" among the flags: blocked ("br" on a cluster, whose connections send READONLY) */
+        found = flags != NULL && memchr(flags + 7, 'b', nflags) != NULL && strstr(line, want);
         line = end != NULL ? end + 1 : NULL;
     }
     free(list);
