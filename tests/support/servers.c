@@ -453,12 +453,39 @@ static int start_on_port(vt_server *s, int deadline_ms)
 }
 
 /* Picks random ports until a server comes up on one. */
+/* Shows the end of the server's log (why a child exited at start). */
+static void print_log_tail(const vt_server *s)
+{
+    char path[300], line[512], last[8][512];
+    snprintf(path, sizeof path, "%s/valkey.log", s->dir);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        snprintf(last[n++ % 8], sizeof last[0], "%s", line);
+    for (int i = n > 8 ? n - 8 : 0; i < n; i++)
+        fprintf(stderr, "  %s", last[i % 8]);
+    if (f != NULL)
+        fclose(f);
+}
+
+/* Whether the server runs as a cluster node: it then also listens on port + 10000 (its bus). */
+static bool cluster_node(const vt_server *s)
+{
+    for (int i = 0; s->extra[i] != NULL; i++)
+        if (strcmp(s->extra[i], "--cluster-enabled") == 0)
+            return true;
+    return false;
+}
+
 static int start_on_free_port(vt_server *s)
 {
     unsigned seed = (unsigned)now_ms() ^ ((unsigned)getpid() << 16) ^ (unsigned)(uintptr_t)s;
+    bool bus = cluster_node(s);
     for (int i = 0; i < PORT_TRIES; i++) {
         s->port = PORT_MIN + 2 * (int)(rand_r(&seed) % PORT_SPAN);
-        if (!port_free(s->port))
+        if (bus && (s->port + 10000 > 65535 || !port_free(s->port + 10000)))
+            s->port -= 10000; /* a bus port beyond 65535 cannot be: look below */
+        if (!port_free(s->port) || (bus && !port_free(s->port + 10000)))
             continue;
         if (spawn(s) != 0)
             return -1;
@@ -466,7 +493,9 @@ static int start_on_free_port(vt_server *s)
         if (rc <= 0)
             return rc;
     }
-    fprintf(stderr, "vt_server: no free port found in %d tries\n", PORT_TRIES);
+    fprintf(stderr, "vt_server: no free port found in %d tries; the last attempt's log:\n",
+            PORT_TRIES);
+    print_log_tail(s);
     return -1;
 }
 
