@@ -110,6 +110,22 @@ static void set_user_timeout(struct vmux_conn *c)
 #endif
 }
 
+/*
+ * Whether the socket is connected to itself: with the server down, a connect to a loopback port
+ * inside the ephemeral range can be given that very port as its source, and TCP's simultaneous
+ * open then "succeeds". Such a connection would echo our own commands back as replies, and it
+ * holds the port the server needs to come back on.
+ */
+static bool connected_to_itself(const struct vmux_conn *c)
+{
+    struct sockaddr_storage local, peer;
+    int llen = sizeof local, plen = sizeof peer;
+    if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&local, &llen) != 0 ||
+        uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &plen) != 0 || llen != plen)
+        return false;
+    return memcmp(&local, &peer, (size_t)llen) == 0;
+}
+
 static void on_connected(uv_connect_t *req, int status)
 {
     struct vmux_conn *c = req->data;
@@ -117,6 +133,10 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     if (status < 0) {
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(status));
+        return;
+    }
+    if (connected_to_itself(c)) {
+        vmux__conn_fail(c, VMUX_ERR_CONNECT, "connect failed: connected to itself (no server)");
         return;
     }
     uv_os_fd_t fd;
