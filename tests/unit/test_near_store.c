@@ -270,6 +270,27 @@ static void test_entry_limit_and_clock(void **state)
     vmux__near_free(s);
 }
 
+static void test_eviction_takes_flushed_entries_first(void **state)
+{
+    (void)state;
+    struct vmux_near *s = store_with(4, 0, 1);
+    const char *keys[] = {"a", "b", "c", "d"};
+    for (unsigned i = 0; i < 4; i++) {
+        struct vmux_near_token t;
+        assert_int_equal(vmux__near_reserve(s, keys[i], 1, i > 0, 0, NOW, &t), 0);
+        assert_int_equal(vmux__near_fill(s, t, "v", 1, NO_TTL, NOW), 1);
+        assert_hit(s, keys[i], "v", NOW); /* every bit set: CLOCK alone would take "a" */
+    }
+    vmux__near_flush_node(s, 1, VMUX_NEAR_RECONNECT); /* "b", "c", "d" */
+    assert_int_equal(put(s, "e", "v", NO_TTL), 1);
+    assert_hit(s, "a", "v", NOW);
+    assert_hit(s, "e", "v", NOW);
+    struct vmux_near_stats st = stats_of(s);
+    assert_int_equal(st.evictions, 0); /* dropping a flushed entry is not an eviction */
+    assert_int_equal(st.entries, 4);
+    vmux__near_free(s);
+}
+
 static void fill_random(struct vmux_near *s, size_t max_bytes, unsigned seed)
 {
     char key[32], value[600];
@@ -481,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_sweep_returns_flushed_bytes),
         cmocka_unit_test(test_expiry_and_local_cap),
         cmocka_unit_test(test_entry_limit_and_clock),
+        cmocka_unit_test(test_eviction_takes_flushed_entries_first),
         cmocka_unit_test(test_byte_limit_never_exceeded),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_concurrent_never_older_than_an_invalidation),
