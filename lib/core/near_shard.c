@@ -1,0 +1,183 @@
+/* One shard of the near cache store: its hash chains, its CLOCK ring and eviction. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/near_internal.h"
+#include "vmux/error.h"
+
+size_t vmux__near_entry_bytes(size_t keylen, size_t valuelen, int has_value)
+{
+    size_t n = sizeof(struct near_entry) + keylen;
+    return has_value ? n + sizeof(struct near_val) + valuelen : n;
+}
+
+static size_t bytes_of(const struct near_entry *e)
+{
+    return vmux__near_entry_bytes(e->keylen, e->val ? e->val->len : 0, e->val != NULL);
+}
+
+void vmux__near_val_release(struct near_val *v)
+{
+    if (v != NULL && atomic_fetch_sub(&v->refs, 1) == 1)
+        free(v);
+}
+
+bool vmux__near_current(const struct vmux_near *s, const struct near_entry *e)
+{
+    return e->born >= atomic_load(&s->all_gen) && e->born >= atomic_load(&s->node_gen[e->node]) &&
+           e->born >= atomic_load(&s->slot_gen[e->slot]);
+}
+
+int vmux__near_shard_init(struct near_shard *sh, size_t cap, size_t budget)
+{
+    size_t nb = 1;
+    while (nb < cap)
+        nb <<= 1;
+    memset(sh, 0, sizeof(*sh));
+    sh->buckets = calloc(nb, sizeof(*sh->buckets));
+    sh->ring = calloc(cap, sizeof(*sh->ring));
+    if (sh->buckets == NULL || sh->ring == NULL) {
+        free(sh->buckets);
+        free(sh->ring);
+        return VMUX_ERR_NOMEM;
+    }
+    uv_mutex_init(&sh->mu);
+    sh->mask = nb - 1;
+    sh->cap = cap;
+    sh->budget = budget;
+    sh->next_id = 1;
+    return 0;
+}
+
+static void entry_free(struct near_entry *e)
+{
+    vmux__near_val_release(e->val);
+    free(e);
+}
+
+void vmux__near_shard_destroy(struct near_shard *sh)
+{
+    for (size_t i = 0; i < sh->n; i++)
+        entry_free(sh->ring[i]);
+    free(sh->buckets);
+    free(sh->ring);
+    uv_mutex_destroy(&sh->mu);
+}
+
+struct near_entry *vmux__near_shard_find(struct near_shard *sh, uint64_t hash, const void *key,
+                                         size_t keylen)
+{
+    struct near_entry *e = sh->buckets[hash & sh->mask];
+    while (e != NULL &&
+           (e->hash != hash || e->keylen != keylen || memcmp(e->key, key, keylen) != 0))
+        e = e->next;
+    return e;
+}
+
+struct near_entry *vmux__near_shard_find_id(struct near_shard *sh, uint64_t hash, uint64_t id)
+{
+    struct near_entry *e = sh->buckets[hash & sh->mask];
+    while (e != NULL && e->id != id)
+        e = e->next;
+    return e;
+}
+
+void vmux__near_shard_insert(struct near_shard *sh, struct near_entry *e)
+{
+    VMUX_ASSERT(sh->n < sh->cap);
+    struct near_entry **b = &sh->buckets[e->hash & sh->mask];
+    e->next = *b;
+    *b = e;
+    e->pos = sh->n;
+    sh->ring[sh->n++] = e;
+    sh->bytes += bytes_of(e);
+    sh->placeholders += e->val == NULL;
+    VMUX_ASSERT(sh->bytes <= sh->budget);
+}
+
+static void unlink_entry(struct near_shard *sh, struct near_entry *e)
+{
+    struct near_entry **p = &sh->buckets[e->hash & sh->mask];
+    while (*p != e)
+        p = &(*p)->next;
+    *p = e->next;
+    /* The ring's last entry takes e's place: O(1), and CLOCK only loses a little order. */
+    struct near_entry *last = sh->ring[--sh->n];
+    sh->ring[e->pos] = last;
+    last->pos = e->pos;
+    if (sh->hand >= sh->n)
+        sh->hand = 0;
+    sh->bytes -= bytes_of(e);
+    sh->placeholders -= e->val == NULL;
+}
+
+void vmux__near_shard_drop(struct near_shard *sh, struct near_entry *e, enum near_drop why)
+{
+    unlink_entry(sh, e);
+    sh->evictions += why == NEAR_DROP_EVICT;
+    sh->expirations += why == NEAR_DROP_EXPIRE;
+    sh->invalidations += why == NEAR_DROP_INVALIDATE;
+    entry_free(e);
+}
+
+static bool expired(const struct near_entry *e, uint64_t now_ns)
+{
+    return e->val != NULL && e->expires_ns <= now_ns;
+}
+
+/*
+ * Moves the hand to the next victim and says why it goes: a stale or expired entry at once,
+ * else the first whose bit is clear (bits are cleared on the way). Two turns of the ring always
+ * find one unless keep is the only entry.
+ */
+static struct near_entry *next_victim(const struct vmux_near *s, struct near_shard *sh,
+                                      const struct near_entry *keep, uint64_t now_ns,
+                                      enum near_drop *why)
+{
+    for (size_t step = 0; step < 2 * sh->n + 1; step++) {
+        struct near_entry *e = sh->ring[sh->hand];
+        sh->hand = (sh->hand + 1) % sh->n;
+        if (e == keep)
+            continue;
+        *why = !vmux__near_current(s, e) ? NEAR_DROP_QUIET
+               : expired(e, now_ns)      ? NEAR_DROP_EXPIRE
+                                         : NEAR_DROP_EVICT;
+        if (*why != NEAR_DROP_EVICT || !e->ref)
+            return e;
+        e->ref = false;
+    }
+    return NULL;
+}
+
+bool vmux__near_shard_make_room(const struct vmux_near *s, struct near_shard *sh,
+                                const struct near_entry *keep, bool add_entry, size_t add_bytes,
+                                uint64_t now_ns)
+{
+    while ((add_entry && sh->n >= sh->cap) || sh->bytes + add_bytes > sh->budget) {
+        enum near_drop why;
+        struct near_entry *e = sh->n > 0 ? next_victim(s, sh, keep, now_ns, &why) : NULL;
+        if (e == NULL)
+            return false;
+        vmux__near_shard_drop(sh, e, why);
+    }
+    return true;
+}
+
+size_t vmux__near_shard_sweep(const struct vmux_near *s, struct near_shard *sh, uint64_t now_ns)
+{
+    size_t dropped = 0, i = 0;
+    while (i < sh->n) {
+        struct near_entry *e = sh->ring[i];
+        if (!vmux__near_current(s, e))
+            vmux__near_shard_drop(sh, e, NEAR_DROP_QUIET);
+        else if (expired(e, now_ns))
+            vmux__near_shard_drop(sh, e, NEAR_DROP_EXPIRE);
+        else {
+            i++;
+            continue;
+        }
+        dropped++; /* the ring's last entry moved into i: look at i again */
+    }
+    return dropped;
+}
