@@ -103,6 +103,7 @@ static void on_info_cluster(int status, vmux_reply *reply, void *arg)
                "%s:%d: cluster=yes, but the server is not a cluster node (%s)", r->seed_host,
                r->seed_port, error ? said : "INFO cluster says cluster_enabled:0");
     } else {
+        vmux__router_standalone_map(r); /* readFrom: the other endpoints as replicas */
         settle(r, VMUX_ROUTER_STANDALONE, 0, "%s:%d: standalone server%s%s", r->seed_host,
                r->seed_port, error ? " (INFO cluster refused: " : "", error ? said : "");
     }
@@ -131,8 +132,11 @@ static int seed_where(struct vmux_router *r, const char *where)
 bool vmux__router_seed_ready(struct vmux_router *r, const char *where)
 {
     if (vmux__router_mode(r) != VMUX_ROUTER_DETECTING) {
-        if (r->seed_host == NULL)
+        if (r->seed_host == NULL ||
+            (r->replica_endpoints && vmux__router_mode(r) == VMUX_ROUTER_STANDALONE))
             (void)seed_where(r, where); /* cluster=no: known all the same, for its counters */
+        if (vmux__router_mode(r) == VMUX_ROUTER_STANDALONE)
+            vmux__router_standalone_map(r); /* readFrom: ROLE may have found another primary */
         return true;
     }
     if (r->detect_sent)

@@ -5,11 +5,17 @@
  * per map like the primaries' (r->shard_links). A replica whose link is not ready (connecting,
  * broken, or refusing) is skipped; the primary serves when no replica may.
  *
+ * A standalone primary with replicas is the same with a one-shard map
+ * (vmux__router_standalone_map()): the seed's node, where ROLE found the primary, and the other
+ * configured endpoints as its replicas; made again when the seed link is ready on another one.
+ *
  * I/O thread only.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "core/log.h"
 #include "route/router.h"
 
 void vmux__router_reads_reset(struct vmux_router *r)
@@ -143,4 +149,39 @@ void vmux__router_reads_away(struct vmux_router *r, struct vmux_link *link)
             vmux__opq_push(&stay, op);
     }
     vmux__link_return_backlog(link, &stay);
+}
+
+/* Whether the current map's primary is the seed's node (the map needs no change). */
+static bool map_follows_seed(const struct vmux_router *r)
+{
+    const struct vmux_node_addr *p =
+        r->map != NULL && r->map->nshards == 1 ? &r->map->shards[0].nodes[0] : NULL;
+    return p != NULL && p->port == r->seed_port && strcasecmp(p->host, r->seed_host) == 0;
+}
+
+void vmux__router_standalone_map(struct vmux_router *r)
+{
+    if (!r->replica_endpoints || r->seed_host == NULL || map_follows_seed(r))
+        return;
+    size_t n = vmux_config_endpoint_count(r->cfg);
+    struct vmux_node_addr *others = calloc(n, sizeof *others);
+    if (others == NULL)
+        return; /* out of memory: every read goes to the primary */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *host;
+        int port;
+        if (vmux_config_endpoint(r->cfg, i, &host, &port) == 0 && host != NULL) {
+            others[k].host = (char *)host; /* only read */
+            others[k++].port = port;
+        }
+    }
+    struct vmux_slotmap *map = NULL;
+    uint64_t epoch = r->map != NULL ? r->map->epoch + 1 : 1;
+    if (vmux__slotmap_standalone(r->seed_host, r->seed_port, others, k, epoch, &map) == 0) {
+        vmux__log(r->cfg, VMUX_LOG_INFO, "readFrom: primary %s:%d, %zu replica endpoint(s)",
+                  r->seed_host, r->seed_port, map->shards[0].nnodes - 1);
+        vmux__router_set_map(r, map);
+    }
+    free(others);
 }
