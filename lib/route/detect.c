@@ -134,7 +134,8 @@ bool vmux__router_seed_ready(struct vmux_router *r, const char *where)
     if (vmux__router_mode(r) != VMUX_ROUTER_DETECTING) {
         if (r->seed_host == NULL ||
             (r->replica_endpoints && vmux__router_mode(r) == VMUX_ROUTER_STANDALONE))
-            (void)seed_where(r, where); /* cluster=no: known all the same, for its counters */
+            (void)seed_where(r, where); /* cluster=no: known all the same, for its counters;
+                                           with replica endpoints, the primary now */
         if (vmux__router_mode(r) == VMUX_ROUTER_STANDALONE)
             vmux__router_standalone_map(r); /* readFrom: ROLE may have found another primary */
         return true;
