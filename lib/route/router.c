@@ -44,7 +44,7 @@ void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux
     seed_pool->peer = seed;
     atomic_init(&r->mode,
                 cfg->cluster == VMUX_CLUSTER_NO ? VMUX_ROUTER_STANDALONE : VMUX_ROUTER_DETECTING);
-    r->replica_endpoints = cfg->nendpoints > 1 && cfg->service_name == NULL;
+    r->replica_endpoints = cfg->nendpoints > 1 || cfg->service_name != NULL;
     r->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)r;
     uv_mutex_init(&r->stats_mu);
     vmux__router_refresh_init(r);
@@ -92,6 +92,8 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
         goto fail;
     vmux_config_clear_endpoints(n.cfg);
     n.cfg->cluster_node = true; /* READONLY: a replica then serves reads (docs/replicas.md) */
+    if (vmux_config_set_service_name(n.cfg, NULL) != 0) /* Sentinel: the node itself */
+        goto fail;
     if (vmux__config_endpoint_push(n.cfg, host, hostlen, port) != 0 ||
         vmux__link_new(r->loop, n.cfg, r->tls_ctx, n.ctr, r->node_events, r->arg, &n.link) != 0)
         goto fail;

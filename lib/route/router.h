@@ -90,8 +90,9 @@ struct vmux_router {
     struct vmux_config *seed_cfg;    /* CLUSTER: the seed node's one endpoint, for its pool */
     struct vmux_pool *seed_blocking; /* CLUSTER: the seed node's blocking pool, made on first use */
     char *seed_host;                 /* its node, once its first connection was ready */
-    /* STANDALONE with several endpoints (no Sentinel): the others may be the primary's replicas,
-     * which readFrom may read from (a one-shard map: replicas.c). Set at init; any thread. */
+    /* STANDALONE with several endpoints (the others may be the primary's replicas) or Sentinel
+     * (ROLE on the primary lists them): readFrom may read from them (a one-shard map:
+     * replicas.c). Set at init; any thread. */
     bool replica_endpoints;
     int seed_port;
     bool detect_sent;
