@@ -109,11 +109,16 @@ static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeo
 /*
  * Cluster mode: computes op's slot here, in the caller's thread, once. Keys in two slots refuse
  * op (freed) with VMUX_ERR_CROSSSLOT, their names and slots in the caller's error buffer.
+ * Standalone with readFrom (or VMUX_CALL_REPLICA) and replica endpoints: marks a read.
  */
 static int classify_slot(vmux *m, const vmux_callopts *opts, struct vmux_op *op)
 {
-    if (vmux__router_mode(&m->router) != VMUX_ROUTER_CLUSTER || (op->flags & VMUX_OP_CONTROL) ||
-        op->slot != VMUX_OP_SLOT_UNSET)
+    if ((op->flags & VMUX_OP_CONTROL) || op->slot != VMUX_OP_SLOT_UNSET)
+        return 0;
+    enum vmux_router_mode mode = vmux__router_mode(&m->router);
+    if (mode == VMUX_ROUTER_STANDALONE && vmux__router_standalone_reads(&m->router, op->flags))
+        vmux__router_mark_read(op); /* readFrom: a read may go to a replica endpoint */
+    if (mode != VMUX_ROUTER_CLUSTER)
         return 0;
     char why[256];
     int rc = vmux__router_slot(op, why, sizeof why);
@@ -197,7 +202,11 @@ static int encode(vmux *m, const vmux_callopts *opts, int argc, const char *cons
                   const size_t *argvlen, struct vmux_op **out)
 {
     int rc = vmux__encode_op(argc, argv, argvlen, out);
-    if (rc != 0 || vmux__router_mode(&m->router) != VMUX_ROUTER_CLUSTER)
+    enum vmux_router_mode mode = vmux__router_mode(&m->router);
+    if (rc == 0 && mode == VMUX_ROUTER_STANDALONE &&
+        vmux__router_standalone_reads(&m->router, op_flags(opts)))
+        vmux__router_mark_read_argv(*out, argc, argv, argvlen); /* readFrom */
+    if (rc != 0 || mode != VMUX_ROUTER_CLUSTER)
         return rc;
     char why[256];
     if ((rc = vmux__router_slot_argv(*out, argc, argv, argvlen, why, sizeof why)) == 0)

@@ -99,7 +99,10 @@ void vmux__route(vmux *m, struct vmux_op *op)
     }
     switch (mode) {
     case VMUX_ROUTER_STANDALONE:
-        vmux__link_submit(m->link, op);
+        if (op->flags & VMUX_OP_READONLY)
+            vmux__router_send(&m->router, op); /* readFrom: perhaps a replica's */
+        else
+            vmux__link_submit(m->link, op);
         break;
     case VMUX_ROUTER_CLUSTER:
         vmux__router_send(&m->router, op);
@@ -294,7 +297,8 @@ static bool submit_direct(vmux *m, struct vmux_op *op, struct vmux_link **reader
     bool alone = atomic_load_explicit(&m->sync_waiting, memory_order_relaxed) <= 1;
     /* Only standalone: in cluster mode the op's node decides, and the I/O thread routes. */
     if (!alone || vmux__router_mode(&m->router) != VMUX_ROUTER_STANDALONE ||
-        (op->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL)) || !own_queue_empty(m))
+        (op->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL | VMUX_OP_READONLY)) ||
+        !own_queue_empty(m))
         return false;
     set_deadline(op, uv_hrtime());
     struct vmux_link *link = m->link; /* the I/O thread clears it only with the lane shut */

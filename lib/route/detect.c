@@ -107,6 +107,7 @@ static void on_info_cluster(int status, vmux_reply *reply, void *arg)
                "%s:%d: cluster=yes, but the server is not a cluster node (%s)", r->seed_host,
                r->seed_port, error ? said : "INFO cluster says cluster_enabled:0");
     } else {
+        vmux__router_standalone_map(r); /* readFrom: the other endpoints as replicas */
         settle(r, VMUX_ROUTER_STANDALONE, 0, "%s:%d: standalone server%s%s", r->seed_host,
                r->seed_port, error ? " (INFO cluster refused: " : "", error ? said : "");
     }
@@ -191,16 +192,20 @@ static void seed_again(struct vmux_router *r, const char *where)
 bool vmux__router_seed_ready(struct vmux_router *r, const char *where)
 {
     if (vmux__router_mode(r) != VMUX_ROUTER_DETECTING) {
-        if (r->seed_host == NULL)
+        enum vmux_router_mode mode = vmux__router_mode(r);
+        bool first = r->seed_host == NULL;
+        if (first)
             (void)seed_where(r, where); /* cluster=no: known all the same, for its counters */
-        else if (vmux__router_mode(r) == VMUX_ROUTER_CLUSTER) {
-            seed_again(r, where);
+        else if (mode == VMUX_ROUTER_CLUSTER ||
+                 (mode == VMUX_ROUTER_STANDALONE &&
+                  (r->replica_endpoints || r->cfg->cluster == VMUX_CLUSTER_AUTO)))
+            seed_again(r, where); /* where it is now: with replica endpoints, the primary */
+        if (!first && mode == VMUX_ROUTER_CLUSTER)
             (void)vmux__router_ask_myid(r); /* a new connection: is it the same node? */
-        } else if (vmux__router_mode(r) == VMUX_ROUTER_STANDALONE &&
-                   r->cfg->cluster == VMUX_CLUSTER_AUTO) {
-            seed_again(r, where);
+        if (!first && mode == VMUX_ROUTER_STANDALONE && r->cfg->cluster == VMUX_CLUSTER_AUTO)
             redetect(r);
-        }
+        if (mode == VMUX_ROUTER_STANDALONE)
+            vmux__router_standalone_map(r); /* readFrom: ROLE may have found another primary */
         return true;
     }
     if (r->detect_sent)

@@ -50,9 +50,10 @@ static bool read_args(const char *p, const char *end, size_t n, const char **arg
 struct first_key {
     const char *ptr;
     size_t len;
-    int slot;     /* VMUX_SLOT_ANY until a command with keys was seen */
-    bool unknown; /* a command the key table does not know was seen */
-    bool writes;  /* a command that is not read-only was seen (or one the table does not know) */
+    int slot;       /* VMUX_SLOT_ANY until a command with keys was seen */
+    bool unknown;   /* a command the key table does not know was seen */
+    bool writes;    /* a command that is not read-only was seen (or one the table does not know) */
+    bool one_shard; /* standalone: keys in several slots are no error */
 };
 
 /* The message for a key of one command whose slot differs from an earlier command's key. */
@@ -99,6 +100,11 @@ static int command_slot(int argc, const char *const *argv, const size_t *lens, i
     if (kind != VMUX_KEYS_FOUND)
         return 0;
     if (vmux__keys_slot(&keys, argv, lens, slot, &cross) == VMUX_ERR_CROSSSLOT) {
+        if (first->one_shard) {
+            *slot = (int)cross.slot_a; /* any of them: one shard serves every slot */
+            *at = keys.range[0].first;
+            return 0;
+        }
         vmux__crossslot_message(err, errlen, &cross, argv, lens);
         return VMUX_ERR_CROSSSLOT;
     }
@@ -121,7 +127,7 @@ static int slot_of_args(struct first_key *first, int argc, const char *const *ar
         first->ptr = key;
         first->len = keylen;
         first->slot = slot;
-    } else if (slot != first->slot) {
+    } else if (slot != first->slot && !first->one_shard) {
         across_commands(err, errlen, first, key, keylen, slot);
         return VMUX_ERR_CROSSSLOT;
     }
@@ -179,7 +185,7 @@ static void mark_readonly(struct vmux_op *op, const struct first_key *first)
 int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen)
 {
     const char *p = op->cmd, *end = op->cmd + op->len;
-    struct first_key first = {NULL, 0, VMUX_SLOT_ANY, false, false};
+    struct first_key first = {NULL, 0, VMUX_SLOT_ANY, false, false, false};
     op->slot = VMUX_SLOT_ANY;
     int rc = 0;
     while (p < end && (rc = slot_of_command(&p, end, &first, err, errlen)) == 0)
@@ -205,7 +211,7 @@ bool vmux__router_readonly_argv(int argc, const char *const *argv, const size_t 
 int vmux__router_slot_argv(struct vmux_op *op, int argc, const char *const *argv,
                            const size_t *argvlen, char *err, size_t errlen)
 {
-    struct first_key first = {NULL, 0, VMUX_SLOT_ANY, false, false};
+    struct first_key first = {NULL, 0, VMUX_SLOT_ANY, false, false, false};
     op->slot = VMUX_SLOT_ANY;
     int rc = slot_of_args(&first, argc, argv, argvlen, err, errlen);
     if (rc != 0)
@@ -213,4 +219,26 @@ int vmux__router_slot_argv(struct vmux_op *op, int argc, const char *const *argv
     op->slot = first.unknown ? VMUX_OP_SLOT_ASK : first.slot;
     mark_readonly(op, &first);
     return 0;
+}
+
+void vmux__router_mark_read(struct vmux_op *op)
+{
+    const char *p = op->cmd, *end = op->cmd + op->len;
+    struct first_key first = {NULL, 0, VMUX_SLOT_ANY, false, false, true};
+    int rc = 0;
+    while (p < end && (rc = slot_of_command(&p, end, &first, NULL, 0)) == 0)
+        ;
+    if (rc == 0 && !first.writes && first.slot >= 0) {
+        op->slot = 0;
+        op->flags |= VMUX_OP_READONLY;
+    }
+}
+
+void vmux__router_mark_read_argv(struct vmux_op *op, int argc, const char *const *argv,
+                                 const size_t *argvlen)
+{
+    if (vmux__router_readonly_argv(argc, argv, argvlen)) {
+        op->slot = 0;
+        op->flags |= VMUX_OP_READONLY;
+    }
 }

@@ -5,11 +5,18 @@
  * per map like the primaries' (r->shard_links). A replica whose link is not ready (connecting,
  * broken, or refusing) is skipped; the primary serves when no replica may.
  *
+ * A standalone primary with replicas is the same with a one-shard map
+ * (vmux__router_standalone_map()): the seed's node, where ROLE found the primary, and the other
+ * configured endpoints as its replicas (with Sentinel, those ROLE lists on the primary); made
+ * again when the seed link is ready on another one.
+ *
  * I/O thread only.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "core/log.h"
 #include "route/router.h"
 
 void vmux__router_reads_reset(struct vmux_router *r)
@@ -143,4 +150,74 @@ void vmux__router_reads_away(struct vmux_router *r, struct vmux_link *link)
             vmux__opq_push(&stay, op);
     }
     vmux__link_return_backlog(link, &stay);
+}
+
+/* Whether the current map's primary is the seed's node (the map needs no change). */
+static bool map_follows_seed(const struct vmux_router *r)
+{
+    const struct vmux_node_addr *p =
+        r->map != NULL && r->map->nshards == 1 ? &r->map->shards[0].nodes[0] : NULL;
+    return p != NULL && p->port == r->seed_port && strcasecmp(p->host, r->seed_host) == 0;
+}
+
+/* Makes and installs the one-shard map: the seed's node, then the n nodes of replicas. */
+static void install_map(struct vmux_router *r, const struct vmux_node_addr *replicas, size_t n)
+{
+    struct vmux_slotmap *map = NULL;
+    uint64_t epoch = r->map != NULL ? r->map->epoch + 1 : 1;
+    if (vmux__slotmap_standalone(r->seed_host, r->seed_port, replicas, n, epoch, &map) == 0) {
+        vmux__log(r->cfg, VMUX_LOG_INFO, "readFrom: primary %s:%d, %zu replica(s)", r->seed_host,
+                  r->seed_port, map->shards[0].nnodes - 1);
+        vmux__router_set_map(r, map);
+    }
+}
+
+/*
+ * Sentinel: ROLE's answer from the primary, ["master", offset, [[ip, port, offset], ...]]: its
+ * replicas as they are connected to it now.
+ */
+static void on_role(int status, vmux_reply *reply, void *arg)
+{
+    struct vmux_router *r = arg;
+    const vmux_reply *list = status == 0 ? vmux_reply_element(reply, 2) : NULL;
+    size_t n = list != NULL ? vmux_reply_len(list) : 0, k = 0;
+    struct vmux_node_addr *reps = status == 0 ? calloc(n > 0 ? n : 1, sizeof *reps) : NULL;
+    for (size_t i = 0; reps != NULL && i < n; i++) {
+        const vmux_reply *e = vmux_reply_element(list, i);
+        const char *host = vmux_reply_str(vmux_reply_element(e, 0), NULL);
+        const char *port = vmux_reply_str(vmux_reply_element(e, 1), NULL);
+        long p = port != NULL ? strtol(port, NULL, 10) : 0;
+        if (host != NULL && *host != '\0' && p > 0 && p <= 65535)
+            reps[k++] = (struct vmux_node_addr){.host = (char *)host, .port = (int)p};
+    }
+    if (reps != NULL) /* answered: the handle is not closing */
+        install_map(r, reps, k);
+    free(reps);
+    vmux_reply_free(reply);
+}
+
+void vmux__router_standalone_map(struct vmux_router *r)
+{
+    if (!r->replica_endpoints || r->seed_host == NULL || map_follows_seed(r))
+        return;
+    if (r->cfg->service_name != NULL) { /* the endpoints are sentinels: ask the primary */
+        static const char *const argv[] = {"ROLE"};
+        (void)vmux__router_internal(r, r->seed, 1, argv, on_role, r);
+        return;
+    }
+    size_t n = vmux_config_endpoint_count(r->cfg);
+    struct vmux_node_addr *others = calloc(n, sizeof *others);
+    if (others == NULL)
+        return; /* out of memory: every read goes to the primary */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *host;
+        int port;
+        if (vmux_config_endpoint(r->cfg, i, &host, &port) == 0 && host != NULL) {
+            others[k].host = (char *)host; /* only read */
+            others[k++].port = port;
+        }
+    }
+    install_map(r, others, k);
+    free(others);
 }

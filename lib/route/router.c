@@ -44,6 +44,7 @@ void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux
     seed_pool->peer = seed;
     atomic_init(&r->mode,
                 cfg->cluster == VMUX_CLUSTER_NO ? VMUX_ROUTER_STANDALONE : VMUX_ROUTER_DETECTING);
+    r->replica_endpoints = cfg->nendpoints > 1 || cfg->service_name != NULL;
     r->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)r;
     uv_mutex_init(&r->stats_mu);
     vmux__router_refresh_init(r);
@@ -91,6 +92,8 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
         goto fail;
     vmux_config_clear_endpoints(n.cfg);
     n.cfg->cluster_node = true; /* READONLY: a replica then serves reads (docs/replicas.md) */
+    if (vmux_config_set_service_name(n.cfg, NULL) != 0) /* Sentinel: the node itself */
+        goto fail;
     const char *tls_name = vmux__router_tls_name(r, n.host, port); /* over the seed's sslHost */
     if ((tls_name != NULL && r->tls_ctx != NULL &&
          vmux_config_set_ssl_host(n.cfg, tls_name) != 0) ||
@@ -302,8 +305,21 @@ static struct vmux_link *keyless_link(struct vmux_router *r)
     return r->seed;
 }
 
+/* STANDALONE: a read to a replica when the policy says so, everything else to the seed link. */
+static void send_standalone(struct vmux_router *r, struct vmux_op *op)
+{
+    struct vmux_link *link = NULL;
+    if ((op->flags & VMUX_OP_READONLY) && !(op->flags & VMUX_OP_BLOCKING) && r->map != NULL)
+        link = vmux__router_read_link(r, 0, op);
+    vmux__link_submit(link != NULL ? link : r->seed, op);
+}
+
 void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
 {
+    if (vmux__router_mode(r) == VMUX_ROUTER_STANDALONE) {
+        send_standalone(r, op);
+        return;
+    }
     if (op->slot >= 0 && op->slot < VMUX_SLOTS && r->map != NULL &&
         !(op->flags & VMUX_OP_BLOCKING)) {
         /* the common case, in few instructions: a key's op for a primary already linked, or a
@@ -367,6 +383,8 @@ bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux
 
 void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link)
 {
+    if (vmux__router_mode(r) == VMUX_ROUTER_STANDALONE && r->map != NULL && link != r->seed)
+        vmux__router_reads_away(r, link); /* a replica endpoint's */
     if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER)
         return;
     if (vmux__router_link_is_primary(r, link))

@@ -90,6 +90,10 @@ struct vmux_router {
     struct vmux_config *seed_cfg;    /* CLUSTER: the seed node's one endpoint, for its pool */
     struct vmux_pool *seed_blocking; /* CLUSTER: the seed node's blocking pool, made on first use */
     char *seed_host;                 /* its node, once its first connection was ready */
+    /* STANDALONE with several endpoints (the others may be the primary's replicas) or Sentinel
+     * (ROLE on the primary lists them): readFrom may read from them (a one-shard map:
+     * replicas.c). Set at init; any thread. */
+    bool replica_endpoints;
     int seed_port;
     char *seed_id; /* CLUSTER: the node id the seed link's connection gave, or NULL (seedid.c) */
     char *seed_as_host; /* the map's other name of the seed's node (by seed_id), or NULL */
@@ -149,6 +153,35 @@ static inline enum vmux_router_mode vmux__router_mode(struct vmux_router *r)
  * cluster: its map then switches the mode to CLUSTER).
  */
 bool vmux__router_seed_ready(struct vmux_router *r, const char *where);
+
+/*
+ * Any thread: whether a STANDALONE handle marks read-only ops (VMUX_OP_READONLY) for readFrom,
+ * its policy's or the op's (op_flags: VMUX_OP_TO_REPLICA); false under readFrom=primary, so
+ * that nothing is computed for an op there.
+ */
+static inline bool vmux__router_standalone_reads(const struct vmux_router *r, uint32_t op_flags)
+{
+    return r->replica_endpoints &&
+           (r->cfg->read_from != VMUX_READ_PRIMARY || (op_flags & VMUX_OP_TO_REPLICA));
+}
+
+/*
+ * Standalone readFrom (opslot.c), any thread: sets VMUX_OP_READONLY and op->slot 0 when every
+ * command of op only reads and one names a key (their slots do not matter: one shard has them
+ * all); leaves op as it is otherwise. vmux__router_mark_read_argv(): the same for an op of one
+ * command, from the argument vector it was just encoded from (argvlen NULL: C strings).
+ */
+void vmux__router_mark_read(struct vmux_op *op);
+void vmux__router_mark_read_argv(struct vmux_op *op, int argc, const char *const *argv,
+                                 const size_t *argvlen);
+
+/*
+ * I/O thread, STANDALONE (replicas.c): once the seed link is ready on a primary, a one-shard map
+ * of that node and the other configured endpoints as its replicas, so that read-only ops may go
+ * to them (vmux__router_send()); made again when the primary is another endpoint (a failover).
+ * Nothing without replica_endpoints.
+ */
+void vmux__router_standalone_map(struct vmux_router *r);
 
 /*
  * Computes op->slot from its RESP bytes (every command of a block: their keys must share a

@@ -398,6 +398,39 @@ int vmux__slotmap_single(const char *host, int port, uint64_t epoch, struct vmux
     return 0;
 }
 
+/* Copies host:port into *to (zeroed); false when out of memory. */
+static bool node_set(struct vmux_node_addr *to, const char *host, int port)
+{
+    to->port = port;
+    return (to->host = dup_bytes(host, strlen(host))) != NULL;
+}
+
+int vmux__slotmap_standalone(const char *host, int port, const struct vmux_node_addr *replicas,
+                             size_t n, uint64_t epoch, struct vmux_slotmap **out)
+{
+    struct vmux_slotmap *m = map_new(epoch);
+    struct vmux_node_addr *nodes = calloc(n + 1, sizeof(*nodes));
+    size_t k = 0, cap = 0;
+    *out = NULL;
+    bool ok = m != NULL && nodes != NULL && node_set(&nodes[k++], host, port);
+    for (size_t i = 0; ok && i < n; i++)
+        if (replicas[i].port != port || strcasecmp(replicas[i].host, host) != 0)
+            ok = node_set(&nodes[k++], replicas[i].host, replicas[i].port);
+    if (!ok) {
+        nodes_free(nodes, k);
+        free(m);
+        return VMUX_ERR_NOMEM;
+    }
+    if (append_shard(m, &cap, nodes, k) < 0) {
+        free(m);
+        return VMUX_ERR_NOMEM;
+    }
+    for (unsigned s = 0; s < VMUX_SLOTS; s++)
+        assign_slot(m, s, 0);
+    *out = m;
+    return 0;
+}
+
 static bool node_copy(struct vmux_node_addr *to, const struct vmux_node_addr *from)
 {
     *to = *from;

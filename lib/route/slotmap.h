@@ -78,6 +78,13 @@ int vmux__slotmap_from_slots(const vmux_reply *reply, const char *asked_host, ui
 int vmux__slotmap_single(const char *host, int port, uint64_t epoch, struct vmux_slotmap **out);
 
 /*
+ * A map of one shard serving every slot (a standalone primary with replicas, for readFrom):
+ * host:port its primary, then the n nodes of replicas (only host and port read; one at the
+ * primary's address is left out). Returns 0 with *out (one reference), or VMUX_ERR_NOMEM.
+ */
+int vmux__slotmap_standalone(const char *host, int port, const struct vmux_node_addr *replicas,
+                             size_t n, uint64_t epoch, struct vmux_slotmap **out);
+/*
  * A copy of m in which slot belongs to the shard whose primary is host:port (hostlen bytes, not
  * empty: the caller has applied the endpoint rules), a new shard of that one node when no shard
  * has it, with m's epoch + 1: what a MOVED reply says. Returns 0 with *out (one reference), or

@@ -372,6 +372,48 @@ static void test_discovers_primary(void **state)
     vmux_close(m);
 }
 
+/* A server's GET calls since its last CONFIG RESETSTAT (INFO commandstats). */
+static long get_calls(int port)
+{
+    redisReply *r = side(port, "INFO commandstats");
+    assert_non_null(r);
+    const char *at = r->str != NULL ? strstr(r->str, "cmdstat_get:calls=") : NULL;
+    long n = at != NULL ? strtol(at + strlen("cmdstat_get:calls="), NULL, 10) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* readFrom=replica (docs/replicas.md): ROLE on the primary names its replica, reads go there. */
+static void test_reads_from_replica(void **state)
+{
+    struct deploy *d = *state;
+    vmux *m = vt_open_conf(conf_for(d, 0, "readFrom=replica"));
+    assert_int_equal(handle_port(m), d->primary.port);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 3, (const char *[]){"SET", "sentinel:k", "v1"}, NULL, &r),
+                     0);
+    vmux_reply_free(r);
+    uint64_t until = vt_now_ms() + 20000; /* the replica's connection, and replication */
+    for (bool seen = false; !seen;) {
+        assert_true(vt_now_ms() < until);
+        vmux_bytes v = {0};
+        assert_int_equal(vmux_get(m, NULL, VMUX_STR("sentinel:k"), &v), 0);
+        seen = v.len == 2 && memcmp(v.ptr, "v1", 2) == 0;
+        vmux_bytes_free(&v);
+    }
+    assert_true(get_calls(d->replica.port) > 0);
+    for (int i = 0; i < 2; i++)
+        freeReplyObject(side(i == 0 ? d->primary.port : d->replica.port, "CONFIG RESETSTAT"));
+    for (int i = 0; i < 50; i++) {
+        vmux_bytes v = {0};
+        assert_int_equal(vmux_get(m, NULL, VMUX_STR("sentinel:k"), &v), 0);
+        vmux_bytes_free(&v);
+    }
+    assert_int_equal(get_calls(d->replica.port), 50);
+    assert_int_equal(get_calls(d->primary.port), 0);
+    vmux_close(m);
+}
+
 static void expect_open_error(const char *conf, int code, const char *needle)
 {
     char err[512] = "";
@@ -656,6 +698,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_discovers_primary, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_bad_settings, deploy_setup, deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_reads_from_replica, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_stale_sentinel, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_auth_and_url, deploy_setup_auth,
                                         deploy_teardown),

@@ -126,6 +126,43 @@ static void test_garbage_after_a_command_stops_the_reading(void **state)
     vmux__op_free(op);
 }
 
+/* Standalone readFrom: only ops whose every command reads and names a key; slots may differ. */
+static void test_standalone_reads(void **state)
+{
+    (void)state;
+    const char *const reads[][2] = {{"GET a", NULL}, {"MGET a b c d", NULL}, {"GET a", "GET b"}};
+    const size_t n[] = {1, 1, 2};
+    for (size_t i = 0; i < 3; i++) {
+        struct vmux_op *op = block(reads[i], n[i]);
+        vmux__router_mark_read(op);
+        assert_true(op->flags & VMUX_OP_READONLY);
+        assert_int_equal(op->slot, 0);
+        vmux__op_free(op);
+    }
+    const char *const others[][2] = {{"SET a 1", NULL},
+                                     {"PING", NULL},
+                                     {"GET a", "SET b 1"},
+                                     {"EVAL x 1 a", NULL},
+                                     {"NOSUCHCOMMAND a", NULL}};
+    const size_t m[] = {1, 1, 2, 1, 1};
+    for (size_t i = 0; i < 5; i++) {
+        struct vmux_op *op = block(others[i], m[i]);
+        int32_t before = op->slot;
+        vmux__router_mark_read(op);
+        assert_false(op->flags & VMUX_OP_READONLY);
+        assert_int_equal(op->slot, before);
+        vmux__op_free(op);
+    }
+    struct vmux_op *op = block((const char *const[]){"GET a"}, 1);
+    vmux__router_mark_read_argv(op, 3, (const char *const[]){"MGET", "a", "b"}, NULL);
+    assert_true(op->flags & VMUX_OP_READONLY);
+    vmux__op_free(op);
+    op = block((const char *const[]){"SET a 1"}, 1);
+    vmux__router_mark_read_argv(op, 3, (const char *const[]){"SET", "a", "1"}, NULL);
+    assert_false(op->flags & VMUX_OP_READONLY);
+    vmux__op_free(op);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +171,7 @@ int main(void)
         cmocka_unit_test(test_transaction_across_slots_is_refused),
         cmocka_unit_test(test_unknown_command_asks_the_server),
         cmocka_unit_test(test_garbage_after_a_command_stops_the_reading),
+        cmocka_unit_test(test_standalone_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -582,6 +582,31 @@ static void test_single(void **state)
     vmux__slotmap_unref(m);
 }
 
+/* A standalone primary with replicas: one shard, the primary's own address left out of them. */
+static void test_standalone(void **state)
+{
+    (void)state;
+    struct vmux_node_addr eps[] = {{.host = "10.0.0.2", .port = 6380},
+                                   {.host = "10.0.0.1", .port = 6379},
+                                   {.host = "10.0.0.3", .port = 6381}};
+    struct vmux_slotmap *m;
+    assert_int_equal(vmux__slotmap_standalone("10.0.0.1", 6379, eps, 3, 2, &m), 0);
+    check_invariants(m);
+    assert_int_equal(m->covered, VMUX_SLOTS);
+    assert_int_equal(m->nshards, 1);
+    assert_int_equal(m->epoch, 2);
+    assert_int_equal(m->shards[0].nnodes, 3);
+    assert_string_equal(m->shards[0].nodes[0].host, "10.0.0.1");
+    assert_int_equal(m->shards[0].nodes[0].port, 6379);
+    assert_string_equal(m->shards[0].nodes[1].host, "10.0.0.2");
+    assert_int_equal(m->shards[0].nodes[2].port, 6381);
+    assert_true(vmux__slotmap_names(m, "10.0.0.3", 6381));
+    vmux__slotmap_unref(m);
+    assert_int_equal(vmux__slotmap_standalone("10.0.0.9", 7000, NULL, 0, 1, &m), 0);
+    assert_int_equal(m->shards[0].nnodes, 1);
+    vmux__slotmap_unref(m);
+}
+
 static void *ref_unref(void *arg)
 {
     struct vmux_slotmap *m = arg;
@@ -613,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_fuzz_trees),     cmocka_unit_test(test_fuzz_bytes),
         cmocka_unit_test(test_moved),          cmocka_unit_test(test_equal),
         cmocka_unit_test(test_single),         cmocka_unit_test(test_references),
+        cmocka_unit_test(test_standalone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,151 @@
+/*
+ * replica_reads: reads from replicas (docs/replicas.md). It opens a handle on a standalone
+ * primary whose replicas are listed as endpoints beside it (argv[1], else the VMUX_CONFIG
+ * environment variable, else "127.0.0.1:6379"), with readFrom=preferReplica unless the
+ * configuration names another policy. It writes a key, reads it back at once from the primary
+ * (VMUX_CALL_PRIMARY: read-your-writes), waits until a read under the policy sees the new value
+ * (replicas lag behind the primary), reads it 100 times under the policy, and shows which endpoints
+ * carried the traffic (each one's bytes sent, from vmux_read_node_stats()). With one endpoint,
+ * or a cluster seed, it runs the same; the reads then go where that topology says. Every
+ * failure is reported with vmux_strerror() and the program exits with status 1. Its key is
+ * deleted at the end.
+ *
+ *   replica_reads [CONFIG]   e.g. replica_reads "10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379"
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <vmux/vmux.h>
+
+#define KEY "vmux:example:replica_reads"
+#define READS 100
+
+static void usage(FILE *to, const char *prog)
+{
+    fprintf(to,
+            "usage: %s [CONFIG]\n"
+            "Reads from replicas: a primary and its replicas as endpoints.\n"
+            "CONFIG is a vmux configuration string, such as\n"
+            "  10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379,readFrom=azAffinity,clientAz=eu-west-1a\n"
+            "Without CONFIG, $VMUX_CONFIG is used, else 127.0.0.1:6379.\n",
+            prog);
+}
+
+static int fail(const char *what, int rc)
+{
+    fprintf(stderr, "replica_reads: %s: %s (%s)\n", what, vmux_strerror(rc), vmux_err_name(rc));
+    return 1;
+}
+
+/* Reads the key under opts (NULL: the policy); *equal says whether it reads as want. */
+static int read_equals(vmux *m, const vmux_callopts *opts, const char *want, int *equal)
+{
+    vmux_bytes v = {0};
+    int rc = vmux_get(m, opts, VMUX_STR(KEY), &v);
+    *equal = rc == 0 && v.ptr != NULL && v.len == strlen(want) && memcmp(v.ptr, want, v.len) == 0;
+    vmux_bytes_free(&v);
+    return rc;
+}
+
+/* Prints each endpoint's bytes sent: the primary's carry the writes, the replicas' the reads. */
+static void show_endpoints(const vmux *m, const vmux_config *cfg)
+{
+    printf("traffic per endpoint (bytes sent):\n");
+    for (size_t i = 0; i < vmux_config_endpoint_count(cfg); i++) {
+        const char *host;
+        int port;
+        if (vmux_config_endpoint(cfg, i, &host, &port) != 0)
+            continue;
+        vmux_stats st = VMUX_INIT(vmux_stats);
+        if (vmux_read_node_stats(m, host, port, &st) == 0)
+            printf("  %s:%d  %" PRIu64 "\n", host, port, st.bytes_out);
+        else
+            printf("  %s:%d  not connected (not used)\n", host, port);
+    }
+}
+
+/* Waits 10 s at most until a read under the policy sees want: replication is
+ * asynchronous, a replica may lag behind. */
+static int wait_replicated(vmux *m, const char *want)
+{
+    time_t start = time(NULL);
+    for (int n = 1;; n++) {
+        int equal = 0, rc = read_equals(m, NULL, want, &equal);
+        if (rc != 0)
+            return fail("GET", rc);
+        if (equal) {
+            printf("a read under the policy sees it after %d read(s)\n", n);
+            return 0;
+        }
+        if (time(NULL) - start > 10) {
+            fprintf(stderr, "replica_reads: the new value was not seen within 10 s\n");
+            return 1;
+        }
+    }
+}
+
+static int run(vmux *m, const vmux_config *cfg)
+{
+    char value[64];
+    snprintf(value, sizeof value, "written at %ld", (long)time(NULL));
+    int rc =
+        vmux_set(m, NULL, VMUX_STR(KEY), VMUX_STR(value), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL);
+    if (rc != 0)
+        return fail("SET", rc);
+    /* read-your-writes: a replica may not have the value yet, the primary has */
+    vmux_callopts primary = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY);
+    int equal = 0;
+    if ((rc = read_equals(m, &primary, value, &equal)) != 0)
+        return fail("GET from the primary", rc);
+    printf("SET %s \"%s\"; GET with VMUX_CALL_PRIMARY: %s\n", KEY, value,
+           equal ? "the new value" : "something else");
+    if (!equal || wait_replicated(m, value) != 0)
+        return 1;
+    int seen = 0;
+    for (int i = 0; i < READS; i++) {
+        if ((rc = read_equals(m, NULL, value, &equal)) != 0)
+            return fail("GET", rc);
+        seen += equal;
+    }
+    printf("%d reads under the policy, %d of them saw the new value\n", READS, seen);
+    show_endpoints(m, cfg);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 2 || (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
+        usage(argc > 2 ? stderr : stdout, argv[0]);
+        return argc > 2 ? 2 : 0;
+    }
+    const char *text = argc == 2 ? argv[1] : getenv("VMUX_CONFIG");
+    char err[256] = "";
+    vmux_config *cfg = NULL;
+    int rc = vmux_config_parse(text != NULL ? text : "127.0.0.1:6379", &cfg, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "replica_reads: bad configuration: %s\n", err);
+        return 1;
+    }
+    if (vmux_config_read_from(cfg) == VMUX_READ_PRIMARY)
+        vmux_config_set_read_from(cfg, VMUX_READ_PREFER_REPLICA);
+    vmux *m = NULL;
+    if ((rc = vmux_open(cfg, &m, err, sizeof err)) != 0) {
+        fprintf(stderr, "replica_reads: cannot open: %s (%s)\n", vmux_strerror(rc), err);
+        vmux_config_free(cfg);
+        return 1;
+    }
+    static const char *const policy[] = {"primary", "preferReplica", "replica", "azAffinity",
+                                         "azAffinityReplicasAndPrimary"};
+    printf("readFrom=%s, %zu endpoint(s)\n", policy[vmux_config_read_from(cfg)],
+           vmux_config_endpoint_count(cfg));
+    int status = run(m, cfg);
+    vmux_str key = VMUX_STR(KEY);
+    if ((rc = vmux_del(m, NULL, &key, 1, NULL)) != 0)
+        status = fail("DEL", rc);
+    vmux_close(m);
+    vmux_config_free(cfg);
+    return status;
+}

@@ -1,0 +1,395 @@
+/*
+ * readFrom on a standalone primary with two replicas (docs/replicas.md), servers of its own
+ * (tests/support/servers.h): A the primary, B and C its replicas, configured as "B,A,C" so that
+ * ROLE must find the primary. Where each read went is counted by the servers themselves (INFO
+ * commandstats after CONFIG RESETSTAT on each):
+ *
+ * - readFrom=primary (the default): every GET on A; VMUX_CALL_REPLICA sends one to a replica;
+ * - readFrom=preferReplica: GETs on B and C in turn, none on A; SETs on A, no write refused by a
+ *   replica (no READONLY in INFO errorstats); an MGET of keys in many slots, and EVAL_RO, on
+ *   the replicas; EVAL (which may write) and VMUX_CALL_PRIMARY on A;
+ * - zones (CONFIG SET availability-zone): azAffinity reads from the in-zone replica only;
+ *   azAffinityReplicasAndPrimary reads from the in-zone primary when no replica is in the zone;
+ * - the primary moves (B promoted, A and C its replicas): reads follow to A and C, writes to B;
+ * - a replica SIGKILLed under 4 threads of typed vmux_get(): no read fails, the reads go on.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include <cmocka.h>
+
+#include "servers.h"
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#define NKEYS 100
+#define DEADLINE_NS 30000000000ull
+
+static vt_server srv[3]; /* A, B, C */
+static int primary = 0;  /* the index of the primary now */
+
+/* The value of field (with its colon) in a server's INFO section, or -1. */
+static long info(int i, const char *section, const char *field)
+{
+    char *text = vt_node_admin(srv[i].port, false, "INFO %s", section);
+    assert_non_null(text);
+    const char *p = strstr(text, field);
+    long v = p != NULL ? strtol(p + strlen(field), NULL, 10) : -1;
+    free(text);
+    return v;
+}
+
+static long calls(int i, const char *command)
+{
+    char field[64];
+    snprintf(field, sizeof field, "cmdstat_%s:calls=", command);
+    long v = info(i, "commandstats", field);
+    return v < 0 ? 0 : v;
+}
+
+/* A command to server i (hiredis format: each word an argument), its reply dropped. */
+#define admin(i, ...) free(vt_node_admin(srv[i].port, false, __VA_ARGS__))
+
+static void reset_stats(void)
+{
+    for (int i = 0; i < 3; i++)
+        admin(i, "CONFIG RESETSTAT");
+}
+
+static void set_zone(int i, const char *zone)
+{
+    admin(i, "CONFIG SET availability-zone %b", zone, strlen(zone));
+}
+
+/* Makes server r a replica of server p, and waits until its link is up. */
+static void replicate(int r, int p)
+{
+    admin(r, "REPLICAOF 127.0.0.1 %d", srv[p].port);
+    uint64_t until = uv_hrtime() + DEADLINE_NS;
+    while (true) {
+        char *text = vt_node_admin(srv[r].port, false, "INFO replication");
+        bool up = text != NULL && strstr(text, "master_link_status:up") != NULL;
+        free(text);
+        if (up)
+            return;
+        assert_true(uv_hrtime() < until);
+        uv_sleep(20);
+    }
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    static const char *const extra[] = {"--repl-diskless-sync-delay", "0", NULL};
+    for (int i = 0; i < 3; i++)
+        if (vt_server_start(&srv[i], 0, extra) != 0)
+            return -1;
+    replicate(1, 0);
+    replicate(2, 0);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        vt_server_stop(&srv[i]);
+    return 0;
+}
+
+static vmux *open_reads(const char *extra)
+{
+    char conf[256];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d,cluster=no,%s", srv[1].port,
+             srv[0].port, srv[2].port, extra);
+    return vt_open_conf(conf);
+}
+
+static void key_of(int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "sr:%d", i);
+}
+
+/* Writes every key, then waits until both replicas have them all. */
+static void write_keys(vmux *m)
+{
+    for (int i = 0; i < NKEYS; i++) {
+        char k[32], v[32];
+        key_of(i, k, sizeof k);
+        snprintf(v, sizeof v, "v%d", i);
+        assert_int_equal(
+            vmux_set(m, NULL, VMUX_STR(k), VMUX_STR(v), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL), 0);
+    }
+    uint64_t until = uv_hrtime() + DEADLINE_NS;
+    for (int i = 0; i < 3; i++) {
+        if (i == primary)
+            continue;
+        while (info(i, "keyspace", "db0:keys=") < NKEYS) {
+            assert_true(uv_hrtime() < until);
+            uv_sleep(20);
+        }
+    }
+}
+
+static void read_all(vmux *m, const vmux_callopts *o, int rounds)
+{
+    for (int n = 0; n < rounds; n++)
+        for (int i = 0; i < NKEYS; i++) {
+            char k[32];
+            key_of(i, k, sizeof k);
+            vmux_bytes v = {0};
+            assert_int_equal(vmux_get(m, o, VMUX_STR(k), &v), 0);
+            assert_non_null(v.ptr);
+            vmux_bytes_free(&v);
+        }
+}
+
+/* Reads until each server in want[] has served a GET (replica links come up), then resets. */
+static void warm_up(vmux *m, const bool want[3])
+{
+    uint64_t until = uv_hrtime() + DEADLINE_NS;
+    for (bool all = false; !all;) {
+        assert_true(uv_hrtime() < until);
+        read_all(m, NULL, 1);
+        all = true;
+        for (int i = 0; i < 3; i++)
+            all = all && (!want[i] || calls(i, "get") > 0);
+    }
+    reset_stats();
+}
+
+static void no_readonly_errors(void)
+{
+    for (int i = 0; i < 3; i++)
+        assert_true(info(i, "errorstats", "errorstat_READONLY:count=") < 0);
+}
+
+static void test_primary_default(void **state)
+{
+    (void)state;
+    vmux *m = open_reads("name=reads-primary");
+    assert_non_null(m);
+    write_keys(m);
+    reset_stats();
+    read_all(m, NULL, 2);
+    assert_int_equal(calls(0, "get"), 2 * NKEYS);
+    assert_int_equal(calls(1, "get") + calls(2, "get"), 0);
+    /* one call asks for a replica: its link sent READONLY (ignored standalone), a replica serves */
+    vmux_callopts to_replica = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_REPLICA);
+    uint64_t until = uv_hrtime() + DEADLINE_NS;
+    while (calls(1, "get") + calls(2, "get") == 0) {
+        assert_true(uv_hrtime() < until);
+        read_all(m, &to_replica, 1);
+    }
+    vmux_close(m);
+}
+
+static void test_prefer_replica(void **state)
+{
+    (void)state;
+    vmux *m = open_reads("readFrom=preferReplica");
+    assert_non_null(m);
+    write_keys(m);
+    warm_up(m, (const bool[3]){false, true, true});
+    read_all(m, NULL, 4);
+    write_keys(m);
+    assert_int_equal(calls(0, "get"), 0);
+    assert_int_equal(calls(1, "get") + calls(2, "get"), 4 * NKEYS);
+    assert_true(calls(1, "get") > 0 && calls(2, "get") > 0); /* in turn */
+    assert_int_equal(calls(0, "set"), NKEYS);
+    no_readonly_errors();
+
+    /* keys in many slots: one MGET, a read, on a replica (standalone: one shard) */
+    reset_stats();
+    vmux_str keys[NKEYS];
+    char names[NKEYS][32];
+    for (int i = 0; i < NKEYS; i++) {
+        key_of(i, names[i], sizeof names[i]);
+        keys[i] = VMUX_STR(names[i]);
+    }
+    vmux_bytes_array vals = {0};
+    assert_int_equal(vmux_mget(m, NULL, keys, NKEYS, &vals), 0);
+    assert_int_equal(vals.count, NKEYS);
+    vmux_bytes_array_free(&vals);
+    assert_int_equal(calls(0, "mget"), 0);
+    assert_int_equal(calls(1, "mget") + calls(2, "mget"), 1);
+
+    /* scripts: EVAL_RO reads on a replica, EVAL (it may write) on the primary */
+    reset_stats();
+    vmux_reply *r = NULL;
+    const char *ro[] = {"EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "sr:1"};
+    assert_int_equal(vmux_call(m, NULL, 4, ro, NULL, &r), 0);
+    vmux_reply_free(r);
+    const char *rw[] = {"EVAL", "return redis.call('GET', KEYS[1])", "1", "sr:1"};
+    assert_int_equal(vmux_call(m, NULL, 4, rw, NULL, &r), 0);
+    vmux_reply_free(r);
+    assert_int_equal(calls(1, "eval_ro") + calls(2, "eval_ro"), 1);
+    assert_int_equal(calls(0, "eval"), 1);
+    assert_int_equal(calls(1, "eval") + calls(2, "eval"), 0);
+
+    /* read your own writes: VMUX_CALL_PRIMARY */
+    reset_stats();
+    vmux_callopts to_primary = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY);
+    read_all(m, &to_primary, 1);
+    assert_int_equal(calls(0, "get"), NKEYS);
+    assert_int_equal(calls(1, "get") + calls(2, "get"), 0);
+    no_readonly_errors();
+    vmux_close(m);
+}
+
+static void test_az_affinity(void **state)
+{
+    (void)state;
+    /* azAffinity: C in the client's zone, B not: every read on C */
+    set_zone(0, "zone-far");
+    set_zone(1, "zone-far");
+    set_zone(2, "zone-near");
+    vmux *m = open_reads("readFrom=azAffinity,clientAz=zone-near");
+    assert_non_null(m);
+    write_keys(m);
+    warm_up(m, (const bool[3]){false, false, true});
+    read_all(m, NULL, 2);
+    assert_int_equal(calls(2, "get"), 2 * NKEYS);
+    assert_int_equal(calls(0, "get") + calls(1, "get"), 0);
+    vmux_close(m);
+
+    /* azAffinityReplicasAndPrimary: only the primary in the zone: every read on it */
+    set_zone(0, "zone-near");
+    set_zone(2, "zone-far");
+    m = open_reads("readFrom=azAffinityReplicasAndPrimary,clientAz=zone-near");
+    assert_non_null(m);
+    reset_stats();
+    read_all(m, NULL, 2);
+    assert_int_equal(calls(0, "get"), 2 * NKEYS);
+    assert_int_equal(calls(1, "get") + calls(2, "get"), 0);
+    no_readonly_errors();
+    vmux_close(m);
+    for (int i = 0; i < 3; i++)
+        set_zone(i, "");
+}
+
+/* The handle serves from B: a write it sends lands there. */
+static bool writes_on(vmux *m, int i)
+{
+    long before = calls(i, "set");
+    int rc = vmux_set(m, NULL, VMUX_STR("sr:probe"), VMUX_STR("x"), VMUX_NO_EXPIRY,
+                      VMUX_COND_ALWAYS, NULL);
+    return rc == 0 && calls(i, "set") > before;
+}
+
+static void test_primary_moves(void **state)
+{
+    (void)state;
+    vmux *m = open_reads("readFrom=preferReplica");
+    assert_non_null(m);
+    write_keys(m);
+    warm_up(m, (const bool[3]){false, true, true});
+    /* B promoted, A and C its replicas: the handle's writes meet READONLY on A, it reconnects,
+     * ROLE finds B, and the map follows */
+    admin(1, "REPLICAOF NO ONE");
+    replicate(0, 1);
+    replicate(2, 1);
+    primary = 1;
+    uint64_t until = uv_hrtime() + DEADLINE_NS;
+    while (!writes_on(m, 1)) {
+        assert_true(uv_hrtime() < until);
+        uv_sleep(20);
+    }
+    write_keys(m);
+    warm_up(m, (const bool[3]){true, false, true});
+    read_all(m, NULL, 2);
+    write_keys(m);
+    assert_int_equal(calls(1, "get"), 0);
+    assert_int_equal(calls(0, "get") + calls(2, "get"), 2 * NKEYS);
+    assert_int_equal(calls(1, "set"), NKEYS);
+    no_readonly_errors();
+    vmux_close(m);
+}
+
+struct reader {
+    vmux *m;
+    atomic_bool *stop;
+    atomic_long done, failed;
+    int first_rc;
+};
+
+static void reader_main(void *arg)
+{
+    struct reader *rd = arg;
+    int i = 0;
+    while (!atomic_load(rd->stop)) {
+        char k[32];
+        key_of(i++ % NKEYS, k, sizeof k);
+        vmux_bytes v = {0};
+        int rc = vmux_get(rd->m, NULL, VMUX_STR(k), &v); /* retry-safe, as a typed GET is */
+        vmux_bytes_free(&v);
+        if (rc != 0) {
+            if (atomic_fetch_add(&rd->failed, 1) == 0)
+                rd->first_rc = rc;
+        } else {
+            atomic_fetch_add(&rd->done, 1);
+        }
+    }
+}
+
+static long reads_done(struct reader *rd, int n)
+{
+    long done = 0;
+    for (int t = 0; t < n; t++)
+        done += atomic_load(&rd[t].done);
+    return done;
+}
+
+/* Last: it leaves a dead replica. */
+static void test_replica_killed(void **state)
+{
+    (void)state;
+    vmux *m = open_reads("readFrom=preferReplica,syncTimeout=5000");
+    assert_non_null(m);
+    write_keys(m);
+    int victim = primary == 0 ? 1 : 0, other = 2;
+    bool want[3] = {false, false, false};
+    want[victim] = want[other] = true;
+    warm_up(m, want);
+
+    atomic_bool stop = false;
+    struct reader rd[4];
+    uv_thread_t th[4];
+    for (int t = 0; t < 4; t++) {
+        rd[t] = (struct reader){.m = m, .stop = &stop};
+        assert_int_equal(uv_thread_create(&th[t], reader_main, &rd[t]), 0);
+    }
+    uint64_t until = uv_hrtime() + DEADLINE_NS;
+    while (calls(victim, "get") < 200)
+        assert_true(uv_hrtime() < until); /* the victim serves its share */
+    vt_server_kill(&srv[victim]);
+    long before = calls(other, "get"), done = reads_done(rd, 4);
+    while (calls(other, "get") < before + 1000 || reads_done(rd, 4) < done + 1000)
+        assert_true(uv_hrtime() < until); /* the other replica serves on */
+    atomic_store(&stop, true);
+    for (int t = 0; t < 4; t++) {
+        uv_thread_join(&th[t]);
+        if (atomic_load(&rd[t].failed) != 0)
+            fail_msg("thread %d: %ld reads failed, the first with %d", t,
+                     atomic_load(&rd[t].failed), rd[t].first_rc);
+    }
+    vmux_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_primary_default), cmocka_unit_test(test_prefer_replica),
+        cmocka_unit_test(test_az_affinity),     cmocka_unit_test(test_primary_moves),
+        cmocka_unit_test(test_replica_killed),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
