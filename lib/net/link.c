@@ -431,6 +431,11 @@ const char *vmux__link_az(const struct vmux_link *link)
     return link->az[0] != '\0' ? link->az : NULL;
 }
 
+bool vmux__link_lagging(const struct vmux_link *link)
+{
+    return link->lagging;
+}
+
 bool vmux__link_busy(const struct vmux_link *link)
 {
     return link->backlog.count > 0 || link->retry_q.count > 0 || link->rejected.count > 0 ||

@@ -153,6 +153,12 @@ bool vmux__link_ready(const struct vmux_link *link);
  */
 const char *vmux__link_az(const struct vmux_link *link);
 
+/*
+ * Whether its server is a replica whose link to its primary is down (INFO replication, asked at
+ * setup and once a second on node links under a readFrom other than primary). I/O thread.
+ */
+bool vmux__link_lagging(const struct vmux_link *link);
+
 /* Whether the link holds ops: waiting (backlog, retries) or written and not yet answered. */
 bool vmux__link_busy(const struct vmux_link *link);
 

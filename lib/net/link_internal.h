@@ -47,6 +47,7 @@ struct vmux_link {
     int last_error;           /* code of the last failure, 0 if none */
     char last_reason[256];
     char az[64]; /* the server's availability_zone (asked for readFrom=azAffinity...); "" unknown */
+    bool lagging; /* a replica whose link to its primary is down (readFrom skips it) */
 
     /* The direct lane (lane.c): the only fields a caller thread touches, besides the
      * connection it borrows while it holds the lane. */

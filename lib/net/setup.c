@@ -27,8 +27,11 @@ static const char LABEL_SETINFO[] = "CLIENT SETINFO";
 static const char LABEL_ROLE[] = "ROLE";
 static const char LABEL_READONLY[] = "READONLY";
 static const char LABEL_ZONE[] = "INFO server"; /* its availability_zone */
-static const char LABEL_PING[] = "PING";        /* idle heartbeat */
-static const char LABEL_CHECK[] = "CHECK";      /* proof of life after a freeze */
+/* INFO replication: is a replica's link to its primary up? (readFrom skips it while not) */
+static const char LABEL_LAG_SETUP[] = "INFO replication";
+static const char LABEL_LAG[] = "INFO replication (tick)";
+static const char LABEL_PING[] = "PING";   /* idle heartbeat */
+static const char LABEL_CHECK[] = "CHECK"; /* proof of life after a freeze */
 
 /* Queues an internal command; returns false (the connection failed) when out of memory. */
 static bool push(struct vmux_conn *c, const char *label, uint32_t flags, int argc,
@@ -116,6 +119,12 @@ static void session_auth(struct vmux_conn *c)
         setup_push(c, LABEL_AUTH, VMUX_OP_SECRET, 2, (const char *[]){"AUTH", cfg->password});
 }
 
+/* A node link under a readFrom other than primary: its replication state is watched. */
+static bool watches_lag(const struct vmux_config *cfg)
+{
+    return cfg->cluster_node && cfg->read_from != VMUX_READ_PRIMARY;
+}
+
 /*
  * readFrom (docs/replicas.md): a cluster replica serves reads only on a READONLY connection, so
  * every node link of a cluster handle sends it (harmless on a primary), and so does the seed link
@@ -130,6 +139,20 @@ static void setup_read_from(struct vmux_conn *c, const struct vmux_config *cfg)
     if (cfg->read_from == VMUX_READ_AZ_AFFINITY ||
         cfg->read_from == VMUX_READ_AZ_AFFINITY_REPLICAS_AND_PRIMARY)
         setup_push(c, LABEL_ZONE, VMUX_OP_IGNORE_ERROR, 2, (const char *[]){"INFO", "server"});
+    if (watches_lag(cfg))
+        setup_push(c, LABEL_LAG_SETUP, VMUX_OP_IGNORE_ERROR, 2,
+                   (const char *[]){"INFO", "replication"});
+}
+
+/*
+ * Keeps whether the server is a replica cut off from its primary (role:slave and
+ * master_link_status other than up): its data grows stale, and readFrom skips it.
+ */
+static void keep_lag(struct vmux_link *link, const vmux_reply *reply)
+{
+    const char *info = vmux_reply_str(reply, NULL);
+    bool replica = info != NULL && strstr(info, "role:slave") != NULL;
+    link->lagging = replica && strstr(info, "master_link_status:up") == NULL;
 }
 
 /* Keeps INFO server's availability_zone in the link ("" when the server has none). */
@@ -195,7 +218,7 @@ static bool is_primary(const vmux_reply *reply)
  */
 static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, const char *msg)
 {
-    if (label == LABEL_READONLY || label == LABEL_ZONE)
+    if (label == LABEL_READONLY || label == LABEL_ZONE || label == LABEL_LAG_SETUP)
         return; /* readFrom's extras: a server or an ACL without them only loses the extra */
     bool auth = is_auth_error(label, msg);
     if (label == LABEL_AUTH) {
@@ -217,6 +240,8 @@ static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
         setup_error(c, label, ignorable, vmux_reply_str(reply, NULL));
     } else if (label == LABEL_ZONE) {
         keep_zone(c->link, reply);
+    } else if (label == LABEL_LAG_SETUP) {
+        keep_lag(c->link, reply);
     } else if (label == LABEL_ROLE && !is_primary(reply)) {
         c->not_primary = true;
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "not the primary (ROLE: %s)",
@@ -238,6 +263,9 @@ void vmux__setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *repl
         c->check_started = 0;
         if (c->link->state == LINK_CHECKING)
             vmux__link_conn_ready(c->link);
+    } else if (label == LABEL_LAG) {
+        if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
+            keep_lag(c->link, reply);
     } else if (label != LABEL_PING) {
         setup_reply(c, label, ignorable, reply);
     }
@@ -336,6 +364,8 @@ void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms)
          * whose `timeout` equals keepAlive closes a connection idle for longer than that. */
         push(c, LABEL_PING, 0, 1, (const char *[]){"PING"});
     }
+    if (watches_lag(cfg) && !c->failing) /* once a tick: has it lost its primary? */
+        push(c, LABEL_LAG, VMUX_OP_IGNORE_ERROR, 2, (const char *[]){"INFO", "replication"});
 }
 
 void vmux__setup_check(struct vmux_conn *c, uint64_t now_ms)

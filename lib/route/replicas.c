@@ -92,7 +92,8 @@ static struct vmux_link *next_replica(struct vmux_router *r, unsigned i, const c
             continue;
         if (*any == NULL)
             *any = link;
-        if (vmux__link_ready(link) && (!in_zone_only || in_zone(link, zone)))
+        if (vmux__link_ready(link) && !vmux__link_lagging(link) &&
+            (!in_zone_only || in_zone(link, zone)))
             return link;
     }
     return NULL;

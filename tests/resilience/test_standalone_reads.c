@@ -277,6 +277,35 @@ static void test_az_affinity(void **state)
 }
 
 /* The handle serves from B: a write it sends lands there. */
+/*
+ * A replica cut off from its primary (REPLICAOF a port nobody serves: master_link_status:down)
+ * serves older and older data: readFrom skips it until its link is up again.
+ */
+static void test_lagging_replica_skipped(void **state)
+{
+    (void)state;
+    vmux *m = open_reads("readFrom=preferReplica");
+    assert_non_null(m);
+    write_keys(m);
+    warm_up(m, (const bool[3]){false, true, true});
+    admin(1, "REPLICAOF 127.0.0.1 1");
+    uint64_t until = uv_hrtime() + DEADLINE_NS;
+    for (bool skipped = false; !skipped;) { /* the handle sees it within a tick or two */
+        assert_true(uv_hrtime() < until);
+        reset_stats();
+        read_all(m, NULL, 1);
+        skipped = calls(1, "get") == 0;
+    }
+    reset_stats();
+    read_all(m, NULL, 2);
+    assert_int_equal(calls(1, "get"), 0);
+    assert_int_equal(calls(0, "get"), 0); /* the other replica serves, not the primary */
+    assert_int_equal(calls(2, "get"), 2 * NKEYS);
+    replicate(1, 0);
+    warm_up(m, (const bool[3]){false, true, false}); /* back in turn once its link is up */
+    vmux_close(m);
+}
+
 static bool writes_on(vmux *m, int i)
 {
     long before = calls(i, "set");
@@ -388,8 +417,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_primary_default), cmocka_unit_test(test_prefer_replica),
-        cmocka_unit_test(test_az_affinity),     cmocka_unit_test(test_primary_moves),
-        cmocka_unit_test(test_replica_killed),
+        cmocka_unit_test(test_az_affinity),     cmocka_unit_test(test_lagging_replica_skipped),
+        cmocka_unit_test(test_primary_moves),   cmocka_unit_test(test_replica_killed),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
