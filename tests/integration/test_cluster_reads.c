@@ -31,6 +31,7 @@
 
 #include <cmocka.h>
 
+#include "readers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -308,32 +309,6 @@ static void test_az_affinity(void **state)
         set_zone(nodes[i].port, "\"\"");
 }
 
-struct reader {
-    vmux *m;
-    atomic_bool *stop;
-    atomic_long done, failed;
-    int first_rc;
-};
-
-static void reader_main(void *arg)
-{
-    struct reader *rd = arg;
-    int i = 0;
-    while (!atomic_load(rd->stop)) {
-        char k[32];
-        key_of(i++ % NKEYS, k, sizeof k);
-        vmux_bytes v = {0};
-        int rc = vmux_get(rd->m, NULL, VMUX_STR(k), &v); /* retry-safe, as a typed GET is */
-        vmux_bytes_free(&v);
-        if (rc != 0) {
-            if (atomic_fetch_add(&rd->failed, 1) == 0)
-                rd->first_rc = rc;
-        } else {
-            atomic_fetch_add(&rd->done, 1);
-        }
-    }
-}
-
 /* Last on the fixture: it leaves a dead replica. */
 static void test_replica_killed(void **state)
 {
@@ -350,39 +325,16 @@ static void test_replica_killed(void **state)
     int vpri = primary_of(victim);
     assert_true(pid > 0);
 
-    atomic_bool stop = false;
-    struct reader rd[4];
-    uv_thread_t th[4];
-    for (int t = 0; t < 4; t++) {
-        rd[t] = (struct reader){.m = m, .stop = &stop};
-        assert_int_equal(uv_thread_create(&th[t], reader_main, &rd[t]), 0);
-    }
+    vt_readers *rd = vt_readers_start(m, "rk:", NKEYS, 4);
     uint64_t until = uv_hrtime() + 20000000000ull;
     while (calls(nodes[victim].port, "get") < 200)
         assert_true(uv_hrtime() < until); /* the victim serves its share */
     assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
-    /* its shard's reads go on, on its primary */
-    long before = calls(nodes[vpri].port, "get");
-    while (calls(nodes[vpri].port, "get") < before + 200)
+    /* its shard's reads go on, on its primary, and the others' too, a while longer */
+    long before = calls(nodes[vpri].port, "get"), done = vt_readers_done(rd);
+    while (calls(nodes[vpri].port, "get") < before + 200 || vt_readers_done(rd) < done + 1000)
         assert_true(uv_hrtime() < until);
-    long done = 0;
-    for (int t = 0; t < 4; t++)
-        done += atomic_load(&rd[t].done);
-    while (true) { /* and the others' too, a while longer */
-        long now = 0;
-        for (int t = 0; t < 4; t++)
-            now += atomic_load(&rd[t].done);
-        if (now > done + 1000)
-            break;
-        assert_true(uv_hrtime() < until);
-    }
-    atomic_store(&stop, true);
-    for (int t = 0; t < 4; t++) {
-        uv_thread_join(&th[t]);
-        if (atomic_load(&rd[t].failed) != 0)
-            fail_msg("thread %d: %ld reads failed, the first with %d", t,
-                     atomic_load(&rd[t].failed), rd[t].first_rc);
-    }
+    vt_readers_stop(rd); /* fails the test if any read failed */
     vmux_close(m);
 }
 

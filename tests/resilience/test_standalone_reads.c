@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "servers.h"
+#include "readers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -343,40 +344,6 @@ static void test_primary_moves(void **state)
     vmux_close(m);
 }
 
-struct reader {
-    vmux *m;
-    atomic_bool *stop;
-    atomic_long done, failed;
-    int first_rc;
-};
-
-static void reader_main(void *arg)
-{
-    struct reader *rd = arg;
-    int i = 0;
-    while (!atomic_load(rd->stop)) {
-        char k[32];
-        key_of(i++ % NKEYS, k, sizeof k);
-        vmux_bytes v = {0};
-        int rc = vmux_get(rd->m, NULL, VMUX_STR(k), &v); /* retry-safe, as a typed GET is */
-        vmux_bytes_free(&v);
-        if (rc != 0) {
-            if (atomic_fetch_add(&rd->failed, 1) == 0)
-                rd->first_rc = rc;
-        } else {
-            atomic_fetch_add(&rd->done, 1);
-        }
-    }
-}
-
-static long reads_done(struct reader *rd, int n)
-{
-    long done = 0;
-    for (int t = 0; t < n; t++)
-        done += atomic_load(&rd[t].done);
-    return done;
-}
-
 /* Last: it leaves a dead replica. */
 static void test_replica_killed(void **state)
 {
@@ -389,27 +356,15 @@ static void test_replica_killed(void **state)
     want[victim] = want[other] = true;
     warm_up(m, want);
 
-    atomic_bool stop = false;
-    struct reader rd[4];
-    uv_thread_t th[4];
-    for (int t = 0; t < 4; t++) {
-        rd[t] = (struct reader){.m = m, .stop = &stop};
-        assert_int_equal(uv_thread_create(&th[t], reader_main, &rd[t]), 0);
-    }
+    vt_readers *rd = vt_readers_start(m, "sr:", NKEYS, 4);
     uint64_t until = uv_hrtime() + DEADLINE_NS;
     while (calls(victim, "get") < 200)
         assert_true(uv_hrtime() < until); /* the victim serves its share */
     vt_server_kill(&srv[victim]);
-    long before = calls(other, "get"), done = reads_done(rd, 4);
-    while (calls(other, "get") < before + 1000 || reads_done(rd, 4) < done + 1000)
+    long before = calls(other, "get"), done = vt_readers_done(rd);
+    while (calls(other, "get") < before + 1000 || vt_readers_done(rd) < done + 1000)
         assert_true(uv_hrtime() < until); /* the other replica serves on */
-    atomic_store(&stop, true);
-    for (int t = 0; t < 4; t++) {
-        uv_thread_join(&th[t]);
-        if (atomic_load(&rd[t].failed) != 0)
-            fail_msg("thread %d: %ld reads failed, the first with %d", t,
-                     atomic_load(&rd[t].failed), rd[t].first_rc);
-    }
+    vt_readers_stop(rd);                  /* fails the test if any read failed */
     vmux_close(m);
 }
 
