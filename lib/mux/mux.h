@@ -44,13 +44,14 @@ struct vmux {
     uint64_t last_tick_ns;
     bool io_closing; /* I/O thread only: shutdown has begun */
 
-    /* Submit queue: the only state that other threads touch. */
-    uv_mutex_t qlock;
-    struct vmux_opq queue;
-    bool closing;
-    uint64_t queued_seq;     /* ops ever pushed on the queue (under qlock) */
-    _Atomic uint64_t routed; /* ops ever taken off it and routed (I/O thread writes) */
-    atomic_int sync_waiting; /* synchronous callers between submit and completion */
+    /* Submit queue (submit.c): the only state that other threads touch. */
+    _Atomic(struct vmux_op *) subq; /* pushed ops, newest first, or VMUX_SUBQ_SHUT */
+    uv_mutex_t qlock;               /* held only to wake an idle I/O thread, and to close */
+    atomic_bool closing;            /* set under qlock */
+    _Atomic uint64_t takes;         /* takes of subq begun (the I/O thread writes) */
+    _Atomic uint64_t routed_takes;  /* takes whose every op has been routed */
+    uint64_t takes_io;              /* I/O thread: its own copy of takes */
+    atomic_int sync_waiting;        /* synchronous callers between submit and completion */
 
     /* First connection, reported to vmux_open(). */
     uv_mutex_t olock;

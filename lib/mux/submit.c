@@ -5,12 +5,15 @@
  * maxPending commands or maxPendingBytes bytes is refused there (VMUX_ERR_BACKLOG_FULL) before
  * it is queued, so memory is bounded by configuration whatever callers do.
  *
- * A submitter holds qlock only to append and, for the first op of a batch, to wake the loop;
- * uv_async_send coalesces, so a burst of commands from many threads costs one wake-up and one
- * drain. The wake-up is sent under the lock so that it can never reach a handle the I/O thread
- * has already closed: the I/O thread closes it only after it has seen `closing` under the lock.
+ * The queue is a lock-free stack: a submitter pushes with one compare-and-swap, so 32 threads
+ * submitting at once never sleep on each other. Only the submitter that finds the stack empty
+ * wakes the loop (uv_async_send, which also coalesces), and it does so under qlock, so that the
+ * wake-up can never reach a handle the I/O thread has already closed: the I/O thread closes it
+ * only after it has seen `closing` and then held the lock once. The I/O thread takes the whole
+ * stack with one exchange and reverses it, so each thread's ops keep their order; at shutdown it
+ * leaves VMUX_SUBQ_SHUT in its place, which refuses every later push.
  *
- * The I/O thread moves what was queued into its inbox and routes at most ROUTE_BATCH ops per
+ * The I/O thread moves what it took into its inbox and routes at most ROUTE_BATCH ops per
  * loop turn, so timers (deadlines, reconnects, heartbeats) run between slices however much is
  * queued. An op whose deadline passed while it waited in the queue or the inbox is timed out
  * when it reaches the front, before it is sent.
@@ -20,6 +23,9 @@
 #include "vmux/error.h"
 
 #define ROUTE_BATCH 1024
+
+/* The stack's value once the I/O thread has shut it: no push is accepted any more. */
+#define VMUX_SUBQ_SHUT ((struct vmux_op *)(uintptr_t)1)
 
 static void arm_deadline_timer(vmux *m);
 
@@ -197,34 +203,44 @@ static int submit_on_io(vmux *m, struct vmux_op *op)
 
 /*
  * What this thread last pushed on a handle's queue: the direct lane may carry its next command
- * only once that op has been routed (rule: one thread's commands are written in order).
+ * only once that op has been routed (rule: one thread's commands are written in order). take is
+ * the handle's take count read after the push: the op is in that take or the next one.
  */
 static _Thread_local struct {
     const vmux *m;
-    uint64_t seq;
+    uint64_t take;
 } last_queued;
 
-/* Queues admitted ops for the I/O thread under one hold of the lock: one drain takes them all. */
-static int enqueue_all(vmux *m, struct vmux_op **ops, size_t n)
+/* Wakes the I/O thread for a queue that was empty; not once it has begun to close. */
+static void wake_loop(vmux *m)
 {
     uv_mutex_lock(&m->qlock);
-    if (m->closing) {
-        uv_mutex_unlock(&m->qlock);
-        return VMUX_ERR_CLOSED;
-    }
-    uint64_t now = uv_hrtime();
-    bool first = m->queue.head == NULL;
-    for (size_t i = 0; i < n; i++) {
-        set_deadline(ops[i], now);
-        vmux__opq_push(&m->queue, ops[i]);
-    }
-    m->queued_seq += n;
-    uint64_t seq = m->queued_seq;
-    if (first)
+    if (!atomic_load_explicit(&m->closing, memory_order_relaxed))
         uv_async_send(&m->wakeup);
     uv_mutex_unlock(&m->qlock);
+}
+
+/* Pushes admitted ops[0..n) on the queue, in order, with one compare-and-swap. */
+static int enqueue_all(vmux *m, struct vmux_op **ops, size_t n)
+{
+    if (atomic_load_explicit(&m->closing, memory_order_acquire))
+        return VMUX_ERR_CLOSED;
+    uint64_t now = uv_hrtime();
+    for (size_t i = 0; i < n; i++) {
+        set_deadline(ops[i], now);
+        ops[i]->next = i > 0 ? ops[i - 1] : NULL; /* newest first */
+    }
+    struct vmux_op *head = atomic_load_explicit(&m->subq, memory_order_relaxed);
+    do {
+        if (head == VMUX_SUBQ_SHUT)
+            return VMUX_ERR_CLOSED;
+        ops[0]->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&m->subq, &head, ops[n - 1],
+                                                    memory_order_seq_cst, memory_order_relaxed));
     last_queued.m = m;
-    last_queued.seq = seq;
+    last_queued.take = atomic_load_explicit(&m->takes, memory_order_seq_cst);
+    if (head == NULL)
+        wake_loop(m);
     return 0;
 }
 
@@ -285,7 +301,14 @@ static bool own_queue_empty(vmux *m)
 {
     if (last_queued.m != m)
         return true; /* order is per handle: what it queued on another one does not matter */
-    return atomic_load_explicit(&m->routed, memory_order_acquire) >= last_queued.seq;
+    if (atomic_load_explicit(&m->routed_takes, memory_order_seq_cst) > last_queued.take)
+        return true;
+    /* An empty queue: whatever this thread pushed went in a take already counted, and every
+     * counted take has been routed. */
+    if (atomic_load_explicit(&m->subq, memory_order_seq_cst) != NULL)
+        return false;
+    uint64_t takes = atomic_load_explicit(&m->takes, memory_order_seq_cst);
+    return atomic_load_explicit(&m->routed_takes, memory_order_seq_cst) >= takes;
 }
 
 /*
@@ -337,11 +360,12 @@ static void route_some(vmux *m)
             vmux__route(m, op);
         }
     }
-    atomic_fetch_add_explicit(&m->routed, (uint64_t)n, memory_order_release);
-    if (m->inbox.head != NULL)
+    if (m->inbox.head != NULL) {
         uv_idle_start(&m->route_more, on_route_more);
-    else
+    } else {
+        atomic_store_explicit(&m->routed_takes, m->takes_io, memory_order_seq_cst);
         uv_idle_stop(&m->route_more);
+    }
 }
 
 static void on_route_more(uv_idle_t *idle)
@@ -351,23 +375,46 @@ static void on_route_more(uv_idle_t *idle)
         route_some(m);
 }
 
+/*
+ * Takes everything pushed so far, or (shut) everything and every later push, and returns it
+ * oldest first, linked through next.
+ */
+static struct vmux_op *take_queue(vmux *m, bool shut)
+{
+    /* Counted before the exchange: a pusher that reads the count after its push knows its op is
+     * in that take or the next one (own_queue_empty()). */
+    atomic_store_explicit(&m->takes, ++m->takes_io, memory_order_seq_cst);
+    struct vmux_op *op =
+        atomic_exchange_explicit(&m->subq, shut ? VMUX_SUBQ_SHUT : NULL, memory_order_seq_cst);
+    struct vmux_op *oldest = NULL;
+    while (op != NULL && op != VMUX_SUBQ_SHUT) { /* newest first: reverse */
+        struct vmux_op *next = op->next;
+        op->next = oldest;
+        oldest = op;
+        op = next;
+    }
+    return oldest;
+}
+
 void vmux__drain_queue(vmux *m)
 {
-    /* Not vmux__opq_take(): that re-points every op at its new queue, which would hold qlock,
-     * and so every submitter, for O(n). The ops name m->queue until the append below
-     * re-points them, outside the lock; nothing looks at op->q in between. */
-    uv_mutex_lock(&m->qlock);
-    struct vmux_opq batch = m->queue;
-    m->queue = (struct vmux_opq){0};
-    bool closing = m->closing;
-    uv_mutex_unlock(&m->qlock);
-
-    /* Deadlines are indexed as ops arrive, not when they are routed: an op that waits in the
-     * inbox behind a long queue times out on time, and leaves the inbox then. */
-    for (struct vmux_op *op = batch.head; op != NULL && !m->io_closing; op = op->next)
-        if (!(op->flags & VMUX_OP_CONTROL))
+    bool closing = atomic_load_explicit(&m->closing, memory_order_acquire);
+    if (closing) {
+        /* Every submitter that saw the handle open under the lock has sent its wake-up: the
+         * shutdown may close the async handle after this. */
+        uv_mutex_lock(&m->qlock);
+        uv_mutex_unlock(&m->qlock);
+    }
+    struct vmux_op *op = take_queue(m, closing);
+    while (op != NULL) {
+        struct vmux_op *next = op->next;
+        /* Deadlines are indexed as ops arrive, not when they are routed: an op that waits in the
+         * inbox behind a long queue times out on time, and leaves the inbox then. */
+        if (!(op->flags & VMUX_OP_CONTROL) && !m->io_closing)
             (void)index_deadline(m, op); /* out of memory: indexed again when routed */
-    vmux__opq_append(&m->inbox, &batch);
+        vmux__opq_push(&m->inbox, op);
+        op = next;
+    }
     if (m->io_closing)
         vmux__opq_fail_all(&m->inbox, VMUX_ERR_CLOSED);
     else if (closing)

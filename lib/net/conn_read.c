@@ -11,6 +11,7 @@
 
 #include "core/assert.h"
 #include "core/counters.h"
+#include "mux/wait.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
 
@@ -114,10 +115,11 @@ static bool slice_over(const struct vmux_conn *c)
 void vmux__conn_parse(struct vmux_conn *c)
 {
     int rc = 0;
+    vmux__wait_defer(); /* the synchronous callers these replies complete: woken all at once */
     while (!c->failing) {
         if (slice_over(c)) {
             conn_pause(c);
-            return;
+            break;
         }
         vmux_reply *reply;
         rc = vmux__reader_next(c->reader, &reply);
@@ -125,6 +127,7 @@ void vmux__conn_parse(struct vmux_conn *c)
             break;
         conn_dispatch(c, reply);
     }
+    vmux__wait_flush();
     if (rc < 0)
         vmux__conn_fail(c, rc, "bad reply: %s", vmux__reader_error(c->reader));
 }
