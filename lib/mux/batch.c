@@ -12,7 +12,7 @@
 #include "core/encode.h"
 #include "core/sized.h"
 #include "mux/mux.h"
-#include "mux/wait.h"
+#include "core/wait.h"
 #include "vmux/error.h"
 
 struct batch;
@@ -149,7 +149,7 @@ int vmux__batch_async(vmux *m, const vmux_callopts *opts, const struct vmux_part
 
 /* A synchronous caller of vmux__batch_call(), waiting on its own stack. */
 struct batch_wait {
-    atomic_int state; /* mux/wait.h */
+    atomic_int state; /* core/wait.h */
     struct vmux_part_result *out;
 };
 

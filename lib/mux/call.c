@@ -12,13 +12,13 @@
 #include "core/errbuf.h"
 #include "core/sized.h"
 #include "mux/mux.h"
-#include "mux/wait.h"
+#include "core/wait.h"
 #include "vmux/call.h"
 #include "vmux/error.h"
 
 /* A synchronous caller waiting on its own stack for the I/O thread to complete its op. */
 struct sync_wait {
-    atomic_int state; /* mux/wait.h */
+    atomic_int state; /* core/wait.h */
     int status;
     vmux_reply *reply;
     vmux *m; /* whose sync_waiting count the completion gives back */

@@ -11,7 +11,7 @@
 
 #include "core/assert.h"
 #include "core/counters.h"
-#include "mux/wait.h"
+#include "core/wait.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
 

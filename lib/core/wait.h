@@ -8,10 +8,11 @@
  * The caller announces that it sleeps (VMUX_WAIT_IDLE -> its sleeping value, which carries its
  * bit) before it sleeps, and the completing thread makes a system call only for callers it finds
  * asleep; a completion that came before the caller got to sleep costs no system call at all.
- * Used by vmux_call() (call.c) and by batches (batch.c).
+ * Used by vmux_call() (mux/call.c) and by batches (mux/batch.c); the I/O thread defers its wakes
+ * while it parses a read (net/conn_read.c).
  */
-#ifndef VMUX_MUX_WAIT_H
-#define VMUX_MUX_WAIT_H
+#ifndef VMUX_CORE_WAIT_H
+#define VMUX_CORE_WAIT_H
 
 #include <stdatomic.h>
 

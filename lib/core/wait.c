@@ -1,5 +1,5 @@
 /* Waiting callers and the wakes owed to them (wait.h). */
-#include "mux/wait.h"
+#include "core/wait.h"
 
 #include <errno.h>
 #include <limits.h>
