@@ -44,7 +44,7 @@ static void replica_of(const vmux_reply *r, char *out, size_t len)
 /* The verdict on a replica: only a lone standalone endpoint that is one is a mistake. */
 static void judge_replica(doc_step *s, const doc_ctx *ctx, const doc_endpoint *ep, const char *what)
 {
-    if (ep->is_cluster) {
+    if (ep->is_cluster && vmux_config_cluster(ctx->cfg) != VMUX_CLUSTER_NO) {
         doc_step_set(s, DOC_OK, "%s; on a cluster the slot map leads the handle to the primaries",
                      what);
     } else if (vmux_config_endpoint_count(ctx->cfg) > 1 ||
