@@ -68,8 +68,9 @@ expect_session_ok() {
     done
     expect latency ok warn
     expect_in latency facts.pings 5
-    [ -n "$(field latency facts.p50_ms)" ] && [ -n "$(field latency facts.p99_ms)" ] ||
+    if [ -z "$(field latency facts.p50_ms)" ] || [ -z "$(field latency facts.p99_ms)" ]; then
         fail "latency: no p50/p99"
+    fi
 }
 
 expect_skipped_after_tls() {
@@ -275,6 +276,40 @@ case_replica() {
     expect_status 0
     [ "$(jq '[.steps[] | select(.name == "role" and .verdict == "ok")] | length' <<<"$out")" = 2 ] ||
         fail "role: both endpoints should be ok"
+}
+
+# The field $3 of the step named $1 on the endpoint $2.
+field_at() {
+    jq -r --arg n "$1" --arg e "$2" \
+        "[.steps[] | select(.name == \$n and .endpoint == \$e)][0].$3 // empty" <<<"$out"
+}
+
+# A Sentinel service (a primary and one sentinel, started here): the sentinel's network path,
+# then the open step and the session steps on the primary it names.
+case_sentinel() {
+    local dir sport i
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/vmux-doctor-test.XXXXXX")
+    # shellcheck disable=SC2064 # expand dir now
+    trap "[ -s '$dir/sentinel.pid' ] && kill \$(cat '$dir/sentinel.pid') 2>/dev/null; bash '$FIXTURE' stop dprim '$dir' >/dev/null 2>&1 || true; rm -rf '$dir'" EXIT
+    bash "$FIXTURE" start dprim "$dir" >/dev/null
+    sport=$(closed_port)
+    printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor svc 127.0.0.1 %s 1\n' \
+        "$sport" "$dir" "$(cat "$dir/dprim.port")" >"$dir/sentinel.conf"
+    valkey-server "$dir/sentinel.conf" --sentinel --daemonize yes \
+        --pidfile "$dir/sentinel.pid" --logfile "$dir/sentinel.log"
+    for i in $(seq 200); do # until it answers and knows the primary (deadline 20 s)
+        valkey-cli -p "$sport" SENTINEL get-master-addr-by-name svc 2>/dev/null | grep -q . && break
+        [ "$i" = 200 ] && fail "the sentinel did not come up"
+        sleep 0.1
+    done
+    doctor "valkey+sentinel://127.0.0.1:$sport/svc"
+    expect_status 0
+    expect tcp ok
+    expect auth skipped
+    expect open ok
+    [ "$(field_at role "service svc" verdict)" = ok ] || fail "role on the service: not ok"
+    [ "$(field_at role "service svc" facts.role)" = master ] || fail "role on the service"
+    [ -n "$(field_at latency "service svc" facts.p50_ms)" ] || fail "latency on the service"
 }
 
 "case_${case_name}"
