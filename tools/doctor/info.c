@@ -31,15 +31,21 @@ char *doc_info(vmux *m, const char *section, char *errbuf, size_t errlen)
     return copy;
 }
 
+/* The start of the line after p's, or NULL at the end of the text. */
+static const char *next_line(const char *p)
+{
+    const char *nl = strchr(p, '\n');
+    return nl != NULL && nl[1] != '\0' ? nl + 1 : NULL;
+}
+
 bool doc_info_field(const char *info, const char *field, char *out, size_t outlen)
 {
     size_t flen = strlen(field);
-    for (const char *p = info; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+    for (const char *p = info; p != NULL; p = next_line(p)) {
         if (strncmp(p, field, flen) != 0 || p[flen] != ':')
             continue;
         const char *v = p + flen + 1;
-        size_t n = strcspn(v, "\r\n");
-        snprintf(out, outlen, "%.*s", (int)n, v);
+        snprintf(out, outlen, "%.*s", (int)strcspn(v, "\r\n"), v);
         return true;
     }
     return false;

@@ -10,8 +10,11 @@ doc_step *doc_step_begin(doc_report *r, const char *name, const char *endpoint)
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 16;
         doc_step *steps = realloc(r->steps, cap * sizeof(*steps));
-        if (steps == NULL)
-            return NULL;
+        if (steps == NULL) {
+            /* A report of a few dozen steps: no memory for it means no memory for anything. */
+            fputs("vmux-doctor: out of memory\n", stderr);
+            exit(1);
+        }
         r->steps = steps;
         r->cap = cap;
     }
@@ -82,8 +85,6 @@ void doc_step_end(doc_report *r, const doc_step *s)
 void doc_step_skip(doc_report *r, const char *name, const char *endpoint, const char *why)
 {
     doc_step *s = doc_step_begin(r, name, endpoint);
-    if (s == NULL)
-        return;
     doc_step_set(s, DOC_SKIPPED, "%s", why);
     doc_step_end(r, s);
 }

@@ -42,7 +42,7 @@ typedef struct doc_report {
     bool verbose; /* text: print every step's facts (else only the tls step's) */
 } doc_report;
 
-/* Starts a step (verdict ok, no detail yet); NULL when memory runs out (the tool then exits). */
+/* Starts a step (verdict ok, no detail yet). Out of memory, it prints so and exits (status 1). */
 doc_step *doc_step_begin(doc_report *r, const char *name, const char *endpoint);
 
 /* Sets the verdict and the detail (printf-style). */
