@@ -189,7 +189,20 @@ case_tls_no_client_cert() {
     doctor "127.0.0.1:$(port plain-tls),ssl=true,sslCaFile=$CERTS/ca.crt"
     expect_status 1
     expect tls fail
-    expect_in tls hint "client certificate"
+    expect_in tls hint "wants a client certificate"
+    # A client certificate from a CA the server does not trust.
+    doctor "127.0.0.1:$(port plain-tls),ssl=true,sslCaFile=$CERTS/ca.crt,sslCert=$CERTS/other-client.crt,sslKey=$CERTS/other-client.key"
+    expect_status 1
+    expect tls fail
+    expect_in tls hint "refused the client certificate"
+}
+
+case_tls_missing_file() {
+    doctor "127.0.0.1:$(port plain-tls),$(tls_opts no-such-ca.crt)"
+    expect_status 1
+    expect tls fail
+    expect_in tls detail "cannot read sslCaFile=$CERTS/no-such-ca.crt"
+    expect_skipped_after_tls
 }
 
 case_tls_off() { # ssl=false against a TLS-only server

@@ -7,6 +7,7 @@
  * library would (sslVerify).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,12 +37,29 @@ static bool is_ip_literal(const char *host)
     return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
+/*
+ * True, with the step failed, when the file the key names cannot be read: OpenSSL's own
+ * message for that is only "system lib".
+ */
+static bool unreadable(doc_step *s, const char *key, const char *path)
+{
+    if (path == NULL || access(path, R_OK) == 0)
+        return false;
+    doc_step_set(s, DOC_FAIL, "cannot read %s=%s: %s", key, path, strerror(errno));
+    doc_step_hint(s, "check the path and the file's permissions for the user that runs the "
+                     "application");
+    return true;
+}
+
 /* Loads what the configuration names; on failure sets the step's verdict and hint. */
 static bool load_files(SSL_CTX *tc, const vmux_config *cfg, doc_step *s)
 {
     const char *ca = vmux_config_ssl_ca_file(cfg), *cap = vmux_config_ssl_ca_path(cfg);
     const char *cert = vmux_config_ssl_cert(cfg), *key = vmux_config_ssl_key(cfg);
     char why[256];
+    if (unreadable(s, "sslCaFile", ca) || unreadable(s, "sslCaPath", cap) ||
+        unreadable(s, "sslCert", cert) || unreadable(s, "sslKey", key))
+        return false;
     bool ok = (ca || cap) ? SSL_CTX_load_verify_locations(tc, ca, cap) == 1
                           : SSL_CTX_set_default_verify_paths(tc) == 1;
     if (!ok) {
