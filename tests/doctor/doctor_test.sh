@@ -3,9 +3,10 @@
 #
 #   doctor_test.sh CASE
 #
-# Environment (set by CTest, tests/doctor/CMakeLists.txt): DOCTOR (the binary), STATE (the
-# fixtures' state dir, with NAME.port and NAME.ports files), CERTS (the test certificates),
-# FIXTURE (tests/support/valkey-fixture.sh, for the servers a case starts itself).
+# Environment (set by CTest, tests/doctor/CMakeLists.txt): DOCTOR (the binary), BLACKHOLE
+# (tests/doctor/blackhole.c, a port that drops connections), STATE (the fixtures' state dir,
+# with NAME.port and NAME.ports files), CERTS (the test certificates), FIXTURE
+# (tests/support/valkey-fixture.sh, for the servers a case starts itself).
 # Each case is one CTest test (doctor.CASE). Checks use jq on the one JSON document.
 set -euo pipefail
 
@@ -161,6 +162,21 @@ case_closed_port() {
     expect_in tcp detail refused
     expect_in tcp hint "nothing listens"
     expect tls skipped
+}
+
+# A port that drops SYNs (blackhole.c): the connect times out, the hint names a blocked path.
+case_connect_timeout() {
+    local port input
+    coproc HOLE { "$BLACKHOLE"; }
+    read -r port <&"${HOLE[0]}" || fail "blackhole did not start"
+    doctor "127.0.0.1:$port,connectTimeout=500"
+    input=${HOLE[1]}
+    exec {input}>&- # closing its input ends it
+    wait "$HOLE_PID" || true
+    expect_status 1
+    expect tcp fail
+    expect_in tcp detail "timed out"
+    expect_in tcp hint "drops the packets"
 }
 
 case_tls() {
