@@ -233,8 +233,7 @@ static void judge_cert(doc_step *s, SSL *ssl, const doc_ctx *ctx, const doc_endp
         verify_hint(s, res, cert, name, names, ctx->cfg);
     } else if (days < 14) {
         doc_step_set(s, DOC_WARN,
-                     "%s, %s; certificate verified for \"%s\", but it expires in %d "
-                     "days",
+                     "%s, %s; certificate verified for \"%s\", but it expires in %d days",
                      SSL_get_version(ssl), SSL_get_cipher_name(ssl), name, days);
         doc_step_hint(s, "renew the server's certificate before it expires");
     } else {
