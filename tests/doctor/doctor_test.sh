@@ -1,0 +1,345 @@
+#!/usr/bin/env bash
+# Runs vmux-doctor --json against the test servers and checks the verdicts it gives.
+#
+#   doctor_test.sh CASE
+#
+# Environment (set by CTest, tests/doctor/CMakeLists.txt): DOCTOR (the binary), BLACKHOLE
+# (tests/doctor/blackhole.c, a port that drops connections), STATE (the fixtures' state dir,
+# with NAME.port and NAME.ports files), CERTS (the test certificates), FIXTURE
+# (tests/support/valkey-fixture.sh, for the servers a case starts itself).
+# Each case is one CTest test (doctor.CASE). Checks use jq on the one JSON document.
+set -euo pipefail
+
+: "${DOCTOR:?}" "${STATE:?}" "${CERTS:?}" "${FIXTURE:?}"
+case_name=${1:?usage: doctor_test.sh CASE}
+out=
+status=
+
+fail() {
+    echo "FAIL ($case_name): $*" >&2
+    [ -n "$out" ] && printf '%s\n' "$out" >&2
+    exit 1
+}
+
+port() { cat "$STATE/$1.port"; }
+
+# Runs the doctor with --json on the configuration $1 (few PINGs: the latency step is checked
+# for its figures, not for speed); keeps its output and exit status.
+doctor() {
+    set +e
+    out=$("$DOCTOR" --json --pings 5 "$1")
+    status=$?
+    set -e
+    jq -e . >/dev/null <<<"$out" || fail "the output is not one JSON document"
+}
+
+# The field $2 (verdict, detail, hint, or facts.KEY) of the first step named $1.
+field() {
+    jq -r --arg n "$1" "[.steps[] | select(.name == \$n)][0].$2 // empty" <<<"$out"
+}
+
+expect_status() {
+    [ "$status" = "$1" ] || fail "exit status $status, expected $1"
+    [ "$(jq -r .status <<<"$out")" = "$1" ] || fail "JSON status is not $1"
+}
+
+# expect STEP VERDICT...: the step's verdict is one of those given.
+expect() {
+    local step=$1 got v
+    shift
+    got=$(field "$step" verdict)
+    for v in "$@"; do
+        [ "$got" = "$v" ] && return 0
+    done
+    fail "step $step: verdict \"$got\", expected $*"
+}
+
+# expect_in STEP FIELD TEXT: the field contains TEXT.
+expect_in() {
+    local got
+    got=$(field "$1" "$2")
+    [[ "$got" == *"$3"* ]] || fail "step $1: $2 \"$got\" does not contain \"$3\""
+}
+
+# The session steps of a working standalone server; latency may warn on a loaded machine.
+expect_session_ok() {
+    local s
+    for s in resolve tcp auth server role cluster zone open; do
+        expect "$s" ok
+    done
+    expect latency ok warn
+    expect_in latency facts.pings 5
+    if [ -z "$(field latency facts.p50_ms)" ] || [ -z "$(field latency facts.p99_ms)" ]; then
+        fail "latency: no p50/p99"
+    fi
+}
+
+expect_skipped_after_tls() {
+    local s
+    for s in auth server role cluster zone latency open; do
+        expect "$s" skipped
+    done
+}
+
+tls_opts() { # the client certificate the TLS fixtures want, and the CA file $1
+    echo "ssl=true,sslCaFile=$CERTS/$1,sslCert=$CERTS/client.crt,sslKey=$CERTS/client.key"
+}
+
+# A loopback port where nothing listens (checked just before use).
+closed_port() {
+    local p
+    for _ in $(seq 100); do
+        p=$((46000 + RANDOM % 10000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    fail "no closed port found"
+}
+
+case_usage() {
+    local rc
+    set +e
+    "$DOCTOR" >/dev/null 2>&1
+    rc=$?
+    [ $rc = 2 ] || fail "no configuration: exit $rc, expected 2"
+    "$DOCTOR" --frobnicate 127.0.0.1 >/dev/null 2>&1
+    rc=$?
+    [ $rc = 2 ] || fail "unknown option: exit $rc, expected 2"
+    "$DOCTOR" --pings 0 127.0.0.1 >/dev/null 2>&1
+    rc=$?
+    [ $rc = 2 ] || fail "--pings 0: exit $rc, expected 2"
+    local err
+    err=$("$DOCTOR" --json "127.0.0.1:99999" 2>&1 >/dev/null)
+    rc=$?
+    [ $rc = 2 ] || fail "bad port: exit $rc, expected 2"
+    [[ "$err" == *"bad configuration"* ]] || fail "bad port: no clear message ($err)"
+    "$DOCTOR" --help >/dev/null
+    rc=$?
+    [ $rc = 0 ] || fail "--help: exit $rc, expected 0"
+    set -e
+}
+
+case_plain() {
+    doctor "127.0.0.1:$(port plain)"
+    expect_status 0
+    expect_session_ok
+    expect tls skipped
+    expect_in auth detail '"default"'
+    expect_in role facts.role master
+    expect_in server facts.server_name valkey
+    [ "$(jq -r .verdict <<<"$out")" != fail ] || fail "overall verdict fail"
+}
+
+case_acl() {
+    doctor "redis://vmuxtest:vmuxpass@127.0.0.1:$(port plain)"
+    expect_status 0
+    expect_session_ok
+    expect_in auth detail '"vmuxtest"'
+    expect_in auth facts.password set
+}
+
+case_wrong_password() {
+    doctor "127.0.0.1:$(port plain),user=vmuxtest,password=not-the-password"
+    expect_status 1
+    expect tcp ok
+    expect auth fail
+    expect_in auth detail WRONGPASS
+    expect_in auth hint "wrong user name or password"
+    for s in server role cluster zone latency open; do
+        expect "$s" skipped
+    done
+    # The password never appears in the report.
+    [[ "$out" != *not-the-password* ]] || fail "the password is in the output"
+}
+
+case_closed_port() {
+    doctor "127.0.0.1:$(closed_port)"
+    expect_status 1
+    expect resolve ok
+    expect tcp fail
+    expect_in tcp detail refused
+    expect_in tcp hint "nothing listens"
+    expect tls skipped
+}
+
+# A port that drops SYNs (blackhole.c): the connect times out, the hint names a blocked path.
+case_connect_timeout() {
+    local port input
+    coproc HOLE { "$BLACKHOLE"; }
+    read -r port <&"${HOLE[0]}" || fail "blackhole did not start"
+    doctor "127.0.0.1:$port,connectTimeout=500"
+    input=${HOLE[1]}
+    exec {input}>&- # closing its input ends it
+    wait "$HOLE_PID" || true
+    expect_status 1
+    expect tcp fail
+    expect_in tcp detail "timed out"
+    expect_in tcp hint "drops the packets"
+}
+
+case_tls() {
+    doctor "127.0.0.1:$(port plain-tls),$(tls_opts ca.crt),user=vmuxtest,password=vmuxpass"
+    expect_status 0
+    expect_session_ok
+    expect tls ok
+    expect_in tls facts.protocol TLSv1.
+    expect_in tls facts.verify ok
+    expect_in tls facts.names IP:127.0.0.1
+    expect_in tls facts.subject CN=
+    [ "$(field tls facts.days_left)" -gt 0 ] || fail "tls: days_left not positive"
+    expect_in auth detail '"vmuxtest"'
+}
+
+case_tls_wrong_ca() {
+    doctor "127.0.0.1:$(port plain-tls),$(tls_opts other-ca.crt)"
+    expect_status 1
+    expect tls fail
+    expect_in tls hint "wrong CA"
+    expect_in tls facts.issuer "vmux test CA"
+    expect_skipped_after_tls
+}
+
+case_tls_no_client_cert() {
+    doctor "127.0.0.1:$(port plain-tls),ssl=true,sslCaFile=$CERTS/ca.crt"
+    expect_status 1
+    expect tls fail
+    expect_in tls hint "wants a client certificate"
+    # A client certificate from a CA the server does not trust.
+    doctor "127.0.0.1:$(port plain-tls),ssl=true,sslCaFile=$CERTS/ca.crt,sslCert=$CERTS/other-client.crt,sslKey=$CERTS/other-client.key"
+    expect_status 1
+    expect tls fail
+    expect_in tls hint "refused the client certificate"
+}
+
+case_tls_missing_file() {
+    doctor "127.0.0.1:$(port plain-tls),$(tls_opts no-such-ca.crt)"
+    expect_status 1
+    expect tls fail
+    expect_in tls detail "cannot read sslCaFile=$CERTS/no-such-ca.crt"
+    expect_skipped_after_tls
+}
+
+case_tls_off() { # ssl=false against a TLS-only server
+    doctor "127.0.0.1:$(port plain-tls)"
+    expect_status 1
+    expect tcp ok
+    expect tls fail
+    expect_in tls detail "TLS only"
+    expect_in tls hint "ssl=true"
+    expect_skipped_after_tls
+}
+
+case_tls_on_plain() { # ssl=true against a plain-text server
+    doctor "127.0.0.1:$(port plain),ssl=true,sslCaFile=$CERTS/ca.crt"
+    expect_status 1
+    expect tls fail
+    expect_in tls hint "ssl=false"
+}
+
+case_tls_expired() {
+    doctor "127.0.0.1:$(port tls-expired),ssl=true,sslCaFile=$CERTS/ca.crt"
+    expect_status 1
+    expect tls fail
+    expect_in tls facts.verify "expired"
+    expect_in tls hint "expired"
+    [ "$(field tls facts.days_left)" -lt 0 ] || fail "tls: days_left not negative"
+}
+
+case_tls_wrongname() {
+    local conf
+    conf="127.0.0.1:$(port tls-wrongname),ssl=true,sslCaFile=$CERTS/ca.crt"
+    doctor "$conf"
+    expect_status 1
+    expect tls fail
+    expect_in tls hint wrong.example.test
+    # sslVerify=false: the library would connect, so the doctor warns and goes on.
+    doctor "$conf,sslVerify=false"
+    expect_status 0
+    expect tls warn
+    expect auth ok
+    # sslHost= names the certificate's name: verified.
+    doctor "$conf,sslHost=wrong.example.test"
+    expect_status 0
+    expect tls ok
+}
+
+case_cluster() {
+    doctor "127.0.0.1:$(port cluster)"
+    expect_status 0
+    expect cluster ok
+    expect_in cluster facts.slots_assigned 16384
+    expect_in cluster facts.state ok
+    [ "$(field cluster facts.primaries)" = 3 ] || fail "cluster: primaries"
+    [ "$(field cluster facts.replicas)" = 3 ] || fail "cluster: replicas"
+    expect nodes ok
+    expect_in server facts.mode cluster
+    expect open ok
+    # A replica of the cluster with cluster=no: a port that serves only reads, and MOVED.
+    local replica
+    replica=$(awk '$2 == "replica" { print $1; exit }' "$STATE/cluster.ports")
+    doctor "127.0.0.1:$replica,cluster=no"
+    expect_status 0
+    expect role warn
+    expect_in role facts.role replica
+    expect cluster warn
+    expect_in cluster hint "cluster=auto"
+}
+
+# A standalone replica, started here (the fixtures have none): the doctor warns that writes fail.
+case_replica() {
+    local dir
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/vmux-doctor-test.XXXXXX")
+    # shellcheck disable=SC2064 # expand dir now
+    trap "bash '$FIXTURE' stop drep '$dir' >/dev/null 2>&1 || true; bash '$FIXTURE' stop dprim '$dir' >/dev/null 2>&1 || true; rm -rf '$dir'" EXIT
+    bash "$FIXTURE" start dprim "$dir" >/dev/null
+    bash "$FIXTURE" start drep "$dir" --replicaof 127.0.0.1 "$(cat "$dir/dprim.port")" >/dev/null
+    doctor "127.0.0.1:$(cat "$dir/drep.port")"
+    expect_status 0
+    expect role warn
+    expect_in role hint READONLY
+    expect_in role detail "a replica of 127.0.0.1:$(cat "$dir/dprim.port")"
+    # Listed with its primary, it is fine: the handle writes to the primary.
+    doctor "127.0.0.1:$(cat "$dir/dprim.port"),127.0.0.1:$(cat "$dir/drep.port")"
+    expect_status 0
+    [ "$(jq '[.steps[] | select(.name == "role" and .verdict == "ok")] | length' <<<"$out")" = 2 ] ||
+        fail "role: both endpoints should be ok"
+}
+
+# The field $3 of the step named $1 on the endpoint $2.
+field_at() {
+    jq -r --arg n "$1" --arg e "$2" \
+        "[.steps[] | select(.name == \$n and .endpoint == \$e)][0].$3 // empty" <<<"$out"
+}
+
+# A Sentinel service (a primary and one sentinel, started here): the sentinel's network path,
+# then the open step and the session steps on the primary it names.
+case_sentinel() {
+    local dir sport i
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/vmux-doctor-test.XXXXXX")
+    # shellcheck disable=SC2064 # expand dir now
+    trap "[ -s '$dir/sentinel.pid' ] && kill \$(cat '$dir/sentinel.pid') 2>/dev/null; bash '$FIXTURE' stop dprim '$dir' >/dev/null 2>&1 || true; rm -rf '$dir'" EXIT
+    bash "$FIXTURE" start dprim "$dir" >/dev/null
+    sport=$(closed_port)
+    printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor svc 127.0.0.1 %s 1\n' \
+        "$sport" "$dir" "$(cat "$dir/dprim.port")" >"$dir/sentinel.conf"
+    valkey-server "$dir/sentinel.conf" --sentinel --daemonize yes \
+        --pidfile "$dir/sentinel.pid" --logfile "$dir/sentinel.log"
+    for i in $(seq 200); do # until it answers and knows the primary (deadline 20 s)
+        valkey-cli -p "$sport" SENTINEL get-master-addr-by-name svc 2>/dev/null | grep -q . && break
+        [ "$i" = 200 ] && fail "the sentinel did not come up"
+        sleep 0.1
+    done
+    doctor "valkey+sentinel://127.0.0.1:$sport/svc"
+    expect_status 0
+    expect tcp ok
+    expect auth skipped
+    expect open ok
+    [ "$(field_at role "service svc" verdict)" = ok ] || fail "role on the service: not ok"
+    [ "$(field_at role "service svc" facts.role)" = master ] || fail "role on the service"
+    [ -n "$(field_at latency "service svc" facts.p50_ms)" ] || fail "latency on the service"
+}
+
+"case_${case_name}"
+echo "ok: doctor.$case_name"
