@@ -51,7 +51,8 @@ int vmux__sigv4_encode(struct vmux_buf *b, const char *s)
 
 static int append_str(struct vmux_buf *b, const char *s)
 {
-    return vmux__buf_append(b, s, strlen(s));
+    size_t n = strlen(s);
+    return n > 0 ? vmux__buf_append(b, s, n) : 0; /* an empty buffer has no data to copy to */
 }
 
 /* Appends the strings of a NULL-terminated list. */
