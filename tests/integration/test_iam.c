@@ -124,11 +124,43 @@ static void test_provider_failure_is_auth_error(void **state)
     vmux_iam_provider_free(p);
 }
 
+/* The iam* keys: vmux_open() makes the provider itself. The server's user takes any password
+ * here (nopass): the token's text is the unit tests' business; this checks the handle
+ * authenticates as iamUser through the provider the keys made, and that a missing variable
+ * fails the open in words. */
+static void test_config_keys(void **state)
+{
+    (void)state;
+    vmux_iam_provider_free(make_provider()); /* sets the environment */
+    char *r = vt_admin("plain", "ACL SETUSER iam-keys reset on nopass ~* &* +@all");
+    assert_non_null(r);
+    free(r);
+    char *conf =
+        vt_server_config("plain", "iamUser=iam-keys,iamCache=my-group,iamRegion=eu-west-1");
+    vmux *m = vt_open_conf(conf);
+    vmux_reply *reply = NULL;
+    const char *argv[] = {"ACL", "WHOAMI"};
+    assert_int_equal(vmux_call(m, NULL, 2, argv, NULL, &reply), 0);
+    assert_string_equal(vmux_reply_str(reply, NULL), "iam-keys");
+    vmux_reply_free(reply);
+    vmux_close(m);
+
+    unsetenv("AWS_ACCESS_KEY_ID");
+    char err[256] = "";
+    m = NULL;
+    assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), VMUX_ERR_CONFIG);
+    assert_null(m);
+    if (strstr(err, "AWS_ACCESS_KEY_ID is not set") == NULL)
+        fail_msg("unexpected reason: %s", err);
+    free(conf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_token_authenticates_and_renews),
         cmocka_unit_test(test_provider_failure_is_auth_error),
+        cmocka_unit_test(test_config_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "core/config_internal.h"
 #include "core/iam_token.h"
 #include "vmux/vmux.h"
 
@@ -309,6 +310,82 @@ static void test_bad_args(void **state)
     vmux_iam_provider_free(NULL);
 }
 
+/* The iam* keys: parsed, printed back, and made into the config's own provider. */
+static void test_config_keys(void **state)
+{
+    (void)state;
+    vmux_config *cfg = NULL;
+    char err[256] = "", text[1024];
+    assert_int_equal(vmux_config_parse("h,iamUser=app-user,iamCache=My-Group,iamRegion=eu-west-1,"
+                                       "iamServerless=true",
+                                       &cfg, err, sizeof err),
+                     0);
+    vmux_config_to_string(cfg, text, sizeof text);
+    assert_non_null(
+        strstr(text, "iamUser=app-user,iamCache=My-Group,iamRegion=eu-west-1,iamServerless=true"));
+    assert_int_equal(vmux__config_iam_install(cfg, err, sizeof err), 0);
+    assert_true(cfg->credentials_fn == vmux_iam_credentials);
+    assert_non_null(cfg->iam_owned);
+    assert_ptr_equal(cfg->credentials_userdata, cfg->iam_owned);
+    /* The provider signs for the keys' user, cache and region, serverless. */
+    char user[256], pass[TOKEN_MAX];
+    assert_int_equal(
+        cfg->credentials_fn(user, sizeof user, pass, sizeof pass, cfg->credentials_userdata), 0);
+    assert_string_equal(user, "app-user");
+    assert_memory_equal(
+        pass, "my-group/?Action=connect&ResourceType=ServerlessCache&User=app-user&",
+        strlen("my-group/?Action=connect&ResourceType=ServerlessCache&User=app-user&"));
+    assert_non_null(strstr(pass, "%2Feu-west-1%2Felasticache%2Faws4_request"));
+    /* A copy shares the provider but does not own it: freeing both frees it once. */
+    vmux_config *copy = vmux_config_dup(cfg);
+    assert_null(copy->iam_owned);
+    assert_ptr_equal(copy->credentials_userdata, cfg->iam_owned);
+    vmux_config_free(copy);
+    vmux_config_free(cfg);
+}
+
+static void expect_install_fails(const char *text, int code, const char *needle)
+{
+    vmux_config *cfg = NULL;
+    char err[256] = "";
+    assert_int_equal(vmux_config_parse(text, &cfg, err, sizeof err), 0);
+    assert_int_equal(vmux__config_iam_install(cfg, err, sizeof err), code);
+    assert_null(cfg->iam_owned);
+    if (strstr(err, needle) == NULL)
+        fail_msg("'%s' not in '%s'", needle, err);
+    vmux_config_free(cfg);
+}
+
+static int dummy_provider(char *u, size_t us, char *p, size_t ps, void *ud)
+{
+    (void)u, (void)us, (void)p, (void)ps, (void)ud;
+    return 0;
+}
+
+static void test_config_key_errors(void **state)
+{
+    (void)state;
+    expect_install_fails("h,iamCache=g", VMUX_ERR_CONFIG, "iamCache is set but iamUser is not");
+    expect_install_fails("h,iamUser=u", VMUX_ERR_CONFIG, "iamUser is set but iamCache is not");
+    expect_install_fails("h,iamUser=u,iamCache=g", VMUX_ERR_CONFIG, "no region given");
+    unsetenv("AWS_ACCESS_KEY_ID");
+    expect_install_fails("h,iamUser=u,iamCache=g,iamRegion=r", VMUX_ERR_CONFIG,
+                         "AWS_ACCESS_KEY_ID is not set in the environment");
+    set_env();
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_parse("h,iamUser=u,iamCache=g,iamRegion=r", &cfg, NULL, 0), 0);
+    vmux_config_set_credentials_provider(cfg, dummy_provider, NULL);
+    char err[256] = "";
+    assert_int_equal(vmux__config_iam_install(cfg, err, sizeof err), VMUX_ERR_CONFIG);
+    assert_non_null(strstr(err, "both set"));
+    vmux_config_free(cfg);
+    /* No iam key: nothing to do. */
+    assert_int_equal(vmux_config_parse("h", &cfg, NULL, 0), 0);
+    assert_int_equal(vmux__config_iam_install(cfg, NULL, 0), 0);
+    assert_null(cfg->credentials_fn);
+    vmux_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +398,8 @@ int main(void)
         cmocka_unit_test_setup(test_missing_env, setup),
         cmocka_unit_test_setup(test_region, setup),
         cmocka_unit_test_setup(test_bad_args, setup),
+        cmocka_unit_test_setup(test_config_keys, setup),
+        cmocka_unit_test_setup(test_config_key_errors, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
