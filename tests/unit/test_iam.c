@@ -4,7 +4,8 @@
  * canonical order, the credential scope, the signed headers, the signature), for a replication
  * group and for a serverless cache; the provider keeping its token until it is refresh_s old
  * and renewing it then (an injected clock); and the clear errors of a missing variable of the
- * environment, a missing region or a bad option.
+ * environment, a missing region or a bad option; the iam* configuration keys; and one provider
+ * shared by several threads.
  *
  * The expected canonical query, the SHA-256 of the canonical request and the signatures were
  * computed apart from vmux, with Python's hashlib and hmac following AWS's SigV4 description:
@@ -17,7 +18,9 @@
  *         k = hmac.new(k, m, sha256).digest()
  *     signature = hmac.new(k, sts, sha256).hexdigest()
  */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -386,6 +389,52 @@ static void test_config_key_errors(void **state)
     vmux_config_free(cfg);
 }
 
+/* One provider shared by several threads (several handles' I/O threads): each gets a whole
+ * token signed at a time the clock gave, while the clock moves on and tokens are renewed. */
+enum { THREADS = 4, CALLS = 200 };
+
+static _Atomic int64_t shared_now = T0;
+
+static int64_t shared_clock(void *userdata)
+{
+    (void)userdata;
+    return atomic_fetch_add(&shared_now, 7) + 7;
+}
+
+static void *hammer(void *arg)
+{
+    vmux_iam_provider *p = arg;
+    char token[TOKEN_MAX], user[256];
+    for (int i = 0; i < CALLS; i++) {
+        if (vmux_iam_credentials(user, sizeof user, token, sizeof token, p) != 0 ||
+            strncmp(token, "my-group/?Action=connect&User=app-user&", 39) != 0 ||
+            strstr(token, "&X-Amz-Signature=") == NULL ||
+            strlen(strstr(token, "&X-Amz-Signature=")) != 17 + 64)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    vmux_iam_provider *p = NULL;
+    assert_int_equal(vmux_iam_provider_new(&VMUX_INIT(vmux_iam_opts, .user = "app-user",
+                                                      .cache = "my-group", .region = "eu-west-1",
+                                                      .refresh_s = 60, .clock = shared_clock),
+                                           &p, NULL, 0),
+                     0);
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, hammer, p), 0);
+    for (int i = 0; i < THREADS; i++) {
+        void *bad = NULL;
+        pthread_join(t[i], &bad);
+        assert_null(bad);
+    }
+    vmux_iam_provider_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +449,7 @@ int main(void)
         cmocka_unit_test_setup(test_bad_args, setup),
         cmocka_unit_test_setup(test_config_keys, setup),
         cmocka_unit_test_setup(test_config_key_errors, setup),
+        cmocka_unit_test_setup(test_threads, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
