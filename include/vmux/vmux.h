@@ -9,6 +9,7 @@
 #include "vmux/version.h"
 #include "vmux/error.h"
 #include "vmux/config.h"
+#include "vmux/iam.h"
 #include "vmux/reply.h"
 #include "vmux/client.h"
 #include "vmux/call.h"

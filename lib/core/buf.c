@@ -25,7 +25,7 @@ static char *grow(struct vmux_buf *b, size_t cap)
     if (!b->secret)
         return realloc(b->data, cap);
     char *grown = malloc(cap);
-    if (grown != NULL) {
+    if (grown != NULL && b->data != NULL) { /* a new secret buffer has nothing to move yet */
         memcpy(grown, b->data, b->len);
         OPENSSL_cleanse(b->data, b->len);
         free(b->data);

@@ -14,6 +14,7 @@
 
 #include "core/config_keys.h"
 #include "vmux/error.h"
+#include "vmux/iam.h"
 
 #define FIELD_OFF(f) offsetof(struct vmux_config, f)
 #define FLAG(n, f)                                                                                 \
@@ -72,6 +73,10 @@ const struct key_def vmux__config_keys[KEY_COUNT] = {
     [KEY_SENTINEL_PASSWORD] = {"sentinelPassword", KIND_SECRET, FIELD_OFF(sentinel_password), 0, 0,
                                NULL},
     [KEY_SENTINEL_TLS] = FLAG("sentinelTls", sentinel_tls),
+    [KEY_IAM_USER] = TEXT("iamUser", iam_user),
+    [KEY_IAM_CACHE] = TEXT("iamCache", iam_cache),
+    [KEY_IAM_REGION] = TEXT("iamRegion", iam_region),
+    [KEY_IAM_SERVERLESS] = FLAG("iamServerless", iam_serverless),
 };
 
 const struct vmux_config vmux__config_defaults = {
@@ -272,6 +277,7 @@ void vmux_config_free(vmux_config *cfg)
         if (is_string_key(&vmux__config_keys[i]))
             free_wiped(*(char **)field(cfg, &vmux__config_keys[i]));
     }
+    vmux_iam_provider_free(cfg->iam_owned);
     free(cfg);
 }
 
@@ -301,6 +307,7 @@ vmux_config *vmux_config_dup(const vmux_config *cfg)
     *c = *cfg;
     c->endpoints = NULL;
     c->nendpoints = 0;
+    c->iam_owned = NULL; /* a copy shares the provider (credentials_userdata), never owns it */
     bool ok = dup_strings(c, cfg);
     for (size_t i = 0; ok && i < cfg->nendpoints; i++) {
         const struct vmux_endpoint *e = &cfg->endpoints[i];

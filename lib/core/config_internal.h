@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "vmux/config.h"
+#include "vmux/iam.h"
 
 #define VMUX_DEFAULT_PORT 6379
 #define VMUX_DEFAULT_SENTINEL_PORT 26379 /* a Sentinel URL's hosts */
@@ -80,6 +81,14 @@ struct vmux_config {
     vmux_credentials_fn credentials_fn;
     void *credentials_userdata;
 
+    /* ElastiCache IAM (the iam* keys; core/iam.c): what vmux_open() makes a provider of. */
+    char *iam_user;
+    char *iam_cache;
+    char *iam_region;
+    bool iam_serverless;
+    vmux_iam_provider
+        *iam_owned; /* the handle's own copy only: the provider it made, freed with it */
+
     uint64_t max_bulk_length;
     uint64_t max_reply_elements;
     uint64_t max_reply_buffer;
@@ -93,5 +102,15 @@ struct vmux_config {
  * port left out through vmux_config_add_endpoint(..., 0) is defaulted too).
  */
 void vmux__config_sentinel_ports(vmux_config *cfg);
+
+/*
+ * The iam* keys (docs/elasticache.md#iam-authentication): when iamUser is set, makes an IAM
+ * provider of iamUser, iamCache, iamRegion and iamServerless, and installs it as cfg's
+ * credentials provider, owned by cfg (freed with it). Run by vmux_open() on the handle's own
+ * copy. Returns 0 (also when no iam key is set), or VMUX_ERR_CONFIG (iamUser without iamCache or
+ * the reverse, a credentials provider already set, a variable of the environment missing:
+ * errbuf says which), VMUX_ERR_INVALID_ARG or VMUX_ERR_NOMEM, as vmux_iam_provider_new().
+ */
+int vmux__config_iam_install(vmux_config *cfg, char *errbuf, size_t errlen);
 
 #endif

@@ -244,7 +244,8 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     m->lane_kick = -1;
     if ((m->cfg = vmux_config_dup(cfg)) == NULL)
         goto fail_cfg;
-    if (m->cfg->ssl && (rc = vmux__tls_ctx_new(m->cfg, &m->tls_ctx, errbuf, errlen)) != 0) {
+    if ((rc = vmux__config_iam_install(m->cfg, errbuf, errlen)) != 0 ||
+        (m->cfg->ssl && (rc = vmux__tls_ctx_new(m->cfg, &m->tls_ctx, errbuf, errlen)) != 0)) {
         vmux_config_free(m->cfg);
         free(m);
         return rc;
