@@ -7,8 +7,8 @@
 # Writes <OUT>/html (the HTML reference), <OUT>/man3 (section 3: one page per public function,
 # one per header, one per struct) and <OUT>/warnings.log (every Doxygen warning). Fails, listing
 # them, when Doxygen warns about anything but an undocumented struct field (a field is documented
-# by its struct's comment where its name says enough), or when a VMUX_EXPORT function of the
-# headers has no page of its own.
+# by its struct's comment where its name says enough), when a header has no file comment, or
+# when a VMUX_EXPORT function of the headers has no page of its own.
 cmake_minimum_required(VERSION 3.18)
 
 foreach(var DOXYGEN INPUT OUT)
@@ -49,6 +49,15 @@ foreach(w IN LISTS warnings)
   endif()
   string(APPEND problems "  ${w}\n")
 endforeach()
+# Doxygen says nothing about the members of a header that has no file comment, and leaves
+# them out: such a header fails too.
+file(GLOB headers ${INPUT}/*.h)
+foreach(h IN LISTS headers)
+  get_filename_component(name ${h} NAME)
+  if(NOT EXISTS ${OUT}/man/man3/${name}.3)
+    string(APPEND problems "  ${h}: vmux/${name} is not documented: start it with /** @file\n")
+  endif()
+endforeach()
 if(NOT problems STREQUAL "")
   message(FATAL_ERROR "reference.cmake: the public headers have undocumented symbols or bad "
                       "documentation comments (write a /** ... */ comment before each):\n"
@@ -81,7 +90,6 @@ foreach(p IN LISTS pages)
 endforeach()
 
 # One page per exported function: the headers' VMUX_EXPORT declarations are the list.
-file(GLOB headers ${INPUT}/*.h)
 set(missing "")
 set(count 0)
 foreach(h IN LISTS headers)

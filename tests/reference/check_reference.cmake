@@ -52,6 +52,21 @@ VMUX_EXPORT int vmux_probe_documented(int x);
   write_probe_header()
   set(expect_fail TRUE)
   set(expect_name "VMUX_PROBE_LIMIT")
+elseif(CASE STREQUAL "plain_header")
+  # A new header whose top comment is plain: Doxygen would leave its members out in silence.
+  file(WRITE ${inc}/probe.h [[
+/*
+ * A header whose top comment is plain.
+ */
+#ifndef VMUX_PROBE_H
+#define VMUX_PROBE_H
+#include "vmux/export.h"
+/** Documented. */
+#define VMUX_PROBE_LIMIT 10
+#endif
+]])
+  set(expect_fail TRUE)
+  set(expect_name "vmux/probe\\.h")
 else()
   message(FATAL_ERROR "check_reference: unknown CASE '${CASE}'")
 endif()
