@@ -1,6 +1,7 @@
 # Splits Doxygen's man page of one public header (its "X.h.3") into one page per function, as
 # libcurl ships one page per function: NAME (the function and its brief), SYNOPSIS (the #include
-# and the prototype), DESCRIPTION (the whole comment, as Doxygen rendered it) and SEE ALSO (the
+# and the prototype), DESCRIPTION (the whole comment, as Doxygen rendered it, then the text of
+# the named member group the function is in, such as config.h's "Callbacks") and SEE ALSO (the
 # header's page). Writes the header's own page too, renamed to page (vmux_X.h, or vmux.h) so that
 # it cannot clash with another package's "types.h". Run by reference.cmake:
 #
@@ -34,6 +35,10 @@ function flush_function(    f) {
     print ".fi" > f
     print ".SH DESCRIPTION" > f
     printf "%s", body > f
+    if (group[fname] != "") {
+        print ".PP" > f
+        printf "%s", group[fname] > f
+    }
     print ".SH \"SEE ALSO\"" > f
     print "\\fB" page "\\fP(3)" > f
     close(f)
@@ -60,6 +65,7 @@ BEGIN {
         sub(/^[^ ]+ \\-/, page " \\-", line)
     }
     print line > hpage
+    last = prev
     prev = $0
 }
 
@@ -68,6 +74,37 @@ BEGIN {
     section = $0
     sub(/^\.SH "?/, "", section)
     sub(/"? *$/, "", section)
+    next
+}
+
+# A named member group's text, in the synopsis, comes after its title and before its members'
+# ".in +1c": the title is either a subsection (.SS "Callbacks") or, in a section such as
+# "Functions", ".RI "\fBTyped setters\fP"", ".br". The latter ends at ".in -1c" twice.
+section == "SYNOPSIS" && /^\.SS / {
+    gtext = ""
+    gcollect = 1
+    gnested = 0
+    next
+}
+section == "SYNOPSIS" && /^\.RI "\\fB[^\\]*\\fP"$/ {
+    gtext = ""
+    gcollect = 1
+    gnested = 1
+    next
+}
+section == "SYNOPSIS" && gcollect && /^\.in \+1c$/ {
+    gcollect = 0
+    sub(/\.PP\n$/, "", gtext)
+    next
+}
+section == "SYNOPSIS" && gcollect {
+    if ($0 != ".br" && !(gtext == "" && ($0 == "" || $0 == ".PP")))
+        gtext = gtext $0 "\n"
+    next
+}
+section == "SYNOPSIS" && /^\.in -1c$/ {
+    if (gnested && last == ".in -1c")
+        gtext = ""
     next
 }
 
@@ -92,6 +129,7 @@ section == "SYNOPSIS" && /^\.RI ".*\\fB[A-Za-z0-9_]+\\fP \(/ {
     sub(/\\fP$/, "", s)
     sub(/.*\\fB/, "", s)
     pending = s
+    group[s] = gtext
     syn = 1
     next
 }

@@ -217,7 +217,7 @@ VMUX_EXPORT int vmux_config_set_sentinel_tls(vmux_config *cfg, bool on);
 /** @name Typed getters
  * A NULL cfg gives the default (strings: NULL).
  * @{ */
-/** Returns the setting that the setter of the same name sets; a NULL cfg gives the default. */
+/** Returns the setting that the setter of the same name sets. */
 VMUX_EXPORT bool vmux_config_ssl(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_ssl_host(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_ssl_ca_file(const vmux_config *cfg);

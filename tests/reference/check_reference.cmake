@@ -105,6 +105,11 @@ foreach(want "vmux_call \\\\- Sends a command and waits for its reply"
     message(FATAL_ERROR "check_reference: ${page} lacks '${want}':\n${text}")
   endif()
 endforeach()
+# A function in a named member group carries the group's text (config.h's callbacks: the thread).
+file(READ ${WORK}/out/man3/vmux_config_set_log.3 text)
+if(NOT text MATCHES "Sends the library's diagnostics[^\n]*\n(.*\n)?\\.PP\nEach runs on the handle's I/O thread")
+  message(FATAL_ERROR "check_reference: vmux_config_set_log.3 lacks the Callbacks group's text:\n${text}")
+endif()
 foreach(f ${WORK}/out/man3/vmux_call.h.3 ${WORK}/out/man3/vmux_callopts.3
           ${WORK}/out/html/index.html ${WORK}/out/html/call_8h.html)
   if(NOT EXISTS ${f})
