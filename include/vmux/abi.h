@@ -1,4 +1,4 @@
-/*
+/** @file
  * Sized structs (docs/api-conventions.md, "ABI policy"). Every struct that a caller allocates
  * and vmux reads (the *_opts structs) or fills (vmux_stats, vmux_cache_stats,
  * vmux_ratelimit_result) starts with `size_t size`: the struct's size as the caller's program
@@ -11,7 +11,7 @@
 #ifndef VMUX_ABI_H
 #define VMUX_ABI_H
 
-/*
+/**
  * A sized struct of the given type with its size set and the fields given, every other field
  * zero (its default). An expression (a compound literal), so it may initialise a variable or
  * be passed by address:
@@ -21,7 +21,7 @@
  *     vmux_get(m, &VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE), key, &value);
  */
 #define VMUX_INIT(...) VMUX_INIT_(__VA_ARGS__, )
-/* The extra, empty argument lets VMUX_INIT(type) name no field in strict C11. */
+/** The extra, empty argument lets VMUX_INIT(type) name no field in strict C11. */
 #define VMUX_INIT_(type, ...) ((type){.size = sizeof(type), __VA_ARGS__})
 
 #endif

@@ -1,4 +1,4 @@
-/*
+/** @file
  * Blocking commands, typed: BLPOP, BRPOP, BLMOVE, BZPOPMIN, BZPOPMAX and WAIT. Each runs on
  * one of the handle's dedicated blocking connections (call.h, VMUX_CALL_BLOCKING), so other
  * callers' commands never wait behind it. Its deadline is the block time plus opts' timeout
@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-/*
+/**
  * BLPOP (end VMUX_HEAD) / BRPOP (VMUX_TAIL): waits up to block_ms for an element of the first
  * non-empty list among keys. On success *key and *value get it; when the time ran out both have ptr
  * NULL. n >= 1, block_ms >= 1 (the server counts in units of 1 ms).
@@ -30,14 +30,14 @@ extern "C" {
 VMUX_EXPORT int vmux_bpop(vmux *m, const vmux_callopts *opts, vmux_end end, const vmux_str *keys,
                           size_t n, int64_t block_ms, vmux_bytes *key, vmux_bytes *value);
 
-/*
+/**
  * BLMOVE: moves an element from the `from` end of src to the `to` end of dst (VMUX_HEAD: LEFT,
  * VMUX_TAIL: RIGHT); *value ptr NULL on time-out. Another end is VMUX_ERR_INVALID_ARG.
  */
 VMUX_EXPORT int vmux_blmove(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst,
                             vmux_end from, vmux_end to, int64_t block_ms, vmux_bytes *value);
 
-/*
+/**
  * BZPOPMIN (end VMUX_HEAD) / BZPOPMAX (VMUX_TAIL): pops the lowest (highest) member of the first
  * non-empty sorted set among keys. *key and *member get it (ptr NULL on time-out) and *score its
  * score.
@@ -46,7 +46,7 @@ VMUX_EXPORT int vmux_bzpop(vmux *m, const vmux_callopts *opts, vmux_end end, con
                            size_t n, int64_t block_ms, vmux_bytes *key, vmux_bytes *member,
                            double *score);
 
-/* WAIT: waits up to block_ms until replicas acknowledged the writes so far; *acked = count. */
+/** WAIT: waits up to block_ms until replicas acknowledged the writes so far; *acked = count. */
 VMUX_EXPORT int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t block_ms,
                           int64_t *acked);
 

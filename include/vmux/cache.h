@@ -1,4 +1,4 @@
-/*
+/** @file
  * Cache-aside: get-or-load over Valkey strings. vmux_cache_get() reads a key; on a miss it calls
  * the caller's loader (the database, say), stores the result with a TTL and returns it. What
  * makes it more than GET-then-SET (docs/patterns/cache-aside.md):
@@ -39,47 +39,48 @@
 extern "C" {
 #endif
 
+/** A cache-aside cache (opaque): vmux_cache_new(), vmux_cache_free(). */
 typedef struct vmux_cache vmux_cache;
 
-/*
+/**
  * Options of a cache. Make them with VMUX_INIT(vmux_cache_opts, ...) (abi.h) and name what you
  * need; every zero means the default. For the tuning knobs (negative_ttl_ms, ttl_jitter,
  * refresh_beta) a negative value turns the feature off.
  */
 typedef struct vmux_cache_opts {
-    /* Sized struct (abi.h). */
+    /** Sized struct (abi.h). */
     size_t size;
-    /* Prepended to every key (copied). Empty (the default): keys are used as they are. */
+    /** Prepended to every key (copied). Empty (the default): keys are used as they are. */
     vmux_str prefix;
-    /* TTL of a loaded value, ms. Default 60000. */
+    /** TTL of a loaded value, ms. Default 60000. */
     int64_t ttl_ms;
-    /* TTL of a "not found", ms. Default ttl_ms / 10 (at least 1); < 0: not found is not
+    /** TTL of a "not found", ms. Default ttl_ms / 10 (at least 1); < 0: not found is not
      * stored. */
     int64_t negative_ttl_ms;
-    /* Each stored TTL is shortened by a random part of up to this fraction of it, so keys
+    /** Each stored TTL is shortened by a random part of up to this fraction of it, so keys
      * loaded together expire apart. Default 0.1; < 0: none; at most 1 (values above count
      * as 1; the TTL stays at least 1 ms). */
     double ttl_jitter;
-    /* XFetch's beta: larger refreshes earlier. Default 1.0 (the paper's choice); < 0: no early
+    /** XFetch's beta: larger refreshes earlier. Default 1.0 (the paper's choice); < 0: no early
      * refresh. */
     double refresh_beta;
-    /* Deadline of each Valkey command (GET, SET, DEL), ms (>= 0). Default: the handle's
+    /** Deadline of each Valkey command (GET, SET, DEL), ms (>= 0). Default: the handle's
      * syncTimeout. */
     int64_t timeout_ms;
-    /* How long a caller waits for another caller's load of the same key when vmux_cache_get()
+    /** How long a caller waits for another caller's load of the same key when vmux_cache_get()
      * is given no wait_ms, ms (>= 0). Default 30000. */
     int64_t wait_ms;
-    /* false (the default): a failed Valkey command is counted (vmux_cache_stats.errors) and the
+    /** false (the default): a failed Valkey command is counted (vmux_cache_stats.errors) and the
      * call goes on without the cache: a failed GET counts as a miss (the value is loaded and
      * returned, and no SET is tried), a failed SET leaves the value unstored. true: the failed
      * GET or SET's error is returned to the caller instead. */
     bool strict;
 } vmux_cache_opts;
 
-/* A loader's "there is no such value" (not an error: it is cached as a negative entry). */
+/** A loader's "there is no such value" (not an error: it is cached as a negative entry). */
 #define VMUX_CACHE_NOT_FOUND 1
 
-/*
+/**
  * The caller's loader: fetches the value of key (without the cache's prefix) from the source of
  * truth. It returns 0 with value->ptr pointing at value->len bytes from malloc() (NULL for an
  * empty value), which the cache takes over and frees; VMUX_CACHE_NOT_FOUND; or a negative error
@@ -91,7 +92,7 @@ typedef struct vmux_cache_opts {
  */
 typedef int (*vmux_cache_loader)(vmux_str key, vmux_bytes *value, void *userdata);
 
-/*
+/**
  * Creates a cache over handle m with the given options (NULL: all defaults). The cache borrows
  * m, which must outlive it. On success *out owns the cache; free it with vmux_cache_free().
  * Errors: VMUX_ERR_INVALID_ARG (m or out NULL, opts not made with VMUX_INIT, a prefix with NULL
@@ -99,10 +100,10 @@ typedef int (*vmux_cache_loader)(vmux_str key, vmux_bytes *value, void *userdata
  */
 VMUX_EXPORT int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out);
 
-/* Frees a cache. No call on it may be running or follow. NULL is allowed. */
+/** Frees a cache. No call on it may be running or follow. NULL is allowed. */
 VMUX_EXPORT void vmux_cache_free(vmux_cache *c);
 
-/*
+/**
  * Get-or-load. Reads prefix+key with one GET. On a hit returns the stored value (or "not found"
  * for a negative entry); once in a while (XFetch) a hit close to its expiry reloads and stores
  * the value first and returns the new one, unless this process is already loading that key (a
@@ -124,7 +125,7 @@ VMUX_EXPORT void vmux_cache_free(vmux_cache *c);
 VMUX_EXPORT int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *userdata,
                                int64_t wait_ms, vmux_bytes *value);
 
-/*
+/**
  * Deletes prefix+key (DEL), so the next get loads it again. A load of that key running in this
  * process when it is called does not store its result (or deletes it again once stored), and
  * callers arriving later do not share it. Loads in other processes are not covered: their
@@ -134,19 +135,19 @@ VMUX_EXPORT int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader lo
  */
 VMUX_EXPORT int vmux_cache_invalidate(vmux_cache *c, vmux_str key);
 
-/* Counters of a cache since it was created; each read atomically, not one snapshot. */
+/** Counters of a cache since it was created; each read atomically, not one snapshot. */
 typedef struct vmux_cache_stats {
-    size_t size;          /* sized struct: make it with VMUX_INIT(vmux_cache_stats) (abi.h) */
-    uint64_t hits;        /* GETs that found an entry (negative entries included) */
-    uint64_t misses;      /* GETs that found none (or an entry in an unknown format) */
-    uint64_t loads;       /* loader calls (early refreshes included) */
-    uint64_t refreshes;   /* loader calls made early, by XFetch, for a key still stored */
-    uint64_t shared;      /* misses answered by another caller's load instead of a loader call */
-    uint64_t load_errors; /* loader calls that returned an error */
-    uint64_t errors;      /* Valkey commands that failed (GET, SET, DEL: timeouts included) */
+    size_t size;          /**< sized struct: make it with VMUX_INIT(vmux_cache_stats) (abi.h) */
+    uint64_t hits;        /**< GETs that found an entry (negative entries included) */
+    uint64_t misses;      /**< GETs that found none (or an entry in an unknown format) */
+    uint64_t loads;       /**< loader calls (early refreshes included) */
+    uint64_t refreshes;   /**< loader calls made early, by XFetch, for a key still stored */
+    uint64_t shared;      /**< misses answered by another caller's load instead of a loader call */
+    uint64_t load_errors; /**< loader calls that returned an error */
+    uint64_t errors;      /**< Valkey commands that failed (GET, SET, DEL: timeouts included) */
 } vmux_cache_stats;
 
-/*
+/**
  * Fills *out, made with VMUX_INIT(vmux_cache_stats), with the cache's counters: the fields its
  * size covers (abi.h). Any thread. Errors: VMUX_ERR_INVALID_ARG (NULL c or out, out->size below
  * sizeof(size_t)).

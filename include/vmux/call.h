@@ -1,4 +1,4 @@
-/*
+/** @file
  * The generic command API: any Valkey command as an argument vector, binary-safe, in three
  * forms: synchronous (vmux_call), asynchronous with a callback (vmux_call_async), and
  * fire-and-forget (vmux_call_forget). Typed helpers build on these.
@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-/*
+/**
  * The command is idempotent (running it twice leaves the same state as running it once: GET,
  * SET without conditions, DEL, EXPIRE...). Only such commands are ever sent a second time:
  * once, on the next connection, if the connection broke after the command was sent and before
@@ -36,7 +36,7 @@ extern "C" {
  */
 #define VMUX_CALL_RETRY_SAFE 0x1u
 
-/*
+/**
  * The command may block on the server. It then runs alone on one of the handle's dedicated
  * connections (at most blockingPoolSize, opened as needed and kept for reuse), so it never
  * stalls the commands of other callers. BLPOP, BRPOP, BRPOPLPUSH, BLMOVE, BLMPOP, BZPOPMIN,
@@ -47,7 +47,8 @@ extern "C" {
  */
 #define VMUX_CALL_BLOCKING 0x2u
 
-/*
+/** @{ */
+/**
  * Where a read-only command goes for this one call, whatever the readFrom policy says
  * (config.h, docs/replicas.md): VMUX_CALL_PRIMARY to the primary (to read your own writes at
  * once), VMUX_CALL_REPLICA to a replica as VMUX_READ_REPLICA would. Commands that are not
@@ -55,29 +56,30 @@ extern "C" {
  */
 #define VMUX_CALL_PRIMARY 0x4u
 #define VMUX_CALL_REPLICA 0x8u
+/** @} */
 
-/*
+/**
  * Per-call options. Pass NULL for the defaults, or make them with VMUX_INIT (abi.h), naming the
  * fields you need: VMUX_INIT(vmux_callopts, .timeout_ms = 250). Options whose size is below
  * sizeof(size_t) (zeroed by hand), or with a negative timeout_ms, are VMUX_ERR_INVALID_ARG.
  */
 typedef struct vmux_callopts {
-    /* Sized struct (abi.h): sizeof(vmux_callopts) as the caller was compiled. */
+    /** Sized struct (abi.h): sizeof(vmux_callopts) as the caller was compiled. */
     size_t size;
-    /* Deadline in milliseconds from submission; 0 takes the config's syncTimeout (vmux_call)
+    /** Deadline in milliseconds from submission; 0 takes the config's syncTimeout (vmux_call)
      * or asyncTimeout (vmux_call_async, vmux_call_forget). Times beyond 2^32-1 ms (49 days)
      * count as 2^32-1. */
     int64_t timeout_ms;
-    /* VMUX_CALL_* flags; any other bit is VMUX_ERR_INVALID_ARG. */
+    /** VMUX_CALL_* flags; any other bit is VMUX_ERR_INVALID_ARG. */
     uint32_t flags;
-    /* Optional (NULL): for synchronous calls, receives the server's error message when the
+    /** Optional (NULL): for synchronous calls, receives the server's error message when the
      * call returns VMUX_ERR_SERVER, the loop's description (slot, last node) for
      * VMUX_ERR_REDIRECT_LOOP, or the error's description for any other error. */
     char *errbuf;
     size_t errlen;
 } vmux_callopts;
 
-/*
+/**
  * An async completion. Runs exactly once on the handle's I/O thread, with status 0 and the
  * reply, VMUX_ERR_SERVER and the server's error reply, VMUX_ERR_REDIRECT_LOOP and an error reply
  * written by vmux that names the slot and the last node (NULL only if memory ran out), or another
@@ -88,7 +90,7 @@ typedef struct vmux_callopts {
  */
 typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
 
-/*
+/**
  * Sends a command and waits for its reply. argv holds argc arguments (argc >= 1), the first
  * being the command name; argvlen gives their lengths, or is NULL when every argument is a
  * NUL-terminated string. The arguments are encoded before the call returns or blocks, so the
@@ -110,7 +112,7 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
 VMUX_EXPORT int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
                           const size_t *argvlen, vmux_reply **out);
 
-/*
+/**
  * Queues a command and returns at once; cb runs later with the outcome (see vmux_reply_cb).
  * Returns 0 when the command was accepted (cb will run exactly once), or an error, in which
  * case cb never runs: VMUX_ERR_INVALID_ARG (NULL m/argv/cb, argc < 1, an unknown flag),
@@ -122,7 +124,7 @@ VMUX_EXPORT int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc,
                                 const char *const *argv, const size_t *argvlen, vmux_reply_cb cb,
                                 void *userdata);
 
-/*
+/**
  * Queues a command whose reply nobody wants: the reply (or error) is read and dropped. Returns
  * 0 when accepted, or VMUX_ERR_INVALID_ARG, VMUX_ERR_UNSUPPORTED, VMUX_ERR_NOMEM,
  * VMUX_ERR_CLOSED.
@@ -130,7 +132,7 @@ VMUX_EXPORT int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc,
 VMUX_EXPORT int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc,
                                  const char *const *argv, const size_t *argvlen);
 
-/*
+/**
  * vmux_call() with the command written as a hiredis-style format string: "%s" inserts a C
  * string, "%b" a binary buffer given as (pointer, size_t length), and "%%" a percent sign; the
  * text is split into arguments at spaces. Example: vmux_command(m, &r, "SET %s %b", key, v, n).

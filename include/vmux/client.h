@@ -1,4 +1,4 @@
-/*
+/** @file
  * The multiplexer handle. A process creates one vmux per set of servers, shares it between all
  * its threads, and closes it once at the end. Every function here may be called from any
  * thread at any time, except vmux_close(), which must be the last call on the handle.
@@ -19,9 +19,10 @@
 extern "C" {
 #endif
 
+/** The handle (opaque): vmux_open(), vmux_close(). */
 typedef struct vmux vmux;
 
-/*
+/**
  * Creates a handle for the servers in cfg and starts its I/O thread. cfg is copied; the caller
  * keeps ownership of it.
  *
@@ -41,13 +42,13 @@ typedef struct vmux vmux;
  */
 VMUX_EXPORT int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen);
 
-/*
+/**
  * As vmux_open(), from a configuration string or URL (config.h). A parse error returns
  * VMUX_ERR_CONFIG with the offending token in errbuf.
  */
 VMUX_EXPORT int vmux_open_str(const char *config, vmux **out, char *errbuf, size_t errlen);
 
-/*
+/**
  * Closes the handle: every command not yet completed completes with VMUX_ERR_CLOSED (sync
  * callers wake, async callbacks run on the I/O thread), then the I/O thread is joined and all
  * memory is freed. Commands submitted while it runs are refused with VMUX_ERR_CLOSED. Calling it
@@ -56,47 +57,47 @@ VMUX_EXPORT int vmux_open_str(const char *config, vmux **out, char *errbuf, size
  */
 VMUX_EXPORT void vmux_close(vmux *m);
 
-/*
+/**
  * Counters of a handle since it opened. Each is read atomically, but the set is not one
  * snapshot: counters keep moving while they are read.
  */
 typedef struct vmux_stats {
-    size_t size;               /* sized struct: make it with VMUX_INIT(vmux_stats) (abi.h) */
-    uint64_t submitted;        /* commands accepted by the call functions */
-    uint64_t replied;          /* completed with a reply (server error replies included) */
-    uint64_t timed_out;        /* completed with VMUX_ERR_TIMEOUT */
-    uint64_t connection_lost;  /* completed with VMUX_ERR_CONNECTION_LOST or _PROTOCOL */
-    uint64_t closed;           /* completed with VMUX_ERR_CLOSED */
-    uint64_t failed_other;     /* completed with any other error */
-    uint64_t resent;           /* retry-safe commands sent again after a connection broke */
-    uint64_t retried;          /* commands sent again after LOADING, TRYAGAIN and the like */
-    uint64_t connects;         /* connections that became ready */
-    uint64_t connect_failures; /* connection attempts or ready connections that failed */
-    uint64_t backlog;          /* commands waiting for a connection, now */
-    uint64_t in_flight;        /* commands sent and not yet answered, now */
-    uint64_t bytes_in;         /* bytes read from the network (TLS: ciphertext) */
-    uint64_t bytes_out;        /* bytes handed to the network */
-    uint64_t pending;          /* commands held for callers now (see maxPending), all links */
-    uint64_t pending_bytes;    /* their encoded bytes, now */
-    uint64_t refused;          /* calls refused at the door with VMUX_ERR_BACKLOG_FULL */
-    /* Subscriber connections that broke while a subscription was live: the messages published
+    size_t size;               /**< sized struct: make it with VMUX_INIT(vmux_stats) (abi.h) */
+    uint64_t submitted;        /**< commands accepted by the call functions */
+    uint64_t replied;          /**< completed with a reply (server error replies included) */
+    uint64_t timed_out;        /**< completed with VMUX_ERR_TIMEOUT */
+    uint64_t connection_lost;  /**< completed with VMUX_ERR_CONNECTION_LOST or _PROTOCOL */
+    uint64_t closed;           /**< completed with VMUX_ERR_CLOSED */
+    uint64_t failed_other;     /**< completed with any other error */
+    uint64_t resent;           /**< retry-safe commands sent again after a connection broke */
+    uint64_t retried;          /**< commands sent again after LOADING, TRYAGAIN and the like */
+    uint64_t connects;         /**< connections that became ready */
+    uint64_t connect_failures; /**< connection attempts or ready connections that failed */
+    uint64_t backlog;          /**< commands waiting for a connection, now */
+    uint64_t in_flight;        /**< commands sent and not yet answered, now */
+    uint64_t bytes_in;         /**< bytes read from the network (TLS: ciphertext) */
+    uint64_t bytes_out;        /**< bytes handed to the network */
+    uint64_t pending;          /**< commands held for callers now (see maxPending), all links */
+    uint64_t pending_bytes;    /**< their encoded bytes, now */
+    uint64_t refused;          /**< calls refused at the door with VMUX_ERR_BACKLOG_FULL */
+    /** Subscriber connections that broke while a subscription was live: the messages published
      * until the subscriptions were live again are lost (VMUX_EVENT_SUBSCRIBER_LOST). */
     uint64_t subscriber_lost;
-    /* Cluster mode (docs/cluster.md): MOVED and ASK replies followed, and slot map refreshes
+    /** Cluster mode (docs/cluster.md): MOVED and ASK replies followed, and slot map refreshes
      * asked of a node (CLUSTER SLOTS sent, periodic checks included). */
     uint64_t cluster_moved;
     uint64_t cluster_asked;
     uint64_t cluster_refreshes;
 } vmux_stats;
 
-/*
+/**
  * Fills *out, made with VMUX_INIT(vmux_stats), with the handle's counters: the fields its size
  * covers (abi.h). Any thread may call it at any time.
  * Errors: VMUX_ERR_INVALID_ARG (m or out NULL, or out->size below sizeof(size_t)).
  */
 VMUX_EXPORT int vmux_read_stats(const vmux *m, vmux_stats *out);
 
-/*
+/**
  * Fills *out, made with VMUX_INIT(vmux_stats), with the counters of one node's links
  * (host and port as vmux_call_nodes() or an event names the node): resent, retried, connects,
  * connect_failures, backlog, in_flight, bytes_in and bytes_out; the other fields are 0 (commands

@@ -1,4 +1,4 @@
-/*
+/** @file
  * Per-node commands: any command sent to one chosen node of the handle (vmux_call_node()), or to
  * every node of a kind, primaries, replicas or all (vmux_call_nodes() and its async form), with
  * each node's own reply. On a cluster the nodes are those of the handle's current slot map
@@ -46,37 +46,37 @@
 extern "C" {
 #endif
 
-/* Which nodes a fan-out reaches. */
+/** Which nodes a fan-out reaches. */
 typedef enum vmux_node_set {
-    VMUX_NODES_PRIMARIES = 1, /* every primary (standalone: the server) */
-    VMUX_NODES_REPLICAS = 2,  /* every replica the map lists (standalone: none) */
-    VMUX_NODES_ALL = 3,       /* both */
+    VMUX_NODES_PRIMARIES = 1, /**< every primary (standalone: the server) */
+    VMUX_NODES_REPLICAS = 2,  /**< every replica the map lists (standalone: none) */
+    VMUX_NODES_ALL = 3,       /**< both */
 } vmux_node_set;
 
-/* What a node is in the handle's map. */
+/** What a node is in the handle's map. */
 typedef enum vmux_node_role {
     VMUX_ROLE_PRIMARY = 1,
     VMUX_ROLE_REPLICA = 2,
 } vmux_node_role;
 
-/* One node's part of a fan-out. */
+/** One node's part of a fan-out. */
 typedef struct vmux_node_reply {
-    char *address; /* "host:port" as the map names the node (an IPv6 host whole: "::1:7000") */
-    vmux_node_role role; /* as the map said when the call started */
-    int status;          /* 0, VMUX_ERR_SERVER (reply is the error reply), or another error */
-    vmux_reply *reply;   /* the node's reply; NULL unless status is 0 or VMUX_ERR_SERVER */
+    char *address; /**< "host:port" as the map names the node (an IPv6 host whole: "::1:7000") */
+    vmux_node_role role; /**< as the map said when the call started */
+    int status;          /**< 0, VMUX_ERR_SERVER (reply is the error reply), or another error */
+    vmux_reply *reply;   /**< the node's reply; NULL unless status is 0 or VMUX_ERR_SERVER */
 } vmux_node_reply;
 
-/* The parts of a fan-out: primaries first, then replicas, each in the map's order of shards. */
+/** The parts of a fan-out: primaries first, then replicas, each in the map's order of shards. */
 typedef struct vmux_node_replies {
     size_t count;
     vmux_node_reply *nodes;
 } vmux_node_replies;
 
-/* Frees what a fan-out gave (addresses, replies, the array) and zeroes *r. NULL is allowed. */
+/** Frees what a fan-out gave (addresses, replies, the array) and zeroes *r. NULL is allowed. */
 VMUX_EXPORT void vmux_node_replies_free(vmux_node_replies *r);
 
-/*
+/**
  * Sends argv (argc arguments, binary-safe with argvlen, or NUL-terminated when argvlen is NULL)
  * to every node of the set, and waits until each answered or the deadline passed. Returns 0 with
  * one entry per node in *out (its own status and reply; count 0 when the set is empty, such as
@@ -95,14 +95,14 @@ VMUX_EXPORT int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_se
                                 const char *const *argv, const size_t *argvlen,
                                 vmux_node_replies *out);
 
-/*
+/**
  * A fan-out's completion: runs exactly once, on the I/O thread, with status 0 and the parts
  * (which the callback owns and frees with vmux_node_replies_free()), or a call-level error (as
  * vmux_call_nodes() lists) and result NULL. It must not block; it may submit further commands.
  */
 typedef void (*vmux_node_replies_cb)(int status, vmux_node_replies *result, void *userdata);
 
-/*
+/**
  * vmux_call_nodes() without waiting. argv is copied before this returns. Returns 0 when the call
  * was accepted (cb runs exactly once), or VMUX_ERR_INVALID_ARG (NULL cb...), VMUX_ERR_UNSUPPORTED,
  * VMUX_ERR_CLOSED, VMUX_ERR_FORKED or VMUX_ERR_NOMEM, in which case cb never runs. Any thread;
@@ -112,7 +112,7 @@ VMUX_EXPORT int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_n
                                       int argc, const char *const *argv, const size_t *argvlen,
                                       vmux_node_replies_cb cb, void *userdata);
 
-/*
+/**
  * Sends argv to the one node host:port (compared with the addresses vmux_call_nodes() reports,
  * host without regard to case) and waits for its reply, which it returns as vmux_call() does: 0
  * with *out, VMUX_ERR_SERVER with the error reply in *out (its text in opts->errbuf), or another

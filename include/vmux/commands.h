@@ -1,4 +1,4 @@
-/*
+/** @file
  * The typed commands, one header per family. Conventions shared by all of them (see
  * docs/commands.md): synchronous unless named *_async; `opts` (NULL for defaults) carries the
  * timeout, flags and an optional error buffer for the server's message; keys and values are

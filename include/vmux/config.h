@@ -1,4 +1,4 @@
-/*
+/** @file
  * Configuration: one opaque vmux_config, filled from a StackExchange.Redis-style string
  * ("host1:6379,host2,ssl=true,abortConnect=false"), from a URL ("rediss://user:pass@host:6380/0";
  * also redis://, valkey://, valkeys://), or through the typed setters below. Keys are
@@ -24,45 +24,46 @@
 extern "C" {
 #endif
 
+/** A configuration (opaque): vmux_config_new(), vmux_config_parse(), vmux_config_free(). */
 typedef struct vmux_config vmux_config;
 
-/* What happens to a command submitted while no connection is ready. */
+/** What happens to a command submitted while no connection is ready. */
 typedef enum vmux_backlog_policy {
-    VMUX_BACKLOG_QUEUE = 0,     /* wait in the bounded backlog until connected or the deadline */
-    VMUX_BACKLOG_FAIL_FAST = 1, /* fail at once */
+    VMUX_BACKLOG_QUEUE = 0,     /**< wait in the bounded backlog until connected or the deadline */
+    VMUX_BACKLOG_FAIL_FAST = 1, /**< fail at once */
 } vmux_backlog_policy;
 
-/* Whether the handle serves a Valkey Cluster (the cluster key; docs/cluster.md). */
+/** Whether the handle serves a Valkey Cluster (the cluster key; docs/cluster.md). */
 typedef enum vmux_cluster_mode {
-    VMUX_CLUSTER_AUTO = 0, /* ask the first server: cluster mode if it is a cluster node */
-    VMUX_CLUSTER_YES = 1,  /* the server must be a cluster node, else the handle fails to open */
-    VMUX_CLUSTER_NO = 2,   /* standalone: never ask, never route by slot */
+    VMUX_CLUSTER_AUTO = 0, /**< ask the first server: cluster mode if it is a cluster node */
+    VMUX_CLUSTER_YES = 1,  /**< the server must be a cluster node, else the handle fails to open */
+    VMUX_CLUSTER_NO = 2,   /**< standalone: never ask, never route by slot */
 } vmux_cluster_mode;
 
-/*
+/**
  * Where read-only commands go (the readFrom key; docs/replicas.md). Only commands the server
  * flags read-only (GET, HGETALL, ZRANGE, EVAL_RO...) and that name a key may go to a replica;
  * writes, scripts not marked read-only and keyless commands always go to the primary.
  */
 typedef enum vmux_read_from {
-    VMUX_READ_PRIMARY = 0,        /* every command to the primary (the default) */
-    VMUX_READ_PREFER_REPLICA = 1, /* replicas in turn; the primary while none is connected */
-    VMUX_READ_REPLICA = 2,        /* replicas in turn, waiting for one; the primary only when the
+    VMUX_READ_PRIMARY = 0,        /**< every command to the primary (the default) */
+    VMUX_READ_PREFER_REPLICA = 1, /**< replicas in turn; the primary while none is connected */
+    VMUX_READ_REPLICA = 2,        /**< replicas in turn, waiting for one; the primary only when the
                                      shard has no replica at all */
-    VMUX_READ_AZ_AFFINITY = 3,    /* replicas in the client's zone (clientAz) in turn, then the
+    VMUX_READ_AZ_AFFINITY = 3,    /**< replicas in the client's zone (clientAz) in turn, then the
                                      other replicas, then the primary */
-    VMUX_READ_AZ_AFFINITY_REPLICAS_AND_PRIMARY = 4, /* the client's zone first, its replicas
+    VMUX_READ_AZ_AFFINITY_REPLICAS_AND_PRIMARY = 4, /**< the client's zone first, its replicas
                                      then its primary; then other replicas; then the primary */
 } vmux_read_from;
 
-/*
+/**
  * Creates a config holding every default and no endpoint. On success *out owns a new config
  * that the caller frees with vmux_config_free(). Errors: VMUX_ERR_INVALID_ARG (out is NULL),
  * VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_config_new(vmux_config **out);
 
-/*
+/**
  * Parses a configuration string or URL into a new config (*out, freed by the caller with
  * vmux_config_free()). On error *out is set to NULL and nothing is allocated.
  * Errors: VMUX_ERR_INVALID_ARG (text or out NULL), VMUX_ERR_CONFIG (unknown key, bad value,
@@ -70,26 +71,26 @@ VMUX_EXPORT int vmux_config_new(vmux_config **out);
  */
 VMUX_EXPORT int vmux_config_parse(const char *text, vmux_config **out, char *errbuf, size_t errlen);
 
-/*
+/**
  * Applies a configuration string or URL on top of an existing config: endpoints are added,
  * keys overwrite. On error the config is left unchanged. Errors as vmux_config_parse().
  */
 VMUX_EXPORT int vmux_config_apply(vmux_config *cfg, const char *text, char *errbuf, size_t errlen);
 
-/*
+/**
  * Sets one key from its text form, exactly as it would be written in a configuration string
  * ("connectTimeout", "2500"). Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_CONFIG, VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_config_set(vmux_config *cfg, const char *key, const char *value, char *errbuf,
                                 size_t errlen);
 
-/* Returns a new deep copy of cfg, or NULL when cfg is NULL or memory runs out. */
+/** Returns a new deep copy of cfg, or NULL when cfg is NULL or memory runs out. */
 VMUX_EXPORT vmux_config *vmux_config_dup(const vmux_config *cfg);
 
-/* Frees a config. NULL is allowed. */
+/** Frees a config. NULL is allowed. */
 VMUX_EXPORT void vmux_config_free(vmux_config *cfg);
 
-/*
+/**
  * Writes the config as a configuration string (endpoints first, then every key that differs
  * from its default) into buf, NUL-terminated. The password is never written: it shows as
  * "password=*****". Returns the length of the whole string (like snprintf: if it is >= len,
@@ -99,77 +100,95 @@ VMUX_EXPORT int vmux_config_to_string(const vmux_config *cfg, char *buf, size_t 
 
 /* ---- endpoints ---- */
 
-/*
+/**
  * Appends an endpoint. host is copied; port 0 means the default, 6379.
  * Errors: VMUX_ERR_INVALID_ARG (cfg or host NULL, host empty, port outside 0..65535),
  * VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_config_add_endpoint(vmux_config *cfg, const char *host, int port);
-/* Removes every endpoint. */
+/** Removes every endpoint. */
 VMUX_EXPORT void vmux_config_clear_endpoints(vmux_config *cfg);
-/* Returns how many endpoints the config has. */
+/** Returns how many endpoints the config has. */
 VMUX_EXPORT size_t vmux_config_endpoint_count(const vmux_config *cfg);
-/*
+/**
  * Reads endpoint i: *host points into the config (valid until the config changes or is freed).
  * Errors: VMUX_ERR_INVALID_ARG (i out of range or a NULL argument).
  */
 VMUX_EXPORT int vmux_config_endpoint(const vmux_config *cfg, size_t i, const char **host,
                                      int *port);
 
-/* ---- typed setters: each returns 0, VMUX_ERR_INVALID_ARG (NULL cfg or a value out of range)
- * or VMUX_ERR_NOMEM; string values are copied, and NULL clears them. ---- */
+/** @name Typed setters
+ * Each returns 0, VMUX_ERR_INVALID_ARG (NULL cfg or a value out of range)
+ * or VMUX_ERR_NOMEM; string values are copied, and NULL clears them.
+ * @{ */
 
+/** ssl: connect with TLS. */
 VMUX_EXPORT int vmux_config_set_ssl(vmux_config *cfg, bool on);
+/** sslHost: the name the server certificate must match, also sent as SNI. */
 VMUX_EXPORT int vmux_config_set_ssl_host(vmux_config *cfg, const char *host);
+/** sslCaFile: a PEM file of CA certificates to verify the server with. */
 VMUX_EXPORT int vmux_config_set_ssl_ca_file(vmux_config *cfg, const char *path);
+/** sslCaPath: a directory of hashed CA certificates. */
 VMUX_EXPORT int vmux_config_set_ssl_ca_path(vmux_config *cfg, const char *path);
+/** sslCert: the client certificate (PEM). */
 VMUX_EXPORT int vmux_config_set_ssl_cert(vmux_config *cfg, const char *path);
+/** sslKey: the private key (PEM) of sslCert. */
 VMUX_EXPORT int vmux_config_set_ssl_key(vmux_config *cfg, const char *path);
+/** sslVerify: verify the server certificate and host name (insecure when off). */
 VMUX_EXPORT int vmux_config_set_ssl_verify(vmux_config *cfg, bool on);
+/** user: the ACL user name for AUTH. */
 VMUX_EXPORT int vmux_config_set_user(vmux_config *cfg, const char *user);
+/** password: the password for AUTH (never printed). */
 VMUX_EXPORT int vmux_config_set_password(vmux_config *cfg, const char *password);
+/** name: the connection name for CLIENT SETNAME (printable ASCII, no spaces). */
 VMUX_EXPORT int vmux_config_set_name(vmux_config *cfg, const char *name);
-/* 0 .. 2^31-1 */
+/** 0 .. 2^31-1 */
 VMUX_EXPORT int vmux_config_set_default_database(vmux_config *cfg, int db);
+/** abortConnect: whether vmux_open() fails when no server is reachable. */
 VMUX_EXPORT int vmux_config_set_abort_connect(vmux_config *cfg, bool on);
-/* at least 1 */
+/** at least 1 */
 VMUX_EXPORT int vmux_config_set_connect_retry(vmux_config *cfg, int attempts);
-/*
+/**
  * Durations (docs/api-conventions.md): int64_t, in the unit the parameter's name gives, from
  * its least value up to 2^31-1 (about 24.8 days in milliseconds); no timeout here can be turned
  * off, so VMUX_FOREVER and every other value outside the range is VMUX_ERR_INVALID_ARG.
  */
-/* milliseconds, at least 1 */
+/** milliseconds, at least 1 */
 VMUX_EXPORT int vmux_config_set_connect_timeout(vmux_config *cfg, int64_t timeout_ms);
+/** syncTimeout: milliseconds, at least 1. */
 VMUX_EXPORT int vmux_config_set_sync_timeout(vmux_config *cfg, int64_t timeout_ms);
-/* milliseconds, at least 1; until set, the async timeout follows the sync timeout */
+/** milliseconds, at least 1; until set, the async timeout follows the sync timeout */
 VMUX_EXPORT int vmux_config_set_async_timeout(vmux_config *cfg, int64_t timeout_ms);
-/* seconds of idle time before TCP keepalive probes (the keepAlive key's unit); 0 turns TCP
+/** seconds of idle time before TCP keepalive probes (the keepAlive key's unit); 0 turns TCP
  * keepalive and the heartbeat off */
 VMUX_EXPORT int vmux_config_set_keep_alive(vmux_config *cfg, int64_t seconds);
-/* commands that may wait for a connection, at least 1 */
+/** commands that may wait for a connection, at least 1 */
 VMUX_EXPORT int vmux_config_set_backlog_size(vmux_config *cfg, int commands);
+/** backlogPolicy: VMUX_BACKLOG_QUEUE or VMUX_BACKLOG_FAIL_FAST. */
 VMUX_EXPORT int vmux_config_set_backlog_policy(vmux_config *cfg, vmux_backlog_policy policy);
-/* VMUX_CLUSTER_AUTO (the default), _YES or _NO; anything else is VMUX_ERR_INVALID_ARG */
+/** VMUX_CLUSTER_AUTO (the default), _YES or _NO; anything else is VMUX_ERR_INVALID_ARG */
 VMUX_EXPORT int vmux_config_set_cluster(vmux_config *cfg, vmux_cluster_mode mode);
-/* milliseconds, at least 1 (default 1000): the least time between two slot map refreshes that
+/** milliseconds, at least 1 (default 1000): the least time between two slot map refreshes that
  * redirects, CLUSTERDOWN or failed connections ask for (docs/cluster.md) */
 VMUX_EXPORT int vmux_config_set_cluster_refresh_min_interval(vmux_config *cfg, int64_t interval_ms);
-/* one of vmux_read_from (default VMUX_READ_PRIMARY); anything else is VMUX_ERR_INVALID_ARG */
+/** one of vmux_read_from (default VMUX_READ_PRIMARY); anything else is VMUX_ERR_INVALID_ARG */
 VMUX_EXPORT int vmux_config_set_read_from(vmux_config *cfg, vmux_read_from read_from);
-/* the client's availability zone, as the servers' availability-zone setting names zones (for
+/** the client's availability zone, as the servers' availability-zone setting names zones (for
  * the azAffinity policies); copied; NULL clears it */
 VMUX_EXPORT int vmux_config_set_client_az(vmux_config *cfg, const char *az);
-/* milliseconds, at least 1; min <= max is checked when the handle opens */
+/** milliseconds, at least 1; min <= max is checked when the handle opens */
 VMUX_EXPORT int vmux_config_set_reconnect_min(vmux_config *cfg, int64_t min_ms);
+/** reconnectMax: milliseconds, at least 1 and at least reconnectMin. */
 VMUX_EXPORT int vmux_config_set_reconnect_max(vmux_config *cfg, int64_t max_ms);
-/* dedicated connections for blocking commands (BLPOP, XREAD BLOCK, WAIT...), at least 1 */
+/** dedicated connections for blocking commands (BLPOP, XREAD BLOCK, WAIT...), at least 1 */
 VMUX_EXPORT int vmux_config_set_blocking_pool_size(vmux_config *cfg, int connections);
-/* reply limits (bytes or elements), each at least 1 */
+/** reply limits (bytes or elements), each at least 1 */
 VMUX_EXPORT int vmux_config_set_max_bulk_length(vmux_config *cfg, uint64_t bytes);
+/** maxReplyElements: the largest array accepted in a reply. */
 VMUX_EXPORT int vmux_config_set_max_reply_elements(vmux_config *cfg, uint64_t elements);
+/** maxReplyBuffer: the most memory one reply may take. */
 VMUX_EXPORT int vmux_config_set_max_reply_buffer(vmux_config *cfg, uint64_t bytes);
-/*
+/**
  * The bound on everything the handle holds for its callers: commands accepted and not yet
  * finished with, wherever they wait (the submit queue, a backlog, on the wire, a timed-out
  * command whose late reply is still owed), and their encoded bytes. A call that would pass
@@ -178,20 +197,27 @@ VMUX_EXPORT int vmux_config_set_max_reply_buffer(vmux_config *cfg, uint64_t byte
  * defaults 200000 commands and 256 MiB.
  */
 VMUX_EXPORT int vmux_config_set_max_pending(vmux_config *cfg, int commands);
+/** maxPendingBytes: the bound on their encoded bytes (above). */
 VMUX_EXPORT int vmux_config_set_max_pending_bytes(vmux_config *cfg, uint64_t bytes);
-/*
+/**
  * Sentinel (docs/sentinel.md): the service whose primary the handle serves (printable ASCII
  * without spaces; with it the endpoints are sentinels), and the sentinels' own AUTH user and
  * password and TLS (the ssl* settings apply to them too), apart from the data nodes' user,
  * password and ssl. The sentinel settings without a service name make vmux_open() fail.
  */
 VMUX_EXPORT int vmux_config_set_service_name(vmux_config *cfg, const char *name);
+/** sentinelUser: the ACL user for AUTH on the sentinels. */
 VMUX_EXPORT int vmux_config_set_sentinel_user(vmux_config *cfg, const char *user);
+/** sentinelPassword: the password for AUTH on the sentinels. */
 VMUX_EXPORT int vmux_config_set_sentinel_password(vmux_config *cfg, const char *password);
+/** sentinelTls: connect to the sentinels with TLS. */
 VMUX_EXPORT int vmux_config_set_sentinel_tls(vmux_config *cfg, bool on);
+/** @} */
 
-/* ---- typed getters: a NULL cfg gives the default (strings: NULL) ---- */
-
+/** @name Typed getters
+ * A NULL cfg gives the default (strings: NULL).
+ * @{ */
+/** Returns the setting that the setter of the same name sets. */
 VMUX_EXPORT bool vmux_config_ssl(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_ssl_host(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_ssl_ca_file(const vmux_config *cfg);
@@ -200,13 +226,13 @@ VMUX_EXPORT const char *vmux_config_ssl_cert(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_ssl_key(const vmux_config *cfg);
 VMUX_EXPORT bool vmux_config_ssl_verify(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_user(const vmux_config *cfg);
-/* Whether a password is set; the password itself cannot be read back. */
+/** Whether a password is set; the password itself cannot be read back. */
 VMUX_EXPORT bool vmux_config_has_password(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_name(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_default_database(const vmux_config *cfg);
 VMUX_EXPORT bool vmux_config_abort_connect(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_connect_retry(const vmux_config *cfg);
-/* durations: milliseconds, but the keep-alive in seconds */
+/** durations: milliseconds, but the keep-alive in seconds */
 VMUX_EXPORT int64_t vmux_config_connect_timeout(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_sync_timeout(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_async_timeout(const vmux_config *cfg);
@@ -227,15 +253,18 @@ VMUX_EXPORT int vmux_config_max_pending(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_max_pending_bytes(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_service_name(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_sentinel_user(const vmux_config *cfg);
-/* Whether a sentinel password is set; it cannot be read back. */
+/** Whether a sentinel password is set; it cannot be read back. */
 VMUX_EXPORT bool vmux_config_has_sentinel_password(const vmux_config *cfg);
 VMUX_EXPORT bool vmux_config_sentinel_tls(const vmux_config *cfg);
+/** @} */
 
-/* ---- callbacks: each runs on the handle's I/O thread, must return quickly, must not block,
+/** @name Callbacks
+ * Each runs on the handle's I/O thread, must return quickly, must not block,
  * and must not call vmux_close(). fn NULL removes the callback. Each returns 0, or
- * VMUX_ERR_INVALID_ARG for a NULL cfg or a bad level. ---- */
+ * VMUX_ERR_INVALID_ARG for a NULL cfg or a bad level.
+ * @{ */
 
-/* Severity of a diagnostic. */
+/** Severity of a diagnostic. */
 typedef enum vmux_log_level {
     VMUX_LOG_DEBUG = 0,
     VMUX_LOG_INFO = 1,
@@ -243,60 +272,61 @@ typedef enum vmux_log_level {
     VMUX_LOG_ERROR = 3,
 } vmux_log_level;
 
-/* Receives one diagnostic line (no trailing newline); message lives only during the call. */
+/** Receives one diagnostic line (no trailing newline); message lives only during the call. */
 typedef void (*vmux_log_fn)(vmux_log_level level, const char *message, void *userdata);
 
-/*
+/**
  * Sends the library's diagnostics at min_level and above to fn. Without it the library prints
  * nothing. Passwords never appear in messages.
  */
 VMUX_EXPORT int vmux_config_set_log(vmux_config *cfg, vmux_log_fn fn, vmux_log_level min_level,
                                     void *userdata);
 
-/* What happened to the handle's connections (and, in cluster mode, to its view of the cluster). */
+/** What happened to the handle's connections (and, in cluster mode, to its view of the cluster). */
 typedef enum vmux_event_type {
-    VMUX_EVENT_CONNECTION_FAILED = 1,   /* an attempt failed, or a ready connection broke */
-    VMUX_EVENT_CONNECTION_RESTORED = 2, /* a connection is ready (again): commands flow */
-    VMUX_EVENT_ERROR = 3,               /* a problem that did not break the connection */
-    /* The subscriber connection broke while a subscription was live (a server closes a
+    VMUX_EVENT_CONNECTION_FAILED = 1,   /**< an attempt failed, or a ready connection broke */
+    VMUX_EVENT_CONNECTION_RESTORED = 2, /**< a connection is ready (again): commands flow */
+    VMUX_EVENT_ERROR = 3,               /**< a problem that did not break the connection */
+    /** The subscriber connection broke while a subscription was live (a server closes a
      * subscriber that reads too slowly at its client-output-buffer-limit pubsub): messages
      * published until the subscriptions are live again are lost. Counted in subscriber_lost. */
     VMUX_EVENT_SUBSCRIBER_LOST = 4,
-    /* Cluster mode (docs/cluster.md). A MOVED reply gave a slot a new owner: endpoint is the new
+    /** Cluster mode (docs/cluster.md). A MOVED reply gave a slot a new owner: endpoint is the new
      * owner, reason names the slot and the old owner. Counted in cluster_moved. */
     VMUX_EVENT_SLOT_MOVED = 5,
-    /* A refresh found a slot map that differs from the one in use and replaced it: endpoint is
+    /** A refresh found a slot map that differs from the one in use and replaced it: endpoint is
      * the node asked, reason says what changed (shards, slots served, slots that changed owner,
      * nodes added and removed). */
     VMUX_EVENT_MAP_REFRESHED = 6,
-    /* A refresh was asked for sooner than clusterRefreshMinInterval after the last one: it is
+    /** A refresh was asked for sooner than clusterRefreshMinInterval after the last one: it is
      * deferred (reason says for how long). One event per deferral, however many asked. */
     VMUX_EVENT_REFRESH_THROTTLED = 7,
-    /* A refreshed map names a node the previous one did not (endpoint), or no longer names one
+    /** A refreshed map names a node the previous one did not (endpoint), or no longer names one
      * it did. */
     VMUX_EVENT_NODE_ADDED = 8,
     VMUX_EVENT_NODE_REMOVED = 9,
-    /* Cluster pub/sub (docs/pubsub.md): a subscription went to another node by itself (its
+    /** Cluster pub/sub (docs/pubsub.md): a subscription went to another node by itself (its
      * shard channel's slot moved or failed over; the node carrying the channels and patterns
      * failed or left the map). endpoint is the new node, reason names the kind, the name and
      * both nodes. One event per subscription moved. */
     VMUX_EVENT_SUBSCRIPTION_MOVED = 10,
 } vmux_event_type;
 
-/* An event; its strings live only during the callback. */
+/** An event; its strings live only during the callback. */
 typedef struct vmux_event {
     vmux_event_type type;
-    int code;             /* VMUX_ERR_* for FAILED, SUBSCRIBER_LOST and ERROR; 0 for the others */
-    const char *endpoint; /* "host:port" */
-    const char *reason;   /* why, in words ("" for RESTORED) */
+    int code;             /**< VMUX_ERR_* for FAILED, SUBSCRIBER_LOST and ERROR; 0 for the others */
+    const char *endpoint; /**< "host:port" */
+    const char *reason;   /**< why, in words ("" for RESTORED) */
 } vmux_event;
 
+/** Receives one event (vmux_config_set_event_handler()). */
 typedef void (*vmux_event_fn)(const vmux_event *event, void *userdata);
 
-/* Calls fn for every connection event of handles opened from this config. */
+/** Calls fn for every connection event of handles opened from this config. */
 VMUX_EXPORT int vmux_config_set_event_handler(vmux_config *cfg, vmux_event_fn fn, void *userdata);
 
-/*
+/**
  * Supplies the credentials for each connection attempt: writes a NUL-terminated user name
  * (empty for the default user) and password into the buffers (user_size and password_size
  * bytes, at least 256 and 4096) and returns 0; any other return fails that attempt with
@@ -307,8 +337,10 @@ VMUX_EXPORT int vmux_config_set_event_handler(vmux_config *cfg, vmux_event_fn fn
 typedef int (*vmux_credentials_fn)(char *user, size_t user_size, char *password,
                                    size_t password_size, void *userdata);
 
+/** Sets the credentials provider (vmux_credentials_fn); fn NULL removes it. */
 VMUX_EXPORT int vmux_config_set_credentials_provider(vmux_config *cfg, vmux_credentials_fn fn,
                                                      void *userdata);
+/** @} */
 
 #ifdef __cplusplus
 }

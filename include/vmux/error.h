@@ -1,4 +1,4 @@
-/*
+/** @file
  * Error codes. Every vmux function that can fail returns an int: 0 on success, or one of the
  * negative VMUX_ERR_* codes below. The codes come from one table, VMUX_ERRNO_MAP, so the enum,
  * vmux_err_name() and vmux_strerror() can never disagree.
@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-/* XX(NAME, value, description) */
+/** XX(NAME, value, description) */
 #define VMUX_ERRNO_MAP(XX)                                                                         \
     XX(INVALID_ARG, -1, "invalid argument")                                                        \
     XX(NOMEM, -2, "out of memory")                                                                 \
@@ -39,7 +39,7 @@ extern "C" {
     XX(CROSSSLOT, -19, "the command's keys hash to different cluster slots; nothing was sent")     \
     XX(REDIRECT_LOOP, -20, "the cluster kept redirecting the command; it was not executed")
 
-/* The error codes. VMUX_OK (0) is success. */
+/** The error codes. VMUX_OK (0) is success. */
 typedef enum vmux_errno {
     VMUX_OK = 0,
 #define VMUX_ERRNO_ENUM_(name, value, text) VMUX_ERR_##name = (value),
@@ -47,13 +47,13 @@ typedef enum vmux_errno {
 #undef VMUX_ERRNO_ENUM_
 } vmux_errno;
 
-/*
+/**
  * Returns a static, human-readable description of an error code ("timed out").
  * An unknown code gives "unknown error". Any thread may call it.
  */
 VMUX_EXPORT const char *vmux_strerror(int err);
 
-/*
+/**
  * Returns the static name of an error code, such as
  * "VMUX_ERR_TIMEOUT" (or "VMUX_OK"); an unknown code gives "VMUX_ERR_UNKNOWN".
  */

@@ -1,4 +1,5 @@
-/* Symbol visibility for the vmux public API, and the sized-struct helper every header uses. */
+/** @file
+ * Symbol visibility for the vmux public API, and the sized-struct helper every header uses. */
 #ifndef VMUX_EXPORT_H
 #define VMUX_EXPORT_H
 

@@ -1,4 +1,4 @@
-/*
+/** @file
  * Hash commands, typed: HSET (many fields), HGET, HMGET, HGETALL, HDEL, HEXISTS, HINCRBY,
  * HINCRBYFLOAT, HLEN, HKEYS, HVALS, and HSCAN (vmux_hscan_begin() in scan.h, with
  * vmux_hscan_next_fields() here for field/value pairs).
@@ -31,84 +31,84 @@
 extern "C" {
 #endif
 
-/* A hash field and its value (owned). */
+/** A hash field and its value (owned). */
 typedef struct vmux_field_value {
     vmux_bytes field;
     vmux_bytes value;
 } vmux_field_value;
 
-/* Owned array of field/value pairs (HGETALL, HSCAN). */
+/** Owned array of field/value pairs (HGETALL, HSCAN). */
 typedef struct vmux_field_array {
     vmux_field_value *items;
     size_t count;
 } vmux_field_array;
 
-/* Frees every field and value and the array, and zeroes it. NULL is allowed. */
+/** Frees every field and value and the array, and zeroes it. NULL is allowed. */
 VMUX_EXPORT void vmux_field_array_free(vmux_field_array *a);
 
-/*
+/**
  * Converts a reply [field, value, field, value...] (HGETALL's) into *out, for async callbacks.
  * Returns as the converters of types.h.
  */
 VMUX_EXPORT int vmux_reply_to_field_array(const vmux_reply *r, vmux_field_array *out);
 
-/*
+/**
  * HSET key fields[i] values[i] (n >= 1): writes the fields; *added is how many were new (the
  * others were overwritten).
  */
 VMUX_EXPORT int vmux_hset(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *fields,
                           const vmux_str *values, size_t n, int64_t *added);
-/* HSET, asynchronously: cb gets the count as an integer (vmux_reply_to_int() reads it). */
+/** HSET, asynchronously: cb gets the count as an integer (vmux_reply_to_int() reads it). */
 VMUX_EXPORT int vmux_hset_async(vmux *m, const vmux_callopts *opts, vmux_str key,
                                 const vmux_str *fields, const vmux_str *values, size_t n,
                                 vmux_reply_cb cb, void *userdata);
 
-/* HGET: *value gets the field's bytes, or ptr NULL when the field or the key does not exist. */
+/** HGET: *value gets the field's bytes, or ptr NULL when the field or the key does not exist. */
 VMUX_EXPORT int vmux_hget(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
                           vmux_bytes *value);
-/* HGET, asynchronously: cb gets the reply; vmux_reply_to_bytes() reads it. */
+/** HGET, asynchronously: cb gets the reply; vmux_reply_to_bytes() reads it. */
 VMUX_EXPORT int vmux_hget_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
                                 vmux_reply_cb cb, void *userdata);
 
-/* HMGET: values[i] for fields[i] (ptr NULL where missing). n >= 1. */
+/** HMGET: values[i] for fields[i] (ptr NULL where missing). n >= 1. */
 VMUX_EXPORT int vmux_hmget(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *fields,
                            size_t n, vmux_bytes_array *values);
 
-/* HGETALL: every field with its value, in the server's order (none for a missing key). */
+/** HGETALL: every field with its value, in the server's order (none for a missing key). */
 VMUX_EXPORT int vmux_hgetall(vmux *m, const vmux_callopts *opts, vmux_str key,
                              vmux_field_array *fields);
-/* HGETALL, asynchronously: cb gets the flat reply; vmux_reply_to_field_array() reads it. */
+/** HGETALL, asynchronously: cb gets the flat reply; vmux_reply_to_field_array() reads it. */
 VMUX_EXPORT int vmux_hgetall_async(vmux *m, const vmux_callopts *opts, vmux_str key,
                                    vmux_reply_cb cb, void *userdata);
 
-/* HDEL: deletes the n fields (n >= 1); *deleted is how many existed. */
+/** HDEL: deletes the n fields (n >= 1); *deleted is how many existed. */
 VMUX_EXPORT int vmux_hdel(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *fields,
                           size_t n, int64_t *deleted);
 
-/* HEXISTS: *exists says whether the field exists. */
+/** HEXISTS: *exists says whether the field exists. */
 VMUX_EXPORT int vmux_hexists(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
                              bool *exists);
 
-/* HINCRBY: adds by to the field's integer (a missing field counts as 0); *result is the sum. */
+/** HINCRBY: adds by to the field's integer (a missing field counts as 0); *result is the sum. */
 VMUX_EXPORT int vmux_hincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
                              int64_t by, int64_t *result);
-/*
+/**
  * HINCRBYFLOAT: as vmux_hincrby(), for floating-point numbers. A NaN `by` is
  * VMUX_ERR_INVALID_ARG; one that would make the value infinite is the server's error.
  */
 VMUX_EXPORT int vmux_hincrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
                                   double by, double *result);
 
-/* HLEN: *count is the number of fields. */
+/** HLEN: *count is the number of fields. */
 VMUX_EXPORT int vmux_hlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count);
-/* HKEYS: every field name. */
+/** HKEYS: every field name. */
 VMUX_EXPORT int vmux_hkeys(vmux *m, const vmux_callopts *opts, vmux_str key,
                            vmux_bytes_array *fields);
-/* HVALS: every value (in HKEYS's order of fields, while the hash does not change). */
+/** HVALS: every value (in HKEYS's order of fields, while the hash does not change). */
 VMUX_EXPORT int vmux_hvals(vmux *m, const vmux_callopts *opts, vmux_str key,
                            vmux_bytes_array *values);
 
-/*
+/**
  * vmux_scan_next() for an HSCAN iterator (vmux_hscan_begin()), with fields and values as pairs
  * in *batch (freed with vmux_field_array_free()). Returns 1, 0 or an error as vmux_scan_next();
  * VMUX_ERR_INVALID_ARG when it was not begun by vmux_hscan_begin().

@@ -1,4 +1,4 @@
-/*
+/** @file
  * Key commands, typed: DEL, UNLINK, EXISTS, TOUCH, EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT (with NX, XX,
  * GT, LT), TTL/PTTL, PERSIST, TYPE, RENAME, RENAMENX, KEYS. The SCAN iterator is in scan.h.
  *
@@ -40,31 +40,31 @@
 extern "C" {
 #endif
 
-/* DEL: deletes the n keys (n >= 1); *deleted is how many existed. */
+/** DEL: deletes the n keys (n >= 1); *deleted is how many existed. */
 VMUX_EXPORT int vmux_del(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                          int64_t *deleted);
-/* DEL, asynchronously: cb gets the count as an integer (vmux_reply_to_int() reads it); on a
+/** DEL, asynchronously: cb gets the count as an integer (vmux_reply_to_int() reads it); on a
  * cluster, once every part is back: the sum, or the first failed part's status (and its error
  * reply for VMUX_ERR_SERVER). */
 VMUX_EXPORT int vmux_del_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                                vmux_reply_cb cb, void *userdata);
-/* UNLINK: as DEL, but the server frees the values in the background. */
+/** UNLINK: as DEL, but the server frees the values in the background. */
 VMUX_EXPORT int vmux_unlink(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                             int64_t *unlinked);
 
-/* EXISTS: *count is how many of the n keys exist (a key named twice counts twice). n >= 1. */
+/** EXISTS: *count is how many of the n keys exist (a key named twice counts twice). n >= 1. */
 VMUX_EXPORT int vmux_exists(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                             int64_t *count);
-/* EXISTS, asynchronously: cb gets the count as an integer (on a cluster, as vmux_del_async()). */
+/** EXISTS, asynchronously: cb gets the count as an integer (on a cluster, as vmux_del_async()). */
 VMUX_EXPORT int vmux_exists_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
                                   size_t n, vmux_reply_cb cb, void *userdata);
 
-/* TOUCH: updates the keys' last access time; *touched is how many of the n keys exist (a key
+/** TOUCH: updates the keys' last access time; *touched is how many of the n keys exist (a key
  * named twice counts twice). n >= 1. */
 VMUX_EXPORT int vmux_touch(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                            int64_t *touched);
 
-/*
+/**
  * EXPIRE: sets the key's TTL to `seconds` when cond holds. The EXPIRE family takes every
  * vmux_cond (types.h): VMUX_COND_NX only when the key has no TTL, VMUX_COND_XX only when it has
  * one, VMUX_COND_GT only when the new expiry is later, VMUX_COND_LT only when it is sooner (no
@@ -74,62 +74,62 @@ VMUX_EXPORT int vmux_touch(vmux *m, const vmux_callopts *opts, const vmux_str *k
  */
 VMUX_EXPORT int vmux_expire(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t seconds,
                             vmux_cond cond, bool *was_set);
-/* PEXPIRE: as vmux_expire(), in milliseconds. */
+/** PEXPIRE: as vmux_expire(), in milliseconds. */
 VMUX_EXPORT int vmux_pexpire(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ms,
                              vmux_cond cond, bool *was_set);
-/* PEXPIRE, asynchronously: cb gets 1 or 0 (vmux_reply_to_bool() reads it). */
+/** PEXPIRE, asynchronously: cb gets 1 or 0 (vmux_reply_to_bool() reads it). */
 VMUX_EXPORT int vmux_pexpire_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ms,
                                    vmux_cond cond, vmux_reply_cb cb, void *userdata);
-/* EXPIREAT: as vmux_expire(), at a Unix time in seconds (a time in the past deletes the key). */
+/** EXPIREAT: as vmux_expire(), at a Unix time in seconds (a time in the past deletes the key). */
 VMUX_EXPORT int vmux_expireat(vmux *m, const vmux_callopts *opts, vmux_str key,
                               int64_t unix_seconds, vmux_cond cond, bool *was_set);
-/* PEXPIREAT: as vmux_expireat(), at a Unix time in milliseconds. */
+/** PEXPIREAT: as vmux_expireat(), at a Unix time in milliseconds. */
 VMUX_EXPORT int vmux_pexpireat(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t unix_ms,
                                vmux_cond cond, bool *was_set);
 
-/* What TTL and PTTL report besides a remaining time. */
-#define VMUX_TTL_NO_EXPIRY (-1) /* the key exists and has no TTL */
-#define VMUX_TTL_NO_KEY (-2)    /* the key does not exist */
+/** What TTL and PTTL report besides a remaining time. */
+#define VMUX_TTL_NO_EXPIRY (-1) /**< the key exists and has no TTL */
+#define VMUX_TTL_NO_KEY (-2)    /**< the key does not exist */
 
-/* TTL: *ttl is the remaining time in seconds, VMUX_TTL_NO_EXPIRY or VMUX_TTL_NO_KEY. */
+/** TTL: *ttl is the remaining time in seconds, VMUX_TTL_NO_EXPIRY or VMUX_TTL_NO_KEY. */
 VMUX_EXPORT int vmux_ttl(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *ttl);
-/* PTTL: as vmux_ttl(), in milliseconds. */
+/** PTTL: as vmux_ttl(), in milliseconds. */
 VMUX_EXPORT int vmux_pttl(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *ttl_ms);
-/* PTTL, asynchronously: cb gets the integer (vmux_reply_to_int() reads it). */
+/** PTTL, asynchronously: cb gets the integer (vmux_reply_to_int() reads it). */
 VMUX_EXPORT int vmux_pttl_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
                                 void *userdata);
 
-/* PERSIST: removes the key's TTL; *removed is false when it had none or does not exist. */
+/** PERSIST: removes the key's TTL; *removed is false when it had none or does not exist. */
 VMUX_EXPORT int vmux_persist(vmux *m, const vmux_callopts *opts, vmux_str key, bool *removed);
 
-/* The type of the value at a key (TYPE). */
+/** The type of the value at a key (TYPE). */
 typedef enum vmux_key_type {
-    VMUX_TYPE_NONE = 0, /* no such key */
+    VMUX_TYPE_NONE = 0, /**< no such key */
     VMUX_TYPE_STRING = 1,
     VMUX_TYPE_LIST = 2,
     VMUX_TYPE_SET = 3,
     VMUX_TYPE_ZSET = 4,
     VMUX_TYPE_HASH = 5,
     VMUX_TYPE_STREAM = 6,
-    VMUX_TYPE_OTHER = 7, /* a module's type: TYPE's text names it (vmux_call() reads it) */
+    VMUX_TYPE_OTHER = 7, /**< a module's type: TYPE's text names it (vmux_call() reads it) */
 } vmux_key_type;
 
-/* TYPE: *type is the value's type, VMUX_TYPE_NONE for a missing key. */
+/** TYPE: *type is the value's type, VMUX_TYPE_NONE for a missing key. */
 VMUX_EXPORT int vmux_type(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_key_type *type);
 
-/*
+/**
  * Returns the server's static name of a type ("none", "string", "list", "set", "zset", "hash",
  * "stream"; usable as vmux_scan_opts.type), or NULL for VMUX_TYPE_OTHER and unknown values.
  */
 VMUX_EXPORT const char *vmux_key_type_name(vmux_key_type type);
 
-/* RENAME key newkey (overwriting newkey). A missing key is VMUX_ERR_SERVER ("ERR no such key"). */
+/** RENAME key newkey (overwriting newkey). A missing key is VMUX_ERR_SERVER ("ERR no such key"). */
 VMUX_EXPORT int vmux_rename(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newkey);
-/* RENAMENX: *renamed is false when newkey existed (then nothing changed). */
+/** RENAMENX: *renamed is false when newkey existed (then nothing changed). */
 VMUX_EXPORT int vmux_renamenx(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newkey,
                               bool *renamed);
 
-/*
+/**
  * KEYS pattern: every key of the handle's database whose name matches the glob pattern (NULL is
  * "*"), in *keys. It makes the server walk its whole keyspace at once: prefer the SCAN iterator
  * (scan.h) outside tests and tools. On a cluster it runs on every primary and *keys is their

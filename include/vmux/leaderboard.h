@@ -1,4 +1,4 @@
-/*
+/** @file
  * Leaderboards: players (members, binary-safe) with scores (doubles) in one Valkey sorted set,
  * read as ranked lists: the top N, one player's rank and score, a page of ranks, and the N
  * players around one player. Built on the sorted-set commands of zsets.h.
@@ -41,33 +41,34 @@
 extern "C" {
 #endif
 
+/** A leaderboard (opaque): vmux_leaderboard_new(), vmux_leaderboard_free(). */
 typedef struct vmux_leaderboard vmux_leaderboard;
 
-/* Options of a leaderboard. Make them with VMUX_INIT(vmux_leaderboard_opts, ...) (abi.h). */
+/** Options of a leaderboard. Make them with VMUX_INIT(vmux_leaderboard_opts, ...) (abi.h). */
 typedef struct vmux_leaderboard_opts {
-    /* Sized struct (abi.h). */
+    /** Sized struct (abi.h). */
     size_t size;
-    /* Rank the lowest score first (rank 1) instead of the highest. */
+    /** Rank the lowest score first (rank 1) instead of the highest. */
     bool lowest_first;
 } vmux_leaderboard_opts;
 
-/* One ranked player. */
+/** One ranked player. */
 typedef struct vmux_leaderboard_entry {
-    vmux_bytes member; /* owned */
+    vmux_bytes member; /**< owned */
     double score;
-    int64_t rank; /* 1 is the best */
+    int64_t rank; /**< 1 is the best */
 } vmux_leaderboard_entry;
 
-/* Owned array of ranked players, best first. */
+/** Owned array of ranked players, best first. */
 typedef struct vmux_leaderboard_entries {
     vmux_leaderboard_entry *items;
     size_t count;
 } vmux_leaderboard_entries;
 
-/* Frees every member and the array, and zeroes it. NULL and a zeroed array are allowed. */
+/** Frees every member and the array, and zeroes it. NULL and a zeroed array are allowed. */
 VMUX_EXPORT void vmux_leaderboard_entries_free(vmux_leaderboard_entries *e);
 
-/*
+/**
  * Makes a leaderboard kept in the sorted set at key (copied) on handle m (borrowed: it must
  * outlive the leaderboard), with opts (NULL for the defaults; copied). Sends nothing. On
  * success *out owns it; free it with vmux_leaderboard_free(). Errors: VMUX_ERR_INVALID_ARG (NULL
@@ -76,14 +77,14 @@ VMUX_EXPORT void vmux_leaderboard_entries_free(vmux_leaderboard_entries *e);
 VMUX_EXPORT int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opts,
                                      vmux_leaderboard **out);
 
-/* Frees a leaderboard object (the sorted set stays on the server). NULL is allowed. */
+/** Frees a leaderboard object (the sorted set stays on the server). NULL is allowed. */
 VMUX_EXPORT void vmux_leaderboard_free(vmux_leaderboard *lb);
 
-/* Sets member's score, adding the member if new (ZADD). A NaN score is VMUX_ERR_INVALID_ARG. */
+/** Sets member's score, adding the member if new (ZADD). A NaN score is VMUX_ERR_INVALID_ARG. */
 VMUX_EXPORT int vmux_leaderboard_set(vmux_leaderboard *lb, const vmux_callopts *opts,
                                      vmux_str member, double score);
 
-/*
+/**
  * Records a result, keeping each member's best: sets member's score only when it is new or the
  * score is better than its current one (higher, or with lowest_first lower: ZADD GT/LT).
  * *improved says whether it was set.
@@ -91,43 +92,43 @@ VMUX_EXPORT int vmux_leaderboard_set(vmux_leaderboard *lb, const vmux_callopts *
 VMUX_EXPORT int vmux_leaderboard_set_best(vmux_leaderboard *lb, const vmux_callopts *opts,
                                           vmux_str member, double score, bool *improved);
 
-/*
+/**
  * Adds delta to member's score (a new member starts at 0; ZINCRBY); *score is the new score.
  * Concurrent increments from many clients all count. A NaN delta is VMUX_ERR_INVALID_ARG.
  */
 VMUX_EXPORT int vmux_leaderboard_incr(vmux_leaderboard *lb, const vmux_callopts *opts,
                                       vmux_str member, double delta, double *score);
 
-/* Removes member (ZREM); *removed says whether it was there. */
+/** Removes member (ZREM); *removed says whether it was there. */
 VMUX_EXPORT int vmux_leaderboard_remove(vmux_leaderboard *lb, const vmux_callopts *opts,
                                         vmux_str member, bool *removed);
 
-/* *count is the number of players (ZCARD). */
+/** *count is the number of players (ZCARD). */
 VMUX_EXPORT int vmux_leaderboard_count(vmux_leaderboard *lb, const vmux_callopts *opts,
                                        int64_t *count);
 
-/*
+/**
  * One player's rank and score, read together (ZREVRANK or ZRANK ... WITHSCORE). *found is false
  * (and *rank, *score 0) when member is not on the board.
  */
 VMUX_EXPORT int vmux_leaderboard_get(vmux_leaderboard *lb, const vmux_callopts *opts,
                                      vmux_str member, int64_t *rank, double *score, bool *found);
 
-/*
+/**
  * The best n players (n >= 1), best first: ranks 1 to n, fewer if the board is smaller. Free
  * *out with vmux_leaderboard_entries_free().
  */
 VMUX_EXPORT int vmux_leaderboard_top(vmux_leaderboard *lb, const vmux_callopts *opts, size_t n,
                                      vmux_leaderboard_entries *out);
 
-/*
+/**
  * A page: the n players (n >= 1) from rank first_rank (>= 1) on, fewer past the end of the
  * board (none when first_rank is beyond it). out as vmux_leaderboard_top().
  */
 VMUX_EXPORT int vmux_leaderboard_range(vmux_leaderboard *lb, const vmux_callopts *opts,
                                        int64_t first_rank, size_t n, vmux_leaderboard_entries *out);
 
-/*
+/**
  * The n players (n >= 1) around member, member included, best first: (n - 1) / 2 players
  * ranked above it and the rest below, shifted at either end of the board so that n players
  * come back whenever the board has n (the best player's window starts at rank 1, the last

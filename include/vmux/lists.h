@@ -1,4 +1,4 @@
-/*
+/** @file
  * List commands, typed: LPUSH/RPUSH (many values), LPOP/RPOP (one, or a count), LRANGE, LLEN,
  * LINDEX, LSET, LREM, LTRIM, LMOVE. The blocking forms (BLPOP, BRPOP, BLMOVE) are not here:
  * they run on dedicated links (blocking.h).
@@ -29,63 +29,63 @@
 extern "C" {
 #endif
 
-/*
+/**
  * LPUSH key values[0] ... values[n-1]: inserts them at the head, one after the other (so
  * values[n-1] ends up first). *length is the list's new length. n >= 1.
  */
 VMUX_EXPORT int vmux_lpush(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
                            size_t n, int64_t *length);
-/* RPUSH: as vmux_lpush(), at the tail (values keep their order). */
+/** RPUSH: as vmux_lpush(), at the tail (values keep their order). */
 VMUX_EXPORT int vmux_rpush(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
                            size_t n, int64_t *length);
-/* LPUSH asynchronously: cb gets the new length (vmux_reply_to_int() reads it). */
+/** LPUSH asynchronously: cb gets the new length (vmux_reply_to_int() reads it). */
 VMUX_EXPORT int vmux_lpush_async(vmux *m, const vmux_callopts *opts, vmux_str key,
                                  const vmux_str *values, size_t n, vmux_reply_cb cb,
                                  void *userdata);
-/* RPUSH asynchronously: cb gets the new length (vmux_reply_to_int() reads it). */
+/** RPUSH asynchronously: cb gets the new length (vmux_reply_to_int() reads it). */
 VMUX_EXPORT int vmux_rpush_async(vmux *m, const vmux_callopts *opts, vmux_str key,
                                  const vmux_str *values, size_t n, vmux_reply_cb cb,
                                  void *userdata);
 
-/* LPOP key: removes the first element and returns it in *value (ptr NULL: no such key). */
+/** LPOP key: removes the first element and returns it in *value (ptr NULL: no such key). */
 VMUX_EXPORT int vmux_lpop(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value);
-/* RPOP key: as vmux_lpop(), from the tail. */
+/** RPOP key: as vmux_lpop(), from the tail. */
 VMUX_EXPORT int vmux_rpop(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value);
-/*
+/**
  * LPOP key count: removes up to count elements from the head and returns them in order
  * (count 0 elements when the key does not exist). count >= 0, else VMUX_ERR_INVALID_ARG.
  */
 VMUX_EXPORT int vmux_lpop_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
                                 vmux_bytes_array *values);
-/* RPOP key count: as vmux_lpop_count(), from the tail (the last element first). */
+/** RPOP key count: as vmux_lpop_count(), from the tail (the last element first). */
 VMUX_EXPORT int vmux_rpop_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
                                 vmux_bytes_array *values);
 
-/* LRANGE key start stop: the elements from start to stop, both included. */
+/** LRANGE key start stop: the elements from start to stop, both included. */
 VMUX_EXPORT int vmux_lrange(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start,
                             int64_t stop, vmux_bytes_array *values);
-/* LRANGE asynchronously: cb gets the array (vmux_reply_to_bytes_array() reads it). */
+/** LRANGE asynchronously: cb gets the array (vmux_reply_to_bytes_array() reads it). */
 VMUX_EXPORT int vmux_lrange_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start,
                                   int64_t stop, vmux_reply_cb cb, void *userdata);
-/* LLEN: the list's length, 0 for a missing key. */
+/** LLEN: the list's length, 0 for a missing key. */
 VMUX_EXPORT int vmux_llen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length);
-/* LINDEX key index: the element, or ptr NULL when the index is out of range or no key. */
+/** LINDEX key index: the element, or ptr NULL when the index is out of range or no key. */
 VMUX_EXPORT int vmux_lindex(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t index,
                             vmux_bytes *value);
-/* LSET key index value. A missing key or an index out of range is VMUX_ERR_SERVER. */
+/** LSET key index value. A missing key or an index out of range is VMUX_ERR_SERVER. */
 VMUX_EXPORT int vmux_lset(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t index,
                           vmux_str value);
-/*
+/**
  * LREM key count value: removes elements equal to value: the first count of them from the
  * head when count > 0, the last -count from the tail when count < 0, all of them when count is
  * 0. *removed is how many were removed.
  */
 VMUX_EXPORT int vmux_lrem(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
                           vmux_str value, int64_t *removed);
-/* LTRIM key start stop: keeps only the elements from start to stop (both included). */
+/** LTRIM key start stop: keeps only the elements from start to stop (both included). */
 VMUX_EXPORT int vmux_ltrim(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start,
                            int64_t stop);
-/*
+/**
  * LMOVE source destination from to: pops an element from the `from` end (VMUX_HEAD: LEFT,
  * VMUX_TAIL: RIGHT) of source, pushes it at the `to` end of destination (which may be source
  * itself), and returns it in *moved (ptr NULL when source does not exist; nothing moved). An

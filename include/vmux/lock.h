@@ -1,4 +1,4 @@
-/*
+/** @file
  * Owner-checked distributed locks on one Valkey key, with fencing tokens, optional automatic
  * renewal, and lost replies resolved instead of guessed (docs/patterns/locks.md).
  *
@@ -35,18 +35,19 @@
 extern "C" {
 #endif
 
+/** An owner-checked lock (opaque): vmux_lock_new(), vmux_lock_free(). */
 typedef struct vmux_lock vmux_lock;
 
-/* Why an auto-renewed lock was lost (vmux_lock_lost_cb). Never 0, so never VMUX_OK. */
+/** Why an auto-renewed lock was lost (vmux_lock_lost_cb). Never 0, so never VMUX_OK. */
 typedef enum vmux_lock_lost_reason {
-    /* An extension found the key no longer holding this owner's token: it expired, was
+    /** An extension found the key no longer holding this owner's token: it expired, was
      * deleted, or another owner took it. */
     VMUX_LOCK_LOST_TAKEN = 1,
-    /* The lease ran out before an extension was confirmed. */
+    /** The lease ran out before an extension was confirmed. */
     VMUX_LOCK_LOST_LEASE_END = 2,
 } vmux_lock_lost_reason;
 
-/*
+/**
  * Called once per holding when an auto-renewed lock is lost while this object believed it held
  * it, with the reason. err is 0 for VMUX_LOCK_LOST_TAKEN; for VMUX_LOCK_LOST_LEASE_END it is the
  * VMUX_ERR_* code of the last extension that failed, or VMUX_ERR_TIMEOUT when the one in flight
@@ -63,41 +64,41 @@ typedef enum vmux_lock_lost_reason {
 typedef void (*vmux_lock_lost_cb)(vmux_lock *lock, vmux_lock_lost_reason reason, int err,
                                   void *userdata);
 
-/*
+/**
  * Options of a lock; make them with VMUX_INIT(vmux_lock_opts, ...) (abi.h) and name what you
  * need. NULL means all defaults. Every duration is in ms, from 0 (the default) to 2^32-1.
  */
 typedef struct vmux_lock_opts {
-    /* Sized struct (abi.h). */
+    /** Sized struct (abi.h). */
     size_t size;
-    /* Time to live of the key after an acquire or extend, ms. 0: 30000. */
+    /** Time to live of the key after an acquire or extend, ms. 0: 30000. */
     int64_t ttl_ms;
-    /*
+    /**
      * The fencing counter's key (copied). NULL: derived from the lock key so that both hash to
      * the same cluster slot: "<key>:fence" when the key has a hash tag ({...}), otherwise
      * "{<key>}:fence". Give it explicitly for a key with unbalanced braces in a cluster.
      */
     const char *fence_key;
-    /* Deadline of each command the lock sends, ms. 0: 5000. */
+    /** Deadline of each command the lock sends, ms. 0: 5000. */
     int64_t timeout_ms;
-    /* How long acquire, release and extend keep trying to learn the outcome of a command whose
+    /** How long acquire, release and extend keep trying to learn the outcome of a command whose
      * reply was lost, ms. 0: 10000. */
     int64_t resolve_timeout_ms;
-    /* Backoff of vmux_lock_acquire_wait() between attempts: each wait is drawn at random up to
+    /** Backoff of vmux_lock_acquire_wait() between attempts: each wait is drawn at random up to
      * a bound that starts at retry_min_ms and doubles up to retry_max_ms. 0: 5 and 200. */
     int64_t retry_min_ms;
     int64_t retry_max_ms;
-    /* Extend the lock automatically while it is held, every renew_fraction of the TTL; each
+    /** Extend the lock automatically while it is held, every renew_fraction of the TTL; each
      * extension's deadline is the lease end (see vmux_lock_held()). */
     bool auto_renew;
-    /* In (0, 1); 0: 1/3. */
+    /** In (0, 1); 0: 1/3. */
     double renew_fraction;
-    /* Optional: told when automatic renewal finds the lock lost (vmux_lock_lost_cb). */
+    /** Optional: told when automatic renewal finds the lock lost (vmux_lock_lost_cb). */
     vmux_lock_lost_cb on_lost;
     void *userdata;
 } vmux_lock_opts;
 
-/*
+/**
  * Makes a lock object for key (copied) on handle m, which must outlive it. Nothing is sent.
  * With auto_renew, vmux's lock-renewal thread (one per process, shared by all auto-renewing
  * locks) is started if it is not running. On success *out owns the object; free it with
@@ -108,14 +109,14 @@ typedef struct vmux_lock_opts {
  */
 VMUX_EXPORT int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *opts, vmux_lock **out);
 
-/*
+/**
  * Stops renewal, releases the lock if this object holds it (best effort: errors are ignored;
  * the key expires after its TTL anyway), and frees the object. Must not run while another call
  * on the same object is in progress, nor from on_lost. NULL is allowed.
  */
 VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
 
-/*
+/**
  * One attempt to take the lock. *acquired (when not NULL) says whether it was taken; if so, *fence
  * (when not NULL) receives the fencing token of this acquisition, and with auto_renew, renewal
  * starts. A lost reply is resolved as the header comment says; the lease still counts from the
@@ -130,8 +131,8 @@ VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
  */
 VMUX_EXPORT int vmux_lock_acquire(vmux_lock *lock, bool *acquired, uint64_t *fence);
 
-/*
- * As vmux_lock_acquire(), retrying with jittered exponential backoff (retry_min_ms ..
+/**
+ * As vmux_lock_acquire(), retrying with jittered exponential backoff (retry_min_ms to
  * retry_max_ms) while the lock is taken and while no connection is ready, until it is acquired
  * or wait_ms (0 .. 2^32-1) have passed: then 0 with *acquired false, or VMUX_ERR_NOT_CONNECTED (or
  * VMUX_ERR_BACKLOG_FULL) when the last attempt could not be sent. Other errors as
@@ -140,7 +141,7 @@ VMUX_EXPORT int vmux_lock_acquire(vmux_lock *lock, bool *acquired, uint64_t *fen
 VMUX_EXPORT int vmux_lock_acquire_wait(vmux_lock *lock, int64_t wait_ms, bool *acquired,
                                        uint64_t *fence);
 
-/*
+/**
  * Releases the lock if the key still holds this object's token (the last one it tried to
  * acquire with), atomically. *was_held (when not NULL) says whether it did: false when the
  * lock had expired or belongs to another owner, which is then left untouched. Renewal stops
@@ -153,7 +154,7 @@ VMUX_EXPORT int vmux_lock_acquire_wait(vmux_lock *lock, int64_t wait_ms, bool *a
  */
 VMUX_EXPORT int vmux_lock_release(vmux_lock *lock, bool *was_held);
 
-/*
+/**
  * Sets the key's TTL to ttl_ms (0: the lock's ttl_ms; at most 2^32-1) if it still holds this
  * object's token, atomically. *still_held (when not NULL) says whether it did; when it did not, the
  * object no longer holds the lock. When it did, the lease runs ttl_ms (less the drift margin) from
@@ -164,7 +165,7 @@ VMUX_EXPORT int vmux_lock_release(vmux_lock *lock, bool *was_held);
  */
 VMUX_EXPORT int vmux_lock_extend(vmux_lock *lock, int64_t ttl_ms, bool *still_held);
 
-/*
+/**
  * Whether this object holds the lock as far as it knows: acquired, neither released nor found
  * lost by an extend or by renewal since, and its lease not over. The lease ends at the send time
  * of the last acquire or extend the server confirmed, plus the TTL, minus a drift margin of 1% of
@@ -176,7 +177,7 @@ VMUX_EXPORT int vmux_lock_extend(vmux_lock *lock, int64_t ttl_ms, bool *still_he
  */
 VMUX_EXPORT bool vmux_lock_held(const vmux_lock *lock);
 
-/* The fencing token of this object's last successful acquire, 0 if none. Never blocks on the
+/** The fencing token of this object's last successful acquire, 0 if none. Never blocks on the
  * network. 0 for NULL. */
 VMUX_EXPORT uint64_t vmux_lock_fence(const vmux_lock *lock);
 

@@ -1,4 +1,4 @@
-/*
+/** @file
  * Pub/Sub. Subscriptions live on a connection of their own (on RESP2 a subscribed connection
  * can do nothing else), opened on the first subscribe. Messages reach either a callback or a
  * bounded, thread-safe queue that any thread reads with a timeout. PUBLISH goes through the
@@ -37,45 +37,47 @@
 extern "C" {
 #endif
 
-/* A message. Binary-safe; pattern.ptr is NULL unless a pattern subscription matched it. */
+/** A message. Binary-safe; pattern.ptr is NULL unless a pattern subscription matched it. */
 typedef struct vmux_message {
     vmux_bytes channel;
     vmux_bytes pattern;
     vmux_bytes payload;
 } vmux_message;
 
-/* Frees a message taken from a queue (vmux_msgq_pop). NULL is allowed. */
+/** Frees a message taken from a queue (vmux_msgq_pop). NULL is allowed. */
 VMUX_EXPORT void vmux_message_free(vmux_message *msg);
 
-/* What a subscription listens to. */
+/** What a subscription listens to. */
 typedef enum vmux_sub_kind {
-    VMUX_SUB_CHANNEL = 0, /* SUBSCRIBE channel */
-    VMUX_SUB_PATTERN = 1, /* PSUBSCRIBE pattern */
-    VMUX_SUB_SHARD = 2,   /* SSUBSCRIBE shard channel (Valkey 7+) */
+    VMUX_SUB_CHANNEL = 0, /**< SUBSCRIBE channel */
+    VMUX_SUB_PATTERN = 1, /**< PSUBSCRIBE pattern */
+    VMUX_SUB_SHARD = 2,   /**< SSUBSCRIBE shard channel (Valkey 7+) */
 } vmux_sub_kind;
 
-/* A message callback; msg and its bytes live only during the call. */
+/** A message callback; msg and its bytes live only during the call. */
 typedef void (*vmux_message_cb)(const vmux_message *msg, void *userdata);
 
 /* ---- queues ---- */
 
+/** A bounded message queue (opaque): vmux_msgq_new(), vmux_msgq_free(). */
 typedef struct vmux_msgq vmux_msgq;
 
-/* What a full queue does with a new message. */
+/** What a full queue does with a new message. */
 typedef enum vmux_overflow {
-    VMUX_OVERFLOW_DROP_OLDEST = 0, /* make room by dropping the oldest message */
-    VMUX_OVERFLOW_DROP_NEWEST = 1, /* drop the new message */
+    VMUX_OVERFLOW_DROP_OLDEST = 0, /**< make room by dropping the oldest message */
+    VMUX_OVERFLOW_DROP_NEWEST = 1, /**< drop the new message */
 } vmux_overflow;
 
-/*
+/**
  * Makes a queue that holds at most bound messages (bound >= 1); on overflow it drops as policy
  * says and counts the drops. *out is freed with vmux_msgq_free() once no subscription feeds it
  * (after vmux_unsubscribe() or vmux_close()). Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_msgq_new(size_t bound, vmux_overflow policy, vmux_msgq **out);
+/** Frees a queue and the messages still in it. NULL is allowed. */
 VMUX_EXPORT void vmux_msgq_free(vmux_msgq *q);
 
-/*
+/**
  * Takes the oldest message, waiting up to timeout_ms (0: do not wait; VMUX_FOREVER: wait as
  * long as it takes). Returns 0 with *msg filled (free it with vmux_message_free()),
  * VMUX_ERR_TIMEOUT, VMUX_ERR_CLOSED once the queue is empty and its handle was closed, or
@@ -83,24 +85,25 @@ VMUX_EXPORT void vmux_msgq_free(vmux_msgq *q);
  */
 VMUX_EXPORT int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg);
 
-/*
+/**
  * Closes the queue by hand: readers take what is left, then get VMUX_ERR_CLOSED instead of
  * waiting. For a queue whose feeding subscriptions have all ended. vmux_close() closes the
  * queues of the subscriptions it ends. Any thread.
  */
 VMUX_EXPORT void vmux_msgq_close(vmux_msgq *q);
 
-/* Messages dropped because the queue was full, since it was made. */
+/** Messages dropped because the queue was full, since it was made. */
 VMUX_EXPORT uint64_t vmux_msgq_dropped(const vmux_msgq *q);
 
-/* Messages waiting in the queue now. */
+/** Messages waiting in the queue now. */
 VMUX_EXPORT size_t vmux_msgq_length(const vmux_msgq *q);
 
 /* ---- subscriptions ---- */
 
+/** A subscription (opaque): vmux_subscribe(), vmux_subscribe_queue(), vmux_unsubscribe(). */
 typedef struct vmux_sub vmux_sub;
 
-/*
+/**
  * Subscribes to name (a channel, a pattern or a shard channel, as kind says); messages go to
  * cb on the I/O thread. Returns once the subscription is registered; it is live when the
  * server confirms it (vmux_sub_wait_live()), and comes back by itself after reconnects.
@@ -110,11 +113,11 @@ typedef struct vmux_sub vmux_sub;
 VMUX_EXPORT int vmux_subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb cb,
                                void *userdata, vmux_sub **out);
 
-/* As vmux_subscribe(), with messages copied into q (which several subscriptions may share). */
+/** As vmux_subscribe(), with messages copied into q (which several subscriptions may share). */
 VMUX_EXPORT int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_msgq *q,
                                      vmux_sub **out);
 
-/*
+/**
  * Waits up to timeout_ms (VMUX_FOREVER: as long as it takes) until the server has confirmed
  * this subscription's own SUBSCRIBE on the current subscriber connection (another
  * subscription's confirmation for the same name does not count). Returns 0, VMUX_ERR_TIMEOUT,
@@ -123,7 +126,7 @@ VMUX_EXPORT int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name,
  */
 VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms);
 
-/*
+/**
  * Ends a subscription and frees it: when this returns, its callback never runs again and no
  * message is added to its queue. Unsubscribing the last subscription of a name tells the
  * server; the subscriber connection stays open. sub is freed: never pass it again (its memory
@@ -133,7 +136,7 @@ VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms);
  */
 VMUX_EXPORT int vmux_unsubscribe(vmux *m, vmux_sub *sub);
 
-/*
+/**
  * PUBLISH (kind VMUX_SUB_CHANNEL) or SPUBLISH (VMUX_SUB_SHARD): *receivers gets how many clients
  * received the message. VMUX_SUB_PATTERN (one cannot publish to a pattern) is
  * VMUX_ERR_INVALID_ARG; otherwise errors as vmux_call().

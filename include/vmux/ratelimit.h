@@ -1,4 +1,4 @@
-/*
+/** @file
  * Rate limiting. A vmux_ratelimit answers "may this caller (a key: a user id, an IP address, an
  * API token) do this now?" for every process that shares one Valkey, with one of three
  * algorithms. Every check is one script, so one atomic round trip: the read, the decision and the
@@ -35,70 +35,72 @@
 extern "C" {
 #endif
 
+/** A rate limiter (opaque): vmux_ratelimit_new(), vmux_ratelimit_free(). */
 typedef struct vmux_ratelimit vmux_ratelimit;
 
+/** The algorithms described above. */
 typedef enum vmux_ratelimit_algorithm {
     VMUX_RATELIMIT_FIXED_WINDOW = 0,
     VMUX_RATELIMIT_SLIDING_WINDOW = 1,
     VMUX_RATELIMIT_GCRA = 2,
 } vmux_ratelimit_algorithm;
 
-/* What vmux_ratelimit_allow() decides when Valkey cannot answer. */
+/** What vmux_ratelimit_allow() decides when Valkey cannot answer. */
 typedef enum vmux_ratelimit_on_error {
-    VMUX_RATELIMIT_FAIL_OPEN = 0,   /* allow: the limiter protects, it is not a dependency */
-    VMUX_RATELIMIT_FAIL_CLOSED = 1, /* refuse: nothing passes unless it was counted */
+    VMUX_RATELIMIT_FAIL_OPEN = 0,   /**< allow: the limiter protects, it is not a dependency */
+    VMUX_RATELIMIT_FAIL_CLOSED = 1, /**< refuse: nothing passes unless it was counted */
 } vmux_ratelimit_on_error;
 
-/*
+/**
  * A limiter's settings. Make them with VMUX_INIT(vmux_ratelimit_opts, ...) (abi.h) and set limit
  * and period_ms (required); the rest has defaults.
  */
 typedef struct vmux_ratelimit_opts {
-    /* Sized struct (abi.h). */
+    /** Sized struct (abi.h). */
     size_t size;
-    vmux_ratelimit_algorithm algorithm; /* default: fixed window */
-    /* Units allowed per period_ms (GCRA: the rate). 1..2^40; the sliding window keeps one
+    vmux_ratelimit_algorithm algorithm; /**< default: fixed window */
+    /** Units allowed per period_ms (GCRA: the rate). 1..2^40; the sliding window keeps one
      * sorted-set entry per unit, so keep its limit modest (tens of thousands at most). */
     int64_t limit;
-    /* The window (GCRA: the period of the rate), in milliseconds: 1..2^40. GCRA also needs
+    /** The window (GCRA: the period of the rate), in milliseconds: 1..2^40. GCRA also needs
      * period_ms * 1000 / limit >= 1: one unit per microsecond at most. */
     int64_t period_ms;
-    /* GCRA only: how many units may pass at once after a quiet spell (the bucket's size);
+    /** GCRA only: how many units may pass at once after a quiet spell (the bucket's size);
      * 0 means limit. Ignored by the windows. */
     int64_t burst;
-    /* Prepended to every key (copied). NULL: "vmux:rl:fixed:", "vmux:rl:sliding:" or
+    /** Prepended to every key (copied). NULL: "vmux:rl:fixed:", "vmux:rl:sliding:" or
      * "vmux:rl:gcra:". Limiters with different settings need different prefixes, or they
      * share (and corrupt) each other's state. */
     const char *prefix;
-    /* Deadline of each check in ms (>= 0); 0 takes the handle's syncTimeout. With fail-open, a
+    /** Deadline of each check in ms (>= 0); 0 takes the handle's syncTimeout. With fail-open, a
      * short one bounds how long a slow Valkey can hold a request up. */
     int64_t timeout_ms;
-    /* vmux_ratelimit_allow()'s decision when a check fails. Default: fail open. */
+    /** vmux_ratelimit_allow()'s decision when a check fails. Default: fail open. */
     vmux_ratelimit_on_error on_error;
 } vmux_ratelimit_opts;
 
-/*
+/**
  * The outcome of one check, enough to fill the RateLimit-Limit, RateLimit-Remaining,
  * RateLimit-Reset and Retry-After HTTP headers (convert ms to seconds rounding up).
  */
 typedef struct vmux_ratelimit_result {
-    /* Sized struct: make it with VMUX_INIT(vmux_ratelimit_result) (abi.h). */
+    /** Sized struct: make it with VMUX_INIT(vmux_ratelimit_result) (abi.h). */
     size_t size;
     bool allowed;
-    /* The most units that can ever be available at once: limit for the windows, burst for
+    /** The most units that can ever be available at once: limit for the windows, burst for
      * GCRA. */
     int64_t limit;
-    /* Units still available now, after this request if it was allowed: 0..limit. A refused
+    /** Units still available now, after this request if it was allowed: 0..limit. A refused
      * request of cost n may leave remaining > 0 (but < n). */
     int64_t remaining;
-    /* Allowed: 0. Refused: ms until the same request (same cost) would be allowed if nothing
+    /** Allowed: 0. Refused: ms until the same request (same cost) would be allowed if nothing
      * else were spent meanwhile; VMUX_FOREVER when it never can be (its cost exceeds limit). */
     int64_t retry_after_ms;
-    /* ms until the key is back to its full allowance (remaining == limit); 0 if it is now. */
+    /** ms until the key is back to its full allowance (remaining == limit); 0 if it is now. */
     int64_t reset_after_ms;
 } vmux_ratelimit_result;
 
-/*
+/**
  * Makes a limiter on handle m, which it borrows: m must outlive it. The limiter keeps its
  * scripts (loaded into the server on first use, and again after a SCRIPT FLUSH or a restart).
  * On success *out owns it; free it with vmux_ratelimit_free(). Any thread may call this.
@@ -108,11 +110,11 @@ typedef struct vmux_ratelimit_result {
  */
 VMUX_EXPORT int vmux_ratelimit_new(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelimit **out);
 
-/* Frees a limiter once no check uses it; its keys stay in Valkey until they expire. NULL is
+/** Frees a limiter once no check uses it; its keys stay in Valkey until they expire. NULL is
  * allowed. */
 VMUX_EXPORT void vmux_ratelimit_free(vmux_ratelimit *rl);
 
-/*
+/**
  * Spends cost units (0..2^40; 0 asks without spending) for key (binary-safe; the limiter's
  * prefix is added) if the limit allows it, in one atomic script, and fills *out (made with
  * VMUX_INIT(vmux_ratelimit_result); NULL drops the result). A refused request spends nothing.
@@ -130,7 +132,7 @@ VMUX_EXPORT void vmux_ratelimit_free(vmux_ratelimit *rl);
 VMUX_EXPORT int vmux_ratelimit_check(vmux_ratelimit *rl, vmux_str key, int64_t cost,
                                      vmux_ratelimit_result *out);
 
-/*
+/**
  * The convenience form: returns the decision. When the check succeeds, it is the check's; when
  * it fails, the limiter's on_error option decides (true for fail-open, false for fail-closed;
  * false for a NULL rl). out (may be NULL) receives the result, or after a failure: allowed as
@@ -141,13 +143,13 @@ VMUX_EXPORT int vmux_ratelimit_check(vmux_ratelimit *rl, vmux_str key, int64_t c
 VMUX_EXPORT bool vmux_ratelimit_allow(vmux_ratelimit *rl, vmux_str key, int64_t cost,
                                       vmux_ratelimit_result *out, int *err);
 
-/*
+/**
  * Forgets key's state (DEL of the prefixed key): its full allowance is back. Returns 0 or an
  * error of vmux_del(). Synchronous: any thread but the I/O thread.
  */
 VMUX_EXPORT int vmux_ratelimit_reset(vmux_ratelimit *rl, vmux_str key);
 
-/*
+/**
  * How many checks of this limiter have failed (both forms), for monitoring a fail-open limiter.
  * Any thread; 0 for NULL.
  */

@@ -1,4 +1,4 @@
-/*
+/** @file
  * Cursor iterators: SCAN over the keyspace, HSCAN over a hash, SSCAN over a set, ZSCAN over a
  * sorted set. An iterator hides the cursor: begin one, call vmux_scan_next() until it returns
  * 0, end it.
@@ -53,7 +53,7 @@
 extern "C" {
 #endif
 
-/*
+/**
  * Options of an iteration; pass NULL for none, or make them with VMUX_INIT (abi.h): a size
  * below sizeof(size_t) is VMUX_ERR_INVALID_ARG. Strings are copied by *_begin.
  * match: a glob pattern (MATCH), or NULL for every element.
@@ -63,42 +63,42 @@ extern "C" {
  *        "stream"), or NULL for every type. Set for HSCAN/SSCAN/ZSCAN: VMUX_ERR_INVALID_ARG.
  */
 typedef struct vmux_scan_opts {
-    size_t size; /* sized struct (abi.h) */
+    size_t size; /**< sized struct (abi.h) */
     const char *match;
     int64_t count;
     const char *type;
 } vmux_scan_opts;
 
-/* An iteration in progress (opaque). */
+/** An iteration in progress (opaque). */
 typedef struct vmux_scan vmux_scan;
 
-/*
+/**
  * Begins an iteration over the keys of the handle's database. Nothing is sent yet. On success
  * *out owns the iterator (free it with vmux_scan_end()); on failure *out is NULL.
  * Errors: VMUX_ERR_INVALID_ARG (NULL m or out, bad options), VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_scan_begin(vmux *m, const vmux_scan_opts *o, vmux_scan **out);
 
-/* As vmux_scan_begin(), over the fields of the hash at key (binary-safe; copied). */
+/** As vmux_scan_begin(), over the fields of the hash at key (binary-safe; copied). */
 VMUX_EXPORT int vmux_hscan_begin(vmux *m, vmux_str key, const vmux_scan_opts *o, vmux_scan **out);
-/* As vmux_scan_begin(), over the members of the set at key. */
+/** As vmux_scan_begin(), over the members of the set at key. */
 VMUX_EXPORT int vmux_sscan_begin(vmux *m, vmux_str key, const vmux_scan_opts *o, vmux_scan **out);
-/* As vmux_scan_begin(), over the members of the sorted set at key. */
+/** As vmux_scan_begin(), over the members of the sorted set at key. */
 VMUX_EXPORT int vmux_zscan_begin(vmux *m, vmux_str key, const vmux_scan_opts *o, vmux_scan **out);
 
-/*
+/**
  * Runs the next step of the iteration. Returns 1 with the step's batch in *batch (possibly
  * empty): keys for SCAN, members for SSCAN, field, value, field, value... for HSCAN, and
  * member, score, member, score... for ZSCAN (scores as the server's text, such as "1.5" or
  * "inf"; vmux_zscan_next_scored() parses them). Returns 0 with *batch empty once the iteration
  * is complete (a missing key is an empty iteration), and 0 again if called after that. Returns
- * a negative VMUX_ERR_* code with *batch empty on failure (see the top comment); NULL it is
+ * a negative `VMUX_ERR_*` code with *batch empty on failure (see the top comment); NULL it is
  * VMUX_ERR_INVALID_ARG. batch may be NULL to drop the batch. The caller frees *batch with
  * vmux_bytes_array_free().
  */
 VMUX_EXPORT int vmux_scan_next(vmux_scan *it, const vmux_callopts *opts, vmux_bytes_array *batch);
 
-/*
+/**
  * vmux_scan_next() for a ZSCAN iterator, with members and their scores in a
  * vmux_scored_array (freed with vmux_scored_array_free()). VMUX_ERR_INVALID_ARG when it was
  * not begun by vmux_zscan_begin().
@@ -106,7 +106,7 @@ VMUX_EXPORT int vmux_scan_next(vmux_scan *it, const vmux_callopts *opts, vmux_by
 VMUX_EXPORT int vmux_zscan_next_scored(vmux_scan *it, const vmux_callopts *opts,
                                        vmux_scored_array *batch);
 
-/* Frees an iteration, complete or not (nothing is sent). NULL is allowed. */
+/** Frees an iteration, complete or not (nothing is sent). NULL is allowed. */
 VMUX_EXPORT void vmux_scan_end(vmux_scan *it);
 
 #ifdef __cplusplus

@@ -1,4 +1,4 @@
-/*
+/** @file
  * Lua scripts that load themselves. A vmux_script is made once from its source (its SHA1 is
  * computed locally) and run any number of times, from any thread, with keys and arguments,
  * synchronously (vmux_script_run) or asynchronously (vmux_script_run_async): vmux sends
@@ -24,22 +24,23 @@
 extern "C" {
 #endif
 
+/** A script (opaque): vmux_script_new(), vmux_script_free(). */
 typedef struct vmux_script vmux_script;
 
-/*
+/**
  * Makes a script from Lua source (copied). On success *out owns it; free it with
  * vmux_script_free() once no call uses it. Errors: VMUX_ERR_INVALID_ARG (empty source or NULL
  * out), VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_script_new(vmux_str source, vmux_script **out);
 
-/* Frees a script. NULL is allowed. */
+/** Frees a script. NULL is allowed. */
 VMUX_EXPORT void vmux_script_free(vmux_script *s);
 
-/* The script's SHA1 as 40 lowercase hex digits (lives as long as the script). */
+/** The script's SHA1 as 40 lowercase hex digits (lives as long as the script). */
 VMUX_EXPORT const char *vmux_script_sha1(const vmux_script *s);
 
-/*
+/**
  * Runs the script with nkeys keys (KEYS) and nargs arguments (ARGV) and returns its reply in
  * *out, as vmux_call() does: 0, VMUX_ERR_SERVER with the error reply (a Lua error, say), or
  * another error with *out NULL. Synchronous; any thread but the I/O thread.
@@ -48,7 +49,7 @@ VMUX_EXPORT int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_s
                                 const vmux_str *keys, size_t nkeys, const vmux_str *args,
                                 size_t nargs, vmux_reply **out);
 
-/*
+/**
  * Runs the script as vmux_script_run() does, but returns at once: cb runs exactly once, on the
  * I/O thread, with the outcome of the run (see vmux_reply_cb): 0 and the script's reply,
  * VMUX_ERR_SERVER and the error reply (a Lua error, say), or another error and reply NULL. When
@@ -71,7 +72,7 @@ VMUX_EXPORT int vmux_script_run_async(vmux *m, const vmux_callopts *opts, const 
                                       const vmux_str *keys, size_t nkeys, const vmux_str *args,
                                       size_t nargs, vmux_reply_cb cb, void *userdata);
 
-/*
+/**
  * Script administration. On a cluster each runs on every primary (cluster.h) and fails, with
  * "host:port: " and the reason in opts->errbuf, when any primary failed: vmux_script_load()
  * loads the source everywhere and returns its SHA1 when every primary gave the same one (else
@@ -80,17 +81,17 @@ VMUX_EXPORT int vmux_script_run_async(vmux *m, const vmux_callopts *opts, const 
  * thread. Errors as vmux_call(), and VMUX_ERR_INVALID_ARG for bad input (nothing sent).
  */
 
-/* SCRIPT LOAD source: *sha1 gets the script's SHA1 (40 hex digits). Retry-safe. */
+/** SCRIPT LOAD source: *sha1 gets the script's SHA1 (40 hex digits). Retry-safe. */
 VMUX_EXPORT int vmux_script_load(vmux *m, const vmux_callopts *opts, vmux_str source,
                                  vmux_bytes *sha1);
 
-/*
+/**
  * SCRIPT FLUSH [SYNC|ASYNC] (mode 0: the server's default, 1: SYNC, 2: ASYNC, as vmux_flush_mode
  * in server.h; anything else is VMUX_ERR_INVALID_ARG). Retry-safe.
  */
 VMUX_EXPORT int vmux_script_flush(vmux *m, const vmux_callopts *opts, int mode);
 
-/*
+/**
  * SCRIPT EXISTS sha1...: exists[i] (the caller's array of n bools; NULL drops them) is whether
  * the script sha1s[i] (NUL-terminated) is loaded. n >= 1. Retry-safe.
  */

@@ -1,4 +1,4 @@
-/*
+/** @file
  * Server commands, typed: PING, ECHO, TIME, INFO, DBSIZE, and FLUSHDB and FLUSHALL behind
  * deliberately long names (vmux_flushdb_for_tests()), since they wipe whole databases. On a
  * cluster, PING, DBSIZE, FLUSHDB and FLUSHALL run on every primary (cluster.h), ECHO, TIME and
@@ -29,46 +29,46 @@
 extern "C" {
 #endif
 
-/*
+/**
  * PING [message]: *reply gets "PONG", or the message when message.ptr is not NULL. Useful as
  * a round trip through the handle's connection. On a cluster, every primary is pinged (cluster.h)
  * and the call succeeds only when every one answered; a primary that failed gives its status,
  * with "host:port: " and the reason in opts->errbuf. vmux_ping_async() pings one node.
  */
 VMUX_EXPORT int vmux_ping(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *reply);
-/* PING, asynchronously: cb gets "PONG" or the message (vmux_reply_to_bytes() reads it). */
+/** PING, asynchronously: cb gets "PONG" or the message (vmux_reply_to_bytes() reads it). */
 VMUX_EXPORT int vmux_ping_async(vmux *m, const vmux_callopts *opts, vmux_str message,
                                 vmux_reply_cb cb, void *userdata);
 
-/* ECHO message: *reply gets the message back (message.ptr NULL is sent as ""). */
+/** ECHO message: *reply gets the message back (message.ptr NULL is sent as ""). */
 VMUX_EXPORT int vmux_echo(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *reply);
 
-/* TIME: the server's clock, as Unix time in *seconds and the microseconds past it. */
+/** TIME: the server's clock, as Unix time in *seconds and the microseconds past it. */
 VMUX_EXPORT int vmux_time(vmux *m, const vmux_callopts *opts, int64_t *seconds,
                           int64_t *microseconds);
 
-/*
+/**
  * INFO [section]: the server's report as text ("# Server\r\nredis_version:..."), for every
  * default section when section is NULL, else for that one ("clients", "memory", "all"...).
  */
 VMUX_EXPORT int vmux_info(vmux *m, const vmux_callopts *opts, const char *section,
                           vmux_bytes *text);
 
-/*
+/**
  * DBSIZE: *count is the number of keys in the handle's database; on a cluster, the sum over every
  * primary (errors as vmux_ping()). Keys that move between primaries while the primaries are
  * asked may be counted twice or not at all.
  */
 VMUX_EXPORT int vmux_dbsize(vmux *m, const vmux_callopts *opts, int64_t *count);
 
-/* How FLUSHDB frees the memory of what it deletes. */
+/** How FLUSHDB frees the memory of what it deletes. */
 typedef enum vmux_flush_mode {
-    VMUX_FLUSH_DEFAULT = 0, /* the server's choice (its lazyfree-lazy-user-flush setting) */
-    VMUX_FLUSH_SYNC = 1,    /* SYNC: freed before the reply */
-    VMUX_FLUSH_ASYNC = 2,   /* ASYNC: freed in the background; the keys are gone at once */
+    VMUX_FLUSH_DEFAULT = 0, /**< the server's choice (its lazyfree-lazy-user-flush setting) */
+    VMUX_FLUSH_SYNC = 1,    /**< SYNC: freed before the reply */
+    VMUX_FLUSH_ASYNC = 2,   /**< ASYNC: freed in the background; the keys are gone at once */
 } vmux_flush_mode;
 
-/*
+/**
  * FLUSHDB [SYNC|ASYNC]: deletes every key of the handle's database (not of the others). Meant
  * for tests and tools; the name is long so that nobody calls it by accident. An unknown mode
  * is VMUX_ERR_INVALID_ARG. On a cluster it is sent to every primary and returns 0 only when
@@ -76,7 +76,7 @@ typedef enum vmux_flush_mode {
  */
 VMUX_EXPORT int vmux_flushdb_for_tests(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode);
 
-/*
+/**
  * FLUSHALL [SYNC|ASYNC]: as vmux_flushdb_for_tests(), for every database of the server (of every
  * primary, on a cluster). Never sent twice unless opts says VMUX_CALL_RETRY_SAFE.
  */

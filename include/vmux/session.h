@@ -1,11 +1,11 @@
-/*
+/** @file
  * Sessions: server-side state for a user of a web application, kept in one Valkey hash per
  * session under a random, unguessable id, with sliding expiration: a session that nobody
  * reads or writes for the store's idle TTL disappears, and every read or write renews that
  * TTL in the same atomic step (one script) as the read or write itself. An optional absolute
  * lifetime ends a session a fixed time after its creation however busy it is.
  *
- * Layout: the session with id I lives at the key <prefix>I as a hash. Besides the caller's
+ * Layout: the session with id I lives at the key `<prefix>I` as a hash. Besides the caller's
  * fields it holds one reserved field, the empty field name "", whose value is the session's
  * creation time (milliseconds since the Unix epoch, the server's clock); so a session with no
  * fields of its own still exists, and a missing session can be told from a missing field.
@@ -44,33 +44,36 @@
 extern "C" {
 #endif
 
+/** A session store (opaque): vmux_session_store_new(), vmux_session_store_free(). */
 typedef struct vmux_session_store vmux_session_store;
 
-/* The largest id_bytes, and the size of a buffer that holds any id with its NUL. */
+/** @{ */
+/** The largest id_bytes, and the size of a buffer that holds any id with its NUL. */
 #define VMUX_SESSION_ID_BYTES_MAX 64
 #define VMUX_SESSION_ID_MAX (2 * VMUX_SESSION_ID_BYTES_MAX + 1)
+/** @} */
 
-/*
+/**
  * Options of a store. Make them with VMUX_INIT(vmux_session_opts, ...) (abi.h) and name what you
  * need; 0 or NULL takes the default.
  */
 typedef struct vmux_session_opts {
-    /* Sized struct (abi.h). */
+    /** Sized struct (abi.h). */
     size_t size;
-    /* Key prefix (copied), "session:" by default. "" puts ids at the top of the key space. */
+    /** Key prefix (copied), "session:" by default. "" puts ids at the top of the key space. */
     const char *prefix;
-    /* Idle TTL in milliseconds: a session not read or written for this long expires.
+    /** Idle TTL in milliseconds: a session not read or written for this long expires.
      * Default 1,800,000 (30 minutes). */
     int64_t idle_ttl_ms;
-    /* Absolute lifetime in milliseconds from creation (server time), however busy the session
+    /** Absolute lifetime in milliseconds from creation (server time), however busy the session
      * is; 0 (the default) for none. When set, each renewal sets the TTL to the smaller of the
      * idle TTL and the lifetime left. */
     int64_t max_lifetime_ms;
-    /* Random bytes in an id, 16 (the default) to VMUX_SESSION_ID_BYTES_MAX. */
+    /** Random bytes in an id, 16 (the default) to VMUX_SESSION_ID_BYTES_MAX. */
     size_t id_bytes;
 } vmux_session_opts;
 
-/*
+/**
  * Makes a store of sessions on handle m (borrowed: it must outlive the store) with opts (NULL
  * for the defaults; copied). On success *out owns the store; free it with
  * vmux_session_store_free(). Sends nothing. Errors: VMUX_ERR_INVALID_ARG (NULL m or out, opts
@@ -80,10 +83,10 @@ typedef struct vmux_session_opts {
 VMUX_EXPORT int vmux_session_store_new(vmux *m, const vmux_session_opts *opts,
                                        vmux_session_store **out);
 
-/* Frees a store (the sessions stay on the server). NULL is allowed. */
+/** Frees a store (the sessions stay on the server). NULL is allowed. */
 VMUX_EXPORT void vmux_session_store_free(vmux_session_store *s);
 
-/*
+/**
  * Creates a session holding the n fields fields[i] = values[i] (n may be 0; a field given twice
  * keeps its last value) and writes its id, NUL-terminated, to id, which must hold
  * VMUX_SESSION_ID_MAX bytes (or at least 2 * id_bytes + 1). The session expires after the idle
@@ -96,7 +99,7 @@ VMUX_EXPORT int vmux_session_create(vmux_session_store *s, const vmux_callopts *
                                     const vmux_str *fields, const vmux_str *values, size_t n,
                                     char *id);
 
-/*
+/**
  * Reads one field and renews the session's TTL, atomically. *found is false when there is no
  * such session (then nothing changed). *value gets the field's bytes, or ptr NULL when the
  * session exists without that field; free it with vmux_bytes_free().
@@ -104,7 +107,7 @@ VMUX_EXPORT int vmux_session_create(vmux_session_store *s, const vmux_callopts *
 VMUX_EXPORT int vmux_session_get(vmux_session_store *s, const vmux_callopts *opts, const char *id,
                                  vmux_str field, vmux_bytes *value, bool *found);
 
-/*
+/**
  * Reads every field of the session (the reserved one left out) and renews its TTL, atomically.
  * *found as vmux_session_get(); *fields (free with vmux_field_array_free()) is empty when the
  * session is missing or has no fields of its own.
@@ -112,7 +115,7 @@ VMUX_EXPORT int vmux_session_get(vmux_session_store *s, const vmux_callopts *opt
 VMUX_EXPORT int vmux_session_get_all(vmux_session_store *s, const vmux_callopts *opts,
                                      const char *id, vmux_field_array *fields, bool *found);
 
-/*
+/**
  * Writes the n fields (n >= 1) fields[i] = values[i] and renews the TTL, atomically. A missing
  * (expired or destroyed) session is not brought back: *found is false and nothing is written.
  */
@@ -120,25 +123,25 @@ VMUX_EXPORT int vmux_session_set(vmux_session_store *s, const vmux_callopts *opt
                                  const vmux_str *fields, const vmux_str *values, size_t n,
                                  bool *found);
 
-/*
+/**
  * Deletes the n fields (n >= 1) and renews the TTL, atomically; *deleted is how many existed.
  * The session stays (with its reserved field) when its last field of its own goes.
  */
 VMUX_EXPORT int vmux_session_del(vmux_session_store *s, const vmux_callopts *opts, const char *id,
                                  const vmux_str *fields, size_t n, int64_t *deleted, bool *found);
 
-/*
+/**
  * Renews the session's TTL without reading or writing a field; *found as vmux_session_get().
  * *ttl_ms gets the TTL now set (the idle TTL, or less near the end of the absolute lifetime).
  */
 VMUX_EXPORT int vmux_session_touch(vmux_session_store *s, const vmux_callopts *opts, const char *id,
                                    bool *found, int64_t *ttl_ms);
 
-/* Deletes the session (logging out); *existed says whether it was there. */
+/** Deletes the session (logging out); *existed says whether it was there. */
 VMUX_EXPORT int vmux_session_destroy(vmux_session_store *s, const vmux_callopts *opts,
                                      const char *id, bool *existed);
 
-/*
+/**
  * Writes the key of session id (prefix + id, NUL-terminated) to key, of keylen bytes, for
  * inspecting it with other commands; returns the key's length, or VMUX_ERR_INVALID_ARG when id
  * is not an id of this store or the key does not fit.

@@ -1,4 +1,4 @@
-/*
+/** @file
  * Set commands, typed: SADD, SREM, SISMEMBER, SMISMEMBER, SMEMBERS, SCARD, SINTER, SUNION,
  * SDIFF. SSCAN is an iterator: vmux_sscan_begin() in scan.h.
  *
@@ -28,46 +28,46 @@
 extern "C" {
 #endif
 
-/* SADD key members...: *added is how many were not members before. n >= 1. */
+/** SADD key members...: *added is how many were not members before. n >= 1. */
 VMUX_EXPORT int vmux_sadd(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members,
                           size_t n, int64_t *added);
-/* SADD asynchronously: cb gets the count added (vmux_reply_to_int() reads it). */
+/** SADD asynchronously: cb gets the count added (vmux_reply_to_int() reads it). */
 VMUX_EXPORT int vmux_sadd_async(vmux *m, const vmux_callopts *opts, vmux_str key,
                                 const vmux_str *members, size_t n, vmux_reply_cb cb,
                                 void *userdata);
-/* SREM key members...: *removed is how many were members. n >= 1. */
+/** SREM key members...: *removed is how many were members. n >= 1. */
 VMUX_EXPORT int vmux_srem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members,
                           size_t n, int64_t *removed);
 
-/* SISMEMBER key member: *is_member says whether it is one. */
+/** SISMEMBER key member: *is_member says whether it is one. */
 VMUX_EXPORT int vmux_sismember(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
                                bool *is_member);
-/* SISMEMBER asynchronously: cb gets 1 or 0 (vmux_reply_to_bool() reads it). */
+/** SISMEMBER asynchronously: cb gets 1 or 0 (vmux_reply_to_bool() reads it). */
 VMUX_EXPORT int vmux_sismember_async(vmux *m, const vmux_callopts *opts, vmux_str key,
                                      vmux_str member, vmux_reply_cb cb, void *userdata);
-/*
+/**
  * SMISMEMBER key members...: is_member[i] says whether members[i] is one. is_member is the
  * caller's array of n bools (nothing to free), or NULL to drop the answers. n >= 1.
  */
 VMUX_EXPORT int vmux_smismember(vmux *m, const vmux_callopts *opts, vmux_str key,
                                 const vmux_str *members, size_t n, bool *is_member);
 
-/* SMEMBERS key: every member. */
+/** SMEMBERS key: every member. */
 VMUX_EXPORT int vmux_smembers(vmux *m, const vmux_callopts *opts, vmux_str key,
                               vmux_bytes_array *members);
-/* SMEMBERS asynchronously: cb gets the array (vmux_reply_to_bytes_array() reads it). */
+/** SMEMBERS asynchronously: cb gets the array (vmux_reply_to_bytes_array() reads it). */
 VMUX_EXPORT int vmux_smembers_async(vmux *m, const vmux_callopts *opts, vmux_str key,
                                     vmux_reply_cb cb, void *userdata);
-/* SCARD key: the number of members, 0 for a missing key. */
+/** SCARD key: the number of members, 0 for a missing key. */
 VMUX_EXPORT int vmux_scard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count);
 
-/* SINTER keys...: the members of every set (empty when any key is missing). n >= 1. */
+/** SINTER keys...: the members of every set (empty when any key is missing). n >= 1. */
 VMUX_EXPORT int vmux_sinter(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                             vmux_bytes_array *members);
-/* SUNION keys...: the members of any of the sets. n >= 1. */
+/** SUNION keys...: the members of any of the sets. n >= 1. */
 VMUX_EXPORT int vmux_sunion(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                             vmux_bytes_array *members);
-/* SDIFF keys...: the members of keys[0] that are in none of the others. n >= 1. */
+/** SDIFF keys...: the members of keys[0] that are in none of the others. n >= 1. */
 VMUX_EXPORT int vmux_sdiff(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                            vmux_bytes_array *members);
 

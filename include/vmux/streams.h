@@ -1,4 +1,4 @@
-/*
+/** @file
  * Stream commands, typed: XADD (with MAXLEN/MINID trimming and NOMKSTREAM), XLEN, XRANGE,
  * XREVRANGE, XREAD, XGROUP CREATE/DESTROY, XREADGROUP, XACK, XPENDING (summary and extended
  * forms), XCLAIM, XAUTOCLAIM, XTRIM and XDEL.
@@ -51,20 +51,20 @@
 extern "C" {
 #endif
 
-/*
+/**
  * block_ms of vmux_xread() and vmux_xreadgroup() that sends no BLOCK: answer at once. A wait of
  * 0 ms, as every duration of docs/api-conventions.md (it was -1 before 0.2.0).
  */
 #define VMUX_NO_BLOCK ((int64_t)0)
 
-/*
+/**
  * An ID argument left to its default (ptr NULL): "*" for XADD, "-" for a range's start, "+"
  * for its end, "$" for XREAD and XGROUP CREATE, ">" for XREADGROUP, "0-0" for XAUTOCLAIM's
  * start.
  */
 #define VMUX_XID_DEFAULT ((vmux_str){NULL, 0})
 
-/*
+/**
  * One stream entry (owned): its ID and its fields and values, flat: fields.items[0] is the
  * first field, [1] its value, [2] the second field, and so on (fields.count is even). An entry
  * that was deleted while still pending in a group (XREADGROUP with an ID, XAUTOCLAIM) comes
@@ -75,46 +75,48 @@ typedef struct vmux_stream_entry {
     vmux_bytes_array fields;
 } vmux_stream_entry;
 
-/* Owned array of entries (XRANGE, XCLAIM...). */
+/** Owned array of entries (XRANGE, XCLAIM...). */
 typedef struct vmux_stream_entry_array {
     vmux_stream_entry *items;
     size_t count;
 } vmux_stream_entry_array;
 
-/* Frees every entry and the array, and zeroes it. NULL is allowed. */
+/** Frees every entry and the array, and zeroes it. NULL is allowed. */
 VMUX_EXPORT void vmux_stream_entry_array_free(vmux_stream_entry_array *a);
 
-/* What XREAD or XREADGROUP got from one stream (owned). */
+/** What XREAD or XREADGROUP got from one stream (owned). */
 typedef struct vmux_stream_batch {
     vmux_bytes key;
     vmux_stream_entry_array entries;
 } vmux_stream_batch;
 
-/* Owned array of per-stream batches; streams with nothing to read are left out. */
+/** Owned array of per-stream batches; streams with nothing to read are left out. */
 typedef struct vmux_stream_batch_array {
     vmux_stream_batch *items;
     size_t count;
 } vmux_stream_batch_array;
 
-/* Frees every batch and the array, and zeroes it. NULL is allowed. */
+/** Frees every batch and the array, and zeroes it. NULL is allowed. */
 VMUX_EXPORT void vmux_stream_batch_array_free(vmux_stream_batch_array *a);
 
-/*
+/** @{ */
+/**
  * Converters for async callbacks, as those of types.h: [[id, [field, value...]], ...] (XRANGE,
  * XREVRANGE, XCLAIM) into entries; [[key, entries], ...] or nil (XREAD, XREADGROUP) into
  * batches (nil: count 0).
  */
 VMUX_EXPORT int vmux_reply_to_stream_entries(const vmux_reply *r, vmux_stream_entry_array *out);
 VMUX_EXPORT int vmux_reply_to_stream_batches(const vmux_reply *r, vmux_stream_batch_array *out);
+/** @} */
 
-/* How to trim a stream (XADD, XTRIM). */
+/** How to trim a stream (XADD, XTRIM). */
 typedef enum vmux_stream_trim_kind {
-    VMUX_TRIM_NONE = 0,   /* XADD: no trimming; XTRIM: VMUX_ERR_INVALID_ARG */
-    VMUX_TRIM_MAXLEN = 1, /* keep the newest maxlen entries */
-    VMUX_TRIM_MINID = 2,  /* evict the entries with an ID lower than minid */
+    VMUX_TRIM_NONE = 0,   /**< XADD: no trimming; XTRIM: VMUX_ERR_INVALID_ARG */
+    VMUX_TRIM_MAXLEN = 1, /**< keep the newest maxlen entries */
+    VMUX_TRIM_MINID = 2,  /**< evict the entries with an ID lower than minid */
 } vmux_stream_trim_kind;
 
-/*
+/**
  * A trimming rule. approximate sends "~" (evict only whole internal nodes: cheaper, and it may
  * keep a few more entries than asked), else "=". limit (LIMIT, approximate only; 0 for the
  * server's default) caps the entries evicted by one command. Negative maxlen or limit, limit
@@ -128,17 +130,17 @@ typedef struct vmux_stream_trim {
     int64_t limit;
 } vmux_stream_trim;
 
-/*
+/**
  * Options of XADD; pass NULL for none, or make them with VMUX_INIT (abi.h). nomkstream: do not
  * create a missing stream.
  */
 typedef struct vmux_xadd_opts {
-    size_t size; /* sized struct (abi.h) */
+    size_t size; /**< sized struct (abi.h) */
     bool nomkstream;
     vmux_stream_trim trim;
 } vmux_xadd_opts;
 
-/*
+/**
  * XADD key [NOMKSTREAM] [trim] id fields[i] values[i]... (n >= 1): appends an entry. id with
  * ptr NULL (or "*") lets the server choose the ID; an explicit ID must be greater than the
  * stream's last. *added_id gets the entry's ID, or ptr NULL when NOMKSTREAM found no stream.
@@ -146,28 +148,28 @@ typedef struct vmux_xadd_opts {
 VMUX_EXPORT int vmux_xadd(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str id,
                           const vmux_str *fields, const vmux_str *values, size_t n,
                           const vmux_xadd_opts *xo, vmux_bytes *added_id);
-/* XADD, asynchronously: cb gets the ID (vmux_reply_to_bytes() reads it). */
+/** XADD, asynchronously: cb gets the ID (vmux_reply_to_bytes() reads it). */
 VMUX_EXPORT int vmux_xadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str id,
                                 const vmux_str *fields, const vmux_str *values, size_t n,
                                 const vmux_xadd_opts *xo, vmux_reply_cb cb, void *userdata);
 
-/* XLEN: *length is the number of entries (0 for a missing key). */
+/** XLEN: *length is the number of entries (0 for a missing key). */
 VMUX_EXPORT int vmux_xlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length);
 
-/*
+/**
  * XRANGE key start end [COUNT count]: the entries with IDs from start to end inclusive, oldest
  * first. count 0 returns them all; negative is VMUX_ERR_INVALID_ARG.
  */
 VMUX_EXPORT int vmux_xrange(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str start,
                             vmux_str end, int64_t count, vmux_stream_entry_array *entries);
-/* XRANGE, asynchronously: cb gets the reply; vmux_reply_to_stream_entries() reads it. */
+/** XRANGE, asynchronously: cb gets the reply; vmux_reply_to_stream_entries() reads it. */
 VMUX_EXPORT int vmux_xrange_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str start,
                                   vmux_str end, int64_t count, vmux_reply_cb cb, void *userdata);
-/* XREVRANGE key end start [COUNT count]: as vmux_xrange(), newest first (note the order). */
+/** XREVRANGE key end start [COUNT count]: as vmux_xrange(), newest first (note the order). */
 VMUX_EXPORT int vmux_xrevrange(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str end,
                                vmux_str start, int64_t count, vmux_stream_entry_array *entries);
 
-/*
+/**
  * XREAD [COUNT count] [BLOCK block_ms] STREAMS keys... ids...: the entries after ids[i] in
  * keys[i] (n >= 1; "$" means after the last entry now, useful with a block time), at most
  * count per stream (0: no limit). block_ms is VMUX_NO_BLOCK (0) or >= 1 (see the top comment);
@@ -178,25 +180,25 @@ VMUX_EXPORT int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *k
                            const vmux_str *ids, size_t n, int64_t count, int64_t block_ms,
                            vmux_stream_batch_array *batches);
 
-/*
+/**
  * XGROUP CREATE key group id [MKSTREAM]: creates a consumer group that will deliver the
  * entries after id (ptr NULL means "$": only entries added from now on; "0" means every
  * entry). mkstream creates a missing stream (else a missing key is a server error).
  */
 VMUX_EXPORT int vmux_xgroup_create(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
                                    vmux_str id, bool mkstream);
-/* XGROUP DESTROY key group: *destroyed says whether the group existed. */
+/** XGROUP DESTROY key group: *destroyed says whether the group existed. */
 VMUX_EXPORT int vmux_xgroup_destroy(vmux *m, const vmux_callopts *opts, vmux_str key,
                                     vmux_str group, bool *destroyed);
 
-/* Options of XREADGROUP; pass NULL for none, or make them with VMUX_INIT (abi.h). */
+/** Options of XREADGROUP; pass NULL for none, or make them with VMUX_INIT (abi.h). */
 typedef struct vmux_xreadgroup_opts {
-    size_t size;   /* sized struct (abi.h) */
-    int64_t count; /* COUNT: at most this many entries per stream; 0: no limit */
-    bool noack;    /* NOACK: deliver without recording the entries as pending */
+    size_t size;   /**< sized struct (abi.h) */
+    int64_t count; /**< COUNT: at most this many entries per stream; 0: no limit */
+    bool noack;    /**< NOACK: deliver without recording the entries as pending */
 } vmux_xreadgroup_opts;
 
-/*
+/**
  * XREADGROUP GROUP group consumer [COUNT] [BLOCK] [NOACK] STREAMS keys... ids... (n >= 1):
  * reads as consumer of group. ids[i] ">" asks for entries never delivered to any consumer of
  * the group (they become pending for this consumer until acknowledged); any other ID reads
@@ -209,20 +211,20 @@ VMUX_EXPORT int vmux_xreadgroup(vmux *m, const vmux_callopts *opts, vmux_str gro
                                 size_t n, const vmux_xreadgroup_opts *ro, int64_t block_ms,
                                 vmux_stream_batch_array *batches);
 
-/* XACK key group ids... (n >= 1): *acked is how many were pending and now are not. */
+/** XACK key group ids... (n >= 1): *acked is how many were pending and now are not. */
 VMUX_EXPORT int vmux_xack(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
                           const vmux_str *ids, size_t n, int64_t *acked);
-/* XACK, asynchronously: cb gets the count (vmux_reply_to_int() reads it). */
+/** XACK, asynchronously: cb gets the count (vmux_reply_to_int() reads it). */
 VMUX_EXPORT int vmux_xack_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
                                 const vmux_str *ids, size_t n, vmux_reply_cb cb, void *userdata);
 
-/* A consumer and how many entries it has pending (XPENDING's summary). */
+/** A consumer and how many entries it has pending (XPENDING's summary). */
 typedef struct vmux_xpending_consumer {
     vmux_bytes name;
     int64_t pending;
 } vmux_xpending_consumer;
 
-/* XPENDING's summary of a group (owned). IDs have ptr NULL when nothing is pending. */
+/** XPENDING's summary of a group (owned). IDs have ptr NULL when nothing is pending. */
 typedef struct vmux_xpending_summary {
     int64_t count;
     vmux_bytes first_id, last_id;
@@ -230,30 +232,31 @@ typedef struct vmux_xpending_summary {
     size_t nconsumers;
 } vmux_xpending_summary;
 
-/* Frees the summary's strings and consumers, and zeroes it. NULL is allowed. */
+/** Frees the summary's strings and consumers, and zeroes it. NULL is allowed. */
 VMUX_EXPORT void vmux_xpending_summary_free(vmux_xpending_summary *s);
 
-/* XPENDING key group: how many entries are pending, their ID range, and per consumer. */
+/** XPENDING key group: how many entries are pending, their ID range, and per consumer. */
 VMUX_EXPORT int vmux_xpending(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
                               vmux_xpending_summary *summary);
 
-/* One pending entry (XPENDING's extended form). */
+/** One pending entry (XPENDING's extended form). */
 typedef struct vmux_xpending_entry {
     vmux_bytes id;
     vmux_bytes consumer;
-    int64_t idle_ms;    /* since it was last delivered */
-    int64_t deliveries; /* how many times it was delivered */
+    int64_t idle_ms;    /**< since it was last delivered */
+    int64_t deliveries; /**< how many times it was delivered */
 } vmux_xpending_entry;
 
+/** Owned array of pending entries. */
 typedef struct vmux_xpending_array {
     vmux_xpending_entry *items;
     size_t count;
 } vmux_xpending_array;
 
-/* Frees every item and the array, and zeroes it. NULL is allowed. */
+/** Frees every item and the array, and zeroes it. NULL is allowed. */
 VMUX_EXPORT void vmux_xpending_array_free(vmux_xpending_array *a);
 
-/*
+/**
  * XPENDING key group [IDLE min_idle_ms] start end count [consumer]: up to count (>= 1) pending
  * entries with IDs from start to end, oldest first; only those idle at least min_idle_ms (0:
  * any) and, when consumer.ptr is not NULL, only that consumer's.
@@ -263,7 +266,7 @@ VMUX_EXPORT int vmux_xpending_range(vmux *m, const vmux_callopts *opts, vmux_str
                                     vmux_str consumer, int64_t min_idle_ms,
                                     vmux_xpending_array *entries);
 
-/*
+/**
  * XCLAIM key group consumer min_idle_ms ids... (n >= 1): gives consumer the entries among ids
  * that are pending and idle at least min_idle_ms (>= 0), resetting their idle time and counting
  * one more delivery; *entries gets them. Pending entries that were deleted from the stream are
@@ -273,7 +276,7 @@ VMUX_EXPORT int vmux_xclaim(vmux *m, const vmux_callopts *opts, vmux_str key, vm
                             vmux_str consumer, int64_t min_idle_ms, const vmux_str *ids, size_t n,
                             vmux_stream_entry_array *entries);
 
-/*
+/**
  * XAUTOCLAIM key group consumer min_idle_ms start [COUNT count]: claims, as vmux_xclaim(), the
  * pending entries idle at least min_idle_ms with IDs from start (ptr NULL means "0-0"),
  * scanning at most count of them (0: the server's default, 100). *next is where to start the
@@ -285,11 +288,11 @@ VMUX_EXPORT int vmux_xautoclaim(vmux *m, const vmux_callopts *opts, vmux_str key
                                 int64_t count, vmux_bytes *next, vmux_stream_entry_array *entries,
                                 vmux_bytes_array *deleted);
 
-/* XTRIM key trim: *removed is how many entries were evicted. */
+/** XTRIM key trim: *removed is how many entries were evicted. */
 VMUX_EXPORT int vmux_xtrim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_stream_trim trim,
                            int64_t *removed);
 
-/* XDEL key ids... (n >= 1): *deleted is how many existed. */
+/** XDEL key ids... (n >= 1): *deleted is how many existed. */
 VMUX_EXPORT int vmux_xdel(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *ids,
                           size_t n, int64_t *deleted);
 

@@ -1,4 +1,4 @@
-/*
+/** @file
  * String commands, typed: GET, SET (with expiry and condition), SET ... GET, GETEX, GETDEL,
  * MGET, MSET, MSETNX, INCR/INCRBY/INCRBYFLOAT/DECR/DECRBY, APPEND, STRLEN.
  *
@@ -26,34 +26,38 @@
 extern "C" {
 #endif
 
-/* An expiry to set with a write or a read (SET, GETEX). */
+/** An expiry to set with a write or a read (SET, GETEX). */
 typedef enum vmux_expiry_kind {
-    VMUX_EXPIRY_NONE = 0,       /* SET: no TTL (any old one is cleared); GETEX: leave it */
-    VMUX_EXPIRY_SECONDS = 1,    /* EX value */
-    VMUX_EXPIRY_MS = 2,         /* PX value */
-    VMUX_EXPIRY_AT_SECONDS = 3, /* EXAT value (Unix time) */
-    VMUX_EXPIRY_AT_MS = 4,      /* PXAT value (Unix time, ms) */
-    VMUX_EXPIRY_KEEP = 5,       /* SET: KEEPTTL */
-    VMUX_EXPIRY_PERSIST = 6,    /* GETEX: PERSIST (remove the TTL) */
+    VMUX_EXPIRY_NONE = 0,       /**< SET: no TTL (any old one is cleared); GETEX: leave it */
+    VMUX_EXPIRY_SECONDS = 1,    /**< EX value */
+    VMUX_EXPIRY_MS = 2,         /**< PX value */
+    VMUX_EXPIRY_AT_SECONDS = 3, /**< EXAT value (Unix time) */
+    VMUX_EXPIRY_AT_MS = 4,      /**< PXAT value (Unix time, ms) */
+    VMUX_EXPIRY_KEEP = 5,       /**< SET: KEEPTTL */
+    VMUX_EXPIRY_PERSIST = 6,    /**< GETEX: PERSIST (remove the TTL) */
 } vmux_expiry_kind;
 
+/** An expiry: its kind and, for the kinds that take one, its value. */
 typedef struct vmux_expiry {
     vmux_expiry_kind kind;
     int64_t value;
 } vmux_expiry;
 
+/** @{ */
+/** A vmux_expiry of the common kinds. */
 #define VMUX_NO_EXPIRY ((vmux_expiry){VMUX_EXPIRY_NONE, 0})
 #define VMUX_EXPIRE_IN_SECONDS(s) ((vmux_expiry){VMUX_EXPIRY_SECONDS, (s)})
 #define VMUX_EXPIRE_IN_MS(ms) ((vmux_expiry){VMUX_EXPIRY_MS, (ms)})
 #define VMUX_KEEP_TTL ((vmux_expiry){VMUX_EXPIRY_KEEP, 0})
+/** @} */
 
-/* GET: *value gets the bytes, or ptr NULL when the key does not exist. */
+/** GET: *value gets the bytes, or ptr NULL when the key does not exist. */
 VMUX_EXPORT int vmux_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value);
-/* GET, asynchronously: cb gets the reply; vmux_reply_to_bytes() reads it. */
+/** GET, asynchronously: cb gets the reply; vmux_reply_to_bytes() reads it. */
 VMUX_EXPORT int vmux_get_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
                                void *userdata);
 
-/*
+/**
  * SET key value with an expiry (VMUX_EXPIRY_NONE, _SECONDS, _MS, _AT_SECONDS, _AT_MS or
  * _KEEP) and a condition (types.h): VMUX_COND_ALWAYS, VMUX_COND_NX (the key does not exist) or
  * VMUX_COND_XX (it does). *was_set says whether it was written (false when the condition did
@@ -61,21 +65,21 @@ VMUX_EXPORT int vmux_get_async(vmux *m, const vmux_callopts *opts, vmux_str key,
  */
 VMUX_EXPORT int vmux_set(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
                          vmux_expiry expiry, vmux_cond cond, bool *was_set);
-/* SET asynchronously: cb gets "OK" or nil (vmux_reply_to_bool() reads it). */
+/** SET asynchronously: cb gets "OK" or nil (vmux_reply_to_bool() reads it). */
 VMUX_EXPORT int vmux_set_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
                                vmux_expiry expiry, vmux_cond cond, vmux_reply_cb cb,
                                void *userdata);
-/* SET ... GET: writes (under the same rules) and returns the old value in *old. */
+/** SET ... GET: writes (under the same rules) and returns the old value in *old. */
 VMUX_EXPORT int vmux_set_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
                              vmux_expiry expiry, vmux_cond cond, vmux_bytes *old);
 
-/* GETEX: reads the value and changes its expiry (any kind but _KEEP). */
+/** GETEX: reads the value and changes its expiry (any kind but _KEEP). */
 VMUX_EXPORT int vmux_getex(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_expiry expiry,
                            vmux_bytes *value);
-/* GETDEL: reads the value and deletes the key. */
+/** GETDEL: reads the value and deletes the key. */
 VMUX_EXPORT int vmux_getdel(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value);
 
-/*
+/**
  * MGET: values[i] for keys[i] (ptr NULL where missing). n >= 1.
  *
  * On a cluster, keys in several slots are split: one MGET per slot, submitted together (one
@@ -87,7 +91,7 @@ VMUX_EXPORT int vmux_getdel(vmux *m, const vmux_callopts *opts, vmux_str key, vm
  */
 VMUX_EXPORT int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                           vmux_bytes_array *values);
-/*
+/**
  * MSET keys[i] values[i]. n >= 1.
  *
  * On a cluster, keys in several slots are split as vmux_mget()'s are: one MSET per slot. It
@@ -97,7 +101,7 @@ VMUX_EXPORT int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *ke
  */
 VMUX_EXPORT int vmux_mset(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
                           const vmux_str *values, size_t n);
-/*
+/**
  * MSETNX: *all_set false when any key existed (then none was written). Never split: on a
  * cluster, keys in several slots are VMUX_ERR_CROSSSLOT (nothing sent), since all-or-nothing
  * cannot span nodes; use a common {hash tag}.
@@ -105,20 +109,22 @@ VMUX_EXPORT int vmux_mset(vmux *m, const vmux_callopts *opts, const vmux_str *ke
 VMUX_EXPORT int vmux_msetnx(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
                             const vmux_str *values, size_t n, bool *all_set);
 
-/* INCR, INCRBY, DECR, DECRBY: *result is the new value. */
+/** @{ */
+/** INCR, INCRBY, DECR, DECRBY: *result is the new value. */
 VMUX_EXPORT int vmux_incr(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *result);
 VMUX_EXPORT int vmux_incrby(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t by,
                             int64_t *result);
 VMUX_EXPORT int vmux_decr(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *result);
 VMUX_EXPORT int vmux_decrby(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t by,
                             int64_t *result);
-/* INCRBYFLOAT: *result is the new value. */
+/** @} */
+/** INCRBYFLOAT: *result is the new value. */
 VMUX_EXPORT int vmux_incrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, double by,
                                  double *result);
-/* APPEND: *length is the new length. */
+/** APPEND: *length is the new length. */
 VMUX_EXPORT int vmux_append(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value,
                             int64_t *length);
-/* STRLEN: 0 for a missing key. */
+/** STRLEN: 0 for a missing key. */
 VMUX_EXPORT int vmux_strlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length);
 
 #ifdef __cplusplus

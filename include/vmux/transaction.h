@@ -1,4 +1,4 @@
-/*
+/** @file
  * Transactions: commands that run together, with nothing from another caller in between,
  * optionally only when conditions hold (StackExchange.Redis's AddCondition).
  *
@@ -29,9 +29,10 @@
 extern "C" {
 #endif
 
+/** A transaction being built (opaque): vmux_tx_new(), vmux_tx_free(). */
 typedef struct vmux_tx vmux_tx;
 
-/* How a length compares (vmux_tx_when_length). */
+/** How a length compares (vmux_tx_when_length). */
 typedef enum vmux_cmp {
     VMUX_CMP_EQ = 0,
     VMUX_CMP_NE = 1,
@@ -41,41 +42,46 @@ typedef enum vmux_cmp {
     VMUX_CMP_GE = 5,
 } vmux_cmp;
 
-/* Which length (vmux_tx_when_length). */
+/** Which length (vmux_tx_when_length). */
 typedef enum vmux_length_of {
-    VMUX_LENGTH_STRING = 0, /* STRLEN */
-    VMUX_LENGTH_LIST = 1,   /* LLEN */
-    VMUX_LENGTH_SET = 2,    /* SCARD */
-    VMUX_LENGTH_ZSET = 3,   /* ZCARD */
-    VMUX_LENGTH_HASH = 4,   /* HLEN */
+    VMUX_LENGTH_STRING = 0, /**< STRLEN */
+    VMUX_LENGTH_LIST = 1,   /**< LLEN */
+    VMUX_LENGTH_SET = 2,    /**< SCARD */
+    VMUX_LENGTH_ZSET = 3,   /**< ZCARD */
+    VMUX_LENGTH_HASH = 4,   /**< HLEN */
 } vmux_length_of;
 
-/* Makes an empty transaction (*out, freed with vmux_tx_free()). VMUX_ERR_NOMEM. */
+/** Makes an empty transaction (*out, freed with vmux_tx_free()). VMUX_ERR_NOMEM. */
 VMUX_EXPORT int vmux_tx_new(vmux_tx **out);
+/** Frees a transaction. NULL is allowed. */
 VMUX_EXPORT void vmux_tx_free(vmux_tx *tx);
 
-/*
+/**
  * Adds a command (copied; argvlen NULL for C strings). Refuses with VMUX_ERR_UNSUPPORTED the
  * commands the generic API refuses (call.h), and blocking ones; VMUX_ERR_INVALID_ARG for
  * argc < 1 or NULL arguments.
  */
 VMUX_EXPORT int vmux_tx_add(vmux_tx *tx, int argc, const char *const *argv, const size_t *argvlen);
 
-/* Conditions, all of which must hold for the commands to run. Each returns 0,
+/** @{ */
+/** Conditions, all of which must hold for the commands to run. Each returns 0,
  * VMUX_ERR_INVALID_ARG or VMUX_ERR_NOMEM. */
 VMUX_EXPORT int vmux_tx_when_exists(vmux_tx *tx, vmux_str key);
 VMUX_EXPORT int vmux_tx_when_not_exists(vmux_tx *tx, vmux_str key);
-/* the string at key equals value (a missing key never does) */
+/** @} */
+/** the string at key equals value (a missing key never does) */
 VMUX_EXPORT int vmux_tx_when_equal(vmux_tx *tx, vmux_str key, vmux_str value);
-/* hash field equals value (a missing field never does) */
+/** hash field equals value (a missing field never does) */
 VMUX_EXPORT int vmux_tx_when_hash_equal(vmux_tx *tx, vmux_str key, vmux_str field, vmux_str value);
+/** hash field exists */
 VMUX_EXPORT int vmux_tx_when_hash_exists(vmux_tx *tx, vmux_str key, vmux_str field);
+/** hash field does not exist (a missing key has no fields) */
 VMUX_EXPORT int vmux_tx_when_hash_not_exists(vmux_tx *tx, vmux_str key, vmux_str field);
-/* the length of key (of the kind given; 0 when missing) compares to n as cmp says */
+/** the length of key (of the kind given; 0 when missing) compares to n as cmp says */
 VMUX_EXPORT int vmux_tx_when_length(vmux_tx *tx, vmux_length_of kind, vmux_str key, vmux_cmp cmp,
                                     int64_t n);
 
-/*
+/**
  * Runs the transaction. When it ran, *committed is true and *replies (if not NULL) gets an
  * array with each command's reply, in order (an element may be an error reply: a command can
  * fail inside a transaction that ran). When a condition did not hold, *committed is false, no

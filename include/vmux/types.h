@@ -1,4 +1,4 @@
-/*
+/** @file
  * The value types of the typed commands: binary-safe byte strings going in (vmux_str,
  * borrowed) and coming out (vmux_bytes, owned), arrays of them, sorted-set members with
  * scores, and converters from a vmux_reply to each (for async callbacks of typed commands).
@@ -23,18 +23,18 @@
 extern "C" {
 #endif
 
-/* Borrowed bytes: a key, a value, a member. */
+/** Borrowed bytes: a key, a value, a member. */
 typedef struct vmux_str {
     const void *ptr;
     size_t len;
 } vmux_str;
 
-/* A C string as a vmux_str (without its NUL). */
+/** A C string as a vmux_str (without its NUL). */
 #define VMUX_STR(s) ((vmux_str){(s), strlen(s)})
-/* n bytes at p as a vmux_str (they may contain NULs). */
+/** n bytes at p as a vmux_str (they may contain NULs). */
 #define VMUX_STRN(p, n) ((vmux_str){(p), (n)})
 
-/*
+/**
  * A duration with no limit (docs/api-conventions.md): every duration is an int64_t count of
  * milliseconds, and -1 means "forever" where a function's comment says it may (waiting for a
  * queued message, say), or "never" in a result (a retry that can never succeed). Any other
@@ -42,21 +42,21 @@ typedef struct vmux_str {
  */
 #define VMUX_FOREVER ((int64_t)-1)
 
-/*
+/**
  * The condition under which a write applies (SET, the EXPIRE family, ZADD). Each function says
  * which it takes; any other is VMUX_ERR_INVALID_ARG and nothing is sent.
  */
 typedef enum vmux_cond {
     VMUX_COND_ALWAYS = 0,
-    VMUX_COND_NX = 1,    /* only when it does not exist (the key, the member, the TTL) */
-    VMUX_COND_XX = 2,    /* only when it exists */
-    VMUX_COND_GT = 3,    /* only when the new value is greater than the current one */
-    VMUX_COND_LT = 4,    /* only when the new value is lower than the current one */
-    VMUX_COND_XX_GT = 5, /* XX and GT: only an existing one, and only upwards */
-    VMUX_COND_XX_LT = 6, /* XX and LT: only an existing one, and only downwards */
+    VMUX_COND_NX = 1,    /**< only when it does not exist (the key, the member, the TTL) */
+    VMUX_COND_XX = 2,    /**< only when it exists */
+    VMUX_COND_GT = 3,    /**< only when the new value is greater than the current one */
+    VMUX_COND_LT = 4,    /**< only when the new value is lower than the current one */
+    VMUX_COND_XX_GT = 5, /**< XX and GT: only an existing one, and only upwards */
+    VMUX_COND_XX_LT = 6, /**< XX and LT: only an existing one, and only downwards */
 } vmux_cond;
 
-/*
+/**
  * An end of a list or a sorted set. VMUX_HEAD is a list's left end (LPUSH, LPOP) and a sorted
  * set's lowest score (ZPOPMIN); VMUX_TAIL a list's right end (RPUSH, RPOP) and a sorted set's
  * highest score (ZPOPMAX).
@@ -66,7 +66,7 @@ typedef enum vmux_end {
     VMUX_TAIL = 1,
 } vmux_end;
 
-/*
+/**
  * Owned bytes. ptr is NULL when the server answered nil (a missing key); otherwise it holds
  * len bytes followed by a NUL that len does not count, so text can be printed as it is.
  */
@@ -75,48 +75,49 @@ typedef struct vmux_bytes {
     size_t len;
 } vmux_bytes;
 
-/* Frees b's bytes and zeroes it. NULL is allowed. */
+/** Frees b's bytes and zeroes it. NULL is allowed. */
 VMUX_EXPORT void vmux_bytes_free(vmux_bytes *b);
 
-/* Owned array of byte strings; an item's ptr is NULL where the server answered nil. */
+/** Owned array of byte strings; an item's ptr is NULL where the server answered nil. */
 typedef struct vmux_bytes_array {
     vmux_bytes *items;
     size_t count;
 } vmux_bytes_array;
 
-/* Frees every item and the array, and zeroes it. NULL is allowed. */
+/** Frees every item and the array, and zeroes it. NULL is allowed. */
 VMUX_EXPORT void vmux_bytes_array_free(vmux_bytes_array *a);
 
-/* A sorted-set member and its score. */
+/** A sorted-set member and its score. */
 typedef struct vmux_scored {
     vmux_bytes member;
     double score;
 } vmux_scored;
 
+/** Owned array of sorted-set members with their scores. */
 typedef struct vmux_scored_array {
     vmux_scored *items;
     size_t count;
 } vmux_scored_array;
 
-/* Frees every member and the array, and zeroes it. NULL is allowed. */
+/** Frees every member and the array, and zeroes it. NULL is allowed. */
 VMUX_EXPORT void vmux_scored_array_free(vmux_scored_array *a);
 
-/*
+/**
  * Converters from a reply (which they only read; the caller still frees it) to typed values.
  * Each returns 0, VMUX_ERR_SERVER when r is an error reply, VMUX_ERR_PROTOCOL when r has
  * another shape than the one asked for, or VMUX_ERR_NOMEM; on error *out is zeroed.
  */
-/* string, status or nil (ptr NULL) */
+/** string, status or nil (ptr NULL) */
 VMUX_EXPORT int vmux_reply_to_bytes(const vmux_reply *r, vmux_bytes *out);
-/* integer */
+/** integer */
 VMUX_EXPORT int vmux_reply_to_int(const vmux_reply *r, int64_t *out);
-/* a number sent as text ("3.5", "-inf") or an integer; nil is VMUX_ERR_PROTOCOL */
+/** a number sent as text ("3.5", "-inf") or an integer; nil is VMUX_ERR_PROTOCOL */
 VMUX_EXPORT int vmux_reply_to_double(const vmux_reply *r, double *out);
-/* "OK" (and any status) is true, nil is false; an integer is true when not 0 */
+/** "OK" (and any status) is true, nil is false; an integer is true when not 0 */
 VMUX_EXPORT int vmux_reply_to_bool(const vmux_reply *r, bool *out);
-/* array of strings/nils (nil array: count 0) */
+/** array of strings/nils (nil array: count 0) */
 VMUX_EXPORT int vmux_reply_to_bytes_array(const vmux_reply *r, vmux_bytes_array *out);
-/* [member, score, member, score...] or [[member, score], ...] */
+/** [member, score, member, score...] or [[member, score], ...] */
 VMUX_EXPORT int vmux_reply_to_scored_array(const vmux_reply *r, vmux_scored_array *out);
 
 #ifdef __cplusplus

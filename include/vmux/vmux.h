@@ -1,4 +1,4 @@
-/*
+/** @file
  * vmux: a thread-safe, pipelining client for Valkey. Include this one header.
  * Start with client.h (the handle), call.h (commands) and config.h (configuration).
  */

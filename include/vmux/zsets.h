@@ -1,4 +1,4 @@
-/*
+/** @file
  * Sorted-set commands, typed (leaderboards): ZADD (with a condition, CH, and INCR), ZINCRBY,
  * ZSCORE, ZMSCORE, ZRANK/ZREVRANK (with the score), ZRANGE (by index, score or lex, REV,
  * LIMIT, WITHSCORES), ZREM, ZCARD, ZCOUNT, ZPOPMIN/ZPOPMAX. ZSCAN is an iterator:
@@ -45,13 +45,13 @@
 extern "C" {
 #endif
 
-/* A member and its score, going in (ZADD). The member is borrowed, as any vmux_str. */
+/** A member and its score, going in (ZADD). The member is borrowed, as any vmux_str. */
 typedef struct vmux_zmember {
     vmux_str member;
     double score;
 } vmux_zmember;
 
-/*
+/**
  * ZADD key [cond] [CH] score member ...: adds or updates the n members of items (n >= 1) when
  * cond holds (types.h; ZADD takes every vmux_cond): VMUX_COND_NX only adds new members, never
  * updates; VMUX_COND_XX only updates existing members, never adds; VMUX_COND_GT and
@@ -62,68 +62,71 @@ typedef struct vmux_zmember {
 VMUX_EXPORT int vmux_zadd(vmux *m, const vmux_callopts *opts, vmux_str key,
                           const vmux_zmember *items, size_t n, vmux_cond cond, bool count_changed,
                           int64_t *count);
-/* ZADD asynchronously: cb gets the count (vmux_reply_to_int() reads it). */
+/** ZADD asynchronously: cb gets the count (vmux_reply_to_int() reads it). */
 VMUX_EXPORT int vmux_zadd_async(vmux *m, const vmux_callopts *opts, vmux_str key,
                                 const vmux_zmember *items, size_t n, vmux_cond cond,
                                 bool count_changed, vmux_reply_cb cb, void *userdata);
-/*
+/**
  * ZADD key [cond] INCR increment member: adds increment to member's score (a new member starts
  * at 0) when cond holds (as vmux_zadd()). *score is the new score and *applied true; when the
  * condition stopped it (the server's nil), *score is 0 and *applied false.
  */
 VMUX_EXPORT int vmux_zadd_incr(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
                                double increment, vmux_cond cond, double *score, bool *applied);
-/* ZINCRBY key increment member: *score is the new score (a new member starts at 0). */
+/** ZINCRBY key increment member: *score is the new score (a new member starts at 0). */
 VMUX_EXPORT int vmux_zincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
                              double increment, double *score);
 
-/* ZSCORE key member: *score and *found true, or 0 and false when there is no such member. */
+/** ZSCORE key member: *score and *found true, or 0 and false when there is no such member. */
 VMUX_EXPORT int vmux_zscore(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
                             double *score, bool *found);
-/* ZSCORE asynchronously: cb gets the score or nil (vmux_reply_to_score() reads it). */
+/** ZSCORE asynchronously: cb gets the score or nil (vmux_reply_to_score() reads it). */
 VMUX_EXPORT int vmux_zscore_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
                                   vmux_reply_cb cb, void *userdata);
-/*
+/**
  * ZMSCORE key members...: scores[i] and found[i] for members[i], as vmux_zscore(). scores and
  * found are the caller's arrays of n elements (nothing to free); either may be NULL. n >= 1.
  */
 VMUX_EXPORT int vmux_zmscore(vmux *m, const vmux_callopts *opts, vmux_str key,
                              const vmux_str *members, size_t n, double *scores, bool *found);
-/*
+/**
  * Reads a reply of ZSCORE (or of ZADD INCR): *score and *found true for a number, 0 and false
  * for nil. Returns as the converters of types.h.
  */
 VMUX_EXPORT int vmux_reply_to_score(const vmux_reply *r, double *score, bool *found);
 
-/*
+/**
  * ZRANK key member: *rank is member's position by ascending score (0 first), *found whether it
  * is a member. When score is not NULL, asks for it too (WITHSCORE) and stores it there. All are
  * 0 / false when there is no such member.
  */
 VMUX_EXPORT int vmux_zrank(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
                            int64_t *rank, double *score, bool *found);
-/* ZREVRANK: as vmux_zrank(), by descending score (0 is the highest: a leaderboard's rank). */
+/** ZREVRANK: as vmux_zrank(), by descending score (0 is the highest: a leaderboard's rank). */
 VMUX_EXPORT int vmux_zrevrank(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
                               int64_t *rank, double *score, bool *found);
 
-/* One end of a range: a position, a score or a member. Make them with the macros below. */
+/** One end of a range: a position, a score or a member. Make them with the macros below. */
 typedef enum vmux_zbound_kind {
-    VMUX_ZBOUND_KIND_INDEX = 0,           /* index: a position (0 first, -1 last) */
-    VMUX_ZBOUND_KIND_SCORE = 1,           /* score, included */
-    VMUX_ZBOUND_KIND_SCORE_EXCLUSIVE = 2, /* score, excluded: "(score" */
-    VMUX_ZBOUND_KIND_LEX = 3,             /* member, included: "[member" */
-    VMUX_ZBOUND_KIND_LEX_EXCLUSIVE = 4,   /* member, excluded: "(member" */
-    VMUX_ZBOUND_KIND_LEX_MIN = 5,         /* below every member: "-" */
-    VMUX_ZBOUND_KIND_LEX_MAX = 6,         /* above every member: "+" */
+    VMUX_ZBOUND_KIND_INDEX = 0,           /**< index: a position (0 first, -1 last) */
+    VMUX_ZBOUND_KIND_SCORE = 1,           /**< score, included */
+    VMUX_ZBOUND_KIND_SCORE_EXCLUSIVE = 2, /**< score, excluded: "(score" */
+    VMUX_ZBOUND_KIND_LEX = 3,             /**< member, included: "[member" */
+    VMUX_ZBOUND_KIND_LEX_EXCLUSIVE = 4,   /**< member, excluded: "(member" */
+    VMUX_ZBOUND_KIND_LEX_MIN = 5,         /**< below every member: "-" */
+    VMUX_ZBOUND_KIND_LEX_MAX = 6,         /**< above every member: "+" */
 } vmux_zbound_kind;
 
+/** One bound of a ZRANGE: its kind and the field that kind reads. */
 typedef struct vmux_zbound {
     vmux_zbound_kind kind;
-    int64_t index;   /* VMUX_ZBOUND_KIND_INDEX */
-    double score;    /* VMUX_ZBOUND_KIND_SCORE*: -INFINITY and INFINITY are "-inf" and "+inf" */
-    vmux_str member; /* VMUX_ZBOUND_KIND_LEX and _LEX_EXCLUSIVE (borrowed) */
+    int64_t index;   /**< VMUX_ZBOUND_KIND_INDEX */
+    double score;    /**< VMUX_ZBOUND_KIND_SCORE*: -INFINITY and INFINITY are "-inf" and "+inf" */
+    vmux_str member; /**< VMUX_ZBOUND_KIND_LEX and _LEX_EXCLUSIVE (borrowed) */
 } vmux_zbound;
 
+/** @{ */
+/** A vmux_zbound of each kind. */
 #define VMUX_ZBOUND_INDEX(i) ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_INDEX, .index = (i)})
 #define VMUX_ZBOUND_SCORE(s) ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_SCORE, .score = (s)})
 #define VMUX_ZBOUND_SCORE_EXCL(s)                                                                  \
@@ -135,8 +138,9 @@ typedef struct vmux_zbound {
     ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_LEX_EXCLUSIVE, .member = (s)})
 #define VMUX_ZBOUND_LEX_MIN ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_LEX_MIN})
 #define VMUX_ZBOUND_LEX_MAX ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_LEX_MAX})
+/** @} */
 
-/*
+/**
  * What ZRANGE returns. The kind of the bounds chooses the range: two indexes select by
  * position, two scores by score (BYSCORE), two lex bounds by member (BYLEX; for members that
  * all have the same score); mixing kinds is VMUX_ERR_INVALID_ARG.
@@ -150,20 +154,20 @@ typedef struct vmux_zbound {
  *              most count of them (count < 0: all the rest) (LIMIT offset count).
  */
 typedef struct vmux_zrange_opts {
-    size_t size; /* sized struct: make it with VMUX_INIT(vmux_zrange_opts, ...) (abi.h) */
+    size_t size; /**< sized struct: make it with VMUX_INIT(vmux_zrange_opts, ...) (abi.h) */
     vmux_zbound start, stop;
     bool rev;
     bool limit;
     int64_t offset, count;
 } vmux_zrange_opts;
 
-/* ZRANGE key ... : the members in range, in order. range NULL means every member (0, -1). */
+/** ZRANGE key ... : the members in range, in order. range NULL means every member (0, -1). */
 VMUX_EXPORT int vmux_zrange(vmux *m, const vmux_callopts *opts, vmux_str key,
                             const vmux_zrange_opts *range, vmux_bytes_array *members);
-/* ZRANGE key ... WITHSCORES: the members in range with their scores. Not by member (BYLEX). */
+/** ZRANGE key ... WITHSCORES: the members in range with their scores. Not by member (BYLEX). */
 VMUX_EXPORT int vmux_zrange_withscores(vmux *m, const vmux_callopts *opts, vmux_str key,
                                        const vmux_zrange_opts *range, vmux_scored_array *items);
-/*
+/**
  * ZRANGE asynchronously: cb gets the members (vmux_reply_to_bytes_array() reads them) or, with
  * withscores, members and scores (vmux_reply_to_scored_array()).
  */
@@ -171,21 +175,21 @@ VMUX_EXPORT int vmux_zrange_async(vmux *m, const vmux_callopts *opts, vmux_str k
                                   const vmux_zrange_opts *range, bool withscores, vmux_reply_cb cb,
                                   void *userdata);
 
-/* ZREM key members...: *removed is how many were members. n >= 1. */
+/** ZREM key members...: *removed is how many were members. n >= 1. */
 VMUX_EXPORT int vmux_zrem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members,
                           size_t n, int64_t *removed);
-/* ZCARD key: the number of members, 0 for a missing key. */
+/** ZCARD key: the number of members, 0 for a missing key. */
 VMUX_EXPORT int vmux_zcard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count);
-/* ZCOUNT key min max: the number of members with a score in range; both bounds are scores. */
+/** ZCOUNT key min max: the number of members with a score in range; both bounds are scores. */
 VMUX_EXPORT int vmux_zcount(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound min,
                             vmux_zbound max, int64_t *count);
-/*
+/**
  * ZPOPMIN key count: removes and returns up to count members with the lowest scores, lowest
  * first. count >= 0.
  */
 VMUX_EXPORT int vmux_zpopmin(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
                              vmux_scored_array *items);
-/* ZPOPMAX key count: as vmux_zpopmin(), the highest scores, highest first. */
+/** ZPOPMAX key count: as vmux_zpopmin(), the highest scores, highest first. */
 VMUX_EXPORT int vmux_zpopmax(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
                              vmux_scored_array *items);
 

@@ -4,7 +4,7 @@
 # command and prints one line. valkey 8 comes from bookworm-backports.
 
 vmux_install_base_pkgs=(build-essential cmake pkg-config libhiredis-dev libuv1-dev libssl-dev
-    libcmocka-dev openssl libasan8 libubsan1 libtsan2 jq)
+    libcmocka-dev openssl libasan8 libubsan1 libtsan2 jq doxygen)
 vmux_install_bpo_pkgs=(valkey-server valkey-tools valkey-sentinel)
 
 # Prints the packages of "$@" that are not fully installed.
