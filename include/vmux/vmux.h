@@ -11,6 +11,7 @@
 #include "vmux/config.h"
 #include "vmux/reply.h"
 #include "vmux/client.h"
+#include "vmux/metrics.h"
 #include "vmux/call.h"
 #include "vmux/types.h"
 #include "vmux/commands.h"
