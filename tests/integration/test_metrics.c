@@ -4,10 +4,13 @@
  * commands move the counters they should, every completion is counted under one outcome, and
  * each node the handle talks to has its own "node" series (one for a standalone server, one per
  * primary reached on a cluster); a short buffer gets a cut, NUL-terminated text and the whole
- * length; bad arguments are refused.
+ * length; bad arguments are refused. A second thread reads the text all along, as a scraper
+ * would.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -117,6 +120,30 @@ static void check_nodes(const struct vt_prom *p)
     }
 }
 
+/* Another thread formats the text over and over while commands run (and, on a cluster, node
+ * links open): under ThreadSanitizer this shows the reading is safe from any thread. */
+struct scraper {
+    vmux *m;
+    atomic_bool stop;
+    int scrapes;
+};
+
+static void *scrape(void *arg)
+{
+    struct scraper *s = arg;
+    static char text[1 << 16]; /* no cmocka assertion here: they belong to the main thread */
+    while (!atomic_load(&s->stop) || s->scrapes == 0) {
+        int n = vmux_format_metrics(s->m, text, sizeof text);
+        struct vt_prom p = {0};
+        bool ok = n > 0 && (size_t)n < sizeof text && vt_prom_parse(text, &p);
+        vt_prom_free(&p);
+        if (!ok)
+            return NULL;
+        s->scrapes++;
+    }
+    return s;
+}
+
 static bool nothing_pending(void *arg)
 {
     vmux_stats st = VMUX_INIT(vmux_stats);
@@ -128,7 +155,14 @@ static void test_counters_move(void **state)
     (void)state;
     vmux *m = vt_open("plain", NULL);
     struct vt_prom before = metrics(m);
+    struct scraper scraper = {.m = m};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, scrape, &scraper), 0);
     run_commands(m);
+    atomic_store(&scraper.stop, true);
+    void *scraped = NULL;
+    assert_int_equal(pthread_join(t, &scraped), 0);
+    assert_ptr_equal(scraped, &scraper); /* every text it read was valid */
     struct vt_prom after = metrics(m);
 
     double submitted = value(&after, "vmux_commands_submitted_total", "");

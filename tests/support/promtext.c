@@ -228,29 +228,39 @@ static bool sample(struct parser *p, const char *s)
     return true;
 }
 
-bool vt_prom_parse(const char *text, struct vt_prom *out)
+static bool parse_lines(struct parser *p, const char *text)
 {
-    memset(out, 0, sizeof *out);
-    static struct parser p; /* large: not on the stack */
-    memset(&p, 0, sizeof p);
-    p.out = out;
     char line[2048];
     for (const char *s = text; *s != '\0';) {
-        p.line++;
+        p->line++;
         const char *nl = strchr(s, '\n');
         if (nl == NULL)
-            return fail(&p, "no line feed at the end");
+            return fail(p, "no line feed at the end");
         if ((size_t)(nl - s) >= sizeof line)
-            return fail(&p, "line too long");
+            return fail(p, "line too long");
         memcpy(line, s, (size_t)(nl - s));
         line[nl - s] = '\0';
         s = nl + 1;
         if (line[0] == '\0')
-            return fail(&p, "empty line");
-        if (!(line[0] == '#' ? comment(&p, line) : sample(&p, line)))
+            return fail(p, "empty line");
+        if (!(line[0] == '#' ? comment(p, line) : sample(p, line)))
             return false;
     }
     return true;
+}
+
+bool vt_prom_parse(const char *text, struct vt_prom *out)
+{
+    memset(out, 0, sizeof *out);
+    struct parser *p = calloc(1, sizeof *p); /* large, and one per call: any thread may parse */
+    if (p == NULL) {
+        snprintf(out->error, sizeof out->error, "out of memory");
+        return false;
+    }
+    p->out = out;
+    bool ok = parse_lines(p, text);
+    free(p);
+    return ok;
 }
 
 void vt_prom_free(struct vt_prom *p)
