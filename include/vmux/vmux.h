@@ -12,6 +12,7 @@
 #include "vmux/iam.h"
 #include "vmux/reply.h"
 #include "vmux/client.h"
+#include "vmux/metrics.h"
 #include "vmux/call.h"
 #include "vmux/types.h"
 #include "vmux/commands.h"

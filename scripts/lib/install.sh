@@ -4,7 +4,8 @@
 # command and prints one line. valkey 8 comes from bookworm-backports.
 
 vmux_install_base_pkgs=(build-essential cmake pkg-config libhiredis-dev libuv1-dev libssl-dev
-    libcmocka-dev openssl libasan8 libubsan1 libtsan2 jq doxygen)
+    libcmocka-dev openssl libasan8 libubsan1 libtsan2 jq doxygen
+    clang libclang-rt-14-dev) # the fuzz targets: clang, and its libFuzzer runtime (a Recommends)
 vmux_install_bpo_pkgs=(valkey-server valkey-tools valkey-sentinel)
 
 # Prints the packages of "$@" that are not fully installed.

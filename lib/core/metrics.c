@@ -1,0 +1,171 @@
+/* vmux__metrics_format(): the handle's counters as Prometheus text exposition. */
+#include "core/metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* An snprintf-like appender: counts every byte, writes what fits, keeps buf NUL-terminated. */
+struct out {
+    char *buf;
+    size_t len;
+    size_t total;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *at = o->total < o->len ? o->buf + o->total : NULL;
+    int n = vsnprintf(at, at != NULL ? o->len - o->total : 0, fmt, ap);
+    va_end(ap);
+    o->total += n > 0 ? (size_t)n : 0;
+}
+
+/* A label value: the format reserves backslash, double quote and line feed. */
+static void put_label_value(struct out *o, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\\')
+            put(o, "\\\\");
+        else if (*s == '"')
+            put(o, "\\\"");
+        else if (*s == '\n')
+            put(o, "\\n");
+        else
+            put(o, "%c", *s);
+    }
+}
+
+/*
+ * One sample: a field of vmux_stats. Consecutive rows with the same name are one family (one
+ * HELP and TYPE); `outcome`, when set, is the value of the family's "outcome" label.
+ */
+struct metric {
+    const char *name;
+    bool counter;
+    size_t field; /* offsetof(vmux_stats, ...) */
+    const char *outcome;
+    const char *help;
+};
+
+#define F(field) offsetof(vmux_stats, field)
+
+/* The handle's totals: vmux_read_stats(). */
+static const struct metric handle_metrics[] = {
+    {"vmux_commands_submitted_total", true, F(submitted), NULL,
+     "Commands accepted by a call (the session's own commands are not counted)."},
+    {"vmux_commands_completed_total", true, F(replied), "replied",
+     "Commands completed, by outcome: replied (server error replies included), timed_out, "
+     "connection_lost (CONNECTION_LOST or PROTOCOL), closed, failed_other."},
+    {"vmux_commands_completed_total", true, F(timed_out), "timed_out", NULL},
+    {"vmux_commands_completed_total", true, F(connection_lost), "connection_lost", NULL},
+    {"vmux_commands_completed_total", true, F(closed), "closed", NULL},
+    {"vmux_commands_completed_total", true, F(failed_other), "failed_other", NULL},
+    {"vmux_commands_refused_total", true, F(refused), NULL,
+     "Calls refused at the door with VMUX_ERR_BACKLOG_FULL (maxPending, maxPendingBytes)."},
+    {"vmux_commands_resent_total", true, F(resent), NULL,
+     "Retry-safe commands resent after their connection broke."},
+    {"vmux_commands_retried_total", true, F(retried), NULL,
+     "Commands sent again after READONLY, LOADING, MASTERDOWN, TRYAGAIN or CLUSTERDOWN."},
+    {"vmux_connects_total", true, F(connects), NULL, "Connections that became ready."},
+    {"vmux_connect_failures_total", true, F(connect_failures), NULL,
+     "Failed connection attempts plus ready connections that broke or were retired."},
+    {"vmux_backlog_commands", false, F(backlog), NULL,
+     "Commands waiting for a connection (published once a second)."},
+    {"vmux_in_flight_commands", false, F(in_flight), NULL,
+     "Commands written and not yet answered (published once a second)."},
+    {"vmux_pending_commands", false, F(pending), NULL,
+     "Commands the handle holds for callers (bounded by maxPending)."},
+    {"vmux_pending_bytes", false, F(pending_bytes), NULL,
+     "Encoded bytes of the commands the handle holds (bounded by maxPendingBytes)."},
+    {"vmux_received_bytes_total", true, F(bytes_in), NULL,
+     "Bytes read from the network (TLS: ciphertext)."},
+    {"vmux_sent_bytes_total", true, F(bytes_out), NULL,
+     "Bytes handed to the network (TLS: ciphertext)."},
+    {"vmux_subscriber_lost_total", true, F(subscriber_lost), NULL,
+     "Subscriber connections that broke while a subscription was live (messages lost)."},
+    {"vmux_cluster_moved_total", true, F(cluster_moved), NULL, "MOVED replies followed."},
+    {"vmux_cluster_asked_total", true, F(cluster_asked), NULL, "ASK replies followed."},
+    {"vmux_cluster_refreshes_total", true, F(cluster_refreshes), NULL,
+     "Slot map refreshes asked of a node (CLUSTER SLOTS sent)."},
+};
+
+/* One node's links: vmux_read_node_stats(), a sample per node with a "node" label. */
+static const struct metric node_metrics[] = {
+    {"vmux_node_commands_resent_total", true, F(resent), NULL,
+     "Retry-safe commands resent after a connection to the node broke."},
+    {"vmux_node_commands_retried_total", true, F(retried), NULL,
+     "Commands sent to the node again after READONLY, LOADING and the like."},
+    {"vmux_node_connects_total", true, F(connects), NULL,
+     "Connections to the node that became ready."},
+    {"vmux_node_connect_failures_total", true, F(connect_failures), NULL,
+     "Failed connection attempts to the node plus its ready connections that broke."},
+    {"vmux_node_backlog_commands", false, F(backlog), NULL,
+     "Commands waiting for a connection to the node (published once a second)."},
+    {"vmux_node_in_flight_commands", false, F(in_flight), NULL,
+     "Commands written to the node and not yet answered (published once a second)."},
+    {"vmux_node_received_bytes_total", true, F(bytes_in), NULL,
+     "Bytes read from the node (TLS: ciphertext)."},
+    {"vmux_node_sent_bytes_total", true, F(bytes_out), NULL,
+     "Bytes handed to the network for the node (TLS: ciphertext)."},
+};
+
+#undef F
+
+static uint64_t field_of(const vmux_stats *st, size_t field)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)st + field, sizeof v);
+    return v;
+}
+
+static void put_family(struct out *o, const struct metric *m)
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
+        m->counter ? "counter" : "gauge");
+}
+
+static void put_handle(struct out *o, const vmux_stats *total)
+{
+    size_t count = sizeof handle_metrics / sizeof handle_metrics[0];
+    for (size_t i = 0; i < count; i++) {
+        const struct metric *m = &handle_metrics[i];
+        if (i == 0 || strcmp(m->name, handle_metrics[i - 1].name) != 0)
+            put_family(o, m);
+        if (m->outcome != NULL)
+            put(o, "%s{outcome=\"%s\"} %" PRIu64 "\n", m->name, m->outcome,
+                field_of(total, m->field));
+        else
+            put(o, "%s %" PRIu64 "\n", m->name, field_of(total, m->field));
+    }
+}
+
+static void put_nodes(struct out *o, const struct vmux_node_stats *nodes, size_t n)
+{
+    for (size_t i = 0; n > 0 && i < sizeof node_metrics / sizeof node_metrics[0]; i++) {
+        const struct metric *m = &node_metrics[i];
+        put_family(o, m);
+        for (size_t j = 0; j < n; j++) {
+            put(o, "%s{node=\"", m->name);
+            put_label_value(o, nodes[j].addr);
+            put(o, "\"} %" PRIu64 "\n", field_of(&nodes[j].st, m->field));
+        }
+    }
+}
+
+size_t vmux__metrics_format(char *buf, size_t len, const vmux_stats *total,
+                            const struct vmux_node_stats *nodes, size_t n)
+{
+    struct out o = {buf, len, 0};
+    if (len > 0)
+        buf[0] = '\0';
+    put_handle(&o, total);
+    put_nodes(&o, nodes, n);
+    return o.total;
+}
