@@ -1,11 +1,11 @@
-/*
- * ElastiCache IAM authentication (docs/elasticache.md#iam-authentication): a credentials
+/** @file
+ * ElastiCache IAM authentication (`docs/elasticache.md`, IAM authentication): a credentials
  * provider (config.h, vmux_config_set_credentials_provider()) whose password is the
  * short-lived IAM auth token ElastiCache accepts from a user created with
  * --authentication-mode Type=iam.
  *
  * The token is a SigV4-presigned request (service "elasticache", X-Amz-Expires=900) for
- *     GET http://<cache>/?Action=connect&User=<user>[&ResourceType=ServerlessCache]
+ *     `GET http://<cache>/?Action=connect&User=<user>[&ResourceType=ServerlessCache]`
  * signed with the credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and,
  * for temporary credentials such as a Lambda function's, AWS_SESSION_TOKEN), written without
  * its "http://". A token lives 15 minutes; ElastiCache checks it only when a connection
@@ -30,36 +30,37 @@
 extern "C" {
 #endif
 
+/** A token provider (opaque): made by vmux_iam_provider_new(), freed by vmux_iam_provider_free(). */
 typedef struct vmux_iam_provider vmux_iam_provider;
 
-/* The clock a provider signs with: the current time in Unix seconds (UTC). */
+/** The clock a provider signs with: the current time in Unix seconds (UTC). */
 typedef int64_t (*vmux_iam_clock_fn)(void *userdata);
 
-/*
+/**
  * What the token is for. Make it with VMUX_INIT(vmux_iam_opts, ...) (abi.h); every zero means
  * the default. The strings are copied.
  */
 typedef struct vmux_iam_opts {
-    /* Sized struct (abi.h). */
+    /** Sized struct (abi.h). */
     size_t size;
-    /* The ElastiCache user's id (IAM users must have user id = user name). Required. */
+    /** The ElastiCache user's id (IAM users must have user id = user name). Required. */
     const char *user;
-    /* The replication group id, or the serverless cache's name (not an endpoint). Required.
+    /** The replication group id, or the serverless cache's name (not an endpoint). Required.
      * Written in lower case, as ElastiCache stores those names. */
     const char *cache;
-    /* The region, such as "us-east-1". NULL: AWS_REGION from the environment (Lambda sets
+    /** The region, such as "us-east-1". NULL: AWS_REGION from the environment (Lambda sets
      * it), else AWS_DEFAULT_REGION. */
     const char *region;
-    /* true for a serverless cache (the token then carries ResourceType=ServerlessCache). */
+    /** true for a serverless cache (the token then carries ResourceType=ServerlessCache). */
     bool serverless;
-    /* A kept token is replaced once it is this old, seconds, 1..840. Default 600. */
+    /** A kept token is replaced once it is this old, seconds, 1..840. Default 600. */
     int64_t refresh_s;
-    /* The clock (NULL: the system's real-time clock), and what it is given. For tests. */
+    /** The clock (NULL: the system's real-time clock), and what it is given. For tests. */
     vmux_iam_clock_fn clock;
     void *clock_userdata;
 } vmux_iam_opts;
 
-/*
+/**
  * Creates a provider and makes its first token, so that a missing variable or a bad option is
  * reported here rather than as a failed connection. On success *out owns the provider, freed
  * with vmux_iam_provider_free() after every handle using it is closed. Any thread.
@@ -71,10 +72,10 @@ typedef struct vmux_iam_opts {
 VMUX_EXPORT int vmux_iam_provider_new(const vmux_iam_opts *opts, vmux_iam_provider **out,
                                       char *errbuf, size_t errlen);
 
-/* Frees a provider (wiping its token). NULL is allowed. No handle may still use it. */
+/** Frees a provider (wiping its token). NULL is allowed. No handle may still use it. */
 VMUX_EXPORT void vmux_iam_provider_free(vmux_iam_provider *p);
 
-/*
+/**
  * Writes the current token (NUL-terminated) into buf: the kept one while it is younger than
  * refresh_s, else a new one signed now with the environment's credentials, read again at each
  * new token (so rotated credentials are picked up). Any thread.
@@ -85,7 +86,7 @@ VMUX_EXPORT void vmux_iam_provider_free(vmux_iam_provider *p);
 VMUX_EXPORT int vmux_iam_token(vmux_iam_provider *p, char *buf, size_t len, char *errbuf,
                                size_t errlen);
 
-/*
+/**
  * The credentials provider itself (a vmux_credentials_fn): pass it with the provider as
  * userdata,
  *     vmux_config_set_credentials_provider(cfg, vmux_iam_credentials, provider);

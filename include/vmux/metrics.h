@@ -1,7 +1,7 @@
-/*
+/** @file
  * The handle's counters as Prometheus text exposition (text format 0.0.4), ready to serve on a
  * /metrics endpoint with the content type "text/plain; version=0.0.4; charset=utf-8". Every
- * metric is named and described in docs/reliability.md#metrics; examples/metrics.c serves them
+ * metric is named and described in `docs/reliability.md` (Metrics); examples/metrics.c serves them
  * over HTTP.
  *
  * What the text holds: the handle's totals (vmux_read_stats()) as metrics named vmux_*, with
@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-/*
+/**
  * Writes the handle's counters as Prometheus text exposition into buf, NUL-terminated, and
  * returns the length of the whole text (like snprintf: when it is >= len the text was cut; a
  * call with buf NULL and len 0 only measures). Counters keep moving between two calls, so a
