@@ -30,8 +30,7 @@
 extern "C" {
 #endif
 
-/** A token provider (opaque): made by vmux_iam_provider_new(), freed by vmux_iam_provider_free().
- */
+/** A token provider (opaque): vmux_iam_provider_new(), vmux_iam_provider_free(). */
 typedef struct vmux_iam_provider vmux_iam_provider;
 
 /** The clock a provider signs with: the current time in Unix seconds (UTC). */
