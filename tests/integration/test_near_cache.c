@@ -366,6 +366,87 @@ static void test_no_stale_read_after_quiescence(void **state)
     vmux_close(r.m);
 }
 
+/* ---- cache-aside's near tier ---- */
+
+static _Atomic int loads;
+
+static int loader(vmux_str key, vmux_bytes *value, void *arg)
+{
+    (void)key;
+    atomic_fetch_add(&loads, 1);
+    value->ptr = strdup(arg);
+    value->len = strlen(arg);
+    return 0;
+}
+
+static uint64_t submitted(vmux *m)
+{
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    return st.submitted;
+}
+
+static bool cache_is(vmux_cache *c, const char *key, const char *want)
+{
+    vmux_bytes v;
+    int rc = vmux_cache_get(c, S(key), loader, "other", 0, &v);
+    bool same = rc == 0 && v.ptr != NULL && strcmp(v.ptr, want) == 0;
+    vmux_bytes_free(&v);
+    return same;
+}
+
+struct cache_probe {
+    vmux *m;
+    vmux_cache *c;
+    const char *key, *want;
+};
+
+/* A get that the near tier answered: no command went to the server. */
+static bool cache_near_hit(void *arg)
+{
+    struct cache_probe *p = arg;
+    uint64_t before = submitted(p->m);
+    return cache_is(p->c, p->key, p->want) && submitted(p->m) == before;
+}
+
+static bool cache_sees(void *arg)
+{
+    struct cache_probe *p = arg;
+    return cache_is(p->c, p->key, p->want);
+}
+
+static void test_cache_near_tier(void **state)
+{
+    (void)state;
+    vmux *m = open_near(NULL), *other = vt_server_open(&srv, NULL);
+    vmux_cache *c = NULL, *oc = NULL;
+    vmux_cache_opts o = VMUX_INIT(vmux_cache_opts, .near = true, .refresh_beta = -1);
+    assert_int_equal(vmux_cache_new(other, &o, &oc), VMUX_ERR_INVALID_ARG); /* no nearCache */
+    o.near = false;
+    assert_int_equal(vmux_cache_new(other, &o, &oc), 0);
+    o.near = true;
+    assert_int_equal(vmux_cache_new(m, &o, &c), 0);
+    atomic_store(&loads, 0);
+    vmux_bytes v;
+    assert_int_equal(vmux_cache_get(c, S("tier"), loader, "loaded", 0, &v), 0);
+    assert_string_equal(v.ptr, "loaded");
+    vmux_bytes_free(&v);
+    assert_int_equal(atomic_load(&loads), 1);
+    struct cache_probe p = {m, c, "tier", "loaded"};
+    assert_true(vt_wait_until(cache_near_hit, &p, WAIT_MS)); /* once tracking is up */
+    assert_int_equal(atomic_load(&loads), 1);
+    /* Another process's invalidate (DEL) reaches the near tier through the server. */
+    assert_int_equal(vmux_cache_invalidate(oc, S("tier")), 0);
+    p.want = "other";
+    assert_true(vt_wait_until(cache_sees, &p, WAIT_MS));
+    assert_int_equal(atomic_load(&loads), 2);
+    assert_true(vt_wait_until(cache_near_hit, &p, WAIT_MS));
+    vmux_cache_free(oc);
+    vmux_cache_free(c);
+    vmux_close(other);
+    vmux_close(m);
+}
+
 /* ---- bounds ---- */
 
 #define BYTE_LIMIT (64 * 1024)
@@ -437,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_invalidation_connection_killed),
         cmocka_unit_test(test_data_connection_killed),
         cmocka_unit_test(test_byte_limit),
+        cmocka_unit_test(test_cache_near_tier),
         cmocka_unit_test(test_no_stale_read_after_quiescence),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
