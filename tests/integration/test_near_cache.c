@@ -330,40 +330,100 @@ static void run_workers(struct run *r, struct worker *wk, int n, void (*fn)(void
     }
 }
 
-static void test_no_stale_read_after_quiescence(void **state)
+static void start_run(struct run *r, struct worker *readers, struct worker *writers)
 {
-    (void)state;
-    struct run r = {.m = open_near("nearCacheMaxEntries=100000")};
+    r->m = open_near("nearCacheMaxEntries=100000");
     for (int i = 0; i < NWRITERS; i++)
-        r.w[i] = vt_server_open(&srv, NULL);
-    set(r.w[0], "near:barrier", "0");
-    until_cached(r.m, "near:barrier", "0"); /* tracking works before the run starts */
-    struct worker readers[NREADERS], writers[NWRITERS];
-    uint64_t start = vt_now_ms();
-    run_workers(&r, readers, NREADERS, reader);
-    run_workers(&r, writers, NWRITERS, writer);
-    /* at least RUN_MS, and enough reads that the cache was exercised even on a slow build */
-    while (vt_now_ms() - start < RUN_MS || !ran_enough(&r))
-        uv_sleep(50);
-    atomic_store(&r.stop, true);
+        r->w[i] = vt_server_open(&srv, NULL);
+    set(r->w[0], "near:barrier", "0");
+    until_cached(r->m, "near:barrier", "0"); /* tracking works before the run starts */
+    run_workers(r, readers, NREADERS, reader);
+    run_workers(r, writers, NWRITERS, writer);
+}
+
+static void stop_run(struct run *r, struct worker *readers, struct worker *writers)
+{
+    atomic_store(&r->stop, true);
     for (int i = 0; i < NREADERS; i++)
         uv_thread_join(&readers[i].thread);
     for (int i = 0; i < NWRITERS; i++)
         uv_thread_join(&writers[i].thread);
-    /* Quiescence: the server sends invalidations in the order of the writes, on one connection;
-     * once the barrier's (written after every other write) has arrived, all of them have. */
-    set(r.w[0], "near:barrier", "1");
-    until_sees(r.m, "near:barrier", "1");
-    vmux_near_stats st = stats(r.m);
-    print_message("reads %llu, hits %llu, fills %llu, invalidations %llu\n",
-                  (unsigned long long)atomic_load(&r.reads), (unsigned long long)st.hits,
-                  (unsigned long long)st.fills, (unsigned long long)st.invalidations);
-    assert_int_equal(atomic_load(&r.errors), 0);
+}
+
+/*
+ * Quiescence: the server sends invalidations in the order of the writes, on one connection, and
+ * a lost connection flushed the store before a new one was made. So once the barrier's
+ * invalidation (its write after every other write, its old value cached once tracking works
+ * again) has arrived, every invalidation of the run has been handled.
+ */
+static void quiesce(struct run *r)
+{
+    set(r->w[0], "near:barrier", "0");
+    until_cached(r->m, "near:barrier", "0");
+    set(r->w[0], "near:barrier", "1");
+    until_sees(r->m, "near:barrier", "1");
+    vmux_near_stats st = stats(r->m);
+    print_message("reads %llu, hits %llu, fills %llu, invalidations %llu, flushes %llu/%llu\n",
+                  (unsigned long long)atomic_load(&r->reads), (unsigned long long)st.hits,
+                  (unsigned long long)st.fills, (unsigned long long)st.invalidations,
+                  (unsigned long long)st.flushes_lost, (unsigned long long)st.flushes_reconnect);
     assert_true(st.hits > 0 && st.invalidations > 0);
-    assert_int_equal(count_stale(&r), 0);
+}
+
+static void end_run(struct run *r)
+{
     for (int i = 0; i < NWRITERS; i++)
-        vmux_close(r.w[i]);
-    vmux_close(r.m);
+        vmux_close(r->w[i]);
+    vmux_close(r->m);
+}
+
+static void test_no_stale_read_after_quiescence(void **state)
+{
+    (void)state;
+    struct run r = {0};
+    struct worker readers[NREADERS], writers[NWRITERS];
+    start_run(&r, readers, writers);
+    uint64_t start = vt_now_ms();
+    /* at least RUN_MS, and enough reads that the cache was exercised even on a slow build */
+    while (vt_now_ms() - start < RUN_MS || !ran_enough(&r))
+        uv_sleep(50);
+    stop_run(&r, readers, writers);
+    quiesce(&r);
+    assert_int_equal(atomic_load(&r.errors), 0);
+    assert_int_equal(count_stale(&r), 0);
+    end_run(&r);
+}
+
+/* Lets the run go on for ms, then until it has read enough since the last call. */
+static void run_for(struct run *r, uint64_t ms)
+{
+    uint64_t start = vt_now_ms(), reads = atomic_load(&r->reads);
+    while (vt_now_ms() - start < ms || atomic_load(&r->reads) - reads < 5000)
+        uv_sleep(50);
+}
+
+/* The same, with the invalidation connection killed, then the data connection, then the server
+ * killed and restarted (empty: no persistence), one after the other while the run goes on. */
+static void test_no_stale_read_after_faults(void **state)
+{
+    (void)state;
+    struct run r = {0};
+    struct worker readers[NREADERS], writers[NWRITERS];
+    start_run(&r, readers, writers);
+    run_for(&r, 1000);
+    kill_client(client_id("name=nearreader", "flags=P"));
+    run_for(&r, 1000);
+    kill_client(client_id("name=nearreader", "flags=t"));
+    run_for(&r, 1000);
+    vt_server_kill(&srv);
+    assert_int_equal(vt_server_restart(&srv), 0);
+    run_for(&r, 1000);
+    stop_run(&r, readers, writers);
+    quiesce(&r);
+    vmux_near_stats st = stats(r.m);
+    assert_true(st.flushes_lost >= 1 && st.flushes_reconnect >= 2);
+    assert_int_equal(count_stale(&r), 0);
+    end_run(&r);
 }
 
 /* ---- cache-aside's near tier ---- */
@@ -520,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_byte_limit),
         cmocka_unit_test(test_cache_near_tier),
         cmocka_unit_test(test_no_stale_read_after_quiescence),
+        cmocka_unit_test(test_no_stale_read_after_faults),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
