@@ -539,6 +539,27 @@ static void test_byte_limit(void **state)
     vmux_close(m);
 }
 
+static bool expired_once(void *arg)
+{
+    vmux *m = arg;
+    uint64_t before = stats(m).expirations;
+    return near_is(m, "near:ttl", "t") && stats(m).expirations > before;
+}
+
+/* nearCacheTtl caps an entry's life though the key never changes: a later read finds it
+ * expired (dropped, counted) and reads the server again. */
+static void test_local_ttl(void **state)
+{
+    (void)state;
+    vmux *m = open_near("nearCacheTtl=200"), *w = vt_server_open(&srv, NULL);
+    set(w, "near:ttl", "t");
+    until_cached(m, "near:ttl", "t");
+    assert_true(vt_wait_until(expired_once, m, WAIT_MS));
+    until_cached(m, "near:ttl", "t"); /* stored again */
+    vmux_close(w);
+    vmux_close(m);
+}
+
 static void test_settings(void **state)
 {
     (void)state;
@@ -578,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_invalidation_connection_killed),
         cmocka_unit_test(test_data_connection_killed),
         cmocka_unit_test(test_byte_limit),
+        cmocka_unit_test(test_local_ttl),
         cmocka_unit_test(test_cache_near_tier),
         cmocka_unit_test(test_no_stale_read_after_quiescence),
         cmocka_unit_test(test_no_stale_read_after_faults),
