@@ -75,6 +75,13 @@ typedef struct vmux_cache_opts {
      * returned, and no SET is tried), a failed SET leaves the value unstored. true: the failed
      * GET or SET's error is returned to the caller instead. */
     bool strict;
+    /* true: a near tier (near.h, docs/patterns/near-cache.md) in front of Valkey: every GET goes
+     * through vmux_near_get(), so a hit on a key this process read lately is served from memory
+     * without touching the network (the XFetch decision is the same as for any hit), and a miss
+     * reads Valkey as before, single flight unchanged. The cache's own SET and DEL remove the key
+     * from the near tier at once. The handle must have nearCache=true (else vmux_cache_new()
+     * fails with VMUX_ERR_INVALID_ARG). Default false. */
+    bool near;
 } vmux_cache_opts;
 
 /** A loader's "there is no such value" (not an error: it is cached as a negative entry). */
@@ -96,7 +103,8 @@ typedef int (*vmux_cache_loader)(vmux_str key, vmux_bytes *value, void *userdata
  * Creates a cache over handle m with the given options (NULL: all defaults). The cache borrows
  * m, which must outlive it. On success *out owns the cache; free it with vmux_cache_free().
  * Errors: VMUX_ERR_INVALID_ARG (m or out NULL, opts not made with VMUX_INIT, a prefix with NULL
- * ptr and len > 0, NaN fractions, a negative ttl_ms, timeout_ms or wait_ms), VMUX_ERR_NOMEM.
+ * ptr and len > 0, NaN fractions, a negative ttl_ms, timeout_ms or wait_ms, near on a handle
+ * without nearCache), VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out);
 

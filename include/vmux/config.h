@@ -212,6 +212,20 @@ VMUX_EXPORT int vmux_config_set_sentinel_user(vmux_config *cfg, const char *user
 VMUX_EXPORT int vmux_config_set_sentinel_password(vmux_config *cfg, const char *password);
 /** sentinelTls: connect to the sentinels with TLS. */
 VMUX_EXPORT int vmux_config_set_sentinel_tls(vmux_config *cfg, bool on);
+/**
+ * The near cache (near.h, docs/patterns/near-cache.md): on (default off), the store's bounds
+ * (entries, at least 1, default 100000; bytes, at least 1, default 64 MiB: vmux_open() fails
+ * with VMUX_ERR_CONFIG when it cannot hold one small entry per shard), and a cap on how long
+ * an entry lives after it was read, ms (0, the default: no cap; the key's server TTL and the
+ * server's invalidations still end it).
+ */
+VMUX_EXPORT int vmux_config_set_near_cache(vmux_config *cfg, bool on);
+/** nearCacheMaxEntries: the most entries the near cache holds (above). */
+VMUX_EXPORT int vmux_config_set_near_cache_max_entries(vmux_config *cfg, uint64_t entries);
+/** nearCacheMaxBytes: the most bytes the near cache holds (above). */
+VMUX_EXPORT int vmux_config_set_near_cache_max_bytes(vmux_config *cfg, uint64_t bytes);
+/** nearCacheTtl: the cap on an entry's life after it was read, ms (above). */
+VMUX_EXPORT int vmux_config_set_near_cache_ttl(vmux_config *cfg, int64_t ttl_ms);
 /** @} */
 
 /** @name Typed getters
@@ -256,6 +270,10 @@ VMUX_EXPORT const char *vmux_config_sentinel_user(const vmux_config *cfg);
 /** Whether a sentinel password is set; it cannot be read back. */
 VMUX_EXPORT bool vmux_config_has_sentinel_password(const vmux_config *cfg);
 VMUX_EXPORT bool vmux_config_sentinel_tls(const vmux_config *cfg);
+VMUX_EXPORT bool vmux_config_near_cache(const vmux_config *cfg);
+VMUX_EXPORT uint64_t vmux_config_near_cache_max_entries(const vmux_config *cfg);
+VMUX_EXPORT uint64_t vmux_config_near_cache_max_bytes(const vmux_config *cfg);
+VMUX_EXPORT int64_t vmux_config_near_cache_ttl(const vmux_config *cfg);
 /** @} */
 
 /** @name Callbacks

@@ -22,5 +22,6 @@
 #include "vmux/cache.h"
 #include "vmux/ratelimit.h"
 #include "vmux/lock.h"
+#include "vmux/near.h"
 
 #endif

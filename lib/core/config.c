@@ -77,6 +77,10 @@ const struct key_def vmux__config_keys[KEY_COUNT] = {
     [KEY_IAM_CACHE] = TEXT("iamCache", iam_cache),
     [KEY_IAM_REGION] = TEXT("iamRegion", iam_region),
     [KEY_IAM_SERVERLESS] = FLAG("iamServerless", iam_serverless),
+    [KEY_NEAR_CACHE] = FLAG("nearCache", near_cache),
+    [KEY_NEAR_CACHE_MAX_ENTRIES] = U64K("nearCacheMaxEntries", near_cache_max_entries, "entries"),
+    [KEY_NEAR_CACHE_MAX_BYTES] = U64K("nearCacheMaxBytes", near_cache_max_bytes, "bytes"),
+    [KEY_NEAR_CACHE_TTL] = INTK("nearCacheTtl", near_cache_ttl_ms, 0, "milliseconds"),
 };
 
 const struct vmux_config vmux__config_defaults = {
@@ -99,6 +103,8 @@ const struct vmux_config vmux__config_defaults = {
     .max_reply_buffer = VMUX_DEFAULT_MAX_REPLY_BUFFER,
     .max_pending = VMUX_DEFAULT_MAX_PENDING,
     .max_pending_bytes = VMUX_DEFAULT_MAX_PENDING_BYTES,
+    .near_cache_max_entries = VMUX_DEFAULT_NEAR_CACHE_MAX_ENTRIES,
+    .near_cache_max_bytes = VMUX_DEFAULT_NEAR_CACHE_MAX_BYTES,
 };
 
 /* Passwords should not linger in freed heap memory. */

@@ -184,6 +184,26 @@ int vmux_config_set_max_pending_bytes(vmux_config *cfg, uint64_t bytes)
     return vmux__config_store_u64(cfg, &vmux__config_keys[KEY_MAX_PENDING_BYTES], bytes);
 }
 
+int vmux_config_set_near_cache(vmux_config *cfg, bool on)
+{
+    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_NEAR_CACHE], on);
+}
+
+int vmux_config_set_near_cache_max_entries(vmux_config *cfg, uint64_t entries)
+{
+    return vmux__config_store_u64(cfg, &vmux__config_keys[KEY_NEAR_CACHE_MAX_ENTRIES], entries);
+}
+
+int vmux_config_set_near_cache_max_bytes(vmux_config *cfg, uint64_t bytes)
+{
+    return vmux__config_store_u64(cfg, &vmux__config_keys[KEY_NEAR_CACHE_MAX_BYTES], bytes);
+}
+
+int vmux_config_set_near_cache_ttl(vmux_config *cfg, int64_t ttl_ms)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_NEAR_CACHE_TTL], ttl_ms);
+}
+
 /* ---- typed getters ---- */
 
 bool vmux_config_ssl(const vmux_config *cfg)
@@ -360,4 +380,24 @@ int vmux_config_max_pending(const vmux_config *cfg)
 uint64_t vmux_config_max_pending_bytes(const vmux_config *cfg)
 {
     return or_defaults(cfg)->max_pending_bytes;
+}
+
+bool vmux_config_near_cache(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->near_cache;
+}
+
+uint64_t vmux_config_near_cache_max_entries(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->near_cache_max_entries;
+}
+
+uint64_t vmux_config_near_cache_max_bytes(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->near_cache_max_bytes;
+}
+
+int64_t vmux_config_near_cache_ttl(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->near_cache_ttl_ms;
 }

@@ -25,6 +25,8 @@
 #define VMUX_DEFAULT_MAX_REPLY_BUFFER (VMUX_DEFAULT_MAX_BULK_LENGTH + 1024ull * 1024)
 #define VMUX_DEFAULT_MAX_PENDING 200000
 #define VMUX_DEFAULT_MAX_PENDING_BYTES (256ull * 1024 * 1024)
+#define VMUX_DEFAULT_NEAR_CACHE_MAX_ENTRIES 100000
+#define VMUX_DEFAULT_NEAR_CACHE_MAX_BYTES (64ull * 1024 * 1024)
 
 struct vmux_endpoint {
     char *host;          /* never NULL or empty */
@@ -94,6 +96,12 @@ struct vmux_config {
     uint64_t max_reply_buffer;
     int max_pending;            /* commands accepted and not yet freed, handle-wide */
     uint64_t max_pending_bytes; /* their encoded bytes */
+
+    /* The near cache (mux/near.c, docs/patterns/near-cache.md). */
+    bool near_cache;
+    uint64_t near_cache_max_entries;
+    uint64_t near_cache_max_bytes;
+    int near_cache_ttl_ms; /* 0: entries live until invalidated or their server TTL */
 };
 
 /*

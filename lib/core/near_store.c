@@ -316,7 +316,7 @@ size_t vmux__near_sweep(struct vmux_near *s, uint64_t now_ns)
     return dropped;
 }
 
-static void add_shard(struct near_shard *sh, struct vmux_near_stats *o)
+static void add_shard(struct near_shard *sh, struct vmux_near_store_stats *o)
 {
     o->hits += sh->hits;
     o->misses += sh->misses;
@@ -330,7 +330,7 @@ static void add_shard(struct near_shard *sh, struct vmux_near_stats *o)
     o->bytes += sh->bytes;
 }
 
-void vmux__near_read_stats(struct vmux_near *s, struct vmux_near_stats *out)
+void vmux__near_read_stats(struct vmux_near *s, struct vmux_near_store_stats *out)
 {
     memset(out, 0, sizeof(*out));
     for (unsigned i = 0; i < s->nshards; i++) {

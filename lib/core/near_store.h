@@ -63,7 +63,7 @@ enum vmux_near_cause {
 };
 
 /* What a store has done since it was created, and what it holds now. */
-struct vmux_near_stats {
+struct vmux_near_store_stats {
     uint64_t hits, misses;
     uint64_t fills;         /* replies stored */
     uint64_t fills_dropped; /* replies not stored (placeholder gone, stale or filled...) */
@@ -159,6 +159,6 @@ void vmux__near_flush_all(struct vmux_near *s, enum vmux_near_cause cause);
 size_t vmux__near_sweep(struct vmux_near *s, uint64_t now_ns);
 
 /* Fills *out with s's counters (taking each shard's lock in turn). Any thread. */
-void vmux__near_read_stats(struct vmux_near *s, struct vmux_near_stats *out);
+void vmux__near_read_stats(struct vmux_near *s, struct vmux_near_store_stats *out);
 
 #endif

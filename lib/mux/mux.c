@@ -15,6 +15,7 @@
 #include "core/errbuf.h"
 #include "core/log.h"
 #include "core/sized.h"
+#include "mux/near.h"
 #include "net/sentinel.h"
 #include "vmux/error.h"
 
@@ -148,6 +149,7 @@ void vmux__shutdown(vmux *m)
 {
     m->io_closing = true;
     vmux__router_close(&m->router);
+    vmux__nearc_close(m);
     vmux__link_close(m->link);
     m->link = NULL;
     vmux__pool_close(&m->pool);
@@ -181,6 +183,7 @@ static void io_main(void *arg)
                   "can read and change this handle's traffic");
     if (m->sentinel != NULL)
         vmux__sentinel_start(m->sentinel);
+    vmux__nearc_start(m); /* before the data link starts: it tracks from its first setup */
     vmux__link_start(m->link);
     uv_run(&m->loop, UV_RUN_DEFAULT);
 }
@@ -211,6 +214,7 @@ static void mux_free(vmux *m)
     vmux__deadlines_free(&m->deadlines);
     vmux__router_free(&m->router);
     vmux__pubsub_free(m);
+    vmux__nearc_free(m->near);
     uv_mutex_destroy(&m->qlock);
     uv_mutex_destroy(&m->olock);
     uv_cond_destroy(&m->ocond);
@@ -263,7 +267,8 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     uv_timer_init(&m->loop, &m->tick);
     uv_idle_init(&m->loop, &m->route_more);
     m->wakeup.data = m->deadline_timer.data = m->tick.data = m->route_more.data = m;
-    if ((rc = open_sentinel(m, errbuf, errlen)) == 0 &&
+    if ((rc = vmux__nearc_new(m->cfg, &m->near, errbuf, errlen)) == 0 &&
+        (rc = open_sentinel(m, errbuf, errlen)) == 0 &&
         (rc = vmux__pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) == 0 &&
         (rc = vmux__link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) ==
             0) {
@@ -279,6 +284,7 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
         return 0;
     }
     vmux__pool_close(&m->pool);
+    vmux__nearc_free(m->near);
     if (m->sentinel != NULL)
         vmux__sentinel_close(m->sentinel);
     uv_close((uv_handle_t *)&m->tick, NULL);
@@ -296,7 +302,7 @@ fail_qlock:
     vmux__tls_ctx_free(m->tls_ctx);
     vmux_config_free(m->cfg);
 fail_cfg:
-    if (rc == VMUX_ERR_NOMEM) /* else (the sentinels' TLS settings) errbuf holds the reason */
+    if (rc == VMUX_ERR_NOMEM) /* else (sentinels' TLS, near cache bounds) errbuf says why */
         vmux__errbuf_set(errbuf, errlen, "out of memory while creating the handle");
     free(m);
     return rc;

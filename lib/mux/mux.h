@@ -37,6 +37,7 @@ struct vmux {
     struct vmux_pool pool; /* links for blocking commands */
     struct vmux_pubsub pubsub;
     struct vmux_sentinel *sentinel; /* serviceName: where the primary is (net/sentinel.h) */
+    struct vmux_nearc *near;        /* nearCache=true: the near cache (mux/near.h); else NULL */
     uv_timer_t tick;                /* heartbeats, dead links, freeze detection: once a second */
     struct vmux_opq inbox;          /* taken from the submit queue, not yet routed */
     uv_idle_t route_more;           /* active while the inbox holds ops: route the next slice */

@@ -162,6 +162,8 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
     link_set_state(link, LINK_DOWN);
     if (c != NULL && link->sentinel != NULL)
         vmux__sentinel_refused(link->sentinel, c->ep, c->not_primary);
+    if (c != NULL && link->tracking.lost != NULL)
+        link->tracking.lost(link, link->tracking.arg);
     if (c != NULL)
         vmux__conn_end(c, true, 0, sent_status_for(code));
     vmux__opq_prepend(&link->backlog, &link->rejected);
@@ -196,7 +198,9 @@ void vmux__link_conn_ready(struct vmux_link *link)
         vmux__count(&link->ctr->connects, 1);
     link_drain_backlog(link);
     link_gauges(link);
-    if (!checked)
+    if (!checked && link->tracking.ready != NULL)
+        link->tracking.ready(link, link->tracking.arg);
+    if (!checked && link->conn != NULL)
         link->events.ready(link, link->conn->where, link->arg);
     if (link->conn != NULL)
         vmux__lane_open(link);
@@ -419,6 +423,30 @@ void vmux__link_set_auxiliary(struct vmux_link *link)
 void vmux__link_checking(struct vmux_link *link)
 {
     link_set_state(link, LINK_CHECKING);
+}
+
+/* ---- client-side caching ---- */
+
+void vmux__link_set_tracking(struct vmux_link *link, const struct vmux_link_tracking *t)
+{
+    link->tracking = *t;
+}
+
+int vmux__link_track(struct vmux_link *link, long long id)
+{
+    struct vmux_conn *c = link->conn;
+    if ((link->state != LINK_READY && link->state != LINK_CHECKING) || c == NULL || c->failing)
+        return VMUX_ERR_NOT_CONNECTED;
+    vmux__lane_shut(link); /* a caller may be writing on the connection */
+    bool ok = vmux__setup_track(c, id);
+    if (link->conn != NULL)
+        vmux__lane_open(link);
+    return ok ? 0 : VMUX_ERR_NOMEM;
+}
+
+const char *vmux__link_where(const struct vmux_link *link)
+{
+    return link->conn != NULL ? link->conn->where : NULL;
 }
 
 bool vmux__link_ready(const struct vmux_link *link)

@@ -144,6 +144,40 @@ void vmux__lane_read(struct vmux_link *link, struct vmux_op *op);
 struct vmux_sentinel;
 void vmux__link_set_sentinel(struct vmux_link *link, struct vmux_sentinel *s);
 
+/*
+ * Client-side caching (the near cache, mux/near.c): a tracking link's every connection ends its
+ * session setup with CLIENT TRACKING ON REDIRECT <id> OPTIN, so that the server sends the
+ * invalidations of the keys it reads (in OPTIN mode, the reads after CLIENT CACHING YES) to the
+ * connection whose client id is <id>. All three run on the I/O thread.
+ */
+struct vmux_link_tracking {
+    /* The client id to redirect a connection to where ("host:port") to, asked at each setup;
+     * 0: none (the connection does not track). */
+    long long (*redirect_id)(struct vmux_link *link, const char *where, void *arg);
+    /* The connection answered CLIENT TRACKING ON REDIRECT id: ok, or refused (an error reply,
+     * which does not fail the connection). Only the answer to the last one sent is reported. */
+    void (*tracked)(struct vmux_link *link, long long id, bool ok, void *arg);
+    /* The link's connection ended (failed, retired or refused at setup): what it tracked is no
+     * longer tracked by anyone. Reported before the link's failed event. */
+    void (*lost)(struct vmux_link *link, void *arg);
+    /* A connection finished its setup (tracking or not): the owner may re-point it now. */
+    void (*ready)(struct vmux_link *link, void *arg);
+    void *arg;
+};
+
+/* Makes link a tracking link (copied; set before start). */
+void vmux__link_set_tracking(struct vmux_link *link, const struct vmux_link_tracking *t);
+
+/*
+ * Re-points the ready connection's tracking at client id now (CLIENT TRACKING ON REDIRECT id
+ * OPTIN, answered to tracked()). Returns 0; VMUX_ERR_NOT_CONNECTED when no connection is ready
+ * (the next one's setup asks redirect_id()); VMUX_ERR_NOMEM (the connection fails). I/O thread.
+ */
+int vmux__link_track(struct vmux_link *link, long long id);
+
+/* "host:port" of the link's current connection, NULL when it has none. I/O thread. */
+const char *vmux__link_where(const struct vmux_link *link);
+
 /* Whether the link has a ready connection. */
 bool vmux__link_ready(const struct vmux_link *link);
 

@@ -48,6 +48,7 @@ struct vmux_link {
     char last_reason[256];
     char az[64]; /* the server's availability_zone (asked for readFrom=azAffinity...); "" unknown */
     bool lagging; /* a replica whose link to its primary is down (readFrom skips it) */
+    struct vmux_link_tracking tracking; /* the near cache's (redirect_id NULL: no tracking) */
 
     /* The direct lane (lane.c): the only fields a caller thread touches, besides the
      * connection it borrows while it holds the lane. */
@@ -110,6 +111,8 @@ struct vmux_conn {
     vmux_reader *reader;
     struct vmux_opq fifo; /* ops written and not yet answered, in order */
     int setup_left;       /* setup replies still expected */
+    long long track_id;   /* the client id of the last CLIENT TRACKING ... REDIRECT sent */
+    int track_inflight;   /* CLIENT TRACKING commands sent and not yet answered */
     bool sent_secret;     /* AUTH was queued: wipe what its bytes and the replies touched */
     char *auth_user;      /* copies of the credentials provider's answer, for redacting */
     char *auth_pass;      /* failure reasons; wiped once setup ends */
@@ -177,6 +180,11 @@ void vmux__setup_start(struct vmux_conn *c);
 void vmux__setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply);
 void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms);
 void vmux__setup_check(struct vmux_conn *c, uint64_t now_ms);
+/*
+ * Queues CLIENT TRACKING ON REDIRECT id OPTIN on c (a tracking link's re-point, outside setup).
+ * Returns false when the connection failed (out of memory).
+ */
+bool vmux__setup_track(struct vmux_conn *c, long long id);
 /*
  * Wipes what may still hold the credentials or a server's echo of them once they are no longer
  * needed (setup over, or the connection freed): the provider's credentials kept for redaction,

@@ -30,6 +30,9 @@ static const char LABEL_ZONE[] = "INFO server"; /* its availability_zone */
 /* INFO replication: is a replica's link to its primary up? (readFrom skips it while not) */
 static const char LABEL_LAG_SETUP[] = "INFO replication";
 static const char LABEL_LAG[] = "INFO replication (tick)";
+/* The near cache (client-side caching): in setup, and a re-point of a live connection. */
+static const char LABEL_TRACK_SETUP[] = "CLIENT TRACKING";
+static const char LABEL_TRACK[] = "CLIENT TRACKING (re-point)";
 static const char LABEL_PING[] = "PING";   /* idle heartbeat */
 static const char LABEL_CHECK[] = "CHECK"; /* proof of life after a freeze */
 
@@ -173,6 +176,49 @@ static void keep_zone(struct vmux_link *link, const vmux_reply *reply)
     }
 }
 
+/* CLIENT TRACKING ON REDIRECT id OPTIN: only reads after CLIENT CACHING YES are tracked. */
+static bool track_push(struct vmux_conn *c, const char *label, long long id)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%lld", id);
+    const char *argv[] = {"CLIENT", "TRACKING", "ON", "REDIRECT", num, "OPTIN"};
+    if (!push(c, label, VMUX_OP_IGNORE_ERROR, 6, argv))
+        return false;
+    c->setup_left += label == LABEL_TRACK_SETUP;
+    c->track_id = id;
+    c->track_inflight++;
+    return true;
+}
+
+bool vmux__setup_track(struct vmux_conn *c, long long id)
+{
+    return track_push(c, LABEL_TRACK, id);
+}
+
+/* A tracking link's connection tracks from its setup on, redirected to the id its owner names. */
+static void setup_tracking(struct vmux_conn *c)
+{
+    const struct vmux_link_tracking *t = &c->link->tracking;
+    long long id = t->redirect_id != NULL ? t->redirect_id(c->link, c->where, t->arg) : 0;
+    if (id > 0)
+        (void)track_push(c, LABEL_TRACK_SETUP, id);
+}
+
+/*
+ * The answer to a CLIENT TRACKING: only the last one sent tells where the connection's
+ * invalidations go now. A refusal does not fail the connection: it serves reads untracked.
+ */
+static void track_answer(struct vmux_conn *c, const vmux_reply *reply)
+{
+    const struct vmux_link_tracking *t = &c->link->tracking;
+    bool ok = vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR;
+    if (!ok)
+        vmux__log(c->link->cfg, VMUX_LOG_WARN, "%s: CLIENT TRACKING refused: %s", c->where,
+                  vmux_reply_str(reply, NULL));
+    if (--c->track_inflight == 0 && t->tracked != NULL)
+        t->tracked(c->link, c->track_id, ok, t->arg);
+}
+
 void vmux__setup_start(struct vmux_conn *c)
 {
     const struct vmux_config *cfg = c->link->cfg;
@@ -194,6 +240,7 @@ void vmux__setup_start(struct vmux_conn *c)
     if ((cfg->nendpoints > 1 && !cfg->sentinel_conn) || cfg->service_name != NULL)
         setup_push(c, LABEL_ROLE, 0, 1, (const char *[]){"ROLE"});
     setup_read_from(c, cfg);
+    setup_tracking(c);
 }
 
 static bool is_auth_error(const char *label, const char *msg)
@@ -218,8 +265,9 @@ static bool is_primary(const vmux_reply *reply)
  */
 static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, const char *msg)
 {
-    if (label == LABEL_READONLY || label == LABEL_ZONE || label == LABEL_LAG_SETUP)
-        return; /* readFrom's extras: a server or an ACL without them only loses the extra */
+    if (label == LABEL_READONLY || label == LABEL_ZONE || label == LABEL_LAG_SETUP ||
+        label == LABEL_TRACK_SETUP)
+        return; /* extras: a server or an ACL without them only loses the extra */
     bool auth = is_auth_error(label, msg);
     if (label == LABEL_AUTH) {
         char code[32];
@@ -236,6 +284,8 @@ static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, 
 static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
                         const vmux_reply *reply)
 {
+    if (label == LABEL_TRACK_SETUP)
+        track_answer(c, reply);
     if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR) {
         setup_error(c, label, ignorable, vmux_reply_str(reply, NULL));
     } else if (label == LABEL_ZONE) {
@@ -263,6 +313,8 @@ void vmux__setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *repl
         c->check_started = 0;
         if (c->link->state == LINK_CHECKING)
             vmux__link_conn_ready(c->link);
+    } else if (label == LABEL_TRACK) {
+        track_answer(c, reply);
     } else if (label == LABEL_LAG) {
         if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
             keep_lag(c->link, reply);

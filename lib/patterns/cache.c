@@ -11,6 +11,7 @@
 #include "core/sized.h"
 #include "patterns/cache_internal.h"
 #include "vmux/error.h"
+#include "vmux/near.h"
 
 #define DEFAULT_TTL_MS 60000
 #define DEFAULT_JITTER 0.1
@@ -88,6 +89,7 @@ static bool apply_options(vmux_cache *c, const vmux_cache_opts *o)
     c->timeout_ms = o->timeout_ms;
     c->wait_ms = o->wait_ms ? o->wait_ms : DEFAULT_WAIT_MS;
     c->strict = o->strict;
+    c->near = o->near;
     return true;
 }
 
@@ -115,7 +117,10 @@ int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out)
     if (c == NULL)
         return VMUX_ERR_NOMEM;
     c->m = m;
+    vmux_near_stats near = VMUX_INIT(vmux_near_stats);
     int rc = apply_options(c, &o) ? 0 : VMUX_ERR_INVALID_ARG;
+    if (rc == 0 && c->near && vmux_near_read_stats(m, &near) != 0)
+        rc = VMUX_ERR_INVALID_ARG; /* the handle has no near cache */
     if (rc == 0)
         rc = copy_prefix(c, o.prefix);
     if (rc == 0 && uv_mutex_init(&c->lock) != 0)

@@ -45,6 +45,7 @@ struct vmux_cache {
     double jitter, beta;        /* 0: off */
     int64_t timeout_ms, wait_ms;
     bool strict;
+    bool near; /* reads through the handle's near cache (vmux_near_get()) */
     uv_mutex_t lock;
     struct flight *buckets[NBUCKETS];
     struct flight *queue_head, *queue_tail; /* finished flights, oldest first */

@@ -10,6 +10,7 @@
 #include "vmux/call.h"
 #include "vmux/error.h"
 #include "vmux/keys.h"
+#include "vmux/near.h"
 #include "vmux/strings.h"
 
 #define FORMAT_VERSION 1
@@ -101,9 +102,34 @@ static vmux_callopts command_opts(const vmux_cache *c, uint32_t flags)
     return VMUX_INIT(vmux_callopts, .timeout_ms = c->timeout_ms, .flags = flags);
 }
 
+/* The near tier: the stored bytes from memory, or read (and kept) by vmux_near_get(). */
+static int near_read(vmux_cache *c, const struct fullkey *k, struct entry *e)
+{
+    vmux_callopts o = command_opts(c, 0);
+    vmux_bytes b;
+    int rc = vmux_near_get(c->m, &o, VMUX_STRN(k->ptr, k->len), &b);
+    if (rc != 0)
+        cache_count(&c->errors);
+    else if (b.ptr != NULL)
+        rc = parse_entry(b.ptr, b.len, e);
+    vmux_bytes_free(&b);
+    return rc;
+}
+
+/* This process's own write is seen at once, not when the server's invalidation comes. */
+static void near_forget(vmux_cache *c, const struct fullkey *k)
+{
+    if (c->near)
+        (void)vmux_near_forget(c->m, VMUX_STRN(k->ptr, k->len));
+}
+
 /* GET and decode: the hit path, one GET and one allocation for the value. */
 int vmux__cache_read(vmux_cache *c, const struct fullkey *k, struct entry *e)
 {
+    if (c->near) {
+        memset(e, 0, sizeof(*e));
+        return near_read(c, k, e);
+    }
     const char *argv[2] = {"GET", k->ptr};
     size_t lens[2] = {3, k->len};
     vmux_callopts o = command_opts(c, VMUX_CALL_RETRY_SAFE);
@@ -130,6 +156,7 @@ int vmux__cache_store(vmux_cache *c, const struct fullkey *k, const struct fligh
                       VMUX_EXPIRE_IN_MS(ttl_ms), VMUX_COND_ALWAYS, NULL);
     if (rc != 0)
         cache_count(&c->errors);
+    near_forget(c, k);
     return rc;
 }
 
@@ -140,5 +167,6 @@ int vmux__cache_delete(vmux_cache *c, const struct fullkey *k)
     int rc = vmux_del(c->m, &o, &key, 1, NULL);
     if (rc != 0)
         cache_count(&c->errors);
+    near_forget(c, k);
     return rc;
 }

@@ -59,9 +59,9 @@ static void assert_miss(struct vmux_near *s, const char *key, uint64_t now)
     assert_int_equal(b.len, 0);
 }
 
-static struct vmux_near_stats stats_of(struct vmux_near *s)
+static struct vmux_near_store_stats stats_of(struct vmux_near *s)
 {
-    struct vmux_near_stats st;
+    struct vmux_near_store_stats st;
     vmux__near_read_stats(s, &st);
     return st;
 }
@@ -75,7 +75,7 @@ static void test_reserve_fill_lookup(void **state)
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &t), 0);
     assert_int_not_equal(t.id, 0);
     assert_miss(s, "k", NOW); /* a placeholder is never a hit */
-    struct vmux_near_stats st = stats_of(s);
+    struct vmux_near_store_stats st = stats_of(s);
     assert_int_equal(st.entries, 1);
     assert_int_equal(st.placeholders, 1);
     assert_int_equal(st.bytes, vmux__near_entry_bytes(1, 0, 0));
@@ -108,7 +108,7 @@ static void test_invalidation_beats_the_reply(void **state)
     assert_int_equal(vmux__near_invalidate(s, "k", 1), 1);
     assert_int_equal(vmux__near_invalidate(s, "k", 1), 0);
     assert_miss(s, "k", NOW);
-    struct vmux_near_stats st = stats_of(s);
+    struct vmux_near_store_stats st = stats_of(s);
     assert_int_equal(st.invalidations, 2);
     assert_int_equal(st.fills_dropped, 1);
     assert_int_equal(st.entries, 0);
@@ -183,7 +183,7 @@ static void test_flush_node(void **state)
     assert_int_equal(vmux__near_fill(s, before, "D", 1, NO_TTL, NOW), 0);
     assert_int_equal(vmux__near_fill(s, after, "E", 1, NO_TTL, NOW), 1);
     assert_hit(s, "e", "E", NOW);
-    struct vmux_near_stats st = stats_of(s);
+    struct vmux_near_store_stats st = stats_of(s);
     assert_int_equal(st.flushes[VMUX_NEAR_LINK_LOST], 1);
     assert_int_equal(st.flushes[VMUX_NEAR_MOVED], 0);
     vmux__near_flush_node(s, 100000, VMUX_NEAR_LINK_LOST); /* out of range: ignored */
@@ -206,7 +206,7 @@ static void test_flush_slot_and_all(void **state)
     assert_miss(s, "a", NOW);
     assert_miss(s, "b", NOW);
     assert_miss(s, "c", NOW);
-    struct vmux_near_stats st = stats_of(s);
+    struct vmux_near_store_stats st = stats_of(s);
     assert_int_equal(st.flushes[VMUX_NEAR_MOVED], 1);
     assert_int_equal(st.flushes[VMUX_NEAR_SERVER_FLUSH], 1);
     vmux__near_free(s);
@@ -222,7 +222,7 @@ static void test_sweep_returns_flushed_bytes(void **state)
     assert_int_equal(stats_of(s).entries, 4); /* dropped lazily */
     assert_int_equal(vmux__near_sweep(s, NOW), 2);
     assert_int_equal(vmux__near_sweep(s, NOW + 10), 1); /* "x" expired */
-    struct vmux_near_stats st = stats_of(s);
+    struct vmux_near_store_stats st = stats_of(s);
     assert_int_equal(st.entries, 1);
     assert_int_equal(st.bytes, vmux__near_entry_bytes(1, 1, 1));
     assert_int_equal(st.expirations, 1);
@@ -285,7 +285,7 @@ static void test_eviction_takes_flushed_entries_first(void **state)
     assert_int_equal(put(s, "e", "v", NO_TTL), 1);
     assert_hit(s, "a", "v", NOW);
     assert_hit(s, "e", "v", NOW);
-    struct vmux_near_stats st = stats_of(s);
+    struct vmux_near_store_stats st = stats_of(s);
     assert_int_equal(st.evictions, 0); /* dropping a flushed entry is not an eviction */
     assert_int_equal(st.entries, 4);
     vmux__near_free(s);
@@ -302,7 +302,7 @@ static void fill_random(struct vmux_near *s, size_t max_bytes, unsigned seed)
         assert_int_equal(vmux__near_reserve(s, key, strlen(key), 0, 0, NOW, &t), 0);
         assert_true(stats_of(s).bytes <= max_bytes);
         vmux__near_fill(s, t, value, (seed >> 4) % sizeof(value), NO_TTL, NOW);
-        struct vmux_near_stats st = stats_of(s);
+        struct vmux_near_store_stats st = stats_of(s);
         assert_true(st.bytes <= max_bytes);
     }
 }
@@ -483,7 +483,7 @@ static void test_concurrent_never_older_than_an_invalidation(void **state)
     assert_true(atomic_load(&r.hits) > 0); /* the check above looked at something */
     assert_true(atomic_load(&r.stored) > 0);
     assert_true(atomic_load(&r.raced) > 0); /* the race the placeholders are for did happen */
-    struct vmux_near_stats st = stats_of(r.s);
+    struct vmux_near_store_stats st = stats_of(r.s);
     assert_true(st.entries <= 48);
     assert_int_equal(st.hits, (uint64_t)atomic_load(&r.hits));
     assert_int_equal(st.fills, (uint64_t)atomic_load(&r.stored));

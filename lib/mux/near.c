@@ -1,0 +1,284 @@
+/*
+ * The handle's near cache on the I/O thread (near.h): the invalidation connection, the data
+ * link's tracking, and the flushes when invalidations may have been lost.
+ */
+#include "mux/near.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/errbuf.h"
+#include "core/log.h"
+#include "mux/mux.h"
+#include "vmux/error.h"
+
+#define NODE 0 /* standalone: the one server */
+#define SWEEP_MS 1000
+
+struct vmux_nearc {
+    vmux *m;
+    struct vmux_near *store;
+    struct vmux_link *inval; /* the invalidation link; NULL until started */
+    long long pending_id;  /* CLIENT ID's answer on its connection, before SUBSCRIBE is confirmed */
+    long long inval_id;    /* the subscribed invalidation connection's client id; 0: none */
+    char inval_where[300]; /* and where it is ("host:port") */
+    long long data_id;     /* where the data connection's tracking points (confirmed); 0: none */
+    atomic_bool storable;  /* data_id == inval_id != 0: see near.h's order rule */
+    bool flushed;          /* a flush left stale entries for the next sweep */
+    bool started, closed;
+    uv_timer_t sweep;
+    _Atomic uint64_t invalidations, untracked;
+};
+
+int vmux__nearc_new(const struct vmux_config *cfg, struct vmux_nearc **out, char *errbuf,
+                    size_t errlen)
+{
+    *out = NULL;
+    if (!cfg->near_cache)
+        return 0;
+    struct vmux_nearc *n = calloc(1, sizeof(*n));
+    if (n == NULL)
+        return VMUX_ERR_NOMEM;
+    struct vmux_near_limits l = {
+        .max_entries = cfg->near_cache_max_entries,
+        .max_bytes = cfg->near_cache_max_bytes,
+        .local_ttl_ns = (uint64_t)cfg->near_cache_ttl_ms * 1000000u,
+    };
+    int rc = vmux__near_new(&l, &n->store);
+    if (rc != 0) {
+        free(n);
+        if (rc == VMUX_ERR_INVALID_ARG)
+            vmux__errbuf_set(errbuf, errlen,
+                             "nearCacheMaxBytes (%llu) is too small for the near cache's shards",
+                             (unsigned long long)l.max_bytes);
+        return rc == VMUX_ERR_INVALID_ARG ? VMUX_ERR_CONFIG : rc;
+    }
+    atomic_init(&n->storable, false);
+    atomic_init(&n->invalidations, 0);
+    atomic_init(&n->untracked, 0);
+    *out = n;
+    return 0;
+}
+
+void vmux__nearc_free(struct vmux_nearc *n)
+{
+    if (n == NULL)
+        return;
+    vmux__near_free(n->store);
+    free(n);
+}
+
+/* ---- storable, and the flushes ---- */
+
+/* Nothing read from now on may be stored, and nothing reserved before: cleared, then flushed. */
+static void unstorable(struct vmux_nearc *n, enum vmux_near_cause cause)
+{
+    if (!atomic_exchange(&n->storable, false))
+        return; /* every reservation since the last flush is cancelled by its reader */
+    vmux__near_flush_node(n->store, NODE, cause);
+    n->flushed = true;
+}
+
+static void update_storable(struct vmux_nearc *n)
+{
+    bool ok = n->inval_id != 0 && n->data_id == n->inval_id && !n->closed;
+    if (ok)
+        atomic_store(&n->storable, true);
+}
+
+/* The data link's connection is where the invalidation connection is: point it there now. */
+static void repoint(struct vmux_nearc *n)
+{
+    struct vmux_link *data = n->m->link;
+    const char *where = vmux__link_where(data);
+    if (n->inval_id == 0 || n->data_id == n->inval_id || where == NULL ||
+        strcasecmp(where, n->inval_where) != 0)
+        return;
+    (void)vmux__link_track(data, n->inval_id); /* not ready: its setup asks redirect_id */
+}
+
+/* ---- the data link's tracking ---- */
+
+static long long on_redirect_id(struct vmux_link *link, const char *where, void *arg)
+{
+    struct vmux_nearc *n = arg;
+    (void)link;
+    return n->inval_id != 0 && strcasecmp(where, n->inval_where) == 0 ? n->inval_id : 0;
+}
+
+static void on_tracked(struct vmux_link *link, long long id, bool ok, void *arg)
+{
+    struct vmux_nearc *n = arg;
+    (void)link;
+    n->data_id = ok ? id : 0;
+    if (n->data_id != n->inval_id)
+        unstorable(n, VMUX_NEAR_RECONNECT);
+    update_storable(n);
+}
+
+/* Its reads were tracked by a client that no longer exists: their invalidations are lost. */
+static void on_data_lost(struct vmux_link *link, void *arg)
+{
+    struct vmux_nearc *n = arg;
+    (void)link;
+    n->data_id = 0;
+    unstorable(n, VMUX_NEAR_RECONNECT);
+}
+
+static void on_data_ready(struct vmux_link *link, void *arg)
+{
+    (void)link;
+    repoint(arg); /* its setup came before the invalidation connection was subscribed */
+}
+
+/* ---- the invalidation connection ---- */
+
+static const char SUBSCRIBE_RESP[] = "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n"
+                                     "*2\r\n$9\r\nSUBSCRIBE\r\n$20\r\n__redis__:invalidate\r\n";
+
+static void on_inval_ready(struct vmux_link *link, const char *where, void *arg)
+{
+    struct vmux_nearc *n = arg;
+    vmux__errbuf_set(n->inval_where, sizeof n->inval_where, "%s", where);
+    n->pending_id = 0;
+    if (vmux__link_send_raw(link, SUBSCRIBE_RESP, sizeof SUBSCRIBE_RESP - 1) != 0)
+        vmux__log(n->m->cfg, VMUX_LOG_WARN, "%s: near cache: cannot subscribe to invalidations",
+                  where);
+}
+
+/* RESP2 tells a data connection nothing when the connection its invalidations go to is gone. */
+static void on_inval_failed(struct vmux_link *link, int code, const char *reason, void *arg)
+{
+    struct vmux_nearc *n = arg;
+    (void)link;
+    if (n->inval_id != 0)
+        vmux__log(n->m->cfg, VMUX_LOG_WARN,
+                  "near cache: invalidation connection lost (%s): %s; emptying the cache",
+                  vmux_err_name(code), reason);
+    n->inval_id = n->pending_id = 0;
+    unstorable(n, VMUX_NEAR_LINK_LOST);
+}
+
+static const struct vmux_link_events inval_events = {on_inval_ready, on_inval_failed, NULL, NULL};
+
+static bool is(const vmux_reply *r, const char *s)
+{
+    size_t len;
+    const char *p = vmux_reply_str(r, &len);
+    return p != NULL && len == strlen(s) && memcmp(p, s, len) == 0;
+}
+
+/* An invalidation message: the keys that changed, or nil for FLUSHALL / FLUSHDB. */
+static void on_invalidate(struct vmux_nearc *n, const vmux_reply *payload)
+{
+    if (vmux_reply_get_kind(payload) == VMUX_REPLY_NIL) {
+        vmux__near_flush_node(n->store, NODE, VMUX_NEAR_SERVER_FLUSH);
+        n->flushed = true;
+        return;
+    }
+    size_t count = vmux_reply_len(payload);
+    for (size_t i = 0; i < count; i++) {
+        size_t len;
+        const char *key = vmux_reply_str(vmux_reply_element(payload, i), &len);
+        if (key != NULL)
+            vmux__near_invalidate(n->store, key, len);
+    }
+    atomic_fetch_add_explicit(&n->invalidations, count, memory_order_relaxed);
+}
+
+static void on_inval_push(vmux_reply *r, void *arg)
+{
+    struct vmux_nearc *n = arg;
+    const vmux_reply *e0 = vmux_reply_element(r, 0), *e2 = vmux_reply_element(r, 2);
+    vmux_reply_kind kind = vmux_reply_get_kind(r);
+    if (kind == VMUX_REPLY_INTEGER) {
+        n->pending_id = (long long)vmux_reply_integer(r); /* CLIENT ID */
+    } else if (is(e0, "message") && e2 != NULL) {
+        on_invalidate(n, e2);
+    } else if (is(e0, "subscribe") && n->pending_id > 0) {
+        n->inval_id = n->pending_id;
+        vmux__log(n->m->cfg, VMUX_LOG_INFO, "%s: near cache: invalidations go to client %lld",
+                  n->inval_where, n->inval_id);
+        repoint(n);
+    } else if (kind == VMUX_REPLY_ERROR) {
+        vmux__log(n->m->cfg, VMUX_LOG_WARN, "%s: near cache: invalidation connection: %s",
+                  n->inval_where, vmux_reply_str(r, NULL));
+    }
+    vmux_reply_free(r);
+}
+
+/* ---- life ---- */
+
+/* Once a second after a flush: the entries it left stale give their memory back. */
+static void on_sweep(uv_timer_t *t)
+{
+    struct vmux_nearc *n = t->data;
+    if (!n->flushed)
+        return;
+    n->flushed = false;
+    vmux__near_sweep(n->store, uv_hrtime());
+}
+
+void vmux__nearc_start(vmux *m)
+{
+    struct vmux_nearc *n = m->near;
+    if (n == NULL)
+        return;
+    n->m = m;
+    n->started = true;
+    uv_timer_init(&m->loop, &n->sweep);
+    n->sweep.data = n;
+    uv_timer_start(&n->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_unref((uv_handle_t *)&n->sweep);
+    struct vmux_link_tracking t = {on_redirect_id, on_tracked, on_data_lost, on_data_ready, n};
+    vmux__link_set_tracking(m->link, &t);
+    if (vmux__link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &inval_events, n, &n->inval) != 0) {
+        vmux__log(m->cfg, VMUX_LOG_ERROR, "near cache: out of memory: nothing will be stored");
+        n->inval = NULL;
+        return;
+    }
+    vmux__link_set_push(n->inval, on_inval_push, n);
+    vmux__link_set_auxiliary(n->inval);
+    vmux__link_set_sentinel(n->inval, m->sentinel); /* where the data link goes */
+    vmux__link_start(n->inval);
+}
+
+void vmux__nearc_close(vmux *m)
+{
+    struct vmux_nearc *n = m->near;
+    if (n == NULL || !n->started || n->closed)
+        return;
+    n->closed = true;
+    atomic_store(&n->storable, false);
+    if (n->inval != NULL)
+        vmux__link_close(n->inval);
+    n->inval = NULL;
+    uv_close((uv_handle_t *)&n->sweep, NULL);
+}
+
+/* ---- any thread ---- */
+
+struct vmux_near *vmux__near_store_of(vmux *m)
+{
+    return m->near != NULL ? m->near->store : NULL;
+}
+
+bool vmux__near_storable(vmux *m)
+{
+    return m->near != NULL && atomic_load(&m->near->storable) &&
+           vmux__router_mode(&m->router) == VMUX_ROUTER_STANDALONE;
+}
+
+void vmux__near_count_untracked(vmux *m)
+{
+    atomic_fetch_add_explicit(&m->near->untracked, 1, memory_order_relaxed);
+}
+
+void vmux__near_counts(vmux *m, struct vmux_nearc_counts *out)
+{
+    out->invalidations = atomic_load_explicit(&m->near->invalidations, memory_order_relaxed);
+    out->untracked = atomic_load_explicit(&m->near->untracked, memory_order_relaxed);
+}

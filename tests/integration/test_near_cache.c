@@ -1,0 +1,608 @@
+/*
+ * The near cache (vmux/near.h, docs/patterns/near-cache.md) against a server of the test's own
+ * (tests/support/servers.h: FLUSHALL and CLIENT KILL must not reach other tests): a value is
+ * served from memory until another client's write invalidates it; FLUSHALL empties it; killing
+ * the invalidation connection or the data connection empties it, and values are stored and
+ * invalidated again once the data connection is re-pointed; no stale value survives a run of
+ * concurrent readers and writers once the writes stop and the last invalidation has arrived;
+ * the byte limit holds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "servers.h"
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#define WAIT_MS 30000
+
+static vt_server srv;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    return vt_server_start(&srv, 0, NULL);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    vt_server_stop(&srv);
+    return 0;
+}
+
+static vmux_str S(const char *s)
+{
+    return (vmux_str){s, strlen(s)};
+}
+
+static vmux_near_stats stats(vmux *m)
+{
+    vmux_near_stats st = VMUX_INIT(vmux_near_stats);
+    assert_int_equal(vmux_near_read_stats(m, &st), 0);
+    return st;
+}
+
+static void set(vmux *w, const char *key, const char *value)
+{
+    assert_int_equal(vmux_set(w, NULL, S(key), S(value), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL),
+                     0);
+}
+
+/* The near read of key equals want (NULL: the key does not exist). */
+static bool near_is(vmux *m, const char *key, const char *want)
+{
+    vmux_bytes v;
+    int rc = vmux_near_get(m, NULL, S(key), &v);
+    bool same = rc == 0 && (want == NULL ? v.ptr == NULL
+                                         : v.ptr != NULL && strcmp((const char *)v.ptr, want) == 0);
+    vmux_bytes_free(&v);
+    return same;
+}
+
+struct probe {
+    vmux *m;
+    const char *key;
+    const char *want;
+};
+
+static bool probe_stored(void *arg)
+{
+    struct probe *p = arg;
+    uint64_t fills = stats(p->m).fills;
+    return near_is(p->m, p->key, p->want) && stats(p->m).fills > fills;
+}
+
+static bool probe_hit(void *arg)
+{
+    struct probe *p = arg;
+    uint64_t hits = stats(p->m).hits;
+    return near_is(p->m, p->key, p->want) && stats(p->m).hits > hits;
+}
+
+static bool probe_sees(void *arg)
+{
+    struct probe *p = arg;
+    return near_is(p->m, p->key, p->want);
+}
+
+/* Reads key through m until a read is stored and the next one is a hit: tracking works. */
+static void until_cached(vmux *m, const char *key, const char *want)
+{
+    struct probe p = {m, key, want};
+    vmux_near_forget(m, S(key));
+    assert_true(vt_wait_until(probe_stored, &p, WAIT_MS));
+    assert_true(vt_wait_until(probe_hit, &p, WAIT_MS));
+}
+
+static void until_sees(vmux *m, const char *key, const char *want)
+{
+    struct probe p = {m, key, want};
+    assert_true(vt_wait_until(probe_sees, &p, WAIT_MS));
+}
+
+static vmux *open_near(const char *extra)
+{
+    char conf[256];
+    snprintf(conf, sizeof conf, "nearCache=true,name=nearreader%s%s", extra ? "," : "",
+             extra ? extra : "");
+    return vt_server_open(&srv, conf);
+}
+
+static void test_invalidated_by_another_clients_write(void **state)
+{
+    (void)state;
+    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    set(w, "near:a", "v1");
+    until_cached(m, "near:a", "v1");
+    uint64_t inv = stats(m).invalidations;
+    set(w, "near:a", "v2");
+    until_sees(m, "near:a", "v2");
+    assert_true(stats(m).invalidations > inv);
+    until_cached(m, "near:a", "v2"); /* and stored again */
+    vmux_close(w);
+    vmux_close(m);
+}
+
+static void test_own_write_with_forget(void **state)
+{
+    (void)state;
+    vmux *m = open_near(NULL);
+    set(m, "near:own", "a");
+    until_cached(m, "near:own", "a");
+    set(m, "near:own", "b");
+    assert_int_equal(vmux_near_forget(m, S("near:own")), 0);
+    assert_true(near_is(m, "near:own", "b")); /* at once, not after the invalidation */
+    vmux_close(m);
+}
+
+static bool server_flushed(void *arg)
+{
+    return stats(arg).flushes_server > 0;
+}
+
+static void test_flushall_empties(void **state)
+{
+    (void)state;
+    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    set(w, "near:f", "x");
+    until_cached(m, "near:f", "x");
+    char *t = vt_node_admin(srv.port, false, "FLUSHALL");
+    assert_non_null(t);
+    free(t);
+    assert_true(vt_wait_until(server_flushed, m, WAIT_MS));
+    assert_true(near_is(m, "near:f", NULL));
+    vmux_close(w);
+    vmux_close(m);
+}
+
+/* The id of the one client of CLIENT LIST whose line holds every one of the marks; -1 if none. */
+static long long client_id(const char *mark1, const char *mark2)
+{
+    char *list = vt_node_admin(srv.port, false, "CLIENT LIST");
+    assert_non_null(list);
+    long long id = -1;
+    for (char *line = strtok(list, "\n"); line != NULL; line = strtok(NULL, "\n"))
+        if (strstr(line, mark1) != NULL && strstr(line, mark2) != NULL)
+            id = atoll(strstr(line, "id=") + 3);
+    free(list);
+    return id;
+}
+
+static void kill_client(long long id)
+{
+    assert_true(id > 0);
+    char *t = vt_node_admin(srv.port, false, "CLIENT KILL ID %lld", id);
+    assert_non_null(t);
+    assert_string_equal(t, "1");
+    free(t);
+}
+
+struct flushed {
+    vmux *m;
+    uint64_t before;
+    bool lost; /* flushes_lost, else flushes_reconnect */
+};
+
+static bool flushed_by(void *arg)
+{
+    struct flushed *f = arg;
+    vmux_near_stats st = stats(f->m);
+    return (f->lost ? st.flushes_lost : st.flushes_reconnect) > f->before;
+}
+
+/* After the kill: emptied, stored again, and invalidated again (the data connection points at
+ * the new invalidation connection). */
+static void after_kill(vmux *m, vmux *w, const char *key, struct flushed *f)
+{
+    assert_true(vt_wait_until(flushed_by, f, WAIT_MS));
+    set(w, key, "after");
+    until_cached(m, key, "after");
+    set(w, key, "later");
+    until_sees(m, key, "later");
+}
+
+static void test_invalidation_connection_killed(void **state)
+{
+    (void)state;
+    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    set(w, "near:k", "before");
+    until_cached(m, "near:k", "before");
+    struct flushed f = {m, stats(m).flushes_lost, true};
+    kill_client(client_id("name=nearreader", "cmd=subscribe"));
+    after_kill(m, w, "near:k", &f);
+    vmux_close(w);
+    vmux_close(m);
+}
+
+static void test_data_connection_killed(void **state)
+{
+    (void)state;
+    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    set(w, "near:d", "before");
+    until_cached(m, "near:d", "before");
+    struct flushed f = {m, stats(m).flushes_reconnect, false};
+    kill_client(client_id("name=nearreader", "cmd=exec"));
+    after_kill(m, w, "near:d", &f);
+    vmux_close(w);
+    vmux_close(m);
+}
+
+/* ---- no stale read after quiescence ---- */
+
+#define NKEYS 1000
+#define NREADERS 8
+#define NWRITERS 2
+#define RUN_MS 3000
+
+struct run {
+    vmux *m;
+    vmux *w[NWRITERS];
+    atomic_bool stop;
+    _Atomic uint64_t reads, errors;
+};
+
+struct worker {
+    struct run *run;
+    int index;
+    uv_thread_t thread;
+};
+
+static void key_name(char *buf, size_t len, unsigned i)
+{
+    snprintf(buf, len, "near:q:%u", i);
+}
+
+static void reader(void *arg)
+{
+    struct worker *wk = arg;
+    uint64_t rng = 0x9e3779b97f4a7c15u * (uint64_t)(wk->index + 1);
+    while (!atomic_load(&wk->run->stop)) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        char key[32];
+        vmux_bytes v;
+        key_name(key, sizeof key, (unsigned)(rng % NKEYS));
+        if (vmux_near_get(wk->run->m, NULL, S(key), &v) != 0)
+            atomic_fetch_add(&wk->run->errors, 1);
+        vmux_bytes_free(&v);
+        atomic_fetch_add(&wk->run->reads, 1);
+    }
+}
+
+static void writer(void *arg)
+{
+    struct worker *wk = arg;
+    uint64_t rng = 0x2545f4914f6cdd1du * (uint64_t)(wk->index + 7), n = 0;
+    while (!atomic_load(&wk->run->stop)) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        char key[32], value[48];
+        key_name(key, sizeof key, (unsigned)(rng % NKEYS));
+        snprintf(value, sizeof value, "w%d-%llu", wk->index, (unsigned long long)n++);
+        if (vmux_set(wk->run->w[wk->index], NULL, S(key), S(value), VMUX_NO_EXPIRY,
+                     VMUX_COND_ALWAYS, NULL) != 0)
+            atomic_fetch_add(&wk->run->errors, 1);
+    }
+}
+
+static bool ran_enough(void *arg)
+{
+    struct run *r = arg;
+    return atomic_load(&r->reads) >= 20000;
+}
+
+/* Every key read through the near cache equals the server's value; returns the stale ones. */
+static int count_stale(struct run *r)
+{
+    int stale = 0;
+    for (unsigned i = 0; i < NKEYS; i++) {
+        char key[32];
+        vmux_bytes near, real;
+        key_name(key, sizeof key, i);
+        assert_int_equal(vmux_near_get(r->m, NULL, S(key), &near), 0);
+        assert_int_equal(vmux_get(r->w[0], NULL, S(key), &real), 0);
+        if ((near.ptr == NULL) != (real.ptr == NULL) ||
+            (near.ptr != NULL && strcmp((char *)near.ptr, (char *)real.ptr) != 0)) {
+            print_message("stale: %s near=%s server=%s\n", key, near.ptr ? near.ptr : "(nil)",
+                          real.ptr ? real.ptr : "(nil)");
+            stale++;
+        }
+        vmux_bytes_free(&near);
+        vmux_bytes_free(&real);
+    }
+    return stale;
+}
+
+static void run_workers(struct run *r, struct worker *wk, int n, void (*fn)(void *))
+{
+    for (int i = 0; i < n; i++) {
+        wk[i] = (struct worker){r, i, 0};
+        assert_int_equal(uv_thread_create(&wk[i].thread, fn, &wk[i]), 0);
+    }
+}
+
+static void start_run(struct run *r, struct worker *readers, struct worker *writers)
+{
+    r->m = open_near("nearCacheMaxEntries=100000");
+    for (int i = 0; i < NWRITERS; i++)
+        r->w[i] = vt_server_open(&srv, NULL);
+    set(r->w[0], "near:barrier", "0");
+    until_cached(r->m, "near:barrier", "0"); /* tracking works before the run starts */
+    run_workers(r, readers, NREADERS, reader);
+    run_workers(r, writers, NWRITERS, writer);
+}
+
+static void stop_run(struct run *r, struct worker *readers, struct worker *writers)
+{
+    atomic_store(&r->stop, true);
+    for (int i = 0; i < NREADERS; i++)
+        uv_thread_join(&readers[i].thread);
+    for (int i = 0; i < NWRITERS; i++)
+        uv_thread_join(&writers[i].thread);
+}
+
+/*
+ * Quiescence: the server sends invalidations in the order of the writes, on one connection, and
+ * a lost connection flushed the store before a new one was made. So once the barrier's
+ * invalidation (its write after every other write, its old value cached once tracking works
+ * again) has arrived, every invalidation of the run has been handled.
+ */
+static void quiesce(struct run *r)
+{
+    set(r->w[0], "near:barrier", "0");
+    until_cached(r->m, "near:barrier", "0");
+    set(r->w[0], "near:barrier", "1");
+    until_sees(r->m, "near:barrier", "1");
+    vmux_near_stats st = stats(r->m);
+    print_message("reads %llu, hits %llu, fills %llu, invalidations %llu, flushes %llu/%llu\n",
+                  (unsigned long long)atomic_load(&r->reads), (unsigned long long)st.hits,
+                  (unsigned long long)st.fills, (unsigned long long)st.invalidations,
+                  (unsigned long long)st.flushes_lost, (unsigned long long)st.flushes_reconnect);
+    assert_true(st.hits > 0 && st.invalidations > 0);
+}
+
+static void end_run(struct run *r)
+{
+    for (int i = 0; i < NWRITERS; i++)
+        vmux_close(r->w[i]);
+    vmux_close(r->m);
+}
+
+static void test_no_stale_read_after_quiescence(void **state)
+{
+    (void)state;
+    struct run r = {0};
+    struct worker readers[NREADERS], writers[NWRITERS];
+    start_run(&r, readers, writers);
+    uint64_t start = vt_now_ms();
+    /* at least RUN_MS, and enough reads that the cache was exercised even on a slow build */
+    while (vt_now_ms() - start < RUN_MS || !ran_enough(&r))
+        uv_sleep(50);
+    stop_run(&r, readers, writers);
+    quiesce(&r);
+    assert_int_equal(atomic_load(&r.errors), 0);
+    assert_int_equal(count_stale(&r), 0);
+    end_run(&r);
+}
+
+/* Lets the run go on for ms, then until it has read enough since the last call. */
+static void run_for(struct run *r, uint64_t ms)
+{
+    uint64_t start = vt_now_ms(), reads = atomic_load(&r->reads);
+    while (vt_now_ms() - start < ms || atomic_load(&r->reads) - reads < 5000)
+        uv_sleep(50);
+}
+
+/* The same, with the invalidation connection killed, then the data connection, then the server
+ * killed and restarted (empty: no persistence), one after the other while the run goes on. */
+static void test_no_stale_read_after_faults(void **state)
+{
+    (void)state;
+    struct run r = {0};
+    struct worker readers[NREADERS], writers[NWRITERS];
+    start_run(&r, readers, writers);
+    run_for(&r, 1000);
+    kill_client(client_id("name=nearreader", "flags=P"));
+    run_for(&r, 1000);
+    kill_client(client_id("name=nearreader", "flags=t"));
+    run_for(&r, 1000);
+    vt_server_kill(&srv);
+    assert_int_equal(vt_server_restart(&srv), 0);
+    run_for(&r, 1000);
+    stop_run(&r, readers, writers);
+    quiesce(&r);
+    vmux_near_stats st = stats(r.m);
+    assert_true(st.flushes_lost >= 1 && st.flushes_reconnect >= 2);
+    assert_int_equal(count_stale(&r), 0);
+    end_run(&r);
+}
+
+/* ---- cache-aside's near tier ---- */
+
+static _Atomic int loads;
+
+static int loader(vmux_str key, vmux_bytes *value, void *arg)
+{
+    (void)key;
+    atomic_fetch_add(&loads, 1);
+    value->ptr = strdup(arg);
+    value->len = strlen(arg);
+    return 0;
+}
+
+static uint64_t submitted(vmux *m)
+{
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    return st.submitted;
+}
+
+static bool cache_is(vmux_cache *c, const char *key, const char *want)
+{
+    vmux_bytes v;
+    int rc = vmux_cache_get(c, S(key), loader, "other", 0, &v);
+    bool same = rc == 0 && v.ptr != NULL && strcmp(v.ptr, want) == 0;
+    vmux_bytes_free(&v);
+    return same;
+}
+
+struct cache_probe {
+    vmux *m;
+    vmux_cache *c;
+    const char *key, *want;
+};
+
+/* A get that the near tier answered: no command went to the server. */
+static bool cache_near_hit(void *arg)
+{
+    struct cache_probe *p = arg;
+    uint64_t before = submitted(p->m);
+    return cache_is(p->c, p->key, p->want) && submitted(p->m) == before;
+}
+
+static bool cache_sees(void *arg)
+{
+    struct cache_probe *p = arg;
+    return cache_is(p->c, p->key, p->want);
+}
+
+static void test_cache_near_tier(void **state)
+{
+    (void)state;
+    vmux *m = open_near(NULL), *other = vt_server_open(&srv, NULL);
+    vmux_cache *c = NULL, *oc = NULL;
+    vmux_cache_opts o = VMUX_INIT(vmux_cache_opts, .near = true, .refresh_beta = -1);
+    assert_int_equal(vmux_cache_new(other, &o, &oc), VMUX_ERR_INVALID_ARG); /* no nearCache */
+    o.near = false;
+    assert_int_equal(vmux_cache_new(other, &o, &oc), 0);
+    o.near = true;
+    assert_int_equal(vmux_cache_new(m, &o, &c), 0);
+    atomic_store(&loads, 0);
+    vmux_bytes v;
+    assert_int_equal(vmux_cache_get(c, S("tier"), loader, "loaded", 0, &v), 0);
+    assert_string_equal(v.ptr, "loaded");
+    vmux_bytes_free(&v);
+    assert_int_equal(atomic_load(&loads), 1);
+    struct cache_probe p = {m, c, "tier", "loaded"};
+    assert_true(vt_wait_until(cache_near_hit, &p, WAIT_MS)); /* once tracking is up */
+    assert_int_equal(atomic_load(&loads), 1);
+    /* Another process's invalidate (DEL) reaches the near tier through the server. */
+    assert_int_equal(vmux_cache_invalidate(oc, S("tier")), 0);
+    p.want = "other";
+    assert_true(vt_wait_until(cache_sees, &p, WAIT_MS));
+    assert_int_equal(atomic_load(&loads), 2);
+    assert_true(vt_wait_until(cache_near_hit, &p, WAIT_MS));
+    vmux_cache_free(oc);
+    vmux_cache_free(c);
+    vmux_close(other);
+    vmux_close(m);
+}
+
+/* ---- bounds ---- */
+
+#define BYTE_LIMIT (64 * 1024)
+
+static void test_byte_limit(void **state)
+{
+    (void)state;
+    char extra[64];
+    snprintf(extra, sizeof extra, "nearCacheMaxBytes=%d", BYTE_LIMIT);
+    vmux *m = open_near(extra), *w = vt_server_open(&srv, NULL);
+    char value[1001];
+    memset(value, 'v', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    set(w, "near:b:probe", value);
+    until_cached(m, "near:b:probe", value);
+    uint64_t most = 0;
+    for (int i = 0; i < 400; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "near:b:%d", i);
+        set(w, key, value);
+        assert_true(near_is(m, key, value));
+        vmux_near_stats st = stats(m);
+        assert_true(st.bytes <= BYTE_LIMIT);
+        most = st.bytes > most ? st.bytes : most;
+    }
+    vmux_near_stats st = stats(m);
+    assert_true(st.evictions > 0);
+    assert_true(most > BYTE_LIMIT / 2); /* it did fill up */
+    vmux_close(w);
+    vmux_close(m);
+}
+
+static bool expired_once(void *arg)
+{
+    vmux *m = arg;
+    uint64_t before = stats(m).expirations;
+    return near_is(m, "near:ttl", "t") && stats(m).expirations > before;
+}
+
+/* nearCacheTtl caps an entry's life though the key never changes: a later read finds it
+ * expired (dropped, counted) and reads the server again. */
+static void test_local_ttl(void **state)
+{
+    (void)state;
+    vmux *m = open_near("nearCacheTtl=200"), *w = vt_server_open(&srv, NULL);
+    set(w, "near:ttl", "t");
+    until_cached(m, "near:ttl", "t");
+    assert_true(vt_wait_until(expired_once, m, WAIT_MS));
+    until_cached(m, "near:ttl", "t"); /* stored again */
+    vmux_close(w);
+    vmux_close(m);
+}
+
+static void test_settings(void **state)
+{
+    (void)state;
+    char conf[128], err[256] = "";
+    vmux *m = NULL;
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true,nearCacheMaxBytes=16", srv.port);
+    assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), VMUX_ERR_CONFIG);
+    assert_non_null(strstr(err, "nearCacheMaxBytes"));
+    m = vt_server_open(&srv, NULL); /* no near cache */
+    vmux_bytes v;
+    assert_int_equal(vmux_near_get(m, NULL, S("near:x"), &v), VMUX_ERR_UNSUPPORTED);
+    vmux_near_stats st = VMUX_INIT(vmux_near_stats);
+    assert_int_equal(vmux_near_read_stats(m, &st), VMUX_ERR_UNSUPPORTED);
+    vmux_close(m);
+    m = open_near(NULL);
+    assert_int_equal(vmux_near_get(m, NULL, (vmux_str){NULL, 3}, &v), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(
+        vmux_near_get(m, &VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_REPLICA), S("near:x"), &v),
+        VMUX_ERR_INVALID_ARG);
+    vmux_str f = S("f"), fv = S("v");
+    assert_int_equal(vmux_hset(m, NULL, S("near:h"), &f, &fv, 1, NULL), 0);
+    char msg[128] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = msg, .errlen = sizeof msg);
+    assert_int_equal(vmux_near_get(m, &o, S("near:h"), &v), VMUX_ERR_SERVER);
+    assert_non_null(strstr(msg, "WRONGTYPE"));
+    assert_null(v.ptr);
+    vmux_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_invalidated_by_another_clients_write),
+        cmocka_unit_test(test_own_write_with_forget),
+        cmocka_unit_test(test_flushall_empties),
+        cmocka_unit_test(test_invalidation_connection_killed),
+        cmocka_unit_test(test_data_connection_killed),
+        cmocka_unit_test(test_byte_limit),
+        cmocka_unit_test(test_local_ttl),
+        cmocka_unit_test(test_cache_near_tier),
+        cmocka_unit_test(test_no_stale_read_after_quiescence),
+        cmocka_unit_test(test_no_stale_read_after_faults),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
