@@ -276,6 +276,7 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
         m->pool.sentinel = m->sentinel;
         vmux__router_init(&m->router, &m->loop, m->cfg, m->tls_ctx, &m->ctr, &node_events, m,
                           on_router_settled, m->link, &m->pool);
+        vmux__router_use_sentinel(&m->router, m->sentinel); /* readFrom: its replicas */
         m->router.map_changed = vmux__pubsub_map_changed;
         m->router.map_changed_arg = m;
         /* Without the descriptor callers still write through the lane, but never read. */

@@ -50,6 +50,41 @@ void vmux__sentinel_tick(struct vmux_sentinel *s, bool frozen);
  */
 void vmux__sentinel_close(struct vmux_sentinel *s);
 
+/* ---- the replicas, for readFrom (sentinel_replicas.c) ---- */
+
+/*
+ * One replica of the service as SENTINEL REPLICAS lists it: its announced address (host lives
+ * only as long as the callback runs); usable when the sentinel sees it healthy (no s_down, o_down
+ * or disconnected flag, master-link-status ok); settling when it is unusable only because the
+ * sentinel is not connected to it yet or its link to the primary is not up: states that end
+ * without an announcement, so the caller asks again later to see them end.
+ */
+struct vmux_sentinel_replica {
+    const char *host;
+    int port;
+    bool usable, settling;
+};
+
+/* status 0 with the n replicas listed (usable or not), or an error code with n 0. */
+typedef void (*vmux__sentinel_replicas_fn)(int status, const struct vmux_sentinel_replica *reps,
+                                           size_t n, void *arg);
+
+/*
+ * Asks the sentinels SENTINEL REPLICAS <serviceName> on the query link (moving to the next
+ * sentinel when one fails, like the question for the primary). fn(arg) runs once with the answer,
+ * on the I/O thread, unless the client closes first (then never). One question at a time.
+ * Returns 0; VMUX_ERR_INVALID_ARG while a question is under way; VMUX_ERR_CLOSED while closing;
+ * VMUX_ERR_NOMEM.
+ */
+int vmux__sentinel_ask_replicas(struct vmux_sentinel *s, vmux__sentinel_replicas_fn fn, void *arg);
+
+/*
+ * fn(arg) runs on the I/O thread whenever a sentinel announces that a replica of the service
+ * appeared (+slave), went down (+sdown) or came back (-sdown): the replicas are worth asking for
+ * again. fn NULL removes it. Never called once the client closes.
+ */
+void vmux__sentinel_set_replicas_hook(struct vmux_sentinel *s, void (*fn)(void *arg), void *arg);
+
 /* ---- for link.c ---- */
 
 /* A link follows the primary (vmux__link_set_sentinel()), or stops following it (link closed). */

@@ -28,6 +28,12 @@ struct vmux_sentinel {
     bool paused;            /* a failover is under way: links wait for its outcome */
     uv_timer_t pause_timer; /* ends a pause whose outcome was not heard */
     int open_timers;        /* while closing: timers libuv still holds */
+    /* SENTINEL REPLICAS (sentinel_replicas.c): the asker of the question under way, or NULL;
+     * and the hook the watchers call when a sentinel announces a change of the replicas. */
+    vmux__sentinel_replicas_fn rep_fn;
+    void *rep_arg;
+    void (*rep_hook)(void *arg);
+    void *rep_hook_arg;
     bool closing;
 };
 

@@ -8,7 +8,8 @@
  * still answered there) and the links wait for the outcome, until +switch-master, an abort
  * (-failover-abort-...), or syncTimeout. The old primary would go on acknowledging writes until it
  * is made a replica of the new one, which discards them; waiting keeps them in the backlog for
- * the new primary instead.
+ * the new primary instead. +slave, +sdown and -sdown about one of the service's replicas call the
+ * replicas hook (readFrom asks SENTINEL REPLICAS again: sentinel_replicas.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,9 +19,9 @@
 #include "vmux/error.h"
 
 static const char SUBSCRIBE_EVENTS[] =
-    "*6\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n$15\r\n+selected-slave\r\n$27\r\n-failover-"
+    "*9\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n$15\r\n+selected-slave\r\n$27\r\n-failover-"
     "abort-not-elected\r\n$29\r\n-failover-abort-no-good-slave\r\n$29\r\n-failover-abort-slave-"
-    "timeout\r\n";
+    "timeout\r\n$6\r\n+slave\r\n$6\r\n+sdown\r\n$6\r\n-sdown\r\n";
 
 /* The service an instance event is about: "<type> <name> <ip> <port> [@ <service> <ip> <port>]". */
 static bool about_service(const struct vmux_sentinel *s, const char *payload)
@@ -101,6 +102,13 @@ static void on_switch(struct vmux_sentinel *s, const char *payload)
     vmux__sentinel_connect_waiting(s, ep);
 }
 
+/* +slave, +sdown, -sdown: "<type> <name> <ip> <port> @ <service> ...": a replica came or went. */
+static void on_instance(struct vmux_sentinel *s, const char *payload)
+{
+    if (strncmp(payload, "slave ", 6) == 0 && about_service(s, payload) && s->rep_hook != NULL)
+        s->rep_hook(s->rep_hook_arg);
+}
+
 void vmux__sentinel_on_push(vmux_reply *r, void *arg)
 {
     struct vmux_sentinel *s = arg;
@@ -115,6 +123,9 @@ void vmux__sentinel_on_push(vmux_reply *r, void *arg)
             on_failover_start(s, payload);
         else if (strncmp(channel, "-failover-abort-", 16) == 0)
             on_failover_abort(s, channel, payload);
+        else if (strcmp(channel, "+slave") == 0 || strcmp(channel, "+sdown") == 0 ||
+                 strcmp(channel, "-sdown") == 0)
+            on_instance(s, payload);
     }
     vmux_reply_free(r);
 }

@@ -7,8 +7,11 @@
  *
  * A standalone primary with replicas is the same with a one-shard map
  * (vmux__router_standalone_map()): the seed's node, where ROLE found the primary, and the other
- * configured endpoints as its replicas (with Sentinel, those ROLE lists on the primary); made
- * again when the seed link is ready on another one.
+ * configured endpoints as its replicas; made again when the seed link is ready on another one.
+ * With Sentinel, the replicas are those the sentinels list as healthy (SENTINEL REPLICAS), asked
+ * whenever the seed link is ready, when a sentinel announces a replica change (+slave, +sdown,
+ * -sdown, heard by net/sentinel_watch.c), and once a second while one listed is settling (the
+ * sentinel not yet connected to it, its link to the primary not up: ends with no announcement).
  *
  * I/O thread only.
  */
@@ -173,39 +176,96 @@ static void install_map(struct vmux_router *r, const struct vmux_node_addr *repl
     }
 }
 
+/* Whether the map already is the seed's node with exactly these replicas (in any order). */
+static bool map_has(const struct vmux_router *r, const struct vmux_node_addr *reps, size_t n)
+{
+    if (!map_follows_seed(r) || r->map->shards[0].nnodes != n + 1)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t j = 1; j <= n && !found; j++) {
+            const struct vmux_node_addr *m = &r->map->shards[0].nodes[j];
+            found = m->port == reps[i].port && strcasecmp(m->host, reps[i].host) == 0;
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+static void ask_sentinels(struct vmux_router *r);
+
 /*
- * Sentinel: ROLE's answer from the primary, ["master", offset, [[ip, port, offset], ...]]: its
- * replicas as they are connected to it now.
+ * Sentinel: the replicas SENTINEL REPLICAS listed. The usable ones (never the primary's own
+ * address, which a sentinel may still list for a moment after a failover) make the map.
  */
-static void on_role(int status, vmux_reply *reply, void *arg)
+static void on_sentinel_replicas(int status, const struct vmux_sentinel_replica *reps, size_t n,
+                                 void *arg)
 {
     struct vmux_router *r = arg;
-    const vmux_reply *list = status == 0 ? vmux_reply_element(reply, 2) : NULL;
-    size_t n = list != NULL ? vmux_reply_len(list) : 0, k = 0;
-    struct vmux_node_addr *reps = status == 0 ? calloc(n > 0 ? n : 1, sizeof *reps) : NULL;
-    for (size_t i = 0; reps != NULL && i < n; i++) {
-        const vmux_reply *e = vmux_reply_element(list, i);
-        const char *host = vmux_reply_str(vmux_reply_element(e, 0), NULL);
-        const char *port = vmux_reply_str(vmux_reply_element(e, 1), NULL);
-        long p = port != NULL ? strtol(port, NULL, 10) : 0;
-        if (host != NULL && *host != '\0' && p > 0 && p <= 65535)
-            reps[k++] = (struct vmux_node_addr){.host = (char *)host, .port = (int)p};
+    r->rep_asking = false;
+    struct vmux_node_addr *use = status == 0 ? calloc(n > 0 ? n : 1, sizeof *use) : NULL;
+    r->rep_recheck = use == NULL; /* an error answer, or out of memory: again in a second */
+    size_t k = 0;
+    for (size_t i = 0; use != NULL && i < n; i++) {
+        bool is_seed = reps[i].port == r->seed_port && r->seed_host != NULL &&
+                       strcasecmp(reps[i].host, r->seed_host) == 0;
+        r->rep_recheck |= reps[i].settling && !is_seed;
+        if (reps[i].usable && !is_seed)
+            use[k++] = (struct vmux_node_addr){.host = (char *)reps[i].host, .port = reps[i].port};
     }
-    if (reps != NULL) /* answered: the handle is not closing */
-        install_map(r, reps, k);
-    free(reps);
-    vmux_reply_free(reply);
+    if (use != NULL && r->seed_host != NULL && !map_has(r, use, k))
+        install_map(r, use, k);
+    free(use);
+    if (r->rep_again)
+        ask_sentinels(r);
+}
+
+/* SENTINEL REPLICAS, or once more after the question under way. */
+static void ask_sentinels(struct vmux_router *r)
+{
+    if (r->rep_asking) {
+        r->rep_again = true;
+        return;
+    }
+    r->rep_again = false;
+    if (vmux__sentinel_ask_replicas(r->sentinel, on_sentinel_replicas, r) == 0)
+        r->rep_asking = true;
+    else
+        r->rep_recheck = true; /* out of memory: the tick asks again */
+}
+
+/* The sentinel client's hook: a sentinel announced a change of the service's replicas. */
+static void replicas_changed(void *arg)
+{
+    struct vmux_router *r = arg;
+    if (r->seed_host != NULL)
+        ask_sentinels(r);
+}
+
+void vmux__router_use_sentinel(struct vmux_router *r, struct vmux_sentinel *s)
+{
+    r->sentinel = s;
+    if (s != NULL && r->replica_endpoints)
+        vmux__sentinel_set_replicas_hook(s, replicas_changed, r);
+}
+
+void vmux__router_replicas_tick(struct vmux_router *r)
+{
+    if (r->sentinel != NULL && r->rep_recheck && !r->rep_asking && r->seed_host != NULL)
+        ask_sentinels(r);
 }
 
 void vmux__router_standalone_map(struct vmux_router *r)
 {
-    if (!r->replica_endpoints || r->seed_host == NULL || map_follows_seed(r))
+    if (!r->replica_endpoints || r->seed_host == NULL)
         return;
-    if (r->cfg->service_name != NULL) { /* the endpoints are sentinels: ask the primary */
-        static const char *const argv[] = {"ROLE"};
-        (void)vmux__router_internal(r, r->seed, 1, argv, on_role, r);
+    if (r->sentinel != NULL) { /* the endpoints are sentinels: ask them (again: a reconnection) */
+        ask_sentinels(r);
         return;
     }
+    if (map_follows_seed(r))
+        return;
     size_t n = vmux_config_endpoint_count(r->cfg);
     struct vmux_node_addr *others = calloc(n, sizeof *others);
     if (others == NULL)

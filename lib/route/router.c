@@ -448,6 +448,7 @@ void vmux__router_tick(struct vmux_router *r, bool frozen)
     }
     if (r->seed_blocking != NULL)
         vmux__pool_tick(r->seed_blocking, frozen);
+    vmux__router_replicas_tick(r); /* Sentinel: a replica settling */
 }
 
 void vmux__router_close(struct vmux_router *r)

@@ -25,6 +25,7 @@
 #include "core/op.h"
 #include "net/link.h"
 #include "net/pool.h"
+#include "net/sentinel.h"
 #include "net/tls.h"
 #include "route/slotmap.h"
 
@@ -91,9 +92,14 @@ struct vmux_router {
     struct vmux_pool *seed_blocking; /* CLUSTER: the seed node's blocking pool, made on first use */
     char *seed_host;                 /* its node, once its first connection was ready */
     /* STANDALONE with several endpoints (the others may be the primary's replicas) or Sentinel
-     * (ROLE on the primary lists them): readFrom may read from them (a one-shard map:
-     * replicas.c). Set at init; any thread. */
+     * (the sentinels list them): readFrom may read from them (a one-shard map: replicas.c). Set
+     * at init; any thread. */
     bool replica_endpoints;
+    /* Sentinel (vmux__router_use_sentinel()): whom SENTINEL REPLICAS is asked; a question is
+     * under way (asking), another is wanted after it (ask_again), or once a second while the
+     * last answer listed a replica that was settling (recheck). */
+    struct vmux_sentinel *sentinel;
+    bool rep_asking, rep_again, rep_recheck;
     int seed_port;
     char *seed_id; /* CLUSTER: the node id the seed link's connection gave, or NULL (seedid.c) */
     char *seed_as_host; /* the map's other name of the seed's node (by seed_id), or NULL */
@@ -182,6 +188,15 @@ void vmux__router_mark_read_argv(struct vmux_op *op, int argc, const char *const
  * Nothing without replica_endpoints.
  */
 void vmux__router_standalone_map(struct vmux_router *r);
+
+/*
+ * I/O thread, Sentinel (replicas.c). vmux__router_use_sentinel(), at init: the replicas of the
+ * one-shard map are those the sentinels list as healthy (SENTINEL REPLICAS), asked when the seed
+ * link is ready, whenever a sentinel announces a replica change (+slave, +sdown, -sdown), and
+ * once a second while one listed is settling (vmux__router_replicas_tick()).
+ */
+void vmux__router_use_sentinel(struct vmux_router *r, struct vmux_sentinel *s);
+void vmux__router_replicas_tick(struct vmux_router *r);
 
 /*
  * Computes op->slot from its RESP bytes (every command of a block: their keys must share a

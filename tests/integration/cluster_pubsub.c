@@ -199,13 +199,11 @@ void cp_free(struct cp_run *run)
 
 long long cp_numsub(int port, vmux_sub_kind kind, const char *channel)
 {
-    redisContext *c = vt_node_connect(port);
-    redisReply *r =
-        redisCommand(c, "PUBSUB %s %s", kind == VMUX_SUB_SHARD ? "SHARDNUMSUB" : "NUMSUB", channel);
+    redisReply *r = vt_node_command(port, vt_tls_mode(), "PUBSUB %s %s",
+                                    kind == VMUX_SUB_SHARD ? "SHARDNUMSUB" : "NUMSUB", channel);
     long long n = -1;
     if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
         n = r->element[1]->integer;
     freeReplyObject(r);
-    redisFree(c);
     return n;
 }

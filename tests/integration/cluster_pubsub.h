@@ -62,7 +62,10 @@ void cp_windows(const struct cp_run *run, double *max_ms, double *median_ms);
 /* Unsubscribes and frees the ledger. */
 void cp_free(struct cp_run *run);
 
-/* PUBSUB SHARDNUMSUB (shard) or NUMSUB (channel) of one channel on the node at port. */
+/*
+ * PUBSUB SHARDNUMSUB (shard) or NUMSUB (channel) of one channel on the node at port (over TLS
+ * in TLS mode); -1 when the node did not answer.
+ */
 long long cp_numsub(int port, vmux_sub_kind kind, const char *channel);
 
 #endif

@@ -1,6 +1,9 @@
 /*
  * Pub/sub on a healthy cluster and through slot migrations (fixture "cluster-pubsub": three
- * primaries, no replica; its own, because it moves slots):
+ * primaries, no replica; its own, because it moves slots). integration.cluster_pubsub.tls runs
+ * all of it again over TLS against the TLS twin "cluster-pubsub-tls" (every node TLS only,
+ * client certificates required, TLS on the cluster bus), the handles and the checks on the
+ * servers speaking TLS:
  *
  * - 100 shard channels spread over the slots: each is subscribed on the primary of its slot (the
  *   servers' PUBSUB SHARDNUMSUB say so), and SPUBLISH through a handle reaches every one;
@@ -33,7 +36,19 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-#define CLUSTER "cluster-pubsub"
+/* The fixture: "cluster-pubsub", or its TLS twin in TLS mode (integration.cluster_pubsub.tls). */
+#define CLUSTER (vt_tls_mode() ? "cluster-pubsub-tls" : "cluster-pubsub")
+
+/* A command on the primary p (over TLS in TLS mode) that must succeed; its reply. */
+static redisReply *node_check(redisReply *r, int p, const char *what)
+{
+    if (r == NULL || r->type == REDIS_REPLY_ERROR)
+        fail_msg("%s on node %d: %s", what, p, r ? r->str : "no reply");
+    return r;
+}
+#define ON_NODE(p, ...)                                                                            \
+    node_check(vt_node_command(vt_cluster_port(CLUSTER, p), vt_tls_mode(), __VA_ARGS__), p,        \
+               #__VA_ARGS__)
 
 static atomic_int moved_events;
 
@@ -46,21 +61,19 @@ static void on_event(const vmux_event *ev, void *userdata)
 
 static vmux *open_on(int port)
 {
-    char conf[128];
-    snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=15000", port);
+    char *conf = vt_node_config(port, "syncTimeout=15000");
     vmux_config *cfg = vt_config(conf);
     vmux_config_set_event_handler(cfg, on_event, NULL);
     vmux *m = vt_open_config(cfg, conf);
     vmux_config_free(cfg);
+    free(conf);
     return m;
 }
 
 /* The primary (index) serving slot, from the node's own CLUSTER SLOTS. */
 static int owner_of(int slot)
 {
-    redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, 0));
-    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
-    assert_non_null(r);
+    redisReply *r = ON_NODE(0, "CLUSTER SLOTS");
     int port = -1;
     for (size_t i = 0; i < r->elements; i++) {
         redisReply *range = r->element[i];
@@ -68,7 +81,6 @@ static int owner_of(int slot)
             port = (int)range->element[2]->element[1]->integer;
     }
     freeReplyObject(r);
-    redisFree(c);
     for (int p = 0; p < vt_cluster_primaries(CLUSTER); p++)
         if (vt_cluster_port(CLUSTER, p) == port)
             return p;
@@ -122,11 +134,9 @@ static void test_spread(void **state)
 
 static void node_id(int p, char *out, size_t len)
 {
-    redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, p));
-    redisReply *r = vt_must(c, "CLUSTER MYID");
+    redisReply *r = ON_NODE(p, "CLUSTER MYID");
     snprintf(out, len, "%s", r->str);
     freeReplyObject(r);
-    redisFree(c);
 }
 
 /*
@@ -139,27 +149,20 @@ static void migrate_slot(int slot, int from, int to, void (*mid)(void *), void *
     char idto[64], idfrom[64];
     node_id(to, idto, sizeof idto);
     node_id(from, idfrom, sizeof idfrom);
-    redisContext *cf = vt_node_connect(vt_cluster_port(CLUSTER, from));
-    redisContext *ct = vt_node_connect(vt_cluster_port(CLUSTER, to));
-    freeReplyObject(vt_must(ct, "CLUSTER SETSLOT %d IMPORTING %s", slot, idfrom));
-    freeReplyObject(vt_must(cf, "CLUSTER SETSLOT %d MIGRATING %s", slot, idto));
-    redisReply *r = vt_must(cf, "CLUSTER GETKEYSINSLOT %d 100", slot);
+    freeReplyObject(ON_NODE(to, "CLUSTER SETSLOT %d IMPORTING %s", slot, idfrom));
+    freeReplyObject(ON_NODE(from, "CLUSTER SETSLOT %d MIGRATING %s", slot, idto));
+    redisReply *r = ON_NODE(from, "CLUSTER GETKEYSINSLOT %d 100", slot);
     for (size_t i = 0; i < r->elements; i++)
-        freeReplyObject(vt_must(cf, "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE",
+        freeReplyObject(ON_NODE(from, "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE",
                                 vt_cluster_port(CLUSTER, to), r->element[i]->str));
     freeReplyObject(r);
-    freeReplyObject(vt_must(ct, "CLUSTER SETSLOT %d NODE %s", slot, idto));
+    freeReplyObject(ON_NODE(to, "CLUSTER SETSLOT %d NODE %s", slot, idto));
     if (mid != NULL)
         mid(arg);
-    freeReplyObject(vt_must(cf, "CLUSTER SETSLOT %d NODE %s", slot, idto));
+    freeReplyObject(ON_NODE(from, "CLUSTER SETSLOT %d NODE %s", slot, idto));
     for (int p = 0; p < np; p++)
-        if (p != from && p != to) {
-            redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, p));
-            freeReplyObject(vt_must(c, "CLUSTER SETSLOT %d NODE %s", slot, idto));
-            redisFree(c);
-        }
-    redisFree(cf);
-    redisFree(ct);
+        if (p != from && p != to)
+            freeReplyObject(ON_NODE(p, "CLUSTER SETSLOT %d NODE %s", slot, idto));
 }
 
 struct on_node {

@@ -5,6 +5,8 @@
  *
  * - The handle asks the sentinels where the primary is (the first one listed is down) and serves
  *   from it; an unknown service name and bad sentinel settings give clear errors.
+ * - readFrom=replica reads from the replica the sentinels list (SENTINEL REPLICAS); a replica
+ *   started under a running handle serves reads too once the sentinels see it healthy.
  * - A stale sentinel, listed first, names the replica: ROLE refuses it and the handle asks the
  *   next sentinel.
  * - SENTINEL FAILOVER, and a SIGKILL of the primary, under 8 threads of ledgered load
@@ -52,7 +54,7 @@
 #define FOLLOW_MS 1000 /* the handle follows within this of the first announcement */
 
 struct deploy {
-    vt_server primary, replica, sent[NSENT], liar;
+    vt_server primary, replica, sent[NSENT], liar, added; /* added: a replica a test adds */
 };
 
 /* ---- side connections (not through vmux) ---- */
@@ -219,6 +221,26 @@ static void require_passwords(struct deploy *d)
     }
 }
 
+/* A replica of the primary at primary_port, started and synced (fails the test otherwise). */
+static int start_replica(vt_server *s, int primary_port)
+{
+    char pport[16];
+    snprintf(pport, sizeof pport, "%d", primary_port);
+    const char *const replica[] = {"--repl-diskless-sync-delay",
+                                   "0",
+                                   "--repl-ping-replica-period",
+                                   "1",
+                                   "--replicaof",
+                                   "127.0.0.1",
+                                   pport,
+                                   NULL};
+    if (vt_server_start(s, 0, replica) != 0)
+        return -1;
+    if (!vt_poll_until(replica_synced, &s->port, 20000, 20))
+        fail_msg("the replica on port %d did not sync within 20 s", s->port);
+    return 0;
+}
+
 static int deploy_start(void **state, bool tls);
 
 static int deploy_setup(void **state)
@@ -237,25 +259,13 @@ static int deploy_setup_tls(void **state)
 static int deploy_start(void **state, bool tls)
 {
     struct deploy *d = calloc(1, sizeof(*d));
-    char pport[16];
     const char *const primary[] = {"--repl-diskless-sync-delay", "0", "--repl-ping-replica-period",
                                    "1", NULL};
     if (d == NULL || vt_server_start(&d->primary, 0, primary) != 0)
         return -1;
     *state = d;
-    snprintf(pport, sizeof pport, "%d", d->primary.port);
-    const char *const replica[] = {"--repl-diskless-sync-delay",
-                                   "0",
-                                   "--repl-ping-replica-period",
-                                   "1",
-                                   "--replicaof",
-                                   "127.0.0.1",
-                                   pport,
-                                   NULL};
-    if (vt_server_start(&d->replica, 0, replica) != 0)
+    if (start_replica(&d->replica, d->primary.port) != 0)
         return -1;
-    if (!vt_poll_until(replica_synced, &d->replica.port, 20000, 20))
-        fail_msg("the replica did not sync within 20 s");
     for (int i = 0; i < NSENT; i++) {
         tls_port[i] = tls ? free_port() : 0;
         if (start_sentinel_tls(&d->sent[i], d->primary.port, "2", "1000", tls_port[i]) != 0)
@@ -278,7 +288,8 @@ static int deploy_setup_auth(void **state)
 static int deploy_teardown(void **state)
 {
     struct deploy *d = *state;
-    vt_server *all[] = {&d->sent[0], &d->sent[1], &d->sent[2], &d->liar, &d->primary, &d->replica};
+    vt_server *all[] = {&d->sent[0], &d->sent[1], &d->sent[2], &d->liar,
+                        &d->primary, &d->replica, &d->added};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i]->dir[0] != '\0')
             vt_server_stop(all[i]);
@@ -383,7 +394,7 @@ static long get_calls(int port)
     return n;
 }
 
-/* readFrom=replica (docs/replicas.md): ROLE on the primary names its replica, reads go there. */
+/* readFrom=replica (docs/replicas.md): the sentinels name the replica, reads go there. */
 static void test_reads_from_replica(void **state)
 {
     struct deploy *d = *state;
@@ -410,6 +421,64 @@ static void test_reads_from_replica(void **state)
         vmux_bytes_free(&v);
     }
     assert_int_equal(get_calls(d->replica.port), 50);
+    assert_int_equal(get_calls(d->primary.port), 0);
+    vmux_close(m);
+}
+
+struct reads_to {
+    vmux *m;
+    int port;
+};
+
+/* A few reads through the handle; whether the server at port has served any GET yet. */
+static bool reads_reach(void *arg)
+{
+    struct reads_to *w = arg;
+    for (int i = 0; i < 20; i++) {
+        vmux_bytes v = {0};
+        assert_int_equal(vmux_get(w->m, NULL, VMUX_STR("sentinel:k"), &v), 0);
+        vmux_bytes_free(&v);
+    }
+    return get_calls(w->port) > 0;
+}
+
+#define ADDED_DEADLINE_MS 120000 /* the sentinels ask the primary INFO every 10 s */
+
+/*
+ * readFrom=replica, and a replica started under the running handle (REPLICAOF the primary): the
+ * sentinels find it in the primary's INFO and announce it (+slave); the handle asks SENTINEL
+ * REPLICAS again, once a second while the sentinels are not yet connected to it, and from the
+ * moment they see it healthy reads go to it too: round-robin over both replicas, none to the
+ * primary.
+ */
+static void test_added_replica_gets_reads(void **state)
+{
+    struct deploy *d = *state;
+    vmux *m = vt_open_conf(conf_for(d, 0, "readFrom=replica"));
+    assert_int_equal(handle_port(m), d->primary.port);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 3, (const char *[]){"SET", "sentinel:k", "v1"}, NULL, &r),
+                     0);
+    vmux_reply_free(r);
+    assert_int_equal(start_replica(&d->added, d->primary.port), 0);
+    uint64_t t0 = vt_now_ms();
+    struct reads_to w = {m, d->added.port};
+    if (!vt_poll_until(reads_reach, &w, ADDED_DEADLINE_MS, 100))
+        fail_msg("no read reached the added replica within %d ms", ADDED_DEADLINE_MS);
+    printf("# the added replica served its first read %llu ms after it synced\n",
+           (unsigned long long)(vt_now_ms() - t0));
+    int ports[] = {d->primary.port, d->replica.port, d->added.port};
+    for (int i = 0; i < 3; i++)
+        freeReplyObject(side(ports[i], "CONFIG RESETSTAT"));
+    for (int i = 0; i < 100; i++) {
+        vmux_bytes v = {0};
+        assert_int_equal(vmux_get(m, NULL, VMUX_STR("sentinel:k"), &v), 0);
+        vmux_bytes_free(&v);
+    }
+    long first = get_calls(d->replica.port), added = get_calls(d->added.port);
+    assert_true(first > 0);
+    assert_true(added > 0);
+    assert_int_equal(first + added, 100);
     assert_int_equal(get_calls(d->primary.port), 0);
     vmux_close(m);
 }
@@ -699,6 +768,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_discovers_primary, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_bad_settings, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_reads_from_replica, deploy_setup, deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_added_replica_gets_reads, deploy_setup,
+                                        deploy_teardown),
         cmocka_unit_test_setup_teardown(test_stale_sentinel, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_auth_and_url, deploy_setup_auth,
                                         deploy_teardown),

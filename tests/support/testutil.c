@@ -197,7 +197,11 @@ int vt_cluster_port(const char *name, int i)
 
 char *vt_server_config(const char *name, const char *extra)
 {
-    int port = vt_server_port(name);
+    return vt_node_config(vt_server_port(name), extra);
+}
+
+char *vt_node_config(int port, const char *extra)
+{
     char *tls = NULL;
     if (vt_tls_mode()) {
         const char *d = vt_certs_dir();
@@ -516,6 +520,20 @@ char *vt_node_admin(int port, bool tls, const char *format, ...)
     char *text = r ? vt_reply_text(r) : NULL;
     freeReplyObject(r);
     return text;
+}
+
+redisReply *vt_node_command(int port, bool tls, const char *format, ...)
+{
+    char *cmd = NULL;
+    va_list ap;
+    va_start(ap, format);
+    int len = redisvFormatCommand(&cmd, format, ap);
+    va_end(ap);
+    if (len < 0)
+        return NULL;
+    redisReply *r = vt_admin_once(port, tls, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return r;
 }
 
 /* The cluster fixture cluster mode means, with its TLS twin's name in TLS mode. */

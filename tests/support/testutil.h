@@ -75,6 +75,9 @@ int vt_cluster_port(const char *name, int i);
  */
 char *vt_server_config(const char *name, const char *extra);
 
+/* As vt_server_config(), for the server at 127.0.0.1:port (a cluster node, say). */
+char *vt_node_config(int port, const char *extra);
+
 /*
  * Returns a URL for the fixture server called name:
  * "redis://[<userinfo>@]127.0.0.1:<port>[<path>]", or in TLS mode "rediss://..." with
@@ -151,6 +154,13 @@ char *vt_admin_all(const char *name, const char *format, ...);
  * true, whatever the mode; no redirect is followed.
  */
 char *vt_node_admin(int port, bool tls, const char *format, ...);
+
+struct redisReply;
+/*
+ * As vt_node_admin(), returning the reply itself (freeReplyObject() it), for replies whose
+ * structure matters (CLUSTER SLOTS); NULL on a connection or TLS failure or no reply.
+ */
+struct redisReply *vt_node_command(int port, bool tls, const char *format, ...);
 
 struct redisContext;
 /*
