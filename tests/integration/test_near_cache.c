@@ -5,10 +5,11 @@
  * the invalidation connection or the data connection empties it, and values are stored and
  * invalidated again once the data connection is re-pointed; no stale value survives a run of
  * concurrent readers and writers once the writes stop and the last invalidation has arrived;
- * the byte limit holds.
+ * the byte limit holds; within one reader thread a key's value never goes back to an older one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -589,6 +590,122 @@ static void test_settings(void **state)
     vmux_close(m);
 }
 
+/* ---- monotonic per key ---- */
+
+#define MONO_KEYS 4
+#define MONO_READERS 4
+#define MONO_WRITES 2000
+
+struct mono {
+    vmux *m;
+    atomic_bool stop;
+    _Atomic uint64_t reads, changes, backwards, errors;
+    atomic_int done; /* readers that have seen every key's last value */
+};
+
+static void mono_key(char *buf, size_t len, int k)
+{
+    snprintf(buf, len, "near:m:%d", k);
+}
+
+/* One near read of key k as a number; -1 on an error or a missing key. */
+static long long mono_read(vmux *m, int k)
+{
+    char key[32];
+    vmux_bytes v;
+    mono_key(key, sizeof key, k);
+    long long n = vmux_near_get(m, NULL, S(key), &v) == 0 && v.ptr ? atoll((char *)v.ptr) : -1;
+    vmux_bytes_free(&v);
+    return n;
+}
+
+/* Checks one read of key k against the last one this thread saw; updates it. */
+static void mono_check(struct mono *mo, long long *last, long long n)
+{
+    atomic_fetch_add(&mo->reads, 1);
+    if (n < 0)
+        atomic_fetch_add(&mo->errors, 1);
+    else if (n < *last)
+        atomic_fetch_add(&mo->backwards, 1);
+    else if (n > *last)
+        atomic_fetch_add(&mo->changes, 1);
+    if (n > *last)
+        *last = n;
+}
+
+/* The last value written to key k: the writer writes i to key i % MONO_KEYS. */
+static long long mono_final(int k)
+{
+    return MONO_WRITES - MONO_KEYS + k;
+}
+
+static void mono_reader(void *arg)
+{
+    struct mono *mo = arg;
+    long long last[MONO_KEYS] = {0};
+    bool counted = false;
+    while (!atomic_load(&mo->stop)) {
+        int at_final = 0;
+        for (int k = 0; k < MONO_KEYS; k++) {
+            mono_check(mo, &last[k], mono_read(mo->m, k));
+            at_final += last[k] == mono_final(k);
+        }
+        if (at_final == MONO_KEYS && !counted) {
+            counted = true;
+            atomic_fetch_add(&mo->done, 1);
+        }
+        sched_yield(); /* two cores: leave some to the I/O threads */
+    }
+}
+
+static bool mono_all_done(void *arg)
+{
+    struct mono *mo = arg;
+    return atomic_load(&mo->done) == MONO_READERS;
+}
+
+/*
+ * Monotonic per key: one writer writes increasing numbers to a few keys while reader threads
+ * read them through one near cache; within a thread, a key's value never goes back. The run is
+ * a fixed number of writes; then every reader must come to see every key's last value.
+ */
+static void test_monotonic_per_key(void **state)
+{
+    (void)state;
+    struct mono mo = {.m = open_near(NULL)};
+    vmux *w = vt_server_open(&srv, NULL);
+    uv_thread_t readers[MONO_READERS];
+    char key[32], value[32];
+    for (int k = 0; k < MONO_KEYS; k++) {
+        mono_key(key, sizeof key, k);
+        set(w, key, "0");
+        until_cached(mo.m, key, "0");
+    }
+    for (int i = 0; i < MONO_READERS; i++)
+        assert_int_equal(uv_thread_create(&readers[i], mono_reader, &mo), 0);
+    for (int i = 0; i < MONO_WRITES; i++) {
+        mono_key(key, sizeof key, i % MONO_KEYS);
+        snprintf(value, sizeof value, "%d", i);
+        set(w, key, value);
+    }
+    bool all_seen = vt_wait_until(mono_all_done, &mo, WAIT_MS);
+    atomic_store(&mo.stop, true);
+    for (int i = 0; i < MONO_READERS; i++)
+        uv_thread_join(&readers[i]);
+    vmux_near_stats st = stats(mo.m);
+    print_message("monotonic: %llu reads, %llu changes seen, %llu backwards; hits %llu, "
+                  "invalidations %llu\n",
+                  (unsigned long long)mo.reads, (unsigned long long)mo.changes,
+                  (unsigned long long)mo.backwards, (unsigned long long)st.hits,
+                  (unsigned long long)st.invalidations);
+    assert_true(all_seen);
+    assert_int_equal(atomic_load(&mo.errors), 0);
+    assert_int_equal(atomic_load(&mo.backwards), 0);
+    assert_true(st.hits > 0 && st.invalidations > 0);
+    vmux_close(w);
+    vmux_close(mo.m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_cache_near_tier),
         cmocka_unit_test(test_no_stale_read_after_quiescence),
         cmocka_unit_test(test_no_stale_read_after_faults),
+        cmocka_unit_test(test_monotonic_per_key),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
