@@ -81,10 +81,11 @@ enum {
     BENCH_FAM_NETLAT = 1u << 15,            /* the network latency rows (run_netlat.c) */
     BENCH_FAM_VMUX_SYNC_CLUSTER = 1u << 16, /* vmux-sync and vmux-async on a 3-primary cluster */
     BENCH_FAM_VMUX_ASYNC_CLUSTER = 1u << 17,
+    BENCH_FAM_NEAR_HIT = 1u << 18, /* vmux_near_get hits (run_patterns.c, near_row.c) */
 };
 #define BENCH_FAM_PATTERNS                                                                         \
     (BENCH_FAM_VMUX_GET | BENCH_FAM_CACHE_HIT | BENCH_FAM_VMUX_INCR | BENCH_FAM_RL_FIXED |         \
-     BENCH_FAM_RL_SLIDING | BENCH_FAM_RL_GCRA | BENCH_FAM_LOCK_PAIR)
+     BENCH_FAM_RL_SLIDING | BENCH_FAM_RL_GCRA | BENCH_FAM_LOCK_PAIR | BENCH_FAM_NEAR_HIT)
 #define BENCH_FAM_TLS                                                                              \
     (BENCH_FAM_VMUX_SYNC_TLS | BENCH_FAM_VMUX_ASYNC_TLS | BENCH_FAM_VALKEY_BENCHMARK_TLS)
 #define BENCH_FAM_CLUSTER (BENCH_FAM_VMUX_SYNC_CLUSTER | BENCH_FAM_VMUX_ASYNC_CLUSTER)
@@ -112,6 +113,13 @@ typedef struct bench_result {
     double proxy_chunks_per_op;
     double proxy_hold_p50_us;
     double proxy_hold_p99_us;
+    /* The near-cache-hit rows (tracked true): the server's tracking table (INFO's
+     * tracking_total_keys, tracking_total_items) after the fill and after the measured window,
+     * and the near cache's misses over the whole row after the fill (0: every read hit). */
+    bool tracked;
+    long long tracking_keys_before, tracking_items_before;
+    long long tracking_keys, tracking_items;
+    unsigned long long near_misses;
 } bench_result;
 
 /* What the delay proxy has done so far (delay_proxy_sample). */
@@ -203,6 +211,14 @@ int run_pattern(const bench_opts *o, unsigned fam, int threads, bench_result *r)
 int run_netlat(const bench_opts *o, bench_result *results, size_t cap, size_t *n);
 
 struct vmux;
+/*
+ * near_row.c: reads every key of the keyspace (prefix + "key:%05d") through vmux_near_get on m
+ * until the near cache holds them all (reads made before its invalidation connection is up are
+ * not stored), within a deadline. Returns 0, or -1 after printing why.
+ */
+int near_fill(struct vmux *m, const char *prefix);
+/* The server's tracking table from INFO stats (a hiredis connection of its own); 0, or -1. */
+int near_tracking(const bench_opts *o, long long *keys, long long *items);
 /*
  * Opens a vmux handle on o's server (over TLS when o->tls is set), with the config keys in
  * extra ("" for none) on top. Returns 0, or a VMUX_ERR_* code with the reason in err.

@@ -45,6 +45,7 @@ static const family FAMILIES[] = {
     {BENCH_FAM_VALKEY_BENCHMARK_TLS, "valkey-benchmark-tls", {800}, 1},
     {BENCH_FAM_VMUX_GET, "vmux-get", {8}, 1},
     {BENCH_FAM_CACHE_HIT, "cache-hit", {8}, 1},
+    {BENCH_FAM_NEAR_HIT, "near-cache-hit", {1, 8}, 2},
     {BENCH_FAM_VMUX_INCR, "vmux-incr", {8}, 1},
     {BENCH_FAM_RL_FIXED, "ratelimit-fixed", {8}, 1},
     {BENCH_FAM_RL_SLIDING, "ratelimit-sliding", {8}, 1},
@@ -81,8 +82,9 @@ static void usage(FILE *f)
                "                       hiredis-sync, raw-pipeline, valkey-benchmark,\n"
                "                       vmux-sync-tls, vmux-async-tls, valkey-benchmark-tls,\n"
                "                       vmux-sync-cluster, vmux-async-cluster,\n"
-               "                       vmux-get, cache-hit, vmux-incr, ratelimit-fixed,\n"
-               "                       ratelimit-sliding, ratelimit-gcra, lock-pair, netlat\n"
+               "                       vmux-get, cache-hit, near-cache-hit, vmux-incr,\n"
+               "                       ratelimit-fixed, ratelimit-sliding, ratelimit-gcra,\n"
+               "                       lock-pair, netlat\n"
                "  --latency-us N       one-way delay of the netlat rows (default 100: a 200 us\n"
                "                       round trip)\n"
                "  --json               one JSON object per line instead of the table\n");
@@ -281,6 +283,7 @@ static int run_config(const bench_opts *o, const family *f, int size, bench_resu
         return run_raw_pipeline(o, size, r);
     case BENCH_FAM_VMUX_GET:
     case BENCH_FAM_CACHE_HIT:
+    case BENCH_FAM_NEAR_HIT:
     case BENCH_FAM_VMUX_INCR:
     case BENCH_FAM_RL_FIXED:
     case BENCH_FAM_RL_SLIDING:

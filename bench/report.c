@@ -61,6 +61,24 @@ static void netlat_text(const bench_result *r)
     printf("\n");
 }
 
+/* A near-cache-hit row's fields beyond the common ones: the server's tracking table, misses. */
+static void near_json(const bench_result *r)
+{
+    printf(",\"tracking_total_keys_before\":%lld,\"tracking_total_items_before\":%lld,"
+           "\"tracking_total_keys\":%lld,\"tracking_total_items\":%lld,\"near_misses\":%llu",
+           r->tracking_keys_before, r->tracking_items_before, r->tracking_keys, r->tracking_items,
+           r->near_misses);
+}
+
+/* Under a near-cache-hit row of the table: the same. */
+static void near_text(const bench_result *r)
+{
+    printf("    server tracking table: %lld keys, %lld items after the fill; %lld keys, %lld "
+           "items after the window (%d keys read); near cache misses in the row: %llu\n",
+           r->tracking_keys_before, r->tracking_items_before, r->tracking_keys, r->tracking_items,
+           BENCH_KEYSPACE, r->near_misses);
+}
+
 static void row_json(const bench_result *r)
 {
     printf("{\"name\":\"%s\",\"threads\":%d,\"inflight\":%d,\"ops_per_sec\":%.0f,"
@@ -72,6 +90,8 @@ static void row_json(const bench_result *r)
         printf("\"cpu_us_per_op\":%.2f,\"cs_per_op\":%.3f", r->cpu_us_per_op, r->cs_per_op);
     if (r->delay)
         netlat_json(r);
+    if (r->tracked)
+        near_json(r);
     printf("}\n");
 }
 
@@ -88,6 +108,8 @@ void report_row(const bench_opts *o, const bench_result *r)
             printf("  %9.2f %8.3f\n", r->cpu_us_per_op, r->cs_per_op);
         if (r->delay)
             netlat_text(r);
+        if (r->tracked)
+            near_text(r);
     }
     fflush(stdout);
 }
@@ -111,7 +133,7 @@ static const bench_result *find(const bench_result *all, size_t n, const char *n
     return NULL;
 }
 
-#define NRATIOS 19
+#define NRATIOS 22
 
 typedef struct ratio {
     const char *label;
@@ -136,6 +158,11 @@ static double quotient(const bench_result *a, const bench_result *b, enum measur
         return NAN;
     double num = pick(a, m), den = pick(b, m);
     return den > 0 ? num / den : NAN;
+}
+
+static double p50_of(const bench_result *r)
+{
+    return r ? r->p50_us : NAN;
 }
 
 static double cs_of(const bench_result *r)
@@ -191,7 +218,10 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
                        *hn0 = find(all, n, "hiredis-sync-net0", 32, 32),
                        *a1024 = find(all, n, "vmux-async", 1, 1024),
                        *ac = find(all, n, "vmux-async-cluster", 1, 1024),
-                       *sc = find(all, n, "vmux-sync-cluster", 32, 32);
+                       *sc = find(all, n, "vmux-sync-cluster", 32, 32),
+                       *get8 = find(all, n, "vmux-get", 8, 8),
+                       *near1 = find(all, n, "near-cache-hit", 1, 1),
+                       *near8 = find(all, n, "near-cache-hit", 8, 8);
     ratio q[NRATIOS] = {
         {"vmux-async@1024 / raw-pipeline", ">=0.9", 0.9, 1,
          quotient(a1024, find(all, n, "raw-pipeline", 1, 1024), OPS), NULL},
@@ -210,7 +240,10 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
         {"vmux-async-cluster@1024 / vmux-async@1024", "info", 0, 1, quotient(ac, a1024, OPS), NULL},
         {"vmux-sync-cluster@32 / vmux-sync@32", "info", 0, 1, quotient(sc, s32, OPS), NULL},
         {"cache-hit@8 / vmux-get@8", ">=0.85", 0.85, 1,
-         quotient(find(all, n, "cache-hit", 8, 8), find(all, n, "vmux-get", 8, 8), OPS), NULL},
+         quotient(find(all, n, "cache-hit", 8, 8), get8, OPS), NULL},
+        {"near-cache-hit@8 / vmux-get@8", ">=20", 20.0, 1, quotient(near8, get8, OPS), NULL},
+        {"p50 near-cache-hit@1 (us)", "<=1", 1.0, 0, p50_of(near1), NULL},
+        {"p50 near-cache-hit@8 (us)", "<=1", 1.0, 0, p50_of(near8), NULL},
         {"ratelimit-fixed@8 / vmux-incr@8", "info", 0, 1,
          quotient(find(all, n, "ratelimit-fixed", 8, 8), find(all, n, "vmux-incr", 8, 8), OPS),
          NULL},

@@ -1,9 +1,10 @@
 /*
  * The patterns' rows, each against the raw command it is built on, from 8 threads through one
  * handle: cache-hit (vmux_cache_get of a cached key) against vmux-get (a plain GET of the same
- * stored bytes); ratelimit-fixed, ratelimit-sliding and ratelimit-gcra (one check each)
- * against vmux-incr (a plain INCR); and lock-pair (acquire + release of an uncontended lock,
- * counted as one operation).
+ * stored bytes) and near-cache-hit (vmux_near_get of that key, on a handle opened with
+ * nearCache=true, after a fill that makes every measured read a hit); ratelimit-fixed,
+ * ratelimit-sliding and ratelimit-gcra (one check each) against vmux-incr (a plain INCR); and
+ * lock-pair (acquire + release of an uncontended lock, counted as one operation).
  */
 #include "bench.h"
 
@@ -59,6 +60,19 @@ static int raw_get_op(void *ctx, const bench_cmd *c)
     return rc != 0 ? fail("vmux-get", rc) : 0;
 }
 
+static int near_get_op(void *ctx, const bench_cmd *c)
+{
+    struct pat_ctx *p = ctx;
+    snprintf(p->scratch, sizeof(p->scratch), CACHE_PREFIX "%s", c->key);
+    vmux_bytes v;
+    int rc = vmux_near_get(p->m, NULL, VMUX_STR(p->scratch), &v);
+    bool found = v.ptr != NULL;
+    vmux_bytes_free(&v);
+    if (rc == 0 && !found)
+        fprintf(stderr, "vmux-bench: near-cache-hit: %s does not exist\n", p->scratch);
+    return rc != 0 ? fail("near-cache-hit", rc) : found ? 0 : -1;
+}
+
 static int incr_op(void *ctx, const bench_cmd *c)
 {
     struct pat_ctx *p = ctx;
@@ -111,7 +125,9 @@ static int make_objects(vmux *m, unsigned fam, struct pat_ctx *ctxs, int threads
         char lock_key[32];
         int rc = 0;
         ctxs[i].m = m;
-        if ((fam == BENCH_FAM_CACHE_HIT || fam == BENCH_FAM_VMUX_GET) && i == 0)
+        if ((fam == BENCH_FAM_CACHE_HIT || fam == BENCH_FAM_VMUX_GET ||
+             fam == BENCH_FAM_NEAR_HIT) &&
+            i == 0)
             rc = vmux_cache_new(m, &co, &ctxs[0].cache);
         ctxs[i].cache = ctxs[0].cache;
         if (fam == BENCH_FAM_RL_FIXED || fam == BENCH_FAM_RL_SLIDING || fam == BENCH_FAM_RL_GCRA) {
@@ -147,6 +163,8 @@ static sync_op_fn op_for(unsigned fam)
         return cache_hit_op;
     case BENCH_FAM_VMUX_GET:
         return raw_get_op;
+    case BENCH_FAM_NEAR_HIT:
+        return near_get_op;
     case BENCH_FAM_VMUX_INCR:
         return incr_op;
     case BENCH_FAM_LOCK_PAIR:
@@ -163,6 +181,8 @@ static const char *name_of(unsigned fam)
         return "vmux-get";
     case BENCH_FAM_CACHE_HIT:
         return "cache-hit";
+    case BENCH_FAM_NEAR_HIT:
+        return "near-cache-hit";
     case BENCH_FAM_VMUX_INCR:
         return "vmux-incr";
     case BENCH_FAM_RL_FIXED:
@@ -176,11 +196,36 @@ static const char *name_of(unsigned fam)
     }
 }
 
+static unsigned long long near_misses(vmux *m)
+{
+    vmux_near_stats st = VMUX_INIT(vmux_near_stats);
+    return vmux_near_read_stats(m, &st) == 0 ? (unsigned long long)st.misses : ~0ull;
+}
+
+/* Before a near-cache-hit row: every key held, and the tracking table and misses noted. */
+static int near_before(const bench_opts *o, vmux *m, bench_result *r)
+{
+    r->tracked = true;
+    if (near_fill(m, CACHE_PREFIX) != 0 ||
+        near_tracking(o, &r->tracking_keys_before, &r->tracking_items_before) != 0)
+        return -1;
+    r->near_misses = near_misses(m);
+    return 0;
+}
+
+/* After it: the tracking table again, and the misses since near_before (0 when all hit). */
+static int near_after(const bench_opts *o, vmux *m, bench_result *r)
+{
+    r->near_misses = near_misses(m) - r->near_misses;
+    return near_tracking(o, &r->tracking_keys, &r->tracking_items);
+}
+
 int run_pattern(const bench_opts *o, unsigned fam, int threads, bench_result *r)
 {
     char err[256];
     vmux *m = NULL;
-    int rc = bench_vmux_open(o, "", &m, err, sizeof(err));
+    bool near = fam == BENCH_FAM_NEAR_HIT;
+    int rc = bench_vmux_open(o, near ? "nearCache=true" : "", &m, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "vmux-bench: vmux_open: %s: %s\n", vmux_err_name(rc), err);
         return -1;
@@ -192,8 +237,12 @@ int run_pattern(const bench_opts *o, unsigned fam, int threads, bench_result *r)
         slots[i] = &ctxs[i];
     r->name = name_of(fam);
     r->threads = r->inflight = threads;
+    if (rc == 0 && near)
+        rc = near_before(o, m, r);
     if (rc == 0)
         rc = drive_sync(o, threads, op_for(fam), (void *const *)slots, r);
+    if (rc == 0 && near)
+        rc = near_after(o, m, r);
     if (ctxs != NULL)
         free_objects(ctxs, threads);
     free(ctxs);
