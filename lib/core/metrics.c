@@ -8,37 +8,20 @@
 #include <stdio.h>
 #include <string.h>
 
-/* An snprintf-like appender: counts every byte, writes what fits, keeps buf NUL-terminated. */
-struct out {
-    char *buf;
-    size_t len;
-    size_t total;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *at = o->total < o->len ? o->buf + o->total : NULL;
-    int n = vsnprintf(at, at != NULL ? o->len - o->total : 0, fmt, ap);
-    va_end(ap);
-    o->total += n > 0 ? (size_t)n : 0;
-}
+#include "core/strout.h"
 
 /* A label value: the format reserves backslash, double quote and line feed. */
-static void put_label_value(struct out *o, const char *s)
+static void put_label_value(struct vmux_strout *o, const char *s)
 {
     for (; *s != '\0'; s++) {
         if (*s == '\\')
-            put(o, "\\\\");
+            vmux__strout_put(o, "\\\\");
         else if (*s == '"')
-            put(o, "\\\"");
+            vmux__strout_put(o, "\\\"");
         else if (*s == '\n')
-            put(o, "\\n");
+            vmux__strout_put(o, "\\n");
         else
-            put(o, "%c", *s);
+            vmux__strout_put(o, "%c", *s);
     }
 }
 
@@ -125,13 +108,13 @@ static uint64_t field_of(const vmux_stats *st, size_t field)
     return v;
 }
 
-static void put_family(struct out *o, const struct metric *m)
+static void put_family(struct vmux_strout *o, const struct metric *m)
 {
-    put(o, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
-        m->counter ? "counter" : "gauge");
+    vmux__strout_put(o, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
+                     m->counter ? "counter" : "gauge");
 }
 
-static void put_handle(struct out *o, const vmux_stats *total)
+static void put_handle(struct vmux_strout *o, const vmux_stats *total)
 {
     size_t count = sizeof handle_metrics / sizeof handle_metrics[0];
     for (size_t i = 0; i < count; i++) {
@@ -139,22 +122,22 @@ static void put_handle(struct out *o, const vmux_stats *total)
         if (i == 0 || strcmp(m->name, handle_metrics[i - 1].name) != 0)
             put_family(o, m);
         if (m->outcome != NULL)
-            put(o, "%s{outcome=\"%s\"} %" PRIu64 "\n", m->name, m->outcome,
-                field_of(total, m->field));
+            vmux__strout_put(o, "%s{outcome=\"%s\"} %" PRIu64 "\n", m->name, m->outcome,
+                             field_of(total, m->field));
         else
-            put(o, "%s %" PRIu64 "\n", m->name, field_of(total, m->field));
+            vmux__strout_put(o, "%s %" PRIu64 "\n", m->name, field_of(total, m->field));
     }
 }
 
-static void put_nodes(struct out *o, const struct vmux_node_stats *nodes, size_t n)
+static void put_nodes(struct vmux_strout *o, const struct vmux_node_stats *nodes, size_t n)
 {
     for (size_t i = 0; n > 0 && i < sizeof node_metrics / sizeof node_metrics[0]; i++) {
         const struct metric *m = &node_metrics[i];
         put_family(o, m);
         for (size_t j = 0; j < n; j++) {
-            put(o, "%s{node=\"", m->name);
+            vmux__strout_put(o, "%s{node=\"", m->name);
             put_label_value(o, nodes[j].addr);
-            put(o, "\"} %" PRIu64 "\n", field_of(&nodes[j].st, m->field));
+            vmux__strout_put(o, "\"} %" PRIu64 "\n", field_of(&nodes[j].st, m->field));
         }
     }
 }
@@ -162,7 +145,7 @@ static void put_nodes(struct out *o, const struct vmux_node_stats *nodes, size_t
 size_t vmux__metrics_format(char *buf, size_t len, const vmux_stats *total,
                             const struct vmux_node_stats *nodes, size_t n)
 {
-    struct out o = {buf, len, 0};
+    struct vmux_strout o = {buf, len, 0};
     if (len > 0)
         buf[0] = '\0';
     put_handle(&o, total);

@@ -506,17 +506,24 @@ char *vt_admin(const char *name, const char *format, ...)
     return text;
 }
 
-char *vt_node_admin(int port, bool tls, const char *format, ...)
+/* A command formatted from format and ap, sent once to the node at port. */
+static redisReply *node_vcommand(int port, bool tls, const char *format, va_list ap)
 {
     char *cmd = NULL;
-    va_list ap;
-    va_start(ap, format);
     int len = redisvFormatCommand(&cmd, format, ap);
-    va_end(ap);
     if (len < 0)
         return NULL;
     redisReply *r = vt_admin_once(port, tls, cmd, (size_t)len);
     redisFreeCommand(cmd);
+    return r;
+}
+
+char *vt_node_admin(int port, bool tls, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    redisReply *r = node_vcommand(port, tls, format, ap);
+    va_end(ap);
     char *text = r ? vt_reply_text(r) : NULL;
     freeReplyObject(r);
     return text;
@@ -524,15 +531,10 @@ char *vt_node_admin(int port, bool tls, const char *format, ...)
 
 redisReply *vt_node_command(int port, bool tls, const char *format, ...)
 {
-    char *cmd = NULL;
     va_list ap;
     va_start(ap, format);
-    int len = redisvFormatCommand(&cmd, format, ap);
+    redisReply *r = node_vcommand(port, tls, format, ap);
     va_end(ap);
-    if (len < 0)
-        return NULL;
-    redisReply *r = vt_admin_once(port, tls, cmd, (size_t)len);
-    redisFreeCommand(cmd);
     return r;
 }
 
