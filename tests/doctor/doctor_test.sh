@@ -313,23 +313,41 @@ field_at() {
         "[.steps[] | select(.name == \$n and .endpoint == \$e)][0].$3 // empty" <<<"$out"
 }
 
+# Starts a sentinel for the service svc (the primary dprim in $1) on port $2 and waits, 15 s at
+# most, until it answers and knows the primary; false if it did not (its process is stopped).
+start_sentinel() {
+    local dir=$1 sport=$2
+    printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor svc 127.0.0.1 %s 1\n' \
+        "$sport" "$dir" "$(cat "$dir/dprim.port")" >"$dir/sentinel.conf"
+    rm -f "$dir/sentinel.pid"
+    valkey-server "$dir/sentinel.conf" --sentinel --daemonize yes \
+        --pidfile "$dir/sentinel.pid" --logfile "$dir/sentinel.log" || return 1
+    for _ in $(seq 150); do # until it answers and knows the primary
+        valkey-cli -p "$sport" SENTINEL get-master-addr-by-name svc 2>/dev/null | grep -q . &&
+            return 0
+        sleep 0.1
+    done
+    [ -s "$dir/sentinel.pid" ] && kill "$(cat "$dir/sentinel.pid")" 2>/dev/null
+    return 1
+}
+
 # A Sentinel service (a primary and one sentinel, started here): the sentinel's network path,
 # then the open step and the session steps on the primary it names.
 case_sentinel() {
-    local dir sport i
+    local dir sport attempt
     dir=$(mktemp -d "${TMPDIR:-/tmp}/vmux-doctor-test.XXXXXX")
     # shellcheck disable=SC2064 # expand dir now
     trap "[ -s '$dir/sentinel.pid' ] && kill \$(cat '$dir/sentinel.pid') 2>/dev/null; bash '$FIXTURE' stop dprim '$dir' >/dev/null 2>&1 || true; rm -rf '$dir'" EXIT
     bash "$FIXTURE" start dprim "$dir" >/dev/null
-    sport=$(closed_port)
-    printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor svc 127.0.0.1 %s 1\n' \
-        "$sport" "$dir" "$(cat "$dir/dprim.port")" >"$dir/sentinel.conf"
-    valkey-server "$dir/sentinel.conf" --sentinel --daemonize yes \
-        --pidfile "$dir/sentinel.pid" --logfile "$dir/sentinel.log"
-    for i in $(seq 200); do # until it answers and knows the primary (deadline 20 s)
-        valkey-cli -p "$sport" SENTINEL get-master-addr-by-name svc 2>/dev/null | grep -q . && break
-        [ "$i" = 200 ] && fail "the sentinel did not come up"
-        sleep 0.1
+    # The port is one nobody listened on a moment ago, so another test may take it first: a
+    # sentinel that cannot bind it exits, and it is started again on another (3 attempts).
+    for attempt in 1 2 3; do
+        sport=$(closed_port)
+        start_sentinel "$dir" "$sport" && break
+        [ "$attempt" = 3 ] && {
+            cat "$dir/sentinel.log" >&2 2>/dev/null
+            fail "the sentinel did not come up"
+        }
     done
     doctor "valkey+sentinel://127.0.0.1:$sport/svc"
     expect_status 0
