@@ -72,6 +72,8 @@ typedef struct vmux_near_stats {
     uint64_t flushes_reconnect; /* emptied: the data connection was replaced */
     uint64_t entries;           /* held now (placeholders of reads in flight included) */
     uint64_t bytes;             /* held now: keys, values and per-entry overhead */
+    uint64_t conflicts;         /* entries dropped, placeholders not filled: two reads of one
+                                   key in flight at once returned different values */
 } vmux_near_stats;
 
 /**

@@ -61,7 +61,7 @@ static bool is_ok(const vmux_reply *r)
 
 /* Takes EXEC's [CLIENT CACHING, GET, PTTL] apart: the value to the caller, and maybe the store. */
 static int take_reply(struct vmux_near *s, const vmux_callopts *o, const vmux_reply *r,
-                      struct vmux_near_token t, uint64_t sent_ns, vmux_bytes *value)
+                      vmux_str key, struct vmux_near_token t, uint64_t sent_ns, vmux_bytes *value)
 {
     const vmux_reply *caching = vmux_reply_element(r, 0), *get = vmux_reply_element(r, 1),
                      *pttl = vmux_reply_element(r, 2);
@@ -70,8 +70,10 @@ static int take_reply(struct vmux_near *s, const vmux_callopts *o, const vmux_re
         vmux__errbuf_set(o->errbuf, o->errlen, "%s", vmux_reply_str(get, NULL));
         return VMUX_ERR_SERVER;
     }
-    if (kind == VMUX_REPLY_NIL)
+    if (kind == VMUX_REPLY_NIL) {
+        vmux__near_seen(s, key_bytes(key), key.len, NULL, 0); /* an older value must go */
         return 0;
+    }
     size_t len;
     const char *bytes = vmux_reply_str(get, &len);
     if (kind != VMUX_REPLY_STRING || pttl == NULL)
@@ -79,7 +81,9 @@ static int take_reply(struct vmux_near *s, const vmux_callopts *o, const vmux_re
     int rc = vmux__bytes_copy(bytes, len, value);
     uint64_t deadline = server_deadline(pttl, sent_ns);
     if (rc == 0 && is_ok(caching) && deadline != 0)
-        (void)vmux__near_fill(s, t, bytes, len, deadline, uv_hrtime()); /* stored or not */
+        (void)vmux__near_fill(s, t, key_bytes(key), key.len, bytes, len, deadline, uv_hrtime());
+    else
+        vmux__near_seen(s, key_bytes(key), key.len, bytes, len);
     return rc;
 }
 
@@ -95,7 +99,7 @@ static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o, vm
     if (rc == 0 && vmux_reply_len(r) != 3)
         rc = VMUX_ERR_PROTOCOL;
     else if (rc == 0)
-        rc = take_reply(s, o, r, t, sent_ns, value);
+        rc = take_reply(s, o, r, key, t, sent_ns, value);
     vmux_reply_free(r);
     vmux__near_cancel(s, t); /* a placeholder the reply did not fill goes */
     if (rc != 0)
@@ -119,7 +123,10 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts, vm
     if (t.id == 0 || !vmux__near_storable(m)) { /* read after the reservation: near.h */
         vmux__near_cancel(s, t);
         vmux__near_count_untracked(m);
-        return vmux_get(m, &o, key, value);
+        rc = vmux_get(m, &o, key, value);
+        if (rc == 0) /* met like a tracked reply, so that no older value outlives it */
+            vmux__near_seen(s, key_bytes(key), key.len, value->ptr, value->len);
+        return rc;
     }
     return tracked_read(m, s, &o, key, t, sent_ns, value);
 }
@@ -176,6 +183,7 @@ int vmux_near_read_stats(vmux *m, vmux_near_stats *out)
         .flushes_reconnect = st.flushes[VMUX_NEAR_RECONNECT],
         .entries = st.entries,
         .bytes = st.bytes,
+        .conflicts = st.conflicts,
     };
     return vmux__sized_out(out, &all, sizeof all);
 }

@@ -33,8 +33,10 @@ struct near_entry {
     struct near_val *val; /* NULL: a placeholder */
     size_t pos;           /* index in the shard's ring */
     size_t keylen;
+    uint64_t seen_hash; /* a placeholder: the value another read of its key returned */
     uint16_t node, slot;
-    bool ref; /* CLOCK's bit: looked up since the hand last passed */
+    uint8_t seen; /* a placeholder: NEAR_SEEN_NONE, _ONE (seen_hash) or _MANY values seen */
+    bool ref;     /* CLOCK's bit: looked up since the hand last passed */
     unsigned char key[];
 };
 
@@ -44,7 +46,7 @@ struct near_shard {
     size_t mask, cap, n, hand; /* buckets mask; ring capacity (the entry limit), length, hand */
     size_t bytes, budget, placeholders;
     uint64_t next_id;
-    uint64_t hits, misses, fills, fills_dropped, invalidations, evictions, expirations;
+    uint64_t hits, misses, fills, fills_dropped, conflicts, invalidations, evictions, expirations;
 };
 
 struct vmux_near {
@@ -56,6 +58,9 @@ struct vmux_near {
     _Atomic uint64_t *node_gen, *slot_gen;
     _Atomic uint64_t flushes[VMUX_NEAR_CAUSES];
 };
+
+/* What a placeholder has learnt from replies that met it while its own read was out. */
+enum near_seen { NEAR_SEEN_NONE, NEAR_SEEN_ONE, NEAR_SEEN_MANY };
 
 /* Why an entry is dropped, for the shard's counters. */
 enum near_drop { NEAR_DROP_QUIET, NEAR_DROP_EVICT, NEAR_DROP_EXPIRE, NEAR_DROP_INVALIDATE };

@@ -227,23 +227,59 @@ static int store(const struct vmux_near *s, struct near_shard *sh, struct near_e
     return 1;
 }
 
-int vmux__near_fill(struct vmux_near *s, struct vmux_near_token token, const void *value,
-                    size_t len, uint64_t server_deadline_ns, uint64_t now_ns)
+/* The hash a placeholder remembers a reply by; a missing key (NULL) has its own. */
+static uint64_t value_hash(const void *value, size_t len)
+{
+    if (value == NULL)
+        return 0;
+    uint64_t h = hash_key(value, len);
+    return h != 0 ? h : 1;
+}
+
+/* Under sh's lock: may a fill of placeholder e with a value of hash vh store? */
+static bool agrees(const struct near_entry *e, uint64_t vh)
+{
+    return e->seen == NEAR_SEEN_NONE || (e->seen == NEAR_SEEN_ONE && e->seen_hash == vh);
+}
+
+/* Under sh's lock: a reply that was not stored meets e, what the store holds under its key. */
+static void meet(struct near_shard *sh, struct near_entry *e, const void *value, size_t len)
+{
+    uint64_t vh = value_hash(value, len);
+    if (e == NULL)
+        return;
+    if (e->val != NULL) {
+        if (value == NULL || e->val->len != len || memcmp(e->val->bytes, value, len) != 0) {
+            vmux__near_shard_drop(sh, e, NEAR_DROP_QUIET); /* it may be the older of the two */
+            sh->conflicts++;
+        }
+    } else if (e->seen == NEAR_SEEN_NONE) {
+        e->seen = NEAR_SEEN_ONE;
+        e->seen_hash = vh;
+    } else if (e->seen_hash != vh) {
+        e->seen = NEAR_SEEN_MANY;
+    }
+}
+
+int vmux__near_fill(struct vmux_near *s, struct vmux_near_token token, const void *key,
+                    size_t keylen, const void *value, size_t len, uint64_t server_deadline_ns,
+                    uint64_t now_ns)
 {
     if (token.id == 0)
         return 0;
     struct near_shard *sh = shard_of(s, token.hash);
     struct near_val *v = new_val(value, len);
+    uint64_t vh = value_hash(value, len);
     uv_mutex_lock(&sh->mu);
     struct near_entry *e = vmux__near_shard_find_id(sh, token.hash, token.id);
-    int rc = 0;
-    if (e != NULL && e->val == NULL && v == NULL) {
-        vmux__near_shard_drop(sh, e, NEAR_DROP_QUIET);
-        rc = VMUX_ERR_NOMEM;
-    } else if (v == NULL) {
-        rc = VMUX_ERR_NOMEM;
-    } else if (e != NULL && e->val == NULL && vmux__near_current(s, e)) {
+    int rc = v == NULL ? VMUX_ERR_NOMEM : 0;
+    if (e != NULL && e->val == NULL && v != NULL && vmux__near_current(s, e) && agrees(e, vh)) {
         rc = store(s, sh, e, v, deadline(s, server_deadline_ns, now_ns), now_ns);
+    } else if (e != NULL && e->val == NULL) {
+        sh->conflicts += v != NULL && !agrees(e, vh);
+        vmux__near_shard_drop(sh, e, NEAR_DROP_QUIET); /* it cannot store this reply */
+    } else {
+        meet(sh, e != NULL ? e : vmux__near_shard_find(sh, token.hash, key, keylen), value, len);
     }
     sh->fills += rc == 1;
     sh->fills_dropped += rc != 1;
@@ -251,6 +287,16 @@ int vmux__near_fill(struct vmux_near *s, struct vmux_near_token token, const voi
     if (rc != 1)
         vmux__near_val_release(v);
     return rc;
+}
+
+void vmux__near_seen(struct vmux_near *s, const void *key, size_t keylen, const void *value,
+                     size_t len)
+{
+    uint64_t hash = hash_key(key, keylen);
+    struct near_shard *sh = shard_of(s, hash);
+    uv_mutex_lock(&sh->mu);
+    meet(sh, vmux__near_shard_find(sh, hash, key, keylen), value, len);
+    uv_mutex_unlock(&sh->mu);
 }
 
 void vmux__near_cancel(struct vmux_near *s, struct vmux_near_token token)
@@ -322,6 +368,7 @@ static void add_shard(struct near_shard *sh, struct vmux_near_store_stats *o)
     o->misses += sh->misses;
     o->fills += sh->fills;
     o->fills_dropped += sh->fills_dropped;
+    o->conflicts += sh->conflicts;
     o->invalidations += sh->invalidations;
     o->evictions += sh->evictions;
     o->expirations += sh->expirations;

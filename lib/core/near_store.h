@@ -10,6 +10,17 @@
  * reply only if the very placeholder it reserved is still there and current. So a reply that
  * raced with an invalidation is returned to its caller but never stored.
  *
+ * Monotonic per caller: two reads of one key may be out at once (a shared placeholder, or one
+ * replaced while an older read was out), executed by the server in one order and handed to
+ * the store by their callers in another, and the invalidation that separates their values
+ * travels on another connection. So every reply that is not stored meets what the store holds
+ * under its key (vmux__near_fill(), vmux__near_seen()): a value that differs is dropped, and a
+ * placeholder still waiting remembers the value, so that its own fill stores only that same
+ * value. Once a caller has been handed a value, no lookup it makes later returns one that the
+ * server had replaced before that value was read. (A placeholder remembers a 64-bit hash of the
+ * value, not the bytes: two different values with one hash could let an older value in until
+ * its invalidation arrives.)
+ *
  * Partitions: each entry carries the node (a small integer, below limits.nodes) and the hash
  * slot it was read from. vmux__near_flush_node(), _slot() and _all() are O(1): they raise a
  * generation and every entry reserved before it becomes invisible at once, dropped lazily (by
@@ -67,6 +78,7 @@ struct vmux_near_store_stats {
     uint64_t hits, misses;
     uint64_t fills;         /* replies stored */
     uint64_t fills_dropped; /* replies not stored (placeholder gone, stale or filled...) */
+    uint64_t conflicts;     /* entries and placeholders dropped: another read saw another value */
     uint64_t invalidations; /* entries and placeholders removed by vmux__near_invalidate() */
     uint64_t evictions;     /* current entries removed to make room */
     uint64_t expirations;   /* entries found past their deadline and dropped */
@@ -119,16 +131,27 @@ int vmux__near_reserve(struct vmux_near *s, const void *key, size_t keylen, unsi
                        unsigned slot, uint64_t now_ns, struct vmux_near_token *token);
 
 /*
- * Stores the reply to the read that token reserved, if its placeholder is still there and no
- * flush of its node, slot or the whole store came after it. The entry expires at the earlier
- * of server_deadline_ns (UINT64_MAX: the key has no TTL) and now_ns + limits.local_ttl_ns.
- * Returns 1 when stored; 0 when not (the placeholder is gone, stale or already filled, the
+ * Stores the reply to the read that token reserved for key, if its placeholder is still there,
+ * no flush of its node, slot or the whole store came after it, and no other read of key
+ * returned a different value meanwhile. The entry expires at the earlier of server_deadline_ns
+ * (UINT64_MAX: the key has no TTL) and now_ns + limits.local_ttl_ns. Returns 1 when stored; 0
+ * when not (the placeholder is gone, stale or already filled, another value was seen, the
  * deadline has passed, or the entry would not fit in a shard: the placeholder is then
- * removed); VMUX_ERR_NOMEM (nothing stored, the placeholder removed). value is copied. Any
- * thread.
+ * removed), and the reply then meets the store as with vmux__near_seen(); VMUX_ERR_NOMEM
+ * (nothing stored, the placeholder removed). value is copied. Any thread.
  */
-int vmux__near_fill(struct vmux_near *s, struct vmux_near_token token, const void *value,
-                    size_t len, uint64_t server_deadline_ns, uint64_t now_ns);
+int vmux__near_fill(struct vmux_near *s, struct vmux_near_token token, const void *key,
+                    size_t keylen, const void *value, size_t len, uint64_t server_deadline_ns,
+                    uint64_t now_ns);
+
+/*
+ * Tells the store that a read of key, not stored, returned value (NULL: the key was missing):
+ * a value held under key that differs is dropped, a placeholder waiting there will store only
+ * this value. Call it for every reply of a key the store may hold that vmux__near_fill() did
+ * not see, before the value is handed to the caller. Any thread.
+ */
+void vmux__near_seen(struct vmux_near *s, const void *key, size_t keylen, const void *value,
+                     size_t len);
 
 /* Removes token's placeholder if it is still there (its read failed). Any thread. */
 void vmux__near_cancel(struct vmux_near *s, struct vmux_near_token token);

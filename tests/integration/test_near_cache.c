@@ -696,10 +696,10 @@ static void test_monotonic_per_key(void **state)
         uv_thread_join(&readers[i]);
     vmux_near_stats st = stats(mo.m);
     print_message("monotonic: %llu reads, %llu changes seen, %llu backwards; hits %llu, "
-                  "invalidations %llu\n",
+                  "invalidations %llu, conflicts %llu\n",
                   (unsigned long long)mo.reads, (unsigned long long)mo.changes,
                   (unsigned long long)mo.backwards, (unsigned long long)st.hits,
-                  (unsigned long long)st.invalidations);
+                  (unsigned long long)st.invalidations, (unsigned long long)st.conflicts);
     assert_true(all_seen);
     assert_int_equal(atomic_load(&mo.errors), 0);
     assert_int_equal(atomic_load(&mo.backwards), 0);

@@ -38,7 +38,7 @@ static int put(struct vmux_near *s, const char *key, const char *value, uint64_t
 {
     struct vmux_near_token t;
     assert_int_equal(vmux__near_reserve(s, key, strlen(key), 0, 0, NOW, &t), 0);
-    return vmux__near_fill(s, t, value, strlen(value), deadline, NOW);
+    return vmux__near_fill(s, t, key, strlen(key), value, strlen(value), deadline, NOW);
 }
 
 /* Asserts that key hits with value at now. */
@@ -79,9 +79,10 @@ static void test_reserve_fill_lookup(void **state)
     assert_int_equal(st.entries, 1);
     assert_int_equal(st.placeholders, 1);
     assert_int_equal(st.bytes, vmux__near_entry_bytes(1, 0, 0));
-    assert_int_equal(vmux__near_fill(s, t, "hello", 5, NO_TTL, NOW), 1);
+    assert_int_equal(vmux__near_fill(s, t, "k", 1, "hello", 5, NO_TTL, NOW), 1);
     assert_hit(s, "k", "hello", NOW);
-    assert_int_equal(vmux__near_fill(s, t, "again", 5, NO_TTL, NOW), 0); /* filled already */
+    /* filled already: a second reply of the same value changes nothing */
+    assert_int_equal(vmux__near_fill(s, t, "k", 1, "hello", 5, NO_TTL, NOW), 0);
     assert_hit(s, "k", "hello", NOW);
     st = stats_of(s);
     assert_int_equal(st.hits, 2);
@@ -100,7 +101,7 @@ static void test_invalidation_beats_the_reply(void **state)
     struct vmux_near_token t;
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &t), 0);
     assert_int_equal(vmux__near_invalidate(s, "k", 1), 1); /* arrives before the reply */
-    assert_int_equal(vmux__near_fill(s, t, "old", 3, NO_TTL, NOW), 0);
+    assert_int_equal(vmux__near_fill(s, t, "k", 1, "old", 3, NO_TTL, NOW), 0);
     assert_miss(s, "k", NOW);
     /* a new reservation after it stores */
     assert_int_equal(put(s, "k", "new", NO_TTL), 1);
@@ -124,17 +125,61 @@ static void test_placeholder_shared_and_replaced(void **state)
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 7, NOW, &a), 0);
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 7, NOW, &b), 0);
     assert_int_equal(a.id, b.id); /* two misses of one key share the placeholder */
-    assert_int_equal(vmux__near_fill(s, b, "b", 1, NO_TTL, NOW), 1);
-    assert_int_equal(vmux__near_fill(s, a, "a", 1, NO_TTL, NOW), 0);
-    assert_hit(s, "k", "b", NOW);
+    assert_int_equal(vmux__near_fill(s, b, "k", 1, "v", 1, NO_TTL, NOW), 1);
+    assert_int_equal(vmux__near_fill(s, a, "k", 1, "v", 1, NO_TTL, NOW), 0);
+    assert_hit(s, "k", "v", NOW);
     /* read from another node (the slot moved): the entry is replaced, the old token is dead */
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 7, NOW, &a), 0);
     assert_int_equal(vmux__near_reserve(s, "k", 1, 1, 7, NOW, &c), 0);
     assert_int_not_equal(a.id, c.id);
-    assert_int_equal(vmux__near_fill(s, a, "a", 1, NO_TTL, NOW), 0);
-    assert_int_equal(vmux__near_fill(s, c, "c", 1, NO_TTL, NOW), 1);
+    assert_int_equal(vmux__near_fill(s, a, "k", 1, "c", 1, NO_TTL, NOW), 0);
+    assert_int_equal(vmux__near_fill(s, c, "k", 1, "c", 1, NO_TTL, NOW), 1);
     assert_hit(s, "k", "c", NOW);
     assert_int_equal(stats_of(s).entries, 1);
+    vmux__near_free(s);
+}
+
+/*
+ * Monotonic per reader: two reads of one key out at once, their replies handed in by their
+ * callers in the other order than the server ran them, and the invalidation not yet here. No
+ * reader handed the newer value may hit the older one afterwards.
+ */
+static void test_replies_meet(void **state)
+{
+    (void)state;
+    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near_token a, b, c;
+    /* shared placeholder: "old" stored first, then a reader is handed "new": "old" goes */
+    assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &a), 0);
+    assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &b), 0);
+    assert_int_equal(vmux__near_fill(s, a, "k", 1, "old", 3, NO_TTL, NOW), 1);
+    assert_int_equal(vmux__near_fill(s, b, "k", 1, "new", 3, NO_TTL, NOW), 0);
+    assert_miss(s, "k", NOW);
+    assert_int_equal(stats_of(s).conflicts, 1);
+    /* the newer reply met a waiting placeholder first: its older fill does not store */
+    assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &a), 0);
+    assert_int_equal(vmux__near_reserve(s, "k", 1, 1, 0, NOW, &c), 0); /* replaces a's */
+    assert_int_equal(vmux__near_fill(s, a, "k", 1, "new", 3, NO_TTL, NOW), 0);
+    assert_int_equal(vmux__near_fill(s, c, "k", 1, "old", 3, NO_TTL, NOW), 0);
+    assert_miss(s, "k", NOW);
+    assert_int_equal(stats_of(s).entries, 0);
+    /* a read made without tracking meets the store too; so does a missing key */
+    assert_int_equal(put(s, "k", "old", NO_TTL), 1);
+    vmux__near_seen(s, "k", 1, "old", 3); /* the same value: kept */
+    assert_hit(s, "k", "old", NOW);
+    vmux__near_seen(s, "k", 1, NULL, 0);
+    assert_miss(s, "k", NOW);
+    /* a placeholder that met two values stores neither */
+    assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &a), 0);
+    vmux__near_seen(s, "k", 1, "x", 1);
+    vmux__near_seen(s, "k", 1, "y", 1);
+    assert_int_equal(vmux__near_fill(s, a, "k", 1, "x", 1, NO_TTL, NOW), 0);
+    assert_miss(s, "k", NOW);
+    /* ... and one that met its own value stores it */
+    assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &a), 0);
+    vmux__near_seen(s, "k", 1, "z", 1);
+    assert_int_equal(vmux__near_fill(s, a, "k", 1, "z", 1, NO_TTL, NOW), 1);
+    assert_hit(s, "k", "z", NOW);
     vmux__near_free(s);
 }
 
@@ -146,10 +191,10 @@ static void test_cancel(void **state)
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &t), 0);
     vmux__near_cancel(s, t);
     assert_int_equal(stats_of(s).entries, 0);
-    assert_int_equal(vmux__near_fill(s, t, "v", 1, NO_TTL, NOW), 0);
+    assert_int_equal(vmux__near_fill(s, t, "k", 1, "v", 1, NO_TTL, NOW), 0);
     /* cancelling a filled token leaves the value alone */
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &t), 0);
-    assert_int_equal(vmux__near_fill(s, t, "v", 1, NO_TTL, NOW), 1);
+    assert_int_equal(vmux__near_fill(s, t, "k", 1, "v", 1, NO_TTL, NOW), 1);
     vmux__near_cancel(s, t);
     assert_hit(s, "k", "v", NOW);
     vmux__near_cancel(s, (struct vmux_near_token){0});
@@ -161,11 +206,11 @@ static void put_three(struct vmux_near *s)
 {
     struct vmux_near_token t;
     assert_int_equal(vmux__near_reserve(s, "a", 1, 0, 1, NOW, &t), 0);
-    assert_int_equal(vmux__near_fill(s, t, "A", 1, NO_TTL, NOW), 1);
+    assert_int_equal(vmux__near_fill(s, t, "a", 1, "A", 1, NO_TTL, NOW), 1);
     assert_int_equal(vmux__near_reserve(s, "b", 1, 1, 1, NOW, &t), 0);
-    assert_int_equal(vmux__near_fill(s, t, "B", 1, NO_TTL, NOW), 1);
+    assert_int_equal(vmux__near_fill(s, t, "b", 1, "B", 1, NO_TTL, NOW), 1);
     assert_int_equal(vmux__near_reserve(s, "c", 1, 1, 2, NOW, &t), 0);
-    assert_int_equal(vmux__near_fill(s, t, "C", 1, NO_TTL, NOW), 1);
+    assert_int_equal(vmux__near_fill(s, t, "c", 1, "C", 1, NO_TTL, NOW), 1);
 }
 
 static void test_flush_node(void **state)
@@ -180,8 +225,8 @@ static void test_flush_node(void **state)
     assert_hit(s, "a", "A", NOW);
     assert_miss(s, "b", NOW);
     assert_miss(s, "c", NOW);
-    assert_int_equal(vmux__near_fill(s, before, "D", 1, NO_TTL, NOW), 0);
-    assert_int_equal(vmux__near_fill(s, after, "E", 1, NO_TTL, NOW), 1);
+    assert_int_equal(vmux__near_fill(s, before, "d", 1, "D", 1, NO_TTL, NOW), 0);
+    assert_int_equal(vmux__near_fill(s, after, "e", 1, "E", 1, NO_TTL, NOW), 1);
     assert_hit(s, "e", "E", NOW);
     struct vmux_near_store_stats st = stats_of(s);
     assert_int_equal(st.flushes[VMUX_NEAR_LINK_LOST], 1);
@@ -278,7 +323,7 @@ static void test_eviction_takes_flushed_entries_first(void **state)
     for (unsigned i = 0; i < 4; i++) {
         struct vmux_near_token t;
         assert_int_equal(vmux__near_reserve(s, keys[i], 1, i > 0, 0, NOW, &t), 0);
-        assert_int_equal(vmux__near_fill(s, t, "v", 1, NO_TTL, NOW), 1);
+        assert_int_equal(vmux__near_fill(s, t, keys[i], 1, "v", 1, NO_TTL, NOW), 1);
         assert_hit(s, keys[i], "v", NOW); /* every bit set: CLOCK alone would take "a" */
     }
     vmux__near_flush_node(s, 1, VMUX_NEAR_RECONNECT); /* "b", "c", "d" */
@@ -301,7 +346,7 @@ static void fill_random(struct vmux_near *s, size_t max_bytes, unsigned seed)
         struct vmux_near_token t;
         assert_int_equal(vmux__near_reserve(s, key, strlen(key), 0, 0, NOW, &t), 0);
         assert_true(stats_of(s).bytes <= max_bytes);
-        vmux__near_fill(s, t, value, (seed >> 4) % sizeof(value), NO_TTL, NOW);
+        vmux__near_fill(s, t, key, strlen(key), value, (seed >> 4) % sizeof(value), NO_TTL, NOW);
         struct vmux_near_store_stats st = stats_of(s);
         assert_true(st.bytes <= max_bytes);
     }
@@ -318,7 +363,7 @@ static void test_byte_limit_never_exceeded(void **state)
     static char big[9000];
     struct vmux_near_token t;
     assert_int_equal(vmux__near_reserve(s, "big", 3, 0, 0, NOW, &t), 0);
-    assert_int_equal(vmux__near_fill(s, t, big, sizeof(big), NO_TTL, NOW), 0);
+    assert_int_equal(vmux__near_fill(s, t, "big", 3, big, sizeof(big), NO_TTL, NOW), 0);
     assert_miss(s, "big", NOW);
     assert_true(stats_of(s).bytes <= max);
     vmux__near_free(s);
@@ -345,7 +390,7 @@ static void test_bad_arguments(void **state)
     assert_int_equal(t.id, 0);
     assert_int_equal(vmux__near_reserve(s, "k", 1, 1, VMUX_NEAR_SLOTS, NOW, &t),
                      VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux__near_fill(s, t, "v", 1, NO_TTL, NOW), 0); /* empty token */
+    assert_int_equal(vmux__near_fill(s, t, "k", 1, "v", 1, NO_TTL, NOW), 0); /* empty token */
     vmux__near_free(s);
     vmux__near_free(NULL);
 }
@@ -355,7 +400,8 @@ static void test_bad_arguments(void **state)
  * invalidates the key (or flushes its node, its slot, or everything, as a lost invalidation
  * would require), then publishes the version as the key's floor. A reader reads the floor
  * before its lookup: a hit must carry a version at least that. A miss reserves, reads the
- * server version, and fills it.
+ * server version, and fills it. Each reader also checks that a key's versions never go back
+ * for it (a write's invalidation comes a moment after the write, as on a real connection).
  */
 #define KEYS 64
 #define NODES 4
@@ -366,7 +412,7 @@ static void test_bad_arguments(void **state)
 struct race {
     struct vmux_near *s;
     _Atomic uint64_t server[KEYS], floor[KEYS];
-    atomic_int bad, hits, stored, raced;
+    atomic_int bad, backwards, hits, stored, raced;
     atomic_bool done;
     atomic_uint seed;
 };
@@ -397,6 +443,8 @@ static void write_once(struct race *r, unsigned *x)
     int k = (int)(next_rand(x) % KEYS);
     uint64_t v = atomic_fetch_add(&r->server[k], 1) + 1;
     unsigned what = next_rand(x) % 32;
+    if (what % 4 == 3)
+        sched_yield(); /* the invalidation is on its way: readers may see the new version */
     if (what == 0)
         vmux__near_flush_node(r->s, k % NODES, VMUX_NEAR_LINK_LOST);
     else if (what == 1)
@@ -429,15 +477,26 @@ static size_t encode(uint64_t v, char *buf)
     return len;
 }
 
-static void read_once(struct race *r, int k, unsigned *x)
+/* Notes version v of key k as seen by this reader, counting a step back. */
+static void saw(struct race *r, uint64_t *last, uint64_t v)
+{
+    if (v < *last)
+        atomic_fetch_add(&r->backwards, 1);
+    else
+        *last = v;
+}
+
+static void read_once(struct race *r, int k, uint64_t *last, unsigned *x)
 {
     char key[16], val[64];
     size_t keylen = (size_t)key_of(k, key);
     uint64_t floor = atomic_load(&r->floor[k]);
     vmux_bytes b;
     if (vmux__near_lookup(r->s, key, keylen, NOW, &b) == 1) {
-        if (strtoull(b.ptr, NULL, 10) < floor)
+        uint64_t h = strtoull(b.ptr, NULL, 10);
+        if (h < floor)
             atomic_fetch_add(&r->bad, 1);
+        saw(r, last, h);
         atomic_fetch_add(&r->hits, 1);
         vmux_bytes_free(&b);
         return;
@@ -447,10 +506,13 @@ static void read_once(struct race *r, int k, unsigned *x)
         return;
     uint64_t v = atomic_load(&r->server[k]); /* the read, sent after the reservation */
     sched_yield(); /* the reply's way back: writers invalidate meanwhile */
-    if (next_rand(x) % 16 == 0)
+    if (next_rand(x) % 16 == 0) {
         vmux__near_cancel(r->s, t); /* the read failed */
-    else if (vmux__near_fill(r->s, t, val, encode(v, val), NO_TTL, NOW) == 1)
-        atomic_fetch_add(&r->stored, 1);
+    } else {
+        if (vmux__near_fill(r->s, t, key, keylen, val, encode(v, val), NO_TTL, NOW) == 1)
+            atomic_fetch_add(&r->stored, 1);
+        saw(r, last, v); /* handed to the caller, stored or not */
+    }
     if (atomic_load(&r->server[k]) != v)
         atomic_fetch_add(&r->raced, 1); /* a write came between the read and its fill */
 }
@@ -459,8 +521,11 @@ static void reader(void *arg)
 {
     struct race *r = arg;
     unsigned x = atomic_fetch_add(&r->seed, 1) * 2654435761u + 1;
-    for (int i = 0; i < READS; i++)
-        read_once(r, (int)(next_rand(&x) % KEYS), &x);
+    uint64_t last[KEYS] = {0};
+    for (int i = 0; i < READS; i++) {
+        int k = (int)(next_rand(&x) % KEYS);
+        read_once(r, k, &last[k], &x);
+    }
 }
 
 static void test_concurrent_never_older_than_an_invalidation(void **state)
@@ -480,6 +545,7 @@ static void test_concurrent_never_older_than_an_invalidation(void **state)
         assert_int_equal(uv_thread_join(&th[i]), 0);
     }
     assert_int_equal(atomic_load(&r.bad), 0);
+    assert_int_equal(atomic_load(&r.backwards), 0);
     assert_true(atomic_load(&r.hits) > 0); /* the check above looked at something */
     assert_true(atomic_load(&r.stored) > 0);
     assert_true(atomic_load(&r.raced) > 0); /* the race the placeholders are for did happen */
@@ -496,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_reserve_fill_lookup),
         cmocka_unit_test(test_invalidation_beats_the_reply),
         cmocka_unit_test(test_placeholder_shared_and_replaced),
+        cmocka_unit_test(test_replies_meet),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_flush_node),
         cmocka_unit_test(test_flush_slot_and_all),
