@@ -305,11 +305,24 @@ static struct vmux_link *keyless_link(struct vmux_router *r)
     return r->seed;
 }
 
+/*
+ * Whether op may be read from a replica: a read-only op, with readFrom other than primary or
+ * the call's own VMUX_CALL_REPLICA. Checked here so that the common case under the default
+ * (readFrom=primary) costs no call into replicas.c.
+ */
+static bool may_read_replica(const struct vmux_router *r, const struct vmux_op *op)
+{
+    uint32_t f = op->flags;
+    return (f & VMUX_OP_READONLY) && !(f & (VMUX_OP_BLOCKING | VMUX_OP_TO_PRIMARY)) &&
+           (r->cfg->read_from != VMUX_READ_PRIMARY || (f & VMUX_OP_TO_REPLICA)) &&
+           r->reads.links != NULL;
+}
+
 /* STANDALONE: a read to a replica when the policy says so, everything else to the seed link. */
 static void send_standalone(struct vmux_router *r, struct vmux_op *op)
 {
     struct vmux_link *link = NULL;
-    if ((op->flags & VMUX_OP_READONLY) && !(op->flags & VMUX_OP_BLOCKING) && r->map != NULL)
+    if (r->map != NULL && may_read_replica(r, op))
         link = vmux__router_read_link(r, 0, op);
     vmux__link_submit(link != NULL ? link : r->seed, op);
 }
@@ -326,7 +339,7 @@ void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
          * read for one of its replicas (readFrom) */
         unsigned i = r->map->owner[op->slot];
         struct vmux_link *link = NULL;
-        if (i != VMUX_SLOT_NO_OWNER && (op->flags & VMUX_OP_READONLY))
+        if (i != VMUX_SLOT_NO_OWNER && may_read_replica(r, op))
             link = vmux__router_read_link(r, i, op);
         if (link == NULL && i != VMUX_SLOT_NO_OWNER && r->shard_links != NULL)
             link = r->shard_links[i];
