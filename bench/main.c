@@ -61,6 +61,7 @@ typedef struct setup {
     bench_opts t;  /* the -tls rows: o's settings, the TLS server's host:port, t.tls = &tls */
     bench_tls tls; /* from --tls-ca/--tls-cert/--tls-key, or the generated certificates */
     bench_opts c;  /* the -cluster rows: o's settings, the seed node's port, c.cluster */
+    int size;      /* --size: only configurations of this many threads or in flight; 0: all */
     bool have_server;
     bool have_tls_server;
     const char *certs_script;
@@ -87,7 +88,21 @@ static void usage(FILE *f)
                "                       lock-pair, netlat\n"
                "  --latency-us N       one-way delay of the netlat rows (default 100: a 200 us\n"
                "                       round trip)\n"
+               "  --size N             run only the configurations of N threads or N in flight\n"
+               "                       (to profile one row, e.g. under callgrind)\n"
                "  --json               one JSON object per line instead of the table\n");
+}
+
+static int parse_size(const char *v, int *out)
+{
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || n < 1 || n > 100000) {
+        fprintf(stderr, "vmux-bench: --size wants a number from 1 to 100000, not '%s'\n", v);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
 }
 
 static int parse_families(const char *list, unsigned *out)
@@ -222,6 +237,8 @@ static int parse_one(int argc, char **argv, int *i, setup *st)
         return parse_families(v, &o->families);
     if (strcmp(a, "--latency-us") == 0)
         return parse_latency(v, &o->latency_us);
+    if (strcmp(a, "--size") == 0)
+        return parse_size(v, &st->size);
     if (strcmp(a, "--server") == 0) {
         st->have_server = true;
         return parse_server(a, v, o->host, sizeof(o->host), &o->port, NULL, 0);
@@ -318,6 +335,8 @@ static int run_all(const setup *st, bench_result *results, size_t *nresults)
             failures += run_netlat(o, results, MAX_RESULTS, nresults);
         bool sync = (f->bit & sync_bits) != 0;
         for (int si = 0; si < f->nsizes; si++) {
+            if (st->size != 0 && f->sizes[si] != st->size)
+                continue;
             bench_result r = {0};
             if (run_config(opts_of(st, f->bit), f, f->sizes[si], &r) == 0 &&
                 *nresults < MAX_RESULTS) {
