@@ -162,6 +162,10 @@ VMUX_EXPORT int vmux_config_set_async_timeout(vmux_config *cfg, int64_t timeout_
 /** seconds of idle time before TCP keepalive probes (the keepAlive key's unit); 0 turns TCP
  * keepalive and the heartbeat off */
 VMUX_EXPORT int vmux_config_set_keep_alive(vmux_config *cfg, int64_t seconds);
+/** reauthInterval: seconds between two AUTHs of one live connection with the credentials
+ * provider's fresh answer (default 3600; 0: never). Only with a credentials provider
+ * (vmux_config_set_credentials_provider(), the IAM keys); docs/configuration.md. */
+VMUX_EXPORT int vmux_config_set_reauth_interval(vmux_config *cfg, int64_t seconds);
 /** commands that may wait for a connection, at least 1 */
 VMUX_EXPORT int vmux_config_set_backlog_size(vmux_config *cfg, int commands);
 /** backlogPolicy: VMUX_BACKLOG_QUEUE or VMUX_BACKLOG_FAIL_FAST. */
@@ -251,6 +255,7 @@ VMUX_EXPORT int64_t vmux_config_connect_timeout(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_sync_timeout(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_async_timeout(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_keep_alive(const vmux_config *cfg);
+VMUX_EXPORT int64_t vmux_config_reauth_interval(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_backlog_size(const vmux_config *cfg);
 VMUX_EXPORT vmux_backlog_policy vmux_config_backlog_policy(const vmux_config *cfg);
 VMUX_EXPORT vmux_cluster_mode vmux_config_cluster(const vmux_config *cfg);

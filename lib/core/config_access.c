@@ -114,6 +114,11 @@ int vmux_config_set_keep_alive(vmux_config *cfg, int64_t seconds)
     return vmux__config_store_int(cfg, &vmux__config_keys[KEY_KEEP_ALIVE], seconds);
 }
 
+int vmux_config_set_reauth_interval(vmux_config *cfg, int64_t seconds)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_REAUTH_INTERVAL], seconds);
+}
+
 int vmux_config_set_backlog_size(vmux_config *cfg, int commands)
 {
     return vmux__config_store_int(cfg, &vmux__config_keys[KEY_BACKLOG_SIZE], commands);
@@ -310,6 +315,11 @@ int64_t vmux_config_async_timeout(const vmux_config *cfg)
 int64_t vmux_config_keep_alive(const vmux_config *cfg)
 {
     return or_defaults(cfg)->keep_alive_s;
+}
+
+int64_t vmux_config_reauth_interval(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->reauth_interval_s;
 }
 
 int vmux_config_backlog_size(const vmux_config *cfg)

@@ -15,6 +15,7 @@
 #define VMUX_DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define VMUX_DEFAULT_SYNC_TIMEOUT_MS 5000
 #define VMUX_DEFAULT_KEEP_ALIVE_S 60
+#define VMUX_DEFAULT_REAUTH_INTERVAL_S 3600
 #define VMUX_DEFAULT_BACKLOG_SIZE 100000
 #define VMUX_DEFAULT_RECONNECT_MIN_MS 100
 #define VMUX_DEFAULT_RECONNECT_MAX_MS 5000
@@ -57,6 +58,7 @@ struct vmux_config {
     int sync_timeout_ms;
     int async_timeout_ms; /* -1: follows sync_timeout_ms */
     int keep_alive_s;
+    int reauth_interval_s; /* re-AUTH a live connection this often (a credentials provider's) */
     int backlog_size;
     vmux_backlog_policy backlog_policy;
     vmux_cluster_mode cluster;

@@ -88,6 +88,7 @@ struct vmux_conn {
     uint64_t push_ping_sent; /* subscriber connection: loop ms of the unanswered PING; 0: none */
     uint64_t slice_until;    /* subscriber connection: hrtime ns this turn's dispatch ends */
     uint64_t last_tick;      /* loop ms of the previous vmux__setup_tick(); 0: none yet */
+    uint64_t reauth_due;     /* loop ms the next re-AUTH is due (setup.c); 0: none */
     bool paused;     /* subscriber connection: replies wait in the reader, reading stopped */
     bool lane_wrote; /* a caller wrote through the direct lane since the clocks were stamped */
     bool lane_sync;  /* a synchronous caller wrote through the lane lately: lend it reading */

@@ -21,6 +21,7 @@
 #define CRED_PASSWORD_SIZE 4096
 
 static const char LABEL_AUTH[] = "AUTH";
+static const char LABEL_REAUTH[] = "AUTH (renewal)"; /* a live connection's, reauthInterval */
 static const char LABEL_SELECT[] = "SELECT";
 static const char LABEL_SETNAME[] = "CLIENT SETNAME";
 static const char LABEL_SETINFO[] = "CLIENT SETINFO";
@@ -82,24 +83,42 @@ static bool keep_credentials(struct vmux_conn *c, const char *user, const char *
     return c->auth_user != NULL && c->auth_pass != NULL;
 }
 
-/* AUTH with the credentials provider's fresh answer (buffers wiped after use). */
-static void provider_auth(struct vmux_conn *c)
+/* Queues AUTH [user] pass: a step of the setup, or the renewal of a live connection's. */
+static void push_auth(struct vmux_conn *c, const char *label, const char *user, const char *pass)
+{
+    const char *const with_user[] = {"AUTH", user, pass}, *const without[] = {"AUTH", pass};
+    int argc = user[0] != '\0' ? 3 : 2;
+    if (label == LABEL_AUTH)
+        setup_push(c, label, VMUX_OP_SECRET, argc, argc == 3 ? with_user : without);
+    else
+        push(c, label, VMUX_OP_SECRET, argc, argc == 3 ? with_user : without);
+}
+
+/*
+ * AUTH with the credentials provider's fresh answer (buffers wiped after use): label
+ * LABEL_AUTH in setup, where a failure fails the connection, or LABEL_REAUTH on a live
+ * connection, where it is only logged (the connection stays authenticated as it was).
+ */
+static void provider_auth(struct vmux_conn *c, const char *label)
 {
     const struct vmux_config *cfg = c->link->cfg;
+    bool setup = label == LABEL_AUTH;
     char *user = calloc(1, CRED_USER_SIZE), *pass = calloc(1, CRED_PASSWORD_SIZE);
     if (user == NULL || pass == NULL) {
         vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for credentials");
     } else if (cfg->credentials_fn(user, CRED_USER_SIZE, pass, CRED_PASSWORD_SIZE,
                                    cfg->credentials_userdata) != 0) {
-        vmux__conn_fail(c, VMUX_ERR_AUTH, "the credentials provider failed");
+        if (setup)
+            vmux__conn_fail(c, VMUX_ERR_AUTH, "the credentials provider failed");
+        else
+            vmux__log(cfg, VMUX_LOG_WARN, "%s: the credentials provider failed; re-AUTH later",
+                      c->where);
     } else {
         user[CRED_USER_SIZE - 1] = pass[CRED_PASSWORD_SIZE - 1] = '\0';
-        if (!keep_credentials(c, user, pass))
+        if (setup && !keep_credentials(c, user, pass))
             vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for credentials");
-        else if (user[0] != '\0')
-            setup_push(c, LABEL_AUTH, VMUX_OP_SECRET, 3, (const char *[]){"AUTH", user, pass});
         else
-            setup_push(c, LABEL_AUTH, VMUX_OP_SECRET, 2, (const char *[]){"AUTH", pass});
+            push_auth(c, label, user, pass);
     }
     if (user != NULL)
         OPENSSL_cleanse(user, CRED_USER_SIZE);
@@ -114,7 +133,7 @@ static void session_auth(struct vmux_conn *c)
 {
     const struct vmux_config *cfg = c->link->cfg;
     if (cfg->credentials_fn != NULL)
-        provider_auth(c);
+        provider_auth(c, LABEL_AUTH);
     else if (cfg->password != NULL && cfg->user != NULL)
         setup_push(c, LABEL_AUTH, VMUX_OP_SECRET, 3,
                    (const char *[]){"AUTH", cfg->user, cfg->password});
@@ -281,6 +300,44 @@ static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, 
     }
 }
 
+/*
+ * Renewal of a live connection's AUTH (reauthInterval): a credentials provider's answer may
+ * rotate, and ElastiCache ends an IAM-authenticated connection after 12 hours unless it
+ * authenticates again. Data connections only: under RESP2 a subscribed connection may not
+ * send AUTH, and a sentinel's or a setup's has its own credentials or is still authenticating.
+ */
+#define REAUTH_RETRY_MS 60000 /* after a refused or failed renewal */
+
+static void schedule_reauth(struct vmux_conn *c, uint64_t in_ms)
+{
+    const struct vmux_config *cfg = c->link->cfg;
+    bool renews = cfg->credentials_fn != NULL && cfg->reauth_interval_s > 0 &&
+                  !cfg->sentinel_conn && c->link->push_fn == NULL;
+    c->reauth_due = renews ? uv_now(c->link->loop) + in_ms : 0;
+}
+
+static void reauth_tick(struct vmux_conn *c, uint64_t now_ms)
+{
+    if (c->reauth_due == 0 || now_ms < c->reauth_due)
+        return;
+    schedule_reauth(c, (uint64_t)c->link->cfg->reauth_interval_s * 1000);
+    provider_auth(c, LABEL_REAUTH);
+}
+
+static void reauth_answer(struct vmux_conn *c, const vmux_reply *reply)
+{
+    if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR) {
+        char code[32];
+        vmux__error_code(vmux_reply_str(reply, NULL), code, sizeof(code));
+        vmux__log(c->link->cfg, VMUX_LOG_WARN,
+                  "%s: re-AUTH refused: %s; the connection keeps its earlier authentication, "
+                  "and tries again in %d s",
+                  c->where, code, REAUTH_RETRY_MS / 1000);
+        if (c->reauth_due != 0)
+            schedule_reauth(c, REAUTH_RETRY_MS);
+    }
+}
+
 static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
                         const vmux_reply *reply)
 {
@@ -300,6 +357,7 @@ static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
     if (!c->failing && --c->setup_left == 0) {
         uv_timer_stop(&c->timer);
         vmux__setup_wipe(c);
+        schedule_reauth(c, (uint64_t)c->link->cfg->reauth_interval_s * 1000);
         vmux__link_conn_ready(c->link);
     }
 }
@@ -318,11 +376,15 @@ void vmux__setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *repl
     } else if (label == LABEL_LAG) {
         if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
             keep_lag(c->link, reply);
+    } else if (label == LABEL_REAUTH) {
+        reauth_answer(c, reply);
     } else if (label != LABEL_PING) {
         setup_reply(c, label, ignorable, reply);
     }
     if (c->sent_secret && reply != NULL && reply->type == VMUX_REPLY_ERROR)
         OPENSSL_cleanse(reply->str, reply->len); /* it may echo the credentials */
+    if (label == LABEL_REAUTH)
+        vmux__setup_wipe(c); /* the secret went by: wipe what the read buffers kept of it */
     vmux_reply_free(reply);
 }
 
@@ -416,6 +478,8 @@ void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms)
          * whose `timeout` equals keepAlive closes a connection idle for longer than that. */
         push(c, LABEL_PING, 0, 1, (const char *[]){"PING"});
     }
+    if (!c->failing)
+        reauth_tick(c, now_ms);
     if (watches_lag(cfg) && !c->failing) /* once a tick: has it lost its primary? */
         push(c, LABEL_LAG, VMUX_OP_IGNORE_ERROR, 2, (const char *[]){"INFO", "replication"});
 }

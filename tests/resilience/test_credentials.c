@@ -323,6 +323,163 @@ static void test_wrong_password_from_provider(void **state)
     assert_int_equal(atomic_load(&c.calls), 1);
 }
 
+/* ---- re-AUTH of a live connection (reauthInterval) ---- */
+
+/* The server's count of AUTH commands: all of them, and those that failed. */
+struct auth_counts {
+    int calls, failed;
+};
+
+static struct auth_counts auth_counts(int port)
+{
+    struct auth_counts n = {-1, -1};
+    char *info = side(port, "INFO commandstats");
+    const char *line = info != NULL ? strstr(info, "cmdstat_auth:") : NULL;
+    if (line != NULL) {
+        n.calls = 0;
+        sscanf(line, "cmdstat_auth:calls=%d", &n.calls);
+        const char *f = strstr(line, "failed_calls=");
+        n.failed = f != NULL ? atoi(f + strlen("failed_calls=")) : 0;
+    } else if (info != NULL) {
+        n.calls = n.failed = 0; /* no AUTH since the stats were reset */
+    }
+    free(info);
+    return n;
+}
+
+struct auth_wait {
+    int port, calls, failed; /* at least this many (calls), this many failed */
+};
+
+static bool auth_reached(void *arg)
+{
+    struct auth_wait *w = arg;
+    struct auth_counts n = auth_counts(w->port);
+    return n.calls >= w->calls && n.failed >= w->failed;
+}
+
+static void wait_auths(int port, int calls, int failed)
+{
+    struct auth_wait w = {port, calls, failed};
+    if (!vt_wait_until(auth_reached, &w, EVENT_DEADLINE_MS))
+        fail_msg("the server did not count %d AUTH (%d failed) within %d ms", calls, failed,
+                 EVENT_DEADLINE_MS);
+}
+
+static long long client_id(vmux *m)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"CLIENT", "ID"}, NULL, &r), 0);
+    long long id = vmux_reply_integer(r);
+    vmux_reply_free(r);
+    return id;
+}
+
+/* Counts the log lines that say a re-AUTH was refused. */
+static atomic_int refused_lines;
+
+static void on_log(vmux_log_level level, const char *msg, void *ud)
+{
+    (void)ud;
+    if (level == VMUX_LOG_WARN && strstr(msg, "re-AUTH refused: WRONGPASS") != NULL)
+        atomic_fetch_add(&refused_lines, 1);
+}
+
+static bool refusal_logged(void *arg)
+{
+    (void)arg;
+    return atomic_load(&refused_lines) >= 1;
+}
+
+static bool key_gone(void *arg)
+{
+    vmux_reply *r = NULL;
+    int rc = vmux_call(arg, NULL, 2, (const char *[]){"EXISTS", "cred:tick"}, NULL, &r);
+    bool gone = rc == 0 && vmux_reply_integer(r) == 0;
+    vmux_reply_free(r);
+    return gone;
+}
+
+/*
+ * The server takes only the new password, and the connection stays the same: with
+ * reauthInterval=1 the handle authenticates its live connection again every second with the
+ * provider's answer, so the rotation needs no reconnect (ElastiCache's IAM connections must do
+ * this within 12 hours).
+ */
+static void test_reauth_renews_live_connection(void **state)
+{
+    vt_server *s = *state;
+    reset_user(s);
+    struct creds c = {.password = "pw1"};
+    struct evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vmux_config *cfg = config_for(s, "reauthInterval=1", &c, &log);
+    vmux *m = vt_open_config(cfg, "reauthInterval=1");
+    vmux_config_free(cfg);
+    long long id = client_id(m);
+    int events = event_count(&log);
+
+    side_expect(s->port, "OK", "ACL SETUSER rot >pw2");
+    atomic_store(&c.password, "pw2");
+    side_expect(s->port, "OK", "ACL SETUSER rot <pw1"); /* from here on only pw2 works */
+    side_expect(s->port, "OK", "CONFIG RESETSTAT");
+    wait_auths(s->port, 2, 0); /* two renewals with pw2 */
+    struct auth_counts n = auth_counts(s->port);
+    assert_int_equal(n.failed, 0);
+
+    assert_int_equal(client_id(m), id); /* the same connection */
+    expect_whoami_rot(m);
+    assert_int_equal(event_count(&log), events); /* no disconnect, no restore */
+    assert_true(atomic_load(&c.calls) >= 3);
+    vmux_close(m);
+}
+
+/* A renewal the server refuses is logged; the connection keeps its earlier authentication. */
+static void test_reauth_refused_keeps_connection(void **state)
+{
+    vt_server *s = *state;
+    reset_user(s);
+    struct creds c = {.password = "pw1"};
+    struct evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    atomic_store(&refused_lines, 0);
+    vmux_config *cfg = config_for(s, "reauthInterval=1", &c, &log);
+    vmux_config_set_log(cfg, on_log, VMUX_LOG_WARN, NULL);
+    vmux *m = vt_open_config(cfg, "reauthInterval=1");
+    vmux_config_free(cfg);
+    long long id = client_id(m);
+    int events = event_count(&log);
+
+    side_expect(s->port, "OK", "CONFIG RESETSTAT");
+    atomic_store(&c.password, "wrong");
+    wait_auths(s->port, 1, 1);
+    assert_true(vt_wait_until(refusal_logged, NULL, EVENT_DEADLINE_MS));
+
+    assert_int_equal(client_id(m), id);
+    expect_whoami_rot(m);
+    free(call_text(m, 3, (const char *[]){"SET", "cred:reauth", "v"}));
+    assert_int_equal(event_count(&log), events);
+    vmux_close(m);
+}
+
+/* Without reauthInterval's renewals (0), the connection authenticates once. */
+static void test_reauth_off(void **state)
+{
+    vt_server *s = *state;
+    reset_user(s);
+    struct creds c = {.password = "pw1"};
+    vmux_config *cfg = config_for(s, "reauthInterval=0", &c, NULL);
+    vmux *m = vt_open_config(cfg, "reauthInterval=0");
+    vmux_config_free(cfg);
+    long long id = client_id(m);
+    side_expect(s->port, "OK", "CONFIG RESETSTAT");
+    /* three seconds of ticks, proved by a key's TTL running out on the server */
+    free(call_text(m, 5, (const char *[]){"SET", "cred:tick", "v", "PX", "3000"}));
+    assert_true(vt_wait_until(key_gone, m, EVENT_DEADLINE_MS));
+    assert_int_equal(auth_counts(s->port).calls, 0);
+    assert_int_equal(client_id(m), id);
+    assert_int_equal(atomic_load(&c.calls), 1);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +487,9 @@ int main(void)
         cmocka_unit_test(test_failed_auth_is_retried),
         cmocka_unit_test(test_provider_error_fails_open),
         cmocka_unit_test(test_wrong_password_from_provider),
+        cmocka_unit_test(test_reauth_renews_live_connection),
+        cmocka_unit_test(test_reauth_refused_keeps_connection),
+        cmocka_unit_test(test_reauth_off),
     };
     return cmocka_run_group_tests(tests, server_setup, server_teardown);
 }

@@ -120,6 +120,7 @@ static void assert_defaults(const vmux_config *cfg)
     assert_int_equal(vmux_config_sync_timeout(cfg), 5000);
     assert_int_equal(vmux_config_async_timeout(cfg), 5000);
     assert_int_equal(vmux_config_keep_alive(cfg), 60);
+    assert_int_equal(vmux_config_reauth_interval(cfg), 3600);
     assert_int_equal(vmux_config_backlog_size(cfg), 100000);
     assert_int_equal(vmux_config_backlog_policy(cfg), VMUX_BACKLOG_QUEUE);
     assert_int_equal(vmux_config_reconnect_min(cfg), 100);
@@ -795,6 +796,7 @@ static void test_duration_setters(void **state)
     check_duration_setter(vmux_config_set_sync_timeout, vmux_config_sync_timeout, 1);
     check_duration_setter(vmux_config_set_async_timeout, vmux_config_async_timeout, 1);
     check_duration_setter(vmux_config_set_keep_alive, vmux_config_keep_alive, 0);
+    check_duration_setter(vmux_config_set_reauth_interval, vmux_config_reauth_interval, 0);
     check_duration_setter(vmux_config_set_reconnect_min, vmux_config_reconnect_min, 1);
     check_duration_setter(vmux_config_set_reconnect_max, vmux_config_reconnect_max, 1);
 }
