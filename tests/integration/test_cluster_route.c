@@ -28,6 +28,7 @@
 #include <hiredis/hiredis.h>
 
 #include "node.h"
+#include "readkeys.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -46,21 +47,10 @@ static vmux *open_seed(const char *extra)
 /* SET and GET through m; returns 0 or the failing status (message on stderr). */
 static int set_get(vmux *m, const char *key, const char *value)
 {
-    const char *set[] = {"SET", key, value};
-    const char *get[] = {"GET", key};
-    vmux_reply *r = NULL;
     char why[256] = "";
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
-    int rc = vmux_call(m, &o, 3, set, NULL, &r);
-    vmux_reply_free(r);
-    r = NULL;
-    if (rc == 0)
-        rc = vmux_call(m, &o, 2, get, NULL, &r);
-    if (rc == 0 && strcmp(vmux_reply_str(r, NULL) ? vmux_reply_str(r, NULL) : "", value) != 0)
-        rc = -1000, snprintf(why, sizeof why, "GET %s: not '%s'", key, value);
+    int rc = vt_set_get(m, key, value, why, sizeof why);
     if (rc != 0)
         fprintf(stderr, "%s: %s (%d)\n", key, why, rc);
-    vmux_reply_free(r);
     return rc;
 }
 
