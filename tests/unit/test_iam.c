@@ -41,16 +41,19 @@
 #define EMPTY_HASH "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define TOKEN_MAX 4096
 
-/* The parameters of the token, in canonical order, as they must appear in it. */
+/* The parameters of the token, in canonical order, as they must appear in it: the SigV4 ones
+ * that both kinds of token share, between User and X-Amz-Signature. */
+#define SIGV4_PARAMS                                                                               \
+    "X-Amz-Algorithm=AWS4-HMAC-SHA256",                                                            \
+        "X-Amz-Credential=AKIDEXAMPLE%2F20261202%2Feu-west-1%2Felasticache%2Faws4_request",        \
+        "X-Amz-Date=20261202T153000Z", "X-Amz-Expires=900",                                        \
+        "X-Amz-Security-Token=IQoJb3JpZ2luX2Vj%2Fsession%2Btoken%3D%3D",                           \
+        "X-Amz-SignedHeaders=host"
+
 static const char *const group_params[] = {
     "Action=connect",
     "User=app-user",
-    "X-Amz-Algorithm=AWS4-HMAC-SHA256",
-    "X-Amz-Credential=AKIDEXAMPLE%2F20261202%2Feu-west-1%2Felasticache%2Faws4_request",
-    "X-Amz-Date=20261202T153000Z",
-    "X-Amz-Expires=900",
-    "X-Amz-Security-Token=IQoJb3JpZ2luX2Vj%2Fsession%2Btoken%3D%3D",
-    "X-Amz-SignedHeaders=host",
+    SIGV4_PARAMS,
     "X-Amz-Signature=08abd76f9a2ca70b6890b5d004b4802bc02dc19ff6c48e0a3ea00c4172d159e7",
     NULL,
 };
@@ -59,12 +62,7 @@ static const char *const serverless_params[] = {
     "Action=connect",
     "ResourceType=ServerlessCache",
     "User=app-user",
-    "X-Amz-Algorithm=AWS4-HMAC-SHA256",
-    "X-Amz-Credential=AKIDEXAMPLE%2F20261202%2Feu-west-1%2Felasticache%2Faws4_request",
-    "X-Amz-Date=20261202T153000Z",
-    "X-Amz-Expires=900",
-    "X-Amz-Security-Token=IQoJb3JpZ2luX2Vj%2Fsession%2Btoken%3D%3D",
-    "X-Amz-SignedHeaders=host",
+    SIGV4_PARAMS,
     "X-Amz-Signature=0a032c7bb98470e1ca9c8c96d4c7f465cf64cda86c1f232a52ff13eefa42ed6b",
     NULL,
 };
