@@ -3,8 +3,8 @@
  * "<prefix>N-1" and the servers' own counts of the commands each served (INFO commandstats,
  * after CONFIG RESETSTAT), for the replica-read tests (integration/test_cluster_reads.c,
  * resilience/test_standalone_reads.c); one key set and read back, for the routing tests
- * (test_cluster_route.c, test_cluster_tls_names.c). Each fails the running cmocka test when a
- * call it makes fails, but vt_set_get(), which worker threads use; any thread.
+ * (test_cluster_route.c, test_cluster_tls.c, test_cluster_tls_names.c). Each fails the running
+ * cmocka test when a call it makes fails, but vt_set_get(), which worker threads use; any thread.
  */
 #ifndef VMUX_TEST_READKEYS_H
 #define VMUX_TEST_READKEYS_H
