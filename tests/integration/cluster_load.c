@@ -12,6 +12,7 @@
 #include <hiredis/hiredis.h>
 
 #include "cluster_load.h"
+#include "node.h"
 #include "route/slot.h"
 #include "testutil.h"
 
@@ -402,6 +403,18 @@ void cl_totals(struct cl_run *run, long *ops, long *incr_acked, long *incr_unkno
         for (int i = 0; i < CL_STRINGS; i++)
             *maybe_lost += th->str[i].acked > th->str[i].safe;
     }
+}
+
+void cl_barrier(struct cl_run *run, int port, const char *key)
+{
+    atomic_store(&run->barrier, true);
+    redisContext *c = vt_node_connect(port);
+    freeReplyObject(vt_must(c, "SET %s 1", key));
+    redisReply *r = vt_must(c, "WAIT 1 10000");
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_true(r->integer >= 1);
+    freeReplyObject(r);
+    redisFree(c);
 }
 
 void cl_read_shards(const char *name, int *slot_shard)

@@ -130,6 +130,13 @@ void cl_tag_for(bool (*want)(int slot, void *arg), void *arg, int *cursor, char 
 void cl_name_string(struct cl_run *run, int t, int i, const char *tag);
 void cl_name_counter(struct cl_run *run, int t, int i, const char *tag);
 
+/*
+ * The barrier (see above): sets run->barrier, then writes key on the primary at 127.0.0.1:port
+ * and waits there (WAIT 1, up to 10 s) until a replica has it, and so every write acknowledged
+ * before it. Fails the test when the primary cannot be reached or no replica acknowledges.
+ */
+void cl_barrier(struct cl_run *run, int port, const char *key);
+
 /* Sets every counter to its base (through run->m) and starts the threads. */
 void cl_start(struct cl_run *run);
 

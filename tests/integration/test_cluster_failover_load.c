@@ -81,16 +81,7 @@ static bool slot_in(int slot, void *arg)
 /* The port of the node serving slot as primary now, from the first node's CLUSTER SLOTS. */
 static int primary_of(int slot)
 {
-    redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, 0));
-    redisReply *r = vt_must(c, "CLUSTER SLOTS");
-    int port = -1;
-    for (size_t i = 0; i < r->elements; i++) {
-        redisReply *range = r->element[i];
-        if (range->element[0]->integer <= slot && slot <= range->element[1]->integer)
-            port = (int)range->element[2]->element[1]->integer;
-    }
-    freeReplyObject(r);
-    redisFree(c);
+    int port = vt_slot_primary(vt_cluster_port(CLUSTER, 0), false, slot);
     assert_true(port > 0);
     return port;
 }
@@ -190,13 +181,9 @@ static void barrier(struct cl_run *run, int shard, int port)
     int cursor = 5000000;
     char tag[16];
     cl_tag_for(slot_in, &shard, &cursor, tag, sizeof tag);
-    atomic_store(&run->barrier, true);
-    redisContext *c = vt_node_connect(port);
-    freeReplyObject(vt_must(c, "SET {%s}:%s:barrier 1", tag, run->prefix));
-    redisReply *r = vt_must(c, "WAIT 1 10000");
-    assert_true(r->integer >= 1);
-    freeReplyObject(r);
-    redisFree(c);
+    char key[64];
+    snprintf(key, sizeof key, "{%s}:%s:barrier", tag, run->prefix);
+    cl_barrier(run, port, key);
 }
 
 /* The calls per second the paced threads of the shards other than shard are due to make. */

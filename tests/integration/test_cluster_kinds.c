@@ -45,19 +45,8 @@ static vmux *open_seed(int node)
 /* The port of the primary that serves key, asked of node 0 (CLUSTER SLOTS via hiredis). */
 static int owner_port(const char *key)
 {
-    redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, 0));
-    unsigned slot = vmux__slot_of(key, strlen(key));
-    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
-    assert_non_null(r);
-    int port = -1;
-    for (size_t i = 0; i < r->elements && port < 0; i++) {
-        redisReply *range = r->element[i];
-        if ((unsigned)range->element[0]->integer <= slot &&
-            slot <= (unsigned)range->element[1]->integer)
-            port = (int)range->element[2]->element[1]->integer;
-    }
-    freeReplyObject(r);
-    redisFree(c);
+    int slot = (int)vmux__slot_of(key, strlen(key));
+    int port = vt_slot_primary(vt_cluster_port(CLUSTER, 0), false, slot);
     assert_true(port > 0);
     return port;
 }
@@ -199,22 +188,10 @@ struct slot_owner {
 static bool all_agree(void *arg)
 {
     const struct slot_owner *o = arg;
-    unsigned slot = vmux__slot_of(o->key, strlen(o->key));
-    for (int i = 0; i < vt_cluster_primaries(CLUSTER); i++) {
-        redisContext *c = vt_node_connect(vt_cluster_port(CLUSTER, i));
-        redisReply *r = redisCommand(c, "CLUSTER SLOTS");
-        int port = -1;
-        for (size_t j = 0; r != NULL && j < r->elements && port < 0; j++) {
-            redisReply *range = r->element[j];
-            if ((unsigned)range->element[0]->integer <= slot &&
-                slot <= (unsigned)range->element[1]->integer)
-                port = (int)range->element[2]->element[1]->integer;
-        }
-        freeReplyObject(r);
-        redisFree(c);
-        if (port != o->port)
+    int slot = (int)vmux__slot_of(o->key, strlen(o->key));
+    for (int i = 0; i < vt_cluster_primaries(CLUSTER); i++)
+        if (vt_slot_primary(vt_cluster_port(CLUSTER, i), false, slot) != o->port)
             return false;
-    }
     return true;
 }
 

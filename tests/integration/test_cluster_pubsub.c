@@ -70,17 +70,10 @@ static vmux *open_on(int port)
     return m;
 }
 
-/* The primary (index) serving slot, from the node's own CLUSTER SLOTS. */
+/* The primary (index) serving slot, from node 0's CLUSTER SLOTS. */
 static int owner_of(int slot)
 {
-    redisReply *r = ON_NODE(0, "CLUSTER SLOTS");
-    int port = -1;
-    for (size_t i = 0; i < r->elements; i++) {
-        redisReply *range = r->element[i];
-        if (slot >= range->element[0]->integer && slot <= range->element[1]->integer)
-            port = (int)range->element[2]->element[1]->integer;
-    }
-    freeReplyObject(r);
+    int port = vt_slot_primary(vt_cluster_port(CLUSTER, 0), vt_tls_mode(), slot);
     for (int p = 0; p < vt_cluster_primaries(CLUSTER); p++)
         if (vt_cluster_port(CLUSTER, p) == port)
             return p;

@@ -79,22 +79,6 @@ static bool is_primary(int port)
     return yes;
 }
 
-/* A live primary's port serving slot (asked of node `ask`), or -1. */
-static int owner_port(int ask, int slot)
-{
-    redisContext *c = vt_node_connect(ask);
-    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
-    int port = -1;
-    for (size_t i = 0; r != NULL && i < r->elements; i++) {
-        redisReply *range = r->element[i];
-        if (slot >= range->element[0]->integer && slot <= range->element[1]->integer)
-            port = (int)range->element[2]->element[1]->integer;
-    }
-    freeReplyObject(r);
-    redisFree(c);
-    return port;
-}
-
 /* The replica of the primary at port (which must be alive), from the replicas' INFO. */
 static int replica_of(int port)
 {
@@ -142,7 +126,7 @@ static bool held_by(void *arg)
     struct on_node *w = arg;
     for (int i = 0; i < w->run->n; i++) {
         int slot = (int)vmux__slot_of(w->run->names[i], strlen(w->run->names[i]));
-        if (!w->need_all && owner_port(w->port, slot) != w->port)
+        if (!w->need_all && vt_slot_primary(w->port, false, slot) != w->port)
             continue;
         if (cp_numsub(w->port, w->run->kind, w->run->names[i]) != 1)
             return false;
@@ -168,7 +152,7 @@ static void test_shard_primary_killed(void **state)
     cp_init(&one, VMUX_SUB_SHARD, 1, "cpk:{one}:", 60000);
     cp_init(&many, VMUX_SUB_SHARD, 100, "cpk:many:", 4000);
     int slot = (int)vmux__slot_of(one.names[0], strlen(one.names[0]));
-    int victim = owner_port(vt_cluster_port(CLUSTER, 0), slot);
+    int victim = vt_slot_primary(vt_cluster_port(CLUSTER, 0), false, slot);
     promoted = replica_of(victim);
     int seed = -1; /* a primary that stays up */
     for (int p = 0; p < vt_cluster_primaries(CLUSTER) && seed < 0; p++)

@@ -32,6 +32,7 @@
 #include <cmocka.h>
 
 #include "readers.h"
+#include "readkeys.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -48,25 +49,6 @@ struct node {
 static struct node nodes[MAXNODES];
 static int nnodes;
 
-/* The value of field (with its colon) in a node's INFO section, or -1. */
-static long node_info(int port, const char *section, const char *field)
-{
-    char *text = vt_node_admin(port, false, "INFO %s", section);
-    assert_non_null(text);
-    const char *p = strstr(text, field);
-    long v = p != NULL ? strtol(p + strlen(field), NULL, 10) : -1;
-    free(text);
-    return v;
-}
-
-static long calls(int port, const char *command)
-{
-    char field[64];
-    snprintf(field, sizeof field, "cmdstat_%s:calls=", command);
-    long v = node_info(port, "commandstats", field);
-    return v < 0 ? 0 : v;
-}
-
 /* Every node as it is now: role, and a replica's primary. */
 static void load_nodes(void)
 {
@@ -79,7 +61,7 @@ static void load_nodes(void)
         nodes[i] = (struct node){port, strncmp(role, "master", 6) == 0, 0};
         free(role);
         if (!nodes[i].primary)
-            nodes[i].primary_port = (int)node_info(port, "replication", "master_port:");
+            nodes[i].primary_port = (int)vt_node_info(port, "replication", "master_port:");
     }
 }
 
@@ -94,7 +76,7 @@ static void get_calls(const char *command, long *p, long *r)
 {
     *p = *r = 0;
     for (int i = 0; i < nnodes; i++)
-        *(nodes[i].primary ? p : r) += calls(nodes[i].port, command);
+        *(nodes[i].primary ? p : r) += vt_node_calls(nodes[i].port, command);
 }
 
 static void set_zone(int port, const char *zone)
@@ -116,13 +98,7 @@ static void key_of(int i, char *buf, size_t len)
 
 static void write_keys(vmux *m)
 {
-    for (int i = 0; i < NKEYS; i++) {
-        char k[32], v[32];
-        key_of(i, k, sizeof k);
-        snprintf(v, sizeof v, "v%d", i);
-        assert_int_equal(
-            vmux_set(m, NULL, VMUX_STR(k), VMUX_STR(v), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL), 0);
-    }
+    vt_keys_write(m, "rk:", NKEYS);
 }
 
 /* Reads every key until each answer is its value (replication catches up, replica links come
@@ -153,15 +129,7 @@ static void settle(vmux *m, const vmux_callopts *o)
 
 static void read_all(vmux *m, const vmux_callopts *o, int rounds)
 {
-    for (int n = 0; n < rounds; n++)
-        for (int i = 0; i < NKEYS; i++) {
-            char k[32];
-            key_of(i, k, sizeof k);
-            vmux_bytes v = {0};
-            assert_int_equal(vmux_get(m, o, VMUX_STR(k), &v), 0);
-            assert_non_null(v.ptr);
-            vmux_bytes_free(&v);
-        }
+    vt_keys_read(m, o, "rk:", NKEYS, rounds);
 }
 
 static void test_primary_default(void **state)
@@ -207,21 +175,14 @@ static void test_prefer_replica(void **state)
     long sp = 0;
     for (int i = 0; i < nnodes; i++) {
         if (nodes[i].primary)
-            sp += calls(nodes[i].port, "set");
-        assert_true(node_info(nodes[i].port, "errorstats", "errorstat_READONLY:count=") < 0);
+            sp += vt_node_calls(nodes[i].port, "set");
+        assert_true(vt_node_info(nodes[i].port, "errorstats", "errorstat_READONLY:count=") < 0);
     }
     assert_int_equal(sp, NKEYS);
     /* MGET, split by slot over the shards: every part a read, every part on a replica */
     reset_stats();
-    vmux_str keys[NKEYS];
-    char names[NKEYS][32];
-    for (int i = 0; i < NKEYS; i++) {
-        key_of(i, names[i], sizeof names[i]);
-        keys[i] = VMUX_STR(names[i]);
-    }
-    vmux_bytes_array vals = {0};
-    assert_int_equal(vmux_mget(m, NULL, keys, NKEYS, &vals), 0);
-    assert_int_equal(vals.count, NKEYS);
+    vmux_bytes_array vals;
+    vt_keys_mget(m, "rk:", NKEYS, &vals);
     for (int i = 0; i < NKEYS; i++)
         assert_non_null(vals.items[i].ptr);
     vmux_bytes_array_free(&vals);
@@ -272,18 +233,19 @@ static void test_az_affinity(void **state)
     vmux_callopts to_primary = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY);
     settle(m, &to_primary);
     uint64_t until = uv_hrtime() + 20000000000ull;
-    while (calls(nodes[a_rep].port, "get") == 0 || calls(nodes[c_rep].port, "get") == 0) {
+    while (vt_node_calls(nodes[a_rep].port, "get") == 0 ||
+           vt_node_calls(nodes[c_rep].port, "get") == 0) {
         assert_true(uv_hrtime() < until);
         read_all(m, NULL, 1);
     }
     reset_stats();
     read_all(m, NULL, 2);
-    assert_true(calls(nodes[a_rep].port, "get") > 0);
-    assert_int_equal(calls(nodes[a_pri].port, "get"), 0);
-    assert_true(calls(nodes[b_pri].port, "get") > 0); /* its primary is in the zone */
-    assert_int_equal(calls(nodes[b_rep].port, "get"), 0);
-    assert_true(calls(nodes[c_rep].port, "get") > 0); /* none is: a replica still */
-    assert_int_equal(calls(nodes[c_pri].port, "get"), 0);
+    assert_true(vt_node_calls(nodes[a_rep].port, "get") > 0);
+    assert_int_equal(vt_node_calls(nodes[a_pri].port, "get"), 0);
+    assert_true(vt_node_calls(nodes[b_pri].port, "get") > 0); /* its primary is in the zone */
+    assert_int_equal(vt_node_calls(nodes[b_rep].port, "get"), 0);
+    assert_true(vt_node_calls(nodes[c_rep].port, "get") > 0); /* none is: a replica still */
+    assert_int_equal(vt_node_calls(nodes[c_pri].port, "get"), 0);
     long p, r;
     get_calls("get", &p, &r);
     assert_int_equal(p + r, 2 * NKEYS);
@@ -297,8 +259,9 @@ static void test_az_affinity(void **state)
         assert_true(uv_hrtime() < until);
         read_all(m, NULL, 1);
         get_calls("get", &p, &r);
-    } while (calls(nodes[a_rep].port, "get") == 0 || calls(nodes[b_rep].port, "get") == 0 ||
-             calls(nodes[c_rep].port, "get") == 0);
+    } while (vt_node_calls(nodes[a_rep].port, "get") == 0 ||
+             vt_node_calls(nodes[b_rep].port, "get") == 0 ||
+             vt_node_calls(nodes[c_rep].port, "get") == 0);
     reset_stats();
     read_all(m, NULL, 1);
     get_calls("get", &p, &r);
@@ -321,18 +284,19 @@ static void test_replica_killed(void **state)
     for (int i = 0; i < nnodes && victim < 0; i++)
         if (!nodes[i].primary)
             victim = i;
-    long pid = node_info(nodes[victim].port, "server", "process_id:");
+    long pid = vt_node_info(nodes[victim].port, "server", "process_id:");
     int vpri = primary_of(victim);
     assert_true(pid > 0);
 
     vt_readers *rd = vt_readers_start(m, "rk:", NKEYS, 4);
     uint64_t until = uv_hrtime() + 20000000000ull;
-    while (calls(nodes[victim].port, "get") < 200)
+    while (vt_node_calls(nodes[victim].port, "get") < 200)
         assert_true(uv_hrtime() < until); /* the victim serves its share */
     assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
     /* its shard's reads go on, on its primary, and the others' too, a while longer */
-    long before = calls(nodes[vpri].port, "get"), done = vt_readers_done(rd);
-    while (calls(nodes[vpri].port, "get") < before + 200 || vt_readers_done(rd) < done + 1000)
+    long before = vt_node_calls(nodes[vpri].port, "get"), done = vt_readers_done(rd);
+    while (vt_node_calls(nodes[vpri].port, "get") < before + 200 ||
+           vt_readers_done(rd) < done + 1000)
         assert_true(uv_hrtime() < until);
     vt_readers_stop(rd); /* fails the test if any read failed */
     vmux_close(m);

@@ -28,6 +28,7 @@
 #include <hiredis/hiredis.h>
 
 #include "node.h"
+#include "readkeys.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -46,21 +47,10 @@ static vmux *open_seed(const char *extra)
 /* SET and GET through m; returns 0 or the failing status (message on stderr). */
 static int set_get(vmux *m, const char *key, const char *value)
 {
-    const char *set[] = {"SET", key, value};
-    const char *get[] = {"GET", key};
-    vmux_reply *r = NULL;
     char why[256] = "";
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
-    int rc = vmux_call(m, &o, 3, set, NULL, &r);
-    vmux_reply_free(r);
-    r = NULL;
-    if (rc == 0)
-        rc = vmux_call(m, &o, 2, get, NULL, &r);
-    if (rc == 0 && strcmp(vmux_reply_str(r, NULL) ? vmux_reply_str(r, NULL) : "", value) != 0)
-        rc = -1000, snprintf(why, sizeof why, "GET %s: not '%s'", key, value);
+    int rc = vt_set_get(m, key, value, why, sizeof why);
     if (rc != 0)
         fprintf(stderr, "%s: %s (%d)\n", key, why, rc);
-    vmux_reply_free(r);
     return rc;
 }
 
@@ -229,6 +219,12 @@ static void wait_rounds(struct mig_loop *l, int more)
     assert_true(vt_wait_until(rounds_done, &w, 60000));
 }
 
+/* Between two batches of keys migrated: the thread makes one more round. */
+static void one_round(void *l)
+{
+    wait_rounds(l, 1);
+}
+
 static void test_slot_migrated_under_load(void **state)
 {
     (void)state;
@@ -264,17 +260,7 @@ static void test_slot_migrated_under_load(void **state)
     vt_must_ok(c[to], "CLUSTER SETSLOT %lld IMPORTING %s", slot, id[from]);
     vt_must_ok(c[from], "CLUSTER SETSLOT %lld MIGRATING %s", slot, id[to]);
     wait_rounds(l, 5); /* keys created now go to the importing node (ASK) */
-    for (;;) {
-        r = vt_must(c[from], "CLUSTER GETKEYSINSLOT %lld 100", slot);
-        size_t n = r->elements;
-        for (size_t i = 0; i < n; i++)
-            vt_must_ok(c[from], "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE",
-                       vt_cluster_port(CLUSTER, to), r->element[i]->str);
-        freeReplyObject(r);
-        if (n == 0)
-            break;
-        wait_rounds(l, 1);
-    }
+    vt_migrate_keys(c[from], slot, vt_cluster_port(CLUSTER, to), one_round, l);
     wait_rounds(l, 5);
     vt_must_ok(c[to], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
     vt_must_ok(c[from], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);

@@ -187,17 +187,7 @@ static void migrate_slot(redisContext **c, char id[][64], long long slot, int fr
 {
     vt_must_ok(c[to], "CLUSTER SETSLOT %lld IMPORTING %s", slot, id[from]);
     vt_must_ok(c[from], "CLUSTER SETSLOT %lld MIGRATING %s", slot, id[to]);
-    for (;;) {
-        redisReply *r = redisCommand(c[from], "CLUSTER GETKEYSINSLOT %lld 100", slot);
-        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-        size_t n = r->elements;
-        for (size_t i = 0; i < n; i++)
-            vt_must_ok(c[from], "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE",
-                       vt_cluster_port(CLUSTER, to), r->element[i]->str);
-        freeReplyObject(r);
-        if (n == 0)
-            break;
-    }
+    vt_migrate_keys(c[from], slot, vt_cluster_port(CLUSTER, to), NULL, NULL);
     vt_must_ok(c[to], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
     vt_must_ok(c[from], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
     for (int p = 0; p < NP; p++)

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "readkeys.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -89,23 +90,10 @@ static int keys_on(int port, bool *seen)
 
 static void set_get(vmux *m, int i)
 {
-    char key[64], value[32], why[256] = "";
+    char key[64], value[32];
     spread_key(key, sizeof key, i);
     snprintf(value, sizeof value, "v%d", i);
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
-    const char *set[] = {"SET", key, value};
-    const char *get[] = {"GET", key};
-    vmux_reply *r = NULL;
-    int rc = vmux_call(m, &o, 3, set, NULL, &r);
-    if (rc != 0)
-        fail_msg("SET %s: %s (%s)", key, vmux_err_name(rc), why);
-    vmux_reply_free(r);
-    r = NULL;
-    rc = vmux_call(m, &o, 2, get, NULL, &r);
-    if (rc != 0)
-        fail_msg("GET %s: %s (%s)", key, vmux_err_name(rc), why);
-    assert_string_equal(vmux_reply_str(r, NULL), value);
-    vmux_reply_free(r);
+    vt_must_set_get(m, key, value);
 }
 
 static void test_routing_over_tls(void **state)

@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "readkeys.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -83,20 +84,7 @@ static void spread(vmux *m, const char *prefix)
     char key[64];
     for (int i = 0; i < NKEYS; i++) {
         snprintf(key, sizeof key, "%s:%d:%d", prefix, (int)getpid(), i);
-        const char *set[] = {"SET", key, key};
-        const char *get[] = {"GET", key};
-        vmux_reply *r = NULL;
-        char why[256] = "";
-        vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
-        int rc = vmux_call(m, &o, 3, set, NULL, &r);
-        vmux_reply_free(r);
-        r = NULL;
-        if (rc == 0)
-            rc = vmux_call(m, &o, 2, get, NULL, &r);
-        if (rc != 0)
-            fail_msg("%s: %s (%s)", key, vmux_err_name(rc), why);
-        assert_string_equal(vmux_reply_str(r, NULL), key);
-        vmux_reply_free(r);
+        vt_must_set_get(m, key, key);
     }
 }
 

@@ -394,16 +394,40 @@ static long get_calls(int port)
     return n;
 }
 
-/* readFrom=replica (docs/replicas.md): the sentinels name the replica, reads go there. */
-static void test_reads_from_replica(void **state)
+/* n GETs of sentinel:k through the handle, each of which must succeed. */
+static void get_k(vmux *m, int n)
 {
-    struct deploy *d = *state;
+    for (int i = 0; i < n; i++) {
+        vmux_bytes v = {0};
+        assert_int_equal(vmux_get(m, NULL, VMUX_STR("sentinel:k"), &v), 0);
+        vmux_bytes_free(&v);
+    }
+}
+
+/* CONFIG RESETSTAT on each of the n servers at ports. */
+static void reset_stats(const int *ports, int n)
+{
+    for (int i = 0; i < n; i++)
+        freeReplyObject(side(ports[i], "CONFIG RESETSTAT"));
+}
+
+/* A readFrom=replica handle, on the primary, which has written sentinel:k = v1 there. */
+static vmux *open_replica_reads(const struct deploy *d)
+{
     vmux *m = vt_open_conf(conf_for(d, 0, "readFrom=replica"));
     assert_int_equal(handle_port(m), d->primary.port);
     vmux_reply *r = NULL;
     assert_int_equal(vmux_call(m, NULL, 3, (const char *[]){"SET", "sentinel:k", "v1"}, NULL, &r),
                      0);
     vmux_reply_free(r);
+    return m;
+}
+
+/* readFrom=replica (docs/replicas.md): the sentinels name the replica, reads go there. */
+static void test_reads_from_replica(void **state)
+{
+    struct deploy *d = *state;
+    vmux *m = open_replica_reads(d);
     uint64_t until = vt_now_ms() + 20000; /* the replica's connection, and replication */
     for (bool seen = false; !seen;) {
         assert_true(vt_now_ms() < until);
@@ -413,13 +437,8 @@ static void test_reads_from_replica(void **state)
         vmux_bytes_free(&v);
     }
     assert_true(get_calls(d->replica.port) > 0);
-    for (int i = 0; i < 2; i++)
-        freeReplyObject(side(i == 0 ? d->primary.port : d->replica.port, "CONFIG RESETSTAT"));
-    for (int i = 0; i < 50; i++) {
-        vmux_bytes v = {0};
-        assert_int_equal(vmux_get(m, NULL, VMUX_STR("sentinel:k"), &v), 0);
-        vmux_bytes_free(&v);
-    }
+    reset_stats((const int[]){d->primary.port, d->replica.port}, 2);
+    get_k(m, 50);
     assert_int_equal(get_calls(d->replica.port), 50);
     assert_int_equal(get_calls(d->primary.port), 0);
     vmux_close(m);
@@ -434,11 +453,7 @@ struct reads_to {
 static bool reads_reach(void *arg)
 {
     struct reads_to *w = arg;
-    for (int i = 0; i < 20; i++) {
-        vmux_bytes v = {0};
-        assert_int_equal(vmux_get(w->m, NULL, VMUX_STR("sentinel:k"), &v), 0);
-        vmux_bytes_free(&v);
-    }
+    get_k(w->m, 20);
     return get_calls(w->port) > 0;
 }
 
@@ -454,12 +469,7 @@ static bool reads_reach(void *arg)
 static void test_added_replica_gets_reads(void **state)
 {
     struct deploy *d = *state;
-    vmux *m = vt_open_conf(conf_for(d, 0, "readFrom=replica"));
-    assert_int_equal(handle_port(m), d->primary.port);
-    vmux_reply *r = NULL;
-    assert_int_equal(vmux_call(m, NULL, 3, (const char *[]){"SET", "sentinel:k", "v1"}, NULL, &r),
-                     0);
-    vmux_reply_free(r);
+    vmux *m = open_replica_reads(d);
     assert_int_equal(start_replica(&d->added, d->primary.port), 0);
     uint64_t t0 = vt_now_ms();
     struct reads_to w = {m, d->added.port};
@@ -467,14 +477,8 @@ static void test_added_replica_gets_reads(void **state)
         fail_msg("no read reached the added replica within %d ms", ADDED_DEADLINE_MS);
     printf("# the added replica served its first read %llu ms after it synced\n",
            (unsigned long long)(vt_now_ms() - t0));
-    int ports[] = {d->primary.port, d->replica.port, d->added.port};
-    for (int i = 0; i < 3; i++)
-        freeReplyObject(side(ports[i], "CONFIG RESETSTAT"));
-    for (int i = 0; i < 100; i++) {
-        vmux_bytes v = {0};
-        assert_int_equal(vmux_get(m, NULL, VMUX_STR("sentinel:k"), &v), 0);
-        vmux_bytes_free(&v);
-    }
+    reset_stats((const int[]){d->primary.port, d->replica.port, d->added.port}, 3);
+    get_k(m, 100);
     long first = get_calls(d->replica.port), added = get_calls(d->added.port);
     assert_true(first > 0);
     assert_true(added > 0);
@@ -617,19 +621,6 @@ static struct cl_run *load_begin(vmux *m, const char *prefix)
     return run;
 }
 
-/* Writes a key on the primary and waits until the replica has it (and all before it). */
-static void barrier(struct cl_run *run, int port)
-{
-    atomic_store(&run->barrier, true);
-    redisContext *c = side_connect(port);
-    assert_non_null(c);
-    freeReplyObject(redisCommand(c, "SET sentinel:barrier 1"));
-    redisReply *r = redisCommand(c, "WAIT 1 10000");
-    assert_true(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 1);
-    freeReplyObject(r);
-    redisFree(c);
-}
-
 /* SENTINEL FAILOVER, again while the sentinel has no replica it trusts yet (NOGOODSLAVE). */
 struct failover_try {
     int port;
@@ -693,6 +684,20 @@ static uint64_t wait_follow(struct deploy *d, struct cl_run *run, struct events 
     return t_switch;
 }
 
+/*
+ * The start of a test under load: a handle on the primary (run->m; its events into ev, the
+ * replica its target), the load on it, and the barrier written: only writes acknowledged after
+ * it may be lost.
+ */
+static struct cl_run *load_with_barrier(struct deploy *d, struct events *ev, const char *prefix)
+{
+    vmux *m = open_events(conf_for(d, 0, "syncTimeout=30000"), ev, d->replica.port);
+    assert_int_equal(handle_port(m), d->primary.port);
+    struct cl_run *run = load_begin(m, prefix);
+    cl_barrier(run, d->primary.port, "sentinel:barrier");
+    return run;
+}
+
 /* Returns how many acknowledged writes the server lost. */
 static int load_end(struct deploy *d, struct cl_run *run, vmux *m)
 {
@@ -718,10 +723,8 @@ static void test_sentinel_failover_under_load(void **state)
 {
     struct deploy *d = *state;
     struct events ev = {0};
-    vmux *m = open_events(conf_for(d, 0, "syncTimeout=30000"), &ev, d->replica.port);
-    assert_int_equal(handle_port(m), d->primary.port);
-    struct cl_run *run = load_begin(m, "fo");
-    barrier(run, d->primary.port);
+    struct cl_run *run = load_with_barrier(d, &ev, "fo");
+    vmux *m = run->m;
     uint64_t t0 = vt_now_ns();
     struct failover_try f = {d->sent[0].port, ""};
     if (!vt_poll_until(failover_accepted, &f, 30000, 200))
@@ -750,10 +753,8 @@ static void test_primary_killed_under_load(void **state)
 {
     struct deploy *d = *state;
     struct events ev = {0};
-    vmux *m = open_events(conf_for(d, 0, "syncTimeout=30000"), &ev, d->replica.port);
-    assert_int_equal(handle_port(m), d->primary.port);
-    struct cl_run *run = load_begin(m, "kill");
-    barrier(run, d->primary.port);
+    struct cl_run *run = load_with_barrier(d, &ev, "kill");
+    vmux *m = run->m;
     uint64_t t0 = vt_now_ns();
     vt_server_kill(&d->primary);
     atomic_store(&run->event_ns, t0); /* after the kill, only the new primary answers */

@@ -28,6 +28,7 @@
 
 #include "servers.h"
 #include "readers.h"
+#include "readkeys.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -37,23 +38,15 @@
 static vt_server srv[3]; /* A, B, C */
 static int primary = 0;  /* the index of the primary now */
 
-/* The value of field (with its colon) in a server's INFO section, or -1. */
+/* The value of field (with its separator) in server i's INFO section, or -1. */
 static long info(int i, const char *section, const char *field)
 {
-    char *text = vt_node_admin(srv[i].port, false, "INFO %s", section);
-    assert_non_null(text);
-    const char *p = strstr(text, field);
-    long v = p != NULL ? strtol(p + strlen(field), NULL, 10) : -1;
-    free(text);
-    return v;
+    return vt_node_info(srv[i].port, section, field);
 }
 
 static long calls(int i, const char *command)
 {
-    char field[64];
-    snprintf(field, sizeof field, "cmdstat_%s:calls=", command);
-    long v = info(i, "commandstats", field);
-    return v < 0 ? 0 : v;
+    return vt_node_calls(srv[i].port, command);
 }
 
 /* A command to server i (hiredis format: each word an argument), its reply dropped. */
@@ -114,21 +107,10 @@ static vmux *open_reads(const char *extra)
     return vt_open_conf(conf);
 }
 
-static void key_of(int i, char *buf, size_t len)
-{
-    snprintf(buf, len, "sr:%d", i);
-}
-
 /* Writes every key, then waits until both replicas have them all. */
 static void write_keys(vmux *m)
 {
-    for (int i = 0; i < NKEYS; i++) {
-        char k[32], v[32];
-        key_of(i, k, sizeof k);
-        snprintf(v, sizeof v, "v%d", i);
-        assert_int_equal(
-            vmux_set(m, NULL, VMUX_STR(k), VMUX_STR(v), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL), 0);
-    }
+    vt_keys_write(m, "sr:", NKEYS);
     uint64_t until = uv_hrtime() + DEADLINE_NS;
     for (int i = 0; i < 3; i++) {
         if (i == primary)
@@ -142,15 +124,7 @@ static void write_keys(vmux *m)
 
 static void read_all(vmux *m, const vmux_callopts *o, int rounds)
 {
-    for (int n = 0; n < rounds; n++)
-        for (int i = 0; i < NKEYS; i++) {
-            char k[32];
-            key_of(i, k, sizeof k);
-            vmux_bytes v = {0};
-            assert_int_equal(vmux_get(m, o, VMUX_STR(k), &v), 0);
-            assert_non_null(v.ptr);
-            vmux_bytes_free(&v);
-        }
+    vt_keys_read(m, o, "sr:", NKEYS, rounds);
 }
 
 /* Reads until each server in want[] has served a GET (replica links come up), then resets. */
@@ -210,15 +184,8 @@ static void test_prefer_replica(void **state)
 
     /* keys in many slots: one MGET, a read, on a replica (standalone: one shard) */
     reset_stats();
-    vmux_str keys[NKEYS];
-    char names[NKEYS][32];
-    for (int i = 0; i < NKEYS; i++) {
-        key_of(i, names[i], sizeof names[i]);
-        keys[i] = VMUX_STR(names[i]);
-    }
-    vmux_bytes_array vals = {0};
-    assert_int_equal(vmux_mget(m, NULL, keys, NKEYS, &vals), 0);
-    assert_int_equal(vals.count, NKEYS);
+    vmux_bytes_array vals;
+    vt_keys_mget(m, "sr:", NKEYS, &vals);
     vmux_bytes_array_free(&vals);
     assert_int_equal(calls(0, "mget"), 0);
     assert_int_equal(calls(1, "mget") + calls(2, "mget"), 1);

@@ -43,6 +43,23 @@ redisReply *vt_must_argv(redisContext *c, int argc, const char **argv)
     return r;
 }
 
+void vt_migrate_keys(redisContext *c, long long slot, int to_port, void (*between)(void *arg),
+                     void *arg)
+{
+    for (;;) {
+        redisReply *r = vt_must(c, "CLUSTER GETKEYSINSLOT %lld 100", slot);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        size_t n = r->elements;
+        for (size_t i = 0; i < n; i++)
+            vt_must_ok(c, "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE", to_port, r->element[i]->str);
+        freeReplyObject(r);
+        if (n == 0)
+            return;
+        if (between != NULL)
+            between(arg);
+    }
+}
+
 long long vt_info_field(const char *info, const char *field)
 {
     size_t n = strlen(field);

@@ -22,6 +22,16 @@ void vt_must_ok(struct redisContext *c, const char *format, ...);
 struct redisReply *vt_must_argv(struct redisContext *c, int argc, const char **argv);
 
 /*
+ * Moves every key of slot from the node on c to the node at 127.0.0.1:to_port, as a resharding
+ * does between SETSLOT MIGRATING and SETSLOT NODE: CLUSTER GETKEYSINSLOT, 100 at a time, each key
+ * by MIGRATE (REPLACE, 5 s), until none is left. After each batch that moved keys it calls
+ * between(arg) when between is not NULL (a test whose load runs meanwhile waits for it there).
+ * Fails the test as vt_must() does, and when GETKEYSINSLOT's reply is not an array.
+ */
+void vt_migrate_keys(struct redisContext *c, long long slot, int to_port,
+                     void (*between)(void *arg), void *arg);
+
+/*
  * The integer after "<field>:" at the start of a line of INFO text ("tcp_port:7000\r\n" for
  * field "tcp_port"), or -1 when info is NULL or has no such line. field is given without the
  * colon.

@@ -538,6 +538,32 @@ redisReply *vt_node_command(int port, bool tls, const char *format, ...)
     return r;
 }
 
+/* The port of the primary that a CLUSTER SLOTS reply names for slot, or -1. */
+static int vt_slots_primary(const redisReply *r, int slot)
+{
+    for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *range = r->element[i];
+        if (range->element[0]->integer <= slot && slot <= range->element[1]->integer)
+            return (int)range->element[2]->element[1]->integer;
+    }
+    return -1;
+}
+
+int vt_slot_primary(int port, bool tls, int slot)
+{
+    static const char cmd[] = "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n";
+    struct vt_conn c;
+    bool up = vt_conn_open(&c, port, tls);
+    redisReply *r = up && vt_conn_write(&c, cmd, sizeof cmd - 1) ? vt_read_reply(&c) : NULL;
+    vt_conn_close(&c);
+    ERR_clear_error();
+    if (!up)
+        fail_msg("CLUSTER SLOTS: cannot connect to 127.0.0.1:%d%s", port, tls ? " over TLS" : "");
+    int primary = vt_slots_primary(r, slot);
+    freeReplyObject(r);
+    return primary;
+}
+
 /* The cluster fixture cluster mode means, with its TLS twin's name in TLS mode. */
 static void vt_cluster_name(char *buf, size_t len)
 {

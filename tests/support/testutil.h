@@ -162,6 +162,13 @@ struct redisReply;
  */
 struct redisReply *vt_node_command(int port, bool tls, const char *format, ...);
 
+/*
+ * The port of the primary that serves slot, as the CLUSTER SLOTS of the node at 127.0.0.1:port
+ * says (over TLS, verified as vt_admin does, when tls is true); -1 when the node gives no reply,
+ * an error, or no range with slot. Fails the test when it cannot connect to the node.
+ */
+int vt_slot_primary(int port, bool tls, int slot);
+
 struct redisContext;
 /*
  * A hiredis connection to 127.0.0.1:port with 10 s connect and I/O timeouts, for checking a

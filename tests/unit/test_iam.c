@@ -41,16 +41,19 @@
 #define EMPTY_HASH "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define TOKEN_MAX 4096
 
-/* The parameters of the token, in canonical order, as they must appear in it. */
+/* The parameters of the token, in canonical order, as they must appear in it: the SigV4 ones
+ * that both kinds of token share, between User and X-Amz-Signature. */
+#define SIGV4_PARAMS                                                                               \
+    "X-Amz-Algorithm=AWS4-HMAC-SHA256",                                                            \
+        "X-Amz-Credential=AKIDEXAMPLE%2F20261202%2Feu-west-1%2Felasticache%2Faws4_request",        \
+        "X-Amz-Date=20261202T153000Z", "X-Amz-Expires=900",                                        \
+        "X-Amz-Security-Token=IQoJb3JpZ2luX2Vj%2Fsession%2Btoken%3D%3D",                           \
+        "X-Amz-SignedHeaders=host"
+
 static const char *const group_params[] = {
     "Action=connect",
     "User=app-user",
-    "X-Amz-Algorithm=AWS4-HMAC-SHA256",
-    "X-Amz-Credential=AKIDEXAMPLE%2F20261202%2Feu-west-1%2Felasticache%2Faws4_request",
-    "X-Amz-Date=20261202T153000Z",
-    "X-Amz-Expires=900",
-    "X-Amz-Security-Token=IQoJb3JpZ2luX2Vj%2Fsession%2Btoken%3D%3D",
-    "X-Amz-SignedHeaders=host",
+    SIGV4_PARAMS,
     "X-Amz-Signature=08abd76f9a2ca70b6890b5d004b4802bc02dc19ff6c48e0a3ea00c4172d159e7",
     NULL,
 };
@@ -59,12 +62,7 @@ static const char *const serverless_params[] = {
     "Action=connect",
     "ResourceType=ServerlessCache",
     "User=app-user",
-    "X-Amz-Algorithm=AWS4-HMAC-SHA256",
-    "X-Amz-Credential=AKIDEXAMPLE%2F20261202%2Feu-west-1%2Felasticache%2Faws4_request",
-    "X-Amz-Date=20261202T153000Z",
-    "X-Amz-Expires=900",
-    "X-Amz-Security-Token=IQoJb3JpZ2luX2Vj%2Fsession%2Btoken%3D%3D",
-    "X-Amz-SignedHeaders=host",
+    SIGV4_PARAMS,
     "X-Amz-Signature=0a032c7bb98470e1ca9c8c96d4c7f465cf64cda86c1f232a52ff13eefa42ed6b",
     NULL,
 };
@@ -146,24 +144,26 @@ static void test_presign_parts(void **state)
     vmux__sigv4_presigned_free(&sig);
 }
 
+/* A provider's first token, for a replication group or a serverless cache, part by part. */
+static void expect_first_token(bool serverless, const char *const *expect)
+{
+    vmux_iam_provider *p = provider(serverless, 0);
+    char token[TOKEN_MAX];
+    assert_int_equal(vmux_iam_token(p, token, sizeof token, NULL, 0), 0);
+    check_token(token, expect);
+    vmux_iam_provider_free(p);
+}
+
 static void test_group_token(void **state)
 {
     (void)state;
-    vmux_iam_provider *p = provider(false, 0);
-    char token[TOKEN_MAX];
-    assert_int_equal(vmux_iam_token(p, token, sizeof token, NULL, 0), 0);
-    check_token(token, group_params);
-    vmux_iam_provider_free(p);
+    expect_first_token(false, group_params);
 }
 
 static void test_serverless_token(void **state)
 {
     (void)state;
-    vmux_iam_provider *p = provider(true, 0);
-    char token[TOKEN_MAX];
-    assert_int_equal(vmux_iam_token(p, token, sizeof token, NULL, 0), 0);
-    check_token(token, serverless_params);
-    vmux_iam_provider_free(p);
+    expect_first_token(true, serverless_params);
 }
 
 /* Without AWS_SESSION_TOKEN (long-term keys) the token has no X-Amz-Security-Token. */
@@ -188,20 +188,28 @@ static void date_of(const char *token, char out[17])
     out[16] = '\0';
 }
 
+/* The provider's token now (the kept one or a new one) into token (TOKEN_MAX bytes); it must
+ * have been signed at date. */
+static void token_signed_at(vmux_iam_provider *p, char *token, const char *date)
+{
+    char signed_at[17];
+    assert_int_equal(vmux_iam_token(p, token, TOKEN_MAX, NULL, 0), 0);
+    date_of(token, signed_at);
+    assert_string_equal(signed_at, date);
+}
+
 /* The kept token serves until it is refresh_s old (default 600 s), then a new one is signed. */
 static void test_refresh(void **state)
 {
     (void)state;
     vmux_iam_provider *p = provider(false, 0);
-    char first[TOKEN_MAX], token[TOKEN_MAX], date[17];
+    char first[TOKEN_MAX], token[TOKEN_MAX];
     assert_int_equal(vmux_iam_token(p, first, sizeof first, NULL, 0), 0);
     fake_now = T0 + 599;
     assert_int_equal(vmux_iam_token(p, token, sizeof token, NULL, 0), 0);
     assert_string_equal(token, first);
     fake_now = T0 + 600;
-    assert_int_equal(vmux_iam_token(p, token, sizeof token, NULL, 0), 0);
-    date_of(token, date);
-    assert_string_equal(date, "20261202T154000Z");
+    token_signed_at(p, token, "20261202T154000Z");
     /* The credentials function hands out the same kept token, with the user. */
     char user[256], pass[TOKEN_MAX];
     fake_now = T0 + 900;
@@ -220,15 +228,11 @@ static void test_refresh_option(void **state)
 {
     (void)state;
     vmux_iam_provider *p = provider(false, 60);
-    char token[TOKEN_MAX], date[17];
+    char token[TOKEN_MAX];
     fake_now = T0 + 59;
-    assert_int_equal(vmux_iam_token(p, token, sizeof token, NULL, 0), 0);
-    date_of(token, date);
-    assert_string_equal(date, "20261202T153000Z");
+    token_signed_at(p, token, "20261202T153000Z");
     fake_now = T0 + 60;
-    assert_int_equal(vmux_iam_token(p, token, sizeof token, NULL, 0), 0);
-    date_of(token, date);
-    assert_string_equal(date, "20261202T153100Z");
+    token_signed_at(p, token, "20261202T153100Z");
     vmux_iam_provider_free(p);
 }
 

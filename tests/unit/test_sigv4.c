@@ -34,123 +34,63 @@ struct vector {
     const char *signature;
 };
 
+/* What every case shares (context.json), written once; each vector below adds its own parts. */
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define SESSION_TOKEN "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267"
+
+/* The X-Amz-* parameters of the canonical query (all but the signature); token is "" or
+ * "X-Amz-Security-Token=<token>&", which sorts between X-Amz-Expires and X-Amz-SignedHeaders. */
+#define AMZ_PARAMS(token)                                                                          \
+    "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2F"      \
+    "service%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=3600&" token                 \
+    "X-Amz-SignedHeaders=host"
+
+/* The canonical request: method, URI, canonical query, the one signed header (host), the
+ * signed headers' list and the hash of the empty payload. */
+#define CANONICAL(method, query)                                                                   \
+    method "\n/\n" query "\nhost:example.amazonaws.com\n\nhost\n" EMPTY_SHA256
+
+/* The string to sign: algorithm, time, credential scope, the canonical request's hash. */
+#define TO_SIGN(hash)                                                                              \
+    "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n" hash
+
 static const struct vector vectors[] = {
-    {"get-vanilla", "GET / HTTP/1.1", NULL,
-     "GET\n"
-     "/\n"
-     "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%"
-     "2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=3600&X-Amz-SignedHeaders="
-     "host\n"
-     "host:example.amazonaws.com\n"
-     "\n"
-     "host\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256\n"
-     "20150830T123600Z\n"
-     "20150830/us-east-1/service/aws4_request\n"
-     "bb7705b4aa3cb8e8f5e1e0b3d4c0b64030797a313c8ceee43e33117cc43eadc5",
+    {"get-vanilla", "GET / HTTP/1.1", NULL, CANONICAL("GET", AMZ_PARAMS("")),
+     TO_SIGN("bb7705b4aa3cb8e8f5e1e0b3d4c0b64030797a313c8ceee43e33117cc43eadc5"),
      "e93c787ed7f371d5c6b165c1b38ede9550f4dce4144713e844b25b7192d3865d"},
     {"get-vanilla-query-order-key-case", "GET /?Param2=value2&Param1=value1 HTTP/1.1", NULL,
-     "GET\n"
-     "/\n"
-     "Param1=value1&Param2=value2&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%"
-     "2F20150830%2Fus-east-1%2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires="
-     "3600&X-Amz-SignedHeaders=host\n"
-     "host:example.amazonaws.com\n"
-     "\n"
-     "host\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256\n"
-     "20150830T123600Z\n"
-     "20150830/us-east-1/service/aws4_request\n"
-     "b82878ecb2ab7ad194b9fe79b2946c2a36ee1627a219408089b2d774c1a0cedb",
+     CANONICAL("GET", "Param1=value1&Param2=value2&" AMZ_PARAMS("")),
+     TO_SIGN("b82878ecb2ab7ad194b9fe79b2946c2a36ee1627a219408089b2d774c1a0cedb"),
      "86012e2c9ad4d77369f5d81c11f75158aae4f895a085212cc6d3f923d300bed5"},
     {"get-vanilla-query-order-encoded",
      "GET /?Param-3=Value3&Param=Value2&%E1%88%B4=Value1 HTTP/1.1", NULL,
-     "GET\n"
-     "/\n"
-     "%E1%88%B4=Value1&Param=Value2&Param-3=Value3&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-"
-     "Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice%2Faws4_request&X-Amz-Date="
-     "20150830T123600Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host\n"
-     "host:example.amazonaws.com\n"
-     "\n"
-     "host\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256\n"
-     "20150830T123600Z\n"
-     "20150830/us-east-1/service/aws4_request\n"
-     "9808d6cdc8245c74e705c68350fc6a62b91778cdd613890e5d177998c02c6f53",
+     CANONICAL("GET", "%E1%88%B4=Value1&Param=Value2&Param-3=Value3&" AMZ_PARAMS("")),
+     TO_SIGN("9808d6cdc8245c74e705c68350fc6a62b91778cdd613890e5d177998c02c6f53"),
      "c5f1848ceec943ac2ca68ee720460c23aaae30a2300586597ada94c4a65e4787"},
     {"get-vanilla-query-unreserved",
      "GET "
      "/?-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz=-._~"
      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz HTTP/1.1",
      NULL,
-     "GET\n"
-     "/\n"
-     "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz=-._~"
-     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz&X-Amz-Algorithm=AWS4-HMAC-"
-     "SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice%2Faws4_request&X-Amz-"
-     "Date=20150830T123600Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host\n"
-     "host:example.amazonaws.com\n"
-     "\n"
-     "host\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256\n"
-     "20150830T123600Z\n"
-     "20150830/us-east-1/service/aws4_request\n"
-     "c77f27ef2b499fbfee3f0b3c88bba7057b2b31ee9b62047078a5e0d6be91fd58",
+     CANONICAL("GET",
+               "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz=-._~"
+               "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz&" AMZ_PARAMS("")),
+     TO_SIGN("c77f27ef2b499fbfee3f0b3c88bba7057b2b31ee9b62047078a5e0d6be91fd58"),
      "8e76a88a7433637b12778d5592799b29ad21ecd6cf6325051c21d86f0acda2bf"},
     {"get-vanilla-utf8-query",
      "GET /?\xe1"
      "\x88"
      "\xb4"
      "=bar HTTP/1.1",
-     NULL,
-     "GET\n"
-     "/\n"
-     "%E1%88%B4=bar&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-"
-     "east-1%2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=3600&X-Amz-"
-     "SignedHeaders=host\n"
-     "host:example.amazonaws.com\n"
-     "\n"
-     "host\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256\n"
-     "20150830T123600Z\n"
-     "20150830/us-east-1/service/aws4_request\n"
-     "b2e8ae8e48ec880defebc6f6dc1d9fbc9f1856b33146f2943060ca71a50a7a77",
+     NULL, CANONICAL("GET", "%E1%88%B4=bar&" AMZ_PARAMS("")),
+     TO_SIGN("b2e8ae8e48ec880defebc6f6dc1d9fbc9f1856b33146f2943060ca71a50a7a77"),
      "0bdd809b1519ac4f0c1dc3540e2cc46bd0c7f778eda408b2ebf3b913d21ff600"},
-    {"get-vanilla-with-session-token", "GET / HTTP/1.1",
-     "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267",
-     "GET\n"
-     "/\n"
-     "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%"
-     "2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=3600&X-Amz-Security-Token="
-     "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267&X-Amz-SignedHeaders=host\n"
-     "host:example.amazonaws.com\n"
-     "\n"
-     "host\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256\n"
-     "20150830T123600Z\n"
-     "20150830/us-east-1/service/aws4_request\n"
-     "cb30434103085aa9e73780fc60dc9a9df818fd2a7b1de12a9f6f4d791f898761",
+    {"get-vanilla-with-session-token", "GET / HTTP/1.1", SESSION_TOKEN,
+     CANONICAL("GET", AMZ_PARAMS("X-Amz-Security-Token=" SESSION_TOKEN "&")),
+     TO_SIGN("cb30434103085aa9e73780fc60dc9a9df818fd2a7b1de12a9f6f4d791f898761"),
      "7ff2b50b376cb4d151970630573d6291dc128cc5c2a12ffb237f73cc53f67b6c"},
-    {"post-vanilla", "POST / HTTP/1.1", NULL,
-     "POST\n"
-     "/\n"
-     "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%"
-     "2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=3600&X-Amz-SignedHeaders="
-     "host\n"
-     "host:example.amazonaws.com\n"
-     "\n"
-     "host\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256\n"
-     "20150830T123600Z\n"
-     "20150830/us-east-1/service/aws4_request\n"
-     "d27fc6fe1afc1d88b248c5ae9194ec0943a693dd6d81d8d815c88a369eb0471e",
+    {"post-vanilla", "POST / HTTP/1.1", NULL, CANONICAL("POST", AMZ_PARAMS("")),
+     TO_SIGN("d27fc6fe1afc1d88b248c5ae9194ec0943a693dd6d81d8d815c88a369eb0471e"),
      "2ce6e6d2e0cf2f9d1b55fafec88cd20574c31dc2e7631979f71ba2310083e95b"},
 };
 
