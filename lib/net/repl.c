@@ -72,12 +72,14 @@ static void take_replid(struct vmux_repl *rp, const char *text)
 {
     size_t len;
     const char *id = info_field(text, "master_replid", &len);
-    if (id == NULL || len >= sizeof rp->replid)
+    if (id == NULL || len >= sizeof rp->replid) {
+        id = "";
         len = 0;
+    }
     if (strlen(rp->replid) != len || strncmp(rp->replid, id, len) != 0) {
         rp->hist_len = rp->hist_start = 0;
         rp->at_ms = 0;
-        memcpy(rp->replid, id != NULL ? id : "", len);
+        memcpy(rp->replid, id, len);
         rp->replid[len] = '\0';
     }
 }
