@@ -180,6 +180,10 @@ VMUX_EXPORT int vmux_config_set_read_from(vmux_config *cfg, vmux_read_from read_
 /** the client's availability zone, as the servers' availability-zone setting names zones (for
  * the azAffinity policies); copied; NULL clears it */
 VMUX_EXPORT int vmux_config_set_client_az(vmux_config *cfg, const char *az);
+/** replicaMaxLag: milliseconds, at least 0 (the default: off). Under a readFrom other than
+ * primary, a replica found this far behind its primary (replication offsets, read once a
+ * second: docs/replicas.md) serves no read until it catches up. */
+VMUX_EXPORT int vmux_config_set_replica_max_lag(vmux_config *cfg, int64_t lag_ms);
 /** milliseconds, at least 1; min <= max is checked when the handle opens */
 VMUX_EXPORT int vmux_config_set_reconnect_min(vmux_config *cfg, int64_t min_ms);
 /** reconnectMax: milliseconds, at least 1 and at least reconnectMin. */
@@ -262,6 +266,7 @@ VMUX_EXPORT vmux_cluster_mode vmux_config_cluster(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_cluster_refresh_min_interval(const vmux_config *cfg);
 VMUX_EXPORT vmux_read_from vmux_config_read_from(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_client_az(const vmux_config *cfg);
+VMUX_EXPORT int64_t vmux_config_replica_max_lag(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_reconnect_min(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_reconnect_max(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_blocking_pool_size(const vmux_config *cfg);

@@ -69,6 +69,7 @@ const struct key_def vmux__config_keys[KEY_COUNT] = {
         INTK("clusterRefreshMinInterval", cluster_refresh_min_ms, 1, "milliseconds"),
     [KEY_READ_FROM] = {"readFrom", KIND_READ_FROM, FIELD_OFF(read_from), 0, 0, NULL},
     [KEY_CLIENT_AZ] = TEXT("clientAz", client_az),
+    [KEY_REPLICA_MAX_LAG] = INTK("replicaMaxLag", replica_max_lag_ms, 0, "milliseconds"),
     [KEY_SERVICE_NAME] = TEXT("serviceName", service_name),
     [KEY_SENTINEL_USER] = TEXT("sentinelUser", sentinel_user),
     [KEY_SENTINEL_PASSWORD] = {"sentinelPassword", KIND_SECRET, FIELD_OFF(sentinel_password), 0, 0,

@@ -144,6 +144,11 @@ int vmux_config_set_client_az(vmux_config *cfg, const char *az)
     return vmux__config_store_text(cfg, &vmux__config_keys[KEY_CLIENT_AZ], az);
 }
 
+int vmux_config_set_replica_max_lag(vmux_config *cfg, int64_t lag_ms)
+{
+    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_REPLICA_MAX_LAG], lag_ms);
+}
+
 int vmux_config_set_cluster_refresh_min_interval(vmux_config *cfg, int64_t interval_ms)
 {
     return vmux__config_store_int(cfg, &vmux__config_keys[KEY_CLUSTER_REFRESH_MIN], interval_ms);
@@ -345,6 +350,11 @@ vmux_read_from vmux_config_read_from(const vmux_config *cfg)
 const char *vmux_config_client_az(const vmux_config *cfg)
 {
     return or_defaults(cfg)->client_az;
+}
+
+int64_t vmux_config_replica_max_lag(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->replica_max_lag_ms;
 }
 
 int64_t vmux_config_cluster_refresh_min_interval(const vmux_config *cfg)

@@ -65,6 +65,7 @@ struct vmux_config {
     int cluster_refresh_min_ms; /* reactive slot map refreshes at most once per this */
     vmux_read_from read_from;
     char *client_az;
+    int replica_max_lag_ms; /* 0: a replica is never skipped for its lag (repl.c) */
     bool cluster_node; /* not a key: a router's node link (READONLY at setup: docs/replicas.md) */
     int reconnect_min_ms;
     int reconnect_max_ms;

@@ -188,10 +188,23 @@ bool vmux__link_ready(const struct vmux_link *link);
 const char *vmux__link_az(const struct vmux_link *link);
 
 /*
- * Whether its server is a replica whose link to its primary is down (INFO replication, asked at
- * setup and once a second on node links under a readFrom other than primary). I/O thread.
+ * Whether readFrom must skip its server: a replica whose link to its primary is down (INFO
+ * replication, asked at setup and once a second under a readFrom other than primary), or one
+ * that vmux__link_judge_lag() last found too far behind. I/O thread.
  */
 bool vmux__link_lagging(const struct vmux_link *link);
+
+/*
+ * Judges how far the replica behind link replica is behind the primary behind link primary (two
+ * links of one shard): its last offset against the offsets the primary reached and when they were
+ * first seen. Its lag is at least the time since the primary first had bytes the replica had not
+ * applied when it last answered; a second or so more at most (offsets are read once a tick).
+ * The replica is behind (vmux__link_lagging()) when that exceeds max_ms; max_ms 0 never. Either
+ * link not yet answering INFO replication, a primary that is not one, or offsets of two histories
+ * (master_replid differs) judge nothing: not behind. Returns the lag found, ms. I/O thread.
+ */
+uint64_t vmux__link_judge_lag(struct vmux_link *replica, const struct vmux_link *primary,
+                              uint64_t max_ms);
 
 /* Whether the link holds ops: waiting (backlog, retries) or written and not yet answered. */
 bool vmux__link_busy(const struct vmux_link *link);

@@ -19,6 +19,25 @@ enum vmux_link_state {
 
 struct vmux_conn;
 
+#define REPL_HISTORY 64 /* offsets a primary's link remembers (repl.c) */
+
+/*
+ * What INFO replication said of a link's server, asked at setup and once a tick under a readFrom
+ * other than primary (setup.c). On a primary, the offsets it reached and when they were first
+ * seen: against them a replica's offset tells how far behind in time it is (repl.c).
+ */
+struct vmux_repl {
+    bool replica;     /* role:slave */
+    bool unlinked;    /* a replica whose master_link_status is not up */
+    bool behind;      /* judged behind its primary by more than replicaMaxLag */
+    long long offset; /* slave_repl_offset on a replica, master_repl_offset on a primary */
+    uint64_t at_ms;   /* loop ms the offset was read; 0: never (on this connection) */
+    char replid[48];  /* master_replid: the history that the offsets count bytes of */
+    uint64_t hist_ms[REPL_HISTORY]; /* a primary's: the loop ms each offset was first seen */
+    long long hist_off[REPL_HISTORY];
+    unsigned hist_start, hist_len; /* a ring, oldest first */
+};
+
 struct vmux_link {
     uv_loop_t *loop;
     const struct vmux_config *cfg;
@@ -47,7 +66,7 @@ struct vmux_link {
     int last_error;           /* code of the last failure, 0 if none */
     char last_reason[256];
     char az[64]; /* the server's availability_zone (asked for readFrom=azAffinity...); "" unknown */
-    bool lagging; /* a replica whose link to its primary is down (readFrom skips it) */
+    struct vmux_repl repl;              /* its server's replication state (repl.c), for readFrom */
     struct vmux_link_tracking tracking; /* the near cache's (redirect_id NULL: no tracking) */
 
     /* The direct lane (lane.c): the only fields a caller thread touches, besides the
@@ -192,6 +211,14 @@ bool vmux__setup_track(struct vmux_conn *c, long long id);
  * and, after AUTH was sent, the read buffers and the reader's consumed bytes.
  */
 void vmux__setup_wipe(struct vmux_conn *c);
+
+/*
+ * repl.c: a server's replication state. vmux__repl_reset() forgets it (a new connection: the
+ * server behind the link may have changed); vmux__repl_take() keeps an INFO replication answer
+ * read at loop time now_ms. I/O thread.
+ */
+void vmux__repl_reset(struct vmux_repl *rp);
+void vmux__repl_take(struct vmux_link *link, const vmux_reply *info, uint64_t now_ms);
 
 /* link.c: what a connection reports to its link. */
 void vmux__link_conn_ready(struct vmux_link *link);

@@ -359,9 +359,10 @@ static void on_timer_closed(uv_handle_t *h)
 
 static void close_timers(struct vmux_sentinel *s)
 {
-    s->open_timers = 2;
+    s->open_timers = 3;
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
     uv_close((uv_handle_t *)&s->pause_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&s->rep_timer, on_timer_closed);
 }
 
 int vmux__sentinel_new(uv_loop_t *loop, const struct vmux_config *cfg, struct vmux_sentinel **out,
@@ -377,7 +378,8 @@ int vmux__sentinel_new(uv_loop_t *loop, const struct vmux_config *cfg, struct vm
     s->data_cfg = cfg;
     uv_timer_init(loop, &s->timer);
     uv_timer_init(loop, &s->pause_timer);
-    s->timer.data = s->pause_timer.data = s;
+    uv_timer_init(loop, &s->rep_timer);
+    s->timer.data = s->pause_timer.data = s->rep_timer.data = s;
     int rc = s->cfg->ssl ? vmux__tls_ctx_new(s->cfg, &s->tls_ctx, errbuf, errlen) : 0;
     if (rc == 0 && (rc = make_links(s)) != 0)
         vmux__errbuf_set(errbuf, errlen, "out of memory for the sentinel client");

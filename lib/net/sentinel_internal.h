@@ -32,6 +32,7 @@ struct vmux_sentinel {
      * and the hook the watchers call when a sentinel announces a change of the replicas. */
     vmux__sentinel_replicas_fn rep_fn;
     void *rep_arg;
+    uv_timer_t rep_timer; /* the question's deadline: connectTimeout, then the next sentinel */
     void (*rep_hook)(void *arg);
     void *rep_hook_arg;
     bool closing;

@@ -5,11 +5,18 @@
  * serves reads when the sentinel sees it healthy: none of the flags s_down, o_down and
  * disconnected, and master-link-status ok (its link to the primary is up). The question goes on
  * the query link, the one that asks where the primary is; one at a time.
+ *
+ * A sentinel that holds a connection open and answers nothing (a frozen process, a route that
+ * drops packets) would keep the question until the connection is judged dead, twice syncTimeout
+ * later: the question has a deadline of its own, connectTimeout, after which the query link moves
+ * to the next sentinel and asks it there (the question is safe to send again). Meanwhile the
+ * replicas known stay as they are, and the primary serves what they cannot.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/encode.h"
+#include "core/log.h"
 #include "net/sentinel_internal.h"
 #include "vmux/error.h"
 
@@ -61,6 +68,8 @@ static void on_replicas(int status, vmux_reply *reply, void *arg)
     vmux__sentinel_replicas_fn fn = s->rep_fn;
     void *fn_arg = s->rep_arg;
     s->rep_fn = NULL;
+    if (!s->closing)
+        uv_timer_stop(&s->rep_timer);
     if (s->closing || fn == NULL) {
         vmux_reply_free(reply);
         return;
@@ -80,6 +89,23 @@ static void on_replicas(int status, vmux_reply *reply, void *arg)
     vmux_reply_free(reply);
 }
 
+/* No answer within connectTimeout: the question moves to the next sentinel, and waits again. */
+static void on_replicas_timeout(uv_timer_t *t)
+{
+    struct vmux_sentinel *s = t->data;
+    if (s->closing || s->rep_fn == NULL)
+        return;
+    if (vmux__link_ready(s->query)) { /* else the link's own connect deadline moves it on */
+        vmux__log(s->data_cfg, VMUX_LOG_WARN,
+                  "sentinel %s: no answer to SENTINEL REPLICAS within %d ms (connectTimeout); "
+                  "asking the next sentinel",
+                  s->query->conn->where, s->data_cfg->connect_timeout_ms);
+        vmux__link_rotate(s->query, "SENTINEL REPLICAS went unanswered; asking the next sentinel");
+    }
+    uv_timer_start(&s->rep_timer, on_replicas_timeout, (uint64_t)s->data_cfg->connect_timeout_ms,
+                   0);
+}
+
 int vmux__sentinel_ask_replicas(struct vmux_sentinel *s, vmux__sentinel_replicas_fn fn, void *arg)
 {
     if (s->closing)
@@ -95,6 +121,8 @@ int vmux__sentinel_ask_replicas(struct vmux_sentinel *s, vmux__sentinel_replicas
     op->userdata = s;
     s->rep_fn = fn;
     s->rep_arg = arg;
+    uv_timer_start(&s->rep_timer, on_replicas_timeout, (uint64_t)s->data_cfg->connect_timeout_ms,
+                   0);
     vmux__link_submit(s->query, op);
     return 0;
 }

@@ -28,7 +28,7 @@ static const char LABEL_SETINFO[] = "CLIENT SETINFO";
 static const char LABEL_ROLE[] = "ROLE";
 static const char LABEL_READONLY[] = "READONLY";
 static const char LABEL_ZONE[] = "INFO server"; /* its availability_zone */
-/* INFO replication: is a replica's link to its primary up? (readFrom skips it while not) */
+/* INFO replication: a replica's link to its primary and offset, a primary's offset (repl.c) */
 static const char LABEL_LAG_SETUP[] = "INFO replication";
 static const char LABEL_LAG[] = "INFO replication (tick)";
 /* The near cache (client-side caching): in setup, and a re-point of a live connection. */
@@ -141,10 +141,16 @@ static void session_auth(struct vmux_conn *c)
         setup_push(c, LABEL_AUTH, VMUX_OP_SECRET, 2, (const char *[]){"AUTH", cfg->password});
 }
 
-/* A node link under a readFrom other than primary: its replication state is watched. */
-static bool watches_lag(const struct vmux_config *cfg)
+/*
+ * Under a readFrom other than primary, a link that may serve reads or be a primary whose
+ * replicas do (a node link, the handle's own link) watches its server's replication state; a
+ * sentinel's, a pool's or a subscriber's does not.
+ */
+static bool watches_lag(const struct vmux_link *link)
 {
-    return cfg->cluster_node && cfg->read_from != VMUX_READ_PRIMARY;
+    const struct vmux_config *cfg = link->cfg;
+    return cfg->read_from != VMUX_READ_PRIMARY && !cfg->sentinel_conn &&
+           (cfg->cluster_node || (!link->auxiliary && link->push_fn == NULL));
 }
 
 /*
@@ -161,20 +167,9 @@ static void setup_read_from(struct vmux_conn *c, const struct vmux_config *cfg)
     if (cfg->read_from == VMUX_READ_AZ_AFFINITY ||
         cfg->read_from == VMUX_READ_AZ_AFFINITY_REPLICAS_AND_PRIMARY)
         setup_push(c, LABEL_ZONE, VMUX_OP_IGNORE_ERROR, 2, (const char *[]){"INFO", "server"});
-    if (watches_lag(cfg))
+    if (watches_lag(c->link))
         setup_push(c, LABEL_LAG_SETUP, VMUX_OP_IGNORE_ERROR, 2,
                    (const char *[]){"INFO", "replication"});
-}
-
-/*
- * Keeps whether the server is a replica cut off from its primary (role:slave and
- * master_link_status other than up): its data grows stale, and readFrom skips it.
- */
-static void keep_lag(struct vmux_link *link, const vmux_reply *reply)
-{
-    const char *info = vmux_reply_str(reply, NULL);
-    bool replica = info != NULL && strstr(info, "role:slave") != NULL;
-    link->lagging = replica && strstr(info, "master_link_status:up") == NULL;
 }
 
 /* Keeps INFO server's availability_zone in the link ("" when the server has none). */
@@ -242,6 +237,7 @@ void vmux__setup_start(struct vmux_conn *c)
 {
     const struct vmux_config *cfg = c->link->cfg;
     char db[16];
+    vmux__repl_reset(&c->link->repl); /* the offsets of this connection's server only */
     session_auth(c);
     if (cfg->default_database != 0) {
         snprintf(db, sizeof(db), "%d", cfg->default_database);
@@ -348,7 +344,7 @@ static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
     } else if (label == LABEL_ZONE) {
         keep_zone(c->link, reply);
     } else if (label == LABEL_LAG_SETUP) {
-        keep_lag(c->link, reply);
+        vmux__repl_take(c->link, reply, uv_now(c->link->loop));
     } else if (label == LABEL_ROLE && !is_primary(reply)) {
         c->not_primary = true;
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "not the primary (ROLE: %s)",
@@ -375,7 +371,7 @@ void vmux__setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *repl
         track_answer(c, reply);
     } else if (label == LABEL_LAG) {
         if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
-            keep_lag(c->link, reply);
+            vmux__repl_take(c->link, reply, uv_now(c->link->loop));
     } else if (label == LABEL_REAUTH) {
         reauth_answer(c, reply);
     } else if (label != LABEL_PING) {
@@ -480,7 +476,7 @@ void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms)
     }
     if (!c->failing)
         reauth_tick(c, now_ms);
-    if (watches_lag(cfg) && !c->failing) /* once a tick: has it lost its primary? */
+    if (watches_lag(c->link) && !c->failing) /* once a tick: its primary, its offset */
         push(c, LABEL_LAG, VMUX_OP_IGNORE_ERROR, 2, (const char *[]){"INFO", "replication"});
 }
 

@@ -13,6 +13,9 @@
  * -sdown, heard by net/sentinel_watch.c), and once a second while one listed is settling (the
  * sentinel not yet connected to it, its link to the primary not up: ends with no announcement).
  *
+ * A replica cut off from its primary is skipped too, and with replicaMaxLag one that is too far
+ * behind it: judged once a tick against the shard's primary's offsets (net/repl.c).
+ *
  * I/O thread only.
  */
 #include <stdlib.h>
@@ -250,8 +253,33 @@ void vmux__router_use_sentinel(struct vmux_router *r, struct vmux_sentinel *s)
         vmux__sentinel_set_replicas_hook(s, replicas_changed, r);
 }
 
+/*
+ * replicaMaxLag: each opened replica's offset against its shard's primary's (net/repl.c); one
+ * found too far behind is skipped by next_replica() until a later tick finds it caught up. The
+ * primary's link is opened if it is not yet: its offsets are the measure.
+ */
+static void judge_lag(struct vmux_router *r)
+{
+    const struct vmux_router_reads *rd = &r->reads;
+    if (r->cfg->replica_max_lag_ms == 0 || rd->links == NULL || r->map == NULL)
+        return;
+    for (unsigned i = 0; i < r->map->nshards; i++) {
+        size_t nrep = r->map->shards[i].nnodes > 0 ? r->map->shards[i].nnodes - 1 : 0;
+        struct vmux_link *primary = NULL;
+        for (size_t k = 0; k < nrep; k++) {
+            struct vmux_link *link = rd->links[rd->base[i] + k];
+            if (link == NULL)
+                continue;
+            if (primary == NULL)
+                primary = vmux__router_shard_link(r, i);
+            (void)vmux__link_judge_lag(link, primary, (uint64_t)r->cfg->replica_max_lag_ms);
+        }
+    }
+}
+
 void vmux__router_replicas_tick(struct vmux_router *r)
 {
+    judge_lag(r);
     if (r->sentinel != NULL && r->rep_recheck && !r->rep_asking && r->seed_host != NULL)
         ask_sentinels(r);
 }

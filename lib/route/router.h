@@ -193,7 +193,8 @@ void vmux__router_standalone_map(struct vmux_router *r);
  * I/O thread, Sentinel (replicas.c). vmux__router_use_sentinel(), at init: the replicas of the
  * one-shard map are those the sentinels list as healthy (SENTINEL REPLICAS), asked when the seed
  * link is ready, whenever a sentinel announces a replica change (+slave, +sdown, -sdown), and
- * once a second while one listed is settling (vmux__router_replicas_tick()).
+ * once a second while one listed is settling (vmux__router_replicas_tick()). The tick also judges,
+ * under replicaMaxLag, whether each replica opened is too far behind its primary to serve reads.
  */
 void vmux__router_use_sentinel(struct vmux_router *r, struct vmux_sentinel *s);
 void vmux__router_replicas_tick(struct vmux_router *r);

@@ -13,6 +13,9 @@
  *   availability-zone): a shard whose replica is in the client's zone reads from it, one whose
  *   primary only is reads from the primary, one with neither reads from its replica;
  *   azAffinity reads from the replicas whatever their zone (each shard has one);
+ * - replicaMaxLag: a replica that stops applying its primary's stream (CLIENT PAUSE WRITE on it;
+ *   its link stays up) gets no reads once 2 s behind, its shard's go to the primary, and it gets
+ *   them again once it has caught up;
  * - a replica SIGKILLed under 4 reading threads: no read fails, and the reads of its shard go
  *   on (to its primary).
  */
@@ -272,6 +275,58 @@ static void test_az_affinity(void **state)
         set_zone(nodes[i].port, "\"\"");
 }
 
+static bool link_up(int port)
+{
+    char *text = vt_node_admin(port, false, "INFO replication");
+    bool up = text != NULL && strstr(text, "master_link_status:up") != NULL;
+    free(text);
+    return up;
+}
+
+/*
+ * replicaMaxLag on a cluster: one replica stops applying its primary's stream (CLIENT PAUSE
+ * WRITE on it holds the primary's commands back; its link stays up, and it still answers reads
+ * and INFO) while the handle writes on. Once it is more than 2 s behind, its shard's reads go to
+ * the shard's primary (preferReplica; one replica per shard) and the other shards' stay on their
+ * replicas; after CLIENT UNPAUSE it catches up and serves again. No read fails.
+ */
+static void test_replica_behind_skipped(void **state)
+{
+    (void)state;
+    load_nodes();
+    vmux *m = open_reads("readFrom=preferReplica,replicaMaxLag=2000");
+    write_keys(m);
+    settle(m, NULL);
+    int lag = -1;
+    for (int i = 0; i < nnodes && lag < 0; i++)
+        if (!nodes[i].primary)
+            lag = i;
+    int lpri = primary_of(lag);
+    free(vt_node_admin(nodes[lag].port, false, "CLIENT PAUSE 120000 WRITE"));
+    uint64_t until = uv_hrtime() + 30000000000ull;
+    for (bool skipped = false; !skipped;) {
+        assert_true(uv_hrtime() < until);
+        write_keys(m); /* the primaries' offsets move on */
+        reset_stats();
+        read_all(m, NULL, 1);
+        skipped = vt_node_calls(nodes[lag].port, "get") == 0;
+    }
+    assert_true(link_up(nodes[lag].port)); /* skipped for its offset, not a broken link */
+    reset_stats();
+    read_all(m, NULL, 1);
+    assert_int_equal(vt_node_calls(nodes[lag].port, "get"), 0);
+    assert_true(vt_node_calls(nodes[lpri].port, "get") > 0); /* its shard's primary serves */
+    for (int i = 0; i < nnodes; i++)
+        if (nodes[i].primary && i != lpri)
+            assert_int_equal(vt_node_calls(nodes[i].port, "get"), 0); /* the others' replicas do */
+    free(vt_node_admin(nodes[lag].port, false, "CLIENT UNPAUSE"));
+    while (vt_node_calls(nodes[lag].port, "get") == 0) { /* caught up: back in turn */
+        assert_true(uv_hrtime() < until + 30000000000ull);
+        read_all(m, NULL, 1);
+    }
+    vmux_close(m);
+}
+
 /* Last on the fixture: it leaves a dead replica. */
 static void test_replica_killed(void **state)
 {
@@ -305,9 +360,8 @@ static void test_replica_killed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_primary_default),
-        cmocka_unit_test(test_prefer_replica),
-        cmocka_unit_test(test_az_affinity),
+        cmocka_unit_test(test_primary_default), cmocka_unit_test(test_prefer_replica),
+        cmocka_unit_test(test_az_affinity),     cmocka_unit_test(test_replica_behind_skipped),
         cmocka_unit_test(test_replica_killed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

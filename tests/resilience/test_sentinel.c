@@ -7,6 +7,11 @@
  *   from it; an unknown service name and bad sentinel settings give clear errors.
  * - readFrom=replica reads from the replica the sentinels list (SENTINEL REPLICAS); a replica
  *   started under a running handle serves reads too once the sentinels see it healthy.
+ * - A replica the sentinels mark down (+sdown: it refuses their PING, by ACL, while it serves the
+ *   handle on) gets no reads until they see it again (-sdown).
+ * - The sentinel the handle asks is frozen (SIGSTOP) when it must ask for the replicas again: the
+ *   question's own deadline (connectTimeout) sends it to the next sentinel, long before the
+ *   frozen connection is judged dead (syncTimeout 60 s), and reads and writes go on meanwhile.
  * - A stale sentinel, listed first, names the replica: ROLE refuses it and the handle asks the
  *   next sentinel.
  * - SENTINEL FAILOVER, and a SIGKILL of the primary, under 8 threads of ledgered load
@@ -33,6 +38,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <signal.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -290,9 +297,12 @@ static int deploy_teardown(void **state)
     struct deploy *d = *state;
     vt_server *all[] = {&d->sent[0], &d->sent[1], &d->sent[2], &d->liar,
                         &d->primary, &d->replica, &d->added};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (all[i]->pid > 0)
+            kill(all[i]->pid, SIGCONT); /* a test that failed may leave one frozen */
         if (all[i]->dir[0] != '\0')
             vt_server_stop(all[i]);
+    }
     free(d);
     return 0;
 }
@@ -484,6 +494,129 @@ static void test_added_replica_gets_reads(void **state)
     assert_true(added > 0);
     assert_int_equal(first + added, 100);
     assert_int_equal(get_calls(d->primary.port), 0);
+    vmux_close(m);
+}
+
+/* Reads through the handle (each must succeed); whether the server at port served none of them. */
+static bool reads_avoid(void *arg)
+{
+    struct reads_to *w = arg;
+    freeReplyObject(side(w->port, "CONFIG RESETSTAT"));
+    for (int i = 0; i < 20; i++) {
+        vmux_bytes v = {0};
+        assert_int_equal(vmux_get(w->m, NULL, VMUX_STR("sentinel:k"), &v), 0);
+        vmux_bytes_free(&v);
+    }
+    return get_calls(w->port) == 0;
+}
+
+/* The replica refuses PING (ACL), which the sentinels ask every second: +sdown a second later. */
+static void refuse_ping(const struct deploy *d, bool refuse)
+{
+    side_ok(d->replica.port, "ACL SETUSER default %s", refuse ? "-ping" : "+ping");
+}
+
+/* Whether sentinel sport flags the replica s_down. */
+static bool replica_sdown(int sport, int rport)
+{
+    redisReply *r = side(sport, "SENTINEL REPLICAS %s", SERVICE);
+    bool down = false;
+    for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        bool is_it = false, flagged = false;
+        for (size_t k = 0; e->type == REDIS_REPLY_ARRAY && k + 1 < e->elements; k += 2) {
+            const char *name = e->element[k]->str, *val = e->element[k + 1]->str;
+            is_it |= strcmp(name, "port") == 0 && atoi(val) == rport;
+            flagged |= strcmp(name, "flags") == 0 && strstr(val, "s_down") != NULL;
+        }
+        down |= is_it && flagged;
+    }
+    freeReplyObject(r);
+    return down;
+}
+
+/* Whether some sentinel flags the replica s_down (each marks it on its own PING's time). */
+static bool some_sdown(void *arg)
+{
+    const struct deploy *d = arg;
+    for (int i = 0; i < NSENT; i++)
+        if (replica_sdown(d->sent[i].port, d->replica.port))
+            return true;
+    return false;
+}
+
+#define SDOWN_DEADLINE_MS 30000
+
+/*
+ * +sdown, -sdown: the replica refuses the sentinels' PING, so they mark it subjectively down,
+ * while its connection to the handle stays healthy (the handle sends it no PING under load).
+ * The handle, told by +sdown, asks SENTINEL REPLICAS again and stops reading from it: every read
+ * goes to the primary and none fails. It answers PING again: -sdown, and reads go back to it.
+ */
+static void test_sdown_replica_skipped(void **state)
+{
+    struct deploy *d = *state;
+    vmux *m = vt_open_conf(conf_for(d, 0, "readFrom=preferReplica"));
+    set_get(m);
+    struct reads_to rep = {m, d->replica.port}, pri = {m, d->primary.port};
+    if (!vt_poll_until(reads_reach, &rep, SDOWN_DEADLINE_MS, 20))
+        fail_msg("no read reached the replica");
+    refuse_ping(d, true);
+    if (!vt_poll_until(reads_avoid, &rep, SDOWN_DEADLINE_MS, 20))
+        fail_msg("reads still reach the replica %d ms after it refused PING", SDOWN_DEADLINE_MS);
+    assert_true(vt_poll_until(some_sdown, d, SDOWN_DEADLINE_MS, 20)); /* for that reason */
+    assert_true(replica_synced(&d->replica.port));                    /* and not another */
+    assert_false(reads_avoid(&pri));                                  /* the primary serves */
+    refuse_ping(d, false);
+    if (!vt_poll_until(reads_reach, &rep, SDOWN_DEADLINE_MS, 20))
+        fail_msg("no read reached the replica %d ms after -sdown", SDOWN_DEADLINE_MS);
+    vmux_close(m);
+}
+
+/* Whether the handle's query connection (its last command a SENTINEL question) is on sport. */
+static bool asks_there(int sport)
+{
+    redisReply *r = side(sport, "CLIENT LIST");
+    bool found = false;
+    for (char *line = r != NULL && r->str != NULL ? r->str : NULL; line != NULL && !found;) {
+        char *end = strchr(line, '\n');
+        if (end != NULL)
+            *end = '\0';
+        found = strstr(line, "lib-name=vmux") != NULL &&
+                (strstr(line, "cmd=sentinel|replicas") != NULL ||
+                 strstr(line, "cmd=sentinel|get-master-addr-by-name") != NULL);
+        line = end != NULL ? end + 1 : NULL;
+    }
+    freeReplyObject(r);
+    return found;
+}
+
+/*
+ * SENTINEL REPLICAS has a deadline of its own: the sentinel the handle asks is frozen (SIGSTOP:
+ * its connection stays open and answers nothing), then the replica goes +sdown, which the other
+ * sentinels announce. The question goes to the frozen one, and after connectTimeout (2 s) to the
+ * next, which answers: reads leave the replica. With syncTimeout=60000 the frozen connection
+ * would be judged dead only after two minutes, past the test's deadline. Reads and writes go on
+ * meanwhile.
+ */
+static void test_replicas_question_deadline(void **state)
+{
+    struct deploy *d = *state;
+    vmux *m = vt_open_conf(conf_for(d, 0, "readFrom=preferReplica,syncTimeout=60000"));
+    set_get(m);
+    struct reads_to rep = {m, d->replica.port};
+    if (!vt_poll_until(reads_reach, &rep, SDOWN_DEADLINE_MS, 20))
+        fail_msg("no read reached the replica");
+    assert_true(asks_there(d->sent[0].port)); /* the first sentinel listed */
+    assert_int_equal(kill(d->sent[0].pid, SIGSTOP), 0);
+    refuse_ping(d, true);
+    if (!vt_poll_until(reads_avoid, &rep, SDOWN_DEADLINE_MS, 20))
+        fail_msg("reads still reach the replica %d ms after +sdown", SDOWN_DEADLINE_MS);
+    set_get(m); /* the primary serves on */
+    assert_int_equal(kill(d->sent[0].pid, SIGCONT), 0);
+    refuse_ping(d, false);
+    if (!vt_poll_until(reads_reach, &rep, SDOWN_DEADLINE_MS, 20))
+        fail_msg("no read reached the replica %d ms after -sdown", SDOWN_DEADLINE_MS);
     vmux_close(m);
 }
 
@@ -770,6 +903,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_settings, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_reads_from_replica, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_added_replica_gets_reads, deploy_setup,
+                                        deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_sdown_replica_skipped, deploy_setup, deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_replicas_question_deadline, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_stale_sentinel, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_auth_and_url, deploy_setup_auth,

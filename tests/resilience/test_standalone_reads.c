@@ -10,6 +10,8 @@
  *   the replicas; EVAL (which may write) and VMUX_CALL_PRIMARY on A;
  * - zones (CONFIG SET availability-zone): azAffinity reads from the in-zone replica only;
  *   azAffinityReplicasAndPrimary reads from the in-zone primary when no replica is in the zone;
+ * - replicaMaxLag: B replicates through a proxy that stops relaying; its link stays up, its
+ *   offset falls behind, and reads skip it until it has caught up;
  * - the primary moves (B promoted, A and C its replicas): reads follow to A and C, writes to B;
  * - a replica SIGKILLed under 4 threads of typed vmux_get(): no read fails, the reads go on.
  */
@@ -26,9 +28,10 @@
 
 #include <cmocka.h>
 
-#include "servers.h"
+#include "faultproxy.h"
 #include "readers.h"
 #include "readkeys.h"
+#include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -61,6 +64,25 @@ static void reset_stats(void)
 static void set_zone(int i, const char *zone)
 {
     admin(i, "CONFIG SET availability-zone %b", zone, strlen(zone));
+}
+
+static bool link_up(int r)
+{
+    char *text = vt_node_admin(srv[r].port, false, "INFO replication");
+    bool up = text != NULL && strstr(text, "master_link_status:up") != NULL;
+    free(text);
+    return up;
+}
+
+/* Makes server r a replica of the server at port, and waits until its link is up. */
+static void replicate_port(int r, int port)
+{
+    admin(r, "REPLICAOF 127.0.0.1 %d", port);
+    uint64_t until = uv_hrtime() + DEADLINE_NS;
+    while (!link_up(r)) {
+        assert_true(uv_hrtime() < until);
+        uv_sleep(20);
+    }
 }
 
 /* Makes server r a replica of server p, and waits until its link is up. */
@@ -274,6 +296,47 @@ static void test_lagging_replica_skipped(void **state)
     vmux_close(m);
 }
 
+/*
+ * replicaMaxLag: B replicates through a proxy that then holds every byte (the route drops the
+ * packets; B's link stays up until repl-timeout, a minute) while the handle writes on. B's offset
+ * stops, and once it is more than replicaMaxLag behind, reads skip it, although its connection is
+ * ready and its link up; the proxy relays again, B catches up, and its reads come back. No read
+ * fails meanwhile.
+ */
+static void test_replica_behind_skipped(void **state)
+{
+    (void)state;
+    vt_proxy *px = vt_proxy_start("127.0.0.1", srv[0].port);
+    assert_non_null(px);
+    replicate_port(1, vt_proxy_port(px));
+    vmux *m = open_reads("readFrom=preferReplica,replicaMaxLag=2000");
+    assert_non_null(m);
+    write_keys(m);
+    warm_up(m, (const bool[3]){false, true, true});
+    assert_int_equal(vt_proxy_set_mode(px, VT_PROXY_BLACKHOLE, 0), 0);
+    uint64_t until = uv_hrtime() + DEADLINE_NS;
+    for (bool skipped = false; !skipped;) { /* 2 s behind, then a tick or two */
+        assert_true(uv_hrtime() < until);
+        assert_int_equal(vmux_set(m, NULL, VMUX_STR("sr:lag"), VMUX_STR("x"), VMUX_NO_EXPIRY,
+                                  VMUX_COND_ALWAYS, NULL),
+                         0); /* the primary's offset moves on */
+        reset_stats();
+        read_all(m, NULL, 1);
+        skipped = calls(1, "get") == 0;
+    }
+    assert_true(link_up(1)); /* skipped for its offset, not for a broken link */
+    reset_stats();
+    read_all(m, NULL, 2);
+    assert_int_equal(calls(1, "get"), 0);
+    assert_int_equal(calls(0, "get"), 0); /* the other replica serves, not the primary */
+    assert_int_equal(calls(2, "get"), 2 * NKEYS);
+    assert_int_equal(vt_proxy_set_mode(px, VT_PROXY_PASS, 0), 0);
+    warm_up(m, (const bool[3]){false, true, false}); /* back in turn once caught up */
+    vmux_close(m);
+    replicate(1, 0);
+    vt_proxy_stop(px);
+}
+
 static bool writes_on(vmux *m, int i)
 {
     long before = calls(i, "set");
@@ -338,9 +401,13 @@ static void test_replica_killed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_primary_default), cmocka_unit_test(test_prefer_replica),
-        cmocka_unit_test(test_az_affinity),     cmocka_unit_test(test_lagging_replica_skipped),
-        cmocka_unit_test(test_primary_moves),   cmocka_unit_test(test_replica_killed),
+        cmocka_unit_test(test_primary_default),
+        cmocka_unit_test(test_prefer_replica),
+        cmocka_unit_test(test_az_affinity),
+        cmocka_unit_test(test_lagging_replica_skipped),
+        cmocka_unit_test(test_replica_behind_skipped),
+        cmocka_unit_test(test_primary_moves),
+        cmocka_unit_test(test_replica_killed),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

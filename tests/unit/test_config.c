@@ -448,6 +448,9 @@ static const struct bad_case bad_cases[] = {
     {"h,keepAlive=+5", VMUX_ERR_CONFIG, "keepAlive: '+5' is not a whole number of seconds"},
     {"h,keepAlive=0x10", VMUX_ERR_CONFIG, "keepAlive: '0x10' is not a whole number"},
     {"h,connectRetry=-1", VMUX_ERR_CONFIG, "connectRetry: '-1' is negative"},
+    {"h,replicaMaxLag=-1", VMUX_ERR_CONFIG, "replicaMaxLag: '-1' is negative"},
+    {"h,replicaMaxLag=2s", VMUX_ERR_CONFIG,
+     "replicaMaxLag: '2s' is not a whole number of milliseconds"},
     {"h,connectRetry=0", VMUX_ERR_CONFIG, "connectRetry: '0' is out of range (expected 1.."},
     {"h,asyncTimeout=0", VMUX_ERR_CONFIG, "asyncTimeout: '0' is out of range"},
     {"h,backlogSize=2147483648", VMUX_ERR_CONFIG, "backlogSize: '2147483648' is out of range"},
@@ -566,6 +569,8 @@ static void test_to_string_exact(void **state)
         {"h,READFROM=preferreplica,clientAz=use1-az2",
          "h:6379,readFrom=preferReplica,clientAz=use1-az2"},
         {"h,readFrom=replica", "h:6379,readFrom=replica"},
+        {"h,replicaMaxLag=0,readFrom=replica", "h:6379,readFrom=replica"},
+        {"h,REPLICAMAXLAG=5000,readFrom=replica", "h:6379,readFrom=replica,replicaMaxLag=5000"},
         {"h,readFrom=AZAFFINITY", "h:6379,readFrom=azAffinity"},
         {"h,readFrom=azAffinityReplicasAndPrimary", "h:6379,readFrom=azAffinityReplicasAndPrimary"},
     };
@@ -799,6 +804,8 @@ static void test_duration_setters(void **state)
     check_duration_setter(vmux_config_set_reauth_interval, vmux_config_reauth_interval, 0);
     check_duration_setter(vmux_config_set_reconnect_min, vmux_config_reconnect_min, 1);
     check_duration_setter(vmux_config_set_reconnect_max, vmux_config_reconnect_max, 1);
+    check_duration_setter(vmux_config_set_replica_max_lag, vmux_config_replica_max_lag, 0);
+    assert_int_equal(vmux_config_replica_max_lag(NULL), 0); /* off by default */
 }
 
 typedef int (*u64_setter)(vmux_config *, uint64_t);
