@@ -2,11 +2,12 @@
  * replica_reads: reads from replicas (docs/replicas.md). It opens a handle on a standalone
  * primary whose replicas are listed as endpoints beside it (argv[1], else the VMUX_CONFIG
  * environment variable, else "127.0.0.1:6379"), with readFrom=preferReplica unless the
- * configuration names another policy. It writes a key, reads it back at once from the primary
- * (VMUX_CALL_PRIMARY: read-your-writes), waits until a read under the policy sees the new value
- * (replicas lag behind the primary), reads it 100 times under the policy, and shows which endpoints
- * carried the traffic (each one's bytes sent, from vmux_read_node_stats()). With one endpoint,
- * or a cluster seed, it runs the same; the reads then go where that topology says. Every
+ * configuration names another policy, and replicaMaxLag=2000 (a replica more than 2 s behind its
+ * primary gets no reads) unless it names another limit. It writes a key, reads it back at once from
+ * the primary (VMUX_CALL_PRIMARY: read-your-writes), waits until a read under the policy sees the
+ * new value (replicas lag behind the primary), reads it 100 times under the policy, and shows which
+ * endpoints carried the traffic (each one's bytes sent, from vmux_read_node_stats()). With one
+ * endpoint, or a cluster seed, it runs the same; the reads then go where that topology says. Every
  * failure is reported with vmux_strerror() and the program exits with status 1. Its key is
  * deleted at the end.
  *
@@ -131,6 +132,8 @@ int main(int argc, char **argv)
     }
     if (vmux_config_read_from(cfg) == VMUX_READ_PRIMARY)
         vmux_config_set_read_from(cfg, VMUX_READ_PREFER_REPLICA);
+    if (vmux_config_replica_max_lag(cfg) == 0)
+        vmux_config_set_replica_max_lag(cfg, 2000);
     vmux *m = NULL;
     if ((rc = vmux_open(cfg, &m, err, sizeof err)) != 0) {
         fprintf(stderr, "replica_reads: cannot open: %s (%s)\n", vmux_strerror(rc), err);
@@ -139,7 +142,8 @@ int main(int argc, char **argv)
     }
     static const char *const policy[] = {"primary", "preferReplica", "replica", "azAffinity",
                                          "azAffinityReplicasAndPrimary"};
-    printf("readFrom=%s, %zu endpoint(s)\n", policy[vmux_config_read_from(cfg)],
+    printf("readFrom=%s, replicaMaxLag=%" PRId64 " ms, %zu endpoint(s)\n",
+           policy[vmux_config_read_from(cfg)], vmux_config_replica_max_lag(cfg),
            vmux_config_endpoint_count(cfg));
     int status = run(m, cfg);
     vmux_str key = VMUX_STR(KEY);
