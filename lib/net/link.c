@@ -461,7 +461,7 @@ const char *vmux__link_az(const struct vmux_link *link)
 
 bool vmux__link_lagging(const struct vmux_link *link)
 {
-    return link->repl.unlinked || link->repl.behind;
+    return link->repl.unlinked || link->repl.behind || link->repl.foreign;
 }
 
 bool vmux__link_busy(const struct vmux_link *link)

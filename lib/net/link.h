@@ -190,7 +190,8 @@ const char *vmux__link_az(const struct vmux_link *link);
 /*
  * Whether readFrom must skip its server: a replica whose link to its primary is down (INFO
  * replication, asked at setup and once a second under a readFrom other than primary), or one
- * that vmux__link_judge_lag() last found too far behind. I/O thread.
+ * that vmux__link_judge_lag() last found too far behind or not its primary's replica at all.
+ * I/O thread.
  */
 bool vmux__link_lagging(const struct vmux_link *link);
 
@@ -201,7 +202,11 @@ bool vmux__link_lagging(const struct vmux_link *link);
  * applied when it last answered; a second or so more at most (offsets are read once a tick).
  * The replica is behind (vmux__link_lagging()) when that exceeds max_ms; max_ms 0 never. Either
  * link not yet answering INFO replication, a primary that is not one, or offsets of two histories
- * (master_replid differs) judge nothing: not behind. Returns the lag found, ms. I/O thread.
+ * (master_replid differs) judge nothing: not behind. Also judges whether the server is its
+ * primary's replica at all: one that answers as a primary, or whose link is up to another
+ * history than the primary's (master_replid differs), is foreign, and skipped like a lagging one
+ * (a replica endpoint made a primary by hand, or one following another primary). Returns the lag
+ * found, ms. I/O thread.
  */
 uint64_t vmux__link_judge_lag(struct vmux_link *replica, const struct vmux_link *primary,
                               uint64_t max_ms);

@@ -30,6 +30,7 @@ struct vmux_repl {
     bool replica;     /* role:slave */
     bool unlinked;    /* a replica whose master_link_status is not up */
     bool behind;      /* judged behind its primary by more than replicaMaxLag */
+    bool foreign;     /* judged not a replica of its shard's primary (a primary itself...) */
     long long offset; /* slave_repl_offset on a replica, master_repl_offset on a primary */
     uint64_t at_ms;   /* loop ms the offset was read; 0: never (on this connection) */
     char replid[48];  /* master_replid: the history that the offsets count bytes of */

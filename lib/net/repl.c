@@ -44,10 +44,11 @@ static bool info_number(const char *text, const char *name, long long *out)
 
 void vmux__repl_reset(struct vmux_repl *rp)
 {
-    bool unlinked = rp->unlinked, behind = rp->behind; /* until judged again */
+    bool unlinked = rp->unlinked, behind = rp->behind, alien = rp->foreign; /* until judged again */
     memset(rp, 0, sizeof *rp);
     rp->unlinked = unlinked;
     rp->behind = behind;
+    rp->foreign = alien;
 }
 
 /* A primary's offset at now_ms: kept when it is new and the last one kept is old enough. */
@@ -118,9 +119,36 @@ static uint64_t lag_ms(const struct vmux_repl *rep, const struct vmux_repl *pri)
     return 0;
 }
 
+/*
+ * Whether the server behind rep is not a replica of the one behind pri: it answers as a primary,
+ * or it is linked to its primary with another history. Judged only once both have answered.
+ */
+static bool foreign(const struct vmux_repl *rep, const struct vmux_repl *pri)
+{
+    if (rep->at_ms == 0 || pri->at_ms == 0 || pri->replica)
+        return false;
+    return !rep->replica || (!rep->unlinked && rep->replid[0] != '\0' && pri->replid[0] != '\0' &&
+                             strcmp(rep->replid, pri->replid) != 0);
+}
+
+static void judge_foreign(struct vmux_link *replica, const struct vmux_link *primary)
+{
+    bool is = primary != NULL && primary != replica && foreign(&replica->repl, &primary->repl);
+    if (is != replica->repl.foreign) {
+        const char *where = vmux__link_where(replica);
+        vmux__log(replica->cfg, is ? VMUX_LOG_WARN : VMUX_LOG_INFO,
+                  is ? "readFrom: %s is not a replica of this primary (%s): reads skip it"
+                     : "readFrom: %s is a replica of this primary again%s",
+                  where != NULL ? where : "a replica",
+                  is ? (replica->repl.replica ? "another replication history" : "a primary") : "");
+    }
+    replica->repl.foreign = is;
+}
+
 uint64_t vmux__link_judge_lag(struct vmux_link *replica, const struct vmux_link *primary,
                               uint64_t max_ms)
 {
+    judge_foreign(replica, primary);
     uint64_t lag =
         primary != NULL && primary != replica ? lag_ms(&replica->repl, &primary->repl) : 0;
     bool behind = max_ms > 0 && lag > max_ms;

@@ -255,13 +255,14 @@ void vmux__router_use_sentinel(struct vmux_router *r, struct vmux_sentinel *s)
 
 /*
  * replicaMaxLag: each opened replica's offset against its shard's primary's (net/repl.c); one
- * found too far behind is skipped by next_replica() until a later tick finds it caught up. The
- * primary's link is opened if it is not yet: its offsets are the measure.
+ * found too far behind, or not its primary's replica at all, is skipped by next_replica() until
+ * a later tick finds it caught up. The primary's link is opened if it is not yet: its offsets
+ * and its history are the measure.
  */
 static void judge_lag(struct vmux_router *r)
 {
     const struct vmux_router_reads *rd = &r->reads;
-    if (r->cfg->replica_max_lag_ms == 0 || rd->links == NULL || r->map == NULL)
+    if (rd->links == NULL || r->map == NULL)
         return;
     for (unsigned i = 0; i < r->map->nshards; i++) {
         size_t nrep = r->map->shards[i].nnodes > 0 ? r->map->shards[i].nnodes - 1 : 0;

@@ -12,6 +12,7 @@
  *   azAffinityReplicasAndPrimary reads from the in-zone primary when no replica is in the zone;
  * - replicaMaxLag: B replicates through a proxy that stops relaying; its link stays up, its
  *   offset falls behind, and reads skip it until it has caught up;
+ * - B made a primary by hand (REPLICAOF NO ONE): not the primary's replica, so reads skip it;
  * - the primary moves (B promoted, A and C its replicas): reads follow to A and C, writes to B;
  * - a replica SIGKILLed under 4 threads of typed vmux_get(): no read fails, the reads go on.
  */
@@ -88,17 +89,7 @@ static void replicate_port(int r, int port)
 /* Makes server r a replica of server p, and waits until its link is up. */
 static void replicate(int r, int p)
 {
-    admin(r, "REPLICAOF 127.0.0.1 %d", srv[p].port);
-    uint64_t until = uv_hrtime() + DEADLINE_NS;
-    while (true) {
-        char *text = vt_node_admin(srv[r].port, false, "INFO replication");
-        bool up = text != NULL && strstr(text, "master_link_status:up") != NULL;
-        free(text);
-        if (up)
-            return;
-        assert_true(uv_hrtime() < until);
-        uv_sleep(20);
-    }
+    replicate_port(r, srv[p].port);
 }
 
 static int group_setup(void **state)
@@ -297,6 +288,36 @@ static void test_lagging_replica_skipped(void **state)
 }
 
 /*
+ * A replica endpoint that is not a replica of the primary any more (made a primary by hand,
+ * REPLICAOF NO ONE): its INFO replication says role:master, and reads skip it, whatever
+ * replicaMaxLag says, until it replicates the primary again.
+ */
+static void test_foreign_replica_skipped(void **state)
+{
+    (void)state;
+    vmux *m = open_reads("readFrom=replica");
+    assert_non_null(m);
+    write_keys(m);
+    warm_up(m, (const bool[3]){false, true, true});
+    admin(1, "REPLICAOF NO ONE");
+    uint64_t until = uv_hrtime() + DEADLINE_NS;
+    for (bool skipped = false; !skipped;) { /* the handle sees it within a tick or two */
+        assert_true(uv_hrtime() < until);
+        reset_stats();
+        read_all(m, NULL, 1);
+        skipped = calls(1, "get") == 0;
+    }
+    reset_stats();
+    read_all(m, NULL, 2);
+    assert_int_equal(calls(1, "get"), 0);
+    assert_int_equal(calls(0, "get"), 0);
+    assert_int_equal(calls(2, "get"), 2 * NKEYS);
+    replicate(1, 0);
+    warm_up(m, (const bool[3]){false, true, false}); /* back in turn */
+    vmux_close(m);
+}
+
+/*
  * replicaMaxLag: B replicates through a proxy that then holds every byte (the route drops the
  * packets; B's link stays up until repl-timeout, a minute) while the handle writes on. B's offset
  * stops, and once it is more than replicaMaxLag behind, reads skip it, although its connection is
@@ -406,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_az_affinity),
         cmocka_unit_test(test_lagging_replica_skipped),
         cmocka_unit_test(test_replica_behind_skipped),
+        cmocka_unit_test(test_foreign_replica_skipped),
         cmocka_unit_test(test_primary_moves),
         cmocka_unit_test(test_replica_killed),
     };

@@ -96,10 +96,9 @@ static void test_not_judged(void **state)
     (void)state;
     primary_at(100, 1000, REPLID_A);
     primary_at(200, 2000, REPLID_A);
-    /* another history: offsets of different streams are not compared */
+    /* another history: offsets of different streams are not compared (but see test_foreign) */
     replica_at(10, 5000, REPLID_B, true);
     assert_int_equal(vmux__link_judge_lag(&replica, &primary, 500), 0);
-    assert_false(vmux__link_lagging(&replica));
     /* a "replica" that answers as a primary */
     primary_at(300, 3000, REPLID_A);
     take(&replica, "role:master\r\nmaster_replid:" REPLID_A "\r\nmaster_repl_offset:1\r\n", 5000);
@@ -117,6 +116,36 @@ static void test_not_judged(void **state)
     /* an answer without offsets judges nothing */
     take(&replica, "role:slave\r\nmaster_link_status:up\r\nmaster_replid:" REPLID_A "\r\n", 6000);
     assert_int_equal(vmux__link_judge_lag(&replica, &primary, 500), 0);
+}
+
+/*
+ * Not the primary's replica at all: one that answers as a primary, or one linked to a stream of
+ * another history, is skipped whatever its lag and replicaMaxLag (0 included); it is judged
+ * only once both have answered, and comes back once it follows the primary again.
+ */
+static void test_foreign(void **state)
+{
+    (void)state;
+    primary_at(100, 1000, REPLID_A);
+    take(&replica, "role:master\r\nmaster_replid:" REPLID_B "\r\nmaster_repl_offset:7\r\n", 1000);
+    assert_int_equal(vmux__link_judge_lag(&replica, &primary, 0), 0);
+    assert_true(vmux__link_lagging(&replica));
+    replica_at(100, 2000, REPLID_B, true); /* a replica, of another primary */
+    (void)vmux__link_judge_lag(&replica, &primary, 0);
+    assert_true(vmux__link_lagging(&replica));
+    replica_at(100, 3000, REPLID_B, false); /* syncing: cut off, judged by its link alone */
+    (void)vmux__link_judge_lag(&replica, &primary, 0);
+    assert_true(vmux__link_lagging(&replica));
+    replica_at(100, 4000, REPLID_A, true); /* follows the primary again */
+    (void)vmux__link_judge_lag(&replica, &primary, 0);
+    assert_false(vmux__link_lagging(&replica));
+    /* not judged against a primary not yet heard from, nor against itself */
+    struct vmux_link fresh = {.cfg = &cfg};
+    take(&replica, "role:master\r\nmaster_replid:" REPLID_B "\r\nmaster_repl_offset:7\r\n", 5000);
+    (void)vmux__link_judge_lag(&replica, &fresh, 0);
+    assert_false(vmux__link_lagging(&replica));
+    (void)vmux__link_judge_lag(&replica, &replica, 0);
+    assert_false(vmux__link_lagging(&replica));
 }
 
 /* A failover: the primary's new history voids the samples of the old one. */
@@ -173,6 +202,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_lag_in_time, setup),
         cmocka_unit_test_setup(test_not_judged, setup),
+        cmocka_unit_test_setup(test_foreign, setup),
         cmocka_unit_test_setup(test_new_history, setup),
         cmocka_unit_test_setup(test_history_bounds, setup),
         cmocka_unit_test_setup(test_reset, setup),
