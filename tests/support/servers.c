@@ -42,12 +42,16 @@
 #include "testutil.h"
 
 /*
- * Even ports in 45000..60000. These lie in Linux's default ephemeral range, from which
- * connect() takes source ports; but connect() prefers odd ones (leaving even ones to bind()),
- * so a client reconnecting to a killed server's even port cannot easily connect to itself.
+ * Even ports in 22000..31998: below Linux's default ephemeral range (32768..60999), from which
+ * connect() takes source ports, so no client connection of another test can hold the port of a
+ * server killed to be restarted on it (a full run saw "port 49910 stays taken" when these ports
+ * were in 45000..60000), and a client reconnecting to it cannot connect to itself. A cluster
+ * node also listens on port + 10000 (its bus): those come from 22000..22766, buses 32000..32766.
+ * The fixtures' servers (valkey-fixture.sh) take 10000..21999.
  */
-#define PORT_MIN 45000
-#define PORT_SPAN 7501
+#define PORT_MIN 22000
+#define PORT_SPAN 5000
+#define PORT_BUS_SPAN 384
 #define PORT_TRIES 20
 #define START_DEADLINE_MS 10000
 #define STOP_DEADLINE_MS 10000
@@ -482,9 +486,7 @@ static int start_on_free_port(vt_server *s)
     unsigned seed = (unsigned)now_ms() ^ ((unsigned)getpid() << 16) ^ (unsigned)(uintptr_t)s;
     bool bus = cluster_node(s);
     for (int i = 0; i < PORT_TRIES; i++) {
-        s->port = PORT_MIN + 2 * (int)(rand_r(&seed) % PORT_SPAN);
-        if (bus && (s->port + 10000 > 65535 || !port_free(s->port + 10000)))
-            s->port -= 10000; /* a bus port beyond 65535 cannot be: look below */
+        s->port = PORT_MIN + 2 * (int)(rand_r(&seed) % (bus ? PORT_BUS_SPAN : PORT_SPAN));
         if (!port_free(s->port) || (bus && !port_free(s->port + 10000)))
             continue;
         if (spawn(s) != 0)

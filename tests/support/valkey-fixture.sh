@@ -27,7 +27,7 @@
 # It then writes NAME.ports, one "PORT primary" or "PORT replica" line per node, primaries first,
 # and NAME.port (the first primary's port, a seed), both atomically and last. On any failure it
 # stops every node it started. Each node's bus port (PORT + 10000) is checked free as well, and
-# kept below 45000, out of the range where tests restart their own servers.
+# kept in a range of its own (below).
 # start-cluster-tls does the same with TLS-only nodes (--port 0, --tls-port on the chosen port,
 # CERTDIR/server.crt, whose names are 127.0.0.1 and localhost, tls-auth-clients yes) that speak
 # TLS to each other too (--tls-cluster yes, --tls-replication yes; a node dials its peers with
@@ -36,8 +36,13 @@
 # stop-cluster stops every node of NAME, whether or not start-cluster finished.
 set -euo pipefail
 
-readonly PORT_MIN=20000
-readonly PORT_SPAN=25001 # ports 20000..45000
+# Below Linux's ephemeral range (32768..60999), so that no client connection can hold a port a
+# node is restarted on: servers 12000..19999; cluster nodes 10000..11999, their buses (port +
+# 10000) 20000..21999. The C tests' own servers (servers.c) take 22000..32766.
+readonly PORT_MIN=12000
+readonly PORT_SPAN=8000
+readonly CLUSTER_PORT_MIN=10000
+readonly CLUSTER_PORT_SPAN=2000
 readonly TRIES=20
 readonly START_DEADLINE_S=15
 readonly STOP_DEADLINE_S=10
@@ -134,12 +139,13 @@ start() {
     mkdir -p "$dir/$name.d"
     dir=$(cd "$dir" && pwd)
     stop "$name" "$dir"
-    # A cluster node's bus port stays below 45000 too: 45000..60000 is where the tests' own
-    # servers (tests/support/servers.c) are killed and restarted on the same port.
-    local span=$PORT_SPAN
-    [ -n "$BUS_OFFSET" ] && span=$((PORT_SPAN - BUS_OFFSET))
+    local min=$PORT_MIN span=$PORT_SPAN
+    if [ -n "$BUS_OFFSET" ]; then
+        min=$CLUSTER_PORT_MIN
+        span=$CLUSTER_PORT_SPAN
+    fi
     for try in $(seq "$TRIES"); do
-        port=$((PORT_MIN + RANDOM % span))
+        port=$((min + RANDOM % span))
         port_busy "$port" && continue
         [ -n "$BUS_OFFSET" ] && port_busy $((port + BUS_OFFSET)) && continue
         : >"$dir/$name.log"
