@@ -91,6 +91,8 @@ void vmux__sublink_inherit(struct vmux_sublink *to, const struct vmux_sublink *f
         return; /* nothing delivered there, or taken already in this move */
     to->guard_from = from;
     to->guard_at = now;
+    if (to->guard != NULL && now >= to->guard_until)
+        drop_guard(to); /* an earlier move's, over: no message came to drop it */
     struct vmux_sub_seen *g = realloc(to->guard, (to->nguard + from->seen_n) * sizeof *g);
     if (g == NULL)
         return;
