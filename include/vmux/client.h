@@ -88,6 +88,10 @@ typedef struct vmux_stats {
     uint64_t cluster_moved;
     uint64_t cluster_asked;
     uint64_t cluster_refreshes;
+    /** Pub/sub messages dropped because they would have been delivered twice: after a
+     * subscription moved to another node (cluster), a message from its old node, or one the new
+     * node brought again after the old one delivered it (docs/pubsub.md, "at most once"). */
+    uint64_t pubsub_dropped;
 } vmux_stats;
 
 /**

@@ -67,6 +67,7 @@ void vmux__counters_read(const struct vmux_counters *c, vmux_stats *out)
     out->pending_bytes = get(&c->pending_bytes);
     out->refused = get(&c->refused);
     out->subscriber_lost = get(&c->subscriber_lost);
+    out->pubsub_dropped = get(&c->pubsub_dropped);
     out->cluster_moved = get(&c->moved);
     out->cluster_asked = get(&c->asked);
     out->cluster_refreshes = get(&c->refreshes);

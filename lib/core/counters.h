@@ -19,7 +19,7 @@ struct vmux_counters {
     /* Admission (vmux__counters_admit): what the handle holds for callers, from the moment a
      * call is accepted until its op is freed. Callers add, the I/O thread subtracts. */
     _Atomic uint64_t pending, pending_bytes;
-    _Atomic uint64_t subscriber_lost;
+    _Atomic uint64_t subscriber_lost, pubsub_dropped;
     _Atomic uint64_t moved, asked, refreshes; /* cluster mode (route/) */
 };
 

@@ -77,6 +77,8 @@ static const struct metric handle_metrics[] = {
     {"vmux_cluster_asked_total", true, F(cluster_asked), NULL, "ASK replies followed."},
     {"vmux_cluster_refreshes_total", true, F(cluster_refreshes), NULL,
      "Slot map refreshes asked of a node (CLUSTER SLOTS sent)."},
+    {"vmux_pubsub_dropped_total", true, F(pubsub_dropped), NULL,
+     "Pub/sub messages dropped as a second delivery after a subscription moved."},
 };
 
 /* One node's links: vmux_read_node_stats(), a sample per node with a "node" label. */

@@ -129,18 +129,27 @@ static void bury(struct vmux_pubsub *ps, struct vmux_sub *s)
 
 /*
  * The server names the channel (or, for pmessage, the pattern that matched: it did the glob
- * matching), so patterns are found in the table as exactly as channels are.
+ * matching), so patterns are found in the table as exactly as channels are. Only the
+ * subscriptions whose home is sl receive it: one that moved away gets its messages from its
+ * new node, and the old one's, still coming until it reads the UNSUBSCRIBE, would double them.
+ * Returns how many received it; *foreign says whether some of that name live elsewhere.
  */
-static void deliver(struct vmux *m, vmux_sub_kind kind, const vmux_reply *name,
-                    const vmux_message *msg)
+static int deliver(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_reply *name,
+                   const vmux_message *msg, bool *foreign)
 {
-    struct vmux_pubsub *ps = &m->pubsub;
+    struct vmux_pubsub *ps = &sl->m->pubsub;
     vmux_bytes n = view(name);
     uint64_t h = hash_of(kind, n.ptr, n.len);
+    int got = 0;
     ps->delivering++;
     for (struct vmux_sub *s = *bucket_of(ps, h); s != NULL; s = s->hnext) {
         if (!same(s, h, kind, n.ptr, n.len))
             continue;
+        if (s->at != sl) {
+            *foreign = true;
+            continue;
+        }
+        got++;
         if (s->cb != NULL)
             s->cb(msg, s->userdata);
         else
@@ -148,6 +157,33 @@ static void deliver(struct vmux *m, vmux_sub_kind kind, const vmux_reply *name,
     }
     if (--ps->delivering == 0)
         reap(ps);
+    return got;
+}
+
+/*
+ * A message read on sl: at most once per publish. On a cluster, one the link subscriptions
+ * moved to brings again after the old one delivered it is a replay (pubsub_guard.c); one for
+ * subscriptions whose home is now another link is the old node's. Both are dropped, counted.
+ */
+static void arrive(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_reply *name,
+                   const vmux_message *msg)
+{
+    struct vmux *m = sl->m;
+    bool cluster = vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER;
+    uint64_t now = uv_now(&m->loop), fp = cluster ? vmux__pubsub_fingerprint(kind, msg) : 0;
+    bool foreign = false;
+    if (cluster && vmux__sublink_replay(sl, fp, now)) {
+        vmux__count(&m->ctr.pubsub_dropped, 1);
+        vmux__log(m->cfg, VMUX_LOG_DEBUG, "pubsub: %s:%d: dropped a replay on %.*s",
+                  sl->host != NULL ? sl->host : "?", sl->port, (int)msg->channel.len,
+                  msg->channel.ptr);
+        return;
+    }
+    int got = deliver(sl, kind, name, msg, &foreign);
+    if (got > 0 && cluster)
+        vmux__sublink_seen(sl, fp, now);
+    else if (got == 0 && foreign)
+        vmux__count(&m->ctr.pubsub_dropped, 1);
 }
 
 static bool is(const vmux_reply *r, const char *word)
@@ -169,6 +205,7 @@ static void confirm(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_repl
 {
     struct vmux_sub *s = vmux__sublink_answered(sl);
     vmux_bytes n = view(name);
+    vmux__sublink_guard_confirmed(sl, uv_now(&sl->m->loop));
     if (s != NULL && same(s, s->hash, kind, n.ptr, n.len) && s->at == sl && !s->lost)
         vmux__pubsub_set_live(s, true);
 }
@@ -270,18 +307,17 @@ static vmux_sub_kind kind_of(const vmux_reply *e0)
 void vmux__pubsub_on_push(vmux_reply *r, void *arg)
 {
     struct vmux_sublink *sl = arg;
-    struct vmux *m = sl->m;
     const vmux_reply *e0 = vmux_reply_element(r, 0), *e1 = vmux_reply_element(r, 1),
                      *e2 = vmux_reply_element(r, 2), *e3 = vmux_reply_element(r, 3);
     if (is(e0, "message") && e2 != NULL) {
         vmux_message msg = {view(e1), {NULL, 0}, view(e2)};
-        deliver(m, VMUX_SUB_CHANNEL, e1, &msg);
+        arrive(sl, VMUX_SUB_CHANNEL, e1, &msg);
     } else if (is(e0, "pmessage") && e3 != NULL) {
         vmux_message msg = {view(e2), view(e1), view(e3)};
-        deliver(m, VMUX_SUB_PATTERN, e1, &msg);
+        arrive(sl, VMUX_SUB_PATTERN, e1, &msg);
     } else if (is(e0, "smessage") && e2 != NULL) {
         vmux_message msg = {view(e1), {NULL, 0}, view(e2)};
-        deliver(m, VMUX_SUB_SHARD, e1, &msg);
+        arrive(sl, VMUX_SUB_SHARD, e1, &msg);
     } else if (is(e0, "subscribe") || is(e0, "psubscribe") || is(e0, "ssubscribe")) {
         confirm(sl, kind_of(e0), e1);
     } else if (is_unsubscribe(e0)) {

@@ -36,6 +36,24 @@ struct vmux_sublink {
     struct vmux_sub_request *sent_head, *sent_tail;
     bool failed;         /* its connection failed since it was last ready */
     uint64_t unnamed_ms; /* loop ms since when the map has not named its node; 0 while it does */
+    /* The replay guard (pubsub_guard.c). seen: the fingerprints of the last messages delivered
+     * from it (a ring of VMUX__SEEN_MAX, allocated on the first; cluster only). guard: those
+     * the links it took subscriptions from delivered last, sorted by fp (ms UINT64_MAX: spent);
+     * one arriving here before guard_until (loop ms; UINT64_MAX: armed, until the first
+     * confirmation after the move) is a replay, dropped, and its entry is spent. */
+    struct vmux_sub_seen *seen;
+    size_t seen_next, seen_n;
+    struct vmux_sub_seen *guard;
+    size_t nguard;
+    uint64_t guard_until;
+    const struct vmux_sublink *guard_from; /* the last link taken from, and when (loop ms) */
+    uint64_t guard_at;
+};
+
+/* A delivered message's fingerprint (its kind, channel, pattern and payload) and its loop ms. */
+struct vmux_sub_seen {
+    uint64_t fp;
+    uint64_t ms;
 };
 
 struct vmux_sub {
@@ -102,6 +120,40 @@ void vmux__pubsub_tick(struct vmux *m, bool frozen);
 
 /* A new slot map, or detection is over: the reconciler runs soon (router's map_changed hook). */
 void vmux__pubsub_map_changed(void *m);
+
+/* ---- the replay guard (pubsub_guard.c) ---- */
+
+/*
+ * Every node of a cluster sends every classic message, each when the cluster bus brings it
+ * there, and the bus brings one message to two nodes at moments apart (tens of milliseconds
+ * under load: more than a move takes). So a message the old node delivered just before its
+ * connection failed may come again from the new node, which received it after the handle
+ * subscribed there. The guard remembers what each link delivered in its last GUARD_MS and
+ * drops those messages if they come again from the link the subscriptions moved to, within
+ * GUARD_MS of its confirmations (docs/pubsub.md, "Moves: at most once").
+ */
+#define VMUX__SEEN_MAX 1024u /* fingerprints remembered per link */
+#define VMUX__GUARD_MS 1000u /* how far back, and for how long after a move */
+
+/* The fingerprint of a message of that kind (FNV-1a; never 0). */
+uint64_t vmux__pubsub_fingerprint(vmux_sub_kind kind, const vmux_message *msg);
+
+/* Notes that sl delivered the message with fingerprint fp at loop time now. */
+void vmux__sublink_seen(struct vmux_sublink *sl, uint64_t fp, uint64_t now);
+
+/* Whether fp arriving on sl at now is a replay of what a link it took over delivered (the
+ * entry is spent: the next one is not). Frees the guard once it has expired. */
+bool vmux__sublink_replay(struct vmux_sublink *sl, uint64_t fp, uint64_t now);
+
+/* Subscriptions move from `from` to `to`: to guards against what `from` delivered in its last
+ * VMUX__GUARD_MS (once per from and loop time). Out of memory: no guard. */
+void vmux__sublink_inherit(struct vmux_sublink *to, const struct vmux_sublink *from, uint64_t now);
+
+/* A confirmation on sl: an armed guard lasts VMUX__GUARD_MS from now. */
+void vmux__sublink_guard_confirmed(struct vmux_sublink *sl, uint64_t now);
+
+/* Frees sl's fingerprints (a link retired or freed). */
+void vmux__sublink_forget_seen(struct vmux_sublink *sl);
 
 /* ---- between pubsub.c and pubsub_place.c ---- */
 

@@ -231,6 +231,7 @@ static void retire(struct vmux *m, struct vmux_sublink *sl)
         p = &(*p)->next;
     *p = sl->next;
     forget_requests(sl);
+    vmux__sublink_forget_seen(sl);
     vmux__link_close(sl->link);
     sl->link = NULL;
     sl->next = m->pubsub.retired;
@@ -347,6 +348,8 @@ static void move(struct vmux *m, struct vmux_sub *s, struct vmux_sublink *to)
     if (from != NULL && from != to && !s->lost && !vmux__pubsub_others_at(&m->pubsub, s, from))
         vmux__sublink_send(from, vmux__unsubscribe_cmd[s->kind], &s->name, NULL, s->hash);
     vmux__pubsub_set_live(s, false);
+    if (from != NULL && from != to) /* what from delivered last must not come again from to */
+        vmux__sublink_inherit(to, from, uv_now(&m->loop));
     s->at = to;
     s->lost = false;
     vmux__sublink_send(to, vmux__subscribe_cmd[s->kind], &s->name, s, s->hash);

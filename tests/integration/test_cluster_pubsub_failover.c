@@ -139,10 +139,13 @@ static void report(const char *what, struct cp_run *run, int mark, double move_m
     int lost = cp_check_from(run, mark);
     double max_ms, median_ms;
     cp_windows(run, &max_ms, &median_ms);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(run->sub, &st), 0);
     printf("%s, %d channel(s): subscriptions on their new node %.0f ms after the kill; longest "
            "gap without a message %.0f ms (median over channels %.0f ms); %d acknowledged "
-           "messages lost before that; %d publish errors\n",
-           what, run->n, move_ms, max_ms, median_ms, lost, atomic_load(&run->pub_errors));
+           "messages lost before that; %d publish errors; %llu second copies dropped\n",
+           what, run->n, move_ms, max_ms, median_ms, lost, atomic_load(&run->pub_errors),
+           (unsigned long long)st.pubsub_dropped);
 }
 
 static void test_shard_primary_killed(void **state)

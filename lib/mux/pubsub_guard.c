@@ -1,0 +1,122 @@
+/*
+ * The replay guard (mux/pubsub.h): what each subscriber link delivered last, and the messages
+ * that must not come again from the link subscriptions moved to.
+ *
+ * Why: a message reaches the nodes of a cluster one by one (the publisher's node sends it on
+ * the cluster bus to each), and under load the bus brings it to one node tens of milliseconds
+ * after another. A move after a failure takes a few milliseconds. So the node that failed may
+ * have delivered a message that the new node receives only after the handle subscribed there,
+ * and delivers too: one publish, two deliveries. Nothing in a message tells it apart from
+ * another with the same content, so the guard goes by content and time: a message identical
+ * to one the old link delivered in its last VMUX__GUARD_MS, arriving on the new link within
+ * VMUX__GUARD_MS of its confirmations, is the replay, and each delivered one excuses one
+ * arrival. I/O thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mux/pubsub.h"
+
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+uint64_t vmux__pubsub_fingerprint(vmux_sub_kind kind, const vmux_message *msg)
+{
+    uint64_t h = 14695981039346656037ull ^ (uint64_t)kind;
+    /* the lengths too: "ab"+"c" and "a"+"bc" differ */
+    size_t lens[3] = {msg->channel.len, msg->pattern.len, msg->payload.len};
+    h = fnv(h, lens, sizeof lens);
+    h = fnv(h, msg->channel.ptr, msg->channel.len);
+    h = fnv(h, msg->pattern.ptr, msg->pattern.len);
+    h = fnv(h, msg->payload.ptr, msg->payload.len);
+    return h != 0 ? h : 1; /* 0 marks a spent guard entry */
+}
+
+void vmux__sublink_seen(struct vmux_sublink *sl, uint64_t fp, uint64_t now)
+{
+    if (sl->seen == NULL && (sl->seen = malloc(VMUX__SEEN_MAX * sizeof *sl->seen)) == NULL)
+        return; /* no guard for this link: deliveries go on */
+    sl->seen[sl->seen_next] = (struct vmux_sub_seen){fp, now};
+    sl->seen_next = (sl->seen_next + 1) % VMUX__SEEN_MAX;
+    if (sl->seen_n < VMUX__SEEN_MAX)
+        sl->seen_n++;
+}
+
+static int by_fp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct vmux_sub_seen *)a)->fp, y = ((const struct vmux_sub_seen *)b)->fp;
+    return x < y ? -1 : x > y;
+}
+
+static void drop_guard(struct vmux_sublink *sl)
+{
+    free(sl->guard);
+    sl->guard = NULL;
+    sl->nguard = 0;
+    sl->guard_until = 0;
+}
+
+bool vmux__sublink_replay(struct vmux_sublink *sl, uint64_t fp, uint64_t now)
+{
+    if (sl->guard == NULL)
+        return false;
+    if (now >= sl->guard_until) {
+        drop_guard(sl);
+        return false;
+    }
+    /* equal fingerprints sit together: the first unspent one of them is taken */
+    struct vmux_sub_seen key = {fp, 0};
+    struct vmux_sub_seen *hit = bsearch(&key, sl->guard, sl->nguard, sizeof key, by_fp);
+    if (hit == NULL)
+        return false;
+    while (hit > sl->guard && hit[-1].fp == fp)
+        hit--;
+    for (; hit < sl->guard + sl->nguard && hit->fp == fp; hit++)
+        if (hit->ms != UINT64_MAX) {
+            hit->ms = UINT64_MAX; /* spent: the same content again is a new message */
+            return true;
+        }
+    return false;
+}
+
+void vmux__sublink_inherit(struct vmux_sublink *to, const struct vmux_sublink *from, uint64_t now)
+{
+    if (from == NULL || from == to || from->seen_n == 0 ||
+        (to->guard_from == from && to->guard_at == now))
+        return; /* nothing delivered there, or taken already in this move */
+    to->guard_from = from;
+    to->guard_at = now;
+    if (to->guard != NULL && now >= to->guard_until)
+        drop_guard(to); /* an earlier move's, over: no message came to drop it */
+    struct vmux_sub_seen *g = realloc(to->guard, (to->nguard + from->seen_n) * sizeof *g);
+    if (g == NULL)
+        return;
+    to->guard = g;
+    for (size_t i = 0; i < from->seen_n; i++) {
+        const struct vmux_sub_seen *e = &from->seen[i];
+        if (e->ms + VMUX__GUARD_MS >= now)
+            g[to->nguard++] = *e;
+    }
+    qsort(g, to->nguard, sizeof *g, by_fp);
+    to->guard_until = UINT64_MAX; /* armed: the time runs from the new node's confirmation */
+}
+
+void vmux__sublink_guard_confirmed(struct vmux_sublink *sl, uint64_t now)
+{
+    if (sl->guard != NULL && sl->guard_until == UINT64_MAX)
+        sl->guard_until = now + VMUX__GUARD_MS;
+}
+
+void vmux__sublink_forget_seen(struct vmux_sublink *sl)
+{
+    free(sl->seen);
+    sl->seen = NULL;
+    sl->seen_n = sl->seen_next = 0;
+    drop_guard(sl);
+    sl->guard_from = NULL;
+}
