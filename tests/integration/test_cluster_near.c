@@ -5,6 +5,9 @@
  *
  * - on each of the three shards, a value read through the near cache is served from memory until
  *   another handle's write invalidates it (each primary's own invalidation connection);
+ * - killing the near cache's invalidation connection on one primary, then its data connection
+ *   on another, empties that primary's part only (another shard's key is still a hit), and its
+ *   keys are stored and invalidated again once its data connection tracks to the new one;
  * - no stale read after quiescence: reader threads on one near-cache handle and two writer
  *   handles run random GET/SET over NKEYS keys, a tenth of them in one slot that is migrated to
  *   another primary mid-run (SETSLOT IMPORTING / MIGRATING, MIGRATE, SETSLOT NODE), then a
@@ -185,6 +188,82 @@ static void test_invalidated_on_each_shard(void **state)
         until_cached(m, keys[i], "new");
         print_message("127.0.0.1:%d (%s): cached, invalidated, cached again\n", ports[i], keys[i]);
     }
+    vmux_close(w);
+    vmux_close(m);
+}
+
+/* ---- a node's connections lost: that node's part emptied, the others kept ---- */
+
+/* The id of the one client of port's CLIENT LIST whose line holds both marks; -1 if none. */
+static long long client_id(int port, const char *mark1, const char *mark2)
+{
+    char *list = vt_node_admin(port, false, "CLIENT LIST");
+    assert_non_null(list);
+    long long id = -1;
+    for (char *line = strtok(list, "\n"); line != NULL; line = strtok(NULL, "\n"))
+        if (strstr(line, mark1) != NULL && strstr(line, mark2) != NULL)
+            id = atoll(strstr(line, "id=") + 3);
+    free(list);
+    return id;
+}
+
+static void kill_client(int port, long long id)
+{
+    assert_true(id > 0);
+    char *t = vt_node_admin(port, false, "CLIENT KILL ID %lld", id);
+    assert_non_null(t);
+    assert_string_equal(t, "1");
+    free(t);
+}
+
+struct lost {
+    vmux *m;
+    uint64_t before;
+    bool inval; /* flushes_lost, else flushes_reconnect */
+};
+
+static bool lost_counted(void *arg)
+{
+    struct lost *l = arg;
+    vmux_near_stats st = stats(l->m);
+    return (l->inval ? st.flushes_lost : st.flushes_reconnect) > l->before;
+}
+
+/* Kills m's connection to port that has mark (flags=P: the invalidation connection, flags=t: the
+ * tracking data connection); then key (on that node) is stored and invalidated again, while
+ * other (on another node) was kept: its next read is a hit. */
+static void kill_one(vmux *m, vmux *w, int port, const char *mark, const char *key,
+                     const char *other)
+{
+    bool inval = strcmp(mark, "flags=P") == 0;
+    struct lost l = {m, inval ? stats(m).flushes_lost : stats(m).flushes_reconnect, inval};
+    set(w, other, "kept");
+    until_cached(m, other, "kept");
+    kill_client(port, client_id(port, "name=nearreader", mark));
+    assert_true(vt_wait_until(lost_counted, &l, WAIT_MS));
+    uint64_t hits = stats(m).hits;
+    assert_true(near_is(m, other, "kept"));
+    assert_true(stats(m).hits > hits);
+    set(w, key, "after");
+    until_cached(m, key, "after");
+    set(w, key, "later");
+    until_sees(m, key, "later");
+}
+
+static void test_connections_killed_on_one_shard(void **state)
+{
+    (void)state;
+    vmux *m = open_near(), *w = vt_open(CLUSTER, NULL);
+    int ports[MAX_PRIMARIES];
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(vt_cluster_port(CLUSTER, 0), "near:kill", ports, keys);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) { /* every node's connections are up and tracking */
+        set(w, keys[i], "before");
+        until_cached(m, keys[i], "before");
+    }
+    kill_one(m, w, ports[1], "flags=P", keys[1], keys[0]);
+    kill_one(m, w, ports[2], "flags=t", keys[2], keys[0]);
     vmux_close(w);
     vmux_close(m);
 }
@@ -465,6 +544,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_invalidated_on_each_shard),
+        cmocka_unit_test(test_connections_killed_on_one_shard),
         cmocka_unit_test(test_no_stale_read_after_migration_and_failover),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
