@@ -10,10 +10,10 @@
  * key is returned but never stored; when invalidations may have been lost (the invalidation
  * connection or the data connection was replaced) or the server flushed its data, the whole
  * store is emptied (on a cluster: that node's part; a slot whose primary changed is emptied too).
- * What it does not: a write acknowledged to another client (or to this handle)
- * is seen here only once its invalidation has arrived on the I/O thread (the freshness window:
- * a round trip, or until a lost connection is noticed); call vmux_near_forget() after a write of
- * your own to see it at once.
+ * What it does not: a write acknowledged to another client (or to this handle) is seen here only
+ * once its invalidation has arrived on the I/O thread (the freshness window: a round trip, or
+ * until a lost connection is noticed); call vmux_near_forget() after a write of your own to see
+ * it at once.
  *
  * Standalone servers and clusters (docs/cluster.md): on a cluster each primary has its own
  * invalidation connection and a key is read from its slot's primary. Reads go to the primary,
@@ -35,9 +35,10 @@ extern "C" {
 /**
  * GET through the near cache. A hit copies the value from memory: no command is sent and the
  * I/O thread is not woken. A miss sends, in one round trip, MULTI, CLIENT CACHING YES, GET key,
- * PTTL key, EXEC to the primary (on a cluster: the key's slot's), returns the value, and stores it
- * (until invalidated, until the key's TTL ends, or for nearCacheTtl at most) when nothing
- * invalidated the key meanwhile and the store has room. A key that does not exist is not stored.
+ * PTTL key, EXEC to the primary (on a cluster: the key's slot's), returns the value, and stores
+ * it (until invalidated, until the key's TTL ends, or for nearCacheTtl at most) when nothing
+ * invalidated the key meanwhile, the read was not redirected (MOVED, ASK) and the store has
+ * room. A key that does not exist is not stored.
  *
  * On success returns 0 with *value owned by the caller (vmux_bytes_free()): value->ptr NULL
  * when the key does not exist, else value->len bytes followed by a NUL. Errors (*value zeroed):
