@@ -62,9 +62,12 @@ static void set(vmux *w, const char *key, const char *value)
                      0);
 }
 
-static vmux *open_near(void)
+/* A near-cache handle whose connections are named name (each test its own: CLIENT LIST). */
+static vmux *open_near(const char *name)
 {
-    return vt_open(CLUSTER, "nearCache=true,name=nearreader");
+    char extra[64];
+    snprintf(extra, sizeof extra, "nearCache=true,name=%s", name);
+    return vt_open(CLUSTER, extra);
 }
 
 /* ---- the cluster as its nodes say (CLUSTER SLOTS on a primary that stays one) ---- */
@@ -170,7 +173,7 @@ static void until_sees(vmux *m, const char *key, const char *want)
 static void test_invalidated_on_each_shard(void **state)
 {
     (void)state;
-    vmux *m = open_near(), *w = vt_open(CLUSTER, NULL);
+    vmux *m = open_near("nearshards"), *w = vt_open(CLUSTER, NULL);
     int ports[MAX_PRIMARIES];
     char keys[MAX_PRIMARIES][48];
     int n = primaries(vt_cluster_port(CLUSTER, 0), "near:shard", ports, keys);
@@ -239,7 +242,7 @@ static void kill_one(vmux *m, vmux *w, int port, const char *mark, const char *k
     struct lost l = {m, inval ? stats(m).flushes_lost : stats(m).flushes_reconnect, inval};
     set(w, other, "kept");
     until_cached(m, other, "kept");
-    kill_client(port, client_id(port, "name=nearreader", mark));
+    kill_client(port, client_id(port, "name=nearkill ", mark));
     assert_true(vt_wait_until(lost_counted, &l, WAIT_MS));
     uint64_t hits = stats(m).hits;
     assert_true(near_is(m, other, "kept"));
@@ -253,7 +256,7 @@ static void kill_one(vmux *m, vmux *w, int port, const char *mark, const char *k
 static void test_connections_killed_on_one_shard(void **state)
 {
     (void)state;
-    vmux *m = open_near(), *w = vt_open(CLUSTER, NULL);
+    vmux *m = open_near("nearkill"), *w = vt_open(CLUSTER, NULL);
     int ports[MAX_PRIMARIES];
     char keys[MAX_PRIMARIES][48];
     int n = primaries(vt_cluster_port(CLUSTER, 0), "near:kill", ports, keys);
@@ -469,7 +472,7 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
     (void)state;
     struct run r = {0};
     struct worker readers[NREADERS], writers[NWRITERS];
-    r.m = open_near();
+    r.m = open_near("nearrun");
     for (int i = 0; i < NWRITERS; i++)
         r.w[i] = vt_open(CLUSTER, NULL);
     int seed = vt_cluster_port(CLUSTER, 0);
