@@ -8,6 +8,8 @@
  * - killing the near cache's invalidation connection on one primary, then its data connection
  *   on another, empties that primary's part only (another shard's key is still a hit), and its
  *   keys are stored and invalidated again once its data connection tracks to the new one;
+ * - a near read that hears MOVED (the handle's map is behind) returns the value without storing
+ *   it and flushes its slot;
  * - no stale read after quiescence: reader threads on one near-cache handle and two writer
  *   handles run random GET/SET over NKEYS keys, a tenth of them in one slot that is migrated to
  *   another primary mid-run (SETSLOT IMPORTING / MIGRATING, MIGRATE, SETSLOT NODE), then a
@@ -195,6 +197,80 @@ static void test_invalidated_on_each_shard(void **state)
     vmux_close(m);
 }
 
+/* ---- a tracked read redirected: returned, not stored, its slot flushed ---- */
+
+static void setslot(int port, int slot, const char *how, const char *id)
+{
+    char s[16];
+    snprintf(s, sizeof s, "%d", slot);
+    redisContext *c = vt_node_connect(port);
+    const char *argv[] = {"CLUSTER", "SETSLOT", s, how, id};
+    freeReplyObject(vt_must_argv(c, 5, argv));
+    redisFree(c);
+}
+
+static void node_id(int port, char *out, size_t len)
+{
+    redisContext *c = vt_node_connect(port);
+    redisReply *r = vt_must(c, "CLUSTER MYID");
+    snprintf(out, len, "%s", r->str);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static long long keys_in_slot(int port, int slot)
+{
+    redisContext *c = vt_node_connect(port);
+    redisReply *r = vt_must(c, "CLUSTER COUNTKEYSINSLOT %d", slot);
+    long long n = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/*
+ * The handle's map still names the old primary of an empty slot given to another (SETSLOT NODE
+ * on every primary): its near read of a key there hears MOVED, the whole block is sent again to
+ * the new primary, the value comes back but is not stored (its placeholder names the old one),
+ * and the slot is flushed; later reads of the key are stored from the new primary.
+ */
+static void test_moved_read_not_stored(void **state)
+{
+    (void)state;
+    vmux *m = open_near("nearmoved"), *w = vt_open(CLUSTER, NULL);
+    int ports[MAX_PRIMARIES], seed = vt_cluster_port(CLUSTER, 0);
+    char keys[MAX_PRIMARIES][48], key[48];
+    int n = primaries(seed, "near:moved", ports, keys), slot = -1;
+    assert_int_equal(n, 3);
+    for (int tag = 0; tag < 100000 && slot < 0; tag++) { /* an empty slot of ports[0]'s */
+        snprintf(key, sizeof key, "near:moving{m%d}", tag);
+        int s = (int)vmux__slot_of(key, strlen(key));
+        if (shard_of(seed, s).primary == ports[0] && keys_in_slot(ports[0], s) == 0)
+            slot = s;
+    }
+    assert_true(slot >= 0);
+    set(w, keys[0], "warm");
+    until_cached(m, keys[0], "warm"); /* the map is loaded, the old primary tracked */
+    char to[64];
+    node_id(ports[1], to, sizeof to);
+    for (int i = 1; i <= n; i++) /* the new owner first, then the old one, then the others */
+        setslot(ports[i % n], slot, "NODE", to);
+    set(w, key, "moved"); /* w follows the MOVED itself */
+
+    vmux_near_stats before = stats(m);
+    assert_true(near_is(m, key, "moved"));
+    vmux_near_stats after = stats(m);
+    assert_int_equal(after.fills, before.fills);
+    assert_true(after.flushes_moved > before.flushes_moved);
+    until_cached(m, key, "moved"); /* tracked on the new primary */
+    set(w, key, "changed");
+    until_sees(m, key, "changed");
+    print_message("slot %d: 127.0.0.1:%d -> 127.0.0.1:%d; flushes_moved %llu\n", slot, ports[0],
+                  ports[1], (unsigned long long)after.flushes_moved);
+    vmux_close(w);
+    vmux_close(m);
+}
+
 /* ---- a node's connections lost: that node's part emptied, the others kept ---- */
 
 /* The id of the one client of port's CLIENT LIST whose line holds both marks; -1 if none. */
@@ -346,25 +422,6 @@ static void run_for(struct run *r, uint64_t ms)
     while (vt_now_ms() - start < ms || atomic_load(&r->reads) - reads < 5000 ||
            atomic_load(&r->writes) - writes < 1000)
         uv_sleep(50);
-}
-
-static void setslot(int port, int slot, const char *how, const char *id)
-{
-    char s[16];
-    snprintf(s, sizeof s, "%d", slot);
-    redisContext *c = vt_node_connect(port);
-    const char *argv[] = {"CLUSTER", "SETSLOT", s, how, id};
-    freeReplyObject(vt_must_argv(c, 5, argv));
-    redisFree(c);
-}
-
-static void node_id(int port, char *out, size_t len)
-{
-    redisContext *c = vt_node_connect(port);
-    redisReply *r = vt_must(c, "CLUSTER MYID");
-    snprintf(out, len, "%s", r->str);
-    freeReplyObject(r);
-    redisFree(c);
 }
 
 /* Moves slot from its primary src to dst as valkey-cli --cluster reshard does, keys in batches
@@ -548,6 +605,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_invalidated_on_each_shard),
         cmocka_unit_test(test_connections_killed_on_one_shard),
+        cmocka_unit_test(test_moved_read_not_stored),
         cmocka_unit_test(test_no_stale_read_after_migration_and_failover),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
