@@ -218,6 +218,44 @@ static void node_id(int port, char *out, size_t len)
     redisFree(c);
 }
 
+/* Moves slot from its primary src to dst as valkey-cli --cluster reshard does, keys in batches
+ * of 4 (reads, when not NULL, goes up by 20 between them: a run goes on); then every primary
+ * (ports[0 .. n)) names dst its owner, dst first (it bumps its epoch: the move sticks). */
+static void migrate_slot(_Atomic uint64_t *reads, int slot, int src, int dst, const int *ports,
+                         int n)
+{
+    char src_id[64], dst_id[64], s[16], p[16];
+    node_id(src, src_id, sizeof src_id);
+    node_id(dst, dst_id, sizeof dst_id);
+    setslot(dst, slot, "IMPORTING", src_id);
+    setslot(src, slot, "MIGRATING", dst_id);
+    snprintf(s, sizeof s, "%d", slot);
+    snprintf(p, sizeof p, "%d", dst);
+    redisContext *c = vt_node_connect(src);
+    for (size_t got = 1; got > 0;) {
+        const char *get[] = {"CLUSTER", "GETKEYSINSLOT", s, "4"};
+        redisReply *keys = vt_must_argv(c, 4, get);
+        got = keys->elements;
+        if (got > 0) {
+            const char *argv[8 + 4] = {"MIGRATE", "127.0.0.1", p,         "",
+                                       "0",       "5000",      "REPLACE", "KEYS"};
+            for (size_t i = 0; i < got; i++)
+                argv[8 + i] = keys->element[i]->str;
+            freeReplyObject(vt_must_argv(c, 8 + (int)got, argv));
+        }
+        freeReplyObject(keys);
+        uint64_t seen = reads != NULL ? atomic_load(reads) : 0;
+        while (reads != NULL && atomic_load(reads) - seen < 20)
+            uv_sleep(1);
+    }
+    redisFree(c);
+    setslot(dst, slot, "NODE", dst_id);
+    setslot(src, slot, "NODE", dst_id);
+    for (int i = 0; i < n; i++)
+        if (ports[i] != dst && ports[i] != src)
+            setslot(ports[i], slot, "NODE", dst_id);
+}
+
 static long long keys_in_slot(int port, int slot)
 {
     redisContext *c = vt_node_connect(port);
@@ -229,10 +267,10 @@ static long long keys_in_slot(int port, int slot)
 }
 
 /*
- * The handle's map still names the old primary of an empty slot given to another (SETSLOT NODE
- * on every primary): its near read of a key there hears MOVED, the whole block is sent again to
- * the new primary, the value comes back but is not stored (its placeholder names the old one),
- * and the slot is flushed; later reads of the key are stored from the new primary.
+ * The handle's map still names the old primary of an empty slot moved to another: its near read of
+ * a key there hears MOVED, the whole block is sent again to the new primary, the value comes back
+ * but is not stored (its placeholder names the old one), and the slot is flushed; later reads of
+ * the key are stored from the new primary.
  */
 static void test_moved_read_not_stored(void **state)
 {
@@ -251,11 +289,8 @@ static void test_moved_read_not_stored(void **state)
     assert_true(slot >= 0);
     set(w, keys[0], "warm");
     until_cached(m, keys[0], "warm"); /* the map is loaded, the old primary tracked */
-    char to[64];
-    node_id(ports[1], to, sizeof to);
-    for (int i = 1; i <= n; i++) /* the new owner first, then the old one, then the others */
-        setslot(ports[i % n], slot, "NODE", to);
-    set(w, key, "moved"); /* w follows the MOVED itself */
+    migrate_slot(NULL, slot, ports[0], ports[1], ports, n); /* empty: no key to move */
+    set(w, key, "moved");                                   /* w follows the MOVED itself */
 
     vmux_near_stats before = stats(m);
     assert_true(near_is(m, key, "moved"));
@@ -424,42 +459,6 @@ static void run_for(struct run *r, uint64_t ms)
         uv_sleep(50);
 }
 
-/* Moves slot from its primary src to dst as valkey-cli --cluster reshard does, keys in batches
- * of 4 with the run going on between; then every primary (ports[0 .. n)) names dst its owner. */
-static void migrate_slot(struct run *r, int slot, int src, int dst, const int *ports, int n)
-{
-    char src_id[64], dst_id[64], s[16], p[16];
-    node_id(src, src_id, sizeof src_id);
-    node_id(dst, dst_id, sizeof dst_id);
-    setslot(dst, slot, "IMPORTING", src_id);
-    setslot(src, slot, "MIGRATING", dst_id);
-    snprintf(s, sizeof s, "%d", slot);
-    snprintf(p, sizeof p, "%d", dst);
-    redisContext *c = vt_node_connect(src);
-    for (size_t got = 1; got > 0;) {
-        const char *get[] = {"CLUSTER", "GETKEYSINSLOT", s, "4"};
-        redisReply *keys = vt_must_argv(c, 4, get);
-        got = keys->elements;
-        if (got > 0) {
-            const char *argv[8 + 4] = {"MIGRATE", "127.0.0.1", p,         "",
-                                       "0",       "5000",      "REPLACE", "KEYS"};
-            for (size_t i = 0; i < got; i++)
-                argv[8 + i] = keys->element[i]->str;
-            freeReplyObject(vt_must_argv(c, 8 + (int)got, argv));
-        }
-        freeReplyObject(keys);
-        uint64_t reads = atomic_load(&r->reads);
-        while (atomic_load(&r->reads) - reads < 20)
-            uv_sleep(1);
-    }
-    redisFree(c);
-    setslot(dst, slot, "NODE", dst_id);
-    setslot(src, slot, "NODE", dst_id);
-    for (int i = 0; i < n; i++)
-        if (ports[i] != dst && ports[i] != src)
-            setslot(ports[i], slot, "NODE", dst_id);
-}
-
 static bool is_primary(void *arg)
 {
     redisContext *c = vt_node_connect(*(int *)arg);
@@ -550,7 +549,7 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
         if (ports[i] != src && ports[i] != seed)
             dst = ports[i];
     assert_true(dst > 0);
-    migrate_slot(&r, slot, src, dst, ports, n);
+    migrate_slot(&r.reads, slot, src, dst, ports, n);
     /* reads redirected (ASK, MOVED: the whole block sent again) are answered like the others */
     assert_int_equal(atomic_load(&r.read_errors), 0);
     struct flushed moved = {r.m, false};
