@@ -9,13 +9,15 @@
  * placeholder put before the read was sent, so a reply that raced with an invalidation of its
  * key is returned but never stored; when invalidations may have been lost (the invalidation
  * connection or the data connection was replaced) or the server flushed its data, the whole
- * store is emptied. What it does not: a write acknowledged to another client (or to this handle)
- * is seen here only once its invalidation has arrived on the I/O thread (the freshness window:
- * a round trip, or until a lost connection is noticed); call vmux_near_forget() after a write of
- * your own to see it at once.
+ * store is emptied (on a cluster: that node's part; a slot whose primary changed is emptied too).
+ * What it does not: a write acknowledged to another client (or to this handle) is seen here only
+ * once its invalidation has arrived on the I/O thread (the freshness window: a round trip, or
+ * until a lost connection is noticed); call vmux_near_forget() after a write of your own to see
+ * it at once.
  *
- * Standalone servers only for now: on a cluster every read goes to the server (counted in
- * untracked). Reads go to the primary, whatever readFrom says.
+ * Standalone servers and clusters (docs/cluster.md): on a cluster each primary has its own
+ * invalidation connection and a key is read from its slot's primary. Reads go to the primary,
+ * whatever readFrom says (replicas serve no tracked reads).
  */
 #ifndef VMUX_NEAR_H
 #define VMUX_NEAR_H
@@ -33,9 +35,10 @@ extern "C" {
 /**
  * GET through the near cache. A hit copies the value from memory: no command is sent and the
  * I/O thread is not woken. A miss sends, in one round trip, MULTI, CLIENT CACHING YES, GET key,
- * PTTL key, EXEC to the primary, returns the value, and stores it (until invalidated, until the
- * key's TTL ends, or for nearCacheTtl at most) when nothing invalidated the key meanwhile and
- * the store has room. A key that does not exist is not stored.
+ * PTTL key, EXEC to the primary (on a cluster: the key's slot's), returns the value, and stores
+ * it (until invalidated, until the key's TTL ends, or for nearCacheTtl at most) when nothing
+ * invalidated the key meanwhile, the read was not redirected (MOVED, ASK) and the store has
+ * room. A key that does not exist is not stored.
  *
  * On success returns 0 with *value owned by the caller (vmux_bytes_free()): value->ptr NULL
  * when the key does not exist, else value->len bytes followed by a NUL. Errors (*value zeroed):
@@ -61,7 +64,7 @@ typedef struct vmux_near_stats {
     uint64_t hits;              /* reads answered from memory */
     uint64_t misses;            /* reads that went to the server */
     uint64_t untracked;         /* of those, read without tracking (no invalidation connection
-                                   yet, a cluster): nothing could be stored */
+                                   yet, a slot without a known primary): nothing could be stored */
     uint64_t fills;             /* replies stored */
     uint64_t fills_dropped;     /* replies not stored: invalidated or flushed first, no room */
     uint64_t invalidations;     /* keys named by the server's invalidation messages */
@@ -74,6 +77,10 @@ typedef struct vmux_near_stats {
     uint64_t bytes;             /* held now: keys, values and per-entry overhead */
     uint64_t conflicts;         /* entries dropped, placeholders not filled: two reads of one
                                    key in flight at once returned different values */
+    uint64_t flushes_moved;     /* cluster: slots emptied, their primary changed (a new slot
+                                   map, a MOVED or ASK redirect) */
+    uint64_t flushes_failover;  /* cluster: nodes emptied, no longer a primary (a failover, a
+                                   node that left the map) */
 } vmux_near_stats;
 
 /**

@@ -1,6 +1,7 @@
 /*
  * Tracked reads through the near cache (vmux/near.h): a hit from the store, a miss as one block
- * MULTI, CLIENT CACHING YES, GET, PTTL, EXEC behind a placeholder (docs/patterns/near-cache.md).
+ * MULTI, CLIENT CACHING YES, GET, PTTL, EXEC behind a placeholder (docs/patterns/near-cache.md),
+ * sent to the key's primary (its slot's, on a cluster: a redirected read is not stored).
  */
 #include "vmux/near.h"
 
@@ -107,6 +108,17 @@ static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o, vm
     return rc;
 }
 
+/* A read that nothing may store: it still meets the store, so that no older value outlives it. */
+static int untracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o, vmux_str key,
+                          vmux_bytes *value)
+{
+    vmux__near_count_untracked(m);
+    int rc = vmux_get(m, o, key, value);
+    if (rc == 0)
+        vmux__near_seen(s, key_bytes(key), key.len, value->ptr, value->len);
+    return rc;
+}
+
 /* A miss: a placeholder first, then the read; tracked only when the order rule allows it. */
 static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts, vmux_str key,
                      vmux_bytes *value)
@@ -115,18 +127,17 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts, vm
     if (o.flags & VMUX_CALL_REPLICA)
         return VMUX_ERR_INVALID_ARG;
     o.flags |= VMUX_CALL_PRIMARY | VMUX_CALL_RETRY_SAFE;
+    unsigned node, slot;
+    if (!vmux__near_place(m, key_bytes(key), key.len, &node, &slot))
+        return untracked_read(m, s, &o, key, value);
     struct vmux_near_token t;
     uint64_t sent_ns = uv_hrtime();
-    int rc = vmux__near_reserve(s, key_bytes(key), key.len, 0, 0, sent_ns, &t);
+    int rc = vmux__near_reserve(s, key_bytes(key), key.len, node, slot, sent_ns, &t);
     if (rc != 0)
         return rc;
-    if (t.id == 0 || !vmux__near_storable(m)) { /* read after the reservation: near.h */
+    if (t.id == 0 || !vmux__near_storable(m, node, slot)) { /* read after the reservation */
         vmux__near_cancel(s, t);
-        vmux__near_count_untracked(m);
-        rc = vmux_get(m, &o, key, value);
-        if (rc == 0) /* met like a tracked reply, so that no older value outlives it */
-            vmux__near_seen(s, key_bytes(key), key.len, value->ptr, value->len);
-        return rc;
+        return untracked_read(m, s, &o, key, value);
     }
     return tracked_read(m, s, &o, key, t, sent_ns, value);
 }
@@ -184,6 +195,8 @@ int vmux_near_read_stats(vmux *m, vmux_near_stats *out)
         .entries = st.entries,
         .bytes = st.bytes,
         .conflicts = st.conflicts,
+        .flushes_moved = st.flushes[VMUX_NEAR_MOVED],
+        .flushes_failover = st.flushes[VMUX_NEAR_FAILOVER],
     };
     return vmux__sized_out(out, &all, sizeof all);
 }

@@ -89,7 +89,8 @@ struct vmux_op {
     void *userdata;
     struct vmux_counters *ctr; /* where the completion is counted; NULL: not counted */
 
-    uint32_t nreplies;       /* replies still expected: 1, or more for a MULTI ... EXEC block */
+    uint32_t nreplies;       /* replies its command gets: 1, or more for a MULTI ... EXEC block */
+    uint32_t partial;        /* a block's replies read so far on the connection it was sent on */
     vmux_reply *first_error; /* a block's first error reply before its last reply */
     vmux_reply *refusal;     /* the last "not run, try again" reply (LOADING...) while retried */
 

@@ -64,6 +64,7 @@ static void on_router_settled(struct vmux_router *r, void *arg)
         open_report(m, OPEN_READY, 0, NULL);
     }
     vmux__pubsub_map_changed(m); /* subscriptions made while detecting go where they belong */
+    vmux__nearc_map_changed(m);  /* the map came before the mode: cluster mode begins here */
     struct vmux_opq q = {0};
     vmux__router_take_parked(r, &q);
     struct vmux_op *op;
@@ -71,13 +72,20 @@ static void on_router_settled(struct vmux_router *r, void *arg)
         vmux__route(m, op);
 }
 
+/* A new slot map: subscriptions and the near cache follow it. */
+static void on_map_changed(void *arg)
+{
+    vmux__pubsub_map_changed(arg);
+    vmux__nearc_map_changed(arg);
+}
+
 /* A node link (cluster mode) reports like the main link, but never to vmux_open(). */
 static void on_node_ready(struct vmux_link *link, const char *where, void *arg)
 {
     vmux *m = arg;
-    (void)link;
     vmux__log(m->cfg, VMUX_LOG_INFO, "%s: connection ready", where);
     emit(m, VMUX_EVENT_CONNECTION_RESTORED, 0, where, "");
+    vmux__nearc_node_ready(m, link);
 }
 
 static void on_link_failed(struct vmux_link *link, int code, const char *reason, void *arg)
@@ -113,6 +121,7 @@ static void on_tick(uv_timer_t *t)
     if (m->sentinel != NULL)
         vmux__sentinel_tick(m->sentinel, frozen);
     vmux__pubsub_tick(m, frozen);
+    vmux__nearc_tick(m, frozen);
 }
 
 static void on_link_error(struct vmux_link *link, int code, const char *reason, void *arg)
@@ -277,8 +286,12 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
         vmux__router_init(&m->router, &m->loop, m->cfg, m->tls_ctx, &m->ctr, &node_events, m,
                           on_router_settled, m->link, &m->pool);
         vmux__router_use_sentinel(&m->router, m->sentinel); /* readFrom: its replicas */
-        m->router.map_changed = vmux__pubsub_map_changed;
+        m->router.map_changed = on_map_changed;
         m->router.map_changed_arg = m;
+        if (m->near != NULL) {
+            m->router.redirected = vmux__nearc_redirected;
+            m->router.redirected_arg = m;
+        }
         /* Without the descriptor callers still write through the lane, but never read. */
         m->lane_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         vmux__lane_enable(m->link, &m->wakeup, m->lane_kick, vmux__adopt_direct, m);

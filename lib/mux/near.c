@@ -13,25 +13,11 @@
 #include "core/errbuf.h"
 #include "core/log.h"
 #include "mux/mux.h"
+#include "mux/near_internal.h"
 #include "vmux/error.h"
 
 #define NODE 0 /* standalone: the one server */
 #define SWEEP_MS 1000
-
-struct vmux_nearc {
-    vmux *m;
-    struct vmux_near *store;
-    struct vmux_link *inval; /* the invalidation link; NULL until started */
-    long long pending_id;  /* CLIENT ID's answer on its connection, before SUBSCRIBE is confirmed */
-    long long inval_id;    /* the subscribed invalidation connection's client id; 0: none */
-    char inval_where[300]; /* and where it is ("host:port") */
-    long long data_id;     /* where the data connection's tracking points (confirmed); 0: none */
-    atomic_bool storable;  /* data_id == inval_id != 0: see near.h's order rule */
-    bool flushed;          /* a flush left stale entries for the next sweep */
-    bool started, closed;
-    uv_timer_t sweep;
-    _Atomic uint64_t invalidations, untracked;
-};
 
 int vmux__nearc_new(const struct vmux_config *cfg, struct vmux_nearc **out, char *errbuf,
                     size_t errlen)
@@ -59,6 +45,7 @@ int vmux__nearc_new(const struct vmux_config *cfg, struct vmux_nearc **out, char
     atomic_init(&n->storable, false);
     atomic_init(&n->invalidations, 0);
     atomic_init(&n->untracked, 0);
+    atomic_init(&n->cluster, NULL);
     *out = n;
     return 0;
 }
@@ -67,19 +54,26 @@ void vmux__nearc_free(struct vmux_nearc *n)
 {
     if (n == NULL)
         return;
+    vmux__nearc_cluster_free(atomic_load(&n->cluster));
     vmux__near_free(n->store);
     free(n);
 }
 
 /* ---- storable, and the flushes ---- */
 
-/* Nothing read from now on may be stored, and nothing reserved before: cleared, then flushed. */
+void vmux__near_unstorable(struct vmux_nearc *n, atomic_bool *flag, unsigned node,
+                           enum vmux_near_cause cause, bool always)
+{
+    /* flag clear: every reservation since the last flush is cancelled by its reader */
+    if (!atomic_exchange(flag, false) && !always)
+        return;
+    vmux__near_flush_node(n->store, node, cause);
+    n->flushed = true;
+}
+
 static void unstorable(struct vmux_nearc *n, enum vmux_near_cause cause)
 {
-    if (!atomic_exchange(&n->storable, false))
-        return; /* every reservation since the last flush is cancelled by its reader */
-    vmux__near_flush_node(n->store, NODE, cause);
-    n->flushed = true;
+    vmux__near_unstorable(n, &n->storable, NODE, cause, false);
 }
 
 static void update_storable(struct vmux_nearc *n)
@@ -105,14 +99,18 @@ static void repoint(struct vmux_nearc *n)
 static long long on_redirect_id(struct vmux_link *link, const char *where, void *arg)
 {
     struct vmux_nearc *n = arg;
-    (void)link;
+    if (atomic_load(&n->cluster) != NULL)
+        return vmux__nearc_cluster_redirect_id(n, link);
     return n->inval_id != 0 && strcasecmp(where, n->inval_where) == 0 ? n->inval_id : 0;
 }
 
 static void on_tracked(struct vmux_link *link, long long id, bool ok, void *arg)
 {
     struct vmux_nearc *n = arg;
-    (void)link;
+    if (atomic_load(&n->cluster) != NULL) {
+        vmux__nearc_cluster_tracked(n, link, id, ok);
+        return;
+    }
     n->data_id = ok ? id : 0;
     if (n->data_id != n->inval_id)
         unstorable(n, VMUX_NEAR_RECONNECT);
@@ -123,15 +121,21 @@ static void on_tracked(struct vmux_link *link, long long id, bool ok, void *arg)
 static void on_data_lost(struct vmux_link *link, void *arg)
 {
     struct vmux_nearc *n = arg;
-    (void)link;
+    if (atomic_load(&n->cluster) != NULL) {
+        vmux__nearc_cluster_lost(n, link);
+        return;
+    }
     n->data_id = 0;
     unstorable(n, VMUX_NEAR_RECONNECT);
 }
 
 static void on_data_ready(struct vmux_link *link, void *arg)
 {
-    (void)link;
-    repoint(arg); /* its setup came before the invalidation connection was subscribed */
+    struct vmux_nearc *n = arg;
+    if (atomic_load(&n->cluster) != NULL)
+        vmux__nearc_cluster_ready(n, link);
+    else
+        repoint(n); /* its setup came before the invalidation connection was subscribed */
 }
 
 /* ---- the invalidation connection ---- */
@@ -139,12 +143,17 @@ static void on_data_ready(struct vmux_link *link, void *arg)
 static const char SUBSCRIBE_RESP[] = "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n"
                                      "*2\r\n$9\r\nSUBSCRIBE\r\n$20\r\n__redis__:invalidate\r\n";
 
+int vmux__near_subscribe(struct vmux_link *link)
+{
+    return vmux__link_send_raw(link, SUBSCRIBE_RESP, sizeof SUBSCRIBE_RESP - 1);
+}
+
 static void on_inval_ready(struct vmux_link *link, const char *where, void *arg)
 {
     struct vmux_nearc *n = arg;
     vmux__errbuf_set(n->inval_where, sizeof n->inval_where, "%s", where);
     n->pending_id = 0;
-    if (vmux__link_send_raw(link, SUBSCRIBE_RESP, sizeof SUBSCRIBE_RESP - 1) != 0)
+    if (vmux__near_subscribe(link) != 0)
         vmux__log(n->m->cfg, VMUX_LOG_WARN, "%s: near cache: cannot subscribe to invalidations",
                   where);
 }
@@ -171,11 +180,25 @@ static bool is(const vmux_reply *r, const char *s)
     return p != NULL && len == strlen(s) && memcmp(p, s, len) == 0;
 }
 
-/* An invalidation message: the keys that changed, or nil for FLUSHALL / FLUSHDB. */
-static void on_invalidate(struct vmux_nearc *n, const vmux_reply *payload)
+enum vmux_near_push vmux__near_push_kind(const vmux_reply *r, const vmux_reply **payload)
 {
-    if (vmux_reply_get_kind(payload) == VMUX_REPLY_NIL) {
-        vmux__near_flush_node(n->store, NODE, VMUX_NEAR_SERVER_FLUSH);
+    const vmux_reply *e0 = vmux_reply_element(r, 0), *e2 = vmux_reply_element(r, 2);
+    vmux_reply_kind kind = vmux_reply_get_kind(r);
+    if (kind == VMUX_REPLY_INTEGER)
+        return VMUX_NEAR_PUSH_ID;
+    if (is(e0, "message") && e2 != NULL) {
+        *payload = e2;
+        return VMUX_NEAR_PUSH_MESSAGE;
+    }
+    if (is(e0, "subscribe"))
+        return VMUX_NEAR_PUSH_SUBSCRIBED;
+    return kind == VMUX_REPLY_ERROR ? VMUX_NEAR_PUSH_ERROR : VMUX_NEAR_PUSH_OTHER;
+}
+
+void vmux__near_on_invalidate(struct vmux_nearc *n, unsigned node, const vmux_reply *payload)
+{
+    if (vmux_reply_get_kind(payload) == VMUX_REPLY_NIL) { /* FLUSHALL / FLUSHDB */
+        vmux__near_flush_node(n->store, node, VMUX_NEAR_SERVER_FLUSH);
         n->flushed = true;
         return;
     }
@@ -192,20 +215,28 @@ static void on_invalidate(struct vmux_nearc *n, const vmux_reply *payload)
 static void on_inval_push(vmux_reply *r, void *arg)
 {
     struct vmux_nearc *n = arg;
-    const vmux_reply *e0 = vmux_reply_element(r, 0), *e2 = vmux_reply_element(r, 2);
-    vmux_reply_kind kind = vmux_reply_get_kind(r);
-    if (kind == VMUX_REPLY_INTEGER) {
-        n->pending_id = (long long)vmux_reply_integer(r); /* CLIENT ID */
-    } else if (is(e0, "message") && e2 != NULL) {
-        on_invalidate(n, e2);
-    } else if (is(e0, "subscribe") && n->pending_id > 0) {
+    const vmux_reply *payload = NULL;
+    switch (vmux__near_push_kind(r, &payload)) {
+    case VMUX_NEAR_PUSH_ID:
+        n->pending_id = (long long)vmux_reply_integer(r);
+        break;
+    case VMUX_NEAR_PUSH_MESSAGE:
+        vmux__near_on_invalidate(n, NODE, payload);
+        break;
+    case VMUX_NEAR_PUSH_SUBSCRIBED:
+        if (n->pending_id <= 0)
+            break;
         n->inval_id = n->pending_id;
         vmux__log(n->m->cfg, VMUX_LOG_INFO, "%s: near cache: invalidations go to client %lld",
                   n->inval_where, n->inval_id);
         repoint(n);
-    } else if (kind == VMUX_REPLY_ERROR) {
+        break;
+    case VMUX_NEAR_PUSH_ERROR:
         vmux__log(n->m->cfg, VMUX_LOG_WARN, "%s: near cache: invalidation connection: %s",
                   n->inval_where, vmux_reply_str(r, NULL));
+        break;
+    case VMUX_NEAR_PUSH_OTHER:
+        break;
     }
     vmux_reply_free(r);
 }
@@ -222,6 +253,21 @@ static void on_sweep(uv_timer_t *t)
     vmux__near_sweep(n->store, uv_hrtime());
 }
 
+void vmux__near_track_link(struct vmux_nearc *n, struct vmux_link *link)
+{
+    struct vmux_link_tracking t = {on_redirect_id, on_tracked, on_data_lost, on_data_ready, n};
+    vmux__link_set_tracking(link, &t);
+}
+
+void vmux__near_standalone_stop(struct vmux_nearc *n)
+{
+    atomic_store(&n->storable, false);
+    if (n->inval != NULL)
+        vmux__link_close(n->inval);
+    n->inval = NULL;
+    n->inval_id = n->pending_id = n->data_id = 0;
+}
+
 void vmux__nearc_start(vmux *m)
 {
     struct vmux_nearc *n = m->near;
@@ -233,8 +279,7 @@ void vmux__nearc_start(vmux *m)
     n->sweep.data = n;
     uv_timer_start(&n->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     uv_unref((uv_handle_t *)&n->sweep);
-    struct vmux_link_tracking t = {on_redirect_id, on_tracked, on_data_lost, on_data_ready, n};
-    vmux__link_set_tracking(m->link, &t);
+    vmux__near_track_link(n, m->link);
     if (vmux__link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &inval_events, n, &n->inval) != 0) {
         vmux__log(m->cfg, VMUX_LOG_ERROR, "near cache: out of memory: nothing will be stored");
         n->inval = NULL;
@@ -252,10 +297,8 @@ void vmux__nearc_close(vmux *m)
     if (n == NULL || !n->started || n->closed)
         return;
     n->closed = true;
-    atomic_store(&n->storable, false);
-    if (n->inval != NULL)
-        vmux__link_close(n->inval);
-    n->inval = NULL;
+    vmux__near_standalone_stop(n);
+    vmux__nearc_cluster_close(n);
     uv_close((uv_handle_t *)&n->sweep, NULL);
 }
 
@@ -266,10 +309,31 @@ struct vmux_near *vmux__near_store_of(vmux *m)
     return m->near != NULL ? m->near->store : NULL;
 }
 
-bool vmux__near_storable(vmux *m)
+void vmux__nearc_tick(vmux *m, bool frozen)
 {
-    return m->near != NULL && atomic_load(&m->near->storable) &&
-           vmux__router_mode(&m->router) == VMUX_ROUTER_STANDALONE;
+    struct vmux_nearc *n = m->near;
+    if (n == NULL || !n->started || n->closed)
+        return;
+    if (n->inval != NULL)
+        vmux__link_tick(n->inval, frozen);
+    vmux__nearc_cluster_tick(n, frozen);
+}
+
+bool vmux__near_place(vmux *m, const void *key, size_t len, unsigned *node, unsigned *slot)
+{
+    *node = *slot = 0;
+    enum vmux_router_mode mode = vmux__router_mode(&m->router);
+    if (mode == VMUX_ROUTER_CLUSTER)
+        return vmux__nearc_cluster_place(m->near, key, len, node, slot);
+    return mode == VMUX_ROUTER_STANDALONE;
+}
+
+bool vmux__near_storable(vmux *m, unsigned node, unsigned slot)
+{
+    enum vmux_router_mode mode = vmux__router_mode(&m->router);
+    if (mode == VMUX_ROUTER_CLUSTER)
+        return vmux__nearc_cluster_storable(m->near, node, slot);
+    return mode == VMUX_ROUTER_STANDALONE && atomic_load(&m->near->storable);
 }
 
 void vmux__near_count_untracked(vmux *m)

@@ -4,13 +4,17 @@
  * connection (CLIENT ID, SUBSCRIBE __redis__:invalidate) and the tracking of the handle's data
  * link (CLIENT TRACKING ON REDIRECT <id> OPTIN at each setup, and re-pointed when the
  * invalidation connection is replaced), and empties the store when invalidations may have been
- * lost. Standalone only so far: the node is 0 and the slot 0.
+ * lost. On a standalone server the node is 0 and the slot 0; on a cluster (near_cluster.c) every
+ * primary of the map is a node (a small id of its own) with its own invalidation connection, and
+ * the router's link to it tracks to that one.
  *
  * The order rule: a read's reply may be stored only when the read was sent on a data connection
- * that tracks to the current invalidation connection. near.c publishes that as "storable", and
- * clears it before every flush; a reader reserves its placeholder first and reads "storable"
- * after (both sequentially consistent), so a reservation that a flush did not pass saw
- * "storable" as it stood after that flush.
+ * that tracks to the current invalidation connection of its node. near.c publishes that per node
+ * as "storable", and clears it before every flush; a reader reserves its placeholder first and
+ * reads "storable" after (both sequentially consistent), so a reservation that a flush did not
+ * pass saw "storable" as it stood after that flush. On a cluster the reader also reads the slot's
+ * primary again after the reservation: a new map stores the slots' new primaries before it
+ * flushes the slots that moved.
  */
 #ifndef VMUX_MUX_NEAR_H
 #define VMUX_MUX_NEAR_H
@@ -20,6 +24,8 @@
 
 #include "core/near_store.h"
 #include "vmux/client.h"
+
+struct vmux_link;
 
 struct vmux_config;
 struct vmux_nearc;
@@ -36,8 +42,25 @@ int vmux__nearc_new(const struct vmux_config *cfg, struct vmux_nearc **out, char
  * link. NULL near: nothing. */
 void vmux__nearc_start(vmux *m);
 
-/* I/O thread, shutting down: closes the invalidation link and the sweep timer. */
+/* I/O thread, shutting down: closes the invalidation links and the sweep timer. */
 void vmux__nearc_close(vmux *m);
+
+/* I/O thread, once a second: the invalidation links' heartbeats (PING, as subscriber links). */
+void vmux__nearc_tick(vmux *m, bool frozen);
+
+/*
+ * I/O thread, the router's hooks (near_cluster.c; m's near cache may be NULL: nothing).
+ * vmux__nearc_map_changed(): a new slot map is in place: cluster mode begins (the standalone
+ * invalidation link closes), new primaries get an invalidation link, the slots whose primary
+ * changed are flushed (VMUX_NEAR_MOVED), a primary that left the map or is one no more is
+ * flushed (VMUX_NEAR_FAILOVER). vmux__nearc_node_ready(): a node link's connection is ready: it
+ * becomes a tracking link and is pointed at its node's invalidation connection.
+ * vmux__nearc_redirected(): an op of slot was redirected (MOVED or ASK): the slot is flushed,
+ * so that the reply, read from another node than its placeholder says, is not stored.
+ */
+void vmux__nearc_map_changed(vmux *m);
+void vmux__nearc_node_ready(vmux *m, struct vmux_link *link);
+void vmux__nearc_redirected(void *m, unsigned slot);
 
 /* Frees it (NULL is allowed), once the loop has ended. */
 void vmux__nearc_free(struct vmux_nearc *near);
@@ -48,15 +71,23 @@ void vmux__nearc_free(struct vmux_nearc *near);
 struct vmux_near *vmux__near_store_of(vmux *m);
 
 /*
- * Whether a read sent now may be stored (see the order rule above): the data connection tracks
- * to the current invalidation connection, on a standalone server. Read it after the reservation.
+ * Where a tracked read of key (len bytes) is reserved: *node and *slot for vmux__near_reserve()
+ * (0 and 0 on a standalone server; the slot's primary's id and the slot on a cluster). false
+ * when it cannot be tracked now (detecting, a slot without a known primary).
  */
-bool vmux__near_storable(vmux *m);
+bool vmux__near_place(vmux *m, const void *key, size_t len, unsigned *node, unsigned *slot);
+
+/*
+ * Whether a read placed at node and slot, sent now, may be stored (see the order rule above):
+ * the slot's primary is still node and its data connection tracks to its current invalidation
+ * connection. Read it after the reservation.
+ */
+bool vmux__near_storable(vmux *m, unsigned node, unsigned slot);
 
 /* Counts a miss read without tracking (nothing could be stored). */
 void vmux__near_count_untracked(vmux *m);
 
-/* The handle's near cache counters: the store's, and the invalidations and untracked reads. */
+/* The handle's near cache counters besides the store's: the invalidations and untracked reads. */
 struct vmux_nearc_counts {
     uint64_t invalidations; /* keys named by the server's invalidation messages */
     uint64_t untracked;

@@ -17,14 +17,16 @@
 
 /*
  * A block of several commands (MULTI ... EXEC) is one op that gets several replies; all but the
- * last are consumed here. The first error among them is kept: it says why EXEC aborts.
+ * last are consumed here. The first error among them is kept: it says why EXEC aborts. They are
+ * counted apart from nreplies, which a block sent again (a MOVED or ASK, a broken connection)
+ * needs whole.
  */
 static bool conn_partial_reply(struct vmux_op *op, vmux_reply *reply)
 {
     VMUX_ASSERT(op->nreplies >= 1); /* the last reply pops the op: none comes after it */
-    if (op->nreplies <= 1)
+    if (op->partial + 1 >= op->nreplies)
         return false;
-    op->nreplies--;
+    op->partial++;
     if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR && op->first_error == NULL)
         op->first_error = reply;
     else

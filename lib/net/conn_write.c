@@ -161,6 +161,9 @@ int vmux__conn_write_op(struct vmux_conn *c, struct vmux_op *op)
     if (c->fifo.head == NULL)
         c->waiting_since = c->last_io;
     op->wstart = c->queued;
+    op->partial = 0; /* a block sent again is answered whole again */
+    vmux_reply_free(op->first_error);
+    op->first_error = NULL;
     c->queued += op->len;
     vmux__opq_push(&c->fifo, op);
     vmux__conn_arm_flush(c);

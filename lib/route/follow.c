@@ -56,9 +56,17 @@ static void redirect_loop(struct vmux_router *r, struct vmux_op *op, const struc
     vmux__op_finish(op, VMUX_ERR_REDIRECT_LOOP, vmux__reply_new_str(VMUX_REPLY_ERROR, why, len));
 }
 
+/* An op of slot goes on elsewhere: the owner hears of it (r->redirected). */
+static void note_redirect(struct vmux_router *r, unsigned slot)
+{
+    if (r->redirected != NULL)
+        r->redirected(r->redirected_arg, slot);
+}
+
 /* No address to send op to ("?"): it waits for a refreshed map that names its slot's owner. */
 static void wait_for_owner(struct vmux_router *r, struct vmux_op *op, unsigned slot)
 {
+    note_redirect(r, slot);
     if (op->slot < 0)
         op->slot = (int32_t)slot; /* the server told its slot: route it by that from now on */
     vmux__opq_push(&r->unowned, op);
@@ -123,6 +131,7 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
         vmux__count(&r->ctr->asked, 1);
     }
     op->redirects++;
+    note_redirect(r, rd->slot);
     vmux_reply_free(reply); /* last: t->host may point into it */
     vmux__pool_detach(op);  /* the pool link that ran it is free */
     if (rd->kind == VMUX_REDIRECT_MOVED && to == link && !pooled)

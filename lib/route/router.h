@@ -85,6 +85,10 @@ struct vmux_router {
      * listens); it must not change the router, only note that it has work to do. */
     void (*map_changed)(void *arg);
     void *map_changed_arg;
+    /* Set by the owner after init, may stay NULL: an op of slot is sent on after a MOVED or ASK
+     * (the near cache empties the slot: the op's reply comes from another node than asked). */
+    void (*redirected)(void *arg, unsigned slot);
+    void *redirected_arg;
 
     struct vmux_link *seed;          /* the handle's main link (not owned) */
     struct vmux_pool *seed_pool;     /* the handle's blocking pool, before the mode is known */

@@ -1,0 +1,450 @@
+/*
+ * The near cache on a cluster (mux/near.h): every primary of the slot map is a node of the store
+ * (a small id, kept while it stays a primary) with an invalidation connection of its own, and the
+ * router's link to it tracks to that connection. Each slot's primary's id is published for the
+ * readers (owner[]); a new map flushes the slots that moved and the primaries that left.
+ * Replicas serve no tracked reads (they go to the primary), so they have no invalidation link.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config_keys.h"
+#include "core/log.h"
+#include "mux/near.h"
+#include "mux/near_internal.h"
+#include "route/slot.h"
+#include "vmux/error.h"
+
+/* ---- any thread ---- */
+
+bool vmux__nearc_cluster_place(struct vmux_nearc *n, const void *key, size_t len, unsigned *node,
+                               unsigned *slot)
+{
+    struct vmux_near_cluster *cl = atomic_load(&n->cluster);
+    if (cl == NULL)
+        return false;
+    *slot = vmux__slot_of(key, len);
+    uint16_t owner = atomic_load(&cl->owner[*slot]);
+    *node = owner;
+    return owner != VMUX_NEAR_NO_NODE;
+}
+
+bool vmux__nearc_cluster_storable(struct vmux_nearc *n, unsigned node, unsigned slot)
+{
+    struct vmux_near_cluster *cl = atomic_load(&n->cluster);
+    return cl != NULL && node < cl->cap && slot < VMUX_NEAR_SLOTS &&
+           atomic_load(&cl->owner[slot]) == node && atomic_load(&cl->nodes[node].storable);
+}
+
+/* ---- the nodes (I/O thread from here on) ---- */
+
+static struct vmux_near_cnode *node_named(struct vmux_near_cluster *cl, const char *where)
+{
+    for (unsigned i = 0; i < cl->cap; i++)
+        if (cl->nodes[i].where[0] != '\0' && strcmp(cl->nodes[i].where, where) == 0)
+            return &cl->nodes[i];
+    return NULL;
+}
+
+/* The node that the router's link serves (the seed's by either of its names), or NULL. */
+static struct vmux_near_cnode *node_of_link(struct vmux_nearc *n, const struct vmux_link *link)
+{
+    struct vmux_near_cluster *cl = atomic_load(&n->cluster);
+    struct vmux_router *r = &n->m->router;
+    char addr[300];
+    vmux__router_link_addr(r, link, addr, sizeof addr);
+    struct vmux_near_cnode *nd = node_named(cl, addr);
+    if (nd == NULL && link == r->seed && r->seed_as_host != NULL) {
+        snprintf(addr, sizeof addr, "%s:%d", r->seed_as_host, r->seed_as_port);
+        nd = node_named(cl, addr);
+    }
+    return nd != NULL && nd->in_map ? nd : NULL;
+}
+
+static void update_storable(struct vmux_near_cnode *nd)
+{
+    if (nd->in_map && nd->inval_id != 0 && nd->data_id == nd->inval_id && !nd->n->closed)
+        atomic_store(&nd->storable, true);
+}
+
+static void node_unstorable(struct vmux_near_cnode *nd, enum vmux_near_cause cause, bool always)
+{
+    vmux__near_unstorable(nd->n, &nd->storable, nd->id, cause, always);
+}
+
+/* Points the router's link to nd at its invalidation connection, if it has a ready one. */
+static void repoint(struct vmux_near_cnode *nd)
+{
+    struct vmux_router *r = &nd->n->m->router;
+    if (nd->inval_id == 0 || nd->data_id == nd->inval_id)
+        return;
+    struct vmux_link *data = nd->data;
+    if (data == NULL && vmux__router_has_link(r, nd->host, nd->port))
+        data = vmux__router_node_link(r, nd->host, strlen(nd->host), nd->port);
+    if (data != NULL)
+        (void)vmux__link_track(data, nd->inval_id); /* not ready: its setup asks redirect_id */
+}
+
+/* ---- the data links' tracking (near.c's events, in cluster mode) ---- */
+
+long long vmux__nearc_cluster_redirect_id(struct vmux_nearc *n, struct vmux_link *link)
+{
+    struct vmux_near_cnode *nd = node_of_link(n, link);
+    if (nd == NULL)
+        return 0;
+    nd->data = link;
+    return nd->inval_id;
+}
+
+void vmux__nearc_cluster_tracked(struct vmux_nearc *n, struct vmux_link *link, long long id,
+                                 bool ok)
+{
+    struct vmux_near_cnode *nd = node_of_link(n, link);
+    if (nd == NULL)
+        return;
+    nd->data = link;
+    nd->data_id = ok ? id : 0;
+    if (nd->data_id != nd->inval_id)
+        node_unstorable(nd, VMUX_NEAR_RECONNECT, false);
+    update_storable(nd);
+}
+
+/* Its reads were tracked by a client that no longer exists: their invalidations are lost. */
+void vmux__nearc_cluster_lost(struct vmux_nearc *n, struct vmux_link *link)
+{
+    struct vmux_near_cluster *cl = atomic_load(&n->cluster);
+    for (unsigned i = 0; i < cl->cap; i++) {
+        struct vmux_near_cnode *nd = &cl->nodes[i];
+        if (nd->data != link)
+            continue;
+        nd->data_id = 0;
+        node_unstorable(nd, VMUX_NEAR_RECONNECT, false);
+    }
+}
+
+void vmux__nearc_cluster_ready(struct vmux_nearc *n, struct vmux_link *link)
+{
+    struct vmux_near_cnode *nd = node_of_link(n, link);
+    if (nd == NULL)
+        return;
+    nd->data = link;
+    repoint(nd); /* its setup came before the invalidation connection was subscribed */
+}
+
+void vmux__nearc_node_ready(vmux *m, struct vmux_link *link)
+{
+    struct vmux_nearc *n = m->near;
+    if (n == NULL || !n->started || n->closed || atomic_load(&n->cluster) == NULL ||
+        vmux__router_link_host(&m->router, link) == NULL)
+        return;
+    vmux__near_track_link(n, link); /* its next connections track from their setup on */
+    vmux__nearc_cluster_ready(n, link);
+}
+
+/* ---- a node's invalidation connection ---- */
+
+static void on_inval_ready(struct vmux_link *link, const char *where, void *arg)
+{
+    struct vmux_near_cnode *nd = arg;
+    nd->pending_id = 0;
+    if (vmux__near_subscribe(link) != 0)
+        vmux__log(nd->n->m->cfg, VMUX_LOG_WARN, "%s: near cache: cannot subscribe to invalidations",
+                  where);
+}
+
+static void on_inval_failed(struct vmux_link *link, int code, const char *reason, void *arg)
+{
+    struct vmux_near_cnode *nd = arg;
+    (void)link;
+    if (nd->inval_id != 0)
+        vmux__log(nd->n->m->cfg, VMUX_LOG_WARN,
+                  "%s: near cache: invalidation connection lost (%s): %s; emptying its part",
+                  nd->where, vmux_err_name(code), reason);
+    nd->inval_id = nd->pending_id = 0;
+    node_unstorable(nd, VMUX_NEAR_LINK_LOST, false);
+}
+
+static const struct vmux_link_events inval_events = {on_inval_ready, on_inval_failed, NULL, NULL};
+
+static void on_inval_push(vmux_reply *r, void *arg)
+{
+    struct vmux_near_cnode *nd = arg;
+    const vmux_reply *payload = NULL;
+    switch (vmux__near_push_kind(r, &payload)) {
+    case VMUX_NEAR_PUSH_ID:
+        nd->pending_id = (long long)vmux_reply_integer(r);
+        break;
+    case VMUX_NEAR_PUSH_MESSAGE:
+        vmux__near_on_invalidate(nd->n, nd->id, payload);
+        break;
+    case VMUX_NEAR_PUSH_SUBSCRIBED:
+        if (nd->pending_id <= 0)
+            break;
+        nd->inval_id = nd->pending_id;
+        vmux__log(nd->n->m->cfg, VMUX_LOG_INFO, "%s: near cache: invalidations go to client %lld",
+                  nd->where, nd->inval_id);
+        repoint(nd);
+        break;
+    case VMUX_NEAR_PUSH_ERROR:
+        vmux__log(nd->n->m->cfg, VMUX_LOG_WARN, "%s: near cache: invalidation connection: %s",
+                  nd->where, vmux_reply_str(r, NULL));
+        break;
+    case VMUX_NEAR_PUSH_OTHER:
+        break;
+    }
+    vmux_reply_free(r);
+}
+
+/* The handle's configuration with nd's one endpoint (as the router's node links have). */
+static struct vmux_config *inval_config(struct vmux_near_cnode *nd)
+{
+    vmux *m = nd->n->m;
+    struct vmux_config *cfg = vmux_config_dup(m->cfg);
+    if (cfg == NULL)
+        return NULL;
+    vmux_config_clear_endpoints(cfg);
+    const char *tls_name = vmux__router_tls_name(&m->router, nd->host, nd->port);
+    if (vmux_config_set_service_name(cfg, NULL) == 0 &&
+        (tls_name == NULL || m->tls_ctx == NULL || vmux_config_set_ssl_host(cfg, tls_name) == 0) &&
+        vmux__config_endpoint_push(cfg, nd->host, strlen(nd->host), nd->port) == 0)
+        return cfg;
+    vmux_config_free(cfg);
+    return NULL;
+}
+
+static void open_inval(struct vmux_near_cnode *nd)
+{
+    vmux *m = nd->n->m;
+    nd->cfg = inval_config(nd);
+    if (nd->cfg == NULL || vmux__link_new(&m->loop, nd->cfg, m->tls_ctx, &m->ctr, &inval_events, nd,
+                                          &nd->inval) != 0) {
+        vmux__log(m->cfg, VMUX_LOG_ERROR,
+                  "%s: near cache: out of memory: nothing of this node will be stored", nd->where);
+        nd->inval = NULL;
+        return;
+    }
+    vmux__link_set_push(nd->inval, on_inval_push, nd);
+    vmux__link_set_auxiliary(nd->inval);
+    vmux__link_start(nd->inval);
+}
+
+/* Closes nd's invalidation link; its configuration is freed with the rest (the link may still
+ * use it until the loop releases it). */
+static void close_inval(struct vmux_near_cluster *cl, struct vmux_near_cnode *nd)
+{
+    if (nd->inval != NULL)
+        vmux__link_close(nd->inval);
+    nd->inval = NULL;
+    nd->inval_id = nd->pending_id = 0;
+    if (nd->cfg == NULL)
+        return;
+    struct vmux_config **more = realloc(cl->retired, (cl->nretired + 1) * sizeof *more);
+    if (more == NULL)
+        return; /* kept in nd->cfg, freed with the cluster state */
+    cl->retired = more;
+    cl->retired[cl->nretired++] = nd->cfg;
+    nd->cfg = NULL;
+}
+
+/* ---- a new map ---- */
+
+static struct vmux_near_cluster *cluster_new(struct vmux_nearc *n)
+{
+    struct vmux_near_cluster *cl = calloc(1, sizeof *cl);
+    if (cl == NULL)
+        return NULL;
+    cl->cap = VMUX_NEAR_DEFAULT_NODES; /* the store's nodes limit (its default) */
+    cl->nodes = calloc(cl->cap, sizeof *cl->nodes);
+    if (cl->nodes == NULL) {
+        free(cl);
+        return NULL;
+    }
+    for (unsigned i = 0; i < cl->cap; i++) {
+        cl->nodes[i].n = n;
+        cl->nodes[i].id = i;
+        atomic_init(&cl->nodes[i].storable, false);
+    }
+    for (unsigned s = 0; s < VMUX_NEAR_SLOTS; s++)
+        atomic_init(&cl->owner[s], VMUX_NEAR_NO_NODE);
+    return cl;
+}
+
+/* The id of host:port, a primary of the new map: its own, or a free one; NULL when none is. */
+static struct vmux_near_cnode *node_for(struct vmux_near_cluster *cl, const char *host, int port)
+{
+    char where[300];
+    snprintf(where, sizeof where, "%s:%d", host, port);
+    struct vmux_near_cnode *nd = node_named(cl, where), *free_one = NULL;
+    for (unsigned i = 0; nd == NULL && free_one == NULL && i < cl->cap; i++)
+        if (cl->nodes[i].where[0] == '\0')
+            free_one = &cl->nodes[i];
+    if (nd != NULL || free_one == NULL)
+        return nd;
+    char *h = strdup(host);
+    if (h == NULL)
+        return NULL;
+    free_one->host = h;
+    free_one->port = port;
+    snprintf(free_one->where, sizeof free_one->where, "%s", where);
+    return free_one;
+}
+
+/* Each shard's primary's id in cl (VMUX_NEAR_NO_NODE: unknown, or no id left); NULL: no memory. */
+static uint16_t *primaries(struct vmux_nearc *n, struct vmux_near_cluster *cl,
+                           const struct vmux_slotmap *map, bool *seen)
+{
+    uint16_t *ids = malloc((map->nshards > 0 ? map->nshards : 1) * sizeof *ids);
+    for (size_t i = 0; ids != NULL && i < map->nshards; i++) {
+        const struct vmux_shard *s = &map->shards[i];
+        ids[i] = VMUX_NEAR_NO_NODE;
+        if (s->nnodes == 0 || (s->nodes[0].flags & VMUX_NODE_UNKNOWN))
+            continue;
+        struct vmux_near_cnode *nd = node_for(cl, s->nodes[0].host, s->nodes[0].port);
+        if (nd == NULL) {
+            vmux__log(n->m->cfg, VMUX_LOG_WARN,
+                      "%s:%d: near cache: more than %u primaries: its reads are not tracked",
+                      s->nodes[0].host, s->nodes[0].port, cl->cap);
+            continue;
+        }
+        ids[i] = (uint16_t)nd->id;
+        seen[nd->id] = true;
+    }
+    return ids;
+}
+
+/*
+ * The readers see each slot's new primary before its slot is flushed (near.h's order rule): a
+ * slot whose primary is still one moved (a migration, or a MOVED); one whose primary left is
+ * flushed with that node (below).
+ */
+static void new_owners(struct vmux_nearc *n, struct vmux_near_cluster *cl,
+                       const struct vmux_slotmap *map, const uint16_t *ids, const bool *seen)
+{
+    for (unsigned s = 0; s < VMUX_NEAR_SLOTS; s++) {
+        uint16_t shard = map->owner[s];
+        uint16_t now = shard == VMUX_SLOT_NO_OWNER ? VMUX_NEAR_NO_NODE : ids[shard];
+        uint16_t was = atomic_load(&cl->owner[s]);
+        if (now == was)
+            continue;
+        atomic_store(&cl->owner[s], now);
+        if (was != VMUX_NEAR_NO_NODE && seen[was]) {
+            vmux__near_flush_slot(n->store, s, VMUX_NEAR_MOVED);
+            n->flushed = true;
+        }
+    }
+}
+
+/* Primaries that left the map (or are replicas now) are flushed and closed; new ones open. */
+static void departures_arrivals(struct vmux_nearc *n, struct vmux_near_cluster *cl,
+                                const bool *seen)
+{
+    for (unsigned i = 0; i < cl->cap; i++) {
+        struct vmux_near_cnode *nd = &cl->nodes[i];
+        if (nd->in_map && !seen[i]) {
+            vmux__log(n->m->cfg, VMUX_LOG_INFO,
+                      "%s: near cache: no longer a primary: emptying its part", nd->where);
+            nd->in_map = false;
+            node_unstorable(nd, VMUX_NEAR_FAILOVER, true);
+            close_inval(cl, nd);
+            nd->data = NULL;
+            nd->data_id = 0;
+            nd->where[0] = '\0'; /* the id is free again: flushed, nothing of it comes back */
+            free(nd->host);
+            nd->host = NULL;
+        } else if (!nd->in_map && seen[i]) {
+            nd->in_map = true;
+            open_inval(nd);
+        }
+    }
+}
+
+/* Cluster mode begins: the state, published for the readers once it is complete. */
+static struct vmux_near_cluster *begin(struct vmux_nearc *n)
+{
+    struct vmux_near_cluster *cl = cluster_new(n);
+    if (cl == NULL) {
+        vmux__log(n->m->cfg, VMUX_LOG_ERROR, "near cache: out of memory: nothing will be stored");
+        return NULL;
+    }
+    /* what a standalone server's connection stored (cluster=auto, re-detected) goes */
+    vmux__near_unstorable(n, &n->storable, 0, VMUX_NEAR_FAILOVER, false);
+    vmux__near_standalone_stop(n);
+    atomic_store(&n->cluster, cl);
+    return cl;
+}
+
+void vmux__nearc_map_changed(vmux *m)
+{
+    struct vmux_nearc *n = m->near;
+    struct vmux_router *r = &m->router;
+    if (n == NULL || !n->started || n->closed || r->map == NULL ||
+        vmux__router_mode(r) != VMUX_ROUTER_CLUSTER)
+        return;
+    struct vmux_near_cluster *cl = atomic_load(&n->cluster);
+    if (cl == NULL && (cl = begin(n)) == NULL)
+        return;
+    bool *seen = calloc(cl->cap, sizeof *seen);
+    uint16_t *ids = seen != NULL ? primaries(n, cl, r->map, seen) : NULL;
+    if (ids == NULL) {
+        /* out of memory: nothing may be stored until a map is taken in */
+        vmux__log(m->cfg, VMUX_LOG_ERROR, "near cache: out of memory reading the slot map");
+        for (unsigned s = 0; s < VMUX_NEAR_SLOTS; s++)
+            atomic_store(&cl->owner[s], VMUX_NEAR_NO_NODE);
+        vmux__near_flush_all(n->store, VMUX_NEAR_MOVED);
+        free(seen);
+        return;
+    }
+    new_owners(n, cl, r->map, ids, seen);
+    departures_arrivals(n, cl, seen);
+    free(ids);
+    free(seen);
+}
+
+void vmux__nearc_redirected(void *arg, unsigned slot)
+{
+    vmux *m = arg;
+    struct vmux_nearc *n = m->near;
+    if (n == NULL || atomic_load(&n->cluster) == NULL || slot >= VMUX_NEAR_SLOTS)
+        return;
+    vmux__near_flush_slot(n->store, slot, VMUX_NEAR_MOVED);
+    n->flushed = true;
+}
+
+/* ---- life ---- */
+
+void vmux__nearc_cluster_tick(struct vmux_nearc *n, bool frozen)
+{
+    struct vmux_near_cluster *cl = atomic_load(&n->cluster);
+    if (cl == NULL && vmux__router_mode(&n->m->router) == VMUX_ROUTER_CLUSTER) {
+        vmux__nearc_map_changed(n->m); /* a server re-detected as a cluster node */
+        return;
+    }
+    for (unsigned i = 0; cl != NULL && i < cl->cap; i++)
+        if (cl->nodes[i].inval != NULL)
+            vmux__link_tick(cl->nodes[i].inval, frozen);
+}
+
+void vmux__nearc_cluster_close(struct vmux_nearc *n)
+{
+    struct vmux_near_cluster *cl = atomic_load(&n->cluster);
+    for (unsigned i = 0; cl != NULL && i < cl->cap; i++) {
+        atomic_store(&cl->nodes[i].storable, false);
+        close_inval(cl, &cl->nodes[i]);
+    }
+}
+
+void vmux__nearc_cluster_free(struct vmux_near_cluster *cl)
+{
+    if (cl == NULL)
+        return;
+    for (size_t i = 0; i < cl->nretired; i++)
+        vmux_config_free(cl->retired[i]);
+    for (unsigned i = 0; i < cl->cap; i++) {
+        vmux_config_free(cl->nodes[i].cfg);
+        free(cl->nodes[i].host);
+    }
+    free(cl->retired);
+    free(cl->nodes);
+    free(cl);
+}

@@ -1,0 +1,120 @@
+/*
+ * The near cache's state on the I/O thread, shared by near.c (the handle's tracking, a standalone
+ * server's invalidation connection) and near_cluster.c (one invalidation connection per primary
+ * of a cluster). Not for other files.
+ */
+#ifndef VMUX_MUX_NEAR_INTERNAL_H
+#define VMUX_MUX_NEAR_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/near_store.h"
+#include "mux/mux.h"
+
+/* No primary known for a slot (vmux_near_cluster.owner). */
+#define VMUX_NEAR_NO_NODE 0xffffu
+
+/*
+ * A primary of the cluster, by its store node id (its index). Its reads may be stored while its
+ * data link's connection tracks to its invalidation connection (storable).
+ */
+struct vmux_near_cnode {
+    struct vmux_nearc *n;
+    unsigned id;
+    char where[300]; /* "host:port" as the map names it; "" while the id is free */
+    char *host;      /* host alone, for the router's lookups */
+    int port;
+    bool in_map;             /* a primary of the current map */
+    struct vmux_config *cfg; /* its invalidation link's configuration (one endpoint) */
+    struct vmux_link *inval; /* its invalidation link, or NULL */
+    long long pending_id;    /* CLIENT ID's answer, before SUBSCRIBE is confirmed */
+    long long inval_id;      /* the subscribed invalidation connection's id; 0: none */
+    struct vmux_link *data;  /* the router's link to it that reported last, or NULL */
+    long long data_id;       /* where its connection's tracking points (confirmed) */
+    atomic_bool storable;    /* data_id == inval_id != 0 and in_map */
+};
+
+/* Cluster mode: the nodes, and each slot's primary for the readers. */
+struct vmux_near_cluster {
+    struct vmux_near_cnode *nodes; /* cap of them, ids 0 .. cap - 1 */
+    unsigned cap;
+    _Atomic uint16_t owner[VMUX_NEAR_SLOTS]; /* each slot's primary's id, or VMUX_NEAR_NO_NODE */
+    struct vmux_config **retired; /* configurations of closed invalidation links (freed last) */
+    size_t nretired;
+};
+
+struct vmux_nearc {
+    vmux *m;
+    struct vmux_near *store;
+    /* Standalone: the one invalidation connection and the data link's tracking. */
+    struct vmux_link *inval; /* the invalidation link; NULL until started and in cluster mode */
+    long long pending_id;  /* CLIENT ID's answer on its connection, before SUBSCRIBE is confirmed */
+    long long inval_id;    /* the subscribed invalidation connection's client id; 0: none */
+    char inval_where[300]; /* and where it is ("host:port") */
+    long long data_id;     /* where the data connection's tracking points (confirmed); 0: none */
+    atomic_bool storable;  /* data_id == inval_id != 0: see near.h's order rule */
+    bool flushed;          /* a flush left stale entries for the next sweep */
+    bool started, closed;
+    uv_timer_t sweep;
+    _Atomic uint64_t invalidations, untracked;
+    /* Cluster mode, from the first slot map on (any thread reads it; set once). */
+    _Atomic(struct vmux_near_cluster *) cluster;
+};
+
+/* ---- near.c, for near_cluster.c (I/O thread) ---- */
+
+/* What an invalidation connection read: its CLIENT ID, SUBSCRIBE's confirmation, a message. */
+enum vmux_near_push {
+    VMUX_NEAR_PUSH_OTHER,
+    VMUX_NEAR_PUSH_ID,         /* CLIENT ID's integer */
+    VMUX_NEAR_PUSH_SUBSCRIBED, /* SUBSCRIBE's confirmation */
+    VMUX_NEAR_PUSH_MESSAGE,    /* an invalidation message: *payload its keys (nil: a flush) */
+    VMUX_NEAR_PUSH_ERROR,
+};
+enum vmux_near_push vmux__near_push_kind(const vmux_reply *r, const vmux_reply **payload);
+
+/* Sends CLIENT ID and SUBSCRIBE __redis__:invalidate on a ready invalidation link. */
+int vmux__near_subscribe(struct vmux_link *link);
+
+/* An invalidation message's payload: the keys named are removed; nil empties node's part. */
+void vmux__near_on_invalidate(struct vmux_nearc *n, unsigned node, const vmux_reply *payload);
+
+/* Nothing of node read from now on may be stored (flag cleared), and nothing reserved before
+ * (flushed for cause); no flush when flag was clear already, unless always. */
+void vmux__near_unstorable(struct vmux_nearc *n, atomic_bool *flag, unsigned node,
+                           enum vmux_near_cause cause, bool always);
+
+/* Makes link a tracking link of the near cache (its events are near.c's, dispatched to
+ * near_cluster.c's in cluster mode). */
+void vmux__near_track_link(struct vmux_nearc *n, struct vmux_link *link);
+
+/* Cluster mode begins: the standalone invalidation link closes, nothing more stored by it. */
+void vmux__near_standalone_stop(struct vmux_nearc *n);
+
+/* ---- near_cluster.c, for near.c ---- */
+
+/* Any thread: near.h's vmux__near_place() and vmux__near_storable() in cluster mode. */
+bool vmux__nearc_cluster_place(struct vmux_nearc *n, const void *key, size_t len, unsigned *node,
+                               unsigned *slot);
+bool vmux__nearc_cluster_storable(struct vmux_nearc *n, unsigned node, unsigned slot);
+
+/* I/O thread from here on. */
+
+/* The tracking events of a data link in cluster mode (near.h's link tracking, by link). */
+long long vmux__nearc_cluster_redirect_id(struct vmux_nearc *n, struct vmux_link *link);
+void vmux__nearc_cluster_tracked(struct vmux_nearc *n, struct vmux_link *link, long long id,
+                                 bool ok);
+void vmux__nearc_cluster_lost(struct vmux_nearc *n, struct vmux_link *link);
+void vmux__nearc_cluster_ready(struct vmux_nearc *n, struct vmux_link *link);
+
+/* Closes every node's invalidation link (shutting down). */
+void vmux__nearc_cluster_close(struct vmux_nearc *n);
+/* Heartbeats of the nodes' invalidation links. */
+void vmux__nearc_cluster_tick(struct vmux_nearc *n, bool frozen);
+/* Frees the cluster state (the loop has ended). */
+void vmux__nearc_cluster_free(struct vmux_near_cluster *cl);
+
+#endif

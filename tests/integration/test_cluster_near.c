@@ -1,0 +1,611 @@
+/*
+ * The near cache on a cluster (vmux/near.h, docs/patterns/near-cache.md), on a fixture of its
+ * own ("cluster-near": three primaries with a replica each), since the second case moves a slot
+ * and fails a shard over:
+ *
+ * - on each of the three shards, a value read through the near cache is served from memory until
+ *   another handle's write invalidates it (each primary's own invalidation connection);
+ * - killing the near cache's invalidation connection on one primary, then its data connection
+ *   on another, empties that primary's part only (another shard's key is still a hit), and its
+ *   keys are stored and invalidated again once its data connection tracks to the new one;
+ * - a near read that hears MOVED (the handle's map is behind) returns the value without storing
+ *   it and flushes its slot;
+ * - no stale read after quiescence: reader threads on one near-cache handle and two writer
+ *   handles run random GET/SET over NKEYS keys, a tenth of them in one slot that is migrated to
+ *   another primary mid-run (SETSLOT IMPORTING / MIGRATING, MIGRATE, SETSLOT NODE), then a
+ *   planned failover of a shard (CLUSTER FAILOVER on its replica); once the writes have stopped
+ *   and every primary's last invalidation has arrived (a barrier key per primary), every key
+ *   read through the near cache equals the server's value, and the flushes by cause (moved,
+ *   failover) are counted.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+#include "node.h"
+#include "route/slot.h"
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#define CLUSTER "cluster-near"
+#define WAIT_MS 60000
+#define NKEYS 1000
+#define NMOVED 100 /* keys NKEYS - NMOVED .. NKEYS - 1 share the migrated slot */
+#define NREADERS 4
+#define NWRITERS 2
+#define PHASE_MS 2000
+#define MAX_PRIMARIES 8
+
+static vmux_str S(const char *s)
+{
+    return (vmux_str){s, strlen(s)};
+}
+
+static vmux_near_stats stats(vmux *m)
+{
+    vmux_near_stats st = VMUX_INIT(vmux_near_stats);
+    assert_int_equal(vmux_near_read_stats(m, &st), 0);
+    return st;
+}
+
+static void set(vmux *w, const char *key, const char *value)
+{
+    assert_int_equal(vmux_set(w, NULL, S(key), S(value), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL),
+                     0);
+}
+
+/* A near-cache handle whose connections are named name (each test its own: CLIENT LIST). */
+static vmux *open_near(const char *name)
+{
+    char extra[64];
+    snprintf(extra, sizeof extra, "nearCache=true,name=%s", name);
+    return vt_open(CLUSTER, extra);
+}
+
+/* ---- the cluster as its nodes say (CLUSTER SLOTS on a primary that stays one) ---- */
+
+struct shard {
+    int primary, replica; /* ports; replica 0 when none */
+};
+
+/* The primary (and a replica) serving slot, as the node at port says. */
+static struct shard shard_of(int port, int slot)
+{
+    redisContext *c = vt_node_connect(port);
+    redisReply *r = vt_must(c, "CLUSTER SLOTS");
+    struct shard s = {0, 0};
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *range = r->element[i];
+        if (range->element[0]->integer <= slot && slot <= range->element[1]->integer) {
+            s.primary = (int)range->element[2]->element[1]->integer;
+            if (range->elements > 3)
+                s.replica = (int)range->element[3]->element[1]->integer;
+        }
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    assert_true(s.primary > 0);
+    return s;
+}
+
+/* The distinct primaries' ports, each with a key name of one of its slots (prefix, then a tag). */
+static int primaries(int port, const char *prefix, int *ports, char keys[][48])
+{
+    int n = 0;
+    for (int tag = 0; tag < 100000 && n < MAX_PRIMARIES; tag++) {
+        char key[48];
+        snprintf(key, sizeof key, "%s{%d}", prefix, tag);
+        int p = shard_of(port, (int)vmux__slot_of(key, strlen(key))).primary, known = 0;
+        for (int i = 0; i < n; i++)
+            known |= ports[i] == p;
+        if (known)
+            continue;
+        ports[n] = p;
+        snprintf(keys[n], 48, "%s", key);
+        n++;
+        if (n == vt_cluster_primaries(CLUSTER))
+            break;
+    }
+    return n;
+}
+
+/* ---- reads that come from memory until invalidated ---- */
+
+struct probe {
+    vmux *m;
+    const char *key;
+    const char *want;
+};
+
+static bool near_is(vmux *m, const char *key, const char *want)
+{
+    vmux_bytes v;
+    int rc = vmux_near_get(m, NULL, S(key), &v);
+    bool same = rc == 0 && (want == NULL ? v.ptr == NULL
+                                         : v.ptr != NULL && strcmp((const char *)v.ptr, want) == 0);
+    vmux_bytes_free(&v);
+    return same;
+}
+
+static bool probe_stored(void *arg)
+{
+    struct probe *p = arg;
+    uint64_t fills = stats(p->m).fills;
+    return near_is(p->m, p->key, p->want) && stats(p->m).fills > fills;
+}
+
+static bool probe_hit(void *arg)
+{
+    struct probe *p = arg;
+    uint64_t hits = stats(p->m).hits;
+    return near_is(p->m, p->key, p->want) && stats(p->m).hits > hits;
+}
+
+static bool probe_sees(void *arg)
+{
+    struct probe *p = arg;
+    return near_is(p->m, p->key, p->want);
+}
+
+/* Reads key through m until a read is stored and the next one is a hit: tracking works. */
+static void until_cached(vmux *m, const char *key, const char *want)
+{
+    struct probe p = {m, key, want};
+    vmux_near_forget(m, S(key));
+    assert_true(vt_wait_until(probe_stored, &p, WAIT_MS));
+    assert_true(vt_wait_until(probe_hit, &p, WAIT_MS));
+}
+
+static void until_sees(vmux *m, const char *key, const char *want)
+{
+    struct probe p = {m, key, want};
+    assert_true(vt_wait_until(probe_sees, &p, WAIT_MS));
+}
+
+static void test_invalidated_on_each_shard(void **state)
+{
+    (void)state;
+    vmux *m = open_near("nearshards"), *w = vt_open(CLUSTER, NULL);
+    int ports[MAX_PRIMARIES];
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(vt_cluster_port(CLUSTER, 0), "near:shard", ports, keys);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) {
+        set(w, keys[i], "old");
+        until_cached(m, keys[i], "old");
+        uint64_t hits = stats(m).hits;
+        assert_true(near_is(m, keys[i], "old")); /* from memory: nothing changed it */
+        assert_true(stats(m).hits > hits);
+        uint64_t invalidations = stats(m).invalidations;
+        set(w, keys[i], "new");
+        until_sees(m, keys[i], "new"); /* the shard's invalidation arrived */
+        assert_true(stats(m).invalidations > invalidations);
+        until_cached(m, keys[i], "new");
+        print_message("127.0.0.1:%d (%s): cached, invalidated, cached again\n", ports[i], keys[i]);
+    }
+    vmux_close(w);
+    vmux_close(m);
+}
+
+/* ---- a tracked read redirected: returned, not stored, its slot flushed ---- */
+
+static void setslot(int port, int slot, const char *how, const char *id)
+{
+    char s[16];
+    snprintf(s, sizeof s, "%d", slot);
+    redisContext *c = vt_node_connect(port);
+    const char *argv[] = {"CLUSTER", "SETSLOT", s, how, id};
+    freeReplyObject(vt_must_argv(c, 5, argv));
+    redisFree(c);
+}
+
+static void node_id(int port, char *out, size_t len)
+{
+    redisContext *c = vt_node_connect(port);
+    redisReply *r = vt_must(c, "CLUSTER MYID");
+    snprintf(out, len, "%s", r->str);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* Moves slot from its primary src to dst as valkey-cli --cluster reshard does, keys in batches
+ * of 4 (reads, when not NULL, goes up by 20 between them: a run goes on); then every primary
+ * (ports[0 .. n)) names dst its owner, dst first (it bumps its epoch: the move sticks). */
+static void migrate_slot(_Atomic uint64_t *reads, int slot, int src, int dst, const int *ports,
+                         int n)
+{
+    char src_id[64], dst_id[64], s[16], p[16];
+    node_id(src, src_id, sizeof src_id);
+    node_id(dst, dst_id, sizeof dst_id);
+    setslot(dst, slot, "IMPORTING", src_id);
+    setslot(src, slot, "MIGRATING", dst_id);
+    snprintf(s, sizeof s, "%d", slot);
+    snprintf(p, sizeof p, "%d", dst);
+    redisContext *c = vt_node_connect(src);
+    for (size_t got = 1; got > 0;) {
+        const char *get[] = {"CLUSTER", "GETKEYSINSLOT", s, "4"};
+        redisReply *keys = vt_must_argv(c, 4, get);
+        got = keys->elements;
+        if (got > 0) {
+            const char *argv[8 + 4] = {"MIGRATE", "127.0.0.1", p,         "",
+                                       "0",       "5000",      "REPLACE", "KEYS"};
+            for (size_t i = 0; i < got; i++)
+                argv[8 + i] = keys->element[i]->str;
+            freeReplyObject(vt_must_argv(c, 8 + (int)got, argv));
+        }
+        freeReplyObject(keys);
+        uint64_t seen = reads != NULL ? atomic_load(reads) : 0;
+        while (reads != NULL && atomic_load(reads) - seen < 20)
+            uv_sleep(1);
+    }
+    redisFree(c);
+    setslot(dst, slot, "NODE", dst_id);
+    setslot(src, slot, "NODE", dst_id);
+    for (int i = 0; i < n; i++)
+        if (ports[i] != dst && ports[i] != src)
+            setslot(ports[i], slot, "NODE", dst_id);
+}
+
+static long long keys_in_slot(int port, int slot)
+{
+    redisContext *c = vt_node_connect(port);
+    redisReply *r = vt_must(c, "CLUSTER COUNTKEYSINSLOT %d", slot);
+    long long n = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/*
+ * The handle's map still names the old primary of an empty slot moved to another: its near read of
+ * a key there hears MOVED, the whole block is sent again to the new primary, the value comes back
+ * but is not stored (its placeholder names the old one), and the slot is flushed; later reads of
+ * the key are stored from the new primary.
+ */
+static void test_moved_read_not_stored(void **state)
+{
+    (void)state;
+    vmux *m = open_near("nearmoved"), *w = vt_open(CLUSTER, NULL);
+    int ports[MAX_PRIMARIES], seed = vt_cluster_port(CLUSTER, 0);
+    char keys[MAX_PRIMARIES][48], key[48];
+    int n = primaries(seed, "near:moved", ports, keys), slot = -1;
+    assert_int_equal(n, 3);
+    for (int tag = 0; tag < 100000 && slot < 0; tag++) { /* an empty slot of ports[0]'s */
+        snprintf(key, sizeof key, "near:moving{m%d}", tag);
+        int s = (int)vmux__slot_of(key, strlen(key));
+        if (shard_of(seed, s).primary == ports[0] && keys_in_slot(ports[0], s) == 0)
+            slot = s;
+    }
+    assert_true(slot >= 0);
+    set(w, keys[0], "warm");
+    until_cached(m, keys[0], "warm"); /* the map is loaded, the old primary tracked */
+    migrate_slot(NULL, slot, ports[0], ports[1], ports, n); /* empty: no key to move */
+    set(w, key, "moved");                                   /* w follows the MOVED itself */
+
+    vmux_near_stats before = stats(m);
+    assert_true(near_is(m, key, "moved"));
+    vmux_near_stats after = stats(m);
+    assert_int_equal(after.fills, before.fills);
+    assert_true(after.flushes_moved > before.flushes_moved);
+    until_cached(m, key, "moved"); /* tracked on the new primary */
+    set(w, key, "changed");
+    until_sees(m, key, "changed");
+    print_message("slot %d: 127.0.0.1:%d -> 127.0.0.1:%d; flushes_moved %llu\n", slot, ports[0],
+                  ports[1], (unsigned long long)after.flushes_moved);
+    vmux_close(w);
+    vmux_close(m);
+}
+
+/* ---- a node's connections lost: that node's part emptied, the others kept ---- */
+
+/* The id of the one client of port's CLIENT LIST whose line holds both marks; -1 if none. */
+static long long client_id(int port, const char *mark1, const char *mark2)
+{
+    char *list = vt_node_admin(port, false, "CLIENT LIST");
+    assert_non_null(list);
+    long long id = -1;
+    for (char *line = strtok(list, "\n"); line != NULL; line = strtok(NULL, "\n"))
+        if (strstr(line, mark1) != NULL && strstr(line, mark2) != NULL)
+            id = atoll(strstr(line, "id=") + 3);
+    free(list);
+    return id;
+}
+
+static void kill_client(int port, long long id)
+{
+    assert_true(id > 0);
+    char *t = vt_node_admin(port, false, "CLIENT KILL ID %lld", id);
+    assert_non_null(t);
+    assert_string_equal(t, "1");
+    free(t);
+}
+
+struct lost {
+    vmux *m;
+    uint64_t before;
+    bool inval; /* flushes_lost, else flushes_reconnect */
+};
+
+static bool lost_counted(void *arg)
+{
+    struct lost *l = arg;
+    vmux_near_stats st = stats(l->m);
+    return (l->inval ? st.flushes_lost : st.flushes_reconnect) > l->before;
+}
+
+/* Kills m's connection to port that has mark (flags=P: the invalidation connection, flags=t: the
+ * tracking data connection); then key (on that node) is stored and invalidated again, while
+ * other (on another node) was kept: its next read is a hit. */
+static void kill_one(vmux *m, vmux *w, int port, const char *mark, const char *key,
+                     const char *other)
+{
+    bool inval = strcmp(mark, "flags=P") == 0;
+    struct lost l = {m, inval ? stats(m).flushes_lost : stats(m).flushes_reconnect, inval};
+    set(w, other, "kept");
+    until_cached(m, other, "kept");
+    kill_client(port, client_id(port, "name=nearkill ", mark));
+    assert_true(vt_wait_until(lost_counted, &l, WAIT_MS));
+    uint64_t hits = stats(m).hits;
+    assert_true(near_is(m, other, "kept"));
+    assert_true(stats(m).hits > hits);
+    set(w, key, "after");
+    until_cached(m, key, "after");
+    set(w, key, "later");
+    until_sees(m, key, "later");
+}
+
+static void test_connections_killed_on_one_shard(void **state)
+{
+    (void)state;
+    vmux *m = open_near("nearkill"), *w = vt_open(CLUSTER, NULL);
+    int ports[MAX_PRIMARIES];
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(vt_cluster_port(CLUSTER, 0), "near:kill", ports, keys);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) { /* every node's connections are up and tracking */
+        set(w, keys[i], "before");
+        until_cached(m, keys[i], "before");
+    }
+    kill_one(m, w, ports[1], "flags=P", keys[1], keys[0]);
+    kill_one(m, w, ports[2], "flags=t", keys[2], keys[0]);
+    vmux_close(w);
+    vmux_close(m);
+}
+
+/* ---- no stale read after quiescence, across a migration and a failover ---- */
+
+struct run {
+    vmux *m;
+    vmux *w[NWRITERS];
+    atomic_bool stop;
+    _Atomic uint64_t reads, writes, read_errors, write_errors;
+};
+
+struct worker {
+    struct run *run;
+    int index;
+    uv_thread_t thread;
+};
+
+static void key_name(char *buf, size_t len, unsigned i)
+{
+    if (i >= NKEYS - NMOVED)
+        snprintf(buf, len, "{near:mv}:%u", i);
+    else
+        snprintf(buf, len, "near:cq:%u", i);
+}
+
+static uint64_t next(uint64_t *rng)
+{
+    *rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
+    return *rng;
+}
+
+static void reader(void *arg)
+{
+    struct worker *wk = arg;
+    uint64_t rng = 0x9e3779b97f4a7c15u * (uint64_t)(wk->index + 1);
+    while (!atomic_load(&wk->run->stop)) {
+        char key[32];
+        vmux_bytes v;
+        key_name(key, sizeof key, (unsigned)(next(&rng) % NKEYS));
+        if (vmux_near_get(wk->run->m, NULL, S(key), &v) != 0)
+            atomic_fetch_add(&wk->run->read_errors, 1);
+        vmux_bytes_free(&v);
+        atomic_fetch_add(&wk->run->reads, 1);
+    }
+}
+
+static void writer(void *arg)
+{
+    struct worker *wk = arg;
+    uint64_t rng = 0x2545f4914f6cdd1du * (uint64_t)(wk->index + 7), n = 0;
+    while (!atomic_load(&wk->run->stop)) {
+        char key[32], value[48];
+        key_name(key, sizeof key, (unsigned)(next(&rng) % NKEYS));
+        snprintf(value, sizeof value, "w%d-%llu", wk->index, (unsigned long long)n++);
+        if (vmux_set(wk->run->w[wk->index], NULL, S(key), S(value), VMUX_NO_EXPIRY,
+                     VMUX_COND_ALWAYS, NULL) != 0)
+            atomic_fetch_add(&wk->run->write_errors, 1); /* the failover's window */
+        else
+            atomic_fetch_add(&wk->run->writes, 1);
+    }
+}
+
+static void run_workers(struct run *r, struct worker *wk, int n, void (*fn)(void *))
+{
+    for (int i = 0; i < n; i++) {
+        wk[i] = (struct worker){r, i, 0};
+        assert_int_equal(uv_thread_create(&wk[i].thread, fn, &wk[i]), 0);
+    }
+}
+
+/* Lets the run go on for ms, then until it has read and written enough since the call. */
+static void run_for(struct run *r, uint64_t ms)
+{
+    uint64_t start = vt_now_ms(), reads = atomic_load(&r->reads), writes = atomic_load(&r->writes);
+    while (vt_now_ms() - start < ms || atomic_load(&r->reads) - reads < 5000 ||
+           atomic_load(&r->writes) - writes < 1000)
+        uv_sleep(50);
+}
+
+static bool is_primary(void *arg)
+{
+    redisContext *c = vt_node_connect(*(int *)arg);
+    redisReply *r = redisCommand(c, "ROLE");
+    bool yes = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+               strcmp(r->element[0]->str, "master") == 0;
+    freeReplyObject(r);
+    redisFree(c);
+    return yes;
+}
+
+struct flushed {
+    vmux *m;
+    bool failover; /* else moved */
+};
+
+static bool flushed_by(void *arg)
+{
+    struct flushed *f = arg;
+    vmux_near_stats st = stats(f->m);
+    return f->failover ? st.flushes_failover > 0 : st.flushes_moved > 0;
+}
+
+/*
+ * Quiescence: each primary sends its invalidations in the order of its writes, on one
+ * connection, and a lost connection or a primary that stopped being one flushed its part. So
+ * once each primary's barrier invalidation (written after every other write, its old value
+ * cached once tracking works) has arrived, every invalidation of the run has been handled.
+ */
+static void quiesce(struct run *r)
+{
+    int ports[MAX_PRIMARIES];
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(vt_cluster_port(CLUSTER, 0), "near:barrier", ports, keys);
+    for (int i = 0; i < n; i++) {
+        set(r->w[0], keys[i], "0");
+        until_cached(r->m, keys[i], "0");
+        set(r->w[0], keys[i], "1");
+        until_sees(r->m, keys[i], "1");
+    }
+}
+
+/* Every key read through the near cache equals the server's value; returns the stale ones. */
+static int count_stale(struct run *r)
+{
+    int stale = 0;
+    for (unsigned i = 0; i < NKEYS; i++) {
+        char key[32];
+        vmux_bytes near, real;
+        key_name(key, sizeof key, i);
+        assert_int_equal(vmux_near_get(r->m, NULL, S(key), &near), 0);
+        assert_int_equal(vmux_get(r->w[0], NULL, S(key), &real), 0);
+        if ((near.ptr == NULL) != (real.ptr == NULL) ||
+            (near.ptr != NULL && strcmp((char *)near.ptr, (char *)real.ptr) != 0)) {
+            print_message("stale: %s near=%s server=%s\n", key, near.ptr ? near.ptr : "(nil)",
+                          real.ptr ? real.ptr : "(nil)");
+            stale++;
+        }
+        vmux_bytes_free(&near);
+        vmux_bytes_free(&real);
+    }
+    return stale;
+}
+
+static void test_no_stale_read_after_migration_and_failover(void **state)
+{
+    (void)state;
+    struct run r = {0};
+    struct worker readers[NREADERS], writers[NWRITERS];
+    r.m = open_near("nearrun");
+    for (int i = 0; i < NWRITERS; i++)
+        r.w[i] = vt_open(CLUSTER, NULL);
+    int seed = vt_cluster_port(CLUSTER, 0);
+    char first[32];
+    key_name(first, sizeof first, NKEYS - 1);
+    set(r.w[0], first, "0");
+    until_cached(r.m, first, "0"); /* tracking works before the run starts */
+    run_workers(&r, readers, NREADERS, reader);
+    run_workers(&r, writers, NWRITERS, writer);
+    run_for(&r, PHASE_MS);
+
+    /* the moved keys' slot goes to another primary (not the seed's, which keeps its role) */
+    int slot = (int)vmux__slot_of(first, strlen(first));
+    int src = shard_of(seed, slot).primary, ports[MAX_PRIMARIES];
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(seed, "near:dst", ports, keys), dst = 0;
+    for (int i = 0; i < n && dst == 0; i++)
+        if (ports[i] != src && ports[i] != seed)
+            dst = ports[i];
+    assert_true(dst > 0);
+    migrate_slot(&r.reads, slot, src, dst, ports, n);
+    /* reads redirected (ASK, MOVED: the whole block sent again) are answered like the others */
+    assert_int_equal(atomic_load(&r.read_errors), 0);
+    struct flushed moved = {r.m, false};
+    assert_true(vt_wait_until(flushed_by, &moved, WAIT_MS));
+    print_message("slot %d moved from 127.0.0.1:%d to 127.0.0.1:%d\n", slot, src, dst);
+    run_for(&r, PHASE_MS);
+
+    /* a planned failover of the shard that now serves the moved keys */
+    struct shard sh = shard_of(seed, slot);
+    assert_true(sh.replica > 0);
+    redisContext *c = vt_node_connect(sh.replica);
+    vt_must_ok(c, "CLUSTER FAILOVER");
+    redisFree(c);
+    assert_true(vt_poll_until(is_primary, &sh.replica, WAIT_MS, 20));
+    /* Node links send READONLY, so the demoted primary goes on serving (and tracking) reads
+     * until the map is refreshed: a write of the handle's own hears MOVED and has it refreshed
+     * now rather than at the periodic check (30 s). */
+    set(r.m, first, "failed-over");
+    struct flushed failed_over = {r.m, true};
+    assert_true(vt_wait_until(flushed_by, &failed_over, WAIT_MS));
+    print_message("127.0.0.1:%d took over from 127.0.0.1:%d\n", sh.replica, sh.primary);
+    run_for(&r, PHASE_MS);
+
+    atomic_store(&r.stop, true);
+    for (int i = 0; i < NREADERS; i++)
+        uv_thread_join(&readers[i].thread);
+    for (int i = 0; i < NWRITERS; i++)
+        uv_thread_join(&writers[i].thread);
+    quiesce(&r);
+    vmux_near_stats st = stats(r.m);
+    print_message("reads %llu (errors %llu), writes %llu (errors %llu); hits %llu, fills %llu, "
+                  "untracked %llu, "
+                  "invalidations %llu; flushes: moved %llu, failover %llu, lost %llu, reconnect "
+                  "%llu\n",
+                  (unsigned long long)atomic_load(&r.reads),
+                  (unsigned long long)atomic_load(&r.read_errors),
+                  (unsigned long long)atomic_load(&r.writes),
+                  (unsigned long long)atomic_load(&r.write_errors), (unsigned long long)st.hits,
+                  (unsigned long long)st.fills, (unsigned long long)st.untracked,
+                  (unsigned long long)st.invalidations, (unsigned long long)st.flushes_moved,
+                  (unsigned long long)st.flushes_failover, (unsigned long long)st.flushes_lost,
+                  (unsigned long long)st.flushes_reconnect);
+    assert_true(st.hits > 0 && st.invalidations > 0);
+    assert_int_equal(count_stale(&r), 0);
+    for (int i = 0; i < NWRITERS; i++)
+        vmux_close(r.w[i]);
+    vmux_close(r.m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_invalidated_on_each_shard),
+        cmocka_unit_test(test_connections_killed_on_one_shard),
+        cmocka_unit_test(test_moved_read_not_stored),
+        cmocka_unit_test(test_no_stale_read_after_migration_and_failover),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
