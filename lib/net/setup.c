@@ -156,13 +156,14 @@ static bool watches_lag(const struct vmux_link *link)
 /*
  * readFrom (docs/replicas.md): a cluster replica serves reads only on a READONLY connection, so
  * every node link of a cluster handle sends it (harmless on a primary), and so does the seed link
- * under a readFrom other than primary (a standalone server refuses READONLY: ignored). The
- * azAffinity policies need the node's zone. Neither may fail the connection, whatever the server
- * or the ACL says.
+ * unless cluster=no: its server may be a cluster replica, whose node it then serves, and a
+ * VMUX_CALL_REPLICA read sent there under readFrom=primary would otherwise come back MOVED (a
+ * standalone server refuses READONLY: ignored). The azAffinity policies need the node's zone.
+ * Neither may fail the connection, whatever the server or the ACL says.
  */
 static void setup_read_from(struct vmux_conn *c, const struct vmux_config *cfg)
 {
-    if (cfg->read_from != VMUX_READ_PRIMARY || cfg->cluster_node)
+    if (cfg->read_from != VMUX_READ_PRIMARY || cfg->cluster_node || cfg->cluster != VMUX_CLUSTER_NO)
         setup_push(c, LABEL_READONLY, VMUX_OP_IGNORE_ERROR, 1, (const char *[]){"READONLY"});
     if (cfg->read_from == VMUX_READ_AZ_AFFINITY ||
         cfg->read_from == VMUX_READ_AZ_AFFINITY_REPLICAS_AND_PRIMARY)

@@ -162,6 +162,42 @@ static void test_primary_default(void **state)
     vmux_close(m);
 }
 
+/*
+ * readFrom=primary with a replica as the seed: the seed link serves that node, so it too must
+ * have sent READONLY, or a VMUX_CALL_REPLICA read sent there comes back MOVED and is served by
+ * the primary instead.
+ */
+static void test_replica_seed_call_replica(void **state)
+{
+    (void)state;
+    load_nodes();
+    int seed = -1;
+    for (int i = 0; i < nnodes && seed < 0; i++)
+        if (!nodes[i].primary)
+            seed = i;
+    assert_true(seed >= 0);
+    char conf[256];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,name=reads-replica-seed",
+             nodes[seed].port);
+    vmux *m = vt_open_conf(conf);
+    write_keys(m);
+    vmux_callopts to_primary = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY);
+    settle(m, &to_primary);
+    vmux_stats before = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &before), 0);
+    vmux_callopts to_replica = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_REPLICA);
+    read_all(m, &to_replica, 1);
+    assert_true(vt_node_calls(nodes[seed].port, "get") > 0); /* the seed's own shard's keys */
+    long p, r;
+    get_calls("get", &p, &r);
+    assert_int_equal(p, 0);
+    assert_int_equal(r, NKEYS);
+    vmux_stats after = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &after), 0);
+    assert_int_equal(after.cluster_moved, before.cluster_moved);
+    vmux_close(m);
+}
+
 static void test_prefer_replica(void **state)
 {
     (void)state;
@@ -360,8 +396,11 @@ static void test_replica_killed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_primary_default), cmocka_unit_test(test_prefer_replica),
-        cmocka_unit_test(test_az_affinity),     cmocka_unit_test(test_replica_behind_skipped),
+        cmocka_unit_test(test_primary_default),
+        cmocka_unit_test(test_replica_seed_call_replica),
+        cmocka_unit_test(test_prefer_replica),
+        cmocka_unit_test(test_az_affinity),
+        cmocka_unit_test(test_replica_behind_skipped),
         cmocka_unit_test(test_replica_killed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
