@@ -34,6 +34,7 @@
 
 #include "node.h"
 #include "route/slot.h"
+#include "nearprobe.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -45,24 +46,6 @@
 #define NWRITERS 2
 #define PHASE_MS 2000
 #define MAX_PRIMARIES 8
-
-static vmux_str S(const char *s)
-{
-    return (vmux_str){s, strlen(s)};
-}
-
-static vmux_near_stats stats(vmux *m)
-{
-    vmux_near_stats st = VMUX_INIT(vmux_near_stats);
-    assert_int_equal(vmux_near_read_stats(m, &st), 0);
-    return st;
-}
-
-static void set(vmux *w, const char *key, const char *value)
-{
-    assert_int_equal(vmux_set(w, NULL, S(key), S(value), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL),
-                     0);
-}
 
 /* A near-cache handle whose connections are named name (each test its own: CLIENT LIST). */
 static vmux *open_near(const char *name)
@@ -121,57 +104,6 @@ static int primaries(int port, const char *prefix, int *ports, char keys[][48])
 
 /* ---- reads that come from memory until invalidated ---- */
 
-struct probe {
-    vmux *m;
-    const char *key;
-    const char *want;
-};
-
-static bool near_is(vmux *m, const char *key, const char *want)
-{
-    vmux_bytes v;
-    int rc = vmux_near_get(m, NULL, S(key), &v);
-    bool same = rc == 0 && (want == NULL ? v.ptr == NULL
-                                         : v.ptr != NULL && strcmp((const char *)v.ptr, want) == 0);
-    vmux_bytes_free(&v);
-    return same;
-}
-
-static bool probe_stored(void *arg)
-{
-    struct probe *p = arg;
-    uint64_t fills = stats(p->m).fills;
-    return near_is(p->m, p->key, p->want) && stats(p->m).fills > fills;
-}
-
-static bool probe_hit(void *arg)
-{
-    struct probe *p = arg;
-    uint64_t hits = stats(p->m).hits;
-    return near_is(p->m, p->key, p->want) && stats(p->m).hits > hits;
-}
-
-static bool probe_sees(void *arg)
-{
-    struct probe *p = arg;
-    return near_is(p->m, p->key, p->want);
-}
-
-/* Reads key through m until a read is stored and the next one is a hit: tracking works. */
-static void until_cached(vmux *m, const char *key, const char *want)
-{
-    struct probe p = {m, key, want};
-    vmux_near_forget(m, S(key));
-    assert_true(vt_wait_until(probe_stored, &p, WAIT_MS));
-    assert_true(vt_wait_until(probe_hit, &p, WAIT_MS));
-}
-
-static void until_sees(vmux *m, const char *key, const char *want)
-{
-    struct probe p = {m, key, want};
-    assert_true(vt_wait_until(probe_sees, &p, WAIT_MS));
-}
-
 static void test_invalidated_on_each_shard(void **state)
 {
     (void)state;
@@ -181,16 +113,16 @@ static void test_invalidated_on_each_shard(void **state)
     int n = primaries(vt_cluster_port(CLUSTER, 0), "near:shard", ports, keys);
     assert_int_equal(n, 3);
     for (int i = 0; i < n; i++) {
-        set(w, keys[i], "old");
-        until_cached(m, keys[i], "old");
-        uint64_t hits = stats(m).hits;
-        assert_true(near_is(m, keys[i], "old")); /* from memory: nothing changed it */
-        assert_true(stats(m).hits > hits);
-        uint64_t invalidations = stats(m).invalidations;
-        set(w, keys[i], "new");
-        until_sees(m, keys[i], "new"); /* the shard's invalidation arrived */
-        assert_true(stats(m).invalidations > invalidations);
-        until_cached(m, keys[i], "new");
+        vt_set(w, keys[i], "old");
+        vt_near_until_cached(m, keys[i], "old");
+        uint64_t hits = vt_near_stats(m).hits;
+        assert_true(vt_near_is(m, keys[i], "old")); /* from memory: nothing changed it */
+        assert_true(vt_near_stats(m).hits > hits);
+        uint64_t invalidations = vt_near_stats(m).invalidations;
+        vt_set(w, keys[i], "new");
+        vt_near_until_sees(m, keys[i], "new"); /* the shard's invalidation arrived */
+        assert_true(vt_near_stats(m).invalidations > invalidations);
+        vt_near_until_cached(m, keys[i], "new");
         print_message("127.0.0.1:%d (%s): cached, invalidated, cached again\n", ports[i], keys[i]);
     }
     vmux_close(w);
@@ -287,19 +219,19 @@ static void test_moved_read_not_stored(void **state)
             slot = s;
     }
     assert_true(slot >= 0);
-    set(w, keys[0], "warm");
-    until_cached(m, keys[0], "warm"); /* the map is loaded, the old primary tracked */
+    vt_set(w, keys[0], "warm");
+    vt_near_until_cached(m, keys[0], "warm"); /* the map is loaded, the old primary tracked */
     migrate_slot(NULL, slot, ports[0], ports[1], ports, n); /* empty: no key to move */
-    set(w, key, "moved");                                   /* w follows the MOVED itself */
+    vt_set(w, key, "moved");                                /* w follows the MOVED itself */
 
-    vmux_near_stats before = stats(m);
-    assert_true(near_is(m, key, "moved"));
-    vmux_near_stats after = stats(m);
+    vmux_near_stats before = vt_near_stats(m);
+    assert_true(vt_near_is(m, key, "moved"));
+    vmux_near_stats after = vt_near_stats(m);
     assert_int_equal(after.fills, before.fills);
     assert_true(after.flushes_moved > before.flushes_moved);
-    until_cached(m, key, "moved"); /* tracked on the new primary */
-    set(w, key, "changed");
-    until_sees(m, key, "changed");
+    vt_near_until_cached(m, key, "moved"); /* tracked on the new primary */
+    vt_set(w, key, "changed");
+    vt_near_until_sees(m, key, "changed");
     print_message("slot %d: 127.0.0.1:%d -> 127.0.0.1:%d; flushes_moved %llu\n", slot, ports[0],
                   ports[1], (unsigned long long)after.flushes_moved);
     vmux_close(w);
@@ -339,7 +271,7 @@ struct lost {
 static bool lost_counted(void *arg)
 {
     struct lost *l = arg;
-    vmux_near_stats st = stats(l->m);
+    vmux_near_stats st = vt_near_stats(l->m);
     return (l->inval ? st.flushes_lost : st.flushes_reconnect) > l->before;
 }
 
@@ -350,18 +282,19 @@ static void kill_one(vmux *m, vmux *w, int port, const char *mark, const char *k
                      const char *other)
 {
     bool inval = strcmp(mark, "flags=P") == 0;
-    struct lost l = {m, inval ? stats(m).flushes_lost : stats(m).flushes_reconnect, inval};
-    set(w, other, "kept");
-    until_cached(m, other, "kept");
+    struct lost l = {m, inval ? vt_near_stats(m).flushes_lost : vt_near_stats(m).flushes_reconnect,
+                     inval};
+    vt_set(w, other, "kept");
+    vt_near_until_cached(m, other, "kept");
     kill_client(port, client_id(port, "name=nearkill ", mark));
     assert_true(vt_wait_until(lost_counted, &l, WAIT_MS));
-    uint64_t hits = stats(m).hits;
-    assert_true(near_is(m, other, "kept"));
-    assert_true(stats(m).hits > hits);
-    set(w, key, "after");
-    until_cached(m, key, "after");
-    set(w, key, "later");
-    until_sees(m, key, "later");
+    uint64_t hits = vt_near_stats(m).hits;
+    assert_true(vt_near_is(m, other, "kept"));
+    assert_true(vt_near_stats(m).hits > hits);
+    vt_set(w, key, "after");
+    vt_near_until_cached(m, key, "after");
+    vt_set(w, key, "later");
+    vt_near_until_sees(m, key, "later");
 }
 
 static void test_connections_killed_on_one_shard(void **state)
@@ -373,8 +306,8 @@ static void test_connections_killed_on_one_shard(void **state)
     int n = primaries(vt_cluster_port(CLUSTER, 0), "near:kill", ports, keys);
     assert_int_equal(n, 3);
     for (int i = 0; i < n; i++) { /* every node's connections are up and tracking */
-        set(w, keys[i], "before");
-        until_cached(m, keys[i], "before");
+        vt_set(w, keys[i], "before");
+        vt_near_until_cached(m, keys[i], "before");
     }
     kill_one(m, w, ports[1], "flags=P", keys[1], keys[0]);
     kill_one(m, w, ports[2], "flags=t", keys[2], keys[0]);
@@ -419,7 +352,7 @@ static void reader(void *arg)
         char key[32];
         vmux_bytes v;
         key_name(key, sizeof key, (unsigned)(next(&rng) % NKEYS));
-        if (vmux_near_get(wk->run->m, NULL, S(key), &v) != 0)
+        if (vmux_near_get(wk->run->m, NULL, vt_str(key), &v) != 0)
             atomic_fetch_add(&wk->run->read_errors, 1);
         vmux_bytes_free(&v);
         atomic_fetch_add(&wk->run->reads, 1);
@@ -434,7 +367,7 @@ static void writer(void *arg)
         char key[32], value[48];
         key_name(key, sizeof key, (unsigned)(next(&rng) % NKEYS));
         snprintf(value, sizeof value, "w%d-%llu", wk->index, (unsigned long long)n++);
-        if (vmux_set(wk->run->w[wk->index], NULL, S(key), S(value), VMUX_NO_EXPIRY,
+        if (vmux_set(wk->run->w[wk->index], NULL, vt_str(key), vt_str(value), VMUX_NO_EXPIRY,
                      VMUX_COND_ALWAYS, NULL) != 0)
             atomic_fetch_add(&wk->run->write_errors, 1); /* the failover's window */
         else
@@ -478,7 +411,7 @@ struct flushed {
 static bool flushed_by(void *arg)
 {
     struct flushed *f = arg;
-    vmux_near_stats st = stats(f->m);
+    vmux_near_stats st = vt_near_stats(f->m);
     return f->failover ? st.flushes_failover > 0 : st.flushes_moved > 0;
 }
 
@@ -494,10 +427,10 @@ static void quiesce(struct run *r)
     char keys[MAX_PRIMARIES][48];
     int n = primaries(vt_cluster_port(CLUSTER, 0), "near:barrier", ports, keys);
     for (int i = 0; i < n; i++) {
-        set(r->w[0], keys[i], "0");
-        until_cached(r->m, keys[i], "0");
-        set(r->w[0], keys[i], "1");
-        until_sees(r->m, keys[i], "1");
+        vt_set(r->w[0], keys[i], "0");
+        vt_near_until_cached(r->m, keys[i], "0");
+        vt_set(r->w[0], keys[i], "1");
+        vt_near_until_sees(r->m, keys[i], "1");
     }
 }
 
@@ -509,8 +442,8 @@ static int count_stale(struct run *r)
         char key[32];
         vmux_bytes near, real;
         key_name(key, sizeof key, i);
-        assert_int_equal(vmux_near_get(r->m, NULL, S(key), &near), 0);
-        assert_int_equal(vmux_get(r->w[0], NULL, S(key), &real), 0);
+        assert_int_equal(vmux_near_get(r->m, NULL, vt_str(key), &near), 0);
+        assert_int_equal(vmux_get(r->w[0], NULL, vt_str(key), &real), 0);
         if ((near.ptr == NULL) != (real.ptr == NULL) ||
             (near.ptr != NULL && strcmp((char *)near.ptr, (char *)real.ptr) != 0)) {
             print_message("stale: %s near=%s server=%s\n", key, near.ptr ? near.ptr : "(nil)",
@@ -534,8 +467,8 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
     int seed = vt_cluster_port(CLUSTER, 0);
     char first[32];
     key_name(first, sizeof first, NKEYS - 1);
-    set(r.w[0], first, "0");
-    until_cached(r.m, first, "0"); /* tracking works before the run starts */
+    vt_set(r.w[0], first, "0");
+    vt_near_until_cached(r.m, first, "0"); /* tracking works before the run starts */
     run_workers(&r, readers, NREADERS, reader);
     run_workers(&r, writers, NWRITERS, writer);
     run_for(&r, PHASE_MS);
@@ -567,7 +500,7 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
     /* Node links send READONLY, so the demoted primary goes on serving (and tracking) reads
      * until the map is refreshed: a write of the handle's own hears MOVED and has it refreshed
      * now rather than at the periodic check (30 s). */
-    set(r.m, first, "failed-over");
+    vt_set(r.m, first, "failed-over");
     struct flushed failed_over = {r.m, true};
     assert_true(vt_wait_until(flushed_by, &failed_over, WAIT_MS));
     print_message("127.0.0.1:%d took over from 127.0.0.1:%d\n", sh.replica, sh.primary);
@@ -579,7 +512,7 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
     for (int i = 0; i < NWRITERS; i++)
         uv_thread_join(&writers[i].thread);
     quiesce(&r);
-    vmux_near_stats st = stats(r.m);
+    vmux_near_stats st = vt_near_stats(r.m);
     print_message("reads %llu (errors %llu), writes %llu (errors %llu); hits %llu, fills %llu, "
                   "untracked %llu, "
                   "invalidations %llu; flushes: moved %llu, failover %llu, lost %llu, reconnect "

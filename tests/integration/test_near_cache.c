@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "servers.h"
+#include "nearprobe.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -44,76 +45,6 @@ static int group_teardown(void **state)
     return 0;
 }
 
-static vmux_str S(const char *s)
-{
-    return (vmux_str){s, strlen(s)};
-}
-
-static vmux_near_stats stats(vmux *m)
-{
-    vmux_near_stats st = VMUX_INIT(vmux_near_stats);
-    assert_int_equal(vmux_near_read_stats(m, &st), 0);
-    return st;
-}
-
-static void set(vmux *w, const char *key, const char *value)
-{
-    assert_int_equal(vmux_set(w, NULL, S(key), S(value), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL),
-                     0);
-}
-
-/* The near read of key equals want (NULL: the key does not exist). */
-static bool near_is(vmux *m, const char *key, const char *want)
-{
-    vmux_bytes v;
-    int rc = vmux_near_get(m, NULL, S(key), &v);
-    bool same = rc == 0 && (want == NULL ? v.ptr == NULL
-                                         : v.ptr != NULL && strcmp((const char *)v.ptr, want) == 0);
-    vmux_bytes_free(&v);
-    return same;
-}
-
-struct probe {
-    vmux *m;
-    const char *key;
-    const char *want;
-};
-
-static bool probe_stored(void *arg)
-{
-    struct probe *p = arg;
-    uint64_t fills = stats(p->m).fills;
-    return near_is(p->m, p->key, p->want) && stats(p->m).fills > fills;
-}
-
-static bool probe_hit(void *arg)
-{
-    struct probe *p = arg;
-    uint64_t hits = stats(p->m).hits;
-    return near_is(p->m, p->key, p->want) && stats(p->m).hits > hits;
-}
-
-static bool probe_sees(void *arg)
-{
-    struct probe *p = arg;
-    return near_is(p->m, p->key, p->want);
-}
-
-/* Reads key through m until a read is stored and the next one is a hit: tracking works. */
-static void until_cached(vmux *m, const char *key, const char *want)
-{
-    struct probe p = {m, key, want};
-    vmux_near_forget(m, S(key));
-    assert_true(vt_wait_until(probe_stored, &p, WAIT_MS));
-    assert_true(vt_wait_until(probe_hit, &p, WAIT_MS));
-}
-
-static void until_sees(vmux *m, const char *key, const char *want)
-{
-    struct probe p = {m, key, want};
-    assert_true(vt_wait_until(probe_sees, &p, WAIT_MS));
-}
-
 static vmux *open_near(const char *extra)
 {
     char conf[256];
@@ -126,13 +57,13 @@ static void test_invalidated_by_another_clients_write(void **state)
 {
     (void)state;
     vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
-    set(w, "near:a", "v1");
-    until_cached(m, "near:a", "v1");
-    uint64_t inv = stats(m).invalidations;
-    set(w, "near:a", "v2");
-    until_sees(m, "near:a", "v2");
-    assert_true(stats(m).invalidations > inv);
-    until_cached(m, "near:a", "v2"); /* and stored again */
+    vt_set(w, "near:a", "v1");
+    vt_near_until_cached(m, "near:a", "v1");
+    uint64_t inv = vt_near_stats(m).invalidations;
+    vt_set(w, "near:a", "v2");
+    vt_near_until_sees(m, "near:a", "v2");
+    assert_true(vt_near_stats(m).invalidations > inv);
+    vt_near_until_cached(m, "near:a", "v2"); /* and stored again */
     vmux_close(w);
     vmux_close(m);
 }
@@ -141,30 +72,30 @@ static void test_own_write_with_forget(void **state)
 {
     (void)state;
     vmux *m = open_near(NULL);
-    set(m, "near:own", "a");
-    until_cached(m, "near:own", "a");
-    set(m, "near:own", "b");
-    assert_int_equal(vmux_near_forget(m, S("near:own")), 0);
-    assert_true(near_is(m, "near:own", "b")); /* at once, not after the invalidation */
+    vt_set(m, "near:own", "a");
+    vt_near_until_cached(m, "near:own", "a");
+    vt_set(m, "near:own", "b");
+    assert_int_equal(vmux_near_forget(m, vt_str("near:own")), 0);
+    assert_true(vt_near_is(m, "near:own", "b")); /* at once, not after the invalidation */
     vmux_close(m);
 }
 
 static bool server_flushed(void *arg)
 {
-    return stats(arg).flushes_server > 0;
+    return vt_near_stats(arg).flushes_server > 0;
 }
 
 static void test_flushall_empties(void **state)
 {
     (void)state;
     vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
-    set(w, "near:f", "x");
-    until_cached(m, "near:f", "x");
+    vt_set(w, "near:f", "x");
+    vt_near_until_cached(m, "near:f", "x");
     char *t = vt_node_admin(srv.port, false, "FLUSHALL");
     assert_non_null(t);
     free(t);
     assert_true(vt_wait_until(server_flushed, m, WAIT_MS));
-    assert_true(near_is(m, "near:f", NULL));
+    assert_true(vt_near_is(m, "near:f", NULL));
     vmux_close(w);
     vmux_close(m);
 }
@@ -200,7 +131,7 @@ struct flushed {
 static bool flushed_by(void *arg)
 {
     struct flushed *f = arg;
-    vmux_near_stats st = stats(f->m);
+    vmux_near_stats st = vt_near_stats(f->m);
     return (f->lost ? st.flushes_lost : st.flushes_reconnect) > f->before;
 }
 
@@ -209,19 +140,19 @@ static bool flushed_by(void *arg)
 static void after_kill(vmux *m, vmux *w, const char *key, struct flushed *f)
 {
     assert_true(vt_wait_until(flushed_by, f, WAIT_MS));
-    set(w, key, "after");
-    until_cached(m, key, "after");
-    set(w, key, "later");
-    until_sees(m, key, "later");
+    vt_set(w, key, "after");
+    vt_near_until_cached(m, key, "after");
+    vt_set(w, key, "later");
+    vt_near_until_sees(m, key, "later");
 }
 
 static void test_invalidation_connection_killed(void **state)
 {
     (void)state;
     vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
-    set(w, "near:k", "before");
-    until_cached(m, "near:k", "before");
-    struct flushed f = {m, stats(m).flushes_lost, true};
+    vt_set(w, "near:k", "before");
+    vt_near_until_cached(m, "near:k", "before");
+    struct flushed f = {m, vt_near_stats(m).flushes_lost, true};
     kill_client(client_id("name=nearreader", "cmd=subscribe"));
     after_kill(m, w, "near:k", &f);
     vmux_close(w);
@@ -232,9 +163,9 @@ static void test_data_connection_killed(void **state)
 {
     (void)state;
     vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
-    set(w, "near:d", "before");
-    until_cached(m, "near:d", "before");
-    struct flushed f = {m, stats(m).flushes_reconnect, false};
+    vt_set(w, "near:d", "before");
+    vt_near_until_cached(m, "near:d", "before");
+    struct flushed f = {m, vt_near_stats(m).flushes_reconnect, false};
     kill_client(client_id("name=nearreader", "cmd=exec"));
     after_kill(m, w, "near:d", &f);
     vmux_close(w);
@@ -275,7 +206,7 @@ static void reader(void *arg)
         char key[32];
         vmux_bytes v;
         key_name(key, sizeof key, (unsigned)(rng % NKEYS));
-        if (vmux_near_get(wk->run->m, NULL, S(key), &v) != 0)
+        if (vmux_near_get(wk->run->m, NULL, vt_str(key), &v) != 0)
             atomic_fetch_add(&wk->run->errors, 1);
         vmux_bytes_free(&v);
         atomic_fetch_add(&wk->run->reads, 1);
@@ -291,7 +222,7 @@ static void writer(void *arg)
         char key[32], value[48];
         key_name(key, sizeof key, (unsigned)(rng % NKEYS));
         snprintf(value, sizeof value, "w%d-%llu", wk->index, (unsigned long long)n++);
-        if (vmux_set(wk->run->w[wk->index], NULL, S(key), S(value), VMUX_NO_EXPIRY,
+        if (vmux_set(wk->run->w[wk->index], NULL, vt_str(key), vt_str(value), VMUX_NO_EXPIRY,
                      VMUX_COND_ALWAYS, NULL) != 0)
             atomic_fetch_add(&wk->run->errors, 1);
     }
@@ -311,8 +242,8 @@ static int count_stale(struct run *r)
         char key[32];
         vmux_bytes near, real;
         key_name(key, sizeof key, i);
-        assert_int_equal(vmux_near_get(r->m, NULL, S(key), &near), 0);
-        assert_int_equal(vmux_get(r->w[0], NULL, S(key), &real), 0);
+        assert_int_equal(vmux_near_get(r->m, NULL, vt_str(key), &near), 0);
+        assert_int_equal(vmux_get(r->w[0], NULL, vt_str(key), &real), 0);
         if ((near.ptr == NULL) != (real.ptr == NULL) ||
             (near.ptr != NULL && strcmp((char *)near.ptr, (char *)real.ptr) != 0)) {
             print_message("stale: %s near=%s server=%s\n", key, near.ptr ? near.ptr : "(nil)",
@@ -338,8 +269,8 @@ static void start_run(struct run *r, struct worker *readers, struct worker *writ
     r->m = open_near("nearCacheMaxEntries=100000");
     for (int i = 0; i < NWRITERS; i++)
         r->w[i] = vt_server_open(&srv, NULL);
-    set(r->w[0], "near:barrier", "0");
-    until_cached(r->m, "near:barrier", "0"); /* tracking works before the run starts */
+    vt_set(r->w[0], "near:barrier", "0");
+    vt_near_until_cached(r->m, "near:barrier", "0"); /* tracking works before the run starts */
     run_workers(r, readers, NREADERS, reader);
     run_workers(r, writers, NWRITERS, writer);
 }
@@ -361,11 +292,11 @@ static void stop_run(struct run *r, struct worker *readers, struct worker *write
  */
 static void quiesce(struct run *r)
 {
-    set(r->w[0], "near:barrier", "0");
-    until_cached(r->m, "near:barrier", "0");
-    set(r->w[0], "near:barrier", "1");
-    until_sees(r->m, "near:barrier", "1");
-    vmux_near_stats st = stats(r->m);
+    vt_set(r->w[0], "near:barrier", "0");
+    vt_near_until_cached(r->m, "near:barrier", "0");
+    vt_set(r->w[0], "near:barrier", "1");
+    vt_near_until_sees(r->m, "near:barrier", "1");
+    vmux_near_stats st = vt_near_stats(r->m);
     print_message("reads %llu, hits %llu, fills %llu, invalidations %llu, flushes %llu/%llu\n",
                   (unsigned long long)atomic_load(&r->reads), (unsigned long long)st.hits,
                   (unsigned long long)st.fills, (unsigned long long)st.invalidations,
@@ -423,7 +354,7 @@ static void test_no_stale_read_after_faults(void **state)
     run_for(&r, 1000);
     stop_run(&r, readers, writers);
     quiesce(&r);
-    vmux_near_stats st = stats(r.m);
+    vmux_near_stats st = vt_near_stats(r.m);
     assert_true(st.flushes_lost >= 1 && st.flushes_reconnect >= 2);
     assert_int_equal(count_stale(&r), 0);
     end_run(&r);
@@ -452,7 +383,7 @@ static uint64_t submitted(vmux *m)
 static bool cache_is(vmux_cache *c, const char *key, const char *want)
 {
     vmux_bytes v;
-    int rc = vmux_cache_get(c, S(key), loader, "other", 0, &v);
+    int rc = vmux_cache_get(c, vt_str(key), loader, "other", 0, &v);
     bool same = rc == 0 && v.ptr != NULL && strcmp(v.ptr, want) == 0;
     vmux_bytes_free(&v);
     return same;
@@ -491,7 +422,7 @@ static void test_cache_near_tier(void **state)
     assert_int_equal(vmux_cache_new(m, &o, &c), 0);
     atomic_store(&loads, 0);
     vmux_bytes v;
-    assert_int_equal(vmux_cache_get(c, S("tier"), loader, "loaded", 0, &v), 0);
+    assert_int_equal(vmux_cache_get(c, vt_str("tier"), loader, "loaded", 0, &v), 0);
     assert_string_equal(v.ptr, "loaded");
     vmux_bytes_free(&v);
     assert_int_equal(atomic_load(&loads), 1);
@@ -499,7 +430,7 @@ static void test_cache_near_tier(void **state)
     assert_true(vt_wait_until(cache_near_hit, &p, WAIT_MS)); /* once tracking is up */
     assert_int_equal(atomic_load(&loads), 1);
     /* Another process's invalidate (DEL) reaches the near tier through the server. */
-    assert_int_equal(vmux_cache_invalidate(oc, S("tier")), 0);
+    assert_int_equal(vmux_cache_invalidate(oc, vt_str("tier")), 0);
     p.want = "other";
     assert_true(vt_wait_until(cache_sees, &p, WAIT_MS));
     assert_int_equal(atomic_load(&loads), 2);
@@ -523,19 +454,19 @@ static void test_byte_limit(void **state)
     char value[1001];
     memset(value, 'v', sizeof value - 1);
     value[sizeof value - 1] = '\0';
-    set(w, "near:b:probe", value);
-    until_cached(m, "near:b:probe", value);
+    vt_set(w, "near:b:probe", value);
+    vt_near_until_cached(m, "near:b:probe", value);
     uint64_t most = 0;
     for (int i = 0; i < 400; i++) {
         char key[32];
         snprintf(key, sizeof key, "near:b:%d", i);
-        set(w, key, value);
-        assert_true(near_is(m, key, value));
-        vmux_near_stats st = stats(m);
+        vt_set(w, key, value);
+        assert_true(vt_near_is(m, key, value));
+        vmux_near_stats st = vt_near_stats(m);
         assert_true(st.bytes <= BYTE_LIMIT);
         most = st.bytes > most ? st.bytes : most;
     }
-    vmux_near_stats st = stats(m);
+    vmux_near_stats st = vt_near_stats(m);
     assert_true(st.evictions > 0);
     assert_true(most > BYTE_LIMIT / 2); /* it did fill up */
     vmux_close(w);
@@ -545,8 +476,8 @@ static void test_byte_limit(void **state)
 static bool expired_once(void *arg)
 {
     vmux *m = arg;
-    uint64_t before = stats(m).expirations;
-    return near_is(m, "near:ttl", "t") && stats(m).expirations > before;
+    uint64_t before = vt_near_stats(m).expirations;
+    return vt_near_is(m, "near:ttl", "t") && vt_near_stats(m).expirations > before;
 }
 
 /* nearCacheTtl caps an entry's life though the key never changes: a later read finds it
@@ -555,10 +486,10 @@ static void test_local_ttl(void **state)
 {
     (void)state;
     vmux *m = open_near("nearCacheTtl=200"), *w = vt_server_open(&srv, NULL);
-    set(w, "near:ttl", "t");
-    until_cached(m, "near:ttl", "t");
+    vt_set(w, "near:ttl", "t");
+    vt_near_until_cached(m, "near:ttl", "t");
     assert_true(vt_wait_until(expired_once, m, WAIT_MS));
-    until_cached(m, "near:ttl", "t"); /* stored again */
+    vt_near_until_cached(m, "near:ttl", "t"); /* stored again */
     vmux_close(w);
     vmux_close(m);
 }
@@ -573,20 +504,20 @@ static void test_settings(void **state)
     assert_non_null(strstr(err, "nearCacheMaxBytes"));
     m = vt_server_open(&srv, NULL); /* no near cache */
     vmux_bytes v;
-    assert_int_equal(vmux_near_get(m, NULL, S("near:x"), &v), VMUX_ERR_UNSUPPORTED);
+    assert_int_equal(vmux_near_get(m, NULL, vt_str("near:x"), &v), VMUX_ERR_UNSUPPORTED);
     vmux_near_stats st = VMUX_INIT(vmux_near_stats);
     assert_int_equal(vmux_near_read_stats(m, &st), VMUX_ERR_UNSUPPORTED);
     vmux_close(m);
     m = open_near(NULL);
     assert_int_equal(vmux_near_get(m, NULL, (vmux_str){NULL, 3}, &v), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(
-        vmux_near_get(m, &VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_REPLICA), S("near:x"), &v),
-        VMUX_ERR_INVALID_ARG);
-    vmux_str f = S("f"), fv = S("v");
-    assert_int_equal(vmux_hset(m, NULL, S("near:h"), &f, &fv, 1, NULL), 0);
+    assert_int_equal(vmux_near_get(m, &VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_REPLICA),
+                                   vt_str("near:x"), &v),
+                     VMUX_ERR_INVALID_ARG);
+    vmux_str f = vt_str("f"), fv = vt_str("v");
+    assert_int_equal(vmux_hset(m, NULL, vt_str("near:h"), &f, &fv, 1, NULL), 0);
     char msg[128] = "";
     vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = msg, .errlen = sizeof msg);
-    assert_int_equal(vmux_near_get(m, &o, S("near:h"), &v), VMUX_ERR_SERVER);
+    assert_int_equal(vmux_near_get(m, &o, vt_str("near:h"), &v), VMUX_ERR_SERVER);
     assert_non_null(strstr(msg, "WRONGTYPE"));
     assert_null(v.ptr);
     vmux_close(m);
@@ -616,7 +547,7 @@ static long long mono_read(vmux *m, int k)
     char key[32];
     vmux_bytes v;
     mono_key(key, sizeof key, k);
-    long long n = vmux_near_get(m, NULL, S(key), &v) == 0 && v.ptr ? atoll((char *)v.ptr) : -1;
+    long long n = vmux_near_get(m, NULL, vt_str(key), &v) == 0 && v.ptr ? atoll((char *)v.ptr) : -1;
     vmux_bytes_free(&v);
     return n;
 }
@@ -680,21 +611,21 @@ static void test_monotonic_per_key(void **state)
     char key[32], value[32];
     for (int k = 0; k < MONO_KEYS; k++) {
         mono_key(key, sizeof key, k);
-        set(w, key, "0");
-        until_cached(mo.m, key, "0");
+        vt_set(w, key, "0");
+        vt_near_until_cached(mo.m, key, "0");
     }
     for (int i = 0; i < MONO_READERS; i++)
         assert_int_equal(uv_thread_create(&readers[i], mono_reader, &mo), 0);
     for (int i = 0; i < MONO_WRITES; i++) {
         mono_key(key, sizeof key, i % MONO_KEYS);
         snprintf(value, sizeof value, "%d", i);
-        set(w, key, value);
+        vt_set(w, key, value);
     }
     bool all_seen = vt_wait_until(mono_all_done, &mo, WAIT_MS);
     atomic_store(&mo.stop, true);
     for (int i = 0; i < MONO_READERS; i++)
         uv_thread_join(&readers[i]);
-    vmux_near_stats st = stats(mo.m);
+    vmux_near_stats st = vt_near_stats(mo.m);
     print_message("monotonic: %llu reads, %llu changes seen, %llu backwards; hits %llu, "
                   "invalidations %llu, conflicts %llu\n",
                   (unsigned long long)mo.reads, (unsigned long long)mo.changes,
@@ -729,7 +660,7 @@ static uint64_t until_fresh(vmux *m, const char *key, const char *old, const cha
     struct timespec pause = {0, FRESH_POLL_NS};
     for (;;) {
         vmux_bytes v;
-        assert_int_equal(vmux_near_get(m, NULL, S(key), &v), 0);
+        assert_int_equal(vmux_near_get(m, NULL, vt_str(key), &v), 0);
         assert_non_null(v.ptr);
         bool fresh = strcmp((char *)v.ptr, want) == 0;
         if (!fresh)
@@ -755,12 +686,12 @@ static void test_freshness(void **state)
     vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
     static uint64_t lat[FRESH_WRITES];
     char old[16], now[16];
-    set(w, "near:f", "0");
+    vt_set(w, "near:f", "0");
     for (int i = 1; i <= FRESH_WRITES; i++) {
         snprintf(old, sizeof old, "%d", i - 1);
         snprintf(now, sizeof now, "%d", i);
-        until_cached(m, "near:f", old);
-        set(w, "near:f", now);
+        vt_near_until_cached(m, "near:f", old);
+        vt_set(w, "near:f", now);
         lat[i - 1] = until_fresh(m, "near:f", old, now, vt_now_ns());
     }
     qsort(lat, FRESH_WRITES, sizeof lat[0], cmp_u64);
@@ -769,7 +700,7 @@ static void test_freshness(void **state)
                   FRESH_WRITES, (double)lat[FRESH_WRITES / 2] / 1e3,
                   (double)lat[FRESH_WRITES * 99 / 100] / 1e3, (double)lat[FRESH_WRITES - 1] / 1e3,
                   FRESH_POLL_NS / 1000);
-    assert_true(stats(m).invalidations >= FRESH_WRITES);
+    assert_true(vt_near_stats(m).invalidations >= FRESH_WRITES);
     vmux_close(w);
     vmux_close(m);
 }

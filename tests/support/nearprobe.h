@@ -1,0 +1,35 @@
+/*
+ * Probes of a handle's near cache (vmux/near.h) for the near-cache tests
+ * (integration/test_near_cache.c, test_cluster_near.c): its stats, whether a near read gives a
+ * value, and waits until a key is stored and hit (tracking works) or until a read sees a value.
+ * Each fails the running cmocka test when a call it makes fails or a wait passes its deadline
+ * (VT_NEAR_WAIT_MS); vt_near_is() only reads, so worker threads may use it. Any thread.
+ */
+#ifndef VMUX_TEST_NEARPROBE_H
+#define VMUX_TEST_NEARPROBE_H
+
+#include <stdbool.h>
+
+#include "vmux/vmux.h"
+
+#define VT_NEAR_WAIT_MS 60000
+
+/* s as a vmux_str (NUL-terminated s, its length without the NUL). */
+vmux_str vt_str(const char *s);
+
+/* m's near cache counters (vmux_near_read_stats()). */
+vmux_near_stats vt_near_stats(vmux *m);
+
+/* SET key value through w, with no expiry. */
+void vt_set(vmux *w, const char *key, const char *value);
+
+/* Whether a near read of key gives want (NULL: the key is missing). */
+bool vt_near_is(vmux *m, const char *key, const char *want);
+
+/* Forgets key, then reads it through m until a read is stored and the next one is a hit. */
+void vt_near_until_cached(vmux *m, const char *key, const char *want);
+
+/* Reads key through m until a read gives want. */
+void vt_near_until_sees(vmux *m, const char *key, const char *want);
+
+#endif
