@@ -78,3 +78,25 @@ void vt_near_until_sees(vmux *m, const char *key, const char *want)
     struct probe p = {m, key, want};
     assert_true(vt_wait_until(probe_sees, &p, VT_NEAR_WAIT_MS));
 }
+
+int vt_near_count_stale(vmux *m, vmux *w, void (*key_name)(char *buf, size_t len, unsigned i),
+                        unsigned n)
+{
+    int stale = 0;
+    for (unsigned i = 0; i < n; i++) {
+        char key[64];
+        vmux_bytes near, real;
+        key_name(key, sizeof key, i);
+        assert_int_equal(vmux_near_get(m, NULL, vt_str(key), &near), 0);
+        assert_int_equal(vmux_get(w, NULL, vt_str(key), &real), 0);
+        if ((near.ptr == NULL) != (real.ptr == NULL) ||
+            (near.ptr != NULL && strcmp((char *)near.ptr, (char *)real.ptr) != 0)) {
+            print_message("stale: %s near=%s server=%s\n", key, near.ptr ? near.ptr : "(nil)",
+                          real.ptr ? real.ptr : "(nil)");
+            stale++;
+        }
+        vmux_bytes_free(&near);
+        vmux_bytes_free(&real);
+    }
+    return stale;
+}

@@ -32,4 +32,11 @@ void vt_near_until_cached(vmux *m, const char *key, const char *want);
 /* Reads key through m until a read gives want. */
 void vt_near_until_sees(vmux *m, const char *key, const char *want);
 
+/*
+ * Reads each of the n keys key_name(i) through m's near cache and through w (no near cache),
+ * printing every key whose two values differ; returns how many differ (stale entries).
+ */
+int vt_near_count_stale(vmux *m, vmux *w, void (*key_name)(char *buf, size_t len, unsigned i),
+                        unsigned n);
+
 #endif
