@@ -213,12 +213,26 @@ static void on_answer(int status, vmux_reply *reply, void *arg)
     vmux_reply_free(reply);
 }
 
+/*
+ * No answer within connectTimeout: the connections waiting for the primary fail (and retry with
+ * backoff), and a question still out moves to the next sentinel (it is safe to ask again), so
+ * that a sentinel that holds its connection open and answers nothing (a frozen process) does
+ * not hold every later question until the query connection is judged dead.
+ */
 static void on_ask_timeout(uv_timer_t *t)
 {
     struct vmux_sentinel *s = t->data;
     char why[400];
     if (s->paused)
-        return; /* the pause has a deadline of its own */
+        return;                                    /* the pause has a deadline of its own */
+    if (s->asking && vmux__link_ready(s->query)) { /* else its connect deadline moves it on */
+        vmux__log(s->data_cfg, VMUX_LOG_WARN,
+                  "sentinel %s: no answer to SENTINEL GET-MASTER-ADDR-BY-NAME within %d ms "
+                  "(connectTimeout); asking the next sentinel",
+                  s->query->conn->where, s->data_cfg->connect_timeout_ms);
+        vmux__link_rotate(s->query, "GET-MASTER-ADDR-BY-NAME went unanswered; asking the next "
+                                    "sentinel");
+    }
     vmux__errbuf_set(why, sizeof(why), "sentinels: none answered within %d ms (last: %s)",
                      s->data_cfg->connect_timeout_ms,
                      s->query->last_reason[0] != '\0' ? s->query->last_reason : "no failure");

@@ -620,6 +620,34 @@ static void test_replicas_question_deadline(void **state)
     vmux_close(m);
 }
 
+/*
+ * The question for the primary has a deadline too: the sentinel the handle asks is frozen
+ * (SIGSTOP), and the handle's connection to the primary is cut. Its reconnect asks the frozen
+ * sentinel, and after connectTimeout (2 s) the next one, which answers: a write made meanwhile
+ * completes within 20 s. With syncTimeout=60000 the frozen connection would be judged dead only
+ * after two minutes, and the question would wait for that.
+ */
+static void test_primary_question_deadline(void **state)
+{
+    struct deploy *d = *state;
+    vmux *m = vt_open_conf(conf_for(d, 0, "syncTimeout=60000"));
+    set_get(m);
+    assert_true(asks_there(d->sent[0].port)); /* the first sentinel listed */
+    assert_int_equal(kill(d->sent[0].pid, SIGSTOP), 0);
+    redisReply *k = side(d->primary.port, "CLIENT KILL TYPE normal SKIPME yes");
+    bool killed = k != NULL && k->type == REDIS_REPLY_INTEGER && k->integer >= 1;
+    freeReplyObject(k);
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 20000);
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, &o, 3, (const char *[]){"SET", "sentinel:q", "v"}, NULL, &r);
+    vmux_reply_free(r);
+    assert_int_equal(kill(d->sent[0].pid, SIGCONT), 0);
+    assert_true(killed);
+    if (rc != 0)
+        fail_msg("SET after the reconnect: %s", vmux_err_name(rc));
+    vmux_close(m);
+}
+
 static void expect_open_error(const char *conf, int code, const char *needle)
 {
     char err[512] = "";
@@ -905,6 +933,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_added_replica_gets_reads, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sdown_replica_skipped, deploy_setup, deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_primary_question_deadline, deploy_setup,
+                                        deploy_teardown),
         cmocka_unit_test_setup_teardown(test_replicas_question_deadline, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_stale_sentinel, deploy_setup, deploy_teardown),
