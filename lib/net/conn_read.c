@@ -231,9 +231,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct vmux_conn *c = s->data;
     if (c->failing || nread == 0)
         return;
-    vmux__lane_shut(c->link); /* a caller may be putting an op on the FIFO this reply answers */
+    struct vmux_link *link = c->link;
+    vmux__lane_enter(link); /* a caller may be putting an op on the FIFO this reply answers */
     conn_read(c, nread, buf);
-    vmux__lane_open(c->link);
+    vmux__lane_leave(link);
 }
 
 /*

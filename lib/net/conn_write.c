@@ -103,19 +103,20 @@ static void conn_flush(struct vmux_conn *c)
 static void on_flush_turn(uv_prepare_t *p)
 {
     struct vmux_conn *c = p->data;
+    struct vmux_link *link = c->link;
     uv_prepare_stop(p);
-    vmux__lane_shut(c->link);
+    vmux__lane_enter(link);
     c->flush_armed = false;
     if (c->read_error != 0) {
         vmux__conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(c->read_error));
-        return;
+    } else {
+        if (c->lane_parse) { /* what a caller reading through the direct lane left (lane.c) */
+            c->lane_parse = false;
+            vmux__conn_parse(c); /* may complete the setup, whose ready opens the lane */
+        }
+        conn_flush(c);
     }
-    if (c->lane_parse) { /* what a caller reading through the direct lane left (lane.c) */
-        c->lane_parse = false;
-        vmux__conn_parse(c);
-    }
-    conn_flush(c);
-    vmux__lane_open(c->link);
+    vmux__lane_leave(link);
 }
 
 void vmux__conn_arm_flush(struct vmux_conn *c)

@@ -179,13 +179,26 @@ static bool lane_readable(const struct vmux_conn *c)
 
 void vmux__lane_open(struct vmux_link *link)
 {
-    if (!lane_eligible(link))
-        return;
+    if (link->lane_depth > 0 || !lane_eligible(link))
+        return; /* inside a bracket: vmux__lane_leave() opens it */
     struct vmux_conn *c = link->conn;
     int to = LANE_OPEN;
     if (lane_readable(c) && vmux__conn_lend_reads(c))
         to = LANE_IDLE;
     atomic_store_explicit(&link->lane, to, memory_order_release);
+}
+
+void vmux__lane_enter(struct vmux_link *link)
+{
+    link->lane_depth++;
+    vmux__lane_shut(link);
+}
+
+void vmux__lane_leave(struct vmux_link *link)
+{
+    VMUX_ASSERT(link->lane_depth > 0);
+    if (--link->lane_depth == 0)
+        vmux__lane_open(link);
 }
 
 void vmux__lane_poke(struct vmux_link *link)

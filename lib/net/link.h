@@ -132,6 +132,15 @@ void vmux__lane_enable(struct vmux_link *link, uv_async_t *wake, int kick,
 void vmux__lane_wake_by(struct vmux_link *link, uint64_t ns);
 void vmux__lane_shut(struct vmux_link *link);
 void vmux__lane_open(struct vmux_link *link);
+/*
+ * A libuv callback that works on the connection and may call back into code that opens the lane
+ * (a reply completing the setup makes the link ready, which opens it) brackets its work with
+ * these: inside, vmux__lane_open() does nothing, and vmux__lane_leave() opens the lane once the
+ * outermost bracket ends. So no caller takes the lane while the I/O thread is still reading. I/O
+ * thread.
+ */
+void vmux__lane_enter(struct vmux_link *link);
+void vmux__lane_leave(struct vmux_link *link);
 void vmux__lane_poke(struct vmux_link *link);
 int vmux__lane_write(struct vmux_link *link, struct vmux_op *op, bool *reading);
 void vmux__lane_read(struct vmux_link *link, struct vmux_op *op);

@@ -73,7 +73,8 @@ struct vmux_link {
     /* The direct lane (lane.c): the only fields a caller thread touches, besides the
      * connection it borrows while it holds the lane. */
     atomic_int lane;
-    atomic_bool lane_rest;   /* a caller left bytes in conn->out: the I/O thread writes them */
+    int lane_depth;        /* I/O thread: enclosing vmux__lane_enter()s; the lane opens at 0 only */
+    atomic_bool lane_rest; /* a caller left bytes in conn->out: the I/O thread writes them */
     atomic_bool lane_broken; /* a caller could not keep the rest of a command: fail the conn */
     _Atomic uint64_t lane_wake_by; /* hrtime ns by which the I/O thread wakes anyway */
     bool lane_ok;                  /* vmux__lane_enable(): this link may lend its connection */
