@@ -30,6 +30,9 @@
  * is idle. Since replies are read either by the I/O thread with the lane shut or by the caller
  * that holds it, an op is always in the FIFO before its reply can be matched. TLS connections
  * never open the lane: their bytes go through one SSL object that only the I/O thread may use.
+ * A read turn and a flush turn bracket their work (vmux__lane_enter/leave): an open asked for
+ * inside the bracket (the link made ready by a reply) waits for the bracket's end, so no caller
+ * takes the lane while the I/O thread is still reading.
  *
  * A reader hands anything out of the ordinary to the I/O thread, unparsed: an error reply (which
  * may mean READONLY, LOADING or a redirect), a reader failure, the end of the connection, its
