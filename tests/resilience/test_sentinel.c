@@ -356,6 +356,7 @@ struct events {
     _Atomic uint64_t follow_ns;
     _Atomic uint64_t pause_ns; /* when the handle left the old primary for the failover */
     atomic_bool not_primary;
+    atomic_bool target_broke; /* a connection to target failed or broke */
 };
 
 static void on_event(const vmux_event *e, void *ud)
@@ -366,6 +367,8 @@ static void on_event(const vmux_event *e, void *ud)
         atomic_compare_exchange_strong(&ev->follow_ns, &zero, vt_now_ns());
     if (e->type == VMUX_EVENT_CONNECTION_FAILED && strstr(e->reason, "not the primary") != NULL)
         atomic_store(&ev->not_primary, true);
+    if (e->type == VMUX_EVENT_CONNECTION_FAILED && strcmp(e->endpoint, ev->target) == 0)
+        atomic_store(&ev->target_broke, true);
     zero = 0;
     if (e->type == VMUX_EVENT_CONNECTION_FAILED && strstr(e->reason, "failing the primary over"))
         atomic_compare_exchange_strong(&ev->pause_ns, &zero, vt_now_ns());
@@ -620,32 +623,42 @@ static void test_replicas_question_deadline(void **state)
     vmux_close(m);
 }
 
+static bool target_broke(void *arg)
+{
+    return atomic_load(&((struct events *)arg)->target_broke);
+}
+
 /*
  * The question for the primary has a deadline too: the sentinel the handle asks is frozen
  * (SIGSTOP), and the handle's connection to the primary is cut. Its reconnect asks the frozen
- * sentinel, and after connectTimeout (2 s) the next one, which answers: a write made meanwhile
- * completes within 20 s. With syncTimeout=60000 the frozen connection would be judged dead only
- * after two minutes, and the question would wait for that.
+ * sentinel, and after connectTimeout (2 s) the next one, which answers: a write made after the
+ * handle saw the cut completes within 20 s. (A write sent before the handle saw it could have
+ * reached the dying connection, and its outcome would rightly be unknown.) With
+ * syncTimeout=60000 the frozen connection would be judged dead only after two minutes, and the
+ * question would wait for that.
  */
 static void test_primary_question_deadline(void **state)
 {
     struct deploy *d = *state;
-    vmux *m = vt_open_conf(conf_for(d, 0, "syncTimeout=60000"));
+    struct events ev = {0};
+    vmux *m = open_events(conf_for(d, 0, "syncTimeout=60000"), &ev, d->primary.port);
     set_get(m);
     assert_true(asks_there(d->sent[0].port)); /* the first sentinel listed */
     assert_int_equal(kill(d->sent[0].pid, SIGSTOP), 0);
     redisReply *k = side(d->primary.port, "CLIENT KILL TYPE normal SKIPME yes");
     bool killed = k != NULL && k->type == REDIS_REPLY_INTEGER && k->integer >= 1;
     freeReplyObject(k);
+    bool saw = killed && vt_poll_until(target_broke, &ev, 10000, 5);
     vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 20000);
     vmux_reply *r = NULL;
-    int rc = vmux_call(m, &o, 3, (const char *[]){"SET", "sentinel:q", "v"}, NULL, &r);
+    int rc = saw ? vmux_call(m, &o, 3, (const char *[]){"SET", "sentinel:q", "v"}, NULL, &r) : -1;
     vmux_reply_free(r);
     assert_int_equal(kill(d->sent[0].pid, SIGCONT), 0);
+    vmux_close(m);
     assert_true(killed);
+    assert_true(saw);
     if (rc != 0)
         fail_msg("SET after the reconnect: %s", vmux_err_name(rc));
-    vmux_close(m);
 }
 
 static void expect_open_error(const char *conf, int code, const char *needle)
