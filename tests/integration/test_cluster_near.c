@@ -240,54 +240,18 @@ static void test_moved_read_not_stored(void **state)
 
 /* ---- a node's connections lost: that node's part emptied, the others kept ---- */
 
-/* The id of the one client of port's CLIENT LIST whose line holds both marks; -1 if none. */
-static long long client_id(int port, const char *mark1, const char *mark2)
-{
-    char *list = vt_node_admin(port, false, "CLIENT LIST");
-    assert_non_null(list);
-    long long id = -1;
-    for (char *line = strtok(list, "\n"); line != NULL; line = strtok(NULL, "\n"))
-        if (strstr(line, mark1) != NULL && strstr(line, mark2) != NULL)
-            id = atoll(strstr(line, "id=") + 3);
-    free(list);
-    return id;
-}
-
-static void kill_client(int port, long long id)
-{
-    assert_true(id > 0);
-    char *t = vt_node_admin(port, false, "CLIENT KILL ID %lld", id);
-    assert_non_null(t);
-    assert_string_equal(t, "1");
-    free(t);
-}
-
-struct lost {
-    vmux *m;
-    uint64_t before;
-    bool inval; /* flushes_lost, else flushes_reconnect */
-};
-
-static bool lost_counted(void *arg)
-{
-    struct lost *l = arg;
-    vmux_near_stats st = vt_near_stats(l->m);
-    return (l->inval ? st.flushes_lost : st.flushes_reconnect) > l->before;
-}
-
 /* Kills m's connection to port that has mark (flags=P: the invalidation connection, flags=t: the
  * tracking data connection); then key (on that node) is stored and invalidated again, while
  * other (on another node) was kept: its next read is a hit. */
 static void kill_one(vmux *m, vmux *w, int port, const char *mark, const char *key,
                      const char *other)
 {
-    bool inval = strcmp(mark, "flags=P") == 0;
-    struct lost l = {m, inval ? vt_near_stats(m).flushes_lost : vt_near_stats(m).flushes_reconnect,
-                     inval};
+    int cause = strcmp(mark, "flags=P") == 0 ? VT_FLUSH_LOST : VT_FLUSH_RECONNECT;
+    struct vt_near_flush l = {m, cause, vt_near_flushes(m, cause)};
     vt_set(w, other, "kept");
     vt_near_until_cached(m, other, "kept");
-    kill_client(port, client_id(port, "name=nearkill ", mark));
-    assert_true(vt_wait_until(lost_counted, &l, WAIT_MS));
+    vt_kill_client(port, vt_client_id(port, "name=nearkill ", mark));
+    assert_true(vt_wait_until(vt_near_flushed, &l, WAIT_MS));
     uint64_t hits = vt_near_stats(m).hits;
     assert_true(vt_near_is(m, other, "kept"));
     assert_true(vt_near_stats(m).hits > hits);
@@ -403,18 +367,6 @@ static bool is_primary(void *arg)
     return yes;
 }
 
-struct flushed {
-    vmux *m;
-    bool failover; /* else moved */
-};
-
-static bool flushed_by(void *arg)
-{
-    struct flushed *f = arg;
-    vmux_near_stats st = vt_near_stats(f->m);
-    return f->failover ? st.flushes_failover > 0 : st.flushes_moved > 0;
-}
-
 /*
  * Quiescence: each primary sends its invalidations in the order of its writes, on one
  * connection, and a lost connection or a primary that stopped being one flushed its part. So
@@ -463,8 +415,8 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
     migrate_slot(&r.reads, slot, src, dst, ports, n);
     /* reads redirected (ASK, MOVED: the whole block sent again) are answered like the others */
     assert_int_equal(atomic_load(&r.read_errors), 0);
-    struct flushed moved = {r.m, false};
-    assert_true(vt_wait_until(flushed_by, &moved, WAIT_MS));
+    struct vt_near_flush moved = {r.m, VT_FLUSH_MOVED, 0};
+    assert_true(vt_wait_until(vt_near_flushed, &moved, WAIT_MS));
     print_message("slot %d moved from 127.0.0.1:%d to 127.0.0.1:%d\n", slot, src, dst);
     run_for(&r, PHASE_MS);
 
@@ -479,8 +431,8 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
      * until the map is refreshed: a write of the handle's own hears MOVED and has it refreshed
      * now rather than at the periodic check (30 s). */
     vt_set(r.m, first, "failed-over");
-    struct flushed failed_over = {r.m, true};
-    assert_true(vt_wait_until(flushed_by, &failed_over, WAIT_MS));
+    struct vt_near_flush failed_over = {r.m, VT_FLUSH_FAILOVER, 0};
+    assert_true(vt_wait_until(vt_near_flushed, &failed_over, WAIT_MS));
     print_message("127.0.0.1:%d took over from 127.0.0.1:%d\n", sh.replica, sh.primary);
     run_for(&r, PHASE_MS);
 

@@ -100,46 +100,17 @@ static void test_flushall_empties(void **state)
     vmux_close(m);
 }
 
-/* The id of the one client of CLIENT LIST whose line holds every one of the marks; -1 if none. */
-static long long client_id(const char *mark1, const char *mark2)
+/* The id of the reader handle's client on the server whose CLIENT LIST line holds mark. */
+static long long reader_id(const char *mark)
 {
-    char *list = vt_node_admin(srv.port, false, "CLIENT LIST");
-    assert_non_null(list);
-    long long id = -1;
-    for (char *line = strtok(list, "\n"); line != NULL; line = strtok(NULL, "\n"))
-        if (strstr(line, mark1) != NULL && strstr(line, mark2) != NULL)
-            id = atoll(strstr(line, "id=") + 3);
-    free(list);
-    return id;
-}
-
-static void kill_client(long long id)
-{
-    assert_true(id > 0);
-    char *t = vt_node_admin(srv.port, false, "CLIENT KILL ID %lld", id);
-    assert_non_null(t);
-    assert_string_equal(t, "1");
-    free(t);
-}
-
-struct flushed {
-    vmux *m;
-    uint64_t before;
-    bool lost; /* flushes_lost, else flushes_reconnect */
-};
-
-static bool flushed_by(void *arg)
-{
-    struct flushed *f = arg;
-    vmux_near_stats st = vt_near_stats(f->m);
-    return (f->lost ? st.flushes_lost : st.flushes_reconnect) > f->before;
+    return vt_client_id(srv.port, "name=nearreader", mark);
 }
 
 /* After the kill: emptied, stored again, and invalidated again (the data connection points at
  * the new invalidation connection). */
-static void after_kill(vmux *m, vmux *w, const char *key, struct flushed *f)
+static void after_kill(vmux *m, vmux *w, const char *key, struct vt_near_flush *f)
 {
-    assert_true(vt_wait_until(flushed_by, f, WAIT_MS));
+    assert_true(vt_wait_until(vt_near_flushed, f, WAIT_MS));
     vt_set(w, key, "after");
     vt_near_until_cached(m, key, "after");
     vt_set(w, key, "later");
@@ -152,8 +123,8 @@ static void test_invalidation_connection_killed(void **state)
     vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
     vt_set(w, "near:k", "before");
     vt_near_until_cached(m, "near:k", "before");
-    struct flushed f = {m, vt_near_stats(m).flushes_lost, true};
-    kill_client(client_id("name=nearreader", "cmd=subscribe"));
+    struct vt_near_flush f = {m, VT_FLUSH_LOST, vt_near_flushes(m, VT_FLUSH_LOST)};
+    vt_kill_client(srv.port, reader_id("cmd=subscribe"));
     after_kill(m, w, "near:k", &f);
     vmux_close(w);
     vmux_close(m);
@@ -165,8 +136,8 @@ static void test_data_connection_killed(void **state)
     vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
     vt_set(w, "near:d", "before");
     vt_near_until_cached(m, "near:d", "before");
-    struct flushed f = {m, vt_near_stats(m).flushes_reconnect, false};
-    kill_client(client_id("name=nearreader", "cmd=exec"));
+    struct vt_near_flush f = {m, VT_FLUSH_RECONNECT, vt_near_flushes(m, VT_FLUSH_RECONNECT)};
+    vt_kill_client(srv.port, reader_id("cmd=exec"));
     after_kill(m, w, "near:d", &f);
     vmux_close(w);
     vmux_close(m);
@@ -323,9 +294,9 @@ static void test_no_stale_read_after_faults(void **state)
     struct worker readers[NREADERS], writers[NWRITERS];
     start_run(&r, readers, writers);
     run_for(&r, 1000);
-    kill_client(client_id("name=nearreader", "flags=P"));
+    vt_kill_client(srv.port, reader_id("flags=P"));
     run_for(&r, 1000);
-    kill_client(client_id("name=nearreader", "flags=t"));
+    vt_kill_client(srv.port, reader_id("flags=t"));
     run_for(&r, 1000);
     vt_server_kill(&srv);
     assert_int_equal(vt_server_restart(&srv), 0);

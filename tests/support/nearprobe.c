@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -99,4 +100,47 @@ int vt_near_count_stale(vmux *m, vmux *w, void (*key_name)(char *buf, size_t len
         vmux_bytes_free(&real);
     }
     return stale;
+}
+
+long long vt_client_id(int port, const char *mark1, const char *mark2)
+{
+    char *list = vt_node_admin(port, false, "CLIENT LIST");
+    assert_non_null(list);
+    long long id = -1;
+    char *save = NULL;
+    for (char *line = strtok_r(list, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+        if (strstr(line, mark1) != NULL && strstr(line, mark2) != NULL)
+            id = atoll(strstr(line, "id=") + 3);
+    free(list);
+    return id;
+}
+
+void vt_kill_client(int port, long long id)
+{
+    assert_true(id > 0);
+    char *t = vt_node_admin(port, false, "CLIENT KILL ID %lld", id);
+    assert_non_null(t);
+    assert_string_equal(t, "1");
+    free(t);
+}
+
+uint64_t vt_near_flushes(vmux *m, int cause)
+{
+    vmux_near_stats st = vt_near_stats(m);
+    switch (cause) {
+    case VT_FLUSH_LOST:
+        return st.flushes_lost;
+    case VT_FLUSH_RECONNECT:
+        return st.flushes_reconnect;
+    case VT_FLUSH_MOVED:
+        return st.flushes_moved;
+    default:
+        return st.flushes_failover;
+    }
+}
+
+bool vt_near_flushed(void *arg)
+{
+    struct vt_near_flush *f = arg;
+    return vt_near_flushes(f->m, (int)f->cause) > f->before;
 }

@@ -9,6 +9,7 @@
 #define VMUX_TEST_NEARPROBE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "vmux/vmux.h"
 
@@ -38,5 +39,24 @@ void vt_near_until_sees(vmux *m, const char *key, const char *want);
  */
 int vt_near_count_stale(vmux *m, vmux *w, void (*key_name)(char *buf, size_t len, unsigned i),
                         unsigned n);
+
+/* The id of the one client of port's CLIENT LIST whose line holds both marks; -1 if none. */
+long long vt_client_id(int port, const char *mark1, const char *mark2);
+
+/* CLIENT KILL ID id on port; fails the test unless exactly that client was killed. */
+void vt_kill_client(int port, long long id);
+
+/* A wait for a near cache flush: m's counter of cause rises above before. */
+struct vt_near_flush {
+    vmux *m;
+    enum { VT_FLUSH_LOST, VT_FLUSH_RECONNECT, VT_FLUSH_MOVED, VT_FLUSH_FAILOVER } cause;
+    uint64_t before;
+};
+
+/* m's counter of cause (vmux_near_stats' flushes_lost, _reconnect, _moved, _failover). */
+uint64_t vt_near_flushes(vmux *m, int cause);
+
+/* Whether the flush arg (a struct vt_near_flush) waits for has been counted: for vt_wait_until. */
+bool vt_near_flushed(void *arg);
 
 #endif
