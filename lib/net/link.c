@@ -30,6 +30,10 @@ int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx 
     link->limits.max_buffer = cfg->max_reply_buffer;
     link->events = *events;
     link->arg = arg;
+    /* readFrom (docs/replicas.md); a cluster handle's seed and node links until the map says
+     * their node is a primary (vmux__link_set_readonly()); a standalone server ignores it */
+    link->readonly =
+        cfg->read_from != VMUX_READ_PRIMARY || cfg->cluster_node || cfg->cluster != VMUX_CLUSTER_NO;
     link->state = LINK_DOWN;
     link->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)link;
     uv_timer_init(loop, &link->backoff);
@@ -439,6 +443,20 @@ int vmux__link_track(struct vmux_link *link, long long id)
         return VMUX_ERR_NOT_CONNECTED;
     vmux__lane_shut(link); /* a caller may be writing on the connection */
     bool ok = vmux__setup_track(c, id);
+    if (link->conn != NULL)
+        vmux__lane_open(link);
+    return ok ? 0 : VMUX_ERR_NOMEM;
+}
+
+int vmux__link_set_readonly(struct vmux_link *link, bool on)
+{
+    link->readonly = on;
+    struct vmux_conn *c = link->conn;
+    if ((link->state != LINK_READY && link->state != LINK_CHECKING) || c == NULL || c->failing ||
+        c->readonly == on)
+        return 0;          /* the next connection's setup says it */
+    vmux__lane_shut(link); /* a caller may be writing on the connection */
+    bool ok = vmux__setup_readonly(c, on);
     if (link->conn != NULL)
         vmux__lane_open(link);
     return ok ? 0 : VMUX_ERR_NOMEM;

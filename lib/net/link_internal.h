@@ -47,6 +47,7 @@ struct vmux_link {
     void (*push_fn)(vmux_reply *reply, void *arg); /* subscriber link: replies are pushes */
     void *push_arg;
     bool auxiliary; /* pool or subscriber link: see vmux__link_set_auxiliary() */
+    bool readonly;  /* its connections send READONLY (setup.c; vmux__link_set_readonly()) */
     struct vmux_reader_limits limits;
     struct vmux_link_events events;
     void *arg;
@@ -114,6 +115,7 @@ struct vmux_conn {
     bool lane_wrote; /* a caller wrote through the direct lane since the clocks were stamped */
     bool lane_sync;  /* a synchronous caller wrote through the lane lately: lend it reading */
     bool read_lent;  /* reading stopped, lent to callers with the lane (LANE_IDLE) */
+    bool readonly;   /* READONLY sent, and no READWRITE after it */
     bool hung_up;    /* the server hung up while reading was lent: lend nothing more */
     bool lane_parse; /* a reader left bytes or a failure in the reader, for the I/O thread */
     int read_error;  /* uv_read_start() refused to take reading back: fail on the next turn */
@@ -207,6 +209,11 @@ void vmux__setup_check(struct vmux_conn *c, uint64_t now_ms);
  * Returns false when the connection failed (out of memory).
  */
 bool vmux__setup_track(struct vmux_conn *c, long long id);
+/*
+ * Queues READONLY (on) or READWRITE on c, outside setup: the link's node changed role
+ * (vmux__link_set_readonly()). Returns false when the connection failed (out of memory).
+ */
+bool vmux__setup_readonly(struct vmux_conn *c, bool on);
 /*
  * Wipes what may still hold the credentials or a server's echo of them once they are no longer
  * needed (setup over, or the connection freed): the provider's credentials kept for redaction,

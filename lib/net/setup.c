@@ -34,6 +34,8 @@ static const char LABEL_LAG[] = "INFO replication (tick)";
 /* The near cache (client-side caching): in setup, and a re-point of a live connection. */
 static const char LABEL_TRACK_SETUP[] = "CLIENT TRACKING";
 static const char LABEL_TRACK[] = "CLIENT TRACKING (re-point)";
+/* READONLY or READWRITE on a live connection: its node changed role (vmux__link_set_readonly()) */
+static const char LABEL_READ_MODE[] = "READONLY/READWRITE";
 static const char LABEL_PING[] = "PING";   /* idle heartbeat */
 static const char LABEL_CHECK[] = "CHECK"; /* proof of life after a freeze */
 
@@ -155,15 +157,18 @@ static bool watches_lag(const struct vmux_link *link)
 
 /*
  * readFrom (docs/replicas.md): a cluster replica serves reads only on a READONLY connection, so
- * every node link of a cluster handle sends it (harmless on a primary), and so does the seed link
- * unless cluster=no: its server may be a cluster replica, whose node it then serves, and a
- * VMUX_CALL_REPLICA read sent there under readFrom=primary would otherwise come back MOVED (a
- * standalone server refuses READONLY: ignored). The azAffinity policies need the node's zone.
- * Neither may fail the connection, whatever the server or the ACL says.
+ * every node link of a cluster handle sends it until the map names its node a primary, and so
+ * does the seed link unless cluster=no: its server may be a cluster replica, whose node it then
+ * serves, and a VMUX_CALL_REPLICA read sent there under readFrom=primary would otherwise come back
+ * MOVED (a standalone server refuses READONLY: ignored). A primary's link goes without it
+ * (vmux__link_set_readonly()), so that once demoted its node redirects reads too. The azAffinity
+ * policies need the node's zone. Neither may fail the connection, whatever the server or the
+ * ACL says.
  */
 static void setup_read_from(struct vmux_conn *c, const struct vmux_config *cfg)
 {
-    if (cfg->read_from != VMUX_READ_PRIMARY || cfg->cluster_node || cfg->cluster != VMUX_CLUSTER_NO)
+    c->readonly = c->link->readonly;
+    if (c->readonly)
         setup_push(c, LABEL_READONLY, VMUX_OP_IGNORE_ERROR, 1, (const char *[]){"READONLY"});
     if (cfg->read_from == VMUX_READ_AZ_AFFINITY ||
         cfg->read_from == VMUX_READ_AZ_AFFINITY_REPLICAS_AND_PRIMARY)
@@ -203,6 +208,13 @@ static bool track_push(struct vmux_conn *c, const char *label, long long id)
     c->track_id = id;
     c->track_inflight++;
     return true;
+}
+
+bool vmux__setup_readonly(struct vmux_conn *c, bool on)
+{
+    c->readonly = on;
+    return push(c, LABEL_READ_MODE, VMUX_OP_IGNORE_ERROR, 1,
+                (const char *[]){on ? "READONLY" : "READWRITE"});
 }
 
 bool vmux__setup_track(struct vmux_conn *c, long long id)
@@ -375,6 +387,10 @@ void vmux__setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *repl
             vmux__repl_take(c->link, reply, uv_now(c->link->loop));
     } else if (label == LABEL_REAUTH) {
         reauth_answer(c, reply);
+    } else if (label == LABEL_READ_MODE) {
+        if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR)
+            vmux__log(c->link->cfg, VMUX_LOG_WARN, "%s: %s refused: %s", c->where, label,
+                      vmux_reply_str(reply, NULL));
     } else if (label != LABEL_PING) {
         setup_reply(c, label, ignorable, reply);
     }

@@ -81,6 +81,7 @@ static void on_cluster_slots(int status, vmux_reply *reply, void *arg)
     }
     settle(r, VMUX_ROUTER_CLUSTER, 0, "%s:%d: cluster mode: %zu shards serve %u of 16384 slots",
            r->seed_host, r->seed_port, r->map->nshards, r->map->covered);
+    vmux__router_read_modes(r);
 }
 
 static void on_info_cluster(int status, vmux_reply *reply, void *arg)
@@ -150,6 +151,7 @@ static void on_slots_again(int status, vmux_reply *reply, void *arg)
               "slots",
               r->seed_host, r->seed_port, map->nshards, map->covered);
     atomic_store_explicit(&r->mode, VMUX_ROUTER_CLUSTER, memory_order_release);
+    vmux__router_read_modes(r);
 }
 
 static void on_info_again(int status, vmux_reply *reply, void *arg)

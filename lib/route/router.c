@@ -91,7 +91,7 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
         (n.ctr = node_counters(r, n.host, port)) == NULL)
         goto fail;
     vmux_config_clear_endpoints(n.cfg);
-    n.cfg->cluster_node = true; /* READONLY: a replica then serves reads (docs/replicas.md) */
+    n.cfg->cluster_node = true; /* READONLY unless a primary's (readmode.c, docs/replicas.md) */
     if (vmux_config_set_service_name(n.cfg, NULL) != 0) /* Sentinel: the node itself */
         goto fail;
     const char *tls_name = vmux__router_tls_name(r, n.host, port); /* over the seed's sslHost */
@@ -100,9 +100,10 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
         vmux__config_endpoint_push(n.cfg, host, hostlen, port) != 0 ||
         vmux__link_new(r->loop, n.cfg, r->tls_ctx, n.ctr, r->node_events, r->arg, &n.link) != 0)
         goto fail;
-    vmux__link_start(n.link);
     vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: opening a link to %s:%d", n.host, port);
     r->nodes[r->nnodes++] = n;
+    vmux__router_read_modes(r); /* before its first connection's setup */
+    vmux__link_start(n.link);
     return n.link;
 fail:
     vmux_config_free(n.cfg);

@@ -304,6 +304,14 @@ void vmux__router_refresh_close(struct vmux_router *r);
  * vmux__router_link_is_primary(): whether the current map names link's node a primary.
  */
 void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link);
+
+/*
+ * I/O thread, CLUSTER (readmode.c): after the map changed or a node link opened, sets each link's
+ * READONLY mode from its node's role (vmux__link_set_readonly()): a replica's link keeps it; a
+ * primary's drops it, unless readFrom asks for replicas and the map lists none in its shard.
+ * Nodes the map does not name keep their mode. Does nothing in other modes.
+ */
+void vmux__router_read_modes(struct vmux_router *r);
 bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux_link *link);
 
 /*

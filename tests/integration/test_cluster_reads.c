@@ -16,6 +16,9 @@
  * - replicaMaxLag: a replica that stops applying its primary's stream (CLIENT PAUSE WRITE on it;
  *   its link stays up) gets no reads once 2 s behind, its shard's go to the primary, and it gets
  *   them again once it has caught up;
+ * - a primary demoted by a planned failover (CLUSTER FAILOVER on its replica) serves no more
+ *   reads of a handle that only reads: its link is not READONLY, so it redirects them to the
+ *   promoted replica at once; the same when the roles are given back;
  * - a replica SIGKILLed under 4 reading threads: no read fails, and the reads of its shard go
  *   on (to its primary).
  */
@@ -363,6 +366,126 @@ static void test_replica_behind_skipped(void **state)
     vmux_close(m);
 }
 
+/* ---- a demoted primary redirects reads ---- */
+
+/* The index of a key of NKEYS whose slot the primary at port serves. */
+static int key_on(int port)
+{
+    for (int i = 0; i < NKEYS; i++) {
+        char k[32];
+        key_of(i, k, sizeof k);
+        char *slot = vt_node_admin(port, false, "CLUSTER KEYSLOT %s", k);
+        assert_non_null(slot);
+        int owner = vt_slot_primary(port, false, atoi(slot));
+        free(slot);
+        if (owner == port)
+            return i;
+    }
+    fail_msg("no key of rk:0..%d on 127.0.0.1:%d", NKEYS - 1, port);
+    return -1;
+}
+
+struct roles {
+    int primary, replica;
+};
+
+/* Whether the CLUSTER NODES of the node at port lists 127.0.0.1:of with flag. */
+static bool lists_as(int port, int of, const char *flag)
+{
+    char *text = vt_node_admin(port, false, "CLUSTER NODES"), addr[32];
+    snprintf(addr, sizeof addr, " 127.0.0.1:%d@", of);
+    const char *line = text != NULL ? strstr(text, addr) : NULL;
+    const char *end = line != NULL ? strchr(line, '\n') : NULL;
+    const char *at = line != NULL ? strstr(line, flag) : NULL;
+    bool yes = at != NULL && (end == NULL || at < end);
+    free(text);
+    return yes;
+}
+
+/*
+ * Whether roles->primary is a primary and roles->replica a replica with its link up, as they say
+ * themselves and as every node of the cluster lists them (a handle opened next loads its map
+ * from any of them).
+ */
+static bool roles_are(void *arg)
+{
+    const struct roles *w = arg;
+    char *r = vt_node_admin(w->replica, false, "INFO replication");
+    bool ok =
+        r != NULL && strstr(r, "role:slave") != NULL && strstr(r, "master_link_status:up") != NULL;
+    free(r);
+    for (int i = 0; ok && i < nnodes; i++)
+        ok = lists_as(nodes[i].port, w->primary, "master") &&
+             lists_as(nodes[i].port, w->replica, "slave");
+    return ok;
+}
+
+/*
+ * CLUSTER FAILOVER on the replica at to: it takes over from from. A node demoted a moment ago
+ * may not know its new place in the cluster yet, and its manual failover then times out (5 s):
+ * asked again, up to 4 times, 10 s each.
+ */
+static void fail_over(int to, int from)
+{
+    struct roles w = {to, from};
+    for (int attempt = 0; attempt < 4; attempt++) {
+        free(vt_node_admin(to, false, "CLUSTER FAILOVER"));
+        if (vt_poll_until(roles_are, &w, 10000, 20))
+            return;
+    }
+    fail_msg("127.0.0.1:%d did not take over from 127.0.0.1:%d", to, from);
+}
+
+/* Reads key n times through m (readFrom=primary): every read gives v<i>. */
+static void read_key(vmux *m, int i, int n)
+{
+    char k[32], want[32];
+    key_of(i, k, sizeof k);
+    snprintf(want, sizeof want, "v%d", i);
+    for (int j = 0; j < n; j++) {
+        vmux_bytes v = {0};
+        assert_int_equal(vmux_get(m, NULL, VMUX_STR(k), &v), 0);
+        assert_true(v.len == strlen(want) && memcmp(v.ptr, want, v.len) == 0);
+        vmux_bytes_free(&v);
+    }
+}
+
+/*
+ * A primary demoted by a planned failover redirects reads: the map named it a primary, so its
+ * link went without READONLY, and a handle that only reads (readFrom=primary) follows the
+ * promoted replica at its next read, instead of reading the demoted node's copy until the
+ * periodic map check (30 s) or a write's MOVED. The same when the roles are given back.
+ */
+static void test_demoted_primary_redirects_reads(void **state)
+{
+    (void)state;
+    load_nodes();
+    int ri = 0;
+    while (ri < nnodes && nodes[ri].primary)
+        ri++;
+    assert_true(ri < nnodes);
+    int rp = nodes[ri].port, p = nodes[primary_of(ri)].port;
+    vmux *m = open_reads("name=reads-demoted");
+    write_keys(m);
+    vmux_callopts to_primary = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY);
+    settle(m, &to_primary);
+    int k = key_on(p);
+    read_key(m, k, 1); /* the handle reads it from p */
+
+    fail_over(rp, p);
+    reset_stats();
+    read_key(m, k, 50);
+    assert_int_equal(vt_node_calls(p, "get"), 0); /* the demoted primary served none */
+    assert_int_equal(vt_node_calls(rp, "get"), 50);
+
+    fail_over(p, rp); /* the fixture's roles back, for the next test */
+    reset_stats();
+    read_key(m, k, 50);
+    assert_int_equal(vt_node_calls(rp, "get"), 0);
+    assert_int_equal(vt_node_calls(p, "get"), 50);
+    vmux_close(m);
+}
+
 /* Last on the fixture: it leaves a dead replica. */
 static void test_replica_killed(void **state)
 {
@@ -401,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_prefer_replica),
         cmocka_unit_test(test_az_affinity),
         cmocka_unit_test(test_replica_behind_skipped),
+        cmocka_unit_test(test_demoted_primary_redirects_reads),
         cmocka_unit_test(test_replica_killed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
