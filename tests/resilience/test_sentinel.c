@@ -731,10 +731,11 @@ static void test_sentinel_auth_and_url(void **state)
              "127.0.0.1:%d,serviceName=" SERVICE ",password=" DATA_PASS ",connectRetry=1",
              d->sent[0].port);
     expect_open_error(conf, VMUX_ERR_AUTH, "NOAUTH");
-    /* A wrong one: setup fails on every sentinel, and the question goes unanswered. */
+    /* A wrong one: setup fails on every sentinel, and the question goes unanswered (connectTimeout
+     * with room for a sentinel slow to answer on a loaded machine: 1 s was seen to pass). */
     snprintf(conf, sizeof conf,
              "127.0.0.1:%d,serviceName=" SERVICE ",password=" DATA_PASS
-             ",sentinelPassword=wrong,connectRetry=1,connectTimeout=1000",
+             ",sentinelPassword=wrong,connectRetry=1,connectTimeout=5000",
              d->sent[0].port);
     expect_open_error(conf, VMUX_ERR_AUTH, "AUTH failed");
     /* The sentinels' password is not the data nodes': the primary refuses it. */
