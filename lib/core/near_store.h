@@ -21,6 +21,11 @@
  * value, not the bytes: two different values with one hash could let an older value in until
  * its invalidation arrives.)
  *
+ * Variants: an entry is held under a key and a variant (struct vmux_near_key below), so that
+ * several reads of one key (GET, HGET of each field, HGETALL...) are held side by side; the
+ * server invalidates keys, and vmux__near_invalidate() removes every variant of its key. The
+ * functions without _var are those of the empty variant.
+ *
  * Partitions: each entry carries the node (a small integer, below limits.nodes) and the hash
  * slot it was read from. vmux__near_flush_node(), _slot() and _all() are O(1): they raise a
  * generation and every entry reserved before it becomes invisible at once, dropped lazily (by
