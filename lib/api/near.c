@@ -101,8 +101,7 @@ static int give(const vmux_callopts *o, const struct vmux_near_read *rd, const v
     return rc;
 }
 
-/* Takes EXEC's [CLIENT CACHING, read, PTTL] apart: the result to the caller, and maybe the store.
- */
+/* EXEC's [CLIENT CACHING, read, PTTL]: the result to the caller, and maybe to the store. */
 static int take_reply(struct vmux_near *s, const vmux_callopts *o, const vmux_reply *r,
                       const struct vmux_near_read *rd, const struct vmux_near_key *k,
                       struct vmux_near_token t, uint64_t sent_ns, void *out)
