@@ -9,7 +9,9 @@
  * and prints both medians. Then the writer changes the key, and the program prints how long
  * the reader went on seeing the old value before the server's invalidation arrived and it read
  * the new one; it does that 200 times more and prints the median and the 99th percentile of
- * that window (the freshness). It prints the near cache's counters, deletes the key and exits
+ * that window (the freshness). Then it does the same for a hash of 10 fields: the median of
+ * near HGETALL and HGET hits against plain HGETALLs. It prints the near cache's counters,
+ * deletes the keys and exits
  * with status 1 on any failure or surprise.
  *
  *   near_cache [CONFIG]      e.g. near_cache "127.0.0.1:6379,syncTimeout=2000"
@@ -26,6 +28,8 @@
 #include <vmux/vmux.h>
 
 #define KEY "vmux:example:near"
+#define HASH "vmux:example:near:hash"
+#define FIELDS 10
 #define HITS 20000
 #define GETS 2000
 #define ROUNDS 200
@@ -209,6 +213,70 @@ static int freshness(vmux *reader, vmux *writer)
     return 0;
 }
 
+/* One timed read of the hash: near HGETALL (0), near HGET (1) or plain HGETALL (2). */
+static int hash_read(vmux *m, int how)
+{
+    vmux_field_array all;
+    vmux_bytes v;
+    int rc = how == 1   ? vmux_near_hget(m, NULL, VMUX_STR(HASH), VMUX_STR("f3"), &v)
+             : how == 0 ? vmux_near_hgetall(m, NULL, VMUX_STR(HASH), &all)
+                        : vmux_hgetall(m, NULL, VMUX_STR(HASH), &all);
+    if (rc == 0 && how == 1)
+        vmux_bytes_free(&v);
+    else if (rc == 0)
+        vmux_field_array_free(&all);
+    return rc;
+}
+
+static int hash_median_ns(vmux *m, int how, int n, uint64_t *out)
+{
+    uint64_t *t = malloc((size_t)n * sizeof *t);
+    int rc = t == NULL ? -1 : 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        uint64_t t0 = now_ns();
+        rc = hash_read(m, how);
+        t[i] = now_ns() - t0;
+    }
+    if (rc == 0) {
+        qsort(t, (size_t)n, sizeof *t, cmp_u64);
+        *out = t[n / 2];
+    }
+    free(t);
+    return rc;
+}
+
+/* A hash of FIELDS fields: near HGETALL and HGET hits against plain HGETALLs. */
+static int typed_reads(vmux *reader, vmux *writer)
+{
+    vmux_str f[FIELDS], v[FIELDS];
+    char names[FIELDS][8], values[FIELDS][16];
+    for (int i = 0; i < FIELDS; i++) {
+        snprintf(names[i], sizeof names[i], "f%d", i);
+        snprintf(values[i], sizeof values[i], "value-%d", i);
+        f[i] = (vmux_str){names[i], strlen(names[i])};
+        v[i] = (vmux_str){values[i], strlen(values[i])};
+    }
+    uint64_t all, one, plain;
+    uint64_t t0 = now_ns();
+    if (vmux_hset(writer, NULL, VMUX_STR(HASH), f, v, FIELDS, NULL) != 0)
+        return -1;
+    for (;;) { /* read until stored and served from memory */
+        uint64_t hits = near_stats(reader).hits;
+        if (hash_read(reader, 0) != 0 || now_ns() - t0 > WAIT_NS)
+            return -1;
+        if (near_stats(reader).hits > hits)
+            break;
+    }
+    if (hash_median_ns(reader, 0, HITS, &all) != 0 || hash_median_ns(reader, 1, HITS, &one) != 0 ||
+        hash_median_ns(reader, 2, GETS, &plain) != 0)
+        return -1;
+    printf("hash of %d fields: median near HGETALL hit %.2f us, near HGET hit %.2f us; "
+           "plain HGETALL %.2f us\n",
+           FIELDS, (double)all / 1e3, (double)one / 1e3, (double)plain / 1e3);
+    vmux_str key = VMUX_STR(HASH);
+    return vmux_del(writer, NULL, &key, 1, NULL) == 0 ? 0 : -1;
+}
+
 static int run(vmux *reader, vmux *writer)
 {
     uint64_t hit, get;
@@ -219,7 +287,8 @@ static int run(vmux *reader, vmux *writer)
         return -1;
     printf("median of %d near hits: %.2f us; of %d GETs: %.2f us (%.0fx)\n", HITS,
            (double)hit / 1e3, GETS, (double)get / 1e3, hit ? (double)get / (double)hit : 0.0);
-    if (show_invalidation(reader, writer) != 0 || freshness(reader, writer) != 0)
+    if (show_invalidation(reader, writer) != 0 || freshness(reader, writer) != 0 ||
+        typed_reads(reader, writer) != 0)
         return -1;
     vmux_near_stats st = near_stats(reader);
     printf("near cache: %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " stored, %" PRIu64

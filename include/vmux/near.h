@@ -1,9 +1,10 @@
 /** @file
- * The near cache (docs/patterns/near-cache.md): hot string keys served from the process's own
- * memory, kept correct by the server's invalidations (CLIENT TRACKING ... REDIRECT to a
- * connection subscribed to __redis__:invalidate, over RESP2). Turn it on with the configuration
- * key nearCache=true (bounds: nearCacheMaxEntries, nearCacheMaxBytes, nearCacheTtl); every
- * handle has its own.
+ * The near cache (docs/patterns/near-cache.md): hot keys served from the process's own memory
+ * (GET, HGET, HGETALL and SMEMBERS: vmux_near_get(), vmux_near_hget(), vmux_near_hgetall(),
+ * vmux_near_smembers()), kept correct by the server's invalidations (CLIENT TRACKING ...
+ * REDIRECT to a connection subscribed to __redis__:invalidate, over RESP2). Turn it on with the
+ * configuration key nearCache=true (bounds: nearCacheMaxEntries, nearCacheMaxBytes,
+ * nearCacheTtl); every handle has its own.
  *
  * What it guarantees: a value is stored only from a read made on a tracked connection, through a
  * placeholder put before the read was sent, so a reply that raced with an invalidation of its
@@ -14,6 +15,13 @@
  * once its invalidation has arrived on the I/O thread (the freshness window: a round trip, or
  * until a lost connection is noticed); call vmux_near_forget() after a write of your own to see
  * it at once.
+ *
+ * Each read is held on its own: a key read by GET, by HGET of two fields and by HGETALL is held
+ * four times, and all four go when the key is invalidated (the server names keys, not fields).
+ * Newer values are promised per read, not across the reads of one key: a caller handed a newer
+ * HGETALL may still be handed an older HGET of one of its fields from memory until the key's
+ * invalidation arrives (the freshness window above). A read that found the key missing or of
+ * another type (WRONGTYPE) removes every read of the key held.
  *
  * Standalone servers and clusters (docs/cluster.md): on a cluster each primary has its own
  * invalidation connection and a key is read from its slot's primary. Reads go to the primary,
@@ -26,6 +34,7 @@
 
 #include "vmux/call.h"
 #include "vmux/export.h"
+#include "vmux/hashes.h"
 #include "vmux/types.h"
 
 #ifdef __cplusplus
@@ -51,8 +60,50 @@ extern "C" {
 VMUX_EXPORT int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value);
 
 /**
+ * HGET through the near cache: as vmux_near_get(), for one field of a hash. A miss sends MULTI,
+ * CLIENT CACHING YES, HGET key field, PTTL key, EXEC. Each field read is held apart (under the
+ * key and the field), and every field held for key goes when key is invalidated (any write to
+ * the hash: HSET of another field too). A field or key that does not exist is not stored.
+ *
+ * On success returns 0 with *value owned by the caller (vmux_bytes_free()): value->ptr NULL
+ * when the field or the key does not exist, else value->len bytes followed by a NUL. Errors
+ * (*value zeroed): VMUX_ERR_INVALID_ARG (NULL m or value, key.ptr or field.ptr NULL with a
+ * length, opts as vmux_near_get() refuses them), VMUX_ERR_UNSUPPORTED (nearCache is off),
+ * VMUX_ERR_SERVER (WRONGTYPE: key holds no hash; the message in opts->errbuf), VMUX_ERR_NOMEM,
+ * and the transport errors of vmux_call(). Any thread but the I/O thread.
+ */
+VMUX_EXPORT int vmux_near_hget(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
+                               vmux_bytes *value);
+
+/**
+ * HGETALL through the near cache: as vmux_near_get(), for a whole hash. A miss sends MULTI,
+ * CLIENT CACHING YES, HGETALL key, PTTL key, EXEC; the stored copy is the reply's fields and
+ * values, encoded (their bytes plus a few per element count against nearCacheMaxBytes). A key
+ * that does not exist (an empty hash) is not stored.
+ *
+ * On success returns 0 with *fields owned by the caller (vmux_field_array_free()): the pairs in
+ * the order the server gave them when the copy was read, none (count 0) when the key does not
+ * exist. Errors (*fields zeroed): VMUX_ERR_INVALID_ARG (NULL m or fields, key.ptr NULL with
+ * key.len > 0, opts as vmux_near_get() refuses them), VMUX_ERR_UNSUPPORTED (nearCache is off),
+ * VMUX_ERR_SERVER (WRONGTYPE; the message in opts->errbuf), VMUX_ERR_NOMEM, and the transport
+ * errors of vmux_call(). Any thread but the I/O thread.
+ */
+VMUX_EXPORT int vmux_near_hgetall(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                  vmux_field_array *fields);
+
+/**
+ * SMEMBERS through the near cache: as vmux_near_hgetall(), for a set. On success returns 0 with
+ * *members owned by the caller (vmux_bytes_array_free()): every member, none (count 0) when the
+ * key does not exist. Errors as vmux_near_hgetall() (VMUX_ERR_SERVER: WRONGTYPE, key holds no
+ * set). Any thread but the I/O thread.
+ */
+VMUX_EXPORT int vmux_near_smembers(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                   vmux_bytes_array *members);
+
+/**
  * Removes key from this handle's near cache at once (the server's invalidation of a write of
- * your own comes a moment later): the next vmux_near_get() of key reads the server. Returns 0
+ * your own comes a moment later), every read of it held (GET, HGET of each field, HGETALL,
+ * SMEMBERS): the next read of key through the near cache reads the server. Returns 0
  * (whether or not key was held), VMUX_ERR_INVALID_ARG (NULL m, key.ptr NULL with len > 0) or
  * VMUX_ERR_UNSUPPORTED (nearCache is off). Any thread.
  */

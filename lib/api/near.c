@@ -1,13 +1,15 @@
 /*
- * Tracked reads through the near cache (vmux/near.h): a hit from the store, a miss as one block
- * MULTI, CLIENT CACHING YES, GET, PTTL, EXEC behind a placeholder (docs/patterns/near-cache.md),
- * sent to the key's primary (its slot's, on a cluster: a redirected read is not stored).
+ * Tracked reads through the near cache (vmux/near.h, api/near_read.h): a hit from the store, a
+ * miss as one block MULTI, CLIENT CACHING YES, <the read>, PTTL, EXEC behind a placeholder
+ * (docs/patterns/near-cache.md), sent to the key's primary (its slot's, on a cluster: a
+ * redirected read is not stored). GET is here; HGET, HGETALL and SMEMBERS in near_typed.c.
  */
 #include "vmux/near.h"
 
 #include <string.h>
 #include <uv.h>
 
+#include "core/assert.h"
 #include "core/buf.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
@@ -16,31 +18,41 @@
 #include "core/value.h"
 #include "mux/handle.h"
 #include "mux/near.h"
+#include "api/near_read.h"
 #include "vmux/error.h"
 #include "vmux/reply.h"
 #include "vmux/strings.h"
 
-/* MULTI, CLIENT CACHING YES, GET, PTTL, EXEC: five replies, EXEC's array last. */
+/* MULTI, CLIENT CACHING YES, the read, PTTL, EXEC: five replies, EXEC's array last. */
 #define BLOCK_REPLIES 5
 
-static const void *key_bytes(vmux_str key)
+const void *vmux__near_key_bytes(vmux_str key)
 {
     return key.ptr != NULL ? key.ptr : ""; /* an empty key: never a NULL to memcmp */
+}
+
+void vmux__near_image_free(struct vmux_near_image *img)
+{
+    vmux__buf_free(&img->enc);
 }
 
 /*
  * The block: CLIENT CACHING YES inside the transaction, so that EXEC's first element says
  * whether the connection that ran the read was tracking (an error when it was not).
  */
-static int encode_block(struct vmux_buf *b, vmux_str key)
+static int encode_block(struct vmux_buf *b, const struct vmux_near_read *rd)
 {
-    vmux_bytes k = {(char *)key_bytes(key), key.len};
+    vmux_bytes k = {(char *)vmux__near_key_bytes(rd->key), rd->key.len};
+    vmux_bytes read[VMUX_NEAR_READ_ARGS];
+    VMUX_ASSERT(rd->argc >= 2 && rd->argc <= VMUX_NEAR_READ_ARGS);
+    for (int i = 0; i < rd->argc; i++)
+        read[i] = (vmux_bytes){(char *)rd->argv[i], rd->argvlen[i]};
     const vmux_bytes multi[] = {{"MULTI", 5}}, exec[] = {{"EXEC", 4}};
     const vmux_bytes caching[] = {{"CLIENT", 6}, {"CACHING", 7}, {"YES", 3}};
-    const vmux_bytes get[] = {{"GET", 3}, k}, pttl[] = {{"PTTL", 4}, k};
+    const vmux_bytes pttl[] = {{"PTTL", 4}, k};
     int rc = vmux__encode_append(b, multi, 1);
     rc = rc ? rc : vmux__encode_append(b, caching, 3);
-    rc = rc ? rc : vmux__encode_append(b, get, 2);
+    rc = rc ? rc : vmux__encode_append(b, read, (size_t)rd->argc);
     rc = rc ? rc : vmux__encode_append(b, pttl, 2);
     return rc ? rc : vmux__encode_append(b, exec, 1);
 }
@@ -60,87 +72,149 @@ static bool is_ok(const vmux_reply *r)
     return vmux_reply_get_kind(r) == VMUX_REPLY_STATUS && s != NULL && strcmp(s, "OK") == 0;
 }
 
-/* Takes EXEC's [CLIENT CACHING, GET, PTTL] apart: the value to the caller, and maybe the store. */
-static int take_reply(struct vmux_near *s, const vmux_callopts *o, const vmux_reply *r,
-                      vmux_str key, struct vmux_near_token t, uint64_t sent_ns, vmux_bytes *value)
+/*
+ * A reply that is not stored meets the store, so that no older value outlives it: a missing key
+ * (or one of another type: an error) meets every variant of the key.
+ */
+static void meet(struct vmux_near *s, const struct vmux_near_key *k,
+                 const struct vmux_near_image *img)
 {
-    const vmux_reply *caching = vmux_reply_element(r, 0), *get = vmux_reply_element(r, 1),
-                     *pttl = vmux_reply_element(r, 2);
-    vmux_reply_kind kind = vmux_reply_get_kind(get);
-    if (kind == VMUX_REPLY_ERROR) {
-        vmux__errbuf_set(o->errbuf, o->errlen, "%s", vmux_reply_str(get, NULL));
+    if (img == NULL || img->found == VMUX_NEAR_FOUND_GONE)
+        vmux__near_seen_gone(s, k->key, k->keylen);
+    else if (img->found == VMUX_NEAR_FOUND_NONE)
+        vmux__near_seen_var(s, k, NULL, 0);
+    else
+        vmux__near_seen_var(s, k, img->bytes, img->len);
+}
+
+/* The read's own reply r: the caller's result in out, an error's message in o->errbuf. */
+static int give(const vmux_callopts *o, const struct vmux_near_read *rd, const vmux_reply *r,
+                struct vmux_near_image *img, void *out)
+{
+    if (vmux_reply_get_kind(r) == VMUX_REPLY_ERROR) {
+        vmux__errbuf_set(o->errbuf, o->errlen, "%s", vmux_reply_str(r, NULL));
         return VMUX_ERR_SERVER;
     }
-    if (kind == VMUX_REPLY_NIL) {
-        vmux__near_seen(s, key_bytes(key), key.len, NULL, 0); /* an older value must go */
-        return 0;
-    }
-    size_t len;
-    const char *bytes = vmux_reply_str(get, &len);
-    if (kind != VMUX_REPLY_STRING || pttl == NULL)
-        return VMUX_ERR_PROTOCOL;
-    int rc = vmux__bytes_copy(bytes, len, value);
-    uint64_t deadline = server_deadline(pttl, sent_ns);
-    if (rc == 0 && is_ok(caching) && deadline != 0)
-        (void)vmux__near_fill(s, t, key_bytes(key), key.len, bytes, len, deadline, uv_hrtime());
-    else
-        vmux__near_seen(s, key_bytes(key), key.len, bytes, len);
+    int rc = rd->kind->image(r, img);
+    if (rc == 0)
+        rc = rd->kind->give(img->found == VMUX_NEAR_FOUND_VALUE ? img->bytes : NULL, img->len, out);
     return rc;
 }
 
-static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o, vmux_str key,
-                        struct vmux_near_token t, uint64_t sent_ns, vmux_bytes *value)
+/* EXEC's [CLIENT CACHING, read, PTTL]: the result to the caller, and maybe to the store. */
+static int take_reply(struct vmux_near *s, const vmux_callopts *o, const vmux_reply *r,
+                      const struct vmux_near_read *rd, const struct vmux_near_key *k,
+                      struct vmux_near_token t, uint64_t sent_ns, void *out)
+{
+    const vmux_reply *caching = vmux_reply_element(r, 0), *read = vmux_reply_element(r, 1),
+                     *pttl = vmux_reply_element(r, 2);
+    struct vmux_near_image img = {0};
+    int rc = give(o, rd, read, &img, out);
+    uint64_t deadline = server_deadline(pttl, sent_ns);
+    if (rc == 0 && img.found == VMUX_NEAR_FOUND_VALUE && is_ok(caching) && deadline != 0)
+        (void)vmux__near_fill_var(s, t, k, img.bytes, img.len, deadline, uv_hrtime());
+    else if (rc == 0 || rc == VMUX_ERR_SERVER)
+        meet(s, k, rc == 0 ? &img : NULL);
+    vmux__near_image_free(&img);
+    return rc;
+}
+
+static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
+                        const struct vmux_near_read *rd, const struct vmux_near_key *k,
+                        struct vmux_near_token t, uint64_t sent_ns, void *out)
 {
     struct vmux_buf b = {0};
     vmux_reply *r = NULL;
-    int rc = encode_block(&b, key);
+    int rc = encode_block(&b, rd);
     if (rc == 0)
         rc = vmux__call_block(m, o, b.data, b.len, BLOCK_REPLIES, &r);
     vmux__buf_free(&b);
     if (rc == 0 && vmux_reply_len(r) != 3)
         rc = VMUX_ERR_PROTOCOL;
     else if (rc == 0)
-        rc = take_reply(s, o, r, key, t, sent_ns, value);
+        rc = take_reply(s, o, r, rd, k, t, sent_ns, out);
     vmux_reply_free(r);
     vmux__near_cancel(s, t); /* a placeholder the reply did not fill goes */
-    if (rc != 0)
-        vmux_bytes_free(value);
     return rc;
 }
 
 /* A read that nothing may store: it still meets the store, so that no older value outlives it. */
-static int untracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o, vmux_str key,
-                          vmux_bytes *value)
+static int untracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
+                          const struct vmux_near_read *rd, const struct vmux_near_key *k, void *out)
 {
     vmux__near_count_untracked(m);
-    int rc = vmux_get(m, o, key, value);
-    if (rc == 0)
-        vmux__near_seen(s, key_bytes(key), key.len, value->ptr, value->len);
+    vmux_reply *r = NULL;
+    struct vmux_near_image img = {0};
+    int rc = vmux_call(m, o, rd->argc, rd->argv, rd->argvlen, &r);
+    if (rc == 0 || rc == VMUX_ERR_SERVER)
+        rc = give(o, rd, r, &img, out);
+    if (rc == 0 || rc == VMUX_ERR_SERVER)
+        meet(s, k, rc == 0 ? &img : NULL);
+    vmux__near_image_free(&img);
+    vmux_reply_free(r);
     return rc;
 }
 
 /* A miss: a placeholder first, then the read; tracked only when the order rule allows it. */
-static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts, vmux_str key,
-                     vmux_bytes *value)
+static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts,
+                     const struct vmux_near_read *rd, const struct vmux_near_key *k, void *out)
 {
     vmux_callopts o = vmux__callopts_copy(opts);
     if (o.flags & VMUX_CALL_REPLICA)
         return VMUX_ERR_INVALID_ARG;
     o.flags |= VMUX_CALL_PRIMARY | VMUX_CALL_RETRY_SAFE;
     unsigned node, slot;
-    if (!vmux__near_place(m, key_bytes(key), key.len, &node, &slot))
-        return untracked_read(m, s, &o, key, value);
+    if (!vmux__near_place(m, k->key, k->keylen, &node, &slot))
+        return untracked_read(m, s, &o, rd, k, out);
     struct vmux_near_token t;
     uint64_t sent_ns = uv_hrtime();
-    int rc = vmux__near_reserve(s, key_bytes(key), key.len, node, slot, sent_ns, &t);
+    int rc = vmux__near_reserve_var(s, k, node, slot, sent_ns, &t);
     if (rc != 0)
         return rc;
     if (t.id == 0 || !vmux__near_storable(m, node, slot)) { /* read after the reservation */
         vmux__near_cancel(s, t);
-        return untracked_read(m, s, &o, key, value);
+        return untracked_read(m, s, &o, rd, k, out);
     }
-    return tracked_read(m, s, &o, key, t, sent_ns, value);
+    return tracked_read(m, s, &o, rd, k, t, sent_ns, out);
 }
+
+int vmux__near_read(vmux *m, const vmux_callopts *opts, const struct vmux_near_read *rd, void *out)
+{
+    struct vmux_near *s = vmux__near_store_of(m);
+    if (s == NULL)
+        return VMUX_ERR_UNSUPPORTED;
+    struct vmux_near_key k = {vmux__near_key_bytes(rd->key), rd->key.len, rd->var, rd->varlen};
+    int rc = vmux__near_lookup_var(s, &k, uv_hrtime(), rd->kind->give, out);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    return near_miss(m, s, opts, rd, &k, out);
+}
+
+/* GET: the string's bytes as they are; nil is a missing key. */
+static int get_image(const vmux_reply *r, struct vmux_near_image *img)
+{
+    vmux_reply_kind kind = vmux_reply_get_kind(r);
+    if (kind == VMUX_REPLY_NIL) {
+        img->found = VMUX_NEAR_FOUND_GONE;
+        return 0;
+    }
+    if (kind != VMUX_REPLY_STRING)
+        return VMUX_ERR_PROTOCOL;
+    img->found = VMUX_NEAR_FOUND_VALUE;
+    img->bytes = vmux_reply_str(r, &img->len);
+    return 0;
+}
+
+int vmux__near_give_bytes(const void *bytes, size_t len, void *out)
+{
+    if (bytes == NULL) {
+        memset(out, 0, sizeof(vmux_bytes));
+        return 0;
+    }
+    return vmux__bytes_copy(bytes, len, out);
+}
+
+static const struct vmux_near_kind GET_KIND = {get_image, vmux__near_give_bytes};
 
 int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
 {
@@ -151,10 +225,15 @@ int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *
     struct vmux_near *s = vmux__near_store_of(m);
     if (s == NULL)
         return VMUX_ERR_UNSUPPORTED;
-    int rc = vmux__near_lookup(s, key_bytes(key), key.len, uv_hrtime(), value);
+    /* The hit path of the plain calls, as short as before the typed reads came. */
+    int rc = vmux__near_lookup(s, vmux__near_key_bytes(key), key.len, uv_hrtime(), value);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
-    return near_miss(m, s, opts, key, value);
+    const char *argv[] = {"GET", vmux__near_key_bytes(key)};
+    const size_t lens[] = {3, key.len};
+    const struct vmux_near_read rd = {&GET_KIND, key, NULL, 0, 2, argv, lens};
+    const struct vmux_near_key k = {argv[1], key.len, NULL, 0};
+    return near_miss(m, s, opts, &rd, &k, value);
 }
 
 int vmux_near_forget(vmux *m, vmux_str key)
@@ -164,7 +243,7 @@ int vmux_near_forget(vmux *m, vmux_str key)
     struct vmux_near *s = vmux__near_store_of(m);
     if (s == NULL)
         return VMUX_ERR_UNSUPPORTED;
-    (void)vmux__near_invalidate(s, key_bytes(key), key.len);
+    (void)vmux__near_invalidate(s, vmux__near_key_bytes(key), key.len);
     return 0;
 }
 

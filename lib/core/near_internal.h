@@ -35,9 +35,10 @@ struct near_entry {
     size_t keylen;
     uint64_t seen_hash; /* a placeholder: the value another read of its key returned */
     uint16_t node, slot;
-    uint8_t seen; /* a placeholder: NEAR_SEEN_NONE, _ONE (seen_hash) or _MANY values seen */
-    bool ref;     /* CLOCK's bit: looked up since the hand last passed */
-    unsigned char key[];
+    uint32_t varlen;     /* its variant's bytes, after the key's in key[] */
+    uint8_t seen;        /* a placeholder: NEAR_SEEN_NONE, _ONE (seen_hash) or _MANY values seen */
+    bool ref;            /* CLOCK's bit: looked up since the hand last passed */
+    unsigned char key[]; /* keylen bytes of key, then varlen bytes of variant */
 };
 
 struct near_shard {
@@ -71,9 +72,11 @@ bool vmux__near_current(const struct vmux_near *s, const struct near_entry *e);
 int vmux__near_shard_init(struct near_shard *sh, size_t cap, size_t budget);
 void vmux__near_shard_destroy(struct near_shard *sh);
 
-/* The entry holding key in sh, or NULL. */
-struct near_entry *vmux__near_shard_find(struct near_shard *sh, uint64_t hash, const void *key,
-                                         size_t keylen);
+/* The entry holding k (key and variant; varlen at most VMUX_NEAR_MAX_VARIANT) in sh, or NULL. */
+struct near_entry *vmux__near_shard_find(struct near_shard *sh, uint64_t hash,
+                                         const struct vmux_near_key *k);
+/* Whether e is held under key, whatever its variant. */
+bool vmux__near_same_key(const struct near_entry *e, uint64_t hash, const void *key, size_t keylen);
 /* The entry reserved as id in sh, or NULL. */
 struct near_entry *vmux__near_shard_find_id(struct near_shard *sh, uint64_t hash, uint64_t id);
 

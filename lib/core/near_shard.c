@@ -14,7 +14,7 @@ size_t vmux__near_entry_bytes(size_t keylen, size_t valuelen, int has_value)
 
 static size_t bytes_of(const struct near_entry *e)
 {
-    return vmux__near_entry_bytes(e->keylen, e->val ? e->val->len : 0, e->val != NULL);
+    return vmux__near_entry_bytes(e->keylen + e->varlen, e->val ? e->val->len : 0, e->val != NULL);
 }
 
 void vmux__near_val_release(struct near_val *v)
@@ -65,12 +65,22 @@ void vmux__near_shard_destroy(struct near_shard *sh)
     uv_mutex_destroy(&sh->mu);
 }
 
-struct near_entry *vmux__near_shard_find(struct near_shard *sh, uint64_t hash, const void *key,
-                                         size_t keylen)
+bool vmux__near_same_key(const struct near_entry *e, uint64_t hash, const void *key, size_t keylen)
+{
+    return e->hash == hash && e->keylen == keylen && memcmp(e->key, key, keylen) == 0;
+}
+
+static bool same_variant(const struct near_entry *e, const struct vmux_near_key *k)
+{
+    return e->varlen == k->varlen &&
+           (k->varlen == 0 || memcmp(e->key + e->keylen, k->var, k->varlen) == 0);
+}
+
+struct near_entry *vmux__near_shard_find(struct near_shard *sh, uint64_t hash,
+                                         const struct vmux_near_key *k)
 {
     struct near_entry *e = sh->buckets[hash & sh->mask];
-    while (e != NULL &&
-           (e->hash != hash || e->keylen != keylen || memcmp(e->key, key, keylen) != 0))
+    while (e != NULL && !(vmux__near_same_key(e, hash, k->key, k->keylen) && same_variant(e, k)))
         e = e->next;
     return e;
 }

@@ -101,14 +101,19 @@ void vmux__near_free(struct vmux_near *s)
     free(s);
 }
 
-int vmux__near_lookup(struct vmux_near *s, const void *key, size_t keylen, uint64_t now_ns,
-                      vmux_bytes *out)
+/* A key that no entry can have: its variant is too long to be held. */
+static bool never_held(const struct vmux_near_key *k)
 {
-    memset(out, 0, sizeof(*out));
-    uint64_t hash = hash_key(key, keylen);
+    return k->varlen > VMUX_NEAR_MAX_VARIANT;
+}
+
+int vmux__near_lookup_var(struct vmux_near *s, const struct vmux_near_key *k, uint64_t now_ns,
+                          vmux_near_take_fn take, void *out)
+{
+    uint64_t hash = hash_key(k->key, k->keylen);
     struct near_shard *sh = shard_of(s, hash);
     uv_mutex_lock(&sh->mu);
-    struct near_entry *e = vmux__near_shard_find(sh, hash, key, keylen);
+    struct near_entry *e = never_held(k) ? NULL : vmux__near_shard_find(sh, hash, k);
     if (e != NULL && e->val != NULL && !vmux__near_current(s, e)) {
         vmux__near_shard_drop(sh, e, NEAR_DROP_QUIET);
         e = NULL;
@@ -126,20 +131,36 @@ int vmux__near_lookup(struct vmux_near *s, const void *key, size_t keylen, uint6
     struct near_val *v = e->val;
     atomic_fetch_add(&v->refs, 1); /* the copy is made after the lock is let go */
     uv_mutex_unlock(&sh->mu);
-    int rc = vmux__bytes_copy(v->bytes, v->len, out);
+    int rc = take(v->bytes, v->len, out);
     vmux__near_val_release(v);
     return rc == 0 ? 1 : rc;
 }
 
-static struct near_entry *new_placeholder(const void *key, size_t keylen, uint64_t hash,
+static int take_copy(const void *bytes, size_t len, void *out)
+{
+    return vmux__bytes_copy(bytes, len, out);
+}
+
+int vmux__near_lookup(struct vmux_near *s, const void *key, size_t keylen, uint64_t now_ns,
+                      vmux_bytes *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct vmux_near_key k = {key, keylen, NULL, 0};
+    return vmux__near_lookup_var(s, &k, now_ns, take_copy, out);
+}
+
+static struct near_entry *new_placeholder(const struct vmux_near_key *k, uint64_t hash,
                                           unsigned node, unsigned slot)
 {
-    struct near_entry *e = calloc(1, sizeof(*e) + keylen);
+    struct near_entry *e = calloc(1, sizeof(*e) + k->keylen + k->varlen);
     if (e == NULL)
         return NULL;
-    if (keylen > 0)
-        memcpy(e->key, key, keylen);
-    e->keylen = keylen;
+    if (k->keylen > 0)
+        memcpy(e->key, k->key, k->keylen);
+    if (k->varlen > 0)
+        memcpy(e->key + k->keylen, k->var, k->varlen);
+    e->keylen = k->keylen;
+    e->varlen = (uint32_t)k->varlen;
     e->hash = hash;
     e->node = (uint16_t)node;
     e->slot = (uint16_t)slot;
@@ -153,21 +174,22 @@ static bool shareable(const struct vmux_near *s, const struct near_entry *e, uns
     return e->val == NULL && e->node == node && e->slot == slot && vmux__near_current(s, e);
 }
 
-int vmux__near_reserve(struct vmux_near *s, const void *key, size_t keylen, unsigned node,
-                       unsigned slot, uint64_t now_ns, struct vmux_near_token *token)
+int vmux__near_reserve_var(struct vmux_near *s, const struct vmux_near_key *k, unsigned node,
+                           unsigned slot, uint64_t now_ns, struct vmux_near_token *token)
 {
     memset(token, 0, sizeof(*token));
     if (node >= s->nnodes || slot >= VMUX_NEAR_SLOTS)
         return VMUX_ERR_INVALID_ARG;
-    uint64_t hash = hash_key(key, keylen);
+    uint64_t hash = hash_key(k->key, k->keylen);
     struct near_shard *sh = shard_of(s, hash);
-    if (vmux__near_entry_bytes(keylen, 0, 0) > sh->budget)
+    size_t keylen = k->keylen + k->varlen; /* what the entry counts for, variant included */
+    if (never_held(k) || keylen < k->keylen || vmux__near_entry_bytes(keylen, 0, 0) > sh->budget)
         return 0;
-    struct near_entry *fresh = new_placeholder(key, keylen, hash, node, slot);
+    struct near_entry *fresh = new_placeholder(k, hash, node, slot);
     if (fresh == NULL)
         return VMUX_ERR_NOMEM;
     uv_mutex_lock(&sh->mu);
-    struct near_entry *old = vmux__near_shard_find(sh, hash, key, keylen);
+    struct near_entry *old = vmux__near_shard_find(sh, hash, k);
     if (old != NULL && shareable(s, old, node, slot)) {
         *token = (struct vmux_near_token){hash, old->id};
         uv_mutex_unlock(&sh->mu);
@@ -186,6 +208,13 @@ int vmux__near_reserve(struct vmux_near *s, const void *key, size_t keylen, unsi
     *token = (struct vmux_near_token){hash, fresh->id};
     uv_mutex_unlock(&sh->mu);
     return 0;
+}
+
+int vmux__near_reserve(struct vmux_near *s, const void *key, size_t keylen, unsigned node,
+                       unsigned slot, uint64_t now_ns, struct vmux_near_token *token)
+{
+    struct vmux_near_key k = {key, keylen, NULL, 0};
+    return vmux__near_reserve_var(s, &k, node, slot, now_ns, token);
 }
 
 static struct near_val *new_val(const void *value, size_t len)
@@ -213,7 +242,8 @@ static int store(const struct vmux_near *s, struct near_shard *sh, struct near_e
                  struct near_val *v, uint64_t expires_ns, uint64_t now_ns)
 {
     size_t add = sizeof(*v) + v->len;
-    if (expires_ns <= now_ns || vmux__near_entry_bytes(e->keylen, v->len, 1) > sh->budget ||
+    if (expires_ns <= now_ns ||
+        vmux__near_entry_bytes(e->keylen + e->varlen, v->len, 1) > sh->budget ||
         !vmux__near_shard_make_room(s, sh, e, false, add, now_ns)) {
         vmux__near_shard_drop(sh, e, NEAR_DROP_QUIET);
         return 0;
@@ -261,9 +291,9 @@ static void meet(struct near_shard *sh, struct near_entry *e, const void *value,
     }
 }
 
-int vmux__near_fill(struct vmux_near *s, struct vmux_near_token token, const void *key,
-                    size_t keylen, const void *value, size_t len, uint64_t server_deadline_ns,
-                    uint64_t now_ns)
+int vmux__near_fill_var(struct vmux_near *s, struct vmux_near_token token,
+                        const struct vmux_near_key *k, const void *value, size_t len,
+                        uint64_t server_deadline_ns, uint64_t now_ns)
 {
     if (token.id == 0)
         return 0;
@@ -279,7 +309,7 @@ int vmux__near_fill(struct vmux_near *s, struct vmux_near_token token, const voi
         sh->conflicts += v != NULL && !agrees(e, vh);
         vmux__near_shard_drop(sh, e, NEAR_DROP_QUIET); /* it cannot store this reply */
     } else {
-        meet(sh, e != NULL ? e : vmux__near_shard_find(sh, token.hash, key, keylen), value, len);
+        meet(sh, e != NULL ? e : vmux__near_shard_find(sh, token.hash, k), value, len);
     }
     sh->fills += rc == 1;
     sh->fills_dropped += rc != 1;
@@ -289,13 +319,63 @@ int vmux__near_fill(struct vmux_near *s, struct vmux_near_token token, const voi
     return rc;
 }
 
+int vmux__near_fill(struct vmux_near *s, struct vmux_near_token token, const void *key,
+                    size_t keylen, const void *value, size_t len, uint64_t server_deadline_ns,
+                    uint64_t now_ns)
+{
+    struct vmux_near_key k = {key, keylen, NULL, 0};
+    return vmux__near_fill_var(s, token, &k, value, len, server_deadline_ns, now_ns);
+}
+
+void vmux__near_seen_var(struct vmux_near *s, const struct vmux_near_key *k, const void *value,
+                         size_t len)
+{
+    if (never_held(k))
+        return;
+    uint64_t hash = hash_key(k->key, k->keylen);
+    struct near_shard *sh = shard_of(s, hash);
+    uv_mutex_lock(&sh->mu);
+    meet(sh, vmux__near_shard_find(sh, hash, k), value, len);
+    uv_mutex_unlock(&sh->mu);
+}
+
 void vmux__near_seen(struct vmux_near *s, const void *key, size_t keylen, const void *value,
                      size_t len)
+{
+    struct vmux_near_key k = {key, keylen, NULL, 0};
+    vmux__near_seen_var(s, &k, value, len);
+}
+
+/*
+ * Under sh's lock: calls each(sh, e) for every entry held under key, whatever its variant; each
+ * may drop e. Returns how many there were.
+ */
+static size_t each_variant(struct near_shard *sh, uint64_t hash, const void *key, size_t keylen,
+                           void (*each)(struct near_shard *, struct near_entry *))
+{
+    size_t n = 0;
+    struct near_entry *next;
+    for (struct near_entry *e = sh->buckets[hash & sh->mask]; e != NULL; e = next) {
+        next = e->next; /* e may be freed: dropping it unlinks only e */
+        if (vmux__near_same_key(e, hash, key, keylen)) {
+            each(sh, e);
+            n++;
+        }
+    }
+    return n;
+}
+
+static void meet_gone(struct near_shard *sh, struct near_entry *e)
+{
+    meet(sh, e, NULL, 0);
+}
+
+void vmux__near_seen_gone(struct vmux_near *s, const void *key, size_t keylen)
 {
     uint64_t hash = hash_key(key, keylen);
     struct near_shard *sh = shard_of(s, hash);
     uv_mutex_lock(&sh->mu);
-    meet(sh, vmux__near_shard_find(sh, hash, key, keylen), value, len);
+    (void)each_variant(sh, hash, key, keylen, meet_gone);
     uv_mutex_unlock(&sh->mu);
 }
 
@@ -311,16 +391,19 @@ void vmux__near_cancel(struct vmux_near *s, struct vmux_near_token token)
     uv_mutex_unlock(&sh->mu);
 }
 
+static void drop_invalidated(struct near_shard *sh, struct near_entry *e)
+{
+    vmux__near_shard_drop(sh, e, NEAR_DROP_INVALIDATE);
+}
+
 int vmux__near_invalidate(struct vmux_near *s, const void *key, size_t keylen)
 {
     uint64_t hash = hash_key(key, keylen);
     struct near_shard *sh = shard_of(s, hash);
     uv_mutex_lock(&sh->mu);
-    struct near_entry *e = vmux__near_shard_find(sh, hash, key, keylen);
-    if (e != NULL)
-        vmux__near_shard_drop(sh, e, NEAR_DROP_INVALIDATE);
+    size_t n = each_variant(sh, hash, key, keylen, drop_invalidated);
     uv_mutex_unlock(&sh->mu);
-    return e != NULL;
+    return n > 0;
 }
 
 /* Raises gen to a new epoch: every entry born before it is stale from now on. */

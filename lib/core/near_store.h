@@ -21,6 +21,11 @@
  * value, not the bytes: two different values with one hash could let an older value in until
  * its invalidation arrives.)
  *
+ * Variants: an entry is held under a key and a variant (struct vmux_near_key below), so that
+ * several reads of one key (GET, HGET of each field, HGETALL...) are held side by side; the
+ * server invalidates keys, and vmux__near_invalidate() removes every variant of its key. The
+ * functions without _var are those of the empty variant.
+ *
  * Partitions: each entry carries the node (a small integer, below limits.nodes) and the hash
  * slot it was read from. vmux__near_flush_node(), _slot() and _all() are O(1): they raise a
  * generation and every entry reserved before it becomes invisible at once, dropped lazily (by
@@ -88,6 +93,28 @@ struct vmux_near_store_stats {
     uint64_t bytes;        /* held now: the entries' vmux__near_entry_bytes() */
 };
 
+/*
+ * What an entry is held under: the key the server invalidates, and a variant naming the read of
+ * it (none for GET; a tag, and HGET's field, for the typed reads of api/near_typed.c). Entries
+ * hash by the key alone, so all the variants of a key share one shard and bucket chain, and an
+ * invalidation of the key removes them all. var may be NULL when varlen is 0; a variant longer
+ * than VMUX_NEAR_MAX_VARIANT is never held (lookups miss, reservations reserve nothing).
+ */
+struct vmux_near_key {
+    const void *key;
+    size_t keylen;
+    const void *var;
+    size_t varlen;
+};
+
+#define VMUX_NEAR_MAX_VARIANT UINT32_MAX
+
+/*
+ * Hands a hit's value (len bytes, valid during the call only) to the caller of
+ * vmux__near_lookup_var(), into out; returns 0 or an error (VMUX_ERR_NOMEM...).
+ */
+typedef int (*vmux_near_take_fn)(const void *bytes, size_t len, void *out);
+
 /* What vmux__near_reserve() hands back for vmux__near_fill(); id 0 is "nothing reserved". */
 struct vmux_near_token {
     uint64_t hash;
@@ -107,7 +134,8 @@ int vmux__near_new(const struct vmux_near_limits *limits, struct vmux_near **out
 /* Frees s and everything it holds (NULL is allowed). No other call on s may be running. */
 void vmux__near_free(struct vmux_near *s);
 
-/* The bytes an entry of keylen and valuelen counts for (a placeholder: valuelen 0). */
+/* The bytes an entry of keylen (its key and variant) and valuelen counts for (a placeholder:
+ * valuelen 0). */
 size_t vmux__near_entry_bytes(size_t keylen, size_t valuelen, int has_value);
 
 /*
@@ -118,6 +146,14 @@ size_t vmux__near_entry_bytes(size_t keylen, size_t valuelen, int has_value);
  */
 int vmux__near_lookup(struct vmux_near *s, const void *key, size_t keylen, uint64_t now_ns,
                       vmux_bytes *out);
+
+/*
+ * vmux__near_lookup() of a variant: on a hit, take(bytes, len, out) turns the value into the
+ * caller's result, outside the shard's lock, and the call returns 1, or take's error. 0 on a
+ * miss, take not called. Any thread.
+ */
+int vmux__near_lookup_var(struct vmux_near *s, const struct vmux_near_key *k, uint64_t now_ns,
+                          vmux_near_take_fn take, void *out);
 
 /*
  * Puts a placeholder for key, read from node and slot, before its read is sent, and returns its
@@ -153,14 +189,30 @@ int vmux__near_fill(struct vmux_near *s, struct vmux_near_token token, const voi
 void vmux__near_seen(struct vmux_near *s, const void *key, size_t keylen, const void *value,
                      size_t len);
 
+/* vmux__near_reserve(), _fill() and _seen() of a variant (the key's entry of that read). */
+int vmux__near_reserve_var(struct vmux_near *s, const struct vmux_near_key *k, unsigned node,
+                           unsigned slot, uint64_t now_ns, struct vmux_near_token *token);
+int vmux__near_fill_var(struct vmux_near *s, struct vmux_near_token token,
+                        const struct vmux_near_key *k, const void *value, size_t len,
+                        uint64_t server_deadline_ns, uint64_t now_ns);
+void vmux__near_seen_var(struct vmux_near *s, const struct vmux_near_key *k, const void *value,
+                         size_t len);
+
+/*
+ * Tells the store that a read found key missing (GET's nil, an empty HGETALL or SMEMBERS): every
+ * variant held under key meets a missing value, as with vmux__near_seen(key, NULL) for each (a
+ * value is dropped; a placeholder will store nothing). Any thread.
+ */
+void vmux__near_seen_gone(struct vmux_near *s, const void *key, size_t keylen);
+
 /* Removes token's placeholder if it is still there (its read failed). Any thread. */
 void vmux__near_cancel(struct vmux_near *s, struct vmux_near_token token);
 
 /*
- * Removes what the store holds under key, value or placeholder (the server said the key
- * changed). Returns 1 if something was removed, else 0. Once it returns, no lookup that begins
- * returns a value read before the call, and no fill of an earlier reservation stores. Any
- * thread.
+ * Removes what the store holds under key, values and placeholders of every variant (the server
+ * said the key changed). Returns 1 if something was removed, else 0. Once it returns, no lookup
+ * that begins returns a value read before the call, and no fill of an earlier reservation stores.
+ * Any thread.
  */
 int vmux__near_invalidate(struct vmux_near *s, const void *key, size_t keylen);
 

@@ -8,6 +8,8 @@
  * - killing the near cache's invalidation connection on one primary, then its data connection
  *   on another, empties that primary's part only (another shard's key is still a hit), and its
  *   keys are stored and invalidated again once its data connection tracks to the new one;
+ * - typed reads (HGET, HGETALL, SMEMBERS) of keys on two shards are stored, hit, and invalidated
+ *   by their own shard's writes, while the other shard's stay held;
  * - a near read that hears MOVED (the handle's map is behind) returns the value without storing
  *   it and flushes its slot;
  * - no stale read after quiescence: reader threads on one near-cache handle and two writer
@@ -462,10 +464,62 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
     vmux_close(r.m);
 }
 
+/* ---- typed reads (HGET, HGETALL, SMEMBERS) on two shards ---- */
+
+static void typed_writes(vmux *w, const char *hash, const char *set, const char *value)
+{
+    vmux_str f = vt_str("a"), v = vt_str(value);
+    assert_int_equal(vmux_hset(w, NULL, vt_str(hash), &f, &v, 1, NULL), 0);
+    assert_int_equal(vmux_sadd(w, NULL, vt_str(set), &v, 1, NULL), 0);
+}
+
+/*
+ * Each shard's typed reads are read from its primary, stored, hit, and invalidated by that
+ * shard's own invalidation connection; the other shard's stay held meanwhile.
+ */
+static void test_typed_reads_on_two_shards(void **state)
+{
+    (void)state;
+    vmux *m = open_near("neartyped"), *w = vt_open(CLUSTER, NULL);
+    int ports[MAX_PRIMARIES];
+    char hashes[MAX_PRIMARIES][48], sets[2][64];
+    assert_true(primaries(vt_cluster_port(CLUSTER, 0), "near:typed", ports, hashes) >= 2);
+    struct vt_near_read hget[2], all[2], mem[2];
+    for (int i = 0; i < 2; i++) {
+        snprintf(sets[i], sizeof sets[i], "%.47s:set", hashes[i]); /* the hash's slot */
+        typed_writes(w, hashes[i], sets[i], "1");
+        hget[i] = (struct vt_near_read){m, VT_NEAR_HGET, hashes[i], "a"};
+        all[i] = (struct vt_near_read){m, VT_NEAR_HGETALL, hashes[i], NULL};
+        mem[i] = (struct vt_near_read){m, VT_NEAR_SMEMBERS, sets[i], NULL};
+        vt_near_read_until_cached(&hget[i], "1");
+        vt_near_read_until_hit(&all[i], "a=1");
+        vt_near_read_until_cached(&mem[i], "1");
+    }
+    for (int i = 0; i < 2; i++) {
+        typed_writes(w, hashes[i], sets[i], "2");
+        vt_near_read_until_sees(&hget[i], "2");
+        vt_near_read_until_sees(&all[i], "a=2");
+        vt_near_read_until_sees(&mem[i], "1,2");
+        if (i == 0) { /* the other shard's reads are still hits */
+            vmux_near_stats before = vt_near_stats(m);
+            assert_true(vt_near_read_is(&hget[1], "1"));
+            assert_true(vt_near_read_is(&all[1], "a=1"));
+            assert_true(vt_near_read_is(&mem[1], "1"));
+            assert_int_equal(vt_near_stats(m).hits, before.hits + 3);
+        }
+        vt_near_read_until_hit(&all[i], "a=2"); /* stored again */
+        print_message("127.0.0.1:%d (%s): typed reads cached, invalidated, cached again\n",
+                      ports[i], hashes[i]);
+    }
+    vmux_close(w);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_invalidated_on_each_shard),
+        cmocka_unit_test(test_typed_reads_on_two_shards),
         cmocka_unit_test(test_connections_killed_on_one_shard),
         cmocka_unit_test(test_moved_read_not_stored),
         cmocka_unit_test(test_no_stale_read_after_migration_and_failover),

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,4 +144,144 @@ bool vt_near_flushed(void *arg)
 {
     struct vt_near_flush *f = arg;
     return vt_near_flushes(f->m, (int)f->cause) > f->before;
+}
+
+static int cmp_text(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The n texts sorted and joined by ","; frees them. */
+static char *joined(char **texts, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(texts[i]) + 1;
+    qsort(texts, n, sizeof *texts, cmp_text);
+    char *out = calloc(1, len);
+    assert_non_null(out);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            strcat(out, ",");
+        strcat(out, texts[i]);
+        free(texts[i]);
+    }
+    free(texts);
+    return out;
+}
+
+static char *fields_text(const vmux_field_array *a)
+{
+    char **t = calloc(a->count + 1, sizeof *t);
+    assert_non_null(t);
+    for (size_t i = 0; i < a->count; i++) {
+        size_t len = a->items[i].field.len + a->items[i].value.len + 2;
+        t[i] = malloc(len);
+        assert_non_null(t[i]);
+        snprintf(t[i], len, "%s=%s", a->items[i].field.ptr, a->items[i].value.ptr);
+    }
+    return joined(t, a->count);
+}
+
+static char *members_text(const vmux_bytes_array *a)
+{
+    char **t = calloc(a->count + 1, sizeof *t);
+    assert_non_null(t);
+    for (size_t i = 0; i < a->count; i++) {
+        t[i] = strdup(a->items[i].ptr);
+        assert_non_null(t[i]);
+    }
+    return joined(t, a->count);
+}
+
+/* The read's text in *out (NULL: a missing value); returns the read's error. */
+static int read_text(const struct vt_near_read *r, char **out)
+{
+    vmux_bytes v = {0};
+    vmux_field_array f = {0};
+    vmux_bytes_array a = {0};
+    int rc;
+    *out = NULL;
+    switch (r->kind) {
+    case VT_NEAR_GET:
+    case VT_NEAR_HGET:
+        rc = r->kind == VT_NEAR_GET
+                 ? vmux_near_get(r->m, NULL, vt_str(r->key), &v)
+                 : vmux_near_hget(r->m, NULL, vt_str(r->key), vt_str(r->field), &v);
+        if (rc == 0 && v.ptr != NULL)
+            *out = strdup(v.ptr);
+        vmux_bytes_free(&v);
+        return rc;
+    case VT_NEAR_HGETALL:
+        rc = vmux_near_hgetall(r->m, NULL, vt_str(r->key), &f);
+        *out = rc == 0 ? fields_text(&f) : NULL;
+        vmux_field_array_free(&f);
+        return rc;
+    default:
+        rc = vmux_near_smembers(r->m, NULL, vt_str(r->key), &a);
+        *out = rc == 0 ? members_text(&a) : NULL;
+        vmux_bytes_array_free(&a);
+        return rc;
+    }
+}
+
+char *vt_near_read_text(const struct vt_near_read *r)
+{
+    char *text;
+    assert_int_equal(read_text(r, &text), 0);
+    return text;
+}
+
+bool vt_near_read_is(const struct vt_near_read *r, const char *want)
+{
+    char *text;
+    int rc = read_text(r, &text);
+    bool same = rc == 0 && (want == NULL ? text == NULL : text != NULL && strcmp(text, want) == 0);
+    free(text);
+    return same;
+}
+
+struct read_probe {
+    const struct vt_near_read *r;
+    const char *want;
+};
+
+static bool read_stored(void *arg)
+{
+    struct read_probe *p = arg;
+    uint64_t fills = vt_near_stats(p->r->m).fills;
+    return vt_near_read_is(p->r, p->want) && vt_near_stats(p->r->m).fills > fills;
+}
+
+static bool read_hit(void *arg)
+{
+    struct read_probe *p = arg;
+    uint64_t hits = vt_near_stats(p->r->m).hits;
+    return vt_near_read_is(p->r, p->want) && vt_near_stats(p->r->m).hits > hits;
+}
+
+static bool read_sees(void *arg)
+{
+    struct read_probe *p = arg;
+    return vt_near_read_is(p->r, p->want);
+}
+
+void vt_near_read_until_cached(const struct vt_near_read *r, const char *want)
+{
+    struct read_probe p = {r, want};
+    vmux_near_forget(r->m, vt_str(r->key));
+    assert_true(vt_wait_until(read_stored, &p, VT_NEAR_WAIT_MS));
+    assert_true(vt_wait_until(read_hit, &p, VT_NEAR_WAIT_MS));
+}
+
+void vt_near_read_until_hit(const struct vt_near_read *r, const char *want)
+{
+    struct read_probe p = {r, want};
+    assert_true(vt_wait_until(read_hit, &p, VT_NEAR_WAIT_MS));
+}
+
+void vt_near_read_until_sees(const struct vt_near_read *r, const char *want)
+{
+    struct read_probe p = {r, want};
+    assert_true(vt_wait_until(read_sees, &p, VT_NEAR_WAIT_MS));
 }

@@ -1,9 +1,9 @@
 /*
  * Probes of a handle's near cache (vmux/near.h) for the near-cache tests
- * (integration/test_near_cache.c, test_cluster_near.c): its stats, whether a near read gives a
- * value, and waits until a key is stored and hit (tracking works) or until a read sees a value.
- * Each fails the running cmocka test when a call it makes fails or a wait passes its deadline
- * (VT_NEAR_WAIT_MS); vt_near_is() only reads, so worker threads may use it. Any thread.
+ * (integration/test_near_cache.c, test_near_typed.c, test_cluster_near.c): its stats, whether a
+ * near read gives a value, and waits until a key is stored and hit (tracking works) or until a read
+ * sees a value. Each fails the running cmocka test when a call it makes fails or a wait passes its
+ * deadline (VT_NEAR_WAIT_MS); vt_near_is() only reads, so worker threads may use it. Any thread.
  */
 #ifndef VMUX_TEST_NEARPROBE_H
 #define VMUX_TEST_NEARPROBE_H
@@ -39,6 +39,33 @@ void vt_near_until_sees(vmux *m, const char *key, const char *want);
  */
 int vt_near_count_stale(vmux *m, vmux *w, void (*key_name)(char *buf, size_t len, unsigned i),
                         unsigned n);
+
+/* A typed near read (vmux_near_hget(), _hgetall(), _smembers(), or vmux_near_get()) of key. */
+struct vt_near_read {
+    vmux *m;
+    enum { VT_NEAR_GET, VT_NEAR_HGET, VT_NEAR_HGETALL, VT_NEAR_SMEMBERS } kind;
+    const char *key;
+    const char *field; /* VT_NEAR_HGET's */
+};
+
+/*
+ * Makes the read; returns its result as text (malloc'ed, the caller frees it): GET's or HGET's
+ * value (NULL: missing), HGETALL's "field=value" pairs or SMEMBERS' members sorted and joined
+ * by "," ("" when none). Fails the test if the read fails.
+ */
+char *vt_near_read_text(const struct vt_near_read *r);
+
+/* Whether the read gives want (NULL: a missing value); false if it fails. Any thread. */
+bool vt_near_read_is(const struct vt_near_read *r, const char *want);
+
+/*
+ * vt_near_until_cached() and vt_near_until_sees() for any read. _until_cached() forgets the key
+ * first, every read of it held; vt_near_read_until_hit() does not: it reads until a read gives
+ * want from memory.
+ */
+void vt_near_read_until_cached(const struct vt_near_read *r, const char *want);
+void vt_near_read_until_hit(const struct vt_near_read *r, const char *want);
+void vt_near_read_until_sees(const struct vt_near_read *r, const char *want);
 
 /* The id of the one client of port's CLIENT LIST whose line holds both marks; -1 if none. */
 long long vt_client_id(int port, const char *mark1, const char *mark2);

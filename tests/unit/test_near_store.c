@@ -402,12 +402,17 @@ static void test_bad_arguments(void **state)
  * before its lookup: a hit must carry a version at least that. A miss reserves, reads the
  * server version, and fills it. Each reader also checks that a key's versions never go back
  * for it (a write's invalidation comes a moment after the write, as on a real connection).
+ * Reads use one of VARIANTS variants of the key (none, as GET; two others, as HGET and
+ * HGETALL): one invalidation must reach them all; the order is checked per variant.
  */
 #define KEYS 64
 #define NODES 4
 #define READERS 4
 #define WRITERS 2
 #define READS 20000
+#define VARIANTS 3
+
+static const char *const variant[VARIANTS] = {"", "f:a", "h"};
 
 struct race {
     struct vmux_near *s;
@@ -486,13 +491,26 @@ static void saw(struct race *r, uint64_t *last, uint64_t v)
         *last = v;
 }
 
-static void read_once(struct race *r, int k, uint64_t *last, unsigned *x)
+static int take_copy(const void *bytes, size_t len, void *out)
+{
+    vmux_bytes *b = out;
+    b->ptr = malloc(len + 1);
+    if (b->ptr == NULL)
+        return VMUX_ERR_NOMEM;
+    memcpy(b->ptr, bytes, len);
+    b->ptr[len] = '\0';
+    b->len = len;
+    return 0;
+}
+
+static void read_once(struct race *r, int k, int vi, uint64_t *last, unsigned *x)
 {
     char key[16], val[64];
     size_t keylen = (size_t)key_of(k, key);
+    const struct vmux_near_key nk = {key, keylen, variant[vi], strlen(variant[vi])};
     uint64_t floor = atomic_load(&r->floor[k]);
-    vmux_bytes b;
-    if (vmux__near_lookup(r->s, key, keylen, NOW, &b) == 1) {
+    vmux_bytes b = {0};
+    if (vmux__near_lookup_var(r->s, &nk, NOW, take_copy, &b) == 1) {
         uint64_t h = strtoull(b.ptr, NULL, 10);
         if (h < floor)
             atomic_fetch_add(&r->bad, 1);
@@ -502,14 +520,14 @@ static void read_once(struct race *r, int k, uint64_t *last, unsigned *x)
         return;
     }
     struct vmux_near_token t;
-    if (vmux__near_reserve(r->s, key, keylen, (unsigned)k % NODES, (unsigned)k % 16, NOW, &t) != 0)
+    if (vmux__near_reserve_var(r->s, &nk, (unsigned)k % NODES, (unsigned)k % 16, NOW, &t) != 0)
         return;
     uint64_t v = atomic_load(&r->server[k]); /* the read, sent after the reservation */
     sched_yield(); /* the reply's way back: writers invalidate meanwhile */
     if (next_rand(x) % 16 == 0) {
         vmux__near_cancel(r->s, t); /* the read failed */
     } else {
-        if (vmux__near_fill(r->s, t, key, keylen, val, encode(v, val), NO_TTL, NOW) == 1)
+        if (vmux__near_fill_var(r->s, t, &nk, val, encode(v, val), NO_TTL, NOW) == 1)
             atomic_fetch_add(&r->stored, 1);
         saw(r, last, v); /* handed to the caller, stored or not */
     }
@@ -521,10 +539,10 @@ static void reader(void *arg)
 {
     struct race *r = arg;
     unsigned x = atomic_fetch_add(&r->seed, 1) * 2654435761u + 1;
-    uint64_t last[KEYS] = {0};
+    uint64_t last[KEYS][VARIANTS] = {{0}};
     for (int i = 0; i < READS; i++) {
-        int k = (int)(next_rand(&x) % KEYS);
-        read_once(r, k, &last[k], &x);
+        int k = (int)(next_rand(&x) % KEYS), vi = (int)(next_rand(&x) % VARIANTS);
+        read_once(r, k, vi, &last[k][vi], &x);
     }
 }
 
