@@ -1,13 +1,16 @@
 /*
  * Tracked reads through the near cache (vmux/near.h): a hit from the store, a miss as one block
  * MULTI, CLIENT CACHING YES, GET, PTTL, EXEC behind a placeholder (docs/patterns/near-cache.md),
- * sent to the key's primary (its slot's, on a cluster: a redirected read is not stored).
+ * sent to the key's primary (its slot's, on a cluster: a redirected read is not stored). Under
+ * nearCacheMode=bcast the block has CLIENT TRACKINGINFO in place of CLIENT CACHING YES
+ * (api/near_track.h), and a key under none of the prefixes is read untracked.
  */
 #include "vmux/near.h"
 
 #include <string.h>
 #include <uv.h>
 
+#include "api/near_track.h"
 #include "core/buf.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
@@ -20,7 +23,8 @@
 #include "vmux/reply.h"
 #include "vmux/strings.h"
 
-/* MULTI, CLIENT CACHING YES, GET, PTTL, EXEC: five replies, EXEC's array last. */
+/* MULTI, the tracking command (CLIENT CACHING YES or CLIENT TRACKINGINFO), GET, PTTL, EXEC:
+ * five replies, EXEC's array last. */
 #define BLOCK_REPLIES 5
 
 static const void *key_bytes(vmux_str key)
@@ -29,17 +33,16 @@ static const void *key_bytes(vmux_str key)
 }
 
 /*
- * The block: CLIENT CACHING YES inside the transaction, so that EXEC's first element says
- * whether the connection that ran the read was tracking (an error when it was not).
+ * The block: the mode's tracking command inside the transaction, so that EXEC's first element
+ * says whether the connection that ran the read was tracking (near_track.h).
  */
-static int encode_block(struct vmux_buf *b, vmux_str key)
+static int encode_block(struct vmux_buf *b, vmux_str key, const struct vmux_near_check *c)
 {
     vmux_bytes k = {(char *)key_bytes(key), key.len};
     const vmux_bytes multi[] = {{"MULTI", 5}}, exec[] = {{"EXEC", 4}};
-    const vmux_bytes caching[] = {{"CLIENT", 6}, {"CACHING", 7}, {"YES", 3}};
     const vmux_bytes get[] = {{"GET", 3}, k}, pttl[] = {{"PTTL", 4}, k};
     int rc = vmux__encode_append(b, multi, 1);
-    rc = rc ? rc : vmux__encode_append(b, caching, 3);
+    rc = rc ? rc : vmux__near_track_encode(b, c);
     rc = rc ? rc : vmux__encode_append(b, get, 2);
     rc = rc ? rc : vmux__encode_append(b, pttl, 2);
     return rc ? rc : vmux__encode_append(b, exec, 1);
@@ -54,17 +57,12 @@ static uint64_t server_deadline(const vmux_reply *pttl, uint64_t sent_ns)
     return ms == -1 ? UINT64_MAX : sent_ns + (uint64_t)ms * 1000000u;
 }
 
-static bool is_ok(const vmux_reply *r)
-{
-    const char *s = vmux_reply_str(r, NULL);
-    return vmux_reply_get_kind(r) == VMUX_REPLY_STATUS && s != NULL && strcmp(s, "OK") == 0;
-}
-
-/* Takes EXEC's [CLIENT CACHING, GET, PTTL] apart: the value to the caller, and maybe the store. */
+/* Takes EXEC's [tracking, GET, PTTL] apart: the value to the caller, and maybe the store. */
 static int take_reply(struct vmux_near *s, const vmux_callopts *o, const vmux_reply *r,
-                      vmux_str key, struct vmux_near_token t, uint64_t sent_ns, vmux_bytes *value)
+                      vmux_str key, struct vmux_near_token t, uint64_t sent_ns,
+                      const struct vmux_near_check *c, vmux_bytes *value)
 {
-    const vmux_reply *caching = vmux_reply_element(r, 0), *get = vmux_reply_element(r, 1),
+    const vmux_reply *tracking = vmux_reply_element(r, 0), *get = vmux_reply_element(r, 1),
                      *pttl = vmux_reply_element(r, 2);
     vmux_reply_kind kind = vmux_reply_get_kind(get);
     if (kind == VMUX_REPLY_ERROR) {
@@ -81,7 +79,7 @@ static int take_reply(struct vmux_near *s, const vmux_callopts *o, const vmux_re
         return VMUX_ERR_PROTOCOL;
     int rc = vmux__bytes_copy(bytes, len, value);
     uint64_t deadline = server_deadline(pttl, sent_ns);
-    if (rc == 0 && is_ok(caching) && deadline != 0)
+    if (rc == 0 && vmux__near_track_ok(tracking, c, key_bytes(key), key.len) && deadline != 0)
         (void)vmux__near_fill(s, t, key_bytes(key), key.len, bytes, len, deadline, uv_hrtime());
     else
         vmux__near_seen(s, key_bytes(key), key.len, bytes, len);
@@ -89,18 +87,19 @@ static int take_reply(struct vmux_near *s, const vmux_callopts *o, const vmux_re
 }
 
 static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o, vmux_str key,
-                        struct vmux_near_token t, uint64_t sent_ns, vmux_bytes *value)
+                        struct vmux_near_token t, uint64_t sent_ns, const struct vmux_near_check *c,
+                        vmux_bytes *value)
 {
     struct vmux_buf b = {0};
     vmux_reply *r = NULL;
-    int rc = encode_block(&b, key);
+    int rc = encode_block(&b, key, c);
     if (rc == 0)
         rc = vmux__call_block(m, o, b.data, b.len, BLOCK_REPLIES, &r);
     vmux__buf_free(&b);
     if (rc == 0 && vmux_reply_len(r) != 3)
         rc = VMUX_ERR_PROTOCOL;
     else if (rc == 0)
-        rc = take_reply(s, o, r, key, t, sent_ns, value);
+        rc = take_reply(s, o, r, key, t, sent_ns, c, value);
     vmux_reply_free(r);
     vmux__near_cancel(s, t); /* a placeholder the reply did not fill goes */
     if (rc != 0)
@@ -128,7 +127,8 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts, vm
         return VMUX_ERR_INVALID_ARG;
     o.flags |= VMUX_CALL_PRIMARY | VMUX_CALL_RETRY_SAFE;
     unsigned node, slot;
-    if (!vmux__near_place(m, key_bytes(key), key.len, &node, &slot))
+    if (!vmux__near_covers(m, key_bytes(key), key.len) ||
+        !vmux__near_place(m, key_bytes(key), key.len, &node, &slot))
         return untracked_read(m, s, &o, key, value);
     struct vmux_near_token t;
     uint64_t sent_ns = uv_hrtime();
@@ -139,7 +139,8 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts, vm
         vmux__near_cancel(s, t);
         return untracked_read(m, s, &o, key, value);
     }
-    return tracked_read(m, s, &o, key, t, sent_ns, value);
+    struct vmux_near_check c = {vmux__near_bcast(m), vmux__near_tracking_id(m, node)};
+    return tracked_read(m, s, &o, key, t, sent_ns, &c, value);
 }
 
 int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)

@@ -84,6 +84,21 @@ bool vmux__near_place(vmux *m, const void *key, size_t len, unsigned *node, unsi
  */
 bool vmux__near_storable(vmux *m, unsigned node, unsigned slot);
 
+/*
+ * The client id that node's data connection tracks to (its invalidation connection's), as it
+ * stood when vmux__near_storable() last turned true: a BCAST read (nearCacheMode=bcast) compares
+ * it with the redirect CLIENT TRACKINGINFO names. Read it after vmux__near_storable().
+ */
+long long vmux__near_tracking_id(vmux *m, unsigned node);
+
+/*
+ * Whether m's near cache is in BCAST mode (nearCacheMode=bcast), and whether a key (len bytes)
+ * may be tracked at all: always in OPTIN mode, under one of nearCachePrefixes (or any key when
+ * there are none) in BCAST mode.
+ */
+bool vmux__near_bcast(vmux *m);
+bool vmux__near_covers(vmux *m, const void *key, size_t len);
+
 /* Counts a miss read without tracking (nothing could be stored). */
 void vmux__near_count_untracked(vmux *m);
 
