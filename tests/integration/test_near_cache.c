@@ -7,6 +7,10 @@
  * concurrent readers and writers once the writes stop and the last invalidation has arrived;
  * the byte limit holds; within one reader thread a key's value never goes back to an older one;
  * the time from another client's acknowledged write to the first read of its value is printed.
+ * BCAST mode (nearCacheMode=bcast, nearCachePrefixes): keys under the prefixes are stored and
+ * invalidated, others read untracked; the data connection's CLIENT TRACKINGINFO shows bcast, the
+ * prefixes and the invalidation connection, also after either connection is killed; the
+ * invalidations a BCAST and an OPTIN handle receive for the same writes are counted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
