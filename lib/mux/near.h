@@ -2,11 +2,11 @@
  * The handle's near cache (issue 15, docs/patterns/near-cache.md): the store (core/near_store.h)
  * kept correct by the server's invalidations. near.c owns, on the I/O thread, the invalidation
  * connection (CLIENT ID, SUBSCRIBE __redis__:invalidate) and the tracking of the handle's data
- * link (CLIENT TRACKING ON REDIRECT <id> OPTIN at each setup, and re-pointed when the
- * invalidation connection is replaced), and empties the store when invalidations may have been
- * lost. On a standalone server the node is 0 and the slot 0; on a cluster (near_cluster.c) every
- * primary of the map is a node (a small id of its own) with its own invalidation connection, and
- * the router's link to it tracks to that one.
+ * link (CLIENT TRACKING ON REDIRECT <id> OPTIN, or BCAST PREFIX ... under nearCacheMode=bcast,
+ * at each setup, and re-pointed when the invalidation connection is replaced), and empties the
+ * store when invalidations may have been lost. On a standalone server the node is 0 and the slot 0;
+ * on a cluster (near_cluster.c) every primary of the map is a node (a small id of its own) with its
+ * own invalidation connection, and the router's link to it tracks to that one.
  *
  * The order rule: a read's reply may be stored only when the read was sent on a data connection
  * that tracks to the current invalidation connection of its node. near.c publishes that per node

@@ -155,9 +155,10 @@ void vmux__link_set_sentinel(struct vmux_link *link, struct vmux_sentinel *s);
 
 /*
  * Client-side caching (the near cache, mux/near.c): a tracking link's every connection ends its
- * session setup with CLIENT TRACKING ON REDIRECT <id> OPTIN, so that the server sends the
- * invalidations of the keys it reads (in OPTIN mode, the reads after CLIENT CACHING YES) to the
- * connection whose client id is <id>. All three run on the I/O thread.
+ * session setup with CLIENT TRACKING ON REDIRECT <id> OPTIN (or BCAST PREFIX p ... when the
+ * link's configuration has nearCacheMode=bcast), so that the server sends the invalidations of
+ * the keys it reads (in OPTIN mode, the reads after CLIENT CACHING YES; in BCAST mode, every
+ * key under the prefixes) to the connection whose client id is <id>. All run on the I/O thread.
  */
 struct vmux_link_tracking {
     /* The client id to redirect a connection to where ("host:port") to, asked at each setup;
@@ -179,8 +180,9 @@ void vmux__link_set_tracking(struct vmux_link *link, const struct vmux_link_trac
 
 /*
  * Re-points the ready connection's tracking at client id now (CLIENT TRACKING ON REDIRECT id
- * OPTIN, answered to tracked()). Returns 0; VMUX_ERR_NOT_CONNECTED when no connection is ready
- * (the next one's setup asks redirect_id()); VMUX_ERR_NOMEM (the connection fails). I/O thread.
+ * OPTIN, or in BCAST mode CLIENT TRACKING OFF and then ON ... BCAST, answered to tracked()).
+ * Returns 0; VMUX_ERR_NOT_CONNECTED when no connection is ready (the next one's setup asks
+ * redirect_id()); VMUX_ERR_NOMEM (the connection fails). I/O thread.
  */
 int vmux__link_track(struct vmux_link *link, long long id);
 

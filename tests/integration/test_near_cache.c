@@ -740,7 +740,7 @@ static void test_bcast_invalidation_traffic(void **state)
     vmux_close(b);
 }
 
-/* No prefixes: BCAST for every key (the server's one prefix is ""). */
+/* No prefixes: BCAST for every key (the server's one prefix is ""); FLUSHALL empties it. */
 static void test_bcast_every_key(void **state)
 {
     (void)state;
@@ -750,6 +750,12 @@ static void test_bcast_every_key(void **state)
     assert_bcast_tracking(m, "");
     vt_set(w, "any:1", "b");
     vt_near_until_sees(m, "any:1", "b");
+    vt_near_until_cached(m, "any:1", "b");
+    char *t = vt_node_admin(srv.port, false, "FLUSHALL");
+    assert_non_null(t);
+    free(t);
+    assert_true(vt_wait_until(server_flushed, m, WAIT_MS));
+    assert_true(vt_near_is(m, "any:1", NULL));
     vmux_close(w);
     vmux_close(m);
 }
