@@ -41,6 +41,18 @@ typedef enum vmux_cluster_mode {
 } vmux_cluster_mode;
 
 /**
+ * How the near cache asks the server for invalidations (the nearCacheMode key;
+ * docs/patterns/near-cache.md, section BCAST mode).
+ */
+typedef enum vmux_near_mode {
+    VMUX_NEAR_OPTIN = 0, /**< the default: the server tracks each key this handle read through the
+                              near cache (CLIENT TRACKING ... OPTIN, CLIENT CACHING YES) */
+    VMUX_NEAR_BCAST = 1, /**< the server sends the invalidation of every key under the prefixes of
+                              nearCachePrefixes that anyone writes (CLIENT TRACKING ... BCAST);
+                              keys under none are read untracked */
+} vmux_near_mode;
+
+/**
  * Where read-only commands go (the readFrom key; docs/replicas.md). Only commands the server
  * flags read-only (GET, HGETALL, ZRANGE, EVAL_RO...) and that name a key may go to a replica;
  * writes, scripts not marked read-only and keyless commands always go to the primary.
@@ -234,6 +246,15 @@ VMUX_EXPORT int vmux_config_set_near_cache_max_entries(vmux_config *cfg, uint64_
 VMUX_EXPORT int vmux_config_set_near_cache_max_bytes(vmux_config *cfg, uint64_t bytes);
 /** nearCacheTtl: the cap on an entry's life after it was read, ms (above). */
 VMUX_EXPORT int vmux_config_set_near_cache_ttl(vmux_config *cfg, int64_t ttl_ms);
+/** nearCacheMode: VMUX_NEAR_OPTIN (the default) or VMUX_NEAR_BCAST; anything else is
+ * VMUX_ERR_INVALID_ARG. vmux_open() fails with VMUX_ERR_CONFIG when nearCachePrefixes is set
+ * and the mode is not BCAST. */
+VMUX_EXPORT int vmux_config_set_near_cache_mode(vmux_config *cfg, vmux_near_mode mode);
+/** nearCachePrefixes: BCAST mode's key prefixes, separated by ';' ("user:;session:"); copied;
+ * NULL or "" clears them (BCAST then tracks every key). At most 64, none empty, none the start of
+ * another (the server refuses overlapping prefixes), no ',' or control characters, no space at
+ * either end: anything else is VMUX_ERR_INVALID_ARG. */
+VMUX_EXPORT int vmux_config_set_near_cache_prefixes(vmux_config *cfg, const char *prefixes);
 /** @} */
 
 /** @name Typed getters
@@ -284,6 +305,8 @@ VMUX_EXPORT bool vmux_config_near_cache(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_near_cache_max_entries(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_near_cache_max_bytes(const vmux_config *cfg);
 VMUX_EXPORT int64_t vmux_config_near_cache_ttl(const vmux_config *cfg);
+VMUX_EXPORT vmux_near_mode vmux_config_near_cache_mode(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_near_cache_prefixes(const vmux_config *cfg);
 /** @} */
 
 /** @name Callbacks

@@ -26,6 +26,11 @@
  * Standalone servers and clusters (docs/cluster.md): on a cluster each primary has its own
  * invalidation connection and a key is read from its slot's primary. Reads go to the primary,
  * whatever readFrom says (replicas serve no tracked reads).
+ *
+ * Two modes (nearCacheMode): OPTIN, the default, where the server tracks each key read through
+ * the near cache; and BCAST, where it sends the invalidation of every key under the prefixes of
+ * nearCachePrefixes that anyone writes (no tracking table on the server, more invalidations);
+ * in BCAST mode a key under none of the prefixes is read untracked and never stored.
  */
 #ifndef VMUX_NEAR_H
 #define VMUX_NEAR_H
@@ -43,8 +48,9 @@ extern "C" {
 
 /**
  * GET through the near cache. A hit copies the value from memory: no command is sent and the
- * I/O thread is not woken. A miss sends, in one round trip, MULTI, CLIENT CACHING YES, GET key,
- * PTTL key, EXEC to the primary (on a cluster: the key's slot's), returns the value, and stores
+ * I/O thread is not woken. A miss sends, in one round trip, MULTI, CLIENT CACHING YES (in BCAST
+ * mode CLIENT TRACKINGINFO), GET key, PTTL key, EXEC to the primary (on a cluster: the key's
+ * slot's; in BCAST mode a key under no prefix gets a plain GET), returns the value, and stores
  * it (until invalidated, until the key's TTL ends, or for nearCacheTtl at most) when nothing
  * invalidated the key meanwhile, the read was not redirected (MOVED, ASK) and the store has
  * room. A key that does not exist is not stored.
@@ -115,7 +121,8 @@ typedef struct vmux_near_stats {
     uint64_t hits;              /* reads answered from memory */
     uint64_t misses;            /* reads that went to the server */
     uint64_t untracked;         /* of those, read without tracking (no invalidation connection
-                                   yet, a slot without a known primary): nothing could be stored */
+                                   yet, a slot without a known primary, in BCAST mode a key under
+                                   no prefix): nothing could be stored */
     uint64_t fills;             /* replies stored */
     uint64_t fills_dropped;     /* replies not stored: invalidated or flushed first, no room */
     uint64_t invalidations;     /* keys named by the server's invalidation messages */

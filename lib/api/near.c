@@ -2,13 +2,17 @@
  * Tracked reads through the near cache (vmux/near.h, api/near_read.h): a hit from the store, a
  * miss as one block MULTI, CLIENT CACHING YES, <the read>, PTTL, EXEC behind a placeholder
  * (docs/patterns/near-cache.md), sent to the key's primary (its slot's, on a cluster: a
- * redirected read is not stored). GET is here; HGET, HGETALL and SMEMBERS in near_typed.c.
+ * redirected read is not stored; with readFrom other than primary, where readFrom sends it,
+ * each node tracking on its own). Under nearCacheMode=bcast the block has CLIENT TRACKINGINFO in
+ * place of CLIENT CACHING YES (api/near_track.h), and a key under none of the prefixes is read
+ * untracked. GET is here; HGET, HGETALL and SMEMBERS in near_typed.c.
  */
 #include "vmux/near.h"
 
 #include <string.h>
 #include <uv.h>
 
+#include "api/near_track.h"
 #include "core/assert.h"
 #include "core/buf.h"
 #include "core/encode.h"
@@ -23,7 +27,8 @@
 #include "vmux/reply.h"
 #include "vmux/strings.h"
 
-/* MULTI, CLIENT CACHING YES, the read, PTTL, EXEC: five replies, EXEC's array last. */
+/* MULTI, the tracking command (CLIENT CACHING YES or CLIENT TRACKINGINFO), the read, PTTL, EXEC:
+ * five replies, EXEC's array last. */
 #define BLOCK_REPLIES 5
 
 const void *vmux__near_key_bytes(vmux_str key)
@@ -37,10 +42,11 @@ void vmux__near_image_free(struct vmux_near_image *img)
 }
 
 /*
- * The block: CLIENT CACHING YES inside the transaction, so that EXEC's first element says
- * whether the connection that ran the read was tracking (an error when it was not).
+ * The block: the mode's tracking command inside the transaction, so that EXEC's first element
+ * says whether the connection that ran the read was tracking (near_track.h).
  */
-static int encode_block(struct vmux_buf *b, const struct vmux_near_read *rd)
+static int encode_block(struct vmux_buf *b, const struct vmux_near_read *rd,
+                        const struct vmux_near_check *c)
 {
     vmux_bytes k = {(char *)vmux__near_key_bytes(rd->key), rd->key.len};
     vmux_bytes read[VMUX_NEAR_READ_ARGS];
@@ -48,10 +54,9 @@ static int encode_block(struct vmux_buf *b, const struct vmux_near_read *rd)
     for (int i = 0; i < rd->argc; i++)
         read[i] = (vmux_bytes){(char *)rd->argv[i], rd->argvlen[i]};
     const vmux_bytes multi[] = {{"MULTI", 5}}, exec[] = {{"EXEC", 4}};
-    const vmux_bytes caching[] = {{"CLIENT", 6}, {"CACHING", 7}, {"YES", 3}};
     const vmux_bytes pttl[] = {{"PTTL", 4}, k};
     int rc = vmux__encode_append(b, multi, 1);
-    rc = rc ? rc : vmux__encode_append(b, caching, 3);
+    rc = rc ? rc : vmux__near_track_encode(b, c);
     rc = rc ? rc : vmux__encode_append(b, read, (size_t)rd->argc);
     rc = rc ? rc : vmux__encode_append(b, pttl, 2);
     return rc ? rc : vmux__encode_append(b, exec, 1);
@@ -64,12 +69,6 @@ static uint64_t server_deadline(const vmux_reply *pttl, uint64_t sent_ns)
     if (vmux_reply_get_kind(pttl) != VMUX_REPLY_INTEGER || ms == -2)
         return 0; /* gone, or an answer we do not know: not stored */
     return ms == -1 ? UINT64_MAX : sent_ns + (uint64_t)ms * 1000000u;
-}
-
-static bool is_ok(const vmux_reply *r)
-{
-    const char *s = vmux_reply_str(r, NULL);
-    return vmux_reply_get_kind(r) == VMUX_REPLY_STATUS && s != NULL && strcmp(s, "OK") == 0;
 }
 
 /*
@@ -101,18 +100,30 @@ static int give(const vmux_callopts *o, const struct vmux_near_read *rd, const v
     return rc;
 }
 
-/* EXEC's [CLIENT CACHING, read, PTTL]: the result to the caller, and maybe to the store. */
+/* What a tracked read is: its command, its key, its placeholder and where it was reserved. */
+struct tracked {
+    const struct vmux_near_read *rd;
+    const struct vmux_near_key *k;
+    struct vmux_near_token t;
+    unsigned node;
+    uint64_t sent_ns;
+    struct vmux_near_check check;
+};
+
+/* EXEC's [tracking, read, PTTL]: the result to the caller, and maybe to the store. */
 static int take_reply(struct vmux_near *s, const vmux_callopts *o, const vmux_reply *r,
-                      const struct vmux_near_read *rd, const struct vmux_near_key *k,
-                      struct vmux_near_token t, uint64_t sent_ns, void *out)
+                      const struct tracked *tr, void *out)
 {
-    const vmux_reply *caching = vmux_reply_element(r, 0), *read = vmux_reply_element(r, 1),
+    const struct vmux_near_read *rd = tr->rd;
+    const struct vmux_near_key *k = tr->k;
+    const vmux_reply *tracking = vmux_reply_element(r, 0), *read = vmux_reply_element(r, 1),
                      *pttl = vmux_reply_element(r, 2);
     struct vmux_near_image img = {0};
     int rc = give(o, rd, read, &img, out);
-    uint64_t deadline = server_deadline(pttl, sent_ns);
-    if (rc == 0 && img.found == VMUX_NEAR_FOUND_VALUE && is_ok(caching) && deadline != 0)
-        (void)vmux__near_fill_var(s, t, k, img.bytes, img.len, deadline, uv_hrtime());
+    uint64_t deadline = server_deadline(pttl, tr->sent_ns);
+    if (rc == 0 && img.found == VMUX_NEAR_FOUND_VALUE &&
+        vmux__near_track_ok(tracking, &tr->check, k->key, k->keylen) && deadline != 0)
+        (void)vmux__near_fill_var(s, tr->t, k, img.bytes, img.len, deadline, uv_hrtime());
     else if (rc == 0 || rc == VMUX_ERR_SERVER)
         meet(s, k, rc == 0 ? &img : NULL);
     vmux__near_image_free(&img);
@@ -120,21 +131,20 @@ static int take_reply(struct vmux_near *s, const vmux_callopts *o, const vmux_re
 }
 
 static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
-                        const struct vmux_near_read *rd, const struct vmux_near_key *k,
-                        struct vmux_near_token t, uint64_t sent_ns, void *out)
+                        const struct tracked *tr, void *out)
 {
     struct vmux_buf b = {0};
     vmux_reply *r = NULL;
-    int rc = encode_block(&b, rd);
+    int rc = encode_block(&b, tr->rd, &tr->check);
     if (rc == 0)
         rc = vmux__call_block(m, o, b.data, b.len, BLOCK_REPLIES, &r);
     vmux__buf_free(&b);
     if (rc == 0 && vmux_reply_len(r) != 3)
         rc = VMUX_ERR_PROTOCOL;
     else if (rc == 0)
-        rc = take_reply(s, o, r, rd, k, t, sent_ns, out);
+        rc = take_reply(s, o, r, tr, out);
     vmux_reply_free(r);
-    vmux__near_cancel(s, t); /* a placeholder the reply did not fill goes */
+    vmux__near_cancel(s, tr->t); /* a placeholder the reply did not fill goes */
     return rc;
 }
 
@@ -164,7 +174,8 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts,
         return VMUX_ERR_INVALID_ARG;
     o.flags |= VMUX_CALL_PRIMARY | VMUX_CALL_RETRY_SAFE;
     unsigned node, slot;
-    if (!vmux__near_place(m, k->key, k->keylen, &node, &slot))
+    if (!vmux__near_covers(m, k->key, k->keylen) ||
+        !vmux__near_place(m, k->key, k->keylen, &node, &slot))
         return untracked_read(m, s, &o, rd, k, out);
     struct vmux_near_token t;
     uint64_t sent_ns = uv_hrtime();
@@ -175,7 +186,9 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts,
         vmux__near_cancel(s, t);
         return untracked_read(m, s, &o, rd, k, out);
     }
-    return tracked_read(m, s, &o, rd, k, t, sent_ns, out);
+    struct tracked tr = {rd,   k,       t,
+                         node, sent_ns, {vmux__near_bcast(m), vmux__near_tracking_id(m, node)}};
+    return tracked_read(m, s, &o, &tr, out);
 }
 
 int vmux__near_read(vmux *m, const vmux_callopts *opts, const struct vmux_near_read *rd, void *out)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/config_keys.h"
+#include "core/near_prefix.h"
 #include "vmux/error.h"
 #include "vmux/iam.h"
 
@@ -83,6 +84,9 @@ const struct key_def vmux__config_keys[KEY_COUNT] = {
     [KEY_NEAR_CACHE_MAX_ENTRIES] = U64K("nearCacheMaxEntries", near_cache_max_entries, "entries"),
     [KEY_NEAR_CACHE_MAX_BYTES] = U64K("nearCacheMaxBytes", near_cache_max_bytes, "bytes"),
     [KEY_NEAR_CACHE_TTL] = INTK("nearCacheTtl", near_cache_ttl_ms, 0, "milliseconds"),
+    [KEY_NEAR_CACHE_MODE] = {"nearCacheMode", KIND_NEAR_MODE, FIELD_OFF(near_cache_mode), 0, 0,
+                             NULL},
+    [KEY_NEAR_CACHE_PREFIXES] = TEXT("nearCachePrefixes", near_cache_prefixes),
 };
 
 const struct vmux_config vmux__config_defaults = {
@@ -149,6 +153,9 @@ const char *vmux__config_text_problem(const struct key_def *k, const char *v)
         if (k == &vmux__config_keys[KEY_SERVICE_NAME] && (c < '!' || c > '~'))
             return "may hold only printable ASCII without spaces (as Sentinel's service names)";
     }
+    if (k == &vmux__config_keys[KEY_NEAR_CACHE_PREFIXES] && !vmux__near_prefixes_ok(v, NULL, 0))
+        return "is not a valid prefix list (';' between prefixes: none empty, none the start of "
+               "another, at most 64)";
     return NULL;
 }
 
@@ -229,6 +236,27 @@ int vmux__config_store_read_from(vmux_config *cfg, vmux_read_from v)
         return VMUX_ERR_INVALID_ARG;
     cfg->read_from = v;
     return 0;
+}
+
+int vmux__config_store_near_mode(vmux_config *cfg, vmux_near_mode v)
+{
+    if (cfg == NULL || vmux__config_near_mode_name(v) == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    cfg->near_cache_mode = v;
+    return 0;
+}
+
+const char *vmux__config_near_mode_name(vmux_near_mode v)
+{
+    return v == VMUX_NEAR_OPTIN ? "optin" : v == VMUX_NEAR_BCAST ? "bcast" : NULL;
+}
+
+const char *vmux__config_near_problem(const vmux_config *cfg)
+{
+    if (cfg->near_cache_prefixes != NULL && cfg->near_cache_mode != VMUX_NEAR_BCAST)
+        return "nearCachePrefixes is set, but nearCacheMode is not bcast (OPTIN mode tracks the "
+               "keys read, not prefixes: add nearCacheMode=bcast)";
+    return NULL;
 }
 
 const char *vmux__config_cluster_name(vmux_cluster_mode v)

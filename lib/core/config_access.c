@@ -214,6 +214,16 @@ int vmux_config_set_near_cache_ttl(vmux_config *cfg, int64_t ttl_ms)
     return vmux__config_store_int(cfg, &vmux__config_keys[KEY_NEAR_CACHE_TTL], ttl_ms);
 }
 
+int vmux_config_set_near_cache_mode(vmux_config *cfg, vmux_near_mode mode)
+{
+    return vmux__config_store_near_mode(cfg, mode);
+}
+
+int vmux_config_set_near_cache_prefixes(vmux_config *cfg, const char *prefixes)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_NEAR_CACHE_PREFIXES], prefixes);
+}
+
 /* ---- typed getters ---- */
 
 bool vmux_config_ssl(const vmux_config *cfg)
@@ -420,4 +430,14 @@ uint64_t vmux_config_near_cache_max_bytes(const vmux_config *cfg)
 int64_t vmux_config_near_cache_ttl(const vmux_config *cfg)
 {
     return or_defaults(cfg)->near_cache_ttl_ms;
+}
+
+vmux_near_mode vmux_config_near_cache_mode(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->near_cache_mode;
+}
+
+const char *vmux_config_near_cache_prefixes(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->near_cache_prefixes;
 }

@@ -105,6 +105,8 @@ struct vmux_config {
     uint64_t near_cache_max_entries;
     uint64_t near_cache_max_bytes;
     int near_cache_ttl_ms; /* 0: entries live until invalidated or their server TTL */
+    vmux_near_mode near_cache_mode;
+    char *near_cache_prefixes; /* BCAST's prefixes, ';' between them (core/near_prefix.h) */
 };
 
 /*
@@ -123,5 +125,12 @@ void vmux__config_sentinel_ports(vmux_config *cfg);
  * errbuf says which), VMUX_ERR_INVALID_ARG or VMUX_ERR_NOMEM, as vmux_iam_provider_new().
  */
 int vmux__config_iam_install(vmux_config *cfg, char *errbuf, size_t errlen);
+
+/*
+ * A mismatch of keys that each parse alone (nearCachePrefixes without nearCacheMode=bcast):
+ * returns NULL, or what is wrong. Checked at the end of a configuration string and by
+ * vmux_open().
+ */
+const char *vmux__config_near_problem(const vmux_config *cfg);
 
 #endif

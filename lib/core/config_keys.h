@@ -22,6 +22,7 @@ enum key_kind {
     KIND_POLICY,
     KIND_CLUSTER,   /* auto, yes or no */
     KIND_READ_FROM, /* vmux_read_from by name */
+    KIND_NEAR_MODE, /* optin or bcast */
 };
 
 enum key_id {
@@ -70,6 +71,8 @@ enum key_id {
     KEY_NEAR_CACHE_MAX_ENTRIES,
     KEY_NEAR_CACHE_MAX_BYTES,
     KEY_NEAR_CACHE_TTL,
+    KEY_NEAR_CACHE_MODE,
+    KEY_NEAR_CACHE_PREFIXES,
     KEY_COUNT
 };
 
@@ -134,6 +137,11 @@ int vmux__config_store_read_from(vmux_config *cfg, vmux_read_from v);
 
 /* The readFrom key's value as text ("primary", "preferReplica"...); NULL for no policy. */
 const char *vmux__config_read_from_name(vmux_read_from v);
+
+int vmux__config_store_near_mode(vmux_config *cfg, vmux_near_mode v);
+
+/* The nearCacheMode key's value as text: "optin" or "bcast" (NULL for another value). */
+const char *vmux__config_near_mode_name(vmux_near_mode v);
 
 /* The cluster key's value as text: "auto", "yes" or "no". */
 const char *vmux__config_cluster_name(vmux_cluster_mode v);

@@ -14,6 +14,7 @@
 
 #include "core/config_keys.h"
 #include "core/errbuf.h"
+#include "core/near_prefix.h"
 #include "vmux/error.h"
 
 /* Where a parse writes: the config being built and the caller's error buffer. */
@@ -226,8 +227,20 @@ static int set_read_from(struct parse *p, const struct key_def *k, const char *v
                 k->name, v);
 }
 
+static int set_near_mode(struct parse *p, const struct key_def *k, const char *v)
+{
+    for (vmux_near_mode m = VMUX_NEAR_OPTIN; vmux__config_near_mode_name(m) != NULL; m++)
+        if (strcasecmp(v, vmux__config_near_mode_name(m)) == 0)
+            return vmux__config_store_near_mode(p->cfg, m);
+    return FAIL(p, "%s: '%s' is not optin or bcast", k->name, v);
+}
+
 static int set_text(struct parse *p, const struct key_def *k, const char *v)
 {
+    char list_why[256];
+    if (k == &vmux__config_keys[KEY_NEAR_CACHE_PREFIXES] &&
+        !vmux__near_prefixes_ok(v, list_why, sizeof list_why))
+        return FAIL(p, "%s: '%s' %s", k->name, v, list_why);
     const char *why = k->kind == KIND_TEXT ? vmux__config_text_problem(k, v) : NULL;
     if (why != NULL)
         return FAIL(p, "%s: '%s' %s", k->name, v, why);
@@ -251,6 +264,8 @@ static int set_key(struct parse *p, const char *key, const char *value)
         return set_cluster(p, k, value);
     case KIND_READ_FROM:
         return set_read_from(p, k, value);
+    case KIND_NEAR_MODE:
+        return set_near_mode(p, k, value);
     default:
         return set_number(p, k, value);
     }
@@ -458,6 +473,8 @@ static int apply_text(struct parse *p, const char *text)
     int rc = scheme_len > 0 ? apply_url(p, s, scheme_len) : apply_string(p, s);
     if (rc == 0 && p->cfg->nendpoints == 0)
         rc = FAIL(p, "no endpoint: give at least one host[:port]");
+    if (rc == 0 && vmux__config_near_problem(p->cfg) != NULL)
+        rc = FAIL(p, "%s", vmux__config_near_problem(p->cfg));
     if (rc == 0)
         vmux__config_sentinel_ports(p->cfg);
     if (rc == VMUX_ERR_NOMEM)

@@ -37,6 +37,8 @@ static bool is_default(const vmux_config *cfg, const struct key_def *k)
         return cfg->cluster == vmux__config_defaults.cluster;
     case KIND_READ_FROM:
         return cfg->read_from == vmux__config_defaults.read_from;
+    case KIND_NEAR_MODE:
+        return cfg->near_cache_mode == vmux__config_defaults.near_cache_mode;
     default:
         return cfg->backlog_policy == vmux__config_defaults.backlog_policy;
     }
@@ -68,6 +70,10 @@ static void out_key(struct out *o, const vmux_config *cfg, const struct key_def 
     case KIND_READ_FROM:
         vmux__strout_put(&o->s, "%s%s=%s", sep, k->name,
                          vmux__config_read_from_name(cfg->read_from));
+        break;
+    case KIND_NEAR_MODE:
+        vmux__strout_put(&o->s, "%s%s=%s", sep, k->name,
+                         vmux__config_near_mode_name(cfg->near_cache_mode));
         break;
     default:
         vmux__strout_put(&o->s, "%s%s=%s", sep, k->name,

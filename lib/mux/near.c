@@ -12,6 +12,7 @@
 
 #include "core/errbuf.h"
 #include "core/log.h"
+#include "core/near_prefix.h"
 #include "mux/mux.h"
 #include "mux/near_internal.h"
 #include "vmux/error.h"
@@ -25,6 +26,10 @@ int vmux__nearc_new(const struct vmux_config *cfg, struct vmux_nearc **out, char
     *out = NULL;
     if (!cfg->near_cache)
         return 0;
+    if (vmux__config_near_problem(cfg) != NULL) {
+        vmux__errbuf_set(errbuf, errlen, "%s", vmux__config_near_problem(cfg));
+        return VMUX_ERR_CONFIG;
+    }
     struct vmux_nearc *n = calloc(1, sizeof(*n));
     if (n == NULL)
         return VMUX_ERR_NOMEM;
@@ -43,6 +48,7 @@ int vmux__nearc_new(const struct vmux_config *cfg, struct vmux_nearc **out, char
         return rc == VMUX_ERR_INVALID_ARG ? VMUX_ERR_CONFIG : rc;
     }
     atomic_init(&n->storable, false);
+    atomic_init(&n->tracking_id, 0);
     atomic_init(&n->invalidations, 0);
     atomic_init(&n->untracked, 0);
     atomic_init(&n->cluster, NULL);
@@ -79,8 +85,10 @@ static void unstorable(struct vmux_nearc *n, enum vmux_near_cause cause)
 static void update_storable(struct vmux_nearc *n)
 {
     bool ok = n->inval_id != 0 && n->data_id == n->inval_id && !n->closed;
-    if (ok)
+    if (ok) {
+        atomic_store(&n->tracking_id, n->data_id);
         atomic_store(&n->storable, true);
+    }
 }
 
 /* The data link's connection is where the invalidation connection is: point it there now. */
@@ -334,6 +342,24 @@ bool vmux__near_storable(vmux *m, unsigned node, unsigned slot)
     if (mode == VMUX_ROUTER_CLUSTER)
         return vmux__nearc_cluster_storable(m->near, node, slot);
     return mode == VMUX_ROUTER_STANDALONE && atomic_load(&m->near->storable);
+}
+
+long long vmux__near_tracking_id(vmux *m, unsigned node)
+{
+    enum vmux_router_mode mode = vmux__router_mode(&m->router);
+    if (mode == VMUX_ROUTER_CLUSTER)
+        return vmux__nearc_cluster_tracking_id(m->near, node);
+    return atomic_load(&m->near->tracking_id);
+}
+
+bool vmux__near_bcast(vmux *m)
+{
+    return m->cfg->near_cache_mode == VMUX_NEAR_BCAST;
+}
+
+bool vmux__near_covers(vmux *m, const void *key, size_t len)
+{
+    return !vmux__near_bcast(m) || vmux__near_prefix_match(m->cfg->near_cache_prefixes, key, len);
 }
 
 void vmux__near_count_untracked(vmux *m)

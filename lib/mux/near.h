@@ -3,10 +3,10 @@
  * kept correct by the server's invalidations. near.c owns, on the I/O thread, the invalidation
  * connection (CLIENT ID, SUBSCRIBE __redis__:invalidate) and the tracking of the handle's data
  * link (CLIENT TRACKING ON REDIRECT <id> OPTIN, or BCAST PREFIX ... under nearCacheMode=bcast,
- * at each setup, and re-pointed when the invalidation connection is replaced), and empties the store when invalidations may have been
- * lost. On a standalone server the node is 0 and the slot 0; on a cluster (near_cluster.c) every
- * primary of the map is a node (a small id of its own) with its own invalidation connection, and
- * the router's link to it tracks to that one.
+ * at each setup, and re-pointed when the invalidation connection is replaced), and empties the
+ * store when invalidations may have been lost. On a standalone server the node is 0 and the slot 0;
+ * on a cluster (near_cluster.c) every primary of the map is a node (a small id of its own) with its
+ * own invalidation connection, and the router's link to it tracks to that one.
  *
  * The order rule: a read's reply may be stored only when the read was sent on a data connection
  * that tracks to the current invalidation connection of its node. near.c publishes that per node
@@ -83,6 +83,21 @@ bool vmux__near_place(vmux *m, const void *key, size_t len, unsigned *node, unsi
  * connection. Read it after the reservation.
  */
 bool vmux__near_storable(vmux *m, unsigned node, unsigned slot);
+
+/*
+ * The client id that node's data connection tracks to (its invalidation connection's), as it
+ * stood when vmux__near_storable() last turned true: a BCAST read (nearCacheMode=bcast) compares
+ * it with the redirect CLIENT TRACKINGINFO names. Read it after vmux__near_storable().
+ */
+long long vmux__near_tracking_id(vmux *m, unsigned node);
+
+/*
+ * Whether m's near cache is in BCAST mode (nearCacheMode=bcast), and whether a key (len bytes)
+ * may be tracked at all: always in OPTIN mode, under one of nearCachePrefixes (or any key when
+ * there are none) in BCAST mode.
+ */
+bool vmux__near_bcast(vmux *m);
+bool vmux__near_covers(vmux *m, const void *key, size_t len);
 
 /* Counts a miss read without tracking (nothing could be stored). */
 void vmux__near_count_untracked(vmux *m);

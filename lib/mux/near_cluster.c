@@ -37,6 +37,12 @@ bool vmux__nearc_cluster_storable(struct vmux_nearc *n, unsigned node, unsigned 
            atomic_load(&cl->owner[slot]) == node && atomic_load(&cl->nodes[node].storable);
 }
 
+long long vmux__nearc_cluster_tracking_id(struct vmux_nearc *n, unsigned node)
+{
+    struct vmux_near_cluster *cl = atomic_load(&n->cluster);
+    return cl != NULL && node < cl->cap ? atomic_load(&cl->nodes[node].tracking_id) : 0;
+}
+
 /* ---- the nodes (I/O thread from here on) ---- */
 
 static struct vmux_near_cnode *node_named(struct vmux_near_cluster *cl, const char *where)
@@ -64,8 +70,10 @@ static struct vmux_near_cnode *node_of_link(struct vmux_nearc *n, const struct v
 
 static void update_storable(struct vmux_near_cnode *nd)
 {
-    if (nd->in_map && nd->inval_id != 0 && nd->data_id == nd->inval_id && !nd->n->closed)
+    if (nd->in_map && nd->inval_id != 0 && nd->data_id == nd->inval_id && !nd->n->closed) {
+        atomic_store(&nd->tracking_id, nd->data_id);
         atomic_store(&nd->storable, true);
+    }
 }
 
 static void node_unstorable(struct vmux_near_cnode *nd, enum vmux_near_cause cause, bool always)
@@ -264,6 +272,7 @@ static struct vmux_near_cluster *cluster_new(struct vmux_nearc *n)
         cl->nodes[i].n = n;
         cl->nodes[i].id = i;
         atomic_init(&cl->nodes[i].storable, false);
+        atomic_init(&cl->nodes[i].tracking_id, 0);
     }
     for (unsigned s = 0; s < VMUX_NEAR_SLOTS; s++)
         atomic_init(&cl->owner[s], VMUX_NEAR_NO_NODE);

@@ -27,14 +27,15 @@ struct vmux_near_cnode {
     char where[300]; /* "host:port" as the map names it; "" while the id is free */
     char *host;      /* host alone, for the router's lookups */
     int port;
-    bool in_map;             /* a primary of the current map */
-    struct vmux_config *cfg; /* its invalidation link's configuration (one endpoint) */
-    struct vmux_link *inval; /* its invalidation link, or NULL */
-    long long pending_id;    /* CLIENT ID's answer, before SUBSCRIBE is confirmed */
-    long long inval_id;      /* the subscribed invalidation connection's id; 0: none */
-    struct vmux_link *data;  /* the router's link to it that reported last, or NULL */
-    long long data_id;       /* where its connection's tracking points (confirmed) */
-    atomic_bool storable;    /* data_id == inval_id != 0 and in_map */
+    bool in_map;                   /* a primary of the current map */
+    struct vmux_config *cfg;       /* its invalidation link's configuration (one endpoint) */
+    struct vmux_link *inval;       /* its invalidation link, or NULL */
+    long long pending_id;          /* CLIENT ID's answer, before SUBSCRIBE is confirmed */
+    long long inval_id;            /* the subscribed invalidation connection's id; 0: none */
+    struct vmux_link *data;        /* the router's link to it that reported last, or NULL */
+    long long data_id;             /* where its connection's tracking points (confirmed) */
+    atomic_bool storable;          /* data_id == inval_id != 0 and in_map */
+    _Atomic long long tracking_id; /* data_id, published before storable is set (BCAST check) */
 };
 
 /* Cluster mode: the nodes, and each slot's primary for the readers. */
@@ -56,7 +57,8 @@ struct vmux_nearc {
     char inval_where[300]; /* and where it is ("host:port") */
     long long data_id;     /* where the data connection's tracking points (confirmed); 0: none */
     atomic_bool storable;  /* data_id == inval_id != 0: see near.h's order rule */
-    bool flushed;          /* a flush left stale entries for the next sweep */
+    _Atomic long long tracking_id; /* data_id, published before storable is set (BCAST check) */
+    bool flushed;                  /* a flush left stale entries for the next sweep */
     bool started, closed;
     uv_timer_t sweep;
     _Atomic uint64_t invalidations, untracked;
@@ -100,6 +102,7 @@ void vmux__near_standalone_stop(struct vmux_nearc *n);
 bool vmux__nearc_cluster_place(struct vmux_nearc *n, const void *key, size_t len, unsigned *node,
                                unsigned *slot);
 bool vmux__nearc_cluster_storable(struct vmux_nearc *n, unsigned node, unsigned slot);
+long long vmux__nearc_cluster_tracking_id(struct vmux_nearc *n, unsigned node);
 
 /* I/O thread from here on. */
 

@@ -180,8 +180,9 @@ void vmux__link_set_tracking(struct vmux_link *link, const struct vmux_link_trac
 
 /*
  * Re-points the ready connection's tracking at client id now (CLIENT TRACKING ON REDIRECT id
- * OPTIN, or in BCAST mode CLIENT TRACKING OFF and then ON ... BCAST, answered to tracked()). Returns 0; VMUX_ERR_NOT_CONNECTED when no connection is ready
- * (the next one's setup asks redirect_id()); VMUX_ERR_NOMEM (the connection fails). I/O thread.
+ * OPTIN, or in BCAST mode CLIENT TRACKING OFF and then ON ... BCAST, answered to tracked()).
+ * Returns 0; VMUX_ERR_NOT_CONNECTED when no connection is ready (the next one's setup asks
+ * redirect_id()); VMUX_ERR_NOMEM (the connection fails). I/O thread.
  */
 int vmux__link_track(struct vmux_link *link, long long id);
 

@@ -10,6 +10,7 @@
 
 #include "core/encode.h"
 #include "core/log.h"
+#include "core/near_prefix.h"
 #include "core/redact.h"
 #include "core/reply_internal.h"
 #include "net/link_internal.h"
@@ -196,13 +197,54 @@ static void keep_zone(struct vmux_link *link, const vmux_reply *reply)
     }
 }
 
-/* CLIENT TRACKING ON REDIRECT id OPTIN: only reads after CLIENT CACHING YES are tracked. */
+/* BCAST's arguments after REDIRECT id: BCAST, then PREFIX p for each of nearCachePrefixes. */
+static int bcast_args(const struct vmux_config *cfg, const char **argv, char **copy)
+{
+    const char *prefixes[VMUX_NEAR_MAX_PREFIXES];
+    int n = vmux__near_prefix_split(cfg->near_cache_prefixes, copy, prefixes);
+    argv[0] = "BCAST";
+    for (int i = 0; i < n; i++) {
+        argv[1 + 2 * i] = "PREFIX";
+        argv[2 + 2 * i] = prefixes[i];
+    }
+    return n < 0 ? -1 : 1 + 2 * n;
+}
+
+/*
+ * A live BCAST connection is re-pointed after CLIENT TRACKING OFF: a second ON would add its
+ * prefixes to the first's, and the server refuses a prefix it already has.
+ */
+static bool track_off(struct vmux_conn *c)
+{
+    if (!push(c, LABEL_TRACK, VMUX_OP_IGNORE_ERROR, 3,
+              (const char *[]){"CLIENT", "TRACKING", "OFF"}))
+        return false;
+    c->track_inflight++;
+    return true;
+}
+
+/*
+ * CLIENT TRACKING ON REDIRECT id, then OPTIN (only reads after CLIENT CACHING YES are tracked)
+ * or, under nearCacheMode=bcast, BCAST PREFIX p... (every key under the prefixes).
+ */
 static bool track_push(struct vmux_conn *c, const char *label, long long id)
 {
-    char num[24];
+    const struct vmux_config *cfg = c->link->cfg;
+    bool bcast = cfg->near_cache_mode == VMUX_NEAR_BCAST;
+    if (bcast && label == LABEL_TRACK && !track_off(c))
+        return false;
+    char num[24], *copy = NULL;
     snprintf(num, sizeof num, "%lld", id);
-    const char *argv[] = {"CLIENT", "TRACKING", "ON", "REDIRECT", num, "OPTIN"};
-    if (!push(c, label, VMUX_OP_IGNORE_ERROR, 6, argv))
+    const char *argv[5 + 1 + 2 * VMUX_NEAR_MAX_PREFIXES] = {"CLIENT",   "TRACKING", "ON",
+                                                            "REDIRECT", num,        "OPTIN"};
+    int extra = bcast ? bcast_args(cfg, argv + 5, &copy) : 1;
+    if (extra < 0) {
+        vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for %s", label);
+        return false;
+    }
+    bool pushed = push(c, label, VMUX_OP_IGNORE_ERROR, 5 + extra, argv);
+    free(copy);
+    if (!pushed)
         return false;
     c->setup_left += label == LABEL_TRACK_SETUP;
     c->track_id = id;

@@ -18,7 +18,10 @@
  *   planned failover of a shard (CLUSTER FAILOVER on its replica); once the writes have stopped
  *   and every primary's last invalidation has arrived (a barrier key per primary), every key
  *   read through the near cache equals the server's value, and the flushes by cause (moved,
- *   failover) are counted.
+ *   failover) are counted;
+ * - BCAST mode (nearCacheMode=bcast): on each primary, keys under the prefixes are stored and
+ *   invalidated, keys under none read untracked, the data connection tracks in BCAST mode to that
+ *   primary's invalidation connection, and is re-pointed when that one is killed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -515,6 +518,64 @@ static void test_typed_reads_on_two_shards(void **state)
     vmux_close(m);
 }
 
+/* ---- BCAST mode: each primary's data link broadcasts the prefixes to its own ---- */
+
+/* The BCAST handle's data connection to port tracks (t), in BCAST mode (B), to its invalidation
+ * connection there. */
+static void assert_bcast_redirect(int port)
+{
+    long long inval = vt_client_id(port, "name=nearbcast ", "cmd=subscribe");
+    char redir[32];
+    snprintf(redir, sizeof redir, "redir=%lld ", inval);
+    assert_true(inval > 0);
+    assert_true(vt_client_id(port, "flags=tB", redir) > 0);
+}
+
+/* On every primary, a BCAST handle's keys under its prefix are stored and invalidated by another
+ * handle's writes, keys under none are read untracked, and the node's tracking data connection
+ * is in BCAST mode (CLIENT LIST flags t and B) redirected to that node's invalidation one. */
+static void test_bcast_on_each_shard(void **state)
+{
+    (void)state;
+    vmux *m = vt_open(CLUSTER, "nearCache=true,name=nearbcast,nearCacheMode=bcast,"
+                               "nearCachePrefixes=bc:;bd:"),
+         *w = vt_open(CLUSTER, NULL);
+    int ports[MAX_PRIMARIES];
+    char keys[MAX_PRIMARIES][48], outside[MAX_PRIMARIES][48];
+    int n = primaries(vt_cluster_port(CLUSTER, 0), "bc:", ports, keys);
+    assert_int_equal(n, 3);
+    assert_int_equal(primaries(vt_cluster_port(CLUSTER, 0), "zz:", ports, outside), 3);
+    for (int i = 0; i < n; i++) {
+        vt_set(w, keys[i], "old");
+        vt_near_until_cached(m, keys[i], "old");
+        uint64_t invalidations = vt_near_stats(m).invalidations;
+        vt_set(w, keys[i], "new");
+        vt_near_until_sees(m, keys[i], "new");
+        assert_true(vt_near_stats(m).invalidations > invalidations);
+        vt_near_until_cached(m, keys[i], "new");
+        assert_bcast_redirect(ports[i]);
+    }
+    /* One node's invalidation connection killed: its live data connection is re-pointed. */
+    struct vt_near_flush f = {m, VT_FLUSH_LOST, vt_near_flushes(m, VT_FLUSH_LOST)};
+    vt_kill_client(ports[1], vt_client_id(ports[1], "name=nearbcast ", "cmd=subscribe"));
+    assert_true(vt_wait_until(vt_near_flushed, &f, WAIT_MS));
+    vt_set(w, keys[1], "after");
+    vt_near_until_cached(m, keys[1], "after");
+    assert_bcast_redirect(ports[1]);
+    vt_set(w, keys[1], "later");
+    vt_near_until_sees(m, keys[1], "later");
+    for (int i = 0; i < 3; i++) {
+        vt_set(w, outside[i], "o");
+        uint64_t untracked = vt_near_stats(m).untracked, fills = vt_near_stats(m).fills;
+        assert_true(vt_near_is(m, outside[i], "o"));
+        assert_true(vt_near_is(m, outside[i], "o"));
+        assert_int_equal(vt_near_stats(m).untracked - untracked, 2);
+        assert_int_equal(vt_near_stats(m).fills, fills);
+    }
+    vmux_close(w);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_connections_killed_on_one_shard),
         cmocka_unit_test(test_moved_read_not_stored),
         cmocka_unit_test(test_no_stale_read_after_migration_and_failover),
+        cmocka_unit_test(test_bcast_on_each_shard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,10 @@
  * concurrent readers and writers once the writes stop and the last invalidation has arrived;
  * the byte limit holds; within one reader thread a key's value never goes back to an older one;
  * the time from another client's acknowledged write to the first read of its value is printed.
+ * BCAST mode (nearCacheMode=bcast, nearCachePrefixes): keys under the prefixes are stored and
+ * invalidated, others read untracked; the data connection's CLIENT TRACKINGINFO shows bcast, the
+ * prefixes and the invalidation connection, also after either connection is killed; the
+ * invalidations a BCAST and an OPTIN handle receive for the same writes are counted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -654,6 +658,164 @@ static void test_freshness(void **state)
     vmux_close(m);
 }
 
+/* ---- BCAST mode (nearCacheMode=bcast) ---- */
+
+#define BCAST "nearCacheMode=bcast,nearCachePrefixes=bc:;bd:"
+#define BCAST_WRITES 50
+
+/* m's data connection tracks in BCAST mode to its invalidation connection, for prefixes. */
+static void assert_bcast_tracking(vmux *m, const char *prefixes)
+{
+    char info[256], want[256];
+    vt_tracking_info(m, info, sizeof info);
+    snprintf(want, sizeof want, "flags=on,bcast redirect=%lld prefixes=%s",
+             reader_id("cmd=subscribe"), prefixes);
+    assert_string_equal(info, want);
+}
+
+/* A key under no prefix is read from the server every time, counted untracked, never stored. */
+static void assert_read_untracked(vmux *m, vmux *w, const char *key)
+{
+    vt_set(w, key, "o");
+    vmux_near_stats before = vt_near_stats(m);
+    for (int i = 0; i < 3; i++)
+        assert_true(vt_near_is(m, key, "o"));
+    vmux_near_stats after = vt_near_stats(m);
+    assert_int_equal(after.untracked - before.untracked, 3);
+    assert_int_equal(after.misses - before.misses, 3);
+    assert_int_equal(after.hits, before.hits);
+    assert_int_equal(after.fills, before.fills);
+}
+
+static void test_bcast_prefixes(void **state)
+{
+    (void)state;
+    vmux *m = open_near(BCAST), *w = vt_server_open(&srv, NULL);
+    vt_set(w, "bc:1", "v1");
+    vt_near_until_cached(m, "bc:1", "v1");
+    vt_set(w, "bd:1", "d1");
+    vt_near_until_cached(m, "bd:1", "d1");
+    assert_bcast_tracking(m, "bc:,bd:");
+    assert_read_untracked(m, w, "out:1");
+    assert_read_untracked(m, w, "b"); /* shorter than a prefix */
+    vt_set(w, "bc:1", "v2");
+    vt_near_until_sees(m, "bc:1", "v2");
+    vt_near_until_cached(m, "bc:1", "v2");
+    vmux_close(w);
+    vmux_close(m);
+}
+
+/*
+ * The cost of BCAST: an invalidation for every write under the prefixes, read here or not. An
+ * OPTIN handle that read only the barrier key gets one; the BCAST handle one per write under
+ * its prefixes (BCAST_WRITES never read, and the barrier) and none for the writes outside.
+ */
+static void test_bcast_invalidation_traffic(void **state)
+{
+    (void)state;
+    vmux *b = open_near(BCAST), *o = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    vt_set(w, "bc:barrier", "0");
+    vt_near_until_cached(b, "bc:barrier", "0");
+    vt_near_until_cached(o, "bc:barrier", "0");
+    uint64_t b0 = vt_near_stats(b).invalidations, o0 = vt_near_stats(o).invalidations;
+    char key[32];
+    for (int i = 0; i < BCAST_WRITES; i++) {
+        snprintf(key, sizeof key, "bd:never:%d", i);
+        vt_set(w, key, "x");
+        snprintf(key, sizeof key, "zz:outside:%d", i);
+        vt_set(w, key, "x");
+    }
+    vt_set(w, "bc:barrier", "1"); /* written last: its invalidation comes after the others' */
+    vt_near_until_sees(b, "bc:barrier", "1");
+    vt_near_until_sees(o, "bc:barrier", "1");
+    uint64_t bn = vt_near_stats(b).invalidations - b0, on = vt_near_stats(o).invalidations - o0;
+    printf("near cache invalidations for %d writes under the prefixes (%d never read) and %d "
+           "outside: BCAST %llu, OPTIN %llu\n",
+           BCAST_WRITES + 1, BCAST_WRITES, BCAST_WRITES, (unsigned long long)bn,
+           (unsigned long long)on);
+    assert_int_equal(bn, BCAST_WRITES + 1);
+    assert_int_equal(on, 1);
+    vmux_close(w);
+    vmux_close(o);
+    vmux_close(b);
+}
+
+/* No prefixes: BCAST for every key (the server's one prefix is ""); FLUSHALL empties it. */
+static void test_bcast_every_key(void **state)
+{
+    (void)state;
+    vmux *m = open_near("nearCacheMode=bcast"), *w = vt_server_open(&srv, NULL);
+    vt_set(w, "any:1", "a");
+    vt_near_until_cached(m, "any:1", "a");
+    assert_bcast_tracking(m, "");
+    vt_set(w, "any:1", "b");
+    vt_near_until_sees(m, "any:1", "b");
+    vt_near_until_cached(m, "any:1", "b");
+    char *t = vt_node_admin(srv.port, false, "FLUSHALL");
+    assert_non_null(t);
+    free(t);
+    assert_true(vt_wait_until(server_flushed, m, WAIT_MS));
+    assert_true(vt_near_is(m, "any:1", NULL));
+    vmux_close(w);
+    vmux_close(m);
+}
+
+/* The invalidation connection killed: flushed, then the live data connection is re-pointed
+ * (CLIENT TRACKING OFF, then ON ... BCAST with the same prefixes, not one more of each). */
+static void test_bcast_invalidation_connection_killed(void **state)
+{
+    (void)state;
+    vmux *m = open_near(BCAST), *w = vt_server_open(&srv, NULL);
+    vt_set(w, "bc:k", "before");
+    vt_near_until_cached(m, "bc:k", "before");
+    long long data = reader_id("cmd=exec");
+    struct vt_near_flush f = {m, VT_FLUSH_LOST, vt_near_flushes(m, VT_FLUSH_LOST)};
+    vt_kill_client(srv.port, reader_id("cmd=subscribe"));
+    after_kill(m, w, "bc:k", &f);
+    assert_int_equal(reader_id("cmd=exec"), data); /* the same data connection */
+    assert_bcast_tracking(m, "bc:,bd:");
+    assert_read_untracked(m, w, "out:k");
+    vmux_close(w);
+    vmux_close(m);
+}
+
+static void test_bcast_data_connection_killed(void **state)
+{
+    (void)state;
+    vmux *m = open_near(BCAST), *w = vt_server_open(&srv, NULL);
+    vt_set(w, "bd:d", "before");
+    vt_near_until_cached(m, "bd:d", "before");
+    struct vt_near_flush f = {m, VT_FLUSH_RECONNECT, vt_near_flushes(m, VT_FLUSH_RECONNECT)};
+    vt_kill_client(srv.port, reader_id("cmd=exec"));
+    after_kill(m, w, "bd:d", &f);
+    assert_bcast_tracking(m, "bc:,bd:");
+    vmux_close(w);
+    vmux_close(m);
+}
+
+/* Prefixes without BCAST: vmux_open() refuses what the setters let through one by one. */
+static void test_bcast_settings(void **state)
+{
+    (void)state;
+    char conf[128], err[256] = "";
+    vmux_config *cfg = NULL;
+    vmux *m = NULL;
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true", srv.port);
+    assert_int_equal(vmux_config_parse(conf, &cfg, err, sizeof err), 0);
+    assert_int_equal(vmux_config_set_near_cache_prefixes(cfg, "bc:"), 0);
+    assert_int_equal(vmux_open(cfg, &m, err, sizeof err), VMUX_ERR_CONFIG);
+    assert_null(m);
+    assert_non_null(strstr(err, "nearCacheMode is not bcast"));
+    assert_int_equal(vmux_config_set_near_cache_mode(cfg, VMUX_NEAR_BCAST), 0);
+    assert_int_equal(vmux_open(cfg, &m, err, sizeof err), 0);
+    vmux_config_free(cfg);
+    vmux *w = vt_server_open(&srv, NULL);
+    vt_set(w, "bc:s", "s");
+    vt_near_until_cached(m, "bc:s", "s");
+    vmux_close(w);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +832,12 @@ int main(void)
         cmocka_unit_test(test_no_stale_read_after_faults),
         cmocka_unit_test(test_monotonic_per_key),
         cmocka_unit_test(test_freshness),
+        cmocka_unit_test(test_bcast_prefixes),
+        cmocka_unit_test(test_bcast_invalidation_traffic),
+        cmocka_unit_test(test_bcast_every_key),
+        cmocka_unit_test(test_bcast_invalidation_connection_killed),
+        cmocka_unit_test(test_bcast_data_connection_killed),
+        cmocka_unit_test(test_bcast_settings),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -285,3 +285,35 @@ void vt_near_read_until_sees(const struct vt_near_read *r, const char *want)
     struct read_probe p = {r, want};
     assert_true(vt_wait_until(read_sees, &p, VT_NEAR_WAIT_MS));
 }
+
+/* Appends the strings of the array r to buf, ',' between them. */
+static void put_list(char *buf, size_t len, const vmux_reply *r)
+{
+    for (size_t i = 0; i < vmux_reply_len(r); i++) {
+        size_t at = strlen(buf);
+        snprintf(buf + at, len - at, "%s%s", i > 0 ? "," : "",
+                 vmux_reply_str(vmux_reply_element(r, i), NULL));
+    }
+}
+
+void vt_tracking_info(vmux *m, char *buf, size_t len)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"CLIENT", "TRACKINGINFO"}, NULL, &r),
+                     0);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ARRAY);
+    buf[0] = '\0';
+    for (size_t i = 0; i + 1 < vmux_reply_len(r); i += 2) {
+        const char *name = vmux_reply_str(vmux_reply_element(r, i), NULL);
+        const vmux_reply *v = vmux_reply_element(r, i + 1);
+        size_t at = strlen(buf);
+        snprintf(buf + at, len - at, "%s%s=", i > 0 ? " " : "", name != NULL ? name : "?");
+        if (vmux_reply_get_kind(v) == VMUX_REPLY_INTEGER) {
+            at = strlen(buf);
+            snprintf(buf + at, len - at, "%lld", (long long)vmux_reply_integer(v));
+        } else {
+            put_list(buf, len, v);
+        }
+    }
+    vmux_reply_free(r);
+}

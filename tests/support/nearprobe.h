@@ -73,6 +73,12 @@ long long vt_client_id(int port, const char *mark1, const char *mark2);
 /* CLIENT KILL ID id on port; fails the test unless exactly that client was killed. */
 void vt_kill_client(int port, long long id);
 
+/*
+ * CLIENT TRACKINGINFO of m's connection (a standalone server's: the data connection), as text
+ * "flags=on,bcast redirect=12 prefixes=a:,b:" (each list in the server's order), in buf.
+ */
+void vt_tracking_info(vmux *m, char *buf, size_t len);
+
 /* A wait for a near cache flush: m's counter of cause rises above before. */
 struct vt_near_flush {
     vmux *m;

@@ -970,6 +970,108 @@ static void test_endpoint_api(void **state)
     vmux_config_free(cfg);
 }
 
+/* ---- the near cache's mode and BCAST prefixes ---- */
+
+static void test_near_mode_and_prefixes(void **state)
+{
+    (void)state;
+    vmux_config *cfg = parse_ok("h,nearCache=true,nearCacheMode=BCAST,"
+                                "nearCachePrefixes=user:;session:;a b");
+    assert_int_equal(vmux_config_near_cache_mode(cfg), VMUX_NEAR_BCAST);
+    assert_string_equal(vmux_config_near_cache_prefixes(cfg), "user:;session:;a b");
+    char *s = to_string(cfg);
+    assert_string_equal(s, "h:6379,nearCache=true,nearCacheMode=bcast,"
+                           "nearCachePrefixes=user:;session:;a b");
+    vmux_config *again = parse_ok(s);
+    assert_string_equal(vmux_config_near_cache_prefixes(again), "user:;session:;a b");
+    assert_int_equal(vmux_config_near_cache_mode(again), VMUX_NEAR_BCAST);
+    vmux_config *copy = vmux_config_dup(again);
+    assert_string_equal(vmux_config_near_cache_prefixes(copy), "user:;session:;a b");
+    vmux_config_free(copy);
+    vmux_config_free(again);
+    free(s);
+    vmux_config_free(cfg);
+
+    /* BCAST without prefixes tracks every key; optin is the default and is not printed. */
+    cfg = parse_ok("redis://h?nearCacheMode=bcast&nearCachePrefixes=u%3B1;v");
+    assert_string_equal(vmux_config_near_cache_prefixes(cfg), "u;1;v");
+    vmux_config_free(cfg);
+    cfg = parse_ok("h,nearCacheMode=bcast");
+    assert_null(vmux_config_near_cache_prefixes(cfg));
+    vmux_config_free(cfg);
+    cfg = parse_ok("h,nearCacheMode=optin");
+    assert_int_equal(vmux_config_near_cache_mode(cfg), VMUX_NEAR_OPTIN);
+    s = to_string(cfg);
+    assert_string_equal(s, "h:6379");
+    free(s);
+    assert_int_equal(vmux_config_near_cache_mode(NULL), VMUX_NEAR_OPTIN);
+    assert_null(vmux_config_near_cache_prefixes(NULL));
+
+    /* The setters check what the parser checks; "" and NULL clear the prefixes. */
+    assert_int_equal(vmux_config_set_near_cache_mode(cfg, VMUX_NEAR_BCAST), 0);
+    assert_int_equal(vmux_config_near_cache_mode(cfg), VMUX_NEAR_BCAST);
+    assert_int_equal(vmux_config_set_near_cache_mode(cfg, (vmux_near_mode)2), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_set_near_cache_mode(NULL, VMUX_NEAR_BCAST), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_set_near_cache_prefixes(cfg, "a:;b:"), 0);
+    assert_string_equal(vmux_config_near_cache_prefixes(cfg), "a:;b:");
+    static const char *const bad[] = {"a;ab", "ab;a", "a;;b", ";a", "a;", "x;x", "a,b", " a"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(vmux_config_set_near_cache_prefixes(cfg, bad[i]), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_config_near_cache_prefixes(cfg), "a:;b:"); /* unchanged */
+    assert_int_equal(vmux_config_set_near_cache_prefixes(cfg, ""), 0);
+    assert_null(vmux_config_near_cache_prefixes(cfg));
+    vmux_config_free(cfg);
+}
+
+/* 64 prefixes p00; p01; ... (none the start of another), and a 65th when more is true. */
+static void prefix_list(char *buf, size_t len, bool more)
+{
+    size_t at = 0;
+    for (int i = 0; i < 64 + (more ? 1 : 0); i++)
+        at += (size_t)snprintf(buf + at, len - at, "%sp%02d", i > 0 ? ";" : "", i);
+}
+
+static void test_near_bad_values(void **state)
+{
+    (void)state;
+    static const struct bad_case cases[] = {
+        {"h,nearCacheMode=broadcast", VMUX_ERR_CONFIG,
+         "nearCacheMode: 'broadcast' is not optin or bcast"},
+        {"h,nearCacheMode=bcast,nearCachePrefixes=user:;user:42", VMUX_ERR_CONFIG,
+         "nearCachePrefixes: 'user:;user:42' has overlapping prefixes 'user:' and 'user:42'"},
+        {"h,nearCacheMode=bcast,nearCachePrefixes=a;b;a", VMUX_ERR_CONFIG,
+         "overlapping prefixes 'a' and 'a'"},
+        {"h,nearCacheMode=bcast,nearCachePrefixes=a;;b", VMUX_ERR_CONFIG,
+         "nearCachePrefixes: 'a;;b' holds an empty prefix (leave nearCachePrefixes unset"},
+        {"h,nearCacheMode=bcast,nearCachePrefixes=a;", VMUX_ERR_CONFIG, "holds an empty prefix"},
+        {"h,nearCachePrefixes=user:", VMUX_ERR_CONFIG,
+         "nearCachePrefixes is set, but nearCacheMode is not bcast"},
+        {"h,nearCachePrefixes=user:,nearCacheMode=optin", VMUX_ERR_CONFIG,
+         "nearCacheMode is not bcast"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[256] = "";
+        vmux_config *cfg = NULL;
+        int rc = vmux_config_parse(cases[i].text, &cfg, err, sizeof err);
+        if (rc != cases[i].code || strstr(err, cases[i].message) == NULL)
+            fail_msg("'%s': got %s \"%s\"", cases[i].text, vmux_err_name(rc), err);
+        assert_null(cfg);
+    }
+    /* Order does not matter: the mode may come after the prefixes. */
+    vmux_config *cfg = parse_ok("h,nearCachePrefixes=user:,nearCacheMode=bcast");
+    vmux_config_free(cfg);
+
+    char list[512], text[600], err[1024] = "";
+    prefix_list(list, sizeof list, false);
+    snprintf(text, sizeof text, "h,nearCacheMode=bcast,nearCachePrefixes=%s", list);
+    cfg = parse_ok(text);
+    vmux_config_free(cfg);
+    prefix_list(list, sizeof list, true);
+    snprintf(text, sizeof text, "h,nearCacheMode=bcast,nearCachePrefixes=%s", list);
+    assert_int_equal(vmux_config_parse(text, &cfg, err, sizeof err), VMUX_ERR_CONFIG);
+    assert_non_null(strstr(err, "has more than 64 prefixes"));
+}
+
 /* ---- NULL arguments ---- */
 
 static void test_null_arguments(void **state)
@@ -1023,6 +1125,8 @@ int main(void)
         cmocka_unit_test(test_string_setters),
         cmocka_unit_test(test_endpoint_api),
         cmocka_unit_test(test_null_arguments),
+        cmocka_unit_test(test_near_mode_and_prefixes),
+        cmocka_unit_test(test_near_bad_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
