@@ -16,9 +16,17 @@
  *   planned failover of a shard (CLUSTER FAILOVER on its replica); once the writes have stopped
  *   and every primary's last invalidation has arrived (a barrier key per primary), every key
  *   read through the near cache equals the server's value, and the flushes by cause (moved,
- *   failover) are counted.
+ *   failover) are counted;
+ * - freshness: from another handle's acknowledged SET to the first near read of the new value,
+ *   keys on every shard (p50, p99, max printed; no bound asserted);
+ * - the SIGKILL case (integration.cluster_near_kill, VMUX_TEST_NEAR_KILL set, on a cluster of its
+ *   own, "cluster-near-kill", since the killed node stays dead): the same run, with a primary
+ *   SIGKILLed mid-run and its replica promoted by the cluster; no near read fails, the window
+ *   (kill to promotion, to the failover flush, to a key of that shard stored again) is printed,
+ *   and no key is stale after quiescence.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -38,7 +46,10 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-#define CLUSTER "cluster-near"
+/* The fixture: "cluster-near", or "cluster-near-kill" for the SIGKILL case (VMUX_TEST_NEAR_KILL
+ * set: that run has a fixture of its own, since the killed node stays dead). */
+static const char *cluster_name = "cluster-near";
+#define CLUSTER cluster_name
 #define WAIT_MS 60000
 #define NKEYS 1000
 #define NMOVED 100 /* keys NKEYS - NMOVED .. NKEYS - 1 share the migrated slot */
@@ -386,6 +397,30 @@ static void quiesce(struct run *r)
     }
 }
 
+static void print_run(struct run *r, const vmux_near_stats *st)
+{
+    print_message("reads %llu (errors %llu), writes %llu (errors %llu); hits %llu, fills %llu, "
+                  "untracked %llu, invalidations %llu; flushes: moved %llu, failover %llu, lost "
+                  "%llu, reconnect %llu\n",
+                  (unsigned long long)atomic_load(&r->reads),
+                  (unsigned long long)atomic_load(&r->read_errors),
+                  (unsigned long long)atomic_load(&r->writes),
+                  (unsigned long long)atomic_load(&r->write_errors), (unsigned long long)st->hits,
+                  (unsigned long long)st->fills, (unsigned long long)st->untracked,
+                  (unsigned long long)st->invalidations, (unsigned long long)st->flushes_moved,
+                  (unsigned long long)st->flushes_failover, (unsigned long long)st->flushes_lost,
+                  (unsigned long long)st->flushes_reconnect);
+}
+
+static void stop_run(struct run *r, struct worker *readers, struct worker *writers)
+{
+    atomic_store(&r->stop, true);
+    for (int i = 0; i < NREADERS; i++)
+        uv_thread_join(&readers[i].thread);
+    for (int i = 0; i < NWRITERS; i++)
+        uv_thread_join(&writers[i].thread);
+}
+
 static void test_no_stale_read_after_migration_and_failover(void **state)
 {
     (void)state;
@@ -436,30 +471,134 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
     print_message("127.0.0.1:%d took over from 127.0.0.1:%d\n", sh.replica, sh.primary);
     run_for(&r, PHASE_MS);
 
-    atomic_store(&r.stop, true);
-    for (int i = 0; i < NREADERS; i++)
-        uv_thread_join(&readers[i].thread);
-    for (int i = 0; i < NWRITERS; i++)
-        uv_thread_join(&writers[i].thread);
+    stop_run(&r, readers, writers);
     quiesce(&r);
     vmux_near_stats st = vt_near_stats(r.m);
-    print_message("reads %llu (errors %llu), writes %llu (errors %llu); hits %llu, fills %llu, "
-                  "untracked %llu, "
-                  "invalidations %llu; flushes: moved %llu, failover %llu, lost %llu, reconnect "
-                  "%llu\n",
-                  (unsigned long long)atomic_load(&r.reads),
-                  (unsigned long long)atomic_load(&r.read_errors),
-                  (unsigned long long)atomic_load(&r.writes),
-                  (unsigned long long)atomic_load(&r.write_errors), (unsigned long long)st.hits,
-                  (unsigned long long)st.fills, (unsigned long long)st.untracked,
-                  (unsigned long long)st.invalidations, (unsigned long long)st.flushes_moved,
-                  (unsigned long long)st.flushes_failover, (unsigned long long)st.flushes_lost,
-                  (unsigned long long)st.flushes_reconnect);
+    print_run(&r, &st);
     assert_true(st.hits > 0 && st.invalidations > 0);
     assert_int_equal(vt_near_count_stale(r.m, r.w[0], key_name, NKEYS), 0);
     for (int i = 0; i < NWRITERS; i++)
         vmux_close(r.w[i]);
     vmux_close(r.m);
+}
+
+/* ---- a primary SIGKILLed mid-run: its replica promoted, no stale read after quiescence ---- */
+
+static long node_pid(int port)
+{
+    char *info = vt_node_admin(port, false, "INFO server");
+    long pid = (long)vt_info_field(info, "process_id");
+    free(info);
+    assert_true(pid > 1);
+    return pid;
+}
+
+static double ms_since(uint64_t since_ns)
+{
+    return (double)(vt_now_ns() - since_ns) / 1e6;
+}
+
+/*
+ * A primary other than the seed's is SIGKILLed while the readers and writers run: its
+ * invalidation and data connections break (flushes_lost or flushes_reconnect, whichever the
+ * I/O thread hears first), the cluster promotes its replica (cluster-node-timeout 2 s), the
+ * handle's new map no longer names it (flushes_failover), and the promoted replica's keys are
+ * stored again once the handle's link to it tracks to its own invalidation connection. The
+ * window is printed: kill to promotion, to the failover flush, to a key of the shard stored
+ * again. Near reads wait out the failover (syncTimeout 15 s, retry-safe): none may fail.
+ */
+static void test_no_stale_read_after_primary_killed(void **state)
+{
+    (void)state;
+    struct run r = {0};
+    struct worker readers[NREADERS], writers[NWRITERS];
+    r.m = vt_open(CLUSTER, "nearCache=true,name=nearkill9,syncTimeout=15000,reconnectMax=500");
+    for (int i = 0; i < NWRITERS; i++)
+        r.w[i] = vt_open(CLUSTER, NULL);
+    int seed = vt_cluster_port(CLUSTER, 0), ports[MAX_PRIMARIES], victim = -1;
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(seed, "near:victim", ports, keys);
+    for (int i = 0; i < n && victim < 0; i++)
+        if (ports[i] != seed)
+            victim = i;
+    assert_true(victim >= 0);
+    const char *key = keys[victim];
+    struct shard sh = shard_of(seed, (int)vmux__slot_of(key, strlen(key)));
+    assert_true(sh.replica > 0);
+    vt_set(r.w[0], key, "before");
+    vt_near_until_cached(r.m, key, "before"); /* the victim's connections track */
+    run_workers(&r, readers, NREADERS, reader);
+    run_workers(&r, writers, NWRITERS, writer);
+    run_for(&r, PHASE_MS);
+
+    vmux_near_stats before = vt_near_stats(r.m);
+    struct vt_near_flush failed_over = {r.m, VT_FLUSH_FAILOVER, before.flushes_failover};
+    long pid = node_pid(sh.primary);
+    uint64_t kill_ns = vt_now_ns();
+    assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+    assert_true(vt_poll_until(is_primary, &sh.replica, WAIT_MS, 20));
+    double promoted_ms = ms_since(kill_ns);
+    assert_true(vt_wait_until(vt_near_flushed, &failed_over, WAIT_MS));
+    double flushed_ms = ms_since(kill_ns);
+    vt_set(r.w[0], key, "after");
+    vt_near_until_cached(r.m, key, "after"); /* tracked on the promoted replica */
+    double stored_ms = ms_since(kill_ns);
+    vmux_near_stats mid = vt_near_stats(r.m);
+    assert_true(mid.flushes_lost + mid.flushes_reconnect >
+                before.flushes_lost + before.flushes_reconnect);
+    print_message("SIGKILL of 127.0.0.1:%d: 127.0.0.1:%d a primary after %.0f ms; its part "
+                  "flushed (failover) after %.0f ms; %s stored again after %.0f ms\n",
+                  sh.primary, sh.replica, promoted_ms, flushed_ms, key, stored_ms);
+    run_for(&r, PHASE_MS);
+
+    stop_run(&r, readers, writers);
+    quiesce(&r);
+    vmux_near_stats st = vt_near_stats(r.m);
+    print_run(&r, &st);
+    assert_int_equal(atomic_load(&r.read_errors), 0);
+    assert_true(st.hits > 0 && st.invalidations > 0);
+    assert_int_equal(vt_near_count_stale(r.m, r.w[0], key_name, NKEYS), 0);
+    for (int i = 0; i < NWRITERS; i++)
+        vmux_close(r.w[i]);
+    vmux_close(r.m);
+}
+
+/* ---- freshness: from an acknowledged SET to the reader's first read of the new value ---- */
+
+#define FRESH_WRITES 300
+
+/*
+ * As test_near_cache's test_freshness, with keys on every shard (one per primary, written in
+ * turn): each write by another handle replaces a value this handle held (a hit just before);
+ * the time from the acknowledged SET to the first near read of the new value is printed (p50,
+ * p99, max, all shards together). No bound is asserted on them (a busy machine decides), only
+ * that every write became visible within VT_NEAR_WAIT_MS and every read before returned the
+ * old value.
+ */
+static void test_freshness(void **state)
+{
+    (void)state;
+    vmux *m = open_near("nearfresh"), *w = vt_open(CLUSTER, NULL);
+    int ports[MAX_PRIMARIES], version[MAX_PRIMARIES] = {0};
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(vt_cluster_port(CLUSTER, 0), "near:fresh", ports, keys);
+    assert_int_equal(n, 3);
+    static uint64_t lat[FRESH_WRITES];
+    for (int k = 0; k < n; k++)
+        vt_set(w, keys[k], "0");
+    for (int i = 0; i < FRESH_WRITES; i++) {
+        int k = i % n;
+        char old[16], now[16];
+        snprintf(old, sizeof old, "%d", version[k]);
+        snprintf(now, sizeof now, "%d", ++version[k]);
+        vt_near_until_cached(m, keys[k], old);
+        vt_set(w, keys[k], now);
+        lat[i] = vt_near_until_fresh(m, keys[k], old, now, vt_now_ns());
+    }
+    vt_near_print_windows("cluster freshness (3 shards)", lat, FRESH_WRITES);
+    assert_true(vt_near_stats(m).invalidations >= FRESH_WRITES);
+    vmux_close(w);
+    vmux_close(m);
 }
 
 int main(void)
@@ -468,7 +607,15 @@ int main(void)
         cmocka_unit_test(test_invalidated_on_each_shard),
         cmocka_unit_test(test_connections_killed_on_one_shard),
         cmocka_unit_test(test_moved_read_not_stored),
+        cmocka_unit_test(test_freshness),
         cmocka_unit_test(test_no_stale_read_after_migration_and_failover),
     };
+    const struct CMUnitTest kill_tests[] = {
+        cmocka_unit_test(test_no_stale_read_after_primary_killed),
+    };
+    if (getenv("VMUX_TEST_NEAR_KILL") != NULL) {
+        cluster_name = "cluster-near-kill";
+        return cmocka_run_group_tests(kill_tests, NULL, NULL);
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
