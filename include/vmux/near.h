@@ -16,8 +16,10 @@
  * it at once.
  *
  * Standalone servers and clusters (docs/cluster.md): on a cluster each primary has its own
- * invalidation connection and a key is read from its slot's primary. Reads go to the primary,
- * whatever readFrom says (replicas serve no tracked reads).
+ * invalidation connection and a key is read from its slot's primary; with readFrom other than
+ * primary, a key is read where readFrom sends its reads, and each replica has an invalidation
+ * connection of its own too (a shard's reads are stored, and flushed, together). On a standalone
+ * server reads go to the primary whatever readFrom says.
  */
 #ifndef VMUX_NEAR_H
 #define VMUX_NEAR_H
@@ -35,7 +37,8 @@ extern "C" {
 /**
  * GET through the near cache. A hit copies the value from memory: no command is sent and the
  * I/O thread is not woken. A miss sends, in one round trip, MULTI, CLIENT CACHING YES, GET key,
- * PTTL key, EXEC to the primary (on a cluster: the key's slot's), returns the value, and stores
+ * PTTL key, EXEC to the primary (on a cluster: the key's slot's, or where readFrom sends the
+ * key's reads when it is not primary), returns the value, and stores
  * it (until invalidated, until the key's TTL ends, or for nearCacheTtl at most) when nothing
  * invalidated the key meanwhile, the read was not redirected (MOVED, ASK) and the store has
  * room. A key that does not exist is not stored.

@@ -1,7 +1,8 @@
 /*
  * Tracked reads through the near cache (vmux/near.h): a hit from the store, a miss as one block
  * MULTI, CLIENT CACHING YES, GET, PTTL, EXEC behind a placeholder (docs/patterns/near-cache.md),
- * sent to the key's primary (its slot's, on a cluster: a redirected read is not stored).
+ * sent to the key's primary (its slot's, on a cluster: a redirected read is not stored; with
+ * readFrom other than primary, where readFrom sends it, each node tracking on its own).
  */
 #include "vmux/near.h"
 
@@ -89,13 +90,14 @@ static int take_reply(struct vmux_near *s, const vmux_callopts *o, const vmux_re
 }
 
 static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o, vmux_str key,
-                        struct vmux_near_token t, uint64_t sent_ns, vmux_bytes *value)
+                        struct vmux_near_token t, unsigned node, uint64_t sent_ns,
+                        vmux_bytes *value)
 {
     struct vmux_buf b = {0};
     vmux_reply *r = NULL;
     int rc = encode_block(&b, key);
     if (rc == 0)
-        rc = vmux__call_block(m, o, b.data, b.len, BLOCK_REPLIES, &r);
+        rc = vmux__call_block_near(m, o, b.data, b.len, BLOCK_REPLIES, t.hash, t.id, node, &r);
     vmux__buf_free(&b);
     if (rc == 0 && vmux_reply_len(r) != 3)
         rc = VMUX_ERR_PROTOCOL;
@@ -126,7 +128,9 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts, vm
     vmux_callopts o = vmux__callopts_copy(opts);
     if (o.flags & VMUX_CALL_REPLICA)
         return VMUX_ERR_INVALID_ARG;
-    o.flags |= VMUX_CALL_PRIMARY | VMUX_CALL_RETRY_SAFE;
+    o.flags |= VMUX_CALL_RETRY_SAFE;
+    if (!vmux__near_replica_reads(m))
+        o.flags |= VMUX_CALL_PRIMARY; /* else where readFrom says: each node tracks */
     unsigned node, slot;
     if (!vmux__near_place(m, key_bytes(key), key.len, &node, &slot))
         return untracked_read(m, s, &o, key, value);
@@ -139,7 +143,7 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts, vm
         vmux__near_cancel(s, t);
         return untracked_read(m, s, &o, key, value);
     }
-    return tracked_read(m, s, &o, key, t, sent_ns, value);
+    return tracked_read(m, s, &o, key, t, node, sent_ns, value);
 }
 
 int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)

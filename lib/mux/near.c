@@ -253,9 +253,18 @@ static void on_sweep(uv_timer_t *t)
     vmux__near_sweep(n->store, uv_hrtime());
 }
 
+/* A tracked read is written: on a cluster, checked against the node it is written to. */
+static void on_writing(struct vmux_link *link, struct vmux_op *op, void *arg)
+{
+    struct vmux_nearc *n = arg;
+    if (atomic_load(&n->cluster) != NULL)
+        vmux__nearc_cluster_writing(n, link, op);
+}
+
 void vmux__near_track_link(struct vmux_nearc *n, struct vmux_link *link)
 {
-    struct vmux_link_tracking t = {on_redirect_id, on_tracked, on_data_lost, on_data_ready, n};
+    struct vmux_link_tracking t = {on_redirect_id, on_tracked, on_data_lost,
+                                   on_data_ready,  n,          on_writing};
     vmux__link_set_tracking(link, &t);
 }
 
@@ -334,6 +343,12 @@ bool vmux__near_storable(vmux *m, unsigned node, unsigned slot)
     if (mode == VMUX_ROUTER_CLUSTER)
         return vmux__nearc_cluster_storable(m->near, node, slot);
     return mode == VMUX_ROUTER_STANDALONE && atomic_load(&m->near->storable);
+}
+
+bool vmux__near_replica_reads(vmux *m)
+{
+    return vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER &&
+           vmux_config_read_from(m->cfg) != VMUX_READ_PRIMARY;
 }
 
 void vmux__near_count_untracked(vmux *m)

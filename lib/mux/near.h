@@ -14,7 +14,10 @@
  * reads "storable" after (both sequentially consistent), so a reservation that a flush did not
  * pass saw "storable" as it stood after that flush. On a cluster the reader also reads the slot's
  * primary again after the reservation: a new map stores the slots' new primaries before it
- * flushes the slots that moved.
+ * flushes the slots that moved. With replica reads (vmux__near_replica_reads()) the node that
+ * serves a read is the router's choice, so the check is made again on the I/O thread as the
+ * read is written (vmux__call_block_near(), mux/handle.h): a read written anywhere but on a
+ * tracking node of the shard it was reserved under has its placeholder cancelled.
  */
 #ifndef VMUX_MUX_NEAR_H
 #define VMUX_MUX_NEAR_H
@@ -83,6 +86,13 @@ bool vmux__near_place(vmux *m, const void *key, size_t len, unsigned *node, unsi
  * connection. Read it after the reservation.
  */
 bool vmux__near_storable(vmux *m, unsigned node, unsigned slot);
+
+/*
+ * Whether tracked reads may go where readFrom sends reads (a cluster's replicas): true in cluster
+ * mode with readFrom other than primary, where each replica that serves reads has an
+ * invalidation connection of its own and its link tracks to it. Else they go to the primary.
+ */
+bool vmux__near_replica_reads(vmux *m);
 
 /* Counts a miss read without tracking (nothing could be stored). */
 void vmux__near_count_untracked(vmux *m);

@@ -157,7 +157,7 @@ void vmux__link_set_sentinel(struct vmux_link *link, struct vmux_sentinel *s);
  * Client-side caching (the near cache, mux/near.c): a tracking link's every connection ends its
  * session setup with CLIENT TRACKING ON REDIRECT <id> OPTIN, so that the server sends the
  * invalidations of the keys it reads (in OPTIN mode, the reads after CLIENT CACHING YES) to the
- * connection whose client id is <id>. All three run on the I/O thread.
+ * connection whose client id is <id>. All of them run on the I/O thread.
  */
 struct vmux_link_tracking {
     /* The client id to redirect a connection to where ("host:port") to, asked at each setup;
@@ -172,6 +172,10 @@ struct vmux_link_tracking {
     /* A connection finished its setup (tracking or not): the owner may re-point it now. */
     void (*ready)(struct vmux_link *link, void *arg);
     void *arg;
+    /* An op marked VMUX_OP_NEAR is being written on the link's connection (its bytes go after
+     * everything written before on it): the owner checks that the connection tracks where the
+     * op's placeholder needs, else cancels it. NULL: nothing. */
+    void (*writing)(struct vmux_link *link, struct vmux_op *op, void *arg);
 };
 
 /* Makes link a tracking link (copied; set before start). */

@@ -43,6 +43,7 @@
 #include "node.h"
 #include "route/slot.h"
 #include "nearprobe.h"
+#include "readkeys.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -482,6 +483,155 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
     vmux_close(r.m);
 }
 
+/* ---- tracked reads from replicas (readFrom other than primary) ---- */
+
+static void reset_stats(void)
+{
+    for (int i = 0; i < vt_cluster_size(CLUSTER); i++)
+        free(vt_node_admin(vt_cluster_port(CLUSTER, i), false, "CONFIG RESETSTAT"));
+}
+
+/* The calls of command ("get", "client|caching") served by the primaries (*p) and replicas (*r). */
+static void calls_by_role(const char *command, long *p, long *r)
+{
+    *p = *r = 0;
+    for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
+        int port = vt_cluster_port(CLUSTER, i);
+        *(is_primary(&port) ? p : r) += vt_node_calls(port, command);
+    }
+}
+
+/*
+ * readFrom=replica: near reads go to the replicas, which track them (each with its own
+ * invalidation connection): the reads are counted on the replicas (INFO commandstats: GET and
+ * CLIENT CACHING inside the blocks), none on the primaries; the next reads are hits; a write to a
+ * primary is invalidated by its replica once applied; killing a replica's invalidation connection
+ * flushes its shard's part only (another shard's key stays a hit), and its keys are stored and
+ * invalidated again afterwards.
+ */
+static void test_reads_from_replicas(void **state)
+{
+    (void)state;
+    vmux *m = vt_open(CLUSTER, "nearCache=true,name=nearrep,readFrom=replica");
+    vmux *w = vt_open(CLUSTER, NULL);
+    int ports[MAX_PRIMARIES], seed = vt_cluster_port(CLUSTER, 0);
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(seed, "near:rep", ports, keys);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) {
+        vt_set(w, keys[i], "old");
+        vt_near_until_cached(m, keys[i], "old"); /* the replica has it, and tracks */
+    }
+    reset_stats();
+    for (int i = 0; i < n; i++)
+        vt_near_until_cached(m, keys[i], "old");
+    long gp, gr, cp, cr;
+    calls_by_role("get", &gp, &gr);
+    calls_by_role("client|caching", &cp, &cr);
+    print_message("readFrom=replica: GET on the primaries %ld, on the replicas %ld; CLIENT "
+                  "CACHING on the primaries %ld, on the replicas %ld\n",
+                  gp, gr, cp, cr);
+    assert_int_equal(gp + cp, 0);
+    assert_true(gr >= n && cr >= n);
+    for (int i = 0; i < n; i++) {
+        uint64_t inv = vt_near_stats(m).invalidations;
+        vt_set(w, keys[i], "new");
+        vt_near_until_sees(m, keys[i], "new"); /* the replica applied it and invalidated it */
+        assert_true(vt_near_stats(m).invalidations > inv);
+        vt_near_until_cached(m, keys[i], "new");
+    }
+    /* a replica's invalidation connection killed: its shard's part goes, the others stay */
+    int replica = shard_of(seed, (int)vmux__slot_of(keys[1], strlen(keys[1]))).replica;
+    assert_true(replica > 0);
+    struct vt_near_flush lost = {m, VT_FLUSH_LOST, vt_near_flushes(m, VT_FLUSH_LOST)};
+    vt_kill_client(replica, vt_client_id(replica, "name=nearrep ", "flags=P"));
+    assert_true(vt_wait_until(vt_near_flushed, &lost, WAIT_MS));
+    uint64_t hits = vt_near_stats(m).hits;
+    assert_true(vt_near_is(m, keys[0], "new"));
+    assert_true(vt_near_stats(m).hits > hits);
+    vt_set(w, keys[1], "after");
+    vt_near_until_cached(m, keys[1], "after");
+    vt_set(w, keys[1], "later");
+    vt_near_until_sees(m, keys[1], "later");
+    print_message("127.0.0.1:%d (a replica): invalidation connection killed, flushed, tracked "
+                  "again\n",
+                  replica);
+    vmux_close(w);
+    vmux_close(m);
+}
+
+/*
+ * The stale-read run with readFrom=replica: reader threads read through the replicas while two
+ * writer handles write to the primaries; mid-run one replica's invalidation connection is
+ * killed, then another replica's data connection, then that replica takes over its shard
+ * (CLUSTER FAILOVER: the old primary serves the shard's reads). After quiescence (each primary's
+ * barrier key, written last, seen through its replica, which applies its primary's writes in order)
+ * every key read through the near cache equals the primary's value.
+ */
+static void test_no_stale_read_from_replicas(void **state)
+{
+    (void)state;
+    struct run r = {0};
+    struct worker readers[NREADERS], writers[NWRITERS];
+    r.m = vt_open(CLUSTER, "nearCache=true,name=nearreprun,readFrom=replica");
+    for (int i = 0; i < NWRITERS; i++)
+        r.w[i] = vt_open(CLUSTER, NULL);
+    int seed = vt_cluster_port(CLUSTER, 0), ports[MAX_PRIMARIES];
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(seed, "near:reprun", ports, keys);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) { /* every replica tracks before the run starts */
+        vt_set(r.w[0], keys[i], "0");
+        vt_near_until_cached(r.m, keys[i], "0");
+    }
+    reset_stats();
+    run_workers(&r, readers, NREADERS, reader);
+    run_workers(&r, writers, NWRITERS, writer);
+    run_for(&r, PHASE_MS);
+    int rep1 = shard_of(seed, (int)vmux__slot_of(keys[1], strlen(keys[1]))).replica;
+    int rep2 = shard_of(seed, (int)vmux__slot_of(keys[2], strlen(keys[2]))).replica;
+    struct vt_near_flush lost = {r.m, VT_FLUSH_LOST, vt_near_flushes(r.m, VT_FLUSH_LOST)};
+    vt_kill_client(rep1, vt_client_id(rep1, "name=nearreprun ", "flags=P"));
+    assert_true(vt_wait_until(vt_near_flushed, &lost, WAIT_MS));
+    run_for(&r, PHASE_MS);
+    struct vt_near_flush gone = {r.m, VT_FLUSH_RECONNECT, vt_near_flushes(r.m, VT_FLUSH_RECONNECT)};
+    vt_kill_client(rep2, vt_client_id(rep2, "name=nearreprun ", "flags=tr"));
+    assert_true(vt_wait_until(vt_near_flushed, &gone, WAIT_MS));
+    run_for(&r, PHASE_MS);
+    long gp, gr, cp, cr; /* before roles change: which node served what */
+    calls_by_role("get", &gp, &gr);
+    calls_by_role("client|caching", &cp, &cr);
+    print_message("before the failover: GET on the primaries %ld, on the replicas %ld; CLIENT "
+                  "CACHING on the primaries %ld, on the replicas %ld\n",
+                  gp, gr, cp, cr);
+    assert_int_equal(gp + cp, 0);
+    assert_true(cr > 0);
+    /* roles change: shard 2's replica takes over (its reads now stored under its own id), the
+     * old primary serves the shard's reads as its replica; a write of the handle's own hears
+     * MOVED and has the map refreshed now rather than at the periodic check */
+    struct shard sh = shard_of(seed, (int)vmux__slot_of(keys[2], strlen(keys[2])));
+    struct vt_near_flush failed_over = {r.m, VT_FLUSH_FAILOVER,
+                                        vt_near_flushes(r.m, VT_FLUSH_FAILOVER)};
+    redisContext *c = vt_node_connect(sh.replica);
+    vt_must_ok(c, "CLUSTER FAILOVER");
+    redisFree(c);
+    assert_true(vt_poll_until(is_primary, &sh.replica, WAIT_MS, 20));
+    vt_set(r.m, keys[2], "failed-over");
+    assert_true(vt_wait_until(vt_near_flushed, &failed_over, WAIT_MS));
+    print_message("127.0.0.1:%d took over from 127.0.0.1:%d\n", sh.replica, sh.primary);
+    run_for(&r, PHASE_MS);
+    stop_run(&r, readers, writers);
+    quiesce(&r);
+    vmux_near_stats st = vt_near_stats(r.m);
+    print_run(&r, &st);
+    assert_int_equal(atomic_load(&r.read_errors), 0);
+    assert_true(st.hits > 0 && st.invalidations > 0);
+    assert_int_equal(vt_near_count_stale(r.m, r.w[0], key_name, NKEYS), 0);
+    for (int i = 0; i < NWRITERS; i++)
+        vmux_close(r.w[i]);
+    vmux_close(r.m);
+}
+
 /* ---- a primary SIGKILLed mid-run: its replica promoted, no stale read after quiescence ---- */
 
 static long node_pid(int port)
@@ -608,6 +758,8 @@ int main(void)
         cmocka_unit_test(test_connections_killed_on_one_shard),
         cmocka_unit_test(test_moved_read_not_stored),
         cmocka_unit_test(test_freshness),
+        cmocka_unit_test(test_reads_from_replicas),
+        cmocka_unit_test(test_no_stale_read_from_replicas),
         cmocka_unit_test(test_no_stale_read_after_migration_and_failover),
     };
     const struct CMUnitTest kill_tests[] = {
