@@ -83,7 +83,10 @@ bool vmux__near_place(vmux *m, const void *key, size_t len, unsigned *node, unsi
 /*
  * Whether a read placed at node and slot, sent now, may be stored (see the order rule above):
  * the slot's primary is still node and its data connection tracks to its current invalidation
- * connection. Read it after the reservation.
+ * connection. Read it after the reservation. With replica reads (vmux__near_replica_reads()) it
+ * says only that the slot's primary is still node: the node that serves the read is checked as
+ * the read is written, so every tracked read must be sent with vmux__call_block_near()
+ * (mux/handle.h), never vmux__call_block().
  */
 bool vmux__near_storable(vmux *m, unsigned node, unsigned slot);
 
