@@ -24,8 +24,10 @@
  * another type (WRONGTYPE) removes every read of the key held.
  *
  * Standalone servers and clusters (docs/cluster.md): on a cluster each primary has its own
- * invalidation connection and a key is read from its slot's primary. Reads go to the primary,
- * whatever readFrom says (replicas serve no tracked reads).
+ * invalidation connection and a key is read from its slot's primary; with readFrom other than
+ * primary, a key is read where readFrom sends its reads, and each replica has an invalidation
+ * connection of its own too (a shard's reads are stored, and flushed, together). On a standalone
+ * server reads go to the primary whatever readFrom says.
  *
  * Two modes (nearCacheMode): OPTIN, the default, where the server tracks each key read through
  * the near cache; and BCAST, where it sends the invalidation of every key under the prefixes of
@@ -50,7 +52,8 @@ extern "C" {
  * GET through the near cache. A hit copies the value from memory: no command is sent and the
  * I/O thread is not woken. A miss sends, in one round trip, MULTI, CLIENT CACHING YES (in BCAST
  * mode CLIENT TRACKINGINFO), GET key, PTTL key, EXEC to the primary (on a cluster: the key's
- * slot's; in BCAST mode a key under no prefix gets a plain GET), returns the value, and stores
+ * slot's, or where readFrom sends the key's reads when it is not primary; in BCAST mode a key
+ * under no prefix gets a plain GET), returns the value, and stores
  * it (until invalidated, until the key's TTL ends, or for nearCacheTtl at most) when nothing
  * invalidated the key meanwhile, the read was not redirected (MOVED, ASK) and the store has
  * room. A key that does not exist is not stored.

@@ -137,7 +137,8 @@ static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
     vmux_reply *r = NULL;
     int rc = encode_block(&b, tr->rd, &tr->check);
     if (rc == 0)
-        rc = vmux__call_block(m, o, b.data, b.len, BLOCK_REPLIES, &r);
+        rc = vmux__call_block_near(m, o, b.data, b.len, BLOCK_REPLIES, tr->t.hash, tr->t.id,
+                                   tr->node, &r);
     vmux__buf_free(&b);
     if (rc == 0 && vmux_reply_len(r) != 3)
         rc = VMUX_ERR_PROTOCOL;
@@ -172,7 +173,9 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts,
     vmux_callopts o = vmux__callopts_copy(opts);
     if (o.flags & VMUX_CALL_REPLICA)
         return VMUX_ERR_INVALID_ARG;
-    o.flags |= VMUX_CALL_PRIMARY | VMUX_CALL_RETRY_SAFE;
+    o.flags |= VMUX_CALL_RETRY_SAFE;
+    if (!vmux__near_replica_reads(m))
+        o.flags |= VMUX_CALL_PRIMARY; /* else where readFrom says: each node tracks */
     unsigned node, slot;
     if (!vmux__near_covers(m, k->key, k->keylen) ||
         !vmux__near_place(m, k->key, k->keylen, &node, &slot))

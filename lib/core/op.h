@@ -50,6 +50,7 @@ enum vmux_op_flags {
     VMUX_OP_READONLY = 1u << 14,    /* reads only, with a key: readFrom may send it to a replica */
     VMUX_OP_TO_PRIMARY = 1u << 15,  /* VMUX_CALL_PRIMARY, or a replica redirected it: primary */
     VMUX_OP_TO_REPLICA = 1u << 16,  /* VMUX_CALL_REPLICA: a replica, whatever readFrom says */
+    VMUX_OP_NEAR = 1u << 17,        /* a near cache's tracked read: op->near is set */
 };
 
 /*
@@ -102,6 +103,10 @@ struct vmux_op {
         } control;               /* VMUX_OP_CONTROL: the function to run on the I/O thread */
         const char *label;       /* VMUX_OP_INTERNAL: which of the connection's own commands */
         struct vmux_op_job *job; /* VMUX_OP_POOLED: the pool's note about it */
+        struct {
+            uint64_t hash, id; /* its placeholder's token (core/near_store.h) */
+            uint32_t node;     /* the store node it was reserved under */
+        } near;                /* VMUX_OP_NEAR: checked as it is written (mux/near.h) */
     };
 
     size_t len; /* bytes in cmd (none in a control op) */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "mux/mux.h"
+#include "mux/near.h"
 #include "vmux/error.h"
 
 uint32_t vmux__sync_timeout(const vmux *m)
@@ -21,6 +22,16 @@ bool vmux__routes_by_slot(vmux *m)
     return m != NULL && vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER;
 }
 
+static struct vmux_op *block_op(const char *resp, size_t len, uint32_t nreplies)
+{
+    struct vmux_op *op = vmux__op_new(len);
+    if (op == NULL)
+        return NULL;
+    memcpy(op->cmd, resp, len);
+    op->nreplies = nreplies;
+    return op;
+}
+
 int vmux__call_block(vmux *m, const vmux_callopts *opts, const char *resp, size_t len,
                      uint32_t nreplies, vmux_reply **out)
 {
@@ -28,10 +39,28 @@ int vmux__call_block(vmux *m, const vmux_callopts *opts, const char *resp, size_
         *out = NULL;
     if (resp == NULL || len == 0 || nreplies == 0)
         return VMUX_ERR_INVALID_ARG;
-    struct vmux_op *op = vmux__op_new(len);
+    struct vmux_op *op = block_op(resp, len, nreplies);
     if (op == NULL)
         return VMUX_ERR_NOMEM;
-    memcpy(op->cmd, resp, len);
-    op->nreplies = nreplies;
     return vmux__call_prepared(m, opts, op, out); /* takes op, and refuses NULL m or out */
+}
+
+int vmux__call_block_near(vmux *m, const vmux_callopts *opts, const char *resp, size_t len,
+                          uint32_t nreplies, uint64_t hash, uint64_t id, unsigned node,
+                          vmux_reply **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (resp == NULL || len == 0 || nreplies == 0)
+        return VMUX_ERR_INVALID_ARG;
+    struct vmux_op *op = block_op(resp, len, nreplies);
+    if (op == NULL)
+        return VMUX_ERR_NOMEM;
+    op->flags |= VMUX_OP_NEAR;
+    if (vmux__near_replica_reads(m))
+        op->flags |= VMUX_OP_READONLY; /* it only reads: readFrom may send it to a replica */
+    op->near.hash = hash;
+    op->near.id = id;
+    op->near.node = node;
+    return vmux__call_prepared(m, opts, op, out);
 }

@@ -37,4 +37,16 @@ bool vmux__routes_by_slot(vmux *m);
 int vmux__call_block(vmux *m, const vmux_callopts *opts, const char *resp, size_t len,
                      uint32_t nreplies, vmux_reply **out);
 
+/*
+ * As vmux__call_block(), for a near cache's tracked read (mux/near.h) whose placeholder is
+ * (hash, id) reserved under store node: as the block is written on a connection, the I/O thread
+ * cancels that placeholder unless the connection tracks to the invalidation connection of the
+ * node it is written to, and that node reads for store node (cluster mode; nothing in standalone
+ * mode, where the reader's own check is exact). With replica reads (vmux__near_replica_reads())
+ * the block is a read that readFrom may send to a replica.
+ */
+int vmux__call_block_near(vmux *m, const vmux_callopts *opts, const char *resp, size_t len,
+                          uint32_t nreplies, uint64_t hash, uint64_t id, unsigned node,
+                          vmux_reply **out);
+
 #endif

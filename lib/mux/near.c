@@ -261,9 +261,18 @@ static void on_sweep(uv_timer_t *t)
     vmux__near_sweep(n->store, uv_hrtime());
 }
 
+/* A tracked read is written: on a cluster, checked against the node it is written to. */
+static void on_writing(struct vmux_link *link, struct vmux_op *op, void *arg)
+{
+    struct vmux_nearc *n = arg;
+    if (atomic_load(&n->cluster) != NULL)
+        vmux__nearc_cluster_writing(n, link, op);
+}
+
 void vmux__near_track_link(struct vmux_nearc *n, struct vmux_link *link)
 {
-    struct vmux_link_tracking t = {on_redirect_id, on_tracked, on_data_lost, on_data_ready, n};
+    struct vmux_link_tracking t = {on_redirect_id, on_tracked, on_data_lost,
+                                   on_data_ready,  n,          on_writing};
     vmux__link_set_tracking(link, &t);
 }
 
@@ -360,6 +369,12 @@ bool vmux__near_bcast(vmux *m)
 bool vmux__near_covers(vmux *m, const void *key, size_t len)
 {
     return !vmux__near_bcast(m) || vmux__near_prefix_match(m->cfg->near_cache_prefixes, key, len);
+}
+
+bool vmux__near_replica_reads(vmux *m)
+{
+    return vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER &&
+           vmux_config_read_from(m->cfg) != VMUX_READ_PRIMARY;
 }
 
 void vmux__near_count_untracked(vmux *m)

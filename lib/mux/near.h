@@ -14,7 +14,10 @@
  * reads "storable" after (both sequentially consistent), so a reservation that a flush did not
  * pass saw "storable" as it stood after that flush. On a cluster the reader also reads the slot's
  * primary again after the reservation: a new map stores the slots' new primaries before it
- * flushes the slots that moved.
+ * flushes the slots that moved. With replica reads (vmux__near_replica_reads()) the node that
+ * serves a read is the router's choice, so the check is made again on the I/O thread as the
+ * read is written (vmux__call_block_near(), mux/handle.h): a read written anywhere but on a
+ * tracking node of the shard it was reserved under has its placeholder cancelled.
  */
 #ifndef VMUX_MUX_NEAR_H
 #define VMUX_MUX_NEAR_H
@@ -80,7 +83,10 @@ bool vmux__near_place(vmux *m, const void *key, size_t len, unsigned *node, unsi
 /*
  * Whether a read placed at node and slot, sent now, may be stored (see the order rule above):
  * the slot's primary is still node and its data connection tracks to its current invalidation
- * connection. Read it after the reservation.
+ * connection. Read it after the reservation. With replica reads (vmux__near_replica_reads()) it
+ * says only that the slot's primary is still node: the node that serves the read is checked as
+ * the read is written, so every tracked read must be sent with vmux__call_block_near()
+ * (mux/handle.h), never vmux__call_block().
  */
 bool vmux__near_storable(vmux *m, unsigned node, unsigned slot);
 
@@ -98,6 +104,13 @@ long long vmux__near_tracking_id(vmux *m, unsigned node);
  */
 bool vmux__near_bcast(vmux *m);
 bool vmux__near_covers(vmux *m, const void *key, size_t len);
+
+/*
+ * Whether tracked reads may go where readFrom sends reads (a cluster's replicas): true in cluster
+ * mode with readFrom other than primary, where each replica that serves reads has an
+ * invalidation connection of its own and its link tracks to it. Else they go to the primary.
+ */
+bool vmux__near_replica_reads(vmux *m);
 
 /* Counts a miss read without tracking (nothing could be stored). */
 void vmux__near_count_untracked(vmux *m);

@@ -3,7 +3,11 @@
  * (a small id, kept while it stays a primary) with an invalidation connection of its own, and the
  * router's link to it tracks to that connection. Each slot's primary's id is published for the
  * readers (owner[]); a new map flushes the slots that moved and the primaries that left.
- * Replicas serve no tracked reads (they go to the primary), so they have no invalidation link.
+ * Under readFrom=primary replicas serve no tracked reads (they go to the primary), so they have
+ * no invalidation link. With replica reads every replica is a node too, stored under its shard's
+ * primary's id (its part): a shard is flushed whole when any of its nodes may have lost an
+ * invalidation, and each near read is checked as it is written (vmux__nearc_cluster_writing()),
+ * since only the router knows which node of the shard serves it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,11 +34,14 @@ bool vmux__nearc_cluster_place(struct vmux_nearc *n, const void *key, size_t len
     return owner != VMUX_NEAR_NO_NODE;
 }
 
+/* With replicas (vmux__near_replica_reads()) the node the read goes to is known only on the I/O
+ * thread, which checks it as the read is written (vmux__nearc_cluster_writing()). */
 bool vmux__nearc_cluster_storable(struct vmux_nearc *n, unsigned node, unsigned slot)
 {
     struct vmux_near_cluster *cl = atomic_load(&n->cluster);
     return cl != NULL && node < cl->cap && slot < VMUX_NEAR_SLOTS &&
-           atomic_load(&cl->owner[slot]) == node && atomic_load(&cl->nodes[node].storable);
+           atomic_load(&cl->owner[slot]) == node &&
+           (vmux__near_replica_reads(n->m) || atomic_load(&cl->nodes[node].storable));
 }
 
 long long vmux__nearc_cluster_tracking_id(struct vmux_nearc *n, unsigned node)
@@ -76,9 +83,10 @@ static void update_storable(struct vmux_near_cnode *nd)
     }
 }
 
+/* Nothing read from nd may be stored from now on, and its shard's part is flushed. */
 static void node_unstorable(struct vmux_near_cnode *nd, enum vmux_near_cause cause, bool always)
 {
-    vmux__near_unstorable(nd->n, &nd->storable, nd->id, cause, always);
+    vmux__near_unstorable(nd->n, &nd->storable, nd->part, cause, always);
 }
 
 /* Points the router's link to nd at its invalidation connection, if it has a ready one. */
@@ -129,6 +137,18 @@ void vmux__nearc_cluster_lost(struct vmux_nearc *n, struct vmux_link *link)
         nd->data_id = 0;
         node_unstorable(nd, VMUX_NEAR_RECONNECT, false);
     }
+}
+
+void vmux__nearc_cluster_writing(struct vmux_nearc *n, struct vmux_link *link, struct vmux_op *op)
+{
+    struct vmux_near_cluster *cl = atomic_load(&n->cluster);
+    struct vmux_near_cnode *nd = node_of_link(n, link);
+    unsigned node = op->near.node;
+    bool ok = nd != NULL && nd->data == link && nd->part == node && node < cl->cap &&
+              op->slot >= 0 && op->slot < VMUX_NEAR_SLOTS &&
+              atomic_load(&cl->owner[op->slot]) == node && atomic_load(&nd->storable);
+    if (!ok)
+        vmux__near_cancel(n->store, (struct vmux_near_token){op->near.hash, op->near.id});
 }
 
 void vmux__nearc_cluster_ready(struct vmux_nearc *n, struct vmux_link *link)
@@ -184,7 +204,7 @@ static void on_inval_push(vmux_reply *r, void *arg)
         nd->pending_id = (long long)vmux_reply_integer(r);
         break;
     case VMUX_NEAR_PUSH_MESSAGE:
-        vmux__near_on_invalidate(nd->n, nd->id, payload);
+        vmux__near_on_invalidate(nd->n, nd->part, payload);
         break;
     case VMUX_NEAR_PUSH_SUBSCRIBED:
         if (nd->pending_id <= 0)
@@ -299,10 +319,15 @@ static struct vmux_near_cnode *node_for(struct vmux_near_cluster *cl, const char
     return free_one;
 }
 
-/* Each shard's primary's id in cl (VMUX_NEAR_NO_NODE: unknown, or no id left); NULL: no memory. */
+/*
+ * Each shard's primary's id in cl (VMUX_NEAR_NO_NODE: unknown, or no id left); NULL: no memory.
+ * Every node that serves tracked reads (the primaries; with replica reads the replicas too) is
+ * marked in seen, with its shard's primary's id in part.
+ */
 static uint16_t *primaries(struct vmux_nearc *n, struct vmux_near_cluster *cl,
-                           const struct vmux_slotmap *map, bool *seen)
+                           const struct vmux_slotmap *map, bool *seen, uint16_t *part)
 {
+    bool replicas = vmux__near_replica_reads(n->m);
     uint16_t *ids = malloc((map->nshards > 0 ? map->nshards : 1) * sizeof *ids);
     for (size_t i = 0; ids != NULL && i < map->nshards; i++) {
         const struct vmux_shard *s = &map->shards[i];
@@ -312,12 +337,22 @@ static uint16_t *primaries(struct vmux_nearc *n, struct vmux_near_cluster *cl,
         struct vmux_near_cnode *nd = node_for(cl, s->nodes[0].host, s->nodes[0].port);
         if (nd == NULL) {
             vmux__log(n->m->cfg, VMUX_LOG_WARN,
-                      "%s:%d: near cache: more than %u primaries: its reads are not tracked",
+                      "%s:%d: near cache: more than %u nodes: its reads are not tracked",
                       s->nodes[0].host, s->nodes[0].port, cl->cap);
             continue;
         }
         ids[i] = (uint16_t)nd->id;
         seen[nd->id] = true;
+        part[nd->id] = (uint16_t)nd->id;
+        for (size_t k = 1; replicas && k < s->nnodes; k++) {
+            if (s->nodes[k].flags & VMUX_NODE_UNKNOWN)
+                continue;
+            struct vmux_near_cnode *r = node_for(cl, s->nodes[k].host, s->nodes[k].port);
+            if (r == NULL || seen[r->id])
+                continue; /* no id left (reads untracked), or listed twice */
+            seen[r->id] = true;
+            part[r->id] = (uint16_t)nd->id;
+        }
     }
     return ids;
 }
@@ -344,15 +379,28 @@ static void new_owners(struct vmux_nearc *n, struct vmux_near_cluster *cl,
     }
 }
 
-/* Primaries that left the map (or are replicas now) are flushed and closed; new ones open. */
+/*
+ * Nodes that left the map (or no longer serve tracked reads: a primary now a replica, without
+ * replica reads) are flushed and closed; a node whose shard changed (a primary now a replica, a
+ * replica promoted or moved to another primary) flushes its old shard's part and stores under
+ * the new one from now on; new ones open their invalidation connection.
+ */
 static void departures_arrivals(struct vmux_nearc *n, struct vmux_near_cluster *cl,
-                                const bool *seen)
+                                const bool *seen, const uint16_t *part)
 {
     for (unsigned i = 0; i < cl->cap; i++) {
         struct vmux_near_cnode *nd = &cl->nodes[i];
-        if (nd->in_map && !seen[i]) {
+        if (nd->in_map && seen[i] && nd->part != part[i]) {
             vmux__log(n->m->cfg, VMUX_LOG_INFO,
-                      "%s: near cache: no longer a primary: emptying its part", nd->where);
+                      "%s: near cache: its shard changed: emptying the old shard's part",
+                      nd->where);
+            node_unstorable(nd, VMUX_NEAR_FAILOVER, true);
+            nd->part = part[i];
+            update_storable(nd); /* its connections still track: its reads go to the new part */
+        } else if (nd->in_map && !seen[i]) {
+            vmux__log(n->m->cfg, VMUX_LOG_INFO,
+                      "%s: near cache: no longer serves tracked reads: emptying its part",
+                      nd->where);
             nd->in_map = false;
             node_unstorable(nd, VMUX_NEAR_FAILOVER, true);
             close_inval(cl, nd);
@@ -363,6 +411,7 @@ static void departures_arrivals(struct vmux_nearc *n, struct vmux_near_cluster *
             nd->host = NULL;
         } else if (!nd->in_map && seen[i]) {
             nd->in_map = true;
+            nd->part = part[i];
             open_inval(nd);
         }
     }
@@ -394,7 +443,8 @@ void vmux__nearc_map_changed(vmux *m)
     if (cl == NULL && (cl = begin(n)) == NULL)
         return;
     bool *seen = calloc(cl->cap, sizeof *seen);
-    uint16_t *ids = seen != NULL ? primaries(n, cl, r->map, seen) : NULL;
+    uint16_t *part = calloc(cl->cap, sizeof *part);
+    uint16_t *ids = seen != NULL && part != NULL ? primaries(n, cl, r->map, seen, part) : NULL;
     if (ids == NULL) {
         /* out of memory: nothing may be stored until a map is taken in */
         vmux__log(m->cfg, VMUX_LOG_ERROR, "near cache: out of memory reading the slot map");
@@ -402,12 +452,14 @@ void vmux__nearc_map_changed(vmux *m)
             atomic_store(&cl->owner[s], VMUX_NEAR_NO_NODE);
         vmux__near_flush_all(n->store, VMUX_NEAR_MOVED);
         free(seen);
+        free(part);
         return;
     }
     new_owners(n, cl, r->map, ids, seen);
-    departures_arrivals(n, cl, seen);
+    departures_arrivals(n, cl, seen, part);
     free(ids);
     free(seen);
+    free(part);
 }
 
 void vmux__nearc_redirected(void *arg, unsigned slot)

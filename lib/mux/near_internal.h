@@ -18,16 +18,20 @@
 #define VMUX_NEAR_NO_NODE 0xffffu
 
 /*
- * A primary of the cluster, by its store node id (its index). Its reads may be stored while its
- * data link's connection tracks to its invalidation connection (storable).
+ * A node of the cluster that serves tracked reads, by a small id (its index): every primary, and
+ * with readFrom other than primary every replica. Its reads are stored under its shard's
+ * primary's id (part: the store node, its own id for a primary), so that anything that may lose
+ * an invalidation of any node of the shard flushes that one part. Its reads may be stored while
+ * its data link's connection tracks to its invalidation connection (storable).
  */
 struct vmux_near_cnode {
     struct vmux_nearc *n;
     unsigned id;
+    unsigned part;   /* its shard's primary's id: where its reads are stored (I/O thread) */
     char where[300]; /* "host:port" as the map names it; "" while the id is free */
     char *host;      /* host alone, for the router's lookups */
     int port;
-    bool in_map;                   /* a primary of the current map */
+    bool in_map;                   /* a node of the current map that serves tracked reads */
     struct vmux_config *cfg;       /* its invalidation link's configuration (one endpoint) */
     struct vmux_link *inval;       /* its invalidation link, or NULL */
     long long pending_id;          /* CLIENT ID's answer, before SUBSCRIBE is confirmed */
@@ -112,6 +116,9 @@ void vmux__nearc_cluster_tracked(struct vmux_nearc *n, struct vmux_link *link, l
                                  bool ok);
 void vmux__nearc_cluster_lost(struct vmux_nearc *n, struct vmux_link *link);
 void vmux__nearc_cluster_ready(struct vmux_nearc *n, struct vmux_link *link);
+/* A tracked read op is being written on link: its placeholder goes unless link is its node's
+ * tracking data link, that node reads for the op's store node, and it is storable. */
+void vmux__nearc_cluster_writing(struct vmux_nearc *n, struct vmux_link *link, struct vmux_op *op);
 
 /* Closes every node's invalidation link (shutting down). */
 void vmux__nearc_cluster_close(struct vmux_nearc *n);

@@ -151,6 +151,8 @@ static void conn_drop_op(struct vmux_op *op, int status)
 int vmux__conn_write_op(struct vmux_conn *c, struct vmux_op *op)
 {
     vmux__lane_shut(c->link);
+    if ((op->flags & VMUX_OP_NEAR) && c->link->tracking.writing != NULL)
+        c->link->tracking.writing(c->link, op, c->link->tracking.arg);
     int rc = vmux__buf_append(&c->out, op->cmd, op->len);
     if (rc != 0) {
         conn_drop_op(op, rc);

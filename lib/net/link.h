@@ -173,6 +173,10 @@ struct vmux_link_tracking {
     /* A connection finished its setup (tracking or not): the owner may re-point it now. */
     void (*ready)(struct vmux_link *link, void *arg);
     void *arg;
+    /* An op marked VMUX_OP_NEAR is being written on the link's connection (its bytes go after
+     * everything written before on it): the owner checks that the connection tracks where the
+     * op's placeholder needs, else cancels it. NULL: nothing. */
+    void (*writing)(struct vmux_link *link, struct vmux_op *op, void *arg);
 };
 
 /* Makes link a tracking link (copied; set before start). */

@@ -22,8 +22,16 @@
  * - BCAST mode (nearCacheMode=bcast): on each primary, keys under the prefixes are stored and
  *   invalidated, keys under none read untracked, the data connection tracks in BCAST mode to that
  *   primary's invalidation connection, and is re-pointed when that one is killed.
+ * - freshness: from another handle's acknowledged SET to the first near read of the new value,
+ *   keys on every shard (p50, p99, max printed; no bound asserted);
+ * - the SIGKILL case (integration.cluster_near_kill, VMUX_TEST_NEAR_KILL set, on a cluster of its
+ *   own, "cluster-near-kill", since the killed node stays dead): the same run, with a primary
+ *   SIGKILLed mid-run and its replica promoted by the cluster; no near read fails, the window
+ *   (kill to promotion, to the failover flush, to a key of that shard stored again) is printed,
+ *   and no key is stale after quiescence.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -40,10 +48,14 @@
 #include "node.h"
 #include "route/slot.h"
 #include "nearprobe.h"
+#include "readkeys.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-#define CLUSTER "cluster-near"
+/* The fixture: "cluster-near", or "cluster-near-kill" for the SIGKILL case (VMUX_TEST_NEAR_KILL
+ * set: that run has a fixture of its own, since the killed node stays dead). */
+static const char *cluster_name = "cluster-near";
+#define CLUSTER cluster_name
 #define WAIT_MS 60000
 #define NKEYS 1000
 #define NMOVED 100 /* keys NKEYS - NMOVED .. NKEYS - 1 share the migrated slot */
@@ -391,6 +403,30 @@ static void quiesce(struct run *r)
     }
 }
 
+static void print_run(struct run *r, const vmux_near_stats *st)
+{
+    print_message("reads %llu (errors %llu), writes %llu (errors %llu); hits %llu, fills %llu, "
+                  "untracked %llu, invalidations %llu; flushes: moved %llu, failover %llu, lost "
+                  "%llu, reconnect %llu\n",
+                  (unsigned long long)atomic_load(&r->reads),
+                  (unsigned long long)atomic_load(&r->read_errors),
+                  (unsigned long long)atomic_load(&r->writes),
+                  (unsigned long long)atomic_load(&r->write_errors), (unsigned long long)st->hits,
+                  (unsigned long long)st->fills, (unsigned long long)st->untracked,
+                  (unsigned long long)st->invalidations, (unsigned long long)st->flushes_moved,
+                  (unsigned long long)st->flushes_failover, (unsigned long long)st->flushes_lost,
+                  (unsigned long long)st->flushes_reconnect);
+}
+
+static void stop_run(struct run *r, struct worker *readers, struct worker *writers)
+{
+    atomic_store(&r->stop, true);
+    for (int i = 0; i < NREADERS; i++)
+        uv_thread_join(&readers[i].thread);
+    for (int i = 0; i < NWRITERS; i++)
+        uv_thread_join(&writers[i].thread);
+}
+
 static void test_no_stale_read_after_migration_and_failover(void **state)
 {
     (void)state;
@@ -441,25 +477,10 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
     print_message("127.0.0.1:%d took over from 127.0.0.1:%d\n", sh.replica, sh.primary);
     run_for(&r, PHASE_MS);
 
-    atomic_store(&r.stop, true);
-    for (int i = 0; i < NREADERS; i++)
-        uv_thread_join(&readers[i].thread);
-    for (int i = 0; i < NWRITERS; i++)
-        uv_thread_join(&writers[i].thread);
+    stop_run(&r, readers, writers);
     quiesce(&r);
     vmux_near_stats st = vt_near_stats(r.m);
-    print_message("reads %llu (errors %llu), writes %llu (errors %llu); hits %llu, fills %llu, "
-                  "untracked %llu, "
-                  "invalidations %llu; flushes: moved %llu, failover %llu, lost %llu, reconnect "
-                  "%llu\n",
-                  (unsigned long long)atomic_load(&r.reads),
-                  (unsigned long long)atomic_load(&r.read_errors),
-                  (unsigned long long)atomic_load(&r.writes),
-                  (unsigned long long)atomic_load(&r.write_errors), (unsigned long long)st.hits,
-                  (unsigned long long)st.fills, (unsigned long long)st.untracked,
-                  (unsigned long long)st.invalidations, (unsigned long long)st.flushes_moved,
-                  (unsigned long long)st.flushes_failover, (unsigned long long)st.flushes_lost,
-                  (unsigned long long)st.flushes_reconnect);
+    print_run(&r, &st);
     assert_true(st.hits > 0 && st.invalidations > 0);
     assert_int_equal(vt_near_count_stale(r.m, r.w[0], key_name, NKEYS), 0);
     for (int i = 0; i < NWRITERS; i++)
@@ -576,6 +597,274 @@ static void test_bcast_on_each_shard(void **state)
     vmux_close(m);
 }
 
+/* ---- tracked reads from replicas (readFrom other than primary) ---- */
+
+static void reset_stats(void)
+{
+    for (int i = 0; i < vt_cluster_size(CLUSTER); i++)
+        free(vt_node_admin(vt_cluster_port(CLUSTER, i), false, "CONFIG RESETSTAT"));
+}
+
+/* The calls of command ("get", "client|caching") served by the primaries (*p) and replicas (*r). */
+static void calls_by_role(const char *command, long *p, long *r)
+{
+    *p = *r = 0;
+    for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
+        int port = vt_cluster_port(CLUSTER, i);
+        *(is_primary(&port) ? p : r) += vt_node_calls(port, command);
+    }
+}
+
+/*
+ * readFrom=replica: near reads go to the replicas, which track them (each with its own
+ * invalidation connection): the reads are counted on the replicas (INFO commandstats: GET and
+ * CLIENT CACHING inside the blocks), none on the primaries; the next reads are hits; a write to a
+ * primary is invalidated by its replica once applied; killing a replica's invalidation connection
+ * flushes its shard's part only (another shard's key stays a hit), and its keys are stored and
+ * invalidated again afterwards.
+ */
+static void test_reads_from_replicas(void **state)
+{
+    (void)state;
+    vmux *m = vt_open(CLUSTER, "nearCache=true,name=nearrep,readFrom=replica");
+    vmux *w = vt_open(CLUSTER, NULL);
+    int ports[MAX_PRIMARIES], seed = vt_cluster_port(CLUSTER, 0);
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(seed, "near:rep", ports, keys);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) {
+        vt_set(w, keys[i], "old");
+        vt_near_until_cached(m, keys[i], "old"); /* the replica has it, and tracks */
+    }
+    reset_stats();
+    for (int i = 0; i < n; i++)
+        vt_near_until_cached(m, keys[i], "old");
+    long gp, gr, cp, cr;
+    calls_by_role("get", &gp, &gr);
+    calls_by_role("client|caching", &cp, &cr);
+    print_message("readFrom=replica: GET on the primaries %ld, on the replicas %ld; CLIENT "
+                  "CACHING on the primaries %ld, on the replicas %ld\n",
+                  gp, gr, cp, cr);
+    assert_int_equal(gp + cp, 0);
+    assert_true(gr >= n && cr >= n);
+    for (int i = 0; i < n; i++) {
+        uint64_t inv = vt_near_stats(m).invalidations;
+        vt_set(w, keys[i], "new");
+        vt_near_until_sees(m, keys[i], "new"); /* the replica applied it and invalidated it */
+        assert_true(vt_near_stats(m).invalidations > inv);
+        vt_near_until_cached(m, keys[i], "new");
+    }
+    /* a replica's invalidation connection killed: its shard's part goes, the others stay */
+    int replica = shard_of(seed, (int)vmux__slot_of(keys[1], strlen(keys[1]))).replica;
+    assert_true(replica > 0);
+    struct vt_near_flush lost = {m, VT_FLUSH_LOST, vt_near_flushes(m, VT_FLUSH_LOST)};
+    vt_kill_client(replica, vt_client_id(replica, "name=nearrep ", "flags=P"));
+    assert_true(vt_wait_until(vt_near_flushed, &lost, WAIT_MS));
+    uint64_t hits = vt_near_stats(m).hits;
+    assert_true(vt_near_is(m, keys[0], "new"));
+    assert_true(vt_near_stats(m).hits > hits);
+    vt_set(w, keys[1], "after");
+    vt_near_until_cached(m, keys[1], "after");
+    vt_set(w, keys[1], "later");
+    vt_near_until_sees(m, keys[1], "later");
+    print_message("127.0.0.1:%d (a replica): invalidation connection killed, flushed, tracked "
+                  "again\n",
+                  replica);
+    vmux_close(w);
+    vmux_close(m);
+}
+
+/*
+ * The stale-read run with readFrom=replica: reader threads read through the replicas while two
+ * writer handles write to the primaries; mid-run one replica's invalidation connection is
+ * killed, then another replica's data connection, then that replica takes over its shard
+ * (CLUSTER FAILOVER: the old primary serves the shard's reads). After quiescence (each primary's
+ * barrier key, written last, seen through its replica, which applies its primary's writes in order)
+ * every key read through the near cache equals the primary's value.
+ */
+static void test_no_stale_read_from_replicas(void **state)
+{
+    (void)state;
+    struct run r = {0};
+    struct worker readers[NREADERS], writers[NWRITERS];
+    r.m = vt_open(CLUSTER, "nearCache=true,name=nearreprun,readFrom=replica");
+    for (int i = 0; i < NWRITERS; i++)
+        r.w[i] = vt_open(CLUSTER, NULL);
+    int seed = vt_cluster_port(CLUSTER, 0), ports[MAX_PRIMARIES];
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(seed, "near:reprun", ports, keys);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) { /* every replica tracks before the run starts */
+        vt_set(r.w[0], keys[i], "0");
+        vt_near_until_cached(r.m, keys[i], "0");
+    }
+    reset_stats();
+    run_workers(&r, readers, NREADERS, reader);
+    run_workers(&r, writers, NWRITERS, writer);
+    run_for(&r, PHASE_MS);
+    int rep1 = shard_of(seed, (int)vmux__slot_of(keys[1], strlen(keys[1]))).replica;
+    int rep2 = shard_of(seed, (int)vmux__slot_of(keys[2], strlen(keys[2]))).replica;
+    struct vt_near_flush lost = {r.m, VT_FLUSH_LOST, vt_near_flushes(r.m, VT_FLUSH_LOST)};
+    vt_kill_client(rep1, vt_client_id(rep1, "name=nearreprun ", "flags=P"));
+    assert_true(vt_wait_until(vt_near_flushed, &lost, WAIT_MS));
+    run_for(&r, PHASE_MS);
+    struct vt_near_flush gone = {r.m, VT_FLUSH_RECONNECT, vt_near_flushes(r.m, VT_FLUSH_RECONNECT)};
+    vt_kill_client(rep2, vt_client_id(rep2, "name=nearreprun ", "flags=tr"));
+    assert_true(vt_wait_until(vt_near_flushed, &gone, WAIT_MS));
+    run_for(&r, PHASE_MS);
+    long gp, gr, cp, cr; /* before roles change: which node served what */
+    calls_by_role("get", &gp, &gr);
+    calls_by_role("client|caching", &cp, &cr);
+    print_message("before the failover: GET on the primaries %ld, on the replicas %ld; CLIENT "
+                  "CACHING on the primaries %ld, on the replicas %ld\n",
+                  gp, gr, cp, cr);
+    assert_int_equal(gp + cp, 0);
+    assert_true(cr > 0);
+    /* roles change: shard 2's replica takes over (its reads now stored under its own id), the
+     * old primary serves the shard's reads as its replica; a write of the handle's own hears
+     * MOVED and has the map refreshed now rather than at the periodic check */
+    struct shard sh = shard_of(seed, (int)vmux__slot_of(keys[2], strlen(keys[2])));
+    struct vt_near_flush failed_over = {r.m, VT_FLUSH_FAILOVER,
+                                        vt_near_flushes(r.m, VT_FLUSH_FAILOVER)};
+    redisContext *c = vt_node_connect(sh.replica);
+    vt_must_ok(c, "CLUSTER FAILOVER");
+    redisFree(c);
+    assert_true(vt_poll_until(is_primary, &sh.replica, WAIT_MS, 20));
+    vt_set(r.m, keys[2], "failed-over");
+    assert_true(vt_wait_until(vt_near_flushed, &failed_over, WAIT_MS));
+    print_message("127.0.0.1:%d took over from 127.0.0.1:%d\n", sh.replica, sh.primary);
+    run_for(&r, PHASE_MS);
+    stop_run(&r, readers, writers);
+    quiesce(&r);
+    vmux_near_stats st = vt_near_stats(r.m);
+    print_run(&r, &st);
+    assert_int_equal(atomic_load(&r.read_errors), 0);
+    assert_true(st.hits > 0 && st.invalidations > 0);
+    assert_int_equal(vt_near_count_stale(r.m, r.w[0], key_name, NKEYS), 0);
+    for (int i = 0; i < NWRITERS; i++)
+        vmux_close(r.w[i]);
+    vmux_close(r.m);
+}
+
+/* ---- a primary SIGKILLed mid-run: its replica promoted, no stale read after quiescence ---- */
+
+static long node_pid(int port)
+{
+    char *info = vt_node_admin(port, false, "INFO server");
+    long pid = (long)vt_info_field(info, "process_id");
+    free(info);
+    assert_true(pid > 1);
+    return pid;
+}
+
+static double ms_since(uint64_t since_ns)
+{
+    return (double)(vt_now_ns() - since_ns) / 1e6;
+}
+
+/*
+ * A primary other than the seed's is SIGKILLed while the readers and writers run: its
+ * invalidation and data connections break (flushes_lost or flushes_reconnect, whichever the
+ * I/O thread hears first), the cluster promotes its replica (cluster-node-timeout 2 s), the
+ * handle's new map no longer names it (flushes_failover), and the promoted replica's keys are
+ * stored again once the handle's link to it tracks to its own invalidation connection. The
+ * window is printed: kill to promotion, to the failover flush, to a key of the shard stored
+ * again. Near reads wait out the failover (syncTimeout 15 s, retry-safe): none may fail.
+ */
+static void test_no_stale_read_after_primary_killed(void **state)
+{
+    (void)state;
+    struct run r = {0};
+    struct worker readers[NREADERS], writers[NWRITERS];
+    r.m = vt_open(CLUSTER, "nearCache=true,name=nearkill9,syncTimeout=15000,reconnectMax=500");
+    for (int i = 0; i < NWRITERS; i++)
+        r.w[i] = vt_open(CLUSTER, NULL);
+    int seed = vt_cluster_port(CLUSTER, 0), ports[MAX_PRIMARIES], victim = -1;
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(seed, "near:victim", ports, keys);
+    for (int i = 0; i < n && victim < 0; i++)
+        if (ports[i] != seed)
+            victim = i;
+    assert_true(victim >= 0);
+    const char *key = keys[victim];
+    struct shard sh = shard_of(seed, (int)vmux__slot_of(key, strlen(key)));
+    assert_true(sh.replica > 0);
+    vt_set(r.w[0], key, "before");
+    vt_near_until_cached(r.m, key, "before"); /* the victim's connections track */
+    run_workers(&r, readers, NREADERS, reader);
+    run_workers(&r, writers, NWRITERS, writer);
+    run_for(&r, PHASE_MS);
+
+    vmux_near_stats before = vt_near_stats(r.m);
+    struct vt_near_flush failed_over = {r.m, VT_FLUSH_FAILOVER, before.flushes_failover};
+    long pid = node_pid(sh.primary);
+    uint64_t kill_ns = vt_now_ns();
+    assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+    assert_true(vt_poll_until(is_primary, &sh.replica, WAIT_MS, 20));
+    double promoted_ms = ms_since(kill_ns);
+    assert_true(vt_wait_until(vt_near_flushed, &failed_over, WAIT_MS));
+    double flushed_ms = ms_since(kill_ns);
+    vt_set(r.w[0], key, "after");
+    vt_near_until_cached(r.m, key, "after"); /* tracked on the promoted replica */
+    double stored_ms = ms_since(kill_ns);
+    vmux_near_stats mid = vt_near_stats(r.m);
+    assert_true(mid.flushes_lost + mid.flushes_reconnect >
+                before.flushes_lost + before.flushes_reconnect);
+    print_message("SIGKILL of 127.0.0.1:%d: 127.0.0.1:%d a primary after %.0f ms; its part "
+                  "flushed (failover) after %.0f ms; %s stored again after %.0f ms\n",
+                  sh.primary, sh.replica, promoted_ms, flushed_ms, key, stored_ms);
+    run_for(&r, PHASE_MS);
+
+    stop_run(&r, readers, writers);
+    quiesce(&r);
+    vmux_near_stats st = vt_near_stats(r.m);
+    print_run(&r, &st);
+    assert_int_equal(atomic_load(&r.read_errors), 0);
+    assert_true(st.hits > 0 && st.invalidations > 0);
+    assert_int_equal(vt_near_count_stale(r.m, r.w[0], key_name, NKEYS), 0);
+    for (int i = 0; i < NWRITERS; i++)
+        vmux_close(r.w[i]);
+    vmux_close(r.m);
+}
+
+/* ---- freshness: from an acknowledged SET to the reader's first read of the new value ---- */
+
+#define FRESH_WRITES 300
+
+/*
+ * As test_near_cache's test_freshness, with keys on every shard (one per primary, written in
+ * turn): each write by another handle replaces a value this handle held (a hit just before);
+ * the time from the acknowledged SET to the first near read of the new value is printed (p50,
+ * p99, max, all shards together). No bound is asserted on them (a busy machine decides), only
+ * that every write became visible within VT_NEAR_WAIT_MS and every read before returned the
+ * old value.
+ */
+static void test_freshness(void **state)
+{
+    (void)state;
+    vmux *m = open_near("nearfresh"), *w = vt_open(CLUSTER, NULL);
+    int ports[MAX_PRIMARIES], version[MAX_PRIMARIES] = {0};
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(vt_cluster_port(CLUSTER, 0), "near:fresh", ports, keys);
+    assert_int_equal(n, 3);
+    static uint64_t lat[FRESH_WRITES];
+    for (int k = 0; k < n; k++)
+        vt_set(w, keys[k], "0");
+    for (int i = 0; i < FRESH_WRITES; i++) {
+        int k = i % n;
+        char old[16], now[16];
+        snprintf(old, sizeof old, "%d", version[k]);
+        snprintf(now, sizeof now, "%d", ++version[k]);
+        vt_near_until_cached(m, keys[k], old);
+        vt_set(w, keys[k], now);
+        lat[i] = vt_near_until_fresh(m, keys[k], old, now, vt_now_ns());
+    }
+    vt_near_print_windows("cluster freshness (3 shards)", lat, FRESH_WRITES);
+    assert_true(vt_near_stats(m).invalidations >= FRESH_WRITES);
+    vmux_close(w);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -583,8 +872,18 @@ int main(void)
         cmocka_unit_test(test_typed_reads_on_two_shards),
         cmocka_unit_test(test_connections_killed_on_one_shard),
         cmocka_unit_test(test_moved_read_not_stored),
+        cmocka_unit_test(test_freshness),
+        cmocka_unit_test(test_reads_from_replicas),
+        cmocka_unit_test(test_no_stale_read_from_replicas),
         cmocka_unit_test(test_no_stale_read_after_migration_and_failover),
         cmocka_unit_test(test_bcast_on_each_shard),
     };
+    const struct CMUnitTest kill_tests[] = {
+        cmocka_unit_test(test_no_stale_read_after_primary_killed),
+    };
+    if (getenv("VMUX_TEST_NEAR_KILL") != NULL) {
+        cluster_name = "cluster-near-kill";
+        return cmocka_run_group_tests(kill_tests, NULL, NULL);
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

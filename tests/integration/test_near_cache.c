@@ -595,37 +595,6 @@ static void test_monotonic_per_key(void **state)
 /* ---- freshness: from an acknowledged SET to the reader's first read of the new value ---- */
 
 #define FRESH_WRITES 200
-#define FRESH_POLL_NS 20000 /* between reads: leave the I/O thread its core */
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/*
- * Reads key through m until it returns want; every read before must return old. Returns the
- * nanoseconds from since to that read, or fails the test after WAIT_MS.
- */
-static uint64_t until_fresh(vmux *m, const char *key, const char *old, const char *want,
-                            uint64_t since)
-{
-    struct timespec pause = {0, FRESH_POLL_NS};
-    for (;;) {
-        vmux_bytes v;
-        assert_int_equal(vmux_near_get(m, NULL, vt_str(key), &v), 0);
-        assert_non_null(v.ptr);
-        bool fresh = strcmp((char *)v.ptr, want) == 0;
-        if (!fresh)
-            assert_string_equal((char *)v.ptr, old);
-        vmux_bytes_free(&v);
-        uint64_t now = vt_now_ns();
-        if (fresh)
-            return now - since;
-        assert_true(now - since < (uint64_t)WAIT_MS * 1000000u);
-        nanosleep(&pause, NULL);
-    }
-}
 
 /*
  * Freshness, measured: for each of FRESH_WRITES writes by another handle, the old value is
@@ -645,14 +614,9 @@ static void test_freshness(void **state)
         snprintf(now, sizeof now, "%d", i);
         vt_near_until_cached(m, "near:f", old);
         vt_set(w, "near:f", now);
-        lat[i - 1] = until_fresh(m, "near:f", old, now, vt_now_ns());
+        lat[i - 1] = vt_near_until_fresh(m, "near:f", old, now, vt_now_ns());
     }
-    qsort(lat, FRESH_WRITES, sizeof lat[0], cmp_u64);
-    print_message("freshness over %d writes: p50 %.1f us, p99 %.1f us, max %.1f us "
-                  "(reads every %d us)\n",
-                  FRESH_WRITES, (double)lat[FRESH_WRITES / 2] / 1e3,
-                  (double)lat[FRESH_WRITES * 99 / 100] / 1e3, (double)lat[FRESH_WRITES - 1] / 1e3,
-                  FRESH_POLL_NS / 1000);
+    vt_near_print_windows("freshness", lat, FRESH_WRITES);
     assert_true(vt_near_stats(m).invalidations >= FRESH_WRITES);
     vmux_close(w);
     vmux_close(m);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -316,4 +317,39 @@ void vt_tracking_info(vmux *m, char *buf, size_t len)
         }
     }
     vmux_reply_free(r);
+}
+
+uint64_t vt_near_until_fresh(vmux *m, const char *key, const char *old, const char *want,
+                             uint64_t since)
+{
+    struct timespec pause = {0, VT_FRESH_POLL_NS};
+    for (;;) {
+        vmux_bytes v;
+        assert_int_equal(vmux_near_get(m, NULL, vt_str(key), &v), 0);
+        assert_non_null(v.ptr);
+        bool fresh = strcmp((char *)v.ptr, want) == 0;
+        if (!fresh)
+            assert_string_equal((char *)v.ptr, old);
+        vmux_bytes_free(&v);
+        uint64_t now = vt_now_ns();
+        if (fresh)
+            return now - since;
+        assert_true(now - since < (uint64_t)VT_NEAR_WAIT_MS * 1000000u);
+        nanosleep(&pause, NULL);
+    }
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void vt_near_print_windows(const char *what, uint64_t *lat, size_t n)
+{
+    assert_true(n > 0);
+    qsort(lat, n, sizeof lat[0], cmp_u64);
+    print_message("%s over %zu writes: p50 %.1f us, p99 %.1f us, max %.1f us (reads every %d us)\n",
+                  what, n, (double)lat[n / 2] / 1e3, (double)lat[n * 99 / 100] / 1e3,
+                  (double)lat[n - 1] / 1e3, VT_FRESH_POLL_NS / 1000);
 }

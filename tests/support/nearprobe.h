@@ -92,4 +92,18 @@ uint64_t vt_near_flushes(vmux *m, int cause);
 /* Whether the flush arg (a struct vt_near_flush) waits for has been counted: for vt_wait_until. */
 bool vt_near_flushed(void *arg);
 
+/* The freshness probes' pause between two near reads: leaves the I/O thread its core. */
+#define VT_FRESH_POLL_NS 20000
+
+/*
+ * Reads key through m every VT_FRESH_POLL_NS until a read returns want; every read before must
+ * return old (never an error, a missing key or a third value). Returns the nanoseconds from
+ * since (vt_now_ns()) to that read; fails the test after VT_NEAR_WAIT_MS.
+ */
+uint64_t vt_near_until_fresh(vmux *m, const char *key, const char *old, const char *want,
+                             uint64_t since);
+
+/* Sorts the n > 0 windows lat (ns) and prints "<what> over n writes: p50, p99, max" in µs. */
+void vt_near_print_windows(const char *what, uint64_t *lat, size_t n);
+
 #endif
