@@ -206,12 +206,12 @@ int vmux__near_read(vmux *m, const vmux_callopts *opts, const struct vmux_near_r
     return near_miss(m, s, opts, rd, &k, out);
 }
 
-/* GET: the string's bytes as they are; nil is a missing key. */
-static int get_image(const vmux_reply *r, struct vmux_near_image *img)
+int vmux__near_string_image(const vmux_reply *r, enum vmux_near_found nil,
+                            struct vmux_near_image *img)
 {
     vmux_reply_kind kind = vmux_reply_get_kind(r);
     if (kind == VMUX_REPLY_NIL) {
-        img->found = VMUX_NEAR_FOUND_GONE;
+        img->found = nil;
         return 0;
     }
     if (kind != VMUX_REPLY_STRING)
@@ -219,6 +219,12 @@ static int get_image(const vmux_reply *r, struct vmux_near_image *img)
     img->found = VMUX_NEAR_FOUND_VALUE;
     img->bytes = vmux_reply_str(r, &img->len);
     return 0;
+}
+
+/* GET: the string's bytes as they are; nil is a missing key. */
+static int get_image(const vmux_reply *r, struct vmux_near_image *img)
+{
+    return vmux__near_string_image(r, VMUX_NEAR_FOUND_GONE, img);
 }
 
 int vmux__near_give_bytes(const void *bytes, size_t len, void *out)

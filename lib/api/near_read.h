@@ -70,6 +70,11 @@ int vmux__near_read(vmux *m, const vmux_callopts *opts, const struct vmux_near_r
 /* key's bytes, never NULL (an empty key may come as NULL). */
 const void *vmux__near_key_bytes(vmux_str key);
 
+/* The image of GET and HGET (struct vmux_near_kind): a string reply's bytes as they are, nil
+ * found as nil says (GET: the key is gone; HGET: no such field); VMUX_ERR_PROTOCOL otherwise. */
+int vmux__near_string_image(const vmux_reply *r, enum vmux_near_found nil,
+                            struct vmux_near_image *img);
+
 /* The give of GET and HGET (struct vmux_near_kind): a copy of the bytes into a vmux_bytes out,
  * zeroed for NULL bytes. */
 int vmux__near_give_bytes(const void *bytes, size_t len, void *out);

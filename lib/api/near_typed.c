@@ -17,16 +17,7 @@
 /* HGET: the value's bytes as they are; nil is a missing field (the key may exist). */
 static int hget_image(const vmux_reply *r, struct vmux_near_image *img)
 {
-    vmux_reply_kind kind = vmux_reply_get_kind(r);
-    if (kind == VMUX_REPLY_NIL) {
-        img->found = VMUX_NEAR_FOUND_NONE;
-        return 0;
-    }
-    if (kind != VMUX_REPLY_STRING)
-        return VMUX_ERR_PROTOCOL;
-    img->found = VMUX_NEAR_FOUND_VALUE;
-    img->bytes = vmux_reply_str(r, &img->len);
-    return 0;
+    return vmux__near_string_image(r, VMUX_NEAR_FOUND_NONE, img);
 }
 
 /* HGETALL, SMEMBERS: an array of strings, encoded; empty is a missing key. */

@@ -22,26 +22,29 @@ bool vmux__routes_by_slot(vmux *m)
     return m != NULL && vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER;
 }
 
-static struct vmux_op *block_op(const char *resp, size_t len, uint32_t nreplies)
+/* The op of a pre-encoded block; *op NULL on a refusal (bad arguments, out of memory). */
+static int block_op(const char *resp, size_t len, uint32_t nreplies, vmux_reply **out,
+                    struct vmux_op **op)
 {
-    struct vmux_op *op = vmux__op_new(len);
-    if (op == NULL)
-        return NULL;
-    memcpy(op->cmd, resp, len);
-    op->nreplies = nreplies;
-    return op;
+    *op = NULL;
+    if (out != NULL)
+        *out = NULL;
+    if (resp == NULL || len == 0 || nreplies == 0)
+        return VMUX_ERR_INVALID_ARG;
+    if ((*op = vmux__op_new(len)) == NULL)
+        return VMUX_ERR_NOMEM;
+    memcpy((*op)->cmd, resp, len);
+    (*op)->nreplies = nreplies;
+    return 0;
 }
 
 int vmux__call_block(vmux *m, const vmux_callopts *opts, const char *resp, size_t len,
                      uint32_t nreplies, vmux_reply **out)
 {
-    if (out != NULL)
-        *out = NULL;
-    if (resp == NULL || len == 0 || nreplies == 0)
-        return VMUX_ERR_INVALID_ARG;
-    struct vmux_op *op = block_op(resp, len, nreplies);
-    if (op == NULL)
-        return VMUX_ERR_NOMEM;
+    struct vmux_op *op;
+    int rc = block_op(resp, len, nreplies, out, &op);
+    if (rc != 0)
+        return rc;
     return vmux__call_prepared(m, opts, op, out); /* takes op, and refuses NULL m or out */
 }
 
@@ -49,13 +52,10 @@ int vmux__call_block_near(vmux *m, const vmux_callopts *opts, const char *resp, 
                           uint32_t nreplies, uint64_t hash, uint64_t id, unsigned node,
                           vmux_reply **out)
 {
-    if (out != NULL)
-        *out = NULL;
-    if (resp == NULL || len == 0 || nreplies == 0)
-        return VMUX_ERR_INVALID_ARG;
-    struct vmux_op *op = block_op(resp, len, nreplies);
-    if (op == NULL)
-        return VMUX_ERR_NOMEM;
+    struct vmux_op *op;
+    int rc = block_op(resp, len, nreplies, out, &op);
+    if (rc != 0)
+        return rc;
     op->flags |= VMUX_OP_NEAR;
     if (vmux__near_replica_reads(m))
         op->flags |= VMUX_OP_READONLY; /* it only reads: readFrom may send it to a replica */
