@@ -468,8 +468,8 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
     vt_must_ok(c, "CLUSTER FAILOVER");
     redisFree(c);
     assert_true(vt_poll_until(is_primary, &sh.replica, WAIT_MS, 20));
-    /* Node links send READONLY, so the demoted primary goes on serving (and tracking) reads
-     * until the map is refreshed: a write of the handle's own hears MOVED and has it refreshed
+    /* The demoted primary's link is not READONLY (the map named it a primary), so it answers the
+     * readers' near reads, and this write of the handle's own, with MOVED: the map is refreshed
      * now rather than at the periodic check (30 s). */
     vt_set(r.m, first, "failed-over");
     struct vt_near_flush failed_over = {r.m, VT_FLUSH_FAILOVER, 0};
