@@ -73,8 +73,9 @@ typedef struct vmux_stats {
     uint64_t retried;          /**< commands sent again after LOADING, TRYAGAIN and the like */
     uint64_t connects;         /**< connections that became ready */
     uint64_t connect_failures; /**< connection attempts or ready connections that failed */
-    uint64_t backlog;          /**< commands waiting for a connection, now */
-    uint64_t in_flight;        /**< commands sent and not yet answered, now */
+    uint64_t backlog;          /**< commands waiting for a connection, as of the link's last
+                                    event or its once-a-second tick */
+    uint64_t in_flight;        /**< commands sent and not yet answered, as of the same */
     uint64_t bytes_in;         /**< bytes read from the network (TLS: ciphertext) */
     uint64_t bytes_out;        /**< bytes handed to the network */
     uint64_t pending;          /**< commands held for callers now (see maxPending), all links */

@@ -255,8 +255,10 @@ void vmux__link_close(struct vmux_link *link)
 void vmux__link_tick(struct vmux_link *link, bool frozen)
 {
     struct vmux_conn *c = link->conn;
-    if (c == NULL)
+    if (c == NULL) {
+        link_gauges(link); /* ops that expired in the backlog while the link is down */
         return;
+    }
     vmux__lane_shut(link);
     uint64_t now = uv_now(link->loop);
     if (frozen)

@@ -186,7 +186,9 @@ static void test_expired_leave_the_backlog(void **state)
         for (int i = 0; i < 5000; i++)
             assert_int_equal(get_async(m, &c), 0);
         assert_true(rt_wait_count(&c.calls, 5000ul * (unsigned long)(round + 1), 5000));
-        assert_true(vt_wait_until(nothing_pending, m, 3000));
+        /* the backlog gauge follows within a tick (1 s) while the link is down; a liveness
+         * guard, not a bound */
+        assert_true(vt_wait_until(nothing_pending, m, 15000));
     }
     assert_int_equal(rt_ledger_get(&c.ledger, VMUX_ERR_TIMEOUT), 15000);
     vmux_close(m);
