@@ -189,8 +189,9 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts,
         vmux__near_cancel(s, t);
         return untracked_read(m, s, &o, rd, k, out);
     }
-    struct tracked tr = {rd,   k,       t,
-                         node, sent_ns, {vmux__near_bcast(m), vmux__near_tracking_id(m, node)}};
+    struct vmux_near_check check = {vmux__near_bcast(m), vmux__near_tracking_id(m, node),
+                                    vmux__near_replica_reads(m)};
+    struct tracked tr = {rd, k, t, node, sent_ns, check};
     return tracked_read(m, s, &o, &tr, out);
 }
 

@@ -60,20 +60,27 @@ static bool covers(const vmux_reply *r, const void *key, size_t len)
     return false;
 }
 
-static bool bcast_ok(const vmux_reply *info, long long redirect, const void *key, size_t len)
+static bool redirect_ok(const vmux_reply *to, const struct vmux_near_check *c)
 {
-    const vmux_reply *flags = field(info, "flags"), *to = field(info, "redirect");
+    if (kind(to) != VMUX_REPLY_INTEGER || vmux_reply_integer(to) <= 0)
+        return false;
+    return c->any_redirect || (c->redirect > 0 && vmux_reply_integer(to) == c->redirect);
+}
+
+static bool bcast_ok(const vmux_reply *info, const struct vmux_near_check *c, const void *key,
+                     size_t len)
+{
+    const vmux_reply *flags = field(info, "flags");
     if (kind(info) != VMUX_REPLY_ARRAY || !holds(flags, "on") || !holds(flags, "bcast") ||
         holds(flags, "broken_redirect"))
         return false;
-    return kind(to) == VMUX_REPLY_INTEGER && redirect > 0 && vmux_reply_integer(to) == redirect &&
-           covers(field(info, "prefixes"), key, len);
+    return redirect_ok(field(info, "redirect"), c) && covers(field(info, "prefixes"), key, len);
 }
 
 bool vmux__near_track_ok(const vmux_reply *r, const struct vmux_near_check *c, const void *key,
                          size_t len)
 {
     if (c->bcast)
-        return bcast_ok(r, c->redirect, key, len);
+        return bcast_ok(r, c, key, len);
     return kind(r) == VMUX_REPLY_STATUS && is(r, "OK");
 }

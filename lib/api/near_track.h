@@ -9,7 +9,10 @@
  * - BCAST: the server refuses CLIENT CACHING outside OPTIN and OPTOUT. CLIENT TRACKINGINFO
  *   instead: its flags must say on and bcast (and not broken_redirect), its redirect must be the
  *   invalidation connection's id the reader saw after its reservation
- *   (vmux__near_tracking_id()), and one of its prefixes must start the key.
+ *   (vmux__near_tracking_id()), and one of its prefixes must start the key. With replica reads
+ *   (a cluster, readFrom not primary) the read may run on any node of the shard, each with an
+ *   invalidation connection of its own: the I/O thread checked, as it wrote the read, that the
+ *   connection tracks to its node's one, so any redirect will do (any_redirect).
  *
  * Any thread.
  */
@@ -26,6 +29,9 @@
 struct vmux_near_check {
     bool bcast;         /* nearCacheMode=bcast */
     long long redirect; /* BCAST: the invalidation connection's client id */
+    bool any_redirect;  /* BCAST with replica reads: the node that ran the read is known only
+                           on the I/O thread, which checked its redirect as the read was written
+                           (vmux__call_block_near()); any redirect will do here */
 };
 
 /* Appends the tracking command of c's mode to b. Returns 0 or VMUX_ERR_NOMEM. */

@@ -675,6 +675,42 @@ static void test_reads_from_replicas(void **state)
 }
 
 /*
+ * BCAST mode with readFrom=replica: each shard's keys under the prefix are read from its replica,
+ * stored (the CLIENT TRACKINGINFO check takes any redirect there: the I/O thread checked the
+ * replica's as it wrote the read), hit, and invalidated when the primary's write reaches the
+ * replica.
+ */
+static void test_bcast_reads_from_replicas(void **state)
+{
+    (void)state;
+    vmux *m = vt_open(CLUSTER, "nearCache=true,name=nearrepb,readFrom=replica,"
+                               "nearCacheMode=bcast,nearCachePrefixes=near:repb");
+    vmux *w = vt_open(CLUSTER, NULL);
+    int ports[MAX_PRIMARIES], seed = vt_cluster_port(CLUSTER, 0);
+    char keys[MAX_PRIMARIES][48];
+    int n = primaries(seed, "near:repb", ports, keys);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < n; i++) {
+        vt_set(w, keys[i], "old");
+        vt_near_until_cached(m, keys[i], "old"); /* stored from the replica, then a hit */
+    }
+    reset_stats();
+    for (int i = 0; i < n; i++)
+        vt_near_until_cached(m, keys[i], "old");
+    long gp, gr;
+    calls_by_role("get", &gp, &gr);
+    assert_int_equal(gp, 0);
+    assert_true(gr >= n);
+    for (int i = 0; i < n; i++) {
+        vt_set(w, keys[i], "new");
+        vt_near_until_sees(m, keys[i], "new");
+        vt_near_until_cached(m, keys[i], "new");
+    }
+    vmux_close(w);
+    vmux_close(m);
+}
+
+/*
  * The stale-read run with readFrom=replica: reader threads read through the replicas while two
  * writer handles write to the primaries; mid-run one replica's invalidation connection is
  * killed, then another replica's data connection, then that replica takes over its shard
@@ -874,6 +910,7 @@ int main(void)
         cmocka_unit_test(test_moved_read_not_stored),
         cmocka_unit_test(test_freshness),
         cmocka_unit_test(test_reads_from_replicas),
+        cmocka_unit_test(test_bcast_reads_from_replicas),
         cmocka_unit_test(test_no_stale_read_from_replicas),
         cmocka_unit_test(test_no_stale_read_after_migration_and_failover),
         cmocka_unit_test(test_bcast_on_each_shard),

@@ -94,7 +94,7 @@ static bool bcast_passes(const char *flags, long long redirect, const char *pref
              "*6\r\n$5\r\nflags\r\n%s$8\r\nredirect\r\n:%lld\r\n$8\r\nprefixes\r\n%s", flags,
              redirect, prefixes);
     vmux_reply *r = reply_of(resp);
-    struct vmux_near_check c = {true, want};
+    struct vmux_near_check c = {true, want, false};
     bool pass = vmux__near_track_ok(r, &c, key, strlen(key));
     vmux_reply_free(r);
     return pass;
@@ -117,7 +117,20 @@ static void test_trackinginfo_check(void **state)
     assert_false(bcast_passes("*3\r\n$2\r\non\r\n$5\r\nbcast\r\n$15\r\nbroken_redirect\r\n", 7,
                               PREFIXES, 7, "u:1"));
 
-    struct vmux_near_check bcast = {true, 7}, optin = {false, 0};
+    /* replica reads: the redirect was checked as the read was written; any positive one will do,
+     * the rest of the check stands */
+    struct vmux_near_check any = {true, 0, true};
+    vmux_reply *info = reply_of("*6\r\n$5\r\nflags\r\n" ON_BCAST "$8\r\nredirect\r\n:9\r\n"
+                                "$8\r\nprefixes\r\n" PREFIXES);
+    vmux_reply *none = reply_of("*6\r\n$5\r\nflags\r\n" ON_BCAST "$8\r\nredirect\r\n:-1\r\n"
+                                "$8\r\nprefixes\r\n" PREFIXES);
+    assert_true(vmux__near_track_ok(info, &any, "u:1", 3));
+    assert_false(vmux__near_track_ok(info, &any, "x:1", 3)); /* under no prefix */
+    assert_false(vmux__near_track_ok(none, &any, "u:1", 3)); /* redirecting nowhere */
+    vmux_reply_free(info);
+    vmux_reply_free(none);
+
+    struct vmux_near_check bcast = {true, 7, false}, optin = {false, 0, false};
     vmux_reply *err = reply_of("-ERR CLIENT CACHING YES is only valid in OPTIN mode\r\n");
     vmux_reply *okr = reply_of("+OK\r\n");
     assert_false(vmux__near_track_ok(err, &bcast, "u:1", 3));
