@@ -34,6 +34,7 @@ int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx 
      * their node is a primary (vmux__link_set_readonly()); a standalone server ignores it */
     link->readonly =
         cfg->read_from != VMUX_READ_PRIMARY || cfg->cluster_node || cfg->cluster != VMUX_CLUSTER_NO;
+    link->cluster_only = cfg->cluster_node;
     link->state = LINK_DOWN;
     link->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)link;
     uv_timer_init(loop, &link->backoff);
@@ -462,6 +463,11 @@ int vmux__link_set_readonly(struct vmux_link *link, bool on)
     if (link->conn != NULL)
         vmux__lane_open(link);
     return ok ? 0 : VMUX_ERR_NOMEM;
+}
+
+void vmux__link_set_cluster_only(struct vmux_link *link)
+{
+    link->cluster_only = true;
 }
 
 const char *vmux__link_where(const struct vmux_link *link)

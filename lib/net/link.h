@@ -200,6 +200,18 @@ int vmux__link_track(struct vmux_link *link, long long id);
  */
 int vmux__link_set_readonly(struct vmux_link *link, bool on);
 
+/*
+ * From now on, each of link's connections checks at setup that its server is a cluster node (a
+ * CLUSTER MYID pipelined with the rest of the setup, so no round trip is added): a server that
+ * answers that it has cluster support disabled (a node restarted without cluster-enabled, or
+ * another server now at its address) fails the connection with VMUX_ERR_CONNECT before any
+ * command is written on it, so no key is read or written on a server outside the cluster. Other
+ * errors (an ACL without CLUSTER) are ignored. A router's node links check from the start
+ * (cluster_node in their configuration); the router calls this for the seed link once it is in
+ * cluster mode. I/O thread.
+ */
+void vmux__link_set_cluster_only(struct vmux_link *link);
+
 /* "host:port" of the link's current connection, NULL when it has none. I/O thread. */
 const char *vmux__link_where(const struct vmux_link *link);
 

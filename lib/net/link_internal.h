@@ -46,8 +46,9 @@ struct vmux_link {
     struct vmux_counters *ctr;
     void (*push_fn)(vmux_reply *reply, void *arg); /* subscriber link: replies are pushes */
     void *push_arg;
-    bool auxiliary; /* pool or subscriber link: see vmux__link_set_auxiliary() */
-    bool readonly;  /* its connections send READONLY (setup.c; vmux__link_set_readonly()) */
+    bool auxiliary;    /* pool or subscriber link: see vmux__link_set_auxiliary() */
+    bool readonly;     /* its connections send READONLY (setup.c; vmux__link_set_readonly()) */
+    bool cluster_only; /* its servers must be cluster nodes (vmux__link_set_cluster_only()) */
     struct vmux_reader_limits limits;
     struct vmux_link_events events;
     void *arg;

@@ -28,7 +28,8 @@ static const char LABEL_SETNAME[] = "CLIENT SETNAME";
 static const char LABEL_SETINFO[] = "CLIENT SETINFO";
 static const char LABEL_ROLE[] = "ROLE";
 static const char LABEL_READONLY[] = "READONLY";
-static const char LABEL_ZONE[] = "INFO server"; /* its availability_zone */
+static const char LABEL_CLUSTER[] = "CLUSTER MYID"; /* still a cluster node? (cluster_only) */
+static const char LABEL_ZONE[] = "INFO server";     /* its availability_zone */
 /* INFO replication: a replica's link to its primary and offset, a primary's offset (repl.c) */
 static const char LABEL_LAG_SETUP[] = "INFO replication";
 static const char LABEL_LAG[] = "INFO replication (tick)";
@@ -309,6 +310,8 @@ void vmux__setup_start(struct vmux_conn *c)
      * stale): commands go only to the primary. A sentinel has no primary role to check. */
     if ((cfg->nendpoints > 1 && !cfg->sentinel_conn) || cfg->service_name != NULL)
         setup_push(c, LABEL_ROLE, 0, 1, (const char *[]){"ROLE"});
+    if (c->link->cluster_only)
+        setup_push(c, LABEL_CLUSTER, VMUX_OP_IGNORE_ERROR, 2, (const char *[]){"CLUSTER", "MYID"});
     setup_read_from(c, cfg);
     setup_tracking(c);
 }
@@ -335,6 +338,14 @@ static bool is_primary(const vmux_reply *reply)
  */
 static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, const char *msg)
 {
+    if (label == LABEL_CLUSTER && strstr(msg, "cluster support disabled") != NULL) {
+        vmux__conn_fail(c, VMUX_ERR_CONNECT,
+                        "not a cluster node any more (CLUSTER MYID: %s): no command is sent to it",
+                        msg);
+        return;
+    }
+    if (label == LABEL_CLUSTER)
+        return; /* an ACL without CLUSTER: the check is an extra */
     if (label == LABEL_READONLY || label == LABEL_ZONE || label == LABEL_LAG_SETUP ||
         label == LABEL_TRACK_SETUP)
         return; /* extras: a server or an ACL without them only loses the extra */

@@ -44,7 +44,7 @@ struct pair {
     int open_handles;
 };
 
-enum cmd_kind { CMD_MODE, CMD_CUT, CMD_TRAP, CMD_STOP };
+enum cmd_kind { CMD_MODE, CMD_CUT, CMD_TRAP, CMD_TARGET, CMD_STOP };
 
 struct cmd {
     enum cmd_kind kind;
@@ -52,6 +52,7 @@ struct cmd {
     unsigned delay_ms;
     unsigned times;
     char pattern[PATTERN_MAX];
+    struct sockaddr_in target;
 };
 
 struct vt_proxy {
@@ -325,6 +326,9 @@ static void apply(vt_proxy *p, const struct cmd *c)
         memcpy(p->trap, c->pattern, sizeof(p->trap));
         p->trap_left = p->trap[0] != '\0' ? c->times : 0;
         break;
+    case CMD_TARGET:
+        p->target = c->target;
+        break;
     case CMD_STOP:
         cut_all(p);
         uv_close((uv_handle_t *)&p->listener, NULL);
@@ -438,6 +442,15 @@ int vt_proxy_set_mode(vt_proxy *p, vt_proxy_mode mode, unsigned delay_ms)
     if (p == NULL || mode < VT_PROXY_PASS || mode > VT_PROXY_BLACKHOLE)
         return -1;
     struct cmd c = {.kind = CMD_MODE, .mode = mode, .delay_ms = delay_ms};
+    send_cmd(p, &c);
+    return 0;
+}
+
+int vt_proxy_set_target(vt_proxy *p, const char *host, int port)
+{
+    struct cmd c = {.kind = CMD_TARGET};
+    if (p == NULL || uv_ip4_addr(host, port, &c.target) != 0)
+        return -1;
     send_cmd(p, &c);
     return 0;
 }

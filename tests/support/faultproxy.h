@@ -38,6 +38,13 @@ int vt_proxy_port(const vt_proxy *p);
 int vt_proxy_set_mode(vt_proxy *p, vt_proxy_mode mode, unsigned delay_ms);
 
 /*
+ * Relays the connections accepted from now on to host:port (an IPv4 literal) instead; the
+ * connections already relayed keep their server (vt_proxy_cut() ends them). 0, or -1 for a bad
+ * address.
+ */
+int vt_proxy_set_target(vt_proxy *p, const char *host, int port);
+
+/*
  * Closes every proxied connection now, on both sides, with bytes held or delayed dropped.
  * The mode does not change: new connections are handled by it (set VT_PROXY_REFUSE first to
  * keep them out).
