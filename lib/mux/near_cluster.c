@@ -457,6 +457,9 @@ void vmux__nearc_map_changed(vmux *m)
     }
     new_owners(n, cl, r->map, ids, seen);
     departures_arrivals(n, cl, seen, part);
+    for (unsigned i = 0; i < cl->cap; i++) /* names announced since a link opened */
+        if (cl->nodes[i].cfg != NULL && cl->nodes[i].inval != NULL)
+            (void)vmux__router_tls_learn(r, cl->nodes[i].cfg, cl->nodes[i].host, cl->nodes[i].port);
     free(ids);
     free(seen);
     free(part);

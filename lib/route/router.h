@@ -288,6 +288,16 @@ void vmux__router_seed_mismatch(struct vmux_router *r);
 const char *vmux__router_tls_name(const struct vmux_router *r, const char *host, int port);
 
 /*
+ * I/O thread (tlsname.c): a link opened before the map announced its node's name (a MOVED to a
+ * node the map did not list yet, a map without the metadata) learns it from a later map. Sets
+ * cfg's sslHost (a TLS link's configuration to host:port, still the caller's) to
+ * vmux__router_tls_name() when that is known and differs; the link's next connection verifies
+ * it. Returns true when it changed, false otherwise (also when out of memory: the old name stays).
+ */
+bool vmux__router_tls_learn(const struct vmux_router *r, struct vmux_config *cfg, const char *host,
+                            int port);
+
+/*
  * I/O thread, refreshes (refresh.c). vmux__router_refresh_init() prepares the timers (from
  * vmux__router_init()) and starts the periodic check; vmux__router_refresh_soon() asks for one
  * reactive refresh (single flight, rate-limited, jittered; a request while one is in flight

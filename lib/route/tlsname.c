@@ -38,3 +38,13 @@ const char *vmux__router_tls_name(const struct vmux_router *r, const char *host,
         return host;
     return announced(r->map, host, port);
 }
+
+bool vmux__router_tls_learn(const struct vmux_router *r, struct vmux_config *cfg, const char *host,
+                            int port)
+{
+    const char *name = r->tls_ctx != NULL ? vmux__router_tls_name(r, host, port) : NULL;
+    const char *now = vmux_config_ssl_host(cfg);
+    if (name == NULL || (now != NULL && strcmp(now, name) == 0))
+        return false;
+    return vmux_config_set_ssl_host(cfg, name) == 0;
+}

@@ -14,6 +14,11 @@
  *   links dial "localhost" and verify it; the seed's node, which the map now names localhost,
  *   is served by the seed link (its node id), never by a link verifying "localhost" against
  *   wrongname.crt.
+ *
+ * First (test_name_learned_late, on the fresh fixture): no node announces a name when the handle
+ * opens, so its node links verify the handle's sslHost and every call to the other nodes fails;
+ * then every node announces "localhost", and once a refreshed map says so the links verify it
+ * at their next connection and the calls succeed (before, a link kept the name it opened with).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,7 +32,9 @@
 
 #include <cmocka.h>
 
+#include "nearprobe.h"
 #include "readkeys.h"
+#include "route/slot.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -63,7 +70,7 @@ static bool slots_name_localhost(void *arg)
 }
 
 /* A handle on node 0, trusting the test CA, checking node 0 against wrong.example.test. */
-static vmux *open_seed(void)
+static vmux *open_seed(const char *extra)
 {
     const char *d = vt_certs_dir();
     size_t cap = 3 * strlen(d) + 256;
@@ -71,8 +78,8 @@ static vmux *open_seed(void)
     assert_non_null(conf);
     snprintf(conf, cap,
              "127.0.0.1:%d,ssl=true,sslCaFile=%s/ca.crt,sslCert=%s/client.crt,sslKey=%s/"
-             "client.key,sslHost=wrong.example.test,cluster=yes,syncTimeout=20000",
-             vt_cluster_port(CLUSTER, 0), d, d, d);
+             "client.key,sslHost=wrong.example.test,cluster=yes,syncTimeout=20000%s",
+             vt_cluster_port(CLUSTER, 0), d, d, d, extra);
     vmux *m = vt_open_conf(conf);
     free(conf);
     return m;
@@ -98,25 +105,109 @@ static void every_node_reached(vmux *m, const char *host)
     }
 }
 
-static void test_names_announced(void **state)
+/* Every node announces "localhost" as its host name, as CLUSTER SLOTS shows. */
+static void announce_localhost(void)
 {
-    (void)state;
     for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
         int port = vt_cluster_port(CLUSTER, i);
         want_ok(port, "announce",
                 vt_node_admin(port, true, "CONFIG SET cluster-announce-hostname localhost"));
     }
     assert_true(vt_wait_until(slots_name_localhost, NULL, 60000));
-    /* last word to node 0 over the test's connection, which verifies 127.0.0.1 */
+}
+
+/* Node 0 serves wrongname.crt (last word to it over the test's connection, verifying 127.0.0.1). */
+static void seed_serves_wrong_name(void)
+{
     const char *d = vt_certs_dir();
     int port0 = vt_cluster_port(CLUSTER, 0);
     want_ok(port0, "certificate",
             vt_node_admin(port0, true,
                           "CONFIG SET tls-cert-file %s/wrongname.crt tls-key-file %s/wrongname.key",
                           d, d));
+}
+
+/* A key (into key) served by node i, as node i says (node 0 may serve wrongname.crt). */
+static void key_on_node(char *key, size_t len, int i)
+{
+    int want = vt_cluster_port(CLUSTER, i);
+    for (int k = 0;; k++) {
+        snprintf(key, len, "names:late:%d:%d", (int)getpid(), k);
+        if (vt_slot_primary(want, true, (int)vmux__slot_of(key, strlen(key))) == want)
+            return;
+    }
+}
+
+/* Node 0 serves server.crt again, told through m (whose seed link verifies wrong.example.test). */
+static void seed_serves_right_name(vmux *m)
+{
+    const char *d = vt_certs_dir();
+    char cert[512], key[512];
+    snprintf(cert, sizeof cert, "%s/server.crt", d);
+    snprintf(key, sizeof key, "%s/server.key", d);
+    const char *argv[] = {"CONFIG", "SET", "tls-cert-file", cert, "tls-key-file", key};
+    vmux_reply *r = NULL;
+    int rc = vmux_call_node(m, NULL, "127.0.0.1", vt_cluster_port(CLUSTER, 0), 6, argv, NULL, &r);
+    assert_int_equal(rc, 0);
+    vmux_reply_free(r);
+}
+
+static int set_key(vmux *m, const char *key, int timeout_ms)
+{
+    const char *argv[] = {"SET", key, key};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = timeout_ms);
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, &o, 3, argv, NULL, &r);
+    vmux_reply_free(r);
+    return rc;
+}
+
+struct late {
+    vmux *m;
+    char keys[3][64]; /* one on each node other than the seed's (from 1) */
+};
+
+static bool late_served(void *arg)
+{
+    struct late *l = arg;
+    for (int i = 1; i < vt_cluster_size(CLUSTER); i++)
+        if (set_key(l->m, l->keys[i], 2000) != 0)
+            return false;
+    return true;
+}
+
+static void test_name_learned_late(void **state)
+{
+    (void)state;
+    char *t = vt_node_admin(vt_cluster_port(CLUSTER, 0), true, "CLUSTER SLOTS");
+    assert_non_null(t);
+    assert_null(strstr(t, "localhost")); /* the fixture is fresh: no name announced yet */
+    free(t);
+    assert_true(vt_cluster_size(CLUSTER) <= 3);
+    struct late l = {0};
+    for (int i = 1; i < vt_cluster_size(CLUSTER); i++)
+        key_on_node(l.keys[i], sizeof l.keys[i], i);
+    seed_serves_wrong_name();
+    l.m = open_seed(",nearCache=true"); /* its invalidation links verify TLS names too */
+    for (int i = 1; i < vt_cluster_size(CLUSTER); i++)
+        assert_int_not_equal(set_key(l.m, l.keys[i], 1000), 0); /* sslHost does not name it */
+    seed_serves_right_name(l.m); /* so that the test's own connections reach node 0 again */
+    announce_localhost();
+    assert_true(vt_wait_until(late_served, &l, 60000));
+    every_node_reached(l.m, "127.0.0.1");
+    for (int i = 1; i < vt_cluster_size(CLUSTER); i++)
+        vt_near_until_cached(l.m, l.keys[i], l.keys[i]); /* tracked: invalidation link up */
+    vmux_close(l.m);
+}
+
+static void test_names_announced(void **state)
+{
+    (void)state;
+    announce_localhost();
+    seed_serves_wrong_name();
 
     /* metadata: node links dial 127.0.0.1 and verify localhost */
-    vmux *m = open_seed();
+    vmux *m = open_seed("");
     spread(m, "names:meta");
     every_node_reached(m, "127.0.0.1");
 
@@ -130,7 +221,7 @@ static void test_names_announced(void **state)
     vmux_node_replies_free(&res);
     vmux_close(m);
 
-    m = open_seed(); /* its map names every node localhost */
+    m = open_seed(""); /* its map names every node localhost */
     spread(m, "names:pref");
     every_node_reached(m, "localhost");
     vmux_close(m);
@@ -139,6 +230,7 @@ static void test_names_announced(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_name_learned_late), /* first: it needs the fresh fixture */
         cmocka_unit_test(test_names_announced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
