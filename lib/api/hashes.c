@@ -20,10 +20,14 @@ void vmux_field_array_free(vmux_field_array *a)
     a->count = 0;
 }
 
-/* Moves the flat array's items into pairs; flat's items are taken (its array freed). */
-static int pair_up(vmux_bytes_array *flat, vmux_field_array *out)
+int vmux__pair_up(vmux_bytes_array *flat, vmux_field_array *out)
 {
     size_t n = flat->count / 2;
+    memset(out, 0, sizeof(*out));
+    if (flat->count % 2 != 0) {
+        vmux_bytes_array_free(flat);
+        return VMUX_ERR_PROTOCOL;
+    }
     out->items = calloc(n ? n : 1, sizeof(*out->items));
     if (out->items == NULL) {
         vmux_bytes_array_free(flat);
@@ -46,11 +50,7 @@ int vmux_reply_to_field_array(const vmux_reply *r, vmux_field_array *out)
     int rc = vmux_reply_to_bytes_array(r, &flat);
     if (rc != 0)
         return rc;
-    if (flat.count % 2 != 0) {
-        vmux_bytes_array_free(&flat);
-        return VMUX_ERR_PROTOCOL;
-    }
-    return pair_up(&flat, out);
+    return vmux__pair_up(&flat, out);
 }
 
 int vmux__conv_field_array(const vmux_reply *r, void *out)

@@ -12,6 +12,7 @@
 
 #include "api/near_codec.h"
 #include "api/near_read.h"
+#include "api/typed.h"
 #include "vmux/error.h"
 
 /* HGET: the value's bytes as they are; nil is a missing field (the key may exist). */
@@ -57,26 +58,6 @@ static int give_members(const void *bytes, size_t len, void *out)
     return a->items != NULL ? 0 : VMUX_ERR_NOMEM;
 }
 
-/* Moves flat's elements into out as field/value pairs; flat is left empty. */
-static int pair_up(vmux_bytes_array *flat, vmux_field_array *out)
-{
-    size_t n = flat->count / 2;
-    out->items = flat->count % 2 == 0 ? calloc(n ? n : 1, sizeof(*out->items)) : NULL;
-    if (out->items == NULL) {
-        int rc = flat->count % 2 == 0 ? VMUX_ERR_NOMEM : VMUX_ERR_PROTOCOL;
-        vmux_bytes_array_free(flat);
-        return rc;
-    }
-    for (size_t i = 0; i < n; i++) {
-        out->items[i].field = flat->items[2 * i];
-        out->items[i].value = flat->items[2 * i + 1];
-    }
-    out->count = n;
-    free(flat->items);
-    memset(flat, 0, sizeof(*flat));
-    return 0;
-}
-
 /* HGETALL's result: the pairs in the server's order; none for a missing key, as vmux_hgetall(). */
 static int give_fields(const void *bytes, size_t len, void *out)
 {
@@ -86,7 +67,7 @@ static int give_fields(const void *bytes, size_t len, void *out)
         memset(out, 0, sizeof(vmux_field_array));
         return rc;
     }
-    return pair_up(&flat, out);
+    return vmux__pair_up(&flat, out);
 }
 
 static const struct vmux_near_kind HGET_KIND = {hget_image, vmux__near_give_bytes};

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "vmux/call.h"
+#include "vmux/hashes.h"
 #include "vmux/types.h"
 
 #define VMUX_ARGS_INLINE 24
@@ -144,6 +145,15 @@ int vmux__conv_bytes_array(const vmux_reply *r, void *out);  /* vmux_bytes_array
 int vmux__conv_scored_array(const vmux_reply *r, void *out); /* vmux_scored_array */
 int vmux__conv_field_array(const vmux_reply *r, void *out);  /* vmux_field_array (hashes.c) */
 int vmux__conv_ok(const vmux_reply *r, void *out);           /* out unused: status expected */
+
+/*
+ * Moves flat's items into *out as field/value pairs, in their order (hashes.c): HGETALL's flat
+ * reply, and the near cache's decoded copy of it (near_typed.c). flat is always left empty: on
+ * success its items belong to *out (its array freed), on failure they are freed. Returns 0,
+ * VMUX_ERR_PROTOCOL for an odd count (a field without its value), or VMUX_ERR_NOMEM; on failure
+ * *out is zeroed. Any thread.
+ */
+int vmux__pair_up(vmux_bytes_array *flat, vmux_field_array *out);
 
 /* Their release functions, for vmux__typed_run_into()'s scratch value. */
 void vmux__release_bytes(void *v);

@@ -298,17 +298,21 @@ static void test_connections_killed_on_one_shard(void **state)
 
 /* ---- no stale read after quiescence, across a migration and a failover ---- */
 
-struct run {
-    vmux *m;
-    vmux *w[NWRITERS];
-    atomic_bool stop;
-    _Atomic uint64_t reads, writes, read_errors, write_errors;
-};
+struct run;
 
 struct worker {
     struct run *run;
     int index;
     uv_thread_t thread;
+};
+
+/* A stale-read run: reader threads on the near-cache handle m, writer threads each on its w. */
+struct run {
+    vmux *m;
+    vmux *w[NWRITERS];
+    struct worker readers[NREADERS], writers[NWRITERS];
+    atomic_bool stop;
+    _Atomic uint64_t reads, writes, read_errors, write_errors;
 };
 
 static void key_name(char *buf, size_t len, unsigned i)
@@ -356,12 +360,27 @@ static void writer(void *arg)
     }
 }
 
+/* Opens r's handles: m (the run takes it) for the readers, one without a near cache per writer. */
+static void open_run(struct run *r, vmux *m)
+{
+    r->m = m;
+    for (int i = 0; i < NWRITERS; i++)
+        r->w[i] = vt_open(CLUSTER, NULL);
+}
+
 static void run_workers(struct run *r, struct worker *wk, int n, void (*fn)(void *))
 {
     for (int i = 0; i < n; i++) {
         wk[i] = (struct worker){r, i, 0};
         assert_int_equal(uv_thread_create(&wk[i].thread, fn, &wk[i]), 0);
     }
+}
+
+/* Starts r's reader and writer threads; stop_run() stops them. */
+static void start_run(struct run *r)
+{
+    run_workers(r, r->readers, NREADERS, reader);
+    run_workers(r, r->writers, NWRITERS, writer);
 }
 
 /* Lets the run go on for ms, then until it has read and written enough since the call. */
@@ -418,30 +437,46 @@ static void print_run(struct run *r, const vmux_near_stats *st)
                   (unsigned long long)st->flushes_reconnect);
 }
 
-static void stop_run(struct run *r, struct worker *readers, struct worker *writers)
+static void stop_run(struct run *r)
 {
     atomic_store(&r->stop, true);
     for (int i = 0; i < NREADERS; i++)
-        uv_thread_join(&readers[i].thread);
+        uv_thread_join(&r->readers[i].thread);
     for (int i = 0; i < NWRITERS; i++)
-        uv_thread_join(&writers[i].thread);
+        uv_thread_join(&r->writers[i].thread);
+}
+
+/*
+ * Ends r: stops its threads, waits for quiescence and prints the run; then no read may have
+ * failed (unless reads_may_fail), the near cache must have been hit and invalidated, and no key
+ * read through it may differ from the primary's value. Closes r's handles.
+ */
+static void finish_run(struct run *r, bool reads_may_fail)
+{
+    stop_run(r);
+    quiesce(r);
+    vmux_near_stats st = vt_near_stats(r->m);
+    print_run(r, &st);
+    if (!reads_may_fail)
+        assert_int_equal(atomic_load(&r->read_errors), 0);
+    assert_true(st.hits > 0 && st.invalidations > 0);
+    assert_int_equal(vt_near_count_stale(r->m, r->w[0], key_name, NKEYS), 0);
+    for (int i = 0; i < NWRITERS; i++)
+        vmux_close(r->w[i]);
+    vmux_close(r->m);
 }
 
 static void test_no_stale_read_after_migration_and_failover(void **state)
 {
     (void)state;
     struct run r = {0};
-    struct worker readers[NREADERS], writers[NWRITERS];
-    r.m = open_near("nearrun");
-    for (int i = 0; i < NWRITERS; i++)
-        r.w[i] = vt_open(CLUSTER, NULL);
+    open_run(&r, open_near("nearrun"));
     int seed = vt_cluster_port(CLUSTER, 0);
     char first[32];
     key_name(first, sizeof first, NKEYS - 1);
     vt_set(r.w[0], first, "0");
     vt_near_until_cached(r.m, first, "0"); /* tracking works before the run starts */
-    run_workers(&r, readers, NREADERS, reader);
-    run_workers(&r, writers, NWRITERS, writer);
+    start_run(&r);
     run_for(&r, PHASE_MS);
 
     /* the moved keys' slot goes to another primary (not the seed's, which keeps its role) */
@@ -477,15 +512,7 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
     print_message("127.0.0.1:%d took over from 127.0.0.1:%d\n", sh.replica, sh.primary);
     run_for(&r, PHASE_MS);
 
-    stop_run(&r, readers, writers);
-    quiesce(&r);
-    vmux_near_stats st = vt_near_stats(r.m);
-    print_run(&r, &st);
-    assert_true(st.hits > 0 && st.invalidations > 0);
-    assert_int_equal(vt_near_count_stale(r.m, r.w[0], key_name, NKEYS), 0);
-    for (int i = 0; i < NWRITERS; i++)
-        vmux_close(r.w[i]);
-    vmux_close(r.m);
+    finish_run(&r, true); /* reads are checked up to the migration (above), not the failover */
 }
 
 /* ---- typed reads (HGET, HGETALL, SMEMBERS) on two shards ---- */
@@ -722,10 +749,7 @@ static void test_no_stale_read_from_replicas(void **state)
 {
     (void)state;
     struct run r = {0};
-    struct worker readers[NREADERS], writers[NWRITERS];
-    r.m = vt_open(CLUSTER, "nearCache=true,name=nearreprun,readFrom=replica");
-    for (int i = 0; i < NWRITERS; i++)
-        r.w[i] = vt_open(CLUSTER, NULL);
+    open_run(&r, vt_open(CLUSTER, "nearCache=true,name=nearreprun,readFrom=replica"));
     int seed = vt_cluster_port(CLUSTER, 0), ports[MAX_PRIMARIES];
     char keys[MAX_PRIMARIES][48];
     int n = primaries(seed, "near:reprun", ports, keys);
@@ -735,8 +759,7 @@ static void test_no_stale_read_from_replicas(void **state)
         vt_near_until_cached(r.m, keys[i], "0");
     }
     reset_stats();
-    run_workers(&r, readers, NREADERS, reader);
-    run_workers(&r, writers, NWRITERS, writer);
+    start_run(&r);
     run_for(&r, PHASE_MS);
     int rep1 = shard_of(seed, (int)vmux__slot_of(keys[1], strlen(keys[1]))).replica;
     int rep2 = shard_of(seed, (int)vmux__slot_of(keys[2], strlen(keys[2]))).replica;
@@ -770,16 +793,7 @@ static void test_no_stale_read_from_replicas(void **state)
     assert_true(vt_wait_until(vt_near_flushed, &failed_over, WAIT_MS));
     print_message("127.0.0.1:%d took over from 127.0.0.1:%d\n", sh.replica, sh.primary);
     run_for(&r, PHASE_MS);
-    stop_run(&r, readers, writers);
-    quiesce(&r);
-    vmux_near_stats st = vt_near_stats(r.m);
-    print_run(&r, &st);
-    assert_int_equal(atomic_load(&r.read_errors), 0);
-    assert_true(st.hits > 0 && st.invalidations > 0);
-    assert_int_equal(vt_near_count_stale(r.m, r.w[0], key_name, NKEYS), 0);
-    for (int i = 0; i < NWRITERS; i++)
-        vmux_close(r.w[i]);
-    vmux_close(r.m);
+    finish_run(&r, false);
 }
 
 /* ---- a primary SIGKILLed mid-run: its replica promoted, no stale read after quiescence ---- */
@@ -811,10 +825,8 @@ static void test_no_stale_read_after_primary_killed(void **state)
 {
     (void)state;
     struct run r = {0};
-    struct worker readers[NREADERS], writers[NWRITERS];
-    r.m = vt_open(CLUSTER, "nearCache=true,name=nearkill9,syncTimeout=15000,reconnectMax=500");
-    for (int i = 0; i < NWRITERS; i++)
-        r.w[i] = vt_open(CLUSTER, NULL);
+    open_run(&r,
+             vt_open(CLUSTER, "nearCache=true,name=nearkill9,syncTimeout=15000,reconnectMax=500"));
     int seed = vt_cluster_port(CLUSTER, 0), ports[MAX_PRIMARIES], victim = -1;
     char keys[MAX_PRIMARIES][48];
     int n = primaries(seed, "near:victim", ports, keys);
@@ -827,8 +839,7 @@ static void test_no_stale_read_after_primary_killed(void **state)
     assert_true(sh.replica > 0);
     vt_set(r.w[0], key, "before");
     vt_near_until_cached(r.m, key, "before"); /* the victim's connections track */
-    run_workers(&r, readers, NREADERS, reader);
-    run_workers(&r, writers, NWRITERS, writer);
+    start_run(&r);
     run_for(&r, PHASE_MS);
 
     vmux_near_stats before = vt_near_stats(r.m);
@@ -851,16 +862,7 @@ static void test_no_stale_read_after_primary_killed(void **state)
                   sh.primary, sh.replica, promoted_ms, flushed_ms, key, stored_ms);
     run_for(&r, PHASE_MS);
 
-    stop_run(&r, readers, writers);
-    quiesce(&r);
-    vmux_near_stats st = vt_near_stats(r.m);
-    print_run(&r, &st);
-    assert_int_equal(atomic_load(&r.read_errors), 0);
-    assert_true(st.hits > 0 && st.invalidations > 0);
-    assert_int_equal(vt_near_count_stale(r.m, r.w[0], key_name, NKEYS), 0);
-    for (int i = 0; i < NWRITERS; i++)
-        vmux_close(r.w[i]);
-    vmux_close(r.m);
+    finish_run(&r, false);
 }
 
 /* ---- freshness: from an acknowledged SET to the reader's first read of the new value ---- */

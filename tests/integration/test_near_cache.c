@@ -34,33 +34,25 @@
 
 #define WAIT_MS 30000
 
-static vt_server srv;
+static struct vt_near_server suite;
 
 static int group_setup(void **state)
 {
     (void)state;
-    return vt_server_start(&srv, 0, NULL);
+    return vt_near_server_start(&suite, "nearreader", NULL);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    vt_server_stop(&srv);
+    vt_near_server_stop(&suite);
     return 0;
-}
-
-static vmux *open_near(const char *extra)
-{
-    char conf[256];
-    snprintf(conf, sizeof conf, "nearCache=true,name=nearreader%s%s", extra ? "," : "",
-             extra ? extra : "");
-    return vt_server_open(&srv, conf);
 }
 
 static void test_invalidated_by_another_clients_write(void **state)
 {
     (void)state;
-    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
     vt_set(w, "near:a", "v1");
     vt_near_until_cached(m, "near:a", "v1");
     uint64_t inv = vt_near_stats(m).invalidations;
@@ -75,7 +67,7 @@ static void test_invalidated_by_another_clients_write(void **state)
 static void test_own_write_with_forget(void **state)
 {
     (void)state;
-    vmux *m = open_near(NULL);
+    vmux *m = vt_near_open(&suite, NULL);
     vt_set(m, "near:own", "a");
     vt_near_until_cached(m, "near:own", "a");
     vt_set(m, "near:own", "b");
@@ -92,10 +84,10 @@ static bool server_flushed(void *arg)
 static void test_flushall_empties(void **state)
 {
     (void)state;
-    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
     vt_set(w, "near:f", "x");
     vt_near_until_cached(m, "near:f", "x");
-    char *t = vt_node_admin(srv.port, false, "FLUSHALL");
+    char *t = vt_node_admin(suite.srv.port, false, "FLUSHALL");
     assert_non_null(t);
     free(t);
     assert_true(vt_wait_until(server_flushed, m, WAIT_MS));
@@ -107,7 +99,7 @@ static void test_flushall_empties(void **state)
 /* The id of the reader handle's client on the server whose CLIENT LIST line holds mark. */
 static long long reader_id(const char *mark)
 {
-    return vt_client_id(srv.port, "name=nearreader", mark);
+    return vt_client_id(suite.srv.port, "name=nearreader", mark);
 }
 
 /* After the kill: emptied, stored again, and invalidated again (the data connection points at
@@ -124,11 +116,11 @@ static void after_kill(vmux *m, vmux *w, const char *key, struct vt_near_flush *
 static void test_invalidation_connection_killed(void **state)
 {
     (void)state;
-    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
     vt_set(w, "near:k", "before");
     vt_near_until_cached(m, "near:k", "before");
     struct vt_near_flush f = {m, VT_FLUSH_LOST, vt_near_flushes(m, VT_FLUSH_LOST)};
-    vt_kill_client(srv.port, reader_id("cmd=subscribe"));
+    vt_kill_client(suite.srv.port, reader_id("cmd=subscribe"));
     after_kill(m, w, "near:k", &f);
     vmux_close(w);
     vmux_close(m);
@@ -137,11 +129,11 @@ static void test_invalidation_connection_killed(void **state)
 static void test_data_connection_killed(void **state)
 {
     (void)state;
-    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
     vt_set(w, "near:d", "before");
     vt_near_until_cached(m, "near:d", "before");
     struct vt_near_flush f = {m, VT_FLUSH_RECONNECT, vt_near_flushes(m, VT_FLUSH_RECONNECT)};
-    vt_kill_client(srv.port, reader_id("cmd=exec"));
+    vt_kill_client(suite.srv.port, reader_id("cmd=exec"));
     after_kill(m, w, "near:d", &f);
     vmux_close(w);
     vmux_close(m);
@@ -219,9 +211,9 @@ static void run_workers(struct run *r, struct worker *wk, int n, void (*fn)(void
 
 static void start_run(struct run *r, struct worker *readers, struct worker *writers)
 {
-    r->m = open_near("nearCacheMaxEntries=100000");
+    r->m = vt_near_open(&suite, "nearCacheMaxEntries=100000");
     for (int i = 0; i < NWRITERS; i++)
-        r->w[i] = vt_server_open(&srv, NULL);
+        r->w[i] = vt_server_open(&suite.srv, NULL);
     vt_set(r->w[0], "near:barrier", "0");
     vt_near_until_cached(r->m, "near:barrier", "0"); /* tracking works before the run starts */
     run_workers(r, readers, NREADERS, reader);
@@ -298,12 +290,12 @@ static void test_no_stale_read_after_faults(void **state)
     struct worker readers[NREADERS], writers[NWRITERS];
     start_run(&r, readers, writers);
     run_for(&r, 1000);
-    vt_kill_client(srv.port, reader_id("flags=P"));
+    vt_kill_client(suite.srv.port, reader_id("flags=P"));
     run_for(&r, 1000);
-    vt_kill_client(srv.port, reader_id("flags=t"));
+    vt_kill_client(suite.srv.port, reader_id("flags=t"));
     run_for(&r, 1000);
-    vt_server_kill(&srv);
-    assert_int_equal(vt_server_restart(&srv), 0);
+    vt_server_kill(&suite.srv);
+    assert_int_equal(vt_server_restart(&suite.srv), 0);
     run_for(&r, 1000);
     stop_run(&r, readers, writers);
     quiesce(&r);
@@ -365,7 +357,7 @@ static bool cache_sees(void *arg)
 static void test_cache_near_tier(void **state)
 {
     (void)state;
-    vmux *m = open_near(NULL), *other = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, NULL), *other = vt_server_open(&suite.srv, NULL);
     vmux_cache *c = NULL, *oc = NULL;
     vmux_cache_opts o = VMUX_INIT(vmux_cache_opts, .near = true, .refresh_beta = -1);
     assert_int_equal(vmux_cache_new(other, &o, &oc), VMUX_ERR_INVALID_ARG); /* no nearCache */
@@ -403,7 +395,7 @@ static void test_byte_limit(void **state)
     (void)state;
     char extra[64];
     snprintf(extra, sizeof extra, "nearCacheMaxBytes=%d", BYTE_LIMIT);
-    vmux *m = open_near(extra), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, extra), *w = vt_server_open(&suite.srv, NULL);
     char value[1001];
     memset(value, 'v', sizeof value - 1);
     value[sizeof value - 1] = '\0';
@@ -438,7 +430,7 @@ static bool expired_once(void *arg)
 static void test_local_ttl(void **state)
 {
     (void)state;
-    vmux *m = open_near("nearCacheTtl=200"), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, "nearCacheTtl=200"), *w = vt_server_open(&suite.srv, NULL);
     vt_set(w, "near:ttl", "t");
     vt_near_until_cached(m, "near:ttl", "t");
     assert_true(vt_wait_until(expired_once, m, WAIT_MS));
@@ -452,16 +444,16 @@ static void test_settings(void **state)
     (void)state;
     char conf[128], err[256] = "";
     vmux *m = NULL;
-    snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true,nearCacheMaxBytes=16", srv.port);
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true,nearCacheMaxBytes=16", suite.srv.port);
     assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), VMUX_ERR_CONFIG);
     assert_non_null(strstr(err, "nearCacheMaxBytes"));
-    m = vt_server_open(&srv, NULL); /* no near cache */
+    m = vt_server_open(&suite.srv, NULL); /* no near cache */
     vmux_bytes v;
     assert_int_equal(vmux_near_get(m, NULL, vt_str("near:x"), &v), VMUX_ERR_UNSUPPORTED);
     vmux_near_stats st = VMUX_INIT(vmux_near_stats);
     assert_int_equal(vmux_near_read_stats(m, &st), VMUX_ERR_UNSUPPORTED);
     vmux_close(m);
-    m = open_near(NULL);
+    m = vt_near_open(&suite, NULL);
     assert_int_equal(vmux_near_get(m, NULL, (vmux_str){NULL, 3}, &v), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_near_get(m, &VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_REPLICA),
                                    vt_str("near:x"), &v),
@@ -558,8 +550,8 @@ static bool mono_all_done(void *arg)
 static void test_monotonic_per_key(void **state)
 {
     (void)state;
-    struct mono mo = {.m = open_near(NULL)};
-    vmux *w = vt_server_open(&srv, NULL);
+    struct mono mo = {.m = vt_near_open(&suite, NULL)};
+    vmux *w = vt_server_open(&suite.srv, NULL);
     uv_thread_t readers[MONO_READERS];
     char key[32], value[32];
     for (int k = 0; k < MONO_KEYS; k++) {
@@ -605,7 +597,7 @@ static void test_monotonic_per_key(void **state)
 static void test_freshness(void **state)
 {
     (void)state;
-    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
     static uint64_t lat[FRESH_WRITES];
     char old[16], now[16];
     vt_set(w, "near:f", "0");
@@ -654,7 +646,7 @@ static void assert_read_untracked(vmux *m, vmux *w, const char *key)
 static void test_bcast_prefixes(void **state)
 {
     (void)state;
-    vmux *m = open_near(BCAST), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, BCAST), *w = vt_server_open(&suite.srv, NULL);
     vt_set(w, "bc:1", "v1");
     vt_near_until_cached(m, "bc:1", "v1");
     vt_set(w, "bd:1", "d1");
@@ -677,7 +669,8 @@ static void test_bcast_prefixes(void **state)
 static void test_bcast_invalidation_traffic(void **state)
 {
     (void)state;
-    vmux *b = open_near(BCAST), *o = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    vmux *b = vt_near_open(&suite, BCAST), *o = vt_near_open(&suite, NULL),
+         *w = vt_server_open(&suite.srv, NULL);
     vt_set(w, "bc:barrier", "0");
     vt_near_until_cached(b, "bc:barrier", "0");
     vt_near_until_cached(o, "bc:barrier", "0");
@@ -708,14 +701,14 @@ static void test_bcast_invalidation_traffic(void **state)
 static void test_bcast_every_key(void **state)
 {
     (void)state;
-    vmux *m = open_near("nearCacheMode=bcast"), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, "nearCacheMode=bcast"), *w = vt_server_open(&suite.srv, NULL);
     vt_set(w, "any:1", "a");
     vt_near_until_cached(m, "any:1", "a");
     assert_bcast_tracking(m, "");
     vt_set(w, "any:1", "b");
     vt_near_until_sees(m, "any:1", "b");
     vt_near_until_cached(m, "any:1", "b");
-    char *t = vt_node_admin(srv.port, false, "FLUSHALL");
+    char *t = vt_node_admin(suite.srv.port, false, "FLUSHALL");
     assert_non_null(t);
     free(t);
     assert_true(vt_wait_until(server_flushed, m, WAIT_MS));
@@ -729,12 +722,12 @@ static void test_bcast_every_key(void **state)
 static void test_bcast_invalidation_connection_killed(void **state)
 {
     (void)state;
-    vmux *m = open_near(BCAST), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, BCAST), *w = vt_server_open(&suite.srv, NULL);
     vt_set(w, "bc:k", "before");
     vt_near_until_cached(m, "bc:k", "before");
     long long data = reader_id("cmd=exec");
     struct vt_near_flush f = {m, VT_FLUSH_LOST, vt_near_flushes(m, VT_FLUSH_LOST)};
-    vt_kill_client(srv.port, reader_id("cmd=subscribe"));
+    vt_kill_client(suite.srv.port, reader_id("cmd=subscribe"));
     after_kill(m, w, "bc:k", &f);
     assert_int_equal(reader_id("cmd=exec"), data); /* the same data connection */
     assert_bcast_tracking(m, "bc:,bd:");
@@ -746,11 +739,11 @@ static void test_bcast_invalidation_connection_killed(void **state)
 static void test_bcast_data_connection_killed(void **state)
 {
     (void)state;
-    vmux *m = open_near(BCAST), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, BCAST), *w = vt_server_open(&suite.srv, NULL);
     vt_set(w, "bd:d", "before");
     vt_near_until_cached(m, "bd:d", "before");
     struct vt_near_flush f = {m, VT_FLUSH_RECONNECT, vt_near_flushes(m, VT_FLUSH_RECONNECT)};
-    vt_kill_client(srv.port, reader_id("cmd=exec"));
+    vt_kill_client(suite.srv.port, reader_id("cmd=exec"));
     after_kill(m, w, "bd:d", &f);
     assert_bcast_tracking(m, "bc:,bd:");
     vmux_close(w);
@@ -764,7 +757,7 @@ static void test_bcast_settings(void **state)
     char conf[128], err[256] = "";
     vmux_config *cfg = NULL;
     vmux *m = NULL;
-    snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true", srv.port);
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true", suite.srv.port);
     assert_int_equal(vmux_config_parse(conf, &cfg, err, sizeof err), 0);
     assert_int_equal(vmux_config_set_near_cache_prefixes(cfg, "bc:"), 0);
     assert_int_equal(vmux_open(cfg, &m, err, sizeof err), VMUX_ERR_CONFIG);
@@ -773,7 +766,7 @@ static void test_bcast_settings(void **state)
     assert_int_equal(vmux_config_set_near_cache_mode(cfg, VMUX_NEAR_BCAST), 0);
     assert_int_equal(vmux_open(cfg, &m, err, sizeof err), 0);
     vmux_config_free(cfg);
-    vmux *w = vt_server_open(&srv, NULL);
+    vmux *w = vt_server_open(&suite.srv, NULL);
     vt_set(w, "bc:s", "s");
     vt_near_until_cached(m, "bc:s", "s");
     vmux_close(w);

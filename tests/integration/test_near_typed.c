@@ -26,28 +26,20 @@
 
 #define WAIT_MS 30000
 
-static vt_server srv;
+static struct vt_near_server suite;
 
 static int group_setup(void **state)
 {
     (void)state;
     const char *extra[] = {"--enable-debug-command", "local", NULL};
-    return vt_server_start(&srv, 0, extra);
+    return vt_near_server_start(&suite, "neartyped", extra);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    vt_server_stop(&srv);
+    vt_near_server_stop(&suite);
     return 0;
-}
-
-static vmux *open_near(const char *extra)
-{
-    char conf[256];
-    snprintf(conf, sizeof conf, "nearCache=true,name=neartyped%s%s", extra ? "," : "",
-             extra ? extra : "");
-    return vt_server_open(&srv, conf);
 }
 
 static void hset(vmux *w, const char *key, const char *field, const char *value)
@@ -71,7 +63,7 @@ static void del(vmux *w, const char *key)
 static void test_hit_after_miss(void **state)
 {
     (void)state;
-    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
     hset(w, "nt:h", "a", "1");
     hset(w, "nt:h", "b", "2");
     sadd(w, "nt:s", "x");
@@ -105,7 +97,7 @@ static void test_hit_after_miss(void **state)
 static void test_invalidated_by_other_writes(void **state)
 {
     (void)state;
-    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
     hset(w, "nt:i", "a", "1");
     hset(w, "nt:i", "b", "2");
     sadd(w, "nt:is", "x");
@@ -156,7 +148,7 @@ static bool get_hit(vmux *m, const char *key, const char *want)
 static void test_other_keys_independent(void **state)
 {
     (void)state;
-    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
     vt_set(w, "nt:g", "plain");
     hset(w, "nt:gh", "f", "1");
     struct vt_near_read hget = {m, VT_NEAR_HGET, "nt:gh", "f"};
@@ -185,7 +177,7 @@ static void assert_wrongtype(int rc, const char *err)
 static void test_wrongtype(void **state)
 {
     (void)state;
-    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
     char err[256] = "";
     vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     vmux_bytes v;
@@ -218,8 +210,8 @@ static void test_wrongtype(void **state)
 static void test_ttl_from_pttl(void **state)
 {
     (void)state;
-    vmux *m = open_near(NULL), *w = vt_server_open(&srv, NULL);
-    char *t = vt_node_admin(srv.port, false, "DEBUG SET-ACTIVE-EXPIRE 0");
+    vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
+    char *t = vt_node_admin(suite.srv.port, false, "DEBUG SET-ACTIVE-EXPIRE 0");
     assert_non_null(t);
     assert_string_equal(t, "OK");
     free(t);
@@ -231,7 +223,7 @@ static void test_ttl_from_pttl(void **state)
     uint64_t expired = vt_near_stats(m).expirations;
     vt_near_read_until_sees(&mem, "");
     assert_true(vt_near_stats(m).expirations > expired); /* it ended by its own deadline */
-    t = vt_node_admin(srv.port, false, "DEBUG SET-ACTIVE-EXPIRE 1");
+    t = vt_node_admin(suite.srv.port, false, "DEBUG SET-ACTIVE-EXPIRE 1");
     assert_non_null(t);
     free(t);
     vmux_close(w);
@@ -242,7 +234,8 @@ static void test_ttl_from_pttl(void **state)
 static void test_byte_limit(void **state)
 {
     (void)state;
-    vmux *m = open_near("nearCacheMaxBytes=65536"), *w = vt_server_open(&srv, NULL);
+    vmux *m = vt_near_open(&suite, "nearCacheMaxBytes=65536"),
+         *w = vt_server_open(&suite.srv, NULL);
     char field[16], value[2001];
     memset(value, 'v', sizeof value - 1);
     value[sizeof value - 1] = '\0';
@@ -278,7 +271,7 @@ static void test_byte_limit(void **state)
 static void test_arguments(void **state)
 {
     (void)state;
-    vmux *plain = vt_server_open(&srv, NULL), *m = open_near(NULL);
+    vmux *plain = vt_server_open(&suite.srv, NULL), *m = vt_near_open(&suite, NULL);
     vmux_bytes v;
     vmux_field_array f;
     vmux_bytes_array a;

@@ -19,6 +19,25 @@ vmux_str vt_str(const char *s)
     return (vmux_str){s, strlen(s)};
 }
 
+int vt_near_server_start(struct vt_near_server *s, const char *name, const char *const *extra)
+{
+    s->name = name;
+    return vt_server_start(&s->srv, 0, extra);
+}
+
+void vt_near_server_stop(struct vt_near_server *s)
+{
+    vt_server_stop(&s->srv);
+}
+
+vmux *vt_near_open(const struct vt_near_server *s, const char *extra)
+{
+    char conf[256];
+    snprintf(conf, sizeof conf, "nearCache=true,name=%s%s%s", s->name, extra ? "," : "",
+             extra ? extra : "");
+    return vt_server_open(&s->srv, conf);
+}
+
 vmux_near_stats vt_near_stats(vmux *m)
 {
     vmux_near_stats st = VMUX_INIT(vmux_near_stats);

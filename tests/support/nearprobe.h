@@ -2,8 +2,9 @@
  * Probes of a handle's near cache (vmux/near.h) for the near-cache tests
  * (integration/test_near_cache.c, test_near_typed.c, test_cluster_near.c): its stats, whether a
  * near read gives a value, and waits until a key is stored and hit (tracking works) or until a read
- * sees a value. Each fails the running cmocka test when a call it makes fails or a wait passes its
- * deadline (VT_NEAR_WAIT_MS); vt_near_is() only reads, so worker threads may use it. Any thread.
+ * sees a value; and the own server of the suites that need one (struct vt_near_server). Each fails
+ * the running cmocka test when a call it makes fails or a wait passes its deadline
+ * (VT_NEAR_WAIT_MS); vt_near_is() only reads, so worker threads may use it. Any thread.
  */
 #ifndef VMUX_TEST_NEARPROBE_H
 #define VMUX_TEST_NEARPROBE_H
@@ -11,9 +12,37 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "servers.h"
 #include "vmux/vmux.h"
 
 #define VT_NEAR_WAIT_MS 60000
+
+/*
+ * The server of a near-cache suite that runs on one of its own (test_near_cache.c,
+ * test_near_typed.c: FLUSHALL, CLIENT KILL and DEBUG must not reach other tests), and the client
+ * name its near-cache handles carry (the suite finds their connections in CLIENT LIST by it).
+ * Started from the suite's cmocka group setup and stopped from its teardown, on the main thread.
+ */
+struct vt_near_server {
+    vt_server srv;
+    const char *name;
+};
+
+/*
+ * Starts s's server on a free port with the extra valkey-server arguments (NULL-terminated;
+ * NULL: none) and keeps name (not copied: a literal) for vt_near_open(). Returns 0, or -1 as
+ * vt_server_start().
+ */
+int vt_near_server_start(struct vt_near_server *s, const char *name, const char *const *extra);
+
+/* Stops s's server and removes its directory (vt_server_stop()). */
+void vt_near_server_stop(struct vt_near_server *s);
+
+/*
+ * Opens a handle on s's server with a near cache, named s->name, and the configuration keys extra
+ * (NULL: none) after those; NULL if it cannot open (as vt_server_open()). The caller closes it.
+ */
+vmux *vt_near_open(const struct vt_near_server *s, const char *extra);
 
 /* s as a vmux_str (NUL-terminated s, its length without the NUL). */
 vmux_str vt_str(const char *s);

@@ -19,19 +19,8 @@
 #include <cmocka.h>
 
 #include "core/near_store.h"
+#include "nearstore.h"
 #include "vmux/error.h"
-
-#define NOW 1000u
-#define NO_TTL UINT64_MAX
-
-static struct vmux_near *store_with(size_t entries, size_t bytes, unsigned shards)
-{
-    struct vmux_near *s = NULL;
-    struct vmux_near_limits l = {.max_entries = entries, .max_bytes = bytes, .shards = shards};
-    assert_int_equal(vmux__near_new(&l, &s), 0);
-    assert_non_null(s);
-    return s;
-}
 
 /* Reserves and fills key with value on node 0, slot 0; returns what the fill returned. */
 static int put(struct vmux_near *s, const char *key, const char *value, uint64_t deadline)
@@ -59,23 +48,16 @@ static void assert_miss(struct vmux_near *s, const char *key, uint64_t now)
     assert_int_equal(b.len, 0);
 }
 
-static struct vmux_near_store_stats stats_of(struct vmux_near *s)
-{
-    struct vmux_near_store_stats st;
-    vmux__near_read_stats(s, &st);
-    return st;
-}
-
 static void test_reserve_fill_lookup(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     struct vmux_near_token t;
     assert_miss(s, "k", NOW);
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &t), 0);
     assert_int_not_equal(t.id, 0);
     assert_miss(s, "k", NOW); /* a placeholder is never a hit */
-    struct vmux_near_store_stats st = stats_of(s);
+    struct vmux_near_store_stats st = vt_store_stats(s);
     assert_int_equal(st.entries, 1);
     assert_int_equal(st.placeholders, 1);
     assert_int_equal(st.bytes, vmux__near_entry_bytes(1, 0, 0));
@@ -84,7 +66,7 @@ static void test_reserve_fill_lookup(void **state)
     /* filled already: a second reply of the same value changes nothing */
     assert_int_equal(vmux__near_fill(s, t, "k", 1, "hello", 5, NO_TTL, NOW), 0);
     assert_hit(s, "k", "hello", NOW);
-    st = stats_of(s);
+    st = vt_store_stats(s);
     assert_int_equal(st.hits, 2);
     assert_int_equal(st.misses, 2);
     assert_int_equal(st.fills, 1);
@@ -97,7 +79,7 @@ static void test_reserve_fill_lookup(void **state)
 static void test_invalidation_beats_the_reply(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     struct vmux_near_token t;
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &t), 0);
     assert_int_equal(vmux__near_invalidate(s, "k", 1), 1); /* arrives before the reply */
@@ -109,7 +91,7 @@ static void test_invalidation_beats_the_reply(void **state)
     assert_int_equal(vmux__near_invalidate(s, "k", 1), 1);
     assert_int_equal(vmux__near_invalidate(s, "k", 1), 0);
     assert_miss(s, "k", NOW);
-    struct vmux_near_store_stats st = stats_of(s);
+    struct vmux_near_store_stats st = vt_store_stats(s);
     assert_int_equal(st.invalidations, 2);
     assert_int_equal(st.fills_dropped, 1);
     assert_int_equal(st.entries, 0);
@@ -120,7 +102,7 @@ static void test_invalidation_beats_the_reply(void **state)
 static void test_placeholder_shared_and_replaced(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     struct vmux_near_token a, b, c;
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 7, NOW, &a), 0);
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 7, NOW, &b), 0);
@@ -135,7 +117,7 @@ static void test_placeholder_shared_and_replaced(void **state)
     assert_int_equal(vmux__near_fill(s, a, "k", 1, "c", 1, NO_TTL, NOW), 0);
     assert_int_equal(vmux__near_fill(s, c, "k", 1, "c", 1, NO_TTL, NOW), 1);
     assert_hit(s, "k", "c", NOW);
-    assert_int_equal(stats_of(s).entries, 1);
+    assert_int_equal(vt_store_stats(s).entries, 1);
     vmux__near_free(s);
 }
 
@@ -147,7 +129,7 @@ static void test_placeholder_shared_and_replaced(void **state)
 static void test_replies_meet(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     struct vmux_near_token a, b, c;
     /* shared placeholder: "old" stored first, then a reader is handed "new": "old" goes */
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &a), 0);
@@ -155,14 +137,14 @@ static void test_replies_meet(void **state)
     assert_int_equal(vmux__near_fill(s, a, "k", 1, "old", 3, NO_TTL, NOW), 1);
     assert_int_equal(vmux__near_fill(s, b, "k", 1, "new", 3, NO_TTL, NOW), 0);
     assert_miss(s, "k", NOW);
-    assert_int_equal(stats_of(s).conflicts, 1);
+    assert_int_equal(vt_store_stats(s).conflicts, 1);
     /* the newer reply met a waiting placeholder first: its older fill does not store */
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &a), 0);
     assert_int_equal(vmux__near_reserve(s, "k", 1, 1, 0, NOW, &c), 0); /* replaces a's */
     assert_int_equal(vmux__near_fill(s, a, "k", 1, "new", 3, NO_TTL, NOW), 0);
     assert_int_equal(vmux__near_fill(s, c, "k", 1, "old", 3, NO_TTL, NOW), 0);
     assert_miss(s, "k", NOW);
-    assert_int_equal(stats_of(s).entries, 0);
+    assert_int_equal(vt_store_stats(s).entries, 0);
     /* a read made without tracking meets the store too; so does a missing key */
     assert_int_equal(put(s, "k", "old", NO_TTL), 1);
     vmux__near_seen(s, "k", 1, "old", 3); /* the same value: kept */
@@ -186,11 +168,11 @@ static void test_replies_meet(void **state)
 static void test_cancel(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     struct vmux_near_token t;
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &t), 0);
     vmux__near_cancel(s, t);
-    assert_int_equal(stats_of(s).entries, 0);
+    assert_int_equal(vt_store_stats(s).entries, 0);
     assert_int_equal(vmux__near_fill(s, t, "k", 1, "v", 1, NO_TTL, NOW), 0);
     /* cancelling a filled token leaves the value alone */
     assert_int_equal(vmux__near_reserve(s, "k", 1, 0, 0, NOW, &t), 0);
@@ -216,7 +198,7 @@ static void put_three(struct vmux_near *s)
 static void test_flush_node(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     put_three(s);
     struct vmux_near_token before, after;
     assert_int_equal(vmux__near_reserve(s, "d", 1, 1, 3, NOW, &before), 0);
@@ -228,18 +210,18 @@ static void test_flush_node(void **state)
     assert_int_equal(vmux__near_fill(s, before, "d", 1, "D", 1, NO_TTL, NOW), 0);
     assert_int_equal(vmux__near_fill(s, after, "e", 1, "E", 1, NO_TTL, NOW), 1);
     assert_hit(s, "e", "E", NOW);
-    struct vmux_near_store_stats st = stats_of(s);
+    struct vmux_near_store_stats st = vt_store_stats(s);
     assert_int_equal(st.flushes[VMUX_NEAR_LINK_LOST], 1);
     assert_int_equal(st.flushes[VMUX_NEAR_MOVED], 0);
     vmux__near_flush_node(s, 100000, VMUX_NEAR_LINK_LOST); /* out of range: ignored */
-    assert_int_equal(stats_of(s).flushes[VMUX_NEAR_LINK_LOST], 1);
+    assert_int_equal(vt_store_stats(s).flushes[VMUX_NEAR_LINK_LOST], 1);
     vmux__near_free(s);
 }
 
 static void test_flush_slot_and_all(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     put_three(s);
     vmux__near_flush_slot(s, 1, VMUX_NEAR_MOVED);
     assert_miss(s, "a", NOW);
@@ -251,7 +233,7 @@ static void test_flush_slot_and_all(void **state)
     assert_miss(s, "a", NOW);
     assert_miss(s, "b", NOW);
     assert_miss(s, "c", NOW);
-    struct vmux_near_store_stats st = stats_of(s);
+    struct vmux_near_store_stats st = vt_store_stats(s);
     assert_int_equal(st.flushes[VMUX_NEAR_MOVED], 1);
     assert_int_equal(st.flushes[VMUX_NEAR_SERVER_FLUSH], 1);
     vmux__near_free(s);
@@ -260,14 +242,14 @@ static void test_flush_slot_and_all(void **state)
 static void test_sweep_returns_flushed_bytes(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     put_three(s);
     assert_int_equal(put(s, "x", "X", NOW + 10), 1);
     vmux__near_flush_node(s, 1, VMUX_NEAR_FAILOVER);
-    assert_int_equal(stats_of(s).entries, 4); /* dropped lazily */
+    assert_int_equal(vt_store_stats(s).entries, 4); /* dropped lazily */
     assert_int_equal(vmux__near_sweep(s, NOW), 2);
     assert_int_equal(vmux__near_sweep(s, NOW + 10), 1); /* "x" expired */
-    struct vmux_near_store_stats st = stats_of(s);
+    struct vmux_near_store_stats st = vt_store_stats(s);
     assert_int_equal(st.entries, 1);
     assert_int_equal(st.bytes, vmux__near_entry_bytes(1, 1, 1));
     assert_int_equal(st.expirations, 1);
@@ -278,12 +260,12 @@ static void test_sweep_returns_flushed_bytes(void **state)
 static void test_expiry_and_local_cap(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     assert_int_equal(put(s, "k", "v", NOW + 50), 1);
     assert_hit(s, "k", "v", NOW + 49);
     assert_miss(s, "k", NOW + 50);
-    assert_int_equal(stats_of(s).expirations, 1);
-    assert_int_equal(stats_of(s).entries, 0);
+    assert_int_equal(vt_store_stats(s).expirations, 1);
+    assert_int_equal(vt_store_stats(s).entries, 0);
     assert_int_equal(put(s, "k", "v", NOW), 0); /* the server's deadline has passed */
     vmux__near_free(s);
 
@@ -300,25 +282,25 @@ static void test_expiry_and_local_cap(void **state)
 static void test_entry_limit_and_clock(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(4, 0, 1);
+    struct vmux_near *s = vt_store_with(4, 0, 1);
     char key[16];
     assert_int_equal(put(s, "hot", "H", NO_TTL), 1);
     for (int i = 0; i < 100; i++) {
         assert_hit(s, "hot", "H", NOW); /* looked up between every insertion: kept */
         snprintf(key, sizeof(key), "cold%d", i);
         assert_int_equal(put(s, key, "c", NO_TTL), 1);
-        assert_true(stats_of(s).entries <= 4);
+        assert_true(vt_store_stats(s).entries <= 4);
     }
     assert_hit(s, "hot", "H", NOW);
     assert_miss(s, "cold0", NOW);
-    assert_true(stats_of(s).evictions >= 96);
+    assert_true(vt_store_stats(s).evictions >= 96);
     vmux__near_free(s);
 }
 
 static void test_eviction_takes_flushed_entries_first(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(4, 0, 1);
+    struct vmux_near *s = vt_store_with(4, 0, 1);
     const char *keys[] = {"a", "b", "c", "d"};
     for (unsigned i = 0; i < 4; i++) {
         struct vmux_near_token t;
@@ -330,7 +312,7 @@ static void test_eviction_takes_flushed_entries_first(void **state)
     assert_int_equal(put(s, "e", "v", NO_TTL), 1);
     assert_hit(s, "a", "v", NOW);
     assert_hit(s, "e", "v", NOW);
-    struct vmux_near_store_stats st = stats_of(s);
+    struct vmux_near_store_stats st = vt_store_stats(s);
     assert_int_equal(st.evictions, 0); /* dropping a flushed entry is not an eviction */
     assert_int_equal(st.entries, 4);
     vmux__near_free(s);
@@ -345,9 +327,9 @@ static void fill_random(struct vmux_near *s, size_t max_bytes, unsigned seed)
         snprintf(key, sizeof(key), "key:%u", (seed >> 8) % 500);
         struct vmux_near_token t;
         assert_int_equal(vmux__near_reserve(s, key, strlen(key), 0, 0, NOW, &t), 0);
-        assert_true(stats_of(s).bytes <= max_bytes);
+        assert_true(vt_store_stats(s).bytes <= max_bytes);
         vmux__near_fill(s, t, key, strlen(key), value, (seed >> 4) % sizeof(value), NO_TTL, NOW);
-        struct vmux_near_store_stats st = stats_of(s);
+        struct vmux_near_store_stats st = vt_store_stats(s);
         assert_true(st.bytes <= max_bytes);
     }
 }
@@ -356,19 +338,19 @@ static void test_byte_limit_never_exceeded(void **state)
 {
     (void)state;
     size_t max = 8192;
-    struct vmux_near *s = store_with(1000, max, 1);
+    struct vmux_near *s = vt_store_with(1000, max, 1);
     fill_random(s, max, 1);
-    assert_true(stats_of(s).evictions > 0);
+    assert_true(vt_store_stats(s).evictions > 0);
     /* a value larger than a shard's budget is not stored, and its placeholder goes */
     static char big[9000];
     struct vmux_near_token t;
     assert_int_equal(vmux__near_reserve(s, "big", 3, 0, 0, NOW, &t), 0);
     assert_int_equal(vmux__near_fill(s, t, "big", 3, big, sizeof(big), NO_TTL, NOW), 0);
     assert_miss(s, "big", NOW);
-    assert_true(stats_of(s).bytes <= max);
+    assert_true(vt_store_stats(s).bytes <= max);
     vmux__near_free(s);
 
-    s = store_with(1000, 4 * max, 4);
+    s = vt_store_with(1000, 4 * max, 4);
     fill_random(s, 4 * max, 2);
     vmux__near_free(s);
 }
@@ -491,18 +473,6 @@ static void saw(struct race *r, uint64_t *last, uint64_t v)
         *last = v;
 }
 
-static int take_copy(const void *bytes, size_t len, void *out)
-{
-    vmux_bytes *b = out;
-    b->ptr = malloc(len + 1);
-    if (b->ptr == NULL)
-        return VMUX_ERR_NOMEM;
-    memcpy(b->ptr, bytes, len);
-    b->ptr[len] = '\0';
-    b->len = len;
-    return 0;
-}
-
 static void read_once(struct race *r, int k, int vi, uint64_t *last, unsigned *x)
 {
     char key[16], val[64];
@@ -510,7 +480,7 @@ static void read_once(struct race *r, int k, int vi, uint64_t *last, unsigned *x
     const struct vmux_near_key nk = {key, keylen, variant[vi], strlen(variant[vi])};
     uint64_t floor = atomic_load(&r->floor[k]);
     vmux_bytes b = {0};
-    if (vmux__near_lookup_var(r->s, &nk, NOW, take_copy, &b) == 1) {
+    if (vmux__near_lookup_var(r->s, &nk, NOW, vt_take_copy, &b) == 1) {
         uint64_t h = strtoull(b.ptr, NULL, 10);
         if (h < floor)
             atomic_fetch_add(&r->bad, 1);
@@ -567,7 +537,7 @@ static void test_concurrent_never_older_than_an_invalidation(void **state)
     assert_true(atomic_load(&r.hits) > 0); /* the check above looked at something */
     assert_true(atomic_load(&r.stored) > 0);
     assert_true(atomic_load(&r.raced) > 0); /* the race the placeholders are for did happen */
-    struct vmux_near_store_stats st = stats_of(r.s);
+    struct vmux_near_store_stats st = vt_store_stats(r.s);
     assert_true(st.entries <= 48);
     assert_int_equal(st.hits, (uint64_t)atomic_load(&r.hits));
     assert_int_equal(st.fills, (uint64_t)atomic_load(&r.stored));

@@ -16,19 +16,9 @@
 #include <cmocka.h>
 
 #include "core/near_store.h"
+#include "nearstore.h"
 #include "vmux/error.h"
 #include "vmux/types.h"
-
-#define NOW 1000u
-#define NO_TTL UINT64_MAX
-
-static struct vmux_near *store_with(size_t entries, size_t bytes, unsigned shards)
-{
-    struct vmux_near *s = NULL;
-    struct vmux_near_limits l = {.max_entries = entries, .max_bytes = bytes, .shards = shards};
-    assert_int_equal(vmux__near_new(&l, &s), 0);
-    return s;
-}
 
 static struct vmux_near_key key_of(const char *key, const char *var)
 {
@@ -50,24 +40,12 @@ static int put(struct vmux_near *s, const char *key, const char *var, const char
     return put_at(s, key, var, 0, value);
 }
 
-static int take_copy(const void *bytes, size_t len, void *out)
-{
-    vmux_bytes *b = out;
-    b->ptr = malloc(len + 1);
-    if (b->ptr == NULL)
-        return VMUX_ERR_NOMEM;
-    memcpy(b->ptr, bytes, len);
-    b->ptr[len] = '\0';
-    b->len = len;
-    return 0;
-}
-
 /* The value held under key's variant var, or NULL on a miss (the caller frees it). */
 static char *get(struct vmux_near *s, const char *key, const char *var)
 {
     struct vmux_near_key k = key_of(key, var);
     vmux_bytes b = {0};
-    int rc = vmux__near_lookup_var(s, &k, NOW, take_copy, &b);
+    int rc = vmux__near_lookup_var(s, &k, NOW, vt_take_copy, &b);
     assert_true(rc == 0 || rc == 1);
     assert_true(rc == 1 || b.ptr == NULL);
     return b.ptr;
@@ -86,13 +64,6 @@ static void assert_miss(struct vmux_near *s, const char *key, const char *var)
     assert_null(get(s, key, var));
 }
 
-static struct vmux_near_store_stats stats_of(struct vmux_near *s)
-{
-    struct vmux_near_store_stats st;
-    vmux__near_read_stats(s, &st);
-    return st;
-}
-
 /* "k" as a GET, as HGET of two fields and as HGETALL; "other" as a GET. */
 static void put_variants(struct vmux_near *s)
 {
@@ -106,7 +77,7 @@ static void put_variants(struct vmux_near *s)
 static void test_variants_side_by_side(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     put_variants(s);
     assert_hit(s, "k", NULL, "plain");
     assert_hit(s, "k", "F:a", "A");
@@ -124,14 +95,14 @@ static void test_variants_side_by_side(void **state)
     assert_int_equal(put(s, "k", "F:a", "A2"), 1);
     assert_hit(s, "k", "F:a", "A2");
     assert_hit(s, "k", "F:b", "B");
-    assert_int_equal(stats_of(s).entries, 5);
+    assert_int_equal(vt_store_stats(s).entries, 5);
     vmux__near_free(s);
 }
 
 static void test_invalidate_removes_every_variant(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     put_variants(s);
     struct vmux_near_key k = key_of("k", "S");
     struct vmux_near_token t;
@@ -144,7 +115,7 @@ static void test_invalidate_removes_every_variant(void **state)
     assert_int_equal(vmux__near_fill_var(s, t, &k, "m", 1, NO_TTL, NOW), 0);
     assert_miss(s, "k", "S");
     assert_hit(s, "other", NULL, "o");
-    struct vmux_near_store_stats st = stats_of(s);
+    struct vmux_near_store_stats st = vt_store_stats(s);
     assert_int_equal(st.invalidations, 5); /* four values and the placeholder */
     assert_int_equal(st.entries, 1);
     assert_int_equal(st.bytes, vmux__near_entry_bytes(5, 1, 1));
@@ -155,7 +126,7 @@ static void test_invalidate_removes_every_variant(void **state)
 static void test_seen_meets_its_own_variant(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     put_variants(s);
     struct vmux_near_key a = key_of("k", "F:a");
     vmux__near_seen_var(s, &a, "A", 1); /* the same value: kept */
@@ -166,14 +137,14 @@ static void test_seen_meets_its_own_variant(void **state)
     assert_hit(s, "k", NULL, "plain");
     vmux__near_seen_var(s, &a, NULL, 0); /* HGET's nil: the field only */
     assert_hit(s, "k", "F:b", "B");
-    assert_int_equal(stats_of(s).conflicts, 1);
+    assert_int_equal(vt_store_stats(s).conflicts, 1);
     vmux__near_free(s);
 }
 
 static void test_key_gone_meets_every_variant(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     put_variants(s);
     struct vmux_near_key k = key_of("k", "F:c");
     struct vmux_near_token t;
@@ -186,7 +157,7 @@ static void test_key_gone_meets_every_variant(void **state)
     assert_int_equal(vmux__near_fill_var(s, t, &k, "C", 1, NO_TTL, NOW), 0);
     assert_miss(s, "k", "F:c");
     assert_hit(s, "other", NULL, "o");
-    struct vmux_near_store_stats st = stats_of(s);
+    struct vmux_near_store_stats st = vt_store_stats(s);
     assert_int_equal(st.entries, 1);
     assert_int_equal(st.conflicts, 5); /* four values dropped, one fill refused */
     vmux__near_free(s);
@@ -195,7 +166,7 @@ static void test_key_gone_meets_every_variant(void **state)
 static void test_flushes_reach_variants(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     assert_int_equal(put_at(s, "a", NULL, 1, "1"), 1);
     assert_int_equal(put_at(s, "a", "H", 1, "2"), 1);
     assert_int_equal(put_at(s, "b", "S", 2, "3"), 1);
@@ -209,7 +180,7 @@ static void test_flushes_reach_variants(void **state)
     vmux__near_flush_all(s, VMUX_NEAR_SERVER_FLUSH);
     assert_int_equal(vmux__near_sweep(s, NOW), 1);
     assert_miss(s, "b", "S");
-    assert_int_equal(stats_of(s).bytes, 0);
+    assert_int_equal(vt_store_stats(s).bytes, 0);
     vmux__near_free(s);
 }
 
@@ -217,24 +188,24 @@ static void test_variant_bytes_and_bounds(void **state)
 {
     (void)state;
     /* an entry counts its key, its variant and its value */
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     assert_int_equal(put(s, "key", "F:field", "value"), 1);
-    assert_int_equal(stats_of(s).bytes, vmux__near_entry_bytes(3 + 7, 5, 1));
+    assert_int_equal(vt_store_stats(s).bytes, vmux__near_entry_bytes(3 + 7, 5, 1));
     vmux__near_free(s);
     /* many variants of one key: the entry limit holds, CLOCK evicts among them */
-    s = store_with(4, 0, 1);
+    s = vt_store_with(4, 0, 1);
     char var[16];
     for (int i = 0; i < 50; i++) {
         snprintf(var, sizeof(var), "F:%d", i);
         assert_int_equal(put(s, "k", var, "v"), 1);
-        assert_true(stats_of(s).entries <= 4);
+        assert_true(vt_store_stats(s).entries <= 4);
     }
     assert_hit(s, "k", "F:49", "v");
-    assert_true(stats_of(s).evictions >= 46);
+    assert_true(vt_store_stats(s).evictions >= 46);
     vmux__near_free(s);
     /* the byte limit holds, variant included: one too long for a shard is not reserved */
     size_t max = 2048;
-    s = store_with(100, max, 1);
+    s = vt_store_with(100, max, 1);
     static char big[4096];
     memset(big, 'x', sizeof(big) - 1);
     struct vmux_near_key k = {"k", 1, big, sizeof(big) - 1};
@@ -244,7 +215,7 @@ static void test_variant_bytes_and_bounds(void **state)
     for (int i = 0; i < 100; i++) {
         snprintf(var, sizeof(var), "F:%d", i);
         assert_int_equal(put(s, "k", var, "some value of a field"), 1);
-        assert_true(stats_of(s).bytes <= max);
+        assert_true(vt_store_stats(s).bytes <= max);
     }
     vmux__near_free(s);
 }
@@ -252,16 +223,16 @@ static void test_variant_bytes_and_bounds(void **state)
 static void test_variant_too_long_is_never_held(void **state)
 {
     (void)state;
-    struct vmux_near *s = store_with(0, 0, 0);
+    struct vmux_near *s = vt_store_with(0, 0, 0);
     /* never read: a variant over the limit is refused before its bytes are looked at */
     struct vmux_near_key k = {"k", 1, "F", (size_t)VMUX_NEAR_MAX_VARIANT + 1};
     struct vmux_near_token t;
     assert_int_equal(vmux__near_reserve_var(s, &k, 0, 0, NOW, &t), 0);
     assert_int_equal(t.id, 0);
     vmux_bytes b = {0};
-    assert_int_equal(vmux__near_lookup_var(s, &k, NOW, take_copy, &b), 0);
+    assert_int_equal(vmux__near_lookup_var(s, &k, NOW, vt_take_copy, &b), 0);
     vmux__near_seen_var(s, &k, "v", 1);
-    assert_int_equal(stats_of(s).entries, 0);
+    assert_int_equal(vt_store_stats(s).entries, 0);
     vmux__near_free(s);
 }
 
