@@ -34,7 +34,6 @@ int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx 
      * their node is a primary (vmux__link_set_readonly()); a standalone server ignores it */
     link->readonly =
         cfg->read_from != VMUX_READ_PRIMARY || cfg->cluster_node || cfg->cluster != VMUX_CLUSTER_NO;
-    link->cluster_only = cfg->cluster_node;
     link->state = LINK_DOWN;
     link->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)link;
     uv_timer_init(loop, &link->backoff);

@@ -206,9 +206,9 @@ int vmux__link_set_readonly(struct vmux_link *link, bool on);
  * answers that it has cluster support disabled (a node restarted without cluster-enabled, or
  * another server now at its address) fails the connection with VMUX_ERR_CONNECT before any
  * command is written on it, so no key is read or written on a server outside the cluster. Other
- * errors (an ACL without CLUSTER) are ignored. A router's node links check from the start
- * (cluster_node in their configuration); the router calls this for the seed link once it is in
- * cluster mode. I/O thread.
+ * errors (an ACL without CLUSTER) are ignored. The router calls this for its seed link and every
+ * node link once it is in cluster mode, and for each node link it opens after (not for the
+ * replica links of a standalone or Sentinel handle). I/O thread.
  */
 void vmux__link_set_cluster_only(struct vmux_link *link);
 

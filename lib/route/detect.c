@@ -79,7 +79,7 @@ static void on_cluster_slots(int status, vmux_reply *reply, void *arg)
                r->seed_port, why);
         return;
     }
-    vmux__link_set_cluster_only(r->seed);
+    vmux__router_cluster_only(r);
     settle(r, VMUX_ROUTER_CLUSTER, 0, "%s:%d: cluster mode: %zu shards serve %u of 16384 slots",
            r->seed_host, r->seed_port, r->map->nshards, r->map->covered);
     vmux__router_read_modes(r);
@@ -151,7 +151,7 @@ static void on_slots_again(int status, vmux_reply *reply, void *arg)
               "%s:%d: the server is a cluster node now: cluster mode, %zu shards serve %u of 16384 "
               "slots",
               r->seed_host, r->seed_port, map->nshards, map->covered);
-    vmux__link_set_cluster_only(r->seed);
+    vmux__router_cluster_only(r);
     atomic_store_explicit(&r->mode, VMUX_ROUTER_CLUSTER, memory_order_release);
     vmux__router_read_modes(r);
 }

@@ -100,6 +100,8 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
         vmux__config_endpoint_push(n.cfg, host, hostlen, port) != 0 ||
         vmux__link_new(r->loop, n.cfg, r->tls_ctx, n.ctr, r->node_events, r->arg, &n.link) != 0)
         goto fail;
+    if (vmux__router_mode(r) == VMUX_ROUTER_CLUSTER)
+        vmux__link_set_cluster_only(n.link); /* its servers must be cluster nodes */
     vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: opening a link to %s:%d", n.host, port);
     r->nodes[r->nnodes++] = n;
     vmux__router_read_modes(r); /* before its first connection's setup */
@@ -246,6 +248,13 @@ void vmux__router_reroute_blocking(struct vmux_router *r)
 }
 
 /* ---- sending ---- */
+
+void vmux__router_cluster_only(struct vmux_router *r)
+{
+    vmux__link_set_cluster_only(r->seed);
+    for (size_t i = 0; i < r->nnodes; i++)
+        vmux__link_set_cluster_only(r->nodes[i].link);
+}
 
 void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map)
 {

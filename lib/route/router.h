@@ -288,6 +288,13 @@ void vmux__router_seed_mismatch(struct vmux_router *r);
 const char *vmux__router_tls_name(const struct vmux_router *r, const char *host, int port);
 
 /*
+ * I/O thread: the mode turns CLUSTER; from their next connections on, the seed link and every
+ * node link check that their servers are cluster nodes (vmux__link_set_cluster_only()), as the
+ * node links opened later do from their first.
+ */
+void vmux__router_cluster_only(struct vmux_router *r);
+
+/*
  * I/O thread (tlsname.c): a link opened before the map announced its node's name (a MOVED to a
  * node the map did not list yet, a map without the metadata) learns it from a later map. Sets
  * cfg's sslHost (a TLS link's configuration to host:port, still the caller's) to
