@@ -13,6 +13,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "sidetext.h"
 #include "testutil.h"
 
 static int slot(int rc)
@@ -147,17 +148,7 @@ static char *reply_text(const redisReply *r)
 
 static char *admin_v(int port, const char *fmt, va_list ap)
 {
-    struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    char *out = NULL;
-    if (c != NULL && c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK) {
-        redisReply *r = redisvCommand(c, fmt, ap);
-        if (r != NULL)
-            out = reply_text(r);
-        freeReplyObject(r);
-    }
-    redisFree(c);
-    return out;
+    return vt_side_vtext(port, reply_text, fmt, ap);
 }
 
 char *rt_admin(int port, const char *fmt, ...)
