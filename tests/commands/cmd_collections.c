@@ -56,19 +56,19 @@ void call_array(vmux *m, int argc, const char **argv, const size_t *lens, vmux_b
     vmux_reply_free(r);
 }
 
-void expect_bytes(const vmux_bytes *got, vmux_str want)
+void assert_bytes(const vmux_bytes *b, vmux_str want)
 {
-    assert_non_null(got->ptr);
-    assert_int_equal(got->len, want.len);
-    assert_memory_equal(got->ptr, want.ptr, want.len);
-    assert_int_equal(got->ptr[got->len], '\0');
+    assert_non_null(b->ptr);
+    assert_int_equal(b->len, want.len);
+    assert_memory_equal(b->ptr, want.ptr, want.len);
+    assert_int_equal(b->ptr[b->len], '\0');
 }
 
 void expect_array(const vmux_bytes_array *got, const vmux_str *want, size_t n)
 {
     assert_int_equal(got->count, n);
     for (size_t i = 0; i < n; i++)
-        expect_bytes(&got->items[i], want[i]);
+        assert_bytes(&got->items[i], want[i]);
 }
 
 void expect_wrongtype(int rc, const char *err)

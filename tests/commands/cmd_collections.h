@@ -34,10 +34,10 @@ void set_string(vmux_str key);
  * which the caller frees; fails the test when the call fails or the reply is no array. */
 void call_array(vmux *m, int argc, const char **argv, const size_t *lens, vmux_bytes_array *out);
 
-/* Asserts got holds want's bytes, NUL-terminated. */
-void expect_bytes(const vmux_bytes *got, vmux_str want);
+/* Asserts b holds want's bytes, NUL-terminated (cmd_common.h declares it too). */
+void assert_bytes(const vmux_bytes *b, vmux_str want);
 
-/* Asserts got holds exactly want[0..n), in order (expect_bytes on each). */
+/* Asserts got holds exactly want[0..n), in order (assert_bytes on each). */
 void expect_array(const vmux_bytes_array *got, const vmux_str *want, size_t n);
 
 /* Asserts rc is a server error whose message err holds WRONGTYPE. */

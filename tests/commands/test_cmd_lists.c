@@ -87,10 +87,10 @@ static void test_binary_key_and_missing_key(void **state)
     assert_int_equal(admin_int("LLEN %b", BIN_KEY), 2);
     vmux_bytes v;
     assert_int_equal(vmux_lindex(m, NULL, BIN_KEY, 1, &v), 0);
-    expect_bytes(&v, EMPTY);
+    assert_bytes(&v, EMPTY);
     vmux_bytes_free(&v);
     assert_int_equal(vmux_lpop(m, NULL, BIN_KEY, &v), 0);
-    expect_bytes(&v, NUL_VALUE);
+    assert_bytes(&v, NUL_VALUE);
     vmux_bytes_free(&v);
 
     vmux_str missing = VMUX_STR("cmdlists:{bin}missing");
@@ -133,10 +133,10 @@ static void test_pop(void **state)
     assert_int_equal(vmux_rpush(m, NULL, key, values, 6, NULL), 0);
     vmux_bytes v;
     assert_int_equal(vmux_lpop(m, NULL, key, &v), 0);
-    expect_bytes(&v, values[0]);
+    assert_bytes(&v, values[0]);
     vmux_bytes_free(&v);
     assert_int_equal(vmux_rpop(m, NULL, key, &v), 0);
-    expect_bytes(&v, values[5]);
+    assert_bytes(&v, values[5]);
     vmux_bytes_free(&v);
     expect_list(m, key, values + 1, 4);
 
@@ -169,10 +169,10 @@ static void test_lindex_lset(void **state)
     assert_int_equal(vmux_rpush(m, NULL, key, values, 3, NULL), 0);
     vmux_bytes v;
     assert_int_equal(vmux_lindex(m, NULL, key, 0, &v), 0);
-    expect_bytes(&v, values[0]);
+    assert_bytes(&v, values[0]);
     vmux_bytes_free(&v);
     assert_int_equal(vmux_lindex(m, NULL, key, -1, &v), 0);
-    expect_bytes(&v, values[2]);
+    assert_bytes(&v, values[2]);
     vmux_bytes_free(&v);
     assert_int_equal(vmux_lindex(m, NULL, key, 3, &v), 0);
     assert_null(v.ptr);
@@ -254,17 +254,17 @@ static void test_lmove(void **state)
     assert_int_equal(vmux_rpush(m, NULL, dst, &x, 1, NULL), 0);
     vmux_bytes v;
     assert_int_equal(vmux_lmove(m, NULL, src, dst, VMUX_HEAD, VMUX_TAIL, &v), 0);
-    expect_bytes(&v, a);
+    assert_bytes(&v, a);
     vmux_bytes_free(&v);
     assert_int_equal(vmux_lmove(m, NULL, src, dst, VMUX_TAIL, VMUX_HEAD, &v), 0);
-    expect_bytes(&v, c);
+    assert_bytes(&v, c);
     vmux_bytes_free(&v);
     vmux_str src_now[] = {b}, dst_now[] = {c, x, a};
     expect_list(m, src, src_now, 1);
     expect_list(m, dst, dst_now, 3);
     /* within one list: a rotation */
     assert_int_equal(vmux_lmove(m, NULL, dst, dst, VMUX_HEAD, VMUX_TAIL, &v), 0);
-    expect_bytes(&v, c);
+    assert_bytes(&v, c);
     vmux_bytes_free(&v);
     vmux_str rotated[] = {x, a, c};
     expect_list(m, dst, rotated, 3);

@@ -54,7 +54,7 @@ static void expect_scored(const vmux_scored_array *got, const vmux_zmember *want
 {
     assert_int_equal(got->count, n);
     for (size_t i = 0; i < n; i++) {
-        expect_bytes(&got->items[i].member, want[i].member);
+        assert_bytes(&got->items[i].member, want[i].member);
         if (got->items[i].score != want[i].score)
             fail_msg("item %zu: score %.17g, want %.17g", i, got->items[i].score, want[i].score);
     }
@@ -330,7 +330,7 @@ static void expect_range(vmux *m, vmux_str key, const vmux_zrange_opts *range,
     assert_int_equal(vmux_zrange(m, NULL, key, range, &members), 0);
     assert_int_equal(members.count, n);
     for (size_t i = 0; i < n; i++)
-        expect_bytes(&members.items[i], want[i].member);
+        assert_bytes(&members.items[i], want[i].member);
     vmux_bytes_array_free(&members);
     bool lex = range != NULL && range->start.kind >= VMUX_ZBOUND_KIND_LEX;
     if (lex)
@@ -634,7 +634,7 @@ static vmux_str player_name(char *buf, int i)
 static void expect_player(const vmux_scored *got, int score)
 {
     char name[24];
-    expect_bytes(&got->member, player_name(name, player_with(score)));
+    assert_bytes(&got->member, player_name(name, player_with(score)));
     assert_true(got->score == score);
 }
 
@@ -724,7 +724,7 @@ static void test_leaderboard(void **state)
     assert_true(score == 1100);
     top.stop = VMUX_ZBOUND_INDEX(1);
     assert_int_equal(vmux_zrange_withscores(m, NULL, board, &top, &got), 0);
-    expect_bytes(&got.items[0].member, climber);
+    assert_bytes(&got.items[0].member, climber);
     expect_player(&got.items[1], 999);
     vmux_scored_array_free(&got);
 }
