@@ -34,18 +34,10 @@ enum { MAXEV = 256, EVENT_DEADLINE_MS = 10000 };
 
 /* ---- a side connection to the server, not through vmux ---- */
 
+/* A reply's text; an array is "(array)". */
 static char *reply_text(const redisReply *r)
 {
-    char num[32];
-    if (r->type == REDIS_REPLY_INTEGER) {
-        snprintf(num, sizeof num, "%lld", r->integer);
-        return strdup(num);
-    }
-    if (r->type == REDIS_REPLY_NIL)
-        return strdup("(nil)");
-    if (r->type == REDIS_REPLY_ARRAY)
-        return strdup("(array)");
-    return strndup(r->str, r->len);
+    return r->type == REDIS_REPLY_ARRAY ? strdup("(array)") : vt_reply_scalar_text(r);
 }
 
 /* Sends one command to 127.0.0.1:port on a fresh hiredis connection (default user); returns
@@ -121,13 +113,8 @@ static void wait_event(vt_evlog *log, vmux_event_type type, int code, int from)
 
 static int server_setup(void **state)
 {
-    vt_server *s = calloc(1, sizeof(*s));
-    if (s == NULL || vt_server_start(s, 0, NULL) != 0) {
-        free(s);
-        return -1;
-    }
-    *state = s;
-    return 0;
+    *state = vt_server_new(NULL);
+    return *state != NULL ? 0 : -1;
 }
 
 static int server_teardown(void **state)

@@ -187,13 +187,8 @@ static void expect_pong(vmux *m)
 
 static int server_setup(void **state)
 {
-    vt_server *s = calloc(1, sizeof(*s));
-    if (s == NULL || vt_server_start(s, 0, NULL) != 0) {
-        free(s);
-        return -1;
-    }
-    *state = s;
-    return 0;
+    *state = vt_server_new(NULL);
+    return *state != NULL ? 0 : -1;
 }
 
 static int server_teardown(void **state)

@@ -50,17 +50,11 @@ enum {
 
 /* ---- a side connection to a server, not through vmux ---- */
 
+/* A reply's text; an array's elements' texts, one a line. */
 static char *reply_text(const redisReply *r)
 {
-    char num[32];
-    if (r->type == REDIS_REPLY_INTEGER) {
-        snprintf(num, sizeof num, "%lld", r->integer);
-        return strdup(num);
-    }
-    if (r->type == REDIS_REPLY_NIL)
-        return strdup("(nil)");
     if (r->type != REDIS_REPLY_ARRAY)
-        return strndup(r->str, r->len);
+        return vt_reply_scalar_text(r);
     char *out = strdup("");
     for (size_t i = 0; out != NULL && i < r->elements; i++) {
         char *e = reply_text(r->element[i]);

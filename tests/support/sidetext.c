@@ -1,11 +1,29 @@
 /* A side connection to a server, not through vmux (sidetext.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strndup under -std=c11 */
+#endif
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/time.h>
 
 #include <hiredis/hiredis.h>
 
 #include "sidetext.h"
+
+char *vt_reply_scalar_text(const redisReply *r)
+{
+    char num[32];
+    if (r->type == REDIS_REPLY_INTEGER) {
+        snprintf(num, sizeof num, "%lld", r->integer);
+        return strdup(num);
+    }
+    if (r->type == REDIS_REPLY_NIL)
+        return strdup("(nil)");
+    return strndup(r->str, r->len);
+}
 
 char *vt_side_vtext(int port, vt_reply_text_fn *text, const char *fmt, va_list ap)
 {

@@ -14,6 +14,13 @@ struct redisReply;
 typedef char *vt_reply_text_fn(const struct redisReply *r);
 
 /*
+ * The text of a reply that is not an array: an integer in decimal, nil as "(nil)", any other
+ * reply its string (status, error or bulk), malloc'ed; NULL when out of memory. A
+ * vt_reply_text_fn's building block; not for arrays.
+ */
+char *vt_reply_scalar_text(const struct redisReply *r);
+
+/*
  * Sends one command (hiredis format) to 127.0.0.1:port, as the default user, on a fresh
  * connection with 5 s connect and I/O timeouts, and returns text(reply), which the caller frees.
  * Returns NULL when the server cannot be reached or gives no reply within 5 s (or text does).
