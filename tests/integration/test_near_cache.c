@@ -102,11 +102,24 @@ static long long reader_id(const char *mark)
     return vt_client_id(suite.srv.port, "name=nearreader", mark);
 }
 
-/* After the kill: emptied, stored again, and invalidated again (the data connection points at
- * the new invalidation connection). */
-static void after_kill(vmux *m, vmux *w, const char *key, struct vt_near_flush *f)
+/* Caches key's value "before" (written through w) in m's near cache. */
+static void cache_before(vmux *m, vmux *w, const char *key)
 {
-    assert_true(vt_wait_until(vt_near_flushed, f, WAIT_MS));
+    vt_set(w, key, "before");
+    vt_near_until_cached(m, key, "before");
+}
+
+/*
+ * Kills m's connection that CLIENT LIST shows with mark ("cmd=subscribe": the invalidation
+ * connection; "cmd=exec": the data one), then checks the near cache recovers: emptied (its flush
+ * counter of cause rises), stored again, and invalidated again (the data connection points at the
+ * new invalidation connection). On the test's thread; fails it on a deadline.
+ */
+static void kill_then_recover(vmux *m, vmux *w, const char *key, const char *mark, int cause)
+{
+    struct vt_near_flush f = {m, cause, vt_near_flushes(m, cause)};
+    vt_kill_client(suite.srv.port, reader_id(mark));
+    assert_true(vt_wait_until(vt_near_flushed, &f, WAIT_MS));
     vt_set(w, key, "after");
     vt_near_until_cached(m, key, "after");
     vt_set(w, key, "later");
@@ -117,11 +130,8 @@ static void test_invalidation_connection_killed(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "near:k", "before");
-    vt_near_until_cached(m, "near:k", "before");
-    struct vt_near_flush f = {m, VT_FLUSH_LOST, vt_near_flushes(m, VT_FLUSH_LOST)};
-    vt_kill_client(suite.srv.port, reader_id("cmd=subscribe"));
-    after_kill(m, w, "near:k", &f);
+    cache_before(m, w, "near:k");
+    kill_then_recover(m, w, "near:k", "cmd=subscribe", VT_FLUSH_LOST);
     vmux_close(w);
     vmux_close(m);
 }
@@ -130,11 +140,8 @@ static void test_data_connection_killed(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "near:d", "before");
-    vt_near_until_cached(m, "near:d", "before");
-    struct vt_near_flush f = {m, VT_FLUSH_RECONNECT, vt_near_flushes(m, VT_FLUSH_RECONNECT)};
-    vt_kill_client(suite.srv.port, reader_id("cmd=exec"));
-    after_kill(m, w, "near:d", &f);
+    cache_before(m, w, "near:d");
+    kill_then_recover(m, w, "near:d", "cmd=exec", VT_FLUSH_RECONNECT);
     vmux_close(w);
     vmux_close(m);
 }
@@ -723,12 +730,9 @@ static void test_bcast_invalidation_connection_killed(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, BCAST), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "bc:k", "before");
-    vt_near_until_cached(m, "bc:k", "before");
+    cache_before(m, w, "bc:k");
     long long data = reader_id("cmd=exec");
-    struct vt_near_flush f = {m, VT_FLUSH_LOST, vt_near_flushes(m, VT_FLUSH_LOST)};
-    vt_kill_client(suite.srv.port, reader_id("cmd=subscribe"));
-    after_kill(m, w, "bc:k", &f);
+    kill_then_recover(m, w, "bc:k", "cmd=subscribe", VT_FLUSH_LOST);
     assert_int_equal(reader_id("cmd=exec"), data); /* the same data connection */
     assert_bcast_tracking(m, "bc:,bd:");
     assert_read_untracked(m, w, "out:k");
@@ -740,11 +744,8 @@ static void test_bcast_data_connection_killed(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, BCAST), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "bd:d", "before");
-    vt_near_until_cached(m, "bd:d", "before");
-    struct vt_near_flush f = {m, VT_FLUSH_RECONNECT, vt_near_flushes(m, VT_FLUSH_RECONNECT)};
-    vt_kill_client(suite.srv.port, reader_id("cmd=exec"));
-    after_kill(m, w, "bd:d", &f);
+    cache_before(m, w, "bd:d");
+    kill_then_recover(m, w, "bd:d", "cmd=exec", VT_FLUSH_RECONNECT);
     assert_bcast_tracking(m, "bc:,bd:");
     vmux_close(w);
     vmux_close(m);
