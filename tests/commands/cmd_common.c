@@ -83,14 +83,6 @@ void assert_raw_nil(vmux_reply *r)
     vmux_reply_free(r);
 }
 
-void assert_bytes(const vmux_bytes *b, vmux_str want)
-{
-    assert_non_null(b->ptr);
-    assert_int_equal(b->len, want.len);
-    assert_memory_equal(b->ptr, want.ptr, want.len);
-    assert_int_equal(b->ptr[b->len], '\0');
-}
-
 void assert_wrongtype(int rc)
 {
     assert_int_equal(rc, VMUX_ERR_SERVER);

@@ -55,7 +55,7 @@ void assert_raw_str(vmux_reply *r, vmux_str want);
 /* Asserts a reply is nil, and frees it. */
 void assert_raw_nil(vmux_reply *r);
 
-/* Asserts b holds want's bytes, NUL-terminated. */
+/* Asserts b holds want's bytes, NUL-terminated (defined in cmd_collections.c). */
 void assert_bytes(const vmux_bytes *b, vmux_str want);
 
 /* Asserts rc is a server error whose message (in errbuf) is WRONGTYPE, and clears errbuf. */

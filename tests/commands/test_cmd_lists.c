@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "cmd_collections.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -26,78 +27,15 @@ static const char bin_key_bytes[] = "cmdlists:{bin}\0bin";
 #define NUL_VALUE VMUX_STRN("a\0b", 3)
 #define EMPTY VMUX_STRN("", 0)
 
-static int setup(void **state)
-{
-    *state = vt_open("plain", NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    vmux_close(*state);
-    return 0;
-}
-
-/* Deletes a key through the admin connection (binary-safe). */
-static void del(vmux_str key)
-{
-    char *r = vt_admin("plain", "DEL %b", key.ptr, key.len);
-    assert_non_null(r);
-    free(r);
-}
-
-/* The admin connection's integer answer to a one-key command, such as "LLEN %b". */
-static long admin_int(const char *format, vmux_str key)
-{
-    char *r = vt_admin("plain", format, key.ptr, key.len);
-    assert_non_null(r);
-    long v = strtol(r, NULL, 10);
-    free(r);
-    return v;
-}
-
-static void expect_bytes(const vmux_bytes *got, vmux_str want)
-{
-    assert_non_null(got->ptr);
-    assert_int_equal(got->len, want.len);
-    assert_memory_equal(got->ptr, want.ptr, want.len);
-    assert_int_equal(got->ptr[got->len], '\0');
-}
-
-static void expect_array(const vmux_bytes_array *got, const vmux_str *want, size_t n)
-{
-    assert_int_equal(got->count, n);
-    for (size_t i = 0; i < n; i++)
-        expect_bytes(&got->items[i], want[i]);
-}
-
 /* The whole list at key, read through the generic API (not the typed one under test). */
 static void expect_list(vmux *m, vmux_str key, const vmux_str *want, size_t n)
 {
     const char *argv[] = {"LRANGE", key.ptr, "0", "-1"};
     size_t lens[] = {6, key.len, 1, 2};
-    vmux_reply *r;
-    assert_int_equal(vmux_call(m, NULL, 4, argv, lens, &r), 0);
     vmux_bytes_array got;
-    assert_int_equal(vmux_reply_to_bytes_array(r, &got), 0);
-    vmux_reply_free(r);
+    call_array(m, 4, argv, lens, &got);
     expect_array(&got, want, n);
     vmux_bytes_array_free(&got);
-}
-
-static void set_string(vmux_str key)
-{
-    char *r = vt_admin("plain", "SET %b text", key.ptr, key.len);
-    assert_non_null(r);
-    assert_string_equal(r, "OK");
-    free(r);
-}
-
-static void expect_wrongtype(int rc, const char *err)
-{
-    assert_int_equal(rc, VMUX_ERR_SERVER);
-    if (strstr(err, "WRONGTYPE") == NULL)
-        fail_msg("no WRONGTYPE in '%s'", err);
 }
 
 static void test_push_and_range(void **state)
@@ -149,10 +87,10 @@ static void test_binary_key_and_missing_key(void **state)
     assert_int_equal(admin_int("LLEN %b", BIN_KEY), 2);
     vmux_bytes v;
     assert_int_equal(vmux_lindex(m, NULL, BIN_KEY, 1, &v), 0);
-    expect_bytes(&v, EMPTY);
+    assert_bytes(&v, EMPTY);
     vmux_bytes_free(&v);
     assert_int_equal(vmux_lpop(m, NULL, BIN_KEY, &v), 0);
-    expect_bytes(&v, NUL_VALUE);
+    assert_bytes(&v, NUL_VALUE);
     vmux_bytes_free(&v);
 
     vmux_str missing = VMUX_STR("cmdlists:{bin}missing");
@@ -195,10 +133,10 @@ static void test_pop(void **state)
     assert_int_equal(vmux_rpush(m, NULL, key, values, 6, NULL), 0);
     vmux_bytes v;
     assert_int_equal(vmux_lpop(m, NULL, key, &v), 0);
-    expect_bytes(&v, values[0]);
+    assert_bytes(&v, values[0]);
     vmux_bytes_free(&v);
     assert_int_equal(vmux_rpop(m, NULL, key, &v), 0);
-    expect_bytes(&v, values[5]);
+    assert_bytes(&v, values[5]);
     vmux_bytes_free(&v);
     expect_list(m, key, values + 1, 4);
 
@@ -231,10 +169,10 @@ static void test_lindex_lset(void **state)
     assert_int_equal(vmux_rpush(m, NULL, key, values, 3, NULL), 0);
     vmux_bytes v;
     assert_int_equal(vmux_lindex(m, NULL, key, 0, &v), 0);
-    expect_bytes(&v, values[0]);
+    assert_bytes(&v, values[0]);
     vmux_bytes_free(&v);
     assert_int_equal(vmux_lindex(m, NULL, key, -1, &v), 0);
-    expect_bytes(&v, values[2]);
+    assert_bytes(&v, values[2]);
     vmux_bytes_free(&v);
     assert_int_equal(vmux_lindex(m, NULL, key, 3, &v), 0);
     assert_null(v.ptr);
@@ -316,50 +254,23 @@ static void test_lmove(void **state)
     assert_int_equal(vmux_rpush(m, NULL, dst, &x, 1, NULL), 0);
     vmux_bytes v;
     assert_int_equal(vmux_lmove(m, NULL, src, dst, VMUX_HEAD, VMUX_TAIL, &v), 0);
-    expect_bytes(&v, a);
+    assert_bytes(&v, a);
     vmux_bytes_free(&v);
     assert_int_equal(vmux_lmove(m, NULL, src, dst, VMUX_TAIL, VMUX_HEAD, &v), 0);
-    expect_bytes(&v, c);
+    assert_bytes(&v, c);
     vmux_bytes_free(&v);
     vmux_str src_now[] = {b}, dst_now[] = {c, x, a};
     expect_list(m, src, src_now, 1);
     expect_list(m, dst, dst_now, 3);
     /* within one list: a rotation */
     assert_int_equal(vmux_lmove(m, NULL, dst, dst, VMUX_HEAD, VMUX_TAIL, &v), 0);
-    expect_bytes(&v, c);
+    assert_bytes(&v, c);
     vmux_bytes_free(&v);
     vmux_str rotated[] = {x, a, c};
     expect_list(m, dst, rotated, 3);
     assert_int_equal(vmux_lmove(m, NULL, src, dst, VMUX_TAIL, VMUX_TAIL, NULL), 0);
     assert_int_equal(admin_int("EXISTS %b", src), 0);
     assert_int_equal(admin_int("LLEN %b", dst), 4);
-}
-
-struct async_result {
-    atomic_bool done;
-    int status;
-    vmux_reply *reply;
-};
-
-static void on_reply(int status, vmux_reply *reply, void *userdata)
-{
-    struct async_result *r = userdata;
-    r->status = status;
-    r->reply = reply;
-    atomic_store(&r->done, true);
-}
-
-static bool is_done(void *arg)
-{
-    return atomic_load(&((struct async_result *)arg)->done);
-}
-
-/* Waits for the callback and returns its reply, which the caller frees. */
-static vmux_reply *wait_reply(struct async_result *r)
-{
-    assert_true(vt_wait_until(is_done, r, 10000));
-    assert_int_equal(r->status, 0);
-    return r->reply;
 }
 
 static void test_async(void **state)
@@ -369,10 +280,10 @@ static void test_async(void **state)
     del(key);
     vmux_str values[] = {NUL_VALUE, EMPTY};
     struct async_result r1 = {0}, r2 = {0}, r3 = {0};
-    assert_int_equal(vmux_rpush_async(m, NULL, key, values, 2, on_reply, &r1), 0);
-    assert_int_equal(vmux_lpush_async(m, NULL, key, values, 1, on_reply, &r2), 0);
+    assert_int_equal(vmux_rpush_async(m, NULL, key, values, 2, on_async_result, &r1), 0);
+    assert_int_equal(vmux_lpush_async(m, NULL, key, values, 1, on_async_result, &r2), 0);
     /* one thread's commands are written in order, so the range sees both pushes */
-    assert_int_equal(vmux_lrange_async(m, NULL, key, 0, -1, on_reply, &r3), 0);
+    assert_int_equal(vmux_lrange_async(m, NULL, key, 0, -1, on_async_result, &r3), 0);
     int64_t len;
     vmux_reply *reply = wait_reply(&r1);
     assert_int_equal(vmux_reply_to_int(reply, &len), 0);
@@ -390,8 +301,9 @@ static void test_async(void **state)
     expect_array(&got, all, 3);
     vmux_bytes_array_free(&got);
 
-    assert_int_equal(vmux_rpush_async(m, NULL, key, NULL, 1, on_reply, &r1), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_lpush_async(m, NULL, key, values, 0, on_reply, &r1),
+    assert_int_equal(vmux_rpush_async(m, NULL, key, NULL, 1, on_async_result, &r1),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_lpush_async(m, NULL, key, values, 0, on_async_result, &r1),
                      VMUX_ERR_INVALID_ARG);
 }
 
@@ -506,5 +418,5 @@ int main(void)
         cmocka_unit_test(test_wrongtype),
         cmocka_unit_test(test_bad_arguments),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, cmd_state_setup, cmd_state_teardown);
 }

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "cmd_collections.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -26,35 +27,6 @@ static const char bin_key_bytes[] = "cmdsets:{ops}\0bin";
 #define BIN_KEY VMUX_STRN(bin_key_bytes, sizeof(bin_key_bytes) - 1)
 #define NUL_MEMBER VMUX_STRN("a\0b", 3)
 #define EMPTY VMUX_STRN("", 0)
-
-static int setup(void **state)
-{
-    *state = vt_open("plain", NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    vmux_close(*state);
-    return 0;
-}
-
-static void del(vmux_str key)
-{
-    char *r = vt_admin("plain", "DEL %b", key.ptr, key.len);
-    assert_non_null(r);
-    free(r);
-}
-
-/* The admin connection's integer answer to a one-key command, such as "SCARD %b". */
-static long admin_int(const char *format, vmux_str key)
-{
-    char *r = vt_admin("plain", format, key.ptr, key.len);
-    assert_non_null(r);
-    long v = strtol(r, NULL, 10);
-    free(r);
-    return v;
-}
 
 static bool same(const vmux_bytes *b, vmux_str s)
 {
@@ -81,20 +53,10 @@ static void expect_set(vmux *m, vmux_str key, const vmux_str *want, size_t n)
 {
     const char *argv[] = {"SMEMBERS", key.ptr};
     size_t lens[] = {8, key.len};
-    vmux_reply *r;
-    assert_int_equal(vmux_call(m, NULL, 2, argv, lens, &r), 0);
     vmux_bytes_array got;
-    assert_int_equal(vmux_reply_to_bytes_array(r, &got), 0);
-    vmux_reply_free(r);
+    call_array(m, 2, argv, lens, &got);
     expect_members(&got, want, n);
     vmux_bytes_array_free(&got);
-}
-
-static void expect_wrongtype(int rc, const char *err)
-{
-    assert_int_equal(rc, VMUX_ERR_SERVER);
-    if (strstr(err, "WRONGTYPE") == NULL)
-        fail_msg("no WRONGTYPE in '%s'", err);
 }
 
 static void test_add_remove_members(void **state)
@@ -235,32 +197,6 @@ static void test_inter_union_diff(void **state)
     assert_int_equal(vmux_sunion(m, NULL, keys12, 2, NULL), 0);
 }
 
-struct async_result {
-    atomic_bool done;
-    int status;
-    vmux_reply *reply;
-};
-
-static void on_reply(int status, vmux_reply *reply, void *userdata)
-{
-    struct async_result *r = userdata;
-    r->status = status;
-    r->reply = reply;
-    atomic_store(&r->done, true);
-}
-
-static bool is_done(void *arg)
-{
-    return atomic_load(&((struct async_result *)arg)->done);
-}
-
-static vmux_reply *wait_reply(struct async_result *r)
-{
-    assert_true(vt_wait_until(is_done, r, 10000));
-    assert_int_equal(r->status, 0);
-    return r->reply;
-}
-
 static void test_async(void **state)
 {
     vmux *m = *state;
@@ -268,9 +204,9 @@ static void test_async(void **state)
     del(key);
     vmux_str members[] = {NUL_MEMBER, EMPTY, NUL_MEMBER};
     struct async_result r1 = {0}, r2 = {0}, r3 = {0};
-    assert_int_equal(vmux_sadd_async(m, NULL, key, members, 3, on_reply, &r1), 0);
-    assert_int_equal(vmux_sismember_async(m, NULL, key, EMPTY, on_reply, &r2), 0);
-    assert_int_equal(vmux_smembers_async(m, NULL, key, on_reply, &r3), 0);
+    assert_int_equal(vmux_sadd_async(m, NULL, key, members, 3, on_async_result, &r1), 0);
+    assert_int_equal(vmux_sismember_async(m, NULL, key, EMPTY, on_async_result, &r2), 0);
+    assert_int_equal(vmux_smembers_async(m, NULL, key, on_async_result, &r3), 0);
     int64_t added;
     vmux_reply *reply = wait_reply(&r1);
     assert_int_equal(vmux_reply_to_int(reply, &added), 0);
@@ -287,33 +223,20 @@ static void test_async(void **state)
     vmux_reply_free(reply);
     expect_members(&got, members, 2);
     vmux_bytes_array_free(&got);
-    assert_int_equal(vmux_sadd_async(m, NULL, key, NULL, 2, on_reply, &r1), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_sadd_async(m, NULL, key, members, 0, on_reply, &r1),
+    assert_int_equal(vmux_sadd_async(m, NULL, key, NULL, 2, on_async_result, &r1),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_sadd_async(m, NULL, key, members, 0, on_async_result, &r1),
                      VMUX_ERR_INVALID_ARG);
 }
 
 enum { SCAN_MEMBERS = 10000, SCAN_BATCH = 1000 };
 
-/* Member i of the scanned set: "m:<i>" followed by a NUL and a byte, so it is binary. */
-static size_t scan_member(char *buf, int i)
-{
-    int n = snprintf(buf, 24, "m:%d", i);
-    buf[n] = '\0';
-    buf[n + 1] = 'z';
-    return (size_t)n + 2;
-}
+/* Member i of the scanned set is scan_member(.., 'm', 'z', i): "m:<i>", a NUL and 'z'. */
 
 /* Marks the member's number as seen; fails on a member that is not one of ours. */
 static void mark_seen(const vmux_bytes *b, bool *seen, int *distinct)
 {
-    if (b->len < 5 || memcmp(b->ptr, "m:", 2) != 0)
-        fail_msg("unexpected member %.*s", (int)b->len, b->ptr);
-    int i = atoi(b->ptr + 2);
-    char want[24];
-    size_t len = scan_member(want, i);
-    assert_true(i >= 0 && i < SCAN_MEMBERS);
-    assert_int_equal(b->len, len);
-    assert_memory_equal(b->ptr, want, len);
+    int i = scan_index(b, 'm', 'z', SCAN_MEMBERS);
     if (!seen[i])
         (*distinct)++;
     seen[i] = true;
@@ -325,7 +248,7 @@ static void fill_scan_set(vmux *m, vmux_str key)
     vmux_str batch[SCAN_BATCH];
     for (int start = 0; start < SCAN_MEMBERS; start += SCAN_BATCH) {
         for (int j = 0; j < SCAN_BATCH; j++)
-            batch[j] = VMUX_STRN(text[j], scan_member(text[j], start + j));
+            batch[j] = VMUX_STRN(text[j], scan_member(text[j], 'm', 'z', start + j));
         int64_t added;
         assert_int_equal(vmux_sadd(m, NULL, key, batch, SCAN_BATCH, &added), 0);
         assert_int_equal(added, SCAN_BATCH);
@@ -502,5 +425,5 @@ int main(void)
         cmocka_unit_test(test_wrongtype),
         cmocka_unit_test(test_bad_arguments),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, cmd_state_setup, cmd_state_teardown);
 }

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "cmd_collections.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -30,34 +31,6 @@ static const char bin_key_bytes[] = "cmdzsets:\0bin";
 #define NUL_MEMBER VMUX_STRN("a\0b", 3)
 #define EMPTY VMUX_STRN("", 0)
 #define S VMUX_STR
-
-static int setup(void **state)
-{
-    *state = vt_open("plain", NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    vmux_close(*state);
-    return 0;
-}
-
-static void del(vmux_str key)
-{
-    char *r = vt_admin("plain", "DEL %b", key.ptr, key.len);
-    assert_non_null(r);
-    free(r);
-}
-
-static long admin_int(const char *format, vmux_str key)
-{
-    char *r = vt_admin("plain", format, key.ptr, key.len);
-    assert_non_null(r);
-    long v = strtol(r, NULL, 10);
-    free(r);
-    return v;
-}
 
 /* member's score read over the admin connection; NAN when it is not a member. */
 static double admin_score(vmux_str key, vmux_str member)
@@ -77,44 +50,14 @@ static void expect_score(vmux_str key, vmux_str member, double want)
                  want);
 }
 
-static void set_string(vmux_str key)
-{
-    char *r = vt_admin("plain", "SET %b text", key.ptr, key.len);
-    assert_non_null(r);
-    assert_string_equal(r, "OK");
-    free(r);
-}
-
-static void expect_bytes(const vmux_bytes *got, vmux_str want)
-{
-    assert_non_null(got->ptr);
-    assert_int_equal(got->len, want.len);
-    assert_memory_equal(got->ptr, want.ptr, want.len);
-    assert_int_equal(got->ptr[got->len], '\0');
-}
-
-static void expect_array(const vmux_bytes_array *got, const vmux_str *want, size_t n)
-{
-    assert_int_equal(got->count, n);
-    for (size_t i = 0; i < n; i++)
-        expect_bytes(&got->items[i], want[i]);
-}
-
 static void expect_scored(const vmux_scored_array *got, const vmux_zmember *want, size_t n)
 {
     assert_int_equal(got->count, n);
     for (size_t i = 0; i < n; i++) {
-        expect_bytes(&got->items[i].member, want[i].member);
+        assert_bytes(&got->items[i].member, want[i].member);
         if (got->items[i].score != want[i].score)
             fail_msg("item %zu: score %.17g, want %.17g", i, got->items[i].score, want[i].score);
     }
-}
-
-static void expect_wrongtype(int rc, const char *err)
-{
-    assert_int_equal(rc, VMUX_ERR_SERVER);
-    if (strstr(err, "WRONGTYPE") == NULL)
-        fail_msg("no WRONGTYPE in '%s'", err);
 }
 
 /* ZADD through the typed call under test, which must succeed. */
@@ -387,7 +330,7 @@ static void expect_range(vmux *m, vmux_str key, const vmux_zrange_opts *range,
     assert_int_equal(vmux_zrange(m, NULL, key, range, &members), 0);
     assert_int_equal(members.count, n);
     for (size_t i = 0; i < n; i++)
-        expect_bytes(&members.items[i], want[i].member);
+        assert_bytes(&members.items[i], want[i].member);
     vmux_bytes_array_free(&members);
     bool lex = range != NULL && range->start.kind >= VMUX_ZBOUND_KIND_LEX;
     if (lex)
@@ -500,32 +443,6 @@ static void test_zrange_by_lex(void **state)
     expect_range(m, key, &r, items + 2, 3);
 }
 
-struct async_result {
-    atomic_bool done;
-    int status;
-    vmux_reply *reply;
-};
-
-static void on_reply(int status, vmux_reply *reply, void *userdata)
-{
-    struct async_result *r = userdata;
-    r->status = status;
-    r->reply = reply;
-    atomic_store(&r->done, true);
-}
-
-static bool is_done(void *arg)
-{
-    return atomic_load(&((struct async_result *)arg)->done);
-}
-
-static vmux_reply *wait_reply(struct async_result *r)
-{
-    assert_true(vt_wait_until(is_done, r, 10000));
-    assert_int_equal(r->status, 0);
-    return r->reply;
-}
-
 static void test_zrange_bad_arguments(void **state)
 {
     vmux *m = *state;
@@ -573,7 +490,7 @@ static void test_zrange_bad_arguments(void **state)
                          VMUX_ERR_INVALID_ARG);
         assert_null(scored.items);
         assert_int_equal(scored.count, 0);
-        assert_int_equal(vmux_zrange_async(m, NULL, key, &bad[i], false, on_reply, &never),
+        assert_int_equal(vmux_zrange_async(m, NULL, key, &bad[i], false, on_async_result, &never),
                          VMUX_ERR_INVALID_ARG);
     }
     /* scores do not go with a range by member */
@@ -583,7 +500,7 @@ static void test_zrange_bad_arguments(void **state)
     memset(&scored, 0xab, sizeof scored);
     assert_int_equal(vmux_zrange_withscores(m, NULL, key, &lex, &scored), VMUX_ERR_INVALID_ARG);
     assert_null(scored.items);
-    assert_int_equal(vmux_zrange_async(m, NULL, key, &lex, true, on_reply, &never),
+    assert_int_equal(vmux_zrange_async(m, NULL, key, &lex, true, on_async_result, &never),
                      VMUX_ERR_INVALID_ARG);
     assert_false(atomic_load(&never.done)); /* refused, so the callback never runs */
 }
@@ -717,7 +634,7 @@ static vmux_str player_name(char *buf, int i)
 static void expect_player(const vmux_scored *got, int score)
 {
     char name[24];
-    expect_bytes(&got->member, player_name(name, player_with(score)));
+    assert_bytes(&got->member, player_name(name, player_with(score)));
     assert_true(got->score == score);
 }
 
@@ -807,34 +724,15 @@ static void test_leaderboard(void **state)
     assert_true(score == 1100);
     top.stop = VMUX_ZBOUND_INDEX(1);
     assert_int_equal(vmux_zrange_withscores(m, NULL, board, &top, &got), 0);
-    expect_bytes(&got.items[0].member, climber);
+    assert_bytes(&got.items[0].member, climber);
     expect_player(&got.items[1], 999);
     vmux_scored_array_free(&got);
 }
 
 enum { SCAN_MEMBERS = 10000, SCAN_BATCH = 1000 };
 
-/* Member i of the scanned set: binary ("z:<i>", a NUL, a byte); its score is i / 4. */
-static size_t scan_member(char *buf, int i)
-{
-    int n = snprintf(buf, 24, "z:%d", i);
-    buf[n] = '\0';
-    buf[n + 1] = 'q';
-    return (size_t)n + 2;
-}
-
-static int scan_index(const vmux_bytes *b)
-{
-    if (b->len < 5 || memcmp(b->ptr, "z:", 2) != 0)
-        fail_msg("unexpected member %.*s", (int)b->len, b->ptr);
-    int i = atoi(b->ptr + 2);
-    char want[24];
-    size_t len = scan_member(want, i);
-    assert_true(i >= 0 && i < SCAN_MEMBERS);
-    assert_int_equal(b->len, len);
-    assert_memory_equal(b->ptr, want, len);
-    return i;
-}
+/* Member i of the scanned set is scan_member(.., 'z', 'q', i): binary ("z:<i>", a NUL, 'q');
+ * its score is i / 4. */
 
 static void fill_scan_set(vmux *m, vmux_str key)
 {
@@ -842,7 +740,7 @@ static void fill_scan_set(vmux *m, vmux_str key)
     vmux_zmember batch[SCAN_BATCH];
     for (int start = 0; start < SCAN_MEMBERS; start += SCAN_BATCH) {
         for (int j = 0; j < SCAN_BATCH; j++) {
-            size_t len = scan_member(text[j], start + j);
+            size_t len = scan_member(text[j], 'z', 'q', start + j);
             batch[j] = (vmux_zmember){VMUX_STRN(text[j], len), (start + j) / 4.0};
         }
         int64_t added;
@@ -868,7 +766,7 @@ static void test_zscan_every_member(void **state)
     vmux_scored_array batch;
     while ((rc = vmux_zscan_next_scored(it, NULL, &batch)) == 1) {
         for (size_t i = 0; i < batch.count; i++) {
-            int at = scan_index(&batch.items[i].member);
+            int at = scan_index(&batch.items[i].member, 'z', 'q', SCAN_MEMBERS);
             assert_true(batch.items[i].score == at / 4.0);
             distinct += !seen[at];
             seen[at] = true;
@@ -892,7 +790,7 @@ static void test_zscan_every_member(void **state)
     while ((rc = vmux_scan_next(it, NULL, &pairs)) == 1) {
         assert_int_equal(pairs.count % 2, 0);
         for (size_t i = 0; i < pairs.count; i += 2) {
-            int at = scan_index(&pairs.items[i]);
+            int at = scan_index(&pairs.items[i], 'z', 'q', SCAN_MEMBERS);
             assert_true(at == 999 || at >= 9990);
             assert_true(strtod(pairs.items[i + 1].ptr, NULL) == at / 4.0);
             distinct += !seen[at];
@@ -914,13 +812,13 @@ static void test_async(void **state)
     vmux_zmember items[] = {{NUL_MEMBER, 1.25}, {EMPTY, -INFINITY}, {S("c"), 3}};
     struct async_result add = {0}, score = {0}, nil = {0}, members = {0}, scored = {0};
     assert_int_equal(
-        vmux_zadd_async(m, NULL, key, items, 3, VMUX_COND_ALWAYS, true, on_reply, &add), 0);
-    assert_int_equal(vmux_zscore_async(m, NULL, key, NUL_MEMBER, on_reply, &score), 0);
-    assert_int_equal(vmux_zscore_async(m, NULL, key, S("none"), on_reply, &nil), 0);
+        vmux_zadd_async(m, NULL, key, items, 3, VMUX_COND_ALWAYS, true, on_async_result, &add), 0);
+    assert_int_equal(vmux_zscore_async(m, NULL, key, NUL_MEMBER, on_async_result, &score), 0);
+    assert_int_equal(vmux_zscore_async(m, NULL, key, S("none"), on_async_result, &nil), 0);
     vmux_zrange_opts rev = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(0),
                                      .stop = VMUX_ZBOUND_INDEX(-1), .rev = true);
-    assert_int_equal(vmux_zrange_async(m, NULL, key, &rev, false, on_reply, &members), 0);
-    assert_int_equal(vmux_zrange_async(m, NULL, key, NULL, true, on_reply, &scored), 0);
+    assert_int_equal(vmux_zrange_async(m, NULL, key, &rev, false, on_async_result, &members), 0);
+    assert_int_equal(vmux_zrange_async(m, NULL, key, NULL, true, on_async_result, &scored), 0);
 
     int64_t count;
     vmux_reply *r = wait_reply(&add);
@@ -955,10 +853,11 @@ static void test_async(void **state)
     vmux_scored_array_free(&all);
 
     assert_int_equal(
-        vmux_zadd_async(m, NULL, key, NULL, 1, VMUX_COND_ALWAYS, false, on_reply, &add),
+        vmux_zadd_async(m, NULL, key, NULL, 1, VMUX_COND_ALWAYS, false, on_async_result, &add),
         VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_zadd_async(m, NULL, key, items, 1, (vmux_cond)99, false, on_reply, &add),
-                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(
+        vmux_zadd_async(m, NULL, key, items, 1, (vmux_cond)99, false, on_async_result, &add),
+        VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_reply_to_score(NULL, &s, &found), VMUX_ERR_INVALID_ARG);
 }
 
@@ -1063,5 +962,5 @@ int main(void)
         cmocka_unit_test(test_async),
         cmocka_unit_test(test_wrongtype),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, cmd_state_setup, cmd_state_teardown);
 }

@@ -60,7 +60,7 @@ static const char *cluster_name = "cluster-near";
 #define NKEYS 1000
 #define NMOVED 100 /* keys NKEYS - NMOVED .. NKEYS - 1 share the migrated slot */
 #define NREADERS 4
-#define NWRITERS 2
+#define NWRITERS VT_NEAR_RUN_WRITERS
 #define PHASE_MS 2000
 #define MAX_PRIMARIES 8
 
@@ -298,23 +298,6 @@ static void test_connections_killed_on_one_shard(void **state)
 
 /* ---- no stale read after quiescence, across a migration and a failover ---- */
 
-struct run;
-
-struct worker {
-    struct run *run;
-    int index;
-    uv_thread_t thread;
-};
-
-/* A stale-read run: reader threads on the near-cache handle m, writer threads each on its w. */
-struct run {
-    vmux *m;
-    vmux *w[NWRITERS];
-    struct worker readers[NREADERS], writers[NWRITERS];
-    atomic_bool stop;
-    _Atomic uint64_t reads, writes, read_errors, write_errors;
-};
-
 static void key_name(char *buf, size_t len, unsigned i)
 {
     if (i >= NKEYS - NMOVED)
@@ -323,68 +306,19 @@ static void key_name(char *buf, size_t len, unsigned i)
         snprintf(buf, len, "near:cq:%u", i);
 }
 
-static uint64_t next(uint64_t *rng)
-{
-    *rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
-    return *rng;
-}
-
-static void reader(void *arg)
-{
-    struct worker *wk = arg;
-    uint64_t rng = 0x9e3779b97f4a7c15u * (uint64_t)(wk->index + 1);
-    while (!atomic_load(&wk->run->stop)) {
-        char key[32];
-        vmux_bytes v;
-        key_name(key, sizeof key, (unsigned)(next(&rng) % NKEYS));
-        if (vmux_near_get(wk->run->m, NULL, vt_str(key), &v) != 0)
-            atomic_fetch_add(&wk->run->read_errors, 1);
-        vmux_bytes_free(&v);
-        atomic_fetch_add(&wk->run->reads, 1);
-    }
-}
-
-static void writer(void *arg)
-{
-    struct worker *wk = arg;
-    uint64_t rng = 0x2545f4914f6cdd1du * (uint64_t)(wk->index + 7), n = 0;
-    while (!atomic_load(&wk->run->stop)) {
-        char key[32], value[48];
-        key_name(key, sizeof key, (unsigned)(next(&rng) % NKEYS));
-        snprintf(value, sizeof value, "w%d-%llu", wk->index, (unsigned long long)n++);
-        if (vmux_set(wk->run->w[wk->index], NULL, vt_str(key), vt_str(value), VMUX_NO_EXPIRY,
-                     VMUX_COND_ALWAYS, NULL) != 0)
-            atomic_fetch_add(&wk->run->write_errors, 1); /* the failover's window */
-        else
-            atomic_fetch_add(&wk->run->writes, 1);
-    }
-}
-
 /* Opens r's handles: m (the run takes it) for the readers, one without a near cache per writer. */
-static void open_run(struct run *r, vmux *m)
+static void open_run(struct vt_near_run *r, vmux *m)
 {
     r->m = m;
+    r->key_name = key_name;
+    r->nkeys = NKEYS;
+    r->nreaders = NREADERS;
     for (int i = 0; i < NWRITERS; i++)
         r->w[i] = vt_open(CLUSTER, NULL);
 }
 
-static void run_workers(struct run *r, struct worker *wk, int n, void (*fn)(void *))
-{
-    for (int i = 0; i < n; i++) {
-        wk[i] = (struct worker){r, i, 0};
-        assert_int_equal(uv_thread_create(&wk[i].thread, fn, &wk[i]), 0);
-    }
-}
-
-/* Starts r's reader and writer threads; stop_run() stops them. */
-static void start_run(struct run *r)
-{
-    run_workers(r, r->readers, NREADERS, reader);
-    run_workers(r, r->writers, NWRITERS, writer);
-}
-
 /* Lets the run go on for ms, then until it has read and written enough since the call. */
-static void run_for(struct run *r, uint64_t ms)
+static void run_for(struct vt_near_run *r, uint64_t ms)
 {
     uint64_t start = vt_now_ms(), reads = atomic_load(&r->reads), writes = atomic_load(&r->writes);
     while (vt_now_ms() - start < ms || atomic_load(&r->reads) - reads < 5000 ||
@@ -409,7 +343,7 @@ static bool is_primary(void *arg)
  * once each primary's barrier invalidation (written after every other write, its old value
  * cached once tracking works) has arrived, every invalidation of the run has been handled.
  */
-static void quiesce(struct run *r)
+static void quiesce(struct vt_near_run *r)
 {
     int ports[MAX_PRIMARIES];
     char keys[MAX_PRIMARIES][48];
@@ -422,7 +356,7 @@ static void quiesce(struct run *r)
     }
 }
 
-static void print_run(struct run *r, const vmux_near_stats *st)
+static void print_run(struct vt_near_run *r, const vmux_near_stats *st)
 {
     print_message("reads %llu (errors %llu), writes %llu (errors %llu); hits %llu, fills %llu, "
                   "untracked %llu, invalidations %llu; flushes: moved %llu, failover %llu, lost "
@@ -437,23 +371,14 @@ static void print_run(struct run *r, const vmux_near_stats *st)
                   (unsigned long long)st->flushes_reconnect);
 }
 
-static void stop_run(struct run *r)
-{
-    atomic_store(&r->stop, true);
-    for (int i = 0; i < NREADERS; i++)
-        uv_thread_join(&r->readers[i].thread);
-    for (int i = 0; i < NWRITERS; i++)
-        uv_thread_join(&r->writers[i].thread);
-}
-
 /*
  * Ends r: stops its threads, waits for quiescence and prints the run; then no read may have
  * failed (unless reads_may_fail), the near cache must have been hit and invalidated, and no key
  * read through it may differ from the primary's value. Closes r's handles.
  */
-static void finish_run(struct run *r, bool reads_may_fail)
+static void finish_run(struct vt_near_run *r, bool reads_may_fail)
 {
-    stop_run(r);
+    vt_near_run_stop(r);
     quiesce(r);
     vmux_near_stats st = vt_near_stats(r->m);
     print_run(r, &st);
@@ -469,14 +394,14 @@ static void finish_run(struct run *r, bool reads_may_fail)
 static void test_no_stale_read_after_migration_and_failover(void **state)
 {
     (void)state;
-    struct run r = {0};
+    struct vt_near_run r = {0};
     open_run(&r, open_near("nearrun"));
     int seed = vt_cluster_port(CLUSTER, 0);
     char first[32];
     key_name(first, sizeof first, NKEYS - 1);
     vt_set(r.w[0], first, "0");
     vt_near_until_cached(r.m, first, "0"); /* tracking works before the run starts */
-    start_run(&r);
+    vt_near_run_start(&r);
     run_for(&r, PHASE_MS);
 
     /* the moved keys' slot goes to another primary (not the seed's, which keeps its role) */
@@ -748,7 +673,7 @@ static void test_bcast_reads_from_replicas(void **state)
 static void test_no_stale_read_from_replicas(void **state)
 {
     (void)state;
-    struct run r = {0};
+    struct vt_near_run r = {0};
     open_run(&r, vt_open(CLUSTER, "nearCache=true,name=nearreprun,readFrom=replica"));
     int seed = vt_cluster_port(CLUSTER, 0), ports[MAX_PRIMARIES];
     char keys[MAX_PRIMARIES][48];
@@ -759,7 +684,7 @@ static void test_no_stale_read_from_replicas(void **state)
         vt_near_until_cached(r.m, keys[i], "0");
     }
     reset_stats();
-    start_run(&r);
+    vt_near_run_start(&r);
     run_for(&r, PHASE_MS);
     int rep1 = shard_of(seed, (int)vmux__slot_of(keys[1], strlen(keys[1]))).replica;
     int rep2 = shard_of(seed, (int)vmux__slot_of(keys[2], strlen(keys[2]))).replica;
@@ -824,7 +749,7 @@ static double ms_since(uint64_t since_ns)
 static void test_no_stale_read_after_primary_killed(void **state)
 {
     (void)state;
-    struct run r = {0};
+    struct vt_near_run r = {0};
     open_run(&r,
              vt_open(CLUSTER, "nearCache=true,name=nearkill9,syncTimeout=15000,reconnectMax=500"));
     int seed = vt_cluster_port(CLUSTER, 0), ports[MAX_PRIMARIES], victim = -1;
@@ -839,7 +764,7 @@ static void test_no_stale_read_after_primary_killed(void **state)
     assert_true(sh.replica > 0);
     vt_set(r.w[0], key, "before");
     vt_near_until_cached(r.m, key, "before"); /* the victim's connections track */
-    start_run(&r);
+    vt_near_run_start(&r);
     run_for(&r, PHASE_MS);
 
     vmux_near_stats before = vt_near_stats(r.m);

@@ -102,11 +102,24 @@ static long long reader_id(const char *mark)
     return vt_client_id(suite.srv.port, "name=nearreader", mark);
 }
 
-/* After the kill: emptied, stored again, and invalidated again (the data connection points at
- * the new invalidation connection). */
-static void after_kill(vmux *m, vmux *w, const char *key, struct vt_near_flush *f)
+/* Caches key's value "before" (written through w) in m's near cache. */
+static void cache_before(vmux *m, vmux *w, const char *key)
 {
-    assert_true(vt_wait_until(vt_near_flushed, f, WAIT_MS));
+    vt_set(w, key, "before");
+    vt_near_until_cached(m, key, "before");
+}
+
+/*
+ * Kills m's connection that CLIENT LIST shows with mark ("cmd=subscribe": the invalidation
+ * connection; "cmd=exec": the data one), then checks the near cache recovers: emptied (its flush
+ * counter of cause rises), stored again, and invalidated again (the data connection points at the
+ * new invalidation connection). On the test's thread; fails it on a deadline.
+ */
+static void kill_then_recover(vmux *m, vmux *w, const char *key, const char *mark, int cause)
+{
+    struct vt_near_flush f = {m, cause, vt_near_flushes(m, cause)};
+    vt_kill_client(suite.srv.port, reader_id(mark));
+    assert_true(vt_wait_until(vt_near_flushed, &f, WAIT_MS));
     vt_set(w, key, "after");
     vt_near_until_cached(m, key, "after");
     vt_set(w, key, "later");
@@ -117,11 +130,8 @@ static void test_invalidation_connection_killed(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "near:k", "before");
-    vt_near_until_cached(m, "near:k", "before");
-    struct vt_near_flush f = {m, VT_FLUSH_LOST, vt_near_flushes(m, VT_FLUSH_LOST)};
-    vt_kill_client(suite.srv.port, reader_id("cmd=subscribe"));
-    after_kill(m, w, "near:k", &f);
+    cache_before(m, w, "near:k");
+    kill_then_recover(m, w, "near:k", "cmd=subscribe", VT_FLUSH_LOST);
     vmux_close(w);
     vmux_close(m);
 }
@@ -130,11 +140,8 @@ static void test_data_connection_killed(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "near:d", "before");
-    vt_near_until_cached(m, "near:d", "before");
-    struct vt_near_flush f = {m, VT_FLUSH_RECONNECT, vt_near_flushes(m, VT_FLUSH_RECONNECT)};
-    vt_kill_client(suite.srv.port, reader_id("cmd=exec"));
-    after_kill(m, w, "near:d", &f);
+    cache_before(m, w, "near:d");
+    kill_then_recover(m, w, "near:d", "cmd=exec", VT_FLUSH_RECONNECT);
     vmux_close(w);
     vmux_close(m);
 }
@@ -143,90 +150,31 @@ static void test_data_connection_killed(void **state)
 
 #define NKEYS 1000
 #define NREADERS 8
-#define NWRITERS 2
+#define NWRITERS VT_NEAR_RUN_WRITERS
 #define RUN_MS 3000
-
-struct run {
-    vmux *m;
-    vmux *w[NWRITERS];
-    atomic_bool stop;
-    _Atomic uint64_t reads, errors;
-};
-
-struct worker {
-    struct run *run;
-    int index;
-    uv_thread_t thread;
-};
 
 static void key_name(char *buf, size_t len, unsigned i)
 {
     snprintf(buf, len, "near:q:%u", i);
 }
 
-static void reader(void *arg)
-{
-    struct worker *wk = arg;
-    uint64_t rng = 0x9e3779b97f4a7c15u * (uint64_t)(wk->index + 1);
-    while (!atomic_load(&wk->run->stop)) {
-        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-        char key[32];
-        vmux_bytes v;
-        key_name(key, sizeof key, (unsigned)(rng % NKEYS));
-        if (vmux_near_get(wk->run->m, NULL, vt_str(key), &v) != 0)
-            atomic_fetch_add(&wk->run->errors, 1);
-        vmux_bytes_free(&v);
-        atomic_fetch_add(&wk->run->reads, 1);
-    }
-}
-
-static void writer(void *arg)
-{
-    struct worker *wk = arg;
-    uint64_t rng = 0x2545f4914f6cdd1du * (uint64_t)(wk->index + 7), n = 0;
-    while (!atomic_load(&wk->run->stop)) {
-        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-        char key[32], value[48];
-        key_name(key, sizeof key, (unsigned)(rng % NKEYS));
-        snprintf(value, sizeof value, "w%d-%llu", wk->index, (unsigned long long)n++);
-        if (vmux_set(wk->run->w[wk->index], NULL, vt_str(key), vt_str(value), VMUX_NO_EXPIRY,
-                     VMUX_COND_ALWAYS, NULL) != 0)
-            atomic_fetch_add(&wk->run->errors, 1);
-    }
-}
-
 static bool ran_enough(void *arg)
 {
-    struct run *r = arg;
+    struct vt_near_run *r = arg;
     return atomic_load(&r->reads) >= 20000;
 }
 
-static void run_workers(struct run *r, struct worker *wk, int n, void (*fn)(void *))
-{
-    for (int i = 0; i < n; i++) {
-        wk[i] = (struct worker){r, i, 0};
-        assert_int_equal(uv_thread_create(&wk[i].thread, fn, &wk[i]), 0);
-    }
-}
-
-static void start_run(struct run *r, struct worker *readers, struct worker *writers)
+static void start_run(struct vt_near_run *r)
 {
     r->m = vt_near_open(&suite, "nearCacheMaxEntries=100000");
+    r->key_name = key_name;
+    r->nkeys = NKEYS;
+    r->nreaders = NREADERS;
     for (int i = 0; i < NWRITERS; i++)
         r->w[i] = vt_server_open(&suite.srv, NULL);
     vt_set(r->w[0], "near:barrier", "0");
     vt_near_until_cached(r->m, "near:barrier", "0"); /* tracking works before the run starts */
-    run_workers(r, readers, NREADERS, reader);
-    run_workers(r, writers, NWRITERS, writer);
-}
-
-static void stop_run(struct run *r, struct worker *readers, struct worker *writers)
-{
-    atomic_store(&r->stop, true);
-    for (int i = 0; i < NREADERS; i++)
-        uv_thread_join(&readers[i].thread);
-    for (int i = 0; i < NWRITERS; i++)
-        uv_thread_join(&writers[i].thread);
+    vt_near_run_start(r);
 }
 
 /*
@@ -235,7 +183,7 @@ static void stop_run(struct run *r, struct worker *readers, struct worker *write
  * invalidation (its write after every other write, its old value cached once tracking works
  * again) has arrived, every invalidation of the run has been handled.
  */
-static void quiesce(struct run *r)
+static void quiesce(struct vt_near_run *r)
 {
     vt_set(r->w[0], "near:barrier", "0");
     vt_near_until_cached(r->m, "near:barrier", "0");
@@ -249,7 +197,7 @@ static void quiesce(struct run *r)
     assert_true(st.hits > 0 && st.invalidations > 0);
 }
 
-static void end_run(struct run *r)
+static void end_run(struct vt_near_run *r)
 {
     for (int i = 0; i < NWRITERS; i++)
         vmux_close(r->w[i]);
@@ -259,22 +207,22 @@ static void end_run(struct run *r)
 static void test_no_stale_read_after_quiescence(void **state)
 {
     (void)state;
-    struct run r = {0};
-    struct worker readers[NREADERS], writers[NWRITERS];
-    start_run(&r, readers, writers);
+    struct vt_near_run r = {0};
+    start_run(&r);
     uint64_t start = vt_now_ms();
     /* at least RUN_MS, and enough reads that the cache was exercised even on a slow build */
     while (vt_now_ms() - start < RUN_MS || !ran_enough(&r))
         uv_sleep(50);
-    stop_run(&r, readers, writers);
+    vt_near_run_stop(&r);
     quiesce(&r);
-    assert_int_equal(atomic_load(&r.errors), 0);
+    assert_int_equal(atomic_load(&r.read_errors), 0);
+    assert_int_equal(atomic_load(&r.write_errors), 0);
     assert_int_equal(vt_near_count_stale(r.m, r.w[0], key_name, NKEYS), 0);
     end_run(&r);
 }
 
 /* Lets the run go on for ms, then until it has read enough since the last call. */
-static void run_for(struct run *r, uint64_t ms)
+static void run_for(struct vt_near_run *r, uint64_t ms)
 {
     uint64_t start = vt_now_ms(), reads = atomic_load(&r->reads);
     while (vt_now_ms() - start < ms || atomic_load(&r->reads) - reads < 5000)
@@ -286,9 +234,8 @@ static void run_for(struct run *r, uint64_t ms)
 static void test_no_stale_read_after_faults(void **state)
 {
     (void)state;
-    struct run r = {0};
-    struct worker readers[NREADERS], writers[NWRITERS];
-    start_run(&r, readers, writers);
+    struct vt_near_run r = {0};
+    start_run(&r);
     run_for(&r, 1000);
     vt_kill_client(suite.srv.port, reader_id("flags=P"));
     run_for(&r, 1000);
@@ -297,7 +244,7 @@ static void test_no_stale_read_after_faults(void **state)
     vt_server_kill(&suite.srv);
     assert_int_equal(vt_server_restart(&suite.srv), 0);
     run_for(&r, 1000);
-    stop_run(&r, readers, writers);
+    vt_near_run_stop(&r);
     quiesce(&r);
     vmux_near_stats st = vt_near_stats(r.m);
     assert_true(st.flushes_lost >= 1 && st.flushes_reconnect >= 2);
@@ -723,12 +670,9 @@ static void test_bcast_invalidation_connection_killed(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, BCAST), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "bc:k", "before");
-    vt_near_until_cached(m, "bc:k", "before");
+    cache_before(m, w, "bc:k");
     long long data = reader_id("cmd=exec");
-    struct vt_near_flush f = {m, VT_FLUSH_LOST, vt_near_flushes(m, VT_FLUSH_LOST)};
-    vt_kill_client(suite.srv.port, reader_id("cmd=subscribe"));
-    after_kill(m, w, "bc:k", &f);
+    kill_then_recover(m, w, "bc:k", "cmd=subscribe", VT_FLUSH_LOST);
     assert_int_equal(reader_id("cmd=exec"), data); /* the same data connection */
     assert_bcast_tracking(m, "bc:,bd:");
     assert_read_untracked(m, w, "out:k");
@@ -740,11 +684,8 @@ static void test_bcast_data_connection_killed(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, BCAST), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "bd:d", "before");
-    vt_near_until_cached(m, "bd:d", "before");
-    struct vt_near_flush f = {m, VT_FLUSH_RECONNECT, vt_near_flushes(m, VT_FLUSH_RECONNECT)};
-    vt_kill_client(suite.srv.port, reader_id("cmd=exec"));
-    after_kill(m, w, "bd:d", &f);
+    cache_before(m, w, "bd:d");
+    kill_then_recover(m, w, "bd:d", "cmd=exec", VT_FLUSH_RECONNECT);
     assert_bcast_tracking(m, "bc:,bd:");
     vmux_close(w);
     vmux_close(m);

@@ -13,6 +13,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "sidetext.h"
 #include "testutil.h"
 
 static int slot(int rc)
@@ -147,17 +148,7 @@ static char *reply_text(const redisReply *r)
 
 static char *admin_v(int port, const char *fmt, va_list ap)
 {
-    struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    char *out = NULL;
-    if (c != NULL && c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK) {
-        redisReply *r = redisvCommand(c, fmt, ap);
-        if (r != NULL)
-            out = reply_text(r);
-        freeReplyObject(r);
-    }
-    redisFree(c);
-    return out;
+    return vt_side_vtext(port, reply_text, fmt, ap);
 }
 
 char *rt_admin(int port, const char *fmt, ...)
@@ -314,4 +305,55 @@ void rt_proxied_stop(rt_proxied *f)
     vt_proxy_stop(f->proxy);
     vt_server_stop(&f->server);
     free(f);
+}
+
+rt_load *rt_load_new(rt_proxied *f, const char *prefix, void (*round)(rt_worker *, const char *))
+{
+    rt_load *ld = calloc(1, sizeof(*ld));
+    assert_non_null(ld);
+    ld->f = f;
+    ld->round = round;
+    rt_unique(ld->prefix, sizeof(ld->prefix), prefix);
+    return ld;
+}
+
+static void *load_worker_main(void *arg)
+{
+    rt_worker *w = arg;
+    char key[96];
+    snprintf(key, sizeof(key), "%s:t%d", w->load->prefix, w->id);
+    while (!atomic_load(&w->load->stop))
+        w->load->round(w, key);
+    return NULL;
+}
+
+void rt_load_run(rt_load *ld, unsigned long warmup,
+                 void (*step)(rt_proxied *f, rt_load *ld, rt_soft *soft))
+{
+    rt_worker *w = ld->workers;
+    for (int i = 0; i < RT_LOAD_THREADS; i++) {
+        w[i] = (rt_worker){.load = ld, .id = i};
+        assert_int_equal(pthread_create(&w[i].thread, NULL, load_worker_main, &w[i]), 0);
+    }
+    rt_soft soft = {""};
+    if (rt_soft_check(&soft, rt_wait_count(&ld->incr_ok, warmup, 30000), "no load within 30 s"))
+        step(ld->f, ld, &soft);
+    atomic_store(&ld->stop, true);
+    for (int i = 0; i < RT_LOAD_THREADS; i++)
+        pthread_join(w[i].thread, NULL);
+    rt_soft_finish(&soft);
+}
+
+void rt_load_check_counts(rt_load *ld)
+{
+    for (int i = 0; i < RT_LOAD_THREADS; i++) {
+        char *v = rt_admin(ld->f->server.port, "GET %s:t%d", ld->prefix, i);
+        assert_non_null(v);
+        unsigned long server = strtoul(v, NULL, 10), ok = atomic_load(&ld->ok[i]),
+                      unknown = atomic_load(&ld->unknown[i]);
+        free(v);
+        if (server < ok || server > ok + unknown)
+            fail_msg("thread %d: the server counted %lu INCRs; %lu succeeded, %lu unknown", i,
+                     server, ok, unknown);
+    }
 }

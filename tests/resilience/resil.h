@@ -6,6 +6,7 @@
 #ifndef VMUX_RESIL_H
 #define VMUX_RESIL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -108,5 +109,48 @@ typedef struct rt_proxied {
 rt_proxied *rt_proxied_start(const char *opts);
 /* Closes the handle, stops the proxy and the server, frees f. */
 void rt_proxied_stop(rt_proxied *f);
+
+/*
+ * A load of INCRs and GETs on a proxied handle: RT_LOAD_THREADS threads, thread i calling
+ * round(its worker, "<prefix>:t<i>") again and again until stop. round records each outcome in
+ * the ledgers (all, and incr or get), counts INCRs that succeeded (ok[i], incr_ok) and those
+ * whose fate is unknown (unknown[i]), and may keep the longest call in max_took.
+ */
+enum { RT_LOAD_THREADS = 16 };
+typedef struct rt_load rt_load;
+typedef struct rt_worker {
+    rt_load *load;
+    int id;
+    pthread_t thread;
+} rt_worker;
+struct rt_load {
+    rt_proxied *f;
+    char prefix[64];
+    void (*round)(rt_worker *w, const char *key);
+    atomic_bool stop;
+    rt_ledger all, incr, get;
+    atomic_ulong ok[RT_LOAD_THREADS], unknown[RT_LOAD_THREADS], incr_ok;
+    atomic_ulong max_took;
+    rt_worker workers[RT_LOAD_THREADS];
+};
+
+/* A new load (free() it) on f's handle, its keys named after rt_unique(prefix); fails the test
+ * when out of memory. Its threads do not run yet. */
+rt_load *rt_load_new(rt_proxied *f, const char *prefix, void (*round)(rt_worker *, const char *));
+
+/*
+ * On the test's thread: starts the load's threads, waits up to 30 s for warmup INCRs to succeed,
+ * then runs step, which records its failures in soft (the threads still run: it must not fail
+ * the test itself); stops and joins the threads, then fails the test with the first failure
+ * recorded ("no load within 30 s" when warmup was not reached), if any.
+ */
+void rt_load_run(rt_load *ld, unsigned long warmup,
+                 void (*step)(rt_proxied *f, rt_load *ld, rt_soft *soft));
+
+/*
+ * After rt_load_run(): fails the test unless each thread's counter on the server (read with
+ * rt_admin) lies between the INCRs that succeeded and those plus the ones whose fate is unknown.
+ */
+void rt_load_check_counts(rt_load *ld);
 
 #endif

@@ -27,7 +27,7 @@
 #include "servers.h"
 #include "testutil.h"
 
-enum { NTHREADS = 16, EACH = 30, TIMEOUT_MS = 500 };
+enum { NTHREADS = RT_LOAD_THREADS, EACH = 30, TIMEOUT_MS = 500 };
 enum { DELAY_MS = 300, SHORT_MS = 100, LONG_MS = 10000, DELAY_ROUNDS = 5 };
 
 static const char *const OPTS = "syncTimeout=500,connectTimeout=1000,reconnectMin=50,"
@@ -67,22 +67,7 @@ static int teardown(void **state)
 
 /* ---- blackhole ---- */
 
-struct load {
-    rt_proxied *f;
-    char prefix[64];
-    atomic_bool stop;
-    rt_ledger all, incr, get;
-    atomic_ulong ok[NTHREADS], unknown[NTHREADS], incr_ok;
-    atomic_ulong max_took;
-};
-
-struct worker {
-    struct load *load;
-    int id;
-    pthread_t thread;
-};
-
-static void note_took(struct load *ld, rt_ledger *l, const char *what, int rc, uint64_t took)
+static void note_took(rt_load *ld, rt_ledger *l, const char *what, int rc, uint64_t took)
 {
     unsigned long prev = atomic_load(&ld->max_took);
     while (took > prev && !atomic_compare_exchange_weak(&ld->max_took, &prev, took)) {
@@ -90,9 +75,9 @@ static void note_took(struct load *ld, rt_ledger *l, const char *what, int rc, u
     check_took(l, what, rc, took, TIMEOUT_MS);
 }
 
-static void one_call(struct worker *w, bool get, const char *key)
+static void one_call(rt_worker *w, bool get, const char *key)
 {
-    struct load *ld = w->load;
+    rt_load *ld = w->load;
     vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
     rt_ledger *l = get ? &ld->get : &ld->incr;
     vmux_reply *r = NULL;
@@ -114,20 +99,15 @@ static void one_call(struct worker *w, bool get, const char *key)
     vmux_reply_free(r);
 }
 
-static void *worker_main(void *arg)
+/* A load thread's round: an INCR, then a GET (retry-safe), recording the longest call. */
+static void incr_then_get(rt_worker *w, const char *key)
 {
-    struct worker *w = arg;
-    char key[96];
-    snprintf(key, sizeof(key), "%s:t%d", w->load->prefix, w->id);
-    while (!atomic_load(&w->load->stop)) {
-        one_call(w, false, key);
-        one_call(w, true, key);
-    }
-    return NULL;
+    one_call(w, false, key);
+    one_call(w, true, key);
 }
 
 /* Runs while the workers do: failures are recorded in soft, and the step stops at the first. */
-static void blackhole_then_pass(rt_proxied *f, struct load *ld, rt_soft *soft)
+static void blackhole_then_pass(rt_proxied *f, rt_load *ld, rt_soft *soft)
 {
     vmux_stats before = rt_stats(f->m);
     unsigned long failed = atomic_load(&f->ev.failed);
@@ -157,7 +137,7 @@ static void blackhole_then_pass(rt_proxied *f, struct load *ld, rt_soft *soft)
                   "the handle did not serve again within 30 s of the route coming back");
 }
 
-static void check_load(rt_proxied *f, struct load *ld)
+static void check_load(rt_proxied *f, rt_load *ld)
 {
     rt_ledger_print(&ld->incr, "INCR (not retry-safe)");
     rt_ledger_print(&ld->get, "GET (retry-safe)");
@@ -169,38 +149,14 @@ static void check_load(rt_proxied *f, struct load *ld)
     rt_ledger_expect(&ld->incr, incr_ok, 5);
     rt_ledger_expect(&ld->get, get_ok, 4);
     rt_stats_match_ledger(f->m, &ld->all);
-    for (int i = 0; i < NTHREADS; i++) {
-        char *v = rt_admin(f->server.port, "GET %s:t%d", ld->prefix, i);
-        assert_non_null(v);
-        unsigned long server = strtoul(v, NULL, 10), ok = atomic_load(&ld->ok[i]),
-                      unknown = atomic_load(&ld->unknown[i]);
-        free(v);
-        if (server < ok || server > ok + unknown)
-            fail_msg("thread %d: the server counted %lu INCRs; %lu succeeded, %lu unknown", i,
-                     server, ok, unknown);
-    }
+    rt_load_check_counts(ld);
 }
 
 static void test_blackhole(void **state)
 {
     rt_proxied *f = *state;
-    struct load *ld = calloc(1, sizeof(*ld));
-    assert_non_null(ld);
-    ld->f = f;
-    rt_unique(ld->prefix, sizeof(ld->prefix), "blackhole");
-    struct worker w[NTHREADS];
-    for (int i = 0; i < NTHREADS; i++) {
-        w[i] = (struct worker){.load = ld, .id = i};
-        assert_int_equal(pthread_create(&w[i].thread, NULL, worker_main, &w[i]), 0);
-    }
-    rt_soft soft = {""};
-    if (rt_soft_check(&soft, rt_wait_count(&ld->incr_ok, NTHREADS * EACH, 30000),
-                      "no load within 30 s"))
-        blackhole_then_pass(f, ld, &soft);
-    atomic_store(&ld->stop, true);
-    for (int i = 0; i < NTHREADS; i++)
-        pthread_join(w[i].thread, NULL);
-    rt_soft_finish(&soft);
+    rt_load *ld = rt_load_new(f, "blackhole", incr_then_get);
+    rt_load_run(ld, NTHREADS * EACH, blackhole_then_pass);
     check_load(f, ld);
     free(ld);
 }

@@ -24,7 +24,9 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "evlog.h"
 #include "servers.h"
+#include "sidetext.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -32,39 +34,15 @@ enum { MAXEV = 256, EVENT_DEADLINE_MS = 10000 };
 
 /* ---- a side connection to the server, not through vmux ---- */
 
+/* A reply's text; an array is "(array)". */
 static char *reply_text(const redisReply *r)
 {
-    char num[32];
-    if (r->type == REDIS_REPLY_INTEGER) {
-        snprintf(num, sizeof num, "%lld", r->integer);
-        return strdup(num);
-    }
-    if (r->type == REDIS_REPLY_NIL)
-        return strdup("(nil)");
-    if (r->type == REDIS_REPLY_ARRAY)
-        return strdup("(array)");
-    return strndup(r->str, r->len);
+    return r->type == REDIS_REPLY_ARRAY ? strdup("(array)") : vt_reply_scalar_text(r);
 }
 
 /* Sends one command to 127.0.0.1:port on a fresh hiredis connection (default user); returns
  * its text (malloc'ed), or NULL when the server cannot be reached or does not answer in 5 s. */
-static char *side(int port, const char *fmt, ...)
-{
-    struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    char *text = NULL;
-    if (c != NULL && c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK) {
-        va_list ap;
-        va_start(ap, fmt);
-        redisReply *r = redisvCommand(c, fmt, ap);
-        va_end(ap);
-        if (r != NULL)
-            text = reply_text(r);
-        freeReplyObject(r);
-    }
-    redisFree(c);
-    return text;
-}
+#define side(port, ...) vt_side_text(port, reply_text, __VA_ARGS__)
 
 static void side_expect(int port, const char *expect, const char *cmd)
 {
@@ -96,32 +74,9 @@ static int provider(char *user, size_t user_size, char *password, size_t passwor
 
 /* ---- events ---- */
 
-struct evlog {
-    pthread_mutex_t mu;
-    int n;
-    struct {
-        vmux_event_type type;
-        int code;
-        char reason[256];
-    } ev[MAXEV];
-};
-
-static void on_event(const vmux_event *e, void *ud)
-{
-    struct evlog *log = ud;
-    pthread_mutex_lock(&log->mu);
-    if (log->n < MAXEV) {
-        log->ev[log->n].type = e->type;
-        log->ev[log->n].code = e->code;
-        snprintf(log->ev[log->n].reason, sizeof log->ev[0].reason, "%s", e->reason);
-        log->n++;
-    }
-    pthread_mutex_unlock(&log->mu);
-}
-
 /* Waits for an event of type (and code, when code != 0) at index from or later. */
 struct ev_wait {
-    struct evlog *log;
+    vt_evlog *log;
     vmux_event_type type;
     int code;
     int from;
@@ -138,7 +93,7 @@ static bool event_seen(void *arg)
     return found;
 }
 
-static int event_count(struct evlog *log)
+static int event_count(vt_evlog *log)
 {
     pthread_mutex_lock(&log->mu);
     int n = log->n;
@@ -146,7 +101,7 @@ static int event_count(struct evlog *log)
     return n;
 }
 
-static void wait_event(struct evlog *log, vmux_event_type type, int code, int from)
+static void wait_event(vt_evlog *log, vmux_event_type type, int code, int from)
 {
     struct ev_wait w = {log, type, code, from};
     if (!vt_wait_until(event_seen, &w, EVENT_DEADLINE_MS))
@@ -158,13 +113,8 @@ static void wait_event(struct evlog *log, vmux_event_type type, int code, int fr
 
 static int server_setup(void **state)
 {
-    vt_server *s = calloc(1, sizeof(*s));
-    if (s == NULL || vt_server_start(s, 0, NULL) != 0) {
-        free(s);
-        return -1;
-    }
-    *state = s;
-    return 0;
+    *state = vt_server_new(NULL);
+    return *state != NULL ? 0 : -1;
 }
 
 static int server_teardown(void **state)
@@ -182,14 +132,14 @@ static void reset_user(const vt_server *s)
 }
 
 static vmux_config *config_for(const vt_server *s, const char *extra, struct creds *c,
-                               struct evlog *log)
+                               vt_evlog *log)
 {
     char *text = vt_server_conf(s, extra);
     vmux_config *cfg = vt_config(text);
     free(text);
     vmux_config_set_credentials_provider(cfg, provider, c);
     if (log != NULL)
-        vmux_config_set_event_handler(cfg, on_event, log);
+        vmux_config_set_event_handler(cfg, vt_evlog_on_event, log);
     return cfg;
 }
 
@@ -227,7 +177,7 @@ static void test_rotated_password_used_on_reconnect(void **state)
     vt_server *s = *state;
     reset_user(s);
     struct creds c = {.password = "pw1"};
-    struct evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = MAXEV};
     vmux_config *cfg = config_for(s, "reconnectMin=20,reconnectMax=200", &c, &log);
     vmux *m = vt_open_config(cfg, "reconnectMin=20,reconnectMax=200");
     vmux_config_free(cfg);
@@ -267,7 +217,7 @@ static void test_failed_auth_is_retried(void **state)
     vt_server *s = *state;
     reset_user(s);
     struct creds c = {.password = "not-yet"};
-    struct evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = MAXEV};
     const char *keys = "abortConnect=false,reconnectMin=20,reconnectMax=200";
     vmux_config *cfg = config_for(s, keys, &c, &log);
     vmux *m = vt_open_config(cfg, keys);
@@ -411,7 +361,7 @@ static void test_reauth_renews_live_connection(void **state)
     vt_server *s = *state;
     reset_user(s);
     struct creds c = {.password = "pw1"};
-    struct evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = MAXEV};
     vmux_config *cfg = config_for(s, "reauthInterval=1", &c, &log);
     vmux *m = vt_open_config(cfg, "reauthInterval=1");
     vmux_config_free(cfg);
@@ -439,7 +389,7 @@ static void test_reauth_refused_keeps_connection(void **state)
     vt_server *s = *state;
     reset_user(s);
     struct creds c = {.password = "pw1"};
-    struct evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = MAXEV};
     atomic_store(&refused_lines, 0);
     vmux_config *cfg = config_for(s, "reauthInterval=1", &c, &log);
     vmux_config_set_log(cfg, on_log, VMUX_LOG_WARN, NULL);

@@ -29,12 +29,13 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "evlog.h"
 #include "servers.h"
+#include "sidetext.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
 enum {
-    MAXEV = 512,
     MAXLOG = 512,
     EVENT_DEADLINE_MS = 15000,
     NCALLS = 20,    /* successful calls in the counters test */
@@ -44,25 +45,20 @@ enum {
 
 /* ---- a side connection to a server, not through vmux ---- */
 
-static char *side(int port, const char *fmt, ...)
+/* An integer in decimal, a string as it is; NULL for other replies. */
+static char *reply_text(const redisReply *r)
 {
-    struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
     char *text = NULL;
-    if (c != NULL && c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK) {
-        va_list ap;
-        va_start(ap, fmt);
-        redisReply *r = redisvCommand(c, fmt, ap);
-        va_end(ap);
-        if (r != NULL && r->type == REDIS_REPLY_INTEGER && asprintf(&text, "%lld", r->integer) < 0)
-            text = NULL;
-        else if (r != NULL && r->str != NULL)
-            text = strndup(r->str, r->len);
-        freeReplyObject(r);
-    }
-    redisFree(c);
+    if (r->type == REDIS_REPLY_INTEGER && asprintf(&text, "%lld", r->integer) < 0)
+        text = NULL;
+    else if (r->str != NULL)
+        text = strndup(r->str, r->len);
     return text;
 }
+
+/* Sends one command to 127.0.0.1:port on a fresh hiredis connection; returns its text
+ * (malloc'ed), or NULL when the server cannot be reached or does not answer in 5 s. */
+#define side(port, ...) vt_side_text(port, reply_text, __VA_ARGS__)
 
 static void side_ok(int port, const char *cmd)
 {
@@ -74,33 +70,8 @@ static void side_ok(int port, const char *cmd)
 
 /* ---- events and log lines, as the handle reports them ---- */
 
-struct evlog {
-    pthread_mutex_t mu;
-    int n;
-    struct {
-        vmux_event_type type;
-        int code;
-        char endpoint[64];
-        char reason[256];
-    } ev[MAXEV];
-};
-
-static void on_event(const vmux_event *e, void *ud)
-{
-    struct evlog *log = ud;
-    pthread_mutex_lock(&log->mu);
-    if (log->n < MAXEV) {
-        log->ev[log->n].type = e->type;
-        log->ev[log->n].code = e->code;
-        snprintf(log->ev[log->n].endpoint, sizeof log->ev[0].endpoint, "%s", e->endpoint);
-        snprintf(log->ev[log->n].reason, sizeof log->ev[0].reason, "%s", e->reason);
-        log->n++;
-    }
-    pthread_mutex_unlock(&log->mu);
-}
-
 struct ev_wait {
-    struct evlog *log;
+    vt_evlog *log;
     vmux_event_type type;
     const char *needle; /* in the reason; NULL: any */
     int from;
@@ -121,7 +92,7 @@ static bool event_seen(void *arg)
 
 /* Waits for an event of type (whose reason contains needle) at index from or later; returns
  * its index. */
-static int wait_event(struct evlog *log, vmux_event_type type, const char *needle, int from)
+static int wait_event(vt_evlog *log, vmux_event_type type, const char *needle, int from)
 {
     struct ev_wait w = {log, type, needle, from, -1};
     if (!vt_wait_until(event_seen, &w, EVENT_DEADLINE_MS))
@@ -177,7 +148,7 @@ static vmux_log_level log_min_level(struct loglog *log)
 /* ---- handles ---- */
 
 struct hooks {
-    struct evlog *events;
+    vt_evlog *events;
     struct loglog *log;
     vmux_log_level level;
 };
@@ -186,7 +157,7 @@ static vmux *open_with(const char *text, const struct hooks *h)
 {
     vmux_config *cfg = vt_config(text);
     if (h != NULL && h->events != NULL)
-        vmux_config_set_event_handler(cfg, on_event, h->events);
+        vmux_config_set_event_handler(cfg, vt_evlog_on_event, h->events);
     if (h != NULL && h->log != NULL)
         assert_int_equal(vmux_config_set_log(cfg, on_log, h->level, h->log), 0);
     vmux *m = vt_open_config(cfg, text);
@@ -216,13 +187,8 @@ static void expect_pong(vmux *m)
 
 static int server_setup(void **state)
 {
-    vt_server *s = calloc(1, sizeof(*s));
-    if (s == NULL || vt_server_start(s, 0, NULL) != 0) {
-        free(s);
-        return -1;
-    }
-    *state = s;
-    return 0;
+    *state = vt_server_new(NULL);
+    return *state != NULL ? 0 : -1;
 }
 
 static int server_teardown(void **state)
@@ -240,7 +206,7 @@ static int server_teardown(void **state)
 static void test_events_follow_the_connection(void **state)
 {
     vt_server *s = *state;
-    struct evlog ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vt_evlog ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct hooks h = {.events = &ev};
     vmux *m = open_server(s, "reconnectMin=20,reconnectMax=200", &h);
     char where[64];
@@ -285,7 +251,7 @@ static void test_log_levels(void **state)
     static struct loglog info, warn, error;
     struct loglog *logs[] = {&info, &warn, &error};
     const vmux_log_level levels[] = {VMUX_LOG_INFO, VMUX_LOG_WARN, VMUX_LOG_ERROR};
-    struct evlog ev[3];
+    vt_evlog ev[3];
     vmux *m[3];
     for (int i = 0; i < 3; i++) {
         memset(logs[i], 0, sizeof(*logs[i]));
@@ -474,7 +440,7 @@ static void test_stats_count_a_known_sequence(void **state)
 static void test_stopped_server_link_replaced(void **state)
 {
     vt_server *s = *state;
-    struct evlog ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vt_evlog ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct hooks h = {.events = &ev};
     vmux *m = open_server(s, "reconnectMin=20,reconnectMax=200,connectTimeout=1000", &h);
     expect_pong(m);

@@ -28,7 +28,9 @@
 #include <hiredis/hiredis.h>
 
 #include "node.h"
+#include "evlog.h"
 #include "servers.h"
+#include "sidetext.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -48,17 +50,11 @@ enum {
 
 /* ---- a side connection to a server, not through vmux ---- */
 
+/* A reply's text; an array's elements' texts, one a line. */
 static char *reply_text(const redisReply *r)
 {
-    char num[32];
-    if (r->type == REDIS_REPLY_INTEGER) {
-        snprintf(num, sizeof num, "%lld", r->integer);
-        return strdup(num);
-    }
-    if (r->type == REDIS_REPLY_NIL)
-        return strdup("(nil)");
     if (r->type != REDIS_REPLY_ARRAY)
-        return strndup(r->str, r->len);
+        return vt_reply_scalar_text(r);
     char *out = strdup("");
     for (size_t i = 0; out != NULL && i < r->elements; i++) {
         char *e = reply_text(r->element[i]);
@@ -72,25 +68,9 @@ static char *reply_text(const redisReply *r)
     return out;
 }
 
-/* Sends one command to 127.0.0.1:port on a fresh hiredis connection; returns its text
- * (malloc'ed), or NULL when the server cannot be reached or does not answer within 5 s. */
-static char *side(int port, const char *fmt, ...)
-{
-    struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    char *text = NULL;
-    if (c != NULL && c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK) {
-        va_list ap;
-        va_start(ap, fmt);
-        redisReply *r = redisvCommand(c, fmt, ap);
-        va_end(ap);
-        if (r != NULL)
-            text = reply_text(r);
-        freeReplyObject(r);
-    }
-    redisFree(c);
-    return text;
-}
+/* Sends one command to 127.0.0.1:port on a fresh hiredis connection (default user); returns
+ * its text (malloc'ed), or NULL when the server cannot be reached or does not answer in 5 s. */
+#define side(port, ...) vt_side_text(port, reply_text, __VA_ARGS__)
 
 static void side_ok(int port, const char *cmd)
 {
@@ -174,40 +154,15 @@ static int pair_teardown(void **state)
 
 /* ---- connection events, as the handle reports them ---- */
 
-struct evlog {
-    pthread_mutex_t mu;
-    int n;
-    struct {
-        vmux_event_type type;
-        int code;
-        char endpoint[64];
-        char reason[256];
-    } ev[MAXEV];
-};
-
-static void on_event(const vmux_event *e, void *ud)
-{
-    struct evlog *log = ud;
-    pthread_mutex_lock(&log->mu);
-    if (log->n < MAXEV) {
-        log->ev[log->n].type = e->type;
-        log->ev[log->n].code = e->code;
-        snprintf(log->ev[log->n].endpoint, sizeof log->ev[0].endpoint, "%s", e->endpoint);
-        snprintf(log->ev[log->n].reason, sizeof log->ev[0].reason, "%s", e->reason);
-        log->n++;
-    }
-    pthread_mutex_unlock(&log->mu);
-}
-
 /* Opens a handle on "127.0.0.1:<b>,127.0.0.1:<a>": the replica first. */
-static vmux *open_both(const struct pair *p, struct evlog *log)
+static vmux *open_both(const struct pair *p, vt_evlog *log)
 {
     char text[256];
     snprintf(text, sizeof text,
              "127.0.0.1:%d,127.0.0.1:%d,reconnectMin=20,reconnectMax=500,connectTimeout=2000",
              p->b.port, p->a.port);
     vmux_config *cfg = vt_config(text);
-    vmux_config_set_event_handler(cfg, on_event, log);
+    vmux_config_set_event_handler(cfg, vt_evlog_on_event, log);
     vmux *m = vt_open_config(cfg, text);
     vmux_config_free(cfg);
     return m;
@@ -592,7 +547,7 @@ static void check_stats(vmux *m, unsigned long ledger_total)
            (unsigned long long)st.connect_failures);
 }
 
-static bool has_event(struct evlog *log, vmux_event_type type, const char *needle)
+static bool has_event(vt_evlog *log, vmux_event_type type, const char *needle)
 {
     bool found = false;
     pthread_mutex_lock(&log->mu);
@@ -608,7 +563,7 @@ static bool has_event(struct evlog *log, vmux_event_type type, const char *needl
 static void test_finds_primary_by_role(void **state)
 {
     struct pair *p = *state;
-    struct evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = MAXEV};
     vmux *m = open_both(p, &log);
 
     char role[32];
@@ -684,7 +639,7 @@ static void failover(struct pair *p, bool graceful)
 
 static void run_failover(struct pair *p, bool graceful)
 {
-    struct evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = MAXEV};
     vmux *m = open_both(p, &log);
     assert_int_equal(handle_port(m), p->a.port);
 

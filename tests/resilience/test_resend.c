@@ -27,7 +27,7 @@
  * liveness guard, not a speed claim, that a loaded machine cannot trip. A TIMEOUT never comes
  * before the deadline.
  */
-enum { NTHREADS = 16, CUTS = 5, EACH = 50, SYNC_TIMEOUT_MS = 5000 };
+enum { NTHREADS = RT_LOAD_THREADS, CUTS = 5, EACH = 50, SYNC_TIMEOUT_MS = 5000 };
 enum { LIVENESS_MS = 3 * SYNC_TIMEOUT_MS };
 
 static const char *const OPTS = "syncTimeout=5000,connectTimeout=2000,reconnectMin=20,"
@@ -143,20 +143,6 @@ static void test_not_retry_safe_never_resent(void **state)
 
 /* ---- under load ---- */
 
-struct load {
-    rt_proxied *f;
-    char prefix[64];
-    atomic_bool stop;
-    rt_ledger all, incr, get;
-    atomic_ulong ok[NTHREADS], unknown[NTHREADS], incr_ok;
-};
-
-struct worker {
-    struct load *load;
-    int id;
-    pthread_t thread;
-};
-
 static void check_took(rt_ledger *l, const char *what, int rc, uint64_t took)
 {
     if (took > LIVENESS_MS)
@@ -165,9 +151,9 @@ static void check_took(rt_ledger *l, const char *what, int rc, uint64_t took)
         rt_ledger_bad(l, "%s timed out after %llu ms", what, (unsigned long long)took);
 }
 
-static void one_get(struct worker *w, const char *key)
+static void one_get(rt_worker *w, const char *key)
 {
-    struct load *ld = w->load;
+    rt_load *ld = w->load;
     vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
     vmux_reply *r = NULL;
     uint64_t t0 = vt_now_ms();
@@ -182,9 +168,9 @@ static void one_get(struct worker *w, const char *key)
     vmux_reply_free(r);
 }
 
-static void one_incr(struct worker *w, const char *key)
+static void one_incr(rt_worker *w, const char *key)
 {
-    struct load *ld = w->load;
+    rt_load *ld = w->load;
     vmux_reply *r = NULL;
     uint64_t t0 = vt_now_ms();
     int rc = vmux_call(ld->f->m, NULL, 2, (const char *[]){"INCR", key}, NULL, &r);
@@ -203,20 +189,15 @@ static void one_incr(struct worker *w, const char *key)
     vmux_reply_free(r);
 }
 
-static void *worker_main(void *arg)
+/* A load thread's round: a GET (retry-safe), then an INCR. */
+static void get_then_incr(rt_worker *w, const char *key)
 {
-    struct worker *w = arg;
-    char key[96];
-    snprintf(key, sizeof(key), "%s:t%d", w->load->prefix, w->id);
-    while (!atomic_load(&w->load->stop)) {
-        one_get(w, key);
-        one_incr(w, key);
-    }
-    return NULL;
+    one_get(w, key);
+    one_incr(w, key);
 }
 
 /* Runs while the workers do: failures go to soft, and it stops at the first. */
-static void cut_repeatedly(rt_proxied *f, struct load *ld, rt_soft *soft)
+static void cut_repeatedly(rt_proxied *f, rt_load *ld, rt_soft *soft)
 {
     for (int i = 0; i < CUTS; i++) {
         vmux_stats before = rt_stats(f->m);
@@ -233,23 +214,8 @@ static void cut_repeatedly(rt_proxied *f, struct load *ld, rt_soft *soft)
 static void test_cuts_under_load(void **state)
 {
     rt_proxied *f = *state;
-    struct load *ld = calloc(1, sizeof(*ld));
-    assert_non_null(ld);
-    ld->f = f;
-    rt_unique(ld->prefix, sizeof(ld->prefix), "resend:load");
-    struct worker w[NTHREADS];
-    for (int i = 0; i < NTHREADS; i++) {
-        w[i] = (struct worker){.load = ld, .id = i};
-        assert_int_equal(pthread_create(&w[i].thread, NULL, worker_main, &w[i]), 0);
-    }
-    rt_soft soft = {""};
-    if (rt_soft_check(&soft, rt_wait_count(&ld->incr_ok, NTHREADS * EACH, 30000),
-                      "no load within 30 s"))
-        cut_repeatedly(f, ld, &soft);
-    atomic_store(&ld->stop, true);
-    for (int i = 0; i < NTHREADS; i++)
-        pthread_join(w[i].thread, NULL);
-    rt_soft_finish(&soft);
+    rt_load *ld = rt_load_new(f, "resend:load", get_then_incr);
+    rt_load_run(ld, NTHREADS * EACH, cut_repeatedly);
 
     rt_ledger_print(&ld->incr, "INCR (not retry-safe)");
     rt_ledger_print(&ld->get, "GET (retry-safe)");
@@ -257,16 +223,7 @@ static void test_cuts_under_load(void **state)
     static const int get_ok[] = {0, VMUX_ERR_TIMEOUT};
     rt_ledger_expect(&ld->incr, incr_ok, 3);
     rt_ledger_expect(&ld->get, get_ok, 2);
-    for (int i = 0; i < NTHREADS; i++) {
-        char *v = rt_admin(f->server.port, "GET %s:t%d", ld->prefix, i);
-        assert_non_null(v);
-        unsigned long server = strtoul(v, NULL, 10), ok = atomic_load(&ld->ok[i]),
-                      unknown = atomic_load(&ld->unknown[i]);
-        free(v);
-        if (server < ok || server > ok + unknown)
-            fail_msg("thread %d: the server counted %lu INCRs; %lu succeeded, %lu unknown", i,
-                     server, ok, unknown);
-    }
+    rt_load_check_counts(ld);
     rt_stats_match_ledger(f->m, &ld->all);
     vmux_stats s = rt_stats(f->m);
     assert_true(s.resent <= rt_ledger_get(&ld->get, 0) + rt_ledger_get(&ld->get, VMUX_ERR_TIMEOUT));

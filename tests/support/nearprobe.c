@@ -372,3 +372,70 @@ void vt_near_print_windows(const char *what, uint64_t *lat, size_t n)
                   what, n, (double)lat[n / 2] / 1e3, (double)lat[n * 99 / 100] / 1e3,
                   (double)lat[n - 1] / 1e3, VT_FRESH_POLL_NS / 1000);
 }
+
+/* xorshift64: the next number of *rng's sequence. */
+static uint64_t next_random(uint64_t *rng)
+{
+    *rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
+    return *rng;
+}
+
+static void *run_reader(void *arg)
+{
+    struct vt_near_worker *wk = arg;
+    struct vt_near_run *r = wk->run;
+    uint64_t rng = 0x9e3779b97f4a7c15u * (uint64_t)(wk->index + 1);
+    while (!atomic_load(&r->stop)) {
+        char key[32];
+        vmux_bytes v;
+        r->key_name(key, sizeof key, (unsigned)(next_random(&rng) % r->nkeys));
+        if (vmux_near_get(r->m, NULL, vt_str(key), &v) != 0)
+            atomic_fetch_add(&r->read_errors, 1);
+        vmux_bytes_free(&v);
+        atomic_fetch_add(&r->reads, 1);
+    }
+    return NULL;
+}
+
+static void *run_writer(void *arg)
+{
+    struct vt_near_worker *wk = arg;
+    struct vt_near_run *r = wk->run;
+    uint64_t rng = 0x2545f4914f6cdd1du * (uint64_t)(wk->index + 7), n = 0;
+    while (!atomic_load(&r->stop)) {
+        char key[32], value[48];
+        r->key_name(key, sizeof key, (unsigned)(next_random(&rng) % r->nkeys));
+        snprintf(value, sizeof value, "w%d-%llu", wk->index, (unsigned long long)n++);
+        if (vmux_set(r->w[wk->index], NULL, vt_str(key), vt_str(value), VMUX_NO_EXPIRY,
+                     VMUX_COND_ALWAYS, NULL) != 0)
+            atomic_fetch_add(&r->write_errors, 1);
+        else
+            atomic_fetch_add(&r->writes, 1);
+    }
+    return NULL;
+}
+
+static void start_workers(struct vt_near_run *r, struct vt_near_worker *wk, int n,
+                          void *(*fn)(void *))
+{
+    for (int i = 0; i < n; i++) {
+        wk[i] = (struct vt_near_worker){r, i, 0};
+        assert_int_equal(pthread_create(&wk[i].thread, NULL, fn, &wk[i]), 0);
+    }
+}
+
+void vt_near_run_start(struct vt_near_run *r)
+{
+    assert_true(r->nreaders <= VT_NEAR_RUN_READERS);
+    start_workers(r, r->readers, r->nreaders, run_reader);
+    start_workers(r, r->writers, VT_NEAR_RUN_WRITERS, run_writer);
+}
+
+void vt_near_run_stop(struct vt_near_run *r)
+{
+    atomic_store(&r->stop, true);
+    for (int i = 0; i < r->nreaders; i++)
+        pthread_join(r->readers[i].thread, NULL);
+    for (int i = 0; i < VT_NEAR_RUN_WRITERS; i++)
+        pthread_join(r->writers[i].thread, NULL);
+}

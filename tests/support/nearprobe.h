@@ -9,6 +9,8 @@
 #ifndef VMUX_TEST_NEARPROBE_H
 #define VMUX_TEST_NEARPROBE_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -134,5 +136,37 @@ uint64_t vt_near_until_fresh(vmux *m, const char *key, const char *old, const ch
 
 /* Sorts the n > 0 windows lat (ns) and prints "<what> over n writes: p50, p99, max" in µs. */
 void vt_near_print_windows(const char *what, uint64_t *lat, size_t n);
+
+/*
+ * A stale-read run (test_near_cache.c, test_cluster_near.c): nreaders threads (at most
+ * VT_NEAR_RUN_READERS) read random keys of the nkeys that key_name names through m's near cache,
+ * and VT_NEAR_RUN_WRITERS threads SET random ones of them, writer i through w[i] ("w<i>-<n>"),
+ * until stop; each counts its calls and their failures. The test fills m, w, key_name, nkeys and
+ * nreaders (zero the rest), owns and closes the handles.
+ */
+enum { VT_NEAR_RUN_READERS = 8, VT_NEAR_RUN_WRITERS = 2 };
+struct vt_near_run;
+struct vt_near_worker {
+    struct vt_near_run *run;
+    int index;
+    pthread_t thread;
+};
+struct vt_near_run {
+    vmux *m;
+    vmux *w[VT_NEAR_RUN_WRITERS];
+    void (*key_name)(char *buf, size_t len, unsigned i);
+    unsigned nkeys;
+    int nreaders;
+    struct vt_near_worker readers[VT_NEAR_RUN_READERS], writers[VT_NEAR_RUN_WRITERS];
+    atomic_bool stop;
+    _Atomic uint64_t reads, writes, read_errors, write_errors;
+};
+
+/* On the test's thread: starts r's reader and writer threads; fails the test if one cannot
+ * start. */
+void vt_near_run_start(struct vt_near_run *r);
+
+/* On the test's thread: sets r's stop and joins its threads. */
+void vt_near_run_stop(struct vt_near_run *r);
 
 #endif

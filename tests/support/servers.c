@@ -528,6 +528,16 @@ int vt_server_start(vt_server *s, int port, const char *const *extra)
     return server_start(s, port, extra, false);
 }
 
+vt_server *vt_server_new(const char *const *extra)
+{
+    vt_server *s = calloc(1, sizeof(*s));
+    if (s == NULL || vt_server_start(s, 0, extra) != 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
 int vt_sentinel_start(vt_server *s, int port, const char *const *extra)
 {
     return server_start(s, port, extra, true);

@@ -25,6 +25,12 @@ typedef struct vt_server {
 int vt_server_start(vt_server *s, int port, const char *const *extra);
 
 /*
+ * For a cmocka fixture: a vt_server allocated and started (vt_server_start) on a free port with
+ * extra. Returns NULL, with nothing left over, when either fails. vt_server_stop() and free() it.
+ */
+vt_server *vt_server_new(const char *const *extra);
+
+/*
  * As vt_server_start(), a Sentinel: valkey-server <dir>/sentinel.conf --sentinel, the file empty
  * at first (Sentinel rewrites it with what it learns, which a restart keeps). extra gives the
  * sentinel directives as arguments ("--sentinel", "monitor", "mymaster", "127.0.0.1", "6379",
