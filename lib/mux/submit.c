@@ -114,10 +114,13 @@ void vmux__route(vmux *m, struct vmux_op *op)
         vmux__router_send(&m->router, op);
         break;
     case VMUX_ROUTER_DETECTING:
-        /* Nothing connected yet: the link's backlog, with its bounds and policy. Connected and
-         * asking: wait for the answer (a backlogged op that a cluster redirects waits too). */
-        if (vmux__link_ready(m->link))
-            vmux__router_park(&m->router, op);
+        /* Nothing connected yet: the link's backlog, with its bounds and policy, which the first
+         * connection writes before the question (cluster=auto serves either kind of server; a
+         * backlogged op that a cluster redirects waits too). Connected and asking, or
+         * cluster=yes, whose ops must never reach a server that is no cluster node: wait for the
+         * answer. */
+        if (vmux__link_ready(m->link) || m->cfg->cluster == VMUX_CLUSTER_YES)
+            vmux__wait_settled(m, op);
         else
             vmux__link_submit(m->link, op);
         break;

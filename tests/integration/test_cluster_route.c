@@ -300,6 +300,24 @@ static void test_cluster_yes_on_standalone_fails(void **state)
     assert_non_null(strstr(err, "cluster=yes"));
     assert_non_null(strstr(err, "not a cluster node"));
 
+    /* abortConnect=false: a command submitted at once waits for the answer, and fails with it */
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,abortConnect=false",
+             vt_server_port("plain"));
+    for (int i = 0; i < 10; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "yes-early:%d", i);
+        m = vt_open_conf(conf);
+        const char *set[] = {"SET", key, "written"};
+        vmux_reply *r = NULL;
+        assert_int_equal(vmux_call(m, NULL, 3, set, NULL, &r), VMUX_ERR_CONFIG);
+        vmux_reply_free(r);
+        vmux_close(m);
+        char *t = vt_admin("plain", "EXISTS %s", key);
+        assert_non_null(t);
+        assert_string_equal(t, "0"); /* it never reached the standalone server */
+        free(t);
+    }
+
     snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=auto", vt_server_port("plain"));
     m = vt_open_conf(conf);
     assert_int_equal(set_get(m, "standalone:a", "1"), 0);
