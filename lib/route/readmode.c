@@ -43,6 +43,22 @@ static bool set_mode(struct vmux_router *r, struct vmux_link *link, const char *
     return true;
 }
 
+/* Whether host:port is named by the map, and not as a primary. */
+static bool named_replica(const struct vmux_router *r, const char *host, int port)
+{
+    return host != NULL && primary_shard(r, host, port) < 0 &&
+           vmux__slotmap_names(r->map, host, port);
+}
+
+bool vmux__router_seed_replica(const struct vmux_router *r)
+{
+    if (r->map == NULL)
+        return false;
+    if (r->seed_as_host != NULL)
+        return named_replica(r, r->seed_as_host, r->seed_as_port);
+    return named_replica(r, r->seed_host, r->seed_port);
+}
+
 void vmux__router_read_modes(struct vmux_router *r)
 {
     if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER || r->map == NULL)

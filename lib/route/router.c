@@ -306,21 +306,30 @@ struct vmux_link *vmux__router_slot_link(struct vmux_router *r, int slot)
 }
 
 /*
- * A keyless op's link: the seed's while its connection is ready, else the first primary whose
- * link is (a dead seed does not hold up PING, INFO, a script with no key...), else the seed's.
+ * A keyless op's link: the seed's while its connection is ready and the map does not name its
+ * node a replica, else the first primary whose link is ready (a dead seed does not hold up PING,
+ * INFO, a script with no key...). Failing that, a seed the map names a replica (a failover
+ * demoted it: it would answer a write READONLY) gives way to the first primary's link, where the
+ * op waits for the connection; else the seed's.
  */
 static struct vmux_link *keyless_link(struct vmux_router *r)
 {
-    if (r->map == NULL || vmux__link_ready(r->seed))
+    if (r->map == NULL)
         return r->seed;
+    bool demoted = vmux__router_seed_replica(r);
+    if (vmux__link_ready(r->seed) && !demoted)
+        return r->seed;
+    struct vmux_link *first = NULL;
     for (size_t i = 0; i < r->map->nshards; i++) {
         if (r->map->shards[i].nslots == 0)
             continue;
         struct vmux_link *link = shard_link(r, (unsigned)i);
         if (link != NULL && vmux__link_ready(link))
             return link;
+        if (first == NULL)
+            first = link;
     }
-    return r->seed;
+    return demoted && first != NULL ? first : r->seed;
 }
 
 /*

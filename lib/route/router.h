@@ -329,6 +329,13 @@ void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link);
  * Nodes the map does not name keep their mode. Does nothing in other modes.
  */
 void vmux__router_read_modes(struct vmux_router *r);
+
+/*
+ * I/O thread, CLUSTER (readmode.c): whether the map names the seed link's node (under the map's
+ * name the seed was adopted by, or its own) and names it a replica, not a primary: a failover
+ * demoted it. False when the map names it a primary or does not name it at all.
+ */
+bool vmux__router_seed_replica(const struct vmux_router *r);
 bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux_link *link);
 
 /*

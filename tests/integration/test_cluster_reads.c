@@ -486,6 +486,63 @@ static void test_demoted_primary_redirects_reads(void **state)
     vmux_close(m);
 }
 
+/* A keyless write (FUNCTION FLUSH: no key, not fanned out) through m; its status. */
+static int keyless_write(vmux *m)
+{
+    static const char *const argv[] = {"FUNCTION", "FLUSH"};
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, NULL, 2, argv, NULL, &r);
+    vmux_reply_free(r);
+    return rc;
+}
+
+struct demoted {
+    vmux *m;
+    int key; /* a key of the demoted seed's slots: reading it brings MOVED, so a refresh */
+};
+
+static bool keyless_to_primary(void *arg)
+{
+    struct demoted *d = arg;
+    read_key(d->m, d->key, 1);
+    return keyless_write(d->m) == 0;
+}
+
+/*
+ * Keyless commands go to the seed while the map does not name it a replica: once a failover
+ * demotes the seed's node, a keyless write goes to a primary instead of coming back READONLY.
+ */
+static void test_keyless_after_seed_demoted(void **state)
+{
+    (void)state;
+    load_nodes();
+    int seed = 0, ri = 0;
+    assert_true(nodes[seed].primary);
+    while (ri < nnodes && (nodes[ri].primary || primary_of(ri) != seed))
+        ri++;
+    assert_true(ri < nnodes);
+    int rp = nodes[ri].port, p = nodes[seed].port;
+    vmux *m = open_reads("name=keyless-demoted");
+    write_keys(m);
+    assert_int_equal(keyless_write(m), 0); /* on the seed, a primary */
+    struct demoted d = {m, key_on(p)};
+
+    fail_over(rp, p);
+    assert_true(vt_wait_until(keyless_to_primary, &d, 30000)); /* the map says so now */
+    long on_seed = vt_node_calls(p, "function|flush");
+    static const char *const ping[] = {"PING"};
+    for (int i = 0; i < 3; i++) {
+        vmux_reply *r = NULL; /* answered: the seed link is connected (a READONLY retired it) */
+        assert_int_equal(vmux_call_node(m, NULL, "127.0.0.1", p, 1, ping, NULL, &r), 0);
+        vmux_reply_free(r);
+        assert_int_equal(keyless_write(m), 0);
+    }
+    assert_int_equal(vt_node_calls(p, "function|flush"), on_seed); /* not on the replica */
+
+    fail_over(p, rp); /* the fixture's roles back, for the next test */
+    vmux_close(m);
+}
+
 /* Last on the fixture: it leaves a dead replica. */
 static void test_replica_killed(void **state)
 {
@@ -525,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_az_affinity),
         cmocka_unit_test(test_replica_behind_skipped),
         cmocka_unit_test(test_demoted_primary_redirects_reads),
+        cmocka_unit_test(test_keyless_after_seed_demoted),
         cmocka_unit_test(test_replica_killed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
