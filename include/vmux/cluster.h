@@ -61,7 +61,9 @@ typedef enum vmux_node_role {
 
 /** One node's part of a fan-out. */
 typedef struct vmux_node_reply {
-    char *address; /**< "host:port" as the map names the node (an IPv6 host whole: "::1:7000") */
+    char *address; /**< "host:port" as the map names the node (an IPv6 host whole: "::1:7000");
+                        "?:0" for a primary the map gives no address for yet, whose status is
+                        then VMUX_ERR_NOT_CONNECTED (nothing sent) */
     vmux_node_role role; /**< as the map said when the call started */
     int status;          /**< 0, VMUX_ERR_SERVER (reply is the error reply), or another error */
     vmux_reply *reply;   /**< the node's reply; NULL unless status is 0 or VMUX_ERR_SERVER */

@@ -27,8 +27,8 @@ static void explain(const vmux_callopts *o, const vmux_node_reply *n)
 {
     if (o->errbuf == NULL || o->errlen == 0)
         return;
-    const char *why =
-        n->status == VMUX_ERR_SERVER ? vmux_reply_str(n->reply, NULL) : vmux_strerror(n->status);
+    bool said = n->reply != NULL && vmux_reply_get_kind(n->reply) == VMUX_REPLY_ERROR;
+    const char *why = said ? vmux_reply_str(n->reply, NULL) : vmux_strerror(n->status);
     vmux__errbuf_set(o->errbuf, o->errlen, "%s: %s", n->address, why != NULL ? why : "");
 }
 

@@ -22,6 +22,7 @@
 #include "core/assert.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
+#include "core/reply_internal.h"
 #include "core/sized.h"
 #include "mux/mux.h"
 #include "vmux/error.h"
@@ -115,9 +116,24 @@ static struct vmux_link *node_link(vmux *m, const struct vmux_router_nodeinfo *n
     return vmux__router_node_link(&m->router, n->host, strlen(n->host), n->port);
 }
 
+/* A primary the map gives no address for ("?"): its part fails, and a refresh is asked for. */
+static void part_unknown(struct fanout *f, size_t i)
+{
+    static const char why[] = "NOADDRESS the map names no address for this primary yet (\"?\"); "
+                              "not sent (the map is being refreshed)";
+    vmux__router_refresh_soon(&f->m->router);
+    part_done(VMUX_ERR_NOT_CONNECTED, vmux__reply_new_str(VMUX_REPLY_ERROR, why, sizeof why - 1),
+              &f->parts[i]);
+}
+
 /* Sends part i (node n) a copy of the command; its completion runs part_done() in every case. */
 static void send_part(struct fanout *f, size_t i, const struct vmux_router_nodeinfo *n)
 {
+    if (n->host == NULL) {
+        f->parts[i] = (struct fan_part){f, i};
+        part_unknown(f, i);
+        return;
+    }
     struct vmux_op *op = vmux__op_new(f->cmd->len);
     struct vmux_link *link = op != NULL ? node_link(f->m, n) : NULL;
     f->parts[i] = (struct fan_part){f, i};
@@ -139,7 +155,8 @@ static void send_part(struct fanout *f, size_t i, const struct vmux_router_nodei
 
 static bool matches(const struct fanout *f, const struct vmux_router_nodeinfo *n)
 {
-    return f->host == NULL || (n->port == f->port && strcasecmp(n->host, f->host) == 0);
+    return f->host == NULL ||
+           (n->host != NULL && n->port == f->port && strcasecmp(n->host, f->host) == 0);
 }
 
 /* Keeps the nodes f asks for (all, or its one node) at the front of nodes; returns how many. */
@@ -163,10 +180,11 @@ static int make_entries(struct fanout *f, const struct vmux_router_nodeinfo *nod
         return VMUX_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
         vmux_node_reply *e = &f->res.nodes[f->res.count++];
-        int len = snprintf(NULL, 0, "%s:%d", nodes[i].host, nodes[i].port);
+        const char *host = nodes[i].host != NULL ? nodes[i].host : "?"; /* no address yet */
+        int len = snprintf(NULL, 0, "%s:%d", host, nodes[i].port);
         if ((e->address = malloc((size_t)len + 1)) == NULL)
             return VMUX_ERR_NOMEM;
-        snprintf(e->address, (size_t)len + 1, "%s:%d", nodes[i].host, nodes[i].port);
+        snprintf(e->address, (size_t)len + 1, "%s:%d", host, nodes[i].port);
         e->role = nodes[i].primary ? VMUX_ROLE_PRIMARY : VMUX_ROLE_REPLICA;
         e->status = 1;
     }
@@ -244,7 +262,8 @@ static int fanout_new(vmux *m, const vmux_callopts *o, vmux_node_set set, int ar
         return rc;
     }
     f->m = m;
-    f->which = (unsigned)set; /* the same bits as VMUX_ROUTER_NODES_* */
+    f->which = (unsigned)set;              /* the same bits as VMUX_ROUTER_NODES_* */
+    f->which |= VMUX_ROUTER_NODES_UNKNOWN; /* a primary with no address fails its part */
     f->flags = VMUX_OP_PINNED | ((o->flags & VMUX_CALL_RETRY_SAFE) ? VMUX_OP_RETRY_SAFE : 0);
     f->timeout_ms = timeout_of(m, o, sync);
     f->deadline_ns = uv_hrtime() + (uint64_t)f->timeout_ms * 1000000u;

@@ -28,6 +28,8 @@ static size_t from_map(const struct vmux_slotmap *map, unsigned which,
                 const struct vmux_node_addr *a = &sh->nodes[i];
                 if (!(a->flags & VMUX_NODE_UNKNOWN))
                     out[n++] = (struct vmux_router_nodeinfo){a->host, a->port, primary};
+                else if (primary && (which & VMUX_ROUTER_NODES_UNKNOWN) && sh->nslots > 0)
+                    out[n++] = (struct vmux_router_nodeinfo){NULL, 0, true};
             }
         }
     }

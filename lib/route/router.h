@@ -359,6 +359,7 @@ void vmux__router_moved(struct vmux_router *r, unsigned slot, const char *host, 
 /* Which nodes vmux__router_nodes() lists (bits). */
 #define VMUX_ROUTER_NODES_PRIMARIES 1u
 #define VMUX_ROUTER_NODES_REPLICAS 2u
+#define VMUX_ROUTER_NODES_UNKNOWN 4u /* primaries with no address too (host NULL, port 0) */
 
 /* A node of the handle's view; host lives as long as the map it came from (I/O thread). */
 struct vmux_router_nodeinfo {
@@ -369,7 +370,8 @@ struct vmux_router_nodeinfo {
 
 /*
  * I/O thread (nodes.c): the nodes that which (VMUX_ROUTER_NODES_* bits) asks for. CLUSTER: every
- * node of the current map that has an address, primaries first (in shard order), then replicas;
+ * node of the current map that has an address (and, with VMUX_ROUTER_NODES_UNKNOWN, each primary
+ * that has none: host NULL), primaries first (in shard order), then replicas;
  * STANDALONE: the seed's node, a primary. Returns 0 with *out (malloc'd, the caller frees it;
  * NULL when *n is 0), VMUX_ERR_NOMEM, VMUX_ERR_NOT_CONNECTED while detecting, or the failure code
  * of a failed detection. Use the hosts before the map can change (before returning to the loop).

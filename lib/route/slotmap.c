@@ -188,7 +188,11 @@ static int read_id(struct builder *b, const vmux_reply *r, struct vmux_node_addr
     return copy_str(b, r, "node id", &n->id);
 }
 
-/* One name and value of a node's metadata; names other than these two are skipped. */
+/*
+ * One name and value of a node's metadata; names other than these three are skipped. "ip" is
+ * there when the cluster prefers another kind of endpoint (cluster-preferred-endpoint-type
+ * hostname): a node that announced no name is "?" then, and its ip is the address to dial.
+ */
 static int read_meta_pair(struct builder *b, const vmux_reply *name, const vmux_reply *value,
                           struct vmux_node_addr *n)
 {
@@ -204,6 +208,14 @@ static int read_meta_pair(struct builder *b, const vmux_reply *name, const vmux_
     }
     if (strcmp(s, "tls-port") == 0)
         return read_port(b, value, &n->tls_port);
+    if (strcmp(s, "ip") == 0) {
+        if (kind(value) != VMUX_REPLY_STRING)
+            return fail(b, "the ip is %s, not a string", kind_name(value));
+        if (!(n->flags & VMUX_NODE_UNKNOWN) || vmux_reply_len(value) == 0 || n->host != NULL)
+            return 0;
+        n->flags &= ~VMUX_NODE_UNKNOWN;
+        return copy_str(b, value, "ip", &n->host);
+    }
     return 0;
 }
 

@@ -562,6 +562,44 @@ static void test_slots_holes_and_null_host(void **state)
     vt_fcluster_stop(c);
 }
 
+/* ---- fan-outs ---- */
+
+/*
+ * A primary the map gives no address for ("?", no ip in the metadata) fails a fan-out: DBSIZE is
+ * not a sum that leaves it out, and vmux_call_nodes() lists it, failed.
+ */
+static void test_fanout_unknown_primary(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    struct vt_fc_range r[2] = {{0, 8191, vt_fcluster_host(c, 0), vt_fcluster_port(c, 0)},
+                               {8192, 16383, "?", vt_fcluster_port(c, 1)}};
+    char *resp = vt_fcluster_slots_resp(r, 2);
+    assert_non_null(resp);
+    vt_fcluster_set_slots(c, -1, resp);
+    free(resp);
+    rule(c, 0, NULL, -1, 0, ":5\r\n"); /* DBSIZE, and any other data command, on node 0 */
+    vmux *m = open_on(c, NULL);
+    int64_t n = -1;
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    assert_status(vmux_dbsize(m, &o, &n), VMUX_ERR_NOT_CONNECTED);
+    if (strstr(err, "?:0") == NULL || strstr(err, "no address") == NULL)
+        fail_msg("the error names no unknown primary: '%s'", err);
+
+    static const char *const dbsize[] = {"DBSIZE"};
+    vmux_node_replies res = {0};
+    assert_status(vmux_call_nodes(m, NULL, VMUX_NODES_PRIMARIES, 1, dbsize, NULL, &res), 0);
+    assert_int_equal(res.count, 2);
+    assert_int_equal(res.nodes[0].status, 0);
+    assert_int_equal(vmux_reply_integer(res.nodes[0].reply), 5);
+    assert_string_equal(res.nodes[1].address, "?:0");
+    assert_status(res.nodes[1].status, VMUX_ERR_NOT_CONNECTED);
+    vmux_node_replies_free(&res);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* ---- the refresh storm ---- */
 
 static void pause_ms(long ms)
@@ -706,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_truncated_moved),
         cmocka_unit_test(test_slots_garbage),
         cmocka_unit_test(test_slots_holes_and_null_host),
+        cmocka_unit_test(test_fanout_unknown_primary),
         cmocka_unit_test(test_refresh_storm),
         cmocka_unit_test(test_refresh_storm_configured),
         cmocka_unit_test(test_seed_id_mismatch),

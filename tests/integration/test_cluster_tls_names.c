@@ -15,7 +15,9 @@
  *   is served by the seed link (its node id), never by a link verifying "localhost" against
  *   wrongname.crt.
  *
- * First (test_name_learned_late, on the fresh fixture): no node announces a name when the handle
+ * First, on the fresh fixture: hostnames preferred while no node announces one
+ * (test_unnamed_nodes_by_ip): CLUSTER SLOTS names the nodes "?" with their ip in the metadata,
+ * which the handle dials. Then (test_name_learned_late) no node announces a name when the handle
  * opens, so its node links verify the handle's sslHost and every call to the other nodes fails;
  * then every node announces "localhost", and once a refreshed map says so the links verify it
  * at their next connection and the calls succeed (before, a link kept the name it opened with).
@@ -176,6 +178,54 @@ static bool late_served(void *arg)
     return true;
 }
 
+/* Sets cluster-preferred-endpoint-type to type on every node (over the test's connections). */
+static void prefer(const char *type)
+{
+    for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
+        int port = vt_cluster_port(CLUSTER, i);
+        want_ok(port, "prefer",
+                vt_node_admin(port, true, "CONFIG SET cluster-preferred-endpoint-type %s", type));
+    }
+}
+
+/* Whether node 0's CLUSTER SLOTS names every node "?" (want) or none (!want). */
+static bool slots_unnamed(void *arg)
+{
+    bool want = *(bool *)arg;
+    char *t = vt_node_admin(vt_cluster_port(CLUSTER, 0), true, "CLUSTER SLOTS");
+    int n = t != NULL ? lines_equal(t, "?") : -1;
+    free(t);
+    return want ? n >= vt_cluster_size(CLUSTER) : n == 0;
+}
+
+/*
+ * Hostnames preferred, none announced (the fresh fixture): CLUSTER SLOTS names every node "?" and
+ * gives its ip in the metadata, which the handle dials (verifying 127.0.0.1).
+ */
+static void test_unnamed_nodes_by_ip(void **state)
+{
+    (void)state;
+    prefer("hostname");
+    bool unnamed = true;
+    assert_true(vt_wait_until(slots_unnamed, &unnamed, 60000));
+    const char *d = vt_certs_dir();
+    char conf[1024];
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,ssl=true,sslCaFile=%s/ca.crt,sslCert=%s/client.crt,sslKey=%s/"
+             "client.key,cluster=yes,syncTimeout=20000",
+             vt_cluster_port(CLUSTER, 0), d, d, d);
+    vmux *m = vt_open_conf(conf);
+    spread(m, "names:ip");
+    every_node_reached(m, "127.0.0.1");
+    int64_t keys = 0;
+    assert_int_equal(vmux_dbsize(m, NULL, &keys), 0);
+    assert_true(keys >= NKEYS);
+    vmux_close(m);
+    prefer("ip");
+    unnamed = false;
+    assert_true(vt_wait_until(slots_unnamed, &unnamed, 60000));
+}
+
 static void test_name_learned_late(void **state)
 {
     (void)state;
@@ -230,7 +280,8 @@ static void test_names_announced(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_name_learned_late), /* first: it needs the fresh fixture */
+        cmocka_unit_test(test_unnamed_nodes_by_ip), /* these two first: the fresh fixture */
+        cmocka_unit_test(test_name_learned_late),
         cmocka_unit_test(test_names_announced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -196,7 +196,9 @@ static void test_endpoint_rules(void **state)
                 A(I(20), I(29), A(S("2001:db8::1"), I(7004), NIL(), A(S("ip"), S("2001:db8::1"))),
                   A(S("10.1.2.3"), I(7005), S(ID5),
                     A(S("hostname"), S("node-5.example.com"), S("tls-port"), I(17005), S("future"),
-                      A(I(1)))))),
+                      A(I(1))))),
+                A(I(30), I(39), A(S("?"), I(7006), S(ID4), A(S("ip"), S("10.9.9.9"))),
+                  A(S("?"), I(0), NIL(), A(S("ip"), S("10.9.9.8"))))),
               "seed.example.com");
     const struct vmux_shard *s = vmux__slotmap_owner(m, 0);
     /* NULL and "" hosts: the host asked. */
@@ -222,6 +224,13 @@ static void test_endpoint_rules(void **state)
     assert_string_equal(s->nodes[1].hostname, "node-5.example.com");
     assert_int_equal(s->nodes[1].tls_port, 17005);
     assert_int_equal(vmux__slotmap_find_primary(m, "2001:DB8::1", 11, 7004), m->owner[20]);
+    /* "?" with an ip in the metadata (a hostname-preferring cluster, no name announced): the ip */
+    s = vmux__slotmap_owner(m, 30);
+    assert_int_equal(s->nodes[0].flags, 0);
+    assert_string_equal(s->nodes[0].host, "10.9.9.9");
+    assert_int_equal(s->nodes[0].port, 7006);
+    assert_int_equal(s->nodes[1].flags, VMUX_NODE_UNKNOWN); /* port 0: still no address */
+    assert_null(s->nodes[1].host);
     vmux__slotmap_unref(m);
 }
 
@@ -276,6 +285,7 @@ static void test_malformed(void **state)
         {A(A(I(0), I(1), A(S("h"), I(1), S(ID0), A(S("hostname"), I(1))))),
          "the hostname is integer"},
         {A(A(I(0), I(1), A(S("h"), I(1), S(ID0), A(S("tls-port"), S("1"))))), "the port is string"},
+        {A(A(I(0), I(1), A(S("?"), I(1), S(ID0), A(S("ip"), I(1))))), "the ip is integer"},
         {A(A(I(0), I(1), A(S("h"), I(1), S(ID0), A(S("tls-port"), I(70000))))),
          "port 70000 is outside"},
         {A(A(I(0), I(1), A(vmux__reply_new_str(VMUX_REPLY_STRING, "h\0x", 3), I(1)))),
