@@ -93,6 +93,7 @@ static void patch_moved(struct vmux_router *r, unsigned slot, const struct targe
         return; /* out of memory: the refresh that follows will say */
     vmux__router_set_map(r, map);
     vmux__router_read_modes(r);
+    vmux__router_moved_note(r, slot);
     snprintf(why, sizeof why, "slot %u moved from %s to %s", slot, from, to);
     vmux__log(r->cfg, VMUX_LOG_DEBUG, "cluster: %s", why);
     vmux__event(r->cfg, VMUX_EVENT_SLOT_MOVED, 0, to, why);

@@ -185,6 +185,8 @@ static void on_slots(int status, vmux_reply *reply, void *arg)
                  : status;
     vmux_reply_free(reply);
     bool answered = rc == 0;
+    if (rc == 0)
+        map = vmux__router_keep_moved(r, map); /* a lagging node's view does not undo a MOVED */
     if (rc != 0) {
         vmux__log(r->cfg, VMUX_LOG_WARN, "cluster: refreshing the slot map failed (%s): %s",
                   vmux_err_name(rc), why);

@@ -129,6 +129,7 @@ struct vmux_router {
     size_t refresh_next;      /* the link asked next (0 the seed's, i + 1 node i's) */
     uint64_t last_refresh;    /* loop ms of the last refresh sent */
     uint64_t rng;
+    uint32_t *moved_at; /* per slot, loop ms of its last MOVED patch (0: none); NULL until one */
 
     uv_mutex_t stats_mu; /* guards node_counters, seed_addr and seed_as_addr */
     struct vmux_node_counters *node_counters;
@@ -355,6 +356,18 @@ void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map);
  */
 void vmux__router_moved(struct vmux_router *r, unsigned slot, const char *host, size_t hostlen,
                         int port);
+
+/*
+ * I/O thread (recent.c): a MOVED's patch outranks a refresh for this long.
+ * vmux__router_moved_note() records that slot was just patched by a MOVED;
+ * vmux__router_keep_moved() takes a refreshed map (its reference) and gives the map to install:
+ * fresh itself, or a copy in which each slot patched within VMUX_ROUTER_MOVED_TRUST_MS keeps the
+ * primary the current map has for it (and another refresh is asked for). Out of memory, the refresh
+ * is taken as it came.
+ */
+#define VMUX_ROUTER_MOVED_TRUST_MS 5000
+void vmux__router_moved_note(struct vmux_router *r, unsigned slot);
+struct vmux_slotmap *vmux__router_keep_moved(struct vmux_router *r, struct vmux_slotmap *fresh);
 
 /* Which nodes vmux__router_nodes() lists (bits). */
 #define VMUX_ROUTER_NODES_PRIMARIES 1u

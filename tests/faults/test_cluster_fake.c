@@ -562,6 +562,51 @@ static void test_slots_holes_and_null_host(void **state)
     vt_fcluster_stop(c);
 }
 
+/* ---- a lagging refresh ---- */
+
+static atomic_int kept_logged; /* log lines saying a refresh kept what a MOVED said */
+
+static void on_keep_log(vmux_log_level level, const char *message, void *arg)
+{
+    (void)level;
+    (void)arg;
+    if (strstr(message, "kept as MOVED said") != NULL)
+        atomic_fetch_add(&kept_logged, 1);
+}
+
+static bool keep_logged(void *arg)
+{
+    (void)arg;
+    return atomic_load(&kept_logged) > 0;
+}
+
+/*
+ * A refresh from nodes whose view lags does not undo a MOVED: node 0 answers MOVED for "k"'s slot
+ * (to node 1) every time, while every node's CLUSTER SLOTS still says node 0 serves every slot.
+ * Once the refresh the MOVED asked for has come back, "k" still goes straight to node 1.
+ */
+static void test_moved_outranks_lagging_refresh(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    rule(c, 0, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    rule(c, 1, "k", -1, 0, "$6\r\nnode-1\r\n");
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,syncTimeout=5000",
+             vt_fcluster_port(c, 0));
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, on_keep_log, VMUX_LOG_INFO, NULL), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    want_value(m, "k", "node-1"); /* MOVED, followed, and a refresh asked for */
+    unsigned on0 = vt_fcluster_count(c, 0, "GET");
+    assert_true(vt_wait_until(keep_logged, NULL, WAIT_MS));
+    want_value(m, "k", "node-1");
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), on0); /* not sent to node 0 again */
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* ---- fan-outs ---- */
 
 /*
@@ -745,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_slots_garbage),
         cmocka_unit_test(test_slots_holes_and_null_host),
         cmocka_unit_test(test_fanout_unknown_primary),
+        cmocka_unit_test(test_moved_outranks_lagging_refresh),
         cmocka_unit_test(test_refresh_storm),
         cmocka_unit_test(test_refresh_storm_configured),
         cmocka_unit_test(test_seed_id_mismatch),

@@ -1,0 +1,74 @@
+/*
+ * A MOVED outranks a refresh that has not heard of it yet (route/router.h): the node that sends
+ * MOVED for a slot knows the slot is not its own, while a refresh may ask a node whose view lags
+ * (gossip spreads a failover or a SETSLOT in a second or so). For VMUX_ROUTER_MOVED_TRUST_MS
+ * after a MOVED patched a slot, a refreshed map that names another primary for it keeps the
+ * patch, and another refresh is asked for; a map that agrees, or one that comes later, is taken
+ * as it is. A wrong guess costs one redirect, as the stale map would have. I/O thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+#include "route/router.h"
+#include "route/slotmap.h"
+
+void vmux__router_moved_note(struct vmux_router *r, unsigned slot)
+{
+    if (slot >= VMUX_SLOTS)
+        return;
+    if (r->moved_at == NULL && (r->moved_at = calloc(VMUX_SLOTS, sizeof *r->moved_at)) == NULL)
+        return; /* out of memory: the refresh is taken as it comes */
+    uint32_t now = (uint32_t)uv_now(r->loop);
+    r->moved_at[slot] = now != 0 ? now : 1; /* 0: never */
+}
+
+static bool recent(const struct vmux_router *r, unsigned slot, uint32_t now)
+{
+    uint32_t at = r->moved_at[slot];
+    return at != 0 && (uint32_t)(now - at) < VMUX_ROUTER_MOVED_TRUST_MS;
+}
+
+/* The primary of slot in m, or NULL (no owner, or no address). */
+static const struct vmux_node_addr *primary_of(const struct vmux_slotmap *m, unsigned slot)
+{
+    const struct vmux_shard *s = vmux__slotmap_owner(m, slot);
+    const struct vmux_node_addr *p = s != NULL && s->nnodes > 0 ? &s->nodes[0] : NULL;
+    return p != NULL && p->host != NULL ? p : NULL;
+}
+
+static bool same_node(const struct vmux_node_addr *a, const struct vmux_node_addr *b)
+{
+    return b != NULL && a->port == b->port && strcasecmp(a->host, b->host) == 0;
+}
+
+struct vmux_slotmap *vmux__router_keep_moved(struct vmux_router *r, struct vmux_slotmap *fresh)
+{
+    if (r->moved_at == NULL || r->map == NULL)
+        return fresh;
+    uint32_t now = (uint32_t)uv_now(r->loop);
+    unsigned kept = 0;
+    for (unsigned slot = 0; slot < VMUX_SLOTS; slot++) {
+        if (!recent(r, slot, now))
+            continue;
+        const struct vmux_node_addr *moved = primary_of(r->map, slot);
+        if (moved == NULL || same_node(moved, primary_of(fresh, slot)))
+            continue;
+        struct vmux_slotmap *patched;
+        if (vmux__slotmap_moved(fresh, slot, moved->host, strlen(moved->host), moved->port,
+                                &patched) != 0)
+            break; /* out of memory: the rest as the refresh says */
+        vmux__slotmap_unref(fresh);
+        fresh = patched;
+        kept++;
+    }
+    if (kept > 0) {
+        vmux__log(r->cfg, VMUX_LOG_INFO,
+                  "cluster: the refreshed map names other primaries for %u slots a MOVED moved in "
+                  "the last %d ms: kept as MOVED said; asking again",
+                  kept, VMUX_ROUTER_MOVED_TRUST_MS);
+        r->refresh_again = true;
+    }
+    return fresh;
+}
