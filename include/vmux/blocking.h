@@ -1,12 +1,13 @@
 /** @file
- * Blocking commands, typed: BLPOP, BRPOP, BLMOVE, BZPOPMIN, BZPOPMAX and WAIT. Each runs on
+ * Blocking commands, typed: BLPOP, BRPOP, BLMOVE, BZPOPMIN, BZPOPMAX and WAIT. The pops run on
  * one of the handle's dedicated blocking connections (call.h, VMUX_CALL_BLOCKING), so other
- * callers' commands never wait behind it. Its deadline is the block time plus opts' timeout
- * (or the config's syncTimeout); a block time of 0 (wait forever) is refused with
- * VMUX_ERR_INVALID_ARG, as it could never meet a deadline.
+ * callers' commands never wait behind them; WAIT cannot (see vmux_wait()). Each deadline is the
+ * block time plus opts' timeout (or the config's syncTimeout); a block time of 0 (wait forever)
+ * is refused with VMUX_ERR_INVALID_ARG, as it could never meet a deadline.
  *
  * Errors as in strings.h. None of these is retry-safe: a pop that was sent may have taken its
- * element.
+ * element, and a WAIT sent again on a new connection would count none of the writes it was
+ * asked about.
  */
 #ifndef VMUX_BLOCKING_H
 #define VMUX_BLOCKING_H
@@ -46,7 +47,27 @@ VMUX_EXPORT int vmux_bzpop(vmux *m, const vmux_callopts *opts, vmux_end end, con
                            size_t n, int64_t block_ms, vmux_bytes *key, vmux_bytes *member,
                            double *score);
 
-/** WAIT: waits up to block_ms until replicas acknowledged the writes so far; *acked = count. */
+/**
+ * WAIT: waits up to block_ms until `replicas` replicas acknowledged the handle's writes so far;
+ * *acked = how many did (it may be fewer: time ran out; more: they were all asked). replicas
+ * >= 0, block_ms >= 1.
+ *
+ * Which writes: the server counts those of the connection WAIT runs on, so it runs on the
+ * handle's shared connection, the one that carried its writes, never on the blocking pool. It
+ * covers the writes sent on that connection; after a reconnect (VMUX_EVENT_CONNECTION_RESTORED
+ * says when), writes acknowledged on the earlier connection are not covered. It is never sent
+ * twice (VMUX_CALL_RETRY_SAFE in opts is ignored): a connection lost under it gives
+ * VMUX_ERR_CONNECTION_LOST.
+ *
+ * What it costs: the server holds that connection for up to block_ms while replicas lag, and the
+ * handle's other commands, every thread's, wait behind it (with replicas keeping up it answers
+ * in about one round trip, as the server asks them at once). Keep block_ms small.
+ *
+ * On a cluster it runs on every primary, each on the link that carried that shard's writes, and
+ * *acked is the smallest count any primary gave; a primary that fails (an error reply, a lost
+ * connection, its deadline) fails the call with its status, its address and reason in
+ * opts->errbuf (cluster.h's fan-out).
+ */
 VMUX_EXPORT int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t block_ms,
                           int64_t *acked);
 

@@ -40,10 +40,15 @@ extern "C" {
  * The command may block on the server. It then runs alone on one of the handle's dedicated
  * connections (at most blockingPoolSize, opened as needed and kept for reuse), so it never
  * stalls the commands of other callers. BLPOP, BRPOP, BRPOPLPUSH, BLMOVE, BLMPOP, BZPOPMIN,
- * BZPOPMAX, BZMPOP, WAIT, WAITAOF, and XREAD/XREADGROUP with BLOCK are recognised without the
- * flag; set it for anything else that blocks (a slow script, say). Give such a call a
- * timeout_ms longer than the time it may block: when its deadline passes, its connection is
- * closed (that is the only way to stop a blocked command) and a new one is opened when needed.
+ * BZPOPMAX, BZMPOP, and XREAD/XREADGROUP with BLOCK are recognised without the flag; set it for
+ * anything else that blocks (a slow script, say). Give such a call a timeout_ms longer than the
+ * time it may block: when its deadline passes, its connection is closed (that is the only way to
+ * stop a blocked command) and a new one is opened when needed.
+ *
+ * Not WAIT and WAITAOF: the server counts the writes of the connection they run on, which on a
+ * pool connection are none, so it would answer at once. They run on the shared connection, like
+ * the writes they wait for, holding it (and every caller's commands behind them) for up to their
+ * block time; give them a timeout_ms longer than that, or use vmux_wait() (blocking.h).
  */
 #define VMUX_CALL_BLOCKING 0x2u
 

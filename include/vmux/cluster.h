@@ -29,6 +29,8 @@
  * Retry-safety as vmux_call(): a node's copy is sent again after a broken connection only with
  * VMUX_CALL_RETRY_SAFE in opts->flags. VMUX_CALL_BLOCKING and commands that may not share a
  * connection (SUBSCRIBE, MULTI, WATCH...) are refused: VMUX_ERR_UNSUPPORTED, nothing is sent.
+ * WAIT and WAITAOF are not: they run on each node's link, the one that carried the handle's
+ * writes to it, holding it for up to their block time (give timeout_ms more than that).
  *
  * Threads: the synchronous forms from any thread but the I/O thread (VMUX_ERR_INVALID_ARG there);
  * the async form from any thread, its callbacks included.

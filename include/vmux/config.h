@@ -200,7 +200,7 @@ VMUX_EXPORT int vmux_config_set_replica_max_lag(vmux_config *cfg, int64_t lag_ms
 VMUX_EXPORT int vmux_config_set_reconnect_min(vmux_config *cfg, int64_t min_ms);
 /** reconnectMax: milliseconds, at least 1 and at least reconnectMin. */
 VMUX_EXPORT int vmux_config_set_reconnect_max(vmux_config *cfg, int64_t max_ms);
-/** dedicated connections for blocking commands (BLPOP, XREAD BLOCK, WAIT...), at least 1 */
+/** dedicated connections for blocking commands (BLPOP, XREAD BLOCK...), at least 1 */
 VMUX_EXPORT int vmux_config_set_blocking_pool_size(vmux_config *cfg, int connections);
 /** reply limits (bytes or elements), each at least 1 */
 VMUX_EXPORT int vmux_config_set_max_bulk_length(vmux_config *cfg, uint64_t bytes);

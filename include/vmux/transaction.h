@@ -58,8 +58,9 @@ VMUX_EXPORT void vmux_tx_free(vmux_tx *tx);
 
 /**
  * Adds a command (copied; argvlen NULL for C strings). Refuses with VMUX_ERR_UNSUPPORTED the
- * commands the generic API refuses (call.h), and blocking ones; VMUX_ERR_INVALID_ARG for
- * argc < 1 or NULL arguments.
+ * commands the generic API refuses (call.h), blocking ones, and WAIT and WAITAOF (inside MULTI
+ * the server answers them at once without waiting: use vmux_wait() after the transaction);
+ * VMUX_ERR_INVALID_ARG for argc < 1 or NULL arguments.
  */
 VMUX_EXPORT int vmux_tx_add(vmux_tx *tx, int argc, const char *const *argv, const size_t *argvlen);
 

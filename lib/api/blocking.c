@@ -1,8 +1,12 @@
-/* Blocking commands (blocking.h): each runs on a dedicated connection of the blocking pool. */
+/*
+ * Blocking commands (blocking.h): the pops run on a dedicated connection of the blocking pool;
+ * WAIT on the links that carried the handle's writes (every primary's, on a cluster).
+ */
 #include "vmux/blocking.h"
 
 #include <string.h>
 
+#include "api/fanout.h"
 #include "api/typed.h"
 #include "vmux/error.h"
 
@@ -116,6 +120,11 @@ int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t bloc
     vmux__args_cstr(&a, "WAIT");
     vmux__args_int(&a, replicas);
     vmux__args_int(&a, block_ms);
-    vmux_callopts o = vmux__blocking_opts(m, opts, block_ms);
+    /* The server counts the writes of the connection WAIT runs on: not the pool's (which wrote
+     * nothing), and never resent on a new one (which wrote nothing yet), whatever opts say. */
+    vmux_callopts o = vmux__held_opts(m, opts, block_ms);
+    o.flags &= ~(uint32_t)VMUX_CALL_RETRY_SAFE;
+    if (vmux__fan_wanted(m))
+        return vmux__fan_run(m, &o, &a, false, vmux__combine_min, acked, sizeof *acked, NULL);
     return vmux__run_int(m, &o, &a, false, acked);
 }

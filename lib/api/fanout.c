@@ -73,6 +73,18 @@ int vmux__combine_sum(const vmux_node_replies *res, void *out)
     return 0;
 }
 
+int vmux__combine_min(const vmux_node_replies *res, void *out)
+{
+    int64_t min = 0, v;
+    for (size_t i = 0; i < res->count; i++) {
+        if (vmux_reply_to_int(res->nodes[i].reply, &v) != 0)
+            return VMUX_ERR_PROTOCOL;
+        min = i == 0 || v < min ? v : min;
+    }
+    *(int64_t *)out = min;
+    return 0;
+}
+
 /* Moves b's items behind a's (both converted arrays); b ends empty. */
 static int append_items(vmux_bytes_array *a, vmux_bytes_array *b)
 {

@@ -32,11 +32,13 @@ typedef int (*vmux_combine_fn)(const vmux_node_replies *res, void *out);
 int vmux__fan_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                   vmux_combine_fn combine, void *out, size_t size, void (*release)(void *));
 
-/* Rules. sum: int64_t, the sum of integer replies (DBSIZE). concat: vmux_bytes_array, arrays
- * joined in the order of the primaries (KEYS). all_ok: out unused, every reply a status (FLUSHALL,
- * FLUSHDB, SCRIPT FLUSH). same: vmux_bytes, every reply the same string (SCRIPT LOAD's SHA1, PING).
- * The AND of SCRIPT EXISTS is in script_admin.c. */
+/* Rules. sum: int64_t, the sum of integer replies (DBSIZE). min: int64_t, the smallest of
+ * integer replies (WAIT: the replicas that acknowledged on every shard). concat: vmux_bytes_array,
+ * arrays joined in the order of the primaries (KEYS). all_ok: out unused, every reply a status
+ * (FLUSHALL, FLUSHDB, SCRIPT FLUSH). same: vmux_bytes, every reply the same string (SCRIPT LOAD's
+ * SHA1, PING). The AND of SCRIPT EXISTS is in script_admin.c. */
 int vmux__combine_sum(const vmux_node_replies *res, void *out);
+int vmux__combine_min(const vmux_node_replies *res, void *out);
 int vmux__combine_concat(const vmux_node_replies *res, void *out);
 int vmux__combine_all_ok(const vmux_node_replies *res, void *out);
 int vmux__combine_same(const vmux_node_replies *res, void *out);

@@ -101,7 +101,8 @@ int vmux_tx_add(vmux_tx *tx, int argc, const char *const *argv, const size_t *ar
     uint32_t flags = 0;
     if (tx == NULL || argc < 1 || argv == NULL)
         return VMUX_ERR_INVALID_ARG;
-    if (vmux__classify(argc, argv, argvlen, &flags) != 0 || (flags & VMUX_OP_BLOCKING))
+    if (vmux__classify(argc, argv, argvlen, &flags) != 0 || (flags & VMUX_OP_BLOCKING) ||
+        vmux__waits_for_replicas(argc, argv, argvlen))
         return VMUX_ERR_UNSUPPORTED;
     if (!grow_cmds(tx))
         return VMUX_ERR_NOMEM;

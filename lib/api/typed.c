@@ -243,7 +243,7 @@ int vmux__conv_ok(const vmux_reply *r, void *out)
     return vmux_reply_get_kind(r) == VMUX_REPLY_STATUS ? 0 : VMUX_ERR_PROTOCOL;
 }
 
-vmux_callopts vmux__blocking_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms)
+vmux_callopts vmux__held_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms)
 {
     vmux_callopts o = vmux__callopts_copy(opts);
     if (m == NULL || o.size == 0 || o.timeout_ms < 0)
@@ -251,7 +251,14 @@ vmux_callopts vmux__blocking_opts(vmux *m, const vmux_callopts *opts, int64_t bl
     uint64_t margin = o.timeout_ms != 0 ? (uint64_t)o.timeout_ms : (uint64_t)vmux__sync_timeout(m);
     uint64_t total = (uint64_t)block_ms + margin;
     o.timeout_ms = total > UINT32_MAX ? UINT32_MAX : (int64_t)total;
-    o.flags |= VMUX_CALL_BLOCKING;
+    return o;
+}
+
+vmux_callopts vmux__blocking_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms)
+{
+    vmux_callopts o = vmux__held_opts(m, opts, block_ms);
+    if (m != NULL && o.size != 0 && o.timeout_ms >= 0)
+        o.flags |= VMUX_CALL_BLOCKING;
     return o;
 }
 

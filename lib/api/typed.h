@@ -131,8 +131,17 @@ int vmux__items_async(vmux *m, const vmux_callopts *opts, const char *cmd, const
                       void *userdata);
 
 /*
- * opts for a command that may block the server for block_ms: the blocking flag (it runs on a
- * pool connection) and a deadline of block_ms plus opts' timeout (or the config's syncTimeout).
+ * opts for a command the server may hold for block_ms before it answers: a deadline of block_ms
+ * plus opts' timeout (or the config's syncTimeout), so that neither the deadline nor the
+ * dead-link rule (2 x the head op's timeout) cuts a legitimate wait; flags as opts gave them.
+ * Bad opts (or m NULL) come back as they were, for the call to refuse. Any thread.
+ */
+vmux_callopts vmux__held_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms);
+
+/*
+ * vmux__held_opts() plus the blocking flag: the command runs on a pool connection, so that it
+ * holds no other caller's commands up (BLPOP, XREAD ... BLOCK). Not for WAIT and WAITAOF, which
+ * must run on the connection that carried the writes they count.
  */
 vmux_callopts vmux__blocking_opts(vmux *m, const vmux_callopts *opts, int64_t block_ms);
 

@@ -14,9 +14,13 @@ static const char *const refused[] = {
     "AUTH",         "HELLO",      "RESET",      "QUIT",
 };
 
+/*
+ * Not WAIT and WAITAOF: they count the acknowledged writes of the connection they run on, so
+ * they go where the handle's writes went (the shared link); on a pool connection, which wrote
+ * nothing, they would answer at once with every replica.
+ */
 static const char *const blocking[] = {
-    "BLPOP",    "BRPOP",    "BRPOPLPUSH", "BLMOVE", "BLMPOP",
-    "BZPOPMIN", "BZPOPMAX", "BZMPOP",     "WAIT",   "WAITAOF",
+    "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP",
 };
 
 /* The shortest and longest names in the two tables: the rest leave at once. */
@@ -140,4 +144,12 @@ int vmux__classify_resp(const char *resp, size_t len, uint32_t *flags)
     }
     *flags |= c.flags;
     return c.rc;
+}
+
+bool vmux__waits_for_replicas(int argc, const char *const *argv, const size_t *argvlen)
+{
+    if (argc < 1 || argv == NULL || argv[0] == NULL)
+        return false;
+    size_t len = argvlen != NULL ? argvlen[0] : strlen(argv[0]);
+    return is(argv[0], len, "WAIT") || is(argv[0], len, "WAITAOF");
 }

@@ -6,8 +6,9 @@
  *   rule that matches replies to callers (SUBSCRIBE, MONITOR, CLIENT REPLY, MULTI...EXEC from
  *   different threads interleaving). The typed APIs for these (pub/sub, transactions) use their
  *   own links or ops; the generic API refuses them.
- * - Commands that block on the server (BLPOP, BRPOP, BLMOVE, BZPOPMIN, WAIT, XREAD ... BLOCK
- *   ...), which must run on a connection of their own.
+ * - Commands that block on the server (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD ... BLOCK ...),
+ *   which must run on a connection of their own. Not WAIT and WAITAOF, which block too but
+ *   count the writes of the connection they run on: they stay on the one that carried them.
  *
  * The answer travels with the op as VMUX_OP_UNSHAREABLE and VMUX_OP_BLOCKING (core/op.h). Each
  * argument is looked at once at most, and most commands are decided by their name's length.
@@ -16,6 +17,7 @@
 #ifndef VMUX_SHAREABLE_H
 #define VMUX_SHAREABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,5 +31,12 @@ int vmux__classify(int argc, const char *const *argv, const size_t *argvlen, uin
 
 /* vmux__classify() of a command already encoded as a RESP array of bulk strings. */
 int vmux__classify_resp(const char *resp, size_t len, uint32_t *flags);
+
+/*
+ * Whether argv (as vmux__classify() takes it) is WAIT or WAITAOF: not blocking by the rule above,
+ * yet no command for a transaction, where the server answers it at once without waiting (inside
+ * MULTI) or refuses it (inside a script).
+ */
+bool vmux__waits_for_replicas(int argc, const char *const *argv, const size_t *argvlen);
 
 #endif

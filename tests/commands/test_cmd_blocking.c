@@ -2,18 +2,30 @@
  * Blocking commands run on the blocking pool: a BLPOP that waits seconds never delays other
  * callers' commands; pops get what another thread pushes; a deadline shorter than the block
  * closes the blocked connection and later pops still work; a full pool queues, then serves.
+ *
+ * WAIT does not: it runs where the handle's writes went. Against a primary and a replica of the
+ * test's own (servers.h), the replica SIGSTOPped: a write through the handle, then vmux_wait(1)
+ * gives 0 acknowledgements after its whole block time (on a pool connection, which wrote
+ * nothing, the server answered 1 at once); the replica running, 1. A connection lost under a
+ * WAIT gives VMUX_ERR_CONNECTION_LOST, even asked retry-safe: it is never sent again. On the
+ * cluster, vmux_wait() runs on every primary (their INFO commandstats) and gives 1.
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "readkeys.h"
+#include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -176,7 +188,161 @@ static void test_bzpop_blmove_wait(void **state)
     if (vt_cluster_mode() == NULL)
         assert_int_equal(acked, 0); /* no replica */
     else
-        assert_true(acked >= 0 && acked <= 1); /* the seed's shard has one replica, up to date */
+        assert_true(acked >= 0 && acked <= 1); /* each shard has one replica, up to date */
+    vmux_close(m);
+}
+
+/* ---- WAIT: on the connection that carried the writes ---- */
+
+/* A primary and its replica, started by the test; the replica may be SIGSTOPped. */
+struct pair {
+    vt_server *primary, *replica;
+};
+
+static bool replica_linked(void *arg)
+{
+    const struct pair *p = arg;
+    char *text = vt_node_admin(p->replica->port, false, "INFO replication");
+    bool up = text != NULL && strstr(text, "master_link_status:up") != NULL;
+    free(text);
+    return up;
+}
+
+static int pair_teardown(void **state)
+{
+    struct pair *p = *state;
+    if (p == NULL)
+        return 0;
+    if (p->replica != NULL) {
+        kill(p->replica->pid, SIGCONT); /* whatever the test did, or failed to undo */
+        vt_server_stop(p->replica);
+        free(p->replica);
+    }
+    if (p->primary != NULL) {
+        vt_server_stop(p->primary);
+        free(p->primary);
+    }
+    free(p);
+    return 0;
+}
+
+/* Starts the pair and waits until the replica's link is up; nothing in cluster mode. */
+static int pair_setup(void **state)
+{
+    *state = NULL;
+    if (vt_cluster_mode() != NULL)
+        return 0;
+    struct pair *p = calloc(1, sizeof *p);
+    if (p == NULL || (p->primary = vt_server_new(NULL)) == NULL) {
+        free(p);
+        return -1;
+    }
+    *state = p;
+    char port[16];
+    snprintf(port, sizeof port, "%d", p->primary->port);
+    const char *const extra[] = {"--replicaof", "127.0.0.1", port, NULL};
+    if ((p->replica = vt_server_new(extra)) == NULL || !vt_poll_until(replica_linked, p, 10000, 20))
+        return pair_teardown(state) - 1;
+    return 0;
+}
+
+static void set_through(vmux *m, const char *value)
+{
+    assert_int_equal(vmux_set(m, NULL, VMUX_STR("wait:k"), VMUX_STR(value), VMUX_NO_EXPIRY,
+                              VMUX_COND_ALWAYS, NULL),
+                     0);
+}
+
+static void test_wait_counts_the_handles_writes(void **state)
+{
+    VT_SKIP_ON_CLUSTER("a replica of its own, SIGSTOPped");
+    struct pair *p = *state;
+    vmux *m = vt_server_open(p->primary, NULL);
+    int64_t acked = -1;
+    set_through(m, "before");
+    assert_int_equal(vmux_wait(m, NULL, 1, 5000, &acked), 0);
+    assert_int_equal(acked, 1);
+
+    /* the replica acknowledges nothing now: the write after must not count as acknowledged */
+    assert_int_equal(kill(p->replica->pid, SIGSTOP), 0);
+    set_through(m, "unreplicated");
+    uint64_t t0 = vt_now_ms();
+    assert_int_equal(vmux_wait(m, NULL, 1, 300, &acked), 0);
+    uint64_t took = vt_now_ms() - t0;
+    assert_int_equal(acked, 0);
+    assert_true(took >= 290); /* it waited its block time: the server had a write to wait for */
+
+    assert_int_equal(kill(p->replica->pid, SIGCONT), 0);
+    set_through(m, "after");
+    assert_int_equal(vmux_wait(m, NULL, 1, 5000, &acked), 0);
+    assert_int_equal(acked, 1);
+    vmux_close(m);
+}
+
+struct waiter {
+    vmux *m;
+    int rc;
+    int64_t acked;
+};
+
+static void *wait_thread(void *arg)
+{
+    struct waiter *w = arg;
+    /* asked retry-safe on purpose: a WAIT must still never be sent a second time */
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
+    w->rc = vmux_wait(w->m, &o, 1, 10000, &w->acked);
+    return NULL;
+}
+
+static bool primary_blocked(void *arg)
+{
+    const struct pair *p = arg;
+    return vt_node_info(p->primary->port, "clients", "blocked_clients:") >= 1;
+}
+
+static void test_wait_not_resent(void **state)
+{
+    VT_SKIP_ON_CLUSTER("a replica of its own, SIGSTOPped");
+    struct pair *p = *state;
+    vmux *m = vt_server_open(p->primary, NULL);
+    assert_int_equal(kill(p->replica->pid, SIGSTOP), 0);
+    set_through(m, "unreplicated");
+    struct waiter w = {.m = m, .acked = -1};
+    pthread_t t;
+    uint64_t t0 = vt_now_ms();
+    pthread_create(&t, NULL, wait_thread, &w);
+    assert_true(vt_poll_until(primary_blocked, p, 5000, 10));
+    /* the handle's connection goes (SKIPME: not this one); sent again on the next, the WAIT
+     * would count no write there and answer 1 at once */
+    free(vt_node_admin(p->primary->port, false, "CLIENT KILL TYPE normal"));
+    pthread_join(t, NULL);
+    assert_int_equal(w.rc, VMUX_ERR_CONNECTION_LOST);
+    assert_int_equal(w.acked, 0);
+    assert_true(vt_now_ms() - t0 < 10000); /* not its block time: the loss ended it */
+    assert_int_equal(vt_node_info(p->primary->port, "clients", "blocked_clients:"), 0);
+    vmux_close(m);
+}
+
+static void test_wait_on_every_primary(void **state)
+{
+    (void)state;
+    const char *cluster = vt_cluster_mode();
+    if (cluster == NULL) {
+        print_message("[  SKIPPED ] %s: a cluster's primaries (standalone mode)\n", __func__);
+        skip();
+    }
+    int primaries = vt_cluster_primaries(cluster);
+    long before[16];
+    assert_true(primaries <= 16);
+    for (int i = 0; i < primaries; i++)
+        before[i] = vt_node_calls(vt_cluster_port(cluster, i), "wait");
+    vmux *m = vt_open("plain", NULL);
+    vt_keys_write(m, "wait:", 100); /* keys of every shard */
+    int64_t acked = -1;
+    assert_int_equal(vmux_wait(m, NULL, 1, 5000, &acked), 0);
+    assert_int_equal(acked, 1);
+    for (int i = 0; i < primaries; i++)
+        assert_true(vt_node_calls(vt_cluster_port(cluster, i), "wait") > before[i]);
     vmux_close(m);
 }
 
@@ -188,6 +354,10 @@ int main(void)
         cmocka_unit_test(test_deadline_shorter_than_block),
         cmocka_unit_test(test_full_pool_queues),
         cmocka_unit_test(test_bzpop_blmove_wait),
+        cmocka_unit_test_setup_teardown(test_wait_counts_the_handles_writes, pair_setup,
+                                        pair_teardown),
+        cmocka_unit_test_setup_teardown(test_wait_not_resent, pair_setup, pair_teardown),
+        cmocka_unit_test(test_wait_on_every_primary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

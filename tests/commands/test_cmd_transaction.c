@@ -166,9 +166,10 @@ static void test_bad_block_and_arguments(void **state)
     assert_int_equal(vmux_tx_exec(m, NULL, tx, &committed, &r), VMUX_ERR_INVALID_ARG);
     assert_false(committed);
     assert_null(r);
-    const char *multi[] = {"MULTI"}, *blpop[] = {"BLPOP", "k", "1"};
+    const char *multi[] = {"MULTI"}, *blpop[] = {"BLPOP", "k", "1"}, *wait[] = {"WAIT", "1", "1"};
     assert_int_equal(vmux_tx_add(tx, 1, multi, NULL), VMUX_ERR_UNSUPPORTED);
     assert_int_equal(vmux_tx_add(tx, 3, blpop, NULL), VMUX_ERR_UNSUPPORTED);
+    assert_int_equal(vmux_tx_add(tx, 3, wait, NULL), VMUX_ERR_UNSUPPORTED); /* MULTI: no wait */
     assert_int_equal(vmux_tx_add(tx, 0, multi, NULL), VMUX_ERR_INVALID_ARG);
     /* a command the server refuses while queueing aborts the block: nothing runs */
     free(vt_admin("plain", "DEL tx:{d}:k"));

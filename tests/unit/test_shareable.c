@@ -89,14 +89,34 @@ static void test_shareable(void **state)
 static void test_blocking(void **state)
 {
     (void)state;
-    static const char *const names[] = {"BLPOP",    "BRPOP",    "BRPOPLPUSH", "BLMOVE", "BLMPOP",
-                                        "BZPOPMIN", "BZPOPMAX", "BZMPOP",     "WAIT",   "WAITAOF"};
+    static const char *const names[] = {"BLPOP",  "BRPOP",    "BRPOPLPUSH", "BLMOVE",
+                                        "BLMPOP", "BZPOPMIN", "BZPOPMAX",   "BZMPOP"};
     for (int i = 0; i < N(names); i++) {
         const char *argv[] = {names[i], "k", "0"};
         expect(3, argv, 0, true);
+        assert_false(vmux__waits_for_replicas(3, argv, NULL));
     }
     const char *lpop[] = {"LPOP", "k"};
     expect(2, lpop, 0, false);
+}
+
+/* WAIT and WAITAOF count their own connection's writes: shared-link commands, not the pool's,
+ * which only a transaction refuses. */
+static void test_wait(void **state)
+{
+    (void)state;
+    const char *wait[] = {"wait", "1", "100"}, *aof[] = {"WAITAOF", "1", "0", "100"};
+    const char *waits[] = {"WAITS", "1", "100"};
+    expect(3, wait, 0, false);
+    expect(4, aof, 0, false);
+    assert_true(vmux__waits_for_replicas(3, wait, NULL));
+    assert_true(vmux__waits_for_replicas(4, aof, NULL));
+    assert_false(vmux__waits_for_replicas(3, waits, NULL));
+    size_t lens[] = {4, 1, 3};
+    const char *bin[] = {"WAITAOF", "1", "100"}; /* its first 4 bytes: WAIT */
+    assert_true(vmux__waits_for_replicas(3, bin, lens));
+    assert_false(vmux__waits_for_replicas(0, wait, NULL));
+    assert_false(vmux__waits_for_replicas(1, NULL, NULL));
 }
 
 static void test_stream_reads(void **state)
@@ -190,10 +210,15 @@ static void test_lengths_and_odd_vectors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refused),          cmocka_unit_test(test_shareable),
-        cmocka_unit_test(test_blocking),         cmocka_unit_test(test_stream_reads),
-        cmocka_unit_test(test_case_insensitive), cmocka_unit_test(test_near_names),
-        cmocka_unit_test(test_long_vectors),     cmocka_unit_test(test_lengths_and_odd_vectors),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_shareable),
+        cmocka_unit_test(test_blocking),
+        cmocka_unit_test(test_wait),
+        cmocka_unit_test(test_stream_reads),
+        cmocka_unit_test(test_case_insensitive),
+        cmocka_unit_test(test_near_names),
+        cmocka_unit_test(test_long_vectors),
+        cmocka_unit_test(test_lengths_and_odd_vectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
