@@ -138,16 +138,6 @@ static const char *key_in(char *buf, size_t len, unsigned lo, unsigned hi)
     }
 }
 
-static int set_key(vmux *m, const char *key, const char *value, int timeout_ms)
-{
-    const char *argv[] = {"SET", key, value};
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = timeout_ms);
-    vmux_reply *r = NULL;
-    int rc = vmux_call(m, &o, 3, argv, NULL, &r);
-    vmux_reply_free(r);
-    return rc;
-}
-
 struct served {
     vmux *m;
     const char *key;
@@ -156,7 +146,7 @@ struct served {
 static bool write_served(void *arg)
 {
     const struct served *s = arg;
-    return set_key(s->m, s->key, "back", 2000) == 0;
+    return vt_try_set(s->m, s->key, "back", 2000) == 0;
 }
 
 static void test_cluster_node_turned_standalone(void **state)
@@ -189,15 +179,15 @@ static void test_cluster_node_turned_standalone(void **state)
     char on_a[32], on_b[32];
     key_in(on_a, sizeof on_a, 0, 8191);
     key_in(on_b, sizeof on_b, 8192, 16383);
-    assert_int_equal(set_key(m, on_b, "first", 5000), 0); /* through the proxy, to b */
-    assert_int_equal(set_key(seeded, on_b, "first", 5000), 0);
+    assert_int_equal(vt_try_set(m, on_b, "first", 5000), 0); /* through the proxy, to b */
+    assert_int_equal(vt_try_set(seeded, on_b, "first", 5000), 0);
 
     /* b's address now leads to a standalone server */
     assert_int_equal(vt_proxy_set_target(p, "127.0.0.1", s.port), 0);
     vt_proxy_cut(p);
-    assert_int_not_equal(set_key(m, on_b, "lost", 1500), 0);
-    assert_int_not_equal(set_key(seeded, on_b, "lost", 1500), 0);
-    assert_int_equal(set_key(m, on_a, "served", 5000), 0); /* the healthy node serves */
+    assert_int_not_equal(vt_try_set(m, on_b, "lost", 1500), 0);
+    assert_int_not_equal(vt_try_set(seeded, on_b, "lost", 1500), 0);
+    assert_int_equal(vt_try_set(m, on_a, "served", 5000), 0); /* the healthy node serves */
     assert_true(atomic_load(&refused) > 0);
     char *t = vt_node_admin(s.port, false, "EXISTS %s", on_b);
     assert_non_null(t);

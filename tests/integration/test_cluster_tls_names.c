@@ -154,16 +154,6 @@ static void seed_serves_right_name(vmux *m)
     vmux_reply_free(r);
 }
 
-static int set_key(vmux *m, const char *key, int timeout_ms)
-{
-    const char *argv[] = {"SET", key, key};
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = timeout_ms);
-    vmux_reply *r = NULL;
-    int rc = vmux_call(m, &o, 3, argv, NULL, &r);
-    vmux_reply_free(r);
-    return rc;
-}
-
 struct late {
     vmux *m;
     char keys[3][64]; /* one on each node other than the seed's (from 1) */
@@ -173,7 +163,7 @@ static bool late_served(void *arg)
 {
     struct late *l = arg;
     for (int i = 1; i < vt_cluster_size(CLUSTER); i++)
-        if (set_key(l->m, l->keys[i], 2000) != 0)
+        if (vt_try_set(l->m, l->keys[i], l->keys[i], 2000) != 0)
             return false;
     return true;
 }
@@ -240,7 +230,8 @@ static void test_name_learned_late(void **state)
     seed_serves_wrong_name();
     l.m = open_seed(",nearCache=true"); /* its invalidation links verify TLS names too */
     for (int i = 1; i < vt_cluster_size(CLUSTER); i++)
-        assert_int_not_equal(set_key(l.m, l.keys[i], 1000), 0); /* sslHost does not name it */
+        assert_int_not_equal(vt_try_set(l.m, l.keys[i], l.keys[i], 1000),
+                             0); /* sslHost does not name it */
     seed_serves_right_name(l.m); /* so that the test's own connections reach node 0 again */
     announce_localhost();
     assert_true(vt_wait_until(late_served, &l, 60000));

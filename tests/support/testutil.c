@@ -261,6 +261,16 @@ uint64_t vt_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+int vt_try_set(struct vmux *m, const char *key, const char *value, int timeout_ms)
+{
+    const char *argv[] = {"SET", key, value};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = timeout_ms);
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, &o, 3, argv, NULL, &r);
+    vmux_reply_free(r);
+    return rc;
+}
+
 uint64_t vt_now_ms(void)
 {
     return vt_now_ns() / 1000000u;

@@ -112,6 +112,12 @@ struct vmux *vt_open_conf(const char *conf);
 struct vmux_config *vt_config(const char *conf);
 struct vmux *vt_open_config(const struct vmux_config *cfg, const char *what);
 
+/*
+ * SET key value through m within timeout_ms (0: the handle's syncTimeout); the call's status
+ * (the reply is dropped). Any thread but the handle's I/O thread.
+ */
+int vt_try_set(struct vmux *m, const char *key, const char *value, int timeout_ms);
+
 /* Monotonic clock in milliseconds and nanoseconds. */
 uint64_t vt_now_ms(void);
 uint64_t vt_now_ns(void);
