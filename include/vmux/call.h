@@ -79,7 +79,10 @@ typedef struct vmux_callopts {
     uint32_t flags;
     /** Optional (NULL): for synchronous calls, receives the server's error message when the
      * call returns VMUX_ERR_SERVER, the loop's description (slot, last node) for
-     * VMUX_ERR_REDIRECT_LOOP, or the error's description for any other error. */
+     * VMUX_ERR_REDIRECT_LOOP, or the error's description for any other error. It is written
+     * only when the call fails, so start it as "": a call that returns 0 leaves it as it was,
+     * also when vmux met an error on the way and recovered from it (the NOSCRIPT that
+     * vmux_script_run() answers with EVAL). */
     char *errbuf;
     size_t errlen;
 } vmux_callopts;

@@ -43,7 +43,10 @@ VMUX_EXPORT const char *vmux_script_sha1(const vmux_script *s);
 /**
  * Runs the script with nkeys keys (KEYS) and nargs arguments (ARGV) and returns its reply in
  * *out, as vmux_call() does: 0, VMUX_ERR_SERVER with the error reply (a Lua error, say), or
- * another error with *out NULL. Synchronous; any thread but the I/O thread.
+ * another error with *out NULL. It sends EVALSHA first, and EVAL with the source when the server
+ * answers NOSCRIPT (it does not have the script, after SCRIPT FLUSH say): the run's outcome is
+ * then the EVAL's, and opts->errbuf gets the EVAL's error only, never the NOSCRIPT (a run that
+ * returns 0 leaves it as it was). Synchronous; any thread but the I/O thread.
  */
 VMUX_EXPORT int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_script *s,
                                 const vmux_str *keys, size_t nkeys, const vmux_str *args,

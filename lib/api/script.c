@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "api/typed.h"
+#include "core/errbuf.h"
 #include "core/sized.h"
 #include "mux/handle.h"
 #include "vmux/error.h"
@@ -77,6 +78,31 @@ static bool is_noscript(int rc, const vmux_reply *r)
     return msg != NULL && strncmp(msg, "NOSCRIPT", 8) == 0;
 }
 
+/*
+ * The EVALSHA of a synchronous run. A NOSCRIPT is no failure of the run (the EVAL answers it), so
+ * it must not reach the caller's error buffer, which is written only when the call fails: the
+ * call writes into a buffer of its own, copied to the caller's for any other error (the words of
+ * an error reply taken whole from it; the library's own messages fit in 256 bytes).
+ */
+static int run_by_sha(vmux *m, const vmux_callopts *opts, struct vmux_args *a, vmux_reply **out)
+{
+    vmux_callopts o = vmux__callopts_copy(opts);
+    char *errbuf = o.errbuf;
+    size_t errlen = o.errlen;
+    char why[256] = "";
+    if (errbuf != NULL && errlen != 0) {
+        o.errbuf = why;
+        o.errlen = sizeof why;
+    }
+    int rc = vmux__typed_call(m, &o, a, false, out);
+    if (rc == 0 || is_noscript(rc, *out) || o.errbuf != why)
+        return rc;
+    const char *said = *out != NULL ? vmux_reply_str(*out, NULL) : NULL;
+    if (said != NULL || why[0] != '\0') /* else the call left it untouched: so does the run */
+        vmux__errbuf_set(errbuf, errlen, "%s", said != NULL ? said : why);
+    return rc;
+}
+
 int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_script *s, const vmux_str *keys,
                     size_t nkeys, const vmux_str *args, size_t nargs, vmux_reply **out)
 {
@@ -86,7 +112,7 @@ int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_script *s, co
         return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
     build(&a, s, true, keys, nkeys, args, nargs);
-    int rc = vmux__typed_call(m, opts, &a, false, out);
+    int rc = run_by_sha(m, opts, &a, out);
     if (!is_noscript(rc, *out))
         return rc;
     vmux_reply_free(*out); /* NOSCRIPT: it did not run; send the source, which loads it */

@@ -1,6 +1,7 @@
 /*
  * Scripts: EVALSHA with EVAL fallback, surviving SCRIPT FLUSH, synchronously and
- * asynchronously (one callback per run, with the final outcome); errors; binary arguments.
+ * asynchronously (one callback per run, with the final outcome); errors, and an error buffer that
+ * a recovered NOSCRIPT leaves untouched (a conditional transaction's too); binary arguments.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -70,12 +71,16 @@ static void test_runs_and_survives_script_flush(void **state)
     assert_memory_equal(vmux_reply_str(r, &len), "v\0one", 5);
     assert_int_equal(len, 5);
     vmux_reply_free(r);
-    /* the server forgets every script; the next run loads it again by itself */
+    /* the server forgets every script; the next run loads it again by itself, and the NOSCRIPT
+     * it met on the way is no failure: the error buffer stays as it was (call.h) */
     script_flush();
     assert_false(script_exists(s));
     args[0] = VMUX_STR("two");
-    assert_int_equal(vmux_script_run(m, NULL, s, keys, 1, args, 1, &r), 0);
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    assert_int_equal(vmux_script_run(m, &o, s, keys, 1, args, 1, &r), 0);
     assert_string_equal(vmux_reply_str(r, NULL), "two");
+    assert_string_equal(why, "");
     vmux_reply_free(r);
     assert_true(script_exists(s));
     vmux_script_free(s);
@@ -93,9 +98,45 @@ static void test_script_errors(void **state)
     assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ERROR);
     assert_non_null(strstr(why, "Unknown") ? why : strstr(why, "unknown"));
     vmux_reply_free(r);
+    /* loaded now: the error comes from the EVALSHA itself, and still reaches the buffer */
+    why[0] = '\0';
+    assert_int_equal(vmux_script_run(m, &o, s, NULL, 0, NULL, 0, &r), VMUX_ERR_SERVER);
+    assert_non_null(strstr(why, "Unknown") ? why : strstr(why, "unknown"));
+    vmux_reply_free(r);
+    if (vt_cluster_mode() != NULL) {
+        /* keys in two slots: refused before the EVALSHA is sent, in the router's words */
+        vmux_str two[] = {VMUX_STR("scr:{a}"), VMUX_STR("scr:{b}")};
+        why[0] = '\0';
+        assert_int_equal(vmux_script_run(m, &o, s, two, 2, NULL, 0, &r), VMUX_ERR_CROSSSLOT);
+        assert_null(r);
+        assert_non_null(strstr(why, "scr:{a}"));
+    }
     assert_int_equal(vmux_script_run(m, NULL, s, NULL, 1, NULL, 0, &r), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_script_run(m, NULL, NULL, NULL, 0, NULL, 0, &r), VMUX_ERR_INVALID_ARG);
     vmux_script_free(s);
+}
+
+/*
+ * A transaction with a condition runs as a generated script (transaction.h): after SCRIPT FLUSH
+ * it is loaded again as any script is, and its error buffer stays as it was. Here rather than in
+ * the transaction tests, as SCRIPT FLUSH runs alone (CMakeLists.txt).
+ */
+static void test_conditional_tx_after_script_flush(void **state)
+{
+    vmux *m = *state;
+    const char *set[] = {"SET", "scr:{t}:k", "v"};
+    script_flush(); /* so the EVALSHA of the generated script is answered NOSCRIPT */
+    vmux_tx *tx = NULL;
+    assert_int_equal(vmux_tx_new(&tx), 0);
+    assert_int_equal(vmux_tx_when_not_exists(tx, VMUX_STR("scr:{t}:none")), 0);
+    assert_int_equal(vmux_tx_add(tx, 3, set, NULL), 0);
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    bool committed = false;
+    assert_int_equal(vmux_tx_exec(m, &o, tx, &committed, NULL), 0);
+    assert_true(committed);
+    assert_string_equal(why, "");
+    vmux_tx_free(tx);
 }
 
 /* Long enough for a sanitizer build on a busy machine: these tests are about outcomes. */
@@ -212,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_sha1_is_computed_locally),
         cmocka_unit_test_setup_teardown(test_runs_and_survives_script_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_script_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conditional_tx_after_script_flush, setup, teardown),
         cmocka_unit_test(test_async_runs_after_script_flush),
         cmocka_unit_test(test_async_script_errors),
     };
