@@ -17,8 +17,9 @@
  * What is sent: the command as given, one copy per node, each on the handle's link to that node
  * (opened on first use, with the handle's configuration). Nothing is routed by key and nothing
  * is redirected: each node's answer, MOVED, READONLY or LOADING included, is that node's reply.
- * A replica is sent no READONLY first, so it answers reads of keys with MOVED; send "READONLY"
- * on the same node first if you need them (each node link is shared by the handle's callers).
+ * A replica's link is in READONLY mode (docs/replicas.md), so a replica answers reads of its own
+ * shard's keys (with its copy, which may lag behind the primary's) and MOVED for any other key,
+ * as for a write.
  *
  * Deadline: one for the whole call (opts->timeout_ms, else syncTimeout for the synchronous forms
  * and asyncTimeout for the async one), counted from the call; each node's part must be answered

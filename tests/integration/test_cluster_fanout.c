@@ -5,7 +5,8 @@
  *
  * - vmux_call_nodes(): "INFO server" on the primaries gives three entries with distinct ports,
  *   each the node it names; the replicas three, all six; the async form the same; fan-outs in
- *   flight when the handle closes each complete exactly once;
+ *   flight when the handle closes each complete exactly once; a replica answers a read of its
+ *   shard's key (its link is in READONLY mode), the other replicas MOVED;
  * - vmux_call_node(): CLUSTER MYID of each node equals what a direct connection reads; a node
  *   outside the map is refused;
  * - before detection is over (the seed behind a proxy that relays nothing yet), both wait for it
@@ -101,6 +102,43 @@ static void test_call_nodes_sets(void **state)
     assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_ALL, 2, sub, NULL, &res),
                      VMUX_ERR_UNSUPPORTED);
     assert_int_equal(res.count, 0);
+    vmux_close(m);
+}
+
+/*
+ * cluster.h: a replica's link is in READONLY mode, so a replica answers reads of its own shard's
+ * keys; the other replicas answer MOVED. The key is written on its primary and replicated
+ * (WAIT 1) before the replicas are asked.
+ */
+static void test_replicas_serve_reads(void **state)
+{
+    (void)state;
+    vmux *m = open_seed();
+    redisReply *slot = vt_node_command(vt_cluster_port(CLUSTER, 0), false, "CLUSTER KEYSLOT fanro");
+    assert_non_null(slot);
+    int owner = vt_slot_primary(vt_cluster_port(CLUSTER, 0), false, (int)slot->integer);
+    freeReplyObject(slot);
+    assert_true(owner > 0);
+    redisContext *c = vt_node_connect(owner);
+    freeReplyObject(redisCommand(c, "SET fanro v1"));
+    redisReply *acked = redisCommand(c, "WAIT 1 10000");
+    assert_int_equal(acked->integer, 1);
+    freeReplyObject(acked);
+    redisFree(c);
+    const char *get[] = {"GET", "fanro"};
+    vmux_node_replies res;
+    assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_REPLICAS, 2, get, NULL, &res), 0);
+    assert_int_equal(res.count, 3);
+    int served = 0, moved = 0;
+    for (size_t i = 0; i < res.count; i++) {
+        const char *said = vmux_reply_str(res.nodes[i].reply, NULL);
+        assert_non_null(said);
+        served += res.nodes[i].status == 0 && strcmp(said, "v1") == 0;
+        moved += res.nodes[i].status == VMUX_ERR_SERVER && strncmp(said, "MOVED ", 6) == 0;
+    }
+    assert_int_equal(served, 1);
+    assert_int_equal(moved, 2);
+    vmux_node_replies_free(&res);
     vmux_close(m);
 }
 
@@ -481,6 +519,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_call_nodes_sets),
+        cmocka_unit_test(test_replicas_serve_reads),
         cmocka_unit_test(test_call_nodes_async),
         cmocka_unit_test(test_call_nodes_close),
         cmocka_unit_test(test_call_node),
