@@ -40,6 +40,7 @@ struct fanout {
     unsigned which;   /* VMUX_ROUTER_NODES_* */
     const char *host; /* vmux_call_node(): only this node (the caller's string), else NULL */
     int port;
+    bool *unknown; /* vmux_call_node(): set when no node of the map is host:port (the caller's) */
     struct vmux_op *cmd; /* the encoded command, copied for each node; never submitted */
     uint32_t flags;      /* the parts' op flags */
     uint32_t timeout_ms;
@@ -206,6 +207,8 @@ static int start(vmux *m, void *arg)
     if (rc != 0)
         return rc;
     n = select_nodes(f, nodes, n);
+    if (f->host != NULL && n == 0)
+        *f->unknown = true; /* read by the waiting caller once the completion has run */
     rc = f->host != NULL && n == 0 ? VMUX_ERR_INVALID_ARG : make_entries(f, nodes, n);
     if (rc == 0) {
         f->pending = n + 1;
@@ -394,6 +397,7 @@ int vmux_call_node(vmux *m, const vmux_callopts *opts, const char *host, int por
     vmux_callopts o = {.size = sizeof o};
     vmux_node_replies res = {0};
     struct fanout *f = NULL;
+    bool unknown = false;
     if (out != NULL)
         *out = NULL;
     int rc = m == NULL || host == NULL || vmux__on_io_thread(m) ? VMUX_ERR_INVALID_ARG
@@ -403,6 +407,7 @@ int vmux_call_node(vmux *m, const vmux_callopts *opts, const char *host, int por
     if (rc == 0) {
         f->host = host;
         f->port = port;
+        f->unknown = &unknown;
         rc = run_and_wait(m, f, &res);
     }
     if (rc == 0 && res.count == 1) {
@@ -412,7 +417,11 @@ int vmux_call_node(vmux *m, const vmux_callopts *opts, const char *host, int por
             res.nodes[0].reply = NULL;
         }
     }
-    explain(&o, rc, out != NULL ? *out : res.count ? res.nodes[0].reply : NULL);
+    if (unknown) /* more than "invalid argument": which address, and why it is refused */
+        vmux__errbuf_set(o.errbuf, o.errlen,
+                         "%s:%d: no node of the handle's current map has this address", host, port);
+    else
+        explain(&o, rc, out != NULL ? *out : res.count ? res.nodes[0].reply : NULL);
     vmux_node_replies_free(&res);
     return rc;
 }

@@ -8,7 +8,7 @@
  *   flight when the handle closes each complete exactly once; a replica answers a read of its
  *   shard's key (its link is in READONLY mode), the other replicas MOVED;
  * - vmux_call_node(): CLUSTER MYID of each node equals what a direct connection reads; a node
- *   outside the map is refused;
+ *   outside the map is refused, errbuf naming its address;
  * - before detection is over (the seed behind a proxy that relays nothing yet), both wait for it
  *   as commands do: VMUX_ERR_TIMEOUT at a short deadline, and a fan-out made then is served once
  *   the proxy relays;
@@ -231,9 +231,10 @@ static void test_call_node(void **state)
     vmux_reply *r = NULL;
     char why[128] = "";
     vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
-    assert_int_equal(vmux_call_node(m, NULL, "127.0.0.1", 1, 2, myid, NULL, &r),
+    assert_int_equal(vmux_call_node(m, &o, "127.0.0.1", 1, 2, myid, NULL, &r),
                      VMUX_ERR_INVALID_ARG);
     assert_null(r);
+    assert_string_equal(why, "127.0.0.1:1: no node of the handle's current map has this address");
     const char *bad[] = {"NO-SUCH-COMMAND"};
     assert_int_equal(
         vmux_call_node(m, &o, "127.0.0.1", vt_cluster_port(CLUSTER, 1), 1, bad, NULL, &r),
@@ -495,6 +496,11 @@ static void test_standalone_one_node(void **state)
                      0);
     assert_string_equal(vmux_reply_str(r, NULL), "PONG");
     vmux_reply_free(r);
+    char why[128] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    assert_int_equal(vmux_call_node(m, &o, address, 1, 1, ping, NULL, &r), VMUX_ERR_INVALID_ARG);
+    assert_null(r);
+    assert_non_null(strstr(why, ":1: no node of the handle's current map has this address"));
 
     /* the typed commands: one command each, as before */
     write_keys(m, "fanplain", 25);
