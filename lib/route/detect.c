@@ -2,10 +2,10 @@
  * Detection (route/router.h): once the seed link's first connection is ready, a handle with
  * cluster=auto or cluster=yes asks the server INFO cluster; a cluster node (cluster_enabled:1)
  * then gives the slot map (CLUSTER SLOTS) and the handle routes by slot. cluster=yes refuses a
- * server that is not a cluster node; cluster=auto takes it as standalone, as it does a server
- * that refuses INFO (a restricted ACL user). A cluster=auto handle found standalone asks again on
- * each later connection of the seed link, and turns to cluster mode when the answer says so.
- * I/O thread only.
+ * server that is not a cluster node, and one that refuses INFO (a restricted ACL user: it cannot
+ * tell, and says so); cluster=auto takes either as standalone. A cluster=auto handle found
+ * standalone asks again on each later connection of the seed link, and turns to cluster mode when
+ * the answer says so. I/O thread only.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "route/redirect.h"
 #include "route/router.h"
 #include "vmux/error.h"
@@ -37,13 +38,21 @@ int vmux__router_internal(struct vmux_router *r, struct vmux_link *link, int arg
 static void settle(struct vmux_router *r, enum vmux_router_mode mode, int code, const char *fmt,
                    ...) __attribute__((format(printf, 4, 5)));
 
+/*
+ * Ends detection in mode, with its reason (vmux_open()'s errbuf, the log, the error event). The
+ * reason may quote the server, whose NOPERM names the user: the configured credentials are masked
+ * in it (docs/reliability.md), before it is cut to size.
+ */
 static void settle(struct vmux_router *r, enum vmux_router_mode mode, int code, const char *fmt,
                    ...)
 {
+    char whole[2 * sizeof r->fail_reason];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->fail_reason, sizeof r->fail_reason, fmt, ap);
+    vsnprintf(whole, sizeof whole, fmt, ap);
     va_end(ap);
+    const char *secrets[] = {r->cfg->user, r->cfg->password};
+    vmux__redact(whole, r->fail_reason, sizeof r->fail_reason, secrets, 2);
     r->fail_code = code;
     vmux__log(r->cfg, mode == VMUX_ROUTER_FAILED ? VMUX_LOG_ERROR : VMUX_LOG_INFO, "%s",
               r->fail_reason);
@@ -75,14 +84,40 @@ static void on_cluster_slots(int status, vmux_reply *reply, void *arg)
     if (rc == 0)
         vmux__router_set_map(r, map);
     if (rc != 0) {
-        settle(r, VMUX_ROUTER_FAILED, rc, "%s:%d: cluster: CLUSTER SLOTS: %s", r->seed_host,
-               r->seed_port, why);
+        settle(r, VMUX_ROUTER_FAILED, rc, "%s:%d: cluster: %s", r->seed_host, r->seed_port,
+               why); /* why begins "CLUSTER SLOTS: " */
         return;
     }
     vmux__router_cluster_only(r);
     settle(r, VMUX_ROUTER_CLUSTER, 0, "%s:%d: cluster mode: %zu shards serve %u of 16384 slots",
            r->seed_host, r->seed_port, r->map->nshards, r->map->covered);
     vmux__router_read_modes(r);
+}
+
+/*
+ * INFO cluster did not say cluster_enabled:1. refused is the server's error reply (cut to 100
+ * bytes), or NULL when INFO answered. cluster=yes fails: a refused INFO says nothing either way,
+ * so the reason tells it apart from a server that is no cluster node. cluster=auto takes the
+ * server as standalone.
+ */
+static void not_cluster(struct vmux_router *r, const char *refused)
+{
+    if (r->cfg->cluster == VMUX_CLUSTER_YES && refused != NULL) {
+        settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_CONFIG,
+               "%s:%d: cluster=yes, but the server refused INFO cluster (%s), so the handle "
+               "cannot tell whether it is a cluster node",
+               r->seed_host, r->seed_port, refused);
+    } else if (r->cfg->cluster == VMUX_CLUSTER_YES) {
+        settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_CONFIG,
+               "%s:%d: cluster=yes, but the server is not a cluster node (INFO cluster says "
+               "cluster_enabled:0)",
+               r->seed_host, r->seed_port);
+    } else {
+        vmux__router_standalone_map(r); /* readFrom: the other endpoints as replicas */
+        settle(r, VMUX_ROUTER_STANDALONE, 0, "%s:%d: standalone server%s%s%s", r->seed_host,
+               r->seed_port, refused ? " (INFO cluster refused: " : "", refused ? refused : "",
+               refused ? ")" : "");
+    }
 }
 
 static void on_info_cluster(int status, vmux_reply *reply, void *arg)
@@ -98,21 +133,12 @@ static void on_info_cluster(int status, vmux_reply *reply, void *arg)
     vmux__errbuf_set(said, sizeof said, "%.*s", error && text ? (int)(len < 100 ? len : 100) : 0,
                      error && text ? text : "");
     vmux_reply_free(reply);
-    bool yes = r->cfg->cluster == VMUX_CLUSTER_YES;
-    if (cluster) {
-        static const char *const argv[] = {"CLUSTER", "SLOTS"};
-        if (vmux__router_ask_myid(r) != 0 ||
-            vmux__router_internal(r, r->seed, 2, argv, on_cluster_slots, r) != 0)
-            settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_NOMEM, "cluster: out of memory");
-    } else if (yes) {
-        settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_CONFIG,
-               "%s:%d: cluster=yes, but the server is not a cluster node (%s)", r->seed_host,
-               r->seed_port, error ? said : "INFO cluster says cluster_enabled:0");
-    } else {
-        vmux__router_standalone_map(r); /* readFrom: the other endpoints as replicas */
-        settle(r, VMUX_ROUTER_STANDALONE, 0, "%s:%d: standalone server%s%s", r->seed_host,
-               r->seed_port, error ? " (INFO cluster refused: " : "", error ? said : "");
-    }
+    static const char *const argv[] = {"CLUSTER", "SLOTS"};
+    if (!cluster)
+        not_cluster(r, error ? said : NULL);
+    else if (vmux__router_ask_myid(r) != 0 ||
+             vmux__router_internal(r, r->seed, 2, argv, on_cluster_slots, r) != 0)
+        settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_NOMEM, "cluster: out of memory");
 }
 
 /* Remembers which node the seed link reached ("host:port"). */

@@ -11,6 +11,7 @@
  *   while a thread reads and writes its keys: the handle follows ASK and MOVED, no call fails,
  *   every key holds its last value afterwards, on the new owner;
  * - cluster=yes against a standalone server fails the open clearly; cluster=auto serves it;
+ *   cluster=yes with an ACL user refused INFO, or CLUSTER, says which, quoting the server once;
  *   cluster=no against a cluster node does not route (the server's MOVED reaches the caller).
  */
 #include <setjmp.h>
@@ -328,6 +329,47 @@ static void test_cluster_yes_on_standalone_fails(void **state)
     vmux_close(m);
 }
 
+/* How often needle occurs in haystack. */
+static int occurrences(const char *haystack, const char *needle)
+{
+    int n = 0;
+    for (const char *at = strstr(haystack, needle); at != NULL; at = strstr(at + 1, needle))
+        n++;
+    return n;
+}
+
+/*
+ * cluster=yes with an ACL user that may not run INFO, then one that may not run CLUSTER, on a
+ * real cluster node (users made on the seed node, removed after): the open fails and says which
+ * command was refused, quoting the server once, the user's name masked. A refused INFO is not
+ * reported as "not a cluster node": the node is one.
+ */
+static void test_cluster_yes_refused_by_acl(void **state)
+{
+    (void)state;
+    int seed = vt_cluster_port(CLUSTER, 0);
+    free(vt_node_admin(seed, false, "ACL SETUSER vmuxnoinfo on >pw ~* &* +@all -info"));
+    free(vt_node_admin(seed, false, "ACL SETUSER vmuxnocluster on >pw ~* &* +@all -cluster"));
+    char conf[160], err[256] = "";
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,user=vmuxnoinfo,password=pw", seed);
+    vmux *m = NULL;
+    assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), VMUX_ERR_CONFIG);
+    assert_null(m);
+    if (strstr(err, "cluster=yes, but the server refused INFO cluster (NOPERM") == NULL ||
+        strstr(err, "cannot tell whether it is a cluster node") == NULL ||
+        strstr(err, "is not a cluster node") != NULL || strstr(err, "vmuxnoinfo") != NULL)
+        fail_msg("refused INFO: %s", err);
+
+    err[0] = '\0';
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,user=vmuxnocluster,password=pw", seed);
+    assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), VMUX_ERR_SERVER);
+    assert_null(m);
+    if (strstr(err, ": cluster: CLUSTER SLOTS: NOPERM") == NULL ||
+        occurrences(err, "CLUSTER SLOTS") != 1 || strstr(err, "vmuxnocluster") != NULL)
+        fail_msg("refused CLUSTER: %s", err);
+    free(vt_node_admin(seed, false, "ACL DELUSER vmuxnoinfo vmuxnocluster"));
+}
+
 static void test_cluster_no_does_not_route(void **state)
 {
     (void)state;
@@ -357,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_hash_tag_together),
         cmocka_unit_test(test_slot_migrated_under_load),
         cmocka_unit_test(test_cluster_yes_on_standalone_fails),
+        cmocka_unit_test(test_cluster_yes_refused_by_acl),
         cmocka_unit_test(test_cluster_no_does_not_route),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
