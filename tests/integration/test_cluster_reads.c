@@ -529,15 +529,15 @@ static void test_keyless_after_seed_demoted(void **state)
 
     fail_over(rp, p);
     assert_true(vt_wait_until(keyless_to_primary, &d, 30000)); /* the map says so now */
-    long on_seed = vt_node_calls(p, "function|flush");
     static const char *const ping[] = {"PING"};
     for (int i = 0; i < 3; i++) {
         vmux_reply *r = NULL; /* answered: the seed link is connected (a READONLY retired it) */
         assert_int_equal(vmux_call_node(m, NULL, "127.0.0.1", p, 1, ping, NULL, &r), 0);
         vmux_reply_free(r);
+        /* not READONLY from the demoted seed (the seed's cmdstat cannot tell where it ran:
+         * replication runs the primary's FUNCTION FLUSH there too) */
         assert_int_equal(keyless_write(m), 0);
     }
-    assert_int_equal(vt_node_calls(p, "function|flush"), on_seed); /* not on the replica */
 
     fail_over(p, rp); /* the fixture's roles back, for the next test */
     vmux_close(m);
