@@ -50,13 +50,23 @@ static bool named_replica(const struct vmux_router *r, const char *host, int por
            vmux__slotmap_names(r->map, host, port);
 }
 
-bool vmux__router_seed_replica(const struct vmux_router *r)
+enum { SEED_ROLE_UNKNOWN, SEED_ROLE_OTHER, SEED_ROLE_REPLICA }; /* r->seed_role */
+
+bool vmux__router_seed_replica(struct vmux_router *r)
 {
     if (r->map == NULL)
         return false;
-    if (r->seed_as_host != NULL)
-        return named_replica(r, r->seed_as_host, r->seed_as_port);
-    return named_replica(r, r->seed_host, r->seed_port);
+    if (r->seed_role == SEED_ROLE_UNKNOWN) {
+        bool replica = r->seed_as_host != NULL ? named_replica(r, r->seed_as_host, r->seed_as_port)
+                                               : named_replica(r, r->seed_host, r->seed_port);
+        r->seed_role = replica ? SEED_ROLE_REPLICA : SEED_ROLE_OTHER;
+    }
+    return r->seed_role == SEED_ROLE_REPLICA;
+}
+
+void vmux__router_seed_renamed(struct vmux_router *r)
+{
+    r->seed_role = SEED_ROLE_UNKNOWN;
 }
 
 void vmux__router_read_modes(struct vmux_router *r)

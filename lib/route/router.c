@@ -263,6 +263,7 @@ void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map)
     free(r->shard_links);
     r->shard_links = map != NULL ? calloc(map->nshards, sizeof *r->shard_links) : NULL;
     vmux__router_reads_reset(r);
+    vmux__router_seed_renamed(r); /* the seed's role in the new map: asked again */
     for (size_t i = 0; map != NULL && i < r->nnodes; i++) {
         struct vmux_router_node *n = &r->nodes[i];
         if (vmux__router_tls_learn(r, n->cfg, n->host, n->port))

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "core/config_internal.h"
@@ -108,6 +109,7 @@ struct vmux_router {
     char *seed_id; /* CLUSTER: the node id the seed link's connection gave, or NULL (seedid.c) */
     char *seed_as_host; /* the map's other name of the seed's node (by seed_id), or NULL */
     int seed_as_port;
+    uint8_t seed_role; /* readmode.c's cache of vmux__router_seed_replica(); 0: not known yet */
     bool detect_sent;
 
     struct vmux_slotmap *map; /* CLUSTER: the current map (one reference): vmux__router_set_map() */
@@ -334,9 +336,12 @@ void vmux__router_read_modes(struct vmux_router *r);
 /*
  * I/O thread, CLUSTER (readmode.c): whether the map names the seed link's node (under the map's
  * name the seed was adopted by, or its own) and names it a replica, not a primary: a failover
- * demoted it. False when the map names it a primary or does not name it at all.
+ * demoted it. False when the map names it a primary or does not name it at all. Worked out once
+ * per map and seed name (r->seed_role), since every keyless op (PUBLISH...) asks;
+ * vmux__router_seed_renamed() forgets it when the map or a name of the seed changes.
  */
-bool vmux__router_seed_replica(const struct vmux_router *r);
+bool vmux__router_seed_replica(struct vmux_router *r);
+void vmux__router_seed_renamed(struct vmux_router *r);
 bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux_link *link);
 
 /*

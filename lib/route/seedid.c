@@ -34,6 +34,7 @@ static bool set_alias(struct vmux_router *r, const char *host, int port)
     free(r->seed_as_host);
     r->seed_as_host = copy;
     r->seed_as_port = port;
+    vmux__router_seed_renamed(r);
     uv_mutex_lock(&r->stats_mu);
     if (copy != NULL)
         snprintf(r->seed_as_addr, sizeof r->seed_as_addr, "%s:%d", copy, port);
