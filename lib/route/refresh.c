@@ -101,6 +101,7 @@ static void install(struct vmux_router *r, struct vmux_slotmap *map)
 {
     vmux__router_set_map(r, map);
     vmux__router_read_modes(r);
+    vmux__router_tls_relearn(r);
     size_t n = r->nnodes + 1;
     for (size_t i = 0; i < n; i++)
         if (!vmux__link_ready(link_at(r, i)))

@@ -264,14 +264,6 @@ void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map)
     r->shard_links = map != NULL ? calloc(map->nshards, sizeof *r->shard_links) : NULL;
     vmux__router_reads_reset(r);
     vmux__router_seed_renamed(r); /* the seed's role in the new map: asked again */
-    for (size_t i = 0; map != NULL && i < r->nnodes; i++) {
-        struct vmux_router_node *n = &r->nodes[i];
-        if (vmux__router_tls_learn(r, n->cfg, n->host, n->port))
-            vmux__log(r->cfg, VMUX_LOG_INFO,
-                      "cluster: %s:%d announces the name %s: its link verifies it from its next "
-                      "connection",
-                      n->host, n->port, vmux_config_ssl_host(n->cfg));
-    }
     if (map != NULL)
         vmux__router_seed_adopt(r); /* the seed's node may have another name in it */
     if (map != NULL && r->map_changed != NULL)

@@ -308,6 +308,12 @@ bool vmux__router_tls_learn(const struct vmux_router *r, struct vmux_config *cfg
                             int port);
 
 /*
+ * I/O thread (tlsname.c): vmux__router_tls_learn() for every node link of a TLS handle, after a
+ * refreshed map was installed (a MOVED's patch carries no names: nothing to learn from it).
+ */
+void vmux__router_tls_relearn(struct vmux_router *r);
+
+/*
  * I/O thread, refreshes (refresh.c). vmux__router_refresh_init() prepares the timers (from
  * vmux__router_init()) and starts the periodic check; vmux__router_refresh_soon() asks for one
  * reactive refresh (single flight, rate-limited, jittered; a request while one is in flight

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <uv.h>
 
+#include "core/log.h"
 #include "route/router.h"
 
 static bool is_ip_literal(const char *host)
@@ -47,4 +48,16 @@ bool vmux__router_tls_learn(const struct vmux_router *r, struct vmux_config *cfg
     if (name == NULL || (now != NULL && strcmp(now, name) == 0))
         return false;
     return vmux_config_set_ssl_host(cfg, name) == 0;
+}
+
+void vmux__router_tls_relearn(struct vmux_router *r)
+{
+    for (size_t i = 0; r->tls_ctx != NULL && i < r->nnodes; i++) {
+        struct vmux_router_node *n = &r->nodes[i];
+        if (vmux__router_tls_learn(r, n->cfg, n->host, n->port))
+            vmux__log(r->cfg, VMUX_LOG_INFO,
+                      "cluster: %s:%d announces the name %s: its link verifies it from its next "
+                      "connection",
+                      n->host, n->port, vmux_config_ssl_host(n->cfg));
+    }
 }
