@@ -201,6 +201,8 @@ static int check_sync(vmux *m, const vmux_callopts **opts, vmux_callopts *local,
 static int encode(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
                   const size_t *argvlen, struct vmux_op **out)
 {
+    if (vmux__forked(m))
+        return VMUX_ERR_FORKED; /* before any allocation: see vmux__forked() */
     int rc = vmux__encode_op(argc, argv, argvlen, out);
     enum vmux_router_mode mode = vmux__router_mode(&m->router);
     if (rc == 0 && mode == VMUX_ROUTER_STANDALONE &&
@@ -267,6 +269,8 @@ int vmux_command(vmux *m, vmux_reply **out, const char *format, ...)
     int rc = check_sync(m, &none, NULL, out);
     if (rc != 0 || format == NULL)
         return rc != 0 ? rc : VMUX_ERR_INVALID_ARG;
+    if (vmux__forked(m))
+        return VMUX_ERR_FORKED;
     char *cmd = NULL;
     va_list ap;
     va_start(ap, format);
@@ -304,6 +308,8 @@ int vmux__run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
 {
     if (vmux__on_io_thread(m))
         return m->io_closing ? VMUX_ERR_CLOSED : fn(m, arg);
+    if (vmux__forked(m))
+        return VMUX_ERR_FORKED;
     struct vmux_op *op = vmux__op_new(0);
     if (op == NULL)
         return VMUX_ERR_NOMEM;

@@ -157,7 +157,13 @@ void vmux__fork_watch(void);
 /* vmux_close() of a handle inherited from a parent process (fork.c). */
 void vmux__close_in_child(vmux *m);
 
-/* Whether m was opened in a parent of this process: its I/O thread does not exist here. */
+/*
+ * Whether m was opened in a parent of this process: its I/O thread does not exist here. The
+ * entry points ask before they allocate anything, so a call on an inherited handle fails with
+ * VMUX_ERR_FORKED without touching the allocator, which in the child of a multi-threaded process
+ * may hold a lock some parent thread took before fork() (POSIX allows only async-signal-safe
+ * calls there; glibc's malloc copes, other allocators, AddressSanitizer's among them, do not).
+ */
 static inline bool vmux__forked(const vmux *m)
 {
     return vmux__fork_generation() != m->fork_gen;

@@ -397,6 +397,8 @@ static int subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb
     if (m == NULL || out == NULL || (cb == NULL && q == NULL) || name.ptr == NULL ||
         name.len == 0 || kind < VMUX_SUB_CHANNEL || kind > VMUX_SUB_SHARD)
         return VMUX_ERR_INVALID_ARG;
+    if (vmux__forked(m))
+        return VMUX_ERR_FORKED; /* before any allocation: see vmux__forked() */
     struct vmux_sub *s = calloc(1, sizeof(*s));
     if (s != NULL)
         s->m = m;

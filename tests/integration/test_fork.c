@@ -35,6 +35,19 @@ const char *__tsan_default_options(void)
 
 enum { NTHREADS = 4, ROUNDS = 5 };
 
+/*
+ * May a child allocate after a fork taken while other threads were busy? glibc's malloc takes its
+ * arenas' locks around fork(), so yes; GCC 12's AddressSanitizer allocator does not (libasan.so.8
+ * installs no atfork handler), so such a child can wait forever for a lock that a parent thread
+ * held at that instant: test_fork_under_load hung once that way until its timeout. Under ASan the
+ * child of a busy parent checks everything but the fresh handle; test_fork_idle still opens one.
+ */
+#ifdef __SANITIZE_ADDRESS__
+#define FRESH_AFTER_BUSY_FORK false
+#else
+#define FRESH_AFTER_BUSY_FORK true
+#endif
+
 /* Child exit codes: 0 when every check passed, else the number of the failed check. */
 #define CHILD_CHECK(cond, code)                                                                    \
     do {                                                                                           \
@@ -60,8 +73,8 @@ static void child_msg(const vmux_message *msg, void *userdata)
     (void)userdata;
 }
 
-/* What the child does with the handle it inherited, then with one of its own. */
-static void child_main(vmux *m, const char *key, const char *want, vmux_sub *inherited)
+/* What the child does with the handle it inherited, then (when fresh) with one of its own. */
+static void child_main(vmux *m, const char *key, const char *want, vmux_sub *inherited, bool fresh)
 {
     vmux_reply *r = NULL;
     CHILD_CHECK(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r) == VMUX_ERR_FORKED,
@@ -87,22 +100,24 @@ static void child_main(vmux *m, const char *key, const char *want, vmux_sub *inh
      * new thread's id still registered for a parent thread); the other builds check this. */
     _exit(0);
 #endif
-    vmux *fresh = vt_open("plain", NULL);
-    CHILD_CHECK(vmux_get(fresh, NULL, VMUX_STR(key), &v) == 0, 8);
+    if (!fresh)
+        _exit(0);
+    vmux *own = vt_open("plain", NULL);
+    CHILD_CHECK(vmux_get(own, NULL, VMUX_STR(key), &v) == 0, 8);
     CHILD_CHECK(v.ptr != NULL && strcmp(v.ptr, want) == 0, 9);
     vmux_bytes_free(&v);
-    vmux_close(fresh);
+    vmux_close(own);
     _exit(0);
 }
 
 /* Forks; the child runs child_main and the parent checks that it exited with 0. */
-static void fork_and_check(vmux *m, const char *key, const char *want, vmux_sub *sub)
+static void fork_and_check(vmux *m, const char *key, const char *want, vmux_sub *sub, bool fresh)
 {
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        child_main(m, key, want, sub);
+        child_main(m, key, want, sub, fresh);
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
@@ -135,7 +150,7 @@ static void test_fork_idle(void **state)
     vmux_stats before = VMUX_INIT(vmux_stats);
     assert_int_equal(vmux_read_stats(m, &before), 0);
 
-    fork_and_check(m, key, "before", sub);
+    fork_and_check(m, key, "before", sub, true);
     assert_int_equal(vmux_sub_wait_live(sub, 10000), 0); /* the parent's stays live */
 
     assert_int_equal(client_id(m), id);
@@ -190,7 +205,7 @@ static void test_fork_under_load(void **state)
         assert_int_equal(pthread_create(&t[i], NULL, busy_main, &b), 0);
     assert_true(vt_wait_until(some_progress, &b, 10000));
     for (int round = 0; round < ROUNDS; round++)
-        fork_and_check(b.m, key, "load", NULL);
+        fork_and_check(b.m, key, "load", NULL, FRESH_AFTER_BUSY_FORK);
     unsigned long ok = atomic_load(&b.ok);
     atomic_store(&b.stop, true);
     for (int i = 0; i < NTHREADS; i++)
