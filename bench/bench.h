@@ -26,8 +26,9 @@
 
 #define BENCH_PATH_CAP 512
 
-/* The -cluster rows' cluster: this many primaries, no replicas. */
-#define BENCH_CLUSTER_NODES 3
+/* The -cluster rows' cluster: BENCH_CLUSTER_DEFAULT primaries (--cluster-primaries 1..MAX). */
+#define BENCH_CLUSTER_DEFAULT 3
+#define BENCH_CLUSTER_NODES 6
 
 /* The delay proxy's histogram of how long it held each chunk: 2 µs buckets up to 1 ms. */
 #define BENCH_HOLD_BUCKETS 512
@@ -285,15 +286,20 @@ int tls_prefill(const bench_opts *o);
 typedef struct bench_cluster {
     bench_server nodes[BENCH_CLUSTER_NODES];
     int started;
+    int want; /* how many primaries (1..BENCH_CLUSTER_NODES) */
 } bench_cluster;
 
 /*
- * Starts BENCH_CLUSTER_NODES throwaway valkey-server cluster nodes (cluster-enabled, no
- * replicas) on free loopback ports, joins them with valkey-cli --cluster create, waits (with a
- * deadline) until every node says cluster_state:ok with all slots assigned, and sets o's port to
- * the first node's (the seed). Returns 0, or -1 with the reason in why and nothing left running.
+ * Starts `primaries` (1..BENCH_CLUSTER_NODES) throwaway valkey-server cluster nodes
+ * (cluster-enabled, no replicas) on free loopback ports, gives each an equal range of the slots
+ * (CLUSTER ADDSLOTSRANGE) and introduces it to the first (CLUSTER MEET), waits (with a deadline)
+ * until every node says cluster_state:ok with all slots assigned and every node known, and sets
+ * o's port to the first node's (the seed). Returns 0, or -1 with the reason in why and nothing
+ * left running.
  */
-int cluster_start(bench_cluster *c, bench_opts *o, char *why, size_t whylen);
+int cluster_start(bench_cluster *c, int primaries, bench_opts *o, char *why, size_t whylen);
+/* "P1, P2, P3": the nodes' ports. */
+void cluster_ports(const bench_cluster *c, char *out, size_t cap);
 /* Describes how the keys are spread: "keys per primary: N/N/N" (DBSIZE of each node). */
 void cluster_describe(const bench_cluster *c, char *out, size_t cap);
 /* Stops the nodes and removes their files. */

@@ -1,28 +1,26 @@
 /*
- * The -cluster rows' cluster: BENCH_CLUSTER_NODES throwaway valkey-server cluster nodes (primaries
- * only) on free loopback ports, each with its nodes.conf in a temporary directory, joined by
- * valkey-cli --cluster create. The nodes are servers like the others (server.c): killed by their
- * pids at the end, on SIGINT/SIGTERM and with the bench.
+ * The -cluster rows' cluster: 1 to BENCH_CLUSTER_NODES throwaway valkey-server cluster nodes
+ * (primaries only) on free loopback ports, each with its nodes.conf in a temporary directory, each
+ * given an equal range of the slots and introduced to the first with CLUSTER MEET (what
+ * valkey-cli --cluster create does, which refuses fewer than three primaries). The nodes are
+ * servers like the others (server.c): killed by their pids at the end, on SIGINT/SIGTERM and with
+ * the bench.
  */
 #include "bench.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define READY_DEADLINE_S 30.0
-#define CREATE_DEADLINE_S 60.0
 
 /* Fixed paths, so that cluster_files_remove() needs only unlink() and rmdir(). */
 static char g_dir[BENCH_PATH_CAP];
-#define MAX_FILES                                                                                  \
-    (3 * BENCH_CLUSTER_NODES + 1) /* nodes.conf files (a node may try 3 ports), the log */
+#define MAX_FILES (3 * BENCH_CLUSTER_NODES) /* nodes.conf files (a node may try 3 ports) */
 static char g_files[MAX_FILES][BENCH_PATH_CAP];
 static volatile sig_atomic_t g_nfiles;
 
@@ -83,45 +81,6 @@ static const char *const *node_argv(int port, void *arg)
     return a->argv;
 }
 
-/* Runs valkey-cli --cluster create over the nodes, its output into log; its exit status or -1. */
-static int run_create(const bench_cluster *c, const char *log)
-{
-    char addrs[BENCH_CLUSTER_NODES][32];
-    const char *argv[BENCH_CLUSTER_NODES + 8] = {"valkey-cli", "--cluster", "create"};
-    int n = 3;
-    for (int i = 0; i < c->started; i++) {
-        snprintf(addrs[i], sizeof(addrs[i]), "127.0.0.1:%d", c->nodes[i].port);
-        argv[n++] = addrs[i];
-    }
-    argv[n++] = "--cluster-replicas";
-    argv[n++] = "0";
-    argv[n++] = "--cluster-yes";
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-        }
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    if (pid < 0)
-        return -1;
-    uint64_t deadline = now_ns() + (uint64_t)(CREATE_DEADLINE_S * 1e9);
-    int status = 0;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now_ns() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -1;
-        }
-        struct timespec ts = {0, 20000000};
-        nanosleep(&ts, NULL);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* The text of a hiredis reply to cmd on node port, into out ("" on any failure). */
 static void node_query(int port, const char *cmd, char *out, size_t cap)
 {
@@ -141,12 +100,12 @@ static void node_query(int port, const char *cmd, char *out, size_t cap)
         redisFree(ctx);
 }
 
-/* True when the node sees the whole cluster: state ok, every slot assigned, every node known. */
-static bool node_ready(int port)
+/* True when the node sees the whole cluster: state ok, every slot assigned, all n nodes known. */
+static bool node_ready(int port, int n)
 {
     char info[4096], known[64];
     node_query(port, "CLUSTER INFO", info, sizeof(info));
-    snprintf(known, sizeof(known), "cluster_known_nodes:%d\r", BENCH_CLUSTER_NODES);
+    snprintf(known, sizeof(known), "cluster_known_nodes:%d\r", n);
     return strstr(info, "cluster_state:ok\r") && strstr(info, "cluster_slots_assigned:16384\r") &&
            strstr(info, known);
 }
@@ -156,7 +115,7 @@ static int wait_ready(const bench_cluster *c)
     uint64_t deadline = now_ns() + (uint64_t)(READY_DEADLINE_S * 1e9);
     for (;;) {
         int ready = 0;
-        while (ready < c->started && node_ready(c->nodes[ready].port))
+        while (ready < c->started && node_ready(c->nodes[ready].port, c->started))
             ready++;
         if (ready == c->started)
             return 0;
@@ -167,22 +126,11 @@ static int wait_ready(const bench_cluster *c)
     }
 }
 
-/* Prints valkey-cli's output after it failed. */
-static void show_log(const char *log)
-{
-    FILE *f = fopen(log, "r");
-    char line[512];
-    while (f && fgets(line, sizeof(line), f))
-        fprintf(stderr, "  valkey-cli: %s", line);
-    if (f)
-        fclose(f);
-}
-
 static int start_nodes(bench_cluster *c, const bench_opts *o, node_args *args)
 {
     bench_opts plain = *o;
     plain.tls = NULL;
-    for (int i = 0; i < BENCH_CLUSTER_NODES; i++) {
+    for (int i = 0; i < c->want; i++) {
         if (server_start_args(&c->nodes[i], &plain, NULL, node_argv, &args[i]) != 0)
             return -1;
         c->started++;
@@ -190,16 +138,32 @@ static int start_nodes(bench_cluster *c, const bench_opts *o, node_args *args)
     return 0;
 }
 
-/* Joins the started nodes into one cluster and waits for it; 0, or -1 with the reason in why. */
-static int join_nodes(bench_cluster *c, char *why, size_t whylen)
+/* Sends cmd to node i; 0 when it answers OK, else -1 with the command and the answer in why. */
+static int node_ok(const bench_cluster *c, int i, const char *cmd, char *why, size_t whylen)
 {
-    const char *log = note_file("create.log");
-    int rc = log ? run_create(c, log) : -1;
-    if (rc != 0) {
-        if (log)
-            show_log(log);
-        snprintf(why, whylen, "valkey-cli --cluster create failed (exit status %d)", rc);
-        return -1;
+    char out[256];
+    node_query(c->nodes[i].port, cmd, out, sizeof(out));
+    if (strcmp(out, "OK") == 0)
+        return 0;
+    snprintf(why, whylen, "%s on 127.0.0.1:%d answered '%s'", cmd, c->nodes[i].port, out);
+    return -1;
+}
+
+/*
+ * Gives each started node an equal range of the slots, introduces it to the first over the
+ * first's bus port, and waits for the cluster; 0, or -1 with the reason in why.
+ */
+static int join_nodes(bench_cluster *c, const node_args *args, char *why, size_t whylen)
+{
+    char cmd[96];
+    for (int i = 0; i < c->started; i++) {
+        snprintf(cmd, sizeof(cmd), "CLUSTER ADDSLOTSRANGE %d %d", 16384 * i / c->started,
+                 16384 * (i + 1) / c->started - 1);
+        if (node_ok(c, i, cmd, why, whylen) != 0)
+            return -1;
+        snprintf(cmd, sizeof(cmd), "CLUSTER MEET 127.0.0.1 %d %s", c->nodes[0].port, args[0].bus);
+        if (i > 0 && node_ok(c, i, cmd, why, whylen) != 0)
+            return -1;
     }
     if (wait_ready(c) != 0) {
         snprintf(why, whylen, "the cluster did not reach cluster_state:ok within %.0f s",
@@ -209,10 +173,15 @@ static int join_nodes(bench_cluster *c, char *why, size_t whylen)
     return 0;
 }
 
-int cluster_start(bench_cluster *c, bench_opts *o, char *why, size_t whylen)
+int cluster_start(bench_cluster *c, int primaries, bench_opts *o, char *why, size_t whylen)
 {
     static node_args args[BENCH_CLUSTER_NODES];
-    *c = (bench_cluster){0};
+    *c = (bench_cluster){.want = primaries};
+    if (primaries < 1 || primaries > BENCH_CLUSTER_NODES) {
+        snprintf(why, whylen, "%d primaries: 1 to %d are supported", primaries,
+                 BENCH_CLUSTER_NODES);
+        return -1;
+    }
     const char *tmp = getenv("TMPDIR");
     snprintf(g_dir, sizeof(g_dir), "%s/vmux-bench-cluster.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(g_dir)) {
@@ -224,7 +193,7 @@ int cluster_start(bench_cluster *c, bench_opts *o, char *why, size_t whylen)
     if (rc != 0)
         snprintf(why, whylen, "a cluster node did not start (valkey-server without cluster?)");
     else
-        rc = join_nodes(c, why, whylen);
+        rc = join_nodes(c, args, why, whylen);
     if (rc != 0) {
         cluster_stop(c);
         return -1;
@@ -242,6 +211,14 @@ void cluster_describe(const bench_cluster *c, char *out, size_t cap)
         node_query(c->nodes[i].port, "DBSIZE", n, sizeof(n));
         len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "/" : " ", n[0] ? n : "?");
     }
+}
+
+void cluster_ports(const bench_cluster *c, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < c->started && len < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%d", i ? ", " : "", c->nodes[i].port);
 }
 
 void cluster_stop(bench_cluster *c)

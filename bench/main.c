@@ -6,7 +6,7 @@
  *
  *   vmux-bench [--seconds N] [--warmup N] [--server HOST:PORT] [--only NAME[,NAME...]] [--json]
  *              [--tls-server HOST:PORT --tls-ca FILE [--tls-cert FILE --tls-key FILE]]
- *              [--certs-script FILE] [--latency-us N]
+ *              [--certs-script FILE] [--latency-us N] [--cluster-primaries N]
  */
 #include "bench.h"
 #include "report.h"
@@ -62,6 +62,7 @@ typedef struct setup {
     bench_tls tls; /* from --tls-ca/--tls-cert/--tls-key, or the generated certificates */
     bench_opts c;  /* the -cluster rows: o's settings, the seed node's port, c.cluster */
     int size;      /* --size: only configurations of this many threads or in flight; 0: all */
+    int primaries; /* --cluster-primaries: the -cluster rows' cluster (default 3) */
     bool have_server;
     bool have_tls_server;
     const char *certs_script;
@@ -69,28 +70,33 @@ typedef struct setup {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vmux-bench [options]\n"
-               "  --seconds N          measured seconds per configuration (default 3)\n"
-               "  --warmup N           unmeasured warm-up seconds per configuration (default 0.5)\n"
-               "  --server HOST:PORT   use this (loopback) server instead of starting one\n"
-               "  --tls-server HOST:PORT  use this (loopback) TLS server for the -tls rows\n"
-               "  --tls-ca FILE        the CA that signed --tls-server's certificate\n"
-               "  --tls-cert FILE      client certificate for --tls-server (with --tls-key)\n"
-               "  --tls-key FILE       its private key\n"
-               "  --certs-script FILE  the certificate generator for the throwaway TLS server\n"
-               "                       (default " VMUX_BENCH_CERTS_SCRIPT ")\n"
-               "  --only NAME[,NAME]   run only these families: vmux-sync, vmux-async,\n"
-               "                       hiredis-sync, raw-pipeline, valkey-benchmark,\n"
-               "                       vmux-sync-tls, vmux-async-tls, valkey-benchmark-tls,\n"
-               "                       vmux-sync-cluster, vmux-async-cluster,\n"
-               "                       vmux-get, cache-hit, near-cache-hit, vmux-incr,\n"
-               "                       ratelimit-fixed, ratelimit-sliding, ratelimit-gcra,\n"
-               "                       lock-pair, netlat\n"
-               "  --latency-us N       one-way delay of the netlat rows (default 100: a 200 us\n"
-               "                       round trip)\n"
-               "  --size N             run only the configurations of N threads or N in flight\n"
-               "                       (to profile one row, e.g. under callgrind)\n"
-               "  --json               one JSON object per line instead of the table\n");
+    fprintf(f,
+            "usage: vmux-bench [options]\n"
+            "  --seconds N          measured seconds per configuration (default 3)\n"
+            "  --warmup N           unmeasured warm-up seconds per configuration (default 0.5)\n"
+            "  --server HOST:PORT   use this (loopback) server instead of starting one\n"
+            "  --tls-server HOST:PORT  use this (loopback) TLS server for the -tls rows\n"
+            "  --tls-ca FILE        the CA that signed --tls-server's certificate\n"
+            "  --tls-cert FILE      client certificate for --tls-server (with --tls-key)\n"
+            "  --tls-key FILE       its private key\n"
+            "  --certs-script FILE  the certificate generator for the throwaway TLS server\n"
+            "                       (default " VMUX_BENCH_CERTS_SCRIPT ")\n"
+            "  --only NAME[,NAME]   run only these families: vmux-sync, vmux-async,\n"
+            "                       hiredis-sync, raw-pipeline, valkey-benchmark,\n"
+            "                       vmux-sync-tls, vmux-async-tls, valkey-benchmark-tls,\n"
+            "                       vmux-sync-cluster, vmux-async-cluster,\n"
+            "                       vmux-get, cache-hit, near-cache-hit, vmux-incr,\n"
+            "                       ratelimit-fixed, ratelimit-sliding, ratelimit-gcra,\n"
+            "                       lock-pair, netlat\n"
+            "  --latency-us N       one-way delay of the netlat rows (default 100: a 200 us\n"
+            "                       round trip)\n"
+            "  --size N             run only the configurations of N threads or N in flight\n"
+            "                       (to profile one row, e.g. under callgrind)\n"
+            "  --cluster-primaries N  the -cluster rows' cluster: N primaries (1..%d, default\n"
+            "                       %d); 1 leaves routing as the only difference from the\n"
+            "                       plain rows, 3 adds two connections and two servers\n"
+            "  --json               one JSON object per line instead of the table\n",
+            BENCH_CLUSTER_NODES, BENCH_CLUSTER_DEFAULT);
 }
 
 static int parse_size(const char *v, int *out)
@@ -177,6 +183,19 @@ static int parse_latency(const char *arg, int *out)
     return 0;
 }
 
+static int parse_primaries(const char *arg, int *out)
+{
+    char *end = NULL;
+    long v = strtol(arg, &end, 10);
+    if (*end != '\0' || end == arg || v < 1 || v > BENCH_CLUSTER_NODES) {
+        fprintf(stderr, "vmux-bench: --cluster-primaries wants 1..%d, got '%s'\n",
+                BENCH_CLUSTER_NODES, arg);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
 static int parse_seconds(const char *arg, double *out)
 {
     char *end = NULL;
@@ -239,6 +258,8 @@ static int parse_one(int argc, char **argv, int *i, setup *st)
         return parse_latency(v, &o->latency_us);
     if (strcmp(a, "--size") == 0)
         return parse_size(v, &st->size);
+    if (strcmp(a, "--cluster-primaries") == 0)
+        return parse_primaries(v, &st->primaries);
     if (strcmp(a, "--server") == 0) {
         st->have_server = true;
         return parse_server(a, v, o->host, sizeof(o->host), &o->port, NULL, 0);
@@ -268,7 +289,7 @@ static int check_tls_opts(const setup *st)
 
 static int parse_args(int argc, char **argv, setup *st)
 {
-    *st = (setup){.certs_script = VMUX_BENCH_CERTS_SCRIPT};
+    *st = (setup){.certs_script = VMUX_BENCH_CERTS_SCRIPT, .primaries = BENCH_CLUSTER_DEFAULT};
     st->o = (bench_opts){
         .host = "127.0.0.1", .seconds = 3.0, .warmup = 0.5, .families = ~0u, .latency_us = 100};
     for (int i = 1; i < argc; i++)
@@ -445,18 +466,18 @@ static void prepare_cluster(setup *st, bench_cluster *cl, char *note, size_t not
     note[0] = '\0';
     if (!(st->o.families & BENCH_FAM_CLUSTER))
         return;
-    char why[256], keys[96];
-    if (cluster_start(cl, &st->c, why, sizeof(why)) != 0) {
+    char why[256], keys[96], ports[96];
+    if (cluster_start(cl, st->primaries, &st->c, why, sizeof(why)) != 0) {
         snprintf(note, notelen, "-cluster rows skipped: %s", why);
     } else if (server_prefill(&st->c) != 0) {
         snprintf(note, notelen, "-cluster rows skipped: the prefill of the cluster failed");
     } else {
         cluster_describe(cl, keys, sizeof(keys));
+        cluster_ports(cl, ports, sizeof(ports));
         snprintf(note, notelen,
-                 "-cluster rows: throwaway cluster of %d primaries (no replicas) on 127.0.0.1:%d, "
-                 "%d, %d, seed %d; %s",
-                 BENCH_CLUSTER_NODES, cl->nodes[0].port, cl->nodes[1].port, cl->nodes[2].port,
-                 cl->nodes[0].port, keys);
+                 "-cluster rows: throwaway cluster of %d primar%s (no replicas) on 127.0.0.1:%s, "
+                 "seed %d; %s",
+                 cl->started, cl->started == 1 ? "y" : "ies", ports, cl->nodes[0].port, keys);
         return;
     }
     st->o.families &= ~(unsigned)BENCH_FAM_CLUSTER;
