@@ -213,6 +213,13 @@ static int check_config(const struct vmux_config *cfg, char *errbuf, size_t errl
         vmux__errbuf_set(errbuf, errlen, "maxReplyBuffer must exceed maxBulkLength");
         return VMUX_ERR_CONFIG;
     }
+    if ((cfg->ssl_cert == NULL) != (cfg->ssl_key == NULL)) {
+        /* with ssl off too: a client certificate given by half is a mistake either way */
+        vmux__errbuf_set(errbuf, errlen, "%s is set without %s: give both or neither",
+                         cfg->ssl_cert != NULL ? "sslCert" : "sslKey",
+                         cfg->ssl_cert != NULL ? "sslKey" : "sslCert");
+        return VMUX_ERR_CONFIG;
+    }
     return vmux__sentinel_check_config(cfg, errbuf, errlen);
 }
 

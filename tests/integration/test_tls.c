@@ -373,6 +373,18 @@ static void test_bad_files(void **state)
                  vmux_err_name(f.rc), f.err);
     expect_reason(&f, together);
 
+    /* Half a client certificate is refused with ssl off as well (no server is asked). */
+    static const char *const halves[] = {"127.0.0.1:1,sslKey=/no/such.key",
+                                         "127.0.0.1:1,ssl=false,sslCert=/no/such.crt"};
+    for (size_t i = 0; i < sizeof halves / sizeof halves[0]; i++) {
+        char err[256] = "";
+        vmux *m = NULL;
+        int rc = vmux_open_str(halves[i], &m, err, sizeof err);
+        if (rc != VMUX_ERR_CONFIG || strstr(err, "give both or neither") == NULL)
+            fail_msg("%s: expected VMUX_ERR_CONFIG, got %s: %s", halves[i], vmux_err_name(rc), err);
+        assert_null(m);
+    }
+
     /* The key, the file, and what is wrong with it (not OpenSSL's "system lib"). */
     static const char *const ca_file[] = {"sslCaFile", NULL};
     static const char *const ca_name[] = {"no-such-ca.crt", NULL};
