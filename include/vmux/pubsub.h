@@ -138,7 +138,10 @@ VMUX_EXPORT int vmux_unsubscribe(vmux *m, vmux_sub *sub);
 
 /**
  * PUBLISH (kind VMUX_SUB_CHANNEL) or SPUBLISH (VMUX_SUB_SHARD): *receivers gets how many clients
- * received the message. VMUX_SUB_PATTERN (one cannot publish to a pattern) is
+ * received the message. On a cluster the server counts only the clients subscribed on the node
+ * that ran it: PUBLISH runs on the node that carries this handle's channel subscriptions (so
+ * they are counted), or on any node when it has none; SPUBLISH on its channel's primary, which
+ * holds every shard subscriber. VMUX_SUB_PATTERN (one cannot publish to a pattern) is
  * VMUX_ERR_INVALID_ARG; otherwise errors as vmux_call().
  */
 VMUX_EXPORT int vmux_publish(vmux *m, const vmux_callopts *opts, vmux_sub_kind kind,

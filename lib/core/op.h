@@ -61,6 +61,9 @@ enum vmux_op_flags {
 #define VMUX_OP_SLOT_UNSET (-2)
 /* op->slot of a command the key table does not know: a node is asked (COMMAND GETKEYS). */
 #define VMUX_OP_SLOT_ASK (-3)
+/* op->slot of a PUBLISH in cluster mode: keyless, run where the handle's channel subscriptions
+ * are when it has any (mux/pubsub_place.c), so that its count of receivers includes them. */
+#define VMUX_OP_SLOT_PUBLISH (-4)
 
 struct vmux_op_job {
     void (*done)(struct vmux_op_job *job, int status);

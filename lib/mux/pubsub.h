@@ -121,6 +121,15 @@ void vmux__pubsub_tick(struct vmux *m, bool frozen);
 /* A new slot map, or detection is over: the reconciler runs soon (router's map_changed hook). */
 void vmux__pubsub_map_changed(void *m);
 
+/*
+ * I/O thread, cluster mode (pubsub_place.c): the link a PUBLISH goes to: the node link of the
+ * node that carries the handle's channel and pattern subscriptions, so that the server's count
+ * of receivers includes them (it counts only the clients subscribed on the node that ran it).
+ * NULL when there is no such node (nothing subscribed, or its connection failed) or no link
+ * could be opened: the op is then routed as any keyless one.
+ */
+struct vmux_link *vmux__pubsub_publish_link(struct vmux *m);
+
 /* ---- the replay guard (pubsub_guard.c) ---- */
 
 /*

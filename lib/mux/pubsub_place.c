@@ -303,6 +303,14 @@ static struct vmux_sublink *classic_target(struct vmux *m)
     return m->pubsub.classic; /* when no other node will do: stay, and wait for it */
 }
 
+struct vmux_link *vmux__pubsub_publish_link(struct vmux *m)
+{
+    const struct vmux_sublink *c = m->pubsub.classic;
+    if (c == NULL || c->failed || c->host == NULL)
+        return NULL;
+    return vmux__router_node_link(&m->router, c->host, strlen(c->host), c->port);
+}
+
 /* Where a shard channel belongs: the primary of its slot; NULL when none is known. */
 static struct vmux_sublink *shard_target(struct vmux *m, const struct vmux_sub *s)
 {

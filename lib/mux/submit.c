@@ -99,6 +99,7 @@ void vmux__route(vmux *m, struct vmux_op *op)
         return;
     }
     enum vmux_router_mode mode = vmux__router_mode(&m->router);
+    struct vmux_link *link;
     if ((op->flags & VMUX_OP_BLOCKING) && mode != VMUX_ROUTER_CLUSTER) {
         vmux__pool_submit(&m->pool, op);
         return;
@@ -111,7 +112,10 @@ void vmux__route(vmux *m, struct vmux_op *op)
             vmux__link_submit(m->link, op);
         break;
     case VMUX_ROUTER_CLUSTER:
-        vmux__router_send(&m->router, op);
+        if (op->slot == VMUX_OP_SLOT_PUBLISH && (link = vmux__pubsub_publish_link(m)) != NULL)
+            vmux__router_forward(&m->router, link, op); /* beside the handle's subscriptions */
+        else
+            vmux__router_send(&m->router, op);
         break;
     case VMUX_ROUTER_DETECTING:
         /* Nothing connected yet: the link's backlog, with its bounds and policy, which the first

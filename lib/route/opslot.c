@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/errbuf.h"
 #include "route/keyslot.h"
@@ -217,6 +218,10 @@ int vmux__router_slot_argv(struct vmux_op *op, int argc, const char *const *argv
     if (rc != 0)
         return rc;
     op->slot = first.unknown ? VMUX_OP_SLOT_ASK : first.slot;
+    if (op->slot == VMUX_SLOT_ANY && argc >= 1 && argv[0] != NULL &&
+        (argvlen != NULL ? argvlen[0] : strlen(argv[0])) == 7 &&
+        strncasecmp(argv[0], "PUBLISH", 7) == 0)
+        op->slot = VMUX_OP_SLOT_PUBLISH;
     mark_readonly(op, &first);
     return 0;
 }

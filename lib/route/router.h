@@ -236,7 +236,8 @@ bool vmux__router_readonly_argv(int argc, const char *const *argv, const size_t 
 
 /*
  * vmux__router_slot() for an op of one command, from the argument vector it was just encoded
- * from (argvlen NULL: C strings), which spares reading its RESP bytes back. Any thread.
+ * from (argvlen NULL: C strings), which spares reading its RESP bytes back; a PUBLISH gets
+ * VMUX_OP_SLOT_PUBLISH (core/op.h), which the router sends as a keyless op. Any thread.
  */
 int vmux__router_slot_argv(struct vmux_op *op, int argc, const char *const *argv,
                            const size_t *argvlen, char *err, size_t errlen);

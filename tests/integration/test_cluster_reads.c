@@ -19,6 +19,8 @@
  * - a primary demoted by a planned failover (CLUSTER FAILOVER on its replica) serves no more
  *   reads of a handle that only reads: its link is not READONLY, so it redirects them to the
  *   promoted replica at once; the same when the roles are given back;
+ * - a replica as the seed: PUBLISH runs where the handle's channel subscriptions are (the
+ *   seed's node), so its count of receivers includes them;
  * - a replica SIGKILLed under 4 reading threads: no read fails, and the reads of its shard go
  *   on (to its primary).
  */
@@ -543,6 +545,62 @@ static void test_keyless_after_seed_demoted(void **state)
     vmux_close(m);
 }
 
+static atomic_int published_seen;
+
+static void on_published(const vmux_message *msg, void *userdata)
+{
+    (void)msg;
+    (void)userdata;
+    atomic_fetch_add(&published_seen, 1);
+}
+
+static bool all_published_seen(void *arg)
+{
+    return atomic_load(&published_seen) == *(int *)arg;
+}
+
+/*
+ * A handle whose seed is a replica carries its channel subscriptions there, and PUBLISH goes
+ * there too: the server counts only the subscribers of the node that ran it, so a PUBLISH on a
+ * primary said 0 receivers while the handle's own subscription got the message.
+ */
+static void test_publish_beside_subscriptions(void **state)
+{
+    (void)state;
+    load_nodes();
+    int seed = 0;
+    while (seed < nnodes && nodes[seed].primary)
+        seed++;
+    assert_true(seed < nnodes);
+    char conf[256];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,name=publish-replica-seed",
+             nodes[seed].port);
+    vmux *m = vt_open_conf(conf);
+    int64_t n = -1;
+    assert_int_equal(
+        vmux_publish(m, NULL, VMUX_SUB_CHANNEL, VMUX_STR("pub-beside"), VMUX_STR("nobody yet"), &n),
+        0);
+    assert_int_equal(n, 0);
+    vmux_sub *sub = NULL;
+    atomic_store(&published_seen, 0);
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR("pub-beside"), on_published, NULL, &sub), 0);
+    assert_int_equal(vmux_sub_wait_live(sub, 10000), 0);
+    reset_stats();
+    int want = 5;
+    for (int i = 0; i < want; i++) {
+        n = -1;
+        assert_int_equal(
+            vmux_publish(m, NULL, VMUX_SUB_CHANNEL, VMUX_STR("pub-beside"), VMUX_STR("hello"), &n),
+            0);
+        assert_int_equal(n, 1); /* this handle's subscription, on the seed's node */
+    }
+    assert_int_equal(vt_node_calls(nodes[seed].port, "publish"), want);
+    assert_true(vt_wait_until(all_published_seen, &want, 10000));
+    assert_int_equal(vmux_unsubscribe(m, sub), 0);
+    vmux_close(m);
+}
+
 /* Last on the fixture: it leaves a dead replica. */
 static void test_replica_killed(void **state)
 {
@@ -583,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_replica_behind_skipped),
         cmocka_unit_test(test_demoted_primary_redirects_reads),
         cmocka_unit_test(test_keyless_after_seed_demoted),
+        cmocka_unit_test(test_publish_beside_subscriptions),
         cmocka_unit_test(test_replica_killed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
