@@ -72,8 +72,9 @@ typedef struct vmux_cache_opts {
     int64_t wait_ms;
     /** false (the default): a failed Valkey command is counted (vmux_cache_stats.errors) and the
      * call goes on without the cache: a failed GET counts as a miss (the value is loaded and
-     * returned, and no SET is tried), a failed SET leaves the value unstored. true: the failed
-     * GET or SET's error is returned to the caller instead. */
+     * returned, and no SET is tried, but after WRONGTYPE, where the SET replaces the key of
+     * another type), a failed SET leaves the value unstored. true: the failed GET or SET's
+     * error is returned to the caller instead. */
     bool strict;
     /* true: a near tier (near.h, docs/patterns/near-cache.md) in front of Valkey: every GET goes
      * through vmux_near_get(), so a hit on a key this process read lately is served from memory

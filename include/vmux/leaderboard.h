@@ -17,13 +17,13 @@
  * it at any time, concurrently. Free it once no call uses it.
  *
  * Every function taking a vmux_callopts (NULL for the defaults) is synchronous and returns 0,
- * VMUX_ERR_INVALID_ARG (bad input; nothing sent), VMUX_ERR_SERVER (the server refused: for
- * instance WRONGTYPE when the key holds something other than a sorted set, or an increment
- * making a score NaN; the message goes to opts->errbuf when given), or a transport error as
- * vmux_call() (call.h). Out-parameters are filled only on success and zeroed otherwise; a NULL
- * out-parameter drops that result. Reads and vmux_leaderboard_set() are retry-safe;
- * vmux_leaderboard_incr() and vmux_leaderboard_set_best() are never sent twice (call.h).
- * Requires Valkey 7.2 or later (ZREVRANK ... WITHSCORE).
+ * VMUX_ERR_INVALID_ARG (bad input, a member with ptr NULL and len > 0 too: types.h; nothing
+ * sent), VMUX_ERR_SERVER (the server refused: for instance WRONGTYPE when the key holds
+ * something other than a sorted set, or an increment making a score NaN; the message goes to
+ * opts->errbuf when given), or a transport error as vmux_call() (call.h). Out-parameters are filled
+ * only on success and zeroed otherwise; a NULL out-parameter drops that result. Reads and
+ * vmux_leaderboard_set() are retry-safe; vmux_leaderboard_incr() and vmux_leaderboard_set_best()
+ * are never sent twice (call.h). Requires Valkey 7.2 or later (ZREVRANK ... WITHSCORE).
  */
 #ifndef VMUX_LEADERBOARD_H
 #define VMUX_LEADERBOARD_H
@@ -115,25 +115,27 @@ VMUX_EXPORT int vmux_leaderboard_get(vmux_leaderboard *lb, const vmux_callopts *
                                      vmux_str member, int64_t *rank, double *score, bool *found);
 
 /**
- * The best n players (n >= 1), best first: ranks 1 to n, fewer if the board is smaller. Free
- * *out with vmux_leaderboard_entries_free().
+ * The best n players (n >= 1, up to SIZE_MAX: "up to n"), best first: ranks 1 to n, fewer if
+ * the board is smaller. Free *out with vmux_leaderboard_entries_free().
  */
 VMUX_EXPORT int vmux_leaderboard_top(vmux_leaderboard *lb, const vmux_callopts *opts, size_t n,
                                      vmux_leaderboard_entries *out);
 
 /**
- * A page: the n players (n >= 1) from rank first_rank (>= 1) on, fewer past the end of the
- * board (none when first_rank is beyond it). out as vmux_leaderboard_top().
+ * A page: the n players (n >= 1, up to SIZE_MAX) from rank first_rank (1..INT64_MAX) on, fewer
+ * past the end of the board (none, and no error, when first_rank is beyond it). out as
+ * vmux_leaderboard_top().
  */
 VMUX_EXPORT int vmux_leaderboard_range(vmux_leaderboard *lb, const vmux_callopts *opts,
                                        int64_t first_rank, size_t n, vmux_leaderboard_entries *out);
 
 /**
- * The n players (n >= 1) around member, member included, best first: (n - 1) / 2 players
- * ranked above it and the rest below, shifted at either end of the board so that n players
+ * The n players (n >= 1, up to SIZE_MAX) around member, member included, best first: (n - 1) / 2
+ * players ranked above it and the rest below, shifted at either end of the board so that n players
  * come back whenever the board has n (the best player's window starts at rank 1, the last
- * player's ends at the last rank). One atomic step (a script), so the window always contains
- * member. *found is false, and *out empty, when member is not on the board.
+ * player's ends at the last rank); a board with fewer than n players comes back whole. One atomic
+ * step (a script), so the window always contains member. *found is false, and *out empty, when
+ * member is not on the board.
  */
 VMUX_EXPORT int vmux_leaderboard_around(vmux_leaderboard *lb, const vmux_callopts *opts,
                                         vmux_str member, size_t n, vmux_leaderboard_entries *out,

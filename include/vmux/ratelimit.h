@@ -63,7 +63,8 @@ typedef struct vmux_ratelimit_opts {
      * sorted-set entry per unit, so keep its limit modest (tens of thousands at most). */
     int64_t limit;
     /** The window (GCRA: the period of the rate), in milliseconds: 1..2^40. GCRA also needs
-     * period_ms * 1000 / limit >= 1: one unit per microsecond at most. */
+     * period_ms * 1000 / limit >= 1 exactly (limit <= period_ms * 1000): one unit per
+     * microsecond at most; a faster rate is VMUX_ERR_INVALID_ARG, never rounded. */
     int64_t period_ms;
     /** GCRA only: how many units may pass at once after a quiet spell (the bucket's size);
      * 0 means limit. Ignored by the windows. */

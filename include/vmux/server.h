@@ -30,8 +30,9 @@ extern "C" {
 #endif
 
 /**
- * PING [message]: *reply gets "PONG", or the message when message.ptr is not NULL. Useful as
- * a round trip through the handle's connection. On a cluster, every primary is pinged (cluster.h)
+ * PING [message]: *reply gets "PONG" for message {NULL, 0}, else the message (ptr NULL with
+ * len > 0 is VMUX_ERR_INVALID_ARG, as for every vmux_str: types.h). Useful as a round trip
+ * through the handle's connection. On a cluster, every primary is pinged (cluster.h)
  * and the call succeeds only when every one answered; a primary that failed gives its status,
  * with "host:port: " and the reason in opts->errbuf. vmux_ping_async() pings one node.
  */
@@ -40,7 +41,7 @@ VMUX_EXPORT int vmux_ping(vmux *m, const vmux_callopts *opts, vmux_str message, 
 VMUX_EXPORT int vmux_ping_async(vmux *m, const vmux_callopts *opts, vmux_str message,
                                 vmux_reply_cb cb, void *userdata);
 
-/** ECHO message: *reply gets the message back (message.ptr NULL is sent as ""). */
+/** ECHO message: *reply gets the message back (message {NULL, 0} is sent as ""). */
 VMUX_EXPORT int vmux_echo(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *reply);
 
 /** TIME: the server's clock, as Unix time in *seconds and the microseconds past it. */

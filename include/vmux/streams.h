@@ -58,9 +58,9 @@ extern "C" {
 #define VMUX_NO_BLOCK ((int64_t)0)
 
 /**
- * An ID argument left to its default (ptr NULL): "*" for XADD, "-" for a range's start, "+"
- * for its end, "$" for XREAD and XGROUP CREATE, ">" for XREADGROUP, "0-0" for XAUTOCLAIM's
- * start.
+ * An ID argument left to its default ({NULL, 0}; ptr NULL with len > 0 is VMUX_ERR_INVALID_ARG,
+ * as for every vmux_str: types.h): "*" for XADD, "-" for a range's start, "+" for its end, "$"
+ * for XREAD and XGROUP CREATE, ">" for XREADGROUP, "0-0" for XAUTOCLAIM's start.
  */
 #define VMUX_XID_DEFAULT ((vmux_str){NULL, 0})
 

@@ -4,9 +4,12 @@
  * scores, and converters from a vmux_reply to each (for async callbacks of typed commands).
  *
  * Ownership: a vmux_str only points at the caller's bytes for the duration of the call (they
- * are copied before the call returns or blocks). Every vmux_bytes, vmux_bytes_array and
- * vmux_scored_array filled by vmux belongs to the caller, who frees it with the matching
- * *_free function; freeing a zeroed or already freed one is allowed.
+ * are copied before the call returns or blocks). A vmux_str with ptr NULL and len > 0 is
+ * refused by every function with VMUX_ERR_INVALID_ARG, nothing sent; {NULL, 0} is the empty
+ * string, or where a comment says so an optional argument left out (docs/api-conventions.md).
+ * Every vmux_bytes, vmux_bytes_array and vmux_scored_array filled by vmux belongs to the
+ * caller, who frees it with the matching *_free function; freeing a zeroed or already freed
+ * one is allowed.
  */
 #ifndef VMUX_TYPES_H
 #define VMUX_TYPES_H

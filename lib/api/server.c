@@ -8,12 +8,12 @@
 #include "api/typed.h"
 #include "vmux/error.h"
 
-/* PING or ECHO with its optional message. */
+/* PING or ECHO with its optional message ({NULL, 0}: none; {NULL, len > 0} is refused). */
 static void message_command(struct vmux_args *a, const char *cmd, vmux_str message)
 {
     vmux__args_init(a);
     vmux__args_cstr(a, cmd);
-    if (message.ptr != NULL)
+    if (message.ptr != NULL || message.len > 0)
         vmux__args_str(a, message);
 }
 
@@ -39,7 +39,8 @@ int vmux_echo(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *
 {
     struct vmux_args a;
     /* ECHO needs its argument: an empty message is sent as an empty string, not left out. */
-    message_command(&a, "ECHO", message.ptr != NULL ? message : VMUX_STRN("", 0));
+    message_command(&a, "ECHO",
+                    message.ptr != NULL || message.len > 0 ? message : VMUX_STRN("", 0));
     return vmux__run_bytes(m, opts, &a, true, reply);
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/value.h"
 #include "mux/handle.h"
 #include "route/slot.h"
 #include "vmux/error.h"
@@ -64,10 +65,10 @@ static void make_parts(struct vmux_split *s, const char *cmd, const vmux_str *ke
         for (size_t j = 0; j < s->groups[g].count; j++) {
             size_t k = vmux__split_key(s, g, j);
             argv[argc] = keys[k].ptr != NULL ? keys[k].ptr : "";
-            lens[argc++] = keys[k].ptr != NULL ? keys[k].len : 0;
+            lens[argc++] = keys[k].len;
             if (values != NULL) {
                 argv[argc] = values[k].ptr != NULL ? values[k].ptr : "";
-                lens[argc++] = values[k].ptr != NULL ? values[k].len : 0;
+                lens[argc++] = values[k].len;
             }
         }
         s->parts[g] = (struct vmux_part){(int)argc, argv, lens, (int)s->groups[g].slot};
@@ -87,13 +88,23 @@ static bool alloc_parts(struct vmux_split *s, bool with_values)
     return s->groups != NULL && s->parts != NULL && s->argv != NULL && s->lens != NULL;
 }
 
+/* Whether a key or value is {NULL, len > 0}, which the ordinary path refuses. */
+static bool any_invalid(const vmux_str *keys, const vmux_str *values, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (vmux__str_invalid(keys[i]) || (values != NULL && vmux__str_invalid(values[i])))
+            return true;
+    return false;
+}
+
 int vmux__split(vmux *m, const char *cmd, const vmux_str *keys, const vmux_str *values, size_t n,
                 struct vmux_split *s)
 {
     memset(s, 0, sizeof *s);
     /* n bounded so that an index fits the low half of an order entry, and each part's argc an
-     * int; larger calls take the ordinary path, which refuses them as it always did. */
-    if (keys == NULL || n < 2 || n > INT32_MAX / 2 || !vmux__routes_by_slot(m))
+     * int; larger calls, and bad strings, take the ordinary path, which refuses them. */
+    if (keys == NULL || n < 2 || n > INT32_MAX / 2 || !vmux__routes_by_slot(m) ||
+        any_invalid(keys, values, n))
         return 0;
     s->nkeys = n;
     s->order = malloc(n * sizeof *s->order);

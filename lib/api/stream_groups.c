@@ -86,7 +86,7 @@ int vmux_xpending_range(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_s
     vmux__stream_add_id(&a, start, "-");
     vmux__stream_add_id(&a, end, "+");
     vmux__args_int(&a, count);
-    if (consumer.ptr != NULL)
+    if (consumer.ptr != NULL || consumer.len > 0) /* {NULL, len > 0} goes in to be refused */
         vmux__args_str(&a, consumer);
     return vmux__run_xpending_array(m, opts, &a, true, entries);
 }

@@ -12,10 +12,10 @@
 
 /* ---- arguments ---- */
 
-/* An ID argument, or its default when id.ptr is NULL. */
+/* An ID argument, or its default when id is {NULL, 0} ({NULL, len > 0} is refused). */
 void vmux__stream_add_id(struct vmux_args *a, vmux_str id, const char *dflt)
 {
-    if (id.ptr != NULL)
+    if (id.ptr != NULL || id.len > 0)
         vmux__args_str(a, id);
     else
         vmux__args_cstr(a, dflt);

@@ -117,6 +117,9 @@ static int add_cond(vmux_tx *tx, struct tx_cond c, const vmux_str *args, int nar
 {
     if (tx == NULL)
         return VMUX_ERR_INVALID_ARG;
+    for (int i = 0; i < nargs; i++)
+        if (vmux__str_invalid(args[i]))
+            return VMUX_ERR_INVALID_ARG;
     if (tx->nconds == tx->ccap) {
         size_t cap = tx->ccap ? tx->ccap * 2 : 4;
         struct tx_cond *conds = realloc(tx->conds, cap * sizeof(*conds));

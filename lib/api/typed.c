@@ -88,12 +88,16 @@ void vmux__args_add(struct vmux_args *a, const void *p, size_t len)
 {
     if (a->error != 0)
         return;
+    if (p == NULL && len > 0) { /* a vmux_str {NULL, len}: refused, as vmux_call() refuses it */
+        a->error = VMUX_ERR_INVALID_ARG;
+        return;
+    }
     if (a->argc == a->cap && !grow(a)) {
         a->error = VMUX_ERR_NOMEM;
         return;
     }
     a->argv[a->argc] = p != NULL ? p : "";
-    a->lens[a->argc] = p != NULL ? len : 0;
+    a->lens[a->argc] = len;
     a->argc++;
 }
 

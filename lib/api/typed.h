@@ -15,7 +15,12 @@
 
 #define VMUX_ARGS_INLINE 24
 
-/* An argument vector under construction; small ones need no allocation. */
+/*
+ * An argument vector under construction; small ones need no allocation. Every argument goes in
+ * through vmux__args_add(), which refuses bytes at NULL with a non-zero length (a vmux_str
+ * {NULL, len > 0}: docs/api-conventions.md) by setting error, so that no typed command, and no
+ * pattern built on them, sends one: the call returns VMUX_ERR_INVALID_ARG, nothing sent.
+ */
 struct vmux_args {
     int argc, cap;
     const char **argv;
@@ -38,7 +43,12 @@ void vmux__args_free(struct vmux_args *a);
  */
 bool vmux__args_items(struct vmux_args *a, const char *cmd, const vmux_str *key,
                       const vmux_str *items, size_t n);
+/*
+ * Adds len bytes at p (pointed at, not copied: they must outlive the call). p NULL with len 0
+ * is an empty argument; p NULL with len > 0 sets error to VMUX_ERR_INVALID_ARG (if not set).
+ */
 void vmux__args_add(struct vmux_args *a, const void *p, size_t len);
+/* vmux__args_add() of s's bytes: {NULL, len > 0} is refused there. */
 void vmux__args_str(struct vmux_args *a, vmux_str s);
 void vmux__args_cstr(struct vmux_args *a, const char *s);
 void vmux__args_int(struct vmux_args *a, int64_t v);

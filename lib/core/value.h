@@ -7,6 +7,7 @@
 #ifndef VMUX_VALUE_H
 #define VMUX_VALUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "vmux/types.h"
@@ -16,5 +17,15 @@
  * Returns 0, or VMUX_ERR_NOMEM with *out zeroed. Any thread.
  */
 int vmux__bytes_copy(const void *p, size_t len, vmux_bytes *out);
+
+/*
+ * Whether s is no string at all: ptr NULL with a non-zero length. Every call taking a vmux_str
+ * refuses one with VMUX_ERR_INVALID_ARG before it sends anything (docs/api-conventions.md); the
+ * typed commands' argument vector checks it for them (api/typed.h), this is for the rest.
+ */
+static inline bool vmux__str_invalid(vmux_str s)
+{
+    return s.ptr == NULL && s.len > 0;
+}
 
 #endif

@@ -50,8 +50,10 @@ int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *ar
         else
             *value = e.value;
     } else if (rc == 0 || (!c->strict && rc != VMUX_ERR_NOMEM && rc != VMUX_ERR_INVALID_ARG)) {
+        /* After a failed GET no SET is tried (it would most likely fail too), but for a
+         * WRONGTYPE: the server is fine, and the SET replaces the key of another type. */
         cache_count(&c->misses);
-        rc = vmux__cache_on_miss(c, &k, get_ns, rc == 0, load, arg, wait_ms, value);
+        rc = vmux__cache_on_miss(c, &k, get_ns, rc == 0 || e.wrongtype, load, arg, wait_ms, value);
     }
     vmux__cache_key_free(&k);
     return rc;

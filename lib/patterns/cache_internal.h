@@ -62,8 +62,9 @@ struct fullkey {
 
 /* A decoded stored entry. */
 struct entry {
-    bool present; /* a well-formed entry was read */
-    bool found;   /* false: a negative entry */
+    bool present;   /* a well-formed entry was read */
+    bool found;     /* false: a negative entry */
+    bool wrongtype; /* the GET failed with WRONGTYPE: the key holds another type */
     uint32_t delta_us;
     uint64_t expiry_ms;
     vmux_bytes value;
@@ -85,7 +86,8 @@ void vmux__cache_key_free(struct fullkey *k);
 uint64_t vmux__cache_key_hash(const struct fullkey *k);
 /*
  * GET and decode: 0 with e->present when a well-formed entry was read (e->value then belongs
- * to the caller), 0 without it on a miss or an unknown format, or the GET's error (counted).
+ * to the caller), 0 without it on a miss or an unknown format, or the GET's error (counted;
+ * e->wrongtype set when the server said WRONGTYPE, a key of another type that a SET replaces).
  */
 int vmux__cache_read(vmux_cache *c, const struct fullkey *k, struct entry *e);
 /* SET f's blob PX ttl_ms: 0 or the SET's error (counted). */

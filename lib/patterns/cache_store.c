@@ -102,12 +102,22 @@ static vmux_callopts command_opts(const vmux_cache *c, uint32_t flags)
     return VMUX_INIT(vmux_callopts, .timeout_ms = c->timeout_ms, .flags = flags);
 }
 
+/* Whether a failed GET's error (msg: the server's message, or NULL) is WRONGTYPE. */
+static bool is_wrongtype(int rc, const char *msg)
+{
+    return rc == VMUX_ERR_SERVER && msg != NULL && strncmp(msg, "WRONGTYPE", 9) == 0;
+}
+
 /* The near tier: the stored bytes from memory, or read (and kept) by vmux_near_get(). */
 static int near_read(vmux_cache *c, const struct fullkey *k, struct entry *e)
 {
+    char why[16] = ""; /* long enough for "WRONGTYPE" */
     vmux_callopts o = command_opts(c, 0);
+    o.errbuf = why;
+    o.errlen = sizeof why;
     vmux_bytes b;
     int rc = vmux_near_get(c->m, &o, VMUX_STRN(k->ptr, k->len), &b);
+    e->wrongtype = is_wrongtype(rc, why);
     if (rc != 0)
         cache_count(&c->errors);
     else if (b.ptr != NULL)
@@ -136,6 +146,7 @@ int vmux__cache_read(vmux_cache *c, const struct fullkey *k, struct entry *e)
     vmux_reply *r = NULL;
     memset(e, 0, sizeof(*e));
     int rc = vmux_call(c->m, &o, 2, argv, lens, &r);
+    e->wrongtype = is_wrongtype(rc, rc == VMUX_ERR_SERVER ? vmux_reply_str(r, NULL) : NULL);
     if (rc != 0)
         cache_count(&c->errors);
     else if (vmux_reply_get_kind(r) == VMUX_REPLY_STRING) {

@@ -36,6 +36,13 @@ static const char around_lua[] =
     "end\n"
     "return {start, items}\n";
 
+/*
+ * The most players a window of around() asks for: more than any sorted set can hold in memory,
+ * and still exact in the script's Lua numbers (doubles), whose string.format('%d') would
+ * overflow past 2^63. A larger n means the same: every player there is.
+ */
+#define AROUND_MAX ((size_t)1 << 53)
+
 struct vmux_leaderboard {
     vmux *m;
     vmux_script *around;
@@ -210,13 +217,14 @@ int vmux_leaderboard_range(vmux_leaderboard *lb, const vmux_callopts *opts, int6
         return rc;
     }
     memset(out, 0, sizeof(*out));
-    if (lb == NULL || first_rank < 1 || n == 0 || n > (size_t)INT64_MAX / 2 ||
-        first_rank > INT64_MAX / 2)
+    if (lb == NULL || first_rank < 1 || n == 0)
         return VMUX_ERR_INVALID_ARG;
     int64_t start = first_rank - 1;
-    vmux_zrange_opts range =
-        VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(start),
-                  .stop = VMUX_ZBOUND_INDEX(start + (int64_t)n - 1), .rev = lb->high_first);
+    /* The last index, saturated: a page past INT64_MAX's rank only has fewer players (none). */
+    uint64_t more = (uint64_t)n - 1;
+    int64_t stop = more > (uint64_t)(INT64_MAX - start) ? INT64_MAX : start + (int64_t)more;
+    vmux_zrange_opts range = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(start),
+                                       .stop = VMUX_ZBOUND_INDEX(stop), .rev = lb->high_first);
     vmux_scored_array items;
     int rc = vmux_zrange_withscores(lb->m, opts, key_of(lb), &range, &items);
     return rc != 0 ? rc : to_entries(&items, start, out);
@@ -253,10 +261,10 @@ int vmux_leaderboard_around(vmux_leaderboard *lb, const vmux_callopts *opts, vmu
         memset(out, 0, sizeof(*out));
     if (found != NULL)
         *found = false;
-    if (lb == NULL || n == 0 || n > (size_t)INT64_MAX / 2 || (member.ptr == NULL && member.len > 0))
+    if (lb == NULL || n == 0 || (member.ptr == NULL && member.len > 0))
         return VMUX_ERR_INVALID_ARG;
     char count[24];
-    snprintf(count, sizeof count, "%zu", n);
+    snprintf(count, sizeof count, "%zu", n < AROUND_MAX ? n : AROUND_MAX);
     vmux_str key = key_of(lb);
     vmux_str args[3] = {member, VMUX_STR(count), VMUX_STR(lb->high_first ? "1" : "0")};
     vmux_callopts o = vmux__callopts_copy(opts);

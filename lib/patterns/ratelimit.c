@@ -150,9 +150,12 @@ static bool set_numbers(struct vmux_ratelimit *rl, const vmux_ratelimit_opts *o)
         return true;
     }
     int64_t burst = o->burst == 0 ? o->limit : o->burst;
-    /* T rounded to the microsecond: the rate is exact to within 0.5 us per unit */
+    /* T rounded to the microsecond: the rate is exact to within 0.5 us per unit. An exact T
+     * below 1 us is refused, not rounded up to 1 us, which would change the rate. */
+    if (o->limit > period_us)
+        return false;
     int64_t t = (period_us + o->limit / 2) / o->limit;
-    if (!in_range(burst, 1, MAX_VALUE) || t < 1 || burst > MAX_VALUE * 1000 / t)
+    if (!in_range(burst, 1, MAX_VALUE) || burst > MAX_VALUE * 1000 / t)
         return false;
     rl->arg1 = t;
     rl->arg2 = t * burst;

@@ -2,10 +2,10 @@
  * Cache-aside (cache.h) against the real server: 64 threads missing one key at once share one
  * load; hits; negative caching (stored for its own TTL, then loaded again); XFetch refreshing a
  * key under steady reads while it still exists; TTL jitter; the stored format (header, then
- * the value, binary-safe); keys that are not in that format; loader errors; invalidation, also
- * of a load in progress; a waiter's own deadline; a handle whose server is unreachable (values
- * still served from the loader, errors counted; a strict cache returns the error); bad
- * arguments. Keys start with "patcache:<pid>:".
+ * the value, binary-safe); keys that are not in that format, or not strings; loader errors;
+ * invalidation, also of a load in progress; a waiter's own deadline; a handle whose server is
+ * unreachable (values still served from the loader, errors counted; a strict cache returns the
+ * error); bad arguments. Keys start with "patcache:<pid>:".
  */
 #include <arpa/inet.h>
 #include <math.h>
@@ -294,6 +294,62 @@ static void test_foreign_value(void **state)
     vmux_bytes raw = raw_get(VMUX_STR("foreign"));
     assert_int_equal(raw.len, HDR_LEN + 4);
     vmux_bytes_free(&raw);
+    vmux_cache_free(c);
+}
+
+/*
+ * A key of another type under the prefix (cache-aside.md, "Keys are Valkey strings"): its GET
+ * fails with WRONGTYPE, a Valkey failure, so the value is loaded and returned; and, unlike after
+ * other failed GETs, it is stored, as SET replaces a key of any type: the next gets hit.
+ */
+static void wrong_type_replaced(vmux *m, bool near, const char *key)
+{
+    vmux_cache_opts o = VMUX_INIT(vmux_cache_opts, .near = near);
+    o.prefix = VMUX_STR(prefix);
+    vmux_cache *c = NULL;
+    assert_int_equal(vmux_cache_new(m, &o, &c), 0);
+    assert_int_equal(admin_int("LPUSH %s x", full_key(key)), 1);
+    struct source src = {.value = "loaded", .len = 6};
+    for (int i = 0; i < 3; i++) {
+        vmux_bytes b;
+        assert_int_equal(vmux_cache_get(c, VMUX_STR(key), source_load, &src, 0, &b), 0);
+        assert_value(&b, "loaded", 6);
+        vmux_bytes_free(&b);
+    }
+    vmux_cache_stats s = stats_of(c);
+    assert_int_equal(s.loads, 1);
+    assert_int_equal(s.errors, 1); /* the first GET's WRONGTYPE; the SET succeeded */
+    assert_int_equal(s.misses, 1);
+    assert_int_equal(s.hits, 2);
+    vmux_bytes raw = raw_get(VMUX_STR(key));
+    assert_int_equal(raw.len, HDR_LEN + 6);
+    assert_memory_equal(raw.ptr + HDR_LEN, "loaded", 6);
+    vmux_bytes_free(&raw);
+    vmux_cache_free(c);
+}
+
+static void test_wrong_type(void **state)
+{
+    (void)state;
+    wrong_type_replaced(M, false, "wrongtype");
+    vmux *near = vt_open("plain", "nearCache=true");
+    wrong_type_replaced(near, true, "wrongtype-near");
+    vmux_close(near);
+
+    /* strict: the GET's error comes back, nothing is loaded or stored */
+    vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts, .strict = true));
+    assert_int_equal(admin_int("LPUSH %s x", full_key("wrongtype-strict")), 1);
+    struct source src = {.value = "loaded", .len = 6};
+    vmux_bytes b;
+    assert_int_equal(vmux_cache_get(c, VMUX_STR("wrongtype-strict"), source_load, &src, 0, &b),
+                     VMUX_ERR_SERVER);
+    assert_null(b.ptr);
+    assert_int_equal(atomic_load(&src.calls), 0);
+    assert_int_equal(stats_of(c).errors, 1);
+    char *type = vt_admin("plain", "TYPE %s", full_key("wrongtype-strict"));
+    assert_non_null(type);
+    assert_string_equal(type, "list");
+    free(type);
     vmux_cache_free(c);
 }
 
@@ -672,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_hit_and_stored_format),
         cmocka_unit_test(test_empty_value),
         cmocka_unit_test(test_foreign_value),
+        cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_ttl_jitter),
         cmocka_unit_test(test_negative_caching),
         cmocka_unit_test(test_negative_caching_off),

@@ -3,9 +3,10 @@
  * (top N, every player's rank and score, pages, past the end), 1,000 players with many equal
  * scores and members of different lengths and bytes (the documented tie order, highest and
  * lowest first), the N around a player at the top, the bottom, the middle, with odd and even
- * N and N larger than the board, increments (also from many threads at once), keeping the
- * best score, removal, binary members, a key of another type, and bad arguments. Expected
- * results come from a model sorted in the test. Keys start with "patlb:".
+ * N and N larger than the board, n up to SIZE_MAX and pages up to rank INT64_MAX, increments
+ * (also from many threads at once), keeping the best score, removal, binary members, a key of
+ * another type, and bad arguments. Expected results come from a model sorted in the test.
+ * Keys start with "patlb:".
  */
 #include <math.h>
 #include <pthread.h>
@@ -303,6 +304,40 @@ static void test_around(void **state)
     del("patlb:around");
 }
 
+/*
+ * Any n means "up to n" (leaderboard.h): the largest size_t values included, which must not
+ * overflow the last rank; and a page past the end, up to INT64_MAX, is empty, not an error.
+ */
+static void test_huge_n_and_far_pages(void **state)
+{
+    del("patlb:huge");
+    vmux_leaderboard *lb = board(*state, "patlb:huge", false);
+    struct player three[3] = {{"x", 1, 3}, {"y", 1, 2}, {"z", 1, 1}};
+    add_all(lb, three, 3);
+    const size_t ns[] = {(size_t)1 << 53, (size_t)INT64_MAX - 1, (size_t)INT64_MAX,
+                         (size_t)INT64_MAX + 1, SIZE_MAX};
+    vmux_leaderboard_entries got;
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        assert_int_equal(vmux_leaderboard_top(lb, NULL, ns[i], &got), 0);
+        expect_entries(&got, three, 1, 3);
+        vmux_leaderboard_entries_free(&got);
+        assert_int_equal(vmux_leaderboard_range(lb, NULL, 2, ns[i], &got), 0);
+        expect_entries(&got, three, 2, 2);
+        vmux_leaderboard_entries_free(&got);
+        assert_int_equal(vmux_leaderboard_range(lb, NULL, INT64_MAX, ns[i], &got), 0);
+        assert_int_equal(got.count, 0);
+        expect_around(lb, three, 2, ns[i], 1, 3);
+    }
+    const int64_t firsts[] = {4, (int64_t)1 << 53, INT64_MAX / 2 + 1, INT64_MAX - 10, INT64_MAX};
+    for (size_t i = 0; i < sizeof firsts / sizeof firsts[0]; i++) {
+        assert_int_equal(vmux_leaderboard_range(lb, NULL, firsts[i], 10, &got), 0);
+        assert_int_equal(got.count, 0);
+        assert_null(got.items);
+    }
+    vmux_leaderboard_free(lb);
+    del("patlb:huge");
+}
+
 enum { THREADS = 8, INCRS = 100 };
 
 static void *incr_main(void *arg)
@@ -444,6 +479,8 @@ static void test_wrong_type_and_bad_arguments(void **state)
     assert_null(none);
     vmux_leaderboard_free(NULL);
     vmux_leaderboard_entries_free(NULL);
+    /* a member with ptr NULL and a length is no member (not "") */
+    assert_int_equal(vmux_leaderboard_set(lb, NULL, VMUX_STRN(NULL, 1), 1), VMUX_ERR_INVALID_ARG);
     /* nothing was written by the refused calls */
     char *r = vt_admin("plain", "EXISTS patlb:string");
     assert_string_equal(r, "0");
@@ -457,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_thousand_players),
         cmocka_unit_test(test_ties),
         cmocka_unit_test(test_around),
+        cmocka_unit_test(test_huge_n_and_far_pages),
         cmocka_unit_test(test_incr_and_best),
         cmocka_unit_test(test_binary_members_and_keys),
         cmocka_unit_test(test_wrong_type_and_bad_arguments),

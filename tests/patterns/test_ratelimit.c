@@ -674,14 +674,28 @@ static void test_bad_arguments(void **state)
          .limit = 10,
          .period_ms = 1000,
          .burst = -1},
-        /* more than one unit per microsecond */
+        /* more than one unit per microsecond (T = 1000 us / limit < 1), also when T would
+         * round to 1 us */
         {.size = sizeof(vmux_ratelimit_opts),
          .algorithm = VMUX_RATELIMIT_GCRA,
          .limit = 3000,
          .period_ms = 1},
+        {.size = sizeof(vmux_ratelimit_opts),
+         .algorithm = VMUX_RATELIMIT_GCRA,
+         .limit = 2000,
+         .period_ms = 1},
+        {.size = sizeof(vmux_ratelimit_opts),
+         .algorithm = VMUX_RATELIMIT_GCRA,
+         .limit = 1001,
+         .period_ms = 1},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(vmux_ratelimit_new(m, &bad[i], &rl), VMUX_ERR_INVALID_ARG);
+    /* one unit per microsecond exactly is the fastest rate */
+    vmux_ratelimit_opts fastest = VMUX_INIT(vmux_ratelimit_opts, .algorithm = VMUX_RATELIMIT_GCRA,
+                                            .limit = 1000, .period_ms = 1);
+    assert_int_equal(vmux_ratelimit_new(m, &fastest, &rl), 0);
+    vmux_ratelimit_free(rl);
     assert_int_equal(vmux_ratelimit_new(m, &o, &rl), 0);
     vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
     assert_int_equal(vmux_ratelimit_check(rl, S("k"), -1, &r), VMUX_ERR_INVALID_ARG);

@@ -1,0 +1,190 @@
+/*
+ * The rule every call taking a vmux_str keeps (docs/api-conventions.md): a string with ptr NULL
+ * and a non-zero length is no string, refused with VMUX_ERR_INVALID_ARG before anything is sent,
+ * wherever it stands (key, value, member, field, message, ID, script argument, condition). The
+ * typed commands get it from their argument vector (lib/api/typed.c), so this file checks a few
+ * of each shape, the multi-key commands split by slot on a cluster, a transaction's conditions
+ * and the leaderboard built on them; that {NULL, 0} stays an empty string; and, by reading the
+ * server's state back, that nothing was written.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#include "cmd_common.h"
+
+const char cmd_family[] = "args";
+
+/* ptr NULL with a length: what every call must refuse. */
+#define BAD ((vmux_str){NULL, 4})
+
+static const vmux_expiry NO_TTL = {VMUX_EXPIRY_NONE, 0};
+
+/* Asserts that k does not exist (nothing was written to it). */
+static void assert_absent(vmux_str k)
+{
+    assert_int_equal(raw_int(RAW(S("EXISTS"), k)), 0);
+}
+
+static void test_strings(void **state)
+{
+    (void)state;
+    vmux_str k = key("strings");
+    vmux_bytes v = JUNK_BYTES;
+    assert_int_equal(vmux_get(M, NULL, BAD, &v), VMUX_ERR_INVALID_ARG);
+    assert_zero_bytes(&v);
+    bool set = true;
+    assert_int_equal(vmux_set(M, NULL, k, BAD, NO_TTL, VMUX_COND_ALWAYS, &set),
+                     VMUX_ERR_INVALID_ARG);
+    assert_false(set);
+    assert_int_equal(vmux_set(M, NULL, BAD, S("v"), NO_TTL, VMUX_COND_ALWAYS, NULL),
+                     VMUX_ERR_INVALID_ARG);
+    assert_absent(k);
+    struct done d = {0};
+    assert_int_equal(vmux_set_async(M, NULL, k, BAD, NO_TTL, VMUX_COND_ALWAYS, on_reply, &d),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(atomic_load(&d.fired), 0); /* refused: the callback never runs */
+    assert_absent(k);
+    /* {NULL, 0} is still the empty string. */
+    assert_int_equal(vmux_set(M, NULL, k, VMUX_STRN(NULL, 0), NO_TTL, VMUX_COND_ALWAYS, NULL), 0);
+    assert_raw_str(RAW(S("GET"), k), VMUX_STRN("", 0));
+}
+
+static void test_collections(void **state)
+{
+    (void)state;
+    vmux_str k = key("hash");
+    vmux_str good[] = {S("f")}, bad[] = {BAD};
+    assert_int_equal(vmux_hset(M, NULL, k, bad, good, 1, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_hset(M, NULL, k, good, bad, 1, NULL), VMUX_ERR_INVALID_ARG);
+    assert_absent(k);
+    vmux_str l = key("list");
+    vmux_str values[] = {S("a"), BAD};
+    assert_int_equal(vmux_rpush(M, NULL, l, values, 2, NULL), VMUX_ERR_INVALID_ARG);
+    assert_absent(l);
+    vmux_str s = key("set");
+    assert_int_equal(vmux_sadd(M, NULL, s, values, 2, NULL), VMUX_ERR_INVALID_ARG);
+    assert_absent(s);
+    vmux_str z = key("zset");
+    vmux_zmember items[] = {{S("a"), 1}, {BAD, 2}};
+    assert_int_equal(vmux_zadd(M, NULL, z, items, 2, VMUX_COND_ALWAYS, false, NULL),
+                     VMUX_ERR_INVALID_ARG);
+    assert_absent(z);
+}
+
+static void test_streams_pubsub_server(void **state)
+{
+    (void)state;
+    vmux_str x = key("stream");
+    vmux_str fields[] = {S("f")}, values[] = {BAD};
+    vmux_bytes id = JUNK_BYTES;
+    assert_int_equal(vmux_xadd(M, NULL, x, VMUX_XID_DEFAULT, fields, values, 1, NULL, &id),
+                     VMUX_ERR_INVALID_ARG);
+    assert_zero_bytes(&id);
+    /* An ID left to its default is {NULL, 0}; with a length it is refused, not defaulted. */
+    assert_int_equal(vmux_xadd(M, NULL, x, BAD, fields, fields, 1, NULL, NULL),
+                     VMUX_ERR_INVALID_ARG);
+    assert_absent(x);
+    vmux_stream_entry_array e;
+    assert_int_equal(vmux_xrange(M, NULL, x, BAD, VMUX_XID_DEFAULT, 10, &e), VMUX_ERR_INVALID_ARG);
+    int64_t receivers = 99;
+    assert_int_equal(vmux_publish(M, NULL, VMUX_SUB_CHANNEL, key("channel"), BAD, &receivers),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(receivers, 0);
+    /* PING's and ECHO's message is optional ({NULL, 0}), never silently dropped. */
+    vmux_bytes r = JUNK_BYTES;
+    assert_int_equal(vmux_ping(M, NULL, BAD, &r), VMUX_ERR_INVALID_ARG);
+    assert_zero_bytes(&r);
+    assert_int_equal(vmux_echo(M, NULL, BAD, &r), VMUX_ERR_INVALID_ARG);
+    assert_zero_bytes(&r);
+}
+
+/* Keys in several slots: on a cluster these take the split path, which must refuse too. */
+static void test_multi_key(void **state)
+{
+    (void)state;
+    vmux_str keys[] = {key("m1"), key("m2"), key("m3")};
+    vmux_str values[] = {S("1"), BAD, S("3")};
+    assert_int_equal(vmux_mset(M, NULL, keys, values, 3), VMUX_ERR_INVALID_ARG);
+    for (int i = 0; i < 3; i++)
+        assert_absent(keys[i]);
+    vmux_str bad_keys[] = {keys[0], BAD, keys[2]};
+    int64_t n = 99;
+    assert_int_equal(vmux_del(M, NULL, bad_keys, 3, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    vmux_bytes_array got = JUNK_ARRAY;
+    assert_int_equal(vmux_mget(M, NULL, bad_keys, 3, &got), VMUX_ERR_INVALID_ARG);
+    assert_zero_array(&got);
+}
+
+static void test_script_and_transaction(void **state)
+{
+    (void)state;
+    vmux_str k = key("script");
+    vmux_script *s = NULL;
+    assert_int_equal(vmux_script_new(S("return redis.call('SET', KEYS[1], ARGV[1])"), &s), 0);
+    vmux_str args[] = {BAD};
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_script_run(M, NULL, s, &k, 1, args, 1, &r), VMUX_ERR_INVALID_ARG);
+    assert_null(r);
+    vmux_script_free(s);
+    assert_absent(k);
+    vmux_tx *tx = NULL;
+    assert_int_equal(vmux_tx_new(&tx), 0);
+    assert_int_equal(vmux_tx_when_equal(tx, k, BAD), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_tx_when_exists(tx, BAD), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_tx_when_hash_equal(tx, k, BAD, S("v")), VMUX_ERR_INVALID_ARG);
+    vmux_tx_free(tx);
+}
+
+static void test_leaderboard(void **state)
+{
+    (void)state;
+    vmux_str k = key("board");
+    vmux_leaderboard *lb = NULL;
+    assert_int_equal(vmux_leaderboard_new(M, k, NULL, &lb), 0);
+    assert_int_equal(vmux_leaderboard_set(lb, NULL, BAD, 1), VMUX_ERR_INVALID_ARG);
+    bool flag = true;
+    assert_int_equal(vmux_leaderboard_set_best(lb, NULL, BAD, 1, &flag), VMUX_ERR_INVALID_ARG);
+    assert_false(flag);
+    double score = 5;
+    assert_int_equal(vmux_leaderboard_incr(lb, NULL, BAD, 1, &score), VMUX_ERR_INVALID_ARG);
+    assert_true(score == 0);
+    assert_absent(k); /* no member "" was added */
+    assert_int_equal(vmux_leaderboard_set(lb, NULL, S("a"), 1), 0);
+    flag = true;
+    assert_int_equal(vmux_leaderboard_remove(lb, NULL, BAD, &flag), VMUX_ERR_INVALID_ARG);
+    assert_false(flag);
+    int64_t rank = 7;
+    bool found = true;
+    assert_int_equal(vmux_leaderboard_get(lb, NULL, BAD, &rank, &score, &found),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(rank, 0);
+    assert_false(found);
+    assert_int_equal(raw_int(RAW(S("ZCARD"), k)), 1);
+    vmux_leaderboard_free(lb);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_collections),
+        cmocka_unit_test(test_streams_pubsub_server),
+        cmocka_unit_test(test_multi_key),
+        cmocka_unit_test(test_script_and_transaction),
+        cmocka_unit_test(test_leaderboard),
+    };
+    return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
+}
