@@ -5,10 +5,14 @@
  * that strictly increase; tokens and fencing counter as stored; release and extend by a
  * non-owner refused; an expired lock that its former owner cannot release; acquire-with-wait
  * giving up at its deadline; auto-renewal keeping a short lock past several TTLs and reporting
- * its loss when the key is deleted behind its back. Then lost replies, through a fault proxy:
+ * its loss when the key is deleted behind its back; a second release of one holding reported
+ * not held (also while another owner holds it); keys with braces that are no hash tag ("{}x",
+ * "a}b") acquired on a cluster too. Then lost replies, through a fault proxy:
  * an acquire that ran but whose reply was dropped is found acquired (with its fence); an
  * acquire that never reached the server is found not acquired; a release whose reply was lost
- * twice is found done. Then the owner's lease, against a server of the test's own: killed and
+ * twice is found done; with no server, or every connection refused under held locks, acquire,
+ * acquire_wait, release and free end within their bounds, saying nothing was sent. Then the
+ * owner's lease, against a server of the test's own: killed and
  * restarted 1.5 s later, or stopped with SIGSTOP across the lease end, the holder's held() turns
  * false and on_lost runs (once) at its lease end, before the server is back and before a second
  * client gets the lock, with a sampler that never sees both hold it. Keys start with
