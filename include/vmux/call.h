@@ -70,7 +70,8 @@ extern "C" {
  * with VMUX_ERR_NOT_CONNECTED instead of VMUX_ERR_TIMEOUT, so its caller knows it did not run.
  * VMUX_ERR_TIMEOUT then always means it was written (at least in part) and its outcome is
  * unknown. A retry-safe command that was written and then waits to be sent again counts as
- * written. Without the flag both give VMUX_ERR_TIMEOUT, as before.
+ * written. Without the flag both give VMUX_ERR_TIMEOUT, as before. The fan-out calls of
+ * cluster.h do not take it (VMUX_ERR_INVALID_ARG).
  */
 #define VMUX_CALL_TELL_UNSENT 0x10u
 
