@@ -64,6 +64,18 @@ extern "C" {
 /** @} */
 
 /**
+ * Tell "never sent" from "perhaps sent" when the deadline passes: a command whose deadline
+ * passes before it was ever written on a connection (it waited all along in the backlog for a
+ * connection, for the cluster's slot map, or for a free blocking-pool connection) completes
+ * with VMUX_ERR_NOT_CONNECTED instead of VMUX_ERR_TIMEOUT, so its caller knows it did not run.
+ * VMUX_ERR_TIMEOUT then always means it was written (at least in part) and its outcome is
+ * unknown. A retry-safe command that was written and then waits to be sent again counts as
+ * written. Without the flag both give VMUX_ERR_TIMEOUT, as before. The fan-out calls of
+ * cluster.h do not take it (VMUX_ERR_INVALID_ARG).
+ */
+#define VMUX_CALL_TELL_UNSENT 0x10u
+
+/**
  * Per-call options. Pass NULL for the defaults, or make them with VMUX_INIT (abi.h), naming the
  * fields you need: VMUX_INIT(vmux_callopts, .timeout_ms = 250). Options whose size is below
  * sizeof(size_t) (zeroed by hand), or with a negative timeout_ms, are VMUX_ERR_INVALID_ARG.

@@ -15,6 +15,10 @@
  * or VMUX_ERR_TIMEOUT: sent, outcome unknown) is resolved: once the connection is back, the
  * helper reads the key (and the fencing counter) and compares it with its token, or runs the
  * idempotent release again, retrying until resolve_timeout_ms, and reports what really happened.
+ * A command that could not be written at all is not a lost reply: acquire, release and extend
+ * are sent with VMUX_CALL_TELL_UNSENT (call.h), so one whose deadline passes while it waits for a
+ * connection fails with VMUX_ERR_NOT_CONNECTED (nothing was sent, nothing to resolve), whatever
+ * the backlogPolicy.
  *
  * Threads: every function may be called from any thread but the handle's I/O thread (so not
  * from async callbacks, nor from on_lost). A lock object is safe to share: calls on one object
@@ -75,11 +79,15 @@ typedef struct vmux_lock_opts {
     int64_t ttl_ms;
     /**
      * The fencing counter's key (copied). NULL: derived from the lock key so that both hash to
-     * the same cluster slot: "<key>:fence" when the key has a hash tag ({...}), otherwise
-     * "{<key>}:fence". Give it explicitly for a key with unbalanced braces in a cluster.
+     * the same cluster slot, for every key: "<key>:fence" when the key has a hash tag under the
+     * cluster rule (the first '{', then the first '}' after it, with at least one byte between:
+     * "{}x" and "a{}{b}" have none); otherwise "{<key>}:fence" when the key holds no '}'; otherwise
+     * (no tag, but a '}', which no tag can quote) "{fence-<n>}:<key>:fence", n the least number
+     * whose tag "fence-<n>" hashes to the key's slot.
      */
     const char *fence_key;
-    /** Deadline of each command the lock sends, ms. 0: 5000. */
+    /** Deadline of each command the lock sends, ms, including the time it waits for a connection.
+     * 0: 5000. */
     int64_t timeout_ms;
     /** How long acquire, release and extend keep trying to learn the outcome of a command whose
      * reply was lost, ms. 0: 10000. */
@@ -103,16 +111,18 @@ typedef struct vmux_lock_opts {
  * With auto_renew, vmux's lock-renewal thread (one per process, shared by all auto-renewing
  * locks) is started if it is not running. On success *out owns the object; free it with
  * vmux_lock_free(). Errors: VMUX_ERR_INVALID_ARG (NULL m, out or key bytes, an empty key, a
- * renew_fraction outside [0, 1), retry_min_ms > retry_max_ms, a duration outside 0 .. 2^32-1,
+ * renew_fraction outside [0, 1), retry_min_ms > retry_max_ms (compared with the defaults applied:
+ * retry_min_ms 300 alone is refused, as over the default 200), a duration outside 0 .. 2^32-1,
  * an empty fence_key, opts not made with VMUX_INIT),
  * VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *opts, vmux_lock **out);
 
 /**
- * Stops renewal, releases the lock if this object holds it (best effort: errors are ignored;
- * the key expires after its TTL anyway), and frees the object. Must not run while another call
- * on the same object is in progress, nor from on_lost. NULL is allowed.
+ * Stops renewal, releases the lock if this object holds it (best effort: one run of the release,
+ * so it blocks for timeout_ms at most; errors are ignored and a lost reply is not resolved; the
+ * key expires after its TTL anyway), and frees the object. Must not run while another call on the
+ * same object is in progress, nor from on_lost. NULL is allowed.
  */
 VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
 
@@ -127,7 +137,9 @@ VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
  * (the fencing key is not an integer, say; nothing was changed), VMUX_ERR_CONNECTION_LOST (the
  * outcome could not be learned within resolve_timeout_ms; if the lock was taken it expires
  * after its TTL, and vmux_lock_release() may still be called to release it), or another
- * transport error of vmux_call() by which nothing was sent (VMUX_ERR_NOT_CONNECTED...).
+ * transport error of vmux_call() by which nothing was sent (VMUX_ERR_NOT_CONNECTED: no
+ * connection was ready within timeout_ms, or at once under backlogPolicy=failFast...). So it
+ * blocks for at most timeout_ms, or timeout_ms + resolve_timeout_ms when a reply was lost.
  */
 VMUX_EXPORT int vmux_lock_acquire(vmux_lock *lock, bool *acquired, uint64_t *fence);
 
@@ -137,6 +149,11 @@ VMUX_EXPORT int vmux_lock_acquire(vmux_lock *lock, bool *acquired, uint64_t *fen
  * or wait_ms (0 .. 2^32-1) have passed: then 0 with *acquired false, or VMUX_ERR_NOT_CONNECTED (or
  * VMUX_ERR_BACKLOG_FULL) when the last attempt could not be sent. Other errors as
  * vmux_lock_acquire(), returned at once.
+ * wait_ms bounds the whole call: each attempt's commands get timeout_ms cut to what is left of
+ * it, no attempt after the first starts with less than 5 ms left, and a lost reply is resolved only
+ * until the same deadline (at most resolve_timeout_ms), so an attempt whose reply is lost near the
+ * deadline returns VMUX_ERR_CONNECTION_LOST (outcome unknown, as for vmux_lock_acquire()). wait_ms
+ * 0 makes one attempt, exactly as vmux_lock_acquire().
  */
 VMUX_EXPORT int vmux_lock_acquire_wait(vmux_lock *lock, int64_t wait_ms, bool *acquired,
                                        uint64_t *fence);
@@ -148,9 +165,12 @@ VMUX_EXPORT int vmux_lock_acquire_wait(vmux_lock *lock, int64_t wait_ms, bool *a
  * and vmux_lock_held() is false afterwards, whatever the outcome.
  * A lost reply is resolved by running the release again, which is idempotent: each release
  * leaves a small record key ("<fence key>:released:<token>") for resolve_timeout_ms +
- * timeout_ms + 1 s, by which a second run knows the first one ran.
+ * timeout_ms + 1 s, by which a second run knows the first one ran. Only runs of a release whose
+ * token no earlier release has had an answer for consult that record: releasing again after a
+ * release that answered (a second, deliberate call) reports false, never the first one's result.
  * Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_SERVER, VMUX_ERR_CONNECTION_LOST (outcome not learned
- * in time), or a transport error by which nothing was sent.
+ * in time), or a transport error by which nothing was sent (VMUX_ERR_NOT_CONNECTED after
+ * timeout_ms when no connection was ready).
  */
 VMUX_EXPORT int vmux_lock_release(vmux_lock *lock, bool *was_held);
 

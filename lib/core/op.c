@@ -56,7 +56,9 @@ void vmux__op_expire(struct vmux_op *op)
         op->refusal = NULL;
         vmux__op_finish(op, VMUX_ERR_SERVER, refusal);
     } else if (drop) {
-        vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
+        /* Outside a FIFO, only a resent op was ever written (net/conn.c's conn_settle()). */
+        bool unsent = (op->flags & (VMUX_OP_TELL_UNSENT | VMUX_OP_RESENT)) == VMUX_OP_TELL_UNSENT;
+        vmux__op_finish(op, unsent ? VMUX_ERR_NOT_CONNECTED : VMUX_ERR_TIMEOUT, NULL);
     } else
         vmux__op_complete(op, VMUX_ERR_TIMEOUT, NULL); /* a husk: its queue frees it */
 }

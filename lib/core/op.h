@@ -51,6 +51,7 @@ enum vmux_op_flags {
     VMUX_OP_TO_PRIMARY = 1u << 15,  /* VMUX_CALL_PRIMARY, or a replica redirected it: primary */
     VMUX_OP_TO_REPLICA = 1u << 16,  /* VMUX_CALL_REPLICA: a replica, whatever readFrom says */
     VMUX_OP_NEAR = 1u << 17,        /* a near cache's tracked read: op->near is set */
+    VMUX_OP_TELL_UNSENT = 1u << 18, /* times out unwritten as NOT_CONNECTED (call.h) */
 };
 
 /*
@@ -164,8 +165,10 @@ void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply);
 /*
  * Completes an op whose deadline passed with VMUX_ERR_TIMEOUT, or, when it waits to be sent
  * again after a refusal (op->refusal: LOADING, TRYAGAIN...: it did not run), with
- * VMUX_ERR_SERVER and that reply. If its queue owes it no reply (a backlog, a wait queue), it
- * leaves the queue and is freed; in a connection's FIFO it stays as a husk. I/O thread.
+ * VMUX_ERR_SERVER and that reply, or, for a VMUX_OP_TELL_UNSENT op never written (outside a
+ * connection's FIFO and not VMUX_OP_RESENT), with VMUX_ERR_NOT_CONNECTED. If its queue owes it no
+ * reply (a backlog, a wait queue), it leaves the queue and is freed; in a connection's FIFO it
+ * stays as a husk. I/O thread.
  */
 void vmux__op_expire(struct vmux_op *op);
 

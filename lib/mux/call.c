@@ -55,8 +55,8 @@ static int check_opts(const vmux_callopts **opts, vmux_callopts *local)
 
 bool vmux__call_flags_valid(uint32_t flags)
 {
-    uint32_t known =
-        VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING | VMUX_CALL_PRIMARY | VMUX_CALL_REPLICA;
+    uint32_t known = VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING | VMUX_CALL_PRIMARY |
+                     VMUX_CALL_REPLICA | VMUX_CALL_TELL_UNSENT;
     uint32_t both = VMUX_CALL_PRIMARY | VMUX_CALL_REPLICA;
     return (flags & ~known) == 0 && (flags & both) != both;
 }
@@ -72,6 +72,8 @@ uint32_t vmux__call_op_flags(uint32_t asked)
         flags |= VMUX_OP_TO_PRIMARY;
     if (asked & VMUX_CALL_REPLICA)
         flags |= VMUX_OP_TO_REPLICA;
+    if (asked & VMUX_CALL_TELL_UNSENT)
+        flags |= VMUX_OP_TELL_UNSENT;
     return flags;
 }
 

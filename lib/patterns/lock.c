@@ -16,6 +16,7 @@
 
 #include "core/sized.h"
 #include "patterns/lock_internal.h"
+#include "route/slot.h"
 
 #define DEFAULT_TTL_MS 30000u
 #define DEFAULT_TIMEOUT_MS 5000u
@@ -33,14 +34,16 @@ static const char ACQUIRE_LUA[] =
     "if type(fence) == 'table' and fence.err then redis.call('DEL', KEYS[1]) end\n"
     "return fence\n";
 
-/* KEYS[1] lock, KEYS[2] release record; ARGV[1] token, ARGV[2] record ttl ms. The record makes
- * a second run answer as the first did, so a release whose reply was lost can simply run
- * again. */
+/* KEYS[1] lock, KEYS[2] release record; ARGV[1] token, ARGV[2] record ttl ms, ARGV[3] '1' to
+ * consult the record. The record makes a second run answer as the first did, so a release whose
+ * reply was lost can simply run again; a deliberate release after an answered one passes '0',
+ * so it reports what it finds itself (lock_release.c). */
 static const char RELEASE_LUA[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
                                   "  redis.call('DEL', KEYS[1])\n"
                                   "  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])\n"
                                   "  return 1\n"
                                   "end\n"
+                                  "if ARGV[3] ~= '1' then return 0 end\n"
                                   "return redis.call('EXISTS', KEYS[2])\n";
 
 /* KEYS[1] lock; ARGV[1] token, ARGV[2] ttl ms. Running it twice leaves the same state. */
@@ -101,7 +104,8 @@ uint64_t vmux_lock_fence(const vmux_lock *lock)
 
 /* ---- life ---- */
 
-/* Whether key has a hash tag: a '{' followed later by a '}' with something between. */
+/* Whether key has a hash tag under the cluster rule (route/slot.h): the first '{', then the
+ * first '}' after it, with something between. "{}x" and "a{}{b}" have none. */
 static bool has_hash_tag(vmux_str key)
 {
     const char *k = key.ptr, *open = memchr(k, '{', key.len);
@@ -125,15 +129,36 @@ static int copy_str(vmux_str *out, const char *prefix, const void *p, size_t n, 
     return 0;
 }
 
-/* The fencing key: given, or sharing the lock key's cluster slot where it can (lock.h). */
+/* Tries for a hash tag "fence-<n>" in a slot: every slot has one with n < 109734 (computed
+ * once over all 16384 slots), found in about 16384 tries on average, a few ms at most. */
+#define TAG_TRIES (1u << 17)
+
+/*
+ * The hash tag "{fence-<n>}:" (into buf) with the least n whose tag hashes to slot: for a key
+ * without a hash tag that holds a '}', which no tag can quote whole. The same for every client.
+ */
+static int tag_for_slot(unsigned slot, char *buf, size_t len)
+{
+    for (unsigned n = 0; n < TAG_TRIES; n++) {
+        int w = snprintf(buf, len, "{fence-%u}:", n);
+        if (vmux__slot_of(buf + 1, (size_t)w - 3) == slot)
+            return 0;
+    }
+    return VMUX_ERR_INVALID_ARG; /* unreachable: see TAG_TRIES */
+}
+
+/* The fencing key: given, or in the lock key's cluster slot (lock.h). */
 static int make_fence_key(vmux_lock *l, const char *given)
 {
     if (given != NULL)
         return copy_str(&l->fence_key, "", given, strlen(given), "");
-    bool braces = memchr(l->key.ptr, '}', l->key.len) != NULL;
-    if (has_hash_tag(l->key) || braces)
+    if (has_hash_tag(l->key)) /* the suffix keeps the tag, which is what is hashed */
         return copy_str(&l->fence_key, "", l->key.ptr, l->key.len, ":fence");
-    return copy_str(&l->fence_key, "{", l->key.ptr, l->key.len, "}:fence");
+    if (memchr(l->key.ptr, '}', l->key.len) == NULL) /* the whole key becomes the tag */
+        return copy_str(&l->fence_key, "{", l->key.ptr, l->key.len, "}:fence");
+    char tag[32];
+    int rc = tag_for_slot(vmux__slot_of(l->key.ptr, l->key.len), tag, sizeof tag);
+    return rc != 0 ? rc : copy_str(&l->fence_key, tag, l->key.ptr, l->key.len, ":fence");
 }
 
 static int make_scripts(vmux_lock *l)
@@ -154,8 +179,6 @@ static void apply_opts(vmux_lock *l, const vmux_lock_opts *o)
     l->resolve_ms = o->resolve_timeout_ms ? (uint32_t)o->resolve_timeout_ms : DEFAULT_RESOLVE_MS;
     l->retry_min_ms = o->retry_min_ms ? (uint32_t)o->retry_min_ms : DEFAULT_RETRY_MIN_MS;
     l->retry_max_ms = o->retry_max_ms ? (uint32_t)o->retry_max_ms : DEFAULT_RETRY_MAX_MS;
-    if (l->retry_max_ms < l->retry_min_ms)
-        l->retry_max_ms = l->retry_min_ms; /* only when one of them was defaulted */
     l->auto_renew = o->auto_renew;
     l->renew_fraction = o->renew_fraction > 0 ? o->renew_fraction : DEFAULT_RENEW_FRACTION;
     l->on_lost = o->on_lost;
@@ -171,7 +194,10 @@ static bool opts_valid(const vmux_lock_opts *o)
         return false;
     if (o->fence_key != NULL && o->fence_key[0] == '\0')
         return false;
-    return o->retry_min_ms == 0 || o->retry_max_ms == 0 || o->retry_min_ms <= o->retry_max_ms;
+    /* compared as they will be used, defaults applied: 300 with the default 200 is refused */
+    int64_t min = o->retry_min_ms ? o->retry_min_ms : DEFAULT_RETRY_MIN_MS;
+    int64_t max = o->retry_max_ms ? o->retry_max_ms : DEFAULT_RETRY_MAX_MS;
+    return min <= max;
 }
 
 /* Frees what vmux_lock_new() made; the renewal thread no longer knows l. */
@@ -243,6 +269,6 @@ void vmux_lock_free(vmux_lock *l)
     bool ours = l->held; /* even past the lease end the key may still hold our token */
     uv_mutex_unlock(&l->mu);
     if (ours)
-        (void)vmux_lock_release(l, NULL);
+        vmux__lock_release_best_effort(l);
     lock_destroy(l, true);
 }

@@ -71,10 +71,16 @@ static int judge_mget(const vmux_reply *r, const char *token, bool *acquired, ui
     return 0;
 }
 
-/* An acquire's reply was lost: read the key until an answer comes or resolve_ms pass. */
-static int resolve_acquire(vmux_lock *l, const char *token, bool *acquired, uint64_t *fence)
+/*
+ * An acquire's reply was lost: read the key until an answer comes, resolve_ms pass, or the
+ * caller's deadline (0: none) comes. One read is tried even at the caller's deadline.
+ */
+static int resolve_acquire(vmux_lock *l, const char *token, uint64_t until, bool *acquired,
+                           uint64_t *fence)
 {
     uint64_t deadline = now_ns() + ms_ns(l->resolve_ms);
+    if (until != 0 && until < deadline)
+        deadline = until;
     const char *argv[] = {"MGET", l->key.ptr, l->fence_key.ptr};
     size_t lens[] = {4, l->key.len, l->fence_key.len};
     for (unsigned attempt = 0;; attempt++) {
@@ -95,7 +101,12 @@ static int resolve_acquire(vmux_lock *l, const char *token, bool *acquired, uint
     }
 }
 
-static int acquire_once(vmux_lock *l, bool *acquired, uint64_t *fence)
+/*
+ * One attempt, its commands bounded by deadline (0: timeout_ms each, and resolve_ms for a lost
+ * reply). An attempt that timed out unsent says so (VMUX_CALL_TELL_UNSENT): it did not run,
+ * and is not resolved.
+ */
+static int acquire_once(vmux_lock *l, uint64_t deadline, bool *acquired, uint64_t *fence)
 {
     char token[TOKEN_HEX + 1], ttl[24];
     int rc = vmux__lock_new_token(token);
@@ -106,14 +117,14 @@ static int acquire_once(vmux_lock *l, bool *acquired, uint64_t *fence)
     snprintf(ttl, sizeof ttl, "%u", (unsigned)l->ttl_ms);
     vmux_str keys[] = {l->key, l->fence_key};
     vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), VMUX_STR(ttl)};
-    vmux_callopts o = vmux__lock_call_opts(l, 0, 0);
+    vmux_callopts o = vmux__lock_call_opts(l, VMUX_CALL_TELL_UNSENT, deadline);
     uint64_t sent = now_ns();
     vmux_reply *r = NULL;
     rc = vmux_script_run(l->m, &o, l->acquire_s, keys, 2, args, 2, &r);
     if (rc == 0)
         rc = read_acquired(r, acquired, fence);
     else if (outcome_unknown(rc))
-        rc = resolve_acquire(l, token, acquired, fence);
+        rc = resolve_acquire(l, token, deadline, acquired, fence);
     vmux_reply_free(r);
     if (rc == 0 && *acquired)
         vmux__lock_became_held(l, *fence, sent);
@@ -143,10 +154,14 @@ int vmux_lock_acquire(vmux_lock *l, bool *acquired, uint64_t *fence)
     vmux__lock_lease_ran_out(
         l); /* a holding whose lease ended is reported before a new one starts */
     rc = vmux_lock_held(l) ? VMUX_ERR_INVALID_ARG
-                           : acquire_once(l, acquired, fence != NULL ? fence : &ignored);
+                           : acquire_once(l, 0, acquired, fence != NULL ? fence : &ignored);
     uv_mutex_unlock(&l->op_mu);
     return rc;
 }
+
+/* acquire_wait() makes no new attempt with less than this left before its deadline: a command
+ * given less would time out on a busy machine with its outcome unknown. */
+#define MIN_ATTEMPT_MS 5u
 
 /* Full jitter: a random wait up to a bound that doubles from retry_min_ms to retry_max_ms. */
 static uint32_t backoff_ms(const vmux_lock *l, unsigned attempt)
@@ -168,16 +183,19 @@ int vmux_lock_acquire_wait(vmux_lock *l, int64_t wait_ms, bool *acquired, uint64
     if (rc != 0)
         return rc;
     uint64_t ignored = 0, deadline = now_ns() + ms_ns(wait_ms);
+    uint64_t bound = wait_ms != 0 ? deadline : 0; /* 0: one attempt, as vmux_lock_acquire() */
     uv_mutex_lock(&l->op_mu);
     vmux__lock_lease_ran_out(l);
     if (vmux_lock_held(l))
         rc = VMUX_ERR_INVALID_ARG;
     for (unsigned attempt = 0; rc == 0; attempt++) {
-        rc = acquire_once(l, acquired, fence != NULL ? fence : &ignored);
+        rc = acquire_once(l, bound, acquired, fence != NULL ? fence : &ignored);
         if (*acquired || (rc != 0 && !not_sent(rc)))
             break;
-        if (!vmux__lock_sleep_until(deadline, backoff_ms(l, attempt)))
-            break; /* 0, or the not-sent error of the last attempt */
+        /* 0, or the not-sent error of the last attempt, once too little time is left to try */
+        if (!vmux__lock_sleep_until(deadline, backoff_ms(l, attempt)) ||
+            now_ns() + ms_ns(MIN_ATTEMPT_MS) > deadline)
+            break;
         rc = 0;
     }
     uv_mutex_unlock(&l->op_mu);

@@ -34,6 +34,9 @@ struct vmux_lock {
     uv_mutex_t op_mu; /* one public call at a time; held across its network calls */
     uv_mutex_t mu;    /* the fields below; never held across a network call */
     char token[TOKEN_HEX + 1];
+    /* A release of token got its answer: a later release must not take the record key (left
+     * by that release) for a lost reply of its own. Cleared with each new token. */
+    bool released;
     bool held; /* a holding not yet ended; vmux_lock_held() also needs now < lease_end */
     uint64_t fence;
     uint64_t gen; /* bumped whenever held changes, so stale renewals know they are */
@@ -89,6 +92,11 @@ vmux_callopts vmux__lock_call_opts(const vmux_lock *l, uint32_t flags, uint64_t 
 /* Sleeps up to delay_ms but not past deadline; false when the deadline has already passed. */
 bool vmux__lock_sleep_until(uint64_t deadline, uint32_t delay_ms);
 
+/* ---- release (lock_release.c) ---- */
+
+/* vmux_lock_free()'s release of l's token: one run, bounded by timeout_ms, errors ignored. */
+void vmux__lock_release_best_effort(vmux_lock *l);
+
 /* ---- tokens (lock_acquire.c) ---- */
 
 /* A new random token (CSPRNG) as lowercase hex; 0 or VMUX_ERR_IO. */
@@ -104,8 +112,11 @@ uint64_t vmux__lock_renew_period(const vmux_lock *l);
 void vmux__lock_set_token(vmux_lock *l, const char *token);
 /* An acquire sent at sent succeeded with fence: a new holding, scheduled for renewal. */
 void vmux__lock_became_held(vmux_lock *l, uint64_t fence, uint64_t sent);
-/* Ends this object's holding (if it held) and copies its token out. */
-void vmux__lock_stop_holding(vmux_lock *l, char token[TOKEN_HEX + 1]);
+/* Ends this object's holding (if it held), copies its token out, and says whether a release
+ * of that token already got its answer. */
+bool vmux__lock_stop_holding(vmux_lock *l, char token[TOKEN_HEX + 1]);
+/* A release of token got its answer (see released). */
+void vmux__lock_mark_released(vmux_lock *l, const char *token);
 /* Ends the holding. Under l->mu. */
 void vmux__lock_end_holding(vmux_lock *l);
 /* Tells the owner its lock is lost; not under any lock of ours. err 0: the token is gone. */

@@ -74,6 +74,15 @@ void vmux__lock_set_token(vmux_lock *l, const char *token)
 {
     uv_mutex_lock(&l->mu);
     memcpy(l->token, token, TOKEN_HEX + 1);
+    l->released = false;
+    uv_mutex_unlock(&l->mu);
+}
+
+void vmux__lock_mark_released(vmux_lock *l, const char *token)
+{
+    uv_mutex_lock(&l->mu);
+    if (memcmp(l->token, token, TOKEN_HEX) == 0)
+        l->released = true;
     uv_mutex_unlock(&l->mu);
 }
 
@@ -90,12 +99,15 @@ void vmux__lock_became_held(vmux_lock *l, uint64_t fence, uint64_t sent)
     uv_mutex_unlock(&l->mu);
 }
 
-/* Ends this object's holding (if it held) and copies its token out. */
-void vmux__lock_stop_holding(vmux_lock *l, char token[TOKEN_HEX + 1])
+/* Ends this object's holding (if it held), copies its token out, and says whether it was
+ * released already. */
+bool vmux__lock_stop_holding(vmux_lock *l, char token[TOKEN_HEX + 1])
 {
     uv_mutex_lock(&l->mu);
     if (l->held)
         vmux__lock_end_holding(l);
     memcpy(token, l->token, TOKEN_HEX + 1);
+    bool released = l->released;
     uv_mutex_unlock(&l->mu);
+    return released;
 }

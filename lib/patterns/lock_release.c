@@ -12,15 +12,17 @@
 
 /*
  * Runs an idempotent script that answers with an integer. Marked retry-safe, so vmux itself
- * resends it once after a broken connection; if the outcome is still unknown, it runs again
- * until an answer comes or resolve_ms pass.
+ * resends it once after a broken connection; if the outcome is still unknown and resolve is
+ * set, it runs again until an answer comes or resolve_ms pass. A first run that timed out
+ * unsent returns VMUX_ERR_NOT_CONNECTED at once (VMUX_CALL_TELL_UNSENT): nothing to resolve.
  */
 static int run_idempotent(vmux_lock *l, const vmux_script *s, const vmux_str *keys, size_t nkeys,
-                          const vmux_str *args, size_t nargs, int64_t *result)
+                          const vmux_str *args, size_t nargs, bool resolve, int64_t *result)
 {
     uint64_t deadline = 0; /* set once the first run's outcome is unknown */
+    uint32_t flags = VMUX_CALL_RETRY_SAFE | VMUX_CALL_TELL_UNSENT;
     for (unsigned attempt = 0;; attempt++) {
-        vmux_callopts o = vmux__lock_call_opts(l, VMUX_CALL_RETRY_SAFE, deadline);
+        vmux_callopts o = vmux__lock_call_opts(l, flags, deadline);
         vmux_reply *r = NULL;
         int rc = vmux_script_run(l->m, &o, s, keys, nkeys, args, nargs, &r);
         bool integer = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_INTEGER;
@@ -29,7 +31,7 @@ static int run_idempotent(vmux_lock *l, const vmux_script *s, const vmux_str *ke
         vmux_reply_free(r);
         if (rc == 0)
             return integer ? 0 : VMUX_ERR_PROTOCOL; /* a reply of the wrong shape: not lost */
-        bool retry = outcome_unknown(rc) || (deadline != 0 && not_sent(rc));
+        bool retry = (resolve && outcome_unknown(rc)) || (deadline != 0 && not_sent(rc));
         if (!retry)
             return rc;
         if (deadline == 0)
@@ -54,6 +56,31 @@ static char *record_key(const vmux_lock *l, const char *token, size_t *len)
     return k;
 }
 
+/*
+ * Runs the release script for token: check says whether it may take the record key for its own
+ * lost reply (no release of token has been answered yet), resolve whether lost replies are
+ * resolved. *was_held says what it found; 0 or an error.
+ */
+static int release_token(vmux_lock *l, const char *token, bool check, bool resolve, bool *was_held)
+{
+    char record_ttl[24];
+    size_t rlen = 0;
+    char *rkey = record_key(l, token, &rlen);
+    if (rkey == NULL)
+        return VMUX_ERR_NOMEM;
+    /* Outlives the longest a run can take plus the time a second run may come after. */
+    snprintf(record_ttl, sizeof record_ttl, "%llu",
+             (unsigned long long)l->resolve_ms + l->timeout_ms + 1000);
+    vmux_str keys[] = {l->key, VMUX_STRN(rkey, rlen)};
+    vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), VMUX_STR(record_ttl),
+                       VMUX_STR(check ? "1" : "0")};
+    int64_t res = 0;
+    int rc = run_idempotent(l, l->release_s, keys, 2, args, 3, resolve, &res);
+    free(rkey);
+    *was_held = rc == 0 && res == 1;
+    return rc;
+}
+
 int vmux_lock_release(vmux_lock *l, bool *was_held)
 {
     if (was_held != NULL)
@@ -61,25 +88,23 @@ int vmux_lock_release(vmux_lock *l, bool *was_held)
     if (l == NULL)
         return VMUX_ERR_INVALID_ARG;
     uv_mutex_lock(&l->op_mu);
-    char token[TOKEN_HEX + 1], record_ttl[24];
-    vmux__lock_stop_holding(l, token);
-    size_t rlen = 0;
-    char *rkey = record_key(l, token, &rlen);
-    int rc = VMUX_ERR_NOMEM;
-    if (rkey != NULL) {
-        /* Outlives the longest a run can take plus the time a second run may come after. */
-        snprintf(record_ttl, sizeof record_ttl, "%llu",
-                 (unsigned long long)l->resolve_ms + l->timeout_ms + 1000);
-        vmux_str keys[] = {l->key, VMUX_STRN(rkey, rlen)};
-        vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), VMUX_STR(record_ttl)};
-        int64_t res = 0;
-        rc = run_idempotent(l, l->release_s, keys, 2, args, 2, &res);
-        if (rc == 0 && was_held != NULL)
-            *was_held = res == 1;
-        free(rkey);
-    }
+    char token[TOKEN_HEX + 1];
+    bool released = vmux__lock_stop_holding(l, token), held = false;
+    int rc = release_token(l, token, !released, true, &held);
+    if (rc == 0)
+        vmux__lock_mark_released(l, token); /* answered: the next release asks afresh */
+    if (was_held != NULL)
+        *was_held = held;
     uv_mutex_unlock(&l->op_mu);
     return rc;
+}
+
+/* vmux_lock_free()'s release: one run, bounded by timeout_ms, its lost reply not resolved. */
+void vmux__lock_release_best_effort(vmux_lock *l)
+{
+    char token[TOKEN_HEX + 1];
+    bool released = vmux__lock_stop_holding(l, token), held = false;
+    (void)release_token(l, token, !released, false, &held);
 }
 
 /*
@@ -121,7 +146,7 @@ int vmux_lock_extend(vmux_lock *l, int64_t ttl_arg, bool *still_held)
     vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), VMUX_STR(ttl)};
     uint64_t sent = now_ns();
     int64_t res = 0;
-    int rc = run_idempotent(l, l->extend_s, keys, 1, args, 2, &res);
+    int rc = run_idempotent(l, l->extend_s, keys, 1, args, 2, true, &res);
     if (rc == 0) {
         after_extend(l, gen, sent, ttl_ms, res == 1);
         if (still_held != NULL)

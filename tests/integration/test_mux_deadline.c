@@ -10,7 +10,8 @@
  * but not CLIENT UNPAUSE; the test's "echo" is EVAL "return ARGV[1]" 0 <word>, so that each
  * reply names its command. The time checked is the contract's lower bound: never before the
  * timeout (measured from before the call). The upper bound, 10 x the timeout, is a liveness
- * guard, not a speed claim.
+ * guard, not a speed claim. With VMUX_CALL_TELL_UNSENT, a command that times out unwritten (no
+ * server at all) fails with VMUX_ERR_NOT_CONNECTED, a written one still with VMUX_ERR_TIMEOUT.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -242,6 +243,49 @@ static void test_per_call_timeout_overrides_async_timeout(void **state)
     assert_int_equal(atomic_load(&by_call.runs), 1);
 }
 
+/* An ECHO against no server (nothing listens on port 1) with opts: the status it ends with. */
+static int echo_unreachable(vmux *m, const vmux_callopts *opts)
+{
+    const char *argv[] = ECHO_ARGV("nowhere");
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, opts, 4, argv, NULL, &r);
+    assert_null(r);
+    return rc;
+}
+
+/*
+ * VMUX_CALL_TELL_UNSENT: a command that timed out in the backlog, never written, says so
+ * (VMUX_ERR_NOT_CONNECTED: it did not run); one written and held by the server still times out
+ * (VMUX_ERR_TIMEOUT: outcome unknown). Without the flag both are VMUX_ERR_TIMEOUT.
+ */
+static void test_tell_unsent_tells_backlog_timeout_from_sent(void **state)
+{
+    (void)state;
+    vmux *down = NULL;
+    char err[256] = "";
+    assert_int_equal(vmux_open_str("127.0.0.1:1,abortConnect=false,reconnectMin=20,"
+                                   "reconnectMax=200",
+                                   &down, err, sizeof err),
+                     0);
+    vmux_callopts tell =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 200, .flags = VMUX_CALL_TELL_UNSENT);
+    vmux_callopts plain = VMUX_INIT(vmux_callopts, .timeout_ms = 200);
+    vmux_callopts both = VMUX_INIT(vmux_callopts, .timeout_ms = 200,
+                                   .flags = VMUX_CALL_TELL_UNSENT | VMUX_CALL_RETRY_SAFE);
+    assert_int_equal(echo_unreachable(down, &tell), VMUX_ERR_NOT_CONNECTED);
+    assert_int_equal(echo_unreachable(down, &both), VMUX_ERR_NOT_CONNECTED);
+    assert_int_equal(echo_unreachable(down, &plain), VMUX_ERR_TIMEOUT);
+    vmux_close(down);
+
+    vmux *m = open_pause(NULL);
+    expect_echo(m, &tell, "before"); /* connected: the flag changes nothing */
+    pause_server();
+    expect_sync_timeout(m, &tell, "held", 200); /* written, then held: outcome unknown */
+    unpause_server();
+    expect_echo(m, NULL, "after");
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +293,7 @@ int main(void)
         cmocka_unit_test_teardown(test_async_timeout_once_and_fifo_intact, unpause),
         cmocka_unit_test_teardown(test_per_call_timeout_overrides_sync_timeout, unpause),
         cmocka_unit_test_teardown(test_per_call_timeout_overrides_async_timeout, unpause),
+        cmocka_unit_test_teardown(test_tell_unsent_tells_backlog_timeout_from_sent, unpause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,10 +5,14 @@
  * that strictly increase; tokens and fencing counter as stored; release and extend by a
  * non-owner refused; an expired lock that its former owner cannot release; acquire-with-wait
  * giving up at its deadline; auto-renewal keeping a short lock past several TTLs and reporting
- * its loss when the key is deleted behind its back. Then lost replies, through a fault proxy:
+ * its loss when the key is deleted behind its back; a second release of one holding reported
+ * not held (also while another owner holds it); keys with braces that are no hash tag ("{}x",
+ * "a}b") acquired on a cluster too. Then lost replies, through a fault proxy:
  * an acquire that ran but whose reply was dropped is found acquired (with its fence); an
  * acquire that never reached the server is found not acquired; a release whose reply was lost
- * twice is found done. Then the owner's lease, against a server of the test's own: killed and
+ * twice is found done; with no server, or every connection refused under held locks, acquire,
+ * acquire_wait, release and free end within their bounds, saying nothing was sent. Then the
+ * owner's lease, against a server of the test's own: killed and
  * restarted 1.5 s later, or stopped with SIGSTOP across the lease end, the holder's held() turns
  * false and on_lost runs (once) at its lease end, before the server is back and before a second
  * client gets the lock, with a sampler that never sees both hold it. Keys start with
@@ -115,6 +119,14 @@ static void test_bad_arguments(void **state)
     assert_int_equal(vmux_lock_new(m, VMUX_STR("k"), &o, &l), VMUX_ERR_INVALID_ARG);
     o = VMUX_INIT(vmux_lock_opts, .retry_min_ms = 50, .retry_max_ms = 10);
     assert_int_equal(vmux_lock_new(m, VMUX_STR("k"), &o, &l), VMUX_ERR_INVALID_ARG);
+    /* compared with the defaults applied: min 300 over the default max 200, max 3 under 5 */
+    o = VMUX_INIT(vmux_lock_opts, .retry_min_ms = 300);
+    assert_int_equal(vmux_lock_new(m, VMUX_STR("k"), &o, &l), VMUX_ERR_INVALID_ARG);
+    o = VMUX_INIT(vmux_lock_opts, .retry_max_ms = 3);
+    assert_int_equal(vmux_lock_new(m, VMUX_STR("k"), &o, &l), VMUX_ERR_INVALID_ARG);
+    o = VMUX_INIT(vmux_lock_opts, .retry_min_ms = 200);
+    assert_int_equal(vmux_lock_new(m, VMUX_STR("k"), &o, &l), 0);
+    vmux_lock_free(l);
     bool got = true;
     assert_int_equal(vmux_lock_acquire(NULL, &got, NULL), VMUX_ERR_INVALID_ARG);
     assert_false(got);
@@ -172,6 +184,69 @@ static void test_token_fence_and_ttl_as_stored(void **state)
     exists = admin("EXISTS %s", key);
     assert_string_equal(exists, "0");
     free(exists);
+}
+
+static bool release_says(vmux_lock *l)
+{
+    bool was_held = true;
+    assert_int_equal(vmux_lock_release(l, &was_held), 0);
+    return was_held;
+}
+
+/* A second, deliberate release finds nothing of its own: the record key left by the first one
+ * (kept for lost replies) must not make it say it held the lock, least of all while another
+ * owner holds it. */
+static void test_second_release_was_not_held(void **state)
+{
+    vmux *m = *state;
+    char key[96];
+    key_for(key, sizeof key, "rerelease");
+    admin_del(key);
+    vmux_lock *a = new_lock(m, key, NULL), *b = new_lock(m, key, NULL);
+    acquire_ok(a);
+    assert_true(release_says(a));
+    assert_false(release_says(a)); /* the key is gone */
+    acquire_ok(b);
+    assert_false(release_says(a)); /* B holds it */
+    bool still = false;
+    assert_int_equal(vmux_lock_extend(b, 0, &still), 0);
+    assert_true(still); /* and B's key was left alone */
+    assert_true(release_says(b));
+    assert_false(release_says(b));
+    /* a new holding releases as before */
+    acquire_ok(a);
+    assert_true(release_says(a));
+    vmux_lock_free(a);
+    vmux_lock_free(b);
+}
+
+/*
+ * Keys with braces, on a cluster too: the fencing key must share the lock key's slot for the
+ * acquire script to run. "{}..." and "...{}x{y}" have no hash tag (the first one is empty), "a}b"
+ * has none either; "{...}x" has one.
+ */
+static void test_keys_with_braces(void **state)
+{
+    vmux *m = *state;
+    const char *forms[] = {"{}tlock:%ld:emptytag", "tlock:%ld:{}x{y}", "tlock:%ld:a}b",
+                           "}tlock:%ld:{z}",       "{tlock:%ld:tag}x", "tlock:%ld:{open"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        char key[96];
+        snprintf(key, sizeof key, forms[i], (long)getpid());
+        vmux_lock *l = NULL;
+        assert_int_equal(vmux_lock_new(m, VMUX_STR(key), NULL, &l), 0);
+        bool got = false;
+        uint64_t fence = 0, next = 0;
+        int rc = vmux_lock_acquire(l, &got, &fence);
+        if (rc != 0)
+            fail_msg("%s: %s", key, vmux_err_name(rc));
+        assert_true(got && fence > 0);
+        assert_true(release_says(l));
+        assert_int_equal(vmux_lock_acquire(l, &got, &next), 0); /* the same counter */
+        assert_true(got && next == fence + 1);
+        assert_true(release_says(l));
+        vmux_lock_free(l);
+    }
 }
 
 /* ---- 32 threads, one lock ---- */
@@ -678,6 +753,111 @@ static void test_acquire_that_never_ran_found_not_acquired(void **state)
     vmux_lock_free(l);
 }
 
+/* ---- no server: calls keep their bounds, and say nothing was sent ---- */
+
+/* A liveness bound for calls that must end near a bound of a few hundred ms: far below the
+ * 10 s resolve_timeout_ms that an unsent command once waited through. */
+enum { BOUNDED_MS = 5000 };
+
+static int64_t since_ms(int64_t t0)
+{
+    return vt_now_ms() - t0;
+}
+
+/*
+ * Nothing listens (port 1), backlogPolicy=queue: acquire_wait keeps trying until its wait_ms,
+ * not the lock's timeout_ms and then resolve_timeout_ms, and says nothing was sent
+ * (VMUX_ERR_NOT_CONNECTED); acquire, release and extend say so after timeout_ms.
+ */
+static void test_no_server_nothing_sent_within_bounds(void **state)
+{
+    VT_SKIP_ON_CLUSTER(PROXY_ON_CLUSTER);
+    (void)state;
+    vmux *m = NULL;
+    char err[256] = "";
+    assert_int_equal(vmux_open_str("127.0.0.1:1,abortConnect=false,reconnectMin=20,"
+                                   "reconnectMax=200",
+                                   &m, err, sizeof err),
+                     0);
+    vmux_lock *l = new_lock(m, "tlock:nowhere", NULL); /* timeout_ms 5000, resolve 10000 */
+    bool got = true;
+    int64_t t0 = vt_now_ms();
+    assert_int_equal(vmux_lock_acquire_wait(l, 300, &got, NULL), VMUX_ERR_NOT_CONNECTED);
+    assert_false(got);
+    assert_true(since_ms(t0) < BOUNDED_MS);
+    vmux_lock_free(l);
+
+    vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .timeout_ms = 200);
+    l = new_lock(m, "tlock:nowhere", &o);
+    t0 = vt_now_ms();
+    assert_int_equal(vmux_lock_acquire(l, &got, NULL), VMUX_ERR_NOT_CONNECTED);
+    bool flag = true;
+    assert_int_equal(vmux_lock_release(l, &flag), VMUX_ERR_NOT_CONNECTED);
+    assert_false(flag);
+    assert_int_equal(vmux_lock_extend(l, 0, &flag), VMUX_ERR_NOT_CONNECTED);
+    assert_true(since_ms(t0) < BOUNDED_MS);
+    vmux_lock_free(l);
+    vmux_close(m);
+}
+
+static bool link_failed(void *arg)
+{
+    void **a = arg;
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    return vmux_read_stats(a[0], &st) == 0 && st.connect_failures > *(uint64_t *)a[1];
+}
+
+static bool link_ready(void *arg)
+{
+    void **a = arg;
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    return vmux_read_stats(a[0], &st) == 0 && st.connects > *(uint64_t *)a[1];
+}
+
+/*
+ * The server goes away (every connection refused) under held locks: release says nothing was
+ * sent after timeout_ms, and vmux_lock_free()'s best-effort release gives up after timeout_ms,
+ * without resolving for resolve_timeout_ms.
+ */
+static void test_server_gone_release_and_free_bounded(void **state)
+{
+    VT_SKIP_ON_CLUSTER(PROXY_ON_CLUSTER);
+    struct proxied *p = *state;
+    warm_up(p->m);
+    char key1[96], key2[96];
+    key_for(key1, sizeof key1, "gone1");
+    key_for(key2, sizeof key2, "gone2");
+    admin_del(key1);
+    admin_del(key2);
+    vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .timeout_ms = 300);
+    vmux_lock *l1 = new_lock(p->m, key1, &o), *l2 = new_lock(p->m, key2, &o);
+    acquire_ok(l1);
+    acquire_ok(l2);
+
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(p->m, &st), 0);
+    uint64_t failures = st.connect_failures, connects = st.connects;
+    void *fargs[] = {p->m, &failures}, *cargs[] = {p->m, &connects};
+    assert_int_equal(vt_proxy_set_mode(p->proxy, VT_PROXY_REFUSE, 0), 0);
+    vt_proxy_cut(p->proxy);
+    assert_true(vt_wait_until(link_failed, fargs, 10000)); /* nothing is written from here on */
+
+    bool was_held = true;
+    int64_t t0 = vt_now_ms();
+    assert_int_equal(vmux_lock_release(l2, &was_held), VMUX_ERR_NOT_CONNECTED);
+    assert_false(was_held);
+    assert_false(vmux_lock_held(l2));
+    vmux_lock_free(l1); /* held: its release gives up */
+    assert_true(since_ms(t0) < BOUNDED_MS);
+
+    assert_int_equal(vt_proxy_set_mode(p->proxy, VT_PROXY_PASS, 0), 0);
+    assert_true(vt_wait_until(link_ready, cargs, 10000));
+    /* the server kept l2's key: a release now, with the connection back, finds it */
+    assert_true(release_says(l2));
+    vmux_lock_free(l2);
+    admin_del(key1);
+}
+
 /* ---- the lease: the owner stops believing before the key can expire ---- */
 
 /*
@@ -908,11 +1088,15 @@ int main(void)
         cmocka_unit_test(test_expired_lock_not_released_by_former_owner),
         cmocka_unit_test(test_acquire_wait_gives_up),
         cmocka_unit_test(test_auto_renew_keeps_then_reports_loss),
+        cmocka_unit_test(test_second_release_was_not_held),
+        cmocka_unit_test(test_keys_with_braces),
     };
     const struct CMUnitTest proxied[] = {
         cmocka_unit_test(test_lost_acquire_reply_found_acquired),
         cmocka_unit_test(test_lost_release_reply_found_released),
         cmocka_unit_test(test_acquire_that_never_ran_found_not_acquired),
+        cmocka_unit_test(test_no_server_nothing_sent_within_bounds),
+        cmocka_unit_test(test_server_gone_release_and_free_bounded),
     };
     const struct CMUnitTest lease[] = {
         cmocka_unit_test(test_lease_ends_before_restarted_server_grants),
