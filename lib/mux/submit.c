@@ -35,9 +35,17 @@ void vmux__publish_wake_by(vmux *m)
     vmux__lane_wake_by(m->link, m->timer_due_ns < tick ? m->timer_due_ns : tick);
 }
 
+/*
+ * The lane stays shut until the next wake-up is published (the bracket): a caller woken by an
+ * expiry here may write its next command through the lane at once, and compares its deadline
+ * with the published wake-up to decide whether to wake the loop. Opened before arm_deadline_timer()
+ * published, the lane showed it this wake-up's time, already passed, and the command went
+ * unwatched until the once-a-second tick.
+ */
 static void on_deadline_timer(uv_timer_t *t)
 {
     vmux *m = t->data;
+    vmux__lane_enter(m->link);
     vmux__lane_poke(m->link); /* adopts the direct ops whose deadlines this may be */
     m->timer_due_ns = UINT64_MAX;
     uint64_t now = uv_hrtime();
@@ -45,6 +53,7 @@ static void on_deadline_timer(uv_timer_t *t)
     while ((op = vmux__deadlines_expired(&m->deadlines, now)) != NULL)
         vmux__op_expire(op);
     arm_deadline_timer(m);
+    vmux__lane_leave(m->link);
 }
 
 static void arm_deadline_timer(vmux *m)
