@@ -432,6 +432,20 @@ static struct vmux_near_cluster *begin(struct vmux_nearc *n)
     return cl;
 }
 
+/*
+ * Names announced since a link opened, after a refreshed map only (as the router's node links):
+ * a MOVED's patch, the most frequent new map, carries no names.
+ */
+static void relearn_tls_names(struct vmux_near_cluster *cl, const struct vmux_router *r)
+{
+    if (cl->tls_installs == r->installs)
+        return;
+    cl->tls_installs = r->installs;
+    for (unsigned i = 0; i < cl->cap; i++)
+        if (cl->nodes[i].cfg != NULL && cl->nodes[i].inval != NULL)
+            (void)vmux__router_tls_learn(r, cl->nodes[i].cfg, cl->nodes[i].host, cl->nodes[i].port);
+}
+
 void vmux__nearc_map_changed(vmux *m)
 {
     struct vmux_nearc *n = m->near;
@@ -457,9 +471,7 @@ void vmux__nearc_map_changed(vmux *m)
     }
     new_owners(n, cl, r->map, ids, seen);
     departures_arrivals(n, cl, seen, part);
-    for (unsigned i = 0; i < cl->cap; i++) /* names announced since a link opened */
-        if (cl->nodes[i].cfg != NULL && cl->nodes[i].inval != NULL)
-            (void)vmux__router_tls_learn(r, cl->nodes[i].cfg, cl->nodes[i].host, cl->nodes[i].port);
+    relearn_tls_names(cl, r);
     free(ids);
     free(seen);
     free(part);

@@ -49,6 +49,7 @@ struct vmux_near_cluster {
     _Atomic uint16_t owner[VMUX_NEAR_SLOTS]; /* each slot's primary's id, or VMUX_NEAR_NO_NODE */
     struct vmux_config **retired; /* configurations of closed invalidation links (freed last) */
     size_t nretired;
+    uint64_t tls_installs; /* the router's installs when the links last learnt their TLS names */
 };
 
 struct vmux_nearc {

@@ -110,6 +110,7 @@ struct vmux_router {
     char *seed_as_host; /* the map's other name of the seed's node (by seed_id), or NULL */
     int seed_as_port;
     uint8_t seed_role; /* readmode.c's cache of vmux__router_seed_replica(); 0: not known yet */
+    uint64_t installs; /* refreshed maps installed (refresh.c): where TLS names may be learnt */
     bool detect_sent;
 
     struct vmux_slotmap *map; /* CLUSTER: the current map (one reference): vmux__router_set_map() */
