@@ -35,7 +35,8 @@
         n, KIND_U64, FIELD_OFF(f), 1, UINT64_MAX, unit                                             \
     }
 
-/* The order here is the order to_string prints keys in. */
+/* The order here is the order to_string prints keys in; the table of keys in
+ * docs/configuration.md follows it. */
 const struct key_def vmux__config_keys[KEY_COUNT] = {
     [KEY_SSL] = FLAG("ssl", ssl),
     [KEY_SSL_HOST] = TEXT("sslHost", ssl_host),

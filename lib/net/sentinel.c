@@ -213,6 +213,12 @@ static void on_answer(int status, vmux_reply *reply, void *arg)
     vmux_reply_free(reply);
 }
 
+/* A failure that trying again does not cure: the sentinel refused the credentials or TLS. */
+static bool lasting(int code)
+{
+    return code == VMUX_ERR_AUTH || code == VMUX_ERR_TLS;
+}
+
 /*
  * No answer within connectTimeout: the connections waiting for the primary fail (and retry with
  * backoff), and a question still out moves to the next sentinel (it is safe to ask again), so
@@ -236,7 +242,7 @@ static void on_ask_timeout(uv_timer_t *t)
     vmux__errbuf_set(why, sizeof(why), "sentinels: none answered within %d ms (last: %s)",
                      s->data_cfg->connect_timeout_ms,
                      s->query->last_reason[0] != '\0' ? s->query->last_reason : "no failure");
-    fail_waiting(s, s->query->last_error == VMUX_ERR_AUTH ? VMUX_ERR_AUTH : VMUX_ERR_CONNECT, why);
+    fail_waiting(s, lasting(s->query->last_error) ? s->query->last_error : VMUX_ERR_CONNECT, why);
 }
 
 void vmux__sentinel_ask(struct vmux_sentinel *s)
@@ -288,6 +294,7 @@ static void on_query_ready(struct vmux_link *link, const char *where, void *arg)
 {
     struct vmux_sentinel *s = arg;
     (void)link;
+    s->lasting_fails = 0;
     vmux__log(s->data_cfg, VMUX_LOG_INFO, "sentinel %s: connection ready", where);
 }
 
@@ -299,8 +306,26 @@ static void on_sentinel_failed(struct vmux_link *link, int code, const char *rea
               vmux_err_name(code), reason);
 }
 
-static const struct vmux_link_events query_events = {on_query_ready, on_sentinel_failed, NULL,
-                                                     NULL};
+/*
+ * The query link failed. Once every sentinel in turn has failed for good (TLS or credentials:
+ * each failure moves the link to the next sentinel), waiting out connectTimeout would only delay
+ * the same answer, so the connections waiting for the primary fail now, with that code (they
+ * retry with backoff, and the question stays on the query link, which retries too).
+ */
+static void on_query_failed(struct vmux_link *link, int code, const char *reason, void *arg)
+{
+    struct vmux_sentinel *s = arg;
+    on_sentinel_failed(link, code, reason, arg);
+    s->lasting_fails = lasting(code) ? s->lasting_fails + 1 : 0;
+    if (s->paused || s->closing || s->lasting_fails < s->cfg->nendpoints)
+        return;
+    char why[400];
+    vmux__errbuf_set(why, sizeof(why), "sentinels: every one failed (last: %s)", reason);
+    uv_timer_stop(&s->timer);
+    fail_waiting(s, code, why);
+}
+
+static const struct vmux_link_events query_events = {on_query_ready, on_query_failed, NULL, NULL};
 static const struct vmux_link_events watch_events = {vmux__sentinel_watch_ready, on_sentinel_failed,
                                                      NULL, NULL};
 

@@ -20,6 +20,7 @@ struct vmux_sentinel {
     struct vmux_link *links;             /* the data links that follow the primary */
     uv_timer_t timer;                    /* the deadline of the question under way */
     bool asking;                         /* a question is on the query link */
+    size_t lasting_fails;                /* query failures in a row that retrying does not cure */
     uint64_t gen, ask_gen;               /* announcements heard; gen when the question was asked */
     const struct vmux_endpoint *primary; /* NULL until learned */
     bool trusted;

@@ -68,6 +68,17 @@ static int ctx_load_trust(SSL_CTX *ctx, const struct vmux_config *cfg, char *err
     return 0;
 }
 
+/*
+ * Whether the key just refused was read but belongs to another certificate: loading it already
+ * checks it against the loaded certificate, so this failure comes from the load, not from
+ * SSL_CTX_check_private_key(), and the PEM hint would mislead.
+ */
+static bool key_mismatch(void)
+{
+    unsigned long e = ERR_peek_last_error();
+    return ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH;
+}
+
 static int ctx_load_client_cert(SSL_CTX *ctx, const struct vmux_config *cfg, char *errbuf,
                                 size_t errlen)
 {
@@ -83,7 +94,9 @@ static int ctx_load_client_cert(SSL_CTX *ctx, const struct vmux_config *cfg, cha
     SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
     if (SSL_CTX_use_PrivateKey_file(ctx, cfg->ssl_key, SSL_FILETYPE_PEM) != 1)
         return ctx_fail(ctx, errbuf, errlen,
-                        "cannot load sslKey (it must be PEM and not encrypted)", cfg->ssl_key);
+                        key_mismatch() ? "sslKey does not match sslCert"
+                                       : "cannot load sslKey (it must be PEM and not encrypted)",
+                        cfg->ssl_key);
     if (SSL_CTX_check_private_key(ctx) != 1)
         return ctx_fail(ctx, errbuf, errlen, "sslKey does not match sslCert", cfg->ssl_key);
     return 0;

@@ -731,8 +731,9 @@ static void test_sentinel_auth_and_url(void **state)
              "127.0.0.1:%d,serviceName=" SERVICE ",password=" DATA_PASS ",connectRetry=1",
              d->sent[0].port);
     expect_open_error(conf, VMUX_ERR_AUTH, "NOAUTH");
-    /* A wrong one: setup fails on every sentinel, and the question goes unanswered (connectTimeout
-     * with room for a sentinel slow to answer on a loaded machine: 1 s was seen to pass). */
+    /* A wrong one: setup fails on every sentinel, and the attempt with it once each has failed
+     * (connectTimeout with room for a sentinel slow to answer on a loaded machine: 1 s was seen
+     * to pass). */
     snprintf(conf, sizeof conf,
              "127.0.0.1:%d,serviceName=" SERVICE ",password=" DATA_PASS
              ",sentinelPassword=wrong,connectRetry=1,connectTimeout=5000",
@@ -769,6 +770,20 @@ static void test_sentinel_tls_apart(void **state)
              "127.0.0.1:%d,serviceName=" SERVICE ",connectRetry=1,connectTimeout=1000",
              tls_port[0]);
     expect_open_error(conf, VMUX_ERR_CONNECT, "none answered");
+
+    /* A CA that signed none of them: every handshake fails, and so does vmux_open(), with
+     * VMUX_ERR_TLS and without waiting out connectTimeout (a minute here; it took all of it, and
+     * gave VMUX_ERR_CONNECT "none answered", before). */
+    n = 0;
+    for (int i = 0; i < NSENT; i++)
+        n += snprintf(conf + n, sizeof conf - (size_t)n, "127.0.0.1:%d,", tls_port[i]);
+    snprintf(conf + n, sizeof conf - (size_t)n,
+             "serviceName=" SERVICE ",sentinelTls=true,sslCaFile=%s/other-ca.crt,connectRetry=1,"
+             "connectTimeout=60000,reconnectMin=20",
+             c);
+    uint64_t t0 = vt_now_ns();
+    expect_open_error(conf, VMUX_ERR_TLS, "certificate verify failed");
+    assert_true(vt_now_ns() - t0 < 30000000000ull);
 }
 
 /* ---- failover under load ---- */
