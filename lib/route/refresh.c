@@ -99,8 +99,8 @@ static void reroute_backlog(struct vmux_router *r, struct vmux_link *link)
 
 static void install(struct vmux_router *r, struct vmux_slotmap *map)
 {
+    r->installs++; /* first: set_map's hook (the near cache) relearns TLS names by it */
     vmux__router_set_map(r, map);
-    r->installs++;
     vmux__router_read_modes(r);
     vmux__router_tls_relearn(r);
     size_t n = r->nnodes + 1;
