@@ -747,15 +747,22 @@ static void test_sentinel_auth_and_url(void **state)
     expect_open_error(conf, VMUX_ERR_AUTH, "NOAUTH");
 }
 
+/* "127.0.0.1:P," for each TLS sentinel, into conf; returns the length written. */
+static int tls_sentinels(char *conf, size_t cap)
+{
+    int n = 0;
+    for (int i = 0; i < NSENT; i++)
+        n += snprintf(conf + n, cap - (size_t)n, "127.0.0.1:%d,", tls_port[i]);
+    return n;
+}
+
 /* TLS to the sentinels only (sentinelTls), the data nodes plain (no ssl). */
 static void test_sentinel_tls_apart(void **state)
 {
     struct deploy *d = *state;
     const char *c = vt_certs_dir();
     char conf[1024];
-    int n = 0;
-    for (int i = 0; i < NSENT; i++)
-        n += snprintf(conf + n, sizeof conf - (size_t)n, "127.0.0.1:%d,", tls_port[i]);
+    int n = tls_sentinels(conf, sizeof conf);
     snprintf(conf + n, sizeof conf - (size_t)n,
              "serviceName=" SERVICE ",sentinelTls=true,sslCaFile=%s/ca.crt,connectTimeout=2000,"
              "reconnectMin=20",
@@ -774,9 +781,7 @@ static void test_sentinel_tls_apart(void **state)
     /* A CA that signed none of them: every handshake fails, and so does vmux_open(), with
      * VMUX_ERR_TLS and without waiting out connectTimeout (a minute here; it took all of it, and
      * gave VMUX_ERR_CONNECT "none answered", before). */
-    n = 0;
-    for (int i = 0; i < NSENT; i++)
-        n += snprintf(conf + n, sizeof conf - (size_t)n, "127.0.0.1:%d,", tls_port[i]);
+    n = tls_sentinels(conf, sizeof conf);
     snprintf(conf + n, sizeof conf - (size_t)n,
              "serviceName=" SERVICE ",sentinelTls=true,sslCaFile=%s/other-ca.crt,connectRetry=1,"
              "connectTimeout=60000,reconnectMin=20",
