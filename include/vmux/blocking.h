@@ -71,6 +71,22 @@ VMUX_EXPORT int vmux_bzpop(vmux *m, const vmux_callopts *opts, vmux_end end, con
 VMUX_EXPORT int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t block_ms,
                           int64_t *acked);
 
+/**
+ * WAITAOF: waits up to block_ms until the handle's writes so far are fsynced to the append-only
+ * file of the server (numlocal 1; 0: not asked) and of at least numreplicas replicas; *local
+ * (0 or 1) and *replicas get how many AOFs hold them (fewer: time ran out). numlocal 0 or 1,
+ * numreplicas >= 0, block_ms >= 1; local and replicas may be NULL.
+ *
+ * As vmux_wait(): it counts the writes of the shared connection, runs there and holds it (keep
+ * block_ms small), is never sent twice (a connection lost under it gives
+ * VMUX_ERR_CONNECTION_LOST), and on a cluster runs on every primary, each count being the
+ * smallest any primary gave. The server refuses it (VMUX_ERR_SERVER) with numlocal 1 where
+ * appendonly is off, and on a replica.
+ */
+VMUX_EXPORT int vmux_waitaof(vmux *m, const vmux_callopts *opts, int64_t numlocal,
+                             int64_t numreplicas, int64_t block_ms, int64_t *local,
+                             int64_t *replicas);
+
 #ifdef __cplusplus
 }
 #endif

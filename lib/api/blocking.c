@@ -128,3 +128,64 @@ int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t bloc
         return vmux__fan_run(m, &o, &a, false, vmux__combine_min, acked, sizeof *acked, NULL);
     return vmux__run_int(m, &o, &a, false, acked);
 }
+
+/* WAITAOF's reply: how many AOFs (the local one, replicas') hold the connection's writes. */
+struct aof_counts {
+    int64_t local, replicas;
+};
+
+static int conv_aof_counts(const vmux_reply *r, void *out)
+{
+    struct aof_counts *c = out;
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != 2 ||
+        vmux_reply_to_int(vmux_reply_element(r, 0), &c->local) != 0 ||
+        vmux_reply_to_int(vmux_reply_element(r, 1), &c->replicas) != 0) {
+        *c = (struct aof_counts){0, 0};
+        return VMUX_ERR_PROTOCOL;
+    }
+    return 0;
+}
+
+/* Every primary's counts, each the smallest any primary gave (the server's AGG_MIN). */
+static int combine_aof_min(const vmux_node_replies *res, void *out)
+{
+    struct aof_counts *min = out, c;
+    for (size_t i = 0; i < res->count; i++) {
+        if (conv_aof_counts(res->nodes[i].reply, &c) != 0) {
+            *min = (struct aof_counts){0, 0};
+            return VMUX_ERR_PROTOCOL;
+        }
+        min->local = i == 0 || c.local < min->local ? c.local : min->local;
+        min->replicas = i == 0 || c.replicas < min->replicas ? c.replicas : min->replicas;
+    }
+    return 0;
+}
+
+int vmux_waitaof(vmux *m, const vmux_callopts *opts, int64_t numlocal, int64_t numreplicas,
+                 int64_t block_ms, int64_t *local, int64_t *replicas)
+{
+    struct aof_counts c = {0, 0};
+    if (local != NULL)
+        *local = 0;
+    if (replicas != NULL)
+        *replicas = 0;
+    if (numlocal < 0 || numlocal > 1 || numreplicas < 0 || block_ms < 1)
+        return VMUX_ERR_INVALID_ARG;
+    struct vmux_args a;
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, "WAITAOF");
+    vmux__args_int(&a, numlocal);
+    vmux__args_int(&a, numreplicas);
+    vmux__args_int(&a, block_ms);
+    /* as WAIT: on the connection that carried the writes, never sent again on another */
+    vmux_callopts o = vmux__held_opts(m, opts, block_ms);
+    o.flags &= ~(uint32_t)VMUX_CALL_RETRY_SAFE;
+    int rc = vmux__fan_wanted(m)
+                 ? vmux__fan_run(m, &o, &a, false, combine_aof_min, &c, sizeof c, NULL)
+                 : vmux__typed_run_into(m, &o, &a, false, conv_aof_counts, &c, sizeof c, NULL);
+    if (local != NULL)
+        *local = c.local;
+    if (replicas != NULL)
+        *replicas = c.replicas;
+    return rc;
+}

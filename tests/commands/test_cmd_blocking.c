@@ -226,24 +226,39 @@ static int pair_teardown(void **state)
     return 0;
 }
 
-/* Starts the pair and waits until the replica's link is up; nothing in cluster mode. */
-static int pair_setup(void **state)
+/*
+ * Starts the pair (both with appendonly on when aof) and waits until the replica's link is up;
+ * nothing in cluster mode.
+ */
+static int pair_start(void **state, bool aof)
 {
     *state = NULL;
     if (vt_cluster_mode() != NULL)
         return 0;
+    const char *const aof_on[] = {"--appendonly", "yes", NULL};
     struct pair *p = calloc(1, sizeof *p);
-    if (p == NULL || (p->primary = vt_server_new(NULL)) == NULL) {
+    if (p == NULL || (p->primary = vt_server_new(aof ? aof_on : NULL)) == NULL) {
         free(p);
         return -1;
     }
     *state = p;
     char port[16];
     snprintf(port, sizeof port, "%d", p->primary->port);
-    const char *const extra[] = {"--replicaof", "127.0.0.1", port, NULL};
+    const char *const extra[] = {"--replicaof", "127.0.0.1", port, aof ? "--appendonly" : NULL,
+                                 "yes",         NULL};
     if ((p->replica = vt_server_new(extra)) == NULL || !vt_poll_until(replica_linked, p, 10000, 20))
         return pair_teardown(state) - 1;
     return 0;
+}
+
+static int pair_setup(void **state)
+{
+    return pair_start(state, false);
+}
+
+static int aof_pair_setup(void **state)
+{
+    return pair_start(state, true);
 }
 
 static void set_through(vmux *m, const char *value)
@@ -346,6 +361,86 @@ static void test_wait_on_every_primary(void **state)
     vmux_close(m);
 }
 
+/* ---- WAITAOF: the same, for the append-only files ---- */
+
+static void waitaof(vmux *m, int64_t numlocal, int64_t numreplicas, int64_t block_ms,
+                    int64_t want_local, int64_t want_replicas)
+{
+    int64_t local = -1, replicas = -1;
+    assert_int_equal(vmux_waitaof(m, NULL, numlocal, numreplicas, block_ms, &local, &replicas), 0);
+    assert_int_equal(local, want_local);
+    assert_int_equal(replicas, want_replicas);
+}
+
+static void test_waitaof_counts_the_handles_writes(void **state)
+{
+    VT_SKIP_ON_CLUSTER("a replica of its own, SIGSTOPped");
+    struct pair *p = *state;
+    vmux *m = vt_server_open(p->primary, NULL);
+    set_through(m, "before");
+    waitaof(m, 1, 1, 5000, 1, 1);
+
+    /* the replica fsyncs nothing now: the write after is on the primary's disk only */
+    assert_int_equal(kill(p->replica->pid, SIGSTOP), 0);
+    set_through(m, "unreplicated");
+    uint64_t t0 = vt_now_ms();
+    waitaof(m, 1, 1, 300, 1, 0);
+    assert_true(vt_now_ms() - t0 >= 290); /* it waited its block time for the replica */
+    assert_int_equal(kill(p->replica->pid, SIGCONT), 0);
+    set_through(m, "after");
+    waitaof(m, 1, 1, 5000, 1, 1);
+
+    int64_t local = -1, replicas = -1;
+    assert_int_equal(vmux_waitaof(m, NULL, 2, 0, 100, &local, &replicas), VMUX_ERR_INVALID_ARG);
+    assert_true(local == 0 && replicas == 0);
+    assert_int_equal(vmux_waitaof(m, NULL, 0, -1, 100, NULL, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_waitaof(m, NULL, 1, 0, 0, NULL, NULL), VMUX_ERR_INVALID_ARG);
+    vmux_close(m);
+}
+
+/* Without appendonly the server refuses numlocal 1, and a replica without it counts for none. */
+static void test_waitaof_without_aof(void **state)
+{
+    VT_SKIP_ON_CLUSTER("a replica of its own");
+    struct pair *p = *state;
+    vmux *m = vt_server_open(p->primary, NULL);
+    set_through(m, "x");
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    int64_t local = -1, replicas = -1;
+    assert_int_equal(vmux_waitaof(m, &o, 1, 0, 100, &local, &replicas), VMUX_ERR_SERVER);
+    assert_non_null(strstr(err, "appendonly"));
+    assert_true(local == 0 && replicas == 0);
+    waitaof(m, 0, 1, 200, 0, 0);
+    vmux_close(m);
+}
+
+static void test_waitaof_on_every_primary(void **state)
+{
+    (void)state;
+    const char *cluster = vt_cluster_mode();
+    if (cluster == NULL) {
+        print_message("[  SKIPPED ] %s: a cluster's primaries (standalone mode)\n", __func__);
+        skip();
+    }
+    int primaries = vt_cluster_primaries(cluster);
+    long before[16];
+    assert_true(primaries <= 16);
+    for (int i = 0; i < primaries; i++)
+        before[i] = vt_node_calls(vt_cluster_port(cluster, i), "waitaof");
+    vmux *m = vt_open("plain", NULL);
+    vt_keys_write(m, "waitaof:", 100); /* keys of every shard */
+    waitaof(m, 0, 0, 100, 0, 0);
+    for (int i = 0; i < primaries; i++)
+        assert_true(vt_node_calls(vt_cluster_port(cluster, i), "waitaof") > before[i]);
+    /* the cluster's nodes run without appendonly: each primary refuses numlocal 1 */
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    assert_int_equal(vmux_waitaof(m, &o, 1, 0, 100, NULL, NULL), VMUX_ERR_SERVER);
+    assert_non_null(strstr(err, "appendonly"));
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +453,10 @@ int main(void)
                                         pair_teardown),
         cmocka_unit_test_setup_teardown(test_wait_not_resent, pair_setup, pair_teardown),
         cmocka_unit_test(test_wait_on_every_primary),
+        cmocka_unit_test_setup_teardown(test_waitaof_counts_the_handles_writes, aof_pair_setup,
+                                        pair_teardown),
+        cmocka_unit_test_setup_teardown(test_waitaof_without_aof, pair_setup, pair_teardown),
+        cmocka_unit_test(test_waitaof_on_every_primary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
