@@ -92,10 +92,10 @@ VMUX_EXPORT int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *ms
  */
 VMUX_EXPORT void vmux_msgq_close(vmux_msgq *q);
 
-/** Messages dropped because the queue was full, since it was made. */
+/** Messages dropped because the queue was full, since it was made (q NULL: 0). */
 VMUX_EXPORT uint64_t vmux_msgq_dropped(const vmux_msgq *q);
 
-/** Messages waiting in the queue now. */
+/** Messages waiting in the queue now (q NULL: 0). */
 VMUX_EXPORT size_t vmux_msgq_length(const vmux_msgq *q);
 
 /* ---- subscriptions ---- */

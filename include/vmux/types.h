@@ -108,7 +108,9 @@ VMUX_EXPORT void vmux_scored_array_free(vmux_scored_array *a);
 /**
  * Converters from a reply (which they only read; the caller still frees it) to typed values.
  * Each returns 0, VMUX_ERR_SERVER when r is an error reply, VMUX_ERR_PROTOCOL when r has
- * another shape than the one asked for, or VMUX_ERR_NOMEM; on error *out is zeroed.
+ * another shape than the one asked for, VMUX_ERR_INVALID_ARG when r is NULL, or
+ * VMUX_ERR_NOMEM; on error *out is zeroed. out NULL drops the value: the status still says
+ * whether r has the shape.
  */
 /** string, status or nil (ptr NULL) */
 VMUX_EXPORT int vmux_reply_to_bytes(const vmux_reply *r, vmux_bytes *out);

@@ -1,6 +1,5 @@
 /* Typed values out of replies (types.h). */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +18,8 @@ static int usable(const vmux_reply *r)
 
 int vmux_reply_to_bytes(const vmux_reply *r, vmux_bytes *out)
 {
+    if (out == NULL) /* the value dropped: the status still says what r is */
+        return vmux__convert_into(r, vmux__conv_bytes, NULL, sizeof *out, vmux__release_bytes);
     memset(out, 0, sizeof(*out));
     int rc = usable(r);
     if (rc != 0 || vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
@@ -30,6 +31,9 @@ int vmux_reply_to_bytes(const vmux_reply *r, vmux_bytes *out)
 
 int vmux_reply_to_int(const vmux_reply *r, int64_t *out)
 {
+    int64_t dropped;
+    if (out == NULL)
+        out = &dropped;
     *out = 0;
     int rc = usable(r);
     if (rc != 0)
@@ -49,9 +53,10 @@ static int parse_double(const char *s, size_t len, double *out)
     memcpy(buf, s, len);
     buf[len] = '\0';
     char *end;
-    errno = 0;
+    /* No errno check: ERANGE comes with a value below the smallest normal double, which the
+     * server writes for a subnormal score ("1e-310"), and strtod's rounding is that value. */
     double v = strtod(buf, &end);
-    if (*end != '\0' || (errno == ERANGE && !isinf(v)))
+    if (*end != '\0')
         return VMUX_ERR_PROTOCOL;
     *out = v;
     return 0;
@@ -59,6 +64,9 @@ static int parse_double(const char *s, size_t len, double *out)
 
 int vmux_reply_to_double(const vmux_reply *r, double *out)
 {
+    double dropped;
+    if (out == NULL)
+        out = &dropped;
     *out = 0;
     int rc = usable(r);
     if (rc != 0)
@@ -74,6 +82,9 @@ int vmux_reply_to_double(const vmux_reply *r, double *out)
 
 int vmux_reply_to_bool(const vmux_reply *r, bool *out)
 {
+    bool dropped;
+    if (out == NULL)
+        out = &dropped;
     *out = false;
     int rc = usable(r);
     if (rc != 0)
@@ -94,6 +105,9 @@ int vmux_reply_to_bool(const vmux_reply *r, bool *out)
 
 int vmux_reply_to_bytes_array(const vmux_reply *r, vmux_bytes_array *out)
 {
+    if (out == NULL)
+        return vmux__convert_into(r, vmux__conv_bytes_array, NULL, sizeof *out,
+                                  vmux__release_bytes_array);
     memset(out, 0, sizeof(*out));
     int rc = usable(r);
     if (rc != 0 || vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
@@ -126,6 +140,9 @@ static int scored_item(const vmux_reply *member, const vmux_reply *score, vmux_s
 
 int vmux_reply_to_scored_array(const vmux_reply *r, vmux_scored_array *out)
 {
+    if (out == NULL)
+        return vmux__convert_into(r, vmux__conv_scored_array, NULL, sizeof *out,
+                                  vmux__release_scored_array);
     memset(out, 0, sizeof(*out));
     int rc = usable(r);
     if (rc != 0 || vmux_reply_get_kind(r) == VMUX_REPLY_NIL)

@@ -45,6 +45,9 @@ int vmux__pair_up(vmux_bytes_array *flat, vmux_field_array *out)
 
 int vmux_reply_to_field_array(const vmux_reply *r, vmux_field_array *out)
 {
+    if (out == NULL)
+        return vmux__convert_into(r, vmux__conv_field_array, NULL, sizeof *out,
+                                  vmux__release_field_array);
     vmux_bytes_array flat;
     memset(out, 0, sizeof(*out));
     int rc = vmux_reply_to_bytes_array(r, &flat);

@@ -191,8 +191,17 @@ static int top(const vmux_reply *r)
     }
 }
 
+/* The converters under one signature, and their release functions (below, with the runners):
+ * an out-parameter NULL converts into a scratch value they free. */
+static int conv_entries(const vmux_reply *r, void *out);
+static int conv_batches(const vmux_reply *r, void *out);
+static void release_entries(void *p);
+static void release_batches(void *p);
+
 int vmux_reply_to_stream_entries(const vmux_reply *r, vmux_stream_entry_array *out)
 {
+    if (out == NULL)
+        return vmux__convert_into(r, conv_entries, NULL, sizeof *out, release_entries);
     memset(out, 0, sizeof(*out));
     int rc = top(r);
     return rc != 0 ? (rc > 0 ? 0 : rc) : parse_entries(r, out);
@@ -221,6 +230,8 @@ static void release_batch(void *item)
 
 int vmux_reply_to_stream_batches(const vmux_reply *r, vmux_stream_batch_array *out)
 {
+    if (out == NULL)
+        return vmux__convert_into(r, conv_batches, NULL, sizeof *out, release_batches);
     memset(out, 0, sizeof(*out));
     int rc = top(r);
     if (rc != 0)

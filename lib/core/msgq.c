@@ -149,6 +149,8 @@ int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg)
 
 uint64_t vmux_msgq_dropped(const vmux_msgq *cq)
 {
+    if (cq == NULL)
+        return 0;
     vmux_msgq *q = (vmux_msgq *)cq; /* only its mutex changes, and is back as it was */
     uv_mutex_lock(&q->mu);
     uint64_t n = q->dropped;
@@ -158,6 +160,8 @@ uint64_t vmux_msgq_dropped(const vmux_msgq *cq)
 
 size_t vmux_msgq_length(const vmux_msgq *cq)
 {
+    if (cq == NULL)
+        return 0;
     vmux_msgq *q = (vmux_msgq *)cq; /* only its mutex changes, and is back as it was */
     uv_mutex_lock(&q->mu);
     size_t n = q->count;
