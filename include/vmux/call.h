@@ -28,11 +28,13 @@ extern "C" {
 
 /**
  * The command is idempotent (running it twice leaves the same state as running it once: GET,
- * SET without conditions, DEL, EXPIRE...). Only such commands are ever sent a second time:
- * once, on the next connection, if the connection broke after the command was sent and before
- * its reply came; and again after LOADING, MASTERDOWN or TRYAGAIN replies, with backoff,
- * within the deadline. A command without this flag is never sent twice: it fails with
- * VMUX_ERR_CONNECTION_LOST ("outcome unknown") or reports those replies as server errors.
+ * SET without conditions, DEL, EXPIRE...). Only such commands are sent again after the server
+ * may have run them: once, on the next connection, if the connection broke after the command
+ * was sent and before its reply came (a command without this flag then fails with
+ * VMUX_ERR_CONNECTION_LOST, "outcome unknown"), and after a READONLY reply (a primary that
+ * became a replica). Replies that say the command did not run are followed for every command,
+ * with or without this flag: LOADING, MASTERDOWN, TRYAGAIN and CLUSTERDOWN (sent again with
+ * backoff within the deadline), and a cluster's MOVED and ASK (docs/reliability.md).
  */
 #define VMUX_CALL_RETRY_SAFE 0x1u
 
@@ -122,7 +124,8 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
  * (NULL only if memory ran out), or another error with *out NULL:
  * VMUX_ERR_INVALID_ARG (NULL m/argv/out, argc < 1, bad opts: see vmux_callopts, flags with an
  * unknown bit; called on the I/O thread), VMUX_ERR_UNSUPPORTED (a command that cannot share the
- * connection, such as SUBSCRIBE, MULTI or SELECT; nothing was sent), VMUX_ERR_NOMEM,
+ * connection, such as SUBSCRIBE, MULTI or SELECT; nothing was sent), VMUX_ERR_CROSSSLOT
+ * (cluster: keys in different slots, named in opts->errbuf; nothing was sent), VMUX_ERR_NOMEM,
  * VMUX_ERR_TIMEOUT, VMUX_ERR_CONNECTION_LOST (sent, outcome unknown), VMUX_ERR_CLOSED,
  * VMUX_ERR_PROTOCOL (a reply on the connection was malformed or over a limit, so the connection was
  * replaced and every command sent on it and unanswered fails so; outcome unknown),
@@ -136,7 +139,8 @@ VMUX_EXPORT int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const ch
  * Queues a command and returns at once; cb runs later with the outcome (see vmux_reply_cb).
  * Returns 0 when the command was accepted (cb will run exactly once), or an error, in which
  * case cb never runs: VMUX_ERR_INVALID_ARG (NULL m/argv/cb, argc < 1, an unknown flag),
- * VMUX_ERR_UNSUPPORTED, VMUX_ERR_NOMEM, VMUX_ERR_CLOSED. Called from another thread, cb runs
+ * VMUX_ERR_UNSUPPORTED, VMUX_ERR_CROSSSLOT (cluster: keys in different slots), VMUX_ERR_NOMEM,
+ * VMUX_ERR_CLOSED. Called from another thread, cb runs
  * later on the I/O thread; called from a callback (on the I/O thread), cb may already have
  * run when this returns 0, if the command failed at once (for example VMUX_ERR_NOT_CONNECTED).
  */
@@ -146,8 +150,8 @@ VMUX_EXPORT int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc,
 
 /**
  * Queues a command whose reply nobody wants: the reply (or error) is read and dropped. Returns
- * 0 when accepted, or VMUX_ERR_INVALID_ARG, VMUX_ERR_UNSUPPORTED, VMUX_ERR_NOMEM,
- * VMUX_ERR_CLOSED.
+ * 0 when accepted, or VMUX_ERR_INVALID_ARG, VMUX_ERR_UNSUPPORTED, VMUX_ERR_CROSSSLOT,
+ * VMUX_ERR_NOMEM, VMUX_ERR_CLOSED.
  */
 VMUX_EXPORT int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc,
                                  const char *const *argv, const size_t *argvlen);

@@ -134,6 +134,9 @@ static uint64_t backoff_ms(struct vmux_link *link, bool was_ready)
 {
     uint64_t lo = (uint64_t)link->cfg->reconnect_min_ms, hi = (uint64_t)link->cfg->reconnect_max_ms;
     unsigned n = link->retries++;
+    if (link->demoted > n + 1)
+        n = link->demoted -
+            1; /* READONLY again and again (a lone replica): wait longer each time */
     if (n == 0 && was_ready)
         return 0; /* a working connection broke: try again at once */
     uint64_t cap = lo << (n < 20 ? n + 1 : 20);
@@ -260,6 +263,8 @@ void vmux__link_tick(struct vmux_link *link, bool frozen)
         return;
     }
     vmux__lane_shut(link);
+    if (link->state == LINK_READY && !c->retiring)
+        link->demoted = 0; /* a connection that no READONLY retired since the last tick */
     uint64_t now = uv_now(link->loop);
     if (frozen)
         vmux__setup_check(c, now);
@@ -355,11 +360,14 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
             link->events.error(link, VMUX_ERR_CONNECTION_LOST, why, link->arg);
         link->conn->retiring = true;
         link->conn->retire_why = "the node is no longer the primary (READONLY)";
+        link->demoted++;
         link_set_state(link, LINK_CONNECTING);
     }
     if (readonly && (op->flags & VMUX_OP_RETRY_SAFE)) {
-        /* Goes to the new primary, ahead of what was submitted after it. */
-        vmux_reply_free(reply);
+        /* Goes to the new primary, ahead of what was submitted after it; its deadline, if it
+         * passes before then, ends it with this reply: it did not run (op.h). */
+        vmux_reply_free(op->refusal);
+        op->refusal = reply;
         vmux__count(&link->ctr->retried, 1);
         vmux__opq_push(&link->rejected, op);
         return true;

@@ -65,6 +65,7 @@ struct vmux_link {
     struct vmux_opq rejected; /* retry-safe ops refused with READONLY, for the next connection */
     int open_timers;          /* while closing: timers libuv still holds */
     unsigned retries;         /* failed attempts since the last ready connection */
+    unsigned demoted;         /* connections retired by READONLY in a row (reset by a tick) */
     uint64_t rng;             /* jitter */
     int last_error;           /* code of the last failure, 0 if none */
     char last_reason[256];

@@ -590,6 +590,36 @@ static void test_finds_primary_by_role(void **state)
     pthread_mutex_unlock(&log.mu);
 }
 
+/*
+ * A lone replica as the only endpoint: a retry-safe write gets READONLY, is kept, and the link
+ * connects again and again to the same node, which says READONLY each time. Each retirement in a
+ * row waits longer (reconnectMin doubling), and the write, when its deadline passes while it
+ * waits to be sent again, gets the READONLY reply (it never ran), not VMUX_ERR_TIMEOUT.
+ */
+static void test_lone_replica_write(void **state)
+{
+    struct pair *p = *state;
+    char text[128];
+    snprintf(text, sizeof text, "127.0.0.1:%d", p->b.port);
+    vmux *m = vt_open_conf(text);
+    vmux_stats before = VMUX_INIT(vmux_stats), after = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &before), 0);
+    char err[256] = "";
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 1500, .errbuf = err, .errlen = sizeof err);
+    int rc =
+        vmux_set(m, &o, VMUX_STR("fo:lone"), VMUX_STR("v"), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL);
+    assert_int_equal(vmux_read_stats(m, &after), 0);
+    printf("# lone replica: %s \"%s\", %llu connects, %llu retried\n", vmux_err_name(rc), err,
+           (unsigned long long)(after.connects - before.connects),
+           (unsigned long long)(after.retried - before.retried));
+    assert_int_equal(rc, VMUX_ERR_SERVER);
+    assert_non_null(strstr(err, "READONLY"));
+    /* reconnectMin 100 ms doubling: a handful in 1.5 s, not one every 100 to 200 ms */
+    assert_true(after.connects - before.connects <= 7);
+    vmux_close(m);
+}
+
 /* Waits until the replica on replica_port has applied everything the primary has. */
 struct caught_up {
     int primary, replica;
@@ -689,6 +719,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_finds_primary_by_role, pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_lone_replica_write, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_failover_under_load, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_graceful_failover_loses_nothing, pair_setup,
                                         pair_teardown),
