@@ -121,8 +121,9 @@ VMUX_EXPORT int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name,
  * Waits up to timeout_ms (VMUX_FOREVER: as long as it takes) until the server has confirmed
  * this subscription's own SUBSCRIBE on the current subscriber connection (another
  * subscription's confirmation for the same name does not count). Returns 0, VMUX_ERR_TIMEOUT,
- * VMUX_ERR_INVALID_ARG (NULL sub, timeout_ms below VMUX_FOREVER), or VMUX_ERR_FORKED in a
- * fork() child of the process that subscribed. Not from a callback.
+ * VMUX_ERR_INVALID_ARG (NULL sub, timeout_ms below VMUX_FOREVER, called on the I/O thread: from
+ * a callback, where the confirmation could never come), or VMUX_ERR_FORKED in a fork() child
+ * of the process that subscribed.
  */
 VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms);
 

@@ -19,7 +19,7 @@
 #include "net/sentinel.h"
 #include "vmux/error.h"
 
-bool vmux__on_io_thread(vmux *m)
+bool vmux__on_io_thread(const vmux *m)
 {
     uv_thread_t self = uv_thread_self();
     return uv_thread_equal(&self, &m->thread) != 0;

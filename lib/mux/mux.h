@@ -170,6 +170,6 @@ static inline bool vmux__forked(const vmux *m)
 }
 
 /* Whether the calling thread is the handle's I/O thread. */
-bool vmux__on_io_thread(vmux *m);
+bool vmux__on_io_thread(const vmux *m);
 
 #endif

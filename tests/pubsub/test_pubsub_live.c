@@ -92,6 +92,54 @@ static void test_live_only_after_own_confirmation(void **state)
     vmux_close(m);
 }
 
+/* ---- waiting for a confirmation on the thread that would deliver it ---- */
+
+struct in_callback {
+    vmux *m;
+    vmux_sub *inner;
+    atomic_int rc; /* vmux_sub_wait_live()'s, called in the callback; 1 until then */
+};
+
+static void subscribe_and_wait(const vmux_message *msg, void *ud)
+{
+    (void)msg;
+    struct in_callback *c = ud;
+    if (c->inner != NULL)
+        return;
+    assert_int_equal(vmux_subscribe(c->m, VMUX_SUB_CHANNEL, VMUX_STR("vmux:ps:inner"), on_count,
+                                    NULL, &c->inner),
+                     0);
+    /* bounded, so that a wait that is not refused fails the test (with TIMEOUT) instead of
+     * hanging it: with VMUX_FOREVER it hung the handle for good */
+    atomic_store(&c->rc, vmux_sub_wait_live(c->inner, 3000));
+}
+
+static bool waited(void *arg)
+{
+    return atomic_load(&((struct in_callback *)arg)->rc) != 1;
+}
+
+/* In a callback (the I/O thread, which carries the confirmation) the wait is refused at once. */
+static void test_wait_live_refused_in_callback(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    struct in_callback c = {.m = m};
+    atomic_init(&c.rc, 1);
+    vmux_sub *outer = NULL;
+    assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR("vmux:ps:outer"),
+                                    subscribe_and_wait, &c, &outer),
+                     0);
+    assert_int_equal(vmux_sub_wait_live(outer, LIVE_MS), 0);
+    assert_int_equal(
+        vmux_publish(m, NULL, VMUX_SUB_CHANNEL, VMUX_STR("vmux:ps:outer"), VMUX_STR("go"), NULL),
+        0);
+    assert_true(vt_wait_until(waited, &c, WAIT_MS));
+    assert_int_equal(atomic_load(&c.rc), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_sub_wait_live(c.inner, LIVE_MS), 0); /* from here, it is fine */
+    vmux_close(m);
+}
+
 #define SUB_X "*3\r\n$9\r\nsubscribe\r\n$1\r\nX\r\n:2\r\n"
 #define UNSUB_X "*3\r\n$11\r\nunsubscribe\r\n$1\r\nX\r\n:1\r\n"
 #define SUB_Z "*3\r\n$9\r\nsubscribe\r\n$1\r\nZ\r\n:1\r\n"
@@ -139,6 +187,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_late_confirmation_of_another),
+        cmocka_unit_test(test_wait_live_refused_in_callback),
         cmocka_unit_test(test_live_only_after_own_confirmation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
