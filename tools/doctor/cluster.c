@@ -184,8 +184,17 @@ void doc_cluster(doc_ctx *ctx, vmux *m, doc_endpoint *ep)
     doc_step *s = doc_step_begin(&ctx->report, "cluster", ep->label);
     char err[512] = "", enabled[8] = "0";
     char *info = doc_info(m, "cluster", err, sizeof(err));
-    if (info != NULL)
-        doc_info_field(info, "cluster_enabled", enabled, sizeof(enabled));
+    if (info == NULL) {
+        /* Without INFO the doctor cannot tell a cluster node from a standalone server. */
+        if (!doc_state_step(s, ep, err)) {
+            doc_step_set(s, DOC_WARN, "INFO cluster refused: %s", err);
+            doc_step_hint(s, "the ACL user may not run INFO: the library needs it for "
+                             "cluster=auto; grant +info");
+        }
+        doc_step_end(&ctx->report, s);
+        return;
+    }
+    doc_info_field(info, "cluster_enabled", enabled, sizeof(enabled));
     free(info);
     ep->is_cluster = strcmp(enabled, "1") == 0;
     if (!ep->is_cluster) {
@@ -195,7 +204,9 @@ void doc_cluster(doc_ctx *ctx, vmux *m, doc_endpoint *ep)
     }
     vmux_reply *r = doc_call(m, err, sizeof(err), 2, (const char *[]){"CLUSTER", "INFO"});
     node_tally *t = calloc(1, sizeof(*t));
-    if (r == NULL || t == NULL || !tally_nodes(m, t, err, sizeof(err))) {
+    if (r == NULL && doc_state_step(s, ep, err)) {
+        /* said what the server is doing, or that it was not checked */
+    } else if (r == NULL || t == NULL || !tally_nodes(m, t, err, sizeof(err))) {
         doc_step_set(s, DOC_WARN, "a cluster node, but CLUSTER INFO/NODES failed: %s", err);
         doc_step_hint(s, "the ACL user may not run CLUSTER INFO/NODES/SLOTS: the library needs "
                          "CLUSTER SLOTS to route; grant +cluster|slots");

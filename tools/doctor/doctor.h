@@ -35,6 +35,18 @@ typedef struct doc_addr {
 
 #define DOC_MAX_ADDRS 8
 
+/*
+ * What a server that answers says of its readiness, from the first refusal a step met
+ * (state.c): ready (nothing refused so far), or busy running a script (BUSY), loading its
+ * dataset (LOADING), or a replica cut off from its primary (MASTERDOWN).
+ */
+typedef enum doc_state {
+    DOC_STATE_READY = 0,
+    DOC_STATE_BUSY,
+    DOC_STATE_LOADING,
+    DOC_STATE_MASTERDOWN,
+} doc_state;
+
 /* One endpoint being examined, and what the network steps learnt about it. */
 typedef struct doc_endpoint {
     const char *host; /* points into the config */
@@ -48,6 +60,7 @@ typedef struct doc_endpoint {
     bool net_ok;     /* resolve, tcp and tls found a path a session can use */
     bool is_replica; /* set by the role step */
     bool is_cluster; /* set by the cluster step */
+    doc_state state; /* set by the first step that met a BUSY, LOADING or MASTERDOWN reply */
 } doc_endpoint;
 
 /* resolve.c: the resolve step. Fills ep->addrs; returns true when at least one was found. */
@@ -93,7 +106,30 @@ void doc_zone(doc_ctx *ctx, vmux *m, doc_endpoint *ep);
 void doc_cluster(doc_ctx *ctx, vmux *m, doc_endpoint *ep);
 
 /* latency.c: the latency step: ctx->pings PINGs, p50/p99/max. */
-void doc_latency(doc_ctx *ctx, vmux *m, const char *label);
+void doc_latency(doc_ctx *ctx, vmux *m, doc_endpoint *ep);
+
+/* state.c: the state an error text (a reply, or a message quoting one) names; READY for none. */
+doc_state doc_state_of(const char *err);
+
+/*
+ * state.c: when err names a state (doc_state_of), reports it on step s and returns true: the
+ * first time for this endpoint as a failure that says what the server is doing, with a hint
+ * (after the detail s already has, if any), recording it in ep->state; after that as skipped,
+ * "not checked". False, with s untouched, when err names none.
+ */
+bool doc_state_step(doc_step *s, doc_endpoint *ep, const char *err);
+
+/* state.c: "the server is busy: not checked" and the like, for steps that cannot run. */
+const char *doc_state_unseen(doc_state st);
+
+/* state.c: sets s's hint to what to do about the state st. */
+void doc_state_hint(doc_step *s, doc_state st);
+
+/*
+ * The hint for a server that accepted the connection but answered nothing at all within
+ * connectTimeout (plain.c; the tls step with TLS on or off).
+ */
+void doc_silent_hint(doc_step *s);
 
 /*
  * info.c: sends a command of NUL-terminated words; returns its reply (the caller frees it

@@ -30,13 +30,19 @@ static long percentile(const long *v, int n, int p)
     return v[rank > 0 ? rank - 1 : 0];
 }
 
-/* Sends the PINGs; returns how many got a reply, their times in us[0..]. */
+/*
+ * Sends the PINGs; returns how many got a reply, their times in us[0..]. Stops at a refusal
+ * for the server's state (BUSY...): the rest would be refused too (and the library resends
+ * one refused for LOADING or MASTERDOWN until its deadline).
+ */
 static int run_pings(vmux *m, int count, long *us, char *err, size_t errlen)
 {
     int ok = 0;
     for (int i = 0; i < count; i++) {
         long t0 = now_us();
         vmux_reply *r = doc_call(m, err, errlen, 1, (const char *[]){"PING"});
+        if (r == NULL && doc_state_of(err) != DOC_STATE_READY)
+            break;
         if (r == NULL)
             continue;
         us[ok++] = now_us() - t0;
@@ -45,13 +51,15 @@ static int run_pings(vmux *m, int count, long *us, char *err, size_t errlen)
     return ok;
 }
 
-void doc_latency(doc_ctx *ctx, vmux *m, const char *label)
+void doc_latency(doc_ctx *ctx, vmux *m, doc_endpoint *ep)
 {
-    doc_step *s = doc_step_begin(&ctx->report, "latency", label);
+    doc_step *s = doc_step_begin(&ctx->report, "latency", ep->label);
     long *us = calloc((size_t)ctx->pings, sizeof(long));
     char err[512] = "";
     int ok = us ? run_pings(m, ctx->pings, us, err, sizeof(err)) : 0;
-    if (ok == 0) {
+    if (ok == 0 && us != NULL && doc_state_step(s, ep, err)) {
+        /* said what the server is doing, or that it was not checked */
+    } else if (ok == 0) {
         doc_step_set(s, DOC_FAIL, "no PING got a reply: %s", us ? err : "out of memory");
     } else {
         qsort(us, (size_t)ok, sizeof(long), cmp_long);
@@ -62,7 +70,11 @@ void doc_latency(doc_ctx *ctx, vmux *m, const char *label)
         doc_step_fact(s, "p50_ms", "%.3f", p50 / 1e3);
         doc_step_fact(s, "p99_ms", "%.3f", p99 / 1e3);
         doc_step_fact(s, "max_ms", "%.3f", max / 1e3);
-        if (ok < ctx->pings) {
+        if (ok < ctx->pings && doc_state_of(err) != DOC_STATE_READY) {
+            /* the state came in the middle of the PINGs */
+            doc_step_set(s, DOC_FAIL, "%d PINGs got a reply, then: %s", ok, err);
+            doc_state_hint(s, doc_state_of(err));
+        } else if (ok < ctx->pings) {
             s->verdict = DOC_FAIL;
             doc_step_hint(s, "%d of %d PINGs failed (%s): the connection is unstable",
                           ctx->pings - ok, ctx->pings, err);

@@ -10,9 +10,11 @@ void doc_server(doc_ctx *ctx, vmux *m, doc_endpoint *ep)
     char err[512] = "", name[64] = "redis", version[64] = "?", mode[64] = "standalone";
     char *info = doc_info(m, "server", err, sizeof(err));
     if (info == NULL) {
-        doc_step_set(s, DOC_WARN, "INFO server refused: %s", err);
-        doc_step_hint(s, "the ACL user may not run INFO: the library needs it for cluster=auto "
-                         "and the replica checks; grant +info");
+        if (!doc_state_step(s, ep, err)) {
+            doc_step_set(s, DOC_WARN, "INFO server refused: %s", err);
+            doc_step_hint(s, "the ACL user may not run INFO: the library needs it for "
+                             "cluster=auto and the replica checks; grant +info");
+        }
         doc_step_end(&ctx->report, s);
         return;
     }
@@ -64,7 +66,9 @@ void doc_role(doc_ctx *ctx, vmux *m, doc_endpoint *ep)
     char err[512] = "", what[300];
     vmux_reply *r = doc_call(m, err, sizeof(err), 1, (const char *[]){"ROLE"});
     const char *role = r ? vmux_reply_str(vmux_reply_element(r, 0), NULL) : NULL;
-    if (role == NULL) {
+    if (role == NULL && r == NULL && doc_state_step(s, ep, err)) {
+        /* said what the server is doing, or that it was not checked */
+    } else if (role == NULL) {
         doc_step_set(s, DOC_WARN, "ROLE refused: %s", r ? "unexpected reply" : err);
         doc_step_hint(s, "the ACL user may not run ROLE: the library uses it to find the primary "
                          "among several endpoints and under Sentinel; grant +role");
@@ -124,7 +128,8 @@ void doc_zone(doc_ctx *ctx, vmux *m, doc_endpoint *ep)
     char err[512] = "", zone[128] = "";
     char *info = doc_info(m, "server", err, sizeof(err));
     if (info == NULL) {
-        doc_step_set(s, DOC_WARN, "INFO server refused: %s", err);
+        if (!doc_state_step(s, ep, err))
+            doc_step_set(s, DOC_WARN, "INFO server refused: %s", err);
     } else if (!doc_info_field(info, "availability_zone", zone, sizeof(zone))) {
         doc_step_set(s, DOC_OK, "the server does not report availability_zone (before Valkey 8)");
     } else {

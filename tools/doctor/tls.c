@@ -266,17 +266,22 @@ static void handshake_hint(doc_step *s, const char *why, const doc_ctx *ctx, con
 /*
  * One PING over the new session. A server that requires a client certificate refuses a
  * TLS 1.3 client only after the client considers the handshake done, so the refusal shows on
- * the first read. True when a RESP reply came back.
+ * the first read. True, with the reply's first line in line, when a RESP reply came back.
  */
-static bool exchange_ping(SSL *ssl, char *why, size_t len)
+static bool exchange_ping(SSL *ssl, char *why, size_t len, char *line, size_t linelen)
 {
     char buf[128];
     /* Read even when the write failed: the server's alert saying why may be waiting. */
     int n = SSL_write(ssl, "PING\r\n", 6);
     int r = SSL_read(ssl, buf, sizeof(buf));
     n = n == 6 ? r : (r > 0 ? n : r);
-    if (n > 0 && (buf[0] == '+' || buf[0] == '-'))
+    if (n > 0 && (buf[0] == '+' || buf[0] == '-')) {
+        int k = 0; /* buf is not NUL-terminated */
+        while (k < n && buf[k] != '\r' && buf[k] != '\n')
+            k++;
+        snprintf(line, linelen, "%.*s", k, buf);
         return true;
+    }
     int code = SSL_get_error(ssl, n);
     last_error(why, len);
     if (!why[0])
@@ -288,23 +293,55 @@ static bool exchange_ping(SSL *ssl, char *why, size_t len)
 }
 
 /*
- * Handshake, first exchange and the certificate's verdict; on failure sets the step's verdict
- * and hint. Returns whether a session could use this path.
+ * True when a handshake that returned rc failed because nothing at all came back before the
+ * socket's receive timeout. errno_after is errno as SSL_connect left it.
  */
-static bool run_session(doc_step *s, SSL *ssl, doc_ctx *ctx, const doc_endpoint *ep)
+static bool handshake_silent(SSL *ssl, int rc, int errno_after)
 {
+    int code = SSL_get_error(ssl, rc);
+    bool timed_out =
+        code == SSL_ERROR_WANT_READ ||
+        (code == SSL_ERROR_SYSCALL && (errno_after == EAGAIN || errno_after == EWOULDBLOCK));
+    return timed_out && BIO_number_read(SSL_get_rbio(ssl)) == 0;
+}
+
+/* The step's verdict when the handshake failed. */
+static void handshake_failed(doc_step *s, SSL *ssl, int rc, doc_ctx *ctx, const doc_endpoint *ep)
+{
+    int errno_after = errno;
     char why[256] = "";
-    if (SSL_connect(ssl) != 1) {
-        last_error(why, sizeof(why));
-        if (!why[0])
-            snprintf(why, sizeof(why),
-                     "the server closed the connection or did not answer "
-                     "within connectTimeout");
-        doc_step_set(s, DOC_FAIL, "the TLS handshake failed: %s", why);
-        handshake_hint(s, why, ctx, ep);
+    if (handshake_silent(ssl, rc, errno_after)) {
+        ERR_clear_error();
+        doc_step_set(s, DOC_FAIL,
+                     "the TLS handshake got no answer: the server accepted the connection but "
+                     "answered nothing within connectTimeout (%d ms)",
+                     (int)vmux_config_connect_timeout(ctx->cfg));
+        doc_silent_hint(s);
+        return;
+    }
+    last_error(why, sizeof(why));
+    if (!why[0])
+        snprintf(why, sizeof(why),
+                 "the server closed the connection or did not answer "
+                 "within connectTimeout");
+    doc_step_set(s, DOC_FAIL, "the TLS handshake failed: %s", why);
+    handshake_hint(s, why, ctx, ep);
+}
+
+/*
+ * Handshake, first exchange and the certificate's verdict; on failure sets the step's verdict
+ * and hint. A PING refused for the server's state (BUSY...) is reported here, the first step
+ * to see it (doc_state_step). Returns whether a session could use this path.
+ */
+static bool run_session(doc_step *s, SSL *ssl, doc_ctx *ctx, doc_endpoint *ep)
+{
+    char why[256] = "", line[128] = "";
+    int rc = SSL_connect(ssl);
+    if (rc != 1) {
+        handshake_failed(s, ssl, rc, ctx, ep);
         return false;
     }
-    bool answered = exchange_ping(ssl, why, sizeof(why));
+    bool answered = exchange_ping(ssl, why, sizeof(why), line, sizeof(line));
     judge_cert(s, ssl, ctx, ep);
     if (!answered) {
         doc_step_set(s, DOC_FAIL,
@@ -312,8 +349,13 @@ static bool run_session(doc_step *s, SSL *ssl, doc_ctx *ctx, const doc_endpoint 
                      "session: %s",
                      SSL_get_version(ssl), why);
         handshake_hint(s, why, ctx, ep);
+        return false;
     }
-    return s->verdict != DOC_FAIL;
+    if (s->verdict == DOC_FAIL)
+        return false;
+    if (line[0] == '-')
+        doc_state_step(s, ep, line + 1);
+    return true;
 }
 
 bool doc_tls(doc_ctx *ctx, doc_endpoint *ep)
