@@ -33,7 +33,8 @@ static const state_text TEXTS[] = {
                            "restart, or a replica's full sync, loads the whole dataset again",
                            "the server is loading its dataset: not checked"},
     [DOC_STATE_MASTERDOWN] = {"MASTERDOWN",
-                              "a replica whose link to its primary is down, with "
+                              "the server is a replica whose link to its primary is down, "
+                              "with "
                               "replica-serve-stale-data no: it refuses reads until the link "
                               "is back",
                               "bring the primary back or mend the network between them (the "

@@ -305,21 +305,24 @@ static bool handshake_silent(SSL *ssl, int rc, int errno_after)
     return timed_out && BIO_number_read(SSL_get_rbio(ssl)) == 0;
 }
 
-/* The step's verdict when the handshake failed. */
+/*
+ * The step's verdict when the handshake failed. Silence alone does not mean a stopped server:
+ * a plain-text server reads a ClientHello as the start of a command and waits for its end.
+ */
 static void handshake_failed(doc_step *s, SSL *ssl, int rc, doc_ctx *ctx, const doc_endpoint *ep)
 {
-    int errno_after = errno;
+    int errno_after = errno, timeout_ms = (int)vmux_config_connect_timeout(ctx->cfg);
     char why[256] = "";
-    if (handshake_silent(ssl, rc, errno_after)) {
-        ERR_clear_error();
+    bool silent = handshake_silent(ssl, rc, errno_after);
+    last_error(why, sizeof(why));
+    if (silent && !doc_plain_answers(&ep->addrs[ep->usable], timeout_ms)) {
         doc_step_set(s, DOC_FAIL,
                      "the TLS handshake got no answer: the server accepted the connection but "
                      "answered nothing within connectTimeout (%d ms)",
-                     (int)vmux_config_connect_timeout(ctx->cfg));
+                     timeout_ms);
         doc_silent_hint(s);
         return;
     }
-    last_error(why, sizeof(why));
     if (!why[0])
         snprintf(why, sizeof(why),
                  "the server closed the connection or did not answer "
