@@ -4,7 +4,8 @@
 #   doctor_test.sh CASE
 #
 # Environment (set by CTest, tests/doctor/CMakeLists.txt): DOCTOR (the binary), BLACKHOLE
-# (tests/doctor/blackhole.c, a port that drops connections), STATE (the fixtures' state dir,
+# (tests/doctor/blackhole.c, a port that drops connections), CHATTER (tests/doctor/chatter.c, a
+# port that answers neither RESP nor TLS), STATE (the fixtures' state dir,
 # with NAME.port and NAME.ports files), CERTS (the test certificates), FIXTURE
 # (tests/support/valkey-fixture.sh, for the servers a case starts itself).
 # Each case is one CTest test (doctor.CASE). Checks use jq on the one JSON document.
@@ -305,6 +306,151 @@ case_replica() {
     expect_status 0
     [ "$(jq '[.steps[] | select(.name == "role" and .verdict == "ok")] | length' <<<"$out")" = 2 ] ||
         fail "role: both endpoints should be ok"
+}
+
+# wait_until SECONDS WHAT COMMAND...: polls COMMAND until it succeeds; fails the case, naming
+# WHAT, when it has not within SECONDS.
+wait_until() {
+    local deadline=$((SECONDS + $1)) what=$2
+    shift 2
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || fail "not within the deadline: $what"
+        sleep 0.05
+    done
+}
+
+# ping_says PORT CODE: the server on PORT answers PING with the error CODE.
+ping_says() { valkey-cli -p "$1" PING 2>&1 | grep -q "^$2"; }
+
+# A server busy in a script (started here, with a short busy-reply-threshold, the script run
+# from a connection of its own): the tls step's PING is the first to meet BUSY and says what it
+# is; the steps that could check nothing say so, and nothing blames the ACL user.
+case_busy() {
+    local dir port s
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/vmux-doctor-test.XXXXXX")
+    # The script only reads, so SCRIPT KILL ends it; then the server can stop.
+    # shellcheck disable=SC2064 # expand dir now
+    trap "[ -s '$dir/dbusy.port' ] && valkey-cli -p \$(cat '$dir/dbusy.port') SCRIPT KILL >/dev/null 2>&1; bash '$FIXTURE' stop dbusy '$dir' >/dev/null 2>&1 || true; rm -rf '$dir'" EXIT
+    bash "$FIXTURE" start dbusy "$dir" --busy-reply-threshold 50 >/dev/null
+    port=$(cat "$dir/dbusy.port")
+    valkey-cli -p "$port" EVAL "while true do end" 0 >/dev/null 2>&1 &
+    wait_until 15 "the server answers BUSY" ping_says "$port" BUSY
+    doctor "127.0.0.1:$port"
+    expect_status 1
+    expect tls fail
+    expect_in tls detail "busy running a script"
+    expect_in tls hint "SCRIPT KILL"
+    expect_in tls hint "FUNCTION KILL"
+    expect_in tls facts.server_state BUSY
+    expect auth ok
+    expect_in auth detail "not checked"
+    for s in server role cluster zone latency; do
+        expect "$s" skipped
+        expect_in "$s" detail "the server is busy: not checked"
+    done
+    expect open skipped
+    [[ "$out" != *"grant +"* ]] || fail "a hint blames the ACL user"
+    [[ "$out" != *standalone* ]] || fail "the cluster step guessed standalone"
+}
+
+# A server loading its dataset (started here, slowed by key-load-delay, loading from DEBUG
+# RELOAD on a connection of its own): the tls step says so; INFO and ROLE still answer, so the
+# steps that use them run; the latency step, all PINGs, is not checked.
+case_loading() {
+    local dir port s
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/vmux-doctor-test.XXXXXX")
+    # Without the delay the load ends at once; then the server can stop.
+    # shellcheck disable=SC2064 # expand dir now
+    trap "[ -s '$dir/dload.port' ] && valkey-cli -p \$(cat '$dir/dload.port') CONFIG SET key-load-delay 0 >/dev/null 2>&1; bash '$FIXTURE' stop dload '$dir' >/dev/null 2>&1 || true; rm -rf '$dir'" EXIT
+    bash "$FIXTURE" start dload "$dir" --enable-debug-command local \
+        --loading-process-events-interval-bytes 1024 >/dev/null
+    port=$(cat "$dir/dload.port")
+    valkey-cli -p "$port" DEBUG POPULATE 20000 >/dev/null
+    valkey-cli -p "$port" CONFIG SET key-load-delay 2000 >/dev/null # 40 s for 20000 keys
+    valkey-cli -p "$port" DEBUG RELOAD >/dev/null 2>&1 &
+    wait_until 15 "the server answers LOADING" ping_says "$port" LOADING
+    doctor "127.0.0.1:$port"
+    expect_status 1
+    expect tls fail
+    expect_in tls detail "loading its dataset"
+    expect_in tls hint "wait until it is done"
+    expect_in tls facts.server_state LOADING
+    for s in auth server role cluster zone; do
+        expect "$s" ok
+    done
+    expect latency skipped
+    expect_in latency detail "the server is loading its dataset: not checked"
+    expect open skipped
+}
+
+# A replica cut off from its primary, with replica-serve-stale-data no (a server started here,
+# then made a replica of a port where nothing listens): MASTERDOWN, said once.
+case_masterdown() {
+    local dir port
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/vmux-doctor-test.XXXXXX")
+    # shellcheck disable=SC2064 # expand dir now
+    trap "bash '$FIXTURE' stop ddown '$dir' >/dev/null 2>&1 || true; rm -rf '$dir'" EXIT
+    bash "$FIXTURE" start ddown "$dir" >/dev/null
+    port=$(cat "$dir/ddown.port")
+    valkey-cli -p "$port" CONFIG SET replica-serve-stale-data no >/dev/null
+    valkey-cli -p "$port" REPLICAOF 127.0.0.1 "$(closed_port)" >/dev/null
+    wait_until 15 "the replica answers MASTERDOWN" ping_says "$port" MASTERDOWN
+    doctor "127.0.0.1:$port"
+    expect_status 1
+    expect tls fail
+    expect_in tls detail "link to its primary is down"
+    expect_in tls hint "replica-serve-stale-data yes"
+    expect_in tls facts.server_state MASTERDOWN
+    expect auth ok
+    expect role warn
+    expect_in role facts.role replica
+    expect latency skipped
+    expect_in latency detail "the replica's link to its primary is down: not checked"
+}
+
+stopped() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]; }
+
+# A server stopped by SIGSTOP (started here): the kernel completes the connection, and nothing
+# answers. The tls step says so, with TLS off and on, rather than "not a Valkey server".
+case_frozen() {
+    local dir port pid
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/vmux-doctor-test.XXXXXX")
+    # shellcheck disable=SC2064 # expand dir now
+    trap "[ -s '$dir/dfrozen.pid' ] && kill -CONT \$(cat '$dir/dfrozen.pid') 2>/dev/null; bash '$FIXTURE' stop dfrozen '$dir' >/dev/null 2>&1 || true; rm -rf '$dir'" EXIT
+    bash "$FIXTURE" start dfrozen "$dir" >/dev/null
+    port=$(cat "$dir/dfrozen.port")
+    pid=$(cat "$dir/dfrozen.pid")
+    kill -STOP "$pid"
+    wait_until 15 "the server is stopped" stopped "$pid"
+    doctor "127.0.0.1:$port,connectTimeout=500"
+    expect_status 1
+    expect tcp ok
+    expect tls fail
+    expect_in tls detail "accepted the connection but answered nothing within connectTimeout (500 ms)"
+    expect_in tls hint "stopped"
+    expect_skipped_after_tls
+    doctor "127.0.0.1:$port,connectTimeout=500,ssl=true"
+    expect_status 1
+    expect tls fail
+    expect_in tls detail "the TLS handshake got no answer"
+    expect_in tls hint "stopped"
+}
+
+# A port where something else answers (chatter.c, an SSH banner): bytes, but neither RESP nor
+# TLS, so the tls step asks whether this is a Valkey server at all (not the silent verdict).
+case_not_valkey() {
+    local port input
+    coproc CHAT { "$CHATTER"; }
+    read -r port <&"${CHAT[0]}" || fail "chatter did not start"
+    doctor "127.0.0.1:$port,connectTimeout=2000"
+    input=${CHAT[1]}
+    exec {input}>&- # closing its input ends it
+    wait "$CHAT_PID" || true
+    expect_status 1
+    expect tls fail
+    expect_in tls detail "does not answer a plain-text PING, nor a TLS handshake"
+    expect_in tls hint "is this port a Valkey server?"
+    expect_skipped_after_tls
 }
 
 # The field $3 of the step named $1 on the endpoint $2.
