@@ -505,5 +505,28 @@ case_sentinel() {
     [ -n "$(field_at latency "service svc" facts.p50_ms)" ] || fail "latency on the service"
 }
 
+# A Sentinel service whose primary is busy in a script: the sentinel's path is fine, and the
+# open step, whose session setup the primary refuses, says the server is busy.
+case_sentinel_busy() {
+    local dir sport attempt
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/vmux-doctor-test.XXXXXX")
+    # shellcheck disable=SC2064 # expand dir now
+    trap "[ -s '$dir/sentinel.pid' ] && kill \$(cat '$dir/sentinel.pid') 2>/dev/null; [ -s '$dir/dprim.port' ] && valkey-cli -p \$(cat '$dir/dprim.port') SCRIPT KILL >/dev/null 2>&1; bash '$FIXTURE' stop dprim '$dir' >/dev/null 2>&1 || true; rm -rf '$dir'" EXIT
+    bash "$FIXTURE" start dprim "$dir" --busy-reply-threshold 50 >/dev/null
+    for attempt in 1 2 3; do
+        sport=$(closed_port)
+        start_sentinel "$dir" "$sport" && break
+        [ "$attempt" = 3 ] && fail "the sentinel did not come up"
+    done
+    valkey-cli -p "$(cat "$dir/dprim.port")" EVAL "while true do end" 0 >/dev/null 2>&1 &
+    wait_until 15 "the primary answers BUSY" ping_says "$(cat "$dir/dprim.port")" BUSY
+    doctor "valkey+sentinel://127.0.0.1:$sport/svc"
+    expect_status 1
+    expect tls skipped
+    expect open fail
+    expect_in open detail BUSY
+    expect_in open hint "SCRIPT KILL"
+}
+
 "case_${case_name}"
 echo "ok: doctor.$case_name"

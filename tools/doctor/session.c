@@ -30,7 +30,9 @@ static vmux_config *one_endpoint(const vmux_config *cfg, const doc_endpoint *ep)
 static void open_hint(doc_step *s, int rc, const char *err, const vmux_config *cfg)
 {
     const char *user = vmux_config_user(cfg);
-    if (strstr(err, "WRONGPASS"))
+    if (doc_state_of(err) != DOC_STATE_READY)
+        doc_state_hint(s, doc_state_of(err)); /* a setup command refused: BUSY, LOADING... */
+    else if (strstr(err, "WRONGPASS"))
         doc_step_hint(s,
                       "wrong user name or password (user=%s), or an expired token: ElastiCache "
                       "IAM auth tokens live 15 minutes, so make a fresh one",
@@ -64,10 +66,14 @@ static vmux *open_auth(doc_ctx *ctx, doc_endpoint *ep, bool *for_state)
     vmux *m = NULL;
     int rc = c ? vmux_open(c, &m, err, sizeof(err)) : VMUX_ERR_NOMEM;
     vmux_config_free(c);
-    if (rc != 0) {
+    if (rc != 0 && doc_state_of(err) != DOC_STATE_READY) {
+        doc_step_set(s, DOC_FAIL, "could not open a session (%s)", vmux_err_name(rc));
+        *for_state = doc_state_step(s, ep, err);
+    } else if (rc != 0) {
         doc_step_set(s, DOC_FAIL, "could not open a session: %s (%s)", err, vmux_err_name(rc));
         open_hint(s, rc, err, ctx->cfg);
-        *for_state = doc_state_step(s, ep, err);
+    }
+    if (rc != 0) {
         doc_step_end(&ctx->report, s);
         return NULL;
     }
@@ -77,12 +83,14 @@ static vmux *open_auth(doc_ctx *ctx, doc_endpoint *ep, bool *for_state)
     vmux_reply *r = doc_call(m, err, sizeof(err), 2, (const char *[]){"ACL", "WHOAMI"});
     if (r != NULL) {
         doc_step_set(s, DOC_OK, "session open, authenticated as \"%s\"", vmux_reply_str(r, NULL));
-    } else if (ep->state != DOC_STATE_READY && doc_state_of(err) != DOC_STATE_READY) {
-        /* AUTH and HELLO pass while a script runs or the data loads; WHOAMI does not. */
+    } else if (doc_state_of(err) == DOC_STATE_READY) {
+        doc_step_set(s, DOC_OK, "session open (ACL WHOAMI: %s)", err);
+    } else if (ep->state != DOC_STATE_READY) {
+        /* AUTH and HELLO pass while a script runs; WHOAMI does not. */
         doc_step_set(s, DOC_OK, "session open (ACL WHOAMI: %s)",
                      doc_state_unseen(doc_state_of(err)));
     } else {
-        doc_step_set(s, DOC_OK, "session open (ACL WHOAMI: %s)", err);
+        doc_step_set(s, DOC_OK, "session open");
         doc_state_step(s, ep, err);
     }
     vmux_reply_free(r);
