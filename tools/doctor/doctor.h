@@ -115,7 +115,8 @@ doc_state doc_state_of(const char *err);
  * state.c: when err names a state (doc_state_of), reports it on step s and returns true: the
  * first time for this endpoint as a failure that says what the server is doing, with a hint
  * (after the detail s already has, if any), recording it in ep->state; after that as skipped,
- * "not checked". False, with s untouched, when err names none.
+ * "not checked", its hint cleared (it would blame something else). False, with s untouched,
+ * when err names none.
  */
 bool doc_state_step(doc_step *s, doc_endpoint *ep, const char *err);
 
