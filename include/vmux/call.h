@@ -104,8 +104,10 @@ typedef struct vmux_callopts {
 /**
  * An async completion. Runs exactly once on the handle's I/O thread, with status 0 and the
  * reply, VMUX_ERR_SERVER and the server's error reply, VMUX_ERR_REDIRECT_LOOP and an error reply
- * written by vmux that names the slot and the last node (NULL only if memory ran out), or another
- * negative VMUX_ERR_* code and reply NULL. The callback owns reply and frees it with
+ * written by vmux that names the slot and the last node, VMUX_ERR_CROSSSLOT found for a command
+ * the key table does not know (its keys listed by a node's COMMAND GETKEYS) and an error reply
+ * written by vmux that names two keys and their slots (either NULL only if memory ran out), or
+ * another negative VMUX_ERR_* code and reply NULL. The callback owns reply and frees it with
  * vmux_reply_free() (it may pass it to another thread first). It must not block: every other
  * command of the handle waits while it runs. It may submit further commands with vmux_call_async()
  * or vmux_call_forget().

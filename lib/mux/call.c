@@ -145,13 +145,16 @@ static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32
 
 /*
  * Fills the caller's optional error buffer: the words of the error reply that came with the code
- * (the server's, or the router's for a redirect loop), or the code's description.
+ * (the server's, or the router's for a redirect loop or for keys in two slots that only a node's
+ * COMMAND GETKEYS could list), or the code's description.
  */
 static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
 {
     if (opts == NULL || opts->errbuf == NULL || opts->errlen == 0 || rc == 0)
         return;
-    bool worded = (rc == VMUX_ERR_SERVER || rc == VMUX_ERR_REDIRECT_LOOP) && reply != NULL;
+    bool worded =
+        (rc == VMUX_ERR_SERVER || rc == VMUX_ERR_REDIRECT_LOOP || rc == VMUX_ERR_CROSSSLOT) &&
+        reply != NULL;
     const char *why = worded ? vmux_reply_str(reply, NULL) : vmux_strerror(rc);
     vmux__errbuf_set(opts->errbuf, opts->errlen, "%s", why != NULL ? why : "");
 }
@@ -184,6 +187,10 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_
         atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     }
     explain(opts, rc, *out);
+    if (rc == VMUX_ERR_CROSSSLOT) { /* its words are in the caller's buffer: *out stays NULL */
+        vmux_reply_free(*out);
+        *out = NULL;
+    }
     return rc;
 }
 

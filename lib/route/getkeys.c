@@ -10,6 +10,7 @@
 
 #include "core/encode.h"
 #include "core/log.h"
+#include "core/reply_internal.h"
 #include "route/keyslot.h"
 #include "route/router.h"
 #include "route/slot.h"
@@ -20,19 +21,36 @@ struct keys_req {
     struct vmux_op *op; /* in r->keys_wait until this request's answer */
 };
 
-/* The slot of the keys a GETKEYS reply lists: 0 with *slot, or VMUX_ERR_CROSSSLOT. */
-static int slot_of_keys(const vmux_reply *reply, int *slot)
+/*
+ * The slot of the keys a GETKEYS reply lists: 0 with *slot; or VMUX_ERR_CROSSSLOT with *err set
+ * to an error reply naming the first key and one in another slot, as the caller's thread words
+ * it for the commands the key table knows (NULL if memory ran out).
+ */
+static int slot_of_keys(const vmux_reply *reply, int *slot, vmux_reply **err)
 {
     *slot = VMUX_SLOT_ANY;
     size_t n = vmux_reply_get_kind(reply) == VMUX_REPLY_ARRAY ? vmux_reply_len(reply) : 0;
+    const char *keys[2] = {NULL, NULL};
+    size_t lens[2] = {0, 0};
     for (size_t i = 0; i < n; i++) {
         size_t len = 0;
         const char *key = vmux_reply_str(vmux_reply_element(reply, i), &len);
         if (key == NULL)
             continue;
         int s = (int)vmux__slot_of(key, len);
-        if (*slot != VMUX_SLOT_ANY && s != *slot)
+        if (*slot != VMUX_SLOT_ANY && s != *slot) {
+            char why[256];
+            keys[1] = key;
+            lens[1] = len;
+            struct vmux_crossslot cross = {0, 1, (unsigned)*slot, (unsigned)s};
+            vmux__crossslot_message(why, sizeof why, &cross, keys, lens);
+            *err = vmux__reply_new_str(VMUX_REPLY_ERROR, why, strlen(why));
             return VMUX_ERR_CROSSSLOT;
+        }
+        if (*slot == VMUX_SLOT_ANY) {
+            keys[0] = key;
+            lens[0] = len;
+        }
         *slot = s;
     }
     return 0;
@@ -55,10 +73,11 @@ static void on_keys(int status, vmux_reply *reply, void *arg)
     }
     /* An error reply (no key arguments, an unknown command...): keyless; the server will say. */
     int slot = VMUX_SLOT_ANY;
-    int rc = status == 0 ? slot_of_keys(reply, &slot) : 0;
+    vmux_reply *why = NULL;
+    int rc = status == 0 ? slot_of_keys(reply, &slot, &why) : 0;
     vmux_reply_free(reply);
     if (rc != 0) {
-        vmux__op_finish(op, rc, NULL);
+        vmux__op_finish(op, rc, why);
         return;
     }
     op->slot = slot;

@@ -485,6 +485,38 @@ static struct vmux_slotmap *map_copy(const struct vmux_slotmap *m, uint64_t epoc
     return c;
 }
 
+/* The index in s->nodes of the replica at host:port (host compared without case), or 0. */
+static size_t find_replica(const struct vmux_shard *s, const char *host, size_t hostlen, int port)
+{
+    for (size_t k = 1; k < s->nnodes; k++) {
+        const struct vmux_node_addr *n = &s->nodes[k];
+        if (n->host != NULL && n->port == port && strlen(n->host) == hostlen &&
+            strncasecmp(n->host, host, hostlen) == 0)
+            return k;
+    }
+    return 0;
+}
+
+/*
+ * A MOVED to a replica of the slot's own shard: a failover promoted it, and it serves every
+ * slot of the shard now. Swaps it with the primary in c (the old primary, demoted, becomes its
+ * replica); returns whether it did.
+ */
+static bool promote_replica(struct vmux_slotmap *c, unsigned slot, const char *host, size_t hostlen,
+                            int port)
+{
+    if (c->owner[slot] == VMUX_SLOT_NO_OWNER)
+        return false;
+    struct vmux_shard *s = &c->shards[c->owner[slot]];
+    size_t k = find_replica(s, host, hostlen, port);
+    if (k == 0)
+        return false;
+    struct vmux_node_addr old = s->nodes[0];
+    s->nodes[0] = s->nodes[k];
+    s->nodes[k] = old;
+    return true;
+}
+
 int vmux__slotmap_moved(const struct vmux_slotmap *m, unsigned slot, const char *host,
                         size_t hostlen, int port, struct vmux_slotmap **out)
 {
@@ -496,6 +528,10 @@ int vmux__slotmap_moved(const struct vmux_slotmap *m, unsigned slot, const char 
     if (c == NULL)
         return VMUX_ERR_NOMEM;
     int idx = vmux__slotmap_find_primary(c, host, hostlen, port);
+    if (idx < 0 && promote_replica(c, slot, host, hostlen, port)) {
+        *out = c;
+        return 0;
+    }
     if (idx < 0)
         idx = append_node(c, &cap, host, hostlen, port);
     if (idx < 0) {

@@ -87,7 +87,10 @@ int vmux__slotmap_standalone(const char *host, int port, const struct vmux_node_
 /*
  * A copy of m in which slot belongs to the shard whose primary is host:port (hostlen bytes, not
  * empty: the caller has applied the endpoint rules), a new shard of that one node when no shard
- * has it, with m's epoch + 1: what a MOVED reply says. Returns 0 with *out (one reference), or
+ * has it, with m's epoch + 1: what a MOVED reply says. When host:port is a replica of the slot's
+ * own shard, a failover promoted it: it becomes that shard's primary, for every slot of the
+ * shard, and the old primary its replica (so the demoted node is nobody's primary, and a
+ * fan-out to the primaries asks each shard once). Returns 0 with *out (one reference), or
  * VMUX_ERR_NOMEM, or VMUX_ERR_INVALID_ARG for a slot out of range or no host.
  */
 int vmux__slotmap_moved(const struct vmux_slotmap *m, unsigned slot, const char *host,

@@ -389,6 +389,36 @@ static void test_moved_loop_async(void **state)
     vt_fcluster_stop(c);
 }
 
+/* ---- keys a node lists (COMMAND GETKEYS) ---- */
+
+/* A command the key table does not know, whose keys the node lists in two slots: refused before
+ * it is sent, with the message naming both keys and their slots, as for a known command. */
+static void test_getkeys_crossslot(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(1, NULL);
+    vmux *m = open_on(c, NULL);
+    rule(c, 0, "GETKEYS", -1, 0, "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    char err[512] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    const char *argv[] = {"MYMGET", "a", "b"};
+    vmux_reply *r = NULL;
+    assert_status(vmux_call(m, &o, 3, argv, NULL, &r), VMUX_ERR_CROSSSLOT);
+    assert_null(r);
+    char want[128];
+    snprintf(want, sizeof want, "keys 'a' (slot %u) and 'b' (slot %u)", slot("a"), slot("b"));
+    if (strstr(err, want) == NULL)
+        fail_msg("error buffer '%s', expected it to hold \"%s\"", err, want);
+    struct async_got a = {0};
+    assert_status(vmux_call_async(m, NULL, 3, argv, NULL, on_async, &a), 0);
+    assert_true(vt_wait_until(async_done, &a, WAIT_MS));
+    assert_status(a.rc, VMUX_ERR_CROSSSLOT);
+    assert_non_null(strstr(a.text, want));
+    assert_int_equal(vt_fcluster_count(c, 0, "MYMGET"), 0); /* nothing was sent */
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* ---- transient errors ---- */
 
 static void burst(const char *reply)
@@ -784,6 +814,7 @@ int main(void)
         cmocka_unit_test(test_ask_chain),
         cmocka_unit_test(test_moved_loop),
         cmocka_unit_test(test_moved_loop_async),
+        cmocka_unit_test(test_getkeys_crossslot),
         cmocka_unit_test(test_tryagain_burst),
         cmocka_unit_test(test_clusterdown_burst),
         cmocka_unit_test(test_truncated_moved),

@@ -526,6 +526,25 @@ static void test_moved(void **state)
     assert_int_equal(q->epoch, m->epoch + 2);
     vmux__slotmap_unref(p);
     vmux__slotmap_unref(q);
+    /* To a replica of the slot's own shard: a failover, the whole shard follows. */
+    assert_int_equal(vmux__slotmap_moved(m, 100, "127.0.0.1", 9, 7003, &p), 0);
+    check_invariants(p);
+    assert_int_equal(p->nshards, m->nshards);
+    assert_int_equal(primary_of(p, 0)->port, 7003);
+    assert_int_equal(primary_of(p, 5460)->port, 7003);
+    assert_int_equal(vmux__slotmap_owner(p, 0)->nodes[1].port, 7000); /* demoted: a replica */
+    assert_int_equal(vmux__slotmap_owner(p, 0)->nslots, 5461);
+    assert_int_equal(vmux__slotmap_find_primary(p, "127.0.0.1", 9, 7000), -1);
+    assert_int_equal(primary_of(p, 5461)->port, 7001); /* the other shards as they were */
+    assert_int_equal(primary_of(m, 0)->port, 7000);
+    vmux__slotmap_unref(p);
+    /* A replica of another shard is not promoted: the slot moves to a shard of its own. */
+    assert_int_equal(vmux__slotmap_moved(m, 100, "127.0.0.1", 9, 7004, &p), 0);
+    check_invariants(p);
+    assert_int_equal(p->nshards, m->nshards + 1);
+    assert_int_equal(primary_of(p, 100)->port, 7004);
+    assert_int_equal(primary_of(p, 5461)->port, 7001);
+    vmux__slotmap_unref(p);
     /* A hole gets an owner. */
     vmux__slotmap_unref(m);
     m = build(A(A(I(0), I(10), node("h", 1, ID0))), "seed");
