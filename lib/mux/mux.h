@@ -11,6 +11,7 @@
 #include "core/config_internal.h"
 #include "core/counters.h"
 #include "core/deadline.h"
+#include "core/errbuf.h"
 #include "core/op.h"
 #include "net/pool.h"
 #include "mux/pubsub.h"
@@ -60,7 +61,7 @@ struct vmux {
     enum vmux_open_state ostate;
     int attempts;
     int oerror;
-    char oreason[256];
+    char oreason[VMUX_REASON_SIZE];
 };
 
 /*

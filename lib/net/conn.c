@@ -19,6 +19,7 @@
 
 #include "core/assert.h"
 #include "core/counters.h"
+#include "core/errbuf.h"
 #include "core/redact.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
@@ -55,6 +56,10 @@ static char *format_whole(const char *fmt, va_list ap)
     return text;
 }
 
+/* The link's reason holds "where: " and the whole cause, however long the host name. */
+_Static_assert(sizeof(((struct vmux_conn *)0)->where) + 2 + VMUX_CAUSE_SIZE <= VMUX_REASON_SIZE,
+               "a failure's reason must hold its host:port and its whole cause");
+
 /*
  * A reason may quote the server, which may echo the credentials: they are masked in the whole
  * message before it is cut to size, so that no prefix of a password survives the cut.
@@ -65,7 +70,7 @@ void vmux__conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
         return;
     const struct vmux_config *cfg = c->link->cfg;
     const char *secrets[] = {cfg->password, c->auth_pass, cfg->user, c->auth_user};
-    char reason[200];
+    char reason[VMUX_CAUSE_SIZE];
     va_list ap;
     va_start(ap, fmt);
     char *whole = format_whole(fmt, ap);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/errbuf.h"
 #include "net/link.h"
 #include "net/tls.h"
 
@@ -68,7 +69,7 @@ struct vmux_link {
     unsigned demoted;         /* connections retired by READONLY in a row (reset by a tick) */
     uint64_t rng;             /* jitter */
     int last_error;           /* code of the last failure, 0 if none */
-    char last_reason[256];
+    char last_reason[VMUX_REASON_SIZE]; /* "host:port: cause" (core/errbuf.h) */
     char az[64]; /* the server's availability_zone (asked for readFrom=azAffinity...); "" unknown */
     struct vmux_repl repl;              /* its server's replication state (repl.c), for readFrom */
     struct vmux_link_tracking tracking; /* the near cache's (redirect_id NULL: no tracking) */

@@ -23,6 +23,7 @@
 
 #include "core/config_internal.h"
 #include "core/counters.h"
+#include "core/errbuf.h"
 #include "core/op.h"
 #include "net/link.h"
 #include "net/pool.h"
@@ -72,7 +73,7 @@ struct vmux_router_reads {
 struct vmux_router {
     atomic_int mode; /* enum vmux_router_mode: the I/O thread stores, any thread loads */
     int fail_code;   /* VMUX_ROUTER_FAILED: what ops and vmux_open() get */
-    char fail_reason[256];
+    char fail_reason[VMUX_REASON_SIZE];
 
     uv_loop_t *loop;
     const struct vmux_config *cfg;

@@ -106,7 +106,7 @@ struct loglog {
     int n;
     struct {
         vmux_log_level level;
-        char text[256];
+        char text[512]; /* a whole line: at most 511 bytes */
     } line[MAXLOG];
 };
 
@@ -317,6 +317,41 @@ static void test_ssl_verify_false_warns(void **state)
     pthread_mutex_destroy(&verified.mu);
 }
 
+/*
+ * A legal host name of 248 bytes (labels of at most 63) that cannot resolve: vmux_open()'s error
+ * buffer and the log's warning keep the cause after "host:port: ", rather than being cut inside
+ * or just after the host name.
+ */
+static void test_long_host_name_keeps_the_cause(void **state)
+{
+    (void)state;
+    static struct loglog log;
+    memset(&log, 0, sizeof log);
+    pthread_mutex_init(&log.mu, NULL);
+    char host[249], text[400], err[1024] = "";
+    memset(host, 'a', 240);
+    for (int i = 63; i < 240; i += 64)
+        host[i] = '.';
+    memcpy(host + 240, ".invalid", sizeof ".invalid");
+    assert_int_equal(strlen(host), 248);
+    snprintf(text, sizeof text, "%s:24751,connectRetry=1,connectTimeout=5000", host);
+    vmux_config *cfg = vt_config(text);
+    assert_int_equal(vmux_config_set_log(cfg, on_log, VMUX_LOG_WARN, &log), 0);
+    vmux *m = NULL;
+    int rc = vmux_open(cfg, &m, err, sizeof err);
+    vmux_config_free(cfg);
+    /* the resolver may say no, or still be asking when connectTimeout ends */
+    if (rc != VMUX_ERR_RESOLVE && rc != VMUX_ERR_TIMEOUT)
+        fail_msg("vmux_open: %s: %s", vmux_err_name(rc), err);
+    assert_int_equal(strncmp(err, host, strlen(host)), 0);
+    assert_non_null(strstr(err, ":24751: "));
+    if (strstr(err + strlen(host), "resolv") == NULL)
+        fail_msg("no cause in the error buffer (%zu bytes): %s", strlen(err), err);
+    /* the warning is logged before vmux_open() learns of the failure */
+    assert_int_equal(log_count(&log, VMUX_LOG_WARN, "resolv"), 1);
+    pthread_mutex_destroy(&log.mu);
+}
+
 /* ---- counters ---- */
 
 /* Async completions in the order they came: status and reply text. */
@@ -484,6 +519,7 @@ int main(void)
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_log_levels, server_setup, server_teardown),
         cmocka_unit_test(test_ssl_verify_false_warns),
+        cmocka_unit_test(test_long_host_name_keeps_the_cause),
         cmocka_unit_test_setup_teardown(test_stats_count_a_known_sequence, server_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_stopped_server_link_replaced, server_setup,
