@@ -187,19 +187,22 @@ int main(int argc, char **argv)
     if (config == NULL || config[0] == '\0')
         config = "127.0.0.1:7000";
 
-    printf("vmux %s, connecting with \"%s\" and cluster=yes\n", vmux_version(), config);
-    char err[256] = "";
+    char err[256] = "", shown[512] = "";
     vmux *m = NULL;
     vmux_config *cfg = NULL;
     int rc = vmux_config_parse(config, &cfg, err, sizeof err);
     if (rc == 0)
         rc = vmux_config_set_cluster(cfg, VMUX_CLUSTER_YES);
-    if (rc == 0)
+    if (rc == 0) {
+        /* Not config itself, which may hold a password: vmux_config_to_string() masks it. */
+        vmux_config_to_string(cfg, shown, sizeof shown);
+        printf("vmux %s, connecting with \"%s\"\n", vmux_version(), shown);
         rc = vmux_open(cfg, &m, err, sizeof err);
+    }
     vmux_config_free(cfg);
     if (rc != 0) {
-        fprintf(stderr, "cluster: cannot open \"%s\": %s (%s)%s%s\n", config, vmux_strerror(rc),
-                vmux_err_name(rc), err[0] ? ": " : "", err);
+        fprintf(stderr, "cluster: cannot open: %s (%s)%s%s\n", vmux_strerror(rc), vmux_err_name(rc),
+                err[0] ? ": " : "", err);
         return 1;
     }
     rc = spread_keys(m);

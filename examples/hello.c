@@ -1,6 +1,7 @@
 /*
  * hello: the smallest complete vmux program. It opens a handle from a configuration string
- * (argv[1], else the VMUX_CONFIG environment variable, else "127.0.0.1:6379"), stores a key
+ * (argv[1], else the VMUX_CONFIG environment variable, else "127.0.0.1:6379"), which it shows as
+ * vmux_config_to_string() writes it (a password as "*****", never in clear), stores a key
  * with SET, reads it back with GET, stores it again with a 60-second expiry (SET ... EX 60),
  * asks the server for the time left with TTL, and prints each step. Every failure is reported
  * with vmux_strerror() and, when opening, the reason the library wrote into the error buffer;
@@ -122,13 +123,20 @@ int main(int argc, char **argv)
     if (config == NULL || config[0] == '\0')
         config = "127.0.0.1:6379";
 
-    printf("vmux %s, connecting with \"%s\"\n", vmux_version(), config);
-    char err[256] = "";
+    char err[256] = "", shown[512] = "";
+    vmux_config *cfg = NULL;
     vmux *m = NULL;
-    int rc = vmux_open_str(config, &m, err, sizeof err);
+    int rc = vmux_config_parse(config, &cfg, err, sizeof err);
+    if (rc == 0) {
+        /* Not config itself, which may hold a password: vmux_config_to_string() masks it. */
+        vmux_config_to_string(cfg, shown, sizeof shown);
+        printf("vmux %s, connecting with \"%s\"\n", vmux_version(), shown);
+        rc = vmux_open(cfg, &m, err, sizeof err);
+    }
+    vmux_config_free(cfg);
     if (rc != 0) {
-        fprintf(stderr, "hello: cannot open \"%s\": %s (%s)%s%s\n", config, vmux_strerror(rc),
-                vmux_err_name(rc), err[0] ? ": " : "", err);
+        fprintf(stderr, "hello: cannot open: %s (%s)%s%s\n", vmux_strerror(rc), vmux_err_name(rc),
+                err[0] ? ": " : "", err);
         return 1;
     }
     rc = hello(m);

@@ -297,13 +297,20 @@ int main(int argc, char **argv)
     if (config == NULL || config[0] == '\0')
         config = "127.0.0.1:6379";
 
-    printf("vmux %s, connecting with \"%s\"\n", vmux_version(), config);
-    char err[256] = "";
+    char err[256] = "", shown[512] = "";
+    vmux_config *cfg = NULL;
     vmux *m = NULL;
-    int rc = vmux_open_str(config, &m, err, sizeof err);
+    int rc = vmux_config_parse(config, &cfg, err, sizeof err);
+    if (rc == 0) {
+        /* Not config itself, which may hold a password: vmux_config_to_string() masks it. */
+        vmux_config_to_string(cfg, shown, sizeof shown);
+        printf("vmux %s, connecting with \"%s\"\n", vmux_version(), shown);
+        rc = vmux_open(cfg, &m, err, sizeof err);
+    }
+    vmux_config_free(cfg);
     if (rc != 0) {
-        fprintf(stderr, "lock: cannot open \"%s\": %s (%s)%s%s\n", config, vmux_strerror(rc),
-                vmux_err_name(rc), err[0] ? ": " : "", err);
+        fprintf(stderr, "lock: cannot open: %s (%s)%s%s\n", vmux_strerror(rc), vmux_err_name(rc),
+                err[0] ? ": " : "", err);
         return 1;
     }
     rc = run(m);

@@ -274,8 +274,8 @@ int main(int argc, char **argv)
     vmux *m = NULL;
     int rc = vmux_open_str(config, &m, err, sizeof err);
     if (rc != 0) {
-        fprintf(stderr, "metrics: cannot open \"%s\": %s%s%s\n", config, vmux_strerror(rc),
-                err[0] ? ": " : "", err);
+        fprintf(stderr, "metrics: cannot open: %s%s%s\n", vmux_strerror(rc), err[0] ? ": " : "",
+                err);
         return 1;
     }
     rc = warm_up(m);

@@ -66,7 +66,7 @@ static vmux *open_handle(const char *conf, bool near)
         rc = vmux_open(cfg, &m, err, sizeof err);
     vmux_config_free(cfg);
     if (rc != 0)
-        fprintf(stderr, "cannot open %s: %s (%s)\n", conf, vmux_strerror(rc), err);
+        fprintf(stderr, "near_cache: cannot open: %s (%s)\n", vmux_strerror(rc), err);
     return m;
 }
 

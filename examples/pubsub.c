@@ -174,15 +174,22 @@ int main(int argc, char **argv)
     if (config == NULL || config[0] == '\0')
         config = "127.0.0.1:6379";
 
-    printf("vmux %s, connecting with \"%s\"\n", vmux_version(), config);
     struct run r = {0};
     /* A channel of this process's own, so that two runs never see each other's messages. */
     snprintf(r.channel, sizeof r.channel, "vmux:example:pubsub:%ld", (long)getpid());
-    char err[256] = "";
-    int rc = vmux_open_str(config, &r.m, err, sizeof err);
+    char err[256] = "", shown[512] = "";
+    vmux_config *cfg = NULL;
+    int rc = vmux_config_parse(config, &cfg, err, sizeof err);
+    if (rc == 0) {
+        /* Not config itself, which may hold a password: vmux_config_to_string() masks it. */
+        vmux_config_to_string(cfg, shown, sizeof shown);
+        printf("vmux %s, connecting with \"%s\"\n", vmux_version(), shown);
+        rc = vmux_open(cfg, &r.m, err, sizeof err);
+    }
+    vmux_config_free(cfg);
     if (rc != 0) {
-        fprintf(stderr, "pubsub: cannot open \"%s\": %s (%s)%s%s\n", config, vmux_strerror(rc),
-                vmux_err_name(rc), err[0] ? ": " : "", err);
+        fprintf(stderr, "pubsub: cannot open: %s (%s)%s%s\n", vmux_strerror(rc), vmux_err_name(rc),
+                err[0] ? ": " : "", err);
         return 1;
     }
     vmux_sub *sub = NULL;

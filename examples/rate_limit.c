@@ -139,8 +139,7 @@ int main(int argc, char **argv)
     vmux *m = NULL;
     int rc = vmux_open_str(config, &m, err, sizeof err);
     if (rc != 0) {
-        fprintf(stderr, "rate_limit: cannot connect with \"%s\": %s (%s)\n", config,
-                vmux_err_name(rc), err);
+        fprintf(stderr, "rate_limit: cannot connect: %s (%s)\n", vmux_err_name(rc), err);
         return 1;
     }
     vmux_ratelimit_opts o =

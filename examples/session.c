@@ -188,8 +188,8 @@ int main(int argc, char **argv)
     vmux *m = NULL;
     int rc = vmux_open_str(config, &m, err, sizeof err);
     if (rc != 0) {
-        fprintf(stderr, "session: cannot open \"%s\": %s (%s)%s%s\n", config, vmux_strerror(rc),
-                vmux_err_name(rc), err[0] ? ": " : "", err);
+        fprintf(stderr, "session: cannot open: %s (%s)%s%s\n", vmux_strerror(rc), vmux_err_name(rc),
+                err[0] ? ": " : "", err);
         return 1;
     }
     rc = run(m);

@@ -60,7 +60,7 @@ static int open_handle(const char *conf, vmux **m)
         rc = vmux_open(cfg, m, err, sizeof err);
     vmux_config_free(cfg);
     if (rc != 0)
-        fprintf(stderr, "sharded_pubsub: cannot open %s: %s (%s): %s\n", conf, vmux_strerror(rc),
+        fprintf(stderr, "sharded_pubsub: cannot open: %s (%s): %s\n", vmux_strerror(rc),
                 vmux_err_name(rc), err);
     return rc;
 }
