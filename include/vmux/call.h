@@ -162,7 +162,8 @@ VMUX_EXPORT int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc,
  * vmux_call() with the command written as a hiredis-style format string: "%s" inserts a C
  * string, "%b" a binary buffer given as (pointer, size_t length), and "%%" a percent sign; the
  * text is split into arguments at spaces. Example: vmux_command(m, &r, "SET %s %b", key, v, n).
- * Returns as vmux_call(); a bad format string gives VMUX_ERR_INVALID_ARG.
+ * Returns as vmux_call(), whose NULL out is VMUX_ERR_INVALID_ARG with nothing sent; a bad
+ * format string gives VMUX_ERR_INVALID_ARG.
  */
 VMUX_EXPORT int vmux_command(vmux *m, vmux_reply **out, const char *format, ...);
 

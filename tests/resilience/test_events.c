@@ -271,8 +271,10 @@ static void test_log_levels(void **state)
         vmux_close(m[i]);
     }
 
-    /* INFO: both connections' "ready" lines and the failure's warning. */
+    /* INFO: both connections' "ready" lines, the open's finding (docs/reliability.md's table)
+     * and the failure's warning. */
     assert_int_equal(log_count(&info, VMUX_LOG_INFO, "connection ready"), 2);
+    assert_true(log_count(&info, VMUX_LOG_INFO, ": standalone server") >= 1);
     assert_true(log_count(&info, VMUX_LOG_WARN, "connection failed") >= 1);
     assert_true(log_min_level(&info) >= VMUX_LOG_INFO);
     /* WARN: the same warnings, no INFO line. */
