@@ -157,6 +157,8 @@ static void on_wakeup(uv_async_t *a)
 void vmux__shutdown(vmux *m)
 {
     m->io_closing = true;
+    /* First what was never routed: its callers need wait for no link to close. */
+    vmux__opq_fail_all(&m->inbox, VMUX_ERR_CLOSED);
     vmux__router_close(&m->router);
     vmux__nearc_close(m);
     vmux__link_close(m->link);
@@ -170,7 +172,7 @@ void vmux__shutdown(vmux *m)
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
     uv_close((uv_handle_t *)&m->route_more, NULL);
-    vmux__opq_fail_all(&m->inbox, VMUX_ERR_CLOSED);
+    vmux__opq_fail_all(&m->inbox, VMUX_ERR_CLOSED); /* any a completion above submitted */
 }
 
 static void io_main(void *arg)

@@ -54,6 +54,7 @@ struct vmux {
     _Atomic uint64_t routed_takes;  /* takes whose every op has been routed */
     uint64_t takes_io;              /* I/O thread: its own copy of takes */
     atomic_int sync_waiting;        /* synchronous callers between submit and completion */
+    atomic_uint entered; /* threads inside the submit path (vmux__enter()): shutdown waits */
 
     /* First connection, reported to vmux_open(). */
     uv_mutex_t olock;
@@ -63,6 +64,16 @@ struct vmux {
     int oerror;
     char oreason[VMUX_REASON_SIZE];
 };
+
+/*
+ * A caller's thread entering the submit path, where it reads the handle's configuration, counters
+ * and links: false (and nothing held) when the handle is closing, so the caller refuses with
+ * VMUX_ERR_CLOSED; true, and the I/O thread does not begin its shutdown (which closes the links,
+ * and after which vmux_close() frees the handle) until vmux__leave(). Nests. Between the two the
+ * caller must not wait for the I/O thread. Not needed on the I/O thread.
+ */
+bool vmux__enter(vmux *m);
+void vmux__leave(vmux *m);
 
 /*
  * Submits an encoded op from any thread, and takes it in every case (core/op.h). Returns 0 when

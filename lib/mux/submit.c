@@ -269,15 +269,46 @@ static int enqueue(vmux *m, struct vmux_op *op)
     return rc;
 }
 
+bool vmux__enter(vmux *m)
+{
+    /* Either the I/O thread's count (after it saw closing) sees this one, or this sees closing:
+     * both sequentially consistent. */
+    atomic_fetch_add_explicit(&m->entered, 1, memory_order_seq_cst);
+    if (!atomic_load_explicit(&m->closing, memory_order_seq_cst))
+        return true;
+    vmux__leave(m);
+    return false;
+}
+
+void vmux__leave(vmux *m)
+{
+    atomic_fetch_sub_explicit(&m->entered, 1, memory_order_release); /* m may be gone after */
+}
+
+/* I/O thread, closing: every caller inside the submit path has left it (none waits for us). */
+static void wait_callers_out(vmux *m)
+{
+    while (atomic_load_explicit(&m->entered, memory_order_acquire) != 0)
+        uv_sleep(0);
+}
+
 int vmux__submit(vmux *m, struct vmux_op *op)
 {
     int rc;
-    if (vmux__forked(m))
+    if (vmux__forked(m)) {
         rc = VMUX_ERR_FORKED;
-    else if (vmux__on_io_thread(m))
+    } else if (vmux__on_io_thread(m)) {
         rc = submit_on_io(m, op);
-    else if ((rc = admit(m, op)) == 0)
-        rc = enqueue(m, op);
+    } else if (!vmux__enter(m)) {
+        rc = VMUX_ERR_CLOSED;
+    } else {
+        if ((rc = admit(m, op)) == 0)
+            rc = enqueue(m, op);
+        if (rc != 0)
+            vmux__op_free(op);
+        vmux__leave(m);
+        return rc;
+    }
     if (rc != 0)
         vmux__op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
     return rc;
@@ -298,17 +329,21 @@ static int route_all_on_io(vmux *m, struct vmux_op **ops, size_t n)
 
 int vmux__submit_all(vmux *m, struct vmux_op **ops, size_t n)
 {
-    int rc = vmux__forked(m) ? VMUX_ERR_FORKED : 0;
+    bool io = !vmux__forked(m) && vmux__on_io_thread(m);
+    int rc = vmux__forked(m) ? VMUX_ERR_FORKED : io || vmux__enter(m) ? 0 : VMUX_ERR_CLOSED;
+    bool entered = rc == 0 && !io;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = admit(m, ops[i]);
     if (rc == 0)
-        rc = vmux__on_io_thread(m) ? route_all_on_io(m, ops, n) : enqueue_all(m, ops, n);
+        rc = io ? route_all_on_io(m, ops, n) : enqueue_all(m, ops, n);
     if (rc != 0) {
         for (size_t i = 0; i < n; i++) {
             unadmit(ops[i]);
             vmux__op_free(ops[i]); /* refused: never accepted, so no callback runs */
         }
     }
+    if (entered)
+        vmux__leave(m);
     return rc;
 }
 
@@ -352,11 +387,20 @@ static bool submit_direct(vmux *m, struct vmux_op *op, struct vmux_link **reader
 int vmux__submit_sync(vmux *m, struct vmux_op *op, struct vmux_link **reader)
 {
     *reader = NULL;
-    int rc = vmux__forked(m) ? VMUX_ERR_FORKED : admit(m, op);
+    if (vmux__forked(m)) {
+        vmux__op_free(op);
+        return VMUX_ERR_FORKED;
+    }
+    if (!vmux__enter(m)) {
+        vmux__op_free(op);
+        return VMUX_ERR_CLOSED;
+    }
+    int rc = admit(m, op);
     if (rc == 0 && !submit_direct(m, op, reader))
         rc = enqueue(m, op);
     if (rc != 0)
         vmux__op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
+    vmux__leave(m);        /* a reader holds the lane, which keeps the link open until it is done */
     return rc;
 }
 
@@ -417,9 +461,13 @@ void vmux__drain_queue(vmux *m)
     bool closing = atomic_load_explicit(&m->closing, memory_order_acquire);
     if (closing) {
         /* Every submitter that saw the handle open under the lock has sent its wake-up: the
-         * shutdown may close the async handle after this. */
+         * shutdown may close the async handle after this. And every caller inside the submit
+         * path has left it: none reads a link the shutdown closes, or a handle vmux_close()
+         * frees. */
         uv_mutex_lock(&m->qlock);
         uv_mutex_unlock(&m->qlock);
+        if (!m->io_closing)
+            wait_callers_out(m);
     }
     struct vmux_op *op = take_queue(m, closing);
     while (op != NULL) {

@@ -383,6 +383,114 @@ static void test_close_behind_blocking_command(void **state)
     assert_true(vt_wait_until(client_gone, &probe, WAIT_MS));
 }
 
+/* ---- callers racing vmux_close() ---- */
+
+enum { NRACERS = 8, RACE_ROUNDS = 20 };
+
+struct race {
+    vmux *m;
+    char key[64];
+    atomic_int started, stopped; /* racer threads that began calling, and that saw CLOSED */
+    atomic_int accepted, completed, bad;
+};
+
+static void race_done(int status, vmux_reply *reply, void *arg)
+{
+    struct race *r = arg;
+    vmux_reply_free(reply);
+    if (status != 0 && status != VMUX_ERR_CLOSED) {
+        print_message("async racer's completion: %s\n", vmux_err_name(status));
+        atomic_fetch_add(&r->bad, 1);
+    }
+    atomic_fetch_add(&r->completed, 1);
+}
+
+/* Even racers call synchronously, odd ones asynchronously, until the handle says CLOSED. */
+static void *racer(void *arg)
+{
+    struct race *r = arg;
+    static atomic_int next;
+    bool sync = atomic_fetch_add(&next, 1) % 2 == 0;
+    const char *get[] = {"GET", r->key};
+    atomic_fetch_add(&r->started, 1);
+    for (;;) {
+        int rc;
+        if (sync) {
+            vmux_reply *reply = NULL;
+            rc = vmux_call(r->m, NULL, 2, get, NULL, &reply);
+            vmux_reply_free(reply);
+        } else if ((rc = vmux_call_async(r->m, NULL, 2, get, NULL, race_done, r)) == 0) {
+            atomic_fetch_add(&r->accepted, 1);
+        }
+        if (rc == VMUX_ERR_CLOSED)
+            break;
+        if (rc != 0 && rc != VMUX_ERR_BACKLOG_FULL) { /* a flood of async calls meets maxPending */
+            print_message("racer: %s\n", vmux_err_name(rc));
+            atomic_fetch_add(&r->bad, 1);
+        }
+    }
+    atomic_fetch_add(&r->stopped, 1);
+    return NULL;
+}
+
+static bool racers_stopped(void *arg)
+{
+    return atomic_load(&((struct race *)arg)->stopped) == NRACERS;
+}
+
+/* The BLPOP's completion (CLOSED, during the shutdown): holds vmux_close() until every racer
+ * has seen CLOSED and stopped calling, so that no call of theirs comes after close returns. */
+static void hold_close(int status, vmux_reply *reply, void *arg)
+{
+    struct race *r = arg;
+    vmux_reply_free(reply);
+    if (status != VMUX_ERR_CLOSED || !vt_wait_until(racers_stopped, r, WAIT_MS)) {
+        print_message("BLPOP: %s, %d racers stopped\n", vmux_err_name(status),
+                      atomic_load(&r->stopped));
+        atomic_fetch_add(&r->bad, 1);
+    }
+}
+
+static bool racers_started(void *arg)
+{
+    return atomic_load(&((struct race *)arg)->started) == NRACERS;
+}
+
+/*
+ * Threads calling (sync and async) while another closes: each call returns its reply or
+ * VMUX_ERR_CLOSED, every accepted async call completes once, nothing crashes (a sync call that
+ * wrote through the direct lane as the I/O thread shut down read a NULL link), and under the
+ * sanitizers nothing reads the handle after it is freed.
+ */
+static void test_close_while_callers_call(void **state)
+{
+    (void)state;
+    for (int round = 0; round < RACE_ROUNDS; round++) {
+        struct race r = {0};
+        snprintf(r.key, sizeof r.key, "mcl:%d:race", (int)getpid());
+        char name[64], list[64];
+        unique_name(name, sizeof name, "race");
+        r.m = open_named("pause", name);
+        snprintf(list, sizeof list, "mcl:%d:race:nolist", (int)getpid());
+        const char *blpop[] = {"BLPOP", list, "0"};
+        vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 600000);
+        assert_int_equal(vmux_call_async(r.m, &o, 3, blpop, NULL, hold_close, &r), 0);
+        /* blocked on its pool connection, which closes after every other */
+        struct client_probe blocked;
+        probe_init(&blocked, "pause", name, " cmd=blpop ");
+        assert_true(vt_wait_until(client_present, &blocked, WAIT_MS));
+        pthread_t t[NRACERS];
+        for (int i = 0; i < NRACERS; i++)
+            assert_int_equal(pthread_create(&t[i], NULL, racer, &r), 0);
+        assert_true(vt_wait_until(racers_started, &r, WAIT_MS));
+        vmux_close(r.m);
+        for (int i = 0; i < NRACERS; i++)
+            pthread_join(t[i], NULL);
+        assert_int_equal(atomic_load(&r.bad), 0);
+        assert_int_equal(atomic_load(&r.completed), atomic_load(&r.accepted));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -391,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_open_close_repeated),
         cmocka_unit_test_teardown(test_close_fails_everything_pending, unpause_server),
         cmocka_unit_test(test_close_behind_blocking_command),
+        cmocka_unit_test(test_close_while_callers_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
