@@ -88,6 +88,45 @@ static void on_node_ready(struct vmux_link *link, const char *where, void *arg)
     vmux__nearc_node_ready(m, link);
 }
 
+/*
+ * Keeps reason (it starts with "host:port: ") as its endpoint's last failure while vmux_open()
+ * waits: in place of that endpoint's earlier one, else after the others (the oldest dropped
+ * when full).
+ */
+static void note_open_failure(vmux *m, const char *reason)
+{
+    const char *sep = strstr(reason, ": ");
+    size_t wlen = sep != NULL ? (size_t)(sep - reason) + 2 : strlen(reason);
+    int i = 0;
+    while (i < m->nofails && strncmp(m->ofails[i], reason, wlen) != 0)
+        i++;
+    if (i == VMUX_OPEN_FAILS) {
+        memmove(m->ofails[0], m->ofails[1], sizeof m->ofails - sizeof m->ofails[0]);
+        i--;
+    } else if (i == m->nofails) {
+        m->nofails++;
+    }
+    vmux__errbuf_set(m->ofails[i], sizeof m->ofails[i], "%s", reason);
+}
+
+/*
+ * vmux_open() fails with the last attempt's code. Its reason: that attempt's, or, when several
+ * endpoints failed, each one's last failure, so that a dead seed tried last does not hide why
+ * a live one was refused ("not the primary (ROLE: slave)", an AUTH failure).
+ */
+static void open_failed(vmux *m, int code, const char *reason)
+{
+    if (m->nofails < 2) {
+        open_report(m, OPEN_FAILED, code, reason);
+        return;
+    }
+    char all[sizeof m->oreason];
+    size_t n = (size_t)snprintf(all, sizeof all, "each endpoint tried failed: ");
+    for (int i = 0; i < m->nofails && n < sizeof all; i++)
+        n += (size_t)snprintf(all + n, sizeof all - n, "%s%s", i ? "; " : "", m->ofails[i]);
+    open_report(m, OPEN_FAILED, code, all);
+}
+
 static void on_link_failed(struct vmux_link *link, int code, const char *reason, void *arg)
 {
     vmux *m = arg;
@@ -99,8 +138,11 @@ static void on_link_failed(struct vmux_link *link, int code, const char *reason,
     vmux__errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
     emit(m, VMUX_EVENT_CONNECTION_FAILED, code, where, reason);
     vmux__router_link_failed(&m->router, link);
-    if (link == m->link && ++m->attempts >= m->cfg->connect_retry)
-        open_report(m, OPEN_FAILED, code, reason);
+    if (link != m->link || m->attempts >= m->cfg->connect_retry)
+        return; /* vmux_open() knows already */
+    note_open_failure(m, reason);
+    if (++m->attempts >= m->cfg->connect_retry)
+        open_failed(m, code, reason);
 }
 
 /*

@@ -19,6 +19,9 @@
 #include "route/router.h"
 #include "vmux/client.h"
 
+/* How many endpoints' failures vmux_open() reports, at most. */
+#define VMUX_OPEN_FAILS 4
+
 /* How vmux_open() learns the fate of the first connection. */
 enum vmux_open_state { OPEN_WAITING, OPEN_READY, OPEN_FAILED };
 
@@ -62,7 +65,11 @@ struct vmux {
     enum vmux_open_state ostate;
     int attempts;
     int oerror;
-    char oreason[VMUX_REASON_SIZE];
+    char oreason[2 * VMUX_REASON_SIZE]; /* several endpoints' reasons */
+    /* I/O thread: each endpoint's last failed attempt, in the order first tried (OPEN_FAILS at
+     * most), so that vmux_open() says why each failed (mux.c, open_failure()) */
+    char ofails[VMUX_OPEN_FAILS][240];
+    int nofails;
 };
 
 /*

@@ -106,6 +106,7 @@ struct vmux_conn {
     bool retiring;           /* replaced once its in-flight commands are answered (READONLY) */
     bool retire_at_once;     /* and then reconnected at once, to the same endpoint (MOVED) */
     bool not_primary;        /* its ROLE check found a replica (or a sentinel) */
+    char role[16];           /* ROLE's first word when it is not "master"; "" else */
     const char *retire_why;  /* static: why it retires, for the failure's reason */
     uint64_t waiting_since;  /* loop ms since the FIFO head has waited for a reply; 0: empty */
     uint64_t last_io;        /* loop ms of the last read or queued write */

@@ -27,6 +27,7 @@ static const char LABEL_SELECT[] = "SELECT";
 static const char LABEL_SETNAME[] = "CLIENT SETNAME";
 static const char LABEL_SETINFO[] = "CLIENT SETINFO";
 static const char LABEL_ROLE[] = "ROLE";
+static const char LABEL_ROLE_CLUSTER[] = "INFO cluster"; /* after ROLE named no primary */
 static const char LABEL_READONLY[] = "READONLY";
 static const char LABEL_CLUSTER[] = "CLUSTER MYID"; /* still a cluster node? (cluster_only) */
 static const char LABEL_ZONE[] = "INFO server";     /* its availability_zone */
@@ -289,6 +290,20 @@ static void track_answer(struct vmux_conn *c, const vmux_reply *reply)
         t->tracked(c->link, c->track_id, ok, t->arg);
 }
 
+/*
+ * Several endpoints (a primary and its replicas), or the primary a sentinel named (maybe
+ * stale): commands go only to the primary, which ROLE finds. A sentinel has no primary role to
+ * check. With cluster=yes the endpoints are seeds of a cluster, every node of which (a replica
+ * too) gives the slot map that routes: no ROLE. With cluster=auto a node that ROLE names no
+ * primary is asked whether it is a cluster node (role_refused()).
+ */
+static bool asks_role(const struct vmux_config *cfg)
+{
+    if (cfg->service_name != NULL)
+        return true;
+    return cfg->nendpoints > 1 && !cfg->sentinel_conn && cfg->cluster != VMUX_CLUSTER_YES;
+}
+
 void vmux__setup_start(struct vmux_conn *c)
 {
     const struct vmux_config *cfg = c->link->cfg;
@@ -306,9 +321,7 @@ void vmux__setup_start(struct vmux_conn *c)
                (const char *[]){"CLIENT", "SETINFO", "LIB-NAME", "vmux"});
     setup_push(c, LABEL_SETINFO, VMUX_OP_IGNORE_ERROR, 4,
                (const char *[]){"CLIENT", "SETINFO", "LIB-VER", VMUX_VERSION_STRING});
-    /* Several endpoints (a primary and its replicas), or the primary a sentinel named (maybe
-     * stale): commands go only to the primary. A sentinel has no primary role to check. */
-    if ((cfg->nendpoints > 1 && !cfg->sentinel_conn) || cfg->service_name != NULL)
+    if (asks_role(cfg))
         setup_push(c, LABEL_ROLE, 0, 1, (const char *[]){"ROLE"});
     if (c->link->cluster_only)
         setup_push(c, LABEL_CLUSTER, VMUX_OP_IGNORE_ERROR, 2, (const char *[]){"CLUSTER", "MYID"});
@@ -400,21 +413,56 @@ static void reauth_answer(struct vmux_conn *c, const vmux_reply *reply)
     }
 }
 
+static void not_primary(struct vmux_conn *c)
+{
+    c->not_primary = true;
+    vmux__conn_fail(c, VMUX_ERR_CONNECT, "not the primary (ROLE: %s)", c->role);
+}
+
+/*
+ * ROLE named no primary. With cluster=auto the node may be a cluster node (a seed among
+ * several, a replica as good as any: the slot map routes), which INFO cluster tells, asked
+ * now as one more setup command; otherwise, and with cluster=no, the attempt fails.
+ */
+static void role_refused(struct vmux_conn *c, const vmux_reply *reply)
+{
+    const char *role = vmux_reply_str(vmux_reply_element(reply, 0), NULL);
+    snprintf(c->role, sizeof c->role, "%s", role != NULL ? role : "?");
+    if (c->link->cfg->cluster != VMUX_CLUSTER_AUTO || c->link->cfg->service_name != NULL)
+        not_primary(c);
+    else
+        setup_push(c, LABEL_ROLE_CLUSTER, 0, 2, (const char *[]){"INFO", "cluster"});
+}
+
+/* The answer to role_refused()'s INFO cluster: a cluster node is kept, any other node fails. */
+static void role_cluster_answer(struct vmux_conn *c, const vmux_reply *reply)
+{
+    size_t len = 0;
+    const char *text =
+        vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR ? vmux_reply_str(reply, &len) : NULL;
+    if (text == NULL || memmem(text, len, "cluster_enabled:1", 17) == NULL)
+        not_primary(c);
+    else
+        vmux__log(c->link->cfg, VMUX_LOG_INFO,
+                  "%s: not a primary (ROLE: %s) but a cluster node: a seed as good as any",
+                  c->where, c->role);
+}
+
 static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
                         const vmux_reply *reply)
 {
     if (label == LABEL_TRACK_SETUP)
         track_answer(c, reply);
-    if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR) {
+    if (label == LABEL_ROLE_CLUSTER) {
+        role_cluster_answer(c, reply);
+    } else if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR) {
         setup_error(c, label, ignorable, vmux_reply_str(reply, NULL));
     } else if (label == LABEL_ZONE) {
         keep_zone(c->link, reply);
     } else if (label == LABEL_LAG_SETUP) {
         vmux__repl_take(c->link, reply, uv_now(c->link->loop));
     } else if (label == LABEL_ROLE && !is_primary(reply)) {
-        c->not_primary = true;
-        vmux__conn_fail(c, VMUX_ERR_CONNECT, "not the primary (ROLE: %s)",
-                        vmux_reply_str(vmux_reply_element(reply, 0), NULL));
+        role_refused(c, reply);
     }
     if (!c->failing && --c->setup_left == 0) {
         uv_timer_stop(&c->timer);

@@ -10,6 +10,17 @@
  * - after the seed's connection is killed, commands for the seed's node wait for its next
  *   connection, which is asked its id again: still one connection per primary, the same counters
  *   under both names.
+ *
+ * A seed LIST of cluster nodes (cluster.md "Give the handle any one node of the cluster"): the
+ * primary search by ROLE that several endpoints bring is for a standalone primary and its
+ * replicas; a cluster node, whatever its role, is a seed as good as any:
+ *
+ * - two replicas as the seeds (cluster=auto): the handle opens and serves every shard;
+ * - a dead port, then a replica: the same;
+ * - cluster=yes with a replica listed first: no ROLE at all, the replica is the seed (no attempt
+ *   refused, the handle's connection on it);
+ * - cluster=no keeps the primary search, and a dead port then a replica fails to open: the error
+ *   says why each endpoint failed, the replica's refusal included (not only the dead port's).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,8 +32,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 
+#include "evlog.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -172,11 +188,152 @@ static void test_seed_reconnect_keeps_one_link(void **state)
     vmux_close(m);
 }
 
+/* The index of the nth node (from 0) that is a replica now. */
+static int a_replica(int nth)
+{
+    for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
+        char *info = vt_node_admin(vt_cluster_port(CLUSTER, i), false, "INFO replication");
+        bool replica = info != NULL && strstr(info, "role:slave") != NULL;
+        free(info);
+        if (replica && nth-- == 0)
+            return i;
+    }
+    fail_msg("fewer replicas in %s than asked", CLUSTER);
+    return -1;
+}
+
+/*
+ * A loopback port where nothing listens, for as long as *fd stays open: a socket bound to it
+ * without listen(), so a connection is refused (and no other process can take the port).
+ */
+static int dead_port(int *fd)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(*fd >= 0);
+    assert_int_equal(bind(*fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(*fd, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin_port);
+}
+
+/* Opens a handle on the seed list seeds (plus the test's client name), its events into log. */
+static vmux *open_seeds(const char *seeds, vt_evlog *log)
+{
+    static int handles;
+    snprintf(client_name, sizeof client_name, "seedtest-%d-%d", (int)getpid(), ++handles);
+    char conf[512];
+    snprintf(conf, sizeof conf, "%s,name=%s,syncTimeout=30000", seeds, client_name);
+    vmux_config *cfg = vt_config(conf);
+    vmux_config_set_event_handler(cfg, vt_evlog_on_event, log);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    return m;
+}
+
+/* How many events of type the log holds whose reason contains needle. */
+static int events(vt_evlog *log, vmux_event_type type, const char *needle)
+{
+    int n = 0;
+    pthread_mutex_lock(&log->mu);
+    for (int i = 0; i < log->n; i++)
+        n += log->ev[i].type == type && strstr(log->ev[i].reason, needle) != NULL;
+    pthread_mutex_unlock(&log->mu);
+    return n;
+}
+
+/* Keys over every shard through m, then one connection of the handle per primary. */
+static void serves_every_shard(vmux *m, const char *prefix)
+{
+    set_keys(m, prefix);
+    for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
+        int port = vt_cluster_port(CLUSTER, i);
+        char *info = vt_node_admin(port, false, "INFO replication");
+        bool primary = info != NULL && strstr(info, "role:master") != NULL;
+        free(info);
+        if (primary && keys_on(port, prefix) == 0)
+            fail_msg("the primary %d holds none of the keys", port);
+    }
+    one_per_primary();
+}
+
+static void test_two_replicas_as_seeds(void **state)
+{
+    (void)state;
+    char seeds[128];
+    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d",
+             vt_cluster_port(CLUSTER, a_replica(0)), vt_cluster_port(CLUSTER, a_replica(1)));
+    vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vmux *m = open_seeds(seeds, &log);
+    serves_every_shard(m, "seedtest:replicas");
+    vmux_close(m);
+    assert_int_equal(events(&log, VMUX_EVENT_CONNECTION_FAILED, "not the primary"), 0);
+}
+
+static void test_dead_seed_then_replica(void **state)
+{
+    (void)state;
+    int fd;
+    char seeds[128];
+    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d", dead_port(&fd),
+             vt_cluster_port(CLUSTER, a_replica(0)));
+    vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vmux *m = open_seeds(seeds, &log);
+    serves_every_shard(m, "seedtest:dead");
+    vmux_close(m);
+    close(fd);
+    assert_int_equal(events(&log, VMUX_EVENT_CONNECTION_FAILED, "not the primary"), 0);
+}
+
+/* cluster=yes: no ROLE; the replica listed first is the seed, no attempt refused. */
+static void test_cluster_yes_replica_first(void **state)
+{
+    (void)state;
+    int replica = vt_cluster_port(CLUSTER, a_replica(0));
+    char seeds[128];
+    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d,cluster=yes", replica,
+             vt_cluster_port(CLUSTER, a_primary()));
+    vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vmux *m = open_seeds(seeds, &log);
+    assert_int_equal(connections(replica, NULL), 1); /* the seed link's, on the replica */
+    serves_every_shard(m, "seedtest:yes");
+    vmux_close(m);
+    assert_int_equal(events(&log, VMUX_EVENT_CONNECTION_FAILED, ""), 0);
+}
+
+/* cluster=no: the primary search refuses the replica; the failure names both endpoints' causes. */
+static void test_every_seed_failed_says_why(void **state)
+{
+    (void)state;
+    int fd, dead = dead_port(&fd), replica = vt_cluster_port(CLUSTER, a_replica(0));
+    char conf[256], err[1024] = "";
+    /* attempts: the dead port, the replica, the dead port again (the last) */
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,127.0.0.1:%d,cluster=no,connectRetry=3", dead,
+             replica);
+    vmux_config *cfg = vt_config(conf);
+    vmux *m = NULL;
+    int rc = vmux_open(cfg, &m, err, sizeof err);
+    vmux_config_free(cfg);
+    close(fd);
+    assert_null(m);
+    assert_int_equal(rc, VMUX_ERR_CONNECT);
+    char want_dead[64], want_replica[80];
+    snprintf(want_dead, sizeof want_dead, "127.0.0.1:%d: connect failed", dead);
+    snprintf(want_replica, sizeof want_replica, "127.0.0.1:%d: not the primary (ROLE: slave)",
+             replica);
+    if (strstr(err, want_dead) == NULL || strstr(err, want_replica) == NULL)
+        fail_msg("vmux_open's reason does not say why each endpoint failed: %s", err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_localhost_seed_one_link),
         cmocka_unit_test(test_seed_reconnect_keeps_one_link),
+        cmocka_unit_test(test_two_replicas_as_seeds),
+        cmocka_unit_test(test_dead_seed_then_replica),
+        cmocka_unit_test(test_cluster_yes_replica_first),
+        cmocka_unit_test(test_every_seed_failed_says_why),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
