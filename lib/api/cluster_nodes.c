@@ -78,6 +78,7 @@ bool vmux__node_line_parse(char *line, struct vmux_node_line *n)
         if ((tok[i] = strtok_r(i == 0 ? line : NULL, " \r", &save)) == NULL)
             return false;
     memset(n, 0, sizeof *n);
+    n->id = tok[0];
     if (!parse_addr(tok[1], n) || has_flag(tok[2], "noaddr"))
         n->host = NULL; /* its slots still count as served */
     n->myself = has_flag(tok[2], "myself");

@@ -13,6 +13,7 @@
 #include "route/slot.h"
 
 struct vmux_node_line {
+    const char *id;   /* the node id, into the parsed text */
     const char *host; /* into the parsed text; NULL when the line has no address (noaddr) */
     int port;
     bool myself, primary;

@@ -200,9 +200,8 @@ static int node_step(vmux_scan *it, const vmux_callopts *opts, struct step_out *
     vmux_callopts o = vmux__callopts_copy(opts);
     o.flags |= VMUX_CALL_RETRY_SAFE;
     vmux_reply *r = NULL;
-    int rc = a.error != 0 ? a.error
-                          : vmux_call_node(it->m, &o, it->cl->host, it->cl->port, a.argc, a.argv,
-                                           a.lens, &r);
+    int rc =
+        a.error != 0 ? a.error : vmux__cscan_call(it->m, &o, it->cl, a.argc, a.argv, a.lens, &r);
     vmux__args_free(&a);
     return vmux__reply_into(rc, r, conv_step, s, 0, NULL);
 }

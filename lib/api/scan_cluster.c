@@ -10,10 +10,12 @@
 
 #include "api/cluster_nodes.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/sized.h"
+#include "mux/fanout.h"
 #include "vmux/cluster.h"
 #include "vmux/error.h"
 
@@ -69,11 +71,23 @@ static vmux_callopts read_opts(const vmux_callopts *opts)
     return o;
 }
 
-/* CLUSTER NODES as one node sees it. */
-static int ask_node(vmux *m, const vmux_callopts *o, const char *host, int port, vmux_reply **r)
+/*
+ * CLUSTER NODES as one node sees it: the node of id (the map's name for it may differ from the
+ * address CLUSTER NODES gives: a host name, or the seed's name for an empty host), else the one
+ * at host:port.
+ */
+static int ask_node(vmux *m, const vmux_callopts *o, const char *id, const char *host, int port,
+                    vmux_reply **r)
 {
     static const char *const argv[] = {"CLUSTER", "NODES"};
-    return vmux_call_node(m, o, host, port, 2, argv, NULL, r);
+    return vmux__fanout_call_node_id(m, o, id, host, port, 2, argv, NULL, r);
+}
+
+int vmux__cscan_call(vmux *m, const vmux_callopts *opts, const struct vmux_cscan *cs, int argc,
+                     const char *const *argv, const size_t *argvlen, vmux_reply **out)
+{
+    return vmux__fanout_call_node_id(m, opts, cs->id[0] != '\0' ? cs->id : NULL, cs->host, cs->port,
+                                     argc, argv, argvlen, out);
 }
 
 /* CLUSTER NODES from any primary that answers (the first in the map's order). */
@@ -103,15 +117,17 @@ static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int
     int found = read_nodes(*view, slot, n, NULL, NULL, &text);
     vmux_reply_free(*view);
     *view = NULL;
-    char host[sizeof cs->host];
+    char host[sizeof cs->host], id[sizeof cs->id];
     bool ok = found > 0 && (found & 1) && strlen(n->host) < sizeof host;
-    if (ok)
+    if (ok) {
         memcpy(host, n->host, strlen(n->host) + 1);
+        snprintf(id, sizeof id, "%s", strlen(n->id) < sizeof id ? n->id : "");
+    }
     int port = n->port;
     free(text);
     if (!ok)
         return VMUX_ERR_PROTOCOL; /* no CLUSTER NODES text, or no primary for the slot */
-    int rc = ask_node(m, o, host, port, view);
+    int rc = ask_node(m, o, id[0] != '\0' ? id : NULL, host, port, view);
     if (rc != 0)
         return rc;
     found = read_nodes(*view, -1, NULL, n, NULL, &text);
@@ -121,6 +137,7 @@ static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int
     if (!vmux__slot_bit(n->serves, (unsigned)slot))
         return 0; /* it says another node has it: follow its own view */
     memcpy(cs->host, host, strlen(host) + 1);
+    memcpy(cs->id, id, sizeof id);
     cs->port = port;
     memcpy(cs->owned, n->stable, sizeof cs->owned);
     return 1;
@@ -167,6 +184,7 @@ int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
 void vmux__cscan_drop(struct vmux_cscan *cs)
 {
     cs->host[0] = '\0';
+    cs->id[0] = '\0';
     cs->finishing = false;
 }
 
@@ -174,7 +192,7 @@ int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan 
 {
     vmux_callopts o = read_opts(opts);
     vmux_reply *r = NULL;
-    int rc = ask_node(m, &o, cs->host, cs->port, &r);
+    int rc = vmux__cscan_call(m, &o, cs, 2, (const char *const[]){"CLUSTER", "NODES"}, NULL, &r);
     struct vmux_node_line *n = rc == 0 ? malloc(sizeof *n) : NULL;
     char *text = NULL;
     if (rc == 0 && (n == NULL || read_nodes(r, -1, NULL, n, NULL, &text) < 2))

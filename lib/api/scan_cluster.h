@@ -14,8 +14,9 @@
 struct vmux_cscan {
     uint8_t done[VMUX_SLOTS / 8];  /* slots whose keys have all been returned */
     uint8_t owned[VMUX_SLOTS / 8]; /* the node's slots (not migrating) when its scan began */
-    char host[256];                /* the node being scanned; "" when none */
+    char host[256]; /* the node being scanned (as CLUSTER NODES names it); "" when none */
     int port;
+    char id[41];    /* its node id: how the handle's map knows it, whatever name the map gives it */
     bool finishing; /* its SCAN is complete: mark its slots once its ownership is checked again */
 };
 
@@ -34,6 +35,13 @@ int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
  * error none is marked (its slots are scanned again later) and the error is returned.
  */
 int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
+
+/*
+ * Sends argv to the node being scanned (host not ""): the node of the handle's map with its id,
+ * else the one at its address (vmux__fanout_call_node_id()). Returns as vmux_call_node() does.
+ */
+int vmux__cscan_call(vmux *m, const vmux_callopts *opts, const struct vmux_cscan *cs, int argc,
+                     const char *const *argv, const size_t *argvlen, vmux_reply **out);
 
 /* Forgets the node being scanned (after a failed step): its slots will be scanned again. */
 void vmux__cscan_drop(struct vmux_cscan *cs);

@@ -40,7 +40,8 @@ struct fanout {
     unsigned which;   /* VMUX_ROUTER_NODES_* */
     const char *host; /* vmux_call_node(): only this node (the caller's string), else NULL */
     int port;
-    bool *unknown; /* vmux_call_node(): set when no node of the map is host:port (the caller's) */
+    const char *id; /* vmux__fanout_call_node_id(): the node with this id, before host:port */
+    bool *unknown;  /* vmux_call_node(): set when no node of the map is host:port (the caller's) */
     struct vmux_op *cmd; /* the encoded command, copied for each node; never submitted */
     uint32_t flags;      /* the parts' op flags */
     uint32_t timeout_ms;
@@ -154,19 +155,27 @@ static void send_part(struct fanout *f, size_t i, const struct vmux_router_nodei
     vmux__submit_on_link(f->m, link, op);
 }
 
-static bool matches(const struct fanout *f, const struct vmux_router_nodeinfo *n)
+static bool matches(const struct fanout *f, const struct vmux_router_nodeinfo *n, bool by_id)
 {
+    if (by_id)
+        return n->host != NULL && n->id != NULL && strcmp(n->id, f->id) == 0;
     return f->host == NULL ||
            (n->host != NULL && n->port == f->port && strcasecmp(n->host, f->host) == 0);
 }
 
-/* Keeps the nodes f asks for (all, or its one node) at the front of nodes; returns how many. */
+/*
+ * Keeps the nodes f asks for (all, or its one node) at the front of nodes; returns how many.
+ * One node asked for by id as well: the map's node of that id, whatever the map names it (an
+ * empty host in CLUSTER SLOTS is the name of the node asked, a host name is the node's), else
+ * the node at its address.
+ */
 static size_t select_nodes(const struct fanout *f, struct vmux_router_nodeinfo *nodes, size_t n)
 {
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (matches(f, &nodes[i]) && (f->host == NULL || k == 0))
-            nodes[k++] = nodes[i];
+    for (int by_id = f->id != NULL; k == 0 && by_id >= 0; by_id--)
+        for (size_t i = 0; i < n; i++)
+            if (matches(f, &nodes[i], by_id) && (f->host == NULL || k == 0))
+                nodes[k++] = nodes[i];
     return k;
 }
 
@@ -391,8 +400,9 @@ int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set node
     return fanout_submit(m, f);
 }
 
-int vmux_call_node(vmux *m, const vmux_callopts *opts, const char *host, int port, int argc,
-                   const char *const *argv, const size_t *argvlen, vmux_reply **out)
+/* vmux_call_node(), and by node id too when id is not NULL (vmux__fanout_call_node_id()). */
+static int call_node(vmux *m, const vmux_callopts *opts, const char *id, const char *host, int port,
+                     int argc, const char *const *argv, const size_t *argvlen, vmux_reply **out)
 {
     vmux_callopts o = {.size = sizeof o};
     vmux_node_replies res = {0};
@@ -407,6 +417,7 @@ int vmux_call_node(vmux *m, const vmux_callopts *opts, const char *host, int por
     if (rc == 0) {
         f->host = host;
         f->port = port;
+        f->id = id;
         f->unknown = &unknown;
         rc = run_and_wait(m, f, &res);
     }
@@ -417,11 +428,29 @@ int vmux_call_node(vmux *m, const vmux_callopts *opts, const char *host, int por
             res.nodes[0].reply = NULL;
         }
     }
-    if (unknown) /* more than "invalid argument": which address, and why it is refused */
+    if (unknown && id != NULL) /* more than "invalid argument": which node, and why */
+        vmux__errbuf_set(o.errbuf, o.errlen,
+                         "%s:%d (node %.40s): no node of the handle's current map has this id or "
+                         "this address",
+                         host, port, id);
+    else if (unknown)
         vmux__errbuf_set(o.errbuf, o.errlen,
                          "%s:%d: no node of the handle's current map has this address", host, port);
     else
         explain(&o, rc, out != NULL ? *out : res.count ? res.nodes[0].reply : NULL);
     vmux_node_replies_free(&res);
     return rc;
+}
+
+int vmux_call_node(vmux *m, const vmux_callopts *opts, const char *host, int port, int argc,
+                   const char *const *argv, const size_t *argvlen, vmux_reply **out)
+{
+    return call_node(m, opts, NULL, host, port, argc, argv, argvlen, out);
+}
+
+int vmux__fanout_call_node_id(vmux *m, const vmux_callopts *opts, const char *id, const char *host,
+                              int port, int argc, const char *const *argv, const size_t *argvlen,
+                              vmux_reply **out)
+{
+    return call_node(m, opts, id, host, port, argc, argv, argvlen, out);
 }

@@ -12,4 +12,17 @@
 /* Whether the handle routes by slot (it found a cluster). Any thread; one atomic load. */
 bool vmux__fanout_cluster(vmux *m);
 
+/*
+ * vmux_call_node() to the node whose id is id (not NULL), wherever the handle's map places it
+ * and whatever name the map gives it (a CLUSTER NODES line names a node by its IP address; the
+ * map by the host CLUSTER SLOTS gives, which may be a host name, or the seed's name when the
+ * host is empty); when no node of the map has that id (or the map has no ids), the node at
+ * host:port, as vmux_call_node() finds it. Caller's thread (never the I/O thread), blocking;
+ * returns as vmux_call_node() does (VMUX_ERR_INVALID_ARG, with both in the error buffer, when
+ * neither finds a node).
+ */
+int vmux__fanout_call_node_id(vmux *m, const vmux_callopts *opts, const char *id, const char *host,
+                              int port, int argc, const char *const *argv, const size_t *argvlen,
+                              vmux_reply **out);
+
 #endif

@@ -27,9 +27,9 @@ static size_t from_map(const struct vmux_slotmap *map, unsigned which,
             for (size_t i = primary ? 0 : 1; i < (primary ? 1 : sh->nnodes); i++) {
                 const struct vmux_node_addr *a = &sh->nodes[i];
                 if (!(a->flags & VMUX_NODE_UNKNOWN))
-                    out[n++] = (struct vmux_router_nodeinfo){a->host, a->port, primary};
+                    out[n++] = (struct vmux_router_nodeinfo){a->host, a->port, primary, a->id};
                 else if (primary && (which & VMUX_ROUTER_NODES_UNKNOWN) && sh->nslots > 0)
-                    out[n++] = (struct vmux_router_nodeinfo){NULL, 0, true};
+                    out[n++] = (struct vmux_router_nodeinfo){NULL, 0, true, a->id};
             }
         }
     }
@@ -43,10 +43,10 @@ static size_t standalone(const struct vmux_router *r, unsigned which,
     if (!wanted(which, true))
         return 0;
     if (r->seed_host != NULL)
-        out[0] = (struct vmux_router_nodeinfo){r->seed_host, r->seed_port, true};
+        out[0] = (struct vmux_router_nodeinfo){r->seed_host, r->seed_port, true, NULL};
     else
         out[0] = (struct vmux_router_nodeinfo){r->cfg->endpoints[0].host, r->cfg->endpoints[0].port,
-                                               true};
+                                               true, NULL};
     return 1;
 }
 

@@ -388,11 +388,12 @@ struct vmux_slotmap *vmux__router_keep_moved(struct vmux_router *r, struct vmux_
 #define VMUX_ROUTER_NODES_REPLICAS 2u
 #define VMUX_ROUTER_NODES_UNKNOWN 4u /* primaries with no address too (host NULL, port 0) */
 
-/* A node of the handle's view; host lives as long as the map it came from (I/O thread). */
+/* A node of the handle's view; host and id live as long as the map they came from (I/O thread). */
 struct vmux_router_nodeinfo {
     const char *host;
     int port;
     bool primary;
+    const char *id; /* its node id, or NULL when the map has none (or in standalone mode) */
 };
 
 /*

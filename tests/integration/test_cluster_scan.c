@@ -7,7 +7,13 @@
  * - the same while two slots move between primaries in the middle of the iteration (SETSLOT
  *   IMPORTING / MIGRATING, MIGRATE, SETSLOT NODE): one away from the node being scanned, one
  *   onto it after its scan: still every key;
- * - standalone: the plain SCAN of one server, every key.
+ * - standalone: the plain SCAN of one server, every key;
+ * - the nodes named otherwise in the handle's map than in CLUSTER NODES (which gives their IP
+ *   addresses): with cluster-preferred-endpoint-type unknown-endpoint (CLUSTER SLOTS gives an
+ *   empty host, "the host asked") and a seed named "localhost", the map names every node
+ *   localhost; with hostname and every node announcing "localhost" (cluster-announce-hostname),
+ *   so does CLUSTER SLOTS. Every key, either way. The nodes are set back (ip, no host name)
+ *   after each, whatever its outcome.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,11 +36,16 @@
 #define NTAGGED 40
 #define NP 3
 
-static vmux *open_seed(void)
+static vmux *open_seed_named(const char *host)
 {
     char conf[128];
-    snprintf(conf, sizeof conf, "127.0.0.1:%d", vt_cluster_port(CLUSTER, 0));
+    snprintf(conf, sizeof conf, "%s:%d", host, vt_cluster_port(CLUSTER, 0));
     return vt_open_conf(conf);
+}
+
+static vmux *open_seed(void)
+{
+    return open_seed_named("127.0.0.1");
 }
 
 /* Which primary (index) serves key, asked directly: the one that does not answer MOVED. */
@@ -156,13 +167,13 @@ static void connect_all(redisContext **c, char id[][64])
     }
 }
 
-static void test_scan_every_key(void **state)
+/* Writes the keys through a handle on the seed named host, and scans every one of them. */
+static void scan_every_key_via(const char *host)
 {
-    (void)state;
     redisContext *c[NP];
     char id[NP][64];
     connect_all(c, id);
-    vmux *m = open_seed();
+    vmux *m = open_seed_named(host);
     struct keyset *ks = calloc(1, sizeof *ks);
     write_keys(m, c, ks);
     vmux_scan *it;
@@ -180,6 +191,12 @@ static void test_scan_every_key(void **state)
     vmux_close(m);
     for (int p = 0; p < NP; p++)
         redisFree(c[p]);
+}
+
+static void test_scan_every_key(void **state)
+{
+    (void)state;
+    scan_every_key_via("127.0.0.1");
 }
 
 /* Moves slot from primary `from` to primary `to`, keys and all, and tells every primary. */
@@ -293,12 +310,82 @@ static void test_scan_standalone(void **state)
     vmux_close(m);
 }
 
+/* ---- nodes the map names otherwise than CLUSTER NODES does ---- */
+
+/* Sets a configuration parameter on every node. */
+static void config_all(const char *param, const char *value)
+{
+    for (int p = 0; p < NP; p++) {
+        int port = vt_cluster_port(CLUSTER, p);
+        char *t = vt_node_admin(port, false, "CONFIG SET %s %s", param, value);
+        if (t == NULL || strcmp(t, "OK") != 0)
+            fail_msg("CONFIG SET %s %s on %d: %s", param, value, port, t ? t : "(no answer)");
+        free(t);
+    }
+}
+
+/* How many lines of text are exactly line. */
+static int lines_equal(const char *text, const char *line)
+{
+    int n = 0;
+    size_t len = strlen(line);
+    for (const char *p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p)
+        n += strncmp(p, line, len) == 0 && (p[len] == '\n' || p[len] == '\0');
+    return n;
+}
+
+/* Whether every node's CLUSTER SLOTS names every primary "localhost" (as host or metadata). */
+static bool slots_name_localhost(void *arg)
+{
+    (void)arg;
+    for (int p = 0; p < NP; p++) {
+        char *t = vt_node_admin(vt_cluster_port(CLUSTER, p), false, "CLUSTER SLOTS");
+        bool all = t != NULL && lines_equal(t, "localhost") >= NP;
+        free(t);
+        if (!all)
+            return false;
+    }
+    return true;
+}
+
+/* Every node back to the fixture's ways: IP addresses preferred, no host name announced. */
+static int endpoints_reset(void **state)
+{
+    (void)state;
+    for (int p = 0; p < NP; p++) {
+        int port = vt_cluster_port(CLUSTER, p);
+        free(vt_node_admin(port, false, "CONFIG SET cluster-preferred-endpoint-type ip"));
+        free(vt_node_admin(port, false, "CONFIG SET cluster-announce-hostname \"\""));
+    }
+    return 0;
+}
+
+/* CLUSTER SLOTS gives "" (the host asked): the map names every node as the seed, localhost. */
+static void test_scan_unknown_endpoint_seed_by_name(void **state)
+{
+    (void)state;
+    config_all("cluster-preferred-endpoint-type", "unknown-endpoint");
+    scan_every_key_via("localhost");
+}
+
+/* CLUSTER SLOTS gives the host names the nodes announce ("localhost"). */
+static void test_scan_hostnames(void **state)
+{
+    (void)state;
+    config_all("cluster-announce-hostname", "localhost");
+    config_all("cluster-preferred-endpoint-type", "hostname");
+    assert_true(vt_poll_until(slots_name_localhost, NULL, 60000, 50));
+    scan_every_key_via("127.0.0.1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scan_every_key),
         cmocka_unit_test(test_scan_across_migrations),
         cmocka_unit_test(test_scan_standalone),
+        cmocka_unit_test_teardown(test_scan_unknown_endpoint_seed_by_name, endpoints_reset),
+        cmocka_unit_test_teardown(test_scan_hostnames, endpoints_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,7 @@ static void test_primary_with_ranges(void **state)
                   "[5462-<-292f8b3]\r";
     struct vmux_node_line n;
     assert_true(vmux__node_line_parse(line, &n));
+    assert_string_equal(n.id, "07c37dfeb235213a872192d90877d0cd55635b91");
     assert_string_equal(n.host, "127.0.0.1");
     assert_int_equal(n.port, 30004);
     assert_true(n.myself);
