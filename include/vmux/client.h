@@ -32,7 +32,10 @@ typedef struct vmux vmux;
  *
  * On success *out owns the handle; free it with vmux_close(). On failure *out is NULL, nothing
  * is left running, and errbuf (if given) receives the reason in words, such as
- * "127.0.0.1:6379: connect failed: connection refused". It never holds the user or password
+ * "127.0.0.1:6379: connect failed: connection refused"; when attempts to several endpoints
+ * failed, each endpoint's last failure, such as "each endpoint tried failed: 10.0.0.1:6379:
+ * connect failed: connection refused; 10.0.0.2:6379: not the primary (ROLE: slave)" (the code
+ * is the last attempt's). It never holds the user or password
  * (an AUTH error keeps only its code, such as "AUTH failed: WRONGPASS (...)"; other server
  * texts have the credentials masked as "*****").
  * Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_CONFIG (no endpoint, inconsistent keys),

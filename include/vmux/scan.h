@@ -29,9 +29,10 @@
  * least once, across failovers and slot migrations, and keys may come more than once (more
  * often when slots move). A failed step forgets the node being scanned (a failover: it may be
  * gone), so calling vmux_scan_next() again goes on from the slots done, on their owners then.
- * A node that the handle's map names differently from how CLUSTER NODES does (a cluster that
- * announces host names) cannot be scanned: VMUX_ERR_INVALID_ARG. HSCAN, SSCAN and ZSCAN read
- * one key, on its slot's node, as on a standalone server.
+ * The node is found in the handle's map by its node id, whatever name the map gives it (CLUSTER
+ * NODES gives IP addresses; the map may name a node by an announced host name, or by the seed's
+ * name where CLUSTER SLOTS gives an empty host). HSCAN, SSCAN and ZSCAN read one key, on its
+ * slot's node, as on a standalone server.
  *
  * Threads: an iterator belongs to one thread at a time (it may move between threads); it must
  * be ended before its handle is closed. Each step is a read and is sent retry-safe. When a step
