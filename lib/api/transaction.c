@@ -320,7 +320,10 @@ static int exec_script(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *co
     struct gen g = {.argv = malloc(nargs * sizeof(vmux_str))};
     if (g.argv == NULL)
         return VMUX_ERR_NOMEM;
-    emit(&g, "local a = ARGV\n");
+    /* The shebang makes it a script that may write (Valkey 7+): a replica refuses it whole with
+     * READONLY, as it refuses MULTI's writes, instead of running it with each write's READONLY
+     * caught by pcall and reported as a committed transaction. */
+    emit(&g, "#!lua\nlocal a = ARGV\n");
     for (size_t i = 0; i < tx->nconds; i++)
         emit_cond(&g, &tx->conds[i]);
     emit(&g, "local r = {}\n");

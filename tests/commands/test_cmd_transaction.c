@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -155,6 +156,38 @@ static void test_conditions(void **state)
     vmux_close(m);
 }
 
+/*
+ * A conditional transaction on a replica (a demoted primary, a lone replica endpoint): refused
+ * whole with READONLY, nothing run and committed false, as MULTI is; it ran with every write's
+ * READONLY caught inside and reported committed.
+ */
+static void test_conditional_on_replica(void **state)
+{
+    (void)state;
+    VT_SKIP_ON_CLUSTER("a standalone replica of its own");
+    const char *const extra[] = {"--replicaof", "127.0.0.1", "1", NULL}; /* no primary there */
+    vt_server *replica = vt_server_new(extra);
+    assert_non_null(replica);
+    vmux *m = vt_server_open(replica, NULL);
+    vmux_tx *tx;
+    assert_int_equal(vmux_tx_new(&tx), 0);
+    assert_int_equal(vmux_tx_when_not_exists(tx, VMUX_STR("tx:{r}:none")), 0);
+    add(tx, "INCR", "tx:{r}:n", NULL);
+    add(tx, "SET", "tx:{r}:out", "ran");
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    bool committed = true;
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_tx_exec(m, &o, tx, &committed, &r), VMUX_ERR_SERVER);
+    assert_false(committed);
+    assert_non_null(strstr(err, "READONLY"));
+    vmux_reply_free(r);
+    vmux_tx_free(tx);
+    vmux_close(m);
+    vt_server_stop(replica);
+    free(replica);
+}
+
 static void test_bad_block_and_arguments(void **state)
 {
     (void)state;
@@ -199,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_block_returns_each_reply),
         cmocka_unit_test(test_blocks_never_interleave),
         cmocka_unit_test(test_conditions),
+        cmocka_unit_test(test_conditional_on_replica),
         cmocka_unit_test(test_bad_block_and_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
