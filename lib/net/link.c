@@ -326,12 +326,16 @@ static uint64_t next_retry_delay(struct vmux_link *link)
 
 /*
  * The server is busy or unsure (loading its data, lost its primary, a cluster slot without a
- * primary during a failover or a multi-key command during a migration): try again shortly.
+ * primary during a failover or a multi-key command during a migration), or it unblocked a
+ * blocking command because it stopped being a primary (a failover): the command did not run;
+ * try again shortly (a demoted cluster node then redirects it). Not the UNBLOCKED of CLIENT
+ * UNBLOCK ... ERROR, which an operator meant the caller to see.
  */
 static bool is_transient(const char *msg)
 {
     return starts_with(msg, "LOADING") || starts_with(msg, "MASTERDOWN") ||
-           starts_with(msg, "TRYAGAIN") || starts_with(msg, "CLUSTERDOWN");
+           starts_with(msg, "TRYAGAIN") || starts_with(msg, "CLUSTERDOWN") ||
+           starts_with(msg, "UNBLOCKED force unblock from blocking operation, instance state");
 }
 
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)

@@ -454,6 +454,39 @@ static void test_clusterdown_burst(void **state)
     burst("CLUSTERDOWN The cluster is down");
 }
 
+/*
+ * A blocking pop that a failover unblocked (the node became a replica: it did not run) is sent
+ * again, and the demoted node's MOVED takes it to the new primary, where it gets its element.
+ */
+static void test_unblocked_by_failover(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    rule(c, 0, "k", 1, 0,
+         "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> "
+         "replica?)\r\n");
+    rule(c, 0, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    rule(c, 1, "k", -1, 0, "*2\r\n$1\r\nk\r\n$1\r\nv\r\n");
+    vmux_str keys[] = {VMUX_STR("k")};
+    vmux_bytes key, value;
+    assert_status(vmux_bpop(m, NULL, VMUX_HEAD, keys, 1, 1000, &key, &value), 0);
+    assert_string_equal(value.ptr, "v");
+    vmux_bytes_free(&key);
+    vmux_bytes_free(&value);
+    assert_int_equal(vt_fcluster_count(c, 0, "BLPOP"), 2);
+    /* an operator's CLIENT UNBLOCK ... ERROR is the caller's to see */
+    for (size_t node = 0; node < 2; node++) /* whichever the map sends it to */
+        rule(c, node, "u", -1, 0, "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n");
+    vmux_str ukeys[] = {VMUX_STR("u")};
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    assert_status(vmux_bpop(m, &o, VMUX_HEAD, ukeys, 1, 1000, &key, &value), VMUX_ERR_SERVER);
+    assert_non_null(strstr(err, "CLIENT UNBLOCK"));
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* ---- broken replies ---- */
 
 /* A truncated or malformed redirect is an ordinary server error to the caller. */
@@ -817,6 +850,7 @@ int main(void)
         cmocka_unit_test(test_getkeys_crossslot),
         cmocka_unit_test(test_tryagain_burst),
         cmocka_unit_test(test_clusterdown_burst),
+        cmocka_unit_test(test_unblocked_by_failover),
         cmocka_unit_test(test_truncated_moved),
         cmocka_unit_test(test_slots_garbage),
         cmocka_unit_test(test_slots_holes_and_null_host),
