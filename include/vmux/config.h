@@ -343,7 +343,9 @@ typedef enum vmux_event_type {
      * published until the subscriptions are live again are lost. Counted in subscriber_lost. */
     VMUX_EVENT_SUBSCRIBER_LOST = 4,
     /** Cluster mode (docs/cluster.md). A MOVED reply gave a slot a new owner: endpoint is the new
-     * owner, reason names the slot and the old owner. Counted in cluster_moved. */
+     * owner, reason names the slot and the old owner. Counted in cluster_moved. Not for a MOVED
+     * that names the owner the map has already, nor for one that sends a command back to a node
+     * that redirected it before (a ping-pong: the nodes disagree, a refresh decides). */
     VMUX_EVENT_SLOT_MOVED = 5,
     /** A refresh found a slot map that differs from the one in use and replaced it: endpoint is
      * the node asked, reason says what changed (shards, slots served, slots that changed owner,

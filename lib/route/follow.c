@@ -1,8 +1,10 @@
 /*
- * Following MOVED and ASK (route/router.h, vmux__router_redirect()): the redirect's target, the
- * map patched by a MOVED (and VMUX_EVENT_SLOT_MOVED), ASKING before the op on the target, a MOVED
- * naming the node that sent it, an unknown endpoint ("?"), and the redirect beyond the limit
- * (VMUX_ERR_REDIRECT_LOOP). The parsing of the reply is redirect.c's. I/O thread only.
+ * Following MOVED and ASK (route/router.h, vmux__router_redirect()): the redirect's target (an
+ * unknown host, "?", is the map's one node at that port), the map patched by a MOVED (and
+ * VMUX_EVENT_SLOT_MOVED), ASKING before the op on the target, a MOVED naming the node that sent
+ * it, a MOVED back to a node that redirected the op before (a ping-pong: bounce.c), a target
+ * that stays unknown, and the redirect beyond the limit (VMUX_ERR_REDIRECT_LOOP). The parsing of
+ * the reply is redirect.c's. I/O thread only.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,22 +18,57 @@
 #include "vmux/error.h"
 
 /* Where a redirect points: host NULL when it cannot be dialled ("?", or an empty host asked of
- * a link whose host is not known). */
+ * a link whose host is not known, and no node of the map to take it for). */
 struct target {
     const char *host;
     size_t hostlen;
     int port;
+    bool from_map; /* host is the map's (r->map must outlive its use) */
 };
+
+/*
+ * The host of the one node of the map (primary or replica, with an address) at port, other than
+ * link's: who a redirect to "?" means. NULL when no node, or several (on several machines that
+ * use one port: the port does not tell them apart, and a MOVED to the wrong one would patch the
+ * map wrongly), is there.
+ */
+static const char *host_by_port(const struct vmux_router *r, const struct vmux_link *link, int port)
+{
+    if (r->map == NULL)
+        return NULL;
+    const char *found = NULL;
+    for (size_t s = 0; s < r->map->nshards; s++)
+        for (size_t i = 0; i < r->map->shards[s].nnodes; i++) {
+            const struct vmux_node_addr *n = &r->map->shards[s].nodes[i];
+            if ((n->flags & VMUX_NODE_UNKNOWN) || n->port != port ||
+                vmux__router_link_is(r, link, n->host, port))
+                continue;
+            if (found != NULL && strcasecmp(found, n->host) != 0)
+                return NULL;
+            found = n->host;
+        }
+    return found;
+}
 
 static struct target target_of(const struct vmux_router *r, const struct vmux_link *link,
                                const struct vmux_redirect *rd)
 {
     struct target t = {.port = rd->port};
-    if (rd->unknown)
-        return t;
-    t.host = rd->asked ? vmux__router_link_host(r, link) : rd->host;
-    t.hostlen = rd->asked ? (t.host != NULL ? strlen(t.host) : 0) : rd->hostlen;
+    if (!rd->unknown) {
+        t.host = rd->asked ? vmux__router_link_host(r, link) : rd->host;
+        t.hostlen = rd->asked ? (t.host != NULL ? strlen(t.host) : 0) : rd->hostlen;
+    }
+    if (t.host == NULL && (t.host = host_by_port(r, link, rd->port)) != NULL) {
+        t.hostlen = strlen(t.host);
+        t.from_map = true;
+    }
     return t;
+}
+
+/* The bit of op->visited that stands for link's node (ids beyond 16 nodes share bits). */
+static uint16_t node_bit(const struct vmux_router *r, const struct vmux_link *link)
+{
+    return (uint16_t)(1u << (vmux__router_link_id(r, link) % 16));
 }
 
 /*
@@ -104,12 +141,17 @@ void vmux__router_moved(struct vmux_router *r, unsigned slot, const char *host, 
 {
     if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER || r->map == NULL || slot >= VMUX_SLOTS)
         return;
-    struct target t = {host, hostlen, port};
+    struct target t = {.host = host, .hostlen = hostlen, .port = port};
     patch_moved(r, slot, &t);
     vmux__router_refresh_soon(r);
 }
 
-/* Follows a MOVED or ASK to t; false when out of memory (the reply then completes op). */
+/*
+ * Follows a MOVED or ASK to t; false when out of memory (the reply then completes op). A MOVED
+ * back to a node that redirected op before is a ping-pong (the nodes disagree for a moment, as
+ * during a migration whose SETSLOT NODE reached the source first): neither is trusted with the
+ * map (the refresh asked for decides), and op goes back after a backoff (bounce.c).
+ */
 static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
                    const struct vmux_redirect *rd, const struct target *t, vmux_reply *reply)
 {
@@ -120,9 +162,12 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
     if (to == NULL)
         return false;
     bool pooled = op->flags & VMUX_OP_BLOCKING;
+    bool back = rd->kind == VMUX_REDIRECT_MOVED && to != link && (op->visited & node_bit(r, to));
+    op->visited |= node_bit(r, link);
     if (rd->kind == VMUX_REDIRECT_MOVED) {
         vmux__count(&r->ctr->moved, 1);
-        patch_moved(r, rd->slot, t);
+        if (!back)
+            patch_moved(r, rd->slot, t);
         op->flags |= VMUX_OP_TO_PRIMARY; /* a replica's MOVED too: the primary serves it */
     } else if (pooled) {
         vmux__count(&r->ctr->asked, 1);
@@ -136,7 +181,9 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
     note_redirect(r, rd->slot);
     vmux_reply_free(reply); /* last: t->host may point into it */
     vmux__pool_detach(op);  /* the pool link that ran it is free */
-    if (rd->kind == VMUX_REDIRECT_MOVED && to == link && !pooled)
+    if (back)
+        vmux__router_bounce(r, to, op);
+    else if (rd->kind == VMUX_REDIRECT_MOVED && to == link && !pooled)
         vmux__link_replace_conn(link, op, "MOVED names the node that sent it");
     else
         vmux__router_forward(r, to, op);
@@ -146,6 +193,35 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
 static bool is_clusterdown(const char *msg, size_t len)
 {
     return msg != NULL && len >= 11 && memcmp(msg, "CLUSTERDOWN", 11) == 0;
+}
+
+/* vmux__router_redirect() for a redirect rd to t, in mode (DETECTING or CLUSTER). */
+static bool take(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
+                 enum vmux_router_mode mode, const struct vmux_redirect *rd, const struct target *t,
+                 vmux_reply *reply)
+{
+    if (op->redirects >= VMUX_ROUTER_MAX_REDIRECTS) {
+        redirect_loop(r, op, rd, t, reply);
+        return true;
+    }
+    if (mode == VMUX_ROUTER_DETECTING) {
+        /* sent from the backlog before the answer: routed by slot once the map is loaded */
+        op->redirects++;
+        vmux_reply_free(reply);
+        vmux__pool_detach(op);
+        vmux__router_park(r, op);
+        return true;
+    }
+    if (rd->kind == VMUX_REDIRECT_MOVED)
+        vmux__router_refresh_soon(r);
+    if (t->host == NULL) {
+        op->redirects++;
+        vmux_reply_free(reply);
+        vmux__pool_detach(op);
+        wait_for_owner(r, op, rd->slot);
+        return true;
+    }
+    return follow(r, link, op, rd, t, reply);
 }
 
 bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
@@ -166,26 +242,9 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
     if (vmux__redirect_parse(msg, len, &rd) != 1)
         return false;
     struct target t = target_of(r, link, &rd);
-    if (op->redirects >= VMUX_ROUTER_MAX_REDIRECTS) {
-        redirect_loop(r, op, &rd, &t, reply);
-        return true;
-    }
-    if (mode == VMUX_ROUTER_DETECTING) {
-        /* sent from the backlog before the answer: routed by slot once the map is loaded */
-        op->redirects++;
-        vmux_reply_free(reply);
-        vmux__pool_detach(op);
-        vmux__router_park(r, op);
-        return true;
-    }
-    if (rd.kind == VMUX_REDIRECT_MOVED)
-        vmux__router_refresh_soon(r);
-    if (t.host == NULL) {
-        op->redirects++;
-        vmux_reply_free(reply);
-        vmux__pool_detach(op);
-        wait_for_owner(r, op, rd.slot);
-        return true;
-    }
-    return follow(r, link, op, &rd, &t, reply);
+    /* t.host may be the map's, and a MOVED's patch replaces the map */
+    struct vmux_slotmap *held = t.from_map ? vmux__slotmap_ref(r->map) : NULL;
+    bool took = take(r, link, op, mode, &rd, &t, reply);
+    vmux__slotmap_unref(held);
+    return took;
 }

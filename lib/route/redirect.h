@@ -5,7 +5,8 @@
  * endpoint is "host:port", split at the LAST colon so that an IPv6 address (which the server
  * writes without brackets, "::1:6380") stays whole; "[::1]:6380" is read too. Its host may be
  * empty, meaning the host the client asked (the server does not know its own address), or "?",
- * meaning unknown (never to be dialled: refresh the map instead).
+ * meaning unknown (never dialled as such: the router takes the one node of its map at that port,
+ * else refreshes the map).
  *
  * Pure functions, no allocation: any thread.
  */

@@ -48,6 +48,7 @@ void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux
     r->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)r;
     uv_mutex_init(&r->stats_mu);
     vmux__router_refresh_init(r);
+    vmux__router_bounce_init(r);
 }
 
 /* ---- node links ---- */
@@ -86,7 +87,7 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
     if (nodes == NULL)
         return NULL;
     r->nodes = nodes;
-    struct vmux_router_node n = {.port = port};
+    struct vmux_router_node n = {.port = port, .id = r->node_ids + 1};
     if ((n.host = strndup(host, hostlen)) == NULL || (n.cfg = vmux_config_dup(r->cfg)) == NULL ||
         (n.ctr = node_counters(r, n.host, port)) == NULL)
         goto fail;
@@ -103,6 +104,7 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
     if (vmux__router_mode(r) == VMUX_ROUTER_CLUSTER)
         vmux__link_set_cluster_only(n.link); /* its servers must be cluster nodes */
     vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: opening a link to %s:%d", n.host, port);
+    r->node_ids = n.id;
     r->nodes[r->nnodes++] = n;
     vmux__router_read_modes(r); /* before its first connection's setup */
     vmux__link_start(n.link);
@@ -162,11 +164,40 @@ void vmux__router_link_addr(const struct vmux_router *r, const struct vmux_link 
 }
 
 /* The node whose link is link, or NULL (the seed's, or none of the router's). */
-static struct vmux_router_node *node_of(struct vmux_router *r, const struct vmux_link *link)
+static struct vmux_router_node *node_of(const struct vmux_router *r, const struct vmux_link *link)
 {
     for (size_t i = 0; i < r->nnodes; i++)
         if (r->nodes[i].link == link)
             return &r->nodes[i];
+    return NULL;
+}
+
+bool vmux__router_link_is(const struct vmux_router *r, const struct vmux_link *link,
+                          const char *host, int port)
+{
+    size_t len = strlen(host);
+    if (link == r->seed)
+        return same_node(r->seed_host, r->seed_port, host, len, port) ||
+               vmux__router_seed_alias(r, host, len, port);
+    const struct vmux_router_node *n = node_of(r, link);
+    return n != NULL && same_node(n->host, n->port, host, len, port);
+}
+
+uint32_t vmux__router_link_id(const struct vmux_router *r, const struct vmux_link *link)
+{
+    if (link == r->seed)
+        return 0;
+    const struct vmux_router_node *n = node_of(r, link);
+    return n != NULL ? n->id : UINT32_MAX;
+}
+
+struct vmux_link *vmux__router_link_by_id(const struct vmux_router *r, uint32_t id)
+{
+    if (id == 0)
+        return r->seed;
+    for (size_t i = 0; i < r->nnodes; i++)
+        if (r->nodes[i].id == id)
+            return r->nodes[i].link;
     return NULL;
 }
 
@@ -489,6 +520,7 @@ void vmux__router_close(struct vmux_router *r)
     vmux__opq_fail_all(&r->parked, VMUX_ERR_CLOSED);
     vmux__opq_fail_all(&r->keys_wait, VMUX_ERR_CLOSED);
     vmux__opq_fail_all(&r->unowned, VMUX_ERR_CLOSED);
+    vmux__router_bounce_close(r);
     for (size_t i = 0; i < r->nnodes; i++) {
         vmux__link_close(r->nodes[i].link);
         if (r->nodes[i].pool != NULL)

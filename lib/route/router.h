@@ -4,9 +4,10 @@
  * the slot map from CLUSTER SLOTS, and from then on sends every op to a link to the primary that
  * serves its slot: one link per node, opened lazily with the handle's configuration, the seed's
  * own link serving the seed's node. It follows MOVED (patch the map, resend at once, refresh the
- * whole map soon, at most once a second) and ASK (ASKING and the op, back to back, no map change),
- * at most VMUX_ROUTER_MAX_REDIRECTS times per op. When a primary's link fails it refreshes the map
- * from another node (refresh.c) and sends the ops waiting for the dead node to the promoted
+ * whole map soon, at most once a second; a MOVED back to a node that redirected the op before is
+ * a ping-pong: no patch, resent after a backoff) and ASK (ASKING and the op, back to back, no map
+ * change), at most VMUX_ROUTER_MAX_REDIRECTS times per op. When a primary's link fails it refreshes
+ * the map from another node (refresh.c) and sends the ops waiting for the dead node to the promoted
  * replica; a periodic check sees topology changes that no MOVED announced.
  *
  * Threads: the mode is an atomic that any thread may read; everything else belongs to the I/O
@@ -61,6 +62,7 @@ struct vmux_router_node {
     struct vmux_pool *pool;    /* its blocking pool, made on first use (NULL before) */
     struct vmux_counters *ctr; /* where its links count (in r->node_counters) */
     uint64_t left_ms;          /* loop ms when the map stopped naming it; 0 while it names it */
+    uint32_t id;               /* 1, 2...: never given twice in r's life (the seed's link is 0) */
 };
 
 /* readFrom's per-map cache of replica links (replicas.c). */
@@ -134,6 +136,12 @@ struct vmux_router {
     uint64_t last_refresh;    /* loop ms of the last refresh sent */
     uint64_t rng;
     uint32_t *moved_at; /* per slot, loop ms of its last MOVED patch (0: none); NULL until one */
+    uint32_t node_ids;  /* the last id given to a node (struct vmux_router_node) */
+
+    /* ops waiting out a MOVED ping-pong (bounce.c); the timer fires at the earliest due */
+    struct vmux_opq bounced;
+    uv_timer_t bounce_timer;
+    uint64_t bounce_due; /* loop ms the timer is set for, while it is active */
 
     uv_mutex_t stats_mu; /* guards node_counters, seed_addr and seed_as_addr */
     struct vmux_node_counters *node_counters;
@@ -265,6 +273,16 @@ struct vmux_link *vmux__router_node_link(struct vmux_router *r, const char *host
 bool vmux__router_has_link(const struct vmux_router *r, const char *host, int port);
 struct vmux_link *vmux__router_slot_link(struct vmux_router *r, int slot);
 const char *vmux__router_link_host(const struct vmux_router *r, const struct vmux_link *link);
+/*
+ * vmux__router_link_is(): whether link serves the node at host:port (by its own name, or, the
+ * seed's, by the map's name it was adopted under). vmux__router_link_id(): the id of link's node
+ * (0 the seed's, UINT32_MAX for a link that is not the router's); vmux__router_link_by_id(): the
+ * link of the node with that id, or NULL when it was closed (ids are never given twice).
+ */
+bool vmux__router_link_is(const struct vmux_router *r, const struct vmux_link *link,
+                          const char *host, int port);
+uint32_t vmux__router_link_id(const struct vmux_router *r, const struct vmux_link *link);
+struct vmux_link *vmux__router_link_by_id(const struct vmux_router *r, uint32_t id);
 /* Writes "host:port" of link's node into buf (len bytes), "?" when it is not the router's. */
 void vmux__router_link_addr(const struct vmux_router *r, const struct vmux_link *link, char *buf,
                             size_t len);
@@ -435,14 +453,32 @@ void vmux__router_getkeys(struct vmux_router *r, struct vmux_op *op);
  * I/O thread (follow.c): the link event for a MOVED, ASK or CLUSTERDOWN reply to op on link (struct
  * vmux_link_events). Returns true when it took op and reply: sent op on (while DETECTING: parked
  * it); a MOVED naming link's own node: replaced link's connection and resent op on the new one
- * (vmux__link_replace_conn()); an endpoint "?" (or an empty host on a link of unknown host): kept
- * op in r->unowned until a refreshed map names its slot's owner (or its deadline passes); a
- * redirect beyond VMUX_ROUTER_MAX_REDIRECTS: completed op with VMUX_ERR_REDIRECT_LOOP and an
- * error reply naming the slot and that redirect's target. Returns false to let the link go on
- * (STANDALONE, not a redirect, out of memory; CLUSTERDOWN, after asking for a refresh).
+ * (vmux__link_replace_conn()); a MOVED back to a node that redirected op before (a ping-pong:
+ * the nodes disagree for a moment): no map patch, op sent there again after a backoff
+ * (vmux__router_bounce()); an endpoint "?" (or an empty host on a link of unknown host): the one
+ * node of the map at that port, other than link's, else op kept in r->unowned until a refreshed
+ * map names its slot's owner (or its deadline passes); a redirect beyond
+ * VMUX_ROUTER_MAX_REDIRECTS: completed op with VMUX_ERR_REDIRECT_LOOP and an error reply naming
+ * the slot and that redirect's target. Returns false to let the link go on (STANDALONE, not a
+ * redirect, out of memory; CLUSTERDOWN, after asking for a refresh).
  */
 bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
                            vmux_reply *reply);
+
+/*
+ * I/O thread, a MOVED ping-pong (bounce.c). vmux__router_bounce_init() prepares the timer (from
+ * vmux__router_init()). vmux__router_bounce() takes op (deadline-indexed, in no queue, redirected
+ * op->redirects times, the last a MOVED back to the node of link to, which redirected it before)
+ * and hands it to to again after a jittered backoff that doubles with op->redirects (half to all
+ * of 10 ms << (op->redirects - 1): a ping-pong's first, after two redirects, is 10 to 20 ms); its
+ * deadline may end it meanwhile (VMUX_ERR_TIMEOUT). When to's node was closed meanwhile, op is
+ * sent by its slot.
+ * vmux__router_bounce_close() fails the ops still waiting with VMUX_ERR_CLOSED and closes the
+ * timer.
+ */
+void vmux__router_bounce_init(struct vmux_router *r);
+void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmux_op *op);
+void vmux__router_bounce_close(struct vmux_router *r);
 
 /*
  * Any thread. vmux__router_stats_add() adds every node's link counters to *out (the handle's

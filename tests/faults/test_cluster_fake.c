@@ -1,7 +1,8 @@
 /*
  * Cluster redirects and topology against scripted fake nodes (fakecluster.h), for what a real
  * cluster will not do on demand: MOVED with an empty host, "?", an IPv6 address or a host name;
- * MOVED naming the node that sent it; an ASK chain; a MOVED loop; TRYAGAIN and CLUSTERDOWN
+ * MOVED naming the node that sent it; an ASK chain; a MOVED loop and a MOVED ping-pong (backed
+ * off); "?" redirects resolved by the map's node at their port; TRYAGAIN and CLUSTERDOWN
  * bursts; a truncated "-MOV" line; CLUSTER SLOTS with holes, overlaps and garbage; and the
  * refresh storm (CLUSTERDOWN from every node for 5 s: at most one topology query a second).
  * Each case checks its outcome; ASan/LSan runs check that none crashes or leaks.
@@ -415,6 +416,200 @@ static void test_getkeys_crossslot(void **state)
     assert_status(a.rc, VMUX_ERR_CROSSSLOT);
     assert_non_null(strstr(a.text, want));
     assert_int_equal(vt_fcluster_count(c, 0, "MYMGET"), 0); /* nothing was sent */
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* ---- a MOVED ping-pong (the nodes disagree for a moment) ---- */
+
+static atomic_int slot_moved_events;
+
+static void on_moved_event(const vmux_event *e, void *arg)
+{
+    (void)arg;
+    if (e->type == VMUX_EVENT_SLOT_MOVED)
+        atomic_fetch_add(&slot_moved_events, 1);
+}
+
+/* A handle on node 0 that counts its VMUX_EVENT_SLOT_MOVED events in slot_moved_events. */
+static vmux *open_counting_moves(vt_fcluster *c)
+{
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,syncTimeout=5000",
+             vt_fcluster_port(c, 0));
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_event_handler(cfg, on_moved_event, NULL), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    atomic_store(&slot_moved_events, 0);
+    return m;
+}
+
+/*
+ * A migration's SETSLOT NODE reached the source (node 0) before the destination (node 1): node 0
+ * answers MOVED to node 1, which, still importing, answers MOVED back to node 0 for 100 ms, then
+ * serves the slot. Resent at once, the command spent its five redirects in a millisecond
+ * (REDIRECT_LOOP); backed off, it is served by node 1 within its deadline. Only the first MOVED
+ * patched the map (one VMUX_EVENT_SLOT_MOVED): the ping-pong's patch nothing.
+ */
+static void test_moved_pingpong_settles(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_counting_moves(c);
+    unsigned s = slot("k");
+    rule(c, 0, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
+    char back[128];
+    snprintf(back, sizeof back, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 0));
+    assert_int_equal(vt_fcluster_rule_for(c, 1, "k", 100, 0, back), 0);
+    rule(c, 1, "k", -1, 0, "$6\r\nfrom-1\r\n");
+    struct got g = get_opts(m, "k", 3000, VMUX_CALL_RETRY_SAFE);
+    if (g.rc != 0 || strcmp(g.text, "from-1") != 0)
+        fail_msg("GET k during a 100 ms ping-pong: %s '%s' (%s)", vmux_err_name(g.rc), g.text,
+                 g.err);
+    assert_true(vt_fcluster_count(c, 1, "GET") >= 2); /* it did meet the ping-pong */
+    assert_int_equal(atomic_load(&slot_moved_events), 1);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
+ * A ping-pong that lasts still ends in REDIRECT_LOOP after five redirects, only later: the
+ * backoffs after the second to the fifth take at least 10 + 20 + 40 + 80 ms. One SLOT_MOVED.
+ */
+static void test_moved_pingpong_forever(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_counting_moves(c);
+    unsigned s = slot("k");
+    rule(c, 0, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
+    rule(c, 1, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 0));
+    uint64_t t0 = vt_now_ns();
+    struct got g = get_opts(m, "k", 10000, VMUX_CALL_RETRY_SAFE);
+    uint64_t took_ms = (vt_now_ns() - t0) / 1000000u;
+    assert_status(g.rc, VMUX_ERR_REDIRECT_LOOP);
+    assert_non_null(strstr(g.err, "redirected 5 times"));
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 3);
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), 3);
+    if (took_ms < 140) /* 150 ms of backoffs, less the loop clock's slack */
+        fail_msg("REDIRECT_LOOP after %llu ms: the ping-pong was not backed off",
+                 (unsigned long long)took_ms);
+    assert_int_equal(atomic_load(&slot_moved_events), 1);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* Two commands that hear the same MOVED patch the map once: one VMUX_EVENT_SLOT_MOVED. */
+static void test_moved_same_patch_once(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_counting_moves(c);
+    rule(c, 0, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    rule(c, 1, "k", -1, 0, "$1\r\nv\r\n");
+    struct many a = {0};
+    const char *k[] = {"GET", "k"};
+    for (int i = 0; i < 21; i++) /* pipelined: most are on their way to node 0 together */
+        assert_status(vmux_call_async(m, NULL, 2, k, NULL, on_many, &a), 0);
+    assert_true(vt_wait_until(many_done, &a, WAIT_MS));
+    if (a.fails != 0)
+        fail_msg("%d commands failed, the last with %s", a.fails, a.last);
+    assert_true(vt_fcluster_count(c, 0, "GET") >= 1);
+    assert_int_equal(atomic_load(&slot_moved_events), 1);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* ---- "?" endpoints resolved by the map ---- */
+
+#define ID_NODE1 "2222222222222222222222222222222222222222"
+
+/*
+ * CLUSTER SLOTS as a cluster that prefers host names gives it when no node announced one: node 0
+ * (0..8191) by its address, node 1 (8192..16383) as "?" with its ip in the metadata; extra, when
+ * not NULL, a third primary "?" at node 1's port with another ip (16383 moved to it).
+ */
+static void slots_with_unknown(vt_fcluster *c, bool extra)
+{
+    char resp[768];
+    int n = snprintf(resp, sizeof resp,
+                     "*%d\r\n*3\r\n:0\r\n:8191\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n"
+                     "*3\r\n:8192\r\n:%d\r\n*4\r\n$1\r\n?\r\n:%d\r\n$40\r\n%s\r\n"
+                     "*2\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n",
+                     extra ? 3 : 2, vt_fcluster_port(c, 0), extra ? 16382 : 16383,
+                     vt_fcluster_port(c, 1), ID_NODE1);
+    if (extra)
+        snprintf(resp + n, sizeof resp - (size_t)n,
+                 "*3\r\n:16383\r\n:16383\r\n*4\r\n$1\r\n?\r\n:%d\r\n$40\r\n%s\r\n"
+                 "*2\r\n$2\r\nip\r\n$9\r\n127.0.0.2\r\n",
+                 vt_fcluster_port(c, 1), "3333333333333333333333333333333333333333");
+    vt_fcluster_set_slots(c, -1, resp);
+}
+
+static uint64_t asked_count(vmux *m)
+{
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    return st.cluster_asked;
+}
+
+/*
+ * ASK ?:P1 and MOVED ?:P1 (a cluster that prefers host names, a node with none): the map knows
+ * one node at P1, by its ip metadata, and the command goes there at once (ASKING first for the
+ * ASK; the MOVED patches the map). Without it the command waited for refreshes that still named
+ * node 0, which sent it back there.
+ */
+static void test_unknown_host_by_port(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    slots_with_unknown(c, false);
+    vmux *m = open_on(c, NULL);
+    int p1 = vt_fcluster_port(c, 1);
+    assert_true(slot("k") <= 8191);
+    uint64_t asked = asked_count(m);
+    rule(c, 0, "k", 1, 0, "-ASK %u ?:%d\r\n", slot("k"), p1);
+    rule(c, 1, "k", -1, VT_FC_AFTER_ASKING, "$6\r\nasked1\r\n");
+    struct got g = get_opts(m, "k", 3000, 0);
+    if (g.rc != 0 || strcmp(g.text, "asked1") != 0)
+        fail_msg("GET k after ASK ?:%d: %s '%s' (%s)", p1, vmux_err_name(g.rc), g.text, g.err);
+    assert_int_equal(vt_fcluster_count(c, 1, "ASKING"), 1);
+    assert_int_equal(asked_count(m) - asked, 1);
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 1);
+
+    /* a MOVED to ?:P1 of another slot of node 0 */
+    rule(c, 0, "j", 1, 0, "-MOVED %u ?:%d\r\n", slot("j"), p1);
+    rule(c, 1, "j", -1, 0, "$6\r\nmoved1\r\n");
+    assert_true(slot("j") <= 8191);
+    g = get_opts(m, "j", 3000, 0);
+    if (g.rc != 0 || strcmp(g.text, "moved1") != 0)
+        fail_msg("GET j after MOVED ?:%d: %s '%s' (%s)", p1, vmux_err_name(g.rc), g.text, g.err);
+    want_value(m, "j", "moved1"); /* the map was patched: straight to node 1 */
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 2);
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), 3);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
+ * Two nodes of the map at that port (another ip): the port does not tell which, so the command
+ * waits for a refreshed map, as before, and goes where it says (node 0 again here).
+ */
+static void test_unknown_host_ambiguous(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    slots_with_unknown(c, true);
+    vmux *m = open_on(c, NULL);
+    unsigned before = vt_fcluster_topology_queries(c);
+    rule(c, 0, "k", 1, 0, "-ASK %u ?:%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    want_value(m, "k", "(nil)");
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 2);
+    assert_int_equal(vt_fcluster_count(c, 1, "ASKING"), 0);
+    assert_true(vt_fcluster_topology_queries(c) > before);
     vmux_close(m);
     vt_fcluster_stop(c);
 }
@@ -848,6 +1043,11 @@ int main(void)
         cmocka_unit_test(test_moved_loop),
         cmocka_unit_test(test_moved_loop_async),
         cmocka_unit_test(test_getkeys_crossslot),
+        cmocka_unit_test(test_moved_pingpong_settles),
+        cmocka_unit_test(test_moved_pingpong_forever),
+        cmocka_unit_test(test_moved_same_patch_once),
+        cmocka_unit_test(test_unknown_host_by_port),
+        cmocka_unit_test(test_unknown_host_ambiguous),
         cmocka_unit_test(test_tryagain_burst),
         cmocka_unit_test(test_clusterdown_burst),
         cmocka_unit_test(test_unblocked_by_failover),

@@ -9,8 +9,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -29,6 +31,8 @@ struct fc_rule {
     int times; /* -1: until cleared */
     unsigned flags;
     char *resp;
+    long window_ms;    /* > 0: answers until this long after its first answer */
+    uint64_t first_ns; /* when it first answered (monotonic); 0 before */
     struct fc_rule *next;
 };
 
@@ -232,9 +236,23 @@ static bool store_answer(struct fc_node *node, int fd, const redisReply *cmd)
 
 /* ---- rules ---- */
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A rule made by vt_fcluster_rule_for() whose time is over. */
+static bool rule_expired(const struct fc_rule *r)
+{
+    return r->window_ms > 0 && r->first_ns != 0 &&
+           mono_ns() - r->first_ns >= (uint64_t)r->window_ms * 1000000u;
+}
+
 static bool rule_matches(const struct fc_rule *r, const redisReply *cmd, bool asking)
 {
-    if (r->times == 0 || ((r->flags & VT_FC_AFTER_ASKING) && !asking))
+    if (r->times == 0 || ((r->flags & VT_FC_AFTER_ASKING) && !asking) || rule_expired(r))
         return false;
     if (r->key == NULL)
         return true;
@@ -250,6 +268,8 @@ static bool data_answer(struct fc_node *node, struct fc_conn *conn, const redisR
             continue;
         if (r->times > 0)
             r->times--;
+        if (r->window_ms > 0 && r->first_ns == 0)
+            r->first_ns = mono_ns();
         return send_str(conn->fd, r->resp);
     }
     return store_answer(node, conn->fd, cmd);
@@ -514,8 +534,9 @@ void vt_fcluster_set_myid(vt_fcluster *c, size_t node, const char *id)
     pthread_mutex_unlock(&c->mu);
 }
 
-int vt_fcluster_rule(vt_fcluster *c, size_t node, const char *key, int times, unsigned flags,
-                     const char *resp)
+/* Appends a rule to node; -1 when out of memory. */
+static int add_rule(vt_fcluster *c, size_t node, const char *key, int times, long window_ms,
+                    unsigned flags, const char *resp)
 {
     struct fc_rule *r = calloc(1, sizeof *r);
     if (r == NULL || (r->resp = strdup(resp)) == NULL ||
@@ -527,6 +548,7 @@ int vt_fcluster_rule(vt_fcluster *c, size_t node, const char *key, int times, un
         return -1;
     }
     r->times = times;
+    r->window_ms = window_ms;
     r->flags = flags;
     pthread_mutex_lock(&c->mu);
     struct fc_rule **tail = &c->nodes[node].rules;
@@ -535,6 +557,18 @@ int vt_fcluster_rule(vt_fcluster *c, size_t node, const char *key, int times, un
     *tail = r;
     pthread_mutex_unlock(&c->mu);
     return 0;
+}
+
+int vt_fcluster_rule(vt_fcluster *c, size_t node, const char *key, int times, unsigned flags,
+                     const char *resp)
+{
+    return add_rule(c, node, key, times, 0, flags, resp);
+}
+
+int vt_fcluster_rule_for(vt_fcluster *c, size_t node, const char *key, long ms, unsigned flags,
+                         const char *resp)
+{
+    return add_rule(c, node, key, -1, ms > 0 ? ms : 1, flags, resp);
 }
 
 static void free_rules(struct fc_rule *r)

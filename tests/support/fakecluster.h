@@ -83,6 +83,14 @@ void vt_fcluster_set_myid(vt_fcluster *c, size_t node, const char *id);
 int vt_fcluster_rule(vt_fcluster *c, size_t node, const char *key, int times, unsigned flags,
                      const char *resp);
 
+/*
+ * vt_fcluster_rule() for a length of time: the rule answers every matching command until ms
+ * milliseconds after the first one it answered, then never again (a state of the cluster that
+ * lasts that long, such as a migration's MOVED ping-pong). Returns 0, or -1 when out of memory.
+ */
+int vt_fcluster_rule_for(vt_fcluster *c, size_t node, const char *key, long ms, unsigned flags,
+                         const char *resp);
+
 /* Removes every rule of node, or of every node when node is -1. */
 void vt_fcluster_clear_rules(vt_fcluster *c, int node);
 

@@ -1,0 +1,117 @@
+/*
+ * A MOVED ping-pong (route/router.h, vmux__router_bounce()). When CLUSTER SETSLOT <slot> NODE
+ * reaches a migration's source before its destination, the source answers MOVED to the
+ * destination while the destination, still importing, answers MOVED back to the source: the
+ * cluster's nodes disagree for a moment. Resent at once, a command would spend its
+ * VMUX_ROUTER_MAX_REDIRECTS in a millisecond; so a MOVED back to a node that redirected the op
+ * before (follow.c decides) puts the op here, out of every link, for a jittered backoff that
+ * doubles with its redirects, as TRYAGAIN's does (net/link.c), and then sends it to that node
+ * again. Its deadline may end it here (VMUX_ERR_TIMEOUT, from the deadline index). One timer
+ * serves every waiting op, set for the earliest due. I/O thread only.
+ */
+#include <stdio.h>
+
+#include "core/log.h"
+#include "route/router.h"
+#include "vmux/error.h"
+
+/*
+ * The backoff after an op's first redirect (jittered: half to all of it), doubling after each:
+ * a ping-pong needs two redirects, so its first backoff is 10 to 20 ms, then 20 to 40, 40 to 80
+ * and 80 to 160 (150 to 300 ms before the fifth redirect's answer).
+ */
+#define BOUNCE_FIRST_MS 10u
+#define BOUNCE_LAST_MS 500u
+
+static void on_bounce_timer(uv_timer_t *t);
+
+void vmux__router_bounce_init(struct vmux_router *r)
+{
+    uv_timer_init(r->loop, &r->bounce_timer);
+    r->bounce_timer.data = r;
+}
+
+/* The wait before op's next try, after its redirects-th redirect (1 or more). */
+static uint32_t backoff_ms(struct vmux_router *r, unsigned redirects)
+{
+    uint32_t d = BOUNCE_FIRST_MS;
+    for (unsigned i = 1; i < redirects && d < BOUNCE_LAST_MS; i++)
+        d *= 2;
+    if (d > BOUNCE_LAST_MS)
+        d = BOUNCE_LAST_MS;
+    r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
+    return d / 2 + (uint32_t)((r->rng >> 33) % (d / 2 + 1));
+}
+
+/* How long from now (loop ms, low 32 bits) until due; 0 when it has come. */
+static uint64_t ms_until(uint32_t due, uint32_t now)
+{
+    int32_t left = (int32_t)(due - now);
+    return left > 0 ? (uint64_t)left : 0;
+}
+
+/* Sets the timer for delay ms from now unless it is set for earlier already. */
+static void arm(struct vmux_router *r, uint64_t delay)
+{
+    uint64_t due = uv_now(r->loop) + delay;
+    if (uv_is_active((uv_handle_t *)&r->bounce_timer) && r->bounce_due <= due)
+        return;
+    r->bounce_due = due;
+    uv_timer_start(&r->bounce_timer, on_bounce_timer, delay, 0);
+}
+
+void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmux_op *op)
+{
+    uint32_t wait = backoff_ms(r, op->redirects);
+    op->bounce.due_ms = (uint32_t)uv_now(r->loop) + wait;
+    op->bounce.to = vmux__router_link_id(r, to);
+    if (r->cfg->log_fn != NULL) {
+        char addr[300];
+        vmux__router_link_addr(r, to, addr, sizeof addr);
+        vmux__log(r->cfg, VMUX_LOG_DEBUG,
+                  "cluster: slot %d: MOVED back to %s, which redirected the command before (the "
+                  "nodes disagree); sent again in %u ms",
+                  (int)op->slot, addr, (unsigned)wait);
+    }
+    vmux__opq_push(&r->bounced, op);
+    arm(r, wait);
+}
+
+/* Hands op to the node it waits for, or by its slot when that node's link was closed. */
+static void resend(struct vmux_router *r, struct vmux_op *op)
+{
+    struct vmux_link *to = vmux__router_link_by_id(r, op->bounce.to);
+    if (to != NULL)
+        vmux__router_forward(r, to, op);
+    else
+        vmux__router_send(r, op);
+}
+
+static void on_bounce_timer(uv_timer_t *t)
+{
+    struct vmux_router *r = t->data;
+    uint32_t now = (uint32_t)uv_now(r->loop);
+    struct vmux_opq due = {0};
+    uint64_t next = UINT64_MAX;
+    for (struct vmux_op *op = r->bounced.head, *after; op != NULL; op = after) {
+        after = op->next;
+        uint64_t left = ms_until(op->bounce.due_ms, now);
+        if (left > 0) {
+            next = left < next ? left : next;
+            continue;
+        }
+        vmux__opq_remove(&r->bounced, op);
+        vmux__opq_push(&due, op);
+    }
+    if (next != UINT64_MAX)
+        arm(r, next);
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&due)) != NULL)
+        resend(r, op);
+}
+
+void vmux__router_bounce_close(struct vmux_router *r)
+{
+    vmux__opq_fail_all(&r->bounced, VMUX_ERR_CLOSED);
+    uv_close((uv_handle_t *)&r->bounce_timer, NULL);
+}
