@@ -6,7 +6,9 @@
  * test moves those six slots, one after the other, each to the next primary, and then once more
  * to the next, as valkey-cli --cluster reshard does: SETSLOT IMPORTING on the target, SETSLOT
  * MIGRATING on the source, MIGRATE of the slot's keys in batches of 4 while the load runs, then
- * SETSLOT NODE on the target, the source and the other primary. Then:
+ * SETSLOT NODE on the target, the source and the other primary. In the second round SETSLOT NODE
+ * reaches the source first, and the target only once it was seen answering MOVED (back to the
+ * source, still importing): a MOVED ping-pong, which the handle backs off. Then:
  *
  * - 0 errors returned to callers (no deadline is near: each call may take 30 s);
  * - 0 replies to the wrong caller: every value read, every SET's previous value and every INCR
@@ -15,7 +17,12 @@
  * - the ledger exact afterwards: each string holds its last acknowledged value, each counter its
  *   base plus the number of acknowledged INCRs (none ran twice, none was lost);
  * - each moved slot's keys are all on its last primary, none anywhere else;
- * - the load did meet the migrations: the primaries answered ASK and MOVED (INFO errorstats).
+ * - the load did meet the migrations: the primaries answered ASK and MOVED (INFO errorstats),
+ *   and a target answered MOVED in the source-first window.
+ *
+ * A second test gives the cluster cluster-preferred-endpoint-type hostname (no node has a host
+ * name, so CLUSTER SLOTS gives "?" with the ip in the metadata, and a migrating slot's source
+ * answers ASK <slot> ?:<port>): a GET of a key already migrated is served through ASK at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -102,20 +109,51 @@ static void migrate_keys(struct cl_run *run, redisContext *src, int slot, int po
     }
 }
 
-/* The sum over the primaries of a server error count (INFO errorstats): MOVED or ASK. */
+/* One node's count of a server error (INFO errorstats): MOVED or ASK. */
+static long long errorstat1(redisContext *c, const char *name)
+{
+    char field[64];
+    snprintf(field, sizeof field, "errorstat_%s:count=", name);
+    const char *argv[] = {"INFO", "errorstats"};
+    redisReply *r = vt_must_argv(c, 2, argv);
+    const char *at = strstr(r->str, field);
+    long long n = at != NULL ? strtoll(at + strlen(field), NULL, 10) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* The sum over the primaries of a server error count. */
 static long long errorstat(redisContext **c, int np, const char *name)
 {
     long long n = 0;
-    char field[64];
-    snprintf(field, sizeof field, "errorstat_%s:count=", name);
-    for (int p = 0; p < np; p++) {
-        const char *argv[] = {"INFO", "errorstats"};
-        redisReply *r = vt_must_argv(c[p], 2, argv);
-        const char *at = strstr(r->str, field);
-        n += at != NULL ? strtoll(at + strlen(field), NULL, 10) : 0;
-        freeReplyObject(r);
-    }
+    for (int p = 0; p < np; p++)
+        n += errorstat1(c[p], name);
     return n;
+}
+
+struct moved_wait {
+    redisContext *c;
+    long long before;
+};
+
+static bool answered_moved(void *arg)
+{
+    struct moved_wait *w = arg;
+    return errorstat1(w->c, "MOVED") > w->before;
+}
+
+/*
+ * SETSLOT NODE on the source first: it answers MOVED to the target, which, still importing,
+ * answers MOVED back. The target is told once it was seen doing so (at most 2 s later; a few
+ * ms under the load). Returns 1 when the ping-pong was seen, 0 when the 2 s passed.
+ */
+static int setslot_source_first(redisContext *src, redisContext *dst, int slot, const char *id)
+{
+    struct moved_wait w = {dst, errorstat1(dst, "MOVED")};
+    setslot(src, slot, "NODE", id);
+    bool seen = vt_wait_until(answered_moved, &w, 2000);
+    setslot(dst, slot, "NODE", id);
+    return seen;
 }
 
 static long long count_in_slot(redisContext *c, int slot)
@@ -203,7 +241,7 @@ static void test_reshard_under_load(void **state)
     cl_wait_ops(run, 50);
 
     long long asks = errorstat(c, np, "ASK"), moves = errorstat(c, np, "MOVED");
-    int owner[NMOVE];
+    int owner[NMOVE], pingpongs = 0;
     for (int i = 0; i < NMOVE; i++)
         owner[i] = slot_shard[slot[i]];
     for (int round = 0; round < NROUNDS; round++) {
@@ -214,8 +252,12 @@ static void test_reshard_under_load(void **state)
             cl_wait_ops(run, 3); /* with both states set: ASK for keys already moved */
             migrate_keys(run, c[from], slot[i], vt_cluster_port(CLUSTER, to));
             cl_wait_ops(run, 3);
-            setslot(c[to], slot[i], "NODE", id[to]);
-            setslot(c[from], slot[i], "NODE", id[to]);
+            if (round == NROUNDS - 1) {
+                pingpongs += setslot_source_first(c[from], c[to], slot[i], id[to]);
+            } else {
+                setslot(c[to], slot[i], "NODE", id[to]);
+                setslot(c[from], slot[i], "NODE", id[to]);
+            }
             setslot(c[other], slot[i], "NODE", id[to]);
             owner[i] = to;
             cl_wait_ops(run, 5); /* the handle's map still names the old owner: MOVED */
@@ -229,12 +271,13 @@ static void test_reshard_under_load(void **state)
     long ops, incr, unknown, maybe_lost;
     cl_totals(run, &ops, &incr, &unknown, &maybe_lost);
     printf("reshard: %d slots moved %d times under load; %ld calls by %d threads (%ld INCRs); "
-           "%lld ASK and %lld MOVED replies followed; %d errors, %d wrong replies, %d INCRs beyond "
-           "the ledger\n",
-           NMOVE, NROUNDS, ops, CL_THREADS, incr, asks, moves, atomic_load(&run->errors),
-           atomic_load(&run->wrong), atomic_load(&run->twice));
+           "%lld ASK and %lld MOVED replies followed; %d of %d source-first windows saw a MOVED "
+           "ping-pong; %d errors, %d wrong replies, %d INCRs beyond the ledger\n",
+           NMOVE, NROUNDS, ops, CL_THREADS, incr, asks, moves, pingpongs, NMOVE,
+           atomic_load(&run->errors), atomic_load(&run->wrong), atomic_load(&run->twice));
     assert_true(asks > 0); /* the load did meet the migrations */
     assert_true(moves > 0);
+    assert_true(pingpongs > 0);
     assert_int_equal(atomic_load(&run->errors), 0);
     assert_int_equal(atomic_load(&run->wrong), 0);
     assert_int_equal(atomic_load(&run->twice), 0);
@@ -251,10 +294,102 @@ static void test_reshard_under_load(void **state)
         redisFree(c[p]);
 }
 
+static void config_set_all(redisContext **c, int np, const char *name, const char *value)
+{
+    for (int p = 0; p < np; p++) {
+        const char *argv[] = {"CONFIG", "SET", name, value};
+        freeReplyObject(vt_must_argv(c[p], 4, argv));
+    }
+}
+
+static void must_set(redisContext *c, const char *key, const char *value)
+{
+    const char *argv[] = {"SET", key, value};
+    freeReplyObject(vt_must_argv(c, 3, argv));
+}
+
+static void migrate_key(redisContext *src, int port, const char *key)
+{
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    const char *argv[] = {"MIGRATE", "127.0.0.1", p, key, "0", "5000"};
+    freeReplyObject(vt_must_argv(src, 6, argv));
+}
+
+/*
+ * cluster-preferred-endpoint-type hostname with no host names: the source of a migrating slot
+ * answers ASK <slot> ?:<port> for a key already moved, and a handle (whose map knows the target
+ * by its ip metadata) follows it at once: the value, one ASK counted. Without it the GET waited
+ * for refreshed maps, which sent it back to the source, until REDIRECT_LOOP or its deadline.
+ */
+static void test_ask_unknown_host(void **state)
+{
+    (void)state;
+    int np = vt_cluster_primaries(CLUSTER);
+    cl_read_shards(CLUSTER, slot_shard);
+    redisContext *c[3];
+    char id[3][64];
+    for (int p = 0; p < np; p++) {
+        c[p] = vt_node_connect(vt_cluster_port(CLUSTER, p));
+        node_id(c[p], id[p], sizeof id[p]);
+    }
+    config_set_all(c, np, "cluster-preferred-endpoint-type", "hostname");
+    int cursor = 2000000;
+    char tag[16], k1[32], k2[32];
+    struct slot_want w = {0, NULL, 0};
+    cl_tag_for(fresh_slot_of, &w, &cursor, tag, sizeof tag);
+    int s = (int)vmux__slot_of(tag, strlen(tag));
+    snprintf(k1, sizeof k1, "{%s}1", tag);
+    snprintf(k2, sizeof k2, "{%s}2", tag);
+    must_set(c[0], k1, "v1");
+    must_set(c[0], k2, "v2");
+    setslot(c[1], s, "IMPORTING", id[0]);
+    setslot(c[0], s, "MIGRATING", id[1]);
+    migrate_key(c[0], vt_cluster_port(CLUSTER, 1), k1);
+
+    char want[64];
+    snprintf(want, sizeof want, "ASK %d ?:%d", s, vt_cluster_port(CLUSTER, 1));
+    const char *get[] = {"GET", k1};
+    redisReply *direct = redisCommandArgv(c[0], 2, get, NULL);
+    assert_non_null(direct);
+    if (direct->type != REDIS_REPLY_ERROR || strcmp(direct->str, want) != 0)
+        fail_msg("the source answered GET %s with '%s', not '%s'", k1,
+                 direct->str != NULL ? direct->str : "?", want);
+    freeReplyObject(direct);
+
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes", vt_cluster_port(CLUSTER, 0));
+    vmux *m = vt_open_conf(conf);
+    vmux_stats a = VMUX_INIT(vmux_stats), b = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &a), 0);
+    char err[256] = "";
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 3000, .errbuf = err, .errlen = sizeof err);
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, &o, 2, get, NULL, &r);
+    const char *got = vmux_reply_str(r, NULL);
+    if (rc != 0 || got == NULL || strcmp(got, "v1") != 0)
+        fail_msg("GET %s during the migration: %s '%s' (%s)", k1, vmux_err_name(rc),
+                 got != NULL ? got : "", err);
+    vmux_reply_free(r);
+    assert_int_equal(vmux_read_stats(m, &b), 0);
+    assert_int_equal(b.cluster_asked - a.cluster_asked, 1);
+    vmux_close(m);
+
+    migrate_key(c[0], vt_cluster_port(CLUSTER, 1), k2);
+    setslot(c[1], s, "NODE", id[1]);
+    setslot(c[0], s, "NODE", id[1]);
+    setslot(c[2], s, "NODE", id[1]);
+    config_set_all(c, np, "cluster-preferred-endpoint-type", "ip");
+    for (int p = 0; p < np; p++)
+        redisFree(c[p]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reshard_under_load),
+        cmocka_unit_test(test_ask_unknown_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,8 +41,10 @@ set -euo pipefail
 # 10000) 20000..21999. The C tests' own servers (servers.c) take 22000..32766.
 readonly PORT_MIN=12000
 readonly PORT_SPAN=8000
-readonly CLUSTER_PORT_MIN=10000
-readonly CLUSTER_PORT_SPAN=2000
+# VMUX_FIXTURE_CLUSTER_PORT_MIN and _SPAN move the cluster nodes' range (a shared machine whose
+# users each keep to their own ports); the buses stay 10000 above.
+readonly CLUSTER_PORT_MIN=${VMUX_FIXTURE_CLUSTER_PORT_MIN:-10000}
+readonly CLUSTER_PORT_SPAN=${VMUX_FIXTURE_CLUSTER_PORT_SPAN:-2000}
 readonly TRIES=20
 readonly START_DEADLINE_S=15
 readonly STOP_DEADLINE_S=10
