@@ -88,7 +88,7 @@ struct vmux_op {
     int32_t slot;      /* cluster: its keys' slot, -1 keyless, VMUX_OP_SLOT_UNSET not computed */
     uint8_t redirects; /* cluster: MOVED and ASK replies followed so far */
     bool done;         /* completed; a reply still owed to it will be dropped */
-    /* cluster: the nodes that redirected it, one bit each (route/bounce.c: bit id % 16) */
+    /* cluster: the nodes that redirected it, one bit each (route/follow.c: node id % 16) */
     uint16_t visited;
     /* Told apart by where the op is: wstart in a connection's FIFO, bounce in the router's
      * queue of ops waiting out a MOVED ping-pong (route/bounce.c). */

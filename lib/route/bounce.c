@@ -9,8 +9,7 @@
  * again. Its deadline may end it here (VMUX_ERR_TIMEOUT, from the deadline index). One timer
  * serves every waiting op, set for the earliest due. I/O thread only.
  */
-#include <stdio.h>
-
+#include "core/assert.h"
 #include "core/log.h"
 #include "route/router.h"
 #include "vmux/error.h"
@@ -18,7 +17,7 @@
 /*
  * The backoff after an op's first redirect (jittered: half to all of it), doubling after each:
  * a ping-pong needs two redirects, so its first backoff is 10 to 20 ms, then 20 to 40, 40 to 80
- * and 80 to 160 (150 to 300 ms before the fifth redirect's answer).
+ * and 80 to 160: 150 to 300 ms in all before a lasting ping-pong's sixth redirect ends it.
  */
 #define BOUNCE_FIRST_MS 10u
 #define BOUNCE_LAST_MS 500u
@@ -62,6 +61,7 @@ static void arm(struct vmux_router *r, uint64_t delay)
 
 void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmux_op *op)
 {
+    uv_update_time(r->loop); /* a stale loop clock would cut the backoff short */
     uint32_t wait = backoff_ms(r, op->redirects);
     op->bounce.due_ms = (uint32_t)uv_now(r->loop) + wait;
     op->bounce.to = vmux__router_link_id(r, to);
@@ -80,6 +80,7 @@ void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmu
 /* Hands op to the node it waits for, or by its slot when that node's link was closed. */
 static void resend(struct vmux_router *r, struct vmux_op *op)
 {
+    VMUX_ASSERT(!op->done); /* timed out ones left the queue (vmux__op_expire) */
     struct vmux_link *to = vmux__router_link_by_id(r, op->bounce.to);
     if (to != NULL)
         vmux__router_forward(r, to, op);

@@ -447,7 +447,7 @@ static vmux *open_counting_moves(vt_fcluster *c)
 
 /*
  * A migration's SETSLOT NODE reached the source (node 0) before the destination (node 1): node 0
- * answers MOVED to node 1, which, still importing, answers MOVED back to node 0 for 100 ms, then
+ * answers MOVED to node 1, which, still importing, answers MOVED back to node 0 for 60 ms, then
  * serves the slot. Resent at once, the command spent its five redirects in a millisecond
  * (REDIRECT_LOOP); backed off, it is served by node 1 within its deadline. Only the first MOVED
  * patched the map (one VMUX_EVENT_SLOT_MOVED): the ping-pong's patch nothing.
@@ -461,11 +461,11 @@ static void test_moved_pingpong_settles(void **state)
     rule(c, 0, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
     char back[128];
     snprintf(back, sizeof back, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 0));
-    assert_int_equal(vt_fcluster_rule_for(c, 1, "k", 100, 0, back), 0);
+    assert_int_equal(vt_fcluster_rule_for(c, 1, "k", 60, 0, back), 0);
     rule(c, 1, "k", -1, 0, "$6\r\nfrom-1\r\n");
     struct got g = get_opts(m, "k", 3000, VMUX_CALL_RETRY_SAFE);
     if (g.rc != 0 || strcmp(g.text, "from-1") != 0)
-        fail_msg("GET k during a 100 ms ping-pong: %s '%s' (%s)", vmux_err_name(g.rc), g.text,
+        fail_msg("GET k during a 60 ms ping-pong: %s '%s' (%s)", vmux_err_name(g.rc), g.text,
                  g.err);
     assert_true(vt_fcluster_count(c, 1, "GET") >= 2); /* it did meet the ping-pong */
     assert_int_equal(atomic_load(&slot_moved_events), 1);
