@@ -47,6 +47,11 @@ VMUX_EXPORT const char *vmux_script_sha1(const vmux_script *s);
  * answers NOSCRIPT (it does not have the script, after SCRIPT FLUSH say): the run's outcome is
  * then the EVAL's, and opts->errbuf gets the EVAL's error only, never the NOSCRIPT (a run that
  * returns 0 leaves it as it was). Synchronous; any thread but the I/O thread.
+ *
+ * One deadline covers the run, as it does a vmux_call(): opts->timeout_ms (0: the config's
+ * syncTimeout), counted from this call; the EVAL after a NOSCRIPT gets what is left of it. When
+ * less than 1 ms is left, the EVAL is not sent and the run returns VMUX_ERR_TIMEOUT (with
+ * VMUX_CALL_TELL_UNSENT in opts: VMUX_ERR_NOT_CONNECTED, as the script did not run).
  */
 VMUX_EXPORT int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_script *s,
                                 const vmux_str *keys, size_t nkeys, const vmux_str *args,

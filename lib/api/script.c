@@ -103,6 +103,57 @@ static int run_by_sha(vmux *m, const vmux_callopts *opts, struct vmux_args *a, v
     return rc;
 }
 
+/*
+ * The end of a run that started at start_ns (uv_hrtime()) with timeout_ms (0: default_ms), as
+ * vmux_call() counts a deadline: times beyond 2^32-1 ms count as 2^32-1.
+ */
+static uint64_t run_deadline(int64_t timeout_ms, uint32_t default_ms, uint64_t start_ns)
+{
+    uint64_t ms = timeout_ms == 0           ? default_ms
+                  : timeout_ms < UINT32_MAX ? (uint64_t)timeout_ms
+                                            : UINT32_MAX;
+    return start_ns + ms * NS_PER_MS;
+}
+
+/* The whole milliseconds left before deadline_ns (uv_hrtime()); 0 when less than one is. */
+static uint64_t ms_left(uint64_t deadline_ns)
+{
+    uint64_t now = uv_hrtime();
+    return deadline_ns > now ? (deadline_ns - now) / NS_PER_MS : 0;
+}
+
+/*
+ * How a run ends whose deadline passed before its EVAL could be sent: the script did not run
+ * (the EVALSHA was answered NOSCRIPT), which VMUX_CALL_TELL_UNSENT asks to be told.
+ */
+static int out_of_time(uint32_t flags)
+{
+    return (flags & VMUX_CALL_TELL_UNSENT) ? VMUX_ERR_NOT_CONNECTED : VMUX_ERR_TIMEOUT;
+}
+
+/*
+ * The EVAL after a NOSCRIPT in a synchronous run that started at start_ns: it gets what is left
+ * of the run's deadline (opts' timeout, or syncTimeout), and is not sent when nothing is left
+ * (out_of_time(), its description in opts->errbuf). opts was read by the EVALSHA's call.
+ */
+static int resend_sync(vmux *m, const vmux_callopts *opts, uint64_t start_ns, const vmux_script *s,
+                       const vmux_str *keys, size_t nkeys, const vmux_str *args, size_t nargs,
+                       vmux_reply **out)
+{
+    vmux_callopts o = vmux__callopts_copy(opts);
+    uint64_t left = ms_left(run_deadline(o.timeout_ms, vmux__sync_timeout(m), start_ns));
+    if (left == 0) {
+        int rc = out_of_time(o.flags);
+        if (o.errbuf != NULL && o.errlen != 0)
+            vmux__errbuf_set(o.errbuf, o.errlen, "%s", vmux_strerror(rc));
+        return rc;
+    }
+    o.timeout_ms = (int64_t)left;
+    struct vmux_args a;
+    build(&a, s, false, keys, nkeys, args, nargs);
+    return vmux__typed_call(m, &o, &a, false, out);
+}
+
 int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_script *s, const vmux_str *keys,
                     size_t nkeys, const vmux_str *args, size_t nargs, vmux_reply **out)
 {
@@ -110,14 +161,15 @@ int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_script *s, co
         *out = NULL;
     if (s == NULL || out == NULL || (nkeys > 0 && keys == NULL) || (nargs > 0 && args == NULL))
         return VMUX_ERR_INVALID_ARG;
+    uint64_t start_ns = uv_hrtime(); /* one deadline for the run, both sends included */
     struct vmux_args a;
     build(&a, s, true, keys, nkeys, args, nargs);
     int rc = run_by_sha(m, opts, &a, out);
     if (!is_noscript(rc, *out))
         return rc;
     vmux_reply_free(*out); /* NOSCRIPT: it did not run; send the source, which loads it */
-    build(&a, s, false, keys, nkeys, args, nargs);
-    return vmux__typed_call(m, opts, &a, false, out);
+    *out = NULL;
+    return resend_sync(m, opts, start_ns, s, keys, nkeys, args, nargs, out);
 }
 
 /* ---- asynchronous runs ---- */
@@ -189,8 +241,7 @@ static void run_done(int status, vmux_reply *reply, void *userdata);
 /* The EVAL after a NOSCRIPT, with what is left of the run's deadline (at least 1 ms). */
 static int resend(struct script_run *run)
 {
-    uint64_t now = uv_hrtime();
-    uint64_t left_ms = run->deadline > now ? (run->deadline - now) / NS_PER_MS : 0;
+    uint64_t left_ms = ms_left(run->deadline);
     vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = left_ms > 0 ? (int64_t)left_ms : 1,
                                 .flags = run->flags);
     struct vmux_args a;
@@ -214,15 +265,6 @@ static void run_done(int status, vmux_reply *reply, void *userdata)
     free(run);
 }
 
-/* The run's deadline from opts (already checked readable): its timeout, or asyncTimeout. */
-static uint64_t run_deadline(vmux *m, const vmux_callopts *o)
-{
-    uint64_t ms = o->timeout_ms == 0           ? vmux__async_timeout(m)
-                  : o->timeout_ms < UINT32_MAX ? (uint64_t)o->timeout_ms
-                                               : UINT32_MAX;
-    return uv_hrtime() + ms * NS_PER_MS;
-}
-
 int vmux_script_run_async(vmux *m, const vmux_callopts *opts, const vmux_script *s,
                           const vmux_str *keys, size_t nkeys, const vmux_str *args, size_t nargs,
                           vmux_reply_cb cb, void *userdata)
@@ -241,7 +283,7 @@ int vmux_script_run_async(vmux *m, const vmux_callopts *opts, const vmux_script 
     run->cb = cb;
     run->userdata = userdata;
     run->flags = o.flags;
-    run->deadline = run_deadline(m, &o);
+    run->deadline = run_deadline(o.timeout_ms, vmux__async_timeout(m), uv_hrtime());
     struct vmux_args a;
     build(&a, s, true, keys, nkeys, args, nargs);
     int rc = vmux__typed_async(m, &o, &a, false, run_done, run);

@@ -9,11 +9,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "faultproxy.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -139,6 +141,101 @@ static void test_conditional_tx_after_script_flush(void **state)
     vmux_tx_free(tx);
 }
 
+/* ---- one deadline for the whole run, through a fault proxy ---- */
+
+/*
+ * Each byte is held this long by the proxy, each way, and a run gets 3 times as long: the
+ * EVALSHA's NOSCRIPT is back after 2 * HOLD_MS (HOLD_MS before the deadline), while the EVAL
+ * after it needs 2 * HOLD_MS more (HOLD_MS past the deadline). Without one deadline for both
+ * sends, the EVAL would get the whole 3 * HOLD_MS of its own, and the run would succeed.
+ */
+enum { HOLD_MS = 300, RUN_MS = 3 * HOLD_MS };
+
+struct proxied {
+    vt_proxy *proxy;
+    vmux *m;
+};
+
+static int proxy_setup(void **state)
+{
+    struct proxied *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -1;
+    *state = p;
+    if (vt_cluster_mode() != NULL)
+        return 0; /* the test skips: the proxy would stand in front of the seed node only */
+    p->proxy = vt_proxy_start("127.0.0.1", vt_server_port("plain"));
+    if (p->proxy == NULL)
+        return -1;
+    char conf[64];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d", vt_proxy_port(p->proxy));
+    p->m = vt_open_conf(conf);
+    return 0;
+}
+
+static int proxy_teardown(void **state)
+{
+    struct proxied *p = *state;
+    if (p->proxy != NULL)
+        vt_proxy_set_mode(p->proxy, VT_PROXY_PASS, 0);
+    if (p->m != NULL)
+        vmux_close(p->m);
+    if (p->proxy != NULL)
+        vt_proxy_stop(p->proxy);
+    free(p);
+    return 0;
+}
+
+static vmux_stats stats_of(vmux *m)
+{
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    return st;
+}
+
+/*
+ * One deadline covers a run (script.h): with slow replies, the EVAL after a NOSCRIPT gets what
+ * is left of it, so the run fails with VMUX_ERR_TIMEOUT by its deadline, a conditional
+ * transaction (run as a script) too. The counters count the EVAL as a command of its own: two
+ * submitted, the NOSCRIPT replied, the EVAL timed out.
+ */
+static void test_one_deadline_covers_the_run(void **state)
+{
+    VT_SKIP_ON_CLUSTER("the fault proxy stands in front of the seed node only");
+    struct proxied *p = *state;
+    vmux_script *s;
+    assert_int_equal(vmux_script_new(VMUX_STR(SRC), &s), 0);
+    vmux_str keys[] = {VMUX_STR("scr:slow")};
+    vmux_str args[] = {VMUX_STR("v")};
+    char why[256] = "";
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = RUN_MS, .errbuf = why, .errlen = sizeof why);
+    script_flush();
+    assert_false(script_exists(s)); /* so the EVALSHA is answered NOSCRIPT */
+    assert_int_equal(vt_proxy_set_mode(p->proxy, VT_PROXY_DELAY, HOLD_MS), 0);
+    vmux_stats before = stats_of(p->m);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_script_run(p->m, &o, s, keys, 1, args, 1, &r), VMUX_ERR_TIMEOUT);
+    assert_null(r);
+    assert_string_equal(why, vmux_strerror(VMUX_ERR_TIMEOUT));
+    vmux_stats after = stats_of(p->m);
+    assert_int_equal(after.submitted - before.submitted, 2);
+    assert_int_equal(after.replied - before.replied, 1);
+    assert_int_equal(after.timed_out - before.timed_out, 1);
+
+    const char *set[] = {"SET", "scr:slow:tx", "v"};
+    vmux_tx *tx = NULL;
+    assert_int_equal(vmux_tx_new(&tx), 0);
+    assert_int_equal(vmux_tx_when_not_exists(tx, VMUX_STR("scr:slow:none")), 0);
+    assert_int_equal(vmux_tx_add(tx, 3, set, NULL), 0);
+    script_flush(); /* the generated script too is unknown to the server */
+    bool committed = true;
+    assert_int_equal(vmux_tx_exec(p->m, &o, tx, &committed, NULL), VMUX_ERR_TIMEOUT);
+    assert_false(committed);
+    vmux_tx_free(tx);
+    vmux_script_free(s);
+}
+
 /* Long enough for a sanitizer build on a busy machine: these tests are about outcomes. */
 enum { WAIT_MS = 60000 };
 
@@ -256,6 +353,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conditional_tx_after_script_flush, setup, teardown),
         cmocka_unit_test(test_async_runs_after_script_flush),
         cmocka_unit_test(test_async_script_errors),
+        cmocka_unit_test_setup_teardown(test_one_deadline_covers_the_run, proxy_setup,
+                                        proxy_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
