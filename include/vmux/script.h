@@ -66,8 +66,10 @@ VMUX_EXPORT int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_s
  * gets that error.
  *
  * One deadline covers the run: opts->timeout_ms (0: the config's asyncTimeout), counted from
- * this call; the EVAL after a NOSCRIPT gets what is left of it (at least 1 ms). opts' flags
- * apply to both sends; its errbuf is not used.
+ * this call; the EVAL after a NOSCRIPT gets what is left of it, and when less than 1 ms is left
+ * it is not sent and cb gets VMUX_ERR_TIMEOUT (VMUX_ERR_NOT_CONNECTED with
+ * VMUX_CALL_TELL_UNSENT), as in vmux_script_run(). opts' flags apply to both sends; its errbuf
+ * is not used.
  *
  * keys and args are copied before the call returns; s is not: it must stay alive until cb has
  * run. Returns 0 when the run was accepted (cb will run exactly once), or an error, in which

@@ -238,12 +238,16 @@ static struct script_run *run_new(const vmux_str *keys, size_t nkeys, const vmux
 
 static void run_done(int status, vmux_reply *reply, void *userdata);
 
-/* The EVAL after a NOSCRIPT, with what is left of the run's deadline (at least 1 ms). */
+/*
+ * The EVAL after a NOSCRIPT, with what is left of the run's deadline; not sent when nothing is
+ * (out_of_time(), as a synchronous run).
+ */
 static int resend(struct script_run *run)
 {
     uint64_t left_ms = ms_left(run->deadline);
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = left_ms > 0 ? (int64_t)left_ms : 1,
-                                .flags = run->flags);
+    if (left_ms == 0)
+        return out_of_time(run->flags);
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = (int64_t)left_ms, .flags = run->flags);
     struct vmux_args a;
     build(&a, run->s, false, run->strs, run->nkeys, run->strs + run->nkeys, run->nargs);
     return vmux__typed_async(run->m, &o, &a, false, run_done, run);
