@@ -130,9 +130,14 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
  * (cluster: keys in different slots, named in opts->errbuf; nothing was sent), VMUX_ERR_NOMEM,
  * VMUX_ERR_TIMEOUT, VMUX_ERR_CONNECTION_LOST (sent, outcome unknown), VMUX_ERR_CLOSED,
  * VMUX_ERR_PROTOCOL (a reply on the connection was malformed or over a limit, so the connection was
- * replaced and every command sent on it and unanswered fails so; outcome unknown),
- * VMUX_ERR_BACKLOG_FULL and VMUX_ERR_NOT_CONNECTED (no connection was ready; not sent). The caller
- * owns *out and frees it with vmux_reply_free().
+ * replaced and every command sent on it and unanswered fails so; outcome unknown; vmux_stats
+ * counts it under connection_lost), VMUX_ERR_BACKLOG_FULL and VMUX_ERR_NOT_CONNECTED (no
+ * connection was ready; not sent). The caller owns *out and frees it with vmux_reply_free().
+ *
+ * VMUX_ERR_PROTOCOL has a second meaning, in the typed functions built on this (commands.md) and
+ * in the converters of types.h: the reply came, well-formed, but had another shape than the
+ * function expects. The command ran and its connection is kept; vmux_stats counts the command
+ * under replied, since it completed with its reply. vmux_call() itself never checks shapes.
  */
 VMUX_EXPORT int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
                           const size_t *argvlen, vmux_reply **out);

@@ -69,10 +69,16 @@ VMUX_EXPORT void vmux_close(vmux *m);
  */
 typedef struct vmux_stats {
     size_t size;               /**< sized struct: make it with VMUX_INIT(vmux_stats) (abi.h) */
-    uint64_t submitted;        /**< commands accepted by the call functions */
-    uint64_t replied;          /**< completed with a reply (server error replies included) */
+    uint64_t submitted;        /**< commands accepted for callers: each command a call sends,
+                                    so an EVAL sent after NOSCRIPT counts on its own (see
+                                    docs/reliability.md, Counters) */
+    uint64_t replied;          /**< completed with a reply (server error replies included, a
+                                    NOSCRIPT too, and a reply a typed function then refused
+                                    with VMUX_ERR_PROTOCOL for its shape) */
     uint64_t timed_out;        /**< completed with VMUX_ERR_TIMEOUT */
-    uint64_t connection_lost;  /**< completed with VMUX_ERR_CONNECTION_LOST or _PROTOCOL */
+    uint64_t connection_lost;  /**< completed with VMUX_ERR_CONNECTION_LOST, or with
+                                    VMUX_ERR_PROTOCOL for a malformed or oversized reply on its
+                                    connection (which was replaced) */
     uint64_t closed;           /**< completed with VMUX_ERR_CLOSED */
     uint64_t failed_other;     /**< completed with any other error */
     uint64_t resent;           /**< retry-safe commands sent again after a connection broke */

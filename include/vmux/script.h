@@ -5,7 +5,8 @@
  * EVALSHA, and when the server does not know the script (NOSCRIPT: after a restart, a failover
  * or SCRIPT FLUSH) sends EVAL with the source, which loads it again. NOSCRIPT means the script
  * did not run, so that second send is always safe, and a NOSCRIPT reply never reaches the
- * caller.
+ * caller. The counters of vmux_stats (client.h) count commands, not runs: such a run adds 2 to
+ * submitted, the EVALSHA under replied (its NOSCRIPT) and the EVAL under its own outcome.
  *
  * A script is never retry-safe unless the caller says so (VMUX_CALL_RETRY_SAFE in opts): a
  * script that was sent when a connection broke may have run.

@@ -42,7 +42,8 @@ struct metric {
 /* The handle's totals: vmux_read_stats(). */
 static const struct metric handle_metrics[] = {
     {"vmux_commands_submitted_total", true, F(submitted), NULL,
-     "Commands accepted by a call (the session's own commands are not counted)."},
+     "Commands accepted for callers, each command a call sends on its own (the session's own "
+     "commands are not counted)."},
     {"vmux_commands_completed_total", true, F(replied), "replied",
      "Commands completed, by outcome: replied (server error replies included), timed_out, "
      "connection_lost (CONNECTION_LOST or PROTOCOL), closed, failed_other."},

@@ -49,6 +49,13 @@ static bool script_exists(const vmux_script *s)
     return yes;
 }
 
+static vmux_stats stats_of(vmux *m)
+{
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    return st;
+}
+
 static void test_sha1_is_computed_locally(void **state)
 {
     (void)state;
@@ -80,10 +87,15 @@ static void test_runs_and_survives_script_flush(void **state)
     args[0] = VMUX_STR("two");
     char why[256] = "";
     vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    vmux_stats before = stats_of(m);
     assert_int_equal(vmux_script_run(m, &o, s, keys, 1, args, 1, &r), 0);
     assert_string_equal(vmux_reply_str(r, NULL), "two");
     assert_string_equal(why, "");
     vmux_reply_free(r);
+    /* the counters count commands, not runs (reliability.md): the EVALSHA and the EVAL */
+    vmux_stats after = stats_of(m);
+    assert_int_equal(after.submitted - before.submitted, 2);
+    assert_int_equal(after.replied - before.replied, 2);
     assert_true(script_exists(s));
     vmux_script_free(s);
 }
@@ -184,13 +196,6 @@ static int proxy_teardown(void **state)
         vt_proxy_stop(p->proxy);
     free(p);
     return 0;
-}
-
-static vmux_stats stats_of(vmux *m)
-{
-    vmux_stats st = VMUX_INIT(vmux_stats);
-    assert_int_equal(vmux_read_stats(m, &st), 0);
-    return st;
 }
 
 /*
