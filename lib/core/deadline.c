@@ -4,11 +4,29 @@
 
 #include "vmux/error.h"
 
+/* Frees the classes no op is in, keeping the others in their order. */
+static void drop_empty(struct vmux_deadlines *d)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < d->nclasses; i++) {
+        if (d->classes[i]->head == NULL)
+            free(d->classes[i]);
+        else
+            d->classes[kept++] = d->classes[i];
+    }
+    d->nclasses = kept;
+}
+
 static struct vmux_deadline_class *find_class(struct vmux_deadlines *d, uint32_t timeout_ms)
 {
     for (size_t i = 0; i < d->nclasses; i++)
         if (d->classes[i]->timeout_ms == timeout_ms)
             return d->classes[i];
+    /* Timeouts that are what was left of another (a script's EVAL after NOSCRIPT, a lock's next
+     * try) make new classes that empty again: past a handful, the empty ones go, so the array
+     * stays as short as the timeouts in use, not as long as every one ever seen. */
+    if (d->nclasses >= VMUX_DEADLINE_CLASSES_KEPT)
+        drop_empty(d);
     struct vmux_deadline_class **grown =
         realloc(d->classes, (d->nclasses + 1) * sizeof(*d->classes));
     if (grown == NULL)

@@ -2,7 +2,9 @@
  * The deadline index: every pending op, grouped by its timeout. Ops of one timeout arrive nearly
  * in deadline order, so each class is a list kept sorted by inserting from its tail (O(1) in
  * practice), the earliest deadline is always at a head, and removing is O(1). Programs use a
- * handful of distinct timeouts, so the classes are a short array.
+ * handful of distinct timeouts, so the classes are a short array; once it holds
+ * VMUX_DEADLINE_CLASSES_KEPT, a new class first frees the empty ones (timeouts computed from what
+ * is left of a budget are many, each used briefly).
  *
  * Only the I/O thread touches it.
  */
@@ -13,6 +15,8 @@
 #include <stdint.h>
 
 #include "core/op.h"
+
+#define VMUX_DEADLINE_CLASSES_KEPT 16
 
 struct vmux_deadline_class {
     uint32_t timeout_ms;

@@ -50,10 +50,32 @@ static void test_expiry_order_across_classes(void **state)
     vmux__op_free(e);
 }
 
+/* Thousands of timeouts, each used once: the classes that empty are freed, past a handful. */
+static void test_empty_classes_do_not_pile_up(void **state)
+{
+    (void)state;
+    struct vmux_deadlines d = {0};
+    struct vmux_op *kept = op_at(5000, 5000);
+    assert_int_equal(vmux__deadlines_add(&d, kept), 0);
+    for (uint32_t t = 1; t <= 3000; t++) {
+        struct vmux_op *op = op_at(t, t);
+        assert_int_equal(vmux__deadlines_add(&d, op), 0);
+        assert_true(d.nclasses <= VMUX_DEADLINE_CLASSES_KEPT + 1);
+        vmux__deadline_remove(op);
+        vmux__op_free(op);
+    }
+    assert_int_equal(vmux__deadlines_next(&d), 5000); /* the one still indexed is there */
+    assert_ptr_equal(vmux__deadlines_expired(&d, 5000), kept);
+    vmux__deadline_remove(kept);
+    vmux__deadlines_free(&d);
+    vmux__op_free(kept);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expiry_order_across_classes),
+        cmocka_unit_test(test_empty_classes_do_not_pile_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
