@@ -338,26 +338,49 @@ static void test_wait_not_resent(void **state)
     vmux_close(m);
 }
 
+/* The cluster of this run, or the test is skipped (standalone mode). */
+static const char *cluster_or_skip(const char *test)
+{
+    const char *cluster = vt_cluster_mode();
+    if (cluster == NULL) {
+        print_message("[  SKIPPED ] %s: a cluster's primaries (standalone mode)\n", test);
+        skip();
+    }
+    return cluster;
+}
+
+/* How many times each primary of cluster ran cmd (INFO commandstats); returns how many primaries.
+ */
+static int primaries_calls(const char *cluster, const char *cmd, long calls[16])
+{
+    int primaries = vt_cluster_primaries(cluster);
+    assert_true(primaries <= 16);
+    for (int i = 0; i < primaries; i++)
+        calls[i] = vt_node_calls(vt_cluster_port(cluster, i), cmd);
+    return primaries;
+}
+
+/* Every primary ran cmd since before was taken. */
+static void ran_on_every_primary(const char *cluster, const char *cmd, const long before[16])
+{
+    long now[16];
+    int primaries = primaries_calls(cluster, cmd, now);
+    for (int i = 0; i < primaries; i++)
+        assert_true(now[i] > before[i]);
+}
+
 static void test_wait_on_every_primary(void **state)
 {
     (void)state;
-    const char *cluster = vt_cluster_mode();
-    if (cluster == NULL) {
-        print_message("[  SKIPPED ] %s: a cluster's primaries (standalone mode)\n", __func__);
-        skip();
-    }
-    int primaries = vt_cluster_primaries(cluster);
+    const char *cluster = cluster_or_skip(__func__);
     long before[16];
-    assert_true(primaries <= 16);
-    for (int i = 0; i < primaries; i++)
-        before[i] = vt_node_calls(vt_cluster_port(cluster, i), "wait");
+    primaries_calls(cluster, "wait", before);
     vmux *m = vt_open("plain", NULL);
     vt_keys_write(m, "wait:", 100); /* keys of every shard */
     int64_t acked = -1;
     assert_int_equal(vmux_wait(m, NULL, 1, 5000, &acked), 0);
     assert_int_equal(acked, 1);
-    for (int i = 0; i < primaries; i++)
-        assert_true(vt_node_calls(vt_cluster_port(cluster, i), "wait") > before[i]);
+    ran_on_every_primary(cluster, "wait", before);
     vmux_close(m);
 }
 
@@ -418,21 +441,13 @@ static void test_waitaof_without_aof(void **state)
 static void test_waitaof_on_every_primary(void **state)
 {
     (void)state;
-    const char *cluster = vt_cluster_mode();
-    if (cluster == NULL) {
-        print_message("[  SKIPPED ] %s: a cluster's primaries (standalone mode)\n", __func__);
-        skip();
-    }
-    int primaries = vt_cluster_primaries(cluster);
+    const char *cluster = cluster_or_skip(__func__);
     long before[16];
-    assert_true(primaries <= 16);
-    for (int i = 0; i < primaries; i++)
-        before[i] = vt_node_calls(vt_cluster_port(cluster, i), "waitaof");
+    primaries_calls(cluster, "waitaof", before);
     vmux *m = vt_open("plain", NULL);
     vt_keys_write(m, "waitaof:", 100); /* keys of every shard */
     waitaof(m, 0, 0, 100, 0, 0);
-    for (int i = 0; i < primaries; i++)
-        assert_true(vt_node_calls(vt_cluster_port(cluster, i), "waitaof") > before[i]);
+    ran_on_every_primary(cluster, "waitaof", before);
     /* the cluster's nodes run without appendonly: each primary refuses numlocal 1 */
     char err[256] = "";
     vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
