@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/errbuf.h"
 #include "core/sized.h"
 #include "mux/handle.h"
 #include "vmux/error.h"
@@ -303,7 +304,15 @@ int vmux__typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a
 {
     vmux_reply *r;
     int rc = vmux__typed_call(m, opts, a, idempotent, &r);
-    return vmux__reply_into(rc, r, convert, out, size, release);
+    vmux_reply_kind kind = rc == 0 && r != NULL ? vmux_reply_get_kind(r) : VMUX_REPLY_NIL;
+    int converted = vmux__reply_into(rc, r, convert, out, size, release);
+    if (rc == 0 && converted == VMUX_ERR_PROTOCOL && opts != NULL && opts->errbuf != NULL &&
+        opts->errlen != 0) /* the command ran; its reply is what does not fit */
+        vmux__errbuf_set(opts->errbuf, opts->errlen,
+                         "the command ran, but its reply (%s) is not of the shape this function "
+                         "reads",
+                         vmux_reply_kind_name(kind));
+    return converted;
 }
 
 struct vmux_maybe vmux__maybe(vmux_reply_kind kind, vmux_convert_fn convert, void *out, size_t size,

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -618,18 +619,55 @@ static void test_no_handle_zeroes(void **state)
     assert_false(was);
 }
 
+/*
+ * A reply of another shape than the function reads (here a server whose GET is INCR renamed):
+ * VMUX_ERR_PROTOCOL, the connection kept, and the error buffer says the command ran.
+ */
+static void test_reply_of_another_shape(void **state)
+{
+    (void)state;
+    VT_SKIP_ON_CLUSTER("a server of its own, with renamed commands");
+    const char *const extra[] = {
+        "--rename-command", "GET", "getx", "--rename-command", "INCR", "GET", NULL};
+    vt_server *s = vt_server_new(extra);
+    assert_non_null(s);
+    vmux *m = vt_server_open(s, NULL);
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux_bytes v;
+    assert_int_equal(vmux_get(m, &o, VMUX_STR("shape"), &v), VMUX_ERR_PROTOCOL);
+    assert_null(v.ptr);
+    assert_non_null(strstr(err, "the command ran, but its reply (integer)"));
+    int64_t n = 0;
+    assert_int_equal(vmux_incrby(m, NULL, VMUX_STR("other"), 5, &n), 0); /* same connection */
+    assert_int_equal(n, 5);
+    vmux_close(m);
+    vt_server_stop(s);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get),         cmocka_unit_test(test_get_async),
-        cmocka_unit_test(test_set_plain),   cmocka_unit_test(test_set_conditions),
-        cmocka_unit_test(test_set_expiry),  cmocka_unit_test(test_set_bad_args),
-        cmocka_unit_test(test_set_async),   cmocka_unit_test(test_set_get),
-        cmocka_unit_test(test_getex),       cmocka_unit_test(test_getdel),
-        cmocka_unit_test(test_mget),        cmocka_unit_test(test_mset),
-        cmocka_unit_test(test_msetnx),      cmocka_unit_test(test_incr_family),
-        cmocka_unit_test(test_incrbyfloat), cmocka_unit_test(test_append),
-        cmocka_unit_test(test_strlen),      cmocka_unit_test(test_no_handle_zeroes),
+        cmocka_unit_test(test_get),
+        cmocka_unit_test(test_get_async),
+        cmocka_unit_test(test_set_plain),
+        cmocka_unit_test(test_set_conditions),
+        cmocka_unit_test(test_set_expiry),
+        cmocka_unit_test(test_set_bad_args),
+        cmocka_unit_test(test_set_async),
+        cmocka_unit_test(test_set_get),
+        cmocka_unit_test(test_getex),
+        cmocka_unit_test(test_getdel),
+        cmocka_unit_test(test_mget),
+        cmocka_unit_test(test_mset),
+        cmocka_unit_test(test_msetnx),
+        cmocka_unit_test(test_incr_family),
+        cmocka_unit_test(test_incrbyfloat),
+        cmocka_unit_test(test_append),
+        cmocka_unit_test(test_strlen),
+        cmocka_unit_test(test_no_handle_zeroes),
+        cmocka_unit_test(test_reply_of_another_shape),
     };
     return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }
