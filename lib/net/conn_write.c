@@ -167,8 +167,10 @@ int vmux__conn_write_op(struct vmux_conn *c, struct vmux_op *op)
     op->partial = 0; /* a block sent again is answered whole again */
     vmux_reply_free(op->first_error);
     op->first_error = NULL;
-    vmux_reply_free(op->refusal); /* written again: it may run this time */
-    op->refusal = NULL;
+    if (op->refusal != NULL) { /* written again: it may run this time */
+        vmux_reply_free(op->refusal);
+        op->refusal = NULL;
+    }
     c->queued += op->len;
     vmux__opq_push(&c->fifo, op);
     vmux__conn_arm_flush(c);

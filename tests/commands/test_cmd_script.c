@@ -163,39 +163,9 @@ static void test_conditional_tx_after_script_flush(void **state)
  */
 enum { HOLD_MS = 300, RUN_MS = 3 * HOLD_MS };
 
-struct proxied {
-    vt_proxy *proxy;
-    vmux *m;
-};
-
 static int proxy_setup(void **state)
 {
-    struct proxied *p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        return -1;
-    *state = p;
-    if (vt_cluster_mode() != NULL)
-        return 0; /* the test skips: the proxy would stand in front of the seed node only */
-    p->proxy = vt_proxy_start("127.0.0.1", vt_server_port("plain"));
-    if (p->proxy == NULL)
-        return -1;
-    char conf[64];
-    snprintf(conf, sizeof conf, "127.0.0.1:%d", vt_proxy_port(p->proxy));
-    p->m = vt_open_conf(conf);
-    return 0;
-}
-
-static int proxy_teardown(void **state)
-{
-    struct proxied *p = *state;
-    if (p->proxy != NULL)
-        vt_proxy_set_mode(p->proxy, VT_PROXY_PASS, 0);
-    if (p->m != NULL)
-        vmux_close(p->m);
-    if (p->proxy != NULL)
-        vt_proxy_stop(p->proxy);
-    free(p);
-    return 0;
+    return vt_proxied_setup(state, "");
 }
 
 /*
@@ -207,7 +177,7 @@ static int proxy_teardown(void **state)
 static void test_one_deadline_covers_the_run(void **state)
 {
     VT_SKIP_ON_CLUSTER("the fault proxy stands in front of the seed node only");
-    struct proxied *p = *state;
+    struct vt_proxied *p = *state;
     vmux_script *s;
     assert_int_equal(vmux_script_new(VMUX_STR(SRC), &s), 0);
     vmux_str keys[] = {VMUX_STR("scr:slow")};
@@ -359,7 +329,7 @@ int main(void)
         cmocka_unit_test(test_async_runs_after_script_flush),
         cmocka_unit_test(test_async_script_errors),
         cmocka_unit_test_setup_teardown(test_one_deadline_covers_the_run, proxy_setup,
-                                        proxy_teardown),
+                                        vt_proxied_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -324,23 +324,13 @@ static void config_all(const char *param, const char *value)
     }
 }
 
-/* How many lines of text are exactly line. */
-static int lines_equal(const char *text, const char *line)
-{
-    int n = 0;
-    size_t len = strlen(line);
-    for (const char *p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p)
-        n += strncmp(p, line, len) == 0 && (p[len] == '\n' || p[len] == '\0');
-    return n;
-}
-
 /* Whether every node's CLUSTER SLOTS names every primary "localhost" (as host or metadata). */
 static bool slots_name_localhost(void *arg)
 {
     (void)arg;
     for (int p = 0; p < NP; p++) {
         char *t = vt_node_admin(vt_cluster_port(CLUSTER, p), false, "CLUSTER SLOTS");
-        bool all = t != NULL && lines_equal(t, "localhost") >= NP;
+        bool all = t != NULL && vt_lines_equal(t, "localhost") >= NP;
         free(t);
         if (!all)
             return false;

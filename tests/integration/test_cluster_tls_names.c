@@ -51,22 +51,12 @@ static void want_ok(int port, const char *what, char *t)
     free(t);
 }
 
-/* How many lines of text equal line. */
-static int lines_equal(const char *text, const char *line)
-{
-    int n = 0;
-    size_t len = strlen(line);
-    for (const char *p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p)
-        n += strncmp(p, line, len) == 0 && (p[len] == '\n' || p[len] == '\0');
-    return n;
-}
-
 /* Whether node 0's CLUSTER SLOTS names every node "localhost" (as host or metadata). */
 static bool slots_name_localhost(void *arg)
 {
     (void)arg;
     char *t = vt_node_admin(vt_cluster_port(CLUSTER, 0), true, "CLUSTER SLOTS");
-    bool all = t != NULL && lines_equal(t, "localhost") >= vt_cluster_size(CLUSTER);
+    bool all = t != NULL && vt_lines_equal(t, "localhost") >= vt_cluster_size(CLUSTER);
     free(t);
     return all;
 }
@@ -183,7 +173,7 @@ static bool slots_unnamed(void *arg)
 {
     bool want = *(bool *)arg;
     char *t = vt_node_admin(vt_cluster_port(CLUSTER, 0), true, "CLUSTER SLOTS");
-    int n = t != NULL ? lines_equal(t, "?") : -1;
+    int n = t != NULL ? vt_lines_equal(t, "?") : -1;
     free(t);
     return want ? n >= vt_cluster_size(CLUSTER) : n == 0;
 }

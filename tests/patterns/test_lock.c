@@ -596,40 +596,10 @@ static void test_auto_renew_keeps_then_reports_loss(void **state)
     "the fault proxy stands in front of the seed node only; the slot map sends the lock's "        \
     "commands straight to the node serving its key"
 
-struct proxied {
-    vt_proxy *proxy;
-    vmux *m;
-};
-
 static int proxy_setup(void **state)
 {
-    struct proxied *p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        return -1;
-    *state = p;
-    if (vt_cluster_mode() != NULL)
-        return 0; /* every test skips (PROXY_ON_CLUSTER) */
-    p->proxy = vt_proxy_start("127.0.0.1", vt_server_port("plain"));
-    if (p->proxy == NULL)
-        return -1;
-    char conf[256];
-    snprintf(conf, sizeof conf,
-             "127.0.0.1:%d,syncTimeout=5000,connectTimeout=2000,reconnectMin=20,"
-             "reconnectMax=200",
-             vt_proxy_port(p->proxy));
-    p->m = vt_open_conf(conf);
-    return 0;
-}
-
-static int proxy_teardown(void **state)
-{
-    struct proxied *p = *state;
-    if (p->m != NULL)
-        vmux_close(p->m);
-    if (p->proxy != NULL)
-        vt_proxy_stop(p->proxy);
-    free(p);
-    return 0;
+    return vt_proxied_setup(state, ",syncTimeout=5000,connectTimeout=2000,reconnectMin=20,"
+                                   "reconnectMax=200");
 }
 
 /* Loads the lock scripts on the server, so the trapped command is the script run itself. */
@@ -650,7 +620,7 @@ static void warm_up(vmux *m)
 static void test_lost_acquire_reply_found_acquired(void **state)
 {
     VT_SKIP_ON_CLUSTER(PROXY_ON_CLUSTER);
-    struct proxied *p = *state;
+    struct vt_proxied *p = *state;
     warm_up(p->m);
     char key[96], fkey[128];
     key_for(key, sizeof key, "lostacq");
@@ -678,7 +648,7 @@ static void test_lost_acquire_reply_found_acquired(void **state)
 static void test_lost_release_reply_found_released(void **state)
 {
     VT_SKIP_ON_CLUSTER(PROXY_ON_CLUSTER);
-    struct proxied *p = *state;
+    struct vt_proxied *p = *state;
     warm_up(p->m);
     char key[96];
     key_for(key, sizeof key, "lostrel");
@@ -722,7 +692,7 @@ static bool one_in_flight(void *arg)
 static void test_acquire_that_never_ran_found_not_acquired(void **state)
 {
     VT_SKIP_ON_CLUSTER(PROXY_ON_CLUSTER);
-    struct proxied *p = *state;
+    struct vt_proxied *p = *state;
     warm_up(p->m);
     char key[96], fkey[128];
     key_for(key, sizeof key, "neverran");
@@ -822,7 +792,7 @@ static bool link_ready(void *arg)
 static void test_server_gone_release_and_free_bounded(void **state)
 {
     VT_SKIP_ON_CLUSTER(PROXY_ON_CLUSTER);
-    struct proxied *p = *state;
+    struct vt_proxied *p = *state;
     warm_up(p->m);
     char key1[96], key2[96];
     key_for(key1, sizeof key1, "gone1");
@@ -1104,7 +1074,7 @@ int main(void)
     };
     int failed = cmocka_run_group_tests_name("lock", tests, setup, teardown);
     failed +=
-        cmocka_run_group_tests_name("lock_lost_replies", proxied, proxy_setup, proxy_teardown);
+        cmocka_run_group_tests_name("lock_lost_replies", proxied, proxy_setup, vt_proxied_teardown);
     /* The lease tests kill and restart a server of their own, never the fixture's. */
     if (!vt_cluster_skip("lock_lease", "its tests run on a standalone server of their own"))
         failed += cmocka_run_group_tests_name("lock_lease", lease, lease_setup, lease_teardown);

@@ -20,6 +20,9 @@
 
 #include <uv.h>
 
+#include "testutil.h"
+#include "vmux/vmux.h"
+
 #define HELD UINT64_MAX /* a chunk's due time while blackholed */
 #define PATTERN_MAX 128
 
@@ -491,4 +494,34 @@ void vt_proxy_stop(vt_proxy *p)
     send_cmd(p, &c);
     uv_thread_join(&p->thread);
     proxy_free(p);
+}
+
+int vt_proxied_setup(void **state, const char *extra)
+{
+    struct vt_proxied *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -1;
+    *state = p;
+    if (vt_cluster_mode() != NULL)
+        return 0;
+    p->proxy = vt_proxy_start("127.0.0.1", vt_server_port("plain"));
+    if (p->proxy == NULL)
+        return -1;
+    char conf[256];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d%s", vt_proxy_port(p->proxy), extra);
+    p->m = vt_open_conf(conf);
+    return 0;
+}
+
+int vt_proxied_teardown(void **state)
+{
+    struct vt_proxied *p = *state;
+    if (p->proxy != NULL)
+        vt_proxy_set_mode(p->proxy, VT_PROXY_PASS, 0);
+    if (p->m != NULL)
+        vmux_close(p->m);
+    if (p->proxy != NULL)
+        vt_proxy_stop(p->proxy);
+    free(p);
+    return 0;
 }

@@ -72,4 +72,19 @@ unsigned vt_proxy_live(vt_proxy *p);
 /* Closes every connection and the listener, joins the thread and frees p. NULL is allowed. */
 void vt_proxy_stop(vt_proxy *p);
 
+/*
+ * A cmocka fixture for suites whose handle talks to the "plain" server through a proxy: *state
+ * becomes a struct vt_proxied, with the proxy and a handle opened on it ("127.0.0.1:<port>"
+ * followed by extra, "" for none). In cluster mode both stay NULL: the proxy would stand in
+ * front of the seed node only, so those tests skip. Returns 0, or -1 when the proxy cannot
+ * start. The teardown lets every byte through again, closes the handle, stops the proxy.
+ */
+struct vmux;
+struct vt_proxied {
+    vt_proxy *proxy;
+    struct vmux *m;
+};
+int vt_proxied_setup(void **state, const char *extra);
+int vt_proxied_teardown(void **state);
+
 #endif

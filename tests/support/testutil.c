@@ -656,3 +656,12 @@ redisContext *vt_node_connect(int port)
     redisSetTimeout(c, tv);
     return c;
 }
+
+int vt_lines_equal(const char *text, const char *line)
+{
+    int n = 0;
+    size_t len = strlen(line);
+    for (const char *p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p)
+        n += strncmp(p, line, len) == 0 && (p[len] == '\n' || p[len] == '\0');
+    return n;
+}

@@ -135,6 +135,9 @@ bool vt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
  */
 bool vt_poll_until(bool (*cond)(void *arg), void *arg, int timeout_ms, int interval_ms);
 
+/* How many lines of text (separated by '\n') are exactly line. */
+int vt_lines_equal(const char *text, const char *line);
+
 /*
  * Sends one command to the fixture server called name over a fresh blocking connection that
  * does not go through vmux (hiredis's command formatting and reply reader over a plain socket,
