@@ -86,11 +86,15 @@ tls_opts() { # the client certificate the TLS fixtures want, and the CA file $1
     echo "ssl=true,sslCaFile=$CERTS/$1,sslCert=$CERTS/client.crt,sslKey=$CERTS/client.key"
 }
 
-# A loopback port where nothing listens (checked just before use).
+# A loopback port where nothing listens (checked just before use): an odd one in 22001..31999,
+# below Linux's ephemeral range (32768..60999), so no client connection's source port can be
+# it, and apart from the fixtures' ports (10000..21999) and the suites' (even, servers.c). In
+# the ephemeral range, a sentinel started on such a port once found it taken (its daemon exited)
+# while the check that it answered reached something else: its doctor run was refused.
 closed_port() {
     local p
     for _ in $(seq 100); do
-        p=$((46000 + RANDOM % 10000))
+        p=$((22001 + 2 * (RANDOM % 5000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return 0
@@ -468,9 +472,15 @@ start_sentinel() {
     rm -f "$dir/sentinel.pid"
     valkey-server "$dir/sentinel.conf" --sentinel --daemonize yes \
         --pidfile "$dir/sentinel.pid" --logfile "$dir/sentinel.log" || return 1
-    for _ in $(seq 150); do # until it answers and knows the primary
-        valkey-cli -p "$sport" SENTINEL get-master-addr-by-name svc 2>/dev/null | grep -q . &&
+    local pid
+    for _ in $(seq 150); do # until this sentinel (its pid, not another's) knows the primary
+        pid=$(cat "$dir/sentinel.pid" 2>/dev/null)
+        if [ -n "$pid" ] &&
+            valkey-cli -p "$sport" INFO server 2>/dev/null | tr -d '\r' | grep -qx "process_id:$pid" &&
+            valkey-cli -p "$sport" SENTINEL get-master-addr-by-name svc 2>/dev/null |
+            grep -qx "$(cat "$dir/dprim.port")"; then
             return 0
+        fi
         sleep 0.1
     done
     [ -s "$dir/sentinel.pid" ] && kill "$(cat "$dir/sentinel.pid")" 2>/dev/null
