@@ -1,8 +1,21 @@
+/*
+ * The reply reader: a RESP2 parser of our own that builds vmux_reply values as the bytes come.
+ *
+ * One item (a line, or a bulk string's header and body) is parsed at a time, and only once it is
+ * complete: the cursor (pos) moves past it, the value is attached to the array on top of the
+ * stack, and arrays that are full are popped into their parents. So a reply that arrives in
+ * pieces is never parsed twice, and between two items the half-built reply sits on the stack.
+ * The stack grows as arrays nest (up to VMUX_READER_MAX_DEPTH): hiredis 0.14's reader stopped
+ * at 7 levels, and COMMAND DOCS alone nests 13.
+ *
+ * A large bulk string (BULK_DIRECT bytes or more) whose body has not all come is made at once, at
+ * its full size, and the bytes fed after go straight into it: one copy, and no buffer grown to
+ * hold it.
+ */
 #include "core/reader.h"
 
-#include <hiredis/read.h>
-#include <hiredis/sds.h>
 #include <openssl/crypto.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,21 +24,161 @@
 #include "core/reply_internal.h"
 #include "vmux/error.h"
 
+/* The buffer's first size, and the most an empty buffer keeps between replies. */
+enum { BUF_MIN = 16 * 1024, BUF_KEEP = 64 * 1024 };
+
+/* The smallest bulk string whose body is fed straight into its value (the fuzz target sets less).
+ */
+#ifndef VMUX_READER_BULK_DIRECT
+#define VMUX_READER_BULK_DIRECT (64 * 1024)
+#endif
+enum { BULK_DIRECT = VMUX_READER_BULK_DIRECT };
+
 struct vmux_reader {
-    redisReader *hr;
+    char *buf;
+    size_t pos, len, cap; /* parsed up to pos; bytes held up to len; room up to cap */
+    vmux_reply **stack;   /* the arrays being filled, outermost first; each is attached to the
+                             one below once it is full */
+    size_t depth, stack_cap;
+    vmux_reply *bulk; /* a large bulk string being filled by feed(), or NULL */
+    size_t bulk_have; /* its bytes so far */
     struct vmux_reader_limits limits;
     uint64_t reply_bytes; /* memory held by the reply being built */
     int failed;           /* 0, or the VMUX_ERR_* code the reader failed with */
     char error[160];      /* why it failed */
 };
 
-static void reader_fail(vmux_reader *rd, int code, const char *fmt, unsigned long long value,
-                        unsigned long long limit)
+/* What read_item() found. */
+enum item { ITEM_MORE, ITEM_VALUE, ITEM_OPENED };
+
+/* Fails the reader for good with code and a reason (the first failure's stays); returns code. */
+__attribute__((format(printf, 3, 4))) static int reader_fail(vmux_reader *rd, int code,
+                                                             const char *fmt, ...)
+{
+    if (!rd->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        rd->failed = code;
+        vsnprintf(rd->error, sizeof(rd->error), fmt, ap);
+        va_end(ap);
+    }
+    return rd->failed;
+}
+
+vmux_reader *vmux__reader_new(const struct vmux_reader_limits *limits)
+{
+    vmux_reader *rd = calloc(1, sizeof(*rd));
+    if (rd != NULL)
+        rd->limits = *limits;
+    return rd;
+}
+
+void vmux__reader_free(vmux_reader *rd)
+{
+    if (rd == NULL)
+        return;
+    while (rd->depth > 0) /* each array on the stack holds the values finished inside it */
+        vmux_reply_free(rd->stack[--rd->depth]);
+    vmux_reply_free(rd->bulk);
+    free(rd->stack);
+    free(rd->buf);
+    free(rd);
+}
+
+void vmux__reader_wipe(vmux_reader *rd)
+{
+    if (rd == NULL || rd->buf == NULL)
+        return;
+    OPENSSL_cleanse(rd->buf, rd->pos);
+    OPENSSL_cleanse(rd->buf + rd->len, rd->cap - rd->len);
+}
+
+/* Makes room for need more bytes: moves the unparsed bytes to the front, then grows. */
+static int make_room(vmux_reader *rd, size_t need)
+{
+    if (rd->pos > 0) {
+        memmove(rd->buf, rd->buf + rd->pos, rd->len - rd->pos);
+        rd->len -= rd->pos;
+        rd->pos = 0;
+    }
+    if (rd->cap - rd->len >= need)
+        return 0;
+    size_t cap = rd->cap > BUF_MIN ? rd->cap : BUF_MIN;
+    while (cap - rd->len < need) {
+        if (cap > SIZE_MAX / 2)
+            return reader_fail(rd, VMUX_ERR_NOMEM, "reader buffer of %zu+%zu bytes", rd->len, need);
+        cap *= 2;
+    }
+    char *grown = realloc(rd->buf, cap);
+    if (grown == NULL)
+        return reader_fail(rd, VMUX_ERR_NOMEM, "out of memory for %zu bytes (had %zu)", cap,
+                           rd->cap);
+    rd->buf = grown;
+    rd->cap = cap;
+    return 0;
+}
+
+int vmux__reader_feed(vmux_reader *rd, const char *buf, size_t len)
 {
     if (rd->failed)
-        return;
-    rd->failed = code;
-    snprintf(rd->error, sizeof(rd->error), fmt, value, limit);
+        return rd->failed;
+    if (rd->pos == rd->len) { /* all parsed: start over, and give back a large buffer */
+        rd->pos = rd->len = 0;
+        if (rd->cap > BUF_KEEP) {
+            free(rd->buf);
+            rd->buf = NULL;
+            rd->cap = 0;
+        }
+    }
+    if (rd->bulk != NULL) { /* the body of a large bulk string: straight into its value */
+        size_t take = rd->bulk->len - rd->bulk_have;
+        take = take < len ? take : len;
+        memcpy(rd->bulk->str + rd->bulk_have, buf, take);
+        rd->bulk_have += take;
+        buf += take;
+        len -= take;
+    }
+    if (len == 0)
+        return 0;
+    if (rd->cap - rd->len < len && make_room(rd, len) != 0)
+        return rd->failed;
+    memcpy(rd->buf + rd->len, buf, len);
+    rd->len += len;
+    return 0;
+}
+
+/* The CR of the first CRLF in [p, end), or NULL when it has not come yet. */
+static const char *find_crlf(const char *p, const char *end)
+{
+    while (p < end) {
+        const char *cr = memchr(p, '\r', (size_t)(end - p));
+        if (cr == NULL || cr + 1 >= end)
+            return NULL;
+        if (cr[1] == '\n')
+            return cr;
+        p = cr + 1;
+    }
+    return NULL;
+}
+
+/* Reads the whole of [p, end) as a decimal int64 (an optional '-', then digits). */
+static bool parse_int64(const char *p, const char *end, int64_t *out)
+{
+    bool neg = p < end && *p == '-';
+    p += neg;
+    if (p == end)
+        return false;
+    uint64_t v = 0, max = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (max - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return true;
 }
 
 /*
@@ -38,196 +191,225 @@ static bool account(vmux_reader *rd, uint64_t bytes)
     if (rd->reply_bytes <= rd->limits.max_buffer)
         return true;
     reader_fail(rd, VMUX_ERR_PROTOCOL, "reply of %llu+ bytes exceeds maxReplyBuffer %llu",
-                rd->reply_bytes, rd->limits.max_buffer);
+                (unsigned long long)rd->reply_bytes, (unsigned long long)rd->limits.max_buffer);
     return false;
 }
 
-/* Links a new value into its parent array; on failure the value is freed and NULL returned. */
-static void *attach(const redisReadTask *task, vmux_reply *value, uint64_t bytes)
+/* A new value, counted; NULL with the reader failed when it cannot be had. */
+static vmux_reply *counted(vmux_reader *rd, vmux_reply *value, uint64_t bytes)
 {
-    if (value == NULL)
-        return NULL;
-    if (!account(task->privdata, bytes)) {
-        vmux_reply_free(value);
+    if (value == NULL) {
+        reader_fail(rd, VMUX_ERR_NOMEM, "out of memory for a value of %llu bytes",
+                    (unsigned long long)bytes);
         return NULL;
     }
-    if (task->parent != NULL &&
-        vmux__reply_array_set(task->parent->obj, (size_t)task->idx, value) != 0) {
+    if (!account(rd, bytes)) {
         vmux_reply_free(value);
         return NULL;
     }
     return value;
 }
 
-static void *create_string(const redisReadTask *task, char *str, size_t len)
+/*
+ * A large bulk string of n bytes whose body begins at body and has not all come: its value is
+ * made now, holding what has come; feed() fills the rest (finish_direct() takes it).
+ */
+static int start_direct(vmux_reader *rd, const char *body, size_t n)
 {
-    vmux_reader *rd = task->privdata;
-    if (task->type == REDIS_REPLY_STRING && len > rd->limits.max_bulk) {
-        reader_fail(rd, VMUX_ERR_PROTOCOL, "bulk string of %llu bytes exceeds maxBulkLength %llu",
-                    len, rd->limits.max_bulk);
-        return NULL;
-    }
-    vmux_reply_kind kind = task->type == REDIS_REPLY_STATUS  ? VMUX_REPLY_STATUS
-                           : task->type == REDIS_REPLY_ERROR ? VMUX_REPLY_ERROR
-                                                             : VMUX_REPLY_STRING;
-    return attach(task, vmux__reply_new_str(kind, str, len), len);
-}
-
-static void *create_array(const redisReadTask *task, int elements)
-{
-    vmux_reader *rd = task->privdata;
-    if (elements < 0 || (uint64_t)elements > rd->limits.max_elements) {
-        reader_fail(rd, VMUX_ERR_PROTOCOL, "array of %llu elements exceeds maxReplyElements %llu",
-                    (unsigned long long)(long long)elements, rd->limits.max_elements);
-        return NULL;
-    }
-    return attach(task, vmux__reply_new_array((size_t)elements), 0);
-}
-
-static void *create_integer(const redisReadTask *task, long long value)
-{
-    return attach(task, vmux__reply_new_integer(value), 0);
-}
-
-static void *create_nil(const redisReadTask *task)
-{
-    return attach(task, vmux__reply_new_nil(), 0);
-}
-
-static void free_object(void *obj)
-{
-    vmux_reply_free(obj);
-}
-
-static redisReplyObjectFunctions reply_functions = {
-    create_string, create_array, create_integer, create_nil, free_object,
-};
-
-vmux_reader *vmux__reader_new(const struct vmux_reader_limits *limits)
-{
-    vmux_reader *rd = calloc(1, sizeof(*rd));
-    if (rd == NULL)
-        return NULL;
-    rd->hr = redisReaderCreateWithFunctions(&reply_functions);
-    if (rd->hr == NULL) {
-        free(rd);
-        return NULL;
-    }
-    rd->limits = *limits;
-    rd->hr->privdata = rd; /* hiredis's macro for this casts a pointer to int */
-    return rd;
-}
-
-void vmux__reader_free(vmux_reader *rd)
-{
-    if (rd == NULL)
-        return;
-    redisReaderFree(rd->hr);
-    free(rd);
-}
-
-void vmux__reader_wipe(vmux_reader *rd)
-{
-    if (rd == NULL || rd->hr->buf == NULL)
-        return;
-    redisReader *hr = rd->hr;
-    OPENSSL_cleanse(hr->buf, hr->pos);
-    OPENSSL_cleanse(hr->buf + hr->len, sdsavail(hr->buf));
-}
-
-/* Adopts hiredis's own error, unless one of our limits already explained it. */
-static int take_hiredis_error(vmux_reader *rd)
-{
-    if (!rd->failed) {
-        rd->failed = rd->hr->err == REDIS_ERR_OOM ? VMUX_ERR_NOMEM : VMUX_ERR_PROTOCOL;
-        snprintf(rd->error, sizeof(rd->error), "%s", rd->hr->errstr);
-    }
-    return rd->failed;
-}
-
-int vmux__reader_feed(vmux_reader *rd, const char *buf, size_t len)
-{
-    if (rd->failed)
+    size_t have = (size_t)(rd->buf + rd->len - body); /* < n + 2, and the CRLF is not in it */
+    have = have < n ? have : n;
+    if ((rd->bulk = counted(rd, vmux__reply_new_str(VMUX_REPLY_STRING, NULL, n), n)) == NULL)
         return rd->failed;
-    if (redisReaderFeed(rd->hr, buf, len) != REDIS_OK)
-        return take_hiredis_error(rd);
-    return 0;
+    memcpy(rd->bulk->str, body, have);
+    rd->bulk_have = have;
+    rd->pos = (size_t)(body + have - rd->buf);
+    return ITEM_MORE;
+}
+
+/* The large bulk string being filled: ITEM_VALUE once its body and CRLF are here. */
+static int finish_direct(vmux_reader *rd, vmux_reply **value)
+{
+    if (rd->bulk_have < rd->bulk->len || rd->len - rd->pos < 2)
+        return ITEM_MORE;
+    const char *crlf = rd->buf + rd->pos;
+    if (crlf[0] != '\r' || crlf[1] != '\n')
+        return reader_fail(rd, VMUX_ERR_PROTOCOL,
+                           "Protocol error, bulk string of %zu bytes not ended by CRLF",
+                           rd->bulk->len);
+    rd->pos += 2;
+    *value = rd->bulk;
+    rd->bulk = NULL;
+    return ITEM_VALUE;
+}
+
+/* A bulk string whose header line [line, eol) is read: its value once its body is here. */
+static int read_bulk(vmux_reader *rd, const char *line, const char *eol, vmux_reply **value)
+{
+    int64_t n;
+    if (!parse_int64(line, eol, &n) || n < -1)
+        return reader_fail(rd, VMUX_ERR_PROTOCOL, "Protocol error, bad bulk string length");
+    const char *body = eol + 2, *end = rd->buf + rd->len;
+    if (n == -1) {
+        rd->pos = (size_t)(body - rd->buf);
+        return (*value = counted(rd, vmux__reply_new_nil(), 0)) ? ITEM_VALUE : rd->failed;
+    }
+    if ((uint64_t)n > rd->limits.max_bulk)
+        return reader_fail(rd, VMUX_ERR_PROTOCOL,
+                           "bulk string of %llu bytes exceeds maxBulkLength %llu",
+                           (unsigned long long)n, (unsigned long long)rd->limits.max_bulk);
+    if ((uint64_t)(end - body) < (uint64_t)n + 2)
+        return n >= BULK_DIRECT ? start_direct(rd, body, (size_t)n) : ITEM_MORE;
+    if (body[n] != '\r' || body[n + 1] != '\n')
+        return reader_fail(rd, VMUX_ERR_PROTOCOL,
+                           "Protocol error, bulk string of %llu bytes not ended by CRLF",
+                           (unsigned long long)n);
+    rd->pos = (size_t)(body + n + 2 - rd->buf);
+    *value = counted(rd, vmux__reply_new_str(VMUX_REPLY_STRING, body, (size_t)n), (uint64_t)n);
+    return *value != NULL ? ITEM_VALUE : rd->failed;
+}
+
+/* An array header [line, eol): nil, an empty array (a value), or an array opened on the stack. */
+static int read_array(vmux_reader *rd, const char *line, const char *eol, vmux_reply **value)
+{
+    int64_t n;
+    if (!parse_int64(line, eol, &n) || n < -1)
+        return reader_fail(rd, VMUX_ERR_PROTOCOL, "Protocol error, bad array length");
+    if (n > 0 && (uint64_t)n > rd->limits.max_elements)
+        return reader_fail(rd, VMUX_ERR_PROTOCOL,
+                           "array of %llu elements exceeds maxReplyElements %llu",
+                           (unsigned long long)n, (unsigned long long)rd->limits.max_elements);
+    if (n > 0 && rd->depth >= VMUX_READER_MAX_DEPTH)
+        return reader_fail(rd, VMUX_ERR_PROTOCOL, "reply nested deeper than %d levels",
+                           VMUX_READER_MAX_DEPTH);
+    rd->pos = (size_t)(eol + 2 - rd->buf);
+    vmux_reply *made = n == -1 ? vmux__reply_new_nil() : vmux__reply_new_array((size_t)n);
+    if ((*value = counted(rd, made, 0)) == NULL)
+        return rd->failed;
+    if (n <= 0)
+        return ITEM_VALUE;
+    if (rd->depth == rd->stack_cap) {
+        size_t cap = rd->stack_cap ? rd->stack_cap * 2 : 8;
+        vmux_reply **grown = realloc(rd->stack, cap * sizeof(*grown));
+        if (grown == NULL) {
+            vmux_reply_free(*value);
+            return reader_fail(rd, VMUX_ERR_NOMEM, "out of memory for %zu levels", cap);
+        }
+        rd->stack = grown;
+        rd->stack_cap = cap;
+    }
+    return ITEM_OPENED;
+}
+
+/* The type byte, printable or escaped, in a reason. */
+static int bad_type(vmux_reader *rd, unsigned char type)
+{
+    if (type >= 0x20 && type < 0x7f)
+        return reader_fail(rd, VMUX_ERR_PROTOCOL, "Protocol error, got \"%c\" as reply type byte",
+                           type);
+    return reader_fail(rd, VMUX_ERR_PROTOCOL, "Protocol error, got \"\\x%02x\" as reply type byte",
+                       type);
 }
 
 /*
- * hiredis waits for a bulk string's whole body before it looks at its length, so a header such
- * as "$9223372036854775807" would make it buffer forever. While a bulk is incomplete, its
- * length line sits at the reader's cursor: read it there and refuse oversized ones at once.
+ * Reads the item at the cursor: ITEM_VALUE with *value (a scalar, nil or an empty array, to be
+ * attached by the caller), ITEM_OPENED with *value (an array that elements must fill: the caller
+ * pushes it), ITEM_MORE when its bytes have not all come (nothing consumed), or a failure.
  */
-static int check_pending_bulk(vmux_reader *rd)
+static int read_item(vmux_reader *rd, vmux_reply **value)
 {
-    redisReader *hr = rd->hr;
-    if (hr->ridx < 0 || hr->rstack[hr->ridx].type != REDIS_REPLY_STRING)
-        return 0;
-    const char *p = hr->buf + hr->pos;
-    size_t avail = hr->len - hr->pos;
-    unsigned long long n = 0;
-    size_t i = 0;
-    if (i < avail && p[i] == '-')
-        return 0; /* nil bulk: hiredis handles it */
-    for (; i < avail && p[i] >= '0' && p[i] <= '9'; i++) {
-        if (n > rd->limits.max_bulk)
-            break;
-        n = n * 10 + (unsigned long long)(p[i] - '0');
+    const char *p = rd->buf + rd->pos, *end = rd->buf + rd->len;
+    if (p == end)
+        return ITEM_MORE;
+    const char *eol = find_crlf(p + 1, end);
+    if (eol == NULL)
+        return ITEM_MORE;
+    const char *line = p + 1;
+    size_t n = (size_t)(eol - line);
+    int64_t integer;
+    switch (*p) {
+    case '+':
+    case '-':
+        rd->pos = (size_t)(eol + 2 - rd->buf);
+        *value = counted(
+            rd, vmux__reply_new_str(*p == '+' ? VMUX_REPLY_STATUS : VMUX_REPLY_ERROR, line, n), n);
+        return *value != NULL ? ITEM_VALUE : rd->failed;
+    case ':':
+        if (!parse_int64(line, eol, &integer))
+            return reader_fail(rd, VMUX_ERR_PROTOCOL, "Protocol error, bad integer value");
+        rd->pos = (size_t)(eol + 2 - rd->buf);
+        *value = counted(rd, vmux__reply_new_integer(integer), 0);
+        return *value != NULL ? ITEM_VALUE : rd->failed;
+    case '$':
+        return read_bulk(rd, line, eol, value);
+    case '*':
+        return read_array(rd, line, eol, value);
+    default:
+        return bad_type(rd, (unsigned char)*p);
     }
-    if (n > rd->limits.max_bulk) {
-        reader_fail(rd, VMUX_ERR_PROTOCOL, "bulk string of %llu+ bytes exceeds maxBulkLength %llu",
-                    n, rd->limits.max_bulk);
-        return rd->failed;
-    }
-    return 0;
 }
 
+/* Attaches a finished value to the array on top; true when that array is full too. */
+static bool attach(vmux_reader *rd, vmux_reply *value)
+{
+    vmux_reply *top = rd->stack[rd->depth - 1];
+    if (vmux__reply_array_set(top, top->len, value) != 0) {
+        vmux_reply_free(value);
+        reader_fail(rd, VMUX_ERR_NOMEM, "out of memory for element %llu of %llu",
+                    (unsigned long long)top->len, (unsigned long long)top->u.array.expected);
+        return false;
+    }
+    return top->len == top->u.array.expected;
+}
+
+/* While no reply is complete: whether the bytes held and the values built stay in bounds. */
 static int check_incomplete(vmux_reader *rd)
 {
-    uint64_t buffered = rd->hr->len - rd->hr->pos;
-    if (buffered + rd->reply_bytes > rd->limits.max_buffer) {
-        reader_fail(rd, VMUX_ERR_PROTOCOL,
-                    "incomplete reply of %llu bytes exceeds maxReplyBuffer %llu", buffered,
-                    rd->limits.max_buffer);
-        return rd->failed;
-    }
-    return check_pending_bulk(rd);
+    uint64_t buffered = rd->len - rd->pos;
+    if (buffered + rd->reply_bytes > rd->limits.max_buffer)
+        return reader_fail(rd, VMUX_ERR_PROTOCOL,
+                           "incomplete reply of %llu bytes exceeds maxReplyBuffer %llu",
+                           (unsigned long long)buffered, (unsigned long long)rd->limits.max_buffer);
+    return 0;
 }
 
 int vmux__reader_next(vmux_reader *rd, vmux_reply **out)
 {
     *out = NULL;
-    if (rd->failed)
-        return rd->failed;
-    void *reply = NULL;
-    if (redisReaderGetReply(rd->hr, &reply) != REDIS_OK)
-        return take_hiredis_error(rd);
-    if (reply == NULL)
-        return check_incomplete(rd);
-    rd->reply_bytes = 0;
-    *out = reply;
-    return 1;
-}
-
-/* Whether no reply is half built: hiredis sets up its first task (type -1, not yet read) even
- * when it is asked for a reply before any byte of it came. */
-static bool between_replies(const redisReader *hr)
-{
-    return hr->ridx < 0 || (hr->ridx == 0 && hr->rstack[0].type < 0);
+    while (!rd->failed) {
+        vmux_reply *value = NULL;
+        int got = rd->bulk != NULL ? finish_direct(rd, &value) : read_item(rd, &value);
+        if (got == ITEM_MORE)
+            return check_incomplete(rd);
+        if (got == ITEM_OPENED) {
+            rd->stack[rd->depth++] = value;
+            continue;
+        }
+        if (got != ITEM_VALUE)
+            break;
+        /* a finished value: fill its parent, and each parent it completes, up to the root */
+        while (rd->depth > 0 && attach(rd, value))
+            value = rd->stack[--rd->depth];
+        if (rd->failed)
+            break;
+        if (rd->depth == 0) {
+            rd->reply_bytes = 0;
+            *out = value;
+            return 1;
+        }
+    }
+    return rd->failed;
 }
 
 bool vmux__reader_idle(const vmux_reader *rd)
 {
-    return !rd->failed && between_replies(rd->hr) && rd->hr->pos == rd->hr->len;
+    return !rd->failed && rd->depth == 0 && rd->bulk == NULL && rd->pos == rd->len;
 }
 
 int vmux__reader_peek(const vmux_reader *rd)
 {
-    const redisReader *hr = rd->hr;
-    if (rd->failed || !between_replies(hr) || hr->pos >= hr->len)
+    if (rd->failed || rd->depth > 0 || rd->bulk != NULL || rd->pos >= rd->len)
         return -1;
-    return (unsigned char)hr->buf[hr->pos];
+    return (unsigned char)rd->buf[rd->pos];
 }
 
 const char *vmux__reader_error(const vmux_reader *rd)

@@ -1,7 +1,8 @@
 /*
- * The reply reader: hiredis's RESP parser building vmux_reply values directly, with limits so a
- * hostile or broken server cannot make it buffer or allocate without bound. A reader that
- * reported an error stays failed; the link that owns it closes and starts a fresh one.
+ * The reply reader: a RESP2 parser (our own, core/reader.c) building vmux_reply values directly,
+ * with limits so a hostile or broken server cannot make it buffer or allocate without bound. A
+ * reader that reported an error stays failed; the link that owns it closes and starts a fresh
+ * one. One reader per connection, used by one thread at a time.
  */
 #ifndef VMUX_READER_H
 #define VMUX_READER_H
@@ -13,6 +14,13 @@
 #include "vmux/reply.h"
 
 typedef struct vmux_reader vmux_reader;
+
+/*
+ * The deepest nesting of arrays a reply may have. Valkey's own replies go to 13 levels (COMMAND
+ * DOCS); a script's reply as deep as its tables. Deeper is refused as a hostile reply: the values
+ * are freed by recursion.
+ */
+#define VMUX_READER_MAX_DEPTH 1024
 
 struct vmux_reader_limits {
     uint64_t max_bulk;     /* largest bulk string accepted, bytes */
@@ -47,7 +55,7 @@ bool vmux__reader_idle(const vmux_reader *rd);
 
 /*
  * The type byte of the next reply ('+', '-', ':', '$', '*'), once its first byte has been fed
- * and no reply is half built; -1 otherwise.
+ * and no reply is half built (no array of it parsed yet); -1 otherwise.
  */
 int vmux__reader_peek(const vmux_reader *rd);
 

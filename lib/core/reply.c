@@ -20,7 +20,7 @@ vmux_reply *vmux__reply_new_str(vmux_reply_kind type, const char *bytes, size_t 
     vmux_reply *r = reply_alloc(type, len + 1);
     if (r == NULL)
         return NULL;
-    if (len > 0)
+    if (len > 0 && bytes != NULL)
         memcpy(r->str, bytes, len);
     r->str[len] = '\0';
     r->len = len;
@@ -53,7 +53,7 @@ int vmux__reply_array_set(vmux_reply *parent, size_t idx, vmux_reply *child)
     if (parent->type != VMUX_REPLY_ARRAY || idx != parent->len || idx >= parent->u.array.expected)
         return -1;
     if (idx == parent->u.array.cap) {
-        size_t cap = parent->u.array.cap ? parent->u.array.cap * 2 : 4;
+        size_t cap = parent->u.array.cap ? parent->u.array.cap * 2 : 16;
         if (cap > parent->u.array.expected)
             cap = parent->u.array.expected;
         vmux_reply **grown = realloc(parent->u.array.element, cap * sizeof(*grown));

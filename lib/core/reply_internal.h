@@ -21,7 +21,10 @@ struct vmux_reply {
     char str[]; /* string, status and error bytes, NUL-terminated */
 };
 
-/* Allocates a string-like reply holding a copy of len bytes. NULL when out of memory. */
+/*
+ * Allocates a string-like reply holding a copy of len bytes (bytes NULL: room for len bytes, to be
+ * filled by the caller; the NUL after them is written). NULL when out of memory.
+ */
 vmux_reply *vmux__reply_new_str(vmux_reply_kind type, const char *bytes, size_t len);
 /* Allocates an integer, nil or (empty, expecting n elements) array reply. */
 vmux_reply *vmux__reply_new_integer(int64_t value);

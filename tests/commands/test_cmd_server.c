@@ -249,6 +249,43 @@ static void test_server_refusals(void **state)
     ADMIN("ACL DELUSER " LIMITED_USER);
 }
 
+/* How many arrays deep r nests: 0 for a value that is no array. */
+static int depth_of(const vmux_reply *r)
+{
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY)
+        return 0;
+    int deepest = 0;
+    for (size_t i = 0; i < vmux_reply_len(r); i++) {
+        int d = depth_of(vmux_reply_element(r, i));
+        deepest = d > deepest ? d : deepest;
+    }
+    return deepest + 1;
+}
+
+/*
+ * Replies nested deeper than hiredis 0.14's reader went (7 levels) are read: COMMAND DOCS's go
+ * to 13, a script's as deep as its tables. They once failed the connection (VMUX_ERR_PROTOCOL)
+ * with every command on it.
+ */
+static void test_deep_replies(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    vmux_reply *r = NULL;
+    const char *docs[] = {"COMMAND", "DOCS"};
+    assert_int_equal(vmux_call(m, NULL, 2, docs, NULL, &r), 0);
+    assert_true(depth_of(r) > 7);
+    vmux_reply_free(r);
+    const char *eval[] = {"EVAL", "local t = {7} for i = 1, 99 do t = {t} end return t", "0"};
+    assert_int_equal(vmux_call(m, NULL, 3, eval, NULL, &r), 0);
+    assert_int_equal(depth_of(r), 100);
+    vmux_reply_free(r);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    assert_int_equal(st.connection_lost, 0);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_dbsize_and_flushdb),
         cmocka_unit_test(test_server_refusals),
+        cmocka_unit_test(test_deep_replies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
