@@ -1,17 +1,38 @@
 #include "core/redact.h"
 
+#include <stdbool.h>
 #include <string.h>
 
+/* Secrets shorter than this are masked only where they stand alone (see word_at()). */
+enum { SHORT_SECRET = 4 };
+
+static bool is_word_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
 /*
- * The length of the longest secret that starts at p, or 0 when none does. The longest, so that
- * a user name that begins the password cannot leave the password's tail behind.
+ * Whether the n bytes at p stand alone in text: no letter or digit right before or after them.
+ * A one-letter password masked inside every word made a message unreadable, and showed where
+ * that letter is.
  */
-static size_t secret_at(const char *p, const char *const *secrets, int nsecrets)
+static bool word_at(const char *text, const char *p, size_t n)
+{
+    return (p == text || !is_word_char(p[-1])) && !is_word_char(p[n]);
+}
+
+/*
+ * The length of the longest secret that starts at p (in text), or 0 when none does. The
+ * longest, so that a user name that begins the password cannot leave the password's tail
+ * behind. A short secret counts only where it stands alone.
+ */
+static size_t secret_at(const char *text, const char *p, const char *const *secrets, int nsecrets)
 {
     size_t best = 0;
     for (int i = 0; i < nsecrets; i++) {
         size_t n = secrets[i] != NULL ? strlen(secrets[i]) : 0;
-        if (n > best && strncmp(p, secrets[i], n) == 0)
+        if (n > best && strncmp(p, secrets[i], n) == 0 &&
+            (n >= SHORT_SECRET || word_at(text, p, n)))
             best = n;
     }
     return best;
@@ -33,7 +54,7 @@ void vmux__redact(const char *text, char *out, size_t size, const char *const *s
         return;
     size_t used = 0;
     for (const char *p = text; *p != '\0';) {
-        size_t n = secret_at(p, secrets, nsecrets);
+        size_t n = secret_at(text, p, secrets, nsecrets);
         if (n > 0) {
             put(out, size, &used, VMUX_REDACTED, sizeof(VMUX_REDACTED) - 1);
             p += n;

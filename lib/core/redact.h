@@ -14,7 +14,9 @@
 
 /*
  * Copies text into out (size bytes, always NUL-terminated when size > 0), with every occurrence
- * of any of the nsecrets secrets (NULL or empty ones are skipped) replaced by VMUX_REDACTED.
+ * of any of the nsecrets secrets (NULL or empty ones are skipped) replaced by VMUX_REDACTED; a
+ * secret of 1 to 3 characters only where no letter or digit touches it ('a' in "'a'", not in
+ * "args").
  * Matching runs over the whole of text before out is cut to size, so a cut never leaves a
  * piece of a secret behind. Any thread; no allocation.
  */

@@ -39,6 +39,19 @@ static void test_longest_secret_wins(void **state)
     assert_string_equal(out, "args: '*****' '*****'");
 }
 
+/* A short secret is masked where it stands alone, not inside every word that holds it. */
+static void test_short_secret_alone_only(void **state)
+{
+    (void)state;
+    const char *secrets[] = {"a", "bob"};
+    char out[128];
+    vmux__redact("unknown command 'AUTH', with args beginning with: 'bob' 'a' ", out, sizeof(out),
+                 secrets, 2);
+    assert_string_equal(out, "unknown command 'AUTH', with args beginning with: '*****' '*****' ");
+    vmux__redact("a bobcat", out, sizeof(out), secrets, 2);
+    assert_string_equal(out, "***** bobcat");
+}
+
 /* Masking runs over the whole text, so a cut never leaves a prefix of the password. */
 static void test_cut_after_masking(void **state)
 {
@@ -131,6 +144,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_occurrence_masked),
         cmocka_unit_test(test_longest_secret_wins),
+        cmocka_unit_test(test_short_secret_alone_only),
         cmocka_unit_test(test_cut_after_masking),
         cmocka_unit_test(test_error_code_word),
         cmocka_unit_test(test_secret_buffer_wiped_when_drained),
