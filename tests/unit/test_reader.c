@@ -325,7 +325,7 @@ static void test_int64_min_and_peek(void **state)
     assert_int_equal(vmux__reader_peek(rd), '-'); /* the error line is not whole yet */
     assert_int_equal(vmux__reader_next(rd, &r), 0);
     assert_int_equal(vmux__reader_peek(rd), '-');
-    assert_int_equal(vmux__reader_feed(rd, "R\r\n*2\r\n:1\r\n", 13), 0);
+    assert_int_equal(vmux__reader_feed(rd, "R\r\n*2\r\n:1\r\n", 11), 0);
     assert_int_equal(vmux__reader_next(rd, &r), 1);
     assert_string_equal(vmux_reply_str(r, NULL), "ERR");
     vmux_reply_free(r);
