@@ -131,8 +131,11 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
  * VMUX_ERR_TIMEOUT, VMUX_ERR_CONNECTION_LOST (sent, outcome unknown), VMUX_ERR_CLOSED,
  * VMUX_ERR_PROTOCOL (a reply on the connection was malformed or over a limit, so the connection was
  * replaced and every command sent on it and unanswered fails so; outcome unknown; vmux_stats
- * counts it under connection_lost), VMUX_ERR_BACKLOG_FULL and VMUX_ERR_NOT_CONNECTED (no
- * connection was ready; not sent). The caller owns *out and frees it with vmux_reply_free().
+ * counts it under connection_lost), VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes reached
+ * at the door, or the backlog full while no connection is ready; not sent),
+ * VMUX_ERR_NOT_CONNECTED (no connection was ready; not sent) and VMUX_ERR_FORKED (called in a
+ * child of fork(): docs/reliability.md#fork; not sent). The caller owns *out and frees it with
+ * vmux_reply_free().
  *
  * VMUX_ERR_PROTOCOL has a second meaning, in the typed functions built on this (commands.md) and
  * in the converters of types.h: the reply came, well-formed, but had another shape than the
@@ -147,7 +150,8 @@ VMUX_EXPORT int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const ch
  * Returns 0 when the command was accepted (cb will run exactly once), or an error, in which
  * case cb never runs: VMUX_ERR_INVALID_ARG (NULL m/argv/cb, argc < 1, an unknown flag),
  * VMUX_ERR_UNSUPPORTED, VMUX_ERR_CROSSSLOT (cluster: keys in different slots), VMUX_ERR_NOMEM,
- * VMUX_ERR_CLOSED. Called from another thread, cb runs
+ * VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes reached),
+ * VMUX_ERR_FORKED (called in a child of fork()). Called from another thread, cb runs
  * later on the I/O thread; called from a callback (on the I/O thread), cb may already have
  * run when this returns 0, if the command failed at once (for example VMUX_ERR_NOT_CONNECTED).
  */
@@ -158,7 +162,8 @@ VMUX_EXPORT int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc,
 /**
  * Queues a command whose reply nobody wants: the reply (or error) is read and dropped. Returns
  * 0 when accepted, or VMUX_ERR_INVALID_ARG, VMUX_ERR_UNSUPPORTED, VMUX_ERR_CROSSSLOT,
- * VMUX_ERR_NOMEM, VMUX_ERR_CLOSED.
+ * VMUX_ERR_NOMEM, VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes
+ * reached), VMUX_ERR_FORKED (called in a child of fork()).
  */
 VMUX_EXPORT int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc,
                                  const char *const *argv, const size_t *argvlen);

@@ -58,7 +58,8 @@ static void on_router_settled(struct vmux_router *r, void *arg)
     vmux *m = arg;
     bool failed = vmux__router_mode(r) == VMUX_ROUTER_FAILED;
     if (failed) {
-        emit(m, VMUX_EVENT_ERROR, r->fail_code, r->seed_host ? r->seed_host : "", r->fail_reason);
+        /* "host:port" of the seed's node (written on this thread, so read without the lock) */
+        emit(m, VMUX_EVENT_ERROR, r->fail_code, r->seed_addr, r->fail_reason);
         open_report(m, OPEN_FAILED, r->fail_code, r->fail_reason);
     } else {
         open_report(m, OPEN_READY, 0, NULL);

@@ -290,16 +290,30 @@ static void test_slot_migrated_under_load(void **state)
 
 /* ---- the mode switch ---- */
 
+/* The endpoint of the handle's error event (written before vmux_open() returns). */
+static void on_error_event(const vmux_event *ev, void *userdata)
+{
+    if (ev->type == VMUX_EVENT_ERROR)
+        snprintf(userdata, 64, "%s", ev->endpoint);
+}
+
 static void test_cluster_yes_on_standalone_fails(void **state)
 {
     (void)state;
-    char conf[128], err[256] = "";
+    char conf[128], err[256] = "", where[64] = "", want[64];
     snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes", vt_server_port("plain"));
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_parse(conf, &cfg, err, sizeof err), 0);
+    assert_int_equal(vmux_config_set_event_handler(cfg, on_error_event, where), 0);
     vmux *m = NULL;
-    assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), VMUX_ERR_CONFIG);
+    assert_int_equal(vmux_open(cfg, &m, err, sizeof err), VMUX_ERR_CONFIG);
+    vmux_config_free(cfg);
     assert_null(m);
     assert_non_null(strstr(err, "cluster=yes"));
     assert_non_null(strstr(err, "not a cluster node"));
+    /* the error event names the endpoint as "host:port", as every event does (it gave the host) */
+    snprintf(want, sizeof want, "127.0.0.1:%d", vt_server_port("plain"));
+    assert_string_equal(where, want);
 
     /* abortConnect=false: a command submitted at once waits for the answer, and fails with it */
     snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,abortConnect=false",
