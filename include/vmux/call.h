@@ -134,7 +134,7 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
  * counts it under connection_lost), VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes reached
  * at the door, or the backlog full while no connection is ready; not sent),
  * VMUX_ERR_NOT_CONNECTED (no connection was ready; not sent) and VMUX_ERR_FORKED (called in a
- * child of fork(): docs/reliability.md#fork; not sent). The caller owns *out and frees it with
+ * child of fork(), see reliability.md; not sent). The caller owns *out and frees it with
  * vmux_reply_free().
  *
  * VMUX_ERR_PROTOCOL has a second meaning, in the typed functions built on this (commands.md) and

@@ -491,6 +491,11 @@ bool vmux__link_ready(const struct vmux_link *link)
     return link->state == LINK_READY;
 }
 
+bool vmux__link_down_after_failure(const struct vmux_link *link)
+{
+    return link->state != LINK_READY && link->last_error != 0;
+}
+
 const char *vmux__link_az(const struct vmux_link *link)
 {
     return link->az[0] != '\0' ? link->az : NULL;

@@ -219,6 +219,12 @@ const char *vmux__link_where(const struct vmux_link *link);
 bool vmux__link_ready(const struct vmux_link *link);
 
 /*
+ * Whether the link has no ready connection because one failed (a connection lost, or attempts
+ * refused), rather than one still opening for the first time. I/O thread.
+ */
+bool vmux__link_down_after_failure(const struct vmux_link *link);
+
+/*
  * The availability zone its server reported (INFO server's availability_zone, asked at setup
  * when readFrom is an azAffinity policy), or NULL when unknown. I/O thread.
  */

@@ -139,8 +139,16 @@ struct vmux_link *vmux__router_read_link(struct vmux_router *r, unsigned i,
     }
     if (link == NULL)
         link = next_replica(r, i, zone, false, &any);
-    if (link == NULL && policy == VMUX_READ_REPLICA)
+    if (link == NULL && policy == VMUX_READ_REPLICA) {
         link = any; /* none is ready: wait for one (its backlog), not for the primary */
+        /* A replica down after a failure may be gone for good: the cluster drops a failed
+         * replica from CLUSTER SLOTS after cluster-node-timeout, and a map without it sends the
+         * shard's reads to its primary. Asked for as reads come (one refresh a second at most);
+         * the periodic check alone left them waiting up to 30 s. */
+        if (link != NULL && vmux__router_mode(r) == VMUX_ROUTER_CLUSTER &&
+            vmux__link_down_after_failure(link))
+            vmux__router_refresh_soon(r);
+    }
     return link;
 }
 

@@ -317,10 +317,78 @@ static void test_failover_under_load(void **state)
         free(w[t].keys);
 }
 
+/* A key of the slots in *slots (written into key, cap bytes). */
+static void key_in(const bool *slots, char *key, size_t cap)
+{
+    for (int i = 0; i < 1000000; i++) {
+        snprintf(key, cap, "dr:%d", i);
+        if (slots[vmux__slot_of(key, strlen(key))])
+            return;
+    }
+    fail_msg("no key found in the slots");
+}
+
+/* A read of key on m, 1 s deadline: whether it came back with want. */
+static bool read_back(vmux *m, const char *key, const char *want)
+{
+    vmux_callopts opts = VMUX_INIT(vmux_callopts, .timeout_ms = 1000);
+    const char *get[] = {"GET", key};
+    vmux_reply *r = NULL;
+    bool ok = vmux_call(m, &opts, 2, get, NULL, &r) == 0 && vmux_reply_str(r, NULL) != NULL &&
+              strcmp(vmux_reply_str(r, NULL), want) == 0;
+    vmux_reply_free(r);
+    return ok;
+}
+
+/*
+ * readFrom=replica, and the only replica of a shard SIGKILLed (a shard the first test left
+ * alone): the cluster drops it from CLUSTER SLOTS after cluster-node-timeout (2 s), and reads
+ * waiting for it ask for the map that says so, which sends them to the shard's primary
+ * (replicas.md). Before, only the periodic check (every 30 s) found out, and every read timed
+ * out until then; 20 s is the bound here.
+ */
+static void test_dead_replica_reads(void **state)
+{
+    (void)state;
+    int primary = vt_cluster_port(CLUSTER, 1), rep = replica_of(primary);
+    static bool slots[VMUX_SLOTS];
+    slots_of(primary, slots);
+    char key[32], conf[160];
+    key_in(slots, key, sizeof key);
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,readFrom=replica,syncTimeout=5000", primary);
+    vmux *m = vt_open_conf(conf);
+    const char *set[] = {"SET", key, "kept"};
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 3, set, NULL, &r), 0);
+    vmux_reply_free(r);
+    uint64_t until = vt_now_ms() + 20000;
+    while (!read_back(m, key, "kept")) /* the replica has it, and its link is ready */
+        assert_true(vt_now_ms() < until);
+
+    char *info = vt_node_admin(rep, false, "INFO server");
+    long pid = vt_info_field(info, "process_id");
+    free(info);
+    assert_true(pid > 1);
+    assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+    uint64_t killed = vt_now_ms();
+    int failed = 0;
+    until = killed + 20000;
+    while (!read_back(m, key, "kept")) {
+        failed++;
+        if (vt_now_ms() >= until)
+            fail_msg("reads of the shard whose replica died still fail after 20 s (%d failed)",
+                     failed);
+    }
+    printf("dead replica: reads served again %llu ms after the kill (%d failed before)\n",
+           (unsigned long long)(vt_now_ms() - killed), failed);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failover_under_load),
+        cmocka_unit_test(test_dead_replica_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
