@@ -89,8 +89,8 @@ VMUX_EXPORT void vmux_node_replies_free(vmux_node_replies *r);
  * may be NULL to drop the replies. Errors, with *out zeroed: VMUX_ERR_INVALID_ARG (NULL m, a bad
  * set, argc < 1, bad opts, or called on the I/O thread), VMUX_ERR_UNSUPPORTED (see above),
  * VMUX_ERR_TIMEOUT (the handle did not learn what the server is by the deadline: a call made
- * before detection is over, vmux_open() with abortConnect=false or vmux_open_async(), waits for
- * it as other commands do), VMUX_ERR_NOT_CONNECTED (the same with backlogPolicy=failFast and no
+ * before detection is over, after vmux_open() with abortConnect=false, waits for it as other
+ * commands do), VMUX_ERR_NOT_CONNECTED (the same with backlogPolicy=failFast and no
  * connection ready), the code of a failed detection (cluster=yes against a standalone server),
  * VMUX_ERR_CLOSED, VMUX_ERR_FORKED,
  * VMUX_ERR_NOMEM; the error's description goes to opts->errbuf when given. The nodes' own errors

@@ -44,19 +44,20 @@ int vmux_reply_to_int(const vmux_reply *r, int64_t *out)
     return 0;
 }
 
-/* Parses a whole reply text as a double (Valkey writes "inf", "-inf", "nan" as such). */
+/*
+ * Parses a whole reply text as a double (Valkey writes "inf", "-inf", "nan" as such), in place:
+ * a reply's text is NUL-terminated, and may be long (INCRBYFLOAT writes 1e300 as its 301
+ * digits; a 64-byte copy refused it, after the increment had run).
+ */
 static int parse_double(const char *s, size_t len, double *out)
 {
-    char buf[64];
-    if (len == 0 || len >= sizeof(buf))
+    if (len == 0 || memchr(s, '\0', len) != NULL)
         return VMUX_ERR_PROTOCOL;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
     char *end;
     /* No errno check: ERANGE comes with a value below the smallest normal double, which the
      * server writes for a subnormal score ("1e-310"), and strtod's rounding is that value. */
-    double v = strtod(buf, &end);
-    if (*end != '\0')
+    double v = strtod(s, &end);
+    if (end != s + len)
         return VMUX_ERR_PROTOCOL;
     *out = v;
     return 0;

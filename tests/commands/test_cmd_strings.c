@@ -535,6 +535,11 @@ static void test_incrbyfloat(void **state)
     assert_raw_str(RAW(S("GET"), bk), S("2500"));
     assert_int_equal(vmux_incrbyfloat(M, NULL, bk, 1, NULL), 0);
     assert_raw_str(RAW(S("GET"), bk), S("2501"));
+    /* a large result comes back in full, 301 digits: read (it was refused past 63) */
+    vmux_str hk = key("incrf-huge");
+    DO(S("DEL"), hk);
+    assert_int_equal(vmux_incrbyfloat(M, NULL, hk, 1e300, &d), 0);
+    assert_true(d == 1e300);
 
     vmux_str ek = key("incrf-empty");
     DO(S("SET"), ek, S(""));

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -119,6 +120,25 @@ static void test_subnormal_scores(void **state)
     vmux_reply_free(r);
 }
 
+/* INCRBYFLOAT writes a large result in full (1e300: 301 digits): read, however long. */
+static void test_long_number_text(void **state)
+{
+    (void)state;
+    char resp[400], digits[302];
+    memset(digits, '0', sizeof digits - 1);
+    digits[0] = '1';
+    digits[301] = '\0';
+    snprintf(resp, sizeof resp, "$301\r\n%s\r\n", digits);
+    vmux_reply *r = parse(resp);
+    double d = 0;
+    assert_int_equal(vmux_reply_to_double(r, &d), 0);
+    assert_true(d == 1e300);
+    vmux_reply_free(r);
+    r = parse("$4\r\n1.5 \r\n"); /* text after the number */
+    assert_int_equal(vmux_reply_to_double(r, &d), VMUX_ERR_PROTOCOL);
+    vmux_reply_free(r);
+}
+
 static void test_msgq_null(void **state)
 {
     (void)state;
@@ -132,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_out_null_drops_the_value),
         cmocka_unit_test(test_reply_null),
         cmocka_unit_test(test_subnormal_scores),
+        cmocka_unit_test(test_long_number_text),
         cmocka_unit_test(test_msgq_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
