@@ -7,7 +7,9 @@
  * before (follow.c decides) puts the op here, out of every link, for a jittered backoff that
  * doubles with its redirects, as TRYAGAIN's does (net/link.c), and then sends it to that node
  * again. Its deadline may end it here (VMUX_ERR_TIMEOUT, from the deadline index). One timer
- * serves every waiting op, set for the earliest due. I/O thread only.
+ * serves every waiting op, set for the earliest due. A shard channel's SSUBSCRIBE meets the same
+ * ping-pong and waits by the same rule (vmux__router_backoff_ms(), mux/pubsub_bounce.c). I/O
+ * thread only.
  */
 #include "core/assert.h"
 #include "core/log.h"
@@ -30,14 +32,13 @@ void vmux__router_bounce_init(struct vmux_router *r)
     r->bounce_timer.data = r;
 }
 
-/* The wait before op's next try, after its redirects-th redirect (1 or more). */
-static uint32_t backoff_ms(struct vmux_router *r, unsigned redirects)
+uint32_t vmux__router_backoff_ms(struct vmux_router *r, unsigned redirects, uint32_t cap_ms)
 {
     uint32_t d = BOUNCE_FIRST_MS;
-    for (unsigned i = 1; i < redirects && d < BOUNCE_LAST_MS; i++)
+    for (unsigned i = 1; i < redirects && d < cap_ms; i++)
         d *= 2;
-    if (d > BOUNCE_LAST_MS)
-        d = BOUNCE_LAST_MS;
+    if (d > cap_ms)
+        d = cap_ms;
     r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
     return d / 2 + (uint32_t)((r->rng >> 33) % (d / 2 + 1));
 }
@@ -62,7 +63,7 @@ static void arm(struct vmux_router *r, uint64_t delay)
 void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmux_op *op)
 {
     uv_update_time(r->loop); /* a stale loop clock would cut the backoff short */
-    uint32_t wait = backoff_ms(r, op->redirects);
+    uint32_t wait = vmux__router_backoff_ms(r, op->redirects, BOUNCE_LAST_MS);
     op->bounce.due_ms = (uint32_t)uv_now(r->loop) + wait;
     op->bounce.to = vmux__router_link_id(r, to);
     if (r->cfg->log_fn != NULL) {

@@ -477,6 +477,12 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
  * timer.
  */
 void vmux__router_bounce_init(struct vmux_router *r);
+/*
+ * The jittered backoff after a ping-pong's redirects-th redirect (1 or more), in ms: half to all
+ * of 10 ms << (redirects - 1), the doubling stopped at cap_ms (vmux__router_bounce() uses 500;
+ * the subscriber links' SSUBSCRIBE, mux/pubsub_bounce.c, its own). Draws from r->rng.
+ */
+uint32_t vmux__router_backoff_ms(struct vmux_router *r, unsigned redirects, uint32_t cap_ms);
 void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmux_op *op);
 void vmux__router_bounce_close(struct vmux_router *r);
 
