@@ -206,8 +206,10 @@ static void confirm(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_repl
     struct vmux_sub *s = vmux__sublink_answered(sl);
     vmux_bytes n = view(name);
     vmux__sublink_guard_confirmed(sl, uv_now(&sl->m->loop));
-    if (s != NULL && same(s, s->hash, kind, n.ptr, n.len) && s->at == sl && !s->lost)
+    if (s != NULL && same(s, s->hash, kind, n.ptr, n.len) && s->at == sl && !s->lost) {
+        vmux__sub_landed(sl->m, s, sl);
         vmux__pubsub_set_live(s, true);
+    }
 }
 
 bool vmux__pubsub_others_at(struct vmux_pubsub *ps, const struct vmux_sub *s,
@@ -238,6 +240,7 @@ static void ended_by_server(struct vmux_sublink *sl, const vmux_reply *name)
             continue;
         s->lost = true;
         s->retry_at = 0;
+        vmux__sub_ended(s, sl); /* a MOVED back to sl is a ping-pong */
         vmux__pubsub_set_live(s, false);
         ended++;
     }
@@ -265,8 +268,9 @@ static void on_unsubscribe(struct vmux_sublink *sl, vmux_sub_kind kind, const vm
 
 /*
  * An error answers sl's oldest request, which stays not live. A shard channel's MOVED (sent to
- * the old owner of a slot that moved) patches the map and the reconciler sends it on; a
- * CLUSTERDOWN or TRYAGAIN is retried a second later.
+ * the old owner of a slot that moved) patches the map and the reconciler sends it on; a MOVED
+ * back to a node that redirected it before (a ping-pong) patches nothing, and it goes again
+ * after a backoff (pubsub_bounce.c); a CLUSTERDOWN or TRYAGAIN is retried a second later.
  */
 static void on_error(struct vmux_sublink *sl, const vmux_reply *r)
 {
@@ -290,7 +294,8 @@ static void on_error(struct vmux_sublink *sl, const vmux_reply *r)
     if (parsed == 1 && rd.kind == VMUX_REDIRECT_MOVED && !rd.unknown) {
         const char *host = rd.asked ? sl->host : rd.host;
         size_t hostlen = rd.asked ? (host != NULL ? strlen(host) : 0) : rd.hostlen;
-        if (host != NULL && hostlen > 0)
+        if (host != NULL && hostlen > 0 &&
+            !vmux__sub_redirected(m, s, sl, host, hostlen, rd.port)) /* not a ping-pong */
             vmux__router_moved(&m->router, rd.slot, host, hostlen, rd.port);
     }
     vmux__router_refresh_soon(&m->router);

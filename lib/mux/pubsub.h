@@ -56,6 +56,8 @@ struct vmux_sub_seen {
     uint64_t ms;
 };
 
+#define VMUX__SUB_VISITED 4u /* the nodes that redirected a subscription, remembered */
+
 struct vmux_sub {
     struct vmux_sub *next, *prev; /* the handle's list of subscriptions */
     struct vmux_sub *hnext;       /* the same hash bucket */
@@ -73,6 +75,19 @@ struct vmux_sub {
     struct vmux_sublink *at;
     bool lost;         /* the server ended it on at (its slot moved...): to be sent again */
     uint64_t retry_at; /* lost: not sent to the same node again before (loop ms) */
+    /* A shard channel's MOVED ping-pong (pubsub_bounce.c). Since it was last confirmed: the
+     * MOVEDs its SSUBSCRIBE followed, the nodes that sent them or ended it (the last
+     * VMUX__SUB_VISITED, as fingerprints of host:port; 0: none), whether one was a ping-pong
+     * (bounced), and, lost in one, until when (loop ms) it is sent nowhere and the node it goes
+     * to then (bounce_to, the last MOVED's, kept open by it; NULL: where the map says). home:
+     * the link it was last confirmed on (NULL: none yet), what a move is from
+     * (SUBSCRIPTION_MOVED is raised when it is confirmed on another node). */
+    uint8_t redirects;
+    bool bounced;
+    uint64_t visited[VMUX__SUB_VISITED];
+    uint64_t bounce_at;
+    struct vmux_sublink *bounce_to;
+    const struct vmux_sublink *home;
     uv_mutex_t mu;
     uv_cond_t cv;
     bool live; /* under mu: the server confirmed its own SUBSCRIBE on the current connection */
@@ -164,10 +179,42 @@ void vmux__sublink_guard_confirmed(struct vmux_sublink *sl, uint64_t now);
 /* Frees sl's fingerprints (a link retired or freed). */
 void vmux__sublink_forget_seen(struct vmux_sublink *sl);
 
+/* ---- a subscription's moves as the servers see them (pubsub_bounce.c) ---- */
+
+/*
+ * An SSUBSCRIBE of s sent on `by` was answered MOVED to host:port (hostlen bytes). Notes the
+ * redirect. A MOVED back to a node that redirected s (or ended it) since its last confirmation
+ * is a ping-pong (the nodes disagree for a moment, as during a migration whose SETSLOT NODE
+ * reached the source first): s, lost, then waits the jittered backoff of route/bounce.c
+ * (vmux__router_backoff_ms(), doubling with its redirects up to a second) and goes to that node
+ * (opened if need be), and true is returned: the map is not patched until a node confirms s.
+ * False: an ordinary MOVED (or no link could be opened), for the caller to patch the map with.
+ */
+bool vmux__sub_redirected(struct vmux *m, struct vmux_sub *s, const struct vmux_sublink *by,
+                          const char *host, size_t hostlen, int port);
+
+/* The server ended s on sl (its slot moved away): sl counts as a node that redirected it. */
+void vmux__sub_ended(struct vmux_sub *s, const struct vmux_sublink *sl);
+
+/* Whether s, lost in a ping-pong, waits out its backoff still: the reconciler is then set for
+ * when it ends. */
+bool vmux__sub_held(struct vmux *m, const struct vmux_sub *s);
+
+/*
+ * The server confirmed s on sl: VMUX_EVENT_SUBSCRIPTION_MOVED when its last confirmation was on
+ * another node (one event per actual move, however many redirects it took); after a ping-pong,
+ * the map names sl's node the owner of s's slot (the patch the ping-pong's MOVEDs did not make);
+ * its redirects are forgotten.
+ */
+void vmux__sub_landed(struct vmux *m, struct vmux_sub *s, const struct vmux_sublink *sl);
+
 /* ---- between pubsub.c and pubsub_place.c ---- */
 
 /* Runs the reconciler in delay_ms (or sooner, if it was due sooner). */
 void vmux__pubsub_reconcile_soon(struct vmux *m, uint64_t delay_ms);
+
+/* The open subscriber link to host:port, opened if need be; NULL when it cannot be. */
+struct vmux_sublink *vmux__sublink_for(struct vmux *m, const char *host, int port);
 
 /* Sends s's SUBSCRIBE where it belongs (a link opened if need be), or leaves it for later. */
 void vmux__pubsub_place(struct vmux *m, struct vmux_sub *s);

@@ -8,10 +8,12 @@
  * of its slot, as the router's map says. The reconciler runs after every change (a new map, a
  * link that failed, a channel the server ended, an unsubscribe): for each subscription it
  * compares the link it is on with the one it belongs on, and moves it (UNSUBSCRIBE on the old
- * link when nothing else of that name is there, SUBSCRIBE on the new one, then
- * VMUX_EVENT_SUBSCRIPTION_MOVED); then it closes the links left with nothing on them. What it
- * cannot place yet (a slot with no known owner, a subscription on a link that failed) makes it
- * run again a second later, asking the router for a fresher map each time. I/O thread only.
+ * link when nothing else of that name is there, SUBSCRIBE on the new one; its confirmation there
+ * raises VMUX_EVENT_SUBSCRIPTION_MOVED, pubsub_bounce.c); then it closes the links left with
+ * nothing on them. What it cannot place yet (a slot with no known owner, a subscription on a
+ * link that failed) makes it run again a second later, asking the router for a fresher map each
+ * time; a shard channel in a MOVED ping-pong waits out its backoff (pubsub_bounce.c). I/O
+ * thread only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +217,11 @@ static struct vmux_sublink *sublink_for(struct vmux *m, const char *host, int po
     return open_sublink(m, host, port);
 }
 
+struct vmux_sublink *vmux__sublink_for(struct vmux *m, const char *host, int port)
+{
+    return sublink_for(m, host, port);
+}
+
 static struct vmux_sublink *find_sublink(struct vmux *m, const char *host, int port)
 {
     for (struct vmux_sublink *sl = m->pubsub.links; sl != NULL; sl = sl->next)
@@ -334,21 +341,6 @@ static struct vmux_sublink *target(struct vmux *m, const struct vmux_sub *s)
     }
 }
 
-static const char *const kind_word[] = {"channel", "pattern", "shard channel"};
-
-/* VMUX_EVENT_SUBSCRIPTION_MOVED: s went from one node to another. */
-static void emit_moved(struct vmux *m, const struct vmux_sub *s, const struct vmux_sublink *from,
-                       const struct vmux_sublink *to)
-{
-    char a[300], b[300], why[700];
-    where_of(from, a, sizeof a);
-    where_of(to, b, sizeof b);
-    snprintf(why, sizeof why, "%s %.*s moved from %s to %s", kind_word[s->kind],
-             (int)(s->name.len > 200 ? 200 : s->name.len), s->name.ptr, a, b);
-    vmux__log(m->cfg, VMUX_LOG_INFO, "pubsub: %s", why);
-    vmux__event(m->cfg, VMUX_EVENT_SUBSCRIPTION_MOVED, 0, b, why);
-}
-
 /* Puts s on to (its SUBSCRIBE sent now or when to is ready), leaving the link it was on. */
 static void move(struct vmux *m, struct vmux_sub *s, struct vmux_sublink *to)
 {
@@ -360,15 +352,17 @@ static void move(struct vmux *m, struct vmux_sub *s, struct vmux_sublink *to)
         vmux__sublink_inherit(to, from, uv_now(&m->loop));
     s->at = to;
     s->lost = false;
+    s->bounce_to = NULL;
     vmux__sublink_send(to, vmux__subscribe_cmd[s->kind], &s->name, s, s->hash);
-    if (from != NULL && from != to)
-        emit_moved(m, s, from, to);
 }
 
 /* Places s where it belongs; returns false when it must be looked at again later. */
 static bool place(struct vmux *m, struct vmux_sub *s)
 {
-    struct vmux_sublink *want = target(m, s);
+    if (vmux__sub_held(m, s))
+        return false; /* a MOVED ping-pong: sent again once its backoff is over */
+    /* after a ping-pong's backoff: to the node its last MOVED named, as a command would go */
+    struct vmux_sublink *want = s->lost && s->bounce_to != NULL ? s->bounce_to : target(m, s);
     if (want == NULL)
         return !clustered(m); /* detecting: the end of detection places it */
     if (s->at == want && !s->lost)
@@ -385,13 +379,14 @@ void vmux__pubsub_place(struct vmux *m, struct vmux_sub *s)
         vmux__pubsub_reconcile_soon(m, RETRY_MS);
 }
 
-/* Whether a live subscription is on sl, or sl carries channels and patterns standalone. */
+/* Whether a live subscription is on sl or waits to go there (a ping-pong's next node), or sl
+ * carries channels and patterns standalone. */
 static bool in_use(struct vmux *m, const struct vmux_sublink *sl)
 {
     if (sl->host == NULL)
         return true; /* the standalone link stays open, as it always did */
     for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next)
-        if (!s->dead && s->at == sl)
+        if (!s->dead && (s->at == sl || s->bounce_to == sl))
             return true;
     return false;
 }
