@@ -360,8 +360,9 @@ typedef enum vmux_event_type {
     VMUX_EVENT_NODE_REMOVED = 9,
     /** Cluster pub/sub (docs/pubsub.md): a subscription went to another node by itself (its
      * shard channel's slot moved or failed over; the node carrying the channels and patterns
-     * failed or left the map). endpoint is the new node, reason names the kind, the name and
-     * both nodes. One event per subscription moved. */
+     * failed or left the map), raised when the new node confirms it. endpoint is the new node,
+     * reason names the kind, the name and both nodes. One event per subscription moved, however
+     * many redirects the move took. */
     VMUX_EVENT_SUBSCRIPTION_MOVED = 10,
 } vmux_event_type;
 

@@ -7,7 +7,8 @@
  * Cluster (docs/pubsub.md, "Pub/Sub on a cluster"): channels and patterns live on one node's
  * subscriber connection and move to another node when that one fails or leaves the map; each
  * shard channel lives on the primary of its slot and follows the slot when it migrates or fails
- * over. VMUX_EVENT_SUBSCRIPTION_MOVED tells each move; SPUBLISH is routed by the channel's slot.
+ * over. VMUX_EVENT_SUBSCRIPTION_MOVED tells each move (once the new node confirms it); SPUBLISH is
+ * routed by the channel's slot.
  *
  * Reconnects: when the subscriber connection breaks and comes back, every live subscription is
  * issued again, by itself, before messages flow; subscriptions made while it was down are
