@@ -11,6 +11,32 @@
 #include "core/op.h"
 #include "vmux/types.h"
 
+enum { VMUX_ENCODE_LEN_CACHE = 16 }; /* arguments whose length is remembered between passes */
+
+/* What measuring an argument vector found: its encoded size, and its first arguments' lengths. */
+struct vmux_encoding {
+    size_t size;
+    size_t lens[VMUX_ENCODE_LEN_CACHE];
+};
+
+/*
+ * The first pass of vmux__encode_op(): measures argv without reading any argument's bytes (but
+ * the strlen() of a NUL-terminated one), so that a call can be refused at the door (maxPending,
+ * maxPendingBytes) before the time to copy a large value is spent. Any thread. Returns 0 with
+ * *e filled, VMUX_ERR_INVALID_ARG (argc < 1, argv or an argument NULL) or VMUX_ERR_NOMEM (the
+ * size does not fit in size_t).
+ */
+int vmux__encode_measure(int argc, const char *const *argv, const size_t *argvlen,
+                         struct vmux_encoding *e);
+
+/*
+ * The second pass: encodes argv, measured into *e by vmux__encode_measure() (same arguments),
+ * into a new op, classified as vmux__encode_op() does. Returns 0 with *out set, or
+ * VMUX_ERR_NOMEM.
+ */
+int vmux__encode_build(int argc, const char *const *argv, const size_t *argvlen,
+                       const struct vmux_encoding *e, struct vmux_op **out);
+
 /*
  * Encodes argv (argvlen NULL: NUL-terminated strings) as a RESP array into a new op, classified
  * (core/shareable.h): its flags carry VMUX_OP_BLOCKING and VMUX_OP_UNSHAREABLE as they apply.

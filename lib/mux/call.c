@@ -90,9 +90,12 @@ static uint32_t timeout_for(vmux *m, const vmux_callopts *opts, bool sync)
     return (uint32_t)(sync ? vmux_config_sync_timeout(m->cfg) : vmux_config_async_timeout(m->cfg));
 }
 
-/* Gives op its flags, timeout and completion; on refusal frees it and returns the error. */
+/*
+ * Gives op its flags, timeout, deadline (from start_ns, the call's entry; 0: from submission)
+ * and completion; on refusal frees it and returns the error.
+ */
 static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeout_ms,
-                   vmux_reply_cb cb, void *ud)
+                   uint64_t start_ns, vmux_reply_cb cb, void *ud)
 {
     op->flags |= op_flags(opts);
     int rc = (op->flags & VMUX_OP_UNSHAREABLE) && !(op->flags & VMUX_OP_TRUSTED)
@@ -103,6 +106,8 @@ static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeo
         return rc;
     }
     op->timeout_ms = timeout_ms;
+    if (start_ns != 0)
+        op->deadline_ns = start_ns + (uint64_t)timeout_ms * 1000000u;
     op->cb = cb;
     op->userdata = ud;
     return 0;
@@ -135,9 +140,9 @@ static int classify_slot(vmux *m, const vmux_callopts *opts, struct vmux_op *op)
 
 /* Submits op with its completion; takes op (refused, it is freed and the error returned). */
 static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32_t timeout_ms,
-                  vmux_reply_cb cb, void *ud)
+                  uint64_t start_ns, vmux_reply_cb cb, void *ud)
 {
-    int rc = prepare(opts, op, timeout_ms, cb, ud);
+    int rc = prepare(opts, op, timeout_ms, start_ns, cb, ud);
     if (rc == 0)
         rc = classify_slot(m, opts, op);
     return rc != 0 ? rc : vmux__submit(m, op);
@@ -165,12 +170,13 @@ static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
  * Once op is accepted this function does not touch m again: vmux_close() may free the handle
  * as soon as op completes, so the waiter count is given back by the completion (sync_done).
  */
-static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out)
+static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint64_t start_ns,
+                   vmux_reply **out)
 {
     struct sync_wait w = {.state = VMUX_WAIT_IDLE, .m = m};
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     struct vmux_link *reader = NULL;
-    int rc = prepare(opts, op, timeout_for(m, opts, true), sync_done, &w);
+    int rc = prepare(opts, op, timeout_for(m, opts, true), start_ns, sync_done, &w);
     if (rc == 0 && (rc = classify_slot(m, opts, op)) != 0) {
         atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
         return rc; /* its message is in the caller's buffer already */
@@ -204,15 +210,35 @@ static int check_sync(vmux *m, const vmux_callopts **opts, vmux_callopts *local,
 }
 
 /*
- * Encodes argv into *out; in cluster mode computes its slot from argv too. Refused (keys in two
- * slots), nothing is left in *out and the message is in the caller's error buffer.
+ * Measures argv and admits it at the door (maxPending, maxPendingBytes) before encoding it:
+ * refusing a large value costs no copy of it. Returns 0 with *out the admitted op, or the error.
+ */
+static int encode_admitted(vmux *m, int argc, const char *const *argv, const size_t *argvlen,
+                           struct vmux_op **out)
+{
+    struct vmux_encoding e;
+    int rc = vmux__encode_measure(argc, argv, argvlen, &e);
+    if (rc == 0)
+        rc = vmux__reserve(m, e.size);
+    if (rc != 0)
+        return rc;
+    if ((rc = vmux__encode_build(argc, argv, argvlen, &e, out)) != 0)
+        vmux__unreserve(m, e.size);
+    else
+        vmux__reserved(m, *out);
+    return rc;
+}
+
+/*
+ * Encodes argv into *out, admitted; in cluster mode computes its slot from argv too. Refused
+ * (keys in two slots), nothing is left in *out and the message is in the caller's error buffer.
  */
 static int encode(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
                   const size_t *argvlen, struct vmux_op **out)
 {
     if (vmux__forked(m))
         return VMUX_ERR_FORKED; /* before any allocation: see vmux__forked() */
-    int rc = vmux__encode_op(argc, argv, argvlen, out);
+    int rc = encode_admitted(m, argc, argv, argvlen, out);
     enum vmux_router_mode mode = vmux__router_mode(&m->router);
     if (rc == 0 && mode == VMUX_ROUTER_STANDALONE &&
         vmux__router_standalone_reads(&m->router, op_flags(opts)))
@@ -233,6 +259,7 @@ static int encode(vmux *m, const vmux_callopts *opts, int argc, const char *cons
 int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
               const size_t *argvlen, vmux_reply **out)
 {
+    uint64_t start = uv_hrtime(); /* the deadline covers encoding too */
     struct vmux_op *op;
     vmux_callopts local;
     int rc = check_sync(m, &opts, &local, out);
@@ -243,12 +270,13 @@ int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *a
             explain(opts, rc, NULL);
         return rc;
     }
-    return call_op(m, opts, op, out);
+    return call_op(m, opts, op, start, out);
 }
 
 int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
                     const size_t *argvlen, vmux_reply_cb cb, void *userdata)
 {
+    uint64_t start = uv_hrtime(); /* the deadline covers encoding too */
     struct vmux_op *op;
     vmux_callopts local;
     if (m == NULL || cb == NULL)
@@ -256,12 +284,13 @@ int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *co
     int rc = check_opts(&opts, &local);
     if (rc == 0)
         rc = encode(m, opts, argc, argv, argvlen, &op);
-    return rc != 0 ? rc : submit(m, opts, op, timeout_for(m, opts, false), cb, userdata);
+    return rc != 0 ? rc : submit(m, opts, op, timeout_for(m, opts, false), start, cb, userdata);
 }
 
 int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
                      const size_t *argvlen)
 {
+    uint64_t start = uv_hrtime(); /* the deadline covers encoding too */
     struct vmux_op *op;
     vmux_callopts local;
     if (m == NULL)
@@ -269,7 +298,8 @@ int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *c
     int rc = check_opts(&opts, &local);
     if (rc == 0)
         rc = encode(m, opts, argc, argv, argvlen, &op);
-    return rc != 0 ? rc : submit(m, opts, op, timeout_for(m, opts, false), forget_done, NULL);
+    return rc != 0 ? rc
+                   : submit(m, opts, op, timeout_for(m, opts, false), start, forget_done, NULL);
 }
 
 int vmux_command(vmux *m, vmux_reply **out, const char *format, ...)
@@ -298,7 +328,7 @@ int vmux_command(vmux *m, vmux_reply **out, const char *format, ...)
     struct vmux_op *op;
     rc = vmux__encode_op_raw(cmd, (size_t)len, &op);
     redisFreeCommand(cmd);
-    return rc != 0 ? rc : call_op(m, NULL, op, out);
+    return rc != 0 ? rc : call_op(m, NULL, op, 0, out);
 }
 
 int vmux__call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out)
@@ -310,7 +340,7 @@ int vmux__call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
         return rc;
     }
     op->flags |= VMUX_OP_TRUSTED;
-    return call_op(m, opts, op, out);
+    return call_op(m, opts, op, 0, out);
 }
 
 int vmux__run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
@@ -326,7 +356,7 @@ int vmux__run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
     op->control.fn = fn;
     op->control.arg = arg;
     vmux_reply *ignored = NULL;
-    return call_op(m, NULL, op, &ignored);
+    return call_op(m, NULL, op, 0, &ignored);
 }
 
 void vmux__run_control(vmux *m, struct vmux_op *op)

@@ -83,10 +83,24 @@ bool vmux__enter(vmux *m);
 void vmux__leave(vmux *m);
 
 /*
+ * Admission at the door before encoding (call.c), so that a refusal costs no copy of the
+ * arguments: vmux__reserve() counts one op of len encoded bytes against maxPending and
+ * maxPendingBytes (any thread, O(1)), or returns VMUX_ERR_BACKLOG_FULL (counted as refused).
+ * Once encoded, vmux__reserved() makes the op carry the reservation, which vmux__submit() and
+ * vmux__submit_sync() then take as its admission and vmux__op_free() gives back; a reservation
+ * whose op could not be built is given back with vmux__unreserve().
+ */
+int vmux__reserve(vmux *m, size_t len);
+void vmux__reserved(vmux *m, struct vmux_op *op);
+void vmux__unreserve(vmux *m, size_t len);
+
+/*
  * Submits an encoded op from any thread, and takes it in every case (core/op.h). Returns 0 when
  * accepted (its callback will run exactly once), or the error that refused it
  * (VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL, VMUX_ERR_FORKED), in which case the op is already
- * freed and its callback never runs.
+ * freed and its callback never runs. Its deadline is op->deadline_ns when the caller set it
+ * (from the call's entry, so that encoding counts), else it is fixed now. An op whose deadline
+ * passed before it was written completes with VMUX_ERR_TIMEOUT, unsent.
  */
 int vmux__submit(vmux *m, struct vmux_op *op);
 

@@ -18,6 +18,7 @@
  * queued. An op whose deadline passed while it waited in the queue or the inbox is timed out
  * when it reaches the front, before it is sent.
  */
+#include "core/assert.h"
 #include "mux/mux.h"
 
 #include "vmux/error.h"
@@ -174,21 +175,46 @@ void vmux__submit_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op)
     }
 }
 
+/* Fixes op's deadline from now, unless its caller fixed it already (at the call's entry). */
 static void set_deadline(struct vmux_op *op, uint64_t now_ns)
 {
-    op->deadline_ns = now_ns + (uint64_t)op->timeout_ms * 1000000u;
+    if (op->deadline_ns == 0)
+        op->deadline_ns = now_ns + (uint64_t)op->timeout_ms * 1000000u;
 }
 
-/* Counts op against the handle's bounds, or refuses it. Control ops are never refused. */
+int vmux__reserve(vmux *m, size_t len)
+{
+    return vmux__counters_admit(&m->ctr, len, (uint64_t)m->cfg->max_pending,
+                                m->cfg->max_pending_bytes)
+               ? 0
+               : VMUX_ERR_BACKLOG_FULL;
+}
+
+void vmux__unreserve(vmux *m, size_t len)
+{
+    vmux__counters_release(&m->ctr, len);
+}
+
+void vmux__reserved(vmux *m, struct vmux_op *op)
+{
+    VMUX_ASSERT(!(op->flags & VMUX_OP_ADMITTED));
+    op->ctr = &m->ctr;
+    op->flags |= VMUX_OP_ADMITTED;
+}
+
+/*
+ * Counts op against the handle's bounds, or refuses it; an op reserved at the door
+ * (vmux__reserved()) is counted already. Control ops are never refused.
+ */
 static int admit(vmux *m, struct vmux_op *op)
 {
     if (op->flags & VMUX_OP_CONTROL)
         return 0;
-    if (!vmux__counters_admit(&m->ctr, op->len, (uint64_t)m->cfg->max_pending,
-                              m->cfg->max_pending_bytes))
-        return VMUX_ERR_BACKLOG_FULL;
-    op->ctr = &m->ctr;
-    op->flags |= VMUX_OP_ADMITTED;
+    if (!(op->flags & VMUX_OP_ADMITTED)) {
+        if (vmux__reserve(m, op->len) != 0)
+            return VMUX_ERR_BACKLOG_FULL;
+        vmux__reserved(m, op);
+    }
     vmux__count(&m->ctr.submitted, 1);
     return 0;
 }
@@ -213,7 +239,10 @@ static int submit_on_io(vmux *m, struct vmux_op *op)
         return rc;
     /* The loop's clock, read once per turn, is close enough here and costs nothing. */
     set_deadline(op, uv_now(&m->loop) * 1000000u);
-    vmux__route(m, op);
+    if (op->deadline_ns <= uv_hrtime())
+        vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL); /* spent encoding it: not sent */
+    else
+        vmux__route(m, op);
     return 0;
 }
 
@@ -374,7 +403,10 @@ static bool submit_direct(vmux *m, struct vmux_op *op, struct vmux_link **reader
         (op->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL | VMUX_OP_READONLY)) ||
         !own_queue_empty(m))
         return false;
-    set_deadline(op, uv_hrtime());
+    uint64_t now = uv_hrtime();
+    set_deadline(op, now);
+    if (op->deadline_ns <= now)
+        return false;                 /* spent encoding it: the I/O thread times it out, unsent */
     struct vmux_link *link = m->link; /* the I/O thread clears it only with the lane shut */
     bool reading;
     if (vmux__lane_write(link, op, &reading) != 0)

@@ -350,6 +350,53 @@ static void test_back_to_back_sync_timeouts_on_time(void **state)
     vmux_close(m);
 }
 
+/* EXISTS key, answered (the default syncTimeout is ample). */
+static long long exists(vmux *m, const char *key)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"EXISTS", key}, NULL, &r), 0);
+    long long n = vmux_reply_integer(r);
+    vmux_reply_free(r);
+    return n;
+}
+
+/*
+ * The deadline runs from the call's entry, so the time spent encoding a large value counts: a
+ * 64 MB SET with a 1 ms timeout (copying 64 MB takes longer than that on any machine) times out
+ * before it is written, and never runs. Measured from after encoding, it was written (the direct
+ * lane wrote it at once) and ran. The EXISTS behind it on the same connection tells.
+ */
+static void test_deadline_covers_encoding(void **state)
+{
+    (void)state;
+    enum { BIG = 64 << 20 };
+    vmux *m = open_pause(NULL);
+    expect_echo(m, NULL, "warm");
+    char *value = malloc(BIG);
+    assert_non_null(value);
+    memset(value, 'v', BIG);
+    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 1);
+    const char *set[] = {"SET", "dl:encoding", value};
+    size_t lens[] = {3, strlen(set[1]), BIG};
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"DEL", set[1]}, NULL, &r), 0);
+    vmux_reply_free(r);
+    r = NULL;
+
+    assert_int_equal(vmux_call(m, &quick, 3, set, lens, &r), VMUX_ERR_TIMEOUT);
+    assert_null(r);
+    assert_int_equal(exists(m, set[1]), 0);
+
+    struct probe p;
+    probe_init(&p);
+    assert_int_equal(vmux_call_async(m, &quick, 3, set, lens, probe_cb, &p), 0);
+    assert_true(vt_wait_until(probe_ran, &p, 10000));
+    assert_int_equal(atomic_load(&p.status), VMUX_ERR_TIMEOUT);
+    assert_int_equal(exists(m, set[1]), 0);
+    free(value);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +406,7 @@ int main(void)
         cmocka_unit_test_teardown(test_per_call_timeout_overrides_async_timeout, unpause),
         cmocka_unit_test_teardown(test_tell_unsent_tells_backlog_timeout_from_sent, unpause),
         cmocka_unit_test_teardown(test_back_to_back_sync_timeouts_on_time, unpause),
+        cmocka_unit_test_teardown(test_deadline_covers_encoding, unpause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -165,6 +166,46 @@ static void test_refused_at_the_door(void **state)
     assert_int_equal(st.submitted, 1000);
     vmux_close(m);
     assert_int_equal(atomic_load(&c.calls), 1000); /* a refused call's callback never runs */
+}
+
+/*
+ * A refusal at the door costs no copy of the value: a call over maxPendingBytes is refused
+ * before its arguments are encoded. The refused value is memory that cannot be read (PROT_NONE):
+ * encoding it first would crash the test.
+ */
+static void test_large_refused_before_encoding(void **state)
+{
+    (void)state;
+    enum { BIG = 2 << 20 };
+    char conf[160];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,abortConnect=false,maxPendingBytes=1048576",
+             closed_port());
+    vmux *m = rt_open(conf);
+    static struct counted c;
+    char *held = malloc(BIG);
+    assert_non_null(held);
+    memset(held, 'v', BIG);
+    const char *set[] = {"SET", "k", held};
+    size_t lens[] = {3, 1, BIG};
+    /* Larger than the bound, accepted while nothing else is pending; it waits in the backlog. */
+    assert_int_equal(vmux_call_async(m, NULL, 3, set, lens, on_counted, &c), 0);
+    free(held);
+
+    void *unreadable = mmap(NULL, BIG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(unreadable != MAP_FAILED);
+    set[2] = unreadable;
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call_async(m, NULL, 3, set, lens, on_counted, &c), VMUX_ERR_BACKLOG_FULL);
+    assert_int_equal(vmux_call_forget(m, NULL, 3, set, lens), VMUX_ERR_BACKLOG_FULL);
+    assert_int_equal(vmux_call(m, NULL, 3, set, lens, &r), VMUX_ERR_BACKLOG_FULL);
+    assert_null(r);
+    vmux_stats st = rt_stats(m);
+    assert_int_equal(st.pending, 1);
+    assert_int_equal(st.refused, 3);
+    assert_int_equal(st.submitted, 1);
+    munmap(unreadable, BIG);
+    vmux_close(m);
+    assert_int_equal(atomic_load(&c.calls), 1); /* the first, closed; the refused never ran */
 }
 
 static bool nothing_pending(void *arg)
@@ -385,6 +426,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_server_backlog_full),
         cmocka_unit_test(test_refused_at_the_door),
+        cmocka_unit_test(test_large_refused_before_encoding),
         cmocka_unit_test(test_expired_leave_the_backlog),
         cmocka_unit_test(test_outage_under_load),
     };
