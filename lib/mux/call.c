@@ -91,8 +91,8 @@ static uint32_t timeout_for(vmux *m, const vmux_callopts *opts, bool sync)
 }
 
 /*
- * Gives op its flags, timeout, deadline (from start_ns, the call's entry; 0: from submission)
- * and completion; on refusal frees it and returns the error.
+ * Gives op its flags, timeout, deadline (from start_ns, read before a large command was encoded;
+ * 0: from submission) and completion; on refusal frees it and returns the error.
  */
 static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeout_ms,
                    uint64_t start_ns, vmux_reply_cb cb, void *ud)
@@ -210,11 +210,19 @@ static int check_sync(vmux *m, const vmux_callopts **opts, vmux_callopts *local,
 }
 
 /*
+ * Commands at least this large start their deadline before they are encoded, so that copying a
+ * large value counts against it; below it, encoding takes no measurable time, and the clock is
+ * read once, at submission, as it always was (the fast path pays for no second reading).
+ */
+#define CLOCK_BEFORE_ENCODING (64u * 1024u)
+
+/*
  * Measures argv and admits it at the door (maxPending, maxPendingBytes) before encoding it:
- * refusing a large value costs no copy of it. Returns 0 with *out the admitted op, or the error.
+ * refusing a large value costs no copy of it. Returns 0 with *out the admitted op and *start_ns
+ * the start of its deadline (0: from submission), or the error.
  */
 static int encode_admitted(vmux *m, int argc, const char *const *argv, const size_t *argvlen,
-                           struct vmux_op **out)
+                           struct vmux_op **out, uint64_t *start_ns)
 {
     struct vmux_encoding e;
     int rc = vmux__encode_measure(argc, argv, argvlen, &e);
@@ -222,6 +230,7 @@ static int encode_admitted(vmux *m, int argc, const char *const *argv, const siz
         rc = vmux__reserve(m, e.size);
     if (rc != 0)
         return rc;
+    *start_ns = e.size >= CLOCK_BEFORE_ENCODING ? uv_hrtime() : 0;
     if ((rc = vmux__encode_build(argc, argv, argvlen, &e, out)) != 0)
         vmux__unreserve(m, e.size);
     else
@@ -230,15 +239,16 @@ static int encode_admitted(vmux *m, int argc, const char *const *argv, const siz
 }
 
 /*
- * Encodes argv into *out, admitted; in cluster mode computes its slot from argv too. Refused
- * (keys in two slots), nothing is left in *out and the message is in the caller's error buffer.
+ * Encodes argv into *out, admitted, with *start_ns its deadline's start (encode_admitted()); in
+ * cluster mode computes its slot from argv too. Refused (keys in two slots), nothing is left in
+ * *out and the message is in the caller's error buffer.
  */
 static int encode(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
-                  const size_t *argvlen, struct vmux_op **out)
+                  const size_t *argvlen, struct vmux_op **out, uint64_t *start_ns)
 {
     if (vmux__forked(m))
         return VMUX_ERR_FORKED; /* before any allocation: see vmux__forked() */
-    int rc = encode_admitted(m, argc, argv, argvlen, out);
+    int rc = encode_admitted(m, argc, argv, argvlen, out, start_ns);
     enum vmux_router_mode mode = vmux__router_mode(&m->router);
     if (rc == 0 && mode == VMUX_ROUTER_STANDALONE &&
         vmux__router_standalone_reads(&m->router, op_flags(opts)))
@@ -259,12 +269,12 @@ static int encode(vmux *m, const vmux_callopts *opts, int argc, const char *cons
 int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
               const size_t *argvlen, vmux_reply **out)
 {
-    uint64_t start = uv_hrtime(); /* the deadline covers encoding too */
+    uint64_t start = 0; /* of the deadline: set before encoding a large command */
     struct vmux_op *op;
     vmux_callopts local;
     int rc = check_sync(m, &opts, &local, out);
     if (rc == 0)
-        rc = encode(m, opts, argc, argv, argvlen, &op);
+        rc = encode(m, opts, argc, argv, argvlen, &op, &start);
     if (rc != 0) {
         if (rc != VMUX_ERR_CROSSSLOT) /* its message is in the buffer already */
             explain(opts, rc, NULL);
@@ -276,28 +286,28 @@ int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *a
 int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
                     const size_t *argvlen, vmux_reply_cb cb, void *userdata)
 {
-    uint64_t start = uv_hrtime(); /* the deadline covers encoding too */
+    uint64_t start = 0; /* of the deadline: set before encoding a large command */
     struct vmux_op *op;
     vmux_callopts local;
     if (m == NULL || cb == NULL)
         return VMUX_ERR_INVALID_ARG;
     int rc = check_opts(&opts, &local);
     if (rc == 0)
-        rc = encode(m, opts, argc, argv, argvlen, &op);
+        rc = encode(m, opts, argc, argv, argvlen, &op, &start);
     return rc != 0 ? rc : submit(m, opts, op, timeout_for(m, opts, false), start, cb, userdata);
 }
 
 int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
                      const size_t *argvlen)
 {
-    uint64_t start = uv_hrtime(); /* the deadline covers encoding too */
+    uint64_t start = 0; /* of the deadline: set before encoding a large command */
     struct vmux_op *op;
     vmux_callopts local;
     if (m == NULL)
         return VMUX_ERR_INVALID_ARG;
     int rc = check_opts(&opts, &local);
     if (rc == 0)
-        rc = encode(m, opts, argc, argv, argvlen, &op);
+        rc = encode(m, opts, argc, argv, argvlen, &op, &start);
     return rc != 0 ? rc
                    : submit(m, opts, op, timeout_for(m, opts, false), start, forget_done, NULL);
 }
