@@ -8,6 +8,13 @@
  * after its command timed out is read and dropped; it never reaches another command. Commands
  * that one thread submits to the handle are written in the order submitted.
  *
+ * Large commands (docs/reliability.md, Deadlines): the deadline of a command of 64 KiB or more
+ * runs from before its arguments are encoded, so the time to copy a large value counts; one
+ * whose deadline passes before it is written is never written (VMUX_ERR_TIMEOUT). The copy
+ * itself is not interrupted: such a call returns once its arguments are copied (tens of
+ * milliseconds for tens of megabytes), and a command of many megabytes written in part may
+ * complete later than its deadline by the time to copy its unsent rest for the I/O thread.
+ *
  * Every function here may be called from any thread, including from an async callback on the
  * I/O thread (but vmux_call, which blocks, must not be called there: it returns
  * VMUX_ERR_INVALID_ARG).
@@ -132,7 +139,8 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
  * VMUX_ERR_PROTOCOL (a reply on the connection was malformed or over a limit, so the connection was
  * replaced and every command sent on it and unanswered fails so; outcome unknown; vmux_stats
  * counts it under connection_lost), VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes reached
- * at the door, or the backlog full while no connection is ready; not sent),
+ * at the door, checked before the arguments are copied, or the backlog full while no connection
+ * is ready; not sent),
  * VMUX_ERR_NOT_CONNECTED (no connection was ready; not sent) and VMUX_ERR_FORKED (called in a
  * child of fork(), see reliability.md; not sent). The caller owns *out and frees it with
  * vmux_reply_free().
@@ -150,8 +158,11 @@ VMUX_EXPORT int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const ch
  * Returns 0 when the command was accepted (cb will run exactly once), or an error, in which
  * case cb never runs: VMUX_ERR_INVALID_ARG (NULL m/argv/cb, argc < 1, an unknown flag),
  * VMUX_ERR_UNSUPPORTED, VMUX_ERR_CROSSSLOT (cluster: keys in different slots), VMUX_ERR_NOMEM,
- * VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes reached),
- * VMUX_ERR_FORKED (called in a child of fork()). Called from another thread, cb runs
+ * VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes reached; checked
+ * before the arguments are copied), VMUX_ERR_FORKED (called in a child of fork()). The
+ * arguments are encoded in the calling thread before this returns: for a large value that takes
+ * time (docs/reliability.md, Deadlines), which counts against the command's deadline. Called
+ * from another thread, cb runs
  * later on the I/O thread; called from a callback (on the I/O thread), cb may already have
  * run when this returns 0, if the command failed at once (for example VMUX_ERR_NOT_CONNECTED).
  */
@@ -163,7 +174,8 @@ VMUX_EXPORT int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc,
  * Queues a command whose reply nobody wants: the reply (or error) is read and dropped. Returns
  * 0 when accepted, or VMUX_ERR_INVALID_ARG, VMUX_ERR_UNSUPPORTED, VMUX_ERR_CROSSSLOT,
  * VMUX_ERR_NOMEM, VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes
- * reached), VMUX_ERR_FORKED (called in a child of fork()).
+ * reached; checked before the arguments are copied), VMUX_ERR_FORKED (called in a child of
+ * fork()).
  */
 VMUX_EXPORT int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc,
                                  const char *const *argv, const size_t *argvlen);
@@ -173,7 +185,8 @@ VMUX_EXPORT int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc,
  * string, "%b" a binary buffer given as (pointer, size_t length), and "%%" a percent sign; the
  * text is split into arguments at spaces. Example: vmux_command(m, &r, "SET %s %b", key, v, n).
  * Returns as vmux_call(), whose NULL out is VMUX_ERR_INVALID_ARG with nothing sent; a bad
- * format string gives VMUX_ERR_INVALID_ARG.
+ * format string gives VMUX_ERR_INVALID_ARG. Unlike vmux_call(), it formats the command before
+ * the door's check and before its deadline starts: for large values, prefer vmux_call().
  */
 VMUX_EXPORT int vmux_command(vmux *m, vmux_reply **out, const char *format, ...);
 

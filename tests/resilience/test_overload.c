@@ -6,8 +6,8 @@
  *
  * - no server at all: a sync call times out on time; 100,000 async GETs fill the backlog; the
  *   next 20,000 are refused at well over 100,000 a second and a sync call comes back at once;
- *   with a small maxPending the refusal happens at the door (no callback); commands that time
- *   out in the backlog free their place at once;
+ *   with a small maxPending the refusal happens at the door (no callback); over maxPendingBytes,
+ *   before the value is read; commands that time out in the backlog free their place at once;
  * - a 30 s outage (15 s under sanitizers) of a server with AOF (appendfsync always) while 4
  *   threads submit async INCRs as fast as they are accepted and 4 call INCR synchronously with
  *   the default configuration: RSS stays under a bound, no sync call outlives LIVENESS times
