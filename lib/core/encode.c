@@ -43,40 +43,44 @@ static void classify(struct vmux_op *op, int rc)
         op->flags |= VMUX_OP_UNSHAREABLE;
 }
 
-int vmux__encode_measure(int argc, const char *const *argv, const size_t *argvlen,
-                         struct vmux_encoding *e)
+enum { LEN_CACHE = 16 }; /* arguments whose strlen is remembered between the two passes */
+
+static int encoded_size(int argc, const char *const *argv, const size_t *argvlen, size_t *size,
+                        size_t *cache)
 {
-    if (argc < 1 || argv == NULL)
-        return VMUX_ERR_INVALID_ARG;
-    size_t *cache = e->lens;
     size_t total = 1 + digits((size_t)argc) + 2;
     for (int i = 0; i < argc; i++) {
         if (argv[i] == NULL && (argvlen == NULL || argvlen[i] != 0))
             return VMUX_ERR_INVALID_ARG;
         size_t len = argv[i] != NULL ? arg_len(argv, argvlen, i) : 0;
-        if (i < VMUX_ENCODE_LEN_CACHE)
+        if (i < LEN_CACHE)
             cache[i] = len;
         size_t piece = 1 + digits(len) + 2 + len + 2;
         if (piece < len || total > SIZE_MAX - piece)
             return VMUX_ERR_NOMEM;
         total += piece;
     }
-    e->size = total;
+    *size = total;
     return 0;
 }
 
-int vmux__encode_build(int argc, const char *const *argv, const size_t *argvlen,
-                       const struct vmux_encoding *e, struct vmux_op **out)
+int vmux__encode_op_gated(int argc, const char *const *argv, const size_t *argvlen,
+                          vmux_encode_gate gate, void *gate_arg, struct vmux_op **out)
 {
-    const size_t *cache = e->lens;
-    struct vmux_op *op = vmux__op_new(e->size);
+    size_t size, cache[LEN_CACHE];
+    if (argc < 1 || argv == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    int rc = encoded_size(argc, argv, argvlen, &size, cache);
+    if (rc == 0 && gate != NULL && size >= VMUX_ENCODE_LARGE)
+        rc = gate(size, gate_arg);
+    if (rc != 0)
+        return rc;
+    struct vmux_op *op = vmux__op_new(size);
     if (op == NULL)
         return VMUX_ERR_NOMEM;
     char *p = put_header(op->cmd, '*', (size_t)argc);
     for (int i = 0; i < argc; i++) {
-        size_t len = i < VMUX_ENCODE_LEN_CACHE ? cache[i]
-                     : argv[i] != NULL         ? arg_len(argv, argvlen, i)
-                                               : 0;
+        size_t len = i < LEN_CACHE ? cache[i] : argv[i] != NULL ? arg_len(argv, argvlen, i) : 0;
         p = put_header(p, '$', len);
         if (len > 0)
             memcpy(p, argv[i], len);
@@ -91,9 +95,7 @@ int vmux__encode_build(int argc, const char *const *argv, const size_t *argvlen,
 
 int vmux__encode_op(int argc, const char *const *argv, const size_t *argvlen, struct vmux_op **out)
 {
-    struct vmux_encoding e;
-    int rc = vmux__encode_measure(argc, argv, argvlen, &e);
-    return rc != 0 ? rc : vmux__encode_build(argc, argv, argvlen, &e, out);
+    return vmux__encode_op_gated(argc, argv, argvlen, NULL, NULL, out);
 }
 
 int vmux__encode_op_raw(const char *resp, size_t len, struct vmux_op **out)

@@ -11,32 +11,6 @@
 #include "core/op.h"
 #include "vmux/types.h"
 
-enum { VMUX_ENCODE_LEN_CACHE = 16 }; /* arguments whose length is remembered between passes */
-
-/* What measuring an argument vector found: its encoded size, and its first arguments' lengths. */
-struct vmux_encoding {
-    size_t size;
-    size_t lens[VMUX_ENCODE_LEN_CACHE];
-};
-
-/*
- * The first pass of vmux__encode_op(): measures argv without reading any argument's bytes (but
- * the strlen() of a NUL-terminated one), so that a call can be refused at the door (maxPending,
- * maxPendingBytes) before the time to copy a large value is spent. Any thread. Returns 0 with
- * *e filled, VMUX_ERR_INVALID_ARG (argc < 1, argv or an argument NULL) or VMUX_ERR_NOMEM (the
- * size does not fit in size_t).
- */
-int vmux__encode_measure(int argc, const char *const *argv, const size_t *argvlen,
-                         struct vmux_encoding *e);
-
-/*
- * The second pass: encodes argv, measured into *e by vmux__encode_measure() (same arguments),
- * into a new op, classified as vmux__encode_op() does. Returns 0 with *out set, or
- * VMUX_ERR_NOMEM.
- */
-int vmux__encode_build(int argc, const char *const *argv, const size_t *argvlen,
-                       const struct vmux_encoding *e, struct vmux_op **out);
-
 /*
  * Encodes argv (argvlen NULL: NUL-terminated strings) as a RESP array into a new op, classified
  * (core/shareable.h): its flags carry VMUX_OP_BLOCKING and VMUX_OP_UNSHAREABLE as they apply.
@@ -44,6 +18,26 @@ int vmux__encode_build(int argc, const char *const *argv, const size_t *argvlen,
  * VMUX_ERR_NOMEM.
  */
 int vmux__encode_op(int argc, const char *const *argv, const size_t *argvlen, struct vmux_op **out);
+
+/* A command at least this large is "large": vmux__encode_op_gated() asks its gate first. */
+#define VMUX_ENCODE_LARGE ((size_t)64 * 1024)
+
+/*
+ * Asked by vmux__encode_op_gated() between measuring a large command (size encoded bytes, from
+ * the arguments' lengths alone) and copying it: nonzero refuses it, before a byte is copied, and
+ * is returned as it is. Runs in the encoding thread.
+ */
+typedef int (*vmux_encode_gate)(size_t size, void *arg);
+
+/*
+ * vmux__encode_op(), with gate (NULL: none) asked first when the command is large: so that a
+ * call can be refused at the door (maxPending, maxPendingBytes), and start its deadline, before
+ * the time to copy a large value is spent. Small commands are encoded exactly as by
+ * vmux__encode_op(). Returns as vmux__encode_op(), or the gate's refusal; VMUX_ERR_NOMEM may
+ * come after the gate let the command through.
+ */
+int vmux__encode_op_gated(int argc, const char *const *argv, const size_t *argvlen,
+                          vmux_encode_gate gate, void *gate_arg, struct vmux_op **out);
 
 /*
  * Wraps already-encoded RESP bytes (taken as they are: one command, as hiredis formats it) in

@@ -209,32 +209,41 @@ static int check_sync(vmux *m, const vmux_callopts **opts, vmux_callopts *local,
     return check_opts(opts, local);
 }
 
-/*
- * Commands at least this large start their deadline before they are encoded, so that copying a
- * large value counts against it; below it, encoding takes no measurable time, and the clock is
- * read once, at submission, as it always was (the fast path pays for no second reading).
- */
-#define CLOCK_BEFORE_ENCODING (64u * 1024u)
+/* What the door decided for a large command (at_door), before it was encoded. */
+struct door {
+    vmux *m;
+    uint64_t start_ns; /* its deadline's start; 0 (a small command): from submission */
+    size_t reserved;   /* the bytes admitted for it; 0: none (a small one is admitted later) */
+};
 
 /*
- * Measures argv and admits it at the door (maxPending, maxPendingBytes) before encoding it:
- * refusing a large value costs no copy of it. Returns 0 with *out the admitted op and *start_ns
- * the start of its deadline (0: from submission), or the error.
+ * The gate of a large command (core/encode.h): admits it at the door (maxPending,
+ * maxPendingBytes), so that refusing a large value costs no copy of it, and starts its deadline,
+ * so that the copy counts. A small command skips this: its copy costs nothing, and it is
+ * admitted, and its clock read once, at submission, as it always was.
  */
+static int at_door(size_t size, void *arg)
+{
+    struct door *d = arg;
+    int rc = vmux__reserve(d->m, size);
+    if (rc == 0) {
+        d->reserved = size;
+        d->start_ns = uv_hrtime();
+    }
+    return rc;
+}
+
+/* Encodes argv into *out through the door (at_door); *start_ns as struct door says. */
 static int encode_admitted(vmux *m, int argc, const char *const *argv, const size_t *argvlen,
                            struct vmux_op **out, uint64_t *start_ns)
 {
-    struct vmux_encoding e;
-    int rc = vmux__encode_measure(argc, argv, argvlen, &e);
-    if (rc == 0)
-        rc = vmux__reserve(m, e.size);
-    if (rc != 0)
-        return rc;
-    *start_ns = e.size >= CLOCK_BEFORE_ENCODING ? uv_hrtime() : 0;
-    if ((rc = vmux__encode_build(argc, argv, argvlen, &e, out)) != 0)
-        vmux__unreserve(m, e.size);
-    else
+    struct door d = {.m = m};
+    int rc = vmux__encode_op_gated(argc, argv, argvlen, at_door, &d, out);
+    if (rc == 0 && d.reserved != 0)
         vmux__reserved(m, *out);
+    else if (rc != 0 && d.reserved != 0)
+        vmux__unreserve(m, d.reserved); /* out of memory after the door */
+    *start_ns = d.start_ns;
     return rc;
 }
 

@@ -83,8 +83,8 @@ bool vmux__enter(vmux *m);
 void vmux__leave(vmux *m);
 
 /*
- * Admission at the door before encoding (call.c), so that a refusal costs no copy of the
- * arguments: vmux__reserve() counts one op of len encoded bytes against maxPending and
+ * Admission at the door before encoding a large command (call.c), so that a refusal costs no copy
+ * of the arguments: vmux__reserve() counts one op of len encoded bytes against maxPending and
  * maxPendingBytes (any thread, O(1)), or returns VMUX_ERR_BACKLOG_FULL (counted as refused).
  * Once encoded, vmux__reserved() makes the op carry the reservation, which vmux__submit() and
  * vmux__submit_sync() then take as its admission and vmux__op_free() gives back; a reservation

@@ -237,9 +237,11 @@ static int submit_on_io(vmux *m, struct vmux_op *op)
     int rc = admit(m, op);
     if (rc != 0)
         return rc;
-    /* The loop's clock, read once per turn, is close enough here and costs nothing. */
+    /* The loop's clock, read once per turn, is close enough here and costs nothing. A deadline
+     * set already (a large command's, from before it was encoded) may have passed since. */
+    bool early = op->deadline_ns != 0;
     set_deadline(op, uv_now(&m->loop) * 1000000u);
-    if (op->deadline_ns <= uv_hrtime())
+    if (early && op->deadline_ns <= uv_hrtime())
         vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL); /* spent encoding it: not sent */
     else
         vmux__route(m, op);
