@@ -4,11 +4,12 @@
  * fire-and-forget (vmux_call_forget). Typed helpers build on these.
  *
  * Delivery (docs/architecture.md): a command accepted by any of these completes exactly once,
- * with the server's reply or an error code, by its deadline at the latest. A reply that arrives
- * after its command timed out is read and dropped; it never reaches another command. Commands
- * that one thread submits to the handle are written in the order submitted.
+ * with the server's reply or an error code, by its deadline at the latest (for large commands,
+ * see below). A reply that arrives after its command timed out is read and dropped; it never
+ * reaches another command. Commands that one thread submits to the handle are written in the
+ * order submitted.
  *
- * Large commands (docs/reliability.md, Deadlines): the deadline of a command of 64 KiB or more
+ * Large commands (docs/reliability.md, Large commands): the deadline of a command of 64 KiB or more
  * runs from before its arguments are encoded, so the time to copy a large value counts; one
  * whose deadline passes before it is written is never written (VMUX_ERR_TIMEOUT). The copy
  * itself is not interrupted: such a call returns once its arguments are copied (tens of
@@ -139,11 +140,10 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
  * VMUX_ERR_PROTOCOL (a reply on the connection was malformed or over a limit, so the connection was
  * replaced and every command sent on it and unanswered fails so; outcome unknown; vmux_stats
  * counts it under connection_lost), VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes reached
- * at the door, checked before the arguments are copied, or the backlog full while no connection
- * is ready; not sent),
- * VMUX_ERR_NOT_CONNECTED (no connection was ready; not sent) and VMUX_ERR_FORKED (called in a
- * child of fork(), see reliability.md; not sent). The caller owns *out and frees it with
- * vmux_reply_free().
+ * at the door, checked before a large command's arguments are copied, or the backlog full while
+ * no connection is ready; not sent), VMUX_ERR_NOT_CONNECTED (no connection was ready; not
+ * sent) and VMUX_ERR_FORKED (called in a child of fork(), see reliability.md; not sent). The
+ * caller owns *out and frees it with vmux_reply_free().
  *
  * VMUX_ERR_PROTOCOL has a second meaning, in the typed functions built on this (commands.md) and
  * in the converters of types.h: the reply came, well-formed, but had another shape than the
@@ -159,12 +159,12 @@ VMUX_EXPORT int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const ch
  * case cb never runs: VMUX_ERR_INVALID_ARG (NULL m/argv/cb, argc < 1, an unknown flag),
  * VMUX_ERR_UNSUPPORTED, VMUX_ERR_CROSSSLOT (cluster: keys in different slots), VMUX_ERR_NOMEM,
  * VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes reached; checked
- * before the arguments are copied), VMUX_ERR_FORKED (called in a child of fork()). The
- * arguments are encoded in the calling thread before this returns: for a large value that takes
- * time (docs/reliability.md, Deadlines), which counts against the command's deadline. Called
- * from another thread, cb runs
- * later on the I/O thread; called from a callback (on the I/O thread), cb may already have
- * run when this returns 0, if the command failed at once (for example VMUX_ERR_NOT_CONNECTED).
+ * before a large command's arguments are copied), VMUX_ERR_FORKED (called in a child of
+ * fork()). The arguments are encoded in the calling thread before this returns: for a large
+ * value that takes time (docs/reliability.md, Large commands), which counts against the
+ * command's deadline. Called from another thread, cb runs later on the I/O thread; called from
+ * a callback (on the I/O thread), cb may already have run when this returns 0, if the command
+ * failed at once (for example VMUX_ERR_NOT_CONNECTED or, a large one, VMUX_ERR_TIMEOUT).
  */
 VMUX_EXPORT int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc,
                                 const char *const *argv, const size_t *argvlen, vmux_reply_cb cb,
@@ -174,8 +174,8 @@ VMUX_EXPORT int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc,
  * Queues a command whose reply nobody wants: the reply (or error) is read and dropped. Returns
  * 0 when accepted, or VMUX_ERR_INVALID_ARG, VMUX_ERR_UNSUPPORTED, VMUX_ERR_CROSSSLOT,
  * VMUX_ERR_NOMEM, VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes
- * reached; checked before the arguments are copied), VMUX_ERR_FORKED (called in a child of
- * fork()).
+ * reached; checked before a large command's arguments are copied), VMUX_ERR_FORKED (called in a
+ * child of fork()).
  */
 VMUX_EXPORT int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc,
                                  const char *const *argv, const size_t *argvlen);
