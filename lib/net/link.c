@@ -506,6 +506,11 @@ bool vmux__link_lagging(const struct vmux_link *link)
     return link->repl.unlinked || link->repl.behind || link->repl.foreign;
 }
 
+bool vmux__link_cut_off(const struct vmux_link *link)
+{
+    return link->repl.unlinked || link->repl.foreign;
+}
+
 bool vmux__link_busy(const struct vmux_link *link)
 {
     return link->backlog.count > 0 || link->retry_q.count > 0 || link->rejected.count > 0 ||

@@ -239,6 +239,13 @@ const char *vmux__link_az(const struct vmux_link *link);
 bool vmux__link_lagging(const struct vmux_link *link);
 
 /*
+ * Whether the server is a replica cut off from its primary or not its primary's replica at all
+ * (the first and last reasons of vmux__link_lagging(), not replicaMaxLag's): its data is no
+ * replica's of this primary, so no policy reads it, not even for want of another. I/O thread.
+ */
+bool vmux__link_cut_off(const struct vmux_link *link);
+
+/*
  * Judges how far the replica behind link replica is behind the primary behind link primary (two
  * links of one shard): its last offset against the offsets the primary reached and when they were
  * first seen. Its lag is at least the time since the primary first had bytes the replica had not

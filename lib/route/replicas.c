@@ -85,7 +85,9 @@ static bool in_zone(const struct vmux_link *link, const char *zone)
 
 /*
  * The next ready replica of shard i in turn (each one opened on the way), only those in zone
- * when in_zone_only; NULL when none is. *any gets some replica's link, ready or not.
+ * when in_zone_only; NULL when none is. *any gets some replica's link, ready or not, but never
+ * one cut off from the primary or of another history: those serve data older by the second or
+ * not this primary's at all (under readFrom=replica, 4 to 11 s stale after a failover).
  */
 static struct vmux_link *next_replica(struct vmux_router *r, unsigned i, const char *zone,
                                       bool in_zone_only, struct vmux_link **any)
@@ -96,7 +98,7 @@ static struct vmux_link *next_replica(struct vmux_router *r, unsigned i, const c
         struct vmux_link *link = replica(r, i, (start + j) % nrep);
         if (link == NULL)
             continue;
-        if (*any == NULL)
+        if (*any == NULL && !vmux__link_cut_off(link))
             *any = link;
         if (vmux__link_ready(link) && !vmux__link_lagging(link) &&
             (!in_zone_only || in_zone(link, zone)))

@@ -317,6 +317,38 @@ static void test_foreign_replica_skipped(void **state)
 }
 
 /*
+ * readFrom=replica with both replicas cut off (REPLICAOF a port nobody serves), as after a
+ * failover while they resync: reads go to the primary, none to a cut-off replica, until the
+ * replicas replicate again. The policy's "wait for a replica" once took a cut-off one, and reads
+ * were served 4 to 11 s stale after a Sentinel failover.
+ */
+static void test_cut_off_replicas_not_read(void **state)
+{
+    (void)state;
+    vmux *m = open_reads("readFrom=replica");
+    assert_non_null(m);
+    write_keys(m);
+    warm_up(m, (const bool[3]){false, true, true});
+    admin(1, "REPLICAOF 127.0.0.1 1");
+    admin(2, "REPLICAOF 127.0.0.1 1");
+    uint64_t until = uv_hrtime() + DEADLINE_NS;
+    for (bool skipped = false; !skipped;) { /* the handle sees it within a tick or two */
+        assert_true(uv_hrtime() < until);
+        reset_stats();
+        read_all(m, NULL, 1);
+        skipped = calls(1, "get") == 0 && calls(2, "get") == 0;
+    }
+    reset_stats();
+    read_all(m, NULL, 2);
+    assert_int_equal(calls(1, "get") + calls(2, "get"), 0);
+    assert_int_equal(calls(0, "get"), 2 * NKEYS); /* the primary serves them */
+    replicate(1, 0);
+    replicate(2, 0);
+    warm_up(m, (const bool[3]){false, true, true}); /* back to the replicas */
+    vmux_close(m);
+}
+
+/*
  * replicaMaxLag: B replicates through a proxy that then holds every byte (the route drops the
  * packets; B's link stays up until repl-timeout, a minute) while the handle writes on. B's offset
  * stops, and once it is more than replicaMaxLag behind, reads skip it, although its connection is
@@ -427,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_lagging_replica_skipped),
         cmocka_unit_test(test_replica_behind_skipped),
         cmocka_unit_test(test_foreign_replica_skipped),
+        cmocka_unit_test(test_cut_off_replicas_not_read),
         cmocka_unit_test(test_primary_moves),
         cmocka_unit_test(test_replica_killed),
     };
