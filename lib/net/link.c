@@ -525,7 +525,10 @@ void vmux__link_set_sentinel(struct vmux_link *link, struct vmux_sentinel *s)
         vmux__sentinel_attach(s, link);
 }
 
-/* A ready connection elsewhere: no new command; it closes once its written ops are answered. */
+/*
+ * A ready connection elsewhere: no new command; it closes once its written ops are answered, or
+ * once it has been silent for VMUX_RETIRING_SILENCE_MS (a hung old primary never answers).
+ */
 static void retire_now(struct vmux_link *link, struct vmux_conn *c, const char *why)
 {
     vmux__log(link->cfg, VMUX_LOG_WARN, "%s: %s; leaving it for the new primary", c->where, why);
@@ -533,8 +536,12 @@ static void retire_now(struct vmux_link *link, struct vmux_conn *c, const char *
     c->retire_at_once = true;
     c->retire_why = why;
     link_set_state(link, LINK_CONNECTING);
+    uint64_t now = uv_now(link->loop);
     if (c->fifo.head == NULL)
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", why);
+    else if (c->waiting_since != 0 && now - c->waiting_since > VMUX_RETIRING_SILENCE_MS)
+        vmux__conn_fail(c, VMUX_ERR_IO, "%s; no reply for %llu ms: not waiting for it", why,
+                        (unsigned long long)(now - c->waiting_since));
 }
 
 void vmux__link_primary_moved(struct vmux_link *link, const struct vmux_endpoint *ep,

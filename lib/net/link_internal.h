@@ -93,6 +93,14 @@ struct vmux_link {
     bool s_waiting;                    /* connecting: waits for its answer */
 };
 
+/*
+ * A connection retired for a new primary (+switch-master, READONLY) waits this long at most
+ * without a reply for those it owes: a demoted primary answers at once, a hung one never (its
+ * link's new commands waited for the whole dead-link threshold, 2 x syncTimeout, and timed out).
+ * One silent that long already when it is retired is let go at once.
+ */
+#define VMUX_RETIRING_SILENCE_MS 1000
+
 struct vmux_conn {
     struct vmux_link *link;
     const struct vmux_endpoint *ep;

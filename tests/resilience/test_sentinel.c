@@ -958,6 +958,27 @@ static void test_primary_killed_under_load(void **state)
     load_end(d, run, m);
 }
 
+/*
+ * The primary hangs (SIGSTOP) under load: the sentinels promote the replica, and at their
+ * +switch-master the handle lets the hung primary's connection go (it owes replies it will never
+ * send; in-flight commands follow the delivery rules) and follows at once, within FOLLOW_MS.
+ * It once waited for those replies until the dead-link threshold (2 x syncTimeout: 60 s here),
+ * and every call made meanwhile timed out.
+ */
+static void test_primary_stopped_under_load(void **state)
+{
+    struct deploy *d = *state;
+    struct events ev = {0};
+    struct cl_run *run = load_with_barrier(d, &ev, "stop");
+    vmux *m = run->m;
+    uint64_t t0 = vt_now_ns();
+    assert_int_equal(kill(d->primary.pid, SIGSTOP), 0);
+    atomic_store(&run->event_ns, t0); /* after the stop, only the new primary answers */
+    uint64_t t_switch = wait_follow(d, run, &ev, false);
+    printf("# the sentinels switched %.0f ms after the stop\n", (double)(t_switch - t0) / 1e6);
+    load_end(d, run, m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -976,6 +997,8 @@ int main(void)
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_tls_apart, deploy_setup_tls, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_failover_under_load, deploy_setup,
+                                        deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_primary_stopped_under_load, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_primary_killed_under_load, deploy_setup,
                                         deploy_teardown),
