@@ -55,12 +55,12 @@ VMUX_EXPORT int vmux_open_str(const char *config, vmux **out, char *errbuf, size
  * Closes the handle: every command not yet completed completes with VMUX_ERR_CLOSED (sync
  * callers wake, async callbacks run on the I/O thread), then the I/O thread is joined and all
  * memory is freed. (libuv's resolver threads, started once per process by the first host name
- * resolved and shared by every handle, stay: docs/serverless.md.) Commands submitted by other threads while it runs are refused with
- * VMUX_ERR_CLOSED (it waits for those already inside a submission to leave it); once it has
- * returned, the handle is gone, so no thread may call with it any more: order your threads'
- * last calls before its return (a thread that sees VMUX_ERR_CLOSED knows). Calling it from an
- * async callback (on the I/O thread, which it would have to join) is a programming error: the
- * process aborts with a message. NULL is allowed.
+ * resolved and shared by every handle, stay: docs/serverless.md.) Commands submitted by other
+ * threads while it runs are refused with VMUX_ERR_CLOSED (it waits for those already inside a
+ * submission to leave it); once it has returned, the handle is gone, so no thread may call with it
+ * any more: order your threads' last calls before its return (a thread that sees VMUX_ERR_CLOSED
+ * knows). Calling it from an async callback (on the I/O thread, which it would have to join) is a
+ * programming error: the process aborts with a message. NULL is allowed.
  */
 VMUX_EXPORT void vmux_close(vmux *m);
 
