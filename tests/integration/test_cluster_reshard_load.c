@@ -85,6 +85,15 @@ static void node_id(redisContext *c, char *out, size_t len)
     freeReplyObject(r);
 }
 
+/* A connection to each of the np primaries (c[p]) and its node id (id[p]). */
+static void connect_primaries(int np, redisContext **c, char (*id)[64])
+{
+    for (int p = 0; p < np; p++) {
+        c[p] = vt_node_connect(vt_cluster_port(CLUSTER, p));
+        node_id(c[p], id[p], sizeof id[p]);
+    }
+}
+
 /* MIGRATEs the slot's keys from src to port in batches of up to 4, the load running between. */
 static void migrate_keys(struct cl_run *run, redisContext *src, int slot, int port)
 {
@@ -213,10 +222,7 @@ static void test_reshard_under_load(void **state)
     cl_read_shards(CLUSTER, slot_shard);
     redisContext *c[3];
     char id[3][64];
-    for (int p = 0; p < np; p++) {
-        c[p] = vt_node_connect(vt_cluster_port(CLUSTER, p));
-        node_id(c[p], id[p], sizeof id[p]);
-    }
+    connect_primaries(np, c, id);
 
     /* two slots of each primary, each named by a hash tag */
     int slot[NMOVE], cursor = 0;
@@ -329,10 +335,7 @@ static void test_ask_unknown_host(void **state)
     cl_read_shards(CLUSTER, slot_shard);
     redisContext *c[3];
     char id[3][64];
-    for (int p = 0; p < np; p++) {
-        c[p] = vt_node_connect(vt_cluster_port(CLUSTER, p));
-        node_id(c[p], id[p], sizeof id[p]);
-    }
+    connect_primaries(np, c, id);
     config_set_all(c, np, "cluster-preferred-endpoint-type", "hostname");
     int cursor = 2000000;
     char tag[16], k1[32], k2[32];

@@ -944,39 +944,42 @@ static void test_sentinel_failover_under_load(void **state)
                  lost, CL_THREADS);
 }
 
-static void test_primary_killed_under_load(void **state)
+/*
+ * The primary is lost under load (sig: SIGKILL, or SIGSTOP, a hung one; prefix names the run's
+ * keys and the fault): the sentinels promote the replica, the handle follows within FOLLOW_MS of
+ * their switch, and the load ends clean.
+ */
+static void primary_lost_under_load(struct deploy *d, const char *prefix, int sig)
 {
-    struct deploy *d = *state;
     struct events ev = {0};
-    struct cl_run *run = load_with_barrier(d, &ev, "kill");
+    struct cl_run *run = load_with_barrier(d, &ev, prefix);
     vmux *m = run->m;
     uint64_t t0 = vt_now_ns();
-    vt_server_kill(&d->primary);
-    atomic_store(&run->event_ns, t0); /* after the kill, only the new primary answers */
+    if (sig == SIGKILL)
+        vt_server_kill(&d->primary);
+    else
+        assert_int_equal(kill(d->primary.pid, sig), 0);
+    atomic_store(&run->event_ns, t0); /* after the fault, only the new primary answers */
     uint64_t t_switch = wait_follow(d, run, &ev, false);
-    printf("# the sentinels switched %.0f ms after the kill\n", (double)(t_switch - t0) / 1e6);
+    printf("# the sentinels switched %.0f ms after the %s\n", (double)(t_switch - t0) / 1e6,
+           prefix);
     load_end(d, run, m);
 }
 
+static void test_primary_killed_under_load(void **state)
+{
+    primary_lost_under_load(*state, "kill", SIGKILL);
+}
+
 /*
- * The primary hangs (SIGSTOP) under load: the sentinels promote the replica, and at their
- * +switch-master the handle lets the hung primary's connection go (it owes replies it will never
- * send; in-flight commands follow the delivery rules) and follows at once, within FOLLOW_MS.
- * It once waited for those replies until the dead-link threshold (2 x syncTimeout: 60 s here),
- * and every call made meanwhile timed out.
+ * A hung primary (SIGSTOP): at the sentinels' +switch-master the handle lets its connection go
+ * (it owes replies it will never send; in-flight commands follow the delivery rules) and follows
+ * at once. It once waited for those replies until the dead-link threshold (2 x syncTimeout: 60 s
+ * here), and every call made meanwhile timed out.
  */
 static void test_primary_stopped_under_load(void **state)
 {
-    struct deploy *d = *state;
-    struct events ev = {0};
-    struct cl_run *run = load_with_barrier(d, &ev, "stop");
-    vmux *m = run->m;
-    uint64_t t0 = vt_now_ns();
-    assert_int_equal(kill(d->primary.pid, SIGSTOP), 0);
-    atomic_store(&run->event_ns, t0); /* after the stop, only the new primary answers */
-    uint64_t t_switch = wait_follow(d, run, &ev, false);
-    printf("# the sentinels switched %.0f ms after the stop\n", (double)(t_switch - t0) / 1e6);
-    load_end(d, run, m);
+    primary_lost_under_load(*state, "stop", SIGSTOP);
 }
 
 int main(void)
