@@ -302,26 +302,51 @@ static void apply(const struct vmux_keyspec *s, int argc, const char *const *arg
 
 /*
  * The command table by name: an open-addressed hash of the names, built once (the binary search
- * it replaces cost a few hundred instructions per command, on every command a cluster handle
- * sends). Slots hold a table index + 1; 0 is empty. Names are hashed with bit 5 of every byte
- * cleared, which folds lower-case letters onto upper-case ones without a branch (it folds a few
- * other pairs too, which only share a hash: the comparison after it is exact).
+ * it replaced cost a few hundred instructions per command, on every command a cluster handle
+ * sends). Slots hold a table index + 1; 0 is empty.
+ *
+ * A name is read as one word (name_word()): its first and last four bytes, or for 1 to 3 bytes
+ * its first, middle and last. With its length the word is the whole name up to 8 bytes, which
+ * most command names are: GET, SET, HGET, EXPIRE... are then found and checked in a few word
+ * operations. The hash is of the word with bit 5 of every byte set, which folds upper-case
+ * letters onto lower-case ones without a branch (it folds a few other pairs too, which only share
+ * a hash). The check is exact: each entry keeps its word in lower case and a mask of bit 5 where
+ * its bytes are letters, so that (word | mask) equals the entry's word only for the name in
+ * either case; a longer name is then compared byte by byte.
  */
 #define INDEX_SIZE 1024u /* a power of two, over four times the table */
+#define INDEX_BITS 10u
 #define NAME_MAX_HASHED 32u
+#define NAME_WORD_MAX 8u /* the longest name a word holds whole */
+
+struct name_key {
+    uint64_t word;    /* name_word() of the name in lower case */
+    uint64_t letters; /* 0x20 in each byte of the word that holds a letter */
+    size_t len;
+};
 
 static uint16_t name_index[INDEX_SIZE];
-static uint8_t name_len[N(commands)];
+static struct name_key name_keys[N(commands)];
 static uv_once_t name_index_once = UV_ONCE_INIT;
 static atomic_bool name_index_built; /* set (release) once the index is whole */
 
-/* FNV-1a of the name case-folded as above; the caller checks the length (1 to 32). */
-static uint32_t name_hash(struct arg name)
+/* The name's word, as above (len >= 1). */
+static uint64_t name_word(const unsigned char *p, size_t len)
 {
-    uint32_t x = 2166136261u;
-    for (size_t i = 0; i < name.len; i++)
-        x = (x ^ ((unsigned char)name.p[i] & 0xdfu)) * 16777619u;
-    return x;
+    if (len >= 4) {
+        uint32_t head, tail;
+        memcpy(&head, p, 4);
+        memcpy(&tail, p + len - 4, 4);
+        return (uint64_t)head | (uint64_t)tail << 32;
+    }
+    return (uint64_t)p[0] | (uint64_t)p[len / 2] << 8 | (uint64_t)p[len - 1] << 16;
+}
+
+/* The index slot to start at for a name of this word and length (Fibonacci hashing). */
+static uint32_t name_hash(uint64_t word, size_t len)
+{
+    uint64_t x = (word | 0x2020202020202020u) ^ len;
+    return (uint32_t)((x * 0x9e3779b97f4a7c15u) >> (64 - INDEX_BITS));
 }
 
 static void build_name_index(void)
@@ -329,8 +354,15 @@ static void build_name_index(void)
     for (size_t i = 0; i < N(commands); i++) {
         size_t len = strlen(commands[i].name);
         VMUX_ASSERT(len > 0 && len <= NAME_MAX_HASHED);
-        name_len[i] = (uint8_t)len;
-        uint32_t h = name_hash((struct arg){commands[i].name, len});
+        unsigned char lower[NAME_MAX_HASHED], letters[NAME_MAX_HASHED];
+        for (size_t j = 0; j < len; j++) {
+            unsigned char c = (unsigned char)commands[i].name[j];
+            bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+            lower[j] = letter ? (unsigned char)(c | 0x20u) : c;
+            letters[j] = letter ? 0x20u : 0;
+        }
+        name_keys[i] = (struct name_key){name_word(lower, len), name_word(letters, len), len};
+        uint32_t h = name_hash(name_keys[i].word, len);
         while (name_index[h & (INDEX_SIZE - 1)] != 0)
             h++;
         name_index[h & (INDEX_SIZE - 1)] = (uint16_t)(i + 1);
@@ -355,11 +387,14 @@ static const struct vmux_keyspec *lookup_command(struct arg name)
         return NULL;
     if (!atomic_load_explicit(&name_index_built, memory_order_acquire))
         uv_once(&name_index_once, build_name_index);
-    for (uint32_t h = name_hash(name);; h++) {
+    uint64_t word = name_word((const unsigned char *)name.p, name.len);
+    for (uint32_t h = name_hash(word, name.len);; h++) {
         unsigned at = name_index[h & (INDEX_SIZE - 1)];
         if (at == 0)
             return NULL;
-        if (name_len[at - 1] == name.len && name_equal(commands[at - 1].name, name))
+        const struct name_key *k = &name_keys[at - 1];
+        if (k->len == name.len && (word | k->letters) == k->word &&
+            (name.len <= NAME_WORD_MAX || name_equal(commands[at - 1].name, name)))
             return &commands[at - 1];
     }
 }

@@ -212,6 +212,17 @@ bool vmux__router_readonly_argv(int argc, const char *const *argv, const size_t 
 int vmux__router_slot_argv(struct vmux_op *op, int argc, const char *const *argv,
                            const size_t *argvlen, char *err, size_t errlen)
 {
+    bool readonly = false;
+    int at = vmux__keys_single(argc, argv, argvlen, &readonly);
+    if (at > 0) { /* GET, SET and the like, most of the traffic: straight to the key's slot */
+        const char *key;
+        size_t keylen;
+        arg_view(argv, argvlen, at, &key, &keylen);
+        op->slot = (int)vmux__slot_of(key, keylen);
+        if (readonly)
+            op->flags |= VMUX_OP_READONLY;
+        return 0;
+    }
     struct first_key first = {NULL, 0, VMUX_SLOT_ANY, false, false, false};
     op->slot = VMUX_SLOT_ANY;
     int rc = slot_of_args(&first, argc, argv, argvlen, err, errlen);

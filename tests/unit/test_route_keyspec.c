@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -147,6 +148,44 @@ static void test_table(void **state)
         if (k.kind == VMUX_KEYS_UNKNOWN)
             fail_msg("%s is in the table but not found", lower);
     }
+}
+
+/* Whether name (len bytes) is a name of the table, read the plain way (letters in any case). */
+static bool in_table(const struct vmux_keyspec *t, size_t n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(t[i].name) == len && strncasecmp(t[i].name, name, len) == 0)
+            return true;
+    return false;
+}
+
+/* The name is found by a word made of its bytes, exact for each byte: a name with any one byte
+ * changed (its letter's case flipped, or bit 0, 5, 6 or 7 of any byte) is found if and only if
+ * the table has it, at every length the words are made for (1 to 3, 4 to 8, longer). */
+static void test_lookup_exact(void **state)
+{
+    (void)state;
+    size_t n, mutants = 0;
+    const struct vmux_keyspec *t = vmux__keyspec_table(&n);
+    const unsigned char flips[] = {0x01, 0x20, 0x40, 0x80};
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(t[i].name);
+        for (size_t j = 0; j < len; j++)
+            for (size_t f = 0; f < sizeof flips; f++) {
+                char name[64];
+                memcpy(name, t[i].name, len);
+                name[j] = (char)((unsigned char)name[j] ^ flips[f]);
+                const char *argv[] = {name};
+                size_t lens[] = {len};
+                struct vmux_keys k; /* alone, a subcommand's parent is malformed, not unknown */
+                bool found = vmux__keys_find(1, argv, lens, &k) != VMUX_KEYS_UNKNOWN;
+                if (found != in_table(t, n, name, len))
+                    fail_msg("%s with byte %zu XOR 0x%02x: found %d", t[i].name, j, flips[f],
+                             found);
+                mutants++;
+            }
+    }
+    assert_true(mutants > 4000);
 }
 
 /* vmux__keys_single() answers, where it answers, as vmux__keys_find() does: every command of the
@@ -559,21 +598,14 @@ static void test_crossslot_message(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_single),
-        cmocka_unit_test(test_lookup),
-        cmocka_unit_test(test_keyless),
-        cmocka_unit_test(test_ranges),
-        cmocka_unit_test(test_arity),
-        cmocka_unit_test(test_numkeys),
-        cmocka_unit_test(test_sort),
-        cmocka_unit_test(test_migrate),
-        cmocka_unit_test(test_georadius),
-        cmocka_unit_test(test_streams),
-        cmocka_unit_test(test_subcommands),
-        cmocka_unit_test(test_one_slot),
-        cmocka_unit_test(test_crossslot),
-        cmocka_unit_test(test_crossslot_message),
+        cmocka_unit_test(test_table),        cmocka_unit_test(test_single),
+        cmocka_unit_test(test_lookup_exact), cmocka_unit_test(test_lookup),
+        cmocka_unit_test(test_keyless),      cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_arity),        cmocka_unit_test(test_numkeys),
+        cmocka_unit_test(test_sort),         cmocka_unit_test(test_migrate),
+        cmocka_unit_test(test_georadius),    cmocka_unit_test(test_streams),
+        cmocka_unit_test(test_subcommands),  cmocka_unit_test(test_one_slot),
+        cmocka_unit_test(test_crossslot),    cmocka_unit_test(test_crossslot_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,6 +58,17 @@ static void test_crc16_table(void **state)
             assert_int_equal(vmux__crc16(buf, 2), crc16_bitwise(buf, 2));
             assert_int_equal(vmux__crc16(buf, 3), crc16_bitwise(buf, 3));
         }
+    /* Every byte at each place of a four-byte step (each of the four tables, every entry), with
+     * a register already carried from an earlier step, and the one-byte tail after it. */
+    char five[9];
+    for (int at = 0; at < 4; at++)
+        for (int i = 0; i < 256; i++) {
+            memcpy(five, "\x5a\xa5\x3c\xc3\x0f\xf0\x99\x66\x42", sizeof five);
+            five[4 + at] = (char)i;
+            assert_int_equal(vmux__crc16(five, 8), crc16_bitwise(five, 8));
+            assert_int_equal(vmux__crc16(five, 9), crc16_bitwise(five, 9));
+            assert_int_equal(vmux__crc16(five + at, 4), crc16_bitwise(five + at, 4));
+        }
     /* Every length up to 256, odd and even, so the register carries across many steps. */
     char all[256];
     for (int i = 0; i < 256; i++)
@@ -107,6 +118,42 @@ static void test_hash_tags(void **state)
     assert_int_equal(slot_of("a{}b"), crc16_bitwise("a{}b", 4) % 16384);
 }
 
+/* The rule read the plain way: the first '{', then the first '}' after it, a non-empty tag. */
+static unsigned slot_reference(const char *key, size_t len)
+{
+    const char *open = memchr(key, '{', len);
+    if (open != NULL) {
+        size_t start = (size_t)(open - key) + 1;
+        const char *close = memchr(key + start, '}', len - start);
+        if (close != NULL && close > key + start)
+            return crc16_bitwise(key + start, (size_t)(close - key) - start) % 16384;
+    }
+    return crc16_bitwise(key, len) % 16384;
+}
+
+static void test_brace_anywhere(void **state)
+{
+    (void)state;
+    /* The key is scanned for '{' four bytes at a time as its CRC is computed: a '{' at every
+     * offset of keys of every length up to 24, with a '}' after it or not, among bytes next to
+     * '{' in value (0x7a, 0x7c, 0xfb) that a word-wise test must not take for one. */
+    const char fill[] = "\x7a\x7c\xfb\x7d\x3b\x5b\xfa\x7a\x7c\xfb\x01\x00\x7a\x7c\xfb\x7d"
+                        "\x3b\x5b\xfa\x7a\x7c\xfb\x01\x00";
+    char key[24];
+    for (size_t len = 0; len <= sizeof key; len++) {
+        memcpy(key, fill, len);
+        assert_int_equal(vmux__slot_of(key, len), slot_reference(key, len));
+        for (size_t open = 0; open < len; open++)
+            for (size_t close = open; close <= len; close++) {
+                memcpy(key, fill, len);
+                key[open] = '{';
+                if (close < len)
+                    key[close] = close == open ? '{' : '}';
+                assert_int_equal(vmux__slot_of(key, len), slot_reference(key, len));
+            }
+    }
+}
+
 static void test_binary_keys(void **state)
 {
     (void)state;
@@ -124,9 +171,9 @@ static void test_binary_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc16_vector), cmocka_unit_test(test_crc16_table),
-        cmocka_unit_test(test_known_slots),  cmocka_unit_test(test_hash_tags),
-        cmocka_unit_test(test_binary_keys),
+        cmocka_unit_test(test_crc16_vector),   cmocka_unit_test(test_crc16_table),
+        cmocka_unit_test(test_known_slots),    cmocka_unit_test(test_hash_tags),
+        cmocka_unit_test(test_brace_anywhere), cmocka_unit_test(test_binary_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
