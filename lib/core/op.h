@@ -52,6 +52,7 @@ enum vmux_op_flags {
     VMUX_OP_TO_REPLICA = 1u << 16,  /* VMUX_CALL_REPLICA: a replica, whatever readFrom says */
     VMUX_OP_NEAR = 1u << 17,        /* a near cache's tracked read: op->near is set */
     VMUX_OP_TELL_UNSENT = 1u << 18, /* times out unwritten as NOT_CONNECTED (call.h) */
+    VMUX_OP_ASKED = 1u << 19,       /* sent where an ASK pointed: a resend there needs ASKING */
 };
 
 /*
@@ -87,11 +88,13 @@ struct vmux_op {
     uint32_t flags;
     int32_t slot;      /* cluster: its keys' slot, -1 keyless, VMUX_OP_SLOT_UNSET not computed */
     uint8_t redirects; /* cluster: MOVED and ASK replies followed so far */
+    uint8_t retries;   /* LOADING, TRYAGAIN and the like so far: its next backoff (net/link.c) */
     bool done;         /* completed; a reply still owed to it will be dropped */
     /* cluster: the nodes that redirected it, one bit each (route/follow.c: node id % 16) */
     uint16_t visited;
     /* Told apart by where the op is: wstart in a connection's FIFO, bounce in the router's
-     * queue of ops waiting out a MOVED ping-pong (route/bounce.c). */
+     * queue of ops waiting out a MOVED ping-pong (route/bounce.c), and bounce.due_ms in a
+     * link's queue of refused ops waiting to go again (net/link.c). */
     union {
         uint64_t wstart; /* the connection's byte offset where this op's bytes start */
         struct {
@@ -193,6 +196,12 @@ void vmux__opq_push(struct vmux_opq *q, struct vmux_op *op);
 struct vmux_op *vmux__opq_pop(struct vmux_opq *q);
 /* Takes op out of q, wherever it stands. */
 void vmux__opq_remove(struct vmux_opq *q, struct vmux_op *op);
+/*
+ * For a queue of ops waiting for a time (op->bounce.due_ms, loop ms, low 32 bits): moves those
+ * due by now to the end of *due, in their order, and returns the ms until the earliest of those
+ * left, UINT64_MAX when none is.
+ */
+uint64_t vmux__opq_take_due(struct vmux_opq *q, uint32_t now, struct vmux_opq *due);
 /*
  * Detaches a whole queue: moves all of src into dst (which must be empty, usually a local
  * queue), in order, each op naming dst; src ends empty. Walk dst, not src: a completion may push

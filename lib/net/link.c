@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/backoff.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/log.h"
@@ -294,17 +295,47 @@ int vmux__link_asking(struct vmux_link *link)
 
 /* ---- replies that say "not executed, try again" ---- */
 
+static void on_retry(uv_timer_t *t);
+
+/* Sets the retry timer for delay ms from now unless it is set for earlier already. */
+static void arm_retry(struct vmux_link *link, uint64_t delay)
+{
+    uint64_t due = uv_now(link->loop) + delay;
+    if (uv_is_active((uv_handle_t *)&link->retry_timer) && link->retry_due <= due)
+        return;
+    link->retry_due = due;
+    uv_timer_start(&link->retry_timer, on_retry, delay, 0);
+}
+
+/* Sends op again on link: after ASKING when an ASK sent it here (see on_retry()). */
+static void retry_now(struct vmux_link *link, struct vmux_op *op)
+{
+    VMUX_ASSERT(!op->done); /* timed out ones left the queue (vmux__op_expire) */
+    vmux__count(&link->ctr->retried, 1);
+    if ((op->flags & VMUX_OP_ASKED) && vmux__link_asking(link) != 0) {
+        vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
+        return;
+    }
+    vmux__link_submit(link, op);
+}
+
+/*
+ * Sends the refused ops whose time has come again on the same link, and sets the timer for the
+ * next. One that an ASK sent here goes after ASKING again: an importing node answers TRYAGAIN
+ * while a multi-key command's keys are split between it and the source, and without ASKING it
+ * would answer MOVED back to the source, which would ASK again, spending the command's redirects
+ * in a few round trips (probe19).
+ */
 static void on_retry(uv_timer_t *t)
 {
     struct vmux_link *link = t->data;
-    struct vmux_opq q = {0};
-    vmux__opq_take(&q, &link->retry_q);
+    struct vmux_opq due = {0};
+    uint64_t next = vmux__opq_take_due(&link->retry_q, (uint32_t)uv_now(link->loop), &due);
+    if (next != UINT64_MAX)
+        arm_retry(link, next);
     struct vmux_op *op;
-    while ((op = vmux__opq_pop(&q)) != NULL) {
-        VMUX_ASSERT(!op->done); /* timed out ones left the queue (vmux__op_expire) */
-        vmux__count(&link->ctr->retried, 1);
-        vmux__link_submit(link, op);
-    }
+    while ((op = vmux__opq_pop(&due)) != NULL)
+        retry_now(link, op);
 }
 
 static bool starts_with(const char *s, const char *prefix)
@@ -312,16 +343,24 @@ static bool starts_with(const char *s, const char *prefix)
     return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* The delays between resends of refused ops: doubling from the first to the last. */
+/*
+ * The waits before one refused op goes again: doubling from the first to the last with each of
+ * its refusals, its own (a reply to another command does not shorten them: TRYAGAIN is about one
+ * slot, and the ASKING before a resend is answered too).
+ */
 #define RETRY_FIRST_MS 10u
 #define RETRY_LAST_MS 500u
 
-/* The next resend delay, jittered (half to all of it), and the one after it. */
-static uint64_t next_retry_delay(struct vmux_link *link)
+/* Queues op, refused, to go again after its backoff. */
+static void retry_later(struct vmux_link *link, struct vmux_op *op)
 {
-    uint32_t d = link->retry_delay_ms < RETRY_FIRST_MS ? RETRY_FIRST_MS : link->retry_delay_ms;
-    link->retry_delay_ms = d * 2 > RETRY_LAST_MS ? RETRY_LAST_MS : d * 2;
-    return d / 2 + next_random(link) % (d / 2 + 1);
+    if (op->retries < UINT8_MAX)
+        op->retries++;
+    uint32_t wait = vmux__backoff_jitter(
+        vmux__backoff_span(op->retries, RETRY_FIRST_MS, RETRY_LAST_MS), next_random(link));
+    op->bounce.due_ms = (uint32_t)uv_now(link->loop) + wait;
+    vmux__opq_push(&link->retry_q, op);
+    arm_retry(link, wait);
 }
 
 /*
@@ -340,10 +379,8 @@ static bool is_transient(const char *msg)
 
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
 {
-    if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR) {
-        link->retry_delay_ms = 0; /* it answers again: the next refusal starts the backoff anew */
+    if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
         return false;
-    }
     if (op->flags & VMUX_OP_PINNED)
         return false; /* a pinned op's caller wants this node's answer, whatever it is */
     const char *msg = vmux_reply_str(reply, NULL);
@@ -381,9 +418,7 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
     /* Not run: any op may go again. Its deadline ends the retries with this reply (op.h). */
     vmux_reply_free(op->refusal);
     op->refusal = reply;
-    vmux__opq_push(&link->retry_q, op);
-    if (!uv_is_active((uv_handle_t *)&link->retry_timer))
-        uv_timer_start(&link->retry_timer, on_retry, next_retry_delay(link), 0);
+    retry_later(link, op);
     return true;
 }
 

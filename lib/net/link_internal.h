@@ -60,9 +60,9 @@ struct vmux_link {
     size_t next_endpoint; /* endpoint the next attempt uses */
 
     uv_timer_t backoff;
-    uv_timer_t retry_timer; /* resends ops that got LOADING, MASTERDOWN, TRYAGAIN, CLUSTERDOWN */
-    struct vmux_opq retry_q;
-    uint32_t retry_delay_ms; /* the next retry_timer delay: doubles per refusal, reset by a reply */
+    uv_timer_t retry_timer;   /* resends ops that got LOADING, MASTERDOWN, TRYAGAIN, CLUSTERDOWN */
+    struct vmux_opq retry_q;  /* those ops, each with its own due time (op->bounce.due_ms) */
+    uint64_t retry_due;       /* loop ms the retry timer is set for, while it is */
     struct vmux_opq rejected; /* retry-safe ops refused with READONLY, for the next connection */
     int open_timers;          /* while closing: timers libuv still holds */
     unsigned retries;         /* failed attempts since the last ready connection */

@@ -12,6 +12,7 @@
  * thread only.
  */
 #include "core/assert.h"
+#include "core/backoff.h"
 #include "core/log.h"
 #include "route/router.h"
 #include "vmux/error.h"
@@ -34,20 +35,9 @@ void vmux__router_bounce_init(struct vmux_router *r)
 
 uint32_t vmux__router_backoff_ms(struct vmux_router *r, unsigned redirects, uint32_t cap_ms)
 {
-    uint32_t d = BOUNCE_FIRST_MS;
-    for (unsigned i = 1; i < redirects && d < cap_ms; i++)
-        d *= 2;
-    if (d > cap_ms)
-        d = cap_ms;
     r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
-    return d / 2 + (uint32_t)((r->rng >> 33) % (d / 2 + 1));
-}
-
-/* How long from now (loop ms, low 32 bits) until due; 0 when it has come. */
-static uint64_t ms_until(uint32_t due, uint32_t now)
-{
-    int32_t left = (int32_t)(due - now);
-    return left > 0 ? (uint64_t)left : 0;
+    return vmux__backoff_jitter(vmux__backoff_span(redirects, BOUNCE_FIRST_MS, cap_ms),
+                                r->rng >> 33);
 }
 
 /* Sets the timer for delay ms from now unless it is set for earlier already. */
@@ -92,19 +82,8 @@ static void resend(struct vmux_router *r, struct vmux_op *op)
 static void on_bounce_timer(uv_timer_t *t)
 {
     struct vmux_router *r = t->data;
-    uint32_t now = (uint32_t)uv_now(r->loop);
     struct vmux_opq due = {0};
-    uint64_t next = UINT64_MAX;
-    for (struct vmux_op *op = r->bounced.head, *after; op != NULL; op = after) {
-        after = op->next;
-        uint64_t left = ms_until(op->bounce.due_ms, now);
-        if (left > 0) {
-            next = left < next ? left : next;
-            continue;
-        }
-        vmux__opq_remove(&r->bounced, op);
-        vmux__opq_push(&due, op);
-    }
+    uint64_t next = vmux__opq_take_due(&r->bounced, (uint32_t)uv_now(r->loop), &due);
     if (next != UINT64_MAX)
         arm(r, next);
     struct vmux_op *op;

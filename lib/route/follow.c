@@ -169,13 +169,15 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
         if (!back)
             patch_moved(r, rd->slot, t);
         op->flags |= VMUX_OP_TO_PRIMARY; /* a replica's MOVED too: the primary serves it */
+        op->flags &= ~(uint32_t)VMUX_OP_ASKED;
     } else if (pooled) {
         vmux__count(&r->ctr->asked, 1);
-        op->flags |= VMUX_OP_ASKING; /* sent by the pool link that runs it */
+        op->flags |= VMUX_OP_ASKING | VMUX_OP_ASKED; /* sent by the pool link that runs it */
     } else if (vmux__link_asking(to) != 0) {
         return false;
     } else {
         vmux__count(&r->ctr->asked, 1);
+        op->flags |= VMUX_OP_ASKED; /* a TRYAGAIN there: sent again after ASKING (net/link.c) */
     }
     op->redirects++;
     note_redirect(r, rd->slot);

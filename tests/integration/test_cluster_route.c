@@ -10,6 +10,10 @@
  * - a slot migrated between two primaries (SETSLOT IMPORTING / MIGRATING, MIGRATE, SETSLOT NODE)
  *   while a thread reads and writes its keys: the handle follows ASK and MOVED, no call fails,
  *   every key holds its last value afterwards, on the new owner;
+ * - a two-key command the source answers ASK and the importing node TRYAGAIN (its keys split)
+ *   waits, sent again after ASKING each time, until the migration ends, then runs;
+ * - a command refused with TRYAGAIN goes again with a backoff of its own, which replies to other
+ *   commands on its connection do not reset;
  * - cluster=yes against a standalone server fails the open clearly; cluster=auto serves it;
  *   cluster=yes with an ACL user refused INFO, or CLUSTER, says which, quoting the server once;
  *   cluster=no against a cluster node does not route (the server's MOVED reaches the caller).
@@ -226,31 +230,68 @@ static void one_round(void *l)
     wait_rounds(l, 1);
 }
 
+/* The cluster's primaries, each on a connection of its own, with their node ids. */
+struct primaries {
+    int n;
+    redisContext *c[8];
+    char id[8][64];
+};
+
+static void primaries_open(struct primaries *ps)
+{
+    ps->n = vt_cluster_primaries(CLUSTER);
+    assert_true(ps->n >= 3 && ps->n <= 8);
+    for (int p = 0; p < ps->n; p++) {
+        ps->c[p] = vt_node_connect(vt_cluster_port(CLUSTER, p));
+        redisReply *r = vt_must(ps->c[p], "CLUSTER MYID");
+        snprintf(ps->id[p], sizeof ps->id[p], "%s", r->str);
+        freeReplyObject(r);
+    }
+}
+
+static void primaries_close(struct primaries *ps)
+{
+    for (int p = 0; p < ps->n; p++)
+        redisFree(ps->c[p]);
+}
+
+/* The slot of tag ("{mig}") and the index of the primary that serves it. */
+static long long tag_owner(struct primaries *ps, const char *tag, int *owner)
+{
+    redisReply *r = vt_must(ps->c[0], "CLUSTER KEYSLOT %s", tag);
+    long long slot = r->integer;
+    freeReplyObject(r);
+    *owner = -1;
+    for (int p = 0; p < ps->n && *owner < 0; p++) {
+        r = redisCommand(ps->c[p], "GET %s", tag);
+        if (r->type != REDIS_REPLY_ERROR)
+            *owner = p;
+        freeReplyObject(r);
+    }
+    assert_true(*owner >= 0);
+    return slot;
+}
+
+/* Ends a migration of slot to primary to: SETSLOT NODE on it, on the source, then the others. */
+static void slot_assign(struct primaries *ps, long long slot, int from, int to)
+{
+    vt_must_ok(ps->c[to], "CLUSTER SETSLOT %lld NODE %s", slot, ps->id[to]);
+    vt_must_ok(ps->c[from], "CLUSTER SETSLOT %lld NODE %s", slot, ps->id[to]);
+    for (int p = 0; p < ps->n; p++)
+        if (p != from && p != to)
+            vt_must_ok(ps->c[p], "CLUSTER SETSLOT %lld NODE %s", slot, ps->id[to]);
+}
+
 static void test_slot_migrated_under_load(void **state)
 {
     (void)state;
-    int np = vt_cluster_primaries(CLUSTER);
-    redisContext *c[8] = {NULL};
-    char id[8][64] = {{0}};
-    assert_true(np >= 3 && np <= 8);
-    for (int p = 0; p < np; p++) {
-        c[p] = vt_node_connect(vt_cluster_port(CLUSTER, p));
-        redisReply *r = vt_must(c[p], "CLUSTER MYID");
-        snprintf(id[p], sizeof id[p], "%s", r->str);
-        freeReplyObject(r);
-    }
-    redisReply *r = vt_must(c[0], "CLUSTER KEYSLOT {mig}");
-    long long slot = r->integer;
-    freeReplyObject(r);
-    int from = -1;
-    for (int p = 0; p < np && from < 0; p++) {
-        r = redisCommand(c[p], "GET {mig}");
-        if (r->type != REDIS_REPLY_ERROR)
-            from = p;
-        freeReplyObject(r);
-    }
-    assert_true(from >= 0);
-    int to = (from + 1) % np;
+    struct primaries ps;
+    primaries_open(&ps);
+    redisContext **c = ps.c;
+    int from;
+    long long slot = tag_owner(&ps, "{mig}", &from);
+    int to = (from + 1) % ps.n;
+    redisReply *r;
 
     struct mig_loop *l = calloc(1, sizeof *l);
     l->m = open_seed(NULL);
@@ -258,16 +299,12 @@ static void test_slot_migrated_under_load(void **state)
     assert_int_equal(uv_thread_create(&th, mig_worker, l), 0);
     wait_rounds(l, 5);
 
-    vt_must_ok(c[to], "CLUSTER SETSLOT %lld IMPORTING %s", slot, id[from]);
-    vt_must_ok(c[from], "CLUSTER SETSLOT %lld MIGRATING %s", slot, id[to]);
+    vt_must_ok(c[to], "CLUSTER SETSLOT %lld IMPORTING %s", slot, ps.id[from]);
+    vt_must_ok(c[from], "CLUSTER SETSLOT %lld MIGRATING %s", slot, ps.id[to]);
     wait_rounds(l, 5); /* keys created now go to the importing node (ASK) */
     vt_migrate_keys(c[from], slot, vt_cluster_port(CLUSTER, to), one_round, l);
     wait_rounds(l, 5);
-    vt_must_ok(c[to], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
-    vt_must_ok(c[from], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
-    for (int p = 0; p < np; p++)
-        if (p != from && p != to)
-            vt_must_ok(c[p], "CLUSTER SETSLOT %lld NODE %s", slot, id[to]);
+    slot_assign(&ps, slot, from, to);
     wait_rounds(l, 50); /* the handle's map still says the old owner: MOVED */
     atomic_store(&l->stop, true);
     uv_thread_join(&th);
@@ -284,8 +321,166 @@ static void test_slot_migrated_under_load(void **state)
     }
     vmux_close(l->m);
     free(l);
-    for (int p = 0; p < np; p++)
-        redisFree(c[p]);
+    primaries_close(&ps);
+}
+
+/* ---- ASK, then TRYAGAIN from the importing node ---- */
+
+struct pending_call {
+    atomic_bool done;
+    int status;
+    vmux_reply *reply;
+};
+
+static void on_pending_reply(int status, vmux_reply *reply, void *arg)
+{
+    struct pending_call *pc = arg;
+    pc->status = status;
+    pc->reply = reply;
+    atomic_store(&pc->done, true);
+}
+
+static bool pending_done(void *arg)
+{
+    return atomic_load(&((struct pending_call *)arg)->done);
+}
+
+struct retried_wait {
+    vmux *m;
+    struct pending_call *pc;
+    uint64_t until;
+};
+
+/* The call has been refused and sent again `until` times, or it ended. */
+static bool retried_or_done(void *arg)
+{
+    struct retried_wait *w = arg;
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(w->m, &st), 0);
+    return st.retried >= w->until || pending_done(w->pc);
+}
+
+/*
+ * A two-key MGET during a migration, neither key on the source (it answers ASK) and one of them
+ * on the importing node (which, given ASKING, answers TRYAGAIN: the keys are split): the command
+ * keeps going to the importing node after ASKING, with TRYAGAIN's backoff, until the migration
+ * ends and it runs there. Sent again without ASKING, the importing node answered MOVED back to
+ * the source, which answered ASK again, and the call ended with VMUX_ERR_REDIRECT_LOOP in about
+ * 100 ms (probe19).
+ */
+static void test_ask_then_tryagain(void **state)
+{
+    (void)state;
+    struct primaries ps;
+    primaries_open(&ps);
+    int from;
+    long long slot = tag_owner(&ps, "{askt}", &from);
+    int to = (from + 1) % ps.n;
+    vt_must_ok(ps.c[from], "DEL {askt}:a {askt}:b");
+    vmux *m = open_seed(NULL);
+    assert_int_equal(set_get(m, "warm", "1"), 0); /* the map is loaded, the links open */
+
+    vt_must_ok(ps.c[to], "CLUSTER SETSLOT %lld IMPORTING %s", slot, ps.id[from]);
+    vt_must_ok(ps.c[from], "CLUSTER SETSLOT %lld MIGRATING %s", slot, ps.id[to]);
+    vt_must_ok(ps.c[to], "ASKING");
+    vt_must_ok(ps.c[to], "SET {askt}:a A"); /* one key moved, the other not there yet */
+
+    struct pending_call pc = {0};
+    vmux_callopts opts = VMUX_INIT(vmux_callopts);
+    opts.timeout_ms = 30000;
+    const char *mget[] = {"MGET", "{askt}:a", "{askt}:b"};
+    assert_int_equal(vmux_call_async(m, &opts, 3, mget, NULL, on_pending_reply, &pc), 0);
+    struct retried_wait w = {m, &pc, 5};
+    assert_true(vt_wait_until(retried_or_done, &w, 20000));
+    if (atomic_load(&pc.done))
+        fail_msg("the MGET ended while its slot was migrating: status %d (%s)", pc.status,
+                 pc.reply != NULL ? vmux_reply_str(pc.reply, NULL) : "no reply");
+
+    slot_assign(&ps, slot, from, to);
+    assert_true(vt_wait_until(pending_done, &pc, 20000));
+    assert_int_equal(pc.status, 0);
+    assert_int_equal(vmux_reply_get_kind(pc.reply), VMUX_REPLY_ARRAY);
+    assert_int_equal(vmux_reply_len(pc.reply), 2);
+    assert_string_equal(vmux_reply_str(vmux_reply_element(pc.reply, 0), NULL), "A");
+    assert_int_equal(vmux_reply_get_kind(vmux_reply_element(pc.reply, 1)), VMUX_REPLY_NIL);
+    vmux_reply_free(pc.reply);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    assert_int_equal(st.cluster_asked, 1); /* one ASK: every resend went after ASKING */
+    vmux_close(m);
+    vt_must_ok(ps.c[to], "DEL {askt}:a");
+    primaries_close(&ps);
+}
+
+/* ---- TRYAGAIN's backoff is each command's own ---- */
+
+struct get_loop {
+    vmux *m;
+    atomic_bool stop;
+    atomic_int failed;
+};
+
+static void get_worker(void *p)
+{
+    struct get_loop *l = p;
+    const char *get[] = {"GET", "{tga}:a"};
+    while (!atomic_load(&l->stop)) {
+        vmux_reply *r = NULL;
+        if (vmux_call(l->m, NULL, 2, get, NULL, &r) != 0)
+            atomic_fetch_add(&l->failed, 1);
+        vmux_reply_free(r);
+    }
+}
+
+/*
+ * A two-key MGET whose keys a migration has split (the source answers TRYAGAIN) while another
+ * thread's GETs on the same connection are answered all along: the MGET is sent again with a
+ * backoff of its own, doubling from 10 ms to 500 ms, so that its 1.5 s deadline sees a dozen
+ * resends at most (the quickest draws: 5, 10, 20 ... 250 ms). The backoff was the link's and any
+ * reply reset it, so the MGET went again every 5 to 10 ms (about 150 times).
+ */
+static void test_tryagain_backs_off_per_command(void **state)
+{
+    (void)state;
+    struct primaries ps;
+    primaries_open(&ps);
+    int from;
+    long long slot = tag_owner(&ps, "{tga}", &from);
+    int to = (from + 1) % ps.n;
+    vt_must_ok(ps.c[from], "DEL {tga}:a {tga}:b");
+    vt_must_ok(ps.c[from], "SET {tga}:a x");
+    struct get_loop l = {.m = open_seed(NULL)};
+    assert_int_equal(set_get(l.m, "warm", "1"), 0);
+    vt_must_ok(ps.c[to], "CLUSTER SETSLOT %lld IMPORTING %s", slot, ps.id[from]);
+    vt_must_ok(ps.c[from], "CLUSTER SETSLOT %lld MIGRATING %s", slot, ps.id[to]);
+    uv_thread_t th;
+    assert_int_equal(uv_thread_create(&th, get_worker, &l), 0);
+
+    vmux_stats before = VMUX_INIT(vmux_stats), after = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(l.m, &before), 0);
+    char why[256] = "";
+    vmux_callopts opts = VMUX_INIT(vmux_callopts);
+    opts.timeout_ms = 1500;
+    opts.errbuf = why;
+    opts.errlen = sizeof why;
+    const char *mget[] = {"MGET", "{tga}:a", "{tga}:b"};
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(l.m, &opts, 3, mget, NULL, &r), VMUX_ERR_SERVER);
+    assert_non_null(strstr(why, "TRYAGAIN"));
+    vmux_reply_free(r);
+    assert_int_equal(vmux_read_stats(l.m, &after), 0);
+    atomic_store(&l.stop, true);
+    uv_thread_join(&th);
+    assert_int_equal(atomic_load(&l.failed), 0);
+    uint64_t resends = after.retried - before.retried;
+    if (resends < 3 || resends > 14)
+        fail_msg("the MGET was sent again %llu times in its 1.5 s", (unsigned long long)resends);
+
+    vt_must_ok(ps.c[from], "CLUSTER SETSLOT %lld STABLE", slot);
+    vt_must_ok(ps.c[to], "CLUSTER SETSLOT %lld STABLE", slot);
+    vt_must_ok(ps.c[from], "DEL {tga}:a");
+    vmux_close(l.m);
+    primaries_close(&ps);
 }
 
 /* ---- the mode switch ---- */
@@ -412,6 +607,8 @@ int main(void)
         cmocka_unit_test(test_crossslot_refused),
         cmocka_unit_test(test_hash_tag_together),
         cmocka_unit_test(test_slot_migrated_under_load),
+        cmocka_unit_test(test_ask_then_tryagain),
+        cmocka_unit_test(test_tryagain_backs_off_per_command),
         cmocka_unit_test(test_cluster_yes_on_standalone_fails),
         cmocka_unit_test(test_cluster_yes_refused_by_acl),
         cmocka_unit_test(test_cluster_no_does_not_route),
