@@ -48,7 +48,7 @@ extern "C" {
 
 /**
  * The command may block on the server. It then runs alone on one of the handle's dedicated
- * connections (at most blockingPoolSize, opened as needed and kept for reuse), so it never
+ * connections (at most blockingPoolSize per node, opened as needed and kept for reuse), so it never
  * stalls the commands of other callers. BLPOP, BRPOP, BRPOPLPUSH, BLMOVE, BLMPOP, BZPOPMIN,
  * BZPOPMAX, BZMPOP, and XREAD/XREADGROUP with BLOCK are recognised without the flag; set it for
  * anything else that blocks (a slow script, say). Give such a call a timeout_ms longer than the

@@ -8,10 +8,10 @@
 #include "vmux/error.h"
 
 static const char *const refused[] = {
-    "SUBSCRIBE",    "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE",
-    "SUNSUBSCRIBE", "MONITOR",    "SYNC",       "PSYNC",       "MULTI",
-    "EXEC",         "DISCARD",    "WATCH",      "UNWATCH",     "SELECT",
-    "AUTH",         "HELLO",      "RESET",      "QUIT",
+    "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE",
+    "MONITOR",   "SYNC",       "PSYNC",      "MULTI",       "EXEC",         "DISCARD",
+    "WATCH",     "UNWATCH",    "SELECT",     "AUTH",        "HELLO",        "RESET",
+    "QUIT",      "READONLY",   "READWRITE",  "ASKING",
 };
 
 /*

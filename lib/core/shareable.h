@@ -2,7 +2,8 @@
  * Classifying a command by its name and options, once, when its op is made (core/encode.c):
  *
  * - Commands that cannot share a multiplexed connection: they change the connection's state
- *   for every caller at once (SELECT, AUTH, HELLO, RESET), or break the one-reply-per-command
+ *   for every caller at once (SELECT, AUTH, HELLO, RESET, and a cluster connection's READONLY,
+ *   READWRITE and ASKING, which the router sends itself), or break the one-reply-per-command
  *   rule that matches replies to callers (SUBSCRIBE, MONITOR, CLIENT REPLY, MULTI...EXEC from
  *   different threads interleaving). The typed APIs for these (pub/sub, transactions) use their
  *   own links or ops; the generic API refuses them.

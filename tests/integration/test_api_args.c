@@ -437,7 +437,8 @@ static void test_unshareable_commands_refused(void **state)
     vmux *m = *state;
     const char *names[] = {"SUBSCRIBE", "psubscribe", "SSubscribe", "UNSUBSCRIBE", "MONITOR",
                            "MULTI",     "EXEC",       "WATCH",      "SELECT",      "AUTH",
-                           "HELLO",     "RESET",      "QUIT",       "SYNC",        "PSYNC"};
+                           "HELLO",     "RESET",      "QUIT",       "SYNC",        "PSYNC",
+                           "readwrite", "READONLY",   "Asking"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *argv[] = {names[i], "x"};
         vmux_reply *r = (vmux_reply *)&refused_count;

@@ -241,6 +241,13 @@ static void test_call_node(void **state)
         VMUX_ERR_SERVER);
     assert_non_null(strstr(why, "unknown command"));
     vmux_reply_free(r);
+    /* READWRITE would make the node's shared connection bounce every replica read (probe19) */
+    const char *readwrite[] = {"READWRITE"};
+    r = NULL;
+    assert_int_equal(
+        vmux_call_node(m, &o, "127.0.0.1", vt_cluster_port(CLUSTER, 1), 1, readwrite, NULL, &r),
+        VMUX_ERR_UNSUPPORTED);
+    assert_null(r);
     vmux_close(m);
 }
 

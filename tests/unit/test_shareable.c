@@ -55,10 +55,10 @@ static void test_refused(void **state)
 {
     (void)state;
     static const char *const names[] = {
-        "SUBSCRIBE",    "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE",
-        "SUNSUBSCRIBE", "MONITOR",    "SYNC",       "PSYNC",       "MULTI",
-        "EXEC",         "DISCARD",    "WATCH",      "UNWATCH",     "SELECT",
-        "AUTH",         "HELLO",      "RESET",      "QUIT",
+        "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE",
+        "MONITOR",   "SYNC",       "PSYNC",      "MULTI",       "EXEC",         "DISCARD",
+        "WATCH",     "UNWATCH",    "SELECT",     "AUTH",        "HELLO",        "RESET",
+        "QUIT",      "READONLY",   "READWRITE",  "ASKING",
     };
     for (int i = 0; i < N(names); i++) {
         const char *argv[] = {names[i], "x"};
