@@ -78,22 +78,9 @@ void expect_wrongtype(int rc, const char *err)
         fail_msg("no WRONGTYPE in '%s'", err);
 }
 
-void on_async_result(int status, vmux_reply *reply, void *userdata)
+vmux_reply *wait_reply(struct vt_async *r)
 {
-    struct async_result *r = userdata;
-    r->status = status;
-    r->reply = reply;
-    atomic_store(&r->done, true);
-}
-
-static bool is_done(void *arg)
-{
-    return atomic_load(&((struct async_result *)arg)->done);
-}
-
-vmux_reply *wait_reply(struct async_result *r)
-{
-    assert_true(vt_wait_until(is_done, r, 10000));
+    assert_true(vt_wait_until(vt_async_done, r, 10000));
     assert_int_equal(r->status, 0);
     return r->reply;
 }

@@ -8,10 +8,10 @@
 #ifndef VMUX_CMD_COLLECTIONS_H
 #define VMUX_CMD_COLLECTIONS_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "testutil.h"
 #include "vmux/vmux.h"
 
 /* The group setup: opens a handle on the "plain" fixture into *state (fails the test when it
@@ -43,20 +43,9 @@ void expect_array(const vmux_bytes_array *got, const vmux_str *want, size_t n);
 /* Asserts rc is a server error whose message err holds WRONGTYPE. */
 void expect_wrongtype(int rc, const char *err);
 
-/* An async completion captured for the test thread: pass on_async_result and one of these. */
-struct async_result {
-    atomic_bool done;
-    int status;
-    vmux_reply *reply;
-};
-
-/* A vmux_callback (run on the handle's I/O thread) that fills the struct async_result userdata
- * points to and marks it done. */
-void on_async_result(int status, vmux_reply *reply, void *userdata);
-
-/* Waits (10 s) for r's callback and returns its reply, which the caller frees; fails the test
- * when the callback does not come in time or its status is not 0. */
-vmux_reply *wait_reply(struct async_result *r);
+/* Waits (10 s) for r's callback (vt_on_async, testutil.h) and returns its reply, which the caller
+ * frees; fails the test when the callback does not come in time or its status is not 0. */
+vmux_reply *wait_reply(struct vt_async *r);
 
 /* Member i of a collection filled for a scan test: "<tag>:<i>", a NUL and tail, so that it is
  * binary; written into buf (24 bytes at least). Returns its length. */

@@ -279,11 +279,11 @@ static void test_async(void **state)
     vmux_str key = VMUX_STR("cmdlists:async");
     del(key);
     vmux_str values[] = {NUL_VALUE, EMPTY};
-    struct async_result r1 = {0}, r2 = {0}, r3 = {0};
-    assert_int_equal(vmux_rpush_async(m, NULL, key, values, 2, on_async_result, &r1), 0);
-    assert_int_equal(vmux_lpush_async(m, NULL, key, values, 1, on_async_result, &r2), 0);
+    struct vt_async r1 = {0}, r2 = {0}, r3 = {0};
+    assert_int_equal(vmux_rpush_async(m, NULL, key, values, 2, vt_on_async, &r1), 0);
+    assert_int_equal(vmux_lpush_async(m, NULL, key, values, 1, vt_on_async, &r2), 0);
     /* one thread's commands are written in order, so the range sees both pushes */
-    assert_int_equal(vmux_lrange_async(m, NULL, key, 0, -1, on_async_result, &r3), 0);
+    assert_int_equal(vmux_lrange_async(m, NULL, key, 0, -1, vt_on_async, &r3), 0);
     int64_t len;
     vmux_reply *reply = wait_reply(&r1);
     assert_int_equal(vmux_reply_to_int(reply, &len), 0);
@@ -301,9 +301,9 @@ static void test_async(void **state)
     expect_array(&got, all, 3);
     vmux_bytes_array_free(&got);
 
-    assert_int_equal(vmux_rpush_async(m, NULL, key, NULL, 1, on_async_result, &r1),
+    assert_int_equal(vmux_rpush_async(m, NULL, key, NULL, 1, vt_on_async, &r1),
                      VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_lpush_async(m, NULL, key, values, 0, on_async_result, &r1),
+    assert_int_equal(vmux_lpush_async(m, NULL, key, values, 0, vt_on_async, &r1),
                      VMUX_ERR_INVALID_ARG);
 }
 

@@ -203,10 +203,10 @@ static void test_async(void **state)
     vmux_str key = VMUX_STR("cmdsets:async");
     del(key);
     vmux_str members[] = {NUL_MEMBER, EMPTY, NUL_MEMBER};
-    struct async_result r1 = {0}, r2 = {0}, r3 = {0};
-    assert_int_equal(vmux_sadd_async(m, NULL, key, members, 3, on_async_result, &r1), 0);
-    assert_int_equal(vmux_sismember_async(m, NULL, key, EMPTY, on_async_result, &r2), 0);
-    assert_int_equal(vmux_smembers_async(m, NULL, key, on_async_result, &r3), 0);
+    struct vt_async r1 = {0}, r2 = {0}, r3 = {0};
+    assert_int_equal(vmux_sadd_async(m, NULL, key, members, 3, vt_on_async, &r1), 0);
+    assert_int_equal(vmux_sismember_async(m, NULL, key, EMPTY, vt_on_async, &r2), 0);
+    assert_int_equal(vmux_smembers_async(m, NULL, key, vt_on_async, &r3), 0);
     int64_t added;
     vmux_reply *reply = wait_reply(&r1);
     assert_int_equal(vmux_reply_to_int(reply, &added), 0);
@@ -223,9 +223,9 @@ static void test_async(void **state)
     vmux_reply_free(reply);
     expect_members(&got, members, 2);
     vmux_bytes_array_free(&got);
-    assert_int_equal(vmux_sadd_async(m, NULL, key, NULL, 2, on_async_result, &r1),
+    assert_int_equal(vmux_sadd_async(m, NULL, key, NULL, 2, vt_on_async, &r1),
                      VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_sadd_async(m, NULL, key, members, 0, on_async_result, &r1),
+    assert_int_equal(vmux_sadd_async(m, NULL, key, members, 0, vt_on_async, &r1),
                      VMUX_ERR_INVALID_ARG);
 }
 

@@ -477,7 +477,7 @@ static void test_zrange_bad_arguments(void **state)
          .start = VMUX_ZBOUND_LEX(VMUX_STRN(NULL, 3)),
          .stop = VMUX_ZBOUND_LEX_MAX}, /* NULL bytes */
     };
-    struct async_result never = {0};
+    struct vt_async never = {0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         vmux_bytes_array members;
         memset(&members, 0xab, sizeof members);
@@ -490,7 +490,7 @@ static void test_zrange_bad_arguments(void **state)
                          VMUX_ERR_INVALID_ARG);
         assert_null(scored.items);
         assert_int_equal(scored.count, 0);
-        assert_int_equal(vmux_zrange_async(m, NULL, key, &bad[i], false, on_async_result, &never),
+        assert_int_equal(vmux_zrange_async(m, NULL, key, &bad[i], false, vt_on_async, &never),
                          VMUX_ERR_INVALID_ARG);
     }
     /* scores do not go with a range by member */
@@ -500,7 +500,7 @@ static void test_zrange_bad_arguments(void **state)
     memset(&scored, 0xab, sizeof scored);
     assert_int_equal(vmux_zrange_withscores(m, NULL, key, &lex, &scored), VMUX_ERR_INVALID_ARG);
     assert_null(scored.items);
-    assert_int_equal(vmux_zrange_async(m, NULL, key, &lex, true, on_async_result, &never),
+    assert_int_equal(vmux_zrange_async(m, NULL, key, &lex, true, vt_on_async, &never),
                      VMUX_ERR_INVALID_ARG);
     assert_false(atomic_load(&never.done)); /* refused, so the callback never runs */
 }
@@ -810,15 +810,15 @@ static void test_async(void **state)
     vmux_str key = S("cmdzsets:async");
     del(key);
     vmux_zmember items[] = {{NUL_MEMBER, 1.25}, {EMPTY, -INFINITY}, {S("c"), 3}};
-    struct async_result add = {0}, score = {0}, nil = {0}, members = {0}, scored = {0};
+    struct vt_async add = {0}, score = {0}, nil = {0}, members = {0}, scored = {0};
     assert_int_equal(
-        vmux_zadd_async(m, NULL, key, items, 3, VMUX_COND_ALWAYS, true, on_async_result, &add), 0);
-    assert_int_equal(vmux_zscore_async(m, NULL, key, NUL_MEMBER, on_async_result, &score), 0);
-    assert_int_equal(vmux_zscore_async(m, NULL, key, S("none"), on_async_result, &nil), 0);
+        vmux_zadd_async(m, NULL, key, items, 3, VMUX_COND_ALWAYS, true, vt_on_async, &add), 0);
+    assert_int_equal(vmux_zscore_async(m, NULL, key, NUL_MEMBER, vt_on_async, &score), 0);
+    assert_int_equal(vmux_zscore_async(m, NULL, key, S("none"), vt_on_async, &nil), 0);
     vmux_zrange_opts rev = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(0),
                                      .stop = VMUX_ZBOUND_INDEX(-1), .rev = true);
-    assert_int_equal(vmux_zrange_async(m, NULL, key, &rev, false, on_async_result, &members), 0);
-    assert_int_equal(vmux_zrange_async(m, NULL, key, NULL, true, on_async_result, &scored), 0);
+    assert_int_equal(vmux_zrange_async(m, NULL, key, &rev, false, vt_on_async, &members), 0);
+    assert_int_equal(vmux_zrange_async(m, NULL, key, NULL, true, vt_on_async, &scored), 0);
 
     int64_t count;
     vmux_reply *r = wait_reply(&add);
@@ -853,10 +853,10 @@ static void test_async(void **state)
     vmux_scored_array_free(&all);
 
     assert_int_equal(
-        vmux_zadd_async(m, NULL, key, NULL, 1, VMUX_COND_ALWAYS, false, on_async_result, &add),
+        vmux_zadd_async(m, NULL, key, NULL, 1, VMUX_COND_ALWAYS, false, vt_on_async, &add),
         VMUX_ERR_INVALID_ARG);
     assert_int_equal(
-        vmux_zadd_async(m, NULL, key, items, 1, (vmux_cond)99, false, on_async_result, &add),
+        vmux_zadd_async(m, NULL, key, items, 1, (vmux_cond)99, false, vt_on_async, &add),
         VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_reply_to_score(NULL, &s, &found), VMUX_ERR_INVALID_ARG);
 }

@@ -326,28 +326,9 @@ static void test_slot_migrated_under_load(void **state)
 
 /* ---- ASK, then TRYAGAIN from the importing node ---- */
 
-struct pending_call {
-    atomic_bool done;
-    int status;
-    vmux_reply *reply;
-};
-
-static void on_pending_reply(int status, vmux_reply *reply, void *arg)
-{
-    struct pending_call *pc = arg;
-    pc->status = status;
-    pc->reply = reply;
-    atomic_store(&pc->done, true);
-}
-
-static bool pending_done(void *arg)
-{
-    return atomic_load(&((struct pending_call *)arg)->done);
-}
-
 struct retried_wait {
     vmux *m;
-    struct pending_call *pc;
+    struct vt_async *pc;
     uint64_t until;
 };
 
@@ -357,7 +338,7 @@ static bool retried_or_done(void *arg)
     struct retried_wait *w = arg;
     vmux_stats st = VMUX_INIT(vmux_stats);
     assert_int_equal(vmux_read_stats(w->m, &st), 0);
-    return st.retried >= w->until || pending_done(w->pc);
+    return st.retried >= w->until || vt_async_done(w->pc);
 }
 
 /*
@@ -385,11 +366,11 @@ static void test_ask_then_tryagain(void **state)
     vt_must_ok(ps.c[to], "ASKING");
     vt_must_ok(ps.c[to], "SET {askt}:a A"); /* one key moved, the other not there yet */
 
-    struct pending_call pc = {0};
+    struct vt_async pc = {0};
     vmux_callopts opts = VMUX_INIT(vmux_callopts);
     opts.timeout_ms = 30000;
     const char *mget[] = {"MGET", "{askt}:a", "{askt}:b"};
-    assert_int_equal(vmux_call_async(m, &opts, 3, mget, NULL, on_pending_reply, &pc), 0);
+    assert_int_equal(vmux_call_async(m, &opts, 3, mget, NULL, vt_on_async, &pc), 0);
     struct retried_wait w = {m, &pc, 5};
     assert_true(vt_wait_until(retried_or_done, &w, 20000));
     if (atomic_load(&pc.done))
@@ -397,7 +378,7 @@ static void test_ask_then_tryagain(void **state)
                  pc.reply != NULL ? vmux_reply_str(pc.reply, NULL) : "no reply");
 
     slot_assign(&ps, slot, from, to);
-    assert_true(vt_wait_until(pending_done, &pc, 20000));
+    assert_true(vt_wait_until(vt_async_done, &pc, 20000));
     assert_int_equal(pc.status, 0);
     assert_int_equal(vmux_reply_get_kind(pc.reply), VMUX_REPLY_ARRAY);
     assert_int_equal(vmux_reply_len(pc.reply), 2);

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +275,19 @@ int vt_try_set(struct vmux *m, const char *key, const char *value, int timeout_m
 uint64_t vt_now_ms(void)
 {
     return vt_now_ns() / 1000000u;
+}
+
+void vt_on_async(int status, struct vmux_reply *reply, void *userdata)
+{
+    struct vt_async *a = userdata;
+    a->status = status;
+    a->reply = reply;
+    atomic_store(&a->done, true);
+}
+
+bool vt_async_done(void *arg)
+{
+    return atomic_load(&((struct vt_async *)arg)->done);
 }
 
 bool vt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms)

@@ -2,6 +2,7 @@
 #ifndef VMUX_TESTUTIL_H
 #define VMUX_TESTUTIL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -127,6 +128,22 @@ uint64_t vt_now_ns(void);
  * last result. Use it to wait for a condition with a deadline, never a bare sleep.
  */
 bool vt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
+
+struct vmux_reply;
+
+/* An async completion captured for the test thread: pass vt_on_async and one of these. */
+struct vt_async {
+    atomic_bool done;
+    int status;
+    struct vmux_reply *reply; /* the callback's, for the test to free */
+};
+
+/* A reply callback (run on the handle's I/O thread) that fills the struct vt_async userdata
+ * points to and marks it done. */
+void vt_on_async(int status, struct vmux_reply *reply, void *userdata);
+
+/* Whether the struct vt_async at arg is done: a condition for vt_wait_until(). */
+bool vt_async_done(void *arg);
 
 /*
  * As vt_wait_until(), polling every interval_ms: for conditions that open a connection each
