@@ -250,7 +250,8 @@ void vmux__link_close(struct vmux_link *link)
         vmux__conn_end(c, false, VMUX_ERR_CLOSED, VMUX_ERR_CLOSED);
     vmux__opq_fail_all(&link->rejected, VMUX_ERR_CLOSED);
     vmux__opq_fail_all(&link->backlog, VMUX_ERR_CLOSED);
-    vmux__opq_fail_all(&link->retry_q, VMUX_ERR_CLOSED);
+    for (int i = 0; i < VMUX_LINK_RETRY_LEVELS; i++)
+        vmux__opq_fail_all(&link->retry_q[i], VMUX_ERR_CLOSED);
     link->open_timers = 2;
     uv_close((uv_handle_t *)&link->backoff, on_link_timer_closed);
     uv_close((uv_handle_t *)&link->retry_timer, on_link_timer_closed);
@@ -297,9 +298,19 @@ int vmux__link_asking(struct vmux_link *link)
 
 static void on_retry(uv_timer_t *t);
 
-/* Sets the retry timer for delay ms from now unless it is set for earlier already. */
+/*
+ * The retry timer fires at most this often: each firing walks every waiting op, so thousands of
+ * ops refused at once (a server loading its data) are resent in a few batches, not one walk per
+ * op's own due millisecond. An op goes again up to this much after its backoff, never before.
+ */
+#define RETRY_TICK_MS 5u
+
+/* Sets the retry timer for delay ms from now (RETRY_TICK_MS at least) unless it is set for
+ * earlier already. */
 static void arm_retry(struct vmux_link *link, uint64_t delay)
 {
+    if (delay < RETRY_TICK_MS)
+        delay = RETRY_TICK_MS;
     uint64_t due = uv_now(link->loop) + delay;
     if (uv_is_active((uv_handle_t *)&link->retry_timer) && link->retry_due <= due)
         return;
@@ -320,6 +331,23 @@ static void retry_now(struct vmux_link *link, struct vmux_op *op)
 }
 
 /*
+ * Takes the ops of one span's queue that are due by now, from its head: they were queued in
+ * order, each due within its span of its refusal, so an op behind one not yet due waits for it,
+ * at most the span after its own refusal (still within "half to all of the span"), and a firing
+ * touches only the ops it sends and the heads. Returns the ms until the head left is due,
+ * UINT64_MAX when none is.
+ */
+static uint64_t take_due(struct vmux_opq *q, uint32_t now, struct vmux_opq *due)
+{
+    struct vmux_op *op;
+    while ((op = q->head) != NULL && (int32_t)(op->bounce.due_ms - now) <= 0) {
+        vmux__opq_remove(q, op);
+        vmux__opq_push(due, op);
+    }
+    return op != NULL ? (uint64_t)(int32_t)(op->bounce.due_ms - now) : UINT64_MAX;
+}
+
+/*
  * Sends the refused ops whose time has come again on the same link, and sets the timer for the
  * next. One that an ASK sent here goes after ASKING again: an importing node answers TRYAGAIN
  * while a multi-key command's keys are split between it and the source, and without ASKING it
@@ -330,7 +358,11 @@ static void on_retry(uv_timer_t *t)
 {
     struct vmux_link *link = t->data;
     struct vmux_opq due = {0};
-    uint64_t next = vmux__opq_take_due(&link->retry_q, (uint32_t)uv_now(link->loop), &due);
+    uint64_t next = UINT64_MAX;
+    for (int i = 0; i < VMUX_LINK_RETRY_LEVELS; i++) {
+        uint64_t left = take_due(&link->retry_q[i], (uint32_t)uv_now(link->loop), &due);
+        next = left < next ? left : next;
+    }
     if (next != UINT64_MAX)
         arm_retry(link, next);
     struct vmux_op *op;
@@ -354,12 +386,12 @@ static bool starts_with(const char *s, const char *prefix)
 /* Queues op, refused, to go again after its backoff. */
 static void retry_later(struct vmux_link *link, struct vmux_op *op)
 {
-    if (op->retries < UINT8_MAX)
+    if (op->retries < VMUX_LINK_RETRY_LEVELS)
         op->retries++;
     uint32_t wait = vmux__backoff_jitter(
         vmux__backoff_span(op->retries, RETRY_FIRST_MS, RETRY_LAST_MS), next_random(link));
     op->bounce.due_ms = (uint32_t)uv_now(link->loop) + wait;
-    vmux__opq_push(&link->retry_q, op);
+    vmux__opq_push(&link->retry_q[op->retries - 1], op);
     arm_retry(link, wait);
 }
 
@@ -548,7 +580,10 @@ bool vmux__link_cut_off(const struct vmux_link *link)
 
 bool vmux__link_busy(const struct vmux_link *link)
 {
-    return link->backlog.count > 0 || link->retry_q.count > 0 || link->rejected.count > 0 ||
+    size_t retrying = 0;
+    for (int i = 0; i < VMUX_LINK_RETRY_LEVELS; i++)
+        retrying += link->retry_q[i].count;
+    return link->backlog.count > 0 || retrying > 0 || link->rejected.count > 0 ||
            (link->conn != NULL && link->conn->fifo.count > 0);
 }
 

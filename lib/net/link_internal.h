@@ -40,6 +40,9 @@ struct vmux_repl {
     unsigned hist_start, hist_len; /* a ring, oldest first */
 };
 
+/* The backoff spans of refused ops (LOADING, TRYAGAIN...): 10, 20, 40, 80, 160, 320, 500 ms. */
+#define VMUX_LINK_RETRY_LEVELS 7
+
 struct vmux_link {
     uv_loop_t *loop;
     const struct vmux_config *cfg;
@@ -60,8 +63,10 @@ struct vmux_link {
     size_t next_endpoint; /* endpoint the next attempt uses */
 
     uv_timer_t backoff;
-    uv_timer_t retry_timer;   /* resends ops that got LOADING, MASTERDOWN, TRYAGAIN, CLUSTERDOWN */
-    struct vmux_opq retry_q;  /* those ops, each with its own due time (op->bounce.due_ms) */
+    uv_timer_t retry_timer; /* resends ops that got LOADING, MASTERDOWN, TRYAGAIN, CLUSTERDOWN */
+    /* Those ops by how often they were refused (net/link.c: one backoff span each), each with
+     * its due time (op->bounce.due_ms). */
+    struct vmux_opq retry_q[VMUX_LINK_RETRY_LEVELS];
     uint64_t retry_due;       /* loop ms the retry timer is set for, while it is */
     struct vmux_opq rejected; /* retry-safe ops refused with READONLY, for the next connection */
     int open_timers;          /* while closing: timers libuv still holds */
