@@ -29,15 +29,11 @@ int vmux_script_load(vmux *m, const vmux_callopts *opts, vmux_str source, vmux_b
 
 int vmux_script_flush(vmux *m, const vmux_callopts *opts, int mode)
 {
-    static const char *const words[] = {NULL, "SYNC", "ASYNC"};
-    if (mode < 0 || mode > 2)
-        return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
     vmux__args_init(&a);
     vmux__args_cstr(&a, "SCRIPT");
     vmux__args_cstr(&a, "FLUSH");
-    if (words[mode] != NULL)
-        vmux__args_cstr(&a, words[mode]);
+    vmux__args_flush_mode(&a, mode);
     if (vmux__fan_wanted(m))
         return vmux__fan_run(m, opts, &a, true, vmux__combine_all_ok, NULL, 0, NULL);
     return vmux__run_ok(m, opts, &a, true);

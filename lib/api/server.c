@@ -97,14 +97,10 @@ int vmux_dbsize(vmux *m, const vmux_callopts *opts, int64_t *count)
 /* FLUSHDB, FLUSHALL: on every primary of a cluster, OK only when every one said OK. */
 static int flush(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_flush_mode mode)
 {
-    static const char *const words[] = {NULL, "SYNC", "ASYNC"};
-    if (mode != VMUX_FLUSH_DEFAULT && mode != VMUX_FLUSH_SYNC && mode != VMUX_FLUSH_ASYNC)
-        return VMUX_ERR_INVALID_ARG;
     struct vmux_args a;
     vmux__args_init(&a);
     vmux__args_cstr(&a, cmd);
-    if (words[mode] != NULL)
-        vmux__args_cstr(&a, words[mode]);
+    vmux__args_flush_mode(&a, (int)mode);
     if (vmux__fan_wanted(m))
         return vmux__fan_run(m, opts, &a, false, vmux__combine_all_ok, NULL, 0, NULL);
     return vmux__run_ok(m, opts, &a, false);

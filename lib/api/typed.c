@@ -10,6 +10,7 @@
 #include "core/sized.h"
 #include "mux/handle.h"
 #include "vmux/error.h"
+#include "vmux/server.h"
 
 /* Storage for number arguments beyond the first few; never moves once allocated. */
 struct vmux_numbers {
@@ -142,6 +143,15 @@ void vmux__args_count(struct vmux_args *a, int64_t count)
         a->error = a->error != 0 ? a->error : VMUX_ERR_INVALID_ARG;
     else
         vmux__args_int(a, count);
+}
+
+void vmux__args_flush_mode(struct vmux_args *a, int mode)
+{
+    static const char *const words[] = {NULL, "SYNC", "ASYNC"};
+    if (mode < VMUX_FLUSH_DEFAULT || mode > VMUX_FLUSH_ASYNC)
+        a->error = a->error != 0 ? a->error : VMUX_ERR_INVALID_ARG;
+    else if (words[mode] != NULL)
+        vmux__args_cstr(a, words[mode]);
 }
 
 void vmux__args_double(struct vmux_args *a, double v)

@@ -62,6 +62,12 @@ void vmux__args_count(struct vmux_args *a, int64_t count);
 bool vmux__args_cond(struct vmux_args *a, vmux_cond cond, vmux_cond max);
 /* A NaN is refused (VMUX_ERR_INVALID_ARG when the command is sent). */
 void vmux__args_double(struct vmux_args *a, double v);
+/*
+ * The word of a flush mode (vmux_flush_mode, server.h): nothing for the default, SYNC or ASYNC
+ * (FLUSHALL, FLUSHDB, SCRIPT FLUSH, FUNCTION FLUSH). Another value is refused
+ * (VMUX_ERR_INVALID_ARG when the command is sent).
+ */
+void vmux__args_flush_mode(struct vmux_args *a, int mode);
 
 /*
  * Sends the command synchronously (retry-safe when idempotent, on top of opts' own flags),
