@@ -109,6 +109,54 @@ VMUX_EXPORT int vmux_script_flush(vmux *m, const vmux_callopts *opts, int mode);
 VMUX_EXPORT int vmux_script_exists(vmux *m, const vmux_callopts *opts, const char *const *sha1s,
                                    size_t n, bool *exists);
 
+/**
+ * Functions (Valkey 7+): libraries of Lua functions, loaded with FUNCTION LOAD and run with FCALL
+ * or FCALL_RO through vmux_call(), routed by their keys as any command is. A server keeps its
+ * libraries (they survive a restart, and replicas get them), but a cluster does not share them
+ * between shards: a library must be loaded on every primary, or an FCALL on a key of a shard that
+ * lacks it fails with "ERR Function not found". FUNCTION LOAD sent through vmux_call() is keyless
+ * and reaches one primary only; these helpers, like the script administration above, run on
+ * every primary (cluster.h), and fail, with "host:port: " and the reason in opts->errbuf, when any
+ * primary failed (except as vmux_function_delete() says). None is atomic across the cluster: the
+ * primaries that succeeded keep what they did when another failed. Synchronous; any thread but
+ * the I/O thread. Errors as vmux_call(), and VMUX_ERR_INVALID_ARG for bad input (nothing sent).
+ *
+ * All three are retry-safe (running one twice leaves the state of running it once), so one sent
+ * when a connection broke is sent again on the next connection; a load without replace (or a
+ * delete) that had run the first time then fails as the server answers the second: "ERR Library
+ * '...' already exists" ("ERR Library not found").
+ */
+
+/**
+ * FUNCTION LOAD [REPLACE] code: loads the library whose source is code (starting "#!lua
+ * name=<library>"). *library gets its name (free it with vmux_bytes_free(); NULL drops it) when
+ * every primary loaded it under the same name (else VMUX_ERR_PROTOCOL). Without replace, a
+ * primary that already has a library of that name refuses it ("ERR Library '<name>' already
+ * exists": VMUX_ERR_SERVER); with replace, it is replaced there. Code the server cannot load is
+ * VMUX_ERR_SERVER with its message ("ERR Missing library metadata", "ERR Error compiling
+ * function: ..."). code {NULL, len > 0} is VMUX_ERR_INVALID_ARG.
+ */
+VMUX_EXPORT int vmux_function_load(vmux *m, const vmux_callopts *opts, vmux_str code, bool replace,
+                                   vmux_bytes *library);
+
+/**
+ * FUNCTION DELETE library: deletes the library and its functions. Returns 0 when at least one
+ * primary deleted it and every other one answered that it has no such library (a shard added
+ * since the load, or a load that failed half way, leaves primaries without it: the library is
+ * gone from all of them afterwards, which is what a delete is for). When no primary had it, the
+ * call fails as a standalone server does: VMUX_ERR_SERVER, "ERR Library not found" (after the
+ * first primary's "host:port: " on a cluster). Any other failure of any primary fails the call.
+ * library {NULL, len > 0} is VMUX_ERR_INVALID_ARG.
+ */
+VMUX_EXPORT int vmux_function_delete(vmux *m, const vmux_callopts *opts, vmux_str library);
+
+/**
+ * FUNCTION FLUSH [SYNC|ASYNC]: deletes every library (mode as vmux_script_flush(): 0 the server's
+ * default, 1 SYNC, 2 ASYNC, as vmux_flush_mode in server.h; anything else is
+ * VMUX_ERR_INVALID_ARG).
+ */
+VMUX_EXPORT int vmux_function_flush(vmux *m, const vmux_callopts *opts, int mode);
+
 #ifdef __cplusplus
 }
 #endif

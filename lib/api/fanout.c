@@ -14,13 +14,20 @@ bool vmux__fan_wanted(vmux *m)
     return m != NULL && vmux__fanout_cluster(m);
 }
 
-/* The first primary that failed, or NULL. */
-static const vmux_node_reply *first_failure(const vmux_node_replies *res)
+/*
+ * The primary whose failure fails the call, or NULL: the first one that failed without excuse;
+ * when every primary failed and each was excused, the first (none succeeded to excuse them).
+ */
+static const vmux_node_reply *first_failure(const vmux_node_replies *res, vmux_excuse_fn excused)
 {
-    for (size_t i = 0; i < res->count; i++)
-        if (res->nodes[i].status != 0)
-            return &res->nodes[i];
-    return NULL;
+    size_t failed = 0;
+    for (size_t i = 0; i < res->count; i++) {
+        const vmux_node_reply *n = &res->nodes[i];
+        if (n->status != 0 && (excused == NULL || !excused(n)))
+            return n;
+        failed += n->status != 0;
+    }
+    return failed > 0 && failed == res->count ? &res->nodes[0] : NULL;
 }
 
 static void explain(const vmux_callopts *o, const vmux_node_reply *n)
@@ -35,6 +42,13 @@ static void explain(const vmux_callopts *o, const vmux_node_reply *n)
 int vmux__fan_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                   vmux_combine_fn combine, void *out, size_t size, void (*release)(void *))
 {
+    return vmux__fan_run_excusing(m, opts, a, idempotent, NULL, combine, out, size, release);
+}
+
+int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                           vmux_excuse_fn excused, vmux_combine_fn combine, void *out, size_t size,
+                           void (*release)(void *))
+{
     unsigned char scratch[64];
     bool dropped = out == NULL;
     if (dropped)
@@ -48,7 +62,7 @@ int vmux__fan_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool 
                  ? a->error
                  : vmux_call_nodes(m, &o, VMUX_NODES_PRIMARIES, a->argc, a->argv, a->lens, &res);
     vmux__args_free(a);
-    const vmux_node_reply *bad = rc == 0 ? first_failure(&res) : NULL;
+    const vmux_node_reply *bad = rc == 0 ? first_failure(&res, excused) : NULL;
     if (bad != NULL) {
         rc = bad->status;
         explain(&o, bad);

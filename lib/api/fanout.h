@@ -15,7 +15,8 @@
 bool vmux__fan_wanted(vmux *m);
 
 /*
- * Combines the primaries' replies, every one of them a success (status 0), into out. Returns 0,
+ * Combines the primaries' replies, every one of them a success (status 0) unless a rule excused
+ * some failures (vmux__fan_run_excusing()), into out. Returns 0,
  * or VMUX_ERR_PROTOCOL (a reply of another shape, replies that should agree and do not),
  * VMUX_ERR_NOMEM; on failure out reads as zeroed.
  */
@@ -31,6 +32,22 @@ typedef int (*vmux_combine_fn)(const vmux_node_replies *res, void *out);
  */
 int vmux__fan_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                   vmux_combine_fn combine, void *out, size_t size, void (*release)(void *));
+
+/*
+ * Whether a primary's failure (status != 0) is excused: the command's rule takes it as an answer,
+ * not as a failure (FUNCTION DELETE's "Library not found" on a primary that lacks the library).
+ */
+typedef bool (*vmux_excuse_fn)(const vmux_node_reply *n);
+
+/*
+ * vmux__fan_run() with failures that excused (NULL: none) forgives: the call fails with the first
+ * primary that failed without excuse, or, when every primary failed and each was excused, with
+ * the first of them. Otherwise combine gets every reply, the excused failures' included (their
+ * status is not 0: it skips them).
+ */
+int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                           vmux_excuse_fn excused, vmux_combine_fn combine, void *out, size_t size,
+                           void (*release)(void *));
 
 /* Rules. sum: int64_t, the sum of integer replies (DBSIZE). min: int64_t, the smallest of
  * integer replies (WAIT: the replicas that acknowledged on every shard). concat: vmux_bytes_array,

@@ -2,6 +2,8 @@
  * Scripts: EVALSHA with EVAL fallback, surviving SCRIPT FLUSH, synchronously and
  * asynchronously (one callback per run, with the final outcome); errors, and an error buffer that
  * a recovered NOSCRIPT leaves untouched (a conditional transaction's too); binary arguments.
+ * Functions: FUNCTION LOAD [REPLACE], DELETE and FLUSH through their helpers reach every primary
+ * (FCALL and FCALL_RO on keys of every shard work), the server's errors, refused input.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -319,6 +321,230 @@ static void test_async_script_errors(void **state)
     vmux_script_free(s);
 }
 
+/* ---- functions: FUNCTION LOAD, DELETE and FLUSH on every primary ---- */
+
+/*
+ * A library of version v: vmuxfn_set key value (SET, returns "v<v>"), vmuxfn_get key (no-writes:
+ * for FCALL_RO) and vmuxfn_version (keyless, no-writes: any node runs it, to ask each primary).
+ */
+static const char *fn_library(int v)
+{
+    static char code[512];
+    snprintf(code, sizeof code,
+             "#!lua name=vmuxfn\n"
+             "redis.register_function('vmuxfn_set', function(keys, args)\n"
+             "  redis.call('SET', keys[1], args[1]) return 'v%d' end)\n"
+             "redis.register_function{function_name='vmuxfn_get', flags={'no-writes'},\n"
+             "  callback=function(keys, args) return redis.call('GET', keys[1]) end}\n"
+             "redis.register_function{function_name='vmuxfn_version', flags={'no-writes'},\n"
+             "  callback=function() return %d end}\n",
+             v, v);
+    return code;
+}
+
+/* Whether every primary (the server, standalone) answers vmuxfn_version with want ("1", or
+ * "ERR Function not found" when none should have it), asked behind the library's back. */
+static bool fn_everywhere(const char *want)
+{
+    char *text = vt_admin_all("plain", "FCALL_RO vmuxfn_version 0");
+    assert_non_null(text);
+    int lines = 1;
+    for (const char *c = text; *c != '\0'; c++)
+        lines += *c == '\n';
+    bool all = vt_lines_equal(text, want) == lines;
+    if (!all)
+        print_message("vmuxfn_version on the primaries: %s\n", text);
+    free(text);
+    return all;
+}
+
+/* A command through vmux_call(), routed as any command is: its status, errbuf why. */
+static int call(vmux *m, char *why, size_t whylen, int argc, const char **argv, vmux_reply **r)
+{
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = whylen);
+    why[0] = '\0';
+    return vmux_call(m, &o, argc, argv, NULL, r);
+}
+
+/* FCALL vmuxfn_set and FCALL_RO vmuxfn_get on 60 keys, spread over every shard of a cluster:
+ * each works, and the set returns "v<v>". */
+static void fn_calls_everywhere(vmux *m, int v)
+{
+    char want[8];
+    snprintf(want, sizeof want, "v%d", v);
+    for (int i = 0; i < 60; i++) {
+        char key[32], why[256];
+        snprintf(key, sizeof key, "fn:%d", i);
+        const char *set[] = {"FCALL", "vmuxfn_set", "1", key, key};
+        const char *get[] = {"FCALL_RO", "vmuxfn_get", "1", key};
+        vmux_reply *r = NULL;
+        if (call(m, why, sizeof why, 5, set, &r) != 0)
+            fail_msg("FCALL on %s: %s", key, why);
+        assert_string_equal(vmux_reply_str(r, NULL), want);
+        vmux_reply_free(r);
+        if (call(m, why, sizeof why, 4, get, &r) != 0)
+            fail_msg("FCALL_RO on %s: %s", key, why);
+        assert_string_equal(vmux_reply_str(r, NULL), key);
+        vmux_reply_free(r);
+    }
+}
+
+/* errbuf of a primary's server error: "host:port: <message>" on a cluster, the message alone on a
+ * standalone server (as any typed command's). */
+static void assert_server_said(const char *why, const char *message)
+{
+    if (vt_cluster_mode() == NULL) {
+        assert_string_equal(why, message);
+        return;
+    }
+    const char *said = strstr(why, ": ");
+    assert_true(strncmp(why, "127.0.0.1:", 10) == 0);
+    assert_non_null(said);
+    assert_string_equal(said + 2, message);
+}
+
+/*
+ * The library is loaded on every primary, so FCALL and FCALL_RO work on keys of every shard
+ * (through vmux_call, FUNCTION LOAD reaches one primary: the others answer "Function not found").
+ * Without REPLACE a library that exists is refused, by the primary that has it; with REPLACE it
+ * is replaced everywhere.
+ */
+static void test_function_load_everywhere(void **state)
+{
+    vmux *m = *state;
+    assert_int_equal(vmux_function_flush(m, NULL, VMUX_FLUSH_SYNC), 0);
+    assert_true(fn_everywhere("ERR Function not found"));
+    vmux_bytes lib;
+    assert_int_equal(vmux_function_load(m, NULL, VMUX_STR(fn_library(1)), false, &lib), 0);
+    assert_string_equal(lib.ptr, "vmuxfn");
+    assert_int_equal(lib.len, 6);
+    vmux_bytes_free(&lib);
+    fn_calls_everywhere(m, 1);
+    assert_true(fn_everywhere("1"));
+
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    lib = (vmux_bytes){(char *)"stale", 5};
+    assert_int_equal(vmux_function_load(m, &o, VMUX_STR(fn_library(2)), false, &lib),
+                     VMUX_ERR_SERVER);
+    assert_null(lib.ptr);
+    assert_server_said(why, "ERR Library 'vmuxfn' already exists");
+    assert_true(fn_everywhere("1"));
+    assert_int_equal(vmux_function_load(m, &o, VMUX_STR(fn_library(2)), true, NULL), 0);
+    assert_true(fn_everywhere("2"));
+    fn_calls_everywhere(m, 2);
+    assert_int_equal(vmux_function_flush(m, NULL, 0), 0);
+}
+
+/*
+ * A library that one primary has (FUNCTION LOAD through vmux_call) is refused by it without
+ * REPLACE, its address in errbuf; REPLACE loads it on every primary.
+ */
+static void test_function_load_where_one_has_it(void **state)
+{
+    vmux *m = *state;
+    assert_int_equal(vmux_function_flush(m, NULL, 0), 0);
+    char why[256];
+    const char *load[] = {"FUNCTION", "LOAD", fn_library(1)};
+    vmux_reply *r = NULL;
+    assert_int_equal(call(m, why, sizeof why, 3, load, &r), 0);
+    vmux_reply_free(r);
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    assert_int_equal(vmux_function_load(m, &o, VMUX_STR(fn_library(1)), false, NULL),
+                     VMUX_ERR_SERVER);
+    assert_server_said(why, "ERR Library 'vmuxfn' already exists");
+    vmux_bytes lib;
+    assert_int_equal(vmux_function_load(m, &o, VMUX_STR(fn_library(1)), true, &lib), 0);
+    assert_string_equal(lib.ptr, "vmuxfn");
+    vmux_bytes_free(&lib);
+    assert_true(fn_everywhere("1"));
+    fn_calls_everywhere(m, 1);
+    assert_int_equal(vmux_function_flush(m, NULL, 0), 0);
+}
+
+/*
+ * FUNCTION DELETE deletes the library from every primary, also when some lacked it (deleted
+ * through vmux_call from one primary first: on a standalone server, that was the only one);
+ * a library that no primary has is the server's error.
+ */
+static void test_function_delete(void **state)
+{
+    vmux *m = *state;
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    assert_int_equal(vmux_function_flush(m, NULL, 0), 0);
+    assert_int_equal(vmux_function_load(m, NULL, VMUX_STR(fn_library(1)), false, NULL), 0);
+    assert_int_equal(vmux_function_delete(m, &o, VMUX_STR("vmuxfn")), 0);
+    assert_true(fn_everywhere("ERR Function not found"));
+    const char *set[] = {"FCALL", "vmuxfn_set", "1", "fn:gone", "x"};
+    vmux_reply *r = NULL;
+    assert_int_equal(call(m, why, sizeof why, 5, set, &r), VMUX_ERR_SERVER);
+    assert_string_equal(why, "ERR Function not found");
+    vmux_reply_free(r);
+    assert_int_equal(vmux_function_delete(m, &o, VMUX_STR("vmuxfn")), VMUX_ERR_SERVER);
+    assert_server_said(why, "ERR Library not found");
+
+    assert_int_equal(vmux_function_load(m, NULL, VMUX_STR(fn_library(1)), false, NULL), 0);
+    const char *del[] = {"FUNCTION", "DELETE", "vmuxfn"};
+    assert_int_equal(call(m, why, sizeof why, 3, del, &r), 0);
+    vmux_reply_free(r);
+    why[0] = '\0';
+    int rc = vmux_function_delete(m, &o, VMUX_STR("vmuxfn"));
+    if (vt_cluster_mode() == NULL) {
+        assert_int_equal(rc, VMUX_ERR_SERVER);
+        assert_string_equal(why, "ERR Library not found");
+    } else {
+        assert_int_equal(rc, 0); /* deleted where it was, missing elsewhere */
+        assert_string_equal(why, "");
+    }
+    assert_true(fn_everywhere("ERR Function not found"));
+}
+
+/* FUNCTION FLUSH in each mode empties every primary. */
+static void test_function_flush(void **state)
+{
+    vmux *m = *state;
+    for (int mode = VMUX_FLUSH_DEFAULT; mode <= VMUX_FLUSH_ASYNC; mode++) {
+        assert_int_equal(vmux_function_load(m, NULL, VMUX_STR(fn_library(mode)), true, NULL), 0);
+        assert_true(fn_everywhere(mode == 0 ? "0" : mode == 1 ? "1" : "2"));
+        assert_int_equal(vmux_function_flush(m, NULL, mode), 0);
+        assert_true(fn_everywhere("ERR Function not found"));
+    }
+}
+
+/* Code the server cannot load is its error, in errbuf; bad input is refused, nothing sent. */
+static void test_function_errors(void **state)
+{
+    vmux *m = *state;
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    vmux_bytes lib = {(char *)"stale", 5};
+    assert_int_equal(vmux_function_load(m, &o, VMUX_STR("return 1"), false, &lib), VMUX_ERR_SERVER);
+    assert_null(lib.ptr);
+    assert_int_equal(lib.len, 0);
+    assert_server_said(why, "ERR Missing library metadata");
+    assert_int_equal(
+        vmux_function_load(m, &o, VMUX_STR("#!lua name=vmuxbad\nreturn nosuch("), true, &lib),
+        VMUX_ERR_SERVER);
+    assert_non_null(strstr(why, "ERR Error compiling function"));
+
+    why[0] = '\0';
+    lib = (vmux_bytes){(char *)"stale", 5};
+    assert_int_equal(vmux_function_load(NULL, &o, VMUX_STR(fn_library(1)), false, &lib),
+                     VMUX_ERR_INVALID_ARG);
+    assert_null(lib.ptr);
+    assert_int_equal(vmux_function_load(m, &o, VMUX_STRN(NULL, 5), false, &lib),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_function_delete(NULL, &o, VMUX_STR("vmuxfn")), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_function_delete(m, &o, VMUX_STRN(NULL, 3)), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_function_flush(NULL, &o, 0), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_function_flush(m, &o, -1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_function_flush(m, &o, 3), VMUX_ERR_INVALID_ARG);
+    vmux_callopts unsized = {0};
+    assert_int_equal(vmux_function_flush(m, &unsized, 0), VMUX_ERR_INVALID_ARG);
+    assert_true(fn_everywhere("ERR Function not found")); /* nothing was loaded */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +556,11 @@ int main(void)
         cmocka_unit_test(test_async_script_errors),
         cmocka_unit_test_setup_teardown(test_one_deadline_covers_the_run, proxy_setup,
                                         vt_proxied_teardown),
+        cmocka_unit_test_setup_teardown(test_function_load_everywhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_function_load_where_one_has_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_function_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_function_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_function_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
