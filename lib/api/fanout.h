@@ -15,10 +15,10 @@
 bool vmux__fan_wanted(vmux *m);
 
 /*
- * Combines the primaries' replies, every one of them a success (status 0) unless a rule excused
- * some failures (vmux__fan_run_excusing()), into out. Returns 0,
- * or VMUX_ERR_PROTOCOL (a reply of another shape, replies that should agree and do not),
- * VMUX_ERR_NOMEM; on failure out reads as zeroed.
+ * Combines the primaries' replies, every one of them a success (status 0) unless the command
+ * excuses some failures (vmux__fan_run_excusing()), into out. Returns 0, or VMUX_ERR_PROTOCOL (a
+ * reply of another shape, replies that should agree and do not), VMUX_ERR_NOMEM; on failure out
+ * reads as zeroed.
  */
 typedef int (*vmux_combine_fn)(const vmux_node_replies *res, void *out);
 
@@ -40,10 +40,10 @@ int vmux__fan_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool 
 typedef bool (*vmux_excuse_fn)(const vmux_node_reply *n);
 
 /*
- * vmux__fan_run() with failures that excused (NULL: none) forgives: the call fails with the first
- * primary that failed without excuse, or, when every primary failed and each was excused, with
- * the first of them. Otherwise combine gets every reply, the excused failures' included (their
- * status is not 0: it skips them).
+ * vmux__fan_run(), forgiving the failures that excused accepts (NULL: none): the call fails with
+ * the first primary that failed without excuse or, when every primary failed and each was
+ * excused, with the first of them (errbuf as vmux__fan_run() says). Otherwise combine gets every
+ * reply, the excused failures' included (their status is not 0: it skips them).
  */
 int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                            vmux_excuse_fn excused, vmux_combine_fn combine, void *out, size_t size,
@@ -52,8 +52,9 @@ int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args 
 /* Rules. sum: int64_t, the sum of integer replies (DBSIZE). min: int64_t, the smallest of
  * integer replies (WAIT: the replicas that acknowledged on every shard). concat: vmux_bytes_array,
  * arrays joined in the order of the primaries (KEYS). all_ok: out unused, every reply a status
- * (FLUSHALL, FLUSHDB, SCRIPT FLUSH). same: vmux_bytes, every reply the same string (SCRIPT LOAD's
- * SHA1, PING). The AND of SCRIPT EXISTS is in script_admin.c. */
+ * (FLUSHALL, FLUSHDB, SCRIPT FLUSH, FUNCTION FLUSH). same: vmux_bytes, every reply the same string
+ * (SCRIPT LOAD's SHA1, FUNCTION LOAD's library name, PING). The AND of SCRIPT EXISTS is in
+ * script_admin.c; FUNCTION DELETE's rule and excuse in function_admin.c. */
 int vmux__combine_sum(const vmux_node_replies *res, void *out);
 int vmux__combine_min(const vmux_node_replies *res, void *out);
 int vmux__combine_concat(const vmux_node_replies *res, void *out);
