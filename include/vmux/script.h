@@ -140,12 +140,13 @@ VMUX_EXPORT int vmux_function_load(vmux *m, const vmux_callopts *opts, vmux_str 
                                    vmux_bytes *library);
 
 /**
- * FUNCTION DELETE library: deletes the library and its functions. Returns 0 when at least one
- * primary deleted it and every other one answered that it has no such library (a shard added
- * since the load, or a load that failed half way, leaves primaries without it: the library is
- * gone from all of them afterwards, which is what a delete is for). When no primary had it, the
- * call fails as a standalone server does: VMUX_ERR_SERVER, "ERR Library not found" (after the
- * first primary's "host:port: " on a cluster). Any other failure of any primary fails the call.
+ * FUNCTION DELETE library: deletes the library and its functions. On a cluster, returns 0 when
+ * at least one primary had the library and deleted it, and each of the others either deleted it
+ * too or answered that it has no such library (a shard added since the load, or a load that
+ * failed half way, leaves primaries without it: the library is gone from all of them afterwards,
+ * which is what a delete is for). When no primary had it, the call fails as a standalone server
+ * does: VMUX_ERR_SERVER, "ERR Library not found" (after the first primary's "host:port: " on a
+ * cluster). Any other failure of any primary fails the call.
  * library {NULL, len > 0} is VMUX_ERR_INVALID_ARG.
  */
 VMUX_EXPORT int vmux_function_delete(vmux *m, const vmux_callopts *opts, vmux_str library);
