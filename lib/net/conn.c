@@ -85,6 +85,18 @@ void vmux__conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
     vmux__link_conn_failed(c->link, code, "%s: %s", c->where, reason);
 }
 
+void vmux__conn_fail_unquoted(struct vmux_conn *c, int code, const char *fmt, ...)
+{
+    if (c->failing)
+        return;
+    char reason[VMUX_CAUSE_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    vmux__link_conn_failed(c->link, code, "%s: %s", c->where, reason);
+}
+
 /* ---- connecting ---- */
 
 static void on_connect_timeout(uv_timer_t *t)

@@ -181,6 +181,14 @@ void vmux__conn_begin(struct vmux_conn *c);
  */
 void vmux__conn_end(struct vmux_conn *conn, bool requeue, int status, int sent_status);
 
+/*
+ * As vmux__conn_fail(), for a reason that quotes nothing a server said but an error code
+ * (vmux__error_code(): "AUTH failed: WRONGPASS"): not masked, so that a password that happens to
+ * be a piece of the code ("PASS") does not mangle it.
+ */
+void vmux__conn_fail_unquoted(struct vmux_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Fails the connection: reported to its link, which ends it and reconnects. */
 void vmux__conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -366,10 +366,11 @@ static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, 
     if (label == LABEL_AUTH) {
         char code[32];
         vmux__error_code(msg, code, sizeof(code));
-        vmux__conn_fail(c, VMUX_ERR_AUTH,
-                        "AUTH failed: %s (the server's message is not shown: it may echo the "
-                        "credentials)",
-                        code);
+        vmux__conn_fail_unquoted(
+            c, VMUX_ERR_AUTH,
+            "AUTH failed: %s (the server's message is not shown: it may echo the "
+            "credentials)",
+            code);
     } else if (auth || !ignorable) {
         vmux__conn_fail(c, auth ? VMUX_ERR_AUTH : VMUX_ERR_SETUP, "%s failed: %s", label, msg);
     }

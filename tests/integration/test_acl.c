@@ -77,6 +77,24 @@ static void test_wrong_password_is_auth_error(void **state)
     expect_contains(err, "WRONGPASS");
 }
 
+/* A password that is a piece of the error code ("PASS", "WRONG") leaves the code whole: AUTH's
+ * reason quotes only the code, so nothing in it is masked (it read "AUTH failed: *****PASS"). */
+static void test_wrong_password_inside_the_code(void **state)
+{
+    (void)state;
+    const char *const passwords[] = {"PASS", "WRONG", "WRONGPASS"};
+    for (size_t i = 0; i < sizeof passwords / sizeof passwords[0]; i++) {
+        char extra[64];
+        snprintf(extra, sizeof extra, "user=vmuxtest,password=%s,connectRetry=1", passwords[i]);
+        char *conf = vt_server_config("plain", extra);
+        char err[256] = "";
+        vmux *m = NULL;
+        assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), VMUX_ERR_AUTH);
+        free(conf);
+        expect_contains(err, "AUTH failed: WRONGPASS (the server's message is not shown");
+    }
+}
+
 /* The URL's user, password and database all take effect on the session. */
 static void test_url_credentials_and_database(void **state)
 {
@@ -258,6 +276,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_user_and_password),
         cmocka_unit_test(test_wrong_password_is_auth_error),
+        cmocka_unit_test(test_wrong_password_inside_the_code),
         cmocka_unit_test(test_url_credentials_and_database),
         cmocka_unit_test(test_name_and_library_info),
         cmocka_unit_test(test_database_out_of_range_is_setup_error),
