@@ -156,6 +156,7 @@ static void on_connected(uv_connect_t *req, int status)
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "connect failed: connected to itself (no server)");
         return;
     }
+    c->connected = true;
     uv_os_fd_t fd;
     if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
         c->fd = fd;

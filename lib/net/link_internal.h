@@ -113,6 +113,7 @@ struct vmux_conn {
     bool failing;
     bool tcp_open;
     bool resolving;
+    bool connected; /* the TCP connection is up (on_connected): the socket exists to write to */
     bool write_pending;
     bool flush_armed;
     bool handshaking;        /* TLS handshake under way: no session setup yet */

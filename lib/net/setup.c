@@ -578,7 +578,10 @@ void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms)
 {
     const struct vmux_config *cfg = c->link->cfg;
     bool late = tick_late(c, now_ms);
-    if (c->failing || c->handshaking || c->setup_left > 0 || late)
+    /* Not before the socket is connected: a connection still resolving its host name or
+     * connecting has no socket to write to (libuv aborted on the PING a tick wrote there:
+     * probe18), and its last_io is 0, so it looked idle. */
+    if (c->failing || !c->connected || c->handshaking || c->setup_left > 0 || late)
         return;
     if (c->link->push_fn != NULL) {
         push_tick(c, now_ms, false);
