@@ -83,6 +83,7 @@ bool vmux__node_line_parse(char *line, struct vmux_node_line *n)
         n->host = NULL; /* its slots still count as served */
     n->myself = has_flag(tok[2], "myself");
     n->primary = has_flag(tok[2], "master");
+    n->epoch = strtoull(tok[6], NULL, 10); /* not a number: 0 */
     uint8_t mig[VMUX_SLOTS / 8] = {0};
     for (char *t; (t = strtok_r(NULL, " \r", &save)) != NULL;)
         parse_slot(t, n, mig);

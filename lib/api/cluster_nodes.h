@@ -17,6 +17,7 @@ struct vmux_node_line {
     const char *host; /* into the parsed text; NULL when the line has no address (noaddr) */
     int port;
     bool myself, primary;
+    uint64_t epoch; /* its config epoch: of two primaries that claim a slot, the higher wins */
     uint8_t serves[VMUX_SLOTS / 8]; /* its ranges */
     uint8_t stable[VMUX_SLOTS / 8]; /* its ranges less the slots it is migrating away */
 };

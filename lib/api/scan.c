@@ -7,6 +7,7 @@
 #include "api/fanout.h"
 #include "api/scan_cluster.h"
 #include "api/typed.h"
+#include "core/errbuf.h"
 #include "core/sized.h"
 #include "vmux/error.h"
 #include "vmux/hashes.h"
@@ -211,8 +212,8 @@ static int node_step(vmux_scan *it, const vmux_callopts *opts, struct step_out *
  * node when there is none, and scans one step of it. A failed step forgets the node (its slots
  * will be scanned again, on whichever node owns them then), so a retry goes on after a failover.
  */
-static int cluster_step(vmux_scan *it, const vmux_callopts *opts, const struct batch_form *form,
-                        void *batch)
+static int cluster_try(vmux_scan *it, const vmux_callopts *opts, const struct batch_form *form,
+                       void *batch)
 {
     struct vmux_cscan *cl = it->cl;
     int rc = cl->finishing ? vmux__cscan_node_done(it->m, opts, cl) : 0;
@@ -236,6 +237,31 @@ static int cluster_step(vmux_scan *it, const vmux_callopts *opts, const struct b
     return 1;
 }
 
+/*
+ * cluster_try(), once more when nothing was sent to the node (VMUX_ERR_NOT_CONNECTED: the node
+ * left the handle's map after a failover, or has no connection): the node is forgotten by then,
+ * so the second try goes on with the slots' owners now. The caller's error buffer gets the
+ * reason of a failed step, always (a description of the code when no deeper call gave one).
+ */
+static int cluster_step(vmux_scan *it, const vmux_callopts *opts, const struct batch_form *form,
+                        void *batch)
+{
+    char why[VMUX_REASON_SIZE] = "";
+    vmux_callopts caller = vmux__callopts_copy(opts);
+    vmux_callopts o = caller;
+    o.errbuf = why;
+    o.errlen = sizeof why;
+    int rc = cluster_try(it, &o, form, batch);
+    if (rc == VMUX_ERR_NOT_CONNECTED) {
+        why[0] = '\0';
+        rc = cluster_try(it, &o, form, batch);
+    }
+    if (rc < 0)
+        vmux__errbuf_set(caller.errbuf, caller.errlen, "cluster SCAN: %s",
+                         why[0] != '\0' ? why : vmux_strerror(rc));
+    return rc;
+}
+
 /* Before the first step: a SCAN on a handle that routes by slot scans the whole cluster. */
 static int decide(vmux_scan *it)
 {
@@ -254,6 +280,8 @@ static int step(vmux_scan *it, const vmux_callopts *opts, const struct batch_for
         return 0;
     int rc = it->begun ? 0 : decide(it);
     if (rc != 0) {
+        vmux_callopts c = vmux__callopts_copy(opts);
+        vmux__errbuf_set(c.errbuf, c.errlen, "%s", vmux_strerror(rc));
         it->begun = false;
         return rc;
     }

@@ -10,6 +10,7 @@
 
 #include "api/cluster_nodes.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,23 +91,83 @@ int vmux__cscan_call(vmux *m, const vmux_callopts *opts, const struct vmux_cscan
                                      argc, argv, argvlen, out);
 }
 
-/* CLUSTER NODES from any primary that answers (the first in the map's order). */
-static int ask_any(vmux *m, const vmux_callopts *o, vmux_reply **r)
+/* Writes a step's failure reason into o's error buffer (if any) and returns rc. */
+static int fail(const vmux_callopts *o, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(const vmux_callopts *o, int rc, const char *fmt, ...)
+{
+    if (o->errbuf != NULL && o->errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(o->errbuf, o->errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* CLUSTER NODES from every primary of the handle's map; fails only when none answered. */
+static int ask_primaries(vmux *m, const vmux_callopts *o, vmux_node_replies *res)
 {
     static const char *const argv[] = {"CLUSTER", "NODES"};
-    vmux_node_replies res;
-    int rc = vmux_call_nodes(m, o, VMUX_NODES_PRIMARIES, 2, argv, NULL, &res);
-    for (size_t i = 0; rc == 0 && i < res.count; i++)
-        if (res.nodes[i].status == 0) {
-            *r = res.nodes[i].reply;
-            res.nodes[i].reply = NULL;
-            vmux_node_replies_free(&res);
+    int rc = vmux_call_nodes(m, o, VMUX_NODES_PRIMARIES, 2, argv, NULL, res);
+    for (size_t i = 0; rc == 0 && i < res->count; i++)
+        if (res->nodes[i].status == 0)
             return 0;
-        }
-    if (rc == 0)
-        rc = res.count > 0 ? res.nodes[0].status : VMUX_ERR_NOT_CONNECTED;
-    vmux_node_replies_free(&res);
+    if (rc != 0)
+        return rc; /* vmux_call_nodes() wrote the error buffer */
+    if (res->count == 0)
+        return fail(o, VMUX_ERR_NOT_CONNECTED, "CLUSTER NODES: the handle's map has no primary");
+    const vmux_node_reply *e = &res->nodes[0];
+    const char *why = e->reply != NULL ? vmux_reply_str(e->reply, NULL) : NULL;
+    rc = fail(o, e->status, "CLUSTER NODES: no primary of the handle's map answered (%s: %s)",
+              e->address, why != NULL ? why : vmux_strerror(e->status));
+    vmux_node_replies_free(res);
     return rc;
+}
+
+/* The node being scanned := the map's node at address ("host:port") with n's id and slots. */
+static bool set_node(struct vmux_cscan *cs, const char *address, const struct vmux_node_line *n)
+{
+    const char *colon = strrchr(address, ':');
+    size_t hostlen = colon != NULL ? (size_t)(colon - address) : 0;
+    if (colon == NULL || hostlen == 0 || hostlen >= sizeof cs->host ||
+        strlen(n->id) >= sizeof cs->id)
+        return false;
+    memcpy(cs->host, address, hostlen);
+    cs->host[hostlen] = '\0';
+    cs->port = atoi(colon + 1);
+    memcpy(cs->id, n->id, strlen(n->id) + 1);
+    memcpy(cs->owned, n->stable, sizeof cs->owned);
+    return true;
+}
+
+/*
+ * The primary of the map that says itself that it serves slot (its line marked myself, in its
+ * own answer): 1 with cs set to it, 0 when none does. Of several, the one of the highest config
+ * epoch: a primary restarted after a failover claims its old slots until it learns better. No
+ * address is read from the text (a node that never met another gives none for itself): the
+ * map's name of the node that answered is used, and its id.
+ */
+static int claimant(const vmux_node_replies *res, int slot, struct vmux_cscan *cs,
+                    struct vmux_node_line *n)
+{
+    int chosen = 0;
+    uint64_t best = 0;
+    for (size_t i = 0; i < res->count; i++) {
+        char *text = NULL;
+        int found = res->nodes[i].status == 0
+                        ? read_nodes(res->nodes[i].reply, -1, NULL, n, NULL, &text)
+                        : -1;
+        bool claims = found > 0 && (found & 2) && n->primary &&
+                      vmux__slot_bit(n->serves, (unsigned)slot) && (!chosen || n->epoch > best);
+        if (claims && set_node(cs, res->nodes[i].address, n)) {
+            best = n->epoch;
+            chosen = 1;
+        }
+        free(text);
+    }
+    return chosen;
 }
 
 /* The node that view (taken) says serves slot, asked itself: 1 chosen, 0 sent elsewhere. */
@@ -126,14 +187,17 @@ static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int
     int port = n->port;
     free(text);
     if (!ok)
-        return VMUX_ERR_PROTOCOL; /* no CLUSTER NODES text, or no primary for the slot */
+        return fail(o, VMUX_ERR_PROTOCOL,
+                    "CLUSTER NODES: no primary with an address serves slot %d, or no such text",
+                    slot);
     int rc = ask_node(m, o, id[0] != '\0' ? id : NULL, host, port, view);
     if (rc != 0)
         return rc;
     found = read_nodes(*view, -1, NULL, n, NULL, &text);
     free(text);
     if (found < 0 || !(found & 2))
-        return VMUX_ERR_PROTOCOL;
+        return fail(o, VMUX_ERR_PROTOCOL, "CLUSTER NODES of %s:%d: no line marked myself", host,
+                    port);
     if (!vmux__slot_bit(n->serves, (unsigned)slot))
         return 0; /* it says another node has it: follow its own view */
     memcpy(cs->host, host, strlen(host) + 1);
@@ -144,17 +208,45 @@ static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int
 }
 
 /*
- * Marks done the slots that no primary of view serves (a cluster with holes): no key can be in
- * them, and nothing could scan them. The view comes from a primary of the handle's map.
+ * Marks done the slots that no primary serves in any of the views (a cluster with holes): no key
+ * can be in them, and nothing could scan them. The views come from the primaries of the map;
+ * none is marked unless one of them could be read.
  */
-static void mark_holes(struct vmux_cscan *cs, const vmux_reply *view)
+static void mark_holes(struct vmux_cscan *cs, const vmux_node_replies *res)
 {
     uint8_t served[VMUX_SLOTS / 8] = {0};
-    char *text = NULL;
-    if (read_nodes(view, -1, NULL, NULL, served, &text) >= 0)
-        for (size_t i = 0; i < sizeof served; i++)
-            cs->done[i] |= (uint8_t)~served[i];
-    free(text);
+    bool read = false;
+    for (size_t i = 0; i < res->count; i++) {
+        char *text = NULL;
+        if (res->nodes[i].status == 0 &&
+            read_nodes(res->nodes[i].reply, -1, NULL, NULL, served, &text) >= 0)
+            read = true;
+        free(text);
+    }
+    for (size_t i = 0; read && i < sizeof served; i++)
+        cs->done[i] |= (uint8_t)~served[i];
+}
+
+/* No primary of the map claims slot: follows the first view's owner from node to node. */
+static int follow_views(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int slot,
+                        vmux_node_replies *res, struct vmux_node_line *n)
+{
+    vmux_reply *view = NULL;
+    for (size_t i = 0; view == NULL && i < res->count; i++)
+        if (res->nodes[i].status == 0) {
+            view = res->nodes[i].reply;
+            res->nodes[i].reply = NULL;
+        }
+    int rc = 0;
+    for (int hop = 0; rc == 0 && hop < MAX_HOPS; hop++)
+        rc = try_owner(m, o, cs, slot, &view, n);
+    vmux_reply_free(view);
+    if (rc == 0) /* after MAX_HOPS */
+        rc = fail(o, VMUX_ERR_PROTOCOL,
+                  "CLUSTER NODES: the nodes keep disagreeing which serves "
+                  "slot %d",
+                  slot);
+    return rc;
 }
 
 int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
@@ -162,23 +254,20 @@ int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
     if (lowest_todo(cs) < 0)
         return 0;
     vmux_callopts o = read_opts(opts);
-    vmux_reply *view = NULL;
-    int rc = ask_any(m, &o, &view);
-    if (rc == 0)
-        mark_holes(cs, view);
+    vmux_node_replies res = {0};
+    int rc = ask_primaries(m, &o, &res);
+    if (rc != 0)
+        return rc;
+    mark_holes(cs, &res);
     int slot = lowest_todo(cs);
-    if (rc == 0 && slot < 0) {
-        vmux_reply_free(view);
-        return 0;
-    }
-    struct vmux_node_line *n = malloc(sizeof *n);
-    if (n == NULL && rc == 0)
-        rc = VMUX_ERR_NOMEM;
-    for (int hop = 0; rc == 0 && hop < MAX_HOPS; hop++)
-        rc = try_owner(m, &o, cs, slot, &view, n);
-    vmux_reply_free(view);
+    struct vmux_node_line *n = slot >= 0 ? malloc(sizeof *n) : NULL;
+    if (slot >= 0 && n == NULL)
+        rc = fail(&o, VMUX_ERR_NOMEM, "%s", vmux_strerror(VMUX_ERR_NOMEM));
+    else if (slot >= 0 && (rc = claimant(&res, slot, cs, n)) == 0)
+        rc = follow_views(m, &o, cs, slot, &res, n);
+    vmux_node_replies_free(&res);
     free(n);
-    return rc == 0 ? VMUX_ERR_PROTOCOL : rc; /* 0 after MAX_HOPS: the nodes keep disagreeing */
+    return rc;
 }
 
 void vmux__cscan_drop(struct vmux_cscan *cs)
@@ -195,8 +284,11 @@ int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan 
     int rc = vmux__cscan_call(m, &o, cs, 2, (const char *const[]){"CLUSTER", "NODES"}, NULL, &r);
     struct vmux_node_line *n = rc == 0 ? malloc(sizeof *n) : NULL;
     char *text = NULL;
-    if (rc == 0 && (n == NULL || read_nodes(r, -1, NULL, n, NULL, &text) < 2))
-        rc = n == NULL ? VMUX_ERR_NOMEM : VMUX_ERR_PROTOCOL;
+    if (rc == 0 && n == NULL)
+        rc = fail(&o, VMUX_ERR_NOMEM, "%s", vmux_strerror(VMUX_ERR_NOMEM));
+    else if (rc == 0 && read_nodes(r, -1, NULL, n, NULL, &text) < 2)
+        rc = fail(&o, VMUX_ERR_PROTOCOL, "CLUSTER NODES of %s:%d: no line marked myself", cs->host,
+                  cs->port);
     for (size_t i = 0; rc == 0 && i < sizeof cs->done; i++)
         cs->done[i] |= cs->owned[i] & n->stable[i];
     free(text);

@@ -218,6 +218,8 @@ static int start(vmux *m, void *arg)
     n = select_nodes(f, nodes, n);
     if (f->host != NULL && n == 0)
         *f->unknown = true; /* read by the waiting caller once the completion has run */
+    if (f->id != NULL && n == 0)
+        vmux__router_refresh_soon(&m->router); /* the node left, or the map is behind */
     rc = f->host != NULL && n == 0 ? VMUX_ERR_INVALID_ARG : make_entries(f, nodes, n);
     if (rc == 0) {
         f->pending = n + 1;
@@ -428,12 +430,14 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, const c
             res.nodes[0].reply = NULL;
         }
     }
-    if (unknown && id != NULL) /* more than "invalid argument": which node, and why */
+    if (unknown && id != NULL) { /* a node that left (a failover), or a map behind: transient */
+        rc = VMUX_ERR_NOT_CONNECTED;
         vmux__errbuf_set(o.errbuf, o.errlen,
                          "%s:%d (node %.40s): no node of the handle's current map has this id or "
-                         "this address",
+                         "this address (it left the cluster, or the map is behind and is being "
+                         "refreshed); not sent",
                          host, port, id);
-    else if (unknown)
+    } else if (unknown) /* more than "invalid argument": which node, and why */
         vmux__errbuf_set(o.errbuf, o.errlen,
                          "%s:%d: no node of the handle's current map has this address", host, port);
     else

@@ -18,8 +18,10 @@ bool vmux__fanout_cluster(vmux *m);
  * map by the host CLUSTER SLOTS gives, which may be a host name, or the seed's name when the
  * host is empty); when no node of the map has that id (or the map has no ids), the node at
  * host:port, as vmux_call_node() finds it. Caller's thread (never the I/O thread), blocking;
- * returns as vmux_call_node() does (VMUX_ERR_INVALID_ARG, with both in the error buffer, when
- * neither finds a node).
+ * returns as vmux_call_node() does, except when neither finds a node: VMUX_ERR_NOT_CONNECTED (not
+ * sent; a node that left the cluster, or a map behind it), with both in the error buffer, and a
+ * refresh of the map is asked for. That is no bad argument: the caller learnt the node from a
+ * node's view, which the map may not share yet.
  */
 int vmux__fanout_call_node_id(vmux *m, const vmux_callopts *opts, const char *id, const char *host,
                               int port, int argc, const char *const *argv, const size_t *argvlen,

@@ -14,6 +14,10 @@
  *   localhost; with hostname and every node announcing "localhost" (cluster-announce-hostname),
  *   so does CLUSTER SLOTS. Every key, either way. The nodes are set back (ip, no host name)
  *   after each, whatever its outcome.
+ * - a one-node cluster of the test's own (cluster-enabled, every slot added, no other node ever
+ *   met: its CLUSTER NODES line gives no IP for itself, ":port@cport", and CLUSTER SLOTS an
+ *   empty host), as a single-endpoint service looks: every key; once the node is stopped, a
+ *   step fails with its reason in the error buffer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +32,7 @@
 #include <hiredis/hiredis.h>
 
 #include "node.h"
+#include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -368,6 +373,86 @@ static void test_scan_hostnames(void **state)
     scan_every_key_via("127.0.0.1");
 }
 
+/* ---- a one-node cluster (servers.h): the node knows no address for itself ---- */
+
+static bool one_node_ok(void *arg)
+{
+    char *t = vt_node_admin(*(int *)arg, false, "CLUSTER INFO");
+    bool ok = t != NULL && strstr(t, "cluster_state:ok") != NULL;
+    free(t);
+    return ok;
+}
+
+/* Scans pattern on m to the end; every scanone:<i> (i < n) must come. */
+static void scan_all_one_node(vmux *m, int n)
+{
+    bool *seen = calloc((size_t)n, sizeof *seen);
+    vmux_scan *it;
+    vmux_scan_opts so = VMUX_INIT(vmux_scan_opts, .match = "scanone:*", .count = 50);
+    assert_int_equal(vmux_scan_begin(m, &so, &it), 0);
+    vmux_bytes_array batch;
+    int rc;
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    while ((rc = vmux_scan_next(it, &o, &batch)) == 1) {
+        for (size_t i = 0; i < batch.count; i++) {
+            int k = atoi(batch.items[i].ptr + 8);
+            assert_true(k >= 0 && k < n);
+            seen[k] = true;
+        }
+        vmux_bytes_array_free(&batch);
+    }
+    if (rc != 0)
+        fail_msg("vmux_scan_next: %s (%s)", vmux_err_name(rc), why);
+    vmux_scan_end(it);
+    for (int i = 0; i < n; i++)
+        if (!seen[i])
+            fail_msg("scanone:%d was never returned", i);
+    free(seen);
+}
+
+static void test_scan_one_node_cluster(void **state)
+{
+    (void)state;
+    vt_server s = {0};
+    static const char *const args[] = {"--cluster-enabled", "yes", NULL};
+    assert_int_equal(vt_server_start(&s, 0, args), 0);
+    char *t = vt_node_admin(s.port, false, "CLUSTER ADDSLOTSRANGE 0 16383");
+    assert_non_null(t);
+    assert_string_equal(t, "OK");
+    free(t);
+    assert_true(vt_wait_until(one_node_ok, &s.port, 30000));
+    t = vt_node_admin(s.port, false, "CLUSTER NODES");
+    assert_non_null(t);
+    char noip[32];
+    snprintf(noip, sizeof noip, " :%d@", s.port); /* no address for itself */
+    assert_non_null(strstr(t, noip));
+    free(t);
+
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,syncTimeout=5000", s.port);
+    vmux *m = vt_open_conf(conf);
+    for (int i = 0; i < 300; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "scanone:%d", i);
+        set_key(m, key);
+    }
+    scan_all_one_node(m, 300);
+
+    /* the node gone: a step fails, and says why */
+    vt_server_stop(&s);
+    vmux_scan *it;
+    assert_int_equal(vmux_scan_begin(m, NULL, &it), 0);
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    int rc = vmux_scan_next(it, &o, NULL);
+    assert_true(rc < 0);
+    if (why[0] == '\0')
+        fail_msg("vmux_scan_next: %s with an empty error buffer", vmux_err_name(rc));
+    vmux_scan_end(it);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_scan_standalone),
         cmocka_unit_test_teardown(test_scan_unknown_endpoint_seed_by_name, endpoints_reset),
         cmocka_unit_test_teardown(test_scan_hostnames, endpoints_reset),
+        cmocka_unit_test(test_scan_one_node_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
