@@ -29,17 +29,22 @@
  * least once, across failovers and slot migrations, and keys may come more than once (more
  * often when slots move). A failed step forgets the node being scanned (a failover: it may be
  * gone), so calling vmux_scan_next() again goes on from the slots done, on their owners then.
- * The node is found in the handle's map by its node id, whatever name the map gives it (CLUSTER
- * NODES gives IP addresses; the map may name a node by an announced host name, or by the seed's
- * name where CLUSTER SLOTS gives an empty host). HSCAN, SSCAN and ZSCAN read one key, on its
- * slot's node, as on a standalone server.
+ * A node that left the handle's map meanwhile fails nothing by itself: the step forgets it and
+ * goes on at once with the slots' owners now (else VMUX_ERR_NOT_CONNECTED, which a retry gets
+ * past). The owner of a slot is the primary of the map that says itself it serves it, found by
+ * its node id, whatever name the map gives it (CLUSTER NODES gives IP addresses, or none for a
+ * node that never met another, as on a one-node cluster; the map may name a node by an
+ * announced host name, or by the seed's name where CLUSTER SLOTS gives an empty host). HSCAN,
+ * SSCAN and ZSCAN read one key, on its slot's node, as on a standalone server.
  *
  * Threads: an iterator belongs to one thread at a time (it may move between threads); it must
  * be ended before its handle is closed. Each step is a read and is sent retry-safe. When a step
  * fails, the iterator is left where it was, so calling vmux_scan_next() again repeats that step.
  * Errors of a step are those of strings.h's top comment (VMUX_ERR_SERVER with the message in
  * opts->errbuf, such as WRONGTYPE when the key of HSCAN/SSCAN/ZSCAN holds another type, or a
- * transport error as vmux_call()).
+ * transport error as vmux_call()); a cluster SCAN's step writes the reason of any failure into
+ * opts->errbuf ("cluster SCAN: ..."), VMUX_ERR_PROTOCOL included (a CLUSTER NODES text it could
+ * not read, nodes that keep disagreeing which serves a slot).
  */
 #ifndef VMUX_SCAN_H
 #define VMUX_SCAN_H

@@ -31,6 +31,7 @@ static void test_primary_with_ranges(void **state)
     assert_int_equal(n.port, 30004);
     assert_true(n.myself);
     assert_true(n.primary);
+    assert_int_equal(n.epoch, 4);
     assert_int_equal(count(n.serves), 5461 + 1);
     assert_true(vmux__slot_bit(n.serves, 5465));
     assert_false(vmux__slot_bit(n.serves, 5462)); /* importing: not its slot yet */
@@ -75,6 +76,20 @@ static void test_no_address(void **state)
     assert_null(n.host);
 }
 
+/* A node that never met another knows no address for itself: its own line, ":port@cport". */
+static void test_own_line_without_ip(void **state)
+{
+    (void)state;
+    char line[] = "4bc2cb74f71cf711a080660717fe5b54f6f72166 :13030@23030 myself,master - 0 0 0 "
+                  "connected 0-16383";
+    struct vmux_node_line n;
+    assert_true(vmux__node_line_parse(line, &n));
+    assert_null(n.host); /* no address: the cluster SCAN names it as the map does */
+    assert_true(n.myself && n.primary);
+    assert_int_equal(n.epoch, 0);
+    assert_int_equal(count(n.serves), VMUX_SLOTS);
+}
+
 static void test_garbage(void **state)
 {
     (void)state;
@@ -96,6 +111,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_primary_with_ranges),
+        cmocka_unit_test(test_own_line_without_ip),
         cmocka_unit_test(test_migrating_slot_is_not_stable),
         cmocka_unit_test(test_replica_and_ipv6),
         cmocka_unit_test(test_no_address),
