@@ -43,8 +43,8 @@
  * Errors of a step are those of strings.h's top comment (VMUX_ERR_SERVER with the message in
  * opts->errbuf, such as WRONGTYPE when the key of HSCAN/SSCAN/ZSCAN holds another type, or a
  * transport error as vmux_call()); a cluster SCAN's step writes the reason of any failure into
- * opts->errbuf ("cluster SCAN: ..."), VMUX_ERR_PROTOCOL included (a CLUSTER NODES text it could
- * not read, nodes that keep disagreeing which serves a slot).
+ * opts->errbuf ("cluster SCAN: ...", a server's message as it is), VMUX_ERR_PROTOCOL included
+ * (a CLUSTER NODES text it could not read, nodes that keep disagreeing which serves a slot).
  */
 #ifndef VMUX_SCAN_H
 #define VMUX_SCAN_H

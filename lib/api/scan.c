@@ -241,7 +241,8 @@ static int cluster_try(vmux_scan *it, const vmux_callopts *opts, const struct ba
  * cluster_try(), once more when nothing was sent to the node (VMUX_ERR_NOT_CONNECTED: the node
  * left the handle's map after a failover, or has no connection): the node is forgotten by then,
  * so the second try goes on with the slots' owners now. The caller's error buffer gets the
- * reason of a failed step, always (a description of the code when no deeper call gave one).
+ * reason of a failed step, always (a description of the code when no deeper call gave one; a
+ * server's error message as it is).
  */
 static int cluster_step(vmux_scan *it, const vmux_callopts *opts, const struct batch_form *form,
                         void *batch)
@@ -256,8 +257,9 @@ static int cluster_step(vmux_scan *it, const vmux_callopts *opts, const struct b
         why[0] = '\0';
         rc = cluster_try(it, &o, form, batch);
     }
-    if (rc < 0)
-        vmux__errbuf_set(caller.errbuf, caller.errlen, "cluster SCAN: %s",
+    if (rc < 0) /* a server's message as it is (call.h), else where the scan was */
+        vmux__errbuf_set(caller.errbuf, caller.errlen, "%s%s",
+                         rc == VMUX_ERR_SERVER ? "" : "cluster SCAN: ",
                          why[0] != '\0' ? why : vmux_strerror(rc));
     return rc;
 }
