@@ -41,6 +41,7 @@ struct fanout {
     const char *host; /* vmux_call_node(): only this node (the caller's string), else NULL */
     int port;
     const char *id; /* vmux__fanout_call_node_id(): the node with this id, before host:port */
+    bool learnt;    /* vmux__fanout_call_node_id(): the node comes from a node's view */
     bool *unknown;  /* vmux_call_node(): set when no node of the map is host:port (the caller's) */
     struct vmux_op *cmd; /* the encoded command, copied for each node; never submitted */
     uint32_t flags;      /* the parts' op flags */
@@ -218,7 +219,7 @@ static int start(vmux *m, void *arg)
     n = select_nodes(f, nodes, n);
     if (f->host != NULL && n == 0)
         *f->unknown = true; /* read by the waiting caller once the completion has run */
-    if (f->id != NULL && n == 0)
+    if (f->learnt && n == 0)
         vmux__router_refresh_soon(&m->router); /* the node left, or the map is behind */
     rc = f->host != NULL && n == 0 ? VMUX_ERR_INVALID_ARG : make_entries(f, nodes, n);
     if (rc == 0) {
@@ -402,9 +403,13 @@ int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set node
     return fanout_submit(m, f);
 }
 
-/* vmux_call_node(), and by node id too when id is not NULL (vmux__fanout_call_node_id()). */
-static int call_node(vmux *m, const vmux_callopts *opts, const char *id, const char *host, int port,
-                     int argc, const char *const *argv, const size_t *argvlen, vmux_reply **out)
+/*
+ * vmux_call_node(), and by node id too when id is not NULL; learnt: the node was learnt from a
+ * node's view (vmux__fanout_call_node_id()), so a map without it is no bad argument.
+ */
+static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool learnt,
+                     const char *host, int port, int argc, const char *const *argv,
+                     const size_t *argvlen, vmux_reply **out)
 {
     vmux_callopts o = {.size = sizeof o};
     vmux_node_replies res = {0};
@@ -420,6 +425,7 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, const c
         f->host = host;
         f->port = port;
         f->id = id;
+        f->learnt = learnt;
         f->unknown = &unknown;
         rc = run_and_wait(m, f, &res);
     }
@@ -430,13 +436,13 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, const c
             res.nodes[0].reply = NULL;
         }
     }
-    if (unknown && id != NULL) { /* a node that left (a failover), or a map behind: transient */
+    if (unknown && learnt) { /* a node that left (a failover), or a map behind: transient */
         rc = VMUX_ERR_NOT_CONNECTED;
         vmux__errbuf_set(o.errbuf, o.errlen,
                          "%s:%d (node %.40s): no node of the handle's current map has this id or "
                          "this address (it left the cluster, or the map is behind and is being "
                          "refreshed); not sent",
-                         host, port, id);
+                         host, port, id != NULL ? id : "?");
     } else if (unknown) /* more than "invalid argument": which node, and why */
         vmux__errbuf_set(o.errbuf, o.errlen,
                          "%s:%d: no node of the handle's current map has this address", host, port);
@@ -449,12 +455,12 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, const c
 int vmux_call_node(vmux *m, const vmux_callopts *opts, const char *host, int port, int argc,
                    const char *const *argv, const size_t *argvlen, vmux_reply **out)
 {
-    return call_node(m, opts, NULL, host, port, argc, argv, argvlen, out);
+    return call_node(m, opts, NULL, false, host, port, argc, argv, argvlen, out);
 }
 
 int vmux__fanout_call_node_id(vmux *m, const vmux_callopts *opts, const char *id, const char *host,
                               int port, int argc, const char *const *argv, const size_t *argvlen,
                               vmux_reply **out)
 {
-    return call_node(m, opts, id, host, port, argc, argv, argvlen, out);
+    return call_node(m, opts, id, true, host, port, argc, argv, argvlen, out);
 }

@@ -13,10 +13,10 @@
 bool vmux__fanout_cluster(vmux *m);
 
 /*
- * vmux_call_node() to the node whose id is id (not NULL), wherever the handle's map places it
- * and whatever name the map gives it (a CLUSTER NODES line names a node by its IP address; the
- * map by the host CLUSTER SLOTS gives, which may be a host name, or the seed's name when the
- * host is empty); when no node of the map has that id (or the map has no ids), the node at
+ * vmux_call_node() to the node whose id is id (or NULL: by host:port only), wherever the handle's
+ * map places it and whatever name the map gives it (a CLUSTER NODES line names a node by its IP
+ * address; the map by the host CLUSTER SLOTS gives, which may be a host name, or the seed's name
+ * when the host is empty); when no node of the map has that id (or the map has no ids), the node at
  * host:port, as vmux_call_node() finds it. Caller's thread (never the I/O thread), blocking;
  * returns as vmux_call_node() does, except when neither finds a node: VMUX_ERR_NOT_CONNECTED (not
  * sent; a node that left the cluster, or a map behind it), with both in the error buffer, and a
