@@ -21,11 +21,14 @@ struct vmux_cscan {
 };
 
 /*
- * Chooses the next node: the owner of the lowest slot not done, as that node itself says (asked
- * with CLUSTER NODES, after a view from any primary, in which slots that no primary serves are
- * marked done: no key can be there). Returns 1 with host, port and owned set, 0
- * when every slot is done, or an error (a primary's or the node's, VMUX_ERR_PROTOCOL for a reply
- * that is no CLUSTER NODES text or nodes that keep disagreeing who owns the slot).
+ * Chooses the next node: the owner of the lowest slot not done, as that node itself says. Every
+ * primary of the map is asked CLUSTER NODES (slots that no view has a primary serve are marked
+ * done: no key can be there); the one whose own line claims the slot is taken (the highest
+ * config epoch of several), named as the map names it, with its id. When none does, a view's
+ * owner is asked itself, and so on. Returns 1 with host, port, id and owned set, 0 when every
+ * slot is done, or an error with its reason in opts->errbuf (a primary's or the node's;
+ * VMUX_ERR_NOT_CONNECTED for a node the map does not have; VMUX_ERR_PROTOCOL for a reply that
+ * is no CLUSTER NODES text or nodes that keep disagreeing who owns the slot).
  */
 int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
 
@@ -38,7 +41,8 @@ int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan 
 
 /*
  * Sends argv to the node being scanned (host not ""): the node of the handle's map with its id,
- * else the one at its address (vmux__fanout_call_node_id()). Returns as vmux_call_node() does.
+ * else the one at its address (vmux__fanout_call_node_id()). Returns as vmux_call_node() does,
+ * but VMUX_ERR_NOT_CONNECTED (not sent) when the map has no such node (it left: a failover).
  */
 int vmux__cscan_call(vmux *m, const vmux_callopts *opts, const struct vmux_cscan *cs, int argc,
                      const char *const *argv, const size_t *argvlen, vmux_reply **out);
