@@ -2,10 +2,12 @@
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/assert.h"
 #include "core/counters.h"
 #include "core/deadline.h"
+#include "core/reply_internal.h"
 #include "vmux/error.h"
 
 struct vmux_op *vmux__op_new(size_t len)
@@ -43,6 +45,14 @@ void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply)
     vmux__op_finish(op, status, reply);
 }
 
+vmux_reply *vmux__op_why(const struct vmux_op *op, const char *reason)
+{
+    if ((op->flags & (VMUX_OP_TELL_WHY | VMUX_OP_RESENT)) != VMUX_OP_TELL_WHY || reason == NULL ||
+        reason[0] == '\0')
+        return NULL;
+    return vmux__reply_new_str(VMUX_REPLY_ERROR, reason, strlen(reason));
+}
+
 void vmux__op_expire(struct vmux_op *op)
 {
     struct vmux_opq *q = op->q;
@@ -58,7 +68,8 @@ void vmux__op_expire(struct vmux_op *op)
     } else if (drop) {
         /* Outside a FIFO, only a resent op was ever written (net/conn.c's conn_settle()). */
         bool unsent = (op->flags & (VMUX_OP_TELL_UNSENT | VMUX_OP_RESENT)) == VMUX_OP_TELL_UNSENT;
-        vmux__op_finish(op, unsent ? VMUX_ERR_NOT_CONNECTED : VMUX_ERR_TIMEOUT, NULL);
+        vmux_reply *why = q != NULL && q->why != NULL ? vmux__op_why(op, q->why(q)) : NULL;
+        vmux__op_finish(op, unsent ? VMUX_ERR_NOT_CONNECTED : VMUX_ERR_TIMEOUT, why);
     } else
         vmux__op_complete(op, VMUX_ERR_TIMEOUT, NULL); /* a husk: its queue frees it */
 }

@@ -53,6 +53,7 @@ enum vmux_op_flags {
     VMUX_OP_NEAR = 1u << 17,        /* a near cache's tracked read: op->near is set */
     VMUX_OP_TELL_UNSENT = 1u << 18, /* times out unwritten as NOT_CONNECTED (call.h) */
     VMUX_OP_ASKED = 1u << 19,       /* sent where an ASK pointed: a resend there needs ASKING */
+    VMUX_OP_TELL_WHY = 1u << 20,    /* a sync caller's: unsent, it hears why (vmux__op_why()) */
 };
 
 /*
@@ -152,6 +153,9 @@ struct vmux_opq {
     struct vmux_op *head, *tail;
     size_t count;
     bool keeps_husks; /* ops here are owed replies: a timed-out op stays until its reply */
+    /* A queue of ops waiting for a connection (a link's backlog): its link's last connection
+     * failure while that link has no ready connection, else NULL. I/O thread. NULL: none. */
+    const char *(*why)(const struct vmux_opq *q);
 };
 
 /* Allocates an op with room for len command bytes. NULL when out of memory. */
@@ -176,12 +180,24 @@ void vmux__op_finish(struct vmux_op *op, int status, vmux_reply *reply);
 void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply);
 
 /*
+ * What an op that fails unsent, because its link has no ready connection (VMUX_ERR_TIMEOUT,
+ * VMUX_ERR_NOT_CONNECTED, VMUX_ERR_BACKLOG_FULL), completes with for reply: an error reply
+ * holding reason (the link's last connection failure, "host:port: cause", already redacted) when
+ * op asked for it (VMUX_OP_TELL_WHY: a synchronous caller, who puts it in its error buffer and
+ * frees it) and was never written (not VMUX_OP_RESENT); NULL otherwise, or when reason is NULL or
+ * empty, or memory ran out. An async op never gets one: its callback's reply stays NULL for these
+ * codes (call.h). Called on the failure path only. Any thread.
+ */
+vmux_reply *vmux__op_why(const struct vmux_op *op, const char *reason);
+
+/*
  * Completes an op whose deadline passed with VMUX_ERR_TIMEOUT, or, when it waits to be sent
  * again after a refusal (op->refusal: LOADING, TRYAGAIN...: it did not run), with
  * VMUX_ERR_SERVER and that reply, or, for a VMUX_OP_TELL_UNSENT op never written (outside a
- * connection's FIFO and not VMUX_OP_RESENT), with VMUX_ERR_NOT_CONNECTED. If its queue owes it no
- * reply (a backlog, a wait queue), it leaves the queue and is freed; in a connection's FIFO it
- * stays as a husk. I/O thread.
+ * connection's FIFO and not VMUX_OP_RESENT), with VMUX_ERR_NOT_CONNECTED; an op that fails
+ * unsent in a queue that knows why (q->why) carries that reason (vmux__op_why()). If its queue owes
+ * it no reply (a backlog, a wait queue), it leaves the queue and is freed; in a connection's FIFO
+ * it stays as a husk. I/O thread.
  */
 void vmux__op_expire(struct vmux_op *op);
 

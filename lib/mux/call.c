@@ -148,10 +148,18 @@ static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32
     return rc != 0 ? rc : vmux__submit(m, op);
 }
 
+/* The codes a command that waited in vain for its link's connection fails with, unsent. */
+static bool unsent_code(int rc)
+{
+    return rc == VMUX_ERR_TIMEOUT || rc == VMUX_ERR_NOT_CONNECTED || rc == VMUX_ERR_BACKLOG_FULL;
+}
+
 /*
  * Fills the caller's optional error buffer: the words of the error reply that came with the code
  * (the server's, or the router's for a redirect loop or for keys in two slots that only a node's
- * COMMAND GETKEYS could list), or the code's description.
+ * COMMAND GETKEYS could list), or the code's description, followed, for a command that failed
+ * unsent because its link had no ready connection, by that link's last connection failure (the
+ * reply vmux__op_why() gave it).
  */
 static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
 {
@@ -161,7 +169,13 @@ static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
         (rc == VMUX_ERR_SERVER || rc == VMUX_ERR_REDIRECT_LOOP || rc == VMUX_ERR_CROSSSLOT) &&
         reply != NULL;
     const char *why = worded ? vmux_reply_str(reply, NULL) : vmux_strerror(rc);
-    vmux__errbuf_set(opts->errbuf, opts->errlen, "%s", why != NULL ? why : "");
+    const char *failure = unsent_code(rc) && reply != NULL ? vmux_reply_str(reply, NULL) : NULL;
+    if (failure != NULL)
+        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s%s; last connection failure: %s", why,
+                         rc == VMUX_ERR_TIMEOUT ? " waiting for a connection (never sent)" : "",
+                         failure);
+    else
+        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s", why != NULL ? why : "");
 }
 
 /*
@@ -176,6 +190,7 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint6
     struct sync_wait w = {.state = VMUX_WAIT_IDLE, .m = m};
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     struct vmux_link *reader = NULL;
+    op->flags |= VMUX_OP_TELL_WHY; /* failing unsent, it brings its link's last failure */
     int rc = prepare(opts, op, timeout_for(m, opts, true), start_ns, sync_done, &w);
     if (rc == 0 && (rc = classify_slot(m, opts, op)) != 0) {
         atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
@@ -193,7 +208,7 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint6
         atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     }
     explain(opts, rc, *out);
-    if (rc == VMUX_ERR_CROSSSLOT) { /* its words are in the caller's buffer: *out stays NULL */
+    if (rc == VMUX_ERR_CROSSSLOT || unsent_code(rc)) { /* words in the buffer: *out stays NULL */
         vmux_reply_free(*out);
         *out = NULL;
     }

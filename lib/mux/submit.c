@@ -146,7 +146,8 @@ void vmux__route(vmux *m, struct vmux_op *op)
 void vmux__wait_settled(vmux *m, struct vmux_op *op)
 {
     if (m->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST && !vmux__link_ready(m->link))
-        vmux__op_finish(op, VMUX_ERR_NOT_CONNECTED, NULL);
+        vmux__op_finish(op, VMUX_ERR_NOT_CONNECTED,
+                        vmux__op_why(op, vmux__link_last_failure(m->link)));
     else if (op->deadline_ns <= uv_hrtime())
         vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
     else if (index_deadline(m, op) != 0)

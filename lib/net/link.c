@@ -2,6 +2,7 @@
  * The link: backlog, reconnection with backoff, and the choice of endpoint. See link.h.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,14 @@
 #include "net/link_internal.h"
 #include "net/sentinel.h"
 #include "vmux/error.h"
+
+/* The backlog's why (core/op.h): its link's last connection failure while it has none ready. */
+static const char *backlog_why(const struct vmux_opq *q)
+{
+    const struct vmux_link *link =
+        (const struct vmux_link *)((const char *)q - offsetof(struct vmux_link, backlog));
+    return vmux__link_last_failure(link);
+}
 
 int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *tls_ctx,
                    struct vmux_counters *ctr, const struct vmux_link_events *events, void *arg,
@@ -36,6 +45,7 @@ int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx 
     link->readonly =
         cfg->read_from != VMUX_READ_PRIMARY || cfg->cluster_node || cfg->cluster != VMUX_CLUSTER_NO;
     link->state = LINK_DOWN;
+    link->backlog.why = backlog_why;
     link->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)link;
     uv_timer_init(loop, &link->backoff);
     uv_timer_init(loop, &link->retry_timer);
@@ -222,9 +232,10 @@ void vmux__link_submit(struct vmux_link *link, struct vmux_op *op)
         vmux__conn_write_op(link->conn, op);
     } else if (link->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST && !link->auxiliary &&
                link->state != LINK_CHECKING) {
-        vmux__op_finish(op, VMUX_ERR_NOT_CONNECTED, NULL);
+        vmux__op_finish(op, VMUX_ERR_NOT_CONNECTED,
+                        vmux__op_why(op, vmux__link_last_failure(link)));
     } else if (link->backlog.count >= (size_t)link->cfg->backlog_size) {
-        vmux__op_finish(op, VMUX_ERR_BACKLOG_FULL, NULL);
+        vmux__op_finish(op, VMUX_ERR_BACKLOG_FULL, vmux__op_why(op, vmux__link_last_failure(link)));
     } else {
         vmux__opq_push(&link->backlog, op);
     }
@@ -561,6 +572,11 @@ bool vmux__link_ready(const struct vmux_link *link)
 bool vmux__link_down_after_failure(const struct vmux_link *link)
 {
     return link->state != LINK_READY && link->last_error != 0;
+}
+
+const char *vmux__link_last_failure(const struct vmux_link *link)
+{
+    return vmux__link_down_after_failure(link) ? link->last_reason : NULL;
 }
 
 const char *vmux__link_az(const struct vmux_link *link)

@@ -225,6 +225,15 @@ bool vmux__link_ready(const struct vmux_link *link);
 bool vmux__link_down_after_failure(const struct vmux_link *link);
 
 /*
+ * The link's last connection failure, "host:port: cause" (redacted of the credentials, as every
+ * failure reason is: net/conn.c), while it has no ready connection because of it
+ * (vmux__link_down_after_failure()); NULL otherwise. Points into the link, valid until its next
+ * failure. I/O thread. The reason an op that fails unsent on this link gives its synchronous
+ * caller (core/op.h vmux__op_why()).
+ */
+const char *vmux__link_last_failure(const struct vmux_link *link);
+
+/*
  * The availability zone its server reported (INFO server's availability_zone, asked at setup
  * when readFrom is an azAffinity policy), or NULL when unknown. I/O thread.
  */

@@ -3,7 +3,7 @@
  * database a URL names, the client name and library info, and how opening fails: wrong
  * password (the server's words reach errbuf), an out-of-range database, nothing listening
  * (abortConnect=true fails, abortConnect=false gives a handle whose calls fail by their
- * deadline).
+ * deadline), and a password refused after the handle opened, named (masked) in a call's errbuf.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* sockets under -std=c11 */
@@ -271,6 +271,70 @@ static void test_nothing_listening_without_abort(void **state)
     assert_int_equal(atomic_load(&o.runs), 1);
 }
 
+static void count_refusals(const vmux_event *ev, void *userdata)
+{
+    if (ev->type == VMUX_EVENT_CONNECTION_FAILED && strstr(ev->reason, "WRONGPASS") != NULL)
+        atomic_fetch_add((atomic_int *)userdata, 1);
+}
+
+static bool refused_once(void *arg)
+{
+    return atomic_load((atomic_int *)arg) > 0;
+}
+
+/* r, a vt_admin() reply to what, must be OK; frees it. */
+static void expect_ok(char *r, const char *what)
+{
+    if (r == NULL || strcmp(r, "OK") != 0)
+        fail_msg("%s: %s", what, r != NULL ? r : "(no reply)");
+    free(r);
+}
+
+/*
+ * A password that the server stops taking after the handle opened (ACL SETUSER ... resetpass,
+ * then CLIENT KILL USER): every new connection's AUTH is refused, and a call that fails unsent for
+ * want of a connection names that refusal, the link's last failure, after the usual text, masked
+ * as every AUTH failure is (the server's code only, no password).
+ */
+static void test_refused_password_call_says_why(void **state)
+{
+    (void)state;
+    expect_ok(vt_admin("plain", "ACL SETUSER vmuxwhy on resetpass >why-pass-one ~* &* +@all"),
+              "ACL SETUSER");
+    char *conf = vt_server_config("plain", "user=vmuxwhy,password=why-pass-one");
+    vmux_config *cfg = vt_config(conf);
+    atomic_int refusals;
+    atomic_init(&refusals, 0);
+    assert_int_equal(vmux_config_set_event_handler(cfg, count_refusals, &refusals), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    free(conf);
+    const char *ping[] = {"PING"};
+    free(call_text(m, 1, ping));
+
+    expect_ok(vt_admin("plain", "ACL SETUSER vmuxwhy resetpass >why-pass-two"), "ACL SETUSER");
+    free(vt_admin("plain", "CLIENT KILL USER vmuxwhy"));
+    assert_true(vt_wait_until(refused_once, &refusals, LIVENESS * 1000));
+
+    char err[512] = "";
+    vmux_callopts opts = VMUX_INIT(vmux_callopts, .timeout_ms = 300, .flags = VMUX_CALL_TELL_UNSENT,
+                                   .errbuf = err, .errlen = sizeof err);
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, &opts, 1, ping, NULL, &r);
+    vmux_close(m);
+    free(vt_admin("plain", "ACL DELUSER vmuxwhy"));
+    if (rc != VMUX_ERR_NOT_CONNECTED)
+        fail_msg("PING: %s (%s)", vmux_err_name(rc), err);
+    assert_null(r);
+    const char *start = vmux_strerror(VMUX_ERR_NOT_CONNECTED);
+    if (strncmp(err, start, strlen(start)) != 0)
+        fail_msg("errbuf '%s' does not start with '%s'", err, start);
+    expect_contains(err, "; last connection failure: 127.0.0.1:");
+    expect_contains(err, ": AUTH failed: WRONGPASS (the server's message is not shown");
+    if (strstr(err, "why-pass") != NULL)
+        fail_msg("errbuf '%s' shows a password", err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_database_out_of_range_is_setup_error),
         cmocka_unit_test(test_nothing_listening_fails_to_open),
         cmocka_unit_test(test_nothing_listening_without_abort),
+        cmocka_unit_test(test_refused_password_call_says_why),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

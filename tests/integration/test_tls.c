@@ -1,7 +1,8 @@
 /*
  * TLS against real TLS servers (tests/CMakeLists.txt): verification with the right CA, a wrong
  * CA, the system trust store, an expired certificate and a certificate for another name, each
- * failing with its own reason; sslHost overriding the name checked; client certificates for a
+ * failing with its own reason (under abortConnect=false, named in the errbuf of a call that
+ * fails for want of a connection); sslHost overriding the name checked; client certificates for a
  * server that requires them; sslVerify=false; the URL forms; bad certificate files; and a
  * mismatched transport on either side failing within connectTimeout.
  *
@@ -258,6 +259,83 @@ static void test_expired_certificate(void **state)
     expect_not_reason(&f, "issuer");
 }
 
+static bool failed_once(void *arg)
+{
+    return atomic_load((atomic_int *)arg) > 0;
+}
+
+/* errbuf must start with start, then name the last connection failure: "host:port: " and one of
+ * the phrases. */
+static void expect_why(const char *errbuf, const char *start, int port, const char *const *phrases)
+{
+    if (strncmp(errbuf, start, strlen(start)) != 0)
+        fail_msg("errbuf '%s' does not start with '%s'", errbuf, start);
+    char where[64];
+    snprintf(where, sizeof where, "; last connection failure: 127.0.0.1:%d: ", port);
+    expect_contains(errbuf, where);
+    struct failure f = {.err = ""};
+    snprintf(f.err, sizeof f.err, "%s", strstr(errbuf, where));
+    expect_reason(&f, phrases);
+}
+
+/* GET under opts on m: must fail with want, no reply, and the error text in errbuf. */
+static void get_fails(vmux *m, vmux_callopts *opts, int want)
+{
+    const char *get[] = {"GET", "tls:why"};
+    vmux_reply *r = NULL;
+    opts->errbuf[0] = '\0';
+    int rc = vmux_call(m, opts, 2, get, NULL, &r);
+    if (rc != want)
+        fail_msg("GET: %s (%s), expected %s", vmux_err_name(rc), opts->errbuf, vmux_err_name(want));
+    assert_null(r);
+}
+
+/* Opens tls-noclient under a CA that does not verify it, with abortConnect=false and extra keys,
+ * and waits for its first failed attempt. */
+static vmux *open_unverified(const char *extra, atomic_int *attempts)
+{
+    char keys[256];
+    snprintf(keys, sizeof keys, "sslCaFile=@/other-ca.crt,abortConnect=false%s", extra);
+    char *conf = config_for("tls-noclient", keys);
+    vmux_config *cfg = vt_config(conf);
+    atomic_init(attempts, 0);
+    assert_int_equal(vmux_config_set_event_handler(cfg, count_failures, attempts), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    free(conf);
+    assert_true(vt_wait_until(failed_once, attempts, LIVENESS * CONNECT_TIMEOUT_MS));
+    return m;
+}
+
+/*
+ * abortConnect=false with a CA that does not verify the server: the handle opens, and a call
+ * that fails unsent for want of a connection says why none could be made (the verification
+ * failure, the link's last) after the usual text: by its deadline (VMUX_ERR_TIMEOUT, or
+ * VMUX_ERR_NOT_CONNECTED with VMUX_CALL_TELL_UNSENT), and at once under backlogPolicy=failFast.
+ */
+static void test_wrong_ca_call_says_why(void **state)
+{
+    (void)state;
+    int port = vt_server_port("tls-noclient");
+    atomic_int attempts;
+    char err[512];
+    vmux_callopts opts =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 300, .errbuf = err, .errlen = sizeof err);
+    vmux *m = open_unverified("", &attempts);
+    get_fails(m, &opts, VMUX_ERR_TIMEOUT);
+    expect_why(err, "timed out waiting for a connection (never sent)", port, UNKNOWN_CA);
+    opts.flags = VMUX_CALL_TELL_UNSENT;
+    get_fails(m, &opts, VMUX_ERR_NOT_CONNECTED);
+    expect_why(err, vmux_strerror(VMUX_ERR_NOT_CONNECTED), port, UNKNOWN_CA);
+    vmux_close(m);
+
+    m = open_unverified(",backlogPolicy=failFast", &attempts);
+    opts.flags = 0;
+    get_fails(m, &opts, VMUX_ERR_NOT_CONNECTED);
+    expect_why(err, vmux_strerror(VMUX_ERR_NOT_CONNECTED), port, UNKNOWN_CA);
+    vmux_close(m);
+}
+
 static const char *const MISMATCH[] = {"IP address mismatch", "hostname mismatch", NULL};
 
 /* wrongname.crt names only wrong.example.test, and 127.0.0.1 is checked as an IP address. */
@@ -446,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_system_store_rejects_test_ca),
         cmocka_unit_test(test_expired_certificate),
         cmocka_unit_test(test_ip_mismatch),
+        cmocka_unit_test(test_wrong_ca_call_says_why),
         cmocka_unit_test(test_ssl_host_overrides_name),
         cmocka_unit_test(test_client_cert_required),
         cmocka_unit_test(test_verify_off),
