@@ -101,7 +101,12 @@ typedef struct vmux_callopts {
     uint32_t flags;
     /** Optional (NULL): for synchronous calls, receives the server's error message when the
      * call returns VMUX_ERR_SERVER, the loop's description (slot, last node) for
-     * VMUX_ERR_REDIRECT_LOOP, or the error's description for any other error. It is written
+     * VMUX_ERR_REDIRECT_LOOP, or the error's description for any other error. A call that fails
+     * unsent because the connection it waited for (its node's, in a cluster the slot owner's)
+     * could not be made, with VMUX_ERR_TIMEOUT, VMUX_ERR_NOT_CONNECTED or VMUX_ERR_BACKLOG_FULL,
+     * gets that description followed by the last connection failure, credentials masked
+     * (docs/errors.md): "timed out waiting for a connection (never sent); last connection
+     * failure: 127.0.0.1:6380: TLS handshake failed: certificate verify failed: ...". It is written
      * only when the call fails, so start it as "": a call that returns 0 leaves it as it was,
      * also when vmux met an error on the way and recovered from it (the NOSCRIPT that
      * vmux_script_run() answers with EVAL). */

@@ -19,8 +19,9 @@
  * (test_unnamed_nodes_by_ip): CLUSTER SLOTS names the nodes "?" with their ip in the metadata,
  * which the handle dials. Then (test_name_learned_late) no node announces a name when the handle
  * opens, so its node links verify the handle's sslHost and every call to the other nodes fails;
- * then every node announces "localhost", and once a refreshed map says so the links verify it
- * at their next connection and the calls succeed (before, a link kept the name it opened with).
+ * (and a call's errbuf names the node link's mismatch); then every node announces "localhost", and
+ * once a refreshed map says so the links verify it at their next connection and the calls succeed
+ * (before, a link kept the name it opened with).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -206,6 +207,28 @@ static void test_unnamed_nodes_by_ip(void **state)
     assert_true(vt_wait_until(slots_unnamed, &unnamed, 60000));
 }
 
+/*
+ * A SET of key, which the node at port serves, fails unsent by its deadline while that node's
+ * link fails its name check, and its errbuf names the link's last failure: the mismatch.
+ */
+static void expect_mismatch_named(vmux *m, const char *key, int port)
+{
+    char err[512] = "", where[80];
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 1000, .errbuf = err, .errlen = sizeof err);
+    const char *argv[] = {"SET", key, "v"};
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, &o, 3, argv, NULL, &r);
+    if (rc != VMUX_ERR_TIMEOUT)
+        fail_msg("SET on %d: %s (%s)", port, vmux_err_name(rc), err);
+    assert_null(r);
+    const char *start = "timed out waiting for a connection (never sent)";
+    snprintf(where, sizeof where, "; last connection failure: 127.0.0.1:%d: ", port);
+    const char *at = strstr(err, where);
+    if (strncmp(err, start, strlen(start)) != 0 || at == NULL || strstr(at, "mismatch") == NULL)
+        fail_msg("errbuf '%s' does not name the node link's mismatch (%s...)", err, where);
+}
+
 static void test_name_learned_late(void **state)
 {
     (void)state;
@@ -222,6 +245,8 @@ static void test_name_learned_late(void **state)
     for (int i = 1; i < vt_cluster_size(CLUSTER); i++)
         assert_int_not_equal(vt_try_set(l.m, l.keys[i], l.keys[i], 1000),
                              0); /* sslHost does not name it */
+    /* each node link failed by now (its call waited 1 s): a call says why */
+    expect_mismatch_named(l.m, l.keys[1], vt_cluster_port(CLUSTER, 1));
     seed_serves_right_name(l.m); /* so that the test's own connections reach node 0 again */
     announce_localhost();
     assert_true(vt_wait_until(late_served, &l, 60000));
