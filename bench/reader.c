@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "core/reader.h"
+#include "median.h"
 
 enum { PIECE = 16 * 1024, MAX_ROUNDS = 99 };
 
@@ -115,18 +116,6 @@ static double run_hiredis(const struct workload *w)
     return (double)t / (double)got;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
-}
-
 int main(int argc, char **argv)
 {
     int rounds = 7;
@@ -150,7 +139,7 @@ int main(int argc, char **argv)
             v[r] = run_vmux(&w[i]);
             h[r] = run_hiredis(&w[i]);
         }
-        double mv = median(v, rounds), mh = median(h, rounds);
+        double mv = bench_median(v, rounds), mh = bench_median(h, rounds);
         printf("%-20s %12.1f %12.1f %8.2f\n", w[i].name, mv, mh, mv / mh);
         free(w[i].bytes);
     }

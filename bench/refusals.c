@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "fake_server.h"
+#include "median.h"
 #include "vmux/vmux.h"
 
 enum { MAX_ROUNDS = 99, STATUS_SLOTS = 32, WAIT_EXTRA_S = 60 };
@@ -214,18 +215,6 @@ static int run_kind(const struct options *o, bool refuse, int round, struct samp
     return failed;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
-}
-
 /* The columns of a round; the medians' row is made of the same, each column apart. */
 enum { C_RESENDS, C_REFUSED, C_TIMEOUTS, C_CPU, C_PLAIN, C_PER, C_NET, C_SERVER, C_WALL, NCOLS };
 
@@ -318,7 +307,7 @@ int main(int argc, char **argv)
             cols[c][r] = row[c];
     }
     for (int c = 0; c < NCOLS; c++)
-        row[c] = median(cols[c], o.rounds);
+        row[c] = bench_median(cols[c], o.rounds);
     print_row("median", row);
     if (failed > 0)
         fprintf(stderr, "%d commands ended otherwise than expected\n", failed);

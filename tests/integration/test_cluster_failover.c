@@ -145,30 +145,7 @@ static void slots_of(int port, bool *out)
     redisFree(c);
 }
 
-/* The replica of the primary on port, from the replicas' INFO replication. */
-static int replica_of(int port)
-{
-    for (int i = vt_cluster_primaries(CLUSTER); i < vt_cluster_size(CLUSTER); i++) {
-        char *info = vt_node_admin(vt_cluster_port(CLUSTER, i), false, "INFO replication");
-        long master = vt_info_field(info, "master_port");
-        free(info);
-        if (master == port)
-            return vt_cluster_port(CLUSTER, i);
-    }
-    fail_msg("no replica of 127.0.0.1:%d", port);
-    return -1;
-}
-
 static int promoted_port;
-
-static bool replica_is_primary(void *arg)
-{
-    (void)arg;
-    char *info = vt_node_admin(promoted_port, false, "INFO replication");
-    bool yes = info != NULL && strstr(info, "role:master") != NULL;
-    free(info);
-    return yes;
-}
 
 static bool enough_after(void *arg)
 {
@@ -236,7 +213,7 @@ static void test_failover_under_load(void **state)
     static bool dead[VMUX_SLOTS];
     slots_of(seed, dead);
     dead_slots = dead;
-    promoted_port = replica_of(seed);
+    promoted_port = vt_cluster_replica_of(CLUSTER, seed);
     char *info = vt_node_admin(seed, false, "INFO server");
     long pid = vt_info_field(info, "process_id");
     free(info);
@@ -265,7 +242,7 @@ static void test_failover_under_load(void **state)
     assert_int_equal(vmux_call(m, &quick, 1, ping, NULL, &pong), 0);
     assert_string_equal(vmux_reply_str(pong, NULL), "PONG");
     vmux_reply_free(pong);
-    assert_true(vt_wait_until(replica_is_primary, NULL, 60000));
+    assert_true(vt_wait_until(vt_port_is_primary, &promoted_port, 60000));
     atomic_store(&promoted_ns, vt_now_ns());
     bool served = vt_wait_until(enough_after, NULL, 60000);
     atomic_store(&stop, true);
@@ -350,7 +327,7 @@ static bool read_back(vmux *m, const char *key, const char *want)
 static void test_dead_replica_reads(void **state)
 {
     (void)state;
-    int primary = vt_cluster_port(CLUSTER, 1), rep = replica_of(primary);
+    int primary = vt_cluster_port(CLUSTER, 1), rep = vt_cluster_replica_of(CLUSTER, primary);
     static bool slots[VMUX_SLOTS];
     slots_of(primary, slots);
     char key[32], conf[160];

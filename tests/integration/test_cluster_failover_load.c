@@ -97,17 +97,6 @@ static long info_field(int port, const char *section, const char *field)
     return v;
 }
 
-static int replica_of(int port)
-{
-    for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
-        int node = vt_cluster_port(CLUSTER, i);
-        if (node != port && info_field(node, "replication", "master_port") == port)
-            return node;
-    }
-    fail_msg("no replica of 127.0.0.1:%d", port);
-    return -1;
-}
-
 static bool is_primary(void *arg)
 {
     redisReply *r = redisCommand(arg, "ROLE");
@@ -248,7 +237,7 @@ static void run_case(bool planned, int shard, const char *prefix)
     char tag[16];
     cl_tag_for(slot_in, &home, &any, tag, sizeof tag);
     int primary = primary_of((int)vmux__slot_of(tag, strlen(tag)));
-    int replica = replica_of(primary);
+    int replica = vt_cluster_replica_of(CLUSTER, primary);
     long pid = planned ? 0 : info_field(primary, "server", "process_id");
     assert_true(planned || pid > 1);
     assert_int_not_equal(primary, vt_cluster_port(CLUSTER, 0)); /* the seed stays up */

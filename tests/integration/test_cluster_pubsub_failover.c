@@ -71,32 +71,6 @@ static bool is_up(int port)
     return up;
 }
 
-static bool is_primary(int port)
-{
-    char *info = vt_node_admin(port, false, "INFO replication");
-    bool yes = info != NULL && strstr(info, "role:master") != NULL;
-    free(info);
-    return yes;
-}
-
-/* The replica of the primary at port (which must be alive), from the replicas' INFO. */
-static int replica_of(int port)
-{
-    for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
-        int p = vt_cluster_port(CLUSTER, i);
-        if (p == port || !is_up(p))
-            continue;
-        char *info = vt_node_admin(p, false, "INFO replication");
-        bool yes = info != NULL && strstr(info, "role:slave") != NULL &&
-                   vt_info_field(info, "master_port") == port;
-        free(info);
-        if (yes)
-            return p;
-    }
-    fail_msg("no replica of 127.0.0.1:%d", port);
-    return -1;
-}
-
 static void kill_node(int port)
 {
     char *info = vt_node_admin(port, false, "INFO server");
@@ -111,7 +85,7 @@ static int promoted;
 static bool replica_promoted(void *arg)
 {
     (void)arg;
-    return is_primary(promoted);
+    return vt_node_is_primary(promoted);
 }
 
 struct on_node {
@@ -156,7 +130,7 @@ static void test_shard_primary_killed(void **state)
     cp_init(&many, VMUX_SUB_SHARD, 100, "cpk:many:", 4000);
     int slot = (int)vmux__slot_of(one.names[0], strlen(one.names[0]));
     int victim = vt_slot_primary(vt_cluster_port(CLUSTER, 0), false, slot);
-    promoted = replica_of(victim);
+    promoted = vt_cluster_replica_of(CLUSTER, victim);
     int seed = -1; /* a primary that stays up */
     for (int p = 0; p < vt_cluster_primaries(CLUSTER) && seed < 0; p++)
         if (vt_cluster_port(CLUSTER, p) != victim)
@@ -239,7 +213,7 @@ static void test_classic_node_killed(void **state)
     int seed = -1, other = -1;
     for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
         int port = vt_cluster_port(CLUSTER, i);
-        if (!is_up(port) || !is_primary(port))
+        if (!is_up(port) || !vt_node_is_primary(port))
             continue;
         if (seed < 0)
             seed = port;
@@ -247,7 +221,7 @@ static void test_classic_node_killed(void **state)
             other = port;
     }
     assert_true(seed > 0 && other > 0);
-    promoted = replica_of(seed);
+    promoted = vt_cluster_replica_of(CLUSTER, seed);
     static struct cp_run run;
     cp_init(&run, VMUX_SUB_CHANNEL, 10, "cpk:classic:", 60000);
     run.sub = open_on(seed);

@@ -31,28 +31,6 @@
 #define NKEYS 3000
 #define MAX_FAILED_STEPS 20 /* transient failures (not sent, timeouts) tolerated per iteration */
 
-/* The replica of the primary at port, by INFO replication. */
-static int replica_of(int port)
-{
-    for (int i = vt_cluster_primaries(CLUSTER); i < vt_cluster_size(CLUSTER); i++) {
-        char *info = vt_node_admin(vt_cluster_port(CLUSTER, i), false, "INFO replication");
-        long master = vt_info_field(info, "master_port");
-        free(info);
-        if (master == port)
-            return vt_cluster_port(CLUSTER, i);
-    }
-    fail_msg("no replica of 127.0.0.1:%d", port);
-    return -1;
-}
-
-static bool is_primary(void *arg)
-{
-    char *info = vt_node_admin(*(int *)arg, false, "INFO replication");
-    bool yes = info != NULL && strstr(info, "role:master") != NULL;
-    free(info);
-    return yes;
-}
-
 /* The handle and the dead node's port. */
 struct after_kill {
     vmux *m;
@@ -142,7 +120,7 @@ static void test_scan_across_primary_kill(void **state)
     assert_true(victim > 0);
     if (victim == seed)
         seed = vt_cluster_port(CLUSTER, 1); /* the handle's seed stays up */
-    int promoted = replica_of(victim);
+    int promoted = vt_cluster_replica_of(CLUSTER, victim);
     char *info = vt_node_admin(victim, false, "INFO server");
     long pid = vt_info_field(info, "process_id");
     free(info);
@@ -166,7 +144,7 @@ static void test_scan_across_primary_kill(void **state)
     assert_int_equal(rc, 1);
 
     assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
-    assert_true(vt_poll_until(is_primary, &promoted, 60000, 50));
+    assert_true(vt_poll_until(vt_port_is_primary, &promoted, 60000, 50));
     struct after_kill a = {m, victim};
     assert_true(vt_poll_until(map_forgot_dead, &a, 60000, 100));
 

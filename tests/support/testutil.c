@@ -1,5 +1,6 @@
 /* Helpers shared by the integration tests; see testutil.h. */
 #include "testutil.h"
+#include "node.h"
 
 #include "vmux/vmux.h"
 
@@ -551,6 +552,36 @@ char *vt_node_admin(int port, bool tls, const char *format, ...)
     char *text = r ? vt_reply_text(r) : NULL;
     freeReplyObject(r);
     return text;
+}
+
+bool vt_node_is_primary(int port)
+{
+    char *info = vt_node_admin(port, false, "INFO replication");
+    bool yes = info != NULL && strstr(info, "role:master") != NULL;
+    free(info);
+    return yes;
+}
+
+bool vt_port_is_primary(void *arg)
+{
+    return vt_node_is_primary(*(const int *)arg);
+}
+
+int vt_cluster_replica_of(const char *cluster, int port)
+{
+    for (int i = 0; i < vt_cluster_size(cluster); i++) {
+        int p = vt_cluster_port(cluster, i);
+        if (p == port)
+            continue;
+        char *info = vt_node_admin(p, false, "INFO replication");
+        bool yes = info != NULL && strstr(info, "role:slave") != NULL &&
+                   vt_info_field(info, "master_port") == port;
+        free(info);
+        if (yes)
+            return p;
+    }
+    fail_msg("no replica of 127.0.0.1:%d in %s", port, cluster);
+    return -1;
 }
 
 redisReply *vt_node_command(int port, bool tls, const char *format, ...)

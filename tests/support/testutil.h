@@ -181,6 +181,18 @@ char *vt_admin_all(const char *name, const char *format, ...);
  */
 char *vt_node_admin(int port, bool tls, const char *format, ...);
 
+/* Whether the plain node at port answers INFO replication with role:master (false when it does
+ * not answer). */
+bool vt_node_is_primary(int port);
+
+/* vt_node_is_primary() of the port arg points to (an int): a condition for vt_wait_until(). */
+bool vt_port_is_primary(void *arg);
+
+/* A replica of the primary at port in the named cluster fixture: the first node whose INFO
+ * replication says role:slave and master_port port (nodes that do not answer are skipped).
+ * Fails the running test when there is none. */
+int vt_cluster_replica_of(const char *cluster, int port);
+
 struct redisReply;
 /*
  * As vt_node_admin(), returning the reply itself (freeReplyObject() it), for replies whose
