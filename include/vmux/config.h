@@ -354,8 +354,11 @@ typedef enum vmux_event_type {
     /** A refresh was asked for sooner than clusterRefreshMinInterval after the last one: it is
      * deferred (reason says for how long). One event per deferral, however many asked. */
     VMUX_EVENT_REFRESH_THROTTLED = 7,
-    /** A refreshed map names a node the previous one did not (endpoint), or no longer names one
-     * it did. */
+    /** The handle's map names a node it did not (endpoint), or no longer names one it did:
+     * after a refresh, or after a MOVED to a node the map did not know (a new primary that a
+     * reshard gives slots). A node without slots and its replicas are not in CLUSTER SLOTS, and
+     * a replica resyncing with its primary may be left out for a while: such a node is added
+     * once it serves slots, and a demoted primary may be removed then added back. */
     VMUX_EVENT_NODE_ADDED = 8,
     VMUX_EVENT_NODE_REMOVED = 9,
     /** Cluster pub/sub (docs/pubsub.md): a subscription went to another node by itself (its

@@ -127,11 +127,19 @@ static void patch_moved(struct vmux_router *r, unsigned slot, const struct targe
     snprintf(to, sizeof to, "%.*s:%d", (int)t->hostlen, t->host, t->port);
     struct vmux_slotmap *map;
     if (vmux__slotmap_moved(r->map, slot, t->host, t->hostlen, t->port, &map) != 0)
-        return; /* out of memory: the refresh that follows will say */
+        return;                               /* out of memory: the refresh that follows will say */
+    vmux__router_node_events(r, r->map, map); /* a MOVED to a node the map did not know */
+    unsigned moved = vmux__slotmap_moved_slots(r->map, map); /* a promoted replica: its shard's */
     vmux__router_set_map(r, map);
     vmux__router_read_modes(r);
     vmux__router_moved_note(r, slot);
-    snprintf(why, sizeof why, "slot %u moved from %s to %s", slot, from, to);
+    if (moved > 1)
+        snprintf(why, sizeof why,
+                 "slot %u moved from %s to %s, a replica of its shard promoted: the shard's %u "
+                 "slots with it",
+                 slot, from, to, moved);
+    else
+        snprintf(why, sizeof why, "slot %u moved from %s to %s", slot, from, to);
     vmux__log(r->cfg, VMUX_LOG_DEBUG, "cluster: %s", why);
     vmux__event(r->cfg, VMUX_EVENT_SLOT_MOVED, 0, to, why);
 }

@@ -150,6 +150,15 @@ static void node_event(const struct vmux_node_addr *node, void *arg)
     vmux__event(e->r->cfg, e->type, 0, where, e->type == VMUX_EVENT_NODE_ADDED ? "joined" : "left");
 }
 
+void vmux__router_node_events(struct vmux_router *r, const struct vmux_slotmap *old,
+                              const struct vmux_slotmap *map)
+{
+    struct node_event e = {r, VMUX_EVENT_NODE_ADDED};
+    vmux__slotmap_new_nodes(old, map, node_event, &e);
+    e.type = VMUX_EVENT_NODE_REMOVED;
+    vmux__slotmap_new_nodes(map, old, node_event, &e);
+}
+
 /* Logs and emits what map (about to replace the current one, asked of link) changes. */
 static void announce(struct vmux_router *r, struct vmux_link *link, const struct vmux_slotmap *map)
 {
@@ -163,10 +172,7 @@ static void announce(struct vmux_router *r, struct vmux_link *link, const struct
              map->nshards, map->covered, moved, added, removed);
     vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: slot map refreshed from %s: %s", where, what);
     vmux__event(r->cfg, VMUX_EVENT_MAP_REFRESHED, 0, where, what);
-    struct node_event e = {r, VMUX_EVENT_NODE_ADDED};
-    vmux__slotmap_new_nodes(r->map, map, node_event, &e);
-    e.type = VMUX_EVENT_NODE_REMOVED;
-    vmux__slotmap_new_nodes(map, r->map, node_event, &e);
+    vmux__router_node_events(r, r->map, map);
 }
 
 static void on_slots(int status, vmux_reply *reply, void *arg)

@@ -382,6 +382,14 @@ void vmux__router_reroute_blocking(struct vmux_router *r);
 void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map);
 
 /*
+ * I/O thread: VMUX_EVENT_NODE_ADDED for each node map names that old does not, and
+ * VMUX_EVENT_NODE_REMOVED for each the other way (logged at INFO): for a refreshed map, and for
+ * one a MOVED patched (a new primary a reshard gave slots is first heard of by its MOVED).
+ */
+void vmux__router_node_events(struct vmux_router *r, const struct vmux_slotmap *old,
+                              const struct vmux_slotmap *map);
+
+/*
  * I/O thread, CLUSTER (follow.c): a MOVED reply to something that is not an op (the subscriber
  * links' SSUBSCRIBE) names host:port (hostlen bytes, not empty) the owner of slot: the map is
  * patched as for an op's MOVED (VMUX_EVENT_SLOT_MOVED), and a refresh follows soon.

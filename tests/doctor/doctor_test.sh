@@ -538,5 +538,29 @@ case_sentinel_busy() {
     expect_in open hint "SCRIPT KILL"
 }
 
+
+refused() { ! valkey-cli -p "$1" PING >/dev/null 2>&1; }
+
+# A cluster whose replica is down (a cluster of its own, started here; the replica shut down):
+# the nodes step warns that a node is down instead of failing with the announce-address hint,
+# and the handle opens (probe20: exit 1, "cannot be reached", open skipped).
+case_cluster_node_down() {
+    local dir seed replica
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/vmux-doctor-test.XXXXXX")
+    # shellcheck disable=SC2064 # expand dir now
+    trap "bash '$FIXTURE' stop-cluster dcl '$dir' >/dev/null 2>&1 || true; rm -rf '$dir'" EXIT
+    bash "$FIXTURE" start-cluster dcl "$dir" 3 1 >/dev/null
+    seed=$(cat "$dir/dcl.port")
+    replica=$(awk '$2 == "replica" { print $1; exit }' "$dir/dcl.ports")
+    valkey-cli -p "$replica" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+    wait_until 15 "the replica is down" refused "$replica"
+    doctor "127.0.0.1:$seed"
+    expect_status 0
+    expect nodes warn
+    expect_in nodes detail "1 of 6 announced nodes are down: 127.0.0.1:$replica"
+    expect_in nodes hint "a node is down"
+    expect open ok
+}
+
 "case_${case_name}"
 echo "ok: doctor.$case_name"

@@ -18,6 +18,7 @@ typedef struct node_tally {
     int primaries, replicas, failing, links_down;
     char failing_list[512];
     char addr[MAX_NODES][80]; /* "ip:port" as announced */
+    bool flagged[MAX_NODES];  /* the cluster itself flags that node fail or fail? */
     int naddrs;
 } node_tally;
 
@@ -30,6 +31,7 @@ static void tally_line(node_tally *t, char *line)
             return;
     if (strstr(f[2], "noaddr") == NULL && t->naddrs < MAX_NODES) {
         size_t n = strcspn(f[1], "@,");
+        t->flagged[t->naddrs] = strstr(f[2], "fail") != NULL;
         snprintf(t->addr[t->naddrs++], sizeof(t->addr[0]), "%.*s", (int)n, f[1]);
     }
     if (strstr(f[2], "master"))
@@ -141,25 +143,45 @@ static bool node_reachable(const char *addr, int timeout_ms, char *why, size_t l
     return fd >= 0;
 }
 
-/* The nodes step: a TCP connection to every node the cluster announces. */
+/* Appends "addr (why)" to a list of nodes. */
+static void list_add(char *list, size_t size, const char *addr, const char *why)
+{
+    size_t used = strlen(list);
+    snprintf(list + used, size - used, "%s%s (%s)", used ? ", " : "", addr, why);
+}
+
+/*
+ * The nodes step: a TCP connection to every node the cluster announces. A node that refuses the
+ * connection (its host answers: the node is down) or that the cluster flags failing is a node
+ * down, a warning (the cluster step says what it costs); one that cannot be reached otherwise
+ * while the cluster thinks it healthy is an address this machine cannot reach, a failure.
+ */
 static void check_nodes(doc_ctx *ctx, const doc_endpoint *ep, const node_tally *t)
 {
     doc_step *s = doc_step_begin(&ctx->report, "nodes", ep->label);
-    int timeout_ms = (int)vmux_config_connect_timeout(ctx->cfg), reached = 0;
-    char bad[512] = "", why[128];
+    int timeout_ms = (int)vmux_config_connect_timeout(ctx->cfg), reached = 0, down = 0;
+    char unreachable[512] = "", downs[512] = "", why[128];
     for (int i = 0; i < t->naddrs; i++) {
         bool ok = node_reachable(t->addr[i], timeout_ms, why, sizeof(why));
         reached += ok;
         doc_step_fact(s, t->addr[i], "%s", ok ? "reachable" : why);
-        if (!ok)
-            snprintf(bad + strlen(bad), sizeof(bad) - strlen(bad), "%s%s (%s)", bad[0] ? ", " : "",
-                     t->addr[i], why);
+        if (ok)
+            continue;
+        bool is_down = t->flagged[i] || strcmp(why, strerror(ECONNREFUSED)) == 0;
+        down += is_down;
+        list_add(is_down ? downs : unreachable, is_down ? sizeof downs : sizeof unreachable,
+                 t->addr[i], why);
     }
     if (reached == t->naddrs) {
         doc_step_set(s, DOC_OK, "all %d nodes the cluster announces accept connections", reached);
+    } else if (reached + down == t->naddrs) {
+        doc_step_set(s, DOC_WARN, "%d of %d announced nodes are down: %s", down, t->naddrs, downs);
+        doc_step_hint(s, "a node is down (its address answers, the node does not, or the cluster "
+                         "flags it failing): a primary's shard fails over to a replica, a "
+                         "replica's shard has no failover cover until it is back");
     } else {
         doc_step_set(s, DOC_FAIL, "%d of %d announced nodes cannot be reached: %s",
-                     t->naddrs - reached, t->naddrs, bad);
+                     t->naddrs - reached - down, t->naddrs, unreachable);
         doc_step_hint(s, "the cluster announces addresses this machine cannot reach (a "
                          "container's or a private network's): set cluster-announce-ip / "
                          "cluster-announce-hostname on the nodes, or open the network path");
