@@ -723,15 +723,6 @@ static void test_no_stale_read_from_replicas(void **state)
 
 /* ---- a primary SIGKILLed mid-run: its replica promoted, no stale read after quiescence ---- */
 
-static long node_pid(int port)
-{
-    char *info = vt_node_admin(port, false, "INFO server");
-    long pid = (long)vt_info_field(info, "process_id");
-    free(info);
-    assert_true(pid > 1);
-    return pid;
-}
-
 static double ms_since(uint64_t since_ns)
 {
     return (double)(vt_now_ns() - since_ns) / 1e6;
@@ -769,7 +760,7 @@ static void test_no_stale_read_after_primary_killed(void **state)
 
     vmux_near_stats before = vt_near_stats(r.m);
     struct vt_near_flush failed_over = {r.m, VT_FLUSH_FAILOVER, before.flushes_failover};
-    long pid = node_pid(sh.primary);
+    long pid = vt_node_pid(sh.primary);
     uint64_t kill_ns = vt_now_ns();
     assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
     assert_true(vt_poll_until(is_primary, &sh.replica, WAIT_MS, 20));

@@ -554,6 +554,16 @@ char *vt_node_admin(int port, bool tls, const char *format, ...)
     return text;
 }
 
+long vt_node_pid(int port)
+{
+    char *info = vt_node_admin(port, false, "INFO server");
+    long pid = (long)vt_info_field(info, "process_id");
+    free(info);
+    if (pid <= 1)
+        fail_msg("127.0.0.1:%d: no process_id in INFO server", port);
+    return pid;
+}
+
 bool vt_node_is_primary(int port)
 {
     char *info = vt_node_admin(port, false, "INFO replication");

@@ -181,6 +181,9 @@ char *vt_admin_all(const char *name, const char *format, ...);
  */
 char *vt_node_admin(int port, bool tls, const char *format, ...);
 
+/* The process id of the plain node at port (INFO server); fails the running test without one. */
+long vt_node_pid(int port);
+
 /* Whether the plain node at port answers INFO replication with role:master (false when it does
  * not answer). */
 bool vt_node_is_primary(int port);
