@@ -340,6 +340,11 @@ static void on_count(const vmux_message *msg, void *ud)
     atomic_fetch_add((atomic_uint *)ud, 1);
 }
 
+static bool queue_holds_three(void *q)
+{
+    return vmux_msgq_length(q) >= 3;
+}
+
 static void test_close_wakes_blocked_pop(void **state)
 {
     (void)state;
@@ -365,6 +370,8 @@ static void test_close_wakes_blocked_pop(void **state)
         publish_seq(m, held, i, 1); /* one client, one pattern */
     struct goal g = {&calls, 3};
     assert_true(vt_wait_until(goal_reached, &g, WAIT_MS));
+    /* the queue subscription gets each message apart from the callback one: wait for it too */
+    assert_true(vt_wait_until(queue_holds_three, full, WAIT_MS));
     assert_int_equal(vmux_msgq_length(full), 3);
 
     static struct popper p;
