@@ -596,7 +596,13 @@ static void test_publish_beside_subscriptions(void **state)
         assert_int_equal(n, 1); /* this handle's subscription, on the seed's node */
     }
     assert_int_equal(vt_node_calls(nodes[seed].port, "publish"), want);
-    assert_true(vt_wait_until(all_published_seen, &want, 10000));
+    if (!vt_wait_until(all_published_seen, &want, 10000)) {
+        vmux_stats st = VMUX_INIT(vmux_stats);
+        vmux_read_stats(m, &st);
+        fail_msg("%d of %d published messages seen (pubsub_dropped %llu, subscriber_lost %llu)",
+                 atomic_load(&published_seen), want, (unsigned long long)st.pubsub_dropped,
+                 (unsigned long long)st.subscriber_lost);
+    }
     assert_int_equal(vmux_unsubscribe(m, sub), 0);
     vmux_close(m);
 }
