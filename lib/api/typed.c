@@ -7,6 +7,7 @@
 
 #include "core/assert.h"
 #include "core/errbuf.h"
+#include "core/reply_internal.h"
 #include "core/sized.h"
 #include "mux/handle.h"
 #include "vmux/error.h"
@@ -309,11 +310,10 @@ int vmux__reply_into(int rc, vmux_reply *r, vmux_convert_fn convert, void *out, 
     return rc;
 }
 
-int vmux__typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                         vmux_convert_fn convert, void *out, size_t size, void (*release)(void *))
+/* What vmux__typed_run_into() does once the call returned rc and r (owned). */
+static int run_finish(const vmux_callopts *opts, int rc, vmux_reply *r, vmux_convert_fn convert,
+                      void *out, size_t size, void (*release)(void *))
 {
-    vmux_reply *r;
-    int rc = vmux__typed_call(m, opts, a, idempotent, &r);
     vmux_reply_kind kind = rc == 0 && r != NULL ? vmux_reply_get_kind(r) : VMUX_REPLY_NIL;
     int converted = vmux__reply_into(rc, r, convert, out, size, release);
     if (rc == 0 && converted == VMUX_ERR_PROTOCOL && opts != NULL && opts->errbuf != NULL &&
@@ -323,6 +323,14 @@ int vmux__typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a
                          "reads",
                          vmux_reply_kind_name(kind));
     return converted;
+}
+
+int vmux__typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                         vmux_convert_fn convert, void *out, size_t size, void (*release)(void *))
+{
+    vmux_reply *r;
+    int rc = vmux__typed_call(m, opts, a, idempotent, &r);
+    return run_finish(opts, rc, r, convert, out, size, release);
 }
 
 struct vmux_maybe vmux__maybe(vmux_reply_kind kind, vmux_convert_fn convert, void *out, size_t size,
@@ -380,8 +388,11 @@ int vmux__run_bool(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool
 int vmux__run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                     vmux_bytes *out)
 {
-    return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_bytes, out, sizeof(*out),
-                                vmux__release_bytes);
+    vmux_reply *r;
+    int rc = vmux__typed_call(m, opts, a, idempotent, &r);
+    if (rc == 0 && out != NULL && vmux__reply_take_str(r, out))
+        return 0; /* a large value: its reply's own buffer */
+    return run_finish(opts, rc, r, vmux__conv_bytes, out, sizeof(*out), vmux__release_bytes);
 }
 
 int vmux__run_bytes_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,

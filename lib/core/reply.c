@@ -128,6 +128,19 @@ const vmux_reply *vmux_reply_element(const vmux_reply *r, size_t i)
     return r->u.array.element[i];
 }
 
+bool vmux__reply_take_str(vmux_reply *r, vmux_bytes *out)
+{
+    if (r == NULL || r->type != VMUX_REPLY_STRING || r->len < VMUX_REPLY_TAKE_MIN)
+        return false;
+    size_t len = r->len;
+    char *bytes = (char *)r;
+    memmove(bytes, r->str, len + 1); /* r is not read after this */
+    char *shrunk = realloc(bytes, len + 1);
+    out->ptr = shrunk != NULL ? shrunk : bytes; /* a failed shrink leaves the block as it was */
+    out->len = len;
+    return true;
+}
+
 void vmux_reply_free(vmux_reply *r)
 {
     if (r == NULL)

@@ -2,10 +2,12 @@
 #ifndef VMUX_REPLY_INTERNAL_H
 #define VMUX_REPLY_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "vmux/reply.h"
+#include "vmux/types.h"
 
 struct vmux_reply {
     vmux_reply_kind type;
@@ -37,5 +39,18 @@ vmux_reply *vmux__reply_new_array(size_t expected);
  * memory or idx is not the next slot.
  */
 int vmux__reply_array_set(vmux_reply *parent, size_t idx, vmux_reply *child);
+
+/* Bulk strings of at least this many bytes are handed over by vmux__reply_take_str(). */
+#define VMUX_REPLY_TAKE_MIN ((size_t)64 * 1024)
+
+/*
+ * A large bulk string's bytes for a typed result, without a second buffer: when r (owned by the
+ * caller) is a bulk string of VMUX_REPLY_TAKE_MIN bytes or more, moves its bytes and their NUL to
+ * the start of r's own allocation, shrinks it, stores it in *out (owned by the caller, freed by
+ * vmux_bytes_free()) and returns true; r is gone. Otherwise returns false and leaves r and
+ * *out alone. A fresh buffer of that size would cost its page faults and a copy; moving the bytes
+ * within pages already touched costs the copy alone. Any thread.
+ */
+bool vmux__reply_take_str(vmux_reply *r, vmux_bytes *out);
 
 #endif

@@ -93,6 +93,37 @@ static void test_get(void **state)
     assert_zero_bytes(&v);
 }
 
+/* Values at and around the size from which GET hands over its reply's own buffer
+ * (VMUX_REPLY_TAKE_MIN, 64 KiB): every byte, the NUL after them, and freeing, at each size. */
+static void test_get_large(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {65535, 65536, 65537, 1u << 20};
+    char *val = malloc(1u << 20);
+    assert_non_null(val);
+    for (size_t i = 0; i < (1u << 20); i++)
+        val[i] = (char)(i * 131 + (i >> 9)); /* NULs and every byte value among them */
+    for (size_t n = 0; n < sizeof(sizes) / sizeof(sizes[0]); n++) {
+        vmux_str k = key("get-large");
+        assert_int_equal(
+            vmux_set(M, NULL, k, (vmux_str){val, sizes[n]}, VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL),
+            0);
+        vmux_bytes v = JUNK_BYTES;
+        assert_int_equal(vmux_get(M, NULL, k, &v), 0);
+        assert_int_equal(v.len, sizes[n]);
+        assert_memory_equal(v.ptr, val, sizes[n]);
+        assert_int_equal(v.ptr[sizes[n]], '\0');
+        vmux_bytes_free(&v);
+        assert_null(v.ptr);
+        v = JUNK_BYTES;
+        assert_int_equal(vmux_getdel(M, NULL, k, &v), 0);
+        assert_int_equal(v.len, sizes[n]);
+        assert_memory_equal(v.ptr, val, sizes[n]);
+        vmux_bytes_free(&v);
+    }
+    free(val);
+}
+
 static void test_get_async(void **state)
 {
     (void)state;
@@ -656,6 +687,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get),
         cmocka_unit_test(test_get_async),
+        cmocka_unit_test(test_get_large),
         cmocka_unit_test(test_set_plain),
         cmocka_unit_test(test_set_conditions),
         cmocka_unit_test(test_set_expiry),

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "core/reader.h"
+#include "core/reply_internal.h"
 #include "vmux/error.h"
 
 static const struct vmux_reader_limits big = {1u << 20, 1u << 20, 2u << 20};
@@ -341,6 +342,41 @@ static void test_negative_array_count(void **state)
     expect_failure(&big, "*-5\r\n", 5, VMUX_ERR_PROTOCOL, NULL);
 }
 
+/* vmux__reply_take_str(): only bulk strings from VMUX_REPLY_TAKE_MIN bytes on are handed over,
+ * byte for byte with their NUL; anything else is left as it was. */
+static void test_take_large_string(void **state)
+{
+    (void)state;
+    vmux_bytes out = {NULL, 0};
+    vmux_reply *small = vmux__reply_new_str(VMUX_REPLY_STRING, "abc", 3);
+    assert_false(vmux__reply_take_str(small, &out));
+    assert_null(out.ptr);
+    assert_string_equal(vmux_reply_str(small, NULL), "abc");
+    vmux_reply_free(small);
+    assert_false(vmux__reply_take_str(NULL, &out));
+
+    size_t n = VMUX_REPLY_TAKE_MIN;
+    char *bytes = malloc(n);
+    assert_non_null(bytes);
+    for (size_t i = 0; i < n; i++)
+        bytes[i] = (char)(i * 7 + 1);
+    bytes[n / 2] = '\0';
+    vmux_reply *status = vmux__reply_new_str(VMUX_REPLY_STATUS, bytes, n);
+    assert_false(vmux__reply_take_str(status, &out)); /* only bulk strings */
+    vmux_reply_free(status);
+    vmux_reply *under = vmux__reply_new_str(VMUX_REPLY_STRING, bytes, n - 1);
+    assert_false(vmux__reply_take_str(under, &out));
+    vmux_reply_free(under);
+
+    vmux_reply *whole = vmux__reply_new_str(VMUX_REPLY_STRING, bytes, n);
+    assert_true(vmux__reply_take_str(whole, &out)); /* whole is gone */
+    assert_int_equal(out.len, n);
+    assert_memory_equal(out.ptr, bytes, n);
+    assert_int_equal(out.ptr[n], '\0');
+    vmux_bytes_free(&out);
+    free(bytes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_int64_min_and_peek),
         cmocka_unit_test(test_large_bulk_in_pieces),
         cmocka_unit_test(test_negative_array_count),
+        cmocka_unit_test(test_take_large_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
