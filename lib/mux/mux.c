@@ -302,6 +302,46 @@ static int open_sentinel(vmux *m, char *errbuf, size_t errlen)
 }
 
 /* Prepares m up to (not including) starting the I/O thread; on failure undoes all of it. */
+/*
+ * libuv before 1.51 leaves the loop's epoll descriptor open when uv_loop_init() fails after
+ * making it (1.51 closes it and stores -1): closes it, once it is known to be an epoll.
+ */
+static void close_leftover_epoll(uv_loop_t *loop)
+{
+    int fd = uv_backend_fd(loop);
+    char path[64], target[32];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    ssize_t n = fd > 2 ? readlink(path, target, sizeof(target) - 1) : -1;
+    if (n > 0) {
+        target[n] = '\0';
+        if (strcmp(target, "anon_inode:[eventpoll]") == 0)
+            close(fd);
+    }
+}
+
+/*
+ * The handle's loop and its wake-up: the descriptors a handle cannot work without (an epoll, a
+ * pipe and an eventfd), so the first thing to fail when the process has used up its descriptors
+ * (EMFILE). Returns 0, or VMUX_ERR_IO (VMUX_ERR_NOMEM for ENOMEM) with errbuf saying why and
+ * nothing left open. (The first loop of the process also makes libuv's signal pipe, and libuv
+ * aborts the process when it cannot.)
+ */
+static int loop_init(vmux *m, char *errbuf, size_t errlen)
+{
+    const char *what = "event loop";
+    int rc = uv_loop_init(&m->loop);
+    if (rc != 0) {
+        close_leftover_epoll(&m->loop);
+    } else {
+        what = "wake-up";
+        if ((rc = uv_async_init(&m->loop, &m->wakeup, on_wakeup)) == 0)
+            return 0;
+        loop_finish(&m->loop);
+    }
+    vmux__errbuf_set(errbuf, errlen, "cannot create the handle's %s: %s", what, uv_strerror(rc));
+    return rc == UV_ENOMEM ? VMUX_ERR_NOMEM : VMUX_ERR_IO;
+}
+
 static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen)
 {
     int rc = VMUX_ERR_NOMEM;
@@ -315,15 +355,15 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
         free(m);
         return rc;
     }
+    rc = VMUX_ERR_NOMEM; /* what a failed mutex or condition variable gets */
     if (uv_mutex_init(&m->qlock) != 0)
         goto fail_qlock;
     if (uv_mutex_init(&m->olock) != 0)
         goto fail_olock;
     if (uv_cond_init(&m->ocond) != 0)
         goto fail_ocond;
-    if (uv_loop_init(&m->loop) != 0)
+    if ((rc = loop_init(m, errbuf, errlen)) != 0)
         goto fail_loop;
-    uv_async_init(&m->loop, &m->wakeup, on_wakeup);
     uv_timer_init(&m->loop, &m->deadline_timer);
     uv_timer_init(&m->loop, &m->tick);
     uv_idle_init(&m->loop, &m->route_more);

@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -491,6 +493,61 @@ static void test_close_while_callers_call(void **state)
     }
 }
 
+/* ---- a process out of file descriptors ---- */
+
+static int open_descriptors(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and the directory's own descriptor */
+}
+
+/*
+ * vmux_open() with only k more descriptors to spare, k = 0..15: each either opens a handle that
+ * works, or fails with an error and a reason, and leaves no descriptor behind. (It returned 0
+ * after freeing the handle when its loop could not be made, and the caller crashed on it.)
+ */
+static void test_open_out_of_descriptors(void **state)
+{
+    (void)state;
+    char *conf = vt_server_config("pause", "abortConnect=true,connectTimeout=2000");
+    vmux_config *cfg = vt_config(conf);
+    struct rlimit old;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int failed = 0, opened = 0;
+    for (int k = 0; k <= 15; k++) {
+        int before = open_descriptors();
+        struct rlimit low = {(rlim_t)(before + k), old.rlim_max};
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+        vmux *m = NULL;
+        char err[256] = "";
+        int rc = vmux_open(cfg, &m, err, sizeof err);
+        if (rc == 0) {
+            const char *argv[] = {"ECHO", "fd"};
+            vmux_reply *r = NULL;
+            assert_int_equal(vmux_call(m, NULL, 2, argv, NULL, &r), 0);
+            assert_string_equal(vmux_reply_str(r, NULL), "fd");
+            vmux_reply_free(r);
+            vmux_close(m);
+            opened++;
+        } else {
+            assert_null(m);
+            assert_true(err[0] != '\0');
+            failed++;
+        }
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+        assert_int_equal(open_descriptors(), before);
+    }
+    assert_true(failed > 0); /* the first ones could not open */
+    assert_true(opened > 0); /* and with enough room one did */
+    vmux_config_free(cfg);
+    free(conf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -500,6 +557,7 @@ int main(void)
         cmocka_unit_test_teardown(test_close_fails_everything_pending, unpause_server),
         cmocka_unit_test(test_close_behind_blocking_command),
         cmocka_unit_test(test_close_while_callers_call),
+        cmocka_unit_test(test_open_out_of_descriptors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
