@@ -8,11 +8,21 @@
 #include "core/value.h"
 #include "vmux/error.h"
 
+/*
+ * The messages live in a ring of cap slots that follows what the queue holds, not its bound: it
+ * starts at MSGQ_MIN_SLOTS (or bound, if smaller), doubles when a message finds it full (up to
+ * bound), and halves once the readers have taken as many messages as it has slots while the
+ * queue never held more than a quarter of them. Each resize copies the waiting messages' slots,
+ * oldest first, so the cost per message stays constant however the queue is used.
+ */
+#define MSGQ_MIN_SLOTS 16
+
 struct vmux_msgq {
     uv_mutex_t mu;
     uv_cond_t nonempty;
-    vmux_message *ring;
-    size_t bound, head, count;
+    vmux_message *ring; /* cap slots; count messages from head, wrapping */
+    size_t bound, cap, head, count;
+    size_t peak, taken; /* since the last resize: the most held, and the messages taken */
     vmux_overflow policy;
     uint64_t dropped;
     bool closed;
@@ -33,16 +43,25 @@ int vmux_msgq_new(size_t bound, vmux_overflow policy, vmux_msgq **out)
         (policy != VMUX_OVERFLOW_DROP_OLDEST && policy != VMUX_OVERFLOW_DROP_NEWEST))
         return VMUX_ERR_INVALID_ARG;
     vmux_msgq *q = calloc(1, sizeof(*q));
-    if (q == NULL || (q->ring = calloc(bound, sizeof(*q->ring))) == NULL) {
+    size_t cap = bound < MSGQ_MIN_SLOTS ? bound : MSGQ_MIN_SLOTS;
+    if (q == NULL || (q->ring = malloc(cap * sizeof(*q->ring))) == NULL) {
         free(q);
         return VMUX_ERR_NOMEM;
     }
     uv_mutex_init(&q->mu);
     uv_cond_init(&q->nonempty);
     q->bound = bound;
+    q->cap = cap;
     q->policy = policy;
     *out = q;
     return 0;
+}
+
+/* The ring index of the i-th waiting message (i < cap; head < cap, so no division). */
+static size_t slot_of(const vmux_msgq *q, size_t i)
+{
+    size_t at = q->head + i;
+    return at >= q->cap ? at - q->cap : at;
 }
 
 void vmux_msgq_free(vmux_msgq *q)
@@ -50,11 +69,70 @@ void vmux_msgq_free(vmux_msgq *q)
     if (q == NULL)
         return;
     for (size_t i = 0; i < q->count; i++)
-        vmux_message_free(&q->ring[(q->head + i) % q->bound]);
+        vmux_message_free(&q->ring[slot_of(q, i)]);
     free(q->ring);
     uv_cond_destroy(&q->nonempty);
     uv_mutex_destroy(&q->mu);
     free(q);
+}
+
+/*
+ * Moves the waiting messages, oldest first, into a new ring of cap slots (cap >= count) and
+ * starts a new shrink window. Returns false, leaving the ring and its messages as they were,
+ * when the new ring cannot be allocated. Holds q->mu.
+ */
+static bool resize(vmux_msgq *q, size_t cap)
+{
+    vmux_message *ring = cap <= SIZE_MAX / sizeof(*ring) ? malloc(cap * sizeof(*ring)) : NULL;
+    if (ring == NULL)
+        return false;
+    size_t first = q->cap - q->head < q->count ? q->cap - q->head : q->count;
+    memcpy(ring, q->ring + q->head, first * sizeof(*ring));
+    memcpy(ring + first, q->ring, (q->count - first) * sizeof(*ring));
+    free(q->ring);
+    q->ring = ring;
+    q->cap = cap;
+    q->head = 0;
+    q->peak = q->count;
+    q->taken = 0;
+    return true;
+}
+
+/* True when a slot is free for one more message, doubling the ring (up to bound) if it must. */
+static bool has_slot(vmux_msgq *q)
+{
+    if (q->count < q->cap)
+        return true;
+    return resize(q, q->cap > q->bound / 2 ? q->bound : q->cap * 2);
+}
+
+/* Halves the ring at the end of a window in which the queue stayed at most a quarter full. */
+static void maybe_shrink(vmux_msgq *q)
+{
+    if (++q->taken < q->cap)
+        return;
+    if (q->peak <= q->cap / 4 && q->cap > MSGQ_MIN_SLOTS &&
+        resize(q, q->cap / 2 > MSGQ_MIN_SLOTS ? q->cap / 2 : MSGQ_MIN_SLOTS))
+        return;
+    q->peak = q->count; /* a failed shrink just waits for the next window */
+    q->taken = 0;
+}
+
+/* Takes the oldest message out of the ring into *msg. Holds q->mu; count > 0. */
+static void take_oldest(vmux_msgq *q, vmux_message *msg)
+{
+    *msg = q->ring[q->head];
+    q->head = q->head + 1 == q->cap ? 0 : q->head + 1;
+    q->count--;
+}
+
+size_t vmux__msgq_slots(const vmux_msgq *cq)
+{
+    vmux_msgq *q = (vmux_msgq *)cq; /* only its mutex changes, and is back as it was */
+    uv_mutex_lock(&q->mu);
+    size_t n = q->cap;
+    uv_mutex_unlock(&q->mu);
+    return n;
 }
 
 /* A message's absent pattern (ptr NULL) stays absent in the copy. */
@@ -77,25 +155,34 @@ static bool copy_message(const vmux_message *from, vmux_message *to)
     return false;
 }
 
+/* Counts a message the queue does not keep and frees its copy. Called with q->mu held. */
+static void drop_new(vmux_msgq *q, vmux_message *copy)
+{
+    q->dropped++;
+    uv_mutex_unlock(&q->mu);
+    vmux_message_free(copy);
+}
+
 void vmux__msgq_push(vmux_msgq *q, const vmux_message *msg)
 {
     vmux_message copy;
     bool copied = copy_message(msg, &copy); /* outside the lock: readers wait less */
     uv_mutex_lock(&q->mu);
-    if (!copied || (q->count == q->bound && q->policy == VMUX_OVERFLOW_DROP_NEWEST)) {
-        q->dropped++;
-        uv_mutex_unlock(&q->mu);
-        vmux_message_free(&copy);
+    bool full = q->count == q->bound;
+    if (!copied || (full && q->policy == VMUX_OVERFLOW_DROP_NEWEST) || (!full && !has_slot(q))) {
+        drop_new(q, &copy); /* no copy, no room by policy, or no memory to grow the ring */
         return;
     }
-    if (q->count == q->bound) {
-        vmux_message_free(&q->ring[q->head]);
-        q->head = (q->head + 1) % q->bound;
-        q->count--;
+    if (full) {
+        vmux_message oldest;
+        take_oldest(q, &oldest);
+        vmux_message_free(&oldest);
         q->dropped++;
     }
-    q->ring[(q->head + q->count) % q->bound] = copy;
+    q->ring[slot_of(q, q->count)] = copy;
     q->count++;
+    if (q->count > q->peak)
+        q->peak = q->count;
     uv_cond_signal(&q->nonempty);
     uv_mutex_unlock(&q->mu);
 }
@@ -135,9 +222,8 @@ int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg)
     int rc = VMUX_ERR_TIMEOUT;
     if (wait_nonempty(q, timeout_ms)) {
         if (q->count > 0) {
-            *msg = q->ring[q->head];
-            q->head = (q->head + 1) % q->bound;
-            q->count--;
+            take_oldest(q, msg);
+            maybe_shrink(q);
             rc = 0;
         } else {
             rc = VMUX_ERR_CLOSED;
