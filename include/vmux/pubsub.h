@@ -70,9 +70,11 @@ typedef enum vmux_overflow {
 } vmux_overflow;
 
 /**
- * Makes a queue that holds at most bound messages (bound >= 1); on overflow it drops as policy
- * says and counts the drops. *out is freed with vmux_msgq_free() once no subscription feeds it
- * (after vmux_unsubscribe() or vmux_close()). Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_NOMEM.
+ * Makes a queue that holds at most bound messages (bound >= 1, any size_t); on overflow it
+ * drops as policy says and counts the drops. Nothing is reserved for the bound: the queue's
+ * memory follows the messages it holds (docs/pubsub.md). *out is freed with vmux_msgq_free()
+ * once no subscription feeds it (after vmux_unsubscribe() or vmux_close()). Errors:
+ * VMUX_ERR_INVALID_ARG, VMUX_ERR_NOMEM (for the queue itself: a few hundred bytes).
  */
 VMUX_EXPORT int vmux_msgq_new(size_t bound, vmux_overflow policy, vmux_msgq **out);
 /** Frees a queue and the messages still in it. NULL is allowed. */
@@ -93,7 +95,10 @@ VMUX_EXPORT int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *ms
  */
 VMUX_EXPORT void vmux_msgq_close(vmux_msgq *q);
 
-/** Messages dropped because the queue was full, since it was made (q NULL: 0). */
+/**
+ * Messages dropped since the queue was made (q NULL: 0): because it was full, or, rarely, because
+ * there was no memory to copy a message or to grow the queue for it.
+ */
 VMUX_EXPORT uint64_t vmux_msgq_dropped(const vmux_msgq *q);
 
 /** Messages waiting in the queue now (q NULL: 0). */
