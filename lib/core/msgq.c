@@ -155,7 +155,7 @@ static bool copy_message(const vmux_message *from, vmux_message *to)
     return false;
 }
 
-/* Counts a message the queue does not keep and frees its copy. Called with q->mu held. */
+/* Counts a message the queue does not keep, releases q->mu (held on entry), frees the copy. */
 static void drop_new(vmux_msgq *q, vmux_message *copy)
 {
     q->dropped++;
