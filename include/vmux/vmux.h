@@ -14,6 +14,7 @@
 #include "vmux/client.h"
 #include "vmux/metrics.h"
 #include "vmux/call.h"
+#include "vmux/batch.h"
 #include "vmux/types.h"
 #include "vmux/commands.h"
 #include "vmux/cluster.h"

@@ -5,11 +5,13 @@
 #include "mux/batch.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/encode.h"
+#include "core/reply_internal.h"
 #include "core/sized.h"
 #include "mux/mux.h"
 #include "core/wait.h"
@@ -82,9 +84,85 @@ static uint32_t timeout_for(vmux *m, const vmux_callopts *o, bool sync)
     return (uint32_t)(sync ? vmux_config_sync_timeout(m->cfg) : vmux_config_async_timeout(m->cfg));
 }
 
+/* A part that fails before it is sent (keys in two slots): its outcome, carried by a control op
+ * so that it completes on the I/O thread with the others. Lives in that op's bytes, followed by
+ * the words of its error (a reply made only at completion: a refused batch frees the op unrun). */
+struct failed_part {
+    struct part_ref *ref;
+    int status;
+    size_t whylen;
+    char why[];
+};
+
+_Static_assert(offsetof(struct vmux_op, cmd) % _Alignof(struct failed_part) == 0,
+               "a failed part lives in its op's bytes");
+
+static int failed_part_run(vmux *m, void *arg)
+{
+    (void)m;
+    return ((struct failed_part *)arg)->status; /* negative: never VMUX__CONTROL_WAIT */
+}
+
+/* The control op's completion, whether it ran or the handle closed first: the part's outcome, an
+ * error reply naming the keys (NULL when there are no words or no memory). */
+static void failed_part_done(int status, vmux_reply *reply, void *userdata)
+{
+    struct failed_part *f = userdata;
+    (void)status;
+    vmux_reply_free(reply);
+    vmux_reply *why =
+        f->whylen > 0 ? vmux__reply_new_str(VMUX_REPLY_ERROR, f->why, f->whylen) : NULL;
+    part_done(f->status, why, f->ref);
+}
+
+/* A control op that completes ref with status and the words why; 0 or VMUX_ERR_NOMEM. */
+static int fail_op(struct part_ref *ref, int status, const char *why, struct vmux_op **out)
+{
+    size_t whylen = strlen(why);
+    struct vmux_op *op = vmux__op_new(sizeof(struct failed_part) + whylen);
+    if (op == NULL)
+        return VMUX_ERR_NOMEM;
+    struct failed_part *f = (struct failed_part *)(void *)op->cmd;
+    f->ref = ref;
+    f->status = status;
+    f->whylen = whylen;
+    memcpy(f->why, why, whylen);
+    op->len = 0; /* no command bytes: the room holds f */
+    op->flags = VMUX_OP_TRUSTED | VMUX_OP_CONTROL;
+    op->control.fn = failed_part_run;
+    op->control.arg = f;
+    op->cb = failed_part_done;
+    op->userdata = f;
+    *out = op;
+    return 0;
+}
+
+/*
+ * A part whose slot the caller left VMUX_OP_SLOT_UNSET is routed as vmux_call() routes a command:
+ * standalone readFrom marks a read; a cluster computes its slot here. Keys in two slots make it a
+ * failed part (*op replaced by a control op that completes it with VMUX_ERR_CROSSSLOT), not a
+ * refusal of the batch. 0, or VMUX_ERR_NOMEM (*op freed).
+ */
+static int route_part(vmux *m, const struct vmux_part *part, struct part_ref *ref,
+                      struct vmux_op **op)
+{
+    enum vmux_router_mode mode = vmux__router_mode(&m->router);
+    if (mode == VMUX_ROUTER_STANDALONE && vmux__router_standalone_reads(&m->router, (*op)->flags))
+        vmux__router_mark_read_argv(*op, part->argc, part->argv, part->argvlen);
+    if (mode != VMUX_ROUTER_CLUSTER)
+        return 0;
+    char why[256] = "";
+    int rc = vmux__router_slot_argv(*op, part->argc, part->argv, part->argvlen, why, sizeof why);
+    if (rc == 0)
+        return 0;
+    vmux__op_free(*op);
+    *op = NULL;
+    return rc == VMUX_ERR_NOMEM ? rc : fail_op(ref, rc, why, op);
+}
+
 /* Encodes part into *out with its flags, deadline, slot and completion; 0 or why not. */
-static int make_op(const vmux_callopts *o, uint32_t timeout_ms, const struct vmux_part *part,
-                   struct part_ref *ref, struct vmux_op **out)
+static int make_op(vmux *m, const vmux_callopts *o, uint32_t timeout_ms,
+                   const struct vmux_part *part, struct part_ref *ref, struct vmux_op **out)
 {
     struct vmux_op *op;
     int rc = vmux__encode_op(part->argc, part->argv, part->argvlen, &op);
@@ -96,21 +174,23 @@ static int make_op(const vmux_callopts *o, uint32_t timeout_ms, const struct vmu
     }
     op->flags |= vmux__call_op_flags(o->flags);
     op->timeout_ms = timeout_ms;
-    op->slot = part->slot; /* computed by the caller, who split the keys by it */
-    if (op->slot >= 0 && vmux__router_readonly_argv(part->argc, part->argv, part->argvlen))
-        op->flags |= VMUX_OP_READONLY; /* an MGET part, say: readFrom may send it to a replica */
     op->cb = part_done;
     op->userdata = ref;
     *out = op;
+    if (part->slot == VMUX_OP_SLOT_UNSET)
+        return route_part(m, part, ref, out);
+    op->slot = part->slot; /* computed by the caller, who split the keys by it */
+    if (op->slot >= 0 && vmux__router_readonly_argv(part->argc, part->argv, part->argvlen))
+        op->flags |= VMUX_OP_READONLY; /* an MGET part, say: readFrom may send it to a replica */
     return 0;
 }
 
 /* Makes every part's op into ops (n), or none: 0 or the first part's error. */
-static int make_ops(const vmux_callopts *o, uint32_t timeout_ms, const struct vmux_part *parts,
-                    size_t n, struct batch *b, struct vmux_op **ops)
+static int make_ops(vmux *m, const vmux_callopts *o, uint32_t timeout_ms,
+                    const struct vmux_part *parts, size_t n, struct batch *b, struct vmux_op **ops)
 {
     for (size_t i = 0; i < n; i++) {
-        int rc = make_op(o, timeout_ms, &parts[i], &b->refs[i], &ops[i]);
+        int rc = make_op(m, o, timeout_ms, &parts[i], &b->refs[i], &ops[i]);
         if (rc != 0) {
             while (i-- > 0)
                 vmux__op_free(ops[i]);
@@ -126,13 +206,15 @@ static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_pa
     vmux_callopts o;
     if (m == NULL || parts == NULL || n == 0 || cb == NULL)
         return VMUX_ERR_INVALID_ARG;
+    if (vmux__forked(m))
+        return VMUX_ERR_FORKED; /* before any allocation: see vmux__forked() */
     int rc = read_opts(opts, &o);
     if (rc != 0)
         return rc;
     struct batch *b = batch_new(n, cb, userdata);
     /* Not in the batch: the last part may free it while vmux__submit_all() still walks ops. */
     struct vmux_op **ops = b != NULL ? malloc(n * sizeof *ops) : NULL;
-    rc = ops == NULL ? VMUX_ERR_NOMEM : make_ops(&o, timeout_for(m, &o, sync), parts, n, b, ops);
+    rc = ops == NULL ? VMUX_ERR_NOMEM : make_ops(m, &o, timeout_for(m, &o, sync), parts, n, b, ops);
     if (rc == 0)
         rc = vmux__submit_all(m, ops, n); /* takes the ops; accepted, b is theirs */
     free(ops);

@@ -1,11 +1,12 @@
 /*
  * Batches: several commands that the layers above split from one call (a typed multi-key
- * command whose keys hash to several cluster slots, lib/api/split.c), submitted together and
- * completed together. The parts are encoded in the caller's thread and queued under one hold of
- * the submit queue's lock (vmux__submit_all()), so the I/O thread routes them in one loop turn
- * and each node's link writes its share in one write. Each part goes to its slot's primary and
- * follows redirects, resends and deadlines like any command; the batch completes once every part
- * has. Nothing is atomic across the parts. Private to the library (lib/api).
+ * command whose keys hash to several cluster slots, lib/api/split.c) or that the caller gave as
+ * one (vmux_batch_exec(), lib/api/batch.c), submitted together and completed together. The parts
+ * are encoded in the caller's thread and queued under one hold of the submit queue's lock
+ * (vmux__submit_all()), so the I/O thread routes them in one loop turn and each node's link writes
+ * its share in one write. Each part goes to its slot's primary and follows redirects, resends and
+ * deadlines like any command; the batch completes once every part has. Nothing is atomic across the
+ * parts. Private to the library (lib/api).
  */
 #ifndef VMUX_MUX_BATCH_H
 #define VMUX_MUX_BATCH_H
@@ -14,12 +15,18 @@
 
 #include "vmux/call.h"
 
-/* One command of a batch: its argument vector (as vmux_call() takes it) and its keys' slot. */
+/*
+ * One command of a batch: its argument vector (as vmux_call() takes it) and its keys' slot: the
+ * cluster slot every key of the command hashes to (route/slot.h), or VMUX_OP_SLOT_UNSET to have
+ * it routed as vmux_call() routes a command (its slot computed from argv in a cluster, readFrom
+ * standalone). Such a part whose keys hash to two slots is not sent: it completes alone with
+ * VMUX_ERR_CROSSSLOT and an error reply naming two keys and their slots (NULL if memory ran out).
+ */
 struct vmux_part {
     int argc;
     const char *const *argv;
     const size_t *argvlen;
-    int slot; /* the cluster slot every key of the command hashes to (route/slot.h) */
+    int slot;
 };
 
 /* A part's outcome, as a vmux_reply_cb gets it: 0 and the reply, VMUX_ERR_SERVER and the error

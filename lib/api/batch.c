@@ -1,0 +1,259 @@
+/*
+ * Batches (batch.h): the caller's commands, copied into one buffer as they are added, and run as
+ * one internal batch (mux/batch.h) with each part routed as vmux_call() routes a command.
+ */
+#include "vmux/batch.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errbuf.h"
+#include "core/op.h"
+#include "core/shareable.h"
+#include "core/sized.h"
+#include "mux/batch.h"
+#include "vmux/error.h"
+
+/* Every argument's bytes back to back in data; arglen[k] for argument k; argc[i] for command i. */
+struct vmux_batch {
+    char *data;
+    size_t len, cap;
+    size_t *arglen;
+    size_t nargs, acap;
+    int *argc;
+    size_t n, ncap;
+};
+
+int vmux_batch_new(vmux_batch **out)
+{
+    if (out == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    *out = calloc(1, sizeof(**out));
+    return *out != NULL ? 0 : VMUX_ERR_NOMEM;
+}
+
+void vmux_batch_free(vmux_batch *b)
+{
+    if (b == NULL)
+        return;
+    free(b->data);
+    free(b->arglen);
+    free(b->argc);
+    free(b);
+}
+
+size_t vmux_batch_count(const vmux_batch *b)
+{
+    return b != NULL ? b->n : 0;
+}
+
+void vmux_batch_clear(vmux_batch *b)
+{
+    if (b != NULL)
+        b->len = b->nargs = b->n = 0;
+}
+
+/* Makes room for want elements of size each in *p (capacity *cap); false when out of memory. */
+static bool reserve(void **p, size_t *cap, size_t want, size_t each)
+{
+    if (want <= *cap)
+        return true;
+    size_t cap2 = *cap > 0 ? *cap : 16;
+    while (cap2 < want)
+        cap2 = cap2 > SIZE_MAX / 2 ? want : cap2 * 2;
+    if (cap2 > SIZE_MAX / each)
+        return false;
+    void *q = realloc(*p, cap2 * each);
+    if (q == NULL)
+        return false;
+    *p = q;
+    *cap = cap2;
+    return true;
+}
+
+static size_t arg_len(const char *const *argv, const size_t *argvlen, int i)
+{
+    return argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+}
+
+/* Checks the arguments and sums their bytes into *bytes: 0 or VMUX_ERR_INVALID_ARG. */
+static int check_args(int argc, const char *const *argv, const size_t *argvlen, size_t *bytes)
+{
+    *bytes = 0;
+    for (int i = 0; i < argc; i++) {
+        if (argv[i] == NULL && (argvlen == NULL || argvlen[i] > 0))
+            return VMUX_ERR_INVALID_ARG;
+        size_t len = argv[i] != NULL ? arg_len(argv, argvlen, i) : 0;
+        if (len > SIZE_MAX - *bytes)
+            return VMUX_ERR_INVALID_ARG;
+        *bytes += len;
+    }
+    return 0;
+}
+
+int vmux_batch_add(vmux_batch *b, int argc, const char *const *argv, const size_t *argvlen)
+{
+    size_t bytes;
+    uint32_t flags = 0;
+    if (b == NULL || argc < 1 || argv == NULL || check_args(argc, argv, argvlen, &bytes) != 0)
+        return VMUX_ERR_INVALID_ARG;
+    if (vmux__classify(argc, argv, argvlen, &flags) != 0 || (flags & VMUX_OP_BLOCKING))
+        return VMUX_ERR_UNSUPPORTED;
+    if (bytes > SIZE_MAX - b->len || !reserve((void **)&b->data, &b->cap, b->len + bytes, 1) ||
+        !reserve((void **)&b->arglen, &b->acap, b->nargs + (size_t)argc, sizeof *b->arglen) ||
+        !reserve((void **)&b->argc, &b->ncap, b->n + 1, sizeof *b->argc))
+        return VMUX_ERR_NOMEM;
+    for (int i = 0; i < argc; i++) {
+        size_t len = argv[i] != NULL ? arg_len(argv, argvlen, i) : 0;
+        if (len > 0)
+            memcpy(b->data + b->len, argv[i], len);
+        b->len += len;
+        b->arglen[b->nargs++] = len;
+    }
+    b->argc[b->n++] = argc;
+    return 0;
+}
+
+/*
+ * What one run of b hands the internal batch: a part per command whose argv points into b's
+ * buffer, and (for a synchronous run) room for the results. One allocation.
+ */
+struct run {
+    struct vmux_part *parts;
+    const char **ptrs;
+    struct vmux_part_result *results;
+};
+
+static int run_new(const vmux_batch *b, struct run *r)
+{
+    size_t n = b->n;
+    if (n > SIZE_MAX / (sizeof *r->parts + sizeof *r->results) ||
+        b->nargs > (SIZE_MAX - n * (sizeof *r->parts + sizeof *r->results)) / sizeof *r->ptrs)
+        return VMUX_ERR_NOMEM;
+    r->parts = malloc(n * (sizeof *r->parts + sizeof *r->results) + b->nargs * sizeof *r->ptrs);
+    if (r->parts == NULL)
+        return VMUX_ERR_NOMEM;
+    r->results = (struct vmux_part_result *)(r->parts + n);
+    r->ptrs = (const char **)(r->results + n);
+    const char *at = b->data != NULL ? b->data : ""; /* no bytes at all: empty arguments */
+    for (size_t k = 0; k < b->nargs; k++) {
+        r->ptrs[k] = at;
+        at += b->arglen[k];
+    }
+    for (size_t i = 0, k = 0; i < n; k += (size_t)b->argc[i], i++)
+        r->parts[i] =
+            (struct vmux_part){b->argc[i], r->ptrs + k, b->arglen + k, VMUX_OP_SLOT_UNSET};
+    return 0;
+}
+
+/* The caller's error buffer, if opts has one (read only as far as its size goes, abi.h). */
+static void explain(const vmux_callopts *opts, size_t i, int status, const vmux_reply *reply)
+{
+    vmux_callopts o;
+    if (opts == NULL || vmux__sized_in(&o, sizeof o, opts) != 0 || o.errbuf == NULL)
+        return;
+    const char *words = reply != NULL ? vmux_reply_str(reply, NULL) : NULL;
+    vmux__errbuf_set(o.errbuf, o.errlen, "command %zu: %s", i,
+                     words != NULL ? words : vmux_strerror(status));
+}
+
+/* A refused batch: every command's outcome is the refusal. */
+static int refuse(const vmux_callopts *opts, int rc, size_t n, int *statuses, vmux_reply **replies)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (statuses != NULL)
+            statuses[i] = rc;
+        if (replies != NULL)
+            replies[i] = NULL;
+    }
+    explain(opts, 0, rc, NULL);
+    return rc;
+}
+
+/* Hands the results to the caller's arrays (or frees the replies); the first failure's code. */
+static int deliver(const vmux_callopts *opts, size_t n, struct vmux_part_result *results,
+                   int *statuses, vmux_reply **replies)
+{
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (first == 0 && results[i].status != 0) {
+            first = results[i].status;
+            explain(opts, i, first, results[i].reply);
+        }
+        if (statuses != NULL)
+            statuses[i] = results[i].status;
+        if (replies != NULL)
+            replies[i] = results[i].reply;
+        else
+            vmux_reply_free(results[i].reply);
+    }
+    return first;
+}
+
+int vmux_batch_exec(vmux *m, const vmux_callopts *opts, const vmux_batch *b, int *statuses,
+                    vmux_reply **replies)
+{
+    if (b == NULL || b->n == 0)
+        return VMUX_ERR_INVALID_ARG;
+    struct run r;
+    int rc = m != NULL ? run_new(b, &r) : VMUX_ERR_INVALID_ARG;
+    if (rc != 0)
+        return refuse(opts, rc, b->n, statuses, replies);
+    rc = vmux__batch_call(m, opts, r.parts, b->n, r.results);
+    rc = rc != 0 ? refuse(opts, rc, b->n, statuses, replies)
+                 : deliver(opts, b->n, r.results, statuses, replies);
+    free(r.parts);
+    return rc;
+}
+
+/* An asynchronous run: the caller's callback and the arrays it gets, in one allocation. */
+struct async_run {
+    vmux_batch_cb cb;
+    void *userdata;
+    int *statuses;
+    vmux_reply **replies;
+};
+
+static void async_done(size_t n, struct vmux_part_result *results, void *userdata)
+{
+    struct async_run *a = userdata;
+    for (size_t i = 0; i < n; i++) {
+        a->statuses[i] = results[i].status;
+        a->replies[i] = results[i].reply;
+    }
+    a->cb(n, a->statuses, a->replies, a->userdata);
+    free(a);
+}
+
+static struct async_run *async_new(size_t n, vmux_batch_cb cb, void *userdata)
+{
+    size_t each = sizeof(vmux_reply *) + sizeof(int);
+    if (n > (SIZE_MAX - sizeof(struct async_run)) / each)
+        return NULL;
+    struct async_run *a = malloc(sizeof *a + n * each);
+    if (a == NULL)
+        return NULL;
+    a->cb = cb;
+    a->userdata = userdata;
+    a->replies = (vmux_reply **)(a + 1); /* pointers first: ints need no more alignment */
+    a->statuses = (int *)(a->replies + n);
+    return a;
+}
+
+int vmux_batch_exec_async(vmux *m, const vmux_callopts *opts, const vmux_batch *b, vmux_batch_cb cb,
+                          void *userdata)
+{
+    if (m == NULL || b == NULL || b->n == 0 || cb == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    struct run r;
+    struct async_run *a = async_new(b->n, cb, userdata);
+    int rc = a != NULL ? run_new(b, &r) : VMUX_ERR_NOMEM;
+    if (rc == 0) {
+        rc = vmux__batch_async(m, opts, r.parts, b->n, async_done, a);
+        free(r.parts);
+    }
+    if (rc != 0)
+        free(a); /* refused: async_done never runs */
+    return rc;
+}
