@@ -1,0 +1,610 @@
+/*
+ * Batches (batch.h) against a real server, and again over TLS and on a cluster:
+ * - each command's own outcome, in order: a WRONGTYPE in the middle fails alone, nil, integers,
+ *   a keyless PING; the return value is the first failure's code and the error buffer names it;
+ * - 1 and 1000 commands; reuse after vmux_batch_clear(); statuses or replies not wanted;
+ * - argument errors: NULL handle, batch, callback, an empty batch, commands the generic API
+ *   refuses (SUBSCRIBE, MULTI, EXEC, READONLY...) and blocking ones, which add nothing;
+ * - a deadline that passes (a server of its own with CLIENT PAUSE WRITE): the read before the
+ *   paused write has its reply, the writes time out;
+ * - the async form from the test thread and from a callback on the I/O thread (where the
+ *   synchronous form refuses);
+ * - 8 threads running batches at once (TSan), each reading back its own writes in the same batch;
+ * - cluster: keys over every shard land on their own slot's primary with no MOVED; a command whose
+ *   own keys span two slots fails alone with VMUX_ERR_CROSSSLOT.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "servers.h"
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+enum { WAIT_MS = 60000, NTHREADS = 8, ROUNDS = 100, PAIRS = 10 };
+
+/* "batch:<pid>:<tag>:<i>" in buf. */
+static const char *key_of(char *buf, size_t len, const char *tag, int i)
+{
+    snprintf(buf, len, "batch:%d:%s:%d", (int)getpid(), tag, i);
+    return buf;
+}
+
+static void add(vmux_batch *b, int argc, const char *const *argv)
+{
+    assert_int_equal(vmux_batch_add(b, argc, argv, NULL), 0);
+}
+
+static void assert_str_reply(const vmux_reply *r, const char *want)
+{
+    assert_non_null(r);
+    const char *s = vmux_reply_str(r, NULL);
+    assert_non_null(s);
+    assert_string_equal(s, want);
+}
+
+static void free_replies(vmux_reply **replies, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        vmux_reply_free(replies[i]);
+}
+
+static void test_mixed_in_order(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    char k[64], c[64], missing[64], h[64];
+    key_of(k, sizeof k, "mixed", 0);
+    key_of(c, sizeof c, "counter", 0);
+    key_of(missing, sizeof missing, "missing", 0);
+    key_of(h, sizeof h, "hash", 0);
+    vmux_batch *del = NULL; /* one DEL each: on a cluster the keys are in several slots */
+    assert_int_equal(vmux_batch_new(&del), 0);
+    add(del, 2, (const char *[]){"DEL", k});
+    add(del, 2, (const char *[]){"DEL", c});
+    add(del, 2, (const char *[]){"DEL", h});
+    assert_int_equal(vmux_batch_exec(m, NULL, del, NULL, NULL), 0);
+
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    add(b, 3, (const char *[]){"SET", k, "v1"});
+    add(b, 2, (const char *[]){"GET", k});
+    add(b, 3, (const char *[]){"LPUSH", k, "x"}); /* WRONGTYPE */
+    add(b, 2, (const char *[]){"INCR", c});
+    add(b, 2, (const char *[]){"GET", missing});
+    add(b, 1, (const char *[]){"PING"});
+    add(b, 4, (const char *[]){"HSET", h, "f", "v"});
+    add(b, 2, (const char *[]){"INCR", c});
+    assert_int_equal(vmux_batch_count(b), 8);
+
+    int st[8];
+    vmux_reply *rep[8];
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    assert_int_equal(vmux_batch_exec(m, &o, b, st, rep), VMUX_ERR_SERVER);
+    int want[8] = {0, 0, VMUX_ERR_SERVER, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(st[i], want[i]);
+    assert_str_reply(rep[0], "OK");
+    assert_str_reply(rep[1], "v1");
+    assert_int_equal(vmux_reply_get_kind(rep[2]), VMUX_REPLY_ERROR);
+    assert_non_null(strstr(vmux_reply_str(rep[2], NULL), "WRONGTYPE"));
+    assert_int_equal(vmux_reply_get_kind(rep[3]), VMUX_REPLY_INTEGER);
+    assert_int_equal(vmux_reply_integer(rep[3]), 1);
+    assert_int_equal(vmux_reply_get_kind(rep[4]), VMUX_REPLY_NIL);
+    assert_str_reply(rep[5], "PONG");
+    assert_int_equal(vmux_reply_integer(rep[6]), 1);
+    assert_int_equal(vmux_reply_integer(rep[7]), 2);
+    assert_non_null(strstr(why, "command 2: WRONGTYPE"));
+    free_replies(rep, 8);
+
+    /* Run again, wanting neither statuses nor replies: they are freed for the caller. */
+    assert_int_equal(vmux_batch_exec(m, NULL, b, NULL, NULL), VMUX_ERR_SERVER);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", c}, NULL, &r), 0);
+    assert_str_reply(r, "4");
+    vmux_reply_free(r);
+    assert_int_equal(vmux_batch_exec(m, NULL, del, NULL, NULL), 0);
+    vmux_batch_free(del);
+    vmux_batch_free(b);
+    vmux_close(m);
+}
+
+/* One command; then 1000 writes and 1000 reads of the values written, with reuse after clear. */
+static void test_one_and_thousand(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    vmux *m = vt_open("plain", NULL);
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    add(b, 1, (const char *[]){"PING"});
+    int st[N];
+    vmux_reply *rep[N];
+    assert_int_equal(vmux_batch_exec(m, NULL, b, st, rep), 0);
+    assert_int_equal(st[0], 0);
+    assert_str_reply(rep[0], "PONG");
+    vmux_reply_free(rep[0]);
+
+    vmux_batch_clear(b);
+    assert_int_equal(vmux_batch_count(b), 0);
+    char key[64], val[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(val, sizeof val, "value-%d", i);
+        add(b, 3, (const char *[]){"SET", key_of(key, sizeof key, "thousand", i), val});
+    }
+    assert_int_equal(vmux_batch_count(b), N);
+    assert_int_equal(vmux_batch_exec(m, NULL, b, st, rep), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(st[i], 0);
+        assert_str_reply(rep[i], "OK");
+    }
+    free_replies(rep, N);
+
+    vmux_batch_clear(b);
+    for (int i = 0; i < N; i++)
+        add(b, 2, (const char *[]){"GET", key_of(key, sizeof key, "thousand", i)});
+    assert_int_equal(vmux_batch_exec(m, NULL, b, st, rep), 0);
+    for (int i = 0; i < N; i++) {
+        snprintf(val, sizeof val, "value-%d", i);
+        assert_int_equal(st[i], 0);
+        assert_str_reply(rep[i], val);
+    }
+    free_replies(rep, N);
+
+    vmux_batch_clear(b);
+    for (int i = 0; i < N; i++)
+        add(b, 2, (const char *[]){"DEL", key_of(key, sizeof key, "thousand", i)});
+    assert_int_equal(vmux_batch_exec(m, NULL, b, NULL, NULL), 0);
+    vmux_batch_free(b);
+    vmux_close(m);
+}
+
+static void never_called(size_t n, const int *statuses, vmux_reply **replies, void *userdata)
+{
+    (void)n;
+    (void)statuses;
+    (void)replies;
+    (void)userdata;
+    fail_msg("a refused batch's callback ran");
+}
+
+static void test_argument_errors(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_batch_new(&b), 0);
+    const char *ping[] = {"PING"};
+    /* NULL batch, argv, argument; argc < 1 */
+    assert_int_equal(vmux_batch_add(NULL, 1, ping, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_batch_add(b, 1, NULL, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_batch_add(b, 0, ping, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_batch_add(b, 2, (const char *[]){"GET", NULL}, NULL),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_batch_add(b, 2, (const char *[]){"GET", NULL}, (size_t[]){3, 1}),
+                     VMUX_ERR_INVALID_ARG);
+    /* What the generic API refuses, and blocking commands. */
+    const char *const refused[][4] = {
+        {"SUBSCRIBE", "ch"},
+        {"MULTI"},
+        {"EXEC"},
+        {"WATCH", "k"},
+        {"READONLY"},
+        {"SELECT", "1"},
+        {"BLPOP", "k", "1"},
+        {"XREAD", "BLOCK", "0"},
+        {"PSUBSCRIBE", "p*"},
+        {"CLIENT", "REPLY", "OFF"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        int argc = 0;
+        while (argc < 4 && refused[i][argc] != NULL)
+            argc++;
+        assert_int_equal(vmux_batch_add(b, argc, refused[i], NULL), VMUX_ERR_UNSUPPORTED);
+        /* vmux_call() refuses the same ones with the same code (blocking ones it runs) */
+        vmux_reply *r = NULL;
+        if (strcmp(refused[i][0], "BLPOP") != 0 && strcmp(refused[i][0], "XREAD") != 0)
+            assert_int_equal(vmux_call(m, NULL, argc, refused[i], NULL, &r), VMUX_ERR_UNSUPPORTED);
+    }
+    assert_int_equal(vmux_batch_count(b), 0);
+    assert_int_equal(vmux_batch_count(NULL), 0);
+
+    /* An empty batch; NULL handle, batch, callback. Nothing is written for an empty batch. */
+    int st[1] = {12345};
+    vmux_reply *rep[1] = {(vmux_reply *)&st};
+    assert_int_equal(vmux_batch_exec(m, NULL, b, st, rep), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(st[0], 12345);
+    assert_int_equal(vmux_batch_exec(m, NULL, NULL, st, rep), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_batch_exec_async(m, NULL, b, never_called, NULL), VMUX_ERR_INVALID_ARG);
+    add(b, 1, ping);
+    assert_int_equal(vmux_batch_exec(NULL, NULL, b, st, rep), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(st[0], VMUX_ERR_INVALID_ARG); /* a refused batch: every status is the code */
+    assert_null(rep[0]);
+    assert_int_equal(vmux_batch_exec_async(NULL, NULL, b, never_called, NULL),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_batch_exec_async(m, NULL, NULL, never_called, NULL),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_batch_exec_async(m, NULL, b, NULL, NULL), VMUX_ERR_INVALID_ARG);
+    /* Bad options: an unknown flag, both directions, a negative deadline. */
+    vmux_callopts bad = VMUX_INIT(vmux_callopts, .flags = 0x8000u);
+    assert_int_equal(vmux_batch_exec(m, &bad, b, st, rep), VMUX_ERR_INVALID_ARG);
+    bad = (vmux_callopts)VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY | VMUX_CALL_REPLICA);
+    assert_int_equal(vmux_batch_exec_async(m, &bad, b, never_called, NULL), VMUX_ERR_INVALID_ARG);
+    bad = (vmux_callopts)VMUX_INIT(vmux_callopts, .timeout_ms = -1);
+    assert_int_equal(vmux_batch_exec(m, &bad, b, st, rep), VMUX_ERR_INVALID_ARG);
+    /* Empty arguments and binary ones are fine. */
+    vmux_batch_clear(b);
+    char key[64];
+    key_of(key, sizeof key, "binary", 0);
+    const char *set[] = {"SET", key, "a\0b"};
+    assert_int_equal(vmux_batch_add(b, 3, set, (size_t[]){3, strlen(key), 3}), 0);
+    assert_int_equal(vmux_batch_add(b, 2, (const char *[]){"ECHO", NULL}, (size_t[]){4, 0}), 0);
+    assert_int_equal(vmux_batch_add(b, 2, (const char *[]){"GET", key}, NULL), 0);
+    vmux_reply *rep3[3];
+    assert_int_equal(vmux_batch_exec(m, NULL, b, NULL, rep3), 0);
+    size_t len = 99;
+    assert_non_null(vmux_reply_str(rep3[1], &len));
+    assert_int_equal(len, 0);
+    assert_non_null(vmux_reply_str(rep3[2], &len));
+    assert_int_equal(len, 3);
+    assert_memory_equal(vmux_reply_str(rep3[2], NULL), "a\0b", 3);
+    free_replies(rep3, 3);
+    vmux_batch_free(b);
+    vmux_batch_free(NULL);
+    vmux_batch_clear(NULL);
+    vmux_close(m);
+}
+
+/* CLIENT PAUSE WRITE on a server of the test's own (a shared fixture would stall other suites):
+ * the read that comes first is answered, the writes behind it wait and miss the deadline. */
+static void test_deadline(void **state)
+{
+    (void)state;
+    if (vt_tls_mode() || vt_cluster_mode() != NULL) {
+        skip(); /* a plain server of its own: the plain run covers it */
+        return;
+    }
+    vt_server s = {0};
+    assert_int_equal(vt_server_start(&s, 0, NULL), 0);
+    vmux *m = vt_server_open(&s, NULL);
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    add(b, 3, (const char *[]){"SET", "k", "before"});
+    assert_int_equal(vmux_batch_exec(m, NULL, b, NULL, NULL), 0);
+
+    redisContext *c = vt_node_connect(s.port);
+    redisReply *pr = redisCommand(c, "CLIENT PAUSE 20000 WRITE");
+    assert_non_null(pr);
+    assert_int_equal(pr->type, REDIS_REPLY_STATUS);
+    freeReplyObject(pr);
+
+    vmux_batch_clear(b);
+    add(b, 2, (const char *[]){"GET", "k"});
+    add(b, 3, (const char *[]){"SET", "k", "paused"});
+    add(b, 3, (const char *[]){"SET", "k2", "paused"});
+    int st[3];
+    vmux_reply *rep[3];
+    char why[256] = "";
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 300, .errbuf = why, .errlen = sizeof why);
+    uint64_t t0 = vt_now_ms();
+    assert_int_equal(vmux_batch_exec(m, &o, b, st, rep), VMUX_ERR_TIMEOUT);
+    uint64_t took = vt_now_ms() - t0;
+    assert_true(took >= 250); /* it waited for its deadline, not less */
+    assert_int_equal(st[0], 0);
+    assert_str_reply(rep[0], "before");
+    assert_int_equal(st[1], VMUX_ERR_TIMEOUT);
+    assert_int_equal(st[2], VMUX_ERR_TIMEOUT);
+    assert_null(rep[1]);
+    assert_null(rep[2]);
+    assert_non_null(strstr(why, "command 1: "));
+    free_replies(rep, 3);
+
+    pr = redisCommand(c, "CLIENT UNPAUSE");
+    assert_non_null(pr);
+    freeReplyObject(pr);
+    redisFree(c);
+    vmux_batch_clear(b);
+    add(b, 2, (const char *[]){"GET", "k2"});
+    assert_int_equal(vmux_batch_exec(m, NULL, b, st, rep), 0);
+    assert_str_reply(rep[0], "paused"); /* timed out, yet ran: the outcome was unknown */
+    vmux_reply_free(rep[0]);
+    vmux_batch_free(b);
+    vmux_close(m);
+    vt_server_stop(&s);
+}
+
+/* An async batch's outcome, captured for the test thread. */
+struct box {
+    atomic_bool done;
+    size_t n;
+    int status[4];
+    vmux_reply *reply[4];
+};
+
+static void box_cb(size_t n, const int *statuses, vmux_reply **replies, void *userdata)
+{
+    struct box *x = userdata;
+    x->n = n;
+    for (size_t i = 0; i < n && i < 4; i++) {
+        x->status[i] = statuses[i];
+        x->reply[i] = replies[i];
+    }
+    atomic_store(&x->done, true);
+}
+
+static bool box_done(void *arg)
+{
+    return atomic_load(&((struct box *)arg)->done);
+}
+
+static void check_box(struct box *x, const char *key)
+{
+    assert_true(vt_wait_until(box_done, x, WAIT_MS));
+    assert_int_equal(x->n, 3);
+    assert_int_equal(x->status[0], 0);
+    assert_int_equal(x->status[1], 0);
+    assert_int_equal(x->status[2], VMUX_ERR_SERVER);
+    assert_str_reply(x->reply[0], "OK");
+    assert_str_reply(x->reply[1], key);
+    assert_non_null(strstr(vmux_reply_str(x->reply[2], NULL), "WRONGTYPE"));
+    free_replies(x->reply, 3);
+}
+
+static vmux_batch *async_batch(const char *key)
+{
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    add(b, 3, (const char *[]){"SET", key, key});
+    add(b, 2, (const char *[]){"GET", key});
+    add(b, 2, (const char *[]){"HLEN", key});
+    return b;
+}
+
+static void test_async_from_thread(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    char key[64];
+    key_of(key, sizeof key, "async", 0);
+    vmux_batch *b = async_batch(key);
+    struct box x = {.done = false};
+    assert_int_equal(vmux_batch_exec_async(m, NULL, b, box_cb, &x), 0);
+    vmux_batch_free(b); /* copied: freeing it now changes nothing */
+    check_box(&x, key);
+    vmux_close(m);
+}
+
+/* From a callback on the I/O thread: the async form works, the synchronous one refuses (every
+ * status set to the refusal's code). */
+struct from_cb {
+    vmux *m;
+    vmux_batch *b, *one;
+    struct box x;
+    int rc, sync_rc, sync_status;
+};
+
+static void ping_done(int status, vmux_reply *reply, void *userdata)
+{
+    struct from_cb *f = userdata;
+    (void)status;
+    vmux_reply_free(reply);
+    vmux_reply *rep = (vmux_reply *)f;
+    f->sync_rc = vmux_batch_exec(f->m, NULL, f->one, &f->sync_status, &rep);
+    if (rep != NULL)
+        f->sync_status = 1; /* not NULLed */
+    f->rc = vmux_batch_exec_async(f->m, NULL, f->b, box_cb, &f->x);
+}
+
+static void test_async_from_callback(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    char key[64];
+    key_of(key, sizeof key, "fromcb", 0);
+    struct from_cb f = {.m = m, .b = async_batch(key), .rc = 1, .sync_status = 1};
+    assert_int_equal(vmux_batch_new(&f.one), 0);
+    add(f.one, 1, (const char *[]){"PING"});
+    assert_int_equal(vmux_call_async(m, NULL, 1, (const char *[]){"PING"}, NULL, ping_done, &f), 0);
+    check_box(&f.x, key);
+    assert_int_equal(f.rc, 0);
+    assert_int_equal(f.sync_rc, VMUX_ERR_INVALID_ARG);
+    assert_int_equal(f.sync_status, VMUX_ERR_INVALID_ARG);
+    vmux_batch_free(f.one);
+    vmux_batch_free(f.b);
+    vmux_close(m);
+}
+
+/* Threads running batches at once: each writes its own keys and reads them back in the same
+ * batch (one key's commands go to one connection, in batch order), and runs a shared batch. */
+struct worker {
+    vmux *m;
+    const vmux_batch *shared;
+    int id;
+    int failures;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    vmux_batch *b = NULL;
+    if (vmux_batch_new(&b) != 0)
+        return (void *)1;
+    char key[64], val[64];
+    int st[2 * PAIRS];
+    vmux_reply *rep[2 * PAIRS];
+    for (int round = 0; round < ROUNDS; round++) {
+        vmux_batch_clear(b);
+        for (int i = 0; i < PAIRS; i++) {
+            snprintf(key, sizeof key, "batch:%d:t%d:%d", (int)getpid(), w->id, i);
+            snprintf(val, sizeof val, "%d-%d-%d", w->id, round, i);
+            const char *set[] = {"SET", key, val};
+            const char *get[] = {"GET", key};
+            w->failures += vmux_batch_add(b, 3, set, NULL) != 0;
+            w->failures += vmux_batch_add(b, 2, get, NULL) != 0;
+        }
+        if (vmux_batch_exec(w->m, NULL, b, st, rep) != 0)
+            w->failures++;
+        for (int i = 0; i < PAIRS; i++) {
+            snprintf(val, sizeof val, "%d-%d-%d", w->id, round, i);
+            const char *got = st[2 * i + 1] == 0 ? vmux_reply_str(rep[2 * i + 1], NULL) : NULL;
+            w->failures += got == NULL || strcmp(got, val) != 0;
+        }
+        free_replies(rep, 2 * PAIRS);
+        w->failures += vmux_batch_exec(w->m, NULL, w->shared, NULL, NULL) != 0;
+    }
+    vmux_batch_free(b);
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    vmux_batch *shared = NULL;
+    assert_int_equal(vmux_batch_new(&shared), 0);
+    add(shared, 1, (const char *[]){"PING"});
+    add(shared, 2, (const char *[]){"ECHO", "shared"});
+    pthread_t t[NTHREADS];
+    struct worker w[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) {
+        w[i] = (struct worker){.m = m, .shared = shared, .id = i};
+        assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++) {
+        void *ret = NULL;
+        assert_int_equal(pthread_join(t[i], &ret), 0);
+        assert_null(ret);
+        assert_int_equal(w[i].failures, 0);
+    }
+    vmux_batch_free(shared);
+    vmux_close(m);
+}
+
+/* Cluster: keys over every shard, each on its own slot's primary, with no MOVED followed. */
+static void test_cluster_spread(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    const char *cluster = vt_cluster_mode();
+    if (cluster == NULL) {
+        skip();
+        return;
+    }
+    vmux *m = vt_open("plain", NULL);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 1, (const char *[]){"PING"}, NULL, &r), 0);
+    vmux_reply_free(r);
+    vmux_stats before = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &before), 0);
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    char key[64];
+    for (int i = 0; i < N; i++)
+        add(b, 3, (const char *[]){"SET", key_of(key, sizeof key, "spread", i), "x"});
+    assert_int_equal(vmux_batch_exec(m, NULL, b, NULL, NULL), 0);
+    vmux_stats after = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &after), 0);
+    assert_int_equal(after.cluster_moved, before.cluster_moved);
+
+    /* Each primary holds its own share (KEYS lists only a node's own keys), all N in all. */
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "batch:%d:spread:*", (int)getpid());
+    int total = 0, holders = 0;
+    for (int i = 0; i < vt_cluster_size(cluster); i++) {
+        int port = vt_cluster_port(cluster, i);
+        if (!vt_node_is_primary(port))
+            continue;
+        redisReply *kr = vt_node_command(port, false, "KEYS %s", pattern);
+        assert_non_null(kr);
+        assert_int_equal(kr->type, REDIS_REPLY_ARRAY);
+        total += (int)kr->elements;
+        holders += kr->elements > 0;
+        freeReplyObject(kr);
+    }
+    assert_int_equal(total, N);
+    assert_int_equal(holders, vt_cluster_primaries(cluster));
+    vmux_batch_clear(b);
+    for (int i = 0; i < N; i++)
+        add(b, 2, (const char *[]){"DEL", key_of(key, sizeof key, "spread", i)});
+    assert_int_equal(vmux_batch_exec(m, NULL, b, NULL, NULL), 0);
+    vmux_batch_free(b);
+    vmux_close(m);
+}
+
+/* A command whose own keys span two slots fails alone; standalone it simply runs. */
+static void test_crossslot_alone(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    char a[64], x[64], y[64];
+    key_of(a, sizeof a, "cs", 0);
+    snprintf(x, sizeof x, "{batch-x}%d", (int)getpid()); /* slots of "batch-x" and "batch-y" */
+    snprintf(y, sizeof y, "{batch-y}%d", (int)getpid());
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    add(b, 3, (const char *[]){"SET", a, "1"});
+    add(b, 5, (const char *[]){"MSET", x, "1", y, "2"});
+    add(b, 2, (const char *[]){"GET", a});
+    add(b, 3, (const char *[]){"DEL", x, y});
+    int st[4];
+    vmux_reply *rep[4];
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    int rc = vmux_batch_exec(m, &o, b, st, rep);
+    assert_int_equal(st[0], 0);
+    assert_int_equal(st[2], 0);
+    assert_str_reply(rep[2], "1");
+    if (vt_cluster_mode() != NULL) {
+        assert_int_equal(rc, VMUX_ERR_CROSSSLOT);
+        assert_int_equal(st[1], VMUX_ERR_CROSSSLOT);
+        assert_int_equal(st[3], VMUX_ERR_CROSSSLOT);
+        assert_int_equal(vmux_reply_get_kind(rep[1]), VMUX_REPLY_ERROR);
+        assert_non_null(strstr(vmux_reply_str(rep[1], NULL), x));
+        assert_non_null(strstr(why, "command 1: "));
+    } else {
+        assert_int_equal(rc, 0);
+        assert_int_equal(st[1], 0);
+        assert_int_equal(st[3], 0);
+    }
+    free_replies(rep, 4);
+    /* Every command crossing slots: the batch still completes, each with its own code. */
+    vmux_batch_clear(b);
+    add(b, 5, (const char *[]){"MSET", x, "1", y, "2"});
+    add(b, 3, (const char *[]){"DEL", x, y});
+    assert_int_equal(vmux_batch_exec(m, NULL, b, st, NULL),
+                     vt_cluster_mode() != NULL ? VMUX_ERR_CROSSSLOT : 0);
+    struct box bx = {.done = false};
+    assert_int_equal(vmux_batch_exec_async(m, NULL, b, box_cb, &bx), 0);
+    assert_true(vt_wait_until(box_done, &bx, WAIT_MS));
+    assert_int_equal(bx.n, 2);
+    assert_int_equal(bx.status[0], vt_cluster_mode() != NULL ? VMUX_ERR_CROSSSLOT : 0);
+    free_replies(bx.reply, 2);
+    vmux_batch_free(b);
+    vmux_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mixed_in_order),    cmocka_unit_test(test_one_and_thousand),
+        cmocka_unit_test(test_argument_errors),   cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_async_from_thread), cmocka_unit_test(test_async_from_callback),
+        cmocka_unit_test(test_threads),           cmocka_unit_test(test_cluster_spread),
+        cmocka_unit_test(test_crossslot_alone),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
