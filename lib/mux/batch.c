@@ -14,6 +14,7 @@
 #include "core/reply_internal.h"
 #include "core/sized.h"
 #include "mux/mux.h"
+#include "net/link.h"
 #include "core/wait.h"
 #include "vmux/error.h"
 
@@ -215,8 +216,11 @@ static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_pa
     /* Not in the batch: the last part may free it while vmux__submit_all() still walks ops. */
     struct vmux_op **ops = b != NULL ? malloc(n * sizeof *ops) : NULL;
     rc = ops == NULL ? VMUX_ERR_NOMEM : make_ops(m, &o, timeout_for(m, &o, sync), parts, n, b, ops);
-    if (rc == 0)
-        rc = vmux__submit_all(m, ops, n); /* takes the ops; accepted, b is theirs */
+    struct vmux_link *reader = NULL;
+    if (rc == 0) /* takes the ops; accepted, b is theirs */
+        rc = sync ? vmux__submit_sync_all(m, ops, n, &reader) : vmux__submit_all(m, ops, n);
+    if (reader != NULL)
+        vmux__lane_read_all(reader, ops, n); /* the caller reads its own replies */
     free(ops);
     if (rc != 0)
         free(b);
@@ -233,12 +237,14 @@ int vmux__batch_async(vmux *m, const vmux_callopts *opts, const struct vmux_part
 struct batch_wait {
     atomic_int state; /* core/wait.h */
     struct vmux_part_result *out;
+    vmux *m; /* whose sync_waiting count the completion gives back (the direct lane's rule) */
 };
 
 static void batch_wait_done(size_t n, struct vmux_part_result *results, void *userdata)
 {
     struct batch_wait *w = userdata;
     memcpy(w->out, results, n * sizeof *results);
+    atomic_fetch_sub_explicit(&w->m->sync_waiting, 1, memory_order_relaxed);
     vmux__wait_wake(&w->state); /* the caller may return from here on */
 }
 
@@ -247,9 +253,12 @@ int vmux__batch_call(vmux *m, const vmux_callopts *opts, const struct vmux_part 
 {
     if (m == NULL || results == NULL || vmux__on_io_thread(m))
         return VMUX_ERR_INVALID_ARG;
-    struct batch_wait w = {.state = VMUX_WAIT_IDLE, .out = results};
+    struct batch_wait w = {.state = VMUX_WAIT_IDLE, .out = results, .m = m};
+    atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     int rc = submit_batch(m, opts, parts, n, true, batch_wait_done, &w);
     if (rc == 0)
-        vmux__wait_sleep(&w.state);
+        vmux__wait_sleep(&w.state); /* at once when the caller read the replies itself */
+    else
+        atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     return rc;
 }

@@ -113,6 +113,17 @@ int vmux__submit(vmux *m, struct vmux_op *op);
 int vmux__submit_all(vmux *m, struct vmux_op **ops, size_t n);
 
 /*
+ * vmux__submit_all() for a synchronous caller's batch (mux/batch.c), taking the ops in every
+ * case: when this caller is the only one waiting, the handle is standalone, the connection is idle
+ * and every op this thread queued before has been written, the caller writes them all itself
+ * through the direct lane in one write (vmux__lane_write_all()); *reader is then the link to pass
+ * to vmux__lane_read_all() at once, with the same ops, when the lane lent it the reading too
+ * (else NULL). On the I/O thread, or otherwise, as vmux__submit_all(). Once this returns 0 the
+ * ops may be completed and freed at any moment, except while the caller reads them itself.
+ */
+int vmux__submit_sync_all(vmux *m, struct vmux_op **ops, size_t n, struct vmux_link **reader);
+
+/*
  * Submits a synchronous caller's op, taking it in every case: like vmux__submit() (not on the I/O
  * thread), but when this caller is the only one waiting, the connection is idle and every op
  * this thread queued before has been written, the caller writes op itself through the direct

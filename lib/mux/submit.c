@@ -419,6 +419,51 @@ static bool submit_direct(vmux *m, struct vmux_op *op, struct vmux_link **reader
     return true;
 }
 
+/* submit_direct() for a batch's admitted ops[0..n): all through the lane in one write, or none. */
+static bool submit_direct_all(vmux *m, struct vmux_op **ops, size_t n, struct vmux_link **reader)
+{
+    bool alone = atomic_load_explicit(&m->sync_waiting, memory_order_relaxed) <= 1;
+    if (!alone || n > VMUX_LANE_MAX_OPS ||
+        vmux__router_mode(&m->router) != VMUX_ROUTER_STANDALONE || !own_queue_empty(m))
+        return false;
+    uint64_t now = uv_hrtime();
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i]->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL | VMUX_OP_READONLY))
+            return false;
+        set_deadline(ops[i], now);
+        if (ops[i]->deadline_ns <= now)
+            return false; /* the I/O thread times it out, unsent */
+    }
+    bool reading;
+    if (vmux__lane_write_all(m->link, ops, n, &reading) != 0)
+        return false;
+    if (reading)
+        *reader = m->link;
+    return true;
+}
+
+int vmux__submit_sync_all(vmux *m, struct vmux_op **ops, size_t n, struct vmux_link **reader)
+{
+    *reader = NULL;
+    if (vmux__forked(m) || vmux__on_io_thread(m))
+        return vmux__submit_all(m, ops, n);
+    bool entered = vmux__enter(m);
+    int rc = entered ? 0 : VMUX_ERR_CLOSED;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = admit(m, ops[i]);
+    if (rc == 0 && !submit_direct_all(m, ops, n, reader))
+        rc = enqueue_all(m, ops, n);
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++) {
+            unadmit(ops[i]);
+            vmux__op_free(ops[i]); /* refused: never accepted, so no callback runs */
+        }
+    }
+    if (entered)
+        vmux__leave(m); /* a reader holds the lane, which keeps the link open until it is done */
+    return rc;
+}
+
 int vmux__submit_sync(vmux *m, struct vmux_op *op, struct vmux_link **reader)
 {
     *reader = NULL;

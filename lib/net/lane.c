@@ -52,6 +52,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -305,6 +306,61 @@ int vmux__lane_write(struct vmux_link *link, struct vmux_op *op, bool *reading)
     return 0;
 }
 
+/* Sends ops[0..n)'s bytes in one sendmsg(); how many went out, or -1 when none could. */
+static ssize_t lane_send_all(struct vmux_conn *c, struct vmux_op *const *ops, size_t n)
+{
+    struct iovec iov[VMUX_LANE_MAX_OPS];
+    for (size_t i = 0; i < n; i++)
+        iov[i] = (struct iovec){ops[i]->cmd, ops[i]->len};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n};
+    ssize_t sent;
+    do {
+        sent = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    return sent;
+}
+
+int vmux__lane_write_all(struct vmux_link *link, struct vmux_op *const *ops, size_t n,
+                         bool *reading)
+{
+    *reading = false;
+    if (n == 0 || n > VMUX_LANE_MAX_OPS)
+        return VMUX_ERR_NOT_CONNECTED;
+    int from = lane_take(link, ops[0]); /* every op of a batch expects one reply */
+    if (from < 0)
+        return VMUX_ERR_NOT_CONNECTED;
+    struct vmux_conn *c = link->conn;
+    ssize_t sent = lane_send_all(c, ops, n);
+    if (sent <= 0) { /* nothing left: the queue path takes them */
+        atomic_store_explicit(&link->lane, from, memory_order_release);
+        return VMUX_ERR_NOT_CONNECTED;
+    }
+    uint64_t deadline = UINT64_MAX; /* the ops are the FIFO's now: read before letting go */
+    size_t left = (size_t)sent, total = 0;
+    bool kept = true;
+    for (size_t i = 0; i < n; i++) {
+        size_t part = left < ops[i]->len ? left : ops[i]->len;
+        left -= part;
+        total += ops[i]->len;
+        deadline = ops[i]->deadline_ns < deadline ? ops[i]->deadline_ns : deadline;
+        kept = lane_track(c, ops[i], part) && kept; /* the unsent rest goes to c->out */
+    }
+    bool whole = (size_t)sent == total;
+    if (!kept)
+        atomic_store_explicit(&link->lane_broken, true, memory_order_relaxed);
+    else if (!whole)
+        atomic_store_explicit(&link->lane_rest, true, memory_order_relaxed);
+    if (whole && from == LANE_IDLE) { /* the replies are this caller's: vmux__lane_read_all() */
+        *reading = true;
+        atomic_store_explicit(&link->lane, LANE_READING, memory_order_release);
+        return 0;
+    }
+    if (!whole || deadline < atomic_load_explicit(&link->lane_wake_by, memory_order_relaxed))
+        uv_async_send(link->lane_wake);
+    atomic_store_explicit(&link->lane, whole ? LANE_OPEN : LANE_SHUT, memory_order_release);
+    return 0;
+}
+
 /*
  * Gives the lane back from a reader: IDLE when its op is complete and nothing is left to do,
  * else SHUT, waking the I/O thread to take it from there (adopt the op, read, parse). If the
@@ -382,4 +438,30 @@ void vmux__lane_read(struct vmux_link *link, struct vmux_op *op)
     /* Bytes behind the reply, an error reply, a failure: for the I/O thread to parse. */
     c->lane_parse = !vmux__reader_idle(c->reader);
     lane_give_back(link, reply != NULL && !c->lane_parse);
+}
+
+void vmux__lane_read_all(struct vmux_link *link, struct vmux_op *const *ops, size_t n)
+{
+    struct vmux_conn *c = link->conn;
+    VMUX_ASSERT(n >= 1 && c->fifo.head == ops[0] && ops[n - 1]->next == NULL);
+    uint64_t deadline = ops[0]->deadline_ns; /* a batch's ops share one deadline */
+    size_t done = 0;
+    bool more = true;
+    while (done < n && more) {
+        vmux_reply *reply = NULL;
+        if (vmux__reader_peek(c->reader) == '-')
+            break; /* an error reply: the I/O thread's rules for those apply */
+        int rc = vmux__reader_next(c->reader, &reply);
+        if (rc < 0)
+            break; /* the I/O thread's parse finds the same failure, and ends the connection */
+        if (rc == 0) {
+            more = lane_fill(link, c, deadline);
+            continue;
+        }
+        VMUX_ASSERT(c->fifo.head == ops[done]);
+        vmux__opq_pop(&c->fifo);
+        vmux__op_finish_reply(ops[done++], reply); /* holding the lane: the handle is there */
+    }
+    c->lane_parse = !vmux__reader_idle(c->reader);
+    lane_give_back(link, done == n && !c->lane_parse);
 }

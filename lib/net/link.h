@@ -146,6 +146,20 @@ int vmux__lane_write(struct vmux_link *link, struct vmux_op *op, bool *reading);
 void vmux__lane_read(struct vmux_link *link, struct vmux_op *op);
 
 /*
+ * The same for a batch's ops[0..n) (1 <= n <= VMUX_LANE_MAX_OPS, each expecting one reply, one
+ * deadline for all): vmux__lane_write_all() sends all their bytes in one sendmsg() and puts them
+ * in the FIFO in order, all or none (VMUX_ERR_NOT_CONNECTED: none sent, all still the caller's);
+ * what the socket did not take is left for the I/O thread to write. With *reading true the
+ * caller must call vmux__lane_read_all() at once, which reads their replies in order and
+ * completes each, until an error reply, the deadline or the I/O thread's kick hands the rest to
+ * the I/O thread. The rules of the one-op forms apply otherwise.
+ */
+enum { VMUX_LANE_MAX_OPS = 1024 };
+int vmux__lane_write_all(struct vmux_link *link, struct vmux_op *const *ops, size_t n,
+                         bool *reading);
+void vmux__lane_read_all(struct vmux_link *link, struct vmux_op *const *ops, size_t n);
+
+/*
  * Makes the link follow the primary of a Sentinel service (net/sentinel.h): every connection
  * attempt first asks s where the primary is. Set before start; s must outlive the link or detach
  * it (vmux__sentinel_close()). NULL does nothing.

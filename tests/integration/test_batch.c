@@ -3,6 +3,8 @@
  * - each command's own outcome, in order: a WRONGTYPE in the middle fails alone, nil, integers,
  *   a keyless PING; the return value is the first failure's code and the error buffer names it;
  * - 1 and 1000 commands; reuse after vmux_batch_clear(); statuses or replies not wanted;
+ * - values larger than the socket takes at once, and 1500 commands (more than the direct lane's
+ *   one write carries: a lone standalone caller writes and reads its batch itself);
  * - argument errors: NULL handle, batch, callback, an empty batch, commands the generic API
  *   refuses (SUBSCRIBE, MULTI, EXEC, READONLY...) and blocking ones, which add nothing;
  * - a deadline that passes (a server of its own with CLIENT PAUSE WRITE): the read before the
@@ -167,6 +169,56 @@ static void test_one_and_thousand(void **state)
     for (int i = 0; i < N; i++)
         add(b, 2, (const char *[]){"DEL", key_of(key, sizeof key, "thousand", i)});
     assert_int_equal(vmux_batch_exec(m, NULL, b, NULL, NULL), 0);
+    vmux_batch_free(b);
+    vmux_close(m);
+}
+
+/* Large values: more bytes than the socket takes at once (the rest is written for the caller),
+ * and more commands than one write of the direct lane carries (1024): both complete in order. */
+static void test_large_and_many(void **state)
+{
+    (void)state;
+    enum { BIG = 8, SIZE = 1 << 20, MANY = 1500 };
+    vmux *m = vt_open("plain", NULL);
+    char *value = malloc(SIZE);
+    assert_non_null(value);
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    char key[64];
+    for (int i = 0; i < BIG; i++) {
+        memset(value, 'a' + i, SIZE);
+        key_of(key, sizeof key, "big", i);
+        const char *set[] = {"SET", key, value};
+        assert_int_equal(vmux_batch_add(b, 3, set, (size_t[]){3, strlen(key), SIZE}), 0);
+    }
+    for (int i = 0; i < BIG; i++)
+        add(b, 2, (const char *[]){"STRLEN", key_of(key, sizeof key, "big", i)});
+    int st[MANY];
+    vmux_reply *rep[MANY];
+    assert_int_equal(vmux_batch_exec(m, NULL, b, st, rep), 0);
+    for (int i = 0; i < BIG; i++) {
+        assert_str_reply(rep[i], "OK");
+        assert_int_equal(vmux_reply_integer(rep[BIG + i]), SIZE);
+    }
+    free_replies(rep, 2 * BIG);
+    vmux_batch_clear(b);
+    for (int i = 0; i < BIG; i++)
+        add(b, 2, (const char *[]){"DEL", key_of(key, sizeof key, "big", i)});
+    assert_int_equal(vmux_batch_exec(m, NULL, b, NULL, NULL), 0);
+    free(value);
+
+    vmux_batch_clear(b);
+    char text[32];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(text, sizeof text, "echo-%d", i);
+        add(b, 2, (const char *[]){"ECHO", text});
+    }
+    assert_int_equal(vmux_batch_exec(m, NULL, b, st, rep), 0);
+    for (int i = 0; i < MANY; i++) {
+        snprintf(text, sizeof text, "echo-%d", i);
+        assert_str_reply(rep[i], text);
+    }
+    free_replies(rep, MANY);
     vmux_batch_free(b);
     vmux_close(m);
 }
@@ -600,10 +652,15 @@ static void test_crossslot_alone(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mixed_in_order),    cmocka_unit_test(test_one_and_thousand),
-        cmocka_unit_test(test_argument_errors),   cmocka_unit_test(test_deadline),
-        cmocka_unit_test(test_async_from_thread), cmocka_unit_test(test_async_from_callback),
-        cmocka_unit_test(test_threads),           cmocka_unit_test(test_cluster_spread),
+        cmocka_unit_test(test_mixed_in_order),
+        cmocka_unit_test(test_one_and_thousand),
+        cmocka_unit_test(test_large_and_many),
+        cmocka_unit_test(test_argument_errors),
+        cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_async_from_thread),
+        cmocka_unit_test(test_async_from_callback),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_cluster_spread),
         cmocka_unit_test(test_crossslot_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
