@@ -12,10 +12,12 @@
  * - the async form from the test thread and from a callback on the I/O thread (where the
  *   synchronous form refuses);
  * - 8 threads running batches at once (TSan), each reading back its own writes in the same batch;
+ *   one thread's batches while another floods the handle with async PINGs;
  * - cluster: keys over every shard land on their own slot's primary with no MOVED; a command whose
  *   own keys span two slots fails alone with VMUX_ERR_CROSSSLOT.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -546,6 +548,63 @@ static void test_threads(void **state)
     vmux_close(m);
 }
 
+/* One thread's batches (through the direct lane whenever it is alone) while another keeps the
+ * I/O thread busy with async commands, which takes the connection back from the batch's reading
+ * (LANE_TAKING): every batch still reads back its own writes, in order. */
+struct pinger {
+    vmux *m;
+    atomic_bool stop;
+    atomic_long answered;
+    long sent;
+};
+
+static void pinged(int status, vmux_reply *reply, void *userdata)
+{
+    struct pinger *p = userdata;
+    vmux_reply_free(reply);
+    if (status == 0)
+        atomic_fetch_add(&p->answered, 1);
+}
+
+static void *pinger_main(void *arg)
+{
+    struct pinger *p = arg;
+    while (!atomic_load(&p->stop)) {
+        if (vmux_call_async(p->m, NULL, 1, (const char *[]){"PING"}, NULL, pinged, p) == 0)
+            p->sent++;
+        if ((p->sent & 63) == 0)
+            sched_yield();
+    }
+    return NULL;
+}
+
+static bool all_answered(void *arg)
+{
+    struct pinger *p = arg;
+    return atomic_load(&p->answered) == p->sent;
+}
+
+static void test_lane_contended(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    struct pinger p = {.m = m, .stop = false};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, pinger_main, &p), 0);
+    struct worker w = {.m = m, .id = 100};
+    vmux_batch *shared = NULL;
+    assert_int_equal(vmux_batch_new(&shared), 0);
+    add(shared, 1, (const char *[]){"PING"});
+    w.shared = shared;
+    assert_null(worker_main(&w));
+    atomic_store(&p.stop, true);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(w.failures, 0);
+    assert_true(vt_wait_until(all_answered, &p, WAIT_MS));
+    vmux_batch_free(shared);
+    vmux_close(m);
+}
+
 /* Cluster: keys over every shard, each on its own slot's primary, with no MOVED followed. */
 static void test_cluster_spread(void **state)
 {
@@ -660,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_async_from_thread),
         cmocka_unit_test(test_async_from_callback),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_lane_contended),
         cmocka_unit_test(test_cluster_spread),
         cmocka_unit_test(test_crossslot_alone),
     };
