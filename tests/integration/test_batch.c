@@ -9,6 +9,8 @@
  *   refuses (SUBSCRIBE, MULTI, EXEC, READONLY...) and blocking ones, which add nothing;
  * - a deadline that passes (a server of its own with CLIENT PAUSE WRITE): the read before the
  *   paused write has its reply, the writes time out;
+ * - a batch waiting on a stopped server (SIGSTOP) while an async command times out, ended by
+ *   vmux_close() with VMUX_ERR_CLOSED for each command;
  * - the async form from the test thread and from a callback on the I/O thread (where the
  *   synchronous form refuses);
  * - 8 threads running batches at once (TSan), each reading back its own writes in the same batch;
@@ -18,6 +20,7 @@
  */
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -381,6 +384,69 @@ static void test_deadline(void **state)
     vt_server_stop(&s);
 }
 
+/* A batch waiting on a stopped server (SIGSTOP), in a thread of its own with a long deadline. */
+struct stopped_batch {
+    vmux *m;
+    vmux_batch *b;
+    pthread_t thread;
+    int rc, status[3];
+    atomic_bool returned;
+};
+
+static void *stopped_batch_main(void *arg)
+{
+    struct stopped_batch *sb = arg;
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 60000);
+    sb->rc = vmux_batch_exec(sb->m, &o, sb->b, sb->status, NULL);
+    atomic_store(&sb->returned, true);
+    return NULL;
+}
+
+/* The I/O thread takes the connection back from a batch that reads its own replies (a lone caller
+ * on an idle standalone connection): an async command times out meanwhile, and vmux_close() ends
+ * the batch with VMUX_ERR_CLOSED for each command instead of waiting for its deadline. */
+static void test_closed_while_waiting(void **state)
+{
+    (void)state;
+    if (vt_tls_mode() || vt_cluster_mode() != NULL) {
+        skip(); /* a plain server of its own: the plain run covers it */
+        return;
+    }
+    vt_server s = {0};
+    assert_int_equal(vt_server_start(&s, 0, NULL), 0);
+    struct stopped_batch sb = {.m = vt_server_open(&s, NULL), .returned = false};
+    assert_int_equal(vmux_batch_new(&sb.b), 0);
+    add(sb.b, 3, (const char *[]){"SET", "k", "v"});
+    add(sb.b, 2, (const char *[]){"GET", "k"});
+    add(sb.b, 2, (const char *[]){"INCR", "n"});
+    for (int i = 0; i < 10; i++) /* the lane lends its reading to callers that use it */
+        assert_int_equal(vmux_batch_exec(sb.m, NULL, sb.b, NULL, NULL), 0);
+    kill(s.pid, SIGSTOP);
+    assert_int_equal(pthread_create(&sb.thread, NULL, stopped_batch_main, &sb), 0);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    uint64_t until = vt_now_ms() + 10000;
+    do { /* the batch is admitted once the handle counts it pending */
+        assert_int_equal(vmux_read_stats(sb.m, &st), 0);
+        assert_true(vt_now_ms() < until);
+    } while (st.pending < 3);
+    struct vt_async a = {.done = false};
+    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 200);
+    assert_int_equal(
+        vmux_call_async(sb.m, &quick, 2, (const char *[]){"GET", "k"}, NULL, vt_on_async, &a), 0);
+    assert_true(vt_wait_until(vt_async_done, &a, 20000));
+    assert_int_equal(a.status, VMUX_ERR_TIMEOUT);
+    assert_false(atomic_load(&sb.returned)); /* its deadline is a minute away */
+
+    vmux_close(sb.m);
+    assert_int_equal(pthread_join(sb.thread, NULL), 0);
+    assert_int_equal(sb.rc, VMUX_ERR_CLOSED);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(sb.status[i], VMUX_ERR_CLOSED);
+    kill(s.pid, SIGCONT);
+    vmux_batch_free(sb.b);
+    vt_server_stop(&s);
+}
+
 /* An async batch's outcome, captured for the test thread. */
 struct box {
     atomic_bool done;
@@ -711,17 +777,12 @@ static void test_crossslot_alone(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mixed_in_order),
-        cmocka_unit_test(test_one_and_thousand),
-        cmocka_unit_test(test_large_and_many),
-        cmocka_unit_test(test_argument_errors),
-        cmocka_unit_test(test_deadline),
-        cmocka_unit_test(test_async_from_thread),
-        cmocka_unit_test(test_async_from_callback),
-        cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_lane_contended),
-        cmocka_unit_test(test_cluster_spread),
-        cmocka_unit_test(test_crossslot_alone),
+        cmocka_unit_test(test_mixed_in_order),    cmocka_unit_test(test_one_and_thousand),
+        cmocka_unit_test(test_large_and_many),    cmocka_unit_test(test_argument_errors),
+        cmocka_unit_test(test_deadline),          cmocka_unit_test(test_closed_while_waiting),
+        cmocka_unit_test(test_async_from_thread), cmocka_unit_test(test_async_from_callback),
+        cmocka_unit_test(test_threads),           cmocka_unit_test(test_lane_contended),
+        cmocka_unit_test(test_cluster_spread),    cmocka_unit_test(test_crossslot_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
