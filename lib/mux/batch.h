@@ -58,7 +58,9 @@ int vmux__batch_async(vmux *m, const vmux_callopts *opts, const struct vmux_part
  * part has completed results[i] (an array of n, the caller's) holds part i's outcome, its reply
  * the caller's to free. Returns 0 then, or an error as vmux__batch_async() (nothing sent, results
  * untouched), VMUX_ERR_INVALID_ARG also on the I/O thread or with results NULL. Once it has
- * submitted the parts it does not touch m again (vmux_close() may free it).
+ * submitted the parts it does not touch m again (vmux_close() may free it). A lone caller on an
+ * idle standalone connection writes the parts itself in one write and reads their replies itself
+ * (vmux__submit_sync_all(), the direct lane), as vmux_call() does for one command.
  */
 int vmux__batch_call(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
                      struct vmux_part_result *results);
