@@ -632,10 +632,18 @@ static void pinged(int status, vmux_reply *reply, void *userdata)
         atomic_fetch_add(&p->answered, 1);
 }
 
+/* At most this many PINGs in flight: an unbounded flood fills maxPending (faster than TLS
+ * drains it), and the batches are then refused at the door with VMUX_ERR_BACKLOG_FULL, rightly. */
+enum { PINGS_IN_FLIGHT = 256 };
+
 static void *pinger_main(void *arg)
 {
     struct pinger *p = arg;
     while (!atomic_load(&p->stop)) {
+        if (p->sent - atomic_load(&p->answered) >= PINGS_IN_FLIGHT) {
+            sched_yield();
+            continue;
+        }
         if (vmux_call_async(p->m, NULL, 1, (const char *[]){"PING"}, NULL, pinged, p) == 0)
             p->sent++;
         if ((p->sent & 63) == 0)
