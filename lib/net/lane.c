@@ -275,6 +275,31 @@ static int lane_take(struct vmux_link *link, const struct vmux_op *op)
     return seen;
 }
 
+/*
+ * After a caller's send(): the lane's next state. whole: every byte went out; kept: what did not
+ * is in c->out (else the connection cannot go on); deadline: the soonest of the ops sent. With
+ * everything sent on an idle lane the replies are the caller's to read (*reading, LANE_READING:
+ * vmux__lane_read() or vmux__lane_read_all()); otherwise the I/O thread is woken when it must be
+ * (bytes left, or a deadline before its next wake-up) and the lane opens, or stays shut while
+ * c->out holds the rest. Still holding the lane, so the handle and its wake-up are there.
+ */
+static void lane_hand_over(struct vmux_link *link, int from, bool whole, bool kept,
+                           uint64_t deadline, bool *reading)
+{
+    if (!kept)
+        atomic_store_explicit(&link->lane_broken, true, memory_order_relaxed);
+    else if (!whole)
+        atomic_store_explicit(&link->lane_rest, true, memory_order_relaxed);
+    if (whole && from == LANE_IDLE) {
+        *reading = true;
+        atomic_store_explicit(&link->lane, LANE_READING, memory_order_release);
+        return;
+    }
+    if (!whole || deadline < atomic_load_explicit(&link->lane_wake_by, memory_order_relaxed))
+        uv_async_send(link->lane_wake);
+    atomic_store_explicit(&link->lane, whole ? LANE_OPEN : LANE_SHUT, memory_order_release);
+}
+
 int vmux__lane_write(struct vmux_link *link, struct vmux_op *op, bool *reading)
 {
     *reading = false;
@@ -289,20 +314,8 @@ int vmux__lane_write(struct vmux_link *link, struct vmux_op *op, bool *reading)
     }
     uint64_t deadline = op->deadline_ns; /* op is the FIFO's now: read before letting go */
     bool whole = (size_t)n == op->len;
-    if (!lane_track(c, op, (size_t)n)) /* part of it left: the connection cannot go on */
-        atomic_store_explicit(&link->lane_broken, true, memory_order_relaxed);
-    else if (!whole)
-        atomic_store_explicit(&link->lane_rest, true, memory_order_relaxed);
-    if (whole && from == LANE_IDLE) { /* the reply is this caller's to read: vmux__lane_read() */
-        *reading = true;
-        atomic_store_explicit(&link->lane, LANE_READING, memory_order_release);
-        return 0;
-    }
-    /* Still holding the lane, so the handle and its wake-up handle are still there. */
-    if (!whole || deadline < atomic_load_explicit(&link->lane_wake_by, memory_order_relaxed))
-        uv_async_send(link->lane_wake);
-    /* What is left in c->out keeps the lane shut until the I/O thread has written it. */
-    atomic_store_explicit(&link->lane, whole ? LANE_OPEN : LANE_SHUT, memory_order_release);
+    bool kept = lane_track(c, op, (size_t)n); /* false: part of it left, the conn cannot go on */
+    lane_hand_over(link, from, whole, kept, deadline, reading);
     return 0;
 }
 
@@ -345,19 +358,7 @@ int vmux__lane_write_all(struct vmux_link *link, struct vmux_op *const *ops, siz
         deadline = ops[i]->deadline_ns < deadline ? ops[i]->deadline_ns : deadline;
         kept = lane_track(c, ops[i], part) && kept; /* the unsent rest goes to c->out */
     }
-    bool whole = (size_t)sent == total;
-    if (!kept)
-        atomic_store_explicit(&link->lane_broken, true, memory_order_relaxed);
-    else if (!whole)
-        atomic_store_explicit(&link->lane_rest, true, memory_order_relaxed);
-    if (whole && from == LANE_IDLE) { /* the replies are this caller's: vmux__lane_read_all() */
-        *reading = true;
-        atomic_store_explicit(&link->lane, LANE_READING, memory_order_release);
-        return 0;
-    }
-    if (!whole || deadline < atomic_load_explicit(&link->lane_wake_by, memory_order_relaxed))
-        uv_async_send(link->lane_wake);
-    atomic_store_explicit(&link->lane, whole ? LANE_OPEN : LANE_SHUT, memory_order_release);
+    lane_hand_over(link, from, (size_t)sent == total, kept, deadline, reading);
     return 0;
 }
 
