@@ -1,0 +1,716 @@
+/*
+ * Allocation failure sweeps (libcurl's torture mode, SQLite's malloc tests): each scenario runs
+ * once counting the allocations it makes (tests/support/failalloc.h), then once for every N
+ * from 1 to that count with allocation N failing (every VT_STRIDE-th N under the sanitizers,
+ * from a varying start). Every run must return, with the right result or a documented error
+ * (docs/errors.md: VMUX_ERR_NOMEM, or VMUX_ERR_CONNECTION_LOST when the failure broke the
+ * connection under a command that was sent); a command that failed with VMUX_ERR_NOMEM did not
+ * run; and afterwards, with allocation working again, the same handle completes a SET and a GET
+ * (or vmux_open() failed with an error and a reason). The sanitizer builds add: no leak (at
+ * exit, or after every run with VT_FAILALLOC_LEAKCHECK=1), no use after free.
+ *
+ * The library is linked statically, so the failures hit its own allocations (and this file's),
+ * not libuv's, hiredis's or OpenSSL's inside their shared libraries. Allocations are counted on
+ * every thread: the caller's and the I/O thread's, in the order they happen.
+ *
+ * To look at one failure: VT_ONLY=<test> VT_NTH=<N> VT_FAILALLOC_TRACE=1 (a backtrace where the
+ * allocation fails).
+ *
+ * Against the "plain" server, and again against the cluster fixture (cluster mode), where the
+ * scenarios that only repeat the standalone ones are skipped and MGET splits across slots.
+ */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "failalloc.h"
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define VT_SANITIZED 1
+#else
+#define VT_SANITIZED 0
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
+/* Every VT_STRIDE-th N under the sanitizers (the plain build sweeps every N). */
+#define VT_STRIDE 3
+/* A call's own deadline, and how long past it a run may take before it counts as a hang. */
+#define CALL_TIMEOUT_MS 4000
+#define HANG_MARGIN_MS 6000
+#define BURST_TIMEOUT_MS 100
+
+/* The handles of the suite, opened once. */
+typedef struct fx {
+    vmux *m;    /* the main handle */
+    vmux *near; /* nearCache=true */
+    char *conf; /* the main handle's configuration */
+} fx;
+
+/* ---- the sweep: which allocation fails in this run ---- */
+
+static const char *g_name; /* the scenario, for messages */
+static long g_nth;         /* the allocation that fails in this run; 0: none (counting) */
+static long g_burst = 1;   /* how many fail from g_nth on (-1: all) */
+static long g_seen;        /* allocations counted in this run's earlier windows */
+static vt_fa_threads g_threads;
+
+/* Opens a window in which the run's allocations count (and the chosen ones fail); a scenario
+ * may open several, which count on from each other. */
+static void fa_on(void)
+{
+    long from = g_nth - g_seen;
+    long end = g_burst < 0 ? LONG_MAX : g_nth + g_burst - g_seen; /* relative, exclusive */
+    if (g_nth == 0 || end <= 1)
+        vt_failalloc_arm(0, 0, g_threads);
+    else if (from < 1)
+        vt_failalloc_arm(1, g_burst < 0 ? -1 : end - 1, g_threads);
+    else
+        vt_failalloc_arm(from, g_burst < 0 ? -1 : end - from, g_threads);
+}
+
+static void fa_off(void)
+{
+    g_seen += vt_failalloc_disarm();
+}
+
+/* Fails the test unless rc is 0 or one of the n codes given. */
+static void expect_rc(const char *what, int rc, int n, ...)
+{
+    if (rc == 0)
+        return;
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        if (va_arg(ap, int) == rc) {
+            va_end(ap);
+            return;
+        }
+    }
+    va_end(ap);
+    fail_msg("%s, allocation %ld failing: %s returned %s, not a documented error", g_name, g_nth,
+             what, vmux_err_name(rc));
+}
+
+/* A call's deadline in this sweep: CALL_TIMEOUT_MS, or BURST_TIMEOUT_MS for bursts. */
+static int g_timeout_ms = CALL_TIMEOUT_MS;
+
+/*
+ * The errors a command's completion may have when an allocation fails under it: NOMEM (it was
+ * not sent), CONNECTION_LOST (the failure broke the connection after it was sent); in a burst,
+ * where the handle cannot reconnect until it ends, also TIMEOUT.
+ */
+#define EXPECT_CALL_RC(what, rc)                                                                   \
+    expect_rc(what, rc, 3, VMUX_ERR_NOMEM, VMUX_ERR_CONNECTION_LOST,                               \
+              g_burst == 1 ? VMUX_ERR_NOMEM : VMUX_ERR_TIMEOUT)
+
+static vmux_callopts call_opts(void)
+{
+    vmux_callopts o = VMUX_INIT(vmux_callopts);
+    o.timeout_ms = g_timeout_ms;
+    return o;
+}
+
+/* vmux_call() of a command of NUL-terminated arguments (NULL after the last). */
+static int call_argv(vmux *m, vmux_reply **out, const char *a0, const char *a1, const char *a2,
+                     const char *a3)
+{
+    const char *argv[] = {a0, a1, a2, a3};
+    int argc = a1 == NULL ? 1 : a2 == NULL ? 2 : a3 == NULL ? 3 : 4;
+    vmux_callopts o = call_opts();
+    return vmux_call(m, &o, argc, argv, NULL, out);
+}
+
+/* The integer value of key on the server, read with allocation working. */
+static long long read_counter(vmux *m, const char *key)
+{
+    vmux_reply *r = NULL;
+    int timeout_ms = g_timeout_ms;
+    g_timeout_ms = CALL_TIMEOUT_MS;
+    int rc = call_argv(m, &r, "GET", key, NULL, NULL);
+    g_timeout_ms = timeout_ms;
+    if (rc != 0)
+        fail_msg("%s, after allocation %ld: GET %s: %s", g_name, g_nth, key, vmux_err_name(rc));
+    size_t len = 0;
+    const char *s = vmux_reply_str(r, &len);
+    long long v = s == NULL ? 0 : strtoll(s, NULL, 10);
+    vmux_reply_free(r);
+    return v;
+}
+
+/* An INCR of key from before: after VMUX_ERR_NOMEM it did not run; after a lost connection or
+ * a timeout it ran once or not at all; after 0 it ran once. */
+static void check_incr(vmux *m, const char *key, long long before, int rc)
+{
+    long long now = read_counter(m, key);
+    if (rc == VMUX_ERR_CONNECTION_LOST || rc == VMUX_ERR_TIMEOUT)
+        assert_true(now == before || now == before + 1);
+    else if (rc == 0)
+        assert_int_equal(now, before + 1);
+    else if (now != before)
+        fail_msg("%s, allocation %ld failing: INCR %s returned %s but ran (%lld -> %lld)", g_name,
+                 g_nth, key, vmux_err_name(rc), before, now);
+}
+
+/* With allocation working again: the handle completes a SET and a GET of a fresh value. */
+static void check_alive(vmux *m)
+{
+    int timeout_ms = g_timeout_ms;
+    g_timeout_ms = CALL_TIMEOUT_MS;
+    char value[64];
+    snprintf(value, sizeof value, "%s-%ld", g_name, g_nth);
+    vmux_reply *r = NULL;
+    int rc = call_argv(m, &r, "SET", "oom:alive", value, NULL);
+    if (rc != 0)
+        fail_msg("%s, after allocation %ld failed: SET: %s", g_name, g_nth, vmux_err_name(rc));
+    vmux_reply_free(r);
+    rc = call_argv(m, &r, "GET", "oom:alive", NULL, NULL);
+    if (rc != 0)
+        fail_msg("%s, after allocation %ld failed: GET: %s", g_name, g_nth, vmux_err_name(rc));
+    assert_string_equal(vmux_reply_str(r, NULL), value);
+    vmux_reply_free(r);
+    g_timeout_ms = timeout_ms;
+}
+
+typedef int (*scenario_fn)(fx *f);
+
+/*
+ * Runs scenario once counting, then once per N (every stride-th under the sanitizers) with
+ * allocation N failing (and burst - 1 more after it; -1: all the rest), checking the handle
+ * after each run. The scenario asserts its own results and returns 0 or the error it got.
+ */
+static void sweep(fx *f, const char *name, scenario_fn scenario, vt_fa_threads threads, long burst)
+{
+    g_name = name;
+    g_threads = threads;
+    g_burst = burst;
+    g_timeout_ms = burst == 1 ? CALL_TIMEOUT_MS : BURST_TIMEOUT_MS;
+    g_nth = 0;
+    g_seen = 0;
+    int rc = scenario(f);
+    if (rc != 0)
+        fail_msg("%s: without failures: %s", name, vmux_err_name(rc));
+    long total = g_seen;
+    assert_true(total > 0); /* the --wrap options are in place */
+    long stride = VT_SANITIZED ? VT_STRIDE : 1;
+    long first = 1 + (long)(vt_now_ns() / 1000 % (unsigned long)stride);
+    if (getenv("VT_NTH") != NULL) /* to run one N again: VT_NTH=<N> */
+        first = atol(getenv("VT_NTH")), total = first, stride = 1;
+    long errors = 0, runs = 0;
+    uint64_t worst = 0;
+    for (long n = first; n <= total; n += stride) {
+        g_nth = n;
+        g_seen = 0;
+        uint64_t t0 = vt_now_ms();
+        rc = scenario(f);
+        uint64_t took = vt_now_ms() - t0;
+        worst = took > worst ? took : worst;
+        if (took > CALL_TIMEOUT_MS + HANG_MARGIN_MS)
+            fail_msg("%s, allocation %ld failing: took %llu ms", name, n, (unsigned long long)took);
+        errors += rc != 0;
+        runs++;
+        if (took >= 500)
+            print_message("%s: allocation %ld failing: %s after %llu ms\n", name, n,
+                          vmux_err_name(rc), (unsigned long long)took);
+        check_alive(f->m);
+#if defined(__SANITIZE_ADDRESS__)
+        if (getenv("VT_FAILALLOC_LEAKCHECK") != NULL && __lsan_do_recoverable_leak_check() != 0)
+            fail_msg("%s, allocation %ld failing: leaked (above)", name, n);
+#endif
+    }
+    print_message("%s: %ld allocations, %ld runs, %ld ended with an error, slowest %llu ms\n", name,
+                  total, runs, errors, (unsigned long long)worst);
+}
+
+/* ---- scenarios ---- */
+
+/* vmux_config_parse() + vmux_open(), then (allocation working) a round trip, then vmux_close()
+ * with allocations failing again. */
+static int scenario_open_close(fx *f)
+{
+    char err[256] = "";
+    vmux_config *cfg = NULL;
+    vmux *m = NULL;
+    fa_on();
+    int rc = vmux_config_parse(f->conf, &cfg, err, sizeof err);
+    if (rc == 0)
+        rc = vmux_open(cfg, &m, err, sizeof err);
+    fa_off();
+    vmux_config_free(cfg);
+    if (rc != 0) {
+        expect_rc("vmux_config_parse/vmux_open", rc, 1, VMUX_ERR_NOMEM);
+        assert_null(m);
+        if (err[0] == '\0')
+            fail_msg("%s, allocation %ld failing: %s without a reason", g_name, g_nth,
+                     vmux_err_name(rc));
+        return rc;
+    }
+    check_alive(m);
+    fa_on();
+    vmux_close(m);
+    fa_off();
+    return 0;
+}
+
+/* SET, GET (the value checked) and INCR (run once or not at all). */
+static int scenario_sync(fx *f)
+{
+    char value[32];
+    snprintf(value, sizeof value, "v%ld", g_nth);
+    long long before = read_counter(f->m, "oom:counter");
+    vmux_reply *set = NULL, *get = NULL, *incr = NULL;
+    fa_on();
+    int rc_set = call_argv(f->m, &set, "SET", "oom:sync", value, NULL);
+    int rc_get = call_argv(f->m, &get, "GET", "oom:sync", NULL, NULL);
+    int rc_incr = call_argv(f->m, &incr, "INCR", "oom:counter", NULL, NULL);
+    fa_off();
+    EXPECT_CALL_RC("SET", rc_set);
+    EXPECT_CALL_RC("GET", rc_get);
+    EXPECT_CALL_RC("INCR", rc_incr);
+    if (rc_set == 0)
+        assert_string_equal(vmux_reply_str(set, NULL), "OK");
+    if (rc_set == 0 && rc_get == 0)
+        assert_string_equal(vmux_reply_str(get, NULL), value);
+    if (rc_incr == 0)
+        assert_int_equal(vmux_reply_integer(incr), before + 1);
+    vmux_reply_free(set);
+    vmux_reply_free(get);
+    vmux_reply_free(incr);
+    check_incr(f->m, "oom:counter", before, rc_incr);
+    return rc_set != 0 ? rc_set : rc_get != 0 ? rc_get : rc_incr;
+}
+
+/* vmux_call_async() of an INCR: an error returned means the callback never runs. */
+static int scenario_async(fx *f)
+{
+    long long before = read_counter(f->m, "oom:counter");
+    static struct vt_async a;
+    atomic_store(&a.done, false);
+    a.status = 0;
+    a.reply = NULL;
+    const char *argv[] = {"INCR", "oom:counter"};
+    vmux_callopts o = call_opts();
+    fa_on();
+    int rc = vmux_call_async(f->m, &o, 2, argv, NULL, vt_on_async, &a);
+    bool done = rc != 0 || vt_wait_until(vt_async_done, &a, CALL_TIMEOUT_MS + HANG_MARGIN_MS);
+    fa_off();
+    if (rc != 0) {
+        expect_rc("vmux_call_async", rc, 1, VMUX_ERR_NOMEM);
+        check_alive(f->m); /* the I/O thread has done what it had to */
+        if (atomic_load(&a.done))
+            fail_msg("%s, allocation %ld failing: the callback ran after %s", g_name, g_nth,
+                     vmux_err_name(rc));
+        check_incr(f->m, "oom:counter", before, VMUX_ERR_NOMEM);
+        return rc;
+    }
+    if (!done)
+        fail_msg("%s, allocation %ld failing: the callback did not run", g_name, g_nth);
+    EXPECT_CALL_RC("INCR's callback", a.status);
+    if (a.status == 0)
+        assert_int_equal(vmux_reply_integer(a.reply), before + 1);
+    else
+        assert_null(a.reply);
+    vmux_reply_free(a.reply);
+    check_incr(f->m, "oom:counter", before, a.status);
+    return a.status;
+}
+
+static bool bytes_equal(vmux_bytes b, const char *s)
+{
+    return b.ptr != NULL && b.len == strlen(s) && memcmp(b.ptr, s, b.len) == 0;
+}
+
+/* MGET of three keys (the last missing), HGETALL of a hash of two fields, XREAD of a stream of
+ * two entries: the typed replies copied out, each checked; zeroed on an error. */
+static int scenario_typed(fx *f)
+{
+    const vmux_str keys[] = {VMUX_STR("oom:{a}"), VMUX_STR("oom:{b}"), VMUX_STR("oom:{c}")};
+    const vmux_str skey = VMUX_STR("oom:stream"), sid = VMUX_STR("0");
+    vmux_bytes_array values = {0};
+    vmux_field_array fields = {0};
+    vmux_stream_batch_array batches = {0};
+    vmux_callopts o = call_opts();
+    fa_on();
+    int rc_mget = vmux_mget(f->m, &o, keys, 3, &values);
+    int rc_hgetall = vmux_hgetall(f->m, &o, VMUX_STR("oom:hash"), &fields);
+    int rc_xread = vmux_xread(f->m, &o, &skey, &sid, 1, 0, VMUX_NO_BLOCK, &batches);
+    fa_off();
+    EXPECT_CALL_RC("vmux_mget", rc_mget);
+    EXPECT_CALL_RC("vmux_hgetall", rc_hgetall);
+    EXPECT_CALL_RC("vmux_xread", rc_xread);
+    if (rc_mget == 0) {
+        assert_int_equal(values.count, 3);
+        assert_true(bytes_equal(values.items[0], "va"));
+        assert_true(bytes_equal(values.items[1], "vb"));
+        assert_null(values.items[2].ptr);
+    } else {
+        assert_true(values.count == 0 && values.items == NULL);
+    }
+    if (rc_hgetall == 0) {
+        assert_int_equal(fields.count, 2);
+        for (size_t i = 0; i < 2; i++) {
+            bool f1 = bytes_equal(fields.items[i].field, "f1");
+            assert_true(bytes_equal(fields.items[i].value, f1 ? "v1" : "v2"));
+        }
+    } else {
+        assert_true(fields.count == 0 && fields.items == NULL);
+    }
+    if (rc_xread == 0) {
+        assert_int_equal(batches.count, 1);
+        assert_true(bytes_equal(batches.items[0].key, "oom:stream"));
+        assert_int_equal(batches.items[0].entries.count, 2);
+        assert_true(bytes_equal(batches.items[0].entries.items[1].fields.items[1], "e2"));
+    } else {
+        assert_true(batches.count == 0 && batches.items == NULL);
+    }
+    vmux_bytes_array_free(&values);
+    vmux_field_array_free(&fields);
+    vmux_stream_batch_array_free(&batches);
+    return rc_mget != 0 ? rc_mget : rc_hgetall != 0 ? rc_hgetall : rc_xread;
+}
+
+/* MULTI INCR GET EXEC through vmux_tx_*: it ran with both replies, or not at all. */
+static int scenario_tx(fx *f)
+{
+    long long before = read_counter(f->m, "oom:{t}counter");
+    const char *incr[] = {"INCR", "oom:{t}counter"}, *get[] = {"GET", "oom:{t}value"};
+    vmux_tx *tx = NULL;
+    vmux_reply *replies = NULL;
+    bool committed = false;
+    vmux_callopts o = call_opts();
+    fa_on();
+    int rc = vmux_tx_new(&tx);
+    if (rc == 0)
+        rc = vmux_tx_add(tx, 2, incr, NULL);
+    if (rc == 0)
+        rc = vmux_tx_add(tx, 2, get, NULL);
+    bool built = rc == 0;
+    if (built)
+        rc = vmux_tx_exec(f->m, &o, tx, &committed, &replies);
+    vmux_tx_free(tx);
+    fa_off();
+    if (!built) {
+        expect_rc("vmux_tx_new/vmux_tx_add", rc, 1, VMUX_ERR_NOMEM);
+        check_incr(f->m, "oom:{t}counter", before, VMUX_ERR_NOMEM);
+        return rc;
+    }
+    EXPECT_CALL_RC("vmux_tx_exec", rc);
+    if (rc == 0) {
+        assert_true(committed);
+        assert_int_equal(vmux_reply_len(replies), 2);
+        assert_int_equal(vmux_reply_integer(vmux_reply_element(replies, 0)), before + 1);
+        assert_string_equal(vmux_reply_str(vmux_reply_element(replies, 1), NULL), "tv");
+    } else {
+        assert_null(replies);
+    }
+    vmux_reply_free(replies);
+    check_incr(f->m, "oom:{t}counter", before, rc);
+    return rc;
+}
+
+/* vmux_script_new() + vmux_script_run() after a SCRIPT FLUSH: EVALSHA, NOSCRIPT, then EVAL. */
+static int scenario_script(fx *f)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(call_argv(f->m, &r, "SCRIPT", "FLUSH", NULL, NULL), 0);
+    vmux_reply_free(r);
+    r = NULL;
+    long long before = read_counter(f->m, "oom:counter");
+    const vmux_str key = VMUX_STR("oom:counter");
+    vmux_script *s = NULL;
+    vmux_callopts o = call_opts();
+    fa_on();
+    int rc = vmux_script_new(VMUX_STR("return redis.call('INCR', KEYS[1])"), &s);
+    bool made = rc == 0;
+    if (made)
+        rc = vmux_script_run(f->m, &o, s, &key, 1, NULL, 0, &r);
+    vmux_script_free(s);
+    fa_off();
+    if (!made)
+        expect_rc("vmux_script_new", rc, 1, VMUX_ERR_NOMEM);
+    else
+        EXPECT_CALL_RC("vmux_script_run", rc);
+    if (rc == 0)
+        assert_int_equal(vmux_reply_integer(r), before + 1);
+    else
+        assert_null(r);
+    vmux_reply_free(r);
+    check_incr(f->m, "oom:counter", before, made ? rc : VMUX_ERR_NOMEM);
+    return rc;
+}
+
+typedef struct got_msgs {
+    atomic_int n;
+} got_msgs;
+
+static void on_message(const vmux_message *msg, void *userdata)
+{
+    got_msgs *g = userdata;
+    if (bytes_equal(msg->payload, "hello"))
+        atomic_fetch_add(&g->n, 1);
+}
+
+static atomic_int subscriber_lost; /* VMUX_EVENT_SUBSCRIBER_LOST events of the main handle */
+
+static void on_event(const vmux_event *ev, void *userdata)
+{
+    (void)userdata;
+    if (ev->type == VMUX_EVENT_SUBSCRIBER_LOST)
+        atomic_fetch_add(&subscriber_lost, 1);
+}
+
+static int lost_before; /* subscriber_lost when the scenario started */
+
+/* The message came, or the subscriber connection that was to bring it broke. */
+static bool got_one(void *arg)
+{
+    return atomic_load(&((got_msgs *)arg)->n) >= 1 || atomic_load(&subscriber_lost) > lost_before;
+}
+
+/* vmux_subscribe(), vmux_sub_wait_live(), vmux_publish() (the message arrives, or the handle
+ * counts a lost subscriber connection), vmux_unsubscribe(). */
+static int scenario_pubsub(fx *f)
+{
+    static got_msgs g;
+    atomic_store(&g.n, 0);
+    lost_before = atomic_load(&subscriber_lost);
+    vmux_sub *sub = NULL;
+    int64_t receivers = -1;
+    vmux_callopts o = call_opts();
+    /* in a burst the subscription cannot go live until the burst ends */
+    int live_ms = g_burst == 1 ? CALL_TIMEOUT_MS + HANG_MARGIN_MS : g_timeout_ms;
+    fa_on();
+    int rc = vmux_subscribe(f->m, VMUX_SUB_CHANNEL, VMUX_STR("oom:ch"), on_message, &g, &sub);
+    int rc_live = rc != 0 ? rc : vmux_sub_wait_live(sub, live_ms);
+    int rc_pub = rc_live != 0 ? rc_live
+                              : vmux_publish(f->m, &o, VMUX_SUB_CHANNEL, VMUX_STR("oom:ch"),
+                                             VMUX_STR("hello"), &receivers);
+    bool got = rc_pub == 0 && receivers == 1 &&
+               vt_wait_until(got_one, &g, CALL_TIMEOUT_MS + HANG_MARGIN_MS);
+    int rc_unsub = rc != 0 || rc_live != 0 ? 0 : vmux_unsubscribe(f->m, sub);
+    fa_off();
+    if (rc != 0) {
+        expect_rc("vmux_subscribe", rc, 1, VMUX_ERR_NOMEM);
+        assert_null(sub);
+        return rc;
+    }
+    if (rc_live != 0) {
+        if (g_burst == 1 || rc_live != VMUX_ERR_TIMEOUT)
+            fail_msg("%s, allocation %ld failing: vmux_sub_wait_live: %s", g_name, g_nth,
+                     vmux_err_name(rc_live));
+        /* the burst is over: it goes live by itself */
+        assert_int_equal(vmux_sub_wait_live(sub, CALL_TIMEOUT_MS + HANG_MARGIN_MS), 0);
+        assert_int_equal(vmux_unsubscribe(f->m, sub), 0);
+        return rc_live;
+    }
+    EXPECT_CALL_RC("vmux_publish", rc_pub);
+    expect_rc("vmux_unsubscribe", rc_unsub, 1, VMUX_ERR_NOMEM);
+    if (rc_unsub != 0) /* nothing changed: it is still there to unsubscribe */
+        assert_int_equal(vmux_unsubscribe(f->m, sub), 0);
+    if (rc_pub == 0 && receivers == 1 && !got)
+        fail_msg("%s, allocation %ld failing: published to 1 subscriber, the message did not "
+                 "come, and no subscriber connection was lost",
+                 g_name, g_nth);
+    return rc_pub;
+}
+
+/* Two vmux_near_get()s of one key (a miss, then a hit) on the nearCache handle. */
+static int scenario_near(fx *f)
+{
+    const vmux_str key = VMUX_STR("oom:near");
+    assert_int_equal(vmux_near_forget(f->near, key), 0);
+    vmux_bytes v1 = {0}, v2 = {0};
+    vmux_callopts o = call_opts();
+    fa_on();
+    int rc1 = vmux_near_get(f->near, &o, key, &v1);
+    int rc2 = vmux_near_get(f->near, &o, key, &v2);
+    fa_off();
+    EXPECT_CALL_RC("vmux_near_get (miss)", rc1);
+    EXPECT_CALL_RC("vmux_near_get (hit)", rc2);
+    if (rc1 == 0)
+        assert_true(bytes_equal(v1, "nv"));
+    else
+        assert_null(v1.ptr);
+    if (rc2 == 0)
+        assert_true(bytes_equal(v2, "nv"));
+    else
+        assert_null(v2.ptr);
+    vmux_bytes_free(&v1);
+    vmux_bytes_free(&v2);
+    check_alive(f->near);
+    return rc1 != 0 ? rc1 : rc2;
+}
+
+/* An MGET of keys in six slots: on a cluster, split into one MGET per slot and put together. */
+static int scenario_mget_split(fx *f)
+{
+    vmux_str keys[6];
+    const char *names[] = {"oom:s0", "oom:s1", "oom:s2", "oom:s3", "oom:s4", "oom:s5"};
+    for (int i = 0; i < 6; i++)
+        keys[i] = VMUX_STR(names[i]);
+    vmux_bytes_array values = {0};
+    vmux_callopts o = call_opts();
+    fa_on();
+    int rc = vmux_mget(f->m, &o, keys, 6, &values);
+    fa_off();
+    EXPECT_CALL_RC("vmux_mget", rc);
+    if (rc == 0) {
+        assert_int_equal(values.count, 6);
+        for (int i = 0; i < 6; i++)
+            assert_true(bytes_equal(values.items[i], names[i]));
+    } else {
+        assert_true(values.count == 0 && values.items == NULL);
+    }
+    vmux_bytes_array_free(&values);
+    return rc;
+}
+
+/* ---- tests ---- */
+
+static void set_key(vmux *m, const char *key, const char *value)
+{
+    assert_int_equal(vt_try_set(m, key, value, CALL_TIMEOUT_MS), 0);
+}
+
+static void admin_ok(vmux *m, const char *a0, const char *a1, const char *a2, const char *a3)
+{
+    vmux_reply *r = NULL;
+    int rc = call_argv(m, &r, a0, a1, a2, a3);
+    if (rc != 0)
+        fail_msg("%s %s: %s", a0, a1, vmux_err_name(rc));
+    vmux_reply_free(r);
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->conf = vt_server_config("plain", "syncTimeout=4000,reconnectMin=1,reconnectMax=50");
+    vmux_config *cfg = vt_config(f->conf);
+    assert_int_equal(vmux_config_set_event_handler(cfg, on_event, NULL), 0);
+    f->m = vt_open_config(cfg, f->conf);
+    vmux_config_free(cfg);
+    char *near_conf = vt_server_config("plain", "nearCache=true,reconnectMin=1,reconnectMax=50");
+    f->near = vt_open_conf(near_conf);
+    free(near_conf);
+    set_key(f->m, "oom:{a}", "va");
+    set_key(f->m, "oom:{b}", "vb");
+    admin_ok(f->m, "DEL", "oom:{c}", NULL, NULL);
+    admin_ok(f->m, "DEL", "oom:hash", NULL, NULL);
+    const char *hset[] = {"HSET", "oom:hash", "f1", "v1", "f2", "v2"};
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(f->m, NULL, 6, hset, NULL, &r), 0);
+    vmux_reply_free(r);
+    admin_ok(f->m, "DEL", "oom:stream", NULL, NULL);
+    const char *xadd1[] = {"XADD", "oom:stream", "1-1", "e", "e1"};
+    const char *xadd2[] = {"XADD", "oom:stream", "1-2", "e", "e2"};
+    assert_int_equal(vmux_call(f->m, NULL, 5, xadd1, NULL, &r), 0);
+    vmux_reply_free(r);
+    assert_int_equal(vmux_call(f->m, NULL, 5, xadd2, NULL, &r), 0);
+    vmux_reply_free(r);
+    set_key(f->m, "oom:{t}value", "tv");
+    set_key(f->m, "oom:near", "nv");
+    const char *names[] = {"oom:s0", "oom:s1", "oom:s2", "oom:s3", "oom:s4", "oom:s5"};
+    for (int i = 0; i < 6; i++)
+        set_key(f->m, names[i], names[i]);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    vmux_close(f->near);
+    vmux_close(f->m);
+    free(f->conf);
+    free(f);
+    return 0;
+}
+
+static void test_open_close(void **state)
+{
+    VT_SKIP_ON_CLUSTER("the standalone sweep covers opening");
+    sweep(*state, "open_close", scenario_open_close, VT_FA_ANY, 1);
+}
+
+static void test_sync_calls(void **state)
+{
+    sweep(*state, "sync", scenario_sync, VT_FA_ANY, 1);
+}
+
+static void test_async_call(void **state)
+{
+    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
+    sweep(*state, "async", scenario_async, VT_FA_ANY, 1);
+}
+
+static void test_typed_replies(void **state)
+{
+    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
+    sweep(*state, "typed", scenario_typed, VT_FA_ANY, 1);
+}
+
+static void test_transaction(void **state)
+{
+    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
+    sweep(*state, "tx", scenario_tx, VT_FA_ANY, 1);
+}
+
+static void test_script(void **state)
+{
+    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
+    sweep(*state, "script", scenario_script, VT_FA_ANY, 1);
+}
+
+static void test_pubsub(void **state)
+{
+    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
+    sweep(*state, "pubsub", scenario_pubsub, VT_FA_ANY, 1);
+}
+
+static void test_near_cache(void **state)
+{
+    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
+    sweep(*state, "near", scenario_near, VT_FA_ANY, 1);
+}
+
+static void test_mget_split(void **state)
+{
+    sweep(*state, "mget_split", scenario_mget_split, VT_FA_ANY, 1);
+}
+
+/* Bursts: every allocation from N on fails until the scenario ends, then the handle must
+ * recover (a new one must open). */
+static void test_bursts(void **state)
+{
+    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
+    sweep(*state, "open_close_burst", scenario_open_close, VT_FA_ANY, -1);
+    sweep(*state, "sync_burst", scenario_sync, VT_FA_ANY, -1);
+    sweep(*state, "typed_burst", scenario_typed, VT_FA_ANY, -1);
+    sweep(*state, "pubsub_burst", scenario_pubsub, VT_FA_ANY, -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_close),  cmocka_unit_test(test_sync_calls),
+        cmocka_unit_test(test_async_call),  cmocka_unit_test(test_typed_replies),
+        cmocka_unit_test(test_transaction), cmocka_unit_test(test_script),
+        cmocka_unit_test(test_pubsub),      cmocka_unit_test(test_near_cache),
+        cmocka_unit_test(test_mget_split),  cmocka_unit_test(test_bursts),
+    };
+    if (getenv("VT_ONLY") != NULL) /* to run one test: VT_ONLY=test_pubsub */
+        cmocka_set_test_filter(getenv("VT_ONLY"));
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
