@@ -465,8 +465,10 @@ static int apply_text(struct parse *p, const char *text)
 {
     size_t n = strlen(text);
     char *copy = malloc(n + 1);
-    if (copy == NULL)
+    if (copy == NULL) {
+        vmux__errbuf_set(p->errbuf, p->errlen, "out of memory");
         return VMUX_ERR_NOMEM;
+    }
     memcpy(copy, text, n + 1);
     char *s = trim(copy);
     size_t scheme_len = url_scheme_len(s);
