@@ -49,6 +49,7 @@ int vmux__pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_conf
         return 0;
     free(p->idle);
     free(p->links);
+    p->idle = p->links = NULL; /* vmux__pool_close() may follow, and frees them again */
     return VMUX_ERR_NOMEM;
 }
 

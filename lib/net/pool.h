@@ -35,7 +35,8 @@ struct vmux_pool {
     struct vmux_sentinel *sentinel; /* its links follow this service's primary (may be NULL) */
 };
 
-/* Prepares an empty pool. Returns 0 or VMUX_ERR_NOMEM. */
+/* Prepares an empty pool. Returns 0 or VMUX_ERR_NOMEM; either way vmux__pool_close() may
+ * follow. */
 int vmux__pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_config *cfg,
                     vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr);
 
