@@ -222,10 +222,11 @@ void vmux__pubsub_place(struct vmux *m, struct vmux_sub *s);
 /*
  * Writes "<cmd> name" on sl if its connection is ready (else its ready event subscribes again)
  * and notes the request. s: what a SUBSCRIBE is for (NULL for an UNSUBSCRIBE); hash: the kind
- * and name's.
+ * and name's. Returns 0 (written, or left for the ready event), or VMUX_ERR_NOMEM when nothing
+ * was written for want of memory (the caller sends it again later).
  */
-void vmux__sublink_send(struct vmux_sublink *sl, const char *cmd, const vmux_bytes *name,
-                        struct vmux_sub *s, uint64_t hash);
+int vmux__sublink_send(struct vmux_sublink *sl, const char *cmd, const vmux_bytes *name,
+                       struct vmux_sub *s, uint64_t hash);
 
 /* Takes sl's oldest request, the one the server has just answered. NULL when none. */
 struct vmux_sub_request *vmux__sublink_oldest(struct vmux_sublink *sl);

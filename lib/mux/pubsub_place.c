@@ -33,8 +33,8 @@
 
 /* ---- requests written and their confirmations ---- */
 
-void vmux__sublink_send(struct vmux_sublink *sl, const char *cmd, const vmux_bytes *name,
-                        struct vmux_sub *s, uint64_t hash)
+int vmux__sublink_send(struct vmux_sublink *sl, const char *cmd, const vmux_bytes *name,
+                       struct vmux_sub *s, uint64_t hash)
 {
     struct vmux_op *op;
     const char *argv[] = {cmd, name->ptr};
@@ -42,13 +42,13 @@ void vmux__sublink_send(struct vmux_sublink *sl, const char *cmd, const vmux_byt
     struct vmux_sub_request *rq = malloc(sizeof(*rq));
     if (rq == NULL || vmux__encode_op(2, argv, lens, &op) != 0) {
         free(rq);
-        return;
+        return VMUX_ERR_NOMEM;
     }
     int rc = vmux__link_send_raw(sl->link, op->cmd, op->len);
     vmux__op_free(op);
     if (rc != 0) {
         free(rq);
-        return;
+        return rc == VMUX_ERR_NOT_CONNECTED ? 0 : rc; /* not connected: its ready event sends */
     }
     *rq = (struct vmux_sub_request){NULL, s, hash, s == NULL};
     if (s != NULL)
@@ -58,6 +58,7 @@ void vmux__sublink_send(struct vmux_sublink *sl, const char *cmd, const vmux_byt
     else
         sl->sent_head = rq;
     sl->sent_tail = rq;
+    return 0;
 }
 
 struct vmux_sub_request *vmux__sublink_oldest(struct vmux_sublink *sl)
@@ -108,6 +109,17 @@ static const char *where_of(const struct vmux_sublink *sl, char *buf, size_t len
     return buf;
 }
 
+/* Sends s's SUBSCRIBE on sl; if memory runs out, s is lost there and the reconciler sends it
+ * again a little later. */
+static void subscribe_on(struct vmux *m, struct vmux_sublink *sl, struct vmux_sub *s)
+{
+    if (vmux__sublink_send(sl, vmux__subscribe_cmd[s->kind], &s->name, s, s->hash) == 0)
+        return;
+    s->lost = true;
+    s->retry_at = 0;
+    vmux__pubsub_reconcile_soon(m, RETRY_MS);
+}
+
 static void on_sub_link_ready(struct vmux_link *link, const char *where, void *arg)
 {
     struct vmux_sublink *sl = arg;
@@ -117,7 +129,7 @@ static void on_sub_link_ready(struct vmux_link *link, const char *where, void *a
     vmux__log(m->cfg, VMUX_LOG_INFO, "%s: subscriber connection ready; resubscribing", where);
     for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next)
         if (!s->dead && s->at == sl && !s->lost)
-            vmux__sublink_send(sl, vmux__subscribe_cmd[s->kind], &s->name, s, s->hash);
+            subscribe_on(m, sl, s);
 }
 
 /* VMUX_EVENT_SUBSCRIBER_LOST; reason starts with "host:port: ". */
@@ -353,7 +365,7 @@ static void move(struct vmux *m, struct vmux_sub *s, struct vmux_sublink *to)
     s->at = to;
     s->lost = false;
     s->bounce_to = NULL;
-    vmux__sublink_send(to, vmux__subscribe_cmd[s->kind], &s->name, s, s->hash);
+    subscribe_on(m, to, s);
 }
 
 /* Places s where it belongs; returns false when it must be looked at again later. */
