@@ -132,14 +132,23 @@ static int call_argv(vmux *m, vmux_reply **out, const char *a0, const char *a1, 
     return vmux_call(m, &o, argc, argv, NULL, out);
 }
 
+/* An idempotent command a0 a1 [a2], with allocation working: retry-safe (a connection that a
+ * scenario left broken does not fail it) and with the full deadline. */
+static int idempotent_call(vmux *m, vmux_reply **out, const char *a0, const char *a1,
+                           const char *a2)
+{
+    const char *argv[] = {a0, a1, a2};
+    vmux_callopts o = VMUX_INIT(vmux_callopts);
+    o.timeout_ms = CALL_TIMEOUT_MS;
+    o.flags = VMUX_CALL_RETRY_SAFE;
+    return vmux_call(m, &o, a2 == NULL ? 2 : 3, argv, NULL, out);
+}
+
 /* The integer value of key on the server, read with allocation working. */
 static long long read_counter(vmux *m, const char *key)
 {
     vmux_reply *r = NULL;
-    int timeout_ms = g_timeout_ms;
-    g_timeout_ms = CALL_TIMEOUT_MS;
-    int rc = call_argv(m, &r, "GET", key, NULL, NULL);
-    g_timeout_ms = timeout_ms;
+    int rc = idempotent_call(m, &r, "GET", key, NULL);
     if (rc != 0)
         fail_msg("%s, after allocation %ld: GET %s: %s", g_name, g_nth, key, vmux_err_name(rc));
     size_t len = 0;
@@ -166,21 +175,28 @@ static void check_incr(vmux *m, const char *key, long long before, int rc)
 /* With allocation working again: the handle completes a SET and a GET of a fresh value. */
 static void check_alive(vmux *m)
 {
-    int timeout_ms = g_timeout_ms;
-    g_timeout_ms = CALL_TIMEOUT_MS;
     char value[64];
     snprintf(value, sizeof value, "%s-%ld", g_name, g_nth);
     vmux_reply *r = NULL;
-    int rc = call_argv(m, &r, "SET", "oom:alive", value, NULL);
+    int rc = idempotent_call(m, &r, "SET", "oom:alive", value);
     if (rc != 0)
         fail_msg("%s, after allocation %ld failed: SET: %s", g_name, g_nth, vmux_err_name(rc));
     vmux_reply_free(r);
-    rc = call_argv(m, &r, "GET", "oom:alive", NULL, NULL);
+    rc = idempotent_call(m, &r, "GET", "oom:alive", NULL);
     if (rc != 0)
         fail_msg("%s, after allocation %ld failed: GET: %s", g_name, g_nth, vmux_err_name(rc));
     assert_string_equal(vmux_reply_str(r, NULL), value);
     vmux_reply_free(r);
-    g_timeout_ms = timeout_ms;
+}
+
+/* An idempotent command run with allocation working, which must succeed. */
+static void admin_ok_quiet(vmux *m, const char *a0, const char *a1, const char *a2)
+{
+    vmux_reply *r = NULL;
+    int rc = idempotent_call(m, &r, a0, a1, a2);
+    if (rc != 0)
+        fail_msg("%s %s: %s", a0, a1, vmux_err_name(rc));
+    vmux_reply_free(r);
 }
 
 typedef int (*scenario_fn)(fx *f);
@@ -246,8 +262,16 @@ static int scenario_open_close(fx *f)
     int rc = vmux_config_parse(f->conf, &cfg, err, sizeof err);
     if (rc == 0)
         rc = vmux_open(cfg, &m, err, sizeof err);
+    vmux_reply *r = NULL;
+    /* the first command waits for what an open leaves to the I/O thread (a cluster's map) */
+    int rc_get = rc != 0 ? 0 : call_argv(m, &r, "GET", "oom:s3", NULL, NULL);
     fa_off();
     vmux_config_free(cfg);
+    if (rc == 0) {
+        EXPECT_CALL_RC("GET on a new handle", rc_get);
+        assert_true(rc_get == 0 ? strcmp(vmux_reply_str(r, NULL), "oom:s3") == 0 : r == NULL);
+        vmux_reply_free(r);
+    }
     if (rc != 0) {
         expect_rc("vmux_config_parse/vmux_open", rc, 1, VMUX_ERR_NOMEM);
         assert_null(m);
@@ -576,6 +600,164 @@ static int scenario_mget_split(fx *f)
     return rc;
 }
 
+/* After the server cut the handle's connection (CLIENT KILL ID): a retry-safe GET, which waits
+ * for the reconnect, its session setup and the backlog's drain. */
+static int scenario_reconnect(fx *f)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(call_argv(f->m, &r, "CLIENT", "ID", NULL, NULL), 0);
+    long long id = vmux_reply_integer(r);
+    vmux_reply_free(r);
+    r = NULL;
+    free(vt_admin("plain", "CLIENT KILL ID %lld", id));
+    const char *argv[] = {"GET", "oom:{a}"};
+    vmux_callopts o = call_opts();
+    o.flags = VMUX_CALL_RETRY_SAFE;
+    fa_on();
+    int rc = vmux_call(f->m, &o, 2, argv, NULL, &r);
+    fa_off();
+    EXPECT_CALL_RC("GET after the connection was cut", rc);
+    if (rc == 0)
+        assert_string_equal(vmux_reply_str(r, NULL), "va");
+    else
+        assert_null(r);
+    vmux_reply_free(r);
+    return rc;
+}
+
+typedef struct set_wait {
+    struct vt_async a[16];
+    int rc[16];
+} set_wait;
+
+static bool all_done(void *arg)
+{
+    set_wait *w = arg;
+    for (int i = 0; i < 16; i++)
+        if (w->rc[i] == 0 && !atomic_load(&w->a[i].done))
+            return false;
+    return true;
+}
+
+/* Volume: 16 async SETs of 4 KiB in flight at once, a GET of 256 KiB (the reader's buffer
+ * grows), and an HSCAN of a hash of 200 fields to its end. */
+static int scenario_bulk(fx *f)
+{
+    static set_wait w;
+    static char value[4096];
+    memset(value, 'x', sizeof value);
+    const char *argv[] = {"SET", "oom:bulk", value};
+    const size_t lens[] = {3, 8, sizeof value};
+    vmux_callopts o = call_opts();
+    vmux_reply *big = NULL;
+    vmux_scan *it = NULL;
+    size_t fields = 0;
+    fa_on();
+    for (int i = 0; i < 16; i++) {
+        atomic_store(&w.a[i].done, false);
+        w.a[i].reply = NULL;
+        w.rc[i] = vmux_call_async(f->m, &o, 3, argv, lens, vt_on_async, &w.a[i]);
+    }
+    int rc_big = call_argv(f->m, &big, "GET", "oom:big", NULL, NULL);
+    int rc_scan = vmux_hscan_begin(f->m, VMUX_STR("oom:bighash"), NULL, &it);
+    while (rc_scan == 0) {
+        vmux_bytes_array batch = {0};
+        rc_scan = vmux_scan_next(it, &o, &batch);
+        fields += batch.count / 2;
+        vmux_bytes_array_free(&batch);
+        if (rc_scan != 1)
+            break;
+        rc_scan = 0;
+    }
+    vmux_scan_end(it);
+    bool done = vt_wait_until(all_done, &w, CALL_TIMEOUT_MS + HANG_MARGIN_MS);
+    fa_off();
+    if (!done)
+        fail_msg("%s, allocation %ld failing: an async SET's callback did not run", g_name, g_nth);
+    int rc = 0;
+    for (int i = 0; i < 16; i++) {
+        expect_rc("vmux_call_async", w.rc[i], 1, VMUX_ERR_NOMEM);
+        if (w.rc[i] != 0) {
+            rc = w.rc[i];
+            continue;
+        }
+        EXPECT_CALL_RC("an async SET's callback", w.a[i].status);
+        if (w.a[i].status == 0)
+            assert_string_equal(vmux_reply_str(w.a[i].reply, NULL), "OK");
+        rc = rc != 0 ? rc : w.a[i].status;
+        vmux_reply_free(w.a[i].reply);
+    }
+    EXPECT_CALL_RC("GET of 256 KiB", rc_big);
+    if (rc_big == 0)
+        assert_int_equal(vmux_reply_len(big), 256 * 1024);
+    vmux_reply_free(big);
+    EXPECT_CALL_RC("vmux_hscan_begin/vmux_scan_next", rc_scan);
+    if (rc_scan == 0) /* HSCAN may give a field twice, never fewer than all */
+        assert_true(fields >= 200);
+    return rc != 0 ? rc : rc_big != 0 ? rc_big : rc_scan;
+}
+
+/* BLPOP through the blocking pool (its own connections), of a list holding one element. */
+static int scenario_blocking(fx *f)
+{
+    admin_ok_quiet(f->m, "RPUSH", "oom:list", "elem");
+    const char *argv[] = {"BLPOP", "oom:list", "1"};
+    vmux_callopts o = call_opts();
+    o.flags = VMUX_CALL_BLOCKING;
+    vmux_reply *r = NULL;
+    fa_on();
+    int rc = vmux_call(f->m, &o, 3, argv, NULL, &r);
+    fa_off();
+    EXPECT_CALL_RC("BLPOP", rc);
+    if (rc == 0) {
+        assert_int_equal(vmux_reply_len(r), 2);
+        assert_string_equal(vmux_reply_str(vmux_reply_element(r, 1), NULL), "elem");
+    }
+    vmux_reply_free(r);
+    admin_ok_quiet(f->m, "DEL", "oom:list", NULL);
+    return rc;
+}
+
+#define LOADER_NOMEM (-1001)
+
+static int load_value(vmux_str key, vmux_bytes *value, void *userdata)
+{
+    (void)key;
+    (void)userdata;
+    value->ptr = strdup("loaded");
+    value->len = 6;
+    return value->ptr != NULL ? 0 : LOADER_NOMEM;
+}
+
+/* Cache-aside (strict): vmux_cache_new(), a get that loads and stores, a get that hits. */
+static int scenario_cache(fx *f)
+{
+    const vmux_str key = VMUX_STR("oom:cached");
+    vmux_cache_opts co = VMUX_INIT(vmux_cache_opts);
+    co.timeout_ms = g_timeout_ms;
+    co.strict = true;
+    vmux_cache *c = NULL;
+    vmux_bytes v1 = {0}, v2 = {0};
+    admin_ok_quiet(f->m, "DEL", "vmux:cache:oom:cached", NULL);
+    fa_on();
+    int rc = vmux_cache_new(f->m, &co, &c);
+    int rc1 = rc != 0 ? rc : vmux_cache_get(c, key, load_value, NULL, 0, &v1);
+    int rc2 = rc != 0 ? rc : vmux_cache_get(c, key, load_value, NULL, 0, &v2);
+    vmux_cache_free(c);
+    fa_off();
+    if (rc != 0) {
+        expect_rc("vmux_cache_new", rc, 1, VMUX_ERR_NOMEM);
+        return rc;
+    }
+    expect_rc("vmux_cache_get", rc1, 3, VMUX_ERR_NOMEM, VMUX_ERR_CONNECTION_LOST, LOADER_NOMEM);
+    expect_rc("vmux_cache_get", rc2, 3, VMUX_ERR_NOMEM, VMUX_ERR_CONNECTION_LOST, LOADER_NOMEM);
+    assert_true(rc1 == 0 ? bytes_equal(v1, "loaded") : v1.ptr == NULL);
+    assert_true(rc2 == 0 ? bytes_equal(v2, "loaded") : v2.ptr == NULL);
+    vmux_bytes_free(&v1);
+    vmux_bytes_free(&v2);
+    return rc1 != 0 ? rc1 : rc2;
+}
+
 /* ---- tests ---- */
 
 static void set_key(vmux *m, const char *key, const char *value)
@@ -620,6 +802,18 @@ static int setup(void **state)
     assert_int_equal(vmux_call(f->m, NULL, 5, xadd2, NULL, &r), 0);
     vmux_reply_free(r);
     set_key(f->m, "oom:{t}value", "tv");
+    char *big = malloc(256 * 1024 + 1);
+    assert_non_null(big);
+    memset(big, 'b', 256 * 1024);
+    big[256 * 1024] = '\0';
+    set_key(f->m, "oom:big", big);
+    free(big);
+    admin_ok(f->m, "DEL", "oom:bighash", NULL, NULL);
+    for (int i = 0; i < 200; i++) {
+        char field[16];
+        snprintf(field, sizeof field, "f%d", i);
+        admin_ok(f->m, "HSET", "oom:bighash", field, "v");
+    }
     set_key(f->m, "oom:near", "nv");
     const char *names[] = {"oom:s0", "oom:s1", "oom:s2", "oom:s3", "oom:s4", "oom:s5"};
     for (int i = 0; i < 6; i++)
@@ -640,7 +834,6 @@ static int teardown(void **state)
 
 static void test_open_close(void **state)
 {
-    VT_SKIP_ON_CLUSTER("the standalone sweep covers opening");
     sweep(*state, "open_close", scenario_open_close, VT_FA_ANY, 1);
 }
 
@@ -651,37 +844,31 @@ static void test_sync_calls(void **state)
 
 static void test_async_call(void **state)
 {
-    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
     sweep(*state, "async", scenario_async, VT_FA_ANY, 1);
 }
 
 static void test_typed_replies(void **state)
 {
-    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
     sweep(*state, "typed", scenario_typed, VT_FA_ANY, 1);
 }
 
 static void test_transaction(void **state)
 {
-    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
     sweep(*state, "tx", scenario_tx, VT_FA_ANY, 1);
 }
 
 static void test_script(void **state)
 {
-    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
     sweep(*state, "script", scenario_script, VT_FA_ANY, 1);
 }
 
 static void test_pubsub(void **state)
 {
-    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
     sweep(*state, "pubsub", scenario_pubsub, VT_FA_ANY, 1);
 }
 
 static void test_near_cache(void **state)
 {
-    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
     sweep(*state, "near", scenario_near, VT_FA_ANY, 1);
 }
 
@@ -690,11 +877,31 @@ static void test_mget_split(void **state)
     sweep(*state, "mget_split", scenario_mget_split, VT_FA_ANY, 1);
 }
 
+static void test_reconnect(void **state)
+{
+    VT_SKIP_ON_CLUSTER("kills the connection of one standalone server");
+    sweep(*state, "reconnect", scenario_reconnect, VT_FA_ANY, 1);
+}
+
+static void test_bulk(void **state)
+{
+    sweep(*state, "bulk", scenario_bulk, VT_FA_ANY, 1);
+}
+
+static void test_blocking(void **state)
+{
+    sweep(*state, "blocking", scenario_blocking, VT_FA_ANY, 1);
+}
+
+static void test_cache(void **state)
+{
+    sweep(*state, "cache", scenario_cache, VT_FA_ANY, 1);
+}
+
 /* Bursts: every allocation from N on fails until the scenario ends, then the handle must
  * recover (a new one must open). */
 static void test_bursts(void **state)
 {
-    VT_SKIP_ON_CLUSTER("the standalone sweep covers it");
     sweep(*state, "open_close_burst", scenario_open_close, VT_FA_ANY, -1);
     sweep(*state, "sync_burst", scenario_sync, VT_FA_ANY, -1);
     sweep(*state, "typed_burst", scenario_typed, VT_FA_ANY, -1);
@@ -708,7 +915,9 @@ int main(void)
         cmocka_unit_test(test_async_call),  cmocka_unit_test(test_typed_replies),
         cmocka_unit_test(test_transaction), cmocka_unit_test(test_script),
         cmocka_unit_test(test_pubsub),      cmocka_unit_test(test_near_cache),
-        cmocka_unit_test(test_mget_split),  cmocka_unit_test(test_bursts),
+        cmocka_unit_test(test_mget_split),  cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_bulk),        cmocka_unit_test(test_blocking),
+        cmocka_unit_test(test_cache),       cmocka_unit_test(test_bursts),
     };
     if (getenv("VT_ONLY") != NULL) /* to run one test: VT_ONLY=test_pubsub */
         cmocka_set_test_filter(getenv("VT_ONLY"));
