@@ -44,7 +44,7 @@ int vmux__deadlines_add(struct vmux_deadlines *d, struct vmux_op *op)
 {
     struct vmux_deadline_class *c = find_class(d, op->timeout_ms);
     if (c == NULL)
-        return VMUX_ERR_NOMEM;
+        c = &d->spare; /* out of memory: still indexed, by deadline */
     /* Almost always op goes last; an op that waited longer in the submit queue than one
      * routed straight from the I/O thread may belong a few places earlier. */
     struct vmux_op *after = c->tail;
@@ -73,27 +73,28 @@ void vmux__deadline_remove(struct vmux_op *op)
     op->dclass = NULL;
 }
 
-struct vmux_op *vmux__deadlines_expired(struct vmux_deadlines *d, uint64_t now_ns)
+/* The head of every class (the spare's too) with the earliest deadline, or NULL. */
+static struct vmux_op *earliest(const struct vmux_deadlines *d)
 {
-    struct vmux_op *first = NULL;
+    struct vmux_op *first = d->spare.head;
     for (size_t i = 0; i < d->nclasses; i++) {
         struct vmux_op *head = d->classes[i]->head;
-        if (head != NULL && head->deadline_ns <= now_ns &&
-            (first == NULL || head->deadline_ns < first->deadline_ns))
+        if (head != NULL && (first == NULL || head->deadline_ns < first->deadline_ns))
             first = head;
     }
     return first;
 }
 
+struct vmux_op *vmux__deadlines_expired(struct vmux_deadlines *d, uint64_t now_ns)
+{
+    struct vmux_op *first = earliest(d);
+    return first != NULL && first->deadline_ns <= now_ns ? first : NULL;
+}
+
 uint64_t vmux__deadlines_next(const struct vmux_deadlines *d)
 {
-    uint64_t next = UINT64_MAX;
-    for (size_t i = 0; i < d->nclasses; i++) {
-        const struct vmux_op *head = d->classes[i]->head;
-        if (head != NULL && head->deadline_ns < next)
-            next = head->deadline_ns;
-    }
-    return next;
+    const struct vmux_op *first = earliest(d);
+    return first != NULL ? first->deadline_ns : UINT64_MAX;
 }
 
 void vmux__deadlines_free(struct vmux_deadlines *d)

@@ -26,11 +26,15 @@ struct vmux_deadline_class {
 struct vmux_deadlines {
     struct vmux_deadline_class **classes;
     size_t nclasses;
+    /* The ops whose timeout's class could not be allocated, in deadline order whatever their
+     * timeouts (inserted from the tail: O(n) when timeouts mix; only when memory ran out). So
+     * indexing never fails, and an op that was written already keeps its deadline. */
+    struct vmux_deadline_class spare;
 };
 
 /*
- * Indexes op under its timeout_ms; op->deadline_ns must be set. Returns 0, or VMUX_ERR_NOMEM
- * when a new class cannot be allocated.
+ * Indexes op under its timeout_ms; op->deadline_ns must be set. Returns 0: when a new class
+ * cannot be allocated, op goes to the spare class.
  */
 int vmux__deadlines_add(struct vmux_deadlines *d, struct vmux_op *op);
 
@@ -46,7 +50,7 @@ struct vmux_op *vmux__deadlines_expired(struct vmux_deadlines *d, uint64_t now_n
 /* Returns the earliest deadline in the index, or UINT64_MAX when it is empty. */
 uint64_t vmux__deadlines_next(const struct vmux_deadlines *d);
 
-/* Frees the classes (the ops are not touched). */
+/* Frees the classes (the ops are not touched; the spare class must be empty). */
 void vmux__deadlines_free(struct vmux_deadlines *d);
 
 #endif

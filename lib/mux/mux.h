@@ -133,8 +133,7 @@ int vmux__submit_sync_all(vmux *m, struct vmux_op **ops, size_t n, struct vmux_l
  */
 int vmux__submit_sync(vmux *m, struct vmux_op *op, struct vmux_link **reader);
 
-/* I/O thread: indexes the deadline of an op a caller wrote through the direct lane. Out of
- * memory for the index, op goes on waiting for its reply unindexed (it was sent). */
+/* I/O thread: indexes the deadline of an op a caller wrote through the direct lane. */
 void vmux__adopt_direct(struct vmux_op *op, void *arg);
 
 /* I/O thread: tells the direct lane when the loop wakes next at the latest (timers). */

@@ -78,11 +78,7 @@ static void arm_deadline_timer(vmux *m)
 void vmux__adopt_direct(struct vmux_op *op, void *arg)
 {
     vmux *m = arg;
-    /* op was written already, so VMUX_ERR_NOMEM ("not sent") would be a lie: without a place in
-     * the index it waits for its reply past its deadline, and at worst the dead-link rule ends
-     * the connection under it (VMUX_ERR_CONNECTION_LOST). */
-    if (vmux__deadlines_add(&m->deadlines, op) != 0)
-        return;
+    vmux__deadlines_add(&m->deadlines, op); /* cannot fail: op was written, it must not be */
     if (op->deadline_ns < m->timer_due_ns)
         arm_deadline_timer(m);
 }
