@@ -21,6 +21,7 @@
  */
 #include <limits.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -50,6 +52,8 @@
 #define CALL_TIMEOUT_MS 4000
 #define HANG_MARGIN_MS 6000
 #define BURST_TIMEOUT_MS 100
+/* A run that has not returned after this long hangs (a run takes a few deadlines at most). */
+#define WATCHDOG_S 60
 
 /* The handles of the suite, opened once. */
 typedef struct fx {
@@ -199,6 +203,17 @@ static void admin_ok_quiet(vmux *m, const char *a0, const char *a1, const char *
     vmux_reply_free(r);
 }
 
+/* A run that does not return is a hang: say which, rather than wait for CTest's timeout. */
+static void on_hang(int sig)
+{
+    (void)sig;
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "HANG: %s, allocation %ld failing: no return in %d s\n",
+                     g_name, g_nth, WATCHDOG_S);
+    (void)!write(STDERR_FILENO, msg, n > 0 ? (size_t)n : 0);
+    abort();
+}
+
 typedef int (*scenario_fn)(fx *f);
 
 /*
@@ -214,6 +229,7 @@ static void sweep(fx *f, const char *name, scenario_fn scenario, vt_fa_threads t
     g_timeout_ms = burst == 1 ? CALL_TIMEOUT_MS : BURST_TIMEOUT_MS;
     g_nth = 0;
     g_seen = 0;
+    signal(SIGALRM, on_hang);
     int rc = scenario(f);
     if (rc != 0)
         fail_msg("%s: without failures: %s", name, vmux_err_name(rc));
@@ -229,7 +245,9 @@ static void sweep(fx *f, const char *name, scenario_fn scenario, vt_fa_threads t
         g_nth = n;
         g_seen = 0;
         uint64_t t0 = vt_now_ms();
+        alarm(WATCHDOG_S);
         rc = scenario(f);
+        alarm(0);
         uint64_t took = vt_now_ms() - t0;
         worst = took > worst ? took : worst;
         if (took > CALL_TIMEOUT_MS + HANG_MARGIN_MS)
