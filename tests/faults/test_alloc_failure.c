@@ -1,13 +1,14 @@
 /*
  * Allocation failure sweeps (libcurl's torture mode, SQLite's malloc tests): each scenario runs
  * once counting the allocations it makes (tests/support/failalloc.h), then once for every N
- * from 1 to that count with allocation N failing (every VT_STRIDE-th N under the sanitizers,
- * from a varying start). Every run must return, with the right result or a documented error
- * (docs/errors.md: VMUX_ERR_NOMEM, or VMUX_ERR_CONNECTION_LOST when the failure broke the
- * connection under a command that was sent); a command that failed with VMUX_ERR_NOMEM did not
- * run; and afterwards, with allocation working again, the same handle completes a SET and a GET
- * (or vmux_open() failed with an error and a reason). The sanitizer builds add: no leak (at
- * exit, or after every run with VT_FAILALLOC_LEAKCHECK=1), no use after free.
+ * from 1 to that count with allocation N failing (every VT_STRIDE-th N under ThreadSanitizer,
+ * from a varying start, as it runs several times slower). Every run must return, with the right
+ * result or a documented error (docs/errors.md: VMUX_ERR_NOMEM, or VMUX_ERR_CONNECTION_LOST when
+ * the failure broke the connection under a command that was sent); a command that failed with
+ * VMUX_ERR_NOMEM did not run; and afterwards, with allocation working again, the same handle
+ * completes a SET and a GET (or vmux_open() failed with an error and a reason). The sanitizer
+ * builds add: no leak (at exit, or after every run with VT_FAILALLOC_LEAKCHECK=1), no use after
+ * free.
  *
  * The library is linked statically, so the failures hit its own allocations (and this file's),
  * not libuv's, hiredis's or OpenSSL's inside their shared libraries. Allocations are counted on
@@ -37,16 +38,16 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define VT_SANITIZED 1
+#if defined(__SANITIZE_THREAD__)
+#define VT_STRIDED 1
 #else
-#define VT_SANITIZED 0
+#define VT_STRIDED 0
 #endif
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
 #endif
 
-/* Every VT_STRIDE-th N under the sanitizers (the plain build sweeps every N). */
+/* Every VT_STRIDE-th N under ThreadSanitizer (the plain and ASan builds sweep every N). */
 #define VT_STRIDE 3
 /* A call's own deadline, and how long past it a run may take before it counts as a hang. */
 #define CALL_TIMEOUT_MS 4000
@@ -217,7 +218,7 @@ static void on_hang(int sig)
 typedef int (*scenario_fn)(fx *f);
 
 /*
- * Runs scenario once counting, then once per N (every stride-th under the sanitizers) with
+ * Runs scenario once counting, then once per N (every stride-th under ThreadSanitizer) with
  * allocation N failing (and burst - 1 more after it; -1: all the rest), checking the handle
  * after each run. The scenario asserts its own results and returns 0 or the error it got.
  */
@@ -235,7 +236,7 @@ static void sweep(fx *f, const char *name, scenario_fn scenario, vt_fa_threads t
         fail_msg("%s: without failures: %s", name, vmux_err_name(rc));
     long total = g_seen;
     assert_true(total > 0); /* the --wrap options are in place */
-    long stride = VT_SANITIZED ? VT_STRIDE : 1;
+    long stride = VT_STRIDED ? VT_STRIDE : 1;
     long first = 1 + (long)(vt_now_ns() / 1000 % (unsigned long)stride);
     if (getenv("VT_NTH") != NULL) /* to run one N again: VT_NTH=<N> */
         first = atol(getenv("VT_NTH")), total = first, stride = 1;
