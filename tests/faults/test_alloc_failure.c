@@ -777,6 +777,83 @@ static int scenario_cache(fx *f)
     return rc1 != 0 ? rc1 : rc2;
 }
 
+static long long key_exists(vmux *m, const char *key)
+{
+    vmux_reply *r = NULL;
+    int rc = idempotent_call(m, &r, "EXISTS", key, NULL);
+    if (rc != 0)
+        fail_msg("%s, after allocation %ld: EXISTS %s: %s", g_name, g_nth, key, vmux_err_name(rc));
+    long long n = vmux_reply_integer(r);
+    vmux_reply_free(r);
+    return n;
+}
+
+/* A lock: vmux_lock_new(), acquire, release, free. An acquire that returned VMUX_ERR_NOMEM
+ * took nothing; a release that returned 0 freed the key. */
+static int scenario_lock(fx *f)
+{
+    vmux_lock_opts lo = VMUX_INIT(vmux_lock_opts);
+    lo.timeout_ms = g_timeout_ms;
+    vmux_lock *lock = NULL;
+    bool acquired = false, was_held = false;
+    int rc_release = 0;
+    fa_on();
+    int rc = vmux_lock_new(f->m, VMUX_STR("oom:lock"), &lo, &lock);
+    int rc_acquire = rc != 0 ? rc : vmux_lock_acquire(lock, &acquired, NULL);
+    if (rc_acquire == 0 && acquired)
+        rc_release = vmux_lock_release(lock, &was_held);
+    vmux_lock_free(lock);
+    fa_off();
+    if (rc != 0) {
+        expect_rc("vmux_lock_new", rc, 1, VMUX_ERR_NOMEM);
+        return rc;
+    }
+    EXPECT_CALL_RC("vmux_lock_acquire", rc_acquire);
+    EXPECT_CALL_RC("vmux_lock_release", rc_release);
+    if (rc_acquire == 0)
+        assert_true(acquired); /* nobody else takes oom:lock */
+    else
+        assert_false(acquired);
+    long long held = key_exists(f->m, "oom:lock");
+    if (rc_acquire == VMUX_ERR_NOMEM && held != 0)
+        fail_msg("%s, allocation %ld failing: vmux_lock_acquire returned VMUX_ERR_NOMEM but took "
+                 "the lock",
+                 g_name, g_nth);
+    if (rc_acquire == 0 && rc_release == 0) {
+        assert_true(was_held);
+        assert_int_equal(held, 0);
+    }
+    admin_ok_quiet(f->m, "DEL", "oom:lock", NULL); /* what an unknown outcome may have left */
+    return rc_acquire != 0 ? rc_acquire : rc_release;
+}
+
+/* vmux_call_nodes(): DBSIZE on every primary (on a cluster each node's own, one per shard). */
+static int scenario_fanout(fx *f)
+{
+    const char *argv[] = {"DBSIZE"};
+    vmux_callopts o = call_opts();
+    vmux_node_replies out = {0};
+    fa_on();
+    int rc = vmux_call_nodes(f->m, &o, VMUX_NODES_PRIMARIES, 1, argv, NULL, &out);
+    fa_off();
+    expect_rc("vmux_call_nodes", rc, 1, VMUX_ERR_NOMEM);
+    if (rc != 0) {
+        assert_true(out.count == 0 && out.nodes == NULL);
+        return rc;
+    }
+    int first = 0;
+    assert_true(out.count >= 1);
+    for (size_t i = 0; i < out.count; i++) {
+        EXPECT_CALL_RC("a node's DBSIZE", out.nodes[i].status);
+        assert_non_null(out.nodes[i].address);
+        if (out.nodes[i].status == 0)
+            assert_true(vmux_reply_integer(out.nodes[i].reply) >= 0);
+        first = first != 0 ? first : out.nodes[i].status;
+    }
+    vmux_node_replies_free(&out);
+    return first;
+}
+
 /* ---- tests ---- */
 
 static void set_key(vmux *m, const char *key, const char *value)
@@ -917,6 +994,16 @@ static void test_cache(void **state)
     sweep(*state, "cache", scenario_cache, VT_FA_ANY, 1);
 }
 
+static void test_lock(void **state)
+{
+    sweep(*state, "lock", scenario_lock, VT_FA_ANY, 1);
+}
+
+static void test_fanout(void **state)
+{
+    sweep(*state, "fanout", scenario_fanout, VT_FA_ANY, 1);
+}
+
 /* Bursts: every allocation from N on fails until the scenario ends, then the handle must
  * recover (a new one must open). */
 static void test_bursts(void **state)
@@ -936,7 +1023,8 @@ int main(void)
         cmocka_unit_test(test_pubsub),      cmocka_unit_test(test_near_cache),
         cmocka_unit_test(test_mget_split),  cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_bulk),        cmocka_unit_test(test_blocking),
-        cmocka_unit_test(test_cache),       cmocka_unit_test(test_bursts),
+        cmocka_unit_test(test_cache),       cmocka_unit_test(test_lock),
+        cmocka_unit_test(test_fanout),      cmocka_unit_test(test_bursts),
     };
     if (getenv("VT_ONLY") != NULL) /* to run one test: VT_ONLY=test_pubsub */
         cmocka_set_test_filter(getenv("VT_ONLY"));
