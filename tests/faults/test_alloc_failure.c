@@ -215,6 +215,11 @@ static void on_hang(int sig)
     abort();
 }
 
+static void set_key_quiet(vmux *m, const char *key, const char *value)
+{
+    admin_ok_quiet(m, "SET", key, value);
+}
+
 typedef int (*scenario_fn)(fx *f);
 
 /*
@@ -854,6 +859,103 @@ static int scenario_fanout(fx *f)
     return first;
 }
 
+typedef struct near_wait {
+    vmux *m;
+    char want[32];
+} near_wait;
+
+/* Whether the near cache serves the value written last. */
+static bool near_fresh(void *arg)
+{
+    near_wait *w = arg;
+    vmux_bytes v = {0};
+    vmux_callopts o = VMUX_INIT(vmux_callopts);
+    o.timeout_ms = CALL_TIMEOUT_MS;
+    int rc = vmux_near_get(w->m, &o, VMUX_STR("oom:nearinv"), &v);
+    bool fresh = rc == 0 && bytes_equal(v, w->want);
+    vmux_bytes_free(&v);
+    return fresh;
+}
+
+/* The near cache holds a value; another client writes the key: the invalidation (read and
+ * applied on the I/O threads, whose allocations fail here) must make the cache serve the new
+ * value soon, never the old one for ever. */
+static int scenario_near_invalidate(fx *f)
+{
+    static near_wait w;
+    w.m = f->near;
+    snprintf(w.want, sizeof w.want, "old%ld", g_nth);
+    set_key_quiet(f->m, "oom:nearinv", w.want);
+    if (!vt_wait_until(near_fresh, &w, CALL_TIMEOUT_MS)) /* cached: the first read fills */
+        fail_msg("%s: the near cache does not serve %s", g_name, w.want);
+    snprintf(w.want, sizeof w.want, "new%ld", g_nth);
+    fa_on();
+    char *ok = vt_admin("plain", "SET oom:nearinv %s", w.want);
+    bool fresh = vt_wait_until(near_fresh, &w, CALL_TIMEOUT_MS + HANG_MARGIN_MS);
+    fa_off();
+    assert_non_null(ok);
+    assert_string_equal(ok, "OK");
+    free(ok);
+    if (!fresh)
+        fail_msg("%s, allocation %ld failing: the near cache still serves the old value", g_name,
+                 g_nth);
+    return 0;
+}
+
+static atomic_int callbacks; /* of scenario_close_pending's ops: how many times they ran */
+
+static void count_callback(int status, vmux_reply *reply, void *userdata)
+{
+    int *st = userdata;
+    *st = status;
+    vmux_reply_free(reply);
+    atomic_fetch_add(&callbacks, 1);
+}
+
+/* A new handle closed with 8 async GETs in flight: each accepted one's callback runs exactly
+ * once (by the time vmux_close() returns), with its reply or a documented error. */
+static int scenario_close_pending(fx *f)
+{
+    static int status[8];
+    char err[256] = "";
+    vmux_config *cfg = vt_config(f->conf);
+    vmux *m = NULL;
+    int rc_call[8] = {0};
+    atomic_store(&callbacks, 0);
+    fa_on();
+    int rc = vmux_open(cfg, &m, err, sizeof err);
+    int accepted = 0;
+    for (int i = 0; i < 8 && rc == 0; i++) {
+        const char *argv[] = {"GET", "oom:{a}"};
+        status[i] = 1;
+        rc_call[i] = vmux_call_async(m, NULL, 2, argv, NULL, count_callback, &status[i]);
+        accepted += rc_call[i] == 0;
+    }
+    if (rc == 0)
+        vmux_close(m);
+    fa_off();
+    vmux_config_free(cfg);
+    if (rc != 0) {
+        expect_rc("vmux_open", rc, 1, VMUX_ERR_NOMEM);
+        return rc;
+    }
+    assert_int_equal(atomic_load(&callbacks), accepted);
+    int first = 0;
+    for (int i = 0; i < 8; i++) {
+        expect_rc("vmux_call_async", rc_call[i], 1, VMUX_ERR_NOMEM);
+        if (rc_call[i] != 0) {
+            assert_int_equal(status[i], 1); /* its callback never ran */
+            first = first != 0 ? first : rc_call[i];
+            continue;
+        }
+        expect_rc("a GET's callback", status[i], 3, VMUX_ERR_NOMEM, VMUX_ERR_CONNECTION_LOST,
+                  VMUX_ERR_CLOSED);
+        if (status[i] != VMUX_ERR_CLOSED) /* closing ends what is in flight: not a failure */
+            first = first != 0 ? first : status[i];
+    }
+    return first;
+}
+
 /* ---- tests ---- */
 
 static void set_key(vmux *m, const char *key, const char *value)
@@ -1004,6 +1106,18 @@ static void test_fanout(void **state)
     sweep(*state, "fanout", scenario_fanout, VT_FA_ANY, 1);
 }
 
+static void test_near_invalidation(void **state)
+{
+    VT_SKIP_ON_CLUSTER("writes through vt_admin to one standalone server");
+    /* the I/O threads' allocations only: the test's own writer and reader must work */
+    sweep(*state, "near_invalidate", scenario_near_invalidate, VT_FA_OTHERS, 1);
+}
+
+static void test_close_pending(void **state)
+{
+    sweep(*state, "close_pending", scenario_close_pending, VT_FA_ANY, 1);
+}
+
 /* Bursts: every allocation from N on fails until the scenario ends, then the handle must
  * recover (a new one must open). */
 static void test_bursts(void **state)
@@ -1017,14 +1131,15 @@ static void test_bursts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_open_close),  cmocka_unit_test(test_sync_calls),
-        cmocka_unit_test(test_async_call),  cmocka_unit_test(test_typed_replies),
-        cmocka_unit_test(test_transaction), cmocka_unit_test(test_script),
-        cmocka_unit_test(test_pubsub),      cmocka_unit_test(test_near_cache),
-        cmocka_unit_test(test_mget_split),  cmocka_unit_test(test_reconnect),
-        cmocka_unit_test(test_bulk),        cmocka_unit_test(test_blocking),
-        cmocka_unit_test(test_cache),       cmocka_unit_test(test_lock),
-        cmocka_unit_test(test_fanout),      cmocka_unit_test(test_bursts),
+        cmocka_unit_test(test_open_close),    cmocka_unit_test(test_sync_calls),
+        cmocka_unit_test(test_async_call),    cmocka_unit_test(test_typed_replies),
+        cmocka_unit_test(test_transaction),   cmocka_unit_test(test_script),
+        cmocka_unit_test(test_pubsub),        cmocka_unit_test(test_near_cache),
+        cmocka_unit_test(test_mget_split),    cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_bulk),          cmocka_unit_test(test_blocking),
+        cmocka_unit_test(test_cache),         cmocka_unit_test(test_lock),
+        cmocka_unit_test(test_fanout),        cmocka_unit_test(test_near_invalidation),
+        cmocka_unit_test(test_close_pending), cmocka_unit_test(test_bursts),
     };
     if (getenv("VT_ONLY") != NULL) /* to run one test: VT_ONLY=test_pubsub */
         cmocka_set_test_filter(getenv("VT_ONLY"));
