@@ -35,8 +35,8 @@ static atomic_long failed; /* of those, how many failed */
  * while the test arms again; a read racing an arming sees one setting or the other. */
 static atomic_long fail_from, fail_to;
 static atomic_int filter;
-static pthread_t armer;   /* written only while disarmed, read only while armed */
-static atomic_bool trace; /* VT_FAILALLOC_TRACE set: print a backtrace at each failure */
+static _Atomic(pthread_t) armer; /* atomic as the others: a racing reader sees either */
+static atomic_bool trace;        /* VT_FAILALLOC_TRACE set: print a backtrace at each failure */
 
 /* Whether this allocation must fail; counts it when armed and the thread matches. */
 static bool should_fail(void)
@@ -45,7 +45,7 @@ static bool should_fail(void)
         return false;
     int threads = atomic_load(&filter);
     if (threads != VT_FA_ANY &&
-        (pthread_equal(pthread_self(), armer) != 0) != (threads == VT_FA_ARMER))
+        (pthread_equal(pthread_self(), atomic_load(&armer)) != 0) != (threads == VT_FA_ARMER))
         return false;
     long n = atomic_fetch_add(&seq, 1) + 1;
     if (n < atomic_load(&fail_from) || n >= atomic_load(&fail_to))
@@ -69,7 +69,7 @@ void vt_failalloc_arm(long nth, long count, vt_fa_threads threads)
     atomic_store(&fail_to, nth <= 0 ? 0 : count < 0 ? LONG_MAX : nth + count);
     atomic_store(&filter, (int)threads);
     atomic_store(&trace, getenv("VT_FAILALLOC_TRACE") != NULL);
-    armer = pthread_self();
+    atomic_store(&armer, pthread_self());
     atomic_store_explicit(&armed, true, memory_order_release);
 }
 
