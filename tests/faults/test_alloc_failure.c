@@ -15,7 +15,8 @@
  * every thread: the caller's and the I/O thread's, in the order they happen.
  *
  * To look at one failure: VT_ONLY=<test> VT_NTH=<N> VT_FAILALLOC_TRACE=1 (a backtrace where the
- * allocation fails).
+ * allocation fails). To explore: VT_THREADS=io or caller (one thread's allocations only),
+ * VT_BURST=<K> (K failures from N on; -1: all).
  *
  * Against the "plain" server, and again against the cluster fixture (cluster mode), where the
  * scenarios that only repeat the standalone ones are skipped and MGET splits across slots.
@@ -231,6 +232,10 @@ static void sweep(fx *f, const char *name, scenario_fn scenario, vt_fa_threads t
 {
     g_name = name;
     g_threads = threads;
+    if (getenv("VT_THREADS") != NULL) /* to sweep one side only: VT_THREADS=io (or caller) */
+        g_threads = strcmp(getenv("VT_THREADS"), "io") == 0 ? VT_FA_OTHERS : VT_FA_ARMER;
+    if (getenv("VT_BURST") != NULL) /* to sweep bursts everywhere: VT_BURST=-1 */
+        burst = atol(getenv("VT_BURST"));
     g_burst = burst;
     g_timeout_ms = burst == 1 ? CALL_TIMEOUT_MS : BURST_TIMEOUT_MS;
     g_nth = 0;
@@ -240,6 +245,8 @@ static void sweep(fx *f, const char *name, scenario_fn scenario, vt_fa_threads t
     if (rc != 0)
         fail_msg("%s: without failures: %s", name, vmux_err_name(rc));
     long total = g_seen;
+    if (total == 0 && g_threads != VT_FA_ANY)
+        return;             /* nothing allocated on that side */
     assert_true(total > 0); /* the --wrap options are in place */
     long stride = VT_STRIDED ? VT_STRIDE : 1;
     long first = 1 + (long)(vt_now_ns() / 1000 % (unsigned long)stride);
@@ -802,6 +809,7 @@ static int scenario_lock(fx *f)
     vmux_lock *lock = NULL;
     bool acquired = false, was_held = false;
     int rc_release = 0;
+    admin_ok_quiet(f->m, "DEL", "oom:lock", NULL); /* a failed run's leftover */
     fa_on();
     int rc = vmux_lock_new(f->m, VMUX_STR("oom:lock"), &lo, &lock);
     int rc_acquire = rc != 0 ? rc : vmux_lock_acquire(lock, &acquired, NULL);
@@ -1126,6 +1134,8 @@ static void test_bursts(void **state)
     sweep(*state, "sync_burst", scenario_sync, VT_FA_ANY, -1);
     sweep(*state, "typed_burst", scenario_typed, VT_FA_ANY, -1);
     sweep(*state, "pubsub_burst", scenario_pubsub, VT_FA_ANY, -1);
+    /* three in a row: the lost reply of an acquire, then its resolution's first read */
+    sweep(*state, "lock_burst3", scenario_lock, VT_FA_ANY, 3);
 }
 
 int main(void)
