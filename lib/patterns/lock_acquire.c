@@ -93,7 +93,7 @@ static int resolve_acquire(vmux_lock *l, const char *token, uint64_t until, bool
             return rc;
         }
         vmux_reply_free(r);
-        if (!outcome_unknown(rc) && !not_sent(rc))
+        if (!outcome_unknown(rc) && !resolve_again(rc))
             return rc;
         uint32_t backoff = 10u << (attempt < 4 ? attempt : 4);
         if (!vmux__lock_sleep_until(deadline, backoff))

@@ -79,6 +79,14 @@ static inline bool not_sent(int rc)
     return rc == VMUX_ERR_NOT_CONNECTED || rc == VMUX_ERR_BACKLOG_FULL;
 }
 
+/* A resolution's read or rerun that was not sent, for want of a connection or of memory: the
+ * outcome is still unknown, so it is tried again (its own VMUX_ERR_NOMEM must not become the
+ * call's, which would say that nothing was sent). */
+static inline bool resolve_again(int rc)
+{
+    return not_sent(rc) || rc == VMUX_ERR_NOMEM;
+}
+
 /* A duration of the API (ms, int64_t) that the lock can keep in 32 bits. */
 static inline bool ms_valid(int64_t ms)
 {

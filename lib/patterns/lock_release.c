@@ -31,7 +31,7 @@ static int run_idempotent(vmux_lock *l, const vmux_script *s, const vmux_str *ke
         vmux_reply_free(r);
         if (rc == 0)
             return integer ? 0 : VMUX_ERR_PROTOCOL; /* a reply of the wrong shape: not lost */
-        bool retry = (resolve && outcome_unknown(rc)) || (deadline != 0 && not_sent(rc));
+        bool retry = (resolve && outcome_unknown(rc)) || (deadline != 0 && resolve_again(rc));
         if (!retry)
             return rc;
         if (deadline == 0)
