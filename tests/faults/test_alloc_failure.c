@@ -780,8 +780,10 @@ static int scenario_cache(fx *f)
         expect_rc("vmux_cache_new", rc, 1, VMUX_ERR_NOMEM);
         return rc;
     }
-    expect_rc("vmux_cache_get", rc1, 3, VMUX_ERR_NOMEM, VMUX_ERR_CONNECTION_LOST, LOADER_NOMEM);
-    expect_rc("vmux_cache_get", rc2, 3, VMUX_ERR_NOMEM, VMUX_ERR_CONNECTION_LOST, LOADER_NOMEM);
+    if (rc1 != LOADER_NOMEM)
+        EXPECT_CALL_RC("vmux_cache_get (a load)", rc1);
+    if (rc2 != LOADER_NOMEM)
+        EXPECT_CALL_RC("vmux_cache_get (a hit)", rc2);
     assert_true(rc1 == 0 ? bytes_equal(v1, "loaded") : v1.ptr == NULL);
     assert_true(rc2 == 0 ? bytes_equal(v2, "loaded") : v2.ptr == NULL);
     vmux_bytes_free(&v1);
@@ -878,7 +880,7 @@ static bool near_fresh(void *arg)
     near_wait *w = arg;
     vmux_bytes v = {0};
     vmux_callopts o = VMUX_INIT(vmux_callopts);
-    o.timeout_ms = CALL_TIMEOUT_MS;
+    o.timeout_ms = g_timeout_ms;
     int rc = vmux_near_get(w->m, &o, VMUX_STR("oom:nearinv"), &v);
     bool fresh = rc == 0 && bytes_equal(v, w->want);
     vmux_bytes_free(&v);
@@ -899,14 +901,26 @@ static int scenario_near_invalidate(fx *f)
     snprintf(w.want, sizeof w.want, "new%ld", g_nth);
     fa_on();
     char *ok = vt_admin("plain", "SET oom:nearinv %s", w.want);
-    bool fresh = vt_wait_until(near_fresh, &w, CALL_TIMEOUT_MS + HANG_MARGIN_MS);
+    /* in a burst the handle may not reach the server until the burst ends */
+    bool fresh =
+        vt_wait_until(near_fresh, &w, g_burst == 1 ? CALL_TIMEOUT_MS + HANG_MARGIN_MS : 200);
     fa_off();
+    if (!fresh && g_burst != 1)
+        fresh = vt_wait_until(near_fresh, &w, CALL_TIMEOUT_MS + HANG_MARGIN_MS);
     assert_non_null(ok);
     assert_string_equal(ok, "OK");
     free(ok);
-    if (!fresh)
-        fail_msg("%s, allocation %ld failing: the near cache still serves the old value", g_name,
-                 g_nth);
+    if (!fresh) {
+        vmux_near_stats st = VMUX_INIT(vmux_near_stats);
+        vmux_near_read_stats(f->near, &st);
+        fail_msg("%s, allocation %ld failing: the near cache still serves the old value (hits "
+                 "%llu, misses %llu, untracked %llu, fills %llu, invalidations %llu, "
+                 "flushes_lost %llu, flushes_reconnect %llu, entries %llu)",
+                 g_name, g_nth, (unsigned long long)st.hits, (unsigned long long)st.misses,
+                 (unsigned long long)st.untracked, (unsigned long long)st.fills,
+                 (unsigned long long)st.invalidations, (unsigned long long)st.flushes_lost,
+                 (unsigned long long)st.flushes_reconnect, (unsigned long long)st.entries);
+    }
     return 0;
 }
 
