@@ -232,7 +232,7 @@ static void sweep(fx *f, const char *name, scenario_fn scenario, vt_fa_threads t
 {
     g_name = name;
     g_threads = threads;
-    if (getenv("VT_THREADS") != NULL) /* to sweep one side only: VT_THREADS=io (or caller) */
+    if (getenv("VT_THREADS") != NULL && threads == VT_FA_ANY) /* one side: io (or caller) */
         g_threads = strcmp(getenv("VT_THREADS"), "io") == 0 ? VT_FA_OTHERS : VT_FA_ARMER;
     if (getenv("VT_BURST") != NULL) /* to sweep bursts everywhere: VT_BURST=-1 */
         burst = atol(getenv("VT_BURST"));
@@ -808,6 +808,7 @@ static int scenario_lock(fx *f)
 {
     vmux_lock_opts lo = VMUX_INIT(vmux_lock_opts);
     lo.timeout_ms = g_timeout_ms;
+    lo.resolve_timeout_ms = g_timeout_ms; /* a burst keeps a lost reply unresolved to the end */
     vmux_lock *lock = NULL;
     bool acquired = false, was_held = false;
     int rc_release = 0;
