@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "core/deadline.h"
+#include "failalloc.h"
 
 static struct vmux_op *op_at(uint32_t timeout_ms, uint64_t deadline_ns)
 {
@@ -50,6 +51,40 @@ static void test_expiry_order_across_classes(void **state)
     vmux__op_free(e);
 }
 
+/* Out of memory for a new class, ops still get indexed (the spare class), in deadline order
+ * whatever their timeouts, and expire among the others'. */
+static void test_spare_class_when_memory_runs_out(void **state)
+{
+    (void)state;
+    struct vmux_deadlines d = {0};
+    struct vmux_op *a = op_at(100, 100), *b = op_at(50, 60), *e = op_at(70, 200),
+                   *f = op_at(70, 80);
+    assert_int_equal(vmux__deadlines_add(&d, a), 0);
+    vt_failalloc_arm(1, -1, VT_FA_ARMER); /* every allocation of this thread fails */
+    int rc_b = vmux__deadlines_add(&d, b), rc_e = vmux__deadlines_add(&d, e);
+    int rc_f = vmux__deadlines_add(&d, f);
+    long failed = vt_failalloc_failed();
+    vt_failalloc_disarm();
+    assert_true(failed >= 2); /* the classes of 50 and 70 could not be made */
+    assert_int_equal(rc_b, 0);
+    assert_int_equal(rc_e, 0);
+    assert_int_equal(rc_f, 0);
+    assert_int_equal(d.nclasses, 1);
+    assert_int_equal(vmux__deadlines_next(&d), 60);
+    const struct vmux_op *order[] = {b, f, a, e};
+    for (size_t i = 0; i < 4; i++) {
+        struct vmux_op *op = vmux__deadlines_expired(&d, UINT64_MAX);
+        assert_ptr_equal(op, order[i]);
+        vmux__deadline_remove(op);
+    }
+    assert_int_equal(vmux__deadlines_next(&d), UINT64_MAX);
+    vmux__deadlines_free(&d);
+    vmux__op_free(a);
+    vmux__op_free(b);
+    vmux__op_free(e);
+    vmux__op_free(f);
+}
+
 /* Thousands of timeouts, each used once: the classes that empty are freed, past a handful. */
 static void test_empty_classes_do_not_pile_up(void **state)
 {
@@ -76,6 +111,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expiry_order_across_classes),
         cmocka_unit_test(test_empty_classes_do_not_pile_up),
+        cmocka_unit_test(test_spare_class_when_memory_runs_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
