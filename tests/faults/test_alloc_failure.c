@@ -979,6 +979,105 @@ static int scenario_close_pending(fx *f)
     return first;
 }
 
+typedef struct batch_wait {
+    atomic_bool done;
+    size_t n;
+    int statuses[3];
+    bool replies_ok[3];
+} batch_wait;
+
+static void on_batch(size_t n, const int *statuses, vmux_reply **replies, void *userdata)
+{
+    batch_wait *w = userdata;
+    w->n = n;
+    for (size_t i = 0; i < n && i < 3; i++) {
+        w->statuses[i] = statuses[i];
+        w->replies_ok[i] =
+            statuses[i] == 0
+                ? replies[i] != NULL && strcmp(vmux_reply_str(replies[i], NULL), "va") == 0
+                : replies[i] == NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        vmux_reply_free(replies[i]);
+    atomic_store(&w->done, true);
+}
+
+static bool batch_done(void *arg)
+{
+    return atomic_load(&((batch_wait *)arg)->done);
+}
+
+/* A batch (SET, GET, INCR) run synchronously, then a batch of three GETs run asynchronously:
+ * each command's outcome its own, an INCR that got VMUX_ERR_NOMEM not run. */
+static int scenario_batch(fx *f)
+{
+    char value[32];
+    snprintf(value, sizeof value, "b%ld", g_nth);
+    long long before = read_counter(f->m, "oom:counter");
+    static batch_wait w;
+    atomic_store(&w.done, false);
+    const char *set[] = {"SET", "oom:batch", value}, *get[] = {"GET", "oom:batch"};
+    const char *incr[] = {"INCR", "oom:counter"}, *geta[] = {"GET", "oom:{a}"};
+    int statuses[3] = {1, 1, 1};
+    vmux_reply *replies[3] = {NULL, NULL, NULL};
+    vmux_batch *b = NULL, *ab = NULL;
+    vmux_callopts o = call_opts();
+    fa_on();
+    int rc = vmux_batch_new(&b);
+    rc = rc != 0 ? rc : vmux_batch_add(b, 3, set, NULL);
+    rc = rc != 0 ? rc : vmux_batch_add(b, 2, get, NULL);
+    rc = rc != 0 ? rc : vmux_batch_add(b, 2, incr, NULL);
+    bool built = rc == 0;
+    if (built)
+        rc = vmux_batch_exec(f->m, &o, b, statuses, replies);
+    int rc_async = vmux_batch_new(&ab);
+    for (int i = 0; i < 3 && rc_async == 0; i++)
+        rc_async = vmux_batch_add(ab, 2, geta, NULL);
+    bool abuilt = rc_async == 0;
+    if (abuilt)
+        rc_async = vmux_batch_exec_async(f->m, &o, ab, on_batch, &w);
+    vmux_batch_free(ab); /* the run copied it */
+    bool done = rc_async != 0 || vt_wait_until(batch_done, &w, CALL_TIMEOUT_MS + HANG_MARGIN_MS);
+    vmux_batch_free(b);
+    fa_off();
+    if (!built) {
+        expect_rc("vmux_batch_new/vmux_batch_add", rc, 1, VMUX_ERR_NOMEM);
+        check_incr(f->m, "oom:counter", before, VMUX_ERR_NOMEM);
+    } else {
+        EXPECT_CALL_RC("vmux_batch_exec", rc);
+        for (int i = 0; i < 3; i++) {
+            EXPECT_CALL_RC("a batch command", statuses[i]);
+            if (statuses[i] != 0)
+                assert_null(replies[i]);
+        }
+        if (statuses[0] == 0)
+            assert_string_equal(vmux_reply_str(replies[0], NULL), "OK");
+        if (statuses[0] == 0 && statuses[1] == 0)
+            assert_string_equal(vmux_reply_str(replies[1], NULL), value);
+        if (statuses[2] == 0)
+            assert_int_equal(vmux_reply_integer(replies[2]), before + 1);
+        for (int i = 0; i < 3; i++)
+            vmux_reply_free(replies[i]);
+        check_incr(f->m, "oom:counter", before, statuses[2]);
+    }
+    if (!abuilt || rc_async != 0) {
+        expect_rc("vmux_batch_*_async", rc_async, 1, VMUX_ERR_NOMEM);
+        check_alive(f->m); /* the I/O thread has done what it had to */
+        if (atomic_load(&w.done))
+            fail_msg("%s, allocation %ld failing: the batch's callback ran after %s", g_name, g_nth,
+                     vmux_err_name(rc_async));
+    } else {
+        if (!done)
+            fail_msg("%s, allocation %ld failing: the batch's callback did not run", g_name, g_nth);
+        assert_int_equal(w.n, 3);
+        for (int i = 0; i < 3; i++) {
+            EXPECT_CALL_RC("an async batch command", w.statuses[i]);
+            assert_true(w.replies_ok[i]);
+        }
+    }
+    return rc != 0 ? rc : rc_async != 0 ? rc_async : w.statuses[0];
+}
+
 /* ---- tests ---- */
 
 static void set_key(vmux *m, const char *key, const char *value)
@@ -1141,6 +1240,11 @@ static void test_close_pending(void **state)
     sweep(*state, "close_pending", scenario_close_pending, VT_FA_ANY, 1);
 }
 
+static void test_batch(void **state)
+{
+    sweep(*state, "batch", scenario_batch, VT_FA_ANY, 1);
+}
+
 /* Bursts: every allocation from N on fails until the scenario ends, then the handle must
  * recover (a new one must open). */
 static void test_bursts(void **state)
@@ -1149,6 +1253,7 @@ static void test_bursts(void **state)
     sweep(*state, "sync_burst", scenario_sync, VT_FA_ANY, -1);
     sweep(*state, "typed_burst", scenario_typed, VT_FA_ANY, -1);
     sweep(*state, "pubsub_burst", scenario_pubsub, VT_FA_ANY, -1);
+    sweep(*state, "batch_burst", scenario_batch, VT_FA_ANY, -1);
     /* three in a row: the lost reply of an acquire, then its resolution's first read */
     sweep(*state, "lock_burst3", scenario_lock, VT_FA_ANY, 3);
 }
@@ -1164,7 +1269,8 @@ int main(void)
         cmocka_unit_test(test_bulk),          cmocka_unit_test(test_blocking),
         cmocka_unit_test(test_cache),         cmocka_unit_test(test_lock),
         cmocka_unit_test(test_fanout),        cmocka_unit_test(test_near_invalidation),
-        cmocka_unit_test(test_close_pending), cmocka_unit_test(test_bursts),
+        cmocka_unit_test(test_close_pending), cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_bursts),
     };
     if (getenv("VT_ONLY") != NULL) /* to run one test: VT_ONLY=test_pubsub */
         cmocka_set_test_filter(getenv("VT_ONLY"));
