@@ -249,7 +249,8 @@ static void sweep(fx *f, const char *name, scenario_fn scenario, vt_fa_threads t
         return;             /* nothing allocated on that side */
     assert_true(total > 0); /* the --wrap options are in place */
     long stride = VT_STRIDED ? VT_STRIDE : 1;
-    long first = 1 + (long)(vt_now_ns() / 1000 % (unsigned long)stride);
+    long span = stride < total ? stride : total; /* a short sweep still runs once */
+    long first = 1 + (long)(vt_now_ns() / 1000 % (unsigned long)span);
     if (getenv("VT_NTH") != NULL) /* to run one N again: VT_NTH=<N> */
         first = atol(getenv("VT_NTH")), total = first, stride = 1;
     long errors = 0, runs = 0;
