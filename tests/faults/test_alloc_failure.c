@@ -1079,6 +1079,51 @@ static int scenario_batch(fx *f)
     return rc != 0 ? rc : rc_async != 0 ? rc_async : w.statuses[0];
 }
 
+static vmux *g_refresher; /* test_refresh's handle: clusterRefreshMinInterval=100 */
+
+static uint64_t refreshes(void)
+{
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    return vmux_read_stats(g_refresher, &st) == 0 ? st.cluster_refreshes : 0;
+}
+
+static uint64_t g_refreshes_before;
+
+static bool refreshed(void *arg)
+{
+    (void)arg;
+    return refreshes() > g_refreshes_before;
+}
+
+/* The server cuts the handle's connection to a primary: the handle asks for a slot map refresh
+ * (has it failed over?), which the I/O thread (whose allocations fail here) must send, now or
+ * once memory is back, not drop until the periodic check 30 s later. */
+static int scenario_refresh(fx *f)
+{
+    (void)f;
+    int port = vt_cluster_port("cluster", 0);
+    const char *argv[] = {"CLIENT", "ID"};
+    vmux_reply *r = NULL;
+    vmux_callopts o = VMUX_INIT(vmux_callopts);
+    o.timeout_ms = CALL_TIMEOUT_MS;
+    o.flags = VMUX_CALL_RETRY_SAFE;
+    assert_int_equal(vmux_call_node(g_refresher, &o, "127.0.0.1", port, 2, argv, NULL, &r), 0);
+    long long id = vmux_reply_integer(r);
+    vmux_reply_free(r);
+    g_refreshes_before = refreshes();
+    fa_on();
+    char *killed = vt_node_admin(port, vt_tls_mode(), "CLIENT KILL ID %lld", id);
+    /* the refresh goes out clusterRefreshMinInterval (+ jitter) after the last one */
+    bool in_window = vt_wait_until(refreshed, NULL, 1000);
+    fa_off();
+    assert_non_null(killed);
+    free(killed);
+    if (!in_window && !vt_wait_until(refreshed, NULL, 2000))
+        fail_msg("%s, allocation %ld failing: the slot map refresh asked for was never sent",
+                 g_name, g_nth);
+    return 0;
+}
+
 /* ---- tests ---- */
 
 static void set_key(vmux *m, const char *key, const char *value)
@@ -1246,6 +1291,19 @@ static void test_batch(void **state)
     sweep(*state, "batch", scenario_batch, VT_FA_ANY, 1);
 }
 
+static void test_refresh(void **state)
+{
+    if (vt_cluster_mode() == NULL) {
+        print_message("[  SKIPPED ] test_refresh: a cluster's slot map (standalone mode)\n");
+        skip();
+    }
+    char *conf = vt_server_config("plain", "clusterRefreshMinInterval=100");
+    g_refresher = vt_open_conf(conf);
+    free(conf);
+    sweep(*state, "refresh", scenario_refresh, VT_FA_OTHERS, 1);
+    vmux_close(g_refresher);
+}
+
 /* Bursts: every allocation from N on fails until the scenario ends, then the handle must
  * recover (a new one must open). */
 static void test_bursts(void **state)
@@ -1271,7 +1329,7 @@ int main(void)
         cmocka_unit_test(test_cache),         cmocka_unit_test(test_lock),
         cmocka_unit_test(test_fanout),        cmocka_unit_test(test_near_invalidation),
         cmocka_unit_test(test_close_pending), cmocka_unit_test(test_batch),
-        cmocka_unit_test(test_bursts),
+        cmocka_unit_test(test_refresh),       cmocka_unit_test(test_bursts),
     };
     if (getenv("VT_ONLY") != NULL) /* to run one test: VT_ONLY=test_pubsub */
         cmocka_set_test_filter(getenv("VT_ONLY"));
