@@ -259,12 +259,15 @@ static void refresh_now(struct vmux_router *r)
         return;
     }
     struct refresh_req *req = malloc(sizeof *req);
-    if (req == NULL)
+    if (req == NULL) {
+        schedule(r, false); /* out of memory: asked for all the same, so again later */
         return;
+    }
     *req = (struct refresh_req){r, link, ++r->refresh_gen};
     vmux__count(&r->ctr->refreshes, 1);
     if (vmux__router_internal(r, link, 2, argv, on_slots, req) != 0) {
         free(req);
+        schedule(r, false);
         return;
     }
     r->refresh_busy = true;
