@@ -53,6 +53,16 @@ static void add(vmux_batch *b, int argc, const char *const *argv)
     assert_int_equal(vmux_batch_add(b, argc, argv, NULL), 0);
 }
 
+/* Empties b and runs it again with a DEL of each of the n keys key_of(tag, i) made. */
+static void drop_keys(vmux *m, vmux_batch *b, const char *tag, int n)
+{
+    char key[96];
+    vmux_batch_clear(b);
+    for (int i = 0; i < n; i++)
+        add(b, 2, (const char *[]){"DEL", key_of(key, sizeof key, tag, i)});
+    assert_int_equal(vmux_batch_exec(m, NULL, b, NULL, NULL), 0);
+}
+
 static void assert_str_reply(const vmux_reply *r, const char *want)
 {
     assert_non_null(r);
@@ -170,10 +180,7 @@ static void test_one_and_thousand(void **state)
     }
     free_replies(rep, N);
 
-    vmux_batch_clear(b);
-    for (int i = 0; i < N; i++)
-        add(b, 2, (const char *[]){"DEL", key_of(key, sizeof key, "thousand", i)});
-    assert_int_equal(vmux_batch_exec(m, NULL, b, NULL, NULL), 0);
+    drop_keys(m, b, "thousand", N);
     vmux_batch_free(b);
     vmux_close(m);
 }
@@ -206,10 +213,7 @@ static void test_large_and_many(void **state)
         assert_int_equal(vmux_reply_integer(rep[BIG + i]), SIZE);
     }
     free_replies(rep, 2 * BIG);
-    vmux_batch_clear(b);
-    for (int i = 0; i < BIG; i++)
-        add(b, 2, (const char *[]){"DEL", key_of(key, sizeof key, "big", i)});
-    assert_int_equal(vmux_batch_exec(m, NULL, b, NULL, NULL), 0);
+    drop_keys(m, b, "big", BIG);
     free(value);
 
     vmux_batch_clear(b);
@@ -722,10 +726,7 @@ static void test_cluster_spread(void **state)
     }
     assert_int_equal(total, N);
     assert_int_equal(holders, vt_cluster_primaries(cluster));
-    vmux_batch_clear(b);
-    for (int i = 0; i < N; i++)
-        add(b, 2, (const char *[]){"DEL", key_of(key, sizeof key, "spread", i)});
-    assert_int_equal(vmux_batch_exec(m, NULL, b, NULL, NULL), 0);
+    drop_keys(m, b, "spread", N);
     vmux_batch_free(b);
     vmux_close(m);
 }
