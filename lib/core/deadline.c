@@ -40,7 +40,7 @@ static struct vmux_deadline_class *find_class(struct vmux_deadlines *d, uint32_t
     return c;
 }
 
-int vmux__deadlines_add(struct vmux_deadlines *d, struct vmux_op *op)
+void vmux__deadlines_add(struct vmux_deadlines *d, struct vmux_op *op)
 {
     struct vmux_deadline_class *c = find_class(d, op->timeout_ms);
     if (c == NULL)
@@ -61,7 +61,6 @@ int vmux__deadlines_add(struct vmux_deadlines *d, struct vmux_op *op)
         after->dnext = op;
     else
         c->head = op;
-    return 0;
 }
 
 void vmux__deadline_remove(struct vmux_op *op)

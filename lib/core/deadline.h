@@ -33,10 +33,10 @@ struct vmux_deadlines {
 };
 
 /*
- * Indexes op under its timeout_ms; op->deadline_ns must be set. Returns 0: when a new class
+ * Indexes op under its timeout_ms; op->deadline_ns must be set. Never fails: when a new class
  * cannot be allocated, op goes to the spare class.
  */
-int vmux__deadlines_add(struct vmux_deadlines *d, struct vmux_op *op);
+void vmux__deadlines_add(struct vmux_deadlines *d, struct vmux_op *op);
 
 /* Removes op from the index; nothing happens if it is not indexed. */
 void vmux__deadline_remove(struct vmux_op *op);

@@ -78,21 +78,19 @@ static void arm_deadline_timer(vmux *m)
 void vmux__adopt_direct(struct vmux_op *op, void *arg)
 {
     vmux *m = arg;
-    vmux__deadlines_add(&m->deadlines, op); /* cannot fail: op was written, it must not be */
+    vmux__deadlines_add(&m->deadlines, op); /* never fails: op was written, it must not fail */
     if (op->deadline_ns < m->timer_due_ns)
         arm_deadline_timer(m);
 }
 
 /* Puts op's deadline in the index (once), so the timer completes it wherever it waits. */
-static int index_deadline(vmux *m, struct vmux_op *op)
+static void index_deadline(vmux *m, struct vmux_op *op)
 {
     if (op->dclass != NULL)
-        return 0;
-    if (vmux__deadlines_add(&m->deadlines, op) != 0)
-        return VMUX_ERR_NOMEM;
+        return;
+    vmux__deadlines_add(&m->deadlines, op);
     if (op->deadline_ns < m->timer_due_ns)
         arm_deadline_timer(m);
-    return 0;
 }
 
 void vmux__route(vmux *m, struct vmux_op *op)
@@ -101,10 +99,7 @@ void vmux__route(vmux *m, struct vmux_op *op)
         vmux__run_control(m, op);
         return;
     }
-    if (index_deadline(m, op) != 0) {
-        vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
-        return;
-    }
+    index_deadline(m, op);
     enum vmux_router_mode mode = vmux__router_mode(&m->router);
     struct vmux_link *link;
     if ((op->flags & VMUX_OP_BLOCKING) && mode != VMUX_ROUTER_CLUSTER) {
@@ -147,10 +142,10 @@ void vmux__wait_settled(vmux *m, struct vmux_op *op)
                         vmux__op_why(op, vmux__link_last_failure(m->link)));
     else if (op->deadline_ns <= uv_hrtime())
         vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
-    else if (index_deadline(m, op) != 0)
-        vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
-    else
+    else {
+        index_deadline(m, op);
         vmux__router_park(&m->router, op);
+    }
 }
 
 void vmux__submit_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op)
@@ -166,10 +161,8 @@ void vmux__submit_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op)
         op->ctr = &m->ctr;
         op->flags |= VMUX_OP_ADMITTED;
         vmux__count(&m->ctr.submitted, 1);
-        if (index_deadline(m, op) != 0)
-            vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
-        else
-            vmux__link_submit(link, op);
+        index_deadline(m, op);
+        vmux__link_submit(link, op);
     }
 }
 
@@ -552,7 +545,7 @@ void vmux__drain_queue(vmux *m)
         /* Deadlines are indexed as ops arrive, not when they are routed: an op that waits in the
          * inbox behind a long queue times out on time, and leaves the inbox then. */
         if (!(op->flags & VMUX_OP_CONTROL) && !m->io_closing)
-            (void)index_deadline(m, op); /* out of memory: indexed again when routed */
+            index_deadline(m, op);
         vmux__opq_push(&m->inbox, op);
         op = next;
     }

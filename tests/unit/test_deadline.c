@@ -24,10 +24,10 @@ static void test_expiry_order_across_classes(void **state)
     struct vmux_op *a = op_at(100, 100), *b = op_at(50, 60), *c = op_at(100, 150),
                    *e = op_at(50, 70);
     assert_int_equal(vmux__deadlines_next(&d), UINT64_MAX);
-    assert_int_equal(vmux__deadlines_add(&d, a), 0);
-    assert_int_equal(vmux__deadlines_add(&d, b), 0);
-    assert_int_equal(vmux__deadlines_add(&d, c), 0);
-    assert_int_equal(vmux__deadlines_add(&d, e), 0);
+    vmux__deadlines_add(&d, a);
+    vmux__deadlines_add(&d, b);
+    vmux__deadlines_add(&d, c);
+    vmux__deadlines_add(&d, e);
     assert_int_equal(d.nclasses, 2);
     assert_int_equal(vmux__deadlines_next(&d), 60);
     assert_null(vmux__deadlines_expired(&d, 59));
@@ -59,16 +59,14 @@ static void test_spare_class_when_memory_runs_out(void **state)
     struct vmux_deadlines d = {0};
     struct vmux_op *a = op_at(100, 100), *b = op_at(50, 60), *e = op_at(70, 200),
                    *f = op_at(70, 80);
-    assert_int_equal(vmux__deadlines_add(&d, a), 0);
+    vmux__deadlines_add(&d, a);
     vt_failalloc_arm(1, -1, VT_FA_ARMER); /* every allocation of this thread fails */
-    int rc_b = vmux__deadlines_add(&d, b), rc_e = vmux__deadlines_add(&d, e);
-    int rc_f = vmux__deadlines_add(&d, f);
+    vmux__deadlines_add(&d, b);
+    vmux__deadlines_add(&d, e);
+    vmux__deadlines_add(&d, f);
     long failed = vt_failalloc_failed();
     vt_failalloc_disarm();
     assert_true(failed >= 2); /* the classes of 50 and 70 could not be made */
-    assert_int_equal(rc_b, 0);
-    assert_int_equal(rc_e, 0);
-    assert_int_equal(rc_f, 0);
     assert_int_equal(d.nclasses, 1);
     assert_int_equal(vmux__deadlines_next(&d), 60);
     const struct vmux_op *order[] = {b, f, a, e};
@@ -91,10 +89,10 @@ static void test_empty_classes_do_not_pile_up(void **state)
     (void)state;
     struct vmux_deadlines d = {0};
     struct vmux_op *kept = op_at(5000, 5000);
-    assert_int_equal(vmux__deadlines_add(&d, kept), 0);
+    vmux__deadlines_add(&d, kept);
     for (uint32_t t = 1; t <= 3000; t++) {
         struct vmux_op *op = op_at(t, t);
-        assert_int_equal(vmux__deadlines_add(&d, op), 0);
+        vmux__deadlines_add(&d, op);
         assert_true(d.nclasses <= VMUX_DEADLINE_CLASSES_KEPT + 1);
         vmux__deadline_remove(op);
         vmux__op_free(op);

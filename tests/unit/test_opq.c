@@ -256,7 +256,7 @@ static void test_expire_leaves_a_backlog(void **state)
                    *e = op_admitted(&c, 40, &s[2]);
     b->timeout_ms = 100;
     b->deadline_ns = 1000;
-    assert_int_equal(vmux__deadlines_add(&d, b), 0);
+    vmux__deadlines_add(&d, b);
     vmux__opq_push(&backlog, a);
     vmux__opq_push(&backlog, b);
     vmux__opq_push(&backlog, e);
@@ -314,7 +314,7 @@ static void test_expire_leaves_a_husk_in_a_fifo(void **state)
     struct vmux_op *a = op_admitted(&c, 10, &s[0]), *b = op_admitted(&c, 20, &s[1]);
     a->timeout_ms = 100;
     a->deadline_ns = 1000;
-    assert_int_equal(vmux__deadlines_add(&d, a), 0);
+    vmux__deadlines_add(&d, a);
     vmux__opq_push(&fifo, a);
     vmux__opq_push(&fifo, b);
 
