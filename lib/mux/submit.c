@@ -349,26 +349,6 @@ static int route_all_on_io(vmux *m, struct vmux_op **ops, size_t n)
     return 0;
 }
 
-int vmux__submit_all(vmux *m, struct vmux_op **ops, size_t n)
-{
-    bool io = !vmux__forked(m) && vmux__on_io_thread(m);
-    int rc = vmux__forked(m) ? VMUX_ERR_FORKED : io || vmux__enter(m) ? 0 : VMUX_ERR_CLOSED;
-    bool entered = rc == 0 && !io;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = admit(m, ops[i]);
-    if (rc == 0)
-        rc = io ? route_all_on_io(m, ops, n) : enqueue_all(m, ops, n);
-    if (rc != 0) {
-        for (size_t i = 0; i < n; i++) {
-            unadmit(ops[i]);
-            vmux__op_free(ops[i]); /* refused: never accepted, so no callback runs */
-        }
-    }
-    if (entered)
-        vmux__leave(m);
-    return rc;
-}
-
 /* Whether every op this thread queued on m has been routed (written, when the lane is open). */
 static bool own_queue_empty(vmux *m)
 {
@@ -432,16 +412,21 @@ static bool submit_direct_all(vmux *m, struct vmux_op **ops, size_t n, struct vm
     return true;
 }
 
-int vmux__submit_sync_all(vmux *m, struct vmux_op **ops, size_t n, struct vmux_link **reader)
+/*
+ * Admits ops[0..n) all or none and places them: routed at once on the I/O thread, else through
+ * the direct lane when reader is not NULL and the lane takes them (submit_direct_all()), else on
+ * the submit queue. Refused, every op is freed and no callback runs.
+ */
+static int submit_all(vmux *m, struct vmux_op **ops, size_t n, struct vmux_link **reader)
 {
-    *reader = NULL;
-    if (vmux__forked(m) || vmux__on_io_thread(m))
-        return vmux__submit_all(m, ops, n);
-    bool entered = vmux__enter(m);
-    int rc = entered ? 0 : VMUX_ERR_CLOSED;
+    bool io = !vmux__forked(m) && vmux__on_io_thread(m);
+    int rc = vmux__forked(m) ? VMUX_ERR_FORKED : io || vmux__enter(m) ? 0 : VMUX_ERR_CLOSED;
+    bool entered = rc == 0 && !io;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = admit(m, ops[i]);
-    if (rc == 0 && !submit_direct_all(m, ops, n, reader))
+    if (rc == 0 && io)
+        rc = route_all_on_io(m, ops, n);
+    else if (rc == 0 && (reader == NULL || !submit_direct_all(m, ops, n, reader)))
         rc = enqueue_all(m, ops, n);
     if (rc != 0) {
         for (size_t i = 0; i < n; i++) {
@@ -452,6 +437,17 @@ int vmux__submit_sync_all(vmux *m, struct vmux_op **ops, size_t n, struct vmux_l
     if (entered)
         vmux__leave(m); /* a reader holds the lane, which keeps the link open until it is done */
     return rc;
+}
+
+int vmux__submit_all(vmux *m, struct vmux_op **ops, size_t n)
+{
+    return submit_all(m, ops, n, NULL);
+}
+
+int vmux__submit_sync_all(vmux *m, struct vmux_op **ops, size_t n, struct vmux_link **reader)
+{
+    *reader = NULL;
+    return submit_all(m, ops, n, reader);
 }
 
 int vmux__submit_sync(vmux *m, struct vmux_op *op, struct vmux_link **reader)
