@@ -11,7 +11,8 @@
  * thread: the I/O thread included), context switches per round (getrusage) and commands per
  * second. For system calls per round run one mode alone under perf stat (--mode).
  *
- * usage: vmux-pipe-bench [--batch N]... [--rounds R] [--reps K] [--mode M] HOST:PORT
+ * usage: vmux-pipe-bench [--batch N]... [--rounds R] [--reps K] [--mode M] [--value BYTES]
+ *                        HOST:PORT
  * (docs/benchmarks.md, "Batches")
  */
 #include <hiredis/hiredis.h>
@@ -32,7 +33,8 @@ static const char *const MODES[] = {"vmux-async", "vmux-batch", "hiredis"};
 enum { NMODES = 3 };
 
 static char keys[NKEYS][16];
-static const char VAL[] = "vvvvvvvvvvvv0000";
+static char *val;         /* the SETs' value: --value bytes of 'v' (default 16) */
+static size_t val_len = 16;
 
 struct sample {
     double cpu_us_per_op, cs_per_round, ops_per_s;
@@ -60,10 +62,10 @@ static int command(long n, const char **av, size_t *al)
 {
     av[0] = (n & 1) ? "SET" : "GET";
     av[1] = keys[n % NKEYS];
-    av[2] = VAL;
+    av[2] = val;
     al[0] = 3;
     al[1] = strlen(keys[n % NKEYS]);
-    al[2] = sizeof VAL - 1;
+    al[2] = val_len;
     return (n & 1) ? 3 : 2;
 }
 
@@ -202,7 +204,7 @@ static void usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s [--batch N]... [--rounds R] [--reps K] [--mode vmux-async|vmux-batch|"
-            "hiredis] HOST:PORT\n",
+            "hiredis] [--value BYTES] HOST:PORT\n",
             argv0);
 }
 
@@ -219,6 +221,8 @@ int main(int argc, char **argv)
             rounds = atol(argv[++i]);
         else if (more && strcmp(argv[i], "--reps") == 0)
             reps = atoi(argv[++i]);
+        else if (more && strcmp(argv[i], "--value") == 0)
+            val_len = (size_t)atol(argv[++i]);
         else if (more && strcmp(argv[i], "--mode") == 0) {
             const char *m = argv[++i];
             for (int k = 0; k < NMODES; k++)
@@ -234,7 +238,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (addr == NULL || reps < 1 || reps > MAX_REPS || rounds < 1) {
+    if (addr == NULL || reps < 1 || reps > MAX_REPS || rounds < 1 || val_len < 1) {
         usage(argv[0]);
         return 2;
     }
@@ -244,6 +248,12 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < NKEYS; i++)
         snprintf(keys[i], sizeof keys[i], "pipe:k:%04d", i);
+    val = malloc(val_len);
+    if (val == NULL) {
+        fprintf(stderr, "no memory for a %zu-byte value\n", val_len);
+        return 1;
+    }
+    memset(val, 'v', val_len);
     struct clients cl = {0};
     if (open_clients(addr, &cl) != 0)
         return 1;
@@ -275,5 +285,6 @@ int main(int argc, char **argv)
     vmux_batch_free(cl.b);
     vmux_close(cl.m);
     redisFree(cl.c);
+    free(val);
     return atomic_load(&errors) != 0;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/bigmem.h"
 #include "core/counters.h"
 #include "core/deadline.h"
 #include "core/reply_internal.h"
@@ -12,7 +13,8 @@
 
 struct vmux_op *vmux__op_new(size_t len)
 {
-    struct vmux_op *op = malloc(sizeof(*op) + len);
+    size_t size = sizeof(struct vmux_op) + len;
+    struct vmux_op *op = len >= VMUX_BIGMEM_MIN ? vmux__bigmem_alloc(size) : malloc(size);
     if (op == NULL)
         return NULL;
     *op = (struct vmux_op){.nreplies = 1, .slot = VMUX_OP_SLOT_UNSET, .len = len};
@@ -76,14 +78,17 @@ void vmux__op_expire(struct vmux_op *op)
 
 void vmux__op_free(struct vmux_op *op)
 {
-    VMUX_ASSERT(op->q == NULL && op->dclass == NULL);
+    VMUX_ASSERT(op->q == NULL && op->dclass == NULL && !(op->flags & VMUX_OP_LENT));
     vmux_reply_free(op->first_error);
     vmux_reply_free(op->refusal);
     if (op->flags & VMUX_OP_SECRET)
         OPENSSL_cleanse(op->cmd, op->len); /* no password left in freed memory */
     if (op->flags & VMUX_OP_ADMITTED)
         vmux__counters_release(op->ctr, op->len);
-    free(op);
+    if (op->len >= VMUX_BIGMEM_MIN)
+        vmux__bigmem_free(op);
+    else
+        free(op);
 }
 
 void vmux__opq_push(struct vmux_opq *q, struct vmux_op *op)

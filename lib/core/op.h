@@ -54,6 +54,7 @@ enum vmux_op_flags {
     VMUX_OP_TELL_UNSENT = 1u << 18, /* times out unwritten as NOT_CONNECTED (call.h) */
     VMUX_OP_ASKED = 1u << 19,       /* sent where an ASK pointed: a resend there needs ASKING */
     VMUX_OP_TELL_WHY = 1u << 20,    /* a sync caller's: unsent, it hears why (vmux__op_why()) */
+    VMUX_OP_LENT = 1u << 21,        /* a connection writes from its cmd (net/conn_write.c) */
 };
 
 /*

@@ -33,6 +33,7 @@ static void conn_unref(struct vmux_conn *c)
     vmux__reader_free(c->reader);
     vmux__tls_free(c->tls);
     vmux__buf_free(&c->out);
+    free(c->lent.v);
     vmux__buf_free(&c->cipher);
     vmux__buf_free(&c->writing);
     free(c);
@@ -301,5 +302,6 @@ void vmux__conn_end(struct vmux_conn *c, bool requeue, int status, int sent_stat
     }
     if (c->resolving)
         uv_cancel((uv_req_t *)&c->gai); /* on_resolved still runs, and lets go of c */
+    vmux__conn_lent_forget(c); /* its socket is closed: nothing more is written from an op */
     conn_settle(c, requeue, status, sent_status);
 }

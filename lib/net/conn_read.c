@@ -61,6 +61,12 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
     if (conn_partial_reply(op, reply))
         return;
     vmux__opq_pop(&c->fifo);
+    if ((op->flags & VMUX_OP_LENT) && !vmux__conn_unlend(c, op)) {
+        /* Answered before all of it left (a protocol error: the server stops reading): what is
+         * left of it must not reach the server as commands. The socket closes before op goes. */
+        vmux__conn_fail(c, VMUX_ERR_PROTOCOL,
+                        "the server answered a command before it was sent whole");
+    }
     if (op->first_error != NULL && vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR) {
         vmux_reply_free(reply); /* EXECABORT: the queued command's own error says more */
         reply = op->first_error;

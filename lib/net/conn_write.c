@@ -3,11 +3,129 @@
  * prepare handle, once per loop turn) hands them to the socket, through TLS when there is TLS;
  * what the socket does not take at once goes to a uv_write.
  */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/assert.h"
 #include "core/counters.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
 
 static void conn_flush(struct vmux_conn *c);
+
+/* A command this large is written from its op's own bytes instead of copied into c->out. */
+#define LEND_MIN ((size_t)64 * 1024)
+
+/* Buffers gathered for one write on the stack; more lent ops than fit take an allocation. */
+enum { IOV_STACK = 32 };
+
+/* A buffer for uv_write (uv_buf_init() takes an unsigned length, too short for some values). */
+static uv_buf_t span(char *base, size_t len)
+{
+    uv_buf_t b;
+    b.base = base;
+    b.len = len;
+    return b;
+}
+
+/* ---- lent ops: large commands written from their own bytes ---- */
+
+/* Queues op's bytes by reference after what c->out holds so far. False when out of memory. */
+static bool lend(struct vmux_conn *c, struct vmux_op *op)
+{
+    if (c->lent.count == c->lent.cap && c->lent.head > 0) { /* room at the front: close up */
+        size_t n = c->lent.count - c->lent.head;
+        memmove(c->lent.v, c->lent.v + c->lent.head, n * sizeof *c->lent.v);
+        c->lent.head = 0;
+        c->lent.count = n;
+    }
+    if (c->lent.count == c->lent.cap) {
+        size_t cap = c->lent.cap ? 2 * c->lent.cap : 8;
+        struct vmux_op **v = realloc(c->lent.v, cap * sizeof *v);
+        if (v == NULL)
+            return false;
+        c->lent.v = v;
+        c->lent.cap = cap;
+    }
+    op->flags |= VMUX_OP_LENT;
+    c->lent.v[c->lent.count++] = op;
+    return true;
+}
+
+/* The lent ops not yet handed to a write. */
+static size_t lent_waiting(const struct vmux_conn *c)
+{
+    return c->lent.count - c->lent.head - c->lent.writing;
+}
+
+/* Gives back the first n lent ops: their bytes have left. A slot is NULL for an op let go early. */
+static void lent_release(struct vmux_conn *c, size_t n)
+{
+    for (size_t i = c->lent.head; i < c->lent.head + n; i++)
+        if (c->lent.v[i] != NULL)
+            c->lent.v[i]->flags &= ~(uint32_t)VMUX_OP_LENT;
+    c->lent.head += n;
+    if (c->lent.head == c->lent.count)
+        c->lent.head = c->lent.count = 0;
+}
+
+void vmux__conn_lent_forget(struct vmux_conn *c)
+{
+    c->lent.writing = 0;
+    lent_release(c, c->lent.count - c->lent.head);
+}
+
+bool vmux__conn_unlend(struct vmux_conn *c, struct vmux_op *op)
+{
+    size_t i = c->lent.head, in_write = c->lent.head + c->lent.writing;
+    while (i < in_write && c->lent.v[i] != op)
+        i++;
+    /* The pending uv_write's last write_queue_size bytes have not left yet. */
+    size_t unsent = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    if (i == in_write || op->wstart + op->len > c->flushed - unsent)
+        return false;
+    op->flags &= ~(uint32_t)VMUX_OP_LENT;
+    c->lent.v[i] = NULL;
+    return true;
+}
+
+/*
+ * The bytes waiting to be written, in order, as iov[0, returned): c->out's and, between them, the
+ * waiting lent ops' own. iov has room for 2 * lent_waiting(c) + 1 buffers. *total gets the bytes.
+ */
+static size_t gather(const struct vmux_conn *c, uv_buf_t *iov, size_t *total)
+{
+    uint64_t pos = c->flushed; /* the position of c->out's first waiting byte in what is queued */
+    size_t at = c->out.off, n = 0;
+    for (size_t i = c->lent.head + c->lent.writing; i < c->lent.count; i++) {
+        struct vmux_op *op = c->lent.v[i];
+        if (op->wstart > pos) {
+            iov[n++] = span(c->out.data + at, (size_t)(op->wstart - pos));
+            at += op->wstart - pos;
+            pos = op->wstart;
+        }
+        size_t done = (size_t)(pos - op->wstart); /* what the direct lane sent of it */
+        iov[n++] = span(op->cmd + done, op->len - done);
+        pos = op->wstart + op->len;
+    }
+    if (at < c->out.len)
+        iov[n++] = span(c->out.data + at, c->out.len - at);
+    *total = (size_t)(c->queued - c->flushed);
+    VMUX_ASSERT(pos <= c->queued &&
+                *total == (size_t)(pos - c->flushed) + (c->out.len - at));
+    return n;
+}
+
+bool vmux__conn_queue_rest(struct vmux_conn *c, struct vmux_op *op, size_t sent)
+{
+    if (sent == op->len)
+        return true;
+    if (op->len >= LEND_MIN && !(op->flags & VMUX_OP_SECRET) && lend(c, op))
+        return true;
+    return vmux__buf_append(&c->out, op->cmd + sent, op->len - sent) == 0;
+}
+
+/* ---- writing ---- */
 
 static void on_written(uv_write_t *req, int status)
 {
@@ -22,6 +140,9 @@ static void on_written(uv_write_t *req, int status)
     vmux__lane_shut(c->link);
     c->write_pending = false;
     vmux__buf_drained(&c->writing);
+    size_t lent = c->lent.writing;
+    c->lent.writing = 0;
+    lent_release(c, lent);
     if (status < 0) {
         vmux__conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(status));
         return;
@@ -30,39 +151,55 @@ static void on_written(uv_write_t *req, int status)
     vmux__lane_open(c->link);
 }
 
-/* Hands what the socket did not take at once to uv_write; new bytes then queue elsewhere. */
-static void conn_write_rest(struct vmux_conn *c, struct vmux_buf *wire)
+/*
+ * Hands to uv_write what the socket did not take at once: iov[0, n) less its first done bytes.
+ * New bytes then queue in a fresh c->out, the lent ops so far stay lent until it is written, and
+ * on a TLS connection wire (the ciphertext) goes to c->writing.
+ */
+static void conn_write_rest(struct vmux_conn *c, struct vmux_buf *wire, uv_buf_t *iov, size_t n,
+                            size_t done)
 {
-    struct vmux_buf spare = c->writing;
-    c->writing = *wire;
-    *wire = spare;
-    size_t rest = c->writing.len - c->writing.off;
-    uv_buf_t b = uv_buf_init(c->writing.data + c->writing.off, (unsigned)rest);
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+    size_t rest = 0;
+    while (done >= iov->len) { /* a try_write takes less than all, so a buffer is left */
+        done -= iov->len;
+        iov++;
+        n--;
+    }
+    iov->base += done;
+    iov->len -= done;
+    for (size_t i = 0; i < n; i++)
+        rest += iov[i].len;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_written);
     if (rc < 0) {
         vmux__conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(rc));
         return;
     }
-    if (c->tls == NULL)
-        c->flushed += rest; /* from here on these bytes may reach the server */
+    struct vmux_buf spare = c->writing; /* drained: no write is pending */
+    c->writing = *wire;
+    *wire = spare;
+    if (c->tls == NULL) {
+        c->flushed = c->queued; /* from here on these bytes may reach the server */
+        c->lent.writing = c->lent.count - c->lent.head;
+    }
     vmux__count(&c->link->ctr->bytes_out, rest);
     c->write_pending = true;
 }
 
 /* TLS: encrypts the queued commands into the ciphertext buffer. Returns false on failure. */
-static bool conn_encrypt(struct vmux_conn *c)
+static bool conn_encrypt(struct vmux_conn *c, uv_buf_t *iov)
 {
     char why[160];
-    size_t n = c->out.len - c->out.off;
-    if (n > 0) {
-        int rc = vmux__tls_write(c->tls, c->out.data + c->out.off, n, why, sizeof(why));
+    size_t total, n = gather(c, iov, &total);
+    for (size_t i = 0; i < n; i++) {
+        int rc = vmux__tls_write(c->tls, iov[i].base, iov[i].len, why, sizeof(why));
         if (rc != 0) {
             vmux__conn_fail(c, rc, "%s", why);
             return false;
         }
-        c->flushed += n;
-        vmux__buf_drained(&c->out);
     }
+    c->flushed += total;
+    vmux__buf_drained(&c->out);
+    lent_release(c, c->lent.count - c->lent.head);
     if (vmux__tls_take_output(c->tls, &c->cipher) != 0) {
         vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS output");
         return false;
@@ -70,34 +207,58 @@ static bool conn_encrypt(struct vmux_conn *c)
     return true;
 }
 
+/* Writes iov[0, n) (total bytes, from wire and the lent ops) as far as the socket takes it. */
+static void conn_send(struct vmux_conn *c, struct vmux_buf *wire, uv_buf_t *iov, size_t n,
+                      size_t total)
+{
+    int sent = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
+    if (sent == UV_EAGAIN)
+        sent = 0;
+    if (sent < 0) {
+        vmux__conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(sent));
+        return;
+    }
+    vmux__count(&c->link->ctr->bytes_out, (uint64_t)sent);
+    if ((size_t)sent < total) {
+        conn_write_rest(c, wire, iov, n, (size_t)sent);
+        return;
+    }
+    if (c->tls == NULL) {
+        c->flushed = c->queued;
+        lent_release(c, c->lent.count - c->lent.head);
+    }
+    vmux__buf_drained(wire);
+}
+
 static void conn_flush(struct vmux_conn *c)
 {
     if (c->failing || c->write_pending)
         return;
+    uv_buf_t stack[2 * IOV_STACK + 1], *iov = stack;
+    if (lent_waiting(c) > IOV_STACK) {
+        iov = malloc((2 * lent_waiting(c) + 1) * sizeof *iov);
+        if (iov == NULL) {
+            vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for the list of what to write");
+            return;
+        }
+    }
+    size_t total, n;
     struct vmux_buf *wire = &c->out;
     if (c->tls != NULL) {
-        if (!conn_encrypt(c))
-            return;
+        if (!conn_encrypt(c, iov))
+            goto done;
         wire = &c->cipher;
+        total = wire->len - wire->off;
+        n = total > 0;
+        iov[0] = span(wire->data + wire->off, total);
+    } else {
+        n = gather(c, iov, &total);
     }
-    if (wire->len == wire->off)
-        return;
-    uv_buf_t b = uv_buf_init(wire->data + wire->off, (unsigned)(wire->len - wire->off));
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == UV_EAGAIN)
-        n = 0;
-    if (n < 0) {
-        vmux__conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(n));
-        return;
-    }
-    if (c->tls == NULL)
-        c->flushed += (uint64_t)n;
-    vmux__count(&c->link->ctr->bytes_out, (uint64_t)n);
-    wire->off += (size_t)n;
-    if (wire->off == wire->len)
-        vmux__buf_drained(wire);
-    else
-        conn_write_rest(c, wire);
+    if (total > 0)
+        conn_send(c, wire, iov, n, total);
+done:
+    if (iov != stack)
+        free(iov);
 }
 
 static void on_flush_turn(uv_prepare_t *p)
@@ -153,7 +314,8 @@ int vmux__conn_write_op(struct vmux_conn *c, struct vmux_op *op)
     vmux__lane_shut(c->link);
     if ((op->flags & VMUX_OP_NEAR) && c->link->tracking.writing != NULL)
         c->link->tracking.writing(c->link, op, c->link->tracking.arg);
-    int rc = vmux__buf_append(&c->out, op->cmd, op->len);
+    bool lent = op->len >= LEND_MIN && !(op->flags & VMUX_OP_SECRET) && lend(c, op);
+    int rc = lent ? 0 : vmux__buf_append(&c->out, op->cmd, op->len);
     if (rc != 0) {
         conn_drop_op(op, rc);
         return rc;

@@ -171,7 +171,7 @@ static bool lane_eligible(const struct vmux_link *link)
     const struct vmux_conn *c = link->conn;
     return link->lane_ok && link->state == LINK_READY && c != NULL && c->tls == NULL &&
            c->fd >= 0 && !c->failing && !c->hung_up && !c->retiring && !c->write_pending &&
-           !c->flush_armed && c->setup_left == 0 && c->out.off == c->out.len;
+           !c->flush_armed && c->setup_left == 0 && c->out.off == c->out.len && c->lent.count == 0;
 }
 
 /* Whether a caller may read on it too: nothing in flight, nothing unparsed, a sync caller about. */
@@ -260,7 +260,7 @@ static bool lane_track(struct vmux_conn *c, struct vmux_op *op, size_t sent)
     c->flushed += sent;
     vmux__count(&c->link->ctr->bytes_out, sent);
     vmux__opq_push(&c->fifo, op);
-    return sent == op->len || vmux__buf_append(&c->out, op->cmd + sent, op->len - sent) == 0;
+    return vmux__conn_queue_rest(c, op, sent);
 }
 
 /* Takes the lane to write op: from OPEN, or from IDLE when the caller can read op's reply. */
@@ -277,11 +277,12 @@ static int lane_take(struct vmux_link *link, const struct vmux_op *op)
 
 /*
  * After a caller's send(): the lane's next state. whole: every byte went out; kept: what did not
- * is in c->out (else the connection cannot go on); deadline: the soonest of the ops sent. With
- * everything sent on an idle lane the replies are the caller's to read (*reading, LANE_READING:
- * vmux__lane_read() or vmux__lane_read_all()); otherwise the I/O thread is woken when it must be
- * (bytes left, or a deadline before its next wake-up) and the lane opens, or stays shut while
- * c->out holds the rest. Still holding the lane, so the handle and its wake-up are there.
+ * is queued on the connection, in c->out or lent (else the connection cannot go on); deadline: the
+ * soonest of the ops sent. With everything sent on an idle lane the replies are the caller's to
+ * read (*reading, LANE_READING: vmux__lane_read() or vmux__lane_read_all()); otherwise the I/O
+ * thread is woken when it must be (bytes left, or a deadline before its next wake-up) and the lane
+ * opens, or stays shut while the connection holds the rest. Still holding the lane, so the handle
+ * and its wake-up are there.
  */
 static void lane_hand_over(struct vmux_link *link, int from, bool whole, bool kept,
                            uint64_t deadline, bool *reading)
@@ -356,7 +357,7 @@ int vmux__lane_write_all(struct vmux_link *link, struct vmux_op *const *ops, siz
         left -= part;
         total += ops[i]->len;
         deadline = ops[i]->deadline_ns < deadline ? ops[i]->deadline_ns : deadline;
-        kept = lane_track(c, ops[i], part) && kept; /* the unsent rest goes to c->out */
+        kept = lane_track(c, ops[i], part) && kept; /* the unsent rest: the I/O thread's */
     }
     lane_hand_over(link, from, (size_t)sent == total, kept, deadline, reading);
     return 0;

@@ -83,7 +83,7 @@ struct vmux_link {
      * connection it borrows while it holds the lane. */
     atomic_int lane;
     int lane_depth;        /* I/O thread: enclosing vmux__lane_enter()s; the lane opens at 0 only */
-    atomic_bool lane_rest; /* a caller left bytes in conn->out: the I/O thread writes them */
+    atomic_bool lane_rest; /* a caller left bytes queued on conn: the I/O thread writes them */
     atomic_bool lane_broken; /* a caller could not keep the rest of a command: fail the conn */
     _Atomic uint64_t lane_wake_by; /* hrtime ns by which the I/O thread wakes anyway */
     bool lane_ok;                  /* vmux__lane_enable(): this link may lend its connection */
@@ -162,9 +162,16 @@ struct vmux_conn {
     struct vmux_buf out;     /* command bytes queued and not yet sent (or encrypted) */
     struct vmux_buf cipher;  /* TLS: ciphertext not yet handed to the kernel */
     struct vmux_buf writing; /* bytes a uv_write is sending */
-    uint64_t queued;         /* command bytes ever queued on this connection */
-    uint64_t flushed;        /* command bytes that may have left: handed to the kernel, to a
-                                pending uv_write, or to TLS */
+    /* Large commands are not copied into out: the connection writes them from their ops' own
+     * bytes, between out's (conn_write.c). v[head, count) in the order written, each op marked
+     * VMUX_OP_LENT and kept in the FIFO meanwhile; the first `writing` are the uv_write's. */
+    struct {
+        struct vmux_op **v;
+        size_t head, count, cap, writing;
+    } lent;
+    uint64_t queued;  /* command bytes ever queued on this connection */
+    uint64_t flushed; /* command bytes that may have left: handed to the kernel, to a
+                         pending uv_write, or to TLS */
 
     char where[300]; /* "host:port", for messages */
     char rbuf[64 * 1024];
@@ -205,6 +212,20 @@ int vmux__conn_write_op(struct vmux_conn *conn, struct vmux_op *op);
 void vmux__conn_arm_flush(struct vmux_conn *c);
 /* Queues bytes that expect no matched reply. Returns 0 or VMUX_ERR_NOMEM. */
 int vmux__conn_write_raw(struct vmux_conn *conn, const char *bytes, size_t len);
+/*
+ * The connection lets go of an op answered while it may still be writing the op's own bytes
+ * (VMUX_OP_LENT): true when they had all left (the op is the caller's again), false when some
+ * had not, so that the server answered a command it had not read whole and the connection must
+ * end before the op is freed (its socket closed, nothing more is written from it).
+ */
+bool vmux__conn_unlend(struct vmux_conn *c, struct vmux_op *op);
+/*
+ * Queues what is left of op, whose first sent bytes the direct lane wrote (lane.c): lent when op
+ * is large, else copied into c->out. False when out of memory. The caller holds the lane.
+ */
+bool vmux__conn_queue_rest(struct vmux_conn *c, struct vmux_op *op, size_t sent);
+/* Ends the lending of every op (the connection is ending: its socket is closed). */
+void vmux__conn_lent_forget(struct vmux_conn *c);
 
 /* conn_read.c: one connection's reading. */
 /* Starts reading a socket just connected (conn.c), then the TLS handshake or session setup. */

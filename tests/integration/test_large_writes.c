@@ -1,0 +1,233 @@
+/*
+ * Large commands are written from their own bytes (lib/net/conn_write.c: "lent" ops), between
+ * the small commands copied into the connection's buffer. What must hold:
+ * - a pipeline of large SETs (64 KiB - 1 to 3 MiB, 40 MiB in all: more than the socket takes at
+ *   once, so most of it goes through uv_write) interleaved with small INCRs arrives byte for byte
+ *   and in order: every value reads back as written, the counter counts every INCR once;
+ * - the same from several threads at once on one handle, each with its own keys;
+ * - a command the server answers before it has read all of it (a value over the server's
+ *   proto-max-bulk-len: "Protocol error: invalid bulk length", then the server closes) gets that
+ *   error, nothing more of it reaches the server, and the handle goes on with a new connection.
+ * The same over TLS (.tls), where the lent bytes are encrypted straight from the op.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+enum { NSETS = 24, THREADS = 4, WAIT_MS = 60000 };
+
+/* The value sizes, cycled: both sides of the 64 KiB line, and a few megabytes. */
+static const size_t SIZES[] = {65535, 65536, 1 << 20, (1 << 20) + 7, 3 << 20, 100};
+
+/* The value of key number i: its size from SIZES, bytes that depend on i and the position. */
+static char *value_of(int i, size_t *len)
+{
+    *len = SIZES[i % (int)(sizeof SIZES / sizeof *SIZES)];
+    char *v = malloc(*len);
+    assert_non_null(v);
+    for (size_t k = 0; k < *len; k++)
+        v[k] = (char)('A' + (k * 7 + (size_t)i * 13) % 53);
+    return v;
+}
+
+struct pending {
+    atomic_int left, errors;
+};
+
+static void on_done(int status, vmux_reply *reply, void *ud)
+{
+    struct pending *p = ud;
+    if (status != 0)
+        atomic_fetch_add(&p->errors, 1);
+    vmux_reply_free(reply);
+    atomic_fetch_sub(&p->left, 1);
+}
+
+static bool all_done(void *arg)
+{
+    return atomic_load(&((struct pending *)arg)->left) == 0;
+}
+
+/* NSETS large SETs, each followed by an INCR of counter, handed over back to back. */
+static void pipeline_sets(vmux *m, const char *prefix, const char *counter)
+{
+    struct pending p = {0};
+    atomic_store(&p.left, 2 * NSETS);
+    for (int i = 0; i < NSETS; i++) {
+        char key[96];
+        size_t len;
+        char *v = value_of(i, &len);
+        snprintf(key, sizeof key, "%s:%d", prefix, i);
+        assert_int_equal(vmux_call_async(m, NULL, 3, (const char *[]){"SET", key, v},
+                                         (const size_t[]){3, strlen(key), len}, on_done, &p),
+                         0);
+        free(v); /* the op holds its own copy */
+        assert_int_equal(
+            vmux_call_async(m, NULL, 2, (const char *[]){"INCR", counter}, NULL, on_done, &p), 0);
+    }
+    assert_true(vt_wait_until(all_done, &p, WAIT_MS));
+    assert_int_equal(atomic_load(&p.errors), 0);
+}
+
+/* Every value of pipeline_sets() reads back as written; the counter is NSETS. */
+static void check_sets(vmux *m, const char *prefix, const char *counter)
+{
+    for (int i = 0; i < NSETS; i++) {
+        char key[96];
+        size_t len, got;
+        char *v = value_of(i, &len);
+        snprintf(key, sizeof key, "%s:%d", prefix, i);
+        vmux_reply *r = NULL;
+        assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r), 0);
+        const char *s = vmux_reply_str(r, &got);
+        assert_non_null(s);
+        assert_int_equal(got, len);
+        assert_memory_equal(s, v, len);
+        vmux_reply_free(r);
+        free(v);
+        vmux_call_forget(m, NULL, 2, (const char *[]){"DEL", key}, NULL);
+    }
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", counter}, NULL, &r), 0);
+    assert_string_equal(vmux_reply_str(r, NULL), "24");
+    vmux_reply_free(r);
+    vmux_call_forget(m, NULL, 2, (const char *[]){"DEL", counter}, NULL);
+}
+
+static void test_pipelined_large_sets(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("pause", "syncTimeout=60000,asyncTimeout=60000");
+    char prefix[64], counter[64];
+    snprintf(prefix, sizeof prefix, "lw:%d:one", (int)getpid());
+    snprintf(counter, sizeof counter, "lw:%d:one:n", (int)getpid());
+    pipeline_sets(m, prefix, counter);
+    check_sets(m, prefix, counter);
+    vmux_close(m);
+}
+
+struct worker {
+    vmux *m;
+    int id;
+};
+
+static void *worker_run(void *arg)
+{
+    struct worker *w = arg;
+    char prefix[64], counter[64];
+    snprintf(prefix, sizeof prefix, "lw:%d:t%d", (int)getpid(), w->id);
+    snprintf(counter, sizeof counter, "lw:%d:t%d:n", (int)getpid(), w->id);
+    pipeline_sets(w->m, prefix, counter);
+    check_sets(w->m, prefix, counter);
+    return NULL;
+}
+
+static void test_threads_share_the_connection(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("pause", "syncTimeout=60000,asyncTimeout=60000");
+    pthread_t t[THREADS];
+    struct worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){m, i};
+        assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    vmux_close(m);
+}
+
+/* The server's proto-max-bulk-len, set for a test and put back after it. */
+static char *bulk_limit_before;
+
+static int limit_bulk(void **state)
+{
+    (void)state;
+    char *r = vt_admin("pause", "CONFIG GET proto-max-bulk-len");
+    assert_non_null(r);
+    char *nl = strchr(r, '\n');
+    assert_non_null(nl);
+    bulk_limit_before = strdup(nl + 1);
+    free(r);
+    r = vt_admin("pause", "CONFIG SET proto-max-bulk-len 1mb");
+    assert_string_equal(r, "OK");
+    free(r);
+    return 0;
+}
+
+static int unlimit_bulk(void **state)
+{
+    (void)state;
+    char *r = vt_admin("pause", "CONFIG SET proto-max-bulk-len %s", bulk_limit_before);
+    assert_string_equal(r, "OK");
+    free(r);
+    free(bulk_limit_before);
+    return 0;
+}
+
+/* A SET of 32 MiB, far more than the socket buffers hold: the server answers mid-way. */
+static int set_oversized(vmux *m, const char *key, bool async, char *err, size_t errlen)
+{
+    size_t len = 32u << 20;
+    char *v = malloc(len);
+    assert_non_null(v);
+    memset(v, 'x', len);
+    const char *argv[] = {"SET", key, v};
+    const size_t argl[] = {3, strlen(key), len};
+    vmux_callopts o = {.size = sizeof o, .errbuf = err, .errlen = errlen};
+    struct vt_async a = {0};
+    int rc = async ? vmux_call_async(m, &o, 3, argv, argl, vt_on_async, &a)
+                   : vmux_call(m, &o, 3, argv, argl, &a.reply);
+    free(v);
+    if (async && rc == 0) {
+        assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
+        rc = a.status;
+        snprintf(err, errlen, "%s", a.reply != NULL ? vmux_reply_str(a.reply, NULL) : "");
+    }
+    vmux_reply_free(a.reply);
+    return rc;
+}
+
+/* Sync (the direct lane sends the first part) and async (the I/O thread sends it all). */
+static void test_answered_before_sent_whole(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("pause", "syncTimeout=60000,asyncTimeout=60000");
+    for (int async = 0; async < 2; async++) {
+        char key[64], err[256] = "";
+        snprintf(key, sizeof key, "lw:%d:over:%d", (int)getpid(), async);
+        assert_int_equal(set_oversized(m, key, async, err, sizeof err), VMUX_ERR_SERVER);
+        assert_non_null(strstr(err, "invalid bulk length"));
+        /* The handle goes on, on a new connection; nothing of the value ran as a command. */
+        vmux_reply *r = NULL;
+        assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"EXISTS", key}, NULL, &r), 0);
+        assert_int_equal(vmux_reply_integer(r), 0);
+        vmux_reply_free(r);
+        assert_int_equal(vmux_call(m, NULL, 1, (const char *[]){"PING"}, NULL, &r), 0);
+        assert_string_equal(vmux_reply_str(r, NULL), "PONG");
+        vmux_reply_free(r);
+    }
+    vmux_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pipelined_large_sets),
+        cmocka_unit_test(test_threads_share_the_connection),
+        cmocka_unit_test_setup_teardown(test_answered_before_sent_whole, limit_bulk, unlimit_bulk),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
