@@ -80,7 +80,7 @@ static vmux_bytes view(const vmux_reply *r)
     return (vmux_bytes){(char *)s, s != NULL ? len : 0};
 }
 
-static void free_sub(struct vmux_sub *s)
+void vmux__sub_free(struct vmux_sub *s)
 {
     vmux_bytes_free(&s->name);
     uv_cond_destroy(&s->cv);
@@ -88,7 +88,8 @@ static void free_sub(struct vmux_sub *s)
     free(s);
 }
 
-/* Takes s out of the list, its bucket and the requests, and frees it. */
+/* Takes s out of the list, its bucket and the requests, and frees it (or its link keeps it,
+ * when its UNSUBSCRIBE is owed there: pubsub_owed.c). */
 static void drop(struct vmux_pubsub *ps, struct vmux_sub *s)
 {
     if (s->prev != NULL)
@@ -103,7 +104,8 @@ static void drop(struct vmux_pubsub *ps, struct vmux_sub *s)
     *at = s->hnext;
     ps->nsubs--;
     vmux__pubsub_unname(ps, s);
-    free_sub(s);
+    if (!vmux__sub_owe(s))
+        vmux__sub_free(s);
 }
 
 /* Frees the subscriptions unsubscribed while a delivery ran. */
@@ -366,7 +368,7 @@ static int remove_on_io(struct vmux *m, void *arg)
         return VMUX_ERR_INVALID_ARG;
     s->dead = true;
     if (s->at != NULL && !s->lost && !vmux__pubsub_others_at(ps, s, s->at))
-        vmux__sublink_send(s->at, vmux__unsubscribe_cmd[s->kind], &s->name, NULL, s->hash);
+        vmux__sub_unsubscribe(m, s); /* out of memory: written again later */
     bury(ps, s);
     if (vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER)
         vmux__pubsub_reconcile_soon(m, 0); /* a node's link left with nothing on it closes */
@@ -423,7 +425,7 @@ static int subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb
     uv_cond_init(&s->cv);
     int rc = vmux__run_on_io(m, add_on_io, s);
     if (rc != 0) {
-        free_sub(s);
+        vmux__sub_free(s);
         return rc;
     }
     *out = s;

@@ -1,7 +1,8 @@
 /*
  * The pub/sub engine's state in the handle (pubsub.c: the registry, delivery and the public
- * calls; pubsub_place.c: the subscriber links and where each subscription goes). I/O thread
- * only, except where noted.
+ * calls; pubsub_place.c: the subscriber links and where each subscription goes; pubsub_owed.c:
+ * the UNSUBSCRIBEs that could not be written for want of memory). I/O thread only, except where
+ * noted.
  *
  * Placement (docs/pubsub.md, "Cluster"): standalone, every subscription is on one subscriber
  * link to the handle's endpoints. In a cluster, channel and pattern subscriptions are on one
@@ -34,6 +35,9 @@ struct vmux_sublink {
     /* SUBSCRIBE and UNSUBSCRIBE requests written on its current connection, oldest first: the
      * server confirms them in this order, one confirmation each. Emptied when it fails. */
     struct vmux_sub_request *sent_head, *sent_tail;
+    /* Ended subscriptions whose UNSUBSCRIBE its current connection still owes (pubsub_owed.c),
+     * linked by onext; owned here. */
+    struct vmux_sub *owed;
     bool failed;         /* its connection failed since it was last ready */
     uint64_t unnamed_ms; /* loop ms since when the map has not named its node; 0 while it does */
     /* The replay guard (pubsub_guard.c). seen: the fingerprints of the last messages delivered
@@ -71,6 +75,10 @@ struct vmux_sub {
     bool dead;            /* unsubscribed during a delivery: freed after it */
     int requests;         /* entries of the sent requests that name it */
     const struct vmux *m; /* its handle: vmux_sub_wait_live() must know a fork() child */
+    /* Its UNSUBSCRIBE could not be written for want of memory: once out of the registry it is
+     * kept on its link's owed list (onext) for its kind and name, until written (pubsub_owed.c) */
+    bool owed;
+    struct vmux_sub *onext;
     /* Where its SUBSCRIBE was sent (or goes when that link is ready); NULL: nowhere yet. */
     struct vmux_sublink *at;
     bool lost;         /* the server ended it on at (its slot moved...): to be sent again */
@@ -208,6 +216,35 @@ bool vmux__sub_held(struct vmux *m, const struct vmux_sub *s);
  */
 void vmux__sub_landed(struct vmux *m, struct vmux_sub *s, const struct vmux_sublink *sl);
 
+/* ---- UNSUBSCRIBEs that could not be written (pubsub_owed.c) ---- */
+
+/* What a request that could not be written for want of memory waits before it is tried again
+ * (the reconciler's next pass), and how often the reconciler looks again while it waits. */
+#define VMUX__PUBSUB_RETRY_MS 1000
+
+/*
+ * s has ended (dead) and was the last of its kind and name on its link s->at: writes its
+ * UNSUBSCRIBE there. When that fails for want of memory, s is owed: the reconciler writes it
+ * again VMUX__PUBSUB_RETRY_MS later (vmux__sublink_pay()), as it does a SUBSCRIBE.
+ */
+void vmux__sub_unsubscribe(struct vmux *m, struct vmux_sub *s);
+
+/* s, dead and out of the registry, is about to be freed: if its UNSUBSCRIBE is owed on a link
+ * still open, that link keeps it instead (true: the caller must not free it). */
+bool vmux__sub_owe(struct vmux_sub *s);
+
+/*
+ * The reconciler's pass over sl's owed UNSUBSCRIBEs: each is written, or dropped unwritten when
+ * a subscription of its kind and name is on sl again (the UNSUBSCRIBE would end it), and freed.
+ * One that still cannot be written (out of memory, or the connection not ready) stays. Returns
+ * whether none stays.
+ */
+bool vmux__sublink_pay(struct vmux_sublink *sl);
+
+/* sl's connection failed, was replaced or closed: a new one never had what sl owed, which is
+ * dropped unwritten and freed. why ends the log line. */
+void vmux__sublink_forgive(struct vmux_sublink *sl, const char *why);
+
 /* ---- between pubsub.c and pubsub_place.c ---- */
 
 /* Runs the reconciler in delay_ms (or sooner, if it was due sooner). */
@@ -231,6 +268,9 @@ int vmux__sublink_send(struct vmux_sublink *sl, const char *cmd, const vmux_byte
 /* Takes sl's oldest request, the one the server has just answered. NULL when none. */
 struct vmux_sub_request *vmux__sublink_oldest(struct vmux_sublink *sl);
 struct vmux_sub *vmux__sublink_answered(struct vmux_sublink *sl);
+
+/* Frees s (pubsub.c): its name, its lock, itself. */
+void vmux__sub_free(struct vmux_sub *s);
 
 /* Forgets s in every link's requests: it is about to be freed. */
 void vmux__pubsub_unname(struct vmux_pubsub *ps, struct vmux_sub *s);

@@ -29,7 +29,7 @@
 #include "route/slot.h"
 #include "vmux/error.h"
 
-#define RETRY_MS 1000 /* while something waits for a map: how often to look again */
+#define RETRY_MS VMUX__PUBSUB_RETRY_MS /* while something waits: how often to look again */
 
 /* ---- requests written and their confirmations ---- */
 
@@ -126,6 +126,7 @@ static void on_sub_link_ready(struct vmux_link *link, const char *where, void *a
     struct vmux *m = sl->m;
     (void)link;
     sl->failed = false;
+    vmux__sublink_forgive(sl, "not sent, a new connection");
     vmux__log(m->cfg, VMUX_LOG_INFO, "%s: subscriber connection ready; resubscribing", where);
     for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next)
         if (!s->dead && s->at == sl && !s->lost)
@@ -154,6 +155,7 @@ static void on_sub_link_failed(struct vmux_link *link, int code, const char *rea
     vmux__log(m->cfg, VMUX_LOG_WARN, "subscriber connection failed (%s): %s", vmux_err_name(code),
               reason);
     forget_requests(sl);
+    vmux__sublink_forgive(sl, "not sent, the connection failed");
     sl->failed = true;
     bool was_live = false;
     for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next) {
@@ -250,6 +252,7 @@ static void retire(struct vmux *m, struct vmux_sublink *sl)
         p = &(*p)->next;
     *p = sl->next;
     forget_requests(sl);
+    vmux__sublink_forgive(sl, "not sent, the connection closed");
     vmux__sublink_forget_seen(sl);
     vmux__link_close(sl->link);
     sl->link = NULL;
@@ -353,12 +356,18 @@ static struct vmux_sublink *target(struct vmux *m, const struct vmux_sub *s)
     }
 }
 
-/* Puts s on to (its SUBSCRIBE sent now or when to is ready), leaving the link it was on. */
-static void move(struct vmux *m, struct vmux_sub *s, struct vmux_sublink *to)
+/*
+ * Puts s on to (its SUBSCRIBE sent now or when to is ready), leaving the link it was on. False
+ * when the UNSUBSCRIBE owed there could not be written for want of memory: s then stays where
+ * it is, still subscribed and delivered there, and moves on a later pass (a subscription on two
+ * nodes would deliver every message twice, and the old one's for as long as it lasts).
+ */
+static bool move(struct vmux *m, struct vmux_sub *s, struct vmux_sublink *to)
 {
     struct vmux_sublink *from = s->at;
-    if (from != NULL && from != to && !s->lost && !vmux__pubsub_others_at(&m->pubsub, s, from))
-        vmux__sublink_send(from, vmux__unsubscribe_cmd[s->kind], &s->name, NULL, s->hash);
+    if (from != NULL && from != to && !s->lost && !vmux__pubsub_others_at(&m->pubsub, s, from) &&
+        vmux__sublink_send(from, vmux__unsubscribe_cmd[s->kind], &s->name, NULL, s->hash) != 0)
+        return false;
     vmux__pubsub_set_live(s, false);
     if (from != NULL && from != to) /* what from delivered last must not come again from to */
         vmux__sublink_inherit(to, from, uv_now(&m->loop));
@@ -366,6 +375,7 @@ static void move(struct vmux *m, struct vmux_sub *s, struct vmux_sublink *to)
     s->lost = false;
     s->bounce_to = NULL;
     subscribe_on(m, to, s);
+    return true;
 }
 
 /* Places s where it belongs; returns false when it must be looked at again later. */
@@ -381,8 +391,7 @@ static bool place(struct vmux *m, struct vmux_sub *s)
         return (!want->failed && want->unnamed_ms == 0) || !clustered(m);
     if (s->at == want && uv_now(&m->loop) < s->retry_at)
         return false; /* the node refused it a moment ago: not at once again */
-    move(m, s, want);
-    return true;
+    return move(m, s, want);
 }
 
 void vmux__pubsub_place(struct vmux *m, struct vmux_sub *s)
@@ -403,13 +412,17 @@ static bool in_use(struct vmux *m, const struct vmux_sublink *sl)
     return false;
 }
 
-/* The reconciler: every subscription where it belongs, then the idle links closed. */
+/*
+ * The reconciler: every subscription where it belongs, then the idle links closed and the
+ * others' owed UNSUBSCRIBEs written (after the placing: a subscription of the same name that
+ * was waiting to be sent again is on its link by then, and is not to be ended).
+ */
 static void reconcile(struct vmux *m)
 {
     struct vmux_pubsub *ps = &m->pubsub;
     if (ps->closed)
         return;
-    bool settled = true;
+    bool settled = true, paid = true;
     for (struct vmux_sub *s = ps->subs; s != NULL; s = s->next)
         if (!s->dead && !place(m, s))
             settled = false;
@@ -418,12 +431,13 @@ static void reconcile(struct vmux *m)
         next = sl->next;
         if (!in_use(m, sl))
             retire(m, sl);
+        else if (!vmux__sublink_pay(sl))
+            paid = false;
     }
-    if (!settled) {
-        if (clustered(m))
-            vmux__router_refresh_soon(&m->router); /* a map that says where they belong */
+    if (!settled && clustered(m))
+        vmux__router_refresh_soon(&m->router); /* a map that says where they belong */
+    if (!settled || !paid)
         vmux__pubsub_reconcile_soon(m, RETRY_MS);
-    }
 }
 
 static void on_timer(uv_timer_t *t)
