@@ -581,6 +581,156 @@ static int scenario_pubsub(fx *f)
     return rc_pub;
 }
 
+/* ---- an unsubscribe whose UNSUBSCRIBE could not be written ---- */
+
+/* How long the server may go on sending an ended subscription's channel: the UNSUBSCRIBE that
+ * could not be written is written again a second later. */
+#define UNSUB_DEADLINE_MS CALL_TIMEOUT_MS
+
+/* The unsubscribe scenarios' channels (this process's own, as the TLS run may share the
+ * server): the one ended, and the keeper's, which holds the subscriber connection (in a cluster
+ * a node's link with nothing on it closes, and the server forgets its subscriptions with it). */
+static char unsub_channel[64], keep_channel[64];
+
+/* Messages to the subscription ended, to the one made again on its channel, to the keeper. */
+static atomic_int msgs_ended, msgs_again, msgs_keep;
+
+/* The main handle's log: UNSUBSCRIBEs owed for want of memory, and how many were settled. */
+static atomic_int unsub_owed, unsub_settled;
+
+static void on_log(vmux_log_level level, const char *message, void *userdata)
+{
+    (void)level;
+    (void)userdata;
+    if (strstr(message, "out of memory writing") != NULL)
+        atomic_fetch_add(&unsub_owed, 1);
+    if (strstr(message, "owed since memory ran out") != NULL)
+        atomic_fetch_add(&unsub_settled, 1);
+}
+
+static void count_message(const vmux_message *msg, void *userdata)
+{
+    (void)msg;
+    atomic_fetch_add((atomic_int *)userdata, 1);
+}
+
+/* vmux_subscribe() of channel with allocation working, once the server has confirmed it. */
+static vmux_sub *subscribe_live(vmux *m, const char *channel, atomic_int *count)
+{
+    vmux_sub *sub = NULL;
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR(channel), count_message, count, &sub), 0);
+    assert_int_equal(vmux_sub_wait_live(sub, CALL_TIMEOUT_MS), 0);
+    return sub;
+}
+
+/* PUBLISH to channel with allocation working: the receivers the server counts (in a cluster,
+ * on the node of the handle's channel subscriptions, where vmux_publish() goes). */
+static int64_t receivers_of(vmux *m, const char *channel)
+{
+    vmux_callopts o = VMUX_INIT(vmux_callopts);
+    o.timeout_ms = CALL_TIMEOUT_MS;
+    o.flags = VMUX_CALL_RETRY_SAFE;
+    int64_t n = -1;
+    int rc = vmux_publish(m, &o, VMUX_SUB_CHANNEL, VMUX_STR(channel), VMUX_STR("late"), &n);
+    if (rc != 0)
+        fail_msg("%s, after allocation %ld failed: PUBLISH %s: %s", g_name, g_nth, channel,
+                 vmux_err_name(rc));
+    return n;
+}
+
+static bool unsub_channel_quiet(void *arg)
+{
+    return receivers_of(arg, unsub_channel) == 0;
+}
+
+static bool counted(void *arg)
+{
+    return atomic_load(&msgs_keep) > *(int *)arg;
+}
+
+/* With allocation working: a message to the keeper arrives, so the handle has read (and dealt
+ * with) every message the server sent its subscriber connection before. */
+static void drain_subscriber(vmux *m, vmux_sub *keep)
+{
+    assert_int_equal(vmux_sub_wait_live(keep, CALL_TIMEOUT_MS), 0);
+    int before = atomic_load(&msgs_keep);
+    assert_int_equal(receivers_of(m, keep_channel), 1);
+    if (!vt_wait_until(counted, &before, CALL_TIMEOUT_MS))
+        fail_msg("%s, after allocation %ld failed: the keeper's message did not come", g_name,
+                 g_nth);
+}
+
+/*
+ * vmux_unsubscribe() of a channel's subscription (the keeper holds the subscriber connection):
+ * once memory is back, the server stops sending the channel to the handle within
+ * UNSUB_DEADLINE_MS, even when the UNSUBSCRIBE could not be written (it is written again a
+ * second later), and the messages that come meanwhile reach no callback.
+ */
+static int scenario_unsubscribe(fx *f)
+{
+    atomic_store(&msgs_ended, 0);
+    vmux_sub *keep = subscribe_live(f->m, keep_channel, &msgs_keep);
+    vmux_sub *sub = subscribe_live(f->m, unsub_channel, &msgs_ended);
+    fa_on();
+    int rc = vmux_unsubscribe(f->m, sub);
+    fa_off();
+    expect_rc("vmux_unsubscribe", rc, 1, VMUX_ERR_NOMEM);
+    if (rc != 0) /* nothing changed: it is still there to unsubscribe */
+        assert_int_equal(vmux_unsubscribe(f->m, sub), 0);
+    if (!vt_poll_until(unsub_channel_quiet, f->m, UNSUB_DEADLINE_MS, 20))
+        fail_msg("%s, allocation %ld failing: %d ms after vmux_unsubscribe(), the server still "
+                 "sends %s to the handle",
+                 g_name, g_nth, UNSUB_DEADLINE_MS, unsub_channel);
+    drain_subscriber(f->m, keep);
+    if (atomic_load(&msgs_ended) != 0)
+        fail_msg("%s, allocation %ld failing: %d messages reached an ended subscription", g_name,
+                 g_nth, atomic_load(&msgs_ended));
+    assert_int_equal(vmux_unsubscribe(f->m, keep), 0);
+    return rc;
+}
+
+static bool settled_all(void *arg)
+{
+    return atomic_load(&unsub_settled) >= *(int *)arg;
+}
+
+/*
+ * As scenario_unsubscribe, but the channel is subscribed again at once: an UNSUBSCRIBE owed
+ * for the first subscription must not end the second when the reconciler comes to it. Once the
+ * log says it was settled, the server still counts the handle, and the new callback (not the
+ * old one) gets the message.
+ */
+static int scenario_resubscribe(fx *f)
+{
+    atomic_store(&msgs_ended, 0);
+    atomic_store(&msgs_again, 0);
+    vmux_sub *keep = subscribe_live(f->m, keep_channel, &msgs_keep);
+    vmux_sub *sub = subscribe_live(f->m, unsub_channel, &msgs_ended);
+    int owed = atomic_load(&unsub_owed), settled = atomic_load(&unsub_settled);
+    fa_on();
+    int rc = vmux_unsubscribe(f->m, sub);
+    fa_off();
+    expect_rc("vmux_unsubscribe", rc, 1, VMUX_ERR_NOMEM);
+    if (rc != 0)
+        assert_int_equal(vmux_unsubscribe(f->m, sub), 0);
+    vmux_sub *again = subscribe_live(f->m, unsub_channel, &msgs_again);
+    /* the owed UNSUBSCRIBE, noted before vmux_unsubscribe() returned, is settled a second later */
+    int until = settled + (atomic_load(&unsub_owed) - owed);
+    if (!vt_wait_until(settled_all, &until, UNSUB_DEADLINE_MS))
+        fail_msg("%s, allocation %ld failing: an owed UNSUBSCRIBE was not settled in %d ms", g_name,
+                 g_nth, UNSUB_DEADLINE_MS);
+    if (receivers_of(f->m, unsub_channel) != 1)
+        fail_msg("%s, allocation %ld failing: the channel subscribed again was unsubscribed",
+                 g_name, g_nth);
+    drain_subscriber(f->m, keep);
+    assert_true(atomic_load(&msgs_again) >= 1);
+    assert_int_equal(atomic_load(&msgs_ended), 0);
+    assert_int_equal(vmux_unsubscribe(f->m, again), 0);
+    assert_int_equal(vmux_unsubscribe(f->m, keep), 0);
+    return rc;
+}
+
 /* Two vmux_near_get()s of one key (a miss, then a hit) on the nearCache handle. */
 static int scenario_near(fx *f)
 {
@@ -1147,6 +1297,9 @@ static int setup(void **state)
     f->conf = vt_server_config("plain", "syncTimeout=4000,reconnectMin=1,reconnectMax=50");
     vmux_config *cfg = vt_config(f->conf);
     assert_int_equal(vmux_config_set_event_handler(cfg, on_event, NULL), 0);
+    assert_int_equal(vmux_config_set_log(cfg, on_log, VMUX_LOG_INFO, NULL), 0);
+    snprintf(unsub_channel, sizeof unsub_channel, "oom:unsub:%d", (int)getpid());
+    snprintf(keep_channel, sizeof keep_channel, "oom:keep:%d", (int)getpid());
     f->m = vt_open_config(cfg, f->conf);
     vmux_config_free(cfg);
     char *near_conf = vt_server_config("plain", "nearCache=true,reconnectMin=1,reconnectMax=50");
@@ -1233,6 +1386,16 @@ static void test_pubsub(void **state)
     sweep(*state, "pubsub", scenario_pubsub, VT_FA_ANY, 1);
 }
 
+static void test_unsubscribe(void **state)
+{
+    sweep(*state, "unsubscribe", scenario_unsubscribe, VT_FA_ANY, 1);
+}
+
+static void test_resubscribe(void **state)
+{
+    sweep(*state, "resubscribe", scenario_resubscribe, VT_FA_ANY, 1);
+}
+
 static void test_near_cache(void **state)
 {
     sweep(*state, "near", scenario_near, VT_FA_ANY, 1);
@@ -1312,6 +1475,7 @@ static void test_bursts(void **state)
     sweep(*state, "sync_burst", scenario_sync, VT_FA_ANY, -1);
     sweep(*state, "typed_burst", scenario_typed, VT_FA_ANY, -1);
     sweep(*state, "pubsub_burst", scenario_pubsub, VT_FA_ANY, -1);
+    sweep(*state, "unsubscribe_burst", scenario_unsubscribe, VT_FA_ANY, -1);
     sweep(*state, "batch_burst", scenario_batch, VT_FA_ANY, -1);
     /* three in a row: the lost reply of an acquire, then its resolution's first read */
     sweep(*state, "lock_burst3", scenario_lock, VT_FA_ANY, 3);
@@ -1323,7 +1487,8 @@ int main(void)
         cmocka_unit_test(test_open_close),    cmocka_unit_test(test_sync_calls),
         cmocka_unit_test(test_async_call),    cmocka_unit_test(test_typed_replies),
         cmocka_unit_test(test_transaction),   cmocka_unit_test(test_script),
-        cmocka_unit_test(test_pubsub),        cmocka_unit_test(test_near_cache),
+        cmocka_unit_test(test_pubsub),        cmocka_unit_test(test_unsubscribe),
+        cmocka_unit_test(test_resubscribe),   cmocka_unit_test(test_near_cache),
         cmocka_unit_test(test_mget_split),    cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_bulk),          cmocka_unit_test(test_blocking),
         cmocka_unit_test(test_cache),         cmocka_unit_test(test_lock),
