@@ -7,8 +7,15 @@
  * of a handle whose subscriber connection cannot connect yet; one unsubscribed while the
  * server is down is not issued again. The same when the server stays up and only drops the
  * subscriber connection (CLIENT KILL TYPE pubsub).
+ *
+ * After a freeze (the I/O thread stood still for more than 3 s: here a message callback that
+ * blocks it, while the server is stopped with SIGSTOP, so the checks after the freeze cannot
+ * pass at once): a subscription made and one ended while the handle checks its connections
+ * take effect once the server answers again, without a reconnect: the new one receives what is
+ * published then, and the server counts no receiver for the ended one.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -17,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -355,6 +363,144 @@ static void test_subscriber_connection_killed(void **state)
     vt_server_stop(&srv);
 }
 
+/* ---- a freeze: subscribing and unsubscribing while the connections are checked ---- */
+
+enum { STALL_MS = 3500 }; /* longer than the 3 s after which a late tick means a freeze */
+
+/* Long timeouts: the checks after the freeze wait for a stopped server without failing. */
+static const char *const FREEZE_CONF = "syncTimeout=15000,connectTimeout=15000,"
+                                       "reconnectMin=20,reconnectMax=250";
+
+struct freeze {
+    atomic_bool stalling; /* the stall callback has started */
+    atomic_bool checking; /* the handle logged its check after the freeze */
+    atomic_uint fresh;    /* messages the subscription made during the check received */
+};
+
+/* Blocks the I/O thread for STALL_MS, as a frozen process would stand still. */
+static void on_stall(const vmux_message *msg, void *ud)
+{
+    (void)msg;
+    struct freeze *f = ud;
+    atomic_store(&f->stalling, true);
+    uint64_t until = vt_now_ms() + STALL_MS;
+    while (vt_now_ms() < until) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void on_freeze_log(vmux_log_level level, const char *message, void *ud)
+{
+    (void)level;
+    if (strstr(message, "the process was suspended") != NULL)
+        atomic_store(&((struct freeze *)ud)->checking, true);
+}
+
+static void on_fresh(const vmux_message *msg, void *ud)
+{
+    (void)msg;
+    atomic_fetch_add(&((struct freeze *)ud)->fresh, 1);
+}
+
+static bool flag_set(void *arg)
+{
+    return atomic_load((atomic_bool *)arg);
+}
+
+static bool got_some(void *arg)
+{
+    return atomic_load((atomic_uint *)arg) > 0;
+}
+
+/* PUBLISH on a connection of the test's own; the server's count of receivers, -1 on error. */
+static long long raw_publish(redisContext *c, const char *channel, const char *payload)
+{
+    redisReply *r = redisCommand(c, "PUBLISH %s %s", channel, payload);
+    long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+struct nobody {
+    redisContext *c;
+    const char *channel;
+};
+
+static bool nobody_listens(void *arg)
+{
+    struct nobody *n = arg;
+    return raw_publish(n->c, n->channel, "anyone?") == 0;
+}
+
+static void test_subscribe_while_checking(void **state)
+{
+    (void)state;
+    vt_server srv;
+    assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
+    static struct freeze f;
+    atomic_init(&f.stalling, false);
+    atomic_init(&f.checking, false);
+    atomic_init(&f.fresh, 0);
+    char *text = vt_server_conf(&srv, FREEZE_CONF);
+    vmux_config *cfg = vt_config(text);
+    assert_int_equal(vmux_config_set_log(cfg, on_freeze_log, VMUX_LOG_WARN, &f), 0);
+    vmux *m = vt_open_config(cfg, text);
+    vmux_config_free(cfg);
+    free(text);
+    redisContext *rc = redisConnect("127.0.0.1", srv.port);
+    assert_true(rc != NULL && rc->err == 0);
+
+    char stall[MAXNAME], old[MAXNAME], fresh[MAXNAME];
+    name_of(stall, sizeof stall, "frz:stall");
+    name_of(old, sizeof old, "frz:old");
+    name_of(fresh, sizeof fresh, "frz:fresh");
+    vmux_sub *s_stall = NULL, *s_old = NULL, *s_fresh = NULL;
+    assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR(stall), on_stall, &f, &s_stall),
+                     0);
+    assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR(old), on_nothing, NULL, &s_old),
+                     0);
+    wait_live(s_stall);
+    wait_live(s_old);
+    vmux_reply *pong = NULL; /* the command connection is ready too */
+    assert_int_equal(vmux_call(m, NULL, 1, (const char *[]){"PING"}, NULL, &pong), 0);
+    vmux_reply_free(pong);
+
+    /* The freeze: the I/O thread stands still while the server stops answering. */
+    assert_int_equal(raw_publish(rc, stall, "stall"), 1);
+    if (!vt_wait_until(flag_set, &f.stalling, WAIT_MS))
+        fail_msg("the stall callback did not run");
+    assert_int_equal(kill(srv.pid, SIGSTOP), 0);
+    bool checking = vt_wait_until(flag_set, &f.checking, WAIT_MS);
+    int sub_rc = -1, unsub_rc = -1;
+    if (checking) { /* the window: the server cannot answer the checks yet */
+        sub_rc = vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR(fresh), on_fresh, &f, &s_fresh);
+        unsub_rc = vmux_unsubscribe(m, s_old);
+    }
+    assert_int_equal(kill(srv.pid, SIGCONT), 0);
+    if (!checking)
+        fail_msg("the handle did not notice the freeze");
+    assert_int_equal(sub_rc, 0);
+    assert_int_equal(unsub_rc, 0);
+
+    /* Once the checks pass: the new subscription goes live and receives... */
+    wait_live(s_fresh);
+    assert_int_equal(raw_publish(rc, fresh, "hello"), 1);
+    if (!vt_wait_until(got_some, &f.fresh, WAIT_MS))
+        fail_msg("the subscription made during the check received nothing");
+    /* ...and the server no longer sends the channel ended during the check. */
+    struct nobody n = {rc, old};
+    if (!vt_poll_until(nobody_listens, &n, WAIT_MS, 50))
+        fail_msg("the server still counts a receiver for the channel unsubscribed during the "
+                 "check");
+    assert_int_equal(raw_publish(rc, fresh, "again"), 1); /* subscribed once, not twice */
+    assert_int_equal(vmux_unsubscribe(m, s_fresh), 0);
+    assert_int_equal(vmux_unsubscribe(m, s_stall), 0);
+    redisFree(rc);
+    vmux_close(m);
+    vt_server_stop(&srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_subscribe_while_down),
         cmocka_unit_test(test_first_subscription_while_down),
         cmocka_unit_test(test_subscriber_connection_killed),
+        cmocka_unit_test(test_subscribe_while_checking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
