@@ -48,7 +48,9 @@ int vmux__sublink_send(struct vmux_sublink *sl, const char *cmd, const vmux_byte
     vmux__op_free(op);
     if (rc != 0) {
         free(rq);
-        return rc == VMUX_ERR_NOT_CONNECTED ? 0 : rc; /* not connected: its ready event sends */
+        /* not connected: its ready event sends it (a subscriber link is never CHECKING after a
+         * freeze, whose end raises no ready event: net/link.h) */
+        return rc == VMUX_ERR_NOT_CONNECTED ? 0 : rc;
     }
     *rq = (struct vmux_sub_request){NULL, s, hash, s == NULL};
     if (s != NULL)

@@ -518,6 +518,9 @@ void vmux__link_set_auxiliary(struct vmux_link *link)
 
 void vmux__link_checking(struct vmux_link *link)
 {
+    /* Never a subscriber link: CHECKING -> READY raises no ready event, and what
+     * vmux__link_send_raw() refused meanwhile would never be written (link.h). */
+    VMUX_ASSERT(link->push_fn == NULL);
     link_set_state(link, LINK_CHECKING);
 }
 

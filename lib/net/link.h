@@ -77,7 +77,9 @@ void vmux__link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, v
 /*
  * Writes RESP bytes that expect no reply matched to a command (SUBSCRIBE on a subscriber
  * link). Returns 0, or VMUX_ERR_NOT_CONNECTED when no connection is ready (the caller sends
- * them again when the link reports ready), or VMUX_ERR_NOMEM.
+ * them again when the link reports ready), or VMUX_ERR_NOMEM. A link with a push callback
+ * (vmux__link_set_push()) is never CHECKING (after a freeze it sends its heartbeat PING and
+ * stays ready), so NOT_CONNECTED always means a ready event is to come.
  */
 int vmux__link_send_raw(struct vmux_link *link, const char *bytes, size_t len);
 

@@ -278,7 +278,8 @@ void vmux__repl_take(struct vmux_link *link, const vmux_reply *info, uint64_t no
 
 /* link.c: what a connection reports to its link. */
 void vmux__link_conn_ready(struct vmux_link *link);
-/* A ready link's connection must prove itself after a freeze: commands wait (LINK_CHECKING). */
+/* A ready link's connection must prove itself after a freeze: commands wait (LINK_CHECKING).
+ * Never a link with a push callback: vmux__setup_check() sends its heartbeat PING instead. */
 void vmux__link_checking(struct vmux_link *link);
 /*
  * Looks at a user op's error reply: READONLY (with several endpoints) starts the search for the
