@@ -8,7 +8,8 @@
  * SIGCONT, with a retry-safe command resent on the new connection.
  *
  * Not tested here: the freeze detection (the I/O thread's tick arriving far too late), which
- * would need the test process itself to be stopped.
+ * would need the test process itself to be stopped (tests/pubsub/test_pubsub_reconnect.c
+ * stalls the I/O thread in a message callback instead).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strndup, kill under -std=c11 */
