@@ -106,7 +106,11 @@ typedef struct vmux_callopts {
      * could not be made, with VMUX_ERR_TIMEOUT, VMUX_ERR_NOT_CONNECTED or VMUX_ERR_BACKLOG_FULL,
      * gets that description followed by the last connection failure, credentials masked
      * (docs/errors.md): "timed out waiting for a connection (never sent); last connection
-     * failure: 127.0.0.1:6380: TLS handshake failed: certificate verify failed: ...". It is written
+     * failure: 127.0.0.1:6380: TLS handshake failed: certificate verify failed: ...". A call
+     * that was sent and lost with its connection (VMUX_ERR_CONNECTION_LOST, VMUX_ERR_PROTOCOL)
+     * gets the description followed by why the connection failed: "malformed or oversized reply
+     * from the server: 127.0.0.1:6379: bad reply: bulk string of 629145600 bytes exceeds
+     * maxBulkLength 536870912". It is written
      * only when the call fails, so start it as "": a call that returns 0 leaves it as it was,
      * also when vmux met an error on the way and recovered from it (the NOSCRIPT that
      * vmux_script_run() answers with EVAL). */

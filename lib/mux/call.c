@@ -154,12 +154,18 @@ static bool unsent_code(int rc)
     return rc == VMUX_ERR_TIMEOUT || rc == VMUX_ERR_NOT_CONNECTED || rc == VMUX_ERR_BACKLOG_FULL;
 }
 
+/* Codes of a sent command lost with its connection: its reply says why the connection failed. */
+static bool lost_code(int rc)
+{
+    return rc == VMUX_ERR_CONNECTION_LOST || rc == VMUX_ERR_PROTOCOL;
+}
+
 /*
  * Fills the caller's optional error buffer: the words of the error reply that came with the code
  * (the server's, or the router's for a redirect loop or for keys in two slots that only a node's
  * COMMAND GETKEYS could list), or the code's description, followed, for a command that failed
  * unsent because its link had no ready connection, by that link's last connection failure (the
- * reply vmux__op_why() gave it).
+ * reply vmux__op_why() gave it), and for one lost with its connection, by why that failed.
  */
 static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
 {
@@ -174,6 +180,8 @@ static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
         vmux__errbuf_set(opts->errbuf, opts->errlen, "%s%s; last connection failure: %s", why,
                          rc == VMUX_ERR_TIMEOUT ? " waiting for a connection (never sent)" : "",
                          failure);
+    else if (lost_code(rc) && reply != NULL)
+        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s: %s", why, vmux_reply_str(reply, NULL));
     else
         vmux__errbuf_set(opts->errbuf, opts->errlen, "%s", why != NULL ? why : "");
 }
@@ -208,7 +216,7 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint6
         atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     }
     explain(opts, rc, *out);
-    if (rc == VMUX_ERR_CROSSSLOT || unsent_code(rc)) { /* words in the buffer: *out stays NULL */
+    if (rc == VMUX_ERR_CROSSSLOT || unsent_code(rc) || lost_code(rc)) { /* words: *out NULL */
         vmux_reply_free(*out);
         *out = NULL;
     }

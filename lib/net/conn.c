@@ -21,6 +21,7 @@
 #include "core/counters.h"
 #include "core/errbuf.h"
 #include "core/redact.h"
+#include "core/reply_internal.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
 
@@ -263,6 +264,20 @@ static bool resendable(const struct vmux_op *op)
     return (op->flags & (VMUX_OP_RETRY_SAFE | VMUX_OP_RESENT)) == VMUX_OP_RETRY_SAFE;
 }
 
+/*
+ * What a synchronous caller whose sent op was lost with its connection hears besides the code
+ * (VMUX_ERR_CONNECTION_LOST, VMUX_ERR_PROTOCOL): why the connection failed, as its link just
+ * recorded it (call.c puts it in the caller's errbuf). NULL for others, or out of memory.
+ */
+static vmux_reply *lost_why(const struct vmux_op *op, const struct vmux_conn *c, int sent_status)
+{
+    const char *why = c->link->last_reason;
+    bool failed = sent_status == VMUX_ERR_CONNECTION_LOST || sent_status == VMUX_ERR_PROTOCOL;
+    if (!failed || !(op->flags & VMUX_OP_TELL_WHY) || why[0] == '\0')
+        return NULL;
+    return vmux__reply_new_str(VMUX_REPLY_ERROR, why, strlen(why));
+}
+
 /* Settles the ops in flight; see vmux__conn_end(). */
 static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_status)
 {
@@ -280,7 +295,8 @@ static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_
             }
             vmux__opq_push(&unsent, op);
         } else {
-            vmux__op_finish(op, sent ? sent_status : status, NULL);
+            vmux__op_finish(op, sent ? sent_status : status,
+                            sent ? lost_why(op, c, sent_status) : NULL);
         }
     }
     vmux__opq_prepend(&c->link->backlog, &unsent);

@@ -161,6 +161,23 @@ static void test_bulk_over_max_bulk_length(void **state)
     expect_error_then_recover(fx, bad, (size_t)head + N + 2, VT_FAKE_SEND, VMUX_ERR_PROTOCOL);
 }
 
+/* A synchronous caller hears which limit the reply broke, not only "malformed or oversized". */
+static void test_bulk_over_max_bulk_length_says_so(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    open_handle(fx, "maxBulkLength=1024");
+    push_str(fx, VT_FAKE_SEND, "$2000\r\n");
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux_reply *r = NULL;
+    assert_status(vmux_call(fx->m, &o, 2, (const char *[]){"GET", "vmux:big"}, NULL, &r),
+                  VMUX_ERR_PROTOCOL);
+    assert_null(r);
+    if (strstr(err, "malformed or oversized reply from the server: ") != err ||
+        strstr(err, "bulk string of 2000 bytes exceeds maxBulkLength 1024") == NULL)
+        fail_msg("errbuf: %s", err);
+}
+
 /* A status line with no end must not be buffered beyond maxReplyBuffer. */
 static void test_unterminated_line_over_buffer(void **state)
 {
@@ -308,6 +325,7 @@ int main(void)
         VT_FAKE_TEST(test_huge_bulk_length),
         VT_FAKE_TEST(test_huge_array_count),
         VT_FAKE_TEST(test_bulk_over_max_bulk_length),
+        VT_FAKE_TEST(test_bulk_over_max_bulk_length_says_so),
         VT_FAKE_TEST(test_unterminated_line_over_buffer),
         VT_FAKE_TEST(test_deep_nesting_is_read),
         VT_FAKE_TEST(test_nesting_too_deep),
