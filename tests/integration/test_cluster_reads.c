@@ -545,13 +545,19 @@ static void test_keyless_after_seed_demoted(void **state)
     vmux_close(m);
 }
 
-static atomic_int published_seen;
+static atomic_int published_seen; /* "hello" messages received */
 
+/*
+ * Counts the "hello" messages only. "nobody yet", which a primary ran and answered before the
+ * handle subscribed, reaches the seed's node over the cluster bus, which may bring it there
+ * after the subscription: the node then delivers it too (now and then; more often under load),
+ * and a count of every message was 6 of 5.
+ */
 static void on_published(const vmux_message *msg, void *userdata)
 {
-    (void)msg;
     (void)userdata;
-    atomic_fetch_add(&published_seen, 1);
+    if (msg->payload.len == 5 && memcmp(msg->payload.ptr, "hello", 5) == 0)
+        atomic_fetch_add(&published_seen, 1);
 }
 
 static bool all_published_seen(void *arg)
@@ -599,7 +605,7 @@ static void test_publish_beside_subscriptions(void **state)
     if (!vt_wait_until(all_published_seen, &want, 10000)) {
         vmux_stats st = VMUX_INIT(vmux_stats);
         vmux_read_stats(m, &st);
-        fail_msg("%d of %d published messages seen (pubsub_dropped %llu, subscriber_lost %llu)",
+        fail_msg("%d of %d \"hello\" messages seen (pubsub_dropped %llu, subscriber_lost %llu)",
                  atomic_load(&published_seen), want, (unsigned long long)st.pubsub_dropped,
                  (unsigned long long)st.subscriber_lost);
     }
