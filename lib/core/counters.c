@@ -27,19 +27,34 @@ void vmux__count_completion(struct vmux_counters *c, int status)
 bool vmux__counters_admit(struct vmux_counters *c, uint64_t len, uint64_t max_ops,
                           uint64_t max_bytes)
 {
-    uint64_t ops = atomic_fetch_add_explicit(&c->pending, 1, memory_order_relaxed);
-    uint64_t bytes = atomic_fetch_add_explicit(&c->pending_bytes, len, memory_order_relaxed);
-    if (ops < max_ops && (bytes == 0 || bytes + len <= max_bytes))
+    return vmux__counters_admit_n(c, 1, len, max_ops, max_bytes);
+}
+
+bool vmux__counters_admit_n(struct vmux_counters *c, uint64_t n, uint64_t bytes, uint64_t max_ops,
+                            uint64_t max_bytes)
+{
+    uint64_t held = atomic_fetch_add_explicit(&c->pending, n, memory_order_relaxed);
+    uint64_t held_bytes = atomic_fetch_add_explicit(&c->pending_bytes, bytes, memory_order_relaxed);
+    /* One by one, op i needs held + i < max_ops, and held_bytes plus the bytes up to it within
+     * max_bytes unless nothing came before it: only the first op of a batch, with nothing held. */
+    bool alone = n == 1 && held_bytes == 0;
+    if (n <= max_ops && held <= max_ops - n &&
+        (alone || (bytes <= max_bytes && held_bytes <= max_bytes - bytes)))
         return true;
-    vmux__counters_release(c, len);
+    vmux__counters_release_n(c, n, bytes);
     vmux__count(&c->refused, 1);
     return false;
 }
 
 void vmux__counters_release(struct vmux_counters *c, uint64_t len)
 {
-    atomic_fetch_sub_explicit(&c->pending, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&c->pending_bytes, len, memory_order_relaxed);
+    vmux__counters_release_n(c, 1, len);
+}
+
+void vmux__counters_release_n(struct vmux_counters *c, uint64_t n, uint64_t bytes)
+{
+    atomic_fetch_sub_explicit(&c->pending, n, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&c->pending_bytes, bytes, memory_order_relaxed);
 }
 
 static uint64_t get(const _Atomic uint64_t *v)

@@ -41,8 +41,20 @@ static inline void vmux__gauge(_Atomic uint64_t *g, uint64_t v)
 bool vmux__counters_admit(struct vmux_counters *c, uint64_t len, uint64_t max_ops,
                           uint64_t max_bytes);
 
+/*
+ * Admits n ops of bytes bytes in all, whole or not at all: exactly when admitting them one by one,
+ * with nothing else changing meanwhile, would admit every one (so one op larger than max_bytes
+ * fits while nothing else is held, and a batch of several never passes max_bytes). Any thread;
+ * O(1). Returns false, counting one refusal, when they do not fit.
+ */
+bool vmux__counters_admit_n(struct vmux_counters *c, uint64_t n, uint64_t bytes, uint64_t max_ops,
+                            uint64_t max_bytes);
+
 /* Gives back what vmux__counters_admit() took for an op of len bytes. */
 void vmux__counters_release(struct vmux_counters *c, uint64_t len);
+
+/* Gives back n ops of bytes bytes in all, taken by vmux__counters_admit_n(). */
+void vmux__counters_release_n(struct vmux_counters *c, uint64_t n, uint64_t bytes);
 
 /* Counts one completion by its status. */
 void vmux__count_completion(struct vmux_counters *c, int status);

@@ -64,6 +64,14 @@ static int encoded_size(int argc, const char *const *argv, const size_t *argvlen
     return 0;
 }
 
+int vmux__encoded_size(int argc, const char *const *argv, const size_t *argvlen, size_t *size)
+{
+    size_t cache[LEN_CACHE];
+    if (argc < 1 || argv == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    return encoded_size(argc, argv, argvlen, size, cache);
+}
+
 int vmux__encode_op_gated(int argc, const char *const *argv, const size_t *argvlen,
                           vmux_encode_gate gate, void *gate_arg, struct vmux_op **out)
 {

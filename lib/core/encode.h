@@ -19,6 +19,13 @@
  */
 int vmux__encode_op(int argc, const char *const *argv, const size_t *argvlen, struct vmux_op **out);
 
+/*
+ * The size of argv's RESP encoding into *size, from the arguments' lengths alone (no byte of a
+ * value is read): what vmux__encode_op() would make the op's len. 0, VMUX_ERR_INVALID_ARG (argc <
+ * 1, argv or an argument NULL) or VMUX_ERR_NOMEM (the size overflows).
+ */
+int vmux__encoded_size(int argc, const char *const *argv, const size_t *argvlen, size_t *size);
+
 /* A command at least this large is "large": vmux__encode_op_gated() asks its gate first. */
 #define VMUX_ENCODE_LARGE ((size_t)64 * 1024)
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/assert.h"
 #include "core/encode.h"
 #include "core/reply_internal.h"
 #include "core/sized.h"
@@ -186,36 +187,87 @@ static int make_op(vmux *m, const vmux_callopts *o, uint32_t timeout_ms,
     return 0;
 }
 
-/* Makes every part's op into ops (n), or none: 0 or the first part's error. */
-static int make_ops(vmux *m, const vmux_callopts *o, uint32_t timeout_ms,
-                    const struct vmux_part *parts, size_t n, struct batch *b, struct vmux_op **ops)
+/* The encoded bytes of parts[0..n) in *bytes, from their arguments' lengths alone: 0 or why not. */
+static int batch_bytes(const struct vmux_part *parts, size_t n, size_t *bytes)
 {
+    *bytes = 0;
     for (size_t i = 0; i < n; i++) {
-        int rc = make_op(m, o, timeout_ms, &parts[i], &b->refs[i], &ops[i]);
-        if (rc != 0) {
-            while (i-- > 0)
-                vmux__op_free(ops[i]);
+        size_t size;
+        int rc = vmux__encoded_size(parts[i].argc, parts[i].argv, parts[i].argvlen, &size);
+        if (rc != 0)
             return rc;
-        }
+        if (size > SIZE_MAX - *bytes)
+            return VMUX_ERR_NOMEM;
+        *bytes += size;
     }
     return 0;
+}
+
+/*
+ * Makes every part's op into ops (n), or none: 0 or the first part's error. The batch's
+ * reservation (n ops of bytes, vmux__reserve_n()) passes to the ops as they are made; what no op
+ * carries (a failed part's control op, or everything not made after an error) is given back.
+ */
+static int make_ops(vmux *m, const vmux_callopts *o, uint32_t timeout_ms,
+                    const struct vmux_part *parts, size_t n, size_t bytes, struct batch *b,
+                    struct vmux_op **ops)
+{
+    size_t held = n, made = 0;
+    int rc = 0;
+    for (; made < n && rc == 0; made++) {
+        rc = make_op(m, o, timeout_ms, &parts[made], &b->refs[made], &ops[made]);
+        if (rc != 0)
+            break;
+        if (!(ops[made]->flags & VMUX_OP_CONTROL)) {
+            VMUX_ASSERT(ops[made]->len <= bytes); /* the size batch_bytes() counted */
+            vmux__reserved(m, ops[made]);
+            bytes -= ops[made]->len;
+            held--;
+        }
+    }
+    if (rc != 0) {
+        while (made-- > 0)
+            vmux__op_free(ops[made]); /* gives back its share, if it carries one */
+    }
+    if (held > 0)
+        vmux__unreserve_n(m, held, bytes);
+    return rc;
+}
+
+/*
+ * Admits the batch at the door, whole or not at all, before a byte of it is copied: refusing a
+ * batch over maxPending or maxPendingBytes costs what refusing a GET does, however large its
+ * values (docs/reliability.md, Overload). 0 with *bytes reserved, or why not.
+ */
+static int at_door(vmux *m, const struct vmux_part *parts, size_t n, size_t *bytes)
+{
+    int rc = batch_bytes(parts, n, bytes);
+    return rc != 0 ? rc : vmux__reserve_n(m, n, *bytes);
 }
 
 static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
                         bool sync, vmux__batch_cb cb, void *userdata)
 {
     vmux_callopts o;
+    size_t bytes;
     if (m == NULL || parts == NULL || n == 0 || cb == NULL)
         return VMUX_ERR_INVALID_ARG;
     if (vmux__forked(m))
         return VMUX_ERR_FORKED; /* before any allocation: see vmux__forked() */
     int rc = read_opts(opts, &o);
+    if (rc == 0)
+        rc = at_door(m, parts, n, &bytes);
     if (rc != 0)
         return rc;
     struct batch *b = batch_new(n, cb, userdata);
     /* Not in the batch: the last part may free it while vmux__submit_all() still walks ops. */
     struct vmux_op **ops = b != NULL ? malloc(n * sizeof *ops) : NULL;
-    rc = ops == NULL ? VMUX_ERR_NOMEM : make_ops(m, &o, timeout_for(m, &o, sync), parts, n, b, ops);
+    if (ops == NULL) {
+        vmux__unreserve_n(m, n, bytes);
+        rc = VMUX_ERR_NOMEM;
+    } else {
+        rc = make_ops(m, &o, timeout_for(m, &o, sync), parts, n, bytes, b, ops);
+    }
     struct vmux_link *reader = NULL;
     if (rc == 0) /* takes the ops; accepted, b is theirs */
         rc = sync ? vmux__submit_sync_all(m, ops, n, &reader) : vmux__submit_all(m, ops, n);

@@ -95,6 +95,14 @@ void vmux__reserved(vmux *m, struct vmux_op *op);
 void vmux__unreserve(vmux *m, size_t len);
 
 /*
+ * The same for a batch (mux/batch.c): n ops of bytes encoded bytes in all, admitted whole or not
+ * at all (vmux__counters_admit_n()) before any is encoded; each op made then carries its share
+ * (vmux__reserved()), and what no op carries is given back with vmux__unreserve_n().
+ */
+int vmux__reserve_n(vmux *m, size_t n, size_t bytes);
+void vmux__unreserve_n(vmux *m, size_t n, size_t bytes);
+
+/*
  * Submits an encoded op from any thread, and takes it in every case (core/op.h). Returns 0 when
  * accepted (its callback will run exactly once), or the error that refused it
  * (VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL, VMUX_ERR_FORKED), in which case the op is already

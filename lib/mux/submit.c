@@ -175,15 +175,25 @@ static void set_deadline(struct vmux_op *op, uint64_t now_ns)
 
 int vmux__reserve(vmux *m, size_t len)
 {
-    return vmux__counters_admit(&m->ctr, len, (uint64_t)m->cfg->max_pending,
-                                m->cfg->max_pending_bytes)
-               ? 0
-               : VMUX_ERR_BACKLOG_FULL;
+    return vmux__reserve_n(m, 1, len);
 }
 
 void vmux__unreserve(vmux *m, size_t len)
 {
     vmux__counters_release(&m->ctr, len);
+}
+
+int vmux__reserve_n(vmux *m, size_t n, size_t bytes)
+{
+    return vmux__counters_admit_n(&m->ctr, n, bytes, (uint64_t)m->cfg->max_pending,
+                                  m->cfg->max_pending_bytes)
+               ? 0
+               : VMUX_ERR_BACKLOG_FULL;
+}
+
+void vmux__unreserve_n(vmux *m, size_t n, size_t bytes)
+{
+    vmux__counters_release_n(&m->ctr, n, bytes);
 }
 
 void vmux__reserved(vmux *m, struct vmux_op *op)

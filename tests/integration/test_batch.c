@@ -451,6 +451,96 @@ static void test_closed_while_waiting(void **state)
     vt_server_stop(&s);
 }
 
+/* A port nothing listens on: a server of the test's own, started and stopped. */
+static int closed_port(void)
+{
+    vt_server s = {0};
+    assert_int_equal(vt_server_start(&s, 0, NULL), 0);
+    int port = s.port;
+    vt_server_stop(&s);
+    return port;
+}
+
+/* A value of some /proc/self/status line ("VmHWM:", "VmRSS:"), in KiB. */
+static long status_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    long kib = -1;
+    while (kib < 0 && fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, field, strlen(field)) == 0)
+            kib = atol(line + strlen(field));
+    fclose(f);
+    assert_true(kib >= 0);
+    return kib;
+}
+
+/* Sets this process's peak RSS (VmHWM) back to its RSS now (proc(5), clear_refs "5"). */
+static void reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    assert_non_null(f);
+    assert_int_equal(fputs("5", f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/*
+ * A batch over maxPendingBytes is refused at the door, before a byte of it is copied: its peak
+ * RSS does not grow by the value, as it did when every command was encoded first (a copy of the
+ * 64 MiB value, then the refusal). Over maxPending likewise, whole.
+ * On a closed port, so that what is pending stays pending.
+ */
+static void test_refused_before_copy(void **state)
+{
+    (void)state;
+    if (vt_tls_mode() || vt_cluster_mode() != NULL) {
+        skip(); /* no server at all: the plain run covers it */
+        return;
+    }
+    enum { BIG = 64 << 20 };
+    char conf[160];
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,abortConnect=false,maxPending=3,maxPendingBytes=1048576,"
+             "asyncTimeout=60000",
+             closed_port());
+    vmux *m = vt_open_conf(conf);
+    struct vt_async a = {.done = false};
+    assert_int_equal(
+        vmux_call_async(m, NULL, 2, (const char *[]){"GET", "k"}, NULL, vt_on_async, &a),
+        0); /* pending: the bytes bound applies from here on */
+    char *value = malloc(BIG);
+    assert_non_null(value);
+    memset(value, 'v', BIG);
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    assert_int_equal(
+        vmux_batch_add(b, 3, (const char *[]){"SET", "k", value}, (const size_t[]){3, 1, BIG}), 0);
+    free(value);
+
+    reset_peak_rss();
+    long before = status_kib("VmRSS:");
+    int st[1];
+    assert_int_equal(vmux_batch_exec(m, NULL, b, st, NULL), VMUX_ERR_BACKLOG_FULL);
+    assert_int_equal(st[0], VMUX_ERR_BACKLOG_FULL);
+    assert_int_equal(vmux_batch_exec_async(m, NULL, b, never_called, NULL), VMUX_ERR_BACKLOG_FULL);
+    long grown = status_kib("VmHWM:") - before;
+    assert_true(grown < (BIG / 2) / 1024); /* no copy of the value was made */
+
+    vmux_batch_clear(b); /* 1 pending + 3 > maxPending: refused whole */
+    for (int i = 0; i < 3; i++)
+        add(b, 2, (const char *[]){"GET", "k"});
+    assert_int_equal(vmux_batch_exec_async(m, NULL, b, never_called, NULL), VMUX_ERR_BACKLOG_FULL);
+    vmux_stats stats = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &stats), 0);
+    assert_int_equal(stats.pending, 1); /* nothing of the refused batches is held */
+    assert_int_equal(stats.refused, 3);
+    vmux_batch_free(b);
+    vmux_close(m);
+    assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
+    assert_int_equal(a.status, VMUX_ERR_CLOSED);
+}
+
 /* An async batch's outcome, captured for the test thread. */
 struct box {
     atomic_bool done;
@@ -786,12 +876,19 @@ static void test_crossslot_alone(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mixed_in_order),    cmocka_unit_test(test_one_and_thousand),
-        cmocka_unit_test(test_large_and_many),    cmocka_unit_test(test_argument_errors),
-        cmocka_unit_test(test_deadline),          cmocka_unit_test(test_closed_while_waiting),
-        cmocka_unit_test(test_async_from_thread), cmocka_unit_test(test_async_from_callback),
-        cmocka_unit_test(test_threads),           cmocka_unit_test(test_lane_contended),
-        cmocka_unit_test(test_cluster_spread),    cmocka_unit_test(test_crossslot_alone),
+        cmocka_unit_test(test_mixed_in_order),
+        cmocka_unit_test(test_one_and_thousand),
+        cmocka_unit_test(test_large_and_many),
+        cmocka_unit_test(test_argument_errors),
+        cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_closed_while_waiting),
+        cmocka_unit_test(test_async_from_thread),
+        cmocka_unit_test(test_async_from_callback),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_lane_contended),
+        cmocka_unit_test(test_cluster_spread),
+        cmocka_unit_test(test_crossslot_alone),
+        cmocka_unit_test(test_refused_before_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
