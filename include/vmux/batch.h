@@ -80,7 +80,9 @@ VMUX_EXPORT void vmux_batch_clear(vmux_batch *b);
  * admitted whole or not at all), VMUX_ERR_CLOSED, VMUX_ERR_FORKED.
  *
  * opts as vmux_call() reads them: one deadline for the whole batch (timeout_ms, else the config's
- * syncTimeout), running from submission for every command at once; the VMUX_CALL_* flags apply
+ * syncTimeout), running from this call's entry for every command at once, so that the time spent
+ * encoding the commands counts (a command whose deadline passed before it was written fails
+ * VMUX_ERR_TIMEOUT unsent); the VMUX_CALL_* flags apply
  * to every command (VMUX_CALL_RETRY_SAFE: resend each after a broken connection). opts->errbuf,
  * when the return value is not 0, gets "command i: " and the description vmux_call() would give
  * that command.
@@ -104,7 +106,8 @@ typedef void (*vmux_batch_cb)(size_t n, const int *statuses, vmux_reply **replie
  * Returns 0 (cb will run exactly once), or, with nothing sent and cb never run,
  * VMUX_ERR_INVALID_ARG (m, b or cb NULL, b empty, bad opts), VMUX_ERR_NOMEM,
  * VMUX_ERR_BACKLOG_FULL, VMUX_ERR_CLOSED, VMUX_ERR_FORKED. The deadline is timeout_ms, else the
- * config's asyncTimeout, for the whole batch; the flags apply to every command.
+ * config's asyncTimeout, for the whole batch, from this call's entry; the flags apply to every
+ * command.
  */
 VMUX_EXPORT int vmux_batch_exec_async(vmux *m, const vmux_callopts *opts, const vmux_batch *b,
                                       vmux_batch_cb cb, void *userdata);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "core/errbuf.h"
 #include "core/op.h"
@@ -194,13 +195,14 @@ static int deliver(const vmux_callopts *opts, size_t n, struct vmux_part_result 
 int vmux_batch_exec(vmux *m, const vmux_callopts *opts, const vmux_batch *b, int *statuses,
                     vmux_reply **replies)
 {
+    uint64_t start_ns = uv_hrtime(); /* the deadline's start: batch.h, from submission */
     if (b == NULL || b->n == 0)
         return VMUX_ERR_INVALID_ARG;
     struct run r;
     int rc = m != NULL ? run_new(b, &r) : VMUX_ERR_INVALID_ARG;
     if (rc != 0)
         return refuse(opts, rc, b->n, statuses, replies);
-    rc = vmux__batch_call(m, opts, r.parts, b->n, r.results);
+    rc = vmux__batch_call(m, opts, r.parts, b->n, start_ns, r.results);
     rc = rc != 0 ? refuse(opts, rc, b->n, statuses, replies)
                  : deliver(opts, b->n, r.results, statuses, replies);
     free(r.parts);
@@ -244,13 +246,14 @@ static struct async_run *async_new(size_t n, vmux_batch_cb cb, void *userdata)
 int vmux_batch_exec_async(vmux *m, const vmux_callopts *opts, const vmux_batch *b, vmux_batch_cb cb,
                           void *userdata)
 {
+    uint64_t start_ns = uv_hrtime(); /* the deadline's start */
     if (m == NULL || b == NULL || b->n == 0 || cb == NULL)
         return VMUX_ERR_INVALID_ARG;
     struct run r;
     struct async_run *a = async_new(b->n, cb, userdata);
     int rc = a != NULL ? run_new(b, &r) : VMUX_ERR_NOMEM;
     if (rc == 0) {
-        rc = vmux__batch_async(m, opts, r.parts, b->n, async_done, a);
+        rc = vmux__batch_async(m, opts, r.parts, b->n, start_ns, async_done, a);
         free(r.parts);
     }
     if (rc != 0)

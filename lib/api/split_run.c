@@ -64,7 +64,7 @@ static int run_split(vmux *m, const vmux_callopts *opts, struct vmux_split *s, p
 {
     vmux_callopts o = safe_opts(opts);
     struct vmux_part_result *res = calloc(s->ngroups, sizeof *res);
-    int rc = res == NULL ? VMUX_ERR_NOMEM : vmux__batch_call(m, &o, s->parts, s->ngroups, res);
+    int rc = res == NULL ? VMUX_ERR_NOMEM : vmux__batch_call(m, &o, s->parts, s->ngroups, 0, res);
     if (rc == 0)
         rc = gather(&o, s, res, read, acc);
     else
@@ -203,7 +203,7 @@ int vmux__split_count_async(vmux *m, const vmux_callopts *opts, const char *cmd,
     rc = c == NULL ? VMUX_ERR_NOMEM : 0;
     if (rc == 0) {
         *c = (struct count_wait){cb, userdata};
-        rc = vmux__batch_async(m, &o, s.parts, s.ngroups, count_done, c);
+        rc = vmux__batch_async(m, &o, s.parts, s.ngroups, 0, count_done, c);
     }
     if (rc != 0)
         free(c); /* refused: count_done never runs */

@@ -79,11 +79,23 @@ static int read_opts(const vmux_callopts *opts, vmux_callopts *o)
                                                                              : 0;
 }
 
-static uint32_t timeout_for(vmux *m, const vmux_callopts *o, bool sync)
+/* The batch's one deadline, for every part: its timeout, and when it passes (uv_hrtime()). */
+struct timing {
+    uint32_t timeout_ms;
+    uint64_t deadline_ns;
+};
+
+/* Counted from start_ns, the caller's entry (0: now), so that encoding the parts counts. */
+static struct timing timing_for(vmux *m, const vmux_callopts *o, bool sync, uint64_t start_ns)
 {
+    struct timing t;
     if (o->timeout_ms != 0)
-        return o->timeout_ms < UINT32_MAX ? (uint32_t)o->timeout_ms : UINT32_MAX;
-    return (uint32_t)(sync ? vmux_config_sync_timeout(m->cfg) : vmux_config_async_timeout(m->cfg));
+        t.timeout_ms = o->timeout_ms < UINT32_MAX ? (uint32_t)o->timeout_ms : UINT32_MAX;
+    else
+        t.timeout_ms =
+            (uint32_t)(sync ? vmux_config_sync_timeout(m->cfg) : vmux_config_async_timeout(m->cfg));
+    t.deadline_ns = (start_ns != 0 ? start_ns : uv_hrtime()) + (uint64_t)t.timeout_ms * 1000000u;
+    return t;
 }
 
 /* A part that fails before it is sent (keys in two slots): its outcome, carried by a control op
@@ -163,8 +175,8 @@ static int route_part(vmux *m, const struct vmux_part *part, struct part_ref *re
 }
 
 /* Encodes part into *out with its flags, deadline, slot and completion; 0 or why not. */
-static int make_op(vmux *m, const vmux_callopts *o, uint32_t timeout_ms,
-                   const struct vmux_part *part, struct part_ref *ref, struct vmux_op **out)
+static int make_op(vmux *m, const vmux_callopts *o, struct timing t, const struct vmux_part *part,
+                   struct part_ref *ref, struct vmux_op **out)
 {
     struct vmux_op *op;
     int rc = vmux__encode_op(part->argc, part->argv, part->argvlen, &op);
@@ -175,7 +187,8 @@ static int make_op(vmux *m, const vmux_callopts *o, uint32_t timeout_ms,
         return VMUX_ERR_UNSUPPORTED;
     }
     op->flags |= vmux__call_op_flags(o->flags);
-    op->timeout_ms = timeout_ms;
+    op->timeout_ms = t.timeout_ms;
+    op->deadline_ns = t.deadline_ns; /* fixed: submission keeps it (mux/submit.c set_deadline()) */
     op->cb = part_done;
     op->userdata = ref;
     *out = op;
@@ -208,14 +221,13 @@ static int batch_bytes(const struct vmux_part *parts, size_t n, size_t *bytes)
  * reservation (n ops of bytes, vmux__reserve_n()) passes to the ops as they are made; what no op
  * carries (a failed part's control op, or everything not made after an error) is given back.
  */
-static int make_ops(vmux *m, const vmux_callopts *o, uint32_t timeout_ms,
-                    const struct vmux_part *parts, size_t n, size_t bytes, struct batch *b,
-                    struct vmux_op **ops)
+static int make_ops(vmux *m, const vmux_callopts *o, struct timing t, const struct vmux_part *parts,
+                    size_t n, size_t bytes, struct batch *b, struct vmux_op **ops)
 {
     size_t held = n, made = 0;
     int rc = 0;
     for (; made < n && rc == 0; made++) {
-        rc = make_op(m, o, timeout_ms, &parts[made], &b->refs[made], &ops[made]);
+        rc = make_op(m, o, t, &parts[made], &b->refs[made], &ops[made]);
         if (rc != 0)
             break;
         if (!(ops[made]->flags & VMUX_OP_CONTROL)) {
@@ -246,7 +258,7 @@ static int at_door(vmux *m, const struct vmux_part *parts, size_t n, size_t *byt
 }
 
 static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
-                        bool sync, vmux__batch_cb cb, void *userdata)
+                        bool sync, uint64_t start_ns, vmux__batch_cb cb, void *userdata)
 {
     vmux_callopts o;
     size_t bytes;
@@ -266,7 +278,7 @@ static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_pa
         vmux__unreserve_n(m, n, bytes);
         rc = VMUX_ERR_NOMEM;
     } else {
-        rc = make_ops(m, &o, timeout_for(m, &o, sync), parts, n, bytes, b, ops);
+        rc = make_ops(m, &o, timing_for(m, &o, sync, start_ns), parts, n, bytes, b, ops);
     }
     struct vmux_link *reader = NULL;
     if (rc == 0) /* takes the ops; accepted, b is theirs */
@@ -280,9 +292,9 @@ static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_pa
 }
 
 int vmux__batch_async(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
-                      vmux__batch_cb cb, void *userdata)
+                      uint64_t start_ns, vmux__batch_cb cb, void *userdata)
 {
-    return submit_batch(m, opts, parts, n, false, cb, userdata);
+    return submit_batch(m, opts, parts, n, false, start_ns, cb, userdata);
 }
 
 /* A synchronous caller of vmux__batch_call(), waiting on its own stack. */
@@ -301,13 +313,13 @@ static void batch_wait_done(size_t n, struct vmux_part_result *results, void *us
 }
 
 int vmux__batch_call(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
-                     struct vmux_part_result *results)
+                     uint64_t start_ns, struct vmux_part_result *results)
 {
     if (m == NULL || results == NULL || vmux__on_io_thread(m))
         return VMUX_ERR_INVALID_ARG;
     struct batch_wait w = {.state = VMUX_WAIT_IDLE, .out = results, .m = m};
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
-    int rc = submit_batch(m, opts, parts, n, true, batch_wait_done, &w);
+    int rc = submit_batch(m, opts, parts, n, true, start_ns, batch_wait_done, &w);
     if (rc == 0)
         vmux__wait_sleep(&w.state); /* at once when the caller read the replies itself */
     else

@@ -12,6 +12,7 @@
 #define VMUX_MUX_BATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vmux/call.h"
 
@@ -45,13 +46,15 @@ typedef void (*vmux__batch_cb)(size_t n, struct vmux_part_result *results, void 
 /*
  * Submits parts[0..n) (n >= 1) with opts (may be NULL; read as vmux_call_async() reads them:
  * flags, and the deadline, the config's asyncTimeout when 0) and returns at once. The parts'
- * arguments are encoded before it returns. Returns 0, cb then running exactly once; or, with
+ * arguments are encoded before it returns. The deadline runs from start_ns (uv_hrtime() at the
+ * public call's entry; 0: this call's), so that the time spent encoding counts, as for a large
+ * vmux_call(). Returns 0, cb then running exactly once; or, with
  * nothing sent and cb never run: VMUX_ERR_INVALID_ARG (NULL m, parts or cb, n 0, bad opts, a part
  * vmux_call() would refuse), VMUX_ERR_UNSUPPORTED, VMUX_ERR_NOMEM, VMUX_ERR_BACKLOG_FULL,
  * VMUX_ERR_CLOSED, VMUX_ERR_FORKED. Any thread, the I/O thread included.
  */
 int vmux__batch_async(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
-                      vmux__batch_cb cb, void *userdata);
+                      uint64_t start_ns, vmux__batch_cb cb, void *userdata);
 
 /*
  * The same, waiting: the deadline is the config's syncTimeout when opts gives none, and once every
@@ -63,6 +66,6 @@ int vmux__batch_async(vmux *m, const vmux_callopts *opts, const struct vmux_part
  * (vmux__submit_sync_all(), the direct lane), as vmux_call() does for one command.
  */
 int vmux__batch_call(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
-                     struct vmux_part_result *results);
+                     uint64_t start_ns, struct vmux_part_result *results);
 
 #endif

@@ -352,9 +352,16 @@ static int route_all_on_io(vmux *m, struct vmux_op **ops, size_t n)
     if (m->io_closing)
         return VMUX_ERR_CLOSED;
     uint64_t now = uv_now(&m->loop) * 1000000u;
+    uint64_t hr = 0; /* read once, if some deadline was fixed before encoding (a batch's) */
     for (size_t i = 0; i < n; i++) {
+        bool early = ops[i]->deadline_ns != 0;
         set_deadline(ops[i], now);
-        vmux__route(m, ops[i]);
+        if (early && hr == 0)
+            hr = uv_hrtime();
+        if (early && ops[i]->deadline_ns <= hr)
+            vmux__op_finish(ops[i], VMUX_ERR_TIMEOUT, NULL); /* spent encoding it: not sent */
+        else
+            vmux__route(m, ops[i]);
     }
     return 0;
 }

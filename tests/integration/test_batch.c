@@ -588,6 +588,55 @@ static vmux_batch *async_batch(const char *key)
     return b;
 }
 
+static long long exists(vmux *m, const char *key)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"EXISTS", key}, NULL, &r), 0);
+    long long n = vmux_reply_integer(r);
+    vmux_reply_free(r);
+    return n;
+}
+
+/*
+ * The deadline runs from the exec call's entry, so the time spent encoding counts: a batch of a
+ * 64 MiB SET with a 1 ms timeout (copying 64 MiB takes longer than that on any machine) times out
+ * before it is written, and never runs. Measured from after encoding, it was written (at once,
+ * through the direct lane or by the I/O thread) and ran; EXISTS tells. Sync and async.
+ */
+static void test_deadline_covers_encoding(void **state)
+{
+    (void)state;
+    enum { BIG = 64 << 20 };
+    vmux *m = vt_open("plain", NULL);
+    char key[96];
+    key_of(key, sizeof key, "encoding", 0);
+    char *value = malloc(BIG);
+    assert_non_null(value);
+    memset(value, 'v', BIG);
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    assert_int_equal(vmux_batch_add(b, 3, (const char *[]){"SET", key, value},
+                                    (const size_t[]){3, strlen(key), BIG}),
+                     0);
+    free(value);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"DEL", key}, NULL, &r), 0);
+    vmux_reply_free(r);
+    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 1);
+    int st[1];
+    assert_int_equal(vmux_batch_exec(m, &quick, b, st, NULL), VMUX_ERR_TIMEOUT);
+    assert_int_equal(exists(m, key), 0);
+
+    struct box bx = {.done = false};
+    assert_int_equal(vmux_batch_exec_async(m, &quick, b, box_cb, &bx), 0);
+    assert_true(vt_wait_until(box_done, &bx, WAIT_MS));
+    assert_int_equal(bx.status[0], VMUX_ERR_TIMEOUT);
+    assert_null(bx.reply[0]);
+    assert_int_equal(exists(m, key), 0);
+    vmux_batch_free(b);
+    vmux_close(m);
+}
+
 static void test_async_from_thread(void **state)
 {
     (void)state;
@@ -889,6 +938,7 @@ int main(void)
         cmocka_unit_test(test_cluster_spread),
         cmocka_unit_test(test_crossslot_alone),
         cmocka_unit_test(test_refused_before_copy),
+        cmocka_unit_test(test_deadline_covers_encoding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
