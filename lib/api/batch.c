@@ -14,6 +14,7 @@
 #include "core/shareable.h"
 #include "core/sized.h"
 #include "mux/batch.h"
+#include "mux/explain.h"
 #include "vmux/error.h"
 
 /* Every argument's bytes back to back in data; arglen[k] for argument k; argc[i] for command i. */
@@ -148,15 +149,17 @@ static int run_new(const vmux_batch *b, struct run *r)
     return 0;
 }
 
-/* The caller's error buffer, if opts has one (read only as far as its size goes, abi.h). */
+/* The caller's error buffer, if opts has one (read only as far as its size goes, abi.h): "command
+ * i: " and what vmux_call() would say of the command (mux/explain.h). */
 static void explain(const vmux_callopts *opts, size_t i, int status, const vmux_reply *reply)
 {
     vmux_callopts o;
-    if (opts == NULL || vmux__sized_in(&o, sizeof o, opts) != 0 || o.errbuf == NULL)
+    if (opts == NULL || vmux__sized_in(&o, sizeof o, opts) != 0 || o.errbuf == NULL ||
+        o.errlen == 0)
         return;
-    const char *words = reply != NULL ? vmux_reply_str(reply, NULL) : NULL;
-    vmux__errbuf_set(o.errbuf, o.errlen, "command %zu: %s", i,
-                     words != NULL ? words : vmux_strerror(status));
+    vmux__errbuf_set(o.errbuf, o.errlen, "command %zu: ", i);
+    size_t at = strlen(o.errbuf);
+    vmux__explain(o.errbuf + at, o.errlen - at, status, reply);
 }
 
 /* A refused batch: every command's outcome is the refusal. */
@@ -184,6 +187,12 @@ static int deliver(const vmux_callopts *opts, size_t n, struct vmux_part_result 
         }
         if (statuses != NULL)
             statuses[i] = results[i].status;
+        int st = results[i].status;
+        if (vmux__unsent_code(st) ||
+            vmux__lost_code(st)) { /* words for errbuf only, as vmux_call */
+            vmux_reply_free(results[i].reply);
+            results[i].reply = NULL;
+        }
         if (replies != NULL)
             replies[i] = results[i].reply;
         else

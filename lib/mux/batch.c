@@ -79,6 +79,13 @@ static int read_opts(const vmux_callopts *opts, vmux_callopts *o)
                                                                              : 0;
 }
 
+/* The flags of every part's op: the caller's, and for a synchronous caller VMUX_OP_TELL_WHY (a
+ * part failing unsent brings its link's last failure, for the error buffer, as vmux_call()'s). */
+static uint32_t op_flags(const vmux_callopts *o, bool sync)
+{
+    return vmux__call_op_flags(o->flags) | (sync ? (uint32_t)VMUX_OP_TELL_WHY : 0);
+}
+
 /* The batch's one deadline, for every part: its timeout, and when it passes (uv_hrtime()). */
 struct timing {
     uint32_t timeout_ms;
@@ -175,7 +182,7 @@ static int route_part(vmux *m, const struct vmux_part *part, struct part_ref *re
 }
 
 /* Encodes part into *out with its flags, deadline, slot and completion; 0 or why not. */
-static int make_op(vmux *m, const vmux_callopts *o, struct timing t, const struct vmux_part *part,
+static int make_op(vmux *m, uint32_t flags, struct timing t, const struct vmux_part *part,
                    struct part_ref *ref, struct vmux_op **out)
 {
     struct vmux_op *op;
@@ -186,7 +193,7 @@ static int make_op(vmux *m, const vmux_callopts *o, struct timing t, const struc
         vmux__op_free(op);
         return VMUX_ERR_UNSUPPORTED;
     }
-    op->flags |= vmux__call_op_flags(o->flags);
+    op->flags |= flags;
     op->timeout_ms = t.timeout_ms;
     op->deadline_ns = t.deadline_ns; /* fixed: submission keeps it (mux/submit.c set_deadline()) */
     op->cb = part_done;
@@ -221,13 +228,13 @@ static int batch_bytes(const struct vmux_part *parts, size_t n, size_t *bytes)
  * reservation (n ops of bytes, vmux__reserve_n()) passes to the ops as they are made; what no op
  * carries (a failed part's control op, or everything not made after an error) is given back.
  */
-static int make_ops(vmux *m, const vmux_callopts *o, struct timing t, const struct vmux_part *parts,
+static int make_ops(vmux *m, uint32_t flags, struct timing t, const struct vmux_part *parts,
                     size_t n, size_t bytes, struct batch *b, struct vmux_op **ops)
 {
     size_t held = n, made = 0;
     int rc = 0;
     for (; made < n && rc == 0; made++) {
-        rc = make_op(m, o, t, &parts[made], &b->refs[made], &ops[made]);
+        rc = make_op(m, flags, t, &parts[made], &b->refs[made], &ops[made]);
         if (rc != 0)
             break;
         if (!(ops[made]->flags & VMUX_OP_CONTROL)) {
@@ -278,7 +285,8 @@ static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_pa
         vmux__unreserve_n(m, n, bytes);
         rc = VMUX_ERR_NOMEM;
     } else {
-        rc = make_ops(m, &o, timing_for(m, &o, sync, start_ns), parts, n, bytes, b, ops);
+        rc = make_ops(m, op_flags(&o, sync), timing_for(m, &o, sync, start_ns), parts, n, bytes, b,
+                      ops);
     }
     struct vmux_link *reader = NULL;
     if (rc == 0) /* takes the ops; accepted, b is theirs */

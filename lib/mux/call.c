@@ -11,6 +11,7 @@
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/sized.h"
+#include "mux/explain.h"
 #include "mux/mux.h"
 #include "core/wait.h"
 #include "vmux/call.h"
@@ -148,42 +149,11 @@ static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32
     return rc != 0 ? rc : vmux__submit(m, op);
 }
 
-/* The codes a command that waited in vain for its link's connection fails with, unsent. */
-static bool unsent_code(int rc)
-{
-    return rc == VMUX_ERR_TIMEOUT || rc == VMUX_ERR_NOT_CONNECTED || rc == VMUX_ERR_BACKLOG_FULL;
-}
-
-/* Codes of a sent command lost with its connection: its reply says why the connection failed. */
-static bool lost_code(int rc)
-{
-    return rc == VMUX_ERR_CONNECTION_LOST || rc == VMUX_ERR_PROTOCOL;
-}
-
-/*
- * Fills the caller's optional error buffer: the words of the error reply that came with the code
- * (the server's, or the router's for a redirect loop or for keys in two slots that only a node's
- * COMMAND GETKEYS could list), or the code's description, followed, for a command that failed
- * unsent because its link had no ready connection, by that link's last connection failure (the
- * reply vmux__op_why() gave it), and for one lost with its connection, by why that failed.
- */
+/* Fills the caller's optional error buffer (mux/explain.h). */
 static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
 {
-    if (opts == NULL || opts->errbuf == NULL || opts->errlen == 0 || rc == 0)
-        return;
-    bool worded =
-        (rc == VMUX_ERR_SERVER || rc == VMUX_ERR_REDIRECT_LOOP || rc == VMUX_ERR_CROSSSLOT) &&
-        reply != NULL;
-    const char *why = worded ? vmux_reply_str(reply, NULL) : vmux_strerror(rc);
-    const char *failure = unsent_code(rc) && reply != NULL ? vmux_reply_str(reply, NULL) : NULL;
-    if (failure != NULL)
-        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s%s; last connection failure: %s", why,
-                         rc == VMUX_ERR_TIMEOUT ? " waiting for a connection (never sent)" : "",
-                         failure);
-    else if (lost_code(rc) && reply != NULL)
-        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s: %s", why, vmux_reply_str(reply, NULL));
-    else
-        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s", why != NULL ? why : "");
+    if (opts != NULL)
+        vmux__explain(opts->errbuf, opts->errlen, rc, reply);
 }
 
 /*
@@ -216,7 +186,8 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint6
         atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     }
     explain(opts, rc, *out);
-    if (rc == VMUX_ERR_CROSSSLOT || unsent_code(rc) || lost_code(rc)) { /* words: *out NULL */
+    if (rc == VMUX_ERR_CROSSSLOT || vmux__unsent_code(rc) || vmux__lost_code(rc)) {
+        /* words in the buffer: *out stays NULL */
         vmux_reply_free(*out);
         *out = NULL;
     }

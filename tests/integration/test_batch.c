@@ -541,6 +541,51 @@ static void test_refused_before_copy(void **state)
     assert_int_equal(a.status, VMUX_ERR_CLOSED);
 }
 
+/*
+ * The error buffer says of a batch's command what vmux_call() says of the same command: with no
+ * server, that it timed out waiting for a connection, never sent, and the link's last connection
+ * failure; the reply stays NULL (the words are the buffer's). It said only "command 0: timed out".
+ */
+static void test_errbuf_as_call(void **state)
+{
+    (void)state;
+    if (vt_tls_mode() || vt_cluster_mode() != NULL) {
+        skip(); /* no server at all: the plain run covers it */
+        return;
+    }
+    char conf[160];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,abortConnect=false", closed_port());
+    vmux *m = vt_open_conf(conf);
+    char said[512] = "", why[600] = "", want[600];
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 300, .errbuf = said, .errlen = sizeof said);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, &o, 2, (const char *[]){"GET", "k"}, NULL, &r), VMUX_ERR_TIMEOUT);
+    assert_null(r);
+    assert_non_null(strstr(said, "(never sent); last connection failure: "));
+
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    add(b, 2, (const char *[]){"GET", "k"});
+    add(b, 3, (const char *[]){"SET", "k", "v"});
+    int st[2];
+    vmux_reply *rep[2];
+    o.errbuf = why;
+    o.errlen = sizeof why;
+    assert_int_equal(vmux_batch_exec(m, &o, b, st, rep), VMUX_ERR_TIMEOUT);
+    snprintf(want, sizeof want, "command 0: %s", said);
+    assert_string_equal(why, want);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(st[i], VMUX_ERR_TIMEOUT);
+        assert_null(rep[i]);
+    }
+    why[0] = '\0';
+    assert_int_equal(vmux_batch_exec(m, &o, b, NULL, NULL), VMUX_ERR_TIMEOUT);
+    assert_string_equal(why, want);
+    vmux_batch_free(b);
+    vmux_close(m);
+}
+
 /* An async batch's outcome, captured for the test thread. */
 struct box {
     atomic_bool done;
@@ -939,6 +984,7 @@ int main(void)
         cmocka_unit_test(test_crossslot_alone),
         cmocka_unit_test(test_refused_before_copy),
         cmocka_unit_test(test_deadline_covers_encoding),
+        cmocka_unit_test(test_errbuf_as_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

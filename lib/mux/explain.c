@@ -1,0 +1,36 @@
+/* The words of a caller's error buffer (mux/explain.h). */
+#include "mux/explain.h"
+
+#include "core/errbuf.h"
+#include "vmux/error.h"
+
+bool vmux__unsent_code(int status)
+{
+    return status == VMUX_ERR_TIMEOUT || status == VMUX_ERR_NOT_CONNECTED ||
+           status == VMUX_ERR_BACKLOG_FULL;
+}
+
+bool vmux__lost_code(int status)
+{
+    return status == VMUX_ERR_CONNECTION_LOST || status == VMUX_ERR_PROTOCOL;
+}
+
+void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply)
+{
+    if (buf == NULL || len == 0 || status == 0)
+        return;
+    bool worded = (status == VMUX_ERR_SERVER || status == VMUX_ERR_REDIRECT_LOOP ||
+                   status == VMUX_ERR_CROSSSLOT) &&
+                  reply != NULL;
+    const char *why = worded ? vmux_reply_str(reply, NULL) : vmux_strerror(status);
+    const char *failure =
+        vmux__unsent_code(status) && reply != NULL ? vmux_reply_str(reply, NULL) : NULL;
+    if (failure != NULL)
+        vmux__errbuf_set(buf, len, "%s%s; last connection failure: %s", why,
+                         status == VMUX_ERR_TIMEOUT ? " waiting for a connection (never sent)" : "",
+                         failure);
+    else if (vmux__lost_code(status) && reply != NULL)
+        vmux__errbuf_set(buf, len, "%s: %s", why, vmux_reply_str(reply, NULL));
+    else
+        vmux__errbuf_set(buf, len, "%s", why != NULL ? why : "");
+}

@@ -1,0 +1,40 @@
+/*
+ * The words a synchronous call puts in its caller's error buffer (vmux_callopts errbuf), shared by
+ * vmux_call() (mux/call.c) and vmux_batch_exec() (api/batch.c, each command's), so that both say
+ * the same of the same outcome.
+ */
+#ifndef VMUX_MUX_EXPLAIN_H
+#define VMUX_MUX_EXPLAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vmux/reply.h"
+
+/*
+ * Whether status says a command failed unsent because its link had no ready connection in time
+ * (VMUX_ERR_TIMEOUT, VMUX_ERR_NOT_CONNECTED, VMUX_ERR_BACKLOG_FULL). Such a command of a
+ * synchronous caller (VMUX_OP_TELL_WHY) may come with an error reply holding its link's last
+ * connection failure (core/op.h vmux__op_why()): words for the error buffer, not a reply for the
+ * caller, who gets NULL.
+ */
+bool vmux__unsent_code(int status);
+
+/*
+ * Whether status says a command was sent and lost with its connection (VMUX_ERR_CONNECTION_LOST,
+ * VMUX_ERR_PROTOCOL). Such a command of a synchronous caller may come with an error reply holding
+ * why the connection failed (net/conn.c): words for the error buffer too, not a reply.
+ */
+bool vmux__lost_code(int status);
+
+/*
+ * Writes into buf (len bytes; nothing when buf is NULL or len 0) what vmux_call() says of a
+ * command that completed with status (not 0) and reply: the words of the error reply that came
+ * with the code (the server's, or the router's for a redirect loop or for keys in two slots), or
+ * the code's description, followed, for a command that failed unsent for want of a ready
+ * connection, by its link's last connection failure (the reply vmux__op_why() gave it), and for
+ * one lost with its connection, by ": " and why that failed. Any thread.
+ */
+void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply);
+
+#endif
