@@ -75,7 +75,8 @@ VMUX_EXPORT void vmux_batch_clear(vmux_batch *b);
  * batch order: a batch with a WRONGTYPE in it returns VMUX_ERR_SERVER, and the caller reads
  * statuses[] for which. When the batch is refused before anything is sent, the return value is
  * the reason and every status is set to it, every reply to NULL: VMUX_ERR_INVALID_ARG (m or b
- * NULL, b empty, bad opts, called on the I/O thread; with b NULL or empty nothing is written),
+ * NULL, b empty, bad opts, VMUX_CALL_BLOCKING in opts->flags (a batch holds no blocking command,
+ * vmux_batch_add()), called on the I/O thread; with b NULL or empty nothing is written),
  * VMUX_ERR_NOMEM, VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes would be passed: a batch is
  * admitted whole or not at all), VMUX_ERR_CLOSED, VMUX_ERR_FORKED.
  *
@@ -105,7 +106,7 @@ typedef void (*vmux_batch_cb)(size_t n, const int *statuses, vmux_reply **replie
  * is copied as it is now: the caller may change, clear or free it at once. Any thread, the I/O
  * thread included (then cb may have run when this returns 0, if every command failed at once).
  * Returns 0 (cb will run exactly once), or, with nothing sent and cb never run,
- * VMUX_ERR_INVALID_ARG (m, b or cb NULL, b empty, bad opts), VMUX_ERR_NOMEM,
+ * VMUX_ERR_INVALID_ARG (m, b or cb NULL, b empty, bad opts, VMUX_CALL_BLOCKING), VMUX_ERR_NOMEM,
  * VMUX_ERR_BACKLOG_FULL, VMUX_ERR_CLOSED, VMUX_ERR_FORKED. The deadline is timeout_ms, else the
  * config's asyncTimeout, for the whole batch, from this call's entry; the flags apply to every
  * command.

@@ -162,6 +162,15 @@ static void explain(const vmux_callopts *opts, size_t i, int status, const vmux_
     vmux__explain(o.errbuf + at, o.errlen - at, status, reply);
 }
 
+/* Whether opts asks for VMUX_CALL_BLOCKING, which a batch refuses: each command would take a
+ * blocking-pool connection of its own, and the batch would arrive out of order. */
+static bool asks_blocking(const vmux_callopts *opts)
+{
+    vmux_callopts o;
+    return opts != NULL && vmux__sized_in(&o, sizeof o, opts) == 0 &&
+           (o.flags & VMUX_CALL_BLOCKING) != 0;
+}
+
 /* A refused batch: every command's outcome is the refusal. */
 static int refuse(const vmux_callopts *opts, int rc, size_t n, int *statuses, vmux_reply **replies)
 {
@@ -208,7 +217,7 @@ int vmux_batch_exec(vmux *m, const vmux_callopts *opts, const vmux_batch *b, int
     if (b == NULL || b->n == 0)
         return VMUX_ERR_INVALID_ARG;
     struct run r;
-    int rc = m != NULL ? run_new(b, &r) : VMUX_ERR_INVALID_ARG;
+    int rc = m != NULL && !asks_blocking(opts) ? run_new(b, &r) : VMUX_ERR_INVALID_ARG;
     if (rc != 0)
         return refuse(opts, rc, b->n, statuses, replies);
     rc = vmux__batch_call(m, opts, r.parts, b->n, start_ns, r.results);
@@ -256,7 +265,7 @@ int vmux_batch_exec_async(vmux *m, const vmux_callopts *opts, const vmux_batch *
                           void *userdata)
 {
     uint64_t start_ns = uv_hrtime(); /* the deadline's start */
-    if (m == NULL || b == NULL || b->n == 0 || cb == NULL)
+    if (m == NULL || b == NULL || b->n == 0 || cb == NULL || asks_blocking(opts))
         return VMUX_ERR_INVALID_ARG;
     struct run r;
     struct async_run *a = async_new(b->n, cb, userdata);

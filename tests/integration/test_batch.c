@@ -77,6 +77,15 @@ static void free_replies(vmux_reply **replies, size_t n)
         vmux_reply_free(replies[i]);
 }
 
+static long long exists(vmux *m, const char *key)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"EXISTS", key}, NULL, &r), 0);
+    long long n = vmux_reply_integer(r);
+    vmux_reply_free(r);
+    return n;
+}
+
 static void test_mixed_in_order(void **state)
 {
     (void)state;
@@ -586,6 +595,37 @@ static void test_errbuf_as_call(void **state)
     vmux_close(m);
 }
 
+/* VMUX_CALL_BLOCKING is refused, with nothing sent: it spread the batch's commands over the
+ * blocking pool's connections, one each, and they arrived out of order. */
+static void test_blocking_flag_refused(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    char key[96], why[128] = "";
+    key_of(key, sizeof key, "blocking", 0);
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    add(b, 2, (const char *[]){"DEL", key});
+    assert_int_equal(vmux_batch_exec(m, NULL, b, NULL, NULL), 0);
+    vmux_batch_clear(b);
+    for (int i = 0; i < 20; i++)
+        add(b, 3, (const char *[]){"RPUSH", key, "x"});
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_BLOCKING, .errbuf = why, .errlen = sizeof why);
+    int st[20];
+    vmux_reply *rep[20];
+    assert_int_equal(vmux_batch_exec(m, &o, b, st, rep), VMUX_ERR_INVALID_ARG);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(st[i], VMUX_ERR_INVALID_ARG);
+        assert_null(rep[i]);
+    }
+    assert_non_null(strstr(why, "command 0: "));
+    assert_int_equal(vmux_batch_exec_async(m, &o, b, never_called, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(exists(m, key), 0);
+    vmux_batch_free(b);
+    vmux_close(m);
+}
+
 /* An async batch's outcome, captured for the test thread. */
 struct box {
     atomic_bool done;
@@ -631,15 +671,6 @@ static vmux_batch *async_batch(const char *key)
     add(b, 2, (const char *[]){"GET", key});
     add(b, 2, (const char *[]){"HLEN", key});
     return b;
-}
-
-static long long exists(vmux *m, const char *key)
-{
-    vmux_reply *r = NULL;
-    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"EXISTS", key}, NULL, &r), 0);
-    long long n = vmux_reply_integer(r);
-    vmux_reply_free(r);
-    return n;
 }
 
 /*
@@ -985,6 +1016,7 @@ int main(void)
         cmocka_unit_test(test_refused_before_copy),
         cmocka_unit_test(test_deadline_covers_encoding),
         cmocka_unit_test(test_errbuf_as_call),
+        cmocka_unit_test(test_blocking_flag_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
