@@ -33,7 +33,7 @@ extern "C" {
     XX(SERVER, -13, "the server replied with an error")                                            \
     XX(BACKLOG_FULL, -14, "too many commands pending; refused at the door")                        \
     XX(IO, -15, "network I/O error")                                                               \
-    XX(NOT_CONNECTED, -16, "no connection is ready; the command was not sent")                     \
+    XX(NOT_CONNECTED, -16, "not sent: no connection was ready, or its deadline passed first")      \
     XX(UNSUPPORTED, -17, "this command cannot run on a shared, multiplexed connection")            \
     XX(FORKED, -18, "the handle was opened in a parent process; open a new one after fork()")      \
     XX(CROSSSLOT, -19, "the command's keys hash to different cluster slots; nothing was sent")     \

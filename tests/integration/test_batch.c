@@ -554,6 +554,7 @@ static void test_refused_before_copy(void **state)
  * The error buffer says of a batch's command what vmux_call() says of the same command: with no
  * server, that it timed out waiting for a connection, never sent, and the link's last connection
  * failure; the reply stays NULL (the words are the buffer's). It said only "command 0: timed out".
+ * With VMUX_CALL_TELL_UNSENT, VMUX_ERR_NOT_CONNECTED's words say the deadline may be why.
  */
 static void test_errbuf_as_call(void **state)
 {
@@ -591,6 +592,14 @@ static void test_errbuf_as_call(void **state)
     why[0] = '\0';
     assert_int_equal(vmux_batch_exec(m, &o, b, NULL, NULL), VMUX_ERR_TIMEOUT);
     assert_string_equal(why, want);
+
+    /* Told unsent, the words say the deadline passed first: "no connection is ready" was all it
+     * said, also of the commands of a large batch left unwritten on a ready connection. */
+    o.flags = VMUX_CALL_TELL_UNSENT;
+    assert_int_equal(vmux_batch_exec(m, &o, b, st, NULL), VMUX_ERR_NOT_CONNECTED);
+    assert_int_equal(st[1], VMUX_ERR_NOT_CONNECTED);
+    assert_non_null(strstr(why, "command 0: not sent: no connection was ready, or its deadline "
+                                "passed first; last connection failure: "));
     vmux_batch_free(b);
     vmux_close(m);
 }
