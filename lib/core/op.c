@@ -55,6 +55,13 @@ vmux_reply *vmux__op_why(const struct vmux_op *op, const char *reason)
     return vmux__reply_new_str(VMUX_REPLY_ERROR, reason, strlen(reason));
 }
 
+int vmux__op_unsent_timeout(const struct vmux_op *op)
+{
+    return (op->flags & (VMUX_OP_TELL_UNSENT | VMUX_OP_RESENT)) == VMUX_OP_TELL_UNSENT
+               ? VMUX_ERR_NOT_CONNECTED
+               : VMUX_ERR_TIMEOUT;
+}
+
 void vmux__op_expire(struct vmux_op *op)
 {
     struct vmux_opq *q = op->q;
@@ -69,9 +76,8 @@ void vmux__op_expire(struct vmux_op *op)
         vmux__op_finish(op, VMUX_ERR_SERVER, refusal);
     } else if (drop) {
         /* Outside a FIFO, only a resent op was ever written (net/conn.c's conn_settle()). */
-        bool unsent = (op->flags & (VMUX_OP_TELL_UNSENT | VMUX_OP_RESENT)) == VMUX_OP_TELL_UNSENT;
         vmux_reply *why = q != NULL && q->why != NULL ? vmux__op_why(op, q->why(q)) : NULL;
-        vmux__op_finish(op, unsent ? VMUX_ERR_NOT_CONNECTED : VMUX_ERR_TIMEOUT, why);
+        vmux__op_finish(op, vmux__op_unsent_timeout(op), why);
     } else
         vmux__op_complete(op, VMUX_ERR_TIMEOUT, NULL); /* a husk: its queue frees it */
 }

@@ -192,6 +192,13 @@ void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply);
 vmux_reply *vmux__op_why(const struct vmux_op *op, const char *reason);
 
 /*
+ * The code of an op whose deadline passed before it reached a connection: VMUX_ERR_NOT_CONNECTED
+ * when it asked to be told (VMUX_OP_TELL_UNSENT) and was never written (not VMUX_OP_RESENT), else
+ * VMUX_ERR_TIMEOUT (call.h, VMUX_CALL_TELL_UNSENT). Any thread.
+ */
+int vmux__op_unsent_timeout(const struct vmux_op *op);
+
+/*
  * Completes an op whose deadline passed with VMUX_ERR_TIMEOUT, or, when it waits to be sent
  * again after a refusal (op->refusal: LOADING, TRYAGAIN...: it did not run), with
  * VMUX_ERR_SERVER and that reply, or, for a VMUX_OP_TELL_UNSENT op never written (outside a

@@ -141,7 +141,7 @@ void vmux__wait_settled(vmux *m, struct vmux_op *op)
         vmux__op_finish(op, VMUX_ERR_NOT_CONNECTED,
                         vmux__op_why(op, vmux__link_last_failure(m->link)));
     else if (op->deadline_ns <= uv_hrtime())
-        vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
+        vmux__op_finish(op, vmux__op_unsent_timeout(op), NULL);
     else {
         index_deadline(m, op);
         vmux__router_park(&m->router, op);
@@ -153,7 +153,7 @@ void vmux__submit_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op)
     if (m->io_closing) {
         vmux__op_finish(op, VMUX_ERR_CLOSED, NULL);
     } else if (op->deadline_ns <= uv_hrtime()) {
-        vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
+        vmux__op_finish(op, vmux__op_unsent_timeout(op), NULL);
     } else if (!vmux__counters_admit(&m->ctr, op->len, (uint64_t)m->cfg->max_pending,
                                      m->cfg->max_pending_bytes)) {
         vmux__op_finish(op, VMUX_ERR_BACKLOG_FULL, NULL);
@@ -243,7 +243,7 @@ static int submit_on_io(vmux *m, struct vmux_op *op)
     bool early = op->deadline_ns != 0;
     set_deadline(op, uv_now(&m->loop) * 1000000u);
     if (early && op->deadline_ns <= uv_hrtime())
-        vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL); /* spent encoding it: not sent */
+        vmux__op_finish(op, vmux__op_unsent_timeout(op), NULL); /* spent encoding it: not sent */
     else
         vmux__route(m, op);
     return 0;
@@ -359,7 +359,8 @@ static int route_all_on_io(vmux *m, struct vmux_op **ops, size_t n)
         if (early && hr == 0)
             hr = uv_hrtime();
         if (early && ops[i]->deadline_ns <= hr)
-            vmux__op_finish(ops[i], VMUX_ERR_TIMEOUT, NULL); /* spent encoding it: not sent */
+            vmux__op_finish(ops[i], vmux__op_unsent_timeout(ops[i]),
+                            NULL); /* spent encoding it: not sent */
         else
             vmux__route(m, ops[i]);
     }
@@ -498,7 +499,7 @@ static void route_some(vmux *m)
     for (; n < ROUTE_BATCH && (op = vmux__opq_pop(&m->inbox)) != NULL; n++) {
         if (!(op->flags & VMUX_OP_CONTROL) && op->deadline_ns <= now) {
             /* its time ran out while it waited to be routed */
-            vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
+            vmux__op_finish(op, vmux__op_unsent_timeout(op), NULL);
         } else {
             vmux__route(m, op);
         }

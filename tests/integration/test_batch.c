@@ -686,7 +686,8 @@ static vmux_batch *async_batch(const char *key)
  * The deadline runs from the exec call's entry, so the time spent encoding counts: a batch of a
  * 64 MiB SET with a 1 ms timeout (copying 64 MiB takes longer than that on any machine) times out
  * before it is written, and never runs. Measured from after encoding, it was written (at once,
- * through the direct lane or by the I/O thread) and ran; EXISTS tells. Sync and async.
+ * through the direct lane or by the I/O thread) and ran; EXISTS tells. Sync and async; with
+ * VMUX_CALL_TELL_UNSENT it fails VMUX_ERR_NOT_CONNECTED.
  */
 static void test_deadline_covers_encoding(void **state)
 {
@@ -717,6 +718,13 @@ static void test_deadline_covers_encoding(void **state)
     assert_true(vt_wait_until(box_done, &bx, WAIT_MS));
     assert_int_equal(bx.status[0], VMUX_ERR_TIMEOUT);
     assert_null(bx.reply[0]);
+    assert_int_equal(exists(m, key), 0);
+
+    /* Told unsent, it says it was never sent: VMUX_ERR_TIMEOUT would mean "written, outcome
+     * unknown" (call.h), which it said when its deadline passed before it reached the I/O thread.
+     */
+    quick.flags = VMUX_CALL_TELL_UNSENT;
+    assert_int_equal(vmux_batch_exec(m, &quick, b, st, NULL), VMUX_ERR_NOT_CONNECTED);
     assert_int_equal(exists(m, key), 0);
     vmux_batch_free(b);
     vmux_close(m);
