@@ -233,7 +233,7 @@ static int make_ops(vmux *m, uint32_t flags, struct timing t, const struct vmux_
 {
     size_t held = n, made = 0;
     int rc = 0;
-    for (; made < n && rc == 0; made++) {
+    for (; made < n; made++) {
         rc = make_op(m, flags, t, &parts[made], &b->refs[made], &ops[made]);
         if (rc != 0)
             break;
