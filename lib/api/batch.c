@@ -120,6 +120,11 @@ int vmux_batch_add(vmux_batch *b, int argc, const char *const *argv, const size_
 /*
  * What one run of b hands the internal batch: a part per command whose argv points into b's
  * buffer, and (for a synchronous run) room for the results. One allocation.
+ *
+ * Each run encodes b's arguments into ops of their own, a second copy of every value besides
+ * b's: a run cannot take b's bytes, which stay b's (b may be run again, by several threads at
+ * once), and an op holds its command in its own allocation (core/op.h), which the connections
+ * own and free. Sharing them would take a reference-counted buffer that ops point into.
  */
 struct run {
     struct vmux_part *parts;
