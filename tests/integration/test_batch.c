@@ -16,7 +16,11 @@
  * - 8 threads running batches at once (TSan), each reading back its own writes in the same batch;
  *   one thread's batches while another floods the handle with async PINGs;
  * - cluster: keys over every shard land on their own slot's primary with no MOVED; a command whose
- *   own keys span two slots fails alone with VMUX_ERR_CROSSSLOT.
+ *   own keys span two slots fails alone with VMUX_ERR_CROSSSLOT;
+ * - a batch over maxPendingBytes or maxPending refused at the door before a byte of it is copied
+ *   (peak RSS); the deadline counting from the exec call's entry, so that a 64 MiB SET with a 1 ms
+ *   timeout is never sent (VMUX_ERR_NOT_CONNECTED with VMUX_CALL_TELL_UNSENT); errbuf saying what
+ *   vmux_call() says (no server: the last connection failure); VMUX_CALL_BLOCKING refused.
  */
 #include <pthread.h>
 #include <sched.h>
