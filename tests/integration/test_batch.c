@@ -81,15 +81,6 @@ static void free_replies(vmux_reply **replies, size_t n)
         vmux_reply_free(replies[i]);
 }
 
-static long long exists(vmux *m, const char *key)
-{
-    vmux_reply *r = NULL;
-    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"EXISTS", key}, NULL, &r), 0);
-    long long n = vmux_reply_integer(r);
-    vmux_reply_free(r);
-    return n;
-}
-
 static void test_mixed_in_order(void **state)
 {
     (void)state;
@@ -634,7 +625,7 @@ static void test_blocking_flag_refused(void **state)
     }
     assert_non_null(strstr(why, "command 0: "));
     assert_int_equal(vmux_batch_exec_async(m, &o, b, never_called, NULL), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(exists(m, key), 0);
+    assert_int_equal(vt_exists(m, key), 0);
     vmux_batch_free(b);
     vmux_close(m);
 }
@@ -715,21 +706,21 @@ static void test_deadline_covers_encoding(void **state)
     vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 1);
     int st[1];
     assert_int_equal(vmux_batch_exec(m, &quick, b, st, NULL), VMUX_ERR_TIMEOUT);
-    assert_int_equal(exists(m, key), 0);
+    assert_int_equal(vt_exists(m, key), 0);
 
     struct box bx = {.done = false};
     assert_int_equal(vmux_batch_exec_async(m, &quick, b, box_cb, &bx), 0);
     assert_true(vt_wait_until(box_done, &bx, WAIT_MS));
     assert_int_equal(bx.status[0], VMUX_ERR_TIMEOUT);
     assert_null(bx.reply[0]);
-    assert_int_equal(exists(m, key), 0);
+    assert_int_equal(vt_exists(m, key), 0);
 
     /* Told unsent, it says it was never sent: VMUX_ERR_TIMEOUT would mean "written, outcome
      * unknown" (call.h), which it said when its deadline passed before it reached the I/O thread.
      */
     quick.flags = VMUX_CALL_TELL_UNSENT;
     assert_int_equal(vmux_batch_exec(m, &quick, b, st, NULL), VMUX_ERR_NOT_CONNECTED);
-    assert_int_equal(exists(m, key), 0);
+    assert_int_equal(vt_exists(m, key), 0);
     vmux_batch_free(b);
     vmux_close(m);
 }

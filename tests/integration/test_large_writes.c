@@ -211,10 +211,8 @@ static void test_answered_before_sent_whole(void **state)
         assert_int_equal(set_oversized(m, key, async, err, sizeof err), VMUX_ERR_SERVER);
         assert_non_null(strstr(err, "invalid bulk length"));
         /* The handle goes on, on a new connection; nothing of the value ran as a command. */
+        assert_int_equal(vt_exists(m, key), 0);
         vmux_reply *r = NULL;
-        assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"EXISTS", key}, NULL, &r), 0);
-        assert_int_equal(vmux_reply_integer(r), 0);
-        vmux_reply_free(r);
         assert_int_equal(vmux_call(m, NULL, 1, (const char *[]){"PING"}, NULL, &r), 0);
         assert_string_equal(vmux_reply_str(r, NULL), "PONG");
         vmux_reply_free(r);

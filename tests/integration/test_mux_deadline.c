@@ -350,16 +350,6 @@ static void test_back_to_back_sync_timeouts_on_time(void **state)
     vmux_close(m);
 }
 
-/* EXISTS key, answered (the default syncTimeout is ample). */
-static long long exists(vmux *m, const char *key)
-{
-    vmux_reply *r = NULL;
-    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"EXISTS", key}, NULL, &r), 0);
-    long long n = vmux_reply_integer(r);
-    vmux_reply_free(r);
-    return n;
-}
-
 /*
  * The deadline runs from the call's entry, so the time spent encoding a large value counts: a
  * 64 MB SET with a 1 ms timeout (copying 64 MB takes longer than that on any machine) times out
@@ -385,14 +375,14 @@ static void test_deadline_covers_encoding(void **state)
 
     assert_int_equal(vmux_call(m, &quick, 3, set, lens, &r), VMUX_ERR_TIMEOUT);
     assert_null(r);
-    assert_int_equal(exists(m, set[1]), 0);
+    assert_int_equal(vt_exists(m, set[1]), 0);
 
     struct probe p;
     probe_init(&p);
     assert_int_equal(vmux_call_async(m, &quick, 3, set, lens, probe_cb, &p), 0);
     assert_true(vt_wait_until(probe_ran, &p, 10000));
     assert_int_equal(atomic_load(&p.status), VMUX_ERR_TIMEOUT);
-    assert_int_equal(exists(m, set[1]), 0);
+    assert_int_equal(vt_exists(m, set[1]), 0);
     free(value);
     vmux_close(m);
 }

@@ -273,6 +273,15 @@ int vt_try_set(struct vmux *m, const char *key, const char *value, int timeout_m
     return rc;
 }
 
+long long vt_exists(struct vmux *m, const char *key)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"EXISTS", key}, NULL, &r), 0);
+    long long n = vmux_reply_integer(r);
+    vmux_reply_free(r);
+    return n;
+}
+
 uint64_t vt_now_ms(void)
 {
     return vt_now_ns() / 1000000u;

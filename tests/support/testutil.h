@@ -119,6 +119,9 @@ struct vmux *vt_open_config(const struct vmux_config *cfg, const char *what);
  */
 int vt_try_set(struct vmux *m, const char *key, const char *value, int timeout_ms);
 
+/* EXISTS key through m (the handle's syncTimeout), asserted answered: 1 or 0. */
+long long vt_exists(struct vmux *m, const char *key);
+
 /* Monotonic clock in milliseconds and nanoseconds. */
 uint64_t vt_now_ms(void);
 uint64_t vt_now_ns(void);
