@@ -201,9 +201,9 @@ static int deliver(const vmux_callopts *opts, size_t n, struct vmux_part_result 
         }
         if (statuses != NULL)
             statuses[i] = results[i].status;
+        /* Words for errbuf only, as vmux_call(): not a reply for the caller. */
         int st = results[i].status;
-        if (vmux__unsent_code(st) ||
-            vmux__lost_code(st)) { /* words for errbuf only, as vmux_call */
+        if (vmux__unsent_code(st) || vmux__lost_code(st)) {
             vmux_reply_free(results[i].reply);
             results[i].reply = NULL;
         }
