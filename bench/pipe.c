@@ -33,7 +33,7 @@ static const char *const MODES[] = {"vmux-async", "vmux-batch", "hiredis"};
 enum { NMODES = 3 };
 
 static char keys[NKEYS][16];
-static char *val;         /* the SETs' value: --value bytes of 'v' (default 16) */
+static char *val; /* the SETs' value: --value bytes of 'v' (default 16) */
 static size_t val_len = 16;
 
 struct sample {

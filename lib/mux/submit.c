@@ -230,6 +230,24 @@ static void unadmit(struct vmux_op *op)
     op->flags &= ~(uint32_t)VMUX_OP_ADMITTED;
 }
 
+/*
+ * Routes op from the I/O thread, its deadline set from now (the loop's clock, read once per turn:
+ * close enough here, and free). A deadline set already (a large command's or a batch's, fixed
+ * before it was encoded) may have passed since: then op is not sent. *hr caches the precise
+ * clock, read only for such a deadline (0: not read yet).
+ */
+static void route_on_io(vmux *m, struct vmux_op *op, uint64_t now, uint64_t *hr)
+{
+    bool early = op->deadline_ns != 0;
+    set_deadline(op, now);
+    if (early && *hr == 0)
+        *hr = uv_hrtime();
+    if (early && op->deadline_ns <= *hr)
+        vmux__op_finish(op, vmux__op_unsent_timeout(op), NULL); /* spent encoding it: not sent */
+    else
+        vmux__route(m, op);
+}
+
 static int submit_on_io(vmux *m, struct vmux_op *op)
 {
     /* From a callback: route at once; the link's flush writes it this loop turn. */
@@ -238,14 +256,8 @@ static int submit_on_io(vmux *m, struct vmux_op *op)
     int rc = admit(m, op);
     if (rc != 0)
         return rc;
-    /* The loop's clock, read once per turn, is close enough here and costs nothing. A deadline
-     * set already (a large command's, from before it was encoded) may have passed since. */
-    bool early = op->deadline_ns != 0;
-    set_deadline(op, uv_now(&m->loop) * 1000000u);
-    if (early && op->deadline_ns <= uv_hrtime())
-        vmux__op_finish(op, vmux__op_unsent_timeout(op), NULL); /* spent encoding it: not sent */
-    else
-        vmux__route(m, op);
+    uint64_t hr = 0;
+    route_on_io(m, op, uv_now(&m->loop) * 1000000u, &hr);
     return 0;
 }
 
@@ -351,19 +363,9 @@ static int route_all_on_io(vmux *m, struct vmux_op **ops, size_t n)
 {
     if (m->io_closing)
         return VMUX_ERR_CLOSED;
-    uint64_t now = uv_now(&m->loop) * 1000000u;
-    uint64_t hr = 0; /* read once, if some deadline was fixed before encoding (a batch's) */
-    for (size_t i = 0; i < n; i++) {
-        bool early = ops[i]->deadline_ns != 0;
-        set_deadline(ops[i], now);
-        if (early && hr == 0)
-            hr = uv_hrtime();
-        if (early && ops[i]->deadline_ns <= hr)
-            vmux__op_finish(ops[i], vmux__op_unsent_timeout(ops[i]),
-                            NULL); /* spent encoding it: not sent */
-        else
-            vmux__route(m, ops[i]);
-    }
+    uint64_t now = uv_now(&m->loop) * 1000000u, hr = 0;
+    for (size_t i = 0; i < n; i++)
+        route_on_io(m, ops[i], now, &hr);
     return 0;
 }
 

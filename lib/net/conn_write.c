@@ -111,8 +111,7 @@ static size_t gather(const struct vmux_conn *c, uv_buf_t *iov, size_t *total)
     if (at < c->out.len)
         iov[n++] = span(c->out.data + at, c->out.len - at);
     *total = (size_t)(c->queued - c->flushed);
-    VMUX_ASSERT(pos <= c->queued &&
-                *total == (size_t)(pos - c->flushed) + (c->out.len - at));
+    VMUX_ASSERT(pos <= c->queued && *total == (size_t)(pos - c->flushed) + (c->out.len - at));
     return n;
 }
 
