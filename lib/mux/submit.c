@@ -46,6 +46,7 @@ void vmux__publish_wake_by(vmux *m)
 static void on_deadline_timer(uv_timer_t *t)
 {
     vmux *m = t->data;
+    vmux__lane_wake_spent(m->link);
     vmux__lane_enter(m->link);
     vmux__lane_poke(m->link); /* adopts the direct ops whose deadlines this may be */
     m->timer_due_ns = UINT64_MAX;

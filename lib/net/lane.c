@@ -186,6 +186,7 @@ void vmux__lane_open(struct vmux_link *link)
     if (link->lane_depth > 0 || !lane_eligible(link))
         return; /* inside a bracket: vmux__lane_leave() opens it */
     struct vmux_conn *c = link->conn;
+    VMUX_ASSERT(!link->lane_wake_spent);
     int to = LANE_OPEN;
     if (lane_readable(c) && vmux__conn_lend_reads(c))
         to = LANE_IDLE;
@@ -222,6 +223,12 @@ void vmux__lane_poke(struct vmux_link *link)
 void vmux__lane_wake_by(struct vmux_link *link, uint64_t ns)
 {
     atomic_store_explicit(&link->lane_wake_by, ns, memory_order_relaxed);
+    link->lane_wake_spent = false;
+}
+
+void vmux__lane_wake_spent(struct vmux_link *link)
+{
+    link->lane_wake_spent = true;
 }
 
 void vmux__lane_enable(struct vmux_link *link, uv_async_t *wake, int kick,

@@ -132,6 +132,13 @@ void vmux__link_set_auxiliary(struct vmux_link *link);
 void vmux__lane_enable(struct vmux_link *link, uv_async_t *wake, int kick,
                        void (*adopt)(struct vmux_op *op, void *arg), void *arg);
 void vmux__lane_wake_by(struct vmux_link *link, uint64_t ns);
+/*
+ * I/O thread, first thing in the timer callback whose time vmux__lane_wake_by() published: that
+ * wake-up is spent, and the lane must not open again before the next one is published (a caller
+ * would trust a wake-up that has already happened, and its command would go unwatched). Checked
+ * by an assertion wherever the lane opens.
+ */
+void vmux__lane_wake_spent(struct vmux_link *link);
 void vmux__lane_shut(struct vmux_link *link);
 void vmux__lane_open(struct vmux_link *link);
 /*

@@ -86,8 +86,9 @@ struct vmux_link {
     atomic_bool lane_rest; /* a caller left bytes queued on conn: the I/O thread writes them */
     atomic_bool lane_broken; /* a caller could not keep the rest of a command: fail the conn */
     _Atomic uint64_t lane_wake_by; /* hrtime ns by which the I/O thread wakes anyway */
-    bool lane_ok;                  /* vmux__lane_enable(): this link may lend its connection */
-    uv_async_t *lane_wake;         /* wakes the I/O thread */
+    bool lane_wake_spent;  /* I/O thread: lane_wake_by's timer fired, nothing published since */
+    bool lane_ok;          /* vmux__lane_enable(): this link may lend its connection */
+    uv_async_t *lane_wake; /* wakes the I/O thread */
     int lane_kick; /* eventfd: the I/O thread asks a reader for the lane back (LANE_TAKING) */
     void (*lane_adopt)(struct vmux_op *op, void *arg); /* indexes a direct op's deadline */
     void *lane_arg;

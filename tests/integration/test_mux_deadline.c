@@ -288,28 +288,24 @@ static void test_tell_unsent_tells_backlog_timeout_from_sent(void **state)
 }
 
 /*
- * Back-to-back synchronous calls on a held server each time out on time. The caller of the next
- * call writes it itself (the direct lane) at once, while the I/O thread may still be in the
+ * Back-to-back synchronous calls on a held server each time out, never early. The caller of the
+ * next call writes it itself (the direct lane) at once, while the I/O thread may still be in the
  * deadline timer that expired the previous one: it once opened the lane before it published its
- * next wake-up, so a call that came in between went unwatched until the once-a-second tick
- * (1 to 3 of 10 calls with a 200 ms deadline came back after 383 to 1001 ms). Each call here is
- * checked against its deadline plus 400 ms: far more than timer slack, far less than a missed
- * wake-up's wait for the tick, which ends up to a second later. Not under ThreadSanitizer, whose
- * threads run several times slower on a loaded machine: there only the outcome is checked.
+ * next wake-up, so a call that came in between went unwatched until the once-a-second tick (1 to
+ * 3 of 10 calls with a 200 ms deadline came back after 383 to 1001 ms). That is now an invariant
+ * (the lane never opens while the published wake-up is spent: lane.c), checked wherever the lane
+ * opens in the builds with assertions (Debug and the sanitizers): without the fix these calls
+ * break it, on any machine. Their lateness is not asserted (a loaded machine makes any bound
+ * flaky: one run here took 572 ms for a 100 ms deadline with nothing wrong).
  *
  * The calls come in rounds of ROUND, the pause lifted between them: held commands that no reply
  * follows for 2 s make a dead link (reliability.md), and 24 calls in one pause took 2.4 s or more
  * (call 19 of a run under ThreadSanitizer ended with VMUX_ERR_CONNECTION_LOST).
  */
-#ifdef __SANITIZE_THREAD__
-#define CHECK_LATENESS false
-#else
-#define CHECK_LATENESS true
-#endif
-enum { B2B_TIMEOUT_MS = 100, B2B_SLACK_MS = 400 };
+enum { B2B_TIMEOUT_MS = 100 };
 
-/* One held call: VMUX_ERR_TIMEOUT, never early; returns how long it took. */
-static uint64_t b2b_call(vmux *m, int i)
+/* One held call: VMUX_ERR_TIMEOUT, never early. */
+static void b2b_call(vmux *m, int i)
 {
     vmux_callopts opts = VMUX_INIT(vmux_callopts, .timeout_ms = B2B_TIMEOUT_MS);
     char word[16];
@@ -323,7 +319,6 @@ static uint64_t b2b_call(vmux *m, int i)
         fail_msg("call %d: want VMUX_ERR_TIMEOUT, got %s after %llu ms", i, vmux_err_name(rc),
                  (unsigned long long)elapsed);
     assert_true(elapsed >= B2B_TIMEOUT_MS);
-    return elapsed;
 }
 
 static void test_back_to_back_sync_timeouts_on_time(void **state)
@@ -332,21 +327,13 @@ static void test_back_to_back_sync_timeouts_on_time(void **state)
     enum { ROUNDS = 3, ROUND = 8 };
     vmux *m = open_pause(NULL);
     expect_echo(m, NULL, "warm");
-    int late = 0;
-    uint64_t worst = 0;
     for (int round = 0; round < ROUNDS; round++) {
         pause_server();
-        for (int i = round * ROUND; i < (round + 1) * ROUND; i++) {
-            uint64_t elapsed = b2b_call(m, i);
-            late += elapsed > B2B_TIMEOUT_MS + B2B_SLACK_MS;
-            worst = elapsed > worst ? elapsed : worst;
-        }
+        for (int i = round * ROUND; i < (round + 1) * ROUND; i++)
+            b2b_call(m, i);
         unpause_server();
         expect_echo(m, NULL, "between"); /* behind the round's late replies: they all came */
     }
-    if (CHECK_LATENESS && late > 0)
-        fail_msg("%d of %d calls came back after their %d ms deadline + %d ms (worst %llu ms)",
-                 late, ROUNDS * ROUND, B2B_TIMEOUT_MS, B2B_SLACK_MS, (unsigned long long)worst);
     vmux_close(m);
 }
 
