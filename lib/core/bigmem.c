@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -20,6 +21,9 @@
 static struct {
     atomic_flag busy; /* taken with test-and-set only: whoever finds it taken goes around */
     size_t n, total;
+    uint64_t uses;        /* blocks taken or kept, ever */
+    uint64_t uses_seen;   /* uses when vmux__bigmem_tick() last found them changed */
+    uint64_t quiet_since; /* its now_ns then */
     struct {
         void *p;
         size_t cap;
@@ -47,6 +51,7 @@ static void *take_fit(size_t size)
     if (best == store.n)
         return NULL;
     void *p = store.kept[best].p;
+    store.uses++;
     store.total -= store.kept[best].cap;
     store.kept[best] = store.kept[--store.n];
     return p;
@@ -73,6 +78,7 @@ void vmux__bigmem_free(void *p)
             store.kept[store.n].p = p;
             store.kept[store.n++].cap = cap;
             store.total += cap;
+            store.uses++;
         }
         give_store();
         if (keep)
@@ -81,13 +87,32 @@ void vmux__bigmem_free(void *p)
     free(p);
 }
 
+/* Frees every kept block; the caller holds the store. */
+static void free_kept(void)
+{
+    for (size_t i = 0; i < store.n; i++)
+        free(store.kept[i].p);
+    store.n = store.total = 0;
+}
+
 void vmux__bigmem_trim(void)
 {
     if (!take_store())
         return; /* nothing kept, or another thread is at the store: it stays as it is */
-    for (size_t i = 0; i < store.n; i++)
-        free(store.kept[i].p);
-    store.n = store.total = 0;
+    free_kept();
+    give_store();
+}
+
+void vmux__bigmem_tick(uint64_t now_ns)
+{
+    if (!take_store())
+        return;
+    if (store.uses != store.uses_seen || store.n == 0) {
+        store.uses_seen = store.uses;
+        store.quiet_since = now_ns;
+    } else if (now_ns - store.quiet_since >= VMUX_BIGMEM_IDLE_NS) {
+        free_kept();
+    }
     give_store();
 }
 

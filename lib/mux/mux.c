@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/bigmem.h"
 #include "core/errbuf.h"
 #include "core/log.h"
 #include "core/sized.h"
@@ -165,6 +166,7 @@ static void on_tick(uv_timer_t *t)
         vmux__sentinel_tick(m->sentinel, frozen);
     vmux__pubsub_tick(m, frozen);
     vmux__nearc_tick(m, frozen);
+    vmux__bigmem_tick(now);
 }
 
 static void on_link_error(struct vmux_link *link, int code, const char *reason, void *arg)
@@ -282,6 +284,7 @@ static void mux_free(vmux *m)
     vmux__tls_ctx_free(m->tls_ctx);
     vmux_config_free(m->cfg);
     free(m);
+    vmux__bigmem_trim(); /* what its large commands left for the next ones (core/bigmem.h) */
 }
 
 /* Runs the loop until every handle it has is closed, then closes it. */

@@ -2,7 +2,8 @@
  * Recycled memory for large commands (lib/core/bigmem.c): a freed block is kept and handed to
  * the next large allocation it fits (no more than twice as large); the store never holds more
  * than its bounds (16 blocks, 8 MiB each, 32 MiB in all); small and huge blocks pass through
- * malloc(); threads at the store at once lose nothing and corrupt nothing. Under sanitizers the
+ * malloc(); what stays unused for ten seconds goes back; threads at the store at once lose nothing
+ * and corrupt nothing. Under sanitizers the
  * store keeps nothing (a kept block would hide a use after free), and these tests check that.
  */
 #include <pthread.h>
@@ -81,6 +82,30 @@ static void test_small_and_huge_blocks_are_not_kept(void **state)
     assert_int_equal(kept_blocks(), 0);
 }
 
+/*
+ * Kept blocks go back to malloc() once none has been taken or kept for VMUX_BIGMEM_IDLE_NS, on
+ * the clock the ticks bring (injected here); a use in between starts the quiet time again.
+ */
+static void test_idle_blocks_go_back(void **state)
+{
+    (void)state;
+    const uint64_t s = 1000000000u, t0 = 5000 * s;
+    vmux__bigmem_free(vmux__bigmem_alloc(MIB));
+    size_t held = kept_blocks();
+    assert_int_equal(held, vmux__bigmem_keeps() ? 1 : 0);
+    vmux__bigmem_tick(t0);
+    vmux__bigmem_tick(t0 + VMUX_BIGMEM_IDLE_NS - 1);
+    assert_int_equal(kept_blocks(), held);      /* not yet */
+    vmux__bigmem_free(vmux__bigmem_alloc(MIB)); /* used again: taken and kept */
+    vmux__bigmem_tick(t0 + VMUX_BIGMEM_IDLE_NS + s);
+    assert_int_equal(kept_blocks(), held); /* the quiet time starts again from this tick */
+    vmux__bigmem_tick(t0 + 2 * VMUX_BIGMEM_IDLE_NS);
+    assert_int_equal(kept_blocks(), held);
+    vmux__bigmem_tick(t0 + 2 * VMUX_BIGMEM_IDLE_NS + s);
+    assert_int_equal(kept_blocks(), 0);
+    assert_int_equal(kept_bytes(), 0);
+}
+
 static void test_bounds(void **state)
 {
     (void)state;
@@ -142,6 +167,7 @@ int main(void)
         cmocka_unit_test_teardown(test_freed_block_serves_the_next, clean),
         cmocka_unit_test_teardown(test_a_block_twice_too_large_is_not_taken, clean),
         cmocka_unit_test_teardown(test_small_and_huge_blocks_are_not_kept, clean),
+        cmocka_unit_test_teardown(test_idle_blocks_go_back, clean),
         cmocka_unit_test_teardown(test_bounds, clean),
         cmocka_unit_test_teardown(test_threads, clean),
     };
