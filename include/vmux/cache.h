@@ -4,7 +4,7 @@
  * makes it more than GET-then-SET (docs/patterns/cache-aside.md):
  *
  * - Single flight in the process: concurrent misses of one key run the loader once; the other
- *   callers wait for that load's result, each with its own deadline.
+ *   callers wait for that load's result (its value, or its error), each with its own deadline.
  * - TTL jitter, so keys loaded together do not expire together.
  * - Negative caching: "not found" is stored for its own, shorter TTL.
  * - Probabilistic early refresh (XFetch, Vattani et al., VLDB 2015): a hot key is reloaded
@@ -128,7 +128,8 @@ VMUX_EXPORT void vmux_cache_free(vmux_cache *c);
  * Errors (*value zeroed): VMUX_ERR_INVALID_ARG (NULL c or load; key.ptr NULL with len > 0; a
  * negative wait_ms; a loader result other than 0, VMUX_CACHE_NOT_FOUND or negative, or 0 with ptr
  * NULL and len > 0), VMUX_ERR_NOMEM, VMUX_ERR_TIMEOUT (waited wait_ms for another caller's load),
- * the loader's own negative code, and, in a strict cache only, the error of the failed GET or SET
+ * the loader's own negative code (this caller's load's, or the load it shared), and, in a strict
+ * cache only, the error of the failed GET or SET
  * (as vmux_call()). Any thread but the I/O thread.
  */
 VMUX_EXPORT int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *userdata,

@@ -1,10 +1,12 @@
 /*
  * Single flight (cache.h): on a miss, one load per key in the process. A small hash map of
  * flights (loads of one key), guarded by the cache's mutex, each with a condition variable its
- * waiters sleep on. A finished flight that succeeded stays in the map for LINGER_NS: a caller
- * whose GET was sent before that load finished may have missed only because the SET had not
- * landed yet, so it takes the load's result rather than loading again. Finished flights queue
- * oldest first and are swept as they age.
+ * waiters sleep on. A finished flight stays in the map for LINGER_NS: a caller whose GET was
+ * sent before that load finished takes the load's outcome rather than loading again. After a
+ * success its GET may have missed only because the SET had not landed yet; after a failure it
+ * was as concurrent with the load as the callers that waited for it, and shares its error as they
+ * do (a loader that fails at once is not run again by every caller of the burst). A caller whose
+ * GET was sent later loads afresh. Finished flights queue oldest first and are swept as they age.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -178,10 +180,8 @@ static int flight_finish(vmux_cache *c, const struct fullkey *k, struct flight *
     f->done = true;
     f->leading = false;
     f->done_ns = uv_hrtime();
-    if (f->in_map && status == 0)
-        queue_push(c, f);
-    else if (f->in_map)
-        flight_unlink(c, f);
+    if (f->in_map)
+        queue_push(c, f); /* failed or not: shared with callers whose GET was sent before now */
     uv_cond_broadcast(&f->cond);
     /* an invalidate may have sent its DEL before our SET landed: delete again */
     bool redelete = f->invalidated && f->stored;

@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "patterns/cache_internal.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -173,11 +174,14 @@ static void wait_for_all_misses(struct source *src, vmux_str key)
     vt_wait_until(all_missed, src->cache, 10000);
 }
 
-/* NTHREADS threads get one key at once; with hold, the load waits until all of them missed. */
-static void run_flight(const char *key, bool hold)
+/*
+ * NTHREADS threads get one key at once; with hold, the load waits until all of them missed. The
+ * loader returns result (0: the value), once: every thread gets its outcome.
+ */
+static void run_flight(const char *key, bool hold, int result)
 {
     vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts, .ttl_ms = 60000));
-    struct source src = {.value = "loaded once", .len = 11, .cache = c};
+    struct source src = {.value = "loaded once", .len = 11, .cache = c, .result = result};
     src.hook = hold ? wait_for_all_misses : NULL;
     struct racer racers[NTHREADS];
     pthread_t threads[NTHREADS];
@@ -193,12 +197,16 @@ static void run_flight(const char *key, bool hold)
 
     assert_int_equal(atomic_load(&src.calls), 1);
     for (int i = 0; i < NTHREADS; i++) {
-        assert_int_equal(racers[i].rc, 0);
-        assert_value(&racers[i].value, "loaded once", 11);
+        assert_int_equal(racers[i].rc, result);
+        if (result == 0)
+            assert_value(&racers[i].value, "loaded once", 11);
+        else
+            assert_null(racers[i].value.ptr);
         vmux_bytes_free(&racers[i].value);
     }
     vmux_cache_stats s = stats_of(c);
     assert_int_equal(s.loads, 1);
+    assert_int_equal(s.load_errors, result < 0 ? 1 : 0);
     assert_int_equal(s.misses + s.hits, NTHREADS);
     assert_int_equal(s.shared, s.misses - 1);
     assert_int_equal(s.errors, 0);
@@ -209,7 +217,7 @@ static void run_flight(const char *key, bool hold)
 static void test_single_flight(void **state)
 {
     (void)state;
-    run_flight("flight", true);
+    run_flight("flight", true, 0);
 }
 
 /*
@@ -222,8 +230,58 @@ static void test_single_flight_fast_loader(void **state)
     for (int round = 0; round < 5; round++) {
         char key[32];
         snprintf(key, sizeof key, "flight-fast:%d", round);
-        run_flight(key, false);
+        run_flight(key, false, 0);
     }
+}
+
+/*
+ * A load that fails is shared too: all 64 GETs missed before the loader returned its error, so
+ * every caller gets that error from the one load. A thread that had missed but not yet looked
+ * for the flight when the load failed used to find none (failed flights left the map at once)
+ * and ran the loader again: an outside probe counted 0 to 32 loads a round, 26 on average, with
+ * a loader that fails at once, which is when a stampede hurts most (a database refusing).
+ */
+static void test_single_flight_failed_load(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 3; round++) {
+        char key[32];
+        snprintf(key, sizeof key, "flight-fail:%d", round);
+        run_flight(key, true, -1234);
+    }
+}
+
+/*
+ * Which callers share a failed load, told by when their GET was sent (vmux__cache_on_miss()'s
+ * get_ns; cache.c passes the GET's): one sent before the load failed takes its error without
+ * loading; one sent after loads again (the failure is not cached).
+ */
+static void test_failed_load_shared_by_send_time(void **state)
+{
+    (void)state;
+    vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts));
+    struct source src = {.result = -1234};
+    struct fullkey k;
+    assert_int_equal(vmux__cache_key_make(c, VMUX_STR("flight-fail-time"), &k), 0);
+    vmux_bytes v = {0};
+    uint64_t before = uv_hrtime();
+    assert_int_equal(vmux__cache_on_miss(c, &k, before, true, source_load, &src, 0, &v), -1234);
+    assert_int_equal(atomic_load(&src.calls), 1);
+    assert_int_equal(vmux__cache_on_miss(c, &k, before, true, source_load, &src, 0, &v), -1234);
+    assert_int_equal(atomic_load(&src.calls), 1); /* shared */
+    assert_null(v.ptr);
+    src.result = 0;
+    src.value = "again";
+    src.len = 5;
+    assert_int_equal(vmux__cache_on_miss(c, &k, uv_hrtime(), true, source_load, &src, 0, &v), 0);
+    assert_int_equal(atomic_load(&src.calls), 2); /* sent after the failure: loads */
+    assert_value(&v, "again", 5);
+    vmux_bytes_free(&v);
+    vmux__cache_key_free(&k);
+    vmux_cache_stats s = stats_of(c);
+    assert_int_equal(s.loads, 2);
+    assert_int_equal(s.shared, 1);
+    vmux_cache_free(c);
 }
 
 /* ---- hits, format, binary values ---- */
@@ -725,6 +783,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_flight),
         cmocka_unit_test(test_single_flight_fast_loader),
+        cmocka_unit_test(test_single_flight_failed_load),
+        cmocka_unit_test(test_failed_load_shared_by_send_time),
         cmocka_unit_test(test_hit_and_stored_format),
         cmocka_unit_test(test_empty_value),
         cmocka_unit_test(test_foreign_value),
