@@ -133,7 +133,9 @@ VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
  * first send, so a resolution slower than the TTL reports it acquired with its lease already over
  * (vmux_lock_held() false).
  * Errors (*acquired false): VMUX_ERR_INVALID_ARG (NULL lock; this object already
- * holds the lock: release it first), VMUX_ERR_IO (the random generator failed), VMUX_ERR_SERVER
+ * holds the lock: release it first), VMUX_ERR_IO (the random generator failed),
+ * VMUX_ERR_CROSSSLOT (on a cluster, an explicit fence_key in another slot than the key: nothing
+ * was sent), VMUX_ERR_SERVER
  * (the fencing key is not an integer, say, or on a cluster the lock's slot answered TRYAGAIN,
  * a migration having split the lock key from its fencing key, until timeout_ms passed; nothing
  * was changed), VMUX_ERR_CONNECTION_LOST (the outcome could not be learned within
