@@ -139,8 +139,9 @@ VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
  * (the fencing key is not an integer, say, or on a cluster the lock's slot answered TRYAGAIN,
  * a migration having split the lock key from its fencing key, until timeout_ms passed; nothing
  * was changed), VMUX_ERR_CONNECTION_LOST (the outcome could not be learned within
- * resolve_timeout_ms; if the lock was taken it expires after its TTL, and vmux_lock_release()
- * may still be called to release it), or another
+ * resolve_timeout_ms; the command may even run later, after a server stall: if the lock was
+ * taken it expires after its TTL, vmux_lock_release() may still be called to release it, and this
+ * object's next acquire takes it over at once), or another
  * transport error of vmux_call() by which nothing was sent (VMUX_ERR_NOT_CONNECTED: no
  * connection was ready within timeout_ms, or at once under backlogPolicy=failFast...). So it
  * blocks for at most timeout_ms, or timeout_ms + resolve_timeout_ms when a reply was lost.

@@ -25,11 +25,16 @@
 #define DEFAULT_RETRY_MAX_MS 200u
 #define DEFAULT_RENEW_FRACTION (1.0 / 3.0)
 
-/* KEYS[1] lock, KEYS[2] fencing counter; ARGV[1] token, ARGV[2] ttl ms. The counter moves only
- * when the SET succeeds, in the same atomic step; if it cannot (not an integer), the SET is
- * undone so that an error never leaves a lock behind. */
+/* KEYS[1] lock, KEYS[2] fencing counter; ARGV[1] token, ARGV[2] ttl ms, ARGV[3] (optional) the
+ * token of this object's last acquire whose outcome stayed unknown: a key holding it was taken
+ * by that stray acquire after the caller was told it failed, and nobody holds it, so it is taken
+ * over. The counter moves only when the SET succeeds, in the same atomic step; if it cannot (not
+ * an integer), the SET is undone so that an error never leaves a lock behind. */
 static const char ACQUIRE_LUA[] =
-    "if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end\n"
+    "if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
+    "  if not ARGV[3] or redis.call('GET', KEYS[1]) ~= ARGV[3] then return false end\n"
+    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "end\n"
     "local fence = redis.pcall('INCR', KEYS[2])\n"
     "if type(fence) == 'table' and fence.err then redis.call('DEL', KEYS[1]) end\n"
     "return fence\n";

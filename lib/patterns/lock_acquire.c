@@ -116,18 +116,22 @@ static int acquire_once(vmux_lock *l, uint64_t deadline, bool *acquired, uint64_
         l, token); /* from now on a release targets this attempt, whatever its outcome */
     snprintf(ttl, sizeof ttl, "%u", (unsigned)l->ttl_ms);
     vmux_str keys[] = {l->key, l->fence_key};
-    vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), VMUX_STR(ttl)};
+    vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), VMUX_STR(ttl), VMUX_STR(l->stray)};
     vmux_callopts o = vmux__lock_call_opts(l, VMUX_CALL_TELL_UNSENT, deadline);
     uint64_t sent = now_ns();
     vmux_reply *r = NULL;
-    rc = vmux_script_run(l->m, &o, l->acquire_s, keys, 2, args, 2, &r);
+    rc = vmux_script_run(l->m, &o, l->acquire_s, keys, 2, args, l->stray[0] ? 3 : 2, &r);
     if (rc == 0)
         rc = read_acquired(r, acquired, fence);
     else if (outcome_unknown(rc))
         rc = resolve_acquire(l, token, deadline, acquired, fence);
     vmux_reply_free(r);
-    if (rc == 0 && *acquired)
+    if (rc == 0 && *acquired) {
+        l->stray[0] = '\0';
         vmux__lock_became_held(l, *fence, sent);
+    } else if (outcome_unknown(rc)) {
+        memcpy(l->stray, token, sizeof l->stray); /* it may still run: the next acquire knows */
+    }
     return rc;
 }
 

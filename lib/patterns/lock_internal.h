@@ -32,7 +32,11 @@ struct vmux_lock {
     vmux_script *acquire_s, *release_s, *extend_s;
 
     uv_mutex_t op_mu; /* one public call at a time; held across its network calls */
-    uv_mutex_t mu;    /* the fields below; never held across a network call */
+    /* Under op_mu: the token of the last acquire whose outcome stayed unknown ("": none). Only
+     * this object ever had it and it does not hold the lock, so the next acquire takes over a
+     * key that holds it (lock.c ACQUIRE_LUA). Cleared by an acquire that succeeds. */
+    char stray[TOKEN_HEX + 1];
+    uv_mutex_t mu; /* the fields below; never held across a network call */
     char token[TOKEN_HEX + 1];
     /* A release of token got its answer: a later release must not take the record key (left
      * by that release) for a lost reply of its own. Cleared with each new token. */

@@ -1035,6 +1035,61 @@ static void duel_once(struct duel *d, bool freeze, int run)
     assert_int_equal(atomic_load(&d->lost_calls), 1);
 }
 
+/*
+ * An acquire whose outcome stays unknown (the server stopped across it and its resolution:
+ * VMUX_ERR_CONNECTION_LOST) may still run once the server resumes, taking the lock with a token
+ * that only this object ever had. Another owner must still wait for its TTL; this object's next
+ * acquire takes it over at once with a new token and the next fence (it used to wait out the TTL
+ * as well: the outside probe's 1.8 s of a 2 s TTL, here 60 s).
+ */
+static bool key_exists(void *arg)
+{
+    const void *const *mk = arg;
+    vmux_reply *r = NULL;
+    const char *argv[] = {"EXISTS", mk[1]};
+    bool yes = vmux_call((vmux *)mk[0], NULL, 2, argv, NULL, &r) == 0 &&
+               vmux_reply_integer(r) == 1; /* an error while the server comes back: not yet */
+    vmux_reply_free(r);
+    return yes;
+}
+
+static void test_stray_acquire_taken_over_by_its_object(void **state)
+{
+    (void)state;
+    vt_server server;
+    if (vt_server_start(&server, 0, NULL) != 0)
+        fail_msg("could not start a server");
+    vmux *m = vt_server_open(&server, "abortConnect=false,connectTimeout=1000");
+    char key[64];
+    snprintf(key, sizeof key, "tlock:%ld:stray", (long)getpid());
+    vmux_lock_opts o =
+        VMUX_INIT(vmux_lock_opts, .ttl_ms = 60000, .timeout_ms = 300, .resolve_timeout_ms = 300);
+    vmux_lock *a = new_lock(m, key, &o), *b = new_lock(m, key, &o);
+    acquire_ok(a); /* loads the script, so the stray attempt is one EVALSHA */
+    assert_true(release_says(a));
+
+    assert_int_equal(kill(server.pid, SIGSTOP), 0);
+    bool got = true;
+    int rc = vmux_lock_acquire(a, &got, NULL);
+    assert_int_equal(kill(server.pid, SIGCONT), 0);
+    assert_int_equal(rc, VMUX_ERR_CONNECTION_LOST);
+    assert_false(got);
+    const void *args[] = {m, key};
+    assert_true(vt_wait_until(key_exists, (void *)args, 10000)); /* the stray acquire ran */
+
+    got = true;
+    assert_int_equal(vmux_lock_acquire(b, &got, NULL), 0);
+    assert_false(got); /* nobody else may take it */
+    uint64_t fence = acquire_ok(a);
+    assert_int_equal(fence, 3); /* 1: the first holding, 2: the stray one */
+    assert_true(release_says(a));
+    assert_int_equal(vt_exists(m, key), 0);
+    vmux_lock_free(a);
+    vmux_lock_free(b);
+    vmux_close(m);
+    vt_server_stop(&server);
+}
+
 static void test_lease_ends_before_restarted_server_grants(void **state)
 {
     for (int run = 0; run < LEASE_RUNS; run++)
@@ -1058,6 +1113,7 @@ int main(void)
         cmocka_unit_test(test_expired_lock_not_released_by_former_owner),
         cmocka_unit_test(test_acquire_wait_gives_up),
         cmocka_unit_test(test_auto_renew_keeps_then_reports_loss),
+        cmocka_unit_test(test_stray_acquire_taken_over_by_its_object),
         cmocka_unit_test(test_second_release_was_not_held),
         cmocka_unit_test(test_keys_with_braces),
     };
