@@ -16,7 +16,8 @@
 
 /* Bounds every number the scripts see: Lua's doubles hold integers exactly up to 2^53, and the
  * largest the scripts make is a server time in microseconds (about 2^51 today) plus a window or
- * a GCRA tolerance (at most 2^40 ms, about 2^50 us). */
+ * a GCRA tolerance (at most 2^40 ms, about 2^50 us), or the sliding window's count of units
+ * (at most 2^50) plus a cost. */
 #define MAX_VALUE (INT64_C(1) << 40)
 
 /*
@@ -48,40 +49,92 @@ static const char FIXED_LUA[] =
     "return {ok and 1 or 0, limit - used, retry, left}\n";
 
 /*
- * A sorted set with one entry per unit spent, scored with the time it was spent. Members are
- * "<time>.<index>": within one microsecond the count only grows, so an index is never reused
- * while its time is. ARGV: limit, window (us), cost.
+ * A sorted set with one entry per allowed request of cost > 0, scored with the time it was
+ * spent and named "<cum>:<cost>", where cum (zero-padded to 16 digits) counts the key's units
+ * spent up to and including this request. Times never go back (a clock that did stamps the
+ * newest entry's time instead) and cum only grows, so rank, time and cum agree, members are
+ * unique even within one microsecond, and the units in the window are cum(newest) -
+ * cum(oldest) + cost(oldest): a few O(log n) calls whatever the cost and the limit, and for a
+ * refusal a binary search by rank for the request whose leaving frees enough. cum stays at most
+ * 2^50, exact in Lua's doubles: a request that would pass it first rebases every member, at
+ * most once per 2^50 - 2^40 units spent (amortised, each entry at most once). A key in the
+ * per-unit format of 0.1 (members "<time>.<index>") becomes one entry holding all its units,
+ * stamped with its newest unit's time. ARGV: limit, window (us), cost.
  */
 static const char SLIDING_LUA[] =
     "local limit, win, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n" NOW_US
     "local k = KEYS[1]\n"
+    "local MAX_CUM = 1125899906842624\n" /* 2^50 */
     "redis.call('ZREMRANGEBYSCORE', k, '-inf', string.format('%d', now - win))\n"
-    "local used = redis.call('ZCARD', k)\n"
-    "local ok = used + cost <= limit\n"
-    "if ok and cost > 0 then\n"
-    "  local ts = string.format('%d', now)\n"
-    "  local i = 0\n"
-    "  while i < cost do\n"
+    "local function add(t, cum, c)\n"
+    "  redis.call('ZADD', k, string.format('%d', t), string.format('%016d:%d', cum, c))\n"
+    "end\n"
+    /* the entry at rank r (0 = oldest, -1 = newest): its time, cum and cost; cum is nil for a
+     * member of the per-unit format */
+    "local function at(r)\n"
+    "  local e = redis.call('ZRANGE', k, r, r, 'WITHSCORES')\n"
+    "  if #e == 0 then return nil end\n"
+    "  local c, n = string.match(e[1], '^(%d+):(%d+)$')\n"
+    "  return tonumber(e[2]), tonumber(c), tonumber(n)\n"
+    "end\n"
+    "local function upgrade()\n"
+    "  local n, t = redis.call('ZCARD', k), at(-1)\n"
+    "  redis.call('UNLINK', k)\n"
+    "  add(t, n, n)\n"
+    "  redis.call('PEXPIRE', k, math.ceil((t + win - now) / 1000) + 1)\n"
+    "end\n"
+    /* every member's cum less base, the scores kept; 500 entries a ZADD */
+    "local function rebase(base)\n"
+    "  local all = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')\n"
+    "  redis.call('DEL', k)\n"
+    "  for i = 1, #all, 1000 do\n"
     "    local args = {}\n"
-    "    for j = i, math.min(cost, i + 500) - 1 do\n"
-    "      args[#args + 1] = ts\n"
-    "      args[#args + 1] = ts .. '.' .. string.format('%d', used + j)\n"
+    "    for j = i, math.min(#all, i + 998), 2 do\n"
+    "      local c, n = string.match(all[j], '^(%d+):(%d+)$')\n"
+    "      args[#args + 1] = all[j + 1]\n"
+    "      args[#args + 1] = string.format('%016d:%s', tonumber(c) - base, n)\n"
     "    end\n"
     "    redis.call('ZADD', k, unpack(args))\n"
-    "    i = i + 500\n"
     "  end\n"
-    "  used = used + cost\n"
-    "  redis.call('PEXPIRE', k, math.ceil(win / 1000) + 1)\n"
     "end\n"
-    /* ms until the entry at rank r (0 = oldest, -1 = newest) leaves the window */
-    "local function leaves(r)\n"
-    "  local e = redis.call('ZRANGE', k, r, r, 'WITHSCORES')\n"
-    "  return math.ceil((tonumber(e[2]) + win - now) / 1000)\n"
+    "local t0, c0, n0 = at(0)\n"
+    "local t1, c1 = at(-1)\n"
+    "if t0 and not (c0 and c1) then\n"
+    "  upgrade()\n"
+    "  t0, c0, n0 = at(0)\n"
+    "  t1, c1 = t0, c0\n"
+    "end\n"
+    "local base = t0 and c0 - n0 or 0\n"
+    "local used = t0 and c1 - base or 0\n"
+    "local ok = used + cost <= limit\n"
+    "if ok and cost > 0 then\n"
+    "  if t1 and c1 + cost > MAX_CUM then\n"
+    "    rebase(base)\n"
+    "    c1, base = used, 0\n"
+    "  end\n"
+    "  t1, c1 = math.max(now, t1 or now), (c1 or 0) + cost\n"
+    "  add(t1, c1, cost)\n"
+    "  used = used + cost\n"
+    "  redis.call('PEXPIRE', k, math.ceil((t1 + win - now) / 1000) + 1)\n"
+    "end\n"
+    /* ms until an entry of time t leaves the window */
+    "local function leaves(t)\n"
+    "  return math.ceil((t + win - now) / 1000)\n"
+    "end\n"
+    /* the rank of the oldest entry by whose leaving need units will have left */
+    "local function freeing(need)\n"
+    "  local lo, hi = 0, redis.call('ZCARD', k) - 1\n"
+    "  while lo < hi do\n"
+    "    local mid = math.floor((lo + hi) / 2)\n"
+    "    local _, c = at(mid)\n"
+    "    if c - base >= need then hi = mid else lo = mid + 1 end\n"
+    "  end\n"
+    "  return lo\n"
     "end\n"
     "local retry = 0\n"
-    "if not ok then retry = cost > limit and -1 or leaves(used + cost - limit - 1) end\n"
+    "if not ok then retry = cost > limit and -1 or leaves((at(freeing(used + cost - limit)))) end\n"
     "local reset = 0\n"
-    "if used > 0 then reset = leaves(-1) end\n"
+    "if used > 0 then reset = leaves(t1) end\n"
     "return {ok and 1 or 0, limit - used, retry, reset}\n";
 
 /*

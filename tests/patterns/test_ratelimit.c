@@ -473,7 +473,7 @@ static void test_sliding_window_large_cost(void **state)
     assert_true(r.allowed);
     assert_int_equal(r.remaining, 800);
     char *card = vt_admin("plain", "ZCARD %s", "patrl:slbig:k");
-    assert_string_equal(card, "1200");
+    assert_string_equal(card, "1"); /* one entry per request, not per unit */
     free(card);
     r = check(rl, "k", 801);
     assert_false(r.allowed);
@@ -514,6 +514,357 @@ static long admin_long(const char *format, const char *key)
     long v = strtol(r, NULL, 10);
     free(r);
     return v;
+}
+
+/* ---- sliding window: one entry per request, whatever its cost ---- */
+
+#define SLIDING VMUX_RATELIMIT_SLIDING_WINDOW
+
+/* x / 1000 rounded up, as the scripts' math.ceil does, for either sign. */
+static int64_t ceil_ms(int64_t us)
+{
+    return us >= 0 ? (us + 999) / 1000 : -(-us / 1000);
+}
+
+/* ZCARD of the limiter key `key` (with its prefix). */
+static long zcard(const char *key)
+{
+    return admin_long("ZCARD %s", key);
+}
+
+/*
+ * Stops the running test unless the sliding window stores one entry per request: a check of
+ * cost 2 must leave one entry. The tests that follow spend up to 2^40 units at once, which a
+ * per-unit log would write one by one, holding the server for hours.
+ */
+static void one_entry_per_request_or_stop(vmux *m)
+{
+    vmux_ratelimit *rl = limiter(m, SLIDING, 10, 60000, 0, "patrl:slone:");
+    assert_true(check(rl, "k", 2).allowed);
+    if (zcard("patrl:slone:k") != 1)
+        fail_msg("a check of cost 2 left %ld entries: a per-unit log", zcard("patrl:slone:k"));
+    assert_int_equal(vmux_ratelimit_reset(rl, S("k")), 0);
+    vmux_ratelimit_free(rl);
+}
+
+/* The check, with the server's clock read just before (*lo) and just after (*hi) it. */
+static vmux_ratelimit_result timed_check(vmux *m, vmux_ratelimit *rl, int64_t cost, int64_t *lo,
+                                         int64_t *hi)
+{
+    *lo = server_us(m);
+    vmux_ratelimit_result r = check(rl, "k", cost);
+    *hi = server_us(m);
+    return r;
+}
+
+/* Asserts that ms is what a check made between lo and hi would say of an entry stamped between
+ * t_lo and t_hi leaving a window of win_us. */
+static void assert_leaves(int64_t ms, int64_t t_lo, int64_t t_hi, int64_t win_us, int64_t lo,
+                          int64_t hi)
+{
+    int64_t least = ceil_ms(t_lo + win_us - hi), most = ceil_ms(t_hi + win_us - lo);
+    /* compared here: cmocka's assert_in_range() is unsigned, and least may be below 0 */
+    if (ms < least || ms > most)
+        fail_msg("%" PRId64 " ms is not within %" PRId64 "..%" PRId64, ms, least, most);
+}
+
+/*
+ * Limits of 10^7 and 2^40 units, each spent at once: the check answers at once (a per-unit log
+ * wrote 10^7 entries in about 25 s, and 2^40 never finished: the server had to be shut down),
+ * the key holds one entry, and the server answers the next command.
+ */
+static void test_sliding_huge_costs(void **state)
+{
+    vmux *m = *state;
+    one_entry_per_request_or_stop(m);
+    static const int64_t limits[] = {10000000, INT64_C(1) << 40};
+    for (size_t i = 0; i < 2; i++) {
+        vmux_ratelimit *rl = limiter(m, SLIDING, limits[i], 60000, 0, "patrl:slhuge:");
+        vmux_ratelimit_result r = check(rl, "k", limits[i]);
+        assert_true(r.allowed);
+        assert_int_equal(r.remaining, 0);
+        assert_int_equal(r.reset_after_ms, 60000);
+        assert_int_equal(zcard("patrl:slhuge:k"), 1);
+        char *pong = vt_admin("plain", "PING");
+        assert_string_equal(pong, "PONG");
+        free(pong);
+        int64_t lo, hi;
+        r = timed_check(m, rl, 1, &lo, &hi);
+        assert_false(r.allowed);
+        assert_int_equal(r.remaining, 0);
+        assert_in_range(r.retry_after_ms, 1, 60000);
+        assert_int_equal(r.retry_after_ms, r.reset_after_ms);
+        assert_int_equal(zcard("patrl:slhuge:k"), 1);
+        assert_int_equal(vmux_ratelimit_reset(rl, S("k")), 0);
+        vmux_ratelimit_free(rl);
+    }
+}
+
+/* One allowed request of cost > 0 as the model knows it: stamped between lo and hi. */
+struct spent {
+    int64_t lo, hi, cost;
+};
+
+/*
+ * The reference model of a sliding window: the allowed requests, oldest first, each known to
+ * within the server times read around its check. At a check made between lo and hi, request j
+ * is surely in the window when its lo_j > hi - win, surely out when hi_j <= lo - win; the
+ * window holds a suffix of the log, starting between the first not surely out and the first
+ * surely in. The answer's remaining says which (costs are > 0, so each start has its own sum).
+ */
+struct model {
+    vmux *m;
+    vmux_ratelimit *rl;
+    int64_t limit, win_us;
+    struct spent log[512];
+    int head, n;        /* the log's live part: [head, n) */
+    int checks, unsure; /* unsure: checks whose window edge fell within a bracket */
+};
+
+/* Units of log[from..n). */
+static int64_t model_sum(const struct model *md, int from)
+{
+    int64_t sum = 0;
+    for (int j = from; j < md->n; j++)
+        sum += md->log[j].cost;
+    return sum;
+}
+
+/* Where the window starts, as the answer's units in use (used) say; fails when no start fits. */
+static int model_start(struct model *md, int64_t lo, int64_t hi, int64_t used)
+{
+    int first = md->head;
+    while (first < md->n && md->log[first].hi <= lo - md->win_us)
+        first++;
+    int last = first;
+    while (last < md->n && md->log[last].lo <= hi - md->win_us)
+        last++;
+    md->unsure += first != last;
+    for (int s = first; s <= last; s++)
+        if (model_sum(md, s) == used)
+            return s;
+    fail_msg("check %d: %" PRId64 " units in use, not the sum of a window starting at %d..%d",
+             md->checks, used, first, last);
+    return -1;
+}
+
+/* The request whose leaving frees need units of the window starting at s. */
+static int model_freeing(const struct model *md, int s, int64_t need)
+{
+    int64_t sum = 0;
+    for (int j = s; j < md->n; j++) {
+        sum += md->log[j].cost;
+        if (sum >= need)
+            return j;
+    }
+    fail_msg("the window has fewer than %" PRId64 " units", need);
+    return -1;
+}
+
+/* One check of cost, judged against the model, which then records it; returns the server time
+ * read after it. */
+static int64_t model_check(struct model *md, int64_t cost)
+{
+    int64_t lo, hi;
+    vmux_ratelimit_result r = timed_check(md->m, md->rl, cost, &lo, &hi);
+    md->checks++;
+    int64_t used = md->limit - r.remaining - (r.allowed ? cost : 0);
+    int s = model_start(md, lo, hi, used);
+    assert_int_equal(r.limit, md->limit);
+    assert_int_equal(r.allowed, used + cost <= md->limit);
+    if (r.allowed)
+        assert_int_equal(r.retry_after_ms, 0);
+    else if (cost > md->limit)
+        assert_int_equal(r.retry_after_ms, -1);
+    else {
+        const struct spent *e = &md->log[model_freeing(md, s, used + cost - md->limit)];
+        assert_leaves(r.retry_after_ms, e->lo, e->hi, md->win_us, lo, hi);
+    }
+    md->head = s;
+    if (r.allowed && cost > 0) {
+        assert_true(md->n < (int)(sizeof md->log / sizeof md->log[0]));
+        md->log[md->n++] = (struct spent){lo, hi, cost};
+    }
+    if (md->head == md->n) {
+        assert_int_equal(r.reset_after_ms, 0);
+        return hi;
+    }
+    const struct spent *newest = &md->log[md->n - 1];
+    assert_leaves(r.reset_after_ms, newest->lo, newest->hi, md->win_us, lo, hi);
+    return hi;
+}
+
+/* A little deterministic randomness for the model's costs and gaps. */
+static uint32_t lcg(uint32_t *x)
+{
+    *x = *x * 1664525u + 1013904223u;
+    return *x >> 8;
+}
+
+/* A cost: 0 (15%), small (70%: 1..limit/25 + 3), up to the limit (10%) or above it (5%). */
+static int64_t model_cost(int64_t limit, uint32_t *seed)
+{
+    uint32_t x = lcg(seed) % 100;
+    if (x < 15)
+        return 0;
+    if (x < 85)
+        return 1 + (int64_t)(lcg(seed) % (uint32_t)(limit / 25 + 3));
+    return x < 95 ? 1 + (int64_t)(lcg(seed) % (uint32_t)limit) : limit + 1;
+}
+
+/* A server time at least after_us, at least 2 ms from any logged request's leaving time. */
+static int64_t model_next_time(const struct model *md, int64_t after_us)
+{
+    int64_t t = after_us;
+    for (int j = md->head; j < md->n; j++) {
+        int64_t leave = (md->log[j].lo + md->log[j].hi) / 2 + md->win_us;
+        if (t > leave - 2000 && t < leave + 2000) {
+            t = leave + 2000;
+            j = md->head - 1; /* look again from the start */
+        }
+    }
+    return t;
+}
+
+/*
+ * `checks` requests of mixed costs (model_cost()), gap_min_ms..gap_max_ms apart on the server's
+ * clock, each judged against the model: allowed and remaining exactly, retry_after_ms and
+ * reset_after_ms to within the server times read around the checks. With a window of a minute,
+ * where nothing leaves, the key then holds exactly one entry per allowed request.
+ */
+static void model_run(vmux *m, int64_t limit, int64_t period_ms, int checks, int gap_min_ms,
+                      int gap_max_ms, uint32_t seed)
+{
+    struct model *md = calloc(1, sizeof *md);
+    assert_non_null(md);
+    *md = (struct model){.m = m, .limit = limit, .win_us = period_ms * 1000};
+    md->rl = limiter(m, SLIDING, limit, period_ms, 0, "patrl:slmodel:");
+    int64_t last = server_us(m);
+    for (int i = 0; i < checks; i++) {
+        int64_t cost = model_cost(limit, &seed);
+        int64_t gap = gap_min_ms + (int64_t)(lcg(&seed) % (uint32_t)(gap_max_ms - gap_min_ms + 1));
+        wait_server_until(m, model_next_time(md, last + gap * 1000));
+        last = model_check(md, cost);
+    }
+    printf("sliding model: %d checks, limit %" PRId64 " per %" PRId64
+           " ms, %d requests logged, %d with a window edge within a bracket\n",
+           md->checks, limit, period_ms, md->n, md->unsure);
+    if (period_ms >= 60000)
+        assert_int_equal(zcard("patrl:slmodel:k"), md->n - md->head);
+    assert_int_equal(vmux_ratelimit_reset(md->rl, S("k")), 0);
+    vmux_ratelimit_free(md->rl);
+    free(md);
+}
+
+/*
+ * First a minute-long window, where refusals name requests made 3 to 5 ms apart, up to deep in
+ * the log; then 400 ms, where requests keep leaving.
+ */
+static void test_sliding_matches_model(void **state)
+{
+    model_run(*state, 1000, 60000, 150, 3, 5, 7);
+    model_run(*state, 50, 400, 250, 2, 12, 11);
+}
+
+/* Adds member with score us to the sorted set key (the fixture's admin connection). */
+static void seed(const char *key, int64_t us, const char *member)
+{
+    char score[24];
+    snprintf(score, sizeof score, "%" PRId64, us);
+    free(vt_admin("plain", "ZADD %s %s %s", key, score, member));
+}
+
+/* A member of the sliding window's format: "<cum, 16 digits>:<cost>". */
+static const char *member(char *buf, size_t cap, int64_t cum, int64_t cost)
+{
+    snprintf(buf, cap, "%016" PRId64 ":%" PRId64, cum, cost);
+    return buf;
+}
+
+/*
+ * A key whose count of units spent is near 2^50 (a long-lived key: seeded here, three requests
+ * of 100 units 3, 2 and 1 s ago): the next request would pass 2^50, so every entry is first
+ * rebased to count from 0; the answers are the same as without it.
+ */
+static void test_sliding_rebase(void **state)
+{
+    vmux *m = *state;
+    one_entry_per_request_or_stop(m);
+    const int64_t limit = INT64_C(1) << 40, top = INT64_C(1) << 50, win = 60000000;
+    const char *key = "patrl:slreb:k";
+    vmux_ratelimit *rl = limiter(m, SLIDING, limit, 60000, 0, "patrl:slreb:");
+    char b[64];
+    int64_t t0 = server_us(m) - 3000000;
+    for (int i = 0; i < 3; i++)
+        seed(key, t0 + i * 1000000, member(b, sizeof b, top - 300 + 100 * i, 100));
+    int64_t a_lo, a_hi, lo, hi;
+    vmux_ratelimit_result r = timed_check(m, rl, limit - 300, &a_lo, &a_hi);
+    assert_true(r.allowed);
+    assert_int_equal(r.remaining, 0);
+    char want[256];
+    char m1[32], m2[32], m3[32], m4[40];
+    snprintf(want, sizeof want, "%s\n%s\n%s\n%s", member(m1, sizeof m1, 100, 100),
+             member(m2, sizeof m2, 200, 100), member(m3, sizeof m3, 300, 100),
+             member(m4, sizeof m4, limit, limit - 300));
+    char *all = vt_admin("plain", "ZRANGE %s 0 -1", key);
+    assert_string_equal(all, want);
+    free(all);
+    assert_in_range(admin_long("PTTL %s", key), 1, 60001);
+    /* one unit frees with the oldest request, 101 with the second, all with the newest */
+    static const int64_t costs[] = {1, 101, INT64_C(1) << 40};
+    for (int i = 0; i < 3; i++) {
+        r = timed_check(m, rl, costs[i], &lo, &hi);
+        assert_false(r.allowed);
+        assert_int_equal(r.remaining, 0);
+        if (i < 2)
+            assert_leaves(r.retry_after_ms, t0 + i * 1000000, t0 + i * 1000000, win, lo, hi);
+        else
+            assert_leaves(r.retry_after_ms, a_lo, a_hi, win, lo, hi);
+        assert_leaves(r.reset_after_ms, a_lo, a_hi, win, lo, hi);
+    }
+    assert_int_equal(vmux_ratelimit_reset(rl, S("k")), 0);
+    vmux_ratelimit_free(rl);
+}
+
+/*
+ * A key left by the per-unit format of 0.1 (members "<time>.<index>", one per unit): 3 units
+ * 2 s ago and 2 units 1 s ago. The first check reads its 5 units and replaces it with one entry
+ * of 5 units stamped 1 s ago, the newest unit's time: none leaves early.
+ */
+static void test_sliding_old_format_upgraded(void **state)
+{
+    vmux *m = *state;
+    const char *key = "patrl:slold:k";
+    vmux_ratelimit *rl = limiter(m, SLIDING, 10, 60000, 0, "patrl:slold:");
+    int64_t t0 = server_us(m) - 2000000, t1 = t0 + 1000000;
+    char b[64];
+    for (int i = 0; i < 5; i++) {
+        int64_t t = i < 3 ? t0 : t1;
+        snprintf(b, sizeof b, "%" PRId64 ".%d", t, i);
+        seed(key, t, b);
+    }
+    free(vt_admin("plain", "PEXPIRE %s 60000", key));
+    int64_t lo, hi;
+    vmux_ratelimit_result r = timed_check(m, rl, 0, &lo, &hi);
+    assert_true(r.allowed);
+    assert_int_equal(r.remaining, 5);
+    assert_leaves(r.reset_after_ms, t1, t1, 60000000, lo, hi);
+    char want[128];
+    snprintf(want, sizeof want, "%s\n%" PRId64, member(b, sizeof b, 5, 5), t1);
+    char *all = vt_admin("plain", "ZRANGE %s 0 -1 WITHSCORES", key);
+    assert_string_equal(all, want);
+    free(all);
+    assert_in_range(admin_long("PTTL %s", key), 1, 60001);
+    r = timed_check(m, rl, 6, &lo, &hi);
+    assert_false(r.allowed);
+    assert_int_equal(r.remaining, 5);
+    assert_leaves(r.retry_after_ms, t1, t1, 60000000, lo, hi);
+    r = check(rl, "k", 5);
+    assert_true(r.allowed);
+    assert_int_equal(r.remaining, 0);
+    assert_int_equal(zcard(key), 2);
+    assert_int_equal(vmux_ratelimit_reset(rl, S("k")), 0);
+    vmux_ratelimit_free(rl);
 }
 
 static void test_keys_prefixed_with_expiry(void **state)
@@ -728,6 +1079,10 @@ int main(void)
         cmocka_unit_test(test_sliding_window_semantics),
         cmocka_unit_test(test_sliding_window_large_cost),
         cmocka_unit_test(test_cost_above_limit_spends_nothing),
+        cmocka_unit_test(test_sliding_huge_costs),
+        cmocka_unit_test(test_sliding_matches_model),
+        cmocka_unit_test(test_sliding_rebase),
+        cmocka_unit_test(test_sliding_old_format_upgraded),
         cmocka_unit_test(test_keys_prefixed_with_expiry),
         cmocka_unit_test(test_default_prefix),
         cmocka_unit_test(test_wrong_type_is_a_server_error),
