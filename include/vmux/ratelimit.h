@@ -9,9 +9,10 @@
  *   fixed window    at most limit units per window of period_ms; a key's window starts with
  *                   its first allowed request after the previous window ended.
  *   sliding window  at most limit units in any period_ms: an exact log (a sorted set with one
- *                   entry per unit, stamped with the server time), not a weighted estimate.
- *                   Exact, but the memory per key grows with limit (see
- *                   docs/patterns/rate-limiting.md).
+ *                   entry per allowed request, holding its cost and stamped with the server
+ *                   time), not a weighted estimate. A check costs O(log n) whatever its cost
+ *                   and the limit (n: the requests in the window); the memory per key grows
+ *                   with n (see docs/patterns/rate-limiting.md).
  *   GCRA            the generic cell rate algorithm: token-bucket semantics with a rate of
  *                   limit per period_ms and room for burst units at once; one number per key.
  *
@@ -60,14 +61,16 @@ typedef struct vmux_ratelimit_opts {
     size_t size;
     vmux_ratelimit_algorithm algorithm; /**< default: fixed window */
     /** Units allowed per period_ms (GCRA: the rate). 1..2^40; the sliding window keeps one
-     * sorted-set entry per unit, so keep its limit modest (tens of thousands at most). */
+     * sorted-set entry per request allowed in the window, whatever its cost. */
     int64_t limit;
     /** The window (GCRA: the period of the rate), in milliseconds: 1..2^40. GCRA also needs
      * period_ms * 1000 / limit >= 1 exactly (limit <= period_ms * 1000): one unit per
      * microsecond at most; a faster rate is VMUX_ERR_INVALID_ARG, never rounded. */
     int64_t period_ms;
     /** GCRA only: how many units may pass at once after a quiet spell (the bucket's size);
-     * 0 means limit. Ignored by the windows. */
+     * 0 means limit; at most 2^40, and the time it takes to earn (burst * period_ms / limit,
+     * with period_ms / limit rounded to the microsecond) at most 2^40 ms: beyond either,
+     * vmux_ratelimit_new() returns VMUX_ERR_INVALID_ARG. Ignored by the windows. */
     int64_t burst;
     /** Prepended to every key (copied). NULL: "vmux:rl:fixed:", "vmux:rl:sliding:" or
      * "vmux:rl:gcra:". Limiters with different settings need different prefixes, or they
@@ -127,8 +130,9 @@ VMUX_EXPORT void vmux_ratelimit_free(vmux_ratelimit *rl);
  * (the key holds something else, or the server refused the script: out of memory, say),
  * VMUX_ERR_PROTOCOL (an unexpected reply), and the transport errors of vmux_call():
  * VMUX_ERR_TIMEOUT, VMUX_ERR_NOT_CONNECTED, VMUX_ERR_BACKLOG_FULL, VMUX_ERR_CLOSED,
- * VMUX_ERR_CONNECTION_LOST (sent, so the units may or may not have been spent; the check is never
- * sent twice).
+ * VMUX_ERR_CONNECTION_LOST. After VMUX_ERR_TIMEOUT or VMUX_ERR_CONNECTION_LOST the check may have
+ * been sent and run (a timeout may also come before it was sent), so its units may or may not
+ * have been spent; the check is never sent twice.
  */
 VMUX_EXPORT int vmux_ratelimit_check(vmux_ratelimit *rl, vmux_str key, int64_t cost,
                                      vmux_ratelimit_result *out);

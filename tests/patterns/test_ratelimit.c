@@ -5,12 +5,14 @@
  * within one request, over a span measured with the server's clock; requests of cost > 1; an
  * idle GCRA key refills to its burst, not beyond; a request made after waiting retry_after_ms
  * is allowed, for each algorithm; the sliding window frees units as each leaves the window, not
- * all at once; a cost above the limit is refused with no retry time and spends nothing; keys
- * carry the limiter's prefix and always an expiry; reset; a key of another type; fail-open and
- * fail-closed against a handle whose server is unreachable; bad arguments. Keys start with
- * "patrl:". Tests whose outcome depends on time use periods long enough that a stalled moment
- * of the machine cannot change it, and wait for time to pass on the server's clock (TIME), the
- * one the limiter reads, never with a local sleep.
+ * all at once, keeps one entry per request whatever its cost (limits and costs of 10^7 and 2^40
+ * answer at once), matches a reference model over mixed costs, rebases its unit count before it
+ * passes 2^50, and takes over a key of 0.1's per-unit format; a cost above the limit is refused
+ * with no retry time and spends nothing; keys carry the limiter's prefix and always an expiry;
+ * reset; a key of another type; fail-open and fail-closed against a handle whose server is
+ * unreachable; bad arguments. Keys start with "patrl:". Tests whose outcome depends on time use
+ * periods long enough that a stalled moment of the machine cannot change it, and wait for time
+ * to pass on the server's clock (TIME), the one the limiter reads, never with a local sleep.
  */
 #include <inttypes.h>
 #include <netinet/in.h>
