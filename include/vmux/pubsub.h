@@ -136,7 +136,8 @@ VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms);
 /**
  * Ends a subscription and frees it: when this returns, its callback never runs again and no
  * message is added to its queue. Unsubscribing the last subscription of a name tells the
- * server; the subscriber connection stays open. sub is freed: never pass it again (its memory
+ * server; the subscriber connection stays open (in a cluster, a node's for 30 s with nothing on
+ * it, docs/pubsub.md). sub is freed: never pass it again (its memory
  * may belong to a newer subscription by then). Errors: VMUX_ERR_INVALID_ARG (NULL, or a
  * subscription this handle does not hold); VMUX_ERR_NOMEM, and then nothing changed: the
  * subscription still holds and may still deliver, and you unsubscribe it again later. After

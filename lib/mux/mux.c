@@ -464,6 +464,7 @@ int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen)
     }
     vmux__fork_watch();
     m->fork_gen = vmux__fork_generation();
+    m->pubsub.idle_close_ms = VMUX__PUBSUB_IDLE_CLOSE_MS;
     if ((rc = mux_init(m, cfg, errbuf, errlen)) != 0)
         return rc; /* mux_init freed m */
     if ((rc = uv_thread_create(&m->thread, io_main, m)) != 0) {

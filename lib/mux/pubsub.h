@@ -38,8 +38,10 @@ struct vmux_sublink {
     /* Ended subscriptions whose UNSUBSCRIBE its current connection still owes (pubsub_owed.c),
      * linked by onext; owned here. */
     struct vmux_sub *owed;
-    bool failed;         /* its connection failed since it was last ready */
-    uint64_t unnamed_ms; /* loop ms since when the map has not named its node; 0 while it does */
+    bool failed;           /* its connection failed since it was last ready */
+    uint64_t idle_ms;      /* cluster: loop ms since when nothing has been on it; 0: in use */
+    uint64_t retired_tick; /* retired: the handle's tick count then (freed two ticks later) */
+    uint64_t unnamed_ms;   /* loop ms since when the map has not named its node; 0 while it does */
     /* The replay guard (pubsub_guard.c). seen: the fingerprints of the last messages delivered
      * from it (a ring of VMUX__SEEN_MAX, allocated on the first; cluster only). guard: those
      * the links it took subscriptions from delivered last, sorted by fp (ms UINT64_MAX: spent);
@@ -115,7 +117,9 @@ struct vmux_sub_request {
 
 struct vmux_pubsub {
     struct vmux_sublink *links;   /* open subscriber links */
-    struct vmux_sublink *retired; /* closed ones, kept (their cfg too) until the handle is freed */
+    struct vmux_sublink *retired; /* closed ones, kept until no subscription names them */
+    uint64_t ticks;               /* vmux__pubsub_tick() calls so far */
+    uint64_t idle_close_ms; /* VMUX__PUBSUB_IDLE_CLOSE_MS (tests may lower it, on the I/O thread) */
     struct vmux_sublink *classic; /* where channel and pattern subscriptions go; NULL: not yet */
     char avoid[300];              /* cluster: "host:port" of the last classic node that failed */
     uv_timer_t timer;             /* the next reconcile */
@@ -221,6 +225,9 @@ void vmux__sub_landed(struct vmux *m, struct vmux_sub *s, const struct vmux_subl
 /* What a request that could not be written for want of memory waits before it is tried again
  * (the reconciler's next pass), and how often the reconciler looks again while it waits. */
 #define VMUX__PUBSUB_RETRY_MS 1000
+
+/* How long a cluster node's healthy subscriber link with nothing on it stays open (pubsub.md). */
+#define VMUX__PUBSUB_IDLE_CLOSE_MS 30000
 
 /*
  * s has ended (dead) and was the last of its kind and name on its link s->at: writes its

@@ -246,7 +246,11 @@ static struct vmux_sublink *find_sublink(struct vmux *m, const char *host, int p
     return NULL;
 }
 
-/* Closes sl (which no subscription is on); its memory stays until the handle is freed. */
+/*
+ * Closes sl (which no subscription is on). Its memory stays on the retired list while a
+ * subscription still names it (the node it was last confirmed on, which a move is reported
+ * from) and for two ticks at least, until libuv has let go of its link (free_retired()).
+ */
 static void retire(struct vmux *m, struct vmux_sublink *sl)
 {
     struct vmux_sublink **p = &m->pubsub.links;
@@ -259,6 +263,7 @@ static void retire(struct vmux *m, struct vmux_sublink *sl)
     vmux__link_close(sl->link);
     sl->link = NULL;
     sl->next = m->pubsub.retired;
+    sl->retired_tick = m->pubsub.ticks;
     m->pubsub.retired = sl;
     if (m->pubsub.classic == sl)
         m->pubsub.classic = NULL;
@@ -404,13 +409,36 @@ void vmux__pubsub_place(struct vmux *m, struct vmux_sub *s)
 
 /* Whether a live subscription is on sl or waits to go there (a ping-pong's next node), or sl
  * carries channels and patterns standalone. */
-static bool in_use(struct vmux *m, const struct vmux_sublink *sl)
+static bool in_use(struct vmux *m, struct vmux_sublink *sl)
 {
     if (sl->host == NULL)
         return true; /* the standalone link stays open, as it always did */
     for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next)
-        if (!s->dead && (s->at == sl || s->bounce_to == sl))
+        if (!s->dead && (s->at == sl || s->bounce_to == sl)) {
+            sl->idle_ms = 0;
             return true;
+        }
+    return false;
+}
+
+/*
+ * Whether sl, with nothing on it, is to close now: a failed link or one to a node the map does
+ * not name at once, a healthy one after idle_close_ms (VMUX__PUBSUB_IDLE_CLOSE_MS) idle, so that
+ * subscribing again soon (a reply channel per request, say) needs no new connection. Otherwise
+ * lowers *wake_ms to when it will be (ms from now).
+ */
+static bool idle_over(struct vmux *m, struct vmux_sublink *sl, uint64_t *wake_ms)
+{
+    uint64_t now = uv_now(&m->loop);
+    if (sl->failed || sl->unnamed_ms != 0 || m->pubsub.closed)
+        return true;
+    if (sl->idle_ms == 0)
+        sl->idle_ms = now;
+    uint64_t ends = sl->idle_ms + m->pubsub.idle_close_ms;
+    if (now >= ends)
+        return true;
+    if (ends - now < *wake_ms)
+        *wake_ms = ends - now;
     return false;
 }
 
@@ -429,9 +457,10 @@ static void reconcile(struct vmux *m)
         if (!s->dead && !place(m, s))
             settled = false;
     struct vmux_sublink *next;
+    uint64_t wake_ms = UINT64_MAX;
     for (struct vmux_sublink *sl = ps->links; sl != NULL; sl = next) {
         next = sl->next;
-        if (!in_use(m, sl))
+        if (!in_use(m, sl) && idle_over(m, sl, &wake_ms))
             retire(m, sl);
         else if (!vmux__sublink_pay(sl))
             paid = false;
@@ -440,6 +469,8 @@ static void reconcile(struct vmux *m)
         vmux__router_refresh_soon(&m->router); /* a map that says where they belong */
     if (!settled || !paid)
         vmux__pubsub_reconcile_soon(m, RETRY_MS);
+    else if (wake_ms != UINT64_MAX)
+        vmux__pubsub_reconcile_soon(m, wake_ms);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -473,8 +504,49 @@ void vmux__pubsub_map_changed(void *arg)
 
 /* ---- the handle's life ---- */
 
+/* Whether a subscription of list (linked by next, or by onext when owed) names sl. */
+static bool named_in(const struct vmux_sub *list, bool owed, const struct vmux_sublink *sl)
+{
+    for (const struct vmux_sub *s = list; s != NULL; s = owed ? s->onext : s->next)
+        if (s->at == sl || s->home == sl || s->bounce_to == sl)
+            return true;
+    return false;
+}
+
+static bool named(const struct vmux_pubsub *ps, const struct vmux_sublink *sl)
+{
+    if (named_in(ps->subs, false, sl) || named_in(ps->graves, false, sl))
+        return true;
+    for (const struct vmux_sublink *l = ps->links; l != NULL; l = l->next)
+        if (named_in(l->owed, true, sl))
+            return true;
+    return false;
+}
+
+/* Frees the retired links retired two ticks ago or more that no subscription names. */
+static void free_retired(struct vmux_pubsub *ps)
+{
+    struct vmux_sublink **p = &ps->retired;
+    while (*p != NULL) {
+        struct vmux_sublink *sl = *p;
+        if (ps->ticks - sl->retired_tick < 2 || named(ps, sl)) {
+            p = &sl->next;
+            continue;
+        }
+        *p = sl->next;
+        for (struct vmux_sublink *l = ps->links; l != NULL; l = l->next)
+            if (l->guard_from == sl)
+                l->guard_from = NULL; /* compared, never followed: no stale match either */
+        vmux_config_free(sl->cfg);
+        free(sl->host);
+        free(sl);
+    }
+}
+
 void vmux__pubsub_tick(struct vmux *m, bool frozen)
 {
+    m->pubsub.ticks++;
+    free_retired(&m->pubsub);
     for (struct vmux_sublink *sl = m->pubsub.links; sl != NULL; sl = sl->next)
         vmux__link_tick(sl->link, frozen);
 }
