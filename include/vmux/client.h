@@ -27,8 +27,8 @@ typedef struct vmux vmux;
  * keeps ownership of it. A standalone handle holds that thread, 7 file descriptors (its libuv
  * loop's epoll, signal pipe and wake-up eventfd, the direct lane's eventfd, libuv's reserve
  * /dev/null, its connection's socket), an eighth once a synchronous call has read its own reply
- * (a duplicate of the socket; never over TLS), one more per other connection, and some 60 to 110 kB of memory:
- * count them against RLIMIT_NOFILE (docs/serverless.md, "What a handle holds").
+ * (a duplicate of the socket; never over TLS), one more per other connection, and some 60 to 110 kB
+ * of memory: count them against RLIMIT_NOFILE (docs/serverless.md, "What a handle holds").
  *
  * With abortConnect=true (the default) it returns only once a connection is ready (session
  * set up: AUTH, SELECT, CLIENT SETNAME/SETINFO), or fails after connectRetry attempts; with
