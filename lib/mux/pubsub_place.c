@@ -187,6 +187,14 @@ static const struct vmux_link_events sub_link_events = {on_sub_link_ready, on_su
 
 /* ---- the links ---- */
 
+/* Frees what a subscriber link owns besides its link (closed already, or never made). */
+static void sublink_free(struct vmux_sublink *sl)
+{
+    vmux_config_free(sl->cfg);
+    free(sl->host);
+    free(sl);
+}
+
 /* Opens a subscriber link to host:port (NULL host: the handle's endpoints); NULL when it cannot. */
 static struct vmux_sublink *open_sublink(struct vmux *m, const char *host, int port)
 {
@@ -217,9 +225,7 @@ static struct vmux_sublink *open_sublink(struct vmux *m, const char *host, int p
         vmux__log(m->cfg, VMUX_LOG_INFO, "cluster: opening a subscriber link to %s:%d", host, port);
     return sl;
 fail:
-    vmux_config_free(sl->cfg);
-    free(sl->host);
-    free(sl);
+    sublink_free(sl);
     return NULL;
 }
 
@@ -409,15 +415,13 @@ void vmux__pubsub_place(struct vmux *m, struct vmux_sub *s)
 
 /* Whether a live subscription is on sl or waits to go there (a ping-pong's next node), or sl
  * carries channels and patterns standalone. */
-static bool in_use(struct vmux *m, struct vmux_sublink *sl)
+static bool in_use(struct vmux *m, const struct vmux_sublink *sl)
 {
     if (sl->host == NULL)
         return true; /* the standalone link stays open, as it always did */
     for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next)
-        if (!s->dead && (s->at == sl || s->bounce_to == sl)) {
-            sl->idle_ms = 0;
+        if (!s->dead && (s->at == sl || s->bounce_to == sl))
             return true;
-        }
     return false;
 }
 
@@ -460,9 +464,13 @@ static void reconcile(struct vmux *m)
     uint64_t wake_ms = UINT64_MAX;
     for (struct vmux_sublink *sl = ps->links; sl != NULL; sl = next) {
         next = sl->next;
-        if (!in_use(m, sl) && idle_over(m, sl, &wake_ms))
+        if (in_use(m, sl))
+            sl->idle_ms = 0;
+        else if (idle_over(m, sl, &wake_ms)) {
             retire(m, sl);
-        else if (!vmux__sublink_pay(sl))
+            continue;
+        }
+        if (!vmux__sublink_pay(sl))
             paid = false;
     }
     if (!settled && clustered(m))
@@ -537,9 +545,7 @@ static void free_retired(struct vmux_pubsub *ps)
         for (struct vmux_sublink *l = ps->links; l != NULL; l = l->next)
             if (l->guard_from == sl)
                 l->guard_from = NULL; /* compared, never followed: no stale match either */
-        vmux_config_free(sl->cfg);
-        free(sl->host);
-        free(sl);
+        sublink_free(sl);
     }
 }
 
@@ -567,8 +573,6 @@ void vmux__pubsub_free(struct vmux *m)
     while (ps->retired != NULL) {
         struct vmux_sublink *sl = ps->retired;
         ps->retired = sl->next;
-        vmux_config_free(sl->cfg);
-        free(sl->host);
-        free(sl);
+        sublink_free(sl);
     }
 }
