@@ -241,38 +241,48 @@ static struct vmux_config *inval_config(struct vmux_near_cnode *nd)
     return NULL;
 }
 
-static void open_inval(struct vmux_near_cnode *nd)
+/* Moves nd's configuration to the retired list (its link closed); false: no memory, kept. */
+static bool retire_config(struct vmux_near_cluster *cl, struct vmux_near_cnode *nd)
+{
+    struct vmux_near_retired *more = realloc(cl->retired, (cl->nretired + 1) * sizeof *more);
+    if (more == NULL)
+        return false;
+    cl->retired = more;
+    cl->retired[cl->nretired++] = (struct vmux_near_retired){nd->cfg, cl->ticks};
+    nd->cfg = NULL;
+    return true;
+}
+
+static void open_inval(struct vmux_near_cluster *cl, struct vmux_near_cnode *nd)
 {
     vmux *m = nd->n->m;
+    nd->inval = NULL;
+    if (nd->cfg != NULL && !retire_config(cl, nd))
+        goto no_memory; /* an earlier link's, which may still use it */
     nd->cfg = inval_config(nd);
-    if (nd->cfg == NULL || vmux__link_new(&m->loop, nd->cfg, m->tls_ctx, &m->ctr, &inval_events, nd,
-                                          &nd->inval) != 0) {
-        vmux__log(m->cfg, VMUX_LOG_ERROR,
-                  "%s: near cache: out of memory: nothing of this node will be stored", nd->where);
-        nd->inval = NULL;
-        return;
-    }
+    if (nd->cfg == NULL ||
+        vmux__link_new(&m->loop, nd->cfg, m->tls_ctx, &m->ctr, &inval_events, nd, &nd->inval) != 0)
+        goto no_memory;
     vmux__link_set_push(nd->inval, on_inval_push, nd);
     vmux__link_set_auxiliary(nd->inval);
     vmux__link_start(nd->inval);
+    return;
+no_memory:
+    vmux__log(m->cfg, VMUX_LOG_ERROR,
+              "%s: near cache: out of memory: nothing of this node will be stored", nd->where);
+    nd->inval = NULL;
 }
 
-/* Closes nd's invalidation link; its configuration is freed with the rest (the link may still
- * use it until the loop releases it). */
+/* Closes nd's invalidation link; its configuration is kept for two ticks (the link may still
+ * use it until the loop releases it), then freed by free_retired(). */
 static void close_inval(struct vmux_near_cluster *cl, struct vmux_near_cnode *nd)
 {
     if (nd->inval != NULL)
         vmux__link_close(nd->inval);
     nd->inval = NULL;
     nd->inval_id = nd->pending_id = 0;
-    if (nd->cfg == NULL)
-        return;
-    struct vmux_config **more = realloc(cl->retired, (cl->nretired + 1) * sizeof *more);
-    if (more == NULL)
-        return; /* kept in nd->cfg, freed with the cluster state */
-    cl->retired = more;
-    cl->retired[cl->nretired++] = nd->cfg;
-    nd->cfg = NULL;
+    if (nd->cfg != NULL)
+        (void)retire_config(cl, nd); /* no memory: kept in nd->cfg, retired when reused */
 }
 
 /* ---- a new map ---- */
@@ -412,7 +422,7 @@ static void departures_arrivals(struct vmux_nearc *n, struct vmux_near_cluster *
         } else if (!nd->in_map && seen[i]) {
             nd->in_map = true;
             nd->part = part[i];
-            open_inval(nd);
+            open_inval(cl, nd);
         }
     }
 }
@@ -489,12 +499,33 @@ void vmux__nearc_redirected(void *arg, unsigned slot)
 
 /* ---- life ---- */
 
+/* Frees the configurations of links closed two ticks ago or more (libuv let go of them). */
+static void free_retired(struct vmux_near_cluster *cl)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < cl->nretired; i++) {
+        if (cl->ticks - cl->retired[i].tick < 2)
+            cl->retired[kept++] = cl->retired[i];
+        else
+            vmux_config_free(cl->retired[i].cfg);
+    }
+    cl->nretired = kept;
+    if (kept == 0) {
+        free(cl->retired);
+        cl->retired = NULL;
+    }
+}
+
 void vmux__nearc_cluster_tick(struct vmux_nearc *n, bool frozen)
 {
     struct vmux_near_cluster *cl = atomic_load(&n->cluster);
     if (cl == NULL && vmux__router_mode(&n->m->router) == VMUX_ROUTER_CLUSTER) {
         vmux__nearc_map_changed(n->m); /* a server re-detected as a cluster node */
         return;
+    }
+    if (cl != NULL) {
+        cl->ticks++;
+        free_retired(cl);
     }
     for (unsigned i = 0; cl != NULL && i < cl->cap; i++)
         if (cl->nodes[i].inval != NULL)
@@ -515,7 +546,7 @@ void vmux__nearc_cluster_free(struct vmux_near_cluster *cl)
     if (cl == NULL)
         return;
     for (size_t i = 0; i < cl->nretired; i++)
-        vmux_config_free(cl->retired[i]);
+        vmux_config_free(cl->retired[i].cfg);
     for (unsigned i = 0; i < cl->cap; i++) {
         vmux_config_free(cl->nodes[i].cfg);
         free(cl->nodes[i].host);

@@ -43,12 +43,20 @@ struct vmux_near_cnode {
 };
 
 /* Cluster mode: the nodes, and each slot's primary for the readers. */
+struct vmux_near_retired {
+    struct vmux_config *cfg;
+    uint64_t tick; /* the cluster's ticks when its link closed */
+};
+
 struct vmux_near_cluster {
     struct vmux_near_cnode *nodes; /* cap of them, ids 0 .. cap - 1 */
     unsigned cap;
     _Atomic uint16_t owner[VMUX_NEAR_SLOTS]; /* each slot's primary's id, or VMUX_NEAR_NO_NODE */
-    struct vmux_config **retired; /* configurations of closed invalidation links (freed last) */
+    /* Configurations of closed invalidation links, kept until libuv has let go of the links:
+     * freed by the second tick after (vmux__nearc_cluster_tick()), or with the rest. */
+    struct vmux_near_retired *retired;
     size_t nretired;
+    uint64_t ticks;        /* vmux__nearc_cluster_tick()'s calls */
     uint64_t tls_installs; /* the router's installs when the links last learnt their TLS names */
 };
 

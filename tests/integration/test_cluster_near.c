@@ -45,6 +45,8 @@
 #include <hiredis/hiredis.h>
 #include <uv.h>
 
+#include "mux/mux.h"
+#include "mux/near_internal.h"
 #include "node.h"
 #include "route/slot.h"
 #include "nearprobe.h"
@@ -391,6 +393,20 @@ static void finish_run(struct vt_near_run *r, bool reads_may_fail)
     vmux_close(r->m);
 }
 
+/* The configurations of closed invalidation links the near cache still keeps (I/O thread). */
+static int count_retired(vmux *m, void *arg)
+{
+    struct vmux_near_cluster *cl = atomic_load(&m->near->cluster);
+    *(size_t *)arg = cl != NULL ? cl->nretired : 0;
+    return 0;
+}
+
+static bool none_retired(void *arg)
+{
+    size_t n = 1;
+    return vmux__run_on_io(arg, count_retired, &n) == 0 && n == 0;
+}
+
 static void test_no_stale_read_after_migration_and_failover(void **state)
 {
     (void)state;
@@ -436,6 +452,9 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
     assert_true(vt_wait_until(vt_near_flushed, &failed_over, WAIT_MS));
     print_message("127.0.0.1:%d took over from 127.0.0.1:%d\n", sh.replica, sh.primary);
     run_for(&r, PHASE_MS);
+    /* the demoted primary's invalidation link closed: its configuration is freed two ticks on,
+     * not kept until the handle closes */
+    assert_true(vt_wait_until(none_retired, r.m, WAIT_MS));
 
     finish_run(&r, true); /* reads are checked up to the migration (above), not the failover */
 }
