@@ -83,8 +83,8 @@ static int read_user(vmux_cache *c, const char *key, const char *want)
     int rc = vmux_cache_get(c, VMUX_STR(key), db_load, NULL, 0, &v);
     double took = now_ms() - t0;
     if (rc != 0) {
-        fprintf(stderr, "cache_aside: get %s failed: %s (%s)\n", key, vmux_strerror(rc),
-                vmux_err_name(rc));
+        fprintf(stderr, "cache_aside: get %s failed: %s: %s\n", key, vmux_err_name(rc),
+                vmux_last_error());
         return -1;
     }
     int lookups = atomic_load(&db_lookups) - before;

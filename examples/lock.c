@@ -100,8 +100,8 @@ struct worker {
 
 static void fail(struct shared *sh, const char *who, const char *what, int rc)
 {
-    fprintf(stderr, "lock: %s: %s failed: %s (%s)\n", who, what, vmux_strerror(rc),
-            vmux_err_name(rc));
+    fprintf(stderr, "lock: %s: %s failed: %s: %s\n", who, what, vmux_err_name(rc),
+            vmux_last_error());
     pthread_mutex_lock(&sh->mu);
     sh->failures++;
     pthread_cond_broadcast(&sh->cv);

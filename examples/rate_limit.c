@@ -53,8 +53,8 @@ static int request(vmux_ratelimit *rl, const char *who, const char *what, int64_
 {
     int rc = vmux_ratelimit_check(rl, VMUX_STR(who), cost, out);
     if (rc != 0) {
-        fprintf(stderr, "rate_limit: check for %s failed: %s (%s)\n", who, vmux_strerror(rc),
-                vmux_err_name(rc));
+        fprintf(stderr, "rate_limit: check for %s failed: %s: %s\n", who, vmux_err_name(rc),
+                vmux_last_error());
         return -1;
     }
     printf("%-6s %-14s cost %" PRId64 ": %-8s RateLimit-Limit: %" PRId64

@@ -130,7 +130,8 @@ VMUX_EXPORT void vmux_cache_free(vmux_cache *c);
  * NULL and len > 0), VMUX_ERR_NOMEM, VMUX_ERR_TIMEOUT (waited wait_ms for another caller's load),
  * the loader's own negative code (this caller's load's, or the load it shared), and, in a strict
  * cache only, the error of the failed GET or SET
- * (as vmux_call()). Any thread but the I/O thread.
+ * (as vmux_call()). The error in words (the server's message, the connection's failure, "the
+ * loader returned -1234"...): vmux_last_error() (error.h). Any thread but the I/O thread.
  */
 VMUX_EXPORT int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *userdata,
                                int64_t wait_ms, vmux_bytes *value);
@@ -141,7 +142,8 @@ VMUX_EXPORT int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader lo
  * callers arriving later do not share it. Loads in other processes are not covered: their
  * result may still be stored after this DEL (see the docs). Returns 0, or the DEL's error as
  * vmux_call() (whether or not the cache is strict; it is counted in errors too);
- * VMUX_ERR_INVALID_ARG for NULL c or key.ptr NULL with len > 0. Any thread but the I/O thread.
+ * VMUX_ERR_INVALID_ARG for NULL c or key.ptr NULL with len > 0; in words: vmux_last_error().
+ * Any thread but the I/O thread.
  */
 VMUX_EXPORT int vmux_cache_invalidate(vmux_cache *c, vmux_str key);
 

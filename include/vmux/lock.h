@@ -145,6 +145,8 @@ VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
  * transport error of vmux_call() by which nothing was sent (VMUX_ERR_NOT_CONNECTED: no
  * connection was ready within timeout_ms, or at once under backlogPolicy=failFast...). So it
  * blocks for at most timeout_ms, or timeout_ms + resolve_timeout_ms when a reply was lost.
+ * The error in words: vmux_last_error() (error.h), as for every call of this header that
+ * returns an error.
  */
 VMUX_EXPORT int vmux_lock_acquire(vmux_lock *lock, bool *acquired, uint64_t *fence);
 

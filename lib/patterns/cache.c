@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/sized.h"
+#include "core/why.h"
 #include "patterns/cache_internal.h"
 #include "vmux/error.h"
 #include "vmux/near.h"
@@ -37,10 +38,16 @@ int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *ar
         return rc;
     }
     memset(value, 0, sizeof(*value));
-    if (c == NULL || load == NULL || wait_ms < 0 || !valid_key(key))
-        return VMUX_ERR_INVALID_ARG;
+    vmux__why_begin();
+    int bad = c == NULL ? 1 : load == NULL ? 2 : wait_ms < 0 ? 3 : !valid_key(key) ? 4 : 0;
+    if (bad != 0)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s",
+                             bad == 1   ? "c is NULL"
+                             : bad == 2 ? "load is NULL"
+                             : bad == 3 ? "wait_ms is negative"
+                                        : "key.ptr is NULL with key.len > 0");
     if (vmux__cache_key_make(c, key, &k) != 0)
-        return VMUX_ERR_NOMEM;
+        return vmux__why_end(VMUX_ERR_NOMEM);
     uint64_t get_ns = uv_hrtime();
     int rc = vmux__cache_read(c, &k, &e);
     if (rc == 0 && e.present) {
@@ -56,20 +63,23 @@ int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *ar
         rc = vmux__cache_on_miss(c, &k, get_ns, rc == 0 || e.wrongtype, load, arg, wait_ms, value);
     }
     vmux__cache_key_free(&k);
-    return rc;
+    return vmux__why_end(rc);
 }
 
 int vmux_cache_invalidate(vmux_cache *c, vmux_str key)
 {
     struct fullkey k;
-    if (c == NULL || !valid_key(key))
-        return VMUX_ERR_INVALID_ARG;
+    vmux__why_begin();
+    if (c == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "c is NULL");
+    if (!valid_key(key))
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "key.ptr is NULL with key.len > 0");
     if (vmux__cache_key_make(c, key, &k) != 0)
-        return VMUX_ERR_NOMEM;
+        return vmux__why_end(VMUX_ERR_NOMEM);
     vmux__cache_flight_forget(c, &k);
     int rc = vmux__cache_delete(c, &k);
     vmux__cache_key_free(&k);
-    return rc;
+    return vmux__why_end(rc);
 }
 
 /* ---- life cycle ---- */

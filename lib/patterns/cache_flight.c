@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/why.h"
 #include "patterns/cache_internal.h"
 #include "vmux/error.h"
 
@@ -114,6 +115,12 @@ static int flight_wait(vmux_cache *c, struct flight *f, uint64_t deadline_ns, vm
         (void)uv_cond_timedwait(&f->cond, &c->lock, deadline_ns - now);
     }
     int rc = f->done ? flight_result(f, value) : VMUX_ERR_TIMEOUT;
+    if (rc == VMUX_ERR_TIMEOUT && !f->done)
+        vmux__why_set(rc, "waited for another caller's load of this key until wait_ms passed");
+    else if (rc != 0 && rc == f->status)
+        vmux__why_set(rc, "another caller's load of this key, shared, failed: %d (%s)", rc,
+                      strcmp(vmux_err_name(rc), "VMUX_ERR_UNKNOWN") != 0 ? vmux_err_name(rc)
+                                                                         : "the loader's code");
     f->waiters--;
     flight_release(f);
     uv_mutex_unlock(&c->lock);
@@ -137,13 +144,19 @@ static int flight_fill(struct flight *f, int lrc, const vmux_bytes *got, uint64_
                        int64_t ttl_ms)
 {
     if (lrc < 0)
-        return lrc;
-    if ((lrc != 0 && lrc != VMUX_CACHE_NOT_FOUND) || (lrc == 0 && !got->ptr && got->len))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__why_set(lrc, "the loader returned %d", lrc);
+    if (lrc != 0 && lrc != VMUX_CACHE_NOT_FOUND)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "the loader returned %d: not 0, VMUX_CACHE_NOT_FOUND or negative",
+                             lrc);
+    if (lrc == 0 && !got->ptr && got->len)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "the loader returned 0 with value->ptr NULL and value->len %zu",
+                             got->len);
     f->found = lrc == 0;
     f->len = f->found ? got->len : 0;
     if ((f->blob = malloc(HDR_LEN + f->len + 1)) == NULL)
-        return VMUX_ERR_NOMEM;
+        return vmux__why_set(VMUX_ERR_NOMEM, "%s", vmux_strerror(VMUX_ERR_NOMEM));
     vmux__cache_put_header(f->blob, f->found, delta_ns / 1000u,
                            vmux__cache_wall_ms() + (uint64_t)ttl_ms);
     if (f->len > 0)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/why.h"
 #include "patterns/cache_internal.h"
 #include "vmux/call.h"
 #include "vmux/error.h"
@@ -97,9 +98,12 @@ uint64_t vmux__cache_key_hash(const struct fullkey *k)
 
 /* ---- Valkey commands ---- */
 
+/* A command's options; a failing command leaves its words for vmux_last_error(). */
 static vmux_callopts command_opts(const vmux_cache *c, uint32_t flags)
 {
-    return VMUX_INIT(vmux_callopts, .timeout_ms = c->timeout_ms, .flags = flags);
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = c->timeout_ms, .flags = flags);
+    vmux__why_opts(&o);
+    return o;
 }
 
 /* Whether a failed GET's error (msg: the server's message, or NULL) is WRONGTYPE. */
@@ -111,13 +115,10 @@ static bool is_wrongtype(int rc, const char *msg)
 /* The near tier: the stored bytes from memory, or read (and kept) by vmux_near_get(). */
 static int near_read(vmux_cache *c, const struct fullkey *k, struct entry *e)
 {
-    char why[16] = ""; /* long enough for "WRONGTYPE" */
     vmux_callopts o = command_opts(c, 0);
-    o.errbuf = why;
-    o.errlen = sizeof why;
     vmux_bytes b;
     int rc = vmux_near_get(c->m, &o, VMUX_STRN(k->ptr, k->len), &b);
-    e->wrongtype = is_wrongtype(rc, why);
+    e->wrongtype = is_wrongtype(rc, vmux_last_error());
     if (rc != 0)
         cache_count(&c->errors);
     else if (b.ptr != NULL)

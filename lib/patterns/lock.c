@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/sized.h"
+#include "core/errbuf.h"
 #include "patterns/lock_internal.h"
 #include "route/slot.h"
 
@@ -70,10 +71,22 @@ bool vmux__lock_sleep_until(uint64_t deadline, uint32_t delay_ms)
     return true;
 }
 
+int vmux__lock_unresolved(const vmux_lock *l, const char *what, int last_rc)
+{
+    char last[VMUX_CAUSE_SIZE];
+    const char *words = vmux_last_error();
+    snprintf(last, sizeof last, "%s", words[0] != '\0' ? words : vmux_strerror(last_rc));
+    return vmux__why_set(VMUX_ERR_CONNECTION_LOST,
+                         "the %s was sent and its outcome not learned within resolve_timeout_ms "
+                         "(%u ms); last try: %s",
+                         what, (unsigned)l->resolve_ms, last);
+}
+
 /* A call's deadline: timeout_ms, cut to what is left until deadline (when not 0). */
 vmux_callopts vmux__lock_call_opts(const vmux_lock *l, uint32_t flags, uint64_t deadline)
 {
     vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = l->timeout_ms, .flags = flags);
+    vmux__why_opts(&o); /* a failing command's words are the caller's (vmux_last_error()) */
     if (deadline != 0) {
         uint64_t now = now_ns();
         uint64_t left_ms = deadline > now ? (deadline - now) / NS_PER_MS : 0;

@@ -2,6 +2,7 @@
  * Acquiring a lock (lock.h): a fresh token per attempt, the acquire script, and, when its reply
  * is lost, reading the key until the outcome is known; waiting with jittered backoff.
  */
+#include <inttypes.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +16,7 @@ int vmux__lock_new_token(char out[TOKEN_HEX + 1])
     static const char hex[] = "0123456789abcdef";
     unsigned char raw[TOKEN_BYTES];
     if (RAND_bytes(raw, sizeof raw) != 1)
-        return VMUX_ERR_IO;
+        return vmux__why_set(VMUX_ERR_IO, "the random generator failed (RAND_bytes)");
     for (size_t i = 0; i < TOKEN_BYTES; i++) {
         out[2 * i] = hex[raw[i] >> 4];
         out[2 * i + 1] = hex[raw[i] & 15];
@@ -41,7 +42,8 @@ static int read_acquired(const vmux_reply *r, bool *acquired, uint64_t *fence)
     if (vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
         return 0;
     if (vmux_reply_get_kind(r) != VMUX_REPLY_INTEGER || vmux_reply_integer(r) <= 0)
-        return VMUX_ERR_PROTOCOL;
+        return vmux__why_set(VMUX_ERR_PROTOCOL,
+                             "the acquire script answered neither nil nor a fencing token");
     *acquired = true;
     *fence = (uint64_t)vmux_reply_integer(r);
     return 0;
@@ -55,7 +57,7 @@ static int judge_mget(const vmux_reply *r, const char *token, bool *acquired, ui
 {
     const vmux_reply *v = vmux_reply_element(r, 0), *f = vmux_reply_element(r, 1);
     if (v == NULL || f == NULL)
-        return VMUX_ERR_PROTOCOL;
+        return vmux__why_set(VMUX_ERR_PROTOCOL, "MGET of the lock and fence keys: not 2 values");
     size_t len = 0;
     const char *s = vmux_reply_str(v, &len);
     if (vmux_reply_get_kind(v) != VMUX_REPLY_STRING || len != TOKEN_HEX ||
@@ -65,7 +67,7 @@ static int judge_mget(const vmux_reply *r, const char *token, bool *acquired, ui
     char *end = NULL;
     unsigned long long n = digits != NULL ? strtoull(digits, &end, 10) : 0;
     if (n == 0 || *end != '\0')
-        return VMUX_ERR_PROTOCOL;
+        return vmux__why_set(VMUX_ERR_PROTOCOL, "the fence key holds no positive integer");
     *acquired = true;
     *fence = n;
     return 0;
@@ -97,7 +99,7 @@ static int resolve_acquire(vmux_lock *l, const char *token, uint64_t until, bool
             return rc;
         uint32_t backoff = 10u << (attempt < 4 ? attempt : 4);
         if (!vmux__lock_sleep_until(deadline, backoff))
-            return VMUX_ERR_CONNECTION_LOST;
+            return vmux__lock_unresolved(l, "acquire", rc);
     }
 }
 
@@ -135,6 +137,11 @@ static int acquire_once(vmux_lock *l, uint64_t deadline, bool *acquired, uint64_
     return rc;
 }
 
+static int already_held(void)
+{
+    return vmux__why_set(VMUX_ERR_INVALID_ARG, "this object holds the lock: release it first");
+}
+
 /* Checks the arguments of the acquire calls and clears the out-parameters. */
 static int acquire_begin(vmux_lock *l, bool *acquired, uint64_t *fence)
 {
@@ -142,7 +149,7 @@ static int acquire_begin(vmux_lock *l, bool *acquired, uint64_t *fence)
         *acquired = false;
     if (fence != NULL)
         *fence = 0;
-    return l == NULL || acquired == NULL ? VMUX_ERR_INVALID_ARG : 0;
+    return l == NULL ? vmux__why_set(VMUX_ERR_INVALID_ARG, "lock is NULL") : 0;
 }
 
 int vmux_lock_acquire(vmux_lock *l, bool *acquired, uint64_t *fence)
@@ -150,6 +157,7 @@ int vmux_lock_acquire(vmux_lock *l, bool *acquired, uint64_t *fence)
     bool dropped;
     if (acquired == NULL)
         acquired = &dropped;
+    vmux__why_begin();
     int rc = acquire_begin(l, acquired, fence);
     if (rc != 0)
         return rc;
@@ -157,10 +165,10 @@ int vmux_lock_acquire(vmux_lock *l, bool *acquired, uint64_t *fence)
     uv_mutex_lock(&l->op_mu);
     vmux__lock_lease_ran_out(
         l); /* a holding whose lease ended is reported before a new one starts */
-    rc = vmux_lock_held(l) ? VMUX_ERR_INVALID_ARG
+    rc = vmux_lock_held(l) ? already_held()
                            : acquire_once(l, 0, acquired, fence != NULL ? fence : &ignored);
     uv_mutex_unlock(&l->op_mu);
-    return rc;
+    return vmux__why_end(rc);
 }
 
 /* acquire_wait() makes no new attempt with less than this left before its deadline: a command
@@ -181,9 +189,11 @@ int vmux_lock_acquire_wait(vmux_lock *l, int64_t wait_ms, bool *acquired, uint64
     bool dropped;
     if (acquired == NULL)
         acquired = &dropped;
+    vmux__why_begin();
     int rc = acquire_begin(l, acquired, fence);
     if (rc == 0 && !ms_valid(wait_ms))
-        rc = VMUX_ERR_INVALID_ARG;
+        rc = vmux__why_set(VMUX_ERR_INVALID_ARG, "wait_ms %" PRId64 " out of range 0 .. 2^32-1",
+                           wait_ms);
     if (rc != 0)
         return rc;
     uint64_t ignored = 0, deadline = now_ns() + ms_ns(wait_ms);
@@ -191,7 +201,7 @@ int vmux_lock_acquire_wait(vmux_lock *l, int64_t wait_ms, bool *acquired, uint64
     uv_mutex_lock(&l->op_mu);
     vmux__lock_lease_ran_out(l);
     if (vmux_lock_held(l))
-        rc = VMUX_ERR_INVALID_ARG;
+        rc = already_held();
     for (unsigned attempt = 0; rc == 0; attempt++) {
         rc = acquire_once(l, bound, acquired, fence != NULL ? fence : &ignored);
         if (*acquired || (rc != 0 && !not_sent(rc)))
@@ -203,5 +213,5 @@ int vmux_lock_acquire_wait(vmux_lock *l, int64_t wait_ms, bool *acquired, uint64
         rc = 0;
     }
     uv_mutex_unlock(&l->op_mu);
-    return rc;
+    return vmux__why_end(rc);
 }

@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "core/why.h"
 #include "vmux/call.h"
 #include "vmux/error.h"
 #include "vmux/lock.h"
@@ -98,6 +99,13 @@ static inline bool ms_valid(int64_t ms)
 }
 
 /* ---- calls (lock.c) ---- */
+
+/*
+ * A lost reply whose outcome stayed unknown for resolve_timeout_ms: VMUX_ERR_CONNECTION_LOST,
+ * its words (vmux_last_error()) naming what ran (what) and the last try's failure (last_rc, with
+ * the words that try left).
+ */
+int vmux__lock_unresolved(const vmux_lock *l, const char *what, int last_rc);
 
 /* A call's deadline: timeout_ms, cut to what is left until deadline (when not 0). */
 vmux_callopts vmux__lock_call_opts(const vmux_lock *l, uint32_t flags, uint64_t deadline);

@@ -2,6 +2,7 @@
  * Releasing and extending a lock (lock.h): idempotent scripts, run again until an answer comes
  * when a run's outcome is unknown.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +30,10 @@ static int run_idempotent(vmux_lock *l, const vmux_script *s, const vmux_str *ke
         if (integer)
             *result = vmux_reply_integer(r);
         vmux_reply_free(r);
-        if (rc == 0)
-            return integer ? 0 : VMUX_ERR_PROTOCOL; /* a reply of the wrong shape: not lost */
+        if (rc == 0) /* a reply of the wrong shape: not lost */
+            return integer ? 0
+                           : vmux__why_set(VMUX_ERR_PROTOCOL,
+                                           "the lock's script answered other than an integer");
         bool retry = (resolve && outcome_unknown(rc)) || (deadline != 0 && resolve_again(rc));
         if (!retry)
             return rc;
@@ -38,7 +41,7 @@ static int run_idempotent(vmux_lock *l, const vmux_script *s, const vmux_str *ke
             deadline = now_ns() + ms_ns(l->resolve_ms);
         uint32_t backoff = 10u << (attempt < 4 ? attempt : 4);
         if (!vmux__lock_sleep_until(deadline, backoff))
-            return VMUX_ERR_CONNECTION_LOST;
+            return vmux__lock_unresolved(l, "release or extend", rc);
     }
 }
 
@@ -85,8 +88,9 @@ int vmux_lock_release(vmux_lock *l, bool *was_held)
 {
     if (was_held != NULL)
         *was_held = false;
+    vmux__why_begin();
     if (l == NULL)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "lock is NULL");
     uv_mutex_lock(&l->op_mu);
     char token[TOKEN_HEX + 1];
     bool released = vmux__lock_stop_holding(l, token), held = false;
@@ -96,7 +100,7 @@ int vmux_lock_release(vmux_lock *l, bool *was_held)
     if (was_held != NULL)
         *was_held = held;
     uv_mutex_unlock(&l->op_mu);
-    return rc;
+    return vmux__why_end(rc);
 }
 
 /* vmux_lock_free()'s release: one run, bounded by timeout_ms, its lost reply not resolved. */
@@ -131,8 +135,12 @@ int vmux_lock_extend(vmux_lock *l, int64_t ttl_arg, bool *still_held)
 {
     if (still_held != NULL)
         *still_held = false;
-    if (l == NULL || !ms_valid(ttl_arg))
-        return VMUX_ERR_INVALID_ARG;
+    vmux__why_begin();
+    if (l == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "lock is NULL");
+    if (!ms_valid(ttl_arg))
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "ttl_ms %" PRId64 " out of range 0 .. 2^32-1",
+                             ttl_arg);
     uint32_t ttl_ms = ttl_arg != 0 ? (uint32_t)ttl_arg : l->ttl_ms;
     uv_mutex_lock(&l->op_mu);
     vmux__lock_lease_ran_out(l); /* an ended lease is not brought back by an extend */
@@ -153,5 +161,5 @@ int vmux_lock_extend(vmux_lock *l, int64_t ttl_arg, bool *still_held)
             *still_held = res == 1;
     }
     uv_mutex_unlock(&l->op_mu);
-    return rc;
+    return vmux__why_end(rc);
 }

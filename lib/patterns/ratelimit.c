@@ -9,6 +9,7 @@
 
 #include "api/typed.h"
 #include "core/sized.h"
+#include "core/why.h"
 #include "vmux/error.h"
 #include "vmux/keys.h"
 #include "vmux/reply.h"
@@ -308,10 +309,13 @@ static int run_check(vmux_ratelimit *rl, const char *k, size_t klen, int64_t cos
         args[i] = VMUX_STRN(a[i], (size_t)alen[i]);
     vmux_str keys[1] = {VMUX_STRN(k, klen)};
     vmux_callopts co = VMUX_INIT(vmux_callopts, .timeout_ms = rl->timeout_ms);
+    vmux__why_opts(&co);
     vmux_reply *r = NULL;
     int64_t v[4];
     int rc = vmux_script_run(rl->m, &co, rl->script, keys, 1, args, 3, &r);
     rc = vmux__reply_into(rc, r, conv_counts, v, sizeof v, NULL);
+    if (rc == VMUX_ERR_PROTOCOL)
+        vmux__why_set(rc, "the rate limiter's script answered other than 4 integers");
     if (rc == 0)
         *out = VMUX_INIT(vmux_ratelimit_result, .allowed = v[0] == 1, .limit = rl->limit,
                          .remaining = v[1], .retry_after_ms = v[2], .reset_after_ms = v[3]);
@@ -320,8 +324,10 @@ static int run_check(vmux_ratelimit *rl, const char *k, size_t klen, int64_t cos
 
 static int checked(vmux_ratelimit *rl, vmux_str key, int64_t cost, vmux_ratelimit_result *out)
 {
-    if (!in_range(cost, 0, MAX_VALUE) || (key.len > 0 && key.ptr == NULL))
-        return VMUX_ERR_INVALID_ARG;
+    if (!in_range(cost, 0, MAX_VALUE))
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "cost %" PRId64 " out of range 0 .. 2^40", cost);
+    if (key.len > 0 && key.ptr == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "key.ptr NULL with key.len %zu", key.len);
     char buf[256];
     char *k = full_key(rl, key, buf, sizeof buf);
     if (k == NULL)
@@ -335,17 +341,20 @@ static int checked(vmux_ratelimit *rl, vmux_str key, int64_t cost, vmux_ratelimi
 int vmux_ratelimit_check(vmux_ratelimit *rl, vmux_str key, int64_t cost, vmux_ratelimit_result *out)
 {
     vmux_ratelimit_result res = {.size = sizeof res};
+    vmux__why_begin();
     /* zeroes *out first, as far as its size goes (abi.h) */
     int rc = out != NULL ? vmux__sized_out(out, &res, sizeof res) : 0;
     if (rl == NULL)
-        return VMUX_ERR_INVALID_ARG;
-    if (rc == 0)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "rl is NULL");
+    if (rc != 0)
+        vmux__why_set(rc, "out->size %zu below sizeof(size_t)", out->size);
+    else
         rc = checked(rl, key, cost, &res);
     if (rc != 0)
         atomic_fetch_add_explicit(&rl->errors, 1, memory_order_relaxed);
     else if (out != NULL)
         vmux__sized_out(out, &res, sizeof res);
-    return rc;
+    return vmux__why_end(rc);
 }
 
 bool vmux_ratelimit_allow(vmux_ratelimit *rl, vmux_str key, int64_t cost,
@@ -359,7 +368,7 @@ bool vmux_ratelimit_allow(vmux_ratelimit *rl, vmux_str key, int64_t cost,
                         .limit = rl != NULL ? rl->limit : 0, .retry_after_ms = -1,
                         .reset_after_ms = -1);
     if (out != NULL && vmux__sized_out(out, &res, sizeof res) != 0 && rc == 0)
-        rc = VMUX_ERR_INVALID_ARG;
+        rc = vmux__why_set(VMUX_ERR_INVALID_ARG, "out->size %zu below sizeof(size_t)", out->size);
     if (err != NULL)
         *err = rc;
     return res.allowed;
@@ -367,19 +376,23 @@ bool vmux_ratelimit_allow(vmux_ratelimit *rl, vmux_str key, int64_t cost,
 
 int vmux_ratelimit_reset(vmux_ratelimit *rl, vmux_str key)
 {
-    if (rl == NULL || (key.len > 0 && key.ptr == NULL))
-        return VMUX_ERR_INVALID_ARG;
+    vmux__why_begin();
+    if (rl == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "rl is NULL");
+    if (key.len > 0 && key.ptr == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "key.ptr NULL with key.len %zu", key.len);
     char buf[256];
     char *k = full_key(rl, key, buf, sizeof buf);
     if (k == NULL)
-        return VMUX_ERR_NOMEM;
+        return vmux__why_end(VMUX_ERR_NOMEM);
     vmux_str keys[1] = {VMUX_STRN(k, rl->prefix_len + key.len)};
     vmux_callopts co = VMUX_INIT(vmux_callopts, .timeout_ms = rl->timeout_ms);
+    vmux__why_opts(&co);
     int64_t deleted = 0;
     int rc = vmux_del(rl->m, &co, keys, 1, &deleted);
     if (k != buf)
         free(k);
-    return rc;
+    return vmux__why_end(rc);
 }
 
 uint64_t vmux_ratelimit_errors(const vmux_ratelimit *rl)

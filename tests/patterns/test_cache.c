@@ -402,6 +402,7 @@ static void test_wrong_type(void **state)
     assert_int_equal(vmux_cache_get(c, VMUX_STR("wrongtype-strict"), source_load, &src, 0, &b),
                      VMUX_ERR_SERVER);
     assert_null(b.ptr);
+    assert_non_null(strstr(vmux_last_error(), "WRONGTYPE")); /* the server's words */
     assert_int_equal(atomic_load(&src.calls), 0);
     assert_int_equal(stats_of(c).errors, 1);
     char *type = vt_admin("plain", "TYPE %s", full_key("wrongtype-strict"));
@@ -541,6 +542,7 @@ static void test_loader_error(void **state)
     vmux_bytes b;
     assert_int_equal(vmux_cache_get(c, VMUX_STR("failing"), source_load, &src, 0, &b), -1234);
     assert_null(b.ptr);
+    assert_string_equal(vmux_last_error(), "the loader returned -1234");
     assert_int_equal(admin_int("EXISTS %s", full_key("failing")), 0);
     /* not cached: the next call asks again */
     src.result = 0;

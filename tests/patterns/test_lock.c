@@ -130,8 +130,10 @@ static void test_bad_arguments(void **state)
     bool got = true;
     assert_int_equal(vmux_lock_acquire(NULL, &got, NULL), VMUX_ERR_INVALID_ARG);
     assert_false(got);
+    assert_string_equal(vmux_last_error(), "lock is NULL");
     assert_int_equal(vmux_lock_release(NULL, NULL), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_lock_extend(NULL, 0, NULL), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), "lock is NULL");
     assert_false(vmux_lock_held(NULL));
     vmux_lock_free(NULL);
 }
@@ -164,6 +166,9 @@ static void test_token_fence_and_ttl_as_stored(void **state)
     bool got = true;
     assert_int_equal(vmux_lock_acquire(l, &got, NULL), VMUX_ERR_INVALID_ARG);
     assert_false(got);
+    assert_string_equal(vmux_last_error(), "this object holds the lock: release it first");
+    assert_int_equal(vmux_lock_extend(l, -1, NULL), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), "ttl_ms -1 out of range 0 .. 2^32-1");
 
     bool was_held = false;
     assert_int_equal(vmux_lock_release(l, &was_held), 0);
@@ -180,7 +185,18 @@ static void test_token_fence_and_ttl_as_stored(void **state)
     assert_string_not_equal(token, token2);
     free(token);
     free(token2);
-    vmux_lock_free(l); /* releases it */
+    assert_int_equal(vmux_lock_release(l, NULL), 0);
+    assert_string_equal(vmux_last_error(), "");
+
+    /* a fencing key that is not a counter: the server's words say so */
+    free(admin("SET %s notanumber", fkey));
+    assert_int_equal(vmux_lock_acquire(l, &got, NULL), VMUX_ERR_SERVER);
+    assert_false(got);
+    printf("vmux_last_error(): %s\n", vmux_last_error());
+    assert_non_null(strstr(vmux_last_error(), "not an integer"));
+    admin_del(fkey);
+
+    vmux_lock_free(l);
     exists = admin("EXISTS %s", key);
     assert_string_equal(exists, "0");
     free(exists);

@@ -505,6 +505,7 @@ static void test_cost_above_limit_spends_nothing(void **state)
         assert_true(r.allowed);
         assert_int_equal(r.remaining, 0);
         assert_int_equal(vmux_ratelimit_reset(rl, S("k")), 0);
+        assert_string_equal(vmux_last_error(), ""); /* a call that succeeds leaves none */
         vmux_ratelimit_free(rl);
     }
 }
@@ -931,6 +932,8 @@ static void test_wrong_type_is_a_server_error(void **state)
         assert_int_equal(vmux_ratelimit_check(rl, S("k"), 1, &r), VMUX_ERR_SERVER);
         assert_false(r.allowed);
         assert_int_equal(vmux_ratelimit_errors(rl), 1);
+        /* the server's words, as an errbuf would have them */
+        assert_non_null(strstr(vmux_last_error(), "WRONGTYPE"));
         int err = 0;
         assert_true(vmux_ratelimit_allow(rl, S("k"), 1, &r, &err)); /* the default: fail open */
         assert_int_equal(err, VMUX_ERR_SERVER);
@@ -960,6 +963,13 @@ static int dead_port(void)
     return ntohs(a.sin_port);
 }
 
+/* Whether a check of rl fails, its words naming the refused connection (vmux_last_error()). */
+static bool refused_in_words(void *rl)
+{
+    return vmux_ratelimit_check(rl, S("k"), 1, NULL) != 0 &&
+           strstr(vmux_last_error(), "refused") != NULL;
+}
+
 static void test_fail_open_and_closed_when_unreachable(void **state)
 {
     (void)state;
@@ -978,6 +988,7 @@ static void test_fail_open_and_closed_when_unreachable(void **state)
     int rc = vmux_ratelimit_check(open_rl, S("k"), 1, &r);
     assert_int_equal(rc, VMUX_ERR_NOT_CONNECTED); /* the plain form returns the error */
     assert_false(r.allowed);
+    assert_non_null(strstr(vmux_last_error(), "not sent")); /* and why, in words */
 
     int e = 0;
     assert_true(vmux_ratelimit_allow(open_rl, S("k"), 1, &r, &e));
@@ -994,6 +1005,9 @@ static void test_fail_open_and_closed_when_unreachable(void **state)
     assert_false(r.allowed);
     assert_false(vmux_ratelimit_allow(closed_rl, S("k"), 1, NULL, NULL));
     assert_int_equal(vmux_ratelimit_errors(closed_rl), 2);
+    /* once a connection attempt has failed, the words name its failure too */
+    assert_true(vt_wait_until(refused_in_words, open_rl, 10000));
+    printf("vmux_last_error(): %s\n", vmux_last_error());
 
     vmux_ratelimit_free(open_rl);
     vmux_ratelimit_free(closed_rl);
@@ -1052,12 +1066,17 @@ static void test_bad_arguments(void **state)
     assert_int_equal(vmux_ratelimit_new(m, &o, &rl), 0);
     vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
     assert_int_equal(vmux_ratelimit_check(rl, S("k"), -1, &r), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), "cost -1 out of range 0 .. 2^40");
     /* a NULL result is dropped; a result not made with VMUX_INIT is refused */
     assert_int_equal(vmux_ratelimit_check(rl, S("k"), 1, NULL), 0);
+    assert_string_equal(vmux_last_error(), "");
     vmux_ratelimit_result unsized = {0};
     assert_int_equal(vmux_ratelimit_check(rl, S("k"), 1, &unsized), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), "out->size 0 below sizeof(size_t)");
     assert_int_equal(vmux_ratelimit_check(rl, VMUX_STRN(NULL, 3), 1, &r), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), "key.ptr NULL with key.len 3");
     assert_int_equal(vmux_ratelimit_check(NULL, S("k"), 1, &r), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), "rl is NULL");
     assert_int_equal(vmux_ratelimit_errors(rl), 3);
     int e = 0;
     assert_false(vmux_ratelimit_allow(NULL, S("k"), 1, &r, &e));

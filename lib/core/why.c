@@ -1,0 +1,45 @@
+/* The words of a pattern call's error, per thread (why.h). */
+#include "core/why.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "vmux/error.h"
+
+/* Room for any call's words: a failure's reason and its prefix (docs/errors.md: 640 bytes). */
+static _Thread_local char words[1024];
+
+void vmux__why_begin(void)
+{
+    words[0] = '\0';
+}
+
+void vmux__why_opts(vmux_callopts *o)
+{
+    words[0] = '\0';
+    o->errbuf = words;
+    o->errlen = sizeof words;
+}
+
+int vmux__why_set(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(words, sizeof words, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int vmux__why_end(int rc)
+{
+    if (rc == 0)
+        words[0] = '\0'; /* what a command that failed on the way left, the call recovered from */
+    else if (words[0] == '\0')
+        (void)vmux__why_set(rc, "%s", vmux_strerror(rc));
+    return rc;
+}
+
+const char *vmux_last_error(void)
+{
+    return words;
+}
