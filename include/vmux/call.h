@@ -124,7 +124,10 @@ typedef struct vmux_callopts {
  * written by vmux that names the slot and the last node, VMUX_ERR_CROSSSLOT found for a command
  * the key table does not know (its keys listed by a node's COMMAND GETKEYS) and an error reply
  * written by vmux that names two keys and their slots (either NULL only if memory ran out), or
- * another negative VMUX_ERR_* code and reply NULL. The callback owns reply and frees it with
+ * another negative VMUX_ERR_* code and reply NULL. For a callback of vmux_call_async() (or of a
+ * typed *_async function) with a non-zero status, vmux_last_error() (error.h) gives, while it
+ * runs, the words vmux_call() would have put in opts->errbuf: the server's message, or for a
+ * command not sent or lost the connection's failure too. The callback owns reply and frees it with
  * vmux_reply_free() (it may pass it to another thread first). It must not block: every other
  * command of the handle waits while it runs. It may submit further commands with vmux_call_async()
  * or vmux_call_forget().

@@ -69,7 +69,9 @@ VMUX_EXPORT const char *vmux_err_name(int err);
  * Those functions take no error buffer, their objects being shared between threads, so they
  * leave their words here, per thread, as errno: each clears them when it starts and leaves ""
  * when it succeeds. The string belongs to the thread and stays valid, unchanged, until the
- * thread's next call of those functions. Never NULL. Any thread.
+ * thread's next call of those functions. Inside the callback of a failed vmux_call_async() (or
+ * typed *_async) command, on the I/O thread, it gives that command's words (call.h). Never NULL.
+ * Any thread.
  */
 VMUX_EXPORT const char *vmux_last_error(void);
 

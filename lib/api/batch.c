@@ -14,7 +14,7 @@
 #include "core/shareable.h"
 #include "core/sized.h"
 #include "mux/batch.h"
-#include "mux/explain.h"
+#include "core/explain.h"
 #include "vmux/error.h"
 
 /* Every argument's bytes back to back in data; arglen[k] for argument k; argc[i] for command i. */
@@ -155,7 +155,7 @@ static int run_new(const vmux_batch *b, struct run *r)
 }
 
 /* The caller's error buffer, if opts has one (read only as far as its size goes, abi.h): "command
- * i: " and what vmux_call() would say of the command (mux/explain.h). */
+ * i: " and what vmux_call() would say of the command (core/explain.h). */
 static void explain(const vmux_callopts *opts, size_t i, int status, const vmux_reply *reply)
 {
     vmux_callopts o;

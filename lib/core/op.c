@@ -9,6 +9,7 @@
 #include "core/counters.h"
 #include "core/deadline.h"
 #include "core/reply_internal.h"
+#include "core/why.h"
 #include "vmux/error.h"
 
 struct vmux_op *vmux__op_new(size_t len)
@@ -27,6 +28,8 @@ void vmux__op_complete(struct vmux_op *op, int status, vmux_reply *reply)
     VMUX_ASSERT(op->cb != NULL); /* a connection's own op is never completed, only freed */
     vmux__deadline_remove(op);
     op->done = true;
+    if (status != 0 && (op->flags & VMUX_OP_WORDS))
+        reply = vmux__why_completion(status, reply);
     if (op->ctr != NULL)
         vmux__count_completion(op->ctr, status);
     op->cb(status, reply, op->userdata);

@@ -53,8 +53,9 @@ enum vmux_op_flags {
     VMUX_OP_NEAR = 1u << 17,        /* a near cache's tracked read: op->near is set */
     VMUX_OP_TELL_UNSENT = 1u << 18, /* times out unwritten as NOT_CONNECTED (call.h) */
     VMUX_OP_ASKED = 1u << 19,       /* sent where an ASK pointed: a resend there needs ASKING */
-    VMUX_OP_TELL_WHY = 1u << 20,    /* a sync caller's: unsent, it hears why (vmux__op_why()) */
+    VMUX_OP_TELL_WHY = 1u << 20,    /* failing unsent or lost, it hears why (vmux__op_why()) */
     VMUX_OP_LENT = 1u << 21,        /* a connection writes from its cmd (net/conn_write.c) */
+    VMUX_OP_WORDS = 1u << 22, /* an async caller's: its failure's words for vmux_last_error() */
 };
 
 /*
@@ -164,8 +165,10 @@ struct vmux_op *vmux__op_new(size_t len);
 
 /*
  * Completes an op once: takes it out of the deadline index, marks it done and runs its callback
- * with (status, reply), then a pooled op's job. reply ownership passes to the callback.
- * Completing a done op is a programming error (asserted).
+ * with (status, reply), then a pooled op's job. reply ownership passes to the callback; an op
+ * that asked for words (VMUX_OP_WORDS) and failed has them written first (core/why.h), and its
+ * callback gets only a reply it may see (call.h). Completing a done op is a programming error
+ * (asserted).
  */
 void vmux__op_complete(struct vmux_op *op, int status, vmux_reply *reply);
 
@@ -185,9 +188,10 @@ void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply);
  * VMUX_ERR_NOT_CONNECTED, VMUX_ERR_BACKLOG_FULL), completes with for reply: an error reply
  * holding reason (the link's last connection failure, "host:port: cause", already redacted) when
  * op asked for it (VMUX_OP_TELL_WHY: a synchronous caller, who puts it in its error buffer and
- * frees it) and was never written (not VMUX_OP_RESENT); NULL otherwise, or when reason is NULL or
- * empty, or memory ran out. An async op never gets one: its callback's reply stays NULL for these
- * codes (call.h). Called on the failure path only. Any thread.
+ * frees it, or an async one, whose completion turns it into words for vmux_last_error() and
+ * frees it: VMUX_OP_WORDS, core/why.h) and was never written (not VMUX_OP_RESENT); NULL
+ * otherwise, or when reason is NULL or empty, or memory ran out. An async callback's reply stays
+ * NULL for these codes (call.h). Called on the failure path only. Any thread.
  */
 vmux_reply *vmux__op_why(const struct vmux_op *op, const char *reason);
 

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "core/explain.h"
 #include "vmux/error.h"
 
 /* Room for any call's words: a failure's reason and its prefix (docs/errors.md: 640 bytes). */
@@ -37,6 +38,15 @@ int vmux__why_end(int rc)
     else if (words[0] == '\0')
         (void)vmux__why_set(rc, "%s", vmux_strerror(rc));
     return rc;
+}
+
+vmux_reply *vmux__why_completion(int status, vmux_reply *reply)
+{
+    vmux__explain(words, sizeof words, status, reply);
+    if (!vmux__unsent_code(status) && !vmux__lost_code(status))
+        return reply; /* the callback's own: a server's error reply, vmux's for a redirect loop */
+    vmux_reply_free(reply); /* the why of an unsent or lost op: words now, not a reply */
+    return NULL;
 }
 
 const char *vmux_last_error(void)

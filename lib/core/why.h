@@ -22,6 +22,14 @@ void vmux__why_opts(vmux_callopts *o);
 /* Replaces the thread's words with a printf-style message for rc; returns rc. */
 int vmux__why_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * An async completion of an op that asked for words (VMUX_OP_WORDS), on the I/O thread, before
+ * its callback runs: the words vmux_call() would put in an errbuf for status and reply (the why
+ * that came with an unsent or lost op) become the thread's. Returns the reply the callback gets:
+ * NULL for an unsent or lost op (its why freed here), else reply (call.h's vmux_reply_cb).
+ */
+vmux_reply *vmux__why_completion(int status, vmux_reply *reply);
+
 /* Ends a call that returns rc: a failure with no words gets rc's description, a success none.
  * Returns rc. */
 int vmux__why_end(int rc);

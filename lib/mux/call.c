@@ -11,7 +11,7 @@
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/sized.h"
-#include "mux/explain.h"
+#include "core/explain.h"
 #include "mux/mux.h"
 #include "core/wait.h"
 #include "vmux/call.h"
@@ -149,7 +149,7 @@ static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32
     return rc != 0 ? rc : vmux__submit(m, op);
 }
 
-/* Fills the caller's optional error buffer (mux/explain.h). */
+/* Fills the caller's optional error buffer (core/explain.h). */
 static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
 {
     if (opts != NULL)
@@ -297,7 +297,12 @@ int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *co
     int rc = check_opts(&opts, &local);
     if (rc == 0)
         rc = encode(m, opts, argc, argv, argvlen, &op, &start);
-    return rc != 0 ? rc : submit(m, opts, op, timeout_for(m, opts, false), start, cb, userdata);
+    if (rc != 0)
+        return rc;
+    /* failing, its callback finds why in vmux_last_error(): the why an unsent or lost op brings
+     * becomes words there (core/why.h) */
+    op->flags |= VMUX_OP_TELL_WHY | VMUX_OP_WORDS;
+    return submit(m, opts, op, timeout_for(m, opts, false), start, cb, userdata);
 }
 
 int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,

@@ -178,6 +178,24 @@ static void test_bulk_over_max_bulk_length_says_so(void **state)
         fail_msg("errbuf: %s", err);
 }
 
+/* An async caller hears the same, from vmux_last_error() in its callback; its reply stays NULL. */
+static void test_bulk_over_max_bulk_length_says_so_async(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    open_handle(fx, "maxBulkLength=1024");
+    push_str(fx, VT_FAKE_SEND, "$2000\r\n");
+    struct vt_async h = {.status = 1};
+    assert_status(
+        vmux_call_async(fx->m, NULL, 2, (const char *[]){"GET", "vmux:big"}, NULL, vt_on_async, &h),
+        0);
+    assert_true(vt_wait_until(vt_async_done, &h, EVENT_WAIT_MS));
+    assert_status(h.status, VMUX_ERR_PROTOCOL);
+    assert_null(h.reply);
+    if (strstr(h.words, "malformed or oversized reply from the server: ") != h.words ||
+        strstr(h.words, "bulk string of 2000 bytes exceeds maxBulkLength 1024") == NULL)
+        fail_msg("vmux_last_error() in the callback: %s", h.words);
+}
+
 /* A status line with no end must not be buffered beyond maxReplyBuffer. */
 static void test_unterminated_line_over_buffer(void **state)
 {
@@ -326,6 +344,7 @@ int main(void)
         VT_FAKE_TEST(test_huge_array_count),
         VT_FAKE_TEST(test_bulk_over_max_bulk_length),
         VT_FAKE_TEST(test_bulk_over_max_bulk_length_says_so),
+        VT_FAKE_TEST(test_bulk_over_max_bulk_length_says_so_async),
         VT_FAKE_TEST(test_unterminated_line_over_buffer),
         VT_FAKE_TEST(test_deep_nesting_is_read),
         VT_FAKE_TEST(test_nesting_too_deep),

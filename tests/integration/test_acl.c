@@ -321,6 +321,11 @@ static void test_refused_password_call_says_why(void **state)
                                    .errbuf = err, .errlen = sizeof err);
     vmux_reply *r = NULL;
     int rc = vmux_call(m, &opts, 1, ping, NULL, &r);
+    /* an async caller hears the same words, from vmux_last_error() in its callback */
+    struct vt_async a = {.status = 1};
+    opts.errbuf = NULL;
+    assert_int_equal(vmux_call_async(m, &opts, 1, ping, NULL, vt_on_async, &a), 0);
+    assert_true(vt_wait_until(vt_async_done, &a, LIVENESS * 1000));
     vmux_close(m);
     free(vt_admin("plain", "ACL DELUSER vmuxwhy"));
     if (rc != VMUX_ERR_NOT_CONNECTED)
@@ -333,6 +338,9 @@ static void test_refused_password_call_says_why(void **state)
     expect_contains(err, ": AUTH failed: WRONGPASS (the server's message is not shown");
     if (strstr(err, "why-pass") != NULL)
         fail_msg("errbuf '%s' shows a password", err);
+    assert_int_equal(a.status, VMUX_ERR_NOT_CONNECTED);
+    assert_null(a.reply);
+    assert_string_equal(a.words, err);
 }
 
 int main(void)

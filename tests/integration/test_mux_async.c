@@ -221,6 +221,31 @@ static void test_forget_then_get(void **state)
     vmux_close(m);
 }
 
+/* A failed command's callback finds its words in vmux_last_error(), as a sync errbuf would have
+ * them; a server error still comes with its reply. */
+static void test_failed_callback_has_words(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", HANDLE_OPTS);
+    char key[64];
+    snprintf(key, sizeof key, "mw:%d", (int)getpid());
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 3, (const char *[]){"LPUSH", key, "x"}, NULL, &r), 0);
+    vmux_reply_free(r);
+    struct vt_async a = {.status = 1};
+    assert_int_equal(
+        vmux_call_async(m, NULL, 2, (const char *[]){"GET", key}, NULL, vt_on_async, &a), 0);
+    assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
+    assert_int_equal(a.status, VMUX_ERR_SERVER);
+    assert_non_null(a.reply);
+    assert_string_equal(a.words, vmux_reply_str(a.reply, NULL));
+    assert_true(strncmp(a.words, "WRONGTYPE", 9) == 0);
+    vmux_reply_free(a.reply);
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"DEL", key}, NULL, &r), 0);
+    vmux_reply_free(r);
+    vmux_close(m);
+}
+
 /* A chain of ECHOs, each submitted by the previous one's callback on the I/O thread. */
 struct chain {
     vmux *m;
@@ -322,6 +347,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forget_then_get),
+        cmocka_unit_test(test_failed_callback_has_words),
         cmocka_unit_test(test_callbacks_submit_follow_ups),
         cmocka_unit_test(test_hundred_thousand_in_flight),
     };

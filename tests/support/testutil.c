@@ -292,6 +292,7 @@ void vt_on_async(int status, struct vmux_reply *reply, void *userdata)
     struct vt_async *a = userdata;
     a->status = status;
     a->reply = reply;
+    snprintf(a->words, sizeof a->words, "%s", vmux_last_error());
     atomic_store(&a->done, true);
 }
 

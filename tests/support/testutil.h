@@ -139,10 +139,11 @@ struct vt_async {
     atomic_bool done;
     int status;
     struct vmux_reply *reply; /* the callback's, for the test to free */
+    char words[640];          /* vmux_last_error() as the callback saw it */
 };
 
 /* A reply callback (run on the handle's I/O thread) that fills the struct vt_async userdata
- * points to and marks it done. */
+ * points to (vmux_last_error() too) and marks it done. */
 void vt_on_async(int status, struct vmux_reply *reply, void *userdata);
 
 /* Whether the struct vt_async at arg is done: a condition for vt_wait_until(). */

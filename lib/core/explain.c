@@ -1,5 +1,5 @@
-/* The words of a caller's error buffer (mux/explain.h). */
-#include "mux/explain.h"
+/* The words of a caller's error buffer (core/explain.h). */
+#include "core/explain.h"
 
 #include "core/errbuf.h"
 #include "vmux/error.h"

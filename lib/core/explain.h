@@ -3,8 +3,8 @@
  * vmux_call() (mux/call.c) and vmux_batch_exec() (api/batch.c, each command's), so that both say
  * the same of the same outcome.
  */
-#ifndef VMUX_MUX_EXPLAIN_H
-#define VMUX_MUX_EXPLAIN_H
+#ifndef VMUX_CORE_EXPLAIN_H
+#define VMUX_CORE_EXPLAIN_H
 
 #include <stdbool.h>
 #include <stddef.h>
