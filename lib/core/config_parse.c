@@ -143,6 +143,12 @@ static int parse_endpoint_or(struct parse *p, const char *s, int default_port)
 {
     const char *host, *port_text;
     size_t hlen;
+    const char *at = strrchr(s, '@');
+    if (at != NULL) /* credentials before '@': never quoted back */
+        return FAIL(p,
+                    "endpoint '*****@%s' holds credentials: give them as user= and password=, "
+                    "or use a URL (valkey://user:password@host:port)",
+                    at + 1);
     const char *why = split_hostport(s, &host, &hlen, &port_text);
     if (why != NULL)
         return FAIL(p, "bad endpoint '%s': %s", s, why);
@@ -448,7 +454,9 @@ static int apply_url(struct parse *p, char *url, size_t scheme_len)
     char *query = strchr(rest, '?');
     if (query != NULL)
         *query++ = '\0';
-    char *path = strchr(rest, '/');
+    /* the path begins after the user info, which may hold a '/' of its own (a password) */
+    char *at = strrchr(rest, '@');
+    char *path = strchr(at != NULL ? at : rest, '/');
     if (path != NULL)
         *path++ = '\0';
     if (rc == 0)

@@ -337,6 +337,8 @@ static void test_urls(void **state)
         {"rediss://u:p@[2001:db8::7]", "2001:db8::7", 6379, true, "u", "p", 0},
         {"redis://us%65r:p%40ss%3Aw%2Fd@h/15", "h", 6379, false, "user", "p@ss:w/d", 15},
         {"redis://u:p@ss@h", "h", 6379, false, "u", "p@ss", 0},
+        /* an unencoded '/' in the password: the path begins after the user info */
+        {"valkey://app:S3cret/Pw@h/4", "h", 6379, false, "app", "S3cret/Pw", 4},
         {"  redis://h:1/2147483647  ", "h", 1, false, NULL, NULL, 2147483647},
         {"redis://h?", "h", 6379, false, NULL, NULL, 0},
     };
@@ -523,6 +525,10 @@ static void test_errors_hide_password(void **state)
         "redis://u:hunter2@h:x",
         "redis://u:hunter2@h/abc",
         "redis://u:hunter2@h?password=hunter2&connectRetry=0",
+        /* user info in a plain endpoint, and a URL that breaks after its password */
+        "u:hunter2@127.0.0.1:6379",
+        "h,app:hunter2@h2:6379",
+        "valkey://u:hunter2/x@h:badport",
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         char err[256] = "";

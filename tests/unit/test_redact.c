@@ -9,12 +9,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
-#include "core/redact.h"
 #include "core/buf.h"
+#include "core/log.h"
+#include "core/redact.h"
+#include "vmux/config.h"
 
 static void test_every_occurrence_masked(void **state)
 {
@@ -139,10 +142,60 @@ static void test_secret_buffer_grows_intact(void **state)
     assert_false(b.secret);
 }
 
+/* What a log callback was given last. */
+static char logged[1024];
+
+static void keep_line(vmux_log_level level, const char *line, void *userdata)
+{
+    (void)level;
+    (void)userdata;
+    snprintf(logged, sizeof logged, "%s", line);
+}
+
+/* Every log line masks the configured password, user (but "default") and sentinel password,
+ * wherever a server's text put them, before the line is cut: no prefix survives the cut. */
+static void test_log_lines_masked(void **state)
+{
+    (void)state;
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_parse("127.0.0.1:6379,user=appuser,password=S3cretPw_XYZ,"
+                                       "sentinelPassword=SentinelPw_42",
+                                       &cfg, NULL, 0),
+                     0);
+    assert_int_equal(vmux_config_set_log(cfg, keep_line, VMUX_LOG_DEBUG, NULL), 0);
+    vmux__log(cfg, VMUX_LOG_ERROR,
+              "subscriber connection: ERR unknown command 'SUBSCRIBE', with args beginning with: "
+              "'appuser' 'S3cretPw_XYZ' 'SentinelPw_42'");
+    assert_string_equal(logged, "subscriber connection: ERR unknown command 'SUBSCRIBE', with "
+                                "args beginning with: '*****' '*****' '*****'");
+    /* a password across the line's cut (511 characters): not one byte of it is left */
+    char pad[600];
+    memset(pad, 'x', 508);
+    pad[508] = '\0';
+    vmux__log(cfg, VMUX_LOG_ERROR, "%sS3cretPw_XYZ", pad);
+    assert_int_equal(strlen(logged), 511);
+    assert_null(strstr(logged, "S3c"));
+    /* a line longer than the formatting buffer is masked whole too */
+    memset(pad, 'y', 599);
+    pad[599] = '\0';
+    vmux__log(cfg, VMUX_LOG_ERROR, "%s%s S3cretPw_XYZ", pad, pad);
+    assert_null(strstr(logged, "S3cretPw"));
+    vmux_config_free(cfg);
+
+    /* the server's own user is no secret: its name stays readable */
+    assert_int_equal(
+        vmux_config_parse("127.0.0.1:6379,user=default,password=pw-of-default", &cfg, NULL, 0), 0);
+    assert_int_equal(vmux_config_set_log(cfg, keep_line, VMUX_LOG_DEBUG, NULL), 0);
+    vmux__log(cfg, VMUX_LOG_INFO, "readFrom: default order; pw-of-default");
+    assert_string_equal(logged, "readFrom: default order; *****");
+    vmux_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_occurrence_masked),
+        cmocka_unit_test(test_log_lines_masked),
         cmocka_unit_test(test_longest_secret_wins),
         cmocka_unit_test(test_short_secret_alone_only),
         cmocka_unit_test(test_cut_after_masking),

@@ -113,10 +113,11 @@ bool doc_plain(doc_ctx *ctx, doc_endpoint *ep)
         doc_step_set(s, DOC_OK, "TLS is off (ssl=false), and the server answers plain text");
         doc_state_step(s, ep, line + 1);
     } else if (res == PING_REPLY) {
+        /* its first word only (+PONG, -NOAUTH): the rest is the server's to say, not ours */
         doc_step_set(s, DOC_SKIPPED,
                      "TLS is off (ssl=false), and the server answers plain text "
-                     "(PING: %s)",
-                     line);
+                     "(PING: %.*s)",
+                     (int)strcspn(line, " "), line);
     } else {
         judge_no_reply(s, res, a, timeout_ms);
     }
