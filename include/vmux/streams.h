@@ -24,7 +24,10 @@
  * deadline.
  *
  * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): XLEN, XRANGE, XREVRANGE, XREAD and XPENDING are
- * reads and are marked retry-safe. XACK, XDEL, XGROUP DESTROY and exact ("=") XTRIM leave the
+ * reads and are marked retry-safe, but for a blocking XREAD from "$" (or the default id) on any
+ * of its streams: sent again after a broken connection it would wait from the resend's "now",
+ * past the entries added in between, and succeed without them; it fails
+ * VMUX_ERR_CONNECTION_LOST instead (read on from the last ID you have). XACK, XDEL, XGROUP DESTROY and exact ("=") XTRIM leave the
  * same state when repeated, so they are marked too (after a resend, the count they report may
  * describe the second run, which found nothing left to do). These are never sent twice:
  * - XADD, even with an explicit ID: with "*" a resend would add a second entry; with an
@@ -174,7 +177,9 @@ VMUX_EXPORT int vmux_xrevrange(vmux *m, const vmux_callopts *opts, vmux_str key,
  * keys[i] (n >= 1; "$" means after the last entry now, useful with a block time), at most
  * count per stream (0: no limit). block_ms is VMUX_NO_BLOCK (0) or >= 1 (see the top comment);
  * when the block time runs out, *batches has count 0. Only streams with new entries appear in
- * *batches, in the order of keys.
+ * *batches, in the order of keys. Resent after a broken connection, unless it blocks from "$"
+ * (the top comment): a resent read blocks for its whole block time again, within the deadline
+ * of the first send, so it may end VMUX_ERR_TIMEOUT rather than empty (commands.md).
  */
 VMUX_EXPORT int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
                            const vmux_str *ids, size_t n, int64_t count, int64_t block_ms,

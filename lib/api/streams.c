@@ -212,6 +212,20 @@ static int run_read(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
     return vmux__run_stream_batches(m, opts, a, idempotent, out);
 }
 
+/*
+ * Whether a blocking read waits from "now" on some stream ("$", or the default id): sent again
+ * after a broken connection, it would wait from the resend's "now", past the entries added in
+ * between, and succeed without them. Such a read is not resent (streams.h).
+ */
+static bool waits_from_now(const vmux_str *ids, size_t n, int64_t block_ms)
+{
+    for (size_t i = 0; block_ms != VMUX_NO_BLOCK && i < n; i++)
+        if ((ids[i].ptr == NULL && ids[i].len == 0) ||
+            (ids[i].len == 1 && ids[i].ptr != NULL && *(const char *)ids[i].ptr == '$'))
+            return true;
+    return false;
+}
+
 int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const vmux_str *ids,
                size_t n, int64_t count, int64_t block_ms, vmux_stream_batch_array *batches)
 {
@@ -224,7 +238,7 @@ int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const v
     vmux__args_cstr(&a, "XREAD");
     add_count_block(&a, count, block_ms);
     add_streams(&a, keys, ids, n, "$");
-    return run_read(m, opts, &a, true, block_ms, batches);
+    return run_read(m, opts, &a, !waits_from_now(ids, n, block_ms), block_ms, batches);
 }
 
 int vmux_xreadgroup(vmux *m, const vmux_callopts *opts, vmux_str group, vmux_str consumer,

@@ -672,6 +672,50 @@ static void test_xread_block_woken_by_xadd(void **state)
     ADMIN("DEL xs:{blk}:r");
 }
 
+/* The address ("ip:port") of a client blocked in XREAD, from CLIENT LIST on every primary;
+ * "" when none is. */
+static void blocked_reader_addr(char *out, size_t size)
+{
+    out[0] = '\0';
+    char *list = vt_admin_all("plain", "CLIENT LIST");
+    for (char *line = list; line != NULL && *line != '\0' && out[0] == '\0';) {
+        char *end = strchr(line, '\n');
+        if (end != NULL)
+            *end = '\0';
+        const char *addr = strstr(line, " addr=");
+        if (addr != NULL && strstr(line, " cmd=xread ") != NULL && strstr(line, " flags=b") != NULL)
+            snprintf(out, size, "%.*s", (int)strcspn(addr + 6, " "), addr + 6);
+        line = end != NULL ? end + 1 : NULL;
+    }
+    free(list);
+}
+
+/*
+ * A blocking XREAD from "$" is not sent again after its connection broke: a resend would wait from
+ * its own "now", past an entry added in between, and succeed without it. It fails
+ * VMUX_ERR_CONNECTION_LOST instead, so the caller can read on from the last ID it has.
+ */
+static void test_xread_from_now_not_resent(void **state)
+{
+    vmux *m = *state;
+    ADMIN("DEL xs:{blk}:k");
+    add_f(m, "xs:{blk}:k", "1-0", "old");
+    pthread_t t;
+    struct reader *r =
+        start_reader((struct reader){.m = m, .key = "xs:{blk}:k", .block_ms = 20000}, &t);
+    assert_true(vt_wait_until(blocked_in, "xread", 15000));
+    char addr[64];
+    blocked_reader_addr(addr, sizeof addr);
+    assert_true(addr[0] != '\0');
+    free(vt_admin_all("plain", "CLIENT KILL ADDR %s", addr));
+    add_f(m, "xs:{blk}:k", "2-0", "between");
+    pthread_join(t, NULL);
+    assert_int_equal(r->rc, VMUX_ERR_CONNECTION_LOST);
+    assert_int_equal(r->got.count, 0);
+    free(r);
+    ADMIN("DEL xs:{blk}:k");
+}
+
 static void test_xreadgroup_block_woken_by_xadd(void **state)
 {
     vmux *m = *state;
@@ -1016,6 +1060,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_xread_several_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_xread_several_streams_blocking, setup, teardown),
         cmocka_unit_test_setup_teardown(test_xread_block_woken_by_xadd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_xread_from_now_not_resent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_xreadgroup_block_woken_by_xadd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_group_flow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_of_deleted_entry, setup, teardown),
