@@ -161,6 +161,8 @@ static void take_answer(struct vmux_sentinel *s, const vmux_reply *r)
                          "GET-MASTER-ADDR-BY-NAME answered nil",
                          query_where(s), name);
         fail_waiting(s, VMUX_ERR_CONNECT, why);
+        /* another sentinel may know it (this one was reset, or monitors other services) */
+        vmux__link_rotate(s->query, "it knows no such service; asking the next sentinel");
         return;
     }
     int p = port != NULL ? atoi(port) : 0;
@@ -171,6 +173,7 @@ static void take_answer(struct vmux_sentinel *s, const vmux_reply *r)
         vmux__errbuf_set(why, sizeof(why),
                          "%s: unusable answer to SENTINEL GET-MASTER-ADDR-BY-NAME", query_where(s));
         fail_waiting(s, VMUX_ERR_PROTOCOL, why);
+        vmux__link_rotate(s->query, "its answer was unusable; asking the next sentinel");
         return;
     }
     if (s->ask_gen == s->gen) { /* else an announcement came meanwhile: it is newer */
@@ -286,8 +289,11 @@ void vmux__sentinel_refused(struct vmux_sentinel *s, const struct vmux_endpoint 
     if (ep != s->primary)
         return;
     s->trusted = false;
-    if (not_primary)
-        vmux__link_rotate(s->query, "it named a node that is not the primary; asking the next");
+    /* The next question goes to the next sentinel: the one that named ep may be stale, or name
+     * an address nobody listens on; while the primary is really down, all name it alike. */
+    vmux__link_rotate(s->query, not_primary
+                                    ? "it named a node that is not the primary; asking the next"
+                                    : "the node it named could not be reached; asking the next");
 }
 
 static void on_query_ready(struct vmux_link *link, const char *where, void *arg)

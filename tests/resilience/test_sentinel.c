@@ -710,6 +710,29 @@ static void test_stale_sentinel(void **state)
 }
 
 /*
+ * The first sentinel listed names an address nobody listens on, and later (SENTINEL REMOVE)
+ * knows no such service at all: neither is a sentinel failure, but either moves the question to
+ * the next sentinel, which names the primary, so the handle opens and works in both cases.
+ */
+static void test_sentinel_naming_nothing_skipped(void **state)
+{
+    struct deploy *d = *state;
+    assert_int_equal(start_sentinel(&d->liar, free_port(), "1", "600000"), 0);
+    char conf[512];
+    snprintf(conf, sizeof conf, "%s", conf_for(d, d->liar.port, "syncTimeout=20000"));
+    vmux *m = vt_open_conf(conf); /* the liar's dead address, then the next sentinel's answer */
+    assert_int_equal(handle_port(m), d->primary.port);
+    set_get(m);
+    vmux_close(m);
+
+    side_ok(d->liar.port, "SENTINEL REMOVE %s", SERVICE);
+    m = vt_open_conf(conf); /* the liar's nil, then the next sentinel's answer */
+    assert_int_equal(handle_port(m), d->primary.port);
+    set_get(m);
+    vmux_close(m);
+}
+
+/*
  * Sentinels and data nodes with passwords of their own, reached with a valkey+sentinel:// URL:
  * the URL's password is the data nodes', sentinelPassword the sentinels'.
  */
@@ -996,6 +1019,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replicas_question_deadline, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_stale_sentinel, deploy_setup, deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_sentinel_naming_nothing_skipped, deploy_setup,
+                                        deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_auth_and_url, deploy_setup_auth,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_tls_apart, deploy_setup_tls, deploy_teardown),
