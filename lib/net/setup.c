@@ -348,6 +348,11 @@ static bool is_primary(const vmux_reply *reply)
  * command 'AUTH', with args beginning with: '<password>'", cut at 128 bytes, so no exact match
  * would find the password): only its error code is kept. Other errors are shown, with the
  * credentials masked (vmux__conn_fail).
+ *
+ * An ignorable command's error (VMUX_OP_IGNORE_ERROR: CLIENT SETINFO, READONLY, the INFOs,
+ * CLIENT TRACKING, CLUSTER MYID) is ignored whatever it says, NOPERM included: a server or an
+ * ACL without the command only loses the extra (a least-privilege user such as "+get +set ~*"
+ * was refused the connection for CLIENT SETINFO's NOPERM).
  */
 static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, const char *msg)
 {
@@ -357,11 +362,11 @@ static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, 
                         msg);
         return;
     }
-    if (label == LABEL_CLUSTER)
-        return; /* an ACL without CLUSTER: the check is an extra */
-    if (label == LABEL_READONLY || label == LABEL_ZONE || label == LABEL_LAG_SETUP ||
-        label == LABEL_TRACK_SETUP)
-        return; /* extras: a server or an ACL without them only loses the extra */
+    if (ignorable) {
+        vmux__log(c->link->cfg, VMUX_LOG_DEBUG, "%s: %s refused (ignored): %s", c->where, label,
+                  msg);
+        return;
+    }
     bool auth = is_auth_error(label, msg);
     if (label == LABEL_AUTH) {
         char code[32];
@@ -371,7 +376,7 @@ static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, 
             "AUTH failed: %s (the server's message is not shown: it may echo the "
             "credentials)",
             code);
-    } else if (auth || !ignorable) {
+    } else {
         vmux__conn_fail(c, auth ? VMUX_ERR_AUTH : VMUX_ERR_SETUP, "%s failed: %s", label, msg);
     }
 }

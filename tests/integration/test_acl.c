@@ -343,6 +343,52 @@ static void test_refused_password_call_says_why(void **state)
     assert_string_equal(a.words, err);
 }
 
+/*
+ * A least-privilege ACL user opens a handle and runs its commands: the server refuses the
+ * library's CLIENT SETINFO (and INFO, detection) with NOPERM, which setup ignores, as it does
+ * every error to CLIENT SETINFO (it failed the connection with VMUX_ERR_AUTH: "CLIENT SETINFO
+ * failed: NOPERM ...").
+ */
+static void open_as_lean_user(const char *user, const char *rules)
+{
+    char extra[128], err[256] = "", key[64];
+    snprintf(extra, sizeof extra, "user=%s,password=lean-pass,connectRetry=1", user);
+    char *conf = vt_server_config("plain", extra);
+    vmux *m = NULL;
+    int rc = vmux_open_str(conf, &m, err, sizeof err);
+    free(conf);
+    if (rc != 0) {
+        free(vt_admin("plain", "ACL DELUSER %s", user));
+        fail_msg("%s (%s): open: %s (%s)", user, rules, vmux_err_name(rc), err);
+    }
+    snprintf(key, sizeof key, "acl:%d:%s", (int)getpid(), user);
+    const char *set[] = {"SET", key, "lean"}, *get[] = {"GET", key};
+    free(call_text(m, 3, set));
+    char *text = call_text(m, 2, get);
+    assert_string_equal(text, "lean");
+    free(text);
+    vmux_close(m);
+    free(vt_admin("plain", "DEL %s", key));
+    free(vt_admin("plain", "ACL DELUSER %s", user));
+}
+
+static void test_user_without_client_setinfo(void **state)
+{
+    (void)state;
+    expect_ok(vt_admin("plain", "ACL SETUSER vmuxnosetinfo reset on >lean-pass ~* &* +@all "
+                                "-client|setinfo"),
+              "ACL SETUSER");
+    open_as_lean_user("vmuxnosetinfo", "+@all -client|setinfo");
+}
+
+static void test_user_with_only_get_and_set(void **state)
+{
+    (void)state;
+    expect_ok(vt_admin("plain", "ACL SETUSER vmuxgetset reset on >lean-pass ~* +get +set"),
+              "ACL SETUSER");
+    open_as_lean_user("vmuxgetset", "+get +set ~*");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +401,8 @@ int main(void)
         cmocka_unit_test(test_nothing_listening_fails_to_open),
         cmocka_unit_test(test_nothing_listening_without_abort),
         cmocka_unit_test(test_refused_password_call_says_why),
+        cmocka_unit_test(test_user_without_client_setinfo),
+        cmocka_unit_test(test_user_with_only_get_and_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
