@@ -38,6 +38,14 @@ enum vt_fake_conn_state {
     VT_CONN_DEAD,    /* to be removed */
 };
 
+#define VT_FAKE_MAX_ANSWERS 8
+
+/* A fixed answer to the commands of one name (vt_fake_answer()). */
+struct vt_fake_answer {
+    char *name, *bytes; /* NULL name: a free entry */
+    unsigned left;      /* commands it still answers; 0: every one */
+};
+
 struct vt_fake_conn {
     int fd;
     redisReader *reader;
@@ -57,6 +65,7 @@ struct vt_fake {
     unsigned hangups;
     unsigned commands;
     bool stopping;
+    struct vt_fake_answer answers[VT_FAKE_MAX_ANSWERS];
 
     /* Owned by the server thread alone. */
     struct vt_fake_conn conns[VT_FAKE_MAX_CONNS];
@@ -148,6 +157,27 @@ static bool vt_fake_is_setup_command(const char *name)
     return false;
 }
 
+/* The fixed answer to a command named name, copied (the caller frees it); NULL when none. */
+static char *vt_fake_fixed(vt_fake *f, const char *name)
+{
+    char *bytes = NULL;
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < VT_FAKE_MAX_ANSWERS; i++) {
+        struct vt_fake_answer *a = &f->answers[i];
+        if (a->name == NULL || strcasecmp(a->name, name) != 0)
+            continue;
+        bytes = strdup(a->bytes);
+        if (a->left > 0 && --a->left == 0) {
+            free(a->name);
+            free(a->bytes);
+            *a = (struct vt_fake_answer){0};
+        }
+        break;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return bytes;
+}
+
 static void vt_fake_command(vt_fake *f, struct vt_fake_conn *c, const redisReply *cmd)
 {
     if (cmd->type != REDIS_REPLY_ARRAY || cmd->elements == 0 ||
@@ -159,6 +189,13 @@ static void vt_fake_command(vt_fake *f, struct vt_fake_conn *c, const redisReply
     }
     const char *name = cmd->element[0]->str;
     const char *answer = NULL;
+    char *fixed = vt_fake_fixed(f, name);
+    if (fixed != NULL) {
+        if (!vt_fake_send_all(c->fd, fixed, strlen(fixed)))
+            vt_fake_conn_close(c);
+        free(fixed);
+        return;
+    }
     if (strcasecmp(name, "PING") == 0)
         answer = "+PONG\r\n";
     else if (vt_fake_is_setup_command(name))
@@ -353,6 +390,34 @@ int vt_fake_push_str(vt_fake *f, vt_fake_kind kind, const char *bytes)
     return vt_fake_push(f, kind, bytes, strlen(bytes));
 }
 
+int vt_fake_answer(vt_fake *f, const char *name, const char *bytes, unsigned times)
+{
+    char *n = strdup(name), *b = strdup(bytes);
+    int rc = -1;
+    pthread_mutex_lock(&f->mu);
+    struct vt_fake_answer *slot = NULL;
+    for (size_t i = 0; i < VT_FAKE_MAX_ANSWERS; i++) {
+        struct vt_fake_answer *a = &f->answers[i];
+        if (a->name != NULL && strcasecmp(a->name, name) == 0) {
+            slot = a;
+            break;
+        }
+        if (a->name == NULL && slot == NULL)
+            slot = a;
+    }
+    if (n != NULL && b != NULL && slot != NULL) {
+        free(slot->name);
+        free(slot->bytes);
+        *slot = (struct vt_fake_answer){n, b, times};
+        n = b = NULL;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&f->mu);
+    free(n);
+    free(b);
+    return rc;
+}
+
 unsigned vt_fake_accepted(vt_fake *f)
 {
     pthread_mutex_lock(&f->mu);
@@ -403,6 +468,10 @@ void vt_fake_stop(vt_fake *f)
         free(f->head->bytes);
         free(f->head);
         f->head = next;
+    }
+    for (size_t i = 0; i < VT_FAKE_MAX_ANSWERS; i++) {
+        free(f->answers[i].name);
+        free(f->answers[i].bytes);
     }
     pthread_mutex_destroy(&f->mu);
     free(f);

@@ -43,6 +43,16 @@ int vt_fake_push(vt_fake *f, vt_fake_kind kind, const void *bytes, size_t len);
 /* vt_fake_push() with a NUL-terminated string. */
 int vt_fake_push_str(vt_fake *f, vt_fake_kind kind, const char *bytes);
 
+/*
+ * Answers the next `times` commands named name (any case; 0: every one from now on) with bytes
+ * itself, taking no script action, in place of the default (setup commands +OK, PING +PONG, the
+ * rest from the script): "AUTH" with "+OK\r\n+OK\r\n" makes a server that sends one reply too
+ * many, "INFO" with a fixed text keeps the script for the test's own commands. A later call for
+ * the same name replaces the earlier one. At most 8 names. Returns 0, or -1 when memory runs out
+ * or no room is left.
+ */
+int vt_fake_answer(vt_fake *f, const char *name, const char *bytes, unsigned times);
+
 /* How many connections the server has accepted so far (reconnects show here). */
 unsigned vt_fake_accepted(vt_fake *f);
 
