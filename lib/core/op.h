@@ -93,6 +93,7 @@ struct vmux_op {
     uint8_t redirects; /* cluster: MOVED and ASK replies followed so far */
     uint8_t retries;   /* LOADING, TRYAGAIN and the like so far: its next backoff (net/link.c) */
     bool done;         /* completed; a reply still owed to it will be dropped */
+    uint8_t expect;    /* the library's own command: its reply kinds (core/expect.h); 0 any */
     /* cluster: the nodes that redirected it, one bit each (route/follow.c: node id % 16) */
     uint16_t visited;
     /* Told apart by where the op is: wstart in a connection's FIFO, bounce in the router's

@@ -11,6 +11,7 @@
 
 #include "core/assert.h"
 #include "core/counters.h"
+#include "core/expect.h"
 #include "core/wait.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
@@ -56,6 +57,15 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
     if (op == NULL) {
         vmux_reply_free(reply);
         vmux__conn_fail(c, VMUX_ERR_PROTOCOL, "the server sent a reply no command was waiting for");
+        return;
+    }
+    if (!vmux__expect_met(op->expect, reply)) { /* the library's own command (core/expect.h) */
+        const char *got = vmux_reply_kind_name(vmux_reply_get_kind(reply));
+        vmux_reply_free(reply);
+        vmux__conn_fail(c, VMUX_ERR_PROTOCOL,
+                        "the server sent a %s reply where a %s was due: its replies are out of "
+                        "step with the commands (a surplus reply?)",
+                        got, vmux__expect_name(op->expect));
         return;
     }
     if (conn_partial_reply(op, reply))

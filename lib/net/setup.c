@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/encode.h"
+#include "core/expect.h"
 #include "core/log.h"
 #include "core/near_prefix.h"
 #include "core/redact.h"
@@ -55,7 +56,8 @@ static bool push(struct vmux_conn *c, const char *label, uint32_t flags, int arg
     }
     op->flags = VMUX_OP_INTERNAL | flags;
     op->label = label;
-    if (vmux__conn_write_op(c, op) != 0) { /* it took op, and freed it */
+    op->expect = vmux__expect_of(argc, argv); /* a reply of another kind fails the connection */
+    if (vmux__conn_write_op(c, op) != 0) {    /* it took op, and freed it */
         vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for %s", label);
         return false;
     }

@@ -15,6 +15,7 @@
 
 #include "core/encode.h"
 #include "core/errbuf.h"
+#include "core/expect.h"
 #include "core/log.h"
 #include "core/redact.h"
 #include "route/redirect.h"
@@ -29,6 +30,7 @@ int vmux__router_internal(struct vmux_router *r, struct vmux_link *link, int arg
     if (rc != 0)
         return rc;
     (void)r;
+    op->expect = vmux__expect_of(argc, argv); /* INFO's text, CLUSTER SLOTS's array... */
     op->cb = cb;
     op->userdata = arg;
     vmux__link_submit(link, op);

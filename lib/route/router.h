@@ -254,8 +254,9 @@ int vmux__router_slot_argv(struct vmux_op *op, int argc, const char *const *argv
 
 /*
  * I/O thread: sends the router's own command argv[0..argc) on link (the seed's or a node's);
- * cb(status, reply, arg) runs once with its reply (which it owns). Returns 0, or VMUX_ERR_NOMEM
- * (cb never runs).
+ * cb(status, reply, arg) runs once with its reply (which it owns). A reply of a kind the command
+ * does not answer with (core/expect.h: "+OK" to INFO) fails the connection that read it, and cb
+ * gets that failure, never the reply. Returns 0, or VMUX_ERR_NOMEM (cb never runs).
  */
 int vmux__router_internal(struct vmux_router *r, struct vmux_link *link, int argc,
                           const char *const *argv, vmux_reply_cb cb, void *arg);
