@@ -245,6 +245,13 @@ static void on_ask_timeout(uv_timer_t *t)
     vmux__errbuf_set(why, sizeof(why), "sentinels: none answered within %d ms (last: %s)",
                      s->data_cfg->connect_timeout_ms,
                      s->query->last_reason[0] != '\0' ? s->query->last_reason : "no failure");
+    if (s->primary != NULL && first_waiting(s) != NULL && !lasting(s->query->last_error)) {
+        /* No sentinel to ask (all down, say): the primary last named is the best guess, and
+         * its ROLE is checked at setup, so a node since demoted is not written to. */
+        vmux__log(s->data_cfg, VMUX_LOG_WARN, "%s; trying the last primary they named", why);
+        vmux__sentinel_connect_waiting(s, s->primary);
+        return;
+    }
     fail_waiting(s, lasting(s->query->last_error) ? s->query->last_error : VMUX_ERR_CONNECT, why);
 }
 

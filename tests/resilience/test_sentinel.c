@@ -733,6 +733,37 @@ static void test_sentinel_naming_nothing_skipped(void **state)
 }
 
 /*
+ * Every sentinel frozen (SIGSTOP: connections accepted, nothing answered), then the handle's
+ * connection to the primary cut: the reconnect asks the sentinels, none answers within
+ * connectTimeout, and the handle goes back to the primary they last named (its ROLE checked)
+ * rather than failing until a sentinel is back.
+ */
+static void test_sentinels_down_last_primary_kept(void **state)
+{
+    struct deploy *d = *state;
+    struct events ev = {0};
+    vmux *m = open_events(conf_for(d, 0, "syncTimeout=20000"), &ev, d->primary.port);
+    set_get(m);
+    for (int i = 0; i < NSENT; i++)
+        assert_int_equal(kill(d->sent[i].pid, SIGSTOP), 0);
+    redisReply *k = side(d->primary.port, "CLIENT KILL TYPE normal SKIPME yes");
+    bool killed = k != NULL && k->type == REDIS_REPLY_INTEGER && k->integer >= 1;
+    freeReplyObject(k);
+    bool saw = killed && vt_poll_until(target_broke, &ev, 10000, 5);
+    vmux_reply *r = NULL;
+    int rc =
+        saw ? vmux_call(m, NULL, 3, (const char *[]){"SET", "sentinel:down", "v"}, NULL, &r) : -1;
+    vmux_reply_free(r);
+    for (int i = 0; i < NSENT; i++)
+        assert_int_equal(kill(d->sent[i].pid, SIGCONT), 0);
+    vmux_close(m);
+    assert_true(killed);
+    assert_true(saw);
+    if (rc != 0)
+        fail_msg("SET with every sentinel frozen: %s", vmux_err_name(rc));
+}
+
+/*
  * Sentinels and data nodes with passwords of their own, reached with a valkey+sentinel:// URL:
  * the URL's password is the data nodes', sentinelPassword the sentinels'.
  */
@@ -1020,6 +1051,8 @@ int main(void)
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_stale_sentinel, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_naming_nothing_skipped, deploy_setup,
+                                        deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_sentinels_down_last_primary_kept, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_auth_and_url, deploy_setup_auth,
                                         deploy_teardown),
