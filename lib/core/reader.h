@@ -62,4 +62,10 @@ int vmux__reader_peek(const vmux_reader *rd);
 /* The reason for the reader's failure, or "" while it has not failed. */
 const char *vmux__reader_error(const vmux_reader *rd);
 
+/*
+ * The bytes the reader's search for line ends has looked at since it was made: its work, which
+ * must grow with the bytes fed, not with the bytes times the pieces they came in (for tests).
+ */
+uint64_t vmux__reader_scanned(const vmux_reader *rd);
+
 #endif

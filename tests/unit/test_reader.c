@@ -78,7 +78,8 @@ static const char corpus[] = "+OK\r\n"
                              "*-1\r\n"
                              "*0\r\n"
                              "*3\r\n:1\r\n*2\r\n$1\r\na\r\n$-1\r\n+st\r\n"
-                             "$4\r\n\r\n\r\n\r\n";
+                             "$4\r\n\r\n\r\n\r\n"
+                             "+a\rb\r\r\r\n";
 
 static void test_whole_bytewise_and_split_agree(void **state)
 {
@@ -88,7 +89,7 @@ static void test_whole_bytewise_and_split_agree(void **state)
     parse(corpus, n, 0, n, whole, sizeof(whole));
     assert_string_equal(whole, "status(2)OK;error(9)ERR wrong;i-42;i9223372036854775807;"
                                "string(5)hel;string(0);nil;nil;[0:][3:i1;[2:string(1)a;nil;]"
-                               "status(2)st;]string(4)\r\n\r\n;");
+                               "status(2)st;]string(4)\r\n\r\n;status(5)a\rb\r\r;");
     parse(corpus, n, 0, 1, other, sizeof(other));
     assert_string_equal(whole, other);
     for (size_t cut = 1; cut < n; cut++) {
@@ -311,6 +312,52 @@ static void test_large_bulk_in_pieces(void **state)
     free(in);
 }
 
+/*
+ * A status line of 256 KiB fed in 4,096 reads of 64 bytes is searched for its end once: the
+ * search's work grows with the line, not with the line times the reads (a probe's endless 256 MB
+ * line cost 23 s of CPU when each read searched it again from its start). A bare CR ends every
+ * read but the last, whose line's CR ends the read before: its LF starts the last.
+ */
+static void test_long_line_in_pieces_searched_once(void **state)
+{
+    (void)state;
+    enum { PIECE = 64, LINE = 4096 * PIECE - 2 }; /* "+", LINE bytes, CR: a whole number of reads */
+    const char tail[] = "\r\n+OK\r\n";
+    size_t n = 1 + LINE + sizeof tail - 1;
+    char *in = malloc(n);
+    assert_non_null(in);
+    in[0] = '+';
+    for (size_t i = 1; i <= LINE; i++)
+        in[i] = i % PIECE == PIECE - 1 ? '\r' : (char)('a' + i % 26);
+    memcpy(in + 1 + LINE, tail, sizeof tail - 1);
+    vmux_reader *rd = vmux__reader_new(&big);
+    vmux_reply *got[2] = {NULL, NULL}, *r;
+    size_t replies = 0;
+    for (size_t pos = 0; pos < n; pos += PIECE) {
+        assert_int_equal(vmux__reader_feed(rd, in + pos, n - pos < PIECE ? n - pos : PIECE), 0);
+        int rc;
+        while ((rc = vmux__reader_next(rd, &r)) == 1) {
+            assert_true(replies < 2);
+            got[replies++] = r;
+        }
+        assert_int_equal(rc, 0);
+    }
+    assert_int_equal(replies, 2);
+    size_t len;
+    const char *str = vmux_reply_str(got[0], &len);
+    assert_int_equal(len, LINE);
+    assert_memory_equal(str, in + 1, LINE);
+    assert_string_equal(vmux_reply_str(got[1], NULL), "OK");
+    /* each byte once, and a read's last CR once more; from the start each time: 2^29 bytes */
+    uint64_t scanned = vmux__reader_scanned(rd);
+    if (scanned > 2 * n)
+        fail_msg("searched %llu bytes for the ends of %zu", (unsigned long long)scanned, n);
+    vmux_reply_free(got[0]);
+    vmux_reply_free(got[1]);
+    vmux__reader_free(rd);
+    free(in);
+}
+
 /* The smallest int64 reads back; peek sees a reply's type byte only between replies. */
 static void test_int64_min_and_peek(void **state)
 {
@@ -394,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_large_bulk_in_pieces),
         cmocka_unit_test(test_negative_array_count),
         cmocka_unit_test(test_take_large_string),
+        cmocka_unit_test(test_long_line_in_pieces_searched_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
