@@ -31,6 +31,13 @@
 /* The buffer's first size, and the most an empty buffer keeps between replies. */
 enum { BUF_MIN = 16 * 1024, BUF_KEEP = 64 * 1024 };
 
+/*
+ * The longest line whose content is a number (an integer, a bulk string's or an array's length),
+ * CRLF excluded: an int64 takes 20 bytes at most. A longer one is refused as soon as it is seen,
+ * rather than buffered up to maxReplyBuffer waiting for an end that cannot make it valid.
+ */
+enum { NUMBER_LINE_MAX = 32 };
+
 /* The smallest bulk string whose body is fed straight into its value (the fuzz target sets less).
  */
 #ifndef VMUX_READER_BULK_DIRECT
@@ -344,6 +351,37 @@ static int bad_type(vmux_reader *rd, unsigned char type)
                        type);
 }
 
+/* What the line after type holds when it is a number, as a reason names it; NULL otherwise. */
+static const char *number_name(char type)
+{
+    switch (type) {
+    case ':':
+        return "integer value";
+    case '$':
+        return "bulk string length";
+    case '*':
+        return "array length";
+    default:
+        return NULL;
+    }
+}
+
+/*
+ * Whether the line at p (its type byte first), ended at eol or not yet (eol NULL, the bytes held
+ * ending at end), may still be a number line of at most NUMBER_LINE_MAX bytes; fails the reader
+ * when it may not. An unended line may hold one byte more: its CR, whose LF has not come.
+ */
+static bool number_line_fits(vmux_reader *rd, const char *p, const char *eol, const char *end)
+{
+    const char *name = number_name(*p);
+    size_t n = (size_t)((eol != NULL ? eol : end) - (p + 1));
+    if (name == NULL || n <= NUMBER_LINE_MAX + (size_t)(eol == NULL))
+        return true;
+    reader_fail(rd, VMUX_ERR_PROTOCOL, "Protocol error, %s longer than %d bytes", name,
+                NUMBER_LINE_MAX);
+    return false;
+}
+
 /*
  * Reads the item at the cursor: ITEM_VALUE with *value (a scalar, nil or an empty array, to be
  * attached by the caller), ITEM_OPENED with *value (an array that elements must fill: the caller
@@ -355,6 +393,8 @@ static int read_item(vmux_reader *rd, vmux_reply **value)
     if (p == end)
         return ITEM_MORE;
     const char *eol = find_eol(rd);
+    if (!number_line_fits(rd, p, eol, end))
+        return rd->failed;
     if (eol == NULL)
         return ITEM_MORE;
     const char *line = p + 1;

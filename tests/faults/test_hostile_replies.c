@@ -210,6 +210,33 @@ static void test_unterminated_line_over_buffer(void **state)
     free(bad);
 }
 
+/*
+ * A length line that never ends is refused, with its reason, once it is longer than any length
+ * can be (32 bytes): not buffered up to maxReplyBuffer (513 MiB by default) until the deadline.
+ */
+static void test_endless_length_line_refused(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    open_handle(fx, NULL);
+    static char bad[4096];
+    bad[0] = '$';
+    memset(bad + 1, '7', sizeof bad - 1);
+    push(fx, VT_FAKE_SEND, bad, sizeof bad);
+    push_str(fx, VT_FAKE_SEND, "$5\r\nafter\r\n");
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux_reply *r = NULL;
+    assert_status(vmux_call(fx->m, &o, 2, (const char *[]){"GET", "vmux:big"}, NULL, &r),
+                  VMUX_ERR_PROTOCOL);
+    assert_null(r);
+    if (strstr(err, "Protocol error, bulk string length longer than 32 bytes") == NULL)
+        fail_msg("errbuf: %s", err);
+    assert_status(call_get(fx, &r), 0); /* on a new connection */
+    assert_string_reply(r, "after");
+    vmux_reply_free(r);
+    assert_int_equal(vt_fake_accepted(fx->fake), 2);
+}
+
 /* levels arrays of one element, each in the next, around ":1" (the caller frees it). */
 static char *nested(int levels)
 {
@@ -383,6 +410,7 @@ int main(void)
         VT_FAKE_TEST(test_bulk_over_max_bulk_length_says_so),
         VT_FAKE_TEST(test_bulk_over_max_bulk_length_says_so_async),
         VT_FAKE_TEST(test_unterminated_line_over_buffer),
+        VT_FAKE_TEST(test_endless_length_line_refused),
         VT_FAKE_TEST(test_deep_nesting_is_read),
         VT_FAKE_TEST(test_nesting_too_deep),
         VT_FAKE_TEST(test_truncated_then_closed),

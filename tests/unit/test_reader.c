@@ -358,6 +358,57 @@ static void test_long_line_in_pieces_searched_once(void **state)
     free(in);
 }
 
+/* Feeds in (no whole reply) a byte at a time: the bytes fed when the reader failed, or 0. */
+static size_t fed_until_failure(const char *in, size_t n)
+{
+    vmux_reader *rd = vmux__reader_new(&big);
+    vmux_reply *r = NULL;
+    size_t fed = 0;
+    int rc = 0;
+    while (rc == 0 && fed < n)
+        if ((rc = vmux__reader_feed(rd, in + fed++, 1)) == 0)
+            rc = vmux__reader_next(rd, &r);
+    assert_true(rc == 0 || rc == VMUX_ERR_PROTOCOL);
+    vmux__reader_free(rd);
+    return rc == 0 ? 0 : fed;
+}
+
+/*
+ * A line whose content is a number (an integer, a bulk string's or an array's length) holds at
+ * most 32 bytes: a longer one is refused as soon as it is seen, whole or byte by byte, not
+ * buffered up to maxReplyBuffer (2 MiB here) waiting for its end. 32 bytes still read.
+ */
+static void test_number_line_capped(void **state)
+{
+    (void)state;
+    const char *at_most = ":-0000000000000000000000000000042\r\n"; /* 32 bytes: -42 */
+    vmux_reader *rd = vmux__reader_new(&big);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux__reader_feed(rd, at_most, strlen(at_most)), 0);
+    assert_int_equal(vmux__reader_next(rd, &r), 1);
+    assert_int_equal(vmux_reply_integer(r), -42);
+    vmux_reply_free(r);
+    vmux__reader_free(rd);
+    const char *over = ":-00000000000000000000000000000042\r\n"; /* 33 bytes */
+    expect_failure(&big, over, strlen(over), VMUX_ERR_PROTOCOL,
+                   "Protocol error, integer value longer than 32 bytes");
+
+    enum { N = 4096 };
+    char *in = malloc(N);
+    assert_non_null(in);
+    memset(in, '1', N);
+    const char *types = ":$*", *names[] = {"integer value", "bulk string length", "array length"};
+    for (int t = 0; t < 3; t++) {
+        in[0] = types[t];
+        expect_failure(&big, in, N, VMUX_ERR_PROTOCOL, names[t]);
+        /* the type byte, 32 bytes and one that may be a CR: the next says it is too long */
+        assert_int_equal(fed_until_failure(in, N), 1 + 32 + 2);
+    }
+    in[0] = '+'; /* a status line is bounded by maxReplyBuffer only */
+    assert_int_equal(fed_until_failure(in, N), 0);
+    free(in);
+}
+
 /* The smallest int64 reads back; peek sees a reply's type byte only between replies. */
 static void test_int64_min_and_peek(void **state)
 {
@@ -442,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_negative_array_count),
         cmocka_unit_test(test_take_large_string),
         cmocka_unit_test(test_long_line_in_pieces_searched_once),
+        cmocka_unit_test(test_number_line_capped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
