@@ -392,6 +392,8 @@ static int read_item(vmux_reader *rd, vmux_reply **value)
     const char *p = rd->buf + rd->pos, *end = rd->buf + rd->len;
     if (p == end)
         return ITEM_MORE;
+    if (memchr("+-:$*", *p, 5) == NULL) /* at once: no end of its line can make it valid */
+        return bad_type(rd, (unsigned char)*p);
     const char *eol = find_eol(rd);
     if (!number_line_fits(rd, p, eol, end))
         return rd->failed;
