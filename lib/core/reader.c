@@ -48,8 +48,8 @@ enum { BULK_DIRECT = VMUX_READER_BULK_DIRECT };
 struct vmux_reader {
     char *buf;
     size_t pos, len, cap; /* parsed up to pos; bytes held up to len; room up to cap */
-    size_t line_seen;     /* the line at pos has no CRLF in its first line_seen bytes */
-    uint64_t scanned;     /* bytes the search for line ends has looked at (its work, for tests) */
+    size_t line_seen;     /* bytes after the type byte of the line at pos with no CRLF begun */
+    uint64_t scanned;     /* bytes searched for a line end that was not there (for tests) */
     vmux_reply **stack;   /* the arrays being filled, outermost first; each is attached to the
                              one below once it is full */
     size_t depth, stack_cap;
@@ -183,22 +183,21 @@ static const char *find_crlf(const char *p, const char *end)
 }
 
 /*
- * The CR of the CRLF that ends the line at the cursor (after its type byte), or NULL when it has
- * not come yet. Each call searches only the bytes the last one did not; a CR that ends the bytes
- * held is looked at again, since its LF may come in the next read.
+ * The CR of the CRLF that ends the line at p, the cursor (after its type byte), or NULL when it
+ * has not come by end. Each call searches only the bytes the last one did not; a CR that ends
+ * the bytes held is looked at again, since its LF may come in the next read.
  */
-static const char *find_eol(vmux_reader *rd)
+static const char *find_eol(vmux_reader *rd, const char *p, const char *end)
 {
-    VMUX_ASSERT(rd->line_seen <= rd->len - rd->pos);
-    const char *line = rd->buf + rd->pos, *end = rd->buf + rd->len;
-    const char *from = line + (rd->line_seen > 1 ? rd->line_seen : 1);
+    VMUX_ASSERT(p == rd->buf + rd->pos && p + 1 + rd->line_seen <= end);
+    const char *from = p + 1 + rd->line_seen;
     const char *cr = find_crlf(from, end);
-    if (cr != NULL) {
-        rd->scanned += (uint64_t)(cr + 2 - from);
+    if (cr != NULL)
         return cr;
-    }
     rd->scanned += (uint64_t)(end - from);
-    rd->line_seen = (size_t)(end - line) - (end[-1] == '\r');
+    rd->line_seen += (size_t)(end - from);
+    if (rd->line_seen > 0 && end[-1] == '\r')
+        rd->line_seen--;
     return NULL;
 }
 
@@ -351,35 +350,34 @@ static int bad_type(vmux_reader *rd, unsigned char type)
                        type);
 }
 
-/* What the line after type holds when it is a number, as a reason names it; NULL otherwise. */
-static const char *number_name(char type)
+/* Fails the reader for a line after type (':', '$' or '*') longer than NUMBER_LINE_MAX. */
+static int number_too_long(vmux_reader *rd, char type)
 {
-    switch (type) {
-    case ':':
-        return "integer value";
-    case '$':
-        return "bulk string length";
-    case '*':
-        return "array length";
-    default:
-        return NULL;
-    }
+    const char *name = type == ':'   ? "integer value"
+                       : type == '$' ? "bulk string length"
+                                     : "array length";
+    return reader_fail(rd, VMUX_ERR_PROTOCOL, "Protocol error, %s longer than %d bytes", name,
+                       NUMBER_LINE_MAX);
 }
 
 /*
- * Whether the line at p (its type byte first), ended at eol or not yet (eol NULL, the bytes held
- * ending at end), may still be a number line of at most NUMBER_LINE_MAX bytes; fails the reader
- * when it may not. An unended line may hold one byte more: its CR, whose LF has not come.
+ * The line at p, whose end has not come by end: ITEM_MORE while that end may still make it
+ * valid; refused at once when its type byte is none, or when it holds a number and is too long
+ * already (one byte more is let wait: its CR, whose LF has not come).
  */
-static bool number_line_fits(vmux_reader *rd, const char *p, const char *eol, const char *end)
+static int read_unended(vmux_reader *rd, const char *p, const char *end)
 {
-    const char *name = number_name(*p);
-    size_t n = (size_t)((eol != NULL ? eol : end) - (p + 1));
-    if (name == NULL || n <= NUMBER_LINE_MAX + (size_t)(eol == NULL))
-        return true;
-    reader_fail(rd, VMUX_ERR_PROTOCOL, "Protocol error, %s longer than %d bytes", name,
-                NUMBER_LINE_MAX);
-    return false;
+    switch (*p) {
+    case '+':
+    case '-':
+        return ITEM_MORE;
+    case ':':
+    case '$':
+    case '*':
+        return (size_t)(end - p) > 1 + NUMBER_LINE_MAX + 1 ? number_too_long(rd, *p) : ITEM_MORE;
+    default:
+        return bad_type(rd, (unsigned char)*p);
+    }
 }
 
 /*
@@ -392,15 +390,13 @@ static int read_item(vmux_reader *rd, vmux_reply **value)
     const char *p = rd->buf + rd->pos, *end = rd->buf + rd->len;
     if (p == end)
         return ITEM_MORE;
-    if (memchr("+-:$*", *p, 5) == NULL) /* at once: no end of its line can make it valid */
-        return bad_type(rd, (unsigned char)*p);
-    const char *eol = find_eol(rd);
-    if (!number_line_fits(rd, p, eol, end))
-        return rd->failed;
+    const char *eol = find_eol(rd, p, end);
     if (eol == NULL)
-        return ITEM_MORE;
+        return read_unended(rd, p, end);
     const char *line = p + 1;
     size_t n = (size_t)(eol - line);
+    if (n > NUMBER_LINE_MAX && (*p == ':' || *p == '$' || *p == '*'))
+        return number_too_long(rd, *p);
     int64_t integer;
     switch (*p) {
     case '+':

@@ -63,8 +63,9 @@ int vmux__reader_peek(const vmux_reader *rd);
 const char *vmux__reader_error(const vmux_reader *rd);
 
 /*
- * The bytes the reader's search for line ends has looked at since it was made: its work, which
- * must grow with the bytes fed, not with the bytes times the pieces they came in (for tests).
+ * The bytes the reader searched for a line end that had not come yet, since it was made: its
+ * work on lines that come in pieces, which must grow with their bytes, not with their bytes
+ * times the pieces (for tests).
  */
 uint64_t vmux__reader_scanned(const vmux_reader *rd);
 

@@ -253,6 +253,8 @@ static void test_bad_framing(void **state)
     expect_failure(&big, "*x\r\n", 4, VMUX_ERR_PROTOCOL, "array length");
     expect_failure(&big, "\x01\r\n", 3, VMUX_ERR_PROTOCOL, "\\x01");
     expect_failure(&big, "HTTP/1.1 400\r\n", 14, VMUX_ERR_PROTOCOL, "got \"H\" as reply type byte");
+    const char *http = "HTTP/1.1 400 Bad Request, a line of more than 32 bytes\r\n";
+    expect_failure(&big, http, strlen(http), VMUX_ERR_PROTOCOL, "got \"H\" as reply type byte");
     /* as soon as it comes, not when (if ever) its line ends */
     expect_failure(&big, "HTTP/1.1 4", 10, VMUX_ERR_PROTOCOL, "got \"H\" as reply type byte");
     expect_failure(&big, "\0", 1, VMUX_ERR_PROTOCOL, "\\x00");
