@@ -129,6 +129,11 @@ static struct vmux_link *open_link(struct vmux_pool *p)
     struct vmux_link *link;
     if (vmux__link_new(p->loop, p->cfg, p->tls_ctx, p->ctr, &pool_events, p, &link) != 0)
         return NULL;
+    /* Blocking commands go to primaries only (readFrom never sends them to a replica), so their
+     * connections never send READONLY: a node demoted or restarted as a replica since the
+     * command was routed answers it MOVED, and the router follows, where a READONLY connection
+     * would have it block on the replica (its waits not woken by a full resync) */
+    (void)vmux__link_set_readonly(link, false);
     vmux__link_set_auxiliary(link);
     vmux__link_set_sentinel(link, p->sentinel);
     p->links[p->total++] = link;
