@@ -27,9 +27,10 @@
  * reads and are marked retry-safe, but for a blocking XREAD from "$" (or the default id) on any
  * of its streams: sent again after a broken connection it would wait from the resend's "now",
  * past the entries added in between, and succeed without them; it fails
- * VMUX_ERR_CONNECTION_LOST instead (read on from the last ID you have). XACK, XDEL, XGROUP DESTROY and exact ("=") XTRIM leave the
- * same state when repeated, so they are marked too (after a resend, the count they report may
- * describe the second run, which found nothing left to do). These are never sent twice:
+ * VMUX_ERR_CONNECTION_LOST instead (read on from the last ID you have). XACK, XDEL, XGROUP DESTROY
+ * and exact ("=") XTRIM leave the same state when repeated, so they are marked too (after a resend,
+ * the count they report may describe the second run, which found nothing left to do). These are
+ * never sent twice:
  * - XADD, even with an explicit ID: with "*" a resend would add a second entry; with an
  *   explicit ID it would fail ("equal or smaller than the target stream top item") and report
  *   an error for a write that in fact succeeded. XGROUP CREATE likewise (BUSYGROUP).

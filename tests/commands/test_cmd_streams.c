@@ -661,15 +661,21 @@ static void blocked_reader_field(const char *field, char *out, size_t size)
     free(list);
 }
 
+/* key (emptied) holds one old entry, and a reader thread (*t) blocks on it in XREAD from "$". */
+static struct reader *reader_blocked_on(vmux *m, const char *key, pthread_t *t)
+{
+    ADMIN("DEL %s", key);
+    add_f(m, key, "1-0", "old");
+    struct reader *r = start_reader((struct reader){.m = m, .key = key, .block_ms = 20000}, t);
+    assert_true(vt_wait_until(blocked_in, "xread", 15000));
+    return r;
+}
+
 static void test_xread_block_woken_by_xadd(void **state)
 {
     vmux *m = *state;
-    ADMIN("DEL xs:{blk}:r");
-    add_f(m, "xs:{blk}:r", "1-0", "old");
     pthread_t t;
-    struct reader *r =
-        start_reader((struct reader){.m = m, .key = "xs:{blk}:r", .block_ms = 20000}, &t);
-    assert_true(vt_wait_until(blocked_in, "xread", 15000));
+    struct reader *r = reader_blocked_on(m, "xs:{blk}:r", &t);
     /* Its pool connection is not READONLY, also on a cluster: a replica would answer it MOVED,
      * not hold it (a primary restarted as a replica, with the read routed to it before). */
     char flags[32];
@@ -705,12 +711,8 @@ static void test_xread_block_woken_by_xadd(void **state)
 static void test_xread_from_now_not_resent(void **state)
 {
     vmux *m = *state;
-    ADMIN("DEL xs:{blk}:k");
-    add_f(m, "xs:{blk}:k", "1-0", "old");
     pthread_t t;
-    struct reader *r =
-        start_reader((struct reader){.m = m, .key = "xs:{blk}:k", .block_ms = 20000}, &t);
-    assert_true(vt_wait_until(blocked_in, "xread", 15000));
+    struct reader *r = reader_blocked_on(m, "xs:{blk}:k", &t);
     char addr[64];
     blocked_reader_field("addr", addr, sizeof addr);
     assert_true(addr[0] != '\0');

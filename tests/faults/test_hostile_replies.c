@@ -161,6 +161,16 @@ static void test_bulk_over_max_bulk_length(void **state)
     expect_error_then_recover(fx, bad, (size_t)head + N + 2, VT_FAKE_SEND, VMUX_ERR_PROTOCOL);
 }
 
+/* A GET whose reply the reader refuses: VMUX_ERR_PROTOCOL, no reply, the words in err. */
+static void get_refused(vt_fake_fixture *fx, char *err, size_t errlen)
+{
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = errlen);
+    vmux_reply *r = NULL;
+    assert_status(vmux_call(fx->m, &o, 2, (const char *[]){"GET", "vmux:big"}, NULL, &r),
+                  VMUX_ERR_PROTOCOL);
+    assert_null(r);
+}
+
 /* A synchronous caller hears which limit the reply broke, not only "malformed or oversized". */
 static void test_bulk_over_max_bulk_length_says_so(void **state)
 {
@@ -168,11 +178,7 @@ static void test_bulk_over_max_bulk_length_says_so(void **state)
     open_handle(fx, "maxBulkLength=1024");
     push_str(fx, VT_FAKE_SEND, "$2000\r\n");
     char err[256] = "";
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
-    vmux_reply *r = NULL;
-    assert_status(vmux_call(fx->m, &o, 2, (const char *[]){"GET", "vmux:big"}, NULL, &r),
-                  VMUX_ERR_PROTOCOL);
-    assert_null(r);
+    get_refused(fx, err, sizeof err);
     if (strstr(err, "malformed or oversized reply from the server: ") != err ||
         strstr(err, "bulk string of 2000 bytes exceeds maxBulkLength 1024") == NULL)
         fail_msg("errbuf: %s", err);
@@ -224,13 +230,10 @@ static void test_endless_length_line_refused(void **state)
     push(fx, VT_FAKE_SEND, bad, sizeof bad);
     push_str(fx, VT_FAKE_SEND, "$5\r\nafter\r\n");
     char err[256] = "";
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
-    vmux_reply *r = NULL;
-    assert_status(vmux_call(fx->m, &o, 2, (const char *[]){"GET", "vmux:big"}, NULL, &r),
-                  VMUX_ERR_PROTOCOL);
-    assert_null(r);
+    get_refused(fx, err, sizeof err);
     if (strstr(err, "Protocol error, bulk string length longer than 32 bytes") == NULL)
         fail_msg("errbuf: %s", err);
+    vmux_reply *r = NULL;
     assert_status(call_get(fx, &r), 0); /* on a new connection */
     assert_string_reply(r, "after");
     vmux_reply_free(r);

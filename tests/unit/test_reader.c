@@ -260,6 +260,25 @@ static void test_bad_framing(void **state)
     expect_failure(&big, "\0", 1, VMUX_ERR_PROTOCOL, "\\x00");
 }
 
+/* Feeds in[0..n) to rd piece bytes at a time, taking the replies as they complete into got
+ * (at most 2, asserted, as every read asserts no error); returns how many came. */
+static size_t feed_pieces(vmux_reader *rd, const char *in, size_t n, size_t piece,
+                          vmux_reply *got[2])
+{
+    size_t replies = 0;
+    for (size_t pos = 0; pos < n; pos += piece) {
+        assert_int_equal(vmux__reader_feed(rd, in + pos, n - pos < piece ? n - pos : piece), 0);
+        vmux_reply *r;
+        int rc;
+        while ((rc = vmux__reader_next(rd, &r)) == 1) {
+            assert_true(replies < 2);
+            got[replies++] = r;
+        }
+        assert_int_equal(rc, 0);
+    }
+    return replies;
+}
+
 /*
  * A large bulk string (from 64 KiB, its body fed straight into its value) in pieces of every
  * size, with a reply behind it in the same piece; then one whose CRLF is wrong.
@@ -280,19 +299,7 @@ static void test_large_bulk_in_pieces(void **state)
     for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
         vmux_reader *rd = vmux__reader_new(&big);
         vmux_reply *got[2] = {NULL, NULL};
-        size_t replies = 0;
-        for (size_t pos = 0; pos < n; pos += steps[s]) {
-            size_t chunk = n - pos < steps[s] ? n - pos : steps[s];
-            assert_int_equal(vmux__reader_feed(rd, in + pos, chunk), 0);
-            vmux_reply *r;
-            int rc;
-            while ((rc = vmux__reader_next(rd, &r)) == 1) {
-                assert_true(replies < 2);
-                got[replies++] = r;
-            }
-            assert_int_equal(rc, 0);
-        }
-        assert_int_equal(replies, 2);
+        assert_int_equal(feed_pieces(rd, in, n, steps[s], got), 2);
         size_t len;
         const char *str = vmux_reply_str(got[0], &len);
         assert_int_equal(len, BODY);
@@ -336,18 +343,8 @@ static void test_long_line_in_pieces_searched_once(void **state)
         in[i] = i % PIECE == PIECE - 1 ? '\r' : (char)('a' + i % 26);
     memcpy(in + 1 + LINE, tail, sizeof tail - 1);
     vmux_reader *rd = vmux__reader_new(&big);
-    vmux_reply *got[2] = {NULL, NULL}, *r;
-    size_t replies = 0;
-    for (size_t pos = 0; pos < n; pos += PIECE) {
-        assert_int_equal(vmux__reader_feed(rd, in + pos, n - pos < PIECE ? n - pos : PIECE), 0);
-        int rc;
-        while ((rc = vmux__reader_next(rd, &r)) == 1) {
-            assert_true(replies < 2);
-            got[replies++] = r;
-        }
-        assert_int_equal(rc, 0);
-    }
-    assert_int_equal(replies, 2);
+    vmux_reply *got[2] = {NULL, NULL};
+    assert_int_equal(feed_pieces(rd, in, n, PIECE, got), 2);
     size_t len;
     const char *str = vmux_reply_str(got[0], &len);
     assert_int_equal(len, LINE);
