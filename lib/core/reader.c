@@ -221,13 +221,17 @@ static bool parse_int64(const char *p, const char *end, int64_t *out)
     return true;
 }
 
+/* What malloc adds to each block (glibc: its header, and rounding up to 16 bytes). */
+#define MALLOC_OVERHEAD 16
+
 /*
- * Counts the memory a value adds to the reply being built: many small elements must not get
- * around the limits that bound one large one.
+ * Counts the memory a value adds to the reply being built, as the heap spends it (its block
+ * with malloc's overhead, and its slot in its array): many small elements must not get around
+ * the limits that bound one large one.
  */
 static bool account(vmux_reader *rd, uint64_t bytes)
 {
-    rd->reply_bytes += bytes + sizeof(vmux_reply) + sizeof(vmux_reply *);
+    rd->reply_bytes += bytes + sizeof(vmux_reply) + MALLOC_OVERHEAD + sizeof(vmux_reply *);
     if (rd->reply_bytes <= rd->limits.max_buffer)
         return true;
     reader_fail(rd, VMUX_ERR_PROTOCOL, "reply of %llu+ bytes exceeds maxReplyBuffer %llu",

@@ -3,6 +3,7 @@
  * the same value; hostile input must fail with PROTOCOL and a reason, never crash or buffer
  * without bound.
  */
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -477,6 +478,53 @@ static void test_take_large_string(void **state)
     free(bytes);
 }
 
+/* The heap's blocks in use, mapped ones (a large array's slots) included. */
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+/*
+ * maxReplyBuffer bounds what a reply takes on the heap: a reply of many small values, fed in
+ * small reads (so that its unparsed bytes count for little), is refused under a limit equal to
+ * the heap it took when it was allowed (measured with mallinfo2(), mapped blocks included).
+ */
+static void test_buffer_limit_counts_the_heap(void **state)
+{
+    (void)state;
+    enum { N = 16384 };
+    char *in = malloc(16 + (size_t)N * 4);
+    assert_non_null(in);
+    size_t n = (size_t)sprintf(in, "*%d\r\n", N);
+    for (int i = 0; i < N; i++)
+        n += (size_t)sprintf(in + n, ":%d\r\n", i % 10);
+    vmux_reader *rd = vmux__reader_new(&big);
+    vmux_reply *got[2] = {NULL, NULL};
+    assert_int_equal(feed_pieces(rd, in, n, 64, got), 1);
+    size_t with = heap_in_use();
+    vmux_reply_free(got[0]);
+    size_t heap = with - heap_in_use();
+    vmux__reader_free(rd);
+    struct vmux_reader_limits lim = {1u << 20, 1u << 20, heap};
+    rd = vmux__reader_new(&lim);
+    size_t replies = 0;
+    int rc = 0;
+    for (size_t pos = 0; pos < n && rc == 0; pos += 64) {
+        rc = vmux__reader_feed(rd, in + pos, n - pos < 64 ? n - pos : 64);
+        vmux_reply *r;
+        while (rc == 0 && (rc = vmux__reader_next(rd, &r)) == 1) {
+            vmux_reply_free(r);
+            replies++;
+            rc = 0;
+        }
+    }
+    if (replies != 0 || rc != VMUX_ERR_PROTOCOL)
+        fail_msg("a reply that took %zu bytes of heap was allowed under that limit", heap);
+    vmux__reader_free(rd);
+    free(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_array_over_limit_allocates_nothing),
         cmocka_unit_test(test_large_array_header_grows_lazily),
         cmocka_unit_test(test_unterminated_line_over_buffer),
+        cmocka_unit_test(test_buffer_limit_counts_the_heap),
         cmocka_unit_test(test_bad_type_byte),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_bad_framing),
