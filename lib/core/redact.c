@@ -1,6 +1,9 @@
 #include "core/redact.h"
 
+#include <openssl/crypto.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Secrets shorter than this are masked only where they stand alone (see word_at()). */
@@ -86,4 +89,27 @@ void vmux__error_code(const char *msg, char *out, size_t size)
         n = size - 1;
     memcpy(out, msg, n);
     out[n] = '\0';
+}
+
+bool vmux__redact_vformat(char *out, size_t size, const char *const *secrets, int nsecrets,
+                          const char *fmt, va_list ap)
+{
+    char small[1024];
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    char *whole = n >= 0 && (size_t)n >= sizeof small ? malloc((size_t)n + 1) : small;
+    if (whole != NULL && whole != small)
+        vsnprintf(whole, (size_t)n + 1, fmt, again);
+    va_end(again);
+    if (whole == NULL) {
+        OPENSSL_cleanse(small, sizeof small);
+        snprintf(out, size, "out of memory for this message");
+        return false;
+    }
+    vmux__redact(whole, out, size, secrets, nsecrets);
+    OPENSSL_cleanse(whole, whole == small ? sizeof small : (size_t)n + 1);
+    if (whole != small)
+        free(whole);
+    return true;
 }

@@ -7,6 +7,8 @@
 #ifndef VMUX_REDACT_H
 #define VMUX_REDACT_H
 
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* What replaces a credential in a message: the same mask the config printer uses. */
@@ -22,6 +24,15 @@
  */
 void vmux__redact(const char *text, char *out, size_t size, const char *const *secrets,
                   int nsecrets);
+
+/*
+ * Formats fmt with ap whole, then vmux__redact()s it into out (size bytes) and wipes the whole
+ * text, so that masking runs before any cut. A text longer than 1 KiB is formatted into a block
+ * of its own; when that cannot be had, out gets "out of memory for this message" and the
+ * function returns false. Any thread.
+ */
+bool vmux__redact_vformat(char *out, size_t size, const char *const *secrets, int nsecrets,
+                          const char *fmt, va_list ap);
 
 /*
  * Writes into out (size bytes) the error code that begins a server error message: its leading

@@ -45,19 +45,6 @@ static void on_handle_closed(uv_handle_t *h)
     conn_unref(h->data);
 }
 
-/* The whole message, malloc'ed, or NULL when out of memory. */
-static char *format_whole(const char *fmt, va_list ap)
-{
-    va_list again;
-    va_copy(again, ap);
-    int n = vsnprintf(NULL, 0, fmt, again);
-    va_end(again);
-    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (text != NULL)
-        vsnprintf(text, (size_t)n + 1, fmt, ap);
-    return text;
-}
-
 /* The link's reason holds "where: " and the whole cause, however long the host name. */
 _Static_assert(sizeof(((struct vmux_conn *)0)->where) + 2 + VMUX_CAUSE_SIZE <= VMUX_REASON_SIZE,
                "a failure's reason must hold its host:port and its whole cause");
@@ -75,15 +62,8 @@ void vmux__conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
     char reason[VMUX_CAUSE_SIZE];
     va_list ap;
     va_start(ap, fmt);
-    char *whole = format_whole(fmt, ap);
+    (void)vmux__redact_vformat(reason, sizeof(reason), secrets, 4, fmt, ap);
     va_end(ap);
-    if (whole != NULL) {
-        vmux__redact(whole, reason, sizeof(reason), secrets, 4);
-        OPENSSL_cleanse(whole, strlen(whole));
-        free(whole);
-    } else {
-        snprintf(reason, sizeof(reason), "out of memory for the failure's reason");
-    }
     vmux__link_conn_failed(c->link, code, "%s: %s", c->where, reason);
 }
 

@@ -298,9 +298,9 @@ void vmux__sentinel_refused(struct vmux_sentinel *s, const struct vmux_endpoint 
     s->trusted = false;
     /* The next question goes to the next sentinel: the one that named ep may be stale, or name
      * an address nobody listens on; while the primary is really down, all name it alike. */
-    vmux__link_rotate(s->query, not_primary
-                                    ? "it named a node that is not the primary; asking the next"
-                                    : "the node it named could not be reached; asking the next");
+    vmux__link_rotate(s->query,
+                      not_primary ? "it named a node that is not the primary; asking the next"
+                                  : "the connection to the node it named failed; asking the next");
 }
 
 static void on_query_ready(struct vmux_link *link, const char *where, void *arg)

@@ -48,13 +48,11 @@ static void settle(struct vmux_router *r, enum vmux_router_mode mode, int code, 
 static void settle(struct vmux_router *r, enum vmux_router_mode mode, int code, const char *fmt,
                    ...)
 {
-    char whole[2 * sizeof r->fail_reason];
+    const char *secrets[] = {r->cfg->user, r->cfg->password};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(whole, sizeof whole, fmt, ap);
+    (void)vmux__redact_vformat(r->fail_reason, sizeof r->fail_reason, secrets, 2, fmt, ap);
     va_end(ap);
-    const char *secrets[] = {r->cfg->user, r->cfg->password};
-    vmux__redact(whole, r->fail_reason, sizeof r->fail_reason, secrets, 2);
     r->fail_code = code;
     vmux__log(r->cfg, mode == VMUX_ROUTER_FAILED ? VMUX_LOG_ERROR : VMUX_LOG_INFO, "%s",
               r->fail_reason);
