@@ -625,6 +625,9 @@ static void retire_now(struct vmux_link *link, struct vmux_conn *c, const char *
     c->retire_at_once = true;
     c->retire_why = why;
     link_set_state(link, LINK_CONNECTING);
+    /* the reason commands that wait for the next connection and time out give (backlog_why) */
+    vmux__errbuf_set(link->last_reason, sizeof link->last_reason, "%s: %s", c->where, why);
+    link->last_error = VMUX_ERR_CONNECT;
     uint64_t now = uv_now(link->loop);
     if (c->fifo.head == NULL)
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", why);

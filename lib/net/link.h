@@ -243,7 +243,8 @@ bool vmux__link_ready(const struct vmux_link *link);
 
 /*
  * Whether the link has no ready connection because one failed (a connection lost, or attempts
- * refused), rather than one still opening for the first time. I/O thread.
+ * refused) or was left for a new primary (net/sentinel_watch.c), rather than one still
+ * opening for the first time. I/O thread.
  */
 bool vmux__link_down_after_failure(const struct vmux_link *link);
 

@@ -103,7 +103,9 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
         goto fail;
     if (vmux__router_mode(r) == VMUX_ROUTER_CLUSTER)
         vmux__link_set_cluster_only(n.link); /* its servers must be cluster nodes */
-    vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: opening a link to %s:%d", n.host, port);
+    /* outside cluster mode the router opens links only to the primary's replicas */
+    vmux__log(r->cfg, VMUX_LOG_INFO, "%s: opening a link to %s:%d",
+              vmux__router_mode(r) == VMUX_ROUTER_CLUSTER ? "cluster" : "replicas", n.host, port);
     r->node_ids = n.id;
     r->nodes[r->nnodes++] = n;
     vmux__router_read_modes(r); /* before its first connection's setup */

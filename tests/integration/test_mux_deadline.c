@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "mux/mux.h"
+#include "net/link_internal.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -374,6 +376,41 @@ static void test_deadline_covers_encoding(void **state)
     vmux_close(m);
 }
 
+static int leave_primary(vmux *m, void *arg)
+{
+    vmux__link_primary_moved(m->link, NULL, arg);
+    return 0;
+}
+
+/*
+ * A connection left for a new primary while a command on it is unanswered (the sentinels'
+ * +selected-slave under load) is kept until it answers; a command that waits meanwhile and times
+ * out says it was never sent, and why it waited (probe27: it said only "timed out").
+ */
+static void test_backlog_timeout_names_left_connection(void **state)
+{
+    (void)state;
+    vmux *m = open_pause(NULL);
+    expect_echo(m, NULL, "warm");
+    pause_server();
+    struct probe held;
+    vmux_callopts slow = VMUX_INIT(vmux_callopts, .timeout_ms = 20000);
+    submit_echo(m, &slow, "held", &held);
+    assert_int_equal(vmux__run_on_io(m, leave_primary, "the sentinels are failing it over"), 0);
+
+    char err[512] = "";
+    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 100, .errbuf = err,
+                                    .errlen = sizeof err);
+    expect_sync_timeout(m, &quick, "waits", 100);
+    if (strstr(err, "(never sent)") == NULL || strstr(err, "failing it over") == NULL)
+        fail_msg("the timeout's words: \"%s\"", err);
+    unpause_server();
+    assert_true(vt_wait_until(probe_ran, &held, 10000));
+    assert_int_equal(atomic_load(&held.status), 0); /* answered on the connection left */
+    expect_echo(m, NULL, "after");
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +421,7 @@ int main(void)
         cmocka_unit_test_teardown(test_tell_unsent_tells_backlog_timeout_from_sent, unpause),
         cmocka_unit_test_teardown(test_back_to_back_sync_timeouts_on_time, unpause),
         cmocka_unit_test_teardown(test_deadline_covers_encoding, unpause),
+        cmocka_unit_test_teardown(test_backlog_timeout_names_left_connection, unpause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
