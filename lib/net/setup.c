@@ -337,6 +337,18 @@ static bool is_auth_error(const char *label, const char *msg)
            strncmp(msg, "WRONGPASS", 9) == 0 || strncmp(msg, "NOPERM", 6) == 0;
 }
 
+/*
+ * An error a server sends unprompted as it turns a new connection away, before it reads any
+ * command, so that it answers whichever came first: the client limit (maxclients) or protected
+ * mode. It echoes nothing, and says more than an AUTH failure or a close would (probe29: with a
+ * password it read "AUTH failed: ERR", without one "the server closed the connection").
+ */
+static bool is_turned_away(const char *msg)
+{
+    return strncmp(msg, "ERR max number of clients reached", 33) == 0 ||
+           strncmp(msg, "DENIED ", 7) == 0;
+}
+
 /* ROLE's first element is "master" on a primary ("slave" or "sentinel" otherwise). */
 static bool is_primary(const vmux_reply *reply)
 {
@@ -358,6 +370,10 @@ static bool is_primary(const vmux_reply *reply)
  */
 static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, const char *msg)
 {
+    if (is_turned_away(msg)) {
+        vmux__conn_fail(c, VMUX_ERR_CONNECT, "the server turned the connection away: %s", msg);
+        return;
+    }
     if (label == LABEL_CLUSTER && strstr(msg, "cluster support disabled") != NULL) {
         vmux__conn_fail(c, VMUX_ERR_CONNECT,
                         "not a cluster node any more (CLUSTER MYID: %s): no command is sent to it",

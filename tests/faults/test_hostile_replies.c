@@ -383,6 +383,36 @@ static void test_surplus_reply_in_setup(void **state)
     }
 }
 
+/*
+ * A server that turns connections away (maxclients: "-ERR max number of clients reached", sent
+ * before it reads a command, so the first one gets it) fails the open as a connection failure
+ * with the server's words, whichever setup command came first: AUTH (probe29: VMUX_ERR_AUTH
+ * "AUTH failed: ERR", as if the password were wrong) or an ignorable CLIENT SETINFO (probe29: the
+ * error ignored, VMUX_ERR_IO "the server closed the connection"; this fake keeps it open, and the
+ * handle opened).
+ */
+static void test_turned_away_in_setup(void **state)
+{
+    (void)state;
+    static const char *const first[] = {"AUTH", "CLIENT"};
+    static const char *const keys[] = {"password=secret,", ""};
+    for (int i = 0; i < 2; i++) {
+        vt_fake *f = vt_fake_start();
+        assert_non_null(f);
+        assert_int_equal(vt_fake_answer(f, first[i], "-ERR max number of clients reached\r\n", 0),
+                         0);
+        char conf[128], err[512] = "";
+        snprintf(conf, sizeof conf, "127.0.0.1:%d,%sconnectRetry=1,cluster=no", vt_fake_port(f),
+                 keys[i]);
+        vmux *m = NULL;
+        int rc = vmux_open_str(conf, &m, err, sizeof err);
+        if (rc != VMUX_ERR_CONNECT || strstr(err, "max number of clients reached") == NULL)
+            fail_msg("%s first: %s, '%s'", first[i], vmux_err_name(rc), err);
+        assert_null(m);
+        vt_fake_stop(f);
+    }
+}
+
 static void test_reply_byte_by_byte(void **state)
 {
     vt_fake_fixture *fx = *state;
@@ -422,6 +452,7 @@ int main(void)
         VT_FAKE_TEST(test_unsolicited_reply),
         VT_FAKE_TEST(test_reply_byte_by_byte),
         VT_FAKE_TEST(test_surplus_reply_in_setup),
+        cmocka_unit_test(test_turned_away_in_setup),
     };
     return cmocka_run_group_tests_name("hostile_replies", tests, NULL, NULL);
 }
