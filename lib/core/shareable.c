@@ -91,8 +91,10 @@ static bool feed(struct classifier *c, const char *arg, size_t len)
     case AT_NAME:
         feed_name(c, arg, len);
         break;
-    case AT_CLIENT_SUB:
-        c->rc = is(arg, len, "REPLY") ? VMUX_ERR_UNSUPPORTED : 0;
+    case AT_CLIENT_SUB: /* TRACKING and CACHING: client-side caching is the near cache's */
+        c->rc = is(arg, len, "REPLY") || is(arg, len, "TRACKING") || is(arg, len, "CACHING")
+                    ? VMUX_ERR_UNSUPPORTED
+                    : 0;
         c->state = DECIDED;
         break;
     case AT_STREAM_OPTS:

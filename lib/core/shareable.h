@@ -5,7 +5,8 @@
  *   for every caller at once (SELECT, AUTH, HELLO, RESET, and a cluster connection's READONLY,
  *   READWRITE and ASKING, which the router sends itself), or break the one-reply-per-command
  *   rule that matches replies to callers (SUBSCRIBE, MONITOR, CLIENT REPLY, MULTI...EXEC from
- *   different threads interleaving). The typed APIs for these (pub/sub, transactions) use their
+ *   different threads interleaving), or take the near cache's tracking state from it (CLIENT
+ *   TRACKING, CLIENT CACHING). The typed APIs for these (pub/sub, transactions) use their
  *   own links or ops; the generic API refuses them.
  * - Commands that block on the server (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD ... BLOCK ...),
  *   which must run on a connection of their own. Not WAIT and WAITAOF, which block too but

@@ -67,6 +67,11 @@ static void test_refused(void **state)
     }
     const char *reply[] = {"CLIENT", "REPLY", "OFF"};
     expect(3, reply, VMUX_ERR_UNSUPPORTED, false);
+    /* probe29: a user's TRACKING OFF left the near cache serving stale values */
+    const char *tracking[] = {"client", "tracking", "off"};
+    expect(3, tracking, VMUX_ERR_UNSUPPORTED, false);
+    const char *caching[] = {"CLIENT", "CACHING", "yes"};
+    expect(3, caching, VMUX_ERR_UNSUPPORTED, false);
 }
 
 static void test_shareable(void **state)
