@@ -1,5 +1,6 @@
 #include "net/tls.h"
 
+#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -7,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "core/errbuf.h"
@@ -55,6 +58,28 @@ static int ctx_fail(SSL_CTX *ctx, char *errbuf, size_t errlen, const char *what,
     return VMUX_ERR_TLS;
 }
 
+/*
+ * OpenSSL reads sslCaPath's certificates only as it verifies one, so a directory it cannot read
+ * would fail every handshake as "certificate verify failed", blaming the server (probe28): it is
+ * checked as the handle opens instead.
+ */
+static int check_ca_dir(SSL_CTX *ctx, const char *dir, char *errbuf, size_t errlen)
+{
+    struct stat st;
+    const char *why = NULL;
+    if (stat(dir, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        why = "not a directory";
+    else if (access(dir, R_OK | X_OK) != 0)
+        why = strerror(errno);
+    if (why == NULL)
+        return 0;
+    vmux__errbuf_set(errbuf, errlen, "cannot load sslCaPath '%s': %s", dir, why);
+    SSL_CTX_free(ctx);
+    return VMUX_ERR_TLS;
+}
+
 static int ctx_load_trust(SSL_CTX *ctx, const struct vmux_config *cfg, char *errbuf, size_t errlen)
 {
     if (cfg->ssl_ca_file == NULL && cfg->ssl_ca_path == NULL) {
@@ -62,6 +87,8 @@ static int ctx_load_trust(SSL_CTX *ctx, const struct vmux_config *cfg, char *err
             return ctx_fail(ctx, errbuf, errlen, "cannot load the system trust store", "");
         return 0;
     }
+    if (cfg->ssl_ca_path != NULL && check_ca_dir(ctx, cfg->ssl_ca_path, errbuf, errlen) != 0)
+        return VMUX_ERR_TLS;
     if (SSL_CTX_load_verify_locations(ctx, cfg->ssl_ca_file, cfg->ssl_ca_path) != 1)
         return ctx_fail(ctx, errbuf, errlen, "cannot load sslCaFile/sslCaPath",
                         cfg->ssl_ca_file ? cfg->ssl_ca_file : cfg->ssl_ca_path);

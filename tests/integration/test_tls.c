@@ -473,6 +473,16 @@ static void test_bad_files(void **state)
     expect_tls_failure(&f, ca_file);
     expect_reason(&f, ca_name);
     expect_reason(&f, missing);
+
+    /* OpenSSL reads a CA directory only while it verifies: probe28's missing sslCaPath failed
+     * every handshake as "certificate verify failed", blaming the server's certificate. */
+    static const char *const ca_path[] = {"cannot load sslCaPath", NULL};
+    f = server_fails("tls-noclient", "sslCaPath=@/no-such-dir");
+    expect_tls_failure(&f, ca_path);
+    expect_reason(&f, missing);
+    static const char *const not_dir[] = {"not a directory", NULL};
+    f = server_fails("tls-noclient", "sslCaPath=@/ca.crt");
+    expect_tls_failure(&f, not_dir);
 }
 
 /* ---- mismatched transports ---- */
