@@ -28,7 +28,9 @@ typedef struct vmux vmux;
  * loop's epoll, signal pipe and wake-up eventfd, the direct lane's eventfd, libuv's reserve
  * /dev/null, its connection's socket), an eighth once a synchronous call has read its own reply
  * (a duplicate of the socket; never over TLS), one more per other connection, and some 60 to 110 kB
- * of memory: count them against RLIMIT_NOFILE (docs/serverless.md, "What a handle holds").
+ * of memory: count them against RLIMIT_NOFILE (docs/serverless.md, "What a handle holds"). The
+ * first handle of a process also makes libuv's process-wide signal pipe (2 more descriptors,
+ * which stay open after vmux_close()).
  *
  * With abortConnect=true (the default) it returns only once a connection is ready (session
  * set up: AUTH, SELECT, CLIENT SETNAME/SETINFO), or fails after connectRetry attempts; with

@@ -11,9 +11,14 @@
 
 int vmux__config_iam_install(vmux_config *cfg, char *errbuf, size_t errlen)
 {
-    if (cfg->iam_user == NULL && cfg->iam_cache == NULL)
+    /* the key that asks for IAM without iamUser (probe28: iamRegion alone was taken silently) */
+    const char *orphan = cfg->iam_cache != NULL    ? "iamCache is set but iamUser is not"
+                         : cfg->iam_region != NULL ? "iamRegion is set but iamUser is not"
+                         : cfg->iam_serverless     ? "iamServerless is set but iamUser is not"
+                                                   : NULL;
+    if (cfg->iam_user == NULL && orphan == NULL)
         return 0;
-    const char *why = cfg->iam_user == NULL    ? "iamCache is set but iamUser is not"
+    const char *why = cfg->iam_user == NULL    ? orphan
                       : cfg->iam_cache == NULL ? "iamUser is set but iamCache is not"
                       : cfg->credentials_fn != NULL
                           ? "iamUser and a credentials provider are both set: use one"

@@ -373,6 +373,10 @@ static void test_config_key_errors(void **state)
 {
     (void)state;
     expect_install_fails("h,iamCache=g", VMUX_ERR_CONFIG, "iamCache is set but iamUser is not");
+    expect_install_fails("h,iamRegion=eu-west-1", VMUX_ERR_CONFIG,
+                         "iamRegion is set but iamUser is not");
+    expect_install_fails("h,iamServerless=true", VMUX_ERR_CONFIG,
+                         "iamServerless is set but iamUser is not");
     expect_install_fails("h,iamUser=u", VMUX_ERR_CONFIG, "iamUser is set but iamCache is not");
     expect_install_fails("h,iamUser=u,iamCache=g", VMUX_ERR_CONFIG, "no region given");
     unsetenv("AWS_ACCESS_KEY_ID");
