@@ -103,17 +103,19 @@ VMUX_EXPORT vmux_config *vmux_config_dup(const vmux_config *cfg);
 VMUX_EXPORT void vmux_config_free(vmux_config *cfg);
 
 /**
- * Writes the config as a configuration string (endpoints first, then every key that differs
- * from its default) into buf, NUL-terminated. The password is never written: it shows as
- * "password=*****". Returns the length of the whole string (like snprintf: if it is >= len,
- * the output was cut), or VMUX_ERR_INVALID_ARG when cfg is NULL or buf is NULL with len > 0.
+ * Writes the config as a configuration string (endpoints first, each with the port it dials,
+ * then every key that differs from its default) into buf, NUL-terminated. The password is
+ * never written: it shows as "password=*****". Returns the length of the whole string (like
+ * snprintf: if it is >= len, the output was cut), or VMUX_ERR_INVALID_ARG when cfg is NULL or
+ * buf is NULL with len > 0.
  */
 VMUX_EXPORT int vmux_config_to_string(const vmux_config *cfg, char *buf, size_t len);
 
 /* ---- endpoints ---- */
 
 /**
- * Appends an endpoint. host is copied; port 0 means the default, 6379.
+ * Appends an endpoint. host is copied; port 0 leaves the port out: 6379, or Sentinel's 26379
+ * while serviceName is set (it follows serviceName as it is set or cleared later).
  * Errors: VMUX_ERR_INVALID_ARG (cfg or host NULL, host empty, port outside 0..65535),
  * VMUX_ERR_NOMEM.
  */
@@ -123,7 +125,8 @@ VMUX_EXPORT void vmux_config_clear_endpoints(vmux_config *cfg);
 /** Returns how many endpoints the config has. */
 VMUX_EXPORT size_t vmux_config_endpoint_count(const vmux_config *cfg);
 /**
- * Reads endpoint i: *host points into the config (valid until the config changes or is freed).
+ * Reads endpoint i: *host points into the config (valid until the config changes or is freed);
+ * *port is the port dialled: for a port left out, 6379, or 26379 while serviceName is set.
  * Errors: VMUX_ERR_INVALID_ARG (i out of range or a NULL argument).
  */
 VMUX_EXPORT int vmux_config_endpoint(const vmux_config *cfg, size_t i, const char **host,
@@ -221,9 +224,10 @@ VMUX_EXPORT int vmux_config_set_max_pending(vmux_config *cfg, int commands);
 VMUX_EXPORT int vmux_config_set_max_pending_bytes(vmux_config *cfg, uint64_t bytes);
 /**
  * Sentinel (docs/sentinel.md): the service whose primary the handle serves (printable ASCII
- * without spaces; with it the endpoints are sentinels), and the sentinels' own AUTH user and
- * password and TLS (the ssl* settings apply to them too), apart from the data nodes' user,
- * password and ssl. The sentinel settings without a service name make vmux_open() fail.
+ * without spaces; with it the endpoints are sentinels, and a port left out is 26379 instead of
+ * 6379 until it is cleared), and the sentinels' own AUTH user and password and TLS (the ssl*
+ * settings apply to them too), apart from the data nodes' user, password and ssl. The sentinel
+ * settings without a service name make vmux_open() fail.
  */
 VMUX_EXPORT int vmux_config_set_service_name(vmux_config *cfg, const char *name);
 /** sentinelUser: the ACL user for AUTH on the sentinels. */

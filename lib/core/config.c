@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/assert.h"
 #include "core/config_keys.h"
 #include "core/near_prefix.h"
 #include "vmux/error.h"
@@ -186,7 +187,12 @@ int vmux__config_store_u64(vmux_config *cfg, const struct key_def *k, uint64_t v
     return 0;
 }
 
-/* An empty string clears the value, like NULL, so "name=" and to_string agree. */
+static void follow_service_name(vmux_config *cfg);
+
+/*
+ * An empty string clears the value, like NULL, so "name=" and to_string agree. Every way of
+ * setting serviceName ends here, so the ports left out follow it here.
+ */
 int vmux__config_store_text(vmux_config *cfg, const struct key_def *k, const char *v)
 {
     if (cfg == NULL ||
@@ -198,6 +204,8 @@ int vmux__config_store_text(vmux_config *cfg, const struct key_def *k, const cha
     char **slot = field(cfg, k);
     free_wiped(*slot);
     *slot = copy;
+    if (k == &vmux__config_keys[KEY_SERVICE_NAME])
+        follow_service_name(cfg);
     return 0;
 }
 
@@ -280,6 +288,35 @@ int vmux__config_endpoint_push(vmux_config *cfg, const char *host, size_t hlen, 
     e[cfg->nendpoints++] = (struct vmux_endpoint){h, port, false};
     cfg->endpoints = e;
     return 0;
+}
+
+/* What a port left out stands for: under serviceName the endpoints are sentinels. */
+static int left_out_port(const vmux_config *cfg)
+{
+    return cfg->service_name != NULL ? VMUX_DEFAULT_SENTINEL_PORT : VMUX_DEFAULT_PORT;
+}
+
+int vmux__config_endpoint_push_left_out(vmux_config *cfg, const char *host, size_t hlen)
+{
+    int rc = vmux__config_endpoint_push(cfg, host, hlen, left_out_port(cfg));
+    if (rc == 0)
+        cfg->endpoints[cfg->nendpoints - 1].port_defaulted = true;
+    return rc;
+}
+
+/* Run whenever serviceName is stored: set, changed or cleared, by any of its setters. */
+static void follow_service_name(vmux_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nendpoints; i++) {
+        if (cfg->endpoints[i].port_defaulted)
+            cfg->endpoints[i].port = left_out_port(cfg);
+    }
+}
+
+void vmux__config_pin_ports(vmux_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nendpoints; i++)
+        cfg->endpoints[i].port_defaulted = false;
 }
 
 /* ---- lifetime ---- */
@@ -367,22 +404,8 @@ int vmux_config_add_endpoint(vmux_config *cfg, const char *host, int port)
     if (cfg == NULL || host == NULL || !vmux__config_host_ok(host, strlen(host)) || port < 0 ||
         port > 65535)
         return VMUX_ERR_INVALID_ARG;
-    int rc =
-        vmux__config_endpoint_push(cfg, host, strlen(host), port == 0 ? VMUX_DEFAULT_PORT : port);
-    if (rc == 0 && port == 0)
-        cfg->endpoints[cfg->nendpoints - 1].port_defaulted = true;
-    return rc;
-}
-
-void vmux__config_sentinel_ports(vmux_config *cfg)
-{
-    for (size_t i = 0; cfg->service_name != NULL && i < cfg->nendpoints; i++) {
-        struct vmux_endpoint *e = &cfg->endpoints[i];
-        if (e->port_defaulted) {
-            e->port = VMUX_DEFAULT_SENTINEL_PORT; /* the endpoints are sentinels */
-            e->port_defaulted = false;
-        }
-    }
+    return port == 0 ? vmux__config_endpoint_push_left_out(cfg, host, strlen(host))
+                     : vmux__config_endpoint_push(cfg, host, strlen(host), port);
 }
 
 size_t vmux_config_endpoint_count(const vmux_config *cfg)
@@ -394,7 +417,9 @@ int vmux_config_endpoint(const vmux_config *cfg, size_t i, const char **host, in
 {
     if (cfg == NULL || host == NULL || port == NULL || i >= cfg->nendpoints)
         return VMUX_ERR_INVALID_ARG;
-    *host = cfg->endpoints[i].host;
-    *port = cfg->endpoints[i].port;
+    const struct vmux_endpoint *e = &cfg->endpoints[i];
+    VMUX_ASSERT(!e->port_defaulted || e->port == left_out_port(cfg)); /* follow_service_name */
+    *host = e->host;
+    *port = e->port;
     return 0;
 }

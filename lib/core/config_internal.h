@@ -10,7 +10,7 @@
 #include "vmux/iam.h"
 
 #define VMUX_DEFAULT_PORT 6379
-#define VMUX_DEFAULT_SENTINEL_PORT 26379 /* a Sentinel URL's hosts */
+#define VMUX_DEFAULT_SENTINEL_PORT 26379 /* a port left out while serviceName is set */
 #define VMUX_DEFAULT_CONNECT_RETRY 3
 #define VMUX_DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define VMUX_DEFAULT_SYNC_TIMEOUT_MS 5000
@@ -31,8 +31,8 @@
 
 struct vmux_endpoint {
     char *host;          /* never NULL or empty */
-    int port;            /* 1..65535 */
-    bool port_defaulted; /* no port was given: 6379, or Sentinel's 26379 under serviceName */
+    int port;            /* 1..65535: the one dialled, also when port_defaulted */
+    bool port_defaulted; /* no port was given: port is 6379, or 26379 while serviceName is set */
 };
 
 struct vmux_config {
@@ -110,11 +110,11 @@ struct vmux_config {
 };
 
 /*
- * Under serviceName the endpoints are sentinels: those given without a port get Sentinel's
- * (26379), not 6379. Run after a configuration string is applied and when a handle opens (a
- * port left out through vmux_config_add_endpoint(..., 0) is defaulted too).
+ * Makes cfg's ports as they are now its own, as if each had been given: clearing serviceName
+ * afterwards no longer turns a port left out from 26379 to 6379. For a copy whose endpoints are
+ * the sentinels and that drops serviceName (net/sentinel.c).
  */
-void vmux__config_sentinel_ports(vmux_config *cfg);
+void vmux__config_pin_ports(vmux_config *cfg);
 
 /*
  * The iam* keys (docs/elasticache.md#iam-authentication): when iamUser is set, makes an IAM

@@ -149,4 +149,11 @@ const char *vmux__config_cluster_name(vmux_cluster_mode v);
 /* Appends the endpoint host[0..hlen):port. Returns 0 or VMUX_ERR_NOMEM. */
 int vmux__config_endpoint_push(vmux_config *cfg, const char *host, size_t hlen, int port);
 
+/*
+ * Appends the endpoint host[0..hlen) with its port left out: 6379, or Sentinel's 26379 while
+ * serviceName is set, following serviceName as it is set or cleared later. Returns 0 or
+ * VMUX_ERR_NOMEM.
+ */
+int vmux__config_endpoint_push_left_out(vmux_config *cfg, const char *host, size_t hlen);
+
 #endif

@@ -139,7 +139,8 @@ static const char *split_hostport(const char *s, const char **host, size_t *hlen
     return NULL;
 }
 
-static int parse_endpoint_or(struct parse *p, const char *s, int default_port)
+/* A port left out stays so: it follows serviceName (vmux__config_endpoint_push_left_out()). */
+static int parse_endpoint(struct parse *p, const char *s)
 {
     const char *host, *port_text;
     size_t hlen;
@@ -156,18 +157,12 @@ static int parse_endpoint_or(struct parse *p, const char *s, int default_port)
         return FAIL(p, "empty host in endpoint '%s'", s);
     if (!vmux__config_host_ok(host, hlen))
         return FAIL(p, "bad host '%.*s' in endpoint '%s'", (int)hlen, host, s);
-    int port = default_port;
-    if (port_text != NULL && !parse_port(port_text, strlen(port_text), &port))
+    if (port_text == NULL)
+        return vmux__config_endpoint_push_left_out(p->cfg, host, hlen);
+    int port;
+    if (!parse_port(port_text, strlen(port_text), &port))
         return FAIL(p, "bad port '%s' in endpoint '%s' (1..65535)", port_text, s);
-    int rc = vmux__config_endpoint_push(p->cfg, host, hlen, port);
-    if (rc == 0 && port_text == NULL)
-        p->cfg->endpoints[p->cfg->nendpoints - 1].port_defaulted = true;
-    return rc;
-}
-
-static int parse_endpoint(struct parse *p, const char *s)
-{
-    return parse_endpoint_or(p, s, VMUX_DEFAULT_PORT);
+    return vmux__config_endpoint_push(p->cfg, host, hlen, port);
 }
 
 /* ---- keys from text ---- */
@@ -373,12 +368,15 @@ static int url_userinfo(struct parse *p, char *info)
     return rc;
 }
 
-/* One of a Sentinel URL's hosts: "host[:port]" (Sentinel's port 26379 by default). */
+/*
+ * One of a Sentinel URL's hosts: "host[:port]". A port left out is Sentinel's 26379 once the
+ * path has set serviceName.
+ */
 static int url_sentinel(struct parse *p, char *hostport)
 {
     if (hostport[0] == '\0')
         return FAIL(p, "empty sentinel address in URL");
-    return parse_endpoint_or(p, hostport, VMUX_DEFAULT_SENTINEL_PORT);
+    return parse_endpoint(p, hostport);
 }
 
 /*
@@ -485,8 +483,6 @@ static int apply_text(struct parse *p, const char *text)
         rc = FAIL(p, "no endpoint: give at least one host[:port]");
     if (rc == 0 && vmux__config_near_problem(p->cfg) != NULL)
         rc = FAIL(p, "%s", vmux__config_near_problem(p->cfg));
-    if (rc == 0)
-        vmux__config_sentinel_ports(p->cfg);
     if (rc == VMUX_ERR_NOMEM)
         vmux__errbuf_set(p->errbuf, p->errlen, "out of memory");
     explicit_bzero(copy, n);

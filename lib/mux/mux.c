@@ -300,7 +300,6 @@ static int open_sentinel(vmux *m, char *errbuf, size_t errlen)
     if (m->cfg->service_name == NULL)
         return 0;
     m->cfg->cluster = VMUX_CLUSTER_NO;
-    vmux__config_sentinel_ports(m->cfg);
     return vmux__sentinel_new(&m->loop, m->cfg, &m->sentinel, errbuf, errlen);
 }
 

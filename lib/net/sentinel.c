@@ -52,6 +52,7 @@ static struct vmux_config *sentinel_config(const struct vmux_config *data)
     struct vmux_config *c = vmux_config_dup(data);
     if (c == NULL)
         return NULL;
+    vmux__config_pin_ports(c); /* still the sentinels' (26379 left out) without serviceName */
     bool ok = vmux_config_set_user(c, data->sentinel_user) == 0 &&
               vmux_config_set_password(c, data->sentinel_password) == 0 &&
               vmux_config_set_service_name(c, NULL) == 0;

@@ -12,9 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "core/config_internal.h"
+#include "vmux/client.h"
 #include "vmux/config.h"
 #include "vmux/error.h"
 #include "vmux/types.h"
@@ -84,6 +90,9 @@ static void assert_config_equal(const vmux_config *a, const vmux_config *b, bool
     assert_int_equal(a->cluster, b->cluster);
     assert_int_equal(a->reconnect_min_ms, b->reconnect_min_ms);
     assert_int_equal(a->reconnect_max_ms, b->reconnect_max_ms);
+    assert_str_or_null(a->service_name, b->service_name);
+    assert_str_or_null(a->sentinel_user, b->sentinel_user);
+    assert_int_equal(a->sentinel_tls, b->sentinel_tls);
     assert_true(a->max_bulk_length == b->max_bulk_length);
     assert_true(a->max_reply_elements == b->max_reply_elements);
     assert_true(a->max_reply_buffer == b->max_reply_buffer);
@@ -421,6 +430,164 @@ static void test_sentinel_keys_and_urls(void **state)
     cfg = parse_ok("valkeys+sentinel://s/svc?sentinelTls=false");
     assert_true(cfg->ssl);
     assert_false(cfg->sentinel_tls);
+    vmux_config_free(cfg);
+}
+
+/*
+ * ---- a port left out: 6379, or 26379 while serviceName is set, however serviceName was set or
+ * cleared, for every reader (vmux_config_endpoint(), to_string and its re-parse, vmux_open()) ----
+ */
+
+/* The ways to set serviceName (NULL clears it). */
+static int svc_by_setter(vmux_config *cfg, const char *name)
+{
+    return vmux_config_set_service_name(cfg, name);
+}
+
+static int svc_by_set(vmux_config *cfg, const char *name)
+{
+    return vmux_config_set(cfg, "serviceName", name != NULL ? name : "", NULL, 0);
+}
+
+static int svc_by_apply(vmux_config *cfg, const char *name)
+{
+    char text[64];
+    snprintf(text, sizeof text, "serviceName=%s", name != NULL ? name : "");
+    return vmux_config_apply(cfg, text, NULL, 0);
+}
+
+static int (*const svc_ways[])(vmux_config *, const char *) = {svc_by_setter, svc_by_set,
+                                                               svc_by_apply};
+
+/* cfg's one endpoint is 127.0.0.1:port, printed as printed, which parses back to the same. */
+static void assert_port_seen(const vmux_config *cfg, int port, const char *printed)
+{
+    assert_endpoint(cfg, 0, "127.0.0.1", port);
+    char *s = to_string(cfg);
+    assert_string_equal(s, printed);
+    vmux_config *back = parse_ok(s);
+    assert_config_equal(cfg, back, false);
+    assert_endpoint(back, 0, "127.0.0.1", port);
+    free(s);
+    vmux_config_free(back);
+}
+
+static void test_left_out_port_follows_service_name(void **state)
+{
+    (void)state;
+    for (size_t w = 0; w < sizeof svc_ways / sizeof svc_ways[0]; w++) {
+        vmux_config *cfg = parse_ok("127.0.0.1");
+        assert_port_seen(cfg, 6379, "127.0.0.1:6379");
+        assert_int_equal(svc_ways[w](cfg, "mymaster"), 0);
+        assert_port_seen(cfg, 26379, "127.0.0.1:26379,serviceName=mymaster");
+        assert_int_equal(svc_ways[w](cfg, NULL), 0);
+        assert_port_seen(cfg, 6379, "127.0.0.1:6379");
+        vmux_config_free(cfg);
+
+        /* serviceName from the string, cleared afterwards */
+        cfg = parse_ok("127.0.0.1,serviceName=x");
+        assert_port_seen(cfg, 26379, "127.0.0.1:26379,serviceName=x");
+        assert_int_equal(svc_ways[w](cfg, NULL), 0);
+        assert_port_seen(cfg, 6379, "127.0.0.1:6379");
+        vmux_config_free(cfg);
+
+        /* vmux_config_add_endpoint(..., 0) leaves the port out too */
+        assert_int_equal(vmux_config_new(&cfg), 0);
+        assert_int_equal(vmux_config_add_endpoint(cfg, "127.0.0.1", 0), 0);
+        assert_int_equal(svc_ways[w](cfg, "m"), 0);
+        assert_port_seen(cfg, 26379, "127.0.0.1:26379,serviceName=m");
+        assert_int_equal(svc_ways[w](cfg, NULL), 0);
+        assert_port_seen(cfg, 6379, "127.0.0.1:6379");
+        vmux_config_free(cfg);
+    }
+}
+
+static void test_given_port_stays(void **state)
+{
+    (void)state;
+    vmux_config *cfg = parse_ok("127.0.0.1:6379,serviceName=m");
+    assert_port_seen(cfg, 6379, "127.0.0.1:6379,serviceName=m");
+    assert_int_equal(vmux_config_set_service_name(cfg, NULL), 0);
+    assert_port_seen(cfg, 6379, "127.0.0.1:6379");
+    vmux_config_free(cfg);
+
+    cfg = parse_ok("valkey+sentinel://127.0.0.1/m");
+    assert_port_seen(cfg, 26379, "127.0.0.1:26379,serviceName=m");
+    vmux_config_free(cfg);
+
+    cfg = parse_ok("127.0.0.1:26379");
+    assert_int_equal(vmux_config_set_service_name(cfg, "m"), 0);
+    assert_int_equal(vmux_config_set_service_name(cfg, NULL), 0);
+    assert_port_seen(cfg, 26379, "127.0.0.1:26379");
+    vmux_config_free(cfg);
+}
+
+/* A copy keeps the port left out: it follows the copy's own serviceName. */
+static void test_dup_keeps_port_left_out(void **state)
+{
+    (void)state;
+    vmux_config *a = parse_ok("127.0.0.1,serviceName=m");
+    vmux_config *b = vmux_config_dup(a);
+    assert_non_null(b);
+    assert_config_equal(a, b, true);
+    assert_int_equal(vmux_config_set_service_name(b, NULL), 0);
+    assert_port_seen(b, 6379, "127.0.0.1:6379");
+    assert_port_seen(a, 26379, "127.0.0.1:26379,serviceName=m");
+    vmux_config_free(b);
+    vmux_config_free(a);
+}
+
+/* Whether something accepts connections on 127.0.0.1:port (then what is dialled cannot fail). */
+static bool port_busy(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool busy = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return busy;
+}
+
+/* The port vmux_open() dials for cfg's endpoint 127.0.0.1, read from its failure. */
+static int dialled_port(const vmux_config *cfg)
+{
+    vmux_config *c = vmux_config_dup(cfg);
+    assert_non_null(c);
+    assert_int_equal(vmux_config_set_connect_retry(c, 1), 0);
+    assert_int_equal(vmux_config_set_connect_timeout(c, 300), 0);
+    char err[512] = "";
+    vmux *m = NULL;
+    assert_int_not_equal(vmux_open(c, &m, err, sizeof err), 0);
+    assert_null(m);
+    vmux_config_free(c);
+    const char *at = strstr(err, "127.0.0.1:");
+    if (at == NULL)
+        fail_msg("vmux_open's error names no address: %s", err);
+    return atoi(at + strlen("127.0.0.1:"));
+}
+
+static void test_open_dials_port_seen(void **state)
+{
+    (void)state;
+    if (port_busy(6379) || port_busy(26379))
+        skip(); /* a server there: the dial would not fail and say where it went */
+    for (size_t w = 0; w < sizeof svc_ways / sizeof svc_ways[0]; w++) {
+        vmux_config *cfg = parse_ok("127.0.0.1");
+        assert_int_equal(svc_ways[w](cfg, "mymaster"), 0);
+        assert_int_equal(dialled_port(cfg), 26379);
+        char *s = to_string(cfg);
+        vmux_config *back = parse_ok(s);
+        assert_int_equal(dialled_port(back), 26379);
+        vmux_config_free(back);
+        free(s);
+        assert_int_equal(svc_ways[w](cfg, NULL), 0);
+        assert_int_equal(dialled_port(cfg), 6379);
+        vmux_config_free(cfg);
+    }
+    vmux_config *cfg = parse_ok("127.0.0.1,serviceName=x");
+    assert_int_equal(vmux_config_set_service_name(cfg, NULL), 0);
+    assert_int_equal(dialled_port(cfg), 6379);
     vmux_config_free(cfg);
 }
 
@@ -1114,6 +1281,10 @@ int main(void)
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_url_query),
         cmocka_unit_test(test_sentinel_keys_and_urls),
+        cmocka_unit_test(test_left_out_port_follows_service_name),
+        cmocka_unit_test(test_given_port_stays),
+        cmocka_unit_test(test_dup_keeps_port_left_out),
+        cmocka_unit_test(test_open_dials_port_seen),
         cmocka_unit_test(test_bad_strings),
         cmocka_unit_test(test_errors_hide_password),
         cmocka_unit_test(test_small_errbuf),
