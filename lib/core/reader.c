@@ -59,6 +59,10 @@ struct vmux_reader {
     uint64_t reply_bytes; /* memory held by the reply being built */
     int failed;           /* 0, or the VMUX_ERR_* code the reader failed with */
     char error[160];      /* why it failed */
+
+    /* limits are those of the reply being built (or of the next): sets[own] */
+    struct vmux_reader_limits sets[2]; /* the user's replies' [0], the library's own [1] */
+    bool own;
 };
 
 /* What read_item() found. */
@@ -82,8 +86,23 @@ vmux_reader *vmux__reader_new(const struct vmux_reader_limits *limits)
 {
     vmux_reader *rd = calloc(1, sizeof(*rd));
     if (rd != NULL)
-        rd->limits = *limits;
+        rd->limits = rd->sets[0] = rd->sets[1] = *limits;
     return rd;
+}
+
+void vmux__reader_set_own_limits(vmux_reader *rd, const struct vmux_reader_limits *limits)
+{
+    rd->sets[1] = *limits;
+    if (rd->own)
+        rd->limits = *limits;
+}
+
+void vmux__reader_own(vmux_reader *rd, bool own)
+{
+    if (own == rd->own || rd->depth > 0 || rd->bulk != NULL)
+        return; /* the same, or a reply half built: it keeps the limits it started with */
+    rd->own = own;
+    rd->limits = rd->sets[own];
 }
 
 void vmux__reader_free(vmux_reader *rd)

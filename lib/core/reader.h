@@ -28,8 +28,26 @@ struct vmux_reader_limits {
     uint64_t max_buffer;   /* most bytes one reply may take, parsed and unparsed together */
 };
 
-/* Returns a new reader, or NULL when out of memory. */
+/*
+ * Returns a new reader, or NULL when out of memory. limits bound the user's replies; the
+ * library's own (vmux__reader_own()) are bound by the same until vmux__reader_set_own_limits().
+ */
 vmux_reader *vmux__reader_new(const struct vmux_reader_limits *limits);
+
+/*
+ * Sets the limits of the library's own replies (the answers to the commands it sends itself:
+ * setup, ROLE, INFO, CLUSTER SLOTS...): a user's low maxBulkLength or maxReplyElements must not
+ * keep it from reading them. limits is copied. Before the first reply is fed.
+ */
+void vmux__reader_set_own_limits(vmux_reader *rd, const struct vmux_reader_limits *limits);
+
+/*
+ * Whether the next reply is the library's own (read under the own limits) or the user's (under
+ * the limits given to vmux__reader_new()). Takes effect between replies only: a reply half built
+ * keeps the limits it started with. Called before each vmux__reader_next() by whoever knows
+ * which command the next reply answers (net/conn_read.c); cheap when nothing changes.
+ */
+void vmux__reader_own(vmux_reader *rd, bool own);
 
 /* Frees the reader and any reply it was building. NULL is allowed. */
 void vmux__reader_free(vmux_reader *rd);

@@ -164,6 +164,42 @@ static void test_array_over_limit_allocates_nothing(void **state)
     expect_failure(&big, "*100000000\r\n", 12, VMUX_ERR_PROTOCOL, "maxReplyElements");
 }
 
+/* Feeds in to rd and expects next() to return want (a reply, freed, when it is 1). */
+static void next_is(vmux_reader *rd, const char *in, int want)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux__reader_feed(rd, in, strlen(in)), 0);
+    assert_int_equal(vmux__reader_next(rd, &r), want);
+    vmux_reply_free(r);
+}
+
+/*
+ * The library's own replies are read under their own limits, the user's under the user's; the
+ * switch takes effect between replies only: a reply half built keeps the limits it started with.
+ */
+static void test_own_limits_between_replies(void **state)
+{
+    (void)state;
+    struct vmux_reader_limits user = {4, 2, 4096};
+    vmux_reader *rd = vmux__reader_new(&user);
+    vmux__reader_set_own_limits(rd, &big);
+    vmux__reader_own(rd, true);
+    next_is(rd, "$10\r\n0123456789\r\n", 1);
+    next_is(rd, "*3\r\n:1\r\n:2\r\n", 0); /* half built under the own limits... */
+    vmux__reader_own(rd, false);
+    next_is(rd, "$10\r\n0123456789\r\n", 1); /* ...which it keeps to its end */
+    vmux__reader_own(rd, false);
+    next_is(rd, "$4\r\nabcd\r\n", 1);
+    vmux__reader_own(rd, true);
+    vmux__reader_own(rd, false);
+    assert_int_equal(vmux__reader_feed(rd, "*3\r\n", 4), 0);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux__reader_next(rd, &r), VMUX_ERR_PROTOCOL);
+    assert_non_null(
+        strstr(vmux__reader_error(rd), "array of 3 elements exceeds maxReplyElements 2"));
+    vmux__reader_free(rd);
+}
+
 static void test_large_array_header_grows_lazily(void **state)
 {
     (void)state;
@@ -545,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_take_large_string),
         cmocka_unit_test(test_long_line_in_pieces_searched_once),
         cmocka_unit_test(test_number_line_capped),
+        cmocka_unit_test(test_own_limits_between_replies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
