@@ -56,6 +56,9 @@ enum vmux_op_flags {
     VMUX_OP_TELL_WHY = 1u << 20,    /* failing unsent or lost, it hears why (vmux__op_why()) */
     VMUX_OP_LENT = 1u << 21,        /* a connection writes from its cmd (net/conn_write.c) */
     VMUX_OP_WORDS = 1u << 22, /* an async caller's: its failure's words for vmux_last_error() */
+    /* the library's own command (setup, heartbeat, ROLE, INFO, CLUSTER SLOTS...): its reply is
+     * read under the default limits, not the user's maxBulkLength... (net/conn_read.c) */
+    VMUX_OP_OWN = 1u << 23,
 };
 
 /*

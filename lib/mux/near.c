@@ -304,6 +304,7 @@ void vmux__nearc_start(vmux *m)
     }
     vmux__link_set_push(n->inval, on_inval_push, n);
     vmux__link_set_auxiliary(n->inval);
+    vmux__link_set_own(n->inval); /* the server's invalidations: one may list many keys */
     vmux__link_set_sentinel(n->inval, m->sentinel); /* where the data link goes */
     vmux__link_start(n->inval);
 }

@@ -265,6 +265,7 @@ static void open_inval(struct vmux_near_cluster *cl, struct vmux_near_cnode *nd)
         goto no_memory;
     vmux__link_set_push(nd->inval, on_inval_push, nd);
     vmux__link_set_auxiliary(nd->inval);
+    vmux__link_set_own(nd->inval); /* the server's invalidations: one may list many keys */
     vmux__link_start(nd->inval);
     return;
 no_memory:

@@ -129,6 +129,13 @@ static bool slice_over(const struct vmux_conn *c)
     return c->slice_until != 0 && uv_hrtime() >= c->slice_until;
 }
 
+int vmux__conn_next_reply(struct vmux_conn *c, vmux_reply **out)
+{
+    const struct vmux_op *head = c->fifo.head;
+    vmux__reader_own(c->reader, head != NULL && (head->flags & VMUX_OP_OWN));
+    return vmux__reader_next(c->reader, out);
+}
+
 /* Dispatches the replies the reader holds; a subscriber connection pauses when its slice ends. */
 void vmux__conn_parse(struct vmux_conn *c)
 {
@@ -140,7 +147,7 @@ void vmux__conn_parse(struct vmux_conn *c)
             break;
         }
         vmux_reply *reply;
-        rc = vmux__reader_next(c->reader, &reply);
+        rc = vmux__conn_next_reply(c, &reply);
         if (rc != 1)
             break;
         conn_dispatch(c, reply);

@@ -437,7 +437,7 @@ void vmux__lane_read(struct vmux_link *link, struct vmux_op *op)
     while (reply == NULL && lane_fill(link, c, deadline)) {
         if (vmux__reader_peek(c->reader) == '-')
             break; /* an error reply: the I/O thread's rules for those apply */
-        if (vmux__reader_next(c->reader, &reply) < 0)
+        if (vmux__conn_next_reply(c, &reply) < 0)
             break; /* the I/O thread's parse finds the same failure, and ends the connection */
     }
     if (reply != NULL) {
@@ -460,7 +460,7 @@ void vmux__lane_read_all(struct vmux_link *link, struct vmux_op *const *ops, siz
         vmux_reply *reply = NULL;
         if (vmux__reader_peek(c->reader) == '-')
             break; /* an error reply: the I/O thread's rules for those apply */
-        int rc = vmux__reader_next(c->reader, &reply);
+        int rc = vmux__conn_next_reply(c, &reply);
         if (rc < 0)
             break; /* the I/O thread's parse finds the same failure, and ends the connection */
         if (rc == 0) {

@@ -112,6 +112,13 @@ void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const c
 void vmux__link_set_auxiliary(struct vmux_link *link);
 
 /*
+ * Makes every reply on the link the library's own (a sentinel's link, the near cache's
+ * invalidation link: no command of the user's runs there), read under the default limits rather
+ * than the user's maxBulkLength, maxReplyElements and maxReplyBuffer. Before start.
+ */
+void vmux__link_set_own(struct vmux_link *link);
+
+/*
  * The direct lane (lane.c). vmux__lane_enable() lets the link lend its idle connection to
  * caller threads (the handle's main link; before start): wake is the handle's wake-up handle,
  * kick a non-blocking eventfd the link may use until it is closed, adopt(op, arg) indexes the

@@ -53,7 +53,8 @@ struct vmux_link {
     bool auxiliary;    /* pool or subscriber link: see vmux__link_set_auxiliary() */
     bool readonly;     /* its connections send READONLY (setup.c; vmux__link_set_readonly()) */
     bool cluster_only; /* its servers must be cluster nodes (vmux__link_set_cluster_only()) */
-    struct vmux_reader_limits limits;
+    struct vmux_reader_limits limits;     /* the user's replies' (maxBulkLength...) */
+    struct vmux_reader_limits own_limits; /* the library's own replies' (the defaults) */
     struct vmux_link_events events;
     void *arg;
 
@@ -233,6 +234,14 @@ void vmux__conn_lent_forget(struct vmux_conn *c);
 void vmux__conn_start_reading(struct vmux_conn *c);
 /* Dispatches the replies the reader holds (the flush turn, for what a lane reader left). */
 void vmux__conn_parse(struct vmux_conn *c);
+/*
+ * The reader's next reply (vmux__reader_next(): 1 with *out, 0 for more bytes, or a failure),
+ * read under the limits of the command it answers, the op at the FIFO's head: the library's
+ * own (VMUX_OP_OWN) under the default limits, so that a user's low maxBulkLength cannot stop
+ * setup or the cluster map; the user's commands and a subscriber's pushes under the user's.
+ * The I/O thread, or the caller that holds the lane (lane.c).
+ */
+int vmux__conn_next_reply(struct vmux_conn *c, vmux_reply **out);
 /*
  * The direct lane gives reading back (lane.c): reading restarts, and what a reader left in the
  * reader is parsed on this loop turn. I/O thread, with the lane shut.

@@ -384,12 +384,14 @@ static int make_links(struct vmux_sentinel *s)
         vmux__link_new(s->loop, s->cfg, s->tls_ctx, &s->ctr, &query_events, s, &s->query) != 0)
         return VMUX_ERR_NOMEM;
     vmux__link_set_auxiliary(s->query);
+    vmux__link_set_own(s->query);
     for (; s->nwatch < s->cfg->nendpoints; s->nwatch++) {
         struct vmux_link **w = &s->watch[s->nwatch];
         if (vmux__link_new(s->loop, s->wcfg[s->nwatch], s->tls_ctx, &s->ctr, &watch_events, s, w) !=
             0)
             return VMUX_ERR_NOMEM;
         vmux__link_set_auxiliary(*w);
+        vmux__link_set_own(*w);
         vmux__link_set_push(*w, vmux__sentinel_on_push, s);
     }
     return 0;

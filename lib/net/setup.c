@@ -54,7 +54,7 @@ static bool push(struct vmux_conn *c, const char *label, uint32_t flags, int arg
         vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for %s", label);
         return false;
     }
-    op->flags = VMUX_OP_INTERNAL | flags;
+    op->flags = VMUX_OP_INTERNAL | VMUX_OP_OWN | flags;
     op->label = label;
     op->expect = vmux__expect_of(argc, argv); /* a reply of another kind fails the connection */
     if (vmux__conn_write_op(c, op) != 0) {    /* it took op, and freed it */

@@ -30,6 +30,7 @@ int vmux__router_internal(struct vmux_router *r, struct vmux_link *link, int arg
     if (rc != 0)
         return rc;
     (void)r;
+    op->flags |= VMUX_OP_OWN;                 /* read under the default limits, not the user's */
     op->expect = vmux__expect_of(argc, argv); /* INFO's text, CLUSTER SLOTS's array... */
     op->cb = cb;
     op->userdata = arg;

@@ -102,6 +102,7 @@ static struct vmux_op *getkeys_op(const struct vmux_op *op)
     memcpy(q->cmd + clen, head, sizeof head - 1);
     memcpy(q->cmd + clen + sizeof head - 1, eol + 1, rest);
     q->nreplies = 1;
+    q->flags |= VMUX_OP_OWN; /* read under the default limits, not the user's */
     return q;
 }
 

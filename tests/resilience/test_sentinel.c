@@ -4,7 +4,9 @@
  * old primary a replica.
  *
  * - The handle asks the sentinels where the primary is (the first one listed is down) and serves
- *   from it; an unknown service name and bad sentinel settings give clear errors.
+ *   from it; an unknown service name and bad sentinel settings give clear errors. A
+ *   maxBulkLength below the sentinels' answers (the primary's address) bounds the user's replies
+ *   only: the handle still asks the sentinels and checks ROLE.
  * - readFrom=replica reads from the replica the sentinels list (SENTINEL REPLICAS); a replica
  *   started under a running handle serves reads too once the sentinels see it healthy.
  * - A replica the sentinels mark down (+sdown: it refuses their PING, by ACL, while it serves the
@@ -393,6 +395,25 @@ static void test_discovers_primary(void **state)
     vmux *m = vt_open_conf(conf_for(d, 1, ""));
     assert_int_equal(handle_port(m), d->primary.port);
     set_get(m);
+    vmux_close(m);
+}
+
+/*
+ * maxBulkLength=8: "127.0.0.1" (9 bytes), in GET-MASTER-ADDR-BY-NAME's answer, is the library's
+ * own reply, read under the default limits; a user's INFO still breaks the user's limit.
+ */
+static void test_limits_bound_user_replies_only(void **state)
+{
+    struct deploy *d = *state;
+    vmux *m = vt_open_conf(conf_for(d, 0, "maxBulkLength=8"));
+    set_get(m);
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, &o, 2, (const char *[]){"INFO", "server"}, NULL, &r),
+                     VMUX_ERR_PROTOCOL);
+    if (strstr(err, "exceeds maxBulkLength 8") == NULL)
+        fail_msg("INFO server: %s", err);
     vmux_close(m);
 }
 
@@ -1040,6 +1061,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_discovers_primary, deploy_setup, deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_limits_bound_user_replies_only, deploy_setup,
+                                        deploy_teardown),
         cmocka_unit_test_setup_teardown(test_bad_settings, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_reads_from_replica, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_added_replica_gets_reads, deploy_setup,
