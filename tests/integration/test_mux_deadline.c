@@ -399,8 +399,8 @@ static void test_backlog_timeout_names_left_connection(void **state)
     assert_int_equal(vmux__run_on_io(m, leave_primary, "the sentinels are failing it over"), 0);
 
     char err[512] = "";
-    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 100, .errbuf = err,
-                                    .errlen = sizeof err);
+    vmux_callopts quick =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 100, .errbuf = err, .errlen = sizeof err);
     expect_sync_timeout(m, &quick, "waits", 100);
     if (strstr(err, "(never sent)") == NULL || strstr(err, "failing it over") == NULL)
         fail_msg("the timeout's words: \"%s\"", err);
