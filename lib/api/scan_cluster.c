@@ -81,14 +81,14 @@ static int ask_node(vmux *m, const vmux_callopts *o, const char *id, const char 
                     vmux_reply **r)
 {
     static const char *const argv[] = {"CLUSTER", "NODES"};
-    return vmux__fanout_call_node_id(m, o, id, host, port, 2, argv, NULL, r);
+    return vmux__fanout_call_node_id(m, o, id, host, port, true, 2, argv, NULL, r);
 }
 
 int vmux__cscan_call(vmux *m, const vmux_callopts *opts, const struct vmux_cscan *cs, int argc,
                      const char *const *argv, const size_t *argvlen, vmux_reply **out)
 {
     return vmux__fanout_call_node_id(m, opts, cs->id[0] != '\0' ? cs->id : NULL, cs->host, cs->port,
-                                     argc, argv, argvlen, out);
+                                     false, argc, argv, argvlen, out);
 }
 
 /* Writes a step's failure reason into o's error buffer (if any) and returns rc. */
@@ -110,7 +110,7 @@ static int fail(const vmux_callopts *o, int rc, const char *fmt, ...)
 static int ask_primaries(vmux *m, const vmux_callopts *o, vmux_node_replies *res)
 {
     static const char *const argv[] = {"CLUSTER", "NODES"};
-    int rc = vmux_call_nodes(m, o, VMUX_NODES_PRIMARIES, 2, argv, NULL, res);
+    int rc = vmux__fanout_call_nodes_own(m, o, VMUX_NODES_PRIMARIES, 2, argv, res);
     for (size_t i = 0; rc == 0 && i < res->count; i++)
         if (res->nodes[i].status == 0)
             return 0;
@@ -281,7 +281,7 @@ int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan 
 {
     vmux_callopts o = read_opts(opts);
     vmux_reply *r = NULL;
-    int rc = vmux__cscan_call(m, &o, cs, 2, (const char *const[]){"CLUSTER", "NODES"}, NULL, &r);
+    int rc = ask_node(m, &o, cs->id[0] != '\0' ? cs->id : NULL, cs->host, cs->port, &r);
     struct vmux_node_line *n = rc == 0 ? malloc(sizeof *n) : NULL;
     char *text = NULL;
     if (rc == 0 && n == NULL)

@@ -366,8 +366,10 @@ static void explain(const vmux_callopts *o, int rc, const vmux_reply *reply)
     vmux__errbuf_set(o->errbuf, o->errlen, "%s", why != NULL ? why : "");
 }
 
-int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
-                    const char *const *argv, const size_t *argvlen, vmux_node_replies *out)
+/* vmux_call_nodes(); own: the library's own command, read under the default reply limits. */
+static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
+                      const char *const *argv, const size_t *argvlen, bool own,
+                      vmux_node_replies *out)
 {
     vmux_callopts o = {.size = sizeof o};
     vmux_node_replies res = {0};
@@ -377,14 +379,28 @@ int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int
     int rc = m == NULL || vmux__on_io_thread(m) ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o);
     if (rc == 0)
         rc = fanout_new(m, &o, nodes, argc, argv, argvlen, true, &f);
-    if (rc == 0)
+    if (rc == 0) {
+        f->flags |= own ? VMUX_OP_OWN : 0;
         rc = run_and_wait(m, f, &res);
+    }
     if (rc == 0 && out != NULL)
         *out = res;
     else
         vmux_node_replies_free(&res);
     explain(&o, rc, NULL);
     return rc;
+}
+
+int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
+                    const char *const *argv, const size_t *argvlen, vmux_node_replies *out)
+{
+    return call_nodes(m, opts, nodes, argc, argv, argvlen, false, out);
+}
+
+int vmux__fanout_call_nodes_own(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
+                                const char *const *argv, vmux_node_replies *out)
+{
+    return call_nodes(m, opts, nodes, argc, argv, NULL, true, out);
 }
 
 int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
@@ -407,7 +423,7 @@ int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set node
  * vmux_call_node(), and by node id too when id is not NULL; learnt: the node was learnt from a
  * node's view (vmux__fanout_call_node_id()), so a map without it is no bad argument.
  */
-static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool learnt,
+static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool learnt, bool own,
                      const char *host, int port, int argc, const char *const *argv,
                      const size_t *argvlen, vmux_reply **out)
 {
@@ -427,6 +443,7 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
         f->id = id;
         f->learnt = learnt;
         f->unknown = &unknown;
+        f->flags |= own ? VMUX_OP_OWN : 0;
         rc = run_and_wait(m, f, &res);
     }
     if (rc == 0 && res.count == 1) {
@@ -455,12 +472,12 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
 int vmux_call_node(vmux *m, const vmux_callopts *opts, const char *host, int port, int argc,
                    const char *const *argv, const size_t *argvlen, vmux_reply **out)
 {
-    return call_node(m, opts, NULL, false, host, port, argc, argv, argvlen, out);
+    return call_node(m, opts, NULL, false, false, host, port, argc, argv, argvlen, out);
 }
 
 int vmux__fanout_call_node_id(vmux *m, const vmux_callopts *opts, const char *id, const char *host,
-                              int port, int argc, const char *const *argv, const size_t *argvlen,
-                              vmux_reply **out)
+                              int port, bool own, int argc, const char *const *argv,
+                              const size_t *argvlen, vmux_reply **out)
 {
-    return call_node(m, opts, id, true, host, port, argc, argv, argvlen, out);
+    return call_node(m, opts, id, true, own, host, port, argc, argv, argvlen, out);
 }

@@ -21,10 +21,20 @@ bool vmux__fanout_cluster(vmux *m);
  * returns as vmux_call_node() does, except when neither finds a node: VMUX_ERR_NOT_CONNECTED (not
  * sent; a node that left the cluster, or a map behind it), with both in the error buffer, and a
  * refresh of the map is asked for. That is no bad argument: the caller learnt the node from a
- * node's view, which the map may not share yet.
+ * node's view, which the map may not share yet. own: the command is the library's own (cluster
+ * SCAN's CLUSTER NODES), its reply read under the default reply limits, not the user's
+ * (core/op.h VMUX_OP_OWN); false for the user's commands (a SCAN step).
  */
 int vmux__fanout_call_node_id(vmux *m, const vmux_callopts *opts, const char *id, const char *host,
-                              int port, int argc, const char *const *argv, const size_t *argvlen,
-                              vmux_reply **out);
+                              int port, bool own, int argc, const char *const *argv,
+                              const size_t *argvlen, vmux_reply **out);
+
+/*
+ * vmux_call_nodes() of a command of the library's own (cluster SCAN's CLUSTER NODES): the nodes'
+ * replies are read under the default reply limits, not the user's maxBulkLength and the like,
+ * which bound the replies to the user's commands. Same threads, returns and ownership.
+ */
+int vmux__fanout_call_nodes_own(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
+                                const char *const *argv, vmux_node_replies *out);
 
 #endif

@@ -41,11 +41,18 @@
 #define NTAGGED 40
 #define NP 3
 
+/* A handle on the seed named host, with the configuration keys extra ("" for none). */
+static vmux *open_seed_with(const char *host, const char *extra)
+{
+    char conf[192];
+    snprintf(conf, sizeof conf, "%s:%d%s%s", host, vt_cluster_port(CLUSTER, 0),
+             extra[0] != '\0' ? "," : "", extra);
+    return vt_open_conf(conf);
+}
+
 static vmux *open_seed_named(const char *host)
 {
-    char conf[128];
-    snprintf(conf, sizeof conf, "%s:%d", host, vt_cluster_port(CLUSTER, 0));
-    return vt_open_conf(conf);
+    return open_seed_with(host, "");
 }
 
 static vmux *open_seed(void)
@@ -172,13 +179,16 @@ static void connect_all(redisContext **c, char id[][64])
     }
 }
 
-/* Writes the keys through a handle on the seed named host, and scans every one of them. */
-static void scan_every_key_via(const char *host)
+/*
+ * Writes the keys through a handle on the seed named host (with the configuration keys extra),
+ * and scans every one of them.
+ */
+static void scan_every_key_via(const char *host, const char *extra)
 {
     redisContext *c[NP];
     char id[NP][64];
     connect_all(c, id);
-    vmux *m = open_seed_named(host);
+    vmux *m = open_seed_with(host, extra);
     struct keyset *ks = calloc(1, sizeof *ks);
     write_keys(m, c, ks);
     vmux_scan *it;
@@ -201,7 +211,18 @@ static void scan_every_key_via(const char *host)
 static void test_scan_every_key(void **state)
 {
     (void)state;
-    scan_every_key_via("127.0.0.1");
+    scan_every_key_via("127.0.0.1", "");
+}
+
+/*
+ * maxBulkLength bounds the replies to the user's commands (the SCAN steps' keys), not the
+ * CLUSTER NODES the iteration asks for itself (a few hundred bytes): with 64 every step failed
+ * VMUX_ERR_PROTOCOL before.
+ */
+static void test_scan_under_small_reply_limits(void **state)
+{
+    (void)state;
+    scan_every_key_via("127.0.0.1", "maxBulkLength=64");
 }
 
 /* Moves slot from primary `from` to primary `to`, keys and all, and tells every primary. */
@@ -360,7 +381,7 @@ static void test_scan_unknown_endpoint_seed_by_name(void **state)
 {
     (void)state;
     config_all("cluster-preferred-endpoint-type", "unknown-endpoint");
-    scan_every_key_via("localhost");
+    scan_every_key_via("localhost", "");
 }
 
 /* CLUSTER SLOTS gives the host names the nodes announce ("localhost"). */
@@ -370,7 +391,7 @@ static void test_scan_hostnames(void **state)
     config_all("cluster-announce-hostname", "localhost");
     config_all("cluster-preferred-endpoint-type", "hostname");
     assert_true(vt_poll_until(slots_name_localhost, NULL, 60000, 50));
-    scan_every_key_via("127.0.0.1");
+    scan_every_key_via("127.0.0.1", "");
 }
 
 /* ---- a one-node cluster (servers.h): the node knows no address for itself ---- */
@@ -457,6 +478,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scan_every_key),
+        cmocka_unit_test(test_scan_under_small_reply_limits),
         cmocka_unit_test(test_scan_across_migrations),
         cmocka_unit_test(test_scan_standalone),
         cmocka_unit_test_teardown(test_scan_unknown_endpoint_seed_by_name, endpoints_reset),
