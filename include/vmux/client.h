@@ -103,8 +103,9 @@ typedef struct vmux_stats {
     /** Subscriber connections that broke while a subscription was live: the messages published
      * until the subscriptions were live again are lost (VMUX_EVENT_SUBSCRIBER_LOST). */
     uint64_t subscriber_lost;
-    /** Cluster mode (docs/cluster.md): MOVED and ASK replies followed, and slot map refreshes
-     * asked of a node (CLUSTER SLOTS sent, periodic checks included). */
+    /** Cluster mode (docs/cluster.md): MOVED and ASK replies followed (a shard channel's
+     * SSUBSCRIBE's too), and slot map refreshes asked of a node (CLUSTER SLOTS sent: the first
+     * map's and the periodic checks included). */
     uint64_t cluster_moved;
     uint64_t cluster_asked;
     uint64_t cluster_refreshes;

@@ -293,6 +293,8 @@ static void on_error(struct vmux_sublink *sl, const vmux_reply *r)
               sl->port, msg);
     s->lost = true;
     s->retry_at = uv_now(&m->loop) + 1000;
+    if (parsed == 1 && rd.kind == VMUX_REDIRECT_MOVED)
+        vmux__count(&m->ctr.moved, 1); /* followed, as an op's: cluster_moved counts it */
     if (parsed == 1 && rd.kind == VMUX_REDIRECT_MOVED && !rd.unknown) {
         const char *host = rd.asked ? sl->host : rd.host;
         size_t hostlen = rd.asked ? (host != NULL ? strlen(host) : 0) : rd.hostlen;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/counters.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/expect.h"
@@ -140,6 +141,8 @@ static void on_info_cluster(int status, vmux_reply *reply, void *arg)
     else if (vmux__router_ask_myid(r) != 0 ||
              vmux__router_internal(r, r->seed, 2, argv, on_cluster_slots, r) != 0)
         settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_NOMEM, "cluster: out of memory");
+    else
+        vmux__count(&r->ctr->refreshes, 1); /* the first map: cluster_refreshes counts it */
 }
 
 /* Remembers which node the seed link reached ("host:port"). */
@@ -192,8 +195,10 @@ static void on_info_again(int status, vmux_reply *reply, void *arg)
     bool cluster = text != NULL && memmem(text, len, "cluster_enabled:1", 17) != NULL;
     vmux_reply_free(reply);
     static const char *const argv[] = {"CLUSTER", "SLOTS"};
-    if (cluster && vmux__router_mode(r) == VMUX_ROUTER_STANDALONE && vmux__router_ask_myid(r) == 0)
-        (void)vmux__router_internal(r, r->seed, 2, argv, on_slots_again, r);
+    if (cluster && vmux__router_mode(r) == VMUX_ROUTER_STANDALONE &&
+        vmux__router_ask_myid(r) == 0 &&
+        vmux__router_internal(r, r->seed, 2, argv, on_slots_again, r) == 0)
+        vmux__count(&r->ctr->refreshes, 1);
 }
 
 /*
