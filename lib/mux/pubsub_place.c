@@ -436,6 +436,8 @@ static bool idle_over(struct vmux *m, struct vmux_sublink *sl, uint64_t *wake_ms
     uint64_t now = uv_now(&m->loop);
     if (sl->failed || sl->unnamed_ms != 0 || m->pubsub.closed)
         return true;
+    if (clustered(m) && sl->host != NULL && !vmux__slotmap_names(m->router.map, sl->host, sl->port))
+        return true; /* a shard link's node left the map (probe30: it stayed the idle 30 s) */
     if (sl->idle_ms == 0)
         sl->idle_ms = now;
     uint64_t ends = sl->idle_ms + m->pubsub.idle_close_ms;

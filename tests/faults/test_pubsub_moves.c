@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "fakecluster.h"
+#include "mux/mux.h"
 #include "route/slot.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
@@ -239,6 +240,97 @@ static void test_old_node_after_move(void **state)
     vt_fcluster_stop(c);
 }
 
+static int count_sublinks(vmux *m, void *arg)
+{
+    int n = 0;
+    for (const struct vmux_sublink *sl = m->pubsub.links; sl != NULL; sl = sl->next)
+        n++;
+    *(int *)arg = n;
+    return 0;
+}
+
+static int keep_idle_links(vmux *m, void *arg)
+{
+    (void)arg;
+    m->pubsub.idle_close_ms = 600000; /* an idle link to a named node outlives the test */
+    return 0;
+}
+
+struct sublinks {
+    vmux *m;
+    int want;
+};
+
+struct on_node {
+    vt_fcluster *c;
+    size_t node;
+};
+
+static bool subscribed_on(void *arg)
+{
+    const struct on_node *o = arg;
+    return vt_fcluster_count(o->c, o->node, "SSUBSCRIBE") > 0;
+}
+
+static bool sublinks_are(void *arg)
+{
+    struct sublinks *l = arg;
+    int n = -1;
+    return vmux__run_on_io(l->m, count_sublinks, &n) == 0 && n == l->want;
+}
+
+/*
+ * Node 0 leaves the map (its slots all on node 1: a shard drained and removed); the shard channel
+ * moves to node 1, and node 0's subscriber link, with nothing on it and its node no longer named,
+ * closes at once rather than after the idle time (probe30: ~30 s after the node was removed).
+ */
+static void test_link_to_departed_node_closes(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    char ch[32], key[40];
+    int slot = name_in("dn:s", 0, 8191, -1, ch, sizeof ch);
+    snprintf(key, sizeof key, "{%s}k", ch);
+    char sub[256] = "", unsub[256] = "", moved[128];
+    push3(sub, sizeof sub, "ssubscribe", ch, NULL, 1);
+    push3(unsub, sizeof unsub, "sunsubscribe", ch, NULL, 0);
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, sub), 0);
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, unsub), 0);
+    assert_int_equal(vt_fcluster_rule(c, 1, ch, 1, 0, sub), 0);
+    vmux *m = open_on(c, 1);
+    assert_int_equal(vmux__run_on_io(m, keep_idle_links, NULL), 0);
+    static struct tally t;
+    vmux_sub *s;
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_SHARD, (vmux_str){ch, strlen(ch)}, on_message, &t, &s), 0);
+    assert_int_equal(vmux_sub_wait_live(s, WAIT_MS), 0);
+    struct sublinks one = {m, 1};
+    assert_true(sublinks_are(&one));
+
+    struct vt_fc_range all = {0, 16383, vt_fcluster_host(c, 1), vt_fcluster_port(c, 1)};
+    char *resp = vt_fcluster_slots_resp(&all, 1);
+    assert_non_null(resp);
+    vt_fcluster_set_slots(c, -1, resp);
+    free(resp);
+    snprintf(moved, sizeof moved, "-MOVED %d 127.0.0.1:%d\r\n", slot, vt_fcluster_port(c, 1));
+    assert_int_equal(vt_fcluster_rule(c, 0, key, 1, 0, moved), 0);
+    assert_int_equal(vt_fcluster_rule(c, 1, key, 1, 0, "$1\r\nv\r\n"), 0);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r), 0);
+    vmux_reply_free(r);
+    /* the refresh's map names node 1 alone: the channel goes there, node 0's link closes */
+    struct on_node n1 = {c, 1};
+    if (!vt_wait_until(subscribed_on, &n1, WAIT_MS))
+        fail_msg("the channel never moved to node 1");
+    assert_int_equal(vmux_sub_wait_live(s, WAIT_MS), 0);
+    if (!vt_wait_until(sublinks_are, &one, WAIT_MS))
+        fail_msg("node 0's subscriber link is still open");
+    assert_int_equal(vmux_unsubscribe(m, s), 0);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 #define PP_CHANNELS 10
 #define PP_GAP_MS 1000 /* how long the target answers MOVED back */
 
@@ -349,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_replay_after_failure),
         cmocka_unit_test(test_old_node_after_move),
         cmocka_unit_test(test_pingpong_backs_off),
+        cmocka_unit_test(test_link_to_departed_node_closes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
