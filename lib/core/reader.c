@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/config_internal.h"
 #include "core/reply_internal.h"
 #include "vmux/error.h"
 
@@ -82,11 +83,19 @@ __attribute__((format(printf, 3, 4))) static int reader_fail(vmux_reader *rd, in
     return rd->failed;
 }
 
+const struct vmux_reader_limits vmux__reader_own_limits = {
+    .max_bulk = VMUX_DEFAULT_MAX_BULK_LENGTH,
+    .max_elements = VMUX_DEFAULT_MAX_REPLY_ELEMENTS,
+    .max_buffer = VMUX_DEFAULT_MAX_REPLY_BUFFER,
+};
+
 vmux_reader *vmux__reader_new(const struct vmux_reader_limits *limits)
 {
     vmux_reader *rd = calloc(1, sizeof(*rd));
-    if (rd != NULL)
-        rd->limits = rd->sets[0] = rd->sets[1] = *limits;
+    if (rd != NULL) {
+        rd->limits = rd->sets[0] = *limits;
+        rd->sets[1] = vmux__reader_own_limits;
+    }
     return rd;
 }
 

@@ -29,15 +29,21 @@ struct vmux_reader_limits {
 };
 
 /*
+ * The limits of the library's own replies (the answers to the commands it sends itself: setup,
+ * ROLE, INFO, CLUSTER SLOTS...): the configuration's defaults, so that a user's low
+ * maxBulkLength or maxReplyElements cannot keep it from reading them.
+ */
+extern const struct vmux_reader_limits vmux__reader_own_limits;
+
+/*
  * Returns a new reader, or NULL when out of memory. limits bound the user's replies; the
- * library's own (vmux__reader_own()) are bound by the same until vmux__reader_set_own_limits().
+ * library's own (vmux__reader_own()) are bound by vmux__reader_own_limits.
  */
 vmux_reader *vmux__reader_new(const struct vmux_reader_limits *limits);
 
 /*
- * Sets the limits of the library's own replies (the answers to the commands it sends itself:
- * setup, ROLE, INFO, CLUSTER SLOTS...): a user's low maxBulkLength or maxReplyElements must not
- * keep it from reading them. limits is copied. Before the first reply is fed.
+ * Sets other limits for the library's own replies than vmux__reader_own_limits (for tests).
+ * limits is copied. Before the first reply is fed.
  */
 void vmux__reader_set_own_limits(vmux_reader *rd, const struct vmux_reader_limits *limits);
 

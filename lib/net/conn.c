@@ -199,7 +199,6 @@ struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpo
         free(c);
         return NULL;
     }
-    vmux__reader_set_own_limits(c->reader, &link->own_limits);
     c->link = link;
     c->ep = ep;
     c->fifo.keeps_husks = true; /* a timed-out op waits here for its late reply */

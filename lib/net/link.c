@@ -38,9 +38,6 @@ int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx 
     link->limits.max_bulk = cfg->max_bulk_length;
     link->limits.max_elements = cfg->max_reply_elements;
     link->limits.max_buffer = cfg->max_reply_buffer;
-    link->own_limits.max_bulk = VMUX_DEFAULT_MAX_BULK_LENGTH;
-    link->own_limits.max_elements = VMUX_DEFAULT_MAX_REPLY_ELEMENTS;
-    link->own_limits.max_buffer = VMUX_DEFAULT_MAX_REPLY_BUFFER;
     link->events = *events;
     link->arg = arg;
     /* readFrom (docs/replicas.md); a cluster handle's seed and node links until the map says
@@ -521,7 +518,7 @@ void vmux__link_set_auxiliary(struct vmux_link *link)
 
 void vmux__link_set_own(struct vmux_link *link)
 {
-    link->limits = link->own_limits;
+    link->limits = vmux__reader_own_limits;
 }
 
 void vmux__link_checking(struct vmux_link *link)

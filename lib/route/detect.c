@@ -122,6 +122,16 @@ static void not_cluster(struct vmux_router *r, const char *refused)
     }
 }
 
+/* Asks the seed for the first map (CLUSTER SLOTS; cb gets it), counted in cluster_refreshes. */
+static int ask_map(struct vmux_router *r, vmux_reply_cb cb)
+{
+    static const char *const argv[] = {"CLUSTER", "SLOTS"};
+    int rc = vmux__router_internal(r, r->seed, 2, argv, cb, r);
+    if (rc == 0)
+        vmux__count(&r->ctr->refreshes, 1);
+    return rc;
+}
+
 static void on_info_cluster(int status, vmux_reply *reply, void *arg)
 {
     struct vmux_router *r = arg;
@@ -135,14 +145,10 @@ static void on_info_cluster(int status, vmux_reply *reply, void *arg)
     vmux__errbuf_set(said, sizeof said, "%.*s", error && text ? (int)(len < 100 ? len : 100) : 0,
                      error && text ? text : "");
     vmux_reply_free(reply);
-    static const char *const argv[] = {"CLUSTER", "SLOTS"};
     if (!cluster)
         not_cluster(r, error ? said : NULL);
-    else if (vmux__router_ask_myid(r) != 0 ||
-             vmux__router_internal(r, r->seed, 2, argv, on_cluster_slots, r) != 0)
+    else if (vmux__router_ask_myid(r) != 0 || ask_map(r, on_cluster_slots) != 0)
         settle(r, VMUX_ROUTER_FAILED, VMUX_ERR_NOMEM, "cluster: out of memory");
-    else
-        vmux__count(&r->ctr->refreshes, 1); /* the first map: cluster_refreshes counts it */
 }
 
 /* Remembers which node the seed link reached ("host:port"). */
@@ -194,11 +200,8 @@ static void on_info_again(int status, vmux_reply *reply, void *arg)
     const char *text = status == 0 ? vmux_reply_str(reply, &len) : NULL;
     bool cluster = text != NULL && memmem(text, len, "cluster_enabled:1", 17) != NULL;
     vmux_reply_free(reply);
-    static const char *const argv[] = {"CLUSTER", "SLOTS"};
-    if (cluster && vmux__router_mode(r) == VMUX_ROUTER_STANDALONE &&
-        vmux__router_ask_myid(r) == 0 &&
-        vmux__router_internal(r, r->seed, 2, argv, on_slots_again, r) == 0)
-        vmux__count(&r->ctr->refreshes, 1);
+    if (cluster && vmux__router_mode(r) == VMUX_ROUTER_STANDALONE && vmux__router_ask_myid(r) == 0)
+        (void)ask_map(r, on_slots_again);
 }
 
 /*
