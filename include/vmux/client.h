@@ -123,14 +123,18 @@ typedef struct vmux_stats {
 VMUX_EXPORT int vmux_read_stats(const vmux *m, vmux_stats *out);
 
 /**
- * Fills *out, made with VMUX_INIT(vmux_stats), with the counters of one node's links
- * (host and port as vmux_call_nodes() or an event names the node): resent, retried, connects,
- * connect_failures, backlog, in_flight, bytes_in and bytes_out; the other fields are 0 (commands
- * are counted per handle: a command may move between nodes). The seed's node (the one the
- * handle's first connection reached; a standalone server is that node) reports the handle's own
- * links: its main link, blocking pool and subscriber link. vmux_read_stats() is the total over
- * every node. Any thread. Errors: VMUX_ERR_INVALID_ARG (m, host or out NULL, a port
- * outside 1..65535, out->size below sizeof(size_t), or a node the handle never had a link to).
+ * Fills *out, made with VMUX_INIT(vmux_stats), with the counters of one node's links (host and
+ * port as vmux_call_nodes() or an event names the node; an IPv6 host with or without brackets):
+ * resent, retried, connects, connect_failures, backlog, in_flight, bytes_in and bytes_out; the
+ * other fields are 0 (commands are counted per handle: a command may move between nodes). Every
+ * connection, and every attempt to make one, counts under the node it dialled: a configured
+ * endpoint, the primary the sentinels named, a node of the cluster map; the handle's main link,
+ * blocking pool and subscriber links under whichever of them they reach, so after a failover the
+ * old primary keeps what it was sent and the new one counts from its first connection. The seed's
+ * node of a cluster is one node under its configured name and the map's (either gives it).
+ * vmux_read_stats() is the total over every node. Any thread. Errors: VMUX_ERR_INVALID_ARG (m,
+ * host or out NULL, a port outside 1..65535, out->size below sizeof(size_t), or a node the handle
+ * never dialled), VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_read_node_stats(const vmux *m, const char *host, int port, vmux_stats *out);
 

@@ -21,6 +21,11 @@ struct vmux_counters {
     _Atomic uint64_t pending, pending_bytes;
     _Atomic uint64_t subscriber_lost, pubsub_dropped;
     _Atomic uint64_t moved, asked, refreshes; /* cluster mode (route/) */
+    /* Set on the handle's counters only (NULL elsewhere): the counters of host:port's links. A
+     * link given counters with by_node counts what a link counts (vmux__counters_add_links())
+     * in the block of the node it dials, from each connection attempt on (link.c count_at()). */
+    struct vmux_counters *(*by_node)(void *arg, const char *host, int port);
+    void *by_node_arg;
 };
 
 static inline void vmux__count(_Atomic uint64_t *c, uint64_t n)

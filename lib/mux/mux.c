@@ -524,9 +524,5 @@ int vmux_read_node_stats(const vmux *m, const char *host, int port, vmux_stats *
         return VMUX_ERR_INVALID_ARG;
     vmux_stats node = {.size = sizeof node};
     int rc = vmux__router_node_stats((struct vmux_router *)&m->router, host, port, &node);
-    if (rc < 0)
-        return rc;
-    if (rc == 1) /* the seed's node: the handle's own links (node is all zeroes) */
-        vmux__counters_add_links(&m->ctr, &node);
-    return vmux__sized_out(out, &node, sizeof node);
+    return rc != 0 ? rc : vmux__sized_out(out, &node, sizeof node);
 }

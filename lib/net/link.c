@@ -34,7 +34,7 @@ int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx 
     link->loop = loop;
     link->cfg = cfg;
     link->tls_ctx = tls_ctx;
-    link->ctr = ctr;
+    link->ctr = link->home = ctr;
     link->limits.max_bulk = cfg->max_bulk_length;
     link->limits.max_elements = cfg->max_reply_elements;
     link->limits.max_buffer = cfg->max_reply_buffer;
@@ -86,17 +86,42 @@ static void link_set_state(struct vmux_link *link, enum vmux_link_state to)
 }
 
 /* Publishes the backlog and in-flight depths for vmux_read_stats(). */
+/* Moves the link's share of a gauge from *pub to v (several links may count in one block). */
+static void publish(_Atomic uint64_t *g, uint64_t *pub, uint64_t v)
+{
+    if (v != *pub)
+        vmux__count(g, v - *pub); /* a decrease wraps to the same sum */
+    *pub = v;
+}
+
 static void link_gauges(struct vmux_link *link)
 {
     if (link->auxiliary)
         return;
-    vmux__gauge(&link->ctr->backlog, link->backlog.count);
-    vmux__gauge(&link->ctr->in_flight, link->conn != NULL ? link->conn->fifo.count : 0);
+    publish(&link->ctr->backlog, &link->pub_backlog, link->backlog.count);
+    publish(&link->ctr->in_flight, &link->pub_in_flight,
+            link->conn != NULL ? link->conn->fifo.count : 0);
+}
+
+/* From this attempt on, the link counts in the block of ep's node (counters.h, by_node). */
+static void count_at(struct vmux_link *link, const struct vmux_endpoint *ep)
+{
+    struct vmux_counters *home = link->home, *to;
+    if (home->by_node == NULL ||
+        (to = home->by_node(home->by_node_arg, ep->host, ep->port)) == NULL || to == link->ctr)
+        return; /* out of memory: it counts where it did */
+    uint64_t backlog = link->pub_backlog, in_flight = link->pub_in_flight;
+    publish(&link->ctr->backlog, &link->pub_backlog, 0);
+    publish(&link->ctr->in_flight, &link->pub_in_flight, 0);
+    link->ctr = to;
+    publish(&to->backlog, &link->pub_backlog, backlog);
+    publish(&to->in_flight, &link->pub_in_flight, in_flight);
 }
 
 void vmux__link_connect_to(struct vmux_link *link, const struct vmux_endpoint *ep)
 {
     VMUX_ASSERT(link->conn == NULL && link->state == LINK_CONNECTING);
+    count_at(link, ep);
     struct vmux_conn *c = vmux__conn_new(link, ep);
     if (c == NULL) {
         vmux__link_conn_failed(link, VMUX_ERR_NOMEM, "out of memory");
@@ -263,6 +288,7 @@ void vmux__link_close(struct vmux_link *link)
     vmux__opq_fail_all(&link->backlog, VMUX_ERR_CLOSED);
     for (int i = 0; i < VMUX_LINK_RETRY_LEVELS; i++)
         vmux__opq_fail_all(&link->retry_q[i], VMUX_ERR_CLOSED);
+    link_gauges(link); /* its share of the gauges leaves with it */
     link->open_timers = 2;
     uv_close((uv_handle_t *)&link->backoff, on_link_timer_closed);
     uv_close((uv_handle_t *)&link->retry_timer, on_link_timer_closed);

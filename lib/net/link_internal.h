@@ -46,8 +46,10 @@ struct vmux_repl {
 struct vmux_link {
     uv_loop_t *loop;
     const struct vmux_config *cfg;
-    vmux_tls_ctx *tls_ctx; /* NULL: plain TCP */
-    struct vmux_counters *ctr;
+    vmux_tls_ctx *tls_ctx;      /* NULL: plain TCP */
+    struct vmux_counters *ctr;  /* where it counts now: home, or (home->by_node) its node's */
+    struct vmux_counters *home; /* the counters it was made with */
+    uint64_t pub_backlog, pub_in_flight; /* its share of ctr's backlog and in_flight gauges */
     void (*push_fn)(vmux_reply *reply, void *arg); /* subscriber link: replies are pushes */
     void *push_arg;
     bool auxiliary;    /* pool or subscriber link: see vmux__link_set_auxiliary() */

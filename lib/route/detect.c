@@ -167,7 +167,7 @@ static int seed_where(struct vmux_router *r, const char *where)
     r->seed_port = port;
     vmux__router_seed_renamed(r);
     uv_mutex_lock(&r->stats_mu);
-    snprintf(r->seed_addr, sizeof r->seed_addr, "%s:%d", copy, port);
+    vmux__node_addr(r->seed_addr, sizeof r->seed_addr, copy, port);
     uv_mutex_unlock(&r->stats_mu);
     return 0;
 }

@@ -1,4 +1,9 @@
-/* vmux__router_nodes_stats(): every node's link counters at once, as one snapshot list. */
+/*
+ * Every node's link counters, by address: vmux__router_nodes_stats() for vmux_format_metrics(),
+ * vmux__router_node_stats() for vmux_read_node_stats(). Each block of r->node_counters is one
+ * address a link dialled; the seed's node may have two (its configured name and the map's), which
+ * are shown as one, under the map's.
+ */
 #include "route/node_stats.h"
 
 #include <stdio.h>
@@ -8,42 +13,69 @@
 
 #include "vmux/error.h"
 
-/* The seed's node answers to two names; its counters are the handle's, under the first. */
-static bool is_seed(const struct vmux_router *r, const char *addr)
+void vmux__node_addr(char *buf, size_t len, const char *host, int port)
 {
-    return (r->seed_addr[0] != '\0' && strcasecmp(r->seed_addr, addr) == 0) ||
-           (r->seed_as_addr[0] != '\0' && strcasecmp(r->seed_as_addr, addr) == 0);
+    snprintf(buf, len, strchr(host, ':') != NULL ? "[%s]:%d" : "%s:%d", host, port);
 }
 
-static size_t count_nodes(const struct vmux_router *r)
+/* The name a node is shown under: the map's name for the seed's configured one. */
+static void shown_addr(const struct vmux_router *r, char *addr, size_t len)
 {
-    size_t n = r->seed_addr[0] != '\0';
-    char addr[300];
-    for (const struct vmux_node_counters *c = r->node_counters; c != NULL; c = c->next) {
-        snprintf(addr, sizeof addr, "%s:%d", c->host, c->port);
-        n += !is_seed(r, addr);
-    }
+    if (r->seed_as_addr[0] != '\0' && strcasecmp(addr, r->seed_addr) == 0)
+        snprintf(addr, len, "%s", r->seed_as_addr);
+}
+
+static size_t count_blocks(const struct vmux_router *r)
+{
+    size_t n = 0;
+    for (const struct vmux_node_counters *c = r->node_counters; c != NULL; c = c->next)
+        n++;
     return n;
 }
 
-static void fill_nodes(const struct vmux_router *r, struct vmux_node_stats *out)
+static void fill_blocks(const struct vmux_router *r, struct vmux_node_stats *out)
 {
     size_t i = 0;
-    if (r->seed_addr[0] != '\0') {
-        snprintf(out[i].addr, sizeof out[i].addr, "%s", r->seed_addr);
-        vmux__counters_add_links(r->ctr, &out[i++].st);
-    }
-    for (const struct vmux_node_counters *c = r->node_counters; c != NULL; c = c->next) {
-        snprintf(out[i].addr, sizeof out[i].addr, "%s:%d", c->host, c->port);
-        if (!is_seed(r, out[i].addr))
-            vmux__counters_add_links(&c->ctr, &out[i++].st);
+    for (const struct vmux_node_counters *c = r->node_counters; c != NULL; c = c->next, i++) {
+        vmux__node_addr(out[i].addr, sizeof out[i].addr, c->host, c->port);
+        shown_addr(r, out[i].addr, sizeof out[i].addr);
+        out[i].st.size = sizeof out[i].st;
+        vmux__counters_add_links(&c->ctr, &out[i].st);
     }
 }
 
 static int by_addr(const void *a, const void *b)
 {
-    return strcmp(((const struct vmux_node_stats *)a)->addr,
-                  ((const struct vmux_node_stats *)b)->addr);
+    return strcasecmp(((const struct vmux_node_stats *)a)->addr,
+                      ((const struct vmux_node_stats *)b)->addr);
+}
+
+/* Adds from's link counters (those vmux__counters_add_links() adds) to to's. */
+static void add_links(vmux_stats *to, const vmux_stats *from)
+{
+    to->resent += from->resent;
+    to->retried += from->retried;
+    to->connects += from->connects;
+    to->connect_failures += from->connect_failures;
+    to->backlog += from->backlog;
+    to->in_flight += from->in_flight;
+    to->bytes_in += from->bytes_in;
+    to->bytes_out += from->bytes_out;
+}
+
+/* Sorts nodes[0 .. n) by address and makes entries of one address one; returns how many remain. */
+static size_t merge_same(struct vmux_node_stats *nodes, size_t n)
+{
+    if (n > 1)
+        qsort(nodes, n, sizeof *nodes, by_addr);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (kept > 0 && by_addr(&nodes[kept - 1], &nodes[i]) == 0)
+            add_links(&nodes[kept - 1].st, &nodes[i].st);
+        else if (kept++ != i)
+            nodes[kept - 1] = nodes[i];
+    }
+    return kept;
 }
 
 int vmux__router_nodes_stats(struct vmux_router *r, struct vmux_node_stats **out, size_t *n)
@@ -51,18 +83,38 @@ int vmux__router_nodes_stats(struct vmux_router *r, struct vmux_node_stats **out
     *out = NULL;
     *n = 0;
     uv_mutex_lock(&r->stats_mu);
-    size_t count = count_nodes(r);
+    size_t count = count_blocks(r);
     struct vmux_node_stats *nodes = count > 0 ? calloc(count, sizeof *nodes) : NULL;
     if (nodes != NULL)
-        fill_nodes(r, nodes);
+        fill_blocks(r, nodes);
     uv_mutex_unlock(&r->stats_mu);
     if (count > 0 && nodes == NULL)
         return VMUX_ERR_NOMEM;
-    for (size_t i = 0; i < count; i++)
-        nodes[i].st.size = sizeof nodes[i].st;
-    if (count > 1)
-        qsort(nodes, count, sizeof *nodes, by_addr);
     *out = nodes;
-    *n = count;
+    *n = merge_same(nodes, count);
     return 0;
+}
+
+int vmux__router_node_stats(struct vmux_router *r, const char *host, int port, vmux_stats *out)
+{
+    char addr[sizeof((struct vmux_node_stats *)0)->addr];
+    size_t hostlen = strlen(host);
+    if (hostlen > 2 && host[0] == '[' && host[hostlen - 1] == ']') /* as events name it */
+        snprintf(addr, sizeof addr, "%s:%d", host, port);
+    else
+        vmux__node_addr(addr, sizeof addr, host, port);
+    uv_mutex_lock(&r->stats_mu);
+    shown_addr(r, addr, sizeof addr);
+    uv_mutex_unlock(&r->stats_mu);
+    struct vmux_node_stats *nodes;
+    size_t n;
+    int rc = vmux__router_nodes_stats(r, &nodes, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (strcasecmp(nodes[i].addr, addr) == 0) {
+            add_links(out, &nodes[i].st);
+            free(nodes);
+            return 0;
+        }
+    free(nodes);
+    return rc != 0 ? rc : VMUX_ERR_INVALID_ARG;
 }

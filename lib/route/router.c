@@ -23,6 +23,11 @@ static bool router_redirect_event(struct vmux_link *link, struct vmux_op *op, vm
     return vmux__router_redirect(arg, link, op, reply);
 }
 
+static struct vmux_counters *counters_of(void *arg, const char *host, int port)
+{
+    return vmux__router_counters_of(arg, host, port);
+}
+
 void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux_config *cfg,
                        vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr,
                        const struct vmux_link_events *node_events, void *arg,
@@ -47,6 +52,8 @@ void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux
     r->replica_endpoints = cfg->nendpoints > 1 || cfg->service_name != NULL;
     r->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)r;
     uv_mutex_init(&r->stats_mu);
+    ctr->by_node = counters_of; /* the handle's links count per node they dial */
+    ctr->by_node_arg = r;
     vmux__router_refresh_init(r);
     vmux__router_bounce_init(r);
 }
@@ -58,8 +65,7 @@ static bool same_node(const char *a, int aport, const char *host, size_t hostlen
     return a != NULL && aport == port && strlen(a) == hostlen && strncasecmp(a, host, hostlen) == 0;
 }
 
-/* The counters of host:port's links, made on first use (kept if it left and comes back). */
-static struct vmux_counters *node_counters(struct vmux_router *r, const char *host, int port)
+struct vmux_counters *vmux__router_counters_of(struct vmux_router *r, const char *host, int port)
 {
     uv_mutex_lock(&r->stats_mu);
     struct vmux_node_counters *c = r->node_counters;
@@ -89,7 +95,7 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
     r->nodes = nodes;
     struct vmux_router_node n = {.port = port, .id = r->node_ids + 1};
     if ((n.host = strndup(host, hostlen)) == NULL || (n.cfg = vmux_config_dup(r->cfg)) == NULL ||
-        (n.ctr = node_counters(r, n.host, port)) == NULL)
+        (n.ctr = vmux__router_counters_of(r, n.host, port)) == NULL)
         goto fail;
     vmux_config_clear_endpoints(n.cfg);
     n.cfg->cluster_node = true; /* READONLY unless a primary's (readmode.c, docs/replicas.md) */
@@ -589,23 +595,4 @@ void vmux__router_stats_add(struct vmux_router *r, vmux_stats *out)
     for (const struct vmux_node_counters *c = r->node_counters; c != NULL; c = c->next)
         vmux__counters_add_links(&c->ctr, out);
     uv_mutex_unlock(&r->stats_mu);
-}
-
-int vmux__router_node_stats(struct vmux_router *r, const char *host, int port, vmux_stats *out)
-{
-    char addr[300];
-    snprintf(addr, sizeof addr, "%s:%d", host, port);
-    int rc = VMUX_ERR_INVALID_ARG;
-    uv_mutex_lock(&r->stats_mu);
-    if ((r->seed_addr[0] != '\0' && strcasecmp(r->seed_addr, addr) == 0) ||
-        (r->seed_as_addr[0] != '\0' && strcasecmp(r->seed_as_addr, addr) == 0))
-        rc = 1;
-    for (const struct vmux_node_counters *c = r->node_counters; rc != 1 && c != NULL; c = c->next)
-        if (c->port == port && strcasecmp(c->host, host) == 0) {
-            vmux__counters_add_links(&c->ctr, out);
-            rc = 0;
-            break;
-        }
-    uv_mutex_unlock(&r->stats_mu);
-    return rc;
 }

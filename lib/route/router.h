@@ -498,11 +498,22 @@ void vmux__router_bounce_close(struct vmux_router *r);
 /*
  * Any thread. vmux__router_stats_add() adds every node's link counters to *out (the handle's
  * totals). vmux__router_node_stats() fills *out with the link counters of the node at host:port
- * and returns 0; 1 when it is the seed's node (its links count in the handle's own counters);
- * VMUX_ERR_INVALID_ARG when the handle never had a link to it.
+ * (an IPv6 host with or without brackets; the seed's node under its configured name or the map's)
+ * and returns 0, or VMUX_ERR_INVALID_ARG when the handle never had a link to it, or
+ * VMUX_ERR_NOMEM.
  */
 void vmux__router_stats_add(struct vmux_router *r, vmux_stats *out);
 int vmux__router_node_stats(struct vmux_router *r, const char *host, int port, vmux_stats *out);
+
+/*
+ * I/O thread. The counters of host:port's links, made on first use and kept for the handle's
+ * life (a node that leaves and comes back counts on); NULL when out of memory. The handle's
+ * counters' by_node (core/counters.h), and the block of each node link the router opens.
+ */
+struct vmux_counters *vmux__router_counters_of(struct vmux_router *r, const char *host, int port);
+
+/* Writes "host:port" into buf, an IPv6 host in brackets ("[::1]:7000"), as events name nodes. */
+void vmux__node_addr(char *buf, size_t len, const char *host, int port);
 
 /*
  * I/O thread, after a new map (refresh.c): notes which node links' nodes the map no longer

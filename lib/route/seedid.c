@@ -37,7 +37,7 @@ static bool set_alias(struct vmux_router *r, const char *host, int port)
     vmux__router_seed_renamed(r);
     uv_mutex_lock(&r->stats_mu);
     if (copy != NULL)
-        snprintf(r->seed_as_addr, sizeof r->seed_as_addr, "%s:%d", copy, port);
+        vmux__node_addr(r->seed_as_addr, sizeof r->seed_as_addr, copy, port);
     else
         r->seed_as_addr[0] = '\0';
     uv_mutex_unlock(&r->stats_mu);

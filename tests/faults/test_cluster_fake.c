@@ -177,6 +177,15 @@ static void test_moved_ipv6(void **state)
     want_value(m, "k", "from-1");
     assert_int_equal(vt_fcluster_count(c, 1, "GET"), 1);
     assert_int_equal(vt_fcluster_accepted(c, 1), 1);
+    /* its counters, by the host as vmux_call_nodes() names it or as events do, in brackets */
+    vmux_stats a = VMUX_INIT(vmux_stats), b = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_node_stats(m, "::1", vt_fcluster_port(c, 1), &a), 0);
+    assert_int_equal(vmux_read_node_stats(m, "[::1]", vt_fcluster_port(c, 1), &b), 0);
+    assert_true(a.connects == 1 && b.connects == 1 && a.bytes_out > 0);
+    char text[8192], label[64];
+    assert_true(vmux_format_metrics(m, text, sizeof text) > 0);
+    snprintf(label, sizeof label, "node=\"[::1]:%d\"", vt_fcluster_port(c, 1));
+    assert_non_null(strstr(text, label));
     vmux_close(m);
     vt_fcluster_stop(c);
 }

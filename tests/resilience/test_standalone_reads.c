@@ -14,6 +14,8 @@
  *   offset falls behind, and reads skip it until it has caught up;
  * - B made a primary by hand (REPLICAOF NO ONE): not the primary's replica, so reads skip it;
  * - the primary moves (B promoted, A and C its replicas): reads follow to A and C, writes to B;
+ *   each server's link counters (vmux_read_node_stats(), vmux_format_metrics()) stay its own:
+ *   none goes down, and together they are the handle's totals;
  * - a replica SIGKILLed under 4 threads of typed vmux_get(): no read fails, the reads go on.
  */
 #include <setjmp.h>
@@ -389,6 +391,51 @@ static void test_replica_behind_skipped(void **state)
     vt_proxy_stop(px);
 }
 
+/* Bytes the handle sent to each server (its node counters), and the total; false if unknown. */
+static bool bytes_out(vmux *m, uint64_t out[3], uint64_t *total)
+{
+    vmux_stats all = VMUX_INIT(vmux_stats);
+    if (vmux_read_stats(m, &all) != 0)
+        return false;
+    *total = all.bytes_out;
+    for (int i = 0; i < 3; i++) {
+        vmux_stats one = VMUX_INIT(vmux_stats);
+        if (vmux_read_node_stats(m, "127.0.0.1", srv[i].port, &one) != 0)
+            return false;
+        out[i] = one.bytes_out;
+    }
+    return true;
+}
+
+/*
+ * Each server's counters never went below before[], and together they are the handle's total
+ * (read again until no heartbeat or replica check moved them meanwhile).
+ */
+static void node_bytes_hold(vmux *m, const uint64_t before[3])
+{
+    uint64_t now[3], total, again, until = uv_hrtime() + DEADLINE_NS;
+    for (;;) {
+        assert_true(bytes_out(m, now, &total));
+        for (int i = 0; i < 3; i++)
+            assert_true(now[i] >= before[i]);
+        vmux_stats all = VMUX_INIT(vmux_stats);
+        assert_int_equal(vmux_read_stats(m, &all), 0);
+        again = all.bytes_out;
+        if (total == again && now[0] + now[1] + now[2] == total)
+            break;
+        assert_true(uv_hrtime() < until);
+        uv_sleep(20);
+    }
+    char text[16384]; /* one series per server, under their ports */
+    int len = vmux_format_metrics(m, text, sizeof text);
+    assert_true(len > 0 && (size_t)len < sizeof text);
+    for (int i = 0; i < 3; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "node=\"127.0.0.1:%d\"", srv[i].port);
+        assert_non_null(strstr(text, label));
+    }
+}
+
 static bool writes_on(vmux *m, int i)
 {
     long before = calls(i, "set");
@@ -404,6 +451,8 @@ static void test_primary_moves(void **state)
     assert_non_null(m);
     write_keys(m);
     warm_up(m, (const bool[3]){false, true, true});
+    uint64_t before[3], total;
+    assert_true(bytes_out(m, before, &total));
     /* B promoted, A and C its replicas: the handle's writes meet READONLY on A, it reconnects,
      * ROLE finds B, and the map follows */
     admin(1, "REPLICAOF NO ONE");
@@ -423,6 +472,7 @@ static void test_primary_moves(void **state)
     assert_int_equal(calls(0, "get") + calls(2, "get"), 2 * NKEYS);
     assert_int_equal(calls(1, "set"), NKEYS);
     no_readonly_errors();
+    node_bytes_hold(m, before);
     vmux_close(m);
 }
 
