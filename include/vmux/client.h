@@ -6,6 +6,15 @@
  * The handle owns one I/O thread running a libuv loop. That thread owns every socket; callers'
  * commands are encoded in their own thread, queued, and written together once per loop turn, so
  * many threads' commands share each write and each read (see docs/architecture.md).
+ *
+ * Threads and signals. A call that may block holds the calling thread's cancellation off
+ * (pthread_setcancelstate()) until it returns, by its deadline: a pthread_cancel() sent meanwhile
+ * takes effect at the thread's next cancellation point after the call, so a cancelled caller
+ * never leaves the handle, a lock or its reply half done. The I/O thread starts with the signal
+ * mask of the thread that calls vmux_open(), with SIGPIPE blocked as well: block a signal that a
+ * thread of yours takes with sigwait() before vmux_open(), or the I/O thread may be the one it is
+ * delivered to. The process need not ignore SIGPIPE: the I/O thread blocks it, and a caller that
+ * writes to a socket itself sends with MSG_NOSIGNAL.
  */
 #ifndef VMUX_CLIENT_H
 #define VMUX_CLIENT_H

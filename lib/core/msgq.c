@@ -5,6 +5,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "core/nocancel.h"
 #include "core/value.h"
 #include "vmux/error.h"
 
@@ -218,6 +219,7 @@ int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg)
     if (q == NULL || msg == NULL || timeout_ms < VMUX_FOREVER)
         return VMUX_ERR_INVALID_ARG;
     memset(msg, 0, sizeof(*msg));
+    int cancel = vmux__nocancel();
     uv_mutex_lock(&q->mu);
     int rc = VMUX_ERR_TIMEOUT;
     if (wait_nonempty(q, timeout_ms)) {
@@ -230,6 +232,7 @@ int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg)
         }
     }
     uv_mutex_unlock(&q->mu);
+    vmux__cancel_restore(cancel);
     return rc;
 }
 

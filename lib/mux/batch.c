@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/nocancel.h"
 #include "core/assert.h"
 #include "core/encode.h"
 #include "core/reply_internal.h"
@@ -326,11 +327,13 @@ int vmux__batch_call(vmux *m, const vmux_callopts *opts, const struct vmux_part 
     if (m == NULL || results == NULL || vmux__on_io_thread(m))
         return VMUX_ERR_INVALID_ARG;
     struct batch_wait w = {.state = VMUX_WAIT_IDLE, .out = results, .m = m};
+    int cancel = vmux__nocancel();
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     int rc = submit_batch(m, opts, parts, n, true, start_ns, batch_wait_done, &w);
     if (rc == 0)
         vmux__wait_sleep(&w.state); /* at once when the caller read the replies itself */
     else
         atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
+    vmux__cancel_restore(cancel);
     return rc;
 }

@@ -10,6 +10,7 @@
 
 #include "core/encode.h"
 #include "core/errbuf.h"
+#include "core/nocancel.h"
 #include "core/sized.h"
 #include "core/explain.h"
 #include "mux/mux.h"
@@ -162,8 +163,8 @@ static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
  * Once op is accepted this function does not touch m again: vmux_close() may free the handle
  * as soon as op completes, so the waiter count is given back by the completion (sync_done).
  */
-static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint64_t start_ns,
-                   vmux_reply **out)
+static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint64_t start_ns,
+                        vmux_reply **out)
 {
     struct sync_wait w = {.state = VMUX_WAIT_IDLE, .m = m};
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
@@ -194,12 +195,34 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint6
     return rc;
 }
 
+/* call_op_held() with thread cancellation held off (core/nocancel.h). */
+static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint64_t start_ns,
+                   vmux_reply **out)
+{
+    int cancel = vmux__nocancel();
+    int rc = call_op_held(m, opts, op, start_ns, out);
+    vmux__cancel_restore(cancel);
+    return rc;
+}
+
+/* Why a synchronous call from a callback is refused. */
+static const char ON_IO_THREAD[] =
+    "a synchronous call from a vmux callback (on the I/O thread) would wait for itself: use the "
+    "_async form, or hand the work to a thread of your own";
+
 static int check_sync(vmux *m, const vmux_callopts **opts, vmux_callopts *local, vmux_reply **out)
 {
     if (out != NULL)
         *out = NULL;
-    if (m == NULL || out == NULL || vmux__on_io_thread(m))
+    if (m == NULL || out == NULL)
         return VMUX_ERR_INVALID_ARG;
+    if (vmux__forked(m))
+        return VMUX_ERR_FORKED;  /* a child forked from a callback is on no I/O thread */
+    if (vmux__on_io_thread(m)) { /* words for the caller's buffer (or vmux_last_error()) */
+        if (*opts != NULL && (*opts)->errbuf != NULL && (*opts)->errlen != 0)
+            vmux__errbuf_set((*opts)->errbuf, (*opts)->errlen, "%s", ON_IO_THREAD);
+        return VMUX_ERR_INVALID_ARG;
+    }
     return check_opts(opts, local);
 }
 
@@ -279,7 +302,9 @@ int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *a
     if (rc == 0)
         rc = encode(m, opts, argc, argv, argvlen, &op, &start);
     if (rc != 0) {
-        if (rc != VMUX_ERR_CROSSSLOT) /* its message is in the buffer already */
+        bool worded = rc == VMUX_ERR_CROSSSLOT || (rc == VMUX_ERR_INVALID_ARG && m != NULL &&
+                                                   out != NULL && vmux__on_io_thread(m));
+        if (!worded) /* else its message is in the buffer already */
             explain(opts, rc, NULL);
         return rc;
     }

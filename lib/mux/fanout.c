@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/nocancel.h"
 #include "core/assert.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
@@ -341,6 +342,7 @@ static int run_and_wait(vmux *m, struct fanout *f, vmux_node_replies *res)
     }
     f->cb = wait_done;
     f->userdata = &w;
+    int cancel = vmux__nocancel();
     int rc = fanout_submit(m, f);
     if (rc == 0) {
         uv_mutex_lock(&w.lock);
@@ -349,6 +351,7 @@ static int run_and_wait(vmux *m, struct fanout *f, vmux_node_replies *res)
         uv_mutex_unlock(&w.lock);
         rc = w.status;
     }
+    vmux__cancel_restore(cancel);
     uv_cond_destroy(&w.cond);
     uv_mutex_destroy(&w.lock);
     if (w.res != NULL) {

@@ -61,4 +61,7 @@ void vmux__close_in_child(vmux *m)
         close(m->loop.async_io_watcher.fd);
     if (m->loop.async_wfd >= 0 && m->loop.async_wfd != m->loop.async_io_watcher.fd)
         close(m->loop.async_wfd);
+    for (int i = 0; i < 2; i++) /* the loop's signal pipe (libuv makes one per loop) */
+        if (m->loop.signal_pipefd[i] >= 0)
+            close(m->loop.signal_pipefd[i]);
 }

@@ -15,6 +15,7 @@
 #include "core/bigmem.h"
 #include "core/errbuf.h"
 #include "core/log.h"
+#include "core/nocancel.h"
 #include "core/sized.h"
 #include "mux/near.h"
 #include "net/sentinel.h"
@@ -445,17 +446,9 @@ static int wait_first_connection(vmux *m, char *errbuf, size_t errlen)
     return rc;
 }
 
-int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen)
+/* vmux_open() past its argument checks, with thread cancellation held off (core/nocancel.h). */
+static int open_held(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen)
 {
-    if (out != NULL)
-        *out = NULL;
-    if (cfg == NULL || out == NULL) {
-        vmux__errbuf_set(errbuf, errlen, "vmux_open: cfg and out must not be NULL");
-        return VMUX_ERR_INVALID_ARG;
-    }
-    int rc = check_config(cfg, errbuf, errlen);
-    if (rc != 0)
-        return rc;
     vmux *m = calloc(1, sizeof(*m));
     if (m == NULL) {
         vmux__errbuf_set(errbuf, errlen, "out of memory while creating the handle");
@@ -464,7 +457,8 @@ int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen)
     vmux__fork_watch();
     m->fork_gen = vmux__fork_generation();
     m->pubsub.idle_close_ms = VMUX__PUBSUB_IDLE_CLOSE_MS;
-    if ((rc = mux_init(m, cfg, errbuf, errlen)) != 0)
+    int rc = mux_init(m, cfg, errbuf, errlen);
+    if (rc != 0)
         return rc; /* mux_init freed m */
     if ((rc = uv_thread_create(&m->thread, io_main, m)) != 0) {
         vmux__errbuf_set(errbuf, errlen, "cannot start the I/O thread: %s", uv_strerror(rc));
@@ -477,6 +471,23 @@ int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen)
     }
     *out = m;
     return 0;
+}
+
+int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size_t errlen)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (cfg == NULL || out == NULL) {
+        vmux__errbuf_set(errbuf, errlen, "vmux_open: cfg and out must not be NULL");
+        return VMUX_ERR_INVALID_ARG;
+    }
+    int rc = check_config(cfg, errbuf, errlen);
+    if (rc != 0)
+        return rc;
+    int cancel = vmux__nocancel();
+    rc = open_held(cfg, out, errbuf, errlen);
+    vmux__cancel_restore(cancel);
+    return rc;
 }
 
 int vmux_open_str(const char *config, vmux **out, char *errbuf, size_t errlen)
@@ -505,7 +516,9 @@ void vmux_close(vmux *m)
                 "vmux_close: called from a vmux callback, on the I/O thread it must join\n");
         abort();
     }
+    int cancel = vmux__nocancel();
     mux_stop(m, true);
+    vmux__cancel_restore(cancel);
 }
 
 int vmux_read_stats(const vmux *m, vmux_stats *out)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/nocancel.h"
 #include "core/counters.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
@@ -454,6 +455,7 @@ int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms)
     if (vmux__on_io_thread(sub->m))
         return VMUX_ERR_INVALID_ARG; /* the confirmation comes on this thread: it would wait */
     uint64_t until = uv_hrtime() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
+    int cancel = vmux__nocancel();
     uv_mutex_lock(&sub->mu);
     while (!sub->live) {
         if (timeout_ms < 0) {
@@ -466,6 +468,7 @@ int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms)
     }
     bool live = sub->live;
     uv_mutex_unlock(&sub->mu);
+    vmux__cancel_restore(cancel);
     return live ? 0 : VMUX_ERR_TIMEOUT;
 }
 

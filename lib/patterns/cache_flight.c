@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/nocancel.h"
 #include "core/why.h"
 #include "patterns/cache_internal.h"
 #include "vmux/error.h"
@@ -108,12 +109,14 @@ static int flight_result(const struct flight *f, vmux_bytes *value)
 static int flight_wait(vmux_cache *c, struct flight *f, uint64_t deadline_ns, vmux_bytes *value)
 {
     f->waiters++;
+    int cancel = vmux__nocancel();
     while (!f->done) {
         uint64_t now = uv_hrtime();
         if (now >= deadline_ns)
             break;
         (void)uv_cond_timedwait(&f->cond, &c->lock, deadline_ns - now);
     }
+    vmux__cancel_restore(cancel);
     int rc = f->done ? flight_result(f, value) : VMUX_ERR_TIMEOUT;
     if (rc == VMUX_ERR_TIMEOUT && !f->done)
         vmux__why_set(rc, "waited for another caller's load of this key until wait_ms passed");

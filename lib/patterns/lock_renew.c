@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/nocancel.h"
 #include "patterns/lock_internal.h"
 
 /* KEYS[1] lock; ARGV[1] token. For an extension confirmed after its holding's lease ended. */
@@ -287,6 +288,7 @@ int vmux__lock_renewer_add(vmux_lock *l)
  * thread after its last user. */
 void vmux__lock_renewer_remove(vmux_lock *l)
 {
+    int cancel = vmux__nocancel();
     uv_mutex_lock(&R.mu);
     for (vmux_lock **p = &R.list; *p != NULL; p = &(*p)->rnext)
         if (*p == l) {
@@ -306,4 +308,5 @@ void vmux__lock_renewer_remove(vmux_lock *l)
         uv_thread_join(&R.thread);
     }
     uv_mutex_unlock(&R.life);
+    vmux__cancel_restore(cancel);
 }

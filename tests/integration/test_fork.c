@@ -3,7 +3,9 @@
  *
  * - In the child every call on the inherited handle fails at once with VMUX_ERR_FORKED (sync,
  *   async: its callback never runs, typed, subscribe); closing it there is safe, runs none of
- *   the parent's callbacks, and a new handle opened in the child works.
+ *   the parent's callbacks, closes the child's copies of its loop's descriptors (epoll, wake-up,
+ *   signal pipe: probe33 found the signal pipe left open), and a new handle opened in the child
+ *   works.
  * - The parent's connection is not disturbed: its CLIENT ID and the connects counter stay the
  *   same, and it keeps serving, also when other threads have calls in flight at the instant of
  *   fork (every one of their calls succeeds).
@@ -15,12 +17,14 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "mux/mux.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -92,8 +96,12 @@ static void child_main(vmux *m, const char *key, const char *want, vmux_sub *inh
                 6);
     if (inherited != NULL)
         CHILD_CHECK(vmux_sub_wait_live(inherited, -1) == VMUX_ERR_FORKED, 10);
-    vmux_close(m);
+    int loop_fds[] = {uv_backend_fd(&m->loop), m->loop.async_io_watcher.fd,
+                      m->loop.signal_pipefd[0], m->loop.signal_pipefd[1]};
+    vmux_close(m); /* in the child: frees nothing, so m is still there to look at */
     CHILD_CHECK(atomic_load(&child_callbacks) == 0, 7);
+    for (size_t i = 0; i < sizeof loop_fds / sizeof loop_fds[0]; i++)
+        CHILD_CHECK(loop_fds[i] < 0 || fcntl(loop_fds[i], F_GETFD) == -1, 11);
 
 #ifdef __SANITIZE_THREAD__
     /* ThreadSanitizer cannot follow a thread started after a multi-threaded fork (it finds the

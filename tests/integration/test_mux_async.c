@@ -252,6 +252,7 @@ struct chain {
     int id, step;
     int sync_rc;          /* what vmux_call returned when tried on the I/O thread */
     bool sync_out_null;   /* and whether it left *out NULL */
+    bool sync_worded;     /* and said why in its errbuf, as a typed call does */
     atomic_int forgotten; /* vmux_call_forget from the callback accepted */
     atomic_int bad;       /* wrong replies or refused submissions */
     atomic_bool finished;
@@ -273,9 +274,19 @@ static void chain_try_sync(struct chain *c)
 {
     const char *ping[] = {"PING"};
     vmux_reply *out = (vmux_reply *)&c->sync_rc; /* a non-NULL marker the call must clear */
-    c->sync_rc = vmux_call(c->m, NULL, 1, ping, NULL, &out);
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts);
+    o.errbuf = why;
+    o.errlen = sizeof why;
+    c->sync_rc = vmux_call(c->m, &o, 1, ping, NULL, &out);
     c->sync_out_null = out == NULL;
     vmux_reply_free(c->sync_rc == 0 || c->sync_rc == VMUX_ERR_SERVER ? out : NULL);
+    bool generic = strstr(why, "from a vmux callback") != NULL;
+    why[0] = '\0';
+    int64_t n = 0;
+    c->sync_worded = generic &&
+                     vmux_incr(c->m, &o, VMUX_STR("mc:never"), &n) == VMUX_ERR_INVALID_ARG &&
+                     strstr(why, "from a vmux callback") != NULL;
 }
 
 static void chain_cb(int status, vmux_reply *reply, void *userdata)
@@ -340,6 +351,7 @@ static void test_callbacks_submit_follow_ups(void **state)
         assert_int_equal(atomic_load(&c[i].forgotten), CHAIN_STEPS);
         assert_int_equal(c[i].sync_rc, VMUX_ERR_INVALID_ARG);
         assert_true(c[i].sync_out_null);
+        assert_true(c[i].sync_worded);
     }
 }
 

@@ -2,7 +2,9 @@
  * Many threads, one handle: every synchronous call must get its own reply. 32 threads each make
  * 10,000 calls through one vmux whose values name the thread and the sequence number, so a reply
  * handed to the wrong caller shows up as a byte mismatch. Also: arguments and values that hold
- * NUL bytes, CR LF and nothing at all go through unchanged.
+ * NUL bytes, CR LF and nothing at all go through unchanged; a caller thread cancelled
+ * (pthread_cancel()) while it calls leaves the handle working for the others (probe33: it kept
+ * the direct lane, and every other caller, and vmux_close(), hung).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -137,6 +139,74 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/*
+ * Callers that INCR in a loop. A cancelled one goes on calling (the library holds cancellation
+ * off while it works) until it is told to reach a cancellation point of its own (exit_now);
+ * without that hold, the cancel acted inside its next call.
+ */
+struct canceled_run {
+    vmux *m;
+    atomic_int calls[4];
+    atomic_bool exit_now[4];
+    atomic_bool stop;
+};
+
+struct canceled_caller {
+    struct canceled_run *run;
+    int id;
+};
+
+static void *incr_main(void *arg)
+{
+    struct canceled_caller *c = arg;
+    const char *argv[] = {"INCR", "threads:cancel"};
+    while (!atomic_load(&c->run->stop)) {
+        vmux_reply *r = NULL;
+        if (vmux_call(c->run->m, NULL, 2, argv, NULL, &r) == 0)
+            atomic_fetch_add(&c->run->calls[c->id], 1);
+        vmux_reply_free(r);
+        if (atomic_load(&c->run->exit_now[c->id]))
+            pthread_testcancel();
+    }
+    return NULL;
+}
+
+/* Waits until caller id has made want calls in all; false after 30 s. */
+static bool calls_reach(struct canceled_run *run, int id, int want)
+{
+    for (int i = 0; i < 30000 && atomic_load(&run->calls[id]) < want; i++)
+        usleep(1000);
+    return atomic_load(&run->calls[id]) >= want;
+}
+
+static void test_canceled_caller(void **state)
+{
+    (void)state;
+    struct canceled_run run = {.m = vt_open("plain", "syncTimeout=2000")};
+    assert_non_null(run.m);
+    struct canceled_caller c[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        c[i] = (struct canceled_caller){.run = &run, .id = i};
+        assert_int_equal(pthread_create(&t[i], NULL, incr_main, &c[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        assert_true(calls_reach(&run, i, 200));
+    for (int round = 0; round < 3; round++) { /* callers 0, 1 and 2 in turn */
+        assert_int_equal(pthread_cancel(t[round]), 0);
+        for (int i = round; i < 4; i++) /* it and the others go on */
+            assert_true(calls_reach(&run, i, atomic_load(&run.calls[i]) + 500));
+        atomic_store(&run.exit_now[round], true);
+        void *how = NULL;
+        assert_int_equal(pthread_join(t[round], &how), 0);
+        assert_ptr_equal(how, PTHREAD_CANCELED);
+    }
+    assert_true(calls_reach(&run, 3, atomic_load(&run.calls[3]) + 1000)); /* the last goes on */
+    atomic_store(&run.stop, true);
+    assert_int_equal(pthread_join(t[3], NULL), 0);
+    vmux_close(run.m);
+}
+
 static void test_many_threads_one_handle(void **state)
 {
     (void)state;
@@ -240,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_binary_keys_and_values),
         cmocka_unit_test(test_large_binary_value),
         cmocka_unit_test(test_many_threads_one_handle),
+        cmocka_unit_test(test_canceled_caller),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
