@@ -3,9 +3,11 @@
  * (argv[1], else the VMUX_CONFIG environment variable, else "127.0.0.1:6379"), which it shows as
  * vmux_config_to_string() writes it (a password as "*****", never in clear), stores a key
  * with SET, reads it back with GET, stores it again with a 60-second expiry (SET ... EX 60),
- * asks the server for the time left with TTL, and prints each step. Every failure is reported
- * with vmux_strerror() and, when opening, the reason the library wrote into the error buffer;
- * the program then exits with status 1. Everything it allocates is freed.
+ * asks the server for the time left with TTL, counts its run with an INCR whose reply nobody
+ * waits for (vmux_call_forget()), and before closing waits until the server has answered
+ * everything sent (vmux_drain()), so the count is never lost. It prints each step. Every failure is
+ * reported with vmux_strerror() and, when opening, the reason the library wrote into the error
+ * buffer; the program then exits with status 1. Everything it allocates is freed.
  *
  *   hello [CONFIG]        e.g. hello "127.0.0.1:6379,syncTimeout=2000"
  *                               hello "valkey://user:pass@localhost:6380/0"
@@ -140,6 +142,13 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = hello(m);
+    const char *count[] = {"INCR", HELLO_KEY ":runs"};
+    if (rc == 0 && (rc = vmux_call_forget(m, NULL, 2, count, NULL)) == 0)
+        rc = vmux_drain(m, 5000); /* the INCR has run once this returns 0 */
+    if (rc == 0)
+        printf("> INCR %s:runs (not waited for; drained before closing)\n", HELLO_KEY);
+    else if (rc != -1)
+        fprintf(stderr, "hello: counting the run: %s\n", vmux_strerror(rc));
     vmux_close(m);
     if (rc == 0)
         printf("done\n");

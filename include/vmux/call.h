@@ -183,7 +183,8 @@ VMUX_EXPORT int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc,
                                 void *userdata);
 
 /**
- * Queues a command whose reply nobody wants: the reply (or error) is read and dropped. Returns
+ * Queues a command whose reply nobody wants: the reply (or error) is read and dropped. One still
+ * held when vmux_close() runs is dropped with the rest: vmux_drain() first (client.h). Returns
  * 0 when accepted, or VMUX_ERR_INVALID_ARG, VMUX_ERR_UNSUPPORTED, VMUX_ERR_CROSSSLOT,
  * VMUX_ERR_NOMEM, VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes
  * reached; checked before a large command's arguments are copied), VMUX_ERR_FORKED (called in a

@@ -23,6 +23,7 @@
 
 #include "vmux/config.h"
 #include "vmux/export.h"
+#include "vmux/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,6 +66,21 @@ VMUX_EXPORT int vmux_open(const vmux_config *cfg, vmux **out, char *errbuf, size
  * VMUX_ERR_CONFIG with the offending token in errbuf.
  */
 VMUX_EXPORT int vmux_open_str(const char *config, vmux **out, char *errbuf, size_t errlen);
+
+/**
+ * Waits until the handle holds no command: every command accepted before or during the wait has
+ * completed (its reply came, or it failed or timed out; a command that timed out after it was
+ * written is held until its reply comes or its connection ends), or until timeout_ms passed
+ * (VMUX_FOREVER: no limit). For a shutdown that loses nothing: stop your threads' submissions,
+ * drain, then vmux_close(), which completes what is still held with VMUX_ERR_CLOSED (a
+ * vmux_call_forget() command among them is simply dropped). A blocking command counts until it
+ * returns; subscriptions are not commands and do not count. Returns 0 once nothing is held,
+ * VMUX_ERR_TIMEOUT if something still is when timeout_ms passed (vmux_read_stats() tells how
+ * much: pending). Any thread but the I/O thread. Errors: VMUX_ERR_INVALID_ARG (m NULL,
+ * timeout_ms below VMUX_FOREVER, or called from a callback, on the I/O thread, whose commands
+ * it would wait for), VMUX_ERR_FORKED.
+ */
+VMUX_EXPORT int vmux_drain(vmux *m, int64_t timeout_ms);
 
 /**
  * Closes the handle: every command not yet completed completes with VMUX_ERR_CLOSED (sync

@@ -1,5 +1,12 @@
 #include "core/counters.h"
 
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
 #include "vmux/error.h"
 
 void vmux__count_completion(struct vmux_counters *c, int status)
@@ -53,8 +60,34 @@ void vmux__counters_release(struct vmux_counters *c, uint64_t len)
 
 void vmux__counters_release_n(struct vmux_counters *c, uint64_t n, uint64_t bytes)
 {
-    atomic_fetch_sub_explicit(&c->pending, n, memory_order_relaxed);
     atomic_fetch_sub_explicit(&c->pending_bytes, bytes, memory_order_relaxed);
+    /* seq_cst (the same locked instruction on x86): a drainer that saw pending above 0 is seen */
+    if (atomic_fetch_sub_explicit(&c->pending, n, memory_order_seq_cst) == n &&
+        atomic_load_explicit(&c->drainers, memory_order_seq_cst) != 0) {
+        atomic_fetch_add_explicit(&c->drained, 1, memory_order_seq_cst);
+        syscall(SYS_futex, &c->drained, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    }
+}
+
+bool vmux__counters_drain(struct vmux_counters *c, int64_t timeout_ms)
+{
+    uint64_t until = uv_hrtime() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
+    atomic_fetch_add_explicit(&c->drainers, 1, memory_order_seq_cst);
+    for (;;) {
+        unsigned seen = atomic_load_explicit(&c->drained, memory_order_seq_cst);
+        if (atomic_load_explicit(&c->pending, memory_order_seq_cst) == 0)
+            break;
+        uint64_t now = uv_hrtime();
+        if (timeout_ms >= 0 && now >= until)
+            break;
+        struct timespec left = {.tv_sec = (time_t)((until - now) / 1000000000u),
+                                .tv_nsec = (long)((until - now) % 1000000000u)};
+        /* returns at once if a release bumped drained after seen was read */
+        syscall(SYS_futex, &c->drained, FUTEX_WAIT_PRIVATE, seen, timeout_ms >= 0 ? &left : NULL,
+                NULL, 0);
+    }
+    atomic_fetch_sub_explicit(&c->drainers, 1, memory_order_seq_cst);
+    return atomic_load_explicit(&c->pending, memory_order_seq_cst) == 0;
 }
 
 static uint64_t get(const _Atomic uint64_t *v)

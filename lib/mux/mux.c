@@ -503,6 +503,20 @@ int vmux_open_str(const char *config, vmux **out, char *errbuf, size_t errlen)
     return rc;
 }
 
+int vmux_drain(vmux *m, int64_t timeout_ms)
+{
+    if (m == NULL || timeout_ms < VMUX_FOREVER)
+        return VMUX_ERR_INVALID_ARG;
+    if (vmux__forked(m))
+        return VMUX_ERR_FORKED; /* nothing in this process would ever complete them */
+    if (vmux__on_io_thread(m))
+        return VMUX_ERR_INVALID_ARG;
+    int cancel = vmux__nocancel();
+    bool drained = vmux__counters_drain(&m->ctr, timeout_ms);
+    vmux__cancel_restore(cancel);
+    return drained ? 0 : VMUX_ERR_TIMEOUT;
+}
+
 void vmux_close(vmux *m)
 {
     if (m == NULL)
