@@ -152,14 +152,17 @@ VMUX_EXPORT int vmux_lock_acquire(vmux_lock *lock, bool *acquired, uint64_t *fen
 
 /**
  * As vmux_lock_acquire(), retrying with jittered exponential backoff (retry_min_ms to
- * retry_max_ms) while the lock is taken and while no connection is ready, until it is acquired
- * or wait_ms (0 .. 2^32-1) have passed: then 0 with *acquired false, or VMUX_ERR_NOT_CONNECTED (or
- * VMUX_ERR_BACKLOG_FULL) when the last attempt could not be sent. Other errors as
- * vmux_lock_acquire(), returned at once.
+ * retry_max_ms) while the lock is taken, while no connection is ready, and while the server
+ * answers CLUSTERDOWN, TRYAGAIN, LOADING or MASTERDOWN past an attempt's timeout_ms (a failover,
+ * a migration: the script did not run), until it is acquired or wait_ms (0 .. 2^32-1) have
+ * passed: then 0 with *acquired false, or VMUX_ERR_NOT_CONNECTED (or VMUX_ERR_BACKLOG_FULL) when
+ * the last attempt could not be sent, or VMUX_ERR_SERVER with the last such answer. Other errors
+ * as vmux_lock_acquire(), returned at once.
  * wait_ms bounds the whole call: each attempt's commands get timeout_ms cut to what is left of
  * it, no attempt after the first starts with less than 5 ms left, and a lost reply is resolved only
  * until the same deadline (at most resolve_timeout_ms), so an attempt whose reply is lost near the
- * deadline returns VMUX_ERR_CONNECTION_LOST (outcome unknown, as for vmux_lock_acquire()). wait_ms
+ * deadline returns VMUX_ERR_CONNECTION_LOST (outcome unknown, as for vmux_lock_acquire(); its
+ * words say that wait_ms ran out). wait_ms
  * 0 makes one attempt, exactly as vmux_lock_acquire().
  */
 VMUX_EXPORT int vmux_lock_acquire_wait(vmux_lock *lock, int64_t wait_ms, bool *acquired,

@@ -9,6 +9,7 @@
 
 #include "core/assert.h"
 #include "core/backoff.h"
+#include "core/busy.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/log.h"
@@ -432,20 +433,6 @@ static void retry_later(struct vmux_link *link, struct vmux_op *op)
     arm_retry(link, wait);
 }
 
-/*
- * The server is busy or unsure (loading its data, lost its primary, a cluster slot without a
- * primary during a failover or a multi-key command during a migration), or it unblocked a
- * blocking command because it stopped being a primary (a failover): the command did not run;
- * try again shortly (a demoted cluster node then redirects it). Not the UNBLOCKED of CLIENT
- * UNBLOCK ... ERROR, which an operator meant the caller to see.
- */
-static bool is_transient(const char *msg)
-{
-    return starts_with(msg, "LOADING") || starts_with(msg, "MASTERDOWN") ||
-           starts_with(msg, "TRYAGAIN") || starts_with(msg, "CLUSTERDOWN") ||
-           starts_with(msg, "UNBLOCKED force unblock from blocking operation, instance state");
-}
-
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
 {
     if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
@@ -482,7 +469,7 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
         vmux__opq_push(&link->rejected, op);
         return true;
     }
-    if (!is_transient(msg))
+    if (!vmux__server_busy(msg))
         return false;
     /* Not run: any op may go again. Its deadline ends the retries with this reply (op.h). */
     vmux_reply_free(op->refusal);

@@ -71,15 +71,18 @@ bool vmux__lock_sleep_until(uint64_t deadline, uint32_t delay_ms)
     return true;
 }
 
-int vmux__lock_unresolved(const vmux_lock *l, const char *what, int last_rc)
+int vmux__lock_unresolved(const vmux_lock *l, const char *what, int last_rc, bool by_wait)
 {
-    char last[VMUX_CAUSE_SIZE];
+    char last[VMUX_CAUSE_SIZE], limit[64];
     const char *words = vmux_last_error();
     snprintf(last, sizeof last, "%s", words[0] != '\0' ? words : vmux_strerror(last_rc));
+    if (by_wait)
+        snprintf(limit, sizeof limit, "before wait_ms ran out");
+    else
+        snprintf(limit, sizeof limit, "within resolve_timeout_ms (%u ms)", (unsigned)l->resolve_ms);
     return vmux__why_set(VMUX_ERR_CONNECTION_LOST,
-                         "the %s was sent and its outcome not learned within resolve_timeout_ms "
-                         "(%u ms); last try: %s",
-                         what, (unsigned)l->resolve_ms, last);
+                         "the %s was sent and its outcome not learned %s; last try: %s", what,
+                         limit, last);
 }
 
 /* A call's deadline: timeout_ms, cut to what is left until deadline (when not 0). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/busy.h"
 #include "patterns/lock_internal.h"
 
 /* ---- tokens and randomness ---- */
@@ -81,7 +82,8 @@ static int resolve_acquire(vmux_lock *l, const char *token, uint64_t until, bool
                            uint64_t *fence)
 {
     uint64_t deadline = now_ns() + ms_ns(l->resolve_ms);
-    if (until != 0 && until < deadline)
+    bool by_wait = until != 0 && until < deadline;
+    if (by_wait)
         deadline = until;
     const char *argv[] = {"MGET", l->key.ptr, l->fence_key.ptr};
     size_t lens[] = {4, l->key.len, l->fence_key.len};
@@ -99,16 +101,18 @@ static int resolve_acquire(vmux_lock *l, const char *token, uint64_t until, bool
             return rc;
         uint32_t backoff = 10u << (attempt < 4 ? attempt : 4);
         if (!vmux__lock_sleep_until(deadline, backoff))
-            return vmux__lock_unresolved(l, "acquire", rc);
+            return vmux__lock_unresolved(l, "acquire", rc, by_wait);
     }
 }
 
 /*
  * One attempt, its commands bounded by deadline (0: timeout_ms each, and resolve_ms for a lost
  * reply). An attempt that timed out unsent says so (VMUX_CALL_TELL_UNSENT): it did not run,
- * and is not resolved.
+ * and is not resolved. *busy says whether it failed with the server's "not now" (core/busy.h),
+ * which the link retried until the deadline: the script did not run.
  */
-static int acquire_once(vmux_lock *l, uint64_t deadline, bool *acquired, uint64_t *fence)
+static int acquire_once(vmux_lock *l, uint64_t deadline, bool *acquired, uint64_t *fence,
+                        bool *busy)
 {
     char token[TOKEN_HEX + 1], ttl[24];
     int rc = vmux__lock_new_token(token);
@@ -123,6 +127,7 @@ static int acquire_once(vmux_lock *l, uint64_t deadline, bool *acquired, uint64_
     uint64_t sent = now_ns();
     vmux_reply *r = NULL;
     rc = vmux_script_run(l->m, &o, l->acquire_s, keys, 2, args, l->stray[0] ? 3 : 2, &r);
+    *busy = rc == VMUX_ERR_SERVER && vmux__server_busy(vmux_reply_str(r, NULL));
     if (rc == 0)
         rc = read_acquired(r, acquired, fence);
     else if (outcome_unknown(rc))
@@ -162,11 +167,12 @@ int vmux_lock_acquire(vmux_lock *l, bool *acquired, uint64_t *fence)
     if (rc != 0)
         return rc;
     uint64_t ignored = 0;
+    bool busy;
     uv_mutex_lock(&l->op_mu);
     vmux__lock_lease_ran_out(
         l); /* a holding whose lease ended is reported before a new one starts */
     rc = vmux_lock_held(l) ? already_held()
-                           : acquire_once(l, 0, acquired, fence != NULL ? fence : &ignored);
+                           : acquire_once(l, 0, acquired, fence != NULL ? fence : &ignored, &busy);
     uv_mutex_unlock(&l->op_mu);
     return vmux__why_end(rc);
 }
@@ -203,10 +209,11 @@ int vmux_lock_acquire_wait(vmux_lock *l, int64_t wait_ms, bool *acquired, uint64
     if (vmux_lock_held(l))
         rc = already_held();
     for (unsigned attempt = 0; rc == 0; attempt++) {
-        rc = acquire_once(l, bound, acquired, fence != NULL ? fence : &ignored);
-        if (*acquired || (rc != 0 && !not_sent(rc)))
+        bool busy = false; /* CLUSTERDOWN during a failover, say: it did not run */
+        rc = acquire_once(l, bound, acquired, fence != NULL ? fence : &ignored, &busy);
+        if (*acquired || (rc != 0 && !not_sent(rc) && !busy))
             break;
-        /* 0, or the not-sent error of the last attempt, once too little time is left to try */
+        /* 0, or the not-sent or busy error of the last attempt, once too little time is left */
         if (!vmux__lock_sleep_until(deadline, backoff_ms(l, attempt)) ||
             now_ns() + ms_ns(MIN_ATTEMPT_MS) > deadline)
             break;

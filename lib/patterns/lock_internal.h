@@ -101,11 +101,12 @@ static inline bool ms_valid(int64_t ms)
 /* ---- calls (lock.c) ---- */
 
 /*
- * A lost reply whose outcome stayed unknown for resolve_timeout_ms: VMUX_ERR_CONNECTION_LOST,
- * its words (vmux_last_error()) naming what ran (what) and the last try's failure (last_rc, with
- * the words that try left).
+ * A lost reply whose outcome stayed unknown for resolve_timeout_ms, or until the caller's wait_ms
+ * ran out first (by_wait): VMUX_ERR_CONNECTION_LOST, its words (vmux_last_error()) naming what
+ * ran (what), the limit that ended the resolution, and the last try's failure (last_rc, with the
+ * words that try left).
  */
-int vmux__lock_unresolved(const vmux_lock *l, const char *what, int last_rc);
+int vmux__lock_unresolved(const vmux_lock *l, const char *what, int last_rc, bool by_wait);
 
 /* A call's deadline: timeout_ms, cut to what is left until deadline (when not 0). */
 vmux_callopts vmux__lock_call_opts(const vmux_lock *l, uint32_t flags, uint64_t deadline);

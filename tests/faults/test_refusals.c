@@ -4,6 +4,9 @@
  * 500 ms while they last, until its deadline; a deadline that finds it waiting to be sent again
  * completes it with VMUX_ERR_SERVER and the last refusal (it did not run), not VMUX_ERR_TIMEOUT
  * (outcome unknown, as for one the deadline finds in flight).
+ * A lock's acquire_wait() goes on through them until wait_ms (probe32: a CLUSTERDOWN during a
+ * failover came back at once), and its words say when wait_ms, not resolve_timeout_ms, ended the
+ * resolution of a lost reply.
  * A scripted fake server gives the refusals (tests/support/fakeserver.h).
  */
 #include <setjmp.h>
@@ -86,11 +89,55 @@ static void test_deadline_ends_the_retries_with_the_last_refusal(void **state)
     assert_true(attempts <= 8);
 }
 
+static vmux_lock *short_lock(vmux *m)
+{
+    vmux_lock *l = NULL;
+    vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .timeout_ms = 300, .retry_max_ms = 50);
+    assert_int_equal(vmux_lock_new(m, VMUX_STR("lk"), &o, &l), 0);
+    return l;
+}
+
+static void test_lock_waits_out_clusterdown(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    /* each attempt meets several before its 300 ms pass; the 13th EVALSHA takes the lock */
+    assert_int_equal(
+        vt_fake_answer(fx->fake, "EVALSHA", "-CLUSTERDOWN The cluster is down\r\n", 12), 0);
+    /* a reply the deadline finds in flight is resolved: the key is not ours yet */
+    assert_int_equal(vt_fake_answer(fx->fake, "MGET", "*2\r\n$-1\r\n$-1\r\n", 0), 0);
+    vt_fake_script_str(fx->fake, VT_FAKE_SEND, ":7\r\n");
+    fx->m = vt_fake_open(fx->fake, "cluster=no");
+    vmux_lock *l = short_lock(fx->m);
+    bool acquired = false;
+    uint64_t fence = 0;
+    assert_int_equal(vmux_lock_acquire_wait(l, 30000, &acquired, &fence), 0);
+    assert_true(acquired);
+    assert_int_equal(fence, 7);
+    vmux_lock_free(l); /* its release finds the script empty: an error, ignored */
+}
+
+static void test_lock_resolution_cut_by_wait(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    for (int i = 0; i < 64; i++) /* every connection's first command, then silence */
+        vt_fake_script_str(fx->fake, VT_FAKE_SEND_SILENT, "");
+    fx->m = vt_fake_open(fx->fake, "cluster=no");
+    vmux_lock *l = short_lock(fx->m);
+    bool acquired = true;
+    assert_int_equal(vmux_lock_acquire_wait(l, 800, &acquired, NULL), VMUX_ERR_CONNECTION_LOST);
+    assert_false(acquired);
+    if (strstr(vmux_last_error(), "before wait_ms ran out") == NULL)
+        fail_msg("words: %s", vmux_last_error());
+    vmux_lock_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         VT_FAKE_TEST(test_refused_command_runs_once_the_server_takes_it),
         VT_FAKE_TEST(test_deadline_ends_the_retries_with_the_last_refusal),
+        VT_FAKE_TEST(test_lock_waits_out_clusterdown),
+        VT_FAKE_TEST(test_lock_resolution_cut_by_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
