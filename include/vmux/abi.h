@@ -11,6 +11,7 @@
 #ifndef VMUX_ABI_H
 #define VMUX_ABI_H
 
+#ifndef __cplusplus
 /**
  * A sized struct of the given type with its size set and the fields given, every other field
  * zero (its default). An expression (a compound literal), so it may initialise a variable or
@@ -19,9 +20,29 @@
  *     vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 250);
  *     vmux_stats st = VMUX_INIT(vmux_stats);
  *     vmux_get(m, &VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE), key, &value);
+ *
+ * In C++, which has neither compound literals nor (before C++20) designated initializers, nor
+ * takes the address of a temporary, VMUX_INIT(type) takes the type alone: name the fields after,
+ * and pass the variable's address (C++11 on):
+ *
+ *     vmux_callopts o = VMUX_INIT(vmux_callopts);
+ *     o.flags = VMUX_CALL_RETRY_SAFE;
+ *     vmux_get(m, &o, key, &value);
  */
 #define VMUX_INIT(...) VMUX_INIT_(__VA_ARGS__, )
 /** The extra, empty argument lets VMUX_INIT(type) name no field in strict C11. */
 #define VMUX_INIT_(type, ...) ((type){.size = sizeof(type), __VA_ARGS__})
+/** A value of type from all its fields in order: a compound literal (in C++, a braced temporary).
+ */
+#define VMUX_LITERAL(type, ...) ((type){__VA_ARGS__})
+#else
+#define VMUX_INIT(type)                                                                            \
+    ([] {                                                                                          \
+        type vmux_init_value_{};                                                                   \
+        vmux_init_value_.size = sizeof(type);                                                      \
+        return vmux_init_value_;                                                                   \
+    }())
+#define VMUX_LITERAL(type, ...) (type{__VA_ARGS__})
+#endif
 
 #endif

@@ -66,7 +66,7 @@ extern "C" {
  * as for every vmux_str: types.h): "*" for XADD, "-" for a range's start, "+" for its end, "$"
  * for XREAD and XGROUP CREATE, ">" for XREADGROUP, "0-0" for XAUTOCLAIM's start.
  */
-#define VMUX_XID_DEFAULT ((vmux_str){NULL, 0})
+#define VMUX_XID_DEFAULT VMUX_LITERAL(vmux_str, NULL, 0)
 
 /**
  * One stream entry (owned): its ID and its fields and values, flat: fields.items[0] is the

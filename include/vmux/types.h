@@ -33,9 +33,9 @@ typedef struct vmux_str {
 } vmux_str;
 
 /** A C string as a vmux_str (without its NUL). */
-#define VMUX_STR(s) ((vmux_str){(s), strlen(s)})
+#define VMUX_STR(s) VMUX_LITERAL(vmux_str, (s), strlen(s))
 /** n bytes at p as a vmux_str (they may contain NULs). */
-#define VMUX_STRN(p, n) ((vmux_str){(p), (n)})
+#define VMUX_STRN(p, n) VMUX_LITERAL(vmux_str, (p), (size_t)(n))
 
 /**
  * A duration with no limit (docs/api-conventions.md): every duration is an int64_t count of

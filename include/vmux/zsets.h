@@ -127,17 +127,19 @@ typedef struct vmux_zbound {
 
 /** @{ */
 /** A vmux_zbound of each kind. */
-#define VMUX_ZBOUND_INDEX(i) ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_INDEX, .index = (i)})
-#define VMUX_ZBOUND_SCORE(s) ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_SCORE, .score = (s)})
+#define VMUX_ZBOUND_INDEX(i)                                                                       \
+    VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_INDEX, (int64_t)(i), 0.0, {NULL, 0})
+#define VMUX_ZBOUND_SCORE(s)                                                                       \
+    VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_SCORE, 0, (double)(s), {NULL, 0})
 #define VMUX_ZBOUND_SCORE_EXCL(s)                                                                  \
-    ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_SCORE_EXCLUSIVE, .score = (s)})
+    VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_SCORE_EXCLUSIVE, 0, (double)(s), {NULL, 0})
 #define VMUX_ZBOUND_NEG_INF VMUX_ZBOUND_SCORE(-INFINITY)
 #define VMUX_ZBOUND_POS_INF VMUX_ZBOUND_SCORE(INFINITY)
-#define VMUX_ZBOUND_LEX(s) ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_LEX, .member = (s)})
+#define VMUX_ZBOUND_LEX(s) VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_LEX, 0, 0.0, (s))
 #define VMUX_ZBOUND_LEX_EXCL(s)                                                                    \
-    ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_LEX_EXCLUSIVE, .member = (s)})
-#define VMUX_ZBOUND_LEX_MIN ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_LEX_MIN})
-#define VMUX_ZBOUND_LEX_MAX ((vmux_zbound){.kind = VMUX_ZBOUND_KIND_LEX_MAX})
+    VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_LEX_EXCLUSIVE, 0, 0.0, (s))
+#define VMUX_ZBOUND_LEX_MIN VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_LEX_MIN, 0, 0.0, {NULL, 0})
+#define VMUX_ZBOUND_LEX_MAX VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_LEX_MAX, 0, 0.0, {NULL, 0})
 /** @} */
 
 /**
