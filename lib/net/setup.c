@@ -636,8 +636,11 @@ void vmux__setup_check(struct vmux_conn *c, uint64_t now_ms)
         push_tick(c, now_ms, true); /* messages keep flowing; a dead link is found by the PING */
         return;
     }
-    vmux__log(c->link->cfg, VMUX_LOG_WARN,
-              "%s: the process was suspended; checking the connection before using it", c->where);
+    vmux__log(
+        c->link->cfg, VMUX_LOG_WARN,
+        "%s: the I/O thread stood still for over 3 s (the process was suspended, or a callback "
+        "blocked it); checking the connection before using it",
+        c->where);
     vmux__link_checking(c->link);
     c->check_started = now_ms;
     push(c, LABEL_CHECK, 0, 1, (const char *[]){"PING"});
