@@ -182,6 +182,13 @@ static bool calls_reach(struct canceled_run *run, int id, int want)
 static void test_canceled_caller(void **state)
 {
     (void)state;
+#ifdef __SANITIZE_ADDRESS__
+    /* GCC 12's AddressSanitizer leaves a cancelled thread's unwound stack poisoned and then
+     * reports a stack-buffer-underflow in its own thread teardown (sigaltstack), whatever the
+     * thread ran; the plain and ThreadSanitizer builds run this test. */
+    print_message("skipped: AddressSanitizer cannot follow a cancelled thread's unwinding\n");
+    skip();
+#endif
     struct canceled_run run = {.m = vt_open("plain", "syncTimeout=2000")};
     assert_non_null(run.m);
     struct canceled_caller c[4];
