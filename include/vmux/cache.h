@@ -91,11 +91,11 @@ typedef struct vmux_cache_opts {
 /**
  * The caller's loader: fetches the value of key (without the cache's prefix) from the source of
  * truth; key's bytes are the caller's, borrowed for the call and not NUL-terminated (use
- * key.len, not strlen() or atoi()). It returns 0 with value->ptr pointing at value->len bytes from malloc() (NULL for an
- * empty value), which the cache takes over and frees; VMUX_CACHE_NOT_FOUND; or a negative error
- * code of its own choosing (pick codes below -1000 to tell them apart from VMUX_ERR_*), which
- * is returned unchanged to every caller sharing this load and is not cached. Whatever it
- * returns, the cache frees value->ptr if it was set. It runs in the thread of the
+ * key.len, not strlen() or atoi()). It returns 0 with value->ptr pointing at value->len bytes from
+ * malloc() (NULL for an empty value), which the cache takes over and frees; VMUX_CACHE_NOT_FOUND;
+ * or a negative error code of its own choosing (pick codes below -1000 to tell them apart from
+ * VMUX_ERR_*), which is returned unchanged to every caller sharing this load and is not cached.
+ * Whatever it returns, the cache frees value->ptr if it was set. It runs in the thread of the
  * vmux_cache_get() call that leads the load, and may use the handle, but must not call
  * vmux_cache_get() for the same key (it would wait for itself until its deadline).
  */

@@ -36,11 +36,6 @@ static inline void vmux__count(_Atomic uint64_t *c, uint64_t n)
     atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-static inline void vmux__gauge(_Atomic uint64_t *g, uint64_t v)
-{
-    atomic_store_explicit(g, v, memory_order_relaxed);
-}
-
 /*
  * Admits one op of len bytes if the handle holds fewer than max_ops ops and the bytes fit in
  * max_bytes (an op larger than max_bytes fits while nothing else is held). Any thread; O(1).

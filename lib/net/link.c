@@ -86,7 +86,6 @@ static void link_set_state(struct vmux_link *link, enum vmux_link_state to)
     link->state = to;
 }
 
-/* Publishes the backlog and in-flight depths for vmux_read_stats(). */
 /* Moves the link's share of a gauge from *pub to v (several links may count in one block). */
 static void publish(_Atomic uint64_t *g, uint64_t *pub, uint64_t v)
 {
@@ -95,6 +94,7 @@ static void publish(_Atomic uint64_t *g, uint64_t *pub, uint64_t v)
     *pub = v;
 }
 
+/* Publishes the backlog and in-flight depths for vmux_read_stats(). */
 static void link_gauges(struct vmux_link *link)
 {
     if (link->auxiliary)
@@ -110,7 +110,7 @@ static void count_at(struct vmux_link *link, const struct vmux_endpoint *ep)
     struct vmux_counters *home = link->home, *to;
     if (home->by_node == NULL ||
         (to = home->by_node(home->by_node_arg, ep->host, ep->port)) == NULL || to == link->ctr)
-        return; /* out of memory: it counts where it did */
+        return; /* not counted per node, the same node, or out of memory: it counts where it did */
     uint64_t backlog = link->pub_backlog, in_flight = link->pub_in_flight;
     publish(&link->ctr->backlog, &link->pub_backlog, 0);
     publish(&link->ctr->in_flight, &link->pub_in_flight, 0);
