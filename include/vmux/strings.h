@@ -46,8 +46,9 @@ typedef struct vmux_expiry {
 /** @{ */
 /** A vmux_expiry of the common kinds. */
 #define VMUX_NO_EXPIRY VMUX_LITERAL(vmux_expiry, VMUX_EXPIRY_NONE, 0)
-#define VMUX_EXPIRE_IN_SECONDS(s) VMUX_LITERAL(vmux_expiry, VMUX_EXPIRY_SECONDS, (int64_t)(s))
-#define VMUX_EXPIRE_IN_MS(ms) VMUX_LITERAL(vmux_expiry, VMUX_EXPIRY_MS, (int64_t)(ms))
+#define VMUX_EXPIRE_IN_SECONDS(s)                                                                  \
+    VMUX_LITERAL(vmux_expiry, VMUX_EXPIRY_SECONDS, VMUX_AS(int64_t, s))
+#define VMUX_EXPIRE_IN_MS(ms) VMUX_LITERAL(vmux_expiry, VMUX_EXPIRY_MS, VMUX_AS(int64_t, ms))
 #define VMUX_KEEP_TTL VMUX_LITERAL(vmux_expiry, VMUX_EXPIRY_KEEP, 0)
 /** @} */
 

@@ -35,7 +35,7 @@ typedef struct vmux_str {
 /** A C string as a vmux_str (without its NUL). */
 #define VMUX_STR(s) VMUX_LITERAL(vmux_str, (s), strlen(s))
 /** n bytes at p as a vmux_str (they may contain NULs). */
-#define VMUX_STRN(p, n) VMUX_LITERAL(vmux_str, (p), (size_t)(n))
+#define VMUX_STRN(p, n) VMUX_LITERAL(vmux_str, (p), VMUX_AS(size_t, n))
 
 /**
  * A duration with no limit (docs/api-conventions.md): every duration is an int64_t count of

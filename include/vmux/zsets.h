@@ -128,11 +128,11 @@ typedef struct vmux_zbound {
 /** @{ */
 /** A vmux_zbound of each kind. */
 #define VMUX_ZBOUND_INDEX(i)                                                                       \
-    VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_INDEX, (int64_t)(i), 0.0, {NULL, 0})
+    VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_INDEX, VMUX_AS(int64_t, i), 0.0, {NULL, 0})
 #define VMUX_ZBOUND_SCORE(s)                                                                       \
-    VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_SCORE, 0, (double)(s), {NULL, 0})
+    VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_SCORE, 0, VMUX_AS(double, s), {NULL, 0})
 #define VMUX_ZBOUND_SCORE_EXCL(s)                                                                  \
-    VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_SCORE_EXCLUSIVE, 0, (double)(s), {NULL, 0})
+    VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_SCORE_EXCLUSIVE, 0, VMUX_AS(double, s), {NULL, 0})
 #define VMUX_ZBOUND_NEG_INF VMUX_ZBOUND_SCORE(-INFINITY)
 #define VMUX_ZBOUND_POS_INF VMUX_ZBOUND_SCORE(INFINITY)
 #define VMUX_ZBOUND_LEX(s) VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_LEX, 0, 0.0, (s))

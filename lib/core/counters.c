@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "core/until.h"
 #include "vmux/error.h"
 
 void vmux__count_completion(struct vmux_counters *c, int status)
@@ -71,7 +72,7 @@ void vmux__counters_release_n(struct vmux_counters *c, uint64_t n, uint64_t byte
 
 bool vmux__counters_drain(struct vmux_counters *c, int64_t timeout_ms)
 {
-    uint64_t until = uv_hrtime() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
+    uint64_t until = vmux__until_ms(timeout_ms);
     atomic_fetch_add_explicit(&c->drainers, 1, memory_order_seq_cst);
     for (;;) {
         unsigned seen = atomic_load_explicit(&c->drained, memory_order_seq_cst);

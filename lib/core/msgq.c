@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "core/nocancel.h"
+#include "core/until.h"
 #include "core/value.h"
 #include "vmux/error.h"
 
@@ -201,7 +202,7 @@ void vmux_msgq_close(vmux_msgq *q)
 /* Waits for a message or the end; returns false when the time ran out. Holds q->mu. */
 static bool wait_nonempty(vmux_msgq *q, int64_t timeout_ms)
 {
-    uint64_t until = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+    uint64_t until = vmux__until_ms(timeout_ms);
     while (q->count == 0 && !q->closed) {
         if (timeout_ms < 0) {
             uv_cond_wait(&q->nonempty, &q->mu);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/nocancel.h"
+#include "core/until.h"
 #include "core/counters.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
@@ -454,7 +455,7 @@ int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms)
         return VMUX_ERR_FORKED; /* nothing in this process would ever confirm it */
     if (vmux__on_io_thread(sub->m))
         return VMUX_ERR_INVALID_ARG; /* the confirmation comes on this thread: it would wait */
-    uint64_t until = uv_hrtime() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
+    uint64_t until = vmux__until_ms(timeout_ms);
     int cancel = vmux__nocancel();
     uv_mutex_lock(&sub->mu);
     while (!sub->live) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/sized.h"
+#include "core/nocancel.h"
 #include "core/why.h"
 #include "patterns/cache_internal.h"
 #include "vmux/error.h"
@@ -49,6 +50,7 @@ int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *ar
     if (vmux__cache_key_make(c, key, &k) != 0)
         return vmux__why_end(VMUX_ERR_NOMEM);
     uint64_t get_ns = uv_hrtime();
+    int cancel = vmux__nocancel(); /* a cancelled leader would leave its flight to no one */
     int rc = vmux__cache_read(c, &k, &e);
     if (rc == 0 && e.present) {
         cache_count(&c->hits);
@@ -62,6 +64,7 @@ int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *ar
         cache_count(&c->misses);
         rc = vmux__cache_on_miss(c, &k, get_ns, rc == 0 || e.wrongtype, load, arg, wait_ms, value);
     }
+    vmux__cancel_restore(cancel);
     vmux__cache_key_free(&k);
     return vmux__why_end(rc);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/nocancel.h"
+#include "core/until.h"
 #include "core/why.h"
 #include "patterns/cache_internal.h"
 #include "vmux/error.h"
@@ -250,7 +251,7 @@ int vmux__cache_on_miss(vmux_cache *c, const struct fullkey *k, uint64_t get_ns,
                         vmux_cache_loader load, void *arg, int64_t wait_ms, vmux_bytes *value)
 {
     uint64_t hash = vmux__cache_key_hash(k);
-    uint64_t deadline = uv_hrtime() + (uint64_t)(wait_ms ? wait_ms : c->wait_ms) * 1000000u;
+    uint64_t deadline = vmux__until_ms(wait_ms ? wait_ms : c->wait_ms);
     uv_mutex_lock(&c->lock);
     struct flight *f = flight_find_current(c, k, hash, get_ns);
     if (f != NULL)

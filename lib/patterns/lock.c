@@ -284,6 +284,7 @@ void vmux_lock_free(vmux_lock *l)
 {
     if (l == NULL)
         return;
+    int cancel = vmux__nocancel();
     if (l->auto_renew)
         vmux__lock_renewer_remove(l);
     uv_mutex_lock(&l->mu);
@@ -292,4 +293,5 @@ void vmux_lock_free(vmux_lock *l)
     if (ours)
         vmux__lock_release_best_effort(l);
     lock_destroy(l, true);
+    vmux__cancel_restore(cancel);
 }

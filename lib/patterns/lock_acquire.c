@@ -168,12 +168,12 @@ int vmux_lock_acquire(vmux_lock *l, bool *acquired, uint64_t *fence)
         return rc;
     uint64_t ignored = 0;
     bool busy;
-    uv_mutex_lock(&l->op_mu);
+    int cancel = lock_op_begin(l);
     vmux__lock_lease_ran_out(
         l); /* a holding whose lease ended is reported before a new one starts */
     rc = vmux_lock_held(l) ? already_held()
                            : acquire_once(l, 0, acquired, fence != NULL ? fence : &ignored, &busy);
-    uv_mutex_unlock(&l->op_mu);
+    lock_op_end(l, cancel);
     return vmux__why_end(rc);
 }
 
@@ -204,7 +204,7 @@ int vmux_lock_acquire_wait(vmux_lock *l, int64_t wait_ms, bool *acquired, uint64
         return rc;
     uint64_t ignored = 0, deadline = now_ns() + ms_ns(wait_ms);
     uint64_t bound = wait_ms != 0 ? deadline : 0; /* 0: one attempt, as vmux_lock_acquire() */
-    uv_mutex_lock(&l->op_mu);
+    int cancel = lock_op_begin(l);
     vmux__lock_lease_ran_out(l);
     if (vmux_lock_held(l))
         rc = already_held();
@@ -219,6 +219,6 @@ int vmux_lock_acquire_wait(vmux_lock *l, int64_t wait_ms, bool *acquired, uint64
             break;
         rc = 0;
     }
-    uv_mutex_unlock(&l->op_mu);
+    lock_op_end(l, cancel);
     return vmux__why_end(rc);
 }

@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "core/nocancel.h"
 #include "core/why.h"
 #include "vmux/call.h"
 #include "vmux/error.h"
@@ -90,6 +91,24 @@ static inline bool not_sent(int rc)
 static inline bool resolve_again(int rc)
 {
     return not_sent(rc) || rc == VMUX_ERR_NOMEM;
+}
+
+/*
+ * Takes l->op_mu for one of the lock's calls, with thread cancellation held off until
+ * lock_op_end() (core/nocancel.h): a call cancelled while it sleeps between tries would leave
+ * op_mu taken for good. Returns the state lock_op_end() gives back.
+ */
+static inline int lock_op_begin(vmux_lock *l)
+{
+    int cancel = vmux__nocancel();
+    uv_mutex_lock(&l->op_mu);
+    return cancel;
+}
+
+static inline void lock_op_end(vmux_lock *l, int cancel)
+{
+    uv_mutex_unlock(&l->op_mu);
+    vmux__cancel_restore(cancel);
 }
 
 /* A duration of the API (ms, int64_t) that the lock can keep in 32 bits. */

@@ -91,7 +91,7 @@ int vmux_lock_release(vmux_lock *l, bool *was_held)
     vmux__why_begin();
     if (l == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "lock is NULL");
-    uv_mutex_lock(&l->op_mu);
+    int cancel = lock_op_begin(l);
     char token[TOKEN_HEX + 1];
     bool released = vmux__lock_stop_holding(l, token), held = false;
     int rc = release_token(l, token, !released, true, &held);
@@ -99,7 +99,7 @@ int vmux_lock_release(vmux_lock *l, bool *was_held)
         vmux__lock_mark_released(l, token); /* answered: the next release asks afresh */
     if (was_held != NULL)
         *was_held = held;
-    uv_mutex_unlock(&l->op_mu);
+    lock_op_end(l, cancel);
     return vmux__why_end(rc);
 }
 
@@ -142,7 +142,7 @@ int vmux_lock_extend(vmux_lock *l, int64_t ttl_arg, bool *still_held)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "ttl_ms %" PRId64 " out of range 0 .. 2^32-1",
                              ttl_arg);
     uint32_t ttl_ms = ttl_arg != 0 ? (uint32_t)ttl_arg : l->ttl_ms;
-    uv_mutex_lock(&l->op_mu);
+    int cancel = lock_op_begin(l);
     vmux__lock_lease_ran_out(l); /* an ended lease is not brought back by an extend */
     char token[TOKEN_HEX + 1], ttl[24];
     uv_mutex_lock(&l->mu);
@@ -160,6 +160,6 @@ int vmux_lock_extend(vmux_lock *l, int64_t ttl_arg, bool *still_held)
         if (still_held != NULL)
             *still_held = res == 1;
     }
-    uv_mutex_unlock(&l->op_mu);
+    lock_op_end(l, cancel);
     return vmux__why_end(rc);
 }

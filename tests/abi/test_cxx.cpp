@@ -1,6 +1,6 @@
 // The public headers from C++ (probe32: VMUX_INIT failed g++'s -Wextra, &VMUX_INIT(...) did not
 // compile at all, VMUX_STR warned under -Wpedantic): this file must compile with
-// -std=c++11 and -std=c++17 -Wall -Wextra -Wpedantic -Werror (tests/abi/CMakeLists.txt), every
+// -std=c++11, -std=c++17 and -std=c++20 -Wall -Wextra -Wpedantic -Werror (tests/abi/CMakeLists.txt), every
 // macro of the headers used as docs/api-conventions.md shows for C++.
 #include <vmux/vmux.h>
 
@@ -32,11 +32,27 @@ static int uses_every_macro(vmux *m)
     return rc + (int)sizeof bounds + (int)id.len;
 }
 
+#if __cplusplus >= 202002L
+// With fields, VMUX_INIT is C++20's designated initializer, as it always was (naming every field
+// after size keeps g++'s -Wextra quiet).
+static vmux_expiry with_fields()
+{
+    vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .ttl_ms = 1000, .fence_key = NULL,
+                                 .timeout_ms = 0, .resolve_timeout_ms = 0, .retry_min_ms = 0,
+                                 .retry_max_ms = 0, .auto_renew = false, .renew_fraction = 0,
+                                 .on_lost = NULL, .userdata = NULL);
+    return VMUX_EXPIRE_IN_MS(o.ttl_ms);
+}
+#endif
+
 int main()
 {
     vmux_stats st = VMUX_INIT(vmux_stats);
     vmux_lock_opts lo = VMUX_INIT(vmux_lock_opts);
     // the size is set and every other field is zero
     bool ok = st.size == sizeof st && st.submitted == 0 && lo.size == sizeof lo && lo.ttl_ms == 0;
+#if __cplusplus >= 202002L
+    ok = ok && with_fields().value == 1000;
+#endif
     return ok && uses_every_macro(NULL) != 0 ? 0 : 1;
 }

@@ -204,27 +204,12 @@ static void *sync_caller_main(void *arg)
     return NULL;
 }
 
-/* The scheduler state of one of our threads ('S': sleeping, 'R': running...). */
-static char thread_state(int tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return '?';
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the name in parentheses may hold anything */
-    return p && p[1] == ' ' ? p[2] : '?';
-}
-
 /* True once every caller has entered vmux_call and sleeps there, waiting for its reply. */
 static bool callers_blocked(void *arg)
 {
     struct sync_caller *c = arg;
     for (int i = 0; i < NSYNC; i++)
-        if (!atomic_load(&c[i].calling) || thread_state(atomic_load(&c[i].tid)) != 'S')
+        if (!atomic_load(&c[i].calling) || vt_thread_state(atomic_load(&c[i].tid)) != 'S')
             return false;
     return true;
 }
@@ -572,6 +557,32 @@ static void test_drain_then_close(void **state)
     free(vt_admin("pause", "DEL %s", key));
 }
 
+/* A drain in a thread of its own, for a wait too long to add to the clock. */
+struct drainer {
+    vmux *m;
+    pthread_t thread;
+    atomic_int tid;
+    atomic_bool done;
+    int rc;
+};
+
+static void *drainer_main(void *arg)
+{
+    struct drainer *d = arg;
+    atomic_store(&d->tid, (int)syscall(SYS_gettid));
+    d->rc = vmux_drain(d->m, INT64_MAX);
+    atomic_store(&d->done, true);
+    return NULL;
+}
+
+/* True once the drainer sleeps in its wait, or has returned. */
+static bool drainer_waits(void *arg)
+{
+    struct drainer *d = arg;
+    int tid = atomic_load(&d->tid);
+    return atomic_load(&d->done) || (tid != 0 && vt_thread_state(tid) == 'S');
+}
+
 static void test_drain_waits_for_replies(void **state)
 {
     (void)state;
@@ -589,7 +600,14 @@ static void test_drain_waits_for_replies(void **state)
     vmux_stats st = VMUX_INIT(vmux_stats);
     assert_int_equal(vmux_read_stats(m, &st), 0);
     assert_int_equal(st.pending, N);
+    /* INT64_MAX ms waits as VMUX_FOREVER does (its deadline wrapped: TIMEOUT at once, probe34) */
+    struct drainer d = {.m = m};
+    assert_int_equal(pthread_create(&d.thread, NULL, drainer_main, &d), 0);
+    assert_true(vt_wait_until(drainer_waits, &d, WAIT_MS));
+    assert_false(atomic_load(&d.done));
     assert_int_equal(unpause_server(NULL), 0);
+    assert_int_equal(pthread_join(d.thread, NULL), 0);
+    assert_int_equal(d.rc, 0);
     assert_int_equal(vmux_drain(m, WAIT_MS), 0);
     assert_int_equal(atomic_load(&t.replied), N); /* each callback ran before its op was let go */
     assert_int_equal(runs_not_once(p, N), 0);

@@ -4,21 +4,23 @@
  * critical section, which must end exact, with never more than one holder and fencing tokens
  * that strictly increase; tokens and fencing counter as stored; release and extend by a
  * non-owner refused; an expired lock that its former owner cannot release; acquire-with-wait
- * giving up at its deadline; auto-renewal keeping a short lock past several TTLs and reporting
- * its loss when the key is deleted behind its back; a second release of one holding reported
- * not held (also while another owner holds it); keys with braces that are no hash tag ("{}x",
- * "a}b") acquired on a cluster too. Then lost replies, through a fault proxy:
- * an acquire that ran but whose reply was dropped is found acquired (with its fence); an
- * acquire that never reached the server is found not acquired; a release whose reply was lost
- * twice is found done; with no server, or every connection refused under held locks, acquire,
- * acquire_wait, release and free end within their bounds, saying nothing was sent. Then the
- * owner's lease, against a server of the test's own: killed and
- * restarted 1.5 s later, or stopped with SIGSTOP across the lease end, the holder's held() turns
- * false and on_lost runs (once) at its lease end, before the server is back and before a second
- * client gets the lock, with a sampler that never sees both hold it. Keys start with
- * "tlock:<pid>:".
+ * giving up at its deadline, and cancelled (pthread_cancel()) while it waits, leaving the object
+ * usable (probe34 review: the cancel acted in its sleep between tries with the object's mutex
+ * taken, and the next release waited for good); auto-renewal keeping a short lock past several TTLs
+ * and reporting its loss when the key is deleted behind its back; a second release of one holding
+ * reported not held (also while another owner holds it); keys with braces that are no hash tag
+ * ("{}x", "a}b") acquired on a cluster too. Then lost replies, through a fault proxy: an acquire
+ * that ran but whose reply was dropped is found acquired (with its fence); an acquire that never
+ * reached the server is found not acquired; a release whose reply was lost twice is found done;
+ * with no server, or every connection refused under held locks, acquire, acquire_wait, release and
+ * free end within their bounds, saying nothing was sent. Then the owner's lease, against a server
+ * of the test's own: killed and restarted 1.5 s later, or stopped with SIGSTOP across the lease
+ * end, the holder's held() turns false and on_lost runs (once) at its lease end, before the server
+ * is back and before a second client gets the lock, with a sampler that never sees both hold it.
+ * Keys start with "tlock:<pid>:".
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -512,6 +514,65 @@ static void test_acquire_wait_gives_up(void **state)
     char *exists = admin("EXISTS %s", key);
     assert_string_equal(exists, "0");
     free(exists);
+}
+
+struct waiter {
+    vmux_lock *lock;
+    atomic_bool entering, released;
+};
+
+static void *acquire_wait_main(void *arg)
+{
+    struct waiter *w = arg;
+    bool got = true;
+    atomic_store(&w->entering, true);
+    (void)vmux_lock_acquire_wait(w->lock, 800, &got, NULL);
+    pthread_testcancel(); /* where the cancel, held off inside the call, takes effect */
+    return NULL;
+}
+
+static void *release_main(void *arg)
+{
+    struct waiter *w = arg;
+    (void)vmux_lock_release(w->lock, NULL);
+    atomic_store(&w->released, true);
+    return NULL;
+}
+
+static bool released(void *arg)
+{
+    return atomic_load(&((struct waiter *)arg)->released);
+}
+
+static void test_acquire_wait_cancelled(void **state)
+{
+#ifdef __SANITIZE_ADDRESS__
+    /* AddressSanitizer misreports a cancelled thread's teardown (test_mux_threads.c) */
+    print_message("skipped: AddressSanitizer cannot follow a cancelled thread's unwinding\n");
+    skip();
+#endif
+    vmux *m = *state;
+    char key[96];
+    key_for(key, sizeof key, "cancel");
+    admin_del(key);
+    vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .ttl_ms = 60000, .retry_max_ms = 20);
+    vmux_lock *a = new_lock(m, key, &o);
+    struct waiter w = {.lock = new_lock(m, key, &o)};
+    acquire_ok(a); /* so b waits, sleeping between tries */
+    pthread_t t, r;
+    assert_int_equal(pthread_create(&t, NULL, acquire_wait_main, &w), 0);
+    while (!atomic_load(&w.entering))
+        sched_yield();
+    assert_int_equal(pthread_cancel(t), 0);
+    void *how = NULL;
+    assert_int_equal(pthread_join(t, &how), 0);
+    assert_ptr_equal(how, PTHREAD_CANCELED);
+    /* the object is free for its next call (a thread of its own: it would wait for good) */
+    assert_int_equal(pthread_create(&r, NULL, release_main, &w), 0);
+    assert_true(vt_wait_until(released, &w, 10000));
+    assert_int_equal(pthread_join(r, NULL), 0);
+    vmux_lock_free(w.lock);
+    vmux_lock_free(a);
 }
 
 /* ---- auto-renewal ---- */
@@ -1128,6 +1189,7 @@ int main(void)
         cmocka_unit_test(test_non_owner_cannot_release_or_extend),
         cmocka_unit_test(test_expired_lock_not_released_by_former_owner),
         cmocka_unit_test(test_acquire_wait_gives_up),
+        cmocka_unit_test(test_acquire_wait_cancelled),
         cmocka_unit_test(test_auto_renew_keeps_then_reports_loss),
         cmocka_unit_test(test_stray_acquire_taken_over_by_its_object),
         cmocka_unit_test(test_second_release_was_not_held),

@@ -301,26 +301,11 @@ static void *pop_forever(void *arg)
     return NULL;
 }
 
-/* The thread's scheduler state from /proc: 'S' while it sleeps in a wait. */
-static char thread_state(int tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return '?';
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *close_paren = strrchr(buf, ')');
-    return close_paren != NULL && close_paren[1] == ' ' ? close_paren[2] : '?';
-}
-
 static bool popper_asleep(void *arg)
 {
     struct popper *p = arg;
     int tid = atomic_load(&p->tid);
-    return tid != 0 && !atomic_load(&p->done) && thread_state(tid) == 'S';
+    return tid != 0 && !atomic_load(&p->done) && vt_thread_state(tid) == 'S';
 }
 
 static bool popper_done(void *arg)

@@ -301,6 +301,20 @@ bool vt_async_done(void *arg)
     return atomic_load(&((struct vt_async *)arg)->done);
 }
 
+char vt_thread_state(int tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name in parentheses may hold anything */
+    return p != NULL && p[1] == ' ' ? p[2] : '?';
+}
+
 bool vt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms)
 {
     return vt_poll_until(cond, arg, timeout_ms, 1);

@@ -132,6 +132,13 @@ uint64_t vt_now_ns(void);
  */
 bool vt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
 
+/*
+ * The scheduler state of a thread of this process from /proc ('S' while it sleeps in a wait,
+ * 'R' running...), by its kernel id (syscall(SYS_gettid)); '?' when it cannot be read (the
+ * thread has ended).
+ */
+char vt_thread_state(int tid);
+
 struct vmux_reply;
 
 /* An async completion captured for the test thread: pass vt_on_async and one of these. */

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "core/deadline.h"
+#include "core/until.h"
 #include "failalloc.h"
 
 static struct vmux_op *op_at(uint32_t timeout_ms, uint64_t deadline_ns)
@@ -15,6 +16,21 @@ static struct vmux_op *op_at(uint32_t timeout_ms, uint64_t deadline_ns)
     op->timeout_ms = timeout_ms;
     op->deadline_ns = deadline_ns;
     return op;
+}
+
+/* vmux__until_ms(): a wait's end, now plus ms, saturated (probe34: INT64_MAX ms wrapped). */
+static void test_until_never_wraps(void **state)
+{
+    (void)state;
+    uint64_t before = uv_hrtime();
+    uint64_t soon = vmux__until_ms(1000), now = vmux__until_ms(0), past = vmux__until_ms(-5);
+    uint64_t after = uv_hrtime();
+    assert_true(soon >= before + 1000000000u && soon <= after + 1000000000u);
+    assert_true(now >= before && now <= after && past >= before && past <= after);
+    assert_true(vmux__until_ms(INT64_MAX) == UINT64_MAX);
+    assert_true(vmux__until_ms((int64_t)(UINT64_MAX / 1000000u)) ==
+                UINT64_MAX);                       /* now + ms wraps */
+    assert_true(vmux__until_ms(86400000) > after); /* a day: still added */
 }
 
 static void test_expiry_order_across_classes(void **state)
@@ -107,6 +123,7 @@ static void test_empty_classes_do_not_pile_up(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_until_never_wraps),
         cmocka_unit_test(test_expiry_order_across_classes),
         cmocka_unit_test(test_empty_classes_do_not_pile_up),
         cmocka_unit_test(test_spare_class_when_memory_runs_out),
