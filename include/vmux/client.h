@@ -155,8 +155,9 @@ VMUX_EXPORT int vmux_read_stats(const vmux *m, vmux_stats *out);
  * connection, and every attempt to make one, counts under the node it dialled: a configured
  * endpoint, the primary the sentinels named, a node of the cluster map; the handle's main link,
  * blocking pool and subscriber links under whichever of them they reach, so after a failover the
- * old primary keeps what it was sent and the new one counts from its first connection. The seed's
- * node of a cluster is one node under its configured name and the map's (either gives it).
+ * old primary keeps what it was sent and the new one counts from its first connection. A
+ * cluster's seed node counts under its configured name (the seed link's attempts and setups) and
+ * the map's (its traffic once its node is known): either name gives both.
  * vmux_read_stats() is the total over every node. Any thread. Errors: VMUX_ERR_INVALID_ARG (m,
  * host or out NULL, a port outside 1..65535, out->size below sizeof(size_t), or a node the handle
  * never dialled), VMUX_ERR_NOMEM.

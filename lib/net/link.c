@@ -104,12 +104,11 @@ static void link_gauges(struct vmux_link *link)
             link->conn != NULL ? link->conn->fifo.count : 0);
 }
 
-/* From this attempt on, the link counts in the block of ep's node (counters.h, by_node). */
-static void count_at(struct vmux_link *link, const struct vmux_endpoint *ep)
+void vmux__link_count_as(struct vmux_link *link, const char *host, int port)
 {
     struct vmux_counters *home = link->home, *to;
-    if (home->by_node == NULL ||
-        (to = home->by_node(home->by_node_arg, ep->host, ep->port)) == NULL || to == link->ctr)
+    if (home->by_node == NULL || (to = home->by_node(home->by_node_arg, host, port)) == NULL ||
+        to == link->ctr)
         return; /* not counted per node, the same node, or out of memory: it counts where it did */
     uint64_t backlog = link->pub_backlog, in_flight = link->pub_in_flight;
     publish(&link->ctr->backlog, &link->pub_backlog, 0);
@@ -122,7 +121,7 @@ static void count_at(struct vmux_link *link, const struct vmux_endpoint *ep)
 void vmux__link_connect_to(struct vmux_link *link, const struct vmux_endpoint *ep)
 {
     VMUX_ASSERT(link->conn == NULL && link->state == LINK_CONNECTING);
-    count_at(link, ep);
+    vmux__link_count_as(link, ep->host, ep->port); /* the node it dials */
     struct vmux_conn *c = vmux__conn_new(link, ep);
     if (c == NULL) {
         vmux__link_conn_failed(link, VMUX_ERR_NOMEM, "out of memory");

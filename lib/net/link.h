@@ -112,6 +112,15 @@ void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const c
 void vmux__link_set_auxiliary(struct vmux_link *link);
 
 /*
+ * From now on the link counts what a link counts (core/counters.h, by_node) in the block of
+ * host:port: each attempt does so for the node it dials, and a cluster's seed link for the map's
+ * name of its node once its id says which (route/seedid.c). Its share of the gauges moves with
+ * it. Nothing changes for a link made with counters that are not counted per node, or when out
+ * of memory. I/O thread.
+ */
+void vmux__link_count_as(struct vmux_link *link, const char *host, int port);
+
+/*
  * Makes every reply on the link the library's own (a sentinel's link, the near cache's
  * invalidation link: no command of the user's runs there), read under the default limits rather
  * than the user's maxBulkLength, maxReplyElements and maxReplyBuffer. Before start.

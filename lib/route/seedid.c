@@ -43,6 +43,10 @@ static bool set_alias(struct vmux_router *r, const char *host, int port)
     uv_mutex_unlock(&r->stats_mu);
     if (r->shard_links != NULL && r->map != NULL) /* they may hold the seed link, or not */
         memset(r->shard_links, 0, r->map->nshards * sizeof *r->shard_links);
+    if (copy != NULL) /* its traffic counts under the node's series from now on */
+        vmux__link_count_as(r->seed, copy, port);
+    else if (r->seed_host != NULL)
+        vmux__link_count_as(r->seed, r->seed_host, r->seed_port);
     vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: the seed link %s %s:%d (node id %s)",
               copy != NULL ? "serves" : "no longer serves", copy != NULL ? copy : "its node", port,
               r->seed_id != NULL ? r->seed_id : "unknown");
