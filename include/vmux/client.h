@@ -76,7 +76,9 @@ VMUX_EXPORT int vmux_open_str(const char *config, vmux **out, char *errbuf, size
  * vmux_call_forget() command among them is simply dropped). A blocking command counts until it
  * returns; subscriptions are not commands and do not count. Returns 0 once nothing is held,
  * VMUX_ERR_TIMEOUT if something still is when timeout_ms passed (vmux_read_stats() tells how
- * much: pending). Any thread but the I/O thread. Errors: VMUX_ERR_INVALID_ARG (m NULL,
+ * much: pending). Like every call, it must have returned before vmux_close() is called (a
+ * drain that close empties would return 0 with nothing answered). Any thread but the I/O
+ * thread. Errors: VMUX_ERR_INVALID_ARG (m NULL,
  * timeout_ms below VMUX_FOREVER, or called from a callback, on the I/O thread, whose commands
  * it would wait for), VMUX_ERR_FORKED.
  */

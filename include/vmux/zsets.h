@@ -126,7 +126,7 @@ typedef struct vmux_zbound {
 } vmux_zbound;
 
 /** @{ */
-/** A vmux_zbound of each kind. */
+/** A vmux_zbound of each kind; the LEX ones take a vmux_str (VMUX_STR("m")), not a C string. */
 #define VMUX_ZBOUND_INDEX(i)                                                                       \
     VMUX_LITERAL(vmux_zbound, VMUX_ZBOUND_KIND_INDEX, VMUX_AS(int64_t, i), 0.0, {NULL, 0})
 #define VMUX_ZBOUND_SCORE(s)                                                                       \

@@ -15,6 +15,10 @@ bool vmux__lost_code(int status)
     return status == VMUX_ERR_CONNECTION_LOST || status == VMUX_ERR_PROTOCOL;
 }
 
+const char vmux__on_io_thread_words[] =
+    "a synchronous call from a vmux callback (on the I/O thread) would wait for itself: use the "
+    "_async form, or hand the work to a thread of your own";
+
 void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply)
 {
     if (buf == NULL || len == 0 || status == 0)

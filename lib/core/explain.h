@@ -37,4 +37,7 @@ bool vmux__lost_code(int status);
  */
 void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply);
 
+/* What a synchronous call made from a callback (on the I/O thread) is refused with. */
+extern const char vmux__on_io_thread_words[];
+
 #endif

@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/nocancel.h"
 #include "core/assert.h"
 #include "core/encode.h"
+#include "core/nocancel.h"
 #include "core/reply_internal.h"
 #include "core/sized.h"
+#include "core/wait.h"
 #include "mux/mux.h"
 #include "net/link.h"
-#include "core/wait.h"
 #include "vmux/error.h"
 
 struct batch;

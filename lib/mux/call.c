@@ -205,11 +205,6 @@ static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint6
     return rc;
 }
 
-/* Why a synchronous call from a callback is refused. */
-static const char ON_IO_THREAD[] =
-    "a synchronous call from a vmux callback (on the I/O thread) would wait for itself: use the "
-    "_async form, or hand the work to a thread of your own";
-
 static int check_sync(vmux *m, const vmux_callopts **opts, vmux_callopts *local, vmux_reply **out)
 {
     if (out != NULL)
@@ -220,7 +215,7 @@ static int check_sync(vmux *m, const vmux_callopts **opts, vmux_callopts *local,
         return VMUX_ERR_FORKED;  /* a child forked from a callback is on no I/O thread */
     if (vmux__on_io_thread(m)) { /* words for the caller's buffer (or vmux_last_error()) */
         if (*opts != NULL && (*opts)->errbuf != NULL && (*opts)->errlen != 0)
-            vmux__errbuf_set((*opts)->errbuf, (*opts)->errlen, "%s", ON_IO_THREAD);
+            vmux__errbuf_set((*opts)->errbuf, (*opts)->errlen, "%s", vmux__on_io_thread_words);
         return VMUX_ERR_INVALID_ARG;
     }
     return check_opts(opts, local);

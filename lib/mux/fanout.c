@@ -19,10 +19,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/nocancel.h"
 #include "core/assert.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
+#include "core/explain.h"
+#include "core/nocancel.h"
 #include "core/reply_internal.h"
 #include "core/sized.h"
 #include "mux/mux.h"
@@ -369,6 +370,15 @@ static void explain(const vmux_callopts *o, int rc, const vmux_reply *reply)
     vmux__errbuf_set(o->errbuf, o->errlen, "%s", why != NULL ? why : "");
 }
 
+/* explain(), or the words of a call refused because it was made from a callback (on_io). */
+static void explain_call(const vmux_callopts *o, int rc, bool on_io)
+{
+    if (on_io && o->errbuf != NULL && o->errlen != 0)
+        vmux__errbuf_set(o->errbuf, o->errlen, "%s", vmux__on_io_thread_words);
+    else
+        explain(o, rc, NULL);
+}
+
 /* vmux_call_nodes(); own: the library's own command, read under the default reply limits. */
 static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                       const char *const *argv, const size_t *argvlen, bool own,
@@ -379,7 +389,10 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
     struct fanout *f = NULL;
     if (out != NULL)
         *out = res;
-    int rc = m == NULL || vmux__on_io_thread(m) ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o);
+    int rc = m == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o);
+    bool on_io = rc == 0 && vmux__on_io_thread(m);
+    if (on_io)
+        rc = VMUX_ERR_INVALID_ARG;
     if (rc == 0)
         rc = fanout_new(m, &o, nodes, argc, argv, argvlen, true, &f);
     if (rc == 0) {
@@ -390,7 +403,7 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
         *out = res;
     else
         vmux_node_replies_free(&res);
-    explain(&o, rc, NULL);
+    explain_call(&o, rc, on_io);
     return rc;
 }
 
@@ -436,8 +449,10 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
     bool unknown = false;
     if (out != NULL)
         *out = NULL;
-    int rc = m == NULL || host == NULL || vmux__on_io_thread(m) ? VMUX_ERR_INVALID_ARG
-                                                                : read_opts(opts, &o);
+    int rc = m == NULL || host == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o);
+    bool on_io = rc == 0 && vmux__on_io_thread(m);
+    if (on_io)
+        rc = VMUX_ERR_INVALID_ARG;
     if (rc == 0)
         rc = fanout_new(m, &o, VMUX_NODES_ALL, argc, argv, argvlen, true, &f);
     if (rc == 0) {
@@ -466,6 +481,8 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
     } else if (unknown) /* more than "invalid argument": which node, and why */
         vmux__errbuf_set(o.errbuf, o.errlen,
                          "%s:%d: no node of the handle's current map has this address", host, port);
+    else if (on_io)
+        explain_call(&o, rc, true);
     else
         explain(&o, rc, out != NULL ? *out : res.count ? res.nodes[0].reply : NULL);
     vmux_node_replies_free(&res);

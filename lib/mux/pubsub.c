@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/nocancel.h"
-#include "core/until.h"
 #include "core/counters.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/log.h"
 #include "core/msgq.h"
+#include "core/nocancel.h"
+#include "core/until.h"
 #include "mux/mux.h"
 #include "route/redirect.h"
 #include "vmux/error.h"

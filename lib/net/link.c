@@ -305,10 +305,10 @@ void vmux__link_tick(struct vmux_link *link, bool frozen)
     if (link->state == LINK_READY && !c->retiring)
         link->demoted = 0; /* a connection that no READONLY retired since the last tick */
     uint64_t now = uv_now(link->loop);
+    link_gauges(link); /* before the tick's own PING or INFO: an idle link reads 0 in flight */
     if (frozen)
         vmux__setup_check(c, now);
     vmux__setup_tick(c, now);
-    link_gauges(link);
     vmux__lane_open(link);
 }
 

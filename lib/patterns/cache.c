@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/sized.h"
 #include "core/nocancel.h"
+#include "core/sized.h"
 #include "core/why.h"
 #include "patterns/cache_internal.h"
 #include "vmux/error.h"

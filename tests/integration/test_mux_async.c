@@ -252,7 +252,7 @@ struct chain {
     int id, step;
     int sync_rc;          /* what vmux_call returned when tried on the I/O thread */
     bool sync_out_null;   /* and whether it left *out NULL */
-    bool sync_worded;     /* and said why in its errbuf, as a typed call does */
+    bool sync_worded;     /* and said why in its errbuf, as a typed call and a fan-out do */
     atomic_int forgotten; /* vmux_call_forget from the callback accepted */
     atomic_int bad;       /* wrong replies or refused submissions */
     atomic_bool finished;
@@ -284,9 +284,14 @@ static void chain_try_sync(struct chain *c)
     bool generic = strstr(why, "from a vmux callback") != NULL;
     why[0] = '\0';
     int64_t n = 0;
-    c->sync_worded = generic &&
-                     vmux_incr(c->m, &o, VMUX_STR("mc:never"), &n) == VMUX_ERR_INVALID_ARG &&
-                     strstr(why, "from a vmux callback") != NULL;
+    bool typed = vmux_incr(c->m, &o, VMUX_STR("mc:never"), &n) == VMUX_ERR_INVALID_ARG &&
+                 strstr(why, "from a vmux callback") != NULL;
+    why[0] = '\0';
+    vmux_node_replies all = {0};
+    bool fanout = vmux_call_nodes(c->m, &o, VMUX_NODES_PRIMARIES, 1, ping, NULL, &all) ==
+                      VMUX_ERR_INVALID_ARG &&
+                  strstr(why, "from a vmux callback") != NULL; /* probe34: it said nothing */
+    c->sync_worded = generic && typed && fanout;
 }
 
 static void chain_cb(int status, vmux_reply *reply, void *userdata)

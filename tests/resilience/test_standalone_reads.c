@@ -407,6 +407,12 @@ static bool bytes_out(vmux *m, uint64_t out[3], uint64_t *total)
     return true;
 }
 
+static bool nothing_in_flight(void *arg)
+{
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    return vmux_read_stats(arg, &st) == 0 && st.in_flight == 0 && st.backlog == 0;
+}
+
 /*
  * Each server's counters never went below before[], and together they are the handle's total
  * (read again until no heartbeat or replica check moved them meanwhile).
@@ -426,6 +432,9 @@ static void node_bytes_hold(vmux *m, const uint64_t before[3])
         assert_true(uv_hrtime() < until);
         uv_sleep(20);
     }
+    /* idle, nothing is in flight: the lag checks' INFO is sent after the gauges are published
+     * (probe34: in_flight read 1 per node for good) */
+    assert_true(vt_wait_until(nothing_in_flight, m, 5000));
     char text[16384]; /* one series per server, under their ports */
     int len = vmux_format_metrics(m, text, sizeof text);
     assert_true(len > 0 && (size_t)len < sizeof text);
