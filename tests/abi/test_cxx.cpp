@@ -1,7 +1,8 @@
 // The public headers from C++ (probe32: VMUX_INIT failed g++'s -Wextra, &VMUX_INIT(...) did not
 // compile at all, VMUX_STR warned under -Wpedantic): this file must compile with
-// -std=c++11, -std=c++17 and -std=c++20 -Wall -Wextra -Wpedantic -Werror (tests/abi/CMakeLists.txt), every
-// macro of the headers used as docs/api-conventions.md shows for C++.
+// -std=c++11, -std=c++17 and -std=c++20 -Wall -Wextra -Wpedantic -Werror
+// (tests/abi/CMakeLists.txt), every macro of the headers used as docs/api-conventions.md shows for
+// C++.
 #include <vmux/vmux.h>
 
 #include <cstdint>
@@ -21,10 +22,14 @@ static int uses_every_macro(vmux *m)
     rc += vmux_set(m, NULL, VMUX_STR("key"), VMUX_STR("v"), VMUX_KEEP_TTL, VMUX_COND_ALWAYS, NULL);
     rc += vmux_set(m, NULL, VMUX_STR("key"), VMUX_STR("v"), VMUX_EXPIRE_IN_MS(n), VMUX_COND_ALWAYS,
                    NULL);
-    vmux_zbound bounds[] = {VMUX_ZBOUND_INDEX(n),      VMUX_ZBOUND_SCORE(1),
-                            VMUX_ZBOUND_SCORE_EXCL(2), VMUX_ZBOUND_NEG_INF,
-                            VMUX_ZBOUND_POS_INF,       VMUX_ZBOUND_LEX(VMUX_STR("a")),
-                            VMUX_ZBOUND_LEX_EXCL(VMUX_STR("b")), VMUX_ZBOUND_LEX_MIN,
+    vmux_zbound bounds[] = {VMUX_ZBOUND_INDEX(n),
+                            VMUX_ZBOUND_SCORE(1),
+                            VMUX_ZBOUND_SCORE_EXCL(2),
+                            VMUX_ZBOUND_NEG_INF,
+                            VMUX_ZBOUND_POS_INF,
+                            VMUX_ZBOUND_LEX(VMUX_STR("a")),
+                            VMUX_ZBOUND_LEX_EXCL(VMUX_STR("b")),
+                            VMUX_ZBOUND_LEX_MIN,
                             VMUX_ZBOUND_LEX_MAX};
     vmux_str id = VMUX_XID_DEFAULT;
     rc += vmux_read_stats(m, &st);
@@ -37,10 +42,10 @@ static int uses_every_macro(vmux *m)
 // after size keeps g++'s -Wextra quiet).
 static vmux_expiry with_fields()
 {
-    vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .ttl_ms = 1000, .fence_key = NULL,
-                                 .timeout_ms = 0, .resolve_timeout_ms = 0, .retry_min_ms = 0,
-                                 .retry_max_ms = 0, .auto_renew = false, .renew_fraction = 0,
-                                 .on_lost = NULL, .userdata = NULL);
+    vmux_lock_opts o =
+        VMUX_INIT(vmux_lock_opts, .ttl_ms = 1000, .fence_key = NULL, .timeout_ms = 0,
+                  .resolve_timeout_ms = 0, .retry_min_ms = 0, .retry_max_ms = 0,
+                  .auto_renew = false, .renew_fraction = 0, .on_lost = NULL, .userdata = NULL);
     return VMUX_EXPIRE_IN_MS(o.ttl_ms);
 }
 #endif
