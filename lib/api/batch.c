@@ -14,6 +14,7 @@
 #include "core/shareable.h"
 #include "core/sized.h"
 #include "mux/batch.h"
+#include "mux/mux.h"
 #include "core/explain.h"
 #include "vmux/error.h"
 
@@ -221,6 +222,12 @@ int vmux_batch_exec(vmux *m, const vmux_callopts *opts, const vmux_batch *b, int
     uint64_t start_ns = uv_hrtime(); /* the deadline's start: batch.h, from submission */
     if (b == NULL || b->n == 0)
         return VMUX_ERR_INVALID_ARG;
+    if (m != NULL && !vmux__forked(m) && vmux__on_io_thread(m)) { /* it would wait for itself */
+        int rc = refuse(opts, VMUX_ERR_INVALID_ARG, b->n, statuses, replies);
+        if (opts != NULL && opts->errbuf != NULL && opts->errlen != 0)
+            vmux__errbuf_set(opts->errbuf, opts->errlen, "%s", vmux__on_io_thread_words);
+        return rc;
+    }
     struct run r;
     int rc = m != NULL && !asks_blocking(opts) ? run_new(b, &r) : VMUX_ERR_INVALID_ARG;
     if (rc != 0)

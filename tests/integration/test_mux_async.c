@@ -252,7 +252,7 @@ struct chain {
     int id, step;
     int sync_rc;          /* what vmux_call returned when tried on the I/O thread */
     bool sync_out_null;   /* and whether it left *out NULL */
-    bool sync_worded;     /* and said why in its errbuf, as a typed call and a fan-out do */
+    bool sync_worded;     /* and said why in its errbuf, as a typed call, a fan-out, a batch do */
     atomic_int forgotten; /* vmux_call_forget from the callback accepted */
     atomic_int bad;       /* wrong replies or refused submissions */
     atomic_bool finished;
@@ -291,7 +291,14 @@ static void chain_try_sync(struct chain *c)
     bool fanout = vmux_call_nodes(c->m, &o, VMUX_NODES_PRIMARIES, 1, ping, NULL, &all) ==
                       VMUX_ERR_INVALID_ARG &&
                   strstr(why, "from a vmux callback") != NULL; /* probe34: it said nothing */
-    c->sync_worded = generic && typed && fanout;
+    why[0] = '\0';
+    vmux_batch *b = NULL;
+    int status = 0;
+    bool batch = vmux_batch_new(&b) == 0 && vmux_batch_add(b, 1, ping, NULL) == 0 &&
+                 vmux_batch_exec(c->m, &o, b, &status, NULL) == VMUX_ERR_INVALID_ARG &&
+                 status == VMUX_ERR_INVALID_ARG && strstr(why, "from a vmux callback") != NULL;
+    vmux_batch_free(b);
+    c->sync_worded = generic && typed && fanout && batch;
 }
 
 static void chain_cb(int status, vmux_reply *reply, void *userdata)
