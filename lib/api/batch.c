@@ -14,7 +14,7 @@
 #include "core/shareable.h"
 #include "core/sized.h"
 #include "mux/batch.h"
-#include "mux/mux.h"
+#include "mux/handle.h"
 #include "core/explain.h"
 #include "vmux/error.h"
 
@@ -222,10 +222,9 @@ int vmux_batch_exec(vmux *m, const vmux_callopts *opts, const vmux_batch *b, int
     uint64_t start_ns = uv_hrtime(); /* the deadline's start: batch.h, from submission */
     if (b == NULL || b->n == 0)
         return VMUX_ERR_INVALID_ARG;
-    if (m != NULL && !vmux__forked(m) && vmux__on_io_thread(m)) { /* it would wait for itself */
+    if (m != NULL && vmux__sync_refused_on_io(m, NULL)) { /* it would wait for itself */
         int rc = refuse(opts, VMUX_ERR_INVALID_ARG, b->n, statuses, replies);
-        if (opts != NULL && opts->errbuf != NULL && opts->errlen != 0)
-            vmux__errbuf_set(opts->errbuf, opts->errlen, "%s", vmux__on_io_thread_words);
+        (void)vmux__sync_refused_on_io(m, opts); /* its words, over refuse()'s */
         return rc;
     }
     struct run r;

@@ -13,6 +13,7 @@
 #include "core/nocancel.h"
 #include "core/sized.h"
 #include "core/explain.h"
+#include "mux/handle.h"
 #include "mux/mux.h"
 #include "core/wait.h"
 #include "vmux/call.h"
@@ -212,13 +213,19 @@ static int check_sync(vmux *m, const vmux_callopts **opts, vmux_callopts *local,
     if (m == NULL || out == NULL)
         return VMUX_ERR_INVALID_ARG;
     if (vmux__forked(m))
-        return VMUX_ERR_FORKED;  /* a child forked from a callback is on no I/O thread */
-    if (vmux__on_io_thread(m)) { /* words for the caller's buffer (or vmux_last_error()) */
-        if (*opts != NULL && (*opts)->errbuf != NULL && (*opts)->errlen != 0)
-            vmux__errbuf_set((*opts)->errbuf, (*opts)->errlen, "%s", vmux__on_io_thread_words);
-        return VMUX_ERR_INVALID_ARG;
-    }
+        return VMUX_ERR_FORKED; /* a child forked from a callback is on no I/O thread */
+    if (vmux__sync_refused_on_io(m, *opts))
+        return VMUX_ERR_INVALID_ARG; /* words for the caller's buffer (or vmux_last_error()) */
     return check_opts(opts, local);
+}
+
+bool vmux__sync_refused_on_io(const vmux *m, const vmux_callopts *opts)
+{
+    if (vmux__forked(m) || !vmux__on_io_thread(m))
+        return false;
+    if (opts != NULL && opts->errbuf != NULL && opts->errlen != 0)
+        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s", vmux__on_io_thread_words);
+    return true;
 }
 
 /* What the door decided for a large command (at_door), before it was encoded. */

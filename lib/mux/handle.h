@@ -26,6 +26,14 @@ uint32_t vmux__async_timeout(const vmux *m);
 bool vmux__routes_by_slot(vmux *m);
 
 /*
+ * Whether a synchronous call on m (not NULL) must be refused because it is made from a callback,
+ * on the I/O thread, whose completions it would wait for: then opts' error buffer (when given)
+ * holds why, and the call returns VMUX_ERR_INVALID_ARG. False in a child of fork() (whose call
+ * is refused with VMUX_ERR_FORKED instead). Any thread.
+ */
+bool vmux__sync_refused_on_io(const vmux *m, const vmux_callopts *opts);
+
+/*
  * Sends a block of commands the library prepared (a MULTI ... EXEC block) as one op: resp is
  * their RESP encoding, written contiguously, and nreplies (at least 1) how many replies they
  * bring. The block is not classified (its MULTI would be refused); it is the caller's to make
