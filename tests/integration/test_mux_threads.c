@@ -171,12 +171,22 @@ static void *incr_main(void *arg)
     return NULL;
 }
 
+struct calls_wanted {
+    struct canceled_run *run;
+    int id, want;
+};
+
+static bool calls_made(void *arg)
+{
+    const struct calls_wanted *w = arg;
+    return atomic_load(&w->run->calls[w->id]) >= w->want;
+}
+
 /* Waits until caller id has made want calls in all; false after 30 s. */
 static bool calls_reach(struct canceled_run *run, int id, int want)
 {
-    for (int i = 0; i < 30000 && atomic_load(&run->calls[id]) < want; i++)
-        usleep(1000);
-    return atomic_load(&run->calls[id]) >= want;
+    struct calls_wanted w = {run, id, want};
+    return vt_wait_until(calls_made, &w, 30000);
 }
 
 static void test_canceled_caller(void **state)

@@ -417,21 +417,28 @@ static bool nothing_in_flight(void *arg)
  * Each server's counters never went below before[], and together they are the handle's total
  * (read again until no heartbeat or replica check moved them meanwhile).
  */
+struct bytes_held {
+    vmux *m;
+    const uint64_t *before;
+};
+
+/* Each server's bytes are at least before[], and their sum is the total, read twice alike. */
+static bool node_bytes_settled(void *arg)
+{
+    const struct bytes_held *h = arg;
+    uint64_t now[3], total;
+    assert_true(bytes_out(h->m, now, &total));
+    for (int i = 0; i < 3; i++)
+        assert_true(now[i] >= h->before[i]);
+    vmux_stats all = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(h->m, &all), 0);
+    return total == all.bytes_out && now[0] + now[1] + now[2] == total;
+}
+
 static void node_bytes_hold(vmux *m, const uint64_t before[3])
 {
-    uint64_t now[3], total, again, until = uv_hrtime() + DEADLINE_NS;
-    for (;;) {
-        assert_true(bytes_out(m, now, &total));
-        for (int i = 0; i < 3; i++)
-            assert_true(now[i] >= before[i]);
-        vmux_stats all = VMUX_INIT(vmux_stats);
-        assert_int_equal(vmux_read_stats(m, &all), 0);
-        again = all.bytes_out;
-        if (total == again && now[0] + now[1] + now[2] == total)
-            break;
-        assert_true(uv_hrtime() < until);
-        uv_sleep(20);
-    }
+    struct bytes_held h = {m, before};
+    assert_true(vt_wait_until(node_bytes_settled, &h, (int)(DEADLINE_NS / 1000000u)));
     /* idle, nothing is in flight: the lag checks' INFO is sent after the gauges are published
      * (probe34: in_flight read 1 per node for good) */
     assert_true(vt_wait_until(nothing_in_flight, m, 5000));
