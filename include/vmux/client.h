@@ -140,6 +140,11 @@ typedef struct vmux_stats {
      * subscription moved to another node (cluster), a message from its old node, or one the new
      * node brought again after the old one delivered it (docs/pubsub.md, "at most once"). */
     uint64_t pubsub_dropped;
+    /** Connections for commands set up now (a gauge, changed as each connects or breaks): the
+     * handle's main connection, a cluster's one per node, readFrom's one per replica; not the
+     * blocking pool's, the subscribers' or the sentinels'. 0 means no command can be sent now
+     * (it waits in the backlog); `connected > 0` is StackExchange.Redis's IsConnected. */
+    uint64_t connected;
 } vmux_stats;
 
 /**
@@ -152,7 +157,8 @@ VMUX_EXPORT int vmux_read_stats(const vmux *m, vmux_stats *out);
 /**
  * Fills *out, made with VMUX_INIT(vmux_stats), with the counters of one node's links (host and
  * port as vmux_call_nodes() or an event names the node; an IPv6 host with or without brackets):
- * resent, retried, connects, connect_failures, backlog, in_flight, bytes_in and bytes_out; the
+ * resent, retried, connects, connect_failures, backlog, in_flight, bytes_in, bytes_out and
+ * connected (1 while the node's command connection is set up); the
  * other fields are 0 (commands are counted per handle: a command may move between nodes). Every
  * connection, and every attempt to make one, counts under the node it dialled: a configured
  * endpoint, the primary the sentinels named, a node of the cluster map; the handle's main link,

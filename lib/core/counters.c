@@ -110,6 +110,7 @@ void vmux__counters_read(const struct vmux_counters *c, vmux_stats *out)
     out->connect_failures = get(&c->connect_failures);
     out->backlog = get(&c->backlog);
     out->in_flight = get(&c->in_flight);
+    out->connected = get(&c->connected);
     out->bytes_in = get(&c->bytes_in);
     out->bytes_out = get(&c->bytes_out);
     out->pending = get(&c->pending);
@@ -122,14 +123,22 @@ void vmux__counters_read(const struct vmux_counters *c, vmux_stats *out)
     out->cluster_refreshes = get(&c->refreshes);
 }
 
+void vmux__stats_add_links(vmux_stats *to, const vmux_stats *from)
+{
+    to->resent += from->resent;
+    to->retried += from->retried;
+    to->connects += from->connects;
+    to->connect_failures += from->connect_failures;
+    to->backlog += from->backlog;
+    to->in_flight += from->in_flight;
+    to->connected += from->connected;
+    to->bytes_in += from->bytes_in;
+    to->bytes_out += from->bytes_out;
+}
+
 void vmux__counters_add_links(const struct vmux_counters *c, vmux_stats *out)
 {
-    out->resent += get(&c->resent);
-    out->retried += get(&c->retried);
-    out->connects += get(&c->connects);
-    out->connect_failures += get(&c->connect_failures);
-    out->backlog += get(&c->backlog);
-    out->in_flight += get(&c->in_flight);
-    out->bytes_in += get(&c->bytes_in);
-    out->bytes_out += get(&c->bytes_out);
+    vmux_stats links = {.size = sizeof links};
+    vmux__counters_read(c, &links);
+    vmux__stats_add_links(out, &links);
 }

@@ -15,6 +15,7 @@ struct vmux_counters {
     _Atomic uint64_t submitted, replied, timed_out, connection_lost, closed, failed_other;
     _Atomic uint64_t resent, retried, connects, connect_failures;
     _Atomic uint64_t backlog, in_flight, bytes_in, bytes_out;
+    _Atomic uint64_t connected; /* command links set up now (gauge; net/link.c) */
     _Atomic uint64_t refused;
     /* Admission (vmux__counters_admit): what the handle holds for callers, from the moment a
      * call is accepted until its op is freed. Callers add, the I/O thread subtracts. */
@@ -73,9 +74,12 @@ void vmux__counters_read(const struct vmux_counters *c, vmux_stats *out);
 
 /*
  * Adds c's link counters (resent, retried, connects, connect_failures, backlog, in_flight,
- * bytes_in, bytes_out: what a link counts, as opposed to what the handle counts of commands) to
- * *out. For a cluster node's links, which count into counters of their own.
+ * bytes_in, bytes_out, connected: what a link counts, as opposed to what the handle counts of
+ * commands) to *out. For a cluster node's links, which count into counters of their own.
  */
 void vmux__counters_add_links(const struct vmux_counters *c, vmux_stats *out);
+
+/* Adds from's link counters (those vmux__counters_add_links() adds) to *to. */
+void vmux__stats_add_links(vmux_stats *to, const vmux_stats *from);
 
 #endif

@@ -79,19 +79,22 @@ static bool transition_legal(enum vmux_link_state from, enum vmux_link_state to)
     return false;
 }
 
-/* The one place a link's state changes. */
-static void link_set_state(struct vmux_link *link, enum vmux_link_state to)
-{
-    VMUX_ASSERT(transition_legal(link->state, to));
-    link->state = to;
-}
-
 /* Moves the link's share of a gauge from *pub to v (several links may count in one block). */
 static void publish(_Atomic uint64_t *g, uint64_t *pub, uint64_t v)
 {
     if (v != *pub)
         vmux__count(g, v - *pub); /* a decrease wraps to the same sum */
     *pub = v;
+}
+
+/* The one place a link's state changes; the connected gauge follows it at once. */
+static void link_set_state(struct vmux_link *link, enum vmux_link_state to)
+{
+    VMUX_ASSERT(transition_legal(link->state, to));
+    link->state = to;
+    if (!link->auxiliary)
+        publish(&link->ctr->connected, &link->pub_connected,
+                to == LINK_READY || to == LINK_CHECKING);
 }
 
 /* Publishes the backlog and in-flight depths for vmux_read_stats(). */
@@ -111,11 +114,14 @@ void vmux__link_count_as(struct vmux_link *link, const char *host, int port)
         to == link->ctr)
         return; /* not counted per node, the same node, or out of memory: it counts where it did */
     uint64_t backlog = link->pub_backlog, in_flight = link->pub_in_flight;
+    uint64_t connected = link->pub_connected;
     publish(&link->ctr->backlog, &link->pub_backlog, 0);
     publish(&link->ctr->in_flight, &link->pub_in_flight, 0);
+    publish(&link->ctr->connected, &link->pub_connected, 0);
     link->ctr = to;
     publish(&to->backlog, &link->pub_backlog, backlog);
     publish(&to->in_flight, &link->pub_in_flight, in_flight);
+    publish(&to->connected, &link->pub_connected, connected);
 }
 
 void vmux__link_connect_to(struct vmux_link *link, const struct vmux_endpoint *ep)
@@ -525,6 +531,7 @@ void vmux__link_return_backlog(struct vmux_link *link, struct vmux_opq *src)
 
 void vmux__link_set_auxiliary(struct vmux_link *link)
 {
+    publish(&link->ctr->connected, &link->pub_connected, 0); /* counted as a command link no more */
     link->auxiliary = true;
 }
 

@@ -44,19 +44,6 @@ static int by_addr(const void *a, const void *b)
                       ((const struct vmux_node_stats *)b)->addr);
 }
 
-/* Adds from's link counters (those vmux__counters_add_links() adds) to to's. */
-static void add_links(vmux_stats *to, const vmux_stats *from)
-{
-    to->resent += from->resent;
-    to->retried += from->retried;
-    to->connects += from->connects;
-    to->connect_failures += from->connect_failures;
-    to->backlog += from->backlog;
-    to->in_flight += from->in_flight;
-    to->bytes_in += from->bytes_in;
-    to->bytes_out += from->bytes_out;
-}
-
 /* Sorts nodes[0 .. n) by address and makes entries of one address one; returns how many remain. */
 static size_t merge_same(struct vmux_node_stats *nodes, size_t n)
 {
@@ -65,7 +52,7 @@ static size_t merge_same(struct vmux_node_stats *nodes, size_t n)
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         if (kept > 0 && by_addr(&nodes[kept - 1], &nodes[i]) == 0)
-            add_links(&nodes[kept - 1].st, &nodes[i].st);
+            vmux__stats_add_links(&nodes[kept - 1].st, &nodes[i].st);
         else if (kept++ != i)
             nodes[kept - 1] = nodes[i];
     }
@@ -122,7 +109,7 @@ int vmux__router_node_stats(struct vmux_router *r, const char *host, int port, v
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (strcasecmp(nodes[i].addr, addr) == 0 ||
             (two && strcasecmp(nodes[i].addr, other) == 0)) {
-            add_links(out, &nodes[i].st);
+            vmux__stats_add_links(out, &nodes[i].st);
             found = true;
         }
     free(nodes);

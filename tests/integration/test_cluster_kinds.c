@@ -350,6 +350,7 @@ static void test_node_stats_add_up(void **state)
         assert_true(st.bytes_out > 0); /* every primary got its share of the 300 keys */
         assert_true(st.connects >= 1);
         assert_int_equal(st.submitted, 0); /* commands are counted per handle */
+        assert_int_equal(st.connected, 1); /* its command connection (the pools' are apart) */
         out_sum += st.bytes_out;
         connects_sum += st.connects;
     }
@@ -357,6 +358,7 @@ static void test_node_stats_add_up(void **state)
     /* the totals cover at least every primary's links (the handle may have more: a pool...) */
     assert_true(total.bytes_out >= out_sum);
     assert_true(total.connects >= connects_sum);
+    assert_int_equal(total.connected, (uint64_t)nprim); /* the seed's link is its node's */
     /* a standalone server is its handle's one node */
     char conf[64];
     snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=no", vt_server_port("plain"));
@@ -366,7 +368,7 @@ static void test_node_stats_add_up(void **state)
     vmux_reply_free(r);
     vmux_stats one = VMUX_INIT(vmux_stats);
     assert_int_equal(vmux_read_node_stats(s, "127.0.0.1", vt_server_port("plain"), &one), 0);
-    assert_true(one.bytes_out > 0 && one.connects >= 1);
+    assert_true(one.bytes_out > 0 && one.connects >= 1 && one.connected == 1);
     vmux_close(s);
     vmux_stats none = VMUX_INIT(vmux_stats);
     assert_int_equal(vmux_read_node_stats(m, "127.0.0.1", 1, &none), VMUX_ERR_INVALID_ARG);

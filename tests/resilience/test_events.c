@@ -174,6 +174,13 @@ static vmux *open_server(const vt_server *s, const char *extra, const struct hoo
     return m;
 }
 
+static uint64_t connected(vmux *m)
+{
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    return st.connected;
+}
+
 static void expect_pong(vmux *m)
 {
     vmux_reply *r = NULL;
@@ -221,11 +228,14 @@ static void test_events_follow_the_connection(void **state)
     assert_string_equal(ev.ev[0].endpoint, where);
     assert_string_equal(ev.ev[0].reason, "");
     pthread_mutex_unlock(&ev.mu);
+    assert_int_equal(connected(m), 1); /* the gauge moves before the event is raised */
 
     vt_server_kill(s);
     int failed = wait_event(&ev, VMUX_EVENT_CONNECTION_FAILED, NULL, 1);
+    assert_int_equal(connected(m), 0);
     assert_int_equal(vt_server_restart(s), 0);
     int restored = wait_event(&ev, VMUX_EVENT_CONNECTION_RESTORED, NULL, failed + 1);
+    assert_int_equal(connected(m), 1);
     expect_pong(m);
     vmux_close(m);
 

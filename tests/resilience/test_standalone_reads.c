@@ -196,6 +196,9 @@ static void test_prefer_replica(void **state)
     assert_true(calls(1, "get") > 0 && calls(2, "get") > 0); /* in turn */
     assert_int_equal(calls(0, "set"), NKEYS);
     no_readonly_errors();
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    assert_int_equal(st.connected, 3); /* the primary's connection and one per replica */
 
     /* keys in many slots: one MGET, a read, on a replica (standalone: one shard) */
     reset_stats();

@@ -78,6 +78,7 @@ static void test_handle_totals(void **state)
     assert_value(&p, "vmux_connect_failures_total", "", (double)st.connect_failures);
     assert_value(&p, "vmux_backlog_commands", "", (double)st.backlog);
     assert_value(&p, "vmux_in_flight_commands", "", (double)st.in_flight);
+    assert_value(&p, "vmux_connected_connections", "", (double)st.connected);
     assert_value(&p, "vmux_pending_commands", "", (double)st.pending);
     assert_value(&p, "vmux_pending_bytes", "", (double)st.pending_bytes);
     assert_value(&p, "vmux_received_bytes_total", "", (double)st.bytes_in);
@@ -87,7 +88,7 @@ static void test_handle_totals(void **state)
     assert_value(&p, "vmux_cluster_asked_total", "", (double)st.cluster_asked);
     assert_value(&p, "vmux_cluster_refreshes_total", "", (double)st.cluster_refreshes);
     assert_value(&p, "vmux_pubsub_dropped_total", "", (double)st.pubsub_dropped);
-    assert_int_equal(p.n, 22); /* every field once; nothing per node without nodes */
+    assert_int_equal(p.n, 23); /* every field once; nothing per node without nodes */
     assert_null(strstr(text, "vmux_node_"));
     vt_prom_free(&p);
     free(text);
@@ -110,10 +111,11 @@ static void test_nodes_labelled(void **state)
     const char *per_node[] = {"vmux_node_commands_resent_total", "vmux_node_commands_retried_total",
                               "vmux_node_connects_total",        "vmux_node_connect_failures_total",
                               "vmux_node_backlog_commands",      "vmux_node_in_flight_commands",
-                              "vmux_node_received_bytes_total",  "vmux_node_sent_bytes_total"};
+                              "vmux_node_received_bytes_total",  "vmux_node_sent_bytes_total",
+                              "vmux_node_connected_connections"};
     for (size_t i = 0; i < sizeof per_node / sizeof per_node[0]; i++)
         assert_int_equal(vt_prom_count(&p, per_node[i]), 2);
-    assert_int_equal(p.n, 22 + 8 * 2);
+    assert_int_equal(p.n, 23 + 9 * 2);
     vt_prom_free(&p);
     free(text);
 }
