@@ -130,10 +130,13 @@ struct vmux_conn {
     uint64_t last_io;        /* loop ms of the last read or queued write */
     uint64_t check_started;  /* loop ms a post-freeze check began; 0: none */
     uint64_t push_ping_sent; /* subscriber connection: loop ms of the unanswered PING; 0: none */
-    uint64_t slice_until;    /* subscriber connection: hrtime ns this turn's dispatch ends */
+    uint64_t slice_until;    /* hrtime ns this turn's dispatch ends (conn_read.c) */
+    uint64_t slice_turn;     /* uv_now() of the turn whose slice that is */
+    unsigned slice_seen;     /* replies dispatched: a command connection reads the clock at
+                                every SLICE_STRIDE-th */
     uint64_t last_tick;      /* loop ms of the previous vmux__setup_tick(); 0: none yet */
     uint64_t reauth_due;     /* loop ms the next re-AUTH is due (setup.c); 0: none */
-    bool paused;     /* subscriber connection: replies wait in the reader, reading stopped */
+    bool paused;             /* out of its slice: replies wait in the reader, reading stopped */
     bool lane_wrote; /* a caller wrote through the direct lane since the clocks were stamped */
     bool lane_sync;  /* a synchronous caller wrote through the lane lately: lend it reading */
     bool read_lent;  /* reading stopped, lent to callers with the lane (LANE_IDLE) */
@@ -149,7 +152,7 @@ struct vmux_conn {
     int fd; /* the socket, once connected (-1 before): what the direct lane writes to */
     uv_write_t wreq;
     uv_prepare_t flusher; /* writes what a loop turn queued, once, before the loop polls */
-    uv_idle_t resumer;    /* subscriber connection: dispatches the next slice while paused */
+    uv_idle_t resumer;    /* dispatches the next slice while paused */
     uv_poll_t hangup;     /* while reading is lent: watches a copy of fd for the server's hang-up */
     int hangup_fd;        /* that copy, -1 until reading is first lent */
 

@@ -195,6 +195,85 @@ static void test_hundred_thousand_in_flight(void **state)
     free(f);
 }
 
+/* ---- a flood of replies does not hold the deadline timers (probe35) ---- */
+
+enum { FLOOD_N = 20000, FLOOD_SPIN_US = 50, HOLD_MS = 300, LATE_DEADLINE_MS = 100 };
+
+struct slow_flood {
+    vmux *m;
+    atomic_int done;         /* flood callbacks run */
+    atomic_int late_rc;      /* the late command's submission */
+    atomic_int late_status;  /* its status; 1 until its callback runs */
+    atomic_int done_at_late; /* flood callbacks run when it completed */
+};
+
+static void spin_us(int us)
+{
+    uint64_t until = vt_now_ns() + (uint64_t)us * 1000u;
+    while (vt_now_ns() < until) {
+    }
+}
+
+static void on_late(int status, vmux_reply *reply, void *userdata)
+{
+    struct slow_flood *f = userdata;
+    vmux_reply_free(reply);
+    atomic_store(&f->done_at_late, atomic_load(&f->done));
+    atomic_store(&f->late_status, status);
+}
+
+/* Each takes 50 µs (20,000: 1 s); the first sends the late command, behind the whole burst. */
+static void on_slow_flood(int status, vmux_reply *reply, void *userdata)
+{
+    struct slow_flood *f = userdata;
+    (void)status;
+    vmux_reply_free(reply);
+    if (atomic_load(&f->done) == 0) {
+        vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = LATE_DEADLINE_MS);
+        const char *late[] = {"ECHO", "late"};
+        atomic_store(&f->late_rc, vmux_call_async(f->m, &o, 2, late, NULL, on_late, f));
+    }
+    spin_us(FLOOD_SPIN_US);
+    atomic_fetch_add(&f->done, 1);
+}
+
+static bool slow_flood_done(void *arg)
+{
+    struct slow_flood *f = arg;
+    return atomic_load(&f->done) == FLOOD_N &&
+           (atomic_load(&f->late_rc) != 0 || atomic_load(&f->late_status) != 1);
+}
+
+/*
+ * 20,000 replies come in one burst (a WAIT ahead of them holds the connection's commands in the
+ * server for 300 ms), each callback taking 50 µs. The first callback sends a command with a
+ * 100 ms deadline, which passes about 2,000 callbacks into the burst: it completes
+ * VMUX_ERR_TIMEOUT long before the burst's end, because the loop dispatches a connection's
+ * replies in slices and runs the deadline timers between them. Before, one loop turn
+ * dispatched everything it read (up to 2 MiB): the command timed out only after the turn, some
+ * 19,600 callbacks in.
+ */
+static void test_reply_flood_keeps_deadlines(void **state)
+{
+    (void)state;
+    struct slow_flood f = {.late_rc = 0, .late_status = 1, .done_at_late = -1};
+    f.m = vt_open("plain", HANDLE_OPTS);
+    char hold[16];
+    snprintf(hold, sizeof hold, "%d", HOLD_MS);
+    const char *wait[] = {"WAIT", "1", hold}; /* no replica: it returns 0 after HOLD_MS */
+    assert_int_equal(vmux_call_forget(f.m, NULL, 3, wait, NULL), 0);
+    const char *argv[] = {"ECHO", "flood"};
+    for (int i = 0; i < FLOOD_N; i++)
+        assert_int_equal(vmux_call_async(f.m, NULL, 2, argv, NULL, on_slow_flood, &f), 0);
+    assert_true(vt_wait_until(slow_flood_done, &f, WAIT_MS));
+    vmux_close(f.m);
+    assert_int_equal(atomic_load(&f.late_rc), 0);
+    if (atomic_load(&f.late_status) != VMUX_ERR_TIMEOUT ||
+        atomic_load(&f.done_at_late) >= FLOOD_N / 2)
+        fail_msg("the late command completed %s after %d of the %d flood callbacks",
+                 vmux_err_name(atomic_load(&f.late_status)), atomic_load(&f.done_at_late), FLOOD_N);
+}
+
 /* 10,000 INCRs nobody waits for, then a GET from the same thread sees all of them. */
 static void test_forget_then_get(void **state)
 {
@@ -374,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_failed_callback_has_words),
         cmocka_unit_test(test_callbacks_submit_follow_ups),
         cmocka_unit_test(test_hundred_thousand_in_flight),
+        cmocka_unit_test(test_reply_flood_keeps_deadlines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
