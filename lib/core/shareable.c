@@ -11,7 +11,7 @@ static const char *const refused[] = {
     "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE",
     "MONITOR",   "SYNC",       "PSYNC",      "MULTI",       "EXEC",         "DISCARD",
     "WATCH",     "UNWATCH",    "SELECT",     "AUTH",        "HELLO",        "RESET",
-    "QUIT",      "READONLY",   "READWRITE",  "ASKING",
+    "QUIT",      "READONLY",   "READWRITE",  "ASKING",      "REPLCONF",
 };
 
 /*

@@ -438,7 +438,7 @@ static void test_unshareable_commands_refused(void **state)
     const char *names[] = {"SUBSCRIBE", "psubscribe", "SSubscribe", "UNSUBSCRIBE", "MONITOR",
                            "MULTI",     "EXEC",       "WATCH",      "SELECT",      "AUTH",
                            "HELLO",     "RESET",      "QUIT",       "SYNC",        "PSYNC",
-                           "readwrite", "READONLY",   "Asking"};
+                           "readwrite", "READONLY",   "Asking",     "replconf"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *argv[] = {names[i], "x"};
         vmux_reply *r = (vmux_reply *)&refused_count;
@@ -451,6 +451,9 @@ static void test_unshareable_commands_refused(void **state)
     vmux_reply *r;
     assert_int_equal(vmux_command(m, &r, "client reply off"), VMUX_ERR_UNSUPPORTED);
     assert_int_equal(vmux_command(m, &r, "SELECT 1"), VMUX_ERR_UNSUPPORTED);
+    /* probe36: the server answers no client's REPLCONF ACK, so every later reply went to the
+     * command before it */
+    assert_int_equal(vmux_command(m, &r, "REPLCONF ACK 0"), VMUX_ERR_UNSUPPORTED);
     /* the same words as arguments, or other CLIENT subcommands, are fine */
     assert_int_equal(vmux_command(m, &r, "ECHO SUBSCRIBE"), 0);
     vmux_reply_free(r);

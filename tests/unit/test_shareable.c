@@ -58,7 +58,7 @@ static void test_refused(void **state)
         "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE",
         "MONITOR",   "SYNC",       "PSYNC",      "MULTI",       "EXEC",         "DISCARD",
         "WATCH",     "UNWATCH",    "SELECT",     "AUTH",        "HELLO",        "RESET",
-        "QUIT",      "READONLY",   "READWRITE",  "ASKING",
+        "QUIT",      "READONLY",   "READWRITE",  "ASKING",      "REPLCONF",
     };
     for (int i = 0; i < N(names); i++) {
         const char *argv[] = {names[i], "x"};
