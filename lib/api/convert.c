@@ -1,5 +1,7 @@
 /* Typed values out of replies (types.h). */
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,11 +55,20 @@ static int parse_double(const char *s, size_t len, double *out)
 {
     if (len == 0 || memchr(s, '\0', len) != NULL)
         return VMUX_ERR_PROTOCOL;
+    /* Decimal only, as the server writes numbers: strtod also takes leading spaces and hex. */
+    size_t digits = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+    if (digits == len || isspace((unsigned char)s[digits]) ||
+        (s[digits] == '0' && digits + 1 < len && (s[digits + 1] | 0x20) == 'x'))
+        return VMUX_ERR_PROTOCOL;
     char *end;
     /* No errno check: ERANGE comes with a value below the smallest normal double, which the
      * server writes for a subnormal score ("1e-310"), and strtod's rounding is that value. */
     double v = strtod(s, &end);
     if (end != s + len)
+        return VMUX_ERR_PROTOCOL;
+    /* A finite number too large for a double ("2e308": INCRBYFLOAT computes in long double)
+     * is not the infinity strtod makes of it. */
+    if (isinf(v) && (s[digits] | 0x20) != 'i')
         return VMUX_ERR_PROTOCOL;
     *out = v;
     return 0;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -139,6 +140,40 @@ static void test_long_number_text(void **state)
     vmux_reply_free(r);
 }
 
+/* probe36: strtod's other inputs are not the server's numbers, and a finite number beyond a
+ * double (INCRBYFLOAT computes in long double: 1e308 twice is 2e308) is no infinity. */
+static void test_number_text_strict(void **state)
+{
+    (void)state;
+    const char *refused[] = {"$4\r\n 3.5\r\n",   "$4\r\n0x10\r\n",
+                             "$6\r\n-0X1p3\r\n", "$1\r\n-\r\n",
+                             "$5\r\n2e308\r\n",  "$23\r\n1.9999999999999999e+308\r\n",
+                             "$6\r\n-1e999\r\n"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        vmux_reply *r = parse(refused[i]);
+        double d = 1;
+        if (vmux_reply_to_double(r, &d) != VMUX_ERR_PROTOCOL || d != 0)
+            fail_msg("%s: taken as %g", refused[i], d);
+        vmux_reply_free(r);
+    }
+    const char *taken[] = {"$3\r\ninf\r\n",
+                           "$4\r\n-inf\r\n",
+                           "$4\r\n+inf\r\n",
+                           "$3\r\nnan\r\n",
+                           "$4\r\n-0.5\r\n",
+                           "$6\r\n.5e+10\r\n",
+                           "$23\r\n1.7976931348623157e+308\r\n"};
+    const double want[] = {INFINITY, -INFINITY, INFINITY, NAN, -0.5, .5e10, 1.7976931348623157e308};
+    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++) {
+        vmux_reply *r = parse(taken[i]);
+        double d = 0;
+        assert_int_equal(vmux_reply_to_double(r, &d), 0);
+        if (isnan(want[i]) ? !isnan(d) : d != want[i])
+            fail_msg("%s: read as %g", taken[i], d);
+        vmux_reply_free(r);
+    }
+}
+
 static void test_msgq_null(void **state)
 {
     (void)state;
@@ -149,11 +184,9 @@ static void test_msgq_null(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_out_null_drops_the_value),
-        cmocka_unit_test(test_reply_null),
-        cmocka_unit_test(test_subnormal_scores),
-        cmocka_unit_test(test_long_number_text),
-        cmocka_unit_test(test_msgq_null),
+        cmocka_unit_test(test_out_null_drops_the_value), cmocka_unit_test(test_reply_null),
+        cmocka_unit_test(test_subnormal_scores),         cmocka_unit_test(test_long_number_text),
+        cmocka_unit_test(test_number_text_strict),       cmocka_unit_test(test_msgq_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
