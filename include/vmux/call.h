@@ -195,8 +195,10 @@ VMUX_EXPORT int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc,
 
 /**
  * vmux_call() with the command written as a hiredis-style format string: "%s" inserts a C
- * string, "%b" a binary buffer given as (pointer, size_t length), and "%%" a percent sign; the
- * text is split into arguments at spaces. Example: vmux_command(m, &r, "SET %s %b", key, v, n).
+ * string, "%b" a binary buffer given as (pointer, size_t length), "%%" a percent sign, and
+ * printf's number conversions ("%d", "%lld", "%u", "%f"... as hiredis's formatter takes them,
+ * each argument of the type printf expects); the text is split into arguments at spaces.
+ * Example: vmux_command(m, &r, "SET %s %b", key, v, n).
  * Returns as vmux_call(), whose NULL out is VMUX_ERR_INVALID_ARG with nothing sent; a bad
  * format string gives VMUX_ERR_INVALID_ARG. Unlike vmux_call(), it formats the command before
  * the door's check and before its deadline starts: for large values, prefer vmux_call().

@@ -31,7 +31,7 @@ extern "C" {
     XX(CLOSED, -11, "the handle was closed")                                                       \
     XX(PROTOCOL, -12, "malformed or oversized reply from the server")                              \
     XX(SERVER, -13, "the server replied with an error")                                            \
-    XX(BACKLOG_FULL, -14, "too many commands pending; refused at the door")                        \
+    XX(BACKLOG_FULL, -14, "too many commands pending; never sent")                                 \
     XX(IO, -15, "network I/O error")                                                               \
     XX(NOT_CONNECTED, -16, "not sent: no connection was ready, or its deadline passed first")      \
     XX(UNSUPPORTED, -17, "this command cannot run on a shared, multiplexed connection")            \
