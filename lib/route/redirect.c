@@ -48,6 +48,20 @@ static size_t word(const char *s, size_t len)
     return sp != NULL ? (size_t)(sp - s) : len;
 }
 
+/*
+ * "host:0", ":0": a node the server knows no address of (noaddr: one that restarted empty at
+ * its address, before the cluster forgets it), which CLUSTER SLOTS writes with port 0 too.
+ */
+static bool port_zero(const char *ep, size_t len)
+{
+    const char *colon = NULL;
+    for (size_t i = len; i > 0 && colon == NULL; i--)
+        if (ep[i - 1] == ':')
+            colon = ep + i - 1;
+    unsigned p;
+    return colon != NULL && parse_small(colon + 1, len - (size_t)(colon - ep) - 1, &p) && p == 0;
+}
+
 static int parse_rest(const char *s, size_t len, struct vmux_redirect *r)
 {
     size_t n = word(s, len);
@@ -58,9 +72,14 @@ static int parse_rest(const char *s, size_t len, struct vmux_redirect *r)
     size_t eplen = len - n - 1;
     if (eplen == 0 || memchr(ep, ' ', eplen) != NULL)
         return VMUX_ERR_PROTOCOL;
+    r->slot = slot;
+    if (port_zero(ep, eplen)) { /* no address: as "?" */
+        *r = (struct vmux_redirect){
+            .kind = r->kind, .slot = slot, .host = "?", .hostlen = 1, .unknown = true};
+        return 0;
+    }
     if (vmux__endpoint_split(ep, eplen, &r->host, &r->hostlen, &r->port) != 0)
         return VMUX_ERR_PROTOCOL;
-    r->slot = slot;
     r->asked = r->hostlen == 0;
     r->unknown = r->hostlen == 1 && r->host[0] == '?';
     return 0;

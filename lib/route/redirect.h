@@ -6,7 +6,8 @@
  * writes without brackets, "::1:6380") stays whole; "[::1]:6380" is read too. Its host may be
  * empty, meaning the host the client asked (the server does not know its own address), or "?",
  * meaning unknown (never dialled as such: the router takes the one node of its map at that port,
- * else refreshes the map).
+ * else refreshes the map). Port 0 ("host:0", ":0": a node without an address) is unknown too:
+ * read as "?" at port 0, which no node of a map has.
  *
  * Pure functions, no allocation: any thread.
  */
@@ -27,9 +28,9 @@ struct vmux_redirect {
     /* The endpoint's host: a view into the parsed text, without brackets; hostlen 0 when empty. */
     const char *host;
     size_t hostlen;
-    int port;     /* 1 .. 65535 */
+    int port;     /* 1 .. 65535; 0 when unknown for a port 0 */
     bool asked;   /* the host was empty: use the host this command was sent to */
-    bool unknown; /* the host was "?": no address to dial */
+    bool unknown; /* the host was "?", or the port 0: no address to dial */
 };
 
 /*

@@ -211,6 +211,28 @@ static void test_moved_unknown_host(void **state)
 }
 
 /*
+ * Port 0 (probe37: a primary restarted empty at its address is "noaddr", and every node answered
+ * "MOVED <slot> :0"): as "?", the command waits for a refreshed map and goes to the owner it
+ * names. It reached the caller as VMUX_ERR_SERVER, and no refresh was asked.
+ */
+static void test_moved_port_zero(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    unsigned before = vt_fcluster_topology_queries(c);
+    all_on(c, 1); /* the handle's map still says node 0 */
+    rule(c, 0, "k", -1, 0, "-MOVED %u :0\r\n", slot("k"));
+    rule(c, 1, "k", -1, 0, "$6\r\nfrom-1\r\n");
+    want_value(m, "k", "from-1");
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 1);
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), 1);
+    assert_true(vt_fcluster_topology_queries(c) > before);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
  * "?" while every refreshed map names the node that keeps answering "?": the command is sent
  * again after each refresh and fails honestly when its deadline comes.
  */
@@ -1065,6 +1087,7 @@ int main(void)
         cmocka_unit_test(test_moved_host_name),
         cmocka_unit_test(test_moved_ipv6),
         cmocka_unit_test(test_moved_unknown_host),
+        cmocka_unit_test(test_moved_port_zero),
         cmocka_unit_test(test_moved_unknown_host_forever),
         cmocka_unit_test(test_moved_to_itself),
         cmocka_unit_test(test_moved_to_itself_pipelined),
