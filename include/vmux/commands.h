@@ -22,6 +22,7 @@
 #include "vmux/lists.h"
 #include "vmux/sets.h"
 #include "vmux/zsets.h"
+#include "vmux/hyperloglog.h"
 #include "vmux/streams.h"
 #include "vmux/server.h"
 
