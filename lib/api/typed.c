@@ -104,6 +104,12 @@ void vmux__args_add(struct vmux_args *a, const void *p, size_t len)
     a->argc++;
 }
 
+void vmux__args_refuse(struct vmux_args *a)
+{
+    if (a->error == 0)
+        a->error = VMUX_ERR_INVALID_ARG;
+}
+
 void vmux__args_str(struct vmux_args *a, vmux_str s)
 {
     vmux__args_add(a, s.ptr, s.len);
@@ -141,7 +147,7 @@ void vmux__args_int(struct vmux_args *a, int64_t v)
 void vmux__args_count(struct vmux_args *a, int64_t count)
 {
     if (count < 0)
-        a->error = a->error != 0 ? a->error : VMUX_ERR_INVALID_ARG;
+        vmux__args_refuse(a);
     else
         vmux__args_int(a, count);
 }
@@ -150,7 +156,7 @@ void vmux__args_flush_mode(struct vmux_args *a, int mode)
 {
     static const char *const words[] = {NULL, "SYNC", "ASYNC"};
     if (mode < VMUX_FLUSH_DEFAULT || mode > VMUX_FLUSH_ASYNC)
-        a->error = a->error != 0 ? a->error : VMUX_ERR_INVALID_ARG;
+        vmux__args_refuse(a);
     else if (words[mode] != NULL)
         vmux__args_cstr(a, words[mode]);
 }
@@ -158,7 +164,7 @@ void vmux__args_flush_mode(struct vmux_args *a, int mode)
 void vmux__args_double(struct vmux_args *a, double v)
 {
     if (v != v) { /* NaN: no command takes it */
-        a->error = a->error != 0 ? a->error : VMUX_ERR_INVALID_ARG;
+        vmux__args_refuse(a);
         return;
     }
     char *slot = number_slot(a);

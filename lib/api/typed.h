@@ -48,6 +48,11 @@ bool vmux__args_items(struct vmux_args *a, const char *cmd, const vmux_str *key,
  * is an empty argument; p NULL with len > 0 sets error to VMUX_ERR_INVALID_ARG (if not set).
  */
 void vmux__args_add(struct vmux_args *a, const void *p, size_t len);
+/*
+ * Marks the vector as not to be sent, for an argument its builder found invalid: the call then
+ * returns VMUX_ERR_INVALID_ARG, nothing sent (unless an earlier error is already set).
+ */
+void vmux__args_refuse(struct vmux_args *a);
 /* vmux__args_add() of s's bytes: {NULL, len > 0} is refused there. */
 void vmux__args_str(struct vmux_args *a, vmux_str s);
 void vmux__args_cstr(struct vmux_args *a, const char *s);
