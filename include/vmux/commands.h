@@ -23,6 +23,7 @@
 #include "vmux/sets.h"
 #include "vmux/zsets.h"
 #include "vmux/hyperloglog.h"
+#include "vmux/bitmaps.h"
 #include "vmux/streams.h"
 #include "vmux/server.h"
 
