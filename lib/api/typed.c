@@ -12,6 +12,7 @@
 #include "mux/handle.h"
 #include "vmux/error.h"
 #include "vmux/server.h"
+#include "vmux/zsets.h"
 
 /* Storage for number arguments beyond the first few; never moves once allocated. */
 struct vmux_numbers {
@@ -413,6 +414,29 @@ int vmux__run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bo
 {
     return vmux__typed_run_into(m, opts, a, idempotent, vmux__conv_scored_array, out, sizeof(*out),
                                 vmux__release_scored_array);
+}
+
+/* Where a number-or-nil reply goes. */
+struct score_out {
+    double *score;
+    bool *found;
+};
+
+static int conv_score(const vmux_reply *r, void *out)
+{
+    struct score_out *o = out;
+    return vmux_reply_to_score(r, o->score, o->found);
+}
+
+int vmux__run_score(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                    double *score, bool *found)
+{
+    struct score_out o = {score, found};
+    if (score != NULL)
+        *score = 0;
+    if (found != NULL)
+        *found = false;
+    return vmux__typed_run_into(m, opts, a, idempotent, conv_score, &o, 0, NULL);
 }
 
 int vmux__run_ok(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent)

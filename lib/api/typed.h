@@ -139,6 +139,12 @@ int vmux__run_bytes_array(vmux *m, const vmux_callopts *opts, struct vmux_args *
 int vmux__run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                      vmux_scored_array *out);
 int vmux__run_ok(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent);
+/*
+ * A reply that is a number or nil (ZSCORE, ZADD INCR, GEODIST), read by vmux_reply_to_score():
+ * *score and *found true, or 0 and false for nil; both zeroed first, either may be NULL.
+ */
+int vmux__run_score(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                    double *score, bool *found);
 
 /*
  * cmd [key] items... (vmux__args_items()) with an integer reply into *out, zeroed first: the

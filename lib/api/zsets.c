@@ -216,30 +216,6 @@ int vmux_reply_to_score(const vmux_reply *r, double *score, bool *found)
     return rc;
 }
 
-/* Where a score-or-nil reply goes. */
-struct score_out {
-    double *score;
-    bool *found;
-};
-
-static int conv_score(const vmux_reply *r, void *out)
-{
-    struct score_out *o = out;
-    return vmux_reply_to_score(r, o->score, o->found);
-}
-
-/* Runs a command whose reply is a score or nil; the results are zeroed first. */
-static int run_score(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                     double *score, bool *found)
-{
-    struct score_out o = {score, found};
-    if (score != NULL)
-        *score = 0;
-    if (found != NULL)
-        *found = false;
-    return vmux__typed_run_into(m, opts, a, idempotent, conv_score, &o, 0, NULL);
-}
-
 int vmux_zadd_incr(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
                    double increment, vmux_cond cond, double *score, bool *applied)
 {
@@ -254,7 +230,7 @@ int vmux_zadd_incr(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str me
     vmux__args_cstr(&a, "INCR");
     vmux__args_cstr(&a, text);
     vmux__args_str(&a, member);
-    return run_score(m, opts, &a, false, score, applied);
+    return vmux__run_score(m, opts, &a, false, score, applied);
 }
 
 int vmux_zincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
@@ -278,7 +254,7 @@ int vmux_zscore(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str membe
     struct vmux_args a;
     vmux__args_key_command(&a, "ZSCORE", key);
     vmux__args_str(&a, member);
-    return run_score(m, opts, &a, true, score, found);
+    return vmux__run_score(m, opts, &a, true, score, found);
 }
 
 int vmux_zscore_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
