@@ -24,6 +24,7 @@
 #include "vmux/zsets.h"
 #include "vmux/hyperloglog.h"
 #include "vmux/bitmaps.h"
+#include "vmux/geo.h"
 #include "vmux/streams.h"
 #include "vmux/server.h"
 

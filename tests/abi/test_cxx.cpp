@@ -32,9 +32,13 @@ static int uses_every_macro(vmux *m)
                             VMUX_ZBOUND_LEX_MIN,
                             VMUX_ZBOUND_LEX_MAX};
     vmux_str id = VMUX_XID_DEFAULT;
+    vmux_geo_center centers[] = {VMUX_GEO_CENTER_LONLAT(n, -VMUX_GEO_LATITUDE_MAX),
+                                 VMUX_GEO_CENTER_MEMBER(VMUX_STR("m"))};
+    vmux_geo_shape shapes[] = {VMUX_GEO_SHAPE_RADIUS(n, VMUX_GEO_UNIT_KM),
+                               VMUX_GEO_SHAPE_BOX(VMUX_GEO_LONGITUDE_MAX, n, VMUX_GEO_UNIT_FT)};
     rc += vmux_read_stats(m, &st);
     vmux_bytes_free(&value);
-    return rc + (int)sizeof bounds + (int)id.len;
+    return rc + (int)sizeof bounds + (int)id.len + (int)sizeof centers + (int)sizeof shapes;
 }
 
 #if __cplusplus >= 202002L
