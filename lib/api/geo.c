@@ -2,11 +2,12 @@
 #include "vmux/geo.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "api/typed.h"
 #include "core/sized.h"
+#include "core/value.h"
 #include "vmux/error.h"
 
 static const char *const unit_words[] = {"m", "km", "mi", "ft"};
@@ -78,9 +79,10 @@ int vmux_geodist(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str memb
     return vmux__run_score(m, opts, &a, true, distance, found);
 }
 
-/* A [longitude, latitude] reply into *p; VMUX_ERR_PROTOCOL for another shape. */
-static int read_point(const vmux_reply *r, vmux_geo_point *p)
+/* A [longitude, latitude] reply into a vmux_geo_point; VMUX_ERR_PROTOCOL for another shape. */
+static int conv_point(const vmux_reply *r, void *out)
 {
+    vmux_geo_point *p = out;
     if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != 2 ||
         vmux_reply_get_kind(vmux_reply_element(r, 0)) != VMUX_REPLY_STRING ||
         vmux_reply_get_kind(vmux_reply_element(r, 1)) != VMUX_REPLY_STRING ||
@@ -90,63 +92,22 @@ static int read_point(const vmux_reply *r, vmux_geo_point *p)
     return 0;
 }
 
-/* Where GEOPOS's n positions-or-nils go (either array NULL: not written). */
-struct positions {
-    vmux_geo_point *points;
-    bool *found;
-    size_t n;
-};
-
-static void positions_zero(struct positions *o)
-{
-    if (o->points != NULL)
-        memset(o->points, 0, o->n * sizeof(*o->points));
-    if (o->found != NULL)
-        memset(o->found, 0, o->n * sizeof(*o->found));
-}
-
-static int conv_positions(const vmux_reply *r, void *out)
-{
-    struct positions *o = out;
-    if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != o->n)
-        return VMUX_ERR_PROTOCOL;
-    for (size_t i = 0; i < o->n; i++) {
-        const vmux_reply *e = vmux_reply_element(r, i);
-        vmux_geo_point p = {0, 0};
-        if (vmux_reply_get_kind(e) == VMUX_REPLY_NIL)
-            continue;
-        if (read_point(e, &p) != 0) {
-            positions_zero(o);
-            return VMUX_ERR_PROTOCOL;
-        }
-        if (o->points != NULL)
-            o->points[i] = p;
-        if (o->found != NULL)
-            o->found[i] = true;
-    }
-    return 0;
-}
-
 int vmux_geopos(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members, size_t n,
                 vmux_geo_point *points, bool *found)
 {
     struct vmux_args a;
-    struct positions o = {points, found, n};
+    struct vmux_each e = {points, sizeof(*points), found, n, conv_point};
     if (!vmux__args_items(&a, "GEOPOS", &key, members, n))
         return VMUX_ERR_INVALID_ARG;
-    positions_zero(&o);
-    return vmux__typed_run_into(m, opts, &a, true, conv_positions, &o, 0, NULL);
+    return vmux__run_each(m, opts, &a, true, &e);
 }
 
 void vmux_geo_result_array_free(vmux_geo_result_array *a)
 {
     if (a == NULL)
         return;
-    for (size_t i = 0; i < a->count; i++)
-        vmux_bytes_free(&a->items[i].member);
-    free(a->items);
-    a->items = NULL;
-    a->count = 0;
+    vmux__free_items(a->items, a->count, sizeof *a->items, offsetof(vmux_geo_result, member));
+    *a = (vmux_geo_result_array){0};
 }
 
 /* One of a result's details after its member, told apart by kind: distance, hash, position. */
@@ -159,7 +120,7 @@ static int read_detail(const vmux_reply *r, vmux_geo_result *out)
         out->hash = vmux_reply_integer(r);
         return 0;
     case VMUX_REPLY_ARRAY:
-        return read_point(r, &out->point);
+        return conv_point(r, &out->point);
     default:
         return VMUX_ERR_PROTOCOL;
     }

@@ -1,6 +1,7 @@
 #include "api/typed.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,6 +438,54 @@ int vmux__run_score(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
     if (found != NULL)
         *found = false;
     return vmux__typed_run_into(m, opts, a, idempotent, conv_score, &o, 0, NULL);
+}
+
+static void each_zero(const struct vmux_each *e)
+{
+    if (e->values != NULL)
+        memset(e->values, 0, e->n * e->size);
+    if (e->found != NULL)
+        memset(e->found, 0, e->n * sizeof(*e->found));
+}
+
+/* One element of a vmux_each's reply into item i; false for one read refuses, or an error. */
+static bool each_item(const struct vmux_each *e, const vmux_reply *r, size_t i)
+{
+    union {
+        max_align_t align;
+        unsigned char bytes[64];
+    } value;
+    VMUX_ASSERT(e->size <= sizeof value.bytes);
+    memset(&value, 0, sizeof value);
+    if (vmux_reply_get_kind(r) == VMUX_REPLY_ERROR || e->read(r, &value) != 0)
+        return false;
+    if (e->values != NULL)
+        memcpy((char *)e->values + i * e->size, &value, e->size);
+    if (e->found != NULL)
+        e->found[i] = true;
+    return true;
+}
+
+static int conv_each(const vmux_reply *r, void *out)
+{
+    const struct vmux_each *e = out;
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != e->n)
+        return VMUX_ERR_PROTOCOL;
+    for (size_t i = 0; i < e->n; i++) {
+        const vmux_reply *item = vmux_reply_element(r, i);
+        if (vmux_reply_get_kind(item) != VMUX_REPLY_NIL && !each_item(e, item, i)) {
+            each_zero(e);
+            return VMUX_ERR_PROTOCOL;
+        }
+    }
+    return 0;
+}
+
+int vmux__run_each(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                   struct vmux_each *e)
+{
+    each_zero(e);
+    return vmux__typed_run_into(m, opts, a, idempotent, conv_each, e, 0, NULL);
 }
 
 int vmux__run_ok(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent)

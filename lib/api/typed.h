@@ -147,6 +147,27 @@ int vmux__run_score(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
                     double *score, bool *found);
 
 /*
+ * Where an array reply of n elements, each nil (not found) or a value, goes (ZMSCORE's scores,
+ * GEOPOS's positions): the i-th value, read by read (an element that is neither nil nor an error;
+ * at most 64 bytes), into values' i-th item of size bytes, and found[i]. values and found are the
+ * caller's arrays of n items; either may be NULL (not written).
+ */
+struct vmux_each {
+    void *values;
+    size_t size;
+    bool *found;
+    size_t n;
+    vmux_convert_fn read;
+};
+/*
+ * Sends the command as vmux__typed_call() does with e's arrays zeroed first, and fills them from
+ * its reply; a reply of another shape (a length other than n, an element read refuses) is
+ * VMUX_ERR_PROTOCOL with them zeroed again. Returns as vmux__typed_run_into().
+ */
+int vmux__run_each(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
+                   struct vmux_each *e);
+
+/*
  * cmd [key] items... (vmux__args_items()) with an integer reply into *out, zeroed first: the
  * counts and lengths of the multi-key and multi-member commands. No items: VMUX_ERR_INVALID_ARG.
  */

@@ -266,48 +266,14 @@ int vmux_zscore_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str
     return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
-/* Where ZMSCORE's n scores-or-nils go. */
-struct mscore_out {
-    double *scores;
-    bool *found;
-    size_t n;
-};
-
-static void mscore_zero(struct mscore_out *o)
-{
-    if (o->scores != NULL)
-        memset(o->scores, 0, o->n * sizeof(*o->scores));
-    if (o->found != NULL)
-        memset(o->found, 0, o->n * sizeof(*o->found));
-}
-
-static int conv_mscore(const vmux_reply *r, void *out)
-{
-    struct mscore_out *o = out;
-    int rc = 0;
-    if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) != o->n)
-        return VMUX_ERR_PROTOCOL;
-    for (size_t i = 0; i < o->n && rc == 0; i++) {
-        const vmux_reply *e = vmux_reply_element(r, i);
-        rc = vmux_reply_get_kind(e) == VMUX_REPLY_ERROR
-                 ? VMUX_ERR_PROTOCOL
-                 : vmux_reply_to_score(e, o->scores ? &o->scores[i] : NULL,
-                                       o->found ? &o->found[i] : NULL);
-    }
-    if (rc != 0)
-        mscore_zero(o);
-    return rc != 0 ? VMUX_ERR_PROTOCOL : 0;
-}
-
 int vmux_zmscore(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members,
                  size_t n, double *scores, bool *found)
 {
     struct vmux_args a;
-    struct mscore_out o = {scores, found, n};
+    struct vmux_each e = {scores, sizeof(*scores), found, n, vmux__conv_double};
     if (!vmux__args_items(&a, "ZMSCORE", &key, members, n))
         return VMUX_ERR_INVALID_ARG;
-    mscore_zero(&o);
-    return vmux__typed_run_into(m, opts, &a, true, conv_mscore, &o, 0, NULL);
+    return vmux__run_each(m, opts, &a, true, &e);
 }
 
 /* Where a ZRANK/ZREVRANK reply goes: rank, or [rank, score] WITHSCORE, or nil. */

@@ -1,6 +1,7 @@
 /* The value helpers of types.h (vmux_bytes and its arrays): freeing and copying. */
 #include "core/value.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,15 +27,19 @@ void vmux_bytes_array_free(vmux_bytes_array *a)
     a->count = 0;
 }
 
+void vmux__free_items(void *items, size_t count, size_t size, size_t member_at)
+{
+    for (size_t i = 0; i < count; i++)
+        vmux_bytes_free((vmux_bytes *)((char *)items + i * size + member_at));
+    free(items);
+}
+
 void vmux_scored_array_free(vmux_scored_array *a)
 {
     if (a == NULL)
         return;
-    for (size_t i = 0; i < a->count; i++)
-        vmux_bytes_free(&a->items[i].member);
-    free(a->items);
-    a->items = NULL;
-    a->count = 0;
+    vmux__free_items(a->items, a->count, sizeof *a->items, offsetof(vmux_scored, member));
+    *a = (vmux_scored_array){0};
 }
 
 int vmux__bytes_copy(const void *p, size_t len, vmux_bytes *out)

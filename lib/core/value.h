@@ -19,6 +19,13 @@
 int vmux__bytes_copy(const void *p, size_t len, vmux_bytes *out);
 
 /*
+ * Frees the member of each of count structs of size bytes at items (a vmux_bytes at byte offset
+ * member_at in each: a sorted-set member with its score, a leaderboard entry, a geo result), then
+ * items itself: what the *_free functions of those arrays share. items may be NULL with count 0.
+ */
+void vmux__free_items(void *items, size_t count, size_t size, size_t member_at);
+
+/*
  * Whether s is no string at all: ptr NULL with a non-zero length. Every call taking a vmux_str
  * refuses one with VMUX_ERR_INVALID_ARG before it sends anything (docs/api-conventions.md); the
  * typed commands' argument vector checks it for them (api/typed.h), this is for the rest.

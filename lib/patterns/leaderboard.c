@@ -2,12 +2,14 @@
 #include "vmux/leaderboard.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/typed.h"
 #include "core/sized.h"
+#include "core/value.h"
 #include "vmux/error.h"
 #include "vmux/script.h"
 #include "vmux/zsets.h"
@@ -60,11 +62,9 @@ void vmux_leaderboard_entries_free(vmux_leaderboard_entries *e)
 {
     if (e == NULL)
         return;
-    for (size_t i = 0; i < e->count; i++)
-        vmux_bytes_free(&e->items[i].member);
-    free(e->items);
-    e->items = NULL;
-    e->count = 0;
+    vmux__free_items(e->items, e->count, sizeof *e->items,
+                     offsetof(vmux_leaderboard_entry, member));
+    *e = (vmux_leaderboard_entries){0};
 }
 
 int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opts,
