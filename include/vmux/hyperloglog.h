@@ -3,13 +3,13 @@
  * approximately (a standard error of 0.81%) in at most 12 KiB per key, however many it has seen.
  *
  * Every function here is synchronous, may be called from any thread but the I/O thread, and
- * returns 0, VMUX_ERR_SERVER (the server refused: WRONGTYPE for a key of another type, INVALIDOBJ
- * for a string that is not a HyperLogLog; the message goes to opts->errbuf when given),
- * VMUX_ERR_INVALID_ARG for bad input (nothing is sent: a NULL array with n > 0, n == 0 where a
- * key is required, a vmux_str {NULL, len > 0}), or a transport error as vmux_call() (call.h).
- * opts may be NULL. Out-parameters are filled only on success and zeroed otherwise; a NULL
- * out-parameter drops that result. Keys and elements are binary-safe (types.h). A missing key
- * counts as an empty HyperLogLog.
+ * returns 0, VMUX_ERR_SERVER (the server refused: WRONGTYPE for a key of another type or a string
+ * that is not a HyperLogLog, INVALIDOBJ for a corrupted one; the message goes to opts->errbuf
+ * when given), VMUX_ERR_INVALID_ARG for bad input (nothing is sent: a NULL array with n > 0,
+ * n == 0 where a key is required, a vmux_str {NULL, len > 0}), or a transport error as
+ * vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success and zeroed
+ * otherwise; a NULL out-parameter drops that result. Keys and elements are binary-safe
+ * (types.h). A missing key counts as an empty HyperLogLog.
  *
  * Cluster: PFCOUNT of several keys and PFMERGE use their keys together, so they must all be in
  * one slot (give them a common {hash tag}); keys in several slots are VMUX_ERR_CROSSSLOT, nothing
