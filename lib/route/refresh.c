@@ -6,7 +6,8 @@
  * clusterRefreshMinInterval key, 1 s by default); a periodic check every REFRESH_PERIOD_MS,
  * skipped when a refresh was sent less than min_gap() ago, sees topology changes that no MOVED
  * announced. A new map that differs from
- * the current one replaces it, and the ops waiting in the backlog of a link whose connection is
+ * the current one replaces it (one that serves fewer slots only once a second node agrees),
+ * and the ops waiting in the backlog of a link whose connection is
  * not ready are sent again by slot: those whose slot now has another primary go to it (a
  * promoted replica), the others stay where they were. While the map names a primary whose link
  * has no ready connection, one refresh follows another, a second apart (a failover is awaited),
@@ -175,6 +176,52 @@ static void announce(struct vmux_router *r, struct vmux_link *link, const struct
     vmux__router_node_events(r, r->map, map);
 }
 
+static size_t ready_links(const struct vmux_router *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->nnodes + 1; i++)
+        n += vmux__link_ready(link_at(r, i));
+    return n;
+}
+
+static void forget_shrunk(struct vmux_router *r)
+{
+    vmux__slotmap_unref(r->shrunk);
+    r->shrunk = NULL;
+}
+
+/*
+ * Whether map, asked of link, may replace the current one. One that serves fewer slots is one
+ * node's view until another node answers the same (or the same node again, when no other is
+ * ready): a node reset or new at an address, or one that forgot another, answers an empty or
+ * partial map, and taking it sent the slots it lacks to the seed, flip-flopping with the next
+ * node's full map (probe37). Takes map when it returns false.
+ */
+static bool map_agreed(struct vmux_router *r, struct vmux_link *link, struct vmux_slotmap *map)
+{
+    uint32_t from = vmux__router_link_id(r, link);
+    if (map->covered >= r->map->covered) {
+        forget_shrunk(r);
+        return true;
+    }
+    if (r->shrunk != NULL && vmux__slotmap_equal(map, r->shrunk) &&
+        (from != r->shrunk_from || ready_links(r) < 2)) {
+        forget_shrunk(r);
+        return true;
+    }
+    char where[300];
+    vmux__router_link_addr(r, link, where, sizeof where);
+    vmux__log(r->cfg, VMUX_LOG_INFO,
+              "cluster: the slot map from %s serves %u slots, fewer than the %u of the current "
+              "one: kept until another node answers the same",
+              where, map->covered, r->map->covered);
+    forget_shrunk(r);
+    r->shrunk = map;
+    r->shrunk_from = from;
+    r->refresh_again = true; /* ask the next node */
+    return false;
+}
+
 static void on_slots(int status, vmux_reply *reply, void *arg)
 {
     struct refresh_req req = *(struct refresh_req *)arg;
@@ -200,8 +247,9 @@ static void on_slots(int status, vmux_reply *reply, void *arg)
                   vmux_err_name(rc), why);
         r->refresh_again = true; /* ask the next node */
     } else if (vmux__slotmap_equal(map, r->map)) {
+        forget_shrunk(r); /* this node agrees with the current map */
         vmux__slotmap_unref(map);
-    } else {
+    } else if (map_agreed(r, req.link, map)) {
         announce(r, req.link, map);
         install(r, map);
     }
@@ -331,6 +379,7 @@ void vmux__router_refresh_init(struct vmux_router *r)
 
 void vmux__router_refresh_close(struct vmux_router *r)
 {
+    forget_shrunk(r);
     uv_close((uv_handle_t *)&r->refresh_timer, NULL);
     uv_close((uv_handle_t *)&r->period_timer, NULL);
 }

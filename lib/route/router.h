@@ -132,8 +132,12 @@ struct vmux_router {
     bool refresh_busy;        /* a CLUSTER SLOTS refresh is in flight */
     bool refresh_again;       /* another refresh was asked for while busy */
     uint64_t refresh_gen;     /* the refresh in flight; a reply to an older one is dropped */
-    size_t refresh_next;      /* the link asked next (0 the seed's, i + 1 node i's) */
-    uint64_t last_refresh;    /* loop ms of the last refresh sent */
+    /* A refreshed map serving fewer slots than the current one (a node reset, one that forgot
+     * another): held until another node answers the same (refresh.c); the id of its node. */
+    struct vmux_slotmap *shrunk;
+    uint32_t shrunk_from;
+    size_t refresh_next;   /* the link asked next (0 the seed's, i + 1 node i's) */
+    uint64_t last_refresh; /* loop ms of the last refresh sent */
     uint64_t rng;
     uint32_t *moved_at; /* per slot, loop ms of its last MOVED patch (0: none); NULL until one */
     uint32_t node_ids;  /* the last id given to a node (struct vmux_router_node) */

@@ -215,6 +215,118 @@ static void test_events_and_counters(void **state)
     uv_mutex_destroy(&rec.mu);
 }
 
+/* ---- a map that serves fewer slots waits for a second node (probe37) ---- */
+
+static size_t count_events(struct recorder *rec, vmux_event_type type)
+{
+    size_t n = 0;
+    uv_mutex_lock(&rec->mu);
+    for (size_t i = 0; i < rec->n; i++)
+        n += rec->ev[i].type == type;
+    uv_mutex_unlock(&rec->mu);
+    return n;
+}
+
+struct asked {
+    vt_fcluster *c;
+    size_t node;
+    unsigned want;
+};
+
+static bool node_asked(void *arg)
+{
+    struct asked *a = arg;
+    return vt_fcluster_count(a->c, a->node, "CLUSTER SLOTS") >= a->want;
+}
+
+/* Whether a map of one shard serving half the slots was taken. */
+static bool half_map_taken(void *arg)
+{
+    struct recorder *rec = arg;
+    bool found = false;
+    uv_mutex_lock(&rec->mu);
+    for (size_t i = 0; i < rec->n && !found; i++)
+        found = rec->ev[i].type == VMUX_EVENT_MAP_REFRESHED &&
+                strstr(rec->ev[i].reason, "1 shards serve 8192 slots") != NULL;
+    uv_mutex_unlock(&rec->mu);
+    return found;
+}
+
+/*
+ * Makes the handle refresh its map until node has been asked `more` more times: a key of node
+ * 0's (key, in 0..8191) answered CLUSTERDOWN, which asks for a refresh each time it is retried.
+ */
+static void refresh_until(vt_fcluster *c, vmux *m, size_t node, unsigned more, const char *key)
+{
+    struct asked a = {c, node, vt_fcluster_count(c, node, "CLUSTER SLOTS") + more};
+    vt_fcluster_clear_rules(c, 0);
+    assert_int_equal(vt_fcluster_rule(c, 0, key, -1, 0, "-CLUSTERDOWN The cluster is down\r\n"), 0);
+    struct vt_async g = {0};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 3 * WAIT_MS);
+    assert_int_equal(vmux_call_async(m, &o, 2, (const char *[]){"GET", key}, NULL, vt_on_async, &g),
+                     0);
+    if (!vt_wait_until(node_asked, &a, WAIT_MS)) {
+        fail_msg("node %zu was not asked CLUSTER SLOTS %u times within %d ms", node, a.want,
+                 WAIT_MS);
+    }
+    vt_fcluster_clear_rules(c, 0);
+    assert_int_equal(vt_fcluster_rule(c, 0, key, -1, 0, "$2\r\nva\r\n"), 0);
+    assert_true(vt_wait_until(vt_async_done, &g, WAIT_MS));
+    assert_int_equal(g.status, 0);
+    vmux_reply_free(g.reply);
+}
+
+/*
+ * Two nodes serve half the slots each. Node 1 is reset (it answers CLUSTER SLOTS with no slot):
+ * its map is one node's view, never taken while node 0 answers the full one (it was taken, and
+ * the next full map taken again, every other refresh: a key of node 1's then went to the seed).
+ * Then both nodes serve half the slots only (CLUSTER DELSLOTS on node 1): two nodes agree, and
+ * that map is taken.
+ */
+static void test_fewer_slots_wait_for_agreement(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    static const int halves[][2] = {{0, 8191}, {8192, 16383}};
+    static const size_t on01[] = {0, 1};
+    slots(c, halves, on01, 2);
+    static struct recorder rec;
+    rec.n = 0;
+    assert_int_equal(uv_mutex_init(&rec.mu), 0);
+    char conf[256];
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,cluster=yes,syncTimeout=8000,clusterRefreshMinInterval=20",
+             vt_fcluster_port(c, 0));
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_event_handler(cfg, record, &rec), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    char a[16], b[16];
+    key_in(0, 8191, a, sizeof a);
+    key_in(8192, 16383, b, sizeof b);
+    assert_int_equal(vt_fcluster_rule(c, 1, b, -1, 0, "$2\r\nvb\r\n"), 0);
+    get_value(m, b, "vb"); /* the handle's link to node 1 */
+
+    vt_fcluster_set_slots(c, 1, "*0\r\n");
+    size_t refreshed = count_events(&rec, VMUX_EVENT_MAP_REFRESHED);
+    refresh_until(c, m, 1, 3, a);
+    assert_int_equal(count_events(&rec, VMUX_EVENT_MAP_REFRESHED), refreshed);
+    unsigned on0 = vt_fcluster_count(c, 0, "GET");
+    get_value(m, b, "vb");
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), on0); /* straight to node 1 */
+
+    static const int half[][2] = {{0, 8191}};
+    static const size_t only0[] = {0};
+    slots(c, half, only0, 1); /* every node */
+    refresh_until(c, m, 1, 2, a);
+    assert_true(vt_wait_until(half_map_taken, &rec, WAIT_MS));
+
+    vmux_close(m);
+    vt_fcluster_stop(c);
+    uv_mutex_destroy(&rec.mu);
+}
+
 /* ---- a MOVED to a replica of the slot's own shard: the shard's slots go with it ---- */
 
 /*
@@ -335,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_events_and_counters),
         cmocka_unit_test(test_promotion_event),
         cmocka_unit_test(test_departed_node_link_closed),
+        cmocka_unit_test(test_fewer_slots_wait_for_agreement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
