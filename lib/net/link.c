@@ -493,12 +493,19 @@ void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const c
     }
     if (!c->retiring) {
         vmux__log(link->cfg, VMUX_LOG_WARN, "%s: %s; connecting again", c->where, why);
+        link->replaced_at = uv_now(link->loop);
         c->retiring = true;
         c->retire_at_once = true;
         c->retire_why = why;
         link_set_state(link, LINK_CONNECTING);
     }
     vmux__opq_push(&link->rejected, op); /* first on the next connection */
+}
+
+bool vmux__link_replaced_lately(const struct vmux_link *link)
+{
+    return link->replaced_at != 0 &&
+           uv_now(link->loop) - link->replaced_at < VMUX_LINK_REPLACE_GAP_MS;
 }
 
 /* ---- subscriber links ---- */

@@ -105,6 +105,15 @@ void vmux__link_return_backlog(struct vmux_link *link, struct vmux_opq *src);
 void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const char *why);
 
 /*
+ * Whether vmux__link_replace_conn() retired a connection of link less than
+ * VMUX_LINK_REPLACE_GAP_MS ago: a MOVED to itself on the connection made since says the name
+ * still leads to the wrong node (a misdirected proxy), and connecting again at once would only
+ * repeat it (probe37: 4,789 connections in 3.7 s).
+ */
+#define VMUX_LINK_REPLACE_GAP_MS 1000
+bool vmux__link_replaced_lately(const struct vmux_link *link);
+
+/*
  * Makes the link a helper link of the handle (blocking pool, subscriber): commands always wait
  * for its connection whatever backlogPolicy says (it was opened for them), and it does not
  * publish the handle's backlog and in-flight gauges, which describe the main link.

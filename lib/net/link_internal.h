@@ -51,6 +51,7 @@ struct vmux_link {
     struct vmux_counters *home; /* the counters it was made with */
     uint64_t pub_backlog, pub_in_flight; /* its share of ctr's backlog and in_flight gauges */
     uint64_t pub_connected;              /* and of its connected gauge: 1 while READY or CHECKING */
+    uint64_t replaced_at; /* loop ms vmux__link_replace_conn() last retired a connection */
     void (*push_fn)(vmux_reply *reply, void *arg); /* subscriber link: replies are pushes */
     void *push_arg;
     bool auxiliary;    /* pool or subscriber link: see vmux__link_set_auxiliary() */

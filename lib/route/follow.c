@@ -191,9 +191,10 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
     note_redirect(r, rd->slot);
     vmux_reply_free(reply); /* last: t->host may point into it */
     vmux__pool_detach(op);  /* the pool link that ran it is free */
-    if (back)
-        vmux__router_bounce(r, to, op);
-    else if (rd->kind == VMUX_REDIRECT_MOVED && to == link && !pooled)
+    bool to_itself = rd->kind == VMUX_REDIRECT_MOVED && to == link && !pooled;
+    if (back || (to_itself && vmux__link_replaced_lately(link)))
+        vmux__router_bounce(r, to, op); /* a second MOVED to itself: no reconnect storm */
+    else if (to_itself)
         vmux__link_replace_conn(link, op, "MOVED names the node that sent it");
     else
         vmux__router_forward(r, to, op);

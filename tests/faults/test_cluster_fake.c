@@ -263,11 +263,14 @@ static void test_moved_to_itself(void **state)
     want_value(m, "k", "self");
     assert_int_equal(vt_fcluster_accepted(c, 0), 2);
     assert_int_equal(vt_fcluster_count(c, 0, "GET"), 2);
-    /* the same with an empty host (the host asked) */
+    vmux_close(m);
+    /* the same with an empty host (the host asked), on a handle of its own (a second MOVED to
+     * itself within a second of the first replacement is not followed by another) */
+    m = open_on(c, NULL);
     rule(c, 0, "j", 1, 0, "-MOVED %u :%d\r\n", slot("j"), vt_fcluster_port(c, 0));
     rule(c, 0, "j", -1, 0, "$4\r\nself\r\n");
     want_value(m, "j", "self");
-    assert_int_equal(vt_fcluster_accepted(c, 0), 3);
+    assert_int_equal(vt_fcluster_accepted(c, 0), 4);
     vmux_close(m);
     vt_fcluster_stop(c);
 }
@@ -318,7 +321,12 @@ static void test_moved_to_itself_pipelined(void **state)
     vt_fcluster_stop(c);
 }
 
-/* A node that answers MOVED to itself forever: a redirect loop, with a connection per try. */
+/*
+ * A node that answers MOVED to itself forever (probe37: a forwarder behind the announced port
+ * led to another node): a redirect loop, whose first MOVED replaces the connection and whose
+ * later ones, within a second of that, wait a backoff each on the new one (a connection per try
+ * before: 4,789 connections in 3.7 s under load).
+ */
 static void test_moved_to_itself_forever(void **state)
 {
     (void)state;
@@ -328,7 +336,9 @@ static void test_moved_to_itself_forever(void **state)
     struct got g = get(m, "k");
     assert_status(g.rc, VMUX_ERR_REDIRECT_LOOP);
     assert_int_equal(vt_fcluster_count(c, 0, "GET"), 6);
-    assert_int_equal(vt_fcluster_accepted(c, 0), 6);
+    /* the first and its one replacement (a third only if the loop stood still for a second) */
+    if (vt_fcluster_accepted(c, 0) > 3)
+        fail_msg("%u connections for one command", vt_fcluster_accepted(c, 0));
     vmux_close(m);
     vt_fcluster_stop(c);
 }
