@@ -141,9 +141,10 @@ typedef struct vmux_stats {
      * node brought again after the old one delivered it (docs/pubsub.md, "at most once"). */
     uint64_t pubsub_dropped;
     /** Connections for commands set up now (a gauge, changed as each connects or breaks): the
-     * handle's main connection, a cluster's one per node, readFrom's one per replica; not the
-     * blocking pool's, the subscribers' or the sentinels'. 0 means no command can be sent now
-     * (it waits in the backlog); `connected > 0` is StackExchange.Redis's IsConnected. */
+     * handle's main connection, a cluster's one per node it links to (the seed's and a demoted
+     * primary's included), readFrom's one per replica; not the blocking pool's, the
+     * subscribers' or the sentinels'. 0 means no command can be sent now (it waits in the
+     * backlog); `connected > 0` is StackExchange.Redis's IsConnected. */
     uint64_t connected;
 } vmux_stats;
 
