@@ -100,6 +100,17 @@ static void slots(vt_fcluster *c, const int (*ranges)[2], const size_t *owners, 
     free(resp);
 }
 
+/* Two nodes, each serving half the slots. */
+static vt_fcluster *start_halves(void)
+{
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    static const int halves[][2] = {{0, 8191}, {8192, 16383}};
+    static const size_t on01[] = {0, 1};
+    slots(c, halves, on01, 2);
+    return c;
+}
+
 /* A key whose slot is in lo..hi. */
 static void key_in(int lo, int hi, char *key, size_t len)
 {
@@ -286,11 +297,7 @@ static void refresh_until(vt_fcluster *c, vmux *m, size_t node, unsigned more, c
 static void test_fewer_slots_wait_for_agreement(void **state)
 {
     (void)state;
-    vt_fcluster *c = vt_fcluster_start(2, NULL);
-    assert_non_null(c);
-    static const int halves[][2] = {{0, 8191}, {8192, 16383}};
-    static const size_t on01[] = {0, 1};
-    slots(c, halves, on01, 2);
+    vt_fcluster *c = start_halves();
     static struct recorder rec;
     rec.n = 0;
     assert_int_equal(uv_mutex_init(&rec.mu), 0);
@@ -403,11 +410,7 @@ static bool log_came(void *arg)
 static void test_departed_node_link_closed(void **state)
 {
     (void)state;
-    vt_fcluster *c = vt_fcluster_start(2, NULL);
-    assert_non_null(c);
-    static const int halves[][2] = {{0, 8191}, {8192, 16383}};
-    static const size_t on01[] = {0, 1};
-    slots(c, halves, on01, 2);
+    vt_fcluster *c = start_halves();
     static struct log_seen l;
     assert_int_equal(uv_mutex_init(&l.mu), 0);
     snprintf(l.want, sizeof l.want, "closing the link to 127.0.0.1:%d", vt_fcluster_port(c, 1));
