@@ -504,6 +504,11 @@ void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const c
 
 bool vmux__link_replaced_lately(const struct vmux_link *link)
 {
+    /* A MOVED on the connection being replaced is one of a pipeline written before the
+     * replacement: it joins the first on the next connection, in order (a bounce's jittered
+     * backoff would reorder the pipeline). */
+    if (link->conn != NULL && link->conn->retiring)
+        return false;
     return link->replaced_at != 0 &&
            uv_now(link->loop) - link->replaced_at < VMUX_LINK_REPLACE_GAP_MS;
 }

@@ -108,7 +108,9 @@ void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const c
  * Whether vmux__link_replace_conn() retired a connection of link less than
  * VMUX_LINK_REPLACE_GAP_MS ago: a MOVED to itself on the connection made since says the name
  * still leads to the wrong node (a misdirected proxy), and connecting again at once would only
- * repeat it (probe37: 4,789 connections in 3.7 s).
+ * repeat it (probe37: 4,789 connections in 3.7 s). False while the retired connection is still
+ * the link's: its later MOVEDs answer commands written before the replacement, which go first
+ * on the next connection in the order they were written.
  */
 #define VMUX_LINK_REPLACE_GAP_MS 1000
 bool vmux__link_replaced_lately(const struct vmux_link *link);

@@ -321,6 +321,65 @@ static void test_moved_to_itself_pipelined(void **state)
 }
 
 /*
+ * A pipeline whose every command is answered MOVED to itself (probe37's forwarder, or a node
+ * replaced behind its name): the first replaces the connection, and those behind it on the
+ * connection being replaced go first on the next one, in the order they were written, as the
+ * first does. They were bounced instead (a second MOVED to itself within a second of the
+ * replacement), each after a jittered backoff of its own: they ran in any order.
+ */
+enum { ORDER_N = 16 };
+
+struct order {
+    atomic_int done;
+    int fails;
+    int seq[ORDER_N]; /* the values, in the order their replies came */
+};
+
+static void on_order(int status, vmux_reply *r, void *arg)
+{
+    struct order *o = arg;
+    const char *s = vmux_reply_str(r, NULL);
+    int i = atomic_load(&o->done);
+    if (status != 0 || s == NULL)
+        o->fails++;
+    else
+        o->seq[i] = atoi(s);
+    vmux_reply_free(r);
+    atomic_fetch_add(&o->done, 1);
+}
+
+static bool order_done(void *arg)
+{
+    return atomic_load(&((struct order *)arg)->done) == ORDER_N;
+}
+
+static void test_moved_to_itself_pipeline_order(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(1, NULL);
+    vmux *m = open_on(c, NULL);
+    char keys[ORDER_N][16];
+    for (int i = 0; i < ORDER_N; i++) {
+        snprintf(keys[i], sizeof keys[i], "{o}%d", i);
+        rule(c, 0, keys[i], 1, 0, "-MOVED %u :%d\r\n", slot(keys[i]), vt_fcluster_port(c, 0));
+        rule(c, 0, keys[i], -1, 0, "$%d\r\n%d\r\n", i < 10 ? 1 : 2, i);
+    }
+    struct order o = {0};
+    for (int i = 0; i < ORDER_N; i++) {
+        const char *argv[] = {"GET", keys[i]};
+        assert_status(vmux_call_async(m, NULL, 2, argv, NULL, on_order, &o), 0);
+    }
+    assert_true(vt_wait_until(order_done, &o, WAIT_MS));
+    assert_int_equal(o.fails, 0);
+    for (int i = 0; i < ORDER_N; i++)
+        if (o.seq[i] != i)
+            fail_msg("reply %d was the command %d's: the pipeline ran out of order", i, o.seq[i]);
+    assert_int_equal(vt_fcluster_accepted(c, 0), 2);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
  * A node that answers MOVED to itself forever (probe37: a forwarder behind the announced port
  * led to another node): a redirect loop, whose first MOVED replaces the connection and whose
  * later ones, within a second of that, wait a backoff each on the new one (a connection per try
@@ -1100,6 +1159,7 @@ int main(void)
         cmocka_unit_test(test_moved_unknown_host_forever),
         cmocka_unit_test(test_moved_to_itself),
         cmocka_unit_test(test_moved_to_itself_pipelined),
+        cmocka_unit_test(test_moved_to_itself_pipeline_order),
         cmocka_unit_test(test_moved_to_itself_forever),
         cmocka_unit_test(test_ask_chain),
         cmocka_unit_test(test_moved_loop),
