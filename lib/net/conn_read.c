@@ -110,8 +110,14 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
  */
 #define SLICE_NS (2u * 1000u * 1000u)
 
-/* A command connection reads the clock once per this many replies (a subscriber's at each). */
+/*
+ * A command connection reads the clock once per this many replies at most (a subscriber's at
+ * each): a stride of replies dispatched in under SLICE_FAST_NS doubles the next one, up to
+ * SLICE_STRIDE, and a slower one sets it back to 1. So a flood of small replies reads the clock
+ * seldom, and slow callbacks end the slice after the one under way, not up to 31 more later.
+ */
 #define SLICE_STRIDE 32u
+#define SLICE_FAST_NS (SLICE_NS / 16u)
 
 static void on_resume(uv_idle_t *h);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -130,9 +136,14 @@ static void conn_pause(struct vmux_conn *c)
 
 static bool slice_over(struct vmux_conn *c)
 {
-    if (c->slice_until == 0 || (c->link->push_fn == NULL && ++c->slice_seen % SLICE_STRIDE != 0))
+    if (c->slice_until == 0 || (c->link->push_fn == NULL && ++c->slice_seen < c->slice_stride))
         return false;
-    return uv_hrtime() >= c->slice_until;
+    uint64_t now = uv_hrtime();
+    unsigned longer = c->slice_stride * 2 < SLICE_STRIDE ? c->slice_stride * 2 : SLICE_STRIDE;
+    c->slice_stride = now - c->slice_checked < SLICE_FAST_NS ? (longer > 0 ? longer : 1) : 1;
+    c->slice_seen = 0;
+    c->slice_checked = now;
+    return now >= c->slice_until;
 }
 
 /* The slice of this loop turn (uv_now() moves once a turn): it starts at the turn's first read. */
@@ -141,7 +152,8 @@ static void slice_begin(struct vmux_conn *c, bool fresh)
     uint64_t turn = uv_now(c->link->loop);
     if (fresh || c->slice_turn != turn) {
         c->slice_turn = turn;
-        c->slice_until = uv_hrtime() + SLICE_NS;
+        c->slice_checked = uv_hrtime();
+        c->slice_until = c->slice_checked + SLICE_NS;
     }
 }
 

@@ -133,8 +133,9 @@ struct vmux_conn {
     uint64_t push_ping_sent; /* subscriber connection: loop ms of the unanswered PING; 0: none */
     uint64_t slice_until;    /* hrtime ns this turn's dispatch ends (conn_read.c) */
     uint64_t slice_turn;     /* uv_now() of the turn whose slice that is */
-    unsigned slice_seen;     /* replies dispatched: a command connection reads the clock at
-                                every SLICE_STRIDE-th */
+    uint64_t slice_checked;  /* hrtime ns the clock was last read for the slice */
+    unsigned slice_seen;     /* replies dispatched since then (a command connection's) */
+    unsigned slice_stride;   /* and how many it dispatches before reading it again (conn_read.c) */
     uint64_t last_tick;      /* loop ms of the previous vmux__setup_tick(); 0: none yet */
     uint64_t reauth_due;     /* loop ms the next re-AUTH is due (setup.c); 0: none */
     bool paused;             /* out of its slice: replies wait in the reader, reading stopped */

@@ -201,6 +201,7 @@ enum { FLOOD_N = 20000, FLOOD_SPIN_US = 50, HOLD_MS = 300, LATE_DEADLINE_MS = 10
 
 struct slow_flood {
     vmux *m;
+    int n, spin_us;          /* flood commands, and how long each callback takes */
     atomic_int done;         /* flood callbacks run */
     atomic_int late_rc;      /* the late command's submission */
     atomic_int late_status;  /* its status; 1 until its callback runs */
@@ -233,15 +234,31 @@ static void on_slow_flood(int status, vmux_reply *reply, void *userdata)
         const char *late[] = {"ECHO", "late"};
         atomic_store(&f->late_rc, vmux_call_async(f->m, &o, 2, late, NULL, on_late, f));
     }
-    spin_us(FLOOD_SPIN_US);
+    spin_us(f->spin_us);
     atomic_fetch_add(&f->done, 1);
 }
 
 static bool slow_flood_done(void *arg)
 {
     struct slow_flood *f = arg;
-    return atomic_load(&f->done) == FLOOD_N &&
+    return atomic_load(&f->done) == f->n &&
            (atomic_load(&f->late_rc) != 0 || atomic_load(&f->late_status) != 1);
+}
+
+/* Sends n commands behind a WAIT of HOLD_MS, each callback taking spin_us, and waits for all. */
+static void run_slow_flood(struct slow_flood *f, int n, int spin_us)
+{
+    *f = (struct slow_flood){.n = n, .spin_us = spin_us, .late_status = 1, .done_at_late = -1};
+    f->m = vt_open("plain", HANDLE_OPTS);
+    char hold[16];
+    snprintf(hold, sizeof hold, "%d", HOLD_MS);
+    const char *wait[] = {"WAIT", "1", hold}; /* no replica: it returns 0 after HOLD_MS */
+    assert_int_equal(vmux_call_forget(f->m, NULL, 3, wait, NULL), 0);
+    const char *argv[] = {"ECHO", "flood"};
+    for (int i = 0; i < n; i++)
+        assert_int_equal(vmux_call_async(f->m, NULL, 2, argv, NULL, on_slow_flood, f), 0);
+    assert_true(vt_wait_until(slow_flood_done, f, WAIT_MS));
+    vmux_close(f->m);
 }
 
 /*
@@ -256,22 +273,33 @@ static bool slow_flood_done(void *arg)
 static void test_reply_flood_keeps_deadlines(void **state)
 {
     (void)state;
-    struct slow_flood f = {.late_rc = 0, .late_status = 1, .done_at_late = -1};
-    f.m = vt_open("plain", HANDLE_OPTS);
-    char hold[16];
-    snprintf(hold, sizeof hold, "%d", HOLD_MS);
-    const char *wait[] = {"WAIT", "1", hold}; /* no replica: it returns 0 after HOLD_MS */
-    assert_int_equal(vmux_call_forget(f.m, NULL, 3, wait, NULL), 0);
-    const char *argv[] = {"ECHO", "flood"};
-    for (int i = 0; i < FLOOD_N; i++)
-        assert_int_equal(vmux_call_async(f.m, NULL, 2, argv, NULL, on_slow_flood, &f), 0);
-    assert_true(vt_wait_until(slow_flood_done, &f, WAIT_MS));
-    vmux_close(f.m);
+    static struct slow_flood f;
+    run_slow_flood(&f, FLOOD_N, FLOOD_SPIN_US);
     assert_int_equal(atomic_load(&f.late_rc), 0);
     if (atomic_load(&f.late_status) != VMUX_ERR_TIMEOUT ||
         atomic_load(&f.done_at_late) >= FLOOD_N / 2)
         fail_msg("the late command completed %s after %d of the %d flood callbacks",
                  vmux_err_name(atomic_load(&f.late_status)), atomic_load(&f.done_at_late), FLOOD_N);
+}
+
+/*
+ * The same with slow callbacks, 10 ms each: the slice ends after the callback under way, not 32
+ * replies later. The command with a 100 ms deadline completes VMUX_ERR_TIMEOUT some 10 callbacks
+ * into the burst; it waited for 32 (320 ms) while the clock was read only every 32nd reply,
+ * however long the callbacks took.
+ */
+enum { SLOW_N = 48, SLOW_SPIN_US = 10000, SLOW_LATE_MAX = 20 };
+
+static void test_slow_callbacks_keep_deadlines(void **state)
+{
+    (void)state;
+    static struct slow_flood f;
+    run_slow_flood(&f, SLOW_N, SLOW_SPIN_US);
+    assert_int_equal(atomic_load(&f.late_rc), 0);
+    if (atomic_load(&f.late_status) != VMUX_ERR_TIMEOUT ||
+        atomic_load(&f.done_at_late) > SLOW_LATE_MAX)
+        fail_msg("the late command completed %s after %d of the %d slow callbacks",
+                 vmux_err_name(atomic_load(&f.late_status)), atomic_load(&f.done_at_late), SLOW_N);
 }
 
 /* 10,000 INCRs nobody waits for, then a GET from the same thread sees all of them. */
@@ -454,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_callbacks_submit_follow_ups),
         cmocka_unit_test(test_hundred_thousand_in_flight),
         cmocka_unit_test(test_reply_flood_keeps_deadlines),
+        cmocka_unit_test(test_slow_callbacks_keep_deadlines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
