@@ -176,26 +176,26 @@ static void announce(struct vmux_router *r, struct vmux_link *link, const struct
     vmux__router_node_events(r, r->map, map);
 }
 
-static size_t ready_links(const struct vmux_router *r)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < r->nnodes + 1; i++)
-        n += vmux__link_ready(link_at(r, i));
-    return n;
-}
-
 static void forget_shrunk(struct vmux_router *r)
 {
     vmux__slotmap_unref(r->shrunk);
     r->shrunk = NULL;
+    r->shrunk_times = 0;
 }
 
 /*
+ * The answers of one node that may stand for the cluster's: a smaller map that no other node
+ * contradicted meanwhile (a node that answers with an error does not), asked of the same node
+ * this many times in a row, is taken (a one-node cluster, or the only node that answers).
+ */
+#define SHRUNK_ALONE_TIMES 3u
+
+/*
  * Whether map, asked of link, may replace the current one. One that serves fewer slots is one
- * node's view until another node answers the same (or the same node again, when no other is
- * ready): a node reset or new at an address, or one that forgot another, answers an empty or
- * partial map, and taking it sent the slots it lacks to the seed, flip-flopping with the next
- * node's full map (probe37). Takes map when it returns false.
+ * node's view until another node answers the same, or the same node does SHRUNK_ALONE_TIMES
+ * times with no other node's map between: a node reset or new at an address, or one that forgot
+ * another, answers an empty or partial map, and taking it sent the slots it lacks to the seed,
+ * flip-flopping with the next node's full map (probe37). Takes map when it returns false.
  */
 static bool map_agreed(struct vmux_router *r, struct vmux_link *link, struct vmux_slotmap *map)
 {
@@ -204,11 +204,12 @@ static bool map_agreed(struct vmux_router *r, struct vmux_link *link, struct vmu
         forget_shrunk(r);
         return true;
     }
-    if (r->shrunk != NULL && vmux__slotmap_equal(map, r->shrunk) &&
-        (from != r->shrunk_from || ready_links(r) < 2)) {
+    bool again = r->shrunk != NULL && vmux__slotmap_equal(map, r->shrunk);
+    if (again && (from != r->shrunk_from || r->shrunk_times + 1 >= SHRUNK_ALONE_TIMES)) {
         forget_shrunk(r);
         return true;
     }
+    unsigned times = again ? r->shrunk_times + 1 : 1;
     char where[300];
     vmux__router_link_addr(r, link, where, sizeof where);
     vmux__log(r->cfg, VMUX_LOG_INFO,
@@ -218,6 +219,7 @@ static bool map_agreed(struct vmux_router *r, struct vmux_link *link, struct vmu
     forget_shrunk(r);
     r->shrunk = map;
     r->shrunk_from = from;
+    r->shrunk_times = times;
     r->refresh_again = true; /* ask the next node */
     return false;
 }

@@ -136,6 +136,7 @@ struct vmux_router {
      * another): held until another node answers the same (refresh.c); the id of its node. */
     struct vmux_slotmap *shrunk;
     uint32_t shrunk_from;
+    unsigned shrunk_times; /* how many times in a row that node answered it */
     size_t refresh_next;   /* the link asked next (0 the seed's, i + 1 node i's) */
     uint64_t last_refresh; /* loop ms of the last refresh sent */
     uint64_t rng;

@@ -250,6 +250,22 @@ static bool node_asked(void *arg)
     return vt_fcluster_count(a->c, a->node, "CLUSTER SLOTS") >= a->want;
 }
 
+/* A handle on node 0 whose events rec records, refreshing its map at most every 20 ms. */
+static vmux *open_recorded(vt_fcluster *c, struct recorder *rec)
+{
+    rec->n = 0;
+    assert_int_equal(uv_mutex_init(&rec->mu), 0);
+    char conf[256];
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,cluster=yes,syncTimeout=8000,clusterRefreshMinInterval=20",
+             vt_fcluster_port(c, 0));
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_event_handler(cfg, record, rec), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    return m;
+}
+
 /* Whether a map of one shard serving half the slots was taken. */
 static bool half_map_taken(void *arg)
 {
@@ -299,16 +315,7 @@ static void test_fewer_slots_wait_for_agreement(void **state)
     (void)state;
     vt_fcluster *c = start_halves();
     static struct recorder rec;
-    rec.n = 0;
-    assert_int_equal(uv_mutex_init(&rec.mu), 0);
-    char conf[256];
-    snprintf(conf, sizeof conf,
-             "127.0.0.1:%d,cluster=yes,syncTimeout=8000,clusterRefreshMinInterval=20",
-             vt_fcluster_port(c, 0));
-    vmux_config *cfg = vt_config(conf);
-    assert_int_equal(vmux_config_set_event_handler(cfg, record, &rec), 0);
-    vmux *m = vt_open_config(cfg, conf);
-    vmux_config_free(cfg);
+    vmux *m = open_recorded(c, &rec);
     char a[16], b[16];
     key_in(0, 8191, a, sizeof a);
     key_in(8192, 16383, b, sizeof b);
@@ -329,6 +336,28 @@ static void test_fewer_slots_wait_for_agreement(void **state)
     refresh_until(c, m, 1, 2, a);
     assert_true(vt_wait_until(half_map_taken, &rec, WAIT_MS));
 
+    vmux_close(m);
+    vt_fcluster_stop(c);
+    uv_mutex_destroy(&rec.mu);
+}
+
+/* One node alone (or the only one that answers): its smaller map is taken at its third answer. */
+static void test_fewer_slots_from_the_only_node(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(1, NULL);
+    assert_non_null(c);
+    static const int all[][2] = {{0, 16383}};
+    static const size_t on0[] = {0};
+    slots(c, all, on0, 1);
+    static struct recorder rec;
+    vmux *m = open_recorded(c, &rec);
+    char a[16];
+    key_in(0, 8191, a, sizeof a);
+    static const int half[][2] = {{0, 8191}};
+    slots(c, half, on0, 1);
+    refresh_until(c, m, 0, 3, a);
+    assert_true(vt_wait_until(half_map_taken, &rec, WAIT_MS));
     vmux_close(m);
     vt_fcluster_stop(c);
     uv_mutex_destroy(&rec.mu);
@@ -451,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_promotion_event),
         cmocka_unit_test(test_departed_node_link_closed),
         cmocka_unit_test(test_fewer_slots_wait_for_agreement),
+        cmocka_unit_test(test_fewer_slots_from_the_only_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
