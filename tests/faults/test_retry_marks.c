@@ -1,0 +1,165 @@
+/*
+ * The typed commands' retry-safe marks, as docs/commands.md's tables give them, checked where
+ * the mark matters: the scripted fake server reads the command and closes the connection
+ * without a reply. A command marked retry-safe is sent once more on the next connection and
+ * gets the reply sent there; one not marked completes VMUX_ERR_CONNECTION_LOST, sent once. One
+ * row per family and per mark a function's options switch (SET's and GEOADD's condition,
+ * SETBIT's old bit), today's families (HyperLogLog, bitmaps, geo) among them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fakefixture.h"
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+#define KEY VMUX_STR("k")
+#define MEMBERS                                                                                    \
+    (const vmux_str[])                                                                             \
+    {                                                                                              \
+        VMUX_STR("a")                                                                              \
+    }
+
+static int do_get(vmux *m)
+{
+    vmux_bytes v = {0};
+    int rc = vmux_get(m, NULL, KEY, &v);
+    vmux_bytes_free(&v);
+    return rc;
+}
+
+static int do_getdel(vmux *m)
+{
+    vmux_bytes v = {0};
+    int rc = vmux_getdel(m, NULL, KEY, &v);
+    vmux_bytes_free(&v);
+    return rc;
+}
+
+static int do_set(vmux *m)
+{
+    return vmux_set(m, NULL, KEY, VMUX_STR("v"), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL);
+}
+
+static int do_set_nx(vmux *m)
+{
+    return vmux_set(m, NULL, KEY, VMUX_STR("v"), VMUX_NO_EXPIRY, VMUX_COND_NX, NULL);
+}
+
+static int do_incr(vmux *m)
+{
+    return vmux_incr(m, NULL, KEY, NULL);
+}
+
+static int do_del(vmux *m)
+{
+    return vmux_del(m, NULL, (const vmux_str[]){KEY}, 1, NULL);
+}
+
+static int do_hincrby(vmux *m)
+{
+    return vmux_hincrby(m, NULL, KEY, VMUX_STR("f"), 1, NULL);
+}
+
+static int do_lpush(vmux *m)
+{
+    return vmux_lpush(m, NULL, KEY, MEMBERS, 1, NULL);
+}
+
+static int do_sadd(vmux *m)
+{
+    return vmux_sadd(m, NULL, KEY, MEMBERS, 1, NULL);
+}
+
+static int do_pfadd(vmux *m)
+{
+    bool changed;
+    return vmux_pfadd(m, NULL, KEY, MEMBERS, 1, &changed);
+}
+
+static int do_setbit(vmux *m)
+{
+    return vmux_setbit(m, NULL, KEY, 7, true, NULL);
+}
+
+static int do_setbit_old(vmux *m)
+{
+    bool old;
+    return vmux_setbit(m, NULL, KEY, 7, true, &old);
+}
+
+static int geoadd(vmux *m, vmux_cond cond)
+{
+    const vmux_geo_member at = {13.361389, 38.115556, VMUX_STR("Palermo")};
+    int64_t count;
+    return vmux_geoadd(m, NULL, KEY, &at, 1, cond, false, &count);
+}
+
+static int do_geoadd(vmux *m)
+{
+    return geoadd(m, VMUX_COND_ALWAYS);
+}
+
+static int do_geoadd_nx(vmux *m)
+{
+    return geoadd(m, VMUX_COND_NX);
+}
+
+struct row {
+    const char *name;
+    int (*call)(vmux *m);
+    const char *reply; /* what the second connection answers */
+    bool retry_safe;   /* as docs/commands.md marks it */
+};
+
+static const struct row ROWS[] = {
+    {"GET", do_get, "$1\r\nv\r\n", true},     {"GETDEL", do_getdel, "$1\r\nv\r\n", false},
+    {"SET", do_set, "+OK\r\n", true},         {"SET NX", do_set_nx, "+OK\r\n", false},
+    {"INCR", do_incr, ":1\r\n", false},       {"DEL", do_del, ":1\r\n", true},
+    {"HINCRBY", do_hincrby, ":1\r\n", false}, {"LPUSH", do_lpush, ":1\r\n", false},
+    {"SADD", do_sadd, ":1\r\n", true},        {"PFADD", do_pfadd, ":1\r\n", true},
+    {"SETBIT", do_setbit, ":0\r\n", true},    {"SETBIT, old asked", do_setbit_old, ":0\r\n", false},
+    {"GEOADD", do_geoadd, ":1\r\n", true},    {"GEOADD NX", do_geoadd_nx, ":1\r\n", false},
+};
+
+static void check_row(const struct row *r)
+{
+    vt_fake *f = vt_fake_start();
+    assert_non_null(f);
+    vmux *m = vt_fake_open(f, "syncTimeout=5000,reconnectMin=10,reconnectMax=50");
+    vt_fake_script(f, VT_FAKE_CLOSE, NULL, 0); /* read, unanswered: the connection ends */
+    vt_fake_script_str(f, VT_FAKE_SEND, r->reply);
+    int rc = r->call(m);
+    unsigned sent = vt_fake_commands(f);
+    vmux_close(m);
+    vt_fake_stop(f);
+    int want_rc = r->retry_safe ? 0 : VMUX_ERR_CONNECTION_LOST;
+    unsigned want_sent = r->retry_safe ? 2 : 1;
+    if (rc != want_rc || sent != want_sent)
+        fail_msg("%s: %s after %u sends, where commands.md's mark (%s) says %s after %u", r->name,
+                 vmux_err_name(rc), sent, r->retry_safe ? "yes" : "no", vmux_err_name(want_rc),
+                 want_sent);
+}
+
+static void test_marks_as_documented(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof ROWS / sizeof ROWS[0]; i++)
+        check_row(&ROWS[i]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_marks_as_documented),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
