@@ -203,6 +203,7 @@ struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpo
     c->ep = ep;
     c->fifo.keeps_husks = true; /* a timed-out op waits here for its late reply */
     c->fd = -1;
+    c->slice_stride = 1; /* conn_read.c: the clock read at the first reply, then less often */
     c->hangup_fd = -1;
     snprintf(c->where, sizeof(c->where), strchr(ep->host, ':') ? "[%s]:%d" : "%s:%d", ep->host,
              ep->port);

@@ -140,7 +140,7 @@ static bool slice_over(struct vmux_conn *c)
         return false;
     uint64_t now = uv_hrtime();
     unsigned longer = c->slice_stride * 2 < SLICE_STRIDE ? c->slice_stride * 2 : SLICE_STRIDE;
-    c->slice_stride = now - c->slice_checked < SLICE_FAST_NS ? (longer > 0 ? longer : 1) : 1;
+    c->slice_stride = now - c->slice_checked < SLICE_FAST_NS ? longer : 1;
     c->slice_seen = 0;
     c->slice_checked = now;
     return now >= c->slice_until;

@@ -87,6 +87,14 @@ static void publish(_Atomic uint64_t *g, uint64_t *pub, uint64_t v)
     *pub = v;
 }
 
+/* Moves the link's share *pub of a gauge from one block's to another's. */
+static void move_share(_Atomic uint64_t *from, _Atomic uint64_t *to, uint64_t *pub)
+{
+    uint64_t v = *pub;
+    publish(from, pub, 0);
+    publish(to, pub, v);
+}
+
 /* The one place a link's state changes; the connected gauge follows it at once. */
 static void link_set_state(struct vmux_link *link, enum vmux_link_state to)
 {
@@ -113,15 +121,10 @@ void vmux__link_count_as(struct vmux_link *link, const char *host, int port)
     if (home->by_node == NULL || (to = home->by_node(home->by_node_arg, host, port)) == NULL ||
         to == link->ctr)
         return; /* not counted per node, the same node, or out of memory: it counts where it did */
-    uint64_t backlog = link->pub_backlog, in_flight = link->pub_in_flight;
-    uint64_t connected = link->pub_connected;
-    publish(&link->ctr->backlog, &link->pub_backlog, 0);
-    publish(&link->ctr->in_flight, &link->pub_in_flight, 0);
-    publish(&link->ctr->connected, &link->pub_connected, 0);
+    move_share(&link->ctr->backlog, &to->backlog, &link->pub_backlog);
+    move_share(&link->ctr->in_flight, &to->in_flight, &link->pub_in_flight);
+    move_share(&link->ctr->connected, &to->connected, &link->pub_connected);
     link->ctr = to;
-    publish(&to->backlog, &link->pub_backlog, backlog);
-    publish(&to->in_flight, &link->pub_in_flight, in_flight);
-    publish(&to->connected, &link->pub_connected, connected);
 }
 
 void vmux__link_connect_to(struct vmux_link *link, const struct vmux_endpoint *ep)

@@ -19,14 +19,18 @@ static bool parse_small(const char *s, size_t len, unsigned *v)
     return true;
 }
 
+/* The last colon of s (len bytes), or NULL. */
+static const char *last_colon(const char *s, size_t len)
+{
+    for (size_t i = len; i > 0; i--)
+        if (s[i - 1] == ':')
+            return s + i - 1;
+    return NULL;
+}
+
 int vmux__endpoint_split(const char *s, size_t len, const char **host, size_t *hostlen, int *port)
 {
-    const char *colon = NULL;
-    for (size_t i = len; i > 0; i--)
-        if (s[i - 1] == ':') {
-            colon = s + i - 1;
-            break;
-        }
+    const char *colon = last_colon(s, len);
     unsigned p;
     if (colon == NULL || !parse_small(colon + 1, len - (size_t)(colon - s) - 1, &p) || p == 0 ||
         p > 65535)
@@ -54,10 +58,7 @@ static size_t word(const char *s, size_t len)
  */
 static bool port_zero(const char *ep, size_t len)
 {
-    const char *colon = NULL;
-    for (size_t i = len; i > 0 && colon == NULL; i--)
-        if (ep[i - 1] == ':')
-            colon = ep + i - 1;
+    const char *colon = last_colon(ep, len);
     unsigned p;
     return colon != NULL && parse_small(colon + 1, len - (size_t)(colon - ep) - 1, &p) && p == 0;
 }
@@ -72,7 +73,6 @@ static int parse_rest(const char *s, size_t len, struct vmux_redirect *r)
     size_t eplen = len - n - 1;
     if (eplen == 0 || memchr(ep, ' ', eplen) != NULL)
         return VMUX_ERR_PROTOCOL;
-    r->slot = slot;
     if (port_zero(ep, eplen)) { /* no address: as "?" */
         *r = (struct vmux_redirect){
             .kind = r->kind, .slot = slot, .host = "?", .hostlen = 1, .unknown = true};
@@ -80,6 +80,7 @@ static int parse_rest(const char *s, size_t len, struct vmux_redirect *r)
     }
     if (vmux__endpoint_split(ep, eplen, &r->host, &r->hostlen, &r->port) != 0)
         return VMUX_ERR_PROTOCOL;
+    r->slot = slot;
     r->asked = r->hostlen == 0;
     r->unknown = r->hostlen == 1 && r->host[0] == '?';
     return 0;
