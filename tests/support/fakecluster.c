@@ -65,6 +65,7 @@ struct fc_conn {
     size_t node;
     redisReader *reader;
     bool asking;
+    bool first; /* the node's first accepted connection */
 };
 
 struct vt_fcluster {
@@ -250,9 +251,10 @@ static bool rule_expired(const struct fc_rule *r)
            mono_ns() - r->first_ns >= (uint64_t)r->window_ms * 1000000u;
 }
 
-static bool rule_matches(const struct fc_rule *r, const redisReply *cmd, bool asking)
+static bool rule_matches(const struct fc_rule *r, const redisReply *cmd, const struct fc_conn *conn)
 {
-    if (r->times == 0 || ((r->flags & VT_FC_AFTER_ASKING) && !asking) || rule_expired(r))
+    if (r->times == 0 || ((r->flags & VT_FC_AFTER_ASKING) && !conn->asking) ||
+        ((r->flags & VT_FC_FIRST_CONN) && !conn->first) || rule_expired(r))
         return false;
     if (r->key == NULL)
         return true;
@@ -264,7 +266,7 @@ static bool rule_matches(const struct fc_rule *r, const redisReply *cmd, bool as
 static bool data_answer(struct fc_node *node, struct fc_conn *conn, const redisReply *cmd)
 {
     for (struct fc_rule *r = node->rules; r != NULL; r = r->next) {
-        if (!rule_matches(r, cmd, conn->asking))
+        if (!rule_matches(r, cmd, conn))
             continue;
         if (r->times > 0)
             r->times--;
@@ -370,7 +372,7 @@ static void accept_on(vt_fcluster *c, size_t node)
     if (fd < 0)
         return;
     pthread_mutex_lock(&c->mu);
-    c->nodes[node].accepted++;
+    bool first = c->nodes[node].accepted++ == 0;
     pthread_mutex_unlock(&c->mu);
     redisReader *r = c->nconns < FC_MAX_CONNS ? redisReaderCreate() : NULL;
     if (r == NULL) {
@@ -381,7 +383,7 @@ static void accept_on(vt_fcluster *c, size_t node)
     struct timeval tv = {FC_SEND_TIMEOUT_S, 0};
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    c->conns[c->nconns++] = (struct fc_conn){fd, node, r, false};
+    c->conns[c->nconns++] = (struct fc_conn){fd, node, r, false, first};
 }
 
 static bool stopping(vt_fcluster *c)

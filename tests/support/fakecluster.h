@@ -14,8 +14,9 @@
  * - ASKING with +OK, remembered for the connection's next command;
  * - any other command (a data command): the first of the node's rules that matches it (its key,
  *   argv[1], equal to the rule's key, or any key for a rule without one; a rule made with
- *   VT_FC_AFTER_ASKING only right after ASKING on the same connection; a rule whose count has
- *   run out never) sends the rule's bytes, as they are (any RESP: "-MOVED 12 :7001\r\n",
+ *   VT_FC_AFTER_ASKING only right after ASKING on the same connection, one made with
+ *   VT_FC_FIRST_CONN only on the node's first accepted connection; a rule whose count has run
+ *   out never) sends the rule's bytes, as they are (any RESP: "-MOVED 12 :7001\r\n",
  *   "-TRYAGAIN ...\r\n", "-MOV\r\n", "$5\r\nhello\r\n"); without a matching rule SET k v stores
  *   v (+OK), GET k answers what the node stored for k (nil when nothing), others +OK.
  *
@@ -38,6 +39,9 @@ typedef struct vt_fcluster vt_fcluster;
 
 /* A rule applies only to the command right after ASKING on the same connection. */
 #define VT_FC_AFTER_ASKING 1u
+
+/* A rule applies only on the first connection the node accepted (a node replaced behind it). */
+#define VT_FC_FIRST_CONN 2u
 
 /* One range of a CLUSTER SLOTS reply built by vt_fcluster_slots_resp(). */
 struct vt_fc_range {
@@ -77,8 +81,8 @@ void vt_fcluster_set_myid(vt_fcluster *c, size_t node, const char *id);
 
 /*
  * Appends a rule to node: a data command with key (NULL: any key) is answered with resp (copied)
- * times times (-1: until cleared); flags VT_FC_AFTER_ASKING or 0. Returns 0, or -1 when out of
- * memory.
+ * times times (-1: until cleared); flags VT_FC_AFTER_ASKING, VT_FC_FIRST_CONN or 0. Returns 0, or
+ * -1 when out of memory.
  */
 int vt_fcluster_rule(vt_fcluster *c, size_t node, const char *key, int times, unsigned flags,
                      const char *resp);
