@@ -366,7 +366,8 @@ static bool is_primary(const vmux_reply *reply)
  * An ignorable command's error (VMUX_OP_IGNORE_ERROR: CLIENT SETINFO, READONLY, the INFOs,
  * CLIENT TRACKING, CLUSTER MYID) is ignored whatever it says, NOPERM included: a server or an
  * ACL without the command only loses the extra (a least-privilege user such as "+get +set ~*"
- * was refused the connection for CLIENT SETINFO's NOPERM).
+ * was refused the connection for CLIENT SETINFO's NOPERM); but not NOAUTH, which says the
+ * connection is not authenticated, so that nothing else would run on it either.
  */
 static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, const char *msg)
 {
@@ -378,6 +379,14 @@ static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, 
         vmux__conn_fail(c, VMUX_ERR_CONNECT,
                         "not a cluster node any more (CLUSTER MYID: %s): no command is sent to it",
                         msg);
+        return;
+    }
+    if (strncmp(msg, "NOAUTH", 6) == 0) {
+        /* probe39: a server with a password, none configured, opened, then refused everything */
+        vmux__conn_fail(c, VMUX_ERR_AUTH,
+                        "the server requires authentication (%s: %s): configure %s", label, msg,
+                        c->link->cfg->sentinel_conn ? "sentinelUser and sentinelPassword"
+                                                    : "user and password");
         return;
     }
     if (ignorable) {

@@ -3,7 +3,8 @@
  * database a URL names, the client name and library info, and how opening fails: wrong
  * password (the server's words reach errbuf), an out-of-range database, nothing listening
  * (abortConnect=true fails, abortConnect=false gives a handle whose calls fail by their
- * deadline), and a password refused after the handle opened, named (masked) in a call's errbuf.
+ * deadline), a password refused after the handle opened, named (masked) in a call's errbuf,
+ * and no password for a server that needs one.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* sockets under -std=c11 */
@@ -24,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -389,6 +391,44 @@ static void test_user_with_only_get_and_set(void **state)
     open_as_lean_user("vmuxgetset", "+get +set ~*");
 }
 
+/*
+ * A server that needs a password, none configured (a server of its own: the fixture's default
+ * user is shared): vmux_open() fails VMUX_ERR_AUTH and says so, in cluster=auto as in
+ * cluster=no. Every setup command was allowed to fail and NOAUTH was taken for that (probe39:
+ * the handle opened, and every command was then refused "NOAUTH Authentication required.").
+ */
+static void test_no_password_for_a_server_that_needs_one(void **state)
+{
+    (void)state;
+    vt_server *s = vt_server_new(NULL);
+    assert_non_null(s);
+    vmux *admin = vt_server_open(s, NULL);
+    const char *require[] = {"CONFIG", "SET", "requirepass", "need-pass"};
+    free(call_text(admin, 4, require));
+    vmux_close(admin);
+    const char *const extras[] = {"connectRetry=1", "connectRetry=1,cluster=no"};
+    for (size_t i = 0; i < sizeof extras / sizeof extras[0]; i++) {
+        char *conf = vt_server_conf(s, extras[i]);
+        char err[256] = "";
+        vmux *m = NULL;
+        int rc = vmux_open_str(conf, &m, err, sizeof err);
+        free(conf);
+        if (rc != VMUX_ERR_AUTH)
+            fail_msg("%s: %s (%s)", extras[i], vmux_err_name(rc), err);
+        assert_null(m);
+        expect_contains(err, "NOAUTH");
+        expect_contains(err, "configure user and password");
+    }
+    vmux *m = vt_server_open(s, "password=need-pass");
+    const char *ping[] = {"PING"};
+    char *pong = call_text(m, 1, ping);
+    assert_string_equal(pong, "PONG");
+    free(pong);
+    vmux_close(m);
+    vt_server_stop(s);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_refused_password_call_says_why),
         cmocka_unit_test(test_user_without_client_setinfo),
         cmocka_unit_test(test_user_with_only_get_and_set),
+        cmocka_unit_test(test_no_password_for_a_server_that_needs_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
