@@ -1,4 +1,7 @@
-/* Set commands (sets.h). Every one is idempotent, so every one is sent retry-safe. */
+/*
+ * Set commands (sets.h). Every one is idempotent, so sent retry-safe, except SPOP and SMOVE (and
+ * SDIFFSTORE into one of the sets it subtracts).
+ */
 #include "vmux/sets.h"
 
 #include <string.h>
@@ -92,6 +95,62 @@ int vmux_scard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
     return vmux__run_items_int(m, opts, "SCARD", NULL, &key, 1, true, count);
 }
 
+/* SPOP or SRANDMEMBER key: one member. */
+static int pick_one(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
+                    bool idempotent, vmux_bytes *member)
+{
+    struct vmux_args a;
+    vmux__args_key_command(&a, cmd, key);
+    return vmux__run_bytes(m, opts, &a, idempotent, member);
+}
+
+/* SPOP or SRANDMEMBER key count; a count below min, which the server refuses, is refused here. */
+static int pick_count(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
+                      int64_t count, int64_t min, bool idempotent, vmux_bytes_array *members)
+{
+    struct vmux_args a;
+    vmux__args_key_command(&a, cmd, key);
+    if (count < min)
+        vmux__args_refuse(&a);
+    else
+        vmux__args_int(&a, count);
+    return vmux__run_bytes_array(m, opts, &a, idempotent, members);
+}
+
+int vmux_spop(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *member)
+{
+    return pick_one(m, opts, "SPOP", key, false, member);
+}
+
+int vmux_spop_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
+                    vmux_bytes_array *members)
+{
+    return pick_count(m, opts, "SPOP", key, count, 0, false, members);
+}
+
+int vmux_srandmember(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *member)
+{
+    return pick_one(m, opts, "SRANDMEMBER", key, true, member);
+}
+
+int vmux_srandmember_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
+                           vmux_bytes_array *members)
+{
+    /* a negative count asks for -count members: INT64_MIN has no negation */
+    return pick_count(m, opts, "SRANDMEMBER", key, count, -INT64_MAX, true, members);
+}
+
+int vmux_smove(vmux *m, const vmux_callopts *opts, vmux_str source, vmux_str destination,
+               vmux_str member, bool *moved)
+{
+    struct vmux_args a;
+    vmux__args_key_command(&a, "SMOVE", source);
+    vmux__args_str(&a, destination);
+    vmux__args_str(&a, member);
+    /* a resend would find the member moved already and answer false */
+    return vmux__run_bool(m, opts, &a, false, moved);
+}
+
 /* SINTER, SUNION or SDIFF over n keys. */
 static int combine(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
                    size_t n, vmux_bytes_array *members)
@@ -120,4 +179,54 @@ int vmux_sdiff(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t 
                vmux_bytes_array *members)
 {
     return combine(m, opts, "SDIFF", keys, n, members);
+}
+
+int vmux_sintercard(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                    int64_t limit, int64_t *count)
+{
+    struct vmux_args a;
+    if (count != NULL)
+        *count = 0;
+    if (keys == NULL || n == 0)
+        return VMUX_ERR_INVALID_ARG;
+    vmux__args_init(&a);
+    vmux__args_cstr(&a, "SINTERCARD");
+    vmux__args_int(&a, (int64_t)n);
+    for (size_t i = 0; i < n; i++)
+        vmux__args_str(&a, keys[i]);
+    if (limit != 0) { /* LIMIT 0 is the server's default: no limit */
+        vmux__args_cstr(&a, "LIMIT");
+        vmux__args_count(&a, limit);
+    }
+    return vmux__run_int(m, opts, &a, true, count);
+}
+
+int vmux_sinterstore(vmux *m, const vmux_callopts *opts, vmux_str destination, const vmux_str *keys,
+                     size_t n, int64_t *count)
+{
+    return vmux__run_items_int(m, opts, "SINTERSTORE", &destination, keys, n, true, count);
+}
+
+int vmux_sunionstore(vmux *m, const vmux_callopts *opts, vmux_str destination, const vmux_str *keys,
+                     size_t n, int64_t *count)
+{
+    return vmux__run_items_int(m, opts, "SUNIONSTORE", &destination, keys, n, true, count);
+}
+
+static bool same_str(vmux_str x, vmux_str y)
+{
+    if (x.len != y.len)
+        return false;
+    return x.len == 0 || (x.ptr != NULL && y.ptr != NULL && memcmp(x.ptr, y.ptr, x.len) == 0);
+}
+
+int vmux_sdiffstore(vmux *m, const vmux_callopts *opts, vmux_str destination, const vmux_str *keys,
+                    size_t n, int64_t *count)
+{
+    /* Storing keys[0] minus the others twice stores the same set, unless the destination is one
+     * of the sets subtracted: the second run subtracts the first one's result. */
+    bool idempotent = true;
+    for (size_t i = 1; keys != NULL && i < n; i++)
+        idempotent = idempotent && !same_str(destination, keys[i]);
+    return vmux__run_items_int(m, opts, "SDIFFSTORE", &destination, keys, n, idempotent, count);
 }

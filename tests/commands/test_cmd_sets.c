@@ -1,10 +1,13 @@
 /*
  * The set commands (sets.h) against the real server: adding and removing with their counts,
- * membership one and many at a time, members, cardinality, intersection, union and difference,
- * the async forms, and SSCAN (scan.h) over 10,000 members, each seen; binary and empty
- * members, missing keys, WRONGTYPE, bad arguments, and results zeroed on every error. Results
- * are checked against the set read back through the generic API or an admin connection. Keys
- * start with "cmdsets:".
+ * membership one and many at a time, members, cardinality, random members popped (SPOP) and
+ * read (SRANDMEMBER, distinct and repeated), SMOVE, intersection, union and difference, their
+ * count (SINTERCARD with and without LIMIT) and their stored forms (*STORE, the destination
+ * replaced, deleted by an empty result, and one of the sources), the async forms, and SSCAN
+ * (scan.h) over 10,000 members, each seen; binary and empty members, missing keys, WRONGTYPE,
+ * bad arguments with nothing sent, results zeroed on every error, and on a cluster keys of two
+ * slots (VMUX_ERR_CROSSSLOT, nothing sent). Results are checked against the set read back
+ * through the generic API or an admin connection. Keys start with "cmdsets:".
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +24,10 @@
 #include "cmd_collections.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
+
+#include "cmd_common.h" /* JUNK_BYTES and JUNK_ARRAY, and their assertions */
+
+const char cmd_family[] = "sets";
 
 /* Keys that one command uses together share a {hash tag} (one slot in the cluster rerun). */
 static const char bin_key_bytes[] = "cmdsets:{ops}\0bin";
@@ -195,6 +202,277 @@ static void test_inter_union_diff(void **state)
     assert_int_equal(got.count, 0);
     vmux_bytes_array_free(&got);
     assert_int_equal(vmux_sunion(m, NULL, keys12, 2, NULL), 0);
+}
+
+/* Whether b is one of the n members of want. */
+static bool one_of(const vmux_bytes *b, const vmux_str *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (same(b, want[i]))
+            return true;
+    return false;
+}
+
+/* SRANDMEMBER reads members without taking them: distinct for a positive count, repeated for a
+ * negative one. */
+static void test_srandmember(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = BIN_KEY;
+    del(key);
+    vmux_str members[] = {VMUX_STR("a"), NUL_MEMBER, EMPTY};
+    assert_int_equal(vmux_sadd(m, NULL, key, members, 3, NULL), 0);
+    vmux_bytes one = JUNK_BYTES;
+    assert_int_equal(vmux_srandmember(m, NULL, key, &one), 0);
+    assert_true(one_of(&one, members, 3));
+    vmux_bytes_free(&one);
+    vmux_bytes_array got;
+    assert_int_equal(vmux_srandmember_count(m, NULL, key, 2, &got), 0);
+    assert_int_equal(got.count, 2);
+    assert_true(one_of(&got.items[0], members, 3) && one_of(&got.items[1], members, 3));
+    assert_false(got.items[0].len == got.items[1].len &&
+                 memcmp(got.items[0].ptr, got.items[1].ptr, got.items[0].len) == 0);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_srandmember_count(m, NULL, key, 10, &got), 0);
+    expect_members(&got, members, 3); /* more than it has: the whole set, once each */
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_srandmember_count(m, NULL, key, -7, &got), 0);
+    assert_int_equal(got.count, 7); /* exactly 7, so some repeat */
+    for (size_t i = 0; i < got.count; i++)
+        assert_true(one_of(&got.items[i], members, 3));
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_srandmember_count(m, NULL, key, 0, &got), 0);
+    assert_int_equal(got.count, 0);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_srandmember_count(m, NULL, key, -2, NULL), 0);
+    expect_set(m, key, members, 3); /* nothing taken */
+
+    vmux_str missing = VMUX_STR("cmdsets:rand-missing");
+    del(missing);
+    one = JUNK_BYTES;
+    assert_int_equal(vmux_srandmember(m, NULL, missing, &one), 0);
+    assert_null(one.ptr);
+    assert_int_equal(one.len, 0);
+    got = JUNK_ARRAY;
+    assert_int_equal(vmux_srandmember_count(m, NULL, missing, -3, &got), 0);
+    assert_int_equal(got.count, 0);
+    vmux_bytes_array_free(&got);
+}
+
+/* SPOP takes random members: each popped one is gone, the last takes the key. */
+static void test_spop(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = VMUX_STR("cmdsets:pop");
+    del(key);
+    vmux_str members[] = {VMUX_STR("a"), NUL_MEMBER, EMPTY, VMUX_STR("d")};
+    assert_int_equal(vmux_sadd(m, NULL, key, members, 4, NULL), 0);
+    vmux_bytes one = JUNK_BYTES;
+    assert_int_equal(vmux_spop(m, NULL, key, &one), 0);
+    assert_true(one_of(&one, members, 4));
+    assert_int_equal(admin_int("SCARD %b", key), 3);
+    bool is = true;
+    assert_int_equal(vmux_sismember(m, NULL, key, VMUX_STRN(one.ptr, one.len), &is), 0);
+    assert_false(is);
+    vmux_bytes_free(&one);
+    vmux_bytes_array got;
+    assert_int_equal(vmux_spop_count(m, NULL, key, 2, &got), 0);
+    assert_int_equal(got.count, 2);
+    for (size_t i = 0; i < got.count; i++) {
+        assert_true(one_of(&got.items[i], members, 4));
+        assert_int_equal(
+            vmux_sismember(m, NULL, key, VMUX_STRN(got.items[i].ptr, got.items[i].len), &is), 0);
+        assert_false(is);
+    }
+    vmux_bytes_array_free(&got);
+    assert_int_equal(admin_int("SCARD %b", key), 1);
+    assert_int_equal(vmux_spop_count(m, NULL, key, 0, &got), 0);
+    assert_int_equal(got.count, 0);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(admin_int("SCARD %b", key), 1);
+    assert_int_equal(vmux_spop_count(m, NULL, key, 5, &got), 0);
+    assert_int_equal(got.count, 1); /* what was left */
+    vmux_bytes_array_free(&got);
+    assert_int_equal(admin_int("EXISTS %b", key), 0);
+
+    one = JUNK_BYTES;
+    assert_int_equal(vmux_spop(m, NULL, key, &one), 0);
+    assert_null(one.ptr);
+    got = JUNK_ARRAY;
+    assert_int_equal(vmux_spop_count(m, NULL, key, 3, &got), 0);
+    assert_int_equal(got.count, 0);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_sadd(m, NULL, key, members, 1, NULL), 0);
+    assert_int_equal(vmux_spop(m, NULL, key, NULL), 0);
+    assert_int_equal(admin_int("EXISTS %b", key), 0);
+}
+
+static void test_smove(void **state)
+{
+    vmux *m = *state;
+    vmux_str src = VMUX_STR("cmdsets:{ops}src"), dst = BIN_KEY;
+    vmux_str none = VMUX_STR("cmdsets:{ops}none");
+    del(src);
+    del(dst);
+    del(none);
+    vmux_str members[] = {VMUX_STR("x"), NUL_MEMBER};
+    assert_int_equal(vmux_sadd(m, NULL, src, members, 2, NULL), 0);
+    bool moved = false;
+    assert_int_equal(vmux_smove(m, NULL, src, dst, NUL_MEMBER, &moved), 0);
+    assert_true(moved);
+    expect_set(m, src, members, 1);
+    expect_set(m, dst, &members[1], 1); /* created */
+    moved = true;
+    assert_int_equal(vmux_smove(m, NULL, src, dst, NUL_MEMBER, &moved), 0);
+    assert_false(moved); /* what a resend would answer */
+    moved = true;
+    assert_int_equal(vmux_smove(m, NULL, src, dst, VMUX_STRN("x\0", 2), &moved), 0);
+    assert_false(moved); /* "x" is, "x\0" is not */
+    assert_int_equal(vmux_smove(m, NULL, src, src, VMUX_STR("x"), &moved), 0);
+    assert_true(moved); /* onto itself: a member, nothing changes */
+    expect_set(m, src, members, 1);
+    moved = true;
+    assert_int_equal(vmux_smove(m, NULL, none, dst, VMUX_STR("x"), &moved), 0);
+    assert_false(moved);
+    assert_int_equal(admin_int("EXISTS %b", none), 0);
+    assert_int_equal(vmux_smove(m, NULL, src, dst, VMUX_STR("x"), NULL), 0);
+    assert_int_equal(admin_int("EXISTS %b", src), 0); /* its last member left */
+    expect_set(m, dst, members, 2);
+}
+
+/* k1 {a, b, "a\0b", ""}, k2 {b, "a\0b", "", e}, k3 (BIN_KEY) {"a\0b", e}, none missing. */
+static void fill_three(vmux *m, vmux_str k1, vmux_str k2, vmux_str k3, vmux_str none)
+{
+    vmux_str a = VMUX_STR("a"), b = VMUX_STR("b"), c = NUL_MEMBER, d = EMPTY, e = VMUX_STR("e");
+    vmux_str s1[] = {a, b, c, d}, s2[] = {b, c, d, e}, s3[] = {c, e};
+    del(k1);
+    del(k2);
+    del(k3);
+    del(none);
+    assert_int_equal(vmux_sadd(m, NULL, k1, s1, 4, NULL), 0);
+    assert_int_equal(vmux_sadd(m, NULL, k2, s2, 4, NULL), 0);
+    assert_int_equal(vmux_sadd(m, NULL, k3, s3, 2, NULL), 0);
+}
+
+static void test_sintercard(void **state)
+{
+    vmux *m = *state;
+    vmux_str k1 = VMUX_STR("cmdsets:{ops}k1"), k2 = VMUX_STR("cmdsets:{ops}k2"), k3 = BIN_KEY;
+    vmux_str none = VMUX_STR("cmdsets:{ops}none");
+    fill_three(m, k1, k2, k3, none);
+    vmux_str keys12[] = {k1, k2}, keys123[] = {k1, k2, k3}, with_missing[] = {k1, none};
+    int64_t n = -1;
+    assert_int_equal(vmux_sintercard(m, NULL, keys12, 2, 0, &n), 0);
+    assert_int_equal(n, 3); /* b, "a\0b", "" */
+    assert_int_equal(vmux_sintercard(m, NULL, keys12, 2, 2, &n), 0);
+    assert_int_equal(n, 2); /* stopped at the limit */
+    assert_int_equal(vmux_sintercard(m, NULL, keys12, 2, 10, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(vmux_sintercard(m, NULL, keys123, 3, 0, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(vmux_sintercard(m, NULL, &k1, 1, 0, &n), 0);
+    assert_int_equal(n, 4); /* one key: its own size */
+    n = -1;
+    assert_int_equal(vmux_sintercard(m, NULL, with_missing, 2, 0, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(vmux_sintercard(m, NULL, keys12, 2, 1, NULL), 0);
+}
+
+static void test_store(void **state)
+{
+    vmux *m = *state;
+    vmux_str k1 = VMUX_STR("cmdsets:{ops}k1"), k2 = VMUX_STR("cmdsets:{ops}k2"), k3 = BIN_KEY;
+    vmux_str none = VMUX_STR("cmdsets:{ops}none"), dest = VMUX_STR("cmdsets:{ops}dest");
+    vmux_str a = VMUX_STR("a"), b = VMUX_STR("b"), c = NUL_MEMBER, d = EMPTY, e = VMUX_STR("e");
+    fill_three(m, k1, k2, k3, none);
+    set_string(dest); /* replaced, whatever its type */
+    vmux_str keys12[] = {k1, k2}, keys123[] = {k1, k2, k3};
+    int64_t n = -1;
+    assert_int_equal(vmux_sinterstore(m, NULL, dest, keys12, 2, &n), 0);
+    assert_int_equal(n, 3);
+    vmux_str inter12[] = {b, c, d};
+    expect_set(m, dest, inter12, 3);
+    assert_int_equal(vmux_sunionstore(m, NULL, dest, keys123, 3, &n), 0);
+    assert_int_equal(n, 5);
+    vmux_str everything[] = {a, b, c, d, e};
+    expect_set(m, dest, everything, 5);
+    assert_int_equal(vmux_sdiffstore(m, NULL, dest, keys12, 2, &n), 0);
+    assert_int_equal(n, 1);
+    expect_set(m, dest, &a, 1);
+    /* an empty result deletes the destination */
+    vmux_str with_missing[] = {k1, none};
+    assert_int_equal(vmux_sinterstore(m, NULL, dest, with_missing, 2, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(admin_int("EXISTS %b", dest), 0);
+    vmux_str from_missing[] = {none, k1};
+    assert_int_equal(vmux_sdiffstore(m, NULL, dest, from_missing, 2, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(admin_int("EXISTS %b", dest), 0);
+    assert_int_equal(vmux_sunionstore(m, NULL, dest, &k3, 1, NULL), 0); /* one key: a copy */
+    expect_set(m, dest, (vmux_str[]){c, e}, 2);
+
+    /* the destination among the sources: k1 = k1 - k3, then k3 = k2 - k3 (the one not marked
+     * retry-safe: run again, it would store k2 - (k2 - k3)) */
+    vmux_str k1k3[] = {k1, k3}, k2k3[] = {k2, k3};
+    assert_int_equal(vmux_sdiffstore(m, NULL, k1, k1k3, 2, &n), 0);
+    assert_int_equal(n, 3);
+    expect_set(m, k1, (vmux_str[]){a, b, d}, 3);
+    assert_int_equal(vmux_sdiffstore(m, NULL, k3, k2k3, 2, &n), 0);
+    assert_int_equal(n, 2);
+    expect_set(m, k3, (vmux_str[]){b, d}, 2);
+    assert_int_equal(vmux_sinterstore(m, NULL, k2, keys12, 2, &n), 0);
+    assert_int_equal(n, 2);
+    expect_set(m, k2, (vmux_str[]){b, d}, 2);
+}
+
+/*
+ * Keys in two slots ({a} is slot 15495, {b} slot 3300): a cluster refuses the commands that use
+ * them together before sending (nothing moved, nothing stored); a standalone server runs them.
+ */
+static void test_two_slots(void **state)
+{
+    vmux *m = *state;
+    vmux_str a = VMUX_STR("cmdsets:{a}x"), b = VMUX_STR("cmdsets:{b}y");
+    vmux_str d = VMUX_STR("cmdsets:{a}dest");
+    vmux_str two[] = {a, b};
+    del(a);
+    del(b);
+    del(d);
+    vmux_str x = VMUX_STR("x");
+    assert_int_equal(vmux_sadd(m, NULL, a, &x, 1, NULL), 0);
+    assert_int_equal(vmux_sadd(m, NULL, b, &x, 1, NULL), 0);
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    int64_t n = -1;
+    bool moved = false;
+    if (vt_cluster_mode() == NULL) {
+        assert_int_equal(vmux_sintercard(m, &o, two, 2, 0, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(vmux_sunionstore(m, &o, d, two, 2, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(vmux_smove(m, &o, a, b, x, &moved), 0);
+        assert_true(moved);
+        return;
+    }
+    assert_int_equal(vmux_sintercard(m, &o, two, 2, 0, &n), VMUX_ERR_CROSSSLOT);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(err, "slot 15495"));
+    assert_non_null(strstr(err, "slot 3300"));
+    n = -1;
+    assert_int_equal(vmux_sinterstore(m, &o, d, two, 2, &n), VMUX_ERR_CROSSSLOT);
+    assert_int_equal(n, 0);
+    assert_int_equal(vmux_sunionstore(m, &o, d, &b, 1, &n), VMUX_ERR_CROSSSLOT);
+    assert_int_equal(vmux_sdiffstore(m, &o, d, two, 2, &n), VMUX_ERR_CROSSSLOT);
+    assert_int_equal(admin_int("EXISTS %b", d), 0);
+    moved = true;
+    assert_int_equal(vmux_smove(m, &o, a, b, x, &moved), VMUX_ERR_CROSSSLOT);
+    assert_false(moved);
+    assert_int_equal(admin_int("SCARD %b", a), 1);
+    /* d and a share their tag: one slot */
+    assert_int_equal(vmux_sunionstore(m, NULL, d, &a, 1, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(vmux_smove(m, NULL, a, d, x, &moved), 0);
+    assert_true(moved);
 }
 
 static void test_async(void **state)
@@ -378,6 +656,42 @@ static void test_wrongtype(void **state)
     expect_wrongtype(vmux_sdiff(m, &o, keys, 2, &a), err);
     assert_null(a.items);
     assert_int_equal(a.count, 0);
+
+    vmux_bytes b = JUNK_BYTES;
+    err[0] = '\0';
+    expect_wrongtype(vmux_spop(m, &o, key, &b), err);
+    assert_zero_bytes(&b);
+    a = JUNK_ARRAY, err[0] = '\0';
+    expect_wrongtype(vmux_spop_count(m, &o, key, 2, &a), err);
+    assert_zero_array(&a);
+    b = JUNK_BYTES, err[0] = '\0';
+    expect_wrongtype(vmux_srandmember(m, &o, key, &b), err);
+    assert_zero_bytes(&b);
+    a = JUNK_ARRAY, err[0] = '\0';
+    expect_wrongtype(vmux_srandmember_count(m, &o, key, -2, &a), err);
+    assert_zero_array(&a);
+    is = true, err[0] = '\0';
+    expect_wrongtype(vmux_smove(m, &o, key, set, one, &is), err);
+    assert_false(is);
+    is = true, err[0] = '\0';
+    expect_wrongtype(vmux_smove(m, &o, set, key, one, &is), err); /* the destination too */
+    assert_false(is);
+    assert_int_equal(admin_int("SCARD %b", set), 1);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_sintercard(m, &o, keys, 2, 0, &n), err);
+    assert_int_equal(n, 0);
+    vmux_str dest = VMUX_STR("cmdsets:{wt}dest");
+    del(dest);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_sinterstore(m, &o, dest, keys, 2, &n), err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_sunionstore(m, &o, dest, keys, 2, &n), err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_sdiffstore(m, &o, dest, keys, 2, &n), err);
+    assert_int_equal(n, 0);
+    assert_int_equal(admin_int("EXISTS %b", dest), 0);
 }
 
 static void test_bad_arguments(void **state)
@@ -413,17 +727,88 @@ static void test_bad_arguments(void **state)
     assert_int_equal(admin_int("EXISTS %b", key), 0);
 }
 
+/* The new commands' refusals: each one the server would refuse too, so errbuf left untouched
+ * (the server's message would be in it) shows nothing was sent. */
+static void test_bad_arguments_more(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = VMUX_STR("cmdsets:{bad}set"), dest = VMUX_STR("cmdsets:{bad}dest");
+    vmux_str nul = VMUX_STRN(NULL, 1);
+    del(key);
+    del(dest);
+    vmux_str one = VMUX_STR("v");
+    assert_int_equal(vmux_sadd(m, NULL, key, &one, 1, NULL), 0);
+    char err[256] = "untouched";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux_bytes_array a = JUNK_ARRAY;
+    assert_int_equal(vmux_spop_count(m, &o, key, -1, &a), VMUX_ERR_INVALID_ARG);
+    assert_zero_array(&a);
+    a = JUNK_ARRAY;
+    assert_int_equal(vmux_srandmember_count(m, &o, key, INT64_MIN, &a), VMUX_ERR_INVALID_ARG);
+    assert_zero_array(&a);
+    vmux_bytes b = JUNK_BYTES;
+    assert_int_equal(vmux_spop(m, &o, nul, &b), VMUX_ERR_INVALID_ARG);
+    assert_zero_bytes(&b);
+    bool moved = true;
+    assert_int_equal(vmux_smove(m, &o, key, dest, nul, &moved), VMUX_ERR_INVALID_ARG);
+    assert_false(moved);
+    moved = true;
+    assert_int_equal(vmux_smove(m, &o, key, nul, one, &moved), VMUX_ERR_INVALID_ARG);
+    assert_false(moved);
+
+    int64_t n = 7;
+    assert_int_equal(vmux_sintercard(m, &o, &key, 1, -1, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(vmux_sintercard(m, &o, NULL, 1, 0, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(vmux_sintercard(m, &o, &key, 0, 0, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    vmux_str with_nul[] = {key, nul};
+    n = 7;
+    assert_int_equal(vmux_sintercard(m, &o, with_nul, 2, 0, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+
+    int (*const stores[])(vmux *, const vmux_callopts *, vmux_str, const vmux_str *, size_t,
+                          int64_t *) = {vmux_sinterstore, vmux_sunionstore, vmux_sdiffstore};
+    for (int i = 0; i < 3; i++) {
+        n = 7;
+        assert_int_equal(stores[i](m, &o, dest, NULL, 1, &n), VMUX_ERR_INVALID_ARG);
+        assert_int_equal(n, 0);
+        n = 7;
+        assert_int_equal(stores[i](m, &o, dest, &key, 0, &n), VMUX_ERR_INVALID_ARG);
+        assert_int_equal(n, 0);
+        n = 7;
+        assert_int_equal(stores[i](m, &o, dest, with_nul, 2, &n), VMUX_ERR_INVALID_ARG);
+        assert_int_equal(n, 0);
+        n = 7;
+        assert_int_equal(stores[i](m, &o, nul, &key, 1, &n), VMUX_ERR_INVALID_ARG);
+        assert_int_equal(n, 0);
+    }
+    assert_string_equal(err, "untouched");
+    assert_int_equal(admin_int("EXISTS %b", dest), 0);
+    assert_int_equal(admin_int("SCARD %b", key), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_remove_members),
         cmocka_unit_test(test_membership),
         cmocka_unit_test(test_inter_union_diff),
+        cmocka_unit_test(test_srandmember),
+        cmocka_unit_test(test_spop),
+        cmocka_unit_test(test_smove),
+        cmocka_unit_test(test_sintercard),
+        cmocka_unit_test(test_store),
+        cmocka_unit_test(test_two_slots),
         cmocka_unit_test(test_async),
         cmocka_unit_test(test_sscan_every_member),
         cmocka_unit_test(test_sscan_missing_and_wrongtype),
         cmocka_unit_test(test_wrongtype),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_bad_arguments_more),
     };
     return cmocka_run_group_tests(tests, cmd_state_setup, cmd_state_teardown);
 }

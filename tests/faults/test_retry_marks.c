@@ -4,7 +4,8 @@
  * without a reply. A command marked retry-safe is sent once more on the next connection and
  * gets the reply sent there; one not marked completes VMUX_ERR_CONNECTION_LOST, sent once. One
  * row per family and per mark a function's options switch (SET's and GEOADD's condition,
- * SETBIT's old bit), today's families (HyperLogLog, bitmaps, geo) among them.
+ * SETBIT's old bit, SDIFFSTORE's destination), today's families (HyperLogLog, bitmaps, geo)
+ * among them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,6 +114,32 @@ static int do_geoadd_nx(vmux *m)
     return geoadd(m, VMUX_COND_NX);
 }
 
+static int do_spop(vmux *m)
+{
+    vmux_bytes v = {0};
+    int rc = vmux_spop(m, NULL, KEY, &v);
+    vmux_bytes_free(&v);
+    return rc;
+}
+
+static int do_smove(vmux *m)
+{
+    return vmux_smove(m, NULL, KEY, VMUX_STR("k2"), VMUX_STR("a"), NULL);
+}
+
+static int do_sdiff(vmux *m)
+{
+    return vmux_sdiffstore(m, NULL, VMUX_STR("d"), (const vmux_str[]){KEY, VMUX_STR("k2")}, 2,
+                           NULL);
+}
+
+/* k2 = k - k2: run again, it would store k - (k - k2) */
+static int do_sdiff_k2(vmux *m)
+{
+    return vmux_sdiffstore(m, NULL, VMUX_STR("k2"), (const vmux_str[]){KEY, VMUX_STR("k2")}, 2,
+                           NULL);
+}
+
 struct row {
     const char *name;
     int (*call)(vmux *m);
@@ -128,6 +155,8 @@ static const struct row ROWS[] = {
     {"SADD", do_sadd, ":1\r\n", true},        {"PFADD", do_pfadd, ":1\r\n", true},
     {"SETBIT", do_setbit, ":0\r\n", true},    {"SETBIT, old asked", do_setbit_old, ":0\r\n", false},
     {"GEOADD", do_geoadd, ":1\r\n", true},    {"GEOADD NX", do_geoadd_nx, ":1\r\n", false},
+    {"SPOP", do_spop, "$1\r\na\r\n", false},  {"SMOVE", do_smove, ":1\r\n", false},
+    {"SDIFFSTORE", do_sdiff, ":1\r\n", true}, {"SDIFFSTORE into k2", do_sdiff_k2, ":1\r\n", false},
 };
 
 static void check_row(const struct row *r)
