@@ -1,9 +1,11 @@
 /*
  * The list commands (lists.h) against the real server: pushes and pops (one and counted),
- * ranges, indexes, LSET, LREM's three count rules, LTRIM, LMOVE between and within lists, the
- * async forms; binary and empty values, missing keys, WRONGTYPE, bad arguments, and results
- * zeroed on every error. Results are checked against the list read back through the generic
- * API or a separate admin connection. Keys start with "cmdlists:".
+ * pushes only onto an existing list (LPUSHX, RPUSHX), ranges, indexes, LPOS (each option, one
+ * position and a count of them, from the head and from the tail, as the server's documentation
+ * answers), LSET, LINSERT before and after, LREM's three count rules, LTRIM, LMOVE between and
+ * within lists, the async forms; binary and empty values, missing keys, WRONGTYPE, bad arguments
+ * with nothing sent, and results zeroed on every error. Results are checked against the list read
+ * back through the generic API or a separate admin connection. Keys start with "cmdlists:".
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -273,6 +275,172 @@ static void test_lmove(void **state)
     assert_int_equal(admin_int("LLEN %b", dst), 4);
 }
 
+static void test_pushx(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = BIN_KEY;
+    del(key);
+    vmux_str two[] = {VMUX_STR("a"), VMUX_STR("b")};
+    int64_t len = -1;
+    assert_int_equal(vmux_lpushx(m, NULL, key, two, 2, &len), 0);
+    assert_int_equal(len, 0); /* no list: nothing created */
+    len = -1;
+    assert_int_equal(vmux_rpushx(m, NULL, key, two, 2, &len), 0);
+    assert_int_equal(len, 0);
+    assert_int_equal(admin_int("EXISTS %b", key), 0);
+
+    vmux_str mid = VMUX_STR("m");
+    assert_int_equal(vmux_rpush(m, NULL, key, &mid, 1, NULL), 0);
+    assert_int_equal(vmux_lpushx(m, NULL, key, two, 2, &len), 0);
+    assert_int_equal(len, 3);
+    vmux_str tail[] = {NUL_VALUE, EMPTY};
+    assert_int_equal(vmux_rpushx(m, NULL, key, tail, 2, &len), 0);
+    assert_int_equal(len, 5);
+    vmux_str all[] = {VMUX_STR("b"), VMUX_STR("a"), mid, NUL_VALUE, EMPTY};
+    expect_list(m, key, all, 5);
+    assert_int_equal(vmux_lpushx(m, NULL, key, &mid, 1, NULL), 0);
+    assert_int_equal(admin_int("LLEN %b", key), 6);
+
+    /* the async forms: a length for the list, 0 for a missing key */
+    vmux_str missing = VMUX_STR("cmdlists:pushx-missing");
+    del(missing);
+    struct vt_async r1 = {0}, r2 = {0};
+    assert_int_equal(vmux_rpushx_async(m, NULL, key, tail, 2, vt_on_async, &r1), 0);
+    assert_int_equal(vmux_lpushx_async(m, NULL, missing, tail, 2, vt_on_async, &r2), 0);
+    vmux_reply *reply = wait_reply(&r1);
+    assert_int_equal(vmux_reply_to_int(reply, &len), 0);
+    assert_int_equal(len, 8);
+    vmux_reply_free(reply);
+    reply = wait_reply(&r2);
+    assert_int_equal(vmux_reply_to_int(reply, &len), 0);
+    assert_int_equal(len, 0);
+    vmux_reply_free(reply);
+    assert_int_equal(admin_int("EXISTS %b", missing), 0);
+    assert_int_equal(vmux_lpushx_async(m, NULL, key, NULL, 1, vt_on_async, &r1),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_rpushx_async(m, NULL, key, tail, 0, vt_on_async, &r1),
+                     VMUX_ERR_INVALID_ARG);
+}
+
+/* The list of the server's LPOS examples, "a b c 1 2 3 c c", with "a\0b" for c and a binary key;
+ * "a" is a prefix of it. */
+static vmux_str fill_lpos_list(vmux *m)
+{
+    vmux_str key = BIN_KEY;
+    del(key);
+    vmux_str c = NUL_VALUE;
+    vmux_str values[] = {VMUX_STR("a"), VMUX_STR("b"), c, VMUX_STR("1"),
+                         VMUX_STR("2"), VMUX_STR("3"), c, c};
+    assert_int_equal(vmux_rpush(m, NULL, key, values, 8, NULL), 0);
+    return key;
+}
+
+/* vmux_lpos() of c with o finds want (-1: none). */
+static void expect_lpos(vmux *m, vmux_str key, vmux_str element, const vmux_lpos_opts *o,
+                        int64_t want)
+{
+    int64_t index = 99;
+    bool found = want < 0;
+    assert_int_equal(vmux_lpos(m, NULL, key, element, o, &index, &found), 0);
+    assert_int_equal(found, want >= 0);
+    assert_int_equal(index, want >= 0 ? want : 0);
+}
+
+static void test_lpos(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = fill_lpos_list(m), c = NUL_VALUE;
+    expect_lpos(m, key, c, NULL, 2);
+    expect_lpos(m, key, c, &VMUX_INIT(vmux_lpos_opts), 2);
+    expect_lpos(m, key, c, &VMUX_INIT(vmux_lpos_opts, .rank = 1), 2);
+    expect_lpos(m, key, c, &VMUX_INIT(vmux_lpos_opts, .rank = 2), 6);
+    expect_lpos(m, key, c, &VMUX_INIT(vmux_lpos_opts, .rank = -1), 7);
+    expect_lpos(m, key, c, &VMUX_INIT(vmux_lpos_opts, .rank = -3), 2);
+    expect_lpos(m, key, c, &VMUX_INIT(vmux_lpos_opts, .rank = 4), -1); /* three matches only */
+    expect_lpos(m, key, c, &VMUX_INIT(vmux_lpos_opts, .maxlen = 2), -1);
+    expect_lpos(m, key, c, &VMUX_INIT(vmux_lpos_opts, .maxlen = 3), 2);
+    expect_lpos(m, key, c, &VMUX_INIT(vmux_lpos_opts, .rank = -1, .maxlen = 1), 7);
+    expect_lpos(m, key, c, &VMUX_INIT(vmux_lpos_opts, .rank = 2, .maxlen = 6), -1);
+    expect_lpos(m, key, VMUX_STR("a"), NULL, 0);
+    expect_lpos(m, key, VMUX_STRN("a\0", 2), NULL, -1); /* neither "a" nor "a\0b" */
+    expect_lpos(m, key, VMUX_STR("zz"), NULL, -1);
+    assert_int_equal(vmux_lpos(m, NULL, key, c, NULL, NULL, NULL), 0);
+    vmux_str missing = VMUX_STR("cmdlists:lpos-missing");
+    del(missing);
+    expect_lpos(m, missing, c, NULL, -1);
+}
+
+/* vmux_lpos_count() of element with o and max finds want[0..n), the rest of 5 left 0. */
+static void expect_positions(vmux *m, vmux_str key, vmux_str element, const vmux_lpos_opts *o,
+                             size_t max, const int64_t *want, size_t n)
+{
+    int64_t got[5];
+    size_t count = 99;
+    for (int i = 0; i < 5; i++)
+        got[i] = 99;
+    assert_int_equal(vmux_lpos_count(m, NULL, key, element, o, got, max, &count), 0);
+    assert_int_equal(count, n);
+    for (size_t i = 0; i < max; i++)
+        assert_int_equal(got[i], i < n ? want[i] : 0);
+    for (size_t i = max; i < 5; i++)
+        assert_int_equal(got[i], 99); /* past max: not the function's to write */
+}
+
+static void test_lpos_count(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = fill_lpos_list(m), c = NUL_VALUE;
+    expect_positions(m, key, c, NULL, 2, (int64_t[]){2, 6}, 2);
+    expect_positions(m, key, c, NULL, 5, (int64_t[]){2, 6, 7}, 3);
+    expect_positions(m, key, c, NULL, 1, (int64_t[]){2}, 1);
+    expect_positions(m, key, c, &VMUX_INIT(vmux_lpos_opts, .rank = -1), 2, (int64_t[]){7, 6}, 2);
+    expect_positions(m, key, c, &VMUX_INIT(vmux_lpos_opts, .rank = 2), 5, (int64_t[]){6, 7}, 2);
+    expect_positions(m, key, c, &VMUX_INIT(vmux_lpos_opts, .maxlen = 7), 5, (int64_t[]){2, 6}, 2);
+    expect_positions(m, key, c, &VMUX_INIT(vmux_lpos_opts, .rank = -2, .maxlen = 2), 4,
+                     (int64_t[]){6}, 1);
+    expect_positions(m, key, VMUX_STR("zz"), NULL, 3, NULL, 0);
+    size_t count = 0;
+    assert_int_equal(vmux_lpos_count(m, NULL, key, c, NULL, NULL, 5, &count), 0);
+    assert_int_equal(count, 3); /* positions dropped, their count kept */
+    int64_t one = 0;
+    assert_int_equal(vmux_lpos_count(m, NULL, key, c, NULL, &one, 1, NULL), 0);
+    assert_int_equal(one, 2);
+    vmux_str missing = VMUX_STR("cmdlists:lpos-missing");
+    del(missing);
+    expect_positions(m, missing, c, NULL, 5, NULL, 0);
+}
+
+static void test_linsert(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = BIN_KEY, x = VMUX_STR("x"), y = VMUX_STR("y"), z = VMUX_STR("z");
+    del(key);
+    int64_t len = 99;
+    assert_int_equal(vmux_linsert_before(m, NULL, key, x, y, &len), 0);
+    assert_int_equal(len, 0); /* no list: nothing created */
+    assert_int_equal(admin_int("EXISTS %b", key), 0);
+
+    vmux_str start[] = {x, NUL_VALUE, EMPTY};
+    assert_int_equal(vmux_rpush(m, NULL, key, start, 3, NULL), 0);
+    assert_int_equal(vmux_linsert_before(m, NULL, key, NUL_VALUE, y, &len), 0);
+    assert_int_equal(len, 4);
+    assert_int_equal(vmux_linsert_after(m, NULL, key, EMPTY, NUL_VALUE, &len), 0);
+    assert_int_equal(len, 5);
+    /* the first match from the head is the pivot */
+    assert_int_equal(vmux_linsert_after(m, NULL, key, NUL_VALUE, z, &len), 0);
+    assert_int_equal(len, 6);
+    assert_int_equal(vmux_linsert_before(m, NULL, key, x, EMPTY, NULL), 0);
+    vmux_str want[] = {EMPTY, x, y, NUL_VALUE, z, EMPTY, NUL_VALUE};
+    expect_list(m, key, want, 7);
+    /* no such pivot ("a" is only a prefix of one): -1, nothing inserted */
+    len = 99;
+    assert_int_equal(vmux_linsert_before(m, NULL, key, VMUX_STR("a"), z, &len), 0);
+    assert_int_equal(len, -1);
+    assert_int_equal(vmux_linsert_after(m, NULL, key, VMUX_STR("q"), z, &len), 0);
+    assert_int_equal(len, -1);
+    expect_list(m, key, want, 7);
+}
+
 static void test_async(void **state)
 {
     vmux *m = *state;
@@ -372,6 +540,31 @@ static void test_wrongtype(void **state)
     char *type = vt_admin("plain", "TYPE %b", key.ptr, key.len);
     assert_string_equal(type, "string");
     free(type);
+
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_lpushx(m, &o, key, &one, 1, &n), err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_rpushx(m, &o, key, &one, 1, &n), err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_linsert_before(m, &o, key, one, one, &n), err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_linsert_after(m, &o, key, one, one, &n), err);
+    assert_int_equal(n, 0);
+    bool found = true;
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_lpos(m, &o, key, one, NULL, &n, &found), err);
+    assert_int_equal(n, 0);
+    assert_false(found);
+    int64_t positions[2] = {7, 7};
+    size_t count = 7;
+    err[0] = '\0';
+    expect_wrongtype(vmux_lpos_count(m, &o, key, one, NULL, positions, 2, &count), err);
+    assert_int_equal(positions[0], 0);
+    assert_int_equal(positions[1], 0);
+    assert_int_equal(count, 0);
 }
 
 static void test_bad_arguments(void **state)
@@ -404,6 +597,65 @@ static void test_bad_arguments(void **state)
     assert_int_equal(admin_int("EXISTS %b", key), 0); /* nothing was sent */
 }
 
+/* The new commands' refusals, on an existing list: the server would refuse each one too, so
+ * errbuf left untouched (its message would be there) shows that nothing was sent. */
+static void test_bad_arguments_more(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = VMUX_STR("cmdlists:bad-more"), one = VMUX_STR("v");
+    vmux_str nul = VMUX_STRN(NULL, 1);
+    del(key);
+    assert_int_equal(vmux_rpush(m, NULL, key, &one, 1, NULL), 0);
+    char err[256] = "untouched";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    int64_t n = 7;
+    assert_int_equal(vmux_lpushx(m, &o, key, NULL, 1, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(vmux_rpushx(m, &o, key, &one, 0, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(vmux_rpushx(m, &o, key, &nul, 1, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(vmux_linsert_before(m, &o, key, nul, one, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(vmux_linsert_after(m, &o, key, one, nul, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+
+    const vmux_lpos_opts bad[] = {
+        VMUX_INIT(vmux_lpos_opts, .rank = INT64_MIN),
+        VMUX_INIT(vmux_lpos_opts, .maxlen = -1),
+        {.size = 0, .rank = 1}, /* not made with VMUX_INIT */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bool found = true;
+        n = 7;
+        assert_int_equal(vmux_lpos(m, &o, key, one, &bad[i], &n, &found), VMUX_ERR_INVALID_ARG);
+        assert_int_equal(n, 0);
+        assert_false(found);
+        int64_t positions[2] = {7, 7};
+        size_t count = 7;
+        assert_int_equal(vmux_lpos_count(m, &o, key, one, &bad[i], positions, 2, &count),
+                         VMUX_ERR_INVALID_ARG);
+        assert_int_equal(positions[0], 0);
+        assert_int_equal(positions[1], 0);
+        assert_int_equal(count, 0);
+    }
+    bool found = true;
+    assert_int_equal(vmux_lpos(m, &o, key, nul, NULL, &n, &found), VMUX_ERR_INVALID_ARG);
+    assert_false(found);
+    int64_t position = 7;
+    size_t count = 7;
+    assert_int_equal(vmux_lpos_count(m, &o, key, one, NULL, &position, 0, &count),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(count, 0);
+    assert_int_equal(position, 7); /* max 0: an array of none, not written */
+    assert_string_equal(err, "untouched");
+    assert_int_equal(admin_int("LLEN %b", key), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -414,9 +666,14 @@ int main(void)
         cmocka_unit_test(test_lrem),
         cmocka_unit_test(test_ltrim),
         cmocka_unit_test(test_lmove),
+        cmocka_unit_test(test_pushx),
+        cmocka_unit_test(test_lpos),
+        cmocka_unit_test(test_lpos_count),
+        cmocka_unit_test(test_linsert),
         cmocka_unit_test(test_async),
         cmocka_unit_test(test_wrongtype),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_bad_arguments_more),
     };
     return cmocka_run_group_tests(tests, cmd_state_setup, cmd_state_teardown);
 }

@@ -140,6 +140,16 @@ static int do_sdiff_k2(vmux *m)
                            NULL);
 }
 
+static int do_linsert(vmux *m)
+{
+    return vmux_linsert_before(m, NULL, KEY, VMUX_STR("p"), VMUX_STR("e"), NULL);
+}
+
+static int do_lpushx(vmux *m)
+{
+    return vmux_lpushx(m, NULL, KEY, MEMBERS, 1, NULL);
+}
+
 struct row {
     const char *name;
     int (*call)(vmux *m);
@@ -157,6 +167,7 @@ static const struct row ROWS[] = {
     {"GEOADD", do_geoadd, ":1\r\n", true},    {"GEOADD NX", do_geoadd_nx, ":1\r\n", false},
     {"SPOP", do_spop, "$1\r\na\r\n", false},  {"SMOVE", do_smove, ":1\r\n", false},
     {"SDIFFSTORE", do_sdiff, ":1\r\n", true}, {"SDIFFSTORE into k2", do_sdiff_k2, ":1\r\n", false},
+    {"LINSERT", do_linsert, ":2\r\n", false}, {"LPUSHX", do_lpushx, ":2\r\n", false},
 };
 
 static void check_row(const struct row *r)
