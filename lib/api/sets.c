@@ -110,10 +110,7 @@ static int pick_count(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_
 {
     struct vmux_args a;
     vmux__args_key_command(&a, cmd, key);
-    if (count < min)
-        vmux__args_refuse(&a);
-    else
-        vmux__args_int(&a, count);
+    vmux__args_int_in(&a, count, min, INT64_MAX);
     return vmux__run_bytes_array(m, opts, &a, idempotent, members);
 }
 

@@ -148,10 +148,15 @@ void vmux__args_int(struct vmux_args *a, int64_t v)
 
 void vmux__args_count(struct vmux_args *a, int64_t count)
 {
-    if (count < 0)
+    vmux__args_int_in(a, count, 0, INT64_MAX);
+}
+
+void vmux__args_int_in(struct vmux_args *a, int64_t v, int64_t min, int64_t max)
+{
+    if (v < min || v > max)
         vmux__args_refuse(a);
     else
-        vmux__args_int(a, count);
+        vmux__args_int(a, v);
 }
 
 void vmux__args_flush_mode(struct vmux_args *a, int mode)

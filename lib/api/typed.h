@@ -60,6 +60,11 @@ void vmux__args_int(struct vmux_args *a, int64_t v);
 /* A count (>= 0); a negative one is refused (VMUX_ERR_INVALID_ARG when the command is sent). */
 void vmux__args_count(struct vmux_args *a, int64_t count);
 /*
+ * An integer the server takes only in [min, max] (SRANDMEMBER's count, whose negation must
+ * exist); one outside is refused (VMUX_ERR_INVALID_ARG when the command is sent).
+ */
+void vmux__args_int_in(struct vmux_args *a, int64_t v, int64_t min, int64_t max);
+/*
  * Adds the words of a write condition (NX, XX, GT, LT, XX GT, XX LT; none for ALWAYS). Returns
  * false, adding nothing, for a condition after max in vmux_cond's order (the last one the
  * command takes) or outside the enum.
