@@ -1,7 +1,7 @@
 /** @file
- * Hash commands, typed: HSET (many fields), HGET, HMGET, HGETALL, HDEL, HEXISTS, HINCRBY,
- * HINCRBYFLOAT, HLEN, HKEYS, HVALS, and HSCAN (vmux_hscan_begin() in scan.h, with
- * vmux_hscan_next_fields() here for field/value pairs).
+ * Hash commands, typed: HSET (many fields), HSETNX, HGET, HMGET, HGETALL, HDEL, HEXISTS,
+ * HINCRBY, HINCRBYFLOAT, HLEN, HSTRLEN, HKEYS, HVALS, HRANDFIELD, and HSCAN (vmux_hscan_begin()
+ * in scan.h, with vmux_hscan_next_fields() here for field/value pairs).
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused: WRONGTYPE when the key
@@ -11,10 +11,13 @@
  * out-parameter drops that result. Keys, fields and values are binary-safe (types.h). A missing
  * key reads as an empty hash.
  *
- * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): HGET, HMGET, HGETALL, HEXISTS, HLEN, HKEYS, HVALS
- * and HSCAN are reads; HSET and HDEL leave the same state when repeated, so they are marked
- * retry-safe too (after a resend, the count they report may describe the second run). HINCRBY
- * and HINCRBYFLOAT are never sent twice.
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): HGET, HMGET, HGETALL, HEXISTS, HLEN, HSTRLEN,
+ * HKEYS, HVALS, HRANDFIELD and HSCAN are reads; HSET and HDEL leave the same state when
+ * repeated, so they are marked retry-safe too (after a resend, the count they report may
+ * describe the second run). HINCRBY and HINCRBYFLOAT are never sent twice, nor is HSETNX: a
+ * second run leaves the field as the first did, but its answer, whether this call set the field,
+ * is what its caller came for (as SET NX's is), and a resend after the first run set it would
+ * answer false, as though another writer had got there first.
  */
 #ifndef VMUX_HASHES_H
 #define VMUX_HASHES_H
@@ -63,6 +66,14 @@ VMUX_EXPORT int vmux_hset_async(vmux *m, const vmux_callopts *opts, vmux_str key
                                 const vmux_str *fields, const vmux_str *values, size_t n,
                                 vmux_reply_cb cb, void *userdata);
 
+/**
+ * HSETNX key field value: sets the field only when the hash has no such field (creating the key
+ * when missing). *set says whether it did; false leaves the value there as it was. Never sent
+ * twice (see above).
+ */
+VMUX_EXPORT int vmux_hsetnx(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
+                            vmux_str value, bool *set);
+
 /** HGET: *value gets the field's bytes, or ptr NULL when the field or the key does not exist. */
 VMUX_EXPORT int vmux_hget(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
                           vmux_bytes *value);
@@ -101,12 +112,34 @@ VMUX_EXPORT int vmux_hincrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str k
 
 /** HLEN: *count is the number of fields. */
 VMUX_EXPORT int vmux_hlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count);
+/** HSTRLEN: *length is the length in bytes of the field's value, 0 when it or the key is missing.
+ */
+VMUX_EXPORT int vmux_hstrlen(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
+                             int64_t *length);
 /** HKEYS: every field name. */
 VMUX_EXPORT int vmux_hkeys(vmux *m, const vmux_callopts *opts, vmux_str key,
                            vmux_bytes_array *fields);
 /** HVALS: every value (in HKEYS's order of fields, while the hash does not change). */
 VMUX_EXPORT int vmux_hvals(vmux *m, const vmux_callopts *opts, vmux_str key,
                            vmux_bytes_array *values);
+
+/** HRANDFIELD key: a random field's name in *field (ptr NULL: the key does not exist). */
+VMUX_EXPORT int vmux_hrandfield(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                vmux_bytes *field);
+/**
+ * HRANDFIELD key count: random field names. count > 0: up to count distinct ones (every field
+ * when the hash has fewer); count < 0: exactly -count, which may repeat; count 0 or a missing
+ * key: none. INT64_MIN (whose negation the server cannot take) is VMUX_ERR_INVALID_ARG.
+ */
+VMUX_EXPORT int vmux_hrandfield_count(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                      int64_t count, vmux_bytes_array *fields);
+/**
+ * HRANDFIELD key count WITHVALUES: as vmux_hrandfield_count(), each field with its value, as
+ * pairs in *pairs (freed with vmux_field_array_free()). The server takes this count only within
+ * INT64_MAX / 2 either way: one beyond is VMUX_ERR_INVALID_ARG.
+ */
+VMUX_EXPORT int vmux_hrandfield_withvalues(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                           int64_t count, vmux_field_array *pairs);
 
 /**
  * vmux_scan_next() for an HSCAN iterator (vmux_hscan_begin()), with fields and values as pairs

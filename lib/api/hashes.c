@@ -107,6 +107,16 @@ static void field_command(struct vmux_args *a, const char *cmd, vmux_str key, vm
     vmux__args_str(a, field);
 }
 
+int vmux_hsetnx(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field, vmux_str value,
+                bool *set)
+{
+    struct vmux_args a;
+    field_command(&a, "HSETNX", key, field);
+    vmux__args_str(&a, value);
+    /* its answer, whether this call set the field, would be false after a resend */
+    return vmux__run_bool(m, opts, &a, false, set);
+}
+
 int vmux_hget(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field, vmux_bytes *value)
 {
     struct vmux_args a;
@@ -133,12 +143,19 @@ int vmux_hmget(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str 
     return vmux__run_bytes_array(m, opts, &a, true, values);
 }
 
+/* A read answering [field, value, ...] (HGETALL, HRANDFIELD ... WITHVALUES), into pairs. */
+static int run_fields(vmux *m, const vmux_callopts *opts, struct vmux_args *a,
+                      vmux_field_array *pairs)
+{
+    return vmux__typed_run_into(m, opts, a, true, vmux__conv_field_array, pairs, sizeof(*pairs),
+                                vmux__release_field_array);
+}
+
 int vmux_hgetall(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_field_array *fields)
 {
     struct vmux_args a;
     vmux__args_key_command(&a, "HGETALL", key);
-    return vmux__typed_run_into(m, opts, &a, true, vmux__conv_field_array, fields,
-                                sizeof(vmux_field_array), vmux__release_field_array);
+    return run_fields(m, opts, &a, fields);
 }
 
 int vmux_hgetall_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
@@ -199,4 +216,47 @@ int vmux_hvals(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes_arra
     struct vmux_args a;
     vmux__args_key_command(&a, "HVALS", key);
     return vmux__run_bytes_array(m, opts, &a, true, values);
+}
+
+int vmux_hstrlen(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field, int64_t *length)
+{
+    struct vmux_args a;
+    field_command(&a, "HSTRLEN", key, field);
+    return vmux__run_int(m, opts, &a, true, length);
+}
+
+int vmux_hrandfield(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *field)
+{
+    struct vmux_args a;
+    vmux__args_key_command(&a, "HRANDFIELD", key);
+    return vmux__run_bytes(m, opts, &a, true, field);
+}
+
+/*
+ * HRANDFIELD key count [WITHVALUES]: a negative count asks for -count fields, so the server takes
+ * it from -INT64_MAX, and with values (twice as many replies) within INT64_MAX / 2 either way.
+ */
+static void hrandfield_command(struct vmux_args *a, vmux_str key, int64_t count, bool withvalues)
+{
+    int64_t bound = withvalues ? INT64_MAX / 2 : INT64_MAX;
+    vmux__args_key_command(a, "HRANDFIELD", key);
+    vmux__args_int_in(a, count, -bound, bound);
+    if (withvalues)
+        vmux__args_cstr(a, "WITHVALUES");
+}
+
+int vmux_hrandfield_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
+                          vmux_bytes_array *fields)
+{
+    struct vmux_args a;
+    hrandfield_command(&a, key, count, false);
+    return vmux__run_bytes_array(m, opts, &a, true, fields);
+}
+
+int vmux_hrandfield_withvalues(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
+                               vmux_field_array *pairs)
+{
+    struct vmux_args a;
+    hrandfield_command(&a, key, count, true);
+    return run_fields(m, opts, &a, pairs);
 }

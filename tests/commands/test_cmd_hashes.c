@@ -1,7 +1,9 @@
 /*
- * The hash commands (hashes.h) against a real server: every function with normal use, binary
- * keys, fields and values with NUL bytes, empty fields and values, missing keys and fields,
- * WRONGTYPE, bad arguments, and out-parameters zeroed on error; results checked against the
+ * The hash commands (hashes.h) against a real server: every function with normal use (HSETNX
+ * on a new and an existing field, HSTRLEN, HRANDFIELD one field, distinct, repeated and with
+ * values among them), binary keys, fields and values with NUL bytes, empty fields and values,
+ * missing keys and fields, WRONGTYPE, bad arguments with nothing sent, and out-parameters zeroed
+ * on error; results checked against the
  * server's state read back through the generic API or a separate admin connection. The HSCAN
  * iterator over 10,000 fields is in test_cmd_scan.c; vmux_hscan_next_fields() is here.
  */
@@ -379,6 +381,191 @@ static void test_hexists(void **state)
     assert_false(yes);
 }
 
+/* ---- HSETNX, HSTRLEN, HRANDFIELD ---- */
+
+static void test_hsetnx(void **state)
+{
+    (void)state;
+    vmux_str k = make_hash("hsetnx");
+    bool set = true;
+    assert_int_equal(vmux_hsetnx(M, NULL, k, FIELDS[1], S("other"), &set), 0);
+    assert_false(set); /* there: left as it was */
+    assert_raw_str(RAW(S("HGET"), k, FIELDS[1]), VALUES[1]);
+    set = true;
+    assert_int_equal(vmux_hsetnx(M, NULL, k, FIELDS[2], S("other"), &set), 0);
+    assert_false(set); /* the empty-named field, whose value is empty, is there too */
+    assert_raw_str(RAW(S("HGET"), k, FIELDS[2]), EMPTY);
+    vmux_str nf = VMUX_STRN("\0f", 2); /* a prefix of "\0f\0": another field */
+    set = false;
+    assert_int_equal(vmux_hsetnx(M, NULL, k, nf, BINV, &set), 0);
+    assert_true(set);
+    assert_raw_str(RAW(S("HGET"), k, nf), BINV);
+    assert_int_equal(raw_int(RAW(S("HLEN"), k)), 4);
+    set = true;
+    assert_int_equal(vmux_hsetnx(M, NULL, k, nf, S("again"), &set), 0);
+    assert_false(set); /* what a resend would answer: why it is not retry-safe */
+    assert_raw_str(RAW(S("HGET"), k, nf), BINV);
+
+    vmux_str nk = key("hsetnx-new");
+    DO(S("DEL"), nk);
+    assert_int_equal(vmux_hsetnx(M, NULL, nk, S("f"), EMPTY, &set), 0);
+    assert_true(set); /* a missing key is created */
+    assert_int_equal(raw_int(RAW(S("HLEN"), nk)), 1);
+    assert_int_equal(vmux_hsetnx(M, NULL, nk, S("g"), S("v"), NULL), 0);
+    assert_admin_hget(nk, "g", "v");
+
+    set = true;
+    assert_wrongtype(vmux_hsetnx(M, &EO, strkey("hsetnx-str"), S("f"), S("v"), &set));
+    assert_false(set);
+}
+
+static void test_hstrlen(void **state)
+{
+    (void)state;
+    vmux_str k = make_hash("hstrlen");
+    int64_t want[3] = {5, sizeof BIN, 0};
+    for (int i = 0; i < 3; i++) {
+        int64_t len = -1;
+        assert_int_equal(vmux_hstrlen(M, NULL, k, FIELDS[i], &len), 0);
+        assert_int_equal(len, want[i]);
+    }
+    int64_t len = -1;
+    assert_int_equal(vmux_hstrlen(M, NULL, k, VMUX_STRN("\0f", 2), &len), 0);
+    assert_int_equal(len, 0); /* no such field */
+    len = -1;
+    assert_int_equal(vmux_hstrlen(M, NULL, key("hstrlen-missing"), S("f"), &len), 0);
+    assert_int_equal(len, 0);
+    assert_int_equal(vmux_hstrlen(M, NULL, k, FIELDS[0], NULL), 0);
+    len = 9;
+    assert_wrongtype(vmux_hstrlen(M, &EO, strkey("hstrlen-str"), S("f"), &len));
+    assert_int_equal(len, 0);
+}
+
+static void test_hrandfield(void **state)
+{
+    (void)state;
+    vmux_str k = make_hash("hrandfield");
+    vmux_bytes f = JUNK_BYTES;
+    assert_int_equal(vmux_hrandfield(M, NULL, k, &f), 0);
+    assert_true(field_index(&f) >= 0);
+    vmux_bytes_free(&f);
+
+    vmux_bytes_array got;
+    assert_int_equal(vmux_hrandfield_count(M, NULL, k, 2, &got), 0);
+    assert_int_equal(got.count, 2);
+    int a = field_index(&got.items[0]), b = field_index(&got.items[1]);
+    assert_true(a >= 0 && b >= 0 && a != b); /* distinct */
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_hrandfield_count(M, NULL, k, 10, &got), 0);
+    assert_int_equal(got.count, 3); /* every field, once each */
+    bool seen[3] = {false};
+    for (size_t i = 0; i < got.count; i++) {
+        int at = field_index(&got.items[i]);
+        assert_true(at >= 0 && !seen[at]);
+        seen[at] = true;
+    }
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_hrandfield_count(M, NULL, k, -7, &got), 0);
+    assert_int_equal(got.count, 7); /* exactly 7 of 3 fields: repeats */
+    for (size_t i = 0; i < got.count; i++)
+        assert_true(field_index(&got.items[i]) >= 0);
+    vmux_bytes_array_free(&got);
+    got = JUNK_ARRAY;
+    assert_int_equal(vmux_hrandfield_count(M, NULL, k, 0, &got), 0);
+    assert_int_equal(got.count, 0);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_hrandfield_count(M, NULL, k, 1, NULL), 0);
+    assert_int_equal(raw_int(RAW(S("HLEN"), k)), 3); /* nothing taken */
+
+    vmux_str missing = key("hrandfield-missing");
+    DO(S("DEL"), missing);
+    f = JUNK_BYTES;
+    assert_int_equal(vmux_hrandfield(M, NULL, missing, &f), 0);
+    assert_null(f.ptr);
+    assert_int_equal(f.len, 0);
+    got = JUNK_ARRAY;
+    assert_int_equal(vmux_hrandfield_count(M, NULL, missing, -2, &got), 0);
+    assert_int_equal(got.count, 0);
+    vmux_bytes_array_free(&got);
+
+    vmux_str sk = strkey("hrandfield-str");
+    f = JUNK_BYTES;
+    assert_wrongtype(vmux_hrandfield(M, &EO, sk, &f));
+    assert_zero_bytes(&f);
+    got = JUNK_ARRAY;
+    assert_wrongtype(vmux_hrandfield_count(M, &EO, sk, 2, &got));
+    assert_zero_array(&got);
+}
+
+static void test_hrandfield_withvalues(void **state)
+{
+    (void)state;
+    vmux_str k = make_hash("hrandfield-values");
+    vmux_field_array got;
+    assert_int_equal(vmux_hrandfield_withvalues(M, NULL, k, 10, &got), 0);
+    assert_test_hash(&got); /* every pair, once each */
+    vmux_field_array_free(&got);
+    assert_int_equal(vmux_hrandfield_withvalues(M, NULL, k, -5, &got), 0);
+    assert_int_equal(got.count, 5);
+    for (size_t i = 0; i < got.count; i++) { /* repeats, each with its own value */
+        int at = field_index(&got.items[i].field);
+        assert_true(at >= 0);
+        assert_bytes(&got.items[i].value, VALUES[at]);
+    }
+    vmux_field_array_free(&got);
+    assert_int_equal(vmux_hrandfield_withvalues(M, NULL, k, 1, &got), 0);
+    assert_int_equal(got.count, 1);
+    vmux_field_array_free(&got);
+    assert_int_equal(vmux_hrandfield_withvalues(M, NULL, k, 0, &got), 0);
+    assert_int_equal(got.count, 0);
+    vmux_field_array_free(&got);
+    assert_int_equal(vmux_hrandfield_withvalues(M, NULL, k, -2, NULL), 0);
+    vmux_str missing = key("hrandfield-values-missing");
+    DO(S("DEL"), missing);
+    got = JUNK_FIELDS;
+    assert_int_equal(vmux_hrandfield_withvalues(M, NULL, missing, 3, &got), 0);
+    assert_int_equal(got.count, 0);
+    vmux_field_array_free(&got);
+    got = JUNK_FIELDS;
+    assert_wrongtype(vmux_hrandfield_withvalues(M, &EO, strkey("hrandfield-values-str"), 2, &got));
+    assert_zero_fields(&got);
+}
+
+/* The new commands' refusals: the server would refuse each one too, so errbuf left untouched
+ * (its message would be there) shows that nothing was sent. */
+static void test_bad_arguments_more(void **state)
+{
+    (void)state;
+    vmux_str k = make_hash("bad-more");
+    vmux_str nul = VMUX_STRN(NULL, 1);
+    strcpy(errbuf, "untouched");
+    bool set = true;
+    assert_int_equal(vmux_hsetnx(M, &EO, k, S("new"), nul, &set), VMUX_ERR_INVALID_ARG);
+    assert_false(set);
+    set = true;
+    assert_int_equal(vmux_hsetnx(M, &EO, k, nul, S("v"), &set), VMUX_ERR_INVALID_ARG);
+    assert_false(set);
+    int64_t len = 9;
+    assert_int_equal(vmux_hstrlen(M, &EO, k, nul, &len), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(len, 0);
+    vmux_bytes f = JUNK_BYTES;
+    assert_int_equal(vmux_hrandfield(M, &EO, nul, &f), VMUX_ERR_INVALID_ARG);
+    assert_zero_bytes(&f);
+    vmux_bytes_array got = JUNK_ARRAY;
+    assert_int_equal(vmux_hrandfield_count(M, &EO, k, INT64_MIN, &got), VMUX_ERR_INVALID_ARG);
+    assert_zero_array(&got);
+    /* with values, the server takes a count within INT64_MAX / 2 either way */
+    const int64_t too_far[] = {INT64_MIN, -(INT64_MAX / 2) - 1, INT64_MAX / 2 + 1, INT64_MAX};
+    for (size_t i = 0; i < sizeof too_far / sizeof too_far[0]; i++) {
+        vmux_field_array pairs = JUNK_FIELDS;
+        assert_int_equal(vmux_hrandfield_withvalues(M, &EO, k, too_far[i], &pairs),
+                         VMUX_ERR_INVALID_ARG);
+        assert_zero_fields(&pairs);
+    }
+    assert_string_equal(errbuf, "untouched");
+    assert_int_equal(raw_int(RAW(S("HLEN"), k)), 3);
+}
+
 /* ---- HINCRBY, HINCRBYFLOAT ---- */
 
 static void test_hincrby(void **state)
@@ -571,6 +758,11 @@ int main(void)
         cmocka_unit_test(test_hincrbyfloat),
         cmocka_unit_test(test_hlen_hkeys_hvals),
         cmocka_unit_test(test_hscan_next_fields),
+        cmocka_unit_test(test_hsetnx),
+        cmocka_unit_test(test_hstrlen),
+        cmocka_unit_test(test_hrandfield),
+        cmocka_unit_test(test_hrandfield_withvalues),
+        cmocka_unit_test(test_bad_arguments_more),
     };
     return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }

@@ -150,6 +150,17 @@ static int do_lpushx(vmux *m)
     return vmux_lpushx(m, NULL, KEY, MEMBERS, 1, NULL);
 }
 
+static int do_hsetnx(vmux *m)
+{
+    bool set;
+    return vmux_hsetnx(m, NULL, KEY, VMUX_STR("f"), VMUX_STR("v"), &set);
+}
+
+static int do_hstrlen(vmux *m)
+{
+    return vmux_hstrlen(m, NULL, KEY, VMUX_STR("f"), NULL);
+}
+
 struct row {
     const char *name;
     int (*call)(vmux *m);
@@ -168,6 +179,7 @@ static const struct row ROWS[] = {
     {"SPOP", do_spop, "$1\r\na\r\n", false},  {"SMOVE", do_smove, ":1\r\n", false},
     {"SDIFFSTORE", do_sdiff, ":1\r\n", true}, {"SDIFFSTORE into k2", do_sdiff_k2, ":1\r\n", false},
     {"LINSERT", do_linsert, ":2\r\n", false}, {"LPUSHX", do_lpushx, ":2\r\n", false},
+    {"HSETNX", do_hsetnx, ":1\r\n", false},   {"HSTRLEN", do_hstrlen, ":1\r\n", true},
 };
 
 static void check_row(const struct row *r)
