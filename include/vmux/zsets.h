@@ -1,8 +1,10 @@
 /** @file
  * Sorted-set commands, typed (leaderboards): ZADD (with a condition, CH, and INCR), ZINCRBY,
  * ZSCORE, ZMSCORE, ZRANK/ZREVRANK (with the score), ZRANGE (by index, score or lex, REV,
- * LIMIT, WITHSCORES), ZREM, ZCARD, ZCOUNT, ZPOPMIN/ZPOPMAX. ZSCAN is an iterator:
- * vmux_zscan_begin() and vmux_zscan_next_scored() in scan.h. BZPOPMIN/BZPOPMAX are in blocking.h.
+ * LIMIT, WITHSCORES), ZRANGESTORE, ZREM, ZREMRANGEBYRANK, ZREMRANGEBYSCORE, ZREMRANGEBYLEX,
+ * ZCARD, ZCOUNT, ZLEXCOUNT, ZRANDMEMBER (with a count, WITHSCORES), ZPOPMIN/ZPOPMAX, ZUNIONSTORE,
+ * ZINTERSTORE (WEIGHTS, AGGREGATE), ZDIFFSTORE. ZSCAN is an iterator: vmux_zscan_begin() and
+ * vmux_zscan_next_scored() in scan.h. BZPOPMIN/BZPOPMAX are in blocking.h.
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused, such as WRONGTYPE or an
@@ -25,10 +27,18 @@
  *     int64_t rank; double score; bool found;
  *     vmux_zrevrank(m, NULL, VMUX_STR("board"), VMUX_STR("alice"), &rank, &score, &found);
  *
- * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): ZADD with VMUX_COND_ALWAYS (CH allowed), ZREM and
- * every read (ZSCORE, ZMSCORE, ZRANK, ZREVRANK, ZRANGE, ZCARD, ZCOUNT) are idempotent and marked
- * so; ZADD with a condition (its count reports the condition), ZADD INCR, ZINCRBY and
- * ZPOPMIN/ZPOPMAX are never sent twice.
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): ZADD with VMUX_COND_ALWAYS (CH allowed), ZREM,
+ * ZREMRANGEBYSCORE, ZREMRANGEBYLEX and every read (ZSCORE, ZMSCORE, ZRANK, ZREVRANK, ZRANGE,
+ * ZCARD, ZCOUNT, ZLEXCOUNT, ZRANDMEMBER) are idempotent and marked so; ZREMRANGEBYRANK is marked
+ * only for a range that reaches an end of the set (a second run then removes nothing more), and
+ * ZRANGESTORE, ZUNIONSTORE, ZINTERSTORE and ZDIFFSTORE only when the destination is none of
+ * their sources (a second run then stores the same set). ZADD with a condition (its count
+ * reports the condition), ZADD INCR, ZINCRBY and ZPOPMIN/ZPOPMAX are never sent twice.
+ *
+ * Cluster: ZRANGESTORE, ZUNIONSTORE, ZINTERSTORE and ZDIFFSTORE use their keys together, so the
+ * destination and every source must be in one slot (give them a common {hash tag}); keys in
+ * several slots are VMUX_ERR_CROSSSLOT, nothing sent, with two of the keys and their slots in
+ * opts->errbuf.
  */
 #ifndef VMUX_ZSETS_H
 #define VMUX_ZSETS_H
@@ -177,6 +187,15 @@ VMUX_EXPORT int vmux_zrange_async(vmux *m, const vmux_callopts *opts, vmux_str k
                                   const vmux_zrange_opts *range, bool withscores, vmux_reply_cb cb,
                                   void *userdata);
 
+/**
+ * ZRANGESTORE dst src ...: stores at dst the members of src that ZRANGE src ... would return
+ * (range as for vmux_zrange(); NULL: every member), with their scores, replacing whatever dst
+ * held; *count is how many. An empty result deletes dst. On a cluster dst and src must share a
+ * slot.
+ */
+VMUX_EXPORT int vmux_zrangestore(vmux *m, const vmux_callopts *opts, vmux_str dst, vmux_str src,
+                                 const vmux_zrange_opts *range, int64_t *count);
+
 /** ZREM key members...: *removed is how many were members. n >= 1. */
 VMUX_EXPORT int vmux_zrem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members,
                           size_t n, int64_t *removed);
@@ -186,6 +205,46 @@ VMUX_EXPORT int vmux_zcard(vmux *m, const vmux_callopts *opts, vmux_str key, int
 VMUX_EXPORT int vmux_zcount(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound min,
                             vmux_zbound max, int64_t *count);
 /**
+ * ZLEXCOUNT key min max: the number of members in range by member (for members that all have
+ * the same score); both bounds are lex bounds (VMUX_ZBOUND_LEX*).
+ */
+VMUX_EXPORT int vmux_zlexcount(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound min,
+                               vmux_zbound max, int64_t *count);
+
+/**
+ * ZREMRANGEBYRANK key start stop: removes the members at positions start..stop by ascending
+ * score, both included (0 first, -1 last, as vmux_zrange() by index); *removed is how many.
+ * Retry-safe only when the range reaches an end of the set, as a capped leaderboard's trim
+ * does: start 0 with a negative stop (0 -11 keeps the ten highest), or start >= 0 with stop -1
+ * (10 -1 keeps the ten lowest); a second run of those removes nothing more. Another range (0 9,
+ * the ten lowest, or -10 -1) removes more each time it runs, and is never sent twice.
+ */
+VMUX_EXPORT int vmux_zremrangebyrank(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                     int64_t start, int64_t stop, int64_t *removed);
+/** ZREMRANGEBYSCORE key min max: removes the members with a score in range (two score bounds). */
+VMUX_EXPORT int vmux_zremrangebyscore(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                      vmux_zbound min, vmux_zbound max, int64_t *removed);
+/** ZREMRANGEBYLEX key min max: removes the members in range by member (two lex bounds). */
+VMUX_EXPORT int vmux_zremrangebylex(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                    vmux_zbound min, vmux_zbound max, int64_t *removed);
+
+/**
+ * ZRANDMEMBER key: *member is a member picked at random (the set unchanged), ptr NULL for a
+ * missing key.
+ */
+VMUX_EXPORT int vmux_zrandmember(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                 vmux_bytes *member);
+/**
+ * ZRANDMEMBER key count: count > 0 picks up to count distinct members (all of them when the set
+ * has no more); count < 0 picks exactly -count members, the same one possibly several times;
+ * count 0 picks none. A missing key gives none.
+ */
+VMUX_EXPORT int vmux_zrandmember_count(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                       int64_t count, vmux_bytes_array *members);
+/** ZRANDMEMBER key count WITHSCORES: as vmux_zrandmember_count(), with each member's score. */
+VMUX_EXPORT int vmux_zrandmember_withscores(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                            int64_t count, vmux_scored_array *items);
+/**
  * ZPOPMIN key count: removes and returns up to count members with the lowest scores, lowest
  * first. count >= 0.
  */
@@ -194,6 +253,50 @@ VMUX_EXPORT int vmux_zpopmin(vmux *m, const vmux_callopts *opts, vmux_str key, i
 /** ZPOPMAX key count: as vmux_zpopmin(), the highest scores, highest first. */
 VMUX_EXPORT int vmux_zpopmax(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
                              vmux_scored_array *items);
+
+/** How ZUNIONSTORE and ZINTERSTORE combine a member's scores from several sets (AGGREGATE). */
+typedef enum vmux_zaggregate {
+    VMUX_ZAGGREGATE_SUM = 0, /**< their (weighted) sum: the server's default */
+    VMUX_ZAGGREGATE_MIN = 1, /**< the lowest */
+    VMUX_ZAGGREGATE_MAX = 2, /**< the highest */
+} vmux_zaggregate;
+
+/**
+ * How ZUNIONSTORE and ZINTERSTORE weigh and combine the sources' scores; NULL means every
+ * default (weights 1, summed).
+ *
+ * weights:   NULL (every weight 1), or the caller's array of n weights, one per source in order
+ *            (WEIGHTS): each score of keys[i] is multiplied by weights[i] before they are
+ *            combined. A NaN is VMUX_ERR_INVALID_ARG; -INFINITY and INFINITY are sent.
+ * aggregate: VMUX_ZAGGREGATE_SUM (0), _MIN or _MAX (AGGREGATE).
+ */
+typedef struct vmux_zstore_opts {
+    size_t size; /**< sized struct: make it with VMUX_INIT(vmux_zstore_opts, ...) (abi.h) */
+    const double *weights;
+    vmux_zaggregate aggregate;
+} vmux_zstore_opts;
+
+/**
+ * ZUNIONSTORE dst n keys... [WEIGHTS ...] [AGGREGATE ...]: stores at dst the members of any of
+ * the n sorted sets (n >= 1; a plain set counts as one with every score 1), each with its
+ * sources' scores weighted and combined by store (NULL: summed), replacing whatever dst held.
+ * *count is the number of members stored; an empty result deletes dst. Retry-safe unless dst is
+ * one of keys. On a cluster dst and keys must share a slot.
+ */
+VMUX_EXPORT int vmux_zunionstore(vmux *m, const vmux_callopts *opts, vmux_str dst,
+                                 const vmux_str *keys, size_t n, const vmux_zstore_opts *store,
+                                 int64_t *count);
+/** ZINTERSTORE: as vmux_zunionstore(), the members of every one of the n sets. */
+VMUX_EXPORT int vmux_zinterstore(vmux *m, const vmux_callopts *opts, vmux_str dst,
+                                 const vmux_str *keys, size_t n, const vmux_zstore_opts *store,
+                                 int64_t *count);
+/**
+ * ZDIFFSTORE dst n keys...: stores at dst the members of keys[0] that are in none of the other
+ * sets, with their scores in keys[0]; as vmux_zunionstore() otherwise (no weights: the server
+ * takes none).
+ */
+VMUX_EXPORT int vmux_zdiffstore(vmux *m, const vmux_callopts *opts, vmux_str dst,
+                                const vmux_str *keys, size_t n, int64_t *count);
 
 #ifdef __cplusplus
 }

@@ -347,9 +347,12 @@ static void range_text_free(struct range_text *t)
     arg_text_free(&t->bound[1]);
 }
 
-/* Checks the options and builds ZRANGE; on error nothing is built or left to free. */
-static int build_zrange(struct vmux_args *a, struct range_text *t, vmux_str key,
-                        const vmux_zrange_opts *range, bool withscores)
+/*
+ * Checks the options and builds ZRANGE key ..., or with dst ZRANGESTORE dst key ...; on error
+ * nothing is built or left to free.
+ */
+static int build_zrange(struct vmux_args *a, struct range_text *t, const vmux_str *dst,
+                        vmux_str key, const vmux_zrange_opts *range, bool withscores)
 {
     static const vmux_zrange_opts every = {.size = sizeof(vmux_zrange_opts),
                                            .start = {.kind = VMUX_ZBOUND_KIND_INDEX, .index = 0},
@@ -366,7 +369,9 @@ static int build_zrange(struct vmux_args *a, struct range_text *t, vmux_str key,
         range_text_free(t);
         return VMUX_ERR_INVALID_ARG;
     }
-    vmux__args_key_command(a, "ZRANGE", key);
+    vmux__args_key_command(a, dst != NULL ? "ZRANGESTORE" : "ZRANGE", dst != NULL ? *dst : key);
+    if (dst != NULL)
+        vmux__args_str(a, key);
     vmux__args_add(a, t->bound[0].ptr, t->bound[0].len);
     vmux__args_add(a, t->bound[1].ptr, t->bound[1].len);
     if (by != BY_INDEX)
@@ -392,7 +397,7 @@ static int run_zrange(vmux *m, const vmux_callopts *opts, vmux_str key,
     size_t size = withscores ? sizeof(vmux_scored_array) : sizeof(vmux_bytes_array);
     if (out != NULL)
         memset(out, 0, size);
-    int rc = build_zrange(&a, &t, key, range, withscores);
+    int rc = build_zrange(&a, &t, NULL, key, range, withscores);
     if (rc != 0)
         return rc;
     rc = withscores ? vmux__run_scored(m, opts, &a, true, out)
@@ -419,10 +424,42 @@ int vmux_zrange_async(vmux *m, const vmux_callopts *opts, vmux_str key,
 {
     struct vmux_args a;
     struct range_text t;
-    int rc = build_zrange(&a, &t, key, range, withscores);
+    int rc = build_zrange(&a, &t, NULL, key, range, withscores);
     if (rc != 0)
         return rc;
     rc = vmux__typed_async(m, opts, &a, true, cb, userdata);
+    range_text_free(&t);
+    return rc;
+}
+
+/*
+ * Whether key is one of the n keys (bytes compared): a store into one of its sources. A string
+ * at NULL with a length matches none (the command is refused before sending).
+ */
+static bool among(vmux_str key, const vmux_str *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i].len != key.len)
+            continue;
+        if (key.len == 0 ||
+            (key.ptr != NULL && keys[i].ptr != NULL && memcmp(keys[i].ptr, key.ptr, key.len) == 0))
+            return true;
+    }
+    return false;
+}
+
+int vmux_zrangestore(vmux *m, const vmux_callopts *opts, vmux_str dst, vmux_str src,
+                     const vmux_zrange_opts *range, int64_t *count)
+{
+    struct vmux_args a;
+    struct range_text t;
+    if (count != NULL)
+        *count = 0;
+    int rc = build_zrange(&a, &t, &dst, src, range, false);
+    if (rc != 0)
+        return rc;
+    /* a second run reads the same src, unless src is where the first one stored */
+    rc = vmux__run_int(m, opts, &a, !among(dst, &src, 1), count);
     range_text_free(&t);
     return rc;
 }
@@ -440,26 +477,100 @@ int vmux_zcard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
     return vmux__run_int(m, opts, &a, true, count);
 }
 
-int vmux_zcount(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound min, vmux_zbound max,
-                int64_t *count)
+/*
+ * cmd key min max with two bounds of one kind, by (a score or a lex range), and an integer reply
+ * (ZCOUNT, ZLEXCOUNT, ZREMRANGEBYSCORE, ZREMRANGEBYLEX). Bounds of another kind are refused.
+ */
+static int run_bounds(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
+                      vmux_zbound min, vmux_zbound max, enum range_by by, int64_t *out)
 {
     struct vmux_args a;
     struct arg_text t[2];
-    enum range_by by;
-    if (count != NULL)
-        *count = 0;
-    int rc = bounds_text(t, &min, &max, &by);
-    if (rc == 0 && by != BY_SCORE) {
-        arg_text_free(&t[0]);
-        arg_text_free(&t[1]);
-        rc = VMUX_ERR_INVALID_ARG;
-    }
+    enum range_by got;
+    if (out != NULL)
+        *out = 0;
+    int rc = bounds_text(t, &min, &max, &got);
     if (rc != 0)
         return rc;
-    vmux__args_key_command(&a, "ZCOUNT", key);
-    vmux__args_add(&a, t[0].ptr, t[0].len);
-    vmux__args_add(&a, t[1].ptr, t[1].len);
-    return vmux__run_int(m, opts, &a, true, count);
+    if (got == by) {
+        vmux__args_key_command(&a, cmd, key);
+        vmux__args_add(&a, t[0].ptr, t[0].len);
+        vmux__args_add(&a, t[1].ptr, t[1].len);
+        rc = vmux__run_int(m, opts, &a, true, out); /* a second removal removes nothing more */
+    } else {
+        rc = VMUX_ERR_INVALID_ARG;
+    }
+    arg_text_free(&t[0]);
+    arg_text_free(&t[1]);
+    return rc;
+}
+
+int vmux_zcount(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound min, vmux_zbound max,
+                int64_t *count)
+{
+    return run_bounds(m, opts, "ZCOUNT", key, min, max, BY_SCORE, count);
+}
+
+int vmux_zlexcount(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound min,
+                   vmux_zbound max, int64_t *count)
+{
+    return run_bounds(m, opts, "ZLEXCOUNT", key, min, max, BY_LEX, count);
+}
+
+int vmux_zremrangebyscore(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound min,
+                          vmux_zbound max, int64_t *removed)
+{
+    return run_bounds(m, opts, "ZREMRANGEBYSCORE", key, min, max, BY_SCORE, removed);
+}
+
+int vmux_zremrangebylex(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_zbound min,
+                        vmux_zbound max, int64_t *removed)
+{
+    return run_bounds(m, opts, "ZREMRANGEBYLEX", key, min, max, BY_LEX, removed);
+}
+
+int vmux_zremrangebyrank(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start,
+                         int64_t stop, int64_t *removed)
+{
+    struct vmux_args a;
+    vmux__args_key_command(&a, "ZREMRANGEBYRANK", key);
+    vmux__args_int(&a, start);
+    vmux__args_int(&a, stop);
+    /* A range from an end leaves fewer members than it starts past: a second run finds none. */
+    bool idempotent = (start == 0 && stop < 0) || (start >= 0 && stop == -1);
+    return vmux__run_int(m, opts, &a, idempotent, removed);
+}
+
+int vmux_zrandmember(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *member)
+{
+    struct vmux_args a;
+    vmux__args_key_command(&a, "ZRANDMEMBER", key);
+    return vmux__run_bytes(m, opts, &a, true, member);
+}
+
+/* ZRANDMEMBER key count [WITHSCORES]; a negative count is the server's (repeats allowed). */
+static void randmember_count(struct vmux_args *a, vmux_str key, int64_t count, bool withscores)
+{
+    vmux__args_key_command(a, "ZRANDMEMBER", key);
+    vmux__args_int(a, count);
+    if (withscores)
+        vmux__args_cstr(a, "WITHSCORES");
+}
+
+int vmux_zrandmember_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
+                           vmux_bytes_array *members)
+{
+    struct vmux_args a;
+    randmember_count(&a, key, count, false);
+    return vmux__run_bytes_array(m, opts, &a, true, members);
+}
+
+int vmux_zrandmember_withscores(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
+                                vmux_scored_array *items)
+{
+    struct vmux_args a;
+    randmember_count(&a, key, count, true);
+    return vmux__run_scored(m, opts, &a, true, items);
 }
 
 static int zpop(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key, int64_t count,
@@ -481,4 +592,56 @@ int vmux_zpopmax(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count
                  vmux_scored_array *items)
 {
     return zpop(m, opts, "ZPOPMAX", key, count, items);
+}
+
+/*
+ * cmd dst n keys... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX], with the count stored. store NULL
+ * (every default) sends neither option, as ZDIFFSTORE, which takes none, needs. Retry-safe unless
+ * dst is a source: a second run would then combine what the first one stored.
+ */
+static int run_store(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str dst,
+                     const vmux_str *keys, size_t n, const vmux_zstore_opts *store, int64_t *count)
+{
+    static const char *const aggregate[] = {"SUM", "MIN", "MAX"};
+    struct vmux_args a;
+    vmux_zstore_opts o = {.size = sizeof o}; /* every default */
+    if (count != NULL)
+        *count = 0;
+    if (keys == NULL || n == 0)
+        return VMUX_ERR_INVALID_ARG;
+    if (store != NULL &&
+        (vmux__sized_in(&o, sizeof o, store) != 0 || (unsigned)o.aggregate > VMUX_ZAGGREGATE_MAX))
+        return VMUX_ERR_INVALID_ARG;
+    vmux__args_key_command(&a, cmd, dst);
+    vmux__args_int(&a, (int64_t)n);
+    for (size_t i = 0; i < n; i++)
+        vmux__args_str(&a, keys[i]);
+    if (o.weights != NULL) {
+        vmux__args_cstr(&a, "WEIGHTS");
+        for (size_t i = 0; i < n; i++)
+            vmux__args_double(&a, o.weights[i]);
+    }
+    if (o.aggregate != VMUX_ZAGGREGATE_SUM) {
+        vmux__args_cstr(&a, "AGGREGATE");
+        vmux__args_cstr(&a, aggregate[o.aggregate]);
+    }
+    return vmux__run_int(m, opts, &a, !among(dst, keys, n), count);
+}
+
+int vmux_zunionstore(vmux *m, const vmux_callopts *opts, vmux_str dst, const vmux_str *keys,
+                     size_t n, const vmux_zstore_opts *store, int64_t *count)
+{
+    return run_store(m, opts, "ZUNIONSTORE", dst, keys, n, store, count);
+}
+
+int vmux_zinterstore(vmux *m, const vmux_callopts *opts, vmux_str dst, const vmux_str *keys,
+                     size_t n, const vmux_zstore_opts *store, int64_t *count)
+{
+    return run_store(m, opts, "ZINTERSTORE", dst, keys, n, store, count);
+}
+
+int vmux_zdiffstore(vmux *m, const vmux_callopts *opts, vmux_str dst, const vmux_str *keys,
+                    size_t n, int64_t *count)
+{
+    return run_store(m, opts, "ZDIFFSTORE", dst, keys, n, NULL, count);
 }

@@ -861,6 +861,461 @@ static void test_async(void **state)
     assert_int_equal(vmux_reply_to_score(NULL, &s, &found), VMUX_ERR_INVALID_ARG);
 }
 
+/* The whole sorted set at key with its scores, read through the generic API, must be want. */
+static void expect_zset(vmux *m, vmux_str key, const vmux_zmember *want, size_t n)
+{
+    const char *argv[] = {"ZRANGE", key.ptr, "0", "-1", "WITHSCORES"};
+    size_t lens[] = {6, key.len, 1, 2, 10};
+    vmux_reply *r;
+    assert_int_equal(vmux_call(m, NULL, 5, argv, lens, &r), 0);
+    vmux_scored_array got;
+    assert_int_equal(vmux_reply_to_scored_array(r, &got), 0);
+    vmux_reply_free(r);
+    expect_scored(&got, want, n);
+    vmux_scored_array_free(&got);
+}
+
+#define ZM(...) ((const vmux_zmember[]){__VA_ARGS__})
+
+static void test_zremrangebyrank(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:remrank"), missing = S("cmdzsets:remrank-missing");
+    vmux_zmember items[] = {{S("a"), 1}, {NUL_MEMBER, 2}, {EMPTY, 3},
+                            {S("d"), 4}, {S("e"), 5},     {S("f"), 6}};
+    del(key);
+    del(missing);
+    zadd(m, key, items, 6);
+    int64_t n = -1;
+    assert_int_equal(vmux_zremrangebyrank(m, NULL, key, 1, 2, &n), 0); /* 2nd and 3rd lowest */
+    assert_int_equal(n, 2);
+    expect_zset(m, key, ZM(items[0], items[3], items[4], items[5]), 4);
+    assert_int_equal(vmux_zremrangebyrank(m, NULL, key, -1, -1, &n), 0); /* the highest */
+    assert_int_equal(n, 1);
+    expect_zset(m, key, ZM(items[0], items[3], items[4]), 3);
+    /* keep the two highest: once removes a, a second time nothing (why it is retry-safe) */
+    assert_int_equal(vmux_zremrangebyrank(m, NULL, key, 0, -3, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(vmux_zremrangebyrank(m, NULL, key, 0, -3, &n), 0);
+    assert_int_equal(n, 0);
+    expect_zset(m, key, ZM(items[3], items[4]), 2);
+    assert_int_equal(vmux_zremrangebyrank(m, NULL, key, 5, 10, &n), 0); /* past the end */
+    assert_int_equal(n, 0);
+    assert_int_equal(vmux_zremrangebyrank(m, NULL, key, 1, -1, NULL), 0); /* keep the lowest */
+    expect_zset(m, key, ZM(items[3]), 1);
+    assert_int_equal(vmux_zremrangebyrank(m, NULL, key, 0, -1, &n), 0); /* all: the key goes */
+    assert_int_equal(n, 1);
+    assert_int_equal(admin_int("EXISTS %b", key), 0);
+    n = 7;
+    assert_int_equal(vmux_zremrangebyrank(m, NULL, missing, 0, -1, &n), 0);
+    assert_int_equal(n, 0);
+}
+
+static void test_zremrangebyscore(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:remscore"), missing = S("cmdzsets:remscore-missing");
+    vmux_zmember items[] = {{S("lo"), -INFINITY}, {S("a"), 1}, {NUL_MEMBER, 2},
+                            {EMPTY, 3},           {S("d"), 4}, {S("hi"), INFINITY}};
+    del(key);
+    del(missing);
+    zadd(m, key, items, 6);
+    int64_t n = -1;
+    assert_int_equal(
+        vmux_zremrangebyscore(m, NULL, key, VMUX_ZBOUND_SCORE_EXCL(1), VMUX_ZBOUND_SCORE(3), &n),
+        0);
+    assert_int_equal(n, 2); /* (1 3: the NUL member and the empty one */
+    expect_zset(m, key, ZM(items[0], items[1], items[4], items[5]), 4);
+    assert_int_equal(
+        vmux_zremrangebyscore(m, NULL, key, VMUX_ZBOUND_SCORE_EXCL(1), VMUX_ZBOUND_SCORE(3), &n),
+        0);
+    assert_int_equal(n, 0); /* again: nothing more */
+    assert_int_equal(vmux_zremrangebyscore(m, NULL, key, VMUX_ZBOUND_SCORE_EXCL(-INFINITY),
+                                           VMUX_ZBOUND_SCORE_EXCL(INFINITY), &n),
+                     0);
+    assert_int_equal(n, 2); /* a and d, not the infinities */
+    expect_zset(m, key, ZM(items[0], items[5]), 2);
+    assert_int_equal(
+        vmux_zremrangebyscore(m, NULL, key, VMUX_ZBOUND_NEG_INF, VMUX_ZBOUND_POS_INF, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(admin_int("EXISTS %b", key), 0);
+    n = 7;
+    assert_int_equal(
+        vmux_zremrangebyscore(m, NULL, missing, VMUX_ZBOUND_NEG_INF, VMUX_ZBOUND_POS_INF, &n), 0);
+    assert_int_equal(n, 0);
+}
+
+/* ZLEXCOUNT and ZREMRANGEBYLEX over members of one score ("a" < "a\0b" < "b" bytewise). */
+static void test_zlexcount_zremrangebylex(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:lexrem"), missing = S("cmdzsets:lexrem-missing");
+    vmux_zmember items[] = {{EMPTY, 0},  {S("a"), 0}, {NUL_MEMBER, 0},
+                            {S("b"), 0}, {S("c"), 0}, {S("d"), 0}};
+    del(key);
+    del(missing);
+    zadd(m, key, items, 6);
+    int64_t n = -1;
+    assert_int_equal(vmux_zlexcount(m, NULL, key, VMUX_ZBOUND_LEX_MIN, VMUX_ZBOUND_LEX_MAX, &n), 0);
+    assert_int_equal(n, 6);
+    assert_int_equal(
+        vmux_zlexcount(m, NULL, key, VMUX_ZBOUND_LEX(S("a")), VMUX_ZBOUND_LEX_EXCL(S("b")), &n), 0);
+    assert_int_equal(n, 2); /* a, a\0b */
+    assert_int_equal(
+        vmux_zlexcount(m, NULL, key, VMUX_ZBOUND_LEX_EXCL(S("a")), VMUX_ZBOUND_LEX(S("c")), &n), 0);
+    assert_int_equal(n, 3); /* a\0b, b, c */
+    assert_int_equal(vmux_zlexcount(m, NULL, key, VMUX_ZBOUND_LEX_MIN, VMUX_ZBOUND_LEX(EMPTY), &n),
+                     0);
+    assert_int_equal(n, 1); /* the empty member */
+    n = 7;
+    assert_int_equal(vmux_zlexcount(m, NULL, missing, VMUX_ZBOUND_LEX_MIN, VMUX_ZBOUND_LEX_MAX, &n),
+                     0);
+    assert_int_equal(n, 0);
+
+    assert_int_equal(
+        vmux_zremrangebylex(m, NULL, key, VMUX_ZBOUND_LEX(NUL_MEMBER), VMUX_ZBOUND_LEX(S("b")), &n),
+        0);
+    assert_int_equal(n, 2);
+    expect_zset(m, key, ZM(items[0], items[1], items[4], items[5]), 4);
+    assert_int_equal(
+        vmux_zremrangebylex(m, NULL, key, VMUX_ZBOUND_LEX_EXCL(S("c")), VMUX_ZBOUND_LEX_MAX, &n),
+        0);
+    assert_int_equal(n, 1);
+    assert_int_equal(
+        vmux_zremrangebylex(m, NULL, key, VMUX_ZBOUND_LEX_EXCL(S("c")), VMUX_ZBOUND_LEX_MAX, &n),
+        0);
+    assert_int_equal(n, 0);
+    expect_zset(m, key, ZM(items[0], items[1], items[4]), 3);
+    n = 7;
+    assert_int_equal(
+        vmux_zremrangebylex(m, NULL, missing, VMUX_ZBOUND_LEX_MIN, VMUX_ZBOUND_LEX_MAX, &n), 0);
+    assert_int_equal(n, 0);
+}
+
+/* Bounds of the wrong kind, a NaN, a member at NULL: refused, nothing sent, the count zeroed. */
+static void test_zrange_bounds_refused(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:bounds-bad");
+    del(key);
+    zadd(m, key, ZM({S("a"), 1}, {S("b"), 2}), 2);
+    const vmux_zbound score = VMUX_ZBOUND_SCORE(1), lex = VMUX_ZBOUND_LEX(S("a"));
+    const vmux_zbound index = VMUX_ZBOUND_INDEX(0), nan = VMUX_ZBOUND_SCORE_EXCL(NAN);
+    const vmux_zbound null_lex = VMUX_ZBOUND_LEX(VMUX_STRN(NULL, 2));
+    const vmux_zbound odd = {.kind = (vmux_zbound_kind)42};
+    const vmux_zbound not_score[][2] = {
+        {index, index}, {lex, lex}, {score, lex}, {score, nan}, {odd, score}};
+    const vmux_zbound not_lex[][2] = {
+        {score, score}, {index, index}, {lex, score}, {lex, null_lex}, {lex, odd}};
+    for (size_t i = 0; i < sizeof not_score / sizeof not_score[0]; i++) {
+        int64_t n = 7;
+        assert_int_equal(vmux_zremrangebyscore(m, NULL, key, not_score[i][0], not_score[i][1], &n),
+                         VMUX_ERR_INVALID_ARG);
+        assert_int_equal(n, 0);
+    }
+    for (size_t i = 0; i < sizeof not_lex / sizeof not_lex[0]; i++) {
+        int64_t n = 7;
+        assert_int_equal(vmux_zremrangebylex(m, NULL, key, not_lex[i][0], not_lex[i][1], &n),
+                         VMUX_ERR_INVALID_ARG);
+        assert_int_equal(n, 0);
+        n = 7;
+        assert_int_equal(vmux_zlexcount(m, NULL, key, not_lex[i][0], not_lex[i][1], &n),
+                         VMUX_ERR_INVALID_ARG);
+        assert_int_equal(n, 0);
+    }
+    assert_int_equal(admin_int("ZCARD %b", key), 2);
+}
+
+/* Whether b is a member of key, and (score not NULL) its score there. */
+static void expect_member_of(vmux_str key, const vmux_bytes *b, const double *score)
+{
+    assert_non_null(b->ptr);
+    double s = admin_score(key, VMUX_STRN(b->ptr, b->len));
+    if (isnan(s))
+        fail_msg("%.*s is no member", (int)b->len, b->ptr);
+    if (score != NULL && *score != s)
+        fail_msg("%.*s: score %.17g, want %.17g", (int)b->len, b->ptr, *score, s);
+}
+
+static size_t distinct(const vmux_bytes *items, size_t stride, size_t n)
+{
+    size_t d = 0;
+    for (size_t i = 0; i < n; i++) {
+        const vmux_bytes *a = (const vmux_bytes *)((const char *)items + i * stride);
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) {
+            const vmux_bytes *b = (const vmux_bytes *)((const char *)items + j * stride);
+            seen = a->len == b->len && memcmp(a->ptr, b->ptr, a->len) == 0;
+        }
+        d += !seen;
+    }
+    return d;
+}
+
+static void test_zrandmember(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = S("cmdzsets:rand"), missing = S("cmdzsets:rand-missing");
+    vmux_zmember items[] = {{S("a"), 1}, {NUL_MEMBER, 2.5}, {EMPTY, -3}, {S("d"), 4}, {S("e"), 5}};
+    del(key);
+    del(missing);
+    zadd(m, key, items, 5);
+    vmux_bytes one;
+    assert_int_equal(vmux_zrandmember(m, NULL, key, &one), 0);
+    expect_member_of(key, &one, NULL);
+    vmux_bytes_free(&one);
+    assert_int_equal(vmux_zrandmember(m, NULL, key, NULL), 0);
+
+    const struct {
+        int64_t count;
+        size_t got, distinct; /* distinct: 0 when they may repeat */
+    } cases[] = {{3, 3, 3}, {5, 5, 5}, {10, 5, 5}, {-8, 8, 0}, {-1, 1, 1}, {0, 0, 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        vmux_bytes_array members;
+        assert_int_equal(vmux_zrandmember_count(m, NULL, key, cases[c].count, &members), 0);
+        assert_int_equal(members.count, cases[c].got);
+        for (size_t i = 0; i < members.count; i++)
+            expect_member_of(key, &members.items[i], NULL);
+        if (cases[c].distinct > 0)
+            assert_int_equal(distinct(members.items, sizeof(vmux_bytes), members.count),
+                             cases[c].distinct);
+        vmux_bytes_array_free(&members);
+        vmux_scored_array scored;
+        assert_int_equal(vmux_zrandmember_withscores(m, NULL, key, cases[c].count, &scored), 0);
+        assert_int_equal(scored.count, cases[c].got);
+        for (size_t i = 0; i < scored.count; i++)
+            expect_member_of(key, &scored.items[i].member, &scored.items[i].score);
+        if (cases[c].distinct > 0)
+            assert_int_equal(distinct(&scored.items[0].member, sizeof(vmux_scored), scored.count),
+                             cases[c].distinct);
+        vmux_scored_array_free(&scored);
+    }
+    assert_int_equal(admin_int("ZCARD %b", key), 5); /* the set is left as it was */
+
+    memset(&one, 0xab, sizeof one);
+    assert_int_equal(vmux_zrandmember(m, NULL, missing, &one), 0);
+    assert_null(one.ptr); /* nil */
+    vmux_bytes_array none;
+    memset(&none, 0xab, sizeof none);
+    assert_int_equal(vmux_zrandmember_count(m, NULL, missing, 3, &none), 0);
+    assert_int_equal(none.count, 0);
+    vmux_bytes_array_free(&none);
+    vmux_scored_array nothing;
+    assert_int_equal(vmux_zrandmember_withscores(m, NULL, missing, -3, &nothing), 0);
+    assert_int_equal(nothing.count, 0);
+    vmux_scored_array_free(&nothing);
+}
+
+/* Keys of the store tests share the {store} tag: one slot in the cluster rerun. */
+#define ST_A S("cmdzsets:{store}:a")
+#define ST_B S("cmdzsets:{store}:b")
+#define ST_SET S("cmdzsets:{store}:set")
+#define ST_NONE S("cmdzsets:{store}:none")
+#define ST_DST S("cmdzsets:{store}:dst")
+
+static void store_sources(vmux *m)
+{
+    del(ST_A), del(ST_B), del(ST_SET), del(ST_NONE), del(ST_DST);
+    zadd(m, ST_A, ZM({S("x"), 1}, {S("y"), 2}, {NUL_MEMBER, 3}), 3);
+    zadd(m, ST_B, ZM({S("y"), 10}, {S("z"), 20}, {NUL_MEMBER, 30}), 3);
+    vmux_str set[] = {S("y"), S("z")};
+    assert_int_equal(vmux_sadd(m, NULL, ST_SET, set, 2, NULL), 0); /* a plain set: scores 1 */
+}
+
+static void test_zunionstore_zinterstore(void **state)
+{
+    vmux *m = *state;
+    store_sources(m);
+    vmux_str ab[] = {ST_A, ST_B}, abs[] = {ST_A, ST_B, ST_SET}, a_none[] = {ST_A, ST_NONE};
+    set_string(ST_DST); /* whatever dst holds is replaced */
+    int64_t n = -1;
+    assert_int_equal(vmux_zunionstore(m, NULL, ST_DST, ab, 2, NULL, &n), 0);
+    assert_int_equal(n, 4);
+    expect_zset(m, ST_DST, ZM({S("x"), 1}, {S("y"), 12}, {S("z"), 20}, {NUL_MEMBER, 33}), 4);
+    double w[] = {2, 0.5, 100};
+    vmux_zstore_opts max =
+        VMUX_INIT(vmux_zstore_opts, .weights = w, .aggregate = VMUX_ZAGGREGATE_MAX);
+    assert_int_equal(vmux_zunionstore(m, NULL, ST_DST, ab, 2, &max, &n), 0);
+    assert_int_equal(n, 4);
+    expect_zset(m, ST_DST, ZM({S("x"), 2}, {S("y"), 5}, {S("z"), 10}, {NUL_MEMBER, 15}), 4);
+    vmux_zstore_opts min = VMUX_INIT(vmux_zstore_opts, .aggregate = VMUX_ZAGGREGATE_MIN);
+    assert_int_equal(vmux_zunionstore(m, NULL, ST_DST, abs, 3, &min, &n), 0);
+    assert_int_equal(n, 4);
+    expect_zset(m, ST_DST, ZM({S("x"), 1}, {S("y"), 1}, {S("z"), 1}, {NUL_MEMBER, 3}), 4);
+    double inf[] = {INFINITY};
+    vmux_zstore_opts infinite = VMUX_INIT(vmux_zstore_opts, .weights = inf);
+    assert_int_equal(vmux_zunionstore(m, NULL, ST_DST, ab, 1, &infinite, &n), 0);
+    /* equal scores: in member order, "a\0b" first */
+    expect_zset(m, ST_DST, ZM({NUL_MEMBER, INFINITY}, {S("x"), INFINITY}, {S("y"), INFINITY}), 3);
+
+    assert_int_equal(vmux_zinterstore(m, NULL, ST_DST, abs, 3, NULL, &n), 0);
+    assert_int_equal(n, 1);
+    expect_zset(m, ST_DST, ZM({S("y"), 13}), 1); /* 2 + 10 + the set's 1 */
+    assert_int_equal(vmux_zinterstore(m, NULL, ST_DST, ab, 2, &min, &n), 0);
+    assert_int_equal(n, 2);
+    expect_zset(m, ST_DST, ZM({S("y"), 2}, {NUL_MEMBER, 3}), 2);
+    vmux_zstore_opts weighted = VMUX_INIT(vmux_zstore_opts, .weights = w);
+    assert_int_equal(vmux_zinterstore(m, NULL, ST_DST, abs, 3, &weighted, &n), 0);
+    expect_zset(m, ST_DST, ZM({S("y"), 109}), 1); /* 2*2 + 10*0.5 + 1*100 */
+    /* an empty result deletes dst */
+    assert_int_equal(vmux_zinterstore(m, NULL, ST_DST, a_none, 2, NULL, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(admin_int("EXISTS %b", ST_DST), 0);
+    /* dst among the sources: allowed (only not retry-safe) */
+    assert_int_equal(vmux_zunionstore(m, NULL, ST_A, ab, 2, NULL, NULL), 0);
+    expect_zset(m, ST_A, ZM({S("x"), 1}, {S("y"), 12}, {S("z"), 20}, {NUL_MEMBER, 33}), 4);
+}
+
+static void test_zdiffstore(void **state)
+{
+    vmux *m = *state;
+    store_sources(m);
+    vmux_str ab[] = {ST_A, ST_B}, aset[] = {ST_A, ST_SET}, none_a[] = {ST_NONE, ST_A};
+    int64_t n = -1;
+    assert_int_equal(vmux_zdiffstore(m, NULL, ST_DST, ab, 2, &n), 0);
+    assert_int_equal(n, 1);
+    expect_zset(m, ST_DST, ZM({S("x"), 1}), 1);
+    assert_int_equal(vmux_zdiffstore(m, NULL, ST_DST, aset, 2, &n), 0);
+    assert_int_equal(n, 2);
+    expect_zset(m, ST_DST, ZM({S("x"), 1}, {NUL_MEMBER, 3}), 2);
+    assert_int_equal(vmux_zdiffstore(m, NULL, ST_DST, ab, 1, &n), 0); /* a alone: a copy */
+    assert_int_equal(n, 3);
+    expect_zset(m, ST_DST, ZM({S("x"), 1}, {S("y"), 2}, {NUL_MEMBER, 3}), 3);
+    assert_int_equal(vmux_zdiffstore(m, NULL, ST_DST, none_a, 2, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(admin_int("EXISTS %b", ST_DST), 0);
+}
+
+static void test_zstore_bad_arguments(void **state)
+{
+    vmux *m = *state;
+    store_sources(m);
+    char err[64] = "untouched";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux_str ab[] = {ST_A, ST_B}, with_null[] = {ST_A, VMUX_STRN(NULL, 3)};
+    double nan_w[] = {1, NAN};
+    const vmux_zstore_opts bad[] = {
+        VMUX_INIT(vmux_zstore_opts, .weights = nan_w),
+        VMUX_INIT(vmux_zstore_opts, .aggregate = (vmux_zaggregate)3),
+        VMUX_INIT(vmux_zstore_opts, .aggregate = (vmux_zaggregate)-1),
+        {.size = 0}, /* not made with VMUX_INIT */
+    };
+    int (*const store[])(vmux *, const vmux_callopts *, vmux_str, const vmux_str *, size_t,
+                         const vmux_zstore_opts *,
+                         int64_t *) = {vmux_zunionstore, vmux_zinterstore};
+    for (size_t s = 0; s < 2; s++) {
+        int64_t n = 7;
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++, n = 7) {
+            assert_int_equal(store[s](m, &o, ST_DST, ab, 2, &bad[i], &n), VMUX_ERR_INVALID_ARG);
+            assert_int_equal(n, 0);
+        }
+        assert_int_equal(store[s](m, &o, ST_DST, NULL, 1, NULL, &n), VMUX_ERR_INVALID_ARG);
+        assert_int_equal(n, 0);
+        n = 7;
+        assert_int_equal(store[s](m, &o, ST_DST, ab, 0, NULL, &n), VMUX_ERR_INVALID_ARG);
+        assert_int_equal(n, 0);
+        assert_int_equal(store[s](m, &o, ST_DST, with_null, 2, NULL, &n), VMUX_ERR_INVALID_ARG);
+        assert_int_equal(store[s](m, &o, VMUX_STRN(NULL, 1), ab, 2, NULL, &n),
+                         VMUX_ERR_INVALID_ARG);
+    }
+    int64_t n = 7;
+    assert_int_equal(vmux_zdiffstore(m, &o, ST_DST, NULL, 2, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    assert_int_equal(vmux_zdiffstore(m, &o, ST_DST, ab, 0, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_zdiffstore(m, &o, ST_DST, with_null, 2, &n), VMUX_ERR_INVALID_ARG);
+    vmux_zrange_opts mixed =
+        VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(0), .stop = VMUX_ZBOUND_SCORE(1));
+    n = 7;
+    assert_int_equal(vmux_zrangestore(m, &o, ST_DST, ST_A, &mixed, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    vmux_zrange_opts limited = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(0),
+                                         .stop = VMUX_ZBOUND_INDEX(1), .limit = true, .count = 1);
+    assert_int_equal(vmux_zrangestore(m, &o, ST_DST, ST_A, &limited, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_zrangestore(m, &o, ST_DST, VMUX_STRN(NULL, 1), NULL, &n),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(admin_int("EXISTS %b", ST_DST), 0); /* nothing was sent */
+    assert_string_equal(err, "untouched");
+}
+
+static void test_zrangestore(void **state)
+{
+    vmux *m = *state;
+    vmux_str src = S("cmdzsets:{rs}:src"), dst = S("cmdzsets:{rs}:dst");
+    vmux_str lex = S("cmdzsets:{rs}:lex"), none = S("cmdzsets:{rs}:none");
+    vmux_zmember items[] = {{S("a"), 1}, {NUL_MEMBER, 2}, {EMPTY, 3}, {S("d"), 4}, {S("e"), 5}};
+    del(src), del(dst), del(lex), del(none);
+    zadd(m, src, items, 5);
+    zadd(m, lex, ZM({S("a"), 0}, {S("b"), 0}, {S("c"), 0}), 3);
+    int64_t n = -1;
+    assert_int_equal(vmux_zrangestore(m, NULL, dst, src, NULL, &n), 0);
+    assert_int_equal(n, 5);
+    expect_zset(m, dst, items, 5);
+    vmux_zrange_opts r =
+        VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(1), .stop = VMUX_ZBOUND_INDEX(2));
+    assert_int_equal(vmux_zrangestore(m, NULL, dst, src, &r, &n), 0);
+    assert_int_equal(n, 2);
+    expect_zset(m, dst, items + 1, 2);
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_POS_INF, .stop = VMUX_ZBOUND_SCORE(2),
+                  .rev = true, .limit = true, .offset = 1, .count = 2);
+    assert_int_equal(vmux_zrangestore(m, NULL, dst, src, &r, &n), 0);
+    assert_int_equal(n, 2); /* from the top, skipping e: d and the empty member */
+    expect_zset(m, dst, items + 2, 2);
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_LEX_MIN,
+                  .stop = VMUX_ZBOUND_LEX_EXCL(S("c")));
+    assert_int_equal(vmux_zrangestore(m, NULL, dst, lex, &r, &n), 0);
+    assert_int_equal(n, 2);
+    expect_zset(m, dst, ZM({S("a"), 0}, {S("b"), 0}), 2);
+    /* nothing in range, or a missing source: dst is deleted */
+    r = VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_SCORE(100), .stop = VMUX_ZBOUND_POS_INF);
+    assert_int_equal(vmux_zrangestore(m, NULL, dst, src, &r, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(admin_int("EXISTS %b", dst), 0);
+    zadd(m, dst, items, 1);
+    assert_int_equal(vmux_zrangestore(m, NULL, dst, none, NULL, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(admin_int("EXISTS %b", dst), 0);
+}
+
+/*
+ * Keys in two slots ({a} is slot 15495, {b} slot 3300): a cluster refuses the store commands
+ * before sending (dst is not created), a standalone server runs them.
+ */
+static void test_zstore_two_slots(void **state)
+{
+    vmux *m = *state;
+    vmux_str a = S("cmdzsets:{a}:x"), b = S("cmdzsets:{b}:x"), dst = S("cmdzsets:{a}:dst");
+    vmux_str two[] = {a, b};
+    del(a), del(b), del(dst);
+    zadd(m, a, ZM({S("m"), 1}), 1);
+    zadd(m, b, ZM({S("m"), 2}), 1);
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    int64_t n = 7;
+    if (vt_cluster_mode() == NULL) {
+        assert_int_equal(vmux_zunionstore(m, &o, dst, two, 2, NULL, &n), 0);
+        assert_int_equal(n, 1);
+        expect_zset(m, dst, ZM({S("m"), 3}), 1);
+        assert_int_equal(vmux_zrangestore(m, &o, dst, b, NULL, &n), 0);
+        expect_zset(m, dst, ZM({S("m"), 2}), 1);
+        return;
+    }
+    assert_int_equal(vmux_zunionstore(m, &o, dst, two, 2, NULL, &n), VMUX_ERR_CROSSSLOT);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(err, "slot 15495"));
+    assert_non_null(strstr(err, "slot 3300"));
+    n = 7;
+    assert_int_equal(vmux_zinterstore(m, NULL, dst, two, 2, NULL, &n), VMUX_ERR_CROSSSLOT);
+    assert_int_equal(n, 0);
+    assert_int_equal(vmux_zdiffstore(m, NULL, dst, two, 2, &n), VMUX_ERR_CROSSSLOT);
+    assert_int_equal(vmux_zrangestore(m, NULL, dst, b, NULL, &n), VMUX_ERR_CROSSSLOT);
+    assert_int_equal(admin_int("EXISTS %b", dst), 0);
+    /* dst and a share their tag: one slot */
+    assert_int_equal(vmux_zunionstore(m, NULL, dst, &a, 1, NULL, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(vmux_zrangestore(m, NULL, dst, a, NULL, &n), 0);
+    assert_int_equal(n, 1);
+}
+
 static void test_wrongtype(void **state)
 {
     vmux *m = *state;
@@ -930,6 +1385,44 @@ static void test_wrongtype(void **state)
     assert_null(sa.items);
     assert_int_equal(sa.count, 0);
 
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_zremrangebyrank(m, &o, key, 0, -1, &n), err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(
+        vmux_zremrangebyscore(m, &o, key, VMUX_ZBOUND_NEG_INF, VMUX_ZBOUND_POS_INF, &n), err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_zremrangebylex(m, &o, key, VMUX_ZBOUND_LEX_MIN, VMUX_ZBOUND_LEX_MAX, &n),
+                     err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_zlexcount(m, &o, key, VMUX_ZBOUND_LEX_MIN, VMUX_ZBOUND_LEX_MAX, &n), err);
+    assert_int_equal(n, 0);
+    vmux_bytes b;
+    memset(&b, 0xab, sizeof b), err[0] = '\0';
+    expect_wrongtype(vmux_zrandmember(m, &o, key, &b), err);
+    assert_null(b.ptr);
+    memset(&a, 0xab, sizeof a), err[0] = '\0';
+    expect_wrongtype(vmux_zrandmember_count(m, &o, key, 2, &a), err);
+    assert_null(a.items);
+    memset(&sa, 0xab, sizeof sa), err[0] = '\0';
+    expect_wrongtype(vmux_zrandmember_withscores(m, &o, key, 2, &sa), err);
+    assert_null(sa.items);
+    /* the stores read a string as a source (dst is the same key: one slot) */
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_zunionstore(m, &o, key, &key, 1, NULL, &n), err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_zinterstore(m, &o, key, &key, 1, NULL, &n), err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_zdiffstore(m, &o, key, &key, 1, &n), err);
+    assert_int_equal(n, 0);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_zrangestore(m, &o, key, key, NULL, &n), err);
+    assert_int_equal(n, 0);
+
     vmux_scan *it;
     vmux_scored_array batch;
     err[0] = '\0';
@@ -960,6 +1453,16 @@ int main(void)
         cmocka_unit_test(test_leaderboard),
         cmocka_unit_test(test_zscan_every_member),
         cmocka_unit_test(test_async),
+        cmocka_unit_test(test_zremrangebyrank),
+        cmocka_unit_test(test_zremrangebyscore),
+        cmocka_unit_test(test_zlexcount_zremrangebylex),
+        cmocka_unit_test(test_zrange_bounds_refused),
+        cmocka_unit_test(test_zrandmember),
+        cmocka_unit_test(test_zunionstore_zinterstore),
+        cmocka_unit_test(test_zdiffstore),
+        cmocka_unit_test(test_zstore_bad_arguments),
+        cmocka_unit_test(test_zrangestore),
+        cmocka_unit_test(test_zstore_two_slots),
         cmocka_unit_test(test_wrongtype),
     };
     return cmocka_run_group_tests(tests, cmd_state_setup, cmd_state_teardown);

@@ -4,8 +4,8 @@
  * without a reply. A command marked retry-safe is sent once more on the next connection and
  * gets the reply sent there; one not marked completes VMUX_ERR_CONNECTION_LOST, sent once. One
  * row per family and per mark a function's options switch (SET's and GEOADD's condition,
- * SETBIT's old bit, SDIFFSTORE's destination), today's families (HyperLogLog, bitmaps, geo)
- * among them.
+ * SETBIT's old bit, SDIFFSTORE's destination, ZREMRANGEBYRANK's range, a ZUNIONSTORE into one
+ * of its sources), today's families (HyperLogLog, bitmaps, geo) among them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -161,6 +161,39 @@ static int do_hstrlen(vmux *m)
     return vmux_hstrlen(m, NULL, KEY, VMUX_STR("f"), NULL);
 }
 
+static int zremrangebyrank(vmux *m, int64_t start, int64_t stop)
+{
+    int64_t removed;
+    return vmux_zremrangebyrank(m, NULL, KEY, start, stop, &removed);
+}
+
+static int do_zremrangebyrank_trim(vmux *m)
+{
+    return zremrangebyrank(m, 0, -11); /* keeps the ten highest: a second run removes nothing */
+}
+
+static int do_zremrangebyrank_lowest(vmux *m)
+{
+    return zremrangebyrank(m, 0, 9); /* the ten lowest: a second run removes ten more */
+}
+
+static int zunionstore(vmux *m, vmux_str dst)
+{
+    const vmux_str sources[] = {KEY, VMUX_STR("k2")};
+    int64_t count;
+    return vmux_zunionstore(m, NULL, dst, sources, 2, NULL, &count);
+}
+
+static int do_zunionstore(vmux *m)
+{
+    return zunionstore(m, VMUX_STR("dst"));
+}
+
+static int do_zunionstore_into_source(vmux *m)
+{
+    return zunionstore(m, KEY);
+}
+
 struct row {
     const char *name;
     int (*call)(vmux *m);
@@ -169,17 +202,32 @@ struct row {
 };
 
 static const struct row ROWS[] = {
-    {"GET", do_get, "$1\r\nv\r\n", true},     {"GETDEL", do_getdel, "$1\r\nv\r\n", false},
-    {"SET", do_set, "+OK\r\n", true},         {"SET NX", do_set_nx, "+OK\r\n", false},
-    {"INCR", do_incr, ":1\r\n", false},       {"DEL", do_del, ":1\r\n", true},
-    {"HINCRBY", do_hincrby, ":1\r\n", false}, {"LPUSH", do_lpush, ":1\r\n", false},
-    {"SADD", do_sadd, ":1\r\n", true},        {"PFADD", do_pfadd, ":1\r\n", true},
-    {"SETBIT", do_setbit, ":0\r\n", true},    {"SETBIT, old asked", do_setbit_old, ":0\r\n", false},
-    {"GEOADD", do_geoadd, ":1\r\n", true},    {"GEOADD NX", do_geoadd_nx, ":1\r\n", false},
-    {"SPOP", do_spop, "$1\r\na\r\n", false},  {"SMOVE", do_smove, ":1\r\n", false},
-    {"SDIFFSTORE", do_sdiff, ":1\r\n", true}, {"SDIFFSTORE into k2", do_sdiff_k2, ":1\r\n", false},
-    {"LINSERT", do_linsert, ":2\r\n", false}, {"LPUSHX", do_lpushx, ":2\r\n", false},
-    {"HSETNX", do_hsetnx, ":1\r\n", false},   {"HSTRLEN", do_hstrlen, ":1\r\n", true},
+    {"GET", do_get, "$1\r\nv\r\n", true},
+    {"GETDEL", do_getdel, "$1\r\nv\r\n", false},
+    {"SET", do_set, "+OK\r\n", true},
+    {"SET NX", do_set_nx, "+OK\r\n", false},
+    {"INCR", do_incr, ":1\r\n", false},
+    {"DEL", do_del, ":1\r\n", true},
+    {"HINCRBY", do_hincrby, ":1\r\n", false},
+    {"LPUSH", do_lpush, ":1\r\n", false},
+    {"SADD", do_sadd, ":1\r\n", true},
+    {"PFADD", do_pfadd, ":1\r\n", true},
+    {"SETBIT", do_setbit, ":0\r\n", true},
+    {"SETBIT, old asked", do_setbit_old, ":0\r\n", false},
+    {"GEOADD", do_geoadd, ":1\r\n", true},
+    {"GEOADD NX", do_geoadd_nx, ":1\r\n", false},
+    {"SPOP", do_spop, "$1\r\na\r\n", false},
+    {"SMOVE", do_smove, ":1\r\n", false},
+    {"SDIFFSTORE", do_sdiff, ":1\r\n", true},
+    {"SDIFFSTORE into k2", do_sdiff_k2, ":1\r\n", false},
+    {"LINSERT", do_linsert, ":2\r\n", false},
+    {"LPUSHX", do_lpushx, ":2\r\n", false},
+    {"HSETNX", do_hsetnx, ":1\r\n", false},
+    {"HSTRLEN", do_hstrlen, ":1\r\n", true},
+    {"ZREMRANGEBYRANK 0 -11", do_zremrangebyrank_trim, ":1\r\n", true},
+    {"ZREMRANGEBYRANK 0 9", do_zremrangebyrank_lowest, ":1\r\n", false},
+    {"ZUNIONSTORE", do_zunionstore, ":1\r\n", true},
+    {"ZUNIONSTORE into a source", do_zunionstore_into_source, ":1\r\n", false},
 };
 
 static void check_row(const struct row *r)
