@@ -1,16 +1,20 @@
 /** @file
  * String commands, typed: GET, SET (with expiry and condition), SET ... GET, GETEX, GETDEL,
- * MGET, MSET, MSETNX, INCR/INCRBY/INCRBYFLOAT/DECR/DECRBY, APPEND, STRLEN.
+ * MGET, MSET, MSETNX, INCR/INCRBY/INCRBYFLOAT/DECR/DECRBY, APPEND, STRLEN, GETRANGE, SETRANGE,
+ * LCS (the subsequence or its LEN).
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused: WRONGTYPE, not an
- * integer...; the message goes to opts->errbuf when given), or a transport error as vmux_call()
- * (call.h). opts may be NULL. Out-parameters are filled only on success (zeroed otherwise); a
- * NULL out-parameter drops that result. Keys and values are binary-safe (types.h).
+ * integer...; the message goes to opts->errbuf when given), VMUX_ERR_INVALID_ARG for bad input
+ * (nothing is sent: an expiry or condition the command does not take, a NaN, a negative
+ * SETRANGE offset, a vmux_str {NULL, len > 0}), or a transport error as vmux_call() (call.h).
+ * opts may be NULL. Out-parameters are filled only on success (zeroed otherwise); a NULL
+ * out-parameter drops that result. Keys and values are binary-safe (types.h).
  *
- * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): GET, GETEX, MGET, STRLEN, MSET and SET without a
- * condition or GET are idempotent and marked so; SET NX/XX, SET ... GET, GETDEL, MSETNX, the
- * INCR family and APPEND are never sent twice.
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): GET, GETEX, MGET, STRLEN, GETRANGE, LCS, MSET,
+ * SETRANGE (the same bytes written at the same place: the same string and length) and SET
+ * without a condition or GET are idempotent and marked so; SET NX/XX, SET ... GET, GETDEL,
+ * MSETNX, the INCR family and APPEND are never sent twice.
  */
 #ifndef VMUX_STRINGS_H
 #define VMUX_STRINGS_H
@@ -127,6 +131,37 @@ VMUX_EXPORT int vmux_append(vmux *m, const vmux_callopts *opts, vmux_str key, vm
                             int64_t *length);
 /** STRLEN: 0 for a missing key. */
 VMUX_EXPORT int vmux_strlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length);
+
+/**
+ * GETRANGE key start end: *value is the bytes from start to end, both included; a negative one
+ * counts from the end (-1 the last byte), as the server reads them. A range outside the string,
+ * or a missing key, gives an empty value (ptr not NULL, len 0), never nil.
+ */
+VMUX_EXPORT int vmux_getrange(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start,
+                              int64_t end, vmux_bytes *value);
+/**
+ * SETRANGE key offset value: writes value's bytes over the string at key from byte offset on,
+ * padding with zero bytes when the string is shorter than offset (a missing key is an empty
+ * string); *length is the string's length after. offset >= 0 (a negative one is
+ * VMUX_ERR_INVALID_ARG, nothing sent). An empty value writes nothing: a missing key stays missing
+ * (*length 0). offset + value.len past the server's largest string (proto-max-bulk-len, 512 MB
+ * by default) is the server's error (VMUX_ERR_SERVER), nothing written.
+ */
+VMUX_EXPORT int vmux_setrange(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t offset,
+                              vmux_str value, int64_t *length);
+/**
+ * LCS key1 key2: *lcs is the longest common subsequence of the two strings (the bytes both have
+ * in the same order, not necessarily adjacent: "ohmytext" and "mynewtext" share "mytext"); a
+ * missing key reads as an empty string. A key holding another type is the server's error
+ * (VMUX_ERR_SERVER, "The specified keys must contain string values"). On a cluster both keys
+ * must be in one slot (give them a common {hash tag}): VMUX_ERR_CROSSSLOT otherwise, nothing
+ * sent.
+ */
+VMUX_EXPORT int vmux_lcs(vmux *m, const vmux_callopts *opts, vmux_str key1, vmux_str key2,
+                         vmux_bytes *lcs);
+/** LCS key1 key2 LEN: *length is the length of what vmux_lcs() would give, as vmux_lcs(). */
+VMUX_EXPORT int vmux_lcs_len(vmux *m, const vmux_callopts *opts, vmux_str key1, vmux_str key2,
+                             int64_t *length);
 
 #ifdef __cplusplus
 }

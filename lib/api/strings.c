@@ -220,3 +220,46 @@ int vmux_strlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *lengt
 {
     return run_int(m, opts, "STRLEN", key, NULL, true, length);
 }
+
+int vmux_getrange(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t start, int64_t end,
+                  vmux_bytes *value)
+{
+    struct vmux_args a;
+    vmux__args_key_command(&a, "GETRANGE", key);
+    vmux__args_int(&a, start);
+    vmux__args_int(&a, end);
+    return vmux__run_bytes(m, opts, &a, true, value);
+}
+
+int vmux_setrange(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t offset, vmux_str value,
+                  int64_t *length)
+{
+    struct vmux_args a;
+    vmux__args_key_command(&a, "SETRANGE", key);
+    vmux__args_count(&a, offset); /* the server refuses a negative offset */
+    vmux__args_str(&a, value);
+    return vmux__run_int(m, opts, &a, true, length);
+}
+
+/* LCS key1 key2 [LEN]: a read of two keys, which the router keeps to one slot. */
+static void build_lcs(struct vmux_args *a, vmux_str key1, vmux_str key2, bool len)
+{
+    vmux__args_key_command(a, "LCS", key1);
+    vmux__args_str(a, key2);
+    if (len)
+        vmux__args_cstr(a, "LEN");
+}
+
+int vmux_lcs(vmux *m, const vmux_callopts *opts, vmux_str key1, vmux_str key2, vmux_bytes *lcs)
+{
+    struct vmux_args a;
+    build_lcs(&a, key1, key2, false);
+    return vmux__run_bytes(m, opts, &a, true, lcs);
+}
+
+int vmux_lcs_len(vmux *m, const vmux_callopts *opts, vmux_str key1, vmux_str key2, int64_t *length)
+{
+    struct vmux_args a;
+    build_lcs(&a, key1, key2, true);
+    return vmux__run_int(m, opts, &a, true, length);
+}

@@ -2,7 +2,8 @@
  * The string commands (strings.h) against a real server: every function with normal use,
  * binary keys and values with NUL bytes, empty values, missing keys, WRONGTYPE, bad
  * arguments, and out-parameters zeroed on error; results checked against the server's state
- * read back through the generic API or a separate admin connection.
+ * read back through the generic API or a separate admin connection, and GETRANGE, SETRANGE and
+ * LCS against the answers the server's documentation gives; LCS of keys in two slots.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -635,6 +636,176 @@ static void test_strlen(void **state)
     assert_int_equal(len, 0);
 }
 
+/* ---- GETRANGE, SETRANGE, LCS ---- */
+
+/* GETRANGE against the server's documented answers, and over bytes with NULs. */
+static void test_getrange(void **state)
+{
+    (void)state;
+    vmux_str k = key("getrange"), bk = binkey("getrange"), missing = key("getrange-missing");
+    DO(S("SET"), k, S("This is a string"));
+    DO(S("SET"), bk, BINV);
+    DO(S("DEL"), missing);
+    const struct {
+        int64_t start, end;
+        const char *want;
+    } cases[] = {{0, 3, "This"},      {-3, -1, "ing"}, {0, -1, "This is a string"},
+                 {10, 100, "string"}, {5, 3, ""},      {100, 200, ""},
+                 {-100, 1, "Th"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vmux_bytes v;
+        assert_int_equal(vmux_getrange(M, NULL, k, cases[i].start, cases[i].end, &v), 0);
+        assert_bytes(&v, S(cases[i].want));
+        vmux_bytes_free(&v);
+    }
+    vmux_bytes v;
+    assert_int_equal(vmux_getrange(M, NULL, bk, 1, 3, &v), 0);
+    assert_bytes(&v, VMUX_STRN("\0b\r", 3));
+    vmux_bytes_free(&v);
+    assert_int_equal(vmux_getrange(M, NULL, bk, 0, -1, &v), 0);
+    assert_bytes(&v, BINV);
+    vmux_bytes_free(&v);
+    assert_int_equal(vmux_getrange(M, NULL, missing, 0, -1, &v), 0);
+    assert_non_null(v.ptr); /* empty, not nil */
+    assert_int_equal(v.len, 0);
+    vmux_bytes_free(&v);
+    assert_int_equal(vmux_getrange(M, NULL, k, 0, 1, NULL), 0);
+
+    v = JUNK_BYTES;
+    assert_wrongtype(vmux_getrange(M, &EO, listkey("getrange-list"), 0, -1, &v));
+    assert_zero_bytes(&v);
+}
+
+static void test_setrange(void **state)
+{
+    (void)state;
+    vmux_str k = key("setrange"), padded = binkey("setrange-padded");
+    vmux_str empty = key("setrange-empty"), big = key("setrange-big");
+    DO(S("SET"), k, S("Hello World"));
+    DO(S("DEL"), padded);
+    DO(S("DEL"), empty);
+    DO(S("DEL"), big);
+    int64_t len = -1;
+    assert_int_equal(vmux_setrange(M, NULL, k, 6, S("Redis"), &len), 0);
+    assert_int_equal(len, 11);
+    assert_raw_str(RAW(S("GET"), k), S("Hello Redis"));
+    len = -1;
+    assert_int_equal(vmux_setrange(M, NULL, k, 6, S("Redis"), &len), 0); /* the same again */
+    assert_int_equal(len, 11);
+    assert_raw_str(RAW(S("GET"), k), S("Hello Redis"));
+    /* a missing key, padded with zero bytes; binary bytes written as they are */
+    assert_int_equal(vmux_setrange(M, NULL, padded, 6, BINV, &len), 0);
+    assert_int_equal(len, 6 + sizeof BIN);
+    char want[6 + sizeof BIN] = {0};
+    memcpy(want + 6, BIN, sizeof BIN);
+    assert_raw_str(RAW(S("GET"), padded), VMUX_STRN(want, sizeof want));
+    assert_int_equal(vmux_setrange(M, NULL, padded, 0, S("ab"), NULL), 0);
+    memcpy(want, "ab", 2);
+    assert_raw_str(RAW(S("GET"), padded), VMUX_STRN(want, sizeof want));
+    /* nothing to write: a missing key stays missing, an existing one says its length */
+    len = -1;
+    assert_int_equal(vmux_setrange(M, NULL, empty, 5, S(""), &len), 0);
+    assert_int_equal(len, 0);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), empty)), 0);
+    assert_int_equal(vmux_setrange(M, NULL, k, 100, S(""), &len), 0);
+    assert_int_equal(len, 11);
+    /* past the server's largest string (512 MB): its error, nothing written */
+    len = 9;
+    errbuf[0] = '\0';
+    assert_int_equal(vmux_setrange(M, &EO, big, 512 * 1024 * 1024, S("x"), &len), VMUX_ERR_SERVER);
+    assert_non_null(strstr(errbuf, "maximum allowed size"));
+    assert_int_equal(len, 0);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), big)), 0);
+    /* a negative offset: refused, nothing sent */
+    strcpy(errbuf, "untouched");
+    len = 9;
+    assert_int_equal(vmux_setrange(M, &EO, big, -1, S("x"), &len), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(len, 0);
+    assert_int_equal(vmux_setrange(M, &EO, big, 0, VMUX_STRN(NULL, 1), &len), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(errbuf, "untouched");
+    assert_int_equal(raw_int(RAW(S("EXISTS"), big)), 0);
+
+    len = 9;
+    assert_wrongtype(vmux_setrange(M, &EO, listkey("setrange-list"), 0, S("x"), &len));
+    assert_int_equal(len, 0);
+}
+
+/* LCS against the server's documented example, binary strings and missing keys. */
+static void test_lcs(void **state)
+{
+    (void)state;
+    vmux_str a = key("lcs-a"), b = key("lcs-b"), missing = key("lcs-missing");
+    vmux_str ba = binkey("lcs-ba"), bb = binkey("lcs-bb"), list = key("lcs-list");
+    DO(S("MSET"), a, S("ohmytext"), b, S("mynewtext"));
+    DO(S("SET"), ba, VMUX_STRN("x\0y\0z", 5));
+    DO(S("SET"), bb, VMUX_STRN("\0\0", 2));
+    DO(S("DEL"), missing);
+    DO(S("DEL"), list);
+    DO(S("RPUSH"), list, S("x"));
+    vmux_bytes v;
+    int64_t len = -1;
+    assert_int_equal(vmux_lcs(M, NULL, a, b, &v), 0);
+    assert_bytes(&v, S("mytext"));
+    vmux_bytes_free(&v);
+    assert_int_equal(vmux_lcs_len(M, NULL, a, b, &len), 0);
+    assert_int_equal(len, 6);
+    assert_int_equal(vmux_lcs(M, NULL, ba, bb, &v), 0);
+    assert_bytes(&v, VMUX_STRN("\0\0", 2));
+    vmux_bytes_free(&v);
+    assert_int_equal(vmux_lcs_len(M, NULL, ba, bb, &len), 0);
+    assert_int_equal(len, 2);
+    assert_int_equal(vmux_lcs(M, NULL, a, missing, &v), 0);
+    assert_non_null(v.ptr);
+    assert_int_equal(v.len, 0);
+    vmux_bytes_free(&v);
+    len = -1;
+    assert_int_equal(vmux_lcs_len(M, NULL, missing, a, &len), 0);
+    assert_int_equal(len, 0);
+    assert_int_equal(vmux_lcs(M, NULL, a, b, NULL), 0);
+
+    /* another type: the server's own error, not WRONGTYPE */
+    v = JUNK_BYTES;
+    errbuf[0] = '\0';
+    assert_int_equal(vmux_lcs(M, &EO, a, list, &v), VMUX_ERR_SERVER);
+    assert_non_null(strstr(errbuf, "must contain string values"));
+    assert_zero_bytes(&v);
+    len = 9;
+    assert_int_equal(vmux_lcs_len(M, &EO, list, a, &len), VMUX_ERR_SERVER);
+    assert_int_equal(len, 0);
+    strcpy(errbuf, "untouched");
+    assert_int_equal(vmux_lcs(M, &EO, a, VMUX_STRN(NULL, 2), &v), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(errbuf, "untouched");
+}
+
+/* LCS of keys in two slots ({a} is slot 15495, {b} slot 3300): a cluster refuses it unsent. */
+static void test_lcs_two_slots(void **state)
+{
+    (void)state;
+    char ta[64], tb[64];
+    int pid = (int)getpid();
+    vmux_str a = VMUX_STRN(ta, (size_t)snprintf(ta, sizeof ta, "vt:{a}:lcs:%d", pid));
+    vmux_str b = VMUX_STRN(tb, (size_t)snprintf(tb, sizeof tb, "vt:{b}:lcs:%d", pid));
+    DO(S("SET"), a, S("ohmytext"));
+    DO(S("SET"), b, S("mynewtext"));
+    vmux_bytes v = JUNK_BYTES;
+    int64_t len = 9;
+    errbuf[0] = '\0';
+    if (vt_cluster_mode() == NULL) {
+        assert_int_equal(vmux_lcs(M, &EO, a, b, &v), 0);
+        assert_bytes(&v, S("mytext"));
+        vmux_bytes_free(&v);
+        assert_int_equal(vmux_lcs_len(M, &EO, a, b, &len), 0);
+        assert_int_equal(len, 6);
+        return;
+    }
+    assert_int_equal(vmux_lcs(M, &EO, a, b, &v), VMUX_ERR_CROSSSLOT);
+    assert_zero_bytes(&v);
+    assert_non_null(strstr(errbuf, "slot 15495"));
+    assert_non_null(strstr(errbuf, "slot 3300"));
+    assert_int_equal(vmux_lcs_len(M, &EO, a, b, &len), VMUX_ERR_CROSSSLOT);
+    assert_int_equal(len, 0);
+}
+
 /* A call that fails before any reply (no handle) still leaves out-parameters zeroed. */
 static void test_no_handle_zeroes(void **state)
 {
@@ -703,6 +874,10 @@ int main(void)
         cmocka_unit_test(test_incrbyfloat),
         cmocka_unit_test(test_append),
         cmocka_unit_test(test_strlen),
+        cmocka_unit_test(test_getrange),
+        cmocka_unit_test(test_setrange),
+        cmocka_unit_test(test_lcs),
+        cmocka_unit_test(test_lcs_two_slots),
         cmocka_unit_test(test_no_handle_zeroes),
         cmocka_unit_test(test_reply_of_another_shape),
     };

@@ -55,6 +55,12 @@ static int do_set_nx(vmux *m)
     return vmux_set(m, NULL, KEY, VMUX_STR("v"), VMUX_NO_EXPIRY, VMUX_COND_NX, NULL);
 }
 
+static int do_setrange(vmux *m)
+{
+    int64_t length;
+    return vmux_setrange(m, NULL, KEY, 2, VMUX_STR("v"), &length);
+}
+
 static int do_incr(vmux *m)
 {
     return vmux_incr(m, NULL, KEY, NULL);
@@ -224,6 +230,7 @@ static const struct row ROWS[] = {
     {"LPUSHX", do_lpushx, ":2\r\n", false},
     {"HSETNX", do_hsetnx, ":1\r\n", false},
     {"HSTRLEN", do_hstrlen, ":1\r\n", true},
+    {"SETRANGE", do_setrange, ":3\r\n", true},
     {"ZREMRANGEBYRANK 0 -11", do_zremrangebyrank_trim, ":1\r\n", true},
     {"ZREMRANGEBYRANK 0 9", do_zremrangebyrank_lowest, ":1\r\n", false},
     {"ZUNIONSTORE", do_zunionstore, ":1\r\n", true},
