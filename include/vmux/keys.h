@@ -1,6 +1,7 @@
 /** @file
  * Key commands, typed: DEL, UNLINK, EXISTS, TOUCH, EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT (with NX, XX,
- * GT, LT), TTL/PTTL, PERSIST, TYPE, RENAME, RENAMENX, KEYS. The SCAN iterator is in scan.h.
+ * GT, LT), TTL/PTTL, EXPIRETIME/PEXPIRETIME, PERSIST, TYPE, RENAME, RENAMENX, COPY (DB, REPLACE),
+ * OBJECT ENCODING/IDLETIME/FREQ, KEYS. The SCAN iterator is in scan.h.
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused; the message goes to
@@ -8,12 +9,14 @@
  * as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success (zeroed
  * otherwise); a NULL out-parameter drops that result. Keys are binary-safe (types.h).
  *
- * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): EXISTS, TOUCH, TTL, PTTL and TYPE are reads; DEL,
- * UNLINK, PERSIST and the EXPIRE family without a condition leave the same state when repeated, so
- * they are marked retry-safe too (after a resend, the count or flag they report may describe the
- * second run: a key deleted by the first counts 0). The EXPIRE family with a condition (its
- * result is whether the condition held), RENAME (a second run fails: the source is gone) and
- * RENAMENX are never sent twice.
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): EXISTS, TOUCH, TTL, PTTL, EXPIRETIME,
+ * PEXPIRETIME, TYPE and OBJECT are reads; DEL, UNLINK, PERSIST, COPY ... REPLACE and the EXPIRE
+ * family without a condition leave the same state when repeated, so they are marked retry-safe
+ * too (after a resend, the count or flag they report may describe the second run: a key deleted
+ * by the first counts 0). The EXPIRE family with a condition (its result is whether the condition
+ * held), RENAME (a second run fails: the source is gone), RENAMENX and COPY without REPLACE (a
+ * second run finds the copy the first one made, and answers that it copied nothing) are never
+ * sent twice.
  *
  * Multi-key commands on a cluster: DEL, UNLINK, EXISTS and TOUCH (and the async forms of DEL and
  * EXISTS) take keys in any slots. Keys in several slots are split: one command per slot,
@@ -99,6 +102,16 @@ VMUX_EXPORT int vmux_pttl(vmux *m, const vmux_callopts *opts, vmux_str key, int6
 VMUX_EXPORT int vmux_pttl_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
                                 void *userdata);
 
+/**
+ * EXPIRETIME: *unix_seconds is the Unix time at which the key expires (to the nearest second),
+ * VMUX_TTL_NO_EXPIRY or VMUX_TTL_NO_KEY (as vmux_ttl() reports them). Valkey 7.0 and later.
+ */
+VMUX_EXPORT int vmux_expiretime(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                int64_t *unix_seconds);
+/** PEXPIRETIME: as vmux_expiretime(), in milliseconds. */
+VMUX_EXPORT int vmux_pexpiretime(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                 int64_t *unix_ms);
+
 /** PERSIST: removes the key's TTL; *removed is false when it had none or does not exist. */
 VMUX_EXPORT int vmux_persist(vmux *m, const vmux_callopts *opts, vmux_str key, bool *removed);
 
@@ -128,6 +141,55 @@ VMUX_EXPORT int vmux_rename(vmux *m, const vmux_callopts *opts, vmux_str key, vm
 /** RENAMENX: *renamed is false when newkey existed (then nothing changed). */
 VMUX_EXPORT int vmux_renamenx(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str newkey,
                               bool *renamed);
+
+/**
+ * What COPY does beyond copying into the handle's database without overwriting; NULL means every
+ * default.
+ *
+ * replace: overwrite dst when it exists (REPLACE); without it an existing dst is left as it is
+ *          and nothing is copied.
+ * to_db:   copy into database db instead of the handle's (DB db); db must be >= 0
+ *          (VMUX_ERR_INVALID_ARG otherwise). A cluster has database 0 only.
+ */
+typedef struct vmux_copy_opts {
+    size_t size; /**< sized struct: make it with VMUX_INIT(vmux_copy_opts, ...) (abi.h) */
+    bool replace;
+    bool to_db;
+    int64_t db;
+} vmux_copy_opts;
+
+/**
+ * COPY src dst [DB db] [REPLACE]: copies the value at src, its TTL with it, to dst. *copied is
+ * false when src does not exist, or when dst exists and copy->replace is not set (then nothing
+ * changed). src and dst the same key in the same database is the server's error
+ * (VMUX_ERR_SERVER). On a cluster src and dst must share a slot (give them a common {hash tag}):
+ * VMUX_ERR_CROSSSLOT otherwise, nothing sent. Retry-safe with replace only.
+ */
+VMUX_EXPORT int vmux_copy(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst,
+                          const vmux_copy_opts *copy, bool *copied);
+
+/**
+ * OBJECT ENCODING key: *encoding is the server's word for how it stores the value ("embstr",
+ * "int", "raw", "listpack", "quicklist", "hashtable", "intset", "skiplist"...), ptr NULL for a
+ * missing key. The words change between server versions: read them, do not build on them.
+ */
+VMUX_EXPORT int vmux_object_encoding(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                     vmux_bytes *encoding);
+/**
+ * OBJECT IDLETIME key: *seconds since the key was last read or written, and *found true; 0 and
+ * false for a missing key. The server tracks it only under an LRU or no eviction policy: with an
+ * LFU maxmemory-policy it refuses (VMUX_ERR_SERVER). OBJECT itself does not count as a read.
+ */
+VMUX_EXPORT int vmux_object_idletime(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                     int64_t *seconds, bool *found);
+/**
+ * OBJECT FREQ key: *freq is the key's logarithmic access-frequency counter (0 to 255), and
+ * *found true; 0 and false for a missing key. The server keeps it only under an LFU
+ * maxmemory-policy (allkeys-lfu, volatile-lfu): under any other it refuses (VMUX_ERR_SERVER,
+ * "An LFU maxmemory policy is not selected").
+ */
+VMUX_EXPORT int vmux_object_freq(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *freq,
+                                 bool *found);
 
 /**
  * KEYS pattern: every key of the handle's database whose name matches the glob pattern (NULL is

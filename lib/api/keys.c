@@ -5,6 +5,7 @@
 
 #include "api/split.h"
 #include "api/typed.h"
+#include "core/sized.h"
 #include "vmux/error.h"
 
 /*
@@ -160,6 +161,16 @@ int vmux_pttl_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply
     return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
+int vmux_expiretime(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *unix_seconds)
+{
+    return run_key_int(m, opts, "EXPIRETIME", key, unix_seconds);
+}
+
+int vmux_pexpiretime(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *unix_ms)
+{
+    return run_key_int(m, opts, "PEXPIRETIME", key, unix_ms);
+}
+
 int vmux_persist(vmux *m, const vmux_callopts *opts, vmux_str key, bool *removed)
 {
     struct vmux_args a;
@@ -212,4 +223,68 @@ int vmux_renamenx(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str new
     vmux__args_key_command(&a, "RENAMENX", key);
     vmux__args_str(&a, newkey);
     return vmux__run_bool(m, opts, &a, false, renamed);
+}
+
+int vmux_copy(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst,
+              const vmux_copy_opts *copy, bool *copied)
+{
+    struct vmux_args a;
+    vmux_copy_opts o = {.size = sizeof o}; /* every default */
+    if (copied != NULL)
+        *copied = false;
+    if (copy != NULL && vmux__sized_in(&o, sizeof o, copy) != 0)
+        return VMUX_ERR_INVALID_ARG;
+    vmux__args_key_command(&a, "COPY", src);
+    vmux__args_str(&a, dst);
+    if (o.to_db) {
+        vmux__args_cstr(&a, "DB");
+        vmux__args_count(&a, o.db);
+    }
+    if (o.replace)
+        vmux__args_cstr(&a, "REPLACE");
+    /* without REPLACE a second run finds the first one's copy and answers 0 */
+    return vmux__run_bool(m, opts, &a, o.replace, copied);
+}
+
+/* OBJECT sub key: a read (OBJECT does not count as an access to the key). */
+static void object_command(struct vmux_args *a, const char *sub, vmux_str key)
+{
+    vmux__args_init(a);
+    vmux__args_cstr(a, "OBJECT");
+    vmux__args_cstr(a, sub);
+    vmux__args_str(a, key);
+}
+
+int vmux_object_encoding(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *encoding)
+{
+    struct vmux_args a;
+    object_command(&a, "ENCODING", key);
+    return vmux__run_bytes(m, opts, &a, true, encoding);
+}
+
+/* OBJECT sub key, answered with an integer, or nil for a missing key. */
+static int run_object_int(vmux *m, const vmux_callopts *opts, const char *sub, vmux_str key,
+                          int64_t *value, bool *found)
+{
+    struct vmux_args a;
+    struct vmux_maybe w =
+        vmux__maybe(VMUX_REPLY_INTEGER, vmux__conv_int, value, sizeof(int64_t), NULL);
+    if (value != NULL)
+        *value = 0;
+    object_command(&a, sub, key);
+    int rc = vmux__typed_run_into(m, opts, &a, true, vmux__conv_maybe, &w, 0, NULL);
+    if (found != NULL)
+        *found = rc == 0 && w.found;
+    return rc;
+}
+
+int vmux_object_idletime(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *seconds,
+                         bool *found)
+{
+    return run_object_int(m, opts, "IDLETIME", key, seconds, found);
+}
+
+int vmux_object_freq(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *freq, bool *found)
+{
+    return run_object_int(m, opts, "FREQ", key, freq, found);
 }

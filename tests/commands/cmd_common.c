@@ -33,6 +33,14 @@ vmux_str key(const char *name)
     return VMUX_STRN(b, (size_t)n);
 }
 
+vmux_str slot_key(const char *tag, const char *name)
+{
+    char *b = keybufs[keynext++ % 16];
+    int n =
+        snprintf(b, sizeof keybufs[0], "vt:{%s}:%s:%s:%d", tag, cmd_family, name, (int)getpid());
+    return VMUX_STRN(b, (size_t)n);
+}
+
 vmux_str binkey(const char *name)
 {
     vmux_str k = key(name);

@@ -31,6 +31,10 @@ extern vmux_callopts EO;
  * them together), while the groups of a file spread over the cluster's shards. */
 vmux_str key(const char *name);
 
+/* A key in the slot of {tag}, unique to this file and process, from key()'s ring: for the
+ * multi-key commands' tests of keys in two slots ({a} is slot 15495, {b} slot 3300). */
+vmux_str slot_key(const char *tag, const char *name);
+
 /* A key with NUL bytes inside and at the end. */
 vmux_str binkey(const char *name);
 

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -511,6 +512,274 @@ static void test_type(void **state)
     assert_int_equal(t, VMUX_TYPE_NONE);
 }
 
+/* ---- EXPIRETIME, PEXPIRETIME ---- */
+
+static void test_expiretime(void **state)
+{
+    (void)state;
+    vmux_str k = binkey("expiretime"), ms = key("expiretime-ms"), up = key("expiretime-up");
+    vmux_str plain = key("expiretime-plain");
+    vmux_str missing = key("expiretime-missing"), lk = key("expiretime-list");
+    int64_t at = server_time() + 1000;
+    char text[32];
+    vmux_str at_s = VMUX_STRN(text, (size_t)snprintf(text, sizeof text, "%lld", (long long)at));
+    DO(S("SET"), k, BINV, S("EXAT"), at_s);
+    char mtext[2][32];
+    int64_t at_ms[2] = {at * 1000 + 499, at * 1000 + 500};
+    for (int i = 0; i < 2; i++) {
+        int n = snprintf(mtext[i], sizeof mtext[i], "%lld", (long long)at_ms[i]);
+        DO(S("SET"), i == 0 ? ms : up, S("v"), S("PXAT"), VMUX_STRN(mtext[i], (size_t)n));
+    }
+    DO(S("SET"), plain, S(""));
+    DO(S("DEL"), missing);
+    make_list(lk);
+    DO(S("EXPIREAT"), lk, at_s);
+    const struct {
+        vmux_str key;
+        int64_t seconds, ms;
+    } cases[] = {
+        {k, at, at * 1000},
+        {ms, at, at_ms[0]}, /* to the nearest second */
+        {up, at + 1, at_ms[1]},
+        {lk, at, at * 1000},
+        {plain, VMUX_TTL_NO_EXPIRY, VMUX_TTL_NO_EXPIRY},
+        {missing, VMUX_TTL_NO_KEY, VMUX_TTL_NO_KEY},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t t = 0;
+        assert_int_equal(vmux_expiretime(M, NULL, cases[i].key, &t), 0);
+        assert_int_equal(t, cases[i].seconds);
+        assert_int_equal(vmux_pexpiretime(M, NULL, cases[i].key, &t), 0);
+        assert_int_equal(t, cases[i].ms);
+    }
+    assert_int_equal(vmux_expiretime(M, NULL, k, NULL), 0);
+    int64_t t = 9;
+    assert_int_equal(vmux_expiretime(NULL, NULL, k, &t), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(t, 0);
+    t = 9;
+    assert_int_equal(vmux_pexpiretime(M, NULL, VMUX_STRN(NULL, 1), &t), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(t, 0);
+}
+
+/* ---- COPY ---- */
+
+static void test_copy(void **state)
+{
+    (void)state;
+    vmux_str src = binkey("copy-src"), dst = binkey("copy-dst"), missing = key("copy-missing");
+    vmux_str list = key("copy-list"), list2 = key("copy-list2");
+    DO(S("SET"), src, BINV, S("EX"), S("100"));
+    DO(S("DEL"), dst, missing, list2);
+    make_list(list);
+    bool copied = false;
+    assert_int_equal(vmux_copy(M, NULL, src, dst, NULL, &copied), 0);
+    assert_true(copied);
+    assert_raw_str(RAW(S("GET"), dst), BINV);
+    int64_t ttl = raw_int(RAW(S("TTL"), dst)); /* the TTL goes with the value */
+    assert_true(ttl > 0 && ttl <= 100);
+    /* dst exists: nothing copied without REPLACE */
+    DO(S("SET"), dst, S("other"));
+    copied = true;
+    assert_int_equal(vmux_copy(M, NULL, src, dst, NULL, &copied), 0);
+    assert_false(copied);
+    assert_raw_str(RAW(S("GET"), dst), S("other"));
+    vmux_copy_opts replace = VMUX_INIT(vmux_copy_opts, .replace = true);
+    assert_int_equal(vmux_copy(M, NULL, src, dst, &replace, &copied), 0);
+    assert_true(copied);
+    assert_raw_str(RAW(S("GET"), dst), BINV);
+    assert_int_equal(vmux_copy(M, NULL, src, dst, &replace, &copied), 0); /* again: the same */
+    assert_true(copied);
+    assert_raw_str(RAW(S("GET"), src), BINV); /* src is left as it was */
+    /* any type */
+    assert_int_equal(vmux_copy(M, NULL, list, list2, NULL, NULL), 0);
+    assert_int_equal(raw_int(RAW(S("LLEN"), list2)), 1);
+    /* a missing source copies nothing, and leaves dst */
+    copied = true;
+    assert_int_equal(vmux_copy(M, NULL, missing, dst, &replace, &copied), 0);
+    assert_false(copied);
+    assert_raw_str(RAW(S("GET"), dst), BINV);
+    /* the same key: the server's error */
+    copied = true;
+    errbuf[0] = '\0';
+    assert_int_equal(vmux_copy(M, &EO, src, src, &replace, &copied), VMUX_ERR_SERVER);
+    assert_non_null(strstr(errbuf, "source and destination objects are the same"));
+    assert_false(copied);
+}
+
+/* COPY ... DB: into database 1, read there through a handle of its own (standalone only). */
+static void test_copy_to_db(void **state)
+{
+    (void)state;
+    VT_SKIP_ON_CLUSTER("a cluster has database 0 only");
+    vmux_str src = binkey("copydb-src"), dst = binkey("copydb-dst");
+    DO(S("SET"), src, BINV);
+    DO(S("DEL"), dst);
+    vmux *db1 = vt_open("plain", "defaultDatabase=1");
+    vmux_reply *r = NULL;
+    const char *del[] = {"DEL", dst.ptr};
+    size_t del_lens[] = {3, dst.len};
+    assert_int_equal(vmux_call(db1, NULL, 2, del, del_lens, &r), 0);
+    vmux_reply_free(r);
+    vmux_copy_opts to1 = VMUX_INIT(vmux_copy_opts, .to_db = true, .db = 1);
+    bool copied = false;
+    assert_int_equal(vmux_copy(M, NULL, src, dst, &to1, &copied), 0);
+    assert_true(copied);
+    assert_int_equal(exists(dst), 0); /* not in the handle's own database */
+    vmux_bytes v;
+    assert_int_equal(vmux_get(db1, NULL, dst, &v), 0);
+    assert_bytes(&v, BINV);
+    vmux_bytes_free(&v);
+    /* the same key name in another database is no conflict with itself */
+    vmux_copy_opts to1_replace = VMUX_INIT(vmux_copy_opts, .to_db = true, .db = 1, .replace = true);
+    assert_int_equal(vmux_copy(M, NULL, src, src, &to1_replace, &copied), 0);
+    assert_true(copied);
+    assert_int_equal(vmux_del(db1, NULL, (vmux_str[]){src, dst}, 2, NULL), 0);
+    vmux_close(db1);
+}
+
+static void test_copy_bad_arguments(void **state)
+{
+    (void)state;
+    vmux_str src = key("copybad-src"), dst = key("copybad-dst");
+    DO(S("SET"), src, S("v"));
+    DO(S("DEL"), dst);
+    strcpy(errbuf, "untouched");
+    const vmux_copy_opts bad[] = {
+        VMUX_INIT(vmux_copy_opts, .to_db = true, .db = -1),
+        {.size = 0, .replace = true}, /* not made with VMUX_INIT */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bool copied = true;
+        assert_int_equal(vmux_copy(M, &EO, src, dst, &bad[i], &copied), VMUX_ERR_INVALID_ARG);
+        assert_false(copied);
+    }
+    bool copied = true;
+    assert_int_equal(vmux_copy(M, &EO, src, VMUX_STRN(NULL, 2), NULL, &copied),
+                     VMUX_ERR_INVALID_ARG);
+    assert_false(copied);
+    assert_int_equal(vmux_copy(NULL, NULL, src, dst, NULL, &copied), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(errbuf, "untouched");
+    assert_false(admin_exists(dst)); /* nothing was sent */
+}
+
+/* COPY of keys in two slots ({a} is slot 15495, {b} slot 3300): a cluster refuses it unsent. */
+static void test_copy_two_slots(void **state)
+{
+    (void)state;
+    vmux_str a = slot_key("a", "copy"), b = slot_key("b", "copy");
+    DO(S("SET"), a, S("v"));
+    DO(S("DEL"), b);
+    bool copied = true;
+    errbuf[0] = '\0';
+    if (vt_cluster_mode() == NULL) {
+        assert_int_equal(vmux_copy(M, &EO, a, b, NULL, &copied), 0);
+        assert_true(copied);
+        DO(S("DEL"), b);
+        return;
+    }
+    assert_int_equal(vmux_copy(M, &EO, a, b, NULL, &copied), VMUX_ERR_CROSSSLOT);
+    assert_false(copied);
+    assert_non_null(strstr(errbuf, "slot 15495"));
+    assert_non_null(strstr(errbuf, "slot 3300"));
+    assert_int_equal(exists(b), 0);
+}
+
+/* ---- OBJECT ---- */
+
+/* OBJECT ENCODING as the server words it, and IDLETIME; FREQ refused without an LFU policy. */
+static void test_object(void **state)
+{
+    (void)state;
+    vmux_str num = binkey("object-num"), word = key("object-word"), list = key("object-list");
+    vmux_str missing = key("object-missing");
+    DO(S("SET"), num, S("12345"));
+    DO(S("SET"), word, S("hello"));
+    DO(S("DEL"), missing);
+    make_list(list);
+    const struct {
+        vmux_str key;
+        const char *want; /* NULL: whatever OBJECT ENCODING through the generic API says */
+    } cases[] = {{num, "int"}, {word, "embstr"}, {list, NULL}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vmux_bytes enc;
+        assert_int_equal(vmux_object_encoding(M, NULL, cases[i].key, &enc), 0);
+        if (cases[i].want != NULL)
+            assert_bytes(&enc, S(cases[i].want));
+        vmux_reply *r = RAW(S("OBJECT"), S("ENCODING"), cases[i].key);
+        assert_bytes(&enc, S(vmux_reply_str(r, NULL)));
+        vmux_reply_free(r);
+        vmux_bytes_free(&enc);
+    }
+    vmux_bytes enc = JUNK_BYTES;
+    assert_int_equal(vmux_object_encoding(M, NULL, missing, &enc), 0);
+    assert_null(enc.ptr); /* nil */
+
+    int64_t idle = -1;
+    bool found = false;
+    assert_int_equal(vmux_object_idletime(M, NULL, num, &idle, &found), 0);
+    assert_true(found);
+    assert_true(idle >= 0 && idle <= raw_int(RAW(S("OBJECT"), S("IDLETIME"), num)));
+    idle = 9, found = true;
+    assert_int_equal(vmux_object_idletime(M, NULL, missing, &idle, &found), 0);
+    assert_false(found);
+    assert_int_equal(idle, 0);
+    assert_int_equal(vmux_object_idletime(M, NULL, num, NULL, NULL), 0);
+
+    /* the fixture's policy is no LFU one: FREQ is the server's error */
+    int64_t freq = 9;
+    found = true;
+    errbuf[0] = '\0';
+    assert_int_equal(vmux_object_freq(M, &EO, num, &freq, &found), VMUX_ERR_SERVER);
+    assert_non_null(strstr(errbuf, "LFU"));
+    assert_int_equal(freq, 0);
+    assert_false(found);
+
+    strcpy(errbuf, "untouched");
+    assert_int_equal(vmux_object_encoding(M, &EO, VMUX_STRN(NULL, 1), &enc), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_object_freq(M, &EO, VMUX_STRN(NULL, 1), &freq, &found),
+                     VMUX_ERR_INVALID_ARG);
+    assert_string_equal(errbuf, "untouched");
+}
+
+/*
+ * OBJECT FREQ and IDLETIME under an LFU policy, on a server of its own (the fixture's policy is
+ * shared): FREQ counts, IDLETIME is refused.
+ */
+static void test_object_freq_lfu(void **state)
+{
+    (void)state;
+    VT_SKIP_ON_CLUSTER("a server of its own, with an LFU policy");
+    const char *const extra[] = {"--maxmemory-policy", "allkeys-lfu", NULL};
+    vt_server *s = vt_server_new(extra);
+    assert_non_null(s);
+    vmux *m = vt_server_open(s, NULL);
+    vmux_str k = VMUX_STRN("lfu\0key", 7);
+    assert_int_equal(vmux_set(m, NULL, k, VMUX_STR("v"), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL),
+                     0);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(vmux_get(m, NULL, k, NULL), 0);
+    int64_t freq = -1;
+    bool found = false;
+    assert_int_equal(vmux_object_freq(m, NULL, k, &freq, &found), 0);
+    assert_true(found);
+    assert_true(freq > 5 && freq <= 255); /* a new key starts at 5; 100 reads raised it */
+    freq = 9, found = true;
+    assert_int_equal(vmux_object_freq(m, NULL, VMUX_STR("missing"), &freq, &found), 0);
+    assert_false(found);
+    assert_int_equal(freq, 0);
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    int64_t idle = 9;
+    found = true;
+    assert_int_equal(vmux_object_idletime(m, &o, k, &idle, &found), VMUX_ERR_SERVER);
+    assert_non_null(strstr(err, "LFU"));
+    assert_int_equal(idle, 0);
+    assert_false(found);
+    vmux_close(m);
+    vt_server_stop(s);
+    free(s);
+}
+
 /* ---- RENAME, RENAMENX ---- */
 
 static void test_rename(void **state)
@@ -578,15 +847,31 @@ static void test_renamenx(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_del),          cmocka_unit_test(test_unlink),
-        cmocka_unit_test(test_del_async),    cmocka_unit_test(test_exists),
-        cmocka_unit_test(test_exists_async), cmocka_unit_test(test_touch),
-        cmocka_unit_test(test_expire),       cmocka_unit_test(test_expire_errors),
-        cmocka_unit_test(test_pexpire),      cmocka_unit_test(test_pexpire_async),
-        cmocka_unit_test(test_expireat),     cmocka_unit_test(test_pexpireat),
-        cmocka_unit_test(test_ttl_pttl),     cmocka_unit_test(test_pttl_async),
-        cmocka_unit_test(test_persist),      cmocka_unit_test(test_type),
-        cmocka_unit_test(test_rename),       cmocka_unit_test(test_renamenx),
+        cmocka_unit_test(test_del),
+        cmocka_unit_test(test_unlink),
+        cmocka_unit_test(test_del_async),
+        cmocka_unit_test(test_exists),
+        cmocka_unit_test(test_exists_async),
+        cmocka_unit_test(test_touch),
+        cmocka_unit_test(test_expire),
+        cmocka_unit_test(test_expire_errors),
+        cmocka_unit_test(test_pexpire),
+        cmocka_unit_test(test_pexpire_async),
+        cmocka_unit_test(test_expireat),
+        cmocka_unit_test(test_pexpireat),
+        cmocka_unit_test(test_ttl_pttl),
+        cmocka_unit_test(test_pttl_async),
+        cmocka_unit_test(test_persist),
+        cmocka_unit_test(test_type),
+        cmocka_unit_test(test_rename),
+        cmocka_unit_test(test_renamenx),
+        cmocka_unit_test(test_expiretime),
+        cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_copy_to_db),
+        cmocka_unit_test(test_copy_bad_arguments),
+        cmocka_unit_test(test_copy_two_slots),
+        cmocka_unit_test(test_object),
+        cmocka_unit_test(test_object_freq_lfu),
     };
     return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }

@@ -781,10 +781,7 @@ static void test_lcs(void **state)
 static void test_lcs_two_slots(void **state)
 {
     (void)state;
-    char ta[64], tb[64];
-    int pid = (int)getpid();
-    vmux_str a = VMUX_STRN(ta, (size_t)snprintf(ta, sizeof ta, "vt:{a}:lcs:%d", pid));
-    vmux_str b = VMUX_STRN(tb, (size_t)snprintf(tb, sizeof tb, "vt:{b}:lcs:%d", pid));
+    vmux_str a = slot_key("a", "lcs"), b = slot_key("b", "lcs");
     DO(S("SET"), a, S("ohmytext"));
     DO(S("SET"), b, S("mynewtext"));
     vmux_bytes v = JUNK_BYTES;

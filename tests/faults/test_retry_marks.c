@@ -6,6 +6,8 @@
  * row per family and per mark a function's options switch (SET's and GEOADD's condition,
  * SETBIT's old bit, SDIFFSTORE's destination, ZREMRANGEBYRANK's range, a ZUNIONSTORE into one
  * of its sources), today's families (HyperLogLog, bitmaps, geo) among them.
+ * SETBIT's old bit, COPY's REPLACE, ZREMRANGEBYRANK's range, a ZUNIONSTORE into one of its
+ * sources), today's families (HyperLogLog, bitmaps, geo) among them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -69,6 +71,23 @@ static int do_incr(vmux *m)
 static int do_del(vmux *m)
 {
     return vmux_del(m, NULL, (const vmux_str[]){KEY}, 1, NULL);
+}
+
+static int copy(vmux *m, bool replace)
+{
+    const vmux_copy_opts o = VMUX_INIT(vmux_copy_opts, .replace = replace);
+    bool copied;
+    return vmux_copy(m, NULL, KEY, VMUX_STR("k2"), &o, &copied);
+}
+
+static int do_copy(vmux *m)
+{
+    return copy(m, false); /* a second run answers 0: the first one's copy is there */
+}
+
+static int do_copy_replace(vmux *m)
+{
+    return copy(m, true);
 }
 
 static int do_hincrby(vmux *m)
@@ -231,6 +250,8 @@ static const struct row ROWS[] = {
     {"HSETNX", do_hsetnx, ":1\r\n", false},
     {"HSTRLEN", do_hstrlen, ":1\r\n", true},
     {"SETRANGE", do_setrange, ":3\r\n", true},
+    {"COPY", do_copy, ":1\r\n", false},
+    {"COPY REPLACE", do_copy_replace, ":1\r\n", true},
     {"ZREMRANGEBYRANK 0 -11", do_zremrangebyrank_trim, ":1\r\n", true},
     {"ZREMRANGEBYRANK 0 9", do_zremrangebyrank_lowest, ":1\r\n", false},
     {"ZUNIONSTORE", do_zunionstore, ":1\r\n", true},
