@@ -10,11 +10,12 @@
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused, such as WRONGTYPE or an
  * increment whose result is not a number; the message goes to opts->errbuf when given),
  * VMUX_ERR_INVALID_ARG for bad input (nothing is sent: a NULL array with n > 0, n == 0, a NaN
- * score, a condition or bound kind outside its enum, contradictory options), or a transport error
- * as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success and zeroed
- * otherwise; a NULL out-parameter drops that result. Keys and members are binary-safe
- * (types.h). A missing key is an empty sorted set. Scores are doubles; -INFINITY and INFINITY
- * are the server's "-inf" and "+inf".
+ * score or weight, a condition, bound kind or aggregate outside its enum, bounds of a kind the
+ * command does not take, contradictory options, an options struct not made with VMUX_INIT), or a
+ * transport error as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on
+ * success and zeroed otherwise; a NULL out-parameter drops that result. Keys and members are
+ * binary-safe (types.h). A missing key is an empty sorted set. Scores are doubles; -INFINITY and
+ * INFINITY are the server's "-inf" and "+inf".
  *
  * A leaderboard, the best ten with their scores, and one player's rank (0 is the best):
  *
