@@ -7,6 +7,7 @@
  */
 #include <fcntl.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "core/assert.h"
@@ -35,9 +36,27 @@ static bool conn_partial_reply(struct vmux_op *op, vmux_reply *reply)
     return true;
 }
 
-/* A subscribed connection's answer to PING: ["pong", ""]. */
-static bool is_pong(const vmux_reply *r)
+/* Whether an error's text names the PING command ('ping' or 'PING', quoted, as the server's
+ * refusals do: "NOPERM User u has no permissions to run the 'ping' command"). */
+static bool names_ping(const char *msg)
 {
+    for (const char *q = msg != NULL ? strchr(msg, '\'') : NULL; q != NULL; q = strchr(q + 1, '\''))
+        if (strncasecmp(q, "'ping'", 6) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * A subscribed connection's answer to its heartbeat PING: ["pong", ""], or, while one is
+ * unanswered, an error that names PING (a user without +ping, a renamed PING): the server
+ * answered, so the connection is alive. The error went to the subscriptions before, taken for
+ * the answer to a request, and the PING for unanswered: the link was failed as dead every
+ * 2 x syncTimeout (probe39: every ~69 s by default, every 3 s with keepAlive=2).
+ */
+static bool is_pong(const struct vmux_conn *c, const vmux_reply *r)
+{
+    if (vmux_reply_get_kind(r) == VMUX_REPLY_ERROR)
+        return c->push_ping_sent != 0 && names_ping(vmux_reply_str(r, NULL));
     const char *kind = vmux_reply_str(vmux_reply_element(r, 0), NULL);
     return kind != NULL && strcmp(kind, "pong") == 0;
 }
@@ -45,7 +64,7 @@ static bool is_pong(const vmux_reply *r)
 static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
 {
     if (c->link->push_fn != NULL && c->fifo.head == NULL && c->setup_left == 0) {
-        if (is_pong(reply)) { /* the heartbeat's answer (setup.c) */
+        if (is_pong(c, reply)) { /* the heartbeat's answer (setup.c) */
             c->push_ping_sent = 0;
             vmux_reply_free(reply);
             return;

@@ -363,6 +363,73 @@ static void test_subscriber_connection_killed(void **state)
     vt_server_stop(&srv);
 }
 
+/* ---- a user without +ping: the refusal answers the subscriber's heartbeat ---- */
+
+/* The server's count of PINGs it refused (INFO commandstats' rejected_calls); -1 if unknown. */
+static long long pings_refused(const vt_server *srv)
+{
+    redisContext *c = redisConnect("127.0.0.1", srv->port);
+    if (c == NULL || c->err)
+        fail_msg("cannot reach the server on port %d", srv->port);
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    const char *ping =
+        r != NULL && r->type == REDIS_REPLY_STRING ? strstr(r->str, "cmdstat_ping:") : NULL;
+    const char *rejected = ping != NULL ? strstr(ping, "rejected_calls=") : NULL;
+    long long n = ping == NULL ? 0 : rejected != NULL ? atoll(rejected + 15) : -1;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+struct refused_goal {
+    const vt_server *srv;
+    long long want;
+};
+
+static bool pings_refused_reached(void *arg)
+{
+    struct refused_goal *g = arg;
+    return pings_refused(g->srv) >= g->want;
+}
+
+/*
+ * A user the server refuses PING (an ACL without +ping): the heartbeat's NOPERM on the
+ * subscriber connection is the server's answer, so the connection lives on. It was handed to
+ * the subscriptions as a request's refusal, and the PING counted as unanswered failed the link
+ * as dead every 2 s here (probe39: every ~69 s with the defaults), losing the messages between.
+ * Twelve refusals (the data connection's heartbeat is refused too: at most two a second) span
+ * at least three of those deaths.
+ */
+static void test_ping_refused_keeps_subscriber(void **state)
+{
+    (void)state;
+    vt_server srv;
+    assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
+    redisContext *c = redisConnect("127.0.0.1", srv.port);
+    assert_true(c != NULL && !c->err);
+    redisReply *r = redisCommand(c, "ACL SETUSER vmuxnoping reset on >np-pass ~* &* +@all -ping");
+    assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    redisFree(c);
+    vmux *m = vt_server_open(&srv, "user=vmuxnoping,password=np-pass,keepAlive=1,syncTimeout=500,"
+                                   "reconnectMin=20,reconnectMax=250");
+    static struct sink k;
+    sink_init(&k, m, VMUX_SUB_CHANNEL, "noping", false);
+    wait_live(k.sub);
+    uint64_t before = connects(m);
+    struct refused_goal g = {&srv, pings_refused(&srv) + 12};
+    if (!vt_wait_until(pings_refused_reached, &g, WAIT_MS))
+        fail_msg("the server did not refuse the heartbeats' PINGs");
+    if (connects(m) != before)
+        fail_msg("%llu connections made while PING was refused",
+                 (unsigned long long)(connects(m) - before));
+    unsigned published = 0;
+    sink_round(&k, m, &published);
+    sink_end(&k, m);
+    vmux_close(m);
+    vt_server_stop(&srv);
+}
+
 /* ---- a freeze: subscribing and unsubscribing while the connections are checked ---- */
 
 enum { STALL_MS = 3500 }; /* longer than the 3 s after which a late tick means a freeze */
@@ -508,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_subscribe_while_down),
         cmocka_unit_test(test_first_subscription_while_down),
         cmocka_unit_test(test_subscriber_connection_killed),
+        cmocka_unit_test(test_ping_refused_keeps_subscriber),
         cmocka_unit_test(test_subscribe_while_checking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
