@@ -177,11 +177,17 @@ static void take_answer(struct vmux_sentinel *s, const vmux_reply *r)
         vmux__link_rotate(s->query, "its answer was unusable; asking the next sentinel");
         return;
     }
-    if (s->ask_gen == s->gen) { /* else an announcement came meanwhile: it is newer */
+    if (s->ask_gen != s->gen) { /* an announcement came meanwhile: it is newer */
+        vmux__sentinel_connect_waiting(s, s->primary);
+    } else if (s->deaf && s->primary != NULL && ep != s->primary) {
+        vmux__log(s->data_cfg, VMUX_LOG_WARN, "sentinels: %s names %s:%d the primary of %s now",
+                  query_where(s), host, p, name);
+        vmux__sentinel_follow(s, ep, "the sentinels name another primary");
+    } else {
         s->primary = ep;
         s->trusted = true;
+        vmux__sentinel_connect_waiting(s, ep);
     }
-    vmux__sentinel_connect_waiting(s, s->primary);
 }
 
 /* What a refused question means: credentials the sentinel does not accept, or a failed setup. */
@@ -457,6 +463,8 @@ void vmux__sentinel_start(struct vmux_sentinel *s)
 
 void vmux__sentinel_tick(struct vmux_sentinel *s, bool frozen)
 {
+    if (s->deaf && s->primary != NULL && !s->paused && !s->closing)
+        vmux__sentinel_ask(s); /* no announcements: the primary is asked for (sentinel_watch.c) */
     vmux__link_tick(s->query, frozen);
     for (size_t i = 0; i < s->nwatch; i++)
         vmux__link_tick(s->watch[i], frozen);

@@ -36,6 +36,7 @@ struct vmux_sentinel {
     uv_timer_t rep_timer; /* the question's deadline: connectTimeout, then the next sentinel */
     void (*rep_hook)(void *arg);
     void *rep_hook_arg;
+    bool deaf; /* a sentinel refused SUBSCRIBE: the primary is asked for every second instead */
     bool closing;
 };
 
@@ -52,5 +53,10 @@ void vmux__sentinel_ask(struct vmux_sentinel *s);
 /* sentinel_watch.c: the watchers' events (a watch link's ready and push callbacks). */
 void vmux__sentinel_watch_ready(struct vmux_link *link, const char *where, void *arg);
 void vmux__sentinel_on_push(vmux_reply *reply, void *arg);
+
+/* The primary moved to ep (an announcement, or the answer of a deaf client's question): every
+ * link leaves the old one for it, and the waiting ones connect. */
+void vmux__sentinel_follow(struct vmux_sentinel *s, const struct vmux_endpoint *ep,
+                           const char *why);
 
 #endif

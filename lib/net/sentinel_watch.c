@@ -92,14 +92,36 @@ static void on_switch(struct vmux_sentinel *s, const char *payload)
         return; /* another sentinel's word for what one already said */
     vmux__log(s->data_cfg, VMUX_LOG_WARN, "sentinels: +switch-master %s: %s:%d -> %s:%d", name,
               oldip, oldport, newip, newport);
+    vmux__sentinel_follow(s, ep, "the sentinels moved the primary (+switch-master)");
+}
+
+void vmux__sentinel_follow(struct vmux_sentinel *s, const struct vmux_endpoint *ep, const char *why)
+{
     s->gen++;
     s->primary = ep;
     s->trusted = true;
     s->paused = false;
     uv_timer_stop(&s->pause_timer);
     for (struct vmux_link *l = s->links; l != NULL; l = l->s_next)
-        vmux__link_primary_moved(l, ep, "the sentinels moved the primary (+switch-master)");
+        vmux__link_primary_moved(l, ep, why);
     vmux__sentinel_connect_waiting(s, ep);
+}
+
+/*
+ * A refused SUBSCRIBE (a sentinel user without +subscribe or the channels): no announcement will
+ * come, so the client asks where the primary is every second (vmux__sentinel_tick()) and follows
+ * a changed answer. Unnoticed, the links stayed on the old primary for good (probe39: the
+ * writes it acknowledged after the failover were lost).
+ */
+static void on_refused(struct vmux_sentinel *s, const vmux_reply *r)
+{
+    if (s->deaf)
+        return;
+    s->deaf = true;
+    vmux__log(s->data_cfg, VMUX_LOG_WARN,
+              "sentinels: SUBSCRIBE to the failover events refused (%s): asking where the "
+              "primary of %s is every second instead (allow the sentinel user +subscribe)",
+              vmux_reply_str(r, NULL), s->data_cfg->service_name);
 }
 
 /* +slave, +sdown, -sdown: "<type> <name> <ip> <port> @ <service> ...": a replica came or went. */
@@ -115,8 +137,10 @@ void vmux__sentinel_on_push(vmux_reply *r, void *arg)
     const char *kind = vmux_reply_str(vmux_reply_element(r, 0), NULL);
     const char *channel = vmux_reply_str(vmux_reply_element(r, 1), NULL);
     const char *payload = vmux_reply_str(vmux_reply_element(r, 2), NULL);
-    if (!s->closing && kind != NULL && strcmp(kind, "message") == 0 && channel != NULL &&
-        payload != NULL) {
+    if (!s->closing && vmux_reply_get_kind(r) == VMUX_REPLY_ERROR)
+        on_refused(s, r);
+    else if (!s->closing && kind != NULL && strcmp(kind, "message") == 0 && channel != NULL &&
+             payload != NULL) {
         if (strcmp(channel, "+switch-master") == 0)
             on_switch(s, payload);
         else if (strcmp(channel, "+selected-slave") == 0)
