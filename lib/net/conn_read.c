@@ -6,6 +6,7 @@
  * server's hang-up.
  */
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -311,6 +312,23 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct vmux_link *link = c->link;
     vmux__lane_enter(link); /* a caller may be putting an op on the FIFO this reply answers */
     conn_read(c, nread, buf);
+    vmux__lane_leave(link);
+}
+
+void vmux__conn_read_last(struct vmux_conn *c)
+{
+    uv_os_fd_t fd;
+    if (c->failing || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
+        return;
+    struct vmux_link *link = c->link;
+    vmux__lane_enter(link);
+    while (!c->failing && !c->paused) {
+        ssize_t n = recv(fd, c->rbuf, sizeof(c->rbuf), MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        uv_buf_t buf = uv_buf_init(c->rbuf, (unsigned)n);
+        conn_read(c, n, &buf);
+    }
     vmux__lane_leave(link);
 }
 

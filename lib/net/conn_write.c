@@ -143,7 +143,9 @@ static void on_written(uv_write_t *req, int status)
     c->lent.writing = 0;
     lent_release(c, lent);
     if (status < 0) {
-        vmux__conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(status));
+        vmux__conn_read_last(c); /* a refusal sent before the close goes first */
+        if (!c->failing)
+            vmux__conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(status));
         return;
     }
     conn_flush(c);
@@ -184,21 +186,54 @@ static void conn_write_rest(struct vmux_conn *c, struct vmux_buf *wire, uv_buf_t
     c->write_pending = true;
 }
 
-/* TLS: encrypts the queued commands into the ciphertext buffer. Returns false on failure. */
+/*
+ * The most plaintext one flush encrypts. A 64 MiB command encrypted at once held the loop for a
+ * turn of ~240 ms, every deadline with it, and doubled the memory it took (probe40); a part at a
+ * time, each written by uv_write before the next is encrypted, lets the loop turn between parts.
+ */
+#define TLS_PART ((size_t)1 << 20)
+
+/* Whether p points into c->out's bytes (else into a lent op's). */
+static bool in_out(const struct vmux_conn *c, const char *p)
+{
+    return c->out.data != NULL && p >= c->out.data && p < c->out.data + c->out.len;
+}
+
+/* How many lent ops from the head have left whole (their bytes are all flushed). */
+static size_t lent_flushed(const struct vmux_conn *c)
+{
+    size_t i = c->lent.head;
+    while (i < c->lent.count &&
+           (c->lent.v[i] == NULL || c->lent.v[i]->wstart + c->lent.v[i]->len <= c->flushed))
+        i++;
+    return i - c->lent.head;
+}
+
+/*
+ * TLS: encrypts up to TLS_PART of the queued commands into the ciphertext buffer (the rest waits
+ * for the next flush). Returns false on failure.
+ */
 static bool conn_encrypt(struct vmux_conn *c, uv_buf_t *iov)
 {
     char why[160];
     size_t total, n = gather(c, iov, &total);
-    for (size_t i = 0; i < n; i++) {
-        int rc = vmux__tls_write(c->tls, iov[i].base, iov[i].len, why, sizeof(why));
+    size_t part = total < TLS_PART ? total : TLS_PART, done = 0, from_out = 0;
+    for (size_t i = 0; i < n && done < part; i++) {
+        size_t len = iov[i].len < part - done ? iov[i].len : part - done;
+        int rc = vmux__tls_write(c->tls, iov[i].base, len, why, sizeof(why));
         if (rc != 0) {
             vmux__conn_fail(c, rc, "%s", why);
             return false;
         }
+        from_out += in_out(c, iov[i].base) ? len : 0;
+        done += len;
     }
-    c->flushed += total;
-    vmux__buf_drained(&c->out);
-    lent_release(c, c->lent.count - c->lent.head);
+    c->flushed += done;
+    if (c->out.off + from_out == c->out.len)
+        vmux__buf_drained(&c->out);
+    else
+        c->out.off += from_out;
+    lent_release(c, lent_flushed(c));
     if (vmux__tls_take_output(c->tls, &c->cipher) != 0) {
         vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS output");
         return false;
@@ -250,6 +285,11 @@ static void conn_flush(struct vmux_conn *c)
         total = wire->len - wire->off;
         n = total > 0;
         iov[0] = span(wire->data + wire->off, total);
+        if (total > 0 && c->queued > c->flushed) {
+            /* More to encrypt: uv_write's callback, in a later loop turn, does it. */
+            conn_write_rest(c, wire, iov, n, 0);
+            goto done;
+        }
     } else {
         n = gather(c, iov, &total);
     }

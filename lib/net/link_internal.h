@@ -239,6 +239,12 @@ void vmux__conn_lent_forget(struct vmux_conn *c);
 /* conn_read.c: one connection's reading. */
 /* Starts reading a socket just connected (conn.c), then the TLS handshake or session setup. */
 void vmux__conn_start_reading(struct vmux_conn *c);
+/*
+ * Reads and dispatches what the socket holds now, before a failed write fails the connection: a
+ * server that refuses a command mid-way answers, then closes, and its answer says more than the
+ * broken write (conn_read.c).
+ */
+void vmux__conn_read_last(struct vmux_conn *c);
 /* Dispatches the replies the reader holds (the flush turn, for what a lane reader left). */
 void vmux__conn_parse(struct vmux_conn *c);
 /*

@@ -220,11 +220,72 @@ static void test_answered_before_sent_whole(void **state)
     vmux_close(m);
 }
 
+/* ---- a large write holds no one's deadline ---- */
+
+enum { SHORT_MS = 10, LIVENESS = 10 };
+
+struct timed {
+    atomic_bool done;
+    int status;
+    uint64_t at_ns; /* when the callback ran */
+};
+
+static void on_timed(int status, vmux_reply *reply, void *userdata)
+{
+    struct timed *t = userdata;
+    vmux_reply_free(reply);
+    t->status = status;
+    t->at_ns = vt_now_ns();
+    atomic_store(&t->done, true);
+}
+
+static bool timed_done(void *arg)
+{
+    return atomic_load(&((struct timed *)arg)->done);
+}
+
+/*
+ * A PING with a 10 ms deadline, submitted right behind a 64 MiB SET on the same connection,
+ * cannot be answered before the SET is, and completes VMUX_ERR_TIMEOUT at its deadline while
+ * the SET is still being written. Over TLS the SET was encrypted in one loop turn (~170 ms
+ * here, ~240 ms on a loaded machine), and every deadline timer waited for that turn (probe40); it
+ * goes a part at a time now, the loop turning between parts. The bound is a liveness guard
+ * (LIVENESS times the deadline), not a speed claim.
+ */
+static void test_deadline_during_large_write(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("pause", "syncTimeout=60000,asyncTimeout=60000");
+    size_t len = 64u << 20;
+    char *v = malloc(len), key[64];
+    assert_non_null(v);
+    memset(v, 'y', len);
+    snprintf(key, sizeof key, "lw:%d:deadline", (int)getpid());
+    const char *argv[] = {"SET", key, v};
+    const size_t argl[] = {3, strlen(key), len};
+    static struct timed big, ping;
+    assert_int_equal(vmux_call_async(m, NULL, 3, argv, argl, on_timed, &big), 0);
+    free(v);
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = SHORT_MS);
+    uint64_t t0 = vt_now_ns();
+    assert_int_equal(vmux_call_async(m, &o, 1, (const char *[]){"PING"}, NULL, on_timed, &ping), 0);
+    assert_true(vt_wait_until(timed_done, &ping, WAIT_MS));
+    assert_true(vt_wait_until(timed_done, &big, WAIT_MS));
+    double took_ms = (double)(ping.at_ns - t0) / 1e6;
+    print_message("the PING completed %s after %.1f ms (deadline %d ms)\n",
+                  vmux_err_name(ping.status), took_ms, SHORT_MS);
+    assert_int_equal(big.status, 0);
+    if (ping.status == VMUX_ERR_TIMEOUT && took_ms > LIVENESS * SHORT_MS)
+        fail_msg("the PING's %d ms deadline fired after %.1f ms", SHORT_MS, took_ms);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipelined_large_sets),
         cmocka_unit_test(test_threads_share_the_connection),
+        cmocka_unit_test(test_deadline_during_large_write),
         cmocka_unit_test_setup_teardown(test_answered_before_sent_whole, limit_bulk, unlimit_bulk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
