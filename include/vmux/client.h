@@ -38,9 +38,11 @@ typedef struct vmux vmux;
  * loop's epoll, signal pipe and wake-up eventfd, the direct lane's eventfd, libuv's reserve
  * /dev/null, its connection's socket), an eighth once a synchronous call has read its own reply
  * (a duplicate of the socket; never over TLS), one more per other connection, and some 60 to 110 kB
- * of memory: count them against RLIMIT_NOFILE (docs/serverless.md, "What a handle holds"). The
+ * of memory (over TLS some 110 kB more for the session; probe40 measured ~240 kB a handle with
+ * sslCaFile): count them against RLIMIT_NOFILE (docs/serverless.md, "What a handle holds"). The
  * first handle of a process also makes libuv's process-wide signal pipe (2 more descriptors,
- * which stay open after vmux_close()).
+ * which stay open after vmux_close()), and the first that trusts the system store reads it, once
+ * for the process (about 1 MB with 144 certificates; docs/tls.md).
  *
  * With abortConnect=true (the default) it returns only once a connection is ready (session
  * set up: AUTH, SELECT, CLIENT SETNAME/SETINFO), or fails after connectRetry attempts; with
