@@ -6,9 +6,9 @@
  * server's hang-up.
  */
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/assert.h"
@@ -348,6 +348,12 @@ void vmux__conn_start_reading(struct vmux_conn *c)
         return;
     }
     c->tls = vmux__tls_new(c->link->tls_ctx, c->link->cfg, c->ep->host);
+    if (c->tls == NULL && strlen(c->ep->host) > VMUX_TLS_NAME_MAX) { /* a node's announced name */
+        vmux__conn_fail(c, VMUX_ERR_TLS,
+                        "the host name is %zu bytes: a name for TLS has at most %d",
+                        strlen(c->ep->host), VMUX_TLS_NAME_MAX);
+        return;
+    }
     if (c->tls == NULL) {
         vmux__conn_fail(c, VMUX_ERR_NOMEM, "cannot start a TLS session");
         return;

@@ -161,6 +161,12 @@ static int ctx_load_client_cert(SSL_CTX *ctx, const struct vmux_config *cfg, cha
 int vmux__tls_ctx_new(const struct vmux_config *cfg, vmux_tls_ctx **out, char *errbuf,
                       size_t errlen)
 {
+    if (cfg->ssl_host != NULL && strlen(cfg->ssl_host) > VMUX_TLS_NAME_MAX) {
+        /* probe40: refused by OpenSSL at every connection, it read as out of memory */
+        vmux__errbuf_set(errbuf, errlen, "sslHost is %zu bytes: a name for TLS has at most %d",
+                         strlen(cfg->ssl_host), VMUX_TLS_NAME_MAX);
+        return VMUX_ERR_CONFIG;
+    }
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL) {

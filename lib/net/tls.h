@@ -10,6 +10,9 @@
 
 #include "core/config_internal.h"
 
+/* The longest name a session can check and send as SNI (TLS's server_name, RFC 6066). */
+#define VMUX_TLS_NAME_MAX 255
+
 typedef struct ssl_ctx_st vmux_tls_ctx; /* OpenSSL's SSL_CTX, one per handle */
 struct vmux_tls;                        /* one per connection */
 struct vmux_buf;
@@ -18,7 +21,8 @@ struct vmux_buf;
  * Builds the handle's TLS context from cfg: verification on unless sslVerify=false, trust from
  * sslCaFile/sslCaPath or the system store, TLS 1.2 at least, the client certificate and key if
  * given. Returns 0 with *out set, or VMUX_ERR_TLS with the reason in errbuf (a file that cannot
- * be read, a key that does not match its certificate), or VMUX_ERR_NOMEM.
+ * be read, a key that does not match its certificate), VMUX_ERR_CONFIG (an sslHost longer than
+ * VMUX_TLS_NAME_MAX), or VMUX_ERR_NOMEM.
  */
 int vmux__tls_ctx_new(const struct vmux_config *cfg, vmux_tls_ctx **out, char *errbuf,
                       size_t errlen);
@@ -29,7 +33,7 @@ void vmux__tls_ctx_free(vmux_tls_ctx *ctx);
 /*
  * Starts the client side of a session to host (the endpoint's host; cfg's sslHost overrides the
  * name checked and sent as SNI; an IP literal is checked as an IP and sends no SNI).
- * Returns NULL when out of memory.
+ * Returns NULL when out of memory, or when the name is longer than VMUX_TLS_NAME_MAX.
  */
 struct vmux_tls *vmux__tls_new(vmux_tls_ctx *ctx, const struct vmux_config *cfg, const char *host);
 
