@@ -211,9 +211,39 @@ static void confirm(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_repl
     vmux_bytes n = view(name);
     vmux__sublink_guard_confirmed(sl, uv_now(&sl->m->loop));
     if (s != NULL && same(s, s->hash, kind, n.ptr, n.len) && s->at == sl && !s->lost) {
+        s->refusals = 0;
         vmux__sub_landed(sl->m, s, sl);
         vmux__pubsub_set_live(s, true);
     }
+}
+
+/* The longest wait between tries of a subscription the server keeps refusing. */
+#define REFUSED_MAX_MS 30000u
+
+/*
+ * The server refused s (an ACL without the channel or the command): it is tried again after a
+ * wait that doubles from a second to REFUSED_MAX_MS, since a permission may come (back) at any
+ * time: an ACL revoked and restored while the handle resubscribed left it dead for good
+ * (probe39), where a refusal at the first subscription looked like it would last.
+ */
+static void refused(struct vmux *m, struct vmux_sub *s, const struct vmux_sublink *sl,
+                    const char *msg)
+{
+    unsigned shift = s->refusals < 5 ? s->refusals : 5;
+    uint64_t wait = (uint64_t)VMUX__PUBSUB_RETRY_MS << shift;
+    wait = wait < REFUSED_MAX_MS ? wait : REFUSED_MAX_MS;
+    if (s->refusals < UINT8_MAX)
+        s->refusals++;
+    s->lost = true;
+    s->retry_at = uv_now(&m->loop) + wait;
+    char where[300] = "";
+    if (sl->host != NULL)
+        snprintf(where, sizeof where, " %s:%d", sl->host, sl->port);
+    vmux__log(m->cfg, s->refusals == 1 ? VMUX_LOG_ERROR : VMUX_LOG_WARN,
+              "subscriber connection%s: '%.*s' refused: %s; asked again in %llu ms", where,
+              (int)(s->name.len < 200 ? s->name.len : 200), s->name.ptr, msg,
+              (unsigned long long)wait);
+    vmux__pubsub_reconcile_soon(m, wait);
 }
 
 bool vmux__pubsub_others_at(struct vmux_pubsub *ps, const struct vmux_sub *s,
@@ -287,6 +317,10 @@ static void on_error(struct vmux_sublink *sl, const vmux_reply *r)
     int parsed = msg != NULL ? vmux__redirect_parse(msg, len, &rd) : 0;
     bool again = shard && (parsed == 1 || (len >= 11 && memcmp(msg, "CLUSTERDOWN", 11) == 0) ||
                            (len >= 8 && memcmp(msg, "TRYAGAIN", 8) == 0));
+    if (!again && s != NULL && !s->dead && s->at == sl && !s->lost) {
+        refused(m, s, sl, msg);
+        return;
+    }
     if (!again) {
         vmux__log(m->cfg, VMUX_LOG_ERROR, "subscriber connection: %s", msg);
         return;

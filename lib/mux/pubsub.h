@@ -85,6 +85,7 @@ struct vmux_sub {
     struct vmux_sublink *at;
     bool lost;         /* the server ended it on at (its slot moved...): to be sent again */
     uint64_t retry_at; /* lost: not sent to the same node again before (loop ms) */
+    uint8_t refusals;  /* refused in a row (an ACL): each wait before the next try is longer */
     /* A shard channel's MOVED ping-pong (pubsub_bounce.c). Since it was last confirmed: the
      * MOVEDs its SSUBSCRIBE followed, the nodes that sent them or ended it (the last
      * VMUX__SUB_VISITED, as fingerprints of host:port; 0: none), whether one was a ping-pong

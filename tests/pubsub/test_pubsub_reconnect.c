@@ -365,17 +365,38 @@ static void test_subscriber_connection_killed(void **state)
 
 /* ---- a user without +ping: the refusal answers the subscriber's heartbeat ---- */
 
-/* The server's count of PINGs it refused (INFO commandstats' rejected_calls); -1 if unknown. */
-static long long pings_refused(const vt_server *srv)
+/* ACL SETUSER user and its rules (words apart, each one argument) on the test's own server. */
+static void acl_setuser(const vt_server *srv, const char *user, const char *rules)
 {
+    char words[256];
+    const char *argv[16] = {"ACL", "SETUSER", user};
+    int argc = 3;
+    snprintf(words, sizeof words, "%s", rules);
+    char *save = NULL;
+    for (char *w = strtok_r(words, " ", &save); w != NULL && argc < 16;
+         w = strtok_r(NULL, " ", &save))
+        argv[argc++] = w;
+    redisContext *c = redisConnect("127.0.0.1", srv->port);
+    assert_true(c != NULL && !c->err);
+    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+    if (r == NULL || r->type != REDIS_REPLY_STATUS)
+        fail_msg("ACL SETUSER %s %s: %s", user, rules, r != NULL && r->str != NULL ? r->str : "?");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* The server's count of cmd (lower case) it refused (INFO commandstats' rejected_calls). */
+static long long refused_calls(const vt_server *srv, const char *cmd)
+{
+    char field[64];
+    snprintf(field, sizeof field, "cmdstat_%s:", cmd);
     redisContext *c = redisConnect("127.0.0.1", srv->port);
     if (c == NULL || c->err)
         fail_msg("cannot reach the server on port %d", srv->port);
     redisReply *r = redisCommand(c, "INFO commandstats");
-    const char *ping =
-        r != NULL && r->type == REDIS_REPLY_STRING ? strstr(r->str, "cmdstat_ping:") : NULL;
-    const char *rejected = ping != NULL ? strstr(ping, "rejected_calls=") : NULL;
-    long long n = ping == NULL ? 0 : rejected != NULL ? atoll(rejected + 15) : -1;
+    const char *stat = r != NULL && r->type == REDIS_REPLY_STRING ? strstr(r->str, field) : NULL;
+    const char *rejected = stat != NULL ? strstr(stat, "rejected_calls=") : NULL;
+    long long n = stat == NULL ? 0 : rejected != NULL ? atoll(rejected + 15) : -1;
     freeReplyObject(r);
     redisFree(c);
     return n;
@@ -383,13 +404,14 @@ static long long pings_refused(const vt_server *srv)
 
 struct refused_goal {
     const vt_server *srv;
+    const char *cmd;
     long long want;
 };
 
-static bool pings_refused_reached(void *arg)
+static bool refused_reached(void *arg)
 {
     struct refused_goal *g = arg;
-    return pings_refused(g->srv) >= g->want;
+    return refused_calls(g->srv, g->cmd) >= g->want;
 }
 
 /*
@@ -405,24 +427,50 @@ static void test_ping_refused_keeps_subscriber(void **state)
     (void)state;
     vt_server srv;
     assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
-    redisContext *c = redisConnect("127.0.0.1", srv.port);
-    assert_true(c != NULL && !c->err);
-    redisReply *r = redisCommand(c, "ACL SETUSER vmuxnoping reset on >np-pass ~* &* +@all -ping");
-    assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
-    freeReplyObject(r);
-    redisFree(c);
+    acl_setuser(&srv, "vmuxnoping", "reset on >np-pass ~* &* +@all -ping");
     vmux *m = vt_server_open(&srv, "user=vmuxnoping,password=np-pass,keepAlive=1,syncTimeout=500,"
                                    "reconnectMin=20,reconnectMax=250");
     static struct sink k;
     sink_init(&k, m, VMUX_SUB_CHANNEL, "noping", false);
     wait_live(k.sub);
     uint64_t before = connects(m);
-    struct refused_goal g = {&srv, pings_refused(&srv) + 12};
-    if (!vt_wait_until(pings_refused_reached, &g, WAIT_MS))
+    struct refused_goal g = {&srv, "ping", refused_calls(&srv, "ping") + 12};
+    if (!vt_wait_until(refused_reached, &g, WAIT_MS))
         fail_msg("the server did not refuse the heartbeats' PINGs");
     if (connects(m) != before)
         fail_msg("%llu connections made while PING was refused",
                  (unsigned long long)(connects(m) - before));
+    unsigned published = 0;
+    sink_round(&k, m, &published);
+    sink_end(&k, m);
+    vmux_close(m);
+    vt_server_stop(&srv);
+}
+
+/*
+ * A subscription the server refuses (the user may not read the channel) is asked for again, a
+ * second later, then after waits that double: once the channel is granted it becomes live, and
+ * its messages arrive. Refused once, it stayed dead for good, even after an ACL revoked and
+ * restored while the handle resubscribed (probe39: 0 messages for 7 s after the restore).
+ */
+static void test_refused_subscription_tried_again(void **state)
+{
+    (void)state;
+    vt_server srv;
+    assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
+    acl_setuser(&srv, "vmuxsubacl", "reset on >sa-pass ~* resetchannels +@all");
+    vmux *m = vt_server_open(&srv, "user=vmuxsubacl,password=sa-pass,reconnectMin=20,"
+                                   "reconnectMax=250");
+    static struct sink k;
+    sink_init(&k, m, VMUX_SUB_CHANNEL, "granted-later", false);
+    struct refused_goal g = {&srv, "subscribe", 2}; /* the first try and one more */
+    if (!vt_wait_until(refused_reached, &g, WAIT_MS))
+        fail_msg("the server did not refuse the subscription twice");
+    assert_int_equal(vmux_sub_wait_live(k.sub, 0), VMUX_ERR_TIMEOUT);
+    char grant[128];
+    snprintf(grant, sizeof grant, "&%s", k.channel);
+    acl_setuser(&srv, "vmuxsubacl", grant);
+    wait_live(k.sub);
     unsigned published = 0;
     sink_round(&k, m, &published);
     sink_end(&k, m);
@@ -576,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_first_subscription_while_down),
         cmocka_unit_test(test_subscriber_connection_killed),
         cmocka_unit_test(test_ping_refused_keeps_subscriber),
+        cmocka_unit_test(test_refused_subscription_tried_again),
         cmocka_unit_test(test_subscribe_while_checking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
