@@ -358,6 +358,23 @@ static bool is_primary(const vmux_reply *reply)
 }
 
 /*
+ * What an ignorable setup command's refusal costs the user, when that is more than an extra:
+ * said in a warning rather than a debug line (probe39: replicaMaxLag went unchecked, and every
+ * replica read was redirected, with a debug line each). A standalone server's refusal of
+ * READONLY is expected and costs nothing; an ACL's (NOPERM) is not.
+ */
+static const char *refusal_costs(const char *label, const char *msg)
+{
+    if (label == LABEL_LAG_SETUP)
+        return "replicaMaxLag is not checked on this node, which is read from as if in sync";
+    if (label == LABEL_ZONE)
+        return "its availability zone is unknown to readFrom's zone affinity";
+    if (label == LABEL_READONLY && strncmp(msg, "NOPERM", 6) == 0)
+        return "the reads sent to this replica are redirected to its primary";
+    return NULL;
+}
+
+/*
  * An error reply to AUTH may echo its arguments (a server where AUTH is renamed answers "unknown
  * command 'AUTH', with args beginning with: '<password>'", cut at 128 bytes, so no exact match
  * would find the password): only its error code is kept. Other errors are shown, with the
@@ -390,8 +407,10 @@ static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, 
         return;
     }
     if (ignorable) {
-        vmux__log(c->link->cfg, VMUX_LOG_DEBUG, "%s: %s refused (ignored): %s", c->where, label,
-                  msg);
+        const char *lost = refusal_costs(label, msg);
+        vmux__log(c->link->cfg, lost != NULL ? VMUX_LOG_WARN : VMUX_LOG_DEBUG,
+                  "%s: %s refused (ignored%s%s): %s", c->where, label, lost != NULL ? "; " : "",
+                  lost != NULL ? lost : "", msg);
         return;
     }
     bool auth = is_auth_error(label, msg);

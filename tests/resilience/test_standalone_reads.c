@@ -519,10 +519,56 @@ static void test_replica_killed(void **state)
     vmux_close(m);
 }
 
+/*
+ * A user the replicas refuse INFO (an ACL without +info): replicaMaxLag cannot be checked, and
+ * the handle says so in a warning for each replica connection (probe39: a debug line only, and a
+ * replica cut off from its primary went on serving half the reads).
+ */
+struct warned {
+    atomic_int lag; /* warnings that replicaMaxLag is not checked */
+};
+
+static void on_log(vmux_log_level level, const char *message, void *userdata)
+{
+    struct warned *w = userdata;
+    if (level == VMUX_LOG_WARN && strstr(message, "replicaMaxLag is not checked") != NULL)
+        atomic_fetch_add(&w->lag, 1);
+}
+
+static bool both_warned(void *arg)
+{
+    return atomic_load(&((struct warned *)arg)->lag) >= 2;
+}
+
+static void test_info_refused_warns(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        admin(i, "ACL SETUSER vmuxnoinfo reset on >ni-pass ~* &* +@all -info");
+    static struct warned w;
+    char conf[256];
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d,cluster=no,user=vmuxnoinfo,password=ni-pass,"
+             "readFrom=preferReplica,replicaMaxLag=2000",
+             srv[1].port, srv[0].port, srv[2].port);
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, on_log, VMUX_LOG_WARN, &w), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    read_all(m, NULL, 1); /* the replicas' links connect as reads go to them */
+    if (!vt_wait_until(both_warned, &w, (int)(DEADLINE_NS / 1000000)))
+        fail_msg("%d warnings that replicaMaxLag is not checked, for two replicas",
+                 atomic_load(&w.lag));
+    vmux_close(m);
+    for (int i = 0; i < 3; i++)
+        admin(i, "ACL DELUSER vmuxnoinfo");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_primary_default),
+        cmocka_unit_test(test_info_refused_warns),
         cmocka_unit_test(test_prefer_replica),
         cmocka_unit_test(test_az_affinity),
         cmocka_unit_test(test_lagging_replica_skipped),
