@@ -125,7 +125,8 @@ typedef struct vmux_near_stats {
     uint64_t misses;            /* reads that went to the server */
     uint64_t untracked;         /* of those, read without tracking (no invalidation connection
                                    yet, a slot without a known primary, in BCAST mode a key under
-                                   no prefix): nothing could be stored */
+                                   no prefix, the tracked read refused by the server's ACL):
+                                   nothing could be stored */
     uint64_t fills;             /* replies stored */
     uint64_t fills_dropped;     /* replies not stored: invalidated or flushed first, no room */
     uint64_t invalidations;     /* keys named by the server's invalidation messages */

@@ -130,25 +130,6 @@ static int take_reply(struct vmux_near *s, const vmux_callopts *o, const vmux_re
     return rc;
 }
 
-static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
-                        const struct tracked *tr, void *out)
-{
-    struct vmux_buf b = {0};
-    vmux_reply *r = NULL;
-    int rc = encode_block(&b, tr->rd, &tr->check);
-    if (rc == 0)
-        rc = vmux__call_block_near(m, o, b.data, b.len, BLOCK_REPLIES, tr->t.hash, tr->t.id,
-                                   tr->node, &r);
-    vmux__buf_free(&b);
-    if (rc == 0 && vmux_reply_len(r) != 3)
-        rc = VMUX_ERR_PROTOCOL;
-    else if (rc == 0)
-        rc = take_reply(s, o, r, tr, out);
-    vmux_reply_free(r);
-    vmux__near_cancel(s, tr->t); /* a placeholder the reply did not fill goes */
-    return rc;
-}
-
 /* A read that nothing may store: it still meets the store, so that no older value outlives it. */
 static int untracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
                           const struct vmux_near_read *rd, const struct vmux_near_key *k, void *out)
@@ -164,6 +145,36 @@ static int untracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
     vmux__near_image_free(&img);
     vmux_reply_free(r);
     return rc;
+}
+
+static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
+                        const struct tracked *tr, void *out)
+{
+    struct vmux_buf b = {0};
+    vmux_reply *r = NULL;
+    char why[256] = "";
+    vmux_callopts bo = *o; /* the block's words reach the caller only if they are the answer */
+    bo.errbuf = why;
+    bo.errlen = sizeof why;
+    int rc = encode_block(&b, tr->rd, &tr->check);
+    if (rc == 0)
+        rc = vmux__call_block_near(m, &bo, b.data, b.len, BLOCK_REPLIES, tr->t.hash, tr->t.id,
+                                   tr->node, &r);
+    vmux__buf_free(&b);
+    /* A command of the block refused as it was queued (an ACL without CLIENT CACHING or PTTL):
+     * EXEC ran nothing, and the read goes again untracked (probe39: every miss failed). */
+    bool refused = rc == VMUX_ERR_SERVER;
+    if (refused)
+        vmux__near_block_refused(m, why);
+    else if (rc != 0 && why[0] != '\0' && o->errbuf != NULL && o->errlen > 0)
+        vmux__errbuf_set(o->errbuf, o->errlen, "%s", why);
+    else if (rc == 0 && vmux_reply_len(r) != 3)
+        rc = VMUX_ERR_PROTOCOL;
+    else if (rc == 0)
+        rc = take_reply(s, o, r, tr, out);
+    vmux_reply_free(r);
+    vmux__near_cancel(s, tr->t); /* a placeholder the reply did not fill goes */
+    return refused ? untracked_read(m, s, o, tr->rd, tr->k, out) : rc;
 }
 
 /* A miss: a placeholder first, then the read; tracked only when the order rule allows it. */

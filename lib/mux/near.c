@@ -383,6 +383,16 @@ void vmux__near_count_untracked(vmux *m)
     atomic_fetch_add_explicit(&m->near->untracked, 1, memory_order_relaxed);
 }
 
+void vmux__near_block_refused(vmux *m, const char *why)
+{
+    if (atomic_exchange(&m->near->block_refused_told, true))
+        return;
+    vmux__log(m->cfg, VMUX_LOG_WARN,
+              "near cache: the server refused a tracked read (%s): reads it refuses go "
+              "untracked, and nothing they read is cached",
+              why != NULL ? why : "no reason given");
+}
+
 void vmux__near_counts(vmux *m, struct vmux_nearc_counts *out)
 {
     out->invalidations = atomic_load_explicit(&m->near->invalidations, memory_order_relaxed);

@@ -115,6 +115,12 @@ bool vmux__near_replica_reads(vmux *m);
 /* Counts a miss read without tracking (nothing could be stored). */
 void vmux__near_count_untracked(vmux *m);
 
+/*
+ * The server refused a tracked read's block (why: its error, such as an ACL without CLIENT
+ * CACHING or PTTL): the read goes again untracked. Warns once per handle. Any thread.
+ */
+void vmux__near_block_refused(vmux *m, const char *why);
+
 /* The handle's near cache counters besides the store's: the invalidations and untracked reads. */
 struct vmux_nearc_counts {
     uint64_t invalidations; /* keys named by the server's invalidation messages */

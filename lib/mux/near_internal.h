@@ -75,6 +75,7 @@ struct vmux_nearc {
     bool started, closed;
     uv_timer_t sweep;
     _Atomic uint64_t invalidations, untracked;
+    atomic_bool block_refused_told; /* the warning of vmux__near_block_refused() went out */
     /* Cluster mode, from the first slot map on (any thread reads it; set once). */
     _Atomic(struct vmux_near_cluster *) cluster;
 };

@@ -761,6 +761,56 @@ static void test_bcast_settings(void **state)
     vmux_close(m);
 }
 
+/*
+ * A user the server refuses CLIENT CACHING (an ACL): a miss's tracked block is refused whole
+ * (EXECABORT), and the read goes again untracked, its value returned and not stored, with one
+ * warning for the handle. Every miss failed VMUX_ERR_SERVER before (probe39).
+ */
+static atomic_int refused_warnings;
+
+static void on_refused_log(vmux_log_level level, const char *message, void *userdata)
+{
+    (void)userdata;
+    if (level == VMUX_LOG_WARN && strstr(message, "refused a tracked read") != NULL)
+        atomic_fetch_add(&refused_warnings, 1);
+}
+
+static void test_caching_refused_reads_untracked(void **state)
+{
+    (void)state;
+    free(vt_node_admin(suite.srv.port, false,
+                       "ACL SETUSER vmuxnocaching reset on >nc-pass ~* &* +@all -client|caching"));
+    char conf[160];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true,user=vmuxnocaching,password=nc-pass",
+             suite.srv.port);
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, on_refused_log, VMUX_LOG_WARN, NULL), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    vmux *w = vt_server_open(&suite.srv, NULL);
+    vt_set(w, "nr:k", "v");
+    for (int i = 0; i < 2; i++) {
+        vmux_bytes v = {0};
+        char err[256] = "";
+        vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+        int rc = vmux_near_get(m, &o, VMUX_STR("nr:k"), &v);
+        if (rc != 0)
+            fail_msg("near get %d: %s: %s", i, vmux_err_name(rc), err);
+        assert_int_equal(v.len, 1);
+        assert_memory_equal(v.ptr, "v", 1);
+        assert_string_equal(err, ""); /* the refusal is not the answer */
+        vmux_bytes_free(&v);
+    }
+    vmux_near_stats st = VMUX_INIT(vmux_near_stats);
+    assert_int_equal(vmux_near_read_stats(m, &st), 0);
+    assert_int_equal(st.hits, 0);
+    assert_int_equal(st.untracked, 2);
+    assert_int_equal(atomic_load(&refused_warnings), 1);
+    vmux_close(w);
+    vmux_close(m);
+    free(vt_node_admin(suite.srv.port, false, "ACL DELUSER vmuxnocaching"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -783,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_bcast_invalidation_connection_killed),
         cmocka_unit_test(test_bcast_data_connection_killed),
         cmocka_unit_test(test_bcast_settings),
+        cmocka_unit_test(test_caching_refused_reads_untracked),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
