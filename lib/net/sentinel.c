@@ -22,6 +22,7 @@
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "net/sentinel_internal.h"
 #include "vmux/error.h"
 
@@ -215,10 +216,14 @@ static void on_answer(int status, vmux_reply *reply, void *arg)
         take_answer(s, reply);
     } else {
         const char *msg = reply != NULL ? vmux_reply_str(reply, NULL) : vmux_strerror(status);
-        char why[320];
+        /* "NOPERM User <name> has no permissions...": the sentinel user is masked as the data
+         * nodes' is (docs/reliability.md, credentials in messages) */
+        const char *secrets[] = {s->data_cfg->sentinel_user, s->data_cfg->sentinel_password};
+        char said[256], why[320];
+        vmux__redact(msg != NULL ? msg : "", said, sizeof said, secrets, 2);
         vmux__errbuf_set(why, sizeof(why), "%s: SENTINEL GET-MASTER-ADDR-BY-NAME: %s",
-                         query_where(s), msg);
-        fail_waiting(s, answer_code(status, msg), why);
+                         query_where(s), said);
+        fail_waiting(s, answer_code(status, said), why);
     }
     vmux_reply_free(reply);
 }

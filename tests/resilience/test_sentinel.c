@@ -1073,6 +1073,13 @@ static void test_sentinel_user_without_subscribe(void **state)
     for (int i = 0; i < NSENT; i++)
         side_ok(d->sent[i].port,
                 "ACL SETUSER %s on >nosub-pass +sentinel|get-master-addr-by-name +ping", "nosub");
+    /* A user that may not even ask: refused, and its name masked in the reason (probe39) */
+    for (int i = 0; i < NSENT; i++)
+        side_ok(d->sent[i].port, "ACL SETUSER %s on >noask-pass +ping", "vmuxnoask");
+    expect_open_error(conf_for(d, 0,
+                               "sentinelUser=vmuxnoask,sentinelPassword=noask-pass,"
+                               "connectRetry=1"),
+                      VMUX_ERR_AUTH, "NOPERM User ***** has no permissions");
     struct events ev = {0};
     vmux *m = open_events(conf_for(d, 0, "sentinelUser=nosub,sentinelPassword=nosub-pass"), &ev,
                           d->replica.port);
