@@ -130,6 +130,8 @@ VMUX_EXPORT int vmux_hrandfield(vmux *m, const vmux_callopts *opts, vmux_str key
  * HRANDFIELD key count: random field names. count > 0: up to count distinct ones (every field
  * when the hash has fewer); count < 0: exactly -count, which may repeat; count 0 or a missing
  * key: none. INT64_MIN (whose negation the server cannot take) is VMUX_ERR_INVALID_ARG.
+ * The server builds all -count of them in memory at once: a huge negative count can
+ * exhaust it, as the raw command would.
  */
 VMUX_EXPORT int vmux_hrandfield_count(vmux *m, const vmux_callopts *opts, vmux_str key,
                                       int64_t count, vmux_bytes_array *fields);

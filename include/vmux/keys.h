@@ -184,9 +184,9 @@ VMUX_EXPORT int vmux_object_idletime(vmux *m, const vmux_callopts *opts, vmux_st
                                      int64_t *seconds, bool *found);
 /**
  * OBJECT FREQ key: *freq is the key's logarithmic access-frequency counter (0 to 255), and
- * *found true; 0 and false for a missing key. The server keeps it only under an LFU
- * maxmemory-policy (allkeys-lfu, volatile-lfu): under any other it refuses (VMUX_ERR_SERVER,
- * "An LFU maxmemory policy is not selected").
+ * *found true; 0 and false for a missing key, whatever the policy. The server keeps it only
+ * under an LFU maxmemory-policy (allkeys-lfu, volatile-lfu): for an existing key under any other
+ * it refuses (VMUX_ERR_SERVER, "An LFU maxmemory policy is not selected").
  */
 VMUX_EXPORT int vmux_object_freq(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *freq,
                                  bool *found);

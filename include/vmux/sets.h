@@ -92,6 +92,8 @@ VMUX_EXPORT int vmux_srandmember(vmux *m, const vmux_callopts *opts, vmux_str ke
  * SRANDMEMBER key count: random members, left in the set. count > 0: up to count distinct ones
  * (the whole set when it has fewer); count < 0: exactly -count, which may repeat; count 0 or a
  * missing key: none. INT64_MIN (whose negation the server cannot take) is VMUX_ERR_INVALID_ARG.
+ * The server builds all -count of them in memory at once: a huge negative count can
+ * exhaust it, as the raw command would.
  */
 VMUX_EXPORT int vmux_srandmember_count(vmux *m, const vmux_callopts *opts, vmux_str key,
                                        int64_t count, vmux_bytes_array *members);

@@ -11,11 +11,11 @@
  * increment whose result is not a number; the message goes to opts->errbuf when given),
  * VMUX_ERR_INVALID_ARG for bad input (nothing is sent: a NULL array with n > 0, n == 0, a NaN
  * score or weight, a condition, bound kind or aggregate outside its enum, bounds of a kind the
- * command does not take, contradictory options, an options struct not made with VMUX_INIT), or a
- * transport error as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on
- * success and zeroed otherwise; a NULL out-parameter drops that result. Keys and members are
- * binary-safe (types.h). A missing key is an empty sorted set. Scores are doubles; -INFINITY and
- * INFINITY are the server's "-inf" and "+inf".
+ * command does not take, contradictory options, an options struct not made with VMUX_INIT, a
+ * ZRANDMEMBER count the server would refuse), or a transport error as vmux_call() (call.h). opts
+ * may be NULL. Out-parameters are filled only on success and zeroed otherwise; a NULL out-parameter
+ * drops that result. Keys and members are binary-safe (types.h). A missing key is an empty sorted
+ * set. Scores are doubles; -INFINITY and INFINITY are the server's "-inf" and "+inf".
  *
  * A leaderboard, the best ten with their scores, and one player's rank (0 is the best):
  *
@@ -238,11 +238,17 @@ VMUX_EXPORT int vmux_zrandmember(vmux *m, const vmux_callopts *opts, vmux_str ke
 /**
  * ZRANDMEMBER key count: count > 0 picks up to count distinct members (all of them when the set
  * has no more); count < 0 picks exactly -count members, the same one possibly several times;
- * count 0 picks none. A missing key gives none.
+ * count 0 picks none. A missing key gives none. INT64_MIN (whose negation the server cannot
+ * take) is VMUX_ERR_INVALID_ARG. The server builds all -count of them in memory at once: a huge
+ * negative count can exhaust it, as the raw command would.
  */
 VMUX_EXPORT int vmux_zrandmember_count(vmux *m, const vmux_callopts *opts, vmux_str key,
                                        int64_t count, vmux_bytes_array *members);
-/** ZRANDMEMBER key count WITHSCORES: as vmux_zrandmember_count(), with each member's score. */
+/**
+ * ZRANDMEMBER key count WITHSCORES: as vmux_zrandmember_count(), with each member's score. The
+ * server takes this count only within INT64_MAX / 2 either way: one beyond is
+ * VMUX_ERR_INVALID_ARG.
+ */
 VMUX_EXPORT int vmux_zrandmember_withscores(vmux *m, const vmux_callopts *opts, vmux_str key,
                                             int64_t count, vmux_scored_array *items);
 /**

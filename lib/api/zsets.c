@@ -548,11 +548,16 @@ int vmux_zrandmember(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_byte
     return vmux__run_bytes(m, opts, &a, true, member);
 }
 
-/* ZRANDMEMBER key count [WITHSCORES]; a negative count is the server's (repeats allowed). */
+/*
+ * ZRANDMEMBER key count [WITHSCORES]; a negative count is the server's (repeats allowed). The
+ * count is refused unsent where the server refuses it, as HRANDFIELD's: INT64_MIN, and with
+ * WITHSCORES beyond INT64_MAX / 2 either way (probe41: sent, it came back the server's error).
+ */
 static void randmember_count(struct vmux_args *a, vmux_str key, int64_t count, bool withscores)
 {
+    int64_t bound = withscores ? INT64_MAX / 2 : INT64_MAX;
     vmux__args_key_command(a, "ZRANDMEMBER", key);
-    vmux__args_int(a, count);
+    vmux__args_int_in(a, count, -bound, bound);
     if (withscores)
         vmux__args_cstr(a, "WITHSCORES");
 }

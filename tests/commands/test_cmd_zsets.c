@@ -1106,6 +1106,40 @@ static void test_zrandmember(void **state)
     vmux_scored_array_free(&nothing);
 }
 
+/*
+ * The counts the server refuses are refused unsent, as HRANDFIELD's (probe41: sent, they came
+ * back the server's "value is out of range"): INT64_MIN, and with WITHSCORES anything beyond
+ * INT64_MAX / 2 either way. The largest it takes go (on a missing key: no reply to build).
+ */
+static void test_zrandmember_count_bounds(void **state)
+{
+    vmux *m = *state;
+    vmux_str missing = S("cmdzsets:rand-bounds");
+    del(missing);
+    char err[64] = "untouched";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux_bytes_array members;
+    memset(&members, 0xab, sizeof members);
+    assert_int_equal(vmux_zrandmember_count(m, &o, missing, INT64_MIN, &members),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(members.count, 0);
+    assert_null(members.items);
+    const int64_t too_far[] = {INT64_MIN, -(INT64_MAX / 2) - 1, INT64_MAX / 2 + 1, INT64_MAX};
+    for (size_t i = 0; i < sizeof too_far / sizeof too_far[0]; i++) {
+        vmux_scored_array scored;
+        memset(&scored, 0xab, sizeof scored);
+        assert_int_equal(vmux_zrandmember_withscores(m, &o, missing, too_far[i], &scored),
+                         VMUX_ERR_INVALID_ARG);
+        assert_int_equal(scored.count, 0);
+    }
+    assert_string_equal(err, "untouched");
+    assert_int_equal(vmux_zrandmember_count(m, NULL, missing, -INT64_MAX, &members), 0);
+    vmux_bytes_array_free(&members);
+    vmux_scored_array scored;
+    assert_int_equal(vmux_zrandmember_withscores(m, NULL, missing, -(INT64_MAX / 2), &scored), 0);
+    vmux_scored_array_free(&scored);
+}
+
 /* Keys of the store tests share the {store} tag: one slot in the cluster rerun. */
 #define ST_A S("cmdzsets:{store}:a")
 #define ST_B S("cmdzsets:{store}:b")
@@ -1458,6 +1492,7 @@ int main(void)
         cmocka_unit_test(test_zlexcount_zremrangebylex),
         cmocka_unit_test(test_zrange_bounds_refused),
         cmocka_unit_test(test_zrandmember),
+        cmocka_unit_test(test_zrandmember_count_bounds),
         cmocka_unit_test(test_zunionstore_zinterstore),
         cmocka_unit_test(test_zdiffstore),
         cmocka_unit_test(test_zstore_bad_arguments),
