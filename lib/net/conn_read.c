@@ -329,7 +329,7 @@ void vmux__conn_read_last(struct vmux_conn *c)
         uv_buf_t buf = uv_buf_init(c->rbuf, (unsigned)n);
         conn_read(c, n, &buf);
     }
-    vmux__lane_leave(link);
+    link->lane_depth--; /* and the lane stays shut: the connection is about to fail */
 }
 
 /*

@@ -242,7 +242,8 @@ void vmux__conn_start_reading(struct vmux_conn *c);
 /*
  * Reads and dispatches what the socket holds now, before a failed write fails the connection: a
  * server that refuses a command mid-way answers, then closes, and its answer says more than the
- * broken write (conn_read.c).
+ * broken write (conn_read.c). The caller fails the connection next, unless this did: the lane is
+ * left shut.
  */
 void vmux__conn_read_last(struct vmux_conn *c);
 /* Dispatches the replies the reader holds (the flush turn, for what a lane reader left). */
