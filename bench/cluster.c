@@ -28,7 +28,7 @@ static volatile sig_atomic_t g_nfiles;
 typedef struct node_args {
     char conf[BENCH_PATH_CAP];
     char bus[16];
-    const char *argv[8];
+    const char *argv[10];
 } node_args;
 
 void cluster_files_remove(void)
@@ -70,12 +70,16 @@ static const char *const *node_argv(int port, void *arg)
         return NULL;
     snprintf(a->conf, sizeof(a->conf), "%s", path);
     snprintf(a->bus, sizeof(a->bus), "%d", bus);
+    /* --dir: a node started where a dump.rdb lies (the bench run from /tmp) loaded it, and was
+     * still loading when the bench gave it its slots */
     const char *argv[] = {"--cluster-enabled",
                           "yes",
                           "--cluster-config-file",
                           a->conf,
                           "--cluster-port",
                           a->bus,
+                          "--dir",
+                          g_dir,
                           NULL};
     memcpy(a->argv, argv, sizeof(argv));
     return a->argv;
