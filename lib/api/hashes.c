@@ -232,24 +232,11 @@ int vmux_hrandfield(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes
     return vmux__run_bytes(m, opts, &a, true, field);
 }
 
-/*
- * HRANDFIELD key count [WITHVALUES]: a negative count asks for -count fields, so the server takes
- * it from -INT64_MAX, and with values (twice as many replies) within INT64_MAX / 2 either way.
- */
-static void hrandfield_command(struct vmux_args *a, vmux_str key, int64_t count, bool withvalues)
-{
-    int64_t bound = withvalues ? INT64_MAX / 2 : INT64_MAX;
-    vmux__args_key_command(a, "HRANDFIELD", key);
-    vmux__args_int_in(a, count, -bound, bound);
-    if (withvalues)
-        vmux__args_cstr(a, "WITHVALUES");
-}
-
 int vmux_hrandfield_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
                           vmux_bytes_array *fields)
 {
     struct vmux_args a;
-    hrandfield_command(&a, key, count, false);
+    vmux__args_random_pick(&a, "HRANDFIELD", key, count, NULL);
     return vmux__run_bytes_array(m, opts, &a, true, fields);
 }
 
@@ -257,6 +244,6 @@ int vmux_hrandfield_withvalues(vmux *m, const vmux_callopts *opts, vmux_str key,
                                vmux_field_array *pairs)
 {
     struct vmux_args a;
-    hrandfield_command(&a, key, count, true);
+    vmux__args_random_pick(&a, "HRANDFIELD", key, count, "WITHVALUES");
     return run_fields(m, opts, &a, pairs);
 }

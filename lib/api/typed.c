@@ -159,6 +159,16 @@ void vmux__args_int_in(struct vmux_args *a, int64_t v, int64_t min, int64_t max)
         vmux__args_int(a, v);
 }
 
+void vmux__args_random_pick(struct vmux_args *a, const char *cmd, vmux_str key, int64_t count,
+                            const char *with)
+{
+    int64_t bound = with != NULL ? INT64_MAX / 2 : INT64_MAX;
+    vmux__args_key_command(a, cmd, key);
+    vmux__args_int_in(a, count, -bound, bound);
+    if (with != NULL)
+        vmux__args_cstr(a, with);
+}
+
 void vmux__args_flush_mode(struct vmux_args *a, int mode)
 {
     static const char *const words[] = {NULL, "SYNC", "ASYNC"};

@@ -65,6 +65,14 @@ void vmux__args_count(struct vmux_args *a, int64_t count);
  */
 void vmux__args_int_in(struct vmux_args *a, int64_t v, int64_t min, int64_t max);
 /*
+ * CMD key count [with]: a random pick (HRANDFIELD, ZRANDMEMBER) whose negative count asks for
+ * -count, which may repeat. The count is refused where the server refuses it: INT64_MIN (no
+ * negation), and with a with word (WITHVALUES, WITHSCORES: twice the replies) beyond
+ * INT64_MAX / 2 either way. with NULL: none.
+ */
+void vmux__args_random_pick(struct vmux_args *a, const char *cmd, vmux_str key, int64_t count,
+                            const char *with);
+/*
  * Adds the words of a write condition (NX, XX, GT, LT, XX GT, XX LT; none for ALWAYS). Returns
  * false, adding nothing, for a condition after max in vmux_cond's order (the last one the
  * command takes) or outside the enum.

@@ -548,25 +548,11 @@ int vmux_zrandmember(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_byte
     return vmux__run_bytes(m, opts, &a, true, member);
 }
 
-/*
- * ZRANDMEMBER key count [WITHSCORES]; a negative count is the server's (repeats allowed). The
- * count is refused unsent where the server refuses it, as HRANDFIELD's: INT64_MIN, and with
- * WITHSCORES beyond INT64_MAX / 2 either way (probe41: sent, it came back the server's error).
- */
-static void randmember_count(struct vmux_args *a, vmux_str key, int64_t count, bool withscores)
-{
-    int64_t bound = withscores ? INT64_MAX / 2 : INT64_MAX;
-    vmux__args_key_command(a, "ZRANDMEMBER", key);
-    vmux__args_int_in(a, count, -bound, bound);
-    if (withscores)
-        vmux__args_cstr(a, "WITHSCORES");
-}
-
 int vmux_zrandmember_count(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
                            vmux_bytes_array *members)
 {
     struct vmux_args a;
-    randmember_count(&a, key, count, false);
+    vmux__args_random_pick(&a, "ZRANDMEMBER", key, count, NULL);
     return vmux__run_bytes_array(m, opts, &a, true, members);
 }
 
@@ -574,7 +560,7 @@ int vmux_zrandmember_withscores(vmux *m, const vmux_callopts *opts, vmux_str key
                                 vmux_scored_array *items)
 {
     struct vmux_args a;
-    randmember_count(&a, key, count, true);
+    vmux__args_random_pick(&a, "ZRANDMEMBER", key, count, "WITHSCORES");
     return vmux__run_scored(m, opts, &a, true, items);
 }
 
