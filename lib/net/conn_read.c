@@ -222,6 +222,7 @@ static void conn_handshake(struct vmux_conn *c)
     char why[160];
     int rc = vmux__tls_handshake(c->tls, why, sizeof(why));
     if (rc < 0) {
+        vmux__conn_send_alert(c);
         vmux__conn_fail(c, rc, "TLS handshake failed: %s", why);
         return;
     }

@@ -264,6 +264,16 @@ static void conn_send(struct vmux_conn *c, struct vmux_buf *wire, uv_buf_t *iov,
     vmux__buf_drained(wire);
 }
 
+void vmux__conn_send_alert(struct vmux_conn *c)
+{
+    if (c->write_pending || vmux__tls_take_output(c->tls, &c->cipher) != 0)
+        return; /* a write under way holds the socket; out of memory: only the alert is lost */
+    uv_buf_t b = span(c->cipher.data + c->cipher.off, c->cipher.len - c->cipher.off);
+    if (b.len > 0)
+        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1); /* best effort: the socket closes */
+    vmux__buf_drained(&c->cipher);
+}
+
 static void conn_flush(struct vmux_conn *c)
 {
     if (c->failing || c->write_pending)

@@ -235,6 +235,12 @@ bool vmux__conn_unlend(struct vmux_conn *c, struct vmux_op *op);
 bool vmux__conn_queue_rest(struct vmux_conn *c, struct vmux_op *op, size_t sent);
 /* Ends the lending of every op (the connection is ending: its socket is closed). */
 void vmux__conn_lent_forget(struct vmux_conn *c);
+/*
+ * TLS: sends what OpenSSL left for the server when the handshake failed (the alert that says why,
+ * "unknown ca", "bad certificate": the server's log reads "unexpected eof" without it), if the
+ * socket takes it at once. The caller fails the connection next.
+ */
+void vmux__conn_send_alert(struct vmux_conn *c);
 
 /* conn_read.c: one connection's reading. */
 /* Starts reading a socket just connected (conn.c), then the TLS handshake or session setup. */

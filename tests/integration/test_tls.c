@@ -3,8 +3,9 @@
  * CA, the system trust store, an expired certificate and a certificate for another name, each
  * failing with its own reason (under abortConnect=false, named in the errbuf of a call that
  * fails for want of a connection); sslHost overriding the name checked; client certificates for a
- * server that requires them; sslVerify=false; the URL forms; bad certificate files; and a
- * mismatched transport on either side failing within connectTimeout.
+ * server that requires them; sslVerify=false; the URL forms; bad certificate files; a
+ * mismatched transport on either side failing within connectTimeout; and the alert a refused
+ * server certificate sends the server (a server of the test's own, its log read).
  *
  * The servers: "plain-tls" (tls-auth-clients yes, the ACL user vmuxtest), "tls-noclient" (no
  * client certificate needed), "tls-expired" and "tls-wrongname" (serving expired.crt and
@@ -24,9 +25,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
+#include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -523,6 +530,78 @@ static void test_plain_client_tls_server(void **state)
                     LIVENESS * CONNECT_TIMEOUT_MS);
 }
 
+/* ---- the server hears why ---- */
+
+/* A loopback port free now (the kernel's choice), or -1. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof a;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* Whether the server's log (arg: its path) has a line naming a TLS alert it received. */
+static bool log_names_alert(void *arg)
+{
+    FILE *f = fopen(arg, "r");
+    char line[1024];
+    bool seen = false;
+    while (f != NULL && !seen && fgets(line, sizeof line, f) != NULL)
+        seen = strstr(line, "alert unknown ca") != NULL;
+    if (f != NULL)
+        fclose(f);
+    return seen;
+}
+
+/*
+ * A verification that fails sends the server the alert that says why before the socket closes:
+ * its log names "tlsv1 alert unknown ca" (it read "unexpected eof" before: probe40), so the
+ * server's operator sees what the client refused.
+ */
+static void test_refusal_told_to_server(void **state)
+{
+    (void)state;
+    const char *d = vt_certs_dir();
+    char tp[16], crt[512], key[512], ca[512], conf[1024], log[300];
+    snprintf(tp, sizeof tp, "%d", free_port());
+    snprintf(crt, sizeof crt, "%s/server.crt", d);
+    snprintf(key, sizeof key, "%s/server.key", d);
+    snprintf(ca, sizeof ca, "%s/ca.crt", d);
+    const char *const extra[] = {"--tls-port",
+                                 tp,
+                                 "--tls-cert-file",
+                                 crt,
+                                 "--tls-key-file",
+                                 key,
+                                 "--tls-ca-cert-file",
+                                 ca,
+                                 "--tls-auth-clients",
+                                 "no",
+                                 "--loglevel",
+                                 "verbose",
+                                 NULL};
+    vt_server s = {0};
+    assert_int_equal(vt_server_start(&s, 0, extra), 0);
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%s,ssl=true,connectRetry=1,connectTimeout=%d,sslCaFile=%s/other-ca.crt", tp,
+             CONNECT_TIMEOUT_MS, d);
+    struct failure f = open_fails(conf);
+    expect_tls_failure(&f, UNKNOWN_CA);
+    snprintf(log, sizeof log, "%s/valkey.log", s.dir);
+    bool told = vt_wait_until(log_names_alert, log, 10000);
+    vt_server_stop(&s);
+    if (!told)
+        fail_msg("the server's log names no 'alert unknown ca' after a refused handshake");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -535,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_expired_certificate),
         cmocka_unit_test(test_ip_mismatch),
         cmocka_unit_test(test_wrong_ca_call_says_why),
+        cmocka_unit_test(test_refusal_told_to_server),
         cmocka_unit_test(test_ssl_host_overrides_name),
         cmocka_unit_test(test_client_cert_required),
         cmocka_unit_test(test_verify_off),
