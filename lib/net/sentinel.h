@@ -65,9 +65,11 @@ struct vmux_sentinel_replica {
     bool usable, settling;
 };
 
-/* status 0 with the n replicas listed (usable or not), or an error code with n 0. */
+/* status 0 with the n replicas listed (usable or not), or an error code with n 0 and why: the
+ * sentinel's refusal ("host:port: NOPERM ...", credentials masked) for VMUX_ERR_SERVER, else
+ * NULL. */
 typedef void (*vmux__sentinel_replicas_fn)(int status, const struct vmux_sentinel_replica *reps,
-                                           size_t n, void *arg);
+                                           size_t n, const char *why, void *arg);
 
 /*
  * Asks the sentinels SENTINEL REPLICAS <serviceName> on the query link (moving to the next

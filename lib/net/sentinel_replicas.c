@@ -16,7 +16,9 @@
 #include <string.h>
 
 #include "core/encode.h"
+#include "core/errbuf.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "net/sentinel_internal.h"
 #include "vmux/error.h"
 
@@ -62,6 +64,17 @@ static bool parse_replica(const vmux_reply *e, struct vmux_sentinel_replica *out
     return true;
 }
 
+/* "host:port: <the sentinel's error>", the sentinel user and password masked. */
+static void refusal(const struct vmux_sentinel *s, const vmux_reply *r, char *out, size_t size)
+{
+    const char *secrets[] = {s->data_cfg->sentinel_user, s->data_cfg->sentinel_password};
+    const char *msg = r != NULL ? vmux_reply_str(r, NULL) : NULL;
+    char said[256];
+    vmux__redact(msg != NULL ? msg : "refused", said, sizeof said, secrets, 2);
+    vmux__errbuf_set(out, size, "%s: %s",
+                     s->query->conn != NULL ? s->query->conn->where : "sentinel", said);
+}
+
 static void on_replicas(int status, vmux_reply *reply, void *arg)
 {
     struct vmux_sentinel *s = arg;
@@ -84,7 +97,10 @@ static void on_replicas(int status, vmux_reply *reply, void *arg)
         status = VMUX_ERR_PROTOCOL;
     for (size_t i = 0; status == 0 && i < n; i++)
         k += parse_replica(vmux_reply_element(reply, i), &reps[k]);
-    fn(status, reps, status == 0 ? k : 0, fn_arg);
+    char why[320];
+    if (status == VMUX_ERR_SERVER)
+        refusal(s, reply, why, sizeof why);
+    fn(status, reps, status == 0 ? k : 0, status == VMUX_ERR_SERVER ? why : NULL, fn_arg);
     free(reps);
     vmux_reply_free(reply);
 }

@@ -18,12 +18,14 @@
  *
  * I/O thread only.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/log.h"
 #include "route/router.h"
+#include "vmux/error.h"
 
 void vmux__router_reads_reset(struct vmux_router *r)
 {
@@ -208,15 +210,42 @@ static bool map_has(const struct vmux_router *r, const struct vmux_node_addr *re
 
 static void ask_sentinels(struct vmux_router *r);
 
+/* A refused SENTINEL REPLICAS is asked again after 1 s, doubling to REP_REFUSED_MAX_MS. */
+#define REP_REFUSED_FIRST_MS 1000u
+#define REP_REFUSED_MAX_MS 30000u
+
+/*
+ * The sentinels refused SENTINEL REPLICAS (a sentinel user without sentinel|replicas): no
+ * replica is known, so every read goes to the primary. A permission may come at any time, so
+ * it is asked again, less often each time; asked every second before, and never said (probe39).
+ */
+static void replicas_refused(struct vmux_router *r, const char *why)
+{
+    unsigned shift = r->rep_refusals < 5 ? r->rep_refusals : 5;
+    uint64_t wait = (uint64_t)REP_REFUSED_FIRST_MS << shift;
+    wait = wait < REP_REFUSED_MAX_MS ? wait : REP_REFUSED_MAX_MS;
+    r->rep_refusals += r->rep_refusals < UINT_MAX;
+    r->rep_next_ms = uv_now(r->loop) + wait;
+    r->rep_recheck = true;
+    vmux__log(r->cfg, r->rep_refusals == 1 ? VMUX_LOG_WARN : VMUX_LOG_INFO,
+              "sentinels: SENTINEL REPLICAS refused (%s): no replica is known, so reads go to "
+              "the primary (allow the sentinel user +sentinel|replicas); asked again in %llu ms",
+              why != NULL ? why : "refused", (unsigned long long)wait);
+}
+
 /*
  * Sentinel: the replicas SENTINEL REPLICAS listed. The usable ones (never the primary's own
  * address, which a sentinel may still list for a moment after a failover) make the map.
  */
 static void on_sentinel_replicas(int status, const struct vmux_sentinel_replica *reps, size_t n,
-                                 void *arg)
+                                 const char *why, void *arg)
 {
     struct vmux_router *r = arg;
     r->rep_asking = false;
+    if (status == VMUX_ERR_SERVER)
+        replicas_refused(r, why);
+    else if (status == 0)
+        r->rep_refusals = 0;
     struct vmux_node_addr *use = status == 0 ? calloc(n > 0 ? n : 1, sizeof *use) : NULL;
     r->rep_recheck = use == NULL; /* an error answer, or out of memory: again in a second */
     size_t k = 0;
@@ -291,7 +320,8 @@ static void judge_lag(struct vmux_router *r)
 void vmux__router_replicas_tick(struct vmux_router *r)
 {
     judge_lag(r);
-    if (r->sentinel != NULL && r->rep_recheck && !r->rep_asking && r->seed_host != NULL)
+    if (r->sentinel != NULL && r->rep_recheck && !r->rep_asking && r->seed_host != NULL &&
+        uv_now(r->loop) >= r->rep_next_ms)
         ask_sentinels(r);
 }
 

@@ -105,9 +105,13 @@ struct vmux_router {
     bool replica_endpoints;
     /* Sentinel (vmux__router_use_sentinel()): whom SENTINEL REPLICAS is asked; a question is
      * under way (asking), another is wanted after it (ask_again), or once a second while the
-     * last answer listed a replica that was settling (recheck). */
+     * last answer listed a replica that was settling (recheck). A refused question (a sentinel
+     * user without sentinel|replicas) is asked again after 1 s, doubling to 30 s: rep_refusals
+     * in a row, not before rep_next_ms (uv_now). */
     struct vmux_sentinel *sentinel;
     bool rep_asking, rep_again, rep_recheck;
+    unsigned rep_refusals;
+    uint64_t rep_next_ms;
     int seed_port;
     char *seed_id; /* CLUSTER: the node id the seed link's connection gave, or NULL (seedid.c) */
     char *seed_as_host; /* the map's other name of the seed's node (by seed_id), or NULL */

@@ -16,6 +16,8 @@
  *   frozen connection is judged dead (syncTimeout 60 s), and reads and writes go on meanwhile.
  * - A stale sentinel, listed first, names the replica: ROLE refuses it and the handle asks the
  *   next sentinel.
+ * - A sentinel user without sentinel|replicas: the refusal is a warning, reads go to the primary,
+ *   the question is asked again less and less often, and once allowed the replica serves reads.
  * - SENTINEL FAILOVER, and a SIGKILL of the primary, under 8 threads of ledgered load
  *   (integration/cluster_load.h): the handle follows the new primary within 1 s of the first
  *   sentinel's announcement (+switch-master, seen here as GET-MASTER-ADDR-BY-NAME changing), and
@@ -1095,6 +1097,76 @@ static void test_sentinel_user_without_subscribe(void **state)
     vmux_close(m);
 }
 
+/* SENTINEL REPLICAS refusals the log told of: their count, when the first and the last came. */
+struct refusals {
+    atomic_int n;
+    _Atomic uint64_t first_ms, last_ms;
+    atomic_bool masked; /* every one named the sentinel user masked */
+};
+
+static void on_refusal_log(vmux_log_level level, const char *msg, void *ud)
+{
+    struct refusals *rf = ud;
+    if (strstr(msg, "SENTINEL REPLICAS refused") == NULL)
+        return;
+    uint64_t now = vt_now_ms(), zero = 0;
+    atomic_compare_exchange_strong(&rf->first_ms, &zero, now);
+    atomic_store(&rf->last_ms, now);
+    if (strstr(msg, "norep") != NULL || strstr(msg, "*****") == NULL)
+        atomic_store(&rf->masked, false);
+    /* the first is a warning, the others information */
+    if ((atomic_fetch_add(&rf->n, 1) == 0) != (level == VMUX_LOG_WARN))
+        atomic_store(&rf->masked, false);
+}
+
+static bool refused_times(void *arg)
+{
+    struct refusals *rf = arg;
+    return atomic_load(&rf->n) >= 4;
+}
+
+/*
+ * A sentinel user without sentinel|replicas (probe39): the refusal is logged (a warning, then
+ * information), reads go to the primary, and the question is asked again after 1 s, doubling
+ * (1 + 2 + 4 s between the first refusal and the fourth: it was asked every second, and never
+ * said). Once allowed, the replica is found and serves the reads.
+ */
+static void test_sentinel_user_without_replicas(void **state)
+{
+    struct deploy *d = *state;
+    for (int i = 0; i < NSENT; i++)
+        side_ok(d->sent[i].port,
+                "ACL SETUSER %s on >norep-pass +sentinel|get-master-addr-by-name +subscribe +ping "
+                "&*",
+                "norep");
+    struct refusals rf = {.masked = true};
+    const char *conf = conf_for(d, 0,
+                                "sentinelUser=norep,sentinelPassword=norep-pass,"
+                                "readFrom=preferReplica");
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, on_refusal_log, VMUX_LOG_INFO, &rf), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    set_get(m);
+    if (!vt_wait_until(refused_times, &rf, 30000))
+        fail_msg("%d refusals of SENTINEL REPLICAS logged in 30 s", atomic_load(&rf.n));
+    assert_true(atomic_load(&rf.masked));
+    uint64_t spread = atomic_load(&rf.last_ms) - atomic_load(&rf.first_ms);
+    if (spread < 6000) /* 7 s less a tick's rounding; every second, it was 3 s */
+        fail_msg("4 refusals within %llu ms: asked again without waiting longer",
+                 (unsigned long long)spread);
+    reset_stats((const int[]){d->primary.port, d->replica.port}, 2);
+    get_k(m, 20);
+    assert_int_equal(get_calls(d->primary.port), 20);
+    assert_int_equal(get_calls(d->replica.port), 0);
+    for (int i = 0; i < NSENT; i++)
+        side_ok(d->sent[i].port, "ACL SETUSER %s +sentinel|replicas", "norep");
+    struct reads_to w = {m, d->replica.port};
+    if (!vt_wait_until(reads_reach, &w, 60000)) /* the wait is 16 s by now */
+        fail_msg("no read reached the replica within 60 s of the permission");
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1119,6 +1191,8 @@ int main(void)
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_tls_apart, deploy_setup_tls, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_user_without_subscribe, deploy_setup,
+                                        deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_sentinel_user_without_replicas, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_failover_under_load, deploy_setup,
                                         deploy_teardown),
