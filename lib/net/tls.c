@@ -80,6 +80,19 @@ static int check_ca_dir(SSL_CTX *ctx, const char *dir, char *errbuf, size_t errl
     return VMUX_ERR_TLS;
 }
 
+/* sslCaFile naming a directory (/etc/ssl/certs, say): OpenSSL's words do not say what to do. */
+static int check_ca_file(SSL_CTX *ctx, const char *file, char *errbuf, size_t errlen)
+{
+    struct stat st;
+    if (stat(file, &st) != 0 || !S_ISDIR(st.st_mode))
+        return 0; /* a missing or unreadable file: the load says so, with the system's words */
+    vmux__errbuf_set(errbuf, errlen,
+                     "cannot load sslCaFile '%s': a directory (give a directory as sslCaPath)",
+                     file);
+    SSL_CTX_free(ctx);
+    return VMUX_ERR_TLS;
+}
+
 /*
  * The system trust store, loaded once per process and shared by every handle that trusts it
  * (each context takes a reference): a copy per handle cost ~1 MB and ~22 ms to load (probe40:
@@ -117,6 +130,8 @@ static int ctx_load_trust(SSL_CTX *ctx, const struct vmux_config *cfg, char *err
     if (cfg->ssl_ca_file == NULL && cfg->ssl_ca_path == NULL)
         return ctx_use_system_store(ctx, cfg, errbuf, errlen);
     if (cfg->ssl_ca_path != NULL && check_ca_dir(ctx, cfg->ssl_ca_path, errbuf, errlen) != 0)
+        return VMUX_ERR_TLS;
+    if (cfg->ssl_ca_file != NULL && check_ca_file(ctx, cfg->ssl_ca_file, errbuf, errlen) != 0)
         return VMUX_ERR_TLS;
     if (SSL_CTX_load_verify_locations(ctx, cfg->ssl_ca_file, cfg->ssl_ca_path) != 1)
         return ctx_fail(ctx, errbuf, errlen, "cannot load sslCaFile/sslCaPath",

@@ -490,6 +490,10 @@ static void test_bad_files(void **state)
     static const char *const not_dir[] = {"not a directory", NULL};
     f = server_fails("tls-noclient", "sslCaPath=@/ca.crt");
     expect_tls_failure(&f, not_dir);
+    /* and the other way round: a directory given as the file says which key takes it */
+    static const char *const is_dir[] = {"give a directory as sslCaPath", NULL};
+    f = server_fails("tls-noclient", "sslCaFile=@/capath");
+    expect_tls_failure(&f, is_dir);
 }
 
 /* ---- mismatched transports ---- */
