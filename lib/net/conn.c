@@ -81,15 +81,19 @@ void vmux__conn_fail_unquoted(struct vmux_conn *c, int code, const char *fmt, ..
 
 /* ---- connecting ---- */
 
+const char *vmux__conn_stage(const struct vmux_conn *c)
+{
+    return c->resolving        ? "resolving the host name"
+           : c->handshaking    ? "the TLS handshake (is the server speaking TLS?)"
+           : c->setup_left > 0 ? "session setup (AUTH, SELECT, CLIENT)"
+                               : "connecting";
+}
+
 static void on_connect_timeout(uv_timer_t *t)
 {
     struct vmux_conn *c = t->data;
-    const char *stage = c->resolving        ? "resolving the host name"
-                        : c->handshaking    ? "the TLS handshake (is the server speaking TLS?)"
-                        : c->setup_left > 0 ? "session setup (AUTH, SELECT, CLIENT)"
-                                            : "connecting";
-    vmux__conn_fail(c, VMUX_ERR_TIMEOUT, "%s did not finish within connectTimeout (%d ms)", stage,
-                    c->link->cfg->connect_timeout_ms);
+    vmux__conn_fail(c, VMUX_ERR_TIMEOUT, "%s did not finish within connectTimeout (%d ms)",
+                    vmux__conn_stage(c), c->link->cfg->connect_timeout_ms);
 }
 
 /*

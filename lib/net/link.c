@@ -17,12 +17,22 @@
 #include "net/sentinel.h"
 #include "vmux/error.h"
 
-/* The backlog's why (core/op.h): its link's last connection failure while it has none ready. */
+/*
+ * The backlog's why (core/op.h): its link's last connection failure while it has none ready, or,
+ * before any failed, how far the attempt under way got: a first handshake that hangs left a
+ * timed-out command with no reason at all (probe40).
+ */
 static const char *backlog_why(const struct vmux_opq *q)
 {
     const struct vmux_link *link =
         (const struct vmux_link *)((const char *)q - offsetof(struct vmux_link, backlog));
-    return vmux__link_last_failure(link);
+    const char *failure = vmux__link_last_failure(link);
+    if (failure != NULL || link->state != LINK_CONNECTING || link->conn == NULL)
+        return failure;
+    static _Thread_local char why[VMUX_REASON_SIZE]; /* taken at once (vmux__op_why()) */
+    vmux__errbuf_set(why, sizeof why, "%s: none yet: the attempt under way has not finished %s",
+                     link->conn->where, vmux__conn_stage(link->conn));
+    return why;
 }
 
 int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx *tls_ctx,

@@ -197,6 +197,9 @@ void vmux__conn_begin(struct vmux_conn *c);
  * sent_status. Then its handles close and it frees itself.
  */
 void vmux__conn_end(struct vmux_conn *conn, bool requeue, int status, int sent_status);
+/* Where a connection not yet ready is: "resolving the host name", "the TLS handshake (is the
+ * server speaking TLS?)", "session setup (AUTH, SELECT, CLIENT)" or "connecting". Static. */
+const char *vmux__conn_stage(const struct vmux_conn *c);
 
 /*
  * As vmux__conn_fail(), for a reason that quotes nothing a server said but an error code

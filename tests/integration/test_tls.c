@@ -343,6 +343,34 @@ static void test_wrong_ca_call_says_why(void **state)
     vmux_close(m);
 }
 
+/*
+ * A first handshake that hangs (a listener that never accepts: the kernel completes the TCP
+ * connection, nobody answers the ClientHello): a call that times out meanwhile says where the
+ * attempt under way is. It said only "timed out waiting for a connection" (probe40).
+ */
+static void test_hanging_handshake_call_says_where(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof a;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 8) == 0 &&
+                getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    char conf[256], err[512];
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,ssl=true,sslVerify=false,abortConnect=false,connectTimeout=60000",
+             ntohs(a.sin_port));
+    vmux *m = vt_open_conf(conf);
+    vmux_callopts opts =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 300, .errbuf = err, .errlen = sizeof err);
+    get_fails(m, &opts, VMUX_ERR_TIMEOUT);
+    expect_contains(err, "timed out waiting for a connection (never sent)");
+    expect_contains(err, "none yet: the attempt under way has not finished the TLS handshake");
+    vmux_close(m);
+    close(fd);
+}
+
 static const char *const MISMATCH[] = {"IP address mismatch", "hostname mismatch", NULL};
 
 /* wrongname.crt names only wrong.example.test, and 127.0.0.1 is checked as an IP address. */
@@ -619,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_ip_mismatch),
         cmocka_unit_test(test_wrong_ca_call_says_why),
         cmocka_unit_test(test_refusal_told_to_server),
+        cmocka_unit_test(test_hanging_handshake_call_says_where),
         cmocka_unit_test(test_ssl_host_overrides_name),
         cmocka_unit_test(test_client_cert_required),
         cmocka_unit_test(test_verify_off),
