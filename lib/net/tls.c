@@ -18,8 +18,9 @@
 
 struct vmux_tls {
     SSL *ssl;
-    BIO *in;  /* ciphertext from the server, read by OpenSSL */
-    BIO *out; /* ciphertext OpenSSL wrote, for the socket */
+    BIO *in;        /* ciphertext from the server, read by OpenSSL */
+    BIO *out;       /* ciphertext OpenSSL wrote, for the socket */
+    char peer[256]; /* the name verified (sslHost, or the host: at most 255 bytes), for messages */
 };
 
 /*
@@ -212,9 +213,11 @@ static bool is_ip_literal(const char *host)
 }
 
 /* The peer name to verify, and SNI: sslHost, or the endpoint's host. */
-static bool set_peer_name(SSL *ssl, const struct vmux_config *cfg, const char *host)
+static bool set_peer_name(struct vmux_tls *t, const struct vmux_config *cfg, const char *host)
 {
+    SSL *ssl = t->ssl;
     const char *name = cfg->ssl_host != NULL ? cfg->ssl_host : host;
+    vmux__errbuf_set(t->peer, sizeof t->peer, "%s", name);
     if (is_ip_literal(name))
         return !cfg->ssl_verify || X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1;
     if (SSL_set_tlsext_host_name(ssl, name) != 1)
@@ -244,7 +247,7 @@ struct vmux_tls *vmux__tls_new(vmux_tls_ctx *ctx, const struct vmux_config *cfg,
     BIO_set_mem_eof_return(t->in, -1); /* an empty input BIO means "wait", not EOF */
     SSL_set_bio(t->ssl, t->in, t->out);
     SSL_set_connect_state(t->ssl);
-    if (!set_peer_name(t->ssl, cfg, host)) {
+    if (!set_peer_name(t, cfg, host)) {
         vmux__tls_free(t);
         return NULL;
     }
@@ -266,7 +269,14 @@ static int tls_error(struct vmux_tls *t, int rc, char *reason, size_t len)
     /* Without verification OpenSSL still records what it would have refused: ignore it. */
     long verify =
         SSL_get_verify_mode(t->ssl) == SSL_VERIFY_NONE ? X509_V_OK : SSL_get_verify_result(t->ssl);
-    if (verify != X509_V_OK) {
+    if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+        /* the name checked: a cluster node's announced name differs from its address */
+        vmux__errbuf_set(reason, len,
+                         "certificate verify failed: %s (the certificate does not "
+                         "name '%s')",
+                         X509_verify_cert_error_string(verify), t->peer);
+        ERR_clear_error();
+    } else if (verify != X509_V_OK) {
         vmux__errbuf_set(reason, len, "certificate verify failed: %s",
                          X509_verify_cert_error_string(verify));
         ERR_clear_error();

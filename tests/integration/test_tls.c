@@ -381,6 +381,8 @@ static void test_ip_mismatch(void **state)
     expect_tls_failure(&f, MISMATCH);
     expect_not_reason(&f, "expired");
     expect_not_reason(&f, "issuer");
+    static const char *const checked[] = {"does not name '127.0.0.1'", NULL};
+    expect_reason(&f, checked); /* the name checked, which may not be the address connected to */
 }
 
 /* sslHost replaces the name checked: it makes a mismatched certificate pass, and a matching
@@ -395,6 +397,8 @@ static void test_ssl_host_overrides_name(void **state)
     struct failure f =
         server_fails("plain-tls", TRUSTED "," CLIENT_CERT ",sslHost=wrong.example.test");
     expect_tls_failure(&f, MISMATCH);
+    static const char *const checked[] = {"does not name 'wrong.example.test'", NULL};
+    expect_reason(&f, checked); /* sslHost's, not the address's */
 }
 
 /* ---- client certificates ---- */
