@@ -187,10 +187,22 @@ static bool on_link_redirect(struct vmux_link *link, struct vmux_op *op, vmux_re
     return vmux__router_redirect(&m->router, link, op, reply);
 }
 
-static const struct vmux_link_events link_events = {on_link_ready, on_link_failed, on_link_error,
-                                                    on_link_redirect};
-static const struct vmux_link_events node_events = {on_node_ready, on_link_failed, on_link_error,
-                                                    on_link_redirect};
+static bool on_link_retry(struct vmux_link *link, struct vmux_op *op, void *arg)
+{
+    vmux *m = arg;
+    return vmux__router_retry(&m->router, link, op);
+}
+
+static const struct vmux_link_events link_events = {.ready = on_link_ready,
+                                                    .failed = on_link_failed,
+                                                    .error = on_link_error,
+                                                    .redirect = on_link_redirect,
+                                                    .retry = on_link_retry};
+static const struct vmux_link_events node_events = {.ready = on_node_ready,
+                                                    .failed = on_link_failed,
+                                                    .error = on_link_error,
+                                                    .redirect = on_link_redirect,
+                                                    .retry = on_link_retry};
 
 static void on_wakeup(uv_async_t *a)
 {

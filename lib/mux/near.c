@@ -179,7 +179,8 @@ static void on_inval_failed(struct vmux_link *link, int code, const char *reason
     unstorable(n, VMUX_NEAR_LINK_LOST);
 }
 
-static const struct vmux_link_events inval_events = {on_inval_ready, on_inval_failed, NULL, NULL};
+static const struct vmux_link_events inval_events = {.ready = on_inval_ready,
+                                                     .failed = on_inval_failed};
 
 static bool is(const vmux_reply *r, const char *s)
 {

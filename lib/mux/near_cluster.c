@@ -193,7 +193,8 @@ static void on_inval_failed(struct vmux_link *link, int code, const char *reason
     node_unstorable(nd, VMUX_NEAR_LINK_LOST, false);
 }
 
-static const struct vmux_link_events inval_events = {on_inval_ready, on_inval_failed, NULL, NULL};
+static const struct vmux_link_events inval_events = {.ready = on_inval_ready,
+                                                     .failed = on_inval_failed};
 
 static void on_inval_push(vmux_reply *r, void *arg)
 {

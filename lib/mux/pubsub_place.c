@@ -182,8 +182,8 @@ static void on_sub_link_failed(struct vmux_link *link, int code, const char *rea
     emit_lost(m, code, reason);
 }
 
-static const struct vmux_link_events sub_link_events = {on_sub_link_ready, on_sub_link_failed, NULL,
-                                                        NULL};
+static const struct vmux_link_events sub_link_events = {.ready = on_sub_link_ready,
+                                                        .failed = on_sub_link_failed};
 
 /* ---- the links ---- */
 

@@ -27,7 +27,8 @@ static const char *backlog_why(const struct vmux_opq *q)
     const struct vmux_link *link =
         (const struct vmux_link *)((const char *)q - offsetof(struct vmux_link, backlog));
     const char *failure = vmux__link_last_failure(link);
-    if (failure != NULL || link->state != LINK_CONNECTING || link->conn == NULL)
+    if (failure != NULL || link->state != LINK_CONNECTING || link->conn == NULL ||
+        link->conn->retiring) /* a connection being replaced (READONLY, MOVED) is past setup */
         return failure;
     static _Thread_local char why[VMUX_REASON_SIZE]; /* taken at once (vmux__op_why()) */
     vmux__errbuf_set(why, sizeof why, "%s: none yet: the attempt under way has not finished %s",
@@ -383,6 +384,9 @@ static void retry_now(struct vmux_link *link, struct vmux_op *op)
         vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
         return;
     }
+    if (!(op->flags & VMUX_OP_ASKED) && link->events.retry != NULL &&
+        link->events.retry(link, op, link->arg))
+        return; /* the slot's owner changed while op waited: sent there */
     vmux__link_submit(link, op);
 }
 

@@ -31,6 +31,12 @@ struct vmux_link_events {
      * the link go on as usual (complete op with the reply; CLUSTERDOWN: retry a retry-safe op).
      */
     bool (*redirect)(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply, void *arg);
+    /*
+     * A refused op's wait ended (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN: it did not run), and
+     * it goes again (may be NULL): returns true when it took op to send it elsewhere (the slot's
+     * owner changed meanwhile), false to send it on this link as before.
+     */
+    bool (*retry)(struct vmux_link *link, struct vmux_op *op, void *arg);
 };
 
 /*

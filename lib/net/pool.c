@@ -36,8 +36,8 @@ static bool pool_link_redirect(struct vmux_link *link, struct vmux_op *op, vmux_
            p->redirect(p->peer != NULL ? p->peer : link, op, reply, p->redirect_arg);
 }
 
-static const struct vmux_link_events pool_events = {pool_link_ready, pool_link_failed, NULL,
-                                                    pool_link_redirect};
+static const struct vmux_link_events pool_events = {
+    .ready = pool_link_ready, .failed = pool_link_failed, .redirect = pool_link_redirect};
 
 int vmux__pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_config *cfg,
                     vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr)

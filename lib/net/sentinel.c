@@ -350,9 +350,10 @@ static void on_query_failed(struct vmux_link *link, int code, const char *reason
     fail_waiting(s, code, why);
 }
 
-static const struct vmux_link_events query_events = {on_query_ready, on_query_failed, NULL, NULL};
-static const struct vmux_link_events watch_events = {vmux__sentinel_watch_ready, on_sentinel_failed,
-                                                     NULL, NULL};
+static const struct vmux_link_events query_events = {.ready = on_query_ready,
+                                                     .failed = on_query_failed};
+static const struct vmux_link_events watch_events = {.ready = vmux__sentinel_watch_ready,
+                                                     .failed = on_sentinel_failed};
 
 /* ---- life ---- */
 

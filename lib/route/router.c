@@ -447,6 +447,27 @@ void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
     send_slow(r, op);
 }
 
+/*
+ * A refused op goes again to its slot's owner when that changed while it waited: a primary cut
+ * off from the cluster's majority answers CLUSTERDOWN until its replica, promoted, takes the
+ * slot, and the refresh the first CLUSTERDOWN asked for learns of it; resent to the old node the
+ * op kept being refused there until its deadline. An op for a replica (readFrom), a blocking or
+ * pooled one, or one pinned to a node stays where it is.
+ */
+bool vmux__router_retry(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op)
+{
+    uint32_t stay = VMUX_OP_BLOCKING | VMUX_OP_POOLED | VMUX_OP_PINNED;
+    if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER || op->slot < 0 || op->slot >= VMUX_SLOTS ||
+        r->map == NULL || (op->flags & stay) || may_read_replica(r, op))
+        return false;
+    unsigned i = r->map->owner[op->slot];
+    struct vmux_link *owner = i != VMUX_SLOT_NO_OWNER ? shard_link(r, i) : NULL;
+    if (owner == NULL || owner == link)
+        return false;
+    vmux__link_submit(owner, op);
+    return true;
+}
+
 /* ---- the rest of its life ---- */
 
 void vmux__router_park(struct vmux_router *r, struct vmux_op *op)

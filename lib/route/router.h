@@ -484,6 +484,14 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
                            vmux_reply *reply);
 
 /*
+ * I/O thread: the link event for a refused op (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN) whose
+ * wait ended (struct vmux_link_events): true when it sent op to its slot's owner, which is no
+ * longer link's node (a failover while op waited); false to resend it on link (not a cluster,
+ * no slot, an op for a replica, blocking, pooled or pinned, the owner unknown or link's own).
+ */
+bool vmux__router_retry(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op);
+
+/*
  * I/O thread, a MOVED ping-pong (bounce.c). vmux__router_bounce_init() prepares the timer (from
  * vmux__router_init()). vmux__router_bounce() takes op (deadline-indexed, in no queue, redirected
  * op->redirects times, the last a MOVED back to the node of link to, which redirected it before)

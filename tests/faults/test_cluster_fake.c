@@ -4,7 +4,8 @@
  * MOVED naming the node that sent it; an ASK chain; a MOVED loop and a MOVED ping-pong (backed
  * off); "?" redirects resolved by the map's node at their port; TRYAGAIN and CLUSTERDOWN
  * bursts; a truncated "-MOV" line; CLUSTER SLOTS with holes, overlaps and garbage; and the
- * refresh storm (CLUSTERDOWN from every node for 5 s: at most one topology query a second).
+ * refresh storm (CLUSTERDOWN from every node for 5 s: at most one topology query a second); and a
+ * command refused with CLUSTERDOWN following the slot's new owner once the map names it.
  * Each case checks its outcome; ASan/LSan runs check that none crashes or leaks.
  *
  * Every handle opens with cluster=yes on node 0; unless a test says otherwise node 0 serves
@@ -782,6 +783,36 @@ static void test_clusterdown_burst(void **state)
 }
 
 /*
+ * A primary cut off from the majority answers CLUSTERDOWN for good while the cluster promotes
+ * another node (here: every node's CLUSTER SLOTS names node 1 from now on). The refresh the first
+ * CLUSTERDOWN asks for learns of it, and the refused command's next try goes to node 1: it kept
+ * going to node 0 until its deadline, and failed with CLUSTERDOWN.
+ */
+static void test_clusterdown_follows_new_owner(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    want_value(m, "k", "(nil)"); /* the map is loaded: node 0 serves every slot */
+    rule(c, 0, NULL, -1, 0, "-CLUSTERDOWN The cluster is down\r\n");
+    all_on(c, 1);
+    char err[256] = "";
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 8000, .errbuf = err, .errlen = sizeof err);
+    const char *set[] = {"SET", "k", "v"}; /* not retry-safe: it did not run, so it goes again */
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, &o, 3, set, NULL, &r);
+    vmux_reply_free(r);
+    if (rc != 0)
+        fail_msg("SET k: %s (%s), expected it on node 1", vmux_err_name(rc), err);
+    assert_int_equal(vt_fcluster_count(c, 1, "SET"), 1);
+    assert_true(vt_fcluster_count(c, 0, "SET") >= 1);
+    want_value(m, "k", "v");
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
  * A blocking pop that a failover unblocked (the node became a replica: it did not run) is sent
  * again, and the demoted node's MOVED takes it to the new primary, where it gets its element.
  */
@@ -1184,6 +1215,7 @@ int main(void)
         cmocka_unit_test(test_unknown_host_ambiguous),
         cmocka_unit_test(test_tryagain_burst),
         cmocka_unit_test(test_clusterdown_burst),
+        cmocka_unit_test(test_clusterdown_follows_new_owner),
         cmocka_unit_test(test_unblocked_by_failover),
         cmocka_unit_test(test_truncated_moved),
         cmocka_unit_test(test_slots_garbage),
