@@ -1,7 +1,8 @@
 /** @file
  * Stream commands, typed: XADD (with MAXLEN/MINID trimming and NOMKSTREAM), XLEN, XRANGE,
- * XREVRANGE, XREAD, XGROUP CREATE/DESTROY, XREADGROUP, XACK, XPENDING (summary and extended
- * forms), XCLAIM, XAUTOCLAIM, XTRIM and XDEL.
+ * XREVRANGE, XREAD, XGROUP CREATE/DESTROY/SETID/CREATECONSUMER/DELCONSUMER, XREADGROUP, XACK,
+ * XPENDING (summary and extended forms), XCLAIM, XAUTOCLAIM, XTRIM, XDEL, and XINFO
+ * STREAM/GROUPS/CONSUMERS.
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused: WRONGTYPE when the key
@@ -10,7 +11,9 @@
  * input, nothing sent), or a transport error as vmux_call() (call.h). opts may be NULL.
  * Out-parameters are filled only on success (zeroed otherwise); a NULL out-parameter drops
  * that result. Keys, IDs, group and consumer names, fields and values are binary-safe
- * (types.h). A missing key reads as an empty stream, except where a group is needed (NOGROUP).
+ * (types.h). A missing key reads as an empty stream, except where a group is needed (NOGROUP;
+ * the XGROUP subcommands but CREATE ... MKSTREAM: "requires the key to exist") and for XINFO
+ * ("ERR no such key"), both VMUX_ERR_SERVER.
  * Where an ID range is taken, a start with ptr NULL means "-" (the first entry) and an end with
  * ptr NULL means "+" (the last); IDs are the server's text ("1700000000000-0", or "1700000000000"
  * for a whole millisecond, or "(" before one to exclude it).
@@ -23,20 +26,25 @@
  * times are refused with VMUX_ERR_INVALID_ARG, as in blocking.h: they could never meet a
  * deadline.
  *
- * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): XLEN, XRANGE, XREVRANGE, XREAD and XPENDING are
- * reads and are marked retry-safe, but for a blocking XREAD from "$" (or the default id) on any
- * of its streams: sent again after a broken connection it would wait from the resend's "now",
- * past the entries added in between, and succeed without them; it fails
- * VMUX_ERR_CONNECTION_LOST instead (read on from the last ID you have). XACK, XDEL, XGROUP DESTROY
- * and exact ("=") XTRIM leave the same state when repeated, so they are marked too (after a resend,
- * the count they report may describe the second run, which found nothing left to do). These are
- * never sent twice:
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): XLEN, XRANGE, XREVRANGE, XREAD, XPENDING and
+ * XINFO are reads and are marked retry-safe, but for a blocking XREAD from "$" (or the default
+ * id) on any of its streams: sent again after a broken connection it would wait from the
+ * resend's "now", past the entries added in between, and succeed without them; it fails
+ * VMUX_ERR_CONNECTION_LOST instead (read on from the last ID you have). XACK, XDEL, XGROUP
+ * DESTROY, exact ("=") XTRIM and XGROUP SETID to an explicit ID leave the same state when
+ * repeated, so they are marked too (after a resend, the count they report may describe the
+ * second run, which found nothing left to do). These are never sent twice:
  * - XADD, even with an explicit ID: with "*" a resend would add a second entry; with an
  *   explicit ID it would fail ("equal or smaller than the target stream top item") and report
  *   an error for a write that in fact succeeded. XGROUP CREATE likewise (BUSYGROUP).
  * - XREADGROUP: with ">" it hands new entries to the consumer and records them as pending, so
  *   entries delivered by a lost first send would be skipped; with an ID it still counts one
  *   more delivery of each pending entry it returns.
+ * - XGROUP SETID to "$" (or the default id): resent, it would move the group past entries added
+ *   in between, which the group would then never deliver (as XREAD's "$" above).
+ * - XGROUP CREATECONSUMER: a second run answers that the consumer already existed (its answer
+ *   is whether the condition held, as HSETNX's). XGROUP DELCONSUMER: its answer is what it
+ *   destroyed (the pending count), which a second run reports as 0 (as GETDEL's).
  * - XCLAIM and XAUTOCLAIM: they move ownership and count deliveries.
  * - Approximate ("~") XTRIM: each run evicts at most LIMIT entries (or the server's default
  *   limit), so a second run may evict more.
@@ -197,6 +205,42 @@ VMUX_EXPORT int vmux_xgroup_create(vmux *m, const vmux_callopts *opts, vmux_str 
 VMUX_EXPORT int vmux_xgroup_destroy(vmux *m, const vmux_callopts *opts, vmux_str key,
                                     vmux_str group, bool *destroyed);
 
+/**
+ * A count the server does not know or did not report (-1): a group's entries-read and lag when
+ * the server answers nil, a field an older server leaves out of XINFO's reply, a consumer that
+ * never read (its inactive time); and as vmux_xgroup_setid()'s entries_read, no ENTRIESREAD.
+ */
+#define VMUX_STREAM_UNKNOWN ((int64_t)-1)
+
+/**
+ * XGROUP SETID key group id [ENTRIESREAD entries_read]: moves the group's last-delivered ID to
+ * id (ptr NULL means "$", the stream's last entry now; "0" means before every entry), so that
+ * its next ">" reads deliver the entries after it; pending entries are left as they are.
+ * entries_read (>= 0) also sets the group's count of entries read, from which the server works
+ * out its lag; VMUX_STREAM_UNKNOWN sends no ENTRIESREAD and the server takes the count as
+ * unknown (lag nil until a read makes it known again). Below -1: VMUX_ERR_INVALID_ARG, nothing
+ * sent. A missing key or group is the server's error (VMUX_ERR_SERVER: "requires the key to
+ * exist", NOGROUP). Retry-safe for an explicit id, not for "$" (the top comment).
+ */
+VMUX_EXPORT int vmux_xgroup_setid(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
+                                  vmux_str id, int64_t entries_read);
+/**
+ * XGROUP CREATECONSUMER key group consumer: creates a consumer with nothing pending (XREADGROUP
+ * creates one too, on its first read). *created is false when it already existed. A missing key
+ * or group is the server's error (VMUX_ERR_SERVER). Not retry-safe (the top comment).
+ */
+VMUX_EXPORT int vmux_xgroup_createconsumer(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                           vmux_str group, vmux_str consumer, bool *created);
+/**
+ * XGROUP DELCONSUMER key group consumer: deletes a consumer and its pending entries (they stay
+ * in the stream, but no consumer of the group will be given them again unless they are claimed
+ * by ID: read XPENDING, or claim them, first). *pending is how many entries it had pending; 0
+ * too when it did not exist. A missing key or group is the server's error (VMUX_ERR_SERVER). Not
+ * retry-safe (the top comment).
+ */
+VMUX_EXPORT int vmux_xgroup_delconsumer(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                        vmux_str group, vmux_str consumer, int64_t *pending);
+
 /** Options of XREADGROUP; pass NULL for none, or make them with VMUX_INIT (abi.h). */
 typedef struct vmux_xreadgroup_opts {
     size_t size;   /**< sized struct (abi.h) */
@@ -293,6 +337,104 @@ VMUX_EXPORT int vmux_xautoclaim(vmux *m, const vmux_callopts *opts, vmux_str key
                                 vmux_str consumer, int64_t min_idle_ms, vmux_str start,
                                 int64_t count, vmux_bytes *next, vmux_stream_entry_array *entries,
                                 vmux_bytes_array *deleted);
+
+/**
+ * XINFO STREAM's answer (owned; vmux_stream_info_free() frees it). Fields a server before 7.0
+ * does not report read VMUX_STREAM_UNKNOWN (the counts) or ptr NULL (the IDs).
+ */
+typedef struct vmux_stream_info {
+    int64_t length;                     /**< entries in the stream */
+    int64_t radix_tree_keys;            /**< keys of the stream's radix tree */
+    int64_t radix_tree_nodes;           /**< nodes of the stream's radix tree */
+    int64_t groups;                     /**< consumer groups */
+    vmux_bytes last_generated_id;       /**< the ID of the last entry ever added */
+    vmux_bytes max_deleted_entry_id;    /**< the highest ID deleted (7.0) */
+    int64_t entries_added;              /**< entries ever added (7.0) */
+    vmux_bytes recorded_first_entry_id; /**< the first entry's ID as recorded (7.0) */
+    /** The first entry: id.ptr NULL (and no fields) when the stream is empty. */
+    vmux_stream_entry first_entry;
+    /** The last entry: id.ptr NULL (and no fields) when the stream is empty. */
+    vmux_stream_entry last_entry;
+} vmux_stream_info;
+
+/** Frees the info's strings and entries, and zeroes it. NULL is allowed. */
+VMUX_EXPORT void vmux_stream_info_free(vmux_stream_info *info);
+
+/** One consumer group (XINFO GROUPS). */
+typedef struct vmux_stream_group_info {
+    vmux_bytes name;
+    int64_t consumers;            /**< consumers in the group */
+    int64_t pending;              /**< entries delivered and not yet acknowledged */
+    vmux_bytes last_delivered_id; /**< the group's last-delivered ID */
+    /** Entries the group has read (7.0); VMUX_STREAM_UNKNOWN when the server cannot tell. */
+    int64_t entries_read;
+    /** Entries not yet delivered (7.0); VMUX_STREAM_UNKNOWN when the server cannot tell. */
+    int64_t lag;
+} vmux_stream_group_info;
+
+/** Owned array of groups. */
+typedef struct vmux_stream_group_info_array {
+    vmux_stream_group_info *items;
+    size_t count;
+} vmux_stream_group_info_array;
+
+/** Frees every group and the array, and zeroes it. NULL is allowed. */
+VMUX_EXPORT void vmux_stream_group_info_array_free(vmux_stream_group_info_array *a);
+
+/** One consumer of a group (XINFO CONSUMERS). */
+typedef struct vmux_stream_consumer_info {
+    vmux_bytes name;
+    int64_t pending; /**< entries delivered to it and not yet acknowledged */
+    int64_t idle_ms; /**< since it last tried to read or claim */
+    /**
+     * Since it last read or claimed something (7.2); VMUX_STREAM_UNKNOWN when it never did, or
+     * when the server does not report it.
+     */
+    int64_t inactive_ms;
+} vmux_stream_consumer_info;
+
+/** Owned array of consumers. */
+typedef struct vmux_stream_consumer_info_array {
+    vmux_stream_consumer_info *items;
+    size_t count;
+} vmux_stream_consumer_info_array;
+
+/** Frees every consumer and the array, and zeroes it. NULL is allowed. */
+VMUX_EXPORT void vmux_stream_consumer_info_array_free(vmux_stream_consumer_info_array *a);
+
+/**
+ * XINFO STREAM key: the stream's counts, IDs, and first and last entries, in *info. A missing
+ * key is the server's error (VMUX_ERR_SERVER, "ERR no such key"), unlike the reads above.
+ */
+VMUX_EXPORT int vmux_xinfo_stream(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                  vmux_stream_info *info);
+/**
+ * XINFO GROUPS key: every consumer group of the stream, in the server's order (count 0 when it
+ * has none). A missing key is the server's error (VMUX_ERR_SERVER, "ERR no such key").
+ */
+VMUX_EXPORT int vmux_xinfo_groups(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                  vmux_stream_group_info_array *groups);
+/**
+ * XINFO CONSUMERS key group: every consumer of the group, in the server's order. A missing key
+ * is the server's error (VMUX_ERR_SERVER, "ERR no such key"), and so is a missing group
+ * (NOGROUP).
+ */
+VMUX_EXPORT int vmux_xinfo_consumers(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                     vmux_str group, vmux_stream_consumer_info_array *consumers);
+
+/** @{ */
+/**
+ * Converters of XINFO STREAM, XINFO GROUPS and XINFO CONSUMERS replies (from vmux_call() or a
+ * batch), as those of types.h: each object is the server's list of name, value, name, value...,
+ * read by name, so that the fields' order does not matter and a field a newer server adds is
+ * skipped. A reply of another shape (an odd list, a name twice, a value of the wrong kind, a
+ * field every server sends missing) is VMUX_ERR_PROTOCOL with *out zeroed.
+ */
+VMUX_EXPORT int vmux_reply_to_stream_info(const vmux_reply *r, vmux_stream_info *out);
+VMUX_EXPORT int vmux_reply_to_stream_groups(const vmux_reply *r, vmux_stream_group_info_array *out);
+VMUX_EXPORT int vmux_reply_to_stream_consumers(const vmux_reply *r,
+                                               vmux_stream_consumer_info_array *out);
+/** @} */
 
 /** XTRIM key trim: *removed is how many entries were evicted. */
 VMUX_EXPORT int vmux_xtrim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_stream_trim trim,

@@ -246,19 +246,10 @@ int vmux_copy(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst,
     return vmux__run_bool(m, opts, &a, o.replace, copied);
 }
 
-/* OBJECT sub key: a read (OBJECT does not count as an access to the key). */
-static void object_command(struct vmux_args *a, const char *sub, vmux_str key)
-{
-    vmux__args_init(a);
-    vmux__args_cstr(a, "OBJECT");
-    vmux__args_cstr(a, sub);
-    vmux__args_str(a, key);
-}
-
 int vmux_object_encoding(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *encoding)
 {
     struct vmux_args a;
-    object_command(&a, "ENCODING", key);
+    vmux__args_sub_key_command(&a, "OBJECT", "ENCODING", key); /* not an access to the key */
     return vmux__run_bytes(m, opts, &a, true, encoding);
 }
 
@@ -271,7 +262,7 @@ static int run_object_int(vmux *m, const vmux_callopts *opts, const char *sub, v
         vmux__maybe(VMUX_REPLY_INTEGER, vmux__conv_int, value, sizeof(int64_t), NULL);
     if (value != NULL)
         *value = 0;
-    object_command(&a, sub, key);
+    vmux__args_sub_key_command(&a, "OBJECT", sub, key);
     int rc = vmux__typed_run_into(m, opts, &a, true, vmux__conv_maybe, &w, 0, NULL);
     if (found != NULL)
         *found = rc == 0 && w.found;

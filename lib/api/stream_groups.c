@@ -1,6 +1,6 @@
 /*
- * Consumer groups (streams.h): XGROUP CREATE and DESTROY, XACK, XPENDING, XCLAIM and
- * XAUTOCLAIM. XREADGROUP, a read, is with XREAD in streams.c.
+ * Consumer groups (streams.h): XGROUP CREATE, DESTROY, SETID, CREATECONSUMER and DELCONSUMER,
+ * XACK, XPENDING, XCLAIM and XAUTOCLAIM. XREADGROUP, a read, is with XREAD in streams.c.
  */
 #include <string.h>
 
@@ -9,15 +9,26 @@
 
 /* ---- groups ---- */
 
+/* XGROUP sub key group: the start of every XGROUP subcommand but HELP. */
+static void xgroup_command(struct vmux_args *a, const char *sub, vmux_str key, vmux_str group)
+{
+    vmux__args_sub_key_command(a, "XGROUP", sub, key);
+    vmux__args_str(a, group);
+}
+
+/* XGROUP sub key group consumer (CREATECONSUMER, DELCONSUMER). */
+static void consumer_command(struct vmux_args *a, const char *sub, vmux_str key, vmux_str group,
+                             vmux_str consumer)
+{
+    xgroup_command(a, sub, key, group);
+    vmux__args_str(a, consumer);
+}
+
 int vmux_xgroup_create(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
                        vmux_str id, bool mkstream)
 {
     struct vmux_args a;
-    vmux__args_init(&a);
-    vmux__args_cstr(&a, "XGROUP");
-    vmux__args_cstr(&a, "CREATE");
-    vmux__args_str(&a, key);
-    vmux__args_str(&a, group);
+    xgroup_command(&a, "CREATE", key, group);
     vmux__stream_add_id(&a, id, "$");
     if (mkstream)
         vmux__args_cstr(&a, "MKSTREAM");
@@ -28,12 +39,42 @@ int vmux_xgroup_destroy(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_s
                         bool *destroyed)
 {
     struct vmux_args a;
-    vmux__args_init(&a);
-    vmux__args_cstr(&a, "XGROUP");
-    vmux__args_cstr(&a, "DESTROY");
-    vmux__args_str(&a, key);
-    vmux__args_str(&a, group);
+    xgroup_command(&a, "DESTROY", key, group);
     return vmux__typed_run_into(m, opts, &a, true, vmux__conv_bool, destroyed, sizeof(bool), NULL);
+}
+
+int vmux_xgroup_setid(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group, vmux_str id,
+                      int64_t entries_read)
+{
+    if (entries_read < VMUX_STREAM_UNKNOWN) /* the server's own rule: >= 0, or -1 */
+        return VMUX_ERR_INVALID_ARG;
+    struct vmux_args a;
+    xgroup_command(&a, "SETID", key, group);
+    vmux__stream_add_id(&a, id, "$");
+    if (entries_read != VMUX_STREAM_UNKNOWN) { /* left out, the server takes -1 */
+        vmux__args_cstr(&a, "ENTRIESREAD");
+        vmux__args_int(&a, entries_read);
+    }
+    /* to "$", a resend would move the group past the entries added in between */
+    return vmux__typed_run(m, opts, &a, !vmux__stream_id_is_now(id), vmux__conv_ok, NULL);
+}
+
+int vmux_xgroup_createconsumer(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
+                               vmux_str consumer, bool *created)
+{
+    struct vmux_args a;
+    consumer_command(&a, "CREATECONSUMER", key, group, consumer);
+    /* a second run answers 0: the first one's consumer is there */
+    return vmux__run_bool(m, opts, &a, false, created);
+}
+
+int vmux_xgroup_delconsumer(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
+                            vmux_str consumer, int64_t *pending)
+{
+    struct vmux_args a;
+    consumer_command(&a, "DELCONSUMER", key, group, consumer);
+    /* the answer is what it destroyed: a second run reports 0 */
+    return vmux__run_int(m, opts, &a, false, pending);
 }
 
 int vmux_xack(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group, const vmux_str *ids,

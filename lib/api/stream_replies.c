@@ -11,7 +11,7 @@
 
 /* ---- freeing ---- */
 
-static void entry_free(vmux_stream_entry *e)
+void vmux__stream_entry_free(vmux_stream_entry *e)
 {
     vmux_bytes_free(&e->id);
     vmux_bytes_array_free(&e->fields);
@@ -22,7 +22,7 @@ void vmux_stream_entry_array_free(vmux_stream_entry_array *a)
     if (a == NULL)
         return;
     for (size_t i = 0; i < a->count; i++)
-        entry_free(&a->items[i]);
+        vmux__stream_entry_free(&a->items[i]);
     free(a->items);
     a->items = NULL;
     a->count = 0;
@@ -81,18 +81,13 @@ void vmux_xpending_array_free(vmux_xpending_array *a)
 
 /* ---- reading replies ---- */
 
-/* Parses one element into item: 0, a negative error, or 1 to skip the element. */
-typedef int (*parse_fn)(const vmux_reply *r, void *item);
-typedef void (*release_fn)(void *item);
-
 static bool is_array(const vmux_reply *r, size_t min, size_t max)
 {
     return r != NULL && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY && vmux_reply_len(r) >= min &&
            vmux_reply_len(r) <= max;
 }
 
-/* A bulk string that must be there (nested replies: any other shape is a protocol error). */
-static int string_of(const vmux_reply *r, vmux_bytes *out)
+int vmux__stream_string(const vmux_reply *r, vmux_bytes *out)
 {
     memset(out, 0, sizeof(*out));
     if (r == NULL || vmux_reply_get_kind(r) != VMUX_REPLY_STRING)
@@ -106,16 +101,11 @@ static int string_or_nil(const vmux_reply *r, vmux_bytes *out)
     memset(out, 0, sizeof(*out));
     if (r != NULL && vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
         return 0;
-    return string_of(r, out);
+    return vmux__stream_string(r, out);
 }
 
-/*
- * Parses every element of the array r into a new array of items of the given size, skipping
- * those parse skips. Returns the items (count in *count; NULL when 0) with *rc 0, or NULL with
- * *rc an error.
- */
-static void *parse_items(const vmux_reply *r, size_t size, parse_fn parse, release_fn release,
-                         size_t *count, int *rc)
+void *vmux__stream_parse_items(const vmux_reply *r, size_t size, vmux__stream_parse_fn parse,
+                               void (*release)(void *item), size_t *count, int *rc)
 {
     size_t n = vmux_reply_len(r), got = 0;
     char *base = calloc(n ? n : 1, size);
@@ -140,8 +130,7 @@ static void *parse_items(const vmux_reply *r, size_t size, parse_fn parse, relea
     return base;
 }
 
-/* [id, [field, value...]]; nil (a deleted entry, as older servers' XCLAIM gave it) skipped. */
-static int parse_entry(const vmux_reply *r, void *item)
+int vmux__stream_parse_entry(const vmux_reply *r, void *item)
 {
     vmux_stream_entry *e = item;
     if (r != NULL && vmux_reply_get_kind(r) == VMUX_REPLY_NIL)
@@ -149,7 +138,7 @@ static int parse_entry(const vmux_reply *r, void *item)
     if (!is_array(r, 2, 2))
         return VMUX_ERR_PROTOCOL;
     const vmux_reply *fields = vmux_reply_element(r, 1);
-    int rc = string_of(vmux_reply_element(r, 0), &e->id);
+    int rc = vmux__stream_string(vmux_reply_element(r, 0), &e->id);
     if (rc == 0 && vmux_reply_get_kind(fields) != VMUX_REPLY_NIL && !is_array(fields, 0, SIZE_MAX))
         rc = VMUX_ERR_PROTOCOL;
     if (rc == 0)
@@ -157,25 +146,25 @@ static int parse_entry(const vmux_reply *r, void *item)
     if (rc == 0 && e->fields.count % 2 != 0)
         rc = VMUX_ERR_PROTOCOL;
     if (rc != 0)
-        entry_free(e);
+        vmux__stream_entry_free(e);
     return rc;
 }
 
 static void release_entry(void *item)
 {
-    entry_free(item);
+    vmux__stream_entry_free(item);
 }
 
 /* An array of entries (r already known to be an array). */
 static int parse_entries(const vmux_reply *r, vmux_stream_entry_array *out)
 {
     int rc;
-    out->items = parse_items(r, sizeof(*out->items), parse_entry, release_entry, &out->count, &rc);
+    out->items = vmux__stream_parse_items(r, sizeof(*out->items), vmux__stream_parse_entry,
+                                          release_entry, &out->count, &rc);
     return rc;
 }
 
-/* The first check of every top-level converter: 0 for an array, 1 for nil, or an error. */
-static int top(const vmux_reply *r)
+int vmux__stream_top(const vmux_reply *r)
 {
     if (r == NULL)
         return VMUX_ERR_INVALID_ARG;
@@ -203,7 +192,7 @@ int vmux_reply_to_stream_entries(const vmux_reply *r, vmux_stream_entry_array *o
     if (out == NULL)
         return vmux__convert_into(r, conv_entries, NULL, sizeof *out, release_entries);
     memset(out, 0, sizeof(*out));
-    int rc = top(r);
+    int rc = vmux__stream_top(r);
     return rc != 0 ? (rc > 0 ? 0 : rc) : parse_entries(r, out);
 }
 
@@ -214,7 +203,7 @@ static int parse_batch(const vmux_reply *r, void *item)
     if (!is_array(r, 2, 2))
         return VMUX_ERR_PROTOCOL;
     const vmux_reply *entries = vmux_reply_element(r, 1);
-    int rc = string_of(vmux_reply_element(r, 0), &b->key);
+    int rc = vmux__stream_string(vmux_reply_element(r, 0), &b->key);
     if (rc == 0)
         rc = is_array(entries, 0, SIZE_MAX) ? parse_entries(entries, &b->entries)
                                             : VMUX_ERR_PROTOCOL;
@@ -233,10 +222,11 @@ int vmux_reply_to_stream_batches(const vmux_reply *r, vmux_stream_batch_array *o
     if (out == NULL)
         return vmux__convert_into(r, conv_batches, NULL, sizeof *out, release_batches);
     memset(out, 0, sizeof(*out));
-    int rc = top(r);
+    int rc = vmux__stream_top(r);
     if (rc != 0)
         return rc > 0 ? 0 : rc;
-    out->items = parse_items(r, sizeof(*out->items), parse_batch, release_batch, &out->count, &rc);
+    out->items = vmux__stream_parse_items(r, sizeof(*out->items), parse_batch, release_batch,
+                                          &out->count, &rc);
     return rc;
 }
 
@@ -247,7 +237,7 @@ static int parse_consumer(const vmux_reply *r, void *item)
     if (!is_array(r, 2, 2))
         return VMUX_ERR_PROTOCOL;
     int rc = vmux__reply_to_number(vmux_reply_element(r, 1), &c->pending);
-    return rc != 0 ? rc : string_of(vmux_reply_element(r, 0), &c->name);
+    return rc != 0 ? rc : vmux__stream_string(vmux_reply_element(r, 0), &c->name);
 }
 
 static void release_consumer(void *item)
@@ -260,7 +250,7 @@ static int conv_summary(const vmux_reply *r, void *out)
 {
     vmux_xpending_summary *s = out;
     memset(s, 0, sizeof(*s));
-    int rc = top(r);
+    int rc = vmux__stream_top(r);
     if (rc != 0)
         return rc > 0 ? VMUX_ERR_PROTOCOL : rc;
     if (vmux_reply_len(r) != 4)
@@ -272,8 +262,8 @@ static int conv_summary(const vmux_reply *r, void *out)
     if (rc == 0)
         rc = string_or_nil(vmux_reply_element(r, 2), &s->last_id);
     if (rc == 0 && is_array(list, 0, SIZE_MAX))
-        s->consumers = parse_items(list, sizeof(*s->consumers), parse_consumer, release_consumer,
-                                   &s->nconsumers, &rc);
+        s->consumers = vmux__stream_parse_items(list, sizeof(*s->consumers), parse_consumer,
+                                                release_consumer, &s->nconsumers, &rc);
     else if (rc == 0 && vmux_reply_get_kind(list) != VMUX_REPLY_NIL)
         rc = VMUX_ERR_PROTOCOL;
     if (rc != 0)
@@ -291,9 +281,9 @@ static int parse_pending(const vmux_reply *r, void *item)
     if (rc == 0)
         rc = vmux__reply_to_number(vmux_reply_element(r, 3), &e->deliveries);
     if (rc == 0)
-        rc = string_of(vmux_reply_element(r, 0), &e->id);
+        rc = vmux__stream_string(vmux_reply_element(r, 0), &e->id);
     if (rc == 0)
-        rc = string_of(vmux_reply_element(r, 1), &e->consumer);
+        rc = vmux__stream_string(vmux_reply_element(r, 1), &e->consumer);
     if (rc != 0)
         pending_free(e);
     return rc;
@@ -308,10 +298,11 @@ static int conv_pending(const vmux_reply *r, void *out)
 {
     vmux_xpending_array *a = out;
     memset(a, 0, sizeof(*a));
-    int rc = top(r);
+    int rc = vmux__stream_top(r);
     if (rc != 0)
         return rc > 0 ? 0 : rc;
-    a->items = parse_items(r, sizeof(*a->items), parse_pending, release_pending, &a->count, &rc);
+    a->items = vmux__stream_parse_items(r, sizeof(*a->items), parse_pending, release_pending,
+                                        &a->count, &rc);
     return rc;
 }
 
@@ -391,7 +382,7 @@ int vmux__xautoclaim_parse(const vmux_reply *r, struct vmux_xautoclaim *c)
     if (!is_array(r, 2, 3) || !is_array(vmux_reply_element(r, 1), 0, SIZE_MAX))
         return VMUX_ERR_PROTOCOL;
     const vmux_reply *deleted = vmux_reply_element(r, 2);
-    int rc = string_of(vmux_reply_element(r, 0), &c->next);
+    int rc = vmux__stream_string(vmux_reply_element(r, 0), &c->next);
     if (rc == 0)
         rc = parse_entries(vmux_reply_element(r, 1), &c->entries);
     if (rc == 0 && deleted != NULL)

@@ -212,6 +212,12 @@ static int run_read(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
     return vmux__run_stream_batches(m, opts, a, idempotent, out);
 }
 
+bool vmux__stream_id_is_now(vmux_str id)
+{
+    return (id.ptr == NULL && id.len == 0) ||
+           (id.len == 1 && id.ptr != NULL && *(const char *)id.ptr == '$');
+}
+
 /*
  * Whether a blocking read waits from "now" on some stream ("$", or the default id): sent again
  * after a broken connection, it would wait from the resend's "now", past the entries added in
@@ -220,8 +226,7 @@ static int run_read(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
 static bool waits_from_now(const vmux_str *ids, size_t n, int64_t block_ms)
 {
     for (size_t i = 0; block_ms != VMUX_NO_BLOCK && i < n; i++)
-        if ((ids[i].ptr == NULL && ids[i].len == 0) ||
-            (ids[i].len == 1 && ids[i].ptr != NULL && *(const char *)ids[i].ptr == '$'))
+        if (vmux__stream_id_is_now(ids[i]))
             return true;
     return false;
 }

@@ -37,6 +37,14 @@ void vmux__args_key_command(struct vmux_args *a, const char *cmd, vmux_str key)
     vmux__args_str(a, key);
 }
 
+void vmux__args_sub_key_command(struct vmux_args *a, const char *cmd, const char *sub, vmux_str key)
+{
+    vmux__args_init(a);
+    vmux__args_cstr(a, cmd);
+    vmux__args_cstr(a, sub);
+    vmux__args_str(a, key);
+}
+
 bool vmux__args_items(struct vmux_args *a, const char *cmd, const vmux_str *key,
                       const vmux_str *items, size_t n)
 {

@@ -36,6 +36,9 @@ struct vmux_args {
 void vmux__args_init(struct vmux_args *a);
 /* Starts a vector with a command word and a key: the shape of most commands. */
 void vmux__args_key_command(struct vmux_args *a, const char *cmd, vmux_str key);
+/* Starts a vector cmd sub key: a subcommand on a key (OBJECT ENCODING, XINFO, XGROUP). */
+void vmux__args_sub_key_command(struct vmux_args *a, const char *cmd, const char *sub,
+                                vmux_str key);
 void vmux__args_free(struct vmux_args *a);
 /*
  * Starts a vector cmd [key] items... (key NULL: none), the shape of the multi-key and

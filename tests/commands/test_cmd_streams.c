@@ -1,9 +1,10 @@
 /*
  * Stream commands against the real server: appends with chosen and server-made IDs, ranges,
  * trimming, reads of several streams, blocking reads woken by another thread's XADD, consumer
- * groups (read, acknowledge, pending, claim stale entries), binary data with NUL bytes, empty
- * values, missing keys, WRONGTYPE, and arguments refused before anything is sent. Keys start
- * with "xs:" so that other test files sharing the server never touch them.
+ * groups (read, acknowledge, pending, claim stale entries, move a group's ID, create and delete
+ * consumers), XINFO's descriptions against the server's own replies, binary data with NUL
+ * bytes, empty values, missing keys, WRONGTYPE, and arguments refused before anything is sent.
+ * Keys start with "xs:" so that other test files sharing the server never touch them.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -360,6 +361,22 @@ static void test_wrongtype(void **state)
     n = 7;
     WRONG(vmux_xdel(m, errctx_init(&e), key, &id, 1, &n));
     assert_int_equal(n, 0);
+    WRONG(vmux_xgroup_setid(m, errctx_init(&e), key, g, id, VMUX_STREAM_UNKNOWN));
+    bool created = true;
+    WRONG(vmux_xgroup_createconsumer(m, errctx_init(&e), key, g, c, &created));
+    assert_false(created);
+    n = 7;
+    WRONG(vmux_xgroup_delconsumer(m, errctx_init(&e), key, g, c, &n));
+    assert_int_equal(n, 0);
+    vmux_stream_info info = {.length = 3};
+    WRONG(vmux_xinfo_stream(m, errctx_init(&e), key, &info));
+    assert_int_equal(info.length, 0);
+    vmux_stream_group_info_array ga = {(vmux_stream_group_info *)1, 3};
+    WRONG(vmux_xinfo_groups(m, errctx_init(&e), key, &ga));
+    assert_null(ga.items);
+    vmux_stream_consumer_info_array ca = {(vmux_stream_consumer_info *)1, 3};
+    WRONG(vmux_xinfo_consumers(m, errctx_init(&e), key, g, &ca));
+    assert_int_equal(ca.count, 0);
 #undef WRONG
     ADMIN_EQ("hello", "GET xs:{w}:str");
     ADMIN("DEL xs:{w}:str");
@@ -1056,6 +1073,505 @@ static void test_async(void **state)
     ADMIN("DEL xs:{a}:s xs:{a}:str");
 }
 
+/* ---- XINFO and the XGROUP consumer commands ---- */
+
+/* Commands m has submitted so far: a refusal leaves the count as it was (nothing sent). */
+static uint64_t submitted(vmux *m)
+{
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    return st.submitted;
+}
+
+/* A reply's text as vt_admin() prints it: one line per value, nested arrays flattened. */
+struct text {
+    char buf[4096];
+    size_t len;
+};
+
+static void text_add(struct text *t, const char *s, size_t n)
+{
+    assert_true(t->len + n + 2 < sizeof t->buf);
+    if (t->len > 0)
+        t->buf[t->len++] = '\n';
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    t->buf[t->len] = '\0';
+}
+
+static void text_str(struct text *t, const char *s)
+{
+    text_add(t, s, strlen(s));
+}
+
+static void text_bytes(struct text *t, vmux_bytes b)
+{
+    if (b.ptr == NULL)
+        text_str(t, "(nil)");
+    else
+        text_add(t, b.ptr, b.len);
+}
+
+/* n, or "(nil)" for VMUX_STREAM_UNKNOWN where nil stands for it. */
+static void text_int(struct text *t, int64_t n, bool nil_if_unknown)
+{
+    char s[32];
+    snprintf(s, sizeof s, "%lld", (long long)n);
+    text_str(t, nil_if_unknown && n == VMUX_STREAM_UNKNOWN ? "(nil)" : s);
+}
+
+static void text_field(struct text *t, const char *name, int64_t n, bool nil_if_unknown)
+{
+    text_str(t, name);
+    text_int(t, n, nil_if_unknown);
+}
+
+static void text_entry(struct text *t, const vmux_stream_entry *e)
+{
+    text_bytes(t, e->id);
+    for (size_t i = 0; i < e->fields.count; i++)
+        text_bytes(t, e->fields.items[i]);
+}
+
+/* info as Valkey 8 orders XINFO STREAM's fields. */
+static void text_info(struct text *t, const vmux_stream_info *info)
+{
+    text_field(t, "length", info->length, false);
+    text_field(t, "radix-tree-keys", info->radix_tree_keys, false);
+    text_field(t, "radix-tree-nodes", info->radix_tree_nodes, false);
+    text_str(t, "last-generated-id");
+    text_bytes(t, info->last_generated_id);
+    text_str(t, "max-deleted-entry-id");
+    text_bytes(t, info->max_deleted_entry_id);
+    text_field(t, "entries-added", info->entries_added, false);
+    text_str(t, "recorded-first-entry-id");
+    text_bytes(t, info->recorded_first_entry_id);
+    text_field(t, "groups", info->groups, false);
+    text_str(t, "first-entry");
+    text_entry(t, &info->first_entry);
+    text_str(t, "last-entry");
+    text_entry(t, &info->last_entry);
+}
+
+static void text_groups(struct text *t, const vmux_stream_group_info_array *a)
+{
+    for (size_t i = 0; i < a->count; i++) {
+        const vmux_stream_group_info *g = &a->items[i];
+        text_str(t, "name");
+        text_bytes(t, g->name);
+        text_field(t, "consumers", g->consumers, false);
+        text_field(t, "pending", g->pending, false);
+        text_str(t, "last-delivered-id");
+        text_bytes(t, g->last_delivered_id);
+        text_field(t, "entries-read", g->entries_read, true);
+        text_field(t, "lag", g->lag, true);
+    }
+}
+
+/* XINFO STREAM key through m, and its text against the server's own reply to it. */
+static void xinfo_stream_as_server(vmux *m, const char *key, vmux_stream_info *info)
+{
+    assert_int_equal(vmux_xinfo_stream(m, NULL, VMUX_STR(key), info), 0);
+    struct text t = {0};
+    text_info(&t, info);
+    ADMIN_EQ(t.buf, "XINFO STREAM %s", key);
+}
+
+/* XINFO GROUPS key through m, and its text against the server's own reply to it. */
+static void xinfo_groups_as_server(vmux *m, const char *key, vmux_stream_group_info_array *a)
+{
+    assert_int_equal(vmux_xinfo_groups(m, NULL, VMUX_STR(key), a), 0);
+    struct text t = {0};
+    text_groups(&t, a);
+    ADMIN_EQ(t.buf, "XINFO GROUPS %s", key);
+}
+
+static void test_xinfo_stream(void **state)
+{
+    vmux *m = *state;
+    ADMIN("DEL xs:{i}:s");
+    ADMIN("XADD xs:{i}:s 1-1 a 1");
+    ADMIN("XADD xs:{i}:s 2-1 b 2 c 3");
+    ADMIN("XADD xs:{i}:s 3-1 d 4");
+    ADMIN("XDEL xs:{i}:s 3-1"); /* the last entry deleted: last-generated-id stays 3-1 */
+    ADMIN("XGROUP CREATE xs:{i}:s g 0");
+    vmux_stream_info info;
+    xinfo_stream_as_server(m, "xs:{i}:s", &info);
+    assert_int_equal(info.length, 2);
+    assert_int_equal(info.groups, 1);
+    assert_int_equal(info.entries_added, 3);
+    assert_true(info.radix_tree_keys >= 1 && info.radix_tree_nodes >= 1);
+    assert_cstr(info.last_generated_id, "3-1");
+    assert_cstr(info.max_deleted_entry_id, "3-1");
+    assert_cstr(info.recorded_first_entry_id, "1-1");
+    vmux_str first[] = {VMUX_STR("a"), VMUX_STR("1")};
+    vmux_str last[] = {VMUX_STR("b"), VMUX_STR("2"), VMUX_STR("c"), VMUX_STR("3")};
+    assert_entry(&info.first_entry, "1-1", first, 2);
+    assert_entry(&info.last_entry, "2-1", last, 4);
+    vmux_stream_info_free(&info);
+    assert_null(info.last_generated_id.ptr);
+    assert_int_equal(vmux_xinfo_stream(m, NULL, VMUX_STR("xs:{i}:s"), NULL), 0); /* dropped */
+
+    /* Every entry deleted: no first or last entry, the counts of what was. */
+    ADMIN("XDEL xs:{i}:s 1-1 2-1");
+    xinfo_stream_as_server(m, "xs:{i}:s", &info);
+    assert_int_equal(info.length, 0);
+    assert_int_equal(info.entries_added, 3);
+    assert_cstr(info.max_deleted_entry_id, "3-1");
+    assert_null(info.first_entry.id.ptr);
+    assert_int_equal(info.first_entry.fields.count, 0);
+    assert_null(info.last_entry.id.ptr);
+    vmux_stream_info_free(&info);
+
+    /* A stream never written to (MKSTREAM). */
+    ADMIN("DEL xs:{i}:s");
+    ADMIN("XGROUP CREATE xs:{i}:s g $ MKSTREAM");
+    xinfo_stream_as_server(m, "xs:{i}:s", &info);
+    assert_int_equal(info.entries_added, 0);
+    assert_cstr(info.last_generated_id, "0-0");
+    vmux_stream_info_free(&info);
+
+    /* A missing key is the server's error, unlike XLEN's 0. */
+    ADMIN("DEL xs:{i}:s");
+    struct errctx e;
+    info.length = 9;
+    info.last_generated_id = (vmux_bytes){(char *)"junk", 4};
+    assert_int_equal(vmux_xinfo_stream(m, errctx_init(&e), VMUX_STR("xs:{i}:s"), &info),
+                     VMUX_ERR_SERVER);
+    assert_non_null(strstr(e.buf, "no such key"));
+    assert_int_equal(info.length, 0);
+    assert_null(info.last_generated_id.ptr);
+}
+
+static void test_xinfo_groups(void **state)
+{
+    vmux *m = *state;
+    ADMIN("DEL xs:{i}:g");
+    ADMIN("XADD xs:{i}:g 1-0 f 1");
+    vmux_stream_group_info_array a = {(vmux_stream_group_info *)1, 3};
+    xinfo_groups_as_server(m, "xs:{i}:g", &a); /* no group yet */
+    assert_int_equal(a.count, 0);
+    assert_null(a.items);
+    ADMIN("XADD xs:{i}:g 2-0 f 2");
+    ADMIN("XADD xs:{i}:g 3-0 f 3");
+    /* "all" read one of three, with no deletion: entries-read 1, lag 2, one pending. */
+    ADMIN("XGROUP CREATE xs:{i}:g all 0");
+    ADMIN("XREADGROUP GROUP all alice COUNT 1 STREAMS xs:{i}:g >");
+    /* "now" starts after the last entry; "holed" reads past a deleted entry (lag unknown). */
+    ADMIN("XGROUP CREATE xs:{i}:g now $");
+    ADMIN("XGROUP CREATE xs:{i}:g holed 0");
+    ADMIN("XDEL xs:{i}:g 2-0");
+    ADMIN("XREADGROUP GROUP holed bob COUNT 1 STREAMS xs:{i}:g >");
+    xinfo_groups_as_server(m, "xs:{i}:g", &a);
+    assert_int_equal(a.count, 3);
+    assert_cstr(a.items[0].name, "all");
+    assert_int_equal(a.items[0].consumers, 1);
+    assert_int_equal(a.items[0].pending, 1);
+    assert_cstr(a.items[0].last_delivered_id, "1-0");
+    assert_int_equal(a.items[0].entries_read, 1);
+    assert_int_equal(a.items[0].lag, VMUX_STREAM_UNKNOWN); /* the deletion hides it now */
+    assert_cstr(a.items[1].name, "holed");                 /* the server's order: by name */
+    assert_int_equal(a.items[1].pending, 1);
+    assert_cstr(a.items[2].name, "now");
+    assert_int_equal(a.items[2].pending, 0);
+    vmux_stream_group_info_array_free(&a);
+
+    /* Missing key: the server's error, the array zeroed. */
+    struct errctx e;
+    a = (vmux_stream_group_info_array){(vmux_stream_group_info *)1, 3};
+    assert_int_equal(vmux_xinfo_groups(m, errctx_init(&e), VMUX_STR("xs:{i}:none"), &a),
+                     VMUX_ERR_SERVER);
+    assert_non_null(strstr(e.buf, "no such key"));
+    assert_null(a.items);
+    assert_int_equal(a.count, 0);
+    ADMIN("DEL xs:{i}:g");
+}
+
+/* Lag without deletions: known, then unknown after ENTRIESREAD is left out of SETID. */
+static void test_xinfo_groups_lag(void **state)
+{
+    vmux *m = *state;
+    ADMIN("DEL xs:{i}:lag");
+    for (int i = 1; i <= 3; i++)
+        ADMIN("XADD xs:{i}:lag %d-0 f %d", i, i);
+    ADMIN("XGROUP CREATE xs:{i}:lag g 0");
+    ADMIN("XREADGROUP GROUP g c COUNT 1 STREAMS xs:{i}:lag >");
+    vmux_stream_group_info_array a;
+    xinfo_groups_as_server(m, "xs:{i}:lag", &a);
+    assert_int_equal(a.items[0].entries_read, 1);
+    assert_int_equal(a.items[0].lag, 2);
+    vmux_stream_group_info_array_free(&a);
+    /* SETID without ENTRIESREAD: the count is unknown (nil), and so is the lag */
+    assert_int_equal(vmux_xgroup_setid(m, NULL, VMUX_STR("xs:{i}:lag"), VMUX_STR("g"),
+                                       VMUX_STR("2-0"), VMUX_STREAM_UNKNOWN),
+                     0);
+    xinfo_groups_as_server(m, "xs:{i}:lag", &a);
+    assert_cstr(a.items[0].last_delivered_id, "2-0");
+    assert_int_equal(a.items[0].entries_read, VMUX_STREAM_UNKNOWN);
+    assert_int_equal(a.items[0].lag, VMUX_STREAM_UNKNOWN);
+    vmux_stream_group_info_array_free(&a);
+    /* with it: both known again */
+    assert_int_equal(
+        vmux_xgroup_setid(m, NULL, VMUX_STR("xs:{i}:lag"), VMUX_STR("g"), VMUX_STR("2-0"), 2), 0);
+    xinfo_groups_as_server(m, "xs:{i}:lag", &a);
+    assert_int_equal(a.items[0].entries_read, 2);
+    assert_int_equal(a.items[0].lag, 1);
+    vmux_stream_group_info_array_free(&a);
+    ADMIN("DEL xs:{i}:lag");
+}
+
+/* The lines of text (at most max), pointing into it: its '\n's become NULs. */
+static size_t split_lines(char *text, char **lines, size_t max)
+{
+    size_t n = 0;
+    for (char *p = text; p != NULL && n < max; n++) {
+        lines[n] = p;
+        p = strchr(p, '\n');
+        if (p != NULL)
+            *p++ = '\0';
+    }
+    return n;
+}
+
+/* A time of the client's between the server's before and after (idle, inactive: they grow). */
+static void assert_between(const char *before, int64_t got, const char *after)
+{
+    assert_true(strtoll(before, NULL, 10) <= got);
+    assert_true(got <= strtoll(after, NULL, 10));
+}
+
+/*
+ * XINFO CONSUMERS key group through m, checked against the server's own replies just before and
+ * after: names and pending counts equal, idle and inactive times between the two.
+ */
+static void xinfo_consumers_as_server(vmux *m, const char *key, const char *group,
+                                      vmux_stream_consumer_info_array *a)
+{
+    char *before = vt_admin("plain", "XINFO CONSUMERS %s %s", key, group);
+    assert_int_equal(vmux_xinfo_consumers(m, NULL, VMUX_STR(key), VMUX_STR(group), a), 0);
+    char *after = vt_admin("plain", "XINFO CONSUMERS %s %s", key, group);
+    assert_non_null(before);
+    assert_non_null(after);
+    char *b[64], *x[64];
+    size_t nb = split_lines(before, b, 64), nx = split_lines(after, x, 64);
+    assert_int_equal(nb, a->count ? a->count * 8 : 1);
+    assert_int_equal(nx, nb);
+    for (size_t i = 0; i < a->count; i++) {
+        char **s = b + i * 8, **t = x + i * 8;
+        const vmux_stream_consumer_info *c = &a->items[i];
+        assert_string_equal(s[0], "name");
+        assert_cstr(c->name, s[1]);
+        assert_string_equal(s[2], "pending");
+        assert_int_equal(c->pending, strtoll(s[3], NULL, 10));
+        assert_string_equal(s[4], "idle");
+        assert_between(s[5], c->idle_ms, t[5]);
+        assert_string_equal(s[6], "inactive");
+        if (c->inactive_ms == VMUX_STREAM_UNKNOWN)
+            assert_string_equal(s[7], "-1");
+        else
+            assert_between(s[7], c->inactive_ms, t[7]);
+    }
+    free(before);
+    free(after);
+}
+
+/* The consumer arg names ("xs:{i}:c" group g), idle at least 30 ms: a vt_wait_until() condition. */
+struct idle_wait {
+    vmux *m;
+    const char *consumer;
+};
+
+static bool consumer_idle(void *arg)
+{
+    struct idle_wait *w = arg;
+    vmux_stream_consumer_info_array a;
+    assert_int_equal(vmux_xinfo_consumers(w->m, NULL, VMUX_STR("xs:{i}:c"), VMUX_STR("g"), &a), 0);
+    bool idle = false;
+    for (size_t i = 0; i < a.count; i++)
+        if (strcmp(a.items[i].name.ptr, w->consumer) == 0)
+            idle = a.items[i].idle_ms >= 30;
+    vmux_stream_consumer_info_array_free(&a);
+    return idle;
+}
+
+static void test_xinfo_consumers(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = VMUX_STR("xs:{i}:c"), g = VMUX_STR("g");
+    ADMIN("DEL xs:{i}:c");
+    ADMIN("XADD xs:{i}:c 1-0 f 1");
+    ADMIN("XADD xs:{i}:c 2-0 f 2");
+    ADMIN("XGROUP CREATE xs:{i}:c g 0");
+    vmux_stream_consumer_info_array a = {(vmux_stream_consumer_info *)1, 3};
+    xinfo_consumers_as_server(m, "xs:{i}:c", "g", &a); /* none yet */
+    assert_int_equal(a.count, 0);
+    assert_null(a.items);
+    /* alice reads two entries; bob is created and never reads (inactive -1) */
+    ADMIN("XREADGROUP GROUP g alice STREAMS xs:{i}:c >");
+    bool created = false;
+    assert_int_equal(vmux_xgroup_createconsumer(m, NULL, key, g, VMUX_STR("bob"), &created), 0);
+    assert_true(created);
+    struct idle_wait w = {m, "alice"};
+    assert_true(vt_wait_until(consumer_idle, &w, 10000));
+    xinfo_consumers_as_server(m, "xs:{i}:c", "g", &a);
+    assert_int_equal(a.count, 2);
+    assert_cstr(a.items[0].name, "alice");
+    assert_int_equal(a.items[0].pending, 2);
+    assert_true(a.items[0].idle_ms >= 30);
+    assert_true(a.items[0].inactive_ms >= 30);
+    assert_cstr(a.items[1].name, "bob");
+    assert_int_equal(a.items[1].pending, 0);
+    assert_int_equal(a.items[1].inactive_ms, VMUX_STREAM_UNKNOWN);
+    vmux_stream_consumer_info_array_free(&a);
+    /* bob tries to read and finds nothing: idle restarts, inactive stays unknown */
+    ADMIN("XREADGROUP GROUP g bob STREAMS xs:{i}:c >");
+    xinfo_consumers_as_server(m, "xs:{i}:c", "g", &a);
+    assert_int_equal(a.items[1].inactive_ms, VMUX_STREAM_UNKNOWN);
+    vmux_stream_consumer_info_array_free(&a);
+
+    /* Missing group: NOGROUP; missing key: no such key; both zero the array. */
+    struct errctx e;
+    a = (vmux_stream_consumer_info_array){(vmux_stream_consumer_info *)1, 3};
+    assert_int_equal(vmux_xinfo_consumers(m, errctx_init(&e), key, VMUX_STR("nog"), &a),
+                     VMUX_ERR_SERVER);
+    assert_non_null(strstr(e.buf, "NOGROUP"));
+    assert_null(a.items);
+    assert_int_equal(a.count, 0);
+    assert_int_equal(vmux_xinfo_consumers(m, errctx_init(&e), VMUX_STR("xs:{i}:none"), g, &a),
+                     VMUX_ERR_SERVER);
+    assert_non_null(strstr(e.buf, "no such key"));
+    ADMIN("DEL xs:{i}:c");
+}
+
+static void test_xgroup_setid(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = VMUX_STR("xs:{i}:set"), g = VMUX_STR("g");
+    ADMIN("DEL xs:{i}:set");
+    for (int i = 1; i <= 3; i++)
+        ADMIN("XADD xs:{i}:set %d-0 f %d", i, i);
+    ADMIN("XGROUP CREATE xs:{i}:set g $");
+    /* back to 1-0: the next ">" read delivers 2-0 and 3-0; twice, the same state and answer */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(vmux_xgroup_setid(m, NULL, key, g, VMUX_STR("1-0"), 1), 0);
+        ADMIN_EQ("name\ng\nconsumers\n0\npending\n0\nlast-delivered-id\n1-0\nentries-read\n1\n"
+                 "lag\n2",
+                 "XINFO GROUPS xs:{i}:set");
+    }
+    ADMIN_EQ("xs:{i}:set\n2-0\nf\n2\n3-0\nf\n3", "XREADGROUP GROUP g c STREAMS xs:{i}:set >");
+    /* the default id is "$": after the last entry */
+    assert_int_equal(vmux_xgroup_setid(m, NULL, key, g, VMUX_XID_DEFAULT, 3), 0);
+    ADMIN("XADD xs:{i}:set 4-0 f 4");
+    ADMIN_EQ("xs:{i}:set\n4-0\nf\n4", "XREADGROUP GROUP g c STREAMS xs:{i}:set >");
+    /* an ENTRIESREAD beyond the entries added is the server's to judge: it takes it */
+    assert_int_equal(vmux_xgroup_setid(m, NULL, key, g, VMUX_STR("0"), 50), 0);
+
+    /* Missing group, missing key, a bad ID: the server's errors. */
+    struct errctx e;
+    assert_int_equal(vmux_xgroup_setid(m, errctx_init(&e), key, VMUX_STR("nog"), VMUX_STR("0"),
+                                       VMUX_STREAM_UNKNOWN),
+                     VMUX_ERR_SERVER);
+    assert_non_null(strstr(e.buf, "NOGROUP"));
+    assert_int_equal(vmux_xgroup_setid(m, errctx_init(&e), VMUX_STR("xs:{i}:none"), g,
+                                       VMUX_STR("0"), VMUX_STREAM_UNKNOWN),
+                     VMUX_ERR_SERVER);
+    assert_non_null(strstr(e.buf, "requires the key to exist"));
+    assert_int_equal(
+        vmux_xgroup_setid(m, errctx_init(&e), key, g, VMUX_STR("bad"), VMUX_STREAM_UNKNOWN),
+        VMUX_ERR_SERVER);
+    assert_non_null(strstr(e.buf, "Invalid stream ID"));
+    ADMIN("DEL xs:{i}:set");
+}
+
+static void test_xgroup_consumers(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = VMUX_STR("xs:{i}:cons"), g = VMUX_STR("g"), alice = VMUX_STR("alice");
+    ADMIN("DEL xs:{i}:cons");
+    ADMIN("XADD xs:{i}:cons 1-0 f 1");
+    ADMIN("XADD xs:{i}:cons 2-0 f 2");
+    ADMIN("XGROUP CREATE xs:{i}:cons g 0");
+    /* CREATECONSUMER: true, then false (why it is not retry-safe) */
+    bool created = false;
+    assert_int_equal(vmux_xgroup_createconsumer(m, NULL, key, g, alice, &created), 0);
+    assert_true(created);
+    assert_int_equal(vmux_xgroup_createconsumer(m, NULL, key, g, alice, &created), 0);
+    assert_false(created);
+    /* a binary name, NULs and all */
+    vmux_str bin = VMUX_STRN("c\0d", 3);
+    assert_int_equal(vmux_xgroup_createconsumer(m, NULL, key, g, bin, NULL), 0);
+    vmux_stream_consumer_info_array a;
+    assert_int_equal(vmux_xinfo_consumers(m, NULL, key, g, &a), 0);
+    assert_int_equal(a.count, 2);
+    assert_bytes(a.items[1].name, "c\0d", 3);
+    vmux_stream_consumer_info_array_free(&a);
+    /* DELCONSUMER: the pending count it had, then 0 (why it is not retry-safe) */
+    ADMIN("XREADGROUP GROUP g alice STREAMS xs:{i}:cons >");
+    int64_t pending = -1;
+    assert_int_equal(vmux_xgroup_delconsumer(m, NULL, key, g, alice, &pending), 0);
+    assert_int_equal(pending, 2);
+    ADMIN_EQ("0\n(nil)\n(nil)\n(nil)", "XPENDING xs:{i}:cons g");
+    assert_int_equal(vmux_xgroup_delconsumer(m, NULL, key, g, alice, &pending), 0);
+    assert_int_equal(pending, 0);
+    assert_int_equal(vmux_xgroup_delconsumer(m, NULL, key, g, bin, NULL), 0);
+    ADMIN_EQ("", "XINFO CONSUMERS xs:{i}:cons g");
+
+    /* Missing group or key: the server's errors, out-parameters zeroed. */
+    struct errctx e;
+    created = true;
+    assert_int_equal(
+        vmux_xgroup_createconsumer(m, errctx_init(&e), key, VMUX_STR("nog"), alice, &created),
+        VMUX_ERR_SERVER);
+    assert_non_null(strstr(e.buf, "NOGROUP"));
+    assert_false(created);
+    pending = 7;
+    assert_int_equal(
+        vmux_xgroup_delconsumer(m, errctx_init(&e), VMUX_STR("xs:{i}:none"), g, alice, &pending),
+        VMUX_ERR_SERVER);
+    assert_non_null(strstr(e.buf, "requires the key to exist"));
+    assert_int_equal(pending, 0);
+    ADMIN("DEL xs:{i}:cons");
+}
+
+/* Every refusal of the new functions: nothing sent, out-parameters zeroed, the group untouched. */
+static void test_xinfo_xgroup_refused(void **state)
+{
+    vmux *m = *state;
+    vmux_str key = VMUX_STR("xs:{i}:ref"), g = VMUX_STR("g"), c = VMUX_STR("c");
+    const vmux_str null3 = VMUX_STRN(NULL, 3);
+    const int bad = VMUX_ERR_INVALID_ARG;
+    ADMIN("DEL xs:{i}:ref");
+    ADMIN("XGROUP CREATE xs:{i}:ref g 0 MKSTREAM");
+    uint64_t sent = submitted(m);
+    assert_int_equal(vmux_xgroup_setid(m, NULL, key, g, VMUX_STR("0"), -2), bad);
+    assert_int_equal(vmux_xgroup_setid(m, NULL, key, g, VMUX_STR("0"), INT64_MIN), bad);
+    assert_int_equal(vmux_xgroup_setid(m, NULL, null3, g, VMUX_STR("0"), 0), bad);
+    assert_int_equal(vmux_xgroup_setid(m, NULL, key, null3, VMUX_STR("0"), 0), bad);
+    assert_int_equal(vmux_xgroup_setid(m, NULL, key, g, null3, 0), bad);
+    bool created = true;
+    assert_int_equal(vmux_xgroup_createconsumer(m, NULL, key, g, null3, &created), bad);
+    assert_false(created);
+    assert_int_equal(vmux_xgroup_createconsumer(m, NULL, null3, g, c, NULL), bad);
+    int64_t pending = 7;
+    assert_int_equal(vmux_xgroup_delconsumer(m, NULL, key, null3, c, &pending), bad);
+    assert_int_equal(pending, 0);
+    vmux_stream_info info = {.length = 5};
+    assert_int_equal(vmux_xinfo_stream(m, NULL, null3, &info), bad);
+    assert_int_equal(info.length, 0);
+    vmux_stream_group_info_array ga = {(vmux_stream_group_info *)1, 3};
+    assert_int_equal(vmux_xinfo_groups(m, NULL, null3, &ga), bad);
+    assert_null(ga.items);
+    vmux_stream_consumer_info_array ca = {(vmux_stream_consumer_info *)1, 3};
+    assert_int_equal(vmux_xinfo_consumers(m, NULL, key, null3, &ca), bad);
+    assert_null(ca.items);
+    assert_int_equal(ca.count, 0);
+    assert_int_equal(submitted(m), sent);
+    ADMIN_EQ("name\ng\nconsumers\n0\npending\n0\nlast-delivered-id\n0-0\nentries-read\n(nil)\n"
+             "lag\n0",
+             "XINFO GROUPS xs:{i}:ref");
+    ADMIN("DEL xs:{i}:ref");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1074,6 +1590,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_consumer_group_flow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_of_deleted_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_xinfo_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_xinfo_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_xinfo_groups_lag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_xinfo_consumers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_xgroup_setid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_xgroup_consumers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_xinfo_xgroup_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
