@@ -4,10 +4,9 @@
  * without a reply. A command marked retry-safe is sent once more on the next connection and
  * gets the reply sent there; one not marked completes VMUX_ERR_CONNECTION_LOST, sent once. One
  * row per family and per mark a function's options switch (SET's and GEOADD's condition,
- * SETBIT's old bit, SDIFFSTORE's destination, ZREMRANGEBYRANK's range, a ZUNIONSTORE into one
- * of its sources), today's families (HyperLogLog, bitmaps, geo) among them.
- * SETBIT's old bit, COPY's REPLACE, ZREMRANGEBYRANK's range, a ZUNIONSTORE into one of its
- * sources), today's families (HyperLogLog, bitmaps, geo) among them.
+ * SETBIT's old bit, SDIFFSTORE's destination, COPY's REPLACE, ZREMRANGEBYRANK's range, a
+ * ZUNIONSTORE into one of its sources, XGROUP SETID's "$"), today's families (HyperLogLog,
+ * bitmaps, geo, XINFO and the XGROUP consumer commands) among them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -219,6 +218,55 @@ static int do_zunionstore_into_source(vmux *m)
     return zunionstore(m, KEY);
 }
 
+static int do_xinfo_stream(vmux *m)
+{
+    vmux_stream_info info;
+    int rc = vmux_xinfo_stream(m, NULL, KEY, &info);
+    vmux_stream_info_free(&info);
+    return rc;
+}
+
+static int do_xinfo_groups(vmux *m)
+{
+    vmux_stream_group_info_array groups;
+    int rc = vmux_xinfo_groups(m, NULL, KEY, &groups);
+    vmux_stream_group_info_array_free(&groups);
+    return rc;
+}
+
+static int setid(vmux *m, vmux_str id)
+{
+    return vmux_xgroup_setid(m, NULL, KEY, VMUX_STR("g"), id, VMUX_STREAM_UNKNOWN);
+}
+
+static int do_xgroup_setid(vmux *m)
+{
+    return setid(m, VMUX_STR("0-0"));
+}
+
+static int do_xgroup_setid_now(vmux *m)
+{
+    return setid(m, VMUX_XID_DEFAULT); /* "$": a resend would skip entries added in between */
+}
+
+static int do_xgroup_createconsumer(vmux *m)
+{
+    bool created;
+    return vmux_xgroup_createconsumer(m, NULL, KEY, VMUX_STR("g"), VMUX_STR("c"), &created);
+}
+
+static int do_xgroup_delconsumer(vmux *m)
+{
+    int64_t pending;
+    return vmux_xgroup_delconsumer(m, NULL, KEY, VMUX_STR("g"), VMUX_STR("c"), &pending);
+}
+
+/* XINFO STREAM's reply with the fields every server sends: an empty stream. */
+#define XINFO_STREAM_REPLY                                                                         \
+    "*14\r\n$6\r\nlength\r\n:0\r\n$15\r\nradix-tree-keys\r\n:0\r\n"                                \
+    "$16\r\nradix-tree-nodes\r\n:1\r\n$6\r\ngroups\r\n:0\r\n$17\r\nlast-generated-id\r\n"          \
+    "$3\r\n0-0\r\n$11\r\nfirst-entry\r\n$-1\r\n$10\r\nlast-entry\r\n$-1\r\n"
+
 struct row {
     const char *name;
     int (*call)(vmux *m);
@@ -256,6 +304,12 @@ static const struct row ROWS[] = {
     {"ZREMRANGEBYRANK 0 9", do_zremrangebyrank_lowest, ":1\r\n", false},
     {"ZUNIONSTORE", do_zunionstore, ":1\r\n", true},
     {"ZUNIONSTORE into a source", do_zunionstore_into_source, ":1\r\n", false},
+    {"XINFO STREAM", do_xinfo_stream, XINFO_STREAM_REPLY, true},
+    {"XINFO GROUPS", do_xinfo_groups, "*0\r\n", true},
+    {"XGROUP SETID 0-0", do_xgroup_setid, "+OK\r\n", true},
+    {"XGROUP SETID $", do_xgroup_setid_now, "+OK\r\n", false},
+    {"XGROUP CREATECONSUMER", do_xgroup_createconsumer, ":1\r\n", false},
+    {"XGROUP DELCONSUMER", do_xgroup_delconsumer, ":2\r\n", false},
 };
 
 static void check_row(const struct row *r)
