@@ -102,6 +102,9 @@ static void test_reply_null(void **state)
     assert_int_equal(vmux_reply_to_int(NULL, NULL), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_reply_to_bytes_array(NULL, NULL), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_reply_to_stream_batches(NULL, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_reply_to_stream_info(NULL, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_reply_to_stream_groups(NULL, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_reply_to_stream_consumers(NULL, NULL), VMUX_ERR_INVALID_ARG);
 }
 
 static void test_subnormal_scores(void **state)
