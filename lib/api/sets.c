@@ -210,20 +210,11 @@ int vmux_sunionstore(vmux *m, const vmux_callopts *opts, vmux_str destination, c
     return vmux__run_items_int(m, opts, "SUNIONSTORE", &destination, keys, n, true, count);
 }
 
-static bool same_str(vmux_str x, vmux_str y)
-{
-    if (x.len != y.len)
-        return false;
-    return x.len == 0 || (x.ptr != NULL && y.ptr != NULL && memcmp(x.ptr, y.ptr, x.len) == 0);
-}
-
 int vmux_sdiffstore(vmux *m, const vmux_callopts *opts, vmux_str destination, const vmux_str *keys,
                     size_t n, int64_t *count)
 {
     /* Storing keys[0] minus the others twice stores the same set, unless the destination is one
      * of the sets subtracted: the second run subtracts the first one's result. */
-    bool idempotent = true;
-    for (size_t i = 1; keys != NULL && i < n; i++)
-        idempotent = idempotent && !same_str(destination, keys[i]);
+    bool idempotent = keys == NULL || n < 2 || !vmux__str_among(destination, keys + 1, n - 1);
     return vmux__run_items_int(m, opts, "SDIFFSTORE", &destination, keys, n, idempotent, count);
 }

@@ -120,6 +120,18 @@ void vmux__args_refuse(struct vmux_args *a)
         a->error = VMUX_ERR_INVALID_ARG;
 }
 
+bool vmux__str_among(vmux_str key, const vmux_str *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i].len != key.len)
+            continue;
+        if (key.len == 0 ||
+            (key.ptr != NULL && keys[i].ptr != NULL && memcmp(keys[i].ptr, key.ptr, key.len) == 0))
+            return true;
+    }
+    return false;
+}
+
 void vmux__args_str(struct vmux_args *a, vmux_str s)
 {
     vmux__args_add(a, s.ptr, s.len);

@@ -81,6 +81,12 @@ void vmux__args_random_pick(struct vmux_args *a, const char *cmd, vmux_str key, 
  * command takes) or outside the enum.
  */
 bool vmux__args_cond(struct vmux_args *a, vmux_cond cond, vmux_cond max);
+/*
+ * Whether key is one of the n keys (bytes compared): a store into one of its sources, which is
+ * then no longer retry-safe. A string at NULL with a length matches none (the command is
+ * refused before sending). keys may be NULL when n is 0.
+ */
+bool vmux__str_among(vmux_str key, const vmux_str *keys, size_t n);
 /* A NaN is refused (VMUX_ERR_INVALID_ARG when the command is sent). */
 void vmux__args_double(struct vmux_args *a, double v);
 /*

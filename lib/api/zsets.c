@@ -432,22 +432,6 @@ int vmux_zrange_async(vmux *m, const vmux_callopts *opts, vmux_str key,
     return rc;
 }
 
-/*
- * Whether key is one of the n keys (bytes compared): a store into one of its sources. A string
- * at NULL with a length matches none (the command is refused before sending).
- */
-static bool among(vmux_str key, const vmux_str *keys, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (keys[i].len != key.len)
-            continue;
-        if (key.len == 0 ||
-            (key.ptr != NULL && keys[i].ptr != NULL && memcmp(keys[i].ptr, key.ptr, key.len) == 0))
-            return true;
-    }
-    return false;
-}
-
 int vmux_zrangestore(vmux *m, const vmux_callopts *opts, vmux_str dst, vmux_str src,
                      const vmux_zrange_opts *range, int64_t *count)
 {
@@ -459,7 +443,7 @@ int vmux_zrangestore(vmux *m, const vmux_callopts *opts, vmux_str dst, vmux_str 
     if (rc != 0)
         return rc;
     /* a second run reads the same src, unless src is where the first one stored */
-    rc = vmux__run_int(m, opts, &a, !among(dst, &src, 1), count);
+    rc = vmux__run_int(m, opts, &a, !vmux__str_among(dst, &src, 1), count);
     range_text_free(&t);
     return rc;
 }
@@ -616,7 +600,7 @@ static int run_store(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_s
         vmux__args_cstr(&a, "AGGREGATE");
         vmux__args_cstr(&a, aggregate[o.aggregate]);
     }
-    return vmux__run_int(m, opts, &a, !among(dst, keys, n), count);
+    return vmux__run_int(m, opts, &a, !vmux__str_among(dst, keys, n), count);
 }
 
 int vmux_zunionstore(vmux *m, const vmux_callopts *opts, vmux_str dst, const vmux_str *keys,

@@ -5,26 +5,15 @@
  */
 #include <time.h>
 
+#include "core/random.h"
 #include "patterns/cache_internal.h"
 
 /* ---- randomness and time ---- */
 
-/* xorshift64*, per thread: jitter and XFetch need speed and spread, not secrecy. */
-static uint64_t next_random(void)
-{
-    static _Thread_local uint64_t s;
-    if (s == 0)
-        s = (uv_hrtime() ^ ((uint64_t)(uintptr_t)&s * 0x9E3779B97F4A7C15ull)) | 1;
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545F4914F6CDD1Dull;
-}
-
 /* Uniform in [0, 1). */
 static double random_below_one(void)
 {
-    return (double)(next_random() >> 11) * 0x1.0p-53;
+    return (double)(vmux__random() >> 11) * 0x1.0p-53;
 }
 
 /*
