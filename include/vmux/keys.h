@@ -1,7 +1,8 @@
 /** @file
  * Key commands, typed: DEL, UNLINK, EXISTS, TOUCH, EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT (with NX, XX,
  * GT, LT), TTL/PTTL, EXPIRETIME/PEXPIRETIME, PERSIST, TYPE, RENAME, RENAMENX, COPY (DB, REPLACE),
- * OBJECT ENCODING/IDLETIME/FREQ, KEYS. The SCAN iterator is in scan.h.
+ * OBJECT ENCODING/IDLETIME/FREQ, KEYS, SORT_RO and SORT ... STORE (BY, LIMIT, GET, DESC,
+ * ALPHA). The SCAN iterator is in scan.h.
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused; the message goes to
@@ -10,13 +11,15 @@
  * otherwise); a NULL out-parameter drops that result. Keys are binary-safe (types.h).
  *
  * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): EXISTS, TOUCH, TTL, PTTL, EXPIRETIME,
- * PEXPIRETIME, TYPE and OBJECT are reads; DEL, UNLINK, PERSIST, COPY ... REPLACE and the EXPIRE
- * family without a condition leave the same state when repeated, so they are marked retry-safe
- * too (after a resend, the count or flag they report may describe the second run: a key deleted
- * by the first counts 0). The EXPIRE family with a condition (its result is whether the condition
- * held), RENAME (a second run fails: the source is gone), RENAMENX and COPY without REPLACE (a
- * second run finds the copy the first one made, and answers that it copied nothing) are never
- * sent twice.
+ * PEXPIRETIME, TYPE, OBJECT, KEYS and SORT_RO are reads; DEL, UNLINK, PERSIST,
+ * COPY ... REPLACE, SORT ... STORE into a key the sort does not read and the
+ * EXPIRE family without a condition leave the same state when repeated, so they are marked
+ * retry-safe too (after a resend, the count or flag they report may describe the second run: a
+ * key deleted by the first counts 0). The EXPIRE family with a condition (its result is whether
+ * the condition held), RENAME (a second run fails: the source is gone), RENAMENX and COPY without
+ * REPLACE (a second run finds the copy the first one made, and answers that it copied nothing),
+ * and SORT ... STORE into a key it reads (a second run sorts the first one's result) are never sent
+ * twice.
  *
  * Multi-key commands on a cluster: DEL, UNLINK, EXISTS and TOUCH (and the async forms of DEL and
  * EXISTS) take keys in any slots. Keys in several slots are split: one command per slot,
@@ -201,6 +204,76 @@ VMUX_EXPORT int vmux_object_freq(vmux *m, const vmux_callopts *opts, vmux_str ke
  */
 VMUX_EXPORT int vmux_keys(vmux *m, const vmux_callopts *opts, const char *pattern,
                           vmux_bytes_array *keys);
+
+/**
+ * How SORT orders and what it answers; NULL means every default: the elements themselves, as
+ * numbers, lowest first, all of them.
+ *
+ * by:     BY pattern: sort by the values at the keys the pattern names, its first `*` replaced
+ *         by each element (`weight_*`; `weight_*->field` reads a hash field). ptr NULL: none.
+ *         A pattern without `*` names no key and leaves the elements unsorted, as nosort.
+ * nosort: BY nosort: keep the order the key holds (a list's; a sorted set's, by score; a set
+ *         has none: its members come in any order, but vmux_sort_store() sorts them as byte
+ *         strings), for LIMIT and GET without the cost of a sort. Not with by
+ *         (VMUX_ERR_INVALID_ARG).
+ * limit:  skip offset (>= 0) elements of the sorted result, then answer at most count of them
+ *         (count < 0: all the rest, as the server reads it) (LIMIT offset count).
+ * get:    nget GET patterns, sent in order: for each element, in place of the element, the
+ *         value at each pattern's key (`*` replaced as for by), or nil where that key is missing
+ *         or holds no string (with `->field`, the field of a hash: nil where either is missing).
+ *         The pattern `#` is the element itself. get may be NULL when nget is 0
+ *         (VMUX_ERR_INVALID_ARG otherwise).
+ * desc:   highest first (DESC).
+ * alpha:  compare as byte strings, not as numbers (ALPHA); without it an element (or weight)
+ *         that is not a number is the server's error ("One or more scores can't be converted
+ *         into double").
+ *
+ * On a cluster the server reads the keys a by or get pattern names only in the sorted key's
+ * slot: each pattern must carry the key's {hash tag} before its `*` (`{user}:weight_*` for
+ * `{user}:ids`), or the server refuses the call (VMUX_ERR_SERVER, "BY option of SORT denied in
+ * Cluster mode...", "GET option..."); Valkey 8.0 refuses `GET #` there too (docs/cluster.md).
+ */
+typedef struct vmux_sort_opts {
+    size_t size; /**< sized struct: make it with VMUX_INIT(vmux_sort_opts, ...) (abi.h) */
+    vmux_str by;
+    bool nosort;
+    bool limit;
+    int64_t offset, count;
+    const vmux_str *get;
+    size_t nget;
+    bool desc;
+    bool alpha;
+} vmux_sort_opts;
+
+/**
+ * SORT_RO key [BY ...] [LIMIT ...] [GET ...] [DESC] [ALPHA]: the elements of the list, set or
+ * sorted set at key in the order sort asks for (NULL: every default), or with get patterns the
+ * values they name, nget per element, in *items (owned: free it with vmux_bytes_array_free());
+ * an item whose ptr is NULL is a GET of a missing key (nil). A missing key is an empty array; a
+ * string or a hash is the server's error (VMUX_ERR_SERVER, WRONGTYPE).
+ *
+ * It sends SORT_RO, the read-only form (Valkey 7.0 and later; Redis OSS before 7.0 answers
+ * "unknown command"), which takes every option but STORE: the router counts it a read, so that
+ * with readFrom (or VMUX_CALL_REPLICA) a replica may serve it, and vmux marks it retry-safe.
+ * VMUX_ERR_INVALID_ARG, nothing sent, for sort not made with VMUX_INIT, by with nosort, a
+ * negative offset, get NULL with nget > 0, and a vmux_str {NULL, len > 0} among key, by and get.
+ */
+VMUX_EXPORT int vmux_sort(vmux *m, const vmux_callopts *opts, vmux_str key,
+                          const vmux_sort_opts *sort, vmux_bytes_array *items);
+
+/**
+ * SORT key ... STORE dst: stores at dst, as a list, what vmux_sort() would answer (a nil of a
+ * GET stored as an empty string), replacing whatever dst held; *length is the stored list's
+ * length. An empty result deletes dst. On a cluster dst must share key's slot (give them a
+ * common {hash tag}): VMUX_ERR_CROSSSLOT otherwise, nothing sent; the patterns are as for
+ * vmux_sort(). Refusals as vmux_sort(), dst included.
+ *
+ * Retry-safe unless the sort reads dst: dst is key, or a key that a by or get pattern may name
+ * (dst starts with the pattern's text before its `*` and ends with the text after it, up to a
+ * `->field`), since a second run would then sort, weigh or fetch what the first one stored.
+ */
+VMUX_EXPORT int vmux_sort_store(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str dst,
+                                const vmux_sort_opts *sort, int64_t *length);
 
 #ifdef __cplusplus
 }

@@ -5,8 +5,9 @@
  * gets the reply sent there; one not marked completes VMUX_ERR_CONNECTION_LOST, sent once. One
  * row per family and per mark a function's options switch (SET's and GEOADD's condition,
  * SETBIT's old bit, SDIFFSTORE's destination, COPY's REPLACE, ZREMRANGEBYRANK's range, a
- * ZUNIONSTORE into one of its sources, XGROUP SETID's "$"), today's families (HyperLogLog,
- * bitmaps, geo, XINFO and the XGROUP consumer commands) among them.
+ * ZUNIONSTORE into one of its sources, XGROUP SETID's "$", a SORT ... STORE into a key the sort
+ * reads), today's families (HyperLogLog, bitmaps, geo, XINFO and the XGROUP consumer commands)
+ * among them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -87,6 +88,36 @@ static int do_copy(vmux *m)
 static int do_copy_replace(vmux *m)
 {
     return copy(m, true);
+}
+
+static int do_sort(vmux *m)
+{
+    vmux_bytes_array items = {0};
+    int rc = vmux_sort(m, NULL, KEY, NULL, &items);
+    vmux_bytes_array_free(&items);
+    return rc;
+}
+
+static int sort_store(vmux *m, vmux_str dst, vmux_str by)
+{
+    const vmux_sort_opts o = VMUX_INIT(vmux_sort_opts, .by = by);
+    int64_t length;
+    return vmux_sort_store(m, NULL, KEY, dst, &o, &length);
+}
+
+static int do_sort_store(vmux *m)
+{
+    return sort_store(m, VMUX_STR("dst"), VMUX_STR("w_*"));
+}
+
+static int do_sort_store_into_key(vmux *m)
+{
+    return sort_store(m, KEY, (vmux_str){NULL, 0}); /* a second run sorts the first one's list */
+}
+
+static int do_sort_store_into_weight(vmux *m)
+{
+    return sort_store(m, VMUX_STR("w_x"), VMUX_STR("w_*")); /* BY w_* may read w_x */
 }
 
 static int do_hincrby(vmux *m)
@@ -300,6 +331,10 @@ static const struct row ROWS[] = {
     {"SETRANGE", do_setrange, ":3\r\n", true},
     {"COPY", do_copy, ":1\r\n", false},
     {"COPY REPLACE", do_copy_replace, ":1\r\n", true},
+    {"SORT_RO", do_sort, "*1\r\n$1\r\na\r\n", true},
+    {"SORT STORE", do_sort_store, ":1\r\n", true},
+    {"SORT STORE into its key", do_sort_store_into_key, ":1\r\n", false},
+    {"SORT BY w_* STORE w_x", do_sort_store_into_weight, ":1\r\n", false},
     {"ZREMRANGEBYRANK 0 -11", do_zremrangebyrank_trim, ":1\r\n", true},
     {"ZREMRANGEBYRANK 0 9", do_zremrangebyrank_lowest, ":1\r\n", false},
     {"ZUNIONSTORE", do_zunionstore, ":1\r\n", true},

@@ -7,7 +7,8 @@
  * - readFrom=primary (the default): every GET on the primaries; VMUX_CALL_REPLICA sends one to
  *   a replica all the same;
  * - readFrom=preferReplica: every GET on the replicas, every SET on the primaries, no write
- *   refused by a replica (no READONLY error on any), MGET split over the replicas too;
+ *   refused by a replica (no READONLY error on any), MGET split over the replicas too, and
+ *   vmux_sort()'s SORT_RO;
  *   VMUX_CALL_PRIMARY sends a GET to the primary;
  * - readFrom=azAffinityReplicasAndPrimary with zones set per node (CONFIG SET
  *   availability-zone): a shard whose replica is in the client's zone reads from it, one whose
@@ -203,6 +204,32 @@ static void test_replica_seed_call_replica(void **state)
     vmux_close(m);
 }
 
+/* vmux_sort() sends SORT_RO, a read: under preferReplica a replica serves it, once it has the
+ * list (replication catches up within 20 s). */
+static void sort_on_replica(vmux *m)
+{
+    vmux_reply *r = NULL;
+    const char *push[] = {"RPUSH", "rk:sort", "3", "1", "2"};
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"DEL", "rk:sort"}, NULL, &r), 0);
+    vmux_reply_free(r);
+    assert_int_equal(vmux_call(m, NULL, 5, push, NULL, &r), 0);
+    vmux_reply_free(r);
+    reset_stats();
+    uint64_t until = uv_hrtime() + 20000000000ull;
+    vmux_bytes_array items = {0};
+    while (items.count < 3 && uv_hrtime() < until) {
+        vmux_bytes_array_free(&items);
+        assert_int_equal(vmux_sort(m, NULL, VMUX_STR("rk:sort"), NULL, &items), 0);
+    }
+    assert_int_equal(items.count, 3);
+    assert_string_equal(items.items[0].ptr, "1");
+    vmux_bytes_array_free(&items);
+    long p, rs;
+    get_calls("sort_ro", &p, &rs);
+    assert_int_equal(p, 0);
+    assert_true(rs > 0);
+}
+
 static void test_prefer_replica(void **state)
 {
     (void)state;
@@ -233,6 +260,7 @@ static void test_prefer_replica(void **state)
     get_calls("mget", &p, &r);
     assert_int_equal(p, 0);
     assert_true(r > 0);
+    sort_on_replica(m);
     /* read your own writes: VMUX_CALL_PRIMARY */
     reset_stats();
     vmux_callopts to_primary = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY);
