@@ -1,8 +1,8 @@
 /** @file
  * Key commands, typed: DEL, UNLINK, EXISTS, TOUCH, EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT (with NX, XX,
  * GT, LT), TTL/PTTL, EXPIRETIME/PEXPIRETIME, PERSIST, TYPE, RENAME, RENAMENX, COPY (DB, REPLACE),
- * OBJECT ENCODING/IDLETIME/FREQ, KEYS, SORT_RO and SORT ... STORE (BY, LIMIT, GET, DESC,
- * ALPHA). The SCAN iterator is in scan.h.
+ * OBJECT ENCODING/IDLETIME/FREQ, KEYS, RANDOMKEY, SORT_RO and SORT ... STORE (BY, LIMIT, GET,
+ * DESC, ALPHA), DUMP, RESTORE (REPLACE, ABSTTL, IDLETIME, FREQ). The SCAN iterator is in scan.h.
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused; the message goes to
@@ -11,15 +11,15 @@
  * otherwise); a NULL out-parameter drops that result. Keys are binary-safe (types.h).
  *
  * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): EXISTS, TOUCH, TTL, PTTL, EXPIRETIME,
- * PEXPIRETIME, TYPE, OBJECT, KEYS and SORT_RO are reads; DEL, UNLINK, PERSIST,
- * COPY ... REPLACE, SORT ... STORE into a key the sort does not read and the
+ * PEXPIRETIME, TYPE, OBJECT, KEYS, RANDOMKEY, SORT_RO and DUMP are reads; DEL, UNLINK, PERSIST,
+ * COPY ... REPLACE, RESTORE ... REPLACE, SORT ... STORE into a key the sort does not read and the
  * EXPIRE family without a condition leave the same state when repeated, so they are marked
  * retry-safe too (after a resend, the count or flag they report may describe the second run: a
  * key deleted by the first counts 0). The EXPIRE family with a condition (its result is whether
  * the condition held), RENAME (a second run fails: the source is gone), RENAMENX and COPY without
  * REPLACE (a second run finds the copy the first one made, and answers that it copied nothing),
- * and SORT ... STORE into a key it reads (a second run sorts the first one's result) are never sent
- * twice.
+ * RESTORE without REPLACE (a second run finds the first one's key: BUSYKEY) and SORT ... STORE
+ * into a key it reads (a second run sorts the first one's result) are never sent twice.
  *
  * Multi-key commands on a cluster: DEL, UNLINK, EXISTS and TOUCH (and the async forms of DEL and
  * EXISTS) take keys in any slots. Keys in several slots are split: one command per slot,
@@ -206,6 +206,24 @@ VMUX_EXPORT int vmux_keys(vmux *m, const vmux_callopts *opts, const char *patter
                           vmux_bytes_array *keys);
 
 /**
+ * RANDOMKEY: a key of the handle's database picked by the server, in *key (owned: free it with
+ * vmux_bytes_free()), and *found true; ptr NULL and false when the database is empty. Either
+ * may be NULL. Retry-safe (a read: a resend may pick another key).
+ *
+ * On a cluster every primary holds a part of the keyspace, and one primary's RANDOMKEY answers
+ * nil when that part is empty, however many keys the others hold. So RANDOMKEY goes to every
+ * primary at once (as vmux_keys() does), and the key kept is one of the primaries' answers that
+ * are not nil, picked at random: *found is false only when every primary is empty. The cost is
+ * one RANDOMKEY per primary per call (sent together: one round trip, as slow as the slowest
+ * primary), and a key is picked per primary, not per key: each non-empty primary is as likely
+ * as another, so a key of a sparsely filled primary comes up more often than one of a crowded
+ * primary. A primary that fails fails the call, with "host:port: " and the reason in
+ * opts->errbuf. Replicas are not asked, whatever readFrom says (the generic API's RANDOMKEY, a
+ * keyless command, goes to one node: the seed's, or the first primary whose link is ready).
+ */
+VMUX_EXPORT int vmux_randomkey(vmux *m, const vmux_callopts *opts, vmux_bytes *key, bool *found);
+
+/**
  * How SORT orders and what it answers; NULL means every default: the elements themselves, as
  * numbers, lowest first, all of them.
  *
@@ -274,6 +292,53 @@ VMUX_EXPORT int vmux_sort(vmux *m, const vmux_callopts *opts, vmux_str key,
  */
 VMUX_EXPORT int vmux_sort_store(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str dst,
                                 const vmux_sort_opts *sort, int64_t *length);
+
+/**
+ * DUMP key: the value at key serialized in the server's own format (with its RDB version and a
+ * checksum; no TTL), in *payload (owned: free it with vmux_bytes_free(); binary, NUL bytes and
+ * all: read its len), and *found true; ptr NULL and false for a missing key. Either may be NULL.
+ * vmux_restore() puts it back. Retry-safe (a read).
+ */
+VMUX_EXPORT int vmux_dump(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *payload,
+                          bool *found);
+
+/**
+ * What RESTORE does beyond creating a missing key; NULL means every default.
+ *
+ * replace:  overwrite the key when it exists (REPLACE); without it an existing key is the
+ *           server's error (VMUX_ERR_SERVER, "BUSYKEY Target key name already exists.").
+ * absttl:   ttl_ms is a Unix time in milliseconds, not a time to live (ABSTTL); one in the past
+ *           restores nothing (the call succeeds and the key does not exist).
+ * idletime: set the key's idle time (OBJECT IDLETIME) to idle_seconds (>= 0) (IDLETIME); the
+ *           server keeps it under an LRU or no eviction policy only.
+ * freq:     set the key's access-frequency counter (OBJECT FREQ) to frequency (0 to 255)
+ *           (FREQ); the server keeps it under an LFU policy only. Not with idletime.
+ */
+typedef struct vmux_restore_opts {
+    size_t size; /**< sized struct: make it with VMUX_INIT(vmux_restore_opts, ...) (abi.h) */
+    bool replace;
+    bool absttl;
+    bool idletime;
+    int64_t idle_seconds;
+    bool freq;
+    int64_t frequency;
+} vmux_restore_opts;
+
+/**
+ * RESTORE key ttl_ms payload: creates key from a payload of vmux_dump(), with a TTL of ttl_ms
+ * milliseconds (0: none; with restore->absttl, a Unix time in milliseconds). A payload that is
+ * not one, or comes from a server whose format this one does not read (a later RDB version), is
+ * the server's error (VMUX_ERR_SERVER, "ERR DUMP payload version or checksum are wrong"), as is
+ * an existing key without restore->replace (BUSYKEY). VMUX_ERR_INVALID_ARG, nothing sent, for a
+ * negative ttl_ms, restore not made with VMUX_INIT, a negative idle_seconds, a frequency outside
+ * 0 to 255, idletime with freq, and a vmux_str {NULL, len > 0}.
+ *
+ * Retry-safe with replace only: a second run writes the same value and TTL (a relative one
+ * counted from the second run, as a resent EXPIRE); without it, a second run after a first that
+ * landed fails with BUSYKEY, so it is never sent twice.
+ */
+VMUX_EXPORT int vmux_restore(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ttl_ms,
+                             vmux_str payload, const vmux_restore_opts *restore);
 
 #ifdef __cplusplus
 }

@@ -279,3 +279,52 @@ int vmux_object_freq(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *
 {
     return run_object_int(m, opts, "FREQ", key, freq, found);
 }
+
+int vmux_dump(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *payload, bool *found)
+{
+    struct vmux_args a;
+    vmux_bytes v;
+    vmux__args_key_command(&a, "DUMP", key);
+    return vmux__bytes_found(vmux__run_bytes(m, opts, &a, true, &v), &v, payload, found);
+}
+
+/* Options RESTORE's server would refuse: a negative idle time, a frequency outside a byte, or
+ * both at once (its syntax error). */
+static bool restore_refused(const vmux_restore_opts *o)
+{
+    return (o->idletime && o->idle_seconds < 0) ||
+           (o->freq && (o->frequency < 0 || o->frequency > 255)) || (o->idletime && o->freq);
+}
+
+/* The words after RESTORE key ttl payload. */
+static void restore_options(struct vmux_args *a, const vmux_restore_opts *o)
+{
+    if (o->replace)
+        vmux__args_cstr(a, "REPLACE");
+    if (o->absttl)
+        vmux__args_cstr(a, "ABSTTL");
+    if (o->idletime) {
+        vmux__args_cstr(a, "IDLETIME");
+        vmux__args_int(a, o->idle_seconds);
+    }
+    if (o->freq) {
+        vmux__args_cstr(a, "FREQ");
+        vmux__args_int(a, o->frequency);
+    }
+}
+
+int vmux_restore(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ttl_ms, vmux_str payload,
+                 const vmux_restore_opts *restore)
+{
+    struct vmux_args a;
+    vmux_restore_opts o = {.size = sizeof o}; /* every default */
+    vmux__args_key_command(&a, "RESTORE", key);
+    vmux__args_count(&a, ttl_ms);
+    vmux__args_str(&a, payload);
+    if ((restore != NULL && vmux__sized_in(&o, sizeof o, restore) != 0) || restore_refused(&o))
+        vmux__args_refuse(&a);
+    else
+        restore_options(&a, &o);
+    /* without REPLACE a second run finds the first one's key: BUSYKEY */
+    return vmux__run_ok(m, opts, &a, o.replace);
+}

@@ -475,6 +475,17 @@ int vmux__run_score(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
     return vmux__typed_run_into(m, opts, a, idempotent, conv_score, &o, 0, NULL);
 }
 
+int vmux__bytes_found(int rc, vmux_bytes *v, vmux_bytes *out, bool *found)
+{
+    if (found != NULL)
+        *found = v->ptr != NULL;
+    if (out != NULL)
+        *out = *v;
+    else
+        vmux_bytes_free(v);
+    return rc;
+}
+
 static void each_zero(const struct vmux_each *e)
 {
     if (e->values != NULL)

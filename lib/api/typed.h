@@ -162,6 +162,12 @@ int vmux__run_scored(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bo
                      vmux_scored_array *out);
 int vmux__run_ok(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent);
 /*
+ * The end of a command answering a string or nil (DUMP, RANDOMKEY) run into v with rc: hands v
+ * to *out (frees it when out is NULL) and sets *found to whether it is not nil (false after an
+ * error, where v reads as zeroed). Either may be NULL. Returns rc.
+ */
+int vmux__bytes_found(int rc, vmux_bytes *v, vmux_bytes *out, bool *found);
+/*
  * A reply that is a number or nil (ZSCORE, ZADD INCR, GEODIST), read by vmux_reply_to_score():
  * *score and *found true, or 0 and false for nil; both zeroed first, either may be NULL.
  */

@@ -743,7 +743,7 @@ static void test_object(void **state)
 
 /*
  * OBJECT FREQ and IDLETIME under an LFU policy, on a server of its own (the fixture's policy is
- * shared): FREQ counts, IDLETIME is refused.
+ * shared): FREQ counts, RESTORE ... FREQ sets it, IDLETIME is refused.
  */
 static void test_object_freq_lfu(void **state)
 {
@@ -767,6 +767,15 @@ static void test_object_freq_lfu(void **state)
     assert_int_equal(vmux_object_freq(m, NULL, VMUX_STR("missing"), &freq, &found), 0);
     assert_false(found);
     assert_int_equal(freq, 0);
+    /* RESTORE ... FREQ sets the counter (the server keeps it under LFU only) */
+    vmux_bytes payload;
+    assert_int_equal(vmux_dump(m, NULL, k, &payload, NULL), 0);
+    vmux_restore_opts rf =
+        VMUX_INIT(vmux_restore_opts, .replace = true, .freq = true, .frequency = 200);
+    assert_int_equal(vmux_restore(m, NULL, k, 0, VMUX_STRN(payload.ptr, payload.len), &rf), 0);
+    vmux_bytes_free(&payload);
+    assert_int_equal(vmux_object_freq(m, NULL, k, &freq, &found), 0);
+    assert_int_equal(freq, 200);
     char err[256] = "";
     vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     int64_t idle = 9;
@@ -778,6 +787,201 @@ static void test_object_freq_lfu(void **state)
     vmux_close(m);
     vt_server_stop(s);
     free(s);
+}
+
+/* ---- RANDOMKEY ---- */
+
+/* The fixture is shared and holds keys (this test writes one): a key is found. */
+static void test_randomkey(void **state)
+{
+    (void)state;
+    DO(S("SET"), binkey("random"), BINV);
+    vmux_bytes k = JUNK_BYTES;
+    bool found = false;
+    assert_int_equal(vmux_randomkey(M, &EO, &k, &found), 0);
+    assert_true(found);
+    assert_non_null(k.ptr);
+    vmux_bytes_free(&k);
+    assert_int_equal(vmux_randomkey(M, NULL, NULL, &found), 0);
+    assert_true(found);
+    assert_int_equal(vmux_randomkey(M, NULL, NULL, NULL), 0);
+    k = JUNK_BYTES;
+    found = true;
+    assert_int_equal(vmux_randomkey(NULL, NULL, &k, &found), VMUX_ERR_INVALID_ARG);
+    assert_zero_bytes(&k);
+    assert_false(found);
+}
+
+/* On a server of its own: nil while the database is empty, then its one key, NULs and all. */
+static void test_randomkey_empty(void **state)
+{
+    (void)state;
+    VT_SKIP_ON_CLUSTER("a server of its own (cluster_fanout covers an empty cluster)");
+    vt_server *s = vt_server_new(NULL);
+    assert_non_null(s);
+    vmux *m = vt_server_open(s, NULL);
+    vmux_bytes k = JUNK_BYTES;
+    bool found = true;
+    assert_int_equal(vmux_randomkey(m, NULL, &k, &found), 0);
+    assert_false(found);
+    assert_zero_bytes(&k);
+    vmux_str only = VMUX_STRN("only\0key", 8);
+    assert_int_equal(vmux_set(m, NULL, only, S("v"), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL), 0);
+    assert_int_equal(vmux_randomkey(m, NULL, &k, &found), 0);
+    assert_true(found);
+    assert_bytes(&k, only);
+    vmux_bytes_free(&k);
+    vmux_close(m);
+    vt_server_stop(s);
+    free(s);
+}
+
+/* ---- DUMP, RESTORE ---- */
+
+/* DUMP through the typed function: found, and the bytes the generic API reads. */
+static vmux_bytes dump(vmux_str k)
+{
+    vmux_bytes payload = JUNK_BYTES;
+    bool found = false;
+    assert_int_equal(vmux_dump(M, &EO, k, &payload, &found), 0);
+    assert_true(found);
+    vmux_reply *r = RAW(S("DUMP"), k);
+    size_t len;
+    const char *raw = vmux_reply_str(r, &len);
+    assert_bytes(&payload, VMUX_STRN(raw, len));
+    vmux_reply_free(r);
+    return payload;
+}
+
+static void restore_ok(vmux_str k, int64_t ttl_ms, const vmux_bytes *payload,
+                       const vmux_restore_opts *o)
+{
+    int rc = vmux_restore(M, &EO, k, ttl_ms, VMUX_STRN(payload->ptr, payload->len), o);
+    if (rc != 0)
+        fail_msg("RESTORE: %s (%s)", vmux_err_name(rc), errbuf);
+}
+
+/* A string with NUL bytes, whose payload holds NULs too, back under another key without TTL. */
+static void test_dump_restore_string(void **state)
+{
+    (void)state;
+    vmux_str src = binkey("dump-src"), dst = binkey("dump-dst"), missing = key("dump-missing");
+    DO(S("SET"), src, BINV, S("EX"), S("100"));
+    DO(S("DEL"), dst, missing);
+    vmux_bytes payload = dump(src);
+    assert_non_null(memchr(payload.ptr, '\0', payload.len));
+    restore_ok(dst, 0, &payload, NULL);
+    assert_raw_str(RAW(S("GET"), dst), BINV);
+    assert_int_equal(raw_int(RAW(S("TTL"), dst)), -1); /* DUMP carries no TTL */
+    vmux_bytes_free(&payload);
+
+    payload = JUNK_BYTES;
+    bool found = true;
+    assert_int_equal(vmux_dump(M, NULL, missing, &payload, &found), 0);
+    assert_false(found);
+    assert_zero_bytes(&payload);
+    assert_int_equal(vmux_dump(M, NULL, src, NULL, &found), 0);
+    assert_true(found);
+    assert_int_equal(vmux_dump(M, NULL, src, NULL, NULL), 0);
+}
+
+/* A list and a hash, with a TTL, an absolute TTL, one in the past, and an idle time. */
+static void test_dump_restore_types(void **state)
+{
+    (void)state;
+    vmux_str list = key("restore-list"), hash = key("restore-hash"), to = key("restore-to");
+    vmux_str past = key("restore-past");
+    DO(S("DEL"), list, hash, to, past);
+    DO(S("RPUSH"), list, S("a"), BINV, S(""));
+    DO(S("HSET"), hash, S("f1"), S("v1"), S("f2"), BINV);
+    vmux_bytes lp = dump(list), hp = dump(hash);
+    restore_ok(to, 100000, &lp, NULL);
+    assert_int_equal(raw_int(RAW(S("LLEN"), to)), 3);
+    assert_raw_str(RAW(S("LINDEX"), to, S("1")), BINV);
+    int64_t pttl = raw_int(RAW(S("PTTL"), to));
+    assert_true(pttl > 0 && pttl <= 100000);
+
+    int64_t at = server_time() * 1000 + 500123;
+    vmux_restore_opts o = VMUX_INIT(vmux_restore_opts, .replace = true, .absttl = true);
+    restore_ok(to, at, &hp, &o);
+    assert_raw_str(RAW(S("HGET"), to, S("f2")), BINV);
+    assert_int_equal(raw_int(RAW(S("HLEN"), to)), 2);
+    assert_int_equal(raw_int(RAW(S("PEXPIRETIME"), to)), at);
+    vmux_restore_opts abs = VMUX_INIT(vmux_restore_opts, .absttl = true);
+    restore_ok(past, 1000, &hp, &abs);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), past)), 0); /* in the past: nothing restored */
+
+    o = (vmux_restore_opts)VMUX_INIT(vmux_restore_opts, .replace = true, .idletime = true,
+                                     .idle_seconds = 5000);
+    restore_ok(to, 0, &lp, &o);
+    assert_true(raw_int(RAW(S("OBJECT"), S("IDLETIME"), to)) >= 5000);
+    assert_int_equal(raw_int(RAW(S("TTL"), to)), -1);
+    vmux_bytes_free(&lp);
+    vmux_bytes_free(&hp);
+}
+
+/* Without REPLACE an existing key is BUSYKEY; with it, overwritten; a corrupted payload and
+ * another type's payload onto a key are the server's errors. */
+static void test_restore_busy_and_corrupt(void **state)
+{
+    (void)state;
+    vmux_str src = key("busy-src"), dst = key("busy-dst"), fresh = key("busy-fresh");
+    DO(S("SET"), src, S("new"));
+    DO(S("SET"), dst, S("old"));
+    DO(S("DEL"), fresh);
+    vmux_bytes payload = dump(src);
+    errbuf[0] = '\0';
+    vmux_str p = VMUX_STRN(payload.ptr, payload.len);
+    assert_int_equal(vmux_restore(M, &EO, dst, 0, p, NULL), VMUX_ERR_SERVER);
+    assert_non_null(strstr(errbuf, "BUSYKEY"));
+    assert_raw_str(RAW(S("GET"), dst), S("old"));
+    vmux_restore_opts replace = VMUX_INIT(vmux_restore_opts, .replace = true);
+    restore_ok(dst, 0, &payload, &replace);
+    restore_ok(dst, 0, &payload, &replace); /* again: the same */
+    assert_raw_str(RAW(S("GET"), dst), S("new"));
+
+    payload.ptr[payload.len - 1] ^= 0x55; /* the checksum no longer holds */
+    errbuf[0] = '\0';
+    assert_int_equal(vmux_restore(M, &EO, fresh, 0, p, NULL), VMUX_ERR_SERVER);
+    assert_non_null(strstr(errbuf, "DUMP payload version or checksum are wrong"));
+    errbuf[0] = '\0';
+    assert_int_equal(vmux_restore(M, &EO, fresh, 0, S(""), NULL), VMUX_ERR_SERVER);
+    assert_non_null(strstr(errbuf, "DUMP payload"));
+    assert_int_equal(raw_int(RAW(S("EXISTS"), fresh)), 0);
+    vmux_bytes_free(&payload);
+}
+
+/* Every refusal: VMUX_ERR_INVALID_ARG, errbuf untouched, nothing sent (the key not made). */
+static void test_restore_refusals(void **state)
+{
+    (void)state;
+    vmux_str src = key("rbad-src"), dst = key("rbad-dst");
+    DO(S("SET"), src, S("v"));
+    DO(S("DEL"), dst);
+    vmux_bytes payload = dump(src);
+    vmux_str p = VMUX_STRN(payload.ptr, payload.len);
+    const vmux_restore_opts bad[] = {
+        {.size = 0, .replace = true}, /* not made with VMUX_INIT */
+        VMUX_INIT(vmux_restore_opts, .idletime = true, .idle_seconds = -1),
+        VMUX_INIT(vmux_restore_opts, .freq = true, .frequency = -1),
+        VMUX_INIT(vmux_restore_opts, .freq = true, .frequency = 256),
+        VMUX_INIT(vmux_restore_opts, .idletime = true, .freq = true, .frequency = 1),
+    };
+    strcpy(errbuf, "untouched");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(vmux_restore(M, &EO, dst, 0, p, &bad[i]), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_restore(M, &EO, dst, -1, p, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_restore(M, &EO, dst, 0, VMUX_STRN(NULL, 3), NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_restore(M, &EO, VMUX_STRN(NULL, 1), 0, p, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_restore(NULL, NULL, dst, 0, p, NULL), VMUX_ERR_INVALID_ARG);
+    vmux_bytes got = JUNK_BYTES;
+    bool found = true;
+    assert_int_equal(vmux_dump(M, &EO, VMUX_STRN(NULL, 1), &got, &found), VMUX_ERR_INVALID_ARG);
+    assert_zero_bytes(&got);
+    assert_false(found);
+    assert_string_equal(errbuf, "untouched");
+    assert_false(admin_exists(dst));
+    vmux_bytes_free(&payload);
 }
 
 /* ---- RENAME, RENAMENX ---- */
@@ -872,6 +1076,12 @@ int main(void)
         cmocka_unit_test(test_copy_two_slots),
         cmocka_unit_test(test_object),
         cmocka_unit_test(test_object_freq_lfu),
+        cmocka_unit_test(test_randomkey),
+        cmocka_unit_test(test_randomkey_empty),
+        cmocka_unit_test(test_dump_restore_string),
+        cmocka_unit_test(test_dump_restore_types),
+        cmocka_unit_test(test_restore_busy_and_corrupt),
+        cmocka_unit_test(test_restore_refusals),
     };
     return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }

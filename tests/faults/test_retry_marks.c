@@ -4,10 +4,10 @@
  * without a reply. A command marked retry-safe is sent once more on the next connection and
  * gets the reply sent there; one not marked completes VMUX_ERR_CONNECTION_LOST, sent once. One
  * row per family and per mark a function's options switch (SET's and GEOADD's condition,
- * SETBIT's old bit, SDIFFSTORE's destination, COPY's REPLACE, ZREMRANGEBYRANK's range, a
- * ZUNIONSTORE into one of its sources, XGROUP SETID's "$", a SORT ... STORE into a key the sort
- * reads), today's families (HyperLogLog, bitmaps, geo, XINFO and the XGROUP consumer commands)
- * among them.
+ * SETBIT's old bit, SDIFFSTORE's destination, COPY's and RESTORE's REPLACE, ZREMRANGEBYRANK's
+ * range, a ZUNIONSTORE into one of its sources, XGROUP SETID's "$", a SORT ... STORE into a key
+ * the sort reads), today's families (HyperLogLog, bitmaps, geo, XINFO and the XGROUP consumer
+ * commands) among them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -118,6 +118,38 @@ static int do_sort_store_into_key(vmux *m)
 static int do_sort_store_into_weight(vmux *m)
 {
     return sort_store(m, VMUX_STR("w_x"), VMUX_STR("w_*")); /* BY w_* may read w_x */
+}
+
+static int do_dump(vmux *m)
+{
+    vmux_bytes payload = {0};
+    int rc = vmux_dump(m, NULL, KEY, &payload, NULL);
+    vmux_bytes_free(&payload);
+    return rc;
+}
+
+static int restore(vmux *m, bool replace)
+{
+    const vmux_restore_opts o = VMUX_INIT(vmux_restore_opts, .replace = replace);
+    return vmux_restore(m, NULL, KEY, 0, VMUX_STR("payload"), &o);
+}
+
+static int do_restore(vmux *m)
+{
+    return restore(m, false); /* a second run finds the first one's key: BUSYKEY */
+}
+
+static int do_restore_replace(vmux *m)
+{
+    return restore(m, true);
+}
+
+static int do_randomkey(vmux *m)
+{
+    vmux_bytes k = {0};
+    int rc = vmux_randomkey(m, NULL, &k, NULL);
+    vmux_bytes_free(&k);
+    return rc;
 }
 
 static int do_hincrby(vmux *m)
@@ -335,6 +367,10 @@ static const struct row ROWS[] = {
     {"SORT STORE", do_sort_store, ":1\r\n", true},
     {"SORT STORE into its key", do_sort_store_into_key, ":1\r\n", false},
     {"SORT BY w_* STORE w_x", do_sort_store_into_weight, ":1\r\n", false},
+    {"DUMP", do_dump, "$3\r\nabc\r\n", true},
+    {"RESTORE", do_restore, "+OK\r\n", false},
+    {"RESTORE REPLACE", do_restore_replace, "+OK\r\n", true},
+    {"RANDOMKEY", do_randomkey, "$1\r\nk\r\n", true},
     {"ZREMRANGEBYRANK 0 -11", do_zremrangebyrank_trim, ":1\r\n", true},
     {"ZREMRANGEBYRANK 0 9", do_zremrangebyrank_lowest, ":1\r\n", false},
     {"ZUNIONSTORE", do_zunionstore, ":1\r\n", true},

@@ -13,7 +13,9 @@
  *   as commands do: VMUX_ERR_TIMEOUT at a short deadline, and a fan-out made then is served once
  *   the proxy relays;
  * - DBSIZE is the sum over the primaries, KEYS their union, FLUSHALL empties every primary
- *   (checked on each over a direct connection);
+ *   (checked on each over a direct connection); RANDOMKEY is nil on an empty cluster, and its
+ *   one key each time once a primary but the seed's holds it (the generic API's, on the seed,
+ *   answers nil);
  * - SCRIPT LOAD reaches every primary: EVALSHA on keys in every shard runs without NOSCRIPT;
  *   SCRIPT EXISTS and SCRIPT FLUSH agree;
  * - a paused primary gives its own entry VMUX_ERR_TIMEOUT, the others answer; so does a replica
@@ -38,6 +40,7 @@
 
 #include "faultproxy.h"
 #include "node.h"
+#include "route/slot.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -358,6 +361,49 @@ static void test_dbsize_keys_flushall(void **state)
     vmux_close(m);
 }
 
+/* A key whose slot a primary other than the seed serves. */
+static void key_off_seed(char *key, size_t len)
+{
+    int seed = vt_cluster_port(CLUSTER, 0);
+    for (int i = 0;; i++) {
+        snprintf(key, len, "lone:%d", i);
+        if (vt_slot_primary(seed, false, (int)vmux__slot_of(key, strlen(key))) != seed)
+            return;
+    }
+}
+
+/*
+ * RANDOMKEY asks every primary: nil only when all are empty; with one key in the cluster, that
+ * key every time, where the generic API's RANDOMKEY (one node: the seed's) answers nil.
+ */
+static void test_randomkey_every_primary(void **state)
+{
+    (void)state;
+    vmux *m = open_seed();
+    assert_int_equal(vmux_flushall_for_tests(m, NULL, VMUX_FLUSH_SYNC), 0);
+    vmux_bytes k = {0};
+    bool found = true;
+    assert_int_equal(vmux_randomkey(m, NULL, &k, &found), 0);
+    assert_false(found);
+    assert_null(k.ptr);
+    char key[32];
+    key_off_seed(key, sizeof key);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 3, (const char *[]){"SET", key, "v"}, NULL, &r), 0);
+    vmux_reply_free(r);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(vmux_randomkey(m, NULL, &k, &found), 0);
+        assert_true(found);
+        assert_string_equal(k.ptr, key);
+        vmux_bytes_free(&k);
+    }
+    assert_int_equal(vmux_call(m, NULL, 1, (const char *[]){"RANDOMKEY"}, NULL, &r), 0);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_NIL);
+    vmux_reply_free(r);
+    assert_int_equal(vmux_flushall_for_tests(m, NULL, VMUX_FLUSH_SYNC), 0);
+    vmux_close(m);
+}
+
 static void test_script_everywhere(void **state)
 {
     (void)state;
@@ -538,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_call_node),
         cmocka_unit_test(test_call_nodes_before_detection),
         cmocka_unit_test(test_dbsize_keys_flushall),
+        cmocka_unit_test(test_randomkey_every_primary),
         cmocka_unit_test(test_script_everywhere),
         cmocka_unit_test(test_paused_node_fails_alone),
         cmocka_unit_test(test_killed_replica_fails_alone),
