@@ -3,6 +3,7 @@
  * prepare handle, once per loop turn) hands them to the socket, through TLS when there is TLS;
  * what the socket does not take at once goes to a uv_write.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,7 +192,25 @@ static void conn_write_rest(struct vmux_conn *c, struct vmux_buf *wire, uv_buf_t
  * turn of ~240 ms, every deadline with it, and doubled the memory it took (probe40); a part at a
  * time, each written by uv_write before the next is encrypted, lets the loop turn between parts.
  */
-#define TLS_PART ((size_t)1 << 20)
+#define TLS_PART VMUX_TLS_PART
+
+/* The most plaintext one flush has encrypted in this process (vmux__conn_tls_largest_part()). */
+static _Atomic size_t largest_part;
+
+size_t vmux__conn_tls_largest_part(void)
+{
+    return atomic_load_explicit(&largest_part, memory_order_relaxed);
+}
+
+/* Raises largest_part to done: one relaxed load per flush, a store only for a new largest. */
+static void note_part(size_t done)
+{
+    size_t was = atomic_load_explicit(&largest_part, memory_order_relaxed);
+    while (done > was &&
+           !atomic_compare_exchange_weak_explicit(&largest_part, &was, done, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+}
 
 /* Whether p points into c->out's bytes (else into a lent op's). */
 static bool in_out(const struct vmux_conn *c, const char *p)
@@ -229,6 +248,7 @@ static bool conn_encrypt(struct vmux_conn *c, uv_buf_t *iov)
         done += len;
     }
     c->flushed += done;
+    note_part(done);
     if (c->out.off + from_out == c->out.len)
         vmux__buf_drained(&c->out);
     else

@@ -238,6 +238,10 @@ bool vmux__conn_unlend(struct vmux_conn *c, struct vmux_op *op);
 bool vmux__conn_queue_rest(struct vmux_conn *c, struct vmux_op *op, size_t sent);
 /* Ends the lending of every op (the connection is ending: its socket is closed). */
 void vmux__conn_lent_forget(struct vmux_conn *c);
+/* The most plaintext a TLS flush encrypts; the rest waits for the next turn (conn_write.c). */
+#define VMUX_TLS_PART ((size_t)1 << 20)
+/* The most plaintext one TLS flush has encrypted in this process so far (for tests). Any thread. */
+size_t vmux__conn_tls_largest_part(void);
 /*
  * TLS: sends what OpenSSL left for the server when the handshake failed (the alert that says why,
  * "unknown ca", "bad certificate": the server's log reads "unexpected eof" without it), if the

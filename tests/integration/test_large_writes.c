@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "net/link_internal.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -222,7 +223,7 @@ static void test_answered_before_sent_whole(void **state)
 
 /* ---- a large write holds no one's deadline ---- */
 
-enum { SHORT_MS = 10, LIVENESS = 10 };
+enum { SHORT_MS = 10 };
 
 struct timed {
     atomic_bool done;
@@ -249,8 +250,10 @@ static bool timed_done(void *arg)
  * cannot be answered before the SET is, and completes VMUX_ERR_TIMEOUT at its deadline while
  * the SET is still being written. Over TLS the SET was encrypted in one loop turn (~170 ms
  * here, ~240 ms on a loaded machine), and every deadline timer waited for that turn (probe40); it
- * goes a part at a time now, the loop turning between parts. The bound is a liveness guard
- * (LIVENESS times the deadline), not a speed claim.
+ * goes a part at a time now (VMUX_TLS_PART), the loop turning between parts: no flush encrypted
+ * more than a part, which the test checks. How late the deadline fired is printed, not asserted
+ * (a loaded machine stretches any turn: a bound of ten times the deadline failed under ASan
+ * beside other builds).
  */
 static void test_deadline_during_large_write(void **state)
 {
@@ -275,8 +278,11 @@ static void test_deadline_during_large_write(void **state)
     print_message("the PING completed %s after %.1f ms (deadline %d ms)\n",
                   vmux_err_name(ping.status), took_ms, SHORT_MS);
     assert_int_equal(big.status, 0);
-    if (ping.status == VMUX_ERR_TIMEOUT && took_ms > LIVENESS * SHORT_MS)
-        fail_msg("the PING's %d ms deadline fired after %.1f ms", SHORT_MS, took_ms);
+    assert_int_equal(ping.status, VMUX_ERR_TIMEOUT);
+    assert_true(ping.at_ns < big.at_ns); /* at its deadline, while the SET was under way */
+    size_t part = vmux__conn_tls_largest_part();
+    if (vt_tls_mode() && (part == 0 || part > VMUX_TLS_PART))
+        fail_msg("a TLS flush encrypted %zu bytes at once (at most %zu)", part, VMUX_TLS_PART);
     vmux_close(m);
 }
 
