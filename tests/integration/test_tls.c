@@ -568,22 +568,6 @@ static void test_plain_client_tls_server(void **state)
 
 /* ---- the server hears why ---- */
 
-/* A loopback port free now (the kernel's choice), or -1. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof a;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
 /* Whether the server's log (arg: its path) has a line naming a TLS alert it received. */
 static bool log_names_alert(void *arg)
 {
@@ -607,7 +591,7 @@ static void test_refusal_told_to_server(void **state)
     (void)state;
     const char *d = vt_certs_dir();
     char tp[16], crt[512], key[512], ca[512], conf[1024], log[300];
-    snprintf(tp, sizeof tp, "%d", free_port());
+    snprintf(tp, sizeof tp, "%d", vt_free_port());
     snprintf(crt, sizeof crt, "%s/server.crt", d);
     snprintf(key, sizeof key, "%s/server.key", d);
     snprintf(ca, sizeof ca, "%s/ca.crt", d);

@@ -144,22 +144,6 @@ static bool sentinels_ready(void *arg)
 #define DATA_PASS "datapw"
 #define SENTINEL_PASS "sentpw"
 
-/* A port nothing listens on now (the kernel's choice for a socket bound to port 0). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof a;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
 /*
  * A sentinel watching the primary at port. tls_port > 0: it also listens with TLS there
  * (server.crt of the test certificates, no client certificate required).
@@ -278,7 +262,7 @@ static int deploy_start(void **state, bool tls)
     if (start_replica(&d->replica, d->primary.port) != 0)
         return -1;
     for (int i = 0; i < NSENT; i++) {
-        tls_port[i] = tls ? free_port() : 0;
+        tls_port[i] = tls ? vt_free_port() : 0;
         if (start_sentinel_tls(&d->sent[i], d->primary.port, "2", "1000", tls_port[i]) != 0)
             return -1;
     }
@@ -740,7 +724,7 @@ static void test_stale_sentinel(void **state)
 static void test_sentinel_naming_nothing_skipped(void **state)
 {
     struct deploy *d = *state;
-    assert_int_equal(start_sentinel(&d->liar, free_port(), "1", "600000"), 0);
+    assert_int_equal(start_sentinel(&d->liar, vt_free_port(), "1", "600000"), 0);
     char conf[512];
     snprintf(conf, sizeof conf, "%s", conf_for(d, d->liar.port, "syncTimeout=20000"));
     vmux *m = vt_open_conf(conf); /* the liar's dead address, then the next sentinel's answer */

@@ -47,6 +47,10 @@ int vt_server_restart(vt_server *s);
 /* Stops the server (SIGTERM, then SIGKILL after a deadline) and removes its directory. */
 void vt_server_stop(vt_server *s);
 
+/* A loopback TCP port free at the time of the call (the kernel's choice), or -1: for a listener
+ * the test starts itself (a server's second, TLS port). Another process may take it meanwhile. */
+int vt_free_port(void);
+
 /* Returns a malloc'ed "127.0.0.1:<port>[,extra]" configuration string. */
 char *vt_server_conf(const vt_server *s, const char *extra);
 
