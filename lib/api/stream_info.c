@@ -263,6 +263,11 @@ static void release_groups(void *p)
     vmux_stream_group_info_array_free(p);
 }
 
+static void release_info(void *p)
+{
+    vmux_stream_info_free(p);
+}
+
 static void release_consumers(void *p)
 {
     vmux_stream_consumer_info_array_free(p);
@@ -270,11 +275,7 @@ static void release_consumers(void *p)
 
 int vmux_reply_to_stream_info(const vmux_reply *r, vmux_stream_info *out)
 {
-    vmux_stream_info scratch; /* out NULL: too large for vmux__convert_into()'s own */
-    int rc = vmux__convert_into(r, conv_info, out != NULL ? out : &scratch, sizeof(*out), NULL);
-    if (out == NULL)
-        vmux_stream_info_free(&scratch);
-    return rc;
+    return vmux__convert_into(r, conv_info, out, sizeof(*out), release_info);
 }
 
 int vmux_reply_to_stream_groups(const vmux_reply *r, vmux_stream_group_info_array *out)
@@ -292,13 +293,8 @@ int vmux_reply_to_stream_consumers(const vmux_reply *r, vmux_stream_consumer_inf
 int vmux_xinfo_stream(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_stream_info *info)
 {
     struct vmux_args a;
-    vmux_stream_info scratch; /* info NULL: too large for vmux__typed_run_into()'s own */
     vmux__args_sub_key_command(&a, "XINFO", "STREAM", key);
-    int rc = vmux__typed_run_into(m, opts, &a, true, conv_info, info != NULL ? info : &scratch,
-                                  sizeof(*info), NULL);
-    if (info == NULL)
-        vmux_stream_info_free(&scratch);
-    return rc;
+    return vmux__typed_run_into(m, opts, &a, true, conv_info, info, sizeof(*info), release_info);
 }
 
 int vmux_xinfo_groups(vmux *m, const vmux_callopts *opts, vmux_str key,

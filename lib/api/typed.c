@@ -333,12 +333,17 @@ int vmux__convert_into(const vmux_reply *r, vmux_convert_fn convert, void *out, 
         vmux_scored_array scored;
         char other[64]; /* the family types: vmux_field_array, the stream types... */
     } ignored;
-    VMUX_ASSERT(out != NULL || size <= sizeof(ignored));
-    void *dst = out != NULL ? out : &ignored;
+    /* a larger result than the scratch holds (vmux_stream_info) gets one from the heap: a
+     * caller's NULL out wrote past the scratch where the assertion was compiled out */
+    void *big = out == NULL && size > sizeof(ignored) ? malloc(size) : NULL;
+    if (out == NULL && size > sizeof(ignored) && big == NULL)
+        return VMUX_ERR_NOMEM;
+    void *dst = out != NULL ? out : big != NULL ? big : &ignored;
     memset(dst, 0, size);
     int rc = convert(r, dst);
     if (out == NULL && release != NULL)
-        release(&ignored);
+        release(dst);
+    free(big);
     return rc;
 }
 

@@ -118,8 +118,8 @@ typedef int (*vmux_convert_fn)(const vmux_reply *r, void *out);
  * The general form of a typed command: sends the command as vmux__typed_call() does, converts
  * the reply into out and frees it, as vmux__reply_into() says (size bytes of *out zeroed first,
  * so they read as zero after any error, the server's and the transport's included; out NULL:
- * the result goes to a scratch value of at most 64 bytes, then to release, NULL when there is
- * nothing to free). Returns 0, the call's error, or the converter's.
+ * the result goes to a scratch value (on the heap past 64 bytes), then to release, NULL when there
+ * is nothing to free). Returns 0, the call's error, or the converter's.
  *
  * A command with several out-parameters passes its converter a struct of them with size 0: it
  * zeroes them itself before it checks its arguments, and the converter fills each one given.
@@ -136,8 +136,9 @@ int vmux__reply_into(int rc, vmux_reply *r, vmux_convert_fn convert, void *out, 
                      void (*release)(void *));
 
 /*
- * Converts r into out with size bytes zeroed first; with out NULL into a scratch value that
- * release (NULL: nothing to free) frees. r is only read: a converter uses this to hand a part
+ * Converts r into out with size bytes zeroed first; with out NULL into a scratch value (on the
+ * heap past 64 bytes: VMUX_ERR_NOMEM when none can be had) that release (NULL: nothing to free)
+ * frees. r is only read: a converter uses this to hand a part
  * of its reply to another converter.
  */
 int vmux__convert_into(const vmux_reply *r, vmux_convert_fn convert, void *out, size_t size,
