@@ -218,9 +218,10 @@ VMUX_EXPORT int vmux_xgroup_destroy(vmux *m, const vmux_callopts *opts, vmux_str
  * its next ">" reads deliver the entries after it; pending entries are left as they are.
  * entries_read (>= 0) also sets the group's count of entries read, from which the server works
  * out its lag; VMUX_STREAM_UNKNOWN sends no ENTRIESREAD and the server takes the count as
- * unknown (lag nil until a read makes it known again). Below -1: VMUX_ERR_INVALID_ARG, nothing
- * sent. A missing key or group is the server's error (VMUX_ERR_SERVER: "requires the key to
- * exist", NOGROUP). Retry-safe for an explicit id, not for "$" (the top comment).
+ * unknown (entries-read nil until a read makes it known; the lag it still works out from the
+ * stream's history where it can, so it may well be a number). Below -1: VMUX_ERR_INVALID_ARG,
+ * nothing sent. A missing key or group is the server's error (VMUX_ERR_SERVER: "requires the key
+ * to exist", NOGROUP). Retry-safe for an explicit id, not for "$" (the top comment).
  */
 VMUX_EXPORT int vmux_xgroup_setid(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group,
                                   vmux_str id, int64_t entries_read);
