@@ -62,7 +62,7 @@ enum vmux_op_flags {
 };
 
 /*
- * What the blocking pool keeps about an op it runs (mux/pool.c). done() runs once, after the
+ * What the blocking pool keeps about an op it runs (net/pool.c). done() runs once, after the
  * op's callback, so that the link that ran the op can take the next one; it frees the job.
  */
 /* op->slot before the router computed it (route/router.h). */

@@ -316,7 +316,6 @@ static int open_sentinel(vmux *m, char *errbuf, size_t errlen)
     return vmux__sentinel_new(&m->loop, m->cfg, &m->sentinel, errbuf, errlen);
 }
 
-/* Prepares m up to (not including) starting the I/O thread; on failure undoes all of it. */
 /*
  * libuv before 1.51 leaves the loop's epoll descriptor open when uv_loop_init() fails after
  * making it (1.51 closes it and stores -1): closes it, once it is known to be an epoll.
@@ -357,6 +356,10 @@ static int loop_init(vmux *m, char *errbuf, size_t errlen)
     return rc == UV_ENOMEM ? VMUX_ERR_NOMEM : VMUX_ERR_IO;
 }
 
+/*
+ * Prepares m up to (not including) starting the I/O thread. Returns 0, or on failure undoes all
+ * of it, frees m and returns the error (errbuf says why).
+ */
 static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen)
 {
     int rc = VMUX_ERR_NOMEM;

@@ -115,8 +115,9 @@ int vmux__submit(vmux *m, struct vmux_op *op);
 /*
  * Submits ops[0..n) from any thread as vmux__submit() does, all or none: every one is admitted
  * or none is (the first refusal frees them all and is returned; no callback runs), and from
- * another thread they are queued under one hold of the queue's lock, so that the I/O thread
- * routes them in the same loop turn and each link writes its share in one write.
+ * another thread they are pushed onto the submit queue together by one lock-free
+ * compare-and-swap, so that the I/O thread routes them in the same loop turn and each link
+ * writes its share in one write.
  */
 int vmux__submit_all(vmux *m, struct vmux_op **ops, size_t n);
 

@@ -1,8 +1,10 @@
 /*
- * The pub/sub engine's state in the handle (pubsub.c: the registry, delivery and the public
- * calls; pubsub_place.c: the subscriber links and where each subscription goes; pubsub_owed.c:
- * the UNSUBSCRIBEs that could not be written for want of memory). I/O thread only, except where
- * noted.
+ * The pub/sub engine's state in the handle, in five files: pubsub.c, the registry, delivery and
+ * the public calls; pubsub_place.c, the subscriber links and where each subscription goes;
+ * pubsub_bounce.c, a subscription's moves as the servers see them (MOVED ping-pong backoff, one
+ * VMUX_EVENT_SUBSCRIPTION_MOVED per move); pubsub_guard.c, the replay guard against a message
+ * delivered again by the link subscriptions moved to; pubsub_owed.c, the UNSUBSCRIBEs that could
+ * not be written for want of memory. I/O thread only, except where noted.
  *
  * Placement (docs/pubsub.md, "Cluster"): standalone, every subscription is on one subscriber
  * link to the handle's endpoints. In a cluster, channel and pattern subscriptions are on one

@@ -1,7 +1,9 @@
 /*
  * A link is the multiplexer's lasting channel to one server: it owns the backlog of commands
  * waiting for a connection, and one connection at a time (conn.c), replaced after a failure
- * with exponential backoff and full jitter. Only the I/O thread touches a link.
+ * with jittered exponential backoff: each wait is drawn between reconnectMin and a cap that
+ * doubles per attempt up to reconnectMax, except that the first retry after a working
+ * connection broke is immediate. Only the I/O thread touches a link.
  */
 #ifndef VMUX_LINK_H
 #define VMUX_LINK_H
@@ -17,7 +19,7 @@
 
 struct vmux_link;
 
-/* What a link tells its owner. Both run on the I/O thread. */
+/* What a link tells its owner. Every one of these runs on the I/O thread. */
 struct vmux_link_events {
     /* A connection finished its session setup; commands flow. */
     void (*ready)(struct vmux_link *link, const char *where, void *arg);

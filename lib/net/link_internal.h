@@ -194,7 +194,9 @@ void vmux__conn_begin(struct vmux_conn *c);
 /*
  * Ends a connection: ops never handed to the kernel go back to the front of the link's backlog
  * (requeue true) or complete with status (requeue false); ops sent and unanswered complete with
- * sent_status. Then its handles close and it frees itself.
+ * sent_status, except that with requeue a sent retry-safe op goes back to the backlog too, once
+ * (marked VMUX_OP_RESENT; never a second time). Internal ops, and ops already completed (timed
+ * out) whose replies were still owed, are freed. Then its handles close and it frees itself.
  */
 void vmux__conn_end(struct vmux_conn *conn, bool requeue, int status, int sent_status);
 /* Where a connection not yet ready is: "resolving the host name", "the TLS handshake (is the
@@ -319,12 +321,13 @@ void vmux__link_conn_ready(struct vmux_link *link);
  * Never a link with a push callback: vmux__setup_check() sends its heartbeat PING instead. */
 void vmux__link_checking(struct vmux_link *link);
 /*
- * Looks at a user op's error reply: READONLY (with several endpoints) starts the search for the
- * new primary; MOVED and ASK go to the owner's redirect event; READONLY on a retry-safe op sends
- * it to the new primary; LOADING, MASTERDOWN, TRYAGAIN and CLUSTERDOWN (the command did not run)
- * send any op again after a jittered delay that doubles from 10 ms to 500 ms while they last.
- * Returns true when it took the op and freed the reply; false when the caller completes the op with
- * the reply as usual.
+ * Looks at a user op's error reply: READONLY (on any link but a subscriber's, whatever its number
+ * of endpoints) retires the connection and starts the search for the new primary; MOVED and ASK go
+ * to the owner's redirect event; READONLY on a retry-safe op sends it to the new primary; LOADING,
+ * MASTERDOWN, TRYAGAIN and CLUSTERDOWN (the command did not run) send any op again after a jittered
+ * delay that doubles from 10 ms to 500 ms while they last. Returns true when it took the op and
+ * the reply (kept as the op's refusal, or handed to the redirect event); false when the caller
+ * completes the op with the reply as usual.
  */
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply);
 void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)
