@@ -116,6 +116,26 @@ static void link_set_state(struct vmux_link *link, enum vmux_link_state to)
                 to == LINK_READY || to == LINK_CHECKING);
 }
 
+/* Whether the link's connection finished its setup (LINK_READY, or LINK_CHECKING). */
+static bool link_live(const struct vmux_link *link)
+{
+    return link->state == LINK_READY || link->state == LINK_CHECKING;
+}
+
+/*
+ * Takes no new command on c, the link's connection: it ends once the ops it owes are answered
+ * (why says why, in its failure's reason), and the link connects again, at once to the same
+ * endpoint when at_once.
+ */
+static void retire_conn(struct vmux_link *link, struct vmux_conn *c, const char *why, bool at_once)
+{
+    c->retiring = true;
+    if (at_once)
+        c->retire_at_once = true;
+    c->retire_why = why;
+    link_set_state(link, LINK_CONNECTING);
+}
+
 /* Publishes the backlog and in-flight depths for vmux_read_stats(). */
 static void link_gauges(struct vmux_link *link)
 {
@@ -219,8 +239,7 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
     struct vmux_conn *c = link->conn;
     /* A connection replaced on the node's word (MOVED to itself) is followed at once, to the
      * same endpoint, as a working connection that broke is. */
-    bool was_ready = link->state == LINK_READY || link->state == LINK_CHECKING ||
-                     (c != NULL && c->retire_at_once);
+    bool was_ready = link_live(link) || (c != NULL && c->retire_at_once);
     link->conn = NULL;
     link_set_state(link, LINK_DOWN);
     if (c != NULL && link->sentinel != NULL)
@@ -477,10 +496,8 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
         vmux__log(link->cfg, VMUX_LOG_WARN, "%s", why);
         if (link->events.error != NULL)
             link->events.error(link, VMUX_ERR_CONNECTION_LOST, why, link->arg);
-        link->conn->retiring = true;
-        link->conn->retire_why = "the node is no longer the primary (READONLY)";
         link->demoted++;
-        link_set_state(link, LINK_CONNECTING);
+        retire_conn(link, link->conn, "the node is no longer the primary (READONLY)", false);
     }
     if (readonly && (op->flags & VMUX_OP_RETRY_SAFE)) {
         /* Goes to the new primary, ahead of what was submitted after it; its deadline, if it
@@ -503,18 +520,14 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
 void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const char *why)
 {
     struct vmux_conn *c = link->conn;
-    bool live = link->state == LINK_READY || link->state == LINK_CHECKING;
-    if (c == NULL || c->failing || (!live && !c->retiring)) {
+    if (c == NULL || c->failing || (!link_live(link) && !c->retiring)) {
         vmux__link_submit(link, op); /* no connection to replace: op waits for the next one */
         return;
     }
     if (!c->retiring) {
         vmux__log(link->cfg, VMUX_LOG_WARN, "%s: %s; connecting again", c->where, why);
         link->replaced_at = uv_now(link->loop);
-        c->retiring = true;
-        c->retire_at_once = true;
-        c->retire_why = why;
-        link_set_state(link, LINK_CONNECTING);
+        retire_conn(link, c, why, true);
     }
     vmux__opq_push(&link->rejected, op); /* first on the next connection */
 }
@@ -587,7 +600,7 @@ void vmux__link_set_tracking(struct vmux_link *link, const struct vmux_link_trac
 int vmux__link_track(struct vmux_link *link, long long id)
 {
     struct vmux_conn *c = link->conn;
-    if ((link->state != LINK_READY && link->state != LINK_CHECKING) || c == NULL || c->failing)
+    if (!link_live(link) || c == NULL || c->failing)
         return VMUX_ERR_NOT_CONNECTED;
     vmux__lane_shut(link); /* a caller may be writing on the connection */
     bool ok = vmux__setup_track(c, id);
@@ -600,8 +613,7 @@ int vmux__link_set_readonly(struct vmux_link *link, bool on)
 {
     link->readonly = on;
     struct vmux_conn *c = link->conn;
-    if ((link->state != LINK_READY && link->state != LINK_CHECKING) || c == NULL || c->failing ||
-        c->readonly == on)
+    if (!link_live(link) || c == NULL || c->failing || c->readonly == on)
         return 0;          /* the next connection's setup says it */
     vmux__lane_shut(link); /* a caller may be writing on the connection */
     bool ok = vmux__setup_readonly(c, on);
@@ -674,10 +686,7 @@ void vmux__link_set_sentinel(struct vmux_link *link, struct vmux_sentinel *s)
 static void retire_now(struct vmux_link *link, struct vmux_conn *c, const char *why)
 {
     vmux__log(link->cfg, VMUX_LOG_WARN, "%s: %s; leaving it for the new primary", c->where, why);
-    c->retiring = true;
-    c->retire_at_once = true;
-    c->retire_why = why;
-    link_set_state(link, LINK_CONNECTING);
+    retire_conn(link, c, why, true);
     /* the reason commands that wait for the next connection and time out give (backlog_why) */
     vmux__errbuf_set(link->last_reason, sizeof link->last_reason, "%s: %s", c->where, why);
     link->last_error = VMUX_ERR_CONNECT;
