@@ -14,7 +14,6 @@
 #include "core/encode.h"
 #include "core/nocancel.h"
 #include "core/reply_internal.h"
-#include "core/sized.h"
 #include "core/wait.h"
 #include "mux/mux.h"
 #include "net/link.h"
@@ -69,17 +68,6 @@ static void part_done(int status, vmux_reply *reply, void *userdata)
     free(b);
 }
 
-/* The caller's options as far as their size goes (abi.h), in *o: a full copy, or the defaults. */
-static int read_opts(const vmux_callopts *opts, vmux_callopts *o)
-{
-    memset(o, 0, sizeof *o);
-    if (opts == NULL)
-        return 0;
-    int rc = vmux__sized_in(o, sizeof *o, opts);
-    return rc != 0 || !vmux__call_flags_valid(o->flags) || o->timeout_ms < 0 ? VMUX_ERR_INVALID_ARG
-                                                                             : 0;
-}
-
 /* The flags of every part's op: the caller's, and for a synchronous caller VMUX_OP_TELL_WHY (a
  * part failing unsent brings its link's last failure, for the error buffer, as vmux_call()'s). */
 static uint32_t op_flags(const vmux_callopts *o, bool sync)
@@ -97,11 +85,7 @@ struct timing {
 static struct timing timing_for(vmux *m, const vmux_callopts *o, bool sync, uint64_t start_ns)
 {
     struct timing t;
-    if (o->timeout_ms != 0)
-        t.timeout_ms = o->timeout_ms < UINT32_MAX ? (uint32_t)o->timeout_ms : UINT32_MAX;
-    else
-        t.timeout_ms =
-            (uint32_t)(sync ? vmux_config_sync_timeout(m->cfg) : vmux_config_async_timeout(m->cfg));
+    t.timeout_ms = vmux__call_timeout(m, o, sync);
     t.deadline_ns = (start_ns != 0 ? start_ns : uv_hrtime()) + (uint64_t)t.timeout_ms * 1000000u;
     return t;
 }
@@ -274,7 +258,7 @@ static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_pa
         return VMUX_ERR_INVALID_ARG;
     if (vmux__forked(m))
         return VMUX_ERR_FORKED; /* before any allocation: see vmux__forked() */
-    int rc = read_opts(opts, &o);
+    int rc = vmux__callopts_read(opts, VMUX__CALL_FLAGS_KNOWN, &o);
     if (rc == 0)
         rc = at_door(m, parts, n, &bytes);
     if (rc != 0)

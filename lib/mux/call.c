@@ -49,19 +49,34 @@ static int check_opts(const vmux_callopts **opts, vmux_callopts *local)
 {
     if (*opts == NULL)
         return 0;
-    int rc = vmux__sized_in(local, sizeof *local, *opts);
+    int rc = vmux__callopts_read(*opts, VMUX__CALL_FLAGS_KNOWN, local);
     *opts = local;
-    return rc != 0 || !vmux__call_flags_valid(local->flags) || local->timeout_ms < 0
-               ? VMUX_ERR_INVALID_ARG
-               : 0;
+    return rc;
 }
 
 bool vmux__call_flags_valid(uint32_t flags)
 {
-    uint32_t known = VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING | VMUX_CALL_PRIMARY |
-                     VMUX_CALL_REPLICA | VMUX_CALL_TELL_UNSENT;
     uint32_t both = VMUX_CALL_PRIMARY | VMUX_CALL_REPLICA;
-    return (flags & ~known) == 0 && (flags & both) != both;
+    return (flags & ~VMUX__CALL_FLAGS_KNOWN) == 0 && (flags & both) != both;
+}
+
+int vmux__callopts_read(const vmux_callopts *opts, uint32_t allowed, vmux_callopts *o)
+{
+    *o = (vmux_callopts){.size = sizeof *o};
+    if (opts == NULL)
+        return 0;
+    int rc = vmux__sized_in(o, sizeof *o, opts);
+    return rc != 0 || (o->flags & ~allowed) != 0 || !vmux__call_flags_valid(o->flags) ||
+                   o->timeout_ms < 0
+               ? VMUX_ERR_INVALID_ARG
+               : 0;
+}
+
+uint32_t vmux__call_timeout(const vmux *m, const vmux_callopts *o, bool sync)
+{
+    if (o != NULL && o->timeout_ms != 0)
+        return o->timeout_ms < UINT32_MAX ? (uint32_t)o->timeout_ms : UINT32_MAX;
+    return (uint32_t)(sync ? vmux_config_sync_timeout(m->cfg) : vmux_config_async_timeout(m->cfg));
 }
 
 uint32_t vmux__call_op_flags(uint32_t asked)
@@ -84,13 +99,6 @@ uint32_t vmux__call_op_flags(uint32_t asked)
 static uint32_t op_flags(const vmux_callopts *opts)
 {
     return vmux__call_op_flags(opts != NULL ? opts->flags : 0);
-}
-
-static uint32_t timeout_for(vmux *m, const vmux_callopts *opts, bool sync)
-{
-    if (opts != NULL && opts->timeout_ms != 0)
-        return opts->timeout_ms < UINT32_MAX ? (uint32_t)opts->timeout_ms : UINT32_MAX;
-    return (uint32_t)(sync ? vmux_config_sync_timeout(m->cfg) : vmux_config_async_timeout(m->cfg));
 }
 
 /*
@@ -171,7 +179,7 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     struct vmux_link *reader = NULL;
     op->flags |= VMUX_OP_TELL_WHY; /* failing unsent, it brings its link's last failure */
-    int rc = prepare(opts, op, timeout_for(m, opts, true), start_ns, sync_done, &w);
+    int rc = prepare(opts, op, vmux__call_timeout(m, opts, true), start_ns, sync_done, &w);
     if (rc == 0 && (rc = classify_slot(m, opts, op)) != 0) {
         atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
         return rc; /* its message is in the caller's buffer already */
@@ -329,7 +337,7 @@ int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *co
     /* failing, its callback finds why in vmux_last_error(): the why an unsent or lost op brings
      * becomes words there (core/why.h) */
     op->flags |= VMUX_OP_TELL_WHY | VMUX_OP_WORDS;
-    return submit(m, opts, op, timeout_for(m, opts, false), start, cb, userdata);
+    return submit(m, opts, op, vmux__call_timeout(m, opts, false), start, cb, userdata);
 }
 
 int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
@@ -343,8 +351,9 @@ int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *c
     int rc = check_opts(&opts, &local);
     if (rc == 0)
         rc = encode(m, opts, argc, argv, argvlen, &op, &start);
-    return rc != 0 ? rc
-                   : submit(m, opts, op, timeout_for(m, opts, false), start, forget_done, NULL);
+    return rc != 0
+               ? rc
+               : submit(m, opts, op, vmux__call_timeout(m, opts, false), start, forget_done, NULL);
 }
 
 int vmux_command(vmux *m, vmux_reply **out, const char *format, ...)

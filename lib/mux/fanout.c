@@ -25,7 +25,6 @@
 #include "core/explain.h"
 #include "core/nocancel.h"
 #include "core/reply_internal.h"
-#include "core/sized.h"
 #include "mux/mux.h"
 #include "vmux/error.h"
 
@@ -242,23 +241,14 @@ static void on_started(int status, vmux_reply *reply, void *userdata)
         deliver(userdata, status);
 }
 
-/* Reads the caller's options as far as their size goes; refuses flags a fan-out cannot take. */
+/* Reads the caller's options (vmux__callopts_read()) with the only flags a fan-out takes; a
+ * blocking one is VMUX_ERR_UNSUPPORTED. */
 static int read_opts(const vmux_callopts *opts, vmux_callopts *local)
 {
-    *local = (vmux_callopts){.size = sizeof *local};
-    if (opts == NULL)
-        return 0;
-    if (vmux__sized_in(local, sizeof *local, opts) != 0 || local->timeout_ms < 0 ||
-        (local->flags & ~(uint32_t)(VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING)) != 0)
-        return VMUX_ERR_INVALID_ARG;
+    int rc = vmux__callopts_read(opts, VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING, local);
+    if (rc != 0)
+        return rc;
     return (local->flags & VMUX_CALL_BLOCKING) ? VMUX_ERR_UNSUPPORTED : 0;
-}
-
-static uint32_t timeout_of(vmux *m, const vmux_callopts *o, bool sync)
-{
-    if (o->timeout_ms != 0)
-        return o->timeout_ms < UINT32_MAX ? (uint32_t)o->timeout_ms : UINT32_MAX;
-    return (uint32_t)(sync ? vmux_config_sync_timeout(m->cfg) : vmux_config_async_timeout(m->cfg));
 }
 
 /* Makes a fan-out of argv; the caller still sets host and port for vmux_call_node(). */
@@ -282,7 +272,7 @@ static int fanout_new(vmux *m, const vmux_callopts *o, vmux_node_set set, int ar
     f->which = (unsigned)set;              /* the same bits as VMUX_ROUTER_NODES_* */
     f->which |= VMUX_ROUTER_NODES_UNKNOWN; /* a primary with no address fails its part */
     f->flags = VMUX_OP_PINNED | ((o->flags & VMUX_CALL_RETRY_SAFE) ? VMUX_OP_RETRY_SAFE : 0);
-    f->timeout_ms = timeout_of(m, o, sync);
+    f->timeout_ms = vmux__call_timeout(m, o, sync);
     f->deadline_ns = uv_hrtime() + (uint64_t)f->timeout_ms * 1000000u;
     *out = f;
     return 0;

@@ -154,8 +154,25 @@ void vmux__publish_wake_by(vmux *m);
  */
 int vmux__call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out);
 
+/* Every call flag (VMUX_CALL_*). */
+#define VMUX__CALL_FLAGS_KNOWN                                                                     \
+    ((uint32_t)(VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING | VMUX_CALL_PRIMARY |                    \
+                VMUX_CALL_REPLICA | VMUX_CALL_TELL_UNSENT))
+
 /* Whether call flags (VMUX_CALL_*) are known and not contradictory (PRIMARY with REPLICA). */
 bool vmux__call_flags_valid(uint32_t flags);
+
+/*
+ * Reads a caller's options as far as their size goes (abi.h) into *o: a full copy, or the
+ * defaults when opts is NULL. Returns 0, or VMUX_ERR_INVALID_ARG for a bad size, a negative
+ * timeout, or flags that are invalid (vmux__call_flags_valid()) or outside allowed (a fan-out
+ * takes fewer than a call).
+ */
+int vmux__callopts_read(const vmux_callopts *opts, uint32_t allowed, vmux_callopts *o);
+
+/* A call's timeout in ms: its options' timeoutMs when set (o may be NULL), else the handle's
+ * synchronous or asynchronous default. */
+uint32_t vmux__call_timeout(const vmux *m, const vmux_callopts *o, bool sync);
 
 /* The op flags (VMUX_OP_*) that call flags ask for. */
 uint32_t vmux__call_op_flags(uint32_t call_flags);
