@@ -62,22 +62,27 @@ static bool is_pong(const struct vmux_conn *c, const vmux_reply *r)
     return kind != NULL && strcmp(kind, "pong") == 0;
 }
 
-static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
+/* Takes reply if it is a subscriber connection's push (a message, or its heartbeat's answer). */
+static bool dispatch_push(struct vmux_conn *c, vmux_reply *reply)
 {
-    if (c->link->push_fn != NULL && c->fifo.head == NULL && c->setup_left == 0) {
-        if (is_pong(c, reply)) { /* the heartbeat's answer (setup.c) */
-            c->push_ping_sent = 0;
-            vmux_reply_free(reply);
-            return;
-        }
-        c->link->push_fn(reply, c->link->push_arg); /* a subscriber connection's message */
-        return;
+    if (c->link->push_fn == NULL || c->fifo.head != NULL || c->setup_left != 0)
+        return false;
+    if (is_pong(c, reply)) { /* the heartbeat's answer (setup.c) */
+        c->push_ping_sent = 0;
+        vmux_reply_free(reply);
+        return true;
     }
-    struct vmux_op *op = c->fifo.head;
+    c->link->push_fn(reply, c->link->push_arg); /* a subscriber connection's message */
+    return true;
+}
+
+/* Whether reply can be the answer of op, the FIFO head; if not, it frees reply and fails c. */
+static bool reply_fits_head(struct vmux_conn *c, const struct vmux_op *op, vmux_reply *reply)
+{
     if (op == NULL) {
         vmux_reply_free(reply);
         vmux__conn_fail(c, VMUX_ERR_PROTOCOL, "the server sent a reply no command was waiting for");
-        return;
+        return false;
     }
     if (!vmux__expect_met(op->expect, reply)) { /* the library's own command (core/expect.h) */
         const char *got = vmux_reply_kind_name(vmux_reply_get_kind(reply));
@@ -86,10 +91,14 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
                         "the server sent a %s reply where a %s was due: its replies are out of "
                         "step with the commands (a surplus reply?)",
                         got, vmux__expect_name(op->expect));
-        return;
+        return false;
     }
-    if (conn_partial_reply(op, reply))
-        return;
+    return true;
+}
+
+/* Pops op, answered whole, off the FIFO; returns its reply (EXECABORT: the first error). */
+static vmux_reply *pop_answered(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply)
+{
     vmux__opq_pop(&c->fifo);
     if ((op->flags & VMUX_OP_LENT) && !vmux__conn_unlend(c, op)) {
         /* Answered before all of it left (a protocol error: the server stops reading): what is
@@ -103,6 +112,12 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
         op->first_error = NULL;
     }
     c->waiting_since = c->fifo.head != NULL ? uv_now(c->link->loop) : 0;
+    return reply;
+}
+
+/* Gives op its reply: to setup.c, dropped (timed out), to the link (MOVED...), or completes. */
+static void deliver_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply)
+{
     if (op->flags & VMUX_OP_INTERNAL) {
         vmux__setup_reply(c, op, reply);
     } else if (op->done) { /* timed out earlier: its late reply is dropped here */
@@ -111,6 +126,17 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
     } else if (!vmux__link_reply_rejected(c->link, op, reply)) {
         vmux__op_finish_reply(op, reply);
     }
+}
+
+/* One whole reply read on c: a subscriber's push, or the answer to the FIFO head's op. */
+static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
+{
+    if (dispatch_push(c, reply))
+        return;
+    struct vmux_op *op = c->fifo.head;
+    if (!reply_fits_head(c, op, reply) || conn_partial_reply(op, reply))
+        return;
+    deliver_reply(c, op, pop_answered(c, op, reply));
     if (c->retiring && !c->failing && c->fifo.head == NULL)
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", c->retire_why);
 }
