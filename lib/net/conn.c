@@ -55,7 +55,7 @@ _Static_assert(sizeof(((struct vmux_conn *)0)->where) + 2 + VMUX_CAUSE_SIZE <= V
  */
 void vmux__conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
 {
-    if (c->failing)
+    if (c->ended)
         return;
     const struct vmux_config *cfg = c->link->cfg;
     const char *secrets[] = {cfg->password, c->auth_pass, cfg->user, c->auth_user};
@@ -69,7 +69,7 @@ void vmux__conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
 
 void vmux__conn_fail_unquoted(struct vmux_conn *c, int code, const char *fmt, ...)
 {
-    if (c->failing)
+    if (c->ended)
         return;
     char reason[VMUX_CAUSE_SIZE];
     va_list ap;
@@ -132,7 +132,7 @@ static bool connected_to_itself(const struct vmux_conn *c)
 static void on_connected(uv_connect_t *req, int status)
 {
     struct vmux_conn *c = req->data;
-    if (c->failing)
+    if (c->ended)
         return;
     if (status < 0) {
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(status));
@@ -174,7 +174,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct vmux_conn *c = req->data;
     c->resolving = false;
-    if (!c->failing) {
+    if (!c->ended) {
         if (status < 0)
             vmux__conn_fail(c, VMUX_ERR_RESOLVE, "cannot resolve the host name: %s",
                             uv_strerror(status));
@@ -290,7 +290,7 @@ static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_
 void vmux__conn_end(struct vmux_conn *c, bool requeue, int status, int sent_status)
 {
     vmux__lane_shut(c->link);
-    c->failing = true;
+    c->ended = true;
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->flusher, on_handle_closed);
     uv_close((uv_handle_t *)&c->resumer, on_handle_closed);

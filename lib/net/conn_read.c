@@ -137,7 +137,7 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
     if (!reply_fits_head(c, op, reply) || conn_partial_reply(op, reply))
         return;
     deliver_reply(c, op, pop_answered(c, op, reply));
-    if (c->retiring && !c->failing && c->fifo.head == NULL)
+    if (c->retiring && !c->ended && c->fifo.head == NULL)
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", c->retire_why);
 }
 
@@ -215,7 +215,7 @@ void vmux__conn_parse(struct vmux_conn *c)
 {
     int rc = 0;
     vmux__wait_defer(); /* the synchronous callers these replies complete: woken all at once */
-    while (!c->failing) {
+    while (!c->ended) {
         if (slice_over(c)) {
             conn_pause(c);
             break;
@@ -263,7 +263,7 @@ static void conn_handshake(struct vmux_conn *c)
 static void conn_decrypt_rest(struct vmux_conn *c)
 {
     char why[160];
-    while (!c->failing && !c->handshaking && !c->paused) {
+    while (!c->ended && !c->handshaking && !c->paused) {
         int n = vmux__tls_read(c->tls, c->plain, sizeof(c->plain), why, sizeof(why));
         if (n < 0)
             vmux__conn_fail(c, n, "%s", why);
@@ -295,7 +295,7 @@ static void conn_resume(struct vmux_conn *c)
     vmux__conn_parse(c);
     if (!c->paused && c->tls != NULL)
         conn_decrypt_rest(c);
-    if (c->paused || c->failing)
+    if (c->paused || c->ended)
         return;
     uv_idle_stop(&c->resumer);
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -334,7 +334,7 @@ static void conn_read(struct vmux_conn *c, ssize_t nread, const uv_buf_t *buf)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct vmux_conn *c = s->data;
-    if (c->failing || nread == 0)
+    if (c->ended || nread == 0)
         return;
     struct vmux_link *link = c->link;
     vmux__lane_enter(link); /* a caller may be putting an op on the FIFO this reply answers */
@@ -345,11 +345,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 void vmux__conn_read_last(struct vmux_conn *c)
 {
     uv_os_fd_t fd;
-    if (c->failing || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
+    if (c->ended || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
         return;
     struct vmux_link *link = c->link;
     vmux__lane_enter(link);
-    while (!c->failing && !c->paused) {
+    while (!c->ended && !c->paused) {
         ssize_t n = recv(fd, c->rbuf, sizeof(c->rbuf), MSG_DONTWAIT);
         if (n <= 0)
             break;
@@ -401,7 +401,7 @@ static void on_hangup(uv_poll_t *p, int status, int events)
     struct vmux_conn *c = p->data;
     (void)status;
     (void)events;
-    if (c->failing)
+    if (c->ended)
         return;
     c->hung_up = true;
     vmux__lane_shut(c->link);

@@ -520,7 +520,7 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
 void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const char *why)
 {
     struct vmux_conn *c = link->conn;
-    if (c == NULL || c->failing || (!link_live(link) && !c->retiring)) {
+    if (c == NULL || c->ended || (!link_live(link) && !c->retiring)) {
         vmux__link_submit(link, op); /* no connection to replace: op waits for the next one */
         return;
     }
@@ -600,7 +600,7 @@ void vmux__link_set_tracking(struct vmux_link *link, const struct vmux_link_trac
 int vmux__link_track(struct vmux_link *link, long long id)
 {
     struct vmux_conn *c = link->conn;
-    if (!link_live(link) || c == NULL || c->failing)
+    if (!link_live(link) || c == NULL || c->ended)
         return VMUX_ERR_NOT_CONNECTED;
     vmux__lane_shut(link); /* a caller may be writing on the connection */
     bool ok = vmux__setup_track(c, id);
@@ -613,7 +613,7 @@ int vmux__link_set_readonly(struct vmux_link *link, bool on)
 {
     link->readonly = on;
     struct vmux_conn *c = link->conn;
-    if (!link_live(link) || c == NULL || c->failing || c->readonly == on)
+    if (!link_live(link) || c == NULL || c->ended || c->readonly == on)
         return 0;          /* the next connection's setup says it */
     vmux__lane_shut(link); /* a caller may be writing on the connection */
     bool ok = vmux__setup_readonly(c, on);
@@ -708,7 +708,7 @@ void vmux__link_primary_moved(struct vmux_link *link, const struct vmux_endpoint
         link_connect(link);
         return;
     }
-    if (c == NULL || c->ep == ep || c->failing || c->retiring || link->state == LINK_CLOSED)
+    if (c == NULL || c->ep == ep || c->ended || c->retiring || link->state == LINK_CLOSED)
         return; /* waiting for an answer (newer than the announcement), or already there */
     vmux__lane_shut(link);
     if (link->state == LINK_CONNECTING) {
@@ -725,7 +725,7 @@ void vmux__link_rotate(struct vmux_link *link, const char *why)
 {
     struct vmux_conn *c = link->conn;
     link->next_endpoint++;
-    if (c == NULL || c->failing)
+    if (c == NULL || c->ended)
         return;
     vmux__lane_shut(link);
     c->retire_at_once = true; /* at once, to the endpoint after it */

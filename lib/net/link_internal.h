@@ -114,8 +114,8 @@ struct vmux_link {
 struct vmux_conn {
     struct vmux_link *link;
     const struct vmux_endpoint *ep;
-    int refs; /* handles and requests libuv still holds; freed at 0 */
-    bool failing;
+    int refs;   /* handles and requests libuv still holds; freed at 0 */
+    bool ended; /* vmux__conn_end() ran (a failure, or its link closing): no more I/O */
     bool tcp_open;
     bool resolving;
     bool connected; /* the TCP connection is up (on_connected): the socket exists to write to */
