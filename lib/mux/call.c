@@ -62,10 +62,11 @@ bool vmux__call_flags_valid(uint32_t flags)
 
 int vmux__callopts_read(const vmux_callopts *opts, uint32_t allowed, vmux_callopts *o)
 {
-    *o = (vmux_callopts){.size = sizeof *o};
-    if (opts == NULL)
+    if (opts == NULL) {
+        *o = (vmux_callopts){.size = sizeof *o};
         return 0;
-    int rc = vmux__sized_in(o, sizeof *o, opts);
+    }
+    int rc = vmux__sized_in(o, sizeof *o, opts); /* zeroes *o first */
     return rc != 0 || (o->flags & ~allowed) != 0 || !vmux__call_flags_valid(o->flags) ||
                    o->timeout_ms < 0
                ? VMUX_ERR_INVALID_ARG

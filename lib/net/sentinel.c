@@ -144,10 +144,16 @@ void vmux__sentinel_detach(struct vmux_sentinel *s, struct vmux_link *link)
 
 /* ---- asking ---- */
 
-/* "host:port" of the sentinel the query link is on (or was last on), for messages. */
-static const char *query_where(const struct vmux_sentinel *s)
+const char *vmux__sentinel_query_where(const struct vmux_sentinel *s)
 {
     return s->query->conn != NULL ? s->query->conn->where : "sentinels";
+}
+
+void vmux__sentinel_mask(const struct vmux_sentinel *s, const char *msg, const char *fallback,
+                         char *out, size_t size)
+{
+    const char *secrets[] = {s->data_cfg->sentinel_user, s->data_cfg->sentinel_password};
+    vmux__redact(msg != NULL ? msg : fallback, out, size, secrets, 2);
 }
 
 /* An answer: [host, port], or nil when the sentinel knows no such service. */
@@ -161,7 +167,7 @@ static void take_answer(struct vmux_sentinel *s, const vmux_reply *r)
         vmux__errbuf_set(why, sizeof(why),
                          "%s: the sentinel knows no service '%s' (serviceName): SENTINEL "
                          "GET-MASTER-ADDR-BY-NAME answered nil",
-                         query_where(s), name);
+                         vmux__sentinel_query_where(s), name);
         fail_waiting(s, VMUX_ERR_CONNECT, why);
         /* another sentinel may know it (this one was reset, or monitors other services) */
         vmux__link_rotate(s->query, "it knows no such service; asking the next sentinel");
@@ -173,7 +179,8 @@ static void take_answer(struct vmux_sentinel *s, const vmux_reply *r)
         ep = vmux__sentinel_endpoint(s, host, p);
     if (ep == NULL) {
         vmux__errbuf_set(why, sizeof(why),
-                         "%s: unusable answer to SENTINEL GET-MASTER-ADDR-BY-NAME", query_where(s));
+                         "%s: unusable answer to SENTINEL GET-MASTER-ADDR-BY-NAME",
+                         vmux__sentinel_query_where(s));
         fail_waiting(s, VMUX_ERR_PROTOCOL, why);
         vmux__link_rotate(s->query, "its answer was unusable; asking the next sentinel");
         return;
@@ -182,7 +189,7 @@ static void take_answer(struct vmux_sentinel *s, const vmux_reply *r)
         vmux__sentinel_connect_waiting(s, s->primary);
     } else if (s->deaf && s->primary != NULL && ep != s->primary) {
         vmux__log(s->data_cfg, VMUX_LOG_WARN, "sentinels: %s names %s:%d the primary of %s now",
-                  query_where(s), host, p, name);
+                  vmux__sentinel_query_where(s), host, p, name);
         vmux__sentinel_follow(s, ep, "the sentinels name another primary");
     } else {
         s->primary = ep;
@@ -216,13 +223,10 @@ static void on_answer(int status, vmux_reply *reply, void *arg)
         take_answer(s, reply);
     } else {
         const char *msg = reply != NULL ? vmux_reply_str(reply, NULL) : vmux_strerror(status);
-        /* "NOPERM User <name> has no permissions...": the sentinel user is masked as the data
-         * nodes' is (docs/reliability.md, credentials in messages) */
-        const char *secrets[] = {s->data_cfg->sentinel_user, s->data_cfg->sentinel_password};
-        char said[256], why[320];
-        vmux__redact(msg != NULL ? msg : "", said, sizeof said, secrets, 2);
+        char said[256], why[320]; /* credentials masked: docs/reliability.md */
+        vmux__sentinel_mask(s, msg, "", said, sizeof said);
         vmux__errbuf_set(why, sizeof(why), "%s: SENTINEL GET-MASTER-ADDR-BY-NAME: %s",
-                         query_where(s), said);
+                         vmux__sentinel_query_where(s), said);
         fail_waiting(s, answer_code(status, said), why);
     }
     vmux_reply_free(reply);

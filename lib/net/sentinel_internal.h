@@ -44,6 +44,14 @@ struct vmux_sentinel {
 const struct vmux_endpoint *vmux__sentinel_endpoint(struct vmux_sentinel *s, const char *host,
                                                     int port);
 
+/* "host:port" of the sentinel the query link is on (or was last on), for messages. */
+const char *vmux__sentinel_query_where(const struct vmux_sentinel *s);
+
+/* A sentinel's words msg (NULL: fallback) into out (size bytes), the sentinel user and password
+ * masked as the data nodes' credentials are ("NOPERM User <name> has no permissions..."). */
+void vmux__sentinel_mask(const struct vmux_sentinel *s, const char *msg, const char *fallback,
+                         char *out, size_t size);
+
 /* Every link waiting for an address connects to ep. */
 void vmux__sentinel_connect_waiting(struct vmux_sentinel *s, const struct vmux_endpoint *ep);
 

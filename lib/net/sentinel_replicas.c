@@ -18,7 +18,6 @@
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/log.h"
-#include "core/redact.h"
 #include "net/sentinel_internal.h"
 #include "vmux/error.h"
 
@@ -67,12 +66,10 @@ static bool parse_replica(const vmux_reply *e, struct vmux_sentinel_replica *out
 /* "host:port: <the sentinel's error>", the sentinel user and password masked. */
 static void refusal(const struct vmux_sentinel *s, const vmux_reply *r, char *out, size_t size)
 {
-    const char *secrets[] = {s->data_cfg->sentinel_user, s->data_cfg->sentinel_password};
-    const char *msg = r != NULL ? vmux_reply_str(r, NULL) : NULL;
     char said[256];
-    vmux__redact(msg != NULL ? msg : "refused", said, sizeof said, secrets, 2);
-    vmux__errbuf_set(out, size, "%s: %s",
-                     s->query->conn != NULL ? s->query->conn->where : "sentinel", said);
+    vmux__sentinel_mask(s, r != NULL ? vmux_reply_str(r, NULL) : NULL, "refused", said,
+                        sizeof said);
+    vmux__errbuf_set(out, size, "%s: %s", vmux__sentinel_query_where(s), said);
 }
 
 static void on_replicas(int status, vmux_reply *reply, void *arg)

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "core/redact.h"
 #include "net/sentinel_internal.h"
 #include "vmux/error.h"
 
@@ -119,10 +118,8 @@ static void on_refused(struct vmux_sentinel *s, const vmux_reply *r)
     if (s->deaf)
         return;
     s->deaf = true;
-    const char *secrets[] = {s->data_cfg->sentinel_user, s->data_cfg->sentinel_password};
-    const char *msg = vmux_reply_str(r, NULL);
     char said[256];
-    vmux__redact(msg != NULL ? msg : "", said, sizeof said, secrets, 2);
+    vmux__sentinel_mask(s, vmux_reply_str(r, NULL), "", said, sizeof said);
     vmux__log(s->data_cfg, VMUX_LOG_WARN,
               "sentinels: SUBSCRIBE to the failover events refused (%s): asking where the "
               "primary of %s is every second instead (allow the sentinel user +subscribe)",
