@@ -8,8 +8,8 @@
  * The caller announces that it sleeps (VMUX_WAIT_IDLE -> its sleeping value, which carries its
  * bit) before it sleeps, and the completing thread makes a system call only for callers it finds
  * asleep; a completion that came before the caller got to sleep costs no system call at all.
- * Used by vmux_call() (mux/call.c) and by batches (mux/batch.c); the I/O thread defers its wakes
- * while it parses a read (net/conn_read.c).
+ * Used by vmux_call() (mux/call.c), batches (mux/batch.c) and fan-outs (mux/fanout.c); the I/O
+ * thread defers its wakes while it parses a read (net/conn_read.c).
  */
 #ifndef VMUX_CORE_WAIT_H
 #define VMUX_CORE_WAIT_H

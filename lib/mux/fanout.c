@@ -25,6 +25,7 @@
 #include "core/explain.h"
 #include "core/nocancel.h"
 #include "core/reply_internal.h"
+#include "core/wait.h"
 #include "mux/mux.h"
 #include "vmux/error.h"
 
@@ -302,12 +303,10 @@ _Static_assert(VMUX_NODES_PRIMARIES == VMUX_ROUTER_NODES_PRIMARIES &&
                    VMUX_NODES_REPLICAS == VMUX_ROUTER_NODES_REPLICAS,
                "the public node sets are the router's bits");
 
-/* ---- the synchronous forms: wait for the completion on a mutex and condition ---- */
+/* ---- the synchronous forms: the caller sleeps until the completion rings (core/wait.h) ---- */
 
 struct fan_wait {
-    uv_mutex_t lock;
-    uv_cond_t cond;
-    bool done;
+    atomic_int state; /* core/wait.h */
     int status;
     vmux_node_replies *res;
 };
@@ -315,36 +314,24 @@ struct fan_wait {
 static void wait_done(int status, vmux_node_replies *result, void *userdata)
 {
     struct fan_wait *w = userdata;
-    uv_mutex_lock(&w->lock);
     w->status = status;
     w->res = result;
-    w->done = true;
-    uv_cond_signal(&w->cond);
-    uv_mutex_unlock(&w->lock);
+    vmux__wait_wake(&w->state); /* the caller may return from here on */
 }
 
 /* Runs f (taken) and waits; returns its status with the parts in *res (the caller frees). */
 static int run_and_wait(vmux *m, struct fanout *f, vmux_node_replies *res)
 {
-    struct fan_wait w = {.done = false};
-    if (uv_mutex_init(&w.lock) != 0 || uv_cond_init(&w.cond) != 0) {
-        fanout_free(f); /* (a failed init leaks nothing on Linux) */
-        return VMUX_ERR_NOMEM;
-    }
+    struct fan_wait w = {.state = VMUX_WAIT_IDLE};
     f->cb = wait_done;
     f->userdata = &w;
     int cancel = vmux__nocancel();
     int rc = fanout_submit(m, f);
     if (rc == 0) {
-        uv_mutex_lock(&w.lock);
-        while (!w.done)
-            uv_cond_wait(&w.cond, &w.lock);
-        uv_mutex_unlock(&w.lock);
+        vmux__wait_sleep(&w.state);
         rc = w.status;
     }
     vmux__cancel_restore(cancel);
-    uv_cond_destroy(&w.cond);
-    uv_mutex_destroy(&w.lock);
     if (w.res != NULL) {
         *res = *w.res;
         free(w.res);
