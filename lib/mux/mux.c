@@ -236,6 +236,7 @@ void vmux__shutdown(vmux *m)
 static void io_main(void *arg)
 {
     vmux *m = arg;
+    pthread_setname_np(pthread_self(), "vmux-io"); /* as top -H, ps -L, gdb and perf show it */
     /* A write to a connection the server reset raises SIGPIPE, which would kill the whole
      * process; blocked here, the write fails with EPIPE and the connection is replaced. */
     sigset_t pipe;

@@ -3,6 +3,7 @@
  * sends each lock's extensions when due with vmux_script_run_async() and acts on each lease end.
  * The replies are handled on the handle's I/O thread.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +247,7 @@ static void run_event(vmux_lock *l, bool is_watch)
 static void renewer_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "vmux-lock-renew"); /* 15 characters: the kernel's most */
     uv_mutex_lock(&R.mu);
     while (!R.stop) {
         uint64_t when = 0;

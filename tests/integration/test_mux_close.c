@@ -243,16 +243,21 @@ static void test_close_null(void **state)
     vmux_close(NULL);
 }
 
+/* The handle's I/O thread carries its name (docs/serverless.md) and is gone when close returns. */
 static void test_close_idle(void **state)
 {
     (void)state;
     char name[64];
     unique_name(name, sizeof name, "idle");
+    int io_threads = vt_threads_named("vmux-io");
+    assert_true(io_threads >= 0);
     vmux *m = open_named("pause", name);
+    assert_int_equal(vt_threads_named("vmux-io"), io_threads + 1);
     struct client_probe probe;
     probe_init(&probe, "pause", name, NULL);
     assert_true(client_present(&probe));
     vmux_close(m);
+    assert_int_equal(vt_threads_named("vmux-io"), io_threads); /* joined */
     assert_true(vt_wait_until(client_gone, &probe, WAIT_MS));
 }
 

@@ -627,6 +627,7 @@ static void test_auto_renew_keeps_then_reports_loss(void **state)
                                  .on_lost = on_lost, .userdata = w);
     vmux_lock *l = new_lock(m, key, &o);
     acquire_ok(l);
+    assert_int_equal(vt_threads_named("vmux-lock-renew"), 1); /* one per process (locks.md) */
     char *token = admin("GET %s", key);
     snprintf(w->token, sizeof w->token, "%s", token);
     free(token);
@@ -658,7 +659,8 @@ static void test_auto_renew_keeps_then_reports_loss(void **state)
     assert_true(vt_wait_until(held_until, w, 60000));
     assert_false(w->changed);
     assert_int_equal(atomic_load(&w->lost_calls), 1);
-    vmux_lock_free(l); /* stops renewal and releases */
+    vmux_lock_free(l);                                        /* stops renewal and releases */
+    assert_int_equal(vt_threads_named("vmux-lock-renew"), 0); /* the last one: joined */
     char *exists = admin("EXISTS %s", key);
     assert_string_equal(exists, "0");
     free(exists);

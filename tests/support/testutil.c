@@ -5,6 +5,7 @@
 #include "vmux/vmux.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -313,6 +314,32 @@ char vt_thread_state(int tid)
     buf[n] = '\0';
     const char *p = strrchr(buf, ')'); /* the name in parentheses may hold anything */
     return p != NULL && p[1] == ' ' ? p[2] : '?';
+}
+
+/* Whether thread tid's name (its comm, with the kernel's newline) is name. */
+static bool thread_named(const char *tid, const char *name)
+{
+    char path[300], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false; /* ended since the listing */
+    bool read = fgets(comm, sizeof comm, f) != NULL;
+    fclose(f);
+    comm[strcspn(comm, "\n")] = '\0';
+    return read && strcmp(comm, name) == 0;
+}
+
+int vt_threads_named(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.' && thread_named(e->d_name, name);
+    closedir(d);
+    return n;
 }
 
 bool vt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms)

@@ -139,6 +139,9 @@ bool vt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
  */
 char vt_thread_state(int tid);
 
+/* How many threads of this process carry the name (/proc/self/task/N/comm; pthread_setname_np). */
+int vt_threads_named(const char *name);
+
 struct vmux_reply;
 
 /* An async completion captured for the test thread: pass vt_on_async and one of these. */
