@@ -101,7 +101,9 @@ typedef struct vmux_callopts {
     uint32_t flags;
     /** Optional (NULL): for synchronous calls, receives the server's error message when the
      * call returns VMUX_ERR_SERVER, the loop's description (slot, last node) for
-     * VMUX_ERR_REDIRECT_LOOP, or the error's description for any other error. A call that fails
+     * VMUX_ERR_REDIRECT_LOOP, or the error's description for any other error; for
+     * VMUX_ERR_INVALID_ARG, what was refused where it is an argument of the call ("invalid
+     * argument: argv[1] is NULL with a length", "... out is NULL ..."). A call that fails
      * unsent because the connection it waited for (its node's, in a cluster the slot owner's)
      * could not be made, with VMUX_ERR_TIMEOUT, VMUX_ERR_NOT_CONNECTED or VMUX_ERR_BACKLOG_FULL,
      * gets that description followed by the last connection failure, credentials masked

@@ -32,7 +32,11 @@ typedef enum vmux_reply_kind {
     VMUX_REPLY_ERROR = 6, /**< the server's error line, such as "WRONGTYPE Operation against..." */
 } vmux_reply_kind;
 
-/** Returns the reply's kind. r must not be NULL. */
+/**
+ * Returns the reply's kind. A NULL r (no reply: the call that would have given one failed) reads
+ * as VMUX_REPLY_NIL, as every accessor below reads it as empty, so a switch on the kind of a
+ * failed call's reply takes the nil branch; the call's return code says why there is none.
+ */
 VMUX_EXPORT vmux_reply_kind vmux_reply_get_kind(const vmux_reply *r);
 
 /** Returns a static name for a kind: "string", "array", "integer", "nil", "status", "error". */

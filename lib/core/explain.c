@@ -19,6 +19,29 @@ const char vmux__on_io_thread_words[] =
     "a synchronous call from a vmux callback (on the I/O thread) would wait for itself: use the "
     "_async form, or hand the work to a thread of your own";
 
+bool vmux__explain_argv(char *buf, size_t len, int argc, const char *const *argv,
+                        const size_t *argvlen)
+{
+    if (argc < 1) {
+        vmux__errbuf_set(buf, len, "invalid argument: argc is %d (a command has at least its name)",
+                         argc);
+        return true;
+    }
+    if (argv == NULL) {
+        vmux__errbuf_set(buf, len, "invalid argument: argv is NULL");
+        return true;
+    }
+    for (int i = 0; i < argc; i++) {
+        if (argv[i] == NULL && (argvlen == NULL || argvlen[i] != 0)) {
+            vmux__errbuf_set(buf, len, "invalid argument: argv[%d] is NULL%s", i,
+                             argvlen == NULL ? " (argvlen is NULL: every argument a C string)"
+                                             : " with a length");
+            return true;
+        }
+    }
+    return false;
+}
+
 void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply)
 {
     if (buf == NULL || len == 0 || status == 0)

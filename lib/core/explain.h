@@ -37,6 +37,14 @@ bool vmux__lost_code(int status);
  */
 void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply);
 
+/*
+ * Writes into buf (as vmux__explain) which argument of a command vmux_call() refuses with
+ * VMUX_ERR_INVALID_ARG: argc below 1, argv NULL, or an argument NULL with a length. Returns false,
+ * writing nothing, when the vector is sound (the refusal was for something else). Any thread.
+ */
+bool vmux__explain_argv(char *buf, size_t len, int argc, const char *const *argv,
+                        const size_t *argvlen);
+
 /* What a synchronous call made from a callback (on the I/O thread) is refused with. */
 extern const char vmux__on_io_thread_words[];
 

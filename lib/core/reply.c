@@ -69,7 +69,7 @@ int vmux__reply_array_set(vmux_reply *parent, size_t idx, vmux_reply *child)
 
 vmux_reply_kind vmux_reply_get_kind(const vmux_reply *r)
 {
-    return r->type;
+    return r != NULL ? r->type : VMUX_REPLY_NIL;
 }
 
 const char *vmux_reply_kind_name(vmux_reply_kind kind)

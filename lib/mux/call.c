@@ -303,6 +303,38 @@ static int encode(vmux *m, const vmux_callopts *opts, int argc, const char *cons
     return rc;
 }
 
+/* A command's argument vector, as vmux_call() takes it. */
+struct argv_ref {
+    int argc;
+    const char *const *argv;
+    const size_t *argvlen;
+};
+
+/*
+ * Words for vmux_call()'s refusal before anything was sent: which argument, where it can say.
+ * encoding: the refusal came from encoding args (m, out and the options were accepted).
+ */
+static void explain_refusal(const vmux *m, const vmux_callopts *opts, int rc, vmux_reply **out,
+                            bool encoding, struct argv_ref args)
+{
+    if (opts == NULL || rc == VMUX_ERR_CROSSSLOT)
+        return; /* no buffer, or the keys and their slots are in it already */
+    char *buf = opts->errbuf;
+    size_t len = opts->errlen;
+    if (rc != VMUX_ERR_INVALID_ARG)
+        explain(opts, rc, NULL);
+    else if (m == NULL)
+        vmux__errbuf_set(buf, len, "invalid argument: the handle is NULL");
+    else if (out == NULL)
+        vmux__errbuf_set(buf, len,
+                         "invalid argument: out is NULL (vmux_call_forget() is the call "
+                         "that drops its reply)");
+    else if (!encoding && vmux__on_io_thread(m))
+        return; /* its message is in the buffer already */
+    else if (!encoding || !vmux__explain_argv(buf, len, args.argc, args.argv, args.argvlen))
+        explain(opts, rc, NULL); /* the options */
+}
+
 int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
               const size_t *argvlen, vmux_reply **out)
 {
@@ -310,13 +342,11 @@ int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *a
     struct vmux_op *op;
     vmux_callopts local;
     int rc = check_sync(m, &opts, &local, out);
-    if (rc == 0)
+    bool encoding = rc == 0;
+    if (encoding)
         rc = encode(m, opts, argc, argv, argvlen, &op, &start);
     if (rc != 0) {
-        bool worded = rc == VMUX_ERR_CROSSSLOT || (rc == VMUX_ERR_INVALID_ARG && m != NULL &&
-                                                   out != NULL && vmux__on_io_thread(m));
-        if (!worded) /* else its message is in the buffer already */
-            explain(opts, rc, NULL);
+        explain_refusal(m, opts, rc, out, encoding, (struct argv_ref){argc, argv, argvlen});
         return rc;
     }
     return call_op(m, opts, op, start, out);

@@ -73,6 +73,41 @@ static void test_call_bad_arguments(void **state)
     assert_null(r);
     assert_int_equal(vmux_call(m, NULL, 1, ping, NULL, NULL), VMUX_ERR_INVALID_ARG);
 
+    /* The error buffer names what was refused. */
+    const size_t lens[] = {4, 3};
+    struct {
+        vmux *m;
+        int argc;
+        const char *const *argv;
+        const size_t *argvlen;
+        bool out;
+        const char *words;
+    } cases[] = {
+        {NULL, 1, ping, NULL, true, "invalid argument: the handle is NULL"},
+        {m, 1, ping, NULL, false,
+         "invalid argument: out is NULL (vmux_call_forget() is the call "
+         "that drops its reply)"},
+        {m, 0, ping, NULL, true, "invalid argument: argc is 0 (a command has at least its name)"},
+        {m, 1, NULL, NULL, true, "invalid argument: argv is NULL"},
+        {m, 2, holes, NULL, true,
+         "invalid argument: argv[1] is NULL (argvlen is NULL: every argument a C string)"},
+        {m, 2, holes, lens, true, "invalid argument: argv[1] is NULL with a length"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[160] = "";
+        vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+        r = NULL;
+        assert_int_equal(vmux_call(cases[i].m, &o, cases[i].argc, cases[i].argv, cases[i].argvlen,
+                                   cases[i].out ? &r : NULL),
+                         VMUX_ERR_INVALID_ARG);
+        assert_string_equal(err, cases[i].words);
+    }
+    char err[160] = "";
+    vmux_callopts bad =
+        VMUX_INIT(vmux_callopts, .flags = 1u << 30, .errbuf = err, .errlen = sizeof err);
+    assert_int_equal(vmux_call(m, &bad, 2, holes, NULL, &r), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(err, vmux_strerror(VMUX_ERR_INVALID_ARG)); /* the options, not argv */
+
     /* The handle still works after all that. */
     r = NULL;
     assert_int_equal(vmux_call(m, NULL, 1, ping, NULL, &r), 0);

@@ -561,6 +561,20 @@ static void test_buffer_limit_counts_the_heap(void **state)
     free(in);
 }
 
+/* A failed call leaves its reply NULL: every accessor reads it as nil, none crashes. */
+static void test_null_reply_reads_as_nil(void **state)
+{
+    (void)state;
+    size_t len = 7;
+    assert_int_equal(vmux_reply_get_kind(NULL), VMUX_REPLY_NIL);
+    assert_null(vmux_reply_str(NULL, &len));
+    assert_int_equal(len, 0);
+    assert_int_equal(vmux_reply_integer(NULL), 0);
+    assert_int_equal(vmux_reply_len(NULL), 0);
+    assert_null(vmux_reply_element(NULL, 0));
+    vmux_reply_free(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -582,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_long_line_in_pieces_searched_once),
         cmocka_unit_test(test_number_line_capped),
         cmocka_unit_test(test_own_limits_between_replies),
+        cmocka_unit_test(test_null_reply_reads_as_nil),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
