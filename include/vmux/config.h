@@ -41,6 +41,15 @@ typedef enum vmux_cluster_mode {
 } vmux_cluster_mode;
 
 /**
+ * TLS versions, for the sslProtocols key (vmux_config_set_ssl_protocols()): a set of these,
+ * or'ed. vmux speaks no version older than TLS 1.2.
+ */
+typedef enum vmux_tls_version {
+    VMUX_TLS_1_2 = 1, /**< TLS 1.2 ("tls12" in a configuration string) */
+    VMUX_TLS_1_3 = 2, /**< TLS 1.3 ("tls13") */
+} vmux_tls_version;
+
+/**
  * How the near cache asks the server for invalidations (the nearCacheMode key;
  * docs/patterns/near-cache.md, section BCAST mode).
  */
@@ -151,12 +160,30 @@ VMUX_EXPORT int vmux_config_set_ssl_cert(vmux_config *cfg, const char *path);
 VMUX_EXPORT int vmux_config_set_ssl_key(vmux_config *cfg, const char *path);
 /** sslVerify: verify the server certificate and host name (insecure when off). */
 VMUX_EXPORT int vmux_config_set_ssl_verify(vmux_config *cfg, bool on);
+/**
+ * sslProtocols: the TLS versions a handshake may use, a non-empty set of vmux_tls_version
+ * (default VMUX_TLS_1_2 | VMUX_TLS_1_3). Returns VMUX_ERR_INVALID_ARG for an empty set or
+ * unknown bits.
+ */
+VMUX_EXPORT int vmux_config_set_ssl_protocols(vmux_config *cfg, unsigned versions);
 /** user: the ACL user name for AUTH. */
 VMUX_EXPORT int vmux_config_set_user(vmux_config *cfg, const char *user);
 /** password: the password for AUTH (never printed). */
 VMUX_EXPORT int vmux_config_set_password(vmux_config *cfg, const char *password);
 /** name: the connection name for CLIENT SETNAME (printable ASCII, no spaces). */
 VMUX_EXPORT int vmux_config_set_name(vmux_config *cfg, const char *name);
+/**
+ * setlib: whether each connection names the library to the server with CLIENT SETINFO LIB-NAME
+ * and LIB-VER (default on; StackExchange.Redis's SetClientLibrary).
+ */
+VMUX_EXPORT int vmux_config_set_client_library(vmux_config *cfg, bool on);
+/**
+ * ignoreUnknown: whether parsing ignores an unknown key (vmux_open() then names it in a WARN
+ * line) instead of failing with VMUX_ERR_CONFIG (default off). Within one string or URL it
+ * covers every key, before it or after; vmux_config_set() and vmux_config_apply() look at the
+ * config's setting as it stands after the text.
+ */
+VMUX_EXPORT int vmux_config_set_ignore_unknown(vmux_config *cfg, bool on);
 /** 0 .. 2^31-1 */
 VMUX_EXPORT int vmux_config_set_default_database(vmux_config *cfg, int db);
 /** abortConnect: whether vmux_open() fails when no server is reachable. */
@@ -272,10 +299,13 @@ VMUX_EXPORT const char *vmux_config_ssl_ca_path(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_ssl_cert(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_ssl_key(const vmux_config *cfg);
 VMUX_EXPORT bool vmux_config_ssl_verify(const vmux_config *cfg);
+VMUX_EXPORT unsigned vmux_config_ssl_protocols(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_user(const vmux_config *cfg);
 /** Whether a password is set; the password itself cannot be read back. */
 VMUX_EXPORT bool vmux_config_has_password(const vmux_config *cfg);
 VMUX_EXPORT const char *vmux_config_name(const vmux_config *cfg);
+VMUX_EXPORT bool vmux_config_client_library(const vmux_config *cfg);
+VMUX_EXPORT bool vmux_config_ignore_unknown(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_default_database(const vmux_config *cfg);
 VMUX_EXPORT bool vmux_config_abort_connect(const vmux_config *cfg);
 VMUX_EXPORT int vmux_config_connect_retry(const vmux_config *cfg);

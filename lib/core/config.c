@@ -46,9 +46,11 @@ const struct key_def vmux__config_keys[KEY_COUNT] = {
     [KEY_SSL_CERT] = TEXT("sslCert", ssl_cert),
     [KEY_SSL_KEY] = TEXT("sslKey", ssl_key),
     [KEY_SSL_VERIFY] = FLAG("sslVerify", ssl_verify),
+    [KEY_SSL_PROTOCOLS] = {"sslProtocols", KIND_TLS_VERSIONS, FIELD_OFF(ssl_protocols), 0, 0, NULL},
     [KEY_USER] = TEXT("user", user),
     [KEY_PASSWORD] = {"password", KIND_SECRET, FIELD_OFF(password), 0, 0, NULL},
     [KEY_NAME] = TEXT("name", name),
+    [KEY_SET_LIB] = FLAG("setlib", client_library),
     [KEY_DEFAULT_DATABASE] = INTK("defaultDatabase", default_database, 0, NULL),
     [KEY_ABORT_CONNECT] = FLAG("abortConnect", abort_connect),
     [KEY_CONNECT_RETRY] = INTK("connectRetry", connect_retry, 1, "attempts"),
@@ -89,10 +91,13 @@ const struct key_def vmux__config_keys[KEY_COUNT] = {
     [KEY_NEAR_CACHE_MODE] = {"nearCacheMode", KIND_NEAR_MODE, FIELD_OFF(near_cache_mode), 0, 0,
                              NULL},
     [KEY_NEAR_CACHE_PREFIXES] = TEXT("nearCachePrefixes", near_cache_prefixes),
+    [KEY_IGNORE_UNKNOWN] = FLAG("ignoreUnknown", ignore_unknown),
 };
 
 const struct vmux_config vmux__config_defaults = {
     .ssl_verify = true,
+    .ssl_protocols = VMUX_TLS_1_2 | VMUX_TLS_1_3,
+    .client_library = true,
     .abort_connect = true,
     .connect_retry = VMUX_DEFAULT_CONNECT_RETRY,
     .connect_timeout_ms = VMUX_DEFAULT_CONNECT_TIMEOUT_MS,
@@ -244,6 +249,14 @@ int vmux__config_store_read_from(vmux_config *cfg, vmux_read_from v)
     if (cfg == NULL || vmux__config_read_from_name(v) == NULL)
         return VMUX_ERR_INVALID_ARG;
     cfg->read_from = v;
+    return 0;
+}
+
+int vmux__config_store_tls_versions(vmux_config *cfg, unsigned v)
+{
+    if (cfg == NULL || v == 0 || (v & ~(unsigned)(VMUX_TLS_1_2 | VMUX_TLS_1_3)) != 0)
+        return VMUX_ERR_INVALID_ARG;
+    cfg->ssl_protocols = v;
     return 0;
 }
 

@@ -69,6 +69,21 @@ int vmux_config_set_sentinel_password(vmux_config *cfg, const char *password)
     return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SENTINEL_PASSWORD], password);
 }
 
+int vmux_config_set_ssl_protocols(vmux_config *cfg, unsigned versions)
+{
+    return vmux__config_store_tls_versions(cfg, versions);
+}
+
+int vmux_config_set_client_library(vmux_config *cfg, bool on)
+{
+    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_SET_LIB], on);
+}
+
+int vmux_config_set_ignore_unknown(vmux_config *cfg, bool on)
+{
+    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_IGNORE_UNKNOWN], on);
+}
+
 int vmux_config_set_sentinel_tls(vmux_config *cfg, bool on)
 {
     return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_SENTINEL_TLS], on);
@@ -284,6 +299,21 @@ const char *vmux_config_sentinel_user(const vmux_config *cfg)
 bool vmux_config_has_sentinel_password(const vmux_config *cfg)
 {
     return or_defaults(cfg)->sentinel_password != NULL;
+}
+
+unsigned vmux_config_ssl_protocols(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->ssl_protocols;
+}
+
+bool vmux_config_client_library(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->client_library;
+}
+
+bool vmux_config_ignore_unknown(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->ignore_unknown;
 }
 
 bool vmux_config_sentinel_tls(const vmux_config *cfg)

@@ -46,10 +46,12 @@ struct vmux_config {
     char *ssl_ca_path;
     char *ssl_cert;
     char *ssl_key;
+    unsigned ssl_protocols; /* vmux_tls_version bits, never 0 */
 
     char *user;
     char *password;
     char *name;
+    bool client_library; /* setlib: CLIENT SETINFO LIB-NAME, LIB-VER at setup */
     int default_database;
 
     bool abort_connect;
@@ -107,6 +109,11 @@ struct vmux_config {
     int near_cache_ttl_ms; /* 0: entries live until invalidated or their server TTL */
     vmux_near_mode near_cache_mode;
     char *near_cache_prefixes; /* BCAST's prefixes, ';' between them (core/near_prefix.h) */
+
+    /* StackExchange.Redis's keys (core/config_compat.c): what vmux_open() logs of them. */
+    bool ignore_unknown;
+    uint32_t compat_ignored; /* the accepted and ignored ones, a bit per compat table entry */
+    char unknown_keys[256];  /* the unknown keys ignoreUnknown ignored, ", " between, cut */
 };
 
 /*
@@ -125,6 +132,12 @@ void vmux__config_pin_ports(vmux_config *cfg);
  * errbuf says which), VMUX_ERR_INVALID_ARG or VMUX_ERR_NOMEM, as vmux_iam_provider_new().
  */
 int vmux__config_iam_install(vmux_config *cfg, char *errbuf, size_t errlen);
+
+/*
+ * Logs, once as a handle opens, the StackExchange.Redis keys accepted and ignored (INFO) and the
+ * unknown keys ignoreUnknown ignored (WARN), through cfg's log. Nothing when there are none.
+ */
+void vmux__config_log_compat(const vmux_config *cfg);
 
 /*
  * A mismatch of keys that each parse alone (nearCachePrefixes without nearCacheMode=bcast):

@@ -20,9 +20,10 @@ enum key_kind {
     KIND_INT,
     KIND_U64,
     KIND_POLICY,
-    KIND_CLUSTER,   /* auto, yes or no */
-    KIND_READ_FROM, /* vmux_read_from by name */
-    KIND_NEAR_MODE, /* optin or bcast */
+    KIND_CLUSTER,      /* auto, yes or no */
+    KIND_READ_FROM,    /* vmux_read_from by name */
+    KIND_NEAR_MODE,    /* optin or bcast */
+    KIND_TLS_VERSIONS, /* vmux_tls_version bits: "tls12|tls13" */
 };
 
 enum key_id {
@@ -33,9 +34,11 @@ enum key_id {
     KEY_SSL_CERT,
     KEY_SSL_KEY,
     KEY_SSL_VERIFY,
+    KEY_SSL_PROTOCOLS,
     KEY_USER,
     KEY_PASSWORD,
     KEY_NAME,
+    KEY_SET_LIB,
     KEY_DEFAULT_DATABASE,
     KEY_ABORT_CONNECT,
     KEY_CONNECT_RETRY,
@@ -73,6 +76,7 @@ enum key_id {
     KEY_NEAR_CACHE_TTL,
     KEY_NEAR_CACHE_MODE,
     KEY_NEAR_CACHE_PREFIXES,
+    KEY_IGNORE_UNKNOWN,
     KEY_COUNT
 };
 
@@ -112,6 +116,9 @@ static inline bool in_range(const struct key_def *k, uint64_t v)
 
 bool vmux__config_is_space(char c);
 
+/* true/false, 1/0, yes/no, on/off in any case, as StackExchange.Redis reads a bool. */
+bool vmux__config_parse_bool(const char *s, bool *out);
+
 /* Characters of host names and IP literals (':' for IPv6, '%' for zone ids). */
 bool vmux__config_host_ok(const char *h, size_t n);
 
@@ -137,6 +144,32 @@ int vmux__config_store_read_from(vmux_config *cfg, vmux_read_from v);
 
 /* The readFrom key's value as text ("primary", "preferReplica"...); NULL for no policy. */
 const char *vmux__config_read_from_name(vmux_read_from v);
+
+/* Stores the sslProtocols set: VMUX_ERR_INVALID_ARG when empty or with unknown bits. */
+int vmux__config_store_tls_versions(vmux_config *cfg, unsigned v);
+
+/* The sslProtocols value as text: "tls12", "tls13" or "tls12|tls13". */
+const char *vmux__config_tls_versions_name(unsigned v);
+
+/*
+ * Reads an sslProtocols value, StackExchange.Redis's SslProtocols names ('|' between them, any
+ * case): *out gets the versions vmux speaks among them. Returns NULL, or why the value is refused.
+ */
+const char *vmux__config_tls_versions_parse(const char *text, unsigned *out);
+
+/*
+ * StackExchange.Redis's keys that vmux accepts and ignores or refuses (config_compat.c), for a
+ * key that is not in vmux__config_keys[]: COMPAT_NONE when key is not one of them either (an
+ * unknown key), COMPAT_IGNORED when value is valid and means nothing to vmux (cfg records the key
+ * for vmux_open()'s log), COMPAT_REFUSED with why (a sentence naming the key) when value is not
+ * valid or would make vmux behave differently from what the key asks.
+ */
+enum compat_result { COMPAT_NONE, COMPAT_IGNORED, COMPAT_REFUSED };
+enum compat_result vmux__config_compat(vmux_config *cfg, const char *key, const char *value,
+                                       char *why, size_t whylen);
+
+/* Records key among cfg's unknown keys ignored under ignoreUnknown (cut when they do not fit). */
+void vmux__config_note_unknown(vmux_config *cfg, const char *key);
 
 int vmux__config_store_near_mode(vmux_config *cfg, vmux_near_mode v);
 

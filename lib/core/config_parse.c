@@ -17,11 +17,17 @@
 #include "core/near_prefix.h"
 #include "vmux/error.h"
 
-/* Where a parse writes: the config being built and the caller's error buffer. */
+/*
+ * Where a parse writes: the config being built and the caller's error buffer. A text's unknown
+ * keys are judged at its end, by the ignoreUnknown it leaves (a later ignoreUnknown=true covers an
+ * earlier unknown key, as in StackExchange.Redis, where it applies to the whole string).
+ */
 struct parse {
     vmux_config *cfg;
     char *errbuf;
     size_t errlen;
+    bool whole_text;     /* a string or URL: unknown keys wait for its end */
+    const char *unknown; /* the text's first unknown key (in the parse's copy) */
 };
 
 #define FAIL(p, ...) (vmux__errbuf_set((p)->errbuf, (p)->errlen, __VA_ARGS__), VMUX_ERR_CONFIG)
@@ -63,7 +69,7 @@ static enum num_result parse_u64(const char *s, size_t n, uint64_t *out)
     return big ? NUM_TOO_BIG : NUM_OK;
 }
 
-static bool parse_bool(const char *s, bool *out)
+bool vmux__config_parse_bool(const char *s, bool *out)
 {
     static const char *const yes[] = {"true", "1", "yes", "on"};
     static const char *const no[] = {"false", "0", "no", "off"};
@@ -194,7 +200,7 @@ static int set_number(struct parse *p, const struct key_def *k, const char *v)
 static int set_bool(struct parse *p, const struct key_def *k, const char *v)
 {
     bool b;
-    if (!parse_bool(v, &b))
+    if (!vmux__config_parse_bool(v, &b))
         return FAIL(p, "%s: '%s' is not a boolean (true or false)", k->name, v);
     return vmux__config_store_bool(p->cfg, k, b);
 }
@@ -236,6 +242,15 @@ static int set_near_mode(struct parse *p, const struct key_def *k, const char *v
     return FAIL(p, "%s: '%s' is not optin or bcast", k->name, v);
 }
 
+static int set_tls_versions(struct parse *p, const struct key_def *k, const char *v)
+{
+    unsigned versions;
+    const char *why = vmux__config_tls_versions_parse(v, &versions);
+    if (why != NULL)
+        return FAIL(p, "%s: '%s' %s", k->name, v, why);
+    return vmux__config_store_tls_versions(p->cfg, versions);
+}
+
 static int set_text(struct parse *p, const struct key_def *k, const char *v)
 {
     char list_why[256];
@@ -248,11 +263,35 @@ static int set_text(struct parse *p, const struct key_def *k, const char *v)
     return vmux__config_store_text(p->cfg, k, v);
 }
 
+#define UNKNOWN_KEY "unknown key '%s' (ignoreUnknown=true ignores unknown keys)"
+
+/* A key not in the table: one of StackExchange.Redis's (config_compat.c), or unknown. */
+static int set_other_key(struct parse *p, const char *key, const char *value)
+{
+    char why[256];
+    if (key[0] == '\0')
+        return FAIL(p, "empty key before '='");
+    switch (vmux__config_compat(p->cfg, key, value, why, sizeof why)) {
+    case COMPAT_IGNORED:
+        return 0;
+    case COMPAT_REFUSED:
+        return FAIL(p, "%s", why);
+    default:
+        break;
+    }
+    if (!p->whole_text && !p->cfg->ignore_unknown)
+        return FAIL(p, UNKNOWN_KEY, key);
+    if (p->unknown == NULL)
+        p->unknown = key;
+    vmux__config_note_unknown(p->cfg, key);
+    return 0;
+}
+
 static int set_key(struct parse *p, const char *key, const char *value)
 {
     const struct key_def *k = find_key(key);
     if (k == NULL)
-        return key[0] == '\0' ? FAIL(p, "empty key before '='") : FAIL(p, "unknown key '%s'", key);
+        return set_other_key(p, key, value);
     switch (k->kind) {
     case KIND_BOOL:
         return set_bool(p, k, value);
@@ -267,6 +306,8 @@ static int set_key(struct parse *p, const char *key, const char *value)
         return set_read_from(p, k, value);
     case KIND_NEAR_MODE:
         return set_near_mode(p, k, value);
+    case KIND_TLS_VERSIONS:
+        return set_tls_versions(p, k, value);
     default:
         return set_number(p, k, value);
     }
@@ -478,7 +519,10 @@ static int apply_text(struct parse *p, const char *text)
     memcpy(copy, text, n + 1);
     char *s = trim(copy);
     size_t scheme_len = url_scheme_len(s);
+    p->whole_text = true;
     int rc = scheme_len > 0 ? apply_url(p, s, scheme_len) : apply_string(p, s);
+    if (rc == 0 && p->unknown != NULL && !p->cfg->ignore_unknown)
+        rc = FAIL(p, UNKNOWN_KEY, p->unknown);
     if (rc == 0 && p->cfg->nendpoints == 0)
         rc = FAIL(p, "no endpoint: give at least one host[:port]");
     if (rc == 0 && vmux__config_near_problem(p->cfg) != NULL)
@@ -507,7 +551,7 @@ int vmux_config_parse(const char *text, vmux_config **out, char *errbuf, size_t 
         vmux__errbuf_set(errbuf, errlen, "vmux_config_parse: text and out must not be NULL");
         return VMUX_ERR_INVALID_ARG;
     }
-    struct parse p = {NULL, errbuf, errlen};
+    struct parse p = {NULL, errbuf, errlen, false, NULL};
     int rc = vmux_config_new(&p.cfg);
     if (rc == 0)
         rc = apply_text(&p, text);
@@ -527,7 +571,7 @@ int vmux_config_apply(vmux_config *cfg, const char *text, char *errbuf, size_t e
         vmux__errbuf_set(errbuf, errlen, "vmux_config_apply: cfg and text must not be NULL");
         return VMUX_ERR_INVALID_ARG;
     }
-    struct parse p = {vmux_config_dup(cfg), errbuf, errlen};
+    struct parse p = {vmux_config_dup(cfg), errbuf, errlen, false, NULL};
     if (p.cfg == NULL) {
         vmux__errbuf_set(errbuf, errlen, "out of memory");
         return VMUX_ERR_NOMEM;
@@ -546,7 +590,7 @@ int vmux_config_set(vmux_config *cfg, const char *key, const char *value, char *
         vmux__errbuf_set(errbuf, errlen, "vmux_config_set: cfg, key and value must not be NULL");
         return VMUX_ERR_INVALID_ARG;
     }
-    struct parse p = {cfg, errbuf, errlen};
+    struct parse p = {cfg, errbuf, errlen, false, NULL};
     int rc = set_key(&p, key, value);
     if (rc == VMUX_ERR_NOMEM)
         vmux__errbuf_set(errbuf, errlen, "out of memory");

@@ -39,6 +39,8 @@ static bool is_default(const vmux_config *cfg, const struct key_def *k)
         return cfg->read_from == vmux__config_defaults.read_from;
     case KIND_NEAR_MODE:
         return cfg->near_cache_mode == vmux__config_defaults.near_cache_mode;
+    case KIND_TLS_VERSIONS:
+        return cfg->ssl_protocols == vmux__config_defaults.ssl_protocols;
     default:
         return cfg->backlog_policy == vmux__config_defaults.backlog_policy;
     }
@@ -74,6 +76,10 @@ static void out_key(struct out *o, const vmux_config *cfg, const struct key_def 
     case KIND_NEAR_MODE:
         vmux__strout_put(&o->s, "%s%s=%s", sep, k->name,
                          vmux__config_near_mode_name(cfg->near_cache_mode));
+        break;
+    case KIND_TLS_VERSIONS:
+        vmux__strout_put(&o->s, "%s%s=%s", sep, k->name,
+                         vmux__config_tls_versions_name(cfg->ssl_protocols));
         break;
     default:
         vmux__strout_put(&o->s, "%s%s=%s", sep, k->name,

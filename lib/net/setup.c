@@ -319,10 +319,12 @@ void vmux__setup_start(struct vmux_conn *c)
     if (cfg->name != NULL)
         setup_push(c, LABEL_SETNAME, 0, 3, (const char *[]){"CLIENT", "SETNAME", cfg->name});
     /* Servers before 7.2 lack CLIENT SETINFO: its error does not fail the connection. */
-    setup_push(c, LABEL_SETINFO, VMUX_OP_IGNORE_ERROR, 4,
-               (const char *[]){"CLIENT", "SETINFO", "LIB-NAME", "vmux"});
-    setup_push(c, LABEL_SETINFO, VMUX_OP_IGNORE_ERROR, 4,
-               (const char *[]){"CLIENT", "SETINFO", "LIB-VER", VMUX_VERSION_STRING});
+    if (cfg->client_library) {
+        setup_push(c, LABEL_SETINFO, VMUX_OP_IGNORE_ERROR, 4,
+                   (const char *[]){"CLIENT", "SETINFO", "LIB-NAME", "vmux"});
+        setup_push(c, LABEL_SETINFO, VMUX_OP_IGNORE_ERROR, 4,
+                   (const char *[]){"CLIENT", "SETINFO", "LIB-VER", VMUX_VERSION_STRING});
+    }
     if (asks_role(cfg))
         setup_push(c, LABEL_ROLE, 0, 1, (const char *[]){"ROLE"});
     if (c->link->cluster_only)

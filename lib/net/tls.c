@@ -189,7 +189,11 @@ int vmux__tls_ctx_new(const struct vmux_config *cfg, vmux_tls_ctx **out, char *e
         vmux__errbuf_set(errbuf, errlen, "cannot create a TLS context");
         return VMUX_ERR_NOMEM;
     }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* sslProtocols: TLS 1.2 and 1.3, or one of them (never older: vmux__config_keys). */
+    SSL_CTX_set_min_proto_version(ctx, (cfg->ssl_protocols & VMUX_TLS_1_2) != 0 ? TLS1_2_VERSION
+                                                                                : TLS1_3_VERSION);
+    if ((cfg->ssl_protocols & VMUX_TLS_1_3) == 0)
+        SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, cfg->ssl_verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     int rc = ctx_load_trust(ctx, cfg, errbuf, errlen);
     if (rc == 0)
