@@ -157,23 +157,10 @@ static void expect_tls_failure(const struct failure *f, const char *const *phras
     expect_reason(f, phrases);
 }
 
-static char *call_text(vmux *m, int argc, const char *const *argv)
-{
-    vmux_reply *r = NULL;
-    int rc = vmux_call(m, NULL, argc, argv, NULL, &r);
-    if (rc != 0)
-        fail_msg("%s: %s", argv[0], vmux_err_name(rc));
-    const char *s = vmux_reply_str(r, NULL);
-    assert_non_null(s);
-    char *text = strdup(s);
-    vmux_reply_free(r);
-    return text;
-}
-
 static void expect_echo(vmux *m)
 {
     const char *echo[] = {"ECHO", "over TLS"};
-    char *text = call_text(m, 2, echo);
+    char *text = vt_call_text(m, 2, echo);
     assert_string_equal(text, "over TLS");
     free(text);
 }
@@ -195,11 +182,11 @@ static void test_right_ca_and_client_cert(void **state)
     /* AUTH went through the TLS session, and the server sees this connection on its TLS port,
      * the only port it listens on. */
     const char *whoami[] = {"ACL", "WHOAMI"};
-    char *who = call_text(m, 2, whoami);
+    char *who = vt_call_text(m, 2, whoami);
     assert_string_equal(who, "vmuxtest");
     free(who);
     const char *info[] = {"CLIENT", "INFO"};
-    char *text = call_text(m, 2, info);
+    char *text = vt_call_text(m, 2, info);
     char laddr[64];
     snprintf(laddr, sizeof laddr, " laddr=127.0.0.1:%d ", vt_server_port("plain-tls"));
     expect_contains(text, laddr);
@@ -460,7 +447,7 @@ static void test_url_forms(void **state)
              vt_server_port("plain-tls"), dir, dir, dir);
     m = vt_open_conf(url);
     const char *info[] = {"CLIENT", "INFO"};
-    char *text = call_text(m, 2, info);
+    char *text = vt_call_text(m, 2, info);
     expect_contains(text, " db=3 ");
     expect_contains(text, " user=vmuxtest ");
     free(text);
@@ -582,16 +569,14 @@ static bool log_names_alert(void *arg)
 }
 
 /*
- * A verification that fails sends the server the alert that says why before the socket closes:
- * its log names "tlsv1 alert unknown ca" (it read "unexpected eof" before: probe40), so the
- * server's operator sees what the client refused.
+ * Starts a TLS server of the test's own on a free port (server.crt, no client certificate
+ * needed), with one more option (name, value); its TLS port as text in tp.
  */
-static void test_refusal_told_to_server(void **state)
+static void start_own_tls_server(vt_server *s, char tp[16], const char *name, const char *value)
 {
-    (void)state;
     const char *d = vt_certs_dir();
-    char tp[16], crt[512], key[512], ca[512], conf[1024], log[300];
-    snprintf(tp, sizeof tp, "%d", vt_free_port());
+    char crt[512], key[512], ca[512];
+    snprintf(tp, 16, "%d", vt_free_port());
     snprintf(crt, sizeof crt, "%s/server.crt", d);
     snprintf(key, sizeof key, "%s/server.key", d);
     snprintf(ca, sizeof ca, "%s/ca.crt", d);
@@ -605,11 +590,24 @@ static void test_refusal_told_to_server(void **state)
                                  ca,
                                  "--tls-auth-clients",
                                  "no",
-                                 "--loglevel",
-                                 "verbose",
+                                 name,
+                                 value,
                                  NULL};
+    assert_int_equal(vt_server_start(s, 0, extra), 0);
+}
+
+/*
+ * A verification that fails sends the server the alert that says why before the socket closes:
+ * its log names "tlsv1 alert unknown ca" (it read "unexpected eof" before: probe40), so the
+ * server's operator sees what the client refused.
+ */
+static void test_refusal_told_to_server(void **state)
+{
+    (void)state;
+    const char *d = vt_certs_dir();
+    char tp[16], conf[1024], log[300];
     vt_server s = {0};
-    assert_int_equal(vt_server_start(&s, 0, extra), 0);
+    start_own_tls_server(&s, tp, "--loglevel", "verbose");
     snprintf(conf, sizeof conf,
              "127.0.0.1:%s,ssl=true,connectRetry=1,connectTimeout=%d,sslCaFile=%s/other-ca.crt", tp,
              CONNECT_TIMEOUT_MS, d);
@@ -620,6 +618,36 @@ static void test_refusal_told_to_server(void **state)
     vt_server_stop(&s);
     if (!told)
         fail_msg("the server's log names no 'alert unknown ca' after a refused handshake");
+}
+
+/* ---- sslProtocols ---- */
+
+/*
+ * sslProtocols limits the handshake: against a server that speaks TLS 1.3 only, a handle limited
+ * to TLS 1.3 connects and one limited to TLS 1.2 fails with VMUX_ERR_TLS.
+ */
+static void test_ssl_protocols(void **state)
+{
+    (void)state;
+    const char *d = vt_certs_dir();
+    char tp[16], conf[1024];
+    vt_server s = {0};
+    start_own_tls_server(&s, tp, "--tls-protocols", "TLSv1.3");
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%s,ssl=true,connectRetry=1,connectTimeout=%d,sslCaFile=%s/ca.crt,"
+             "sslProtocols=Tls13",
+             tp, CONNECT_TIMEOUT_MS, d);
+    vmux *m = vt_open_conf(conf);
+    expect_echo(m);
+    vmux_close(m);
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%s,ssl=true,connectRetry=1,connectTimeout=%d,sslCaFile=%s/ca.crt,"
+             "sslProtocols=Tls11|Tls12",
+             tp, CONNECT_TIMEOUT_MS, d);
+    struct failure f = open_fails(conf);
+    vt_server_stop(&s);
+    if (f.rc != VMUX_ERR_TLS)
+        fail_msg("expected VMUX_ERR_TLS, got %s: %s", vmux_err_name(f.rc), f.err);
 }
 
 int main(void)
@@ -643,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_tls_client_plain_server),
         cmocka_unit_test(test_plain_client_tls_server),
+        cmocka_unit_test(test_ssl_protocols),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

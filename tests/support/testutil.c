@@ -274,6 +274,21 @@ int vt_try_set(struct vmux *m, const char *key, const char *value, int timeout_m
     return rc;
 }
 
+char *vt_call_text(struct vmux *m, int argc, const char *const *argv)
+{
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, NULL, argc, argv, NULL, &r);
+    if (rc != 0)
+        fail_msg("%s: %s", argv[0], vmux_err_name(rc));
+    const char *text = vmux_reply_str(r, NULL);
+    if (text == NULL)
+        fail_msg("%s: no text in the reply", argv[0]);
+    char *copy = strdup(text);
+    vmux_reply_free(r);
+    assert_non_null(copy);
+    return copy;
+}
+
 long long vt_exists(struct vmux *m, const char *key)
 {
     vmux_reply *r = NULL;

@@ -119,6 +119,12 @@ struct vmux *vt_open_config(const struct vmux_config *cfg, const char *what);
  */
 int vt_try_set(struct vmux *m, const char *key, const char *value, int timeout_ms);
 
+/*
+ * Calls argv through m (the handle's syncTimeout) and returns the reply's text (a string or a
+ * status), malloc'ed; fails the running test when the call fails or the reply holds no text.
+ */
+char *vt_call_text(struct vmux *m, int argc, const char *const *argv);
+
 /* EXISTS key through m (the handle's syncTimeout), asserted answered: 1 or 0. */
 long long vt_exists(struct vmux *m, const char *key);
 
