@@ -66,11 +66,15 @@ extern "C" {
 /**
  * Where a read-only command goes for this one call, whatever the readFrom policy says
  * (config.h, docs/replicas.md): VMUX_CALL_PRIMARY to the primary (to read your own writes at
- * once), VMUX_CALL_REPLICA to a replica as VMUX_READ_REPLICA would. Commands that are not
- * read-only go to the primary with either. Both at once are VMUX_ERR_INVALID_ARG.
+ * once); VMUX_CALL_REPLICA to a replica as VMUX_READ_REPLICA would, waiting for one (by the
+ * call's deadline) while none is connected (StackExchange.Redis's CommandFlags.DemandReplica);
+ * VMUX_CALL_PREFER_REPLICA to a replica as VMUX_READ_PREFER_REPLICA would, the primary while
+ * none is connected (CommandFlags.PreferReplica). Commands that are not read-only go to the
+ * primary with any of them. Two of them at once are VMUX_ERR_INVALID_ARG.
  */
 #define VMUX_CALL_PRIMARY 0x4u
 #define VMUX_CALL_REPLICA 0x8u
+#define VMUX_CALL_PREFER_REPLICA 0x20u
 /** @} */
 
 /**

@@ -61,10 +61,10 @@ extern "C" {
  * On success returns 0 with *value owned by the caller (vmux_bytes_free()): value->ptr NULL
  * when the key does not exist, else value->len bytes followed by a NUL. Errors (*value zeroed):
  * VMUX_ERR_INVALID_ARG (NULL m or value, key.ptr NULL with len > 0, opts as vmux_call() refuses
- * them or with VMUX_CALL_REPLICA), VMUX_ERR_UNSUPPORTED (the handle's nearCache is off),
- * VMUX_ERR_SERVER (WRONGTYPE: the message in opts->errbuf), VMUX_ERR_NOMEM, and the transport
- * errors of vmux_call(). opts may be NULL; its timeout and errbuf apply to the miss's read.
- * Any thread but the I/O thread.
+ * them or with VMUX_CALL_REPLICA or VMUX_CALL_PREFER_REPLICA), VMUX_ERR_UNSUPPORTED (the handle's
+ * nearCache is off), VMUX_ERR_SERVER (WRONGTYPE: the message in opts->errbuf), VMUX_ERR_NOMEM, and
+ * the transport errors of vmux_call(). opts may be NULL; its timeout and errbuf apply to the miss's
+ * read. Any thread but the I/O thread.
  */
 VMUX_EXPORT int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value);
 

@@ -182,7 +182,7 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts,
                      const struct vmux_near_read *rd, const struct vmux_near_key *k, void *out)
 {
     vmux_callopts o = vmux__callopts_copy(opts);
-    if (o.flags & VMUX_CALL_REPLICA)
+    if (o.flags & (VMUX_CALL_REPLICA | VMUX_CALL_PREFER_REPLICA))
         return VMUX_ERR_INVALID_ARG;
     o.flags |= VMUX_CALL_RETRY_SAFE;
     if (!vmux__near_replica_reads(m))

@@ -60,10 +60,10 @@ struct vmux_near_read {
 /*
  * The read through m's near cache: a hit from the store, a miss as one tracked block (near.c's
  * comment). Returns 0 with the result in out; VMUX_ERR_UNSUPPORTED (nearCache is off),
- * VMUX_ERR_INVALID_ARG (VMUX_CALL_REPLICA in opts), VMUX_ERR_SERVER (the read's error reply,
- * its message in opts->errbuf), VMUX_ERR_PROTOCOL, VMUX_ERR_NOMEM, or vmux_call()'s transport
- * errors, with out zeroed. m, out and the key are checked by the caller. Any thread but the I/O
- * thread.
+ * VMUX_ERR_INVALID_ARG (VMUX_CALL_REPLICA or VMUX_CALL_PREFER_REPLICA in opts), VMUX_ERR_SERVER
+ * (the read's error reply, its message in opts->errbuf), VMUX_ERR_PROTOCOL, VMUX_ERR_NOMEM, or
+ * vmux_call()'s transport errors, with out zeroed. m, out and the key are checked by the caller.
+ * Any thread but the I/O thread.
  */
 int vmux__near_read(vmux *m, const vmux_callopts *opts, const struct vmux_near_read *rd, void *out);
 

@@ -59,6 +59,7 @@ enum vmux_op_flags {
     /* the library's own command (setup, heartbeat, ROLE, INFO, CLUSTER SLOTS...): its reply is
      * read under the default limits, not the user's maxBulkLength... (net/conn_read.c) */
     VMUX_OP_OWN = 1u << 23,
+    VMUX_OP_PREFER_REPLICA = 1u << 24, /* VMUX_CALL_PREFER_REPLICA: a replica, else the primary */
 };
 
 /*

@@ -56,8 +56,8 @@ static int check_opts(const vmux_callopts **opts, vmux_callopts *local)
 
 bool vmux__call_flags_valid(uint32_t flags)
 {
-    uint32_t both = VMUX_CALL_PRIMARY | VMUX_CALL_REPLICA;
-    return (flags & ~VMUX__CALL_FLAGS_KNOWN) == 0 && (flags & both) != both;
+    uint32_t where = flags & (VMUX_CALL_PRIMARY | VMUX_CALL_REPLICA | VMUX_CALL_PREFER_REPLICA);
+    return (flags & ~VMUX__CALL_FLAGS_KNOWN) == 0 && (where & (where - 1)) == 0; /* one at most */
 }
 
 int vmux__callopts_read(const vmux_callopts *opts, uint32_t allowed, vmux_callopts *o)
@@ -91,6 +91,8 @@ uint32_t vmux__call_op_flags(uint32_t asked)
         flags |= VMUX_OP_TO_PRIMARY;
     if (asked & VMUX_CALL_REPLICA)
         flags |= VMUX_OP_TO_REPLICA;
+    if (asked & VMUX_CALL_PREFER_REPLICA)
+        flags |= VMUX_OP_PREFER_REPLICA;
     if (asked & VMUX_CALL_TELL_UNSENT)
         flags |= VMUX_OP_TELL_UNSENT;
     return flags;
@@ -128,7 +130,8 @@ static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeo
 /*
  * Cluster mode: computes op's slot here, in the caller's thread, once. Keys in two slots refuse
  * op (freed) with VMUX_ERR_CROSSSLOT, their names and slots in the caller's error buffer.
- * Standalone with readFrom (or VMUX_CALL_REPLICA) and replica endpoints: marks a read.
+ * Standalone with readFrom (or VMUX_CALL_REPLICA, VMUX_CALL_PREFER_REPLICA) and replica endpoints:
+ * marks a read.
  */
 static int classify_slot(vmux *m, const vmux_callopts *opts, struct vmux_op *op)
 {

@@ -157,9 +157,9 @@ int vmux__call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
 /* Every call flag (VMUX_CALL_*). */
 #define VMUX__CALL_FLAGS_KNOWN                                                                     \
     ((uint32_t)(VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING | VMUX_CALL_PRIMARY |                    \
-                VMUX_CALL_REPLICA | VMUX_CALL_TELL_UNSENT))
+                VMUX_CALL_REPLICA | VMUX_CALL_PREFER_REPLICA | VMUX_CALL_TELL_UNSENT))
 
-/* Whether call flags (VMUX_CALL_*) are known and not contradictory (PRIMARY with REPLICA). */
+/* Whether call flags (VMUX_CALL_*) are known and not contradictory (two places to read from). */
 bool vmux__call_flags_valid(uint32_t flags);
 
 /*

@@ -115,6 +115,8 @@ static vmux_read_from policy_of(const struct vmux_router *r, const struct vmux_o
         return VMUX_READ_PRIMARY;
     if (op->flags & VMUX_OP_TO_REPLICA)
         return VMUX_READ_REPLICA;
+    if (op->flags & VMUX_OP_PREFER_REPLICA)
+        return VMUX_READ_PREFER_REPLICA;
     return r->cfg->read_from;
 }
 

@@ -366,15 +366,14 @@ static struct vmux_link *keyless_link(struct vmux_router *r)
 
 /*
  * Whether op may be read from a replica: a read-only op, with readFrom other than primary or
- * the call's own VMUX_CALL_REPLICA. Checked here so that the common case under the default
- * (readFrom=primary) costs no call into replicas.c.
+ * the call's own VMUX_CALL_REPLICA or VMUX_CALL_PREFER_REPLICA. Checked here so that the common
+ * case under the default (readFrom=primary) costs no call into replicas.c.
  */
 static bool may_read_replica(const struct vmux_router *r, const struct vmux_op *op)
 {
     uint32_t f = op->flags;
     return (f & VMUX_OP_READONLY) && !(f & (VMUX_OP_BLOCKING | VMUX_OP_TO_PRIMARY)) &&
-           (r->cfg->read_from != VMUX_READ_PRIMARY || (f & VMUX_OP_TO_REPLICA)) &&
-           r->reads.links != NULL;
+           vmux__router_replica_policy(r, f) && r->reads.links != NULL;
 }
 
 /* STANDALONE: a read to a replica when the policy says so, everything else to the seed link. */

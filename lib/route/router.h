@@ -187,14 +187,23 @@ static inline enum vmux_router_mode vmux__router_mode(struct vmux_router *r)
 bool vmux__router_seed_ready(struct vmux_router *r, const char *where);
 
 /*
- * Any thread: whether a STANDALONE handle marks read-only ops (VMUX_OP_READONLY) for readFrom,
- * its policy's or the op's (op_flags: VMUX_OP_TO_REPLICA); false under readFrom=primary, so
+ * Any thread: whether an op with op_flags may read from a replica by its policy: the handle's
+ * readFrom, or the call's own (VMUX_OP_TO_REPLICA, VMUX_OP_PREFER_REPLICA).
+ */
+static inline bool vmux__router_replica_policy(const struct vmux_router *r, uint32_t op_flags)
+{
+    return r->cfg->read_from != VMUX_READ_PRIMARY ||
+           (op_flags & (VMUX_OP_TO_REPLICA | VMUX_OP_PREFER_REPLICA));
+}
+
+/*
+ * Any thread: whether a STANDALONE handle marks read-only ops (VMUX_OP_READONLY) for readFrom
+ * (vmux__router_replica_policy()); false under readFrom=primary without a call's own policy, so
  * that nothing is computed for an op there.
  */
 static inline bool vmux__router_standalone_reads(const struct vmux_router *r, uint32_t op_flags)
 {
-    return r->replica_endpoints &&
-           (r->cfg->read_from != VMUX_READ_PRIMARY || (op_flags & VMUX_OP_TO_REPLICA));
+    return r->replica_endpoints && vmux__router_replica_policy(r, op_flags);
 }
 
 /*

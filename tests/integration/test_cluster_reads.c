@@ -162,8 +162,21 @@ static void test_primary_default(void **state)
         get_calls("get", &p, &r);
     }
     assert_true(r > 0);
+    /* VMUX_CALL_PREFER_REPLICA too, once the replicas' links are up: every read on a replica */
+    vmux_callopts prefer = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PREFER_REPLICA);
+    long p0 = p, r0 = r;
+    for (; uv_hrtime() < until; p0 = p, r0 = r) {
+        read_all(m, &prefer, 1);
+        get_calls("get", &p, &r);
+        if (p == p0 && r == r0 + NKEYS)
+            break;
+    }
+    assert_int_equal(p, p0);
+    assert_int_equal(r, r0 + NKEYS);
     vmux_callopts both = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY | VMUX_CALL_REPLICA);
     vmux_bytes v = {0};
+    assert_int_equal(vmux_get(m, &both, VMUX_STR("rk:0"), &v), VMUX_ERR_INVALID_ARG);
+    both.flags = VMUX_CALL_REPLICA | VMUX_CALL_PREFER_REPLICA;
     assert_int_equal(vmux_get(m, &both, VMUX_STR("rk:0"), &v), VMUX_ERR_INVALID_ARG);
     vmux_close(m);
 }

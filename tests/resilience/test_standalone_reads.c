@@ -16,6 +16,8 @@
  * - the primary moves (B promoted, A and C its replicas): reads follow to A and C, writes to B;
  *   each server's link counters (vmux_read_node_stats(), vmux_format_metrics()) stay its own:
  *   none goes down, and together they are the handle's totals;
+ * - VMUX_CALL_PREFER_REPLICA under readFrom=primary: the replicas serve its reads, and with both
+ *   killed the primary does, where VMUX_CALL_REPLICA fails unsent;
  * - a replica SIGKILLed under 4 threads of typed vmux_get(): no read fails, the reads go on.
  */
 #include <setjmp.h>
@@ -495,6 +497,52 @@ static void test_primary_moves(void **state)
     vmux_close(m);
 }
 
+/*
+ * VMUX_CALL_PREFER_REPLICA under readFrom=primary (StackExchange.Redis's PreferReplica): its reads
+ * go to the replicas in turn; with no replica connected the primary serves them, where
+ * VMUX_CALL_REPLICA waits for one and fails unsent at its deadline (probe 43: there was no
+ * per-call "prefer", only VMUX_CALL_REPLICA's "demand").
+ */
+static void test_prefer_replica_per_call(void **state)
+{
+    (void)state;
+    vmux *m = open_reads("name=reads-prefer-call");
+    assert_non_null(m);
+    write_keys(m);
+    int r1 = (primary + 1) % 3, r2 = (primary + 2) % 3;
+    vmux_callopts prefer = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PREFER_REPLICA);
+    uint64_t until = uv_hrtime() + DEADLINE_NS;
+    do { /* until the replicas' links are up and checked: a round with none on the primary */
+        assert_true(uv_hrtime() < until);
+        reset_stats();
+        read_all(m, &prefer, 1);
+    } while (calls(primary, "get") != 0 || calls(r1, "get") == 0 || calls(r2, "get") == 0);
+    reset_stats();
+    read_all(m, &prefer, 2);
+    assert_int_equal(calls(primary, "get"), 0);
+    assert_int_equal(calls(r1, "get") + calls(r2, "get"), 2 * NKEYS);
+    read_all(m, NULL, 1); /* the handle's own policy: the primary */
+    assert_int_equal(calls(primary, "get"), NKEYS);
+
+    vt_server_kill(&srv[r1]);
+    vt_server_kill(&srv[r2]);
+    admin(primary, "CONFIG RESETSTAT");
+    read_all(m, &prefer, 1); /* every read served: by the primary */
+    assert_int_equal(calls(primary, "get"), NKEYS);
+    vmux_callopts demand = VMUX_INIT(
+        vmux_callopts, .flags = VMUX_CALL_REPLICA | VMUX_CALL_TELL_UNSENT, .timeout_ms = 300);
+    vmux_reply *r = NULL;
+    const char *get[] = {"GET", "sr:1"};
+    assert_int_equal(vmux_call(m, &demand, 2, get, NULL, &r), VMUX_ERR_NOT_CONNECTED);
+    assert_int_equal(calls(primary, "get"), NKEYS); /* not the primary's */
+    vmux_close(m);
+
+    assert_int_equal(vt_server_restart(&srv[r1]), 0);
+    assert_int_equal(vt_server_restart(&srv[r2]), 0);
+    replicate(r1, primary);
+    replicate(r2, primary);
+}
+
 /* Last: it leaves a dead replica. */
 static void test_replica_killed(void **state)
 {
@@ -576,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_foreign_replica_skipped),
         cmocka_unit_test(test_cut_off_replicas_not_read),
         cmocka_unit_test(test_primary_moves),
+        cmocka_unit_test(test_prefer_replica_per_call),
         cmocka_unit_test(test_replica_killed),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
