@@ -271,6 +271,18 @@ int vmux__router_slot_argv(struct vmux_op *op, int argc, const char *const *argv
                            const size_t *argvlen, char *err, size_t errlen);
 
 /*
+ * Places op, not yet submitted, by r's mode (place.c), in the caller's thread: STANDALONE marks a
+ * read (vmux__router_mark_read*()) when vmux__router_standalone_reads(r, flags) allows reads on
+ * replicas; CLUSTER computes op->slot (vmux__router_slot*()); the other modes leave op as it is
+ * (vmux__router_send() computes a slot left unset). argv NULL: op is read from its encoded bytes;
+ * else it is the one command just encoded from argv[0..argc) (argvlen NULL: C strings). Returns 0;
+ * or, op then freed: VMUX_ERR_CROSSSLOT with the message naming two keys and their slots in why
+ * (whylen bytes, may be NULL), or VMUX_ERR_NOMEM with its vmux_strerror() there. Any thread.
+ */
+int vmux__router_place(struct vmux_router *r, struct vmux_op *op, uint32_t flags, int argc,
+                       const char *const *argv, const size_t *argvlen, char *why, size_t whylen);
+
+/*
  * I/O thread: sends the router's own command argv[0..argc) on link (the seed's or a node's);
  * cb(status, reply, arg) runs once with its reply (which it owns). A reply of a kind the command
  * does not answer with (core/expect.h: "+OK" to INFO) fails the connection that read it, and cb

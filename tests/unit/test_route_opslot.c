@@ -1,8 +1,10 @@
 /*
  * An op's slot (vmux__router_slot(), route/router.h): one command, and blocks of several
- * (MULTI ... EXEC) whose keys must all share one slot.
+ * (MULTI ... EXEC) whose keys must all share one slot; and an op placed by the router's mode
+ * (vmux__router_place()), from its bytes or its argument vector.
  */
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -163,6 +165,101 @@ static void test_standalone_reads(void **state)
     vmux__op_free(op);
 }
 
+/* A router as vmux__router_place() reads it: its mode, replica endpoints, and readFrom in cfg. */
+static void router_as(struct vmux_router *r, struct vmux_config *cfg, enum vmux_router_mode mode,
+                      vmux_read_from read_from)
+{
+    *cfg = (struct vmux_config){.read_from = read_from};
+    memset(r, 0, sizeof *r);
+    atomic_init(&r->mode, (int)mode);
+    r->cfg = cfg;
+    r->replica_endpoints = true;
+}
+
+/* Places the command argv[0..argc) as vmux_call() does (from argv) or as a prepared op (bytes). */
+static int place(struct vmux_router *r, uint32_t flags, int argc, const char *const *argv,
+                 bool from_argv, struct vmux_op **op, char *why, size_t whylen)
+{
+    assert_int_equal(vmux__encode_op(argc, argv, NULL, op), 0);
+    return vmux__router_place(r, *op, flags, argc, from_argv ? argv : NULL, NULL, why, whylen);
+}
+
+/* A cluster computes the slot either way; keys in two slots refuse the op (freed) with words. */
+static void test_place_cluster(void **state)
+{
+    (void)state;
+    struct vmux_router r;
+    struct vmux_config cfg;
+    router_as(&r, &cfg, VMUX_ROUTER_CLUSTER, VMUX_READ_PRIMARY);
+    const char *const get[] = {"GET", "user:1"}, *const mset[] = {"MSET", "a", "1", "b", "2"};
+    char why[256], want[256];
+    snprintf(want, sizeof want, "keys 'a' (slot %d) and 'b' (slot %d)", slot_of("a"), slot_of("b"));
+    for (int from_argv = 0; from_argv < 2; from_argv++) {
+        struct vmux_op *op;
+        assert_int_equal(place(&r, 0, 2, get, from_argv, &op, why, sizeof why), 0);
+        assert_int_equal(op->slot, slot_of("user:1"));
+        assert_true(op->flags & VMUX_OP_READONLY);
+        vmux__op_free(op);
+        assert_int_equal(place(&r, 0, 5, mset, from_argv, &op, why, sizeof why),
+                         VMUX_ERR_CROSSSLOT);
+        assert_non_null(strstr(why, want));
+    }
+}
+
+/* Standalone: a read is marked only where readFrom, or the op's VMUX_OP_TO_REPLICA, allows. */
+static void test_place_standalone(void **state)
+{
+    (void)state;
+    struct vmux_router r;
+    struct vmux_config cfg;
+    const char *const get[] = {"GET", "a"}, *const set[] = {"SET", "a", "1"};
+    struct {
+        vmux_read_from read_from;
+        bool endpoints;
+        uint32_t flags;
+        const char *const *argv;
+        int argc;
+        bool marked;
+    } cases[] = {
+        {VMUX_READ_PRIMARY, true, 0, get, 2, false},
+        {VMUX_READ_PRIMARY, true, VMUX_OP_TO_REPLICA, get, 2, true},
+        {VMUX_READ_REPLICA, true, 0, get, 2, true},
+        {VMUX_READ_REPLICA, true, 0, set, 3, false},
+        {VMUX_READ_REPLICA, false, 0, get, 2, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int from_argv = 0; from_argv < 2; from_argv++) {
+            router_as(&r, &cfg, VMUX_ROUTER_STANDALONE, cases[i].read_from);
+            r.replica_endpoints = cases[i].endpoints;
+            struct vmux_op *op;
+            assert_int_equal(
+                place(&r, cases[i].flags, cases[i].argc, cases[i].argv, from_argv, &op, NULL, 0),
+                0);
+            assert_int_equal(!!(op->flags & VMUX_OP_READONLY), cases[i].marked);
+            assert_int_equal(op->slot, cases[i].marked ? 0 : VMUX_OP_SLOT_UNSET);
+            vmux__op_free(op);
+        }
+    }
+}
+
+/* While the mode is not known (or detection failed), the op is left for the I/O thread. */
+static void test_place_detecting(void **state)
+{
+    (void)state;
+    struct vmux_router r;
+    struct vmux_config cfg;
+    const char *const mset[] = {"MSET", "a", "1", "b", "2"};
+    enum vmux_router_mode modes[] = {VMUX_ROUTER_DETECTING, VMUX_ROUTER_FAILED};
+    for (size_t i = 0; i < 2; i++) {
+        router_as(&r, &cfg, modes[i], VMUX_READ_REPLICA);
+        struct vmux_op *op;
+        assert_int_equal(place(&r, 0, 5, mset, true, &op, NULL, 0), 0);
+        assert_int_equal(op->slot, VMUX_OP_SLOT_UNSET);
+        assert_false(op->flags & VMUX_OP_READONLY);
+        vmux__op_free(op);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +269,9 @@ int main(void)
         cmocka_unit_test(test_unknown_command_asks_the_server),
         cmocka_unit_test(test_garbage_after_a_command_stops_the_reading),
         cmocka_unit_test(test_standalone_reads),
+        cmocka_unit_test(test_place_cluster),
+        cmocka_unit_test(test_place_standalone),
+        cmocka_unit_test(test_place_detecting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
