@@ -144,25 +144,20 @@ static int fail_op(struct part_ref *ref, int status, const char *why, struct vmu
 }
 
 /*
- * A part whose slot the caller left VMUX_OP_SLOT_UNSET is routed as vmux_call() routes a command:
- * standalone readFrom marks a read; a cluster computes its slot here. Keys in two slots make it a
- * failed part (*op replaced by a control op that completes it with VMUX_ERR_CROSSSLOT), not a
- * refusal of the batch. 0, or VMUX_ERR_NOMEM (*op freed).
+ * A part whose slot the caller left VMUX_OP_SLOT_UNSET is placed as vmux_call() places a command
+ * (vmux__router_place()): standalone readFrom marks a read; a cluster computes its slot here. Keys
+ * in two slots make it a failed part (*op replaced by a control op that completes it with
+ * VMUX_ERR_CROSSSLOT), not a refusal of the batch. 0, or VMUX_ERR_NOMEM (*op freed).
  */
 static int route_part(vmux *m, const struct vmux_part *part, struct part_ref *ref,
                       struct vmux_op **op)
 {
-    enum vmux_router_mode mode = vmux__router_mode(&m->router);
-    if (mode == VMUX_ROUTER_STANDALONE && vmux__router_standalone_reads(&m->router, (*op)->flags))
-        vmux__router_mark_read_argv(*op, part->argc, part->argv, part->argvlen);
-    if (mode != VMUX_ROUTER_CLUSTER)
-        return 0;
-    char why[256] = "";
-    int rc = vmux__router_slot_argv(*op, part->argc, part->argv, part->argvlen, why, sizeof why);
+    char why[256];
+    int rc = vmux__router_place(&m->router, *op, (*op)->flags, part->argc, part->argv,
+                                part->argvlen, why, sizeof why);
     if (rc == 0)
         return 0;
-    vmux__op_free(*op);
-    *op = NULL;
+    *op = NULL; /* freed */
     return rc == VMUX_ERR_NOMEM ? rc : fail_op(ref, rc, why, op);
 }
 

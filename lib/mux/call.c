@@ -128,29 +128,30 @@ static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeo
 }
 
 /*
- * Cluster mode: computes op's slot here, in the caller's thread, once. Keys in two slots refuse
- * op (freed) with VMUX_ERR_CROSSSLOT, their names and slots in the caller's error buffer.
- * Standalone with readFrom (or VMUX_CALL_REPLICA, VMUX_CALL_PREFER_REPLICA) and replica endpoints:
- * marks a read.
+ * Places op by the router's mode (vmux__router_place(): argv NULL, from its encoded bytes; flags
+ * decide readFrom's marking). Refused (keys in two slots), op is freed and the words are in the
+ * caller's error buffer.
+ */
+static int place(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32_t flags, int argc,
+                 const char *const *argv, const size_t *argvlen)
+{
+    char why[256];
+    int rc = vmux__router_place(&m->router, op, flags, argc, argv, argvlen, why, sizeof why);
+    if (rc != 0 && opts != NULL && opts->errbuf != NULL && opts->errlen != 0)
+        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s", why);
+    return rc;
+}
+
+/*
+ * Places op, from its bytes, in the caller's thread, once (place()): a cluster computes its slot,
+ * standalone readFrom (or VMUX_CALL_REPLICA, VMUX_CALL_PREFER_REPLICA) with replica endpoints
+ * marks a read. A control op, or one whose slot is set already, is left as it is.
  */
 static int classify_slot(vmux *m, const vmux_callopts *opts, struct vmux_op *op)
 {
     if ((op->flags & VMUX_OP_CONTROL) || op->slot != VMUX_OP_SLOT_UNSET)
         return 0;
-    enum vmux_router_mode mode = vmux__router_mode(&m->router);
-    if (mode == VMUX_ROUTER_STANDALONE && vmux__router_standalone_reads(&m->router, op->flags))
-        vmux__router_mark_read(op); /* readFrom: a read may go to a replica endpoint */
-    if (mode != VMUX_ROUTER_CLUSTER)
-        return 0;
-    char why[256];
-    int rc = vmux__router_slot(op, why, sizeof why);
-    if (rc == 0)
-        return 0;
-    if (opts != NULL && opts->errbuf != NULL && opts->errlen != 0)
-        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s",
-                         rc == VMUX_ERR_CROSSSLOT ? why : vmux_strerror(rc));
-    vmux__op_free(op);
-    return rc;
+    return place(m, opts, op, op->flags, 0, NULL, NULL);
 }
 
 /* Submits op with its completion; takes op (refused, it is freed and the error returned). */
@@ -279,9 +280,10 @@ static int encode_admitted(vmux *m, int argc, const char *const *argv, const siz
 }
 
 /*
- * Encodes argv into *out, admitted, with *start_ns its deadline's start (encode_admitted()); in
- * cluster mode computes its slot from argv too. Refused (keys in two slots), nothing is left in
- * *out and the message is in the caller's error buffer.
+ * Encodes argv into *out, admitted, with *start_ns its deadline's start (encode_admitted()), and
+ * places it from argv too (place(), with the flags the caller asked for: the op has none of them
+ * yet). Refused (keys in two slots), nothing is left in *out and the message is in the caller's
+ * error buffer.
  */
 static int encode(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
                   const size_t *argvlen, struct vmux_op **out, uint64_t *start_ns)
@@ -289,20 +291,8 @@ static int encode(vmux *m, const vmux_callopts *opts, int argc, const char *cons
     if (vmux__forked(m))
         return VMUX_ERR_FORKED; /* before any allocation: see vmux__forked() */
     int rc = encode_admitted(m, argc, argv, argvlen, out, start_ns);
-    enum vmux_router_mode mode = vmux__router_mode(&m->router);
-    if (rc == 0 && mode == VMUX_ROUTER_STANDALONE &&
-        vmux__router_standalone_reads(&m->router, op_flags(opts)))
-        vmux__router_mark_read_argv(*out, argc, argv, argvlen); /* readFrom */
-    if (rc != 0 || mode != VMUX_ROUTER_CLUSTER)
-        return rc;
-    char why[256];
-    if ((rc = vmux__router_slot_argv(*out, argc, argv, argvlen, why, sizeof why)) == 0)
-        return 0;
-    if (opts != NULL && opts->errbuf != NULL && opts->errlen != 0)
-        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s",
-                         rc == VMUX_ERR_CROSSSLOT ? why : vmux_strerror(rc));
-    vmux__op_free(*out);
-    *out = NULL;
+    if (rc == 0 && (rc = place(m, opts, *out, op_flags(opts), argc, argv, argvlen)) != 0)
+        *out = NULL;
     return rc;
 }
 
