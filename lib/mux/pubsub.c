@@ -31,6 +31,8 @@ void vmux__pubsub_set_live(struct vmux_sub *s, bool live)
     if (live)
         uv_cond_broadcast(&s->cv);
     uv_mutex_unlock(&s->mu);
+    if (s->parent != NULL)
+        vmux__keyspace_live(s->parent);
 }
 
 /* FNV-1a over the kind and the name: a channel and a pattern spelled alike differ. */
@@ -173,7 +175,9 @@ static void arrive(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_reply
                    const vmux_message *msg)
 {
     struct vmux *m = sl->m;
-    bool cluster = vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER;
+    /* a node-local notification comes from its key's primary alone: no other node replays it */
+    bool cluster = vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER &&
+                   !vmux__pubsub_node_local(msg->channel.ptr, msg->channel.len);
     uint64_t now = uv_now(&m->loop), fp = cluster ? vmux__pubsub_fingerprint(kind, msg) : 0;
     bool foreign = false;
     if (cluster && vmux__sublink_replay(sl, fp, now)) {
@@ -375,12 +379,8 @@ void vmux__pubsub_on_push(vmux_reply *r, void *arg)
 
 /* ---- registering and unregistering, on the I/O thread ---- */
 
-static int add_on_io(struct vmux *m, void *arg)
+int vmux__pubsub_register(struct vmux_pubsub *ps, struct vmux_sub *s)
 {
-    struct vmux_pubsub *ps = &m->pubsub;
-    struct vmux_sub *s = arg;
-    if (ps->closed)
-        return VMUX_ERR_CLOSED;
     if (grow(ps) != 0)
         return VMUX_ERR_NOMEM;
     s->next = ps->subs;
@@ -391,8 +391,39 @@ static int add_on_io(struct vmux *m, void *arg)
     s->hnext = *at;
     *at = s;
     ps->nsubs++;
-    vmux__pubsub_place(m, s);
     return 0;
+}
+
+static int add_on_io(struct vmux *m, void *arg)
+{
+    struct vmux_sub *s = arg;
+    if (m->pubsub.closed)
+        return VMUX_ERR_CLOSED;
+    int rc = vmux__pubsub_register(&m->pubsub, s);
+    if (rc == 0)
+        vmux__pubsub_place(m, s);
+    return rc;
+}
+
+void vmux__pubsub_end(struct vmux *m, struct vmux_sub *s)
+{
+    struct vmux_pubsub *ps = &m->pubsub;
+    vmux__keyspace_end(m, s); /* its copies on every primary first */
+    s->dead = true;
+    if (s->at != NULL && !s->lost && !vmux__pubsub_others_at(ps, s, s->at))
+        vmux__sub_unsubscribe(m, s); /* out of memory: written again later */
+    bury(ps, s);
+}
+
+void vmux__pubsub_hold(struct vmux_pubsub *ps)
+{
+    ps->delivering++;
+}
+
+void vmux__pubsub_release(struct vmux_pubsub *ps)
+{
+    if (--ps->delivering == 0)
+        reap(ps);
 }
 
 static int remove_on_io(struct vmux *m, void *arg)
@@ -402,12 +433,9 @@ static int remove_on_io(struct vmux *m, void *arg)
     /* A guard against a subscription this handle does not hold, which must not be read. */
     for (s = ps->subs; s != NULL && s != target; s = s->next)
         ;
-    if (s == NULL || s->dead)
+    if (s == NULL || s->dead || s->parent != NULL)
         return VMUX_ERR_INVALID_ARG;
-    s->dead = true;
-    if (s->at != NULL && !s->lost && !vmux__pubsub_others_at(ps, s, s->at))
-        vmux__sub_unsubscribe(m, s); /* out of memory: written again later */
-    bury(ps, s);
+    vmux__pubsub_end(m, s);
     if (vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER)
         vmux__pubsub_reconcile_soon(m, 0); /* a node's link left with nothing on it closes */
     return 0;
@@ -434,6 +462,25 @@ void vmux__pubsub_close(struct vmux *m)
 
 /* ---- the public calls ---- */
 
+struct vmux_sub *vmux__sub_new(const struct vmux *m, vmux_sub_kind kind, const char *name,
+                               size_t len)
+{
+    struct vmux_sub *s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->name.ptr = malloc(len + 1)) == NULL) {
+        free(s);
+        return NULL;
+    }
+    s->m = m;
+    memcpy(s->name.ptr, name, len);
+    s->name.ptr[len] = '\0';
+    s->name.len = len;
+    s->kind = kind;
+    s->hash = hash_of(kind, name, len);
+    uv_mutex_init(&s->mu);
+    uv_cond_init(&s->cv);
+    return s;
+}
+
 static int subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb cb, vmux_msgq *q,
                      void *userdata, vmux_sub **out)
 {
@@ -444,23 +491,12 @@ static int subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb
         return VMUX_ERR_INVALID_ARG;
     if (vmux__forked(m))
         return VMUX_ERR_FORKED; /* before any allocation: see vmux__forked() */
-    struct vmux_sub *s = calloc(1, sizeof(*s));
-    if (s != NULL)
-        s->m = m;
-    if (s == NULL || (s->name.ptr = malloc(name.len + 1)) == NULL) {
-        free(s);
+    struct vmux_sub *s = vmux__sub_new(m, kind, name.ptr, name.len);
+    if (s == NULL)
         return VMUX_ERR_NOMEM;
-    }
-    memcpy(s->name.ptr, name.ptr, name.len);
-    s->name.ptr[name.len] = '\0';
-    s->name.len = name.len;
-    s->kind = kind;
-    s->hash = hash_of(kind, name.ptr, name.len);
     s->cb = cb;
     s->queue = q;
     s->userdata = userdata;
-    uv_mutex_init(&s->mu);
-    uv_cond_init(&s->cv);
     int rc = vmux__run_on_io(m, add_on_io, s);
     if (rc != 0) {
         vmux__sub_free(s);

@@ -1,16 +1,18 @@
 /*
- * The pub/sub engine's state in the handle, in five files: pubsub.c, the registry, delivery and
+ * The pub/sub engine's state in the handle, in six files: pubsub.c, the registry, delivery and
  * the public calls; pubsub_place.c, the subscriber links and where each subscription goes;
  * pubsub_bounce.c, a subscription's moves as the servers see them (MOVED ping-pong backoff, one
  * VMUX_EVENT_SUBSCRIPTION_MOVED per move); pubsub_guard.c, the replay guard against a message
  * delivered again by the link subscriptions moved to; pubsub_owed.c, the UNSUBSCRIBEs that could
- * not be written for want of memory. I/O thread only, except where noted.
+ * not be written for want of memory; pubsub_keyspace.c, keyspace notifications on every primary
+ * of a cluster. I/O thread only, except where noted.
  *
  * Placement (docs/pubsub.md, "Cluster"): standalone, every subscription is on one subscriber
  * link to the handle's endpoints. In a cluster, channel and pattern subscriptions are on one
  * link to one node (any node receives every classic message), shard channels on a link to the
- * primary that serves their slot. Each subscription notes the link it is on (at); a reconciler
- * compares that with where the map says it belongs and moves what differs, after any change.
+ * primary that serves their slot, keyspace notifications on every primary's (one copy each). Each
+ * subscription notes the link it is on (at); a reconciler compares that with where the map says it
+ * belongs and moves what differs, after any change.
  */
 #ifndef VMUX_MUX_PUBSUB_H
 #define VMUX_MUX_PUBSUB_H
@@ -101,9 +103,18 @@ struct vmux_sub {
     uint64_t bounce_at;
     struct vmux_sublink *bounce_to;
     const struct vmux_sublink *home;
+    /* Keyspace notifications on a cluster (pubsub_keyspace.c): the application's subscription
+     * is on no link itself; a copy of it (kids, linked by knext; each one's parent is it) is on
+     * each primary's link, created with it at that link and never moved. complete: there is a
+     * copy on every primary of the map. A copy is ended when its node stops being a primary. */
+    struct vmux_sub *parent;
+    struct vmux_sub *kids, *knext;
+    bool complete;
     uv_mutex_t mu;
     uv_cond_t cv;
-    bool live; /* under mu: the server confirmed its own SUBSCRIBE on the current connection */
+    /* under mu: the server confirmed its own SUBSCRIBE on the current connection (keyspace on a
+     * cluster: every copy's, and the copies are complete) */
+    bool live;
 };
 
 /*
@@ -134,7 +145,7 @@ struct vmux_pubsub {
     struct vmux_sub **buckets;
     size_t nbuckets, nsubs;
     struct vmux_sub *graves; /* unsubscribed during a delivery: freed after it */
-    int delivering;          /* inside a message's delivery: unsubscribes are deferred */
+    int delivering; /* inside a delivery (or a held walk of subs): ends are deferred, no rehash */
     bool closed;
 };
 
@@ -255,6 +266,37 @@ bool vmux__sublink_pay(struct vmux_sublink *sl);
  * dropped unwritten and freed. why ends the log line. */
 void vmux__sublink_forgive(struct vmux_sublink *sl, const char *why);
 
+/* ---- keyspace notifications on a cluster (pubsub_keyspace.c) ---- */
+
+/*
+ * A server publishes keyspace and keyevent notifications only on the node that holds the key
+ * (the cluster bus does not carry them, as it carries PUBLISH), and a primary's replicas repeat
+ * them from its replication stream. So on a cluster a channel or pattern that can only name
+ * such channels (it begins with "__keyspace@" or "__keyevent@") is subscribed on every primary
+ * of the map, through one copy per primary (docs/pubsub.md, "Keyspace notifications").
+ */
+
+/* Whether a channel or pattern of len bytes begins with "__keyspace@" or "__keyevent@". */
+bool vmux__pubsub_node_local(const char *name, size_t len);
+
+/* Whether s is subscribed on every primary: a cluster handle's channel or pattern subscription
+ * (not a copy) with a node-local name. */
+bool vmux__keyspace_fans(struct vmux *m, const struct vmux_sub *s);
+
+/*
+ * The reconciler's pass over such an s: a copy of s on each primary of the map that has none
+ * (its SUBSCRIBE sent), the copies on nodes that are no longer primaries ended (UNSUBSCRIBE),
+ * s's live state brought up to date. Returns whether every primary has a copy (false: the
+ * reconciler looks again later; an empty map or no memory ends nothing).
+ */
+bool vmux__keyspace_place(struct vmux *m, struct vmux_sub *s);
+
+/* s is ending: each of its copies is ended with it (vmux__pubsub_end()). Nothing for others. */
+void vmux__keyspace_end(struct vmux *m, struct vmux_sub *s);
+
+/* A copy's live state changed: s (its parent) is live when every copy is and they are complete. */
+void vmux__keyspace_live(struct vmux_sub *s);
+
 /* ---- between pubsub.c and pubsub_place.c ---- */
 
 /* Runs the reconciler in delay_ms (or sooner, if it was due sooner). */
@@ -281,6 +323,21 @@ struct vmux_sub *vmux__sublink_answered(struct vmux_sublink *sl);
 
 /* Frees s (pubsub.c): its name, its lock, itself. */
 void vmux__sub_free(struct vmux_sub *s);
+
+/* A new subscription of kind to a copy of name (len bytes), not registered; NULL: no memory. */
+struct vmux_sub *vmux__sub_new(const struct vmux *m, vmux_sub_kind kind, const char *name,
+                               size_t len);
+
+/* Adds s to the registry (the list and the table); 0 or VMUX_ERR_NOMEM. Places nothing. */
+int vmux__pubsub_register(struct vmux_pubsub *ps, struct vmux_sub *s);
+
+/* Ends s (and its copies): dead, its UNSUBSCRIBE written when it was the last of its name on
+ * its link, freed now or after the delivery or held walk under way. */
+void vmux__pubsub_end(struct vmux *m, struct vmux_sub *s);
+
+/* Around a walk of the registry that may end subscriptions: they are freed at the release. */
+void vmux__pubsub_hold(struct vmux_pubsub *ps);
+void vmux__pubsub_release(struct vmux_pubsub *ps);
 
 /* Forgets s in every link's requests: it is about to be freed. */
 void vmux__pubsub_unname(struct vmux_pubsub *ps, struct vmux_sub *s);

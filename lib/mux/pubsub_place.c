@@ -5,7 +5,8 @@
  * Standalone, there is one link, to the handle's endpoints, and every subscription is on it.
  * In a cluster, channels and patterns are on one link to one node (the seed's at first; another
  * node once that one fails or leaves the map), and each shard channel on a link to the primary
- * of its slot, as the router's map says. The reconciler runs after every change (a new map, a
+ * of its slot, as the router's map says; keyspace notifications on every primary, one copy each
+ * (pubsub_keyspace.c). The reconciler runs after every change (a new map, a
  * link that failed, a channel the server ended, an unsubscribe): for each subscription it
  * compares the link it is on with the one it belongs on, and moves it (UNSUBSCRIBE on the old
  * link when nothing else of that name is there, SUBSCRIBE on the new one; its confirmation there
@@ -167,6 +168,8 @@ static void on_sub_link_failed(struct vmux_link *link, int code, const char *rea
         was_live = was_live || (s->live && !s->dead);
         s->live = false;
         uv_mutex_unlock(&s->mu);
+        if (s->parent != NULL) /* a keyspace copy: the subscription is not on every primary */
+            vmux__keyspace_live(s->parent);
     }
     if (clustered(m)) {
         /* its node may be gone: channels and patterns go elsewhere, shard channels follow the
@@ -363,6 +366,8 @@ static struct vmux_sublink *target(struct vmux *m, const struct vmux_sub *s)
     case VMUX_ROUTER_STANDALONE:
         return m->pubsub.classic = sublink_for(m, NULL, 0);
     case VMUX_ROUTER_CLUSTER:
+        if (s->parent != NULL)
+            return s->at; /* a keyspace copy stays on its primary (pubsub_keyspace.c) */
         return s->kind == VMUX_SUB_SHARD ? shard_target(m, s) : classic_target(m);
     default:
         return NULL;
@@ -394,6 +399,8 @@ static bool move(struct vmux *m, struct vmux_sub *s, struct vmux_sublink *to)
 /* Places s where it belongs; returns false when it must be looked at again later. */
 static bool place(struct vmux *m, struct vmux_sub *s)
 {
+    if (vmux__keyspace_fans(m, s))
+        return vmux__keyspace_place(m, s); /* on no link itself: a copy on every primary */
     if (vmux__sub_held(m, s))
         return false; /* a MOVED ping-pong: sent again once its backoff is over */
     /* after a ping-pong's backoff: to the node its last MOVED named, as a command would go */
@@ -459,9 +466,11 @@ static void reconcile(struct vmux *m)
     if (ps->closed)
         return;
     bool settled = true, paid = true;
+    vmux__pubsub_hold(ps); /* a keyspace pass may end copies: not freed under the walk */
     for (struct vmux_sub *s = ps->subs; s != NULL; s = s->next)
         if (!s->dead && !place(m, s))
             settled = false;
+    vmux__pubsub_release(ps);
     struct vmux_sublink *next;
     uint64_t wake_ms = UINT64_MAX;
     for (struct vmux_sublink *sl = ps->links; sl != NULL; sl = next) {
