@@ -374,6 +374,37 @@ static struct vmux_sublink *target(struct vmux *m, const struct vmux_sub *s)
     }
 }
 
+/* Writes s's UNSUBSCRIBE on from (its link) unless s is lost there or another subscription of
+ * its name is there too; false when it could not be written for want of memory. */
+static bool unsubscribe_from(struct vmux *m, const struct vmux_sub *s, struct vmux_sublink *from)
+{
+    return s->lost || vmux__pubsub_others_at(&m->pubsub, s, from) ||
+           vmux__sublink_send(from, vmux__unsubscribe_cmd[s->kind], &s->name, NULL, s->hash) == 0;
+}
+
+/*
+ * Places s, spread over every primary (pubsub_keyspace.c): first off the one link it was on
+ * (the handle was standalone when it subscribed: re-detection). A handle no longer in cluster
+ * mode ends the copies of s, which is placed as any other then. Returns what place() does;
+ * *done: s was one to spread.
+ */
+static bool place_keyspace(struct vmux *m, struct vmux_sub *s, bool *done)
+{
+    *done = vmux__keyspace_fans(m, s);
+    if (!*done) {
+        if (s->kids != NULL)
+            vmux__keyspace_end(m, s);
+        return true;
+    }
+    if (s->at != NULL) {
+        if (!unsubscribe_from(m, s, s->at))
+            return false;
+        s->at = NULL;
+        s->lost = false;
+    }
+    return vmux__keyspace_place(m, s);
+}
+
 /*
  * Puts s on to (its SUBSCRIBE sent now or when to is ready), leaving the link it was on. False
  * when the UNSUBSCRIBE owed there could not be written for want of memory: s then stays where
@@ -383,8 +414,7 @@ static struct vmux_sublink *target(struct vmux *m, const struct vmux_sub *s)
 static bool move(struct vmux *m, struct vmux_sub *s, struct vmux_sublink *to)
 {
     struct vmux_sublink *from = s->at;
-    if (from != NULL && from != to && !s->lost && !vmux__pubsub_others_at(&m->pubsub, s, from) &&
-        vmux__sublink_send(from, vmux__unsubscribe_cmd[s->kind], &s->name, NULL, s->hash) != 0)
+    if (from != NULL && from != to && !unsubscribe_from(m, s, from))
         return false;
     vmux__pubsub_set_live(s, false);
     if (from != NULL && from != to) /* what from delivered last must not come again from to */
@@ -399,8 +429,10 @@ static bool move(struct vmux *m, struct vmux_sub *s, struct vmux_sublink *to)
 /* Places s where it belongs; returns false when it must be looked at again later. */
 static bool place(struct vmux *m, struct vmux_sub *s)
 {
-    if (vmux__keyspace_fans(m, s))
-        return vmux__keyspace_place(m, s); /* on no link itself: a copy on every primary */
+    bool spread;
+    bool placed = place_keyspace(m, s, &spread);
+    if (spread)
+        return placed; /* on no link itself: a copy on every primary */
     if (vmux__sub_held(m, s))
         return false; /* a MOVED ping-pong: sent again once its backoff is over */
     /* after a ping-pong's backoff: to the node its last MOVED named, as a command would go */
