@@ -8,7 +8,9 @@
  * subscriber connection and move to another node when that one fails or leaves the map; each
  * shard channel lives on the primary of its slot and follows the slot when it migrates or fails
  * over. VMUX_EVENT_SUBSCRIPTION_MOVED tells each move (once the new node confirms it); SPUBLISH is
- * routed by the channel's slot.
+ * routed by the channel's slot. A channel or pattern beginning with "__keyspace@" or
+ * "__keyevent@" (keyspace notifications, which a server publishes only to its own subscribers)
+ * lives on every primary instead, following failovers ("Keyspace notifications on a cluster").
  *
  * Reconnects: when the subscriber connection breaks and comes back, every live subscription is
  * issued again, by itself, before messages flow; subscriptions made while it was down are
@@ -126,7 +128,8 @@ VMUX_EXPORT int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name,
 /**
  * Waits up to timeout_ms (VMUX_FOREVER: as long as it takes) until the server has confirmed
  * this subscription's own SUBSCRIBE on the current subscriber connection (another
- * subscription's confirmation for the same name does not count). Returns 0, VMUX_ERR_TIMEOUT,
+ * subscription's confirmation for the same name does not count; keyspace notifications on a
+ * cluster: on every primary's connection). Returns 0, VMUX_ERR_TIMEOUT,
  * VMUX_ERR_INVALID_ARG (NULL sub, timeout_ms below VMUX_FOREVER, called on the I/O thread: from
  * a callback, where the confirmation could never come), or VMUX_ERR_FORKED in a fork() child
  * of the process that subscribed.
