@@ -45,6 +45,13 @@ enum vmux_errclass vmux__errclass(const char *msg, size_t len)
     return VMUX_ERRCLASS_OTHER;
 }
 
+enum vmux_errclass vmux__errclass_of(const vmux_reply *r)
+{
+    size_t len;
+    const char *msg = vmux_reply_str(r, &len);
+    return vmux__errclass(msg, len);
+}
+
 bool vmux__errclass_busy(enum vmux_errclass c)
 {
     return c == VMUX_ERRCLASS_LOADING || c == VMUX_ERRCLASS_MASTERDOWN ||

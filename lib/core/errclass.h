@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "vmux/reply.h"
+
 enum vmux_errclass {
     VMUX_ERRCLASS_OTHER = 0,   /* none of these (NULL and empty included) */
     VMUX_ERRCLASS_MOVED,       /* "MOVED ": the slot has moved for good (route/redirect.h) */
@@ -44,6 +46,9 @@ enum vmux_errclass {
  * with msg's first byte (three at most).
  */
 enum vmux_errclass vmux__errclass(const char *msg, size_t len);
+
+/* vmux__errclass() of r's text (NULL, or not a string, error or status: OTHER). */
+enum vmux_errclass vmux__errclass_of(const vmux_reply *r);
 
 /*
  * Whether an error of class c is the server's "not now": the command did not run and may soon

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "core/errclass.h"
+#include "core/reply_internal.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -203,12 +204,36 @@ static void test_groups(void **state)
     }
 }
 
+/* A reply's class is its text's, whatever its kind; no text, no class. */
+static void test_of_reply(void **state)
+{
+    (void)state;
+    static const char moved[] = "MOVED 3999 127.0.0.1:6381";
+    vmux_reply *r = vmux__reply_new_str(VMUX_REPLY_ERROR, moved, sizeof moved - 1);
+    assert_non_null(r);
+    assert_int_equal(vmux__errclass_of(r), VMUX_ERRCLASS_MOVED);
+    vmux_reply_free(r);
+    r = vmux__reply_new_str(VMUX_REPLY_ERROR, "ASKING", 3); /* "ASK", no space */
+    assert_non_null(r);
+    assert_int_equal(vmux__errclass_of(r), VMUX_ERRCLASS_OTHER);
+    vmux_reply_free(r);
+    r = vmux__reply_new_str(VMUX_REPLY_STATUS, "LOADING", 7);
+    assert_non_null(r);
+    assert_int_equal(vmux__errclass_of(r), VMUX_ERRCLASS_LOADING);
+    vmux_reply_free(r);
+    r = vmux__reply_new_integer(7);
+    assert_non_null(r);
+    assert_int_equal(vmux__errclass_of(r), VMUX_ERRCLASS_OTHER);
+    vmux_reply_free(r);
+    assert_int_equal(vmux__errclass_of(NULL), VMUX_ERRCLASS_OTHER);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_class),      cmocka_unit_test(test_word_edges),
         cmocka_unit_test(test_short_empty_null), cmocka_unit_test(test_as_strncmp),
-        cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_groups),           cmocka_unit_test(test_of_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
