@@ -5,13 +5,12 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/assert.h"
 #include "core/backoff.h"
-#include "core/busy.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
+#include "core/errclass.h"
 #include "core/log.h"
 #include "net/link_internal.h"
 #include "net/sentinel.h"
@@ -449,11 +448,6 @@ static void on_retry(uv_timer_t *t)
         retry_now(link, op);
 }
 
-static bool starts_with(const char *s, const char *prefix)
-{
-    return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
 /*
  * The waits before one refused op goes again: doubling from the first to the last with each of
  * its refusals, its own (a reply to another command does not shorten them: TRYAGAIN is about one
@@ -480,13 +474,13 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
         return false;
     if (op->flags & VMUX_OP_PINNED)
         return false; /* a pinned op's caller wants this node's answer, whatever it is */
-    const char *msg = vmux_reply_str(reply, NULL);
+    enum vmux_errclass cls = vmux__errclass_of(reply);
     if (link->events.redirect != NULL &&
-        (starts_with(msg, "MOVED ") || starts_with(msg, "ASK ") ||
-         starts_with(msg, "CLUSTERDOWN")) &&
+        (cls == VMUX_ERRCLASS_MOVED || cls == VMUX_ERRCLASS_ASK ||
+         cls == VMUX_ERRCLASS_CLUSTERDOWN) &&
         link->events.redirect(link, op, reply, link->arg))
         return true;
-    bool readonly = starts_with(msg, "READONLY") && link->push_fn == NULL;
+    bool readonly = cls == VMUX_ERRCLASS_READONLY && link->push_fn == NULL;
     if (readonly && link->conn != NULL && !link->conn->retiring) {
         /* Demoted: finish what is in flight here, queue the rest, then connect again (to the
          * primary found by ROLE, or to the endpoint's name resolved anew). */
@@ -508,7 +502,7 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
         vmux__opq_push(&link->rejected, op);
         return true;
     }
-    if (!vmux__server_busy(msg))
+    if (!vmux__errclass_busy(cls))
         return false;
     /* Not run: any op may go again. Its deadline ends the retries with this reply (op.h). */
     vmux_reply_free(op->refusal);

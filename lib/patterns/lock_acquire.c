@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/busy.h"
+#include "core/errclass.h"
 #include "patterns/lock_internal.h"
 
 /* ---- tokens and randomness ---- */
@@ -108,7 +108,7 @@ static int resolve_acquire(vmux_lock *l, const char *token, uint64_t until, bool
 /*
  * One attempt, its commands bounded by deadline (0: timeout_ms each, and resolve_ms for a lost
  * reply). An attempt that timed out unsent says so (VMUX_CALL_TELL_UNSENT): it did not run,
- * and is not resolved. *busy says whether it failed with the server's "not now" (core/busy.h),
+ * and is not resolved. *busy says whether it failed with the server's "not now" (core/errclass.h),
  * which the link retried until the deadline: the script did not run.
  */
 static int acquire_once(vmux_lock *l, uint64_t deadline, bool *acquired, uint64_t *fence,
@@ -127,7 +127,7 @@ static int acquire_once(vmux_lock *l, uint64_t deadline, bool *acquired, uint64_
     uint64_t sent = now_ns();
     vmux_reply *r = NULL;
     rc = vmux_script_run(l->m, &o, l->acquire_s, keys, 2, args, l->stray[0] ? 3 : 2, &r);
-    *busy = rc == VMUX_ERR_SERVER && vmux__server_busy(vmux_reply_str(r, NULL));
+    *busy = rc == VMUX_ERR_SERVER && vmux__errclass_busy(vmux__errclass_of(r));
     if (rc == 0)
         rc = read_acquired(r, acquired, fence);
     else if (outcome_unknown(rc))
