@@ -11,6 +11,7 @@
 #include "core/counters.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
+#include "core/errclass.h"
 #include "core/log.h"
 #include "core/msgq.h"
 #include "core/nocancel.h"
@@ -319,8 +320,9 @@ static void on_error(struct vmux_sublink *sl, const vmux_reply *r)
     struct vmux_redirect rd;
     bool shard = s != NULL && s->kind == VMUX_SUB_SHARD && s->at == sl && !s->dead;
     int parsed = msg != NULL ? vmux__redirect_parse(msg, len, &rd) : 0;
-    bool again = shard && (parsed == 1 || (len >= 11 && memcmp(msg, "CLUSTERDOWN", 11) == 0) ||
-                           (len >= 8 && memcmp(msg, "TRYAGAIN", 8) == 0));
+    enum vmux_errclass cls = vmux__errclass(msg, len);
+    bool again =
+        shard && (parsed == 1 || cls == VMUX_ERRCLASS_CLUSTERDOWN || cls == VMUX_ERRCLASS_TRYAGAIN);
     if (!again && s != NULL && !s->dead && s->at == sl && !s->lost) {
         refused(m, s, sl, msg);
         return;

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "core/counters.h"
+#include "core/errclass.h"
 #include "core/log.h"
 #include "core/reply_internal.h"
 #include "route/redirect.h"
@@ -201,11 +202,6 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
     return true;
 }
 
-static bool is_clusterdown(const char *msg, size_t len)
-{
-    return msg != NULL && len >= 11 && memcmp(msg, "CLUSTERDOWN", 11) == 0;
-}
-
 /* vmux__router_redirect() for a redirect rd to t, in mode (DETECTING or CLUSTER). */
 static bool take(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
                  enum vmux_router_mode mode, const struct vmux_redirect *rd, const struct target *t,
@@ -244,7 +240,7 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
     enum vmux_router_mode mode = vmux__router_mode(r);
     if (mode == VMUX_ROUTER_STANDALONE || mode == VMUX_ROUTER_FAILED)
         return false;
-    if (is_clusterdown(msg, len)) {
+    if (vmux__errclass(msg, len) == VMUX_ERRCLASS_CLUSTERDOWN) {
         /* the link retries a retry-safe op; the map may know a new primary by then */
         if (mode == VMUX_ROUTER_CLUSTER)
             vmux__router_refresh_soon(r);
