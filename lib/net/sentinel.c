@@ -21,6 +21,7 @@
 
 #include "core/encode.h"
 #include "core/errbuf.h"
+#include "core/errclass.h"
 #include "core/log.h"
 #include "core/redact.h"
 #include "net/sentinel_internal.h"
@@ -198,16 +199,15 @@ static void take_answer(struct vmux_sentinel *s, const vmux_reply *r)
     }
 }
 
-/* What a refused question means: credentials the sentinel does not accept, or a failed setup. */
+/*
+ * What a refused question means: credentials the sentinel does not accept, or a failed setup
+ * (msg: the refusal's words, masked, NUL-terminated).
+ */
 static int answer_code(int status, const char *msg)
 {
-    static const char *const auth[] = {"NOAUTH", "WRONGPASS", "NOPERM"};
     if (status != VMUX_ERR_SERVER)
         return status;
-    for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++)
-        if (strncmp(msg, auth[i], strlen(auth[i])) == 0)
-            return VMUX_ERR_AUTH;
-    return VMUX_ERR_SETUP;
+    return vmux__errclass_auth(vmux__errclass(msg, strlen(msg))) ? VMUX_ERR_AUTH : VMUX_ERR_SETUP;
 }
 
 static void on_answer(int status, vmux_reply *reply, void *arg)

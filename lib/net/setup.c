@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/encode.h"
+#include "core/errclass.h"
 #include "core/expect.h"
 #include "core/log.h"
 #include "core/near_prefix.h"
@@ -333,10 +334,10 @@ void vmux__setup_start(struct vmux_conn *c)
     setup_tracking(c);
 }
 
-static bool is_auth_error(const char *label, const char *msg)
+/* Whether a setup command's error of class cls refuses the credentials (AUTH's, any). */
+static bool is_auth_error(const char *label, enum vmux_errclass cls)
 {
-    return label == LABEL_AUTH || strncmp(msg, "NOAUTH", 6) == 0 ||
-           strncmp(msg, "WRONGPASS", 9) == 0 || strncmp(msg, "NOPERM", 6) == 0;
+    return label == LABEL_AUTH || vmux__errclass_auth(cls);
 }
 
 /*
@@ -345,10 +346,9 @@ static bool is_auth_error(const char *label, const char *msg)
  * mode. It echoes nothing, and says more than an AUTH failure or a close would (probe29: with a
  * password it read "AUTH failed: ERR", without one "the server closed the connection").
  */
-static bool is_turned_away(const char *msg)
+static bool is_turned_away(enum vmux_errclass cls)
 {
-    return strncmp(msg, "ERR max number of clients reached", 33) == 0 ||
-           strncmp(msg, "DENIED ", 7) == 0;
+    return cls == VMUX_ERRCLASS_MAXCLIENTS || cls == VMUX_ERRCLASS_DENIED;
 }
 
 /* ROLE's first element is "master" on a primary ("slave" or "sentinel" otherwise). */
@@ -365,13 +365,13 @@ static bool is_primary(const vmux_reply *reply)
  * replica read was redirected, with a debug line each). A standalone server's refusal of
  * READONLY is expected and costs nothing; an ACL's (NOPERM) is not.
  */
-static const char *refusal_costs(const char *label, const char *msg)
+static const char *refusal_costs(const char *label, enum vmux_errclass cls)
 {
     if (label == LABEL_LAG_SETUP)
         return "replicaMaxLag is not checked on this node, which is read from as if in sync";
     if (label == LABEL_ZONE)
         return "its availability zone is unknown to readFrom's zone affinity";
-    if (label == LABEL_READONLY && strncmp(msg, "NOPERM", 6) == 0)
+    if (label == LABEL_READONLY && cls == VMUX_ERRCLASS_NOPERM)
         return "the reads sent to this replica are redirected to its primary";
     return NULL;
 }
@@ -388,9 +388,12 @@ static const char *refusal_costs(const char *label, const char *msg)
  * was refused the connection for CLIENT SETINFO's NOPERM); but not NOAUTH, which says the
  * connection is not authenticated, so that nothing else would run on it either.
  */
-static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, const char *msg)
+static void setup_error(struct vmux_conn *c, const char *label, bool ignorable,
+                        const vmux_reply *reply)
 {
-    if (is_turned_away(msg)) {
+    const char *msg = vmux_reply_str(reply, NULL);
+    enum vmux_errclass cls = vmux__errclass_of(reply);
+    if (is_turned_away(cls)) {
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "the server turned the connection away: %s", msg);
         return;
     }
@@ -400,7 +403,7 @@ static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, 
                         msg);
         return;
     }
-    if (strncmp(msg, "NOAUTH", 6) == 0) {
+    if (cls == VMUX_ERRCLASS_NOAUTH) {
         /* probe39: a server with a password, none configured, opened, then refused everything */
         vmux__conn_fail(c, VMUX_ERR_AUTH,
                         "the server requires authentication (%s: %s): configure %s", label, msg,
@@ -409,13 +412,13 @@ static void setup_error(struct vmux_conn *c, const char *label, bool ignorable, 
         return;
     }
     if (ignorable) {
-        const char *lost = refusal_costs(label, msg);
+        const char *lost = refusal_costs(label, cls);
         vmux__log(c->link->cfg, lost != NULL ? VMUX_LOG_WARN : VMUX_LOG_DEBUG,
                   "%s: %s refused (ignored%s%s): %s", c->where, label, lost != NULL ? "; " : "",
                   lost != NULL ? lost : "", msg);
         return;
     }
-    bool auth = is_auth_error(label, msg);
+    bool auth = is_auth_error(label, cls);
     if (label == LABEL_AUTH) {
         char code[32];
         vmux__error_code(msg, code, sizeof(code));
@@ -510,7 +513,7 @@ static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
     if (label == LABEL_ROLE_CLUSTER) {
         role_cluster_answer(c, reply);
     } else if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR) {
-        setup_error(c, label, ignorable, vmux_reply_str(reply, NULL));
+        setup_error(c, label, ignorable, reply);
     } else if (label == LABEL_ZONE) {
         keep_zone(c->link, reply);
     } else if (label == LABEL_LAG_SETUP) {
