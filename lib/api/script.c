@@ -10,6 +10,7 @@
 
 #include "api/typed.h"
 #include "core/errbuf.h"
+#include "core/errclass.h"
 #include "core/sized.h"
 #include "mux/handle.h"
 #include "vmux/error.h"
@@ -74,8 +75,7 @@ static void build(struct vmux_args *a, const vmux_script *s, bool by_sha, const 
 
 static bool is_noscript(int rc, const vmux_reply *r)
 {
-    const char *msg = rc == VMUX_ERR_SERVER ? vmux_reply_str(r, NULL) : NULL;
-    return msg != NULL && strncmp(msg, "NOSCRIPT", 8) == 0;
+    return rc == VMUX_ERR_SERVER && vmux__errclass_of(r) == VMUX_ERRCLASS_NOSCRIPT;
 }
 
 /*

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/errclass.h"
 #include "core/why.h"
 #include "patterns/cache_internal.h"
 #include "vmux/call.h"
@@ -109,7 +110,8 @@ static vmux_callopts command_opts(const vmux_cache *c, uint32_t flags)
 /* Whether a failed GET's error (msg: the server's message, or NULL) is WRONGTYPE. */
 static bool is_wrongtype(int rc, const char *msg)
 {
-    return rc == VMUX_ERR_SERVER && msg != NULL && strncmp(msg, "WRONGTYPE", 9) == 0;
+    return rc == VMUX_ERR_SERVER && msg != NULL &&
+           vmux__errclass(msg, strlen(msg)) == VMUX_ERRCLASS_WRONGTYPE;
 }
 
 /* The near tier: the stored bytes from memory, or read (and kept) by vmux_near_get(). */
