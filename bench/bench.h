@@ -102,6 +102,9 @@ typedef struct bench_result {
      * thread included), per op; NAN where the row does not measure it (valkey-benchmark). */
     double cpu_us_per_op;
     double cs_per_op; /* voluntary + involuntary context switches */
+    /* The part of cpu_us_per_op spent on vmux's I/O threads (the threads named vmux-io, read from
+     * /proc/self/task/N/schedstat); NAN where no vmux handle is open (hiredis, raw). */
+    double io_cpu_us_per_op;
     /* The netlat rows: "netem" or "userspace-proxy" (NULL for every other row), and the round
      * trip the delay adds (0 for the no-delay baseline). */
     const char *delay;
@@ -136,6 +139,7 @@ typedef struct proxy_counters {
 typedef struct bench_usage {
     double cpu_s;
     double cs;
+    double io_cpu_s; /* of the vmux-io threads; NAN without one */
     bool proxied;
     proxy_counters proxy;
 } bench_usage;

@@ -1,6 +1,7 @@
 /* Phases and worker threads shared by the configurations that run blocking calls. */
 #include "bench.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <sys/resource.h>
@@ -25,6 +26,41 @@ static void wait_until(uint64_t end_ns, const atomic_int *failed)
     }
 }
 
+/* Thread tid's time on a CPU (schedstat's first field), in seconds, if it is named name. */
+static bool thread_cpu_if_named(const char *tid, const char *name, double *s)
+{
+    char path[300], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    bool named = fgets(comm, sizeof comm, f) != NULL && strncmp(comm, name, strlen(name)) == 0 &&
+                 comm[strlen(name)] == '\n';
+    fclose(f);
+    snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", tid);
+    unsigned long long ns = 0;
+    if (!named || (f = fopen(path, "r")) == NULL)
+        return false;
+    bool read = fscanf(f, "%llu", &ns) == 1;
+    fclose(f);
+    *s = (double)ns / 1e9;
+    return read;
+}
+
+/* The CPU time of this process's threads named vmux-io (vmux's I/O threads), or NAN if none. */
+static double io_threads_cpu_s(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        return NAN;
+    double total = NAN, s;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.' && thread_cpu_if_named(e->d_name, "vmux-io", &s))
+            total = isnan(total) ? s : total + s;
+    closedir(d);
+    return total;
+}
+
 static void usage_now(bench_usage *u)
 {
     struct rusage ru;
@@ -32,6 +68,7 @@ static void usage_now(bench_usage *u)
     u->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
                (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     u->cs = (double)ru.ru_nvcsw + (double)ru.ru_nivcsw;
+    u->io_cpu_s = io_threads_cpu_s();
 }
 
 /* What the proxy did since before, into d. */
@@ -62,6 +99,7 @@ double drive_phases(const bench_opts *o, atomic_int *phase, const atomic_int *fa
     usage_now(&after);
     u->cpu_s = after.cpu_s - before.cpu_s;
     u->cs = after.cs - before.cs;
+    u->io_cpu_s = after.io_cpu_s - before.io_cpu_s; /* NAN without a vmux handle */
     u->proxied = o->proxy != NULL;
     if (o->proxy)
         proxy_diff(o->proxy, &before.proxy, &u->proxy);
@@ -99,6 +137,7 @@ void result_from_hist(bench_result *r, const hist *h, double window_s, const ben
     r->p99_us = (double)hist_quantile(h, 0.99) / 1000.0;
     r->cpu_us_per_op = h->count > 0 ? u->cpu_s * 1e6 / (double)h->count : NAN;
     r->cs_per_op = h->count > 0 ? u->cs / (double)h->count : NAN;
+    r->io_cpu_us_per_op = h->count > 0 ? u->io_cpu_s * 1e6 / (double)h->count : NAN;
     proxy_from_usage(r, h->count, u);
 }
 

@@ -20,7 +20,7 @@ void report_header(const bench_opts *o, const char *server_note, const char *tls
     if (!o->json) {
         /* Written out: printf pads bytes, and "µ" takes two. */
         printf("\nname                  threads  inflight        ops/s     p50 µs     p99 µs  "
-               "cpu µs/op    cs/op\n");
+               "cpu µs/op    cs/op   io µs/op\n");
         fflush(stdout);
     }
 }
@@ -88,6 +88,8 @@ static void row_json(const bench_result *r)
         printf("\"cpu_us_per_op\":null,\"cs_per_op\":null");
     else
         printf("\"cpu_us_per_op\":%.2f,\"cs_per_op\":%.3f", r->cpu_us_per_op, r->cs_per_op);
+    if (!isnan(r->io_cpu_us_per_op))
+        printf(",\"io_cpu_us_per_op\":%.2f", r->io_cpu_us_per_op);
     if (r->delay)
         netlat_json(r);
     if (r->tracked)
@@ -103,9 +105,13 @@ void report_row(const bench_opts *o, const bench_result *r)
         printf("%-21s %7d %9d %12.0f %10.1f %10.1f", r->name, r->threads, r->inflight,
                r->ops_per_sec, r->p50_us, r->p99_us);
         if (isnan(r->cpu_us_per_op))
-            printf("  %9s %8s\n", "-", "-");
+            printf("  %9s %8s", "-", "-");
         else
-            printf("  %9.2f %8.3f\n", r->cpu_us_per_op, r->cs_per_op);
+            printf("  %9.2f %8.3f", r->cpu_us_per_op, r->cs_per_op);
+        if (isnan(r->io_cpu_us_per_op))
+            printf(" %10s\n", "-");
+        else
+            printf(" %10.2f\n", r->io_cpu_us_per_op);
         if (r->delay)
             netlat_text(r);
         if (r->tracked)
@@ -133,7 +139,7 @@ static const bench_result *find(const bench_result *all, size_t n, const char *n
     return NULL;
 }
 
-#define NRATIOS 22
+#define NRATIOS 24
 
 typedef struct ratio {
     const char *label;
@@ -144,12 +150,24 @@ typedef struct ratio {
     const char *delay; /* the netlat ratios: how the delay was made; NULL for the others */
 } ratio;
 
-/* What a ratio compares. */
-enum measure { OPS, P50, CPU };
+/* What a ratio compares: CPU is the whole process's, IO its vmux I/O threads' part, REST the
+ * other threads' (the callers': their calls, waits and wake-ups). */
+enum measure { OPS, P50, CPU, IO, REST };
 
 static double pick(const bench_result *r, enum measure m)
 {
-    return m == OPS ? r->ops_per_sec : m == P50 ? r->p50_us : r->cpu_us_per_op;
+    switch (m) {
+    case OPS:
+        return r->ops_per_sec;
+    case P50:
+        return r->p50_us;
+    case CPU:
+        return r->cpu_us_per_op;
+    case IO:
+        return r->io_cpu_us_per_op;
+    default:
+        return r->cpu_us_per_op - r->io_cpu_us_per_op;
+    }
 }
 
 static double quotient(const bench_result *a, const bench_result *b, enum measure m)
@@ -236,6 +254,9 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
         {"cpu/op vmux-async-cluster@1024 / vmux-async@1024", "<=1.2", 1.2, 0,
          quotient(ac, a1024, CPU), NULL},
         {"cpu/op vmux-sync-cluster@32 / vmux-sync@32", "<=1.2", 1.2, 0, quotient(sc, s32, CPU),
+         NULL},
+        {"  of which io thread: cluster / standalone", "info", 0, 0, quotient(sc, s32, IO), NULL},
+        {"  of which the callers: cluster / standalone", "info", 0, 0, quotient(sc, s32, REST),
          NULL},
         {"vmux-async-cluster@1024 / vmux-async@1024", "info", 0, 1, quotient(ac, a1024, OPS), NULL},
         {"vmux-sync-cluster@32 / vmux-sync@32", "info", 0, 1, quotient(sc, s32, OPS), NULL},

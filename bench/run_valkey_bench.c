@@ -210,7 +210,7 @@ int run_valkey_benchmark(const bench_opts *o, bench_result *r)
     r->threads = 1;
     r->inflight = VB_CONNS * VB_PIPELINE;
     r->ops_per_sec = combined_rps(&v);
-    r->cpu_us_per_op = r->cs_per_op = NAN; /* another process: not ours to measure */
+    r->cpu_us_per_op = r->cs_per_op = r->io_cpu_us_per_op = NAN; /* another process: not ours */
     /* The two tests' percentiles cannot be merged exactly; their mean stands for the mix. */
     r->p50_us = (v.set.p50_ms + v.get.p50_ms) / 2.0 * 1000.0;
     r->p99_us = (v.set.p99_ms + v.get.p99_ms) / 2.0 * 1000.0;
