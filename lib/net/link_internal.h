@@ -322,10 +322,12 @@ void vmux__link_conn_ready(struct vmux_link *link);
 void vmux__link_checking(struct vmux_link *link);
 /*
  * Looks at a user op's error reply: READONLY (on any link but a subscriber's, whatever its number
- * of endpoints) retires the connection and starts the search for the new primary; MOVED and ASK go
- * to the owner's redirect event; READONLY on a retry-safe op sends it to the new primary; LOADING,
- * MASTERDOWN, TRYAGAIN and CLUSTERDOWN (the command did not run) send any op again after a jittered
- * delay that doubles from 10 ms to 500 ms while they last. Returns true when it took the op and
+ * of endpoints) retires the connection and starts the search for the new primary; MOVED, ASK and
+ * CLUSTERDOWN go to the owner's redirect event first (a CLUSTERDOWN it does not take is retried
+ * below); READONLY on a retry-safe op sends it to the new primary; the server's "not now"
+ * (vmux__errclass_busy(): LOADING, MASTERDOWN, TRYAGAIN, CLUSTERDOWN, a failover's UNBLOCKED; the
+ * command did not run) sends any op again after a jittered delay that doubles from 10 ms to
+ * 500 ms while they last. Returns true when it took the op and
  * the reply (kept as the op's refusal, or handed to the redirect event); false when the caller
  * completes the op with the reply as usual.
  */
