@@ -236,7 +236,6 @@ void vmux__shutdown(vmux *m)
 static void io_main(void *arg)
 {
     vmux *m = arg;
-    pthread_setname_np(pthread_self(), "vmux-io"); /* as top -H, ps -L, gdb and perf show it */
     /* A write to a connection the server reset raises SIGPIPE, which would kill the whole
      * process; blocked here, the write fails with EPIPE and the connection is replaced. */
     sigset_t pipe;
@@ -482,6 +481,9 @@ static int open_held(const vmux_config *cfg, vmux **out, char *errbuf, size_t er
         mux_stop(m, false);
         return VMUX_ERR_NOMEM;
     }
+    /* Named here, not by the thread itself, so that it has its name when vmux_open() returns: as
+     * top -H, ps -L, gdb and perf show it. */
+    pthread_setname_np(m->thread, "vmux-io");
     if (m->cfg->abort_connect && (rc = wait_first_connection(m, errbuf, errlen)) != 0) {
         mux_stop(m, true);
         return rc;

@@ -247,7 +247,6 @@ static void run_event(vmux_lock *l, bool is_watch)
 static void renewer_main(void *arg)
 {
     (void)arg;
-    pthread_setname_np(pthread_self(), "vmux-lock-renew"); /* 15 characters: the kernel's most */
     uv_mutex_lock(&R.mu);
     while (!R.stop) {
         uint64_t when = 0;
@@ -274,6 +273,8 @@ int vmux__lock_renewer_add(vmux_lock *l)
     if (R.users == 0) {
         R.stop = false;
         rc = uv_thread_create(&R.thread, renewer_main, NULL) == 0 ? 0 : VMUX_ERR_NOMEM;
+        if (rc == 0) /* named before the lock's acquire returns (15 characters: the most) */
+            pthread_setname_np(R.thread, "vmux-lock-renew");
     }
     if (rc == 0) {
         R.users++;
