@@ -1,6 +1,8 @@
 /** @file
- * Bitmap commands, typed: SETBIT, GETBIT, BITCOUNT and BITPOS (with a range in bytes or bits).
- * A bitmap is a string read bit by bit: bit 0 is the most significant bit of the first byte.
+ * Bitmap commands, typed: SETBIT, GETBIT, BITCOUNT and BITPOS (with a range in bytes or bits),
+ * BITOP (AND, OR, XOR, NOT), BITFIELD (GET, SET, INCRBY, each SET and INCRBY with its OVERFLOW)
+ * and BITFIELD_RO (GETs only, which a replica may serve). A bitmap is a string read bit by bit: bit
+ * 0 is the most significant bit of the first byte.
  *
  * Every function here is synchronous, may be called from any thread but the I/O thread, and
  * returns 0, VMUX_ERR_SERVER (the server refused, such as WRONGTYPE, or an offset past its
@@ -19,6 +21,17 @@
  * so. SETBIT leaves the same bit however often it runs, but answers the bit it found: it is
  * marked retry-safe when old is NULL (the answer dropped) and never sent twice when old is
  * given, since a resent SETBIT would answer the bit the first run wrote (as SET ... GET would).
+ * BITOP replaces dst with what its sources hold, the same string and length on a second run, and
+ * is marked, unless dst is one of the sources under XOR or NOT: a second run would then combine
+ * what the first one wrote (x ^ k ^ k is x again, NOT NOT x is x). Under AND and OR a source dst
+ * is still marked: (x & k) & k is x & k and (x | k) | k is x | k, of the same length. BITFIELD
+ * and BITFIELD_RO with GETs only are reads and marked. BITFIELD with an INCRBY is never sent twice
+ * (a second run adds again). With SETs (and GETs) but no INCRBY it leaves the same bits however
+ * often it runs, but answers the values it found, which a second run finds already written: it
+ * is marked only when values and found are both NULL (the answers dropped), as SETBIT.
+ *
+ * Cluster: BITOP uses dst and its sources together, so they must be in one slot (give them a
+ * common {hash tag}); keys in several slots are VMUX_ERR_CROSSSLOT, nothing sent.
  */
 #ifndef VMUX_BITMAPS_H
 #define VMUX_BITMAPS_H
@@ -85,6 +98,87 @@ VMUX_EXPORT int vmux_bitcount(vmux *m, const vmux_callopts *opts, vmux_str key,
  */
 VMUX_EXPORT int vmux_bitpos(vmux *m, const vmux_callopts *opts, vmux_str key, bool bit,
                             const vmux_bitrange_opts *range, int64_t *pos);
+
+/** The operation of BITOP. */
+typedef enum vmux_bitop_op {
+    VMUX_BITOP_AND = 0, /**< AND: a bit set in every source */
+    VMUX_BITOP_OR = 1,  /**< OR: a bit set in any source */
+    VMUX_BITOP_XOR = 2, /**< XOR: a bit set in an odd number of sources */
+    VMUX_BITOP_NOT = 3, /**< NOT: the one source's bits inverted (n must be 1) */
+} vmux_bitop_op;
+
+/**
+ * BITOP op dst keys...: stores at dst the bitwise op of the n strings at keys (n >= 1; exactly 1
+ * for VMUX_BITOP_NOT, whose other counts are VMUX_ERR_INVALID_ARG, nothing sent), replacing
+ * whatever dst held; *len is dst's length in bytes, that of the longest source (a shorter source,
+ * or a missing key, reads as followed by 0 bytes). When every source is missing, or empty, dst is
+ * deleted and *len is 0. An op outside vmux_bitop_op is VMUX_ERR_INVALID_ARG. On a cluster dst and
+ * every source must share a slot. Retry-safe unless dst is a source under XOR or NOT (above).
+ */
+VMUX_EXPORT int vmux_bitop(vmux *m, const vmux_callopts *opts, vmux_bitop_op op, vmux_str dst,
+                           const vmux_str *keys, size_t n, int64_t *len);
+
+/** What one BITFIELD operation does. */
+typedef enum vmux_bitfield_kind {
+    VMUX_BITFIELD_GET = 0,    /**< GET type offset: the field's value */
+    VMUX_BITFIELD_SET = 1,    /**< SET type offset value: the value it replaced */
+    VMUX_BITFIELD_INCRBY = 2, /**< INCRBY type offset value: the field's new value */
+} vmux_bitfield_kind;
+
+/** What a SET or an INCRBY does with a value that does not fit its field (OVERFLOW). */
+typedef enum vmux_bitfield_overflow {
+    VMUX_BITFIELD_WRAP = 0, /**< WRAP: modulo the field's range (the server's default) */
+    VMUX_BITFIELD_SAT = 1,  /**< SAT: the field's least or greatest value */
+    VMUX_BITFIELD_FAIL = 2, /**< FAIL: nothing written, and a nil answer (found false) */
+} vmux_bitfield_overflow;
+
+/**
+ * One operation of BITFIELD or BITFIELD_RO, on a field of bits bits (the type iN when is_signed,
+ * else uN). Make it zeroed and name the fields (a compound literal with designators), so that
+ * overflow reads as WRAP unless given.
+ *
+ * kind:       VMUX_BITFIELD_GET, _SET or _INCRBY.
+ * is_signed:  a signed field (i1 to i64) or an unsigned one (u1 to u63: the server has no u64).
+ *             Other widths are VMUX_ERR_INVALID_ARG, nothing sent.
+ * bits:       the field's width.
+ * offset:     where the field starts (>= 0: a negative one is VMUX_ERR_INVALID_ARG), in bits,
+ *             or with in_fields in fields of bits bits ("#offset": field offset of its kind).
+ * value:      SET's new value, INCRBY's increment; GET does not read it.
+ * overflow:   SET and INCRBY: what to do when the value does not fit (WRAP, SAT, FAIL); vmux
+ *             sends OVERFLOW before an operation whose overflow differs from the last one's.
+ */
+typedef struct vmux_bitfield_op {
+    vmux_bitfield_kind kind;
+    bool is_signed;
+    unsigned bits;
+    int64_t offset;
+    bool in_fields;
+    int64_t value;
+    vmux_bitfield_overflow overflow;
+} vmux_bitfield_op;
+
+/**
+ * BITFIELD key ops...: runs the n operations of ops (n >= 1) in their order, as one command;
+ * values[i] is the answer to ops[i] and found[i] true, or 0 and false for an INCRBY or SET under
+ * VMUX_BITFIELD_FAIL whose value did not fit (the server's nil: nothing written). values and
+ * found are the caller's arrays of n items (nothing to free); either may be NULL. A missing key
+ * reads as 0 bits and is created by a SET or an INCRBY. Every operation is checked before
+ * anything is sent: a kind or overflow outside its enum, a width the server refuses or a negative
+ * offset is VMUX_ERR_INVALID_ARG. Retry-safe with GETs only, or with no INCRBY and values and
+ * found both NULL (above).
+ */
+VMUX_EXPORT int vmux_bitfield(vmux *m, const vmux_callopts *opts, vmux_str key,
+                              const vmux_bitfield_op *ops, size_t n, int64_t *values, bool *found);
+
+/**
+ * BITFIELD_RO key GET ...: as vmux_bitfield() with GETs only (an operation of another kind is
+ * VMUX_ERR_INVALID_ARG, nothing sent); values[i] is the value of ops[i]'s field (a GET is never
+ * nil). values is the caller's array of n items, or NULL. A read, marked retry-safe and
+ * read-only: a replica may serve it, as the readFrom policy or VMUX_CALL_REPLICA says (call.h),
+ * where BITFIELD, even with GETs only, always goes to the primary.
+ */
+VMUX_EXPORT int vmux_bitfield_ro(vmux *m, const vmux_callopts *opts, vmux_str key,
+                                 const vmux_bitfield_op *ops, size_t n, int64_t *values);
 
 #ifdef __cplusplus
 }

@@ -161,9 +161,15 @@ static char *number_slot(struct vmux_args *a)
 
 void vmux__args_int(struct vmux_args *a, int64_t v)
 {
+    vmux__args_prefixed_int(a, "", v);
+}
+
+void vmux__args_prefixed_int(struct vmux_args *a, const char *prefix, int64_t v)
+{
+    VMUX_ASSERT(strlen(prefix) < 8); /* with 20 characters of v and the NUL, 32 bytes hold it */
     char *slot = number_slot(a);
     if (slot != NULL)
-        vmux__args_add(a, slot, (size_t)snprintf(slot, 32, "%" PRId64, v));
+        vmux__args_add(a, slot, (size_t)snprintf(slot, 32, "%s%" PRId64, prefix, v));
 }
 
 void vmux__args_count(struct vmux_args *a, int64_t count)

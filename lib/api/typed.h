@@ -60,6 +60,11 @@ void vmux__args_refuse(struct vmux_args *a);
 void vmux__args_str(struct vmux_args *a, vmux_str s);
 void vmux__args_cstr(struct vmux_args *a, const char *s);
 void vmux__args_int(struct vmux_args *a, int64_t v);
+/*
+ * prefix (under 8 characters) and v's digits as one argument, copied into the vector as numbers
+ * are: BITFIELD's types (i8, u63) and offsets in fields (#3).
+ */
+void vmux__args_prefixed_int(struct vmux_args *a, const char *prefix, int64_t v);
 /* A count (>= 0); a negative one is refused (VMUX_ERR_INVALID_ARG when the command is sent). */
 void vmux__args_count(struct vmux_args *a, int64_t count);
 /*

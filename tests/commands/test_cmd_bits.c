@@ -4,8 +4,10 @@
  * string and of ranges in bytes and in bits (negative, open-ended), BITPOS for 1 and 0 bits with
  * and without an end (the zero padding the server reads past the end); binary keys and values
  * with NUL bytes, offsets at and past the server's limit, WRONGTYPE, every argument refused with
- * nothing sent, and results zeroed on every error. Values are checked against GET through the
- * generic API.
+ * nothing sent, and results zeroed on every error. BITOP with each operation (lengths, missing
+ * sources, an empty result deleting dst, dst among its sources), BITFIELD's GET, SET and INCRBY
+ * under each OVERFLOW with offsets in bits and in fields (#), BITFIELD_RO, and keys in two slots.
+ * Values are checked against GET through the generic API.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -228,12 +230,204 @@ static void test_bad_arguments(void **state)
     assert_string_equal(errbuf, "untouched"); /* refused before anything was sent */
 }
 
+static int64_t bitop(vmux_bitop_op op, vmux_str dst, const vmux_str *keys, size_t n)
+{
+    int64_t len = -1;
+    assert_int_equal(vmux_bitop(M, NULL, op, dst, keys, n, &len), 0);
+    return len;
+}
+
+static void test_bitop(void **state)
+{
+    (void)state;
+    vmux_str a = key("op-a"), b = key("op-b"), dst = key("op-dst"), none = key("op-none");
+    set_value(a, VMUX_STRN("\xf0\x0f\xff", 3));
+    set_value(b, VMUX_STRN("\x3c\x3c", 2));
+    DO(S("DEL"), none);
+    const vmux_str ab[] = {a, b};
+    assert_int_equal(bitop(VMUX_BITOP_AND, dst, ab, 2), 3); /* the longest source's length */
+    assert_raw_str(RAW(S("GET"), dst), VMUX_STRN("\x30\x0c\0", 3));
+    assert_int_equal(bitop(VMUX_BITOP_OR, dst, ab, 2), 3);
+    assert_raw_str(RAW(S("GET"), dst), VMUX_STRN("\xfc\x3f\xff", 3));
+    assert_int_equal(bitop(VMUX_BITOP_XOR, dst, ab, 2), 3);
+    assert_raw_str(RAW(S("GET"), dst), VMUX_STRN("\xcc\x33\xff", 3));
+    assert_int_equal(bitop(VMUX_BITOP_NOT, dst, &b, 1), 2);
+    assert_raw_str(RAW(S("GET"), dst), VMUX_STRN("\xc3\xc3", 2));
+    assert_int_equal(vmux_bitop(M, NULL, VMUX_BITOP_OR, dst, &a, 1, NULL), 0);
+    assert_raw_str(RAW(S("GET"), dst), VMUX_STRN("\xf0\x0f\xff", 3));
+    /* a missing source reads as 0 bytes */
+    const vmux_str with_none[] = {b, none};
+    assert_int_equal(bitop(VMUX_BITOP_OR, dst, with_none, 2), 2);
+    assert_raw_str(RAW(S("GET"), dst), VMUX_STRN("\x3c\x3c", 2));
+    /* no source holds a byte: dst is deleted */
+    assert_int_equal(bitop(VMUX_BITOP_AND, dst, &none, 1), 0);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), dst)), 0);
+    /* into a source: AND twice leaves what once did, XOR twice undoes it */
+    set_value(dst, VMUX_STRN("\xff", 1));
+    const vmux_str dst_b[] = {dst, b};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(bitop(VMUX_BITOP_AND, dst, dst_b, 2), 2);
+        assert_raw_str(RAW(S("GET"), dst), VMUX_STRN("\x3c\0", 2));
+    }
+    assert_int_equal(bitop(VMUX_BITOP_XOR, dst, dst_b, 2), 2);
+    assert_raw_str(RAW(S("GET"), dst), VMUX_STRN("\0\x3c", 2));
+    assert_int_equal(bitop(VMUX_BITOP_XOR, dst, dst_b, 2), 2);
+    assert_raw_str(RAW(S("GET"), dst), VMUX_STRN("\x3c\0", 2));
+}
+
+/* A vmux_bitfield_op of kind k (GET, SET, INCRBY) on a field of n bits at off, and any more. */
+#define FIELD_OP(k, sig, n, off, ...)                                                              \
+    ((vmux_bitfield_op){                                                                           \
+        .kind = VMUX_BITFIELD_##k, .is_signed = (sig), .bits = (n), .offset = (off), __VA_ARGS__})
+#define GET_OP(sig, n, off, ...) FIELD_OP(GET, sig, n, off, __VA_ARGS__)
+#define SET_OP(sig, n, off, v, ...) FIELD_OP(SET, sig, n, off, .value = (v), __VA_ARGS__)
+#define INCR_OP(sig, n, off, v, ...) FIELD_OP(INCRBY, sig, n, off, .value = (v), __VA_ARGS__)
+
+static void test_bitfield(void **state)
+{
+    (void)state;
+    vmux_str k = binkey("field");
+    DO(S("DEL"), k);
+    const vmux_bitfield_op ops[] = {
+        SET_OP(false, 8, 0, 200),                                  /* 0: the missing key's 0 */
+        INCR_OP(false, 8, 0, 100),                                 /* wraps: 300 - 256 */
+        INCR_OP(false, 8, 0, 250, .overflow = VMUX_BITFIELD_FAIL), /* 294: nil, nothing written */
+        GET_OP(true, 8, 0),                                        /* 44 as i8 */
+        INCR_OP(false, 8, 1, 300, .in_fields = true, .overflow = VMUX_BITFIELD_SAT), /* 255 */
+        SET_OP(true, 4, 16, -9, .overflow = VMUX_BITFIELD_SAT), /* 0; -9 saturates to -8 */
+        INCR_OP(true, 4, 16, -1),                               /* WRAP again: -9 wraps to 7 */
+        GET_OP(false, 63, 0),
+        GET_OP(true, 64, 0, .in_fields = true),
+    };
+    int64_t v[9];
+    bool found[9];
+    memset(found, 0, sizeof found);
+    assert_int_equal(vmux_bitfield(M, NULL, k, ops, 9, v, found), 0);
+    const int64_t want[] = {0, 44, 0, 44, 255, 0, 7};
+    for (size_t i = 0; i < 7; i++) {
+        assert_int_equal(v[i], want[i]);
+        assert_int_equal(found[i], i != 2);
+    }
+    assert_true(found[7] && found[8]);
+    assert_raw_str(RAW(S("GET"), k), VMUX_STRN("\x2c\xff\x70", 3));
+    assert_int_equal(v[7], INT64_C(0x2cff700000000000) >> 1); /* the first 63 bits, unsigned */
+    assert_int_equal(v[8], INT64_C(0x2cff700000000000));
+    /* results dropped, and one array without the other */
+    assert_int_equal(vmux_bitfield(M, NULL, k, ops, 1, NULL, NULL), 0);
+    assert_int_equal(vmux_bitfield(M, NULL, k, &ops[3], 1, NULL, found), 0);
+    assert_true(found[0]);
+    assert_raw_str(RAW(S("GET"), k), VMUX_STRN("\xc8\xff\x70", 3));
+
+    /* BITFIELD_RO: GETs only, the same values */
+    const vmux_bitfield_op gets[] = {GET_OP(false, 8, 0), GET_OP(true, 12, 4),
+                                     GET_OP(false, 8, 2, .in_fields = true)};
+    assert_int_equal(vmux_bitfield_ro(M, NULL, k, gets, 3, v), 0);
+    assert_int_equal(v[0], 0xc8);
+    assert_int_equal(v[1], 0x8ff - 4096); /* 0x8ff as i12 */
+    assert_int_equal(v[2], 0x70);
+    assert_int_equal(vmux_bitfield_ro(M, NULL, k, gets, 1, NULL), 0);
+    vmux_str missing = key("field-missing");
+    DO(S("DEL"), missing);
+    v[0] = 7;
+    assert_int_equal(vmux_bitfield_ro(M, NULL, missing, gets, 1, v), 0);
+    assert_int_equal(v[0], 0);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), missing)), 0);
+}
+
+static void test_bits_two_slots(void **state)
+{
+    (void)state;
+    vmux_str a = slot_key("a", "op"), b = slot_key("b", "op"), dst = slot_key("a", "dst");
+    set_value(a, S("x"));
+    set_value(b, S("y"));
+    DO(S("DEL"), dst);
+    const vmux_str two[] = {a, b};
+    int64_t len = 7;
+    errbuf[0] = '\0';
+    int rc = vmux_bitop(M, &EO, VMUX_BITOP_OR, dst, two, 2, &len);
+    if (vt_cluster_mode() == NULL) {
+        assert_int_equal(rc, 0);
+        assert_int_equal(len, 1);
+        return;
+    }
+    assert_int_equal(rc, VMUX_ERR_CROSSSLOT);
+    assert_int_equal(len, 0);
+    assert_non_null(strstr(errbuf, "slot 15495"));
+    assert_non_null(strstr(errbuf, "slot 3300"));
+    assert_int_equal(vmux_bitop(M, NULL, VMUX_BITOP_NOT, dst, &b, 1, &len), VMUX_ERR_CROSSSLOT);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), dst)), 0);
+    assert_int_equal(vmux_bitop(M, NULL, VMUX_BITOP_NOT, dst, &a, 1, &len), 0);
+    assert_int_equal(len, 1);
+}
+
+static void test_bitop_bitfield_refused(void **state)
+{
+    (void)state;
+    vmux_str k = key("refused"), nul = VMUX_STRN(NULL, 3);
+    DO(S("DEL"), k);
+    strcpy(errbuf, "untouched");
+    const vmux_str two[] = {k, k};
+    int64_t len = 7;
+    assert_int_equal(vmux_bitop(M, &EO, VMUX_BITOP_NOT, k, two, 2, &len), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(len, 0);
+    assert_int_equal(vmux_bitop(M, &EO, VMUX_BITOP_AND, k, NULL, 1, &len), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_bitop(M, &EO, VMUX_BITOP_AND, k, two, 0, &len), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_bitop(M, &EO, (vmux_bitop_op)4, k, two, 1, &len), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_bitop(M, &EO, VMUX_BITOP_OR, nul, two, 1, &len), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_bitop(M, &EO, VMUX_BITOP_OR, k, &nul, 1, &len), VMUX_ERR_INVALID_ARG);
+
+    const vmux_bitfield_op refused[] = {
+        GET_OP(false, 64, 0), /* no u64 */
+        GET_OP(true, 65, 0),
+        GET_OP(true, 0, 0),
+        GET_OP(false, 0, 0),
+        GET_OP(true, 8, -1),
+        SET_OP(false, 8, -1, 1, .in_fields = true),
+        SET_OP(false, 8, 0, 1, .overflow = (vmux_bitfield_overflow)3),
+        ((vmux_bitfield_op){.kind = (vmux_bitfield_kind)3, .bits = 8}),
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        /* the refused one after a good SET: nothing at all is sent */
+        const vmux_bitfield_op ops[] = {SET_OP(false, 8, 0, 1), refused[i]};
+        int64_t v[2] = {7, 7};
+        bool found[2] = {true, true};
+        assert_int_equal(vmux_bitfield(M, &EO, k, ops, 2, v, found), VMUX_ERR_INVALID_ARG);
+        assert_true(v[0] == 0 && v[1] == 0 && !found[0] && !found[1]);
+        if (refused[i].kind == VMUX_BITFIELD_GET) {
+            v[0] = 7;
+            assert_int_equal(vmux_bitfield_ro(M, &EO, k, &refused[i], 1, v), VMUX_ERR_INVALID_ARG);
+            assert_int_equal(v[0], 0);
+        }
+    }
+    int64_t v[2] = {7, 7};
+    bool found[2] = {true, true};
+    const vmux_bitfield_op set = SET_OP(false, 8, 0, 1), get = GET_OP(false, 8, 0);
+    assert_int_equal(vmux_bitfield(M, &EO, k, NULL, 2, v, found), VMUX_ERR_INVALID_ARG);
+    assert_true(v[0] == 0 && v[1] == 0 && !found[0] && !found[1]);
+    assert_int_equal(vmux_bitfield(M, &EO, k, &set, 0, v, found), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_bitfield(M, &EO, nul, &get, 1, v, found), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_bitfield_ro(M, &EO, k, &set, 1, v), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_bitfield_ro(M, &EO, k, NULL, 1, v), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_bitfield_ro(M, &EO, k, &get, 0, v), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(errbuf, "untouched"); /* refused before anything was sent */
+    assert_int_equal(raw_int(RAW(S("EXISTS"), k)), 0);
+
+    DO(S("RPUSH"), k, S("x"));
+    assert_wrongtype(vmux_bitfield(M, &EO, k, &get, 1, v, found));
+    assert_true(v[0] == 0 && !found[0]);
+    assert_wrongtype(vmux_bitfield_ro(M, &EO, k, &get, 1, v));
+    assert_wrongtype(vmux_bitop(M, &EO, VMUX_BITOP_NOT, key("refused-dst"), &k, 1, &len));
+    assert_int_equal(len, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_setbit_getbit), cmocka_unit_test(test_offset_past_the_limit),
-        cmocka_unit_test(test_bitcount),      cmocka_unit_test(test_bitpos),
-        cmocka_unit_test(test_wrongtype),     cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_setbit_getbit),  cmocka_unit_test(test_offset_past_the_limit),
+        cmocka_unit_test(test_bitcount),       cmocka_unit_test(test_bitpos),
+        cmocka_unit_test(test_wrongtype),      cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_bitop),          cmocka_unit_test(test_bitfield),
+        cmocka_unit_test(test_bits_two_slots), cmocka_unit_test(test_bitop_bitfield_refused),
     };
     return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }

@@ -4,7 +4,8 @@
  * without a reply. A command marked retry-safe is sent once more on the next connection and
  * gets the reply sent there; one not marked completes VMUX_ERR_CONNECTION_LOST, sent once. One
  * row per family and per mark a function's options switch (SET's and GEOADD's condition,
- * SETBIT's old bit, SDIFFSTORE's destination, COPY's and RESTORE's REPLACE, ZREMRANGEBYRANK's
+ * SETBIT's old bit, BITOP's destination among its sources, BITFIELD's operations and answers,
+ * SDIFFSTORE's destination, COPY's and RESTORE's REPLACE, ZREMRANGEBYRANK's
  * range, a ZUNIONSTORE into one of its sources, XGROUP SETID's "$", a SORT ... STORE into a key
  * the sort reads), today's families (HyperLogLog, bitmaps, geo, XINFO and the XGROUP consumer
  * commands) among them.
@@ -176,6 +177,63 @@ static int do_pfadd(vmux *m)
 static int do_setbit(vmux *m)
 {
     return vmux_setbit(m, NULL, KEY, 7, true, NULL);
+}
+
+static int bitop(vmux *m, vmux_bitop_op op, vmux_str dst)
+{
+    const vmux_str sources[] = {KEY, VMUX_STR("k2")};
+    int64_t len;
+    return vmux_bitop(m, NULL, op, dst, sources, 2, &len);
+}
+
+static int do_bitop(vmux *m)
+{
+    return bitop(m, VMUX_BITOP_XOR, VMUX_STR("dst"));
+}
+
+static int do_bitop_and_into_source(vmux *m)
+{
+    return bitop(m, VMUX_BITOP_AND, KEY); /* (k & k2) & k2 is k & k2 */
+}
+
+static int do_bitop_xor_into_source(vmux *m)
+{
+    return bitop(m, VMUX_BITOP_XOR, KEY); /* (k ^ k2) ^ k2 is k again */
+}
+
+static int bitfield(vmux *m, vmux_bitfield_kind kind, bool answers)
+{
+    const vmux_bitfield_op op = {.kind = kind, .bits = 8, .value = 1};
+    int64_t v;
+    bool found;
+    return vmux_bitfield(m, NULL, KEY, &op, 1, answers ? &v : NULL, answers ? &found : NULL);
+}
+
+static int do_bitfield_get(vmux *m)
+{
+    return bitfield(m, VMUX_BITFIELD_GET, true);
+}
+
+static int do_bitfield_set(vmux *m)
+{
+    return bitfield(m, VMUX_BITFIELD_SET, true); /* a second run answers the first one's value */
+}
+
+static int do_bitfield_set_dropped(vmux *m)
+{
+    return bitfield(m, VMUX_BITFIELD_SET, false);
+}
+
+static int do_bitfield_incrby(vmux *m)
+{
+    return bitfield(m, VMUX_BITFIELD_INCRBY, false); /* a second run adds again */
+}
+
+static int do_bitfield_ro(vmux *m)
+{
+    const vmux_bitfield_op op = {.kind = VMUX_BITFIELD_GET, .bits = 8};
+    int64_t v;
+    return vmux_bitfield_ro(m, NULL, KEY, &op, 1, &v);
 }
 
 static int do_setbit_old(vmux *m)
@@ -350,6 +408,14 @@ static const struct row ROWS[] = {
     {"PFADD", do_pfadd, ":1\r\n", true},
     {"SETBIT", do_setbit, ":0\r\n", true},
     {"SETBIT, old asked", do_setbit_old, ":0\r\n", false},
+    {"BITOP XOR", do_bitop, ":1\r\n", true},
+    {"BITOP AND into a source", do_bitop_and_into_source, ":1\r\n", true},
+    {"BITOP XOR into a source", do_bitop_xor_into_source, ":1\r\n", false},
+    {"BITFIELD GET", do_bitfield_get, "*1\r\n:0\r\n", true},
+    {"BITFIELD SET", do_bitfield_set, "*1\r\n:0\r\n", false},
+    {"BITFIELD SET, answers dropped", do_bitfield_set_dropped, "*1\r\n:0\r\n", true},
+    {"BITFIELD INCRBY", do_bitfield_incrby, "*1\r\n:1\r\n", false},
+    {"BITFIELD_RO", do_bitfield_ro, "*1\r\n:0\r\n", true},
     {"GEOADD", do_geoadd, ":1\r\n", true},
     {"GEOADD NX", do_geoadd_nx, ":1\r\n", false},
     {"SPOP", do_spop, "$1\r\na\r\n", false},
