@@ -1,11 +1,11 @@
 /** @file
- * Geospatial commands, typed: GEOADD (with a condition and CH), GEODIST, GEOPOS, GEOSEARCH
- * (from a member or a position, in a radius or a box, sorted, counted, with coordinates,
- * distances and hashes). A geo set is a sorted set whose scores are the members' positions as
- * 52-bit geohashes: the sorted-set commands (zsets.h) work on it too (vmux_zrem() removes a
- * member), and a position comes back as the centre of its geohash cell, within a metre or so of
- * the one given. GEOSEARCHSTORE, GEOHASH and the older GEORADIUS family are reached through
- * vmux_call() (call.h).
+ * Geospatial commands, typed: GEOADD (with a condition and CH), GEODIST, GEOPOS, GEOHASH,
+ * GEOSEARCH (from a member or a position, in a radius or a box, sorted, counted, with
+ * coordinates, distances and hashes) and GEOSEARCHSTORE (the same search, stored, with
+ * STOREDIST). A geo set is a sorted set whose scores are the members' positions as 52-bit
+ * geohashes: the sorted-set commands (zsets.h) work on it too (vmux_zrem() removes a member), and
+ * a position comes back as the centre of its geohash cell, within a metre or so of the one given.
+ * The older GEORADIUS family is reached through vmux_call() (call.h).
  *
  * Every function here is synchronous, may be called from any thread but the I/O thread, and
  * returns 0, VMUX_ERR_SERVER (the server refused, such as WRONGTYPE, or a search from a member
@@ -24,8 +24,14 @@
  * GEOADD with "invalid longitude,latitude pair").
  *
  * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): GEOADD with VMUX_COND_ALWAYS (CH allowed),
- * GEODIST, GEOPOS and GEOSEARCH are idempotent and marked so; GEOADD with a condition (its count
- * reports the condition) is never sent twice, as ZADD's.
+ * GEODIST, GEOPOS, GEOHASH and GEOSEARCH are idempotent and marked so; GEOADD with a condition
+ * (its count reports the condition) is never sent twice, as ZADD's. GEOSEARCHSTORE replaces dst
+ * with what a search of src finds, the same set and count on a second run, and is marked unless
+ * dst is src: a second run would then search what the first one stored (with STOREDIST, scores
+ * that are distances, not positions), as the sorted-set stores (zsets.h).
+ *
+ * Cluster: GEOSEARCHSTORE uses dst and src together, so they must be in one slot (give them a
+ * common {hash tag}); keys in two slots are VMUX_ERR_CROSSSLOT, nothing sent.
  */
 #ifndef VMUX_GEO_H
 #define VMUX_GEO_H
@@ -93,6 +99,14 @@ VMUX_EXPORT int vmux_geodist(vmux *m, const vmux_callopts *opts, vmux_str key, v
  */
 VMUX_EXPORT int vmux_geopos(vmux *m, const vmux_callopts *opts, vmux_str key,
                             const vmux_str *members, size_t n, vmux_geo_point *points, bool *found);
+
+/**
+ * GEOHASH key members...: hashes->items[i] is the 11-character geohash of members[i]'s position
+ * (as geohash.org reads it, "sqc8b49rny0"), or a nil item (ptr NULL) when it is not a member (or
+ * the key is missing). The caller frees *hashes with vmux_bytes_array_free(). n >= 1.
+ */
+VMUX_EXPORT int vmux_geohash(vmux *m, const vmux_callopts *opts, vmux_str key,
+                             const vmux_str *members, size_t n, vmux_bytes_array *hashes);
 
 /** Where a search starts from: a position, or a member's. Make them with the macros below. */
 typedef enum vmux_geo_center_kind {
@@ -200,6 +214,20 @@ VMUX_EXPORT void vmux_geo_result_array_free(vmux_geo_result_array *a);
 VMUX_EXPORT int vmux_geosearch(vmux *m, const vmux_callopts *opts, vmux_str key,
                                vmux_geo_center center, vmux_geo_shape shape,
                                const vmux_geosearch_opts *search, vmux_geo_result_array *results);
+
+/**
+ * GEOSEARCHSTORE dst src FROMMEMBER|FROMLONLAT ... BYRADIUS|BYBOX ... [ASC|DESC] [COUNT count
+ * [ANY]] [STOREDIST]: stores at dst the members that vmux_geosearch() of src with the same
+ * center, shape and search would find, replacing whatever dst held; *count is how many. Without
+ * storedist dst is a geo set (the members keep their positions); with it, a sorted set whose
+ * scores are the members' distances from the centre in the shape's unit. An empty result deletes
+ * dst. search's withcoord, withdist and withhash do not go with a store: VMUX_ERR_INVALID_ARG,
+ * nothing sent. On a cluster dst and src must share a slot. Retry-safe unless dst is src (above).
+ */
+VMUX_EXPORT int vmux_geosearchstore(vmux *m, const vmux_callopts *opts, vmux_str dst, vmux_str src,
+                                    vmux_geo_center center, vmux_geo_shape shape,
+                                    const vmux_geosearch_opts *search, bool storedist,
+                                    int64_t *count);
 
 #ifdef __cplusplus
 }

@@ -102,6 +102,17 @@ int vmux_geopos(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str
     return vmux__run_each(m, opts, &a, true, &e);
 }
 
+int vmux_geohash(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members,
+                 size_t n, vmux_bytes_array *hashes)
+{
+    struct vmux_args a;
+    if (hashes != NULL)
+        *hashes = (vmux_bytes_array){0};
+    if (!vmux__args_items(&a, "GEOHASH", &key, members, n))
+        return VMUX_ERR_INVALID_ARG;
+    return vmux__run_bytes_array(m, opts, &a, true, hashes);
+}
+
 void vmux_geo_result_array_free(vmux_geo_result_array *a)
 {
     if (a == NULL)
@@ -190,13 +201,25 @@ static void add_shape(struct vmux_args *a, const vmux_geo_shape *s)
     add_unit(a, s->unit);
 }
 
-/* Adds the options' words; options that cannot be read or do not go together are refused. */
-static void add_search(struct vmux_args *a, const vmux_geosearch_opts *search)
+/* Adds a search's centre and area: the part GEOSEARCH and GEOSEARCHSTORE share. */
+static void add_area(struct vmux_args *a, const vmux_geo_center *center,
+                     const vmux_geo_shape *shape)
+{
+    add_center(a, center);
+    add_shape(a, shape);
+}
+
+/*
+ * Adds the options' words; options that cannot be read or do not go together are refused, and
+ * with store (GEOSEARCHSTORE) so are the WITH words, which only a search's reply can carry.
+ */
+static void add_search(struct vmux_args *a, const vmux_geosearch_opts *search, bool store)
 {
     static const char *const order_words[] = {NULL, "ASC", "DESC"};
     vmux_geosearch_opts o = {0};
     if ((search != NULL && vmux__sized_in(&o, sizeof o, search) != 0) ||
-        (unsigned)o.order > VMUX_GEO_DESC || o.count < 0 || (o.any && o.count == 0)) {
+        (unsigned)o.order > VMUX_GEO_DESC || o.count < 0 || (o.any && o.count == 0) ||
+        (store && (o.withcoord || o.withdist || o.withhash))) {
         vmux__args_refuse(a);
         return;
     }
@@ -222,9 +245,23 @@ int vmux_geosearch(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_geo_ce
 {
     struct vmux_args a;
     vmux__args_key_command(&a, "GEOSEARCH", key);
-    add_center(&a, &center);
-    add_shape(&a, &shape);
-    add_search(&a, search);
+    add_area(&a, &center, &shape);
+    add_search(&a, search, false);
     return vmux__typed_run_into(m, opts, &a, true, conv_results, results, sizeof(*results),
                                 release_results);
+}
+
+int vmux_geosearchstore(vmux *m, const vmux_callopts *opts, vmux_str dst, vmux_str src,
+                        vmux_geo_center center, vmux_geo_shape shape,
+                        const vmux_geosearch_opts *search, bool storedist, int64_t *count)
+{
+    struct vmux_args a;
+    vmux__args_key_command(&a, "GEOSEARCHSTORE", dst);
+    vmux__args_str(&a, src);
+    add_area(&a, &center, &shape);
+    add_search(&a, search, true);
+    if (storedist)
+        vmux__args_cstr(&a, "STOREDIST");
+    /* a second run searches the same src, unless src is where the first one stored */
+    return vmux__run_int(m, opts, &a, !vmux__str_among(dst, &src, 1), count);
 }

@@ -41,6 +41,19 @@ vmux_str slot_key(const char *tag, const char *name)
     return VMUX_STRN(b, (size_t)n);
 }
 
+bool refused_crossslot(int rc, int64_t n)
+{
+    if (vt_cluster_mode() == NULL) {
+        assert_int_equal(rc, 0);
+        return false;
+    }
+    assert_int_equal(rc, VMUX_ERR_CROSSSLOT);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(errbuf, "slot 15495"));
+    assert_non_null(strstr(errbuf, "slot 3300"));
+    return true;
+}
+
 vmux_str binkey(const char *name)
 {
     vmux_str k = key(name);

@@ -35,6 +35,14 @@ vmux_str key(const char *name);
  * multi-key commands' tests of keys in two slots ({a} is slot 15495, {b} slot 3300). */
 vmux_str slot_key(const char *tag, const char *name);
 
+/*
+ * Checks the outcome rc (and integer result n) of a command given keys in slots {a} and {b}
+ * (slot_key()) with EO: on a cluster, VMUX_ERR_CROSSSLOT with n zeroed and both slots named in
+ * errbuf, and returns true; on a standalone server, rc 0, and returns false (n is the caller's
+ * to check).
+ */
+bool refused_crossslot(int rc, int64_t n);
+
 /* A key with NUL bytes inside and at the end. */
 vmux_str binkey(const char *name);
 

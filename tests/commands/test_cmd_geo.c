@@ -3,7 +3,9 @@
  * at the ends of the valid range, GEODIST in each unit and for missing members, GEOPOS with
  * found and missing members, GEOSEARCH from a position and from a member, in a radius and a box,
  * in each order, with COUNT and COUNT ANY, with each of WITHCOORD, WITHDIST and WITHHASH and
- * none; binary keys and members with NUL bytes, missing keys, WRONGTYPE, every argument refused
+ * none; GEOHASH against the server's documented hashes; GEOSEARCHSTORE with and without
+ * STOREDIST, into its own source, emptying dst, and in two slots; binary keys and members with
+ * NUL bytes, missing keys, WRONGTYPE, every argument refused
  * with nothing sent (NaN, infinite and out-of-range positions, sizes, enums, options), and
  * results zeroed on every error. Positions and hashes are checked against GEOPOS and ZSCORE
  * read back through the generic API.
@@ -436,10 +438,132 @@ static void test_geosearch_from_member(void **state)
     assert_int_equal(got.count, 0);
 }
 
+static void test_geohash(void **state)
+{
+    (void)state;
+    vmux_str k = sicily("hash");
+    const vmux_str members[] = {S("Palermo"), S("Rome"), S("Catania")};
+    vmux_bytes_array got = JUNK_ARRAY;
+    assert_int_equal(vmux_geohash(M, NULL, k, members, 3, &got), 0);
+    assert_int_equal(got.count, 3);
+    assert_bytes(&got.items[0], S("sqc8b49rny0")); /* the server's own example */
+    assert_null(got.items[1].ptr);                 /* not a member: nil */
+    assert_bytes(&got.items[2], S("sqdtr74hyu0"));
+    vmux_bytes_array_free(&got);
+    vmux_str missing = key("hash-missing");
+    DO(S("DEL"), missing);
+    assert_int_equal(vmux_geohash(M, NULL, missing, members, 1, &got), 0);
+    assert_int_equal(got.count, 1);
+    assert_null(got.items[0].ptr);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_geohash(M, NULL, k, members, 1, NULL), 0);
+
+    strcpy(errbuf, "untouched");
+    got = JUNK_ARRAY;
+    assert_int_equal(vmux_geohash(M, &EO, k, NULL, 1, &got), VMUX_ERR_INVALID_ARG);
+    assert_zero_array(&got);
+    got = JUNK_ARRAY;
+    assert_int_equal(vmux_geohash(M, &EO, k, members, 0, &got), VMUX_ERR_INVALID_ARG);
+    assert_zero_array(&got);
+    const vmux_str nul = VMUX_STRN(NULL, 2);
+    assert_int_equal(vmux_geohash(M, &EO, k, &nul, 1, &got), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_geohash(M, &EO, nul, members, 1, &got), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(errbuf, "untouched");
+}
+
+/* A store's count, and dst's members (a sorted set's, by score) through the generic API. */
+static void expect_stored(vmux_str dst, int64_t count, const char *const *members)
+{
+    vmux_reply *r = RAW(S("ZRANGE"), dst, S("0"), S("-1"));
+    assert_int_equal(vmux_reply_len(r), (size_t)count);
+    for (size_t i = 0; i < (size_t)count; i++) {
+        vmux_bytes b = {0};
+        assert_int_equal(vmux_reply_to_bytes(vmux_reply_element(r, i), &b), 0);
+        assert_bytes(&b, S(members[i]));
+        vmux_bytes_free(&b);
+    }
+    vmux_reply_free(r);
+}
+
+static void test_geosearchstore(void **state)
+{
+    (void)state;
+    vmux_str src = sicily("store-src"), dst = key("store-dst");
+    DO(S("DEL"), dst);
+    int64_t n = -1;
+    const vmux_geo_center palermo = VMUX_GEO_CENTER_MEMBER(S("Palermo"));
+    const vmux_geo_shape r120 = VMUX_GEO_SHAPE_RADIUS(120, VMUX_GEO_UNIT_KM);
+    assert_int_equal(vmux_geosearchstore(M, NULL, dst, src, palermo, r120, NULL, false, &n), 0);
+    assert_int_equal(n, 2);
+    const char *const near_palermo[] = {"Agrigento", "Palermo"}; /* by geohash: any order */
+    expect_stored(dst, 2, near_palermo);
+    expect_pos(dst, S("Palermo"), 13.361389, 38.115556); /* a geo set: positions kept */
+    /* STOREDIST: the distances, in the shape's unit, as scores; COUNT keeps the nearest */
+    vmux_geosearch_opts nearest = SEARCH(.count = 3, .order = VMUX_GEO_ASC);
+    assert_int_equal(
+        vmux_geosearchstore(M, NULL, dst, src, FROM_CENTRE, R200KM, &nearest, true, &n), 0);
+    assert_int_equal(n, 3);
+    vmux_reply *r = RAW(S("ZRANGE"), dst, S("0"), S("-1"), S("WITHSCORES"));
+    assert_int_equal(vmux_reply_len(r), 6);
+    vmux_bytes b = {0};
+    assert_int_equal(vmux_reply_to_bytes(vmux_reply_element(r, 0), &b), 0);
+    assert_bytes(&b, NUL_MEMBER);
+    vmux_bytes_free(&b);
+    double d = -1;
+    assert_int_equal(vmux_reply_to_double(vmux_reply_element(r, 3), &d), 0);
+    expect_near(d, 56.4413, 1e-3); /* Catania, in km */
+    vmux_reply_free(r);
+    /* into its own source: the search's result replaces it */
+    vmux_str own = sicily("store-own");
+    assert_int_equal(vmux_geosearchstore(M, NULL, own, own, palermo, r120, NULL, false, &n), 0);
+    assert_int_equal(n, 2);
+    expect_stored(own, 2, near_palermo);
+    /* nothing found, or a missing source: dst is deleted */
+    assert_int_equal(vmux_geosearchstore(M, NULL, dst, src, VMUX_GEO_CENTER_LONLAT(0, 0), R200KM,
+                                         NULL, false, &n),
+                     0);
+    assert_int_equal(n, 0);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), dst)), 0);
+    assert_int_equal(vmux_geosearchstore(M, NULL, dst, src, palermo, r120, NULL, true, NULL), 0);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), dst)), 1);
+    vmux_str missing = key("store-missing");
+    DO(S("DEL"), missing);
+    assert_int_equal(
+        vmux_geosearchstore(M, NULL, dst, missing, FROM_CENTRE, R200KM, NULL, false, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), dst)), 0);
+    /* a centre member that is not in the set: the server's error */
+    n = 7;
+    errbuf[0] = '\0';
+    assert_int_equal(vmux_geosearchstore(M, &EO, dst, src, VMUX_GEO_CENTER_MEMBER(S("Rome")),
+                                         R200KM, NULL, false, &n),
+                     VMUX_ERR_SERVER);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(errbuf, "could not decode requested zset member"));
+}
+
+/* Keys in two slots ({a} is slot 15495, {b} slot 3300): refused on a cluster, run otherwise. */
+static void test_geosearchstore_two_slots(void **state)
+{
+    (void)state;
+    vmux_str src = slot_key("b", "src"), dst = slot_key("a", "dst");
+    DO(S("DEL"), src);
+    DO(S("DEL"), dst);
+    assert_int_equal(vmux_geoadd(M, NULL, src, SICILY, 4, VMUX_COND_ALWAYS, false, NULL), 0);
+    int64_t n = 7;
+    errbuf[0] = '\0';
+    int rc = vmux_geosearchstore(M, &EO, dst, src, FROM_CENTRE, R200KM, NULL, false, &n);
+    if (!refused_crossslot(rc, n))
+        assert_int_equal(n, 4);
+    else
+        assert_int_equal(raw_int(RAW(S("EXISTS"), dst)), 0);
+}
+
 static void test_geosearch_bad_arguments(void **state)
 {
     (void)state;
-    vmux_str k = sicily("search-bad");
+    vmux_str k = sicily("search-bad"), dst = key("search-bad-dst");
+    DO(S("DEL"), dst);
     vmux_geo_center c = FROM_CENTRE;
     vmux_geo_shape s = R200KM;
     const double lat_over = nextafter(VMUX_GEO_LATITUDE_MAX, 90);
@@ -475,7 +599,27 @@ static void test_geosearch_bad_arguments(void **state)
             fail_msg("case %zu: %s", i, vmux_err_name(rc));
         assert_null(got.items);
         assert_int_equal(got.count, 0);
+        int64_t n = 7;
+        rc = vmux_geosearchstore(M, &EO, dst, k, bad[i].center, bad[i].shape, &bad[i].search, true,
+                                 &n);
+        if (rc != VMUX_ERR_INVALID_ARG)
+            fail_msg("store, case %zu: %s", i, vmux_err_name(rc));
+        assert_int_equal(n, 0);
     }
+    /* what only a search's reply carries does not go with a store */
+    const vmux_geosearch_opts with[] = {SEARCH(.withcoord = true), SEARCH(.withdist = true),
+                                        SEARCH(.withhash = true)};
+    for (size_t i = 0; i < 3; i++) {
+        int64_t n = 7;
+        assert_int_equal(vmux_geosearchstore(M, &EO, dst, k, c, s, &with[i], false, &n),
+                         VMUX_ERR_INVALID_ARG);
+        assert_int_equal(n, 0);
+    }
+    assert_int_equal(vmux_geosearchstore(M, &EO, VMUX_STRN(NULL, 1), k, c, s, NULL, false, NULL),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_geosearchstore(M, &EO, dst, VMUX_STRN(NULL, 1), c, s, NULL, false, NULL),
+                     VMUX_ERR_INVALID_ARG);
+    assert_int_equal(raw_int(RAW(S("EXISTS"), dst)), 0);
     assert_int_equal(vmux_geosearch(M, &EO, VMUX_STRN(NULL, 1), c, s, NULL, NULL),
                      VMUX_ERR_INVALID_ARG);
     assert_string_equal(errbuf, "untouched");
@@ -506,6 +650,13 @@ static void test_wrongtype(void **state)
     assert_wrongtype(vmux_geosearch(M, &EO, k, FROM_CENTRE, R200KM, NULL, &got));
     assert_null(got.items);
     assert_int_equal(got.count, 0);
+    vmux_bytes_array hashes = JUNK_ARRAY;
+    assert_wrongtype(vmux_geohash(M, &EO, k, &m, 1, &hashes));
+    assert_zero_array(&hashes);
+    vmux_str dst = key("wrongtype-dst");
+    n = 7;
+    assert_wrongtype(vmux_geosearchstore(M, &EO, dst, k, FROM_CENTRE, R200KM, NULL, false, &n));
+    assert_int_equal(n, 0);
     assert_raw_str(RAW(S("GET"), k), S("text"));
 }
 
@@ -518,6 +669,9 @@ int main(void)
         cmocka_unit_test(test_geopos),
         cmocka_unit_test(test_geosearch_from_position),
         cmocka_unit_test(test_geosearch_from_member),
+        cmocka_unit_test(test_geohash),
+        cmocka_unit_test(test_geosearchstore),
+        cmocka_unit_test(test_geosearchstore_two_slots),
         cmocka_unit_test(test_geosearch_bad_arguments),
         cmocka_unit_test(test_wrongtype),
     };

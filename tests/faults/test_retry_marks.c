@@ -5,7 +5,7 @@
  * gets the reply sent there; one not marked completes VMUX_ERR_CONNECTION_LOST, sent once. One
  * row per family and per mark a function's options switch (SET's and GEOADD's condition,
  * SETBIT's old bit, BITOP's destination among its sources, BITFIELD's operations and answers,
- * SDIFFSTORE's destination, COPY's and RESTORE's REPLACE, ZREMRANGEBYRANK's
+ * SDIFFSTORE's and GEOSEARCHSTORE's destination, COPY's and RESTORE's REPLACE, ZREMRANGEBYRANK's
  * range, a ZUNIONSTORE into one of its sources, XGROUP SETID's "$", a SORT ... STORE into a key
  * the sort reads), today's families (HyperLogLog, bitmaps, geo, XINFO and the XGROUP consumer
  * commands) among them.
@@ -236,6 +236,31 @@ static int do_bitfield_ro(vmux *m)
     return vmux_bitfield_ro(m, NULL, KEY, &op, 1, &v);
 }
 
+static int do_geohash(vmux *m)
+{
+    vmux_bytes_array hashes = {0};
+    int rc = vmux_geohash(m, NULL, KEY, MEMBERS, 1, &hashes);
+    vmux_bytes_array_free(&hashes);
+    return rc;
+}
+
+static int geosearchstore(vmux *m, vmux_str dst)
+{
+    int64_t count;
+    return vmux_geosearchstore(m, NULL, dst, KEY, VMUX_GEO_CENTER_LONLAT(15, 37),
+                               VMUX_GEO_SHAPE_RADIUS(10, VMUX_GEO_UNIT_KM), NULL, true, &count);
+}
+
+static int do_geosearchstore(vmux *m)
+{
+    return geosearchstore(m, VMUX_STR("dst"));
+}
+
+static int do_geosearchstore_into_source(vmux *m)
+{
+    return geosearchstore(m, KEY); /* a second run would search the distances stored */
+}
+
 static int do_setbit_old(vmux *m)
 {
     bool old;
@@ -418,6 +443,9 @@ static const struct row ROWS[] = {
     {"BITFIELD_RO", do_bitfield_ro, "*1\r\n:0\r\n", true},
     {"GEOADD", do_geoadd, ":1\r\n", true},
     {"GEOADD NX", do_geoadd_nx, ":1\r\n", false},
+    {"GEOHASH", do_geohash, "*1\r\n$11\r\nsqc8b49rny0\r\n", true},
+    {"GEOSEARCHSTORE", do_geosearchstore, ":1\r\n", true},
+    {"GEOSEARCHSTORE into its source", do_geosearchstore_into_source, ":1\r\n", false},
     {"SPOP", do_spop, "$1\r\na\r\n", false},
     {"SMOVE", do_smove, ":1\r\n", false},
     {"SDIFFSTORE", do_sdiff, ":1\r\n", true},
