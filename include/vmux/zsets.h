@@ -2,7 +2,8 @@
  * Sorted-set commands, typed (leaderboards): ZADD (with a condition, CH, and INCR), ZINCRBY,
  * ZSCORE, ZMSCORE, ZRANK/ZREVRANK (with the score), ZRANGE (by index, score or lex, REV,
  * LIMIT, WITHSCORES), ZRANGESTORE, ZREM, ZREMRANGEBYRANK, ZREMRANGEBYSCORE, ZREMRANGEBYLEX,
- * ZCARD, ZCOUNT, ZLEXCOUNT, ZRANDMEMBER (with a count, WITHSCORES), ZPOPMIN/ZPOPMAX, ZUNIONSTORE,
+ * ZCARD, ZCOUNT, ZLEXCOUNT, ZRANDMEMBER (with a count, WITHSCORES), ZPOPMIN/ZPOPMAX, ZUNION,
+ * ZINTER (WEIGHTS, AGGREGATE, WITHSCORES), ZDIFF (WITHSCORES), ZINTERCARD (LIMIT), ZUNIONSTORE,
  * ZINTERSTORE (WEIGHTS, AGGREGATE), ZDIFFSTORE. ZSCAN is an iterator: vmux_zscan_begin() and
  * vmux_zscan_next_scored() in scan.h. BZPOPMIN/BZPOPMAX are in blocking.h.
  *
@@ -30,14 +31,16 @@
  *
  * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): ZADD with VMUX_COND_ALWAYS (CH allowed), ZREM,
  * ZREMRANGEBYSCORE, ZREMRANGEBYLEX and every read (ZSCORE, ZMSCORE, ZRANK, ZREVRANK, ZRANGE,
- * ZCARD, ZCOUNT, ZLEXCOUNT, ZRANDMEMBER) are idempotent and marked so; ZREMRANGEBYRANK is marked
+ * ZCARD, ZCOUNT, ZLEXCOUNT, ZRANDMEMBER, ZUNION, ZINTER, ZDIFF, ZINTERCARD: they change nothing,
+ * so a second run answers as the first) are idempotent and marked so; ZREMRANGEBYRANK is marked
  * only for a range that reaches an end of the set (a second run then removes nothing more), and
  * ZRANGESTORE, ZUNIONSTORE, ZINTERSTORE and ZDIFFSTORE only when the destination is none of
  * their sources (a second run then stores the same set). ZADD with a condition (its count
  * reports the condition), ZADD INCR, ZINCRBY and ZPOPMIN/ZPOPMAX are never sent twice.
  *
  * Cluster: ZRANGESTORE, ZUNIONSTORE, ZINTERSTORE and ZDIFFSTORE use their keys together, so the
- * destination and every source must be in one slot (give them a common {hash tag}); keys in
+ * destination and every source must be in one slot, as must the keys of ZUNION, ZINTER, ZDIFF
+ * and ZINTERCARD (give them a common {hash tag}); keys in
  * several slots are VMUX_ERR_CROSSSLOT, nothing sent, with two of the keys and their slots in
  * opts->errbuf.
  */
@@ -261,7 +264,7 @@ VMUX_EXPORT int vmux_zpopmin(vmux *m, const vmux_callopts *opts, vmux_str key, i
 VMUX_EXPORT int vmux_zpopmax(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t count,
                              vmux_scored_array *items);
 
-/** How ZUNIONSTORE and ZINTERSTORE combine a member's scores from several sets (AGGREGATE). */
+/** How ZUNION(STORE) and ZINTER(STORE) combine a member's scores from several sets (AGGREGATE). */
 typedef enum vmux_zaggregate {
     VMUX_ZAGGREGATE_SUM = 0, /**< their (weighted) sum: the server's default */
     VMUX_ZAGGREGATE_MIN = 1, /**< the lowest */
@@ -269,7 +272,7 @@ typedef enum vmux_zaggregate {
 } vmux_zaggregate;
 
 /**
- * How ZUNIONSTORE and ZINTERSTORE weigh and combine the sources' scores; NULL means every
+ * How ZUNION(STORE) and ZINTER(STORE) weigh and combine the sources' scores; NULL means every
  * default (weights 1, summed).
  *
  * weights:   NULL (every weight 1), or the caller's array of n weights, one per source in order
@@ -304,6 +307,46 @@ VMUX_EXPORT int vmux_zinterstore(vmux *m, const vmux_callopts *opts, vmux_str ds
  */
 VMUX_EXPORT int vmux_zdiffstore(vmux *m, const vmux_callopts *opts, vmux_str dst,
                                 const vmux_str *keys, size_t n, int64_t *count);
+
+/**
+ * ZUNION n keys... [WEIGHTS ...] [AGGREGATE ...]: the members of any of the n sorted sets (n >=
+ * 1; a plain set counts as one with every score 1), in *members by their combined score, lowest
+ * first (ties by member), weighted and combined as vmux_zunionstore() would store them; nothing
+ * is written. The caller frees *members with vmux_bytes_array_free(). On a cluster the keys must
+ * share a slot.
+ */
+VMUX_EXPORT int vmux_zunion(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                            const vmux_zstore_opts *store, vmux_bytes_array *members);
+/**
+ * ZUNION ... WITHSCORES: as vmux_zunion(), with each member's combined score, in *items as
+ * vmux_zrange_withscores() gives them (freed with vmux_scored_array_free()).
+ */
+VMUX_EXPORT int vmux_zunion_withscores(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
+                                       size_t n, const vmux_zstore_opts *store,
+                                       vmux_scored_array *items);
+/** ZINTER: as vmux_zunion(), the members of every one of the n sets. */
+VMUX_EXPORT int vmux_zinter(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                            const vmux_zstore_opts *store, vmux_bytes_array *members);
+/** ZINTER ... WITHSCORES: as vmux_zunion_withscores(), the members of every one of the n sets. */
+VMUX_EXPORT int vmux_zinter_withscores(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
+                                       size_t n, const vmux_zstore_opts *store,
+                                       vmux_scored_array *items);
+/**
+ * ZDIFF n keys...: the members of keys[0] that are in none of the other sets, by their score in
+ * keys[0]; as vmux_zunion() otherwise (no weights or aggregate: the server takes none).
+ */
+VMUX_EXPORT int vmux_zdiff(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                           vmux_bytes_array *members);
+/** ZDIFF ... WITHSCORES: as vmux_zdiff(), with their scores in keys[0]. */
+VMUX_EXPORT int vmux_zdiff_withscores(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
+                                      size_t n, vmux_scored_array *items);
+/**
+ * ZINTERCARD n keys... [LIMIT limit]: *count is the number of members in every one of the n sets
+ * (the size of vmux_zinter()'s answer, without sending it). limit > 0 stops counting at limit
+ * (LIMIT: *count is then at most limit); 0 counts them all; < 0 is VMUX_ERR_INVALID_ARG.
+ */
+VMUX_EXPORT int vmux_zintercard(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                                int64_t limit, int64_t *count);
 
 #ifdef __cplusplus
 }

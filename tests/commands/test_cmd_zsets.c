@@ -4,7 +4,9 @@
  * scores, ZRANGE by index, by score (exclusive and infinite bounds) and by member, reversed and
  * limited, with and without scores, ZREM, ZCARD, ZCOUNT, ZPOPMIN/ZPOPMAX, the async forms, a
  * leaderboard of 1,000 players (top N with scores, a player's rank, score ranges), and ZSCAN
- * (scan.h) over 10,000 members with their scores; binary and empty members, missing keys,
+ * (scan.h) over 10,000 members with their scores; ZUNION, ZINTER and ZDIFF with and without
+ * scores, weights and aggregates (nothing written), ZINTERCARD with and without LIMIT, and keys
+ * in two slots; binary and empty members, missing keys,
  * WRONGTYPE, bad arguments, and results zeroed on every error. Results are checked against the
  * server's state read back over an admin connection or the generic API. Keys start with
  * "cmdzsets:".
@@ -1267,8 +1269,117 @@ static void test_zstore_bad_arguments(void **state)
     assert_int_equal(vmux_zrangestore(m, &o, ST_DST, ST_A, &limited, &n), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_zrangestore(m, &o, ST_DST, VMUX_STRN(NULL, 1), NULL, &n),
                      VMUX_ERR_INVALID_ARG);
+    /* the combining reads refuse what the stores refuse, their answers zeroed */
+    vmux_bytes_array got;
+    vmux_scored_array scored;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&got, 0xab, sizeof got);
+        assert_int_equal(vmux_zunion(m, &o, ab, 2, &bad[i], &got), VMUX_ERR_INVALID_ARG);
+        assert_null(got.items);
+        memset(&scored, 0xab, sizeof scored);
+        assert_int_equal(vmux_zinter_withscores(m, &o, ab, 2, &bad[i], &scored),
+                         VMUX_ERR_INVALID_ARG);
+        assert_null(scored.items);
+        assert_int_equal(scored.count, 0);
+    }
+    memset(&got, 0xab, sizeof got);
+    assert_int_equal(vmux_zinter(m, &o, NULL, 1, NULL, &got), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(got.count, 0);
+    assert_int_equal(vmux_zunion_withscores(m, &o, ab, 0, NULL, &scored), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_zdiff(m, &o, with_null, 2, &got), VMUX_ERR_INVALID_ARG);
+    memset(&scored, 0xab, sizeof scored);
+    assert_int_equal(vmux_zdiff_withscores(m, &o, NULL, 2, &scored), VMUX_ERR_INVALID_ARG);
+    assert_null(scored.items);
+    n = 7;
+    assert_int_equal(vmux_zintercard(m, &o, ab, 2, -1, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 7;
+    assert_int_equal(vmux_zintercard(m, &o, ab, 0, 0, &n), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    assert_int_equal(vmux_zintercard(m, &o, with_null, 2, 0, &n), VMUX_ERR_INVALID_ARG);
     assert_int_equal(admin_int("EXISTS %b", ST_DST), 0); /* nothing was sent */
     assert_string_equal(err, "untouched");
+}
+
+/* The members of a vmux_bytes_array, in order, must be those of want (their scores unread). */
+static void expect_members(const vmux_bytes_array *got, const vmux_zmember *want, size_t n)
+{
+    assert_int_equal(got->count, n);
+    for (size_t i = 0; i < n; i++)
+        assert_bytes(&got->items[i], want[i].member);
+}
+
+/* ZUNION, ZINTER, ZDIFF with and without scores: want, lowest score first; nothing written. */
+static void test_zunion_zinter_zdiff(void **state)
+{
+    vmux *m = *state;
+    store_sources(m);
+    vmux_str ab[] = {ST_A, ST_B}, abs[] = {ST_A, ST_B, ST_SET}, a_none[] = {ST_A, ST_NONE};
+    vmux_str aset[] = {ST_A, ST_SET}, none_a[] = {ST_NONE, ST_A};
+    vmux_bytes_array got;
+    vmux_scored_array scored;
+    assert_int_equal(vmux_zunion(m, NULL, ab, 2, NULL, &got), 0);
+    expect_members(&got, ZM({S("x"), 1}, {S("y"), 12}, {S("z"), 20}, {NUL_MEMBER, 33}), 4);
+    vmux_bytes_array_free(&got);
+    double w[] = {2, 0.5, 100};
+    vmux_zstore_opts max =
+        VMUX_INIT(vmux_zstore_opts, .weights = w, .aggregate = VMUX_ZAGGREGATE_MAX);
+    assert_int_equal(vmux_zunion_withscores(m, NULL, ab, 2, &max, &scored), 0);
+    expect_scored(&scored, ZM({S("x"), 2}, {S("y"), 5}, {S("z"), 10}, {NUL_MEMBER, 15}), 4);
+    vmux_scored_array_free(&scored);
+    vmux_zstore_opts min = VMUX_INIT(vmux_zstore_opts, .aggregate = VMUX_ZAGGREGATE_MIN);
+    assert_int_equal(vmux_zunion_withscores(m, NULL, abs, 3, &min, &scored), 0);
+    expect_scored(&scored, ZM({S("x"), 1}, {S("y"), 1}, {S("z"), 1}, {NUL_MEMBER, 3}), 4);
+    vmux_scored_array_free(&scored);
+
+    assert_int_equal(vmux_zinter_withscores(m, NULL, abs, 3, NULL, &scored), 0);
+    expect_scored(&scored, ZM({S("y"), 13}), 1); /* 2 + 10 + the set's 1 */
+    vmux_scored_array_free(&scored);
+    assert_int_equal(vmux_zinter(m, NULL, ab, 2, &min, &got), 0);
+    expect_members(&got, ZM({S("y"), 2}, {NUL_MEMBER, 3}), 2);
+    vmux_bytes_array_free(&got);
+    vmux_zstore_opts weighted = VMUX_INIT(vmux_zstore_opts, .weights = w);
+    assert_int_equal(vmux_zinter_withscores(m, NULL, abs, 3, &weighted, &scored), 0);
+    expect_scored(&scored, ZM({S("y"), 109}), 1); /* 2*2 + 10*0.5 + 1*100 */
+    vmux_scored_array_free(&scored);
+    assert_int_equal(vmux_zinter(m, NULL, a_none, 2, NULL, &got), 0);
+    assert_int_equal(got.count, 0);
+    vmux_bytes_array_free(&got);
+
+    assert_int_equal(vmux_zdiff(m, NULL, ab, 2, &got), 0);
+    expect_members(&got, ZM({S("x"), 1}), 1);
+    vmux_bytes_array_free(&got);
+    assert_int_equal(vmux_zdiff_withscores(m, NULL, aset, 2, &scored), 0);
+    expect_scored(&scored, ZM({S("x"), 1}, {NUL_MEMBER, 3}), 2);
+    vmux_scored_array_free(&scored);
+    assert_int_equal(vmux_zdiff_withscores(m, NULL, none_a, 2, &scored), 0);
+    assert_int_equal(scored.count, 0);
+    vmux_scored_array_free(&scored);
+    assert_int_equal(vmux_zunion(m, NULL, ab, 2, NULL, NULL), 0); /* the answer dropped */
+    assert_int_equal(vmux_zdiff_withscores(m, NULL, ab, 2, NULL), 0);
+    assert_int_equal(admin_int("EXISTS %b", ST_DST), 0); /* nothing stored */
+    expect_zset(m, ST_A, ZM({S("x"), 1}, {S("y"), 2}, {NUL_MEMBER, 3}), 3);
+}
+
+static int64_t zintercard(vmux *m, const vmux_str *keys, size_t n, int64_t limit)
+{
+    int64_t count = -1;
+    assert_int_equal(vmux_zintercard(m, NULL, keys, n, limit, &count), 0);
+    return count;
+}
+
+static void test_zintercard(void **state)
+{
+    vmux *m = *state;
+    store_sources(m);
+    vmux_str ab[] = {ST_A, ST_B}, abs[] = {ST_A, ST_B, ST_SET}, a_none[] = {ST_A, ST_NONE};
+    assert_int_equal(zintercard(m, ab, 2, 0), 2);
+    assert_int_equal(zintercard(m, abs, 3, 0), 1);
+    assert_int_equal(zintercard(m, ab, 2, 1), 1); /* stops at the limit */
+    assert_int_equal(zintercard(m, ab, 2, 5), 2);
+    assert_int_equal(zintercard(m, ab, 1, 0), 3); /* one set: its size */
+    assert_int_equal(zintercard(m, a_none, 2, 0), 0);
+    assert_int_equal(vmux_zintercard(m, NULL, ab, 2, 0, NULL), 0);
 }
 
 static void test_zrangestore(void **state)
@@ -1331,6 +1442,8 @@ static void test_zstore_two_slots(void **state)
         expect_zset(m, dst, ZM({S("m"), 3}), 1);
         assert_int_equal(vmux_zrangestore(m, &o, dst, b, NULL, &n), 0);
         expect_zset(m, dst, ZM({S("m"), 2}), 1);
+        assert_int_equal(vmux_zintercard(m, &o, two, 2, 0, &n), 0);
+        assert_int_equal(n, 1);
         return;
     }
     assert_int_equal(vmux_zunionstore(m, &o, dst, two, 2, NULL, &n), VMUX_ERR_CROSSSLOT);
@@ -1343,6 +1456,19 @@ static void test_zstore_two_slots(void **state)
     assert_int_equal(vmux_zdiffstore(m, NULL, dst, two, 2, &n), VMUX_ERR_CROSSSLOT);
     assert_int_equal(vmux_zrangestore(m, NULL, dst, b, NULL, &n), VMUX_ERR_CROSSSLOT);
     assert_int_equal(admin_int("EXISTS %b", dst), 0);
+    /* the reads too: ZUNION, ZINTER, ZDIFF and ZINTERCARD name their keys with numkeys */
+    vmux_bytes_array got;
+    vmux_scored_array scored;
+    assert_int_equal(vmux_zunion(m, NULL, two, 2, NULL, &got), VMUX_ERR_CROSSSLOT);
+    assert_int_equal(got.count, 0);
+    assert_int_equal(vmux_zinter_withscores(m, NULL, two, 2, NULL, &scored), VMUX_ERR_CROSSSLOT);
+    assert_int_equal(scored.count, 0);
+    assert_int_equal(vmux_zdiff(m, NULL, two, 2, &got), VMUX_ERR_CROSSSLOT);
+    n = 7;
+    assert_int_equal(vmux_zintercard(m, NULL, two, 2, 1, &n), VMUX_ERR_CROSSSLOT);
+    assert_int_equal(n, 0);
+    vmux_str aa[] = {a, dst};
+    assert_int_equal(vmux_zintercard(m, NULL, aa, 2, 0, &n), 0);
     /* dst and a share their tag: one slot */
     assert_int_equal(vmux_zunionstore(m, NULL, dst, &a, 1, NULL, &n), 0);
     assert_int_equal(n, 1);
@@ -1456,6 +1582,17 @@ static void test_wrongtype(void **state)
     n = 7, err[0] = '\0';
     expect_wrongtype(vmux_zrangestore(m, &o, key, key, NULL, &n), err);
     assert_int_equal(n, 0);
+    err[0] = '\0';
+    expect_wrongtype(vmux_zunion(m, &o, &key, 1, NULL, &a), err);
+    assert_null(a.items);
+    err[0] = '\0';
+    expect_wrongtype(vmux_zinter_withscores(m, &o, &key, 1, NULL, &sa), err);
+    assert_null(sa.items);
+    err[0] = '\0';
+    expect_wrongtype(vmux_zdiff(m, &o, &key, 1, &a), err);
+    n = 7, err[0] = '\0';
+    expect_wrongtype(vmux_zintercard(m, &o, &key, 1, 0, &n), err);
+    assert_int_equal(n, 0);
 
     vmux_scan *it;
     vmux_scored_array batch;
@@ -1496,6 +1633,8 @@ int main(void)
         cmocka_unit_test(test_zunionstore_zinterstore),
         cmocka_unit_test(test_zdiffstore),
         cmocka_unit_test(test_zstore_bad_arguments),
+        cmocka_unit_test(test_zunion_zinter_zdiff),
+        cmocka_unit_test(test_zintercard),
         cmocka_unit_test(test_zrangestore),
         cmocka_unit_test(test_zstore_two_slots),
         cmocka_unit_test(test_wrongtype),

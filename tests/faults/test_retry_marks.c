@@ -261,6 +261,22 @@ static int do_geosearchstore_into_source(vmux *m)
     return geosearchstore(m, KEY); /* a second run would search the distances stored */
 }
 
+static int do_zunion(vmux *m)
+{
+    const vmux_str sources[] = {KEY, VMUX_STR("k2")};
+    vmux_bytes_array members = {0};
+    int rc = vmux_zunion(m, NULL, sources, 2, NULL, &members);
+    vmux_bytes_array_free(&members);
+    return rc;
+}
+
+static int do_zintercard(vmux *m)
+{
+    const vmux_str sources[] = {KEY, VMUX_STR("k2")};
+    int64_t count;
+    return vmux_zintercard(m, NULL, sources, 2, 10, &count);
+}
+
 static int do_setbit_old(vmux *m)
 {
     bool old;
@@ -469,6 +485,8 @@ static const struct row ROWS[] = {
     {"ZREMRANGEBYRANK 0 9", do_zremrangebyrank_lowest, ":1\r\n", false},
     {"ZUNIONSTORE", do_zunionstore, ":1\r\n", true},
     {"ZUNIONSTORE into a source", do_zunionstore_into_source, ":1\r\n", false},
+    {"ZUNION", do_zunion, "*1\r\n$1\r\na\r\n", true},
+    {"ZINTERCARD", do_zintercard, ":1\r\n", true},
     {"XINFO STREAM", do_xinfo_stream, XINFO_STREAM_REPLY, true},
     {"XINFO GROUPS", do_xinfo_groups, "*0\r\n", true},
     {"XGROUP SETID 0-0", do_xgroup_setid, "+OK\r\n", true},
