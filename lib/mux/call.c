@@ -73,6 +73,22 @@ int vmux__callopts_read(const vmux_callopts *opts, uint32_t allowed, vmux_callop
                : 0;
 }
 
+void vmux__callopts_why(const vmux_callopts *o, uint32_t allowed, char *buf, size_t len)
+{
+    if (o->flags & ~allowed)
+        vmux__errbuf_set(buf, len,
+                         "invalid argument: opts->flags has bits this call does not take "
+                         "(0x%x)",
+                         (unsigned)(o->flags & ~allowed));
+    else if (!vmux__call_flags_valid(o->flags))
+        vmux__errbuf_set(buf, len,
+                         "invalid argument: opts->flags has two of VMUX_CALL_PRIMARY, "
+                         "VMUX_CALL_REPLICA and VMUX_CALL_PREFER_REPLICA (one at most)");
+    else if (o->timeout_ms < 0)
+        vmux__errbuf_set(buf, len, "invalid argument: opts->timeout_ms is negative (%lld)",
+                         (long long)o->timeout_ms);
+}
+
 uint32_t vmux__call_timeout(const vmux *m, const vmux_callopts *o, bool sync)
 {
     if (o != NULL && o->timeout_ms != 0)
@@ -324,8 +340,10 @@ static void explain_refusal(const vmux *m, const vmux_callopts *opts, int rc, vm
                          "that drops its reply)");
     else if (!encoding && vmux__on_io_thread(m))
         return; /* its message is in the buffer already */
-    else if (!encoding || !vmux__explain_argv(buf, len, args.argc, args.argv, args.argvlen))
-        explain(opts, rc, NULL); /* the options */
+    else if (!encoding)
+        vmux__callopts_why(opts, VMUX__CALL_FLAGS_KNOWN, buf, len); /* opts: the caller's, copied */
+    else if (!vmux__explain_argv(buf, len, args.argc, args.argv, args.argvlen))
+        explain(opts, rc, NULL);
 }
 
 int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,

@@ -170,6 +170,13 @@ bool vmux__call_flags_valid(uint32_t flags);
  */
 int vmux__callopts_read(const vmux_callopts *opts, uint32_t allowed, vmux_callopts *o);
 
+/*
+ * Writes into buf (len bytes) why vmux__callopts_read() refused the options it copied into *o
+ * (with the same allowed): which flag bits, the placement flags together, the timeout. Nothing
+ * for options of a bad size (they carry no buffer to write into). Any thread.
+ */
+void vmux__callopts_why(const vmux_callopts *o, uint32_t allowed, char *buf, size_t len);
+
 /* A call's timeout in ms: its options' timeoutMs when set (o may be NULL), else the handle's
  * synchronous or asynchronous default. */
 uint32_t vmux__call_timeout(const vmux *m, const vmux_callopts *o, bool sync);

@@ -102,11 +102,25 @@ static void test_call_bad_arguments(void **state)
                          VMUX_ERR_INVALID_ARG);
         assert_string_equal(err, cases[i].words);
     }
-    char err[160] = "";
-    vmux_callopts bad =
-        VMUX_INIT(vmux_callopts, .flags = 1u << 30, .errbuf = err, .errlen = sizeof err);
-    assert_int_equal(vmux_call(m, &bad, 2, holes, NULL, &r), VMUX_ERR_INVALID_ARG);
-    assert_string_equal(err, vmux_strerror(VMUX_ERR_INVALID_ARG)); /* the options, not argv */
+    struct {
+        vmux_callopts o;
+        const char *words;
+    } bad[] = {
+        {VMUX_INIT(vmux_callopts, .flags = 1u << 30),
+         "invalid argument: opts->flags has bits this call does not take (0x40000000)"},
+        {VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY | VMUX_CALL_PREFER_REPLICA),
+         "invalid argument: opts->flags has two of VMUX_CALL_PRIMARY, VMUX_CALL_REPLICA and "
+         "VMUX_CALL_PREFER_REPLICA (one at most)"},
+        {VMUX_INIT(vmux_callopts, .timeout_ms = -1),
+         "invalid argument: opts->timeout_ms is negative (-1)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[160] = "";
+        bad[i].o.errbuf = err;
+        bad[i].o.errlen = sizeof err;
+        assert_int_equal(vmux_call(m, &bad[i].o, 2, holes, NULL, &r), VMUX_ERR_INVALID_ARG);
+        assert_string_equal(err, bad[i].words); /* the options, checked before argv */
+    }
 
     /* The handle still works after all that. */
     r = NULL;
