@@ -36,19 +36,6 @@
 enum { LIVENESS = 10 };
 
 /* Calls a command of NUL-terminated words and returns its text (string or status reply). */
-static char *call_text(vmux *m, int argc, const char *const *argv)
-{
-    vmux_reply *r = NULL;
-    int rc = vmux_call(m, NULL, argc, argv, NULL, &r);
-    if (rc != 0)
-        fail_msg("%s: %s", argv[0], vmux_err_name(rc));
-    const char *s = vmux_reply_str(r, NULL);
-    assert_non_null(s);
-    char *text = strdup(s);
-    vmux_reply_free(r);
-    return text;
-}
-
 static void expect_contains(const char *haystack, const char *needle)
 {
     if (strstr(haystack, needle) == NULL)
@@ -60,7 +47,7 @@ static void test_user_and_password(void **state)
     (void)state;
     vmux *m = vt_open("plain", "user=vmuxtest,password=vmuxpass");
     const char *whoami[] = {"ACL", "WHOAMI"};
-    char *who = call_text(m, 2, whoami);
+    char *who = vt_call_text(m, 2, whoami);
     assert_string_equal(who, "vmuxtest");
     free(who);
     vmux_close(m);
@@ -106,7 +93,7 @@ static void test_url_credentials_and_database(void **state)
     vmux *m = vt_open_conf(url);
     free(url);
     const char *info[] = {"CLIENT", "INFO"};
-    char *text = call_text(m, 2, info);
+    char *text = vt_call_text(m, 2, info);
     expect_contains(text, " db=2 ");
     expect_contains(text, " user=vmuxtest ");
     free(text);
@@ -114,13 +101,13 @@ static void test_url_credentials_and_database(void **state)
     /* A key written through the handle lives in database 2, not in the default one. */
     snprintf(key, sizeof key, "acl:%d:db2", (int)getpid());
     const char *set[] = {"SET", key, "in2"};
-    free(call_text(m, 3, set));
+    free(vt_call_text(m, 3, set));
     char *in0 = vt_admin("plain", "EXISTS %s", key);
     assert_non_null(in0);
     assert_string_equal(in0, "0");
     free(in0);
     const char *get[] = {"GET", key};
-    text = call_text(m, 2, get);
+    text = vt_call_text(m, 2, get);
     assert_string_equal(text, "in2");
     free(text);
     vmux_close(m);
@@ -131,12 +118,12 @@ static void test_name_and_library_info(void **state)
     (void)state;
     vmux *m = vt_open("plain", "name=myapp");
     const char *getname[] = {"CLIENT", "GETNAME"};
-    char *name = call_text(m, 2, getname);
+    char *name = vt_call_text(m, 2, getname);
     assert_string_equal(name, "myapp");
     free(name);
 
     const char *info[] = {"CLIENT", "INFO"};
-    char *text = call_text(m, 2, info);
+    char *text = vt_call_text(m, 2, info);
     expect_contains(text, " name=myapp ");
     expect_contains(text, " lib-name=vmux ");
     char ver[64];
@@ -312,7 +299,7 @@ static void test_refused_password_call_says_why(void **state)
     vmux_config_free(cfg);
     free(conf);
     const char *ping[] = {"PING"};
-    free(call_text(m, 1, ping));
+    free(vt_call_text(m, 1, ping));
 
     expect_ok(vt_admin("plain", "ACL SETUSER vmuxwhy resetpass >why-pass-two"), "ACL SETUSER");
     free(vt_admin("plain", "CLIENT KILL USER vmuxwhy"));
@@ -365,8 +352,8 @@ static void open_as_lean_user(const char *user, const char *rules)
     }
     snprintf(key, sizeof key, "acl:%d:%s", (int)getpid(), user);
     const char *set[] = {"SET", key, "lean"}, *get[] = {"GET", key};
-    free(call_text(m, 3, set));
-    char *text = call_text(m, 2, get);
+    free(vt_call_text(m, 3, set));
+    char *text = vt_call_text(m, 2, get);
     assert_string_equal(text, "lean");
     free(text);
     vmux_close(m);
@@ -404,7 +391,7 @@ static void test_no_password_for_a_server_that_needs_one(void **state)
     assert_non_null(s);
     vmux *admin = vt_server_open(s, NULL);
     const char *require[] = {"CONFIG", "SET", "requirepass", "need-pass"};
-    free(call_text(admin, 4, require));
+    free(vt_call_text(admin, 4, require));
     vmux_close(admin);
     const char *const extras[] = {"connectRetry=1", "connectRetry=1,cluster=no"};
     for (size_t i = 0; i < sizeof extras / sizeof extras[0]; i++) {
@@ -421,7 +408,7 @@ static void test_no_password_for_a_server_that_needs_one(void **state)
     }
     vmux *m = vt_server_open(s, "password=need-pass");
     const char *ping[] = {"PING"};
-    char *pong = call_text(m, 1, ping);
+    char *pong = vt_call_text(m, 1, ping);
     assert_string_equal(pong, "PONG");
     free(pong);
     vmux_close(m);
