@@ -48,6 +48,9 @@ typedef struct bench_tls {
  * host:port is the server of the rows being run. main() keeps one copy for the plain rows and
  * one for the TLS rows, whose tls points at how to reach it (NULL: plain TCP).
  */
+/* The most rounds --reps may ask for. */
+#define BENCH_MAX_REPS 25
+
 typedef struct bench_opts {
     char host[64];
     int port;
@@ -124,6 +127,10 @@ typedef struct bench_result {
     long long tracking_keys_before, tracking_items_before;
     long long tracking_keys, tracking_items;
     unsigned long long near_misses;
+    /* --reps: the round (from 1) this row was measured in, 0 for a run of one round or a median
+     * row; and for a median row (rounds.c), how many rounds' rows it is the median of. */
+    int round;
+    int rounds;
 } bench_result;
 
 /* What the delay proxy has done so far (delay_proxy_sample). */

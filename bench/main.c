@@ -6,10 +6,11 @@
  *
  *   vmux-bench [--seconds N] [--warmup N] [--server HOST:PORT] [--only NAME[,NAME...]] [--json]
  *              [--tls-server HOST:PORT --tls-ca FILE [--tls-cert FILE --tls-key FILE]]
- *              [--certs-script FILE] [--latency-us N] [--cluster-primaries N]
+ *              [--certs-script FILE] [--latency-us N] [--cluster-primaries N] [--reps N]
  */
 #include "bench.h"
 #include "report.h"
+#include "rounds.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,7 @@ typedef struct setup {
     bench_opts c;  /* the -cluster rows: o's settings, the seed node's port, c.cluster */
     int size;      /* --size: only configurations of this many threads or in flight; 0: all */
     int primaries; /* --cluster-primaries: the -cluster rows' cluster (default 3) */
+    int reps;      /* --reps: rounds of the whole selection, reported as medians (default 1) */
     bool have_server;
     bool have_tls_server;
     const char *certs_script;
@@ -95,8 +97,11 @@ static void usage(FILE *f)
             "  --cluster-primaries N  the -cluster rows' cluster: N primaries (1..%d, default\n"
             "                       %d); 1 leaves routing as the only difference from the\n"
             "                       plain rows, 3 adds two connections and two servers\n"
+            "  --reps N             run the whole selection N times (1..%d, default 1) and\n"
+            "                       report each configuration's medians, and the ratios of\n"
+            "                       those\n"
             "  --json               one JSON object per line instead of the table\n",
-            BENCH_CLUSTER_NODES, BENCH_CLUSTER_DEFAULT);
+            BENCH_CLUSTER_NODES, BENCH_CLUSTER_DEFAULT, BENCH_MAX_REPS);
 }
 
 static int parse_size(const char *v, int *out)
@@ -183,13 +188,13 @@ static int parse_latency(const char *arg, int *out)
     return 0;
 }
 
-static int parse_primaries(const char *arg, int *out)
+/* A count from 1 to max for option opt; 0, or -1 having said what was wrong. */
+static int parse_count(const char *opt, const char *arg, int max, int *out)
 {
     char *end = NULL;
     long v = strtol(arg, &end, 10);
-    if (*end != '\0' || end == arg || v < 1 || v > BENCH_CLUSTER_NODES) {
-        fprintf(stderr, "vmux-bench: --cluster-primaries wants 1..%d, got '%s'\n",
-                BENCH_CLUSTER_NODES, arg);
+    if (*end != '\0' || end == arg || v < 1 || v > max) {
+        fprintf(stderr, "vmux-bench: %s wants 1..%d, got '%s'\n", opt, max, arg);
         return -1;
     }
     *out = (int)v;
@@ -259,7 +264,9 @@ static int parse_one(int argc, char **argv, int *i, setup *st)
     if (strcmp(a, "--size") == 0)
         return parse_size(v, &st->size);
     if (strcmp(a, "--cluster-primaries") == 0)
-        return parse_primaries(v, &st->primaries);
+        return parse_count(a, v, BENCH_CLUSTER_NODES, &st->primaries);
+    if (strcmp(a, "--reps") == 0)
+        return parse_count(a, v, BENCH_MAX_REPS, &st->reps);
     if (strcmp(a, "--server") == 0) {
         st->have_server = true;
         return parse_server(a, v, o->host, sizeof(o->host), &o->port, NULL, 0);
@@ -289,7 +296,8 @@ static int check_tls_opts(const setup *st)
 
 static int parse_args(int argc, char **argv, setup *st)
 {
-    *st = (setup){.certs_script = VMUX_BENCH_CERTS_SCRIPT, .primaries = BENCH_CLUSTER_DEFAULT};
+    *st = (setup){
+        .certs_script = VMUX_BENCH_CERTS_SCRIPT, .primaries = BENCH_CLUSTER_DEFAULT, .reps = 1};
     st->o = (bench_opts){
         .host = "127.0.0.1", .seconds = 3.0, .warmup = 0.5, .families = ~0u, .latency_us = 100};
     for (int i = 1; i < argc; i++)
@@ -339,34 +347,76 @@ static const bench_opts *opts_of(const setup *st, unsigned bit)
     return bit & BENCH_FAM_TLS ? &st->t : bit & BENCH_FAM_CLUSTER ? &st->c : &st->o;
 }
 
-/* Runs every selected configuration, each on its family's server; returns how many failed. */
-static int run_all(const setup *st, bench_result *results, size_t *nresults)
+/*
+ * Runs every selected configuration once, each on its family's server, appending its rows to
+ * results[*n..cap) marked with round (0 when the run has one round); returns how many failed.
+ */
+static int run_round(const setup *st, int round, bench_result *results, size_t cap, size_t *n)
 {
     const bench_opts *o = &st->o;
     const unsigned sync_bits = BENCH_FAM_VMUX_SYNC | BENCH_FAM_VMUX_SYNC_TLS |
                                BENCH_FAM_VMUX_SYNC_CLUSTER | BENCH_FAM_HIREDIS_SYNC |
                                BENCH_FAM_PATTERNS;
     int failures = 0;
-    *nresults = 0;
     for (size_t fi = 0; fi < NFAMILIES; fi++) {
         const family *f = &FAMILIES[fi];
         if (!(o->families & f->bit))
             continue;
-        if (f->bit == BENCH_FAM_NETLAT)
-            failures += run_netlat(o, results, MAX_RESULTS, nresults);
+        if (f->bit == BENCH_FAM_NETLAT) {
+            size_t first = *n;
+            failures += run_netlat(o, results, cap, n);
+            for (size_t i = first; i < *n; i++)
+                results[i].round = round;
+        }
         bool sync = (f->bit & sync_bits) != 0;
         for (int si = 0; si < f->nsizes; si++) {
             if (st->size != 0 && f->sizes[si] != st->size)
                 continue;
-            bench_result r = {0};
-            if (run_config(opts_of(st, f->bit), f, f->sizes[si], &r) == 0 &&
-                *nresults < MAX_RESULTS) {
-                results[(*nresults)++] = r;
+            bench_result r = {.round = round};
+            if (run_config(opts_of(st, f->bit), f, f->sizes[si], &r) == 0 && *n < cap) {
+                results[(*n)++] = r;
                 report_row(o, &r);
             } else {
                 failures++;
                 report_failed(o, f->name, sync ? f->sizes[si] : 1, f->sizes[si]);
             }
+        }
+    }
+    return failures;
+}
+
+/*
+ * Runs the selection st->reps times into all[0..cap). The rows the ratios are computed from go to
+ * rows[0..*nrows): the one round's, or each configuration's medians (reported after the rounds).
+ * Returns how many configurations failed, over all rounds.
+ */
+static int run_all(const setup *st, bench_result *all, size_t cap, bench_result *rows,
+                   size_t *nrows)
+{
+    char line[64];
+    int failures = 0;
+    size_t n = 0;
+    for (int round = 1; round <= st->reps; round++) {
+        if (st->reps > 1) {
+            snprintf(line, sizeof(line), "round %d of %d", round, st->reps);
+            report_note(&st->o, line);
+        }
+        failures += run_round(st, st->reps > 1 ? round : 0, all, cap, &n);
+    }
+    if (st->reps == 1) {
+        memcpy(rows, all, n * sizeof(*all));
+        *nrows = n;
+        return failures;
+    }
+    *nrows = rounds_medians(all, n, rows, MAX_RESULTS);
+    snprintf(line, sizeof(line), "\nmedians of %d rounds (each column on its own)", st->reps);
+    report_note(&st->o, line);
+    for (size_t i = 0; i < *nrows; i++) {
+        report_row(&st->o, &rows[i]);
+        if (rows[i].rounds < st->reps) {
+            snprintf(line, sizeof(line), "    (of %d rounds: it failed in the others)",
+                     rows[i].rounds);
+            report_note(&st->o, line);
         }
     }
     return failures;
@@ -497,11 +547,14 @@ int main(int argc, char **argv)
         prepare_tls(&st, &tls_srv, tls_note, sizeof(tls_note)) == 0) {
         prepare_cluster(&st, &cl, cluster_note, sizeof(cluster_note));
         report_header(&st.o, note, tls_note, cluster_note);
-        bench_result results[MAX_RESULTS];
-        size_t n = 0;
-        int failures = run_all(&st, results, &n);
-        report_ratios(&st.o, results, n);
-        rc = failures ? 1 : 0;
+        size_t cap = (size_t)MAX_RESULTS * (size_t)st.reps, n = 0;
+        bench_result *all = calloc(cap, sizeof(*all)), rows[MAX_RESULTS];
+        if (all != NULL) {
+            int failures = run_all(&st, all, cap, rows, &n);
+            report_ratios(&st.o, rows, n);
+            rc = failures ? 1 : 0;
+        }
+        free(all);
     }
     cluster_stop(&cl);
     server_stop(&tls_srv);

@@ -94,6 +94,10 @@ static void row_json(const bench_result *r)
         netlat_json(r);
     if (r->tracked)
         near_json(r);
+    if (r->round > 0)
+        printf(",\"round\":%d", r->round);
+    if (r->rounds > 0)
+        printf(",\"median_of\":%d", r->rounds);
     printf("}\n");
 }
 
