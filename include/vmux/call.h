@@ -23,6 +23,7 @@
 #ifndef VMUX_CALL_H
 #define VMUX_CALL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -210,6 +211,23 @@ VMUX_EXPORT int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc,
  * the door's check and before its deadline starts: for large values, prefer vmux_call().
  */
 VMUX_EXPORT int vmux_command(vmux *m, vmux_reply **out, const char *format, ...);
+
+/**
+ * vmux_command() with call options, as vmux_call() takes them (deadline, retry-safe, replica,
+ * error buffer; NULL: the handle's defaults). Returns as vmux_command(); options vmux_call()
+ * refuses are refused the same way, with nothing sent.
+ * Example: vmux_command_opts(m, &opts, &r, "INCRBY %s %lld", key, (long long)n).
+ */
+VMUX_EXPORT int vmux_command_opts(vmux *m, const vmux_callopts *opts, vmux_reply **out,
+                                  const char *format, ...);
+
+/**
+ * vmux_command_opts() with the arguments as a va_list, for a caller's own printf-style wrapper
+ * (as hiredis's redisvCommand()). ap is used up: va_end() it afterwards, va_copy() it first to
+ * use it again. Returns as vmux_command().
+ */
+VMUX_EXPORT int vmux_vcommand(vmux *m, const vmux_callopts *opts, vmux_reply **out,
+                              const char *format, va_list ap);
 
 #ifdef __cplusplus
 }

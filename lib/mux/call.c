@@ -398,33 +398,63 @@ int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *c
                : submit(m, opts, op, vmux__call_timeout(m, opts, false), start, forget_done, NULL);
 }
 
-int vmux_command(vmux *m, vmux_reply **out, const char *format, ...)
+/* A format string refused before anything was sent: rc, with words in the caller's buffer. */
+static int refuse_format(const vmux_callopts *opts, int rc, const char *words)
 {
-    const vmux_callopts *none = NULL;
-    int rc = check_sync(m, &none, NULL, out);
-    if (rc != 0 || format == NULL)
-        return rc != 0 ? rc : VMUX_ERR_INVALID_ARG;
-    if (vmux__forked(m))
-        return VMUX_ERR_FORKED;
+    if (opts != NULL && words != NULL)
+        vmux__errbuf_set(opts->errbuf, opts->errlen, "invalid argument: %s", words);
+    else
+        explain(opts, rc, NULL);
+    return rc;
+}
+
+int vmux_vcommand(vmux *m, const vmux_callopts *opts, vmux_reply **out, const char *format,
+                  va_list ap)
+{
+    vmux_callopts local;
+    int rc = check_sync(m, &opts, &local, out);
+    if (rc != 0) {
+        explain_refusal(m, opts, rc, out, false, (struct argv_ref){0, NULL, NULL});
+        return rc;
+    }
+    if (format == NULL)
+        return refuse_format(opts, VMUX_ERR_INVALID_ARG, "the format string is NULL");
     char *cmd = NULL;
-    va_list ap;
-    va_start(ap, format);
     int len = redisvFormatCommand(&cmd, format, ap);
-    va_end(ap);
     if (len == -2)
-        return VMUX_ERR_INVALID_ARG; /* hiredis: bad format string */
+        return refuse_format(opts, VMUX_ERR_INVALID_ARG, "the format string is malformed");
     if (len < 0)
-        return VMUX_ERR_NOMEM;
+        return refuse_format(opts, VMUX_ERR_NOMEM, NULL);
     if (strncmp(cmd, "*0\r\n", 4) == 0) {
         /* No argument at all: the server would never answer it, and every later reply on
          * the connection would then be matched to the wrong command. */
         redisFreeCommand(cmd);
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_format(opts, VMUX_ERR_INVALID_ARG,
+                             "the format string makes no argument (a command has at least its "
+                             "name)");
     }
     struct vmux_op *op;
     rc = vmux__encode_op_raw(cmd, (size_t)len, &op);
     redisFreeCommand(cmd);
-    return rc != 0 ? rc : call_op(m, NULL, op, 0, out);
+    return rc != 0 ? refuse_format(opts, rc, NULL) : call_op(m, opts, op, 0, out);
+}
+
+int vmux_command_opts(vmux *m, const vmux_callopts *opts, vmux_reply **out, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    int rc = vmux_vcommand(m, opts, out, format, ap);
+    va_end(ap);
+    return rc;
+}
+
+int vmux_command(vmux *m, vmux_reply **out, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    int rc = vmux_vcommand(m, NULL, out, format, ap);
+    va_end(ap);
+    return rc;
 }
 
 int vmux__call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out)

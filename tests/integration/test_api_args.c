@@ -260,6 +260,64 @@ static void test_command_bad_arguments(void **state)
     assert_null(r);
 }
 
+/* A printf-style wrapper of the caller's own, as vmux_vcommand() is for. */
+static int traced_command(vmux *m, const vmux_callopts *opts, vmux_reply **out, const char *format,
+                          ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    int rc = vmux_vcommand(m, opts, out, format, ap);
+    va_end(ap);
+    return rc;
+}
+
+static void test_command_with_options(void **state)
+{
+    vmux *m = *state;
+    char key[64], err[160] = "";
+    unique_key(key, sizeof key, "fmtopts");
+    vmux_reply *r = NULL;
+
+    /* The options reach the call: a 100 ms deadline ends a BLPOP that would wait for ever. */
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 100, .errbuf = err, .errlen = sizeof err);
+    assert_int_equal(vmux_command_opts(m, &o, &r, "BLPOP %s 0", key), VMUX_ERR_TIMEOUT);
+    assert_null(r);
+    assert_true(err[0] != '\0');
+
+    /* Options vmux_call() refuses are refused in its words, with nothing sent. */
+    vmux_callopts bad =
+        VMUX_INIT(vmux_callopts, .timeout_ms = -1, .errbuf = err, .errlen = sizeof err);
+    r = (vmux_reply *)&refused_runs;
+    assert_int_equal(vmux_command_opts(m, &bad, &r, "SET %s x", key), VMUX_ERR_INVALID_ARG);
+    assert_null(r);
+    assert_string_equal(err, "invalid argument: opts->timeout_ms is negative (-1)");
+    assert_int_equal(vmux_command(m, &r, "EXISTS %s", key), 0);
+    assert_int_equal(vmux_reply_integer(r), 0);
+    vmux_reply_free(r);
+
+    /* Through a va_list, binary arguments and numbers as vmux_command() takes them. */
+    const char bin[] = {'x', '\0', 'y'};
+    assert_int_equal(traced_command(m, NULL, &r, "SET %s %b", key, bin, sizeof bin), 0);
+    vmux_reply_free(r);
+    assert_int_equal(traced_command(m, NULL, &r, "GET %s", key), 0);
+    check_string(r, bin, sizeof bin);
+    assert_int_equal(traced_command(m, &o, &r, "APPEND %s %lld", key, 42LL), 0);
+    assert_int_equal(vmux_reply_integer(r), (int64_t)sizeof bin + 2);
+    vmux_reply_free(r);
+    assert_int_equal(traced_command(m, &bad, &r, NULL), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(err, "invalid argument: opts->timeout_ms is negative (-1)");
+    assert_int_equal(traced_command(m, &o, &r, NULL), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(err, "invalid argument: the format string is NULL");
+    assert_int_equal(traced_command(m, &o, &r, "ECHO %y"), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(err, "invalid argument: the format string is malformed");
+    assert_int_equal(traced_command(m, &o, &r, "  "), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(err, "invalid argument: the format string makes no argument (a command has "
+                             "at least its name)");
+    assert_int_equal(vmux_command_opts(NULL, NULL, &r, "PING"), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_command_opts(m, NULL, NULL, "PING"), VMUX_ERR_INVALID_ARG);
+}
+
 /* ---- server error replies ---- */
 
 static void expect_server_error(int rc, vmux_reply *r, const char *prefix)
@@ -568,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_open_str_bad_config),
         HANDLE_TEST(test_command_formats),
         HANDLE_TEST(test_command_bad_arguments),
+        HANDLE_TEST(test_command_with_options),
         HANDLE_TEST(test_server_error_replies),
         HANDLE_TEST(test_integer_replies),
         HANDLE_TEST(test_nil_replies),
