@@ -97,10 +97,10 @@ VMUX_EXPORT int vmux_script_load(vmux *m, const vmux_callopts *opts, vmux_str so
                                  vmux_bytes *sha1);
 
 /**
- * SCRIPT FLUSH [SYNC|ASYNC] (mode 0: the server's default, 1: SYNC, 2: ASYNC, as vmux_flush_mode
- * in server.h; anything else is VMUX_ERR_INVALID_ARG). Retry-safe.
+ * SCRIPT FLUSH [SYNC|ASYNC] (mode: VMUX_FLUSH_DEFAULT, the server's choice, VMUX_FLUSH_SYNC or
+ * VMUX_FLUSH_ASYNC; any other value is VMUX_ERR_INVALID_ARG). Retry-safe.
  */
-VMUX_EXPORT int vmux_script_flush(vmux *m, const vmux_callopts *opts, int mode);
+VMUX_EXPORT int vmux_script_flush(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode);
 
 /**
  * SCRIPT EXISTS sha1...: exists[i] (the caller's array of n bools; NULL drops them) is whether
@@ -152,11 +152,10 @@ VMUX_EXPORT int vmux_function_load(vmux *m, const vmux_callopts *opts, vmux_str 
 VMUX_EXPORT int vmux_function_delete(vmux *m, const vmux_callopts *opts, vmux_str library);
 
 /**
- * FUNCTION FLUSH [SYNC|ASYNC]: deletes every library (mode as vmux_script_flush(): 0 the server's
- * default, 1 SYNC, 2 ASYNC, as vmux_flush_mode in server.h; anything else is
- * VMUX_ERR_INVALID_ARG).
+ * FUNCTION FLUSH [SYNC|ASYNC]: deletes every library (mode as vmux_script_flush(); any other
+ * value is VMUX_ERR_INVALID_ARG).
  */
-VMUX_EXPORT int vmux_function_flush(vmux *m, const vmux_callopts *opts, int mode);
+VMUX_EXPORT int vmux_function_flush(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode);
 
 #ifdef __cplusplus
 }

@@ -62,13 +62,6 @@ VMUX_EXPORT int vmux_info(vmux *m, const vmux_callopts *opts, const char *sectio
  */
 VMUX_EXPORT int vmux_dbsize(vmux *m, const vmux_callopts *opts, int64_t *count);
 
-/** How FLUSHDB frees the memory of what it deletes. */
-typedef enum vmux_flush_mode {
-    VMUX_FLUSH_DEFAULT = 0, /**< the server's choice (its lazyfree-lazy-user-flush setting) */
-    VMUX_FLUSH_SYNC = 1,    /**< SYNC: freed before the reply */
-    VMUX_FLUSH_ASYNC = 2,   /**< ASYNC: freed in the background; the keys are gone at once */
-} vmux_flush_mode;
-
 /**
  * FLUSHDB [SYNC|ASYNC]: deletes every key of the handle's database (not of the others). Meant
  * for tests and tools; the name is long so that nobody calls it by accident. An unknown mode

@@ -70,6 +70,16 @@ typedef enum vmux_end {
 } vmux_end;
 
 /**
+ * How a flush frees the memory of what it deletes: FLUSHDB and FLUSHALL (server.h), SCRIPT FLUSH
+ * and FUNCTION FLUSH (script.h).
+ */
+typedef enum vmux_flush_mode {
+    VMUX_FLUSH_DEFAULT = 0, /**< the server's choice (its lazyfree-lazy-user-flush setting) */
+    VMUX_FLUSH_SYNC = 1,    /**< SYNC: freed before the reply */
+    VMUX_FLUSH_ASYNC = 2,   /**< ASYNC: freed in the background; the keys are gone at once */
+} vmux_flush_mode;
+
+/**
  * Owned bytes. ptr is NULL when the server answered nil (a missing key); otherwise it holds
  * len bytes followed by a NUL that len does not count, so text can be printed as it is.
  */

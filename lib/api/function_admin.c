@@ -58,7 +58,7 @@ int vmux_function_delete(vmux *m, const vmux_callopts *opts, vmux_str library)
     return vmux__run_ok(m, opts, &a, true);
 }
 
-int vmux_function_flush(vmux *m, const vmux_callopts *opts, int mode)
+int vmux_function_flush(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode)
 {
     struct vmux_args a;
     vmux__args_init(&a);

@@ -27,7 +27,7 @@ int vmux_script_load(vmux *m, const vmux_callopts *opts, vmux_str source, vmux_b
     return vmux__run_bytes(m, opts, &a, true, sha1);
 }
 
-int vmux_script_flush(vmux *m, const vmux_callopts *opts, int mode)
+int vmux_script_flush(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode)
 {
     struct vmux_args a;
     vmux__args_init(&a);

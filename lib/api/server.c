@@ -100,7 +100,7 @@ static int flush(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_flush
     struct vmux_args a;
     vmux__args_init(&a);
     vmux__args_cstr(&a, cmd);
-    vmux__args_flush_mode(&a, (int)mode);
+    vmux__args_flush_mode(&a, mode);
     if (vmux__fan_wanted(m))
         return vmux__fan_run(m, opts, &a, false, vmux__combine_all_ok, NULL, 0, NULL);
     return vmux__run_ok(m, opts, &a, false);

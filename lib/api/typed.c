@@ -195,10 +195,10 @@ void vmux__args_random_pick(struct vmux_args *a, const char *cmd, vmux_str key, 
         vmux__args_cstr(a, with);
 }
 
-void vmux__args_flush_mode(struct vmux_args *a, int mode)
+void vmux__args_flush_mode(struct vmux_args *a, vmux_flush_mode mode)
 {
     static const char *const words[] = {NULL, "SYNC", "ASYNC"};
-    if (mode < VMUX_FLUSH_DEFAULT || mode > VMUX_FLUSH_ASYNC)
+    if ((int)mode < VMUX_FLUSH_DEFAULT || (int)mode > VMUX_FLUSH_ASYNC) /* a caller's cast */
         vmux__args_refuse(a);
     else if (words[mode] != NULL)
         vmux__args_cstr(a, words[mode]);

@@ -99,7 +99,7 @@ void vmux__args_double(struct vmux_args *a, double v);
  * (FLUSHALL, FLUSHDB, SCRIPT FLUSH, FUNCTION FLUSH). Another value is refused
  * (VMUX_ERR_INVALID_ARG when the command is sent).
  */
-void vmux__args_flush_mode(struct vmux_args *a, int mode);
+void vmux__args_flush_mode(struct vmux_args *a, vmux_flush_mode mode);
 
 /*
  * Sends the command synchronously (retry-safe when idempotent, on top of opts' own flags),

@@ -433,7 +433,7 @@ static void test_function_load_everywhere(void **state)
     assert_int_equal(vmux_function_load(m, &o, VMUX_STR(fn_library(2)), true, NULL), 0);
     assert_true(fn_everywhere("2"));
     fn_calls_everywhere(m, 2);
-    assert_int_equal(vmux_function_flush(m, NULL, 0), 0);
+    assert_int_equal(vmux_function_flush(m, NULL, VMUX_FLUSH_DEFAULT), 0);
 }
 
 /*
@@ -443,7 +443,7 @@ static void test_function_load_everywhere(void **state)
 static void test_function_load_where_one_has_it(void **state)
 {
     vmux *m = *state;
-    assert_int_equal(vmux_function_flush(m, NULL, 0), 0);
+    assert_int_equal(vmux_function_flush(m, NULL, VMUX_FLUSH_DEFAULT), 0);
     char why[256];
     const char *load[] = {"FUNCTION", "LOAD", fn_library(1)};
     vmux_reply *r = NULL;
@@ -459,7 +459,7 @@ static void test_function_load_where_one_has_it(void **state)
     vmux_bytes_free(&lib);
     assert_true(fn_everywhere("1"));
     fn_calls_everywhere(m, 1);
-    assert_int_equal(vmux_function_flush(m, NULL, 0), 0);
+    assert_int_equal(vmux_function_flush(m, NULL, VMUX_FLUSH_DEFAULT), 0);
 }
 
 /*
@@ -472,7 +472,7 @@ static void test_function_delete(void **state)
     vmux *m = *state;
     char why[256] = "";
     vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
-    assert_int_equal(vmux_function_flush(m, NULL, 0), 0);
+    assert_int_equal(vmux_function_flush(m, NULL, VMUX_FLUSH_DEFAULT), 0);
     assert_int_equal(vmux_function_load(m, NULL, VMUX_STR(fn_library(1)), false, NULL), 0);
     assert_int_equal(vmux_function_delete(m, &o, VMUX_STR("vmuxfn")), 0);
     assert_true(fn_everywhere("ERR Function not found"));
@@ -504,7 +504,7 @@ static void test_function_delete(void **state)
 static void test_function_flush(void **state)
 {
     vmux *m = *state;
-    for (int mode = VMUX_FLUSH_DEFAULT; mode <= VMUX_FLUSH_ASYNC; mode++) {
+    for (vmux_flush_mode mode = VMUX_FLUSH_DEFAULT; mode <= VMUX_FLUSH_ASYNC; mode++) {
         assert_int_equal(vmux_function_load(m, NULL, VMUX_STR(fn_library(mode)), true, NULL), 0);
         assert_true(fn_everywhere(mode == 0 ? "0" : mode == 1 ? "1" : "2"));
         assert_int_equal(vmux_function_flush(m, NULL, mode), 0);
@@ -537,11 +537,11 @@ static void test_function_errors(void **state)
                      VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_function_delete(NULL, &o, VMUX_STR("vmuxfn")), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_function_delete(m, &o, VMUX_STRN(NULL, 3)), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_function_flush(NULL, &o, 0), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_function_flush(m, &o, -1), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_function_flush(m, &o, 3), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_function_flush(NULL, &o, VMUX_FLUSH_DEFAULT), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_function_flush(m, &o, (vmux_flush_mode)-1), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_function_flush(m, &o, (vmux_flush_mode)3), VMUX_ERR_INVALID_ARG);
     vmux_callopts unsized = {0};
-    assert_int_equal(vmux_function_flush(m, &unsized, 0), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_function_flush(m, &unsized, VMUX_FLUSH_DEFAULT), VMUX_ERR_INVALID_ARG);
     assert_true(fn_everywhere("ERR Function not found")); /* nothing was loaded */
 }
 

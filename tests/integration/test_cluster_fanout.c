@@ -408,7 +408,7 @@ static void test_script_everywhere(void **state)
 {
     (void)state;
     vmux *m = open_seed();
-    assert_int_equal(vmux_script_flush(m, NULL, 1), 0);
+    assert_int_equal(vmux_script_flush(m, NULL, VMUX_FLUSH_SYNC), 0);
     const char *src = "return redis.call('SET', KEYS[1], ARGV[1])";
     vmux_bytes sha;
     assert_int_equal(vmux_script_load(m, NULL, VMUX_STR(src), &sha), 0);
@@ -437,7 +437,7 @@ static void test_script_everywhere(void **state)
     redisFree(c);
     assert_int_equal(vmux_script_exists(m, NULL, shas, 1, exists), 0);
     assert_false(exists[0]);
-    assert_int_equal(vmux_script_flush(m, NULL, 0), 0);
+    assert_int_equal(vmux_script_flush(m, NULL, VMUX_FLUSH_DEFAULT), 0);
     vmux_bytes_free(&sha);
     vmux_close(m);
 }
