@@ -28,7 +28,7 @@ extern "C" {
     XX(TLS, -8, "TLS failure")                                                                     \
     XX(TIMEOUT, -9, "timed out")                                                                   \
     XX(CONNECTION_LOST, -10, "connection lost after the command was sent; outcome unknown")        \
-    XX(CLOSED, -11, "the handle was closed")                                                       \
+    XX(CLOSED, -11, "the handle was closed; a command it had sent may have run")                   \
     XX(PROTOCOL, -12, "malformed or oversized reply from the server")                              \
     XX(SERVER, -13, "the server replied with an error")                                            \
     XX(BACKLOG_FULL, -14, "too many commands pending; never sent")                                 \

@@ -206,11 +206,22 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts,
     return tracked_read(m, s, &o, &tr, out);
 }
 
+/* VMUX_ERR_UNSUPPORTED for a read of a handle that keeps no near cache, with words for opts. */
+static int no_near_cache(const vmux_callopts *opts)
+{
+    vmux_callopts o;
+    if (opts != NULL && vmux__sized_in(&o, sizeof o, opts) == 0)
+        vmux__errbuf_set(o.errbuf, o.errlen,
+                         "this handle keeps no near cache: open it with nearCache=true "
+                         "(docs/patterns/near-cache.md)");
+    return VMUX_ERR_UNSUPPORTED;
+}
+
 int vmux__near_read(vmux *m, const vmux_callopts *opts, const struct vmux_near_read *rd, void *out)
 {
     struct vmux_near *s = vmux__near_store_of(m);
     if (s == NULL)
-        return VMUX_ERR_UNSUPPORTED;
+        return no_near_cache(opts);
     struct vmux_near_key k = {vmux__near_key_bytes(rd->key), rd->key.len, rd->var, rd->varlen};
     int rc = vmux__near_lookup_var(s, &k, uv_hrtime(), rd->kind->give, out);
     if (rc != 0)
@@ -258,7 +269,7 @@ int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *
         return VMUX_ERR_INVALID_ARG;
     struct vmux_near *s = vmux__near_store_of(m);
     if (s == NULL)
-        return VMUX_ERR_UNSUPPORTED;
+        return no_near_cache(opts);
     /* The hit path of the plain calls, as short as before the typed reads came. */
     int rc = vmux__near_lookup(s, vmux__near_key_bytes(key), key.len, uv_hrtime(), value);
     if (rc != 0)

@@ -242,14 +242,24 @@ static void on_started(int status, vmux_reply *reply, void *userdata)
         deliver(userdata, status);
 }
 
-/* Reads the caller's options (vmux__callopts_read()) with the only flags a fan-out takes; a
- * blocking one is VMUX_ERR_UNSUPPORTED. */
-static int read_opts(const vmux_callopts *opts, vmux_callopts *local)
+/*
+ * Reads the caller's options (vmux__callopts_read()) with the only flags a fan-out takes; a
+ * blocking one is VMUX_ERR_UNSUPPORTED. A synchronous call's refusal has words in the caller's
+ * buffer (an asynchronous call's buffer is not used, as vmux_call_async()'s).
+ */
+static int read_opts(const vmux_callopts *opts, vmux_callopts *local, bool sync)
 {
-    int rc = vmux__callopts_read(opts, VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING, local);
-    if (rc != 0)
+    const uint32_t allowed = VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING;
+    int rc = vmux__callopts_read(opts, allowed, local);
+    if (rc != 0 && sync)
+        vmux__callopts_why(local, allowed, local->errbuf, local->errlen);
+    if (rc != 0 || !(local->flags & VMUX_CALL_BLOCKING))
         return rc;
-    return (local->flags & VMUX_CALL_BLOCKING) ? VMUX_ERR_UNSUPPORTED : 0;
+    if (sync)
+        vmux__errbuf_set(local->errbuf, local->errlen,
+                         "VMUX_CALL_BLOCKING: a command sent to several nodes runs on their "
+                         "shared connections, where a blocking command would stall every caller");
+    return VMUX_ERR_UNSUPPORTED;
 }
 
 /* Makes a fan-out of argv; the caller still sets host and port for vmux_call_node(). */
@@ -366,7 +376,8 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
     struct fanout *f = NULL;
     if (out != NULL)
         *out = res;
-    int rc = m == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o);
+    int rc = m == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o, true);
+    bool worded = m != NULL && rc != 0; /* read_opts() said why */
     bool on_io = rc == 0 && vmux__on_io_thread(m);
     if (on_io)
         rc = VMUX_ERR_INVALID_ARG;
@@ -380,7 +391,8 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
         *out = res;
     else
         vmux_node_replies_free(&res);
-    explain_call(&o, rc, on_io);
+    if (!worded)
+        explain_call(&o, rc, on_io);
     return rc;
 }
 
@@ -402,7 +414,7 @@ int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set node
 {
     vmux_callopts o;
     struct fanout *f = NULL;
-    int rc = m == NULL || cb == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o);
+    int rc = m == NULL || cb == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o, false);
     if (rc == 0)
         rc = fanout_new(m, &o, nodes, argc, argv, argvlen, false, &f);
     if (rc != 0)
@@ -426,7 +438,8 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
     bool unknown = false;
     if (out != NULL)
         *out = NULL;
-    int rc = m == NULL || host == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o);
+    int rc = m == NULL || host == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o, true);
+    bool worded = m != NULL && host != NULL && rc != 0; /* read_opts() said why */
     bool on_io = rc == 0 && vmux__on_io_thread(m);
     if (on_io)
         rc = VMUX_ERR_INVALID_ARG;
@@ -460,7 +473,7 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
                          "%s:%d: no node of the handle's current map has this address", host, port);
     else if (on_io)
         explain_call(&o, rc, true);
-    else
+    else if (!worded)
         explain(&o, rc, out != NULL ? *out : res.count ? res.nodes[0].reply : NULL);
     vmux_node_replies_free(&res);
     return rc;

@@ -103,6 +103,12 @@ int vmux__reserve_n(vmux *m, size_t n, size_t bytes);
 void vmux__unreserve_n(vmux *m, size_t n, size_t bytes);
 
 /*
+ * Words for a call the door refused with VMUX_ERR_BACKLOG_FULL, into buf (len bytes): which bound
+ * it met, maxPending or maxPendingBytes, and its value. Any thread.
+ */
+void vmux__door_why(const vmux *m, char *buf, size_t len);
+
+/*
  * Submits an encoded op from any thread, and takes it in every case (core/op.h). Returns 0 when
  * accepted (its callback will run exactly once), or the error that refused it
  * (VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL, VMUX_ERR_FORKED), in which case the op is already

@@ -19,6 +19,7 @@
  * when it reaches the front, before it is sent.
  */
 #include "core/assert.h"
+#include "core/errbuf.h"
 #include "mux/mux.h"
 
 #include "vmux/error.h"
@@ -190,6 +191,23 @@ int vmux__reserve_n(vmux *m, size_t n, size_t bytes)
                                   m->cfg->max_pending_bytes)
                ? 0
                : VMUX_ERR_BACKLOG_FULL;
+}
+
+void vmux__door_why(const vmux *m, char *buf, size_t len)
+{
+    uint64_t held = atomic_load_explicit(&m->ctr.pending, memory_order_relaxed);
+    uint64_t bytes = atomic_load_explicit(&m->ctr.pending_bytes, memory_order_relaxed);
+    if (held + 1 > (uint64_t)m->cfg->max_pending)
+        vmux__errbuf_set(buf, len,
+                         "%s: the handle holds maxPending (%d) commands already, each until its "
+                         "reply or its deadline",
+                         vmux_strerror(VMUX_ERR_BACKLOG_FULL), m->cfg->max_pending);
+    else
+        vmux__errbuf_set(buf, len,
+                         "%s: the handle holds %llu of maxPendingBytes (%llu) bytes of commands "
+                         "already, each until its reply or its deadline",
+                         vmux_strerror(VMUX_ERR_BACKLOG_FULL), (unsigned long long)bytes,
+                         (unsigned long long)m->cfg->max_pending_bytes);
 }
 
 void vmux__unreserve_n(vmux *m, size_t n, size_t bytes)

@@ -105,6 +105,18 @@ static void test_call_nodes_sets(void **state)
     assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_ALL, 2, sub, NULL, &res),
                      VMUX_ERR_UNSUPPORTED);
     assert_int_equal(res.count, 0);
+    /* a flag a fan-out does not take: the buffer says which, as vmux_call()'s does */
+    char why[160] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_TELL_UNSENT, .errbuf = why,
+                                .errlen = sizeof why);
+    assert_int_equal(vmux_call_nodes(m, &o, VMUX_NODES_ALL, 2, argv, NULL, &res),
+                     VMUX_ERR_INVALID_ARG);
+    assert_string_equal(why,
+                        "invalid argument: opts->flags has bits this call does not take (0x10)");
+    o.flags = VMUX_CALL_BLOCKING;
+    assert_int_equal(vmux_call_nodes(m, &o, VMUX_NODES_ALL, 2, argv, NULL, &res),
+                     VMUX_ERR_UNSUPPORTED);
+    assert_non_null(strstr(why, "VMUX_CALL_BLOCKING: a command sent to several nodes"));
     vmux_close(m);
 }
 

@@ -158,8 +158,12 @@ static void test_refused_at_the_door(void **state)
     for (int i = 0; i < 500; i++)
         assert_int_equal(get_async(m, &c), VMUX_ERR_BACKLOG_FULL);
     vmux_reply *r = NULL;
-    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", "k"}, NULL, &r),
+    char err[200] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    assert_int_equal(vmux_call(m, &o, 2, (const char *[]){"GET", "k"}, NULL, &r),
                      VMUX_ERR_BACKLOG_FULL);
+    assert_string_equal(err, "too many commands pending; never sent: the handle holds maxPending "
+                             "(1000) commands already, each until its reply or its deadline");
     vmux_stats st = rt_stats(m);
     assert_int_equal(st.pending, 1000);
     assert_int_equal(st.refused, 501);
@@ -197,8 +201,11 @@ static void test_large_refused_before_encoding(void **state)
     vmux_reply *r = NULL;
     assert_int_equal(vmux_call_async(m, NULL, 3, set, lens, on_counted, &c), VMUX_ERR_BACKLOG_FULL);
     assert_int_equal(vmux_call_forget(m, NULL, 3, set, lens), VMUX_ERR_BACKLOG_FULL);
-    assert_int_equal(vmux_call(m, NULL, 3, set, lens, &r), VMUX_ERR_BACKLOG_FULL);
+    char err[200] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    assert_int_equal(vmux_call(m, &o, 3, set, lens, &r), VMUX_ERR_BACKLOG_FULL);
     assert_null(r);
+    assert_non_null(strstr(err, "of maxPendingBytes (1048576) bytes of commands already"));
     vmux_stats st = rt_stats(m);
     assert_int_equal(st.pending, 1);
     assert_int_equal(st.refused, 3);
