@@ -137,7 +137,7 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
     if (!reply_fits_head(c, op, reply) || conn_partial_reply(op, reply))
         return;
     deliver_reply(c, op, pop_answered(c, op, reply));
-    if (c->retiring && !c->ended && c->fifo.head == NULL)
+    if (vmux__conn_retiring(c) && !c->ended && c->fifo.head == NULL)
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", c->retire_why);
 }
 

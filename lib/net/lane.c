@@ -170,7 +170,7 @@ static bool lane_eligible(const struct vmux_link *link)
 {
     const struct vmux_conn *c = link->conn;
     return link->lane_ok && link->state == LINK_READY && c != NULL && c->tls == NULL &&
-           c->fd >= 0 && !c->ended && !c->hung_up && !c->retiring && !c->write_pending &&
+           c->fd >= 0 && !c->ended && !c->hung_up && !vmux__conn_retiring(c) && !c->write_pending &&
            !c->flush_armed && c->setup_left == 0 && c->out.off == c->out.len && c->lent.count == 0;
 }
 

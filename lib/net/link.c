@@ -26,8 +26,9 @@ static const char *backlog_why(const struct vmux_opq *q)
     const struct vmux_link *link =
         (const struct vmux_link *)((const char *)q - offsetof(struct vmux_link, backlog));
     const char *failure = vmux__link_last_failure(link);
+    /* a connection being replaced (READONLY, MOVED) is past setup */
     if (failure != NULL || link->state != LINK_CONNECTING || link->conn == NULL ||
-        link->conn->retiring) /* a connection being replaced (READONLY, MOVED) is past setup */
+        vmux__conn_retiring(link->conn))
         return failure;
     static _Thread_local char why[VMUX_REASON_SIZE]; /* taken at once (vmux__op_why()) */
     vmux__errbuf_set(why, sizeof why, "%s: none yet: the attempt under way has not finished %s",
@@ -128,9 +129,8 @@ static bool link_live(const struct vmux_link *link)
  */
 static void retire_conn(struct vmux_link *link, struct vmux_conn *c, const char *why, bool at_once)
 {
-    c->retiring = true;
-    if (at_once)
-        c->retire_at_once = true;
+    VMUX_ASSERT(c->retire == CONN_SERVING);
+    c->retire = at_once ? CONN_RETIRE_AT_ONCE : CONN_RETIRE_DRAINED;
     c->retire_why = why;
     link_set_state(link, LINK_CONNECTING);
 }
@@ -238,7 +238,7 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
     struct vmux_conn *c = link->conn;
     /* A connection replaced on the node's word (MOVED to itself) is followed at once, to the
      * same endpoint, as a working connection that broke is. */
-    bool was_ready = link_live(link) || (c != NULL && c->retire_at_once);
+    bool was_ready = link_live(link) || (c != NULL && c->retire == CONN_RETIRE_AT_ONCE);
     link->conn = NULL;
     link_set_state(link, LINK_DOWN);
     if (c != NULL && link->sentinel != NULL)
@@ -340,7 +340,7 @@ void vmux__link_tick(struct vmux_link *link, bool frozen)
         return;
     }
     vmux__lane_shut(link);
-    if (link->state == LINK_READY && !c->retiring)
+    if (link->state == LINK_READY && !vmux__conn_retiring(c))
         link->demoted = 0; /* a connection that no READONLY retired since the last tick */
     uint64_t now = uv_now(link->loop);
     link_gauges(link); /* before the tick's own PING or INFO: an idle link reads 0 in flight */
@@ -481,7 +481,7 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
         link->events.redirect(link, op, reply, link->arg))
         return true;
     bool readonly = cls == VMUX_ERRCLASS_READONLY && link->push_fn == NULL;
-    if (readonly && link->conn != NULL && !link->conn->retiring) {
+    if (readonly && link->conn != NULL && !vmux__conn_retiring(link->conn)) {
         /* Demoted: finish what is in flight here, queue the rest, then connect again (to the
          * primary found by ROLE, or to the endpoint's name resolved anew). */
         char why[320];
@@ -514,11 +514,11 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
 void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const char *why)
 {
     struct vmux_conn *c = link->conn;
-    if (c == NULL || c->ended || (!link_live(link) && !c->retiring)) {
+    if (c == NULL || c->ended || (!link_live(link) && !vmux__conn_retiring(c))) {
         vmux__link_submit(link, op); /* no connection to replace: op waits for the next one */
         return;
     }
-    if (!c->retiring) {
+    if (!vmux__conn_retiring(c)) {
         vmux__log(link->cfg, VMUX_LOG_WARN, "%s: %s; connecting again", c->where, why);
         link->replaced_at = uv_now(link->loop);
         retire_conn(link, c, why, true);
@@ -531,7 +531,7 @@ bool vmux__link_replaced_lately(const struct vmux_link *link)
     /* A MOVED on the connection being replaced is one of a pipeline written before the
      * replacement: it joins the first on the next connection, in order (a bounce's jittered
      * backoff would reorder the pipeline). */
-    if (link->conn != NULL && link->conn->retiring)
+    if (link->conn != NULL && vmux__conn_retiring(link->conn))
         return false;
     return link->replaced_at != 0 &&
            uv_now(link->loop) - link->replaced_at < VMUX_LINK_REPLACE_GAP_MS;
@@ -702,11 +702,12 @@ void vmux__link_primary_moved(struct vmux_link *link, const struct vmux_endpoint
         link_connect(link);
         return;
     }
-    if (c == NULL || c->ep == ep || c->ended || c->retiring || link->state == LINK_CLOSED)
+    if (c == NULL || c->ep == ep || c->ended || vmux__conn_retiring(c) ||
+        link->state == LINK_CLOSED)
         return; /* waiting for an answer (newer than the announcement), or already there */
     vmux__lane_shut(link);
     if (link->state == LINK_CONNECTING) {
-        c->retire_at_once = true; /* an attempt at the old address: the next one at once */
+        c->retire = CONN_RETIRE_AT_ONCE; /* an attempt at the old address: the next one at once */
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", why);
     } else {
         retire_now(link, c, why);
@@ -722,6 +723,6 @@ void vmux__link_rotate(struct vmux_link *link, const char *why)
     if (c == NULL || c->ended)
         return;
     vmux__lane_shut(link);
-    c->retire_at_once = true; /* at once, to the endpoint after it */
+    c->retire = CONN_RETIRE_AT_ONCE; /* at once, to the endpoint after it */
     vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", why);
 }

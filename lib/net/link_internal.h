@@ -111,6 +111,18 @@ struct vmux_link {
  */
 #define VMUX_RETIRING_SILENCE_MS 1000
 
+/* Whether a connection takes new commands, or is being replaced (link.c: retire_conn()). */
+enum vmux_conn_retire {
+    CONN_SERVING,        /* not being replaced */
+    CONN_RETIRE_DRAINED, /* READONLY: no new command; fails once what it owes is answered, and
+                            the link's next attempt is as after a failed one (next endpoint,
+                            backoff) */
+    CONN_RETIRE_AT_ONCE, /* the same (MOVED to itself, +switch-master), or failed there and then
+                            (vmux__link_rotate(), an attempt at a moved primary): the link's next
+                            attempt is as after a working connection broke
+                            (vmux__link_conn_failed(): endpoint kept, no backoff the first time) */
+};
+
 struct vmux_conn {
     struct vmux_link *link;
     const struct vmux_endpoint *ep;
@@ -121,9 +133,8 @@ struct vmux_conn {
     bool connected; /* the TCP connection is up (on_connected): the socket exists to write to */
     bool write_pending;
     bool flush_armed;
-    bool handshaking;        /* TLS handshake under way: no session setup yet */
-    bool retiring;           /* replaced once its in-flight commands are answered (READONLY) */
-    bool retire_at_once;     /* and then reconnected at once, to the same endpoint (MOVED) */
+    bool handshaking; /* TLS handshake under way: no session setup yet */
+    enum vmux_conn_retire retire;
     bool not_primary;        /* its ROLE check found a replica (or a sentinel) */
     char role[16];           /* ROLE's first word when it is not "master"; "" else */
     const char *retire_why;  /* static: why it retires, for the failure's reason */
@@ -186,6 +197,12 @@ struct vmux_conn {
     char rbuf[64 * 1024];
     char plain[16 * 1024]; /* TLS: one decrypted record */
 };
+
+/* Whether c is being replaced: it takes no new command (either kind of retiring). I/O thread. */
+static inline bool vmux__conn_retiring(const struct vmux_conn *c)
+{
+    return c->retire != CONN_SERVING;
+}
 
 /* conn.c: one connection's life. vmux__conn_new() allocates (NULL when out of memory);
  * vmux__conn_begin() resolves and connects, reporting any failure to the link. */

@@ -580,7 +580,7 @@ void vmux__setup_wipe(struct vmux_conn *c)
 static uint64_t dead_after_ms(const struct vmux_conn *c)
 {
     const struct vmux_config *cfg = c->link->cfg;
-    if (c->retiring)
+    if (vmux__conn_retiring(c))
         return VMUX_RETIRING_SILENCE_MS;
     uint64_t t = c->fifo.head != NULL && c->fifo.head->timeout_ms != 0
                      ? c->fifo.head->timeout_ms
@@ -648,7 +648,7 @@ void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms)
     } else if (c->waiting_since != 0 && now_ms - c->waiting_since > dead_after_ms(c)) {
         vmux__conn_fail(c, VMUX_ERR_IO, "no reply for %llu ms while commands wait: %s",
                         (unsigned long long)(now_ms - c->waiting_since),
-                        c->retiring ? "left for the new primary" : "dead link");
+                        vmux__conn_retiring(c) ? "left for the new primary" : "dead link");
     } else if (c->fifo.head == NULL && cfg->keep_alive_s > 0 &&
                now_ms - c->last_io + TICK_MS > (uint64_t)cfg->keep_alive_s * 1000) {
         /* A tick early rather than late: the next tick comes a second later, and a server
