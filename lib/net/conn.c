@@ -55,7 +55,7 @@ _Static_assert(sizeof(((struct vmux_conn *)0)->where) + 2 + VMUX_CAUSE_SIZE <= V
  */
 void vmux__conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
 {
-    if (c->ended)
+    if (c->phase == CONN_ENDED)
         return;
     const struct vmux_config *cfg = c->link->cfg;
     const char *secrets[] = {cfg->password, c->auth_pass, cfg->user, c->auth_user};
@@ -69,7 +69,7 @@ void vmux__conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
 
 void vmux__conn_fail_unquoted(struct vmux_conn *c, int code, const char *fmt, ...)
 {
-    if (c->ended)
+    if (c->phase == CONN_ENDED)
         return;
     char reason[VMUX_CAUSE_SIZE];
     va_list ap;
@@ -83,10 +83,10 @@ void vmux__conn_fail_unquoted(struct vmux_conn *c, int code, const char *fmt, ..
 
 const char *vmux__conn_stage(const struct vmux_conn *c)
 {
-    return c->resolving        ? "resolving the host name"
-           : c->handshaking    ? "the TLS handshake (is the server speaking TLS?)"
-           : c->setup_left > 0 ? "session setup (AUTH, SELECT, CLIENT)"
-                               : "connecting";
+    return c->phase == CONN_RESOLVING     ? "resolving the host name"
+           : c->phase == CONN_HANDSHAKING ? "the TLS handshake (is the server speaking TLS?)"
+           : c->setup_left > 0            ? "session setup (AUTH, SELECT, CLIENT)"
+                                          : "connecting";
 }
 
 static void on_connect_timeout(uv_timer_t *t)
@@ -132,7 +132,7 @@ static bool connected_to_itself(const struct vmux_conn *c)
 static void on_connected(uv_connect_t *req, int status)
 {
     struct vmux_conn *c = req->data;
-    if (c->ended)
+    if (c->phase == CONN_ENDED)
         return;
     if (status < 0) {
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "connect failed: %s", uv_strerror(status));
@@ -142,7 +142,6 @@ static void on_connected(uv_connect_t *req, int status)
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "connect failed: connected to itself (no server)");
         return;
     }
-    c->connected = true;
     uv_os_fd_t fd;
     if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
         c->fd = fd;
@@ -173,8 +172,8 @@ static void conn_connect(struct vmux_conn *c, const struct sockaddr *addr)
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct vmux_conn *c = req->data;
-    c->resolving = false;
-    if (!c->ended) {
+    if (c->phase != CONN_ENDED) {
+        c->phase = CONN_CONNECTING; /* first: ending c must not cancel this callback's c->gai */
         if (status < 0)
             vmux__conn_fail(c, VMUX_ERR_RESOLVE, "cannot resolve the host name: %s",
                             uv_strerror(status));
@@ -206,6 +205,7 @@ struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpo
     c->link = link;
     c->ep = ep;
     c->fifo.keeps_husks = true; /* a timed-out op waits here for its late reply */
+    c->phase = CONN_CONNECTING; /* vmux__conn_begin() resolves a host name first */
     c->fd = -1;
     c->slice_stride = 1; /* conn_read.c: the clock read at the first reply, then less often */
     c->hangup_fd = -1;
@@ -237,7 +237,7 @@ void vmux__conn_begin(struct vmux_conn *c)
         vmux__conn_fail(c, VMUX_ERR_RESOLVE, "cannot resolve the host name: %s", uv_strerror(rc));
         return;
     }
-    c->resolving = true;
+    c->phase = CONN_RESOLVING;
     c->refs++;
 }
 
@@ -290,7 +290,8 @@ static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_
 void vmux__conn_end(struct vmux_conn *c, bool requeue, int status, int sent_status)
 {
     vmux__lane_shut(c->link);
-    c->ended = true;
+    bool resolving = c->phase == CONN_RESOLVING;
+    c->phase = CONN_ENDED;
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->flusher, on_handle_closed);
     uv_close((uv_handle_t *)&c->resumer, on_handle_closed);
@@ -301,7 +302,7 @@ void vmux__conn_end(struct vmux_conn *c, bool requeue, int status, int sent_stat
         close(c->hangup_fd);
         c->hangup_fd = -1;
     }
-    if (c->resolving)
+    if (resolving)
         uv_cancel((uv_req_t *)&c->gai); /* on_resolved still runs, and lets go of c */
     vmux__conn_lent_forget(c); /* its socket is closed: nothing more is written from an op */
     conn_settle(c, requeue, status, sent_status);

@@ -137,7 +137,7 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
     if (!reply_fits_head(c, op, reply) || conn_partial_reply(op, reply))
         return;
     deliver_reply(c, op, pop_answered(c, op, reply));
-    if (vmux__conn_retiring(c) && !c->ended && c->fifo.head == NULL)
+    if (vmux__conn_retiring(c) && c->phase != CONN_ENDED && c->fifo.head == NULL)
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", c->retire_why);
 }
 
@@ -215,7 +215,7 @@ void vmux__conn_parse(struct vmux_conn *c)
 {
     int rc = 0;
     vmux__wait_defer(); /* the synchronous callers these replies complete: woken all at once */
-    while (!c->ended) {
+    while (c->phase != CONN_ENDED) {
         if (slice_over(c)) {
             conn_pause(c);
             break;
@@ -245,6 +245,7 @@ static void conn_consume(struct vmux_conn *c, const char *data, size_t len)
 /* TLS: advances the handshake; once done, session setup starts. */
 static void conn_handshake(struct vmux_conn *c)
 {
+    VMUX_ASSERT(c->phase == CONN_HANDSHAKING);
     char why[160];
     int rc = vmux__tls_handshake(c->tls, why, sizeof(why));
     if (rc < 0) {
@@ -254,7 +255,7 @@ static void conn_handshake(struct vmux_conn *c)
     }
     vmux__conn_arm_flush(c);
     if (rc == 1) {
-        c->handshaking = false;
+        c->phase = CONN_OPEN;
         vmux__setup_start(c);
     }
 }
@@ -263,7 +264,7 @@ static void conn_handshake(struct vmux_conn *c)
 static void conn_decrypt_rest(struct vmux_conn *c)
 {
     char why[160];
-    while (!c->ended && !c->handshaking && !c->paused) {
+    while (c->phase == CONN_OPEN && !c->paused) {
         int n = vmux__tls_read(c->tls, c->plain, sizeof(c->plain), why, sizeof(why));
         if (n < 0)
             vmux__conn_fail(c, n, "%s", why);
@@ -281,7 +282,7 @@ static void conn_decrypt(struct vmux_conn *c, const char *data, size_t len)
         vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for TLS input");
         return;
     }
-    if (c->handshaking)
+    if (c->phase == CONN_HANDSHAKING)
         conn_handshake(c);
     conn_decrypt_rest(c);
 }
@@ -295,7 +296,7 @@ static void conn_resume(struct vmux_conn *c)
     vmux__conn_parse(c);
     if (!c->paused && c->tls != NULL)
         conn_decrypt_rest(c);
-    if (c->paused || c->ended)
+    if (c->paused || c->phase == CONN_ENDED)
         return;
     uv_idle_stop(&c->resumer);
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -334,7 +335,7 @@ static void conn_read(struct vmux_conn *c, ssize_t nread, const uv_buf_t *buf)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct vmux_conn *c = s->data;
-    if (c->ended || nread == 0)
+    if (c->phase == CONN_ENDED || nread == 0)
         return;
     struct vmux_link *link = c->link;
     vmux__lane_enter(link); /* a caller may be putting an op on the FIFO this reply answers */
@@ -345,11 +346,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 void vmux__conn_read_last(struct vmux_conn *c)
 {
     uv_os_fd_t fd;
-    if (c->ended || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
+    if (c->phase == CONN_ENDED || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
         return;
     struct vmux_link *link = c->link;
     vmux__lane_enter(link);
-    while (!c->ended && !c->paused) {
+    while (c->phase != CONN_ENDED && !c->paused) {
         ssize_t n = recv(fd, c->rbuf, sizeof(c->rbuf), MSG_DONTWAIT);
         if (n <= 0)
             break;
@@ -371,6 +372,7 @@ void vmux__conn_start_reading(struct vmux_conn *c)
         return;
     }
     if (c->link->tls_ctx == NULL) {
+        c->phase = CONN_OPEN;
         vmux__setup_start(c);
         return;
     }
@@ -385,7 +387,7 @@ void vmux__conn_start_reading(struct vmux_conn *c)
         vmux__conn_fail(c, VMUX_ERR_NOMEM, "cannot start a TLS session");
         return;
     }
-    c->handshaking = true;
+    c->phase = CONN_HANDSHAKING;
     conn_handshake(c);
 }
 
@@ -401,7 +403,7 @@ static void on_hangup(uv_poll_t *p, int status, int events)
     struct vmux_conn *c = p->data;
     (void)status;
     (void)events;
-    if (c->ended)
+    if (c->phase == CONN_ENDED)
         return;
     c->hung_up = true;
     vmux__lane_shut(c->link);

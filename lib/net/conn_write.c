@@ -130,7 +130,7 @@ bool vmux__conn_queue_rest(struct vmux_conn *c, struct vmux_op *op, size_t sent)
 static void on_written(uv_write_t *req, int status)
 {
     struct vmux_conn *c = req->data;
-    if (c->ended) {
+    if (c->phase == CONN_ENDED) {
         /* Ended: its link may be gone already (a write cancelled while the handle closes), and
          * the lane is not this connection's any more. */
         c->write_pending = false;
@@ -145,7 +145,7 @@ static void on_written(uv_write_t *req, int status)
     lent_release(c, lent);
     if (status < 0) {
         vmux__conn_read_last(c); /* a refusal sent before the close goes first */
-        if (!c->ended)
+        if (c->phase != CONN_ENDED)
             vmux__conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(status));
         return;
     }
@@ -296,7 +296,7 @@ void vmux__conn_send_alert(struct vmux_conn *c)
 
 static void conn_flush(struct vmux_conn *c)
 {
-    if (c->ended || c->write_pending)
+    if (c->phase == CONN_ENDED || c->write_pending)
         return;
     uv_buf_t stack[2 * IOV_STACK + 1], *iov = stack;
     if (lent_waiting(c) > IOV_STACK) {
@@ -351,7 +351,7 @@ static void on_flush_turn(uv_prepare_t *p)
 
 void vmux__conn_arm_flush(struct vmux_conn *c)
 {
-    if (!c->flush_armed && !c->ended) {
+    if (!c->flush_armed && c->phase != CONN_ENDED) {
         c->flush_armed = true;
         uv_prepare_start(&c->flusher, on_flush_turn);
     }

@@ -170,8 +170,8 @@ static bool lane_eligible(const struct vmux_link *link)
 {
     const struct vmux_conn *c = link->conn;
     return link->lane_ok && link->state == LINK_READY && c != NULL && c->tls == NULL &&
-           c->fd >= 0 && !c->ended && !c->hung_up && !vmux__conn_retiring(c) && !c->write_pending &&
-           !c->flush_armed && c->setup_left == 0 && c->out.off == c->out.len && c->lent.count == 0;
+           c->fd >= 0 && vmux__conn_set_up(c) && !c->hung_up && !vmux__conn_retiring(c) &&
+           !c->write_pending && !c->flush_armed && c->out.off == c->out.len && c->lent.count == 0;
 }
 
 /* Whether a caller may read on it too: nothing in flight, nothing unparsed, a sync caller about. */

@@ -514,7 +514,7 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
 void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const char *why)
 {
     struct vmux_conn *c = link->conn;
-    if (c == NULL || c->ended || (!link_live(link) && !vmux__conn_retiring(c))) {
+    if (c == NULL || c->phase == CONN_ENDED || (!link_live(link) && !vmux__conn_retiring(c))) {
         vmux__link_submit(link, op); /* no connection to replace: op waits for the next one */
         return;
     }
@@ -594,7 +594,7 @@ void vmux__link_set_tracking(struct vmux_link *link, const struct vmux_link_trac
 int vmux__link_track(struct vmux_link *link, long long id)
 {
     struct vmux_conn *c = link->conn;
-    if (!link_live(link) || c == NULL || c->ended)
+    if (!link_live(link) || c == NULL || c->phase == CONN_ENDED)
         return VMUX_ERR_NOT_CONNECTED;
     vmux__lane_shut(link); /* a caller may be writing on the connection */
     bool ok = vmux__setup_track(c, id);
@@ -607,7 +607,7 @@ int vmux__link_set_readonly(struct vmux_link *link, bool on)
 {
     link->readonly = on;
     struct vmux_conn *c = link->conn;
-    if (!link_live(link) || c == NULL || c->ended || c->readonly == on)
+    if (!link_live(link) || c == NULL || c->phase == CONN_ENDED || c->readonly == on)
         return 0;          /* the next connection's setup says it */
     vmux__lane_shut(link); /* a caller may be writing on the connection */
     bool ok = vmux__setup_readonly(c, on);
@@ -702,7 +702,7 @@ void vmux__link_primary_moved(struct vmux_link *link, const struct vmux_endpoint
         link_connect(link);
         return;
     }
-    if (c == NULL || c->ep == ep || c->ended || vmux__conn_retiring(c) ||
+    if (c == NULL || c->ep == ep || c->phase == CONN_ENDED || vmux__conn_retiring(c) ||
         link->state == LINK_CLOSED)
         return; /* waiting for an answer (newer than the announcement), or already there */
     vmux__lane_shut(link);
@@ -720,7 +720,7 @@ void vmux__link_rotate(struct vmux_link *link, const char *why)
 {
     struct vmux_conn *c = link->conn;
     link->next_endpoint++;
-    if (c == NULL || c->ended)
+    if (c == NULL || c->phase == CONN_ENDED)
         return;
     vmux__lane_shut(link);
     c->retire = CONN_RETIRE_AT_ONCE; /* at once, to the endpoint after it */

@@ -111,6 +111,21 @@ struct vmux_link {
  */
 #define VMUX_RETIRING_SILENCE_MS 1000
 
+/*
+ * Where a connection is in its life (conn.c, conn_read.c), one stage at a time. In order:
+ * RESOLVING (a host name only) -> CONNECTING -> HANDSHAKING (TLS only) -> OPEN -> ENDED, and any
+ * of them -> ENDED on a failure or the link's close. Session setup is OPEN with setup_left > 0
+ * (setup.c); whether the link may use it is the link's state (LINK_READY...), not the connection's.
+ */
+enum vmux_conn_phase {
+    CONN_RESOLVING,   /* uv_getaddrinfo() under way: c->gai is libuv's until on_resolved() */
+    CONN_CONNECTING,  /* uv_tcp_connect() under way, until the connected socket reads; also a
+                         new connection's (an IP literal is not resolved) */
+    CONN_HANDSHAKING, /* the socket is up and read; the TLS handshake runs: no session setup yet */
+    CONN_OPEN,        /* the socket (and TLS) up: session setup, then the link's commands */
+    CONN_ENDED,       /* vmux__conn_end() ran (a failure, or its link closing): no more I/O */
+};
+
 /* Whether a connection takes new commands, or is being replaced (link.c: retire_conn()). */
 enum vmux_conn_retire {
     CONN_SERVING,        /* not being replaced */
@@ -126,15 +141,14 @@ enum vmux_conn_retire {
 struct vmux_conn {
     struct vmux_link *link;
     const struct vmux_endpoint *ep;
-    int refs;   /* handles and requests libuv still holds; freed at 0 */
-    bool ended; /* vmux__conn_end() ran (a failure, or its link closing): no more I/O */
+    int refs; /* handles and requests libuv still holds; freed at 0 */
+    enum vmux_conn_phase phase;
+    enum vmux_conn_retire retire;
+    /* uv_tcp_init() ran: vmux__conn_end() closes the handle. Not a phase: it stays true once
+     * ENDED, and an attempt that ended before it made its socket never set it. */
     bool tcp_open;
-    bool resolving;
-    bool connected; /* the TCP connection is up (on_connected): the socket exists to write to */
     bool write_pending;
     bool flush_armed;
-    bool handshaking; /* TLS handshake under way: no session setup yet */
-    enum vmux_conn_retire retire;
     bool not_primary;        /* its ROLE check found a replica (or a sentinel) */
     char role[16];           /* ROLE's first word when it is not "master"; "" else */
     const char *retire_why;  /* static: why it retires, for the failure's reason */
@@ -197,6 +211,12 @@ struct vmux_conn {
     char rbuf[64 * 1024];
     char plain[16 * 1024]; /* TLS: one decrypted record */
 };
+
+/* Whether c's session is set up: its socket (and TLS) up and every setup reply in. I/O thread. */
+static inline bool vmux__conn_set_up(const struct vmux_conn *c)
+{
+    return c->phase == CONN_OPEN && c->setup_left == 0;
+}
 
 /* Whether c is being replaced: it takes no new command (either kind of retiring). I/O thread. */
 static inline bool vmux__conn_retiring(const struct vmux_conn *c)

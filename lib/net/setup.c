@@ -49,7 +49,7 @@ static bool push(struct vmux_conn *c, const char *label, uint32_t flags, int arg
                  const char *const *argv)
 {
     struct vmux_op *op;
-    if (c->ended)
+    if (c->phase == CONN_ENDED)
         return false;
     if (vmux__encode_op(argc, argv, NULL, &op) != 0) {
         vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for %s", label);
@@ -521,7 +521,7 @@ static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
     } else if (label == LABEL_ROLE && !is_primary(reply)) {
         role_refused(c, reply);
     }
-    if (!c->ended && --c->setup_left == 0) {
+    if (c->phase != CONN_ENDED && --c->setup_left == 0) {
         uv_timer_stop(&c->timer);
         vmux__setup_wipe(c);
         schedule_reauth(c, (uint64_t)c->link->cfg->reauth_interval_s * 1000);
@@ -637,7 +637,7 @@ void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms)
     /* Not before the socket is connected: a connection still resolving its host name or
      * connecting has no socket to write to (libuv aborted on the PING a tick wrote there:
      * probe18), and its last_io is 0, so it looked idle. */
-    if (c->ended || !c->connected || c->handshaking || c->setup_left > 0 || late)
+    if (!vmux__conn_set_up(c) || late)
         return;
     if (c->link->push_fn != NULL) {
         push_tick(c, now_ms, false);
@@ -655,15 +655,15 @@ void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms)
          * whose `timeout` equals keepAlive closes a connection idle for longer than that. */
         push(c, LABEL_PING, 0, 1, (const char *[]){"PING"});
     }
-    if (!c->ended)
+    if (c->phase != CONN_ENDED)
         reauth_tick(c, now_ms);
-    if (watches_lag(c->link) && !c->ended) /* once a tick: its primary, its offset */
+    if (watches_lag(c->link) && c->phase != CONN_ENDED) /* once a tick: its primary, its offset */
         push(c, LABEL_LAG, VMUX_OP_IGNORE_ERROR, 2, (const char *[]){"INFO", "replication"});
 }
 
 void vmux__setup_check(struct vmux_conn *c, uint64_t now_ms)
 {
-    if (c->ended || c->link->state != LINK_READY)
+    if (c->phase == CONN_ENDED || c->link->state != LINK_READY)
         return;
     if (c->link->push_fn != NULL) {
         push_tick(c, now_ms, true); /* messages keep flowing; a dead link is found by the PING */
