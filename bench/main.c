@@ -98,8 +98,8 @@ static void usage(FILE *f)
             "                       %d); 1 leaves routing as the only difference from the\n"
             "                       plain rows, 3 adds two connections and two servers\n"
             "  --reps N             run the whole selection N times (1..%d, default 1) and\n"
-            "                       report each configuration's medians, and the ratios of\n"
-            "                       those\n"
+            "                       report each configuration's medians, and each ratio's\n"
+            "                       median over the rounds\n"
             "  --json               one JSON object per line instead of the table\n",
             BENCH_CLUSTER_NODES, BENCH_CLUSTER_DEFAULT, BENCH_MAX_REPS);
 }
@@ -386,11 +386,11 @@ static int run_round(const setup *st, int round, bench_result *results, size_t c
 }
 
 /*
- * Runs the selection st->reps times into all[0..cap). The rows the ratios are computed from go to
- * rows[0..*nrows): the one round's, or each configuration's medians (reported after the rounds).
+ * Runs the selection st->reps times into all[0..*nall) (cap at most). rows[0..*nrows) gets the
+ * one round's rows, or each configuration's medians (reported after the rounds).
  * Returns how many configurations failed, over all rounds.
  */
-static int run_all(const setup *st, bench_result *all, size_t cap, bench_result *rows,
+static int run_all(const setup *st, bench_result *all, size_t cap, size_t *nall, bench_result *rows,
                    size_t *nrows)
 {
     char line[64];
@@ -403,6 +403,7 @@ static int run_all(const setup *st, bench_result *all, size_t cap, bench_result 
         }
         failures += run_round(st, st->reps > 1 ? round : 0, all, cap, &n);
     }
+    *nall = n;
     if (st->reps == 1) {
         memcpy(rows, all, n * sizeof(*all));
         *nrows = n;
@@ -547,11 +548,14 @@ int main(int argc, char **argv)
         prepare_tls(&st, &tls_srv, tls_note, sizeof(tls_note)) == 0) {
         prepare_cluster(&st, &cl, cluster_note, sizeof(cluster_note));
         report_header(&st.o, note, tls_note, cluster_note);
-        size_t cap = (size_t)MAX_RESULTS * (size_t)st.reps, n = 0;
+        size_t cap = (size_t)MAX_RESULTS * (size_t)st.reps, n = 0, nall = 0;
         bench_result *all = calloc(cap, sizeof(*all)), rows[MAX_RESULTS];
         if (all != NULL) {
-            int failures = run_all(&st, all, cap, rows, &n);
-            report_ratios(&st.o, rows, n);
+            int failures = run_all(&st, all, cap, &nall, rows, &n);
+            if (st.reps > 1)
+                report_ratios_of_rounds(&st.o, all, nall, st.reps);
+            else
+                report_ratios(&st.o, rows, n);
             rc = failures ? 1 : 0;
         }
         free(all);

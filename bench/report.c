@@ -1,7 +1,10 @@
 #include "report.h"
 
+#include "median.h"
+
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void report_header(const bench_opts *o, const char *server_note, const char *tls_note,
@@ -226,7 +229,8 @@ static void print_ratio_json(const ratio *q, int last)
     printf("%s", last ? "" : ",");
 }
 
-void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
+/* The ratios of the rows all[0..n), into q. */
+static void fill_ratios(ratio *q, const bench_result *all, size_t n)
 {
     const bench_result *s1 = find(all, n, "vmux-sync", 1, 1),
                        *h1 = find(all, n, "hiredis-sync", 1, 1),
@@ -244,7 +248,7 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
                        *get8 = find(all, n, "vmux-get", 8, 8),
                        *near1 = find(all, n, "near-cache-hit", 1, 1),
                        *near8 = find(all, n, "near-cache-hit", 8, 8);
-    ratio q[NRATIOS] = {
+    const ratio table[NRATIOS] = {
         {"vmux-async@1024 / raw-pipeline", ">=0.9", 0.9, 1,
          quotient(a1024, find(all, n, "raw-pipeline", 1, 1024), OPS), NULL},
         {"vmux-sync@1 / hiredis-sync@1", ">=0.9", 0.9, 1, quotient(s1, h1, OPS), NULL},
@@ -285,6 +289,11 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
         {"vmux-sync-net0@32 / hiredis-sync-net0@32", "info", 0, 1, quotient(sn0, hn0, OPS),
          delay_of(sn0, hn0)},
     };
+    memcpy(q, table, sizeof table);
+}
+
+static void print_ratios(const bench_opts *o, const ratio *q)
+{
     if (o->json) {
         printf("{\"name\":\"ratios\",\"ratios\":[");
         for (int i = 0; i < NRATIOS; i++)
@@ -296,4 +305,48 @@ void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
             print_ratio_text(&q[i]);
     }
     fflush(stdout);
+}
+
+void report_ratios(const bench_opts *o, const bench_result *all, size_t n)
+{
+    ratio q[NRATIOS];
+    fill_ratios(q, all, n);
+    print_ratios(o, q);
+}
+
+void report_ratios_of_rounds(const bench_opts *o, const bench_result *all, size_t n, int reps)
+{
+    ratio q[NRATIOS], each[NRATIOS];
+    double values[NRATIOS][BENCH_MAX_REPS];
+    int counts[NRATIOS] = {0};
+    const char *delay[NRATIOS] = {0};
+    bench_result *round_rows = calloc(n, sizeof *round_rows);
+    if (round_rows == NULL) {
+        report_note(o, "vmux-bench: out of memory for the ratios");
+        return;
+    }
+    for (int r = 1; r <= reps; r++) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (all[i].round == r)
+                round_rows[k++] = all[i];
+        fill_ratios(each, round_rows, k);
+        for (int j = 0; j < NRATIOS; j++) {
+            if (!isnan(each[j].value))
+                values[j][counts[j]++] = each[j].value;
+            if (each[j].delay != NULL)
+                delay[j] = each[j].delay;
+        }
+    }
+    free(round_rows);
+    fill_ratios(q, all, 0); /* the labels and targets */
+    char line[96];
+    snprintf(line, sizeof line, "\neach ratio below: the median of its %d rounds' own ratios",
+             reps);
+    report_note(o, line);
+    for (int j = 0; j < NRATIOS; j++) {
+        q[j].value = counts[j] > 0 ? bench_median(values[j], counts[j]) : NAN;
+        q[j].delay = delay[j];
+    }
+    print_ratios(o, q);
 }

@@ -15,5 +15,11 @@ void report_note(const bench_opts *o, const char *line);
 void report_row(const bench_opts *o, const bench_result *r);
 void report_failed(const bench_opts *o, const char *name, int threads, int inflight);
 void report_ratios(const bench_opts *o, const bench_result *all, size_t n);
+/*
+ * --reps: each ratio computed within each round from that round's rows (all[0..n), marked with
+ * their round, 1 to reps), then the median of those; a baseline and what it is compared with ran
+ * side by side in each round, so a slow spell of the machine falls on both sides of a ratio.
+ */
+void report_ratios_of_rounds(const bench_opts *o, const bench_result *all, size_t n, int reps);
 
 #endif
