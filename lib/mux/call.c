@@ -207,6 +207,7 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
     }
     if (rc == 0)
         rc = vmux__submit_sync(m, op, &reader);
+    bool at_door = rc == VMUX_ERR_BACKLOG_FULL; /* refused by vmux__submit_sync(), not completed */
     if (rc == 0) {
         if (reader != NULL)
             vmux__lane_read(reader, op); /* completes op here, or hands it to the I/O thread */
@@ -216,7 +217,10 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
     } else {
         atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     }
-    explain(opts, rc, *out);
+    if (at_door && opts != NULL)
+        vmux__door_why(m, opts->errbuf, opts->errlen); /* which bound */
+    else
+        explain(opts, rc, *out);
     if (rc == VMUX_ERR_CROSSSLOT || vmux__unsent_code(rc) || vmux__lost_code(rc)) {
         /* words in the buffer: *out stays NULL */
         vmux_reply_free(*out);

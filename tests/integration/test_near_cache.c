@@ -445,8 +445,8 @@ static void test_settings(void **state)
     vmux_bytes v;
     assert_int_equal(vmux_near_get(m, NULL, vt_str("near:x"), &v), VMUX_ERR_UNSUPPORTED);
     char why[160] = "";
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
-    assert_int_equal(vmux_near_get(m, &o, vt_str("near:x"), &v), VMUX_ERR_UNSUPPORTED);
+    vmux_callopts wo = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    assert_int_equal(vmux_near_get(m, &wo, vt_str("near:x"), &v), VMUX_ERR_UNSUPPORTED);
     assert_string_equal(why, "this handle keeps no near cache: open it with nearCache=true "
                              "(docs/patterns/near-cache.md)");
     vmux_near_stats st = VMUX_INIT(vmux_near_stats);
