@@ -167,6 +167,7 @@ void vmux__link_connect_to(struct vmux_link *link, const struct vmux_endpoint *e
         return;
     }
     link->conn = c;
+    link->conns++;
     vmux__conn_begin(c);
 }
 
@@ -663,6 +664,28 @@ bool vmux__link_busy(const struct vmux_link *link)
         retrying += link->retry_q[i].count;
     return link->backlog.count > 0 || retrying > 0 || link->rejected.count > 0 ||
            (link->conn != NULL && link->conn->fifo.count > 0);
+}
+
+uint64_t vmux__link_conn_gen(const struct vmux_link *link)
+{
+    return link->conn != NULL ? link->conns : 0;
+}
+
+bool vmux__link_slots_in_flight(const struct vmux_link *link, const uint8_t *slots, uint8_t *found)
+{
+    bool any = false;
+    if (link->conn == NULL)
+        return false;
+    for (const struct vmux_op *op = link->conn->fifo.head; op != NULL; op = op->next) {
+        if (op->done || (op->flags & VMUX_OP_INTERNAL) || op->slot < 0 ||
+            op->slot >= VMUX_LINK_SLOTS || !(slots[op->slot / 8] & (1u << (op->slot % 8))))
+            continue;
+        if (found == NULL)
+            return true;
+        found[op->slot / 8] |= (uint8_t)(1u << (op->slot % 8));
+        any = true;
+    }
+    return any;
 }
 
 /* ---- Sentinel ---- */

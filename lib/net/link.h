@@ -333,6 +333,23 @@ uint64_t vmux__link_judge_lag(struct vmux_link *replica, const struct vmux_link 
 bool vmux__link_busy(const struct vmux_link *link);
 
 /*
+ * The number of the link's current connection (1, 2... over the link's life), 0 while it has
+ * none: when it changes, the connection that held some written ops has ended. I/O thread.
+ */
+uint64_t vmux__link_conn_gen(const struct vmux_link *link);
+
+/* Hash slots of a cluster: VMUX_SLOTS (route/slot.h, a layer above; route/fence.c checks). */
+#define VMUX_LINK_SLOTS 16384
+
+/*
+ * Whether the link's current connection has written a live op (a caller's, not yet completed)
+ * that awaits its reply and whose slot's bit is set in slots (VMUX_SLOTS bits: slot s is bit
+ * s % 8 of slots[s / 8]). With found not NULL, sets there the bit of every such op's slot (the
+ * whole FIFO is walked); else stops at the first. I/O thread (the router's fences, route/fence.c).
+ */
+bool vmux__link_slots_in_flight(const struct vmux_link *link, const uint8_t *slots, uint8_t *found);
+
+/*
  * Closes the link: every op it holds completes with VMUX_ERR_CLOSED, its handles close, and it
  * frees itself once libuv has released them.
  */

@@ -63,6 +63,7 @@ struct vmux_link {
 
     enum vmux_link_state state;
     struct vmux_conn *conn; /* the current connection, NULL while down */
+    uint64_t conns;         /* connections made so far: the current one's number */
     struct vmux_opq backlog;
     size_t next_endpoint; /* endpoint the next attempt uses */
 
