@@ -76,7 +76,7 @@ static void resend(struct vmux_router *r, struct vmux_op *op)
     if (to != NULL)
         vmux__router_forward(r, to, op);
     else
-        vmux__router_send(r, op);
+        vmux__router_resend(r, op);
 }
 
 static void on_bounce_timer(uv_timer_t *t)

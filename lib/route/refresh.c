@@ -276,7 +276,7 @@ void vmux__router_release_unowned(struct vmux_router *r)
     struct vmux_op *op;
     while ((op = vmux__opq_pop(&q)) != NULL) {
         if (owner_known(r, op->slot))
-            vmux__router_send(r, op);
+            vmux__router_resend(r, op); /* a redirect that waited: never fenced */
         else
             vmux__opq_push(&r->unowned, op);
     }

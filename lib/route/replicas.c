@@ -166,7 +166,7 @@ void vmux__router_reads_away(struct vmux_router *r, struct vmux_link *link)
     while ((op = vmux__opq_pop(&q)) != NULL) {
         uint32_t mine = VMUX_OP_PINNED | VMUX_OP_BLOCKING; /* for this node, or its pool's */
         if ((op->flags & VMUX_OP_READONLY) && !(op->flags & mine))
-            vmux__router_send(r, op); /* another replica, or the primary: not this link */
+            vmux__router_resend(r, op); /* another replica, or the primary: not this link */
         else
             vmux__opq_push(&stay, op);
     }

@@ -56,6 +56,7 @@ void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux
     ctr->by_node_arg = r;
     vmux__router_refresh_init(r);
     vmux__router_bounce_init(r);
+    vmux__router_fence_init(r);
 }
 
 /* ---- node links ---- */
@@ -135,16 +136,21 @@ struct vmux_link *vmux__router_node_link(struct vmux_router *r, const char *host
     return node_open(r, host, hostlen, port);
 }
 
-bool vmux__router_has_link(const struct vmux_router *r, const char *host, int port)
+struct vmux_link *vmux__router_link_of(const struct vmux_router *r, const char *host, int port)
 {
     size_t len = strlen(host);
     if (same_node(r->seed_host, r->seed_port, host, len, port) ||
         vmux__router_seed_alias(r, host, len, port))
-        return true;
+        return r->seed;
     for (size_t i = 0; i < r->nnodes; i++)
         if (same_node(r->nodes[i].host, r->nodes[i].port, host, len, port))
-            return true;
-    return false;
+            return r->nodes[i].link;
+    return NULL;
+}
+
+bool vmux__router_has_link(const struct vmux_router *r, const char *host, int port)
+{
+    return vmux__router_link_of(r, host, port) != NULL;
 }
 
 const char *vmux__router_link_host(const struct vmux_router *r, const struct vmux_link *link)
@@ -297,6 +303,8 @@ void vmux__router_cluster_only(struct vmux_router *r)
 
 void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map)
 {
+    if (r->map != NULL && map != NULL && vmux__router_mode(r) == VMUX_ROUTER_CLUSTER)
+        vmux__router_fence_raise(r, r->map, map); /* before the links' names change */
     vmux__slotmap_unref(r->map);
     r->map = map;
     free(r->shard_links);
@@ -385,13 +393,27 @@ static void send_standalone(struct vmux_router *r, struct vmux_op *op)
     vmux__link_submit(link != NULL ? link : r->seed, op);
 }
 
-/* Every case vmux__router_send() does not take in its first few instructions. */
-__attribute__((noinline)) static void send_slow(struct vmux_router *r, struct vmux_op *op)
+/* Whether a fence may hold op: a key's op for its slot's primary, not a pool's or a fan-out's. */
+static bool fenceable(const struct vmux_router *r, const struct vmux_op *op)
+{
+    return op->slot >= 0 && op->slot < VMUX_SLOTS &&
+           !(op->flags & (VMUX_OP_BLOCKING | VMUX_OP_POOLED | VMUX_OP_PINNED)) &&
+           !may_read_replica(r, op);
+}
+
+/*
+ * Every case vmux__router_send() does not take in its first few instructions; a new op (may_hold)
+ * of a fenced slot waits for its fence to lift (fence.c).
+ */
+__attribute__((noinline)) static void send_slow(struct vmux_router *r, struct vmux_op *op,
+                                                bool may_hold)
 {
     if (vmux__router_mode(r) == VMUX_ROUTER_STANDALONE) {
         send_standalone(r, op);
         return;
     }
+    if (may_hold && r->nfences > 0 && fenceable(r, op) && vmux__router_fence_hold(r, op))
+        return;
     if (op->slot >= 0 && op->slot < VMUX_SLOTS && r->map != NULL &&
         !(op->flags & VMUX_OP_BLOCKING)) {
         /* the common case, in few instructions: a key's op for a primary already linked, or a
@@ -429,13 +451,14 @@ __attribute__((noinline)) static void send_slow(struct vmux_router *r, struct vm
 
 /*
  * The common case first, with nothing to save and restore around it: a key's op for a primary
- * whose link is open (no replica read to consider, nothing blocking), handed straight to it.
+ * whose link is open (no replica read to consider, nothing blocking, no fence standing), handed
+ * straight to it.
  */
 void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
 {
     if (vmux__router_mode(r) == VMUX_ROUTER_CLUSTER && op->slot >= 0 && op->slot < VMUX_SLOTS &&
-        r->map != NULL && r->shard_links != NULL && !(op->flags & VMUX_OP_BLOCKING) &&
-        !may_read_replica(r, op)) {
+        r->map != NULL && r->shard_links != NULL && r->nfences == 0 &&
+        !(op->flags & VMUX_OP_BLOCKING) && !may_read_replica(r, op)) {
         unsigned i = r->map->owner[op->slot];
         struct vmux_link *link = i != VMUX_SLOT_NO_OWNER ? r->shard_links[i] : NULL;
         if (link != NULL) {
@@ -443,7 +466,12 @@ void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
             return;
         }
     }
-    send_slow(r, op);
+    send_slow(r, op, true);
+}
+
+void vmux__router_resend(struct vmux_router *r, struct vmux_op *op)
+{
+    send_slow(r, op, false);
 }
 
 /*
@@ -532,6 +560,7 @@ static void close_departed(struct vmux_router *r, size_t i)
     if (gone == NULL)
         return; /* out of memory: tried again next tick */
     r->gone = gone;
+    vmux__router_fence_lift_link(r, r->nodes[i].link); /* its held ops go elsewhere now */
     struct vmux_router_node n = r->nodes[i];
     vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: closing the link to %s:%d, which left the map",
               n.host, n.port);
@@ -565,6 +594,7 @@ void vmux__router_tick(struct vmux_router *r, bool frozen)
 
 void vmux__router_close(struct vmux_router *r)
 {
+    vmux__router_fence_close(r);
     vmux__opq_fail_all(&r->parked, VMUX_ERR_CLOSED);
     vmux__opq_fail_all(&r->keys_wait, VMUX_ERR_CLOSED);
     vmux__opq_fail_all(&r->unowned, VMUX_ERR_CLOSED);

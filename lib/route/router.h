@@ -72,6 +72,24 @@ struct vmux_router_reads {
     unsigned *next;           /* per shard: where the next turn starts */
 };
 
+/*
+ * A fence (fence.c): a slot's primary changed (a MOVED's patch, a refreshed map) while the
+ * connection of link, its old owner's, still held written ops of it. Until that connection holds
+ * none (answered, or MOVED and resent), it ends, or VMUX_ROUTER_FENCE_CAP_MS pass, the new ops of
+ * those slots wait in held, in order, so that none runs on the new owner before the older ones
+ * that a MOVED sends after it.
+ */
+#define VMUX_ROUTER_FENCE_CAP_MS 1000 /* past it, held ops go on: their order is not promised */
+#define VMUX_ROUTER_MAX_FENCES 8      /* one per old owner: a failover's whole shard is one */
+
+struct vmux_router_fence {
+    struct vmux_link *link; /* the slots' old owner's link */
+    uint64_t conn_gen;      /* its connection then (vmux__link_conn_gen()): its end lifts it */
+    uint64_t start_ms;      /* loop ms it was raised */
+    struct vmux_opq held;   /* new ops of its slots, in the order they came (deadline-indexed) */
+    uint8_t slots[VMUX_SLOTS / 8];
+};
+
 struct vmux_router {
     atomic_int mode; /* enum vmux_router_mode: the I/O thread stores, any thread loads */
     int fail_code;   /* VMUX_ROUTER_FAILED: what ops and vmux_open() get */
@@ -151,6 +169,13 @@ struct vmux_router {
     struct vmux_opq bounced;
     uv_timer_t bounce_timer;
     uint64_t bounce_due; /* loop ms the timer is set for, while it is active */
+
+    /* fences raised by map changes (fence.c), oldest first; fence_check lifts them, active only
+     * while one stands; fences_capped counts those lifted by VMUX_ROUTER_FENCE_CAP_MS */
+    struct vmux_router_fence *fences[VMUX_ROUTER_MAX_FENCES];
+    unsigned nfences;
+    uv_check_t fence_check;
+    uint64_t fences_capped;
 
     uv_mutex_t stats_mu; /* guards node_counters, seed_addr and seed_as_addr */
     struct vmux_node_counters *node_counters;
@@ -408,8 +433,11 @@ bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux
  */
 void vmux__router_reroute_blocking(struct vmux_router *r);
 
-/* I/O thread: replaces the map with map (its reference passes to r) and forgets the links cached
- * for the old one's shards. */
+/*
+ * I/O thread: replaces the map with map (its reference passes to r) and forgets the links cached
+ * for the old one's shards. In CLUSTER mode a slot whose primary changes while the old one's
+ * connection holds written ops of it is fenced first (vmux__router_fence_raise()).
+ */
 void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map);
 
 /*
@@ -463,6 +491,38 @@ struct vmux_router_nodeinfo {
  */
 int vmux__router_nodes(const struct vmux_router *r, unsigned which,
                        struct vmux_router_nodeinfo **out, size_t *n);
+
+/*
+ * I/O thread, the fences (fence.c; struct vmux_router_fence). vmux__router_fence_init() prepares
+ * the check handle (from vmux__router_init()). vmux__router_fence_raise(), before old gives way
+ * to map: for each link (an old primary's) whose connection holds written ops of slots that map
+ * gives another primary, a fence on those slots (merged into one standing on that link). Past
+ * VMUX_ROUTER_MAX_FENCES, none (logged at DEBUG). vmux__router_fence_hold(): true when it took
+ * op (deadline-indexed, a key's op for its slot's primary: vmux__router_send() asks) into the
+ * oldest fence on its slot. Each loop turn while one stands, a fence whose link's connection no
+ * longer holds a live op of its slots (nor the router a bounced one), or whose connection ended,
+ * or that stood VMUX_ROUTER_FENCE_CAP_MS, is lifted: its ops go on, in order, through
+ * vmux__router_send(). vmux__router_fence_lift_link(): lifts those on link now (it closes).
+ * vmux__router_fence_close() fails the held ops with VMUX_ERR_CLOSED and closes the handle.
+ */
+void vmux__router_fence_init(struct vmux_router *r);
+void vmux__router_fence_raise(struct vmux_router *r, const struct vmux_slotmap *old,
+                              const struct vmux_slotmap *map);
+bool vmux__router_fence_hold(struct vmux_router *r, struct vmux_op *op);
+void vmux__router_fence_lift_link(struct vmux_router *r, const struct vmux_link *link);
+void vmux__router_fence_close(struct vmux_router *r);
+
+/*
+ * I/O thread: the link the router has to host:port (the seed's under either of its names), or
+ * NULL when it has none; never opens one.
+ */
+struct vmux_link *vmux__router_link_of(const struct vmux_router *r, const char *host, int port);
+
+/*
+ * I/O thread, CLUSTER: vmux__router_send() for an op sent again (a redirect that waited: a
+ * ping-pong's backoff, an unknown owner, a replica that fell behind): never held by a fence.
+ */
+void vmux__router_resend(struct vmux_router *r, struct vmux_op *op);
 
 /* I/O thread: hands op to link's node: its link, or its blocking pool for a blocking op. */
 void vmux__router_forward(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op);
@@ -572,8 +632,8 @@ void vmux__router_tick(struct vmux_router *r, bool frozen);
  */
 void vmux__router_release_unowned(struct vmux_router *r);
 
-/* I/O thread: fails parked and unowned ops with VMUX_ERR_CLOSED, closes the node links and the
- * timer. */
+/* I/O thread: fails parked, unowned and fenced ops with VMUX_ERR_CLOSED, closes the node links
+ * and the timers. */
 void vmux__router_close(struct vmux_router *r);
 
 /* Frees what r holds, once the loop has released every link it closed. */

@@ -1,0 +1,227 @@
+/*
+ * Fences (route/router.h, struct vmux_router_fence): one thread's order across a slot's move.
+ * When the map gives a slot another primary, the ops already written to the old one come back
+ * one by one with MOVED and are resent then (follow.c), while an op submitted after the change
+ * would go straight to the new primary and could run before them. So the new ops of such a slot
+ * wait here, in order, until the old primary's connection holds none of its ops any more (nor the
+ * router a bounced one: a ping-pong's backoff), that connection ends, or
+ * VMUX_ROUTER_FENCE_CAP_MS pass; then they go on through vmux__router_send(). The check runs once
+ * a loop turn (a uv_check handle, active only while a fence stands) and walks the old link's
+ * FIFO: work bounded by what that connection has in flight. I/O thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+#include "route/router.h"
+#include "vmux/error.h"
+
+_Static_assert(VMUX_LINK_SLOTS == VMUX_SLOTS, "net/link.h's slot count is the cluster's");
+
+static bool bit(const uint8_t *slots, unsigned s)
+{
+    return slots[s / 8] & (1u << (s % 8));
+}
+
+static void on_fence_check(uv_check_t *h);
+
+void vmux__router_fence_init(struct vmux_router *r)
+{
+    uv_check_init(r->loop, &r->fence_check);
+    r->fence_check.data = r;
+}
+
+/* Whether shard i of old and shard j of map (VMUX_SLOT_NO_OWNER: none) have the same primary. */
+static bool same_primary(const struct vmux_slotmap *old, unsigned i, const struct vmux_slotmap *map,
+                         unsigned j)
+{
+    if (j == VMUX_SLOT_NO_OWNER || map->shards[j].nnodes == 0)
+        return false;
+    const struct vmux_node_addr *a = &old->shards[i].nodes[0], *b = &map->shards[j].nodes[0];
+    return !(b->flags & VMUX_NODE_UNKNOWN) && a->port == b->port &&
+           strcasecmp(a->host, b->host) == 0;
+}
+
+/* The link of shard i's primary in old, when it has an address and the router a link to it. */
+static struct vmux_link *old_link(const struct vmux_router *r, const struct vmux_slotmap *old,
+                                  unsigned i)
+{
+    const struct vmux_shard *s = &old->shards[i];
+    if (s->nnodes == 0 || (s->nodes[0].flags & VMUX_NODE_UNKNOWN))
+        return NULL;
+    return vmux__router_link_of(r, s->nodes[0].host, s->nodes[0].port);
+}
+
+/* The fence standing on link's current connection, or NULL. */
+static struct vmux_router_fence *fence_on(struct vmux_router *r, const struct vmux_link *link)
+{
+    for (unsigned i = 0; i < r->nfences; i++)
+        if (r->fences[i]->link == link && r->fences[i]->conn_gen == vmux__link_conn_gen(link))
+            return r->fences[i];
+    return NULL;
+}
+
+/* Fences slots (those of link's in-flight ops that changed primary) on link. */
+static void fence(struct vmux_router *r, struct vmux_link *link, const uint8_t *slots)
+{
+    struct vmux_router_fence *f = fence_on(r, link);
+    if (f != NULL) {
+        for (size_t i = 0; i < sizeof f->slots; i++)
+            f->slots[i] |= slots[i];
+        return;
+    }
+    if (r->nfences == VMUX_ROUTER_MAX_FENCES || (f = calloc(1, sizeof *f)) == NULL) {
+        vmux__log(r->cfg, VMUX_LOG_DEBUG,
+                  "cluster: no fence for slots that moved with commands in flight (%u standing): "
+                  "their order is not kept",
+                  r->nfences);
+        return;
+    }
+    f->link = link;
+    f->conn_gen = vmux__link_conn_gen(link);
+    f->start_ms = uv_now(r->loop);
+    memcpy(f->slots, slots, sizeof f->slots);
+    if (r->nfences == 0)
+        uv_check_start(&r->fence_check, on_fence_check);
+    r->fences[r->nfences++] = f;
+}
+
+/* The fence for old shard i's slots that map gives another primary (changed marks them). */
+static void raise_shard(struct vmux_router *r, const struct vmux_slotmap *old, unsigned i,
+                        const uint8_t *changed)
+{
+    struct vmux_link *link = old_link(r, old, i);
+    if (link == NULL || vmux__link_conn_gen(link) == 0)
+        return;
+    uint8_t mine[VMUX_SLOTS / 8] = {0}, held[VMUX_SLOTS / 8] = {0};
+    for (unsigned s = 0; s < VMUX_SLOTS; s++)
+        if (old->owner[s] == i && bit(changed, s))
+            mine[s / 8] |= (uint8_t)(1u << (s % 8));
+    if (vmux__link_slots_in_flight(link, mine, held))
+        fence(r, link, held);
+}
+
+void vmux__router_fence_raise(struct vmux_router *r, const struct vmux_slotmap *old,
+                              const struct vmux_slotmap *map)
+{
+    if (uv_is_closing((uv_handle_t *)&r->fence_check))
+        return;
+    uint8_t changed[VMUX_SLOTS / 8] = {0};
+    unsigned from[VMUX_ROUTER_MAX_FENCES], nfrom = 0, pi = VMUX_SLOT_NO_OWNER,
+                                           pj = VMUX_SLOT_NO_OWNER;
+    bool moved = false;
+    for (unsigned s = 0; s < VMUX_SLOTS; s++) {
+        unsigned i = old->owner[s], j = map->owner[s];
+        if (i == VMUX_SLOT_NO_OWNER || old->shards[i].nnodes == 0 ||
+            (old->shards[i].nodes[0].flags & VMUX_NODE_UNKNOWN))
+            continue;
+        if (i != pi || j != pj) { /* slots come in ranges: one comparison per range */
+            pi = i;
+            pj = j;
+            moved = !same_primary(old, i, map, j);
+        }
+        if (!moved)
+            continue;
+        changed[s / 8] |= (uint8_t)(1u << (s % 8));
+        bool known = false;
+        for (unsigned k = 0; k < nfrom && !known; k++)
+            known = from[k] == i;
+        if (!known && nfrom < VMUX_ROUTER_MAX_FENCES)
+            from[nfrom++] = i;
+    }
+    for (unsigned k = 0; k < nfrom; k++)
+        raise_shard(r, old, from[k], changed);
+}
+
+bool vmux__router_fence_hold(struct vmux_router *r, struct vmux_op *op)
+{
+    for (unsigned i = 0; i < r->nfences; i++)
+        if (bit(r->fences[i]->slots, (unsigned)op->slot)) {
+            vmux__opq_push(&r->fences[i]->held, op);
+            return true;
+        }
+    return false;
+}
+
+/* Whether a bounced op (one resent after a ping-pong's backoff) is of f's slots. */
+static bool bounced_of(const struct vmux_router *r, const struct vmux_router_fence *f)
+{
+    for (const struct vmux_op *op = r->bounced.head; op != NULL; op = op->next)
+        if (op->slot >= 0 && op->slot < VMUX_SLOTS && bit(f->slots, (unsigned)op->slot))
+            return true;
+    return false;
+}
+
+/* Why f may be lifted now, or NULL while it must stand. */
+static const char *lift_why(struct vmux_router *r, const struct vmux_router_fence *f, uint64_t now)
+{
+    if (vmux__link_conn_gen(f->link) != f->conn_gen)
+        return "the old primary's connection ended";
+    if (now - f->start_ms >= VMUX_ROUTER_FENCE_CAP_MS)
+        return "capped";
+    if (!vmux__link_slots_in_flight(f->link, f->slots, NULL) && !bounced_of(r, f))
+        return "answered";
+    return NULL;
+}
+
+/* Takes fence i down and sends its ops on, in order (into a younger fence on their slot, if any).
+ */
+static void lift(struct vmux_router *r, unsigned i, const char *why)
+{
+    struct vmux_router_fence *f = r->fences[i];
+    memmove(&r->fences[i], &r->fences[i + 1], (r->nfences - i - 1) * sizeof *r->fences);
+    if (--r->nfences == 0)
+        uv_check_stop(&r->fence_check);
+    bool capped = strcmp(why, "capped") == 0;
+    if (capped)
+        r->fences_capped++;
+    if (capped || f->held.count > 0)
+        vmux__log(r->cfg, VMUX_LOG_DEBUG,
+                  "cluster: fence lifted (%s) after %llu ms: %zu commands held go on%s", why,
+                  (unsigned long long)(uv_now(r->loop) - f->start_ms), f->held.count,
+                  capped ? ", their order past older ones in flight not kept" : "");
+    struct vmux_opq q = {0};
+    vmux__opq_take(&q, &f->held);
+    free(f);
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&q)) != NULL)
+        vmux__router_send(r, op);
+}
+
+static void on_fence_check(uv_check_t *h)
+{
+    struct vmux_router *r = h->data;
+    uint64_t now = uv_now(r->loop);
+    for (unsigned i = 0; i < r->nfences;) {
+        const char *why = lift_why(r, r->fences[i], now);
+        if (why != NULL)
+            lift(r, i, why); /* the next fence moved to i */
+        else
+            i++;
+    }
+}
+
+void vmux__router_fence_lift_link(struct vmux_router *r, const struct vmux_link *link)
+{
+    for (unsigned i = 0; i < r->nfences;) {
+        if (r->fences[i]->link == link)
+            lift(r, i, "the old primary's link closes");
+        else
+            i++;
+    }
+}
+
+void vmux__router_fence_close(struct vmux_router *r)
+{
+    struct vmux_router_fence *fences[VMUX_ROUTER_MAX_FENCES];
+    unsigned n = r->nfences;
+    memcpy(fences, r->fences, n * sizeof *fences);
+    r->nfences = 0; /* a callback's new op is not held any more */
+    uv_check_stop(&r->fence_check);
+    uv_close((uv_handle_t *)&r->fence_check, NULL);
+    for (unsigned i = 0; i < n; i++) {
+        vmux__opq_fail_all(&fences[i]->held, VMUX_ERR_CLOSED);
+        free(fences[i]);
+    }
+}
