@@ -37,7 +37,8 @@ static char *value_of(int i, size_t *len)
 {
     *len = SIZES[i % (int)(sizeof SIZES / sizeof *SIZES)];
     char *v = malloc(*len);
-    assert_non_null(v);
+    if (v == NULL)
+        abort(); /* a worker thread too: no cmocka assertion */
     for (size_t k = 0; k < *len; k++)
         v[k] = (char)('A' + (k * 7 + (size_t)i * 13) % 53);
     return v;
@@ -61,8 +62,24 @@ static bool all_done(void *arg)
     return atomic_load(&((struct pending *)arg)->left) == 0;
 }
 
+/*
+ * Says why a step of pipeline_sets() or check_sets() failed, on stderr, and returns false. Those
+ * run in worker threads too, where a cmocka assertion would jump into the main thread's test
+ * (and end the process without a word): the caller asserts their result instead.
+ */
+static bool failed(const char *prefix, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prefix);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return false;
+}
+
 /* NSETS large SETs, each followed by an INCR of counter, handed over back to back. */
-static void pipeline_sets(vmux *m, const char *prefix, const char *counter)
+static bool pipeline_sets(vmux *m, const char *prefix, const char *counter)
 {
     struct pending p = {0};
     atomic_store(&p.left, 2 * NSETS);
@@ -71,40 +88,58 @@ static void pipeline_sets(vmux *m, const char *prefix, const char *counter)
         size_t len;
         char *v = value_of(i, &len);
         snprintf(key, sizeof key, "%s:%d", prefix, i);
-        assert_int_equal(vmux_call_async(m, NULL, 3, (const char *[]){"SET", key, v},
-                                         (const size_t[]){3, strlen(key), len}, on_done, &p),
-                         0);
+        int rc = vmux_call_async(m, NULL, 3, (const char *[]){"SET", key, v},
+                                 (const size_t[]){3, strlen(key), len}, on_done, &p);
         free(v); /* the op holds its own copy */
-        assert_int_equal(
-            vmux_call_async(m, NULL, 2, (const char *[]){"INCR", counter}, NULL, on_done, &p), 0);
+        if (rc != 0)
+            return failed(prefix, "SET %d refused: %s", i, vmux_err_name(rc));
+        rc = vmux_call_async(m, NULL, 2, (const char *[]){"INCR", counter}, NULL, on_done, &p);
+        if (rc != 0)
+            return failed(prefix, "INCR %d refused: %s", i, vmux_err_name(rc));
     }
-    assert_true(vt_wait_until(all_done, &p, WAIT_MS));
-    assert_int_equal(atomic_load(&p.errors), 0);
+    if (!vt_wait_until(all_done, &p, WAIT_MS))
+        return failed(prefix, "%d of %d commands unanswered after %d ms", atomic_load(&p.left),
+                      2 * NSETS, WAIT_MS);
+    if (atomic_load(&p.errors) != 0)
+        return failed(prefix, "%d of %d commands failed (%s)", atomic_load(&p.errors), 2 * NSETS,
+                      vmux_last_error());
+    return true;
 }
 
 /* Every value of pipeline_sets() reads back as written; the counter is NSETS. */
-static void check_sets(vmux *m, const char *prefix, const char *counter)
+static bool check_sets(vmux *m, const char *prefix, const char *counter)
 {
-    for (int i = 0; i < NSETS; i++) {
+    bool ok = true;
+    for (int i = 0; i < NSETS && ok; i++) {
         char key[96];
-        size_t len, got;
+        size_t len, got = 0;
         char *v = value_of(i, &len);
         snprintf(key, sizeof key, "%s:%d", prefix, i);
         vmux_reply *r = NULL;
-        assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r), 0);
-        const char *s = vmux_reply_str(r, &got);
-        assert_non_null(s);
-        assert_int_equal(got, len);
-        assert_memory_equal(s, v, len);
+        char err[200] = "";
+        vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+        int rc = vmux_call(m, &o, 2, (const char *[]){"GET", key}, NULL, &r);
+        const char *s = rc == 0 ? vmux_reply_str(r, &got) : NULL;
+        if (rc != 0)
+            ok = failed(prefix, "GET %d: %s: %s", i, vmux_err_name(rc), err);
+        else if (s == NULL || got != len || memcmp(s, v, len) != 0)
+            ok = failed(prefix, "GET %d: %zu bytes, not the %zu written%s", i, got, len,
+                        s != NULL && got == len ? " (same length, other bytes)" : "");
         vmux_reply_free(r);
         free(v);
         vmux_call_forget(m, NULL, 2, (const char *[]){"DEL", key}, NULL);
     }
     vmux_reply *r = NULL;
-    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", counter}, NULL, &r), 0);
-    assert_string_equal(vmux_reply_str(r, NULL), "24");
+    int rc = ok ? vmux_call(m, NULL, 2, (const char *[]){"GET", counter}, NULL, &r) : 0;
+    if (ok &&
+        (rc != 0 || vmux_reply_str(r, NULL) == NULL || strcmp(vmux_reply_str(r, NULL), "24") != 0))
+        ok = failed(prefix, "the counter: %s",
+                    rc != 0                           ? vmux_err_name(rc)
+                    : vmux_reply_str(r, NULL) != NULL ? vmux_reply_str(r, NULL)
+                                                      : "(nil)");
     vmux_reply_free(r);
     vmux_call_forget(m, NULL, 2, (const char *[]){"DEL", counter}, NULL);
+    return ok;
 }
 
 static void test_pipelined_large_sets(void **state)
@@ -114,14 +149,15 @@ static void test_pipelined_large_sets(void **state)
     char prefix[64], counter[64];
     snprintf(prefix, sizeof prefix, "lw:%d:one", (int)getpid());
     snprintf(counter, sizeof counter, "lw:%d:one:n", (int)getpid());
-    pipeline_sets(m, prefix, counter);
-    check_sets(m, prefix, counter);
+    assert_true(pipeline_sets(m, prefix, counter));
+    assert_true(check_sets(m, prefix, counter));
     vmux_close(m);
 }
 
 struct worker {
     vmux *m;
     int id;
+    bool ok; /* asserted by the main thread: a worker makes no cmocka assertion */
 };
 
 static void *worker_run(void *arg)
@@ -130,8 +166,7 @@ static void *worker_run(void *arg)
     char prefix[64], counter[64];
     snprintf(prefix, sizeof prefix, "lw:%d:t%d", (int)getpid(), w->id);
     snprintf(counter, sizeof counter, "lw:%d:t%d:n", (int)getpid(), w->id);
-    pipeline_sets(w->m, prefix, counter);
-    check_sets(w->m, prefix, counter);
+    w->ok = pipeline_sets(w->m, prefix, counter) && check_sets(w->m, prefix, counter);
     return NULL;
 }
 
@@ -142,12 +177,14 @@ static void test_threads_share_the_connection(void **state)
     pthread_t t[THREADS];
     struct worker w[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        w[i] = (struct worker){m, i};
+        w[i] = (struct worker){m, i, false};
         assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
     }
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
     vmux_close(m);
+    for (int i = 0; i < THREADS; i++)
+        assert_true(w[i].ok); /* stderr says why */
 }
 
 /* The server's proto-max-bulk-len, set for a test and put back after it. */
