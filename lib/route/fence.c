@@ -165,8 +165,27 @@ static const char *lift_why(struct vmux_router *r, const struct vmux_router_fenc
     return NULL;
 }
 
-/* Takes fence i down and sends its ops on, in order (into a younger fence on their slot, if any).
+/*
+ * Sends the ops of f's slots that wait in its link's backlog to their slot's primary now: a
+ * connection that ended put its retry-safe ones there, older than every held op, and they would
+ * otherwise wait to reconnect to the old primary and hear MOVED there, after the held ones ran.
+ * Like resends, they pass younger fences.
  */
+static void send_requeued(struct vmux_router *r, const struct vmux_router_fence *f)
+{
+    struct vmux_opq q = {0}, stay = {0};
+    vmux__link_take_backlog(f->link, &q);
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&q)) != NULL) {
+        bool ours = op->slot >= 0 && op->slot < VMUX_SLOTS && bit(f->slots, (unsigned)op->slot);
+        if (!ours || !vmux__router_retry(r, f->link, op))
+            vmux__opq_push(&stay, op);
+    }
+    vmux__link_return_backlog(f->link, &stay);
+}
+
+/* Takes fence i down and sends its ops on, in order (into a younger fence on their slot, if any),
+ * after the older ones of its slots its link's backlog holds. */
 static void lift(struct vmux_router *r, unsigned i, const char *why)
 {
     struct vmux_router_fence *f = r->fences[i];
@@ -181,6 +200,7 @@ static void lift(struct vmux_router *r, unsigned i, const char *why)
                   "cluster: fence lifted (%s) after %llu ms: %zu commands held go on%s", why,
                   (unsigned long long)(uv_now(r->loop) - f->start_ms), f->held.count,
                   capped ? ", their order past older ones in flight not kept" : "");
+    send_requeued(r, f);
     struct vmux_opq q = {0};
     vmux__opq_take(&q, &f->held);
     free(f);

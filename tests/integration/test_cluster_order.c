@@ -43,6 +43,7 @@ static int slot_shard[VMUX_SLOTS];
 
 struct order_run {
     vmux *m;
+    uint32_t flags; /* the APPENDs' VMUX_CALL_* flags */
     char tag[16];
     char key[NKEYS][48];
     unsigned long seq[NKEYS]; /* the submitter's: APPENDs of key k accepted so far */
@@ -373,8 +374,9 @@ static void append_burst(struct order_run *run, int per_key)
             char v[32];
             snprintf(v, sizeof v, "%lu,", run->seq[k] + 1);
             const char *argv[] = {"APPEND", run->key[k], v};
+            vmux_callopts o = VMUX_INIT(vmux_callopts, .flags = run->flags);
             atomic_fetch_add(&run->in_flight, 1);
-            assert_int_equal(vmux_call_async(run->m, NULL, 3, argv, NULL, on_append, run), 0);
+            assert_int_equal(vmux_call_async(run->m, &o, 3, argv, NULL, on_append, run), 0);
             run->seq[k]++;
         }
     }
@@ -400,21 +402,31 @@ static bool refreshed_or_done(void *arg)
     return atomic_load(&rw->w->refreshed) > rw->before || all_done(rw->run);
 }
 
-/* In one write: SETSLOT slot NODE to_id, then DEBUG SLEEP seconds; the replies are left for
- * woke(). */
-static void flip_and_sleep(redisContext *c, int slot, const char *to_id, const char *seconds)
+/* How the old primary behaves in a round: how long it sleeps, whether it then closes the
+ * handle's connections (CLIENT KILL, before it reads what they sent while it slept). */
+struct round_kind {
+    const char *sleep_s;
+    bool kill;
+};
+
+/* In one write: SETSLOT slot NODE to_id, then DEBUG SLEEP, and CLIENT KILL of every other
+ * client if kind->kill; the replies are left for woke(). */
+static void flip_and_sleep(redisContext *c, int slot, const char *to_id,
+                           const struct round_kind *kind)
 {
     assert_int_equal(redisAppendCommand(c, "CLUSTER SETSLOT %d NODE %s", slot, to_id), REDIS_OK);
-    assert_int_equal(redisAppendCommand(c, "DEBUG SLEEP %s", seconds), REDIS_OK);
+    assert_int_equal(redisAppendCommand(c, "DEBUG SLEEP %s", kind->sleep_s), REDIS_OK);
+    if (kind->kill)
+        assert_int_equal(redisAppendCommand(c, "CLIENT KILL USER default SKIPME yes"), REDIS_OK);
     int done = 0;
     while (!done)
         assert_int_equal(redisBufferWrite(c, &done), REDIS_OK);
 }
 
-/* flip_and_sleep()'s two replies, neither an error. */
-static void woke(redisContext *c)
+/* flip_and_sleep()'s replies, none an error. */
+static void woke(redisContext *c, const struct round_kind *kind)
 {
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2 + kind->kill; i++) {
         redisReply *r = NULL;
         assert_int_equal(redisGetReply(c, (void **)&r), REDIS_OK);
         if (r->type == REDIS_REPLY_ERROR)
@@ -459,11 +471,12 @@ static void refresh_close(struct refresh_ctx *x)
  * `seconds`, learnt by a refresh (see above; a slot a MOVED moved in the last 5 s would keep the
  * MOVED's word over a refresh, hence fresh keys each round).
  */
-static void refresh_round(struct refresh_ctx *x, int from, int to, const char *seconds,
+static void refresh_round(struct refresh_ctx *x, int from, int to, const struct round_kind *kind,
                           struct tally *t)
 {
     int other = 3 - from - to;
     struct order_run *run = new_run(x->m, from, &x->cursor, "ref");
+    run->flags = kind->kill ? VMUX_CALL_RETRY_SAFE : 0; /* resent after the connection broke */
     int slot = (int)vmux__slot_of(run->tag, strlen(run->tag));
     struct owned_by want = {other, -1};
     char tag[16], key[32];
@@ -475,7 +488,7 @@ static void refresh_round(struct refresh_ctx *x, int from, int to, const char *s
     migrate_keys(x->c, x->id, slot, from, to);
     setslot(x->c[to], slot, "NODE", x->id[to]);
     setslot(x->c[other], slot, "NODE", x->id[to]);
-    flip_and_sleep(x->c[from], slot, x->id[to], seconds);
+    flip_and_sleep(x->c[from], slot, x->id[to], kind);
     struct refresh_wait rw = {run, &x->w, atomic_load(&x->w.refreshed)};
     append_burst(run, BURST);
     snprintf(key, sizeof key, "{%s}quiet", tag);
@@ -486,7 +499,7 @@ static void refresh_round(struct refresh_ctx *x, int from, int to, const char *s
     assert_true(vt_wait_until(refreshed_or_done, &rw, WAIT_MS));
     append_burst(run, BURST);
     assert_true(vt_wait_until(all_done, run, WAIT_MS));
-    woke(x->c[from]);
+    woke(x->c[from], kind);
     slot_shard[slot] = to;
     assert_int_equal(atomic_load(&run->failed), 0);
     check_run(run, t);
@@ -500,7 +513,7 @@ static void test_order_when_a_refresh_moves_the_slot(void **state)
     refresh_open(&x, 4000000);
     struct tally t = {0};
     for (int i = 0; i < ROUNDS; i++)
-        refresh_round(&x, i % 3, (i + 1) % 3, SLEEP_S, &t);
+        refresh_round(&x, i % 3, (i + 1) % 3, &(struct round_kind){SLEEP_S, false}, &t);
     printf("refresh: %d rounds; %lu APPENDs; %d maps refreshed, %d fences lifted holding "
            "commands (%d at the cap); %lu inversions, %lu missing, %lu doubled\n",
            ROUNDS, t.submitted, atomic_load(&x.w.refreshed), atomic_load(&x.w.lifted_holding),
@@ -527,7 +540,8 @@ static void test_held_commands_go_on_at_the_cap(void **state)
     int rounds = 0;
     while (rounds < 9 && atomic_load(&x.w.capped) == 0) {
         t = (struct tally){0};
-        refresh_round(&x, rounds % 3, (rounds + 1) % 3, LONG_SLEEP_S, &t);
+        refresh_round(&x, rounds % 3, (rounds + 1) % 3, &(struct round_kind){LONG_SLEEP_S, false},
+                      &t);
         rounds++;
     }
     printf("cap: %d rounds; %d fences lifted at the cap; the last round's %lu APPENDs: %lu "
@@ -540,12 +554,40 @@ static void test_held_commands_go_on_at_the_cap(void **state)
     refresh_close(&x);
 }
 
+/*
+ * The fourth: the old primary, awake again, closes the handle's connections before it reads the
+ * older APPENDs (sent VMUX_CALL_RETRY_SAFE), so the connection that held them ends and they are
+ * sent again. They must still run before the held ones.
+ */
+static void test_order_when_the_old_connection_breaks(void **state)
+{
+    (void)state;
+    struct refresh_ctx x;
+    refresh_open(&x, 7000000);
+    struct tally t = {0};
+    for (int i = 0; i < ROUNDS; i++)
+        refresh_round(&x, i % 3, (i + 1) % 3, &(struct round_kind){SLEEP_S, true}, &t);
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(x.m, &st), 0);
+    printf("broken: %d rounds; %lu APPENDs, %llu resent; %d fences lifted holding commands; %lu "
+           "inversions, %lu missing, %lu doubled\n",
+           ROUNDS, t.submitted, (unsigned long long)st.resent, atomic_load(&x.w.lifted_holding),
+           t.inversions, t.missing, t.doubled);
+    assert_int_equal(t.inversions, 0);
+    assert_int_equal(t.missing, 0);
+    assert_int_equal(t.doubled, 0);
+    assert_true(atomic_load(&x.w.lifted_holding) >= 1);
+    assert_true(st.resent > 0);
+    refresh_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_across_moves),
         cmocka_unit_test(test_order_when_a_refresh_moves_the_slot),
         cmocka_unit_test(test_held_commands_go_on_at_the_cap),
+        cmocka_unit_test(test_order_when_the_old_connection_breaks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
