@@ -52,7 +52,9 @@ void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply)
     const char *why = worded ? vmux_reply_str(reply, NULL) : vmux_strerror(status);
     const char *failure =
         vmux__unsent_code(status) && reply != NULL ? vmux_reply_str(reply, NULL) : NULL;
-    if (failure != NULL)
+    if (failure != NULL && status == VMUX_ERR_BACKLOG_FULL) /* the bound first (net/link.c) */
+        vmux__errbuf_set(buf, len, "%s: %s", why, failure);
+    else if (failure != NULL)
         vmux__errbuf_set(buf, len, "%s%s; last connection failure: %s", why,
                          status == VMUX_ERR_TIMEOUT ? " waiting for a connection (never sent)" : "",
                          failure);

@@ -288,6 +288,18 @@ void vmux__link_conn_ready(struct vmux_link *link)
         vmux__lane_open(link);
 }
 
+/* Completes op with VMUX_ERR_BACKLOG_FULL, its why naming the bound and the last failure. */
+static void refuse_backlog_full(const struct vmux_link *link, struct vmux_op *op)
+{
+    const char *failure = vmux__link_last_failure(link);
+    char why[VMUX_REASON_SIZE + 96];
+    vmux__errbuf_set(why, sizeof why,
+                     "the backlog holds backlogSize (%d) commands waiting for a connection%s%s",
+                     link->cfg->backlog_size, failure != NULL ? "; last connection failure: " : "",
+                     failure != NULL ? failure : "");
+    vmux__op_finish(op, VMUX_ERR_BACKLOG_FULL, vmux__op_why(op, why));
+}
+
 void vmux__link_submit(struct vmux_link *link, struct vmux_op *op)
 {
     if (link->state == LINK_CLOSED) {
@@ -299,7 +311,7 @@ void vmux__link_submit(struct vmux_link *link, struct vmux_op *op)
         vmux__op_finish(op, VMUX_ERR_NOT_CONNECTED,
                         vmux__op_why(op, vmux__link_last_failure(link)));
     } else if (link->backlog.count >= (size_t)link->cfg->backlog_size) {
-        vmux__op_finish(op, VMUX_ERR_BACKLOG_FULL, vmux__op_why(op, vmux__link_last_failure(link)));
+        refuse_backlog_full(link, op);
     } else {
         vmux__opq_push(&link->backlog, op);
     }

@@ -93,15 +93,17 @@ static int get_async(vmux *m, struct counted *c)
 
 /*
  * A sync GET (syncTimeout 1 s) that must come back with want: a TIMEOUT never before its
- * deadline, and nothing after 10 times it (a liveness guard: the deadline did not run).
+ * deadline, and nothing after 10 times it (a liveness guard: the deadline did not run). Its
+ * error words go to err (len bytes).
  */
-static void sync_get_on_time(vmux *m, int want)
+static void sync_get_on_time(vmux *m, int want, char *err, size_t len)
 {
     vmux_reply *r = NULL;
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = len);
     uint64_t t0 = vt_now_ms();
-    int rc = vmux_call(m, NULL, 2, (const char *[]){"GET", "k"}, NULL, &r);
+    int rc = vmux_call(m, &o, 2, (const char *[]){"GET", "k"}, NULL, &r);
     uint64_t took = vt_now_ms() - t0;
-    printf("sync GET: %s after %llu ms\n", vmux_err_name(rc), (unsigned long long)took);
+    printf("sync GET: %s after %llu ms: %s\n", vmux_err_name(rc), (unsigned long long)took, err);
     assert_int_equal(rc, want);
     assert_in_range(took, want == VMUX_ERR_TIMEOUT ? 1000 : 0, 10 * 1000);
     vmux_reply_free(r);
@@ -111,11 +113,13 @@ static void test_no_server_backlog_full(void **state)
 {
     (void)state;
     char conf[160];
+    int port = closed_port();
     snprintf(conf, sizeof conf,
-             "127.0.0.1:%d,abortConnect=false,asyncTimeout=60000,syncTimeout=1000", closed_port());
+             "127.0.0.1:%d,abortConnect=false,asyncTimeout=60000,syncTimeout=1000", port);
     vmux *m = rt_open(conf);
     static struct counted c;
-    sync_get_on_time(m, VMUX_ERR_TIMEOUT);
+    char err[640];
+    sync_get_on_time(m, VMUX_ERR_TIMEOUT, err, sizeof err);
 
     for (int i = 0; i < 100000; i++)
         assert_int_equal(get_async(m, &c), 0);
@@ -139,7 +143,14 @@ static void test_no_server_backlog_full(void **state)
            rate);
     assert_int_equal(rt_ledger_get(&c.ledger, VMUX_ERR_BACKLOG_FULL) + door, 20000);
     assert_true(rate >= (SANITIZED ? 10000 : 100000));
-    sync_get_on_time(m, VMUX_ERR_BACKLOG_FULL);
+    sync_get_on_time(m, VMUX_ERR_BACKLOG_FULL, err, sizeof err);
+    char words[160];
+    snprintf(words, sizeof words,
+             "too many commands pending; never sent: the backlog holds backlogSize (100000) "
+             "commands waiting for a connection; last connection failure: 127.0.0.1:%d: ",
+             port);
+    if (strncmp(err, words, strlen(words)) != 0)
+        fail_msg("'%s' does not start with '%s'", err, words);
 
     vmux_close(m);
     assert_int_equal(atomic_load(&c.calls), 120000 - door);
