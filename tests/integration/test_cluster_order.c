@@ -44,11 +44,12 @@ static int slot_shard[VMUX_SLOTS];
 struct order_run {
     vmux *m;
     uint32_t flags; /* the APPENDs' VMUX_CALL_* flags */
+    int timeout_ms; /* and their timeout_ms (0: the handle's asyncTimeout) */
     char tag[16];
     char key[NKEYS][48];
     unsigned long seq[NKEYS]; /* the submitter's: APPENDs of key k accepted so far */
     atomic_int in_flight;
-    atomic_ulong acked, failed;
+    atomic_ulong acked, failed, timed_out, closed; /* timed_out and closed: of the failed */
     atomic_ulong side_ops, side_errors;
     atomic_ulong refused, stalled; /* the submitter's: calls refused, windows that never opened */
     unsigned long acked_goal;      /* the mover's: vt_wait_until() for acked >= this */
@@ -62,6 +63,10 @@ static void on_append(int status, vmux_reply *reply, void *arg)
         atomic_fetch_add(&run->acked, 1);
     else
         atomic_fetch_add(&run->failed, 1);
+    if (status == VMUX_ERR_TIMEOUT)
+        atomic_fetch_add(&run->timed_out, 1);
+    if (status == VMUX_ERR_CLOSED)
+        atomic_fetch_add(&run->closed, 1);
     vmux_reply_free(reply);
     atomic_fetch_sub(&run->in_flight, 1);
 }
@@ -374,7 +379,8 @@ static void append_burst(struct order_run *run, int per_key)
             char v[32];
             snprintf(v, sizeof v, "%lu,", run->seq[k] + 1);
             const char *argv[] = {"APPEND", run->key[k], v};
-            vmux_callopts o = VMUX_INIT(vmux_callopts, .flags = run->flags);
+            vmux_callopts o =
+                VMUX_INIT(vmux_callopts, .flags = run->flags, .timeout_ms = run->timeout_ms);
             atomic_fetch_add(&run->in_flight, 1);
             assert_int_equal(vmux_call_async(run->m, &o, 3, argv, NULL, on_append, run), 0);
             run->seq[k]++;
@@ -461,23 +467,32 @@ static void refresh_open(struct refresh_ctx *x, int cursor)
 
 static void refresh_close(struct refresh_ctx *x)
 {
-    vmux_close(x->m);
+    if (x->m != NULL)
+        vmux_close(x->m);
     for (int p = 0; p < 3; p++)
         redisFree(x->c[p]);
 }
 
+/* A round under way: its run, its slot and primaries, and whether a fence stands. */
+struct round {
+    struct order_run *run;
+    int slot, from, to;
+    bool fenced; /* the map changed while the older APPENDs were still with the old primary */
+};
+
 /*
- * One round: a slot of primary `from` with fresh keys moves to `to`, the old primary asleep for
- * `seconds`, learnt by a refresh (see above; a slot a MOVED moved in the last 5 s would keep the
- * MOVED's word over a refresh, hence fresh keys each round).
+ * A round's first half: a slot of primary `from` with fresh keys moves to `to`, the old primary
+ * asleep for kind->sleep_s with BURST APPENDs per key in its socket, learnt by a refresh (see
+ * above; a slot a MOVED moved in the last 5 s would keep the MOVED's word over a refresh, hence
+ * fresh keys each round). Returns once the map changed or the older APPENDs are done.
  */
-static void refresh_round(struct refresh_ctx *x, int from, int to, const struct round_kind *kind,
-                          struct tally *t)
+static struct round round_start(struct refresh_ctx *x, int from, int to,
+                                const struct round_kind *kind)
 {
     int other = 3 - from - to;
-    struct order_run *run = new_run(x->m, from, &x->cursor, "ref");
-    run->flags = kind->kill ? VMUX_CALL_RETRY_SAFE : 0; /* resent after the connection broke */
-    int slot = (int)vmux__slot_of(run->tag, strlen(run->tag));
+    struct round rd = {new_run(x->m, from, &x->cursor, "ref"), 0, from, to, false};
+    rd.run->flags = kind->kill ? VMUX_CALL_RETRY_SAFE : 0; /* resent after the connection broke */
+    rd.slot = (int)vmux__slot_of(rd.run->tag, strlen(rd.run->tag));
     struct owned_by want = {other, -1};
     char tag[16], key[32];
     cl_tag_for(slot_owned_by, &want, &x->cursor, tag, sizeof tag);
@@ -485,25 +500,42 @@ static void refresh_round(struct refresh_ctx *x, int from, int to, const struct 
     move_slot(x->c, x->id, quiet, other, to);
     slot_shard[quiet] = to;
 
-    migrate_keys(x->c, x->id, slot, from, to);
-    setslot(x->c[to], slot, "NODE", x->id[to]);
-    setslot(x->c[other], slot, "NODE", x->id[to]);
-    flip_and_sleep(x->c[from], slot, x->id[to], kind);
-    struct refresh_wait rw = {run, &x->w, atomic_load(&x->w.refreshed)};
-    append_burst(run, BURST);
+    migrate_keys(x->c, x->id, rd.slot, from, to);
+    setslot(x->c[to], rd.slot, "NODE", x->id[to]);
+    setslot(x->c[other], rd.slot, "NODE", x->id[to]);
+    flip_and_sleep(x->c[from], rd.slot, x->id[to], kind);
+    struct refresh_wait rw = {rd.run, &x->w, atomic_load(&x->w.refreshed)};
+    append_burst(rd.run, BURST);
     snprintf(key, sizeof key, "{%s}quiet", tag);
     const char *get[] = {"GET", key};
     vmux_reply *r = NULL;
     assert_int_equal(vmux_call(x->m, NULL, 2, get, NULL, &r), 0);
     vmux_reply_free(r);
     assert_true(vt_wait_until(refreshed_or_done, &rw, WAIT_MS));
-    append_burst(run, BURST);
-    assert_true(vt_wait_until(all_done, run, WAIT_MS));
-    woke(x->c[from], kind);
-    slot_shard[slot] = to;
-    assert_int_equal(atomic_load(&run->failed), 0);
-    check_run(run, t);
-    free(run);
+    rd.fenced = atomic_load(&x->w.refreshed) > rw.before && !all_done(rd.run);
+    return rd;
+}
+
+/* A round's end: every APPEND done, the old primary awake again; the run is freed. */
+static void round_end(struct refresh_ctx *x, struct round *rd, const struct round_kind *kind)
+{
+    assert_true(vt_wait_until(all_done, rd->run, WAIT_MS));
+    woke(x->c[rd->from], kind);
+    slot_shard[rd->slot] = rd->to;
+    free(rd->run);
+    rd->run = NULL;
+}
+
+/* One round (round_start()), BURST more APPENDs per key, checked into t. */
+static void refresh_round(struct refresh_ctx *x, int from, int to, const struct round_kind *kind,
+                          struct tally *t)
+{
+    struct round rd = round_start(x, from, to, kind);
+    append_burst(rd.run, BURST);
+    assert_true(vt_wait_until(all_done, rd.run, WAIT_MS));
+    assert_int_equal(atomic_load(&rd.run->failed), 0);
+    check_run(rd.run, t);
+    round_end(x, &rd, kind);
 }
 
 static void test_order_when_a_refresh_moves_the_slot(void **state)
@@ -581,6 +613,94 @@ static void test_order_when_the_old_connection_breaks(void **state)
     refresh_close(&x);
 }
 
+/* Rounds (at most 9) until one raised a fence: a refresh that asked the sleeping node raises
+ * none. The fenced round is returned under way; the others are ended (and go unchecked). */
+static struct round fenced_round(struct refresh_ctx *x, const struct round_kind *kind)
+{
+    for (int i = 0; i < 9; i++) {
+        struct round rd = round_start(x, i % 3, (i + 1) % 3, kind);
+        if (rd.fenced)
+            return rd;
+        append_burst(rd.run, BURST);
+        round_end(x, &rd, kind);
+    }
+    fail_msg("no round of 9 raised a fence");
+    return (struct round){0};
+}
+
+/*
+ * The fifth: held APPENDs keep their deadlines. The newer burst, sent with a 100 ms timeout
+ * while the old primary sleeps 0.5 s, times out held: never sent, so none of them ran.
+ */
+static void test_held_commands_keep_their_deadlines(void **state)
+{
+    (void)state;
+    struct refresh_ctx x;
+    refresh_open(&x, 8000000);
+    struct round_kind kind = {SLEEP_S, false};
+    struct round rd = fenced_round(&x, &kind);
+    rd.run->timeout_ms = 100;
+    append_burst(rd.run, BURST);
+    assert_true(vt_wait_until(all_done, rd.run, WAIT_MS));
+    struct tally t = {0};
+    check_run(rd.run, &t);
+    printf("deadlines: %lu acknowledged, %lu timed out; %lu missing, %lu inversions, %lu "
+           "doubled\n",
+           atomic_load(&rd.run->acked), atomic_load(&rd.run->timed_out), t.missing, t.inversions,
+           t.doubled);
+    assert_int_equal(atomic_load(&rd.run->acked), BURST * NKEYS);
+    assert_int_equal(atomic_load(&rd.run->timed_out), BURST * NKEYS);
+    assert_int_equal(t.missing, BURST * NKEYS); /* the held ones, never sent */
+    assert_int_equal(t.inversions, 0);
+    assert_int_equal(t.doubled, 0);
+    round_end(&x, &rd, &kind);
+    refresh_close(&x);
+}
+
+/* Whether the value of key on c, if any, holds no APPEND after the first BURST. */
+static bool only_first_burst(redisContext *c, const char *key)
+{
+    redisReply *r = redisCommand(c, "GET %s", key);
+    assert_non_null(r);
+    bool only = true;
+    for (char *p = r->type == REDIS_REPLY_STRING ? r->str : ""; *p != '\0';) {
+        unsigned long seq = strtoul(p, &p, 10);
+        only = only && seq <= BURST;
+        if (*p == ',')
+            p++;
+    }
+    freeReplyObject(r);
+    return only;
+}
+
+/*
+ * The sixth: vmux_close() with a fence standing completes the held APPENDs with
+ * VMUX_ERR_CLOSED before it returns, as it does the older ones the old primary holds, and the
+ * held ones were never sent.
+ */
+static void test_close_fails_held_commands(void **state)
+{
+    (void)state;
+    struct refresh_ctx x;
+    refresh_open(&x, 9000000);
+    struct round_kind kind = {SLEEP_S, false};
+    struct round rd = fenced_round(&x, &kind);
+    append_burst(rd.run, BURST);
+    vmux_close(x.m);
+    x.m = NULL;
+    printf("close: %lu closed, %lu acknowledged, %d in flight\n", atomic_load(&rd.run->closed),
+           atomic_load(&rd.run->acked), atomic_load(&rd.run->in_flight));
+    assert_int_equal(atomic_load(&rd.run->in_flight), 0);
+    assert_int_equal(atomic_load(&rd.run->closed), 2 * BURST * NKEYS);
+    woke(x.c[rd.from], &kind);
+    for (int k = 0; k < NKEYS; k++)
+        for (int p = 0; p < 3; p++)
+            assert_true(only_first_burst(x.c[p], rd.run->key[k]));
+    slot_shard[rd.slot] = rd.to;
+    free(rd.run);
+    refresh_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +708,8 @@ int main(void)
         cmocka_unit_test(test_order_when_a_refresh_moves_the_slot),
         cmocka_unit_test(test_held_commands_go_on_at_the_cap),
         cmocka_unit_test(test_order_when_the_old_connection_breaks),
+        cmocka_unit_test(test_held_commands_keep_their_deadlines),
+        cmocka_unit_test(test_close_fails_held_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
