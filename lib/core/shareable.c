@@ -4,14 +4,53 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/errbuf.h"
 #include "core/op.h"
 #include "vmux/error.h"
 
-static const char *const refused[] = {
-    "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE",
-    "MONITOR",   "SYNC",       "PSYNC",      "MULTI",       "EXEC",         "DISCARD",
-    "WATCH",     "UNWATCH",    "SELECT",     "AUTH",        "HELLO",        "RESET",
-    "QUIT",      "READONLY",   "READWRITE",  "ASKING",      "REPLCONF",
+/* What to use instead, for the caller's error buffer. */
+#define USE_SUBSCRIBE                                                                              \
+    "it makes the connection a subscriber's for every caller: vmux_subscribe() and "               \
+    "vmux_unsubscribe() (pubsub.h) keep a connection of their own"
+#define USE_OWN_CONNECTION                                                                         \
+    "it turns the connection into a stream for one reader: open a connection of your own for it"
+#define USE_TX                                                                                     \
+    "the callers' commands interleave on the shared connection: vmux_tx_new(), vmux_tx_add() "     \
+    "and vmux_tx_exec() (transaction.h) send a transaction whole, vmux_tx_when_*() checking "      \
+    "what WATCH would"
+#define USE_CLOSE                                                                                  \
+    "it would end or reset the connection every caller shares: vmux_close() ends the handle"
+#define SENT_BY_VMUX "the handle sends it itself where it is needed (readFrom, ASK redirects)"
+
+static const struct refusal {
+    const char *name, *why;
+} refused[] = {
+    {"SUBSCRIBE", USE_SUBSCRIBE},
+    {"PSUBSCRIBE", USE_SUBSCRIBE},
+    {"SSUBSCRIBE", USE_SUBSCRIBE},
+    {"UNSUBSCRIBE", USE_SUBSCRIBE},
+    {"PUNSUBSCRIBE", USE_SUBSCRIBE},
+    {"SUNSUBSCRIBE", USE_SUBSCRIBE},
+    {"MONITOR", USE_OWN_CONNECTION},
+    {"SYNC", USE_OWN_CONNECTION},
+    {"PSYNC", USE_OWN_CONNECTION},
+    {"REPLCONF", USE_OWN_CONNECTION},
+    {"MULTI", USE_TX},
+    {"EXEC", USE_TX},
+    {"DISCARD", USE_TX},
+    {"WATCH", USE_TX},
+    {"UNWATCH", USE_TX},
+    {"SELECT", "it would move every caller to another database: open a handle with "
+               "defaultDatabase=N"},
+    {"AUTH", "credentials belong to the configuration (user=, password=) or a credentials "
+             "provider (config.h), which every connection is set up with"},
+    {"HELLO", "vmux speaks RESP2 on its connections and sets each one up itself: RESP3 is not "
+              "supported"},
+    {"RESET", USE_CLOSE},
+    {"QUIT", USE_CLOSE},
+    {"READONLY", SENT_BY_VMUX},
+    {"READWRITE", SENT_BY_VMUX},
+    {"ASKING", SENT_BY_VMUX},
 };
 
 /*
@@ -37,6 +76,9 @@ struct classifier {
     int skip;           /* option values still to pass over */
     uint32_t flags;
     int rc;
+    const char *why;        /* with rc VMUX_ERR_UNSUPPORTED: what to use instead */
+    const char *name, *sub; /* the command's name, and CLIENT's subcommand, not terminated */
+    size_t namelen, sublen;
 };
 
 static bool is(const char *arg, size_t len, const char *name)
@@ -52,14 +94,27 @@ static bool in(const char *const *table, size_t n, const char *arg, size_t len)
     return false;
 }
 
+/* The refusal of the command named arg, or NULL. */
+static const struct refusal *refusal_of(const char *arg, size_t len)
+{
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        if (is(arg, len, refused[i].name))
+            return &refused[i];
+    return NULL;
+}
+
 static void feed_name(struct classifier *c, const char *arg, size_t len)
 {
     c->state = DECIDED;
+    c->name = arg;
+    c->namelen = len;
     if (len < NAME_MIN || len > NAME_MAX)
         return; /* GET, SET, HSET and most other commands */
-    if (in(refused, sizeof(refused) / sizeof(refused[0]), arg, len))
+    const struct refusal *r = refusal_of(arg, len);
+    if (r != NULL) {
         c->rc = VMUX_ERR_UNSUPPORTED;
-    else if (in(blocking, sizeof(blocking) / sizeof(blocking[0]), arg, len))
+        c->why = r->why;
+    } else if (in(blocking, sizeof(blocking) / sizeof(blocking[0]), arg, len))
         c->flags |= VMUX_OP_BLOCKING;
     else if (is(arg, len, "CLIENT"))
         c->state = AT_CLIENT_SUB;
@@ -92,9 +147,15 @@ static bool feed(struct classifier *c, const char *arg, size_t len)
         feed_name(c, arg, len);
         break;
     case AT_CLIENT_SUB: /* TRACKING and CACHING: client-side caching is the near cache's */
-        c->rc = is(arg, len, "REPLY") || is(arg, len, "TRACKING") || is(arg, len, "CACHING")
-                    ? VMUX_ERR_UNSUPPORTED
-                    : 0;
+        c->sub = arg;
+        c->sublen = len;
+        if (is(arg, len, "REPLY"))
+            c->why = "replies are matched to callers one for one: vmux_call_forget() sends a "
+                     "command whose reply you do not want";
+        else if (is(arg, len, "TRACKING") || is(arg, len, "CACHING"))
+            c->why = "client-side caching is the near cache's: open the handle with "
+                     "nearCache=true";
+        c->rc = c->why != NULL ? VMUX_ERR_UNSUPPORTED : 0;
         c->state = DECIDED;
         break;
     case AT_STREAM_OPTS:
@@ -106,7 +167,7 @@ static bool feed(struct classifier *c, const char *arg, size_t len)
     return c->state != DECIDED;
 }
 
-int vmux__classify(int argc, const char *const *argv, const size_t *argvlen, uint32_t *flags)
+static struct classifier classify(int argc, const char *const *argv, const size_t *argvlen)
 {
     struct classifier c = {.state = AT_NAME};
     bool more = argv != NULL;
@@ -114,8 +175,23 @@ int vmux__classify(int argc, const char *const *argv, const size_t *argvlen, uin
         const char *arg = argv[i] != NULL ? argv[i] : "";
         more = feed(&c, arg, argvlen != NULL && argv[i] != NULL ? argvlen[i] : strlen(arg));
     }
+    return c;
+}
+
+int vmux__classify(int argc, const char *const *argv, const size_t *argvlen, uint32_t *flags)
+{
+    struct classifier c = classify(argc, argv, argvlen);
     *flags |= c.flags;
     return c.rc;
+}
+
+/* The words of c's refusal, if it refused (see vmux__unshareable_explain_resp()). */
+static void explain(const struct classifier *c, char *buf, size_t len)
+{
+    if (c->why != NULL)
+        vmux__errbuf_set(buf, len, "%s: %.*s%s%.*s: %s", vmux_strerror(VMUX_ERR_UNSUPPORTED),
+                         (int)c->namelen, c->name, c->sub != NULL ? " " : "", (int)c->sublen,
+                         c->sub != NULL ? c->sub : "", c->why);
 }
 
 /* Reads the decimal length after a '$' or '*' at *p, moving *p past its "\r\n". */
@@ -132,7 +208,7 @@ static bool header(const char **p, const char *end, char kind, size_t *n)
     return true;
 }
 
-int vmux__classify_resp(const char *resp, size_t len, uint32_t *flags)
+static struct classifier classify_resp(const char *resp, size_t len)
 {
     struct classifier c = {.state = AT_NAME};
     const char *p = resp, *end = resp + len;
@@ -144,8 +220,20 @@ int vmux__classify_resp(const char *resp, size_t len, uint32_t *flags)
         more = feed(&c, p, n);
         p += n + 2;
     }
+    return c;
+}
+
+int vmux__classify_resp(const char *resp, size_t len, uint32_t *flags)
+{
+    struct classifier c = classify_resp(resp, len);
     *flags |= c.flags;
     return c.rc;
+}
+
+void vmux__unshareable_explain_resp(char *buf, size_t len, const char *resp, size_t resplen)
+{
+    struct classifier c = classify_resp(resp, resplen);
+    explain(&c, buf, len);
 }
 
 bool vmux__waits_for_replicas(int argc, const char *const *argv, const size_t *argvlen)

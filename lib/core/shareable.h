@@ -35,6 +35,14 @@ int vmux__classify(int argc, const char *const *argv, const size_t *argvlen, uin
 int vmux__classify_resp(const char *resp, size_t len, uint32_t *flags);
 
 /*
+ * For a command (RESP bytes, as vmux__classify_resp() takes them) that may not share a
+ * connection, writes into buf (len bytes; NULL or 0: nothing) the code's text, the command's
+ * name and what to use instead ("...: SELECT: it would move every caller to another database:
+ * open a handle with defaultDatabase=N"); for any other command, leaves buf as it is.
+ */
+void vmux__unshareable_explain_resp(char *buf, size_t len, const char *resp, size_t resplen);
+
+/*
  * Whether argv (as vmux__classify() takes it) is WAIT or WAITAOF: not blocking by the rule above,
  * yet no command for a transaction, where the server answers it at once without waiting (inside
  * MULTI) or refuses it (inside a script).

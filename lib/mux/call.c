@@ -11,6 +11,7 @@
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/nocancel.h"
+#include "core/shareable.h"
 #include "core/sized.h"
 #include "core/explain.h"
 #include "mux/handle.h"
@@ -122,18 +123,18 @@ static uint32_t op_flags(const vmux_callopts *opts)
 
 /*
  * Gives op its flags, timeout, deadline (from start_ns, read before a large command was encoded;
- * 0: from submission) and completion; on refusal frees it and returns the error.
+ * 0: from submission) and completion; on refusal frees it and returns the error (an unshareable
+ * command's words in the caller's error buffer).
  */
 static int prepare(const vmux_callopts *opts, struct vmux_op *op, uint32_t timeout_ms,
                    uint64_t start_ns, vmux_reply_cb cb, void *ud)
 {
     op->flags |= op_flags(opts);
-    int rc = (op->flags & VMUX_OP_UNSHAREABLE) && !(op->flags & VMUX_OP_TRUSTED)
-                 ? VMUX_ERR_UNSUPPORTED
-                 : 0;
-    if (rc != 0) {
+    if ((op->flags & VMUX_OP_UNSHAREABLE) && !(op->flags & VMUX_OP_TRUSTED)) {
+        if (opts != NULL)
+            vmux__unshareable_explain_resp(opts->errbuf, opts->errlen, op->cmd, op->len);
         vmux__op_free(op);
-        return rc;
+        return VMUX_ERR_UNSUPPORTED;
     }
     op->timeout_ms = timeout_ms;
     if (start_ns != 0)
@@ -219,8 +220,8 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
     }
     if (at_door && opts != NULL)
         vmux__door_why(m, opts->errbuf, opts->errlen); /* which bound */
-    else
-        explain(opts, rc, *out);
+    else if (rc != VMUX_ERR_UNSUPPORTED)
+        explain(opts, rc, *out); /* (an unsupported command's words are there: prepare()) */
     if (rc == VMUX_ERR_CROSSSLOT || vmux__unsent_code(rc) || vmux__lost_code(rc)) {
         /* words in the buffer: *out stays NULL */
         vmux_reply_free(*out);

@@ -561,6 +561,16 @@ static void test_unshareable_commands_refused(void **state)
     /* probe36: the server answers no client's REPLCONF ACK, so every later reply went to the
      * command before it */
     assert_int_equal(vmux_command(m, &r, "REPLCONF ACK 0"), VMUX_ERR_UNSUPPORTED);
+    /* the error buffer names the command and what to use instead (probe 47: HELLO 3) */
+    char err[300] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    assert_int_equal(vmux_call(m, &o, 2, (const char *[]){"MULTI", "x"}, NULL, &r),
+                     VMUX_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err, ": MULTI: the callers' commands interleave"));
+    assert_int_equal(vmux_command_opts(m, &o, &r, "HELLO %d", 3), VMUX_ERR_UNSUPPORTED);
+    assert_string_equal(err, "this command cannot run on a shared, multiplexed connection: HELLO: "
+                             "vmux speaks RESP2 on its connections and sets each one up itself: "
+                             "RESP3 is not supported");
     /* the same words as arguments, or other CLIENT subcommands, are fine */
     assert_int_equal(vmux_command(m, &r, "ECHO SUBSCRIBE"), 0);
     vmux_reply_free(r);

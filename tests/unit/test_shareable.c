@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
@@ -43,12 +44,59 @@ static int classify(int argc, const char *const *argv, bool *blocking)
     return rc;
 }
 
+/* The words of a refusal of argv (as RESP) into buf; "" when argv is not refused. */
+static void words(int argc, const char *const *argv, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    char *resp;
+    int n = redisFormatCommandArgv(&resp, argc, (const char **)argv, NULL);
+    assert_true(n > 0);
+    vmux__unshareable_explain_resp(buf, len, resp, (size_t)n);
+    redisFreeCommand(resp);
+}
+
 static void expect(int argc, const char *const *argv, int rc, bool blocking)
 {
     bool got;
     assert_int_equal(classify(argc, argv, &got), rc);
     if (got != blocking)
         fail_msg("%s: blocking %d, expected %d", argv[0], got, blocking);
+    /* a refusal says which command and what to use; anything else has no such words */
+    char buf[400];
+    words(argc, argv, buf, sizeof buf);
+    const char *start = "this command cannot run on a shared, multiplexed connection: ";
+    if (rc != 0 && (strncmp(buf, start, strlen(start)) != 0 ||
+                    strncasecmp(buf + strlen(start), argv[0], strlen(argv[0])) != 0 ||
+                    strlen(buf) < strlen(start) + strlen(argv[0]) + 20))
+        fail_msg("%s: '%s'", argv[0], buf);
+    if (rc == 0)
+        assert_string_equal(buf, "");
+}
+
+/* The words for a few refusals, whole. */
+static void test_refusal_words(void **state)
+{
+    (void)state;
+    char buf[400];
+    words(2, (const char *[]){"select", "1"}, buf, sizeof buf);
+    assert_string_equal(buf, "this command cannot run on a shared, multiplexed connection: "
+                             "select: it would move every caller to another database: open a "
+                             "handle with defaultDatabase=N");
+    words(2, (const char *[]){"HELLO", "3"}, buf, sizeof buf);
+    assert_string_equal(buf, "this command cannot run on a shared, multiplexed connection: "
+                             "HELLO: vmux speaks RESP2 on its connections and sets each one up "
+                             "itself: RESP3 is not supported");
+    words(3, (const char *[]){"CLIENT", "tracking", "on"}, buf, sizeof buf);
+    assert_string_equal(buf, "this command cannot run on a shared, multiplexed connection: "
+                             "CLIENT tracking: client-side caching is the near cache's: open "
+                             "the handle with nearCache=true");
+    char small[16] = "untouched";
+    words(1, (const char *[]){"MULTI"}, small, sizeof small);
+    assert_string_equal(small, "this command ca"); /* cut to the buffer, terminated */
+    const char multi[] = "*1\r\n$5\r\nMULTI\r\n";
+    vmux__unshareable_explain_resp(NULL, 0, multi, sizeof multi - 1); /* no buffer */
+    words(2, (const char *[]){"MULTI", "x"}, small, 0);               /* none written */
+    assert_string_equal(small, "");
 }
 
 static void test_refused(void **state)
@@ -216,6 +264,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_refusal_words),
         cmocka_unit_test(test_shareable),
         cmocka_unit_test(test_blocking),
         cmocka_unit_test(test_wait),
