@@ -65,6 +65,21 @@ int vmux__op_unsent_timeout(const struct vmux_op *op)
                : VMUX_ERR_TIMEOUT;
 }
 
+/*
+ * The why of an op that expires waiting for a connection: vmux__op_why()'s for one never
+ * written; for one written before its connection broke (VMUX_OP_RESENT), which may have run, the
+ * same reason as a status reply, which core/explain.c words so (probe 47: a retry-safe batch
+ * timing out in an outage said only "timed out").
+ */
+static vmux_reply *expired_why(const struct vmux_op *op, const char *reason)
+{
+    if (!(op->flags & VMUX_OP_RESENT))
+        return vmux__op_why(op, reason);
+    if (!(op->flags & VMUX_OP_TELL_WHY) || reason == NULL || reason[0] == '\0')
+        return NULL;
+    return vmux__reply_new_str(VMUX_REPLY_STATUS, reason, strlen(reason));
+}
+
 void vmux__op_expire(struct vmux_op *op)
 {
     struct vmux_opq *q = op->q;
@@ -79,7 +94,7 @@ void vmux__op_expire(struct vmux_op *op)
         vmux__op_finish(op, VMUX_ERR_SERVER, refusal);
     } else if (drop) {
         /* Outside a FIFO, only a resent op was ever written (net/conn.c's conn_settle()). */
-        vmux_reply *why = q != NULL && q->why != NULL ? vmux__op_why(op, q->why(q)) : NULL;
+        vmux_reply *why = q != NULL && q->why != NULL ? expired_why(op, q->why(q)) : NULL;
         vmux__op_finish(op, vmux__op_unsent_timeout(op), why);
     } else
         vmux__op_complete(op, VMUX_ERR_TIMEOUT, NULL); /* a husk: its queue frees it */

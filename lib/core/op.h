@@ -195,8 +195,9 @@ void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply);
  * op asked for it (VMUX_OP_TELL_WHY: a synchronous caller, who puts it in its error buffer and
  * frees it, or an async one, whose completion turns it into words for vmux_last_error() and
  * frees it: VMUX_OP_WORDS, core/why.h) and was never written (not VMUX_OP_RESENT); NULL
- * otherwise, or when reason is NULL or empty, or memory ran out. An async callback's reply stays
- * NULL for these codes (call.h). Called on the failure path only. Any thread.
+ * otherwise, or when reason is NULL or empty, or memory ran out. (A resent op that expires in
+ * its backlog gets reason as a status reply instead: vmux__op_expire().) An async callback's reply
+ * stays NULL for these codes (call.h). Called on the failure path only. Any thread.
  */
 vmux_reply *vmux__op_why(const struct vmux_op *op, const char *reason);
 

@@ -141,6 +141,36 @@ static void test_not_retry_safe_never_resent(void **state)
     vmux_reply_free(r);
 }
 
+/*
+ * Written, cut, and no connection to be had again before its deadline: a retry-safe command
+ * times out, and its words say it was sent and may have run, with the reconnection's failure
+ * (probe 47: a retry-safe batch timing out in an outage said only "timed out").
+ */
+static void test_retry_safe_timeout_after_a_break_says_so(void **state)
+{
+    rt_proxied *f = *state;
+    char key[64], err[640] = "";
+    rt_unique(key, sizeof(key), "resend:timeout");
+    assert_int_equal(vt_proxy_set_mode(f->proxy, VT_PROXY_REFUSE, 0), 0);
+    vt_proxy_trap_reply(f->proxy, key, 1);
+    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE, .timeout_ms = 1000,
+                                   .errbuf = err, .errlen = sizeof err);
+    vmux_reply *r = NULL;
+    int rc = vmux_call(f->m, &safe, 2, (const char *[]){"GET", key}, NULL, &r);
+    assert_int_equal(vt_proxy_set_mode(f->proxy, VT_PROXY_PASS, 0), 0);
+    printf("GET: %s: %s\n", vmux_err_name(rc), err);
+    assert_int_equal(rc, VMUX_ERR_TIMEOUT);
+    assert_null(r);
+    const char *words = "timed out: it was sent before its connection broke, so it may have run; "
+                        "last connection failure: 127.0.0.1:";
+    if (strncmp(err, words, strlen(words)) != 0)
+        fail_msg("'%s' does not start with '%s'", err, words);
+    /* the handle serves again once connections are let through */
+    rc = vmux_call(f->m, NULL, 2, (const char *[]){"GET", key}, NULL, &r);
+    assert_int_equal(rc, 0);
+    vmux_reply_free(r);
+}
+
 /* ---- under load ---- */
 
 static void check_took(rt_ledger *l, const char *what, int rc, uint64_t took)
@@ -237,6 +267,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_safe_resent_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_safe_lost_on_second_break, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_retry_safe_never_resent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_safe_timeout_after_a_break_says_so, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_cuts_under_load, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
