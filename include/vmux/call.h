@@ -85,8 +85,10 @@ extern "C" {
  * with VMUX_ERR_NOT_CONNECTED instead of VMUX_ERR_TIMEOUT, so its caller knows it did not run.
  * VMUX_ERR_TIMEOUT then always means it was written (at least in part) and its outcome is
  * unknown. A retry-safe command that was written and then waits to be sent again counts as
- * written. Without the flag both give VMUX_ERR_TIMEOUT, as before. The fan-out calls of
- * cluster.h do not take it (VMUX_ERR_INVALID_ARG).
+ * written, and so does one handed to the connection's write queue behind a large command on a
+ * slow link, whose bytes may still be sent (docs/reliability.md, Over a slow link). Without
+ * the flag both give VMUX_ERR_TIMEOUT, as before. The fan-out calls of cluster.h do not take it
+ * (VMUX_ERR_INVALID_ARG).
  */
 #define VMUX_CALL_TELL_UNSENT 0x10u
 

@@ -154,6 +154,7 @@ struct vmux_conn {
     char role[16];           /* ROLE's first word when it is not "master"; "" else */
     const char *retire_why;  /* static: why it retires, for the failure's reason */
     uint64_t waiting_since;  /* loop ms since the FIFO head has waited for a reply; 0: empty */
+    uint64_t undelivered;    /* bytes not yet taken by the server at the last tick (setup.c) */
     uint64_t last_io;        /* loop ms of the last read or queued write */
     uint64_t check_started;  /* loop ms a post-freeze check began; 0: none */
     uint64_t push_ping_sent; /* subscriber connection: loop ms of the unanswered PING; 0: none */

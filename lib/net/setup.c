@@ -3,10 +3,12 @@
  * setup, the role check that finds the primary among several endpoints, idle heartbeats, and
  * the check after a process freeze. Also the judgement that a connection is dead.
  */
+#include <linux/sockios.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "core/encode.h"
 #include "core/errclass.h"
@@ -576,6 +578,38 @@ void vmux__setup_wipe(struct vmux_conn *c)
         OPENSSL_cleanse(c->plain, sizeof(c->plain));
 }
 
+/*
+ * The bytes the connection has not yet delivered to the server: those it holds itself
+ * (plaintext not yet encrypted, over TLS), libuv's write queue, and the socket's send queue
+ * (SIOCOUTQ: sent and not yet acknowledged, or not yet sent).
+ */
+static uint64_t undelivered(const struct vmux_conn *c)
+{
+    uint64_t n =
+        (c->queued - c->flushed) + uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    uv_os_fd_t fd;
+    int outq = 0;
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQ, &outq) == 0 &&
+        outq > 0)
+        n += (uint64_t)outq;
+    return n;
+}
+
+/*
+ * A connection that owes replies while its server is still taking in what it sent (a large
+ * value over a slow link) is not dead: the server cannot answer a command it has not read whole.
+ * Once a tick, fewer bytes undelivered than at the last tick counts as an answer: the wait for a
+ * reply starts again from now (probe 48: a 5 MB SET at 10 Mbit/s, its timeout 500 ms, judged the
+ * link dead after 2 s and lost two INCRs queued behind it).
+ */
+static void note_delivery(struct vmux_conn *c, uint64_t now_ms)
+{
+    uint64_t left = c->waiting_since != 0 ? undelivered(c) : 0; /* 0 while it owes nothing */
+    if (c->waiting_since != 0 && left < c->undelivered)
+        c->waiting_since = now_ms;
+    c->undelivered = left;
+}
+
 /* How long a connection may owe a reply and read nothing before it is judged dead. */
 static uint64_t dead_after_ms(const struct vmux_conn *c)
 {
@@ -643,6 +677,7 @@ void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms)
         push_tick(c, now_ms, false);
         return;
     }
+    note_delivery(c, now_ms);
     if (c->check_started != 0 && now_ms - c->check_started > (uint64_t)cfg->connect_timeout_ms) {
         vmux__conn_fail(c, VMUX_ERR_IO, "no answer to PING after the process was suspended");
     } else if (c->waiting_since != 0 && now_ms - c->waiting_since > dead_after_ms(c)) {

@@ -236,12 +236,99 @@ static void test_delay_late_replies_dropped(void **state)
     free(slow);
 }
 
+/* ---- a slow upload ---- */
+
+struct done {
+    atomic_int status;
+    atomic_bool done;
+};
+
+static void on_done(int status, vmux_reply *reply, void *userdata)
+{
+    struct done *d = userdata;
+    vmux_reply_free(reply);
+    atomic_store(&d->status, status);
+    atomic_store(&d->done, true);
+}
+
+static bool is_done(void *arg)
+{
+    return atomic_load(&((struct done *)arg)->done);
+}
+
+struct reconnect_watch {
+    rt_proxied *f;
+    uint64_t connects;
+};
+
+static bool reconnected(void *arg)
+{
+    struct reconnect_watch *w = arg;
+    return rt_stats(w->f->m).connects != w->connects;
+}
+
+/*
+ * A link that takes 1 MiB a second: a 4 MiB SET with a 1 s deadline times out while its bytes
+ * still go out, and an INCR queued behind it with a 10 s deadline waits for them (at least 2 s:
+ * the physics of the link, which shows the case was built). The connection owes replies for
+ * longer than its dead-link rule's 2 s without a byte read, yet the server takes in what it was
+ * sent all along: no dead link, the INCR answered (probe 48: the link was judged dead after 2 s,
+ * and the commands behind the upload lost).
+ */
+static void test_slow_upload_is_no_dead_link(void **state)
+{
+    enum { RATE_KIB = 1024, BIG = 4 << 20 };
+    rt_proxied *f = *state;
+    char key[64], counter[64];
+    rt_unique(key, sizeof(key), "upload:big");
+    rt_unique(counter, sizeof(counter), "upload:ctr");
+    assert_int_equal(vt_proxy_set_mode(f->proxy, VT_PROXY_THROTTLE, RATE_KIB), 0);
+    vt_proxy_cut(f->proxy); /* reconnect through a throttled connection */
+    vmux_callopts patient = VMUX_INIT(vmux_callopts, .timeout_ms = 10000);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(f->m, &patient, 1, (const char *[]){"PING"}, NULL, &r), 0);
+    vmux_reply_free(r);
+    vmux_stats before = rt_stats(f->m);
+
+    char *value = malloc(BIG);
+    assert_non_null(value);
+    memset(value, 'u', BIG);
+    struct done set = {0};
+    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 1000);
+    assert_int_equal(vmux_call_async(f->m, &quick, 3, (const char *[]){"SET", key, value},
+                                     (const size_t[]){3, strlen(key), BIG}, on_done, &set),
+                     0);
+    free(value);
+    uint64_t t0 = vt_now_ms();
+    int rc = vmux_call(f->m, &patient, 2, (const char *[]){"INCR", counter}, NULL, &r);
+    uint64_t took = vt_now_ms() - t0;
+    assert_true(vt_wait_until(is_done, &set, 10000));
+    assert_int_equal(vt_proxy_set_mode(f->proxy, VT_PROXY_PASS, 0), 0);
+    vmux_stats after = rt_stats(f->m);
+    printf("4 MiB at %d KiB/s: SET %s; INCR %s after %llu ms; connects %llu -> %llu\n", RATE_KIB,
+           vmux_err_name(atomic_load(&set.status)), vmux_err_name(rc), (unsigned long long)took,
+           (unsigned long long)before.connects, (unsigned long long)after.connects);
+    assert_int_equal(atomic_load(&set.status), VMUX_ERR_TIMEOUT);
+    assert_int_equal(rc, 0);
+    assert_int_equal(vmux_reply_integer(r), 1);
+    assert_true(took >= 2000); /* it waited behind the upload */
+    vmux_reply_free(r);
+    assert_int_equal(after.connects, before.connects);
+    assert_int_equal(after.connection_lost, before.connection_lost);
+    /* owing nothing now, the connection stays up while idle for longer than the rule's 2 s and a
+     * tick (a first cut of the change took the upload's last progress for a wait, and cut the idle
+     * link) */
+    struct reconnect_watch w = {f, after.connects};
+    assert_false(vt_wait_until(reconnected, &w, 5000));
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_blackhole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delay_late_replies_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_upload_is_no_dead_link, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

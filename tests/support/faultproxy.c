@@ -43,7 +43,9 @@ struct pair {
     uv_connect_t creq;
     uv_timer_t timer;
     struct chunk *head[2], *tail[2]; /* queued toward the server / the client */
-    bool server_up, closing, trapped;
+    uint64_t link_free_us;           /* THROTTLE: when the link toward the server is free */
+    size_t waiting;                  /* THROTTLE: bytes queued toward the server */
+    bool server_up, closing, trapped, client_held;
     int open_handles;
 };
 
@@ -123,6 +125,22 @@ static void close_pair(struct pair *pr)
     uv_close((uv_handle_t *)&pr->timer, on_pair_handle_closed);
 }
 
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+#define THROTTLE_WINDOW (64 * 1024) /* what a throttled pair reads ahead of the link */
+
+/* THROTTLE: the client is read from again once the link has taken what waited. */
+static void throttle_release(struct pair *pr, size_t len)
+{
+    pr->waiting -= len < pr->waiting ? len : pr->waiting;
+    if (pr->client_held && pr->waiting < THROTTLE_WINDOW) {
+        pr->client_held = false;
+        if (uv_read_start((uv_stream_t *)&pr->client, on_alloc, on_read) < 0)
+            close_pair(pr);
+    }
+}
+
 static void on_written(uv_write_t *req, int status)
 {
     struct chunk *c = req->data;
@@ -154,6 +172,8 @@ static void pump(struct pair *pr)
             pr->head[d] = c->next;
             if (pr->head[d] == NULL)
                 pr->tail[d] = NULL;
+            if (d == TO_SERVER)
+                throttle_release(pr, c->len);
             c->req.data = c;
             uv_buf_t b = uv_buf_init(c->data, (unsigned)c->len);
             if (uv_write(&c->req, to, &b, 1, on_written) < 0) {
@@ -176,6 +196,19 @@ static uint64_t due_now(const vt_proxy *p)
     return uv_now((uv_loop_t *)&p->loop) + (p->mode == VT_PROXY_DELAY ? p->delay_ms : 0);
 }
 
+/* When len bytes toward d may leave: THROTTLE paces the link toward the server. */
+static uint64_t due_for(struct pair *pr, int d, size_t len)
+{
+    vt_proxy *p = pr->p;
+    if (p->mode != VT_PROXY_THROTTLE || d != TO_SERVER)
+        return due_now(p);
+    uint64_t now_us = uv_now(&p->loop) * 1000;
+    uint64_t start = pr->link_free_us > now_us ? pr->link_free_us : now_us;
+    uint64_t rate = p->delay_ms > 0 ? p->delay_ms : 1; /* KiB per second */
+    pr->link_free_us = start + (uint64_t)len * 1000000 / (rate * 1024);
+    return (pr->link_free_us + 999) / 1000;
+}
+
 static void queue_chunk(struct pair *pr, int d, const char *data, size_t len)
 {
     struct chunk *c = malloc(sizeof(*c) + len);
@@ -184,8 +217,15 @@ static void queue_chunk(struct pair *pr, int d, const char *data, size_t len)
         return;
     }
     c->next = NULL;
-    c->due = due_now(pr->p);
+    c->due = due_for(pr, d, len);
     c->len = len;
+    if (d == TO_SERVER)
+        pr->waiting += len;
+    if (d == TO_SERVER && pr->p->mode == VT_PROXY_THROTTLE && pr->waiting >= THROTTLE_WINDOW &&
+        !pr->client_held) {
+        pr->client_held = true;
+        uv_read_stop((uv_stream_t *)&pr->client);
+    }
     memcpy(c->data, data, len);
     if (pr->tail[d] != NULL)
         pr->tail[d]->next = c;
@@ -286,6 +326,10 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     atomic_fetch_add(&p->accepted, 1);
+    if (p->mode == VT_PROXY_THROTTLE) {
+        int size = THROTTLE_WINDOW;
+        (void)uv_recv_buffer_size((uv_handle_t *)&pr->client, &size);
+    }
     uv_tcp_nodelay(&pr->client, 1);
     uv_tcp_nodelay(&pr->server, 1);
     if (uv_read_start((uv_stream_t *)&pr->client, on_alloc, on_read) < 0 ||
@@ -442,7 +486,7 @@ int vt_proxy_port(const vt_proxy *p)
 
 int vt_proxy_set_mode(vt_proxy *p, vt_proxy_mode mode, unsigned delay_ms)
 {
-    if (p == NULL || mode < VT_PROXY_PASS || mode > VT_PROXY_BLACKHOLE)
+    if (p == NULL || mode < VT_PROXY_PASS || mode > VT_PROXY_THROTTLE)
         return -1;
     struct cmd c = {.kind = CMD_MODE, .mode = mode, .delay_ms = delay_ms};
     send_cmd(p, &c);

@@ -23,6 +23,12 @@ typedef enum vt_proxy_mode {
                            drops every packet. What is read is held, and relayed (as TCP would
                            retransmit it) if the mode turns to PASS or DELAY while the
                            connection lives. New connections are accepted and blackholed. */
+    VT_PROXY_THROTTLE,  /* relay toward the server at most the mode's rate (its delay_ms
+                           argument read as KiB per second), reading nothing more from a client
+                           while 64 KiB of it wait, so the client's writes back up as over a slow
+                           link; toward the client as PASS. Connections accepted in this mode
+                           also get a small receive buffer (64 KiB), so the kernel does not
+                           absorb what the link would hold back. */
 } vt_proxy_mode;
 
 /*
