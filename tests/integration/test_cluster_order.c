@@ -231,6 +231,14 @@ static void check_key(struct order_run *run, int k, struct tally *t)
     vmux_bytes_free(&b);
 }
 
+/* Every APPEND ran, once, in its key's order. */
+static void assert_in_order(const struct tally *t)
+{
+    assert_int_equal(t->inversions, 0);
+    assert_int_equal(t->missing, 0);
+    assert_int_equal(t->doubled, 0);
+}
+
 /* Reads every key of run back into t, once every APPENDs of it has completed. */
 static void check_run(struct order_run *run, struct tally *t)
 {
@@ -321,9 +329,7 @@ static void test_order_across_moves(void **state)
     assert_int_equal(atomic_load(&run->failed), 0);
     assert_int_equal(atomic_load(&run->side_errors), 0);
     assert_int_equal(atomic_load(&run->acked), t.submitted);
-    assert_int_equal(t.inversions, 0);
-    assert_int_equal(t.missing, 0);
-    assert_int_equal(t.doubled, 0);
+    assert_in_order(&t);
     vmux_close(run->m);
     free(run);
     for (int p = 0; p < 3; p++)
@@ -550,9 +556,7 @@ static void test_order_when_a_refresh_moves_the_slot(void **state)
            "commands (%d at the cap); %lu inversions, %lu missing, %lu doubled\n",
            ROUNDS, t.submitted, atomic_load(&x.w.refreshed), atomic_load(&x.w.lifted_holding),
            atomic_load(&x.w.capped), t.inversions, t.missing, t.doubled);
-    assert_int_equal(t.inversions, 0);
-    assert_int_equal(t.missing, 0);
-    assert_int_equal(t.doubled, 0);
+    assert_in_order(&t);
     assert_true(atomic_load(&x.w.lifted_holding) >= 1); /* the scenario happened at least once */
     assert_int_equal(atomic_load(&x.w.capped), 0);
     refresh_close(&x);
@@ -605,9 +609,7 @@ static void test_order_when_the_old_connection_breaks(void **state)
            "inversions, %lu missing, %lu doubled\n",
            ROUNDS, t.submitted, (unsigned long long)st.resent, atomic_load(&x.w.lifted_holding),
            t.inversions, t.missing, t.doubled);
-    assert_int_equal(t.inversions, 0);
-    assert_int_equal(t.missing, 0);
-    assert_int_equal(t.doubled, 0);
+    assert_in_order(&t);
     assert_true(atomic_load(&x.w.lifted_holding) >= 1);
     assert_true(st.resent > 0);
     refresh_close(&x);
