@@ -90,11 +90,15 @@ VMUX_EXPORT int vmux_drain(vmux *m, int64_t timeout_ms);
  * Closes the handle: every command not yet completed completes with VMUX_ERR_CLOSED (sync
  * callers wake, async callbacks run on the I/O thread), then the I/O thread is joined and all
  * memory is freed. (libuv's resolver threads, started once per process by the first host name
- * resolved and shared by every handle, stay: docs/serverless.md.) Commands submitted by other
- * threads while it runs are refused with VMUX_ERR_CLOSED (it waits for those already inside a
- * submission to leave it); once it has returned, the handle is gone, so no thread may call with it
- * any more: order your threads' last calls before its return (a thread that sees VMUX_ERR_CLOSED
- * knows). Calling it from an async callback (on the I/O thread, which it would have to join) is a
+ * resolved and shared by every handle, stay: docs/serverless.md.) A call another thread has
+ * under way when it begins is waited for until it has handed its command over (or read its
+ * statistics), and one that reaches the handle while it runs is refused with VMUX_ERR_CLOSED
+ * (vmux_read_stats() too). But once it has returned the handle is gone: a call that starts after
+ * that uses freed memory, and a thread cannot tell from outside when that is. So stop your
+ * threads from calling first (set your own flag and wait until each has seen it, or join them),
+ * then close; the CLOSED refusal is a net under that order, not a way to stop threads (a thread
+ * that sees it must not call again, but another may be about to start a call as it returns).
+ * Calling it from an async callback (on the I/O thread, which it would have to join) is a
  * programming error: the process aborts with a message. NULL is allowed.
  */
 VMUX_EXPORT void vmux_close(vmux *m);
@@ -152,8 +156,9 @@ typedef struct vmux_stats {
 
 /**
  * Fills *out, made with VMUX_INIT(vmux_stats), with the handle's counters: the fields its size
- * covers (abi.h). Any thread may call it at any time.
- * Errors: VMUX_ERR_INVALID_ARG (m or out NULL, or out->size below sizeof(size_t)).
+ * covers (abi.h). Any thread may call it at any time before vmux_close() returns.
+ * Errors: VMUX_ERR_INVALID_ARG (m or out NULL, or out->size below sizeof(size_t)),
+ * VMUX_ERR_CLOSED (the handle is closing).
  */
 VMUX_EXPORT int vmux_read_stats(const vmux *m, vmux_stats *out);
 
@@ -171,7 +176,7 @@ VMUX_EXPORT int vmux_read_stats(const vmux *m, vmux_stats *out);
  * the map's (its traffic once its node is known): either name gives both.
  * vmux_read_stats() is the total over every node. Any thread. Errors: VMUX_ERR_INVALID_ARG (m,
  * host or out NULL, a port outside 1..65535, out->size below sizeof(size_t), or a node the handle
- * never dialled), VMUX_ERR_NOMEM.
+ * never dialled), VMUX_ERR_NOMEM, VMUX_ERR_CLOSED (the handle is closing).
  */
 VMUX_EXPORT int vmux_read_node_stats(const vmux *m, const char *host, int port, vmux_stats *out);
 

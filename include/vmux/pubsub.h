@@ -143,8 +143,10 @@ VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms);
  * it, docs/pubsub.md). sub is freed: never pass it again (its memory
  * may belong to a newer subscription by then). Errors: VMUX_ERR_INVALID_ARG (NULL, or a
  * subscription this handle does not hold); VMUX_ERR_NOMEM, and then nothing changed: the
- * subscription still holds and may still deliver, and you unsubscribe it again later. After
- * vmux_close() subscriptions are gone: do not unsubscribe them then.
+ * subscription still holds and may still deliver, and you unsubscribe it again later;
+ * VMUX_ERR_CLOSED while the handle is closing (its close frees the subscription: do not pass it
+ * again); VMUX_ERR_FORKED. After vmux_close() subscriptions are gone: do not unsubscribe them
+ * then.
  */
 VMUX_EXPORT int vmux_unsubscribe(vmux *m, vmux_sub *sub);
 

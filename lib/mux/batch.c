@@ -244,12 +244,18 @@ static int at_door(vmux *m, const struct vmux_part *parts, size_t n, size_t *byt
     return rc != 0 ? rc : vmux__reserve_n(m, n, *bytes);
 }
 
-static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
-                        bool sync, uint64_t start_ns, vmux__batch_cb cb, void *userdata)
+/*
+ * Makes the batch's ops and submits them (the caller holds m): 0, with *ops (the caller frees
+ * the array, not the ops) and *reader (the link whose replies the caller reads itself, or
+ * NULL), or why not, with nothing left to free.
+ */
+static int place_batch(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
+                       bool sync, uint64_t start_ns, vmux__batch_cb cb, void *userdata,
+                       struct vmux_op ***ops, struct vmux_link **reader)
 {
     vmux_callopts o;
     size_t bytes;
-    if (m == NULL || parts == NULL || n == 0 || cb == NULL)
+    if (parts == NULL || n == 0 || cb == NULL)
         return VMUX_ERR_INVALID_ARG;
     if (vmux__forked(m))
         return VMUX_ERR_FORKED; /* before any allocation: see vmux__forked() */
@@ -260,28 +266,48 @@ static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_pa
         return rc;
     struct batch *b = batch_new(n, cb, userdata);
     /* Not in the batch: the last part may free it while vmux__submit_all() still walks ops. */
-    struct vmux_op **ops = b != NULL ? malloc(n * sizeof *ops) : NULL;
-    if (ops == NULL) {
+    *ops = b != NULL ? malloc(n * sizeof **ops) : NULL;
+    if (*ops == NULL) {
         vmux__unreserve_n(m, n, bytes);
         rc = VMUX_ERR_NOMEM;
     } else {
         rc = make_ops(m, op_flags(&o, sync), timing_for(m, &o, sync, start_ns), parts, n, bytes, b,
-                      ops);
+                      *ops);
     }
-    struct vmux_link *reader = NULL;
     if (rc == 0) /* takes the ops; accepted, b is theirs */
-        rc = sync ? vmux__submit_sync_all(m, ops, n, &reader) : vmux__submit_all(m, ops, n);
+        rc = sync ? vmux__submit_sync_all(m, *ops, n, reader) : vmux__submit_all(m, *ops, n);
+    if (rc != 0)
+        free(b);
+    return rc;
+}
+
+/*
+ * Submits the batch from a caller that holds m (vmux__hold()), and lets go of m once the ops are
+ * handed over: a synchronous caller's waiter count is given back here when they are refused.
+ * Then, if the lane lent the caller its reading, reads the replies.
+ */
+static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
+                        bool sync, uint64_t start_ns, vmux__batch_cb cb, void *userdata)
+{
+    struct vmux_op **ops = NULL;
+    struct vmux_link *reader = NULL;
+    int rc = place_batch(m, opts, parts, n, sync, start_ns, cb, userdata, &ops, &reader);
+    if (rc != 0 && sync)
+        atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
+    vmux__leave(m);
     if (reader != NULL)
         vmux__lane_read_all(reader, ops, n); /* the caller reads its own replies */
     free(ops);
-    if (rc != 0)
-        free(b);
     return rc;
 }
 
 int vmux__batch_async(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
                       uint64_t start_ns, vmux__batch_cb cb, void *userdata)
 {
+    if (m == NULL)
+        return VMUX_ERR_INVALID_ARG;
+    if (!vmux__hold(m))
+        return VMUX_ERR_CLOSED;
     return submit_batch(m, opts, parts, n, false, start_ns, cb, userdata);
 }
 
@@ -303,16 +329,20 @@ static void batch_wait_done(size_t n, struct vmux_part_result *results, void *us
 int vmux__batch_call(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
                      uint64_t start_ns, struct vmux_part_result *results)
 {
-    if (m == NULL || results == NULL || vmux__on_io_thread(m))
+    if (m == NULL || results == NULL)
         return VMUX_ERR_INVALID_ARG;
+    if (!vmux__hold(m))
+        return VMUX_ERR_CLOSED;
+    if (vmux__on_io_thread(m)) {
+        vmux__leave(m);
+        return VMUX_ERR_INVALID_ARG;
+    }
     struct batch_wait w = {.state = VMUX_WAIT_IDLE, .out = results, .m = m};
     int cancel = vmux__nocancel();
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
-    int rc = submit_batch(m, opts, parts, n, true, start_ns, batch_wait_done, &w);
+    int rc = submit_batch(m, opts, parts, n, true, start_ns, batch_wait_done, &w); /* lets go */
     if (rc == 0)
         vmux__wait_sleep(&w.state); /* at once when the caller read the replies itself */
-    else
-        atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     vmux__cancel_restore(cancel);
     return rc;
 }

@@ -190,9 +190,9 @@ static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
 
 /*
  * Submits op (writing it, and reading its reply, itself when it can) and blocks until it is
- * complete.
- * Once op is accepted this function does not touch m again: vmux_close() may free the handle
- * as soon as op completes, so the waiter count is given back by the completion (sync_done).
+ * complete. The caller holds m (vmux__hold()); this lets go of it once op is handed over or
+ * refused, and does not touch m after: vmux_close() may free the handle as soon as op
+ * completes, so the waiter count is given back by the completion (sync_done).
  */
 static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint64_t start_ns,
                         vmux_reply **out)
@@ -202,12 +202,16 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
     struct vmux_link *reader = NULL;
     op->flags |= VMUX_OP_TELL_WHY; /* failing unsent, it brings its link's last failure */
     int rc = prepare(opts, op, vmux__call_timeout(m, opts, true), start_ns, sync_done, &w);
-    if (rc == 0 && (rc = classify_slot(m, opts, op)) != 0) {
-        atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
-        return rc; /* its message is in the caller's buffer already */
-    }
-    if (rc == 0)
+    bool placed = rc == 0 && (rc = classify_slot(m, opts, op)) == 0; /* else words in errbuf */
+    if (placed)
         rc = vmux__submit_sync(m, op, &reader);
+    if (rc != 0)
+        atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
+    if (rc == VMUX_ERR_BACKLOG_FULL && opts != NULL) /* refused at the door: which bound */
+        vmux__door_why(m, opts->errbuf, opts->errlen);
+    vmux__leave(m);
+    if (!placed)
+        return rc;
     bool at_door = rc == VMUX_ERR_BACKLOG_FULL; /* refused by vmux__submit_sync(), not completed */
     if (rc == 0) {
         if (reader != NULL)
@@ -215,12 +219,8 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
         vmux__wait_sleep(&w.state);
         rc = w.status;
         *out = w.reply;
-    } else {
-        atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     }
-    if (at_door && opts != NULL)
-        vmux__door_why(m, opts->errbuf, opts->errlen); /* which bound */
-    else if (rc != VMUX_ERR_UNSUPPORTED)
+    if (!at_door && rc != VMUX_ERR_UNSUPPORTED)
         explain(opts, rc, *out); /* (an unsupported command's words are there: prepare()) */
     if (rc == VMUX_ERR_CROSSSLOT || vmux__unsent_code(rc) || vmux__lost_code(rc)) {
         /* words in the buffer: *out stays NULL */
@@ -353,21 +353,42 @@ static void explain_refusal(const vmux *m, const vmux_callopts *opts, int rc, vm
         explain(opts, rc, NULL);
 }
 
+/* A call refused because its handle is closing (vmux__hold()); it reads m no more. */
+static int refuse_closing(const vmux_callopts *opts, vmux_reply **out)
+{
+    vmux_callopts local;
+    if (out != NULL)
+        *out = NULL;
+    if (check_opts(&opts, &local) == 0)
+        explain(opts, VMUX_ERR_CLOSED, NULL);
+    return VMUX_ERR_CLOSED;
+}
+
+/* Lets go of m (vmux__hold()) on a call's way out; returns rc. */
+static int let_go(vmux *m, int rc)
+{
+    if (m != NULL)
+        vmux__leave(m);
+    return rc;
+}
+
 int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
               const size_t *argvlen, vmux_reply **out)
 {
     uint64_t start = 0; /* of the deadline: set before encoding a large command */
     struct vmux_op *op;
     vmux_callopts local;
+    if (m != NULL && !vmux__hold(m))
+        return refuse_closing(opts, out);
     int rc = check_sync(m, &opts, &local, out);
     bool encoding = rc == 0;
     if (encoding)
         rc = encode(m, opts, argc, argv, argvlen, &op, &start);
     if (rc != 0) {
         explain_refusal(m, opts, rc, out, encoding, (struct argv_ref){argc, argv, argvlen});
-        return rc;
+        return let_go(m, rc);
     }
-    return call_op(m, opts, op, start, out);
+    return call_op(m, opts, op, start, out); /* lets go of m */
 }
 
 int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
@@ -378,15 +399,17 @@ int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *co
     vmux_callopts local;
     if (m == NULL || cb == NULL)
         return VMUX_ERR_INVALID_ARG;
+    if (!vmux__hold(m))
+        return VMUX_ERR_CLOSED;
     int rc = check_opts(&opts, &local);
     if (rc == 0)
         rc = encode(m, opts, argc, argv, argvlen, &op, &start);
     if (rc != 0)
-        return rc;
+        return let_go(m, rc);
     /* failing, its callback finds why in vmux_last_error(): the why an unsent or lost op brings
      * becomes words there (core/why.h) */
     op->flags |= VMUX_OP_TELL_WHY | VMUX_OP_WORDS;
-    return submit(m, opts, op, vmux__call_timeout(m, opts, false), start, cb, userdata);
+    return let_go(m, submit(m, opts, op, vmux__call_timeout(m, opts, false), start, cb, userdata));
 }
 
 int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
@@ -397,12 +420,14 @@ int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *c
     vmux_callopts local;
     if (m == NULL)
         return VMUX_ERR_INVALID_ARG;
+    if (!vmux__hold(m))
+        return VMUX_ERR_CLOSED;
     int rc = check_opts(&opts, &local);
     if (rc == 0)
         rc = encode(m, opts, argc, argv, argvlen, &op, &start);
-    return rc != 0
-               ? rc
-               : submit(m, opts, op, vmux__call_timeout(m, opts, false), start, forget_done, NULL);
+    if (rc == 0)
+        rc = submit(m, opts, op, vmux__call_timeout(m, opts, false), start, forget_done, NULL);
+    return let_go(m, rc);
 }
 
 /* A format string refused before anything was sent: rc, with words in the caller's buffer. */
@@ -419,31 +444,35 @@ int vmux_vcommand(vmux *m, const vmux_callopts *opts, vmux_reply **out, const ch
                   va_list ap)
 {
     vmux_callopts local;
+    if (m != NULL && !vmux__hold(m))
+        return refuse_closing(opts, out);
     int rc = check_sync(m, &opts, &local, out);
     if (rc != 0) {
         explain_refusal(m, opts, rc, out, false, (struct argv_ref){0, NULL, NULL});
-        return rc;
+        return let_go(m, rc);
     }
     if (format == NULL)
-        return refuse_format(opts, VMUX_ERR_INVALID_ARG, "the format string is NULL");
+        return let_go(m, refuse_format(opts, VMUX_ERR_INVALID_ARG, "the format string is NULL"));
     char *cmd = NULL;
     int len = redisvFormatCommand(&cmd, format, ap);
     if (len == -2)
-        return refuse_format(opts, VMUX_ERR_INVALID_ARG, "the format string is malformed");
+        return let_go(m,
+                      refuse_format(opts, VMUX_ERR_INVALID_ARG, "the format string is malformed"));
     if (len < 0)
-        return refuse_format(opts, VMUX_ERR_NOMEM, NULL);
+        return let_go(m, refuse_format(opts, VMUX_ERR_NOMEM, NULL));
     if (strncmp(cmd, "*0\r\n", 4) == 0) {
         /* No argument at all: the server would never answer it, and every later reply on
          * the connection would then be matched to the wrong command. */
         redisFreeCommand(cmd);
-        return refuse_format(opts, VMUX_ERR_INVALID_ARG,
+        return let_go(
+            m, refuse_format(opts, VMUX_ERR_INVALID_ARG,
                              "the format string makes no argument (a command has at least its "
-                             "name)");
+                             "name)"));
     }
     struct vmux_op *op;
     rc = vmux__encode_op_raw(cmd, (size_t)len, &op);
     redisFreeCommand(cmd);
-    return rc != 0 ? refuse_format(opts, rc, NULL) : call_op(m, opts, op, 0, out);
+    return rc != 0 ? let_go(m, refuse_format(opts, rc, NULL)) : call_op(m, opts, op, 0, out);
 }
 
 int vmux_command_opts(vmux *m, const vmux_callopts *opts, vmux_reply **out, const char *format, ...)
@@ -467,10 +496,14 @@ int vmux_command(vmux *m, vmux_reply **out, const char *format, ...)
 int vmux__call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, vmux_reply **out)
 {
     vmux_callopts local;
+    if (m != NULL && !vmux__hold(m)) {
+        vmux__op_free(op);
+        return refuse_closing(opts, out);
+    }
     int rc = check_sync(m, &opts, &local, out);
     if (rc != 0) {
         vmux__op_free(op);
-        return rc;
+        return let_go(m, rc);
     }
     op->flags |= VMUX_OP_TRUSTED;
     return call_op(m, opts, op, 0, out);
@@ -478,18 +511,20 @@ int vmux__call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
 
 int vmux__run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
 {
+    if (!vmux__hold(m))
+        return VMUX_ERR_CLOSED;
     if (vmux__on_io_thread(m))
-        return m->io_closing ? VMUX_ERR_CLOSED : fn(m, arg);
+        return let_go(m, m->io_closing ? VMUX_ERR_CLOSED : fn(m, arg));
     if (vmux__forked(m))
-        return VMUX_ERR_FORKED;
+        return let_go(m, VMUX_ERR_FORKED);
     struct vmux_op *op = vmux__op_new(0);
     if (op == NULL)
-        return VMUX_ERR_NOMEM;
+        return let_go(m, VMUX_ERR_NOMEM);
     op->flags = VMUX_OP_TRUSTED | VMUX_OP_CONTROL;
     op->control.fn = fn;
     op->control.arg = arg;
     vmux_reply *ignored = NULL;
-    return call_op(m, NULL, op, 0, &ignored);
+    return call_op(m, NULL, op, 0, &ignored); /* lets go of m */
 }
 
 void vmux__run_control(vmux *m, struct vmux_op *op)

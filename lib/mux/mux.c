@@ -558,9 +558,13 @@ int vmux_read_stats(const vmux *m, vmux_stats *out)
 {
     if (m == NULL || out == NULL)
         return VMUX_ERR_INVALID_ARG;
+    vmux *held = (vmux *)m; /* its close waits while a read is under way (probe 49) */
+    if (!vmux__hold(held))
+        return VMUX_ERR_CLOSED;
     vmux_stats all = {.size = sizeof all};
     vmux__counters_read(&m->ctr, &all);
-    vmux__router_stats_add((struct vmux_router *)&m->router, &all);
+    vmux__router_stats_add(&held->router, &all);
+    vmux__leave(held);
     return vmux__sized_out(out, &all, sizeof all);
 }
 
@@ -568,7 +572,11 @@ int vmux_read_node_stats(const vmux *m, const char *host, int port, vmux_stats *
 {
     if (m == NULL || host == NULL || out == NULL || port <= 0 || port > 65535)
         return VMUX_ERR_INVALID_ARG;
+    vmux *held = (vmux *)m;
+    if (!vmux__hold(held))
+        return VMUX_ERR_CLOSED;
     vmux_stats node = {.size = sizeof node};
-    int rc = vmux__router_node_stats((struct vmux_router *)&m->router, host, port, &node);
+    int rc = vmux__router_node_stats(&held->router, host, port, &node);
+    vmux__leave(held);
     return rc != 0 ? rc : vmux__sized_out(out, &node, sizeof node);
 }

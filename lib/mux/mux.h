@@ -83,6 +83,15 @@ bool vmux__enter(vmux *m);
 void vmux__leave(vmux *m);
 
 /*
+ * A public call's vmux__enter(), from its first look at m until it has handed its op over (then
+ * vmux__leave()): vmux_close() frees m only once every caller that entered has left, so a call
+ * that races a close reads no freed memory in its checks, encoding and placing (probe 49). False
+ * (the call returns VMUX_ERR_CLOSED) once the handle is closing, except on the I/O thread, whose
+ * callbacks may still submit then (the submission refuses them as before). Nests. Any thread.
+ */
+bool vmux__hold(vmux *m);
+
+/*
  * Admission at the door before encoding a large command (call.c), so that a refusal costs no copy
  * of the arguments: vmux__reserve() counts one op of len encoded bytes against maxPending and
  * maxPendingBytes (any thread, O(1)), or returns VMUX_ERR_BACKLOG_FULL (counted as refused).

@@ -343,9 +343,20 @@ bool vmux__enter(vmux *m)
     return false;
 }
 
+bool vmux__hold(vmux *m)
+{
+    atomic_fetch_add_explicit(&m->entered, 1, memory_order_seq_cst);
+    if (!atomic_load_explicit(&m->closing, memory_order_seq_cst) || vmux__on_io_thread(m))
+        return true; /* (the I/O thread joins nothing while it runs a callback) */
+    vmux__leave(m);
+    return false;
+}
+
 void vmux__leave(vmux *m)
 {
-    atomic_fetch_sub_explicit(&m->entered, 1, memory_order_release); /* m may be gone after */
+    unsigned was = atomic_fetch_sub_explicit(&m->entered, 1, memory_order_release);
+    VMUX_ASSERT(was > 0); /* one leave per enter or hold; m may be gone after */
+    (void)was;
 }
 
 /* I/O thread, closing: every caller inside the submit path has left it (none waits for us). */
