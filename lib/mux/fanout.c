@@ -289,7 +289,19 @@ static int fanout_new(vmux *m, const vmux_callopts *o, vmux_node_set set, int ar
     return 0;
 }
 
-/* Submits f's control op; takes f (refused: freed, the error returned, cb never runs). */
+/* vmux__hold(m) for a fan-out call: false, with *rc VMUX_ERR_CLOSED, once the handle is closing. */
+static bool hold(vmux *m, int *rc)
+{
+    if (vmux__hold(m))
+        return true;
+    *rc = VMUX_ERR_CLOSED;
+    return false;
+}
+
+/*
+ * Submits f's control op from a caller that holds m (vmux__hold()); takes f (refused: freed, the
+ * error returned, cb never runs).
+ */
 static int fanout_submit(vmux *m, struct fanout *f)
 {
     struct vmux_op *op = vmux__op_new(0);
@@ -329,7 +341,10 @@ static void wait_done(int status, vmux_node_replies *result, void *userdata)
     vmux__wait_wake(&w->state); /* the caller may return from here on */
 }
 
-/* Runs f (taken) and waits; returns its status with the parts in *res (the caller frees). */
+/*
+ * Runs f (taken) and waits; returns its status with the parts in *res (the caller frees). The
+ * caller holds m; this lets go of it once f is handed over, and does not touch m after.
+ */
 static int run_and_wait(vmux *m, struct fanout *f, vmux_node_replies *res)
 {
     struct fan_wait w = {.state = VMUX_WAIT_IDLE};
@@ -337,6 +352,7 @@ static int run_and_wait(vmux *m, struct fanout *f, vmux_node_replies *res)
     f->userdata = &w;
     int cancel = vmux__nocancel();
     int rc = fanout_submit(m, f);
+    vmux__leave(m); /* vmux_close() may free m once f completes */
     if (rc == 0) {
         vmux__wait_sleep(&w.state);
         rc = w.status;
@@ -378,14 +394,17 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
         *out = res;
     int rc = m == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o, true);
     bool worded = m != NULL && rc != 0; /* read_opts() said why */
-    bool on_io = rc == 0 && vmux__on_io_thread(m);
+    bool held = rc == 0 && hold(m, &rc);
+    bool on_io = held && vmux__on_io_thread(m);
     if (on_io)
         rc = VMUX_ERR_INVALID_ARG;
     if (rc == 0)
         rc = fanout_new(m, &o, nodes, argc, argv, argvlen, true, &f);
     if (rc == 0) {
         f->flags |= own ? VMUX_OP_OWN : 0;
-        rc = run_and_wait(m, f, &res);
+        rc = run_and_wait(m, f, &res); /* lets go of m */
+    } else if (held) {
+        vmux__leave(m);
     }
     if (rc == 0 && out != NULL)
         *out = res;
@@ -415,13 +434,16 @@ int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set node
     vmux_callopts o;
     struct fanout *f = NULL;
     int rc = m == NULL || cb == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o, false);
-    if (rc == 0)
-        rc = fanout_new(m, &o, nodes, argc, argv, argvlen, false, &f);
-    if (rc != 0)
+    if (rc != 0 || !hold(m, &rc))
         return rc;
-    f->cb = cb;
-    f->userdata = userdata;
-    return fanout_submit(m, f);
+    rc = fanout_new(m, &o, nodes, argc, argv, argvlen, false, &f);
+    if (rc == 0) {
+        f->cb = cb;
+        f->userdata = userdata;
+        rc = fanout_submit(m, f);
+    }
+    vmux__leave(m);
+    return rc;
 }
 
 /*
@@ -440,7 +462,8 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
         *out = NULL;
     int rc = m == NULL || host == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o, true);
     bool worded = m != NULL && host != NULL && rc != 0; /* read_opts() said why */
-    bool on_io = rc == 0 && vmux__on_io_thread(m);
+    bool held = rc == 0 && hold(m, &rc);
+    bool on_io = held && vmux__on_io_thread(m);
     if (on_io)
         rc = VMUX_ERR_INVALID_ARG;
     if (rc == 0)
@@ -452,7 +475,9 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
         f->learnt = learnt;
         f->unknown = &unknown;
         f->flags |= own ? VMUX_OP_OWN : 0;
-        rc = run_and_wait(m, f, &res);
+        rc = run_and_wait(m, f, &res); /* lets go of m */
+    } else if (held) {
+        vmux__leave(m);
     }
     if (rc == 0 && res.count == 1) {
         rc = res.nodes[0].status;

@@ -57,7 +57,7 @@ struct vmux {
     _Atomic uint64_t routed_takes;  /* takes whose every op has been routed */
     uint64_t takes_io;              /* I/O thread: its own copy of takes */
     atomic_int sync_waiting;        /* synchronous callers between submit and completion */
-    atomic_uint entered; /* threads inside the submit path (vmux__enter()): shutdown waits */
+    atomic_uint entered;            /* callers holding m (vmux__hold()): the shutdown waits */
 
     /* First connection, reported to vmux_open(). */
     uv_mutex_t olock;
@@ -73,23 +73,17 @@ struct vmux {
 };
 
 /*
- * A caller's thread entering the submit path, where it reads the handle's configuration, counters
- * and links: false (and nothing held) when the handle is closing, so the caller refuses with
- * VMUX_ERR_CLOSED; true, and the I/O thread does not begin its shutdown (which closes the links,
- * and after which vmux_close() frees the handle) until vmux__leave(). Nests. Between the two the
- * caller must not wait for the I/O thread. Not needed on the I/O thread.
- */
-bool vmux__enter(vmux *m);
-void vmux__leave(vmux *m);
-
-/*
- * A public call's vmux__enter(), from its first look at m until it has handed its op over (then
- * vmux__leave()): vmux_close() frees m only once every caller that entered has left, so a call
- * that races a close reads no freed memory in its checks, encoding and placing (probe 49). False
- * (the call returns VMUX_ERR_CLOSED) once the handle is closing, except on the I/O thread, whose
- * callbacks may still submit then (the submission refuses them as before). Nests. Any thread.
+ * A public call holding m from its first look at it until it has handed its op over (then
+ * vmux__leave()), where it reads the handle's configuration, counters and links: the I/O thread
+ * does not begin its shutdown (which closes the links, and after which vmux_close() frees the
+ * handle) until every caller that holds m has let go, so a call that races a close reads no freed
+ * memory in its checks, encoding and placing (probe 49). False (nothing held: the call returns
+ * VMUX_ERR_CLOSED) once the handle is closing, except on the I/O thread, whose callbacks may
+ * still submit then (the submission refuses them as before). Nests. Between the two the caller
+ * must not wait for the I/O thread. Any thread.
  */
 bool vmux__hold(vmux *m);
+void vmux__leave(vmux *m);
 
 /*
  * Admission at the door before encoding a large command (call.c), so that a refusal costs no copy
@@ -118,7 +112,8 @@ void vmux__unreserve_n(vmux *m, size_t n, size_t bytes);
 void vmux__door_why(const vmux *m, char *buf, size_t len);
 
 /*
- * Submits an encoded op from any thread, and takes it in every case (core/op.h). Returns 0 when
+ * Submits an encoded op from any thread that holds m (vmux__hold()), and takes it in every case
+ * (core/op.h). Returns 0 when
  * accepted (its callback will run exactly once), or the error that refused it
  * (VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL, VMUX_ERR_FORKED), in which case the op is already
  * freed and its callback never runs. Its deadline is op->deadline_ns when the caller set it

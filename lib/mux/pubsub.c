@@ -491,7 +491,11 @@ static int subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb
     if (m == NULL || out == NULL || (cb == NULL && q == NULL) || name.ptr == NULL ||
         name.len == 0 || kind < VMUX_SUB_CHANNEL || kind > VMUX_SUB_SHARD)
         return VMUX_ERR_INVALID_ARG;
-    if (vmux__forked(m))
+    if (!vmux__hold(m)) /* until it has read m (vmux__run_on_io() holds it again) */
+        return VMUX_ERR_CLOSED;
+    bool forked = vmux__forked(m);
+    vmux__leave(m);
+    if (forked)
         return VMUX_ERR_FORKED; /* before any allocation: see vmux__forked() */
     struct vmux_sub *s = vmux__sub_new(m, kind, name.ptr, name.len);
     if (s == NULL)

@@ -332,19 +332,10 @@ static int enqueue(vmux *m, struct vmux_op *op)
     return rc;
 }
 
-bool vmux__enter(vmux *m)
+bool vmux__hold(vmux *m)
 {
     /* Either the I/O thread's count (after it saw closing) sees this one, or this sees closing:
      * both sequentially consistent. */
-    atomic_fetch_add_explicit(&m->entered, 1, memory_order_seq_cst);
-    if (!atomic_load_explicit(&m->closing, memory_order_seq_cst))
-        return true;
-    vmux__leave(m);
-    return false;
-}
-
-bool vmux__hold(vmux *m)
-{
     atomic_fetch_add_explicit(&m->entered, 1, memory_order_seq_cst);
     if (!atomic_load_explicit(&m->closing, memory_order_seq_cst) || vmux__on_io_thread(m))
         return true; /* (the I/O thread joins nothing while it runs a callback) */
@@ -355,7 +346,7 @@ bool vmux__hold(vmux *m)
 void vmux__leave(vmux *m)
 {
     unsigned was = atomic_fetch_sub_explicit(&m->entered, 1, memory_order_release);
-    VMUX_ASSERT(was > 0); /* one leave per enter or hold; m may be gone after */
+    VMUX_ASSERT(was > 0); /* one leave per hold; m may be gone after */
     (void)was;
 }
 
@@ -369,20 +360,12 @@ static void wait_callers_out(vmux *m)
 int vmux__submit(vmux *m, struct vmux_op *op)
 {
     int rc;
-    if (vmux__forked(m)) {
+    if (vmux__forked(m))
         rc = VMUX_ERR_FORKED;
-    } else if (vmux__on_io_thread(m)) {
+    else if (vmux__on_io_thread(m))
         rc = submit_on_io(m, op);
-    } else if (!vmux__enter(m)) {
-        rc = VMUX_ERR_CLOSED;
-    } else {
-        if ((rc = admit(m, op)) == 0)
-            rc = enqueue(m, op);
-        if (rc != 0)
-            vmux__op_free(op);
-        vmux__leave(m);
-        return rc;
-    }
+    else if ((rc = admit(m, op)) == 0)
+        rc = enqueue(m, op);
     if (rc != 0)
         vmux__op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
     return rc;
@@ -470,8 +453,7 @@ static bool submit_direct_all(vmux *m, struct vmux_op **ops, size_t n, struct vm
 static int submit_all(vmux *m, struct vmux_op **ops, size_t n, struct vmux_link **reader)
 {
     bool io = !vmux__forked(m) && vmux__on_io_thread(m);
-    int rc = vmux__forked(m) ? VMUX_ERR_FORKED : io || vmux__enter(m) ? 0 : VMUX_ERR_CLOSED;
-    bool entered = rc == 0 && !io;
+    int rc = vmux__forked(m) ? VMUX_ERR_FORKED : 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = admit(m, ops[i]);
     if (rc == 0 && io)
@@ -484,8 +466,6 @@ static int submit_all(vmux *m, struct vmux_op **ops, size_t n, struct vmux_link 
             vmux__op_free(ops[i]); /* refused: never accepted, so no callback runs */
         }
     }
-    if (entered)
-        vmux__leave(m); /* a reader holds the lane, which keeps the link open until it is done */
     return rc;
 }
 
@@ -503,21 +483,12 @@ int vmux__submit_sync_all(vmux *m, struct vmux_op **ops, size_t n, struct vmux_l
 int vmux__submit_sync(vmux *m, struct vmux_op *op, struct vmux_link **reader)
 {
     *reader = NULL;
-    if (vmux__forked(m)) {
-        vmux__op_free(op);
-        return VMUX_ERR_FORKED;
-    }
-    if (!vmux__enter(m)) {
-        vmux__op_free(op);
-        return VMUX_ERR_CLOSED;
-    }
-    int rc = admit(m, op);
+    int rc = vmux__forked(m) ? VMUX_ERR_FORKED : admit(m, op);
     if (rc == 0 && !submit_direct(m, op, reader))
         rc = enqueue(m, op);
     if (rc != 0)
         vmux__op_free(op); /* refused: never accepted, so no callback runs (core/op.h) */
-    vmux__leave(m);        /* a reader holds the lane, which keeps the link open until it is done */
-    return rc;
+    return rc;             /* a reader holds the lane, which keeps the link open until it is done */
 }
 
 static void on_route_more(uv_idle_t *idle);
