@@ -511,8 +511,11 @@ int vmux__call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
 
 int vmux__run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
 {
-    if (!vmux__hold(m))
-        return VMUX_ERR_CLOSED;
+    return vmux__hold(m) ? vmux__run_on_io_held(m, fn, arg) : VMUX_ERR_CLOSED;
+}
+
+int vmux__run_on_io_held(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
+{
     if (vmux__on_io_thread(m))
         return let_go(m, m->io_closing ? VMUX_ERR_CLOSED : fn(m, arg));
     if (vmux__forked(m))

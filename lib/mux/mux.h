@@ -201,6 +201,10 @@ uint32_t vmux__call_op_flags(uint32_t call_flags);
  */
 int vmux__run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg);
 
+/* vmux__run_on_io() for a caller that holds m (vmux__hold()): lets go of it once the op is handed
+ * over (or refused), before waiting, and does not touch m after. */
+int vmux__run_on_io_held(vmux *m, int (*fn)(vmux *m, void *arg), void *arg);
+
 /*
  * I/O thread: runs a control op made by vmux__run_on_io(), completes it and frees it. A control
  * function that returns VMUX__CONTROL_WAIT while the router is detecting keeps its op, which

@@ -491,19 +491,19 @@ static int subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb
     if (m == NULL || out == NULL || (cb == NULL && q == NULL) || name.ptr == NULL ||
         name.len == 0 || kind < VMUX_SUB_CHANNEL || kind > VMUX_SUB_SHARD)
         return VMUX_ERR_INVALID_ARG;
-    if (!vmux__hold(m)) /* until it has read m (vmux__run_on_io() holds it again) */
+    if (!vmux__hold(m)) /* until the subscription is handed over (vmux__run_on_io_held()) */
         return VMUX_ERR_CLOSED;
-    bool forked = vmux__forked(m);
-    vmux__leave(m);
-    if (forked)
-        return VMUX_ERR_FORKED; /* before any allocation: see vmux__forked() */
-    struct vmux_sub *s = vmux__sub_new(m, kind, name.ptr, name.len);
-    if (s == NULL)
-        return VMUX_ERR_NOMEM;
+    /* forked: before any allocation (see vmux__forked()) */
+    int rc = vmux__forked(m) ? VMUX_ERR_FORKED : 0;
+    struct vmux_sub *s = rc == 0 ? vmux__sub_new(m, kind, name.ptr, name.len) : NULL;
+    if (s == NULL) {
+        vmux__leave(m);
+        return rc != 0 ? rc : VMUX_ERR_NOMEM;
+    }
     s->cb = cb;
     s->queue = q;
     s->userdata = userdata;
-    int rc = vmux__run_on_io(m, add_on_io, s);
+    rc = vmux__run_on_io_held(m, add_on_io, s);
     if (rc != 0) {
         vmux__sub_free(s);
         return rc;
