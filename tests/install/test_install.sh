@@ -7,7 +7,8 @@
 #
 # The environment (set by tests/install/CMakeLists.txt) names the tools and the layout:
 # VMUX_INSTALL_CC, VMUX_INSTALL_CMAKE, VMUX_INSTALL_PKG_CONFIG, VMUX_INSTALL_LIBDIR,
-# VMUX_INSTALL_INCLUDEDIR, VMUX_INSTALL_DOCDIR (relative to the prefix), VMUX_INSTALL_SANITIZE
+# VMUX_INSTALL_INCLUDEDIR, VMUX_INSTALL_DOCDIR (relative to the prefix), VMUX_INSTALL_SONAME (the
+# shared library's SONAME, libvmux.so.0.MINOR for a 0.x release), VMUX_INSTALL_SANITIZE
 # (the build's VMUX_SANITIZE: a program linking a sanitized libvmux must be built with the same
 # -fsanitize) and VMUX_TEST_STATE_DIR, where the "plain" fixture server's port is.
 #
@@ -22,7 +23,8 @@
 #   vmux::vmux_static is absent and find_package(vmux COMPONENTS static) fails; and
 #   vmux::vmux_static links when they are there;
 # - each of the four programs runs a PING and a SET/GET against a real server;
-# - the examples and the documentation are installed under share/doc/vmux, and the examples
+# - the examples and the documentation are installed under share/doc/vmux, their relative
+#   links (but to lib/ and tests/, which are not installed) name installed files, and the examples
 #   compile against the installed headers with the pkg-config flags alone.
 set -euo pipefail
 
@@ -37,6 +39,7 @@ cc=${VMUX_INSTALL_CC:?}
 cmake=${VMUX_INSTALL_CMAKE:?}
 pkg_config=${VMUX_INSTALL_PKG_CONFIG:?}
 libdir_rel=${VMUX_INSTALL_LIBDIR:?}
+soname=${VMUX_INSTALL_SONAME:?}
 includedir_rel=${VMUX_INSTALL_INCLUDEDIR:?}
 docdir_rel=${VMUX_INSTALL_DOCDIR:?}
 state=${VMUX_TEST_STATE_DIR:?}
@@ -75,12 +78,29 @@ step "cmake --install $build --prefix $prefix"
         cat "$tmp/install.log" >&2
         fail "cmake --install"
     }
-for f in "$includedir/vmux/vmux.h" "$libdir/libvmux.so.0" "$libdir/libvmux.a" \
+for f in "$includedir/vmux/vmux.h" "$libdir/$soname" "$libdir/libvmux.a" \
     "$libdir/pkgconfig/vmux.pc" "$libdir/cmake/vmux/vmuxConfig.cmake" \
     "$libdir/cmake/vmux/vmuxStaticTargets.cmake" "$docdir/README.md" "$docdir/CHANGES.md" \
     "$docdir/docs/README.md" "$docdir/docs/install.md" "$docdir/examples/hello.c"; do
     [ -f "$f" ] || fail "the install has no ${f#"$prefix"/}"
 done
+
+step "the installed pages' relative links name installed files"
+# (the API reference, when Doxygen built it, is linked at share/doc/vmux/api/, not in a build tree)
+broken=0
+for page in "$docdir"/README.md "$docdir"/docs/*.md "$docdir"/docs/patterns/*.md; do
+    dir=$(dirname "$page")
+    for target in $(grep -o '](\([^): ]*\))' "$page" | sed 's/^](//; s/)$//; s/#.*//' | sort -u); do
+        case $target in
+        '' | http* | mailto* | ../lib/* | ../tests/* | lib/* | tests/* | ../../lib/* | ../../tests/*) continue ;;
+        esac
+        [ -e "$dir/$target" ] || [ -e "$dir/${target%/}" ] || {
+            echo "  ${page#"$prefix"/}: $target" >&2
+            broken=$((broken + 1))
+        }
+    done
+done
+[ "$broken" -eq 0 ] || fail "$broken relative links of the installed pages name nothing installed"
 
 step "the public headers include no dependency's headers"
 "$cc" -std=c11 -M -I"$includedir" -x c "$includedir/vmux/vmux.h" >"$tmp/deps" ||
@@ -90,12 +110,12 @@ if grep -E '/(hiredis|uv|openssl)(/|[-.a-z]*\.h)' "$tmp/deps"; then
 fi
 
 # Runs a built program against the fixture server, and checks its dynamic section: the shared
-# builds must need libvmux.so.0, the static ones must not.
+# builds must need the library's SONAME, the static ones must not.
 check_program() {
     local exe=$1 name=$2 link=$3
     readelf -d "$exe" >"$tmp/dynamic"
     if [ "$link" = shared ]; then
-        grep -q 'NEEDED.*\[libvmux\.so\.0\]' "$tmp/dynamic" || fail "$name does not need libvmux.so.0"
+        grep -qF "[$soname]" "$tmp/dynamic" || fail "$name does not need $soname"
     elif grep -q 'NEEDED.*libvmux' "$tmp/dynamic"; then
         fail "$name, linked statically, needs a shared libvmux"
     fi
