@@ -81,5 +81,18 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/vmux.pc DESTINATION ${CMAKE_INSTALL_LI
 # beside README.md, so the links between the pages still work in the installed copy.
 install(FILES README.md CHANGES.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs FILES_MATCHING PATTERN "*.md")
+install(DIRECTORY docs/img DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs) # benchmarks.md's charts
+# The pages link the API reference where the build tree has it (../build/docs/reference/api/
+# html/); the installed copy has it in share/doc/vmux/api/ (docs/reference/CMakeLists.txt, added
+# before this file when Doxygen builds it), so the installed pages' links are rewritten to it.
+if(TARGET vmux-docs)
+  install(CODE "
+    file(GLOB vmux_pages \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DOCDIR}/docs/*.md\")
+    foreach(page IN LISTS vmux_pages)
+      file(READ \"\${page}\" text)
+      string(REPLACE \"../build/docs/reference/api/html/\" \"../api/\" text \"\${text}\")
+      file(WRITE \"\${page}\" \"\${text}\")
+    endforeach()")
+endif()
 install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples
         FILES_MATCHING PATTERN "*.c")
