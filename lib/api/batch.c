@@ -222,16 +222,22 @@ int vmux_batch_exec(vmux *m, const vmux_callopts *opts, const vmux_batch *b, int
     uint64_t start_ns = uv_hrtime(); /* the deadline's start: batch.h, from submission */
     if (b == NULL || b->n == 0)
         return VMUX_ERR_INVALID_ARG;
+    if (m != NULL && !vmux__hold(m)) /* until the parts are handed over (vmux_close() waits) */
+        return refuse(opts, VMUX_ERR_CLOSED, b->n, statuses, replies);
     if (m != NULL && vmux__sync_refused_on_io(m, NULL)) { /* it would wait for itself */
         int rc = refuse(opts, VMUX_ERR_INVALID_ARG, b->n, statuses, replies);
         (void)vmux__sync_refused_on_io(m, opts); /* its words, over refuse()'s */
+        vmux__leave(m);
         return rc;
     }
     struct run r;
     int rc = m != NULL && !asks_blocking(opts) ? run_new(b, &r) : VMUX_ERR_INVALID_ARG;
-    if (rc != 0)
+    if (rc != 0) {
+        if (m != NULL)
+            vmux__leave(m);
         return refuse(opts, rc, b->n, statuses, replies);
-    rc = vmux__batch_call(m, opts, r.parts, b->n, start_ns, r.results);
+    }
+    rc = vmux__batch_call_held(m, opts, r.parts, b->n, start_ns, r.results); /* lets go of m */
     rc = rc != 0 ? refuse(opts, rc, b->n, statuses, replies)
                  : deliver(opts, b->n, r.results, statuses, replies);
     free(r.parts);
@@ -278,12 +284,16 @@ int vmux_batch_exec_async(vmux *m, const vmux_callopts *opts, const vmux_batch *
     uint64_t start_ns = uv_hrtime(); /* the deadline's start */
     if (m == NULL || b == NULL || b->n == 0 || cb == NULL || asks_blocking(opts))
         return VMUX_ERR_INVALID_ARG;
+    if (!vmux__hold(m)) /* until the parts are handed over (vmux_close() waits) */
+        return VMUX_ERR_CLOSED;
     struct run r;
     struct async_run *a = async_new(b->n, cb, userdata);
     int rc = a != NULL ? run_new(b, &r) : VMUX_ERR_NOMEM;
     if (rc == 0) {
-        rc = vmux__batch_async(m, opts, r.parts, b->n, start_ns, async_done, a);
+        rc = vmux__batch_async_held(m, opts, r.parts, b->n, start_ns, async_done, a); /* lets go */
         free(r.parts);
+    } else {
+        vmux__leave(m);
     }
     if (rc != 0)
         free(a); /* refused: async_done never runs */

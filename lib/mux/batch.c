@@ -308,6 +308,12 @@ int vmux__batch_async(vmux *m, const vmux_callopts *opts, const struct vmux_part
         return VMUX_ERR_INVALID_ARG;
     if (!vmux__hold(m))
         return VMUX_ERR_CLOSED;
+    return vmux__batch_async_held(m, opts, parts, n, start_ns, cb, userdata);
+}
+
+int vmux__batch_async_held(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts,
+                           size_t n, uint64_t start_ns, vmux__batch_cb cb, void *userdata)
+{
     return submit_batch(m, opts, parts, n, false, start_ns, cb, userdata);
 }
 
@@ -333,7 +339,13 @@ int vmux__batch_call(vmux *m, const vmux_callopts *opts, const struct vmux_part 
         return VMUX_ERR_INVALID_ARG;
     if (!vmux__hold(m))
         return VMUX_ERR_CLOSED;
-    if (vmux__on_io_thread(m)) {
+    return vmux__batch_call_held(m, opts, parts, n, start_ns, results);
+}
+
+int vmux__batch_call_held(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts,
+                          size_t n, uint64_t start_ns, struct vmux_part_result *results)
+{
+    if (results == NULL || vmux__on_io_thread(m)) {
         vmux__leave(m);
         return VMUX_ERR_INVALID_ARG;
     }

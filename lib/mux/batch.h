@@ -68,4 +68,13 @@ int vmux__batch_async(vmux *m, const vmux_callopts *opts, const struct vmux_part
 int vmux__batch_call(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
                      uint64_t start_ns, struct vmux_part_result *results);
 
+/*
+ * vmux__batch_async() and vmux__batch_call() for a caller that holds m (vmux__hold()) from its
+ * first look at it: they let go of it once the parts are handed over or refused, before any wait.
+ */
+int vmux__batch_async_held(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts,
+                           size_t n, uint64_t start_ns, vmux__batch_cb cb, void *userdata);
+int vmux__batch_call_held(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts,
+                          size_t n, uint64_t start_ns, struct vmux_part_result *results);
+
 #endif

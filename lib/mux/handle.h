@@ -11,6 +11,19 @@
 
 #include "vmux/call.h"
 
+/*
+ * A public call holding m from its first look at it until it has handed its op over (then
+ * vmux__leave()), where it reads the handle's configuration, counters and links: the I/O thread
+ * does not begin its shutdown (which closes the links, and after which vmux_close() frees the
+ * handle) until every caller that holds m has let go, so a call that races a close reads no freed
+ * memory in its checks, encoding and placing (probe 49). False (nothing held: the call returns
+ * VMUX_ERR_CLOSED) once the handle is closing, except on the I/O thread, whose callbacks may
+ * still submit then (the submission refuses them as before). Nests. Between the two the caller
+ * must not wait for the I/O thread. Any thread.
+ */
+bool vmux__hold(vmux *m);
+void vmux__leave(vmux *m);
+
 /* The handle's syncTimeout in milliseconds (it never changes after vmux_open()). Any thread. */
 uint32_t vmux__sync_timeout(const vmux *m);
 

@@ -14,6 +14,7 @@
 #include "core/errbuf.h"
 #include "core/op.h"
 #include "net/pool.h"
+#include "mux/handle.h"
 #include "mux/pubsub.h"
 #include "net/link.h"
 #include "route/router.h"
@@ -71,19 +72,6 @@ struct vmux {
     char ofails[VMUX_OPEN_FAILS][240];
     int nofails;
 };
-
-/*
- * A public call holding m from its first look at it until it has handed its op over (then
- * vmux__leave()), where it reads the handle's configuration, counters and links: the I/O thread
- * does not begin its shutdown (which closes the links, and after which vmux_close() frees the
- * handle) until every caller that holds m has let go, so a call that races a close reads no freed
- * memory in its checks, encoding and placing (probe 49). False (nothing held: the call returns
- * VMUX_ERR_CLOSED) once the handle is closing, except on the I/O thread, whose callbacks may
- * still submit then (the submission refuses them as before). Nests. Between the two the caller
- * must not wait for the I/O thread. Any thread.
- */
-bool vmux__hold(vmux *m);
-void vmux__leave(vmux *m);
 
 /*
  * Admission at the door before encoding a large command (call.c), so that a refusal costs no copy

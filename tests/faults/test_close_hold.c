@@ -12,9 +12,6 @@
  * callback; one accepted would have run it once, with VMUX_ERR_CLOSED), close returns, and nothing
  * leaks (the ASan build's leak check) or is read after it is freed.
  *
- * A row whose call allocates before it holds the handle would show close returning while A is
- * paused, and A then reading the freed handle: such a row is listed with the reason and skipped,
- * until the library holds the handle first. VT_CLOSE_HOLD_ALL=1 runs the skipped rows too;
  * VT_PAUSE_TRACE=1 prints a backtrace where A pauses (build with -rdynamic, or use addr2line).
  */
 #include <errno.h>
@@ -261,33 +258,24 @@ static int do_unsubscribe(struct scene *s)
 typedef struct row {
     const char *name;
     int (*call)(struct scene *s);
-    bool async;       /* it takes a callback, which runs once if the call is accepted */
-    bool control;     /* make the call once on the open handle first: it must succeed */
-    const char *skip; /* non-NULL: why the row cannot pass yet (see the header comment) */
+    bool async;   /* it takes a callback, which runs once if the call is accepted */
+    bool control; /* make the call once on the open handle first: it must succeed */
 } row;
 
 static const row ROWS[] = {
-    {"vmux_call", do_call, false, true, NULL},
-    {"vmux_call_async", do_call_async, true, true, NULL},
-    {"vmux_call_forget", do_call_forget, false, true, NULL},
-    {"vmux_command", do_command, false, true, NULL},
-    {"vmux_get_async", do_get_async, true, true, NULL},
-    {"vmux_set", do_set, false, true, NULL},
-    /* lib/api/batch.c: vmux_batch_exec() allocates its parts (run_new()) before
-     * vmux__batch_call() holds the handle, and reads it (vmux__sync_refused_on_io()) before
-     * that too: close returns while A is paused, and A then uses the freed handle (ASan:
-     * heap-use-after-free in vmux__hold(), from vmux__batch_call()). */
-    {"vmux_batch_exec", do_batch, false, true,
-     "allocates (run_new) before vmux__batch_call() holds m"},
-    /* lib/api/batch.c: vmux_batch_exec_async() allocates its run (async_new()) and parts
-     * (run_new()) before vmux__batch_async() holds the handle: the same. */
-    {"vmux_batch_exec_async", do_batch_async, true, true,
-     "allocates (async_new) before vmux__batch_async() holds m"},
-    {"vmux_call_nodes", do_call_nodes, false, true, NULL},
-    {"vmux_call_nodes_async", do_call_nodes_async, true, true, NULL},
-    {"vmux_call_node", do_call_node, false, true, NULL},
-    {"vmux_subscribe", do_subscribe, false, false, NULL},
-    {"vmux_unsubscribe", do_unsubscribe, false, false, NULL},
+    {"vmux_call", do_call, false, true},
+    {"vmux_call_async", do_call_async, true, true},
+    {"vmux_call_forget", do_call_forget, false, true},
+    {"vmux_command", do_command, false, true},
+    {"vmux_get_async", do_get_async, true, true},
+    {"vmux_set", do_set, false, true},
+    {"vmux_batch_exec", do_batch, false, true},
+    {"vmux_batch_exec_async", do_batch_async, true, true},
+    {"vmux_call_nodes", do_call_nodes, false, true},
+    {"vmux_call_nodes_async", do_call_nodes_async, true, true},
+    {"vmux_call_node", do_call_node, false, true},
+    {"vmux_subscribe", do_subscribe, false, false},
+    {"vmux_unsubscribe", do_unsubscribe, false, false},
 };
 
 /* ---- the threads and the conditions the test waits for ---- */
@@ -397,10 +385,6 @@ static void check_outcome(struct scene *s, const row *r)
 static void test_row(void **state)
 {
     const row *r = *state;
-    if (r->skip != NULL && getenv("VT_CLOSE_HOLD_ALL") == NULL) {
-        print_message("[  SKIPPED ] %s: %s (VT_CLOSE_HOLD_ALL=1 runs it)\n", r->name, r->skip);
-        skip();
-    }
     struct scene s;
     setup_scene(&s, r);
     pause_reset();
