@@ -101,8 +101,9 @@ VMUX_EXPORT int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_se
                                 vmux_node_replies *out);
 
 /**
- * A fan-out's completion: runs exactly once, on the I/O thread, with status 0 and the parts
- * (which the callback owns and frees with vmux_node_replies_free()), or a call-level error (as
+ * A fan-out's completion: runs exactly once, on the I/O thread, with status 0 and the parts,
+ * which the callback owns: vmux_node_replies_free(result) frees what they hold, then
+ * free(result) the struct itself (allocated with malloc()). Or a call-level error (as
  * vmux_call_nodes() lists) and result NULL. It must not block; it may submit further commands.
  */
 typedef void (*vmux_node_replies_cb)(int status, vmux_node_replies *result, void *userdata);
