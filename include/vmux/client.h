@@ -93,9 +93,10 @@ VMUX_EXPORT int vmux_drain(vmux *m, int64_t timeout_ms);
  * resolved and shared by every handle, stay: docs/serverless.md.) A call another thread has
  * under way when it begins is waited for until it has handed its command over (or read its
  * statistics), and one that reaches the handle while it runs is refused with VMUX_ERR_CLOSED
- * (vmux_read_stats() too). (Not yet a near-cache read, nor a typed multi-key command that a
- * cluster splits per slot or a typed command run on every node, which look at the handle before
- * their command exists: for those only the order below keeps them safe.) But once it has
+ * (vmux_read_stats() too); a near-cache read that missed is waited for until it returns. (Not
+ * yet a near-cache hit, nor a typed multi-key command that a cluster splits per slot or a typed
+ * command run on every node, which look at the handle before their command exists: for those
+ * only the order below keeps them safe.) But once it has
  * returned the handle is gone: a call that starts after
  * that uses freed memory, and a thread cannot tell from outside when that is. So stop your
  * threads from calling first (set your own flag and wait until each has seen it, or join them),

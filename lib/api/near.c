@@ -177,9 +177,10 @@ static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
     return refused ? untracked_read(m, s, o, tr->rd, tr->k, out) : rc;
 }
 
-/* A miss: a placeholder first, then the read; tracked only when the order rule allows it. */
-static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts,
-                     const struct vmux_near_read *rd, const struct vmux_near_key *k, void *out)
+/* near_miss() for a call marked (vmux__call_begin()): it stores into s after its wait. */
+static int near_miss_marked(vmux *m, struct vmux_near *s, const vmux_callopts *opts,
+                            const struct vmux_near_read *rd, const struct vmux_near_key *k,
+                            void *out)
 {
     vmux_callopts o = vmux__callopts_copy(opts);
     if (o.flags & (VMUX_CALL_REPLICA | VMUX_CALL_PREFER_REPLICA))
@@ -204,6 +205,21 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts,
                                     vmux__near_replica_reads(m)};
     struct tracked tr = {rd, k, t, node, sent_ns, check};
     return tracked_read(m, s, &o, &tr, out);
+}
+
+/*
+ * A miss: a placeholder first, then the read; tracked only when the order rule allows it. Marked
+ * as a call under way, as it uses the store after waiting (vmux_close() frees it); a hit is not,
+ * to keep hits free of writes to a shared counter.
+ */
+static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts,
+                     const struct vmux_near_read *rd, const struct vmux_near_key *k, void *out)
+{
+    if (!vmux__call_begin(m))
+        return VMUX_ERR_CLOSED;
+    int rc = near_miss_marked(m, s, opts, rd, k, out);
+    vmux__call_end(m);
+    return rc;
 }
 
 /* VMUX_ERR_UNSUPPORTED for a read of a handle that keeps no near cache, with words for opts. */

@@ -171,13 +171,14 @@ static int classify_slot(vmux *m, const vmux_callopts *opts, struct vmux_op *op)
     return place(m, opts, op, op->flags, 0, NULL, NULL);
 }
 
-/* Submits op with its completion; takes op (refused, it is freed and the error returned). */
+/*
+ * Submits op, placed already (encode()), with its completion; takes op (refused, it is freed and
+ * the error returned).
+ */
 static int submit(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint32_t timeout_ms,
                   uint64_t start_ns, vmux_reply_cb cb, void *ud)
 {
     int rc = prepare(opts, op, timeout_ms, start_ns, cb, ud);
-    if (rc == 0)
-        rc = classify_slot(m, opts, op);
     return rc != 0 ? rc : vmux__submit(m, op);
 }
 
@@ -190,19 +191,20 @@ static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
 
 /*
  * Submits op (writing it, and reading its reply, itself when it can) and blocks until it is
- * complete. The caller holds m (vmux__hold()); this lets go of it once op is handed over or
- * refused, and does not touch m after: vmux_close() may free the handle as soon as op
- * completes, so the waiter count is given back by the completion (sync_done).
+ * complete; placed: encode() placed it already, else it is placed here from its bytes. The
+ * caller holds m (vmux__hold()); this lets go of it once op is handed over or refused, and does
+ * not touch m after: vmux_close() may free the handle as soon as op completes, so the waiter
+ * count is given back by the completion (sync_done).
  */
 static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint64_t start_ns,
-                        vmux_reply **out)
+                        bool placed, vmux_reply **out)
 {
     struct sync_wait w = {.state = VMUX_WAIT_IDLE, .m = m};
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     struct vmux_link *reader = NULL;
     op->flags |= VMUX_OP_TELL_WHY; /* failing unsent, it brings its link's last failure */
     int rc = prepare(opts, op, vmux__call_timeout(m, opts, true), start_ns, sync_done, &w);
-    bool placed = rc == 0 && (rc = classify_slot(m, opts, op)) == 0; /* else words in errbuf */
+    placed = rc == 0 && (placed || (rc = classify_slot(m, opts, op)) == 0); /* else: errbuf */
     if (placed)
         rc = vmux__submit_sync(m, op, &reader);
     if (rc != 0)
@@ -232,10 +234,10 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
 
 /* call_op_held() with thread cancellation held off (core/nocancel.h). */
 static int call_op(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint64_t start_ns,
-                   vmux_reply **out)
+                   bool placed, vmux_reply **out)
 {
     int cancel = vmux__nocancel();
-    int rc = call_op_held(m, opts, op, start_ns, out);
+    int rc = call_op_held(m, opts, op, start_ns, placed, out);
     vmux__cancel_restore(cancel);
     return rc;
 }
@@ -388,7 +390,7 @@ int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *a
         explain_refusal(m, opts, rc, out, encoding, (struct argv_ref){argc, argv, argvlen});
         return let_go(m, rc);
     }
-    return call_op(m, opts, op, start, out); /* lets go of m */
+    return call_op(m, opts, op, start, true, out); /* lets go of m */
 }
 
 int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
@@ -472,7 +474,7 @@ int vmux_vcommand(vmux *m, const vmux_callopts *opts, vmux_reply **out, const ch
     struct vmux_op *op;
     rc = vmux__encode_op_raw(cmd, (size_t)len, &op);
     redisFreeCommand(cmd);
-    return rc != 0 ? let_go(m, refuse_format(opts, rc, NULL)) : call_op(m, opts, op, 0, out);
+    return rc != 0 ? let_go(m, refuse_format(opts, rc, NULL)) : call_op(m, opts, op, 0, false, out);
 }
 
 int vmux_command_opts(vmux *m, const vmux_callopts *opts, vmux_reply **out, const char *format, ...)
@@ -506,7 +508,7 @@ int vmux__call_prepared(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
         return let_go(m, rc);
     }
     op->flags |= VMUX_OP_TRUSTED;
-    return call_op(m, opts, op, 0, out);
+    return call_op(m, opts, op, 0, false, out);
 }
 
 int vmux__run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
@@ -516,10 +518,10 @@ int vmux__run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
 
 int vmux__run_on_io_held(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
 {
+    if (vmux__forked(m)) /* first: a child forked from a callback runs on the I/O thread's id */
+        return let_go(m, VMUX_ERR_FORKED);
     if (vmux__on_io_thread(m))
         return let_go(m, m->io_closing ? VMUX_ERR_CLOSED : fn(m, arg));
-    if (vmux__forked(m))
-        return let_go(m, VMUX_ERR_FORKED);
     struct vmux_op *op = vmux__op_new(0);
     if (op == NULL)
         return let_go(m, VMUX_ERR_NOMEM);
@@ -527,7 +529,7 @@ int vmux__run_on_io_held(vmux *m, int (*fn)(vmux *m, void *arg), void *arg)
     op->control.fn = fn;
     op->control.arg = arg;
     vmux_reply *ignored = NULL;
-    return call_op(m, NULL, op, 0, &ignored); /* lets go of m */
+    return call_op(m, NULL, op, 0, false, &ignored); /* lets go of m */
 }
 
 void vmux__run_control(vmux *m, struct vmux_op *op)

@@ -289,12 +289,21 @@ static int fanout_new(vmux *m, const vmux_callopts *o, vmux_node_set set, int ar
     return 0;
 }
 
-/* vmux__hold(m) for a fan-out call: false, with *rc VMUX_ERR_CLOSED, once the handle is closing. */
+/*
+ * vmux__hold(m) for a fan-out call: false, with *rc VMUX_ERR_CLOSED, once the handle is closing,
+ * and false with VMUX_ERR_FORKED (nothing held) in a forked child, before any allocation (see
+ * vmux__forked()).
+ */
 static bool hold(vmux *m, int *rc)
 {
-    if (vmux__hold(m))
+    if (!vmux__hold(m)) {
+        *rc = VMUX_ERR_CLOSED;
+        return false;
+    }
+    if (!vmux__forked(m))
         return true;
-    *rc = VMUX_ERR_CLOSED;
+    vmux__leave(m);
+    *rc = VMUX_ERR_FORKED;
     return false;
 }
 

@@ -24,6 +24,16 @@
 bool vmux__hold(vmux *m);
 void vmux__leave(vmux *m);
 
+/*
+ * A public call that uses m after waiting for a reply (a near-cache miss stores what it read),
+ * marked from its first look at m to its return: false (nothing marked: the call returns
+ * VMUX_ERR_CLOSED) once the handle is closing, except on the I/O thread. vmux_close() frees m
+ * only once every marked call has ended; it waits after its shutdown, which completes every
+ * command, so unlike vmux__hold() this may be held across a wait. Nests. Any thread.
+ */
+bool vmux__call_begin(vmux *m);
+void vmux__call_end(vmux *m);
+
 /* The handle's syncTimeout in milliseconds (it never changes after vmux_open()). Any thread. */
 uint32_t vmux__sync_timeout(const vmux *m);
 

@@ -443,6 +443,7 @@ static void mux_stop(vmux *m, bool started)
         uv_mutex_unlock(&m->qlock);
         uv_thread_join(&m->thread);
         uv_loop_close(&m->loop);
+        vmux__wait_calls_ended(m); /* every command is complete: they are returning */
     } else {
         vmux__shutdown(m);
         loop_finish(&m->loop);

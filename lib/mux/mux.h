@@ -59,6 +59,7 @@ struct vmux {
     uint64_t takes_io;              /* I/O thread: its own copy of takes */
     atomic_int sync_waiting;        /* synchronous callers between submit and completion */
     atomic_uint entered;            /* callers holding m (vmux__hold()): the shutdown waits */
+    atomic_uint calls; /* calls between vmux__call_begin() and _end(): vmux_close() waits */
 
     /* First connection, reported to vmux_open(). */
     uv_mutex_t olock;
@@ -220,6 +221,9 @@ void vmux__route(vmux *m, struct vmux_op *op);
  * VMUX_ERR_CLOSED, VMUX_ERR_TIMEOUT (deadline passed), VMUX_ERR_BACKLOG_FULL or VMUX_ERR_NOMEM.
  */
 void vmux__submit_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op);
+
+/* vmux_close(), the I/O thread joined: waits until every vmux__call_begin() has ended. */
+void vmux__wait_calls_ended(vmux *m);
 
 /* I/O thread: fails every op the handle holds with VMUX_ERR_CLOSED and closes its handles. */
 void vmux__shutdown(vmux *m);

@@ -350,10 +350,34 @@ void vmux__leave(vmux *m)
     (void)was;
 }
 
+bool vmux__call_begin(vmux *m)
+{
+    /* As vmux__hold(): either vmux_close() (after it set closing) sees this one, or this sees
+     * closing. */
+    atomic_fetch_add_explicit(&m->calls, 1, memory_order_seq_cst);
+    if (!atomic_load_explicit(&m->closing, memory_order_seq_cst) || vmux__on_io_thread(m))
+        return true;
+    vmux__call_end(m);
+    return false;
+}
+
+void vmux__call_end(vmux *m)
+{
+    unsigned was = atomic_fetch_sub_explicit(&m->calls, 1, memory_order_release);
+    VMUX_ASSERT(was > 0); /* one end per begin; m may be gone after */
+    (void)was;
+}
+
+void vmux__wait_calls_ended(vmux *m)
+{
+    while (atomic_load_explicit(&m->calls, memory_order_seq_cst) != 0)
+        uv_sleep(0);
+}
+
 /* I/O thread, closing: every caller inside the submit path has left it (none waits for us). */
 static void wait_callers_out(vmux *m)
 {
-    while (atomic_load_explicit(&m->entered, memory_order_acquire) != 0)
+    while (atomic_load_explicit(&m->entered, memory_order_seq_cst) != 0)
         uv_sleep(0);
 }
 

@@ -118,6 +118,7 @@ struct scene {
     vmux_batch *batch; /* the batch rows' */
     vmux_sub *sub;     /* the unsubscribe row's */
     int port;          /* the server's, for vmux_call_node() (read before A is armed) */
+    int nreads;        /* the near-cache row's reads so far: each reads a key of its own */
     int rc;            /* the call's return */
     atomic_int cb_runs;
     atomic_int cb_status;
@@ -206,6 +207,17 @@ static int do_set(struct scene *s)
                     &was_set);
 }
 
+/* A miss (a key not read before on this handle), which stores what it read after its wait. */
+static int do_near_get(struct scene *s)
+{
+    char key[64];
+    snprintf(key, sizeof key, "closehold:near:%d:%d", (int)getpid(), s->nreads++);
+    vmux_bytes value;
+    int rc = vmux_near_get(s->m, NULL, VMUX_STR(key), &value);
+    vmux_bytes_free(&value);
+    return rc;
+}
+
 static int do_batch(struct scene *s)
 {
     int statuses[2];
@@ -271,6 +283,7 @@ static const row ROWS[] = {
     {"vmux_set", do_set, false, true},
     {"vmux_batch_exec", do_batch, false, true},
     {"vmux_batch_exec_async", do_batch_async, true, true},
+    {"vmux_near_get", do_near_get, false, true},
     {"vmux_call_nodes", do_call_nodes, false, true},
     {"vmux_call_nodes_async", do_call_nodes_async, true, true},
     {"vmux_call_node", do_call_node, false, true},
@@ -348,7 +361,7 @@ static void control_call(struct scene *s, const row *r)
 static void setup_scene(struct scene *s, const row *r)
 {
     memset(s, 0, sizeof *s);
-    s->m = vt_open("plain", NULL);
+    s->m = vt_open("plain", r->call == do_near_get ? "nearCache=true" : NULL);
     s->port = vt_server_port("plain");
     assert_int_equal(vmux_batch_new(&s->batch), 0);
     assert_int_equal(vmux_batch_add(s->batch, 3, SET_ARGV, NULL), 0);
