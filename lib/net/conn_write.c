@@ -298,6 +298,10 @@ static void conn_flush(struct vmux_conn *c)
 {
     if (c->phase == CONN_ENDED || c->write_pending)
         return;
+    if (c->lane_broke) { /* the next byte would be read as the rest of a cut command */
+        vmux__conn_fail(c, VMUX_ERR_NOMEM, LANE_BROKE_WHY);
+        return;
+    }
     uv_buf_t stack[2 * IOV_STACK + 1], *iov = stack;
     if (lent_waiting(c) > IOV_STACK) {
         iov = malloc((2 * lent_waiting(c) + 1) * sizeof *iov);

@@ -163,6 +163,11 @@ void vmux__lane_shut(struct vmux_link *link)
     }
     lane_reclaim(link, was);
     lane_stamp(link);
+    /* A caller's command cut short (lane_hand_over()): whatever the I/O thread writes next would
+     * become the rest of it, so the connection takes the mark before anything can be flushed. */
+    if (atomic_exchange_explicit(&link->lane_broken, false, memory_order_acquire) &&
+        link->conn != NULL)
+        link->conn->lane_broke = true;
 }
 
 /* Whether the I/O thread may lend the connection: idle, ready, plain, the handle's main link. */
@@ -209,9 +214,8 @@ void vmux__lane_leave(struct vmux_link *link)
 void vmux__lane_poke(struct vmux_link *link)
 {
     vmux__lane_shut(link); /* adopts what callers wrote */
-    if (atomic_exchange_explicit(&link->lane_broken, false, memory_order_acquire) &&
-        link->conn != NULL) {
-        vmux__conn_fail(link->conn, VMUX_ERR_NOMEM, "out of memory for a command's last bytes");
+    if (link->conn != NULL && link->conn->lane_broke) {
+        vmux__conn_fail(link->conn, VMUX_ERR_NOMEM, LANE_BROKE_WHY);
         return;
     }
     if (atomic_exchange_explicit(&link->lane_rest, false, memory_order_acquire) &&

@@ -139,6 +139,9 @@ enum vmux_conn_retire {
                             (vmux__link_conn_failed(): endpoint kept, no backoff the first time) */
 };
 
+/* Why a connection whose direct-lane write was cut short fails (vmux_conn.lane_broke). */
+#define LANE_BROKE_WHY "out of memory for a command's last bytes"
+
 struct vmux_conn {
     struct vmux_link *link;
     const struct vmux_endpoint *ep;
@@ -171,6 +174,8 @@ struct vmux_conn {
     bool read_lent;  /* reading stopped, lent to callers with the lane (LANE_IDLE) */
     bool readonly;   /* READONLY sent, and no READWRITE after it */
     bool hung_up;    /* the server hung up while reading was lent: lend nothing more */
+    bool lane_broke; /* a caller's command went out in part and its rest was lost: nothing more
+                      * may be written after it (conn_flush() fails the connection instead) */
     bool lane_parse; /* a reader left bytes or a failure in the reader, for the I/O thread */
     int read_error;  /* uv_read_start() refused to take reading back: fail on the next turn */
 
