@@ -62,10 +62,6 @@ enum vmux_op_flags {
     VMUX_OP_PREFER_REPLICA = 1u << 24, /* VMUX_CALL_PREFER_REPLICA: a replica, else the primary */
 };
 
-/*
- * What the blocking pool keeps about an op it runs (net/pool.c). done() runs once, after the
- * op's callback, so that the link that ran the op can take the next one; it frees the job.
- */
 /* op->slot before the router computed it (route/router.h). */
 #define VMUX_OP_SLOT_UNSET (-2)
 /* op->slot of a command the key table does not know: a node is asked (COMMAND GETKEYS). */
@@ -74,6 +70,10 @@ enum vmux_op_flags {
  * are when it has any (mux/pubsub_place.c), so that its count of receivers includes them. */
 #define VMUX_OP_SLOT_PUBLISH (-4)
 
+/*
+ * What the blocking pool keeps about an op it runs (net/pool.c). done() runs once, after the
+ * op's callback, so that the link that ran the op can take the next one; it frees the job.
+ */
 struct vmux_op_job {
     void (*done)(struct vmux_op_job *job, int status);
 };

@@ -185,8 +185,9 @@ uint32_t vmux__call_op_flags(uint32_t call_flags);
 
 /*
  * Runs fn(m, arg) on the I/O thread and returns what it returns, waiting for it (or
- * VMUX_ERR_CLOSED once the handle is closing, VMUX_ERR_NOMEM). On the I/O thread it runs fn at
- * once. This is how other threads change state that only the I/O thread may touch.
+ * VMUX_ERR_CLOSED once the handle is closing, VMUX_ERR_FORKED in a forked child, VMUX_ERR_NOMEM).
+ * On the I/O thread it runs fn at once. This is how other threads change state that only the I/O
+ * thread may touch.
  */
 int vmux__run_on_io(vmux *m, int (*fn)(vmux *m, void *arg), void *arg);
 

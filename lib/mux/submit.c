@@ -437,7 +437,7 @@ static bool submit_direct(vmux *m, struct vmux_op *op, struct vmux_link **reader
     set_deadline(op, now);
     if (op->deadline_ns <= now)
         return false;                 /* spent encoding it: the I/O thread times it out, unsent */
-    struct vmux_link *link = m->link; /* the I/O thread clears it only with the lane shut */
+    struct vmux_link *link = m->link; /* the caller holds m: the shutdown, which clears it, waits */
     bool reading;
     if (vmux__lane_write(link, op, &reading) != 0)
         return false;
@@ -567,33 +567,36 @@ static struct vmux_op *take_queue(vmux *m, bool shut)
     return oldest;
 }
 
+/* The drain once closing is set: what was pushed goes to the inbox, which the shutdown fails. */
+static void drain_closing(vmux *m)
+{
+    /* Every submitter that saw the handle open under the lock has sent its wake-up: the shutdown
+     * may close the async handle after this. And every caller holding m has let go: none reads a
+     * link the shutdown closes. */
+    uv_mutex_lock(&m->qlock);
+    uv_mutex_unlock(&m->qlock);
+    wait_callers_out(m);
+    for (struct vmux_op *op = take_queue(m, true), *next; op != NULL; op = next) {
+        next = op->next;
+        vmux__opq_push(&m->inbox, op);
+    }
+    vmux__shutdown(m);
+}
+
 void vmux__drain_queue(vmux *m)
 {
-    bool closing = atomic_load_explicit(&m->closing, memory_order_acquire);
-    if (closing) {
-        /* Every submitter that saw the handle open under the lock has sent its wake-up: the
-         * shutdown may close the async handle after this. And every caller inside the submit
-         * path has left it: none reads a link the shutdown closes, or a handle vmux_close()
-         * frees. */
-        uv_mutex_lock(&m->qlock);
-        uv_mutex_unlock(&m->qlock);
-        if (!m->io_closing)
-            wait_callers_out(m);
+    VMUX_ASSERT(!m->io_closing); /* the shutdown closes the wake-up that calls this */
+    if (atomic_load_explicit(&m->closing, memory_order_acquire)) {
+        drain_closing(m);
+        return;
     }
-    struct vmux_op *op = take_queue(m, closing);
-    while (op != NULL) {
-        struct vmux_op *next = op->next;
+    for (struct vmux_op *op = take_queue(m, false), *next; op != NULL; op = next) {
+        next = op->next;
         /* Deadlines are indexed as ops arrive, not when they are routed: an op that waits in the
          * inbox behind a long queue times out on time, and leaves the inbox then. */
-        if (!(op->flags & VMUX_OP_CONTROL) && !m->io_closing)
+        if (!(op->flags & VMUX_OP_CONTROL))
             index_deadline(m, op);
         vmux__opq_push(&m->inbox, op);
-        op = next;
     }
-    if (m->io_closing)
-        vmux__opq_fail_all(&m->inbox, VMUX_ERR_CLOSED);
-    else if (closing)
-        vmux__shutdown(m);
-    else
-        route_some(m);
+    route_some(m);
 }

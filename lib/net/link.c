@@ -210,9 +210,9 @@ static uint64_t backoff_ms(struct vmux_link *link, bool was_ready)
 {
     uint64_t lo = (uint64_t)link->cfg->reconnect_min_ms, hi = (uint64_t)link->cfg->reconnect_max_ms;
     unsigned n = link->retries++;
+    /* READONLY again and again (a lone replica): wait longer each time */
     if (link->demoted > n + 1)
-        n = link->demoted -
-            1; /* READONLY again and again (a lone replica): wait longer each time */
+        n = link->demoted - 1;
     if (n == 0 && was_ready)
         return 0; /* a working connection broke: try again at once */
     uint64_t cap = lo << (n < 20 ? n + 1 : 20);
@@ -428,7 +428,7 @@ static void retry_now(struct vmux_link *link, struct vmux_op *op)
  * touches only the ops it sends and the heads. Returns the ms until the head left is due,
  * UINT64_MAX when none is.
  */
-static uint64_t take_due(struct vmux_opq *q, uint32_t now, struct vmux_opq *due)
+static uint64_t take_due_from_head(struct vmux_opq *q, uint32_t now, struct vmux_opq *due)
 {
     struct vmux_op *op;
     while ((op = q->head) != NULL && (int32_t)(op->bounce.due_ms - now) <= 0) {
@@ -451,7 +451,7 @@ static void on_retry(uv_timer_t *t)
     struct vmux_opq due = {0};
     uint64_t next = UINT64_MAX;
     for (int i = 0; i < VMUX_LINK_RETRY_LEVELS; i++) {
-        uint64_t left = take_due(&link->retry_q[i], (uint32_t)uv_now(link->loop), &due);
+        uint64_t left = take_due_from_head(&link->retry_q[i], (uint32_t)uv_now(link->loop), &due);
         next = left < next ? left : next;
     }
     if (next != UINT64_MAX)
