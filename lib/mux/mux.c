@@ -212,6 +212,15 @@ static void on_wakeup(uv_async_t *a)
     vmux__drain_queue(m);
 }
 
+/* Closes the loop's own handles: the tick, the wake-up, the deadline timer, the route idler. */
+static void close_loop_handles(vmux *m)
+{
+    uv_close((uv_handle_t *)&m->tick, NULL);
+    uv_close((uv_handle_t *)&m->wakeup, NULL);
+    uv_close((uv_handle_t *)&m->deadline_timer, NULL);
+    uv_close((uv_handle_t *)&m->route_more, NULL);
+}
+
 void vmux__shutdown(vmux *m)
 {
     m->io_closing = true;
@@ -226,10 +235,7 @@ void vmux__shutdown(vmux *m)
     if (m->sentinel != NULL)
         vmux__sentinel_close(m->sentinel); /* after the links that follow it */
     m->sentinel = NULL;
-    uv_close((uv_handle_t *)&m->tick, NULL);
-    uv_close((uv_handle_t *)&m->wakeup, NULL);
-    uv_close((uv_handle_t *)&m->deadline_timer, NULL);
-    uv_close((uv_handle_t *)&m->route_more, NULL);
+    close_loop_handles(m);
     vmux__opq_fail_all(&m->inbox, VMUX_ERR_CLOSED); /* any a completion above submitted */
 }
 
@@ -357,6 +363,57 @@ static int loop_init(vmux *m, char *errbuf, size_t errlen)
     return rc == UV_ENOMEM ? VMUX_ERR_NOMEM : VMUX_ERR_IO;
 }
 
+/* The three locks of m (qlock, olock, ocond); on failure none is left. */
+static int init_locks(vmux *m)
+{
+    if (uv_mutex_init(&m->qlock) != 0)
+        return VMUX_ERR_NOMEM;
+    if (uv_mutex_init(&m->olock) == 0) {
+        if (uv_cond_init(&m->ocond) == 0)
+            return 0;
+        uv_mutex_destroy(&m->olock);
+    }
+    uv_mutex_destroy(&m->qlock);
+    return VMUX_ERR_NOMEM; /* what a failed mutex or condition variable gets */
+}
+
+static void destroy_locks(vmux *m)
+{
+    uv_cond_destroy(&m->ocond);
+    uv_mutex_destroy(&m->olock);
+    uv_mutex_destroy(&m->qlock);
+}
+
+/*
+ * The handle's parts on its loop: the near cache, the sentinels, the blocking pool, the main link
+ * and the router over them, wired together. On failure the caller closes what was made.
+ */
+static int init_parts(vmux *m, char *errbuf, size_t errlen)
+{
+    int rc;
+    if ((rc = vmux__nearc_new(m->cfg, &m->near, errbuf, errlen)) != 0 ||
+        (rc = open_sentinel(m, errbuf, errlen)) != 0 ||
+        (rc = vmux__pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) != 0 ||
+        (rc = vmux__link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) !=
+            0)
+        return rc;
+    vmux__link_set_sentinel(m->link, m->sentinel);
+    m->pool.sentinel = m->sentinel;
+    vmux__router_init(&m->router, &m->loop, m->cfg, m->tls_ctx, &m->ctr, &node_events, m,
+                      on_router_settled, m->link, &m->pool);
+    vmux__router_use_sentinel(&m->router, m->sentinel); /* readFrom: its replicas */
+    m->router.map_changed = on_map_changed;
+    m->router.map_changed_arg = m;
+    if (m->near != NULL) {
+        m->router.redirected = vmux__nearc_redirected;
+        m->router.redirected_arg = m;
+    }
+    /* Without the descriptor callers still write through the lane, but never read. */
+    m->lane_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    vmux__lane_enable(m->link, &m->wakeup, m->lane_kick, vmux__adopt_direct, m);
+    return 0;
+}
+
 /*
  * Prepares m up to (not including) starting the I/O thread. Returns 0, or on failure undoes all
  * of it, frees m and returns the error (errbuf says why).
@@ -369,65 +426,30 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     if ((m->cfg = vmux_config_dup(cfg)) == NULL)
         goto fail_cfg;
     if ((rc = vmux__config_iam_install(m->cfg, errbuf, errlen)) != 0 ||
-        (m->cfg->ssl && (rc = vmux__tls_ctx_new(m->cfg, &m->tls_ctx, errbuf, errlen)) != 0)) {
-        vmux_config_free(m->cfg);
-        free(m);
-        return rc;
-    }
-    rc = VMUX_ERR_NOMEM; /* what a failed mutex or condition variable gets */
-    if (uv_mutex_init(&m->qlock) != 0)
-        goto fail_qlock;
-    if (uv_mutex_init(&m->olock) != 0)
-        goto fail_olock;
-    if (uv_cond_init(&m->ocond) != 0)
-        goto fail_ocond;
+        (m->cfg->ssl && (rc = vmux__tls_ctx_new(m->cfg, &m->tls_ctx, errbuf, errlen)) != 0) ||
+        (rc = init_locks(m)) != 0)
+        goto fail_setup;
     if ((rc = loop_init(m, errbuf, errlen)) != 0)
         goto fail_loop;
     uv_timer_init(&m->loop, &m->deadline_timer);
     uv_timer_init(&m->loop, &m->tick);
     uv_idle_init(&m->loop, &m->route_more);
     m->wakeup.data = m->deadline_timer.data = m->tick.data = m->route_more.data = m;
-    if ((rc = vmux__nearc_new(m->cfg, &m->near, errbuf, errlen)) == 0 &&
-        (rc = open_sentinel(m, errbuf, errlen)) == 0 &&
-        (rc = vmux__pool_init(&m->pool, &m->loop, m->cfg, m->tls_ctx, &m->ctr)) == 0 &&
-        (rc = vmux__link_new(&m->loop, m->cfg, m->tls_ctx, &m->ctr, &link_events, m, &m->link)) ==
-            0) {
-        vmux__link_set_sentinel(m->link, m->sentinel);
-        m->pool.sentinel = m->sentinel;
-        vmux__router_init(&m->router, &m->loop, m->cfg, m->tls_ctx, &m->ctr, &node_events, m,
-                          on_router_settled, m->link, &m->pool);
-        vmux__router_use_sentinel(&m->router, m->sentinel); /* readFrom: its replicas */
-        m->router.map_changed = on_map_changed;
-        m->router.map_changed_arg = m;
-        if (m->near != NULL) {
-            m->router.redirected = vmux__nearc_redirected;
-            m->router.redirected_arg = m;
-        }
-        /* Without the descriptor callers still write through the lane, but never read. */
-        m->lane_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        vmux__lane_enable(m->link, &m->wakeup, m->lane_kick, vmux__adopt_direct, m);
+    if ((rc = init_parts(m, errbuf, errlen)) == 0)
         return 0;
-    }
     vmux__pool_close(&m->pool);
     vmux__nearc_free(m->near);
     if (m->sentinel != NULL)
         vmux__sentinel_close(m->sentinel);
-    uv_close((uv_handle_t *)&m->tick, NULL);
-    uv_close((uv_handle_t *)&m->wakeup, NULL);
-    uv_close((uv_handle_t *)&m->deadline_timer, NULL);
-    uv_close((uv_handle_t *)&m->route_more, NULL);
+    close_loop_handles(m);
     loop_finish(&m->loop);
 fail_loop:
-    uv_cond_destroy(&m->ocond);
-fail_ocond:
-    uv_mutex_destroy(&m->olock);
-fail_olock:
-    uv_mutex_destroy(&m->qlock);
-fail_qlock:
+    destroy_locks(m);
+fail_setup:
     vmux__tls_ctx_free(m->tls_ctx);
     vmux_config_free(m->cfg);
 fail_cfg:
-    if (rc == VMUX_ERR_NOMEM) /* else (sentinels' TLS, near cache bounds) errbuf says why */
+    if (rc == VMUX_ERR_NOMEM) /* else (IAM, TLS, sentinels, near cache bounds) errbuf says why */
         vmux__errbuf_set(errbuf, errlen, "out of memory while creating the handle");
     free(m);
     return rc;
