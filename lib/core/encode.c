@@ -16,8 +16,12 @@ static size_t digits(size_t v)
     return n;
 }
 
-/* Writes "<prefix><v>\r\n" and returns the position after it. */
-static char *put_header(char *p, char prefix, size_t v)
+size_t vmux__encode_header_size(size_t v)
+{
+    return 1 + digits(v) + 2;
+}
+
+char *vmux__encode_header(char *p, char prefix, size_t v)
 {
     size_t n = digits(v);
     *p++ = prefix;
@@ -86,10 +90,10 @@ int vmux__encode_op_gated(int argc, const char *const *argv, const size_t *argvl
     struct vmux_op *op = vmux__op_new(size);
     if (op == NULL)
         return VMUX_ERR_NOMEM;
-    char *p = put_header(op->cmd, '*', (size_t)argc);
+    char *p = vmux__encode_header(op->cmd, '*', (size_t)argc);
     for (int i = 0; i < argc; i++) {
         size_t len = i < LEN_CACHE ? cache[i] : argv[i] != NULL ? arg_len(argv, argvlen, i) : 0;
-        p = put_header(p, '$', len);
+        p = vmux__encode_header(p, '$', len);
         if (len > 0)
             memcpy(p, argv[i], len);
         p += len;
@@ -114,9 +118,14 @@ int vmux__encode_op_raw(const char *resp, size_t len, struct vmux_op **out)
     if (op == NULL)
         return VMUX_ERR_NOMEM;
     memcpy(op->cmd, resp, len);
-    classify(op, vmux__classify_resp(op->cmd, op->len, &op->flags));
+    vmux__encode_classify_raw(op);
     *out = op;
     return 0;
+}
+
+void vmux__encode_classify_raw(struct vmux_op *op)
+{
+    classify(op, vmux__classify_resp(op->cmd, op->len, &op->flags));
 }
 
 int vmux__encode_append(struct vmux_buf *b, const vmux_bytes *args, size_t n)
@@ -124,9 +133,10 @@ int vmux__encode_append(struct vmux_buf *b, const vmux_bytes *args, size_t n)
     char head[32]; /* "$<20 digits>\r\n" */
     if (n == 0)
         return VMUX_ERR_INVALID_ARG;
-    int rc = vmux__buf_append(b, head, (size_t)(put_header(head, '*', n) - head));
+    int rc = vmux__buf_append(b, head, (size_t)(vmux__encode_header(head, '*', n) - head));
     for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = vmux__buf_append(b, head, (size_t)(put_header(head, '$', args[i].len) - head));
+        rc =
+            vmux__buf_append(b, head, (size_t)(vmux__encode_header(head, '$', args[i].len) - head));
         if (rc == 0 && args[i].len > 0)
             rc = vmux__buf_append(b, args[i].ptr, args[i].len);
         if (rc == 0)

@@ -53,6 +53,17 @@ int vmux__encode_op_gated(int argc, const char *const *argv, const size_t *argvl
 int vmux__encode_op_raw(const char *resp, size_t len, struct vmux_op **out);
 
 /*
+ * Classifies an op whose command (RESP bytes, op->len of them) is already in op->cmd: what
+ * vmux__encode_op_raw() does after its copy, for an op written in place (core/format.h).
+ */
+void vmux__encode_classify_raw(struct vmux_op *op);
+
+/* Writes the header "<prefix><v>\r\n" ('*' an array's, '$' a bulk string's) at p and returns the
+ * position after it: vmux__encode_header_size(v) bytes. */
+char *vmux__encode_header(char *p, char prefix, size_t v);
+size_t vmux__encode_header_size(size_t v);
+
+/*
  * Appends the RESP encoding of the command args[0..n) to b: how a block of several commands
  * (a transaction's MULTI ... EXEC) is written. Returns 0, VMUX_ERR_INVALID_ARG (n 0) or
  * VMUX_ERR_NOMEM (b then holds part of it).

@@ -2,11 +2,9 @@
  * The generic command API (call.h): encode in the caller's thread, submit, and either wait
  * (sync), return (async), or drop the reply (fire-and-forget).
  */
-#include <hiredis/hiredis.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/encode.h"
 #include "core/errbuf.h"
@@ -14,6 +12,7 @@
 #include "core/shareable.h"
 #include "core/sized.h"
 #include "core/explain.h"
+#include "core/format.h"
 #include "mux/handle.h"
 #include "mux/mux.h"
 #include "core/wait.h"
@@ -455,26 +454,12 @@ int vmux_vcommand(vmux *m, const vmux_callopts *opts, vmux_reply **out, const ch
     }
     if (format == NULL)
         return let_go(m, refuse_format(opts, VMUX_ERR_INVALID_ARG, "the format string is NULL"));
-    char *cmd = NULL;
-    int len = redisvFormatCommand(&cmd, format, ap);
-    if (len == -2)
-        return let_go(m,
-                      refuse_format(opts, VMUX_ERR_INVALID_ARG, "the format string is malformed"));
-    if (len < 0)
-        return let_go(m, refuse_format(opts, VMUX_ERR_NOMEM, NULL));
-    if (strncmp(cmd, "*0\r\n", 4) == 0) {
-        /* No argument at all: the server would never answer it, and every later reply on
-         * the connection would then be matched to the wrong command. */
-        redisFreeCommand(cmd);
-        return let_go(
-            m, refuse_format(opts, VMUX_ERR_INVALID_ARG,
-                             "the format string makes no argument (a command has at least its "
-                             "name)"));
-    }
+    char why[VMUX_FORMAT_WHY_SIZE];
     struct vmux_op *op;
-    rc = vmux__encode_op_raw(cmd, (size_t)len, &op);
-    redisFreeCommand(cmd);
-    return rc != 0 ? let_go(m, refuse_format(opts, rc, NULL)) : call_op(m, opts, op, 0, false, out);
+    rc = vmux__format_op(format, ap, &op, why, sizeof why);
+    if (rc != 0)
+        return let_go(m, refuse_format(opts, rc, rc == VMUX_ERR_INVALID_ARG ? why : NULL));
+    return call_op(m, opts, op, 0, false, out);
 }
 
 int vmux_command_opts(vmux *m, const vmux_callopts *opts, vmux_reply **out, const char *format, ...)

@@ -14,7 +14,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=${1:?usage: run.sh BUILD [SECONDS]}
 seconds=${2:-30}
-targets=(fuzz_config fuzz_reader fuzz_command)
+targets=(fuzz_config fuzz_reader fuzz_command fuzz_format)
 
 failed=0
 for t in "${targets[@]}"; do

@@ -310,7 +310,8 @@ static void test_command_with_options(void **state)
     assert_int_equal(traced_command(m, &o, &r, NULL), VMUX_ERR_INVALID_ARG);
     assert_string_equal(err, "invalid argument: the format string is NULL");
     assert_int_equal(traced_command(m, &o, &r, "ECHO %y"), VMUX_ERR_INVALID_ARG);
-    assert_string_equal(err, "invalid argument: the format string is malformed");
+    assert_string_equal(err, "invalid argument: the format string is malformed: unknown "
+                             "conversion %y at offset 5");
     assert_int_equal(traced_command(m, &o, &r, "  "), VMUX_ERR_INVALID_ARG);
     assert_string_equal(err, "invalid argument: the format string makes no argument (a command has "
                              "at least its name)");
