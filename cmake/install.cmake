@@ -8,7 +8,7 @@ set(VMUX_CMAKE_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/vmux)
 install(DIRECTORY include/vmux DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 # Two export sets, so that the CMake package can load the static library's target, the only one
-# that needs hiredis, libuv and OpenSSL at link time, apart from the shared one
+# that needs libuv and OpenSSL at link time, apart from the shared one
 # (cmake/vmuxConfig.cmake.in). The include directory comes from the targets themselves
 # (lib/CMakeLists.txt, INSTALL_INTERFACE).
 install(TARGETS vmux EXPORT vmuxTargets
@@ -29,10 +29,11 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/vmuxConfig.cmake
 
 # vmux.pc. The dependencies go in Libs.private as linker flags, not in Requires.private: both
 # pkg-config and pkgconf put the Cflags of Requires.private modules into `--cflags`, which would
-# hand every application hiredis's include directory and libuv's -D_FILE_OFFSET_BITS=64 for
-# headers that include neither. The flags are what pkg-config says each dependency needs for
-# static linking, found when configuring, less the linker's own directories; each flag is kept
-# at its last place, where it serves every archive before it.
+# hand every application libuv's include flags and its -D_FILE_OFFSET_BITS=64 for headers that
+# include none of libuv's. The flags are what pkg-config says each dependency needs for static
+# linking, found when configuring, less the linker's own directories; each flag is kept at its
+# last place, where it serves every archive before it. hiredis is not among the dependencies:
+# the library does not use it (the tests and the benchmark do).
 function(_vmux_pc_static_flags out prefix)
   set(flags "")
   foreach(dir IN LISTS ${prefix}_STATIC_LIBRARY_DIRS)
@@ -46,7 +47,6 @@ function(_vmux_pc_static_flags out prefix)
   set(${out} ${${out}} ${flags} ${${prefix}_STATIC_LDFLAGS_OTHER} PARENT_SCOPE)
 endfunction()
 set(_vmux_pc_libs "")
-_vmux_pc_static_flags(_vmux_pc_libs HIREDIS)
 _vmux_pc_static_flags(_vmux_pc_libs LIBUV)
 pkg_check_modules(_VMUX_PC_OPENSSL QUIET openssl)
 if(_VMUX_PC_OPENSSL_FOUND)

@@ -3,6 +3,8 @@
 # and scripts/demo. Idempotent: when every package is present it changes nothing, runs no apt
 # command and prints one line. valkey 8 comes from bookworm-backports.
 
+# libhiredis-dev is for the tests and the benchmark, which compare with hiredis 0.14: the library
+# does not use it.
 vmux_install_base_pkgs=(build-essential cmake pkg-config libhiredis-dev libuv1-dev libssl-dev
     libcmocka-dev openssl libasan8 libubsan1 libtsan2 jq doxygen
     clang libclang-rt-14-dev) # the fuzz targets: clang, and its libFuzzer runtime (a Recommends)

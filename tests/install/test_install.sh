@@ -14,12 +14,15 @@
 #
 # What it proves:
 # - the installed public headers pull in no header of hiredis, libuv or OpenSSL;
+# - the library does not use hiredis: libvmux.so does not need it and neither library imports a
+#   redis* or sds* symbol, `pkg-config --static --libs vmux` has no -lhiredis, and no program
+#   built below needs libhiredis;
 # - `pkg-config --cflags vmux` is exactly -I<prefix>/include and `pkg-config --libs vmux`
 #   exactly -L<prefix>/lib -lvmux, and those flags alone build the shared program;
 # - `pkg-config --static --libs vmux` links libvmux.a (named as the archive, since the linker
 #   prefers libvmux.so beside it) with everything it needs;
 # - find_package(vmux) loads and vmux::vmux builds and links with the dependencies' development
-#   files hidden (no pkg-config module for hiredis or libuv, no OpenSSL), in which case
+#   files hidden (no pkg-config module for libuv, no OpenSSL), in which case
 #   vmux::vmux_static is absent and find_package(vmux COMPONENTS static) fails; and
 #   vmux::vmux_static links when they are there;
 # - each of the four programs runs a PING and a SET/GET against a real server;
@@ -109,11 +112,28 @@ if grep -E '/(hiredis|uv|openssl)(/|[-.a-z]*\.h)' "$tmp/deps"; then
     fail "<vmux/vmux.h> includes the headers above"
 fi
 
+step "the library does not use hiredis"
+# hiredis's formatter called sds* through the PLT, and so a program's own sds* functions: the
+# library formats commands itself (lib/core/format.c) and links no hiredis at all.
+readelf -d "$libdir/$soname" >"$tmp/dynamic"
+if grep 'NEEDED.*hiredis' "$tmp/dynamic"; then
+    fail "$soname needs hiredis"
+fi
+for lib in "$libdir/$soname" "$libdir/libvmux.a"; do
+    if nm -D --undefined-only "$lib" 2>/dev/null | grep -E ' (redis|sds)' ||
+        nm --undefined-only "$lib" 2>/dev/null | grep -E ' (redis|sds)'; then
+        fail "${lib##*/} imports the redis*/sds* symbols above"
+    fi
+done
+
 # Runs a built program against the fixture server, and checks its dynamic section: the shared
-# builds must need the library's SONAME, the static ones must not.
+# builds must need the library's SONAME, the static ones must not, and none needs hiredis.
 check_program() {
     local exe=$1 name=$2 link=$3
     readelf -d "$exe" >"$tmp/dynamic"
+    if grep 'NEEDED.*hiredis' "$tmp/dynamic"; then
+        fail "$name needs hiredis"
+    fi
     if [ "$link" = shared ]; then
         grep -qF "[$soname]" "$tmp/dynamic" || fail "$name does not need $soname"
     elif grep -q 'NEEDED.*libvmux' "$tmp/dynamic"; then
@@ -144,6 +164,9 @@ echo "--static --libs: $static_libs"
 case " $static_libs " in
 *" -L$libdir -lvmux "*) ;;
 *) fail "pkg-config --static --libs vmux does not start with -L$libdir -lvmux" ;;
+esac
+case " $static_libs " in
+*" -lhiredis "*) fail "pkg-config --static --libs vmux has -lhiredis: the library does not use it" ;;
 esac
 
 step "pkg-config: the installed examples compile with those flags alone"
