@@ -25,18 +25,32 @@
 
 static int compared; /* format strings compared with hiredis */
 
+/*
+ * Both formatters on one argument list, hiredis's on its own copy: returns hiredis's length (or
+ * its -1, -2) with its bytes in *want; *rc is ours, with the op in *op and the reason in why.
+ */
+static int format_both(const char *format, va_list ap, char **want, struct vmux_op **op,
+                       char why[VMUX_FORMAT_WHY_SIZE], int *rc)
+{
+    va_list theirs;
+    va_copy(theirs, ap);
+    *want = NULL;
+    int n = redisvFormatCommand(want, format, theirs);
+    va_end(theirs);
+    *op = NULL;
+    *rc = vmux__format_op(format, ap, op, why, VMUX_FORMAT_WHY_SIZE);
+    return n;
+}
+
 /* Formats with both (each through its own copy of the arguments) and compares the bytes. */
 static void same(const char *format, ...)
 {
-    va_list ap, theirs;
+    va_list ap;
+    char *want, why[VMUX_FORMAT_WHY_SIZE];
+    struct vmux_op *op;
+    int rc;
     va_start(ap, format);
-    va_copy(theirs, ap);
-    char *want = NULL;
-    int n = redisvFormatCommand(&want, format, theirs);
-    va_end(theirs);
-    struct vmux_op *op = NULL;
-    char why[VMUX_FORMAT_WHY_SIZE];
-    int rc = vmux__format_op(format, ap, &op, why, sizeof why);
+    int n = format_both(format, ap, &want, &op, why, &rc);
     va_end(ap);
     if (n <= 0 || rc != 0)
         fail_msg("'%s': hiredis %d, ours %d (%s)", format, n, rc, why);
@@ -50,15 +64,12 @@ static void same(const char *format, ...)
 /* Refused by both: hiredis's -2, ours VMUX_ERR_INVALID_ARG with why. */
 static void refused(const char *format, const char *why_want, ...)
 {
-    va_list ap, theirs;
+    va_list ap;
+    char *want, why[VMUX_FORMAT_WHY_SIZE];
+    struct vmux_op *op;
+    int rc;
     va_start(ap, why_want);
-    va_copy(theirs, ap);
-    char *want = NULL;
-    int n = redisvFormatCommand(&want, format, theirs);
-    va_end(theirs);
-    struct vmux_op *op = NULL;
-    char why[VMUX_FORMAT_WHY_SIZE];
-    int rc = vmux__format_op(format, ap, &op, why, sizeof why);
+    int n = format_both(format, ap, &want, &op, why, &rc);
     va_end(ap);
     if (n != -2)
         fail_msg("'%s': hiredis %d, not -2", format, n);
