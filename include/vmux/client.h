@@ -156,6 +156,11 @@ typedef struct vmux_stats {
      * subscribers' or the sentinels'. 0 means no command can be sent now (it waits in the
      * backlog); `connected > 0` is StackExchange.Redis's IsConnected. */
     uint64_t connected;
+    /** Of replied: commands the server answered with an error reply (OOM when maxmemory is
+     * reached with noeviction, NOPERM, READONLY, WRONGTYPE, a script's error, NOSCRIPT before
+     * its EVAL...): a handle whose connections are healthy while its writes fail shows here.
+     * The words are the caller's (VMUX_ERR_SERVER). */
+    uint64_t error_replies;
 } vmux_stats;
 
 /**

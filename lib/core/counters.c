@@ -14,8 +14,11 @@ void vmux__count_completion(struct vmux_counters *c, int status)
 {
     switch (status) {
     case 0:
-    case VMUX_ERR_SERVER:
         vmux__count(&c->replied, 1);
+        break;
+    case VMUX_ERR_SERVER: /* a reply all the same */
+        vmux__count(&c->replied, 1);
+        vmux__count(&c->error_replies, 1);
         break;
     case VMUX_ERR_TIMEOUT:
         vmux__count(&c->timed_out, 1);
@@ -121,6 +124,7 @@ void vmux__counters_read(const struct vmux_counters *c, vmux_stats *out)
     out->cluster_moved = get(&c->moved);
     out->cluster_asked = get(&c->asked);
     out->cluster_refreshes = get(&c->refreshes);
+    out->error_replies = get(&c->error_replies);
 }
 
 void vmux__stats_add_links(vmux_stats *to, const vmux_stats *from)

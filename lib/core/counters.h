@@ -13,6 +13,7 @@
 
 struct vmux_counters {
     _Atomic uint64_t submitted, replied, timed_out, connection_lost, closed, failed_other;
+    _Atomic uint64_t error_replies; /* of replied: VMUX_ERR_SERVER */
     _Atomic uint64_t resent, retried, connects, connect_failures;
     _Atomic uint64_t backlog, in_flight, bytes_in, bytes_out;
     _Atomic uint64_t connected; /* command links set up now (gauge; net/link.c) */

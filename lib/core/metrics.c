@@ -51,6 +51,9 @@ static const struct metric handle_metrics[] = {
     {"vmux_commands_completed_total", true, F(connection_lost), "connection_lost", NULL},
     {"vmux_commands_completed_total", true, F(closed), "closed", NULL},
     {"vmux_commands_completed_total", true, F(failed_other), "failed_other", NULL},
+    {"vmux_commands_error_replies_total", true, F(error_replies), NULL,
+     "Of the commands replied, those the server answered with an error reply (OOM, NOPERM, "
+     "READONLY, WRONGTYPE, NOSCRIPT before its EVAL...)."},
     {"vmux_commands_refused_total", true, F(refused), NULL,
      "Calls refused at the door with VMUX_ERR_BACKLOG_FULL (maxPending, maxPendingBytes)."},
     {"vmux_commands_resent_total", true, F(resent), NULL,

@@ -455,6 +455,23 @@ int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set node
     return rc;
 }
 
+/* The words of a call to a node the map does not have: which node, and why (more than "invalid
+ * argument"); learnt: it was learnt from a node's view, so it may have left or the map be behind.
+ */
+static void node_unknown_words(const vmux_callopts *o, const char *id, bool learnt,
+                               const char *host, int port)
+{
+    if (learnt)
+        vmux__errbuf_set(o->errbuf, o->errlen,
+                         "%s:%d (node %.40s): no node of the handle's current map has this id or "
+                         "this address (it left the cluster, or the map is behind and is being "
+                         "refreshed); not sent",
+                         host, port, id != NULL ? id : "?");
+    else
+        vmux__errbuf_set(o->errbuf, o->errlen,
+                         "%s:%d: no node of the handle's current map has this address", host, port);
+}
+
 /*
  * vmux_call_node(), and by node id too when id is not NULL; learnt: the node was learnt from a
  * node's view (vmux__fanout_call_node_id()), so a map without it is no bad argument.
@@ -495,16 +512,10 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
             res.nodes[0].reply = NULL;
         }
     }
-    if (unknown && learnt) { /* a node that left (a failover), or a map behind: transient */
+    if (unknown && learnt) /* a node that left (a failover), or a map behind: transient */
         rc = VMUX_ERR_NOT_CONNECTED;
-        vmux__errbuf_set(o.errbuf, o.errlen,
-                         "%s:%d (node %.40s): no node of the handle's current map has this id or "
-                         "this address (it left the cluster, or the map is behind and is being "
-                         "refreshed); not sent",
-                         host, port, id != NULL ? id : "?");
-    } else if (unknown) /* more than "invalid argument": which node, and why */
-        vmux__errbuf_set(o.errbuf, o.errlen,
-                         "%s:%d: no node of the handle's current map has this address", host, port);
+    if (unknown)
+        node_unknown_words(&o, id, learnt, host, port);
     else if (on_io)
         explain_call(&o, rc, true);
     else if (!worded)

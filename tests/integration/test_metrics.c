@@ -197,6 +197,49 @@ static void test_counters_move(void **state)
     vmux_close(m);
 }
 
+/*
+ * Error replies are counted among the replied and on their own (probe 51: a handle whose writes
+ * the server refused with OOM looked healthy): 10 INCRs of a string the server refuses and 5
+ * GETs it answers, then a batch with one refused part: exactly those, in the stats and the text.
+ */
+static void test_error_replies(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    char key[64];
+    snprintf(key, sizeof key, "metrics:%d:notanumber", (int)getpid());
+    const char *set[] = {"SET", key, "abc"}, *incr[] = {"INCR", key}, *get[] = {"GET", key};
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 3, set, NULL, &r), 0);
+    vmux_reply_free(r);
+    vmux_stats before = VMUX_INIT(vmux_stats), after = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &before), 0);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(vmux_call(m, NULL, 2, incr, NULL, &r), VMUX_ERR_SERVER);
+        vmux_reply_free(r);
+    }
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(vmux_call(m, NULL, 2, get, NULL, &r), 0);
+        vmux_reply_free(r);
+    }
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    assert_int_equal(vmux_batch_add(b, 2, get, NULL), 0);
+    assert_int_equal(vmux_batch_add(b, 2, incr, NULL), 0);
+    int statuses[2];
+    assert_int_equal(vmux_batch_exec(m, NULL, b, statuses, NULL), VMUX_ERR_SERVER);
+    assert_int_equal(statuses[1], VMUX_ERR_SERVER);
+    vmux_batch_free(b);
+    assert_int_equal(vmux_read_stats(m, &after), 0);
+    assert_int_equal(after.error_replies - before.error_replies, 11);
+    assert_int_equal(after.replied - before.replied, 17);
+    struct vt_prom text = metrics(m);
+    assert_true(value(&text, "vmux_commands_error_replies_total", "") ==
+                (double)after.error_replies);
+    vt_prom_free(&text);
+    vmux_close(m);
+}
+
 static void test_cut_and_bad_args(void **state)
 {
     (void)state;
@@ -218,6 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counters_move),
         cmocka_unit_test(test_cut_and_bad_args),
+        cmocka_unit_test(test_error_replies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,7 +23,7 @@ static vmux_stats numbered(uint64_t base)
 {
     vmux_stats st = VMUX_INIT(vmux_stats);
     uint64_t v = base;
-    for (size_t off = offsetof(vmux_stats, submitted); off <= offsetof(vmux_stats, pubsub_dropped);
+    for (size_t off = offsetof(vmux_stats, submitted); off <= offsetof(vmux_stats, error_replies);
          off += sizeof v, v++)
         memcpy((char *)&st + off, &v, sizeof v);
     return st;
@@ -71,6 +71,7 @@ static void test_handle_totals(void **state)
     assert_value(&p, "vmux_commands_completed_total", "outcome=\"closed\"", (double)st.closed);
     assert_value(&p, "vmux_commands_completed_total", "outcome=\"failed_other\"",
                  (double)st.failed_other);
+    assert_value(&p, "vmux_commands_error_replies_total", "", (double)st.error_replies);
     assert_value(&p, "vmux_commands_refused_total", "", (double)st.refused);
     assert_value(&p, "vmux_commands_resent_total", "", (double)st.resent);
     assert_value(&p, "vmux_commands_retried_total", "", (double)st.retried);
@@ -88,7 +89,7 @@ static void test_handle_totals(void **state)
     assert_value(&p, "vmux_cluster_asked_total", "", (double)st.cluster_asked);
     assert_value(&p, "vmux_cluster_refreshes_total", "", (double)st.cluster_refreshes);
     assert_value(&p, "vmux_pubsub_dropped_total", "", (double)st.pubsub_dropped);
-    assert_int_equal(p.n, 23); /* every field once; nothing per node without nodes */
+    assert_int_equal(p.n, 24); /* every field once; nothing per node without nodes */
     assert_null(strstr(text, "vmux_node_"));
     vt_prom_free(&p);
     free(text);
@@ -115,7 +116,7 @@ static void test_nodes_labelled(void **state)
                               "vmux_node_connected_connections"};
     for (size_t i = 0; i < sizeof per_node / sizeof per_node[0]; i++)
         assert_int_equal(vt_prom_count(&p, per_node[i]), 2);
-    assert_int_equal(p.n, 23 + 9 * 2);
+    assert_int_equal(p.n, 24 + 9 * 2);
     vt_prom_free(&p);
     free(text);
 }
