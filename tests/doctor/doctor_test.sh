@@ -135,6 +135,11 @@ case_plain() {
     expect_in role facts.role master
     expect_in server facts.server_name valkey
     [ "$(jq -r .verdict <<<"$out")" != fail ] || fail "overall verdict fail"
+    # The text's closing line states what was checked: the doctor never writes.
+    local last
+    last=$("$DOCTOR" --pings 5 "127.0.0.1:$(port plain)" | tail -n 1)
+    [[ "$last" == *"everything checked works (connection, TLS, auth, setup, topology; writes not tried)"* ]] ||
+        fail "closing line: $last"
 }
 
 case_acl() {
@@ -432,6 +437,8 @@ case_frozen() {
     expect tls fail
     expect_in tls detail "accepted the connection but answered nothing within connectTimeout (500 ms)"
     expect_in tls hint "stopped"
+    expect_in tls hint "CLIENT PAUSE"
+    expect_in tls hint "FAILOVER"
     expect_skipped_after_tls
     doctor "127.0.0.1:$port,connectTimeout=500,ssl=true"
     expect_status 1

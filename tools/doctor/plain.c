@@ -71,10 +71,11 @@ bool doc_plain_answers(const doc_addr *addr, int timeout_ms)
 void doc_silent_hint(doc_step *s)
 {
     doc_step_hint(s, "the server process may be stopped (SIGSTOP, a debugger, a paused "
-                     "container), hung or overloaded, or blocked in one long command (DEBUG "
-                     "SLEEP; a script before busy-reply-threshold); or a firewall or proxy "
-                     "accepts connections and holds them without reaching the server. Check "
-                     "that the server runs and answers valkey-cli PING on its own machine");
+                     "container), hung or overloaded, blocked in one long command (DEBUG "
+                     "SLEEP; a script before busy-reply-threshold), or paused (CLIENT PAUSE, "
+                     "or the pause of a FAILOVER under way); or a firewall or proxy accepts "
+                     "connections and holds them without reaching the server. Check that the "
+                     "server runs and answers valkey-cli PING on its own machine");
 }
 
 /* The verdict when no RESP reply came: TLS only, silence, or not a Valkey server. */

@@ -106,7 +106,8 @@ void doc_report_summary(const doc_report *r, FILE *out)
             count[DOC_WARN], count[DOC_FAIL], count[DOC_SKIPPED],
             count[DOC_FAIL]   ? "something is wrong (see the FAIL lines and their hints)"
             : count[DOC_WARN] ? "it works, with warnings"
-                              : "everything checked works");
+                              : "everything checked works (connection, TLS, auth, setup, "
+                                "topology; writes not tried)");
 }
 
 void doc_report_free(doc_report *r)
