@@ -175,6 +175,34 @@ case_closed_port() {
     expect tls skipped
 }
 
+# Two endpoints, one a closed port and one the plain fixture: the handle opens on the working
+# one, so the closed one is a warning that says so (probe: exit 1, open skipped); with both
+# closed, nothing works: a failure.
+case_endpoint_down() {
+    local closed plain
+    closed=$(closed_port)
+    plain=$(port plain)
+    doctor "127.0.0.1:$closed,127.0.0.1:$plain"
+    expect_status 0
+    [ "$(field_at tcp "127.0.0.1:$closed" verdict)" = warn ] || fail "tcp on the closed port: not warn"
+    [[ "$(field_at tcp "127.0.0.1:$closed" detail)" == *"127.0.0.1:$plain works and the handle opened without it: commands do not need it now"* ]] ||
+        fail "tcp on the closed port: the detail does not name the working endpoint"
+    expect_in tcp hint "nothing listens"
+    [ "$(field_at auth "127.0.0.1:$plain" verdict)" = ok ] || fail "auth on the working endpoint"
+    expect open ok
+    # In text, the held steps come out in order, and the run ends with warnings.
+    local text
+    text=$("$DOCTOR" --pings 5 "127.0.0.1:$closed,127.0.0.1:$plain")
+    [[ "$(grep -n "tcp      127.0.0.1:$closed" <<<"$text" | cut -d: -f1)" -lt \
+        "$(grep -n "tcp      127.0.0.1:$plain" <<<"$text" | cut -d: -f1)" ]] || fail "text: order"
+    [[ "$text" == *"[warn] tcp      127.0.0.1:$closed"* ]] || fail "text: the closed port is not a warning"
+    # Nothing works: a failure, and the open step is skipped.
+    doctor "127.0.0.1:$closed,127.0.0.1:$(closed_port)"
+    expect_status 1
+    expect tcp fail
+    expect open skipped
+}
+
 # A port that drops SYNs (blackhole.c): the connect times out, the hint names a blocked path.
 case_connect_timeout() {
     local port input

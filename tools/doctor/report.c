@@ -67,10 +67,8 @@ static const char *mark(doc_verdict v)
     return (unsigned)v < 4 ? marks[v] : "[FAIL]";
 }
 
-void doc_step_end(doc_report *r, const doc_step *s)
+static void print_step(const doc_report *r, const doc_step *s)
 {
-    if (!r->text)
-        return;
     printf("%s %-8s %s%s%s\n", mark(s->verdict), s->name, s->endpoint, s->endpoint[0] ? ": " : "",
            s->detail);
     /* The certificate's details are the tls step's point; the others' facts repeat the detail. */
@@ -79,7 +77,20 @@ void doc_step_end(doc_report *r, const doc_step *s)
         printf("              %s: %s\n", s->facts[i].key, s->facts[i].value);
     if (s->hint[0])
         printf("       hint:  %s\n", s->hint);
+}
+
+void doc_report_flush(doc_report *r)
+{
+    for (; r->text && r->printed < r->n; r->printed++)
+        print_step(r, &r->steps[r->printed]);
     fflush(stdout);
+}
+
+void doc_step_end(doc_report *r, const doc_step *s)
+{
+    (void)s; /* the last step begun: printed with any held before it */
+    if (!r->hold)
+        doc_report_flush(r);
 }
 
 void doc_step_skip(doc_report *r, const char *name, const char *endpoint, const char *why)

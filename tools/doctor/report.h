@@ -38,8 +38,10 @@ typedef struct doc_report {
     char target[2048]; /* the configuration, as vmux_config_to_string() prints it */
     doc_step *steps;
     size_t n, cap;
-    bool text;    /* print each step as it ends */
-    bool verbose; /* text: print every step's facts (else only the tls step's) */
+    bool text;      /* print each step as it ends */
+    bool verbose;   /* text: print every step's facts (else only the tls step's) */
+    bool hold;      /* text: keep ended steps unprinted (their verdict may change) until flushed */
+    size_t printed; /* text: how many steps have been printed */
 } doc_report;
 
 /* Starts a step (verdict ok, no detail yet). Out of memory, it prints so and exits (status 1). */
@@ -56,8 +58,11 @@ void doc_step_hint(doc_step *s, const char *fmt, ...) __attribute__((format(prin
 void doc_step_fact(doc_step *s, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Ends a step: in text mode, prints it. */
+/* Ends a step: in text mode, prints it and the held steps before it, unless r->hold is set. */
 void doc_step_end(doc_report *r, const doc_step *s);
+
+/* Text mode: prints the ended steps not printed yet (those held by r->hold). */
+void doc_report_flush(doc_report *r);
 
 /* Adds an ended step with verdict skipped and the reason as detail. */
 void doc_step_skip(doc_report *r, const char *name, const char *endpoint, const char *why);
