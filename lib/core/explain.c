@@ -52,11 +52,8 @@ void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply)
     const char *why = worded ? vmux_reply_str(reply, NULL) : vmux_strerror(status);
     const char *failure =
         vmux__unsent_code(status) && reply != NULL ? vmux_reply_str(reply, NULL) : NULL;
-    if (failure != NULL && vmux_reply_get_kind(reply) == VMUX_REPLY_STATUS) /* core/op.c */
-        vmux__errbuf_set(buf, len,
-                         "%s: it was sent before its connection broke, so it may have run; last "
-                         "connection failure: %s",
-                         why, failure);
+    if (failure != NULL && vmux_reply_get_kind(reply) == VMUX_REPLY_STATUS) /* written: op.c */
+        vmux__errbuf_set(buf, len, "%s: %s", why, failure);
     else if (failure != NULL && status == VMUX_ERR_BACKLOG_FULL) /* the bound first (net/link.c) */
         vmux__errbuf_set(buf, len, "%s: %s", why, failure);
     else if (failure != NULL)

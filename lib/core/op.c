@@ -8,6 +8,7 @@
 #include "core/bigmem.h"
 #include "core/counters.h"
 #include "core/deadline.h"
+#include "core/errbuf.h"
 #include "core/reply_internal.h"
 #include "core/why.h"
 #include "vmux/error.h"
@@ -67,9 +68,9 @@ int vmux__op_unsent_timeout(const struct vmux_op *op)
 
 /*
  * The why of an op that expires waiting for a connection: vmux__op_why()'s for one never
- * written; for one written before its connection broke (VMUX_OP_RESENT), which may have run, the
- * same reason as a status reply, which core/explain.c words so (probe 47: a retry-safe batch
- * timing out in an outage said only "timed out").
+ * written; for one written before its connection broke (VMUX_OP_RESENT), which may have run,
+ * words saying so with the reason, as a status reply (core/explain.c: "written") (probe 47: a
+ * retry-safe batch timing out in an outage said only "timed out").
  */
 static vmux_reply *expired_why(const struct vmux_op *op, const char *reason)
 {
@@ -77,7 +78,29 @@ static vmux_reply *expired_why(const struct vmux_op *op, const char *reason)
         return vmux__op_why(op, reason);
     if (!(op->flags & VMUX_OP_TELL_WHY) || reason == NULL || reason[0] == '\0')
         return NULL;
-    return vmux__reply_new_str(VMUX_REPLY_STATUS, reason, strlen(reason));
+    char words[VMUX_REASON_SIZE + 128];
+    vmux__errbuf_set(words, sizeof words,
+                     "it was sent before its connection broke, so it may have run; last "
+                     "connection failure: %s",
+                     reason);
+    return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
+}
+
+/*
+ * The words of a written op that timed out waiting for its reply on a connection still open
+ * (where: the connection's host:port), as a status reply (core/explain.c): which server, and
+ * that it may have run. NULL when its caller takes no words.
+ */
+static vmux_reply *unanswered_why(const struct vmux_op *op, const char *where)
+{
+    if (!(op->flags & VMUX_OP_TELL_WHY) || where == NULL || where[0] == '\0')
+        return NULL;
+    char words[VMUX_REASON_SIZE];
+    vmux__errbuf_set(words, sizeof words,
+                     "written to %s and not answered in time, so it may have run (the connection "
+                     "is open: the server, or the path to it, is slow, paused or stopped)",
+                     where);
+    return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
 }
 
 void vmux__op_expire(struct vmux_op *op)
@@ -96,8 +119,10 @@ void vmux__op_expire(struct vmux_op *op)
         /* Outside a FIFO, only a resent op was ever written (net/conn.c's conn_settle()). */
         vmux_reply *why = q != NULL && q->why != NULL ? expired_why(op, q->why(q)) : NULL;
         vmux__op_finish(op, vmux__op_unsent_timeout(op), why);
-    } else
-        vmux__op_complete(op, VMUX_ERR_TIMEOUT, NULL); /* a husk: its queue frees it */
+    } else { /* a husk: written, its reply still owed; its queue frees it */
+        vmux_reply *why = q->why != NULL ? unanswered_why(op, q->why(q)) : NULL;
+        vmux__op_complete(op, VMUX_ERR_TIMEOUT, why);
+    }
 }
 
 void vmux__op_free(struct vmux_op *op)

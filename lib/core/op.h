@@ -161,7 +161,8 @@ struct vmux_opq {
     size_t count;
     bool keeps_husks; /* ops here are owed replies: a timed-out op stays until its reply */
     /* A queue of ops waiting for a connection (a link's backlog): its link's last connection
-     * failure while that link has no ready connection, else NULL. I/O thread. NULL: none. */
+     * failure while that link has no ready connection, else NULL. A connection's queue of
+     * written ops: its host:port. I/O thread. NULL: none. */
     const char *(*why)(const struct vmux_opq *q);
 };
 

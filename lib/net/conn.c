@@ -184,6 +184,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     conn_unref(c);
 }
 
+/* A written op's connection, for the words of one that timed out unanswered (core/op.c). */
+static const char *fifo_why(const struct vmux_opq *q)
+{
+    return ((const struct vmux_conn *)((const char *)q - offsetof(struct vmux_conn, fifo)))->where;
+}
+
 /* Fills addr when host is an IP literal, so that no resolver thread is needed. */
 static bool parse_ip(const char *host, int port, struct sockaddr_storage *addr)
 {
@@ -205,6 +211,7 @@ struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpo
     c->link = link;
     c->ep = ep;
     c->fifo.keeps_husks = true; /* a timed-out op waits here for its late reply */
+    c->fifo.why = fifo_why;
     c->phase = CONN_CONNECTING; /* vmux__conn_begin() resolves a host name first */
     c->fd = -1;
     c->slice_stride = 1; /* conn_read.c: the clock read at the first reply, then less often */

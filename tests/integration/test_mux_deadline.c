@@ -122,8 +122,17 @@ static void test_sync_timeout_then_next_reply_is_its_own(void **state)
     (void)state;
     vmux *m = open_pause(NULL);
     pause_server();
-    vmux_callopts opts = VMUX_INIT(vmux_callopts, .timeout_ms = 300);
+    char err[512], want[512];
+    vmux_callopts opts =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 300, .errbuf = err, .errlen = sizeof err);
     expect_sync_timeout(m, &opts, "first", 300);
+    /* Which server, and that it was written (probe 51: "timed out" alone named neither). */
+    snprintf(want, sizeof want,
+             "timed out: written to 127.0.0.1:%d and not answered in time, so it may have run "
+             "(the connection is open: the server, or the path to it, is slow, paused or "
+             "stopped)",
+             vt_server_port("pause"));
+    assert_string_equal(err, want);
     unpause_server();
     /* The late "first" comes now, ahead of "second": it must be dropped, not given here. */
     expect_echo(m, NULL, "second");
