@@ -386,7 +386,8 @@ typedef enum vmux_event_type {
      * nodes added and removed). */
     VMUX_EVENT_MAP_REFRESHED = 6,
     /** A refresh was asked for sooner than clusterRefreshMinInterval after the last one: it is
-     * deferred (reason says for how long). One event per deferral, however many asked. */
+     * deferred (reason says for how long). One event per deferral, however many asked; endpoint
+     * "" (the handle's refresh, not a node's). */
     VMUX_EVENT_REFRESH_THROTTLED = 7,
     /** The handle's map names a node it did not (endpoint), or no longer names one it did:
      * after a refresh, or after a MOVED to a node the map did not know (a new primary that a
@@ -407,7 +408,7 @@ typedef enum vmux_event_type {
 typedef struct vmux_event {
     vmux_event_type type;
     int code;             /**< VMUX_ERR_* for FAILED, SUBSCRIBER_LOST and ERROR; 0 for the others */
-    const char *endpoint; /**< "host:port" */
+    const char *endpoint; /**< "host:port"; "" for REFRESH_THROTTLED, which is the handle's */
     const char *reason;   /**< why, in words ("" for RESTORED) */
 } vmux_event;
 
