@@ -25,58 +25,58 @@
 
 static int compared; /* format strings compared with hiredis */
 
-/*
- * Both formatters on one argument list, hiredis's on its own copy: returns hiredis's length (or
- * its -1, -2) with its bytes in *want; *rc is ours, with the op in *op and the reason in why.
- */
-static int format_both(const char *format, va_list ap, char **want, struct vmux_op **op,
-                       char why[VMUX_FORMAT_WHY_SIZE], int *rc)
+/* What both formatters made of one format string and argument list. */
+struct both {
+    int n;      /* hiredis's length, or its -1, -2 */
+    char *want; /* hiredis's bytes */
+    int rc;     /* ours */
+    struct vmux_op *op;
+    char why[VMUX_FORMAT_WHY_SIZE];
+};
+
+/* Both formatters on one argument list, hiredis's on its own copy. */
+static void format_both(const char *format, va_list ap, struct both *b)
 {
     va_list theirs;
     va_copy(theirs, ap);
-    *want = NULL;
-    int n = redisvFormatCommand(want, format, theirs);
+    b->want = NULL;
+    b->n = redisvFormatCommand(&b->want, format, theirs);
     va_end(theirs);
-    *op = NULL;
-    *rc = vmux__format_op(format, ap, op, why, VMUX_FORMAT_WHY_SIZE);
-    return n;
+    b->op = NULL;
+    b->rc = vmux__format_op(format, ap, &b->op, b->why, sizeof b->why);
 }
 
 /* Formats with both (each through its own copy of the arguments) and compares the bytes. */
 static void same(const char *format, ...)
 {
+    struct both b;
     va_list ap;
-    char *want, why[VMUX_FORMAT_WHY_SIZE];
-    struct vmux_op *op;
-    int rc;
     va_start(ap, format);
-    int n = format_both(format, ap, &want, &op, why, &rc);
+    format_both(format, ap, &b);
     va_end(ap);
-    if (n <= 0 || rc != 0)
-        fail_msg("'%s': hiredis %d, ours %d (%s)", format, n, rc, why);
-    if (op->len != (size_t)n || memcmp(op->cmd, want, (size_t)n) != 0)
-        fail_msg("'%s': ours %.*s, hiredis %s", format, (int)op->len, op->cmd, want);
-    redisFreeCommand(want);
-    vmux__op_free(op);
+    if (b.n <= 0 || b.rc != 0)
+        fail_msg("'%s': hiredis %d, ours %d (%s)", format, b.n, b.rc, b.why);
+    if (b.op->len != (size_t)b.n || memcmp(b.op->cmd, b.want, (size_t)b.n) != 0)
+        fail_msg("'%s': ours %.*s, hiredis %s", format, (int)b.op->len, b.op->cmd, b.want);
+    redisFreeCommand(b.want);
+    vmux__op_free(b.op);
     compared++;
 }
 
 /* Refused by both: hiredis's -2, ours VMUX_ERR_INVALID_ARG with why. */
 static void refused(const char *format, const char *why_want, ...)
 {
+    struct both b;
     va_list ap;
-    char *want, why[VMUX_FORMAT_WHY_SIZE];
-    struct vmux_op *op;
-    int rc;
     va_start(ap, why_want);
-    int n = format_both(format, ap, &want, &op, why, &rc);
+    format_both(format, ap, &b);
     va_end(ap);
-    if (n != -2)
-        fail_msg("'%s': hiredis %d, not -2", format, n);
-    assert_int_equal(rc, VMUX_ERR_INVALID_ARG);
-    assert_null(op);
+    if (b.n != -2)
+        fail_msg("'%s': hiredis %d, not -2", format, b.n);
+    assert_int_equal(b.rc, VMUX_ERR_INVALID_ARG);
+    assert_null(b.op);
     if (why_want != NULL)
-        assert_string_equal(why, why_want);
+        assert_string_equal(b.why, why_want);
 }
 
 /* Ours alone: refused with why (hiredis crashes or reads past the string). */
