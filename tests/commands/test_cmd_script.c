@@ -194,10 +194,14 @@ static void test_one_deadline_covers_the_run(void **state)
     vmux_reply *r = NULL;
     assert_int_equal(vmux_script_run(p->m, &o, s, keys, 1, args, 1, &r), VMUX_ERR_TIMEOUT);
     assert_null(r);
-    assert_string_equal(why, vmux_strerror(VMUX_ERR_TIMEOUT));
+    /* written, and left unanswered by the delaying proxy: which server, and that it may have run */
+    if (strncmp(why, "timed out: written to 127.0.0.1:", 32) != 0 ||
+        strstr(why, "not answered in time, so it may have run") == NULL)
+        fail_msg("the run's words: %s", why);
     vmux_stats after = stats_of(p->m);
     assert_int_equal(after.submitted - before.submitted, 2);
     assert_int_equal(after.replied - before.replied, 1);
+    assert_int_equal(after.error_replies - before.error_replies, 1); /* the NOSCRIPT */
     assert_int_equal(after.timed_out - before.timed_out, 1);
 
     const char *set[] = {"SET", "scr:slow:tx", "v"};

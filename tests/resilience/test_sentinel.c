@@ -443,11 +443,29 @@ static vmux *open_replica_reads(const struct deploy *d)
     return m;
 }
 
+struct reads_to {
+    vmux *m;
+    int port;
+};
+
+/* A few reads through the handle; whether the server at port has served any GET yet. */
+static bool reads_reach(void *arg)
+{
+    struct reads_to *w = arg;
+    get_k(w->m, 20);
+    return get_calls(w->port) > 0;
+}
+
 /* readFrom=replica (docs/replicas.md): the sentinels name the replica, reads go there. */
 static void test_reads_from_replica(void **state)
 {
     struct deploy *d = *state;
     vmux *m = open_replica_reads(d);
+    /* Until the sentinels have named the replica, the shard has none and reads go to the
+     * primary (docs/replicas.md): wait until one has reached the replica. */
+    struct reads_to w = {m, d->replica.port};
+    if (!vt_poll_until(reads_reach, &w, 20000, 50))
+        fail_msg("no read reached the replica within 20000 ms");
     uint64_t until = vt_now_ms() + 20000; /* the replica's connection, and replication */
     for (bool seen = false; !seen;) {
         assert_true(vt_now_ms() < until);
@@ -462,19 +480,6 @@ static void test_reads_from_replica(void **state)
     assert_int_equal(get_calls(d->replica.port), 50);
     assert_int_equal(get_calls(d->primary.port), 0);
     vmux_close(m);
-}
-
-struct reads_to {
-    vmux *m;
-    int port;
-};
-
-/* A few reads through the handle; whether the server at port has served any GET yet. */
-static bool reads_reach(void *arg)
-{
-    struct reads_to *w = arg;
-    get_k(w->m, 20);
-    return get_calls(w->port) > 0;
 }
 
 #define ADDED_DEADLINE_MS 120000 /* the sentinels ask the primary INFO every 10 s */
