@@ -332,53 +332,64 @@ static int enqueue(vmux *m, struct vmux_op *op)
     return rc;
 }
 
+/*
+ * One of the close handshake's counters (m->entered, m->calls) counts this caller in, unless the
+ * handle is closing (then nothing is counted). Either the closing side's read of the counter
+ * (after it set closing) sees this one, or this sees closing: both sequentially consistent. The
+ * I/O thread is let in while closing: it joins nothing while it runs a callback.
+ */
+static inline bool count_in(vmux *m, atomic_uint *counter)
+{
+    atomic_fetch_add_explicit(counter, 1, memory_order_seq_cst);
+    if (!atomic_load_explicit(&m->closing, memory_order_seq_cst) || vmux__on_io_thread(m))
+        return true;
+    atomic_fetch_sub_explicit(counter, 1, memory_order_release);
+    return false;
+}
+
+static inline void count_out(atomic_uint *counter)
+{
+    unsigned was = atomic_fetch_sub_explicit(counter, 1, memory_order_release);
+    VMUX_ASSERT(was > 0); /* one out per in; m may be gone after */
+    (void)was;
+}
+
+/* The closing side: waits until the counter has no caller left (none waits for it). */
+static void wait_none_in(atomic_uint *counter)
+{
+    while (atomic_load_explicit(counter, memory_order_seq_cst) != 0)
+        uv_sleep(0);
+}
+
 bool vmux__hold(vmux *m)
 {
-    /* Either the I/O thread's count (after it saw closing) sees this one, or this sees closing:
-     * both sequentially consistent. */
-    atomic_fetch_add_explicit(&m->entered, 1, memory_order_seq_cst);
-    if (!atomic_load_explicit(&m->closing, memory_order_seq_cst) || vmux__on_io_thread(m))
-        return true; /* (the I/O thread joins nothing while it runs a callback) */
-    vmux__leave(m);
-    return false;
+    return count_in(m, &m->entered);
 }
 
 void vmux__leave(vmux *m)
 {
-    unsigned was = atomic_fetch_sub_explicit(&m->entered, 1, memory_order_release);
-    VMUX_ASSERT(was > 0); /* one leave per hold; m may be gone after */
-    (void)was;
+    count_out(&m->entered);
 }
 
 bool vmux__call_begin(vmux *m)
 {
-    /* As vmux__hold(): either vmux_close() (after it set closing) sees this one, or this sees
-     * closing. */
-    atomic_fetch_add_explicit(&m->calls, 1, memory_order_seq_cst);
-    if (!atomic_load_explicit(&m->closing, memory_order_seq_cst) || vmux__on_io_thread(m))
-        return true;
-    vmux__call_end(m);
-    return false;
+    return count_in(m, &m->calls);
 }
 
 void vmux__call_end(vmux *m)
 {
-    unsigned was = atomic_fetch_sub_explicit(&m->calls, 1, memory_order_release);
-    VMUX_ASSERT(was > 0); /* one end per begin; m may be gone after */
-    (void)was;
+    count_out(&m->calls);
 }
 
 void vmux__wait_calls_ended(vmux *m)
 {
-    while (atomic_load_explicit(&m->calls, memory_order_seq_cst) != 0)
-        uv_sleep(0);
+    wait_none_in(&m->calls);
 }
 
 /* I/O thread, closing: every caller inside the submit path has left it (none waits for us). */
 static void wait_callers_out(vmux *m)
 {
-    while (atomic_load_explicit(&m->entered, memory_order_seq_cst) != 0)
-        uv_sleep(0);
+    wait_none_in(&m->entered);
 }
 
 int vmux__submit(vmux *m, struct vmux_op *op)
