@@ -178,15 +178,18 @@ static void expect_once(int phase)
     }
 }
 
-/* PUBSUB NUMPAT + NUMSUB of the keyevent channel, per node of the set, through the handle. */
+/*
+ * PUBSUB NUMPAT + NUMSUB of the keyevent channel, per node of the set, through the handle. *n is
+ * 0 when the two fan-outs met different maps (after a failover the demoted primary leaves the
+ * map between them): the callers' waits ask again.
+ */
 static void counts_on(vmux_node_set set, int *numpat, int *numsub, size_t max, size_t *n)
 {
     const char *np[] = {"PUBSUB", "NUMPAT"}, *ns[] = {"PUBSUB", "NUMSUB", KEYEVENT};
     vmux_node_replies a, b;
     assert_int_equal(vmux_call_nodes(w, NULL, set, 2, np, NULL, &a), 0);
     assert_int_equal(vmux_call_nodes(w, NULL, set, 3, ns, NULL, &b), 0);
-    assert_int_equal(a.count, b.count);
-    *n = a.count < max ? a.count : max;
+    *n = a.count != b.count ? 0 : a.count < max ? a.count : max;
     for (size_t i = 0; i < *n; i++) {
         assert_int_equal(a.nodes[i].status, 0);
         assert_int_equal(b.nodes[i].status, 0);
