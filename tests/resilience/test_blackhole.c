@@ -284,9 +284,12 @@ static void test_slow_upload_is_no_dead_link(void **state)
     rt_unique(counter, sizeof(counter), "upload:ctr");
     assert_int_equal(vt_proxy_set_mode(f->proxy, VT_PROXY_THROTTLE, RATE_KIB), 0);
     vt_proxy_cut(f->proxy); /* reconnect through a throttled connection */
+    /* retry-safe: written before the handle saw the cut, it is resent on the new connection */
+    vmux_callopts ping_opts =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 10000, .flags = VMUX_CALL_RETRY_SAFE);
     vmux_callopts patient = VMUX_INIT(vmux_callopts, .timeout_ms = 10000);
     vmux_reply *r = NULL;
-    assert_int_equal(vmux_call(f->m, &patient, 1, (const char *[]){"PING"}, NULL, &r), 0);
+    assert_int_equal(vmux_call(f->m, &ping_opts, 1, (const char *[]){"PING"}, NULL, &r), 0);
     vmux_reply_free(r);
     vmux_stats before = rt_stats(f->m);
 
