@@ -12,6 +12,7 @@
 #include "core/errbuf.h"
 #include "core/errclass.h"
 #include "core/log.h"
+#include "core/strout.h"
 #include "net/link_internal.h"
 #include "net/sentinel.h"
 #include "vmux/error.h"
@@ -62,6 +63,9 @@ int vmux__link_new(uv_loop_t *loop, const struct vmux_config *cfg, vmux_tls_ctx 
     uv_timer_init(loop, &link->backoff);
     uv_timer_init(loop, &link->retry_timer);
     link->backoff.data = link->retry_timer.data = link;
+    /* without it (out of memory) the words name the last endpoint's failure only */
+    if (cfg->nendpoints > 1)
+        link->ep_failures = calloc(cfg->nendpoints, sizeof *link->ep_failures);
     *out = link;
     return 0;
 }
@@ -227,12 +231,52 @@ static int sent_status_for(int code)
     return code == VMUX_ERR_PROTOCOL ? VMUX_ERR_PROTOCOL : VMUX_ERR_CONNECTION_LOST;
 }
 
+/* The index in cfg's endpoints of the one c dialled, or -1 (Sentinel's answer, a node's). */
+static ptrdiff_t endpoint_index(const struct vmux_link *link, const struct vmux_conn *c)
+{
+    const struct vmux_endpoint *first = link->cfg->endpoints;
+    if (c == NULL || link->ep_failures == NULL || c->ep < first ||
+        c->ep >= first + link->cfg->nendpoints)
+        return -1;
+    return c->ep - first;
+}
+
+/*
+ * Records reason as the link's last failure. With several endpoints it is kept as c's endpoint's,
+ * and the last failure says each endpoint's in their order ("a:1: refused; b:2: not the
+ * primary"): the newest alone would name a healthy replica's refusal while the primary is down.
+ */
+static void record_failure(struct vmux_link *link, const struct vmux_conn *c, const char *reason)
+{
+    ptrdiff_t i = endpoint_index(link, c);
+    if (i < 0) {
+        vmux__errbuf_set(link->last_reason, sizeof link->last_reason, "%s", reason);
+        return;
+    }
+    vmux__errbuf_set(link->ep_failures[i], sizeof link->ep_failures[i], "%s", reason);
+    struct vmux_strout out = {.buf = link->last_reason, .len = sizeof link->last_reason};
+    link->last_reason[0] = '\0';
+    for (size_t j = 0; j < link->cfg->nendpoints; j++) {
+        if (link->ep_failures[j][0] != '\0')
+            vmux__strout_put(&out, "%s%s", out.total > 0 ? "; " : "", link->ep_failures[j]);
+    }
+}
+
+/* A ready connection: the endpoints' failures are history. */
+static void forget_failures(struct vmux_link *link)
+{
+    for (size_t j = 0; link->ep_failures != NULL && j < link->cfg->nendpoints; j++)
+        link->ep_failures[j][0] = '\0';
+}
+
 void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)
 {
+    char reason[VMUX_REASON_SIZE];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(link->last_reason, sizeof(link->last_reason), fmt, ap);
+    vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
+    record_failure(link, link->conn, reason);
     link->last_error = code;
 
     vmux__lane_shut(link);
@@ -254,7 +298,7 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
     vmux__count(&link->ctr->connect_failures, 1);
     if (!was_ready)
         link->next_endpoint++;
-    link->events.failed(link, code, link->last_reason, link->arg);
+    link->events.failed(link, code, reason, link->arg);
     if (link->state == LINK_DOWN)
         uv_timer_start(&link->backoff, on_backoff, backoff_ms(link, was_ready), 0);
 }
@@ -276,6 +320,7 @@ void vmux__link_conn_ready(struct vmux_link *link)
     bool checked = link->state == LINK_CHECKING;
     link_set_state(link, LINK_READY);
     link->retries = 0;
+    forget_failures(link);
     if (!checked)
         vmux__count(&link->ctr->connects, 1);
     link_drain_backlog(link);
@@ -320,8 +365,10 @@ void vmux__link_submit(struct vmux_link *link, struct vmux_op *op)
 static void on_link_timer_closed(uv_handle_t *h)
 {
     struct vmux_link *link = h->data;
-    if (--link->open_timers == 0)
+    if (--link->open_timers == 0) {
+        free(link->ep_failures);
         free(link);
+    }
 }
 
 void vmux__link_close(struct vmux_link *link)

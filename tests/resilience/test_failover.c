@@ -620,6 +620,50 @@ static void test_lone_replica_write(void **state)
     vmux_close(m);
 }
 
+/* A call's error words name both endpoints' failures: the dead primary's and the replica's. */
+struct both_named {
+    vmux *m;
+    char want_a[64], want_b[96];
+    char err[512];
+};
+
+static bool names_both(void *arg)
+{
+    struct both_named *w = arg;
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 200, .errbuf = w->err,
+                                .errlen = sizeof w->err);
+    w->err[0] = '\0';
+    int rc = vmux_set(w->m, &o, VMUX_STR("fo:down"), VMUX_STR("v"), VMUX_NO_EXPIRY,
+                      VMUX_COND_ALWAYS, NULL);
+    return rc == VMUX_ERR_TIMEOUT && strstr(w->err, w->want_a) != NULL &&
+           strstr(w->err, w->want_b) != NULL;
+}
+
+/*
+ * The primary (A) gone, the replica (B) still up and refusing by its role: a command that waits
+ * for a primary and times out says what each endpoint last did, not only the newest attempt's
+ * refusal by the healthy replica (probe 51: half the callers were told only "not the primary").
+ */
+static void test_down_primary_named_beside_the_replica(void **state)
+{
+    struct pair *p = *state;
+    vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = MAXEV};
+    vmux *m = open_both(p, &log);
+    assert_int_equal(handle_port(m), p->a.port);
+    vt_server_stop(&p->a);
+
+    struct both_named w = {.m = m};
+    snprintf(w.want_a, sizeof w.want_a, "127.0.0.1:%d: ", p->a.port);
+    snprintf(w.want_b, sizeof w.want_b, "127.0.0.1:%d: not the primary (ROLE: slave)",
+             p->b.port);
+    bool named = vt_poll_until(names_both, &w, 10000, 10);
+    printf("# the words: %s\n", w.err);
+    if (!named)
+        fail_msg("no call's words named both %s and %s within 10 s; the last: %s", w.want_a,
+                 w.want_b, w.err);
+    vmux_close(m);
+}
+
 /* Waits until the replica on replica_port has applied everything the primary has. */
 struct caught_up {
     int primary, replica;
@@ -720,6 +764,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_finds_primary_by_role, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_lone_replica_write, pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_down_primary_named_beside_the_replica, pair_setup,
+                                        pair_teardown),
         cmocka_unit_test_setup_teardown(test_failover_under_load, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_graceful_failover_loses_nothing, pair_setup,
                                         pair_teardown),
