@@ -79,8 +79,8 @@ struct vmux_link {
     unsigned demoted;         /* connections retired by READONLY in a row (reset by a tick) */
     uint64_t rng;             /* jitter */
     int last_error;           /* code of the last failure, 0 if none */
-    char last_reason[VMUX_REASON_SIZE]; /* "host:port: cause" (core/errbuf.h); with several
-                                           endpoints, each one's last since the link was ready */
+    /* "host:port: cause" (core/errbuf.h); with several endpoints, each one's last failure */
+    char last_reason[VMUX_REASON_SIZE];
     char (*ep_failures)[VMUX_REASON_SIZE]; /* several endpoints: each one's last failure since
                                               the link was ready ("" none); NULL otherwise */
     char az[64]; /* the server's availability_zone (asked for readFrom=azAffinity...); "" unknown */

@@ -630,8 +630,8 @@ struct both_named {
 static bool names_both(void *arg)
 {
     struct both_named *w = arg;
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 200, .errbuf = w->err,
-                                .errlen = sizeof w->err);
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 200, .errbuf = w->err, .errlen = sizeof w->err);
     w->err[0] = '\0';
     int rc = vmux_set(w->m, &o, VMUX_STR("fo:down"), VMUX_STR("v"), VMUX_NO_EXPIRY,
                       VMUX_COND_ALWAYS, NULL);
@@ -654,8 +654,7 @@ static void test_down_primary_named_beside_the_replica(void **state)
 
     struct both_named w = {.m = m};
     snprintf(w.want_a, sizeof w.want_a, "127.0.0.1:%d: ", p->a.port);
-    snprintf(w.want_b, sizeof w.want_b, "127.0.0.1:%d: not the primary (ROLE: slave)",
-             p->b.port);
+    snprintf(w.want_b, sizeof w.want_b, "127.0.0.1:%d: not the primary (ROLE: slave)", p->b.port);
     bool named = vt_poll_until(names_both, &w, 10000, 10);
     printf("# the words: %s\n", w.err);
     if (!named)
