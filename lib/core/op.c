@@ -164,18 +164,12 @@ void vmux__opq_remove(struct vmux_opq *q, struct vmux_op *op)
 
 uint64_t vmux__opq_take_due(struct vmux_opq *q, uint32_t now, struct vmux_opq *due)
 {
-    uint64_t next = UINT64_MAX;
-    for (struct vmux_op *op = q->head, *after; op != NULL; op = after) {
-        after = op->next;
-        int32_t left = (int32_t)(op->bounce.due_ms - now);
-        if (left > 0) {
-            next = (uint64_t)left < next ? (uint64_t)left : next;
-            continue;
-        }
+    struct vmux_op *op;
+    while ((op = q->head) != NULL && (int32_t)(op->bounce.due_ms - now) <= 0) {
         vmux__opq_remove(q, op);
         vmux__opq_push(due, op);
     }
-    return next;
+    return op != NULL ? (uint64_t)(int32_t)(op->bounce.due_ms - now) : UINT64_MAX;
 }
 
 struct vmux_op *vmux__opq_pop(struct vmux_opq *q)

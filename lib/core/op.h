@@ -232,9 +232,10 @@ struct vmux_op *vmux__opq_pop(struct vmux_opq *q);
 /* Takes op out of q, wherever it stands. */
 void vmux__opq_remove(struct vmux_opq *q, struct vmux_op *op);
 /*
- * For a queue of ops waiting for a time (op->bounce.due_ms, loop ms, low 32 bits): moves those
- * due by now to the end of *due, in their order, and returns the ms until the earliest of those
- * left, UINT64_MAX when none is.
+ * For a queue of ops waiting for a time (op->bounce.due_ms, loop ms, low 32 bits): moves the ops
+ * due by now from its head to the end of *due, in their order, stopping at the first not due (an
+ * op behind it waits for it: order first), and returns the ms until that head is due, UINT64_MAX
+ * when the queue is empty.
  */
 uint64_t vmux__opq_take_due(struct vmux_opq *q, uint32_t now, struct vmux_opq *due);
 /*

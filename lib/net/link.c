@@ -469,23 +469,6 @@ static void retry_now(struct vmux_link *link, struct vmux_op *op)
 }
 
 /*
- * Takes the ops of one span's queue that are due by now, from its head: they were queued in
- * order, each due within its span of its refusal, so an op behind one not yet due waits for it,
- * at most the span after its own refusal (still within "half to all of the span"), and a firing
- * touches only the ops it sends and the heads. Returns the ms until the head left is due,
- * UINT64_MAX when none is.
- */
-static uint64_t take_due_from_head(struct vmux_opq *q, uint32_t now, struct vmux_opq *due)
-{
-    struct vmux_op *op;
-    while ((op = q->head) != NULL && (int32_t)(op->bounce.due_ms - now) <= 0) {
-        vmux__opq_remove(q, op);
-        vmux__opq_push(due, op);
-    }
-    return op != NULL ? (uint64_t)(int32_t)(op->bounce.due_ms - now) : UINT64_MAX;
-}
-
-/*
  * Sends the refused ops whose time has come again on the same link, and sets the timer for the
  * next. One that an ASK sent here goes after ASKING again: an importing node answers TRYAGAIN
  * while a multi-key command's keys are split between it and the source, and without ASKING it
@@ -498,7 +481,7 @@ static void on_retry(uv_timer_t *t)
     struct vmux_opq due = {0};
     uint64_t next = UINT64_MAX;
     for (int i = 0; i < VMUX_LINK_RETRY_LEVELS; i++) {
-        uint64_t left = take_due_from_head(&link->retry_q[i], (uint32_t)uv_now(link->loop), &due);
+        uint64_t left = vmux__opq_take_due(&link->retry_q[i], (uint32_t)uv_now(link->loop), &due);
         next = left < next ? left : next;
     }
     if (next != UINT64_MAX)

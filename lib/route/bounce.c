@@ -6,8 +6,10 @@
  * VMUX_ROUTER_MAX_REDIRECTS in a millisecond; so a MOVED back to a node that redirected the op
  * before (follow.c decides) puts the op here, out of every link, for a jittered backoff that
  * doubles with its redirects, as TRYAGAIN's does (net/link.c), and then sends it to that node
- * again. Its deadline may end it here (VMUX_ERR_TIMEOUT, from the deadline index). One timer
- * serves every waiting op, set for the earliest due. A shard channel's SSUBSCRIBE meets the same
+ * again. Its deadline may end it here (VMUX_ERR_TIMEOUT, from the deadline index). The ops go
+ * again in the order they came back: one is never due before the one ahead of it (which may
+ * lengthen its wait to that one's), so a pipeline of one slot stays in order. One timer serves
+ * every waiting op, set for the head's due. A shard channel's SSUBSCRIBE meets the same
  * ping-pong and waits by the same rule (vmux__router_backoff_ms(), mux/pubsub_bounce.c). I/O
  * thread only.
  */
@@ -54,6 +56,9 @@ void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmu
 {
     uv_update_time(r->loop); /* a stale loop clock would cut the backoff short */
     uint32_t wait = vmux__router_backoff_ms(r, op->redirects, BOUNCE_LAST_MS);
+    const struct vmux_op *last = r->bounced.tail;
+    if (last != NULL && (int32_t)(last->bounce.due_ms - ((uint32_t)uv_now(r->loop) + wait)) > 0)
+        wait = last->bounce.due_ms - (uint32_t)uv_now(r->loop); /* not before the one ahead */
     op->bounce.due_ms = (uint32_t)uv_now(r->loop) + wait;
     op->bounce.to = vmux__router_link_id(r, to);
     if (r->cfg->log_fn != NULL) {

@@ -586,6 +586,43 @@ static void test_moved_pingpong_settles(void **state)
 }
 
 /*
+ * A pipeline of one slot meets the ping-pong: node 0 answers MOVED to node 1, which answers
+ * each command MOVED back once, then serves. Each waits its backoff before it goes again; they
+ * are answered in the order they were written all the same (each drew its own jittered backoff
+ * and took the first due: any order, in the review of the router).
+ */
+static void test_moved_pingpong_pipeline_order(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_counting_moves(c);
+    unsigned s = slot("{p}");
+    rule(c, 0, NULL, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
+    char back[128];
+    snprintf(back, sizeof back, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 0));
+    rule(c, 1, NULL, ORDER_N, 0, "%s", back); /* each once: a pipeline cut by a window's end
+                                                 would be the nodes' order, not the handle's */
+    char keys[ORDER_N][16];
+    for (int i = 0; i < ORDER_N; i++) {
+        snprintf(keys[i], sizeof keys[i], "{p}%d", i);
+        rule(c, 1, keys[i], -1, 0, "$%d\r\n%d\r\n", i < 10 ? 1 : 2, i);
+    }
+    struct order o = {0};
+    for (int i = 0; i < ORDER_N; i++) {
+        const char *argv[] = {"GET", keys[i]};
+        assert_status(vmux_call_async(m, NULL, 2, argv, NULL, on_order, &o), 0);
+    }
+    assert_true(vt_wait_until(order_done, &o, WAIT_MS));
+    assert_int_equal(o.fails, 0);
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), 2 * ORDER_N); /* each met the ping-pong */
+    for (int i = 0; i < ORDER_N; i++)
+        if (o.seq[i] != i)
+            fail_msg("reply %d was the command %d's: the pipeline ran out of order", i, o.seq[i]);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
  * A ping-pong that lasts still ends in REDIRECT_LOOP after five redirects, only later: the
  * backoffs after the second to the fifth take at least 10 + 20 + 40 + 80 ms. One SLOT_MOVED.
  */
@@ -1210,6 +1247,7 @@ int main(void)
         cmocka_unit_test(test_getkeys_crossslot),
         cmocka_unit_test(test_moved_pingpong_settles),
         cmocka_unit_test(test_moved_pingpong_forever),
+        cmocka_unit_test(test_moved_pingpong_pipeline_order),
         cmocka_unit_test(test_moved_same_patch_once),
         cmocka_unit_test(test_unknown_host_by_port),
         cmocka_unit_test(test_unknown_host_ambiguous),
