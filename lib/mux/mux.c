@@ -193,11 +193,19 @@ static bool on_link_retry(struct vmux_link *link, struct vmux_op *op, void *arg)
     return vmux__router_retry(&m->router, link, op);
 }
 
+static bool on_link_served(struct vmux_link *link, const struct vmux_endpoint *ep, void *arg)
+{
+    vmux *m = arg;
+    (void)link;
+    return vmux__router_node_served(&m->router, ep->host, ep->port);
+}
+
 static const struct vmux_link_events link_events = {.ready = on_link_ready,
                                                     .failed = on_link_failed,
                                                     .error = on_link_error,
                                                     .redirect = on_link_redirect,
-                                                    .retry = on_link_retry};
+                                                    .retry = on_link_retry,
+                                                    .served = on_link_served};
 static const struct vmux_link_events node_events = {.ready = on_node_ready,
                                                     .failed = on_link_failed,
                                                     .error = on_link_error,

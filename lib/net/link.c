@@ -175,6 +175,18 @@ void vmux__link_connect_to(struct vmux_link *link, const struct vmux_endpoint *e
     vmux__conn_begin(c);
 }
 
+/* The endpoint the next attempt dials: next_endpoint's, past those another link serves. */
+static const struct vmux_endpoint *next_endpoint(struct vmux_link *link)
+{
+    size_t n = link->cfg->nendpoints;
+    for (size_t skipped = 0; link->events.served != NULL && skipped + 1 < n; skipped++) {
+        if (!link->events.served(link, &link->cfg->endpoints[link->next_endpoint % n], link->arg))
+            break;
+        link->next_endpoint++;
+    }
+    return &link->cfg->endpoints[link->next_endpoint % n];
+}
+
 /* An attempt: to the next endpoint, or (Sentinel) to where the sentinels say the primary is. */
 static void link_connect(struct vmux_link *link)
 {
@@ -182,8 +194,7 @@ static void link_connect(struct vmux_link *link)
     if (link->sentinel != NULL)
         vmux__sentinel_resolve(link->sentinel, link);
     else
-        vmux__link_connect_to(link,
-                              &link->cfg->endpoints[link->next_endpoint % link->cfg->nendpoints]);
+        vmux__link_connect_to(link, next_endpoint(link));
 }
 
 void vmux__link_start(struct vmux_link *link)

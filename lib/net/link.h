@@ -39,6 +39,12 @@ struct vmux_link_events {
      * owner changed meanwhile), false to send it on this link as before.
      */
     bool (*retry)(struct vmux_link *link, struct vmux_op *op, void *arg);
+    /*
+     * Whether another link of the owner serves ep already (may be NULL): the link dials the
+     * endpoint after it instead, unless every other one is served too (a cluster's seed list:
+     * one connection per node).
+     */
+    bool (*served)(struct vmux_link *link, const struct vmux_endpoint *ep, void *arg);
 };
 
 /*

@@ -153,6 +153,17 @@ bool vmux__router_has_link(const struct vmux_router *r, const char *host, int po
     return vmux__router_link_of(r, host, port) != NULL;
 }
 
+bool vmux__router_node_served(struct vmux_router *r, const char *host, int port)
+{
+    if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER)
+        return false; /* standalone: the primary search must try every endpoint */
+    size_t len = strlen(host);
+    for (size_t i = 0; i < r->nnodes; i++)
+        if (same_node(r->nodes[i].host, r->nodes[i].port, host, len, port))
+            return true;
+    return false;
+}
+
 const char *vmux__router_link_host(const struct vmux_router *r, const struct vmux_link *link)
 {
     if (link == r->seed)

@@ -327,6 +327,11 @@ int vmux__router_internal(struct vmux_router *r, struct vmux_link *link, int arg
 struct vmux_link *vmux__router_node_link(struct vmux_router *r, const char *host, size_t hostlen,
                                          int port);
 bool vmux__router_has_link(const struct vmux_router *r, const char *host, int port);
+/*
+ * Whether a node link (not the seed's) serves host:port: in cluster mode the seed link dials the
+ * next configured seed instead, not a second connection to that node (probe52).
+ */
+bool vmux__router_node_served(struct vmux_router *r, const char *host, int port);
 struct vmux_link *vmux__router_slot_link(struct vmux_router *r, int slot);
 const char *vmux__router_link_host(const struct vmux_router *r, const struct vmux_link *link);
 /*

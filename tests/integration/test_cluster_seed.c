@@ -39,6 +39,7 @@
 #include <sys/socket.h>
 
 #include "evlog.h"
+#include "faultproxy.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -301,6 +302,73 @@ static void test_cluster_yes_replica_first(void **state)
     assert_int_equal(events(&log, VMUX_EVENT_CONNECTION_FAILED, ""), 0);
 }
 
+/* The handle's connections that a node at port has, or that the proxy relays, or failures. */
+struct reroute_wait {
+    vt_evlog *log;
+    char proxy_addr[32];
+    int other;
+};
+
+static bool seed_tried_or_doubled(void *arg)
+{
+    struct reroute_wait *w = arg;
+    return events(w->log, VMUX_EVENT_CONNECTION_FAILED, w->proxy_addr) >= 3 ||
+           connections(w->other, NULL) >= 2;
+}
+
+struct seed_back {
+    vt_proxy *proxy;
+};
+
+static bool seed_relayed(void *arg)
+{
+    return vt_proxy_live(((struct seed_back *)arg)->proxy) >= 1;
+}
+
+/*
+ * A seed list of two primaries, the first reached through a proxy: once the map is known, the
+ * other one has its node link. The first seed's node goes away (the proxy cuts and refuses):
+ * the seed link does not move on to the second seed, whose node has a link already, but keeps
+ * trying its own (probe52: two connections to one node for as long as it lived); it comes back
+ * once the node does, and every primary still has one connection of the handle.
+ */
+static void test_seed_list_one_link_per_node(void **state)
+{
+    (void)state;
+    int first = a_primary(), other = -1;
+    for (int i = 0; i < vt_cluster_size(CLUSTER) && other < 0; i++) {
+        char *info = vt_node_admin(vt_cluster_port(CLUSTER, i), false, "INFO replication");
+        if (i != first && info != NULL && strstr(info, "role:master") != NULL)
+            other = vt_cluster_port(CLUSTER, i);
+        free(info);
+    }
+    assert_true(other > 0);
+    vt_proxy *proxy = vt_proxy_start("127.0.0.1", vt_cluster_port(CLUSTER, first));
+    assert_non_null(proxy);
+    char seeds[160];
+    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d,reconnectMin=20,reconnectMax=200",
+             vt_proxy_port(proxy), other);
+    vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    vmux *m = open_seeds(seeds, &log);
+    serves_every_shard(m, "seedtest:list");
+
+    assert_int_equal(vt_proxy_set_mode(proxy, VT_PROXY_REFUSE, 0), 0);
+    vt_proxy_cut(proxy);
+    struct reroute_wait w = {.log = &log, .other = other};
+    snprintf(w.proxy_addr, sizeof w.proxy_addr, "127.0.0.1:%d", vt_proxy_port(proxy));
+    assert_true(vt_wait_until(seed_tried_or_doubled, &w, 20000));
+    if (connections(other, NULL) != 1)
+        fail_msg("the other seed's node has %d connections of the handle, not 1",
+                 connections(other, NULL));
+
+    assert_int_equal(vt_proxy_set_mode(proxy, VT_PROXY_PASS, 0), 0);
+    struct seed_back b = {proxy};
+    assert_true(vt_wait_until(seed_relayed, &b, 20000));
+    serves_every_shard(m, "seedtest:list2");
+    vmux_close(m);
+    vt_proxy_stop(proxy);
+}
+
 /* cluster=no: the primary search refuses the replica; the failure names both endpoints' causes. */
 static void test_every_seed_failed_says_why(void **state)
 {
@@ -334,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_dead_seed_then_replica),
         cmocka_unit_test(test_cluster_yes_replica_first),
         cmocka_unit_test(test_every_seed_failed_says_why),
+        cmocka_unit_test(test_seed_list_one_link_per_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
