@@ -153,8 +153,9 @@ VMUX_EXPORT int vmux_lock_acquire(vmux_lock *lock, bool *acquired, uint64_t *fen
 /**
  * As vmux_lock_acquire(), retrying with jittered exponential backoff (retry_min_ms to
  * retry_max_ms) while the lock is taken, while no connection is ready, and while the server
- * answers CLUSTERDOWN, TRYAGAIN, LOADING or MASTERDOWN past an attempt's timeout_ms (a failover,
- * a migration: the script did not run), until it is acquired or wait_ms (0 .. 2^32-1) have
+ * answers CLUSTERDOWN, TRYAGAIN, LOADING or MASTERDOWN past an attempt's timeout_ms, or READONLY
+ * (a failover, a migration, a primary demoted while the handle still spoke to it: the script
+ * did not run), until it is acquired or wait_ms (0 .. 2^32-1) have
  * passed: then 0 with *acquired false, or VMUX_ERR_NOT_CONNECTED (or VMUX_ERR_BACKLOG_FULL) when
  * the last attempt could not be sent, or VMUX_ERR_SERVER with the last such answer. Other errors
  * as vmux_lock_acquire(), returned at once.

@@ -106,10 +106,21 @@ static int resolve_acquire(vmux_lock *l, const char *token, uint64_t until, bool
 }
 
 /*
+ * Whether the server refused the script without running it for now: its "not now" answers, and
+ * READONLY, a primary demoted under the handle (a switch in progress: the handle follows the new
+ * primary, and acquire_wait's next attempt goes there; probe52: a 200 ms wait failed on a switch
+ * of about 120 ms).
+ */
+static bool not_now(enum vmux_errclass c)
+{
+    return vmux__errclass_busy(c) || c == VMUX_ERRCLASS_READONLY;
+}
+
+/*
  * One attempt, its commands bounded by deadline (0: timeout_ms each, and resolve_ms for a lost
  * reply). An attempt that timed out unsent says so (VMUX_CALL_TELL_UNSENT): it did not run,
- * and is not resolved. *busy says whether it failed with the server's "not now" (core/errclass.h),
- * which the link retried until the deadline: the script did not run.
+ * and is not resolved. *busy says whether it failed with the server's "not now" (not_now()): the
+ * script did not run.
  */
 static int acquire_once(vmux_lock *l, uint64_t deadline, bool *acquired, uint64_t *fence,
                         bool *busy)
@@ -127,7 +138,7 @@ static int acquire_once(vmux_lock *l, uint64_t deadline, bool *acquired, uint64_
     uint64_t sent = now_ns();
     vmux_reply *r = NULL;
     rc = vmux_script_run(l->m, &o, l->acquire_s, keys, 2, args, l->stray[0] ? 3 : 2, &r);
-    *busy = rc == VMUX_ERR_SERVER && vmux__errclass_busy(vmux__errclass_of(r));
+    *busy = rc == VMUX_ERR_SERVER && not_now(vmux__errclass_of(r));
     if (rc == 0)
         rc = read_acquired(r, acquired, fence);
     else if (outcome_unknown(rc))

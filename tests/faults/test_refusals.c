@@ -5,9 +5,9 @@
  * completes it with VMUX_ERR_SERVER and the last refusal (it did not run), not VMUX_ERR_TIMEOUT
  * (outcome unknown, as for one the deadline finds in flight).
  * A lock's acquire_wait() goes on through them until wait_ms (probe32: a CLUSTERDOWN during a
- * failover came back at once), and its words say when wait_ms, not resolve_timeout_ms, ended the
- * resolution of a lost reply.
- * A scripted fake server gives the refusals (tests/support/fakeserver.h).
+ * failover came back at once), and through READONLY (probe52: a demoted primary), and its words say
+ * when wait_ms, not resolve_timeout_ms, ended the resolution of a lost reply. A scripted fake
+ * server gives the refusals (tests/support/fakeserver.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -116,6 +116,27 @@ static void test_lock_waits_out_clusterdown(void **state)
     vmux_lock_free(l); /* its release finds the script empty: an error, ignored */
 }
 
+/* READONLY (a primary demoted under the handle, probe52): the script did not run; tried past. */
+static void test_lock_waits_out_readonly(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    assert_int_equal(vt_fake_answer(fx->fake, "EVALSHA",
+                                    "-READONLY You can't write against a read only replica.\r\n",
+                                    2),
+                     0);
+    vt_fake_script_str(fx->fake, VT_FAKE_SEND, ":7\r\n");
+    fx->m = vt_fake_open(fx->fake, "cluster=no,reconnectMin=20");
+    vmux_lock *l = short_lock(fx->m);
+    bool acquired = false;
+    uint64_t fence = 0;
+    int rc = vmux_lock_acquire_wait(l, 30000, &acquired, &fence);
+    if (rc != 0)
+        fail_msg("acquire_wait: %s (%s)", vmux_err_name(rc), vmux_last_error());
+    assert_true(acquired);
+    assert_int_equal(fence, 7);
+    vmux_lock_free(l); /* its release finds the script empty: an error, ignored */
+}
+
 static void test_lock_resolution_cut_by_wait(void **state)
 {
     vt_fake_fixture *fx = *state;
@@ -137,6 +158,7 @@ int main(void)
         VT_FAKE_TEST(test_refused_command_runs_once_the_server_takes_it),
         VT_FAKE_TEST(test_deadline_ends_the_retries_with_the_last_refusal),
         VT_FAKE_TEST(test_lock_waits_out_clusterdown),
+        VT_FAKE_TEST(test_lock_waits_out_readonly),
         VT_FAKE_TEST(test_lock_resolution_cut_by_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
