@@ -76,7 +76,11 @@ static void open_another(struct vmux_router *r)
     }
 }
 
-/* Sends every op waiting in a backlog whose slot has another primary now to that primary. */
+/*
+ * Sends every op waiting in a backlog whose slot has another primary now to that primary; a read
+ * that readFrom sends to a replica goes by that rule again instead (readFrom=replica waits for a
+ * replica, not for the primary).
+ */
 static void reroute_backlog(struct vmux_router *r, struct vmux_link *link)
 {
     struct vmux_opq q = {0}, stay = {0};
@@ -84,6 +88,10 @@ static void reroute_backlog(struct vmux_router *r, struct vmux_link *link)
     struct vmux_op *op;
     size_t moved = 0;
     while ((op = vmux__opq_pop(&q)) != NULL) {
+        if (vmux__router_replica_read(r, op)) {
+            vmux__router_resend(r, op);
+            continue;
+        }
         struct vmux_link *to = op->slot >= 0 ? vmux__router_slot_link(r, op->slot) : link;
         if (to == NULL || to == link) {
             vmux__opq_push(&stay, op);

@@ -395,6 +395,11 @@ static bool may_read_replica(const struct vmux_router *r, const struct vmux_op *
            vmux__router_replica_policy(r, f) && r->reads.links != NULL;
 }
 
+bool vmux__router_replica_read(const struct vmux_router *r, const struct vmux_op *op)
+{
+    return may_read_replica(r, op);
+}
+
 /* STANDALONE: a read to a replica when the policy says so, everything else to the seed link. */
 static void send_standalone(struct vmux_router *r, struct vmux_op *op)
 {

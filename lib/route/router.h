@@ -332,6 +332,8 @@ bool vmux__router_has_link(const struct vmux_router *r, const char *host, int po
  * next configured seed instead, not a second connection to that node (probe52).
  */
 bool vmux__router_node_served(struct vmux_router *r, const char *host, int port);
+/* Whether readFrom (or the call's own flag) lets op be read from a replica. */
+bool vmux__router_replica_read(const struct vmux_router *r, const struct vmux_op *op);
 struct vmux_link *vmux__router_slot_link(struct vmux_router *r, int slot);
 const char *vmux__router_link_host(const struct vmux_router *r, const struct vmux_link *link);
 /*

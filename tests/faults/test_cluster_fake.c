@@ -30,6 +30,7 @@
 
 #include "fakecluster.h"
 #include "route/slot.h"
+#include "servers.h"
 #include "testutil.h"
 
 #define WAIT_MS 10000 /* a condition that must come: the deadline of its wait */
@@ -530,6 +531,67 @@ static void test_getkeys_crossslot(void **state)
     assert_int_equal(vt_fcluster_count(c, 0, "MYMGET"), 0); /* nothing was sent */
     vmux_close(m);
     vt_fcluster_stop(c);
+}
+
+/* ---- readFrom=replica: a read waiting for its replica stays with it ---- */
+
+/* A CLUSTER SLOTS reply: every slot on node 0, with n replicas at the ports given. */
+static char *slots_with_replicas(vt_fcluster *c, const int *replicas, int n)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    assert_non_null(f);
+    fprintf(f, "*1\r\n*%d\r\n:0\r\n:16383\r\n", 3 + n);
+    fprintf(f, "*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n", vt_fcluster_port(c, 0));
+    for (int i = 0; i < n; i++)
+        fprintf(f, "*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n", replicas[i]);
+    fclose(f);
+    return out;
+}
+
+static bool replica_failed(void *arg)
+{
+    const int *port = ((void **)arg)[1];
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    return vmux_read_node_stats(((void **)arg)[0], "127.0.0.1", *port, &st) == 0 &&
+           st.connect_failures > 0;
+}
+
+/*
+ * readFrom=replica, the shard's only replica down: reads wait in its backlog for it, not for the
+ * primary (replicas.md). A refreshed map (a second replica, down too) that arrives meanwhile
+ * re-sent the waiting commands of every link not ready to their slot's primary, reads for a
+ * replica included (review of the router): node 0 answered them.
+ */
+static void test_replica_reads_keep_waiting_through_a_new_map(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(1, NULL);
+    assert_non_null(c);
+    int dead[2] = {vt_free_port(), vt_free_port()};
+    char *first = slots_with_replicas(c, dead, 1), *more = slots_with_replicas(c, dead, 2);
+    vt_fcluster_set_slots(c, -1, first);
+    vmux *m = open_on(c, "readFrom=replica,reconnectMin=20,reconnectMax=100");
+    vt_fcluster_set_slots(c, -1, more); /* the next refresh installs it */
+    struct async_got a = {0}, b = {0};
+    const char *get[] = {"GET", "k"};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 1500);
+    assert_status(vmux_call_async(m, &o, 2, get, NULL, on_async, &a), 0);
+    void *args[] = {m, &dead[0]};
+    assert_true(vt_wait_until(replica_failed, args, WAIT_MS));
+    /* routed to the replica that failed: asks for a refresh (replicas.c) */
+    assert_status(vmux_call_async(m, &o, 2, get, NULL, on_async, &b), 0);
+    assert_true(vt_wait_until(async_done, &a, WAIT_MS));
+    assert_true(vt_wait_until(async_done, &b, WAIT_MS));
+    assert_true(vt_fcluster_count(c, 0, "CLUSTER SLOTS") >= 2); /* the new map was asked for */
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 0);
+    assert_status(a.rc, VMUX_ERR_TIMEOUT);
+    assert_status(b.rc, VMUX_ERR_TIMEOUT);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+    free(first);
+    free(more);
 }
 
 /* ---- a MOVED ping-pong (the nodes disagree for a moment) ---- */
@@ -1248,6 +1310,7 @@ int main(void)
         cmocka_unit_test(test_moved_pingpong_settles),
         cmocka_unit_test(test_moved_pingpong_forever),
         cmocka_unit_test(test_moved_pingpong_pipeline_order),
+        cmocka_unit_test(test_replica_reads_keep_waiting_through_a_new_map),
         cmocka_unit_test(test_moved_same_patch_once),
         cmocka_unit_test(test_unknown_host_by_port),
         cmocka_unit_test(test_unknown_host_ambiguous),
