@@ -7,7 +7,9 @@
  * router a bounced one: a ping-pong's backoff), that connection ends, or
  * VMUX_ROUTER_FENCE_CAP_MS pass; then they go on through vmux__router_send(). The check runs once
  * a loop turn (a uv_check handle, active only while a fence stands) and walks the old link's
- * FIFO: work bounded by what that connection has in flight. I/O thread only.
+ * FIFO: work bounded by what that connection has in flight. A timer runs it at the oldest fence's
+ * cap too: a hung old primary sends nothing to wake the loop, whose next wake-up may be the tick
+ * a second later (review of the router). I/O thread only.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +27,25 @@ static bool bit(const uint8_t *slots, unsigned s)
 }
 
 static void on_fence_check(uv_check_t *h);
+static void on_fence_timer(uv_timer_t *t);
 
 void vmux__router_fence_init(struct vmux_router *r)
 {
     uv_check_init(r->loop, &r->fence_check);
-    r->fence_check.data = r;
+    uv_timer_init(r->loop, &r->fence_timer);
+    r->fence_check.data = r->fence_timer.data = r;
+}
+
+/* Sets the timer for the oldest standing fence's cap, or stops both handles when none stands. */
+static void arm_cap(struct vmux_router *r)
+{
+    if (r->nfences == 0) {
+        uv_check_stop(&r->fence_check);
+        uv_timer_stop(&r->fence_timer);
+        return;
+    }
+    uint64_t now = uv_now(r->loop), due = r->fences[0]->start_ms + VMUX_ROUTER_FENCE_CAP_MS;
+    uv_timer_start(&r->fence_timer, on_fence_timer, due > now ? due - now : 0, 0);
 }
 
 /* Whether shard i of old and shard j of map (VMUX_SLOT_NO_OWNER: none) have the same primary. */
@@ -82,9 +98,11 @@ static void fence(struct vmux_router *r, struct vmux_link *link, const uint8_t *
     f->conn_gen = vmux__link_conn_gen(link);
     f->start_ms = uv_now(r->loop);
     memcpy(f->slots, slots, sizeof f->slots);
-    if (r->nfences == 0)
-        uv_check_start(&r->fence_check, on_fence_check);
     r->fences[r->nfences++] = f;
+    if (r->nfences == 1) {
+        uv_check_start(&r->fence_check, on_fence_check);
+        arm_cap(r);
+    }
 }
 
 /* The fence for old shard i's slots that map gives another primary (changed marks them). */
@@ -153,13 +171,15 @@ static bool bounced_of(const struct vmux_router *r, const struct vmux_router_fen
     return false;
 }
 
-/* Why f may be lifted now, or NULL while it must stand. */
+static const char CAPPED[] = "capped";
+
+/* Why f may be lifted now (CAPPED at the cap), or NULL while it must stand. */
 static const char *lift_why(struct vmux_router *r, const struct vmux_router_fence *f, uint64_t now)
 {
     if (vmux__link_conn_gen(f->link) != f->conn_gen)
         return "the old primary's connection ended";
     if (now - f->start_ms >= VMUX_ROUTER_FENCE_CAP_MS)
-        return "capped";
+        return CAPPED;
     if (!vmux__link_slots_in_flight(f->link, f->slots, NULL) && !bounced_of(r, f))
         return "answered";
     return NULL;
@@ -190,11 +210,9 @@ static void lift(struct vmux_router *r, unsigned i, const char *why)
 {
     struct vmux_router_fence *f = r->fences[i];
     memmove(&r->fences[i], &r->fences[i + 1], (r->nfences - i - 1) * sizeof *r->fences);
-    if (--r->nfences == 0)
-        uv_check_stop(&r->fence_check);
-    bool capped = strcmp(why, "capped") == 0;
-    if (capped)
-        r->fences_capped++;
+    r->nfences--;
+    arm_cap(r);
+    bool capped = why == CAPPED;
     if (capped || f->held.count > 0)
         vmux__log(r->cfg, VMUX_LOG_DEBUG,
                   "cluster: fence lifted (%s) after %llu ms: %zu commands held go on%s", why,
@@ -209,9 +227,8 @@ static void lift(struct vmux_router *r, unsigned i, const char *why)
         vmux__router_send(r, op);
 }
 
-static void on_fence_check(uv_check_t *h)
+static void check_fences(struct vmux_router *r)
 {
-    struct vmux_router *r = h->data;
     uint64_t now = uv_now(r->loop);
     for (unsigned i = 0; i < r->nfences;) {
         const char *why = lift_why(r, r->fences[i], now);
@@ -220,6 +237,16 @@ static void on_fence_check(uv_check_t *h)
         else
             i++;
     }
+}
+
+static void on_fence_check(uv_check_t *h)
+{
+    check_fences(h->data);
+}
+
+static void on_fence_timer(uv_timer_t *t)
+{
+    check_fences(t->data);
 }
 
 void vmux__router_fence_lift_link(struct vmux_router *r, const struct vmux_link *link)
@@ -240,6 +267,7 @@ void vmux__router_fence_close(struct vmux_router *r)
     r->nfences = 0; /* a callback's new op is not held any more */
     uv_check_stop(&r->fence_check);
     uv_close((uv_handle_t *)&r->fence_check, NULL);
+    uv_close((uv_handle_t *)&r->fence_timer, NULL);
     for (unsigned i = 0; i < n; i++) {
         vmux__opq_fail_all(&fences[i]->held, VMUX_ERR_CLOSED);
         free(fences[i]);

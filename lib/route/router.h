@@ -171,11 +171,11 @@ struct vmux_router {
     uint64_t bounce_due; /* loop ms the timer is set for, while it is active */
 
     /* fences raised by map changes (fence.c), oldest first; fence_check lifts them, active only
-     * while one stands; fences_capped counts those lifted by VMUX_ROUTER_FENCE_CAP_MS */
+     * while one stands, and fence_timer wakes the loop at the oldest one's cap */
     struct vmux_router_fence *fences[VMUX_ROUTER_MAX_FENCES];
     unsigned nfences;
     uv_check_t fence_check;
-    uint64_t fences_capped;
+    uv_timer_t fence_timer;
 
     uv_mutex_t stats_mu; /* guards node_counters, seed_addr and seed_as_addr */
     struct vmux_node_counters *node_counters;
