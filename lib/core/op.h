@@ -98,8 +98,8 @@ struct vmux_op {
     uint8_t retries;   /* LOADING, TRYAGAIN and the like so far: its next backoff (net/link.c) */
     bool done;         /* completed; a reply still owed to it will be dropped */
     uint8_t expect;    /* the library's own command: its reply kinds (core/expect.h); 0 any */
-    /* cluster: the nodes that redirected it, one bit each (route/follow.c: node id % 16) */
-    uint16_t visited;
+    /* cluster: 1 + the router id of the node that redirected it last, 0 none (route/follow.c) */
+    uint32_t redirector;
     /* Told apart by where the op is: wstart in a connection's FIFO, bounce in the router's
      * queue of ops waiting out a MOVED ping-pong (route/bounce.c), and bounce.due_ms in a
      * link's queue of refused ops waiting to go again (net/link.c). */

@@ -2,7 +2,7 @@
  * Following MOVED and ASK (route/router.h, vmux__router_redirect()): the redirect's target (an
  * unknown host, "?", is the map's one node at that port), the map patched by a MOVED (and
  * VMUX_EVENT_SLOT_MOVED), ASKING before the op on the target, a MOVED naming the node that sent
- * it, a MOVED back to a node that redirected the op before (a ping-pong: bounce.c), a target
+ * it, a MOVED back to the node that redirected the op last (a ping-pong: bounce.c), a target
  * that stays unknown, and the redirect beyond the limit (VMUX_ERR_REDIRECT_LOOP). The parsing of
  * the reply is redirect.c's. I/O thread only.
  */
@@ -66,10 +66,10 @@ static struct target target_of(const struct vmux_router *r, const struct vmux_li
     return t;
 }
 
-/* The bit of op->visited that stands for link's node (ids beyond 16 nodes share bits). */
-static uint16_t node_bit(const struct vmux_router *r, const struct vmux_link *link)
+/* What op->redirector holds for link's node. */
+static uint32_t redirector(const struct vmux_router *r, const struct vmux_link *link)
 {
-    return (uint16_t)(1u << (vmux__router_link_id(r, link) % 16));
+    return vmux__router_link_id(r, link) + 1u;
 }
 
 /*
@@ -157,7 +157,7 @@ void vmux__router_moved(struct vmux_router *r, unsigned slot, const char *host, 
 
 /*
  * Follows a MOVED or ASK to t; false when out of memory (the reply then completes op). A MOVED
- * back to a node that redirected op before is a ping-pong (the nodes disagree for a moment, as
+ * back to the node that redirected op last is a ping-pong (the nodes disagree for a moment, as
  * during a migration whose SETSLOT NODE reached the source first): neither is trusted with the
  * map (the refresh asked for decides), and op goes back after a backoff (bounce.c).
  */
@@ -171,8 +171,9 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
     if (to == NULL)
         return false;
     bool pooled = op->flags & VMUX_OP_BLOCKING;
-    bool back = rd->kind == VMUX_REDIRECT_MOVED && to != link && (op->visited & node_bit(r, to));
-    op->visited |= node_bit(r, link);
+    bool back =
+        rd->kind == VMUX_REDIRECT_MOVED && to != link && op->redirector == redirector(r, to);
+    op->redirector = redirector(r, link);
     if (rd->kind == VMUX_REDIRECT_MOVED) {
         vmux__count(&r->ctr->moved, 1);
         if (!back)

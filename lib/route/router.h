@@ -4,7 +4,7 @@
  * the slot map from CLUSTER SLOTS, and from then on sends every op to a link to the primary that
  * serves its slot: one link per node, opened lazily with the handle's configuration, the seed's
  * own link serving the seed's node. It follows MOVED (patch the map, resend at once, refresh the
- * whole map soon, at most once a second; a MOVED back to a node that redirected the op before is
+ * whole map soon, at most once a second; a MOVED back to the node that redirected the op last is
  * a ping-pong: no patch, resent after a backoff) and ASK (ASKING and the op, back to back, no map
  * change), at most VMUX_ROUTER_MAX_REDIRECTS times per op. When a primary's link fails it refreshes
  * the map from another node (refresh.c) and sends the ops waiting for the dead node to the promoted
@@ -559,7 +559,7 @@ void vmux__router_getkeys(struct vmux_router *r, struct vmux_op *op);
  * I/O thread (follow.c): the link event for a MOVED, ASK or CLUSTERDOWN reply to op on link (struct
  * vmux_link_events). Returns true when it took op and reply: sent op on (while DETECTING: parked
  * it); a MOVED naming link's own node: replaced link's connection and resent op on the new one
- * (vmux__link_replace_conn()); a MOVED back to a node that redirected op before (a ping-pong:
+ * (vmux__link_replace_conn()); a MOVED back to the node that redirected op last (a ping-pong:
  * the nodes disagree for a moment): no map patch, op sent there again after a backoff
  * (vmux__router_bounce()); an endpoint "?" (or an empty host on a link of unknown host): the one
  * node of the map at that port, other than link's, else op kept in r->unowned until a refreshed

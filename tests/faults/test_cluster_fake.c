@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <cmocka.h>
@@ -684,6 +685,55 @@ static void test_moved_pingpong_pipeline_order(void **state)
     vt_fcluster_stop(c);
 }
 
+enum { REFUSING = 14 };
+
+/* GET key with a short deadline; its outcome does not matter (it only opens a link). */
+static void touch(vmux *m, const char *key)
+{
+    const char *argv[] = {"GET", key};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 200);
+    vmux_reply *r = NULL;
+    (void)vmux_call(m, &o, 2, argv, NULL, &r);
+    vmux_reply_free(r);
+}
+
+/*
+ * The router's node ids grow with every link it opens; a ping-pong is a MOVED back to the node
+ * that redirected the command last. It was a MOVED to any node that had redirected it, by one bit
+ * per node id modulo 16: with the seed (id 0) and 14 more links, node 2 gets id 15 and node 1 id
+ * 16, and a command node 0 sends to node 2 and node 2 to node 1 was taken for a ping-pong at node
+ * 1 (its bit the seed's): no map patch (one VMUX_EVENT_SLOT_MOVED, not two), and a backoff.
+ */
+static void test_moved_on_past_sixteen_links(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(3, NULL);
+    vmux *m = open_counting_moves(c);
+    int fds[REFUSING];
+    char key[16];
+    for (int i = 0; i < REFUSING; i++) { /* ids 1 to 14 */
+        snprintf(key, sizeof key, "dead%d", i);
+        rule(c, 0, key, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot(key), vt_refusing_port(&fds[i]));
+        touch(m, key);
+    }
+    rule(c, 0, "w2", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot("w2"), vt_fcluster_port(c, 2));
+    touch(m, "w2"); /* node 2: id 15 */
+    rule(c, 0, "w1", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot("w1"), vt_fcluster_port(c, 1));
+    touch(m, "w1"); /* node 1: id 16 */
+    rule(c, 0, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot("k"), vt_fcluster_port(c, 2));
+    rule(c, 2, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    rule(c, 1, "k", -1, 0, "$6\r\nfrom-1\r\n");
+    int before = atomic_load(&slot_moved_events);
+    struct got g = get_opts(m, "k", 3000, 0);
+    if (g.rc != 0 || strcmp(g.text, "from-1") != 0)
+        fail_msg("GET k: %s '%s' (%s)", vmux_err_name(g.rc), g.text, g.err);
+    assert_int_equal(atomic_load(&slot_moved_events) - before, 2); /* both MOVEDs patched */
+    vmux_close(m);
+    vt_fcluster_stop(c);
+    for (int i = 0; i < REFUSING; i++)
+        close(fds[i]);
+}
+
 /*
  * A ping-pong that lasts still ends in REDIRECT_LOOP after five redirects, only later: the
  * backoffs after the second to the fifth take at least 10 + 20 + 40 + 80 ms. One SLOT_MOVED.
@@ -1310,6 +1360,7 @@ int main(void)
         cmocka_unit_test(test_moved_pingpong_settles),
         cmocka_unit_test(test_moved_pingpong_forever),
         cmocka_unit_test(test_moved_pingpong_pipeline_order),
+        cmocka_unit_test(test_moved_on_past_sixteen_links),
         cmocka_unit_test(test_replica_reads_keep_waiting_through_a_new_map),
         cmocka_unit_test(test_moved_same_patch_once),
         cmocka_unit_test(test_unknown_host_by_port),

@@ -32,14 +32,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <cmocka.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <sys/socket.h>
 
 #include "evlog.h"
 #include "faultproxy.h"
+#include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -203,21 +201,6 @@ static int a_replica(int nth)
     return -1;
 }
 
-/*
- * A loopback port where nothing listens, for as long as *fd stays open: a socket bound to it
- * without listen(), so a connection is refused (and no other process can take the port).
- */
-static int dead_port(int *fd)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    *fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(*fd >= 0);
-    assert_int_equal(bind(*fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(*fd, (struct sockaddr *)&a, &len), 0);
-    return ntohs(a.sin_port);
-}
-
 /* Opens a handle on the seed list seeds (plus the test's client name), its events into log. */
 static vmux *open_seeds(const char *seeds, vt_evlog *log)
 {
@@ -276,7 +259,7 @@ static void test_dead_seed_then_replica(void **state)
     (void)state;
     int fd;
     char seeds[128];
-    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d", dead_port(&fd),
+    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d", vt_refusing_port(&fd),
              vt_cluster_port(CLUSTER, a_replica(0)));
     vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
     vmux *m = open_seeds(seeds, &log);
@@ -373,7 +356,7 @@ static void test_seed_list_one_link_per_node(void **state)
 static void test_every_seed_failed_says_why(void **state)
 {
     (void)state;
-    int fd, dead = dead_port(&fd), replica = vt_cluster_port(CLUSTER, a_replica(0));
+    int fd, dead = vt_refusing_port(&fd), replica = vt_cluster_port(CLUSTER, a_replica(0));
     char conf[256], err[1024] = "";
     /* attempts: the dead port, the replica, the dead port again (the last) */
     snprintf(conf, sizeof conf, "127.0.0.1:%d,127.0.0.1:%d,cluster=no,connectRetry=3", dead,

@@ -51,6 +51,13 @@ void vt_server_stop(vt_server *s);
  * the test starts itself (a server's second, TLS port). Another process may take it meanwhile. */
 int vt_free_port(void);
 
+/*
+ * A loopback TCP port where nothing listens for as long as *fd stays open (a socket bound to it
+ * without listen()): a connection to it is refused, and no other process can take it. -1 (and
+ * *fd -1) on failure. The caller closes *fd.
+ */
+int vt_refusing_port(int *fd);
+
 /* Returns a malloc'ed "127.0.0.1:<port>[,extra]" configuration string. */
 char *vt_server_conf(const vt_server *s, const char *extra);
 
