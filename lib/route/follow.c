@@ -128,8 +128,7 @@ static void patch_moved(struct vmux_router *r, unsigned slot, const struct targe
     snprintf(to, sizeof to, "%.*s:%d", (int)t->hostlen, t->host, t->port);
     struct vmux_slotmap *map;
     if (vmux__slotmap_moved(r->map, slot, t->host, t->hostlen, t->port, &map) != 0)
-        return;                               /* out of memory: the refresh that follows will say */
-    vmux__router_node_events(r, r->map, map); /* a MOVED to a node the map did not know */
+        return; /* out of memory: the refresh that follows will say */
     unsigned moved = vmux__slotmap_moved_slots(r->map, map); /* a promoted replica: its shard's */
     vmux__router_set_map(r, map);
     vmux__router_read_modes(r);

@@ -1,6 +1,7 @@
 /*
  * What changed between two slot maps (route/slotmap.h): the slots whose primary changed, and the
- * nodes one names that the other does not. For the events a refresh emits (refresh.c).
+ * nodes one names that the other does not. For the events of every map change (router.c,
+ * refresh.c) and for comparing maps (slotmap.c).
  * Pure functions: any thread that holds references to both maps.
  */
 #include <string.h>
@@ -43,6 +44,21 @@ static bool names(const struct vmux_slotmap *m, const struct vmux_node_addr *a)
     return false;
 }
 
+/*
+ * Whether m names a's address before shard s's node i: a patched map may name one node twice
+ * (a replica of one shard made the primary of another by a MOVED), and each node is one event.
+ */
+static bool named_before(const struct vmux_slotmap *m, size_t s, size_t i,
+                         const struct vmux_node_addr *a)
+{
+    for (size_t t = 0; t <= s; t++)
+        for (size_t k = 0; k < (t < s ? m->shards[t].nnodes : i); k++)
+            if (!(m->shards[t].nodes[k].flags & VMUX_NODE_UNKNOWN) &&
+                same_addr(&m->shards[t].nodes[k], a))
+                return true;
+    return false;
+}
+
 size_t vmux__slotmap_new_nodes(const struct vmux_slotmap *old, const struct vmux_slotmap *m,
                                void (*fn)(const struct vmux_node_addr *node, void *arg), void *arg)
 {
@@ -50,7 +66,7 @@ size_t vmux__slotmap_new_nodes(const struct vmux_slotmap *old, const struct vmux
     for (size_t s = 0; s < m->nshards; s++) {
         for (size_t i = 0; i < m->shards[s].nnodes; i++) {
             const struct vmux_node_addr *a = &m->shards[s].nodes[i];
-            if ((a->flags & VMUX_NODE_UNKNOWN) || names(old, a))
+            if ((a->flags & VMUX_NODE_UNKNOWN) || names(old, a) || named_before(m, s, i, a))
                 continue;
             n++;
             if (fn != NULL)

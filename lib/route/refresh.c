@@ -143,32 +143,10 @@ static void refresh_done(struct vmux_router *r)
     }
 }
 
-/* VMUX_EVENT_NODE_ADDED / _REMOVED for one node (vmux__slotmap_new_nodes()'s callback). */
-struct node_event {
-    struct vmux_router *r;
-    vmux_event_type type;
-};
-
-static void node_event(const struct vmux_node_addr *node, void *arg)
-{
-    const struct node_event *e = arg;
-    char where[300];
-    snprintf(where, sizeof where, "%s:%d", node->host, node->port);
-    vmux__log(e->r->cfg, VMUX_LOG_INFO, "cluster: node %s %s", where,
-              e->type == VMUX_EVENT_NODE_ADDED ? "joined the map" : "left the map");
-    vmux__event(e->r->cfg, e->type, 0, where, e->type == VMUX_EVENT_NODE_ADDED ? "joined" : "left");
-}
-
-void vmux__router_node_events(struct vmux_router *r, const struct vmux_slotmap *old,
-                              const struct vmux_slotmap *map)
-{
-    struct node_event e = {r, VMUX_EVENT_NODE_ADDED};
-    vmux__slotmap_new_nodes(old, map, node_event, &e);
-    e.type = VMUX_EVENT_NODE_REMOVED;
-    vmux__slotmap_new_nodes(map, old, node_event, &e);
-}
-
-/* Logs and emits what map (about to replace the current one, asked of link) changes. */
+/*
+ * Logs and emits what map (about to replace the current one, asked of link) changes; its nodes'
+ * events come from vmux__router_set_map(), as for every other change of the map.
+ */
 static void announce(struct vmux_router *r, struct vmux_link *link, const struct vmux_slotmap *map)
 {
     unsigned moved = vmux__slotmap_moved_slots(r->map, map);
@@ -181,7 +159,6 @@ static void announce(struct vmux_router *r, struct vmux_link *link, const struct
              map->nshards, map->covered, moved, added, removed);
     vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: slot map refreshed from %s: %s", where, what);
     vmux__event(r->cfg, VMUX_EVENT_MAP_REFRESHED, 0, where, what);
-    vmux__router_node_events(r, r->map, map);
 }
 
 static void forget_shrunk(struct vmux_router *r)

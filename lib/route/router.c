@@ -312,11 +312,37 @@ void vmux__router_cluster_only(struct vmux_router *r)
         vmux__link_set_cluster_only(r->nodes[i].link);
 }
 
+/* VMUX_EVENT_NODE_ADDED / _REMOVED for one node (vmux__slotmap_new_nodes()'s callback). */
+struct node_event {
+    struct vmux_router *r;
+    vmux_event_type type;
+};
+
+static void node_event(const struct vmux_node_addr *node, void *arg)
+{
+    const struct node_event *e = arg;
+    char where[300];
+    snprintf(where, sizeof where, "%s:%d", node->host, node->port);
+    vmux__log(e->r->cfg, VMUX_LOG_INFO, "cluster: node %s %s", where,
+              e->type == VMUX_EVENT_NODE_ADDED ? "joined the map" : "left the map");
+    vmux__event(e->r->cfg, e->type, 0, where, e->type == VMUX_EVENT_NODE_ADDED ? "joined" : "left");
+}
+
+static void node_events(struct vmux_router *r, const struct vmux_slotmap *old,
+                        const struct vmux_slotmap *map)
+{
+    struct node_event e = {r, VMUX_EVENT_NODE_ADDED};
+    vmux__slotmap_new_nodes(old, map, node_event, &e);
+    e.type = VMUX_EVENT_NODE_REMOVED;
+    vmux__slotmap_new_nodes(map, old, node_event, &e);
+}
+
 void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map)
 {
-    if (r->map != NULL && map != NULL && vmux__router_mode(r) == VMUX_ROUTER_CLUSTER)
-        vmux__router_fence_raise(r, r->map, map); /* before the links' names change */
-    vmux__slotmap_unref(r->map);
+    struct vmux_slotmap *old = r->map; /* kept until its nodes are compared */
+    bool cluster = old != NULL && map != NULL && vmux__router_mode(r) == VMUX_ROUTER_CLUSTER;
+    if (cluster)
+        vmux__router_fence_raise(r, old, map); /* before the links' names change */
     r->map = map;
     free(r->shard_links);
     r->shard_links = map != NULL ? calloc(map->nshards, sizeof *r->shard_links) : NULL;
@@ -326,6 +352,9 @@ void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map)
         vmux__router_seed_adopt(r); /* the seed's node may have another name in it */
     if (map != NULL && r->map_changed != NULL)
         r->map_changed(r->map_changed_arg);
+    if (cluster) /* here, and only here: the events follow the map whatever changed it */
+        node_events(r, old, map);
+    vmux__slotmap_unref(old);
 }
 
 /* The link to shard i's primary, opened on first use: looked up by name once per map. */

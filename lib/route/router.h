@@ -443,17 +443,14 @@ void vmux__router_reroute_blocking(struct vmux_router *r);
 /*
  * I/O thread: replaces the map with map (its reference passes to r) and forgets the links cached
  * for the old one's shards. In CLUSTER mode a slot whose primary changes while the old one's
- * connection holds written ops of it is fenced first (vmux__router_fence_raise()).
+ * connection holds written ops of it is fenced first (vmux__router_fence_raise()), and once map
+ * is in place VMUX_EVENT_NODE_ADDED fires for each node (by address) it names that the old one
+ * did not, then VMUX_EVENT_NODE_REMOVED for each the other way (logged at INFO): every change of
+ * a cluster map passes here (a refresh, a MOVED patch), so the nodes announced since detection
+ * are always those the map names. The first map (detection, or a standalone server become a
+ * cluster node) announces none.
  */
 void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map);
-
-/*
- * I/O thread: VMUX_EVENT_NODE_ADDED for each node map names that old does not, and
- * VMUX_EVENT_NODE_REMOVED for each the other way (logged at INFO): for a refreshed map, and for
- * one a MOVED patched (a new primary a reshard gave slots is first heard of by its MOVED).
- */
-void vmux__router_node_events(struct vmux_router *r, const struct vmux_slotmap *old,
-                              const struct vmux_slotmap *map);
 
 /*
  * I/O thread, CLUSTER (follow.c): a MOVED reply to something that is not an op (the subscriber

@@ -602,5 +602,7 @@ bool vmux__slotmap_equal(const struct vmux_slotmap *a, const struct vmux_slotmap
         last_a = oa;
         last_b = ob;
     }
-    return true;
+    /* a shard a MOVED drained names its nodes until a refresh that does not replaces the map */
+    return vmux__slotmap_new_nodes(a, b, NULL, NULL) == 0 &&
+           vmux__slotmap_new_nodes(b, a, NULL, NULL) == 0;
 }

@@ -112,16 +112,18 @@ int vmux__slotmap_find_primary(const struct vmux_slotmap *m, const char *host, s
 /*
  * Whether two maps say the same: every slot served by a shard with the same primary and the same
  * replicas, whatever the order of the shards and of the replicas (two nodes list them in their
- * own order). Epochs and shards without slots are not compared.
+ * own order), and the same nodes named (by address). Epochs are not compared, nor shards without
+ * slots but by the nodes they name: a MOVED patch keeps a shard it drained, and a refreshed map
+ * that no longer names its nodes must replace it (CLUSTER SLOTS lists no shard without slots).
  */
 bool vmux__slotmap_equal(const struct vmux_slotmap *a, const struct vmux_slotmap *b);
 
 /*
  * What changed from old to m (mapdiff.c). vmux__slotmap_moved_slots(): how many slots have
  * another primary (or none where there was one, or one where there was none).
- * vmux__slotmap_new_nodes(): calls fn(node, arg) (fn may be NULL) for each node m names (a
- * primary or a replica, by address) that old does not, and returns how many; with the maps
- * swapped, the nodes that left.
+ * vmux__slotmap_new_nodes(): calls fn(node, arg) (fn may be NULL) once for each node m names (a
+ * primary or a replica, by address; a node m names twice counts once) that old does not, and
+ * returns how many; with the maps swapped, the nodes that left.
  */
 /* Whether m names a node (primary or replica) at host:port. */
 bool vmux__slotmap_names(const struct vmux_slotmap *m, const char *host, int port);

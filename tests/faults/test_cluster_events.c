@@ -473,6 +473,196 @@ static void test_departed_node_link_closed(void **state)
     uv_mutex_destroy(&l.mu);
 }
 
+/* ---- the nodes announced follow the map, whatever changed it ---- */
+
+#define MAX_NODES 8
+
+/* A set of "host:port" names. */
+struct node_set {
+    char name[MAX_NODES][64];
+    size_t n;
+};
+
+static ptrdiff_t set_find(const struct node_set *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->name[i], name) == 0)
+            return (ptrdiff_t)i;
+    return -1;
+}
+
+static void set_add(struct node_set *s, const char *name)
+{
+    assert_true(s->n < MAX_NODES);
+    snprintf(s->name[s->n++], sizeof s->name[0], "%s", name);
+}
+
+static void set_of(vt_fcluster *c, const size_t *nodes, size_t n, struct node_set *out)
+{
+    out->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "127.0.0.1:%d", vt_fcluster_port(c, nodes[i]));
+        set_add(out, name);
+    }
+}
+
+/*
+ * Replays the NODE_ADDED and NODE_REMOVED rec holds onto start, as a consumer tracking the
+ * membership by events would: a node added while in the set, or removed while not in it, fails.
+ */
+static void replay(struct recorder *rec, struct node_set *set)
+{
+    uv_mutex_lock(&rec->mu);
+    for (size_t i = 0; i < rec->n; i++) {
+        const struct seen *e = &rec->ev[i];
+        ptrdiff_t at = set_find(set, e->endpoint);
+        if (e->type == VMUX_EVENT_NODE_ADDED && at >= 0)
+            fail_msg("event %zu: NODE_ADDED %s, announced already", i, e->endpoint);
+        if (e->type == VMUX_EVENT_NODE_REMOVED && at < 0)
+            fail_msg("event %zu: NODE_REMOVED %s, not announced", i, e->endpoint);
+        if (e->type == VMUX_EVENT_NODE_ADDED)
+            set_add(set, e->endpoint);
+        else if (e->type == VMUX_EVENT_NODE_REMOVED)
+            memmove(set->name[at], set->name[at + 1],
+                    (set->n-- - (size_t)at - 1) * sizeof set->name[0]);
+    }
+    uv_mutex_unlock(&rec->mu);
+}
+
+/* The events, replayed onto the nodes of the first map, give exactly want. */
+static void assert_announced(struct recorder *rec, const struct node_set *first,
+                             const struct node_set *want, const char *when)
+{
+    struct node_set got = *first;
+    replay(rec, &got);
+    bool same = got.n == want->n;
+    for (size_t i = 0; same && i < want->n; i++)
+        same = set_find(&got, want->name[i]) >= 0;
+    if (same)
+        return;
+    char list[512] = "";
+    for (size_t i = 0; i < got.n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), " %s", got.name[i]);
+    fail_msg("%s: the events announce%s (%zu nodes), the map names %zu", when, list, got.n,
+             want->n);
+}
+
+/* One range of a CLUSTER SLOTS reply: slots lo..hi, node p's, with node rep its replica (or -1). */
+static int range_resp(vt_fcluster *c, char *out, size_t len, int lo, int hi, size_t p, int rep)
+{
+    char tail[64] = "";
+    if (rep >= 0)
+        snprintf(tail, sizeof tail, "*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n",
+                 vt_fcluster_port(c, (size_t)rep));
+    return snprintf(out, len, "*%d\r\n:%d\r\n:%d\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n%s",
+                    rep >= 0 ? 4 : 3, lo, hi, vt_fcluster_port(c, p), tail);
+}
+
+/*
+ * CLUSTER SLOTS on every node: node 0 serves 0..16381 (replica rep0, or -1), node p the two slots
+ * 16382..16383 (replica rep, or -1).
+ */
+static void slots_two(vt_fcluster *c, int rep0, size_t p, int rep)
+{
+    char resp[512] = "*2\r\n";
+    size_t n = strlen(resp);
+    n += (size_t)range_resp(c, resp + n, sizeof resp - n, 0, 16381, 0, rep0);
+    range_resp(c, resp + n, sizeof resp - n, 16382, 16383, p, rep);
+    vt_fcluster_set_slots(c, -1, resp);
+}
+
+/* A GET of key that node from answers with a MOVED to node to, which answers value. */
+static void moved_get(vt_fcluster *c, vmux *m, size_t from, size_t to, const char *key,
+                      const char *value)
+{
+    char resp[128], bulk[32];
+    snprintf(resp, sizeof resp, "-MOVED %u 127.0.0.1:%d\r\n",
+             (unsigned)vmux__slot_of(key, strlen(key)), vt_fcluster_port(c, to));
+    snprintf(bulk, sizeof bulk, "$%zu\r\n%s\r\n", strlen(value), value);
+    assert_int_equal(vt_fcluster_rule(c, from, key, -1, 0, resp), 0);
+    assert_int_equal(vt_fcluster_rule(c, to, key, -1, 0, bulk), 0);
+    get_value(m, key, value);
+}
+
+/*
+ * The outside probe's reshard, scripted: node 1 (replica node 3) serves two slots; MOVED
+ * answers move them, one after the other, to node 2, which the map did not name. The patched
+ * map keeps node 1's drained shard. Then node 1 is gone and node 3, resyncing with node 2, is
+ * left out: CLUSTER SLOTS names nodes 0 and 2 only, which the handle took for its patched map
+ * (shards without slots were not compared), so node 1 and node 3 were never announced gone
+ * (2 of 2 runs). Then node 3 shows again as node 2's replica. After each step, the events
+ * replayed give exactly the nodes the map names, and no node is added twice without a removal.
+ */
+static void test_announced_follow_drain(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(4, NULL);
+    assert_non_null(c);
+    slots_two(c, -1, 1, 3);
+    static struct recorder rec;
+    vmux *m = open_recorded(c, &rec);
+    struct node_set first, want;
+    set_of(c, (const size_t[]){0, 1, 3}, 3, &first);
+
+    char ka[16], kb[16], a[16];
+    key_in(16382, 16382, ka, sizeof ka);
+    key_in(16383, 16383, kb, sizeof kb);
+    key_in(0, 8191, a, sizeof a);
+    moved_get(c, m, 1, 2, ka, "va");
+    moved_get(c, m, 1, 2, kb, "vb");
+    set_of(c, (const size_t[]){0, 1, 2, 3}, 4, &want); /* the drained shard is kept */
+    assert_announced(&rec, &first, &want, "after the MOVEDs");
+
+    slots_two(c, -1, 2, -1);
+    refresh_until(c, m, 0, 2, a);
+    set_of(c, (const size_t[]){0, 2}, 2, &want);
+    assert_announced(&rec, &first, &want, "node 1 gone, node 3 resyncing");
+
+    slots_two(c, -1, 2, 3);
+    refresh_until(c, m, 0, 2, a);
+    set_of(c, (const size_t[]){0, 2, 3}, 3, &want);
+    assert_announced(&rec, &first, &want, "node 3 back");
+    vmux_close(m);
+    vt_fcluster_stop(c);
+    uv_mutex_destroy(&rec.mu);
+}
+
+/*
+ * A map that names a node twice (node 3 a replica of node 0's shard and the primary of node 1's
+ * old slots: what a MOVED to a replica of another shard patches) announces it once, and once
+ * gone: two NODE_ADDED, then two NODE_REMOVED, came before.
+ */
+static void test_announced_once_per_node(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(4, NULL);
+    assert_non_null(c);
+    slots_two(c, -1, 1, -1);
+    static struct recorder rec;
+    vmux *m = open_recorded(c, &rec);
+    struct node_set first, want;
+    set_of(c, (const size_t[]){0, 1}, 2, &first);
+    char a[16];
+    key_in(0, 8191, a, sizeof a);
+
+    slots_two(c, 3, 3, -1);
+    refresh_until(c, m, 0, 2, a);
+    set_of(c, (const size_t[]){0, 3}, 2, &want);
+    assert_announced(&rec, &first, &want, "node 3 named twice");
+    struct seen e;
+    assert_true(find(&rec, VMUX_EVENT_MAP_REFRESHED, NULL, &e));
+    if (strstr(e.reason, "1 nodes added, 1 removed") == NULL)
+        fail_msg("MAP_REFRESHED said '%s'", e.reason);
+
+    slots_two(c, -1, 1, -1);
+    refresh_until(c, m, 0, 2, a);
+    assert_announced(&rec, &first, &first, "node 3 gone");
+    vmux_close(m);
+    vt_fcluster_stop(c);
+    uv_mutex_destroy(&rec.mu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,6 +671,8 @@ int main(void)
         cmocka_unit_test(test_departed_node_link_closed),
         cmocka_unit_test(test_fewer_slots_wait_for_agreement),
         cmocka_unit_test(test_fewer_slots_from_the_only_node),
+        cmocka_unit_test(test_announced_follow_drain),
+        cmocka_unit_test(test_announced_once_per_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
