@@ -597,6 +597,44 @@ static void test_equal(void **state)
     vmux__slotmap_unref(a);
 }
 
+/*
+ * A MOVED that takes a shard's last slot keeps the shard and its nodes named; a map without them
+ * (CLUSTER SLOTS lists no shard without slots) is another map, and its two nodes left, once each.
+ * A node a map names twice (a replica of one shard made the primary of another) is new once.
+ */
+static void test_drained_shard(void **state)
+{
+    (void)state;
+    struct vmux_slotmap *m =
+        build(A(A(I(0), I(16382), node("127.0.0.1", 7000, ID0)),
+                A(I(16383), I(16383), node("127.0.0.1", 7001, ID1), node("127.0.0.1", 7004, ID4))),
+              "127.0.0.1");
+    struct vmux_slotmap *p, *fresh, *twice;
+    assert_int_equal(vmux__slotmap_moved(m, 16383, "127.0.0.1", 9, 7002, &p), 0);
+    check_invariants(p);
+    assert_int_equal(p->nshards, 3); /* 7001's shard kept, without slots */
+    assert_true(vmux__slotmap_names(p, "127.0.0.1", 7001));
+    assert_true(vmux__slotmap_names(p, "127.0.0.1", 7004));
+    /* 7002 as the patch named it (no id): the maps differ only by the drained shard */
+    fresh = build(A(A(I(0), I(16382), node("127.0.0.1", 7000, ID0)),
+                    A(I(16383), I(16383), A(S("127.0.0.1"), I(7002)))),
+                  "127.0.0.1");
+    assert_false(vmux__slotmap_equal(p, fresh));
+    assert_false(vmux__slotmap_equal(fresh, p));
+    assert_int_equal(vmux__slotmap_new_nodes(fresh, p, NULL, NULL), 2);
+    assert_int_equal(vmux__slotmap_new_nodes(p, fresh, NULL, NULL), 0);
+    /* 7000's replica 7009 patched the primary of slot 16383 too: named twice, new once */
+    twice = build(A(A(I(0), I(16382), node("127.0.0.1", 7000, ID0), node("127.0.0.1", 7009, ID3)),
+                    A(I(16383), I(16383), node("127.0.0.1", 7009, ID3))),
+                  "127.0.0.1");
+    assert_int_equal(vmux__slotmap_new_nodes(fresh, twice, NULL, NULL), 1);
+    assert_int_equal(vmux__slotmap_new_nodes(twice, fresh, NULL, NULL), 1);
+    vmux__slotmap_unref(twice);
+    vmux__slotmap_unref(fresh);
+    vmux__slotmap_unref(p);
+    vmux__slotmap_unref(m);
+}
+
 static void test_single(void **state)
 {
     (void)state;
@@ -666,8 +704,8 @@ int main(void)
         cmocka_unit_test(test_endpoint_rules), cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_fuzz_trees),     cmocka_unit_test(test_fuzz_bytes),
         cmocka_unit_test(test_moved),          cmocka_unit_test(test_equal),
-        cmocka_unit_test(test_single),         cmocka_unit_test(test_references),
-        cmocka_unit_test(test_standalone),
+        cmocka_unit_test(test_drained_shard),  cmocka_unit_test(test_single),
+        cmocka_unit_test(test_references),     cmocka_unit_test(test_standalone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
