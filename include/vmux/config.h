@@ -390,10 +390,15 @@ typedef enum vmux_event_type {
      * "" (the handle's refresh, not a node's). */
     VMUX_EVENT_REFRESH_THROTTLED = 7,
     /** The handle's map names a node it did not (endpoint), or no longer names one it did:
-     * after a refresh, or after a MOVED to a node the map did not know (a new primary that a
-     * reshard gives slots). A node without slots and its replicas are not in CLUSTER SLOTS, and
-     * a replica resyncing with its primary may be left out for a while: such a node is added
-     * once it serves slots, and a demoted primary may be removed then added back. */
+     * raised at every change of the map (a refresh, a MOVED patch), once per node (host:port)
+     * however many times the map names it, so the nodes added minus those removed are always
+     * the nodes the map names (counting from the map found when the handle opened, whose nodes
+     * are not announced). A MOVED to a node the map did not know adds it (a new primary that a
+     * reshard gives slots); a MOVED that takes a shard's last slot keeps that shard's nodes
+     * named until a refresh no longer names them. A node without slots and its replicas are not
+     * in CLUSTER SLOTS, and a replica resyncing with its primary may be left out for a while:
+     * such a node is added once it serves slots, and a demoted primary may be removed then
+     * added back. */
     VMUX_EVENT_NODE_ADDED = 8,
     VMUX_EVENT_NODE_REMOVED = 9,
     /** Cluster pub/sub (docs/pubsub.md): a subscription went to another node by itself (its
