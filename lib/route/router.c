@@ -174,13 +174,21 @@ const char *vmux__router_link_host(const struct vmux_router *r, const struct vmu
     return NULL;
 }
 
+/* The port of the node link serves, or -1 when link is not the router's. */
+static int link_port(const struct vmux_router *r, const struct vmux_link *link)
+{
+    if (link == r->seed)
+        return r->seed_port;
+    for (size_t i = 0; i < r->nnodes; i++)
+        if (r->nodes[i].link == link)
+            return r->nodes[i].port;
+    return -1;
+}
+
 void vmux__router_link_addr(const struct vmux_router *r, const struct vmux_link *link, char *buf,
                             size_t len)
 {
-    int port = link == r->seed ? r->seed_port : -1;
-    for (size_t i = 0; port < 0 && i < r->nnodes; i++)
-        if (r->nodes[i].link == link)
-            port = r->nodes[i].port;
+    int port = link_port(r, link);
     const char *host = vmux__router_link_host(r, link);
     if (host != NULL)
         snprintf(buf, len, "%s:%d", host, port);
@@ -447,7 +455,23 @@ static bool fenceable(const struct vmux_router *r, const struct vmux_op *op)
 }
 
 /*
- * Every case vmux__router_send() does not take in its first few instructions; a new op (may_hold)
+ * The link already open for a key's op that is not blocking: one of its slot's replicas (a read
+ * readFrom sends there) or its primary; NULL when there is none yet (or the op is no such op).
+ */
+static struct vmux_link *linked_node(struct vmux_router *r, const struct vmux_op *op)
+{
+    if (op->slot < 0 || op->slot >= VMUX_SLOTS || r->map == NULL || (op->flags & VMUX_OP_BLOCKING))
+        return NULL;
+    unsigned i = r->map->owner[op->slot];
+    if (i == VMUX_SLOT_NO_OWNER)
+        return NULL;
+    struct vmux_link *link = may_read_replica(r, op) ? vmux__router_read_link(r, i, op) : NULL;
+    return link == NULL && r->shard_links != NULL ? r->shard_links[i] : link;
+}
+
+/*
+ * Every case vmux__router_send() does not take in its first few instructions (a replica read, a
+ * shard's first op, a fence, an op not yet classified...); a new op (may_hold)
  * of a fenced slot waits for its fence to lift (fence.c).
  */
 __attribute__((noinline)) static void send_slow(struct vmux_router *r, struct vmux_op *op,
@@ -459,20 +483,10 @@ __attribute__((noinline)) static void send_slow(struct vmux_router *r, struct vm
     }
     if (may_hold && r->nfences > 0 && fenceable(r, op) && vmux__router_fence_hold(r, op))
         return;
-    if (op->slot >= 0 && op->slot < VMUX_SLOTS && r->map != NULL &&
-        !(op->flags & VMUX_OP_BLOCKING)) {
-        /* the common case, in few instructions: a key's op for a primary already linked, or a
-         * read for one of its replicas (readFrom) */
-        unsigned i = r->map->owner[op->slot];
-        struct vmux_link *link = NULL;
-        if (i != VMUX_SLOT_NO_OWNER && may_read_replica(r, op))
-            link = vmux__router_read_link(r, i, op);
-        if (link == NULL && i != VMUX_SLOT_NO_OWNER && r->shard_links != NULL)
-            link = r->shard_links[i];
-        if (link != NULL) {
-            vmux__link_submit(link, op);
-            return;
-        }
+    struct vmux_link *linked = linked_node(r, op);
+    if (linked != NULL) {
+        vmux__link_submit(linked, op);
+        return;
     }
     if (op->slot == VMUX_OP_SLOT_UNSET) {
         /* came before the mode was known, or by a path that did not classify it */
@@ -554,10 +568,7 @@ void vmux__router_take_parked(struct vmux_router *r, struct vmux_opq *dst)
 
 bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux_link *link)
 {
-    int port = link == r->seed ? r->seed_port : -1;
-    for (size_t i = 0; port < 0 && i < r->nnodes; i++)
-        if (r->nodes[i].link == link)
-            port = r->nodes[i].port;
+    int port = link_port(r, link);
     const char *host = vmux__router_link_host(r, link);
     if (link == r->seed && r->seed_as_host != NULL &&
         vmux__slotmap_find_primary(r->map, r->seed_as_host, strlen(r->seed_as_host),
@@ -616,7 +627,9 @@ static void close_departed(struct vmux_router *r, size_t i)
         vmux__pool_close(n.pool);
     n.link = NULL;
     r->gone[r->ngone++] = n;
-    r->nodes[i] = r->nodes[--r->nnodes];
+    /* the others keep their order (opened first, asked first: refresh.c) */
+    memmove(&r->nodes[i], &r->nodes[i + 1], (r->nnodes - i - 1) * sizeof *r->nodes);
+    r->nnodes--;
     if (r->shard_links != NULL && r->map != NULL) /* it may have cached the closed link */
         memset(r->shard_links, 0, r->map->nshards * sizeof *r->shard_links);
 }
