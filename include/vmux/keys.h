@@ -10,7 +10,9 @@
  * as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success (zeroed
  * otherwise); a NULL out-parameter drops that result. Keys are binary-safe (types.h).
  *
- * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): EXISTS, TOUCH, TTL, PTTL, EXPIRETIME,
+ * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE), for the functions of this header (the same
+ * command sent through vmux_call(), vmux_call_async() or a batch is resent only with the flag):
+ * EXISTS, TOUCH, TTL, PTTL, EXPIRETIME,
  * PEXPIRETIME, TYPE, OBJECT, KEYS, RANDOMKEY, SORT_RO and DUMP are reads; DEL, UNLINK, PERSIST,
  * COPY ... REPLACE, RESTORE ... REPLACE, SORT ... STORE into a key the sort does not read and the
  * EXPIRE family without a condition leave the same state when repeated, so they are marked

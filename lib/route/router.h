@@ -165,7 +165,7 @@ struct vmux_router {
     uint32_t *moved_at; /* per slot, loop ms of its last MOVED patch (0: none); NULL until one */
     uint32_t node_ids;  /* the last id given to a node (struct vmux_router_node) */
 
-    /* ops waiting out a MOVED ping-pong (bounce.c); the timer fires at the earliest due */
+    /* ops waiting out a MOVED ping-pong (bounce.c), due in order; the timer fires at the head's */
     struct vmux_opq bounced;
     uv_timer_t bounce_timer;
     uint64_t bounce_due; /* loop ms the timer is set for, while it is active */
