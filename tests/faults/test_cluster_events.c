@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "fakecluster.h"
+#include "nodeset.h"
 #include "route/slot.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
@@ -122,19 +123,6 @@ static void key_in(int lo, int hi, char *key, size_t len)
     }
 }
 
-static void get_value(vmux *m, const char *key, const char *want)
-{
-    vmux_reply *r = NULL;
-    const char *argv[] = {"GET", key};
-    char err[256] = "";
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
-    int rc = vmux_call(m, &o, 2, argv, NULL, &r);
-    if (rc != 0)
-        fail_msg("GET %s: %s (%s)", key, vmux_err_name(rc), err);
-    assert_string_equal(vmux_reply_str(r, NULL), want);
-    vmux_reply_free(r);
-}
-
 static void test_events_and_counters(void **state)
 {
     (void)state;
@@ -171,7 +159,7 @@ static void test_events_and_counters(void **state)
     snprintf(resp, sizeof resp, "-MOVED %u %s\r\n", ks, addr[1]);
     assert_int_equal(vt_fcluster_rule(c, 0, k, 1, 0, resp), 0);
     assert_int_equal(vt_fcluster_rule(c, 1, k, -1, 0, "$2\r\nv1\r\n"), 0);
-    get_value(m, k, "v1");
+    vt_get_value(m, k, "v1");
 
     struct seen e = wait_event(&rec, VMUX_EVENT_SLOT_MOVED, addr[1]);
     char want[256];
@@ -202,7 +190,7 @@ static void test_events_and_counters(void **state)
     snprintf(resp, sizeof resp, "-MOVED %u %s\r\n", (unsigned)vmux__slot_of(j, strlen(j)), addr[1]);
     assert_int_equal(vt_fcluster_rule(c, 2, j, 1, 0, resp), 0);
     assert_int_equal(vt_fcluster_rule(c, 1, j, -1, 0, "$2\r\nv2\r\n"), 0);
-    get_value(m, j, "v2");
+    vt_get_value(m, j, "v2");
     e = wait_event(&rec, VMUX_EVENT_REFRESH_THROTTLED, NULL);
     assert_non_null(strstr(e.reason, "clusterRefreshMinInterval"));
     wait_event(&rec, VMUX_EVENT_NODE_REMOVED, addr[2]);
@@ -216,7 +204,7 @@ static void test_events_and_counters(void **state)
     snprintf(resp, sizeof resp, "-ASK %u %s\r\n", (unsigned)vmux__slot_of(a, strlen(a)), addr[1]);
     assert_int_equal(vt_fcluster_rule(c, 0, a, 1, 0, resp), 0);
     assert_int_equal(vt_fcluster_rule(c, 1, a, 1, VT_FC_AFTER_ASKING, "$2\r\nv3\r\n"), 0);
-    get_value(m, a, "v3");
+    vt_get_value(m, a, "v3");
     assert_int_equal(vmux_read_stats(m, &st), 0);
     assert_int_equal(st.cluster_asked, 1);
     assert_int_equal(st.cluster_moved, 2);
@@ -320,14 +308,14 @@ static void test_fewer_slots_wait_for_agreement(void **state)
     key_in(0, 8191, a, sizeof a);
     key_in(8192, 16383, b, sizeof b);
     assert_int_equal(vt_fcluster_rule(c, 1, b, -1, 0, "$2\r\nvb\r\n"), 0);
-    get_value(m, b, "vb"); /* the handle's link to node 1 */
+    vt_get_value(m, b, "vb"); /* the handle's link to node 1 */
 
     vt_fcluster_set_slots(c, 1, "*0\r\n");
     size_t refreshed = count_events(&rec, VMUX_EVENT_MAP_REFRESHED);
     refresh_until(c, m, 1, 3, a);
     assert_int_equal(count_events(&rec, VMUX_EVENT_MAP_REFRESHED), refreshed);
     unsigned on0 = vt_fcluster_count(c, 0, "GET");
-    get_value(m, b, "vb");
+    vt_get_value(m, b, "vb");
     assert_int_equal(vt_fcluster_count(c, 0, "GET"), on0); /* straight to node 1 */
 
     static const int half[][2] = {{0, 8191}};
@@ -398,7 +386,7 @@ static void test_promotion_event(void **state)
     snprintf(resp, sizeof resp, "-MOVED %u %s\r\n", (unsigned)vmux__slot_of(k, strlen(k)), to);
     assert_int_equal(vt_fcluster_rule(c, 0, k, 1, 0, resp), 0);
     assert_int_equal(vt_fcluster_rule(c, 2, k, -1, 0, "$2\r\nv1\r\n"), 0);
-    get_value(m, k, "v1");
+    vt_get_value(m, k, "v1");
     struct seen e = wait_event(&rec, VMUX_EVENT_SLOT_MOVED, to);
     if (strstr(e.reason, "a replica of its shard promoted: the shard's 8192 slots with it") == NULL)
         fail_msg("SLOT_MOVED said '%s'", e.reason);
@@ -455,7 +443,7 @@ static void test_departed_node_link_closed(void **state)
     char k[16];
     key_in(8192, 16383, k, sizeof k);
     assert_int_equal(vt_fcluster_rule(c, 1, k, 1, 0, "$2\r\nv1\r\n"), 0);
-    get_value(m, k, "v1"); /* the link to node 1 opens */
+    vt_get_value(m, k, "v1"); /* the link to node 1 opens */
     /* node 1 leaves: node 0 serves everything, and says so with a MOVED */
     static const int all[][2] = {{0, 16383}};
     static const size_t on0[] = {0};
@@ -465,9 +453,9 @@ static void test_departed_node_link_closed(void **state)
              vt_fcluster_port(c, 0));
     assert_int_equal(vt_fcluster_rule(c, 1, k, 1, 0, resp), 0);
     assert_int_equal(vt_fcluster_rule(c, 0, k, -1, 0, "$2\r\nv0\r\n"), 0);
-    get_value(m, k, "v0");
+    vt_get_value(m, k, "v0");
     assert_true(vt_wait_until(log_came, &l, WAIT_MS));
-    get_value(m, k, "v0"); /* routing goes on without it */
+    vt_get_value(m, k, "v0"); /* routing goes on without it */
     vmux_close(m);
     vt_fcluster_stop(c);
     uv_mutex_destroy(&l.mu);
@@ -475,35 +463,13 @@ static void test_departed_node_link_closed(void **state)
 
 /* ---- the nodes announced follow the map, whatever changed it ---- */
 
-#define MAX_NODES 8
-
-/* A set of "host:port" names. */
-struct node_set {
-    char name[MAX_NODES][64];
-    size_t n;
-};
-
-static ptrdiff_t set_find(const struct node_set *s, const char *name)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->name[i], name) == 0)
-            return (ptrdiff_t)i;
-    return -1;
-}
-
-static void set_add(struct node_set *s, const char *name)
-{
-    assert_true(s->n < MAX_NODES);
-    snprintf(s->name[s->n++], sizeof s->name[0], "%s", name);
-}
-
-static void set_of(vt_fcluster *c, const size_t *nodes, size_t n, struct node_set *out)
+static void set_of(vt_fcluster *c, const size_t *nodes, size_t n, vt_nodeset *out)
 {
     out->n = 0;
     for (size_t i = 0; i < n; i++) {
         char name[64];
         snprintf(name, sizeof name, "127.0.0.1:%d", vt_fcluster_port(c, nodes[i]));
-        set_add(out, name);
+        assert_true(vt_nodeset_add(out, name));
     }
 }
 
@@ -511,39 +477,34 @@ static void set_of(vt_fcluster *c, const size_t *nodes, size_t n, struct node_se
  * Replays the NODE_ADDED and NODE_REMOVED rec holds onto start, as a consumer tracking the
  * membership by events would: a node added while in the set, or removed while not in it, fails.
  */
-static void replay(struct recorder *rec, struct node_set *set)
+static void replay(struct recorder *rec, vt_nodeset *set)
 {
     uv_mutex_lock(&rec->mu);
     for (size_t i = 0; i < rec->n; i++) {
         const struct seen *e = &rec->ev[i];
-        ptrdiff_t at = set_find(set, e->endpoint);
-        if (e->type == VMUX_EVENT_NODE_ADDED && at >= 0)
+        bool there = vt_nodeset_has(set, e->endpoint);
+        if (e->type == VMUX_EVENT_NODE_ADDED && there)
             fail_msg("event %zu: NODE_ADDED %s, announced already", i, e->endpoint);
-        if (e->type == VMUX_EVENT_NODE_REMOVED && at < 0)
+        if (e->type == VMUX_EVENT_NODE_REMOVED && !there)
             fail_msg("event %zu: NODE_REMOVED %s, not announced", i, e->endpoint);
         if (e->type == VMUX_EVENT_NODE_ADDED)
-            set_add(set, e->endpoint);
+            assert_true(vt_nodeset_add(set, e->endpoint));
         else if (e->type == VMUX_EVENT_NODE_REMOVED)
-            memmove(set->name[at], set->name[at + 1],
-                    (set->n-- - (size_t)at - 1) * sizeof set->name[0]);
+            vt_nodeset_del(set, e->endpoint);
     }
     uv_mutex_unlock(&rec->mu);
 }
 
 /* The events, replayed onto the nodes of the first map, give exactly want. */
-static void assert_announced(struct recorder *rec, const struct node_set *first,
-                             const struct node_set *want, const char *when)
+static void assert_announced(struct recorder *rec, const vt_nodeset *first, const vt_nodeset *want,
+                             const char *when)
 {
-    struct node_set got = *first;
+    vt_nodeset got = *first;
     replay(rec, &got);
-    bool same = got.n == want->n;
-    for (size_t i = 0; same && i < want->n; i++)
-        same = set_find(&got, want->name[i]) >= 0;
-    if (same)
+    if (vt_nodeset_same(want, &got))
         return;
-    char list[512] = "";
-    for (size_t i = 0; i < got.n; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), " %s", got.name[i]);
+    char list[512];
+    vt_nodeset_text(&got, list, sizeof list);
     fail_msg("%s: the events announce%s (%zu nodes), the map names %zu", when, list, got.n,
              want->n);
 }
@@ -582,7 +543,7 @@ static void moved_get(vt_fcluster *c, vmux *m, size_t from, size_t to, const cha
     snprintf(bulk, sizeof bulk, "$%zu\r\n%s\r\n", strlen(value), value);
     assert_int_equal(vt_fcluster_rule(c, from, key, -1, 0, resp), 0);
     assert_int_equal(vt_fcluster_rule(c, to, key, -1, 0, bulk), 0);
-    get_value(m, key, value);
+    vt_get_value(m, key, value);
 }
 
 /*
@@ -602,7 +563,7 @@ static void test_announced_follow_drain(void **state)
     slots_two(c, -1, 1, 3);
     static struct recorder rec;
     vmux *m = open_recorded(c, &rec);
-    struct node_set first, want;
+    vt_nodeset first, want;
     set_of(c, (const size_t[]){0, 1, 3}, 3, &first);
 
     char ka[16], kb[16], a[16];
@@ -641,7 +602,7 @@ static void test_announced_once_per_node(void **state)
     slots_two(c, -1, 1, -1);
     static struct recorder rec;
     vmux *m = open_recorded(c, &rec);
-    struct node_set first, want;
+    vt_nodeset first, want;
     set_of(c, (const size_t[]){0, 1}, 2, &first);
     char a[16];
     key_in(0, 8191, a, sizeof a);

@@ -28,74 +28,28 @@
 
 #include "evlog.h"
 #include "node.h"
+#include "nodeset.h"
 #include "route/slot.h"
 #include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-#define MAX_NODES 8
 #define FIRST_SLOT 16380
 
-/* A set of "127.0.0.1:port" names. */
-struct node_set {
-    char name[MAX_NODES][32];
-    size_t n;
-};
-
-static bool set_has(const struct node_set *s, const char *name)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->name[i], name) == 0)
-            return true;
-    return false;
-}
-
-static void set_add(struct node_set *s, const char *name)
-{
-    if (!set_has(s, name) && s->n < MAX_NODES)
-        snprintf(s->name[s->n++], sizeof s->name[0], "%s", name);
-}
-
-static void set_del(struct node_set *s, const char *name)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->name[i], name) == 0) {
-            memmove(s->name[i], s->name[--s->n], sizeof s->name[0]);
-            return;
-        }
-}
-
-static bool set_same(const struct node_set *a, const struct node_set *b)
-{
-    if (a->n != b->n)
-        return false;
-    for (size_t i = 0; i < a->n; i++)
-        if (!set_has(b, a->name[i]))
-            return false;
-    return true;
-}
-
-static void set_text(const struct node_set *s, char *out, size_t len)
-{
-    out[0] = '\0';
-    for (size_t i = 0; i < s->n; i++)
-        snprintf(out + strlen(out), len - strlen(out), " %s", s->name[i]);
-}
-
 /* The nodes the handle's map names: those a fan-out to every node reaches. */
-static void map_nodes(vmux *m, struct node_set *out)
+static void map_nodes(vmux *m, vt_nodeset *out)
 {
     const char *argv[] = {"PING"};
     vmux_node_replies res;
     out->n = 0;
     assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_ALL, 1, argv, NULL, &res), 0);
     for (size_t i = 0; i < res.count; i++)
-        set_add(out, res.nodes[i].address);
+        vt_nodeset_add(out, res.nodes[i].address);
     vmux_node_replies_free(&res);
 }
 
 /* The nodes CLUSTER SLOTS asked of the node at port names; false when it does not answer. */
-static bool slots_nodes(int port, struct node_set *out)
+static bool slots_nodes(int port, vt_nodeset *out)
 {
     redisReply *r = vt_node_command(port, false, "CLUSTER SLOTS");
     out->n = 0;
@@ -106,7 +60,7 @@ static bool slots_nodes(int port, struct node_set *out)
             char name[32];
             snprintf(name, sizeof name, "%s:%lld", node->element[0]->str,
                      node->element[1]->integer);
-            set_add(out, name);
+            vt_nodeset_add(out, name);
         }
     if (r != NULL)
         freeReplyObject(r);
@@ -117,20 +71,20 @@ static bool slots_nodes(int port, struct node_set *out)
  * Replays log's NODE_ADDED and NODE_REMOVED onto set, as a consumer tracking membership by events
  * would; a node added while there, or removed while not, fails the test.
  */
-static void replay(vt_evlog *log, struct node_set *set)
+static void replay(vt_evlog *log, vt_nodeset *set)
 {
     pthread_mutex_lock(&log->mu);
     for (int i = 0; i < log->n; i++) {
         const char *who = log->ev[i].endpoint;
-        bool there = set_has(set, who);
+        bool there = vt_nodeset_has(set, who);
         if (log->ev[i].type == VMUX_EVENT_NODE_ADDED && there)
             fail_msg("event %d: NODE_ADDED %s, announced already", i, who);
         if (log->ev[i].type == VMUX_EVENT_NODE_REMOVED && !there)
             fail_msg("event %d: NODE_REMOVED %s, not announced", i, who);
         if (log->ev[i].type == VMUX_EVENT_NODE_ADDED)
-            set_add(set, who);
+            vt_nodeset_add(set, who);
         else if (log->ev[i].type == VMUX_EVENT_NODE_REMOVED)
-            set_del(set, who);
+            vt_nodeset_del(set, who);
     }
     pthread_mutex_unlock(&log->mu);
 }
@@ -173,10 +127,10 @@ struct listed {
 static bool listed(void *arg)
 {
     const struct listed *l = arg;
-    struct node_set in;
+    vt_nodeset in;
     char name[32];
     snprintf(name, sizeof name, "127.0.0.1:%d", l->port);
-    return slots_nodes(l->asked, &in) && set_has(&in, name) == l->want;
+    return slots_nodes(l->asked, &in) && vt_nodeset_has(&in, name) == l->want;
 }
 
 /* Runs cmd (words split at spaces) on the node at port; must: an error fails the test. */
@@ -264,40 +218,27 @@ static void move_slot(struct cluster *c, int slot)
     admin_fmt(c->a.port, "CLUSTER SETSLOT %d NODE %s", slot, c->idn);
 }
 
-static void get_value(vmux *m, const char *key, const char *want)
-{
-    vmux_reply *r = NULL;
-    const char *argv[] = {"GET", key};
-    char err[256] = "";
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
-    int rc = vmux_call(m, &o, 2, argv, NULL, &r);
-    if (rc != 0)
-        fail_msg("GET %s: %s (%s)", key, vmux_err_name(rc), err);
-    assert_string_equal(vmux_reply_str(r, NULL), want);
-    vmux_reply_free(r);
-}
-
 struct agree {
     vmux *m;
     vt_evlog *log;
-    const struct node_set *first;
+    const vt_nodeset *first;
     int asked;
-    char why[512];
+    char why[640]; /* the three lists of events_agree() (159 bytes each) and their words */
 };
 
 /* The events replayed onto the first map's nodes, the map's nodes and CLUSTER SLOTS agree. */
 static bool events_agree(void *arg)
 {
     struct agree *g = arg;
-    struct node_set announced = *g->first, map, truth;
+    vt_nodeset announced = *g->first, map, truth;
     replay(g->log, &announced);
     map_nodes(g->m, &map);
-    bool ok =
-        slots_nodes(g->asked, &truth) && set_same(&announced, &truth) && set_same(&map, &truth);
+    bool ok = slots_nodes(g->asked, &truth) && vt_nodeset_same(&announced, &truth) &&
+              vt_nodeset_same(&map, &truth);
     char a[160], b[160], t[160];
-    set_text(&announced, a, sizeof a);
-    set_text(&map, b, sizeof b);
-    set_text(&truth, t, sizeof t);
+    vt_nodeset_text(&announced, a, sizeof a);
+    vt_nodeset_text(&map, b, sizeof b);
+    vt_nodeset_text(&truth, t, sizeof t);
     snprintf(g->why, sizeof g->why, "announced%s; the map names%s; CLUSTER SLOTS names%s", a, b, t);
     return ok;
 }
@@ -339,7 +280,7 @@ static void test_drained_primary_announced_gone(void **state)
     assert_int_equal(vmux_config_set_event_handler(cfg, vt_evlog_on_event, &log), 0);
     vmux *m = vt_open_config(cfg, conf);
     vmux_config_free(cfg);
-    struct node_set first;
+    vt_nodeset first;
     map_nodes(m, &first);
     assert_int_equal(first.n, 3); /* a, b, r */
 
@@ -350,7 +291,7 @@ static void test_drained_primary_announced_gone(void **state)
     }
     for (int i = 0; i < 4; i++) {
         move_slot(&c, FIRST_SLOT + i);
-        get_value(m, keys[i], keys[i]); /* b answers MOVED: the map is patched */
+        vt_get_value(m, keys[i], keys[i]); /* b answers MOVED: the map is patched */
         /* n's shard as a refresh gives it (with its node id), not as the MOVED made it */
         if (i == 0 && !vt_wait_until(refreshed, &log, 10000))
             fail_msg("no refresh after the first MOVED");

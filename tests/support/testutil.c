@@ -298,6 +298,19 @@ long long vt_exists(struct vmux *m, const char *key)
     return n;
 }
 
+void vt_get_value(struct vmux *m, const char *key, const char *want)
+{
+    vmux_reply *r = NULL;
+    const char *argv[] = {"GET", key};
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    int rc = vmux_call(m, &o, 2, argv, NULL, &r);
+    if (rc != 0)
+        fail_msg("GET %s: %s (%s)", key, vmux_err_name(rc), err);
+    assert_string_equal(vmux_reply_str(r, NULL), want);
+    vmux_reply_free(r);
+}
+
 uint64_t vt_now_ms(void)
 {
     return vt_now_ns() / 1000000u;

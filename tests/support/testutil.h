@@ -128,6 +128,12 @@ char *vt_call_text(struct vmux *m, int argc, const char *const *argv);
 /* EXISTS key through m (the handle's syncTimeout), asserted answered: 1 or 0. */
 long long vt_exists(struct vmux *m, const char *key);
 
+/*
+ * GET key through m (the handle's syncTimeout); fails the running test when the call fails
+ * (with the error's name and words) or the reply is not the string want.
+ */
+void vt_get_value(struct vmux *m, const char *key, const char *want);
+
 /* Monotonic clock in milliseconds and nanoseconds. */
 uint64_t vt_now_ms(void);
 uint64_t vt_now_ns(void);
