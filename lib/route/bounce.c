@@ -3,8 +3,8 @@
  * reaches a migration's source before its destination, the source answers MOVED to the
  * destination while the destination, still importing, answers MOVED back to the source: the
  * cluster's nodes disagree for a moment. Resent at once, a command would spend its
- * VMUX_ROUTER_MAX_REDIRECTS in a millisecond; so a MOVED back to a node that redirected the op
- * before (follow.c decides) puts the op here, out of every link, for a jittered backoff that
+ * VMUX_ROUTER_MAX_REDIRECTS in a millisecond; so a MOVED back to the node that redirected the op
+ * last (follow.c decides) puts the op here, out of every link, for a jittered backoff that
  * doubles with its redirects, as TRYAGAIN's does (net/link.c), and then sends it to that node
  * again. Its deadline may end it here (VMUX_ERR_TIMEOUT, from the deadline index). The ops go
  * again in the order they came back: one is never due before the one ahead of it (which may
@@ -55,11 +55,12 @@ static void arm(struct vmux_router *r, uint64_t delay)
 void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmux_op *op)
 {
     uv_update_time(r->loop); /* a stale loop clock would cut the backoff short */
+    uint32_t now = (uint32_t)uv_now(r->loop);
     uint32_t wait = vmux__router_backoff_ms(r, op->redirects, BOUNCE_LAST_MS);
     const struct vmux_op *last = r->bounced.tail;
-    if (last != NULL && (int32_t)(last->bounce.due_ms - ((uint32_t)uv_now(r->loop) + wait)) > 0)
-        wait = last->bounce.due_ms - (uint32_t)uv_now(r->loop); /* not before the one ahead */
-    op->bounce.due_ms = (uint32_t)uv_now(r->loop) + wait;
+    if (last != NULL && (int32_t)(last->bounce.due_ms - (now + wait)) > 0)
+        wait = last->bounce.due_ms - now; /* not before the one ahead */
+    op->bounce.due_ms = now + wait;
     op->bounce.to = vmux__router_link_id(r, to);
     if (r->cfg->log_fn != NULL) {
         char addr[300];
