@@ -179,6 +179,21 @@ static void mark_readonly(struct vmux_op *op, const struct first_key *first)
         op->flags |= VMUX_OP_READONLY;
 }
 
+/* Whether a command's name is PUBLISH: keyless, it runs where the handle's subscriptions are. */
+static bool is_publish(const char *name, size_t len)
+{
+    return len == 7 && strncasecmp(name, "PUBLISH", 7) == 0;
+}
+
+/* Whether op's bytes are one command named PUBLISH ("*3\r\n$7\r\nPUBLISH\r\n..."). */
+static bool bytes_publish(const struct vmux_op *op)
+{
+    const char *nl = memchr(op->cmd, '\n', op->len);
+    if (op->nreplies != 1 || nl == NULL || (size_t)(op->cmd + op->len - nl) < 12)
+        return false;
+    return memcmp(nl + 1, "$7\r\n", 4) == 0 && is_publish(nl + 5, 7);
+}
+
 /*
  * Every command in the op's bytes (one, or MULTI ... EXEC and other blocks of several) counts:
  * their keys must share one slot, and that is the op's.
@@ -197,6 +212,8 @@ int vmux__router_slot(struct vmux_op *op, char *err, size_t errlen)
     mark_readonly(op, &first);
     if (first.unknown && first.slot == VMUX_SLOT_ANY && op->nreplies == 1)
         op->slot = VMUX_OP_SLOT_ASK; /* one command the table does not know: ask a node */
+    else if (op->slot == VMUX_SLOT_ANY && bytes_publish(op))
+        op->slot = VMUX_OP_SLOT_PUBLISH;
     return 0;
 }
 
@@ -230,8 +247,7 @@ int vmux__router_slot_argv(struct vmux_op *op, int argc, const char *const *argv
         return rc;
     op->slot = first.unknown ? VMUX_OP_SLOT_ASK : first.slot;
     if (op->slot == VMUX_SLOT_ANY && argc >= 1 && argv[0] != NULL &&
-        (argvlen != NULL ? argvlen[0] : strlen(argv[0])) == 7 &&
-        strncasecmp(argv[0], "PUBLISH", 7) == 0)
+        is_publish(argv[0], argvlen != NULL ? argvlen[0] : strlen(argv[0])))
         op->slot = VMUX_OP_SLOT_PUBLISH;
     mark_readonly(op, &first);
     return 0;

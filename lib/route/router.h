@@ -262,7 +262,8 @@ void vmux__router_replicas_tick(struct vmux_router *r);
 /*
  * Computes op->slot from its RESP bytes (every command of a block: their keys must share a
  * slot): the slot of its keys; -1 (VMUX_SLOT_ANY) when it has none or is malformed;
- * VMUX_OP_SLOT_ASK when it is one command that the key table does not know. Returns 0;
+ * VMUX_OP_SLOT_ASK when it is one command that the key table does not know;
+ * VMUX_OP_SLOT_PUBLISH when it is one PUBLISH (vmux_command() sends one too). Returns 0;
  * VMUX_ERR_CROSSSLOT with the message naming two keys and their slots in err (errlen bytes, may be
  * NULL); or VMUX_ERR_NOMEM. Any thread. Sets VMUX_OP_READONLY in op->flags when every command
  * only reads (the server's "readonly" flag) and they name a key: readFrom's (docs/replicas.md).
@@ -290,7 +291,7 @@ bool vmux__router_readonly_argv(int argc, const char *const *argv, const size_t 
 /*
  * vmux__router_slot() for an op of one command, from the argument vector it was just encoded
  * from (argvlen NULL: C strings), which spares reading its RESP bytes back; a PUBLISH gets
- * VMUX_OP_SLOT_PUBLISH (core/op.h), which the router sends as a keyless op. Any thread.
+ * VMUX_OP_SLOT_PUBLISH (core/op.h) as there. Any thread.
  */
 int vmux__router_slot_argv(struct vmux_op *op, int argc, const char *const *argv,
                            const size_t *argvlen, char *err, size_t errlen);

@@ -21,7 +21,8 @@
  *   reads of a handle that only reads: its link is not READONLY, so it redirects them to the
  *   promoted replica at once; the same when the roles are given back;
  * - a replica as the seed: PUBLISH runs where the handle's channel subscriptions are (the
- *   seed's node), so its count of receivers includes them;
+ *   seed's node), so its count of receivers includes them, whether sent by vmux_publish() or
+ *   as bytes by vmux_command();
  * - a replica SIGKILLed under 4 reading threads: no read fails, and the reads of its shard go
  *   on (to its primary).
  */
@@ -641,6 +642,13 @@ static void test_publish_beside_subscriptions(void **state)
             vmux_publish(m, NULL, VMUX_SUB_CHANNEL, VMUX_STR("pub-beside"), VMUX_STR("hello"), &n),
             0);
         assert_int_equal(n, 1); /* this handle's subscription, on the seed's node */
+    }
+    /* the same through the bytes path, which reads PUBLISH from the command's RESP bytes */
+    for (int i = 0; i < 3; i++, want++) {
+        vmux_reply *r = NULL;
+        assert_int_equal(vmux_command(m, &r, "PUBLISH %s %s", "pub-beside", "hello"), 0);
+        assert_int_equal(vmux_reply_integer(r), 1);
+        vmux_reply_free(r);
     }
     assert_int_equal(vt_node_calls(nodes[seed].port, "publish"), want);
     if (!vt_wait_until(all_published_seen, &want, 10000)) {

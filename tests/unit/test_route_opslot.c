@@ -117,6 +117,31 @@ static void test_unknown_command_asks_the_server(void **state)
     vmux__op_free(op);
 }
 
+/* PUBLISH, from its bytes (vmux_command()) as from its argument vector: keyless, but run where
+ * the handle's subscriptions are (core/op.h); not inside a block, nor a look-alike. */
+static void test_publish_is_marked(void **state)
+{
+    (void)state;
+    const char *const cases[][2] = {{"PUBLISH ch hello", NULL},
+                                    {"publish ch hello", NULL},
+                                    {"PUBLISHX ch hello", NULL},
+                                    {"PUBSUB CHANNELS", NULL},
+                                    {"PUBLISH ch 1", "PUBLISH ch 2"}};
+    const size_t n[] = {1, 1, 1, 1, 2};
+    const int want[] = {VMUX_OP_SLOT_PUBLISH, VMUX_OP_SLOT_PUBLISH, VMUX_OP_SLOT_ASK, -1, -1};
+    for (size_t i = 0; i < 5; i++) {
+        struct vmux_op *op = block(cases[i], n[i]);
+        assert_int_equal(vmux__router_slot(op, NULL, 0), 0);
+        assert_int_equal(op->slot, want[i]);
+        vmux__op_free(op);
+    }
+    const char *const argv[] = {"Publish", "ch", "hello"};
+    struct vmux_op *op = block(cases[0], 1);
+    assert_int_equal(vmux__router_slot_argv(op, 3, argv, NULL, NULL, 0), 0);
+    assert_int_equal(op->slot, VMUX_OP_SLOT_PUBLISH);
+    vmux__op_free(op);
+}
+
 static void test_garbage_after_a_command_stops_the_reading(void **state)
 {
     (void)state;
@@ -267,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_transaction_takes_its_keys_slot),
         cmocka_unit_test(test_transaction_across_slots_is_refused),
         cmocka_unit_test(test_unknown_command_asks_the_server),
+        cmocka_unit_test(test_publish_is_marked),
         cmocka_unit_test(test_garbage_after_a_command_stops_the_reading),
         cmocka_unit_test(test_standalone_reads),
         cmocka_unit_test(test_place_cluster),
