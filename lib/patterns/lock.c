@@ -288,7 +288,9 @@ void vmux_lock_free(vmux_lock *l)
     if (l->auto_renew)
         vmux__lock_renewer_remove(l);
     uv_mutex_lock(&l->mu);
-    bool ours = l->held; /* even past the lease end the key may still hold our token */
+    /* Even past the lease end the key may still hold our token, and an acquire whose outcome
+     * stayed unknown may have put it there (stray: no call runs beside _free()). */
+    bool ours = l->held || l->stray[0] != '\0';
     uv_mutex_unlock(&l->mu);
     if (ours)
         vmux__lock_release_best_effort(l);

@@ -76,7 +76,9 @@ static int judge_mget(const vmux_reply *r, const char *token, bool *acquired, ui
 
 /*
  * An acquire's reply was lost: read the key until an answer comes, resolve_ms pass, or the
- * caller's deadline (0: none) comes. One read is tried even at the caller's deadline.
+ * caller's deadline (0: none) comes. One read is tried even at the caller's deadline. On the
+ * primary, whatever readFrom says: a replica that has not yet applied the script would say it
+ * did not run (review of the patterns).
  */
 static int resolve_acquire(vmux_lock *l, const char *token, uint64_t until, bool *acquired,
                            uint64_t *fence)
@@ -88,7 +90,8 @@ static int resolve_acquire(vmux_lock *l, const char *token, uint64_t until, bool
     const char *argv[] = {"MGET", l->key.ptr, l->fence_key.ptr};
     size_t lens[] = {4, l->key.len, l->fence_key.len};
     for (unsigned attempt = 0;; attempt++) {
-        vmux_callopts o = vmux__lock_call_opts(l, VMUX_CALL_RETRY_SAFE, deadline);
+        vmux_callopts o =
+            vmux__lock_call_opts(l, VMUX_CALL_RETRY_SAFE | VMUX_CALL_PRIMARY, deadline);
         vmux_reply *r = NULL;
         int rc = vmux_call(l->m, &o, 3, argv, lens, &r);
         if (rc == 0) {
@@ -139,16 +142,19 @@ static int acquire_once(vmux_lock *l, uint64_t deadline, bool *acquired, uint64_
     vmux_reply *r = NULL;
     rc = vmux_script_run(l->m, &o, l->acquire_s, keys, 2, args, l->stray[0] ? 3 : 2, &r);
     *busy = rc == VMUX_ERR_SERVER && not_now(vmux__errclass_of(r));
+    bool lost = outcome_unknown(rc);
     if (rc == 0)
         rc = read_acquired(r, acquired, fence);
-    else if (outcome_unknown(rc))
+    else if (lost)
         rc = resolve_acquire(l, token, deadline, acquired, fence);
     vmux_reply_free(r);
     if (rc == 0 && *acquired) {
         l->stray[0] = '\0';
         vmux__lock_became_held(l, *fence, sent);
-    } else if (outcome_unknown(rc)) {
-        memcpy(l->stray, token, sizeof l->stray); /* it may still run: the next acquire knows */
+    } else if (lost) {
+        /* It may still run (a read on another connection can come before it): the next acquire
+         * takes it over, vmux_lock_free() releases it. */
+        memcpy(l->stray, token, sizeof l->stray);
     }
     return rc;
 }

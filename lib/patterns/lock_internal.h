@@ -34,9 +34,11 @@ struct vmux_lock {
     vmux_script *acquire_s, *release_s, *extend_s;
 
     uv_mutex_t op_mu; /* one public call at a time; held across its network calls */
-    /* Under op_mu: the token of the last acquire whose outcome stayed unknown ("": none). Only
-     * this object ever had it and it does not hold the lock, so the next acquire takes over a
-     * key that holds it (lock.c ACQUIRE_LUA). Cleared by an acquire that succeeds. */
+    /* Under op_mu: the token of the last acquire whose reply was lost ("": none), whether its
+     * outcome stayed unknown or a read found it had not run (yet). Only this object ever had
+     * it and it does not hold the lock, so the next acquire takes over a key that holds it
+     * (lock.c ACQUIRE_LUA), and vmux_lock_free() releases it. Cleared by an acquire that
+     * succeeds. */
     char stray[TOKEN_HEX + 1];
     uv_mutex_t mu; /* the fields below; never held across a network call */
     char token[TOKEN_HEX + 1];

@@ -103,12 +103,17 @@ int vmux_lock_release(vmux_lock *l, bool *was_held)
     return vmux__why_end(rc);
 }
 
-/* vmux_lock_free()'s release: one run, bounded by timeout_ms, its lost reply not resolved. */
+/*
+ * vmux_lock_free()'s release: one run, bounded by timeout_ms, its lost reply not resolved; and
+ * one for the stray acquire's token when a later attempt had another.
+ */
 void vmux__lock_release_best_effort(vmux_lock *l)
 {
     char token[TOKEN_HEX + 1];
     bool released = vmux__lock_stop_holding(l, token), held = false;
     (void)release_token(l, token, !released, false, &held);
+    if (l->stray[0] != '\0' && strcmp(l->stray, token) != 0)
+        (void)release_token(l, l->stray, false, false, &held);
 }
 
 /*

@@ -1169,6 +1169,39 @@ static void test_stray_acquire_taken_over_by_its_object(void **state)
     vt_server_stop(&server);
 }
 
+/*
+ * The same stray acquire, its object then freed: vmux_lock_free() releases the key the stray
+ * command took (it released only a lock it held: the key stayed locked for its whole TTL;
+ * review of the patterns).
+ */
+static void test_stray_acquire_released_by_free(void **state)
+{
+    (void)state;
+    vt_server server;
+    if (vt_server_start(&server, 0, NULL) != 0)
+        fail_msg("could not start a server");
+    vmux *m = vt_server_open(&server, "abortConnect=false,connectTimeout=1000");
+    char key[64];
+    snprintf(key, sizeof key, "tlock:%ld:strayfree", (long)getpid());
+    vmux_lock_opts o =
+        VMUX_INIT(vmux_lock_opts, .ttl_ms = 60000, .timeout_ms = 300, .resolve_timeout_ms = 300);
+    vmux_lock *a = new_lock(m, key, &o);
+    acquire_ok(a); /* loads the script, so the stray attempt is one EVALSHA */
+    assert_true(release_says(a));
+
+    assert_int_equal(kill(server.pid, SIGSTOP), 0);
+    bool got = true;
+    int rc = vmux_lock_acquire(a, &got, NULL);
+    assert_int_equal(kill(server.pid, SIGCONT), 0);
+    assert_int_equal(rc, VMUX_ERR_CONNECTION_LOST);
+    const void *args[] = {m, key};
+    assert_true(vt_wait_until(key_exists, (void *)args, 10000)); /* the stray acquire ran */
+    vmux_lock_free(a);
+    assert_int_equal(vt_exists(m, key), 0);
+    vmux_close(m);
+    vt_server_stop(&server);
+}
+
 static void test_lease_ends_before_restarted_server_grants(void **state)
 {
     for (int run = 0; run < LEASE_RUNS; run++)
@@ -1194,6 +1227,7 @@ int main(void)
         cmocka_unit_test(test_acquire_wait_cancelled),
         cmocka_unit_test(test_auto_renew_keeps_then_reports_loss),
         cmocka_unit_test(test_stray_acquire_taken_over_by_its_object),
+        cmocka_unit_test(test_stray_acquire_released_by_free),
         cmocka_unit_test(test_second_release_was_not_held),
         cmocka_unit_test(test_keys_with_braces),
     };

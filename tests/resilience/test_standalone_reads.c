@@ -18,9 +18,12 @@
  *   none goes down, and together they are the handle's totals;
  * - VMUX_CALL_PREFER_REPLICA under readFrom=primary: the replicas serve its reads, and with both
  *   killed the primary does, where VMUX_CALL_REPLICA fails unsent;
+ * - a lock's lost acquire (the primary stopped) is resolved by a read on the primary, not on
+ *   a replica that never saw the script;
  * - a replica SIGKILLed under 4 threads of typed vmux_get(): no read fails, the reads go on.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -29,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <cmocka.h>
@@ -543,6 +547,53 @@ static void test_prefer_replica_per_call(void **state)
     replicate(r2, primary);
 }
 
+static bool primary_has(void *key)
+{
+    char *text = vt_node_admin(srv[primary].port, false, "EXISTS %s", (const char *)key);
+    bool yes = text != NULL && strcmp(text, "1") == 0;
+    free(text);
+    return yes;
+}
+
+/*
+ * readFrom=replica and a lock whose acquire's reply is lost (the primary stopped past the
+ * lock's timeout_ms): the read that resolves it goes to the primary, where the script is, so
+ * the acquire ends in VMUX_ERR_CONNECTION_LOST and its object takes the stray lock over. Read
+ * on a replica, which never saw the script, it said "not acquired", and the key stayed locked,
+ * by nobody, for its TTL (review of the patterns).
+ */
+static void test_lock_resolved_on_the_primary(void **state)
+{
+    (void)state;
+    vmux *m = open_reads("readFrom=replica,name=reads-lock");
+    write_keys(m);
+    bool want[3] = {true, true, true};
+    want[primary] = false;
+    warm_up(m, want);
+    char key[64];
+    snprintf(key, sizeof key, "sr:lock:%ld", (long)getpid());
+    vmux_lock_opts o =
+        VMUX_INIT(vmux_lock_opts, .ttl_ms = 60000, .timeout_ms = 300, .resolve_timeout_ms = 300);
+    vmux_lock *l = NULL;
+    assert_int_equal(vmux_lock_new(m, VMUX_STR(key), &o, &l), 0);
+    bool got = false;
+    assert_int_equal(vmux_lock_acquire(l, &got, NULL), 0); /* loads the script */
+    assert_true(got);
+    assert_int_equal(vmux_lock_release(l, &got), 0);
+
+    assert_int_equal(kill(srv[primary].pid, SIGSTOP), 0);
+    int rc = vmux_lock_acquire(l, &got, NULL);
+    assert_int_equal(kill(srv[primary].pid, SIGCONT), 0);
+    assert_int_equal(rc, VMUX_ERR_CONNECTION_LOST);
+    assert_true(vt_wait_until(primary_has, key, 10000)); /* the stray acquire ran */
+    assert_int_equal(vmux_lock_acquire(l, &got, NULL), 0);
+    assert_true(got); /* its own stray lock, taken over */
+    assert_int_equal(vmux_lock_release(l, &got), 0);
+    assert_true(got);
+    vmux_lock_free(l);
+    vmux_close(m);
+}
+
 /* Last: it leaves a dead replica. */
 static void test_replica_killed(void **state)
 {
@@ -625,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_cut_off_replicas_not_read),
         cmocka_unit_test(test_primary_moves),
         cmocka_unit_test(test_prefer_replica_per_call),
+        cmocka_unit_test(test_lock_resolved_on_the_primary),
         cmocka_unit_test(test_replica_killed),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
