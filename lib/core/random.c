@@ -1,7 +1,11 @@
-/* Per-thread xorshift64* (core/random.h). */
+/* Per-thread xorshift64*, and tokens from OpenSSL's generator (core/random.h). */
 #include "core/random.h"
 
+#include <openssl/rand.h>
 #include <uv.h>
+
+#include "core/assert.h"
+#include "vmux/error.h"
 
 uint64_t vmux__random(void)
 {
@@ -12,4 +16,19 @@ uint64_t vmux__random(void)
     s ^= s << 25;
     s ^= s >> 27;
     return s * 0x2545F4914F6CDD1Dull;
+}
+
+int vmux__random_hex(size_t nbytes, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[64];
+    VMUX_ASSERT(nbytes <= sizeof raw);
+    if (RAND_bytes(raw, (int)nbytes) != 1)
+        return VMUX_ERR_IO;
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
+    return 0;
 }

@@ -1,11 +1,12 @@
 /*
- * Cheap random numbers for choices that need spread, not secrecy (a cache entry's TTL jitter,
- * the primary whose RANDOMKEY answer a cluster call keeps). Not for tokens: those use OpenSSL's
- * RAND_bytes (lock.h, session.h).
+ * Random numbers: cheap ones for choices that need spread, not secrecy (a cache entry's TTL
+ * jitter, the primary whose RANDOMKEY answer a cluster call keeps), and unguessable tokens from
+ * OpenSSL's RAND_bytes (a lock's token, a session's id: lock.h, session.h).
  */
 #ifndef VMUX_CORE_RANDOM_H
 #define VMUX_CORE_RANDOM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -13,5 +14,12 @@
  * clock and the thread's own address. Any thread; no lock.
  */
 uint64_t vmux__random(void);
+
+/*
+ * Fills out with nbytes (at most 64) random bytes from OpenSSL's RAND_bytes as 2 * nbytes
+ * lowercase hex digits and a NUL. Returns 0, or VMUX_ERR_IO when the generator failed (out is
+ * then unchanged). Any thread.
+ */
+int vmux__random_hex(size_t nbytes, char *out);
 
 #endif

@@ -286,8 +286,8 @@ static void ended_by_server(struct vmux_sublink *sl, const vmux_reply *name)
     if (ended == 0)
         return;
     vmux__log(m->cfg, VMUX_LOG_INFO,
-              "%s:%d: the server ended shard channel %s (its slot moved); subscribing again",
-              sl->host ? sl->host : "?", sl->port, n.ptr);
+              "%s:%d: the server ended shard channel %.*s (its slot moved); subscribing again",
+              sl->host ? sl->host : "?", sl->port, (int)(n.len < 200 ? n.len : 200), n.ptr);
     vmux__router_refresh_soon(&m->router);
     vmux__pubsub_reconcile_soon(m, 0);
 }

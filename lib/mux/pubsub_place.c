@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/assert.h"
 #include "core/config_keys.h"
 #include "core/counters.h"
 #include "core/encode.h"
@@ -366,8 +367,10 @@ static struct vmux_sublink *target(struct vmux *m, const struct vmux_sub *s)
     case VMUX_ROUTER_STANDALONE:
         return m->pubsub.classic = sublink_for(m, NULL, 0);
     case VMUX_ROUTER_CLUSTER:
-        if (s->parent != NULL)
-            return s->at; /* a keyspace copy stays on its primary (pubsub_keyspace.c) */
+        if (s->parent != NULL) { /* a keyspace copy stays on its primary (pubsub_keyspace.c) */
+            VMUX_ASSERT(s->at != NULL);
+            return s->at;
+        }
         return s->kind == VMUX_SUB_SHARD ? shard_target(m, s) : classic_target(m);
     default:
         return NULL;

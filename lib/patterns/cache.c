@@ -153,8 +153,8 @@ void vmux_cache_free(vmux_cache *c)
 {
     if (c == NULL)
         return;
-    /* no call is running, so every flight has finished and sits in the queue, or failed and
-     * left the map */
+    /* no call is running, so every flight still in the map has finished and sits in the
+     * queue; an invalidated one left the map and was freed by its last waiter */
     vmux__cache_flights_free(c);
     uv_mutex_destroy(&c->lock);
     free(c->prefix);

@@ -71,6 +71,11 @@ bool vmux__lock_sleep_until(uint64_t deadline, uint32_t delay_ms)
     return true;
 }
 
+bool vmux__lock_resolve_pause(unsigned attempt, uint64_t deadline)
+{
+    return vmux__lock_sleep_until(deadline, 10u << (attempt < 4 ? attempt : 4));
+}
+
 int vmux__lock_unresolved(const vmux_lock *l, const char *what, int last_rc, bool by_wait)
 {
     char last[VMUX_CAUSE_SIZE], limit[64];
@@ -266,9 +271,8 @@ int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *given, vmux_lock 
         rc = make_fence_key(l, opts->fence_key);
     if (rc == 0)
         rc = make_scripts(l);
-    if (rc == 0)
-        rc =
-            vmux__lock_new_token(l->token); /* a release before any acquire still asks the server */
+    if (rc == 0) /* a release before any acquire still asks the server */
+        rc = vmux__lock_new_token(l->token);
     bool mutexes = rc == 0 && (rc = init_mutexes(l)) == 0;
     if (rc == 0 && l->auto_renew)
         rc = vmux__lock_renewer_add(l);

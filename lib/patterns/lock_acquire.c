@@ -8,21 +8,15 @@
 #include <string.h>
 
 #include "core/errclass.h"
+#include "core/random.h"
 #include "patterns/lock_internal.h"
 
 /* ---- tokens and randomness ---- */
 
 int vmux__lock_new_token(char out[TOKEN_HEX + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[TOKEN_BYTES];
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    if (vmux__random_hex(TOKEN_BYTES, out) != 0)
         return vmux__why_set(VMUX_ERR_IO, "the random generator failed (RAND_bytes)");
-    for (size_t i = 0; i < TOKEN_BYTES; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[TOKEN_HEX] = '\0';
     return 0;
 }
 
@@ -102,8 +96,7 @@ static int resolve_acquire(vmux_lock *l, const char *token, uint64_t until, bool
         vmux_reply_free(r);
         if (!outcome_unknown(rc) && !resolve_again(rc))
             return rc;
-        uint32_t backoff = 10u << (attempt < 4 ? attempt : 4);
-        if (!vmux__lock_sleep_until(deadline, backoff))
+        if (!vmux__lock_resolve_pause(attempt, deadline))
             return vmux__lock_unresolved(l, "acquire", rc, by_wait);
     }
 }
@@ -132,8 +125,8 @@ static int acquire_once(vmux_lock *l, uint64_t deadline, bool *acquired, uint64_
     int rc = vmux__lock_new_token(token);
     if (rc != 0)
         return rc;
-    vmux__lock_set_token(
-        l, token); /* from now on a release targets this attempt, whatever its outcome */
+    /* from now on a release targets this attempt, whatever its outcome */
+    vmux__lock_set_token(l, token);
     snprintf(ttl, sizeof ttl, "%u", (unsigned)l->ttl_ms);
     vmux_str keys[] = {l->key, l->fence_key};
     vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), VMUX_STR(ttl), VMUX_STR(l->stray)};
@@ -186,8 +179,8 @@ int vmux_lock_acquire(vmux_lock *l, bool *acquired, uint64_t *fence)
     uint64_t ignored = 0;
     bool busy;
     int cancel = lock_op_begin(l);
-    vmux__lock_lease_ran_out(
-        l); /* a holding whose lease ended is reported before a new one starts */
+    /* a holding whose lease ended is reported before a new one starts */
+    vmux__lock_lease_ran_out(l);
     rc = vmux_lock_held(l) ? already_held()
                            : acquire_once(l, 0, acquired, fence != NULL ? fence : &ignored, &busy);
     lock_op_end(l, cancel);

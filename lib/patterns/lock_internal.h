@@ -133,6 +133,9 @@ int vmux__lock_unresolved(const vmux_lock *l, const char *what, int last_rc, boo
 vmux_callopts vmux__lock_call_opts(const vmux_lock *l, uint32_t flags, uint64_t deadline);
 /* Sleeps up to delay_ms but not past deadline; false when the deadline has already passed. */
 bool vmux__lock_sleep_until(uint64_t deadline, uint32_t delay_ms);
+/* The pause before a lost reply's attempt + 1-th resolution: 10 ms doubling to 160 ms, cut at
+ * deadline; false when the deadline has already passed. */
+bool vmux__lock_resolve_pause(unsigned attempt, uint64_t deadline);
 
 /* ---- release (lock_release.c) ---- */
 

@@ -39,8 +39,7 @@ static int run_idempotent(vmux_lock *l, const vmux_script *s, const vmux_str *ke
             return rc;
         if (deadline == 0)
             deadline = now_ns() + ms_ns(l->resolve_ms);
-        uint32_t backoff = 10u << (attempt < 4 ? attempt : 4);
-        if (!vmux__lock_sleep_until(deadline, backoff))
+        if (!vmux__lock_resolve_pause(attempt, deadline))
             return vmux__lock_unresolved(l, "release or extend", rc, false);
     }
 }

@@ -169,8 +169,8 @@ static void renew_cb(int status, vmux_reply *reply, void *userdata)
     free(rn);
 }
 
-/* The extend script, asynchronously. Its deadline is the lease end: an answer after it could
- * not save the holding anyway. */
+/* The extend script, asynchronously. Its deadline is timeout_ms, cut to the lease end: an
+ * answer after it could not save the holding anyway. */
 static int send_extend(struct renewal *rn, uint64_t lease_end, uint32_t ttl_ms)
 {
     vmux_lock *l = rn->l;

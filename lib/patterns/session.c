@@ -6,12 +6,12 @@
 #include "vmux/session.h"
 
 #include <inttypes.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/typed.h"
+#include "core/random.h"
 #include "core/sized.h"
 #include "vmux/error.h"
 #include "vmux/keys.h"
@@ -281,20 +281,6 @@ static int run_pairs(vmux_session_store *s, vmux_callopts opts, int which, const
     return rc;
 }
 
-static int random_id(size_t nbytes, char *id)
-{
-    unsigned char raw[VMUX_SESSION_ID_BYTES_MAX];
-    static const char hex[] = "0123456789abcdef";
-    if (RAND_bytes(raw, (int)nbytes) != 1)
-        return VMUX_ERR_IO;
-    for (size_t i = 0; i < nbytes; i++) {
-        id[2 * i] = hex[raw[i] >> 4];
-        id[2 * i + 1] = hex[raw[i] & 0xf];
-    }
-    id[2 * nbytes] = '\0';
-    return 0;
-}
-
 int vmux_session_create(vmux_session_store *s, const vmux_callopts *opts, const vmux_str *fields,
                         const vmux_str *values, size_t n, char *id)
 {
@@ -305,7 +291,7 @@ int vmux_session_create(vmux_session_store *s, const vmux_callopts *opts, const 
     vmux_callopts o = vmux__callopts_copy(opts);
     for (int attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
         bool created = false;
-        int rc = random_id(s->id_bytes, id);
+        int rc = vmux__random_hex(s->id_bytes, id);
         if (rc == 0)
             rc = run_pairs(s, o, S_CREATE, id, fields, values, n, &created);
         if (rc != 0 || created) {
