@@ -1,13 +1,16 @@
 /*
  * What changed between two slot maps (route/slotmap.h): the slots whose primary changed, and the
  * nodes one names that the other does not. For the events of every map change (router.c,
- * refresh.c) and for comparing maps (slotmap.c).
- * Pure functions: any thread that holds references to both maps.
+ * refresh.c) and for comparing maps (slotmap.c). Nodes go by each map's index of them by
+ * address (vmux__slotmap_index(), made with the map).
+ * Pure functions, but the index's: any thread that holds references to both maps.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "route/slotmap.h"
+#include "vmux/error.h"
 
 /* The primary of slot in m, or NULL (no owner, or an unknown address). */
 static const struct vmux_node_addr *primary_of(const struct vmux_slotmap *m, unsigned slot)
@@ -33,51 +36,64 @@ unsigned vmux__slotmap_moved_slots(const struct vmux_slotmap *old, const struct 
     return n;
 }
 
-/* Whether m names a node at a's address (as a primary or a replica). */
-static bool names(const struct vmux_slotmap *m, const struct vmux_node_addr *a)
+/* Orders addresses by port, then host without case (same_addr()'s equality). */
+static int addr_cmp(const struct vmux_node_addr *a, const struct vmux_node_addr *b)
 {
-    for (size_t s = 0; s < m->nshards; s++)
-        for (size_t i = 0; i < m->shards[s].nnodes; i++)
-            if (!(m->shards[s].nodes[i].flags & VMUX_NODE_UNKNOWN) &&
-                same_addr(&m->shards[s].nodes[i], a))
-                return true;
-    return false;
+    if (a->port != b->port)
+        return a->port < b->port ? -1 : 1;
+    return strcasecmp(a->host, b->host);
 }
 
-/*
- * Whether m names a's address before shard s's node i: a patched map may name one node twice
- * (a replica of one shard made the primary of another by a MOVED), and each node is one event.
- */
-static bool named_before(const struct vmux_slotmap *m, size_t s, size_t i,
-                         const struct vmux_node_addr *a)
+static int byaddr_cmp(const void *x, const void *y)
 {
-    for (size_t t = 0; t <= s; t++)
-        for (size_t k = 0; k < (t < s ? m->shards[t].nnodes : i); k++)
-            if (!(m->shards[t].nodes[k].flags & VMUX_NODE_UNKNOWN) &&
-                same_addr(&m->shards[t].nodes[k], a))
-                return true;
-    return false;
+    return addr_cmp(*(const struct vmux_node_addr *const *)x,
+                    *(const struct vmux_node_addr *const *)y);
+}
+
+int vmux__slotmap_index(struct vmux_slotmap *m)
+{
+    size_t n = 0, k = 0;
+    for (size_t s = 0; s < m->nshards; s++)
+        n += m->shards[s].nnodes;
+    const struct vmux_node_addr **v = malloc((n > 0 ? n : 1) * sizeof *v);
+    if (v == NULL)
+        return VMUX_ERR_NOMEM;
+    for (size_t s = 0; s < m->nshards; s++)
+        for (size_t i = 0; i < m->shards[s].nnodes; i++)
+            if (!(m->shards[s].nodes[i].flags & VMUX_NODE_UNKNOWN))
+                v[k++] = &m->shards[s].nodes[i];
+    qsort(v, k, sizeof *v, byaddr_cmp);
+    size_t kept = 0; /* a patched map may name a node twice: once here */
+    for (size_t i = 0; i < k; i++)
+        if (kept == 0 || addr_cmp(v[kept - 1], v[i]) != 0)
+            v[kept++] = v[i];
+    free(m->byaddr);
+    m->byaddr = v;
+    m->nbyaddr = kept;
+    return 0;
+}
+
+bool vmux__slotmap_names(const struct vmux_slotmap *m, const char *host, int port)
+{
+    if (m == NULL || host == NULL)
+        return false;
+    struct vmux_node_addr a = {.host = (char *)host, .port = port};
+    const struct vmux_node_addr *key = &a;
+    return bsearch(&key, m->byaddr, m->nbyaddr, sizeof *m->byaddr, byaddr_cmp) != NULL;
 }
 
 size_t vmux__slotmap_new_nodes(const struct vmux_slotmap *old, const struct vmux_slotmap *m,
                                void (*fn)(const struct vmux_node_addr *node, void *arg), void *arg)
 {
-    size_t n = 0;
-    for (size_t s = 0; s < m->nshards; s++) {
-        for (size_t i = 0; i < m->shards[s].nnodes; i++) {
-            const struct vmux_node_addr *a = &m->shards[s].nodes[i];
-            if ((a->flags & VMUX_NODE_UNKNOWN) || names(old, a) || named_before(m, s, i, a))
-                continue;
-            n++;
-            if (fn != NULL)
-                fn(a, arg);
-        }
+    size_t n = 0, i = 0;
+    for (size_t k = 0; k < m->nbyaddr; k++) { /* both in address order: one merge */
+        while (i < old->nbyaddr && addr_cmp(old->byaddr[i], m->byaddr[k]) < 0)
+            i++;
+        if (i < old->nbyaddr && addr_cmp(old->byaddr[i], m->byaddr[k]) == 0)
+            continue;
+        n++;
+        if (fn != NULL)
+            fn(m->byaddr[k], arg);
     }
     return n;
-}
-
-bool vmux__slotmap_names(const struct vmux_slotmap *m, const char *host, int port)
-{
-    struct vmux_node_addr a = {.host = (char *)host, .port = port};
-    return m != NULL && names(m, &a);
 }

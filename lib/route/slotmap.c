@@ -42,7 +42,20 @@ static void map_free(struct vmux_slotmap *m)
     for (size_t i = 0; i < m->nshards; i++)
         nodes_free(m->shards[i].nodes, m->shards[i].nnodes);
     free(m->shards);
+    free(m->byaddr);
     free(m);
+}
+
+/*
+ * Finishes m: its nodes by address (m->byaddr), once its shards are complete. Returns m, or NULL
+ * (m freed) when out of memory.
+ */
+static struct vmux_slotmap *map_done(struct vmux_slotmap *m)
+{
+    if (vmux__slotmap_index(m) == 0)
+        return m;
+    map_free(m);
+    return NULL;
 }
 
 struct vmux_slotmap *vmux__slotmap_ref(struct vmux_slotmap *m)
@@ -376,7 +389,10 @@ int vmux__slotmap_from_slots(const vmux_reply *reply, const char *asked_host, ui
         map_free(b.m);
         return rc;
     }
-    *out = b.m;
+    if ((*out = map_done(b.m)) == NULL) {
+        vmux__errbuf_set(err, errlen, "CLUSTER SLOTS: out of memory");
+        return VMUX_ERR_NOMEM;
+    }
     return 0;
 }
 
@@ -406,8 +422,7 @@ int vmux__slotmap_single(const char *host, int port, uint64_t epoch, struct vmux
     }
     for (unsigned s = 0; s < VMUX_SLOTS; s++)
         assign_slot(m, s, 0);
-    *out = m;
-    return 0;
+    return (*out = map_done(m)) != NULL ? 0 : VMUX_ERR_NOMEM;
 }
 
 /* Copies host:port into *to (zeroed); false when out of memory. */
@@ -439,8 +454,7 @@ int vmux__slotmap_standalone(const char *host, int port, const struct vmux_node_
     }
     for (unsigned s = 0; s < VMUX_SLOTS; s++)
         assign_slot(m, s, 0);
-    *out = m;
-    return 0;
+    return (*out = map_done(m)) != NULL ? 0 : VMUX_ERR_NOMEM;
 }
 
 static bool node_copy(struct vmux_node_addr *to, const struct vmux_node_addr *from)
@@ -528,10 +542,8 @@ int vmux__slotmap_moved(const struct vmux_slotmap *m, unsigned slot, const char 
     if (c == NULL)
         return VMUX_ERR_NOMEM;
     int idx = vmux__slotmap_find_primary(c, host, hostlen, port);
-    if (idx < 0 && promote_replica(c, slot, host, hostlen, port)) {
-        *out = c;
-        return 0;
-    }
+    if (idx < 0 && promote_replica(c, slot, host, hostlen, port))
+        return (*out = map_done(c)) != NULL ? 0 : VMUX_ERR_NOMEM;
     if (idx < 0)
         idx = append_node(c, &cap, host, hostlen, port);
     if (idx < 0) {
@@ -539,8 +551,7 @@ int vmux__slotmap_moved(const struct vmux_slotmap *m, unsigned slot, const char 
         return VMUX_ERR_NOMEM;
     }
     assign_slot(c, slot, idx);
-    *out = c;
-    return 0;
+    return (*out = map_done(c)) != NULL ? 0 : VMUX_ERR_NOMEM;
 }
 
 /* ---- reading a map ---- */

@@ -57,6 +57,11 @@ struct vmux_slotmap {
     struct vmux_shard *shards;
     unsigned covered;           /* slots with an owner */
     uint16_t owner[VMUX_SLOTS]; /* shard index, or VMUX_SLOT_NO_OWNER */
+    /* Every node with an address, each address once, by port and then host without case: made
+     * with the map (which never changes after), so that naming a node and comparing the nodes
+     * of two maps cost log n and n, not n and n^2 (a reshard patches the map once per slot). */
+    const struct vmux_node_addr **byaddr;
+    size_t nbyaddr;
 };
 
 /*
@@ -122,11 +127,15 @@ bool vmux__slotmap_equal(const struct vmux_slotmap *a, const struct vmux_slotmap
  * What changed from old to m (mapdiff.c). vmux__slotmap_moved_slots(): how many slots have
  * another primary (or none where there was one, or one where there was none).
  * vmux__slotmap_new_nodes(): calls fn(node, arg) (fn may be NULL) once for each node m names (a
- * primary or a replica, by address; a node m names twice counts once) that old does not, and
- * returns how many; with the maps swapped, the nodes that left.
+ * primary or a replica, by address; a node m names twice counts once) that old does not, in
+ * address order (port, then host), and returns how many; with the maps swapped, the nodes that
+ * left.
  */
-/* Whether m names a node (primary or replica) at host:port. */
+/* Whether m names a node (primary or replica) at host:port; false for a NULL m or host. */
 bool vmux__slotmap_names(const struct vmux_slotmap *m, const char *host, int port);
+/* Makes m->byaddr from m's shards (mapdiff.c), once they are complete; by slotmap.c's
+ * constructors. Returns 0, or VMUX_ERR_NOMEM (m unchanged). */
+int vmux__slotmap_index(struct vmux_slotmap *m);
 unsigned vmux__slotmap_moved_slots(const struct vmux_slotmap *old, const struct vmux_slotmap *m);
 size_t vmux__slotmap_new_nodes(const struct vmux_slotmap *old, const struct vmux_slotmap *m,
                                void (*fn)(const struct vmux_node_addr *node, void *arg), void *arg);

@@ -97,6 +97,8 @@ static void check_invariants(const struct vmux_slotmap *m)
                 assert_true(n->host == NULL && n->port == 0);
             else
                 assert_true(n->host != NULL && n->port >= 1 && n->port <= 65535);
+            if (!(n->flags & VMUX_NODE_UNKNOWN)) /* the index names every node with an address */
+                assert_true(vmux__slotmap_names(m, n->host, n->port));
         }
     }
     free(count);
@@ -635,6 +637,32 @@ static void test_drained_shard(void **state)
     vmux__slotmap_unref(m);
 }
 
+/* The index by address: hosts without case, ports apart, "?" never named, each node once. */
+static void test_names_by_address(void **state)
+{
+    (void)state;
+    struct vmux_slotmap *m = build(
+        A(A(I(0), I(8191), A(S("Node-A.example"), I(7000)), A(S("?"), I(7001))),
+          A(I(8192), I(16383), A(S("node-b.example"), I(7000)), A(S("node-a.example"), I(7002)))),
+        "seed");
+    assert_true(vmux__slotmap_names(m, "node-a.EXAMPLE", 7000));
+    assert_true(vmux__slotmap_names(m, "NODE-B.example", 7000));
+    assert_true(vmux__slotmap_names(m, "node-a.example", 7002));
+    assert_false(vmux__slotmap_names(m, "node-a.example", 7001));
+    assert_false(vmux__slotmap_names(m, "?", 7001));
+    assert_false(vmux__slotmap_names(m, NULL, 7000));
+    assert_false(vmux__slotmap_names(NULL, "node-a.example", 7000));
+    assert_int_equal(m->nbyaddr, 3);
+    struct vmux_slotmap *p; /* node-b's replica made the primary of slot 0: named twice, once */
+    assert_int_equal(vmux__slotmap_moved(m, 0, "node-a.example", 14, 7002, &p), 0);
+    check_invariants(p);
+    assert_int_equal(p->nbyaddr, 3);
+    assert_true(vmux__slotmap_equal(m, m));
+    assert_int_equal(vmux__slotmap_new_nodes(m, p, NULL, NULL), 0);
+    vmux__slotmap_unref(p);
+    vmux__slotmap_unref(m);
+}
+
 static void test_single(void **state)
 {
     (void)state;
@@ -704,8 +732,9 @@ int main(void)
         cmocka_unit_test(test_endpoint_rules), cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_fuzz_trees),     cmocka_unit_test(test_fuzz_bytes),
         cmocka_unit_test(test_moved),          cmocka_unit_test(test_equal),
-        cmocka_unit_test(test_drained_shard),  cmocka_unit_test(test_single),
-        cmocka_unit_test(test_references),     cmocka_unit_test(test_standalone),
+        cmocka_unit_test(test_drained_shard),  cmocka_unit_test(test_names_by_address),
+        cmocka_unit_test(test_single),         cmocka_unit_test(test_references),
+        cmocka_unit_test(test_standalone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
