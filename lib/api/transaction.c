@@ -270,24 +270,77 @@ static void emit_cond(struct gen *g, const struct tx_cond *c)
     }
 }
 
-/* Appends the keys of the command args[0..n) (as the key table finds them) to keys. */
-static void command_keys(const vmux_bytes *args, size_t n, vmux_str *keys, size_t *nkeys)
+/* The keys a script declares for a transaction's commands, and the replies some point into. */
+struct tx_keys {
+    vmux_str *keys;
+    size_t n;
+    vmux_reply **asked; /* COMMAND GETKEYS replies, one per command at most */
+    size_t nasked;
+};
+
+static void tx_keys_free(struct tx_keys *k)
 {
-    const char *argv[64];
-    size_t lens[64];
-    if (n == 0 || n > 64)
-        return; /* longer commands are not declared: the server checks their keys */
-    for (size_t i = 0; i < n; i++) {
-        argv[i] = args[i].ptr;
-        lens[i] = args[i].len;
+    for (size_t i = 0; i < k->nasked; i++)
+        vmux_reply_free(k->asked[i]);
+    free(k->asked);
+    free(k->keys);
+}
+
+/*
+ * A command the key table does not know (a module's): its keys asked of the server, COMMAND
+ * GETKEYS; a command without keys ("no key arguments") declares none. Another refusal fails the
+ * transaction with the server's words, before anything ran.
+ */
+static int ask_keys(vmux *m, const vmux_callopts *opts, const char **argv, size_t *lens, size_t n,
+                    struct tx_keys *k)
+{
+    argv[0] = "COMMAND";
+    lens[0] = 7;
+    argv[1] = "GETKEYS";
+    lens[1] = 7;
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, opts, (int)n + 2, argv, lens, &r);
+    if (rc == VMUX_ERR_SERVER && strstr(vmux_reply_str(r, NULL), "no key arguments") != NULL)
+        rc = 0; /* nothing to declare */
+    else if (rc == 0)
+        for (size_t i = 0; i < vmux_reply_len(r); i++) {
+            size_t len = 0;
+            const char *key = vmux_reply_str(vmux_reply_element(r, i), &len);
+            if (key != NULL)
+                k->keys[k->n++] = VMUX_STRN(key, len);
+        }
+    k->asked[k->nasked++] = r;
+    return rc;
+}
+
+/*
+ * Appends the keys of the command args[0..n) to k: as the key table finds them, or as the server
+ * says for a command the table does not know (on a cluster an undeclared key of another slot
+ * would fail inside the script while the other commands ran: a transaction half committed).
+ */
+static int command_keys(vmux *m, const vmux_callopts *opts, const vmux_bytes *args, size_t n,
+                        struct tx_keys *k)
+{
+    const char **argv = malloc((n + 2) * sizeof *argv);
+    size_t *lens = malloc((n + 2) * sizeof *lens);
+    int rc = argv == NULL || lens == NULL ? VMUX_ERR_NOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        argv[i + 2] = args[i].ptr;
+        lens[i + 2] = args[i].len;
     }
-    struct vmux_keys k;
-    if (vmux__keys_find((int)n, argv, lens, &k) != VMUX_KEYS_FOUND)
-        return;
-    for (size_t i = 0, c = vmux__keys_count(&k); i < c; i++) {
-        int at = vmux__keys_arg(&k, i);
-        keys[(*nkeys)++] = VMUX_STRN(argv[at], lens[at]);
-    }
+    struct vmux_keys found;
+    enum vmux_keys_kind kind =
+        rc == 0 ? vmux__keys_find((int)n, argv + 2, lens + 2, &found) : VMUX_KEYS_NONE;
+    if (kind == VMUX_KEYS_FOUND)
+        for (size_t i = 0, c = vmux__keys_count(&found); i < c; i++) {
+            int at = vmux__keys_arg(&found, i) + 2;
+            k->keys[k->n++] = VMUX_STRN(argv[at], lens[at]);
+        }
+    else if (kind == VMUX_KEYS_UNKNOWN)
+        rc = ask_keys(m, opts, argv, lens, n, k);
+    free(argv);
+    free(lens);
+    return rc;
 }
 
 /*
@@ -295,20 +348,21 @@ static void command_keys(const vmux_bytes *args, size_t n, vmux_str *keys, size_
  * that a cluster routes it to their slot's primary, or refuses keys in two slots with
  * VMUX_ERR_CROSSSLOT before anything runs.
  */
-static vmux_str *script_keys(const vmux_tx *tx, size_t *nkeys)
+static int script_keys(vmux *m, const vmux_callopts *opts, const vmux_tx *tx, struct tx_keys *k)
 {
     size_t cap = tx->nconds;
     for (size_t i = 0; i < tx->ncmds; i++)
         cap += tx->cmd_args[i].count;
-    vmux_str *keys = malloc((cap > 0 ? cap : 1) * sizeof *keys);
-    *nkeys = 0;
-    if (keys == NULL)
-        return NULL;
+    k->keys = malloc((cap > 0 ? cap : 1) * sizeof *k->keys);
+    k->asked = calloc(tx->ncmds, sizeof *k->asked);
+    if (k->keys == NULL || k->asked == NULL)
+        return VMUX_ERR_NOMEM;
     for (size_t i = 0; i < tx->nconds; i++)
-        keys[(*nkeys)++] = VMUX_STRN(tx->conds[i].arg[0].ptr, tx->conds[i].arg[0].len);
-    for (size_t i = 0; i < tx->ncmds; i++)
-        command_keys(tx->cmd_args[i].items, tx->cmd_args[i].count, keys, nkeys);
-    return keys;
+        k->keys[k->n++] = VMUX_STRN(tx->conds[i].arg[0].ptr, tx->conds[i].arg[0].len);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < tx->ncmds; i++)
+        rc = command_keys(m, opts, tx->cmd_args[i].items, tx->cmd_args[i].count, k);
+    return rc;
 }
 
 static int exec_script(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *committed,
@@ -334,14 +388,14 @@ static int exec_script(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *co
     }
     emit(&g, "return r\n");
     vmux_script *s = NULL;
-    size_t nkeys = 0;
-    vmux_str *keys = script_keys(tx, &nkeys);
-    int rc = g.failed || keys == NULL ? VMUX_ERR_NOMEM
-                                      : vmux_script_new(VMUX_STRN(g.src.data, g.src.len), &s);
+    struct tx_keys k = {0};
+    int rc = g.failed ? VMUX_ERR_NOMEM : script_keys(m, opts, tx, &k);
+    if (rc == 0)
+        rc = vmux_script_new(VMUX_STRN(g.src.data, g.src.len), &s);
     vmux_reply *r = NULL;
     if (rc == 0)
-        rc = vmux_script_run(m, opts, s, keys, nkeys, g.argv, g.argc, &r);
-    free(keys);
+        rc = vmux_script_run(m, opts, s, k.keys, k.n, g.argv, g.argc, &r);
+    tx_keys_free(&k);
     *committed = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_ARRAY;
     if (rc == 0 && !*committed) {
         vmux_reply_free(r); /* a condition failed: the script returned false (nil) */

@@ -188,6 +188,82 @@ static void test_conditional_on_replica(void **state)
     free(replica);
 }
 
+/*
+ * A conditional transaction declares every command's keys, however many arguments it has: an
+ * MSET of 40 pairs (81 arguments) in another slot than the condition's key is refused whole on a
+ * cluster (VMUX_ERR_CROSSSLOT, nothing run) and committed on a standalone server. Past 64
+ * arguments its keys went undeclared: the script ran on the condition's node, the MSET failed
+ * inside it and the transaction reported committed.
+ */
+static void test_conditional_declares_long_commands(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    free(vt_admin("plain", "SET tx:{c}:long yes"));
+    free(vt_admin("plain", "DEL tx:{l}:0 tx:{l}:39"));
+    vmux_tx *tx;
+    assert_int_equal(vmux_tx_new(&tx), 0);
+    assert_int_equal(vmux_tx_when_exists(tx, VMUX_STR("tx:{c}:long")), 0);
+    const char *argv[81];
+    char keys[40][16];
+    argv[0] = "MSET";
+    for (int i = 0; i < 40; i++) {
+        snprintf(keys[i], sizeof keys[i], "tx:{l}:%d", i);
+        argv[1 + 2 * i] = keys[i];
+        argv[2 + 2 * i] = "v";
+    }
+    assert_int_equal(vmux_tx_add(tx, 81, argv, NULL), 0);
+    add(tx, "SET", "tx:{c}:out", "ran");
+    bool committed = false;
+    vmux_reply *r = NULL;
+    int rc = vmux_tx_exec(m, NULL, tx, &committed, &r);
+    char *last = vt_admin("plain", "EXISTS tx:{l}:39");
+    if (vt_cluster_mode() != NULL) {
+        assert_int_equal(rc, VMUX_ERR_CROSSSLOT);
+        assert_false(committed);
+        assert_string_equal(last, "0");
+    } else {
+        assert_int_equal(rc, 0);
+        assert_true(committed);
+        assert_string_equal(last, "1");
+    }
+    free(last);
+    vmux_reply_free(r);
+    vmux_tx_free(tx);
+    vmux_close(m);
+}
+
+/*
+ * A command the key table does not know: its keys are asked of the server (COMMAND GETKEYS), and
+ * one the server does not know either refuses the transaction before anything runs, as MULTI's
+ * EXECABORT does; it ran the other commands and reported committed.
+ */
+static void test_conditional_unknown_command(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", NULL);
+    free(vt_admin("plain", "SET tx:{u}:k yes"));
+    free(vt_admin("plain", "DEL tx:{u}:out"));
+    vmux_tx *tx;
+    assert_int_equal(vmux_tx_new(&tx), 0);
+    assert_int_equal(vmux_tx_when_exists(tx, VMUX_STR("tx:{u}:k")), 0);
+    add(tx, "SET", "tx:{u}:out", "ran");
+    add(tx, "NOSUCHCOMMAND", "tx:{u}:k", NULL);
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    bool committed = true;
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_tx_exec(m, &o, tx, &committed, &r), VMUX_ERR_SERVER);
+    assert_false(committed);
+    assert_null(r);
+    assert_non_null(strstr(why, "nvalid command"));
+    char *out = vt_admin("plain", "EXISTS tx:{u}:out");
+    assert_string_equal(out, "0");
+    free(out);
+    vmux_tx_free(tx);
+    vmux_close(m);
+}
+
 static void test_bad_block_and_arguments(void **state)
 {
     (void)state;
@@ -233,6 +309,8 @@ int main(void)
         cmocka_unit_test(test_blocks_never_interleave),
         cmocka_unit_test(test_conditions),
         cmocka_unit_test(test_conditional_on_replica),
+        cmocka_unit_test(test_conditional_declares_long_commands),
+        cmocka_unit_test(test_conditional_unknown_command),
         cmocka_unit_test(test_bad_block_and_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
