@@ -300,7 +300,8 @@ static int ask_keys(vmux *m, const vmux_callopts *opts, const char **argv, size_
     lens[1] = 7;
     vmux_reply *r = NULL;
     int rc = vmux_call(m, opts, (int)n + 2, argv, lens, &r);
-    if (rc == VMUX_ERR_SERVER && strstr(vmux_reply_str(r, NULL), "no key arguments") != NULL)
+    if (rc == VMUX_ERR_SERVER && r != NULL &&
+        strstr(vmux_reply_str(r, NULL), "no key arguments") != NULL)
         rc = 0; /* nothing to declare */
     else if (rc == 0)
         for (size_t i = 0; i < vmux_reply_len(r); i++) {
