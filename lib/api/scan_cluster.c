@@ -84,6 +84,28 @@ static int ask_node(vmux *m, const vmux_callopts *o, const char *id, const char 
     return vmux__fanout_call_node_id(m, o, id, host, port, true, 2, argv, NULL, r);
 }
 
+/*
+ * The run_id of the node being scanned (INFO server) into out: it changes when the process does.
+ * A server's refusal (an ACL without INFO) leaves out "" and returns 0: the check is skipped.
+ */
+static int node_run_id(vmux *m, const vmux_callopts *o, const struct vmux_cscan *cs, char *out)
+{
+    static const char *const argv[] = {"INFO", "server"};
+    vmux_reply *r = NULL;
+    int rc = vmux__fanout_call_node_id(m, o, cs->id[0] != '\0' ? cs->id : NULL, cs->host, cs->port,
+                                       true, 2, argv, NULL, &r);
+    const char *text = rc == 0 ? vmux_reply_str(r, NULL) : NULL;
+    const char *at = text != NULL ? strstr(text, "run_id:") : NULL;
+    size_t len = at != NULL ? strcspn(at + 7, "\r\n") : 0;
+    out[0] = '\0';
+    if (len > 0 && len < sizeof cs->run_id) {
+        memcpy(out, at + 7, len);
+        out[len] = '\0';
+    }
+    vmux_reply_free(r);
+    return rc == VMUX_ERR_SERVER ? 0 : rc;
+}
+
 int vmux__cscan_call(vmux *m, const vmux_callopts *opts, const struct vmux_cscan *cs, int argc,
                      const char *const *argv, const size_t *argvlen, vmux_reply **out)
 {
@@ -210,19 +232,22 @@ static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int
 /*
  * Marks done the slots that no primary serves in any of the views (a cluster with holes): no key
  * can be in them, and nothing could scan them. The views come from the primaries of the map;
- * none is marked unless one of them could be read.
+ * none is marked unless one of them could be read: a text with the line of the node that sent
+ * it (an empty or garbled answer would make every slot a hole, and the scan end at once).
  */
 static void mark_holes(struct vmux_cscan *cs, const vmux_node_replies *res)
 {
     uint8_t served[VMUX_SLOTS / 8] = {0};
     bool read = false;
-    for (size_t i = 0; i < res->count; i++) {
+    struct vmux_node_line *self = malloc(sizeof *self);
+    for (size_t i = 0; self != NULL && i < res->count; i++) {
         char *text = NULL;
         if (res->nodes[i].status == 0 &&
-            read_nodes(res->nodes[i].reply, -1, NULL, NULL, served, &text) >= 0)
+            read_nodes(res->nodes[i].reply, -1, NULL, self, served, &text) >= 2)
             read = true;
         free(text);
     }
+    free(self);
     for (size_t i = 0; read && i < sizeof served; i++)
         cs->done[i] |= (uint8_t)~served[i];
 }
@@ -267,6 +292,11 @@ int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
         rc = follow_views(m, &o, cs, slot, &res, n);
     vmux_node_replies_free(&res);
     free(n);
+    int id_rc = rc == 1 ? node_run_id(m, &o, cs, cs->run_id) : 0;
+    if (id_rc != 0) {
+        vmux__cscan_drop(cs);
+        return id_rc;
+    }
     return rc;
 }
 
@@ -274,6 +304,7 @@ void vmux__cscan_drop(struct vmux_cscan *cs)
 {
     cs->host[0] = '\0';
     cs->id[0] = '\0';
+    cs->run_id[0] = '\0';
     cs->finishing = false;
 }
 
@@ -289,7 +320,11 @@ int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan 
     else if (rc == 0 && read_nodes(r, -1, NULL, n, NULL, &text) < 2)
         rc = fail(&o, VMUX_ERR_PROTOCOL, "CLUSTER NODES of %s:%d: no line marked myself", cs->host,
                   cs->port);
-    for (size_t i = 0; rc == 0 && i < sizeof cs->done; i++)
+    char now[sizeof cs->run_id] = "";
+    if (rc == 0 && cs->run_id[0] != '\0')
+        rc = node_run_id(m, &o, cs, now);
+    bool same = cs->run_id[0] == '\0' || strcmp(now, cs->run_id) == 0; /* not restarted */
+    for (size_t i = 0; rc == 0 && same && i < sizeof cs->done; i++)
         cs->done[i] |= cs->owned[i] & n->stable[i];
     free(text);
     free(n);

@@ -16,8 +16,9 @@ struct vmux_cscan {
     uint8_t owned[VMUX_SLOTS / 8]; /* the node's slots (not migrating) when its scan began */
     char host[256]; /* the node being scanned (as CLUSTER NODES names it); "" when none */
     int port;
-    char id[41];    /* its node id: how the handle's map knows it, whatever name the map gives it */
-    bool finishing; /* its SCAN is complete: mark its slots once its ownership is checked again */
+    char id[41]; /* its node id: how the handle's map knows it, whatever name the map gives it */
+    char run_id[41]; /* its process's run_id when its scan began ("": INFO refused, unchecked) */
+    bool finishing;  /* its SCAN is complete: mark its slots once its ownership is checked again */
 };
 
 /*
@@ -25,7 +26,8 @@ struct vmux_cscan {
  * primary of the map is asked CLUSTER NODES (slots that no view has a primary serve are marked
  * done: no key can be there); the one whose own line claims the slot is taken (the highest
  * config epoch of several), named as the map names it, with its id. When none does, a view's
- * owner is asked itself, and so on. Returns 1 with host, port, id and owned set, 0 when every
+ * owner is asked itself, and so on; then the node's run_id (INFO server). Returns 1 with host,
+ * port, id, owned and run_id set, 0 when every
  * slot is done, or an error with its reason in opts->errbuf (a primary's or the node's;
  * VMUX_ERR_NOT_CONNECTED for a node the map does not have; VMUX_ERR_PROTOCOL for a reply that
  * is no CLUSTER NODES text or nodes that keep disagreeing who owns the slot).
@@ -34,7 +36,9 @@ int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
 
 /*
  * The node's SCAN is complete: asks it again which slots it serves and marks done those it owned
- * (not migrating) both when its scan began and now. Leaves no node chosen, in every case; on an
+ * (not migrating) both when its scan began and now, unless its process is another than when the
+ * scan began (a new run_id: restarted, with a new hash seed, the SCAN cursor it was given meant
+ * nothing there, and keys may have been skipped). Leaves no node chosen, in every case; on an
  * error none is marked (its slots are scanned again later) and the error is returned.
  */
 int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);

@@ -1215,6 +1215,32 @@ static void test_fanout_unknown_primary(void **state)
     vt_fcluster_stop(c);
 }
 
+/*
+ * A cluster SCAN whose primaries answer CLUSTER NODES with text that names no node (empty, or
+ * garbage): the step fails with VMUX_ERR_PROTOCOL and says so. Such views counted as read made
+ * every slot a hole: the iteration ended at once with no key and no error.
+ */
+static void test_scan_garbage_nodes_text(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vt_fcluster_set_nodes(c, 0, "");
+    vt_fcluster_set_nodes(c, 1, "hello\nnot a node line at all\n");
+    vmux *m = open_on(c, NULL);
+    vmux_scan *it = NULL;
+    assert_status(vmux_scan_begin(m, NULL, &it), 0);
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux_bytes_array batch = {0};
+    assert_status(vmux_scan_next(it, &o, &batch), VMUX_ERR_PROTOCOL);
+    if (strstr(err, "CLUSTER NODES") == NULL)
+        fail_msg("the error does not say what was wrong: '%s'", err);
+    assert_true(vt_fcluster_count_all(c, "CLUSTER NODES") >= 1);
+    vmux_scan_end(it);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* ---- the refresh storm ---- */
 
 static void pause_ms(long ms)
@@ -1373,6 +1399,7 @@ int main(void)
         cmocka_unit_test(test_slots_garbage),
         cmocka_unit_test(test_slots_holes_and_null_host),
         cmocka_unit_test(test_fanout_unknown_primary),
+        cmocka_unit_test(test_scan_garbage_nodes_text),
         cmocka_unit_test(test_moved_outranks_lagging_refresh),
         cmocka_unit_test(test_refresh_storm),
         cmocka_unit_test(test_refresh_storm_configured),

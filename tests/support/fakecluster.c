@@ -54,6 +54,7 @@ struct fc_node {
     /* guarded by the cluster's mutex */
     char *slots; /* NULL: the default reply */
     char *myid;  /* CLUSTER MYID's answer; NULL: an error */
+    char *nodes; /* CLUSTER NODES's answer (a bulk string); NULL: an error */
     struct fc_rule *rules;
     struct fc_entry *store;
     struct fc_count counts[FC_MAX_NAMES];
@@ -292,6 +293,8 @@ static bool cluster_answer(vt_fcluster *c, struct fc_node *node, int fd, const c
 {
     if (strcmp(counted, "CLUSTER MYID") == 0 && node->myid != NULL)
         return send_bulk(fd, node->myid, strlen(node->myid));
+    if (strcmp(counted, "CLUSTER NODES") == 0 && node->nodes != NULL)
+        return send_bulk(fd, node->nodes, strlen(node->nodes));
     if (strcmp(counted, "CLUSTER SLOTS") != 0)
         return send_str(fd, "-ERR fakecluster: only CLUSTER SLOTS is scripted\r\n");
     if (node->slots != NULL)
@@ -536,6 +539,14 @@ void vt_fcluster_set_myid(vt_fcluster *c, size_t node, const char *id)
     pthread_mutex_unlock(&c->mu);
 }
 
+void vt_fcluster_set_nodes(vt_fcluster *c, size_t node, const char *text)
+{
+    pthread_mutex_lock(&c->mu);
+    free(c->nodes[node].nodes);
+    c->nodes[node].nodes = text != NULL ? strdup(text) : NULL;
+    pthread_mutex_unlock(&c->mu);
+}
+
 /* Appends a rule to node; -1 when out of memory. */
 static int add_rule(vt_fcluster *c, size_t node, const char *key, int times, long window_ms,
                     unsigned flags, const char *resp)
@@ -651,6 +662,7 @@ void vt_fcluster_stop(vt_fcluster *c)
         struct fc_node *node = &c->nodes[i];
         free(node->slots);
         free(node->myid);
+        free(node->nodes);
         free_rules(node->rules);
         while (node->store != NULL) {
             struct fc_entry *next = node->store->next;

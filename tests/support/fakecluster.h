@@ -9,8 +9,9 @@
  * - INFO with a bulk string holding "cluster_enabled:1";
  * - CLUSTER SLOTS with its slots reply (vt_fcluster_set_slots(); by default the 16384 slots split
  *   evenly, node i serving the i-th part, each node listed with its host and port);
- *   CLUSTER MYID with the id given by vt_fcluster_set_myid(), else an error; CLUSTER SHARDS and
- *   CLUSTER NODES with an error (vmux asks only CLUSTER SLOTS), counted too;
+ *   CLUSTER MYID with the id given by vt_fcluster_set_myid(), else an error; CLUSTER NODES with
+ *   the text given by vt_fcluster_set_nodes(), else an error; CLUSTER SHARDS with an error (vmux
+ *   asks only CLUSTER SLOTS for its map), counted too;
  * - ASKING with +OK, remembered for the connection's next command;
  * - any other command (a data command): the first of the node's rules that matches it (its key,
  *   argv[1], equal to the rule's key, or any key for a rule without one; a rule made with
@@ -78,6 +79,10 @@ char *vt_fcluster_slots_resp(const struct vt_fc_range *ranges, size_t n);
 
 /* Sets the id node answers CLUSTER MYID with (copied; NULL: an error, as by default). */
 void vt_fcluster_set_myid(vt_fcluster *c, size_t node, const char *id);
+
+/* Sets the text node answers CLUSTER NODES with, as a bulk string (copied; NULL: an error, as by
+ * default). */
+void vt_fcluster_set_nodes(vt_fcluster *c, size_t node, const char *text);
 
 /*
  * Appends a rule to node: a data command with key (NULL: any key) is answered with resp (copied)
