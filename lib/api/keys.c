@@ -10,8 +10,9 @@
 
 /*
  * DEL, UNLINK, EXISTS, TOUCH: one command, or one per slot on a cluster (api/split.h). The split
- * test comes after the arguments are built, where the call's own values are kept anyway: the
- * ordinary path pays a function call and one atomic load for it.
+ * test comes after the arguments are built, where the call's own values are kept anyway: a
+ * standalone call pays a function call and one atomic load for it, a cluster call one pass over
+ * its keys' slots.
  */
 static int run_count(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
                      size_t n, int64_t *out)

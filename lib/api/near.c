@@ -68,7 +68,9 @@ static uint64_t server_deadline(const vmux_reply *pttl, uint64_t sent_ns)
     int64_t ms = vmux_reply_integer(pttl);
     if (vmux_reply_get_kind(pttl) != VMUX_REPLY_INTEGER || ms == -2)
         return 0; /* gone, or an answer we do not know: not stored */
-    return ms == -1 ? UINT64_MAX : sent_ns + (uint64_t)ms * 1000000u;
+    if (ms == -1 || (uint64_t)ms > (UINT64_MAX - sent_ns) / 1000000u)
+        return UINT64_MAX; /* no TTL, or one past what the clock counts (PEXPIREAT far ahead) */
+    return sent_ns + (uint64_t)ms * 1000000u;
 }
 
 /*

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/assert.h"
 #include "core/value.h"
 #include "mux/handle.h"
 #include "route/slot.h"
@@ -97,6 +98,16 @@ static bool any_invalid(const vmux_str *keys, const vmux_str *values, size_t n)
     return false;
 }
 
+/* Whether the n keys (n >= 1) share one slot: no allocation, and it stops at the first other. */
+static bool one_slot(const vmux_str *keys, size_t n)
+{
+    unsigned first = vmux__slot_of(keys[0].ptr, keys[0].len);
+    for (size_t i = 1; i < n; i++)
+        if (vmux__slot_of(keys[i].ptr, keys[i].len) != first)
+            return false;
+    return true;
+}
+
 int vmux__split(vmux *m, const char *cmd, const vmux_str *keys, const vmux_str *values, size_t n,
                 struct vmux_split *s)
 {
@@ -104,17 +115,14 @@ int vmux__split(vmux *m, const char *cmd, const vmux_str *keys, const vmux_str *
     /* n bounded so that an index fits the low half of an order entry, and each part's argc an
      * int; larger calls, and bad strings, take the ordinary path, which refuses them. */
     if (keys == NULL || n < 2 || n > INT32_MAX / 2 || !vmux__routes_by_slot(m) ||
-        any_invalid(keys, values, n))
+        any_invalid(keys, values, n) || one_slot(keys, n))
         return 0;
     s->nkeys = n;
     s->order = malloc(n * sizeof *s->order);
     if (s->order == NULL)
         return VMUX_ERR_NOMEM;
     s->ngroups = sort_keys(s, keys);
-    if (s->ngroups == 1) {
-        vmux__split_free(s);
-        return 0;
-    }
+    VMUX_ASSERT(s->ngroups > 1); /* one_slot() said so */
     if (!alloc_parts(s, values != NULL)) {
         vmux__split_free(s);
         return VMUX_ERR_NOMEM;

@@ -81,8 +81,8 @@ static inline bool vmux__split_wanted(vmux *m, const vmux_str *keys, size_t n)
  * The split commands (split_run.c): each groups the keys with vmux__split(), and when they span
  * several slots sends one command per slot and puts the replies together; else it returns
  * VMUX_SPLIT_ONE, having sent nothing. Every command split here is idempotent, so its parts go
- * retry-safe. The synchronous forms fill opts->errbuf as vmux_call() does, naming the failed
- * part's slot.
+ * retry-safe. The synchronous forms fill opts->errbuf as vmux_call() does: the failed part's
+ * slot named, but for VMUX_ERR_SERVER, whose words are the server's as they are.
  *
  * vmux__split_count(): DEL, UNLINK, EXISTS, TOUCH (cmd): *out (zeroed first, may be NULL) is the
  * sum of the parts' counts; a part that fails fails the call with its error, the first in key

@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,8 @@ void vmux__args_free(struct vmux_args *a)
 
 static bool grow(struct vmux_args *a)
 {
+    if (a->cap > INT_MAX / 2)
+        return false; /* past what an argument count (an int, as vmux_call()'s) can say */
     int cap = a->cap * 2;
     const char **argv = malloc((size_t)cap * sizeof(*argv));
     size_t *lens = malloc((size_t)cap * sizeof(*lens));
@@ -106,7 +109,7 @@ void vmux__args_add(struct vmux_args *a, const void *p, size_t len)
         return;
     }
     if (a->argc == a->cap && !grow(a)) {
-        a->error = VMUX_ERR_NOMEM;
+        a->error = a->cap > INT_MAX / 2 ? VMUX_ERR_INVALID_ARG : VMUX_ERR_NOMEM;
         return;
     }
     a->argv[a->argc] = p != NULL ? p : "";
