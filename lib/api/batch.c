@@ -177,7 +177,8 @@ static bool asks_blocking(const vmux_callopts *opts)
            (o.flags & VMUX_CALL_BLOCKING) != 0;
 }
 
-/* A refused batch: every command's outcome is the refusal. */
+/* A refused batch: every command's outcome is the refusal. The door's words (VMUX_ERR_BACKLOG_FULL:
+ * the bound the whole batch met, mux/batch.c) are about no one command. */
 static int refuse(const vmux_callopts *opts, int rc, size_t n, int *statuses, vmux_reply **replies)
 {
     for (size_t i = 0; i < n; i++) {
@@ -186,7 +187,8 @@ static int refuse(const vmux_callopts *opts, int rc, size_t n, int *statuses, vm
         if (replies != NULL)
             replies[i] = NULL;
     }
-    explain(opts, 0, rc, NULL);
+    if (rc != VMUX_ERR_BACKLOG_FULL)
+        explain(opts, 0, rc, NULL);
     return rc;
 }
 

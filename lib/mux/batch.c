@@ -254,7 +254,7 @@ static int place_batch(vmux *m, const vmux_callopts *opts, const struct vmux_par
                        struct vmux_op ***ops, struct vmux_link **reader)
 {
     vmux_callopts o;
-    size_t bytes;
+    size_t bytes = 0;
     if (parts == NULL || n == 0 || cb == NULL)
         return VMUX_ERR_INVALID_ARG;
     if (vmux__forked(m))
@@ -262,6 +262,8 @@ static int place_batch(vmux *m, const vmux_callopts *opts, const struct vmux_par
     int rc = vmux__callopts_read(opts, VMUX__CALL_FLAGS_KNOWN, &o);
     if (rc == 0)
         rc = at_door(m, parts, n, &bytes);
+    if (rc == VMUX_ERR_BACKLOG_FULL) /* which bound, and the batch's size against it */
+        vmux__door_why(m, n, bytes, o.errbuf, o.errlen);
     if (rc != 0)
         return rc;
     struct batch *b = batch_new(n, cb, userdata);

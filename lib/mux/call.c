@@ -204,12 +204,13 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
     op->flags |= VMUX_OP_TELL_WHY; /* failing unsent, it brings its link's last failure */
     int rc = prepare(opts, op, vmux__call_timeout(m, opts, true), start_ns, sync_done, &w);
     placed = rc == 0 && (placed || (rc = classify_slot(m, opts, op)) == 0); /* else: errbuf */
+    size_t len = op->len; /* op is not ours once submitted */
     if (placed)
         rc = vmux__submit_sync(m, op, &reader);
     if (rc != 0)
         atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     if (rc == VMUX_ERR_BACKLOG_FULL && opts != NULL) /* refused at the door: which bound */
-        vmux__door_why(m, opts->errbuf, opts->errlen);
+        vmux__door_why(m, 1, len, opts->errbuf, opts->errlen);
     vmux__leave(m);
     if (!placed)
         return rc;
@@ -266,8 +267,9 @@ bool vmux__sync_refused_on_io(const vmux *m, const vmux_callopts *opts)
 /* What the door decided for a large command (at_door), before it was encoded. */
 struct door {
     vmux *m;
-    uint64_t start_ns; /* its deadline's start; 0 (a small command): from submission */
-    size_t reserved;   /* the bytes admitted for it; 0: none (a small one is admitted later) */
+    const vmux_callopts *opts; /* a refusal's words go to its error buffer */
+    uint64_t start_ns;         /* its deadline's start; 0 (a small command): from submission */
+    size_t reserved; /* the bytes admitted for it; 0: none (a small one is admitted later) */
 };
 
 /*
@@ -283,15 +285,17 @@ static int at_door(size_t size, void *arg)
     if (rc == 0) {
         d->reserved = size;
         d->start_ns = uv_hrtime();
+    } else if (d->opts != NULL) { /* which bound, and this command's size against it */
+        vmux__door_why(d->m, 1, size, d->opts->errbuf, d->opts->errlen);
     }
     return rc;
 }
 
 /* Encodes argv into *out through the door (at_door); *start_ns as struct door says. */
-static int encode_admitted(vmux *m, int argc, const char *const *argv, const size_t *argvlen,
-                           struct vmux_op **out, uint64_t *start_ns)
+static int encode_admitted(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
+                           const size_t *argvlen, struct vmux_op **out, uint64_t *start_ns)
 {
-    struct door d = {.m = m};
+    struct door d = {.m = m, .opts = opts};
     int rc = vmux__encode_op_gated(argc, argv, argvlen, at_door, &d, out);
     if (rc == 0 && d.reserved != 0)
         vmux__reserved(m, *out);
@@ -312,7 +316,7 @@ static int encode(vmux *m, const vmux_callopts *opts, int argc, const char *cons
 {
     if (vmux__forked(m))
         return VMUX_ERR_FORKED; /* before any allocation: see vmux__forked() */
-    int rc = encode_admitted(m, argc, argv, argvlen, out, start_ns);
+    int rc = encode_admitted(m, opts, argc, argv, argvlen, out, start_ns);
     if (rc == 0 && (rc = place(m, opts, *out, op_flags(opts), argc, argv, argvlen)) != 0)
         *out = NULL;
     return rc;
@@ -336,8 +340,10 @@ static void explain_refusal(const vmux *m, const vmux_callopts *opts, int rc, vm
         return; /* no buffer, or the keys and their slots are in it already */
     char *buf = opts->errbuf;
     size_t len = opts->errlen;
+    if (rc == VMUX_ERR_BACKLOG_FULL && encoding)
+        return; /* a large command's door wrote its words (at_door()) */
     if (rc == VMUX_ERR_BACKLOG_FULL && m != NULL)
-        vmux__door_why(m, buf, len);
+        vmux__door_why(m, 1, 0, buf, len);
     else if (rc != VMUX_ERR_INVALID_ARG)
         explain(opts, rc, NULL);
     else if (m == NULL)

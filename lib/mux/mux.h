@@ -96,9 +96,10 @@ void vmux__unreserve_n(vmux *m, size_t n, size_t bytes);
 
 /*
  * Words for a call the door refused with VMUX_ERR_BACKLOG_FULL, into buf (len bytes): which bound
- * it met, maxPending or maxPendingBytes, and its value. Any thread.
+ * n commands of size bytes in all met (size 0: not known), maxPending or maxPendingBytes, its
+ * value, and what the handle held; a command over maxPendingBytes by itself says so. Any thread.
  */
-void vmux__door_why(const vmux *m, char *buf, size_t len);
+void vmux__door_why(const vmux *m, size_t n, size_t size, char *buf, size_t len);
 
 /*
  * Submits an encoded op from any thread that holds m (vmux__hold()), and takes it in every case

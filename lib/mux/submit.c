@@ -193,21 +193,32 @@ int vmux__reserve_n(vmux *m, size_t n, size_t bytes)
                : VMUX_ERR_BACKLOG_FULL;
 }
 
-void vmux__door_why(const vmux *m, char *buf, size_t len)
+void vmux__door_why(const vmux *m, size_t n, size_t size, char *buf, size_t len)
 {
     uint64_t held = atomic_load_explicit(&m->ctr.pending, memory_order_relaxed);
     uint64_t bytes = atomic_load_explicit(&m->ctr.pending_bytes, memory_order_relaxed);
-    if (held + 1 > (uint64_t)m->cfg->max_pending)
+    uint64_t max = (uint64_t)m->cfg->max_pending, max_bytes = m->cfg->max_pending_bytes;
+    const char *full = vmux_strerror(VMUX_ERR_BACKLOG_FULL);
+    if (n > max)
+        vmux__errbuf_set(buf, len, "%s: %zu commands at once are more than maxPending (%llu)", full,
+                         n, (unsigned long long)max);
+    else if (held + n > max)
         vmux__errbuf_set(buf, len,
-                         "%s: the handle holds maxPending (%d) commands already, each until its "
+                         "%s: the handle holds maxPending (%llu) commands already, each until its "
                          "reply or its deadline",
-                         vmux_strerror(VMUX_ERR_BACKLOG_FULL), m->cfg->max_pending);
+                         full, (unsigned long long)max);
+    else if (size > max_bytes)
+        vmux__errbuf_set(buf, len,
+                         "%s: %zu bytes of commands are more than maxPendingBytes (%llu): one "
+                         "command that large is taken only while nothing else is pending (%llu "
+                         "bytes are)",
+                         full, size, (unsigned long long)max_bytes, (unsigned long long)bytes);
     else
         vmux__errbuf_set(buf, len,
                          "%s: the handle holds %llu of maxPendingBytes (%llu) bytes of commands "
-                         "already, each until its reply or its deadline",
-                         vmux_strerror(VMUX_ERR_BACKLOG_FULL), (unsigned long long)bytes,
-                         (unsigned long long)m->cfg->max_pending_bytes);
+                         "already, each until its reply or its deadline%s",
+                         full, (unsigned long long)bytes, (unsigned long long)max_bytes,
+                         size > 0 ? "; this needs more" : "");
 }
 
 void vmux__unreserve_n(vmux *m, size_t n, size_t bytes)

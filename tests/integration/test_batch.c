@@ -525,8 +525,12 @@ static void test_refused_before_copy(void **state)
     reset_peak_rss();
     long before = status_kib("VmRSS:");
     int st[1];
-    assert_int_equal(vmux_batch_exec(m, NULL, b, st, NULL), VMUX_ERR_BACKLOG_FULL);
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    assert_int_equal(vmux_batch_exec(m, &o, b, st, NULL), VMUX_ERR_BACKLOG_FULL);
     assert_int_equal(st[0], VMUX_ERR_BACKLOG_FULL);
+    if (strstr(why, "are more than maxPendingBytes (1048576)") == NULL) /* its size, not one's */
+        fail_msg("the refusal does not say the batch is too large: '%s'", why);
     assert_int_equal(vmux_batch_exec_async(m, NULL, b, never_called, NULL), VMUX_ERR_BACKLOG_FULL);
     long grown = status_kib("VmHWM:") - before;
     assert_true(grown < (BIG / 2) / 1024); /* no copy of the value was made */
@@ -535,10 +539,14 @@ static void test_refused_before_copy(void **state)
     for (int i = 0; i < 3; i++)
         add(b, 2, (const char *[]){"GET", "k"});
     assert_int_equal(vmux_batch_exec_async(m, NULL, b, never_called, NULL), VMUX_ERR_BACKLOG_FULL);
+    add(b, 2, (const char *[]){"GET", "k"}); /* 4 > maxPending, whatever is pending */
+    assert_int_equal(vmux_batch_exec(m, &o, b, NULL, NULL), VMUX_ERR_BACKLOG_FULL);
+    if (strstr(why, "4 commands at once are more than maxPending (3)") == NULL)
+        fail_msg("the refusal does not say the batch is too large: '%s'", why);
     vmux_stats stats = VMUX_INIT(vmux_stats);
     assert_int_equal(vmux_read_stats(m, &stats), 0);
     assert_int_equal(stats.pending, 1); /* nothing of the refused batches is held */
-    assert_int_equal(stats.refused, 3);
+    assert_int_equal(stats.refused, 4);
     vmux_batch_free(b);
     vmux_close(m);
     assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
