@@ -59,6 +59,7 @@ struct vmux_reader {
     struct vmux_reader_limits limits;
     uint64_t reply_bytes; /* memory held by the reply being built */
     int failed;           /* 0, or the VMUX_ERR_* code the reader failed with */
+    bool over_limit;      /* failed by a reply limit (vmux__reader_over_limit()) */
     char error[160];      /* why it failed */
 
     /* limits are those of the reply being built (or of the next): sets[own] */
@@ -77,6 +78,21 @@ __attribute__((format(printf, 3, 4))) static int reader_fail(vmux_reader *rd, in
         va_list ap;
         va_start(ap, fmt);
         rd->failed = code;
+        vsnprintf(rd->error, sizeof(rd->error), fmt, ap);
+        va_end(ap);
+    }
+    return rd->failed;
+}
+
+/* reader_fail() for a reply over one of the limits (VMUX_ERR_PROTOCOL): a well-formed reply the
+ * user's bounds refuse, which the same command would get again. */
+__attribute__((format(printf, 2, 3))) static int limit_fail(vmux_reader *rd, const char *fmt, ...)
+{
+    if (!rd->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        rd->failed = VMUX_ERR_PROTOCOL;
+        rd->over_limit = true;
         vsnprintf(rd->error, sizeof(rd->error), fmt, ap);
         va_end(ap);
     }
@@ -262,8 +278,8 @@ static bool account(vmux_reader *rd, uint64_t bytes)
     rd->reply_bytes += bytes + sizeof(vmux_reply) + MALLOC_OVERHEAD + sizeof(vmux_reply *);
     if (rd->reply_bytes <= rd->limits.max_buffer)
         return true;
-    reader_fail(rd, VMUX_ERR_PROTOCOL, "reply of %llu+ bytes exceeds maxReplyBuffer %llu",
-                (unsigned long long)rd->reply_bytes, (unsigned long long)rd->limits.max_buffer);
+    limit_fail(rd, "reply of %llu+ bytes exceeds maxReplyBuffer %llu",
+               (unsigned long long)rd->reply_bytes, (unsigned long long)rd->limits.max_buffer);
     return false;
 }
 
@@ -326,9 +342,8 @@ static int read_bulk(vmux_reader *rd, const char *line, const char *eol, vmux_re
         return (*value = counted(rd, vmux__reply_new_nil(), 0)) ? ITEM_VALUE : rd->failed;
     }
     if ((uint64_t)n > rd->limits.max_bulk)
-        return reader_fail(rd, VMUX_ERR_PROTOCOL,
-                           "bulk string of %llu bytes exceeds maxBulkLength %llu",
-                           (unsigned long long)n, (unsigned long long)rd->limits.max_bulk);
+        return limit_fail(rd, "bulk string of %llu bytes exceeds maxBulkLength %llu",
+                          (unsigned long long)n, (unsigned long long)rd->limits.max_bulk);
     if ((uint64_t)(end - body) < (uint64_t)n + 2)
         return n >= BULK_DIRECT ? start_direct(rd, body, (size_t)n) : ITEM_MORE;
     if (body[n] != '\r' || body[n + 1] != '\n')
@@ -347,9 +362,8 @@ static int read_array(vmux_reader *rd, const char *line, const char *eol, vmux_r
     if (!parse_int64(line, eol, &n) || n < -1)
         return reader_fail(rd, VMUX_ERR_PROTOCOL, "Protocol error, bad array length");
     if (n > 0 && (uint64_t)n > rd->limits.max_elements)
-        return reader_fail(rd, VMUX_ERR_PROTOCOL,
-                           "array of %llu elements exceeds maxReplyElements %llu",
-                           (unsigned long long)n, (unsigned long long)rd->limits.max_elements);
+        return limit_fail(rd, "array of %llu elements exceeds maxReplyElements %llu",
+                          (unsigned long long)n, (unsigned long long)rd->limits.max_elements);
     if (n > 0 && rd->depth >= VMUX_READER_MAX_DEPTH)
         return reader_fail(rd, VMUX_ERR_PROTOCOL, "reply nested deeper than %d levels",
                            VMUX_READER_MAX_DEPTH);
@@ -470,9 +484,8 @@ static int check_incomplete(vmux_reader *rd)
 {
     uint64_t buffered = rd->len - rd->pos;
     if (buffered + rd->reply_bytes > rd->limits.max_buffer)
-        return reader_fail(rd, VMUX_ERR_PROTOCOL,
-                           "incomplete reply of %llu bytes exceeds maxReplyBuffer %llu",
-                           (unsigned long long)buffered, (unsigned long long)rd->limits.max_buffer);
+        return limit_fail(rd, "incomplete reply of %llu bytes exceeds maxReplyBuffer %llu",
+                          (unsigned long long)buffered, (unsigned long long)rd->limits.max_buffer);
     return 0;
 }
 
@@ -514,6 +527,11 @@ int vmux__reader_peek(const vmux_reader *rd)
     if (rd->failed || rd->depth > 0 || rd->bulk != NULL || rd->pos >= rd->len)
         return -1;
     return (unsigned char)rd->buf[rd->pos];
+}
+
+bool vmux__reader_over_limit(const vmux_reader *rd)
+{
+    return rd->over_limit;
 }
 
 const char *vmux__reader_error(const vmux_reader *rd)

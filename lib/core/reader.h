@@ -87,6 +87,13 @@ int vmux__reader_peek(const vmux_reader *rd);
 const char *vmux__reader_error(const vmux_reader *rd);
 
 /*
+ * Whether the reader failed on a reply over one of its limits (maxBulkLength, maxReplyElements,
+ * maxReplyBuffer): a well-formed reply that the same command would get again, unlike bytes that
+ * are no RESP.
+ */
+bool vmux__reader_over_limit(const vmux_reader *rd);
+
+/*
  * The bytes the reader searched for a line end that had not come yet, since it was made: its
  * work on lines that come in pieces, which must grow with their bytes, not with their bytes
  * times the pieces (for tests).

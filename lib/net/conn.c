@@ -270,16 +270,33 @@ static vmux_reply *lost_why(const struct vmux_op *op, const struct vmux_conn *c,
     return vmux__reply_new_str(VMUX_REPLY_ERROR, why, strlen(why));
 }
 
+/*
+ * The op whose reply ended c by being over a reply limit (the first in flight: replies come in
+ * order), or NULL: it gets VMUX_ERR_PROTOCOL, not a resend, as the same command would get the same
+ * reply again, and the commands behind it would follow it onto the next connection and fail
+ * with it there (probe 55: a 400 MB GET over maxBulkLength read twice, and a GET behind it lost).
+ * Not on a subscriber connection, whose pushes answer no op.
+ */
+static const struct vmux_op *over_limit(const struct vmux_conn *c)
+{
+    if (c->reader == NULL || !vmux__reader_over_limit(c->reader) || c->link->push_fn != NULL)
+        return NULL;
+    return c->fifo.head;
+}
+
 /* Settles the ops in flight; see vmux__conn_end(). */
 static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_status)
 {
     struct vmux_opq q = {0}, unsent = {0};
+    const struct vmux_op *refused = over_limit(c);
     vmux__opq_take(&q, &c->fifo);
     struct vmux_op *op;
     while ((op = vmux__opq_pop(&q)) != NULL) {
         bool sent = op->wstart < c->flushed;
         if ((op->flags & VMUX_OP_INTERNAL) || op->done) {
             vmux__op_free(op);
+        } else if (op == refused) {
+            vmux__op_finish(op, VMUX_ERR_PROTOCOL, lost_why(op, c, VMUX_ERR_PROTOCOL));
         } else if (requeue && (!sent || resendable(op))) {
             if (sent) {
                 op->flags |= VMUX_OP_RESENT;

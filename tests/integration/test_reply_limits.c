@@ -149,6 +149,40 @@ static void test_bulk_limit_below_invalidations(void **state)
     vmux_close(m);
 }
 
+/*
+ * A retry-safe command whose reply is over a limit fails with VMUX_ERR_PROTOCOL once, not after a
+ * resend that gets the same reply, and the retry-safe command pipelined behind it is resent
+ * alone and answered. Resent first, the refused one broke the next connection too and took the
+ * other with it (probe 55: a 400 MB GET over maxBulkLength read twice, a GET behind it lost).
+ */
+static void test_over_limit_not_resent(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", "maxBulkLength=16,cluster=no");
+    answered(m, 3, (const char *[]){"SET", "replylimits:big", "abcdefghijklmnopqrstuvwxyz0123"});
+    answered(m, 3, (const char *[]){"SET", "replylimits:small", "small"});
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    assert_int_equal(vmux_batch_add(b, 2, (const char *[]){"GET", "replylimits:big"}, NULL), 0);
+    assert_int_equal(vmux_batch_add(b, 2, (const char *[]){"GET", "replylimits:small"}, NULL), 0);
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
+    int st[2] = {-1, -1};
+    vmux_reply *r[2] = {NULL, NULL};
+    (void)vmux_batch_exec(m, &o, b, st, r);
+    assert_int_equal(st[0], VMUX_ERR_PROTOCOL);
+    if (st[1] != 0)
+        fail_msg("the GET behind the refused one: %s", vmux_strerror(st[1]));
+    assert_string_equal(vmux_reply_str(r[1], NULL), "small");
+    vmux_stats s = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &s), 0);
+    assert_int_equal(s.resent, 1); /* the small one only */
+    vmux_reply_free(r[0]);
+    vmux_reply_free(r[1]);
+    vmux_batch_free(b);
+    answered(m, 3, (const char *[]){"DEL", "replylimits:big", "replylimits:small"});
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_element_limit_below_cluster_slots),
         cmocka_unit_test(test_element_limit_below_replica_role),
         cmocka_unit_test(test_bulk_limit_below_invalidations),
+        cmocka_unit_test(test_over_limit_not_resent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
