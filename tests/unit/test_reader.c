@@ -136,6 +136,9 @@ static void expect_failure(const struct vmux_reader_limits *lim, const char *in,
     if (words != NULL)
         assert_non_null(strstr(vmux__reader_error(rd), words));
     assert_true(strlen(vmux__reader_error(rd)) > 0);
+    /* a reply over a limit, and only that, is told from bytes that are no RESP */
+    assert_int_equal(vmux__reader_over_limit(rd),
+                     strstr(vmux__reader_error(rd), "exceeds max") != NULL);
     /* a failed reader stays failed */
     assert_int_equal(vmux__reader_feed(rd, "+OK\r\n", 5), code);
     assert_int_equal(vmux__reader_next(rd, &r), code);
