@@ -85,11 +85,11 @@ VMUX_EXPORT void vmux_batch_clear(vmux_batch *b);
  * encoding the commands counts (a command whose deadline passed before it was written fails
  * VMUX_ERR_TIMEOUT unsent). Every command must be encoded and handed over before any can fail,
  * so a call of very many commands returns later than its deadline by about that time (probe 55:
- * 100,000 SETs with 10 ms returned after 150 ms, each VMUX_ERR_TIMEOUT); the VMUX_CALL_* flags apply
- * to every command (VMUX_CALL_RETRY_SAFE: resend each after a broken connection). opts->errbuf,
- * when the return value is not 0, gets "command i: " and the description vmux_call() would give
- * that command (for one that failed unsent for want of a ready connection, the link's last
- * connection failure too).
+ * 100,000 SETs with 10 ms returned after 150 ms, each VMUX_ERR_TIMEOUT); the VMUX_CALL_* flags
+ * apply to every command (VMUX_CALL_RETRY_SAFE: resend each after a broken connection).
+ * opts->errbuf, when the return value is not 0, gets "command i: " and the description vmux_call()
+ * would give that command (for one that failed unsent for want of a ready connection, the link's
+ * last connection failure too).
  */
 VMUX_EXPORT int vmux_batch_exec(vmux *m, const vmux_callopts *opts, const vmux_batch *b,
                                 int *statuses, vmux_reply **replies);
