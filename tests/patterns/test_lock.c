@@ -1132,41 +1132,65 @@ static bool key_exists(void *arg)
     return yes;
 }
 
+/* A server of its own and a handle on it, for a stray acquire of the lock tlock:<pid>:<name>. */
+struct stray {
+    vt_server server;
+    vmux *m;
+    char key[64];
+    vmux_lock_opts o;
+};
+
+static void stray_open(struct stray *s, const char *name)
+{
+    if (vt_server_start(&s->server, 0, NULL) != 0)
+        fail_msg("could not start a server");
+    s->m = vt_server_open(&s->server, "abortConnect=false,connectTimeout=1000");
+    snprintf(s->key, sizeof s->key, "tlock:%ld:%s", (long)getpid(), name);
+    s->o = VMUX_INIT(vmux_lock_opts, .ttl_ms = 60000, .timeout_ms = 300, .resolve_timeout_ms = 300);
+}
+
+/*
+ * a acquired and released once (which loads the script, so the stray attempt is one EVALSHA),
+ * then an acquire with the server stopped: VMUX_ERR_CONNECTION_LOST, not acquired, and once the
+ * server resumes the stray command has run.
+ */
+static void stray_acquire(struct stray *s, vmux_lock *a)
+{
+    acquire_ok(a);
+    assert_true(release_says(a));
+    assert_int_equal(kill(s->server.pid, SIGSTOP), 0);
+    bool got = true;
+    int rc = vmux_lock_acquire(a, &got, NULL);
+    assert_int_equal(kill(s->server.pid, SIGCONT), 0);
+    assert_int_equal(rc, VMUX_ERR_CONNECTION_LOST);
+    assert_false(got);
+    const void *args[] = {s->m, s->key};
+    assert_true(vt_wait_until(key_exists, (void *)args, 10000)); /* the stray acquire ran */
+}
+
+static void stray_close(struct stray *s)
+{
+    vmux_close(s->m);
+    vt_server_stop(&s->server);
+}
+
 static void test_stray_acquire_taken_over_by_its_object(void **state)
 {
     (void)state;
-    vt_server server;
-    if (vt_server_start(&server, 0, NULL) != 0)
-        fail_msg("could not start a server");
-    vmux *m = vt_server_open(&server, "abortConnect=false,connectTimeout=1000");
-    char key[64];
-    snprintf(key, sizeof key, "tlock:%ld:stray", (long)getpid());
-    vmux_lock_opts o =
-        VMUX_INIT(vmux_lock_opts, .ttl_ms = 60000, .timeout_ms = 300, .resolve_timeout_ms = 300);
-    vmux_lock *a = new_lock(m, key, &o), *b = new_lock(m, key, &o);
-    acquire_ok(a); /* loads the script, so the stray attempt is one EVALSHA */
-    assert_true(release_says(a));
-
-    assert_int_equal(kill(server.pid, SIGSTOP), 0);
+    struct stray s;
+    stray_open(&s, "stray");
+    vmux_lock *a = new_lock(s.m, s.key, &s.o), *b = new_lock(s.m, s.key, &s.o);
+    stray_acquire(&s, a);
     bool got = true;
-    int rc = vmux_lock_acquire(a, &got, NULL);
-    assert_int_equal(kill(server.pid, SIGCONT), 0);
-    assert_int_equal(rc, VMUX_ERR_CONNECTION_LOST);
-    assert_false(got);
-    const void *args[] = {m, key};
-    assert_true(vt_wait_until(key_exists, (void *)args, 10000)); /* the stray acquire ran */
-
-    got = true;
     assert_int_equal(vmux_lock_acquire(b, &got, NULL), 0);
     assert_false(got); /* nobody else may take it */
     uint64_t fence = acquire_ok(a);
     assert_int_equal(fence, 3); /* 1: the first holding, 2: the stray one */
     assert_true(release_says(a));
-    assert_int_equal(vt_exists(m, key), 0);
+    assert_int_equal(vt_exists(s.m, s.key), 0);
     vmux_lock_free(a);
     vmux_lock_free(b);
-    vmux_close(m);
-    vt_server_stop(&server);
+    stray_close(&s);
 }
 
 /*
@@ -1177,29 +1201,13 @@ static void test_stray_acquire_taken_over_by_its_object(void **state)
 static void test_stray_acquire_released_by_free(void **state)
 {
     (void)state;
-    vt_server server;
-    if (vt_server_start(&server, 0, NULL) != 0)
-        fail_msg("could not start a server");
-    vmux *m = vt_server_open(&server, "abortConnect=false,connectTimeout=1000");
-    char key[64];
-    snprintf(key, sizeof key, "tlock:%ld:strayfree", (long)getpid());
-    vmux_lock_opts o =
-        VMUX_INIT(vmux_lock_opts, .ttl_ms = 60000, .timeout_ms = 300, .resolve_timeout_ms = 300);
-    vmux_lock *a = new_lock(m, key, &o);
-    acquire_ok(a); /* loads the script, so the stray attempt is one EVALSHA */
-    assert_true(release_says(a));
-
-    assert_int_equal(kill(server.pid, SIGSTOP), 0);
-    bool got = true;
-    int rc = vmux_lock_acquire(a, &got, NULL);
-    assert_int_equal(kill(server.pid, SIGCONT), 0);
-    assert_int_equal(rc, VMUX_ERR_CONNECTION_LOST);
-    const void *args[] = {m, key};
-    assert_true(vt_wait_until(key_exists, (void *)args, 10000)); /* the stray acquire ran */
+    struct stray s;
+    stray_open(&s, "strayfree");
+    vmux_lock *a = new_lock(s.m, s.key, &s.o);
+    stray_acquire(&s, a);
     vmux_lock_free(a);
-    assert_int_equal(vt_exists(m, key), 0);
-    vmux_close(m);
-    vt_server_stop(&server);
+    assert_int_equal(vt_exists(s.m, s.key), 0);
+    stray_close(&s);
 }
 
 static void test_lease_ends_before_restarted_server_grants(void **state)
