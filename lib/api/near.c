@@ -107,7 +107,7 @@ struct tracked {
     const struct vmux_near_read *rd;
     const struct vmux_near_key *k;
     struct vmux_near_token t;
-    unsigned node;
+    unsigned node, slot; /* as vmux__near_place() gave them */
     uint64_t sent_ns;
     struct vmux_near_check check;
 };
@@ -161,7 +161,7 @@ static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
     int rc = encode_block(&b, tr->rd, &tr->check);
     if (rc == 0)
         rc = vmux__call_block_near(m, &bo, b.data, b.len, BLOCK_REPLIES, tr->t.hash, tr->t.id,
-                                   tr->node, &r);
+                                   tr->node, tr->slot, &r);
     vmux__buf_free(&b);
     /* A command of the block refused as it was queued (an ACL without CLIENT CACHING or PTTL):
      * EXEC ran nothing, and the read goes again untracked (probe39: every miss failed). */
@@ -205,7 +205,7 @@ static int near_miss_marked(vmux *m, struct vmux_near *s, const vmux_callopts *o
     }
     struct vmux_near_check check = {vmux__near_bcast(m), vmux__near_tracking_id(m, node),
                                     vmux__near_replica_reads(m)};
-    struct tracked tr = {rd, k, t, node, sent_ns, check};
+    struct tracked tr = {rd, k, t, node, slot, sent_ns, check};
     return tracked_read(m, s, &o, &tr, out);
 }
 

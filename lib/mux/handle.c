@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "core/assert.h"
 #include "mux/mux.h"
 #include "mux/near.h"
 #include "vmux/error.h"
@@ -50,7 +51,7 @@ int vmux__call_block(vmux *m, const vmux_callopts *opts, const char *resp, size_
 
 int vmux__call_block_near(vmux *m, const vmux_callopts *opts, const char *resp, size_t len,
                           uint32_t nreplies, uint64_t hash, uint64_t id, unsigned node,
-                          vmux_reply **out)
+                          unsigned slot, vmux_reply **out)
 {
     struct vmux_op *op;
     int rc = block_op(resp, len, nreplies, out, &op);
@@ -62,5 +63,9 @@ int vmux__call_block_near(vmux *m, const vmux_callopts *opts, const char *resp, 
     op->near.hash = hash;
     op->near.id = id;
     op->near.node = node;
+    if (vmux__routes_by_slot(m)) { /* what vmux__router_slot() would read back from the bytes */
+        VMUX_ASSERT(slot < VMUX_NEAR_SLOTS);
+        op->slot = (int32_t)slot;
+    }
     return vmux__call_prepared(m, opts, op, out);
 }
