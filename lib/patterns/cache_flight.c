@@ -27,22 +27,23 @@ static struct flight **bucket_of(vmux_cache *c, uint64_t hash)
 static struct flight *flight_find(vmux_cache *c, const struct fullkey *k, uint64_t hash)
 {
     for (struct flight *f = *bucket_of(c, hash); f != NULL; f = f->next)
-        if (f->hash == hash && f->keylen == k->len && memcmp(f->key, k->ptr, k->len) == 0)
+        if (f->hash == hash && f->keylen == k->sent.len &&
+            memcmp(f->key, k->sent.ptr, k->sent.len) == 0)
             return f;
     return NULL;
 }
 
 static struct flight *flight_new(vmux_cache *c, const struct fullkey *k, uint64_t hash)
 {
-    struct flight *f = calloc(1, sizeof(*f) + k->len);
+    struct flight *f = calloc(1, sizeof(*f) + k->sent.len);
     if (f == NULL)
         return NULL;
     if (uv_cond_init(&f->cond) != 0) {
         free(f);
         return NULL;
     }
-    memcpy(f->key, k->ptr, k->len);
-    f->keylen = k->len;
+    memcpy(f->key, k->sent.ptr, k->sent.len);
+    f->keylen = k->sent.len;
     f->hash = hash;
     f->leading = f->in_map = true;
     struct flight **b = bucket_of(c, hash);

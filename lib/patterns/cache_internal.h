@@ -14,12 +14,12 @@
 
 #include <uv.h>
 
+#include "patterns/prefixed_key.h"
 #include "vmux/cache.h"
 
 #define HDR_LEN 20
 #define NBUCKETS 1024
 #define LINGER_NS (1000ull * 1000000ull)
-#define KEY_INLINE 256
 
 /* One load of one key, shared by the callers that missed it. Guarded by the cache's lock. */
 struct flight {
@@ -52,12 +52,10 @@ struct vmux_cache {
     _Atomic uint64_t hits, misses, loads, refreshes, shared, load_errors, errors;
 };
 
-/* The key as sent: prefix + caller's key, on the stack when short. */
+/* The key as sent (prefix + caller's key, on the stack when short), and the caller's key. */
 struct fullkey {
-    char *ptr;
-    size_t len;
-    vmux_str user; /* the caller's key, inside ptr */
-    char inline_buf[KEY_INLINE];
+    struct vmux__prefixed_key sent;
+    vmux_str user; /* the caller's key, inside sent.ptr */
 };
 
 /* A decoded stored entry. */

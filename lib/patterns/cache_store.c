@@ -70,30 +70,23 @@ static int parse_entry(const char *s, size_t len, struct entry *e)
 
 int vmux__cache_key_make(const vmux_cache *c, vmux_str key, struct fullkey *k)
 {
-    k->len = c->prefix_len + key.len;
-    k->ptr = k->len <= KEY_INLINE ? k->inline_buf : malloc(k->len ? k->len : 1);
-    if (k->ptr == NULL)
-        return VMUX_ERR_NOMEM;
-    if (c->prefix_len > 0)
-        memcpy(k->ptr, c->prefix, c->prefix_len);
-    if (key.len > 0)
-        memcpy(k->ptr + c->prefix_len, key.ptr, key.len);
-    k->user = VMUX_STRN(k->ptr + c->prefix_len, key.len);
-    return 0;
+    int rc = vmux__prefixed_key_make(&k->sent, c->prefix, c->prefix_len, key);
+    if (rc == 0)
+        k->user = VMUX_STRN(k->sent.ptr + c->prefix_len, key.len);
+    return rc;
 }
 
 void vmux__cache_key_free(struct fullkey *k)
 {
-    if (k->ptr != k->inline_buf)
-        free(k->ptr);
+    vmux__prefixed_key_free(&k->sent);
 }
 
 /* FNV-1a. */
 uint64_t vmux__cache_key_hash(const struct fullkey *k)
 {
     uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < k->len; i++)
-        h = (h ^ (unsigned char)k->ptr[i]) * 0x100000001b3ull;
+    for (size_t i = 0; i < k->sent.len; i++)
+        h = (h ^ (unsigned char)k->sent.ptr[i]) * 0x100000001b3ull;
     return h;
 }
 
@@ -119,7 +112,7 @@ static int near_read(vmux_cache *c, const struct fullkey *k, struct entry *e)
 {
     vmux_callopts o = command_opts(c, 0);
     vmux_bytes b;
-    int rc = vmux_near_get(c->m, &o, VMUX_STRN(k->ptr, k->len), &b);
+    int rc = vmux_near_get(c->m, &o, VMUX_STRN(k->sent.ptr, k->sent.len), &b);
     e->wrongtype = is_wrongtype(rc, vmux_last_error());
     if (rc != 0)
         cache_count(&c->errors);
@@ -133,7 +126,7 @@ static int near_read(vmux_cache *c, const struct fullkey *k, struct entry *e)
 static void near_forget(vmux_cache *c, const struct fullkey *k)
 {
     if (c->near)
-        (void)vmux_near_forget(c->m, VMUX_STRN(k->ptr, k->len));
+        (void)vmux_near_forget(c->m, VMUX_STRN(k->sent.ptr, k->sent.len));
 }
 
 /* GET and decode: the hit path, one GET and one allocation for the value. */
@@ -143,8 +136,8 @@ int vmux__cache_read(vmux_cache *c, const struct fullkey *k, struct entry *e)
         memset(e, 0, sizeof(*e));
         return near_read(c, k, e);
     }
-    const char *argv[2] = {"GET", k->ptr};
-    size_t lens[2] = {3, k->len};
+    const char *argv[2] = {"GET", k->sent.ptr};
+    size_t lens[2] = {3, k->sent.len};
     vmux_callopts o = command_opts(c, VMUX_CALL_RETRY_SAFE);
     vmux_reply *r = NULL;
     memset(e, 0, sizeof(*e));
@@ -166,8 +159,9 @@ int vmux__cache_store(vmux_cache *c, const struct fullkey *k, const struct fligh
                       int64_t ttl_ms)
 {
     vmux_callopts o = command_opts(c, 0);
-    int rc = vmux_set(c->m, &o, VMUX_STRN(k->ptr, k->len), VMUX_STRN(f->blob, HDR_LEN + f->len),
-                      VMUX_EXPIRE_IN_MS(ttl_ms), VMUX_COND_ALWAYS, NULL);
+    int rc = vmux_set(c->m, &o, VMUX_STRN(k->sent.ptr, k->sent.len),
+                      VMUX_STRN(f->blob, HDR_LEN + f->len), VMUX_EXPIRE_IN_MS(ttl_ms),
+                      VMUX_COND_ALWAYS, NULL);
     if (rc != 0)
         cache_count(&c->errors);
     near_forget(c, k);
@@ -177,7 +171,7 @@ int vmux__cache_store(vmux_cache *c, const struct fullkey *k, const struct fligh
 int vmux__cache_delete(vmux_cache *c, const struct fullkey *k)
 {
     vmux_callopts o = command_opts(c, 0);
-    vmux_str key = VMUX_STRN(k->ptr, k->len);
+    vmux_str key = VMUX_STRN(k->sent.ptr, k->sent.len);
     int rc = vmux_del(c->m, &o, &key, 1, NULL);
     if (rc != 0)
         cache_count(&c->errors);

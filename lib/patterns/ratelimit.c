@@ -10,6 +10,7 @@
 #include "api/typed.h"
 #include "core/sized.h"
 #include "core/why.h"
+#include "patterns/prefixed_key.h"
 #include "vmux/error.h"
 #include "vmux/keys.h"
 #include "vmux/reply.h"
@@ -265,19 +266,6 @@ void vmux_ratelimit_free(vmux_ratelimit *rl)
     free(rl);
 }
 
-/* The prefixed key, in buf when it fits (cap bytes), else malloc'ed; NULL when out of memory. */
-static char *full_key(const vmux_ratelimit *rl, vmux_str key, char *buf, size_t cap)
-{
-    size_t n = rl->prefix_len + key.len;
-    char *k = n <= cap ? buf : malloc(n);
-    if (k == NULL)
-        return NULL;
-    memcpy(k, rl->prefix, rl->prefix_len);
-    if (key.len > 0)
-        memcpy(k + rl->prefix_len, key.ptr, key.len);
-    return k;
-}
-
 /* The script's {allowed, remaining, retry_after_ms, reset_after_ms}, into int64_t[4]. */
 static int conv_counts(const vmux_reply *r, void *out)
 {
@@ -328,13 +316,11 @@ static int checked(vmux_ratelimit *rl, vmux_str key, int64_t cost, vmux_ratelimi
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "cost %" PRId64 " out of range 0 .. 2^40", cost);
     if (key.len > 0 && key.ptr == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "key.ptr NULL with key.len %zu", key.len);
-    char buf[256];
-    char *k = full_key(rl, key, buf, sizeof buf);
-    if (k == NULL)
+    struct vmux__prefixed_key k;
+    if (vmux__prefixed_key_make(&k, rl->prefix, rl->prefix_len, key) != 0)
         return VMUX_ERR_NOMEM;
-    int rc = run_check(rl, k, rl->prefix_len + key.len, cost, out);
-    if (k != buf)
-        free(k);
+    int rc = run_check(rl, k.ptr, k.len, cost, out);
+    vmux__prefixed_key_free(&k);
     return rc;
 }
 
@@ -381,17 +367,15 @@ int vmux_ratelimit_reset(vmux_ratelimit *rl, vmux_str key)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "rl is NULL");
     if (key.len > 0 && key.ptr == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "key.ptr NULL with key.len %zu", key.len);
-    char buf[256];
-    char *k = full_key(rl, key, buf, sizeof buf);
-    if (k == NULL)
+    struct vmux__prefixed_key k;
+    if (vmux__prefixed_key_make(&k, rl->prefix, rl->prefix_len, key) != 0)
         return vmux__why_end(VMUX_ERR_NOMEM);
-    vmux_str keys[1] = {VMUX_STRN(k, rl->prefix_len + key.len)};
+    vmux_str keys[1] = {VMUX_STRN(k.ptr, k.len)};
     vmux_callopts co = VMUX_INIT(vmux_callopts, .timeout_ms = rl->timeout_ms);
     vmux__why_opts(&co);
     int64_t deleted = 0;
     int rc = vmux_del(rl->m, &co, keys, 1, &deleted);
-    if (k != buf)
-        free(k);
+    vmux__prefixed_key_free(&k);
     return vmux__why_end(rc);
 }
 

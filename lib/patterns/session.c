@@ -13,6 +13,7 @@
 #include "api/typed.h"
 #include "core/random.h"
 #include "core/sized.h"
+#include "patterns/prefixed_key.h"
 #include "vmux/error.h"
 #include "vmux/keys.h"
 #include "vmux/script.h"
@@ -179,14 +180,11 @@ int vmux_session_key(const vmux_session_store *s, const char *id, char *key, siz
     return (int)len;
 }
 
-/* The session's key, malloc'ed (free() it); NULL when out of memory. */
-static char *key_of(const vmux_session_store *s, const char *id)
+/* The session's key into *k (free with vmux__prefixed_key_free()): 0 or VMUX_ERR_NOMEM. id is
+ * valid (valid_id()). */
+static int key_of(const vmux_session_store *s, const char *id, struct vmux__prefixed_key *k)
 {
-    size_t len = s->prefix_len + 2 * s->id_bytes + 1;
-    char *key = malloc(len);
-    if (key != NULL)
-        vmux_session_key(s, id, key, len);
-    return key;
+    return vmux__prefixed_key_make(k, s->prefix, s->prefix_len, VMUX_STRN(id, 2 * s->id_bytes));
 }
 
 static vmux_callopts retry_safe(const vmux_callopts *opts)
@@ -218,12 +216,13 @@ static bool valid_fields(const vmux_str *fields, const vmux_str *values, size_t 
 static int run(vmux_session_store *s, vmux_callopts opts, int which, const char *id,
                const vmux_str *extra, size_t nextra, vmux_convert_fn convert, void *out)
 {
-    char *key = key_of(s, id);
+    struct vmux__prefixed_key key;
+    bool have_key = key_of(s, id, &key) == 0;
     vmux_str *args = malloc((nextra + 2) * sizeof(*args));
     vmux_reply *r = NULL;
     int rc = VMUX_ERR_NOMEM;
-    if (key != NULL && args != NULL) {
-        vmux_str k = VMUX_STR(key);
+    if (have_key && args != NULL) {
+        vmux_str k = VMUX_STRN(key.ptr, key.len);
         args[0] = VMUX_STR(s->idle);
         args[1] = VMUX_STR(s->life);
         if (nextra > 0)
@@ -231,7 +230,8 @@ static int run(vmux_session_store *s, vmux_callopts opts, int which, const char 
         rc = vmux_script_run(s->m, &opts, s->scripts[which], &k, 1, args, nextra + 2, &r);
     }
     free(args);
-    free(key);
+    if (have_key)
+        vmux__prefixed_key_free(&key);
     return vmux__reply_into(rc, r, convert, out, 0, NULL);
 }
 
@@ -427,13 +427,13 @@ int vmux_session_destroy(vmux_session_store *s, const vmux_callopts *opts, const
         return VMUX_ERR_INVALID_ARG;
     if (!valid_id(s, id))
         return 0;
-    char *key = key_of(s, id);
-    if (key == NULL)
+    struct vmux__prefixed_key key;
+    if (key_of(s, id, &key) != 0)
         return VMUX_ERR_NOMEM;
-    vmux_str k = VMUX_STR(key);
+    vmux_str k = VMUX_STRN(key.ptr, key.len);
     int64_t n = 0;
     int rc = vmux_del(s->m, opts, &k, 1, &n);
-    free(key);
+    vmux__prefixed_key_free(&key);
     if (existed != NULL)
         *existed = rc == 0 && n == 1;
     return rc;
