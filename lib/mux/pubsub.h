@@ -302,7 +302,8 @@ void vmux__keyspace_live(struct vmux_sub *s);
 /* Runs the reconciler in delay_ms (or sooner, if it was due sooner). */
 void vmux__pubsub_reconcile_soon(struct vmux *m, uint64_t delay_ms);
 
-/* The open subscriber link to host:port, opened if need be; NULL when it cannot be. */
+/* The open subscriber link to host:port (NULL host: to the handle's endpoints), opened if need
+ * be; NULL when it cannot be. */
 struct vmux_sublink *vmux__sublink_for(struct vmux *m, const char *host, int port);
 
 /* Sends s's SUBSCRIBE where it belongs (a link opened if need be), or leaves it for later. */

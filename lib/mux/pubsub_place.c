@@ -233,19 +233,13 @@ fail:
     return NULL;
 }
 
-/* The open link to host:port (NULL host: to the handle's endpoints), opened if need be. */
-static struct vmux_sublink *sublink_for(struct vmux *m, const char *host, int port)
+struct vmux_sublink *vmux__sublink_for(struct vmux *m, const char *host, int port)
 {
     for (struct vmux_sublink *sl = m->pubsub.links; sl != NULL; sl = sl->next)
         if (host == NULL ? sl->host == NULL
                          : sl->host != NULL && sl->port == port && strcasecmp(sl->host, host) == 0)
             return sl;
     return open_sublink(m, host, port);
-}
-
-struct vmux_sublink *vmux__sublink_for(struct vmux *m, const char *host, int port)
-{
-    return sublink_for(m, host, port);
 }
 
 static struct vmux_sublink *find_sublink(struct vmux *m, const char *host, int port)
@@ -296,7 +290,7 @@ static struct vmux_sublink *pick_classic(struct vmux *m)
 {
     const struct vmux_router *r = &m->router;
     if (r->seed_host != NULL && classic_ok(m, r->seed_host, r->seed_port))
-        return sublink_for(m, r->seed_host, r->seed_port);
+        return vmux__sublink_for(m, r->seed_host, r->seed_port);
     struct vmux_router_nodeinfo *nodes = NULL;
     size_t n = 0;
     struct vmux_sublink *sl = NULL;
@@ -305,7 +299,7 @@ static struct vmux_sublink *pick_classic(struct vmux *m)
         return NULL;
     for (size_t i = 0; i < n && sl == NULL; i++)
         if (classic_ok(m, nodes[i].host, nodes[i].port))
-            sl = sublink_for(m, nodes[i].host, nodes[i].port);
+            sl = vmux__sublink_for(m, nodes[i].host, nodes[i].port);
     free(nodes);
     return sl;
 }
@@ -350,6 +344,20 @@ struct vmux_link *vmux__pubsub_publish_link(struct vmux *m)
     return vmux__router_node_link(&m->router, c->host, strlen(c->host), c->port);
 }
 
+/*
+ * Where every subscription belongs standalone: the link to the handle's endpoints, noted as
+ * classic. Opens it when there is none yet (the first subscription, or an open that failed for
+ * want of memory) or classic is still a cluster node's (a re-detection); otherwise only reads:
+ * classic with no host is the one such link there is, for retire() clears classic.
+ */
+static struct vmux_sublink *standalone_target(struct vmux *m)
+{
+    struct vmux_sublink *c = m->pubsub.classic;
+    if (c == NULL || c->host != NULL)
+        m->pubsub.classic = vmux__sublink_for(m, NULL, 0);
+    return m->pubsub.classic;
+}
+
 /* Where a shard channel belongs: the primary of its slot; NULL when none is known. */
 static struct vmux_sublink *shard_target(struct vmux *m, const struct vmux_sub *s)
 {
@@ -357,7 +365,7 @@ static struct vmux_sublink *shard_target(struct vmux *m, const struct vmux_sub *
     const struct vmux_shard *sh = vmux__slotmap_owner(m->router.map, slot);
     if (sh == NULL || sh->nnodes == 0 || (sh->nodes[0].flags & VMUX_NODE_UNKNOWN))
         return NULL;
-    return sublink_for(m, sh->nodes[0].host, sh->nodes[0].port);
+    return vmux__sublink_for(m, sh->nodes[0].host, sh->nodes[0].port);
 }
 
 /* The link s belongs on; NULL while that is not known (detecting, a slot without owner). */
@@ -365,7 +373,7 @@ static struct vmux_sublink *target(struct vmux *m, const struct vmux_sub *s)
 {
     switch (vmux__router_mode(&m->router)) {
     case VMUX_ROUTER_STANDALONE:
-        return m->pubsub.classic = sublink_for(m, NULL, 0);
+        return standalone_target(m);
     case VMUX_ROUTER_CLUSTER:
         if (s->parent != NULL) { /* a keyspace copy stays on its primary (pubsub_keyspace.c) */
             VMUX_ASSERT(s->at != NULL);
