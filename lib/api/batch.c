@@ -157,7 +157,8 @@ static int run_new(const vmux_batch *b, struct run *r)
 
 /* The caller's error buffer, if opts has one (read only as far as its size goes, abi.h): "command
  * i: " and what vmux_call() would say of the command (core/explain.h). */
-static void explain(const vmux_callopts *opts, size_t i, int status, const vmux_reply *reply)
+static void explain_command(const vmux_callopts *opts, size_t i, int status,
+                            const vmux_reply *reply)
 {
     vmux_callopts o;
     if (opts == NULL || vmux__sized_in(&o, sizeof o, opts) != 0 || o.errbuf == NULL ||
@@ -188,7 +189,7 @@ static int refuse(const vmux_callopts *opts, int rc, size_t n, int *statuses, vm
             replies[i] = NULL;
     }
     if (rc != VMUX_ERR_BACKLOG_FULL)
-        explain(opts, 0, rc, NULL);
+        explain_command(opts, 0, rc, NULL);
     return rc;
 }
 
@@ -200,7 +201,7 @@ static int deliver(const vmux_callopts *opts, size_t n, struct vmux_part_result 
     for (size_t i = 0; i < n; i++) {
         if (first == 0 && results[i].status != 0) {
             first = results[i].status;
-            explain(opts, i, first, results[i].reply);
+            explain_command(opts, i, first, results[i].reply);
         }
         if (statuses != NULL)
             statuses[i] = results[i].status;

@@ -30,7 +30,9 @@ static const vmux_node_reply *first_failure(const vmux_node_replies *res, vmux_e
     return failed > 0 && failed == res->count ? &res->nodes[0] : NULL;
 }
 
-static void explain(const vmux_callopts *o, const vmux_node_reply *n)
+/* Fills o's error buffer with the failed node's address and its words (the server's, or the
+ * code's description). */
+static void explain_node(const vmux_callopts *o, const vmux_node_reply *n)
 {
     if (o->errbuf == NULL || o->errlen == 0)
         return;
@@ -65,7 +67,7 @@ int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args 
     const vmux_node_reply *bad = rc == 0 ? first_failure(&res, excused) : NULL;
     if (bad != NULL) {
         rc = bad->status;
-        explain(&o, bad);
+        explain_node(&o, bad);
     } else if (rc == 0) {
         rc = combine(&res, out);
         if (rc == 0 && dropped && release != NULL)

@@ -25,8 +25,8 @@ static vmux_callopts safe_opts(const vmux_callopts *opts)
 /* Fills the caller's error buffer for rc: the server's words for part g's error reply, the
  * code's description and the part's slot for another part's error, else (g == ngroups) the
  * description alone. */
-static void explain(const vmux_callopts *o, const struct vmux_split *s, size_t g, int rc,
-                    const vmux_reply *reply)
+static void explain_part(const vmux_callopts *o, const struct vmux_split *s, size_t g, int rc,
+                         const vmux_reply *reply)
 {
     if (o->errbuf == NULL || o->errlen == 0 || rc == 0)
         return;
@@ -48,13 +48,13 @@ static int gather(const vmux_callopts *o, const struct vmux_split *s,
 {
     size_t g = vmux__split_failed(res, s->ngroups);
     if (g < s->ngroups) {
-        explain(o, s, g, res[g].status, res[g].reply);
+        explain_part(o, s, g, res[g].status, res[g].reply);
         return res[g].status;
     }
     int rc = 0;
     for (g = 0; g < s->ngroups && rc == 0; g++)
         rc = read(s, g, res[g].reply, acc);
-    explain(o, s, s->ngroups, rc, NULL);
+    explain_part(o, s, s->ngroups, rc, NULL);
     return rc;
 }
 
@@ -68,7 +68,7 @@ static int run_split(vmux *m, const vmux_callopts *opts, struct vmux_split *s, p
     if (rc == 0)
         rc = gather(&o, s, res, read, acc);
     else
-        explain(&o, s, s->ngroups, rc, NULL);
+        explain_part(&o, s, s->ngroups, rc, NULL);
     if (res != NULL)
         vmux__split_results_free(res, s->ngroups);
     free(res);

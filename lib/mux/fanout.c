@@ -374,7 +374,9 @@ static int run_and_wait(vmux *m, struct fanout *f, vmux_node_replies *res)
     return rc;
 }
 
-static void explain(const vmux_callopts *o, int rc, const vmux_reply *reply)
+/* Fills o's error buffer with the server's words for VMUX_ERR_SERVER, else the code's
+ * description; nothing for 0. */
+static void explain_status(const vmux_callopts *o, int rc, const vmux_reply *reply)
 {
     if (o->errbuf == NULL || o->errlen == 0 || rc == 0)
         return;
@@ -382,13 +384,13 @@ static void explain(const vmux_callopts *o, int rc, const vmux_reply *reply)
     vmux__errbuf_set(o->errbuf, o->errlen, "%s", why != NULL ? why : "");
 }
 
-/* explain(), or the words of a call refused because it was made from a callback (on_io). */
+/* explain_status(), or the words of a call refused because it was made from a callback (on_io). */
 static void explain_call(const vmux_callopts *o, int rc, bool on_io)
 {
     if (on_io && o->errbuf != NULL && o->errlen != 0)
         vmux__errbuf_set(o->errbuf, o->errlen, "%s", vmux__on_io_thread_words);
     else
-        explain(o, rc, NULL);
+        explain_status(o, rc, NULL);
 }
 
 /* vmux_call_nodes(); own: the library's own command, read under the default reply limits. */
@@ -519,7 +521,7 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
     else if (on_io)
         explain_call(&o, rc, true);
     else if (!worded)
-        explain(&o, rc, out != NULL ? *out : res.count ? res.nodes[0].reply : NULL);
+        explain_status(&o, rc, out != NULL ? *out : res.count ? res.nodes[0].reply : NULL);
     vmux_node_replies_free(&res);
     return rc;
 }
