@@ -108,6 +108,7 @@ struct tracked {
     const struct vmux_near_key *k;
     struct vmux_near_token t;
     unsigned node, slot; /* as vmux__near_place() gave them */
+    bool by_slot;        /* the handle routed by slot before they were given: slot is the op's */
     uint64_t sent_ns;
     struct vmux_near_check check;
 };
@@ -161,7 +162,7 @@ static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
     int rc = encode_block(&b, tr->rd, &tr->check);
     if (rc == 0)
         rc = vmux__call_block_near(m, &bo, b.data, b.len, BLOCK_REPLIES, tr->t.hash, tr->t.id,
-                                   tr->node, tr->slot, &r);
+                                   tr->node, tr->by_slot ? tr->slot : VMUX_BLOCK_NO_SLOT, &r);
     vmux__buf_free(&b);
     /* A command of the block refused as it was queued (an ACL without CLIENT CACHING or PTTL):
      * EXEC ran nothing, and the read goes again untracked (probe39: every miss failed). */
@@ -191,6 +192,9 @@ static int near_miss_marked(vmux *m, struct vmux_near *s, const vmux_callopts *o
     if (!vmux__near_replica_reads(m))
         o.flags |= VMUX_CALL_PRIMARY; /* else where readFrom says: each node tracks */
     unsigned node, slot;
+    /* Read before the placing: standalone becomes cluster (a server restarted as a cluster node)
+     * and never the other way, so a slot placed as standalone (0) is never taken for the op's. */
+    bool by_slot = vmux__routes_by_slot(m);
     if (!vmux__near_covers(m, k->key, k->keylen) ||
         !vmux__near_place(m, k->key, k->keylen, &node, &slot))
         return untracked_read(m, s, &o, rd, k, out);
@@ -205,7 +209,7 @@ static int near_miss_marked(vmux *m, struct vmux_near *s, const vmux_callopts *o
     }
     struct vmux_near_check check = {vmux__near_bcast(m), vmux__near_tracking_id(m, node),
                                     vmux__near_replica_reads(m)};
-    struct tracked tr = {rd, k, t, node, slot, sent_ns, check};
+    struct tracked tr = {rd, k, t, node, slot, by_slot, sent_ns, check};
     return tracked_read(m, s, &o, &tr, out);
 }
 

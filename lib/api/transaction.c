@@ -8,8 +8,11 @@
 
 #include "core/buf.h"
 #include "core/encode.h"
+#include "core/errbuf.h"
+#include "core/explain.h"
 #include "core/op.h"
 #include "core/shareable.h"
+#include "core/sized.h"
 #include "core/value.h"
 #include "mux/handle.h"
 #include "route/keyspec.h"
@@ -273,7 +276,7 @@ static void emit_cond(struct gen *g, const struct tx_cond *c)
 /* The keys a script declares for a transaction's commands, and the replies some point into. */
 struct tx_keys {
     vmux_str *keys;
-    size_t n;
+    size_t n, cap;      /* cap: the conditions' and every command's arguments, a bound */
     vmux_reply **asked; /* COMMAND GETKEYS replies, one per command at most */
     size_t nasked;
 };
@@ -286,10 +289,23 @@ static void tx_keys_free(struct tx_keys *k)
     free(k->keys);
 }
 
+/* Whether r is COMMAND GETKEYS's answer for a command of n arguments: an array of at most n
+ * strings (a bad answer must neither pass the bound of k->keys nor declare nothing). */
+static bool getkeys_shaped(const vmux_reply *r, size_t n)
+{
+    if (vmux_reply_get_kind(r) != VMUX_REPLY_ARRAY || vmux_reply_len(r) > n)
+        return false;
+    for (size_t i = 0; i < vmux_reply_len(r); i++)
+        if (vmux_reply_get_kind(vmux_reply_element(r, i)) != VMUX_REPLY_STRING)
+            return false;
+    return true;
+}
+
 /*
  * A command the key table does not know (a module's): its keys asked of the server, COMMAND
- * GETKEYS; a command without keys ("no key arguments") declares none. Another refusal fails the
- * transaction with the server's words, before anything ran.
+ * GETKEYS (one round trip; an ACL without it refuses the transaction); a command without keys
+ * ("no key arguments") declares none. Another refusal fails the transaction with the server's
+ * words in the caller's error buffer, before anything ran.
  */
 static int ask_keys(vmux *m, const vmux_callopts *opts, const char **argv, size_t *lens, size_t n,
                     struct tx_keys *k)
@@ -298,21 +314,35 @@ static int ask_keys(vmux *m, const vmux_callopts *opts, const char **argv, size_
     lens[0] = 7;
     argv[1] = "GETKEYS";
     lens[1] = 7;
+    vmux_callopts o = vmux__callopts_copy(opts); /* words only for a refusal, below */
+    char *errbuf = o.errbuf;
+    size_t errlen = o.errlen;
+    o.errbuf = NULL;
+    o.errlen = 0;
     vmux_reply *r = NULL;
-    int rc = vmux_call(m, opts, (int)n + 2, argv, lens, &r);
+    int rc = vmux_call(m, &o, (int)n + 2, argv, lens, &r);
     if (rc == VMUX_ERR_SERVER && r != NULL &&
-        strstr(vmux_reply_str(r, NULL), "no key arguments") != NULL)
+        strstr(vmux_reply_str(r, NULL), "no key arguments") != NULL) {
         rc = 0; /* nothing to declare */
-    else if (rc == 0)
+    } else if (rc == 0 && (!getkeys_shaped(r, n) || vmux_reply_len(r) > k->cap - k->n)) {
+        rc = VMUX_ERR_PROTOCOL;
+        vmux__errbuf_set(errbuf, errlen, "COMMAND GETKEYS %.*s: not an array of at most %zu keys",
+                         (int)(lens[2] < 64 ? lens[2] : 64), argv[2], n);
+    } else if (rc == 0) {
         for (size_t i = 0; i < vmux_reply_len(r); i++) {
             size_t len = 0;
             const char *key = vmux_reply_str(vmux_reply_element(r, i), &len);
-            if (key != NULL)
-                k->keys[k->n++] = VMUX_STRN(key, len);
+            k->keys[k->n++] = VMUX_STRN(key, len);
         }
+    } else {
+        vmux__explain(errbuf, errlen, rc, r);
+    }
     k->asked[k->nasked++] = r;
     return rc;
 }
+
+/* Argument vectors up to this long are made on the stack (with the two words of GETKEYS). */
+#define INLINE_ARGS 16
 
 /*
  * Appends the keys of the command args[0..n) to k: as the key table finds them, or as the server
@@ -322,8 +352,11 @@ static int ask_keys(vmux *m, const vmux_callopts *opts, const char **argv, size_
 static int command_keys(vmux *m, const vmux_callopts *opts, const vmux_bytes *args, size_t n,
                         struct tx_keys *k)
 {
-    const char **argv = malloc((n + 2) * sizeof *argv);
-    size_t *lens = malloc((n + 2) * sizeof *lens);
+    const char *argv_inline[INLINE_ARGS + 2];
+    size_t lens_inline[INLINE_ARGS + 2];
+    bool inline_ok = n <= INLINE_ARGS;
+    const char **argv = inline_ok ? argv_inline : malloc((n + 2) * sizeof *argv);
+    size_t *lens = inline_ok ? lens_inline : malloc((n + 2) * sizeof *lens);
     int rc = argv == NULL || lens == NULL ? VMUX_ERR_NOMEM : 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         argv[i + 2] = args[i].ptr;
@@ -339,8 +372,10 @@ static int command_keys(vmux *m, const vmux_callopts *opts, const vmux_bytes *ar
         }
     else if (kind == VMUX_KEYS_UNKNOWN)
         rc = ask_keys(m, opts, argv, lens, n, k);
-    free(argv);
-    free(lens);
+    if (!inline_ok) {
+        free(argv);
+        free(lens);
+    }
     return rc;
 }
 
@@ -354,6 +389,7 @@ static int script_keys(vmux *m, const vmux_callopts *opts, const vmux_tx *tx, st
     size_t cap = tx->nconds;
     for (size_t i = 0; i < tx->ncmds; i++)
         cap += tx->cmd_args[i].count;
+    k->cap = cap;
     k->keys = malloc((cap > 0 ? cap : 1) * sizeof *k->keys);
     k->asked = calloc(tx->ncmds, sizeof *k->asked);
     if (k->keys == NULL || k->asked == NULL)

@@ -4,7 +4,6 @@
 #include <openssl/rand.h>
 #include <uv.h>
 
-#include "core/assert.h"
 #include "vmux/error.h"
 
 uint64_t vmux__random(void)
@@ -21,9 +20,8 @@ uint64_t vmux__random(void)
 int vmux__random_hex(size_t nbytes, char *out)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char raw[64];
-    VMUX_ASSERT(nbytes <= sizeof raw);
-    if (RAND_bytes(raw, (int)nbytes) != 1)
+    unsigned char raw[VMUX_RANDOM_HEX_MAX];
+    if (nbytes > sizeof raw || RAND_bytes(raw, (int)nbytes) != 1)
         return VMUX_ERR_IO;
     for (size_t i = 0; i < nbytes; i++) {
         out[2 * i] = hex[raw[i] >> 4];

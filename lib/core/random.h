@@ -15,10 +15,13 @@
  */
 uint64_t vmux__random(void);
 
+/* The most random bytes vmux__random_hex() gives at once. */
+#define VMUX_RANDOM_HEX_MAX 64
+
 /*
- * Fills out with nbytes (at most 64) random bytes from OpenSSL's RAND_bytes as 2 * nbytes
- * lowercase hex digits and a NUL. Returns 0, or VMUX_ERR_IO when the generator failed (out is
- * then unchanged). Any thread.
+ * Fills out with nbytes (at most VMUX_RANDOM_HEX_MAX) random bytes from OpenSSL's RAND_bytes as
+ * 2 * nbytes lowercase hex digits and a NUL. Returns 0, or VMUX_ERR_IO when the generator failed
+ * or nbytes is over the bound (out is then unchanged). Any thread.
  */
 int vmux__random_hex(size_t nbytes, char *out);
 

@@ -70,33 +70,37 @@ struct vmux_reader {
 /* What read_item() found. */
 enum item { ITEM_MORE, ITEM_VALUE, ITEM_OPENED };
 
-/* Fails the reader for good with code and a reason (the first failure's stays); returns code. */
+/* Fails the reader for good with code and a reason (the first failure's stays); returns code.
+ * limit: the failure is a reply over one of the limits (vmux__reader_over_limit()). */
+static int vfail(vmux_reader *rd, int code, bool limit, const char *fmt, va_list ap)
+{
+    if (!rd->failed) {
+        rd->failed = code;
+        rd->over_limit = limit;
+        vsnprintf(rd->error, sizeof(rd->error), fmt, ap);
+    }
+    return rd->failed;
+}
+
 __attribute__((format(printf, 3, 4))) static int reader_fail(vmux_reader *rd, int code,
                                                              const char *fmt, ...)
 {
-    if (!rd->failed) {
-        va_list ap;
-        va_start(ap, fmt);
-        rd->failed = code;
-        vsnprintf(rd->error, sizeof(rd->error), fmt, ap);
-        va_end(ap);
-    }
-    return rd->failed;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(rd, code, false, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* reader_fail() for a reply over one of the limits (VMUX_ERR_PROTOCOL): a well-formed reply the
  * user's bounds refuse, which the same command would get again. */
 __attribute__((format(printf, 2, 3))) static int limit_fail(vmux_reader *rd, const char *fmt, ...)
 {
-    if (!rd->failed) {
-        va_list ap;
-        va_start(ap, fmt);
-        rd->failed = VMUX_ERR_PROTOCOL;
-        rd->over_limit = true;
-        vsnprintf(rd->error, sizeof(rd->error), fmt, ap);
-        va_end(ap);
-    }
-    return rd->failed;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(rd, VMUX_ERR_PROTOCOL, true, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 const struct vmux_reader_limits vmux__reader_own_limits = {

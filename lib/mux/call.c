@@ -340,11 +340,9 @@ static void explain_refusal(const vmux *m, const vmux_callopts *opts, int rc, vm
         return; /* no buffer, or the keys and their slots are in it already */
     char *buf = opts->errbuf;
     size_t len = opts->errlen;
-    if (rc == VMUX_ERR_BACKLOG_FULL && encoding)
-        return; /* a large command's door wrote its words (at_door()) */
-    if (rc == VMUX_ERR_BACKLOG_FULL && m != NULL)
-        vmux__door_why(m, 1, 0, buf, len);
-    else if (rc != VMUX_ERR_INVALID_ARG)
+    if (rc == VMUX_ERR_BACKLOG_FULL)
+        return; /* only a large command's door refuses it here, and wrote why (at_door()) */
+    if (rc != VMUX_ERR_INVALID_ARG)
         explain(opts, rc, NULL);
     else if (m == NULL)
         vmux__errbuf_set(buf, len, "invalid argument: the handle is NULL");

@@ -63,7 +63,7 @@ int vmux__call_block_near(vmux *m, const vmux_callopts *opts, const char *resp, 
     op->near.hash = hash;
     op->near.id = id;
     op->near.node = node;
-    if (vmux__routes_by_slot(m)) { /* what vmux__router_slot() would read back from the bytes */
+    if (slot != VMUX_BLOCK_NO_SLOT) { /* what vmux__router_slot() would read back from the bytes */
         VMUX_ASSERT(slot < VMUX_NEAR_SLOTS);
         op->slot = (int32_t)slot;
     }

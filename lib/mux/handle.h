@@ -5,6 +5,7 @@
 #ifndef VMUX_HANDLE_H
 #define VMUX_HANDLE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,10 +76,12 @@ int vmux__call_block(vmux *m, const vmux_callopts *opts, const char *resp, size_
  * node it is written to, and that node reads for store node (cluster mode; nothing in standalone
  * mode, where the reader's own check is exact). With replica reads (vmux__near_replica_reads())
  * the block is a read that readFrom may send to a replica. slot is its key's slot, as
- * vmux__near_place() gave it: on a cluster it is the op's, so the block's bytes are not read back
- * for it (any MULTI block counts as a write there: no read marking is lost); in standalone mode
- * it is ignored and the block is placed from its bytes, as vmux__call_block() places it.
+ * vmux__near_place() gave it on a handle that routed by slot already: it is the op's, so the
+ * block's bytes are not read back for it (any MULTI block counts as a write there: no read
+ * marking is lost); VMUX_BLOCK_NO_SLOT places the block from its bytes, as vmux__call_block()
+ * places it (standalone mode, or a slot given before the handle routed by slot).
  */
+#define VMUX_BLOCK_NO_SLOT UINT_MAX
 int vmux__call_block_near(vmux *m, const vmux_callopts *opts, const char *resp, size_t len,
                           uint32_t nreplies, uint64_t hash, uint64_t id, unsigned node,
                           unsigned slot, vmux_reply **out);

@@ -207,12 +207,17 @@ void vmux__door_why(const vmux *m, size_t n, size_t size, char *buf, size_t len)
                          "%s: the handle holds maxPending (%llu) commands already, each until its "
                          "reply or its deadline",
                          full, (unsigned long long)max);
-    else if (size > max_bytes)
+    else if (size > max_bytes && n == 1)
         vmux__errbuf_set(buf, len,
                          "%s: %zu bytes of commands are more than maxPendingBytes (%llu): one "
                          "command that large is taken only while nothing else is pending (%llu "
                          "bytes are)",
                          full, size, (unsigned long long)max_bytes, (unsigned long long)bytes);
+    else if (size > max_bytes)
+        vmux__errbuf_set(buf, len,
+                         "%s: %zu commands of %zu bytes are more than maxPendingBytes (%llu) "
+                         "allows at once: split them",
+                         full, n, size, (unsigned long long)max_bytes);
     else
         vmux__errbuf_set(buf, len,
                          "%s: the handle holds %llu of maxPendingBytes (%llu) bytes of commands "

@@ -277,7 +277,7 @@ static vmux_reply *lost_why(const struct vmux_op *op, const struct vmux_conn *c,
  * with it there (probe 55: a 400 MB GET over maxBulkLength read twice, and a GET behind it lost).
  * Not on a subscriber connection, whose pushes answer no op.
  */
-static const struct vmux_op *over_limit(const struct vmux_conn *c)
+static const struct vmux_op *refused_op(const struct vmux_conn *c)
 {
     if (c->reader == NULL || !vmux__reader_over_limit(c->reader) || c->link->push_fn != NULL)
         return NULL;
@@ -288,7 +288,7 @@ static const struct vmux_op *over_limit(const struct vmux_conn *c)
 static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_status)
 {
     struct vmux_opq q = {0}, unsent = {0};
-    const struct vmux_op *refused = over_limit(c);
+    const struct vmux_op *refused = refused_op(c);
     vmux__opq_take(&q, &c->fifo);
     struct vmux_op *op;
     while ((op = vmux__opq_pop(&q)) != NULL) {

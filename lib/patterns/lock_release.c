@@ -96,6 +96,8 @@ int vmux_lock_release(vmux_lock *l, bool *was_held)
     int rc = release_token(l, token, !released, true, &held);
     if (rc == 0)
         vmux__lock_mark_released(l, token); /* answered: the next release asks afresh */
+    if (rc == 0 && strcmp(l->stray, token) == 0)
+        l->stray[0] = '\0'; /* released: vmux_lock_free() need not (under op_mu) */
     if (was_held != NULL)
         *was_held = held;
     lock_op_end(l, cancel);

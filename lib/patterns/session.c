@@ -18,6 +18,8 @@
 #include "vmux/keys.h"
 #include "vmux/script.h"
 
+_Static_assert(VMUX_SESSION_ID_BYTES_MAX <= VMUX_RANDOM_HEX_MAX, "an id fits vmux__random_hex()");
+
 /*
  * KEYS[1] the session; ARGV[1] idle TTL, ARGV[2] absolute lifetime (0: none), both in ms.
  * renew() returns the TTL it set, or false when the session is missing or past its lifetime.

@@ -3,7 +3,8 @@
  * nodes one names that the other does not. For the events of every map change (router.c,
  * refresh.c) and for comparing maps (slotmap.c). Nodes go by each map's index of them by
  * address (vmux__slotmap_index(), made with the map).
- * Pure functions, but the index's: any thread that holds references to both maps.
+ * Pure functions, any thread that holds references to both maps, but vmux__slotmap_index(),
+ * which writes the map it indexes and only slotmap.c's constructors call.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -123,6 +123,13 @@ int vmux__slotmap_find_primary(const struct vmux_slotmap *m, const char *host, s
  */
 bool vmux__slotmap_equal(const struct vmux_slotmap *a, const struct vmux_slotmap *b);
 
+/* Whether m names a node (primary or replica) at host:port; false for a NULL m or host. */
+bool vmux__slotmap_names(const struct vmux_slotmap *m, const char *host, int port);
+
+/* Makes m->byaddr from m's shards (mapdiff.c), once they are complete; by slotmap.c's
+ * constructors. Returns 0, or VMUX_ERR_NOMEM (m unchanged). */
+int vmux__slotmap_index(struct vmux_slotmap *m);
+
 /*
  * What changed from old to m (mapdiff.c). vmux__slotmap_moved_slots(): how many slots have
  * another primary (or none where there was one, or one where there was none).
@@ -131,11 +138,6 @@ bool vmux__slotmap_equal(const struct vmux_slotmap *a, const struct vmux_slotmap
  * address order (port, then host), and returns how many; with the maps swapped, the nodes that
  * left.
  */
-/* Whether m names a node (primary or replica) at host:port; false for a NULL m or host. */
-bool vmux__slotmap_names(const struct vmux_slotmap *m, const char *host, int port);
-/* Makes m->byaddr from m's shards (mapdiff.c), once they are complete; by slotmap.c's
- * constructors. Returns 0, or VMUX_ERR_NOMEM (m unchanged). */
-int vmux__slotmap_index(struct vmux_slotmap *m);
 unsigned vmux__slotmap_moved_slots(const struct vmux_slotmap *old, const struct vmux_slotmap *m);
 size_t vmux__slotmap_new_nodes(const struct vmux_slotmap *old, const struct vmux_slotmap *m,
                                void (*fn)(const struct vmux_node_addr *node, void *arg), void *arg);

@@ -1241,6 +1241,42 @@ static void test_scan_garbage_nodes_text(void **state)
     vt_fcluster_stop(c);
 }
 
+/*
+ * A conditional transaction with a command the key table does not know asks COMMAND GETKEYS; an
+ * answer that is no array of at most as many keys as the command has arguments (more keys, or
+ * not an array) refuses the transaction with VMUX_ERR_PROTOCOL, nothing run. More keys wrote past
+ * the array of declared keys; a status counted as no key at all.
+ */
+static void test_tx_getkeys_answer_checked(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(1, NULL);
+    static const char *const answers[] = {"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", "+OK\r\n",
+                                          "*1\r\n:1\r\n"};
+    vmux *m = open_on(c, NULL);
+    for (size_t i = 0; i < sizeof answers / sizeof *answers; i++) {
+        vt_fcluster_clear_rules(c, -1);
+        rule(c, 0, "GETKEYS", -1, 0, "%s", answers[i]);
+        vmux_tx *tx;
+        assert_int_equal(vmux_tx_new(&tx), 0);
+        assert_int_equal(vmux_tx_when_exists(tx, VMUX_STR("k")), 0);
+        assert_int_equal(vmux_tx_add(tx, 2, (const char *[]){"MODCMD.DO", "k"}, NULL), 0);
+        char why[256] = "";
+        vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+        bool committed = true;
+        vmux_reply *r = NULL;
+        assert_status(vmux_tx_exec(m, &o, tx, &committed, &r), VMUX_ERR_PROTOCOL);
+        assert_false(committed);
+        assert_null(r);
+        if (strstr(why, "COMMAND GETKEYS MODCMD.DO: not an array of at most 2 keys") == NULL)
+            fail_msg("answer %zu: '%s'", i, why);
+        vmux_tx_free(tx);
+    }
+    assert_int_equal(vt_fcluster_count(c, 0, "EVALSHA") + vt_fcluster_count(c, 0, "EVAL"), 0);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* ---- the refresh storm ---- */
 
 static void pause_ms(long ms)
@@ -1400,6 +1436,7 @@ int main(void)
         cmocka_unit_test(test_slots_holes_and_null_host),
         cmocka_unit_test(test_fanout_unknown_primary),
         cmocka_unit_test(test_scan_garbage_nodes_text),
+        cmocka_unit_test(test_tx_getkeys_answer_checked),
         cmocka_unit_test(test_moved_outranks_lagging_refresh),
         cmocka_unit_test(test_refresh_storm),
         cmocka_unit_test(test_refresh_storm_configured),
