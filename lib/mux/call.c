@@ -204,7 +204,7 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
     op->flags |= VMUX_OP_TELL_WHY; /* failing unsent, it brings its link's last failure */
     int rc = prepare(opts, op, vmux__call_timeout(m, opts, true), start_ns, sync_done, &w);
     placed = rc == 0 && (placed || (rc = classify_slot(m, opts, op)) == 0); /* else: errbuf */
-    size_t len = op->len; /* op is not ours once submitted */
+    size_t len = placed ? op->len : 0; /* op is not ours once submitted (nor once refused) */
     if (placed)
         rc = vmux__submit_sync(m, op, &reader);
     if (rc != 0)
