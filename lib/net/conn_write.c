@@ -161,7 +161,7 @@ static void on_written(uv_write_t *req, int status)
 static void conn_write_rest(struct vmux_conn *c, struct vmux_buf *wire, uv_buf_t *iov, size_t n,
                             size_t done)
 {
-    size_t rest = 0;
+    size_t rest = 0, sent = done;
     while (done >= iov->len) { /* a try_write takes less than all, so a buffer is left */
         done -= iov->len;
         iov++;
@@ -173,6 +173,9 @@ static void conn_write_rest(struct vmux_conn *c, struct vmux_buf *wire, uv_buf_t
         rest += iov[i].len;
     int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_written);
     if (rc < 0) {
+        /* Refused before writing anything; what the socket took may reach the server. */
+        if (c->tls == NULL)
+            c->flushed += sent;
         vmux__conn_fail(c, VMUX_ERR_IO, "write failed: %s", uv_strerror(rc));
         return;
     }
