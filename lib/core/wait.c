@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <linux/futex.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -21,6 +22,8 @@ static _Thread_local int my_bit = -1;
 static _Thread_local struct {
     unsigned depth;
     uint32_t bits;
+    bool turns; /* between vmux__wait_turns_start() and _stop() */
+    bool turn;  /* vmux__wait_defer_turn() holds one level of depth */
 } owed;
 
 static int sleeper_bit(void)
@@ -77,4 +80,31 @@ void vmux__wait_flush(void)
     uint32_t bits = owed.bits;
     owed.bits = 0;
     ring(bits);
+}
+
+void vmux__wait_turns_start(void)
+{
+    owed.turns = true;
+}
+
+void vmux__wait_defer_turn(void)
+{
+    if (!owed.turns || owed.turn)
+        return;
+    owed.turn = true;
+    owed.depth++;
+}
+
+void vmux__wait_turn_end(void)
+{
+    if (!owed.turn)
+        return;
+    owed.turn = false;
+    vmux__wait_flush();
+}
+
+void vmux__wait_turns_stop(void)
+{
+    vmux__wait_turn_end();
+    owed.turns = false;
 }

@@ -9,7 +9,8 @@
  * bit) before it sleeps, and the completing thread makes a system call only for callers it finds
  * asleep; a completion that came before the caller got to sleep costs no system call at all.
  * Used by vmux_call() (mux/call.c), batches (mux/batch.c) and fan-outs (mux/fanout.c); the I/O
- * thread defers its wakes while it parses a read (net/conn_read.c).
+ * thread defers its wakes while it parses a read (net/conn_read.c), and the wakes of all the reads
+ * of one loop turn to the turn's end (mux/mux.c).
  */
 #ifndef VMUX_CORE_WAIT_H
 #define VMUX_CORE_WAIT_H
@@ -36,5 +37,17 @@ void vmux__wait_sleep(atomic_int *state);
  */
 void vmux__wait_defer(void);
 void vmux__wait_flush(void);
+
+/*
+ * The I/O thread, over each turn of its loop: between vmux__wait_turns_start() and
+ * vmux__wait_turns_stop() (around the loop's run), vmux__wait_defer_turn(), called by every read,
+ * defers the wakes of all the turn's reads to vmux__wait_turn_end(), which the loop calls once the
+ * turn's I/O callbacks have run (a uv_check handle). Three sockets read in one turn then wake their
+ * callers with one system call, not three. Outside the two, or on another thread, it does nothing.
+ */
+void vmux__wait_turns_start(void);
+void vmux__wait_defer_turn(void);
+void vmux__wait_turn_end(void);
+void vmux__wait_turns_stop(void);
 
 #endif

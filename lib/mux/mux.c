@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/nocancel.h"
 #include "core/sized.h"
+#include "core/wait.h"
 #include "mux/near.h"
 #include "net/sentinel.h"
 #include "vmux/error.h"
@@ -220,18 +221,29 @@ static void on_wakeup(uv_async_t *a)
     vmux__drain_queue(m);
 }
 
-/* Closes the loop's own handles: the tick, the wake-up, the deadline timer, the route idler. */
+static void on_turn_end(uv_check_t *h)
+{
+    (void)h;
+    vmux__wait_turn_end();
+}
+
+/* Closes the loop's own handles: the tick, the wake-up, the deadline timer, the route idler, the
+ * turn's end. */
 static void close_loop_handles(vmux *m)
 {
     uv_close((uv_handle_t *)&m->tick, NULL);
     uv_close((uv_handle_t *)&m->wakeup, NULL);
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
     uv_close((uv_handle_t *)&m->route_more, NULL);
+    uv_close((uv_handle_t *)&m->turn_end, NULL);
 }
 
 void vmux__shutdown(vmux *m)
 {
     m->io_closing = true;
+    /* The wakes this turn owes go now, and the shutdown's own at once: a completion's callback
+     * may wait for a synchronous caller to return (integration.mux_close holds the close so). */
+    vmux__wait_turns_stop();
     /* First what was never routed: its callers need wait for no link to close. */
     vmux__opq_fail_all(&m->inbox, VMUX_ERR_CLOSED);
     vmux__router_close(&m->router);
@@ -269,6 +281,8 @@ static void io_main(void *arg)
         vmux__sentinel_start(m->sentinel);
     vmux__nearc_start(m); /* before the data link starts: it tracks from its first setup */
     vmux__link_start(m->link);
+    uv_check_start(&m->turn_end, on_turn_end);
+    vmux__wait_turns_start(); /* until the shutdown closes turn_end */
     uv_run(&m->loop, UV_RUN_DEFAULT);
 }
 
@@ -442,6 +456,7 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     uv_timer_init(&m->loop, &m->deadline_timer);
     uv_timer_init(&m->loop, &m->tick);
     uv_idle_init(&m->loop, &m->route_more);
+    uv_check_init(&m->loop, &m->turn_end);
     m->wakeup.data = m->deadline_timer.data = m->tick.data = m->route_more.data = m;
     if ((rc = init_parts(m, errbuf, errlen)) == 0)
         return 0;

@@ -214,7 +214,8 @@ int vmux__conn_next_reply(struct vmux_conn *c, vmux_reply **out)
 void vmux__conn_parse(struct vmux_conn *c)
 {
     int rc = 0;
-    vmux__wait_defer(); /* the synchronous callers these replies complete: woken all at once */
+    vmux__wait_defer_turn(); /* the callers every read of this turn completes: woken at once */
+    vmux__wait_defer();      /* and at least those of this read (a loop without the turn's end) */
     while (c->phase != CONN_ENDED) {
         if (slice_over(c)) {
             conn_pause(c);
