@@ -62,9 +62,10 @@ extern "C" {
  * when the key does not exist, else value->len bytes followed by a NUL. Errors (*value zeroed):
  * VMUX_ERR_INVALID_ARG (NULL m or value, key.ptr NULL with len > 0, opts as vmux_call() refuses
  * them or with VMUX_CALL_REPLICA or VMUX_CALL_PREFER_REPLICA), VMUX_ERR_UNSUPPORTED (the handle's
- * nearCache is off), VMUX_ERR_SERVER (WRONGTYPE: the message in opts->errbuf), VMUX_ERR_NOMEM, and
- * the transport errors of vmux_call(). opts may be NULL; its timeout and errbuf apply to the miss's
- * read. Any thread but the I/O thread.
+ * nearCache is off), VMUX_ERR_FORKED (in a child of fork(): at once, hits included, since no
+ * invalidation reaches the child), VMUX_ERR_SERVER (WRONGTYPE: the message in opts->errbuf),
+ * VMUX_ERR_NOMEM, and the transport errors of vmux_call(). opts may be NULL; its timeout and errbuf
+ * apply to the miss's read. Any thread but the I/O thread.
  */
 VMUX_EXPORT int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value);
 
@@ -78,8 +79,9 @@ VMUX_EXPORT int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, 
  * when the field or the key does not exist, else value->len bytes followed by a NUL. Errors
  * (*value zeroed): VMUX_ERR_INVALID_ARG (NULL m or value, key.ptr or field.ptr NULL with a
  * length, opts as vmux_near_get() refuses them), VMUX_ERR_UNSUPPORTED (nearCache is off),
- * VMUX_ERR_SERVER (WRONGTYPE: key holds no hash; the message in opts->errbuf), VMUX_ERR_NOMEM,
- * and the transport errors of vmux_call(). Any thread but the I/O thread.
+ * VMUX_ERR_FORKED (as vmux_near_get()), VMUX_ERR_SERVER (WRONGTYPE: key holds no hash; the message
+ * in opts->errbuf), VMUX_ERR_NOMEM, and the transport errors of vmux_call(). Any thread but the I/O
+ * thread.
  */
 VMUX_EXPORT int vmux_near_hget(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
                                vmux_bytes *value);
@@ -94,8 +96,8 @@ VMUX_EXPORT int vmux_near_hget(vmux *m, const vmux_callopts *opts, vmux_str key,
  * the order the server gave them when the copy was read, none (count 0) when the key does not
  * exist. Errors (*fields zeroed): VMUX_ERR_INVALID_ARG (NULL m or fields, key.ptr NULL with
  * key.len > 0, opts as vmux_near_get() refuses them), VMUX_ERR_UNSUPPORTED (nearCache is off),
- * VMUX_ERR_SERVER (WRONGTYPE; the message in opts->errbuf), VMUX_ERR_NOMEM, and the transport
- * errors of vmux_call(). Any thread but the I/O thread.
+ * VMUX_ERR_FORKED (as vmux_near_get()), VMUX_ERR_SERVER (WRONGTYPE; the message in opts->errbuf),
+ * VMUX_ERR_NOMEM, and the transport errors of vmux_call(). Any thread but the I/O thread.
  */
 VMUX_EXPORT int vmux_near_hgetall(vmux *m, const vmux_callopts *opts, vmux_str key,
                                   vmux_field_array *fields);
@@ -113,8 +115,8 @@ VMUX_EXPORT int vmux_near_smembers(vmux *m, const vmux_callopts *opts, vmux_str 
  * Removes key from this handle's near cache at once (the server's invalidation of a write of
  * your own comes a moment later), every read of it held (GET, HGET of each field, HGETALL,
  * SMEMBERS): the next read of key through the near cache reads the server. Returns 0
- * (whether or not key was held), VMUX_ERR_INVALID_ARG (NULL m, key.ptr NULL with len > 0) or
- * VMUX_ERR_UNSUPPORTED (nearCache is off). Any thread.
+ * (whether or not key was held), VMUX_ERR_INVALID_ARG (NULL m, key.ptr NULL with len > 0),
+ * VMUX_ERR_UNSUPPORTED (nearCache is off) or VMUX_ERR_FORKED (in a child of fork()). Any thread.
  */
 VMUX_EXPORT int vmux_near_forget(vmux *m, vmux_str key);
 
@@ -148,7 +150,8 @@ typedef struct vmux_near_stats {
 /**
  * Fills *out, made with VMUX_INIT(vmux_near_stats), with m's near cache counters (each read
  * atomically, not one snapshot). Returns 0, VMUX_ERR_INVALID_ARG (NULL m or out, a size below
- * sizeof(size_t)) or VMUX_ERR_UNSUPPORTED (nearCache is off). Any thread.
+ * sizeof(size_t)), VMUX_ERR_UNSUPPORTED (nearCache is off) or VMUX_ERR_FORKED (in a child of
+ * fork()). Any thread.
  */
 VMUX_EXPORT int vmux_near_read_stats(vmux *m, vmux_near_stats *out);
 

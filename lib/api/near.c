@@ -228,24 +228,29 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts,
     return rc;
 }
 
-/* VMUX_ERR_UNSUPPORTED for a read of a handle that keeps no near cache, with words for opts. */
-static int no_near_cache(const vmux_callopts *opts)
+/*
+ * The store a read of m goes to (vmux__near_store_for()): 0, or VMUX_ERR_FORKED, or
+ * VMUX_ERR_UNSUPPORTED for a handle that keeps no near cache, with words for opts.
+ */
+static int store_for_read(vmux *m, const vmux_callopts *opts, struct vmux_near **s)
 {
+    int rc = vmux__near_store_for(m, s);
     vmux_callopts o;
-    if (opts != NULL && vmux__sized_in(&o, sizeof o, opts) == 0)
+    if (rc == VMUX_ERR_UNSUPPORTED && opts != NULL && vmux__sized_in(&o, sizeof o, opts) == 0)
         vmux__errbuf_set(o.errbuf, o.errlen,
                          "this handle keeps no near cache: open it with nearCache=true "
                          "(docs/patterns/near-cache.md)");
-    return VMUX_ERR_UNSUPPORTED;
+    return rc;
 }
 
 int vmux__near_read(vmux *m, const vmux_callopts *opts, const struct vmux_near_read *rd, void *out)
 {
-    struct vmux_near *s = vmux__near_store_of(m);
-    if (s == NULL)
-        return no_near_cache(opts);
+    struct vmux_near *s;
+    int rc = store_for_read(m, opts, &s);
+    if (rc != 0)
+        return rc;
     struct vmux_near_key k = {vmux__near_key_bytes(rd->key), rd->key.len, rd->var, rd->varlen};
-    int rc = vmux__near_lookup_var(s, &k, uv_hrtime(), rd->kind->give, out);
+    rc = vmux__near_lookup_var(s, &k, uv_hrtime(), rd->kind->give, out);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
     return near_miss(m, s, opts, rd, &k, out);
@@ -289,11 +294,12 @@ int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *
         memset(value, 0, sizeof(*value));
     if (m == NULL || value == NULL || (key.ptr == NULL && key.len > 0))
         return VMUX_ERR_INVALID_ARG;
-    struct vmux_near *s = vmux__near_store_of(m);
-    if (s == NULL)
-        return no_near_cache(opts);
+    struct vmux_near *s;
+    int rc = store_for_read(m, opts, &s);
+    if (rc != 0)
+        return rc;
     /* The hit path of the plain calls, as short as before the typed reads came. */
-    int rc = vmux__near_lookup(s, vmux__near_key_bytes(key), key.len, uv_hrtime(), value);
+    rc = vmux__near_lookup(s, vmux__near_key_bytes(key), key.len, uv_hrtime(), value);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
     const char *argv[] = {"GET", vmux__near_key_bytes(key)};
@@ -307,9 +313,10 @@ int vmux_near_forget(vmux *m, vmux_str key)
 {
     if (m == NULL || (key.ptr == NULL && key.len > 0))
         return VMUX_ERR_INVALID_ARG;
-    struct vmux_near *s = vmux__near_store_of(m);
-    if (s == NULL)
-        return VMUX_ERR_UNSUPPORTED;
+    struct vmux_near *s;
+    int rc = vmux__near_store_for(m, &s);
+    if (rc != 0)
+        return rc;
     (void)vmux__near_invalidate(s, vmux__near_key_bytes(key), key.len);
     return 0;
 }
@@ -318,9 +325,10 @@ int vmux_near_read_stats(vmux *m, vmux_near_stats *out)
 {
     if (m == NULL || out == NULL || out->size < sizeof(size_t))
         return VMUX_ERR_INVALID_ARG;
-    struct vmux_near *s = vmux__near_store_of(m);
-    if (s == NULL)
-        return VMUX_ERR_UNSUPPORTED;
+    struct vmux_near *s;
+    int rc = vmux__near_store_for(m, &s);
+    if (rc != 0)
+        return rc;
     struct vmux_near_store_stats st;
     struct vmux_nearc_counts c;
     vmux__near_read_stats(s, &st);

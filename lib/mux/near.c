@@ -323,9 +323,15 @@ void vmux__nearc_close(vmux *m)
 
 /* ---- any thread ---- */
 
-struct vmux_near *vmux__near_store_of(vmux *m)
+int vmux__near_store_for(vmux *m, struct vmux_near **out)
 {
-    return m->near != NULL ? m->near->store : NULL;
+    *out = NULL;
+    if (vmux__forked(m))
+        return VMUX_ERR_FORKED;
+    if (m->near == NULL)
+        return VMUX_ERR_UNSUPPORTED;
+    *out = m->near->store;
+    return 0;
 }
 
 void vmux__nearc_tick(vmux *m, bool frozen)

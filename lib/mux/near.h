@@ -70,8 +70,12 @@ void vmux__nearc_free(struct vmux_nearc *near);
 
 /* ---- for the tracked reads (api/near.c); any thread ---- */
 
-/* The handle's store, or NULL when the near cache is off. */
-struct vmux_near *vmux__near_store_of(vmux *m);
+/*
+ * The handle's store, for the tracked reads: 0 with *out set; VMUX_ERR_FORKED in a child of
+ * fork(), before the store is touched (a parent thread may have held one of its locks at the
+ * fork, and no invalidation reaches the child); VMUX_ERR_UNSUPPORTED when the near cache is off.
+ */
+int vmux__near_store_for(vmux *m, struct vmux_near **out);
 
 /*
  * Where a tracked read of key (len bytes) is reserved: *node and *slot for vmux__near_reserve()
