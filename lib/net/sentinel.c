@@ -73,21 +73,69 @@ static struct vmux_config *sentinel_config(const struct vmux_config *data)
 
 /* ---- the addresses learned ---- */
 
+/*
+ * Whether something still points at e: the primary, or the connection of a link that follows
+ * the primary. Nothing else keeps an entry. A connection reads or compares c->ep (conn.c,
+ * conn_read.c, link.c) only while it is its link's (link->conn), or in the call that ends it:
+ * vmux__link_connect_to() is the only place one is made, a connection leaves link->conn only in
+ * vmux__link_conn_failed() and vmux__link_close(), which end it there and then, and an ended
+ * one's callbacks stop at CONN_ENDED. Only a link that follows the primary is given an entry (a
+ * closing link is detached and its connection ended in one call), and an answer or an
+ * announcement uses the entry it looked up before it returns, learning nothing meanwhile.
+ */
+static bool pinned(const struct vmux_sentinel *s, const struct vmux_endpoint *e)
+{
+    if (e == s->primary)
+        return true;
+    for (const struct vmux_link *l = s->links; l != NULL; l = l->s_next)
+        if (l->conn != NULL && l->conn->ep == e)
+            return true;
+    return false;
+}
+
+/*
+ * A full table's room: an entry nothing points at (pinned()) is freed, its place given to the
+ * next address. Before, once MAX_KNOWN addresses had been learned (a deployment announced by
+ * IP whose pods change address at each restart), every new primary was refused for good. Only
+ * the primary and one entry per following link are pinned, so room runs out only while more
+ * than MAX_KNOWN - 1 links hold connections to distinct old addresses. Returns the slot, or
+ * NULL then.
+ */
+static struct vmux_endpoint **free_slot(struct vmux_sentinel *s)
+{
+    if (s->nknown < MAX_KNOWN)
+        return &s->known[s->nknown++];
+    for (size_t i = 0; i < MAX_KNOWN; i++) {
+        size_t k = (s->reuse_next + i) % MAX_KNOWN; /* the oldest first */
+        if (!pinned(s, s->known[k])) {
+            s->reuse_next = k + 1;
+            free(s->known[k]->host);
+            free(s->known[k]); /* the caller fills the slot at once */
+            return &s->known[k];
+        }
+    }
+    return NULL;
+}
+
 const struct vmux_endpoint *vmux__sentinel_endpoint(struct vmux_sentinel *s, const char *host,
                                                     int port)
 {
     for (size_t i = 0; i < s->nknown; i++)
         if (s->known[i]->port == port && strcmp(s->known[i]->host, host) == 0)
             return s->known[i];
-    if (s->nknown == MAX_KNOWN)
-        return NULL;
     struct vmux_endpoint *e = malloc(sizeof(*e));
     if (e == NULL || (e->host = strdup(host)) == NULL) {
         free(e);
         return NULL;
     }
     e->port = port;
-    s->known[s->nknown++] = e;
+    struct vmux_endpoint **slot = free_slot(s);
+    if (slot == NULL) {
+        free(e->host);
+        free(e);
+        return NULL;
+    }
+    *slot = e;
     return e;
 }
 

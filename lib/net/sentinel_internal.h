@@ -6,7 +6,9 @@
 #include "net/link_internal.h"
 #include "net/sentinel.h"
 
-#define MAX_KNOWN 64 /* distinct addresses kept; a deployment has a handful of nodes */
+/* Distinct addresses kept: a deployment has a handful of nodes at a time, but one announced by
+ * IP learns a new one at each restart, so a full table reuses an entry nothing points at. */
+#define MAX_KNOWN 64
 
 struct vmux_sentinel {
     uv_loop_t *loop;
@@ -24,9 +26,10 @@ struct vmux_sentinel {
     uint64_t gen, ask_gen;               /* announcements heard; gen when the question was asked */
     const struct vmux_endpoint *primary; /* NULL until learned */
     bool trusted;
-    struct vmux_endpoint *known[MAX_KNOWN]; /* every address learned: conns point at them */
+    struct vmux_endpoint *known[MAX_KNOWN]; /* addresses learned: conns point at them */
     size_t nknown;
-    bool paused;            /* a failover is under way: links wait for its outcome */
+    size_t reuse_next; /* full: the entry looked at first for reuse (the oldest, unless pinned) */
+    bool paused;       /* a failover is under way: links wait for its outcome */
     uv_timer_t pause_timer; /* ends a pause whose outcome was not heard */
     int open_timers;        /* while closing: timers libuv still holds */
     /* SENTINEL REPLICAS (sentinel_replicas.c): the asker of the question under way, or NULL;
@@ -40,7 +43,12 @@ struct vmux_sentinel {
     bool closing;
 };
 
-/* The address host:port, kept as long as the client lives; NULL when out of memory or room. */
+/*
+ * The entry of the address host:port: the one learned already, or a new one, which may take the
+ * place of one that nothing points at any more (sentinel.c: pinned()). An entry lives while the
+ * primary or a following link's connection points at it. NULL when out of memory, or when every
+ * entry is pinned.
+ */
 const struct vmux_endpoint *vmux__sentinel_endpoint(struct vmux_sentinel *s, const char *host,
                                                     int port);
 

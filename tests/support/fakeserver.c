@@ -50,20 +50,23 @@ struct vt_fake_conn {
     int fd;
     redisReader *reader;
     enum vt_fake_conn_state state;
+    bool subscribed; /* it sent SUBSCRIBE: vt_fake_publish() writes to it */
 };
 
 struct vt_fake {
     int listen_fd;
-    int wake[2]; /* vt_fake_stop writes a byte to wake the thread */
+    int wake[2]; /* vt_fake_stop() and vt_fake_publish() write a byte to wake the thread */
     int port;
     pthread_t thread;
 
     pthread_mutex_t mu; /* guards everything below up to the thread-only part */
     struct vt_fake_action *head, *tail;
     size_t pending;
+    struct vt_fake_action *pub_head, *pub_tail; /* vt_fake_publish()'s, not yet sent */
     unsigned accepted;
     unsigned hangups;
     unsigned commands;
+    unsigned subscribes; /* SUBSCRIBE commands read */
     bool stopping;
     struct vt_fake_answer answers[VT_FAKE_MAX_ANSWERS];
 
@@ -178,6 +181,21 @@ static char *vt_fake_fixed(vt_fake *f, const char *name)
     return bytes;
 }
 
+/* The fixed answer to cmd: its name's and first argument's ("SENTINEL REPLICAS") first, then its
+ * name's; NULL when none. */
+static char *vt_fake_fixed_for(vt_fake *f, const redisReply *cmd)
+{
+    char both[128];
+    if (cmd->elements >= 2 && cmd->element[1]->type == REDIS_REPLY_STRING &&
+        (size_t)snprintf(both, sizeof both, "%s %s", cmd->element[0]->str, cmd->element[1]->str) <
+            sizeof both) {
+        char *fixed = vt_fake_fixed(f, both);
+        if (fixed != NULL)
+            return fixed;
+    }
+    return vt_fake_fixed(f, cmd->element[0]->str);
+}
+
 static void vt_fake_command(vt_fake *f, struct vt_fake_conn *c, const redisReply *cmd)
 {
     if (cmd->type != REDIS_REPLY_ARRAY || cmd->elements == 0 ||
@@ -189,7 +207,13 @@ static void vt_fake_command(vt_fake *f, struct vt_fake_conn *c, const redisReply
     }
     const char *name = cmd->element[0]->str;
     const char *answer = NULL;
-    char *fixed = vt_fake_fixed(f, name);
+    if (strcasecmp(name, "SUBSCRIBE") == 0) {
+        c->subscribed = true;
+        pthread_mutex_lock(&f->mu);
+        f->subscribes++;
+        pthread_mutex_unlock(&f->mu);
+    }
+    char *fixed = vt_fake_fixed_for(f, cmd);
     if (fixed != NULL) {
         if (!vt_fake_send_all(c->fd, fixed, strlen(fixed)))
             vt_fake_conn_close(c);
@@ -272,7 +296,7 @@ static void vt_fake_accept(vt_fake *f)
     struct timeval tv = {VT_FAKE_SEND_TIMEOUT_S, 0};
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    f->conns[f->nconns++] = (struct vt_fake_conn){fd, r, VT_CONN_LIVE};
+    f->conns[f->nconns++] = (struct vt_fake_conn){fd, r, VT_CONN_LIVE, false};
 }
 
 static void vt_fake_compact(vt_fake *f)
@@ -282,6 +306,31 @@ static void vt_fake_compact(vt_fake *f)
         if (f->conns[i].state != VT_CONN_DEAD)
             f->conns[j++] = f->conns[i];
     f->nconns = j;
+}
+
+/* Sends what vt_fake_publish() queued to every live subscribed connection, and drains the wake
+ * pipe (its bytes are only wake-ups). */
+static void vt_fake_send_published(vt_fake *f)
+{
+    char drain[64];
+    ssize_t n = read(f->wake[0], drain, sizeof drain); /* POLLIN: it does not block */
+    (void)n;
+    pthread_mutex_lock(&f->mu);
+    struct vt_fake_action *a = f->pub_head;
+    f->pub_head = f->pub_tail = NULL;
+    pthread_mutex_unlock(&f->mu);
+    while (a != NULL) {
+        struct vt_fake_action *next = a->next;
+        for (size_t i = 0; i < f->nconns; i++) {
+            struct vt_fake_conn *c = &f->conns[i];
+            if (c->state == VT_CONN_LIVE && c->subscribed &&
+                !vt_fake_send_all(c->fd, a->bytes, a->len))
+                vt_fake_conn_close(c);
+        }
+        free(a->bytes);
+        free(a);
+        a = next;
+    }
 }
 
 static bool vt_fake_stopping(vt_fake *f)
@@ -309,6 +358,8 @@ static void *vt_fake_main(void *arg)
                 vt_fake_readable(f, &f->conns[i]);
         if (pfd[1].revents & POLLIN)
             vt_fake_accept(f);
+        if (pfd[0].revents & POLLIN)
+            vt_fake_send_published(f);
         vt_fake_compact(f);
     }
     for (size_t i = 0; i < f->nconns; i++)
@@ -390,6 +441,28 @@ int vt_fake_push_str(vt_fake *f, vt_fake_kind kind, const char *bytes)
     return vt_fake_push(f, kind, bytes, strlen(bytes));
 }
 
+int vt_fake_publish(vt_fake *f, const char *bytes)
+{
+    struct vt_fake_action *a = calloc(1, sizeof *a);
+    char *copy = strdup(bytes);
+    if (a == NULL || copy == NULL) {
+        free(a);
+        free(copy);
+        return -1;
+    }
+    *a = (struct vt_fake_action){VT_FAKE_SEND, copy, strlen(copy), NULL};
+    pthread_mutex_lock(&f->mu);
+    if (f->pub_tail != NULL)
+        f->pub_tail->next = a;
+    else
+        f->pub_head = a;
+    f->pub_tail = a;
+    pthread_mutex_unlock(&f->mu);
+    while (write(f->wake[1], "p", 1) < 0 && errno == EINTR) {
+    }
+    return 0;
+}
+
 int vt_fake_answer(vt_fake *f, const char *name, const char *bytes, unsigned times)
 {
     char *n = strdup(name), *b = strdup(bytes);
@@ -434,6 +507,14 @@ unsigned vt_fake_hangups(vt_fake *f)
     return n;
 }
 
+unsigned vt_fake_subscribes(vt_fake *f)
+{
+    pthread_mutex_lock(&f->mu);
+    unsigned n = f->subscribes;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
 unsigned vt_fake_commands(vt_fake *f)
 {
     pthread_mutex_lock(&f->mu);
@@ -468,6 +549,12 @@ void vt_fake_stop(vt_fake *f)
         free(f->head->bytes);
         free(f->head);
         f->head = next;
+    }
+    while (f->pub_head != NULL) {
+        struct vt_fake_action *next = f->pub_head->next;
+        free(f->pub_head->bytes);
+        free(f->pub_head);
+        f->pub_head = next;
     }
     for (size_t i = 0; i < VT_FAKE_MAX_ANSWERS; i++) {
         free(f->answers[i].name);

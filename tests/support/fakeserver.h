@@ -48,10 +48,21 @@ int vt_fake_push_str(vt_fake *f, vt_fake_kind kind, const char *bytes);
  * itself, taking no script action, in place of the default (setup commands +OK, PING +PONG, the
  * rest from the script): "AUTH" with "+OK\r\n+OK\r\n" makes a server that sends one reply too
  * many, "INFO" with a fixed text keeps the script for the test's own commands. A later call for
- * the same name replaces the earlier one. At most 8 names. Returns 0, or -1 when memory runs out
- * or no room is left.
+ * the same name replaces the earlier one. name may also be a command and its first argument
+ * ("SENTINEL REPLICAS"), which takes precedence over the command's name alone. At most 8 names.
+ * Returns 0, or -1 when memory runs out or no room is left.
  */
 int vt_fake_answer(vt_fake *f, const char *name, const char *bytes, unsigned times);
+
+/*
+ * Sends bytes (copied) at once to every open connection that has sent SUBSCRIBE, as a server
+ * publishing to it would (a sentinel's +switch-master), outside the script. Returns 0, or -1
+ * when memory runs out.
+ */
+int vt_fake_publish(vt_fake *f, const char *bytes);
+
+/* How many SUBSCRIBE commands the server has read so far (answered before what is published). */
+unsigned vt_fake_subscribes(vt_fake *f);
 
 /* How many connections the server has accepted so far (reconnects show here). */
 unsigned vt_fake_accepted(vt_fake *f);
