@@ -328,7 +328,8 @@ bool vmux__conn_lend_reads(struct vmux_conn *c);
 
 /*
  * setup.c: the connection's own commands. vmux__setup_start() queues the session setup
- * (AUTH, SELECT, CLIENT SETNAME/SETINFO, ROLE when there are several endpoints);
+ * (AUTH, SELECT, CLIENT SETNAME/SETINFO, ROLE when there are several endpoints), and when it
+ * queues none (setlib=false and nothing else to set) makes the link ready there and then;
  * vmux__setup_reply() takes the reply to any internal op; vmux__setup_tick() sends heartbeats
  * and judges whether the connection is dead; vmux__setup_check() makes the connection prove
  * itself with a PING before commands flow again (after the process was frozen).

@@ -309,6 +309,8 @@ static bool asks_role(const struct vmux_config *cfg)
     return cfg->nendpoints > 1 && !cfg->sentinel_conn && cfg->cluster != VMUX_CLUSTER_YES;
 }
 
+static void setup_done(struct vmux_conn *c);
+
 void vmux__setup_start(struct vmux_conn *c)
 {
     const struct vmux_config *cfg = c->link->cfg;
@@ -334,6 +336,10 @@ void vmux__setup_start(struct vmux_conn *c)
         setup_push(c, LABEL_CLUSTER, VMUX_OP_IGNORE_ERROR, 2, (const char *[]){"CLUSTER", "MYID"});
     setup_read_from(c, cfg);
     setup_tracking(c);
+    /* Nothing to send (setlib=false, no credentials, name or database...): no reply will come to
+     * end the setup, which waited for connectTimeout and failed every attempt. */
+    if (c->phase == CONN_OPEN && c->setup_left == 0)
+        setup_done(c);
 }
 
 /* Whether a setup command's error of class cls refuses the credentials (AUTH's, any). */
@@ -507,6 +513,18 @@ static void role_cluster_answer(struct vmux_conn *c, const vmux_reply *reply)
                   c->where, c->role);
 }
 
+/*
+ * The session is set up (its last setup reply came, or setup sent nothing): the connect and
+ * setup deadline stops, what kept the credentials is wiped, and the link may use the connection.
+ */
+static void setup_done(struct vmux_conn *c)
+{
+    uv_timer_stop(&c->timer);
+    vmux__setup_wipe(c);
+    schedule_reauth(c, (uint64_t)c->link->cfg->reauth_interval_s * 1000);
+    vmux__link_conn_ready(c->link);
+}
+
 static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
                         const vmux_reply *reply)
 {
@@ -523,12 +541,8 @@ static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
     } else if (label == LABEL_ROLE && !is_primary(reply)) {
         role_refused(c, reply);
     }
-    if (c->phase != CONN_ENDED && --c->setup_left == 0) {
-        uv_timer_stop(&c->timer);
-        vmux__setup_wipe(c);
-        schedule_reauth(c, (uint64_t)c->link->cfg->reauth_interval_s * 1000);
-        vmux__link_conn_ready(c->link);
-    }
+    if (c->phase != CONN_ENDED && --c->setup_left == 0)
+        setup_done(c);
 }
 
 void vmux__setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply)
@@ -563,7 +577,8 @@ void vmux__setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *repl
 
 /*
  * At the end of setup this runs inside a read callback, after the reader has copied what was
- * read: rbuf and plain are no longer looked at until the next read.
+ * read: rbuf and plain are no longer looked at until the next read. A setup that sent nothing
+ * ends where it starts, with no secret sent: only the credentials' copies (none) are freed.
  */
 void vmux__setup_wipe(struct vmux_conn *c)
 {

@@ -5,6 +5,13 @@
  * ignored (INFO) and the unknown ones ignoreUnknown ignored (WARN). setlib=false keeps the
  * library's name from the server (CLIENT INFO's lib-name). docs/configuration.md, "Coming from
  * StackExchange.Redis".
+ *
+ * Then, against a second server of its own without a password: setlib=false with nothing else
+ * to set leaves a connection's session setup nothing to send. Such a connection is ready at once:
+ * the handle opens (cluster=no), serves a GET, and connects again after its connection is
+ * killed; and under cluster=auto the blocking pool's connections (which send no READONLY) serve
+ * a BLPOP. They waited for a setup reply that never came, failing every attempt at
+ * connectTimeout: vmux_open gave VMUX_ERR_TIMEOUT, every BLPOP timed out.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -146,11 +153,86 @@ static void test_setlib_off(void **state)
     assert_false(log_has("accepted and ignored"));
 }
 
+/* The second server: no password, so that setlib=false leaves the setup nothing to send. */
+static int setup_open(void **state)
+{
+    *state = vt_server_new((const char *const[]){NULL});
+    return *state != NULL ? 0 : -1;
+}
+
+static vmux_stats stats_of(vmux *m)
+{
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    return st;
+}
+
+/* Whether the handle at arg has made a second connection ready (a condition). */
+static bool connected_again(void *arg)
+{
+    return stats_of(arg).connects >= 2;
+}
+
+/* GET key through m, asserted answered with nil. */
+static void assert_get_nil(vmux *m, const char *key)
+{
+    vmux_bytes v = {0};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
+    int rc = vmux_get(m, &o, (vmux_str){key, strlen(key)}, &v);
+    if (rc != 0)
+        fail_msg("GET %s: %s: %s", key, vmux_err_name(rc), vmux_last_error());
+    assert_null(v.ptr);
+    vmux_bytes_free(&v);
+}
+
+/*
+ * setlib=false,cluster=no: no command in the session setup. The handle opens and answers, and
+ * after the server kills its connection, the next one is ready too.
+ */
+static void test_setlib_off_nothing_to_send(void **state)
+{
+    vmux *m = open_with(*state, "setlib=false,cluster=no");
+    assert_get_nil(m, "seredis:none");
+    assert_field(m, "lib-name", "");
+    free(vt_node_admin(((vt_server *)*state)->port, false, "CLIENT KILL TYPE normal"));
+    if (!vt_wait_until(connected_again, m, 30000))
+        fail_msg("no connection ready again within 30 s of the kill (connects %llu, failures "
+                 "%llu)",
+                 (unsigned long long)stats_of(m).connects,
+                 (unsigned long long)stats_of(m).connect_failures);
+    assert_get_nil(m, "seredis:none");
+    assert_int_equal(stats_of(m).connect_failures, 1); /* the kill, and no attempt after it */
+    vmux_close(m);
+}
+
+/*
+ * setlib=false under cluster=auto: the handle's own link sends READONLY (its server may be a
+ * cluster replica), but a blocking pool link none: its BLPOP on an empty list runs out (nil).
+ */
+static void test_setlib_off_blocking_pool(void **state)
+{
+    vmux *m = open_with(*state, "setlib=false");
+    vmux_str keys[] = {VMUX_STR("seredis:empty")};
+    assert_int_equal(vmux_del(m, NULL, keys, 1, NULL), 0);
+    vmux_bytes k = {0}, v = {0};
+    int rc = vmux_bpop(m, NULL, VMUX_HEAD, keys, 1, 1000, &k, &v);
+    if (rc != 0)
+        fail_msg("BLPOP: %s: %s", vmux_err_name(rc), vmux_last_error());
+    assert_null(k.ptr);
+    assert_null(v.ptr);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_production_string),
         cmocka_unit_test(test_setlib_off),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    const struct CMUnitTest open_tests[] = {
+        cmocka_unit_test(test_setlib_off_nothing_to_send),
+        cmocka_unit_test(test_setlib_off_blocking_pool),
+    };
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
+    return failed + cmocka_run_group_tests(open_tests, setup_open, teardown);
 }

@@ -6,7 +6,8 @@
  * - The handle asks the sentinels where the primary is (the first one listed is down) and serves
  *   from it; an unknown service name and bad sentinel settings give clear errors. A
  *   maxBulkLength below the sentinels' answers (the primary's address) bounds the user's replies
- *   only: the handle still asks the sentinels and checks ROLE.
+ *   only: the handle still asks the sentinels and checks ROLE. Under setlib=false, with no
+ *   sentinelPassword, a sentinel connection has nothing to set up, and is ready at once.
  * - readFrom=replica reads from the replica the sentinels list (SENTINEL REPLICAS); a replica
  *   started under a running handle serves reads too once the sentinels see it healthy.
  * - A replica the sentinels mark down (+sdown: it refuses their PING, by ACL, while it serves the
@@ -379,6 +380,20 @@ static void test_discovers_primary(void **state)
 {
     struct deploy *d = *state;
     vmux *m = vt_open_conf(conf_for(d, 1, ""));
+    assert_int_equal(handle_port(m), d->primary.port);
+    set_get(m);
+    vmux_close(m);
+}
+
+/*
+ * setlib=false, and no sentinelPassword: the connections to the sentinels send no setup command
+ * (the data connection's ROLE check is one). They waited for a setup reply that never came,
+ * failed at connectTimeout, again and again, and vmux_open gave VMUX_ERR_TIMEOUT.
+ */
+static void test_sentinel_setlib_off(void **state)
+{
+    struct deploy *d = *state;
+    vmux *m = vt_open_conf(conf_for(d, 0, "setlib=false"));
     assert_int_equal(handle_port(m), d->primary.port);
     set_get(m);
     vmux_close(m);
@@ -1161,6 +1176,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_discovers_primary, deploy_setup, deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_sentinel_setlib_off, deploy_setup, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_limits_bound_user_replies_only, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_bad_settings, deploy_setup, deploy_teardown),
