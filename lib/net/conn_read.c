@@ -53,11 +53,22 @@ static bool names_ping(const char *msg)
  * answered, so the connection is alive. The error went to the subscriptions before, taken for
  * the answer to a request, and the PING for unanswered: the link was failed as dead every
  * 2 x syncTimeout (probe39: every ~69 s by default, every 3 s with keepAlive=2).
+ *
+ * A connection of a subscriber link that is not in subscribed mode (its SUBSCRIBE refused, as a
+ * Sentinel watcher's or a near cache's by an ACL; no subscription left) answers +PONG, which
+ * went to the link's push callback and was dropped: the link was failed as dead every keepAlive
+ * + 2 x syncTimeout, for good. While a PING is unanswered, +PONG is its answer: a message or a
+ * subscription's answer is an array (or an error), never a status.
  */
 static bool is_pong(const struct vmux_conn *c, const vmux_reply *r)
 {
-    if (vmux_reply_get_kind(r) == VMUX_REPLY_ERROR)
+    enum vmux_reply_kind got = vmux_reply_get_kind(r);
+    if (got == VMUX_REPLY_ERROR)
         return c->push_ping_sent != 0 && names_ping(vmux_reply_str(r, NULL));
+    if (got == VMUX_REPLY_STATUS) {
+        const char *text = vmux_reply_str(r, NULL);
+        return c->push_ping_sent != 0 && text != NULL && strcmp(text, "PONG") == 0;
+    }
     const char *kind = vmux_reply_str(vmux_reply_element(r, 0), NULL);
     return kind != NULL && strcmp(kind, "pong") == 0;
 }

@@ -82,8 +82,11 @@ int vmux__link_asking(struct vmux_link *link);
 
 /*
  * Makes the link a subscriber link: once a connection's session is set up, every reply it
- * reads goes to fn (which owns it) instead of being matched to a command, and no heartbeat
- * PING is sent on it (a subscribed connection answers PING differently). Set before start.
+ * reads goes to fn (which owns it) instead of being matched to a command, but for the answer to
+ * its heartbeat: a raw PING, sent when it has been idle for keepAlive and after a freeze, whose
+ * answer (["pong", ""] while subscribed, +PONG otherwise, or an error naming PING) the
+ * connection takes itself; none within 2 x syncTimeout (2 s at least) fails it as dead (setup.c,
+ * conn_read.c). Set before start.
  */
 void vmux__link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, void *arg),
                          void *arg);

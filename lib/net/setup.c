@@ -641,7 +641,8 @@ static const char PING_RESP[] = "*1\r\n$4\r\nPING\r\n";
 
 /*
  * A subscriber connection answers PING with a ["pong", ""] push rather than a reply matched to
- * a command, so its heartbeat is a raw PING whose answer conn_read.c notices (push_ping_sent).
+ * a command (or, not in subscribed mode, with +PONG), so its heartbeat is a raw PING whose
+ * answer conn_read.c notices (push_ping_sent).
  */
 static void push_tick(struct vmux_conn *c, uint64_t now_ms, bool now)
 {

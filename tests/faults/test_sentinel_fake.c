@@ -149,7 +149,7 @@ static void test_primary_reached_past_64_addresses(void **state)
 
 static bool subscribed(void *arg)
 {
-    return vt_fake_subscribes(arg) > 0;
+    return vt_fake_count(arg, "SUBSCRIBE") > 0;
 }
 
 /* Appends to buf the message a sentinel publishes when svc moves from one address to another. */

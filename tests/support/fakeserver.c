@@ -39,6 +39,13 @@ enum vt_fake_conn_state {
 };
 
 #define VT_FAKE_MAX_ANSWERS 8
+#define VT_FAKE_MAX_COUNTED 32
+
+/* How many commands of one name the server has read (vt_fake_count()). */
+struct vt_fake_counted {
+    char name[32]; /* "": a free entry */
+    unsigned n;
+};
 
 /* A fixed answer to the commands of one name (vt_fake_answer()). */
 struct vt_fake_answer {
@@ -66,9 +73,9 @@ struct vt_fake {
     unsigned accepted;
     unsigned hangups;
     unsigned commands;
-    unsigned subscribes; /* SUBSCRIBE commands read */
     bool stopping;
     struct vt_fake_answer answers[VT_FAKE_MAX_ANSWERS];
+    struct vt_fake_counted counted[VT_FAKE_MAX_COUNTED];
 
     /* Owned by the server thread alone. */
     struct vt_fake_conn conns[VT_FAKE_MAX_CONNS];
@@ -196,6 +203,24 @@ static char *vt_fake_fixed_for(vt_fake *f, const redisReply *cmd)
     return vt_fake_fixed(f, cmd->element[0]->str);
 }
 
+/* Counts a command named name (vt_fake_count()): in its entry, or a free one. */
+static void vt_fake_note(vt_fake *f, const char *name)
+{
+    if (strlen(name) >= sizeof f->counted[0].name)
+        return;
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < VT_FAKE_MAX_COUNTED; i++) {
+        struct vt_fake_counted *e = &f->counted[i];
+        if (e->name[0] == '\0')
+            snprintf(e->name, sizeof e->name, "%s", name);
+        if (strcasecmp(e->name, name) == 0) {
+            e->n++;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
 static void vt_fake_command(vt_fake *f, struct vt_fake_conn *c, const redisReply *cmd)
 {
     if (cmd->type != REDIS_REPLY_ARRAY || cmd->elements == 0 ||
@@ -207,12 +232,9 @@ static void vt_fake_command(vt_fake *f, struct vt_fake_conn *c, const redisReply
     }
     const char *name = cmd->element[0]->str;
     const char *answer = NULL;
-    if (strcasecmp(name, "SUBSCRIBE") == 0) {
+    if (strcasecmp(name, "SUBSCRIBE") == 0)
         c->subscribed = true;
-        pthread_mutex_lock(&f->mu);
-        f->subscribes++;
-        pthread_mutex_unlock(&f->mu);
-    }
+    vt_fake_note(f, name);
     char *fixed = vt_fake_fixed_for(f, cmd);
     if (fixed != NULL) {
         if (!vt_fake_send_all(c->fd, fixed, strlen(fixed)))
@@ -507,10 +529,13 @@ unsigned vt_fake_hangups(vt_fake *f)
     return n;
 }
 
-unsigned vt_fake_subscribes(vt_fake *f)
+unsigned vt_fake_count(vt_fake *f, const char *name)
 {
+    unsigned n = 0;
     pthread_mutex_lock(&f->mu);
-    unsigned n = f->subscribes;
+    for (size_t i = 0; i < VT_FAKE_MAX_COUNTED && f->counted[i].name[0] != '\0'; i++)
+        if (strcasecmp(f->counted[i].name, name) == 0)
+            n = f->counted[i].n;
     pthread_mutex_unlock(&f->mu);
     return n;
 }

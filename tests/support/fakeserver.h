@@ -61,14 +61,19 @@ int vt_fake_answer(vt_fake *f, const char *name, const char *bytes, unsigned tim
  */
 int vt_fake_publish(vt_fake *f, const char *bytes);
 
-/* How many SUBSCRIBE commands the server has read so far (answered before what is published). */
-unsigned vt_fake_subscribes(vt_fake *f);
-
 /* How many connections the server has accepted so far (reconnects show here). */
 unsigned vt_fake_accepted(vt_fake *f);
 
 /* How many connections the client closed while the server still had them open. */
 unsigned vt_fake_hangups(vt_fake *f);
+
+/*
+ * How many commands named name (any case) the server has read so far, on every connection,
+ * however they were answered (counted before the answer is sent: a SUBSCRIBE counted is
+ * answered before anything vt_fake_publish() sends after). The first 32 names seen are counted, if
+ * under 32 bytes long; any other reads 0.
+ */
+unsigned vt_fake_count(vt_fake *f, const char *name);
 
 /* How many commands took an action from the script (or found it empty) so far. */
 unsigned vt_fake_commands(vt_fake *f);
