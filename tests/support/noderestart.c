@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/time.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include <hiredis/hiredis.h>
 
@@ -53,12 +52,6 @@ struct restart {
     const char *argv[MAX_ARGS];
     int argc;
 };
-
-static void pause_ms(int ms)
-{
-    struct timespec ts = {0, (long)ms * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static redisContext *connect_node(int port, int timeout_ms)
 {
@@ -186,6 +179,12 @@ static bool process_gone(long pid)
     return end != NULL && end[1] == ' ' && end[2] == 'Z';
 }
 
+/* process_gone() of the restart's old process: a condition for vt_poll_until(). */
+static bool old_gone(void *arg)
+{
+    return process_gone(((const struct restart *)arg)->pid);
+}
+
 /* SHUTDOWN SAVE, then waits until the old process has exited. Returns 0 or -1. */
 static int shutdown_save(const struct restart *r)
 {
@@ -203,16 +202,11 @@ static int shutdown_save(const struct restart *r)
     redisFree(c);
     if (rc != 0)
         return -1;
-    uint64_t deadline = vt_now_ms() + STOP_DEADLINE_MS;
-    while (!process_gone(r->pid)) {
-        if (vt_now_ms() > deadline) {
-            fprintf(stderr,
-                    "vt_node_restart: 127.0.0.1:%d: pid %ld still runs %d ms after "
-                    "SHUTDOWN SAVE\n",
-                    r->port, r->pid, STOP_DEADLINE_MS);
-            return -1;
-        }
-        pause_ms(POLL_MS);
+    if (!vt_poll_until(old_gone, (void *)r, STOP_DEADLINE_MS, POLL_MS)) {
+        fprintf(stderr,
+                "vt_node_restart: 127.0.0.1:%d: pid %ld still runs %d ms after SHUTDOWN SAVE\n",
+                r->port, r->pid, STOP_DEADLINE_MS);
+        return -1;
     }
     return 0;
 }
@@ -244,9 +238,11 @@ static int spawn_server(const struct restart *r)
     return 0;
 }
 
-/* Whether a process other than the old one answers PING on the port and has loaded its data. */
-static bool new_server_ready(const struct restart *r)
+/* Whether a process other than the old one (the struct restart at arg) answers PING on the port
+ * and has loaded its data: a condition for vt_poll_until(). */
+static bool new_server_ready(void *arg)
 {
+    const struct restart *r = arg;
     redisContext *c = connect_node(r->port, 1000);
     if (c == NULL)
         return false;
@@ -266,14 +262,10 @@ static bool new_server_ready(const struct restart *r)
 
 static int wait_ready(const struct restart *r)
 {
-    uint64_t deadline = vt_now_ms() + START_DEADLINE_MS;
-    while (!new_server_ready(r)) {
-        if (vt_now_ms() > deadline) {
-            fprintf(stderr, "vt_node_restart: 127.0.0.1:%d did not serve within %d ms; see %s\n",
-                    r->port, START_DEADLINE_MS, logfile(r));
-            return -1;
-        }
-        pause_ms(POLL_MS);
+    if (!vt_poll_until(new_server_ready, (void *)r, START_DEADLINE_MS, POLL_MS)) {
+        fprintf(stderr, "vt_node_restart: 127.0.0.1:%d did not serve within %d ms; see %s\n",
+                r->port, START_DEADLINE_MS, logfile(r));
+        return -1;
     }
     return 0;
 }
