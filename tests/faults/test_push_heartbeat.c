@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "fakeserver.h"
+#include "logtext.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -31,27 +32,7 @@
 #define ROLE_PRIMARY "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
 
 /* The log lines a handle wrote, from its I/O thread. */
-static struct {
-    pthread_mutex_t lock;
-    char text[32768];
-} seen = {PTHREAD_MUTEX_INITIALIZER, ""};
-
-static void keep_line(vmux_log_level level, const char *message, void *userdata)
-{
-    (void)userdata;
-    pthread_mutex_lock(&seen.lock);
-    size_t n = strlen(seen.text);
-    snprintf(seen.text + n, sizeof seen.text - n, "[%d] %s\n", (int)level, message);
-    pthread_mutex_unlock(&seen.lock);
-}
-
-static bool log_has(const char *words)
-{
-    pthread_mutex_lock(&seen.lock);
-    bool has = strstr(seen.text, words) != NULL;
-    pthread_mutex_unlock(&seen.lock);
-    return has;
-}
+static vt_logtext seen = VT_LOGTEXT_INIT;
 
 /* A fake sentinel that names the fake primary at primary_port, and refuses SUBSCRIBE. */
 static void play_sentinel(vt_fake *f, int primary_port)
@@ -94,7 +75,7 @@ static void test_refused_subscribe_link_lives(void **state)
              "syncTimeout=1000",
              vt_fake_port(one), vt_fake_port(two));
     vmux_config *cfg = vt_config(conf);
-    assert_int_equal(vmux_config_set_log(cfg, keep_line, VMUX_LOG_INFO, NULL), 0);
+    assert_int_equal(vmux_config_set_log(cfg, vt_logtext_line, VMUX_LOG_INFO, &seen), 0);
     vmux *m = vt_open_config(cfg, conf);
     vmux_config_free(cfg);
     assert_true(vt_wait_until(subscribe_refused, two, WAIT_MS));
@@ -108,8 +89,8 @@ static void test_refused_subscribe_link_lives(void **state)
         fail_msg("the watcher reconnected: %u connections, %u SUBSCRIBEs for %u PINGs",
                  now_accepted, subscribes, vt_fake_count(two, "PING"));
     }
-    assert_false(log_has("dead link"));
-    assert_true(log_has("SUBSCRIBE to the failover events refused"));
+    assert_false(vt_logtext_has(&seen, "dead link"));
+    assert_true(vt_logtext_has(&seen, "SUBSCRIBE to the failover events refused"));
     vt_fake_stop(one);
     vt_fake_stop(two);
 }

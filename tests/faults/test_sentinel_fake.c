@@ -102,6 +102,21 @@ static bool script_taken(void *arg)
     return vt_fake_pending(arg) == 0;
 }
 
+/* Opens a handle on the sentinel at sport, and waits until its GET reaches d1. */
+static vmux *open_on_first(int sport)
+{
+    char conf[256];
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,serviceName=svc,reconnectMin=1,reconnectMax=20,connectTimeout=5000,"
+             "syncTimeout=5000",
+             sport);
+    vmux *m = vt_open_conf(conf);
+    struct get_check g = {.m = m, .want = "d1"};
+    if (!vt_poll_until(get_answers, &g, WAIT_MS, 10))
+        fail_msg("GET never reached the first primary: %s", g.last);
+    return m;
+}
+
 /*
  * The sentinel names d1, then (once d1's connection breaks) NDEAD addresses nobody listens on,
  * each after the last one failed, then d2 for good: the handle must reach d2. It asked past the
@@ -113,19 +128,13 @@ static void test_primary_reached_past_64_addresses(void **state)
     vt_fake_fixture *fx = *state;
     vt_fake *d1 = data_node("d1"), *d2 = data_node("d2");
     int sport = vt_fake_port(fx->fake);
-    char buf[128], host[32], conf[256];
+    char buf[128], host[32];
     answer_subscribe(fx->fake);
     assert_int_equal(vt_fake_answer(fx->fake, "SENTINEL REPLICAS", "*0\r\n", 0), 0);
     vt_fake_script_str(fx->fake, VT_FAKE_SEND,
                        addr_answer(buf, sizeof buf, "127.0.0.1", vt_fake_port(d1)));
-    snprintf(conf, sizeof conf,
-             "127.0.0.1:%d,serviceName=svc,reconnectMin=1,reconnectMax=20,connectTimeout=5000,"
-             "syncTimeout=5000",
-             sport);
-    fx->m = vt_open_conf(conf);
+    fx->m = open_on_first(sport);
     struct get_check g = {.m = fx->m, .want = "d1"};
-    if (!vt_poll_until(get_answers, &g, WAIT_MS, 10))
-        fail_msg("GET never reached the first primary: %s", g.last);
 
     /* 127.0.0.k listens on no port the sentinel's 127.0.0.1 holds: each is refused at once */
     for (int i = 0; i < NDEAD; i++) {
@@ -174,20 +183,14 @@ static void test_switch_followed_past_64_addresses(void **state)
     vt_fake_fixture *fx = *state;
     vt_fake *d1 = data_node("d1"), *d2 = data_node("d2");
     int sport = vt_fake_port(fx->fake);
-    char buf[128], host[32], from[32] = "127.0.0.1", conf[256];
+    char buf[128], host[32], from[32] = "127.0.0.1";
     answer_subscribe(fx->fake);
     assert_int_equal(vt_fake_answer(fx->fake, "SENTINEL REPLICAS", "*0\r\n", 0), 0);
     assert_int_equal(vt_fake_answer(fx->fake, "SENTINEL GET-MASTER-ADDR-BY-NAME",
                                     addr_answer(buf, sizeof buf, "127.0.0.1", vt_fake_port(d1)), 0),
                      0);
-    snprintf(conf, sizeof conf,
-             "127.0.0.1:%d,serviceName=svc,reconnectMin=1,reconnectMax=20,connectTimeout=5000,"
-             "syncTimeout=5000",
-             sport);
-    fx->m = vt_open_conf(conf);
+    fx->m = open_on_first(sport);
     struct get_check g = {.m = fx->m, .want = "d1"};
-    if (!vt_poll_until(get_answers, &g, WAIT_MS, 10))
-        fail_msg("GET never reached the first primary: %s", g.last);
     assert_true(vt_wait_until(subscribed, fx->fake, WAIT_MS));
 
     assert_int_equal(vt_fake_answer(fx->fake, "SENTINEL GET-MASTER-ADDR-BY-NAME",

@@ -25,33 +25,14 @@
 #include <cmocka.h>
 
 #include "servers.h"
+#include "logtext.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
 #define PASSWORD "pr0d-S3cret"
 
 /* The log lines a handle wrote, from its I/O thread. */
-static struct {
-    pthread_mutex_t lock;
-    char text[8192];
-} seen = {PTHREAD_MUTEX_INITIALIZER, ""};
-
-static void keep_line(vmux_log_level level, const char *message, void *userdata)
-{
-    (void)userdata;
-    pthread_mutex_lock(&seen.lock);
-    size_t n = strlen(seen.text);
-    snprintf(seen.text + n, sizeof seen.text - n, "[%d] %s\n", (int)level, message);
-    pthread_mutex_unlock(&seen.lock);
-}
-
-static bool log_has(const char *line)
-{
-    pthread_mutex_lock(&seen.lock);
-    bool has = strstr(seen.text, line) != NULL;
-    pthread_mutex_unlock(&seen.lock);
-    return has;
-}
+static vt_logtext seen = VT_LOGTEXT_INIT;
 
 /* The password is set once the server runs: the fixture's readiness check sends no AUTH. */
 static int setup(void **state)
@@ -80,10 +61,8 @@ static vmux *open_with(const vt_server *s, const char *keys)
     char conf[1024];
     snprintf(conf, sizeof conf, "127.0.0.1:%d,%s", s->port, keys);
     vmux_config *cfg = vt_config(conf);
-    assert_int_equal(vmux_config_set_log(cfg, keep_line, VMUX_LOG_INFO, NULL), 0);
-    pthread_mutex_lock(&seen.lock);
-    seen.text[0] = '\0';
-    pthread_mutex_unlock(&seen.lock);
+    assert_int_equal(vmux_config_set_log(cfg, vt_logtext_line, VMUX_LOG_INFO, &seen), 0);
+    vt_logtext_clear(&seen);
     vmux *m = vt_open_config(cfg, conf);
     vmux_config_free(cfg);
     return m;
@@ -136,11 +115,13 @@ static void test_production_string(void **state)
     assert_field(m, "db", "2");
     assert_field(m, "lib-name", "vmux");
     vmux_close(m);
-    assert_true(log_has("[1] StackExchange.Redis keys accepted and ignored"));
-    assert_true(log_has(": allowAdmin, channelPrefix, checkCertificateRevocation, configChannel, "
-                        "configCheckSeconds, protocol, resolveDns, responseTimeout, tiebreaker, "
-                        "version\n"));
-    assert_true(log_has("[2] ignoreUnknown=true: unknown keys ignored: heartbeatInterval\n"));
+    assert_true(vt_logtext_has(&seen, "[1] StackExchange.Redis keys accepted and ignored"));
+    assert_true(vt_logtext_has(
+        &seen, ": allowAdmin, channelPrefix, checkCertificateRevocation, configChannel, "
+               "configCheckSeconds, protocol, resolveDns, responseTimeout, tiebreaker, "
+               "version\n"));
+    assert_true(
+        vt_logtext_has(&seen, "[2] ignoreUnknown=true: unknown keys ignored: heartbeatInterval\n"));
 }
 
 /* setlib=false: the connection does not name the library (CLIENT SETINFO is not sent). */
@@ -150,7 +131,7 @@ static void test_setlib_off(void **state)
     assert_field(m, "lib-name", "");
     assert_field(m, "lib-ver", "");
     vmux_close(m);
-    assert_false(log_has("accepted and ignored"));
+    assert_false(vt_logtext_has(&seen, "accepted and ignored"));
 }
 
 /* The second server: no password, so that setlib=false leaves the setup nothing to send. */
