@@ -39,11 +39,12 @@ void vmux__wait_defer(void);
 void vmux__wait_flush(void);
 
 /*
- * The I/O thread, over each turn of its loop: between vmux__wait_turns_start() and
- * vmux__wait_turns_stop() (around the loop's run), vmux__wait_defer_turn(), called by every read,
- * defers the wakes of all the turn's reads to vmux__wait_turn_end(), which the loop calls once the
- * turn's I/O callbacks have run (a uv_check handle). Three sockets read in one turn then wake their
- * callers with one system call, not three. Outside the two, or on another thread, it does nothing.
+ * The I/O thread, over each turn of its loop: from vmux__wait_turns_start() (mux/mux.c calls it
+ * once the handle is in cluster mode; again and again is harmless) to vmux__wait_turns_stop() (at
+ * the shutdown), vmux__wait_defer_turn(), called by every read, defers the wakes of all the turn's
+ * reads to vmux__wait_turn_end(), which the loop calls once the turn's I/O callbacks have run (a
+ * uv_check handle). Three sockets read in one turn then wake their callers with one system call,
+ * not three. Outside the two, or on another thread, vmux__wait_defer_turn() does nothing.
  */
 void vmux__wait_turns_start(void);
 void vmux__wait_defer_turn(void);

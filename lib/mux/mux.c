@@ -221,10 +221,19 @@ static void on_wakeup(uv_async_t *a)
     vmux__drain_queue(m);
 }
 
+/*
+ * After each turn's I/O: the wakes its reads owe (core/wait.h). Only a cluster handle defers them
+ * over the turn: its turns read several nodes. A standalone handle's one connection is read once
+ * a turn, and its direct lane counts the synchronous callers still waiting: completed callers
+ * left asleep to the turn's end made 32 threads find themselves alone at once and crowd the lane
+ * (twice the I/O thread's system calls on vmux-sync@32).
+ */
 static void on_turn_end(uv_check_t *h)
 {
-    (void)h;
+    vmux *m = h->data;
     vmux__wait_turn_end();
+    if (vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER)
+        vmux__wait_turns_start();
 }
 
 /* Closes the loop's own handles: the tick, the wake-up, the deadline timer, the route idler, the
@@ -281,8 +290,7 @@ static void io_main(void *arg)
         vmux__sentinel_start(m->sentinel);
     vmux__nearc_start(m); /* before the data link starts: it tracks from its first setup */
     vmux__link_start(m->link);
-    uv_check_start(&m->turn_end, on_turn_end);
-    vmux__wait_turns_start(); /* until the shutdown closes turn_end */
+    uv_check_start(&m->turn_end, on_turn_end); /* until the shutdown closes it */
     uv_run(&m->loop, UV_RUN_DEFAULT);
 }
 
@@ -458,6 +466,7 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     uv_idle_init(&m->loop, &m->route_more);
     uv_check_init(&m->loop, &m->turn_end);
     m->wakeup.data = m->deadline_timer.data = m->tick.data = m->route_more.data = m;
+    m->turn_end.data = m;
     if ((rc = init_parts(m, errbuf, errlen)) == 0)
         return 0;
     vmux__pool_close(&m->pool);
