@@ -74,7 +74,7 @@ enum vmux_near_cause {
     VMUX_NEAR_RECONNECT,     /* a data connection of the node reconnected */
     VMUX_NEAR_MOVED,         /* a slot moved to another node */
     VMUX_NEAR_FAILOVER,      /* the node's role changed */
-    VMUX_NEAR_CLEAR,         /* asked by the owner (closing, tests) */
+    VMUX_NEAR_CLEAR,         /* asked by the owner (closing, tests, cluster mode found) */
     VMUX_NEAR_CAUSES         /* the number of causes plus one (flushes[] is indexed by cause) */
 };
 

@@ -437,8 +437,10 @@ static struct vmux_near_cluster *begin(struct vmux_nearc *n)
         vmux__log(n->m->cfg, VMUX_LOG_ERROR, "near cache: out of memory: nothing will be stored");
         return NULL;
     }
-    /* what a standalone server's connection stored (cluster=auto, re-detected) goes */
-    vmux__near_unstorable(n, &n->storable, 0, VMUX_NEAR_FAILOVER, false);
+    /* What a standalone server's connection stored (cluster=auto, re-detected) goes. Not a
+     * failover: the seed's tracking began before its first connection said it was a cluster
+     * node, and counted so, every cluster handle opened with one flushes_failover (probe 56). */
+    vmux__near_unstorable(n, &n->storable, 0, VMUX_NEAR_CLEAR, false);
     vmux__near_standalone_stop(n);
     atomic_store(&n->cluster, cl);
     return cl;
