@@ -106,11 +106,13 @@ typedef int (*vmux_cache_loader)(vmux_str key, vmux_bytes *value, void *userdata
  * m, which must outlive it. On success *out owns the cache; free it with vmux_cache_free().
  * Errors: VMUX_ERR_INVALID_ARG (m or out NULL, opts not made with VMUX_INIT, a prefix with NULL
  * ptr and len > 0, NaN fractions, a negative ttl_ms, timeout_ms or wait_ms, near on a handle
- * without nearCache), VMUX_ERR_NOMEM.
+ * without nearCache), VMUX_ERR_NOMEM, VMUX_ERR_FORKED (m was opened in a parent process).
  */
 VMUX_EXPORT int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out);
 
-/** Frees a cache. No call on it may be running or follow. NULL is allowed. */
+/** Frees a cache. No call on it may be running or follow. NULL is allowed. In a child of fork(),
+ * on a cache made in the parent, it frees nothing, as vmux_close() there: the cache's lock and
+ * single-flight loads may have been held or led by a parent thread at the fork. */
 VMUX_EXPORT void vmux_cache_free(vmux_cache *c);
 
 /**
@@ -131,8 +133,13 @@ VMUX_EXPORT void vmux_cache_free(vmux_cache *c);
  * NULL and len > 0), VMUX_ERR_NOMEM, VMUX_ERR_TIMEOUT (waited wait_ms for another caller's load),
  * the loader's own negative code (this caller's load's, or the load it shared), and, in a strict
  * cache only, the error of the failed GET or SET
- * (as vmux_call()). The error in words (the server's message, the connection's failure, "the
- * loader returned -1234"...): vmux_last_error() (error.h). Any thread but the I/O thread.
+ * (as vmux_call(): VMUX_ERR_FORKED in a child of fork(), on a cache made in the parent). A cache
+ * that is not strict fails open there as for any failed GET, but alone: it runs the loader and
+ * returns its value without sharing a load with other callers (a load a parent thread was leading
+ * at the fork never finishes in the child) and without taking the cache's lock, stores nothing,
+ * and counts the GET in errors and misses (docs/reliability.md, "fork()"). The error in words
+ * (the server's message, the connection's failure, "the loader returned -1234"...):
+ * vmux_last_error() (error.h). Any thread but the I/O thread.
  */
 VMUX_EXPORT int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *userdata,
                                int64_t wait_ms, vmux_bytes *value);
@@ -142,8 +149,9 @@ VMUX_EXPORT int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader lo
  * process when it is called does not store its result (or deletes it again once stored), and
  * callers arriving later do not share it. Loads in other processes are not covered: their
  * result may still be stored after this DEL (see the docs). Returns 0, or the DEL's error as
- * vmux_call() (whether or not the cache is strict; it is counted in errors too);
- * VMUX_ERR_INVALID_ARG for NULL c or key.ptr NULL with len > 0; in words: vmux_last_error().
+ * vmux_call() (whether or not the cache is strict; it is counted in errors too), VMUX_ERR_FORKED in
+ * a child of fork() (before the cache's lock, see vmux_cache_get()); VMUX_ERR_INVALID_ARG for NULL
+ * c or key.ptr NULL with len > 0; in words: vmux_last_error().
  * Any thread but the I/O thread.
  */
 VMUX_EXPORT int vmux_cache_invalidate(vmux_cache *c, vmux_str key);

@@ -20,10 +20,12 @@
  * VMUX_ERR_INVALID_ARG (bad input, a member with ptr NULL and len > 0 too: types.h; nothing
  * sent), VMUX_ERR_SERVER (the server refused: for instance WRONGTYPE when the key holds
  * something other than a sorted set, or an increment making a score NaN; the message goes to
- * opts->errbuf when given), or a transport error as vmux_call() (call.h). Out-parameters are filled
- * only on success and zeroed otherwise; a NULL out-parameter drops that result. Reads and
- * vmux_leaderboard_set() are retry-safe; vmux_leaderboard_incr() and vmux_leaderboard_set_best()
- * are never sent twice (call.h). Requires Valkey 7.2 or later (ZREVRANK ... WITHSCORE).
+ * opts->errbuf when given), or a transport error as vmux_call() (call.h; VMUX_ERR_FORKED in a child
+ * of fork(), on a leaderboard made in the parent: it keeps no lock of its own, so none is waited
+ * for). Out-parameters are filled only on success and zeroed otherwise; a NULL out-parameter drops
+ * that result. Reads and vmux_leaderboard_set() are retry-safe; vmux_leaderboard_incr() and
+ * vmux_leaderboard_set_best() are never sent twice (call.h). Requires Valkey 7.2 or later (ZREVRANK
+ * ... WITHSCORE).
  */
 #ifndef VMUX_LEADERBOARD_H
 #define VMUX_LEADERBOARD_H

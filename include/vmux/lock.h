@@ -114,7 +114,7 @@ typedef struct vmux_lock_opts {
  * renew_fraction outside [0, 1), retry_min_ms > retry_max_ms (compared with the defaults applied:
  * retry_min_ms 300 alone is refused, as over the default 200), a duration outside 0 .. 2^32-1,
  * an empty fence_key, opts not made with VMUX_INIT),
- * VMUX_ERR_NOMEM.
+ * VMUX_ERR_NOMEM, VMUX_ERR_FORKED (m was opened in a parent process, see vmux_lock_free()).
  */
 VMUX_EXPORT int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *opts, vmux_lock **out);
 
@@ -123,6 +123,11 @@ VMUX_EXPORT int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *opts,
  * so it blocks for timeout_ms at most; errors are ignored and a lost reply is not resolved; the
  * key expires after its TTL anyway), and frees the object. Must not run while another call on the
  * same object is in progress, nor from on_lost. NULL is allowed.
+ * In a child of fork(), on a lock made in the parent (its handle's), it returns at once and frees
+ * nothing, as vmux_close() there: the holding and its renewal are the parent's, the object's
+ * mutexes may have been held by a parent thread at the fork, and the renewal thread it would wait
+ * for does not exist in the child. Every other call on such a lock fails with VMUX_ERR_FORKED
+ * (vmux_lock_held() is false, vmux_lock_fence() 0) before it takes any of those mutexes.
  */
 VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
 
@@ -133,7 +138,8 @@ VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
  * first send, so a resolution slower than the TTL reports it acquired with its lease already over
  * (vmux_lock_held() false).
  * Errors (*acquired false): VMUX_ERR_INVALID_ARG (NULL lock; this object already
- * holds the lock: release it first), VMUX_ERR_IO (the random generator failed),
+ * holds the lock: release it first), VMUX_ERR_FORKED (in a child of fork(), nothing sent: see
+ * vmux_lock_free()), VMUX_ERR_IO (the random generator failed),
  * VMUX_ERR_CROSSSLOT (on a cluster, an explicit fence_key in another slot than the key: nothing
  * was sent), VMUX_ERR_SERVER
  * (the fencing key is not an integer, say, or on a cluster the lock's slot answered TRYAGAIN,
@@ -179,9 +185,10 @@ VMUX_EXPORT int vmux_lock_acquire_wait(vmux_lock *lock, int64_t wait_ms, bool *a
  * timeout_ms + 1 s, by which a second run knows the first one ran. Only runs of a release whose
  * token no earlier release has had an answer for consult that record: releasing again after a
  * release that answered (a second, deliberate call) reports false, never the first one's result.
- * Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_SERVER, VMUX_ERR_CONNECTION_LOST (outcome not learned
- * in time), or a transport error by which nothing was sent (VMUX_ERR_NOT_CONNECTED after
- * timeout_ms when no connection was ready).
+ * Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_FORKED (in a child of fork(), nothing sent),
+ * VMUX_ERR_SERVER, VMUX_ERR_CONNECTION_LOST (outcome not learned in time), or a transport error
+ * by which nothing was sent (VMUX_ERR_NOT_CONNECTED after timeout_ms when no connection was
+ * ready).
  */
 VMUX_EXPORT int vmux_lock_release(vmux_lock *lock, bool *was_held);
 
@@ -204,12 +211,13 @@ VMUX_EXPORT int vmux_lock_extend(vmux_lock *lock, int64_t ttl_ms, bool *still_he
  * outlives the lease). This is read from the clock: it turns false at the lease end even while a
  * renewal is still on its way, and stays false until the next acquire. It is no proof: the key
  * may have been deleted since, or the process paused. Never blocks on the network; any thread.
- * false for NULL.
+ * false for NULL, and in a child of fork() for a lock made in the parent (the holding is the
+ * parent's).
  */
 VMUX_EXPORT bool vmux_lock_held(const vmux_lock *lock);
 
 /** The fencing token of this object's last successful acquire, 0 if none. Never blocks on the
- * network. 0 for NULL. */
+ * network. 0 for NULL, and in a child of fork() for a lock made in the parent. */
 VMUX_EXPORT uint64_t vmux_lock_fence(const vmux_lock *lock);
 
 #ifdef __cplusplus

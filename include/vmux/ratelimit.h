@@ -130,10 +130,11 @@ VMUX_EXPORT void vmux_ratelimit_free(vmux_ratelimit *rl);
  * (the key holds something else, or the server refused the script: out of memory, say),
  * VMUX_ERR_PROTOCOL (an unexpected reply), and the transport errors of vmux_call():
  * VMUX_ERR_TIMEOUT, VMUX_ERR_NOT_CONNECTED, VMUX_ERR_BACKLOG_FULL, VMUX_ERR_CLOSED,
- * VMUX_ERR_CONNECTION_LOST. After VMUX_ERR_TIMEOUT or VMUX_ERR_CONNECTION_LOST the check may have
- * been sent and run (a timeout may also come before it was sent), so its units may or may not
- * have been spent; the check is never sent twice. The error in words: vmux_last_error()
- * (error.h), as for every call of this header that can fail.
+ * VMUX_ERR_CONNECTION_LOST, VMUX_ERR_FORKED (in a child of fork(), on a limiter made in the parent:
+ * nothing sent; a limiter keeps no lock of its own, so none is waited for). After VMUX_ERR_TIMEOUT
+ * or VMUX_ERR_CONNECTION_LOST the check may have been sent and run (a timeout may also come before
+ * it was sent), so its units may or may not have been spent; the check is never sent twice. The
+ * error in words: vmux_last_error() (error.h), as for every call of this header that can fail.
  */
 VMUX_EXPORT int vmux_ratelimit_check(vmux_ratelimit *rl, vmux_str key, int64_t cost,
                                      vmux_ratelimit_result *out);

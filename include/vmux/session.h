@@ -22,10 +22,12 @@
  * Every function taking a vmux_callopts (NULL for the defaults) is synchronous and returns 0,
  * VMUX_ERR_INVALID_ARG (bad input; nothing sent), VMUX_ERR_SERVER (the server refused: for
  * instance WRONGTYPE when the key holds something other than a hash; the message goes to
- * opts->errbuf when given), or a transport error as vmux_call() (call.h). Out-parameters are
- * filled only on success and zeroed otherwise; a NULL out-parameter drops that result. Fields
- * and values are binary-safe. Every operation but create is idempotent and is sent with
- * VMUX_CALL_RETRY_SAFE (renewing a TTL twice leaves the same state); create is never sent twice.
+ * opts->errbuf when given), or a transport error as vmux_call() (call.h; VMUX_ERR_FORKED in a child
+ * of fork(), on a store made in the parent: a store keeps no lock of its own, so none is waited
+ * for). Out-parameters are filled only on success and zeroed otherwise; a NULL out-parameter drops
+ * that result. Fields and values are binary-safe. Every operation but create is idempotent and is
+ * sent with VMUX_CALL_RETRY_SAFE (renewing a TTL twice leaves the same state); create is never sent
+ * twice.
  */
 #ifndef VMUX_SESSION_H
 #define VMUX_SESSION_H

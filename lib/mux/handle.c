@@ -18,6 +18,11 @@ uint32_t vmux__async_timeout(const vmux *m)
     return (uint32_t)vmux_config_async_timeout(m->cfg);
 }
 
+bool vmux__handle_forked(const vmux *m)
+{
+    return vmux__forked(m);
+}
+
 bool vmux__routes_by_slot(vmux *m)
 {
     return m != NULL && vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER;

@@ -50,6 +50,15 @@ uint32_t vmux__async_timeout(const vmux *m);
 bool vmux__routes_by_slot(vmux *m);
 
 /*
+ * Whether m was opened in a parent of this process (fork()): its I/O thread does not exist here,
+ * and neither do the threads of the patterns built on it (a lock's renewer, a cache's loading
+ * caller), so a pattern must refuse VMUX_ERR_FORKED before it takes any lock of its own or waits
+ * for one of them (a parent thread may have held the lock at the instant of fork(), and it is
+ * never let go in the child). Any thread; no allocation, no lock: one atomic load and a compare.
+ */
+bool vmux__handle_forked(const vmux *m);
+
+/*
  * Whether a synchronous call on m (not NULL) must be refused because it is made from a callback,
  * on the I/O thread, whose completions it would wait for: then opts' error buffer (when given)
  * holds why, and the call returns VMUX_ERR_INVALID_ARG. False in a child of fork() (whose call

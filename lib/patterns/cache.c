@@ -27,6 +27,23 @@ static bool valid_key(vmux_str key)
     return key.ptr != NULL || key.len == 0;
 }
 
+/*
+ * vmux_cache_get() in a forked child, whose handle refuses every command: the GET fails as any
+ * failed GET does (counted), so a strict cache returns VMUX_ERR_FORKED and one that is not runs
+ * the loader and returns its value, storing nothing. Neither takes the cache's lock nor joins a
+ * flight (vmux__cache_load_alone()), and a strict one allocates nothing.
+ */
+static int forked_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *arg,
+                      vmux_bytes *value)
+{
+    cache_count(&c->errors);
+    int rc = vmux__why_set(VMUX_ERR_FORKED, "the cache's handle was opened in a parent process");
+    if (c->strict)
+        return rc;
+    cache_count(&c->misses);
+    return vmux__cache_load_alone(c, key, load, arg, value);
+}
+
 int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *arg, int64_t wait_ms,
                    vmux_bytes *value)
 {
@@ -47,6 +64,8 @@ int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *ar
                              : bad == 2 ? "load is NULL"
                              : bad == 3 ? "wait_ms is negative"
                                         : "key.ptr is NULL with key.len > 0");
+    if (vmux__handle_forked(c->m))
+        return vmux__why_end(forked_get(c, key, load, arg, value));
     if (vmux__cache_key_make(c, key, &k) != 0)
         return vmux__why_end(VMUX_ERR_NOMEM);
     uint64_t get_ns = uv_hrtime();
@@ -77,6 +96,10 @@ int vmux_cache_invalidate(vmux_cache *c, vmux_str key)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "c is NULL");
     if (!valid_key(key))
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "key.ptr is NULL with key.len > 0");
+    if (vmux__handle_forked(c->m)) { /* before the cache's lock (vmux__cache_load_alone()) */
+        cache_count(&c->errors);
+        return vmux__why_set(VMUX_ERR_FORKED, "the cache's handle was opened in a parent process");
+    }
     if (vmux__cache_key_make(c, key, &k) != 0)
         return vmux__why_end(VMUX_ERR_NOMEM);
     vmux__cache_flight_forget(c, &k);
@@ -128,6 +151,8 @@ int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out)
         *out = NULL;
     if (m == NULL || out == NULL || (opts != NULL && vmux__sized_in(&o, sizeof o, opts) != 0))
         return VMUX_ERR_INVALID_ARG;
+    if (vmux__handle_forked(m))
+        return VMUX_ERR_FORKED;
     vmux_cache *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return VMUX_ERR_NOMEM;
@@ -152,6 +177,11 @@ int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out)
 void vmux_cache_free(vmux_cache *c)
 {
     if (c == NULL)
+        return;
+    /* A parent's cache in a forked child: its lock may be held for good (destroying it then
+     * aborts) and its flights may be half linked by a thread that does not exist here. Like
+     * vmux_close() there, it frees nothing. */
+    if (vmux__handle_forked(c->m))
         return;
     /* no call is running, so every flight still in the map has finished and sits in the
      * queue; an invalidated one left the map and was freed by its last waiter */

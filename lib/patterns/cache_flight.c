@@ -285,6 +285,19 @@ int vmux__cache_on_refresh(vmux_cache *c, const struct fullkey *k, uint64_t get_
     return 0;
 }
 
+int vmux__cache_load_alone(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *arg,
+                           vmux_bytes *value)
+{
+    struct fullkey k = {.user = key};    /* the loader reads only the caller's key */
+    struct flight f = {.leading = true}; /* never in the map: nobody else sees it */
+    int64_t ttl_ms;
+    int rc = flight_load(c, &k, &f, load, arg, &ttl_ms);
+    if (rc == 0)
+        rc = flight_result(&f, value);
+    free(f.blob);
+    return rc;
+}
+
 void vmux__cache_flight_forget(vmux_cache *c, const struct fullkey *k)
 {
     uv_mutex_lock(&c->lock);

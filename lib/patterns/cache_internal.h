@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "mux/handle.h"
 #include "patterns/prefixed_key.h"
 #include "vmux/cache.h"
 
@@ -118,6 +119,14 @@ int vmux__cache_on_miss(vmux_cache *c, const struct fullkey *k, uint64_t get_ns,
  */
 int vmux__cache_on_refresh(vmux_cache *c, const struct fullkey *k, uint64_t get_ns,
                            vmux_cache_loader load, void *arg, struct entry *e, vmux_bytes *value);
+/*
+ * A forked child's miss in a cache that is not strict: runs the loader and returns its value as
+ * a lone leader's would (counted in loads and load_errors), with no flight and without the
+ * cache's lock: the map and its flights are the parent's threads' (a leader there never finishes
+ * here) and the lock may have been held by one of them at the instant of fork(). Stores nothing.
+ */
+int vmux__cache_load_alone(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *arg,
+                           vmux_bytes *value);
 /*
  * Takes the key's flight out of the map, so nobody new shares it and its leader does not store
  * (or deletes again). Takes the cache's lock.

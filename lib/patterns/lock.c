@@ -108,7 +108,7 @@ vmux_callopts vmux__lock_call_opts(const vmux_lock *l, uint32_t flags, uint64_t 
 
 bool vmux_lock_held(const vmux_lock *lock)
 {
-    if (lock == NULL)
+    if (lock == NULL || vmux__handle_forked(lock->m)) /* a forked child holds nothing */
         return false;
     vmux_lock *l = (vmux_lock *)lock; /* only its mutex changes, and is back as it was */
     uv_mutex_lock(&l->mu);
@@ -119,7 +119,7 @@ bool vmux_lock_held(const vmux_lock *lock)
 
 uint64_t vmux_lock_fence(const vmux_lock *lock)
 {
-    if (lock == NULL)
+    if (lock == NULL || vmux__handle_forked(lock->m)) /* as vmux_lock_held() */
         return 0;
     vmux_lock *l = (vmux_lock *)lock; /* only its mutex changes, and is back as it was */
     uv_mutex_lock(&l->mu);
@@ -261,6 +261,8 @@ int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *given, vmux_lock 
         return VMUX_ERR_INVALID_ARG;
     if (m == NULL || out == NULL || key.ptr == NULL || key.len == 0 || !opts_valid(opts))
         return VMUX_ERR_INVALID_ARG;
+    if (vmux__handle_forked(m)) /* before the renewer's locks (lock_forked()) */
+        return VMUX_ERR_FORKED;
     vmux_lock *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return VMUX_ERR_NOMEM;
@@ -287,6 +289,11 @@ int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *given, vmux_lock 
 void vmux_lock_free(vmux_lock *l)
 {
     if (l == NULL)
+        return;
+    /* A parent's lock in a forked child: its mutexes may be held for good (destroying one that
+     * is aborts), the renewal thread that would let go of it does not exist here, and the holding
+     * is the parent's to release. Like vmux_close() there, it frees nothing. */
+    if (vmux__handle_forked(l->m))
         return;
     int cancel = vmux__nocancel();
     if (l->auto_renew)

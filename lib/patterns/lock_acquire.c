@@ -157,14 +157,15 @@ static int already_held(void)
     return vmux__why_set(VMUX_ERR_INVALID_ARG, "this object holds the lock: release it first");
 }
 
-/* Checks the arguments of the acquire calls and clears the out-parameters. */
+/* Checks the arguments of the acquire calls (and refuses a forked child's: lock_forked()) and
+ * clears the out-parameters. */
 static int acquire_begin(vmux_lock *l, bool *acquired, uint64_t *fence)
 {
     if (acquired != NULL)
         *acquired = false;
     if (fence != NULL)
         *fence = 0;
-    return l == NULL ? vmux__why_set(VMUX_ERR_INVALID_ARG, "lock is NULL") : 0;
+    return l == NULL ? vmux__why_set(VMUX_ERR_INVALID_ARG, "lock is NULL") : lock_forked(l);
 }
 
 int vmux_lock_acquire(vmux_lock *l, bool *acquired, uint64_t *fence)

@@ -14,6 +14,7 @@
 
 #include "core/nocancel.h"
 #include "core/why.h"
+#include "mux/handle.h"
 #include "vmux/call.h"
 #include "vmux/error.h"
 #include "vmux/lock.h"
@@ -111,6 +112,20 @@ static inline void lock_op_end(vmux_lock *l, int cancel)
 {
     uv_mutex_unlock(&l->op_mu);
     vmux__cancel_restore(cancel);
+}
+
+/*
+ * Whether l is a parent's object in a forked child (its handle was opened in a parent): then
+ * every call refuses VMUX_ERR_FORKED (with words) before it takes op_mu, mu or the renewer's
+ * locks, which a parent thread may have held at the instant of fork() and which nobody lets go
+ * in the child, and before it waits for the renewal thread, which does not exist there.
+ */
+static inline int lock_forked(const vmux_lock *l)
+{
+    if (!vmux__handle_forked(l->m))
+        return 0;
+    return vmux__why_set(VMUX_ERR_FORKED, "the lock's handle was opened in a parent process: "
+                                          "the holding and its renewal are the parent's");
 }
 
 /* A duration of the API (ms, int64_t) that the lock can keep in 32 bits. */

@@ -90,6 +90,8 @@ int vmux_lock_release(vmux_lock *l, bool *was_held)
     vmux__why_begin();
     if (l == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "lock is NULL");
+    if (lock_forked(l) != 0)
+        return VMUX_ERR_FORKED;
     int cancel = lock_op_begin(l);
     char token[TOKEN_HEX + 1];
     bool released = vmux__lock_stop_holding(l, token), held = false;
@@ -144,6 +146,8 @@ int vmux_lock_extend(vmux_lock *l, int64_t ttl_arg, bool *still_held)
     vmux__why_begin();
     if (l == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "lock is NULL");
+    if (lock_forked(l) != 0)
+        return VMUX_ERR_FORKED;
     if (!ms_valid(ttl_arg))
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "ttl_ms %" PRId64 " out of range 0 .. 2^32-1",
                              ttl_arg);

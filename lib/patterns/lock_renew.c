@@ -31,13 +31,37 @@ static struct renewer {
     vmux_lock *list;
 } R = {.once = UV_ONCE_INIT};
 
+static int renewer_locks_init(void)
+{
+    int rc = uv_mutex_init(&R.mu);
+    if (rc == 0)
+        rc = uv_cond_init(&R.cv);
+    if (rc == 0)
+        rc = uv_mutex_init(&R.life);
+    return rc;
+}
+
+/*
+ * In the child of fork(), before it returns there: the renewal thread was not copied, and its
+ * locks may have been held by a parent thread at that instant, never to be let go here. The
+ * parent's locks are not this process's to renew (their calls refuse VMUX_ERR_FORKED and their
+ * vmux_lock_free() frees nothing), so the child starts with no renewer: its first renewing lock
+ * (on a handle opened in the child) starts one of its own. The copied locks are made anew over
+ * the old, without destroying them.
+ */
+static void renewer_forked(void)
+{
+    R.init_rc = renewer_locks_init();
+    R.users = 0;
+    R.stop = false;
+    R.list = NULL;
+}
+
 static void renewer_init(void)
 {
-    R.init_rc = uv_mutex_init(&R.mu);
+    R.init_rc = renewer_locks_init();
     if (R.init_rc == 0)
-        R.init_rc = uv_cond_init(&R.cv);
-    if (R.init_rc == 0)
-        R.init_rc = uv_mutex_init(&R.life);
+        R.init_rc = pthread_atfork(NULL, NULL, renewer_forked) == 0 ? 0 : UV_ENOMEM;
 }
 
 /* Sets l's next extension and the lease end to act on. Under l->mu (the order is l->mu, then

@@ -8,6 +8,9 @@
  *   works.
  * - The near cache's calls fail so too, hits included, without taking a store lock that a parent
  *   thread may have held at the fork.
+ * - So do the patterns' (locks, cache, rate limiter), without taking a lock of theirs or waiting
+ *   for the lock-renewal thread or another caller's load; a non-strict cache runs the loader in
+ *   the child instead; a renewing lock made in the child on its own handle is renewed.
  * - The parent's connection is not disturbed: its CLIENT ID and the connects counter stay the
  *   same, and it keeps serving, also when other threads have calls in flight at the instant of
  *   fork (every one of their calls succeeds).
@@ -312,12 +315,251 @@ static void test_fork_near_cache(void **state)
     vmux_close(b.m);
 }
 
+/*
+ * May a child of a busy fork allocate? As FRESH_AFTER_BUSY_FORK: a non-strict cache's loader
+ * allocates its value, so under ASan the child skips that get (the others allocate nothing).
+ */
+#ifdef __SANITIZE_ADDRESS__
+#define ALLOC_AFTER_BUSY_FORK false
+#else
+#define ALLOC_AFTER_BUSY_FORK true
+#endif
+
+/*
+ * Threads inside the patterns: a lock acquired, extended and released by two threads in turn
+ * (its op_mu taken nearly always), a renewing lock held throughout and read (its mu, the renewal
+ * thread's locks), cache gets of one key whose loads are slow (a flight leading most of the
+ * time) with invalidates, and rate-limiter checks.
+ */
+struct pat_busy {
+    vmux *m;
+    vmux_lock *held, *churn;
+    vmux_cache *cache, *strict;
+    vmux_ratelimit *rl;
+    atomic_bool stop;
+    atomic_ulong turns, loads;
+    char key[64];
+};
+
+static int slow_loader(vmux_str key, vmux_bytes *value, void *userdata)
+{
+    (void)key;
+    atomic_ulong *loads = userdata;
+    atomic_fetch_add(loads, 1);
+    usleep(1000);
+    value->ptr = strdup("loaded");
+    value->len = value->ptr != NULL ? 6 : 0;
+    return value->ptr != NULL ? 0 : -1001;
+}
+
+static void *churn_main(void *arg)
+{
+    struct pat_busy *b = arg;
+    while (!atomic_load(&b->stop)) {
+        bool acquired = false, held = false;
+        (void)vmux_lock_acquire(b->churn, &acquired, NULL);
+        if (acquired)
+            (void)vmux_lock_extend(b->churn, 0, &held);
+        (void)vmux_lock_release(b->churn, NULL);
+        atomic_fetch_add(&b->turns, 1);
+    }
+    return NULL;
+}
+
+static void *lock_reader_main(void *arg)
+{
+    struct pat_busy *b = arg;
+    while (!atomic_load(&b->stop)) { /* the lock's mu, taken and let go */
+        (void)vmux_lock_held(b->held);
+        (void)vmux_lock_fence(b->held);
+    }
+    return NULL;
+}
+
+static void *cache_main(void *arg)
+{
+    struct pat_busy *b = arg;
+    while (!atomic_load(&b->stop)) {
+        vmux_bytes v = {0};
+        (void)vmux_cache_invalidate(b->cache, VMUX_STR(b->key));
+        (void)vmux_cache_get(b->cache, VMUX_STR(b->key), slow_loader, &b->loads, 0, &v);
+        vmux_bytes_free(&v);
+    }
+    return NULL;
+}
+
+static void *limiter_main(void *arg)
+{
+    struct pat_busy *b = arg;
+    while (!atomic_load(&b->stop)) {
+        vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
+        (void)vmux_ratelimit_check(b->rl, VMUX_STR(b->key), 1, &r);
+    }
+    return NULL;
+}
+
+static bool patterns_progress(void *arg)
+{
+    struct pat_busy *b = arg;
+    return atomic_load(&b->turns) > 20 && atomic_load(&b->loads) > 20;
+}
+
+/* A renewing lock: renewed every third of ttl_ms. */
+static vmux_lock_opts renewing(int64_t ttl_ms)
+{
+    return VMUX_INIT(vmux_lock_opts, .ttl_ms = ttl_ms, .auto_renew = true, .timeout_ms = 2000);
+}
+
+/* A renewing lock on a handle the child opened renews: the renewal thread is the child's own. */
+static void fresh_lock_child(const char *key, bool fresh)
+{
+#ifdef __SANITIZE_THREAD__
+    (void)key; /* as child_main(): no new thread after a multi-threaded fork under TSan */
+    (void)fresh;
+#else
+    if (!fresh || !FRESH_AFTER_BUSY_FORK)
+        return;
+    vmux *own = vt_open("plain", NULL);
+    vmux_lock *l = NULL;
+    vmux_lock_opts o = renewing(1000);
+    char k[96];
+    snprintf(k, sizeof k, "%s:child:%d", key, (int)getpid());
+    CHILD_CHECK(vmux_lock_new(own, VMUX_STR(k), &o, &l) == 0, 60);
+    bool acquired = false;
+    CHILD_CHECK(vmux_lock_acquire(l, &acquired, NULL) == 0 && acquired, 61);
+    usleep(2000 * 1000); /* two TTLs: only renewals keep it */
+    CHILD_CHECK(vmux_lock_held(l), 62);
+    bool was_held = false;
+    CHILD_CHECK(vmux_lock_release(l, &was_held) == 0 && was_held, 63);
+    vmux_lock_free(l);
+    vmux_close(own);
+#endif
+}
+
+/*
+ * The child's pattern calls on the parent's objects: each fails at once with VMUX_ERR_FORKED (a
+ * non-strict cache runs the loader instead, in this process), and the frees return, without
+ * waiting for a lock a parent thread held at the fork, a flight a parent thread leads, or the
+ * renewal thread, none of which exists here.
+ */
+static void patterns_child(struct pat_busy *b, bool fresh)
+{
+    alarm(30); /* a child stuck on a lock dies, and the parent sees it */
+    vmux_str key = VMUX_STR(b->key);
+    bool acquired = true, flag = true;
+    uint64_t fence = 1;
+    CHILD_CHECK(vmux_lock_acquire(b->churn, &acquired, &fence) == VMUX_ERR_FORKED, 31);
+    CHILD_CHECK(!acquired && fence == 0, 32);
+    CHILD_CHECK(vmux_lock_acquire_wait(b->churn, 100, &acquired, NULL) == VMUX_ERR_FORKED, 33);
+    CHILD_CHECK(vmux_lock_extend(b->held, 0, &flag) == VMUX_ERR_FORKED && !flag, 34);
+    flag = true;
+    CHILD_CHECK(vmux_lock_release(b->churn, &flag) == VMUX_ERR_FORKED && !flag, 35);
+    CHILD_CHECK(vmux_lock_release(b->held, NULL) == VMUX_ERR_FORKED, 36);
+    CHILD_CHECK(!vmux_lock_held(b->held) && vmux_lock_fence(b->held) == 0, 37);
+    vmux_lock *l = NULL;
+    vmux_lock_opts o = renewing(1000);
+    CHILD_CHECK(vmux_lock_new(b->m, key, &o, &l) == VMUX_ERR_FORKED && l == NULL, 38);
+    vmux_lock_free(b->churn); /* the renewer is not waited for, nothing is freed */
+    vmux_lock_free(b->held);
+
+    vmux_bytes v = {0};
+    CHILD_CHECK(vmux_cache_get(b->strict, key, slow_loader, &b->loads, 0, &v) == VMUX_ERR_FORKED,
+                40);
+    CHILD_CHECK(v.ptr == NULL, 41);
+    if (ALLOC_AFTER_BUSY_FORK) { /* fails open: this process's load, shared with nobody */
+        unsigned long loads = atomic_load(&b->loads);
+        CHILD_CHECK(vmux_cache_get(b->cache, key, slow_loader, &b->loads, 0, &v) == 0, 42);
+        CHILD_CHECK(v.ptr != NULL && strcmp(v.ptr, "loaded") == 0, 43);
+        CHILD_CHECK(atomic_load(&b->loads) == loads + 1, 44);
+        vmux_bytes_free(&v);
+    }
+    CHILD_CHECK(vmux_cache_invalidate(b->cache, key) == VMUX_ERR_FORKED, 45);
+    vmux_cache *c = NULL;
+    CHILD_CHECK(vmux_cache_new(b->m, NULL, &c) == VMUX_ERR_FORKED && c == NULL, 46);
+    vmux_cache_free(b->cache);
+    vmux_cache_free(b->strict);
+
+    vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
+    CHILD_CHECK(vmux_ratelimit_check(b->rl, key, 1, &r) == VMUX_ERR_FORKED, 50);
+    int err = 0; /* fail-open, as for any error */
+    CHILD_CHECK(vmux_ratelimit_allow(b->rl, key, 1, NULL, &err) && err == VMUX_ERR_FORKED, 51);
+    CHILD_CHECK(vmux_ratelimit_reset(b->rl, key) == VMUX_ERR_FORKED, 52);
+
+    fresh_lock_child(b->key, fresh);
+    _exit(0);
+}
+
+/*
+ * The patterns in a forked child: lock calls took the lock's mutexes (held by a parent thread at
+ * the fork: the child waited forever), vmux_lock_free() waited for the renewal thread and joined
+ * it (it does not exist in the child), a non-strict cache's miss waited for a flight led by a
+ * parent thread (never finished there) or for the cache's lock, and a renewing lock made in the
+ * child on its own handle was never renewed (the renewer's user count was the parent's).
+ */
+static void test_fork_patterns(void **state)
+{
+    (void)state;
+    static struct pat_busy b;
+    b.m = vt_open("plain", NULL);
+    snprintf(b.key, sizeof b.key, "fork:%d:pat", (int)getpid());
+    char held_key[80], churn_key[80];
+    snprintf(held_key, sizeof held_key, "%s:held", b.key);
+    snprintf(churn_key, sizeof churn_key, "%s:churn", b.key);
+    vmux_lock_opts lo = renewing(5000); /* held throughout, on a busy machine too */
+    assert_int_equal(vmux_lock_new(b.m, VMUX_STR(held_key), &lo, &b.held), 0);
+    lo = renewing(300); /* scheduled and unscheduled at each turn */
+    assert_int_equal(vmux_lock_new(b.m, VMUX_STR(churn_key), &lo, &b.churn), 0);
+    bool acquired = false;
+    assert_int_equal(vmux_lock_acquire(b.held, &acquired, NULL), 0);
+    assert_true(acquired);
+    vmux_cache_opts co = VMUX_INIT(vmux_cache_opts, .prefix = VMUX_STR("fork:c:"));
+    assert_int_equal(vmux_cache_new(b.m, &co, &b.cache), 0);
+    co.strict = true;
+    assert_int_equal(vmux_cache_new(b.m, &co, &b.strict), 0);
+    vmux_ratelimit_opts ro = VMUX_INIT(vmux_ratelimit_opts, .limit = 1000000, .period_ms = 60000);
+    assert_int_equal(vmux_ratelimit_new(b.m, &ro, &b.rl), 0);
+
+    void *(*mains[])(void *) = {churn_main, churn_main, lock_reader_main, cache_main, limiter_main};
+    enum { NT = sizeof mains / sizeof mains[0] };
+    pthread_t t[NT];
+    for (int i = 0; i < NT; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, mains[i], &b), 0);
+    assert_true(vt_wait_until(patterns_progress, &b, 10000));
+    for (int round = 0; round < 4 * ROUNDS; round++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            patterns_child(&b, round % 10 == 0); /* two seconds each */
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fail_msg("round %d: the child %s %d", round,
+                     WIFEXITED(status) ? "failed check" : "died of signal",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    }
+    atomic_store(&b.stop, true);
+    for (int i = 0; i < NT; i++)
+        pthread_join(t[i], NULL);
+    assert_true(vmux_lock_held(b.held)); /* the parent's renewals went on */
+    bool was_held = false;
+    assert_int_equal(vmux_lock_release(b.held, &was_held), 0);
+    assert_true(was_held);
+    vmux_lock_free(b.held);
+    vmux_lock_free(b.churn);
+    vmux_cache_free(b.cache);
+    vmux_cache_free(b.strict);
+    vmux_ratelimit_free(b.rl);
+    vmux_close(b.m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fork_idle),
         cmocka_unit_test(test_fork_under_load),
         cmocka_unit_test(test_fork_near_cache),
+        cmocka_unit_test(test_fork_patterns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
