@@ -231,6 +231,18 @@ static void test_fork_under_load(void **state)
     vmux_close(b.m);
 }
 
+/* Waits for the child of a round and fails the test unless it exited 0 (its failed check's
+ * number, or the signal that killed it: SIGALRM for a child stuck on a lock). */
+static void expect_child_ok(pid_t pid, int round)
+{
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("round %d: the child %s %d", round,
+                 WIFEXITED(status) ? "failed check" : "died of signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+}
+
 /* Threads reading one key through the near cache (hits: the store's locks taken and let go). */
 struct near_busy {
     vmux *m;
@@ -299,12 +311,7 @@ static void test_fork_near_cache(void **state)
         assert_true(pid >= 0);
         if (pid == 0)
             near_child(b.m, b.key);
-        int status = 0;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            fail_msg("round %d: the child %s %d", round,
-                     WIFEXITED(status) ? "failed check" : "died of signal",
-                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        expect_child_ok(pid, round);
     }
     atomic_store(&b.stop, true);
     for (int i = 0; i < NTHREADS; i++)
@@ -531,12 +538,7 @@ static void test_fork_patterns(void **state)
         assert_true(pid >= 0);
         if (pid == 0)
             patterns_child(&b, round % 10 == 0); /* two seconds each */
-        int status = 0;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            fail_msg("round %d: the child %s %d", round,
-                     WIFEXITED(status) ? "failed check" : "died of signal",
-                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        expect_child_ok(pid, round);
     }
     atomic_store(&b.stop, true);
     for (int i = 0; i < NT; i++)
