@@ -219,7 +219,7 @@ struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpo
     snprintf(c->where, sizeof(c->where), strchr(ep->host, ':') ? "[%s]:%d" : "%s:%d", ep->host,
              ep->port);
     uv_timer_init(link->loop, &c->timer);
-    uv_prepare_init(link->loop, &c->flusher);
+    uv_idle_init(link->loop, &c->flusher);
     uv_idle_init(link->loop, &c->resumer);
     c->timer.data = c->flusher.data = c->resumer.data = c;
     c->wreq.data = c;

@@ -1,7 +1,7 @@
 /*
- * A connection's writing: ops and raw bytes queue in its output buffer, and the flush turn (a
- * prepare handle, once per loop turn) hands them to the socket, through TLS when there is TLS;
- * what the socket does not take at once goes to a uv_write.
+ * A connection's writing: ops and raw bytes queue in its output buffer, and the flush turn (an
+ * idle handle, once per loop turn, before the loop polls) hands them to the socket, through TLS
+ * when there is TLS; what the socket does not take at once goes to a uv_write.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -337,11 +337,11 @@ done:
         free(iov);
 }
 
-static void on_flush_turn(uv_prepare_t *p)
+static void on_flush_turn(uv_idle_t *h)
 {
-    struct vmux_conn *c = p->data;
+    struct vmux_conn *c = h->data;
     struct vmux_link *link = c->link;
-    uv_prepare_stop(p);
+    uv_idle_stop(h);
     vmux__lane_enter(link);
     c->flush_armed = false;
     if (c->read_error != 0) {
@@ -356,11 +356,19 @@ static void on_flush_turn(uv_prepare_t *p)
     vmux__lane_leave(link);
 }
 
+/*
+ * An idle handle, not a prepare handle: libuv runs a handle started during its own phase only on
+ * the next loop turn, and an active idle handle keeps that turn's poll from sleeping. So a flush
+ * armed while the flush turns run (a flush that fails its connection completes ops whose
+ * callbacks may submit to another connection) is written at once. A prepare handle armed there
+ * waited for the next wake-up unless something else kept the loop awake (today the failed
+ * connection's closing handles do: libuv does not sleep while a handle closes).
+ */
 void vmux__conn_arm_flush(struct vmux_conn *c)
 {
     if (!c->flush_armed && c->phase != CONN_ENDED) {
         c->flush_armed = true;
-        uv_prepare_start(&c->flusher, on_flush_turn);
+        uv_idle_start(&c->flusher, on_flush_turn);
     }
 }
 

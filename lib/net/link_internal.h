@@ -188,7 +188,10 @@ struct vmux_conn {
     uv_tcp_t tcp;
     int fd; /* the socket, once connected (-1 before): what the direct lane writes to */
     uv_write_t wreq;
-    uv_prepare_t flusher; /* writes what a loop turn queued, once, before the loop polls */
+    /* Writes what a loop turn queued, once, before the loop polls: an idle handle, so that one
+     * armed while the turn's flushes run (a callback of one submitting to another connection)
+     * keeps the loop from sleeping until it has run (conn_write.c). */
+    uv_idle_t flusher;
     uv_idle_t resumer;    /* dispatches the next slice while paused */
     uv_poll_t hangup;     /* while reading is lent: watches a copy of fd for the server's hang-up */
     int hangup_fd;        /* that copy, -1 until reading is first lent */

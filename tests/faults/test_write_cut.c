@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "fakefixture.h"
+#include "mux/mux.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -147,10 +148,86 @@ static void test_cut_write_not_resent(void **state)
     assert_true(vt_wait_until(nothing_pending, fx->m, WAIT_MS));
 }
 
+/* What the callback of a batch that failed inside a flush turn did and saw. */
+struct late {
+    vmux *m;
+    int submitted;       /* vmux_call_async()'s result */
+    int poll_timeout;    /* uv_backend_timeout() right after: how long the loop would sleep */
+    atomic_bool ran;     /* the batch's callback ran */
+    atomic_int answered; /* the BLPOP's status + 1, once it completed */
+};
+
+static void on_late_blpop(int status, vmux_reply *reply, void *userdata)
+{
+    vmux_reply_free(reply);
+    atomic_store(&((struct late *)userdata)->answered, status + 1);
+}
+
+/* Runs inside the flush turn that failed the connection: submits to the blocking pool's. */
+static void on_batch_submit(size_t n, const int *statuses, vmux_reply **replies, void *userdata)
+{
+    struct late *l = userdata;
+    (void)statuses;
+    for (size_t i = 0; i < n; i++)
+        vmux_reply_free(replies[i]);
+    const char *blpop[] = {"BLPOP", "q", "1"};
+    l->submitted = vmux_call_async(l->m, NULL, 3, blpop, NULL, on_late_blpop, l);
+    l->poll_timeout = uv_backend_timeout(&l->m->loop);
+    atomic_store(&l->ran, true);
+}
+
+static bool late_ran(void *arg)
+{
+    return atomic_load(&((struct late *)arg)->ran);
+}
+
+static bool late_answered(void *arg)
+{
+    return atomic_load(&((struct late *)arg)->answered) != 0;
+}
+
+/*
+ * A command a callback submits to another ready connection while the flush turns run (here: the
+ * batch fails with its connection inside its flush turn, and its callback sends BLPOP to the
+ * blocking pool's open connection) is written in the next loop turn without the loop sleeping
+ * (conn_write.c, vmux__conn_arm_flush()). With the flush a prepare handle, as it was, this held
+ * only because the failed connection's handles were closing (libuv does not sleep while a
+ * handle closes); the flush is an idle handle now, which keeps the loop awake by itself.
+ */
+static void test_flush_armed_during_flush_turn(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    static const char incr[] = "*2\r\n$4\r\nINCR\r\n$1\r\nu\r\n";
+    assert_int_equal(vt_fake_answer(fx->fake, "BLPOP", "*-1\r\n", 0), 0);
+    const char *blpop[] = {"BLPOP", "q", "1"};
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(fx->m, NULL, 3, blpop, NULL, &r), 0); /* the pool's link opens */
+    vmux_reply_free(r);
+
+    vt_fake_script_str(fx->fake, VT_FAKE_SEND, ""); /* INCR: read, never answered */
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    const char *a1[] = {"INCR", "u"}, *a2[] = {"GET", "g"};
+    assert_int_equal(vmux_batch_add(b, 2, a1, NULL), 0);
+    assert_int_equal(vmux_batch_add(b, 2, a2, NULL), 0);
+    atomic_store(&cut, sizeof incr - 1 + 4);
+    struct late l = {.m = fx->m, .poll_timeout = -2};
+    assert_int_equal(vmux_batch_exec_async(fx->m, NULL, b, on_batch_submit, &l), 0);
+    vmux_batch_free(b);
+    assert_true(vt_wait_until(late_ran, &l, 2 * WAIT_MS));
+    assert_int_equal(l.submitted, 0);
+    assert_int_equal(l.poll_timeout, 0);
+    assert_true(vt_wait_until(late_answered, &l, WAIT_MS));
+    assert_int_equal(atomic_load(&l.answered), VMUX_OK + 1);
+    assert_int_equal(vt_fake_count(fx->fake, "BLPOP"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cut_write_not_resent, setup, vt_fake_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_flush_armed_during_flush_turn, setup,
+                                        vt_fake_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
