@@ -74,7 +74,8 @@ VMUX_EXPORT void vmux_leaderboard_entries_free(vmux_leaderboard_entries *e);
  * Makes a leaderboard kept in the sorted set at key (copied) on handle m (borrowed: it must
  * outlive the leaderboard), with opts (NULL for the defaults; copied). Sends nothing. On
  * success *out owns it; free it with vmux_leaderboard_free(). Errors: VMUX_ERR_INVALID_ARG (NULL
- * m or out, key.ptr NULL with key.len > 0, opts not made with VMUX_INIT), VMUX_ERR_NOMEM.
+ * m or out, key.ptr NULL with key.len > 0, opts not made with VMUX_INIT), VMUX_ERR_NOMEM,
+ * VMUX_ERR_FORKED (m was opened in a parent process).
  */
 VMUX_EXPORT int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opts,
                                      vmux_leaderboard **out);

@@ -80,7 +80,7 @@ typedef struct vmux_session_opts {
  * for the defaults; copied). On success *out owns the store; free it with
  * vmux_session_store_free(). Sends nothing. Errors: VMUX_ERR_INVALID_ARG (NULL m or out, opts
  * not made with VMUX_INIT, a negative TTL, id_bytes from 1 to 15 or above the maximum),
- * VMUX_ERR_NOMEM.
+ * VMUX_ERR_NOMEM, VMUX_ERR_FORKED (m was opened in a parent process).
  */
 VMUX_EXPORT int vmux_session_store_new(vmux *m, const vmux_session_opts *opts,
                                        vmux_session_store **out);

@@ -9,6 +9,7 @@
 
 #include "api/typed.h"
 #include "core/sized.h"
+#include "mux/handle.h"
 #include "core/value.h"
 #include "vmux/error.h"
 #include "vmux/script.h"
@@ -76,6 +77,8 @@ int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opt
     if (m == NULL || out == NULL || (key.ptr == NULL && key.len > 0) ||
         (opts != NULL && vmux__sized_in(&o, sizeof o, opts) != 0))
         return VMUX_ERR_INVALID_ARG;
+    if (vmux__handle_forked(m))
+        return VMUX_ERR_FORKED; /* as vmux_lock_new(): every call on it would fail so */
     vmux_leaderboard *lb = calloc(1, sizeof(*lb) + key.len + 1);
     if (lb == NULL)
         return VMUX_ERR_NOMEM;

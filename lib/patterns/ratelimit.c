@@ -9,6 +9,7 @@
 
 #include "api/typed.h"
 #include "core/sized.h"
+#include "mux/handle.h"
 #include "core/why.h"
 #include "patterns/prefixed_key.h"
 #include "vmux/error.h"
@@ -233,6 +234,8 @@ int vmux_ratelimit_new(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelimit 
     if (m == NULL || opts == NULL || out == NULL || vmux__sized_in(&o, sizeof o, opts) != 0 ||
         !opts_valid(&o) || o.timeout_ms < 0)
         return VMUX_ERR_INVALID_ARG;
+    if (vmux__handle_forked(m))
+        return VMUX_ERR_FORKED; /* as vmux_lock_new(): every call on it would fail so */
     opts = &o;
     const char *prefix = opts->prefix ? opts->prefix : DEFAULT_PREFIX[opts->algorithm];
     size_t plen = strlen(prefix);

@@ -13,6 +13,7 @@
 #include "api/typed.h"
 #include "core/random.h"
 #include "core/sized.h"
+#include "mux/handle.h"
 #include "patterns/prefixed_key.h"
 #include "vmux/error.h"
 #include "vmux/keys.h"
@@ -126,6 +127,8 @@ int vmux_session_store_new(vmux *m, const vmux_session_opts *opts, vmux_session_
         return VMUX_ERR_INVALID_ARG;
     if (m == NULL || out == NULL || !valid_opts(&o))
         return VMUX_ERR_INVALID_ARG;
+    if (vmux__handle_forked(m))
+        return VMUX_ERR_FORKED; /* as vmux_lock_new(): every call on it would fail so */
     const char *prefix = o.prefix != NULL ? o.prefix : "session:";
     size_t plen = strlen(prefix);
     vmux_session_store *s = calloc(1, sizeof(*s) + plen + 1);

@@ -417,6 +417,27 @@ static vmux_lock_opts renewing(int64_t ttl_ms)
     return VMUX_INIT(vmux_lock_opts, .ttl_ms = ttl_ms, .auto_renew = true, .timeout_ms = 2000);
 }
 
+/* A lock key's PTTL as polled: renewals make it go up. */
+struct renewals {
+    vmux *m;
+    const char *key;
+    int64_t last; /* the PTTL seen last, -1 before the first */
+    int rises;      /* how often it went up */
+};
+
+/* Polls the key's PTTL; true once it has gone up twice (two renewals seen). */
+static bool renewed_twice(void *arg)
+{
+    struct renewals *w = arg;
+    int64_t pttl = -1;
+    if (vmux_pttl(w->m, NULL, VMUX_STR(w->key), &pttl) != 0 || pttl < 0)
+        return false;
+    if (w->last >= 0 && pttl > w->last)
+        w->rises++;
+    w->last = pttl;
+    return w->rises >= 2;
+}
+
 /* A renewing lock on a handle the child opened renews: the renewal thread is the child's own. */
 static void fresh_lock_child(const char *key, bool fresh)
 {
@@ -434,8 +455,9 @@ static void fresh_lock_child(const char *key, bool fresh)
     CHILD_CHECK(vmux_lock_new(own, VMUX_STR(k), &o, &l) == 0, 60);
     bool acquired = false;
     CHILD_CHECK(vmux_lock_acquire(l, &acquired, NULL) == 0 && acquired, 61);
-    usleep(2000 * 1000); /* two TTLs: only renewals keep it */
-    CHILD_CHECK(vmux_lock_held(l), 62);
+    struct renewals w = {.m = own, .key = k, .last = -1};
+    CHILD_CHECK(vt_poll_until(renewed_twice, &w, 20000, 5), 62); /* the key's TTL went up twice */
+    CHILD_CHECK(vmux_lock_held(l), 64);
     bool was_held = false;
     CHILD_CHECK(vmux_lock_release(l, &was_held) == 0 && was_held, 63);
     vmux_lock_free(l);
@@ -491,6 +513,13 @@ static void patterns_child(struct pat_busy *b, bool fresh)
     int err = 0; /* fail-open, as for any error */
     CHILD_CHECK(vmux_ratelimit_allow(b->rl, key, 1, NULL, &err) && err == VMUX_ERR_FORKED, 51);
     CHILD_CHECK(vmux_ratelimit_reset(b->rl, key) == VMUX_ERR_FORKED, 52);
+    vmux_ratelimit_opts ro = VMUX_INIT(vmux_ratelimit_opts, .limit = 1, .period_ms = 1000);
+    vmux_ratelimit *rl = NULL; /* a new object on the inherited handle: refused at once */
+    CHILD_CHECK(vmux_ratelimit_new(b->m, &ro, &rl) == VMUX_ERR_FORKED && rl == NULL, 53);
+    vmux_session_store *ss = NULL;
+    CHILD_CHECK(vmux_session_store_new(b->m, NULL, &ss) == VMUX_ERR_FORKED && ss == NULL, 54);
+    vmux_leaderboard *lb = NULL;
+    CHILD_CHECK(vmux_leaderboard_new(b->m, key, NULL, &lb) == VMUX_ERR_FORKED && lb == NULL, 55);
 
     fresh_lock_child(b->key, fresh);
     _exit(0);
