@@ -27,6 +27,13 @@ static bool valid_key(vmux_str key)
     return key.ptr != NULL || key.len == 0;
 }
 
+/* A call on a cache in a forked child: counted as an error, VMUX_ERR_FORKED with its why. */
+static int forked_refusal(vmux_cache *c)
+{
+    cache_count(&c->errors);
+    return vmux__why_set(VMUX_ERR_FORKED, "the cache's handle was opened in a parent process");
+}
+
 /*
  * vmux_cache_get() in a forked child, whose handle refuses every command: the GET fails as any
  * failed GET does (counted), so a strict cache returns VMUX_ERR_FORKED and one that is not runs
@@ -36,8 +43,7 @@ static bool valid_key(vmux_str key)
 static int forked_get(vmux_cache *c, vmux_str key, vmux_cache_loader load, void *arg,
                       vmux_bytes *value)
 {
-    cache_count(&c->errors);
-    int rc = vmux__why_set(VMUX_ERR_FORKED, "the cache's handle was opened in a parent process");
+    int rc = forked_refusal(c);
     if (c->strict)
         return rc;
     cache_count(&c->misses);
@@ -96,10 +102,8 @@ int vmux_cache_invalidate(vmux_cache *c, vmux_str key)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "c is NULL");
     if (!valid_key(key))
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "key.ptr is NULL with key.len > 0");
-    if (vmux__handle_forked(c->m)) { /* before the cache's lock (vmux__cache_load_alone()) */
-        cache_count(&c->errors);
-        return vmux__why_set(VMUX_ERR_FORKED, "the cache's handle was opened in a parent process");
-    }
+    if (vmux__handle_forked(c->m)) /* before the cache's lock (vmux__cache_flight_forget()) */
+        return forked_refusal(c);
     if (vmux__cache_key_make(c, key, &k) != 0)
         return vmux__why_end(VMUX_ERR_NOMEM);
     vmux__cache_flight_forget(c, &k);
