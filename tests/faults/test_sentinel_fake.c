@@ -118,6 +118,22 @@ static vmux *open_on_first(int sport)
 }
 
 /*
+ * Waits until GET is answered by d2 (what: whom the failure says it never reached), then closes
+ * the handle and stops the data nodes (d1 NULL: stopped already).
+ */
+static void expect_d2_then_close(vt_fake_fixture *fx, vt_fake *d1, vt_fake *d2, const char *what)
+{
+    struct get_check g = {.m = fx->m, .want = "d2"};
+    if (!vt_poll_until(get_answers, &g, WAIT_MS, 10))
+        fail_msg("GET never reached the %s: %s", what, g.last);
+    vmux_close(fx->m);
+    fx->m = NULL;
+    if (d1 != NULL)
+        vt_fake_stop(d1);
+    vt_fake_stop(d2);
+}
+
+/*
  * The sentinel names d1, then (once d1's connection breaks) NDEAD addresses nobody listens on,
  * each after the last one failed, then d2 for good: the handle must reach d2. It asked past the
  * 64th address for ever, each answer "unusable" (the reviewer's fake: VMUX_ERR_TIMEOUT ...
@@ -134,7 +150,6 @@ static void test_primary_reached_past_64_addresses(void **state)
     vt_fake_script_str(fx->fake, VT_FAKE_SEND,
                        addr_answer(buf, sizeof buf, "127.0.0.1", vt_fake_port(d1)));
     fx->m = open_on_first(sport);
-    struct get_check g = {.m = fx->m, .want = "d1"};
 
     /* 127.0.0.k listens on no port the sentinel's 127.0.0.1 holds: each is refused at once */
     for (int i = 0; i < NDEAD; i++) {
@@ -148,12 +163,7 @@ static void test_primary_reached_past_64_addresses(void **state)
     assert_int_equal(vt_fake_answer(fx->fake, "SENTINEL GET-MASTER-ADDR-BY-NAME",
                                     addr_answer(buf, sizeof buf, "127.0.0.1", vt_fake_port(d2)), 0),
                      0);
-    g.want = "d2";
-    if (!vt_poll_until(get_answers, &g, WAIT_MS, 10))
-        fail_msg("GET never reached the new primary: %s", g.last);
-    vmux_close(fx->m);
-    fx->m = NULL;
-    vt_fake_stop(d2);
+    expect_d2_then_close(fx, NULL, d2, "new primary");
 }
 
 static bool subscribed(void *arg)
@@ -190,7 +200,6 @@ static void test_switch_followed_past_64_addresses(void **state)
                                     addr_answer(buf, sizeof buf, "127.0.0.1", vt_fake_port(d1)), 0),
                      0);
     fx->m = open_on_first(sport);
-    struct get_check g = {.m = fx->m, .want = "d1"};
     assert_true(vt_wait_until(subscribed, fx->fake, WAIT_MS));
 
     assert_int_equal(vt_fake_answer(fx->fake, "SENTINEL GET-MASTER-ADDR-BY-NAME",
@@ -206,13 +215,7 @@ static void test_switch_followed_past_64_addresses(void **state)
     }
     add_switch(msgs, sizeof msgs, from, sport, "127.0.0.1", vt_fake_port(d2));
     assert_int_equal(vt_fake_publish(fx->fake, msgs), 0);
-    g.want = "d2";
-    if (!vt_poll_until(get_answers, &g, WAIT_MS, 10))
-        fail_msg("GET never reached the announced primary: %s", g.last);
-    vmux_close(fx->m);
-    fx->m = NULL;
-    vt_fake_stop(d1);
-    vt_fake_stop(d2);
+    expect_d2_then_close(fx, d1, d2, "announced primary");
 }
 
 /* ---- the table's rule, on the client's own state ---- */
