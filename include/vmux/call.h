@@ -110,7 +110,9 @@ typedef struct vmux_callopts {
      * call returns VMUX_ERR_SERVER, the loop's description (slot, last node) for
      * VMUX_ERR_REDIRECT_LOOP, or the error's description for any other error; for
      * VMUX_ERR_INVALID_ARG, what was refused where it is an argument of the call ("invalid
-     * argument: argv[1] is NULL with a length", "... out is NULL ..."). A call that fails
+     * argument: argv[1] is NULL with a length", "... out is NULL ..."); a typed command that
+     * refuses its own arguments before sending (a vmux_str NULL with a length, a negative count,
+     * a NaN score) returns VMUX_ERR_INVALID_ARG and leaves the buffer untouched. A call that fails
      * unsent because the connection it waited for (its node's, in a cluster the slot owner's)
      * could not be made, with VMUX_ERR_TIMEOUT, VMUX_ERR_NOT_CONNECTED or VMUX_ERR_BACKLOG_FULL,
      * gets that description followed by the last connection failure, credentials masked

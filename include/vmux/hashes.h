@@ -105,7 +105,10 @@ VMUX_EXPORT int vmux_hincrby(vmux *m, const vmux_callopts *opts, vmux_str key, v
                              int64_t by, int64_t *result);
 /**
  * HINCRBYFLOAT: as vmux_hincrby(), for floating-point numbers. A NaN `by` is
- * VMUX_ERR_INVALID_ARG; one that would make the value infinite is the server's error.
+ * VMUX_ERR_INVALID_ARG, nothing sent; an infinite one is the server's error (VMUX_ERR_SERVER,
+ * nothing changed). The server adds in long double precision: a finite sum beyond a double's
+ * range ("2e308" from 1e308 + 1e308) is stored, and its reply is VMUX_ERR_PROTOCOL here
+ * (vmux_reply_to_double(), types.h), the field changed.
  */
 VMUX_EXPORT int vmux_hincrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field,
                                   double by, double *result);

@@ -123,7 +123,11 @@ VMUX_EXPORT int vmux_decr(vmux *m, const vmux_callopts *opts, vmux_str key, int6
 VMUX_EXPORT int vmux_decrby(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t by,
                             int64_t *result);
 /** @} */
-/** INCRBYFLOAT: *result is the new value. */
+/**
+ * INCRBYFLOAT: *result is the new value. A NaN `by` is VMUX_ERR_INVALID_ARG, nothing sent; an
+ * infinite one is the server's error (VMUX_ERR_SERVER, nothing changed). A finite sum beyond a
+ * double's range ("2e308") is stored, and its reply is VMUX_ERR_PROTOCOL here (types.h).
+ */
 VMUX_EXPORT int vmux_incrbyfloat(vmux *m, const vmux_callopts *opts, vmux_str key, double by,
                                  double *result);
 /** APPEND: *length is the new length. */

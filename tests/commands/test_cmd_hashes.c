@@ -634,6 +634,19 @@ static void test_hincrbyfloat(void **state)
     assert_int_equal(vmux_hincrbyfloat(M, NULL, k, S("f"), NAN, &d), VMUX_ERR_INVALID_ARG);
     assert_true(d == 0);
     assert_raw_str(RAW(S("HGET"), k, S("f")), S("2.25")); /* untouched */
+    /* The server adds in long double: 1e308 + 1e308 is stored, beyond a double's range. */
+    vmux_str big = S("big");
+    vmux_str e308 = S("1e308");
+    assert_int_equal(vmux_hset(M, NULL, k, &big, &e308, 1, NULL), 0);
+    d = 9;
+    errbuf[0] = '\0';
+    assert_int_equal(vmux_hincrbyfloat(M, &EO, k, big, 1e308, &d), VMUX_ERR_PROTOCOL);
+    assert_true(d == 0);
+    assert_non_null(strstr(errbuf, "the command ran"));
+    vmux_bytes stored = {0};
+    assert_int_equal(vmux_hget(M, NULL, k, big, &stored), 0);
+    assert_true(stored.len == 309 && memcmp(stored.ptr, "19999", 5) == 0);
+    vmux_bytes_free(&stored);
     d = 9;
     assert_wrongtype(vmux_hincrbyfloat(M, &EO, strkey("hincrbyfloat-s"), S("f"), 1, &d));
     assert_true(d == 0);
