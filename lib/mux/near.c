@@ -102,6 +102,20 @@ static void repoint(struct vmux_nearc *n)
     (void)vmux__link_track(data, n->inval_id); /* not ready: its setup asks redirect_id */
 }
 
+/*
+ * The invalidation connection that *inval_id names is no longer trusted: a new one is made, and
+ * the data connection tracks to it once it has subscribed (repoint()). Until then the id is 0,
+ * so nothing is stored. why (static) is logged.
+ */
+void vmux__near_inval_renew(struct vmux_link *inval, long long *inval_id, long long *pending_id,
+                            const char *why)
+{
+    if (inval == NULL || *inval_id == 0)
+        return; /* none yet: the one under way is new */
+    *inval_id = *pending_id = 0;
+    vmux__link_reconnect(inval, why);
+}
+
 /* ---- the data link's tracking ---- */
 
 static long long on_redirect_id(struct vmux_link *link, const char *where, void *arg)
@@ -135,6 +149,14 @@ static void on_data_lost(struct vmux_link *link, void *arg)
     }
     n->data_id = 0;
     unstorable(n, VMUX_NEAR_RECONNECT);
+    /* The server may have restarted, and ids start again from 1 there: the invalidation
+     * connection's may now be another client's, while that connection, idle, may not know yet
+     * that it is dead. Or the data link is leaving a demoted primary, where the invalidation
+     * connection, alive, would stay for good. A new one is made (its ROLE check finds the
+     * primary), and the data connection tracks to it once it has subscribed. */
+    if (!n->closed)
+        vmux__near_inval_renew(n->inval, &n->inval_id, &n->pending_id,
+                               "near cache: its data connection was lost; subscribing anew");
 }
 
 static void on_data_ready(struct vmux_link *link, void *arg)

@@ -92,6 +92,13 @@ enum vmux_near_push {
 };
 enum vmux_near_push vmux__near_push_kind(const vmux_reply *r, const vmux_reply **payload);
 
+/*
+ * Forgets *inval_id (and *pending_id) and makes inval connect again, if it had subscribed: its
+ * connection is no longer trusted (near.c). I/O thread.
+ */
+void vmux__near_inval_renew(struct vmux_link *inval, long long *inval_id, long long *pending_id,
+                            const char *why);
+
 /* Sends CLIENT ID and SUBSCRIBE __redis__:invalidate on a ready invalidation link. */
 int vmux__near_subscribe(struct vmux_link *link);
 

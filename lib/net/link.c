@@ -792,6 +792,18 @@ void vmux__link_primary_moved(struct vmux_link *link, const struct vmux_endpoint
         vmux__lane_open(link);
 }
 
+void vmux__link_reconnect(struct vmux_link *link, const char *why)
+{
+    struct vmux_conn *c = link->conn;
+    if (link->state != LINK_READY || c == NULL || c->phase == CONN_ENDED ||
+        vmux__conn_retiring(c))
+        return;
+    vmux__log(link->cfg, VMUX_LOG_INFO, "%s: %s; connecting again", c->where, why);
+    vmux__lane_shut(link);
+    c->retire = CONN_RETIRE_AT_ONCE; /* connects again at once */
+    vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", why);
+}
+
 void vmux__link_rotate(struct vmux_link *link, const char *why)
 {
     struct vmux_conn *c = link->conn;

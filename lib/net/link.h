@@ -258,6 +258,15 @@ void vmux__link_set_tracking(struct vmux_link *link, const struct vmux_link_trac
 int vmux__link_track(struct vmux_link *link, long long id);
 
 /*
+ * Drops link's ready connection and connects again at once, as after a working connection
+ * broke (with several endpoints, to the one whose ROLE says primary; with Sentinel, where the
+ * sentinel says); why (static) is logged and given to the failure event. A link that is not
+ * ready (connecting, waiting to, checking, closed) is left alone: its next connection is a new
+ * one anyway. I/O thread.
+ */
+void vmux__link_reconnect(struct vmux_link *link, const char *why);
+
+/*
  * Whether link's connections are in READONLY mode (a cluster replica then serves reads; on a
  * primary it changes nothing). A cluster handle's links start in it, and the router takes it off
  * the links of the nodes its map names primaries: a primary demoted by a failover then answers

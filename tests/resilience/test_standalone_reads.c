@@ -38,6 +38,7 @@
 #include <cmocka.h>
 
 #include "faultproxy.h"
+#include "nearprobe.h"
 #include "readers.h"
 #include "readkeys.h"
 #include "servers.h"
@@ -663,6 +664,45 @@ static void test_info_refused_warns(void **state)
         admin(i, "ACL DELUSER vmuxnoinfo");
 }
 
+/*
+ * The near cache follows a role swap: the data link goes to the new primary (READONLY, then ROLE),
+ * and the invalidation connection, still alive on the demoted server, is made again where the
+ * data link went; reads are stored and invalidated again there. A review found every near read
+ * untracked for good after such a swap: the data connection could never track to a connection on
+ * another server, and nothing moved that one.
+ */
+static void test_near_cache_follows_primary(void **state)
+{
+    (void)state;
+    vmux *m = open_reads("nearCache=true");
+    assert_non_null(m);
+    vt_set(m, "sr:near", "before");
+    vt_near_until_cached(m, "sr:near", "before");
+    int was = primary, q = (primary + 1) % 3, r = (primary + 2) % 3;
+    admin(q, "REPLICAOF NO ONE");
+    replicate(was, q);
+    replicate(r, q);
+    primary = q;
+    uint64_t until = uv_hrtime() + DEADLINE_NS;
+    while (!writes_on(m, q)) { /* READONLY on the old primary: the data link moves */
+        assert_true(uv_hrtime() < until);
+        uv_sleep(20);
+    }
+    vt_set(m, "sr:near", "after");
+    vt_near_until_cached(m, "sr:near", "after"); /* stored again: tracked on the new primary */
+    char conf[64];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=no", srv[q].port);
+    vmux *w = vt_open_conf(conf);
+    vt_set(w, "sr:near", "later");
+    vt_near_until_sees(m, "sr:near", "later"); /* and invalidated from there */
+    vmux_close(w);
+    vmux_close(m);
+    admin(was, "REPLICAOF NO ONE"); /* the roles as they were, for the tests after */
+    replicate(q, was);
+    replicate(r, was);
+    primary = was;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -677,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_primary_moves),
         cmocka_unit_test(test_prefer_replica_per_call),
         cmocka_unit_test(test_lock_resolved_on_the_primary),
+        cmocka_unit_test(test_near_cache_follows_primary),
         cmocka_unit_test(test_replica_killed),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
