@@ -98,28 +98,35 @@ struct worker {
     const char *name;
 };
 
-static void fail(struct shared *sh, const char *who, const char *what, int rc)
+/* Reports a failure (rc != 0, with the library's words for it) or a surprise (rc 0), and counts
+ * it, so that the other worker stops too. Returns -1. */
+static int fail(struct shared *sh, const char *who, const char *what, int rc, const char *words)
 {
-    fprintf(stderr, "lock: %s: %s failed: %s: %s\n", who, what, vmux_err_name(rc),
-            vmux_last_error());
+    if (rc != 0)
+        fprintf(stderr, "lock: %s: %s failed: %s: %s\n", who, what, vmux_err_name(rc), words);
+    else
+        fprintf(stderr, "lock: %s: %s\n", who, what);
     pthread_mutex_lock(&sh->mu);
     sh->failures++;
     pthread_cond_broadcast(&sh->cv);
     pthread_mutex_unlock(&sh->mu);
+    return -1;
 }
 
-/* GET, then SET: a read-modify-write that only the lock makes safe. */
-static int increment(vmux *m)
+/* GET, then SET: a read-modify-write that only the lock makes safe. On failure, err has the
+ * library's words. */
+static int increment(vmux *m, char *err, size_t errlen)
 {
+    vmux_callopts co = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = errlen);
     vmux_bytes v = {0};
-    int rc = vmux_get(m, NULL, VMUX_STR(COUNTER_KEY), &v);
+    int rc = vmux_get(m, &co, VMUX_STR(COUNTER_KEY), &v);
     if (rc != 0)
         return rc;
     char text[32];
     snprintf(text, sizeof text, "%ld", (v.ptr != NULL ? strtol(v.ptr, NULL, 10) : 0) + 1);
     vmux_bytes_free(&v);
-    return vmux_set(m, NULL, VMUX_STR(COUNTER_KEY), VMUX_STR(text), VMUX_NO_EXPIRY,
-                    VMUX_COND_ALWAYS, NULL);
+    return vmux_set(m, &co, VMUX_STR(COUNTER_KEY), VMUX_STR(text), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS,
+                    NULL);
 }
 
 static void note_acquired(struct worker *w)
@@ -149,27 +156,31 @@ static int turn(struct worker *w, vmux_lock *l)
     bool got = false, was_held = false;
     uint64_t fence = 0;
     int rc = vmux_lock_acquire_wait(l, 10000, &got, &fence);
-    if (rc != 0 || !got) {
-        fail(sh, w->name, "acquire", rc);
-        return -1;
-    }
+    if (rc != 0)
+        return fail(sh, w->name, "vmux_lock_acquire_wait", rc, vmux_last_error());
+    if (!got)
+        return fail(sh, w->name, "the lock was not free within 10 s", 0, NULL);
     printf("%-5s acquired the lock after %5.1f ms, fencing token %" PRIu64 "\n", w->name,
            now_ms() - t0, fence);
     note_acquired(w);
-    if (fence <= sh->last_fence) /* read and written only under the lock */
-        fprintf(stderr, "lock: %s: token %" PRIu64 " did not increase\n", w->name, fence);
-    bool increased = fence > sh->last_fence;
+    int status = 0; /* sh->last_fence is read and written only under the lock */
+    if (fence <= sh->last_fence)
+        status = fail(sh, w->name, "the fencing token did not increase", 0, NULL);
     sh->last_fence = fence;
-    rc = increment(sh->m);
-    bool stored = store_write(&sh->store, fence);
+    char err[256] = "";
+    rc = increment(sh->m, err, sizeof err);
+    if (rc != 0)
+        status = fail(sh, w->name, "the increment (GET, then SET)", rc, err);
+    else if (!store_write(&sh->store, fence))
+        status = fail(sh, w->name, "the fenced store refused the token", 0, NULL);
     sleep_ms(WORK_MS); /* the rest of the work, holding the lock */
-    int rrc = vmux_lock_release(l, &was_held);
+    rc = vmux_lock_release(l, &was_held);
+    if (rc != 0) /* for VMUX_ERR_CONNECTION_LOST, whether it was still held is not known */
+        return fail(sh, w->name, "vmux_lock_release", rc, vmux_last_error());
     printf("%-5s released it (%s)\n", w->name, was_held ? "still held" : "had been lost");
-    if (rc != 0 || rrc != 0 || !was_held || !stored || !increased) {
-        fail(sh, w->name, "a turn", rc != 0 ? rc : rrc);
-        return -1;
-    }
-    return 0;
+    if (!was_held)
+        return fail(sh, w->name, "the lock was lost while held", 0, NULL);
+    return status;
 }
 
 static void *worker_main(void *arg)
@@ -180,7 +191,7 @@ static void *worker_main(void *arg)
     vmux_lock *l = NULL;
     int rc = vmux_lock_new(w->sh->m, VMUX_STR(LOCK_KEY), &o, &l);
     if (rc != 0) {
-        fail(w->sh, w->name, "vmux_lock_new", rc);
+        fail(w->sh, w->name, "vmux_lock_new", rc, vmux_last_error());
         return NULL;
     }
     for (int i = 0; i < ROUNDS && turn(w, l) == 0; i++)
@@ -191,15 +202,63 @@ static void *worker_main(void *arg)
 
 /* ---- a stale holder: why the fencing token matters ---- */
 
-static bool lock_expired(vmux *m)
+static int stale_failed(const char *what, int rc, const char *words)
 {
-    int64_t n = 1;
+    if (rc != 0)
+        fprintf(stderr, "lock: stale holder: %s failed: %s: %s\n", what, vmux_err_name(rc), words);
+    else
+        fprintf(stderr, "lock: stale holder: %s\n", what);
+    return -1;
+}
+
+/* Waits (up to 5 s) for the lock's key to expire. */
+static int wait_for_expiry(vmux *m)
+{
+    char err[256] = "";
+    vmux_callopts co = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     for (int i = 0; i < 500; i++) {
-        if (vmux_exists(m, NULL, &VMUX_STR(LOCK_KEY), 1, &n) == 0 && n == 0)
-            return true;
+        int64_t n = 1;
+        int rc = vmux_exists(m, &co, &VMUX_STR(LOCK_KEY), 1, &n);
+        if (rc != 0)
+            return stale_failed("vmux_exists", rc, err);
+        if (n == 0)
+            return 0;
         sleep_ms(10);
     }
-    return false;
+    return stale_failed("carol's lock did not expire within 5 s", 0, NULL);
+}
+
+static int stale_steps(struct shared *sh, vmux_lock *carol, vmux_lock *alice)
+{
+    bool got = false, was_held = true, alice_held = false;
+    uint64_t fc = 0, fa = 0;
+    int rc = vmux_lock_acquire_wait(carol, 5000, &got, &fc);
+    if (rc != 0 || !got)
+        return rc != 0 ? stale_failed("carol's acquire", rc, vmux_last_error())
+                       : stale_failed("carol did not get the lock within 5 s", 0, NULL);
+    printf("carol acquired the lock, fencing token %" PRIu64 ", TTL 200 ms, and stalls\n", fc);
+    if (wait_for_expiry(sh->m) != 0)
+        return -1;
+    rc = vmux_lock_acquire_wait(alice, 5000, &got, &fa);
+    if (rc != 0 || !got)
+        return rc != 0 ? stale_failed("alice's acquire", rc, vmux_last_error())
+                       : stale_failed("alice did not get the expired lock within 5 s", 0, NULL);
+    bool alice_wrote = store_write(&sh->store, fa);
+    printf("alice acquired the expired lock, fencing token %" PRIu64 ", and wrote: %s\n", fa,
+           alice_wrote ? "accepted" : "REFUSED (wrong!)");
+    bool carol_wrote = store_write(&sh->store, fc);
+    printf("carol wakes up and writes with token %" PRIu64 ": %s\n", fc,
+           carol_wrote ? "ACCEPTED (wrong!)" : "refused, stale token");
+    rc = vmux_lock_release(carol, &was_held);
+    if (rc != 0)
+        return stale_failed("carol's release", rc, vmux_last_error());
+    printf("carol's release: %s\n", was_held ? "released (wrong!)" : "the lock was no longer hers");
+    rc = vmux_lock_release(alice, &alice_held);
+    if (rc != 0)
+        return stale_failed("alice's release", rc, vmux_last_error());
+    if (!alice_held)
+        return stale_failed("alice's lock was lost before her release", 0, NULL);
+    return alice_wrote && !carol_wrote && !was_held ? 0 : -1;
 }
 
 static int stale_holder(struct shared *sh)
@@ -207,50 +266,46 @@ static int stale_holder(struct shared *sh)
     vmux_lock_opts shortl = VMUX_INIT(vmux_lock_opts, .ttl_ms = 200),
                    normal = VMUX_INIT(vmux_lock_opts, .ttl_ms = 5000);
     vmux_lock *carol = NULL, *alice = NULL;
-    bool got = false, got2 = false, was_held = true;
-    uint64_t fc = 0, fa = 0;
     int rc = vmux_lock_new(sh->m, VMUX_STR(LOCK_KEY), &shortl, &carol);
     if (rc == 0)
         rc = vmux_lock_new(sh->m, VMUX_STR(LOCK_KEY), &normal, &alice);
-    if (rc == 0)
-        rc = vmux_lock_acquire_wait(carol, 5000, &got, &fc);
-    if (rc == 0 && got) {
-        printf("carol acquired the lock, fencing token %" PRIu64 ", TTL 200 ms, and stalls\n", fc);
-        if (!lock_expired(sh->m))
-            rc = VMUX_ERR_TIMEOUT;
-    }
-    if (rc == 0 && got)
-        rc = vmux_lock_acquire_wait(alice, 5000, &got2, &fa);
-    bool alice_wrote = rc == 0 && got2 && store_write(&sh->store, fa);
-    if (alice_wrote)
-        printf("alice acquired the expired lock, fencing token %" PRIu64 ", and wrote\n", fa);
-    bool carol_wrote = store_write(&sh->store, fc);
-    printf("carol wakes up and writes with token %" PRIu64 ": %s\n", fc,
-           carol_wrote ? "ACCEPTED (wrong!)" : "refused, stale token");
-    if (rc == 0)
-        rc = vmux_lock_release(carol, &was_held);
-    printf("carol's release: %s\n", was_held ? "released (wrong!)" : "the lock was no longer hers");
-    bool alice_held = false;
-    if (rc == 0)
-        rc = vmux_lock_release(alice, &alice_held);
-    vmux_lock_free(carol);
+    rc = rc != 0 ? stale_failed("vmux_lock_new", rc, vmux_last_error())
+                 : stale_steps(sh, carol, alice);
+    vmux_lock_free(carol); /* releases a lock still held, on an early return */
     vmux_lock_free(alice);
-    if (rc != 0)
-        fprintf(stderr, "lock: stale holder: %s (%s)\n", vmux_strerror(rc), vmux_err_name(rc));
-    return rc == 0 && alice_wrote && !carol_wrote && !was_held && alice_held ? 0 : -1;
+    return rc;
 }
 
 /* ---- main ---- */
 
 static int check_counter(vmux *m, long want)
 {
+    char err[256] = "";
+    vmux_callopts co = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     vmux_bytes v = {0};
-    int rc = vmux_get(m, NULL, VMUX_STR(COUNTER_KEY), &v);
-    long got = rc == 0 && v.ptr != NULL ? strtol(v.ptr, NULL, 10) : -1;
+    int rc = vmux_get(m, &co, VMUX_STR(COUNTER_KEY), &v);
+    if (rc != 0) {
+        fprintf(stderr, "lock: reading the counter failed: %s: %s\n", vmux_err_name(rc), err);
+        return -1;
+    }
+    long got = v.ptr != NULL ? strtol(v.ptr, NULL, 10) : 0;
     vmux_bytes_free(&v);
     printf("counter after %d turns each: %ld (%s)\n", ROUNDS, got,
            got == want ? "no update lost" : "WRONG");
     return got == want ? 0 : -1;
+}
+
+/* Deletes the example's keys: those of an earlier, interrupted run, or of this one. */
+static int delete_keys(vmux *m, const char *when)
+{
+    char err[256] = "";
+    vmux_callopts co = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux_str keys[] = {VMUX_STR(LOCK_KEY), VMUX_STR(FENCE_KEY), VMUX_STR(COUNTER_KEY)};
+    int rc = vmux_del(m, &co, keys, 3, NULL);
+    if (rc != 0)
+        fprintf(stderr, "lock: deleting the keys %s failed: %s: %s\n", when, vmux_err_name(rc),
+                err);
+    return rc;
 }
 
 static int run(vmux *m)
@@ -259,24 +314,26 @@ static int run(vmux *m)
     pthread_mutex_init(&sh.mu, NULL);
     pthread_cond_init(&sh.cv, NULL);
     pthread_mutex_init(&sh.store.mu, NULL);
-    vmux_str keys[] = {VMUX_STR(LOCK_KEY), VMUX_STR(FENCE_KEY), VMUX_STR(COUNTER_KEY)};
-    int rc = vmux_del(m, NULL, keys, 3, NULL);
+    int rc = delete_keys(m, "before the run");
 
     struct worker w[2] = {{&sh, 0, "alice"}, {&sh, 1, "bob"}};
     pthread_t t[2];
     int started = 0;
     for (; rc == 0 && started < 2; started++)
-        if (pthread_create(&t[started], NULL, worker_main, &w[started]) != 0)
+        if (pthread_create(&t[started], NULL, worker_main, &w[started]) != 0) {
+            fprintf(stderr, "lock: cannot start a worker thread\n");
+            rc = -1;
             break;
+        }
     for (int i = 0; i < started; i++)
         pthread_join(t[i], NULL);
-    if (rc == 0 && (started < 2 || sh.failures != 0))
+    if (rc == 0 && sh.failures != 0)
         rc = -1;
     if (rc == 0)
         rc = check_counter(m, 2 * ROUNDS);
     if (rc == 0)
         rc = stale_holder(&sh);
-    int cleanup = vmux_del(m, NULL, keys, 3, NULL);
+    int cleanup = delete_keys(m, "after the run");
     pthread_mutex_destroy(&sh.store.mu);
     pthread_cond_destroy(&sh.cv);
     pthread_mutex_destroy(&sh.mu);
