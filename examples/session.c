@@ -6,9 +6,9 @@
  * writes fields, then shows the sliding expiry: after a pause the session's TTL has run down,
  * and one read puts it back to the full 2 seconds. It logs out (destroys the session), shows
  * that the id is then unknown, and finally leaves a second session idle and reports how long
- * it took to expire. Every step is printed; any failure is reported with vmux_strerror() and
- * the program exits with status 1. Everything it allocates is freed, and its sessions are gone
- * from the server when it ends.
+ * it took to expire. Every step is printed; any failure is reported with the library's words
+ * for it (opts.errbuf) and the program exits with status 1. Everything it allocates is freed, and
+ * its sessions are gone from the server when it ends (after a failure, within their idle TTL).
  *
  *   session [CONFIG]        e.g. session "127.0.0.1:6379,syncTimeout=2000"
  */
@@ -34,9 +34,13 @@ static void usage(FILE *to, const char *prog)
             prog, IDLE_TTL_MS);
 }
 
-static int fail(const char *what, int rc)
+/* Options for a call whose words, when it fails, go to err. */
+#define CALLOPTS(err) VMUX_INIT(vmux_callopts, .errbuf = (err), .errlen = sizeof(err))
+
+static int fail(const char *what, int rc, const char *err)
 {
-    fprintf(stderr, "session: %s failed: %s (%s)\n", what, vmux_strerror(rc), vmux_err_name(rc));
+    fprintf(stderr, "session: %s failed: %s: %s\n", what, vmux_err_name(rc),
+            err[0] != '\0' ? err : vmux_strerror(rc));
     return -1;
 }
 
@@ -53,23 +57,27 @@ static void pause_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* The session's remaining TTL as the server reports it (PTTL). */
-static int64_t ttl_of(vmux *m, vmux_session_store *s, const char *id)
+/* The session's remaining TTL as the server reports it (PTTL), in *ttl. */
+static int ttl_of(vmux *m, vmux_session_store *s, const char *id, int64_t *ttl)
 {
-    char key[256];
-    int64_t ttl = -3;
-    if (vmux_session_key(s, id, key, sizeof key) > 0)
-        vmux_pttl(m, NULL, VMUX_STR(key), &ttl);
-    return ttl;
+    char key[256], err[256] = "";
+    vmux_callopts co = CALLOPTS(err);
+    int rc = vmux_session_key(s, id, key, sizeof key);
+    if (rc < 0)
+        return fail("vmux_session_key", rc, err);
+    rc = vmux_pttl(m, &co, VMUX_STR(key), ttl);
+    return rc != 0 ? fail("vmux_pttl", rc, err) : 0;
 }
 
 static int show_field(vmux_session_store *s, const char *id, const char *field)
 {
+    char err[256] = "";
+    vmux_callopts co = CALLOPTS(err);
     vmux_bytes v;
     bool found = false;
-    int rc = vmux_session_get(s, NULL, id, VMUX_STR(field), &v, &found);
+    int rc = vmux_session_get(s, &co, id, VMUX_STR(field), &v, &found);
     if (rc != 0)
-        return fail("vmux_session_get", rc);
+        return fail("vmux_session_get", rc, err);
     if (!found)
         printf("  %s: no such session\n", field);
     else
@@ -82,45 +90,60 @@ static int login_and_use(vmux *m, vmux_session_store *s, char *id)
 {
     vmux_str fields[] = {VMUX_STR("user"), VMUX_STR("cart")};
     vmux_str values[] = {VMUX_STR("alice"), VMUX_STR("0 items")};
-    int rc = vmux_session_create(s, NULL, fields, values, 2, id);
+    char err[256] = "";
+    vmux_callopts co = CALLOPTS(err);
+    int64_t ttl = 0;
+    int rc = vmux_session_create(s, &co, fields, values, 2, id);
     if (rc != 0)
-        return fail("vmux_session_create", rc);
-    printf("alice logs in: session %s (TTL %lld ms)\n", id, (long long)ttl_of(m, s, id));
+        return fail("vmux_session_create", rc, err);
+    if (ttl_of(m, s, id, &ttl) != 0)
+        return -1;
+    printf("alice logs in: session %s (TTL %lld ms)\n", id, (long long)ttl);
     if (show_field(s, id, "user") != 0 || show_field(s, id, "theme") != 0)
         return -1;
 
     vmux_str f = VMUX_STR("cart"), v = VMUX_STR("2 items");
     bool found = false;
-    rc = vmux_session_set(s, NULL, id, &f, &v, 1, &found);
-    if (rc != 0 || !found)
-        return rc != 0 ? fail("vmux_session_set", rc) : -1;
+    rc = vmux_session_set(s, &co, id, &f, &v, 1, &found);
+    if (rc != 0)
+        return fail("vmux_session_set", rc, err);
+    if (!found) {
+        fprintf(stderr, "session: alice's session was gone before she added to her cart\n");
+        return -1;
+    }
     printf("alice adds to her cart:\n");
     if (show_field(s, id, "cart") != 0)
         return -1;
 
     pause_ms(IDLE_TTL_MS / 2);
-    printf("after a %d ms pause the TTL is down to %lld ms\n", IDLE_TTL_MS / 2,
-           (long long)ttl_of(m, s, id));
-    if (show_field(s, id, "user") != 0)
+    if (ttl_of(m, s, id, &ttl) != 0)
         return -1;
-    int64_t ttl = ttl_of(m, s, id);
+    printf("after a %d ms pause the TTL is down to %lld ms\n", IDLE_TTL_MS / 2, (long long)ttl);
+    if (show_field(s, id, "user") != 0 || ttl_of(m, s, id, &ttl) != 0)
+        return -1;
     printf("one read later it is back to %lld ms (sliding expiration)\n", (long long)ttl);
-    return ttl > IDLE_TTL_MS / 2 ? 0 : -1;
+    if (ttl <= IDLE_TTL_MS / 2) {
+        fprintf(stderr, "session: the read did not renew the TTL\n");
+        return -1;
+    }
+    return 0;
 }
 
 static int logout(vmux_session_store *s, const char *id)
 {
+    char err[256] = "";
+    vmux_callopts co = CALLOPTS(err);
     bool existed = false;
-    int rc = vmux_session_destroy(s, NULL, id, &existed);
+    int rc = vmux_session_destroy(s, &co, id, &existed);
     if (rc != 0)
-        return fail("vmux_session_destroy", rc);
+        return fail("vmux_session_destroy", rc, err);
     printf("alice logs out: session destroyed (%s)\n", existed ? "it existed" : "already gone");
     vmux_field_array all;
     bool found = true;
-    rc = vmux_session_get_all(s, NULL, id, &all, &found);
+    rc = vmux_session_get_all(s, &co, id, &all, &found);
     vmux_field_array_free(&all);
     if (rc != 0)
-        return fail("vmux_session_get_all", rc);
+        return fail("vmux_session_get_all", rc, err);
     printf("reading it again: %s\n", found ? "still there (unexpected)" : "no such session");
     return found ? -1 : 0;
 }
@@ -128,13 +151,19 @@ static int logout(vmux_session_store *s, const char *id)
 /* Leaves a session unused and waits (with a deadline) for the server to expire it. */
 static int idle_expiry(vmux *m, vmux_session_store *s)
 {
-    char id[VMUX_SESSION_ID_MAX];
-    int rc = vmux_session_create(s, NULL, NULL, NULL, 0, id);
+    char id[VMUX_SESSION_ID_MAX], err[256] = "";
+    vmux_callopts co = CALLOPTS(err);
+    int rc = vmux_session_create(s, &co, NULL, NULL, 0, id);
     if (rc != 0)
-        return fail("vmux_session_create", rc);
+        return fail("vmux_session_create", rc, err);
     printf("bob logs in (session %.8s...) and walks away\n", id);
     uint64_t t0 = now_ms();
-    while (ttl_of(m, s, id) != VMUX_TTL_NO_KEY) {
+    int64_t ttl = 0;
+    for (;;) {
+        if (ttl_of(m, s, id, &ttl) != 0)
+            return -1;
+        if (ttl == VMUX_TTL_NO_KEY)
+            break;
         if (now_ms() - t0 > 10 * IDLE_TTL_MS) {
             fprintf(stderr, "session: bob's session did not expire\n");
             return -1;
@@ -143,9 +172,9 @@ static int idle_expiry(vmux *m, vmux_session_store *s)
     }
     printf("bob's session expired after about %llu ms idle\n", (unsigned long long)(now_ms() - t0));
     bool found = true;
-    rc = vmux_session_touch(s, NULL, id, &found, NULL);
+    rc = vmux_session_touch(s, &co, id, &found, NULL);
     if (rc != 0)
-        return fail("vmux_session_touch", rc);
+        return fail("vmux_session_touch", rc, err);
     printf("touching it now: %s\n", found ? "found (unexpected)" : "no such session");
     return found ? -1 : 0;
 }
@@ -157,13 +186,17 @@ static int run(vmux *m)
     vmux_session_store *s = NULL;
     int rc = vmux_session_store_new(m, &o, &s);
     if (rc != 0)
-        return fail("vmux_session_store_new", rc);
-    char id[VMUX_SESSION_ID_MAX];
+        return fail("vmux_session_store_new", rc, "");
+    char id[VMUX_SESSION_ID_MAX] = "", err[256] = "";
+    vmux_callopts co = CALLOPTS(err);
     rc = login_and_use(m, s, id);
     if (rc == 0)
         rc = logout(s, id);
-    else if (id[0] != '\0')
-        vmux_session_destroy(s, NULL, id, NULL);
+    else if (id[0] != '\0') {
+        int drc = vmux_session_destroy(s, &co, id, NULL);
+        if (drc != 0)
+            fail("vmux_session_destroy", drc, err);
+    }
     if (rc == 0)
         rc = idle_expiry(m, s);
     vmux_session_store_free(s);
