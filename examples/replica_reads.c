@@ -123,17 +123,22 @@ int main(int argc, char **argv)
         return argc > 2 ? 2 : 0;
     }
     const char *text = argc == 2 ? argv[1] : getenv("VMUX_CONFIG");
+    /* The example's policy first, the configuration applied over it: a key it names wins, even
+     * when it names the library's default (readFrom=primary, replicaMaxLag=0). */
     char err[256] = "";
     vmux_config *cfg = NULL;
-    int rc = vmux_config_parse(text != NULL ? text : "127.0.0.1:6379", &cfg, err, sizeof err);
+    int rc = vmux_config_new(&cfg);
+    if (rc == 0)
+        rc = vmux_config_set_read_from(cfg, VMUX_READ_PREFER_REPLICA);
+    if (rc == 0)
+        rc = vmux_config_set_replica_max_lag(cfg, 2000);
+    if (rc == 0)
+        rc = vmux_config_apply(cfg, text != NULL ? text : "127.0.0.1:6379", err, sizeof err);
     if (rc != 0) {
-        fprintf(stderr, "replica_reads: bad configuration: %s\n", err);
+        fprintf(stderr, "replica_reads: bad configuration: %s\n", err[0] ? err : vmux_strerror(rc));
+        vmux_config_free(cfg);
         return 1;
     }
-    if (vmux_config_read_from(cfg) == VMUX_READ_PRIMARY)
-        vmux_config_set_read_from(cfg, VMUX_READ_PREFER_REPLICA);
-    if (vmux_config_replica_max_lag(cfg) == 0)
-        vmux_config_set_replica_max_lag(cfg, 2000);
     vmux *m = NULL;
     if ((rc = vmux_open(cfg, &m, err, sizeof err)) != 0) {
         fprintf(stderr, "replica_reads: cannot open: %s (%s)\n", vmux_strerror(rc), err);
