@@ -44,12 +44,14 @@ static int warm_up(vmux *m)
     const char *set[] = {"SET", "vmux:example:metrics", "0", "EX", "60"};
     const char *incr[] = {"INCR", "vmux:example:metrics"};
     for (int i = 0; i < 10; i++) {
+        char err[256] = ""; /* the server's message, or what else went wrong (call.h) */
+        vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
         vmux_reply *r = NULL;
-        int rc =
-            i == 0 ? vmux_call(m, NULL, 5, set, NULL, &r) : vmux_call(m, NULL, 2, incr, NULL, &r);
+        int rc = i == 0 ? vmux_call(m, &o, 5, set, NULL, &r) : vmux_call(m, &o, 2, incr, NULL, &r);
         vmux_reply_free(r);
         if (rc != 0) {
-            fprintf(stderr, "metrics: %s failed: %s\n", i == 0 ? "SET" : "INCR", vmux_strerror(rc));
+            fprintf(stderr, "metrics: %s failed: %s (%s)\n", i == 0 ? "SET" : "INCR",
+                    err[0] ? err : vmux_strerror(rc), vmux_err_name(rc));
             return -1;
         }
     }

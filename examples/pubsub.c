@@ -59,11 +59,13 @@ static void *publisher(void *arg)
         else
             snprintf(text, sizeof text, "end");
         int64_t receivers = 0;
-        int rc = vmux_publish(r->m, NULL, VMUX_SUB_CHANNEL, VMUX_STR(r->channel), VMUX_STR(text),
+        char err[256] = ""; /* the server's message, or what else went wrong (call.h) */
+        vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+        int rc = vmux_publish(r->m, &o, VMUX_SUB_CHANNEL, VMUX_STR(r->channel), VMUX_STR(text),
                               &receivers);
         if (rc != 0) {
-            fprintf(stderr, "pubsub: PUBLISH %s failed: %s (%s)\n", text, vmux_strerror(rc),
-                    vmux_err_name(rc));
+            fprintf(stderr, "pubsub: PUBLISH %s failed: %s (%s)\n", text,
+                    err[0] ? err : vmux_strerror(rc), vmux_err_name(rc));
             r->publish_failed = true;
             return NULL;
         }

@@ -8,8 +8,8 @@
  * new value (replicas lag behind the primary), reads it 100 times under the policy, and shows which
  * endpoints carried the traffic (each one's bytes sent, from vmux_read_node_stats()). With one
  * endpoint, or a cluster seed, it runs the same; the reads then go where that topology says. Every
- * failure is reported with vmux_strerror() and the program exits with status 1. Its key is
- * deleted at the end.
+ * failure is reported in the library's words (the server's message for a refused command:
+ * opts.errbuf, call.h) and the program exits with status 1. Its key is deleted at the end.
  *
  *   replica_reads [CONFIG]   e.g. replica_reads "10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379"
  */
@@ -35,17 +35,31 @@ static void usage(FILE *to, const char *prog)
             prog);
 }
 
-static int fail(const char *what, int rc)
+/* Per-call options whose errbuf gets the library's words for a failure (call.h). */
+struct call {
+    char err[256];
+    vmux_callopts opts;
+};
+
+static vmux_callopts *with_err(struct call *c, uint32_t flags)
 {
-    fprintf(stderr, "replica_reads: %s: %s (%s)\n", what, vmux_strerror(rc), vmux_err_name(rc));
+    c->err[0] = '\0';
+    c->opts = VMUX_INIT(vmux_callopts, .flags = flags, .errbuf = c->err, .errlen = sizeof c->err);
+    return &c->opts;
+}
+
+static int fail(const char *what, int rc, const struct call *c)
+{
+    fprintf(stderr, "replica_reads: %s: %s (%s)\n", what, c->err[0] ? c->err : vmux_strerror(rc),
+            vmux_err_name(rc));
     return 1;
 }
 
-/* Reads the key under opts (NULL: the policy); *equal says whether it reads as want. */
-static int read_equals(vmux *m, const vmux_callopts *opts, const char *want, int *equal)
+/* Reads the key with flags (0: under the policy); *equal says whether it reads as want. */
+static int read_equals(vmux *m, struct call *c, uint32_t flags, const char *want, int *equal)
 {
     vmux_bytes v = {0};
-    int rc = vmux_get(m, opts, VMUX_STR(KEY), &v);
+    int rc = vmux_get(m, with_err(c, flags), VMUX_STR(KEY), &v);
     *equal = rc == 0 && v.ptr != NULL && v.len == strlen(want) && memcmp(v.ptr, want, v.len) == 0;
     vmux_bytes_free(&v);
     return rc;
@@ -74,9 +88,10 @@ static int wait_replicated(vmux *m, const char *want)
 {
     time_t start = time(NULL);
     for (int n = 1;; n++) {
-        int equal = 0, rc = read_equals(m, NULL, want, &equal);
+        struct call c;
+        int equal = 0, rc = read_equals(m, &c, 0, want, &equal);
         if (rc != 0)
-            return fail("GET", rc);
+            return fail("GET", rc, &c);
         if (equal) {
             printf("a read under the policy sees it after %d read(s)\n", n);
             return 0;
@@ -92,23 +107,23 @@ static int run(vmux *m, const vmux_config *cfg)
 {
     char value[64];
     snprintf(value, sizeof value, "written at %ld", (long)time(NULL));
-    int rc =
-        vmux_set(m, NULL, VMUX_STR(KEY), VMUX_STR(value), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL);
+    struct call c;
+    int rc = vmux_set(m, with_err(&c, 0), VMUX_STR(KEY), VMUX_STR(value), VMUX_NO_EXPIRY,
+                      VMUX_COND_ALWAYS, NULL);
     if (rc != 0)
-        return fail("SET", rc);
+        return fail("SET", rc, &c);
     /* read-your-writes: a replica may not have the value yet, the primary has */
-    vmux_callopts primary = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PRIMARY);
     int equal = 0;
-    if ((rc = read_equals(m, &primary, value, &equal)) != 0)
-        return fail("GET from the primary", rc);
+    if ((rc = read_equals(m, &c, VMUX_CALL_PRIMARY, value, &equal)) != 0)
+        return fail("GET from the primary", rc, &c);
     printf("SET %s \"%s\"; GET with VMUX_CALL_PRIMARY: %s\n", KEY, value,
            equal ? "the new value" : "something else");
     if (!equal || wait_replicated(m, value) != 0)
         return 1;
     int seen = 0;
     for (int i = 0; i < READS; i++) {
-        if ((rc = read_equals(m, NULL, value, &equal)) != 0)
-            return fail("GET", rc);
+        if ((rc = read_equals(m, &c, 0, value, &equal)) != 0)
+            return fail("GET", rc, &c);
         seen += equal;
     }
     printf("%d reads under the policy, %d of them saw the new value\n", READS, seen);
@@ -152,8 +167,9 @@ int main(int argc, char **argv)
            vmux_config_endpoint_count(cfg));
     int status = run(m, cfg);
     vmux_str key = VMUX_STR(KEY);
-    if ((rc = vmux_del(m, NULL, &key, 1, NULL)) != 0)
-        status = fail("DEL", rc);
+    struct call c;
+    if ((rc = vmux_del(m, with_err(&c, 0), &key, 1, NULL)) != 0)
+        status = fail("DEL", rc, &c);
     vmux_close(m);
     vmux_config_free(cfg);
     return status;
