@@ -55,6 +55,7 @@ static int run(vmux *m, int argc, const char *const *argv, vmux_reply **out)
     if (rc != 0) { /* why: what happened to the command ("written to ... and not answered") */
         fprintf(stderr, "hello: %s failed: %s (%s)%s%s\n", argv[0], vmux_strerror(rc),
                 vmux_err_name(rc), why[0] ? ": " : "", why);
+        vmux_reply_free(r); /* VMUX_ERR_REDIRECT_LOOP hands over a reply too (call.h) */
         return -1;
     }
     switch (vmux_reply_get_kind(r)) {
