@@ -150,6 +150,17 @@ static int untracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
     return rc;
 }
 
+/*
+ * Whether the tracked block's error says the server will not run one of its commands for this
+ * user, or does not know it (an ACL without CLIENT CACHING or PTTL, a command renamed away): the
+ * read then goes again untracked. Any other error (BUSY, OOM, MASTERDOWN...) is the read's answer.
+ */
+static bool block_refused(const char *why)
+{
+    return strncmp(why, "NOPERM", 6) == 0 || strstr(why, "unknown command") != NULL ||
+           strstr(why, "unknown subcommand") != NULL;
+}
+
 static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
                         const struct tracked *tr, void *out)
 {
@@ -166,7 +177,7 @@ static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
     vmux__buf_free(&b);
     /* A command of the block refused as it was queued (an ACL without CLIENT CACHING or PTTL):
      * EXEC ran nothing, and the read goes again untracked (probe39: every miss failed). */
-    bool refused = rc == VMUX_ERR_SERVER;
+    bool refused = rc == VMUX_ERR_SERVER && block_refused(why);
     if (refused)
         vmux__near_block_refused(m, why);
     else if (rc != 0 && why[0] != '\0' && o->errbuf != NULL && o->errlen > 0)
@@ -185,9 +196,7 @@ static int near_miss_marked(vmux *m, struct vmux_near *s, const vmux_callopts *o
                             const struct vmux_near_read *rd, const struct vmux_near_key *k,
                             void *out)
 {
-    vmux_callopts o = vmux__callopts_copy(opts);
-    if (o.flags & (VMUX_CALL_REPLICA | VMUX_CALL_PREFER_REPLICA))
-        return VMUX_ERR_INVALID_ARG;
+    vmux_callopts o = vmux__callopts_copy(opts); /* checked before the lookup */
     o.flags |= VMUX_CALL_RETRY_SAFE;
     if (!vmux__near_replica_reads(m))
         o.flags |= VMUX_CALL_PRIMARY; /* else where readFrom says: each node tracks */
@@ -247,6 +256,8 @@ int vmux__near_read(vmux *m, const vmux_callopts *opts, const struct vmux_near_r
 {
     struct vmux_near *s;
     int rc = store_for_read(m, opts, &s);
+    if (rc == 0 && opts != NULL)
+        rc = vmux__near_opts_check(opts);
     if (rc != 0)
         return rc;
     struct vmux_near_key k = {vmux__near_key_bytes(rd->key), rd->key.len, rd->var, rd->varlen};
@@ -296,6 +307,8 @@ int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *
         return VMUX_ERR_INVALID_ARG;
     struct vmux_near *s;
     int rc = store_for_read(m, opts, &s);
+    if (rc == 0 && opts != NULL)
+        rc = vmux__near_opts_check(opts);
     if (rc != 0)
         return rc;
     /* The hit path of the plain calls, as short as before the typed reads came. */

@@ -356,6 +356,17 @@ int vmux__near_store_for(vmux *m, struct vmux_near **out)
     return 0;
 }
 
+int vmux__near_opts_check(const vmux_callopts *opts)
+{
+    const uint32_t allowed =
+        VMUX__CALL_FLAGS_KNOWN & ~(uint32_t)(VMUX_CALL_REPLICA | VMUX_CALL_PREFER_REPLICA);
+    vmux_callopts o;
+    int rc = vmux__callopts_read(opts, allowed, &o);
+    if (rc != 0 && o.errbuf != NULL && o.errlen > 0) /* NULL: opts could not be read */
+        vmux__callopts_why(&o, allowed, o.errbuf, o.errlen);
+    return rc;
+}
+
 void vmux__nearc_tick(vmux *m, bool frozen)
 {
     struct vmux_nearc *n = m->near;

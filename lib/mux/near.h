@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "core/near_store.h"
+#include "vmux/call.h"
 #include "vmux/client.h"
 
 struct vmux_link;
@@ -76,6 +77,13 @@ void vmux__nearc_free(struct vmux_nearc *near);
  * fork, and no invalidation reaches the child); VMUX_ERR_UNSUPPORTED when the near cache is off.
  */
 int vmux__near_store_for(vmux *m, struct vmux_near **out);
+
+/*
+ * opts (not NULL) for a tracked read: 0, or VMUX_ERR_INVALID_ARG for options vmux_call() refuses
+ * or with VMUX_CALL_REPLICA or VMUX_CALL_PREFER_REPLICA, with why in opts->errbuf. Checked
+ * before the lookup, so that a hit refuses them as a miss does.
+ */
+int vmux__near_opts_check(const vmux_callopts *opts);
 
 /*
  * Where a tracked read of key (len bytes) is reserved: *node and *slot for vmux__near_reserve()

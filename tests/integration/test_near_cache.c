@@ -465,6 +465,20 @@ static void test_settings(void **state)
     assert_int_equal(vmux_near_get(m, &VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_REPLICA),
                                    vt_str("near:x"), &v),
                      VMUX_ERR_INVALID_ARG);
+    /* a hit refuses them as a miss does (a review: it returned the value) */
+    vt_set(m, "near:opt", "v");
+    vt_near_until_cached(m, "near:opt", "v");
+    char bad[160] = "";
+    vmux_callopts ro = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_REPLICA, .errbuf = bad,
+                                 .errlen = sizeof bad);
+    assert_int_equal(vmux_near_get(m, &ro, vt_str("near:opt"), &v), VMUX_ERR_INVALID_ARG);
+    assert_null(v.ptr);
+    assert_non_null(strstr(bad, "does not take"));
+    vmux_callopts neg = VMUX_INIT(vmux_callopts, .timeout_ms = -1);
+    assert_int_equal(vmux_near_get(m, &neg, vt_str("near:opt"), &v), VMUX_ERR_INVALID_ARG);
+    vmux_bytes_array members = {0};
+    assert_int_equal(vmux_near_smembers(m, &neg, vt_str("near:opt"), &members),
+                     VMUX_ERR_INVALID_ARG);
     vmux_str f = vt_str("f"), fv = vt_str("v");
     assert_int_equal(vmux_hset(m, NULL, vt_str("near:h"), &f, &fv, 1, NULL), 0);
     char msg[128] = "";
@@ -826,6 +840,64 @@ static void test_caching_refused_reads_untracked(void **state)
     free(vt_node_admin(suite.srv.port, false, "ACL DELUSER vmuxnocaching"));
 }
 
+/*
+ * A server busy with a script (BUSY) is not refusing the tracked read: the error is the read's
+ * answer, with no refusal warning and no second, untracked read (a review: any error counted as
+ * a refusal, used up the handle's one warning, and sent the read again).
+ */
+static void run_busy_script(void *arg)
+{
+    /* busy for 1.5 s by the server's clock (TIME), on a handle of its own */
+    static const char lua[] = "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] "
+                              "repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - s > "
+                              "1500000 return 1";
+    vmux *b = arg;
+    const char *argv[] = {"EVAL", lua, "0"};
+    vmux_reply *r = NULL;
+    (void)vmux_call(b, &VMUX_INIT(vmux_callopts, .timeout_ms = 20000), 3, argv, NULL, &r);
+    vmux_reply_free(r);
+}
+
+static bool server_busy(void *arg)
+{
+    (void)arg;
+    char *t = vt_node_admin(suite.srv.port, false, "PING");
+    bool busy = t != NULL && strncmp(t, "BUSY", 4) == 0;
+    free(t);
+    return busy;
+}
+
+static void test_busy_is_not_a_refusal(void **state)
+{
+    (void)state;
+    free(vt_node_admin(suite.srv.port, false, "CONFIG SET busy-reply-threshold 20"));
+    char conf[96];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true", suite.srv.port);
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, on_refused_log, VMUX_LOG_WARN, NULL), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    vmux *b = vt_server_open(&suite.srv, NULL);
+    vt_set(b, "nb:k", "v");
+    vt_near_until_cached(m, "nb:k", "v"); /* tracking is up */
+    vmux_near_forget(m, vt_str("nb:k"));
+    int warned = atomic_load(&refused_warnings);
+    uint64_t untracked = vt_near_stats(m).untracked;
+    uv_thread_t script;
+    assert_int_equal(uv_thread_create(&script, run_busy_script, b), 0);
+    assert_true(vt_wait_until(server_busy, NULL, WAIT_MS));
+    vmux_bytes v = {0};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 200);
+    assert_int_not_equal(vmux_near_get(m, &o, vt_str("nb:k"), &v), 0); /* busy until its end */
+    assert_null(v.ptr);
+    assert_int_equal(atomic_load(&refused_warnings), warned);
+    assert_int_equal(vt_near_stats(m).untracked, untracked);
+    uv_thread_join(&script);
+    free(vt_node_admin(suite.srv.port, false, "CONFIG SET busy-reply-threshold 5000"));
+    vmux_close(b);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -849,6 +921,7 @@ int main(void)
         cmocka_unit_test(test_bcast_data_connection_killed),
         cmocka_unit_test(test_bcast_settings),
         cmocka_unit_test(test_caching_refused_reads_untracked),
+        cmocka_unit_test(test_busy_is_not_a_refusal),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
