@@ -275,7 +275,7 @@ VMUX_EXPORT int vmux_config_set_near_cache(vmux_config *cfg, bool on);
 VMUX_EXPORT int vmux_config_set_near_cache_max_entries(vmux_config *cfg, uint64_t entries);
 /** nearCacheMaxBytes: the most bytes the near cache holds (above). */
 VMUX_EXPORT int vmux_config_set_near_cache_max_bytes(vmux_config *cfg, uint64_t bytes);
-/** nearCacheTtl: the cap on an entry's life after it was read, ms (above). */
+/** nearCacheTtl: the cap on an entry's life after it was stored (its reply came), ms (above). */
 VMUX_EXPORT int vmux_config_set_near_cache_ttl(vmux_config *cfg, int64_t ttl_ms);
 /** nearCacheMode: VMUX_NEAR_OPTIN (the default) or VMUX_NEAR_BCAST; anything else is
  * VMUX_ERR_INVALID_ARG. vmux_open() fails with VMUX_ERR_CONFIG when nearCachePrefixes is set
