@@ -112,14 +112,12 @@ static bool nothing_pending(void *arg)
 }
 
 /*
- * One flush holds INCR u (not retry-safe) and GET g; the socket takes INCR and four bytes of GET,
- * and the rest is refused. The server read INCR: it fails with CONNECTION_LOST and is not
- * written again; GET, begun on the wire, is not resent either. Before the fix both went out
- * again on the next connection (the server read INCR twice).
+ * Runs the batch INCR u, GET g asynchronously (cb with ud) with its flush cut after INCR and four
+ * bytes of GET and the rest refused: INCR is read and never answered, and the connection fails
+ * inside that flush turn.
  */
-static void test_cut_write_not_resent(void **state)
+static void exec_cut_batch(vt_fake_fixture *fx, vmux_batch_cb cb, void *ud)
 {
-    vt_fake_fixture *fx = *state;
     static const char incr[] = "*2\r\n$4\r\nINCR\r\n$1\r\nu\r\n";
     vt_fake_script_str(fx->fake, VT_FAKE_SEND, ""); /* INCR: read, never answered */
     vmux_batch *b = NULL;
@@ -128,10 +126,21 @@ static void test_cut_write_not_resent(void **state)
     assert_int_equal(vmux_batch_add(b, 2, a1, NULL), 0);
     assert_int_equal(vmux_batch_add(b, 2, a2, NULL), 0);
     atomic_store(&cut, sizeof incr - 1 + 4);
-
-    struct done d = {0};
-    assert_int_equal(vmux_batch_exec_async(fx->m, NULL, b, on_batch, &d), 0);
+    assert_int_equal(vmux_batch_exec_async(fx->m, NULL, b, cb, ud), 0);
     vmux_batch_free(b);
+}
+
+/*
+ * One flush holds INCR u (not retry-safe) and GET g; the socket takes INCR and four bytes of GET,
+ * and the rest is refused. The server read INCR: it fails with CONNECTION_LOST and is not
+ * written again; GET, begun on the wire, is not resent either. Before the fix both went out
+ * again on the next connection (the server read INCR twice).
+ */
+static void test_cut_write_not_resent(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    struct done d = {0};
+    exec_cut_batch(fx, on_batch, &d);
     assert_true(vt_wait_until(batch_done, &d, 2 * WAIT_MS));
     assert_int_equal(atomic_load(&cut), 0); /* the flush was cut */
     assert_string_equal(vmux_err_name(d.statuses[0]), vmux_err_name(VMUX_ERR_CONNECTION_LOST));
@@ -197,23 +206,14 @@ static bool late_answered(void *arg)
 static void test_flush_armed_during_flush_turn(void **state)
 {
     vt_fake_fixture *fx = *state;
-    static const char incr[] = "*2\r\n$4\r\nINCR\r\n$1\r\nu\r\n";
     assert_int_equal(vt_fake_answer(fx->fake, "BLPOP", "*-1\r\n", 0), 0);
     const char *blpop[] = {"BLPOP", "q", "1"};
     vmux_reply *r = NULL;
     assert_int_equal(vmux_call(fx->m, NULL, 3, blpop, NULL, &r), 0); /* the pool's link opens */
     vmux_reply_free(r);
 
-    vt_fake_script_str(fx->fake, VT_FAKE_SEND, ""); /* INCR: read, never answered */
-    vmux_batch *b = NULL;
-    assert_int_equal(vmux_batch_new(&b), 0);
-    const char *a1[] = {"INCR", "u"}, *a2[] = {"GET", "g"};
-    assert_int_equal(vmux_batch_add(b, 2, a1, NULL), 0);
-    assert_int_equal(vmux_batch_add(b, 2, a2, NULL), 0);
-    atomic_store(&cut, sizeof incr - 1 + 4);
     struct late l = {.m = fx->m, .poll_timeout = -2};
-    assert_int_equal(vmux_batch_exec_async(fx->m, NULL, b, on_batch_submit, &l), 0);
-    vmux_batch_free(b);
+    exec_cut_batch(fx, on_batch_submit, &l);
     assert_true(vt_wait_until(late_ran, &l, 2 * WAIT_MS));
     assert_int_equal(l.submitted, 0);
     assert_int_equal(l.poll_timeout, 0);

@@ -804,6 +804,16 @@ static void on_refused_log(vmux_log_level level, const char *message, void *user
         atomic_fetch_add(&refused_warnings, 1);
 }
 
+/* A near-cached handle opened with conf whose warnings on_refused_log() counts. */
+static vmux *open_counting_refusals(const char *conf)
+{
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, on_refused_log, VMUX_LOG_WARN, NULL), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    return m;
+}
+
 static void test_caching_refused_reads_untracked(void **state)
 {
     (void)state;
@@ -812,10 +822,7 @@ static void test_caching_refused_reads_untracked(void **state)
     char conf[160];
     snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true,user=vmuxnocaching,password=nc-pass",
              suite.srv.port);
-    vmux_config *cfg = vt_config(conf);
-    assert_int_equal(vmux_config_set_log(cfg, on_refused_log, VMUX_LOG_WARN, NULL), 0);
-    vmux *m = vt_open_config(cfg, conf);
-    vmux_config_free(cfg);
+    vmux *m = open_counting_refusals(conf);
     vmux *w = vt_server_open(&suite.srv, NULL);
     vt_set(w, "nr:k", "v");
     for (int i = 0; i < 2; i++) {
@@ -873,10 +880,7 @@ static void test_busy_is_not_a_refusal(void **state)
     free(vt_node_admin(suite.srv.port, false, "CONFIG SET busy-reply-threshold 20"));
     char conf[96];
     snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true", suite.srv.port);
-    vmux_config *cfg = vt_config(conf);
-    assert_int_equal(vmux_config_set_log(cfg, on_refused_log, VMUX_LOG_WARN, NULL), 0);
-    vmux *m = vt_open_config(cfg, conf);
-    vmux_config_free(cfg);
+    vmux *m = open_counting_refusals(conf);
     vmux *b = vt_server_open(&suite.srv, NULL);
     vt_set(b, "nb:k", "v");
     vt_near_until_cached(m, "nb:k", "v"); /* tracking is up */
