@@ -417,12 +417,13 @@ static vmux_lock_opts renewing(int64_t ttl_ms)
     return VMUX_INIT(vmux_lock_opts, .ttl_ms = ttl_ms, .auto_renew = true, .timeout_ms = 2000);
 }
 
+#ifndef __SANITIZE_THREAD__ /* fresh_lock_child() alone uses these */
 /* A lock key's PTTL as polled: renewals make it go up. */
 struct renewals {
     vmux *m;
     const char *key;
     int64_t last; /* the PTTL seen last, -1 before the first */
-    int rises;      /* how often it went up */
+    int rises;    /* how often it went up */
 };
 
 /* Polls the key's PTTL; true once it has gone up twice (two renewals seen). */
@@ -437,6 +438,7 @@ static bool renewed_twice(void *arg)
     w->last = pttl;
     return w->rises >= 2;
 }
+#endif
 
 /* A renewing lock on a handle the child opened renews: the renewal thread is the child's own. */
 static void fresh_lock_child(const char *key, bool fresh)
