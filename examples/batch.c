@@ -101,7 +101,9 @@ static int profile(vmux *m)
     vmux_batch_free(b);
     if (!ok) /* why: the first failed command's words, "command 0: NOPERM ..." */
         fprintf(stderr, "batch: the batch did not go as planned: %s\n",
-                rc == 0 ? "the LPUSH succeeded" : why[0] ? why : vmux_strerror(rc));
+                rc == 0  ? "the LPUSH succeeded"
+                : why[0] ? why
+                         : vmux_strerror(rc));
     return ok ? 0 : -1;
 }
 

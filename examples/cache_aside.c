@@ -202,7 +202,8 @@ static int run(vmux *m)
            s.hits, s.misses, s.loads, s.shared, s.errors);
     if (s.errors != 0) {
         fprintf(stderr,
-                "cache_aside: %" PRIu64 " Valkey command(s) failed (a cache that is not strict goes "
+                "cache_aside: %" PRIu64
+                " Valkey command(s) failed (a cache that is not strict goes "
                 "on without Valkey and keeps only this count: set strict to get the errors)\n",
                 s.errors);
         rc = -1;

@@ -130,13 +130,12 @@ static int count_run(vmux *m)
     if (rc == 0)
         rc = vmux_read_stats(m, &st);
     if (rc != 0) {
-        fprintf(stderr, "hello: counting the run: %s (%s)\n", vmux_strerror(rc),
-                vmux_err_name(rc));
+        fprintf(stderr, "hello: counting the run: %s (%s)\n", vmux_strerror(rc), vmux_err_name(rc));
         return -1;
     }
     /* Every command before it succeeded, so a failure counted now is the INCR's. */
-    uint64_t failed = st.error_replies + st.timed_out + st.connection_lost + st.closed +
-                      st.failed_other;
+    uint64_t failed =
+        st.error_replies + st.timed_out + st.connection_lost + st.closed + st.failed_other;
     if (failed != 0) {
         fprintf(stderr, "hello: the INCR failed, so this run may not be counted (its error was "
                         "dropped with its reply: vmux_read_stats() counted it)\n");

@@ -239,7 +239,9 @@ static int near_miss(vmux *m, struct vmux_near *s, const vmux_callopts *opts,
 
 /*
  * The store a read of m goes to (vmux__near_store_for()): 0, or VMUX_ERR_FORKED, or
- * VMUX_ERR_UNSUPPORTED for a handle that keeps no near cache, with words for opts.
+ * VMUX_ERR_UNSUPPORTED for a handle that keeps no near cache, with words for opts; or
+ * VMUX_ERR_INVALID_ARG for opts a tracked read refuses (vmux__near_opts_check()), before the
+ * lookup, so that a hit refuses them as a miss does.
  */
 static int store_for_read(vmux *m, const vmux_callopts *opts, struct vmux_near **s)
 {
@@ -249,6 +251,8 @@ static int store_for_read(vmux *m, const vmux_callopts *opts, struct vmux_near *
         vmux__errbuf_set(o.errbuf, o.errlen,
                          "this handle keeps no near cache: open it with nearCache=true "
                          "(docs/patterns/near-cache.md)");
+    if (rc == 0 && opts != NULL)
+        rc = vmux__near_opts_check(opts);
     return rc;
 }
 
@@ -256,8 +260,6 @@ int vmux__near_read(vmux *m, const vmux_callopts *opts, const struct vmux_near_r
 {
     struct vmux_near *s;
     int rc = store_for_read(m, opts, &s);
-    if (rc == 0 && opts != NULL)
-        rc = vmux__near_opts_check(opts);
     if (rc != 0)
         return rc;
     struct vmux_near_key k = {vmux__near_key_bytes(rd->key), rd->key.len, rd->var, rd->varlen};
@@ -307,8 +309,6 @@ int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *
         return VMUX_ERR_INVALID_ARG;
     struct vmux_near *s;
     int rc = store_for_read(m, opts, &s);
-    if (rc == 0 && opts != NULL)
-        rc = vmux__near_opts_check(opts);
     if (rc != 0)
         return rc;
     /* The hit path of the plain calls, as short as before the typed reads came. */

@@ -138,8 +138,9 @@ void vmux__nearc_cluster_lost(struct vmux_nearc *n, struct vmux_link *link)
         node_unstorable(nd, VMUX_NEAR_RECONNECT, false);
         /* as near.c's on_data_lost(): the node may have restarted */
         if (!n->closed)
-            vmux__near_inval_renew(nd->inval, &nd->inval_id, &nd->pending_id,
-                               "near cache: its node's data connection was lost; subscribing anew");
+            vmux__near_inval_renew(
+                nd->inval, &nd->inval_id, &nd->pending_id,
+                "near cache: its node's data connection was lost; subscribing anew");
     }
 }
 

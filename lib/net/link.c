@@ -795,8 +795,7 @@ void vmux__link_primary_moved(struct vmux_link *link, const struct vmux_endpoint
 void vmux__link_reconnect(struct vmux_link *link, const char *why)
 {
     struct vmux_conn *c = link->conn;
-    if (link->state != LINK_READY || c == NULL || c->phase == CONN_ENDED ||
-        vmux__conn_retiring(c))
+    if (link->state != LINK_READY || c == NULL || c->phase == CONN_ENDED || vmux__conn_retiring(c))
         return;
     vmux__log(link->cfg, VMUX_LOG_INFO, "%s: %s; connecting again", c->where, why);
     vmux__lane_shut(link);
