@@ -135,7 +135,8 @@ typedef struct vmux_near_stats {
     uint64_t evictions;         /* entries removed to make room (CLOCK) */
     uint64_t expirations;       /* entries found past their TTL */
     uint64_t flushes_lost;      /* emptied: the invalidation connection was lost */
-    uint64_t flushes_server;    /* emptied: FLUSHALL or FLUSHDB on the server */
+    uint64_t flushes_server;    /* emptied: FLUSHALL or FLUSHDB on the server (or an
+                                   invalidation message that is no list of keys) */
     uint64_t flushes_reconnect; /* emptied: the data connection was replaced */
     uint64_t entries;           /* held now (placeholders of reads in flight included) */
     uint64_t bytes;             /* held now: keys, values and per-entry overhead */

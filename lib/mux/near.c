@@ -226,9 +226,27 @@ enum vmux_near_push vmux__near_push_kind(const vmux_reply *r, const vmux_reply *
     return kind == VMUX_REPLY_ERROR ? VMUX_NEAR_PUSH_ERROR : VMUX_NEAR_PUSH_OTHER;
 }
 
+/* Whether an invalidation message's payload is an array of key names (the shape Valkey sends). */
+static bool keys_only(const vmux_reply *payload)
+{
+    if (vmux_reply_get_kind(payload) != VMUX_REPLY_ARRAY)
+        return false;
+    size_t count = vmux_reply_len(payload);
+    for (size_t i = 0; i < count; i++)
+        if (vmux_reply_str(vmux_reply_element(payload, i), NULL) == NULL)
+            return false;
+    return true;
+}
+
 void vmux__near_on_invalidate(struct vmux_nearc *n, unsigned node, const vmux_reply *payload)
 {
-    if (vmux_reply_get_kind(payload) == VMUX_REPLY_NIL) { /* FLUSHALL / FLUSHDB */
+    if (!keys_only(payload)) { /* nil: FLUSHALL or FLUSHDB; any other shape is taken as one */
+        vmux_reply_kind kind = vmux_reply_get_kind(payload);
+        if (kind != VMUX_REPLY_NIL)
+            vmux__log(n->m->cfg, VMUX_LOG_WARN,
+                      "near cache: an invalidation message that is no list of keys (a %s): "
+                      "emptying what was read from its node",
+                      vmux_reply_kind_name(kind));
         vmux__near_flush_node(n->store, node, VMUX_NEAR_SERVER_FLUSH);
         n->flushed = true;
         return;
@@ -237,8 +255,7 @@ void vmux__near_on_invalidate(struct vmux_nearc *n, unsigned node, const vmux_re
     for (size_t i = 0; i < count; i++) {
         size_t len;
         const char *key = vmux_reply_str(vmux_reply_element(payload, i), &len);
-        if (key != NULL)
-            vmux__near_invalidate(n->store, key, len);
+        vmux__near_invalidate(n->store, key, len);
     }
     atomic_fetch_add_explicit(&n->invalidations, count, memory_order_relaxed);
 }

@@ -102,7 +102,8 @@ void vmux__near_inval_renew(struct vmux_link *inval, long long *inval_id, long l
 /* Sends CLIENT ID and SUBSCRIBE __redis__:invalidate on a ready invalidation link. */
 int vmux__near_subscribe(struct vmux_link *link);
 
-/* An invalidation message's payload: the keys named are removed; nil empties node's part. */
+/* An invalidation message's payload: the keys named are removed; nil (FLUSHALL, FLUSHDB), or any
+ * other shape than a list of keys (logged at WARN), empties node's part. */
 void vmux__near_on_invalidate(struct vmux_nearc *n, unsigned node, const vmux_reply *payload);
 
 /* Nothing of node read from now on may be stored (flag cleared), and nothing reserved before

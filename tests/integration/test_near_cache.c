@@ -1,7 +1,8 @@
 /*
  * The near cache (vmux/near.h, docs/patterns/near-cache.md) against a server of the test's own
  * (tests/support/servers.h: FLUSHALL and CLIENT KILL must not reach other tests): a value is
- * served from memory until another client's write invalidates it; FLUSHALL empties it; killing
+ * served from memory until another client's write invalidates it; FLUSHALL empties it, and so
+ * does an invalidation message of another shape than a list of keys (a PUBLISH); killing
  * the invalidation connection or the data connection empties it, and values are stored and
  * invalidated again once the data connection is re-pointed; no stale value survives a run of
  * concurrent readers and writers once the writes stop and the last invalidation has arrived;
@@ -92,6 +93,25 @@ static void test_flushall_empties(void **state)
     free(t);
     assert_true(vt_wait_until(server_flushed, m, WAIT_MS));
     assert_true(vt_near_is(m, "near:f", NULL));
+    vmux_close(w);
+    vmux_close(m);
+}
+
+/* A message on the invalidation channel that is no list of keys (here another client's PUBLISH
+ * of a string) cannot say what changed: what was read from the node is emptied, as by FLUSHALL. */
+static void test_unknown_invalidation_empties(void **state)
+{
+    (void)state;
+    vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
+    vt_set(w, "near:u", "x");
+    vt_near_until_cached(m, "near:u", "x");
+    char *t = vt_node_admin(suite.srv.port, false, "PUBLISH __redis__:invalidate near:u");
+    assert_non_null(t);
+    free(t);
+    assert_true(vt_wait_until(server_flushed, m, WAIT_MS));
+    uint64_t misses = vt_near_stats(m).misses;
+    assert_true(vt_near_is(m, "near:u", "x"));
+    assert_int_equal(vt_near_stats(m).misses, misses + 1);
     vmux_close(w);
     vmux_close(m);
 }
@@ -909,6 +929,7 @@ int main(void)
         cmocka_unit_test(test_invalidated_by_another_clients_write),
         cmocka_unit_test(test_own_write_with_forget),
         cmocka_unit_test(test_flushall_empties),
+        cmocka_unit_test(test_unknown_invalidation_empties),
         cmocka_unit_test(test_invalidation_connection_killed),
         cmocka_unit_test(test_data_connection_killed),
         cmocka_unit_test(test_byte_limit),
