@@ -437,11 +437,17 @@ void vmux__near_flush_all(struct vmux_near *s, enum vmux_near_cause cause)
 size_t vmux__near_sweep(struct vmux_near *s, uint64_t now_ns)
 {
     size_t dropped = 0;
-    for (unsigned i = 0; i < s->nshards; i++) {
-        uv_mutex_lock(&s->shards[i].mu);
-        dropped += vmux__near_shard_sweep(s, &s->shards[i], now_ns);
-        uv_mutex_unlock(&s->shards[i].mu);
-    }
+    for (unsigned i = 0; i < s->nshards; i++)
+        dropped += vmux__near_sweep_shard(s, i, now_ns);
+    return dropped;
+}
+
+size_t vmux__near_sweep_shard(struct vmux_near *s, unsigned i, uint64_t now_ns)
+{
+    struct near_shard *sh = &s->shards[i % s->nshards];
+    uv_mutex_lock(&sh->mu);
+    size_t dropped = vmux__near_shard_sweep(s, sh, now_ns);
+    uv_mutex_unlock(&sh->mu);
     return dropped;
 }
 

@@ -291,12 +291,19 @@ static void on_inval_push(vmux_reply *r, void *arg)
 
 /* ---- life ---- */
 
-/* Once a second after a flush: the entries it left stale give their memory back. */
+/*
+ * Once a second: after a flush, the entries it left stale give their memory back; otherwise one
+ * shard in turn drops its expired entries, so that an entry nobody looks up again leaves the
+ * counts within a few seconds of its expiry (the store's shards in seconds, at most) while each
+ * tick holds one shard's lock only.
+ */
 static void on_sweep(uv_timer_t *t)
 {
     struct vmux_nearc *n = t->data;
-    if (!n->flushed)
+    if (!n->flushed) {
+        vmux__near_sweep_shard(n->store, n->sweep_next++, uv_hrtime());
         return;
+    }
     n->flushed = false;
     vmux__near_sweep(n->store, uv_hrtime());
 }

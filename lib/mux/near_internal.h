@@ -74,6 +74,7 @@ struct vmux_nearc {
     bool flushed;                  /* a flush left stale entries for the next sweep */
     bool started, closed;
     uv_timer_t sweep;
+    unsigned sweep_next; /* the shard the next quiet tick sweeps (I/O thread) */
     _Atomic uint64_t invalidations, untracked;
     atomic_bool block_refused_told; /* the warning of vmux__near_block_refused() went out */
     /* Cluster mode, from the first slot map on (any thread reads it; set once). */

@@ -461,6 +461,28 @@ static void test_local_ttl(void **state)
     vmux_close(m);
 }
 
+static bool swept(void *arg)
+{
+    return vt_near_stats(arg).entries == 0;
+}
+
+/* An expired entry that nobody looks up again leaves the counts by itself (the sweep takes one
+ * shard a second): entries and bytes fall to 0 and the expiration is counted. */
+static void test_expired_swept(void **state)
+{
+    (void)state;
+    vmux *m = vt_near_open(&suite, "nearCacheTtl=200"), *w = vt_server_open(&suite.srv, NULL);
+    vt_set(w, "near:swept", "s");
+    vt_near_until_cached(m, "near:swept", "s"); /* a hit: held, and no lookup after it */
+    uint64_t expirations = vt_near_stats(m).expirations;
+    assert_true(vt_wait_until(swept, m, WAIT_MS));
+    vmux_near_stats st = vt_near_stats(m);
+    assert_int_equal(st.bytes, 0);
+    assert_int_equal(st.expirations, expirations + 1);
+    vmux_close(w);
+    vmux_close(m);
+}
+
 static void test_settings(void **state)
 {
     (void)state;
@@ -934,6 +956,7 @@ int main(void)
         cmocka_unit_test(test_data_connection_killed),
         cmocka_unit_test(test_byte_limit),
         cmocka_unit_test(test_local_ttl),
+        cmocka_unit_test(test_expired_swept),
         cmocka_unit_test(test_cache_near_tier),
         cmocka_unit_test(test_no_stale_read_after_quiescence),
         cmocka_unit_test(test_no_stale_read_after_faults),
