@@ -7,8 +7,11 @@
  * a consumer thread takes them from the queue, checking that the numbers only go up. A
  * consumer slower than the publisher would lose the oldest waiting messages, never the
  * newest: at the end the program prints how many messages arrived and how many the queue
- * dropped, and checks that the two add up to what was published. It unsubscribes, closes the
- * handle, frees the queue, and exits with status 1 on any failure or surprise.
+ * dropped, and checks that the two add up to what was published. When a PUBLISH fails, it
+ * prints the library's words for it and stops the consumer at once (it ends the subscription and
+ * closes the queue) rather than leave it waiting for messages that will never come. It
+ * unsubscribes, closes the handle, frees the queue, and exits with status 1 on any failure or
+ * surprise.
  *
  *   pubsub [CONFIG]      e.g. pubsub "127.0.0.1:6379,syncTimeout=2000"
  */
@@ -81,6 +84,8 @@ static int consume_one(struct run *r, long *last)
 {
     vmux_message msg;
     int rc = vmux_msgq_pop(r->queue, POP_TIMEOUT_MS, &msg);
+    if (rc == VMUX_ERR_CLOSED) /* exchange() closed it: the publisher failed and said why */
+        return -1;
     if (rc != 0) {
         fprintf(stderr, "pubsub: waiting for a message: %s (%s)\n", vmux_strerror(rc),
                 vmux_err_name(rc));
@@ -136,17 +141,39 @@ static int subscribe(struct run *r, vmux_sub **sub)
     return 0;
 }
 
+/* Wakes a consumer waiting for messages that will not come: the queue may be closed once no
+ * subscription feeds it (pubsub.h). If the unsubscribe fails, the consumer gives up after
+ * POP_TIMEOUT_MS instead. */
+static void stop_consumer(struct run *r, vmux_sub **sub)
+{
+    int rc = vmux_unsubscribe(r->m, *sub);
+    if (rc != 0) {
+        fprintf(stderr, "pubsub: cannot unsubscribe: %s (%s)\n", vmux_strerror(rc),
+                vmux_err_name(rc));
+        return;
+    }
+    *sub = NULL; /* freed */
+    vmux_msgq_close(r->queue);
+}
+
 /* Runs the two threads and checks the books: every message was either taken or dropped. */
-static int exchange(struct run *r)
+static int exchange(struct run *r, vmux_sub **sub)
 {
     pthread_t pub, con;
-    if (pthread_create(&con, NULL, consumer, r) != 0)
-        return -1;
-    if (pthread_create(&pub, NULL, publisher, r) != 0) {
-        pthread_join(con, NULL); /* it gives up after POP_TIMEOUT_MS */
+    int rc = pthread_create(&con, NULL, consumer, r);
+    if (rc != 0) {
+        fprintf(stderr, "pubsub: cannot start the consumer: %s\n", strerror(rc));
         return -1;
     }
-    pthread_join(pub, NULL);
+    rc = pthread_create(&pub, NULL, publisher, r);
+    if (rc != 0) {
+        fprintf(stderr, "pubsub: cannot start the publisher: %s\n", strerror(rc));
+        r->publish_failed = true;
+    } else {
+        pthread_join(pub, NULL);
+    }
+    if (r->publish_failed)
+        stop_consumer(r, sub);
     pthread_join(con, NULL);
     if (r->publish_failed || r->consume_failed)
         return -1;
@@ -197,7 +224,7 @@ int main(int argc, char **argv)
     vmux_sub *sub = NULL;
     rc = subscribe(&r, &sub);
     if (rc == 0)
-        rc = exchange(&r);
+        rc = exchange(&r, &sub);
     if (sub != NULL)
         vmux_unsubscribe(r.m, sub);
     vmux_close(r.m);
