@@ -138,6 +138,8 @@ int main(int argc, char **argv)
         return argc > 2 ? 2 : 0;
     }
     const char *text = argc == 2 ? argv[1] : getenv("VMUX_CONFIG");
+    if (text == NULL || text[0] == '\0')
+        text = "127.0.0.1:6379";
     /* The example's policy first, the configuration applied over it: a key it names wins, even
      * when it names the library's default (readFrom=primary, replicaMaxLag=0). */
     char err[256] = "";
@@ -148,7 +150,7 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = vmux_config_set_replica_max_lag(cfg, 2000);
     if (rc == 0)
-        rc = vmux_config_apply(cfg, text != NULL ? text : "127.0.0.1:6379", err, sizeof err);
+        rc = vmux_config_apply(cfg, text, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "replica_reads: bad configuration: %s\n", err[0] ? err : vmux_strerror(rc));
         vmux_config_free(cfg);
