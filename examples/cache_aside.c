@@ -9,19 +9,21 @@
  * second a hit (well under a millisecond on a local server, no lookup). It reads user 42, who
  * does not exist, twice: the database is asked once and "not found" is served from the cache
  * the second time. It then starts 8 threads that read user 2 at the same moment, and shows
- * that the database was asked once for all of them (single flight). The cache is not strict: when
- * Valkey fails it serves from the database and only counts the error, so each read says when a
- * Valkey command failed under it. It prints the cache's counters at the end, frees everything,
- * and exits with status 1 on any failure (Valkey's included) or surprise.
+ * that the database was asked once for all of them (single flight); should a thread fail to
+ * start, it lets the started ones go without reading, joins them and says why. The cache is not
+ * strict: when Valkey fails it serves from the database and only counts the error, so each read
+ * says when a Valkey command failed under it. It prints the cache's counters at the end, frees
+ * everything, and exits with status 1 on any failure (Valkey's included) or surprise.
  *
  *   cache_aside [CONFIG]      e.g. cache_aside "127.0.0.1:6379,syncTimeout=2000"
  */
-/* clock_gettime, nanosleep and barriers are POSIX, outside strict C11 */
+/* clock_gettime and nanosleep are POSIX, outside strict C11 */
 #define _POSIX_C_SOURCE 200809L
 
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,16 +111,45 @@ static int read_user(vmux_cache *c, const char *key, const char *want)
     return ok ? 0 : -1;
 }
 
+/* Holds the readers until all of them have started, so that they read at the same moment; or,
+ * when some could not start, lets the others go without reading (a barrier would hold them for
+ * ever). */
+struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state; /* 0: wait, 1: read, -1: go home */
+};
+
+static void gate_set(struct gate *g, int state)
+{
+    pthread_mutex_lock(&g->mu);
+    g->state = state;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Waits until the gate is set; true: read. */
+static bool gate_pass(struct gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    while (g->state == 0)
+        pthread_cond_wait(&g->cv, &g->mu);
+    bool go = g->state > 0;
+    pthread_mutex_unlock(&g->mu);
+    return go;
+}
+
 struct reader {
     vmux_cache *cache;
-    pthread_barrier_t *start;
+    struct gate *start;
     int rc;
 };
 
 static void *reader_main(void *arg)
 {
     struct reader *r = arg;
-    pthread_barrier_wait(r->start);
+    if (!gate_pass(r->start))
+        return NULL;
     vmux_bytes v = {0};
     r->rc = vmux_cache_get(r->cache, VMUX_STR("user:2"), db_load, NULL, 0, &v);
     if (r->rc != 0) /* the words are this thread's */
@@ -135,23 +166,23 @@ static int stampede(vmux_cache *c)
 {
     struct reader readers[READERS];
     pthread_t threads[READERS];
-    pthread_barrier_t start;
-    int before = atomic_load(&db_lookups), failed = 0, started = 0;
-    pthread_barrier_init(&start, NULL, READERS);
-    for (; started < READERS; started++) {
+    struct gate start = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    int before = atomic_load(&db_lookups), failed = 0, started = 0, rc = 0;
+    while (started < READERS && rc == 0) {
         readers[started] = (struct reader){.cache = c, .start = &start};
-        if (pthread_create(&threads[started], NULL, reader_main, &readers[started]) != 0)
-            break;
+        rc = pthread_create(&threads[started], NULL, reader_main, &readers[started]);
+        started += rc == 0;
     }
-    if (started < READERS) {
-        fprintf(stderr, "cache_aside: cannot start threads\n");
-        exit(1); /* the started threads wait at the barrier for ever */
-    }
-    for (int i = 0; i < READERS; i++) {
+    gate_set(&start, rc == 0 ? 1 : -1);
+    for (int i = 0; i < started; i++) {
         pthread_join(threads[i], NULL);
         failed += readers[i].rc != 0;
     }
-    pthread_barrier_destroy(&start);
+    if (rc != 0) {
+        fprintf(stderr, "cache_aside: cannot start reader %d of %d: %s\n", started + 1, READERS,
+                strerror(rc));
+        return -1;
+    }
     int lookups = atomic_load(&db_lookups) - before;
     printf("  %d threads read user:2 at once: %d database lookup(s), %d failure(s)\n", READERS,
            lookups, failed);
