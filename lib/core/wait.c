@@ -108,3 +108,8 @@ void vmux__wait_turns_stop(void)
     vmux__wait_turn_end();
     owed.turns = false;
 }
+
+bool vmux__wait_owes(void)
+{
+    return owed.bits != 0;
+}

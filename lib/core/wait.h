@@ -16,6 +16,7 @@
 #define VMUX_CORE_WAIT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 enum { VMUX_WAIT_IDLE, VMUX_WAIT_DONE, VMUX_WAIT_SLEEPING /* + the sleeper's bit number */ };
 
@@ -43,12 +44,18 @@ void vmux__wait_flush(void);
  * once the handle is in cluster mode; again and again is harmless) to vmux__wait_turns_stop() (at
  * the shutdown), vmux__wait_defer_turn(), called by every read, defers the wakes of all the turn's
  * reads to vmux__wait_turn_end(), which the loop calls once the turn's I/O callbacks have run (a
- * uv_check handle). Three sockets read in one turn then wake their callers with one system call,
- * not three. Outside the two, or on another thread, vmux__wait_defer_turn() does nothing.
+ * uv_check handle), and again before each poll (a uv_prepare handle: reads outside the I/O
+ * callbacks, from idle handles, must not wait for the poll to end). Three sockets read in one turn
+ * then wake their callers with one system call, not three. Outside the two, or on another thread,
+ * vmux__wait_defer_turn() does nothing.
  */
 void vmux__wait_turns_start(void);
 void vmux__wait_defer_turn(void);
 void vmux__wait_turn_end(void);
 void vmux__wait_turns_stop(void);
+
+/* Whether the calling thread holds wakes it has deferred and not rung yet (for tests: the I/O
+ * thread must never sleep in its poll owing one). */
+bool vmux__wait_owes(void);
 
 #endif

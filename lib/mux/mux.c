@@ -236,8 +236,20 @@ static void on_turn_end(uv_check_t *h)
         vmux__wait_turns_start();
 }
 
+/*
+ * Before the loop polls, which may sleep: the wakes owed by reads that ran outside the poll's I/O
+ * callbacks, and so before no uv_check: the rest of a reply batch resumed after its slice (an idle
+ * handle), a flush turn's direct-lane leftovers. Left to the check, they waited for the poll to
+ * end: up to the next timer (the 1 s tick) with nothing else to read.
+ */
+static void on_before_poll(uv_prepare_t *h)
+{
+    (void)h;
+    vmux__wait_turn_end();
+}
+
 /* Closes the loop's own handles: the tick, the wake-up, the deadline timer, the route idler, the
- * turn's end. */
+ * turn's end and the one before the poll. */
 static void close_loop_handles(vmux *m)
 {
     uv_close((uv_handle_t *)&m->tick, NULL);
@@ -245,6 +257,7 @@ static void close_loop_handles(vmux *m)
     uv_close((uv_handle_t *)&m->deadline_timer, NULL);
     uv_close((uv_handle_t *)&m->route_more, NULL);
     uv_close((uv_handle_t *)&m->turn_end, NULL);
+    uv_close((uv_handle_t *)&m->before_poll, NULL);
 }
 
 void vmux__shutdown(vmux *m)
@@ -290,7 +303,8 @@ static void io_main(void *arg)
         vmux__sentinel_start(m->sentinel);
     vmux__nearc_start(m); /* before the data link starts: it tracks from its first setup */
     vmux__link_start(m->link);
-    uv_check_start(&m->turn_end, on_turn_end); /* until the shutdown closes it */
+    uv_check_start(&m->turn_end, on_turn_end); /* until the shutdown closes them */
+    uv_prepare_start(&m->before_poll, on_before_poll);
     uv_run(&m->loop, UV_RUN_DEFAULT);
 }
 
@@ -465,6 +479,7 @@ static int mux_init(vmux *m, const vmux_config *cfg, char *errbuf, size_t errlen
     uv_timer_init(&m->loop, &m->tick);
     uv_idle_init(&m->loop, &m->route_more);
     uv_check_init(&m->loop, &m->turn_end);
+    uv_prepare_init(&m->loop, &m->before_poll);
     m->wakeup.data = m->deadline_timer.data = m->tick.data = m->route_more.data = m;
     m->turn_end.data = m;
     if ((rc = init_parts(m, errbuf, errlen)) == 0)

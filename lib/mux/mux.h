@@ -47,6 +47,7 @@ struct vmux {
     struct vmux_opq inbox;          /* taken from the submit queue, not yet routed */
     uv_idle_t route_more;           /* active while the inbox holds ops: route the next slice */
     uv_check_t turn_end;            /* after each turn's I/O: the wakes its reads owe (wait.h) */
+    uv_prepare_t before_poll;       /* before each poll: what reads outside the I/O owe */
     unsigned fork_gen;              /* vmux__fork_generation() when the handle was opened */
     uint64_t last_tick_ns;
     bool io_closing; /* I/O thread only: shutdown has begun */
