@@ -306,7 +306,8 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
     vmux__opq_prepend(&link->backlog, &link->rejected);
     link_gauges(link);
     /* Counted after the gauges: whoever sees the failure counted sees the backlog it left. */
-    vmux__count(&link->ctr->connect_failures, 1);
+    if (c == NULL || !c->renewed)
+        vmux__count(&link->ctr->connect_failures, 1);
     if (!was_ready)
         link->next_endpoint++;
     link->events.failed(link, code, reason, link->arg);
@@ -800,6 +801,7 @@ void vmux__link_reconnect(struct vmux_link *link, const char *why)
     vmux__log(link->cfg, VMUX_LOG_INFO, "%s: %s; connecting again", c->where, why);
     vmux__lane_shut(link);
     c->retire = CONN_RETIRE_AT_ONCE; /* connects again at once */
+    c->renewed = true;
     vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", why);
 }
 

@@ -159,6 +159,7 @@ struct vmux_conn {
     bool not_primary;        /* its ROLE check found a replica (or a sentinel) */
     char role[16];           /* ROLE's first word when it is not "master"; "" else */
     const char *retire_why;  /* static: why it retires, for the failure's reason */
+    bool renewed;            /* ended by vmux__link_reconnect(): not counted a failure */
     uint64_t waiting_since;  /* loop ms since the FIFO head has waited for a reply; 0: empty */
     uint64_t undelivered;    /* bytes not yet taken by the server at the last tick (setup.c) */
     uint64_t last_io;        /* loop ms of the last read or queued write */

@@ -168,8 +168,14 @@ static void test_data_connection_killed(void **state)
     vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
     cache_before(m, w, "near:d");
     long long inval = reader_id("cmd=subscribe");
+    vmux_stats before = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &before), 0);
     kill_then_recover(m, w, "near:d", "cmd=exec", VT_FLUSH_RECONNECT);
     assert_true(reader_id("cmd=subscribe") != inval); /* a new invalidation connection */
+    vmux_stats after = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &after), 0);
+    /* One failure, the killed one: the renewal of the invalidation connection is not one. */
+    assert_int_equal(after.connect_failures, before.connect_failures + 1);
     vmux_close(w);
     vmux_close(m);
 }
