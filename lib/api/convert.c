@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/typed.h"
 #include "core/value.h"
@@ -46,6 +47,12 @@ int vmux_reply_to_int(const vmux_reply *r, int64_t *out)
     return 0;
 }
 
+/* Whether s (len bytes) is word, ignoring case. */
+static bool is_word(const char *s, size_t len, const char *word)
+{
+    return len == strlen(word) && strncasecmp(s, word, len) == 0;
+}
+
 /*
  * Parses a whole reply text as a double (Valkey writes "inf", "-inf", "nan" as such), in place:
  * a reply's text is NUL-terminated, and may be long (INCRBYFLOAT writes 1e300 as its 301
@@ -55,20 +62,27 @@ static int parse_double(const char *s, size_t len, double *out)
 {
     if (len == 0 || memchr(s, '\0', len) != NULL)
         return VMUX_ERR_PROTOCOL;
-    /* Decimal only, as the server writes numbers: strtod also takes leading spaces and hex. */
+    /* Decimal only, as the server writes numbers: strtod also takes leading spaces, hex,
+     * "infinity" and "nan(...)". */
     size_t digits = (s[0] == '-' || s[0] == '+') ? 1 : 0;
-    if (digits == len || isspace((unsigned char)s[digits]) ||
-        (s[digits] == '0' && digits + 1 < len && (s[digits + 1] | 0x20) == 'x'))
+    const char *body = s + digits;
+    size_t body_len = len - digits;
+    if (body_len == 0 || isspace((unsigned char)body[0]) ||
+        (body[0] == '0' && body_len > 1 && (body[1] | 0x20) == 'x'))
+        return VMUX_ERR_PROTOCOL;
+    bool word = isalpha((unsigned char)body[0]);
+    if (word && !is_word(body, body_len, "inf") && !is_word(body, body_len, "nan"))
         return VMUX_ERR_PROTOCOL;
     char *end;
-    /* No errno check: ERANGE comes with a value below the smallest normal double, which the
-     * server writes for a subnormal score ("1e-310"), and strtod's rounding is that value. */
+    errno = 0;
     double v = strtod(s, &end);
     if (end != s + len)
         return VMUX_ERR_PROTOCOL;
-    /* A finite number too large for a double ("2e308": INCRBYFLOAT computes in long double)
-     * is not the infinity strtod makes of it. */
-    if (isinf(v) && (s[digits] | 0x20) != 'i')
+    /* A finite number beyond a double's range (INCRBYFLOAT computes in long double): too large
+     * ("2e308") is not the infinity strtod makes of it, and too small ("1e-400") not its 0.
+     * ERANGE also comes with a subnormal, which the server writes for a subnormal score
+     * ("1e-310"): strtod's rounding is that value. */
+    if ((isinf(v) && !word) || (v == 0 && errno == ERANGE))
         return VMUX_ERR_PROTOCOL;
     *out = v;
     return 0;

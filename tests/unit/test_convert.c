@@ -158,7 +158,10 @@ static void test_number_text_strict(void **state)
     const char *refused[] = {"$4\r\n 3.5\r\n",   "$4\r\n0x10\r\n",
                              "$6\r\n-0X1p3\r\n", "$1\r\n-\r\n",
                              "$5\r\n2e308\r\n",  "$23\r\n1.9999999999999999e+308\r\n",
-                             "$6\r\n-1e999\r\n"};
+                             "$6\r\n-1e999\r\n", "$8\r\ninfinity\r\n",
+                             "$9\r\n-Infinity\r\n", "$6\r\nnan(1)\r\n",
+                             "$6\r\n1e-400\r\n", "$7\r\n-1e-400\r\n",
+                             "$2\r\nin\r\n"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         vmux_reply *r = parse(refused[i]);
         double d = 1;
@@ -172,8 +175,11 @@ static void test_number_text_strict(void **state)
                            "$3\r\nnan\r\n",
                            "$4\r\n-0.5\r\n",
                            "$6\r\n.5e+10\r\n",
-                           "$23\r\n1.7976931348623157e+308\r\n"};
-    const double want[] = {INFINITY, -INFINITY, INFINITY, NAN, -0.5, .5e10, 1.7976931348623157e308};
+                           "$23\r\n1.7976931348623157e+308\r\n",
+                           "$3\r\nINF\r\n",
+                           "$6\r\n0e-400\r\n"};
+    const double want[] = {INFINITY, -INFINITY, INFINITY, NAN, -0.5, .5e10, 1.7976931348623157e308,
+                           INFINITY, 0};
     for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++) {
         vmux_reply *r = parse(taken[i]);
         double d = 0;
