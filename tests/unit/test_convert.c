@@ -155,13 +155,12 @@ static void test_long_number_text(void **state)
 static void test_number_text_strict(void **state)
 {
     (void)state;
-    const char *refused[] = {"$4\r\n 3.5\r\n",   "$4\r\n0x10\r\n",
-                             "$6\r\n-0X1p3\r\n", "$1\r\n-\r\n",
-                             "$5\r\n2e308\r\n",  "$23\r\n1.9999999999999999e+308\r\n",
-                             "$6\r\n-1e999\r\n", "$8\r\ninfinity\r\n",
-                             "$9\r\n-Infinity\r\n", "$6\r\nnan(1)\r\n",
-                             "$6\r\n1e-400\r\n", "$7\r\n-1e-400\r\n",
-                             "$2\r\nin\r\n"};
+    const char *refused[] = {
+        "$4\r\n 3.5\r\n",   "$4\r\n0x10\r\n",     "$6\r\n-0X1p3\r\n",
+        "$1\r\n-\r\n",      "$5\r\n2e308\r\n",    "$23\r\n1.9999999999999999e+308\r\n",
+        "$6\r\n-1e999\r\n", "$8\r\ninfinity\r\n", "$9\r\n-Infinity\r\n",
+        "$6\r\nnan(1)\r\n", "$6\r\n1e-400\r\n",   "$7\r\n-1e-400\r\n",
+        "$2\r\nin\r\n"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         vmux_reply *r = parse(refused[i]);
         double d = 1;
