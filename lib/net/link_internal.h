@@ -193,9 +193,9 @@ struct vmux_conn {
      * armed while the turn's flushes run (a callback of one submitting to another connection)
      * keeps the loop from sleeping until it has run (conn_write.c). */
     uv_idle_t flusher;
-    uv_idle_t resumer;    /* dispatches the next slice while paused */
-    uv_poll_t hangup;     /* while reading is lent: watches a copy of fd for the server's hang-up */
-    int hangup_fd;        /* that copy, -1 until reading is first lent */
+    uv_idle_t resumer; /* dispatches the next slice while paused */
+    uv_poll_t hangup;  /* while reading is lent: watches a copy of fd for the server's hang-up */
+    int hangup_fd;     /* that copy, -1 until reading is first lent */
 
     struct vmux_tls *tls; /* NULL on a plain connection */
     vmux_reader *reader;

@@ -82,16 +82,25 @@ static bool server_flushed(void *arg)
     return vt_near_stats(arg).flushes_server > 0;
 }
 
+/* Caches key's value "x" in m's near cache (written through w), then sends FLUSHALL to the server
+ * (or with publish, PUBLISHes key on the invalidation channel) and waits until m counts a server
+ * flush. */
+static void cache_then_server_flush(vmux *m, vmux *w, const char *key, bool publish)
+{
+    vt_set(w, key, "x");
+    vt_near_until_cached(m, key, "x");
+    char *t = publish ? vt_node_admin(suite.srv.port, false, "PUBLISH __redis__:invalidate %s", key)
+                      : vt_node_admin(suite.srv.port, false, "FLUSHALL");
+    assert_non_null(t);
+    free(t);
+    assert_true(vt_wait_until(server_flushed, m, WAIT_MS));
+}
+
 static void test_flushall_empties(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "near:f", "x");
-    vt_near_until_cached(m, "near:f", "x");
-    char *t = vt_node_admin(suite.srv.port, false, "FLUSHALL");
-    assert_non_null(t);
-    free(t);
-    assert_true(vt_wait_until(server_flushed, m, WAIT_MS));
+    cache_then_server_flush(m, w, "near:f", false);
     assert_true(vt_near_is(m, "near:f", NULL));
     vmux_close(w);
     vmux_close(m);
@@ -103,12 +112,7 @@ static void test_unknown_invalidation_empties(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "near:u", "x");
-    vt_near_until_cached(m, "near:u", "x");
-    char *t = vt_node_admin(suite.srv.port, false, "PUBLISH __redis__:invalidate near:u");
-    assert_non_null(t);
-    free(t);
-    assert_true(vt_wait_until(server_flushed, m, WAIT_MS));
+    cache_then_server_flush(m, w, "near:u", true);
     uint64_t misses = vt_near_stats(m).misses;
     assert_true(vt_near_is(m, "near:u", "x"));
     assert_int_equal(vt_near_stats(m).misses, misses + 1);
@@ -517,8 +521,8 @@ static void test_settings(void **state)
     vt_set(m, "near:opt", "v");
     vt_near_until_cached(m, "near:opt", "v");
     char bad[160] = "";
-    vmux_callopts ro = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_REPLICA, .errbuf = bad,
-                                 .errlen = sizeof bad);
+    vmux_callopts ro =
+        VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_REPLICA, .errbuf = bad, .errlen = sizeof bad);
     assert_int_equal(vmux_near_get(m, &ro, vt_str("near:opt"), &v), VMUX_ERR_INVALID_ARG);
     assert_null(v.ptr);
     assert_non_null(strstr(bad, "does not take"));
