@@ -225,8 +225,12 @@ int main(int argc, char **argv)
     rc = subscribe(&r, &sub);
     if (rc == 0)
         rc = exchange(&r, &sub);
-    if (sub != NULL)
-        vmux_unsubscribe(r.m, sub);
+    int urc = sub != NULL ? vmux_unsubscribe(r.m, sub) : 0;
+    if (urc != 0) { /* vmux_close() ends the subscription anyway */
+        fprintf(stderr, "pubsub: cannot unsubscribe: %s (%s)\n", vmux_strerror(urc),
+                vmux_err_name(urc));
+        rc = -1;
+    }
     vmux_close(r.m);
     vmux_msgq_free(r.queue); /* no subscription feeds it any more */
     if (rc == 0)

@@ -152,13 +152,15 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = vmux_config_apply(cfg, text, err, sizeof err);
     if (rc != 0) {
-        fprintf(stderr, "replica_reads: bad configuration: %s\n", err[0] ? err : vmux_strerror(rc));
+        fprintf(stderr, "replica_reads: bad configuration: %s (%s)\n",
+                err[0] ? err : vmux_strerror(rc), vmux_err_name(rc));
         vmux_config_free(cfg);
         return 1;
     }
     vmux *m = NULL;
     if ((rc = vmux_open(cfg, &m, err, sizeof err)) != 0) {
-        fprintf(stderr, "replica_reads: cannot open: %s (%s)\n", vmux_strerror(rc), err);
+        fprintf(stderr, "replica_reads: cannot open: %s (%s): %s\n", vmux_strerror(rc),
+                vmux_err_name(rc), err);
         vmux_config_free(cfg);
         return 1;
     }
