@@ -128,7 +128,9 @@ typedef struct vmux_stats {
     uint64_t resent;           /**< retry-safe commands sent again after a connection broke */
     uint64_t retried;          /**< commands sent again after LOADING, TRYAGAIN and the like */
     uint64_t connects;         /**< connections that became ready */
-    uint64_t connect_failures; /**< connection attempts or ready connections that failed */
+    uint64_t connect_failures; /**< connection attempts or ready connections that failed (not
+                                    the near cache's deliberate renewal of its invalidation
+                                    connection) */
     uint64_t backlog;          /**< commands waiting for a connection, as of the link's last
                                     event or its once-a-second tick */
     uint64_t in_flight;        /**< commands sent and not yet answered, as of the same */

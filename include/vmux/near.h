@@ -133,13 +133,15 @@ typedef struct vmux_near_stats {
     uint64_t fills_dropped;     /* replies not stored: invalidated or flushed first, no room */
     uint64_t invalidations;     /* keys named by the server's invalidation messages */
     uint64_t evictions;         /* entries removed to make room (CLOCK) */
-    uint64_t expirations;       /* entries dropped past their TTL (by a lookup or the sweep) */
+    uint64_t expirations;       /* entries dropped past their TTL (by a lookup, eviction or
+                                   the once-a-second sweep) */
     uint64_t flushes_lost;      /* emptied: the invalidation connection was lost */
     uint64_t flushes_server;    /* emptied: FLUSHALL or FLUSHDB on the server (or an
-                                   invalidation message that is no list of keys) */
+                                   invalidation array of something other than keys) */
     uint64_t flushes_reconnect; /* emptied: the data connection was replaced */
     uint64_t entries;           /* held now (placeholders of reads in flight included; an
-                                   expired entry until a lookup or the sweep drops it) */
+                                   expired entry until a lookup, eviction or the sweep drops
+                                   it) */
     uint64_t bytes;             /* held now: keys, values and per-entry overhead */
     uint64_t conflicts;         /* entries dropped, placeholders not filled: two reads of one
                                    key in flight at once returned different values */

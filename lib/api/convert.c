@@ -74,15 +74,18 @@ static int parse_double(const char *s, size_t len, double *out)
     if (word && !is_word(body, body_len, "inf") && !is_word(body, body_len, "nan"))
         return VMUX_ERR_PROTOCOL;
     char *end;
+    int saved = errno; /* the caller's, restored: ERANGE also comes with a value we take */
     errno = 0;
     double v = strtod(s, &end);
+    bool underflow = v == 0 && errno == ERANGE;
+    errno = saved;
     if (end != s + len)
         return VMUX_ERR_PROTOCOL;
     /* A finite number beyond a double's range (INCRBYFLOAT computes in long double): too large
      * ("2e308") is not the infinity strtod makes of it, and too small ("1e-400") not its 0.
      * ERANGE also comes with a subnormal, which the server writes for a subnormal score
      * ("1e-310"): strtod's rounding is that value. */
-    if ((isinf(v) && !word) || (v == 0 && errno == ERANGE))
+    if ((isinf(v) && !word) || underflow)
         return VMUX_ERR_PROTOCOL;
     *out = v;
     return 0;

@@ -62,7 +62,8 @@ static const struct metric handle_metrics[] = {
      "Commands sent again after READONLY, LOADING, MASTERDOWN, TRYAGAIN or CLUSTERDOWN."},
     {"vmux_connects_total", true, F(connects), NULL, "Connections that became ready."},
     {"vmux_connect_failures_total", true, F(connect_failures), NULL,
-     "Failed connection attempts plus ready connections that broke or were retired."},
+     "Failed connection attempts plus ready connections that broke or were retired (not "
+     "deliberate renewals)."},
     {"vmux_backlog_commands", false, F(backlog), NULL,
      "Commands waiting for a connection (published once a second)."},
     {"vmux_in_flight_commands", false, F(in_flight), NULL,

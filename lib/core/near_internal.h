@@ -45,6 +45,7 @@ struct near_shard {
     uv_mutex_t mu;
     struct near_entry **buckets, **ring;
     size_t mask, cap, n, hand; /* buckets mask; ring capacity (the entry limit), length, hand */
+    size_t sweep_at;           /* where vmux__near_sweep_some() goes on in the ring */
     size_t bytes, budget, placeholders;
     uint64_t next_id;
     uint64_t hits, misses, fills, fills_dropped, conflicts, invalidations, evictions, expirations;
@@ -96,6 +97,12 @@ bool vmux__near_shard_make_room(const struct vmux_near *s, struct near_shard *sh
 
 /* Drops every stale or expired entry of sh; returns how many. */
 size_t vmux__near_shard_sweep(const struct vmux_near *s, struct near_shard *sh, uint64_t now_ns);
+
+/* As vmux__near_shard_sweep(), from sh->sweep_at on and for at most *budget entries (taken off
+ * it); sh->sweep_at is where the next call goes on, 0 once the ring's end was reached. Under
+ * sh->mu. */
+size_t vmux__near_shard_sweep_some(const struct vmux_near *s, struct near_shard *sh,
+                                   uint64_t now_ns, size_t *budget);
 
 /* Releases one reference to v, freeing it with the last. */
 void vmux__near_val_release(struct near_val *v);

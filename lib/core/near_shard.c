@@ -174,20 +174,43 @@ bool vmux__near_shard_make_room(const struct vmux_near *s, struct near_shard *sh
     return true;
 }
 
+/* Drops the entry at ring position i if a flush passed it or it expired: true if it did (the
+ * ring's last entry then moved into i). */
+static bool sweep_one(const struct vmux_near *s, struct near_shard *sh, size_t i, uint64_t now_ns)
+{
+    struct near_entry *e = sh->ring[i];
+    if (!vmux__near_current(s, e))
+        vmux__near_shard_drop(sh, e, NEAR_DROP_QUIET);
+    else if (expired(e, now_ns))
+        vmux__near_shard_drop(sh, e, NEAR_DROP_EXPIRE);
+    else
+        return false;
+    return true;
+}
+
 size_t vmux__near_shard_sweep(const struct vmux_near *s, struct near_shard *sh, uint64_t now_ns)
 {
     size_t dropped = 0, i = 0;
     while (i < sh->n) {
-        struct near_entry *e = sh->ring[i];
-        if (!vmux__near_current(s, e))
-            vmux__near_shard_drop(sh, e, NEAR_DROP_QUIET);
-        else if (expired(e, now_ns))
-            vmux__near_shard_drop(sh, e, NEAR_DROP_EXPIRE);
-        else {
+        if (sweep_one(s, sh, i, now_ns))
+            dropped++; /* look at i again */
+        else
             i++;
-            continue;
-        }
-        dropped++; /* the ring's last entry moved into i: look at i again */
     }
+    return dropped;
+}
+
+size_t vmux__near_shard_sweep_some(const struct vmux_near *s, struct near_shard *sh,
+                                   uint64_t now_ns, size_t *budget)
+{
+    size_t dropped = 0, i = sh->sweep_at, left = *budget;
+    for (; left > 0 && i < sh->n; left--) {
+        if (sweep_one(s, sh, i, now_ns))
+            dropped++; /* look at i again */
+        else
+            i++;
+    }
+    *budget = left;
+    sh->sweep_at = i < sh->n ? i : 0;
     return dropped;
 }

@@ -437,17 +437,27 @@ void vmux__near_flush_all(struct vmux_near *s, enum vmux_near_cause cause)
 size_t vmux__near_sweep(struct vmux_near *s, uint64_t now_ns)
 {
     size_t dropped = 0;
-    for (unsigned i = 0; i < s->nshards; i++)
-        dropped += vmux__near_sweep_shard(s, i, now_ns);
+    for (unsigned i = 0; i < s->nshards; i++) {
+        uv_mutex_lock(&s->shards[i].mu);
+        dropped += vmux__near_shard_sweep(s, &s->shards[i], now_ns);
+        uv_mutex_unlock(&s->shards[i].mu);
+    }
     return dropped;
 }
 
-size_t vmux__near_sweep_shard(struct vmux_near *s, unsigned i, uint64_t now_ns)
+size_t vmux__near_sweep_some(struct vmux_near *s, unsigned *next, size_t budget, uint64_t now_ns)
 {
-    struct near_shard *sh = &s->shards[i % s->nshards];
-    uv_mutex_lock(&sh->mu);
-    size_t dropped = vmux__near_shard_sweep(s, sh, now_ns);
-    uv_mutex_unlock(&sh->mu);
+    size_t dropped = 0;
+    for (unsigned k = 0; k < s->nshards && budget > 0; k++) {
+        struct near_shard *sh = &s->shards[*next % s->nshards];
+        uv_mutex_lock(&sh->mu);
+        dropped += vmux__near_shard_sweep_some(s, sh, now_ns, &budget);
+        bool unfinished = sh->sweep_at != 0;
+        uv_mutex_unlock(&sh->mu);
+        if (unfinished)
+            break; /* the next call goes on in this shard */
+        (*next)++;
+    }
     return dropped;
 }
 

@@ -234,10 +234,12 @@ void vmux__near_flush_all(struct vmux_near *s, enum vmux_near_cause cause);
 size_t vmux__near_sweep(struct vmux_near *s, uint64_t now_ns);
 
 /*
- * As vmux__near_sweep(), for one shard only: shard i modulo their number, so that a caller
- * counting i up sweeps each in turn. Any thread; O(entries / shards), under that shard's lock.
+ * As vmux__near_sweep(), for at most budget entries: from shard *next (modulo the shard count)
+ * on, where the last call stopped in it, shard after shard. *next is left on the shard the next
+ * call goes on in, so that calls made again and again go over the whole store, budget entries
+ * at a time, holding one shard's lock at a time. Any thread, but one caller per *next; O(budget).
  */
-size_t vmux__near_sweep_shard(struct vmux_near *s, unsigned i, uint64_t now_ns);
+size_t vmux__near_sweep_some(struct vmux_near *s, unsigned *next, size_t budget, uint64_t now_ns);
 
 /* Fills *out with s's counters (taking each shard's lock in turn). Any thread. */
 void vmux__near_read_stats(struct vmux_near *s, struct vmux_near_store_stats *out);

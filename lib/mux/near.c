@@ -19,6 +19,7 @@
 
 #define NODE 0 /* standalone: the one server */
 #define SWEEP_MS 1000
+#define SWEEP_BUDGET 8192 /* entries a quiet tick looks at (about 0.2 ms) */
 
 int vmux__nearc_new(const struct vmux_config *cfg, struct vmux_nearc **out, char *errbuf,
                     size_t errlen)
@@ -226,11 +227,9 @@ enum vmux_near_push vmux__near_push_kind(const vmux_reply *r, const vmux_reply *
     return kind == VMUX_REPLY_ERROR ? VMUX_NEAR_PUSH_ERROR : VMUX_NEAR_PUSH_OTHER;
 }
 
-/* Whether an invalidation message's payload is an array of key names (the shape Valkey sends). */
+/* Whether an invalidation array names only keys (the shape Valkey sends). */
 static bool keys_only(const vmux_reply *payload)
 {
-    if (vmux_reply_get_kind(payload) != VMUX_REPLY_ARRAY)
-        return false;
     size_t count = vmux_reply_len(payload);
     for (size_t i = 0; i < count; i++)
         if (vmux_reply_str(vmux_reply_element(payload, i), NULL) == NULL)
@@ -240,13 +239,14 @@ static bool keys_only(const vmux_reply *payload)
 
 void vmux__near_on_invalidate(struct vmux_nearc *n, unsigned node, const vmux_reply *payload)
 {
-    if (!keys_only(payload)) { /* nil: FLUSHALL or FLUSHDB; any other shape is taken as one */
-        vmux_reply_kind kind = vmux_reply_get_kind(payload);
+    vmux_reply_kind kind = vmux_reply_get_kind(payload);
+    if (kind != VMUX_REPLY_NIL && kind != VMUX_REPLY_ARRAY)
+        return; /* a client's PUBLISH on the channel (a string): no word from the server */
+    if (kind == VMUX_REPLY_NIL || !keys_only(payload)) { /* FLUSHALL / FLUSHDB, or unknown */
         if (kind != VMUX_REPLY_NIL)
             vmux__log(n->m->cfg, VMUX_LOG_WARN,
-                      "near cache: an invalidation message that is no list of keys (a %s): "
-                      "emptying what was read from its node",
-                      vmux_reply_kind_name(kind));
+                      "near cache: an invalidation that names something other than keys: "
+                      "emptying what was read from its node");
         vmux__near_flush_node(n->store, node, VMUX_NEAR_SERVER_FLUSH);
         n->flushed = true;
         return;
@@ -292,16 +292,16 @@ static void on_inval_push(vmux_reply *r, void *arg)
 /* ---- life ---- */
 
 /*
- * Once a second: after a flush, the entries it left stale give their memory back; otherwise one
- * shard in turn drops its expired entries, so that an entry nobody looks up again leaves the
- * counts within a few seconds of its expiry (the store's shards in seconds, at most) while each
- * tick holds one shard's lock only.
+ * Once a second: after a flush, the entries it left stale give their memory back (every shard);
+ * otherwise the sweep goes on over the next SWEEP_BUDGET entries, so that an expired entry
+ * nobody looks up again leaves the counts within a pass of the store (a second for every
+ * SWEEP_BUDGET entries held) while a tick holds one shard's lock for that many entries at most.
  */
 static void on_sweep(uv_timer_t *t)
 {
     struct vmux_nearc *n = t->data;
     if (!n->flushed) {
-        vmux__near_sweep_shard(n->store, n->sweep_next++, uv_hrtime());
+        vmux__near_sweep_some(n->store, &n->sweep_next, SWEEP_BUDGET, uv_hrtime());
         return;
     }
     n->flushed = false;

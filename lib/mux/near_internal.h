@@ -74,7 +74,7 @@ struct vmux_nearc {
     bool flushed;                  /* a flush left stale entries for the next sweep */
     bool started, closed;
     uv_timer_t sweep;
-    unsigned sweep_next; /* the shard the next quiet tick sweeps (I/O thread) */
+    unsigned sweep_next; /* the shard the next quiet tick goes on in (I/O thread) */
     _Atomic uint64_t invalidations, untracked;
     atomic_bool block_refused_told; /* the warning of vmux__near_block_refused() went out */
     /* Cluster mode, from the first slot map on (any thread reads it; set once). */
@@ -103,8 +103,9 @@ void vmux__near_inval_renew(struct vmux_link *inval, long long *inval_id, long l
 /* Sends CLIENT ID and SUBSCRIBE __redis__:invalidate on a ready invalidation link. */
 int vmux__near_subscribe(struct vmux_link *link);
 
-/* An invalidation message's payload: the keys named are removed; nil (FLUSHALL, FLUSHDB), or any
- * other shape than a list of keys (logged at WARN), empties node's part. */
+/* An invalidation message's payload: the keys named are removed; nil (FLUSHALL, FLUSHDB), or an
+ * array of something other than keys (logged at WARN), empties node's part; a string (another
+ * client's PUBLISH on the channel, not the server's tracking) is ignored. */
 void vmux__near_on_invalidate(struct vmux_nearc *n, unsigned node, const vmux_reply *payload);
 
 /* Nothing of node read from now on may be stored (flag cleared), and nothing reserved before

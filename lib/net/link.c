@@ -287,11 +287,14 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    record_failure(link, link->conn, reason);
-    link->last_error = code;
+    struct vmux_conn *c = link->conn;
+    bool failure = c == NULL || !c->renewed; /* a renewal is not one: not reported, not counted */
+    if (failure) {
+        record_failure(link, c, reason);
+        link->last_error = code;
+    }
 
     vmux__lane_shut(link);
-    struct vmux_conn *c = link->conn;
     /* A connection replaced on the node's word (MOVED to itself) is followed at once, to the
      * same endpoint, as a working connection that broke is. */
     bool was_ready = link_live(link) || (c != NULL && c->retire == CONN_RETIRE_AT_ONCE);
@@ -306,7 +309,7 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
     vmux__opq_prepend(&link->backlog, &link->rejected);
     link_gauges(link);
     /* Counted after the gauges: whoever sees the failure counted sees the backlog it left. */
-    if (c == NULL || !c->renewed)
+    if (failure)
         vmux__count(&link->ctr->connect_failures, 1);
     if (!was_ready)
         link->next_endpoint++;

@@ -261,7 +261,8 @@ int vmux__link_track(struct vmux_link *link, long long id);
  * Drops link's ready connection and connects again at once, as after a working connection
  * broke (with several endpoints, to the one whose ROLE says primary; with Sentinel, where the
  * sentinel says); why (static) is logged and given to the failure event. A renewal, not a
- * failure: connect_failures does not count it (connects counts the new connection). A link that
+ * failure: connect_failures does not count it (connects counts the new connection), and the
+ * link's last failure (vmux__link_last_failure()) stays what it was. A link that
  * is not ready (connecting, waiting to, checking, closed) is left alone: its next connection is
  * a new one anyway. I/O thread.
  */

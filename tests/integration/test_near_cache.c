@@ -1,8 +1,8 @@
 /*
  * The near cache (vmux/near.h, docs/patterns/near-cache.md) against a server of the test's own
  * (tests/support/servers.h: FLUSHALL and CLIENT KILL must not reach other tests): a value is
- * served from memory until another client's write invalidates it; FLUSHALL empties it, and so
- * does an invalidation message of another shape than a list of keys (a PUBLISH); killing
+ * served from memory until another client's write invalidates it; FLUSHALL empties it, and a
+ * client's PUBLISH of a string on the invalidation channel does nothing; killing
  * the invalidation connection or the data connection empties it, and values are stored and
  * invalidated again once the data connection is re-pointed; no stale value survives a run of
  * concurrent readers and writers once the writes stop and the last invalidation has arrived;
@@ -82,40 +82,43 @@ static bool server_flushed(void *arg)
     return vt_near_stats(arg).flushes_server > 0;
 }
 
-/* Caches key's value "x" in m's near cache (written through w), then sends FLUSHALL to the server
- * (or with publish, PUBLISHes key on the invalidation channel) and waits until m counts a server
- * flush. */
-static void cache_then_server_flush(vmux *m, vmux *w, const char *key, bool publish)
-{
-    vt_set(w, key, "x");
-    vt_near_until_cached(m, key, "x");
-    char *t = publish ? vt_node_admin(suite.srv.port, false, "PUBLISH __redis__:invalidate %s", key)
-                      : vt_node_admin(suite.srv.port, false, "FLUSHALL");
-    assert_non_null(t);
-    free(t);
-    assert_true(vt_wait_until(server_flushed, m, WAIT_MS));
-}
-
 static void test_flushall_empties(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
-    cache_then_server_flush(m, w, "near:f", false);
+    vt_set(w, "near:f", "x");
+    vt_near_until_cached(m, "near:f", "x");
+    char *t = vt_node_admin(suite.srv.port, false, "FLUSHALL");
+    assert_non_null(t);
+    free(t);
+    assert_true(vt_wait_until(server_flushed, m, WAIT_MS));
     assert_true(vt_near_is(m, "near:f", NULL));
     vmux_close(w);
     vmux_close(m);
 }
 
-/* A message on the invalidation channel that is no list of keys (here another client's PUBLISH
- * of a string) cannot say what changed: what was read from the node is emptied, as by FLUSHALL. */
-static void test_unknown_invalidation_empties(void **state)
+/*
+ * Another client's PUBLISH of a string on the invalidation channel is no word from the server's
+ * tracking (which sends a list of keys, or nil): it neither invalidates nor empties anything. A
+ * write after it, whose invalidation comes behind it on the same connection, shows it was read.
+ */
+static void test_published_string_ignored(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
-    cache_then_server_flush(m, w, "near:u", true);
-    uint64_t misses = vt_near_stats(m).misses;
-    assert_true(vt_near_is(m, "near:u", "x"));
-    assert_int_equal(vt_near_stats(m).misses, misses + 1);
+    vt_set(w, "near:p", "x");
+    vt_near_until_cached(m, "near:p", "x");
+    vt_set(w, "near:p2", "a");
+    vt_near_until_cached(m, "near:p2", "a");
+    char *t = vt_node_admin(suite.srv.port, false, "PUBLISH __redis__:invalidate near:p");
+    assert_non_null(t);
+    free(t);
+    vt_set(w, "near:p2", "b");
+    vt_near_until_sees(m, "near:p2", "b");
+    vmux_near_stats st = vt_near_stats(m);
+    assert_int_equal(st.flushes_server, 0);
+    assert_true(vt_near_is(m, "near:p", "x"));
+    assert_int_equal(vt_near_stats(m).misses, st.misses); /* still a hit */
     vmux_close(w);
     vmux_close(m);
 }
@@ -476,19 +479,20 @@ static bool swept(void *arg)
     return vt_near_stats(arg).entries == 0;
 }
 
-/* An expired entry that nobody looks up again leaves the counts by itself (the sweep takes one
- * shard a second): entries and bytes fall to 0 and the expiration is counted. */
+/* An expired entry that nobody looks up again leaves the counts by itself (the once-a-second
+ * sweep goes over up to 8192 entries): entries and bytes fall to 0 and the expiration is
+ * counted. */
 static void test_expired_swept(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, "nearCacheTtl=200"), *w = vt_server_open(&suite.srv, NULL);
+    uint64_t expirations = vt_near_stats(m).expirations;
     vt_set(w, "near:swept", "s");
     vt_near_until_cached(m, "near:swept", "s"); /* a hit: held, and no lookup after it */
-    uint64_t expirations = vt_near_stats(m).expirations;
     assert_true(vt_wait_until(swept, m, WAIT_MS));
     vmux_near_stats st = vt_near_stats(m);
     assert_int_equal(st.bytes, 0);
-    assert_int_equal(st.expirations, expirations + 1);
+    assert_true(st.expirations > expirations);
     vmux_close(w);
     vmux_close(m);
 }
@@ -961,7 +965,7 @@ int main(void)
         cmocka_unit_test(test_invalidated_by_another_clients_write),
         cmocka_unit_test(test_own_write_with_forget),
         cmocka_unit_test(test_flushall_empties),
-        cmocka_unit_test(test_unknown_invalidation_empties),
+        cmocka_unit_test(test_published_string_ignored),
         cmocka_unit_test(test_invalidation_connection_killed),
         cmocka_unit_test(test_data_connection_killed),
         cmocka_unit_test(test_byte_limit),

@@ -7,6 +7,7 @@
  * objects taken) and refused in every wrong shape. Also the message queue's counters with a
  * NULL queue.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -112,8 +113,10 @@ static void test_subnormal_scores(void **state)
     (void)state;
     double d = 0;
     vmux_reply *r = parse("$6\r\n1e-310\r\n");
+    errno = EINTR;
     assert_int_equal(vmux_reply_to_double(r, &d), 0);
     assert_true(d == 1e-310);
+    assert_int_equal(errno, EINTR); /* strtod's ERANGE is not left to the caller */
     vmux_reply_free(r);
     r = parse("$6\r\n5e-324\r\n"); /* the smallest subnormal */
     assert_int_equal(vmux_reply_to_double(r, &d), 0);

@@ -257,6 +257,32 @@ static void test_sweep_returns_flushed_bytes(void **state)
     vmux__near_free(s);
 }
 
+/* The bounded sweep goes on where it stopped: 40 expired entries over 4 shards, 7 looked at a
+ * call, are all dropped within 6 calls (40 / 7, rounded up), never more than 7 a call. */
+static void test_sweep_some_goes_on(void **state)
+{
+    (void)state;
+    struct vmux_near *s = vt_store_with(0, 0, 4);
+    char key[16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(put(s, key, "v", NOW + 10), 1);
+    }
+    unsigned next = 0;
+    size_t total = 0;
+    for (int call = 0; call < 6; call++) {
+        size_t dropped = vmux__near_sweep_some(s, &next, 7, NOW + 10);
+        assert_true(dropped <= 7);
+        total += dropped;
+    }
+    assert_int_equal(total, 40);
+    struct vmux_near_store_stats st = vt_store_stats(s);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.expirations, 40);
+    assert_int_equal(vmux__near_sweep_some(s, &next, 7, NOW + 10), 0);
+    vmux__near_free(s);
+}
+
 static void test_expiry_and_local_cap(void **state)
 {
     (void)state;
@@ -555,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_flush_node),
         cmocka_unit_test(test_flush_slot_and_all),
         cmocka_unit_test(test_sweep_returns_flushed_bytes),
+        cmocka_unit_test(test_sweep_some_goes_on),
         cmocka_unit_test(test_expiry_and_local_cap),
         cmocka_unit_test(test_entry_limit_and_clock),
         cmocka_unit_test(test_eviction_takes_flushed_entries_first),
