@@ -126,9 +126,10 @@ VMUX_EXPORT void vmux_scored_array_free(vmux_scored_array *a);
 VMUX_EXPORT int vmux_reply_to_bytes(const vmux_reply *r, vmux_bytes *out);
 /** integer */
 VMUX_EXPORT int vmux_reply_to_int(const vmux_reply *r, int64_t *out);
-/** a number sent as decimal text ("3.5", "1e-310", "-inf", "nan") or an integer; nil, other
- *  text (a leading space, hex, "infinity", "nan(1)") and a finite number beyond a double's range
- *  ("2e308" or "1e-400", which INCRBYFLOAT can reach) are VMUX_ERR_PROTOCOL */
+/** a number sent as decimal text ("3.5", "1e-310", "-inf", "nan"; a '.' in any locale) or an
+ *  integer; nil, other text (a leading space, hex, "infinity", "nan(1)", "3,5") and a finite
+ *  number beyond a double's range ("2e308" or "1e-400", which INCRBYFLOAT can reach) are
+ *  VMUX_ERR_PROTOCOL */
 VMUX_EXPORT int vmux_reply_to_double(const vmux_reply *r, double *out);
 /** "OK" (and any status) is true, nil is false; an integer is true when not 0 */
 VMUX_EXPORT int vmux_reply_to_bool(const vmux_reply *r, bool *out);

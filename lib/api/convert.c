@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "api/typed.h"
+#include "core/cnum.h"
 #include "core/value.h"
 #include "vmux/error.h"
 #include "vmux/types.h"
@@ -76,7 +77,7 @@ static int parse_double(const char *s, size_t len, double *out)
     char *end;
     int saved = errno; /* the caller's, restored: ERANGE also comes with a value we take */
     errno = 0;
-    double v = strtod(s, &end);
+    double v = vmux__strtod(s, &end); /* the C locale's: the server writes a '.' */
     bool underflow = v == 0 && errno == ERANGE;
     errno = saved;
     if (end != s + len)

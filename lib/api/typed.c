@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/cnum.h"
 #include "core/errbuf.h"
 #include "core/reply_internal.h"
 #include "core/sized.h"
@@ -220,8 +221,8 @@ void vmux__args_double(struct vmux_args *a, double v)
      * which the server would add in long double precision. */
     int n = 0;
     for (int digits = 15; digits <= 17; digits++) {
-        n = snprintf(slot, 32, "%.*g", digits, v);
-        if (strtod(slot, NULL) == v)
+        n = vmux__fmt_g(slot, 32, digits, v); /* in the C locale: the server reads a '.' */
+        if (vmux__strtod(slot, NULL) == v)
             break;
     }
     vmux__args_add(a, slot, (size_t)n);

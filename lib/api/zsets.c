@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/typed.h"
+#include "core/cnum.h"
 #include "core/sized.h"
 #include "vmux/error.h"
 
@@ -20,8 +21,10 @@ static bool format_score(char *buf, size_t cap, const char *prefix, double v)
         return false;
     if (isinf(v))
         snprintf(buf, cap, "%s%s", prefix, v < 0 ? "-inf" : "+inf");
-    else
-        snprintf(buf, cap, "%s%.17g", prefix, v);
+    else {
+        int n = snprintf(buf, cap, "%s", prefix);
+        vmux__fmt_g(buf + n, cap - (size_t)n, 17, v); /* in the C locale: the server reads a '.' */
+    }
     return true;
 }
 

@@ -7,7 +7,8 @@
 # does not use it.
 vmux_install_base_pkgs=(build-essential cmake pkg-config libhiredis-dev libuv1-dev libssl-dev
     libcmocka-dev openssl libasan8 libubsan1 libtsan2 jq doxygen
-    clang libclang-rt-14-dev) # the fuzz targets: clang, and its libFuzzer runtime (a Recommends)
+    clang libclang-rt-14-dev # the fuzz targets: clang, and its libFuzzer runtime (a Recommends)
+    locales) # integration.locale compiles de_DE.UTF-8 (localedef) from its sources
 vmux_install_bpo_pkgs=(valkey-server valkey-tools valkey-sentinel)
 
 # Prints the packages of "$@" that are not fully installed.
