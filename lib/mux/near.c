@@ -71,7 +71,8 @@ void vmux__nearc_free(struct vmux_nearc *n)
 void vmux__near_unstorable(struct vmux_nearc *n, atomic_bool *flag, unsigned node,
                            enum vmux_near_cause cause, bool always)
 {
-    /* flag clear: every reservation since the last flush is cancelled by its reader */
+    /* flag clear: every reservation since the last flush is cancelled, by its reader, or with
+     * replica reads on a cluster as it is written (vmux__nearc_cluster_writing()) */
     if (!atomic_exchange(flag, false) && !always)
         return;
     vmux__near_flush_node(n->store, node, cause);
@@ -212,19 +213,28 @@ static bool is(const vmux_reply *r, const char *s)
     return p != NULL && len == strlen(s) && memcmp(p, s, len) == 0;
 }
 
-enum vmux_near_push vmux__near_push_kind(const vmux_reply *r, const vmux_reply **payload)
+/* What an invalidation connection read: its CLIENT ID, SUBSCRIBE's confirmation, a message. */
+enum near_push {
+    PUSH_OTHER,
+    PUSH_ID,         /* CLIENT ID's integer */
+    PUSH_SUBSCRIBED, /* SUBSCRIBE's confirmation */
+    PUSH_MESSAGE,    /* an invalidation message: *payload its keys (nil: a flush) */
+    PUSH_ERROR,
+};
+
+static enum near_push push_kind(const vmux_reply *r, const vmux_reply **payload)
 {
     const vmux_reply *e0 = vmux_reply_element(r, 0), *e2 = vmux_reply_element(r, 2);
     vmux_reply_kind kind = vmux_reply_get_kind(r);
     if (kind == VMUX_REPLY_INTEGER)
-        return VMUX_NEAR_PUSH_ID;
+        return PUSH_ID;
     if (is(e0, "message") && e2 != NULL) {
         *payload = e2;
-        return VMUX_NEAR_PUSH_MESSAGE;
+        return PUSH_MESSAGE;
     }
     if (is(e0, "subscribe"))
-        return VMUX_NEAR_PUSH_SUBSCRIBED;
-    return kind == VMUX_REPLY_ERROR ? VMUX_NEAR_PUSH_ERROR : VMUX_NEAR_PUSH_OTHER;
+        return PUSH_SUBSCRIBED;
+    return kind == VMUX_REPLY_ERROR ? PUSH_ERROR : PUSH_OTHER;
 }
 
 /* Whether an invalidation array names only keys (the shape Valkey sends). */
@@ -237,7 +247,8 @@ static bool keys_only(const vmux_reply *payload)
     return true;
 }
 
-void vmux__near_on_invalidate(struct vmux_nearc *n, unsigned node, const vmux_reply *payload)
+/* An invalidation message's payload (vmux__near_inval_push()). */
+static void on_invalidate(struct vmux_nearc *n, unsigned node, const vmux_reply *payload)
 {
     vmux_reply_kind kind = vmux_reply_get_kind(payload);
     if (kind != VMUX_REPLY_NIL && kind != VMUX_REPLY_ARRAY)
@@ -260,33 +271,42 @@ void vmux__near_on_invalidate(struct vmux_nearc *n, unsigned node, const vmux_re
     atomic_fetch_add_explicit(&n->invalidations, count, memory_order_relaxed);
 }
 
-static void on_inval_push(vmux_reply *r, void *arg)
+bool vmux__near_inval_push(struct vmux_nearc *n, unsigned node, long long *pending_id,
+                           long long *inval_id, const char *where, vmux_reply *r)
 {
-    struct vmux_nearc *n = arg;
     const vmux_reply *payload = NULL;
-    switch (vmux__near_push_kind(r, &payload)) {
-    case VMUX_NEAR_PUSH_ID:
-        n->pending_id = (long long)vmux_reply_integer(r);
+    bool subscribed = false;
+    switch (push_kind(r, &payload)) {
+    case PUSH_ID:
+        *pending_id = (long long)vmux_reply_integer(r);
         break;
-    case VMUX_NEAR_PUSH_MESSAGE:
-        vmux__near_on_invalidate(n, NODE, payload);
+    case PUSH_MESSAGE:
+        on_invalidate(n, node, payload);
         break;
-    case VMUX_NEAR_PUSH_SUBSCRIBED:
-        if (n->pending_id <= 0)
+    case PUSH_SUBSCRIBED:
+        if (*pending_id <= 0)
             break;
-        n->inval_id = n->pending_id;
+        *inval_id = *pending_id;
         vmux__log(n->m->cfg, VMUX_LOG_INFO, "%s: near cache: invalidations go to client %lld",
-                  n->inval_where, n->inval_id);
-        repoint(n);
+                  where, *inval_id);
+        subscribed = true;
         break;
-    case VMUX_NEAR_PUSH_ERROR:
-        vmux__log(n->m->cfg, VMUX_LOG_WARN, "%s: near cache: invalidation connection: %s",
-                  n->inval_where, vmux_reply_str(r, NULL));
+    case PUSH_ERROR:
+        vmux__log(n->m->cfg, VMUX_LOG_WARN, "%s: near cache: invalidation connection: %s", where,
+                  vmux_reply_str(r, NULL));
         break;
-    case VMUX_NEAR_PUSH_OTHER:
+    case PUSH_OTHER:
         break;
     }
     vmux_reply_free(r);
+    return subscribed;
+}
+
+static void on_inval_push(vmux_reply *r, void *arg)
+{
+    struct vmux_nearc *n = arg;
+    if (vmux__near_inval_push(n, NODE, &n->pending_id, &n->inval_id, n->inval_where, r))
+        repoint(n);
 }
 
 /* ---- life ---- */

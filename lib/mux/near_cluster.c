@@ -204,30 +204,8 @@ static const struct vmux_link_events inval_events = {.ready = on_inval_ready,
 static void on_inval_push(vmux_reply *r, void *arg)
 {
     struct vmux_near_cnode *nd = arg;
-    const vmux_reply *payload = NULL;
-    switch (vmux__near_push_kind(r, &payload)) {
-    case VMUX_NEAR_PUSH_ID:
-        nd->pending_id = (long long)vmux_reply_integer(r);
-        break;
-    case VMUX_NEAR_PUSH_MESSAGE:
-        vmux__near_on_invalidate(nd->n, nd->part, payload);
-        break;
-    case VMUX_NEAR_PUSH_SUBSCRIBED:
-        if (nd->pending_id <= 0)
-            break;
-        nd->inval_id = nd->pending_id;
-        vmux__log(nd->n->m->cfg, VMUX_LOG_INFO, "%s: near cache: invalidations go to client %lld",
-                  nd->where, nd->inval_id);
+    if (vmux__near_inval_push(nd->n, nd->part, &nd->pending_id, &nd->inval_id, nd->where, r))
         repoint(nd);
-        break;
-    case VMUX_NEAR_PUSH_ERROR:
-        vmux__log(nd->n->m->cfg, VMUX_LOG_WARN, "%s: near cache: invalidation connection: %s",
-                  nd->where, vmux_reply_str(r, NULL));
-        break;
-    case VMUX_NEAR_PUSH_OTHER:
-        break;
-    }
-    vmux_reply_free(r);
 }
 
 /* The handle's configuration with nd's one endpoint (as the router's node links have). */

@@ -83,16 +83,6 @@ struct vmux_nearc {
 
 /* ---- near.c, for near_cluster.c (I/O thread) ---- */
 
-/* What an invalidation connection read: its CLIENT ID, SUBSCRIBE's confirmation, a message. */
-enum vmux_near_push {
-    VMUX_NEAR_PUSH_OTHER,
-    VMUX_NEAR_PUSH_ID,         /* CLIENT ID's integer */
-    VMUX_NEAR_PUSH_SUBSCRIBED, /* SUBSCRIBE's confirmation */
-    VMUX_NEAR_PUSH_MESSAGE,    /* an invalidation message: *payload its keys (nil: a flush) */
-    VMUX_NEAR_PUSH_ERROR,
-};
-enum vmux_near_push vmux__near_push_kind(const vmux_reply *r, const vmux_reply **payload);
-
 /*
  * Forgets *inval_id (and *pending_id) and makes inval connect again, if it had subscribed: its
  * connection is no longer trusted (near.c). I/O thread.
@@ -103,10 +93,16 @@ void vmux__near_inval_renew(struct vmux_link *inval, long long *inval_id, long l
 /* Sends CLIENT ID and SUBSCRIBE __redis__:invalidate on a ready invalidation link. */
 int vmux__near_subscribe(struct vmux_link *link);
 
-/* An invalidation message's payload: the keys named are removed; nil (FLUSHALL, FLUSHDB), or an
- * array of something other than keys (logged at WARN), empties node's part; a string (another
- * client's PUBLISH on the channel, not the server's tracking) is ignored. */
-void vmux__near_on_invalidate(struct vmux_nearc *n, unsigned node, const vmux_reply *payload);
+/*
+ * What an invalidation connection read (it frees r), for node's part of the store: CLIENT ID's
+ * answer is kept in *pending_id until SUBSCRIBE's confirmation makes it *inval_id (logged with
+ * where); returns true then, and the caller points its data connection there. An invalidation
+ * message's payload: the keys named are removed; nil (FLUSHALL, FLUSHDB), or an array of
+ * something other than keys (logged at WARN), empties node's part; a string (another client's
+ * PUBLISH on the channel, not the server's tracking) is ignored. An error is logged.
+ */
+bool vmux__near_inval_push(struct vmux_nearc *n, unsigned node, long long *pending_id,
+                           long long *inval_id, const char *where, vmux_reply *r);
 
 /* Nothing of node read from now on may be stored (flag cleared), and nothing reserved before
  * (flushed for cause); no flush when flag was clear already, unless always. */
