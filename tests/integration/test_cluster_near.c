@@ -135,8 +135,7 @@ static void test_invalidated_on_each_shard(void **state)
     int n = primaries(vt_cluster_port(CLUSTER, 0), "near:shard", ports, keys);
     assert_int_equal(n, 3);
     for (int i = 0; i < n; i++) {
-        vt_set(w, keys[i], "old");
-        vt_near_until_cached(m, keys[i], "old");
+        vt_near_set_cached(m, w, keys[i], "old");
         uint64_t hits = vt_near_stats(m).hits;
         assert_true(vt_near_is(m, keys[i], "old")); /* from memory: nothing changed it */
         assert_true(vt_near_stats(m).hits > hits);
@@ -241,8 +240,7 @@ static void test_moved_read_not_stored(void **state)
             slot = s;
     }
     assert_true(slot >= 0);
-    vt_set(w, keys[0], "warm");
-    vt_near_until_cached(m, keys[0], "warm"); /* the map is loaded, the old primary tracked */
+    vt_near_set_cached(m, w, keys[0], "warm"); /* the map is loaded, the old primary tracked */
     migrate_slot(NULL, slot, ports[0], ports[1], ports, n); /* empty: no key to move */
     vt_set(w, key, "moved");                                /* w follows the MOVED itself */
 
@@ -270,15 +268,13 @@ static void kill_one(vmux *m, vmux *w, int port, const char *mark, const char *k
 {
     int cause = strcmp(mark, "flags=P") == 0 ? VT_FLUSH_LOST : VT_FLUSH_RECONNECT;
     struct vt_near_flush l = {m, cause, vt_near_flushes(m, cause)};
-    vt_set(w, other, "kept");
-    vt_near_until_cached(m, other, "kept");
+    vt_near_set_cached(m, w, other, "kept");
     vt_kill_client(port, vt_client_id(port, "name=nearkill ", mark));
     assert_true(vt_wait_until(vt_near_flushed, &l, WAIT_MS));
     uint64_t hits = vt_near_stats(m).hits;
     assert_true(vt_near_is(m, other, "kept"));
     assert_true(vt_near_stats(m).hits > hits);
-    vt_set(w, key, "after");
-    vt_near_until_cached(m, key, "after");
+    vt_near_set_cached(m, w, key, "after");
     vt_set(w, key, "later");
     vt_near_until_sees(m, key, "later");
 }
@@ -292,8 +288,7 @@ static void test_connections_killed_on_one_shard(void **state)
     int n = primaries(vt_cluster_port(CLUSTER, 0), "near:kill", ports, keys);
     assert_int_equal(n, 3);
     for (int i = 0; i < n; i++) { /* every node's connections are up and tracking */
-        vt_set(w, keys[i], "before");
-        vt_near_until_cached(m, keys[i], "before");
+        vt_near_set_cached(m, w, keys[i], "before");
     }
     kill_one(m, w, ports[1], "flags=P", keys[1], keys[0]);
     kill_one(m, w, ports[2], "flags=t", keys[2], keys[0]);
@@ -354,8 +349,7 @@ static void quiesce(struct vt_near_run *r)
     char keys[MAX_PRIMARIES][48];
     int n = primaries(vt_cluster_port(CLUSTER, 0), "near:barrier", ports, keys);
     for (int i = 0; i < n; i++) {
-        vt_set(r->w[0], keys[i], "0");
-        vt_near_until_cached(r->m, keys[i], "0");
+        vt_near_set_cached(r->m, r->w[0], keys[i], "0");
         vt_set(r->w[0], keys[i], "1");
         vt_near_until_sees(r->m, keys[i], "1");
     }
@@ -418,8 +412,7 @@ static void test_no_stale_read_after_migration_and_failover(void **state)
     int seed = vt_cluster_port(CLUSTER, 0);
     char first[32];
     key_name(first, sizeof first, NKEYS - 1);
-    vt_set(r.w[0], first, "0");
-    vt_near_until_cached(r.m, first, "0"); /* tracking works before the run starts */
+    vt_near_set_cached(r.m, r.w[0], first, "0"); /* tracking works before the run starts */
     vt_near_run_start(&r);
     run_for(&r, PHASE_MS);
 
@@ -541,8 +534,7 @@ static void test_bcast_on_each_shard(void **state)
     assert_int_equal(n, 3);
     assert_int_equal(primaries(vt_cluster_port(CLUSTER, 0), "zz:", ports, outside), 3);
     for (int i = 0; i < n; i++) {
-        vt_set(w, keys[i], "old");
-        vt_near_until_cached(m, keys[i], "old");
+        vt_near_set_cached(m, w, keys[i], "old");
         uint64_t invalidations = vt_near_stats(m).invalidations;
         vt_set(w, keys[i], "new");
         vt_near_until_sees(m, keys[i], "new");
@@ -554,8 +546,7 @@ static void test_bcast_on_each_shard(void **state)
     struct vt_near_flush f = {m, VT_FLUSH_LOST, vt_near_flushes(m, VT_FLUSH_LOST)};
     vt_kill_client(ports[1], vt_client_id(ports[1], "name=nearbcast ", "cmd=subscribe"));
     assert_true(vt_wait_until(vt_near_flushed, &f, WAIT_MS));
-    vt_set(w, keys[1], "after");
-    vt_near_until_cached(m, keys[1], "after");
+    vt_near_set_cached(m, w, keys[1], "after");
     assert_bcast_redirect(ports[1]);
     vt_set(w, keys[1], "later");
     vt_near_until_sees(m, keys[1], "later");
@@ -607,8 +598,7 @@ static void test_reads_from_replicas(void **state)
     int n = primaries(seed, "near:rep", ports, keys);
     assert_int_equal(n, 3);
     for (int i = 0; i < n; i++) {
-        vt_set(w, keys[i], "old");
-        vt_near_until_cached(m, keys[i], "old"); /* the replica has it, and tracks */
+        vt_near_set_cached(m, w, keys[i], "old"); /* the replica has it, and tracks */
     }
     reset_stats();
     for (int i = 0; i < n; i++)
@@ -637,8 +627,7 @@ static void test_reads_from_replicas(void **state)
     uint64_t hits = vt_near_stats(m).hits;
     assert_true(vt_near_is(m, keys[0], "new"));
     assert_true(vt_near_stats(m).hits > hits);
-    vt_set(w, keys[1], "after");
-    vt_near_until_cached(m, keys[1], "after");
+    vt_near_set_cached(m, w, keys[1], "after");
     vt_set(w, keys[1], "later");
     vt_near_until_sees(m, keys[1], "later");
     print_message("127.0.0.1:%d (a replica): invalidation connection killed, flushed, tracked "
@@ -665,8 +654,7 @@ static void test_bcast_reads_from_replicas(void **state)
     int n = primaries(seed, "near:repb", ports, keys);
     assert_int_equal(n, 3);
     for (int i = 0; i < n; i++) {
-        vt_set(w, keys[i], "old");
-        vt_near_until_cached(m, keys[i], "old"); /* stored from the replica, then a hit */
+        vt_near_set_cached(m, w, keys[i], "old"); /* stored from the replica, then a hit */
     }
     reset_stats();
     for (int i = 0; i < n; i++)
@@ -702,8 +690,7 @@ static void test_no_stale_read_from_replicas(void **state)
     int n = primaries(seed, "near:reprun", ports, keys);
     assert_int_equal(n, 3);
     for (int i = 0; i < n; i++) { /* every replica tracks before the run starts */
-        vt_set(r.w[0], keys[i], "0");
-        vt_near_until_cached(r.m, keys[i], "0");
+        vt_near_set_cached(r.m, r.w[0], keys[i], "0");
     }
     reset_stats();
     vt_near_run_start(&r);
@@ -775,8 +762,7 @@ static void test_no_stale_read_after_primary_killed(void **state)
     const char *key = keys[victim];
     struct shard sh = shard_of(seed, (int)vmux__slot_of(key, strlen(key)));
     assert_true(sh.replica > 0);
-    vt_set(r.w[0], key, "before");
-    vt_near_until_cached(r.m, key, "before"); /* the victim's connections track */
+    vt_near_set_cached(r.m, r.w[0], key, "before"); /* the victim's connections track */
     vt_near_run_start(&r);
     run_for(&r, PHASE_MS);
 
@@ -789,8 +775,7 @@ static void test_no_stale_read_after_primary_killed(void **state)
     double promoted_ms = ms_since(kill_ns);
     assert_true(vt_wait_until(vt_near_flushed, &failed_over, WAIT_MS));
     double flushed_ms = ms_since(kill_ns);
-    vt_set(r.w[0], key, "after");
-    vt_near_until_cached(r.m, key, "after"); /* tracked on the promoted replica */
+    vt_near_set_cached(r.m, r.w[0], key, "after"); /* tracked on the promoted replica */
     double stored_ms = ms_since(kill_ns);
     vmux_near_stats mid = vt_near_stats(r.m);
     assert_true(mid.flushes_lost + mid.flushes_reconnect >

@@ -54,8 +54,7 @@ static void test_invalidated_by_another_clients_write(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "near:a", "v1");
-    vt_near_until_cached(m, "near:a", "v1");
+    vt_near_set_cached(m, w, "near:a", "v1");
     uint64_t inv = vt_near_stats(m).invalidations;
     vt_set(w, "near:a", "v2");
     vt_near_until_sees(m, "near:a", "v2");
@@ -69,8 +68,7 @@ static void test_own_write_with_forget(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, NULL);
-    vt_set(m, "near:own", "a");
-    vt_near_until_cached(m, "near:own", "a");
+    vt_near_set_cached(m, m, "near:own", "a");
     vt_set(m, "near:own", "b");
     assert_int_equal(vmux_near_forget(m, vt_str("near:own")), 0);
     assert_true(vt_near_is(m, "near:own", "b")); /* at once, not after the invalidation */
@@ -86,8 +84,7 @@ static void test_flushall_empties(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "near:f", "x");
-    vt_near_until_cached(m, "near:f", "x");
+    vt_near_set_cached(m, w, "near:f", "x");
     char *t = vt_node_admin(suite.srv.port, false, "FLUSHALL");
     assert_non_null(t);
     free(t);
@@ -106,10 +103,8 @@ static void test_published_string_ignored(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, NULL), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "near:p", "x");
-    vt_near_until_cached(m, "near:p", "x");
-    vt_set(w, "near:p2", "a");
-    vt_near_until_cached(m, "near:p2", "a");
+    vt_near_set_cached(m, w, "near:p", "x");
+    vt_near_set_cached(m, w, "near:p2", "a");
     char *t = vt_node_admin(suite.srv.port, false, "PUBLISH __redis__:invalidate near:p");
     assert_non_null(t);
     free(t);
@@ -132,8 +127,7 @@ static long long reader_id(const char *mark)
 /* Caches key's value "before" (written through w) in m's near cache. */
 static void cache_before(vmux *m, vmux *w, const char *key)
 {
-    vt_set(w, key, "before");
-    vt_near_until_cached(m, key, "before");
+    vt_near_set_cached(m, w, key, "before");
 }
 
 /*
@@ -147,8 +141,7 @@ static void kill_then_recover(vmux *m, vmux *w, const char *key, const char *mar
     struct vt_near_flush f = {m, cause, vt_near_flushes(m, cause)};
     vt_kill_client(suite.srv.port, reader_id(mark));
     assert_true(vt_wait_until(vt_near_flushed, &f, WAIT_MS));
-    vt_set(w, key, "after");
-    vt_near_until_cached(m, key, "after");
+    vt_near_set_cached(m, w, key, "after");
     vt_set(w, key, "later");
     vt_near_until_sees(m, key, "later");
 }
@@ -213,8 +206,8 @@ static void start_run(struct vt_near_run *r)
     r->nreaders = NREADERS;
     for (int i = 0; i < NWRITERS; i++)
         r->w[i] = vt_server_open(&suite.srv, NULL);
-    vt_set(r->w[0], "near:barrier", "0");
-    vt_near_until_cached(r->m, "near:barrier", "0"); /* tracking works before the run starts */
+    vt_near_set_cached(r->m, r->w[0], "near:barrier",
+                       "0"); /* tracking works before the run starts */
     vt_near_run_start(r);
 }
 
@@ -226,8 +219,7 @@ static void start_run(struct vt_near_run *r)
  */
 static void quiesce(struct vt_near_run *r)
 {
-    vt_set(r->w[0], "near:barrier", "0");
-    vt_near_until_cached(r->m, "near:barrier", "0");
+    vt_near_set_cached(r->m, r->w[0], "near:barrier", "0");
     vt_set(r->w[0], "near:barrier", "1");
     vt_near_until_sees(r->m, "near:barrier", "1");
     vmux_near_stats st = vt_near_stats(r->m);
@@ -295,8 +287,7 @@ static bool fault_flushed(void *arg)
  */
 static void fault_and_run(struct vt_near_run *r, void (*fault)(void))
 {
-    vt_set(r->w[0], "near:probe", "1");
-    vt_near_until_cached(r->m, "near:probe", "1");
+    vt_near_set_cached(r->m, r->w[0], "near:probe", "1");
     struct fault_flush f = {r->m, fault_flushes(r->m)};
     fault();
     assert_true(vt_wait_until(fault_flushed, &f, WAIT_MS));
@@ -434,8 +425,7 @@ static void test_byte_limit(void **state)
     char value[1001];
     memset(value, 'v', sizeof value - 1);
     value[sizeof value - 1] = '\0';
-    vt_set(w, "near:b:probe", value);
-    vt_near_until_cached(m, "near:b:probe", value);
+    vt_near_set_cached(m, w, "near:b:probe", value);
     uint64_t most = 0;
     for (int i = 0; i < 400; i++) {
         char key[32];
@@ -466,8 +456,7 @@ static void test_local_ttl(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, "nearCacheTtl=200"), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "near:ttl", "t");
-    vt_near_until_cached(m, "near:ttl", "t");
+    vt_near_set_cached(m, w, "near:ttl", "t");
     assert_true(vt_wait_until(expired_once, m, WAIT_MS));
     vt_near_until_cached(m, "near:ttl", "t"); /* stored again */
     vmux_close(w);
@@ -487,8 +476,7 @@ static void test_expired_swept(void **state)
     (void)state;
     vmux *m = vt_near_open(&suite, "nearCacheTtl=200"), *w = vt_server_open(&suite.srv, NULL);
     uint64_t expirations = vt_near_stats(m).expirations;
-    vt_set(w, "near:swept", "s");
-    vt_near_until_cached(m, "near:swept", "s"); /* a hit: held, and no lookup after it */
+    vt_near_set_cached(m, w, "near:swept", "s"); /* a hit: held, and no lookup after it */
     assert_true(vt_wait_until(swept, m, WAIT_MS));
     vmux_near_stats st = vt_near_stats(m);
     assert_int_equal(st.bytes, 0);
@@ -522,8 +510,7 @@ static void test_settings(void **state)
                                    vt_str("near:x"), &v),
                      VMUX_ERR_INVALID_ARG);
     /* a hit refuses them as a miss does (a review: it returned the value) */
-    vt_set(m, "near:opt", "v");
-    vt_near_until_cached(m, "near:opt", "v");
+    vt_near_set_cached(m, m, "near:opt", "v");
     char bad[160] = "";
     vmux_callopts ro =
         VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_REPLICA, .errbuf = bad, .errlen = sizeof bad);
@@ -633,8 +620,7 @@ static void test_monotonic_per_key(void **state)
     char key[32], value[32];
     for (int k = 0; k < MONO_KEYS; k++) {
         mono_key(key, sizeof key, k);
-        vt_set(w, key, "0");
-        vt_near_until_cached(mo.m, key, "0");
+        vt_near_set_cached(mo.m, w, key, "0");
     }
     for (int i = 0; i < MONO_READERS; i++)
         assert_int_equal(uv_thread_create(&readers[i], mono_reader, &mo), 0);
@@ -724,10 +710,8 @@ static void test_bcast_prefixes(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, BCAST), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "bc:1", "v1");
-    vt_near_until_cached(m, "bc:1", "v1");
-    vt_set(w, "bd:1", "d1");
-    vt_near_until_cached(m, "bd:1", "d1");
+    vt_near_set_cached(m, w, "bc:1", "v1");
+    vt_near_set_cached(m, w, "bd:1", "d1");
     assert_bcast_tracking(m, "bc:,bd:");
     assert_read_untracked(m, w, "out:1");
     assert_read_untracked(m, w, "b"); /* shorter than a prefix */
@@ -748,8 +732,7 @@ static void test_bcast_invalidation_traffic(void **state)
     (void)state;
     vmux *b = vt_near_open(&suite, BCAST), *o = vt_near_open(&suite, NULL),
          *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "bc:barrier", "0");
-    vt_near_until_cached(b, "bc:barrier", "0");
+    vt_near_set_cached(b, w, "bc:barrier", "0");
     vt_near_until_cached(o, "bc:barrier", "0");
     uint64_t b0 = vt_near_stats(b).invalidations, o0 = vt_near_stats(o).invalidations;
     char key[32];
@@ -779,8 +762,7 @@ static void test_bcast_every_key(void **state)
 {
     (void)state;
     vmux *m = vt_near_open(&suite, "nearCacheMode=bcast"), *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "any:1", "a");
-    vt_near_until_cached(m, "any:1", "a");
+    vt_near_set_cached(m, w, "any:1", "a");
     assert_bcast_tracking(m, "");
     vt_set(w, "any:1", "b");
     vt_near_until_sees(m, "any:1", "b");
@@ -840,8 +822,7 @@ static void test_bcast_settings(void **state)
     assert_int_equal(vmux_open(cfg, &m, err, sizeof err), 0);
     vmux_config_free(cfg);
     vmux *w = vt_server_open(&suite.srv, NULL);
-    vt_set(w, "bc:s", "s");
-    vt_near_until_cached(m, "bc:s", "s");
+    vt_near_set_cached(m, w, "bc:s", "s");
     vmux_close(w);
     vmux_close(m);
 }
@@ -938,8 +919,7 @@ static void test_busy_is_not_a_refusal(void **state)
     snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true", suite.srv.port);
     vmux *m = open_counting_refusals(conf);
     vmux *b = vt_server_open(&suite.srv, NULL);
-    vt_set(b, "nb:k", "v");
-    vt_near_until_cached(m, "nb:k", "v"); /* tracking is up */
+    vt_near_set_cached(m, b, "nb:k", "v"); /* tracking is up */
     vmux_near_forget(m, vt_str("nb:k"));
     int warned = atomic_load(&refused_warnings);
     uint64_t untracked = vt_near_stats(m).untracked;

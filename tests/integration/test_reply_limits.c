@@ -140,8 +140,7 @@ static void test_bulk_limit_below_invalidations(void **state)
     (void)state;
     vmux *m = vt_open("plain", "nearCache=true,maxBulkLength=8");
     vmux *w = vt_open("plain", NULL);
-    vt_set(w, "replylimits:near", "v1");
-    vt_near_until_cached(m, "replylimits:near", "v1");
+    vt_near_set_cached(m, w, "replylimits:near", "v1");
     vt_set(w, "replylimits:near", "v2");
     vt_near_until_sees(m, "replylimits:near", "v2");
     answered(w, 2, (const char *[]){"DEL", "replylimits:near"});

@@ -676,8 +676,7 @@ static void test_near_cache_follows_primary(void **state)
     (void)state;
     vmux *m = open_reads("nearCache=true");
     assert_non_null(m);
-    vt_set(m, "sr:near", "before");
-    vt_near_until_cached(m, "sr:near", "before");
+    vt_near_set_cached(m, m, "sr:near", "before");
     int was = primary, q = (primary + 1) % 3, r = (primary + 2) % 3;
     admin(q, "REPLICAOF NO ONE");
     replicate(was, q);
@@ -688,8 +687,7 @@ static void test_near_cache_follows_primary(void **state)
         assert_true(uv_hrtime() < until);
         uv_sleep(20);
     }
-    vt_set(m, "sr:near", "after");
-    vt_near_until_cached(m, "sr:near", "after"); /* stored again: tracked on the new primary */
+    vt_near_set_cached(m, m, "sr:near", "after"); /* stored again: tracked on the new primary */
     char conf[64];
     snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=no", srv[q].port);
     vmux *w = vt_open_conf(conf);

@@ -95,6 +95,12 @@ void vt_near_until_cached(vmux *m, const char *key, const char *want)
     assert_true(vt_wait_until(probe_hit, &p, VT_NEAR_WAIT_MS));
 }
 
+void vt_near_set_cached(vmux *m, vmux *w, const char *key, const char *value)
+{
+    vt_set(w, key, value);
+    vt_near_until_cached(m, key, value);
+}
+
 void vt_near_until_sees(vmux *m, const char *key, const char *want)
 {
     struct probe p = {m, key, want};

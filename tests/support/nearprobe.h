@@ -61,6 +61,9 @@ bool vt_near_is(vmux *m, const char *key, const char *want);
 /* Forgets key, then reads it through m until a read is stored and the next one is a hit. */
 void vt_near_until_cached(vmux *m, const char *key, const char *want);
 
+/* SET key value through w, then vt_near_until_cached(m, key, value). */
+void vt_near_set_cached(vmux *m, vmux *w, const char *key, const char *value);
+
 /* Reads key through m until a read gives want. */
 void vt_near_until_sees(vmux *m, const char *key, const char *want);
 
