@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "core/metrics.h"
+#include "mux/handle.h"
 #include "mux/mux.h"
 #include "route/node_stats.h"
 #include "vmux/abi.h"
@@ -14,14 +15,18 @@ int vmux_format_metrics(const vmux *m, char *buf, size_t len)
 {
     if (m == NULL || (buf == NULL && len > 0))
         return VMUX_ERR_INVALID_ARG;
+    /* Held across both reads: a vmux_close() meanwhile waits, the router and its mutex with it. */
+    vmux *held = (vmux *)m;
+    if (!vmux__hold(held))
+        return VMUX_ERR_CLOSED;
     vmux_stats total = VMUX_INIT(vmux_stats);
+    struct vmux_node_stats *nodes = NULL;
+    size_t n = 0;
     int rc = vmux_read_stats(m, &total);
+    if (rc == 0) /* the router's lists are guarded by its own mutex: reading them changes nothing */
+        rc = vmux__router_nodes_stats(&held->router, &nodes, &n);
+    vmux__leave(held);
     if (rc != 0)
-        return rc;
-    struct vmux_node_stats *nodes;
-    size_t n;
-    /* The router's lists are guarded by its own mutex: reading them changes nothing. */
-    if ((rc = vmux__router_nodes_stats((struct vmux_router *)&m->router, &nodes, &n)) != 0)
         return rc;
     size_t need = vmux__metrics_format(buf, len, &total, nodes, n);
     free(nodes);
