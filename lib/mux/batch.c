@@ -347,7 +347,8 @@ int vmux__batch_call(vmux *m, const vmux_callopts *opts, const struct vmux_part 
 int vmux__batch_call_held(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts,
                           size_t n, uint64_t start_ns, struct vmux_part_result *results)
 {
-    if (results == NULL || vmux__on_io_thread(m)) {
+    /* Not forked first: a child forked from a callback runs on the I/O thread's id. */
+    if (results == NULL || (!vmux__forked(m) && vmux__on_io_thread(m))) {
         vmux__leave(m);
         return VMUX_ERR_INVALID_ARG;
     }

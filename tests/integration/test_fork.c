@@ -177,6 +177,69 @@ static void test_fork_idle(void **state)
     vmux_close(m);
 }
 
+/*
+ * A child forked from a callback runs on the I/O thread's id: every call is still
+ * VMUX_ERR_FORKED there, not the "called from a callback" refusal (a batch gave
+ * VMUX_ERR_INVALID_ARG).
+ */
+struct from_callback {
+    vmux *m;
+    vmux_batch *b; /* made by the parent: the child allocates nothing before its checks */
+    atomic_int pid; /* the child's, once forked; -1: fork() failed */
+};
+
+static void fork_in_callback(int status, vmux_reply *reply, void *userdata)
+{
+    struct from_callback *fc = userdata;
+    vmux_reply_free(reply);
+    if (status != 0) {
+        atomic_store(&fc->pid, -1);
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        vmux_reply *r = NULL;
+        int statuses[1];
+        vmux_reply *replies[1];
+        CHILD_CHECK(vmux_call(fc->m, NULL, 1, (const char *[]){"PING"}, NULL, &r) ==
+                        VMUX_ERR_FORKED,
+                    41);
+        CHILD_CHECK(vmux_batch_exec(fc->m, NULL, fc->b, statuses, replies) == VMUX_ERR_FORKED, 42);
+        CHILD_CHECK(statuses[0] == VMUX_ERR_FORKED && replies[0] == NULL, 43);
+        CHILD_CHECK(vmux_drain(fc->m, 0) == VMUX_ERR_FORKED, 44);
+        CHILD_CHECK(vmux_call_async(fc->m, NULL, 1, (const char *[]){"PING"}, NULL, child_cb,
+                                    NULL) == VMUX_ERR_FORKED,
+                    45);
+        _exit(0);
+    }
+    atomic_store(&fc->pid, pid > 0 ? pid : -1);
+}
+
+static bool forked_yet(void *arg)
+{
+    return atomic_load(&((struct from_callback *)arg)->pid) != 0;
+}
+
+static void test_fork_from_callback(void **state)
+{
+    (void)state;
+    struct from_callback fc = {.m = vt_open("plain", NULL)};
+    assert_int_equal(vmux_batch_new(&fc.b), 0);
+    assert_int_equal(vmux_batch_add(fc.b, 1, (const char *[]){"PING"}, NULL), 0);
+    assert_int_equal(
+        vmux_call_async(fc.m, NULL, 1, (const char *[]){"PING"}, NULL, fork_in_callback, &fc), 0);
+    assert_true(vt_wait_until(forked_yet, &fc, 10000));
+    pid_t pid = atomic_load(&fc.pid);
+    assert_true(pid > 0);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    vmux_batch_free(fc.b);
+    vmux_close(fc.m);
+}
+
 struct busy {
     vmux *m;
     atomic_bool stop;
@@ -590,6 +653,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fork_idle),
+        cmocka_unit_test(test_fork_from_callback),
         cmocka_unit_test(test_fork_under_load),
         cmocka_unit_test(test_fork_near_cache),
         cmocka_unit_test(test_fork_patterns),
