@@ -188,6 +188,18 @@ static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
         vmux__explain(opts->errbuf, opts->errlen, rc, reply);
 }
 
+/* A call refused with rc before anything was sent: for VMUX_ERR_CLOSED words that say so, where
+ * vmux_strerror()'s cover a command the close ended too ("may have run"). */
+static void explain_refused(const vmux_callopts *opts, int rc)
+{
+    if (rc != VMUX_ERR_CLOSED)
+        explain(opts, rc, NULL);
+    else if (opts != NULL)
+        vmux__errbuf_set(opts->errbuf, opts->errlen,
+                         "the handle is closing (vmux_close() has begun): the command was not "
+                         "accepted and nothing was sent");
+}
+
 /*
  * Submits op (writing it, and reading its reply, itself when it can) and blocks until it is
  * complete; placed: encode() placed it already, else it is placed here from its bytes. The
@@ -207,6 +219,7 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
     size_t len = placed ? op->len : 0; /* op is not ours once submitted (nor once refused) */
     if (placed)
         rc = vmux__submit_sync(m, op, &reader);
+    bool refused = placed && rc != 0; /* not accepted: nothing was sent */
     if (rc != 0)
         atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     if (rc == VMUX_ERR_BACKLOG_FULL && opts != NULL) /* refused at the door: which bound */
@@ -222,7 +235,9 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
         rc = w.status;
         *out = w.reply;
     }
-    if (!at_door && rc != VMUX_ERR_UNSUPPORTED)
+    if (refused && rc == VMUX_ERR_CLOSED)
+        explain_refused(opts, rc);
+    else if (!at_door && rc != VMUX_ERR_UNSUPPORTED)
         explain(opts, rc, *out); /* (an unsupported command's words are there: prepare()) */
     if (rc == VMUX_ERR_CROSSSLOT || vmux__unsent_code(rc) || vmux__lost_code(rc)) {
         /* words in the buffer: *out stays NULL */
@@ -343,7 +358,7 @@ static void explain_refusal(const vmux *m, const vmux_callopts *opts, int rc, vm
     if (rc == VMUX_ERR_BACKLOG_FULL)
         return; /* only a large command's door refuses it here, and wrote why (at_door()) */
     if (rc != VMUX_ERR_INVALID_ARG)
-        explain(opts, rc, NULL);
+        explain_refused(opts, rc);
     else if (m == NULL)
         vmux__errbuf_set(buf, len, "invalid argument: the handle is NULL");
     else if (out == NULL)
@@ -365,7 +380,7 @@ static int refuse_closing(const vmux_callopts *opts, vmux_reply **out)
     if (out != NULL)
         *out = NULL;
     if (check_opts(&opts, &local) == 0)
-        explain(opts, VMUX_ERR_CLOSED, NULL);
+        explain_refused(opts, VMUX_ERR_CLOSED);
     return VMUX_ERR_CLOSED;
 }
 

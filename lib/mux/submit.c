@@ -315,10 +315,16 @@ static void wake_loop(vmux *m)
     uv_mutex_unlock(&m->qlock);
 }
 
+/* Whether vmux_close() has begun (from then on other threads' submissions are refused). */
+static bool closing(const vmux *m)
+{
+    return atomic_load_explicit(&m->closing, memory_order_acquire);
+}
+
 /* Pushes admitted ops[0..n) on the queue, in order, with one compare-and-swap. */
 static int enqueue_all(vmux *m, struct vmux_op **ops, size_t n)
 {
-    if (atomic_load_explicit(&m->closing, memory_order_acquire))
+    if (closing(m))
         return VMUX_ERR_CLOSED;
     uint64_t now = uv_hrtime();
     for (size_t i = 0; i < n; i++) {
@@ -455,8 +461,9 @@ static bool own_queue_empty(vmux *m)
 static bool submit_direct(vmux *m, struct vmux_op *op, struct vmux_link **reader)
 {
     bool alone = atomic_load_explicit(&m->sync_waiting, memory_order_relaxed) <= 1;
-    /* Only standalone: in cluster mode the op's node decides, and the I/O thread routes. */
-    if (!alone || vmux__router_mode(&m->router) != VMUX_ROUTER_STANDALONE ||
+    /* Only standalone: in cluster mode the op's node decides, and the I/O thread routes. Not once
+     * the handle is closing: enqueue_all() refuses it then, unsent, as architecture.md says. */
+    if (!alone || vmux__router_mode(&m->router) != VMUX_ROUTER_STANDALONE || closing(m) ||
         (op->flags & (VMUX_OP_BLOCKING | VMUX_OP_CONTROL | VMUX_OP_READONLY)) ||
         !own_queue_empty(m))
         return false;
@@ -477,7 +484,7 @@ static bool submit_direct(vmux *m, struct vmux_op *op, struct vmux_link **reader
 static bool submit_direct_all(vmux *m, struct vmux_op **ops, size_t n, struct vmux_link **reader)
 {
     bool alone = atomic_load_explicit(&m->sync_waiting, memory_order_relaxed) <= 1;
-    if (!alone || n > VMUX_LANE_MAX_OPS ||
+    if (!alone || n > VMUX_LANE_MAX_OPS || closing(m) ||
         vmux__router_mode(&m->router) != VMUX_ROUTER_STANDALONE || !own_queue_empty(m))
         return false;
     uint64_t now = uv_hrtime();
