@@ -7,6 +7,7 @@
 #include "api/fanout.h"
 #include "api/scan_cluster.h"
 #include "api/typed.h"
+#include "mux/fanout.h"
 #include "core/errbuf.h"
 #include "core/sized.h"
 #include "vmux/error.h"
@@ -264,14 +265,25 @@ static int cluster_step(vmux_scan *it, const vmux_callopts *opts, const struct b
     return rc;
 }
 
-/* Before the first step: a SCAN on a handle that routes by slot scans the whole cluster. */
-static int decide(vmux_scan *it)
+/*
+ * Before the first step: a SCAN on a handle that routes by slot scans the whole cluster. A handle
+ * still asking what its server is is waited for (within the step's deadline): a SCAN begun then
+ * went to the one node as a plain SCAN, and ended with that node's keys only.
+ */
+static int decide(vmux_scan *it, const vmux_callopts *opts)
 {
+    int rc = it->kind == SCAN_KEYS ? vmux__fanout_settle(it->m, opts) : 0;
+    if (rc != 0)
+        return rc;
     it->begun = true;
     if (it->kind != SCAN_KEYS || !vmux__fan_wanted(it->m))
         return 0;
     it->cl = calloc(1, sizeof *it->cl);
-    return it->cl != NULL ? 0 : VMUX_ERR_NOMEM;
+    if (it->cl != NULL)
+        return 0;
+    vmux_callopts c = vmux__callopts_copy(opts);
+    vmux__errbuf_set(c.errbuf, c.errlen, "%s", vmux_strerror(VMUX_ERR_NOMEM));
+    return VMUX_ERR_NOMEM;
 }
 
 /* One step: 1 with the elements converted into batch, 0 when done, or an error. */
@@ -280,10 +292,8 @@ static int step(vmux_scan *it, const vmux_callopts *opts, const struct batch_for
 {
     if (it->done)
         return 0;
-    int rc = it->begun ? 0 : decide(it);
-    if (rc != 0) {
-        vmux_callopts c = vmux__callopts_copy(opts);
-        vmux__errbuf_set(c.errbuf, c.errlen, "%s", vmux_strerror(rc));
+    int rc = it->begun ? 0 : decide(it, opts);
+    if (rc != 0) { /* words in the caller's buffer */
         it->begun = false;
         return rc;
     }

@@ -58,7 +58,30 @@ struct fanout {
 
 bool vmux__fanout_cluster(vmux *m)
 {
-    return vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER;
+    return vmux__router_mode(&m->router) != VMUX_ROUTER_STANDALONE;
+}
+
+/* A control op that waits (parked, by its deadline) while the router is detecting. */
+static int wait_detected(vmux *m, void *arg)
+{
+    (void)arg;
+    return vmux__router_mode(&m->router) == VMUX_ROUTER_DETECTING ? VMUX__CONTROL_WAIT : 0;
+}
+
+int vmux__fanout_settle(vmux *m, const vmux_callopts *opts)
+{
+    if (vmux__router_mode(&m->router) != VMUX_ROUTER_DETECTING)
+        return 0;
+    struct vmux_op *op = vmux__op_new(0);
+    if (op == NULL)
+        return VMUX_ERR_NOMEM;
+    op->flags = VMUX_OP_CONTROL;
+    op->control.fn = wait_detected;
+    op->control.arg = NULL;
+    vmux_reply *ignored = NULL;
+    int rc = vmux__call_prepared(m, opts, op, &ignored); /* takes op */
+    vmux_reply_free(ignored);
+    return rc;
 }
 
 void vmux_node_replies_free(vmux_node_replies *r)

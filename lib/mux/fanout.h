@@ -9,8 +9,20 @@
 
 #include "vmux/cluster.h"
 
-/* Whether the handle routes by slot (it found a cluster). Any thread; one atomic load. */
+/*
+ * Whether the handle routes by slot (it found a cluster) or may yet (detection is not over): a
+ * typed fan-out then goes through vmux_call_nodes(), which waits for detection and asks the one
+ * server when there is no cluster. Any thread; one atomic load.
+ */
 bool vmux__fanout_cluster(vmux *m);
+
+/*
+ * Waits, within opts' deadline, until the handle knows whether it is on a cluster: 0 (at once
+ * when it knows already), or VMUX_ERR_TIMEOUT, VMUX_ERR_NOT_CONNECTED (backlogPolicy=failFast with
+ * no connection), VMUX_ERR_CLOSED, VMUX_ERR_FORKED, VMUX_ERR_NOMEM, VMUX_ERR_INVALID_ARG (on the
+ * I/O thread), with words in opts' error buffer. Any thread but the I/O thread.
+ */
+int vmux__fanout_settle(vmux *m, const vmux_callopts *opts);
 
 /*
  * vmux_call_node() to the node whose id is id (or NULL: by host:port only), wherever the handle's

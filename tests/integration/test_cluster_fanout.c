@@ -373,6 +373,92 @@ static void test_dbsize_keys_flushall(void **state)
     vmux_close(m);
 }
 
+/* Keys a SCAN of the whole keyspace returns, step after step, or -1 on a failed step. */
+static long long scan_count(vmux *m, const char *match)
+{
+    vmux_scan *it;
+    vmux_scan_opts so = VMUX_INIT(vmux_scan_opts, .match = match, .count = 100);
+    assert_int_equal(vmux_scan_begin(m, &so, &it), 0);
+    vmux_bytes_array batch;
+    long long n = 0;
+    int rc;
+    while ((rc = vmux_scan_next(it, NULL, &batch)) == 1) {
+        n += (long long)batch.count;
+        vmux_bytes_array_free(&batch);
+    }
+    vmux_scan_end(it);
+    return rc == 0 ? n : -1;
+}
+
+/*
+ * Typed fan-outs and SCAN called while the handle still asks what its server is (abortConnect=
+ * false, the seed behind a proxy that holds every byte 300 ms): they wait for the answer and cover
+ * every primary. They went to the one seed node as plain commands: DBSIZE and KEYS counted its
+ * keys, SCAN ended with them, SCRIPT LOAD loaded on it alone.
+ */
+static void test_typed_before_detection(void **state)
+{
+    (void)state;
+    vmux *w = open_seed();
+    assert_int_equal(vmux_flushall_for_tests(w, NULL, VMUX_FLUSH_SYNC), 0);
+    write_keys(w, "early", NKEYS);
+    vt_proxy *p = vt_proxy_start("127.0.0.1", vt_cluster_port(CLUSTER, 0));
+    assert_non_null(p);
+    assert_int_equal(vt_proxy_set_mode(p, VT_PROXY_DELAY, 300), 0);
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,abortConnect=false", vt_proxy_port(p));
+    int64_t n = 0;
+    vmux *m = vt_open_conf(conf);
+    assert_int_equal(vmux_dbsize(m, NULL, &n), 0);
+    assert_int_equal(n, NKEYS);
+    vmux_close(m);
+    m = vt_open_conf(conf);
+    vmux_bytes_array keys;
+    assert_int_equal(vmux_keys(m, NULL, "early:*", &keys), 0);
+    assert_int_equal(keys.count, NKEYS);
+    vmux_bytes_array_free(&keys);
+    vmux_close(m);
+    m = vt_open_conf(conf);
+    assert_int_equal(scan_count(m, "early:*"), NKEYS);
+    vmux_close(m);
+    vt_proxy_stop(p);
+    assert_int_equal(vmux_flushall_for_tests(w, NULL, VMUX_FLUSH_SYNC), 0);
+    vmux_close(w);
+}
+
+/* The same on a standalone server: the SCAN waits for the answer too, and then runs as a plain
+ * SCAN (it began a cluster walk, which the server refused). */
+static void test_standalone_before_detection(void **state)
+{
+    (void)state;
+    vmux *w = vt_open("plain", NULL);
+    char prefix[24], match[32];
+    snprintf(prefix, sizeof prefix, "fanearly:%d", (int)getpid());
+    snprintf(match, sizeof match, "%s:*", prefix);
+    write_keys(w, prefix, 50);
+    vt_proxy *p = vt_proxy_start("127.0.0.1", vt_server_port("plain"));
+    assert_non_null(p);
+    assert_int_equal(vt_proxy_set_mode(p, VT_PROXY_DELAY, 300), 0);
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,abortConnect=false", vt_proxy_port(p));
+    vmux *m = vt_open_conf(conf);
+    assert_int_equal(scan_count(m, match), 50);
+    vmux_close(m);
+    m = vt_open_conf(conf);
+    vmux_bytes_array keys;
+    assert_int_equal(vmux_keys(m, NULL, match, &keys), 0);
+    assert_int_equal(keys.count, 50);
+    vmux_bytes_array_free(&keys);
+    vmux_close(m);
+    vt_proxy_stop(p);
+    for (int i = 0; i < 50; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s:%d", prefix, i);
+        assert_int_equal(vmux_del(w, NULL, &(vmux_str){key, strlen(key)}, 1, NULL), 0);
+    }
+    vmux_close(w);
+}
+
 /* A key whose slot a primary other than the seed serves. */
 static void key_off_seed(char *key, size_t len)
 {
@@ -596,6 +682,8 @@ int main(void)
         cmocka_unit_test(test_call_node),
         cmocka_unit_test(test_call_nodes_before_detection),
         cmocka_unit_test(test_dbsize_keys_flushall),
+        cmocka_unit_test(test_typed_before_detection),
+        cmocka_unit_test(test_standalone_before_detection),
         cmocka_unit_test(test_randomkey_every_primary),
         cmocka_unit_test(test_script_everywhere),
         cmocka_unit_test(test_paused_node_fails_alone),
