@@ -9,6 +9,7 @@
 #include "core/errbuf.h"
 #include "core/reply_internal.h"
 #include "core/sized.h"
+#include "core/why.h"
 #include "vmux/error.h"
 
 /* Reads part g's successful reply r into acc; 0 or why not. */
@@ -67,7 +68,7 @@ static int run_split(vmux *m, const vmux_callopts *opts, struct vmux_split *s, p
     int rc = res == NULL ? VMUX_ERR_NOMEM : vmux__batch_call(m, &o, s->parts, s->ngroups, 0, res);
     if (rc == 0)
         rc = gather(&o, s, res, read, acc);
-    else
+    else if (rc != VMUX_ERR_BACKLOG_FULL) /* keep the door's words */
         explain_part(&o, s, s->ngroups, rc, NULL);
     if (res != NULL)
         vmux__split_results_free(res, s->ngroups);
@@ -186,6 +187,8 @@ static void count_done(size_t n, struct vmux_part_result *res, void *userdata)
         status = status == 0 && reply == NULL ? VMUX_ERR_NOMEM : status;
     }
     vmux__split_results_free(res, n);
+    if (status != 0) /* the callback's vmux_last_error() words */
+        reply = vmux__why_completion(status, reply);
     c.cb(status, reply, c.userdata);
 }
 

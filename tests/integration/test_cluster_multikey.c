@@ -289,12 +289,15 @@ struct count_box {
     atomic_bool done;
     int status;
     int64_t count;
+    char why[160]; /* vmux_last_error() in the callback, when status is not 0 */
 };
 
 static void count_cb(int status, vmux_reply *reply, void *userdata)
 {
     struct count_box *b = userdata;
     b->status = status;
+    if (status != 0)
+        snprintf(b->why, sizeof b->why, "%s", vmux_last_error());
     if (status == 0)
         b->status = vmux_reply_to_int(reply, &b->count);
     vmux_reply_free(reply);
@@ -427,6 +430,29 @@ static void test_one_slot_one_command(void **state)
     vmux_close(m);
 }
 
+/* A split over more parts than maxPending is refused at the door, with the bound's words (they
+ * read "too many commands pending" while nothing was). */
+static void test_split_door_words(void **state)
+{
+    (void)state;
+    load_owners();
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,maxPending=2", vt_cluster_port(CLUSTER, 0));
+    vmux *m = vt_open_conf(conf);
+    char *names[3] = {"mk:door:a", "mk:door:b", "mk:door:c"};
+    int slots[3];
+    slots_of(names, 3, slots);
+    assert_true(slots[0] != slots[1] && slots[1] != slots[2] && slots[0] != slots[2]);
+    vmux_str k[3] = {str_of(names[0]), str_of(names[1]), str_of(names[2])};
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    vmux_bytes_array values;
+    assert_int_equal(vmux_mget(m, &o, k, 3, &values), VMUX_ERR_BACKLOG_FULL);
+    if (strstr(why, "maxPending (2)") == NULL)
+        fail_msg("the refusal read \"%s\"", why);
+    vmux_close(m);
+}
+
 static void test_strict_forms_refuse_crossslot(void **state)
 {
     (void)state;
@@ -516,10 +542,19 @@ static void test_part_deadline(void **state)
     int64_t count = -1;
     assert_int_equal(vmux_del(m, &o, k, N, &count), VMUX_ERR_TIMEOUT);
     assert_int_equal(count, 0);
+    /* A refused INCRBY leaves its words on the I/O thread just before: the split's callback
+     * gets its own (it got the INCRBY's). */
+    struct count_box incr = {.status = -1};
+    const char *incr_argv[] = {"INCRBY", keys[other], "x"};
+    assert_int_equal(vmux_call_async(m, NULL, 3, incr_argv, NULL, count_cb, &incr), 0);
+    assert_true(vt_wait_until(box_done, &incr, 10000));
+    assert_int_equal(incr.status, VMUX_ERR_SERVER);
     struct count_box b = {.status = -1};
     assert_int_equal(vmux_del_async(m, &o, k, N, count_cb, &b), 0);
     assert_true(vt_wait_until(box_done, &b, 10000));
     assert_int_equal(b.status, VMUX_ERR_TIMEOUT);
+    if (strstr(b.why, "timed out") == NULL)
+        fail_msg("the split DEL's callback read \"%s\"", b.why);
 
     r = redisCommand(c, "CLIENT UNPAUSE");
     assert_non_null(r);
@@ -538,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_counts_across_slots),
         cmocka_unit_test(test_one_slot_one_command),
         cmocka_unit_test(test_strict_forms_refuse_crossslot),
+        cmocka_unit_test(test_split_door_words),
         cmocka_unit_test(test_part_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
