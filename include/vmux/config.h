@@ -29,8 +29,11 @@ typedef struct vmux_config vmux_config;
 
 /** What happens to a command submitted while no connection is ready. */
 typedef enum vmux_backlog_policy {
-    VMUX_BACKLOG_QUEUE = 0,     /**< wait in the bounded backlog until connected or the deadline */
-    VMUX_BACKLOG_FAIL_FAST = 1, /**< fail at once */
+    VMUX_BACKLOG_QUEUE = 0, /**< wait in the bounded backlog until connected or the deadline */
+    /** fail at once (VMUX_ERR_NOT_CONNECTED); but a link the handle opens for a command (a
+     * cluster node's, a readFrom replica's) is waited for during its first attempt, and the
+     * commands fail only if it fails (docs/reliability.md) */
+    VMUX_BACKLOG_FAIL_FAST = 1,
 } vmux_backlog_policy;
 
 /** Whether the handle serves a Valkey Cluster (the cluster key; docs/cluster.md). */

@@ -280,6 +280,37 @@ static void forget_failures(struct vmux_link *link)
         link->ep_failures[j][0] = '\0';
 }
 
+/*
+ * Whether failFast fails a command submitted now, while no connection is ready: not while a
+ * freeze's check runs (the connection is there), nor on a link whose first attempt is still
+ * under way (vmux__link_wait_first(): no connection is known to be missing yet).
+ */
+static bool fails_fast(const struct vmux_link *link)
+{
+    return link->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST && !link->auxiliary &&
+           link->state != LINK_CHECKING && !link->first_wait;
+}
+
+/*
+ * The first attempt of a link that waited for it (vmux__link_wait_first()) failed: the commands
+ * that waited fail as failFast fails one submitted now, with that failure as words. Called after
+ * the owner's failed event, which may have sent elsewhere what could go (a replica's reads).
+ */
+static void fail_first_waiters(struct vmux_link *link)
+{
+    if (!fails_fast(link) || link->backlog.count == 0)
+        return;
+    struct vmux_opq q = {0};
+    vmux__opq_take(&q, &link->backlog); /* a completion's new op must not join the walk */
+    link_gauges(link);
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&q)) != NULL) {
+        VMUX_ASSERT(!op->done); /* an op that times out in a backlog leaves it (vmux__op_expire) */
+        vmux__op_finish(op, VMUX_ERR_NOT_CONNECTED,
+                        vmux__op_why(op, vmux__link_last_failure(link)));
+    }
+}
+
 void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)
 {
     char reason[VMUX_REASON_SIZE];
@@ -289,6 +320,8 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
     va_end(ap);
     struct vmux_conn *c = link->conn;
     bool failure = c == NULL || !c->renewed; /* a renewal is not one: not reported, not counted */
+    bool first = link->first_wait;           /* failFast's patience ends with the first attempt */
+    link->first_wait = false;
     if (failure) {
         record_failure(link, c, reason);
         link->last_error = code;
@@ -314,6 +347,8 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
     if (!was_ready)
         link->next_endpoint++;
     link->events.failed(link, code, reason, link->arg);
+    if (first)
+        fail_first_waiters(link);
     if (link->state == LINK_DOWN)
         uv_timer_start(&link->backoff, on_backoff, backoff_ms(link, was_ready), 0);
 }
@@ -334,6 +369,7 @@ void vmux__link_conn_ready(struct vmux_link *link)
 {
     bool checked = link->state == LINK_CHECKING;
     link_set_state(link, LINK_READY);
+    link->first_wait = false;
     link->retries = 0;
     forget_failures(link);
     if (!checked)
@@ -366,8 +402,7 @@ void vmux__link_submit(struct vmux_link *link, struct vmux_op *op)
         vmux__op_finish(op, VMUX_ERR_CLOSED, NULL);
     } else if (link->state == LINK_READY) {
         vmux__conn_write_op(link->conn, op);
-    } else if (link->cfg->backlog_policy == VMUX_BACKLOG_FAIL_FAST && !link->auxiliary &&
-               link->state != LINK_CHECKING) {
+    } else if (fails_fast(link)) {
         vmux__op_finish(op, VMUX_ERR_NOT_CONNECTED,
                         vmux__op_why(op, vmux__link_last_failure(link)));
     } else if (link->backlog.count >= (size_t)link->cfg->backlog_size) {
@@ -627,6 +662,12 @@ void vmux__link_set_auxiliary(struct vmux_link *link)
 {
     publish(&link->ctr->connected, &link->pub_connected, 0); /* counted as a command link no more */
     link->auxiliary = true;
+}
+
+void vmux__link_wait_first(struct vmux_link *link)
+{
+    VMUX_ASSERT(link->state == LINK_DOWN && link->conns == 0); /* before its first attempt */
+    link->first_wait = true;
 }
 
 void vmux__link_set_own(struct vmux_link *link)

@@ -67,10 +67,23 @@ void vmux__link_tick(struct vmux_link *link, bool frozen);
 void vmux__link_start(struct vmux_link *link);
 
 /*
+ * Under backlogPolicy=failFast, commands submitted to link while its first connection attempt is
+ * under way wait for that attempt in the backlog (within backlogSize and their deadlines) instead
+ * of failing at once: they are written when it succeeds, and complete with VMUX_ERR_NOT_CONNECTED,
+ * that attempt's failure as their words, when it fails (after the owner's failed event, which may
+ * send some elsewhere); from then on failFast applies as to any link. For the links the router
+ * opens by itself when a command first needs their node (cluster nodes, readFrom's replicas): no
+ * caller could wait for them as vmux_open() waits for the main link, so a command would fail
+ * against a healthy node only because the handle had not dialled it yet. Call before
+ * vmux__link_start(). I/O thread.
+ */
+void vmux__link_wait_first(struct vmux_link *link);
+
+/*
  * Takes an op (already deadline-indexed): written on the ready connection's next
- * flush, or kept in the backlog while none is ready. A full backlog, the failFast policy or a
- * closing link complete the op at once (VMUX_ERR_BACKLOG_FULL, VMUX_ERR_NOT_CONNECTED,
- * VMUX_ERR_CLOSED).
+ * flush, or kept in the backlog while none is ready. A full backlog, the failFast policy (but
+ * during a first attempt vmux__link_wait_first() waits for) or a closing link complete the op at
+ * once (VMUX_ERR_BACKLOG_FULL, VMUX_ERR_NOT_CONNECTED, VMUX_ERR_CLOSED).
  */
 void vmux__link_submit(struct vmux_link *link, struct vmux_op *op);
 

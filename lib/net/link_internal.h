@@ -57,6 +57,7 @@ struct vmux_link {
     bool auxiliary;    /* pool or subscriber link: see vmux__link_set_auxiliary() */
     bool readonly;     /* its connections send READONLY (setup.c; vmux__link_set_readonly()) */
     bool cluster_only; /* its servers must be cluster nodes (vmux__link_set_cluster_only()) */
+    bool first_wait;   /* failFast waits for its first attempt (vmux__link_wait_first()) */
     struct vmux_reader_limits limits; /* the user's replies' (maxBulkLength...) */
     struct vmux_link_events events;
     void *arg;

@@ -116,6 +116,8 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
     r->node_ids = n.id;
     r->nodes[r->nnodes++] = n;
     vmux__router_read_modes(r); /* before its first connection's setup */
+    /* opened for a command now: failFast lets it wait for this attempt (net/link.h) */
+    vmux__link_wait_first(n.link);
     vmux__link_start(n.link);
     return n.link;
 fail:

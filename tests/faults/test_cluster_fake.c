@@ -4,8 +4,10 @@
  * MOVED naming the node that sent it; an ASK chain; a MOVED loop and a MOVED ping-pong (backed
  * off); "?" redirects resolved by the map's node at their port; TRYAGAIN and CLUSTERDOWN
  * bursts; a truncated "-MOV" line; CLUSTER SLOTS with holes, overlaps and garbage; and the
- * refresh storm (CLUSTERDOWN from every node for 5 s: at most one topology query a second); and a
- * command refused with CLUSTERDOWN following the slot's new owner once the map names it.
+ * refresh storm (CLUSTERDOWN from every node for 5 s: at most one topology query a second); a
+ * command refused with CLUSTERDOWN following the slot's new owner once the map names it; and,
+ * under backlogPolicy=failFast, commands that waited for a node link's first attempt failing with
+ * VMUX_ERR_NOT_CONNECTED and its refusal when that attempt is refused.
  * Each case checks its outcome; ASan/LSan runs check that none crashes or leaks.
  *
  * Every handle opens with cluster=yes on node 0; unless a test says otherwise node 0 serves
@@ -593,6 +595,82 @@ static void test_replica_reads_keep_waiting_through_a_new_map(void **state)
     vt_fcluster_stop(c);
     free(first);
     free(more);
+}
+
+/* ---- backlogPolicy=failFast: a node link's first attempt fails ---- */
+
+/* A key whose slot is in lo..hi (and the index it was found at, for a second one). */
+static void key_in(char *key, size_t len, unsigned lo, unsigned hi, int *from)
+{
+    for (;; (*from)++) {
+        snprintf(key, len, "ff%d", *from);
+        if (slot(key) >= lo && slot(key) <= hi)
+            return;
+    }
+}
+
+/* The failed connection attempts the handle counts for the node at port. */
+static uint64_t node_failures(vmux *m, int port)
+{
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_node_stats(m, "127.0.0.1", port, &st), 0);
+    return st.connect_failures;
+}
+
+/*
+ * backlogPolicy=failFast, the upper half of the slots on a port where nothing listens: the first
+ * commands for it wait for the router's first attempt at that node, then fail with
+ * VMUX_ERR_NOT_CONNECTED naming the refusal (not VMUX_ERR_TIMEOUT at their 20 s deadline: a
+ * patch that kept them in the backlog once the attempt failed); a later one fails at once, with
+ * the same words. The other half is served. Before, the first failed at once with no failure to
+ * name ("no connection was ready"): the link had not tried yet.
+ */
+static void test_failfast_node_first_attempt_refused(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(1, NULL);
+    assert_non_null(c);
+    int fd, dead = vt_refusing_port(&fd);
+    assert_true(dead > 0);
+    struct vt_fc_range halves[] = {{0, 8191, "127.0.0.1", vt_fcluster_port(c, 0)},
+                                   {8192, 16383, "127.0.0.1", dead}};
+    char *resp = vt_fcluster_slots_resp(halves, 2);
+    vt_fcluster_set_slots(c, -1, resp);
+    free(resp);
+    vmux *m = open_on(c, "backlogPolicy=failFast");
+    char k_dead[16], k_dead2[16], k_live[16], port[16];
+    int at = 0;
+    key_in(k_dead, sizeof k_dead, 8192, 16383, &at);
+    at++;
+    key_in(k_dead2, sizeof k_dead2, 8192, 16383, &at);
+    at = 0;
+    key_in(k_live, sizeof k_live, 0, 8191, &at);
+    snprintf(port, sizeof port, ":%d", dead);
+
+    struct vt_async a = {0};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 20000);
+    assert_status(
+        vmux_call_async(m, &o, 2, (const char *[]){"GET", k_dead2}, NULL, vt_on_async, &a), 0);
+    struct got g = get_opts(m, k_dead, 20000, 0);
+    if (g.rc != VMUX_ERR_NOT_CONNECTED || strstr(g.err, port) == NULL ||
+        strstr(g.err, "refused") == NULL)
+        fail_msg("GET %s: %s (%s)", k_dead, vmux_err_name(g.rc), g.err);
+    assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
+    if (a.status != VMUX_ERR_NOT_CONNECTED || strstr(a.words, "refused") == NULL)
+        fail_msg("async GET %s: %s (%s)", k_dead2, vmux_err_name(a.status), a.words);
+    vmux_reply_free(a.reply);
+    assert_true(node_failures(m, dead) > 0); /* the attempt was made before they failed */
+
+    g = get_opts(m, k_dead2, 20000, 0); /* the link is known down: at once, as failFast does */
+    if (g.rc != VMUX_ERR_NOT_CONNECTED || strstr(g.err, "refused") == NULL)
+        fail_msg("GET %s again: %s (%s)", k_dead2, vmux_err_name(g.rc), g.err);
+    g = get(m, k_live);
+    if (g.rc != 0)
+        fail_msg("GET %s: %s (%s)", k_live, vmux_err_name(g.rc), g.err);
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), 1); /* none of the others went to node 0 */
+    vmux_close(m);
+    vt_fcluster_stop(c);
+    close(fd);
 }
 
 /* ---- a MOVED ping-pong (the nodes disagree for a moment) ---- */
@@ -1424,6 +1502,7 @@ int main(void)
         cmocka_unit_test(test_moved_pingpong_pipeline_order),
         cmocka_unit_test(test_moved_on_past_sixteen_links),
         cmocka_unit_test(test_replica_reads_keep_waiting_through_a_new_map),
+        cmocka_unit_test(test_failfast_node_first_attempt_refused),
         cmocka_unit_test(test_moved_same_patch_once),
         cmocka_unit_test(test_unknown_host_by_port),
         cmocka_unit_test(test_unknown_host_ambiguous),

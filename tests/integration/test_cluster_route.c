@@ -6,6 +6,8 @@
  *   each to the primary serving its slot: every call succeeds, and a direct connection to each
  *   primary finds there exactly the keys of the slots it serves, all three primaries used;
  * - keys in two slots are refused before sending (VMUX_ERR_CROSSSLOT, both keys named);
+ * - backlogPolicy=failFast on a fresh handle: the first fan-out and the first commands to every
+ *   shard wait for the node links the router opens for them, and succeed;
  *   keys sharing a {hash tag} work together (MSET, MGET);
  * - a slot migrated between two primaries (SETSLOT IMPORTING / MIGRATING, MIGRATE, SETSLOT NODE)
  *   while a thread reads and writes its keys: the handle follows ASK and MOVED, no call fails,
@@ -173,6 +175,54 @@ static void test_hash_tag_together(void **state)
         assert_string_equal(vmux_reply_str(vmux_reply_element(r, 0), NULL), "n");
         assert_string_equal(vmux_reply_str(vmux_reply_element(r, 1), NULL), "m");
         vmux_reply_free(r);
+    }
+    vmux_close(m);
+}
+
+/* ---- backlogPolicy=failFast and node links not yet connected ---- */
+
+/*
+ * A fresh failFast handle's first fan-out: every node's part is answered. The router opens a
+ * node's link when a command first needs it, and each part found its link making its first
+ * attempt: all but the seed's failed with VMUX_ERR_NOT_CONNECTED, the nodes healthy (helper-171).
+ */
+static void test_failfast_first_fanout(void **state)
+{
+    (void)state;
+    vmux *m = open_seed("backlogPolicy=failFast");
+    vmux_node_replies res;
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    int rc = vmux_call_nodes(m, &o, VMUX_NODES_ALL, 1, (const char *[]){"PING"}, NULL, &res);
+    if (rc != 0)
+        fail_msg("vmux_call_nodes: %s (%s)", vmux_err_name(rc), why);
+    assert_int_equal(res.count, (size_t)vt_cluster_primaries(CLUSTER));
+    for (size_t i = 0; i < res.count; i++)
+        if (res.nodes[i].status != 0)
+            fail_msg("PING on %s: %s", res.nodes[i].address, vmux_err_name(res.nodes[i].status));
+    vmux_node_replies_free(&res);
+    vmux_close(m);
+}
+
+/*
+ * A fresh failFast handle's first commands, keys of every shard: each succeeds, and every primary
+ * got its link (the keys reached each shard). The first one to a shard other than the seed's
+ * failed with VMUX_ERR_NOT_CONNECTED, "no connection was ready".
+ */
+static void test_failfast_first_commands(void **state)
+{
+    (void)state;
+    vmux *m = open_seed("backlogPolicy=failFast");
+    for (int i = 0; i < 30; i++) {
+        char key[32], value[32];
+        snprintf(key, sizeof key, "failfast:%d", i);
+        snprintf(value, sizeof value, "v%d", i);
+        vt_must_set_get(m, key, value);
+    }
+    for (int p = 0; p < vt_cluster_primaries(CLUSTER); p++) {
+        vmux_stats st = VMUX_INIT(vmux_stats);
+        assert_int_equal(vmux_read_node_stats(m, "127.0.0.1", vt_cluster_port(CLUSTER, p), &st), 0);
+        assert_true(st.connects >= 1);
     }
     vmux_close(m);
 }
@@ -587,6 +637,8 @@ int main(void)
         cmocka_unit_test(test_spread_over_all_primaries),
         cmocka_unit_test(test_crossslot_refused),
         cmocka_unit_test(test_hash_tag_together),
+        cmocka_unit_test(test_failfast_first_fanout),
+        cmocka_unit_test(test_failfast_first_commands),
         cmocka_unit_test(test_slot_migrated_under_load),
         cmocka_unit_test(test_ask_then_tryagain),
         cmocka_unit_test(test_tryagain_backs_off_per_command),
