@@ -54,6 +54,7 @@ struct fanout {
     struct fan_part *parts;
     vmux_node_replies_cb cb;
     void *userdata;
+    bool counted; /* in the handle's pending ops from submission until freed (vmux_drain()) */
 };
 
 bool vmux__fanout_cluster(vmux *m)
@@ -98,6 +99,8 @@ void vmux_node_replies_free(vmux_node_replies *r)
 
 static void fanout_free(struct fanout *f)
 {
+    if (f->counted) /* after the caller's completion: a drain returns once it has run */
+        vmux__counters_release(&f->m->ctr, 0);
     vmux_node_replies_free(&f->res);
     free(f->parts);
     if (f->cmd != NULL)
@@ -347,6 +350,10 @@ static int fanout_submit(vmux *m, struct fanout *f)
     op->control.arg = f;
     op->cb = on_started;
     op->userdata = f;
+    /* A control op is no command, so nothing counts the call until its parts are sent: until then
+     * (waiting for detection, say) vmux_drain() would not wait for it. Counted with no bound: its
+     * parts meet maxPending as they are sent. */
+    f->counted = vmux__counters_admit_n(&m->ctr, 1, 0, UINT64_MAX, UINT64_MAX);
     int rc = vmux__submit(m, op); /* refused: op freed, on_started never runs */
     if (rc != 0)
         fanout_free(f);

@@ -293,7 +293,11 @@ static void test_call_nodes_before_detection(void **state)
     /* queued after the fan-out, and timed out: so the fan-out was taken while detecting */
     assert_int_equal(vmux_call(m, &brief, 1, ping, NULL, &r), VMUX_ERR_TIMEOUT);
     assert_int_equal(atomic_load(&a.calls), 0);
+    /* a drain waits for the fan-out waiting there (it returned 0 at once) */
+    assert_int_equal(vmux_drain(m, 100), VMUX_ERR_TIMEOUT);
     assert_int_equal(vt_proxy_set_mode(p, VT_PROXY_PASS, 0), 0);
+    assert_int_equal(vmux_drain(m, 60000), 0);
+    assert_int_equal(atomic_load(&a.calls), 1); /* its callback ran before the drain returned */
     assert_true(vt_wait_until(called, &a, 60000));
     assert_int_equal(a.status, 0);
     assert_int_equal(a.res->count, (size_t)vt_cluster_primaries(CLUSTER));
