@@ -25,12 +25,15 @@
  * CLUSTER NODES) with that node's own SCAN cursor, and once the node's SCAN is complete marks
  * done the slots the node owned both when its scan began and when it ended (slots it was
  * migrating away left out). A slot that moved meanwhile is scanned again on its new owner, whole
- * node and all. So every key present from the start to the end of the iteration is returned at
- * least once, across failovers and slot migrations, and keys may come more than once (more
- * often when slots move). A failed step forgets the node being scanned (a failover: it may be
- * gone), so calling vmux_scan_next() again goes on from the slots done, on their owners then.
- * A node that left the handle's map meanwhile fails nothing by itself: the step forgets it and
- * goes on at once with the slots' owners now (else VMUX_ERR_NOT_CONNECTED, which a retry gets
+ * node and all. A slot left migrating for the whole of its owner's scan (an open slot, as an
+ * interrupted reshard leaves it: keys on both nodes) has the node importing it scanned next,
+ * and is done after that; while that node is not in the handle's map (it serves no slot yet),
+ * steps fail with VMUX_ERR_NOT_CONNECTED. So every key present from the start to the end of the
+ * iteration is returned at least once, across failovers and slot migrations, and keys may come more
+ * than once (more often when slots move). A failed step forgets the node being scanned (a failover:
+ * it may be gone), so calling vmux_scan_next() again goes on from the slots done, on their owners
+ * then. A node that left the handle's map meanwhile fails nothing by itself: the step forgets it
+ * and goes on at once with the slots' owners now (else VMUX_ERR_NOT_CONNECTED, which a retry gets
  * past). The owner of a slot is the primary of the map that says itself it serves it, found by
  * its node id, whatever name the map gives it (CLUSTER NODES gives IP addresses, or none for a
  * node that never met another, as on a one-node cluster; the map may name a node by an

@@ -52,6 +52,19 @@ static bool read_slot(const char *s, char **end, unsigned *slot)
     return true;
 }
 
+/* "[a->-id]": slot a migrates to id; the first target met (slots come in order) is n->to. */
+static void parse_migrating(unsigned a, const char *id, struct vmux_node_line *n, uint8_t *mig)
+{
+    size_t len = strcspn(id, "]");
+    vmux__slot_bits_set(mig, a, a);
+    if (n->to[0] == '\0' && len > 0 && len < sizeof n->to) {
+        memcpy(n->to, id, len);
+        n->to[len] = '\0';
+    }
+    if (len == strlen(n->to) && strncmp(id, n->to, len) == 0)
+        vmux__slot_bits_set(n->moving, a, a);
+}
+
 /* One slot token into n's bitmaps; mig collects the slots being migrated away. */
 static void parse_slot(const char *tok, struct vmux_node_line *n, uint8_t *mig)
 {
@@ -59,7 +72,7 @@ static void parse_slot(const char *tok, struct vmux_node_line *n, uint8_t *mig)
     unsigned a, b;
     if (tok[0] == '[') {
         if (read_slot(tok + 1, &end, &a) && strncmp(end, "->-", 3) == 0)
-            vmux__slot_bits_set(mig, a, a);
+            parse_migrating(a, end + 3, n, mig);
         return; /* importing ("-<-"): not its slot yet */
     }
     if (!read_slot(tok, &end, &a))

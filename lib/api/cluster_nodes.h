@@ -20,6 +20,11 @@ struct vmux_node_line {
     uint64_t epoch; /* its config epoch: of two primaries that claim a slot, the higher wins */
     uint8_t serves[VMUX_SLOTS / 8]; /* its ranges */
     uint8_t stable[VMUX_SLOTS / 8]; /* its ranges less the slots it is migrating away */
+    /* The node its lowest migrating slot goes to ("" when it migrates none), and its slots
+     * migrating there: the node to scan after it for them (scan_cluster.c). Only a node's own
+     * line (myself) shows its migrations. */
+    char to[41];
+    uint8_t moving[VMUX_SLOTS / 8];
 };
 
 /* Whether bit slot of a slot bitmap is set. */

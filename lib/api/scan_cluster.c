@@ -4,7 +4,8 @@
  * scanned is scanned whole with its own SCAN cursor, and the slots it owned both when its scan
  * began and when it ended (as it says itself, migrating slots left out) are then marked done. A
  * slot that moved meanwhile stays to do and is scanned on its new owner: a key may come twice,
- * none is missed.
+ * none is missed. A slot left migrating for a node's whole scan (an open slot: an interrupted
+ * reshard) is stable on neither node: its target is scanned next, and the slot done after that.
  */
 #include "api/scan_cluster.h"
 
@@ -148,6 +149,16 @@ static int ask_primaries(vmux *m, const vmux_callopts *o, vmux_node_replies *res
     return rc;
 }
 
+/* Notes the slots of the node being scanned when its scan begins: stable, and migrating away. */
+static void note_slots(struct vmux_cscan *cs, const struct vmux_node_line *n)
+{
+    memcpy(cs->owned, n->stable, sizeof cs->owned);
+    for (size_t i = 0; i < sizeof cs->mig; i++)
+        cs->mig[i] = n->serves[i] & (uint8_t)~n->stable[i];
+    memcpy(cs->moving, n->moving, sizeof cs->moving);
+    memcpy(cs->to, n->to, sizeof cs->to);
+}
+
 /* The node being scanned := the map's node at address ("host:port") with n's id and slots. */
 static bool set_node(struct vmux_cscan *cs, const char *address, const struct vmux_node_line *n)
 {
@@ -160,7 +171,7 @@ static bool set_node(struct vmux_cscan *cs, const char *address, const struct vm
     cs->host[hostlen] = '\0';
     cs->port = atoi(colon + 1);
     memcpy(cs->id, n->id, strlen(n->id) + 1);
-    memcpy(cs->owned, n->stable, sizeof cs->owned);
+    note_slots(cs, n);
     return true;
 }
 
@@ -225,7 +236,7 @@ static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int
     memcpy(cs->host, host, strlen(host) + 1);
     memcpy(cs->id, id, sizeof id);
     cs->port = port;
-    memcpy(cs->owned, n->stable, sizeof cs->owned);
+    note_slots(cs, n);
     return 1;
 }
 
@@ -274,6 +285,82 @@ static int follow_views(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, 
     return rc;
 }
 
+static void forget_via(struct vmux_cscan *cs)
+{
+    memset(cs->via, 0, sizeof cs->via);
+    cs->via_from[0] = '\0';
+    cs->via_id[0] = '\0';
+}
+
+/*
+ * The answer in res whose own line (myself) has id: its index, *n read from it and *text (to
+ * free) holding it; -1 when none.
+ */
+static int find_self(const vmux_node_replies *res, const char *id, struct vmux_node_line *n,
+                     char **text)
+{
+    for (size_t i = 0; i < res->count; i++) {
+        *text = NULL;
+        if (res->nodes[i].status == 0 &&
+            read_nodes(res->nodes[i].reply, -1, NULL, n, NULL, text) >= 2 && strcmp(n->id, id) == 0)
+            return (int)i;
+        free(*text);
+    }
+    *text = NULL;
+    return -1;
+}
+
+/* Keeps of cs->via the slots not done that source (its line n) still migrates there; any? */
+static bool still_moving(struct vmux_cscan *cs, const struct vmux_node_line *n)
+{
+    bool any = false;
+    for (size_t i = 0; strcmp(n->to, cs->via_id) == 0 && i < sizeof cs->via; i++) {
+        cs->via[i] &= n->moving[i] & (uint8_t)~cs->done[i];
+        any |= cs->via[i] != 0;
+    }
+    return any;
+}
+
+/*
+ * The node the slots of cs->via migrate to, scanned since their source's scan ended: 1 with cs
+ * set to it as it answered in res. 0 when the source no longer migrates them there (forgotten:
+ * they are picked as any other slot). VMUX_ERR_NOT_CONNECTED when it is no primary of the map
+ * (one that serves no slot yet is not in CLUSTER SLOTS): they stay to do, and their source is
+ * not scanned again meanwhile, which would bring its keys again and again.
+ */
+static int pick_via(const vmux_callopts *o, const vmux_node_replies *res, struct vmux_cscan *cs,
+                    struct vmux_node_line *n)
+{
+    char *text = NULL;
+    bool moving = find_self(res, cs->via_from, n, &text) >= 0 && still_moving(cs, n);
+    free(text);
+    if (!moving) {
+        forget_via(cs);
+        return 0;
+    }
+    int i = find_self(res, cs->via_id, n, &text);
+    bool ok = i >= 0 && n->primary && set_node(cs, res->nodes[i].address, n);
+    free(text);
+    if (!ok)
+        return fail(o, VMUX_ERR_NOT_CONNECTED,
+                    "slots are left migrating to node %s, which is no primary of the handle's map",
+                    cs->via_id);
+    cs->via_scan = true;
+    return 1;
+}
+
+/* The next node, at least one of whose slots is to do (the lowest, slot): 1 with cs set to it. */
+static int choose(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int slot,
+                  vmux_node_replies *res, struct vmux_node_line *n)
+{
+    int rc = cs->via_id[0] != '\0' ? pick_via(o, res, cs, n) : 0;
+    if (rc == 0)
+        rc = claimant(res, slot, cs, n);
+    if (rc == 0)
+        rc = follow_views(m, o, cs, slot, res, n);
+    return rc;
+}
+
 int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
 {
     if (lowest_todo(cs) < 0)
@@ -288,8 +375,8 @@ int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
     struct vmux_node_line *n = slot >= 0 ? malloc(sizeof *n) : NULL;
     if (slot >= 0 && n == NULL)
         rc = fail(&o, VMUX_ERR_NOMEM, "%s", vmux_strerror(VMUX_ERR_NOMEM));
-    else if (slot >= 0 && (rc = claimant(&res, slot, cs, n)) == 0)
-        rc = follow_views(m, &o, cs, slot, &res, n);
+    else if (slot >= 0)
+        rc = choose(m, &o, cs, slot, &res, n);
     vmux_node_replies_free(&res);
     free(n);
     int id_rc = rc == 1 ? node_run_id(m, &o, cs, cs->run_id) : 0;
@@ -306,6 +393,42 @@ void vmux__cscan_drop(struct vmux_cscan *cs)
     cs->id[0] = '\0';
     cs->run_id[0] = '\0';
     cs->finishing = false;
+    cs->via_scan = false;
+}
+
+/*
+ * A node scanned for the slots of cs->via, its scan ended (its line n): those slots' keys not
+ * on their source when its scan ended were here from this scan's start (a key moves onto the
+ * importing node, never back), so they are done; unless this node was migrating them away
+ * itself at its start or end, when keys may have left it meanwhile.
+ */
+static void finish_via(struct vmux_cscan *cs, const struct vmux_node_line *n)
+{
+    for (size_t i = 0; cs->via_scan && i < sizeof cs->via; i++) {
+        uint8_t leaving = (uint8_t)(n->serves[i] & ~n->stable[i]); /* migrating, at its end */
+        cs->done[i] |= cs->via[i] & (uint8_t) ~(cs->mig[i] | leaving);
+    }
+    if (cs->via_scan)
+        forget_via(cs);
+}
+
+/*
+ * The node just scanned (its line n at the end) migrated slots to one target for its whole scan
+ * (an open slot: an interrupted reshard). Their keys are on either node and never stable on
+ * either, so they would stay the lowest to do, and this node be picked again forever: its
+ * target is scanned next instead (vmux__cscan_pick()), and they are done after that.
+ */
+static void start_via(struct vmux_cscan *cs, const struct vmux_node_line *n)
+{
+    bool any = false;
+    for (size_t i = 0; n->to[0] != '\0' && strcmp(n->to, cs->to) == 0 && i < sizeof cs->via; i++) {
+        cs->via[i] = cs->moving[i] & n->moving[i] & (uint8_t)~cs->done[i];
+        any |= cs->via[i] != 0;
+    }
+    if (any) {
+        memcpy(cs->via_id, n->to, sizeof cs->via_id);
+        memcpy(cs->via_from, cs->id, sizeof cs->via_from);
+    }
 }
 
 int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
@@ -326,6 +449,10 @@ int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan 
     bool same = cs->run_id[0] == '\0' || strcmp(now, cs->run_id) == 0; /* not restarted */
     for (size_t i = 0; rc == 0 && same && i < sizeof cs->done; i++)
         cs->done[i] |= cs->owned[i] & n->stable[i];
+    if (rc == 0 && same) {
+        finish_via(cs, n);
+        start_via(cs, n);
+    }
     free(text);
     free(n);
     vmux_reply_free(r);

@@ -19,6 +19,18 @@ struct vmux_cscan {
     char id[41]; /* its node id: how the handle's map knows it, whatever name the map gives it */
     char run_id[41]; /* its process's run_id when its scan began ("": INFO refused, unchecked) */
     bool finishing;  /* its SCAN is complete: mark its slots once its ownership is checked again */
+    /* Its slots migrating away when its scan began (mig), and those of them going to `to`, the
+     * target of the lowest (moving): a slot left migrating (an interrupted reshard) has keys on
+     * both nodes, and is never stable on either. */
+    uint8_t mig[VMUX_SLOTS / 8];
+    uint8_t moving[VMUX_SLOTS / 8];
+    char to[41];
+    /* Slots that node via_from migrated to via_id for the whole of its scan: done once via_id
+     * has been scanned, after it (via_scan: the node being scanned is via_id, chosen so). */
+    uint8_t via[VMUX_SLOTS / 8];
+    char via_from[41];
+    char via_id[41];
+    bool via_scan;
 };
 
 /*
@@ -26,11 +38,13 @@ struct vmux_cscan {
  * primary of the map is asked CLUSTER NODES (slots that no view has a primary serve are marked
  * done: no key can be there); the one whose own line claims the slot is taken (the highest
  * config epoch of several), named as the map names it, with its id. When none does, a view's
- * owner is asked itself, and so on; then the node's run_id (INFO server). Returns 1 with host,
- * port, id, owned and run_id set, 0 when every
- * slot is done, or an error with its reason in opts->errbuf (a primary's or the node's;
- * VMUX_ERR_NOT_CONNECTED for a node the map does not have; VMUX_ERR_PROTOCOL for a reply that
- * is no CLUSTER NODES text or nodes that keep disagreeing who owns the slot).
+ * owner is asked itself, and so on; then the node's run_id (INFO server). Slots that the node
+ * scanned last kept migrating to one node (via) come first: that node is chosen, while their
+ * source still says it migrates them there. Returns 1 with host, port, id, owned, mig, moving,
+ * to and run_id set, 0 when every slot is done, or an error with its reason in opts->errbuf (a
+ * primary's or the node's; VMUX_ERR_NOT_CONNECTED for a node the map does not have, the target
+ * of via among them; VMUX_ERR_PROTOCOL for a reply that is no CLUSTER NODES text or nodes that
+ * keep disagreeing who owns the slot).
  */
 int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
 
@@ -38,8 +52,11 @@ int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
  * The node's SCAN is complete: asks it again which slots it serves and marks done those it owned
  * (not migrating) both when its scan began and now, unless its process is another than when the
  * scan began (a new run_id: restarted, with a new hash seed, the SCAN cursor it was given meant
- * nothing there, and keys may have been skipped). Leaves no node chosen, in every case; on an
- * error none is marked (its slots are scanned again later) and the error is returned.
+ * nothing there, and keys may have been skipped). A node chosen for via marks those slots done
+ * too (unless it was migrating them away itself); a node that kept migrating slots to one target
+ * from start to end sets via to them, so that target is scanned next. Leaves no node chosen, in
+ * every case; on an error none is marked (its slots are scanned again later) and the error is
+ * returned.
  */
 int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
 

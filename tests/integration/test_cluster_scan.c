@@ -8,6 +8,9 @@
  *   IMPORTING / MIGRATING, MIGRATE, SETSLOT NODE): one away from the node being scanned, one
  *   onto it after its scan: still every key;
  * - standalone: the plain SCAN of one server, every key;
+ * - a slot left open (MIGRATING on its owner, IMPORTING on another primary, half its keys moved
+ *   there, as an interrupted reshard leaves it): the iteration ends, every key returned; the
+ *   slot is closed again (keys moved back, STABLE on both) after, whatever the outcome;
  * - the nodes named otherwise in the handle's map than in CLUSTER NODES (which gives their IP
  *   addresses): with cluster-preferred-endpoint-type unknown-endpoint (CLUSTER SLOTS gives an
  *   empty host, "the host asked") and a seed named "localhost", the map names every node
@@ -336,6 +339,92 @@ static void test_scan_standalone(void **state)
     vmux_close(m);
 }
 
+/* ---- a slot left open (MIGRATING / IMPORTING: an interrupted reshard) ---- */
+
+/* The slot the test left open, for the teardown that closes it, whatever the test's outcome. */
+static struct {
+    bool open;
+    int src, dst;
+    long long slot;
+} opened;
+
+/* Moves every key of the open slot back from its importing node (ASKING: it does not own it). */
+static void keys_back(redisContext *dst, long long slot, int src_port)
+{
+    for (int round = 0; round < 100; round++) {
+        redisReply *r = redisCommand(dst, "CLUSTER GETKEYSINSLOT %lld 100", slot);
+        size_t n = r != NULL && r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+        for (size_t i = 0; i < n; i++) {
+            freeReplyObject(redisCommand(dst, "ASKING"));
+            freeReplyObject(redisCommand(dst, "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE", src_port,
+                                         r->element[i]->str));
+        }
+        freeReplyObject(r);
+        if (n == 0)
+            return;
+    }
+}
+
+/* Closes the slot opened: stable on its source, keys back, stable on its target. */
+static int close_open_slot(void **state)
+{
+    (void)state;
+    if (!opened.open)
+        return 0;
+    int src = vt_cluster_port(CLUSTER, opened.src), dst = vt_cluster_port(CLUSTER, opened.dst);
+    free(vt_node_admin(src, false, "CLUSTER SETSLOT %lld STABLE", opened.slot));
+    redisContext *c = vt_node_connect(dst);
+    keys_back(c, opened.slot, src);
+    redisFree(c);
+    free(vt_node_admin(dst, false, "CLUSTER SETSLOT %lld STABLE", opened.slot));
+    opened.open = false;
+    return 0;
+}
+
+/*
+ * A slot left MIGRATING on its owner and IMPORTING on another primary, half its keys moved: the
+ * iteration ends, with every key (those moved found on the importing node). It never ended: the
+ * slot, stable on neither node, stayed the lowest to do, and its owner was scanned again and
+ * again (1000 steps, every one bringing keys already returned).
+ */
+static void test_scan_open_slot(void **state)
+{
+    (void)state;
+    redisContext *c[NP];
+    char id[NP][64];
+    connect_all(c, id);
+    vmux *m = open_seed();
+    struct keyset *ks = calloc(1, sizeof *ks);
+    write_keys(m, c, ks);
+    int src = 0, dst = 1, dst_port = vt_cluster_port(CLUSTER, dst);
+    long long slot = ks->slot[src];
+    opened.src = src;
+    opened.dst = dst;
+    opened.slot = slot;
+    opened.open = true;
+    vt_must_ok(c[dst], "CLUSTER SETSLOT %lld IMPORTING %s", slot, id[src]);
+    vt_must_ok(c[src], "CLUSTER SETSLOT %lld MIGRATING %s", slot, id[dst]);
+    for (int i = 0; i < NTAGGED / 2; i++)
+        vt_must_ok(c[src], "MIGRATE 127.0.0.1 %d scan:%s:%d 0 5000", dst_port, ks->tag[src], i);
+
+    vmux_scan *it;
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = "scan:*", .count = 200);
+    assert_int_equal(vmux_scan_begin(m, &o, &it), 0);
+    int returned = 0, rc = 1, steps = 0;
+    while (rc == 1 && steps < 1000) {
+        rc = scan_step(it, ks, &returned);
+        steps++;
+    }
+    if (rc != 0)
+        fail_msg("the iteration did not end: %d steps, %d keys returned", steps, returned);
+    vmux_scan_end(it);
+    assert_all_seen(ks);
+    free(ks);
+    vmux_close(m);
+    for (int p = 0; p < NP; p++)
+        redisFree(c[p]);
+}
+
 /* ---- nodes the map names otherwise than CLUSTER NODES does ---- */
 
 /* Sets a configuration parameter on every node. */
@@ -481,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_scan_under_small_reply_limits),
         cmocka_unit_test(test_scan_across_migrations),
         cmocka_unit_test(test_scan_standalone),
+        cmocka_unit_test_teardown(test_scan_open_slot, close_open_slot),
         cmocka_unit_test_teardown(test_scan_unknown_endpoint_seed_by_name, endpoints_reset),
         cmocka_unit_test_teardown(test_scan_hostnames, endpoints_reset),
         cmocka_unit_test(test_scan_one_node_cluster),

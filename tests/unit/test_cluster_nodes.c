@@ -51,6 +51,24 @@ static void test_migrating_slot_is_not_stable(void **state)
     assert_false(n.myself);
 }
 
+/* Slots migrating to two nodes: the target of the lowest, and its slots only, for the SCAN. */
+static void test_migrating_target(void **state)
+{
+    (void)state;
+    char line[] = "id1 10.0.0.1:7000@17000 myself,master - 0 0 1 connected 100-200 [120->-id3] "
+                  "[150->-id2] [160->-id3] [170-<-id4]";
+    struct vmux_node_line n;
+    assert_true(vmux__node_line_parse(line, &n));
+    assert_string_equal(n.to, "id3");
+    assert_int_equal(count(n.moving), 2);
+    assert_true(vmux__slot_bit(n.moving, 120) && vmux__slot_bit(n.moving, 160));
+    assert_int_equal(count(n.stable), 98);
+    char none[] = "id1 10.0.0.1:7000@17000 master - 0 0 1 connected 100-200";
+    assert_true(vmux__node_line_parse(none, &n));
+    assert_string_equal(n.to, "");
+    assert_int_equal(count(n.moving), 0);
+}
+
 static void test_replica_and_ipv6(void **state)
 {
     (void)state;
@@ -113,6 +131,7 @@ int main(void)
         cmocka_unit_test(test_primary_with_ranges),
         cmocka_unit_test(test_own_line_without_ip),
         cmocka_unit_test(test_migrating_slot_is_not_stable),
+        cmocka_unit_test(test_migrating_target),
         cmocka_unit_test(test_replica_and_ipv6),
         cmocka_unit_test(test_no_address),
         cmocka_unit_test(test_garbage),
