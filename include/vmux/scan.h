@@ -48,6 +48,9 @@
  * transport error as vmux_call()); a cluster SCAN's step writes the reason of any failure into
  * opts->errbuf ("cluster SCAN: ...", a server's message as it is), VMUX_ERR_PROTOCOL included
  * (a CLUSTER NODES text it could not read, nodes that keep disagreeing which serves a slot).
+ * opts->timeout_ms bounds a cluster SCAN's whole step, not each of its round trips (CLUSTER
+ * NODES on every primary, INFO, the SCAN itself, a retry): each gets what is left, and a step
+ * out of time returns VMUX_ERR_TIMEOUT.
  */
 #ifndef VMUX_SCAN_H
 #define VMUX_SCAN_H

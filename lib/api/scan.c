@@ -241,7 +241,8 @@ static int cluster_try(vmux_scan *it, const vmux_callopts *opts, const struct ba
 /*
  * cluster_try(), once more when nothing was sent to the node (VMUX_ERR_NOT_CONNECTED: the node
  * left the handle's map after a failover, or has no connection): the node is forgotten by then,
- * so the second try goes on with the slots' owners now. The caller's error buffer gets the
+ * so the second try goes on with the slots' owners now. Both share the step's one deadline
+ * (opts->timeout_ms, vmux__cscan_deadline()). The caller's error buffer gets the
  * reason of a failed step, always (a description of the code when no deeper call gave one; a
  * server's error message as it is).
  */
@@ -253,6 +254,7 @@ static int cluster_step(vmux_scan *it, const vmux_callopts *opts, const struct b
     vmux_callopts o = caller;
     o.errbuf = why;
     o.errlen = sizeof why;
+    vmux__cscan_deadline(it->m, &o, it->cl); /* one for the step, its retry included */
     int rc = cluster_try(it, &o, form, batch);
     if (rc == VMUX_ERR_NOT_CONNECTED) {
         why[0] = '\0';

@@ -15,14 +15,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "core/sized.h"
 #include "mux/fanout.h"
+#include "mux/handle.h"
 #include "vmux/cluster.h"
 #include "vmux/error.h"
 
 /* How many times a node may send the pick to another before it gives up (ownership flapping). */
 #define MAX_HOPS 5
+
+#define NS_PER_MS 1000000ull
 
 /*
  * Walks a CLUSTER NODES text: the primary serving slot (slot >= 0) into *owner, and the line
@@ -66,6 +70,33 @@ static int lowest_todo(const struct vmux_cscan *cs)
     return -1;
 }
 
+/* Writes a step's failure reason into o's error buffer (if any) and returns rc. */
+static int fail(const vmux_callopts *o, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+void vmux__cscan_deadline(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
+{
+    int64_t t = vmux__callopts_copy(opts).timeout_ms; /* as vmux_call() counts it */
+    uint64_t ms = t == 0 ? vmux__sync_timeout(m) : t < UINT32_MAX ? (uint64_t)t : UINT32_MAX;
+    cs->deadline_ns = uv_hrtime() + ms * NS_PER_MS;
+}
+
+/*
+ * o for one round trip of the step: what is left of its deadline (script.c's rule for its two
+ * sends), not the whole timeout again, which made a step against a paused node take a timeout
+ * per round trip. VMUX_ERR_TIMEOUT (nothing sent) when less than a millisecond is left.
+ */
+static int budget(const struct vmux_cscan *cs, const vmux_callopts *o, vmux_callopts *out)
+{
+    *out = *o;
+    if (o->timeout_ms < 0)
+        return 0; /* the call refuses it as a bad argument, as for any command */
+    uint64_t now = uv_hrtime();
+    uint64_t left = cs->deadline_ns > now ? (cs->deadline_ns - now) / NS_PER_MS : 0;
+    out->timeout_ms = (int64_t)left;
+    return left > 0 ? 0 : fail(o, VMUX_ERR_TIMEOUT, "%s", vmux_strerror(VMUX_ERR_TIMEOUT));
+}
+
 static vmux_callopts read_opts(const vmux_callopts *opts)
 {
     vmux_callopts o = vmux__callopts_copy(opts); /* read as far as the caller's size goes */
@@ -78,11 +109,13 @@ static vmux_callopts read_opts(const vmux_callopts *opts)
  * address CLUSTER NODES gives: a host name, or the seed's name for an empty host), else the one
  * at host:port.
  */
-static int ask_node(vmux *m, const vmux_callopts *o, const char *id, const char *host, int port,
-                    vmux_reply **r)
+static int ask_node(vmux *m, const vmux_callopts *o, const struct vmux_cscan *cs, const char *id,
+                    const char *host, int port, vmux_reply **r)
 {
     static const char *const argv[] = {"CLUSTER", "NODES"};
-    return vmux__fanout_call_node_id(m, o, id, host, port, true, 2, argv, NULL, r);
+    vmux_callopts t;
+    int rc = budget(cs, o, &t);
+    return rc != 0 ? rc : vmux__fanout_call_node_id(m, &t, id, host, port, true, 2, argv, NULL, r);
 }
 
 /*
@@ -93,7 +126,10 @@ static int node_run_id(vmux *m, const vmux_callopts *o, const struct vmux_cscan 
 {
     static const char *const argv[] = {"INFO", "server"};
     vmux_reply *r = NULL;
-    int rc = vmux__fanout_call_node_id(m, o, cs->id[0] != '\0' ? cs->id : NULL, cs->host, cs->port,
+    vmux_callopts t;
+    int rc = budget(cs, o, &t);
+    if (rc == 0)
+        rc = vmux__fanout_call_node_id(m, &t, cs->id[0] != '\0' ? cs->id : NULL, cs->host, cs->port,
                                        true, 2, argv, NULL, &r);
     const char *text = rc == 0 ? vmux_reply_str(r, NULL) : NULL;
     const char *at = text != NULL ? strstr(text, "run_id:") : NULL;
@@ -110,13 +146,12 @@ static int node_run_id(vmux *m, const vmux_callopts *o, const struct vmux_cscan 
 int vmux__cscan_call(vmux *m, const vmux_callopts *opts, const struct vmux_cscan *cs, int argc,
                      const char *const *argv, const size_t *argvlen, vmux_reply **out)
 {
-    return vmux__fanout_call_node_id(m, opts, cs->id[0] != '\0' ? cs->id : NULL, cs->host, cs->port,
-                                     false, argc, argv, argvlen, out);
+    vmux_callopts t;
+    int rc = budget(cs, opts, &t);
+    return rc != 0 ? rc
+                   : vmux__fanout_call_node_id(m, &t, cs->id[0] != '\0' ? cs->id : NULL, cs->host,
+                                               cs->port, false, argc, argv, argvlen, out);
 }
-
-/* Writes a step's failure reason into o's error buffer (if any) and returns rc. */
-static int fail(const vmux_callopts *o, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 static int fail(const vmux_callopts *o, int rc, const char *fmt, ...)
 {
@@ -130,10 +165,15 @@ static int fail(const vmux_callopts *o, int rc, const char *fmt, ...)
 }
 
 /* CLUSTER NODES from every primary of the handle's map; fails only when none answered. */
-static int ask_primaries(vmux *m, const vmux_callopts *o, vmux_node_replies *res)
+static int ask_primaries(vmux *m, const vmux_callopts *o, const struct vmux_cscan *cs,
+                         vmux_node_replies *res)
 {
     static const char *const argv[] = {"CLUSTER", "NODES"};
-    int rc = vmux__fanout_call_nodes_own(m, o, VMUX_NODES_PRIMARIES, 2, argv, res);
+    vmux_callopts t;
+    int rc = budget(cs, o, &t);
+    if (rc != 0)
+        return rc;
+    rc = vmux__fanout_call_nodes_own(m, &t, VMUX_NODES_PRIMARIES, 2, argv, res);
     for (size_t i = 0; rc == 0 && i < res->count; i++)
         if (res->nodes[i].status == 0)
             return 0;
@@ -223,7 +263,7 @@ static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int
         return fail(o, VMUX_ERR_PROTOCOL,
                     "CLUSTER NODES: no primary with an address serves slot %d, or no such text",
                     slot);
-    int rc = ask_node(m, o, id[0] != '\0' ? id : NULL, host, port, view);
+    int rc = ask_node(m, o, cs, id[0] != '\0' ? id : NULL, host, port, view);
     if (rc != 0)
         return rc;
     found = read_nodes(*view, -1, NULL, n, NULL, &text);
@@ -367,7 +407,7 @@ int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
         return 0;
     vmux_callopts o = read_opts(opts);
     vmux_node_replies res = {0};
-    int rc = ask_primaries(m, &o, &res);
+    int rc = ask_primaries(m, &o, cs, &res);
     if (rc != 0)
         return rc;
     mark_holes(cs, &res);
@@ -435,7 +475,7 @@ int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan 
 {
     vmux_callopts o = read_opts(opts);
     vmux_reply *r = NULL;
-    int rc = ask_node(m, &o, cs->id[0] != '\0' ? cs->id : NULL, cs->host, cs->port, &r);
+    int rc = ask_node(m, &o, cs, cs->id[0] != '\0' ? cs->id : NULL, cs->host, cs->port, &r);
     struct vmux_node_line *n = rc == 0 ? malloc(sizeof *n) : NULL;
     char *text = NULL;
     if (rc == 0 && n == NULL)

@@ -31,7 +31,15 @@ struct vmux_cscan {
     char via_from[41];
     char via_id[41];
     bool via_scan;
+    uint64_t deadline_ns; /* the step's (uv_hrtime()): its round trips share its timeout */
 };
+
+/*
+ * Starts a step at its deadline: opts->timeout_ms (0: the handle's syncTimeout) from now. Each of
+ * its round trips (CLUSTER NODES on every primary and on the nodes a view names, INFO, SCAN, and
+ * again after a retry) gets what is left, and none is sent once nothing is (VMUX_ERR_TIMEOUT).
+ */
+void vmux__cscan_deadline(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
 
 /*
  * Chooses the next node: the owner of the lowest slot not done, as that node itself says. Every
@@ -62,7 +70,8 @@ int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan 
 
 /*
  * Sends argv to the node being scanned (host not ""): the node of the handle's map with its id,
- * else the one at its address (vmux__fanout_call_node_id()). Returns as vmux_call_node() does,
+ * else the one at its address (vmux__fanout_call_node_id()), with what is left of the step's
+ * deadline (VMUX_ERR_TIMEOUT, not sent, when nothing is). Returns as vmux_call_node() does,
  * but VMUX_ERR_NOT_CONNECTED (not sent) when the map has no such node (it left: a failover).
  */
 int vmux__cscan_call(vmux *m, const vmux_callopts *opts, const struct vmux_cscan *cs, int argc,

@@ -11,6 +11,9 @@
  * - a slot left open (MIGRATING on its owner, IMPORTING on another primary, half its keys moved
  *   there, as an interrupted reshard leaves it): the iteration ends, every key returned; the
  *   slot is closed again (keys moved back, STABLE on both) after, whatever the outcome;
+ * - a step's deadline: with the owner of slot 0 paused for one and a half timeouts, a step
+ *   returns VMUX_ERR_TIMEOUT (its round trips share the timeout; a second round trip to the
+ *   node, given a whole timeout of its own, outlasted the pause);
  * - the nodes named otherwise in the handle's map than in CLUSTER NODES (which gives their IP
  *   addresses): with cluster-preferred-endpoint-type unknown-endpoint (CLUSTER SLOTS gives an
  *   empty host, "the host asked") and a seed named "localhost", the map names every node
@@ -425,6 +428,70 @@ static void test_scan_open_slot(void **state)
         redisFree(c[p]);
 }
 
+/* ---- a step's deadline ---- */
+
+/* The port of the node the test paused (0: none), for the teardown that waits for its end. */
+static int paused_port;
+
+static bool node_answers(void *arg)
+{
+    char *t = vt_node_admin(*(int *)arg, false, "PING");
+    bool ok = t != NULL;
+    free(t);
+    return ok;
+}
+
+/* The pause ends by itself (CLIENT UNPAUSE too waits under CLIENT PAUSE ALL): waits for it. */
+static int pause_over(void **state)
+{
+    (void)state;
+    if (paused_port != 0 && !vt_wait_until(node_answers, &paused_port, 30000))
+        return -1;
+    paused_port = 0;
+    return 0;
+}
+
+/*
+ * One step with timeout_ms 1000 while the owner of slot 0 is paused (CLIENT PAUSE ALL) for
+ * 1500 ms, longer than the timeout and shorter than two: VMUX_ERR_TIMEOUT, when the question to
+ * every primary has spent the step's time, the pause still holding. Every round trip of a step
+ * used to get the whole timeout: the step then asked the node again (as the owner of slot 0 in
+ * another primary's view) for another 1000 ms, which the node answered once the pause ended,
+ * and the step went on and returned keys (1), after twice the timeout.
+ */
+static void test_scan_step_deadline(void **state)
+{
+    (void)state;
+    redisContext *c[NP];
+    char id[NP][64];
+    connect_all(c, id);
+    redisReply *r = redisCommand(c[0], "CLUSTER KEYSLOT {06S}");
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    int p = owner_of(c, "{06S}"), port = vt_cluster_port(CLUSTER, p);
+    vmux *m = open_seed();
+    vmux_scan *it;
+    assert_int_equal(vmux_scan_begin(m, NULL, &it), 0);
+    assert_int_equal(vmux_scan_next(it, NULL, NULL), 1); /* the links are open */
+    vmux_scan_end(it);
+    assert_int_equal(vmux_scan_begin(m, NULL, &it), 0);
+
+    paused_port = port;
+    vt_must_ok(c[p], "CLIENT PAUSE 1500 ALL");
+    char why[256] = "";
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 1000, .errbuf = why, .errlen = sizeof why);
+    int rc = vmux_scan_next(it, &o, NULL);
+    if (rc != VMUX_ERR_TIMEOUT)
+        fail_msg("vmux_scan_next: %d (%s), not VMUX_ERR_TIMEOUT", rc, rc < 0 ? why : "a batch");
+    assert_non_null(strstr(why, "cluster SCAN: "));
+    assert_int_equal(pause_over(NULL), 0);
+    vmux_scan_end(it);
+    vmux_close(m);
+    for (int i = 0; i < NP; i++)
+        redisFree(c[i]);
+}
+
 /* ---- nodes the map names otherwise than CLUSTER NODES does ---- */
 
 /* Sets a configuration parameter on every node. */
@@ -571,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_scan_across_migrations),
         cmocka_unit_test(test_scan_standalone),
         cmocka_unit_test_teardown(test_scan_open_slot, close_open_slot),
+        cmocka_unit_test_teardown(test_scan_step_deadline, pause_over),
         cmocka_unit_test_teardown(test_scan_unknown_endpoint_seed_by_name, endpoints_reset),
         cmocka_unit_test_teardown(test_scan_hostnames, endpoints_reset),
         cmocka_unit_test(test_scan_one_node_cluster),
