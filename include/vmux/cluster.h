@@ -69,7 +69,9 @@ typedef struct vmux_node_reply {
                         then VMUX_ERR_NOT_CONNECTED (nothing sent) */
     vmux_node_role role; /**< as the map said when the call started */
     int status;          /**< 0, VMUX_ERR_SERVER (reply is the error reply), or another error */
-    vmux_reply *reply;   /**< the node's reply; NULL unless status is 0 or VMUX_ERR_SERVER */
+    vmux_reply *reply;   /**< the node's reply; NULL unless status is 0 or VMUX_ERR_SERVER, or
+                              the "?:0" entry's VMUX_ERR_NOT_CONNECTED, whose error reply (written
+                              by vmux, NOADDRESS ...) says why */
 } vmux_node_reply;
 
 /** The parts of a fan-out: primaries first, then replicas, each in the map's order of shards. */
