@@ -452,11 +452,12 @@ static int pause_over(void **state)
 }
 
 /*
- * One step with timeout_ms 1000 while the owner of slot 0 is paused (CLIENT PAUSE ALL) for
- * 1500 ms, longer than the timeout and shorter than two: VMUX_ERR_TIMEOUT, when the question to
+ * One step with timeout_ms 2000 while the owner of slot 0 is paused (CLIENT PAUSE ALL) for
+ * 3000 ms, longer than the timeout and shorter than two (a second of margin either side, for
+ * slow sanitizer builds): VMUX_ERR_TIMEOUT, when the question to
  * every primary has spent the step's time, the pause still holding. Every round trip of a step
  * used to get the whole timeout: the step then asked the node again (as the owner of slot 0 in
- * another primary's view) for another 1000 ms, which the node answered once the pause ended,
+ * another primary's view) for another 2000 ms, which the node answered once the pause ended,
  * and the step went on and returned keys (1), after twice the timeout.
  */
 static void test_scan_step_deadline(void **state)
@@ -477,10 +478,10 @@ static void test_scan_step_deadline(void **state)
     assert_int_equal(vmux_scan_begin(m, NULL, &it), 0);
 
     paused_port = port;
-    vt_must_ok(c[p], "CLIENT PAUSE 1500 ALL");
+    vt_must_ok(c[p], "CLIENT PAUSE 3000 ALL");
     char why[256] = "";
     vmux_callopts o =
-        VMUX_INIT(vmux_callopts, .timeout_ms = 1000, .errbuf = why, .errlen = sizeof why);
+        VMUX_INIT(vmux_callopts, .timeout_ms = 2000, .errbuf = why, .errlen = sizeof why);
     int rc = vmux_scan_next(it, &o, NULL);
     if (rc != VMUX_ERR_TIMEOUT)
         fail_msg("vmux_scan_next: %d (%s), not VMUX_ERR_TIMEOUT", rc, rc < 0 ? why : "a batch");

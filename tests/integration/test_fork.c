@@ -184,7 +184,7 @@ static void test_fork_idle(void **state)
  */
 struct from_callback {
     vmux *m;
-    vmux_batch *b; /* made by the parent: the child allocates nothing before its checks */
+    vmux_batch *b;  /* made by the parent: the child allocates nothing before its checks */
     atomic_int pid; /* the child's, once forked; -1: fork() failed */
 };
 
@@ -202,9 +202,8 @@ static void fork_in_callback(int status, vmux_reply *reply, void *userdata)
         vmux_reply *r = NULL;
         int statuses[1];
         vmux_reply *replies[1];
-        CHILD_CHECK(vmux_call(fc->m, NULL, 1, (const char *[]){"PING"}, NULL, &r) ==
-                        VMUX_ERR_FORKED,
-                    41);
+        CHILD_CHECK(
+            vmux_call(fc->m, NULL, 1, (const char *[]){"PING"}, NULL, &r) == VMUX_ERR_FORKED, 41);
         CHILD_CHECK(vmux_batch_exec(fc->m, NULL, fc->b, statuses, replies) == VMUX_ERR_FORKED, 42);
         CHILD_CHECK(statuses[0] == VMUX_ERR_FORKED && replies[0] == NULL, 43);
         CHILD_CHECK(vmux_drain(fc->m, 0) == VMUX_ERR_FORKED, 44);
@@ -652,10 +651,8 @@ static void test_fork_patterns(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fork_idle),
-        cmocka_unit_test(test_fork_from_callback),
-        cmocka_unit_test(test_fork_under_load),
-        cmocka_unit_test(test_fork_near_cache),
+        cmocka_unit_test(test_fork_idle),       cmocka_unit_test(test_fork_from_callback),
+        cmocka_unit_test(test_fork_under_load), cmocka_unit_test(test_fork_near_cache),
         cmocka_unit_test(test_fork_patterns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
