@@ -57,6 +57,10 @@ int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args 
         out = scratch; /* the rule still checks the replies */
     memset(out, 0, size);
     vmux_callopts o = vmux__callopts_copy(opts);
+    /* It runs on every primary: where to send it has no meaning here (and the flags that say so,
+     * which vmux_call_nodes() refuses, are taken on one server: so too before detection). */
+    o.flags &= ~(uint32_t)(VMUX_CALL_PRIMARY | VMUX_CALL_REPLICA | VMUX_CALL_PREFER_REPLICA |
+                           VMUX_CALL_TELL_UNSENT);
     if (idempotent)
         o.flags |= VMUX_CALL_RETRY_SAFE;
     vmux_node_replies res = {0};

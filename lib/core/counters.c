@@ -62,15 +62,39 @@ void vmux__counters_release(struct vmux_counters *c, uint64_t len)
     vmux__counters_release_n(c, 1, len);
 }
 
+/* Wakes the drainers, if any, after a release took pending or calls_held to 0. */
+static void wake_drainers(struct vmux_counters *c)
+{
+    if (atomic_load_explicit(&c->drainers, memory_order_seq_cst) == 0)
+        return;
+    atomic_fetch_add_explicit(&c->drained, 1, memory_order_seq_cst);
+    syscall(SYS_futex, &c->drained, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
 void vmux__counters_release_n(struct vmux_counters *c, uint64_t n, uint64_t bytes)
 {
     atomic_fetch_sub_explicit(&c->pending_bytes, bytes, memory_order_relaxed);
     /* seq_cst (the same locked instruction on x86): a drainer that saw pending above 0 is seen */
-    if (atomic_fetch_sub_explicit(&c->pending, n, memory_order_seq_cst) == n &&
-        atomic_load_explicit(&c->drainers, memory_order_seq_cst) != 0) {
-        atomic_fetch_add_explicit(&c->drained, 1, memory_order_seq_cst);
-        syscall(SYS_futex, &c->drained, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-    }
+    if (atomic_fetch_sub_explicit(&c->pending, n, memory_order_seq_cst) == n)
+        wake_drainers(c);
+}
+
+void vmux__counters_call_held(struct vmux_counters *c)
+{
+    atomic_fetch_add_explicit(&c->calls_held, 1, memory_order_seq_cst);
+}
+
+void vmux__counters_call_done(struct vmux_counters *c)
+{
+    if (atomic_fetch_sub_explicit(&c->calls_held, 1, memory_order_seq_cst) == 1)
+        wake_drainers(c);
+}
+
+/* Whether c holds nothing a drain waits for. */
+static bool drained(const struct vmux_counters *c)
+{
+    return atomic_load_explicit(&c->pending, memory_order_seq_cst) == 0 &&
+           atomic_load_explicit(&c->calls_held, memory_order_seq_cst) == 0;
 }
 
 bool vmux__counters_drain(struct vmux_counters *c, int64_t timeout_ms)
@@ -79,7 +103,7 @@ bool vmux__counters_drain(struct vmux_counters *c, int64_t timeout_ms)
     atomic_fetch_add_explicit(&c->drainers, 1, memory_order_seq_cst);
     for (;;) {
         unsigned seen = atomic_load_explicit(&c->drained, memory_order_seq_cst);
-        if (atomic_load_explicit(&c->pending, memory_order_seq_cst) == 0)
+        if (drained(c))
             break;
         uint64_t now = uv_hrtime();
         if (timeout_ms >= 0 && now >= until)
@@ -91,7 +115,7 @@ bool vmux__counters_drain(struct vmux_counters *c, int64_t timeout_ms)
                 NULL, 0);
     }
     atomic_fetch_sub_explicit(&c->drainers, 1, memory_order_seq_cst);
-    return atomic_load_explicit(&c->pending, memory_order_seq_cst) == 0;
+    return drained(c);
 }
 
 static uint64_t get(const _Atomic uint64_t *v)

@@ -21,8 +21,11 @@ struct vmux_counters {
     /* Admission (vmux__counters_admit): what the handle holds for callers, from the moment a
      * call is accepted until its op is freed. Callers add, the I/O thread subtracts. */
     _Atomic uint64_t pending, pending_bytes;
-    /* vmux__counters_drain(): callers waiting for pending to reach 0, and the word they sleep
-     * on, bumped (and woken) by the release that takes pending to 0 while one waits. */
+    /* Calls carried by a control op (a fan-out), from submission until their completion has
+     * run: not commands, so outside the bounds and the stats, but vmux_drain() waits for them. */
+    _Atomic uint64_t calls_held;
+    /* vmux__counters_drain(): callers waiting for pending and calls_held to reach 0, and the word
+     * they sleep on, bumped (and woken) by the release that takes either to 0 while one waits. */
     atomic_uint drainers, drained;
     _Atomic uint64_t subscriber_lost, pubsub_dropped;
     _Atomic uint64_t moved, asked, refreshes; /* cluster mode (route/) */
@@ -61,9 +64,14 @@ void vmux__counters_release(struct vmux_counters *c, uint64_t len);
 /* Gives back n ops of bytes bytes in all, taken by vmux__counters_admit_n(). */
 void vmux__counters_release_n(struct vmux_counters *c, uint64_t n, uint64_t bytes);
 
+/* Counts one call a control op carries (calls_held), until vmux__counters_call_done(). Any
+ * thread. */
+void vmux__counters_call_held(struct vmux_counters *c);
+void vmux__counters_call_done(struct vmux_counters *c);
+
 /*
- * Waits until c holds no op (pending is 0) or timeout_ms passed (VMUX_FOREVER: no limit); true
- * when it holds none. Any thread but one whose ops it waits for.
+ * Waits until c holds no op and no held call (pending and calls_held are 0) or timeout_ms passed
+ * (VMUX_FOREVER: no limit); true when it holds none. Any thread but one whose ops it waits for.
  */
 bool vmux__counters_drain(struct vmux_counters *c, int64_t timeout_ms);
 

@@ -19,6 +19,9 @@ const char vmux__on_io_thread_words[] =
     "a synchronous call from a vmux callback (on the I/O thread) would wait for itself: use the "
     "_async form, or hand the work to a thread of your own";
 
+const char vmux__closing_words[] = "the handle is closing (vmux_close() has begun): the command "
+                                   "was not accepted and nothing was sent";
+
 bool vmux__explain_argv(char *buf, size_t len, int argc, const char *const *argv,
                         const size_t *argvlen)
 {

@@ -195,9 +195,7 @@ static void explain_refused(const vmux_callopts *opts, int rc)
     if (rc != VMUX_ERR_CLOSED)
         explain(opts, rc, NULL);
     else if (opts != NULL)
-        vmux__errbuf_set(opts->errbuf, opts->errlen,
-                         "the handle is closing (vmux_close() has begun): the command was not "
-                         "accepted and nothing was sent");
+        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s", vmux__closing_words);
 }
 
 /*

@@ -100,7 +100,7 @@ void vmux_node_replies_free(vmux_node_replies *r)
 static void fanout_free(struct fanout *f)
 {
     if (f->counted) /* after the caller's completion: a drain returns once it has run */
-        vmux__counters_release(&f->m->ctr, 0);
+        vmux__counters_call_done(&f->m->ctr);
     vmux_node_replies_free(&f->res);
     free(f->parts);
     if (f->cmd != NULL)
@@ -351,9 +351,10 @@ static int fanout_submit(vmux *m, struct fanout *f)
     op->cb = on_started;
     op->userdata = f;
     /* A control op is no command, so nothing counts the call until its parts are sent: until then
-     * (waiting for detection, say) vmux_drain() would not wait for it. Counted with no bound: its
-     * parts meet maxPending as they are sent. */
-    f->counted = vmux__counters_admit_n(&m->ctr, 1, 0, UINT64_MAX, UINT64_MAX);
+     * (waiting for detection, say) vmux_drain() would not wait for it. Held apart from pending: its
+     * parts meet maxPending as they are sent, and a fan-out must not take one of their places. */
+    vmux__counters_call_held(&m->ctr);
+    f->counted = true;
     int rc = vmux__submit(m, op); /* refused: op freed, on_started never runs */
     if (rc != 0)
         fanout_free(f);
@@ -419,6 +420,8 @@ static void explain_call(const vmux_callopts *o, int rc, bool on_io)
 {
     if (on_io && o->errbuf != NULL && o->errlen != 0)
         vmux__errbuf_set(o->errbuf, o->errlen, "%s", vmux__on_io_thread_words);
+    else if (rc == VMUX_ERR_CLOSED && o->errbuf != NULL && o->errlen != 0)
+        vmux__errbuf_set(o->errbuf, o->errlen, "%s", vmux__closing_words); /* refused */
     else
         explain_status(o, rc, NULL);
 }

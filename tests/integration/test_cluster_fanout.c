@@ -311,6 +311,28 @@ static void test_call_nodes_before_detection(void **state)
     vt_proxy_stop(p);
 }
 
+/* A fan-out takes none of its parts' places under maxPending: with maxPending as many as the
+ * primaries, every part gets one (a fan-out counted as a pending op refused the last part). */
+static void test_fanout_max_pending_parts(void **state)
+{
+    (void)state;
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,maxPending=%d", vt_cluster_port(CLUSTER, 0),
+             vt_cluster_primaries(CLUSTER));
+    vmux *m = vt_open_conf(conf);
+    const char *ping[] = {"PING"};
+    vmux_node_replies res = {0};
+    assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_PRIMARIES, 1, ping, NULL, &res), 0);
+    assert_int_equal(res.count, (size_t)vt_cluster_primaries(CLUSTER));
+    for (size_t i = 0; i < res.count; i++)
+        if (res.nodes[i].status != 0)
+            fail_msg("%s: %s", res.nodes[i].address, vmux_err_name(res.nodes[i].status));
+    vmux_node_replies_free(&res);
+    int64_t n = -1;
+    assert_int_equal(vmux_dbsize(m, NULL, &n), 0);
+    vmux_close(m);
+}
+
 #define NKEYS 600
 
 static void write_keys(vmux *m, const char *prefix, int n)
@@ -424,6 +446,13 @@ static void test_typed_before_detection(void **state)
     vmux_close(m);
     m = vt_open_conf(conf);
     assert_int_equal(scan_count(m, "early:*"), NKEYS);
+    vmux_close(m);
+    /* a placement flag, which the one-server form takes, means nothing to a fan-out: ignored
+     * (vmux_call_nodes() refused it while detecting: VMUX_ERR_INVALID_ARG) */
+    m = vt_open_conf(conf);
+    vmux_callopts pref = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_PREFER_REPLICA);
+    assert_int_equal(vmux_dbsize(m, &pref, &n), 0);
+    assert_int_equal(n, NKEYS);
     vmux_close(m);
     vt_proxy_stop(p);
     assert_int_equal(vmux_flushall_for_tests(w, NULL, VMUX_FLUSH_SYNC), 0);
@@ -685,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_call_nodes_close),
         cmocka_unit_test(test_call_node),
         cmocka_unit_test(test_call_nodes_before_detection),
+        cmocka_unit_test(test_fanout_max_pending_parts),
         cmocka_unit_test(test_dbsize_keys_flushall),
         cmocka_unit_test(test_typed_before_detection),
         cmocka_unit_test(test_standalone_before_detection),
