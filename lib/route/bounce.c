@@ -8,11 +8,15 @@
  * doubles with its redirects, as TRYAGAIN's does (net/link.c), and then sends it to that node
  * again. Its deadline may end it here (VMUX_ERR_TIMEOUT, from the deadline index). The ops go
  * again in the order they came back: one is never due before the one ahead of it (which may
- * lengthen its wait to that one's), so a pipeline of one slot stays in order. One timer serves
+ * lengthen its wait to that one's); and while ops of a slot wait here, the slot's other ops wait
+ * behind them (a new one, or one whose MOVED comes meanwhile: it met the same disagreement at
+ * another stage), so a pipeline of one slot stays in order. One timer serves
  * every waiting op, set for the head's due. A shard channel's SSUBSCRIBE meets the same
  * ping-pong and waits by the same rule (vmux__router_backoff_ms(), mux/pubsub_bounce.c). I/O
  * thread only.
  */
+#include <string.h>
+
 #include "core/assert.h"
 #include "core/backoff.h"
 #include "core/log.h"
@@ -52,6 +56,42 @@ static void arm(struct vmux_router *r, uint64_t delay)
     uv_timer_start(&r->bounce_timer, on_bounce_timer, delay, 0);
 }
 
+static bool bit(const uint8_t *slots, unsigned s)
+{
+    return slots[s / 8] & (1u << (s % 8));
+}
+
+bool vmux__router_bouncing(const struct vmux_router *r, int slot)
+{
+    if (r->bounced.head == NULL || slot < 0 || slot >= VMUX_SLOTS ||
+        !bit(r->bounce_slots, (unsigned)slot))
+        return false;
+    for (const struct vmux_op *op = r->bounced.head; op != NULL; op = op->next)
+        if (op->slot == slot)
+            return true;
+    return false;
+}
+
+/* Queues op, due at due_ms, to go to the node of id to (UINT32_MAX: by its slot). */
+static void push(struct vmux_router *r, struct vmux_op *op, uint32_t due_ms, uint32_t to)
+{
+    if (r->bounced.head == NULL)
+        memset(r->bounce_slots, 0, sizeof r->bounce_slots);
+    if (op->slot >= 0 && op->slot < VMUX_SLOTS)
+        r->bounce_slots[op->slot / 8] |= (uint8_t)(1u << (op->slot % 8));
+    op->bounce.due_ms = due_ms;
+    op->bounce.to = to;
+    vmux__opq_push(&r->bounced, op);
+}
+
+bool vmux__router_bounce_behind(struct vmux_router *r, struct vmux_op *op)
+{
+    if (!vmux__router_bouncing(r, op->slot))
+        return false;
+    push(r, op, r->bounced.tail->bounce.due_ms, UINT32_MAX); /* the timer is set already */
+    return true;
+}
+
 void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmux_op *op)
 {
     uv_update_time(r->loop); /* a stale loop clock would cut the backoff short */
@@ -60,8 +100,6 @@ void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmu
     const struct vmux_op *last = r->bounced.tail;
     if (last != NULL && (int32_t)(last->bounce.due_ms - (now + wait)) > 0)
         wait = last->bounce.due_ms - now; /* not before the one ahead */
-    op->bounce.due_ms = now + wait;
-    op->bounce.to = vmux__router_link_id(r, to);
     if (r->cfg->log_fn != NULL) {
         char addr[300];
         vmux__router_link_addr(r, to, addr, sizeof addr);
@@ -70,11 +108,12 @@ void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmu
                   "nodes disagree); sent again in %u ms",
                   (int)op->slot, addr, (unsigned)wait);
     }
-    vmux__opq_push(&r->bounced, op);
+    push(r, op, now + wait, vmux__router_link_id(r, to));
     arm(r, wait);
 }
 
-/* Hands op to the node it waits for, or by its slot when that node's link was closed. */
+/* Hands op to the node it waits for, or by its slot when it waits for none or that node's link
+ * was closed. */
 static void resend(struct vmux_router *r, struct vmux_op *op)
 {
     VMUX_ASSERT(!op->done); /* timed out ones left the queue (vmux__op_expire) */

@@ -158,7 +158,9 @@ void vmux__router_moved(struct vmux_router *r, unsigned slot, const char *host, 
  * Follows a MOVED or ASK to t; false when out of memory (the reply then completes op). A MOVED
  * back to the node that redirected op last is a ping-pong (the nodes disagree for a moment, as
  * during a migration whose SETSLOT NODE reached the source first): neither is trusted with the
- * map (the refresh asked for decides), and op goes back after a backoff (bounce.c).
+ * map (the refresh asked for decides), and op goes back after a backoff (bounce.c). So does a
+ * MOVED for a slot whose other ops wait out a ping-pong: op met the same disagreement at another
+ * stage (submitted once the map named the node that sent it back), and goes behind them.
  */
 static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
                    const struct vmux_redirect *rd, const struct target *t, vmux_reply *reply)
@@ -170,8 +172,8 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
     if (to == NULL)
         return false;
     bool pooled = op->flags & VMUX_OP_BLOCKING;
-    bool back =
-        rd->kind == VMUX_REDIRECT_MOVED && to != link && op->redirector == redirector(r, to);
+    bool back = rd->kind == VMUX_REDIRECT_MOVED && to != link &&
+                (op->redirector == redirector(r, to) || vmux__router_bouncing(r, (int)rd->slot));
     op->redirector = redirector(r, link);
     if (rd->kind == VMUX_REDIRECT_MOVED) {
         vmux__count(&r->ctr->moved, 1);

@@ -474,7 +474,8 @@ static struct vmux_link *linked_node(struct vmux_router *r, const struct vmux_op
 /*
  * Every case vmux__router_send() does not take in its first few instructions (a replica read, a
  * shard's first op, a fence, an op not yet classified...); a new op (may_hold)
- * of a fenced slot waits for its fence to lift (fence.c).
+ * of a fenced slot waits for its fence to lift (fence.c), one of a slot whose ops wait out a
+ * ping-pong waits behind them (bounce.c).
  */
 __attribute__((noinline)) static void send_slow(struct vmux_router *r, struct vmux_op *op,
                                                 bool may_hold)
@@ -483,7 +484,8 @@ __attribute__((noinline)) static void send_slow(struct vmux_router *r, struct vm
         send_standalone(r, op);
         return;
     }
-    if (may_hold && r->nfences > 0 && fenceable(r, op) && vmux__router_fence_hold(r, op))
+    if (may_hold && fenceable(r, op) &&
+        ((r->nfences > 0 && vmux__router_fence_hold(r, op)) || vmux__router_bounce_behind(r, op)))
         return;
     struct vmux_link *linked = linked_node(r, op);
     if (linked != NULL) {
@@ -518,7 +520,7 @@ __attribute__((noinline)) static void send_slow(struct vmux_router *r, struct vm
 void vmux__router_send(struct vmux_router *r, struct vmux_op *op)
 {
     if (vmux__router_mode(r) == VMUX_ROUTER_CLUSTER && op->slot >= 0 && op->slot < VMUX_SLOTS &&
-        r->map != NULL && r->shard_links != NULL && r->nfences == 0 &&
+        r->map != NULL && r->shard_links != NULL && r->nfences == 0 && r->bounced.head == NULL &&
         !(op->flags & VMUX_OP_BLOCKING) && !may_read_replica(r, op)) {
         unsigned i = r->map->owner[op->slot];
         struct vmux_link *link = i != VMUX_SLOT_NO_OWNER ? r->shard_links[i] : NULL;

@@ -169,6 +169,9 @@ struct vmux_router {
     struct vmux_opq bounced;
     uv_timer_t bounce_timer;
     uint64_t bounce_due; /* loop ms the timer is set for, while it is active */
+    /* the slots of ops that went into bounced since it was last empty: a clear bit says none of
+     * the slot's ops waits there, a set one asks for a look (one that waited may have left) */
+    uint8_t bounce_slots[VMUX_SLOTS / 8];
 
     /* fences raised by map changes (fence.c), oldest first; fence_check lifts them, active only
      * while one stands, and fence_timer wakes the loop at the oldest one's cap */
@@ -597,6 +600,17 @@ void vmux__router_bounce_init(struct vmux_router *r);
 uint32_t vmux__router_backoff_ms(struct vmux_router *r, unsigned redirects, uint32_t cap_ms);
 void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmux_op *op);
 void vmux__router_bounce_close(struct vmux_router *r);
+
+/*
+ * I/O thread: whether an op of slot waits out a ping-pong (bounce.c). While one does, the slot's
+ * other ops wait behind it, so that a pipeline of one slot stays in order: a MOVED for the slot
+ * meanwhile is taken as part of the ping-pong (route/follow.c: no patch, op bounced to where it
+ * points), and a new op of the slot is taken by vmux__router_bounce_behind() (from
+ * vmux__router_send()), which queues it behind the last waiting op, due with it, and then sends
+ * it by its slot; false (op not taken) when no op of its slot waits.
+ */
+bool vmux__router_bouncing(const struct vmux_router *r, int slot);
+bool vmux__router_bounce_behind(struct vmux_router *r, struct vmux_op *op);
 
 /*
  * Any thread. vmux__router_stats_add() adds every node's link counters to *out (the handle's
