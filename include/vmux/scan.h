@@ -51,7 +51,8 @@
  * (a CLUSTER NODES text it could not read, nodes that keep disagreeing which serves a slot).
  * opts->timeout_ms bounds a cluster SCAN's whole step, not each of its round trips (CLUSTER
  * NODES on every primary, INFO, the SCAN itself, a retry): each gets what is left, and a step
- * out of time returns VMUX_ERR_TIMEOUT.
+ * out of time returns VMUX_ERR_TIMEOUT. A first step made while the handle still asks what its
+ * server is waits for that within the same timeout.
  */
 #ifndef VMUX_SCAN_H
 #define VMUX_SCAN_H

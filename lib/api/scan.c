@@ -3,11 +3,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "api/fanout.h"
 #include "api/scan_cluster.h"
 #include "api/typed.h"
 #include "mux/fanout.h"
+#include "mux/handle.h"
+#include "core/budget.h"
 #include "core/errbuf.h"
 #include "core/sized.h"
 #include "vmux/error.h"
@@ -241,20 +244,19 @@ static int cluster_try(vmux_scan *it, const vmux_callopts *opts, const struct ba
 /*
  * cluster_try(), once more when nothing was sent to the node (VMUX_ERR_NOT_CONNECTED: the node
  * left the handle's map after a failover, or has no connection): the node is forgotten by then,
- * so the second try goes on with the slots' owners now. Both share the step's one deadline
- * (opts->timeout_ms, vmux__cscan_deadline()). The caller's error buffer gets the
- * reason of a failed step, always (a description of the code when no deeper call gave one; a
- * server's error message as it is).
+ * so the second try goes on with the slots' owners now. Both share the step's budget, which
+ * ends at end_ns (step()). The caller's error buffer gets the reason of a failed step, always (a
+ * description of the code when no deeper call gave one; a server's error message as it is).
  */
-static int cluster_step(vmux_scan *it, const vmux_callopts *opts, const struct batch_form *form,
-                        void *batch)
+static int cluster_step(vmux_scan *it, const vmux_callopts *opts, uint64_t end_ns,
+                        const struct batch_form *form, void *batch)
 {
     char why[VMUX_REASON_SIZE] = "";
     vmux_callopts caller = vmux__callopts_copy(opts);
     vmux_callopts o = caller;
     o.errbuf = why;
     o.errlen = sizeof why;
-    vmux__cscan_deadline(it->m, &o, it->cl); /* one for the step, its retry included */
+    it->cl->deadline_ns = end_ns;
     int rc = cluster_try(it, &o, form, batch);
     if (rc == VMUX_ERR_NOT_CONNECTED) {
         why[0] = '\0';
@@ -288,23 +290,35 @@ static int decide(vmux_scan *it, const vmux_callopts *opts)
     return VMUX_ERR_NOMEM;
 }
 
-/* One step: 1 with the elements converted into batch, 0 when done, or an error. */
+/*
+ * One step: 1 with the elements converted into batch, 0 when done, or an error. A step has one
+ * budget (core/budget.h) of opts' timeout (0: syncTimeout) for all it does, the first step's
+ * wait for detection included: a cluster step's round trips, or the plain SCAN after that wait
+ * (given at least a millisecond).
+ */
 static int step(vmux_scan *it, const vmux_callopts *opts, const struct batch_form *form,
                 void *batch)
 {
     if (it->done)
         return 0;
+    vmux_callopts o = vmux__callopts_copy(opts);
+    uint64_t end_ns = vmux__budget_end(o.timeout_ms, vmux__sync_timeout(it->m), uv_hrtime());
+    bool settled = !it->begun && it->kind == SCAN_KEYS; /* decide() waits for detection */
     int rc = it->begun ? 0 : decide(it, opts);
     if (rc != 0) { /* words in the caller's buffer */
         it->begun = false;
         return rc;
     }
     if (it->cl != NULL)
-        return cluster_step(it, opts, form, batch);
+        return cluster_step(it, opts, end_ns, form, batch);
+    if (settled && o.timeout_ms >= 0) {
+        uint64_t left = vmux__budget_left_ms(end_ns, uv_hrtime());
+        o.timeout_ms = left > 0 ? (int64_t)left : 1;
+    }
     struct vmux_args a;
     struct step_out s = {.form = form, .batch = batch};
     build_step(it, &a);
-    rc = vmux__typed_run_into(it->m, opts, &a, true, conv_step, &s, 0, NULL);
+    rc = vmux__typed_run_into(it->m, &o, &a, true, conv_step, &s, 0, NULL);
     if (rc != 0)
         return rc;
     memcpy(it->cursor, s.cursor, s.len);

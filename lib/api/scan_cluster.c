@@ -17,6 +17,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "core/budget.h"
 #include "core/sized.h"
 #include "mux/fanout.h"
 #include "mux/handle.h"
@@ -25,8 +26,6 @@
 
 /* How many times a node may send the pick to another before it gives up (ownership flapping). */
 #define MAX_HOPS 5
-
-#define NS_PER_MS 1000000ull
 
 /*
  * Walks a CLUSTER NODES text: the primary serving slot (slot >= 0) into *owner, and the line
@@ -74,25 +73,16 @@ static int lowest_todo(const struct vmux_cscan *cs)
 static int fail(const vmux_callopts *o, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-void vmux__cscan_deadline(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
-{
-    int64_t t = vmux__callopts_copy(opts).timeout_ms; /* as vmux_call() counts it */
-    uint64_t ms = t == 0 ? vmux__sync_timeout(m) : t < UINT32_MAX ? (uint64_t)t : UINT32_MAX;
-    cs->deadline_ns = uv_hrtime() + ms * NS_PER_MS;
-}
-
 /*
- * o for one round trip of the step: what is left of its deadline (script.c's rule for its two
- * sends), not the whole timeout again, which made a step against a paused node take a timeout
- * per round trip. VMUX_ERR_TIMEOUT (nothing sent) when less than a millisecond is left.
+ * o for one round trip of the step: what is left of its budget (core/budget.h).
+ * VMUX_ERR_TIMEOUT (nothing sent) when less than a millisecond is left.
  */
 static int budget(const struct vmux_cscan *cs, const vmux_callopts *o, vmux_callopts *out)
 {
     *out = *o;
     if (o->timeout_ms < 0)
         return 0; /* the call refuses it as a bad argument, as for any command */
-    uint64_t now = uv_hrtime();
-    uint64_t left = cs->deadline_ns > now ? (cs->deadline_ns - now) / NS_PER_MS : 0;
+    uint64_t left = vmux__budget_left_ms(cs->deadline_ns, uv_hrtime());
     out->timeout_ms = (int64_t)left;
     return left > 0 ? 0 : fail(o, VMUX_ERR_TIMEOUT, "%s", vmux_strerror(VMUX_ERR_TIMEOUT));
 }

@@ -31,15 +31,11 @@ struct vmux_cscan {
     char via_from[41];
     char via_id[41];
     bool via_scan;
-    uint64_t deadline_ns; /* the step's (uv_hrtime()): its round trips share its timeout */
+    /* The end of the step's budget (core/budget.h; scan.c sets it): each of its round trips
+     * (CLUSTER NODES on every primary and on the nodes a view names, INFO, SCAN, and again after
+     * a retry) gets what is left, and none is sent once nothing is (VMUX_ERR_TIMEOUT). */
+    uint64_t deadline_ns;
 };
-
-/*
- * Starts a step at its deadline: opts->timeout_ms (0: the handle's syncTimeout) from now. Each of
- * its round trips (CLUSTER NODES on every primary and on the nodes a view names, INFO, SCAN, and
- * again after a retry) gets what is left, and none is sent once nothing is (VMUX_ERR_TIMEOUT).
- */
-void vmux__cscan_deadline(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
 
 /*
  * Chooses the next node: the owner of the lowest slot not done, as that node itself says. Every

@@ -9,13 +9,12 @@
 #include <uv.h>
 
 #include "api/typed.h"
+#include "core/budget.h"
 #include "core/errbuf.h"
 #include "core/errclass.h"
 #include "core/sized.h"
 #include "mux/handle.h"
 #include "vmux/error.h"
-
-#define NS_PER_MS 1000000ull
 
 struct vmux_script {
     char sha1[41];
@@ -104,25 +103,6 @@ static int run_by_sha(vmux *m, const vmux_callopts *opts, struct vmux_args *a, v
 }
 
 /*
- * The end of a run that started at start_ns (uv_hrtime()) with timeout_ms (0: default_ms), as
- * vmux_call() counts a deadline: times beyond 2^32-1 ms count as 2^32-1.
- */
-static uint64_t run_deadline(int64_t timeout_ms, uint32_t default_ms, uint64_t start_ns)
-{
-    uint64_t ms = timeout_ms == 0           ? default_ms
-                  : timeout_ms < UINT32_MAX ? (uint64_t)timeout_ms
-                                            : UINT32_MAX;
-    return start_ns + ms * NS_PER_MS;
-}
-
-/* The whole milliseconds left before deadline_ns (uv_hrtime()); 0 when less than one is. */
-static uint64_t ms_left(uint64_t deadline_ns)
-{
-    uint64_t now = uv_hrtime();
-    return deadline_ns > now ? (deadline_ns - now) / NS_PER_MS : 0;
-}
-
-/*
  * How a run ends whose deadline passed before its EVAL could be sent: the script did not run
  * (the EVALSHA was answered NOSCRIPT), which VMUX_CALL_TELL_UNSENT asks to be told.
  */
@@ -141,7 +121,8 @@ static int resend_sync(vmux *m, const vmux_callopts *opts, uint64_t start_ns, co
                        vmux_reply **out)
 {
     vmux_callopts o = vmux__callopts_copy(opts);
-    uint64_t left = ms_left(run_deadline(o.timeout_ms, vmux__sync_timeout(m), start_ns));
+    uint64_t left = vmux__budget_left_ms(
+        vmux__budget_end(o.timeout_ms, vmux__sync_timeout(m), start_ns), uv_hrtime());
     if (left == 0) {
         int rc = out_of_time(o.flags);
         if (o.errbuf != NULL && o.errlen != 0)
@@ -244,7 +225,7 @@ static void run_done(int status, vmux_reply *reply, void *userdata);
  */
 static int resend(struct script_run *run)
 {
-    uint64_t left_ms = ms_left(run->deadline);
+    uint64_t left_ms = vmux__budget_left_ms(run->deadline, uv_hrtime());
     if (left_ms == 0)
         return out_of_time(run->flags);
     vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = (int64_t)left_ms, .flags = run->flags);
@@ -287,7 +268,7 @@ int vmux_script_run_async(vmux *m, const vmux_callopts *opts, const vmux_script 
     run->cb = cb;
     run->userdata = userdata;
     run->flags = o.flags;
-    run->deadline = run_deadline(o.timeout_ms, vmux__async_timeout(m), uv_hrtime());
+    run->deadline = vmux__budget_end(o.timeout_ms, vmux__async_timeout(m), uv_hrtime());
     struct vmux_args a;
     build(&a, s, true, keys, nkeys, args, nargs);
     int rc = vmux__typed_async(m, &o, &a, false, run_done, run);
