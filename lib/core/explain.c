@@ -19,8 +19,17 @@ const char vmux__on_io_thread_words[] =
     "a synchronous call from a vmux callback (on the I/O thread) would wait for itself: use the "
     "_async form, or hand the work to a thread of your own";
 
-const char vmux__closing_words[] = "the handle is closing (vmux_close() has begun): the command "
-                                   "was not accepted and nothing was sent";
+/* vmux_strerror(VMUX_ERR_CLOSED)'s words cover a command the close ended too ("may have run") */
+static const char closing_words[] = "the handle is closing (vmux_close() has begun): the command "
+                                    "was not accepted and nothing was sent";
+
+void vmux__explain_refused(char *buf, size_t len, int rc)
+{
+    if (rc == VMUX_ERR_CLOSED)
+        vmux__errbuf_set(buf, len, "%s", closing_words);
+    else
+        vmux__explain(buf, len, rc, NULL);
+}
 
 bool vmux__explain_argv(char *buf, size_t len, int argc, const char *const *argv,
                         const size_t *argvlen)

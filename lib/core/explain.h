@@ -48,8 +48,12 @@ bool vmux__explain_argv(char *buf, size_t len, int argc, const char *const *argv
 /* What a synchronous call made from a callback (on the I/O thread) is refused with. */
 extern const char vmux__on_io_thread_words[];
 
-/* What a call refused because vmux_close() has begun says (VMUX_ERR_CLOSED, nothing sent), where
- * vmux_strerror()'s words cover a command the close ended too ("may have run"). */
-extern const char vmux__closing_words[];
+/*
+ * Writes into buf (as vmux__explain) what a call refused with rc (not 0) before anything was sent
+ * says: for VMUX_ERR_CLOSED (vmux_close() has begun) that the command was not accepted and
+ * nothing was sent, where vmux_strerror()'s words cover a command the close ended too ("may have
+ * run"); else the code's description. Any thread.
+ */
+void vmux__explain_refused(char *buf, size_t len, int rc);
 
 #endif

@@ -188,14 +188,11 @@ static void explain(const vmux_callopts *opts, int rc, const vmux_reply *reply)
         vmux__explain(opts->errbuf, opts->errlen, rc, reply);
 }
 
-/* A call refused with rc before anything was sent: for VMUX_ERR_CLOSED words that say so, where
- * vmux_strerror()'s cover a command the close ended too ("may have run"). */
+/* A call refused with rc before anything was sent (vmux__explain_refused()). */
 static void explain_refused(const vmux_callopts *opts, int rc)
 {
-    if (rc != VMUX_ERR_CLOSED)
-        explain(opts, rc, NULL);
-    else if (opts != NULL)
-        vmux__errbuf_set(opts->errbuf, opts->errlen, "%s", vmux__closing_words);
+    if (opts != NULL)
+        vmux__explain_refused(opts->errbuf, opts->errlen, rc);
 }
 
 /*

@@ -415,15 +415,14 @@ static void explain_status(const vmux_callopts *o, int rc, const vmux_reply *rep
     vmux__errbuf_set(o->errbuf, o->errlen, "%s", why != NULL ? why : "");
 }
 
-/* explain_status(), or the words of a call refused because it was made from a callback (on_io). */
+/* The words of a fan-out that ended with rc and no reply (refused, or its control op ended), or
+ * of one refused because it was made from a callback (on_io). */
 static void explain_call(const vmux_callopts *o, int rc, bool on_io)
 {
-    if (on_io && o->errbuf != NULL && o->errlen != 0)
+    if (on_io)
         vmux__errbuf_set(o->errbuf, o->errlen, "%s", vmux__on_io_thread_words);
-    else if (rc == VMUX_ERR_CLOSED && o->errbuf != NULL && o->errlen != 0)
-        vmux__errbuf_set(o->errbuf, o->errlen, "%s", vmux__closing_words); /* refused */
-    else
-        explain_status(o, rc, NULL);
+    else if (rc != 0)
+        vmux__explain_refused(o->errbuf, o->errlen, rc);
 }
 
 /* vmux_call_nodes(); own: the library's own command, read under the default reply limits. */
