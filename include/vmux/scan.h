@@ -28,8 +28,9 @@
  * node and all. A slot left migrating for the whole of its owner's scan (an open slot, as an
  * interrupted reshard leaves it: keys on both nodes) has the node importing it scanned next,
  * and is done after that; while that node is not in the handle's map (it serves no slot yet),
- * steps fail with VMUX_ERR_NOT_CONNECTED (one node's open slots to two different targets are not
- * handled yet: docs/cluster.md). So every key present from the start to the end of the
+ * steps fail with VMUX_ERR_NOT_CONNECTED. A node with open slots to several targets has them
+ * visited in turn, the node scanned again before each next target (the target is that of its
+ * lowest open slot not yet done). So every key present from the start to the end of the
  * iteration is returned at least once, across failovers and slot migrations, and keys may come more
  * than once (more often when slots move). A failed step forgets the node being scanned (a failover:
  * it may be gone), so calling vmux_scan_next() again goes on from the slots done, on their owners

@@ -52,11 +52,18 @@ static bool read_slot(const char *s, char **end, unsigned *slot)
     return true;
 }
 
-/* "[a->-id]": slot a migrates to id; the first target met (slots come in order) is n->to. */
-static void parse_migrating(unsigned a, const char *id, struct vmux_node_line *n, uint8_t *mig)
+/*
+ * "[a->-id]": slot a migrates to id. The target of the first slot met not in done (slots come in
+ * order) is n->to: a done slot's target was scanned already, and taking it again made a node
+ * with open slots to two targets be scanned forever, its other target never.
+ */
+static void parse_migrating(unsigned a, const char *id, const uint8_t *done,
+                            struct vmux_node_line *n, uint8_t *mig)
 {
     size_t len = strcspn(id, "]");
     vmux__slot_bits_set(mig, a, a);
+    if (done != NULL && vmux__slot_bit(done, a))
+        return;
     if (n->to[0] == '\0' && len > 0 && len < sizeof n->to) {
         memcpy(n->to, id, len);
         n->to[len] = '\0';
@@ -66,13 +73,13 @@ static void parse_migrating(unsigned a, const char *id, struct vmux_node_line *n
 }
 
 /* One slot token into n's bitmaps; mig collects the slots being migrated away. */
-static void parse_slot(const char *tok, struct vmux_node_line *n, uint8_t *mig)
+static void parse_slot(const char *tok, const uint8_t *done, struct vmux_node_line *n, uint8_t *mig)
 {
     char *end;
     unsigned a, b;
     if (tok[0] == '[') {
         if (read_slot(tok + 1, &end, &a) && strncmp(end, "->-", 3) == 0)
-            parse_migrating(a, end + 3, n, mig);
+            parse_migrating(a, end + 3, done, n, mig);
         return; /* importing ("-<-"): not its slot yet */
     }
     if (!read_slot(tok, &end, &a))
@@ -84,7 +91,7 @@ static void parse_slot(const char *tok, struct vmux_node_line *n, uint8_t *mig)
         vmux__slot_bits_set(n->serves, a, b);
 }
 
-bool vmux__node_line_parse(char *line, struct vmux_node_line *n)
+bool vmux__node_line_parse(char *line, const uint8_t *done, struct vmux_node_line *n)
 {
     char *save = NULL, *tok[8];
     for (int i = 0; i < 8; i++)
@@ -99,7 +106,7 @@ bool vmux__node_line_parse(char *line, struct vmux_node_line *n)
     n->epoch = strtoull(tok[6], NULL, 10); /* not a number: 0 */
     uint8_t mig[VMUX_SLOTS / 8] = {0};
     for (char *t; (t = strtok_r(NULL, " \r", &save)) != NULL;)
-        parse_slot(t, n, mig);
+        parse_slot(t, done, n, mig);
     for (size_t i = 0; i < sizeof n->stable; i++)
         n->stable[i] = n->serves[i] & (uint8_t)~mig[i];
     return true;

@@ -20,9 +20,9 @@ struct vmux_node_line {
     uint64_t epoch; /* its config epoch: of two primaries that claim a slot, the higher wins */
     uint8_t serves[VMUX_SLOTS / 8]; /* its ranges */
     uint8_t stable[VMUX_SLOTS / 8]; /* its ranges less the slots it is migrating away */
-    /* The node its lowest migrating slot goes to ("" when it migrates none), and its slots
-     * migrating there: the node to scan after it for them (scan_cluster.c). Only a node's own
-     * line (myself) shows its migrations. */
+    /* The node its lowest migrating slot not done goes to ("" when it migrates none not done),
+     * and its slots not done migrating there: the node to scan after it for them
+     * (scan_cluster.c). Only a node's own line (myself) shows its migrations. */
     char to[41];
     uint8_t moving[VMUX_SLOTS / 8];
 };
@@ -37,10 +37,13 @@ static inline bool vmux__slot_bit(const uint8_t *bits, unsigned slot)
 void vmux__slot_bits_set(uint8_t *bits, unsigned from, unsigned to);
 
 /*
- * Parses one line (cut in place: line must stay alive while *n is used). Returns false when it
- * has fewer than the eight fixed fields. A slot token that is not one of the forms above (not a
- * number, beyond 16383, a range whose end is before its start) is skipped.
+ * Parses one line (cut in place: line must stay alive while *n is used). done (a slot bitmap, or
+ * NULL for none) holds the slots a cluster SCAN has done: their migrations count in stable, but
+ * not for to and moving, so a node with open slots to several targets names each in turn as
+ * their slots get done. Returns false when the line has fewer than the eight fixed fields. A
+ * slot token that is not one of the forms above (not a number, beyond 16383, a range whose end
+ * is before its start) is skipped.
  */
-bool vmux__node_line_parse(char *line, struct vmux_node_line *n);
+bool vmux__node_line_parse(char *line, const uint8_t *done, struct vmux_node_line *n);
 
 #endif

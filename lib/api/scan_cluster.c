@@ -5,7 +5,8 @@
  * began and when it ended (as it says itself, migrating slots left out) are then marked done. A
  * slot that moved meanwhile stays to do and is scanned on its new owner: a key may come twice,
  * none is missed. A slot left migrating for a node's whole scan (an open slot: an interrupted
- * reshard) is stable on neither node: its target is scanned next, and the slot done after that.
+ * reshard) is stable on neither node: its target is scanned next, and the slot done after that;
+ * open slots to several targets, one target per scan of their node.
  */
 #include "api/scan_cluster.h"
 
@@ -29,10 +30,12 @@
 
 /*
  * Walks a CLUSTER NODES text: the primary serving slot (slot >= 0) into *owner, and the line
- * marked myself into *self (either may be NULL). Returns which were found (1: owner, 2: self).
+ * marked myself into *self (either may be NULL), their migration targets read past the slots in
+ * done (vmux__node_line_parse()). Returns which were found (1: owner, 2: self).
  */
-static int read_nodes(const vmux_reply *r, int slot, struct vmux_node_line *owner,
-                      struct vmux_node_line *self, uint8_t *served, char **text)
+static int read_nodes(const vmux_reply *r, const uint8_t *done, int slot,
+                      struct vmux_node_line *owner, struct vmux_node_line *self, uint8_t *served,
+                      char **text)
 {
     const char *s = vmux_reply_str(r, NULL);
     int found = 0;
@@ -43,7 +46,7 @@ static int read_nodes(const vmux_reply *r, int slot, struct vmux_node_line *owne
     char *save = NULL;
     for (char *line = strtok_r(*text, "\n", &save); n != NULL && line != NULL;
          line = strtok_r(NULL, "\n", &save)) {
-        if (!vmux__node_line_parse(line, n))
+        if (!vmux__node_line_parse(line, done, n))
             continue;
         for (size_t i = 0; served != NULL && n->primary && i < sizeof n->serves; i++)
             served[i] |= n->serves[i];
@@ -220,7 +223,7 @@ static int claimant(const vmux_node_replies *res, int slot, struct vmux_cscan *c
     for (size_t i = 0; i < res->count; i++) {
         char *text = NULL;
         int found = res->nodes[i].status == 0
-                        ? read_nodes(res->nodes[i].reply, -1, NULL, n, NULL, &text)
+                        ? read_nodes(res->nodes[i].reply, cs->done, -1, NULL, n, NULL, &text)
                         : -1;
         bool claims = found > 0 && (found & 2) && n->primary &&
                       vmux__slot_bit(n->serves, (unsigned)slot) && (!chosen || n->epoch > best);
@@ -238,7 +241,7 @@ static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int
                      vmux_reply **view, struct vmux_node_line *n)
 {
     char *text = NULL;
-    int found = read_nodes(*view, slot, n, NULL, NULL, &text);
+    int found = read_nodes(*view, cs->done, slot, n, NULL, NULL, &text);
     vmux_reply_free(*view);
     *view = NULL;
     char host[sizeof cs->host], id[sizeof cs->id];
@@ -256,7 +259,7 @@ static int try_owner(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int
     int rc = ask_node(m, o, cs, id[0] != '\0' ? id : NULL, host, port, view);
     if (rc != 0)
         return rc;
-    found = read_nodes(*view, -1, NULL, n, NULL, &text);
+    found = read_nodes(*view, cs->done, -1, NULL, n, NULL, &text);
     free(text);
     if (found < 0 || !(found & 2))
         return fail(o, VMUX_ERR_PROTOCOL, "CLUSTER NODES of %s:%d: no line marked myself", host,
@@ -284,7 +287,7 @@ static void mark_holes(struct vmux_cscan *cs, const vmux_node_replies *res)
     for (size_t i = 0; self != NULL && i < res->count; i++) {
         char *text = NULL;
         if (res->nodes[i].status == 0 &&
-            read_nodes(res->nodes[i].reply, -1, NULL, self, served, &text) >= 2)
+            read_nodes(res->nodes[i].reply, cs->done, -1, NULL, self, served, &text) >= 2)
             read = true;
         free(text);
     }
@@ -323,16 +326,17 @@ static void forget_via(struct vmux_cscan *cs)
 }
 
 /*
- * The answer in res whose own line (myself) has id: its index, *n read from it and *text (to
- * free) holding it; -1 when none.
+ * The answer in res whose own line (myself) has id: its index, *n read from it (past the slots
+ * in done) and *text (to free) holding it; -1 when none.
  */
-static int find_self(const vmux_node_replies *res, const char *id, struct vmux_node_line *n,
-                     char **text)
+static int find_self(const vmux_node_replies *res, const uint8_t *done, const char *id,
+                     struct vmux_node_line *n, char **text)
 {
     for (size_t i = 0; i < res->count; i++) {
         *text = NULL;
         if (res->nodes[i].status == 0 &&
-            read_nodes(res->nodes[i].reply, -1, NULL, n, NULL, text) >= 2 && strcmp(n->id, id) == 0)
+            read_nodes(res->nodes[i].reply, done, -1, NULL, n, NULL, text) >= 2 &&
+            strcmp(n->id, id) == 0)
             return (int)i;
         free(*text);
     }
@@ -362,13 +366,13 @@ static int pick_via(const vmux_callopts *o, const vmux_node_replies *res, struct
                     struct vmux_node_line *n)
 {
     char *text = NULL;
-    bool moving = find_self(res, cs->via_from, n, &text) >= 0 && still_moving(cs, n);
+    bool moving = find_self(res, cs->done, cs->via_from, n, &text) >= 0 && still_moving(cs, n);
     free(text);
     if (!moving) {
         forget_via(cs);
         return 0;
     }
-    int i = find_self(res, cs->via_id, n, &text);
+    int i = find_self(res, cs->done, cs->via_id, n, &text);
     bool ok = i >= 0 && n->primary && set_node(cs, res->nodes[i].address, n);
     free(text);
     if (!ok)
@@ -446,7 +450,9 @@ static void finish_via(struct vmux_cscan *cs, const struct vmux_node_line *n)
  * The node just scanned (its line n at the end) migrated slots to one target for its whole scan
  * (an open slot: an interrupted reshard). Their keys are on either node and never stable on
  * either, so they would stay the lowest to do, and this node be picked again forever: its
- * target is scanned next instead (vmux__cscan_pick()), and they are done after that.
+ * target is scanned next instead (vmux__cscan_pick()), and they are done after that. The target
+ * is that of its lowest open slot not done (read_nodes() passes done), so a node with open slots
+ * to several targets, picked again for the others, names the next target each time.
  */
 static void start_via(struct vmux_cscan *cs, const struct vmux_node_line *n)
 {
@@ -470,7 +476,7 @@ int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan 
     char *text = NULL;
     if (rc == 0 && n == NULL)
         rc = fail(&o, VMUX_ERR_NOMEM, "%s", vmux_strerror(VMUX_ERR_NOMEM));
-    else if (rc == 0 && read_nodes(r, -1, NULL, n, NULL, &text) < 2)
+    else if (rc == 0 && read_nodes(r, cs->done, -1, NULL, n, NULL, &text) < 2)
         rc = fail(&o, VMUX_ERR_PROTOCOL, "CLUSTER NODES of %s:%d: no line marked myself", cs->host,
                   cs->port);
     char now[sizeof cs->run_id] = "";

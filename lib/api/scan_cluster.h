@@ -19,9 +19,9 @@ struct vmux_cscan {
     char id[41]; /* its node id: how the handle's map knows it, whatever name the map gives it */
     char run_id[41]; /* its process's run_id when its scan began ("": INFO refused, unchecked) */
     bool finishing;  /* its SCAN is complete: mark its slots once its ownership is checked again */
-    /* Its slots migrating away when its scan began (mig), and those of them going to `to`, the
-     * target of the lowest (moving): a slot left migrating (an interrupted reshard) has keys on
-     * both nodes, and is never stable on either. */
+    /* Its slots migrating away when its scan began (mig), and those of them not done going to
+     * `to`, the target of the lowest not done (moving): a slot left migrating (an interrupted
+     * reshard) has keys on both nodes, and is never stable on either. */
     uint8_t mig[VMUX_SLOTS / 8];
     uint8_t moving[VMUX_SLOTS / 8];
     char to[41];
@@ -58,9 +58,10 @@ int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
  * scan began (a new run_id: restarted, with a new hash seed, the SCAN cursor it was given meant
  * nothing there, and keys may have been skipped). A node chosen for via marks those slots done
  * too (unless it was migrating them away itself); a node that kept migrating slots to one target
- * from start to end sets via to them, so that target is scanned next. Leaves no node chosen, in
- * every case; on an error none is marked (its slots are scanned again later) and the error is
- * returned.
+ * from start to end sets via to them, so that target is scanned next (the target of its lowest
+ * such slot not done: a node with open slots to several targets, picked again once via is done,
+ * names the next one). Leaves no node chosen, in every case; on an error none is marked (its
+ * slots are scanned again later) and the error is returned.
  */
 int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
 

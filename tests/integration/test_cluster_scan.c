@@ -11,6 +11,8 @@
  * - a slot left open (MIGRATING on its owner, IMPORTING on another primary, half its keys moved
  *   there, as an interrupted reshard leaves it): the iteration ends, every key returned; the
  *   slot is closed again (keys moved back, STABLE on both) after, whatever the outcome;
+ * - two slots of one primary left open to two different primaries, some keys of each moved: the
+ *   iteration ends, every key returned; both slots closed after, whatever the outcome;
  * - a step's deadline: with the owner of slot 0 paused for one and a half timeouts, a step
  *   returns VMUX_ERR_TIMEOUT (its round trips share the timeout; a second round trip to the
  *   node, given a whole timeout of its own, outlasted the pause);
@@ -46,6 +48,7 @@
 #define NKEYS 3000
 #define NTAGGED 40
 #define NP 3
+#define EXTRA NP /* tag[EXTRA]: a second tag on one primary, for the tests that write it */
 
 /* A handle on the seed named host, with the configuration keys extra ("" for none). */
 static vmux *open_seed_with(const char *host, const char *extra)
@@ -80,12 +83,15 @@ static int owner_of(redisContext **c, const char *key)
     return -1;
 }
 
-/* The keys: scan:<i> (NKEYS), and scan:{tag<p>}:<i> (NTAGGED per primary p, in one slot). */
+/*
+ * The keys: scan:<i> (NKEYS), and scan:{tag<p>}:<i> (NTAGGED per primary p, in one slot; and per
+ * tag[EXTRA] when a test writes it: "" when not).
+ */
 struct keyset {
-    char tag[NP][16];
-    long long slot[NP];
+    char tag[NP + 1][16];
+    long long slot[NP + 1];
     bool seen[NKEYS];
-    bool seen_tagged[NP][NTAGGED];
+    bool seen_tagged[NP + 1][NTAGGED];
 };
 
 static void set_key(vmux *m, const char *key)
@@ -94,6 +100,24 @@ static void set_key(vmux *m, const char *key)
     vmux_reply *r = NULL;
     assert_int_equal(vmux_call(m, NULL, 3, argv, NULL, &r), 0);
     vmux_reply_free(r);
+}
+
+static long long keyslot(redisContext *c, const char *key)
+{
+    redisReply *r = redisCommand(c, "CLUSTER KEYSLOT %s", key);
+    long long slot = r->integer;
+    freeReplyObject(r);
+    return slot;
+}
+
+/* The NTAGGED keys of tag[t]. */
+static void write_tagged(vmux *m, const struct keyset *ks, int t)
+{
+    char key[64];
+    for (int i = 0; i < NTAGGED; i++) {
+        snprintf(key, sizeof key, "scan:%s:%d", ks->tag[t], i);
+        set_key(m, key);
+    }
 }
 
 /* Writes every key; finds one tag whose slot each primary serves. */
@@ -113,17 +137,28 @@ static void write_keys(vmux *m, redisContext **c, struct keyset *ks)
         if (ks->tag[p][0] != '\0')
             continue;
         memcpy(ks->tag[p], tag, sizeof tag);
-        redisReply *r = redisCommand(c[0], "CLUSTER KEYSLOT %s", tag);
-        ks->slot[p] = r->integer;
-        freeReplyObject(r);
+        ks->slot[p] = keyslot(c[0], tag);
         found++;
     }
     assert_int_equal(found, NP);
     for (int p = 0; p < NP; p++)
-        for (int i = 0; i < NTAGGED; i++) {
-            snprintf(key, sizeof key, "scan:%s:%d", ks->tag[p], i);
-            set_key(m, key);
+        write_tagged(m, ks, p);
+}
+
+/* Writes the keys of tag[EXTRA]: a tag of primary p in another slot than tag[p]'s. */
+static void write_extra_tag(vmux *m, redisContext **c, struct keyset *ks, int p)
+{
+    for (int t = 0; ks->tag[EXTRA][0] == '\0' && t < 1000; t++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "{x%d}", t);
+        long long slot = keyslot(c[0], tag);
+        if (slot != ks->slot[p] && owner_of(c, tag) == p) {
+            memcpy(ks->tag[EXTRA], tag, sizeof tag);
+            ks->slot[EXTRA] = slot;
         }
+    }
+    assert_true(ks->tag[EXTRA][0] != '\0');
+    write_tagged(m, ks, EXTRA);
 }
 
 static void mark(struct keyset *ks, const vmux_bytes *k)
@@ -136,9 +171,9 @@ static void mark(struct keyset *ks, const vmux_bytes *k)
         ks->seen[i] = true;
         return;
     }
-    for (int p = 0; p < NP; p++) {
+    for (int p = 0; p <= EXTRA; p++) {
         size_t n = strlen(ks->tag[p]);
-        if (strncmp(rest, ks->tag[p], n) == 0) {
+        if (n > 0 && strncmp(rest, ks->tag[p], n) == 0) {
             int i = atoi(rest + n + 1);
             assert_true(i >= 0 && i < NTAGGED);
             ks->seen_tagged[p][i] = true;
@@ -153,8 +188,8 @@ static void assert_all_seen(const struct keyset *ks)
     for (int i = 0; i < NKEYS; i++)
         if (!ks->seen[i])
             fail_msg("scan:%d was never returned", i);
-    for (int p = 0; p < NP; p++)
-        for (int i = 0; i < NTAGGED; i++)
+    for (int p = 0; p <= EXTRA; p++)
+        for (int i = 0; i < NTAGGED && ks->tag[p][0] != '\0'; i++)
             if (!ks->seen_tagged[p][i])
                 fail_msg("scan:%s:%d was never returned", ks->tag[p], i);
 }
@@ -344,12 +379,13 @@ static void test_scan_standalone(void **state)
 
 /* ---- a slot left open (MIGRATING / IMPORTING: an interrupted reshard) ---- */
 
-/* The slot the test left open, for the teardown that closes it, whatever the test's outcome. */
+/* The slots the test left open, for the teardown that closes them, whatever its outcome. */
+#define MAX_OPEN 2
 static struct {
     bool open;
     int src, dst;
     long long slot;
-} opened;
+} opened[MAX_OPEN];
 
 /* Moves every key of the open slot back from its importing node (ASKING: it does not own it). */
 static void keys_back(redisContext *dst, long long slot, int src_port)
@@ -368,20 +404,59 @@ static void keys_back(redisContext *dst, long long slot, int src_port)
     }
 }
 
-/* Closes the slot opened: stable on its source, keys back, stable on its target. */
-static int close_open_slot(void **state)
+/* Closes each slot opened: stable on its source, keys back, stable on its target. */
+static int close_open_slots(void **state)
 {
     (void)state;
-    if (!opened.open)
-        return 0;
-    int src = vt_cluster_port(CLUSTER, opened.src), dst = vt_cluster_port(CLUSTER, opened.dst);
-    free(vt_node_admin(src, false, "CLUSTER SETSLOT %lld STABLE", opened.slot));
-    redisContext *c = vt_node_connect(dst);
-    keys_back(c, opened.slot, src);
-    redisFree(c);
-    free(vt_node_admin(dst, false, "CLUSTER SETSLOT %lld STABLE", opened.slot));
-    opened.open = false;
+    for (int k = 0; k < MAX_OPEN; k++) {
+        if (!opened[k].open)
+            continue;
+        long long slot = opened[k].slot;
+        int src = vt_cluster_port(CLUSTER, opened[k].src);
+        int dst = vt_cluster_port(CLUSTER, opened[k].dst);
+        free(vt_node_admin(src, false, "CLUSTER SETSLOT %lld STABLE", slot));
+        redisContext *c = vt_node_connect(dst);
+        keys_back(c, slot, src);
+        redisFree(c);
+        free(vt_node_admin(dst, false, "CLUSTER SETSLOT %lld STABLE", slot));
+        opened[k].open = false;
+    }
     return 0;
+}
+
+/*
+ * Leaves the slot of tag[t] (primary src's) MIGRATING to primary dst, IMPORTING there, with half
+ * its keys moved: an interrupted reshard. Noted in opened[k] first, for the teardown.
+ */
+static void open_slot(redisContext **c, char id[][64], const struct keyset *ks, int t, int k,
+                      int src, int dst)
+{
+    long long slot = ks->slot[t];
+    opened[k].src = src;
+    opened[k].dst = dst;
+    opened[k].slot = slot;
+    opened[k].open = true;
+    vt_must_ok(c[dst], "CLUSTER SETSLOT %lld IMPORTING %s", slot, id[src]);
+    vt_must_ok(c[src], "CLUSTER SETSLOT %lld MIGRATING %s", slot, id[dst]);
+    for (int i = 0; i < NTAGGED / 2; i++)
+        vt_must_ok(c[src], "MIGRATE 127.0.0.1 %d scan:%s:%d 0 5000", vt_cluster_port(CLUSTER, dst),
+                   ks->tag[t], i);
+}
+
+/* Scans the whole cluster, every key marked in ks; fails when 1000 steps did not end it. */
+static void scan_to_end(vmux *m, struct keyset *ks)
+{
+    vmux_scan *it;
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = "scan:*", .count = 200);
+    assert_int_equal(vmux_scan_begin(m, &o, &it), 0);
+    int returned = 0, rc = 1, steps = 0;
+    while (rc == 1 && steps < 1000) {
+        rc = scan_step(it, ks, &returned);
+        steps++;
+    }
+    vmux_scan_end(it);
+    if (rc != 0)
+        fail_msg("the iteration did not end: %d steps, %d keys returned", steps, returned);
 }
 
 /*
@@ -399,28 +474,35 @@ static void test_scan_open_slot(void **state)
     vmux *m = open_seed();
     struct keyset *ks = calloc(1, sizeof *ks);
     write_keys(m, c, ks);
-    int src = 0, dst = 1, dst_port = vt_cluster_port(CLUSTER, dst);
-    long long slot = ks->slot[src];
-    opened.src = src;
-    opened.dst = dst;
-    opened.slot = slot;
-    opened.open = true;
-    vt_must_ok(c[dst], "CLUSTER SETSLOT %lld IMPORTING %s", slot, id[src]);
-    vt_must_ok(c[src], "CLUSTER SETSLOT %lld MIGRATING %s", slot, id[dst]);
-    for (int i = 0; i < NTAGGED / 2; i++)
-        vt_must_ok(c[src], "MIGRATE 127.0.0.1 %d scan:%s:%d 0 5000", dst_port, ks->tag[src], i);
+    open_slot(c, id, ks, 0, 0, 0, 1);
+    scan_to_end(m, ks);
+    assert_all_seen(ks);
+    free(ks);
+    vmux_close(m);
+    for (int p = 0; p < NP; p++)
+        redisFree(c[p]);
+}
 
-    vmux_scan *it;
-    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = "scan:*", .count = 200);
-    assert_int_equal(vmux_scan_begin(m, &o, &it), 0);
-    int returned = 0, rc = 1, steps = 0;
-    while (rc == 1 && steps < 1000) {
-        rc = scan_step(it, ks, &returned);
-        steps++;
-    }
-    if (rc != 0)
-        fail_msg("the iteration did not end: %d steps, %d keys returned", steps, returned);
-    vmux_scan_end(it);
+/*
+ * Two slots of primary 0 left open, one to primary 1 and one to primary 2, half the keys of each
+ * moved: the iteration ends, with every key (each moved key found on its importing node). It
+ * never ended: the source named the target of its lowest open slot, done or not, so once that
+ * target was scanned and the slot done, the source was scanned again and again, and the other
+ * target never.
+ */
+static void test_scan_open_slots_two_targets(void **state)
+{
+    (void)state;
+    redisContext *c[NP];
+    char id[NP][64];
+    connect_all(c, id);
+    vmux *m = open_seed();
+    struct keyset *ks = calloc(1, sizeof *ks);
+    write_keys(m, c, ks);
+    write_extra_tag(m, c, ks, 0);
+    open_slot(c, id, ks, 0, 0, 0, 1);
+    open_slot(c, id, ks, EXTRA, 1, 0, 2);
+    scan_to_end(m, ks);
     assert_all_seen(ks);
     free(ks);
     vmux_close(m);
@@ -638,7 +720,8 @@ int main(void)
         cmocka_unit_test(test_scan_under_small_reply_limits),
         cmocka_unit_test(test_scan_across_migrations),
         cmocka_unit_test(test_scan_standalone),
-        cmocka_unit_test_teardown(test_scan_open_slot, close_open_slot),
+        cmocka_unit_test_teardown(test_scan_open_slot, close_open_slots),
+        cmocka_unit_test_teardown(test_scan_open_slots_two_targets, close_open_slots),
         cmocka_unit_test_teardown(test_scan_step_deadline, pause_over),
         cmocka_unit_test_teardown(test_scan_unknown_endpoint_seed_by_name, endpoints_reset),
         cmocka_unit_test_teardown(test_scan_hostnames, endpoints_reset),
