@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/counters.h"
 #include "core/encode.h"
 #include "core/nocancel.h"
 #include "core/reply_internal.h"
@@ -35,6 +36,10 @@ struct batch {
     void *userdata;
     struct part_ref *refs;
     struct vmux_part_result *results;
+    /* An asynchronous batch is a call vmux_drain() waits for until its callback has run
+     * (core/counters.h calls_held): its parts that cross slots are control ops, which nothing
+     * else counts, so a batch of only those was not waited for. NULL: not held (synchronous). */
+    struct vmux_counters *held;
 };
 
 static struct batch *batch_new(size_t n, vmux__batch_cb cb, void *userdata)
@@ -49,6 +54,7 @@ static struct batch *batch_new(size_t n, vmux__batch_cb cb, void *userdata)
     b->n = n;
     b->cb = cb;
     b->userdata = userdata;
+    b->held = NULL;
     b->refs = (struct part_ref *)(b + 1);
     b->results = (struct vmux_part_result *)(b->refs + n);
     for (size_t i = 0; i < n; i++)
@@ -65,7 +71,10 @@ static void part_done(int status, vmux_reply *reply, void *userdata)
     if (atomic_fetch_sub_explicit(&b->left, 1, memory_order_acq_rel) != 1)
         return;
     b->cb(b->n, b->results, b->userdata);
+    struct vmux_counters *held = b->held;
     free(b);
+    if (held != NULL)
+        vmux__counters_call_done(held); /* last: a drain may return, and the handle close */
 }
 
 /* The flags of every part's op: the caller's, and for a synchronous caller VMUX_OP_TELL_WHY (a
@@ -276,8 +285,14 @@ static int place_batch(vmux *m, const vmux_callopts *opts, const struct vmux_par
         rc = make_ops(m, op_flags(&o, sync), timing_for(m, &o, sync, start_ns), parts, n, bytes, b,
                       *ops);
     }
+    if (rc == 0 && !sync) {
+        b->held = &m->ctr;
+        vmux__counters_call_held(b->held); /* before a part can complete */
+    }
     if (rc == 0) /* takes the ops; accepted, b is theirs */
         rc = sync ? vmux__submit_sync_all(m, *ops, n, reader) : vmux__submit_all(m, *ops, n);
+    if (rc != 0 && b != NULL && b->held != NULL)
+        vmux__counters_call_done(b->held);
     if (rc != 0)
         free(b);
     return rc;

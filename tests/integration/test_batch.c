@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1018,6 +1019,81 @@ static void test_crossslot_alone(void **state)
     vmux_close(m);
 }
 
+/* A message callback that holds the I/O thread until released (or 60 s passed). */
+struct hold_io {
+    atomic_bool entered;
+    bool release;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static void on_hold_message(const vmux_message *msg, void *userdata)
+{
+    (void)msg;
+    struct hold_io *h = userdata;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    pthread_mutex_lock(&h->mu);
+    atomic_store(&h->entered, true);
+    int rc = 0;
+    while (!h->release && rc == 0)
+        rc = pthread_cond_timedwait(&h->cv, &h->mu, &until);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void release_io(struct hold_io *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->release = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static bool io_held(void *arg)
+{
+    return atomic_load(&((struct hold_io *)arg)->entered);
+}
+
+/*
+ * A batch whose every command crosses slots holds vmux_drain() until its callback ran: its parts
+ * are control ops, which nothing counted, and the drain returned 0 at once. The I/O thread is
+ * held in a message callback meanwhile, so that the parts cannot run before the drain looks.
+ */
+static void test_crossslot_drain(void **state)
+{
+    (void)state;
+    if (vt_cluster_mode() == NULL)
+        skip(); /* no slots: nothing crosses them */
+    vmux *m = vt_open("plain", NULL);
+    char ch[64], x[64], y[64];
+    snprintf(ch, sizeof ch, "batch-hold-%d", (int)getpid());
+    snprintf(x, sizeof x, "{batch-x}%d", (int)getpid());
+    snprintf(y, sizeof y, "{batch-y}%d", (int)getpid());
+    struct hold_io h = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    vmux_sub *sub = NULL;
+    assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR(ch), on_hold_message, &h, &sub),
+                     0);
+    assert_int_equal(vmux_sub_wait_live(sub, WAIT_MS), 0);
+    free(vt_admin("plain", "PUBLISH %s hold", ch)); /* not through m: its reply could be held */
+    assert_true(vt_wait_until(io_held, &h, WAIT_MS));
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    add(b, 5, (const char *[]){"MSET", x, "1", y, "2"});
+    add(b, 3, (const char *[]){"DEL", x, y});
+    struct box bx = {.done = false};
+    assert_int_equal(vmux_batch_exec_async(m, NULL, b, box_cb, &bx), 0);
+    assert_int_equal(vmux_drain(m, 100), VMUX_ERR_TIMEOUT); /* 0 without: nothing counted it */
+    release_io(&h);
+    assert_int_equal(vmux_drain(m, WAIT_MS), 0);
+    assert_true(atomic_load(&bx.done)); /* its callback ran before the drain returned */
+    assert_int_equal(bx.status[0], VMUX_ERR_CROSSSLOT);
+    assert_int_equal(bx.status[1], VMUX_ERR_CROSSSLOT);
+    free_replies(bx.reply, 2);
+    vmux_batch_free(b);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1033,6 +1109,7 @@ int main(void)
         cmocka_unit_test(test_lane_contended),
         cmocka_unit_test(test_cluster_spread),
         cmocka_unit_test(test_crossslot_alone),
+        cmocka_unit_test(test_crossslot_drain),
         cmocka_unit_test(test_refused_before_copy),
         cmocka_unit_test(test_deadline_covers_encoding),
         cmocka_unit_test(test_errbuf_as_call),
