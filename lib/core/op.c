@@ -108,8 +108,11 @@ void vmux__op_expire(struct vmux_op *op)
     struct vmux_opq *q = op->q;
     bool drop = q == NULL || !q->keeps_husks;
     /* Out of its queue before the callback runs: the callback may close that queue's link. */
-    if (q != NULL && drop)
+    if (q != NULL && drop) {
         vmux__opq_remove(q, op);
+        if (q->expired != NULL)
+            q->expired(q, op);
+    }
     if (drop && op->refusal != NULL) {
         /* not sent again yet: it did not run, and the server's last refusal says why */
         vmux_reply *refusal = op->refusal;

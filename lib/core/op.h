@@ -164,6 +164,9 @@ struct vmux_opq {
      * failure while that link has no ready connection, else NULL. A connection's queue of
      * written ops: its host:port. I/O thread. NULL: none. */
     const char *(*why)(const struct vmux_opq *q);
+    /* Told when its deadline takes op out of q (vmux__op_expire()), for a queue whose owner
+     * counts what it holds (route/bounce.c). NULL: nobody. */
+    void (*expired)(struct vmux_opq *q, const struct vmux_op *op);
 };
 
 /* Allocates an op with room for len command bytes. NULL when out of memory. */

@@ -15,7 +15,8 @@
  * ping-pong and waits by the same rule (vmux__router_backoff_ms(), mux/pubsub_bounce.c). I/O
  * thread only.
  */
-#include <string.h>
+#include <stddef.h>
+#include <stdlib.h>
 
 #include "core/assert.h"
 #include "core/backoff.h"
@@ -32,11 +33,13 @@
 #define BOUNCE_LAST_MS 500u
 
 static void on_bounce_timer(uv_timer_t *t);
+static void on_expired(struct vmux_opq *q, const struct vmux_op *op);
 
 void vmux__router_bounce_init(struct vmux_router *r)
 {
     uv_timer_init(r->loop, &r->bounce_timer);
     r->bounce_timer.data = r;
+    r->bounced.expired = on_expired;
 }
 
 uint32_t vmux__router_backoff_ms(struct vmux_router *r, unsigned redirects, uint32_t cap_ms)
@@ -56,29 +59,48 @@ static void arm(struct vmux_router *r, uint64_t delay)
     uv_timer_start(&r->bounce_timer, on_bounce_timer, delay, 0);
 }
 
-static bool bit(const uint8_t *slots, unsigned s)
+/* The count of op's slot, NULL when op has no slot or nothing is counted (no memory). */
+static struct vmux_bounce_slot *slot_of(const struct vmux_router *r, const struct vmux_op *op)
 {
-    return slots[s / 8] & (1u << (s % 8));
+    bool keyed = op->slot >= 0 && op->slot < VMUX_SLOTS;
+    return keyed && r->bounce_slots != NULL ? &r->bounce_slots[op->slot] : NULL;
+}
+
+/* op left the queue (sent again, or its deadline came). */
+static void left(struct vmux_router *r, const struct vmux_op *op)
+{
+    struct vmux_bounce_slot *b = slot_of(r, op);
+    if (b != NULL && b->n > 0)
+        b->n--;
+}
+
+static void on_expired(struct vmux_opq *q, const struct vmux_op *op)
+{
+    left((struct vmux_router *)(void *)((char *)q - offsetof(struct vmux_router, bounced)), op);
 }
 
 bool vmux__router_bouncing(const struct vmux_router *r, int slot)
 {
-    if (r->bounced.head == NULL || slot < 0 || slot >= VMUX_SLOTS ||
-        !bit(r->bounce_slots, (unsigned)slot))
-        return false;
-    for (const struct vmux_op *op = r->bounced.head; op != NULL; op = op->next)
-        if (op->slot == slot)
-            return true;
-    return false;
+    return slot >= 0 && slot < VMUX_SLOTS && r->bounce_slots != NULL && r->bounce_slots[slot].n > 0;
 }
 
-/* Queues op, due at due_ms, to go to the node of id to (UINT32_MAX: by its slot). */
+/*
+ * Queues op, due at due_ms, to go to the node of id to, counted under its slot. Without memory for
+ * the counts, the ops of a slot still go in the order they came, but new ones do not wait behind
+ * them (logged).
+ */
 static void push(struct vmux_router *r, struct vmux_op *op, uint32_t due_ms, uint32_t to)
 {
-    if (r->bounced.head == NULL)
-        memset(r->bounce_slots, 0, sizeof r->bounce_slots);
-    if (op->slot >= 0 && op->slot < VMUX_SLOTS)
-        r->bounce_slots[op->slot / 8] |= (uint8_t)(1u << (op->slot % 8));
+    if (r->bounce_slots == NULL &&
+        (r->bounce_slots = calloc(VMUX_SLOTS, sizeof *r->bounce_slots)) == NULL)
+        vmux__log(r->cfg, VMUX_LOG_DEBUG,
+                  "cluster: no memory to count the commands waiting out a MOVED ping-pong: new "
+                  "ones do not wait behind them");
+    struct vmux_bounce_slot *b = slot_of(r, op);
+    if (b != NULL) {
+        b->n++;
+        b->to = to;
+    }
     op->bounce.due_ms = due_ms;
     op->bounce.to = to;
     vmux__opq_push(&r->bounced, op);
@@ -88,7 +110,9 @@ bool vmux__router_bounce_behind(struct vmux_router *r, struct vmux_op *op)
 {
     if (!vmux__router_bouncing(r, op->slot))
         return false;
-    push(r, op, r->bounced.tail->bounce.due_ms, UINT32_MAX); /* the timer is set already */
+    /* the timer is set already, for the head's due: this one is due with the last */
+    VMUX_ASSERT(r->bounced.tail != NULL); /* the count is exact */
+    push(r, op, r->bounced.tail->bounce.due_ms, r->bounce_slots[op->slot].to);
     return true;
 }
 
@@ -104,16 +128,15 @@ void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmu
         char addr[300];
         vmux__router_link_addr(r, to, addr, sizeof addr);
         vmux__log(r->cfg, VMUX_LOG_DEBUG,
-                  "cluster: slot %d: MOVED back to %s, which redirected the command before (the "
-                  "nodes disagree); sent again in %u ms",
+                  "cluster: slot %d: a MOVED ping-pong (the nodes disagree): sent again to %s in "
+                  "%u ms",
                   (int)op->slot, addr, (unsigned)wait);
     }
     push(r, op, now + wait, vmux__router_link_id(r, to));
     arm(r, wait);
 }
 
-/* Hands op to the node it waits for, or by its slot when it waits for none or that node's link
- * was closed. */
+/* Hands op to the node it waits for, or by its slot when that node's link was closed. */
 static void resend(struct vmux_router *r, struct vmux_op *op)
 {
     VMUX_ASSERT(!op->done); /* timed out ones left the queue (vmux__op_expire) */
@@ -132,6 +155,8 @@ static void on_bounce_timer(uv_timer_t *t)
     if (next != UINT64_MAX)
         arm(r, next);
     struct vmux_op *op;
+    for (op = due.head; op != NULL; op = op->next)
+        left(r, op);
     while ((op = vmux__opq_pop(&due)) != NULL)
         resend(r, op);
 }
@@ -139,5 +164,7 @@ static void on_bounce_timer(uv_timer_t *t)
 void vmux__router_bounce_close(struct vmux_router *r)
 {
     vmux__opq_fail_all(&r->bounced, VMUX_ERR_CLOSED);
+    free(r->bounce_slots); /* nothing waits any more */
+    r->bounce_slots = NULL;
     uv_close((uv_handle_t *)&r->bounce_timer, NULL);
 }

@@ -689,6 +689,7 @@ void vmux__router_free(struct vmux_router *r)
     free(r->seed_id);
     free(r->seed_as_host);
     free(r->moved_at);
+    free(r->bounce_slots); /* when bounce_close() did not run */
     free(r->seed_blocking);
     vmux_config_free(r->seed_cfg);
     vmux__router_set_map(r, NULL);

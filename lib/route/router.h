@@ -169,9 +169,9 @@ struct vmux_router {
     struct vmux_opq bounced;
     uv_timer_t bounce_timer;
     uint64_t bounce_due; /* loop ms the timer is set for, while it is active */
-    /* the slots of ops that went into bounced since it was last empty: a clear bit says none of
-     * the slot's ops waits there, a set one asks for a look (one that waited may have left) */
-    uint8_t bounce_slots[VMUX_SLOTS / 8];
+    /* per slot, the ops of bounced (counted in and out) and the node id the last one pushed
+     * goes to; NULL until an op first bounces (bounce.c) */
+    struct vmux_bounce_slot *bounce_slots;
 
     /* fences raised by map changes (fence.c), oldest first; fence_check lifts them, active only
      * while one stands, and fence_timer wakes the loop at the oldest one's cap */
@@ -592,6 +592,12 @@ bool vmux__router_retry(struct vmux_router *r, struct vmux_link *link, struct vm
  * timer.
  */
 void vmux__router_bounce_init(struct vmux_router *r);
+
+/* One slot's ops waiting out a ping-pong (struct vmux_router's bounce_slots). */
+struct vmux_bounce_slot {
+    uint32_t n;  /* how many */
+    uint32_t to; /* the router node id the last one pushed goes to */
+};
 /*
  * The jittered backoff after a ping-pong's redirects-th redirect (1 or more), in ms: half to all
  * of 10 ms << (redirects - 1), the doubling stopped at cap_ms (vmux__router_bounce() uses 500;
@@ -602,12 +608,12 @@ void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmu
 void vmux__router_bounce_close(struct vmux_router *r);
 
 /*
- * I/O thread: whether an op of slot waits out a ping-pong (bounce.c). While one does, the slot's
- * other ops wait behind it, so that a pipeline of one slot stays in order: a MOVED for the slot
- * meanwhile is taken as part of the ping-pong (route/follow.c: no patch, op bounced to where it
- * points), and a new op of the slot is taken by vmux__router_bounce_behind() (from
- * vmux__router_send()), which queues it behind the last waiting op, due with it, and then sends
- * it by its slot; false (op not taken) when no op of its slot waits.
+ * I/O thread: whether an op of slot waits out a ping-pong (bounce.c; O(1)). While one does, the
+ * slot's other ops wait behind it, so that a pipeline of one slot stays in order: a MOVED for the
+ * slot meanwhile is taken as part of the ping-pong (route/follow.c: no patch, op bounced to where
+ * it points), and a new op of the slot is taken by vmux__router_bounce_behind() (from
+ * send_slow(), vmux__router_send()'s slow path), which queues it behind the last waiting op, due
+ * with it, to go where that op goes; false (op not taken) when no op of its slot waits.
  */
 bool vmux__router_bouncing(const struct vmux_router *r, int slot);
 bool vmux__router_bounce_behind(struct vmux_router *r, struct vmux_op *op);

@@ -733,12 +733,14 @@ static bool node1_got(void *arg)
 }
 
 /*
- * A pipeline of one slot meets the ping-pong: node 0 answers MOVED to node 1, which answers
- * each command MOVED back once, then serves. Each waits its backoff before it goes again; they
- * are answered in the order they were written all the same. The first early commands are
- * submitted at once, the rest once node 1 was sent the first (the map names node 1 by then).
+ * A pipeline of ORDER_N commands of one slot meets a ping-pong: node 0 answers MOVED to node 1,
+ * which answers MOVED back (each command once, window_ms 0; else every command for window_ms
+ * from its first answer, node 0's CLUSTER SLOTS naming node 1 meanwhile, as a migration's source
+ * told first does), then serves. The first early commands are submitted at once, the rest once
+ * node 1 was sent the first. They are answered in the order they were written, and only the
+ * first MOVED patched the map (one VMUX_EVENT_SLOT_MOVED).
  */
-static void pingpong_order(int early)
+static void pingpong_order(int early, long window_ms)
 {
     vt_fcluster *c = start(2, NULL);
     vmux *m = open_counting_moves(c);
@@ -746,8 +748,17 @@ static void pingpong_order(int early)
     rule(c, 0, NULL, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
     char back[128];
     snprintf(back, sizeof back, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 0));
-    rule(c, 1, NULL, ORDER_N, 0, "%s", back); /* each once: a pipeline cut by a window's end
-                                                 would be the nodes' order, not the handle's */
+    if (window_ms == 0) {
+        rule(c, 1, NULL, ORDER_N, 0, "%s", back); /* each once: a pipeline cut by a window's
+                                                     end would be the nodes' order */
+    } else {
+        struct vt_fc_range r = {0, 16383, vt_fcluster_host(c, 1), vt_fcluster_port(c, 1)};
+        char *resp = vt_fcluster_slots_resp(&r, 1);
+        assert_non_null(resp);
+        vt_fcluster_set_slots(c, 0, resp);
+        free(resp);
+        assert_int_equal(vt_fcluster_rule_for(c, 1, NULL, window_ms, 0, back), 0);
+    }
     char keys[ORDER_N][16];
     for (int i = 0; i < ORDER_N; i++) {
         snprintf(keys[i], sizeof keys[i], "{p}%d", i);
@@ -765,6 +776,7 @@ static void pingpong_order(int early)
     for (int i = 0; i < ORDER_N; i++)
         if (o.seq[i] != i)
             fail_msg("reply %d was the command %d's: the pipeline ran out of order", i, o.seq[i]);
+    assert_int_equal(atomic_load(&slot_moved_events), 1);
     vmux_close(m);
     vt_fcluster_stop(c);
 }
@@ -774,18 +786,64 @@ static void pingpong_order(int early)
 static void test_moved_pingpong_pipeline_order(void **state)
 {
     (void)state;
-    pingpong_order(ORDER_N);
+    pingpong_order(ORDER_N, 0);
 }
 
 /*
- * The first command met the ping-pong before the others were submitted: they went to node 1,
- * whose MOVED back to node 0 was their first redirect, not a ping-pong (a CI run under TSan
- * submitted them that late by chance: reply 0 was the command 5's).
+ * The first command met the ping-pong before the others were submitted, which went to node 1
+ * (the map named it): its MOVED back was their first redirect, not a ping-pong (a CI run under
+ * TSan submitted them that late by chance: "reply 0 was the command 5's"). Then, waiting behind
+ * the first, they went by their slot, to node 1, while the first went back to node 0: with the
+ * ping-pong over, node 1 served them first ("1 .. 15 then 0" every run, against real servers
+ * too: review helper-174), and their MOVED back, heard once the first had left the queue,
+ * patched the map (two VMUX_EVENT_SLOT_MOVED). They go where the one ahead of them goes.
  */
 static void test_moved_pingpong_pipeline_order_late(void **state)
 {
     (void)state;
-    pingpong_order(1);
+    pingpong_order(1, 5);
+}
+
+struct expired {
+    atomic_int done;
+};
+
+static void on_expired_get(int status, vmux_reply *r, void *arg)
+{
+    (void)status;
+    vmux_reply_free(r);
+    atomic_fetch_add(&((struct expired *)arg)->done, 1);
+}
+
+static bool all_expired(void *arg)
+{
+    return atomic_load(&((struct expired *)arg)->done) == 8;
+}
+
+/*
+ * Commands whose deadlines come while they wait out a lasting ping-pong leave their slot's count
+ * (bounce.c): once the nodes agree, the slot's next command goes at once, not behind nobody.
+ */
+static void test_pingpong_expired_forgotten(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_counting_moves(c);
+    unsigned s = slot("k");
+    rule(c, 0, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
+    rule(c, 1, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 0));
+    struct expired e = {0};
+    const char *argv[] = {"GET", "k"};
+    vmux_callopts brief = VMUX_INIT(vmux_callopts, .timeout_ms = 15); /* within the backoffs */
+    for (int i = 0; i < 8; i++)
+        assert_status(vmux_call_async(m, &brief, 2, argv, NULL, on_expired_get, &e), 0);
+    assert_true(vt_wait_until(all_expired, &e, WAIT_MS));
+    vt_fcluster_clear_rules(c, -1);
+    rule(c, 0, "k", -1, 0, "$4\r\nfrom\r\n");
+    rule(c, 1, "k", -1, 0, "$4\r\nfrom\r\n");
+    want_value(m, "k", "from");
+    vmux_close(m);
+    vt_fcluster_stop(c);
 }
 
 enum { REFUSING = 14 };
@@ -1526,6 +1584,7 @@ int main(void)
         cmocka_unit_test(test_moved_pingpong_forever),
         cmocka_unit_test(test_moved_pingpong_pipeline_order),
         cmocka_unit_test(test_moved_pingpong_pipeline_order_late),
+        cmocka_unit_test(test_pingpong_expired_forgotten),
         cmocka_unit_test(test_moved_on_past_sixteen_links),
         cmocka_unit_test(test_replica_reads_keep_waiting_through_a_new_map),
         cmocka_unit_test(test_failfast_node_first_attempt_refused),
