@@ -698,6 +698,14 @@ static vmux *open_counting_moves(vt_fcluster *c)
     return m;
 }
 
+/* A ping-pong on key that lasts: node 0 answers MOVED to node 1, which answers MOVED back. */
+static void pingpong_forever(vt_fcluster *c, const char *key)
+{
+    unsigned s = slot(key);
+    rule(c, 0, key, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
+    rule(c, 1, key, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 0));
+}
+
 /*
  * A migration's SETSLOT NODE reached the source (node 0) before the destination (node 1): node 0
  * answers MOVED to node 1, which, still importing, answers MOVED back to node 0 for 60 ms, then
@@ -829,9 +837,7 @@ static void test_pingpong_expired_forgotten(void **state)
     (void)state;
     vt_fcluster *c = start(2, NULL);
     vmux *m = open_counting_moves(c);
-    unsigned s = slot("k");
-    rule(c, 0, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
-    rule(c, 1, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 0));
+    pingpong_forever(c, "k");
     struct expired e = {0};
     const char *argv[] = {"GET", "k"};
     vmux_callopts brief = VMUX_INIT(vmux_callopts, .timeout_ms = 15); /* within the backoffs */
@@ -904,9 +910,7 @@ static void test_moved_pingpong_forever(void **state)
     (void)state;
     vt_fcluster *c = start(2, NULL);
     vmux *m = open_counting_moves(c);
-    unsigned s = slot("k");
-    rule(c, 0, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
-    rule(c, 1, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 0));
+    pingpong_forever(c, "k");
     uint64_t t0 = vt_now_ns();
     struct got g = get_opts(m, "k", 10000, VMUX_CALL_RETRY_SAFE);
     uint64_t took_ms = (vt_now_ns() - t0) / 1000000u;

@@ -220,33 +220,53 @@ static void connect_all(redisContext **c, char id[][64])
     }
 }
 
+/* A test's cluster: a connection to each primary and its id, a handle, and the keys written. */
+struct env {
+    redisContext *c[NP];
+    char id[NP][64];
+    vmux *m;
+    struct keyset *ks;
+};
+
+/* Connects, opens a handle on the seed named host (with the configuration keys extra) and writes
+ * the keys through it. */
+static void env_open(struct env *e, const char *host, const char *extra)
+{
+    connect_all(e->c, e->id);
+    e->m = open_seed_with(host, extra);
+    e->ks = calloc(1, sizeof *e->ks);
+    assert_non_null(e->ks);
+    write_keys(e->m, e->c, e->ks);
+}
+
+static void env_close(struct env *e)
+{
+    free(e->ks);
+    vmux_close(e->m);
+    for (int p = 0; p < NP; p++)
+        redisFree(e->c[p]);
+}
+
 /*
  * Writes the keys through a handle on the seed named host (with the configuration keys extra),
  * and scans every one of them.
  */
 static void scan_every_key_via(const char *host, const char *extra)
 {
-    redisContext *c[NP];
-    char id[NP][64];
-    connect_all(c, id);
-    vmux *m = open_seed_with(host, extra);
-    struct keyset *ks = calloc(1, sizeof *ks);
-    write_keys(m, c, ks);
+    struct env e;
+    env_open(&e, host, extra);
     vmux_scan *it;
     vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = "scan:*", .count = 200);
-    assert_int_equal(vmux_scan_begin(m, &o, &it), 0);
+    assert_int_equal(vmux_scan_begin(e.m, &o, &it), 0);
     int returned = 0, rc;
-    while ((rc = scan_step(it, ks, &returned)) == 1)
+    while ((rc = scan_step(it, e.ks, &returned)) == 1)
         ;
     assert_int_equal(rc, 0);
     assert_int_equal(vmux_scan_next(it, NULL, NULL), 0); /* complete stays complete */
     vmux_scan_end(it);
-    assert_all_seen(ks);
+    assert_all_seen(e.ks);
     assert_true(returned >= NKEYS + NP * NTAGGED);
-    free(ks);
-    vmux_close(m);
-    for (int p = 0; p < NP; p++)
-        redisFree(c[p]);
+    env_close(&e);
 }
 
 static void test_scan_every_key(void **state)
@@ -306,15 +326,13 @@ static bool seen_from(const struct keyset *ks, const int *owner, int p)
 static void test_scan_across_migrations(void **state)
 {
     (void)state;
-    redisContext *c[NP];
-    char id[NP][64];
-    connect_all(c, id);
-    vmux *m = open_seed();
-    struct keyset *ks = calloc(1, sizeof *ks);
-    write_keys(m, c, ks);
+    struct env e;
+    env_open(&e, "127.0.0.1", "");
+    redisContext **c = e.c;
+    struct keyset *ks = e.ks;
     vmux_scan *it;
     vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = "scan:*", .count = 20);
-    assert_int_equal(vmux_scan_begin(m, &o, &it), 0);
+    assert_int_equal(vmux_scan_begin(e.m, &o, &it), 0);
 
     int *owner = calloc(NKEYS, sizeof *owner);
     regular_owners(c, owner);
@@ -331,23 +349,20 @@ static void test_scan_across_migrations(void **state)
     int other = (first + 1) % NP, third = (first + 2) % NP;
 
     /* in the middle of the first node's scan, one of its slots moves away */
-    migrate_slot(c, id, ks->slot[first], first, other);
+    migrate_slot(c, e.id, ks->slot[first], first, other);
     /* in the middle of the third node's scan, one of its slots moves onto the first node,
      * scanned already: its keys not yet returned must be found there */
     while (rc == 1 && !seen_from(ks, owner, third))
         rc = scan_step(it, ks, &returned);
     assert_int_equal(rc, 1);
-    migrate_slot(c, id, ks->slot[third], third, first);
+    migrate_slot(c, e.id, ks->slot[third], third, first);
     while (rc == 1)
         rc = scan_step(it, ks, &returned);
     free(owner);
     assert_int_equal(rc, 0);
     vmux_scan_end(it);
     assert_all_seen(ks);
-    free(ks);
-    vmux_close(m);
-    for (int p = 0; p < NP; p++)
-        redisFree(c[p]);
+    env_close(&e);
 }
 
 static void test_scan_standalone(void **state)
@@ -468,19 +483,12 @@ static void scan_to_end(vmux *m, struct keyset *ks)
 static void test_scan_open_slot(void **state)
 {
     (void)state;
-    redisContext *c[NP];
-    char id[NP][64];
-    connect_all(c, id);
-    vmux *m = open_seed();
-    struct keyset *ks = calloc(1, sizeof *ks);
-    write_keys(m, c, ks);
-    open_slot(c, id, ks, 0, 0, 0, 1);
-    scan_to_end(m, ks);
-    assert_all_seen(ks);
-    free(ks);
-    vmux_close(m);
-    for (int p = 0; p < NP; p++)
-        redisFree(c[p]);
+    struct env e;
+    env_open(&e, "127.0.0.1", "");
+    open_slot(e.c, e.id, e.ks, 0, 0, 0, 1);
+    scan_to_end(e.m, e.ks);
+    assert_all_seen(e.ks);
+    env_close(&e);
 }
 
 /*
@@ -493,21 +501,14 @@ static void test_scan_open_slot(void **state)
 static void test_scan_open_slots_two_targets(void **state)
 {
     (void)state;
-    redisContext *c[NP];
-    char id[NP][64];
-    connect_all(c, id);
-    vmux *m = open_seed();
-    struct keyset *ks = calloc(1, sizeof *ks);
-    write_keys(m, c, ks);
-    write_extra_tag(m, c, ks, 0);
-    open_slot(c, id, ks, 0, 0, 0, 1);
-    open_slot(c, id, ks, EXTRA, 1, 0, 2);
-    scan_to_end(m, ks);
-    assert_all_seen(ks);
-    free(ks);
-    vmux_close(m);
-    for (int p = 0; p < NP; p++)
-        redisFree(c[p]);
+    struct env e;
+    env_open(&e, "127.0.0.1", "");
+    write_extra_tag(e.m, e.c, e.ks, 0);
+    open_slot(e.c, e.id, e.ks, 0, 0, 0, 1);
+    open_slot(e.c, e.id, e.ks, EXTRA, 1, 0, 2);
+    scan_to_end(e.m, e.ks);
+    assert_all_seen(e.ks);
+    env_close(&e);
 }
 
 /* ---- a step's deadline ---- */
