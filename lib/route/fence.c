@@ -162,12 +162,16 @@ bool vmux__router_fence_hold(struct vmux_router *r, struct vmux_op *op)
     return false;
 }
 
-/* Whether a bounced op (one resent after a ping-pong's backoff) is of f's slots. */
+/* Whether an op of f's slots waits out a ping-pong (bounce.c): its slots' counts, not a walk of
+ * the waiting ops, which may be many. */
 static bool bounced_of(const struct vmux_router *r, const struct vmux_router_fence *f)
 {
-    for (const struct vmux_op *op = r->bounced.head; op != NULL; op = op->next)
-        if (op->slot >= 0 && op->slot < VMUX_SLOTS && bit(f->slots, (unsigned)op->slot))
-            return true;
+    if (r->bounced.head == NULL)
+        return false;
+    for (unsigned i = 0; i < sizeof f->slots; i++)
+        for (unsigned s = i * 8; f->slots[i] != 0 && s < i * 8 + 8; s++)
+            if (bit(f->slots, s) && vmux__router_bouncing(r, (int)s))
+                return true;
     return false;
 }
 
