@@ -3,10 +3,10 @@
  *
  * Links to the sentinels, on configs of their own (the sentinel credentials and TLS, no ROLE
  * check): "query" asks GET-MASTER-ADDR-BY-NAME, with every sentinel as an endpoint, and moves to
- * the next one when its attempt fails; one "watch" subscriber link per sentinel listens for
- * +switch-master. Each sentinel announces a switch when it learns of it: the leader of the
- * failover at once, the others up to a couple of seconds later (their hello messages), so
- * listening to one would follow late whenever that one is not the leader.
+ * the next one when its attempt fails or it refuses the question; one "watch" subscriber link per
+ * sentinel listens for +switch-master. Each sentinel announces a switch when it learns of it: the
+ * leader of the failover at once, the others up to a couple of seconds later (their hello
+ * messages), so listening to one would follow late whenever that one is not the leader.
  *
  * Listening is in sentinel_watch.c (it may also pause the links while a failover runs).
  *
@@ -258,6 +258,24 @@ static int answer_code(int status, const char *msg)
     return vmux__errclass_auth(vmux__errclass(msg, strlen(msg))) ? VMUX_ERR_AUTH : VMUX_ERR_SETUP;
 }
 
+/*
+ * The question was refused with an error reply: an ACL without the command (NOPERM), or an
+ * endpoint that is no sentinel ("unknown command 'SENTINEL'"). Another sentinel may answer, so
+ * the question moves to the next one and is asked there at once; the waiting links fail only
+ * once every listed sentinel in a row refused (as on_query_failed() does). Before, the refusal
+ * failed them at once and the next attempt asked the same sentinel again, for good.
+ */
+static void refused(struct vmux_sentinel *s, int status, const char *said, const char *why)
+{
+    vmux__link_rotate(s->query, "it refused the question; asking the next sentinel");
+    if (++s->refusals < s->cfg->nendpoints) {
+        vmux__sentinel_ask(s);
+        return;
+    }
+    s->refusals = 0; /* the next attempt asks them all again */
+    fail_waiting(s, answer_code(status, said), why);
+}
+
 static void on_answer(int status, vmux_reply *reply, void *arg)
 {
     struct vmux_sentinel *s = arg;
@@ -267,6 +285,8 @@ static void on_answer(int status, vmux_reply *reply, void *arg)
         vmux_reply_free(reply);
         return;
     }
+    if (status != VMUX_ERR_SERVER)
+        s->refusals = 0;
     if (status == 0) {
         take_answer(s, reply);
     } else {
@@ -275,7 +295,10 @@ static void on_answer(int status, vmux_reply *reply, void *arg)
         vmux__sentinel_mask(s, msg, "", said, sizeof said);
         vmux__errbuf_set(why, sizeof(why), "%s: SENTINEL GET-MASTER-ADDR-BY-NAME: %s",
                          vmux__sentinel_query_where(s), said);
-        fail_waiting(s, answer_code(status, said), why);
+        if (status == VMUX_ERR_SERVER)
+            refused(s, status, said, why);
+        else
+            fail_waiting(s, status, why);
     }
     vmux_reply_free(reply);
 }

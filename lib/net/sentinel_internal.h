@@ -23,6 +23,7 @@ struct vmux_sentinel {
     uv_timer_t timer;                    /* the deadline of the question under way */
     bool asking;                         /* a question is on the query link */
     size_t lasting_fails;                /* query failures in a row that retrying does not cure */
+    size_t refusals;                     /* the question refused in a row (on_answer()) */
     uint64_t gen, ask_gen;               /* announcements heard; gen when the question was asked */
     const struct vmux_endpoint *primary; /* NULL until learned */
     bool trusted;

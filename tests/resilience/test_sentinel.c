@@ -17,6 +17,8 @@
  *   frozen connection is judged dead (syncTimeout 60 s), and reads and writes go on meanwhile.
  * - A stale sentinel, listed first, names the replica: ROLE refuses it and the handle asks the
  *   next sentinel.
+ * - An endpoint listed first that refuses the question (a plain valkey-server, a sentinel ACL
+ *   without it): the handle asks the next sentinel.
  * - A sentinel user without sentinel|replicas: the refusal is a warning, reads go to the primary,
  *   the question is asked again less and less often, and once allowed the replica serves reads.
  * - SENTINEL FAILOVER, and a SIGKILL of the primary, under 8 threads of ledgered load
@@ -760,6 +762,33 @@ static void test_sentinel_naming_nothing_skipped(void **state)
 }
 
 /*
+ * The first endpoint listed refuses GET-MASTER-ADDR-BY-NAME: a plain valkey-server ("ERR unknown
+ * command 'SENTINEL'"), then a sentinel whose ACL user lacks the command (NOPERM). The question
+ * moves to the next sentinel, which answers, so the handle opens and works. Before, the refusal
+ * failed vmux_open() at once (VMUX_ERR_SETUP, VMUX_ERR_AUTH) and every attempt asked the same
+ * endpoint again.
+ */
+static void test_refusing_sentinel_skipped(void **state)
+{
+    struct deploy *d = *state;
+    assert_int_equal(vt_server_start(&d->liar, 0, NULL), 0); /* no sentinel */
+    vmux *m = vt_open_conf(conf_for(d, d->liar.port, ""));
+    assert_int_equal(handle_port(m), d->primary.port);
+    set_get(m);
+    vmux_close(m);
+
+    side_ok(d->sent[0].port, "ACL SETUSER %s on >ask-pass +ping +subscribe &*", "vmuxask");
+    for (int i = 1; i < NSENT; i++)
+        side_ok(d->sent[i].port,
+                "ACL SETUSER %s on >ask-pass +sentinel|get-master-addr-by-name +ping +subscribe &*",
+                "vmuxask");
+    m = vt_open_conf(conf_for(d, 0, "sentinelUser=vmuxask,sentinelPassword=ask-pass"));
+    assert_int_equal(handle_port(m), d->primary.port);
+    set_get(m);
+    vmux_close(m);
+}
+
+/*
  * Every sentinel frozen (SIGSTOP: connections accepted, nothing answered), then the handle's
  * connection to the primary cut: the reconnect asks the sentinels, none answers within
  * connectTimeout, and the handle goes back to the primary they last named (its ROLE checked)
@@ -1193,6 +1222,8 @@ int main(void)
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinels_down_last_primary_kept, deploy_setup,
                                         deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_refusing_sentinel_skipped, deploy_setup,
+                                        deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_auth_and_url, deploy_setup_auth,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_tls_apart, deploy_setup_tls, deploy_teardown),
@@ -1207,5 +1238,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_primary_killed_under_load, deploy_setup,
                                         deploy_teardown),
     };
+    cmocka_set_test_filter(getenv("VT_ONLY")); /* one test: VT_ONLY=test_name */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
