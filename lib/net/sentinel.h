@@ -75,7 +75,8 @@ typedef void (*vmux__sentinel_replicas_fn)(int status, const struct vmux_sentine
  * Asks the sentinels SENTINEL REPLICAS <serviceName> on the query link (moving to the next
  * sentinel when one fails, like the question for the primary, or does not answer within
  * connectTimeout: then it is asked there again). fn(arg) runs once with the answer,
- * on the I/O thread, unless the client closes first (then never). One question at a time.
+ * on the I/O thread, unless the client closes first (then never); a refusal (VMUX_ERR_SERVER)
+ * moves the query link to the next sentinel, which the next question asks. One at a time.
  * Returns 0; VMUX_ERR_INVALID_ARG while a question is under way; VMUX_ERR_CLOSED while closing;
  * VMUX_ERR_NOMEM.
  */

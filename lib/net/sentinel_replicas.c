@@ -95,8 +95,12 @@ static void on_replicas(int status, vmux_reply *reply, void *arg)
     for (size_t i = 0; status == 0 && i < n; i++)
         k += parse_replica(vmux_reply_element(reply, i), &reps[k]);
     char why[320];
-    if (status == VMUX_ERR_SERVER)
+    if (status == VMUX_ERR_SERVER) {
         refusal(s, reply, why, sizeof why);
+        /* another sentinel may allow it: the next question goes there (asked the same one
+         * again before, for good, and reads never reached a replica) */
+        vmux__link_rotate(s->query, "it refused SENTINEL REPLICAS; asking the next sentinel");
+    }
     fn(status, reps, status == 0 ? k : 0, status == VMUX_ERR_SERVER ? why : NULL, fn_arg);
     free(reps);
     vmux_reply_free(reply);

@@ -21,6 +21,7 @@
  *   without it): the handle asks the next sentinel.
  * - A sentinel user without sentinel|replicas: the refusal is a warning, reads go to the primary,
  *   the question is asked again less and less often, and once allowed the replica serves reads.
+ * - Only the first sentinel refuses SENTINEL REPLICAS: the question moves to the next one.
  * - SENTINEL FAILOVER, and a SIGKILL of the primary, under 8 threads of ledgered load
  *   (integration/cluster_load.h): the handle follows the new primary within 1 s of the first
  *   sentinel's announcement (+switch-master, seen here as GET-MASTER-ADDR-BY-NAME changing), and
@@ -1201,6 +1202,32 @@ static void test_sentinel_user_without_replicas(void **state)
     vmux_close(m);
 }
 
+/*
+ * The first sentinel's user may not ask SENTINEL REPLICAS, the others' may: the refused question
+ * moves to the next sentinel, whose answer sends reads to the replica. Before, it was asked of
+ * the first one again and again, and every read went to the primary.
+ */
+static void test_replicas_refusal_skipped(void **state)
+{
+    struct deploy *d = *state;
+    side_ok(d->sent[0].port,
+            "ACL SETUSER %s on >rep-pass +sentinel|get-master-addr-by-name +subscribe +ping &*",
+            "vmuxrep");
+    for (int i = 1; i < NSENT; i++)
+        side_ok(d->sent[i].port,
+                "ACL SETUSER %s on >rep-pass +sentinel|get-master-addr-by-name "
+                "+sentinel|replicas +subscribe +ping &*",
+                "vmuxrep");
+    vmux *m = vt_open_conf(conf_for(d, 0,
+                                    "sentinelUser=vmuxrep,sentinelPassword=rep-pass,"
+                                    "readFrom=replica"));
+    set_get(m);
+    struct reads_to w = {m, d->replica.port};
+    if (!vt_poll_until(reads_reach, &w, 20000, 50))
+        fail_msg("no read reached the replica within 20 s");
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1230,6 +1257,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sentinel_user_without_subscribe, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_user_without_replicas, deploy_setup,
+                                        deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_replicas_refusal_skipped, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_failover_under_load, deploy_setup,
                                         deploy_teardown),
