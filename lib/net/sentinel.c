@@ -68,6 +68,7 @@ static struct vmux_config *sentinel_config(const struct vmux_config *data)
     c->cluster = VMUX_CLUSTER_NO;
     c->backlog_policy = VMUX_BACKLOG_QUEUE;
     c->sentinel_conn = true;
+    c->read_from = VMUX_READ_PRIMARY; /* a sentinel serves no reads: no READONLY, no zone INFO */
     return c;
 }
 

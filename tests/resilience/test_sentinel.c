@@ -22,6 +22,7 @@
  * - A sentinel user without sentinel|replicas: the refusal is a warning, reads go to the primary,
  *   the question is asked again less and less often, and once allowed the replica serves reads.
  * - Only the first sentinel refuses SENTINEL REPLICAS: the question moves to the next one.
+ * - readFrom=replica: the sentinel connections send no READONLY (no error reply on a sentinel).
  * - SENTINEL FAILOVER, and a SIGKILL of the primary, under 8 threads of ledgered load
  *   (integration/cluster_load.h): the handle follows the new primary within 1 s of the first
  *   sentinel's announcement (+switch-master, seen here as GET-MASTER-ADDR-BY-NAME changing), and
@@ -1228,6 +1229,65 @@ static void test_replicas_refusal_skipped(void **state)
     vmux_close(m);
 }
 
+/* A server's total_error_replies (INFO stats: a sentinel keeps no commandstats). */
+static long error_replies(int port)
+{
+    redisReply *r = side(port, "INFO stats");
+    assert_non_null(r);
+    const char *at = r->str != NULL ? strstr(r->str, "total_error_replies:") : NULL;
+    assert_non_null(at);
+    long n = strtol(at + strlen("total_error_replies:"), NULL, 10);
+    freeReplyObject(r);
+    return n;
+}
+
+/* Whether every sentinel has the handle's watcher, subscribed (its setup done). */
+static bool all_watched(void *arg)
+{
+    const struct deploy *d = arg;
+    for (int i = 0; i < NSENT; i++) {
+        redisReply *r = side(d->sent[i].port, "CLIENT LIST");
+        bool found = false;
+        for (char *line = r != NULL && r->str != NULL ? r->str : NULL; line != NULL && !found;) {
+            char *end = strchr(line, '\n');
+            if (end != NULL)
+                *end = '\0';
+            found = strstr(line, "lib-name=vmux") != NULL && strstr(line, " sub=") != NULL &&
+                    strstr(line, " sub=0 ") == NULL;
+            line = end != NULL ? end + 1 : NULL;
+        }
+        freeReplyObject(r);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * readFrom=replica: the connections to the sentinels send no READONLY, which a sentinel refuses
+ * ("unknown command"), counted in its total_error_replies. They inherited readFrom before and
+ * sent it at every connect (and, under azAffinity, INFO server, which an ACL may refuse).
+ */
+static void test_sentinel_conns_no_readonly(void **state)
+{
+    struct deploy *d = *state;
+    long before[NSENT];
+    for (int i = 0; i < NSENT; i++)
+        before[i] = error_replies(d->sent[i].port);
+    vmux *m = vt_open_conf(conf_for(d, 0, "readFrom=replica"));
+    set_get(m);
+    struct reads_to w = {m, d->replica.port};
+    if (!vt_poll_until(reads_reach, &w, 20000, 50)) /* the query link asked the replicas */
+        fail_msg("no read reached the replica within 20 s");
+    if (!vt_poll_until(all_watched, d, 20000, 50))
+        fail_msg("the handle did not watch every sentinel within 20 s");
+    for (int i = 0; i < NSENT; i++)
+        if (error_replies(d->sent[i].port) != before[i])
+            fail_msg("sentinel %d answered %ld error(s) to the handle", d->sent[i].port,
+                     error_replies(d->sent[i].port) - before[i]);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1259,6 +1319,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sentinel_user_without_replicas, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_replicas_refusal_skipped, deploy_setup,
+                                        deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_sentinel_conns_no_readonly, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_failover_under_load, deploy_setup,
                                         deploy_teardown),
