@@ -71,6 +71,22 @@ void vmux__sentinel_ask(struct vmux_sentinel *s);
 void vmux__sentinel_watch_ready(struct vmux_link *link, const char *where, void *arg);
 void vmux__sentinel_on_push(vmux_reply *reply, void *arg);
 
+/*
+ * A +switch-master message: "<name> <old-ip> <old-port> <new-ip> <new-port>". Each field holds
+ * what Sentinel may send: a service name, or a host (an IP, or a hostname under
+ * announce-hostnames) of up to 255 bytes (Sentinel's NET_HOST_STR_LEN less its NUL).
+ */
+#define VMUX_SENTINEL_FIELD_MAX 255
+struct vmux__sentinel_switch {
+    char name[VMUX_SENTINEL_FIELD_MAX + 1];
+    char old_host[VMUX_SENTINEL_FIELD_MAX + 1], new_host[VMUX_SENTINEL_FIELD_MAX + 1];
+    int old_port, new_port;
+};
+
+/* Reads payload into out; false when it is not such a message, a field is longer than
+ * VMUX_SENTINEL_FIELD_MAX, or the new port is not in 1..65535. */
+bool vmux__sentinel_parse_switch(const char *payload, struct vmux__sentinel_switch *out);
+
 /* The primary moved to ep (an announcement, or the answer of a deaf client's question): every
  * link leaves the old one for it, and the waiting ones connect. */
 void vmux__sentinel_follow(struct vmux_sentinel *s, const struct vmux_endpoint *ep,

@@ -79,19 +79,33 @@ static void on_failover_abort(struct vmux_sentinel *s, const char *channel, cons
     unpause(s);
 }
 
+/*
+ * The hosts are read up to Sentinel's own limit: read up to 127 bytes before, a longer hostname
+ * (announce-hostnames) failed the match, and the switch was ignored without a word.
+ */
+bool vmux__sentinel_parse_switch(const char *payload, struct vmux__sentinel_switch *m)
+{
+    int n = sscanf(payload, "%255s %255s %d %255s %d", m->name, m->old_host, &m->old_port,
+                   m->new_host, &m->new_port);
+    return n == 5 && m->new_port > 0 && m->new_port <= 65535; /* a longer field fails a %d */
+}
+
 /* "<name> <old-ip> <old-port> <new-ip> <new-port>": the service moved. */
 static void on_switch(struct vmux_sentinel *s, const char *payload)
 {
-    char name[256], oldip[128], newip[128];
-    int oldport, newport;
-    if (sscanf(payload, "%255s %127s %d %127s %d", name, oldip, &oldport, newip, &newport) != 5 ||
-        strcmp(name, s->data_cfg->service_name) != 0 || newport <= 0 || newport > 65535)
+    struct vmux__sentinel_switch m;
+    if (!vmux__sentinel_parse_switch(payload, &m)) {
+        vmux__log(s->data_cfg, VMUX_LOG_WARN,
+                  "sentinels: unreadable +switch-master ignored: %.300s", payload);
         return;
-    const struct vmux_endpoint *ep = vmux__sentinel_endpoint(s, newip, newport);
+    }
+    if (strcmp(m.name, s->data_cfg->service_name) != 0)
+        return;
+    const struct vmux_endpoint *ep = vmux__sentinel_endpoint(s, m.new_host, m.new_port);
     if (ep == NULL || (ep == s->primary && s->trusted && !s->paused))
         return; /* another sentinel's word for what one already said */
-    vmux__log(s->data_cfg, VMUX_LOG_WARN, "sentinels: +switch-master %s: %s:%d -> %s:%d", name,
-              oldip, oldport, newip, newport);
+    vmux__log(s->data_cfg, VMUX_LOG_WARN, "sentinels: +switch-master %s: %s:%d -> %s:%d", m.name,
+              m.old_host, m.old_port, m.new_host, m.new_port);
     vmux__sentinel_follow(s, ep, "the sentinels moved the primary (+switch-master)");
 }
 
