@@ -53,11 +53,14 @@ struct vmux_sublink {
      * confirmation after the move) is a replay, dropped, and its entry is spent. */
     struct vmux_sub_seen *seen;
     size_t seen_next, seen_n;
+    uint64_t seen_total; /* deliveries noted in seen since it was made: numbers them */
     struct vmux_sub_seen *guard;
     size_t nguard;
     uint64_t guard_until;
-    const struct vmux_sublink *guard_from; /* the last link taken from, and when (loop ms) */
-    uint64_t guard_at;
+    /* The last link taken from, and its seen_total then: a later move from it takes only what
+     * it delivered since (each delivery excuses one arrival, however many moves follow). */
+    const struct vmux_sublink *guard_from;
+    uint64_t guard_seen;
 };
 
 /* A delivered message's fingerprint (its kind, channel, pattern and payload) and its loop ms. */
@@ -196,7 +199,9 @@ void vmux__sublink_seen(struct vmux_sublink *sl, uint64_t fp, uint64_t now);
 bool vmux__sublink_replay(struct vmux_sublink *sl, uint64_t fp, uint64_t now);
 
 /* Subscriptions move from `from` to `to`: to guards against what `from` delivered in its last
- * VMUX__GUARD_MS (once per from and loop time). Out of memory: no guard. */
+ * VMUX__GUARD_MS, each delivery once (a later move from the same link, another subscription
+ * of it or a ping-pong's next bounce, adds only what it delivered since), and the guard is
+ * armed again until the next confirmation. Out of memory: no guard. */
 void vmux__sublink_inherit(struct vmux_sublink *to, const struct vmux_sublink *from, uint64_t now);
 
 /* A confirmation on sl: an armed guard lasts VMUX__GUARD_MS from now. */

@@ -43,6 +43,7 @@ void vmux__sublink_seen(struct vmux_sublink *sl, uint64_t fp, uint64_t now)
         return; /* no guard for this link: deliveries go on */
     sl->seen[sl->seen_next] = (struct vmux_sub_seen){fp, now};
     sl->seen_next = (sl->seen_next + 1) % VMUX__SEEN_MAX;
+    sl->seen_total++;
     if (sl->seen_n < VMUX__SEEN_MAX)
         sl->seen_n++;
 }
@@ -84,26 +85,45 @@ bool vmux__sublink_replay(struct vmux_sublink *sl, uint64_t fp, uint64_t now)
     return false;
 }
 
-void vmux__sublink_inherit(struct vmux_sublink *to, const struct vmux_sublink *from, uint64_t now)
+/* How many of from's remembered deliveries came after its delivery number `after`. */
+static size_t delivered_since(const struct vmux_sublink *from, uint64_t after)
 {
-    if (from == NULL || from == to || from->seen_n == 0 ||
-        (to->guard_from == from && to->guard_at == now))
-        return; /* nothing delivered there, or taken already in this move */
-    to->guard_from = from;
-    to->guard_at = now;
-    if (to->guard != NULL && now >= to->guard_until)
-        drop_guard(to); /* an earlier move's, over: no message came to drop it */
-    struct vmux_sub_seen *g = realloc(to->guard, (to->nguard + from->seen_n) * sizeof *g);
+    uint64_t n = from->seen_total - after;
+    return n < from->seen_n ? (size_t)n : from->seen_n;
+}
+
+/* Appends to to's guard the newest n of from's deliveries that are within the guard's reach. */
+static void copy_newest(struct vmux_sublink *to, const struct vmux_sublink *from, size_t n,
+                        uint64_t now)
+{
+    struct vmux_sub_seen *g = realloc(to->guard, (to->nguard + n) * sizeof *g);
     if (g == NULL)
         return;
     to->guard = g;
-    for (size_t i = 0; i < from->seen_n; i++) {
-        const struct vmux_sub_seen *e = &from->seen[i];
-        if (e->ms + VMUX__GUARD_MS >= now)
-            g[to->nguard++] = *e;
+    for (size_t j = 0; j < n; j++) {
+        size_t i = (from->seen_next + VMUX__SEEN_MAX - 1 - j) % VMUX__SEEN_MAX;
+        if (from->seen[i].ms + VMUX__GUARD_MS >= now)
+            g[to->nguard++] = from->seen[i];
     }
     qsort(g, to->nguard, sizeof *g, by_fp);
-    to->guard_until = UINT64_MAX; /* armed: the time runs from the new node's confirmation */
+}
+
+void vmux__sublink_inherit(struct vmux_sublink *to, const struct vmux_sublink *from, uint64_t now)
+{
+    if (from == NULL || from == to || from->seen_n == 0)
+        return; /* nothing delivered there */
+    if (to->guard != NULL && now >= to->guard_until)
+        drop_guard(to); /* an earlier move's, over: no message came to drop it */
+    /* A delivery copied by an earlier move from the same link (another of its subscriptions
+     * moving a little later, the next bounce of a ping-pong) is not copied again: each would
+     * excuse one more arrival, and one delivery cancel several (helper-176). */
+    size_t n = to->guard_from == from ? delivered_since(from, to->guard_seen) : from->seen_n;
+    to->guard_from = from;
+    to->guard_seen = from->seen_total;
+    if (n > 0)
+        copy_newest(to, from, n, now);
+    if (to->guard != NULL)
+        to->guard_until = UINT64_MAX; /* armed: the time runs from the new node's confirmation */
 }
 
 void vmux__sublink_guard_confirmed(struct vmux_sublink *sl, uint64_t now)
