@@ -290,7 +290,8 @@ static bool timed_done(void *arg)
  * goes a part at a time now (VMUX_TLS_PART), the loop turning between parts: no flush encrypted
  * more than a part, which the test checks. How late the deadline fired is printed, not asserted
  * (a loaded machine stretches any turn: a bound of ten times the deadline failed under ASan
- * beside other builds).
+ * beside other builds), and so is, on a plain connection, whether it fired before the SET's
+ * answer (the kernel writes that SET, and one slow turn can outlast it).
  */
 static void test_deadline_during_large_write(void **state)
 {
@@ -316,7 +317,14 @@ static void test_deadline_during_large_write(void **state)
                   vmux_err_name(ping.status), took_ms, SHORT_MS);
     assert_int_equal(big.status, 0);
     assert_int_equal(ping.status, VMUX_ERR_TIMEOUT);
-    assert_true(ping.at_ns < big.at_ns); /* at its deadline, while the SET was under way */
+    /* Over TLS, while the SET was under way: the loop turns between its parts. A plain socket's
+     * write is the kernel's, and a turn slowed by a sanitizer outlasted all of it (TSan: the
+     * PING's deadline fired after 134 ms, the SET answered before), so there it is printed. */
+    if (vt_tls_mode())
+        assert_true(ping.at_ns < big.at_ns);
+    else
+        print_message("the PING completed %s the SET\n",
+                      ping.at_ns < big.at_ns ? "before" : "after");
     size_t part = vmux__conn_tls_largest_part();
     if (vt_tls_mode() && (part == 0 || part > VMUX_TLS_PART))
         fail_msg("a TLS flush encrypted %zu bytes at once (at most %zu)", part, VMUX_TLS_PART);
