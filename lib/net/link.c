@@ -455,8 +455,8 @@ void vmux__link_tick(struct vmux_link *link, bool frozen)
     uint64_t now = uv_now(link->loop);
     link_gauges(link); /* before the tick's own PING or INFO: an idle link reads 0 in flight */
     if (frozen)
-        vmux__setup_check(c, now);
-    vmux__setup_tick(c, now);
+        vmux__conn_check(c, now);
+    vmux__conn_tick(c, now);
     vmux__lane_open(link);
 }
 

@@ -171,7 +171,7 @@ struct vmux_conn {
     uint64_t slice_checked;  /* hrtime ns the clock was last read for the slice */
     unsigned slice_seen;     /* replies dispatched since then (a command connection's) */
     unsigned slice_stride;   /* and how many it dispatches before reading it again (conn_read.c) */
-    uint64_t last_tick;      /* loop ms of the previous vmux__setup_tick(); 0: none yet */
+    uint64_t last_tick;      /* loop ms of the previous vmux__conn_tick(); 0: none yet */
     uint64_t reauth_due;     /* loop ms the next re-AUTH is due (setup.c); 0: none */
     bool paused;             /* out of its slice: replies wait in the reader, reading stopped */
     bool lane_wrote; /* a caller wrote through the direct lane since the clocks were stamped */
@@ -335,14 +335,23 @@ bool vmux__conn_lend_reads(struct vmux_conn *c);
  * setup.c: the connection's own commands. vmux__setup_start() queues the session setup
  * (AUTH, SELECT, CLIENT SETNAME/SETINFO, ROLE when there are several endpoints), and when it
  * queues none (setlib=false and nothing else to set) makes the link ready there and then;
- * vmux__setup_reply() takes the reply to any internal op; vmux__setup_tick() sends heartbeats
- * and judges whether the connection is dead; vmux__setup_check() makes the connection prove
- * itself with a PING before commands flow again (after the process was frozen).
+ * vmux__setup_reply() takes the reply to any internal op. vmux__setup_ping() queues an idle
+ * heartbeat, vmux__setup_check_ping() the PING that proves the connection after a freeze, and
+ * vmux__setup_tick() what is due once a tick besides (an AUTH renewal, INFO replication). A
+ * connection failed out of memory queues nothing. I/O thread.
  */
 void vmux__setup_start(struct vmux_conn *c);
 void vmux__setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply);
+void vmux__setup_ping(struct vmux_conn *c);
+void vmux__setup_check_ping(struct vmux_conn *c);
 void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms);
-void vmux__setup_check(struct vmux_conn *c, uint64_t now_ms);
+/*
+ * liveness.c: vmux__conn_tick() (once a second, on a set-up connection) sends heartbeats and
+ * judges whether the connection is dead; vmux__conn_check() makes it prove itself with a PING
+ * before commands flow again (after the process was frozen). I/O thread.
+ */
+void vmux__conn_tick(struct vmux_conn *c, uint64_t now_ms);
+void vmux__conn_check(struct vmux_conn *c, uint64_t now_ms);
 /*
  * Queues CLIENT TRACKING ON REDIRECT id OPTIN on c (a tracking link's re-point, outside setup).
  * Returns false when the connection failed (out of memory).
@@ -371,7 +380,7 @@ void vmux__repl_take(struct vmux_link *link, const vmux_reply *info, uint64_t no
 /* link.c: what a connection reports to its link. */
 void vmux__link_conn_ready(struct vmux_link *link);
 /* A ready link's connection must prove itself after a freeze: commands wait (LINK_CHECKING).
- * Never a link with a push callback: vmux__setup_check() sends its heartbeat PING instead. */
+ * Never a link with a push callback: vmux__conn_check() sends its heartbeat PING instead. */
 void vmux__link_checking(struct vmux_link *link);
 /*
  * Looks at a user op's error reply: READONLY (on any link but a subscriber's, whatever its number
