@@ -228,6 +228,7 @@ static int cluster_try(vmux_scan *it, const vmux_callopts *opts, const struct ba
         if (rc <= 0)
             return rc;
         set_cursor(it, "0", 1);
+        rc = 0; /* chosen: scanned in this step too */
     }
     if (rc != 0)
         return rc;

@@ -4,6 +4,7 @@
  * standalone server ("plain"):
  *
  * - 3000 keys spread over the primaries: the iterator returns every one at least once;
+ * - the step that chooses a node scans it too: the first step returns keys;
  * - the same while two slots move between primaries in the middle of the iteration (SETSLOT
  *   IMPORTING / MIGRATING, MIGRATE, SETSLOT NODE): one away from the node being scanned, one
  *   onto it after its scan: still every key;
@@ -273,6 +274,27 @@ static void test_scan_every_key(void **state)
 {
     (void)state;
     scan_every_key_via("127.0.0.1", "");
+}
+
+/*
+ * The step that chooses a node scans it too: the first step of an iteration (COUNT 200, about a
+ * thousand keys on each primary) returns keys. It returned 1 with an empty batch: the step ended
+ * once the node was chosen, and its SCAN waited for the next step.
+ */
+static void test_scan_first_step_brings_keys(void **state)
+{
+    (void)state;
+    struct env e;
+    env_open(&e, "127.0.0.1", "");
+    vmux_scan *it;
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = "scan:*", .count = 200);
+    assert_int_equal(vmux_scan_begin(e.m, &o, &it), 0);
+    int returned = 0;
+    assert_int_equal(scan_step(it, e.ks, &returned), 1);
+    if (returned == 0)
+        fail_msg("the first step returned no key");
+    vmux_scan_end(it);
+    env_close(&e);
 }
 
 /*
@@ -719,6 +741,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scan_every_key),
         cmocka_unit_test(test_scan_under_small_reply_limits),
+        cmocka_unit_test(test_scan_first_step_brings_keys),
         cmocka_unit_test(test_scan_across_migrations),
         cmocka_unit_test(test_scan_standalone),
         cmocka_unit_test_teardown(test_scan_open_slot, close_open_slots),
@@ -728,5 +751,7 @@ int main(void)
         cmocka_unit_test_teardown(test_scan_hostnames, endpoints_reset),
         cmocka_unit_test(test_scan_one_node_cluster),
     };
+    if (getenv("VT_ONLY") != NULL) /* to run one test: VT_ONLY=test_scan_every_key */
+        cmocka_set_test_filter(getenv("VT_ONLY"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
