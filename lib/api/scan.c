@@ -214,7 +214,9 @@ static int node_step(vmux_scan *it, const vmux_callopts *opts, struct step_out *
 /*
  * A step of a cluster SCAN (docs/cluster.md): checks the node just finished, chooses the next
  * node when there is none, and scans one step of it. A failed step forgets the node (its slots
- * will be scanned again, on whichever node owns them then), so a retry goes on after a failover.
+ * will be scanned again, on whichever node owns them then), so a retry goes on after a failover;
+ * unless nothing was sent to it because the step's time ran out first (the choice took it all):
+ * the next step scans it, rather than spend its time choosing again.
  */
 static int cluster_try(vmux_scan *it, const vmux_callopts *opts, const struct batch_form *form,
                        void *batch)
@@ -233,8 +235,12 @@ static int cluster_try(vmux_scan *it, const vmux_callopts *opts, const struct ba
     if (rc != 0)
         return rc;
     struct step_out s = {.form = form, .batch = batch};
-    if ((rc = node_step(it, opts, &s)) != 0) {
-        vmux__cscan_drop(cl);
+    rc = vmux__cscan_begin(it->m, opts, cl);
+    if (rc == 0)
+        rc = node_step(it, opts, &s);
+    if (rc != 0) {
+        if (!cl->out_of_time)
+            vmux__cscan_drop(cl);
         return rc;
     }
     set_cursor(it, s.cursor, s.len);
@@ -258,6 +264,7 @@ static int cluster_step(vmux_scan *it, const vmux_callopts *opts, uint64_t end_n
     o.errbuf = why;
     o.errlen = sizeof why;
     it->cl->deadline_ns = end_ns;
+    it->cl->out_of_time = false;
     int rc = cluster_try(it, &o, form, batch);
     if (rc == VMUX_ERR_NOT_CONNECTED) {
         why[0] = '\0';

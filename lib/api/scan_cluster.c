@@ -78,16 +78,19 @@ static int fail(const vmux_callopts *o, int rc, const char *fmt, ...)
 
 /*
  * o for one round trip of the step: what is left of its budget (core/budget.h).
- * VMUX_ERR_TIMEOUT (nothing sent) when less than a millisecond is left.
+ * VMUX_ERR_TIMEOUT (nothing sent, cs->out_of_time set) when less than a millisecond is left.
  */
-static int budget(const struct vmux_cscan *cs, const vmux_callopts *o, vmux_callopts *out)
+static int budget(struct vmux_cscan *cs, const vmux_callopts *o, vmux_callopts *out)
 {
     *out = *o;
     if (o->timeout_ms < 0)
         return 0; /* the call refuses it as a bad argument, as for any command */
     uint64_t left = vmux__budget_left_ms(cs->deadline_ns, uv_hrtime());
     out->timeout_ms = (int64_t)left;
-    return left > 0 ? 0 : fail(o, VMUX_ERR_TIMEOUT, "%s", vmux_strerror(VMUX_ERR_TIMEOUT));
+    if (left > 0)
+        return 0;
+    cs->out_of_time = true;
+    return fail(o, VMUX_ERR_TIMEOUT, "%s", vmux_strerror(VMUX_ERR_TIMEOUT));
 }
 
 static vmux_callopts read_opts(const vmux_callopts *opts)
@@ -102,7 +105,7 @@ static vmux_callopts read_opts(const vmux_callopts *opts)
  * address CLUSTER NODES gives: a host name, or the seed's name for an empty host), else the one
  * at host:port.
  */
-static int ask_node(vmux *m, const vmux_callopts *o, const struct vmux_cscan *cs, const char *id,
+static int ask_node(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, const char *id,
                     const char *host, int port, vmux_reply **r)
 {
     static const char *const argv[] = {"CLUSTER", "NODES"};
@@ -115,7 +118,7 @@ static int ask_node(vmux *m, const vmux_callopts *o, const struct vmux_cscan *cs
  * The run_id of the node being scanned (INFO server) into out: it changes when the process does.
  * A server's refusal (an ACL without INFO) leaves out "" and returns 0: the check is skipped.
  */
-static int node_run_id(vmux *m, const vmux_callopts *o, const struct vmux_cscan *cs, char *out)
+static int node_run_id(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, char *out)
 {
     static const char *const argv[] = {"INFO", "server"};
     vmux_reply *r = NULL;
@@ -136,7 +139,7 @@ static int node_run_id(vmux *m, const vmux_callopts *o, const struct vmux_cscan 
     return rc == VMUX_ERR_SERVER ? 0 : rc;
 }
 
-int vmux__cscan_call(vmux *m, const vmux_callopts *opts, const struct vmux_cscan *cs, int argc,
+int vmux__cscan_call(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs, int argc,
                      const char *const *argv, const size_t *argvlen, vmux_reply **out)
 {
     vmux_callopts t;
@@ -158,7 +161,7 @@ static int fail(const vmux_callopts *o, int rc, const char *fmt, ...)
 }
 
 /* CLUSTER NODES from every primary of the handle's map; fails only when none answered. */
-static int ask_primaries(vmux *m, const vmux_callopts *o, const struct vmux_cscan *cs,
+static int ask_primaries(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs,
                          vmux_node_replies *res)
 {
     static const char *const argv[] = {"CLUSTER", "NODES"};
@@ -413,11 +416,16 @@ int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
         rc = choose(m, &o, cs, slot, &res, n);
     vmux_node_replies_free(&res);
     free(n);
-    int id_rc = rc == 1 ? node_run_id(m, &o, cs, cs->run_id) : 0;
-    if (id_rc != 0) {
-        vmux__cscan_drop(cs);
-        return id_rc;
-    }
+    return rc;
+}
+
+int vmux__cscan_begin(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
+{
+    if (cs->begun)
+        return 0;
+    vmux_callopts o = read_opts(opts);
+    int rc = node_run_id(m, &o, cs, cs->run_id);
+    cs->begun = rc == 0;
     return rc;
 }
 
@@ -426,6 +434,7 @@ void vmux__cscan_drop(struct vmux_cscan *cs)
     cs->host[0] = '\0';
     cs->id[0] = '\0';
     cs->run_id[0] = '\0';
+    cs->begun = false;
     cs->finishing = false;
     cs->via_scan = false;
 }

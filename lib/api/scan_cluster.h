@@ -18,6 +18,7 @@ struct vmux_cscan {
     int port;
     char id[41]; /* its node id: how the handle's map knows it, whatever name the map gives it */
     char run_id[41]; /* its process's run_id when its scan began ("": INFO refused, unchecked) */
+    bool begun;      /* its run_id was asked (vmux__cscan_begin()): its SCAN may be sent */
     bool finishing;  /* its SCAN is complete: mark its slots once its ownership is checked again */
     /* Its slots migrating away when its scan began (mig), and those of them not done going to
      * `to`, the target of the lowest not done (moving): a slot left migrating (an interrupted
@@ -35,6 +36,9 @@ struct vmux_cscan {
      * (CLUSTER NODES on every primary and on the nodes a view names, INFO, SCAN, and again after
      * a retry) gets what is left, and none is sent once nothing is (VMUX_ERR_TIMEOUT). */
     uint64_t deadline_ns;
+    /* A round trip of the step was not sent: nothing was left of its budget (scan.c clears it
+     * when a step begins). A step that failed so before its SCAN keeps its node (pick). */
+    bool out_of_time;
 };
 
 /*
@@ -42,15 +46,22 @@ struct vmux_cscan {
  * primary of the map is asked CLUSTER NODES (slots that no view has a primary serve are marked
  * done: no key can be there); the one whose own line claims the slot is taken (the highest
  * config epoch of several), named as the map names it, with its id. When none does, a view's
- * owner is asked itself, and so on; then the node's run_id (INFO server). Slots that the node
- * scanned last kept migrating to one node (via) come first: that node is chosen, while their
- * source still says it migrates them there. Returns 1 with host, port, id, owned, mig, moving,
- * to and run_id set, 0 when every slot is done, or an error with its reason in opts->errbuf (a
- * primary's or the node's; VMUX_ERR_NOT_CONNECTED for a node the map does not have, the target
+ * owner is asked itself, and so on. Slots that the node scanned last kept migrating to one node
+ * (via) come first: that node is chosen, while their source still says it migrates them there.
+ * Returns 1 with host, port, id, owned, mig, moving and to set (begun false: its run_id is asked
+ * by vmux__cscan_begin()), 0 when every slot is done, or an error with its reason in opts->errbuf
+ * (a primary's or the node's; VMUX_ERR_NOT_CONNECTED for a node the map does not have, the target
  * of via among them; VMUX_ERR_PROTOCOL for a reply that is no CLUSTER NODES text or nodes that
  * keep disagreeing who owns the slot).
  */
 int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
+
+/*
+ * Before the first SCAN of the node chosen: notes its process's run_id (INFO server; "" when a
+ * server refuses INFO, an ACL without it: the check is skipped), once (begun). Returns 0 (at once
+ * when begun already), or the error with its reason in opts->errbuf.
+ */
+int vmux__cscan_begin(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
 
 /*
  * The node's SCAN is complete: asks it again which slots it serves and marks done those it owned
@@ -68,10 +79,11 @@ int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan 
 /*
  * Sends argv to the node being scanned (host not ""): the node of the handle's map with its id,
  * else the one at its address (vmux__fanout_call_node_id()), with what is left of the step's
- * deadline (VMUX_ERR_TIMEOUT, not sent, when nothing is). Returns as vmux_call_node() does,
- * but VMUX_ERR_NOT_CONNECTED (not sent) when the map has no such node (it left: a failover).
+ * deadline (VMUX_ERR_TIMEOUT, not sent and out_of_time set, when nothing is). Returns as
+ * vmux_call_node() does, but VMUX_ERR_NOT_CONNECTED (not sent) when the map has no such node (it
+ * left: a failover).
  */
-int vmux__cscan_call(vmux *m, const vmux_callopts *opts, const struct vmux_cscan *cs, int argc,
+int vmux__cscan_call(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs, int argc,
                      const char *const *argv, const size_t *argvlen, vmux_reply **out);
 
 /* Forgets the node being scanned (after a failed step): its slots will be scanned again. */

@@ -17,6 +17,9 @@
  * - a step's deadline: with the owner of slot 0 paused for one and a half timeouts, a step
  *   returns VMUX_ERR_TIMEOUT (its round trips share the timeout; a second round trip to the
  *   node, given a whole timeout of its own, outlasted the pause);
+ * - a step that ran out of time after choosing its node (the primary the scan reaches last
+ *   stopped with SIGSTOP, resumed in the teardown) keeps the node: the next step scans it and
+ *   asks no primary CLUSTER NODES;
  * - the nodes named otherwise in the handle's map than in CLUSTER NODES (which gives their IP
  *   addresses): with cluster-preferred-endpoint-type unknown-endpoint (CLUSTER SLOTS gives an
  *   empty host, "the host asked") and a seed named "localhost", the map names every node
@@ -29,6 +32,7 @@
  *   step fails with its reason in the error buffer.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -598,6 +602,146 @@ static void test_scan_step_deadline(void **state)
         redisFree(c[i]);
 }
 
+/* ---- one primary stopped (SIGSTOP) ---- */
+
+/* The process the test stopped (0: none), for the teardown that resumes it, whatever happens. */
+static long stopped_pid;
+
+/* Whether no node's CLUSTER NODES flags a node failed (or suspected): the cluster healed. */
+static bool none_failed(void *arg)
+{
+    (void)arg;
+    for (int p = 0; p < NP; p++) {
+        char *t = vt_node_admin(vt_cluster_port(CLUSTER, p), false, "CLUSTER NODES");
+        bool ok = t != NULL && strstr(t, "fail") == NULL;
+        free(t);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Resumes the stopped primary and waits until no node flags it failed any more. */
+static int resume_stopped(void **state)
+{
+    (void)state;
+    if (stopped_pid == 0)
+        return 0;
+    int rc = kill((pid_t)stopped_pid, SIGCONT);
+    stopped_pid = 0;
+    return rc == 0 && vt_poll_until(none_failed, NULL, 60000, 50) ? 0 : -1;
+}
+
+/* The lowest slot primary p serves, as the CLUSTER SLOTS of primary 0 says. */
+static long long lowest_slot_of(int p)
+{
+    redisReply *r = vt_node_command(vt_cluster_port(CLUSTER, 0), false, "CLUSTER SLOTS");
+    assert_non_null(r);
+    long long low = 16384;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        redisReply *range = r->element[i];
+        if (range->element[2]->element[1]->integer == vt_cluster_port(CLUSTER, p) &&
+            range->element[0]->integer < low)
+            low = range->element[0]->integer;
+    }
+    freeReplyObject(r);
+    return low;
+}
+
+/* The primary the scan reaches last: the one whose lowest slot is the highest. */
+static int last_reached(long long *low)
+{
+    int victim = 0;
+    *low = -1;
+    for (int p = 0; p < NP; p++) {
+        long long l = lowest_slot_of(p);
+        if (l > *low) {
+            *low = l;
+            victim = p;
+        }
+    }
+    return victim;
+}
+
+/* Stops primary p (SIGSTOP): it keeps its connections and answers nothing. */
+static void stop_primary(int p)
+{
+    long pid = vt_node_pid(vt_cluster_port(CLUSTER, p));
+    stopped_pid = pid;
+    assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
+}
+
+/* How many CLUSTER NODES the node at port has answered (INFO commandstats). */
+static long cluster_nodes_calls(int port)
+{
+    char *t = vt_node_admin(port, false, "INFO commandstats");
+    assert_non_null(t);
+    const char *at = strstr(t, "cmdstat_cluster|nodes:calls=");
+    long n = at != NULL ? atol(at + strlen("cmdstat_cluster|nodes:calls=")) : 0;
+    free(t);
+    return n;
+}
+
+/* A scan step given timeout_ms: what vmux_scan_next() returned, its keys marked in ks. */
+static int timed_step(vmux_scan *it, struct keyset *ks, int timeout_ms, char *why, size_t len)
+{
+    vmux_bytes_array batch;
+    why[0] = '\0';
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = timeout_ms, .errbuf = why, .errlen = len);
+    uint64_t t0 = vt_now_ms();
+    int rc = vmux_scan_next(it, &o, &batch);
+    printf("step (%d ms): %s in %llu ms\n", timeout_ms, rc == 1 ? "keys" : vmux_err_name(rc),
+           (unsigned long long)(vt_now_ms() - t0));
+    for (size_t i = 0; rc == 1 && i < batch.count; i++)
+        mark(ks, &batch.items[i]);
+    if (rc == 1)
+        vmux_bytes_array_free(&batch);
+    return rc;
+}
+
+/* A scan of every key (COUNT 50) on e's handle, its links to every primary open already. */
+static vmux_scan *scan_warm(struct env *e)
+{
+    vmux_scan *it;
+    assert_int_equal(vmux_scan_begin(e->m, NULL, &it), 0);
+    assert_int_equal(vmux_scan_next(it, NULL, NULL), 1); /* the links are open */
+    vmux_scan_end(it);
+    vmux_scan_opts o = VMUX_INIT(vmux_scan_opts, .match = "scan:*", .count = 50);
+    assert_int_equal(vmux_scan_begin(e->m, &o, &it), 0);
+    return it;
+}
+
+/*
+ * A step that ran out of time after choosing its node, before its SCAN, keeps the node: with the
+ * primary the scan reaches last stopped, a step (1000 ms) either returns keys or times out; the
+ * next one returns keys, and asks no primary CLUSTER NODES (the owner of slot 0, counted). The
+ * pick used to go with the failed step: the next step asked every primary again, waited for the
+ * stopped one the whole step, and timed out too (every step did).
+ */
+static void test_scan_keeps_pick_out_of_time(void **state)
+{
+    (void)state;
+    struct env e;
+    env_open(&e, "127.0.0.1", "");
+    vmux_scan *it = scan_warm(&e);
+    long long low;
+    int victim = last_reached(&low), first = vt_slot_primary(vt_cluster_port(CLUSTER, 0), false, 0);
+    assert_true(first > 0 && first != vt_cluster_port(CLUSTER, victim));
+    stop_primary(victim);
+    char why[256];
+    int rc = timed_step(it, e.ks, 1000, why, sizeof why);
+    if (rc != 1 && rc != VMUX_ERR_TIMEOUT)
+        fail_msg("first step: %s (%s)", vmux_err_name(rc), why);
+    long asked = cluster_nodes_calls(first);
+    rc = timed_step(it, e.ks, 1000, why, sizeof why);
+    if (rc != 1)
+        fail_msg("second step: %s (%s)", vmux_err_name(rc), why);
+    assert_int_equal(cluster_nodes_calls(first), asked);
+    vmux_scan_end(it);
+    env_close(&e);
+}
+
 /* ---- nodes the map names otherwise than CLUSTER NODES does ---- */
 
 /* Sets a configuration parameter on every node. */
@@ -747,6 +891,7 @@ int main(void)
         cmocka_unit_test_teardown(test_scan_open_slot, close_open_slots),
         cmocka_unit_test_teardown(test_scan_open_slots_two_targets, close_open_slots),
         cmocka_unit_test_teardown(test_scan_step_deadline, pause_over),
+        cmocka_unit_test_teardown(test_scan_keeps_pick_out_of_time, resume_stopped),
         cmocka_unit_test_teardown(test_scan_unknown_endpoint_seed_by_name, endpoints_reset),
         cmocka_unit_test_teardown(test_scan_hostnames, endpoints_reset),
         cmocka_unit_test(test_scan_one_node_cluster),
