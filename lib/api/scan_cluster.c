@@ -160,7 +160,13 @@ static int fail(const vmux_callopts *o, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* CLUSTER NODES from every primary of the handle's map; fails only when none answered. */
+/*
+ * CLUSTER NODES from every primary of the handle's map; fails only when none answered. They are
+ * given half of what is left of the step (at least a millisecond): a primary that does not answer
+ * by then (stopped, paused) is left out, as one that fails, and the rest of the step is left for
+ * the node chosen. Waiting for it the whole step failed every step while one primary was
+ * stopped, those for the slots of the others too.
+ */
 static int ask_primaries(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs,
                          vmux_node_replies *res)
 {
@@ -169,6 +175,8 @@ static int ask_primaries(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs,
     int rc = budget(cs, o, &t);
     if (rc != 0)
         return rc;
+    if (t.timeout_ms > 1)
+        t.timeout_ms = (t.timeout_ms + 1) / 2;
     rc = vmux__fanout_call_nodes_own(m, &t, VMUX_NODES_PRIMARIES, 2, argv, res);
     for (size_t i = 0; rc == 0 && i < res->count; i++)
         if (res->nodes[i].status == 0)

@@ -20,6 +20,8 @@
  * - a step that ran out of time after choosing its node (the primary the scan reaches last
  *   stopped with SIGSTOP, resumed in the teardown) keeps the node: the next step scans it and
  *   asks no primary CLUSTER NODES;
+ * - with that primary stopped, every step returns keys until the other primaries' keys have all
+ *   come, and only then does a step time out;
  * - the nodes named otherwise in the handle's map than in CLUSTER NODES (which gives their IP
  *   addresses): with cluster-preferred-endpoint-type unknown-endpoint (CLUSTER SLOTS gives an
  *   empty host, "the host asked") and a seed named "localhost", the map names every node
@@ -717,7 +719,10 @@ static vmux_scan *scan_warm(struct env *e)
  * primary the scan reaches last stopped, a step (1000 ms) either returns keys or times out; the
  * next one returns keys, and asks no primary CLUSTER NODES (the owner of slot 0, counted). The
  * pick used to go with the failed step: the next step asked every primary again, waited for the
- * stopped one the whole step, and timed out too (every step did).
+ * stopped one the whole step, and timed out too (every step did). Since the question to every
+ * primary is given half the step (test_scan_one_primary_stopped), the first step returns keys
+ * here, and this test no longer makes a step run out of time after its choice: it checks that
+ * the steps after a choice ask nothing again.
  */
 static void test_scan_keeps_pick_out_of_time(void **state)
 {
@@ -738,6 +743,49 @@ static void test_scan_keeps_pick_out_of_time(void **state)
     if (rc != 1)
         fail_msg("second step: %s (%s)", vmux_err_name(rc), why);
     assert_int_equal(cluster_nodes_calls(first), asked);
+    vmux_scan_end(it);
+    env_close(&e);
+}
+
+/* Whether every key that no node but victim serves was returned (owner: scan:<i>'s primary). */
+static bool all_seen_but(const struct keyset *ks, const int *owner, int victim)
+{
+    for (int i = 0; i < NKEYS; i++)
+        if (owner[i] != victim && !ks->seen[i])
+            return false;
+    for (int p = 0; p < NP; p++)
+        for (int i = 0; i < NTAGGED && p != victim; i++)
+            if (!ks->seen_tagged[p][i])
+                return false;
+    return true;
+}
+
+/*
+ * With the primary the scan reaches last stopped (SIGSTOP), every step (1000 ms) returns keys
+ * until the keys of the other primaries have all come; then a step times out, the stopped
+ * primary's slots being next. The question to every primary gives each half of what is left of
+ * the step. It waited for the stopped one the whole step, and every step timed out (the first
+ * after 1000 ms, no key returned).
+ */
+static void test_scan_one_primary_stopped(void **state)
+{
+    (void)state;
+    struct env e;
+    env_open(&e, "127.0.0.1", "");
+    int *owner = calloc(NKEYS, sizeof *owner);
+    regular_owners(e.c, owner);
+    vmux_scan *it = scan_warm(&e);
+    long long low;
+    int victim = last_reached(&low), rc = 1, steps = 0;
+    stop_primary(victim);
+    char why[256];
+    while (rc == 1 && steps++ < 1000)
+        rc = timed_step(it, e.ks, 1000, why, sizeof why);
+    if (rc != VMUX_ERR_TIMEOUT)
+        fail_msg("step %d: %s (%s), not VMUX_ERR_TIMEOUT", steps, vmux_err_name(rc), why);
+    if (!all_seen_but(e.ks, owner, victim))
+        fail_msg("step %d timed out before every key of the other primaries came", steps);
+    free(owner);
     vmux_scan_end(it);
     env_close(&e);
 }
@@ -892,6 +940,7 @@ int main(void)
         cmocka_unit_test_teardown(test_scan_open_slots_two_targets, close_open_slots),
         cmocka_unit_test_teardown(test_scan_step_deadline, pause_over),
         cmocka_unit_test_teardown(test_scan_keeps_pick_out_of_time, resume_stopped),
+        cmocka_unit_test_teardown(test_scan_one_primary_stopped, resume_stopped),
         cmocka_unit_test_teardown(test_scan_unknown_endpoint_seed_by_name, endpoints_reset),
         cmocka_unit_test_teardown(test_scan_hostnames, endpoints_reset),
         cmocka_unit_test(test_scan_one_node_cluster),
