@@ -190,7 +190,24 @@ static const char *lift_why(struct vmux_router *r, const struct vmux_router_fenc
 }
 
 /*
- * Sends the ops of f's slots that wait in its link's backlog to their slot's primary now: a
+ * Whether op, of f's link's backlog, went on: one of f's slots goes behind the ops of its slot
+ * that wait out a ping-pong (bounce.c), which were written before it and came back (sent to the
+ * new primary at once, it ran there before them once the nodes agreed), else to its slot's
+ * primary (vmux__router_retry(): not a pinned, blocking or pooled op, which stays).
+ */
+static bool requeued_on(struct vmux_router *r, const struct vmux_router_fence *f,
+                        struct vmux_op *op)
+{
+    const uint32_t stay = VMUX_OP_BLOCKING | VMUX_OP_POOLED | VMUX_OP_PINNED;
+    if (op->slot < 0 || op->slot >= VMUX_SLOTS || !bit(f->slots, (unsigned)op->slot))
+        return false;
+    if (!(op->flags & stay) && vmux__router_bounce_behind(r, op))
+        return true;
+    return vmux__router_retry(r, f->link, op);
+}
+
+/*
+ * Sends the ops of f's slots that wait in its link's backlog on now (requeued_on()): a
  * connection that ended put its retry-safe ones there, older than every held op, and they would
  * otherwise wait to reconnect to the old primary and hear MOVED there, after the held ones ran.
  * Like resends, they pass younger fences.
@@ -200,11 +217,9 @@ static void send_requeued(struct vmux_router *r, const struct vmux_router_fence 
     struct vmux_opq q = {0}, stay = {0};
     vmux__link_take_backlog(f->link, &q);
     struct vmux_op *op;
-    while ((op = vmux__opq_pop(&q)) != NULL) {
-        bool ours = op->slot >= 0 && op->slot < VMUX_SLOTS && bit(f->slots, (unsigned)op->slot);
-        if (!ours || !vmux__router_retry(r, f->link, op))
+    while ((op = vmux__opq_pop(&q)) != NULL)
+        if (!requeued_on(r, f, op))
             vmux__opq_push(&stay, op);
-    }
     vmux__link_return_backlog(f->link, &stay);
 }
 

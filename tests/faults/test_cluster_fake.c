@@ -852,6 +852,91 @@ static void test_pingpong_expired_forgotten(void **state)
     vt_fcluster_stop(c);
 }
 
+/* A pipeline submitted from a callback, on the I/O thread: routed at once, written together. */
+struct pipeline {
+    vmux *m;
+    const char *prefix; /* the keys: prefix0, prefix1... */
+    struct order o;
+};
+
+static void on_pipeline_start(int status, vmux_reply *r, void *arg)
+{
+    struct pipeline *p = arg;
+    (void)status;
+    vmux_reply_free(r);
+    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
+    for (int i = 0; i < ORDER_N; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s%d", p->prefix, i);
+        const char *argv[] = {"GET", key};
+        if (vmux_call_async(p->m, &safe, 2, argv, NULL, on_order, &p->o) != 0) {
+            p->o.fails++; /* refused: no callback runs */
+            atomic_fetch_add(&p->o.done, 1);
+        }
+    }
+}
+
+/* Submits the pipeline of ORDER_N retry-safe GETs of p's keys, behind a PING, and waits for it. */
+static void run_pipeline(struct pipeline *p)
+{
+    const char *ping[] = {"PING"};
+    assert_status(vmux_call_async(p->m, NULL, 1, ping, NULL, on_pipeline_start, p), 0);
+    assert_true(vt_wait_until(order_done, &p->o, WAIT_MS));
+    assert_int_equal(p->o.fails, 0);
+    for (int i = 0; i < ORDER_N; i++)
+        if (p->o.seq[i] != i)
+            fail_msg("reply %d was the command %d's: the pipeline ran out of order", i,
+                     p->o.seq[i]);
+}
+
+static atomic_int pingpong_logged;
+
+/* Drops node 0's connections (arg: the fake cluster) as the first ping-pong is logged. */
+static void on_pingpong_drop(vmux_log_level level, const char *message, void *arg)
+{
+    (void)level;
+    if (strstr(message, "MOVED ping-pong") != NULL && atomic_fetch_add(&pingpong_logged, 1) == 0)
+        vt_fcluster_drop_conns(arg, 0);
+}
+
+/*
+ * A pipeline of one slot, written to node 0: node 0 answers the first command MOVED to node 1
+ * (the map patched, a fence raised on node 0, which holds the rest) and hangs; node 1 answers
+ * MOVED back (a ping-pong: the first waits its backoff) and node 0's connection closes. The
+ * retry-safe commands it held, sent again, go behind the first, which was submitted before them;
+ * the fence lifted by the closed connection sent them to node 1 at once, which served them, the
+ * ping-pong over, before the first came back ("reply 0 was the command 1's").
+ */
+static void test_pingpong_requeued_behind(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,syncTimeout=5000",
+             vt_fcluster_port(c, 0));
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, on_pingpong_drop, VMUX_LOG_DEBUG, c), 0);
+    atomic_store(&pingpong_logged, 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    unsigned s = slot("{q}");
+    rule(c, 1, "{q}0", 1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 0));
+    for (int i = 0; i < ORDER_N; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "{q}%d", i);
+        if (i > 0) /* the first is answered; the rest wait on node 0's first connection */
+            rule(c, 0, key, -1, VT_FC_FIRST_CONN | VT_FC_SILENT, "-ERR unsent\r\n");
+        rule(c, 0, key, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
+        rule(c, 1, key, -1, 0, "$%d\r\n%d\r\n", i < 10 ? 1 : 2, i);
+    }
+    struct pipeline p = {.m = m, .prefix = "{q}"};
+    run_pipeline(&p);
+    assert_true(atomic_load(&pingpong_logged) > 0); /* the ping-pong did happen */
+    assert_true(vt_fcluster_accepted(c, 0) >= 2);   /* and node 0's connection closed */
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 enum { REFUSING = 14 };
 
 /* GET key with a short deadline; its outcome does not matter (it only opens a link). */
@@ -1589,6 +1674,7 @@ int main(void)
         cmocka_unit_test(test_moved_pingpong_pipeline_order),
         cmocka_unit_test(test_moved_pingpong_pipeline_order_late),
         cmocka_unit_test(test_pingpong_expired_forgotten),
+        cmocka_unit_test(test_pingpong_requeued_behind),
         cmocka_unit_test(test_moved_on_past_sixteen_links),
         cmocka_unit_test(test_replica_reads_keep_waiting_through_a_new_map),
         cmocka_unit_test(test_failfast_node_first_attempt_refused),

@@ -59,6 +59,7 @@ struct fc_node {
     struct fc_entry *store;
     struct fc_count counts[FC_MAX_NAMES];
     unsigned accepted;
+    bool drop; /* vt_fcluster_drop_conns() asked to close its connections */
 };
 
 struct fc_conn {
@@ -273,7 +274,7 @@ static bool data_answer(struct fc_node *node, struct fc_conn *conn, const redisR
             r->times--;
         if (r->window_ms > 0 && r->first_ns == 0)
             r->first_ns = mono_ns();
-        return send_str(conn->fd, r->resp);
+        return (r->flags & VT_FC_SILENT) || send_str(conn->fd, r->resp);
     }
     return store_answer(node, conn->fd, cmd);
 }
@@ -406,6 +407,21 @@ static void compact(vt_fcluster *c)
     c->nconns = j;
 }
 
+/* Closes the connections of the nodes vt_fcluster_drop_conns() named; drains the wake pipe. */
+static void drop_asked(vt_fcluster *c)
+{
+    char buf[64];
+    while (read(c->wake[0], buf, sizeof buf) < 0 && errno == EINTR) {
+    }
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->nconns; i++)
+        if (c->conns[i].fd >= 0 && c->nodes[c->conns[i].node].drop)
+            conn_free(&c->conns[i]);
+    for (size_t i = 0; i < c->n; i++)
+        c->nodes[i].drop = false;
+    pthread_mutex_unlock(&c->mu);
+}
+
 static void *fc_main(void *arg)
 {
     vt_fcluster *c = arg;
@@ -419,6 +435,11 @@ static void *fc_main(void *arg)
             pfd[np++] = (struct pollfd){.fd = c->conns[i].fd, .events = POLLIN};
         if (poll(pfd, np, -1) < 0 && errno != EINTR)
             break;
+        if (pfd[0].revents & POLLIN) {
+            drop_asked(c);
+            compact(c);
+            continue; /* the dropped ones' revents are void */
+        }
         for (size_t i = 0; i < nconns; i++)
             if (pfd[1 + c->n + i].revents != 0 && !conn_readable(c, &c->conns[i]))
                 conn_free(&c->conns[i]);
@@ -635,6 +656,15 @@ unsigned vt_fcluster_topology_queries(vt_fcluster *c)
 {
     return vt_fcluster_count_all(c, "CLUSTER SLOTS") + vt_fcluster_count_all(c, "CLUSTER SHARDS") +
            vt_fcluster_count_all(c, "CLUSTER NODES");
+}
+
+void vt_fcluster_drop_conns(vt_fcluster *c, size_t node)
+{
+    pthread_mutex_lock(&c->mu);
+    c->nodes[node].drop = true;
+    pthread_mutex_unlock(&c->mu);
+    while (write(c->wake[1], "x", 1) < 0 && errno == EINTR) {
+    }
 }
 
 unsigned vt_fcluster_accepted(vt_fcluster *c, size_t node)

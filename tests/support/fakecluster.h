@@ -17,7 +17,8 @@
  *   argv[1], equal to the rule's key, or any key for a rule without one; a rule made with
  *   VT_FC_AFTER_ASKING only right after ASKING on the same connection, one made with
  *   VT_FC_FIRST_CONN only on the node's first accepted connection; a rule whose count has run
- *   out never) sends the rule's bytes, as they are (any RESP: "-MOVED 12 :7001\r\n",
+ *   out never) sends the rule's bytes (none for a rule made with VT_FC_SILENT), as they are (any
+ * RESP: "-MOVED 12 :7001\r\n",
  *   "-TRYAGAIN ...\r\n", "-MOV\r\n", "$5\r\nhello\r\n"); without a matching rule SET k v stores
  *   v (+OK), GET k answers what the node stored for k (nil when nothing), others +OK.
  *
@@ -43,6 +44,10 @@ typedef struct vt_fcluster vt_fcluster;
 
 /* A rule applies only on the first connection the node accepted (a node replaced behind it). */
 #define VT_FC_FIRST_CONN 2u
+
+/* A rule answers nothing (its resp is not sent): the command stays unanswered, as on a node that
+ * hangs, until the connection closes (vt_fcluster_drop_conns()). */
+#define VT_FC_SILENT 4u
 
 /* One range of a CLUSTER SLOTS reply built by vt_fcluster_slots_resp(). */
 struct vt_fc_range {
@@ -111,6 +116,13 @@ unsigned vt_fcluster_count_all(vt_fcluster *c, const char *name);
 
 /* CLUSTER SLOTS, CLUSTER SHARDS and CLUSTER NODES received by every node together. */
 unsigned vt_fcluster_topology_queries(vt_fcluster *c);
+
+/*
+ * Closes every connection node accepted (not its listener), without answering what they still
+ * wait for: a node that dies and comes back. Returns at once; the nodes' thread closes them
+ * before it reads anything more. Safe from any thread, a vmux callback included.
+ */
+void vt_fcluster_drop_conns(vt_fcluster *c, size_t node);
 
 /* How many connections node accepted so far. */
 unsigned vt_fcluster_accepted(vt_fcluster *c, size_t node);
