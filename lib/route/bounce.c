@@ -10,7 +10,8 @@
  * again in the order they came back: one is never due before the one ahead of it (which may
  * lengthen its wait to that one's); and while ops of a slot wait here, the slot's other ops wait
  * behind them (a new one, or one whose MOVED comes meanwhile: it met the same disagreement at
- * another stage), so a pipeline of one slot stays in order. One timer serves
+ * another stage; one whose MOVED names a third node takes them all there, the slot moved on), so
+ * a pipeline of one slot stays in order. One timer serves
  * every waiting op, set for the head's due. A shard channel's SSUBSCRIBE meets the same
  * ping-pong and waits by the same rule (vmux__router_backoff_ms(), mux/pubsub_bounce.c). I/O
  * thread only.
@@ -84,12 +85,21 @@ bool vmux__router_bouncing(const struct vmux_router *r, int slot)
     return slot >= 0 && slot < VMUX_SLOTS && r->bounce_slots != NULL && r->bounce_slots[slot].n > 0;
 }
 
+bool vmux__router_bounce_between(const struct vmux_router *r, int slot, uint32_t node)
+{
+    if (!vmux__router_bouncing(r, slot))
+        return false;
+    const struct vmux_bounce_slot *b = &r->bounce_slots[slot];
+    return node == b->to || node == b->from;
+}
+
 /*
- * Queues op, due at due_ms, to go to the node of id to, counted under its slot. Without memory for
- * the counts, the ops of a slot still go in the order they came, but new ones do not wait behind
- * them (logged).
+ * Queues op, due at due_ms, to go to the node of id to (sent back by the node of id from), counted
+ * under its slot. Without memory for the counts, the ops of a slot still go in the order they
+ * came, but new ones do not wait behind them (logged).
  */
-static void push(struct vmux_router *r, struct vmux_op *op, uint32_t due_ms, uint32_t to)
+static void push(struct vmux_router *r, struct vmux_op *op, uint32_t due_ms, uint32_t to,
+                 uint32_t from)
 {
     if (r->bounce_slots == NULL &&
         (r->bounce_slots = calloc(VMUX_SLOTS, sizeof *r->bounce_slots)) == NULL)
@@ -100,6 +110,7 @@ static void push(struct vmux_router *r, struct vmux_op *op, uint32_t due_ms, uin
     if (b != NULL) {
         b->n++;
         b->to = to;
+        b->from = from;
     }
     op->bounce.due_ms = due_ms;
     op->bounce.to = to;
@@ -112,11 +123,39 @@ bool vmux__router_bounce_behind(struct vmux_router *r, struct vmux_op *op)
         return false;
     /* the timer is set already, for the head's due: this one is due with the last */
     VMUX_ASSERT(r->bounced.tail != NULL); /* the count is exact */
-    push(r, op, r->bounced.tail->bounce.due_ms, r->bounce_slots[op->slot].to);
+    const struct vmux_bounce_slot *b = &r->bounce_slots[op->slot];
+    push(r, op, r->bounced.tail->bounce.due_ms, b->to, b->from);
     return true;
 }
 
-void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmux_op *op)
+bool vmux__router_bounce_onward(struct vmux_router *r, struct vmux_link *from, struct vmux_link *to,
+                                struct vmux_op *op)
+{
+    if (!vmux__router_bouncing(r, op->slot))
+        return false;
+    uint32_t id = vmux__router_link_id(r, to);
+    size_t n = 0;
+    for (struct vmux_op *w = r->bounced.head; w != NULL; w = w->next)
+        if (w->slot == op->slot) {
+            w->bounce.to = id;
+            n++;
+        }
+    r->bounce_slots[op->slot].to = id;
+    r->bounce_slots[op->slot].from = vmux__router_link_id(r, from);
+    if (r->cfg->log_fn != NULL) {
+        char addr[300];
+        vmux__router_link_addr(r, to, addr, sizeof addr);
+        vmux__log(
+            r->cfg, VMUX_LOG_DEBUG,
+            "cluster: slot %d: MOVED to %s, outside its ping-pong: the slot moved on; its %zu "
+            "waiting commands go there, this one behind them",
+            (int)op->slot, addr, n);
+    }
+    return vmux__router_bounce_behind(r, op);
+}
+
+void vmux__router_bounce(struct vmux_router *r, struct vmux_link *from, struct vmux_link *to,
+                         struct vmux_op *op)
 {
     uv_update_time(r->loop); /* a stale loop clock would cut the backoff short */
     uint32_t now = (uint32_t)uv_now(r->loop);
@@ -132,7 +171,7 @@ void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmu
                   "%u ms",
                   (int)op->slot, addr, (unsigned)wait);
     }
-    push(r, op, now + wait, vmux__router_link_id(r, to));
+    push(r, op, now + wait, vmux__router_link_id(r, to), vmux__router_link_id(r, from));
     arm(r, wait);
 }
 

@@ -154,13 +154,35 @@ void vmux__router_moved(struct vmux_router *r, unsigned slot, const char *host, 
     vmux__router_refresh_soon(r);
 }
 
+/* What a MOVED to to, another node than the one that sent it, says about op's slot (follow()). */
+enum moved_kind {
+    MOVED_NEW,    /* the slot moved: the map is patched, op sent there */
+    MOVED_BACK,   /* a ping-pong, or part of one its slot's other ops wait out: op bounced */
+    MOVED_ONWARD, /* to a node outside the ping-pong its slot's ops wait out: the slot moved on */
+};
+
+static enum moved_kind moved_kind(const struct vmux_router *r, const struct vmux_link *to,
+                                  const struct vmux_op *op, unsigned slot)
+{
+    if (op->redirector == redirector(r, to))
+        return MOVED_BACK;
+    if (!vmux__router_bouncing(r, (int)slot))
+        return MOVED_NEW;
+    if (vmux__router_bounce_between(r, (int)slot, vmux__router_link_id(r, to)) ||
+        op->slot != (int32_t)slot) /* one not counted under the slot goes behind, no patch */
+        return MOVED_BACK;
+    return MOVED_ONWARD;
+}
+
 /*
  * Follows a MOVED or ASK to t; false when out of memory (the reply then completes op). A MOVED
  * back to the node that redirected op last is a ping-pong (the nodes disagree for a moment, as
  * during a migration whose SETSLOT NODE reached the source first): neither is trusted with the
  * map (the refresh asked for decides), and op goes back after a backoff (bounce.c). So does a
- * MOVED for a slot whose other ops wait out a ping-pong: op met the same disagreement at another
- * stage (submitted once the map named the node that sent it back), and goes behind them.
+ * MOVED for a slot whose other ops wait out a ping-pong, to one of its two nodes: op met the same
+ * disagreement at another stage (submitted once the map named the node that sent it back), and
+ * goes behind them. One to a third node says the slot moved on: the map is patched, and the
+ * waiting ops go there, op behind them (vmux__router_bounce_onward()).
  */
 static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
                    const struct vmux_redirect *rd, const struct target *t, vmux_reply *reply)
@@ -172,12 +194,12 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
     if (to == NULL)
         return false;
     bool pooled = op->flags & VMUX_OP_BLOCKING;
-    bool back = rd->kind == VMUX_REDIRECT_MOVED && to != link &&
-                (op->redirector == redirector(r, to) || vmux__router_bouncing(r, (int)rd->slot));
+    enum moved_kind kind =
+        rd->kind == VMUX_REDIRECT_MOVED && to != link ? moved_kind(r, to, op, rd->slot) : MOVED_NEW;
     op->redirector = redirector(r, link);
     if (rd->kind == VMUX_REDIRECT_MOVED) {
         vmux__count(&r->ctr->moved, 1);
-        if (!back)
+        if (kind != MOVED_BACK)
             patch_moved(r, rd->slot, t);
         op->flags |= VMUX_OP_TO_PRIMARY; /* a replica's MOVED too: the primary serves it */
         op->flags &= ~(uint32_t)VMUX_OP_ASKED;
@@ -195,8 +217,10 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
     vmux_reply_free(reply); /* last: t->host may point into it */
     vmux__pool_detach(op);  /* the pool link that ran it is free */
     bool to_itself = rd->kind == VMUX_REDIRECT_MOVED && to == link && !pooled;
-    if (back || (to_itself && vmux__link_replaced_lately(link)))
-        vmux__router_bounce(r, to, op); /* a second MOVED to itself: no reconnect storm */
+    if (kind == MOVED_ONWARD && vmux__router_bounce_onward(r, link, to, op))
+        return true;
+    if (kind == MOVED_BACK || (to_itself && vmux__link_replaced_lately(link)))
+        vmux__router_bounce(r, link, to, op); /* a second MOVED to itself: no reconnect storm */
     else if (to_itself)
         vmux__link_replace_conn(link, op, "MOVED names the node that sent it");
     else

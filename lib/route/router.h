@@ -583,20 +583,20 @@ bool vmux__router_retry(struct vmux_router *r, struct vmux_link *link, struct vm
 /*
  * I/O thread, a MOVED ping-pong (bounce.c). vmux__router_bounce_init() prepares the timer (from
  * vmux__router_init()). vmux__router_bounce() takes op (deadline-indexed, in no queue, redirected
- * op->redirects times, the last a MOVED back to the node of link to, which redirected it before)
- * and hands it to to again after a jittered backoff that doubles with op->redirects (half to all
- * of 10 ms << (op->redirects - 1): a ping-pong's first, after two redirects, is 10 to 20 ms); its
- * deadline may end it meanwhile (VMUX_ERR_TIMEOUT). When to's node was closed meanwhile, op is
- * sent by its slot.
- * vmux__router_bounce_close() fails the ops still waiting with VMUX_ERR_CLOSED and closes the
- * timer.
+ * op->redirects times, the last a MOVED, read on link from, back to the node of link to, which
+ * redirected it before) and hands it to to again after a jittered backoff that doubles with
+ * op->redirects (half to all of 10 ms << (op->redirects - 1): a ping-pong's first, after two
+ * redirects, is 10 to 20 ms); its deadline may end it meanwhile (VMUX_ERR_TIMEOUT). When to's node
+ * was closed meanwhile, op is sent by its slot. vmux__router_bounce_close() fails the ops still
+ * waiting with VMUX_ERR_CLOSED and closes the timer.
  */
 void vmux__router_bounce_init(struct vmux_router *r);
 
 /* One slot's ops waiting out a ping-pong (struct vmux_router's bounce_slots). */
 struct vmux_bounce_slot {
-    uint32_t n;  /* how many */
-    uint32_t to; /* the router node id the last one pushed goes to */
+    uint32_t n;    /* how many */
+    uint32_t to;   /* the router node id the last one pushed goes to */
+    uint32_t from; /* and the one whose MOVED sent it there: with to, the ping-pong's two nodes */
 };
 /*
  * The jittered backoff after a ping-pong's redirects-th redirect (1 or more), in ms: half to all
@@ -604,19 +604,39 @@ struct vmux_bounce_slot {
  * the subscriber links' SSUBSCRIBE, mux/pubsub_bounce.c, its own). Draws from r->rng.
  */
 uint32_t vmux__router_backoff_ms(struct vmux_router *r, unsigned redirects, uint32_t cap_ms);
-void vmux__router_bounce(struct vmux_router *r, struct vmux_link *to, struct vmux_op *op);
+void vmux__router_bounce(struct vmux_router *r, struct vmux_link *from, struct vmux_link *to,
+                         struct vmux_op *op);
 void vmux__router_bounce_close(struct vmux_router *r);
 
 /*
  * I/O thread: whether an op of slot waits out a ping-pong (bounce.c; O(1)). While one does, the
  * slot's other ops wait behind it, so that a pipeline of one slot stays in order: a MOVED for the
- * slot meanwhile is taken as part of the ping-pong (route/follow.c: no patch, op bounced to where
- * it points), and a new op of the slot is taken by vmux__router_bounce_behind() (from
- * send_slow(), vmux__router_send()'s slow path), which queues it behind the last waiting op, due
- * with it, to go where that op goes; false (op not taken) when no op of its slot waits.
+ * slot meanwhile to one of the ping-pong's nodes is taken as part of it (route/follow.c: no patch,
+ * op bounced to where it points; to another node: vmux__router_bounce_onward()), and a new op of
+ * the slot is taken by vmux__router_bounce_behind() (from send_slow(), vmux__router_send()'s slow
+ * path), which queues it behind the last waiting op, due with it, to go where that op goes; false
+ * (op not taken) when no op of its slot waits.
  */
 bool vmux__router_bouncing(const struct vmux_router *r, int slot);
 bool vmux__router_bounce_behind(struct vmux_router *r, struct vmux_op *op);
+
+/*
+ * I/O thread (bounce.c; O(1)): whether ops of slot wait out a ping-pong and node (a router node
+ * id) is one of its two nodes: the one the last of them goes to, or the one whose MOVED sent it.
+ * A MOVED for the slot to such a node is part of the ping-pong (route/follow.c).
+ */
+bool vmux__router_bounce_between(const struct vmux_router *r, int slot, uint32_t node);
+
+/*
+ * I/O thread (bounce.c): a MOVED for op's slot, from the node of link from, names to, a node
+ * outside the ping-pong its waiting ops meet: the slot moved on (a migration or a failover
+ * after the one they met). Every waiting op of the slot goes to to instead, in its order and at
+ * its due, and op (deadline-indexed, in no queue) behind them, due with the last; that pair is
+ * the slot's ping-pong from now on. False (op not taken) when no op of op's slot waits. Walks the
+ * waiting ops once.
+ */
+bool vmux__router_bounce_onward(struct vmux_router *r, struct vmux_link *from, struct vmux_link *to,
+                                struct vmux_op *op);
 
 /*
  * Any thread. vmux__router_stats_add() adds every node's link counters to *out (the handle's

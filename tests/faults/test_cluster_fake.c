@@ -937,6 +937,42 @@ static void test_pingpong_requeued_behind(void **state)
     vt_fcluster_stop(c);
 }
 
+/*
+ * A ping-pong's slot moves on to a third node while commands of a pipeline wait it out: node 0
+ * answers each command MOVED to node 1 once (then MOVED to node 2); node 1 answers the first
+ * MOVED back to node 0 (a ping-pong: it waits its backoff) and the rest MOVED to node 2, which
+ * serves the slot. Every command goes to node 2, in the order they were submitted, and the map
+ * names node 2 (two VMUX_EVENT_SLOT_MOVED: node 1, then node 2), so the next command goes there
+ * at once. A MOVED to a node outside the ping-pong was taken for part of it: no patch, a backoff
+ * each, and the first went back to node 0 while the others went to node 2, which served them
+ * first ("reply 0 was the command 1's").
+ */
+static void test_pingpong_third_node(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(3, NULL);
+    vmux *m = open_counting_moves(c);
+    unsigned s = slot("{t}");
+    rule(c, 1, "{t}0", 1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 0));
+    for (int i = 0; i < ORDER_N; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "{t}%d", i);
+        rule(c, 0, key, 1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
+        rule(c, 0, key, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 2));
+        rule(c, 1, key, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 2));
+        rule(c, 2, key, -1, 0, "$%d\r\n%d\r\n", i < 10 ? 1 : 2, i);
+    }
+    struct pipeline p = {.m = m, .prefix = "{t}"};
+    run_pipeline(&p);
+    assert_int_equal(atomic_load(&slot_moved_events), 2);
+    unsigned on0 = vt_fcluster_count(c, 0, "GET"), on1 = vt_fcluster_count(c, 1, "GET");
+    want_value(m, "{t}0", "0");
+    assert_int_equal(vt_fcluster_count(c, 0, "GET"), on0); /* straight to node 2 */
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), on1);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 enum { REFUSING = 14 };
 
 /* GET key with a short deadline; its outcome does not matter (it only opens a link). */
@@ -1675,6 +1711,7 @@ int main(void)
         cmocka_unit_test(test_moved_pingpong_pipeline_order_late),
         cmocka_unit_test(test_pingpong_expired_forgotten),
         cmocka_unit_test(test_pingpong_requeued_behind),
+        cmocka_unit_test(test_pingpong_third_node),
         cmocka_unit_test(test_moved_on_past_sixteen_links),
         cmocka_unit_test(test_replica_reads_keep_waiting_through_a_new_map),
         cmocka_unit_test(test_failfast_node_first_attempt_refused),
