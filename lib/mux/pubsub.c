@@ -109,6 +109,7 @@ static void drop(struct vmux_pubsub *ps, struct vmux_sub *s)
     *at = s->hnext;
     ps->nsubs--;
     vmux__pubsub_unname(ps, s);
+    vmux__sub_unguard(s); /* a link's guard waits for it no more */
     if (!vmux__sub_owe(s))
         vmux__sub_free(s);
 }
@@ -214,9 +215,9 @@ static void confirm(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_repl
 {
     struct vmux_sub *s = vmux__sublink_answered(sl);
     vmux_bytes n = view(name);
-    vmux__sublink_guard_confirmed(sl, uv_now(&sl->m->loop));
     if (s != NULL && same(s, s->hash, kind, n.ptr, n.len) && s->at == sl && !s->lost) {
         s->refusals = 0;
+        vmux__sub_guard_confirmed(s, uv_now(&sl->m->loop)); /* a move's: its replays come now */
         vmux__sub_landed(sl->m, s, sl);
         vmux__pubsub_set_live(s, true);
     }

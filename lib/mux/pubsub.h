@@ -49,14 +49,18 @@ struct vmux_sublink {
     /* The replay guard (pubsub_guard.c). seen: the fingerprints of the last messages delivered
      * from it (a ring of VMUX__SEEN_MAX, allocated on the first; cluster only). guard: those
      * the links it took subscriptions from delivered last, sorted by fp (ms UINT64_MAX: spent);
-     * one arriving here before guard_until (loop ms; UINT64_MAX: armed, until the first
-     * confirmation after the move) is a replay, dropped, and its entry is spent. */
+     * one arriving here before guard_until (loop ms: VMUX__GUARD_MS after the last confirmation
+     * here of a subscription that moved here; 0: none yet, armed while guard_wait is not 0) is
+     * a replay, dropped, and its entry is spent. guard_wait: the subscriptions that moved here with
+     * the guard (guarded) and are neither confirmed here nor gone; the guard is kept while one is,
+     * or its window is open. */
     struct vmux_sub_seen *seen;
     size_t seen_next, seen_n;
     uint64_t seen_total; /* deliveries noted in seen since it was made: numbers them */
     struct vmux_sub_seen *guard;
     size_t nguard;
     uint64_t guard_until;
+    size_t guard_wait;
     /* The last link taken from, and its seen_total then: a later move from it takes only what
      * it delivered since (each delivery excuses one arrival, however many moves follow). */
     const struct vmux_sublink *guard_from;
@@ -91,6 +95,7 @@ struct vmux_sub {
     /* Where its SUBSCRIBE was sent (or goes when that link is ready); NULL: nowhere yet. */
     struct vmux_sublink *at;
     bool lost;         /* the server ended it on at (its slot moved...): to be sent again */
+    bool guarded;      /* moved to at, whose replay guard waits for its confirmation there */
     uint64_t retry_at; /* lost: not sent to the same node again before (loop ms) */
     uint8_t refusals;  /* refused in a row (an ACL): each wait before the next try is longer */
     /* A shard channel's MOVED ping-pong (pubsub_bounce.c). Since it was last confirmed: the
@@ -183,7 +188,8 @@ struct vmux_link *vmux__pubsub_publish_link(struct vmux *m);
  * connection failed may come again from the new node, which received it after the handle
  * subscribed there. The guard remembers what each link delivered in its last GUARD_MS and
  * drops those messages if they come again from the link the subscriptions moved to, within
- * GUARD_MS of its confirmations (docs/pubsub.md, "Moves: at most once").
+ * GUARD_MS of those subscriptions' confirmations there (docs/pubsub.md, "At most once across a
+ * move").
  */
 #define VMUX__SEEN_MAX 1024u /* fingerprints remembered per link */
 #define VMUX__GUARD_MS 1000u /* how far back, and for how long after a move */
@@ -198,14 +204,24 @@ void vmux__sublink_seen(struct vmux_sublink *sl, uint64_t fp, uint64_t now);
  * entry is spent: the next one is not). Frees the guard once it has expired. */
 bool vmux__sublink_replay(struct vmux_sublink *sl, uint64_t fp, uint64_t now);
 
-/* Subscriptions move from `from` to `to`: to guards against what `from` delivered in its last
- * VMUX__GUARD_MS, each delivery once (a later move from the same link, another subscription
- * of it or a ping-pong's next bounce, adds only what it delivered since), and the guard is
- * armed again until the next confirmation. Out of memory: no guard. */
-void vmux__sublink_inherit(struct vmux_sublink *to, const struct vmux_sublink *from, uint64_t now);
+/*
+ * s moves from `from` to `to` (before s->at is set to `to`; s is not guarded): to guards against
+ * what `from` delivered in its last VMUX__GUARD_MS, each delivery once (a later move from the same
+ * link, another subscription of it or a ping-pong's next bounce, adds only what it delivered
+ * since), and waits for s's confirmation there (s is guarded). Out of memory, or nothing recent
+ * delivered: no guard, s is not guarded.
+ */
+void vmux__sub_inherit(struct vmux_sub *s, struct vmux_sublink *to, const struct vmux_sublink *from,
+                       uint64_t now);
 
-/* A confirmation on sl: an armed guard lasts VMUX__GUARD_MS from now. */
-void vmux__sublink_guard_confirmed(struct vmux_sublink *sl, uint64_t now);
+/* The server confirmed s on its link (s->at): if s is guarded there, the link's guard drops
+ * replays until VMUX__GUARD_MS from now, and s is no longer waited for. */
+void vmux__sub_guard_confirmed(struct vmux_sub *s, uint64_t now);
+
+/* s leaves its link (s->at) unconfirmed: it moves on, or ends. If it was the last guarded
+ * subscription there and none was confirmed, the link's guard is dropped: nothing it guards
+ * against can come. Nothing when s is not guarded. */
+void vmux__sub_unguard(struct vmux_sub *s);
 
 /* Frees sl's fingerprints (a link retired or freed). */
 void vmux__sublink_forget_seen(struct vmux_sublink *sl);

@@ -9,12 +9,17 @@
  * and delivers too: one publish, two deliveries. Nothing in a message tells it apart from
  * another with the same content, so the guard goes by content and time: a message identical
  * to one the old link delivered in its last VMUX__GUARD_MS, arriving on the new link within
- * VMUX__GUARD_MS of its confirmations, is the replay, and each delivered one excuses one
- * arrival. I/O thread only.
+ * VMUX__GUARD_MS of the confirmation there of a subscription that moved, is the replay, and each
+ * delivered one excuses one arrival. Only the moved subscriptions' own confirmations count: the
+ * guard waits for them, and when none is left to come (each went on elsewhere, or ended) and none
+ * came, nothing can be replayed and it is dropped. A confirmation of any other subscription on
+ * the link opened its window, maybe hours later, and dropped as many heartbeats identical to what
+ * the old link had delivered (helper-184). I/O thread only.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/assert.h"
 #include "mux/pubsub.h"
 
 static uint64_t fnv(uint64_t h, const void *p, size_t len)
@@ -62,14 +67,20 @@ static void drop_guard(struct vmux_sublink *sl)
     sl->guard_until = 0;
 }
 
+/* Drops sl's guard when it is over: no window open, and no moved subscription to wait for. */
+static void drop_if_over(struct vmux_sublink *sl, uint64_t now)
+{
+    if (sl->guard != NULL && sl->guard_wait == 0 && now >= sl->guard_until)
+        drop_guard(sl);
+}
+
 bool vmux__sublink_replay(struct vmux_sublink *sl, uint64_t fp, uint64_t now)
 {
-    if (sl->guard == NULL)
+    drop_if_over(sl, now);
+    /* armed from the move to the first confirmation of a subscription that moved here (another
+     * subscription of the same name may bring its messages before), then GUARD_MS from each */
+    if (sl->guard == NULL || (sl->guard_until != 0 && now >= sl->guard_until))
         return false;
-    if (now >= sl->guard_until) {
-        drop_guard(sl);
-        return false;
-    }
     /* equal fingerprints sit together: the first unspent one of them is taken */
     struct vmux_sub_seen key = {fp, 0};
     struct vmux_sub_seen *hit = bsearch(&key, sl->guard, sl->nguard, sizeof key, by_fp);
@@ -108,12 +119,12 @@ static void copy_newest(struct vmux_sublink *to, const struct vmux_sublink *from
     qsort(g, to->nguard, sizeof *g, by_fp);
 }
 
-void vmux__sublink_inherit(struct vmux_sublink *to, const struct vmux_sublink *from, uint64_t now)
+void vmux__sub_inherit(struct vmux_sub *s, struct vmux_sublink *to, const struct vmux_sublink *from,
+                       uint64_t now)
 {
     if (from == NULL || from == to || from->seen_n == 0)
-        return; /* nothing delivered there */
-    if (to->guard != NULL && now >= to->guard_until)
-        drop_guard(to); /* an earlier move's, over: no message came to drop it */
+        return;            /* nothing delivered there */
+    drop_if_over(to, now); /* an earlier move's: no message came to drop it */
     /* A delivery copied by an earlier move from the same link (another of its subscriptions
      * moving a little later, the next bounce of a ping-pong) is not copied again: each would
      * excuse one more arrival, and one delivery cancel several (helper-176). */
@@ -122,14 +133,39 @@ void vmux__sublink_inherit(struct vmux_sublink *to, const struct vmux_sublink *f
     to->guard_seen = from->seen_total;
     if (n > 0)
         copy_newest(to, from, n, now);
-    if (to->guard != NULL)
-        to->guard_until = UINT64_MAX; /* armed: the time runs from the new node's confirmation */
+    if (to->nguard == 0)
+        return; /* out of memory, or nothing recent: nothing to guard against */
+    VMUX_ASSERT(!s->guarded);
+    s->guarded = true; /* its confirmation on to opens the window */
+    to->guard_wait++;
 }
 
-void vmux__sublink_guard_confirmed(struct vmux_sublink *sl, uint64_t now)
+/* s, guarded, stops being waited for on its link. */
+static struct vmux_sublink *unwait(struct vmux_sub *s)
 {
-    if (sl->guard != NULL && sl->guard_until == UINT64_MAX)
-        sl->guard_until = now + VMUX__GUARD_MS;
+    struct vmux_sublink *sl = s->at;
+    s->guarded = false;
+    if (sl->guard_wait > 0) /* 0 once the link's guard is forgotten (retired) */
+        sl->guard_wait--;
+    return sl;
+}
+
+void vmux__sub_guard_confirmed(struct vmux_sub *s, uint64_t now)
+{
+    if (!s->guarded)
+        return;
+    struct vmux_sublink *sl = unwait(s);
+    if (sl->guard != NULL)
+        sl->guard_until = now + VMUX__GUARD_MS; /* its replays come after its confirmation */
+}
+
+void vmux__sub_unguard(struct vmux_sub *s)
+{
+    if (!s->guarded)
+        return;
+    struct vmux_sublink *sl = unwait(s);
+    if (sl->guard_wait == 0 && sl->guard_until == 0)
+        drop_guard(sl); /* none that moved here was confirmed: none can be replayed here */
 }
 
 void vmux__sublink_forget_seen(struct vmux_sublink *sl)
@@ -138,5 +174,6 @@ void vmux__sublink_forget_seen(struct vmux_sublink *sl)
     sl->seen = NULL;
     sl->seen_n = sl->seen_next = 0;
     drop_guard(sl);
+    sl->guard_wait = 0;
     sl->guard_from = NULL;
 }

@@ -410,6 +410,7 @@ static bool place_keyspace(struct vmux *m, struct vmux_sub *s, bool *done)
     if (s->at != NULL) {
         if (!unsubscribe_from(m, s, s->at))
             return false;
+        vmux__sub_unguard(s);
         s->at = NULL;
         s->lost = false;
     }
@@ -428,8 +429,10 @@ static bool move(struct vmux *m, struct vmux_sub *s, struct vmux_sublink *to)
     if (from != NULL && from != to && !unsubscribe_from(m, s, from))
         return false;
     vmux__pubsub_set_live(s, false);
-    if (from != NULL && from != to) /* what from delivered last must not come again from to */
-        vmux__sublink_inherit(to, from, uv_now(&m->loop));
+    if (from != NULL && from != to) { /* what from delivered last must not come again from to */
+        vmux__sub_unguard(s);
+        vmux__sub_inherit(s, to, from, uv_now(&m->loop));
+    }
     s->at = to;
     s->lost = false;
     s->bounce_to = NULL;

@@ -12,6 +12,10 @@
  *
  * Each message must arrive exactly once, and vmux_stats.pubsub_dropped count the second copy.
  *
+ * The replay guard waits for the subscriptions that moved: one that never confirms on the new
+ * node and ends leaves no guard there, and the guard's second runs from the moved one's own
+ * confirmation, not another subscription's.
+ *
  * And a MOVED ping-pong (a migration finished on the source first: the source answers SSUBSCRIBE
  * with MOVED to the target, the target with MOVED back for a second) costs each channel a
  * handful of SSUBSCRIBEs, a backoff apart, and one VMUX_EVENT_SUBSCRIPTION_MOVED.
@@ -435,6 +439,151 @@ static void test_pingpong_backs_off(void **state)
     vt_fcluster_stop(c);
 }
 
+/* ---- the replay guard waits for the subscriptions that moved ---- */
+
+/* Whether s is lost on the link to port (its SSUBSCRIBE answered with an error there). */
+struct lost_on {
+    vmux *m;
+    vmux_sub *s;
+    int port;
+};
+
+static int read_lost_on(vmux *m, void *arg)
+{
+    (void)m;
+    const struct lost_on *w = arg;
+    const struct vmux_sub *s = w->s;
+    return s->lost && s->at != NULL && s->at->port == w->port ? 1 : 0;
+}
+
+static bool is_lost_on(void *arg)
+{
+    const struct lost_on *w = arg;
+    return vmux__run_on_io(w->m, read_lost_on, (void *)w) == 1;
+}
+
+/* Moves slot (of key) from node 0 to node 1: the map, and a GET that node 0 answers MOVED. */
+static void move_to_node1(vt_fcluster *c, vmux *m, int slot, const char *key)
+{
+    move_slot(c, slot);
+    char moved[128];
+    snprintf(moved, sizeof moved, "-MOVED %d 127.0.0.1:%d\r\n", slot, vt_fcluster_port(c, 1));
+    assert_int_equal(vt_fcluster_rule(c, 0, key, 1, 0, moved), 0);
+    assert_int_equal(vt_fcluster_rule(c, 1, key, 1, 0, "$1\r\nv\r\n"), 0);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r), 0);
+    vmux_reply_free(r);
+}
+
+#define TRYAGAIN "-TRYAGAIN Multiple keys request during rehashing of slot\r\n"
+
+/*
+ * A shard channel delivers m1 and m2 on node 0, moves to node 1, whose SSUBSCRIBE answers
+ * TRYAGAIN (it never confirms there), and is unsubscribed. A new subscription of the same
+ * channel on node 1 then receives m1, m2 and m3: it moved from nowhere, and nothing delivered
+ * them to it. The guard the move armed on node 1's link stayed armed with no end (a window
+ * opened by any later confirmation on the link): the new subscription's confirmation opened it,
+ * and m1 and m2 were dropped as replays.
+ */
+static void test_unconfirmed_move_leaves_no_guard(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    char ch[32], key[40];
+    int slot = name_in("ug:s", 0, 8191, -1, ch, sizeof ch);
+    snprintf(key, sizeof key, "{%s}k", ch);
+    char sub0[512] = "", unsub0[256] = "", sub1[512] = "";
+    push3(sub0, sizeof sub0, "ssubscribe", ch, NULL, 1);
+    push3(sub0, sizeof sub0, "smessage", ch, "m1", -1);
+    push3(sub0, sizeof sub0, "smessage", ch, "m2", -1);
+    push3(unsub0, sizeof unsub0, "sunsubscribe", ch, NULL, 0);
+    push3(sub1, sizeof sub1, "ssubscribe", ch, NULL, 1);
+    push3(sub1, sizeof sub1, "smessage", ch, "m1", -1);
+    push3(sub1, sizeof sub1, "smessage", ch, "m2", -1);
+    push3(sub1, sizeof sub1, "smessage", ch, "m3", -1);
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, sub0), 0);
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, unsub0), 0);
+    assert_int_equal(vt_fcluster_rule(c, 1, ch, -1, 0, TRYAGAIN), 0); /* until cleared */
+    vmux *m = open_on(c, 0);
+    static struct tally t, u;
+    vmux_sub *s1, *s2;
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_SHARD, (vmux_str){ch, strlen(ch)}, on_message, &t, &s1), 0);
+    wait_for(&t, 2);
+    move_to_node1(c, m, slot, key);
+    struct lost_on w = {m, s1, vt_fcluster_port(c, 1)};
+    if (!vt_wait_until(is_lost_on, &w, WAIT_MS))
+        fail_msg("node 1 never answered the SSUBSCRIBE");
+    assert_int_equal(vmux_unsubscribe(m, s1), 0);
+    vt_fcluster_clear_rules(c, 1);
+    assert_int_equal(vt_fcluster_rule(c, 1, ch, 1, 0, sub1), 0);
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_SHARD, (vmux_str){ch, strlen(ch)}, on_message, &u, &s2), 0);
+    wait_for(&u, 3); /* after m1 and m2 on the same connection */
+    expect_once(&u, 1, 3);
+    assert_int_equal(dropped(m), 0);
+    assert_int_equal(vmux_unsubscribe(m, s2), 0);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
+ * A shard channel delivers m1 and m2 on node 0 and moves to node 1, whose first answer is the
+ * confirmation of another subscription (sent there before the move), then TRYAGAIN to the
+ * channel's SSUBSCRIBE; a second later the channel is confirmed there, and node 1 delivers m2
+ * again (the bus brought it late) and m3. m2 arrives once: the guard's time runs from the moved
+ * subscription's own confirmation. It ran from the other one's, and was over when the replay
+ * came (m2 arrived twice).
+ */
+static void test_guard_window_from_own_confirmation(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    char ch[32], other[32], key[40];
+    int slot = name_in("gw:s", 0, 8191, -1, ch, sizeof ch);
+    name_in("gw:o", 8192, 16383, -1, other, sizeof other); /* node 1's */
+    snprintf(key, sizeof key, "{%s}k", ch);
+    char sub0[512] = "", unsub0[256] = "", first1[512] = "", sub1[512] = "";
+    push3(sub0, sizeof sub0, "ssubscribe", ch, NULL, 1);
+    push3(sub0, sizeof sub0, "smessage", ch, "m1", -1);
+    push3(sub0, sizeof sub0, "smessage", ch, "m2", -1);
+    push3(unsub0, sizeof unsub0, "sunsubscribe", ch, NULL, 0);
+    push3(first1, sizeof first1, "ssubscribe", other, NULL, 1); /* late: answers the other */
+    strcat(first1, TRYAGAIN);
+    push3(sub1, sizeof sub1, "ssubscribe", ch, NULL, 1);
+    push3(sub1, sizeof sub1, "smessage", ch, "m2", -1); /* the replay */
+    push3(sub1, sizeof sub1, "smessage", ch, "m3", -1);
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, sub0), 0);
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, unsub0), 0);
+    assert_int_equal(vt_fcluster_rule(c, 1, other, 1, 0, ""), 0); /* answered with ch's */
+    assert_int_equal(vt_fcluster_rule(c, 1, ch, 1, 0, first1), 0);
+    assert_int_equal(vt_fcluster_rule(c, 1, ch, 1, 0, sub1), 0);
+    vmux *m = open_on(c, 0);
+    static struct tally t, u;
+    vmux_sub *s1, *s2;
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_SHARD, (vmux_str){other, strlen(other)}, on_message, &u, &s2),
+        0);
+    struct on_node n1 = {c, 1};
+    if (!vt_wait_until(subscribed_on, &n1, WAIT_MS))
+        fail_msg("the other channel's SSUBSCRIBE never reached node 1");
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_SHARD, (vmux_str){ch, strlen(ch)}, on_message, &t, &s1), 0);
+    wait_for(&t, 2);
+    move_to_node1(c, m, slot, key);
+    wait_for(&t, 3); /* after the second m2 on the same connection */
+    expect_once(&t, 1, 3);
+    assert_int_equal(dropped(m), 1);
+    assert_int_equal(vt_fcluster_count(c, 1, "SSUBSCRIBE"), 3);
+    assert_int_equal(vmux_sub_wait_live(s2, WAIT_MS), 0);
+    assert_int_equal(vmux_unsubscribe(m, s1), 0);
+    assert_int_equal(vmux_unsubscribe(m, s2), 0);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -442,6 +591,8 @@ int main(void)
         cmocka_unit_test(test_old_node_after_move),
         cmocka_unit_test(test_pingpong_backs_off),
         cmocka_unit_test(test_link_to_departed_node_closes),
+        cmocka_unit_test(test_unconfirmed_move_leaves_no_guard),
+        cmocka_unit_test(test_guard_window_from_own_confirmation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
