@@ -310,11 +310,14 @@ static void on_unsubscribe(struct vmux_sublink *sl, vmux_sub_kind kind, const vm
  * An error answers sl's oldest request, which stays not live. A shard channel's MOVED (sent to
  * the old owner of a slot that moved) patches the map and the reconciler sends it on; a MOVED
  * back to a node that redirected it before (a ping-pong) patches nothing, and it goes again
- * after a backoff (pubsub_bounce.c); a CLUSTERDOWN or TRYAGAIN is retried a second later.
+ * after a backoff (pubsub_bounce.c); a CLUSTERDOWN or TRYAGAIN is retried a second later. An
+ * error to a SUBSCRIBE whose subscription has ended or moved on is only noted (debug).
  */
 static void on_error(struct vmux_sublink *sl, const vmux_reply *r)
 {
     struct vmux *m = sl->m;
+    const struct vmux_sub_request *rq = vmux__sublink_oldest(sl);
+    bool subscribe = rq != NULL && !rq->unsub; /* else an UNSUBSCRIBE's, or nothing's */
     struct vmux_sub *s = vmux__sublink_answered(sl);
     size_t len = 0;
     const char *msg = vmux_reply_str(r, &len);
@@ -329,7 +332,12 @@ static void on_error(struct vmux_sublink *sl, const vmux_reply *r)
         return;
     }
     if (!again) {
-        vmux__log(m->cfg, VMUX_LOG_ERROR, "subscriber connection: %s", msg);
+        /* a SUBSCRIBE's whose subscription has ended or gone on since: nothing waits for it, and
+         * nothing is wrong (a MOVED to an SSUBSCRIBE unsubscribed during a migration was logged
+         * as an error) */
+        vmux__log(m->cfg, subscribe ? VMUX_LOG_DEBUG : VMUX_LOG_ERROR,
+                  "subscriber connection: %s%s", msg,
+                  subscribe ? " (to a subscription since ended or moved)" : "");
         return;
     }
     vmux__log(m->cfg, VMUX_LOG_DEBUG, "subscriber connection %s:%d: %s", sl->host ? sl->host : "?",

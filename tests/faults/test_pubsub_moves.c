@@ -14,7 +14,8 @@
  *
  * The replay guard waits for the subscriptions that moved: one that never confirms on the new
  * node and ends leaves no guard there, and the guard's second runs from the moved one's own
- * confirmation, not another subscription's.
+ * confirmation, not another subscription's. A MOVED answering the SSUBSCRIBE of a channel
+ * unsubscribed meanwhile is no error.
  *
  * And a MOVED ping-pong (a migration finished on the source first: the source answers SSUBSCRIBE
  * with MOVED to the target, the target with MOVED back for a second) costs each channel a
@@ -33,6 +34,7 @@
 #include <cmocka.h>
 
 #include "fakecluster.h"
+#include "logtext.h"
 #include "mux/mux.h"
 #include "route/slot.h"
 #include "testutil.h"
@@ -584,6 +586,72 @@ static void test_guard_window_from_own_confirmation(void **state)
     vt_fcluster_stop(c);
 }
 
+/* ---- the answers to a subscription that has ended ---- */
+
+static int count_requests(vmux *m, void *arg)
+{
+    int n = 0;
+    for (const struct vmux_sublink *sl = m->pubsub.links; sl != NULL; sl = sl->next)
+        for (const struct vmux_sub_request *rq = sl->sent_head; rq != NULL; rq = rq->next)
+            n++;
+    *(int *)arg = n;
+    return 0;
+}
+
+static bool all_answered(void *arg)
+{
+    int n = -1;
+    return vmux__run_on_io(arg, count_requests, &n) == 0 && n == 0;
+}
+
+static bool unsubscribed_on_0(void *arg)
+{
+    return vt_fcluster_count(arg, 0, "SUNSUBSCRIBE") == 1;
+}
+
+/*
+ * A shard channel is unsubscribed while its SSUBSCRIBE waits for its answer, which is a MOVED
+ * (the slot left during a migration). Nothing is wrong: the subscription has ended, and there is
+ * nothing to follow. It was logged as an error ("subscriber connection: MOVED ...").
+ */
+static void test_moved_after_end_is_no_error(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    char ch[32], answers[512];
+    int slot = name_in("me:s", 0, 8191, -1, ch, sizeof ch);
+    snprintf(answers, sizeof answers, "-MOVED %d 127.0.0.1:%d\r\n", slot, vt_fcluster_port(c, 1));
+    push3(answers, sizeof answers, "sunsubscribe", ch, NULL, 0);
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, ""), 0); /* answered with the next */
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, answers), 0);
+    static vt_logtext log = VT_LOGTEXT_INIT;
+    char conf[256];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,syncTimeout=8000,keepAlive=0",
+             vt_fcluster_port(c, 0));
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, vt_logtext_line, VMUX_LOG_WARN, &log), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    assert_int_equal(vmux__run_on_io(m, keep_idle_links, NULL), 0);
+    static struct tally t;
+    vmux_sub *s;
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_SHARD, (vmux_str){ch, strlen(ch)}, on_message, &t, &s), 0);
+    struct on_node n0 = {c, 0};
+    if (!vt_wait_until(subscribed_on, &n0, WAIT_MS))
+        fail_msg("the SSUBSCRIBE never reached node 0");
+    assert_int_equal(vmux_unsubscribe(m, s), 0);
+    if (!vt_wait_until(unsubscribed_on_0, c, WAIT_MS))
+        fail_msg("the SUNSUBSCRIBE never reached node 0");
+    if (!vt_wait_until(all_answered, m, WAIT_MS))
+        fail_msg("the answers were never read");
+    if (vt_logtext_has(&log, "MOVED"))
+        fail_msg("logged: %s", log.text);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -593,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_link_to_departed_node_closes),
         cmocka_unit_test(test_unconfirmed_move_leaves_no_guard),
         cmocka_unit_test(test_guard_window_from_own_confirmation),
+        cmocka_unit_test(test_moved_after_end_is_no_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
