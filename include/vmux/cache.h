@@ -73,8 +73,9 @@ typedef struct vmux_cache_opts {
     /** false (the default): a failed Valkey command is counted (vmux_cache_stats.errors) and the
      * call goes on without the cache: a failed GET counts as a miss (the value is loaded and
      * returned, and no SET is tried, but after WRONGTYPE, where the SET replaces the key of
-     * another type), a failed SET leaves the value unstored. true: the failed GET or SET's
-     * error is returned to the caller instead. */
+     * another type), a failed SET leaves the value unstored, as does a value too large to read
+     * back (see vmux_cache_get()). true: the failed GET or SET's error is returned to the caller
+     * instead (VMUX_ERR_INVALID_ARG for a value too large). */
     bool strict;
     /* true: a near tier (near.h, docs/patterns/near-cache.md) in front of Valkey: every GET goes
      * through vmux_near_get(), so a hit on a key this process read lately is served from memory
@@ -125,6 +126,11 @@ VMUX_EXPORT void vmux_cache_free(vmux_cache *c);
  * cache's wait_ms); otherwise calls load(key, ..., userdata), stores the result with SET ... PX
  * (the TTL, shortened by the jitter; a "not found" for its negative TTL) and returns it.
  *
+ * Size: a value is stored only when it and its 20-byte header fit in the handle's maxBulkLength
+ * (config.h), the largest reply a GET on the handle can read (a larger one is a protocol error
+ * that closes the shared connection). A larger value is not sent: it is counted in errors and
+ * returned unstored, or, in a strict cache, the call fails with VMUX_ERR_INVALID_ARG.
+ *
  * On success returns 0 with *value owned by the caller (free with vmux_bytes_free()):
  * value->ptr NULL means "not found"; otherwise value->len bytes followed by a NUL. value may be
  * NULL to drop the value (to warm the cache, say).
@@ -137,7 +143,8 @@ VMUX_EXPORT void vmux_cache_free(vmux_cache *c);
  * that is not strict fails open there as for any failed GET, but alone: it runs the loader and
  * returns its value without sharing a load with other callers (a load a parent thread was leading
  * at the fork never finishes in the child) and without taking the cache's lock, stores nothing,
- * and counts the GET in errors and misses (docs/reliability.md, "fork()"). The error in words
+ * and counts the GET in errors and misses (docs/reliability.md, "fork()"). A strict cache also
+ * fails with VMUX_ERR_INVALID_ARG on a value too large to store ("Size" above). The error in words
  * (the server's message, the connection's failure, "the loader returned -1234"...):
  * vmux_last_error() (error.h). Any thread but the I/O thread.
  */
@@ -165,7 +172,8 @@ typedef struct vmux_cache_stats {
     uint64_t refreshes;   /**< loader calls made early, by XFetch, for a key still stored */
     uint64_t shared;      /**< misses answered by another caller's load instead of a loader call */
     uint64_t load_errors; /**< loader calls that returned an error */
-    uint64_t errors;      /**< Valkey commands that failed (GET, SET, DEL: timeouts included) */
+    uint64_t errors;      /**< Valkey commands that failed (GET, SET, DEL: timeouts included),
+                               and SETs not sent for a value too large (vmux_cache_get()) */
 } vmux_cache_stats;
 
 /**

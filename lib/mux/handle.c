@@ -18,6 +18,11 @@ uint32_t vmux__async_timeout(const vmux *m)
     return (uint32_t)vmux_config_async_timeout(m->cfg);
 }
 
+uint64_t vmux__max_bulk_length(const vmux *m)
+{
+    return vmux_config_max_bulk_length(m->cfg);
+}
+
 bool vmux__handle_forked(const vmux *m)
 {
     return vmux__forked(m);

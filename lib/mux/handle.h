@@ -42,6 +42,13 @@ uint32_t vmux__sync_timeout(const vmux *m);
 uint32_t vmux__async_timeout(const vmux *m);
 
 /*
+ * The handle's maxBulkLength: the largest bulk string a reply to the user's commands may carry
+ * (a larger one is a protocol error that closes the connection). It never changes after
+ * vmux_open(). Any thread.
+ */
+uint64_t vmux__max_bulk_length(const vmux *m);
+
+/*
  * Whether the handle routes commands by cluster slot now (it found a cluster node; the router's
  * mode is CLUSTER), so that a typed multi-key command may be split per slot. False while the
  * handle is still asking (abortConnect=false), in standalone mode, and when m is NULL. Any

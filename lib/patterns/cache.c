@@ -161,6 +161,7 @@ int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out)
     if (c == NULL)
         return VMUX_ERR_NOMEM;
     c->m = m;
+    c->max_stored = vmux__max_bulk_length(m);
     vmux_near_stats near = VMUX_INIT(vmux_near_stats);
     int rc = apply_options(c, &o) ? 0 : VMUX_ERR_INVALID_ARG;
     if (rc == 0 && c->near && vmux_near_read_stats(m, &near) != 0)

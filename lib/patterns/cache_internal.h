@@ -45,6 +45,7 @@ struct vmux_cache {
     int64_t ttl_ms, neg_ttl_ms; /* neg_ttl_ms < 0: negative entries are not stored */
     double jitter, beta;        /* 0: off */
     int64_t timeout_ms, wait_ms;
+    uint64_t max_stored; /* the handle's maxBulkLength: the largest entry a GET can read back */
     bool strict;
     bool near; /* reads through the handle's near cache (vmux_near_get()) */
     uv_mutex_t lock;
@@ -89,7 +90,11 @@ uint64_t vmux__cache_key_hash(const struct fullkey *k);
  * e->wrongtype set when the server said WRONGTYPE, a key of another type that a SET replaces).
  */
 int vmux__cache_read(vmux_cache *c, const struct fullkey *k, struct entry *e);
-/* SET f's blob PX ttl_ms: 0 or the SET's error (counted). */
+/*
+ * SET f's blob PX ttl_ms: 0 or the SET's error (counted). An entry (header and value) larger
+ * than c->max_stored is not sent, as no GET on this handle could read it back (the reply would
+ * be a protocol error that closes the shared connection): VMUX_ERR_INVALID_ARG, counted too.
+ */
 int vmux__cache_store(vmux_cache *c, const struct fullkey *k, const struct flight *f,
                       int64_t ttl_ms);
 /* DEL: 0 or its error (counted). */

@@ -154,10 +154,22 @@ int vmux__cache_read(vmux_cache *c, const struct fullkey *k, struct entry *e)
     return rc;
 }
 
+/* An entry too large for the handle's GET to read back: not sent, counted, in words. */
+static int too_large(vmux_cache *c, const struct flight *f)
+{
+    cache_count(&c->errors);
+    return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                         "the value's %zu bytes and the %d-byte header exceed the handle's "
+                         "maxBulkLength %llu: not stored, as no GET could read it back",
+                         f->len, HDR_LEN, (unsigned long long)c->max_stored);
+}
+
 /* SET blob PX ttl; 0 or the SET's error. */
 int vmux__cache_store(vmux_cache *c, const struct fullkey *k, const struct flight *f,
                       int64_t ttl_ms)
 {
+    if (c->max_stored < HDR_LEN || (uint64_t)f->len > c->max_stored - HDR_LEN)
+        return too_large(c, f);
     vmux_callopts o = command_opts(c, 0);
     int rc = vmux_set(c->m, &o, VMUX_STRN(k->sent.ptr, k->sent.len),
                       VMUX_STRN(f->blob, HDR_LEN + f->len), VMUX_EXPIRE_IN_MS(ttl_ms),

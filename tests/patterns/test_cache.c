@@ -5,7 +5,8 @@
  * the value, binary-safe); keys that are not in that format, or not strings; loader errors;
  * invalidation, also of a load in progress; a waiter's own deadline; a handle whose server is
  * unreachable (values still served from the loader, errors counted; a strict cache returns the
- * error); bad arguments. Keys start with "patcache:<pid>:".
+ * error); values too large for the handle's maxBulkLength (returned, not stored); bad arguments.
+ * Keys start with "patcache:<pid>:".
  */
 #include <arpa/inet.h>
 #include <math.h>
@@ -333,6 +334,82 @@ static void test_empty_value(void **state)
     }
     assert_int_equal(atomic_load(&src.calls), 1);
     vmux_cache_free(c);
+}
+
+/* ---- values too large for the handle to read back ---- */
+
+#define SMALL_BULK 1044 /* the small handle's maxBulkLength: a 1024-byte value and its header */
+
+static vmux_cache *cache_on(vmux *m, bool strict)
+{
+    vmux_cache_opts o = VMUX_INIT(vmux_cache_opts, .prefix = VMUX_STR(prefix), .strict = strict);
+    vmux_cache *c = NULL;
+    assert_int_equal(vmux_cache_new(m, &o, &c), 0);
+    return c;
+}
+
+static vmux_stats handle_stats(vmux *m)
+{
+    vmux_stats s = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &s), 0);
+    return s;
+}
+
+/*
+ * A value whose entry (header included) is larger than the handle's maxBulkLength is returned but
+ * not stored, and counted in errors: stored, every later GET of it would be a protocol error that
+ * closes the connection every thread shares, and the loader would run on every get until the TTL.
+ * A value that fits exactly is stored and hit. A strict cache returns VMUX_ERR_INVALID_ARG.
+ */
+static void test_value_over_max_bulk(void **state)
+{
+    (void)state;
+    static char val[SMALL_BULK - HDR_LEN + 1];
+    memset(val, 'b', sizeof val);
+    char extra[64];
+    snprintf(extra, sizeof extra, "maxBulkLength=%d", SMALL_BULK);
+    vmux *small = vt_open("plain", extra);
+    vmux_cache *c = cache_on(small, false);
+    struct source src = {.value = val, .len = sizeof val};
+    uint64_t connects = handle_stats(small).connects;
+    vmux_bytes b;
+    for (int i = 1; i <= 2; i++) { /* loaded and returned each time, never stored */
+        assert_int_equal(vmux_cache_get(c, VMUX_STR("big"), source_load, &src, 0, &b), 0);
+        assert_value(&b, val, sizeof val);
+        vmux_bytes_free(&b);
+        assert_int_equal(vt_exists(M, full_key("big")), 0);
+        vmux_cache_stats s = stats_of(c);
+        assert_int_equal(s.loads, i);
+        assert_int_equal(s.errors, i);
+        assert_int_equal(s.hits, 0);
+    }
+    vmux_stats hs = handle_stats(small);
+    assert_int_equal(hs.connection_lost, 0);
+    assert_int_equal(hs.connects, connects);
+
+    src.len = sizeof val - 1; /* exactly maxBulkLength with its header: stored, then a hit */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(vmux_cache_get(c, VMUX_STR("fits"), source_load, &src, 0, &b), 0);
+        assert_value(&b, val, sizeof val - 1);
+        vmux_bytes_free(&b);
+    }
+    vmux_cache_stats s = stats_of(c);
+    assert_int_equal(s.hits, 1);
+    assert_int_equal(s.loads, 3);
+    assert_int_equal(s.errors, 2);
+    vmux_cache_free(c);
+
+    c = cache_on(small, true); /* strict: the value that cannot be stored is an error */
+    src.len = sizeof val;
+    assert_int_equal(vmux_cache_get(c, VMUX_STR("big"), source_load, &src, 0, &b),
+                     VMUX_ERR_INVALID_ARG);
+    assert_null(b.ptr);
+    assert_non_null(strstr(vmux_last_error(), "maxBulkLength"));
+    assert_int_equal(vt_exists(M, full_key("big")), 0);
+    assert_int_equal(stats_of(c).errors, 1);
+    assert_int_equal(handle_stats(small).connection_lost, 0);
+    vmux_cache_free(c);
+    vmux_close(small);
 }
 
 /* A value written by someone else (not in the cache's format) reads as a miss and is replaced. */
@@ -789,6 +866,7 @@ int main(void)
         cmocka_unit_test(test_failed_load_shared_by_send_time),
         cmocka_unit_test(test_hit_and_stored_format),
         cmocka_unit_test(test_empty_value),
+        cmocka_unit_test(test_value_over_max_bulk),
         cmocka_unit_test(test_foreign_value),
         cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_ttl_jitter),
