@@ -52,10 +52,10 @@ typedef struct vmux_cache_opts {
     size_t size;
     /** Prepended to every key (copied). Empty (the default): keys are used as they are. */
     vmux_str prefix;
-    /** TTL of a loaded value, ms. Default 60000. */
+    /** TTL of a loaded value, ms, at most VMUX_TTL_MAX_MS (2^53, types.h). Default 60000. */
     int64_t ttl_ms;
-    /** TTL of a "not found", ms. Default ttl_ms / 10 (at least 1); < 0: not found is not
-     * stored. */
+    /** TTL of a "not found", ms, at most VMUX_TTL_MAX_MS. Default ttl_ms / 10 (at least 1);
+     * < 0: not found is not stored. */
     int64_t negative_ttl_ms;
     /** Each stored TTL is shortened by a random part of up to this fraction of it, so keys
      * loaded together expire apart. Default 0.1; < 0: none; at most 1 (values above count
@@ -106,8 +106,10 @@ typedef int (*vmux_cache_loader)(vmux_str key, vmux_bytes *value, void *userdata
  * Creates a cache over handle m with the given options (NULL: all defaults). The cache borrows
  * m, which must outlive it. On success *out owns the cache; free it with vmux_cache_free().
  * Errors: VMUX_ERR_INVALID_ARG (m or out NULL, opts not made with VMUX_INIT, a prefix with NULL
- * ptr and len > 0, NaN fractions, a negative ttl_ms, timeout_ms or wait_ms, near on a handle
- * without nearCache), VMUX_ERR_NOMEM, VMUX_ERR_FORKED (m was opened in a parent process).
+ * ptr and len > 0, NaN fractions, a negative ttl_ms, timeout_ms or wait_ms, a ttl_ms or
+ * negative_ttl_ms above VMUX_TTL_MAX_MS, near on a handle without nearCache), VMUX_ERR_NOMEM,
+ * VMUX_ERR_FORKED (m was opened in a parent process). In words (the field named for a TTL too
+ * long): vmux_last_error() (error.h).
  */
 VMUX_EXPORT int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out);
 

@@ -65,11 +65,11 @@ typedef struct vmux_session_opts {
     /** Key prefix (copied), "session:" by default. "" puts ids at the top of the key space. */
     const char *prefix;
     /** Idle TTL in milliseconds: a session not read or written for this long expires.
-     * Default 1,800,000 (30 minutes). */
+     * Default 1,800,000 (30 minutes); at most VMUX_TTL_MAX_MS (2^53, types.h). */
     int64_t idle_ttl_ms;
     /** Absolute lifetime in milliseconds from creation (server time), however busy the session
-     * is; 0 (the default) for none. When set, each renewal sets the TTL to the smaller of the
-     * idle TTL and the lifetime left. */
+     * is; 0 (the default) for none; at most VMUX_TTL_MAX_MS. When set, each renewal sets the TTL
+     * to the smaller of the idle TTL and the lifetime left. */
     int64_t max_lifetime_ms;
     /** Random bytes in an id, 16 (the default) to VMUX_SESSION_ID_BYTES_MAX. */
     size_t id_bytes;
@@ -79,8 +79,9 @@ typedef struct vmux_session_opts {
  * Makes a store of sessions on handle m (borrowed: it must outlive the store) with opts (NULL
  * for the defaults; copied). On success *out owns the store; free it with
  * vmux_session_store_free(). Sends nothing. Errors: VMUX_ERR_INVALID_ARG (NULL m or out, opts
- * not made with VMUX_INIT, a negative TTL, id_bytes from 1 to 15 or above the maximum),
- * VMUX_ERR_NOMEM, VMUX_ERR_FORKED (m was opened in a parent process).
+ * not made with VMUX_INIT, a TTL negative or above VMUX_TTL_MAX_MS, id_bytes from 1 to 15 or
+ * above the maximum), VMUX_ERR_NOMEM, VMUX_ERR_FORKED (m was opened in a parent process). In
+ * words (the field named for a TTL or id_bytes out of range): vmux_last_error() (error.h).
  */
 VMUX_EXPORT int vmux_session_store_new(vmux *m, const vmux_session_opts *opts,
                                        vmux_session_store **out);

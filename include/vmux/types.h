@@ -46,6 +46,15 @@ typedef struct vmux_str {
 #define VMUX_FOREVER ((int64_t)-1)
 
 /**
+ * The longest TTL the patterns store (a cache's ttl_ms and negative_ttl_ms, a session store's
+ * idle_ttl_ms and max_lifetime_ms): 2^53 ms, about 285,000 years. Lua's numbers (the session
+ * scripts') hold every whole number up to it exactly, and the server's PEXPIRE and SET PX take
+ * it on any clock (a TTL near 2^63 ms is refused, "invalid expire time", or wraps negative in
+ * Lua, which expires the key at once). A longer one is VMUX_ERR_INVALID_ARG.
+ */
+#define VMUX_TTL_MAX_MS (INT64_C(1) << 53)
+
+/**
  * The condition under which a write applies (SET, the EXPIRE family, ZADD). Each function says
  * which it takes; any other is VMUX_ERR_INVALID_ARG and nothing is sent.
  */

@@ -5,6 +5,7 @@
  */
 #include "vmux/cache.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,12 +115,23 @@ int vmux_cache_invalidate(vmux_cache *c, vmux_str key)
 
 /* ---- life cycle ---- */
 
-/* Applies defaults; false for options that make no sense. */
-static bool apply_options(vmux_cache *c, const vmux_cache_opts *o)
+/* A TTL the server cannot take (VMUX_TTL_MAX_MS): VMUX_ERR_INVALID_ARG naming the field. */
+static int ttl_too_long(const char *field, int64_t ttl_ms)
+{
+    return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s %" PRId64 " above 2^53 (VMUX_TTL_MAX_MS)", field,
+                         ttl_ms);
+}
+
+/* Applies defaults; VMUX_ERR_INVALID_ARG for options that make no sense. */
+static int apply_options(vmux_cache *c, const vmux_cache_opts *o)
 {
     if (o->ttl_ms < 0 || o->timeout_ms < 0 || o->wait_ms < 0 || o->ttl_jitter != o->ttl_jitter ||
         o->refresh_beta != o->refresh_beta)
-        return false;
+        return VMUX_ERR_INVALID_ARG;
+    if (o->ttl_ms > VMUX_TTL_MAX_MS)
+        return ttl_too_long("ttl_ms", o->ttl_ms);
+    if (o->negative_ttl_ms > VMUX_TTL_MAX_MS)
+        return ttl_too_long("negative_ttl_ms", o->negative_ttl_ms);
     c->ttl_ms = o->ttl_ms ? o->ttl_ms : DEFAULT_TTL_MS;
     c->neg_ttl_ms = o->negative_ttl_ms;
     if (c->neg_ttl_ms == 0)
@@ -132,7 +144,7 @@ static bool apply_options(vmux_cache *c, const vmux_cache_opts *o)
     c->wait_ms = o->wait_ms ? o->wait_ms : DEFAULT_WAIT_MS;
     c->strict = o->strict;
     c->near = o->near;
-    return true;
+    return 0;
 }
 
 static int copy_prefix(vmux_cache *c, vmux_str prefix)
@@ -148,7 +160,8 @@ static int copy_prefix(vmux_cache *c, vmux_str prefix)
     return 0;
 }
 
-int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out)
+/* vmux_cache_new() but for its words. */
+static int cache_make(vmux *m, const vmux_cache_opts *opts, vmux_cache **out)
 {
     vmux_cache_opts o = {.size = sizeof o};
     if (out != NULL)
@@ -163,7 +176,7 @@ int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out)
     c->m = m;
     c->max_stored = vmux__max_bulk_length(m);
     vmux_near_stats near = VMUX_INIT(vmux_near_stats);
-    int rc = apply_options(c, &o) ? 0 : VMUX_ERR_INVALID_ARG;
+    int rc = apply_options(c, &o);
     if (rc == 0 && c->near && vmux_near_read_stats(m, &near) != 0)
         rc = VMUX_ERR_INVALID_ARG; /* the handle has no near cache */
     if (rc == 0)
@@ -177,6 +190,12 @@ int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out)
     }
     *out = c;
     return 0;
+}
+
+int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out)
+{
+    vmux__why_begin();
+    return vmux__why_end(cache_make(m, opts, out));
 }
 
 void vmux_cache_free(vmux_cache *c)

@@ -13,6 +13,7 @@
 #include "api/typed.h"
 #include "core/random.h"
 #include "core/sized.h"
+#include "core/why.h"
 #include "mux/handle.h"
 #include "patterns/prefixed_key.h"
 #include "vmux/error.h"
@@ -99,11 +100,26 @@ struct vmux_session_store {
 #define MIN_ID_BYTES 16
 #define CREATE_ATTEMPTS 3
 
-static bool valid_opts(const vmux_session_opts *o)
+/* A TTL within 0 .. VMUX_TTL_MAX_MS, or VMUX_ERR_INVALID_ARG naming the field. */
+static int check_ttl(const char *field, int64_t ttl_ms)
 {
-    return o->idle_ttl_ms >= 0 && o->max_lifetime_ms >= 0 &&
-           (o->id_bytes == 0 ||
-            (o->id_bytes >= MIN_ID_BYTES && o->id_bytes <= VMUX_SESSION_ID_BYTES_MAX));
+    if (ttl_ms >= 0 && ttl_ms <= VMUX_TTL_MAX_MS)
+        return 0;
+    return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                         "%s %" PRId64 " out of range 0 .. 2^53 (VMUX_TTL_MAX_MS)", field, ttl_ms);
+}
+
+/* 0, or VMUX_ERR_INVALID_ARG with the words of what is wrong. */
+static int check_opts(const vmux_session_opts *o)
+{
+    int rc = check_ttl("idle_ttl_ms", o->idle_ttl_ms);
+    if (rc == 0)
+        rc = check_ttl("max_lifetime_ms", o->max_lifetime_ms);
+    if (rc == 0 && o->id_bytes != 0 &&
+        (o->id_bytes < MIN_ID_BYTES || o->id_bytes > VMUX_SESSION_ID_BYTES_MAX))
+        rc = vmux__why_set(VMUX_ERR_INVALID_ARG, "id_bytes %zu out of range %d .. %d", o->id_bytes,
+                           MIN_ID_BYTES, VMUX_SESSION_ID_BYTES_MAX);
+    return rc;
 }
 
 static int make_scripts(vmux_session_store *s)
@@ -118,15 +134,19 @@ static int make_scripts(vmux_session_store *s)
     return 0;
 }
 
-int vmux_session_store_new(vmux *m, const vmux_session_opts *opts, vmux_session_store **out)
+/* vmux_session_store_new() but for its words. */
+static int store_make(vmux *m, const vmux_session_opts *opts, vmux_session_store **out)
 {
     vmux_session_opts o = {.size = sizeof o};
     if (out != NULL)
         *out = NULL;
     if (opts != NULL && vmux__sized_in(&o, sizeof o, opts) != 0)
         return VMUX_ERR_INVALID_ARG;
-    if (m == NULL || out == NULL || !valid_opts(&o))
+    if (m == NULL || out == NULL)
         return VMUX_ERR_INVALID_ARG;
+    int rc = check_opts(&o);
+    if (rc != 0)
+        return rc;
     if (vmux__handle_forked(m))
         return VMUX_ERR_FORKED; /* as vmux_lock_new(): every call on it would fail so */
     const char *prefix = o.prefix != NULL ? o.prefix : "session:";
@@ -141,13 +161,19 @@ int vmux_session_store_new(vmux *m, const vmux_session_opts *opts, vmux_session_
     snprintf(s->life, sizeof s->life, "%" PRId64, o.max_lifetime_ms);
     memcpy(s->prefix, prefix, plen + 1);
     s->prefix_len = plen;
-    int rc = make_scripts(s);
+    rc = make_scripts(s);
     if (rc != 0) {
         vmux_session_store_free(s);
         return rc;
     }
     *out = s;
     return 0;
+}
+
+int vmux_session_store_new(vmux *m, const vmux_session_opts *opts, vmux_session_store **out)
+{
+    vmux__why_begin();
+    return vmux__why_end(store_make(m, opts, out));
 }
 
 void vmux_session_store_free(vmux_session_store *s)

@@ -5,7 +5,8 @@
  * the value, binary-safe); keys that are not in that format, or not strings; loader errors;
  * invalidation, also of a load in progress; a waiter's own deadline; a handle whose server is
  * unreachable (values still served from the loader, errors counted; a strict cache returns the
- * error); values too large for the handle's maxBulkLength (returned, not stored); bad arguments.
+ * error); values too large for the handle's maxBulkLength (returned, not stored); the longest
+ * TTL (VMUX_TTL_MAX_MS: taken by the server; a longer one refused by name); bad arguments.
  * Keys start with "patcache:<pid>:".
  */
 #include <arpa/inet.h>
@@ -686,6 +687,45 @@ static void test_bad_arguments(void **state)
     vmux_cache_free(NULL);
 }
 
+/*
+ * TTLs: VMUX_TTL_MAX_MS (2^53 ms) is the longest, and the server takes it (stored, then a hit);
+ * a longer one is refused by name. INT64_MAX was accepted, and every SET then failed ("invalid
+ * expire time"): each get loaded again.
+ */
+static void expect_ttl_refused(int64_t ttl_ms, int64_t negative_ttl_ms, const char *field)
+{
+    vmux_cache_opts o = VMUX_INIT(vmux_cache_opts, .prefix = VMUX_STR(prefix), .ttl_ms = ttl_ms,
+                                  .negative_ttl_ms = negative_ttl_ms);
+    vmux_cache *c = NULL;
+    assert_int_equal(vmux_cache_new(M, &o, &c), VMUX_ERR_INVALID_ARG);
+    assert_null(c);
+    assert_non_null(strstr(vmux_last_error(), field));
+}
+
+static void test_ttl_bounds(void **state)
+{
+    (void)state;
+    expect_ttl_refused(INT64_MAX, 0, "ttl_ms");
+    expect_ttl_refused(VMUX_TTL_MAX_MS + 1, 0, "ttl_ms");
+    expect_ttl_refused(0, INT64_MAX, "negative_ttl_ms");
+    expect_ttl_refused(0, VMUX_TTL_MAX_MS + 1, "negative_ttl_ms");
+    vmux_cache *c = cache_new(&VMUX_INIT(vmux_cache_opts, .ttl_ms = VMUX_TTL_MAX_MS,
+                                         .negative_ttl_ms = VMUX_TTL_MAX_MS, .ttl_jitter = -1));
+    struct source src = {.value = "v", .len = 1};
+    vmux_bytes b;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(vmux_cache_get(c, VMUX_STR("maxttl"), source_load, &src, 0, &b), 0);
+        assert_value(&b, "v", 1);
+        vmux_bytes_free(&b);
+    }
+    assert_int_equal(atomic_load(&src.calls), 1);
+    assert_true(admin_int("PTTL %s", full_key("maxttl")) > VMUX_TTL_MAX_MS - 3600000);
+    vmux_cache_stats s = stats_of(c);
+    assert_int_equal(s.errors, 0);
+    assert_int_equal(s.hits, 1);
+    vmux_cache_free(c);
+}
+
 /* ---- invalidation ---- */
 
 static void test_invalidate(void **state)
@@ -875,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_early_refresh),
         cmocka_unit_test(test_loader_error),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_ttl_bounds),
         cmocka_unit_test(test_invalidate),
         cmocka_unit_test(test_invalidate_during_load),
         cmocka_unit_test(test_waiter_deadline),

@@ -3,7 +3,8 @@
  * many threads), fields read and written binary-safe, sliding expiry (every operation sets the
  * TTL back to the full idle TTL; a session used more often than its TTL outlives it; an idle
  * one expires and stays gone: writes do not bring it back), the absolute lifetime, missing and
- * malformed ids reported as not found, destroy, a key of another type, and bad arguments. Server
+ * malformed ids reported as not found, destroy, a key of another type, bad arguments, and the
+ * longest TTL (VMUX_TTL_MAX_MS: taken by the server; a longer one refused by name). Server
  * state is checked over an admin connection. Keys start with "patsess:".
  */
 #include <pthread.h>
@@ -532,6 +533,48 @@ static void test_bad_arguments(void **state)
     vmux_session_store_free(s);
 }
 
+/*
+ * TTLs: VMUX_TTL_MAX_MS (2^53 ms) is the longest, and the server takes it (the session exists,
+ * with that TTL); a longer one is refused by name. INT64_MAX was accepted, and Lua turned it
+ * negative: the created session was already gone; near it the PEXPIRE failed after the HSET and
+ * left a session without a TTL.
+ */
+static void expect_ttl_refused(vmux *m, int64_t idle_ms, int64_t life_ms, const char *field)
+{
+    vmux_session_opts o =
+        VMUX_INIT(vmux_session_opts, .idle_ttl_ms = idle_ms, .max_lifetime_ms = life_ms);
+    vmux_session_store *s = NULL;
+    assert_int_equal(vmux_session_store_new(m, &o, &s), VMUX_ERR_INVALID_ARG);
+    assert_null(s);
+    assert_non_null(strstr(vmux_last_error(), field));
+}
+
+static void test_ttl_bounds(void **state)
+{
+    vmux *m = *state;
+    expect_ttl_refused(m, INT64_MAX, 0, "idle_ttl_ms");
+    expect_ttl_refused(m, INT64_MAX - 1000000000000, 0, "idle_ttl_ms");
+    expect_ttl_refused(m, VMUX_TTL_MAX_MS + 1, 0, "idle_ttl_ms");
+    expect_ttl_refused(m, 0, INT64_MAX, "max_lifetime_ms");
+    expect_ttl_refused(m, 0, VMUX_TTL_MAX_MS + 1, "max_lifetime_ms");
+    for (int life = 0; life <= 1; life++) {
+        vmux_session_store *s =
+            store(m, "patsess:maxttl:", VMUX_TTL_MAX_MS, life ? VMUX_TTL_MAX_MS : 0);
+        char id[VMUX_SESSION_ID_MAX];
+        assert_int_equal(vmux_session_create(s, NULL, NULL, NULL, 0, id), 0);
+        long ttl = pttl(s, id);
+        assert_true(ttl > VMUX_TTL_MAX_MS - 3600000 && ttl <= VMUX_TTL_MAX_MS);
+        bool found = false;
+        int64_t set = 0;
+        assert_int_equal(vmux_session_touch(s, NULL, id, &found, &set), 0);
+        assert_true(found);
+        assert_true(set > VMUX_TTL_MAX_MS - 3600000 && set <= VMUX_TTL_MAX_MS);
+        assert_int_equal(vmux_session_destroy(s, NULL, id, &found), 0);
+        assert_true(found);
+        vmux_session_store_free(s);
+    }
+}
+
 enum { THREADS = 8, PER_THREAD = 50 };
 
 struct worker {
@@ -602,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_destroy),
         cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_ttl_bounds),
         cmocka_unit_test(test_threads_share_a_store),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
