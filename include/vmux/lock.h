@@ -99,7 +99,11 @@ typedef struct vmux_lock_opts {
     /** Extend the lock automatically while it is held, every renew_fraction of the TTL; each
      * extension's deadline is the lease end (see vmux_lock_held()). */
     bool auto_renew;
-    /** In (0, 1); 0: 1/3. */
+    /** In (0, 1); 0: 1/3. With auto_renew, the renewal period (renew_fraction * ttl_ms) and one
+     * retry of a failed extension (a quarter of that period, at least 10 ms) must end before the
+     * lease end (ttl_ms less 1% and 2 ms, see vmux_lock_held()): renew_fraction * 1.25 at most
+     * 0.99 - 2 ms / ttl_ms, about 0.79 for TTLs of a second or more; a larger fraction is refused,
+     * as even a healthy server's answer would come after the lease ended. */
     double renew_fraction;
     /** Optional: told when automatic renewal finds the lock lost (vmux_lock_lost_cb). */
     vmux_lock_lost_cb on_lost;
@@ -111,9 +115,11 @@ typedef struct vmux_lock_opts {
  * With auto_renew, vmux's lock-renewal thread (one per process, shared by all auto-renewing
  * locks) is started if it is not running. On success *out owns the object; free it with
  * vmux_lock_free(). Errors: VMUX_ERR_INVALID_ARG (NULL m, out or key bytes, an empty key, a
- * renew_fraction outside [0, 1), retry_min_ms > retry_max_ms (compared with the defaults applied:
- * retry_min_ms 300 alone is refused, as over the default 200), a duration outside 0 .. 2^32-1,
- * an empty fence_key, opts not made with VMUX_INIT),
+ * renew_fraction outside [0, 1), or with auto_renew one that leaves no room for an extension and
+ * its retry before the lease end (see renew_fraction; with the default, a TTL under 19 ms),
+ * retry_min_ms > retry_max_ms (compared with the defaults applied: retry_min_ms 300 alone is
+ * refused, as over the default 200), a duration outside 0 .. 2^32-1, an empty fence_key, opts
+ * not made with VMUX_INIT),
  * VMUX_ERR_NOMEM, VMUX_ERR_FORKED (m was opened in a parent process, see vmux_lock_free()).
  */
 VMUX_EXPORT int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *opts, vmux_lock **out);

@@ -218,6 +218,10 @@ static bool opts_valid(const vmux_lock_opts *o)
         return false;
     if (!(o->renew_fraction >= 0 && o->renew_fraction < 1))
         return false;
+    if (o->auto_renew && !vmux__lock_renewal_fits(o->ttl_ms ? (uint32_t)o->ttl_ms : DEFAULT_TTL_MS,
+                                                  o->renew_fraction > 0 ? o->renew_fraction
+                                                                        : DEFAULT_RENEW_FRACTION))
+        return false;
     if (o->fence_key != NULL && o->fence_key[0] == '\0')
         return false;
     /* compared as they will be used, defaults applied: 300 with the default 200 is refused */

@@ -168,6 +168,15 @@ int vmux__lock_new_token(char out[TOKEN_HEX + 1]);
 uint64_t vmux__lock_lease_from(uint64_t sent, uint32_t ttl_ms);
 /* The time from a confirmed extension to the next: renew_fraction of the TTL, at least 1 ms. */
 uint64_t vmux__lock_renew_period(const vmux_lock *l);
+/* How soon a failed extension is tried again: a quarter of the renewal period, at least 10 ms. */
+uint64_t vmux__lock_retry_step(uint64_t period);
+/*
+ * Whether automatic renewal every fraction of ttl_ms leaves a safe margin: the first extension,
+ * and one retry of it should it fail, come before the lease end (ttl_ms less the drift margin).
+ * Beyond that, even a healthy server's answer comes after the lease ended (review helper-181:
+ * with 0.99 of a 1 s TTL the lock was lost at its first lease end, every time).
+ */
+bool vmux__lock_renewal_fits(uint32_t ttl_ms, double fraction);
 /* Sets the token that releases and extensions target. */
 void vmux__lock_set_token(vmux_lock *l, const char *token);
 /* An acquire sent at sent succeeded with fence: a new holding, scheduled for renewal. */

@@ -25,10 +25,26 @@ uint64_t vmux__lock_lease_from(uint64_t sent, uint32_t ttl_ms)
     return ttl > drift ? sent + ttl - drift : sent;
 }
 
+static uint64_t period_of(uint32_t ttl_ms, double fraction)
+{
+    uint64_t p = (uint64_t)((double)ms_ns(ttl_ms) * fraction);
+    return p > NS_PER_MS ? p : NS_PER_MS;
+}
+
 uint64_t vmux__lock_renew_period(const vmux_lock *l)
 {
-    uint64_t p = (uint64_t)((double)ms_ns(l->ttl_ms) * l->renew_fraction);
-    return p > NS_PER_MS ? p : NS_PER_MS;
+    return period_of(l->ttl_ms, l->renew_fraction);
+}
+
+uint64_t vmux__lock_retry_step(uint64_t period)
+{
+    return period / 4 > 10 * NS_PER_MS ? period / 4 : 10 * NS_PER_MS;
+}
+
+bool vmux__lock_renewal_fits(uint32_t ttl_ms, double fraction)
+{
+    uint64_t period = period_of(ttl_ms, fraction);
+    return period + vmux__lock_retry_step(period) <= vmux__lock_lease_from(0, ttl_ms);
 }
 
 /* Ends the holding. Under l->mu. */

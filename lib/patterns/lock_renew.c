@@ -118,9 +118,7 @@ static void drop_token(vmux_lock *l, const char *token)
 static int judge_renewal(vmux_lock *l, uint64_t sent, int outcome)
 {
     uint64_t now = now_ns();
-    uint64_t retry = vmux__lock_renew_period(l) / 4;
-    if (retry < 10 * NS_PER_MS)
-        retry = 10 * NS_PER_MS;
+    uint64_t retry = vmux__lock_retry_step(vmux__lock_renew_period(l));
     int reason = outcome;
     if (now >= l->lease_end) {
         /* Confirmed too late, or not at all: held() has read false since the lease end, and a

@@ -7,8 +7,10 @@
  * giving up at its deadline, and cancelled (pthread_cancel()) while it waits, leaving the object
  * usable (probe34 review: the cancel acted in its sleep between tries with the object's mutex
  * taken, and the next release waited for good); auto-renewal keeping a short lock past several TTLs
- * and reporting its loss when the key is deleted behind its back; a second release of one holding
- * reported not held (also while another owner holds it); keys with braces that are no hash tag
+ * and reporting its loss when the key is deleted behind its back, and a renew_fraction that leaves
+ * no room before the lease end refused (the largest accepted keeping its lock); a second release of
+ * one holding reported not held (also while another owner holds it); keys with braces that are no
+ * hash tag
  * ("{}x", "a}b") acquired on a cluster too. Then lost replies, through a fault proxy: an acquire
  * that ran but whose reply was dropped is found acquired (with its fence); an acquire that never
  * reached the server is found not acquired; a release whose reply was lost twice is found done;
@@ -668,6 +670,58 @@ static void test_auto_renew_keeps_then_reports_loss(void **state)
     free(w);
 }
 
+/*
+ * renew_fraction with auto_renew: the first extension and one retry (a quarter period, at least
+ * 10 ms) must come before the lease end (TTL less 1% and 2 ms), or the lock is refused. At 0.99
+ * of a 1 s TTL it was accepted and lost at its first lease end, every time, on a healthy server.
+ * The largest fraction accepted (0.79 at 1 s) keeps its lock past three TTLs.
+ */
+static int renewing_new(vmux *m, int64_t ttl_ms, double fraction, bool auto_renew, vmux_lock **l)
+{
+    vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .ttl_ms = ttl_ms, .renew_fraction = fraction,
+                                 .auto_renew = auto_renew);
+    *l = NULL;
+    return vmux_lock_new(m, VMUX_STR("k"), &o, l);
+}
+
+static void test_renew_fraction_bound(void **state)
+{
+    vmux *m = *state;
+    vmux_lock *l;
+    assert_int_equal(renewing_new(m, 1000, 0.99, true, &l), VMUX_ERR_INVALID_ARG);
+    assert_null(l);
+    assert_int_equal(renewing_new(m, 1000, 0.8, true, &l), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(renewing_new(m, 0, 0.8, true, &l), VMUX_ERR_INVALID_ARG); /* 30 s */
+    assert_int_equal(renewing_new(m, 18, 0, true, &l), VMUX_ERR_INVALID_ARG);  /* 1/3 of 18 ms */
+    assert_int_equal(renewing_new(m, 19, 0, true, &l), 0);
+    vmux_lock_free(l);
+    assert_int_equal(renewing_new(m, 1000, 0.99, false, &l), 0); /* no renewal: unused */
+    vmux_lock_free(l);
+
+    char key[96];
+    key_for(key, sizeof key, "fraction");
+    admin_del(key);
+    struct watch *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    w->m = m;
+    w->key = key;
+    enum { TTL = 1000 };
+    vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .ttl_ms = TTL, .auto_renew = true,
+                                 .renew_fraction = 0.79, .on_lost = on_lost, .userdata = w);
+    l = new_lock(m, key, &o);
+    acquire_ok(l);
+    char *token = admin("GET %s", key);
+    snprintf(w->token, sizeof w->token, "%s", token);
+    free(token);
+    w->until_ms = vt_now_ms() + 3 * TTL;
+    assert_true(vt_wait_until(held_until, w, 60000));
+    assert_false(w->changed);
+    assert_true(vmux_lock_held(l));
+    assert_int_equal(atomic_load(&w->lost_calls), 0);
+    vmux_lock_free(l);
+    free(w);
+}
+
 /* ---- lost replies, through a fault proxy ---- */
 
 /* Why the proxy tests do not run on a cluster. */
@@ -1234,6 +1288,7 @@ int main(void)
         cmocka_unit_test(test_acquire_wait_gives_up),
         cmocka_unit_test(test_acquire_wait_cancelled),
         cmocka_unit_test(test_auto_renew_keeps_then_reports_loss),
+        cmocka_unit_test(test_renew_fraction_bound),
         cmocka_unit_test(test_stray_acquire_taken_over_by_its_object),
         cmocka_unit_test(test_stray_acquire_released_by_free),
         cmocka_unit_test(test_second_release_was_not_held),
