@@ -125,15 +125,17 @@ typedef struct vmux_lock_opts {
 VMUX_EXPORT int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *opts, vmux_lock **out);
 
 /**
- * Stops renewal, releases the lock if this object holds it (best effort: one run of the release,
- * so it blocks for timeout_ms at most; errors are ignored and a lost reply is not resolved; the
- * key expires after its TTL anyway), and frees the object. Must not run while another call on the
- * same object is in progress, nor from on_lost. NULL is allowed.
- * In a child of fork(), on a lock made in the parent (its handle's), it returns at once and frees
- * nothing, as vmux_close() there: the holding and its renewal are the parent's, the object's
- * mutexes may have been held by a parent thread at the fork, and the renewal thread it would wait
- * for does not exist in the child. Every other call on such a lock fails with VMUX_ERR_FORKED
- * (vmux_lock_held() is false, vmux_lock_fence() 0) before it takes any of those mutexes.
+ * Stops renewal, releases the lock if this object holds it, and the key an acquire of it whose
+ * reply was lost may have taken (best effort: one run of the release for each token, all within
+ * one deadline, so it blocks for timeout_ms at most; not for the token of a later attempt that was
+ * refused or never sent, which cannot be in the key; errors are ignored and a lost reply is not
+ * resolved; the key expires after its TTL anyway), and frees the object. Must not run while another
+ * call on the same object is in progress, nor from on_lost. NULL is allowed. In a child of fork(),
+ * on a lock made in the parent (its handle's), it returns at once and frees nothing, as
+ * vmux_close() there: the holding and its renewal are the parent's, the object's mutexes may have
+ * been held by a parent thread at the fork, and the renewal thread it would wait for does not exist
+ * in the child. Every other call on such a lock fails with VMUX_ERR_FORKED (vmux_lock_held() is
+ * false, vmux_lock_fence() 0) before it takes any of those mutexes.
  */
 VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
 

@@ -305,10 +305,10 @@ void vmux_lock_free(vmux_lock *l)
     uv_mutex_lock(&l->mu);
     /* Even past the lease end the key may still hold our token, and an acquire whose outcome
      * stayed unknown may have put it there (stray: no call runs beside _free()). */
-    bool ours = l->held || l->stray[0] != '\0';
+    bool held = l->held, ours = held || l->stray[0] != '\0';
     uv_mutex_unlock(&l->mu);
     if (ours)
-        vmux__lock_release_best_effort(l);
+        vmux__lock_release_best_effort(l, held);
     lock_destroy(l, true);
     vmux__cancel_restore(cancel);
 }

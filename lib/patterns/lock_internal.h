@@ -154,8 +154,11 @@ bool vmux__lock_resolve_pause(unsigned attempt, uint64_t deadline);
 
 /* ---- release (lock_release.c) ---- */
 
-/* vmux_lock_free()'s release of l's token: one run, bounded by timeout_ms, errors ignored. */
-void vmux__lock_release_best_effort(vmux_lock *l);
+/*
+ * vmux_lock_free()'s release of l's token (when held says it held the lock, or it has no other
+ * stray token) and of its stray token: one run each, all within timeout_ms, errors ignored.
+ */
+void vmux__lock_release_best_effort(vmux_lock *l, bool held);
 
 /* ---- tokens (lock_acquire.c) ---- */
 

@@ -16,14 +16,16 @@
  * resends it once after a broken connection; if the outcome is still unknown and resolve is
  * set, it runs again until an answer comes or resolve_ms pass. A first run that timed out
  * unsent returns VMUX_ERR_NOT_CONNECTED at once (VMUX_CALL_TELL_UNSENT): nothing to resolve.
+ * until (0: none) cuts the first run's timeout_ms to what is left before it.
  */
 static int run_idempotent(vmux_lock *l, const vmux_script *s, const vmux_str *keys, size_t nkeys,
-                          const vmux_str *args, size_t nargs, bool resolve, int64_t *result)
+                          const vmux_str *args, size_t nargs, bool resolve, uint64_t until,
+                          int64_t *result)
 {
     uint64_t deadline = 0; /* set once the first run's outcome is unknown */
     uint32_t flags = VMUX_CALL_RETRY_SAFE | VMUX_CALL_TELL_UNSENT;
     for (unsigned attempt = 0;; attempt++) {
-        vmux_callopts o = vmux__lock_call_opts(l, flags, deadline);
+        vmux_callopts o = vmux__lock_call_opts(l, flags, deadline != 0 ? deadline : until);
         vmux_reply *r = NULL;
         int rc = vmux_script_run(l->m, &o, s, keys, nkeys, args, nargs, &r);
         bool integer = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_INTEGER;
@@ -61,9 +63,11 @@ static char *record_key(const vmux_lock *l, const char *token, size_t *len)
 /*
  * Runs the release script for token: check says whether it may take the record key for its own
  * lost reply (no release of token has been answered yet), resolve whether lost replies are
- * resolved. *was_held says what it found; 0 or an error.
+ * resolved, until (0: none) when the first run must end. *was_held says what it found; 0 or an
+ * error.
  */
-static int release_token(vmux_lock *l, const char *token, bool check, bool resolve, bool *was_held)
+static int release_token(vmux_lock *l, const char *token, bool check, bool resolve, uint64_t until,
+                         bool *was_held)
 {
     char record_ttl[24];
     size_t rlen = 0;
@@ -77,7 +81,7 @@ static int release_token(vmux_lock *l, const char *token, bool check, bool resol
     vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), VMUX_STR(record_ttl),
                        VMUX_STR(check ? "1" : "0")};
     int64_t res = 0;
-    int rc = run_idempotent(l, l->release_s, keys, 2, args, 3, resolve, &res);
+    int rc = run_idempotent(l, l->release_s, keys, 2, args, 3, resolve, until, &res);
     free(rkey);
     *was_held = rc == 0 && res == 1;
     return rc;
@@ -95,7 +99,7 @@ int vmux_lock_release(vmux_lock *l, bool *was_held)
     int cancel = lock_op_begin(l);
     char token[TOKEN_HEX + 1];
     bool released = vmux__lock_stop_holding(l, token), held = false;
-    int rc = release_token(l, token, !released, true, &held);
+    int rc = release_token(l, token, !released, true, 0, &held);
     if (rc == 0)
         vmux__lock_mark_released(l, token); /* answered: the next release asks afresh */
     if (rc == 0 && strcmp(l->stray, token) == 0)
@@ -107,16 +111,23 @@ int vmux_lock_release(vmux_lock *l, bool *was_held)
 }
 
 /*
- * vmux_lock_free()'s release: one run, bounded by timeout_ms, its lost reply not resolved; and
- * one for the stray acquire's token when a later attempt had another.
+ * vmux_lock_free()'s release: one run for the current token and one for a stray acquire's
+ * token, their lost replies not resolved, all within one deadline of timeout_ms (lock.h). Beside
+ * a stray token of an earlier attempt, the current token of an object that does not hold the
+ * lock is a later attempt's that was refused or never sent (one that ran took over the stray's
+ * key and cleared it, or lost its reply and became the stray): it is not released, which would
+ * only spend the time (a never-sent attempt's release waits timeout_ms for a connection too).
  */
-void vmux__lock_release_best_effort(vmux_lock *l)
+void vmux__lock_release_best_effort(vmux_lock *l, bool held)
 {
+    uint64_t until = now_ns() + ms_ns(l->timeout_ms);
     char token[TOKEN_HEX + 1];
-    bool released = vmux__lock_stop_holding(l, token), held = false;
-    (void)release_token(l, token, !released, false, &held);
-    if (l->stray[0] != '\0' && strcmp(l->stray, token) != 0)
-        (void)release_token(l, l->stray, false, false, &held);
+    bool released = vmux__lock_stop_holding(l, token), found = false;
+    bool other = l->stray[0] != '\0' && strcmp(l->stray, token) != 0;
+    if (held || !other)
+        (void)release_token(l, token, !released, false, until, &found);
+    if (other && now_ns() < until)
+        (void)release_token(l, l->stray, false, false, until, &found);
 }
 
 /*
@@ -164,7 +175,7 @@ int vmux_lock_extend(vmux_lock *l, int64_t ttl_arg, bool *still_held)
     vmux_str args[] = {VMUX_STRN(token, TOKEN_HEX), VMUX_STR(ttl)};
     uint64_t sent = now_ns();
     int64_t res = 0;
-    int rc = run_idempotent(l, l->extend_s, keys, 1, args, 2, true, &res);
+    int rc = run_idempotent(l, l->extend_s, keys, 1, args, 2, true, 0, &res);
     if (rc == 0) {
         after_extend(l, gen, sent, ttl_ms, res == 1);
         if (still_held != NULL)

@@ -19,7 +19,8 @@
  * of the test's own: killed and restarted 1.5 s later, or stopped with SIGSTOP across the lease
  * end, the holder's held() turns false and on_lost runs (once) at its lease end, before the server
  * is back and before a second client gets the lock, with a sampler that never sees both hold it.
- * Keys start with "tlock:<pid>:".
+ * Stray acquires (outcome unknown) taken over by their object or released by free, which after a
+ * later unsent attempt sends one release, not two. Keys start with "tlock:<pid>:".
  */
 #include <pthread.h>
 #include <sched.h>
@@ -1264,6 +1265,40 @@ static void test_stray_acquire_released_by_free(void **state)
     stray_close(&s);
 }
 
+/*
+ * The same stray acquire, then the server killed and an acquire that is never sent
+ * (VMUX_ERR_NOT_CONNECTED after timeout_ms): vmux_lock_free() releases only the stray token, one
+ * command, so it waits timeout_ms at most (lock.h). It used to release the unsent attempt's
+ * token too, which nothing could have put in the key, each release waiting its own timeout_ms for
+ * a connection: two commands, twice timeout_ms (review helper-181: 1002 ms for 500). Counted by
+ * the handle's submitted commands, not timed.
+ */
+static bool disconnected(void *arg)
+{
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    return vmux_read_stats(arg, &st) == 0 && st.connected == 0;
+}
+
+static void test_free_after_unsent_acquire_one_release(void **state)
+{
+    (void)state;
+    struct stray s;
+    stray_open(&s, "strayunsent");
+    vmux_lock *a = new_lock(s.m, s.key, &s.o);
+    stray_acquire(&s, a);
+    vt_server_kill(&s.server);
+    assert_true(vt_wait_until(disconnected, s.m, 10000));
+    bool got = true;
+    assert_int_equal(vmux_lock_acquire(a, &got, NULL), VMUX_ERR_NOT_CONNECTED);
+    assert_false(got);
+    vmux_stats before = VMUX_INIT(vmux_stats), after = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(s.m, &before), 0);
+    vmux_lock_free(a);
+    assert_int_equal(vmux_read_stats(s.m, &after), 0);
+    assert_int_equal(after.submitted - before.submitted, 1); /* the stray token's release */
+    stray_close(&s);
+}
+
 static void test_lease_ends_before_restarted_server_grants(void **state)
 {
     for (int run = 0; run < LEASE_RUNS; run++)
@@ -1291,6 +1326,7 @@ int main(void)
         cmocka_unit_test(test_renew_fraction_bound),
         cmocka_unit_test(test_stray_acquire_taken_over_by_its_object),
         cmocka_unit_test(test_stray_acquire_released_by_free),
+        cmocka_unit_test(test_free_after_unsent_acquire_one_release),
         cmocka_unit_test(test_second_release_was_not_held),
         cmocka_unit_test(test_keys_with_braces),
     };
