@@ -2,6 +2,7 @@
 #include "vmux/transaction.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,23 @@ void vmux_tx_free(vmux_tx *tx)
     free(tx);
 }
 
-/* Copies a command's arguments; VMUX_ERR_INVALID_ARG for a NULL one that has a length. */
+/* Checks a command's arguments as vmux_batch_add() does: VMUX_ERR_INVALID_ARG for a NULL one
+ * (unless its given length is 0) or lengths whose sum overflows a size_t. */
+static int check_args(int argc, const char *const *argv, const size_t *argvlen)
+{
+    size_t bytes = 0;
+    for (int i = 0; i < argc; i++) {
+        if (argv[i] == NULL && (argvlen == NULL || argvlen[i] > 0))
+            return VMUX_ERR_INVALID_ARG;
+        size_t len = argv[i] == NULL ? 0 : argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+        if (len >= SIZE_MAX - bytes)
+            return VMUX_ERR_INVALID_ARG; /* each copy needs len + 1 */
+        bytes += len;
+    }
+    return 0;
+}
+
+/* Copies a command's arguments, checked by check_args(). */
 static int copy_args(int argc, const char *const *argv, const size_t *argvlen,
                      vmux_bytes_array *out)
 {
@@ -77,9 +94,8 @@ static int copy_args(int argc, const char *const *argv, const size_t *argvlen,
     out->count = (size_t)argc;
     int rc = 0;
     for (int i = 0; i < argc && rc == 0; i++) {
-        size_t len = argvlen != NULL ? argvlen[i] : argv[i] != NULL ? strlen(argv[i]) : 0;
-        rc = argv[i] == NULL && len > 0 ? VMUX_ERR_INVALID_ARG
-                                        : vmux__bytes_copy(argv[i], len, &out->items[i]);
+        size_t len = argv[i] == NULL ? 0 : argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+        rc = vmux__bytes_copy(argv[i], len, &out->items[i]);
     }
     if (rc != 0)
         vmux_bytes_array_free(out);
@@ -102,7 +118,7 @@ static bool grow_cmds(vmux_tx *tx)
 int vmux_tx_add(vmux_tx *tx, int argc, const char *const *argv, const size_t *argvlen)
 {
     uint32_t flags = 0;
-    if (tx == NULL || argc < 1 || argv == NULL)
+    if (tx == NULL || argc < 1 || argv == NULL || check_args(argc, argv, argvlen) != 0)
         return VMUX_ERR_INVALID_ARG;
     if (vmux__classify(argc, argv, argvlen, &flags) != 0 || (flags & VMUX_OP_BLOCKING) ||
         vmux__waits_for_replicas(argc, argv, argvlen))

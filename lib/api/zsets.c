@@ -2,6 +2,7 @@
 #include "vmux/zsets.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ static int text_lex(struct arg_text *t, char bracket, vmux_str member)
 {
     if (member.ptr == NULL && member.len > 0)
         return VMUX_ERR_INVALID_ARG;
-    t->heap = malloc(member.len + 1);
+    t->heap = member.len < SIZE_MAX ? malloc(member.len + 1) : NULL; /* the bracket, then it */
     if (t->heap == NULL)
         return VMUX_ERR_NOMEM;
     t->heap[0] = bracket;

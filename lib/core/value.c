@@ -2,6 +2,7 @@
 #include "core/value.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,7 +46,7 @@ void vmux_scored_array_free(vmux_scored_array *a)
 int vmux__bytes_copy(const void *p, size_t len, vmux_bytes *out)
 {
     out->len = 0;
-    out->ptr = malloc(len + 1);
+    out->ptr = len < SIZE_MAX ? malloc(len + 1) : NULL; /* no buffer holds SIZE_MAX + 1 bytes */
     if (out->ptr == NULL)
         return VMUX_ERR_NOMEM;
     if (len > 0)

@@ -14,7 +14,8 @@
 
 /*
  * Copies len bytes at p (p may be NULL when len is 0) into a new, NUL-terminated out->ptr.
- * Returns 0, or VMUX_ERR_NOMEM with *out zeroed. Any thread.
+ * Returns 0, or VMUX_ERR_NOMEM with *out zeroed (also for a len of SIZE_MAX, whose copy and
+ * terminator no buffer can hold). Any thread.
  */
 int vmux__bytes_copy(const void *p, size_t len, vmux_bytes *out);
 

@@ -5,6 +5,7 @@
  */
 #include "vmux/pubsub.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -477,7 +478,7 @@ struct vmux_sub *vmux__sub_new(const struct vmux *m, vmux_sub_kind kind, const c
                                size_t len)
 {
     struct vmux_sub *s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->name.ptr = malloc(len + 1)) == NULL) {
+    if (s == NULL || len == SIZE_MAX || (s->name.ptr = malloc(len + 1)) == NULL) {
         free(s);
         return NULL;
     }

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,8 @@ int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opt
         return VMUX_ERR_INVALID_ARG;
     if (vmux__handle_forked(m))
         return VMUX_ERR_FORKED; /* as vmux_lock_new(): every call on it would fail so */
-    vmux_leaderboard *lb = calloc(1, sizeof(*lb) + key.len + 1);
+    vmux_leaderboard *lb =
+        key.len < SIZE_MAX - sizeof(*lb) ? calloc(1, sizeof(*lb) + key.len + 1) : NULL;
     if (lb == NULL)
         return VMUX_ERR_NOMEM;
     int rc = vmux_script_new(VMUX_STR(around_lua), &lb->around);

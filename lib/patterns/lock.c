@@ -11,6 +11,7 @@
  */
 #include "vmux/lock.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,7 +146,7 @@ static bool has_hash_tag(vmux_str key)
 static int copy_str(vmux_str *out, const char *prefix, const void *p, size_t n, const char *suffix)
 {
     size_t a = strlen(prefix), b = strlen(suffix);
-    char *s = malloc(a + n + b + 1);
+    char *s = n < SIZE_MAX - a - b ? malloc(a + n + b + 1) : NULL; /* a + b are a few bytes */
     if (s == NULL)
         return VMUX_ERR_NOMEM;
     memcpy(s, prefix, a);

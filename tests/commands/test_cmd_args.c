@@ -5,7 +5,8 @@
  * typed commands get it from their argument vector (lib/api/typed.c), so this file checks a few
  * of each shape, the multi-key commands split by slot on a cluster, a transaction's conditions
  * and the leaderboard built on them; that {NULL, 0} stays an empty string; and, by reading the
- * server's state back, that nothing was written.
+ * server's state back, that nothing was written. A length no buffer can have (SIZE_MAX) is refused
+ * wherever the library copies the bytes, and a transaction refuses a NULL argument.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -176,6 +177,43 @@ static void test_leaderboard(void **state)
     vmux_leaderboard_free(lb);
 }
 
+static void no_message(const vmux_message *msg, void *userdata)
+{
+    (void)msg;
+    (void)userdata;
+}
+
+/* The copies of caller's bytes: a length of SIZE_MAX once wrapped len + 1 to malloc(0) and then
+ * copied SIZE_MAX bytes into it; and vmux_tx_add() took a NULL argument for an empty one. */
+static void test_lengths_no_buffer_has(void **state)
+{
+    (void)state;
+    vmux_str k = key("huge"), huge = {"x", SIZE_MAX};
+    vmux_tx *tx = NULL;
+    assert_int_equal(vmux_tx_new(&tx), 0);
+    const char *set[] = {"SET", "k", "v"}, *null_key[] = {"SET", NULL, "v"};
+    const char *null_name[] = {NULL, "k"};
+    const size_t huge_len[] = {3, SIZE_MAX, 1};
+    assert_int_equal(vmux_tx_add(tx, 3, set, huge_len), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_tx_add(tx, 3, null_key, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_tx_add(tx, 2, null_name, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_tx_when_exists(tx, huge), VMUX_ERR_NOMEM);
+    vmux_tx_free(tx);
+    vmux_lock *l = NULL;
+    assert_int_equal(vmux_lock_new(M, huge, NULL, &l), VMUX_ERR_NOMEM);
+    assert_null(l);
+    vmux_leaderboard *lb = NULL;
+    assert_int_equal(vmux_leaderboard_new(M, huge, NULL, &lb), VMUX_ERR_NOMEM);
+    assert_null(lb);
+    int64_t n = 7;
+    assert_int_equal(vmux_zlexcount(M, NULL, k, VMUX_ZBOUND_LEX(huge), VMUX_ZBOUND_LEX_MAX, &n),
+                     VMUX_ERR_NOMEM);
+    vmux_sub *sub = NULL;
+    assert_int_equal(vmux_subscribe(M, VMUX_SUB_CHANNEL, huge, no_message, NULL, &sub),
+                     VMUX_ERR_NOMEM);
+    assert_null(sub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_multi_key),
         cmocka_unit_test(test_script_and_transaction),
         cmocka_unit_test(test_leaderboard),
+        cmocka_unit_test(test_lengths_no_buffer_has),
     };
     return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }
