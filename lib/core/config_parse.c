@@ -28,7 +28,19 @@ struct parse {
     size_t errlen;
     bool whole_text;     /* a string or URL: unknown keys wait for its end */
     const char *unknown; /* the text's first unknown key (in the parse's copy) */
+    /* Set where the URL's text may hold pieces of a password: an error met after it says this
+     * instead of quoting the text (hide_unknown: what the first unknown key's error says). */
+    const char *hide, *hide_unknown;
 };
+
+/* A '?' in a URL's password begins the query, leaving the rest of the password and the host in
+ * it; a '&' in a query's password begins another parameter. */
+#define HIDE_CUT_USERINFO                                                                          \
+    "bad URL (not quoted: it may hold a password): an '@' after the '?' suggests a password with " \
+    "an unencoded '?', to be written %3F"
+#define HIDE_AFTER_SECRET                                                                          \
+    "bad URL query parameter after a password (not quoted: it may be part of it); a '&' in a "     \
+    "password is written %26"
 
 #define FAIL(p, ...) (vmux__errbuf_set((p)->errbuf, (p)->errlen, __VA_ARGS__), VMUX_ERR_CONFIG)
 
@@ -281,8 +293,10 @@ static int set_other_key(struct parse *p, const char *key, const char *value)
     }
     if (!p->whole_text && !p->cfg->ignore_unknown)
         return FAIL(p, UNKNOWN_KEY, key);
-    if (p->unknown == NULL)
+    if (p->unknown == NULL) {
         p->unknown = key;
+        p->hide_unknown = p->hide;
+    }
     vmux__config_note_unknown(p->cfg, key);
     return 0;
 }
@@ -475,7 +489,11 @@ static int url_query_pair(struct parse *p, char *pair)
     *eq = '\0';
     if (!percent_decode(pair) || !percent_decode(eq + 1))
         return FAIL(p, "bad percent-encoding in URL query parameter '%s'", pair);
-    return set_key(p, pair, eq + 1);
+    const struct key_def *k = find_key(pair);
+    int rc = set_key(p, pair, eq + 1);
+    if (rc == 0 && k != NULL && k->kind == KIND_SECRET && p->hide == NULL)
+        p->hide = HIDE_AFTER_SECRET;
+    return rc;
 }
 
 static int url_query(struct parse *p, char *query)
@@ -495,6 +513,8 @@ static int apply_url(struct parse *p, char *url, size_t scheme_len)
         *query++ = '\0';
     /* the path begins after the user info, which may hold a '/' of its own (a password) */
     char *at = strrchr(rest, '@');
+    if (at == NULL && query != NULL && strchr(query, '@') != NULL)
+        p->hide = HIDE_CUT_USERINFO;
     char *path = strchr(at != NULL ? at : rest, '/');
     if (path != NULL)
         *path++ = '\0';
@@ -504,7 +524,7 @@ static int apply_url(struct parse *p, char *url, size_t scheme_len)
         rc = sentinel ? url_service_path(p, path) : url_path(p, path);
     if (rc == 0 && query != NULL)
         rc = url_query(p, query);
-    return rc;
+    return rc == VMUX_ERR_CONFIG && p->hide != NULL ? FAIL(p, "%s", p->hide) : rc;
 }
 
 /* Parses text into p->cfg. The copy may hold a password, so it is wiped afterwards. */
@@ -522,7 +542,8 @@ static int apply_text(struct parse *p, const char *text)
     p->whole_text = true;
     int rc = scheme_len > 0 ? apply_url(p, s, scheme_len) : apply_string(p, s);
     if (rc == 0 && p->unknown != NULL && !p->cfg->ignore_unknown)
-        rc = FAIL(p, UNKNOWN_KEY, p->unknown);
+        rc = p->hide_unknown != NULL ? FAIL(p, "%s", p->hide_unknown)
+                                     : FAIL(p, UNKNOWN_KEY, p->unknown);
     if (rc == 0 && p->cfg->nendpoints == 0)
         rc = FAIL(p, "no endpoint: give at least one host[:port]");
     if (rc == 0 && vmux__config_near_problem(p->cfg) != NULL)
@@ -551,7 +572,7 @@ int vmux_config_parse(const char *text, vmux_config **out, char *errbuf, size_t 
         vmux__errbuf_set(errbuf, errlen, "vmux_config_parse: text and out must not be NULL");
         return VMUX_ERR_INVALID_ARG;
     }
-    struct parse p = {NULL, errbuf, errlen, false, NULL};
+    struct parse p = {NULL, errbuf, errlen, false, NULL, NULL, NULL};
     int rc = vmux_config_new(&p.cfg);
     if (rc == 0)
         rc = apply_text(&p, text);
@@ -571,7 +592,7 @@ int vmux_config_apply(vmux_config *cfg, const char *text, char *errbuf, size_t e
         vmux__errbuf_set(errbuf, errlen, "vmux_config_apply: cfg and text must not be NULL");
         return VMUX_ERR_INVALID_ARG;
     }
-    struct parse p = {vmux_config_dup(cfg), errbuf, errlen, false, NULL};
+    struct parse p = {vmux_config_dup(cfg), errbuf, errlen, false, NULL, NULL, NULL};
     if (p.cfg == NULL) {
         vmux__errbuf_set(errbuf, errlen, "out of memory");
         return VMUX_ERR_NOMEM;
@@ -590,7 +611,7 @@ int vmux_config_set(vmux_config *cfg, const char *key, const char *value, char *
         vmux__errbuf_set(errbuf, errlen, "vmux_config_set: cfg, key and value must not be NULL");
         return VMUX_ERR_INVALID_ARG;
     }
-    struct parse p = {cfg, errbuf, errlen, false, NULL};
+    struct parse p = {cfg, errbuf, errlen, false, NULL, NULL, NULL};
     int rc = set_key(&p, key, value);
     if (rc == VMUX_ERR_NOMEM)
         vmux__errbuf_set(errbuf, errlen, "out of memory");

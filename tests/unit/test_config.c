@@ -704,6 +704,25 @@ static void test_errors_hide_password(void **state)
         assert_true(err[0] != '\0');
         assert_null(strstr(err, "hunter2"));
     }
+    /* An unencoded '?' in the user info or '&' in a query's password cuts it: neither piece may
+     * come back (review 182 M2: "bad port 'hun' in endpoint 'app:hun'" and the like). */
+    static const char *const cut[] = {
+        "redis://app:hun?ter2@cache.example.com:6379",
+        "redis://:hun?ter2@cache.example.com:6379/0",
+        "redis://app:6379?ter2@cache.example.com",
+        "redis://app:hun?ter2=1@cache.example.com:6379",
+        "rediss://cache.example.com:6380?user=app&password=hun&ter2",
+        "redis://cache.example.com?sentinelPassword=hun&ter2=1",
+        "redis://cache.example.com?password=hun&ter2&connectRetry=0",
+    };
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
+        char err[256] = "";
+        vmux_config *cfg = NULL;
+        assert_int_equal(vmux_config_parse(cut[i], &cfg, err, sizeof err), VMUX_ERR_CONFIG);
+        assert_true(err[0] != '\0');
+        assert_null(strstr(err, "hun"));
+        assert_null(strstr(err, "ter2"));
+    }
 }
 
 static void test_small_errbuf(void **state)
