@@ -15,6 +15,7 @@
 #include "core/bigmem.h"
 #include "core/errbuf.h"
 #include "core/log.h"
+#include "core/near_prefix.h"
 #include "core/nocancel.h"
 #include "core/sized.h"
 #include "core/wait.h"
@@ -308,6 +309,31 @@ static void io_main(void *arg)
     uv_run(&m->loop, UV_RUN_DEFAULT);
 }
 
+/*
+ * A near read is answered inside its transaction, an EXEC array of 3; under BCAST its block asks
+ * CLIENT TRACKINGINFO, whose answer is 6 elements with an array of the prefixes. A smaller
+ * maxReplyElements refuses that answer as a protocol error, which closes the connection that
+ * every caller shares: refused here instead.
+ */
+static int check_near_elements(const struct vmux_config *cfg, char *errbuf, size_t errlen)
+{
+    if (!cfg->near_cache)
+        return 0;
+    bool bcast = cfg->near_cache_mode == VMUX_NEAR_BCAST;
+    size_t prefixes = bcast ? vmux__near_prefix_count(cfg->near_cache_prefixes) : 0;
+    uint64_t least = bcast ? (prefixes > 6 ? prefixes : 6) : 3;
+    if (cfg->max_reply_elements >= least)
+        return 0;
+    vmux__errbuf_set(errbuf, errlen,
+                     "nearCache=true needs maxReplyElements of at least %llu (%s), not %llu",
+                     (unsigned long long)least,
+                     bcast ? "nearCacheMode=bcast: CLIENT TRACKINGINFO's answer of 6 and the "
+                             "array of nearCachePrefixes"
+                           : "a near read's transaction answers an array of 3",
+                     (unsigned long long)cfg->max_reply_elements);
+    return VMUX_ERR_CONFIG;
+}
+
 /* Rejects settings that are valid one by one but not together. */
 static int check_config(const struct vmux_config *cfg, char *errbuf, size_t errlen)
 {
@@ -331,7 +357,8 @@ static int check_config(const struct vmux_config *cfg, char *errbuf, size_t errl
                          cfg->ssl_cert != NULL ? "sslKey" : "sslCert");
         return VMUX_ERR_CONFIG;
     }
-    return vmux__sentinel_check_config(cfg, errbuf, errlen);
+    int rc = check_near_elements(cfg, errbuf, errlen);
+    return rc != 0 ? rc : vmux__sentinel_check_config(cfg, errbuf, errlen);
 }
 
 static void mux_free(vmux *m)

@@ -493,6 +493,18 @@ static void test_settings(void **state)
     snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true,nearCacheMaxBytes=16", suite.srv.port);
     assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), VMUX_ERR_CONFIG);
     assert_non_null(strstr(err, "nearCacheMaxBytes"));
+    /* a near read's EXEC answers 3 elements: fewer once broke the shared connection at the first
+     * near read (review 182 M3: another thread lost 924 of 3127 GETs) */
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true,maxReplyElements=2", suite.srv.port);
+    assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), VMUX_ERR_CONFIG);
+    assert_null(m);
+    assert_non_null(strstr(err, "nearCache=true needs maxReplyElements of at least 3"));
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true,maxReplyElements=3", suite.srv.port);
+    assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), 0);
+    vmux *w = vt_server_open(&suite.srv, NULL);
+    vt_near_set_cached(m, w, "near:three", "3");
+    vmux_close(w);
+    vmux_close(m);
     m = vt_server_open(&suite.srv, NULL); /* no near cache */
     vmux_bytes v;
     assert_int_equal(vmux_near_get(m, NULL, vt_str("near:x"), &v), VMUX_ERR_UNSUPPORTED);
@@ -819,6 +831,15 @@ static void test_bcast_settings(void **state)
     assert_null(m);
     assert_non_null(strstr(err, "nearCacheMode is not bcast"));
     assert_int_equal(vmux_config_set_near_cache_mode(cfg, VMUX_NEAR_BCAST), 0);
+    /* CLIENT TRACKINGINFO answers 6 elements, and an array of the prefixes */
+    assert_int_equal(vmux_config_set_max_reply_elements(cfg, 5), 0);
+    assert_int_equal(vmux_open(cfg, &m, err, sizeof err), VMUX_ERR_CONFIG);
+    assert_non_null(strstr(err, "maxReplyElements of at least 6"));
+    assert_int_equal(vmux_config_set_near_cache_prefixes(cfg, "a:;b:;c:;d:;e:;f:;bc:"), 0);
+    assert_int_equal(vmux_config_set_max_reply_elements(cfg, 6), 0);
+    assert_int_equal(vmux_open(cfg, &m, err, sizeof err), VMUX_ERR_CONFIG);
+    assert_non_null(strstr(err, "maxReplyElements of at least 7"));
+    assert_int_equal(vmux_config_set_max_reply_elements(cfg, 7), 0);
     assert_int_equal(vmux_open(cfg, &m, err, sizeof err), 0);
     vmux_config_free(cfg);
     vmux *w = vt_server_open(&suite.srv, NULL);
