@@ -6,7 +6,10 @@
  * This file holds its life (new, begin, connect, fail, end); conn_write.c its writing and
  * conn_read.c its reading.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@
 #include "core/assert.h"
 #include "core/counters.h"
 #include "core/errbuf.h"
+#include "core/log.h"
 #include "core/redact.h"
 #include "core/reply_internal.h"
 #include "net/link_internal.h"
@@ -99,15 +103,20 @@ static void on_connect_timeout(uv_timer_t *t)
 /*
  * Bounds how long sent bytes may stay unacknowledged before the kernel gives up on the
  * connection, so a dead peer is found even while nothing is read (best effort: Linux only).
+ * Twice syncTimeout, at least 10 s; at most INT_MAX ms, the most the kernel takes (twice a
+ * syncTimeout of 2^30 ms or more overflowed an int, and the kernel refused the negative value).
  */
 static void set_user_timeout(struct vmux_conn *c)
 {
 #ifdef TCP_USER_TIMEOUT
     uv_os_fd_t fd;
-    int sync_ms = c->link->cfg->sync_timeout_ms;
-    unsigned int ms = (unsigned int)(sync_ms < 5000 ? 10000 : 2 * sync_ms);
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
-        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
+    int64_t sync_ms = c->link->cfg->sync_timeout_ms;
+    int64_t want = sync_ms < 5000 ? 10000 : 2 * sync_ms;
+    unsigned int ms = (unsigned int)(want < INT_MAX ? want : INT_MAX);
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)) != 0)
+        vmux__log(c->link->cfg, VMUX_LOG_WARN, "TCP_USER_TIMEOUT of %u ms not set: %s", ms,
+                  uv_strerror(uv_translate_sys_error(errno)));
 #else
     (void)c;
 #endif
