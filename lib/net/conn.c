@@ -122,6 +122,26 @@ static void set_user_timeout(struct vmux_conn *c)
 #endif
 }
 
+/* Linux's MAX_TCP_KEEPIDLE: a larger TCP_KEEPIDLE is refused with EINVAL. */
+#define KEEPIDLE_MAX_S 32767
+
+/*
+ * TCP keepalive with keepAlive's idle time before the kernel's probes, at most KEEPIDLE_MAX_S
+ * (a larger one was refused, leaving the kernel's 2 hours). Only now does the socket exist:
+ * libuv would apply its own 60 s before connecting.
+ */
+static void set_keepalive(struct vmux_conn *c)
+{
+    int s = c->link->cfg->keep_alive_s;
+    if (s <= 0)
+        return;
+    unsigned idle = s < KEEPIDLE_MAX_S ? (unsigned)s : KEEPIDLE_MAX_S;
+    int rc = uv_tcp_keepalive(&c->tcp, 1, idle);
+    if (rc != 0)
+        vmux__log(c->link->cfg, VMUX_LOG_WARN, "TCP keepalive (idle %u s) not set: %s", idle,
+                  uv_strerror(rc));
+}
+
 /*
  * Whether the socket is connected to itself: with the server down, a connect to a loopback port
  * inside the ephemeral range can be given that very port as its source, and TCP's simultaneous
@@ -155,9 +175,7 @@ static void on_connected(uv_connect_t *req, int status)
     if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
         c->fd = fd;
     set_user_timeout(c);
-    /* Only now does the socket exist: libuv would apply its own 60 s before connecting. */
-    if (c->link->cfg->keep_alive_s > 0)
-        uv_tcp_keepalive(&c->tcp, 1, (unsigned)c->link->cfg->keep_alive_s);
+    set_keepalive(c);
     vmux__conn_start_reading(c);
 }
 

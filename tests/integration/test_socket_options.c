@@ -1,7 +1,8 @@
 /*
  * The socket options a connection is given from its configuration, read back from the sockets
  * the handle holds (the process's descriptors connected to the server's port): TCP_USER_TIMEOUT,
- * twice syncTimeout, at least 10 s and at most INT_MAX ms (Linux).
+ * twice syncTimeout, at least 10 s and at most INT_MAX ms; SO_KEEPALIVE with TCP_KEEPIDLE from
+ * keepAlive, at most 32767 s (Linux's maximum).
  */
 #include <dirent.h>
 #include <limits.h>
@@ -83,10 +84,34 @@ static void test_user_timeout(void **state)
     expect_user_timeout("syncTimeout=2147483647", INT_MAX);
 }
 
+static void expect_keepalive(const char *extra, int on, int idle_s)
+{
+    vmux *m = open_connected(extra);
+    int fd = socket_to(vt_server_port("plain"));
+    assert_true(fd >= 0);
+    assert_int_equal(int_option(fd, SOL_SOCKET, SO_KEEPALIVE), on);
+    if (on)
+        assert_int_equal(int_option(fd, IPPROTO_TCP, TCP_KEEPIDLE), idle_s);
+    vmux_close(m);
+}
+
+/* keepAlive=32768 or more was refused by the kernel (EINVAL, unchecked), leaving its default
+ * idle time of 7200 s in place of the one configured (review 182 L2). */
+static void test_keepalive_idle(void **state)
+{
+    (void)state;
+    expect_keepalive("keepAlive=0", 0, 0);
+    expect_keepalive("keepAlive=15", 1, 15);
+    expect_keepalive("keepAlive=32767", 1, 32767);
+    expect_keepalive("keepAlive=32768", 1, 32767);
+    expect_keepalive("keepAlive=2147483647", 1, 32767);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_user_timeout),
+        cmocka_unit_test(test_keepalive_idle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
