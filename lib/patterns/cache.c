@@ -215,7 +215,7 @@ void vmux_cache_free(vmux_cache *c)
     free(c);
 }
 
-int vmux_cache_read_stats(const vmux_cache *c, vmux_cache_stats *out)
+static int read_stats(const vmux_cache *c, vmux_cache_stats *out)
 {
     if (c == NULL || out == NULL)
         return VMUX_ERR_INVALID_ARG;
@@ -229,4 +229,10 @@ int vmux_cache_read_stats(const vmux_cache *c, vmux_cache_stats *out)
                   .load_errors = atomic_load_explicit(&mc->load_errors, memory_order_relaxed),
                   .errors = atomic_load_explicit(&mc->errors, memory_order_relaxed));
     return vmux__sized_out(out, &all, sizeof all);
+}
+
+int vmux_cache_read_stats(const vmux_cache *c, vmux_cache_stats *out)
+{
+    vmux__why_begin();
+    return vmux__why_end(read_stats(c, out));
 }

@@ -17,6 +17,7 @@
 
 #include "core/sized.h"
 #include "core/errbuf.h"
+#include "core/why.h"
 #include "patterns/lock_internal.h"
 #include "route/slot.h"
 
@@ -257,7 +258,7 @@ static int init_mutexes(vmux_lock *l)
     return 0;
 }
 
-int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *given, vmux_lock **out)
+static int make_lock(vmux *m, vmux_str key, const vmux_lock_opts *given, vmux_lock **out)
 {
     vmux_lock_opts o = {.size = sizeof o}, *opts = &o;
     if (out != NULL)
@@ -289,6 +290,12 @@ int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *given, vmux_lock 
     }
     *out = l;
     return 0;
+}
+
+int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *given, vmux_lock **out)
+{
+    vmux__why_begin();
+    return vmux__why_end(make_lock(m, key, given, out));
 }
 
 void vmux_lock_free(vmux_lock *l)

@@ -226,7 +226,7 @@ static bool opts_valid(const vmux_ratelimit_opts *o)
            (o->on_error == VMUX_RATELIMIT_FAIL_OPEN || o->on_error == VMUX_RATELIMIT_FAIL_CLOSED);
 }
 
-int vmux_ratelimit_new(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelimit **out)
+static int make_ratelimit(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelimit **out)
 {
     if (out != NULL)
         *out = NULL;
@@ -259,6 +259,12 @@ int vmux_ratelimit_new(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelimit 
     rl->prefix_len = plen;
     *out = rl;
     return 0;
+}
+
+int vmux_ratelimit_new(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelimit **out)
+{
+    vmux__why_begin();
+    return vmux__why_end(make_ratelimit(m, opts, out));
 }
 
 void vmux_ratelimit_free(vmux_ratelimit *rl)

@@ -141,6 +141,14 @@ static void test_bad_arguments(void **state)
     assert_string_equal(vmux_last_error(), "lock is NULL");
     assert_false(vmux_lock_held(NULL));
     vmux_lock_free(NULL);
+    /* vmux_lock_new() leaves its own words too, "" on success: it once left the last call's
+     * "lock is NULL" (review 182 L5) */
+    assert_int_equal(vmux_lock_new(m, VMUX_STRN("", 0), NULL, &l), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), vmux_strerror(VMUX_ERR_INVALID_ARG));
+    assert_int_equal(vmux_lock_release(NULL, NULL), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_lock_new(m, VMUX_STR("k"), NULL, &l), 0);
+    assert_string_equal(vmux_last_error(), "");
+    vmux_lock_free(l);
 }
 
 /* The key holds a 16-byte random token in hex with the TTL; the counter holds the fence. */

@@ -1077,6 +1077,15 @@ static void test_bad_arguments(void **state)
     assert_string_equal(vmux_last_error(), "key.ptr NULL with key.len 3");
     assert_int_equal(vmux_ratelimit_check(NULL, S("k"), 1, &r), VMUX_ERR_INVALID_ARG);
     assert_string_equal(vmux_last_error(), "rl is NULL");
+    /* vmux_ratelimit_new() leaves its own words too, "" on success: it once left the last
+     * call's "rl is NULL" (review 182 L5) */
+    vmux_ratelimit *other = NULL;
+    assert_int_equal(vmux_ratelimit_new(m, &bad[0], &other), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), vmux_strerror(VMUX_ERR_INVALID_ARG));
+    assert_int_equal(vmux_ratelimit_check(NULL, S("k"), 1, &r), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_ratelimit_new(m, &fastest, &other), 0);
+    assert_string_equal(vmux_last_error(), "");
+    vmux_ratelimit_free(other);
     assert_int_equal(vmux_ratelimit_errors(rl), 3);
     int e = 0;
     assert_false(vmux_ratelimit_allow(NULL, S("k"), 1, &r, &e));
