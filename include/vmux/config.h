@@ -267,6 +267,20 @@ VMUX_EXPORT int vmux_config_set_sentinel_password(vmux_config *cfg, const char *
 /** sentinelTls: connect to the sentinels with TLS. */
 VMUX_EXPORT int vmux_config_set_sentinel_tls(vmux_config *cfg, bool on);
 /**
+ * ElastiCache IAM authentication (docs/elasticache.md): iamUser, the ElastiCache user whose IAM
+ * token vmux_open() has the handle's own IAM provider sign at every connection attempt (it
+ * replaces user and password); with it, iamCache (the replication group id or the serverless
+ * cache's name), iamRegion (NULL: AWS_REGION, else AWS_DEFAULT_REGION) and iamServerless. Without
+ * iamCache, or with the others but no iamUser, vmux_open() fails with VMUX_ERR_CONFIG.
+ */
+VMUX_EXPORT int vmux_config_set_iam_user(vmux_config *cfg, const char *user);
+/** iamCache: the replication group id, or the serverless cache's name (above). */
+VMUX_EXPORT int vmux_config_set_iam_cache(vmux_config *cfg, const char *cache);
+/** iamRegion: the cache's AWS region (above). */
+VMUX_EXPORT int vmux_config_set_iam_region(vmux_config *cfg, const char *region);
+/** iamServerless: the cache is a serverless cache (above). */
+VMUX_EXPORT int vmux_config_set_iam_serverless(vmux_config *cfg, bool on);
+/**
  * The near cache (near.h, docs/patterns/near-cache.md): on (default off), the store's bounds
  * (entries, at least 1, default 100000; bytes, at least 1, default 64 MiB: vmux_open() fails
  * with VMUX_ERR_CONFIG when it cannot hold one small entry per shard), and a cap on how long
@@ -338,6 +352,10 @@ VMUX_EXPORT const char *vmux_config_sentinel_user(const vmux_config *cfg);
 /** Whether a sentinel password is set; it cannot be read back. */
 VMUX_EXPORT bool vmux_config_has_sentinel_password(const vmux_config *cfg);
 VMUX_EXPORT bool vmux_config_sentinel_tls(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_iam_user(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_iam_cache(const vmux_config *cfg);
+VMUX_EXPORT const char *vmux_config_iam_region(const vmux_config *cfg);
+VMUX_EXPORT bool vmux_config_iam_serverless(const vmux_config *cfg);
 VMUX_EXPORT bool vmux_config_near_cache(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_near_cache_max_entries(const vmux_config *cfg);
 VMUX_EXPORT uint64_t vmux_config_near_cache_max_bytes(const vmux_config *cfg);

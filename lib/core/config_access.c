@@ -89,6 +89,26 @@ int vmux_config_set_sentinel_tls(vmux_config *cfg, bool on)
     return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_SENTINEL_TLS], on);
 }
 
+int vmux_config_set_iam_user(vmux_config *cfg, const char *user)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_IAM_USER], user);
+}
+
+int vmux_config_set_iam_cache(vmux_config *cfg, const char *cache)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_IAM_CACHE], cache);
+}
+
+int vmux_config_set_iam_region(vmux_config *cfg, const char *region)
+{
+    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_IAM_REGION], region);
+}
+
+int vmux_config_set_iam_serverless(vmux_config *cfg, bool on)
+{
+    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_IAM_SERVERLESS], on);
+}
+
 int vmux_config_set_name(vmux_config *cfg, const char *name)
 {
     return vmux__config_store_text(cfg, &vmux__config_keys[KEY_NAME], name);
@@ -319,6 +339,26 @@ bool vmux_config_ignore_unknown(const vmux_config *cfg)
 bool vmux_config_sentinel_tls(const vmux_config *cfg)
 {
     return or_defaults(cfg)->sentinel_tls;
+}
+
+const char *vmux_config_iam_user(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->iam_user;
+}
+
+const char *vmux_config_iam_cache(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->iam_cache;
+}
+
+const char *vmux_config_iam_region(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->iam_region;
+}
+
+bool vmux_config_iam_serverless(const vmux_config *cfg)
+{
+    return or_defaults(cfg)->iam_serverless;
 }
 
 const char *vmux_config_name(const vmux_config *cfg)

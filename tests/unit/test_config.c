@@ -1047,6 +1047,7 @@ static void test_bool_and_policy_setters(void **state)
     check_bool_setter(vmux_config_set_ssl, vmux_config_ssl);
     check_bool_setter(vmux_config_set_ssl_verify, vmux_config_ssl_verify);
     check_bool_setter(vmux_config_set_abort_connect, vmux_config_abort_connect);
+    check_bool_setter(vmux_config_set_iam_serverless, vmux_config_iam_serverless);
 
     vmux_config *cfg = NULL;
     assert_int_equal(vmux_config_new(&cfg), 0);
@@ -1109,6 +1110,10 @@ static void test_string_setters(void **state)
     check_str_setter(vmux_config_set_ssl_key, vmux_config_ssl_key);
     check_str_setter(vmux_config_set_user, vmux_config_user);
     check_str_setter(vmux_config_set_name, vmux_config_name);
+    /* the IAM keys have theirs too, as docs/configuration.md says of every key */
+    check_str_setter(vmux_config_set_iam_user, vmux_config_iam_user);
+    check_str_setter(vmux_config_set_iam_cache, vmux_config_iam_cache);
+    check_str_setter(vmux_config_set_iam_region, vmux_config_iam_region);
 
     vmux_config *cfg = NULL;
     assert_int_equal(vmux_config_new(&cfg), 0);
