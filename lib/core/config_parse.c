@@ -427,11 +427,29 @@ static int url_userinfo(struct parse *p, char *info)
  * One of a Sentinel URL's hosts: "host[:port]". A port left out is Sentinel's 26379 once the
  * path has set serviceName.
  */
+/*
+ * RFC 6874: in a URL, the '%' before an IPv6 literal's zone id is written "%25"
+ * ("[fe80::1%25eth0]"), decoded here; a zone after a bare '%' is taken as it is, as in a string.
+ */
+static void url_zone_decode(char *hostport)
+{
+    char *close = hostport[0] == '[' ? strchr(hostport, ']') : NULL;
+    char *pct = close != NULL ? strstr(hostport, "%25") : NULL;
+    if (pct != NULL && pct + 3 < close)
+        memmove(pct + 1, pct + 3, strlen(pct + 3) + 1);
+}
+
+static int url_endpoint(struct parse *p, char *hostport)
+{
+    url_zone_decode(hostport);
+    return parse_endpoint(p, hostport);
+}
+
 static int url_sentinel(struct parse *p, char *hostport)
 {
     if (hostport[0] == '\0')
         return FAIL(p, "empty sentinel address in URL");
-    return parse_endpoint(p, hostport);
+    return url_endpoint(p, hostport);
 }
 
 /*
@@ -451,7 +469,7 @@ static int url_authority(struct parse *p, char *auth, bool sentinel)
     }
     if (hostport[0] == '\0')
         return FAIL(p, "no host in URL");
-    return sentinel ? for_each_piece(p, hostport, ',', url_sentinel) : parse_endpoint(p, hostport);
+    return sentinel ? for_each_piece(p, hostport, ',', url_sentinel) : url_endpoint(p, hostport);
 }
 
 static int url_path(struct parse *p, const char *path)

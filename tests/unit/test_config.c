@@ -350,6 +350,9 @@ static void test_urls(void **state)
         {"valkey://app:S3cret/Pw@h/4", "h", 6379, false, "app", "S3cret/Pw", 4},
         {"  redis://h:1/2147483647  ", "h", 1, false, NULL, NULL, 2147483647},
         {"redis://h?", "h", 6379, false, NULL, NULL, 0},
+        /* RFC 6874's zone id, after "%25"; a bare '%' works too, as in a string */
+        {"redis://[fe80::1%25eth0]:6380", "fe80::1%eth0", 6380, false, NULL, NULL, 0},
+        {"redis://[fe80::1%eth0]", "fe80::1%eth0", 6379, false, NULL, NULL, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_url(&cases[i]);
