@@ -204,8 +204,38 @@ void vmux__config_note_unknown(vmux_config *cfg, const char *key)
         memcpy(list + cap - 4, "...", 4);
 }
 
+/* The key, of vmux's or of StackExchange.Redis's, whose name name is (any case); NULL if none. */
+static const char *key_named(const char *name)
+{
+    for (size_t i = 0; i < KEY_COUNT; i++)
+        if (strcasecmp(vmux__config_keys[i].name, name) == 0)
+            return vmux__config_keys[i].name;
+    for (size_t i = 0; i < NCOMPAT; i++)
+        if (strcasecmp(compat_keys[i].name, name) == 0)
+            return compat_keys[i].name;
+    return NULL;
+}
+
+/*
+ * A key written without "=value" ("h:6380,ssl") is an endpoint, as in StackExchange.Redis, which
+ * a host of that name may need: it stays one, but a typo that turns TLS off does not go silent.
+ */
+static void log_key_endpoints(const vmux_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nendpoints; i++) {
+        const struct vmux_endpoint *e = &cfg->endpoints[i];
+        const char *key = e->port_defaulted ? key_named(e->host) : NULL;
+        if (key != NULL)
+            vmux__log(cfg, VMUX_LOG_WARN,
+                      "endpoint %s:%d has no '=' and the name of the key %s: it is dialled as a "
+                      "host; if the setting was meant, write %s=<value>",
+                      e->host, e->port, key, key);
+    }
+}
+
 void vmux__config_log_compat(const vmux_config *cfg)
 {
+    log_key_endpoints(cfg);
     char names[512] = "";
     size_t used = 0;
     for (size_t i = 0; i < NCOMPAT && used < sizeof names; i++) {

@@ -134,8 +134,9 @@ void vmux__config_pin_ports(vmux_config *cfg);
 int vmux__config_iam_install(vmux_config *cfg, char *errbuf, size_t errlen);
 
 /*
- * Logs, once as a handle opens, the StackExchange.Redis keys accepted and ignored (INFO) and the
- * unknown keys ignoreUnknown ignored (WARN), through cfg's log. Nothing when there are none.
+ * Logs, once as a handle opens, the StackExchange.Redis keys accepted and ignored (INFO), the
+ * unknown keys ignoreUnknown ignored (WARN), and each endpoint without a port named as a key
+ * ("h,ssl": WARN), through cfg's log. Nothing when there are none.
  */
 void vmux__config_log_compat(const vmux_config *cfg);
 

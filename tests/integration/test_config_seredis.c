@@ -124,6 +124,23 @@ static void test_production_string(void **state)
         vt_logtext_has(&seen, "[2] ignoreUnknown=true: unknown keys ignored: heartbeatInterval\n"));
 }
 
+/* A key without "=value" is an endpoint, as in SE.Redis: "ssl" there once opened in plaintext,
+ * the host "ssl" counted a replica, with no word of it (review 182 L3). */
+static void test_key_written_as_endpoint(void **state)
+{
+    vmux *m = open_with(*state, "password=" PASSWORD ",connectTimeout=1000,SSL");
+    vmux_close(m);
+    assert_true(vt_logtext_has(&seen, "[2] endpoint SSL:6379 has no '=' and the name of the key "
+                                      "ssl: it is dialled as a host; if the setting was meant, "
+                                      "write ssl=<value>\n"));
+    m = open_with(*state, "password=" PASSWORD ",allowAdmin");
+    vmux_close(m);
+    assert_true(vt_logtext_has(&seen, "the name of the key allowAdmin"));
+    m = open_with(*state, "password=" PASSWORD);
+    vmux_close(m);
+    assert_false(vt_logtext_has(&seen, "the name of the key"));
+}
+
 /* setlib=false: the connection does not name the library (CLIENT SETINFO is not sent). */
 static void test_setlib_off(void **state)
 {
@@ -209,6 +226,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_production_string),
         cmocka_unit_test(test_setlib_off),
+        cmocka_unit_test(test_key_written_as_endpoint),
     };
     const struct CMUnitTest open_tests[] = {
         cmocka_unit_test(test_setlib_off_nothing_to_send),
