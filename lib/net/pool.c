@@ -39,18 +39,35 @@ static bool pool_link_redirect(struct vmux_link *link, struct vmux_op *op, vmux_
 static const struct vmux_link_events pool_events = {
     .ready = pool_link_ready, .failed = pool_link_failed, .redirect = pool_link_redirect};
 
+/*
+ * Makes room for one more link: the arrays double, from INITIAL_CAP, up to blockingPoolSize. They
+ * once took all of it at once: 2 x 8 bytes x 2147483647, 32 GiB of address space per node.
+ */
+#define INITIAL_CAP 8
+
+static bool grow(struct vmux_pool *p)
+{
+    int most = p->cfg->blocking_pool_size;
+    if (p->total < p->cap)
+        return true;
+    int cap = p->cap == 0 ? INITIAL_CAP : p->cap > most / 2 ? most : p->cap * 2;
+    cap = cap < most ? cap : most;
+    struct vmux_link **idle = realloc(p->idle, (size_t)cap * sizeof *idle);
+    if (idle != NULL)
+        p->idle = idle;
+    struct vmux_link **links = idle != NULL ? realloc(p->links, (size_t)cap * sizeof *links) : NULL;
+    if (links == NULL)
+        return false;
+    p->links = links;
+    p->cap = cap;
+    return true;
+}
+
 int vmux__pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_config *cfg,
                     vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr)
 {
     *p = (struct vmux_pool){.loop = loop, .cfg = cfg, .tls_ctx = tls_ctx, .ctr = ctr};
-    p->idle = calloc((size_t)cfg->blocking_pool_size, sizeof(*p->idle));
-    p->links = calloc((size_t)cfg->blocking_pool_size, sizeof(*p->links));
-    if (p->idle != NULL && p->links != NULL)
-        return 0;
-    free(p->idle);
-    free(p->links);
-    p->idle = p->links = NULL; /* vmux__pool_close() may follow, and frees them again */
-    return VMUX_ERR_NOMEM;
+    return grow(p) ? 0 : VMUX_ERR_NOMEM;
 }
 
 static void run(struct vmux_pool *p, struct vmux_link *link, struct vmux_op *op);
@@ -127,7 +144,8 @@ void vmux__pool_detach(struct vmux_op *op)
 static struct vmux_link *open_link(struct vmux_pool *p)
 {
     struct vmux_link *link;
-    if (vmux__link_new(p->loop, p->cfg, p->tls_ctx, p->ctr, &pool_events, p, &link) != 0)
+    if (!grow(p) ||
+        vmux__link_new(p->loop, p->cfg, p->tls_ctx, p->ctr, &pool_events, p, &link) != 0)
         return NULL;
     /* Blocking commands go to primaries only (readFrom never sends them to a replica), so their
      * connections never send READONLY: a node demoted or restarted as a replica since the
@@ -189,7 +207,7 @@ void vmux__pool_close(struct vmux_pool *p)
     vmux__opq_fail_all(&p->waiting, VMUX_ERR_CLOSED);
     for (int i = 0; i < p->total; i++)
         vmux__link_close(p->links[i]); /* a busy link's command completes, CLOSED */
-    p->total = p->nidle = 0;
+    p->total = p->nidle = p->cap = 0;
     free(p->idle);
     free(p->links);
     p->idle = p->links = NULL;

@@ -26,6 +26,7 @@ struct vmux_pool {
     int total;
     struct vmux_link **idle; /* those ready for a command */
     int nidle;
+    int cap; /* the room of links and idle: grown as links open, up to blockingPoolSize */
     struct vmux_opq waiting; /* blocking ops waiting for a link */
     bool closed;
     /* A MOVED or ASK reply to an op (may be NULL): as struct vmux_link_events' redirect. */
@@ -35,8 +36,8 @@ struct vmux_pool {
     struct vmux_sentinel *sentinel; /* its links follow this service's primary (may be NULL) */
 };
 
-/* Prepares an empty pool. Returns 0 or VMUX_ERR_NOMEM; either way vmux__pool_close() may
- * follow. */
+/* Prepares an empty pool, with room for a few links (more as they open). Returns 0 or
+ * VMUX_ERR_NOMEM; either way vmux__pool_close() may follow. */
 int vmux__pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_config *cfg,
                     vmux_tls_ctx *tls_ctx, struct vmux_counters *ctr);
 

@@ -1,7 +1,8 @@
 /*
  * Blocking commands run on the blocking pool: a BLPOP that waits seconds never delays other
  * callers' commands; pops get what another thread pushes; a deadline shorter than the block
- * closes the blocked connection and later pops still work; a full pool queues, then serves.
+ * closes the blocked connection and later pops still work; a full pool queues, then serves; the
+ * largest blockingPoolSize takes no room up front (its arrays grow as connections open).
  *
  * WAIT does not: it runs where the handle's writes went. Against a primary and a replica of the
  * test's own (servers.h), the replica SIGSTOPped: a write through the handle, then vmux_wait(1)
@@ -160,6 +161,49 @@ static void test_full_pool_queues(void **state)
     }
     /* two at a time: the third waited for a connection, so it all took two block times */
     assert_true(vt_now_ms() - t0 >= 590);
+    vmux_close(m);
+}
+
+/* The kB of address space the process has mapped (VmSize of /proc/self/status), or -1. */
+static long vm_size_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL && kb < 0)
+        if (sscanf(line, "VmSize: %ld kB", &kb) != 1)
+            kb = -1;
+    if (f != NULL)
+        fclose(f);
+    return kb;
+}
+
+/* blockingPoolSize=2147483647 (its documented maximum) once took two arrays of that many
+ * pointers at open, 32 GiB of address space per node; now they grow as connections open: past
+ * their first room of 8 here, as 10 pops block at once. */
+static void test_largest_pool_takes_no_room_up_front(void **state)
+{
+    (void)state;
+    long before = vm_size_kb();
+    assert_true(before > 0);
+    vmux *m = vt_open("plain", "blockingPoolSize=2147483647");
+    long grown = vm_size_kb() - before;
+    printf("VmSize grew by %ld kB at open\n", grown);
+    assert_true(grown < 1024 * 1024); /* 1 GiB: it grew by 33554432 kB and more */
+    enum { POPS = 10 };
+    struct popper p[POPS];
+    pthread_t t[POPS];
+    char keys[POPS][32];
+    for (int i = 0; i < POPS; i++) {
+        snprintf(keys[i], sizeof keys[i], "blk:{t9}:%d", i);
+        p[i] = (struct popper){.m = m, .key = keys[i], .block_ms = 100};
+        pthread_create(&t[i], NULL, pop_thread, &p[i]);
+    }
+    for (int i = 0; i < POPS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(p[i].rc, 0);
+        assert_null(p[i].value.ptr);
+    }
     vmux_close(m);
 }
 
@@ -463,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_pop_gets_what_is_pushed),
         cmocka_unit_test(test_deadline_shorter_than_block),
         cmocka_unit_test(test_full_pool_queues),
+        cmocka_unit_test(test_largest_pool_takes_no_room_up_front),
         cmocka_unit_test(test_bzpop_blmove_wait),
         cmocka_unit_test_setup_teardown(test_wait_counts_the_handles_writes, pair_setup,
                                         pair_teardown),
