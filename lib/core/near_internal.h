@@ -45,7 +45,8 @@ struct near_shard {
     uv_mutex_t mu;
     struct near_entry **buckets, **ring;
     size_t mask, cap, n, hand; /* buckets mask; ring capacity (the entry limit), length, hand */
-    size_t sweep_at;           /* where vmux__near_sweep_some() goes on in the ring */
+    size_t room; /* the ring's allocated length: grows toward cap as entries come (buckets too) */
+    size_t sweep_at; /* where vmux__near_sweep_some() goes on in the ring */
     size_t bytes, budget, placeholders;
     uint64_t next_id;
     uint64_t hits, misses, fills, fills_dropped, conflicts, invalidations, evictions, expirations;

@@ -29,14 +29,56 @@ bool vmux__near_current(const struct vmux_near *s, const struct near_entry *e)
            e->born >= atomic_load(&s->slot_gen[e->slot]);
 }
 
-int vmux__near_shard_init(struct near_shard *sh, size_t cap, size_t budget)
+/* The ring's first room; it doubles up to cap as entries come. nearCacheMaxEntries once sized
+ * every shard's arrays at open: its documented maximum, 2^64-1, failed VMUX_ERR_NOMEM. */
+#define FIRST_ROOM 64
+
+static size_t pow2_at_least(size_t n)
 {
     size_t nb = 1;
-    while (nb < cap)
+    while (nb < n)
         nb <<= 1;
+    return nb;
+}
+
+/* Makes the ring's room (and the buckets, one per entry of room) twice as large, at most cap:
+ * false when it is cap already or memory runs out (the shard then evicts, as when full). */
+static bool grow(struct near_shard *sh)
+{
+    if (sh->room >= sh->cap)
+        return false;
+    size_t room = sh->room > sh->cap / 2 ? sh->cap : sh->room * 2;
+    size_t nb = pow2_at_least(room);
+    struct near_entry **buckets = nb > sh->mask + 1 ? calloc(nb, sizeof *buckets) : NULL;
+    if (nb > sh->mask + 1 && buckets == NULL)
+        return false;
+    struct near_entry **ring = realloc(sh->ring, room * sizeof *ring);
+    if (ring == NULL) {
+        free(buckets);
+        return false;
+    }
+    sh->ring = ring;
+    sh->room = room;
+    if (buckets == NULL)
+        return true;
+    for (size_t i = 0; i < sh->n; i++) { /* every entry is in the ring: rehash from there */
+        struct near_entry **b = &buckets[ring[i]->hash & (nb - 1)];
+        ring[i]->next = *b;
+        *b = ring[i];
+    }
+    free(sh->buckets);
+    sh->buckets = buckets;
+    sh->mask = nb - 1;
+    return true;
+}
+
+int vmux__near_shard_init(struct near_shard *sh, size_t cap, size_t budget)
+{
     memset(sh, 0, sizeof(*sh));
+    sh->room = cap < FIRST_ROOM ? cap : FIRST_ROOM;
+    size_t nb = pow2_at_least(sh->room);
     sh->buckets = calloc(nb, sizeof(*sh->buckets));
-    sh->ring = calloc(cap, sizeof(*sh->ring));
+    sh->ring = calloc(sh->room > 0 ? sh->room : 1, sizeof(*sh->ring));
     if (sh->buckets == NULL || sh->ring == NULL) {
         free(sh->buckets);
         free(sh->ring);
@@ -95,7 +137,7 @@ struct near_entry *vmux__near_shard_find_id(struct near_shard *sh, uint64_t hash
 
 void vmux__near_shard_insert(struct near_shard *sh, struct near_entry *e)
 {
-    VMUX_ASSERT(sh->n < sh->cap);
+    VMUX_ASSERT(sh->n < sh->room);
     struct near_entry **b = &sh->buckets[e->hash & sh->mask];
     e->next = *b;
     *b = e;
@@ -164,7 +206,9 @@ bool vmux__near_shard_make_room(const struct vmux_near *s, struct near_shard *sh
                                 const struct near_entry *keep, bool add_entry, size_t add_bytes,
                                 uint64_t now_ns)
 {
-    while ((add_entry && sh->n >= sh->cap) || sh->bytes + add_bytes > sh->budget) {
+    if (add_entry && sh->n >= sh->room)
+        (void)grow(sh); /* else the ring is full at its room: evict */
+    while ((add_entry && sh->n >= sh->room) || sh->bytes + add_bytes > sh->budget) {
         enum near_drop why;
         struct near_entry *e = sh->n > 0 ? next_victim(s, sh, keep, now_ns, &why) : NULL;
         if (e == NULL)

@@ -503,6 +503,13 @@ static void test_settings(void **state)
     assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), 0);
     vmux *w = vt_server_open(&suite.srv, NULL);
     vt_near_set_cached(m, w, "near:three", "3");
+    vmux_close(m);
+    /* the documented maximum of entries: the shards' arrays grow as entries come (they were
+     * allocated whole at open, which failed VMUX_ERR_NOMEM) */
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,nearCache=true,nearCacheMaxEntries=%llu",
+             suite.srv.port, 18446744073709551615ULL);
+    assert_int_equal(vmux_open_str(conf, &m, err, sizeof err), 0);
+    vt_near_set_cached(m, w, "near:most", "m");
     vmux_close(w);
     vmux_close(m);
     m = vt_server_open(&suite.srv, NULL); /* no near cache */

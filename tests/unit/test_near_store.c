@@ -360,6 +360,27 @@ static void fill_random(struct vmux_near *s, size_t max_bytes, unsigned seed)
     }
 }
 
+/* The largest entry limit takes no room up front: a shard's ring and buckets grow (rehashing) as
+ * entries come, and every entry stays found, none evicted. */
+static void test_room_grows_with_entries(void **state)
+{
+    (void)state;
+    struct vmux_near *s = vt_store_with(SIZE_MAX, 64u << 20, 4);
+    char key[32];
+    for (int i = 0; i < 3000; i++) { /* 750 a shard: the first room of 64 doubles 4 times */
+        snprintf(key, sizeof key, "grow:%d", i);
+        assert_int_equal(put(s, key, "v", NO_TTL), 1);
+    }
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof key, "grow:%d", i);
+        assert_hit(s, key, "v", NOW);
+    }
+    struct vmux_near_store_stats st = vt_store_stats(s);
+    assert_int_equal(st.entries, 3000);
+    assert_int_equal(st.evictions, 0);
+    vmux__near_free(s);
+}
+
 static void test_byte_limit_never_exceeded(void **state)
 {
     (void)state;
@@ -585,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_expiry_and_local_cap),
         cmocka_unit_test(test_entry_limit_and_clock),
         cmocka_unit_test(test_eviction_takes_flushed_entries_first),
+        cmocka_unit_test(test_room_grows_with_entries),
         cmocka_unit_test(test_byte_limit_never_exceeded),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_concurrent_never_older_than_an_invalidation),
