@@ -336,14 +336,16 @@ bool vmux__conn_lend_reads(struct vmux_conn *c);
  * (AUTH, SELECT, CLIENT SETNAME/SETINFO, ROLE when there are several endpoints), and when it
  * queues none (setlib=false and nothing else to set) makes the link ready there and then;
  * vmux__setup_reply() takes the reply to any internal op. vmux__setup_ping() queues an idle
- * heartbeat, vmux__setup_check_ping() the PING that proves the connection after a freeze, and
- * vmux__setup_tick() what is due once a tick besides (an AUTH renewal, INFO replication). A
+ * heartbeat, vmux__setup_check_ping() the PING that proves the connection after a freeze
+ * (vmux__setup_check_heads(): whether it heads the FIFO, nothing written before it still owed),
+ * and vmux__setup_tick() what is due once a tick besides (an AUTH renewal, INFO replication). A
  * connection failed out of memory queues nothing. I/O thread.
  */
 void vmux__setup_start(struct vmux_conn *c);
 void vmux__setup_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply);
 void vmux__setup_ping(struct vmux_conn *c);
 void vmux__setup_check_ping(struct vmux_conn *c);
+bool vmux__setup_check_heads(const struct vmux_conn *c);
 void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms);
 /*
  * liveness.c: vmux__conn_tick() (once a second, on a set-up connection) sends heartbeats and

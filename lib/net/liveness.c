@@ -100,6 +100,22 @@ static bool tick_late(struct vmux_conn *c, uint64_t now_ms)
     return late;
 }
 
+/*
+ * Whether the check after a freeze waited too long for its PING. Its clock starts when the PING
+ * heads the FIFO: commands written before it (a pool's BLPOP blocking 20 s, a WAIT) may owe
+ * their replies far longer than connectTimeout, and until they answer the dead-link rule judges
+ * the connection, as for any command in flight before the freeze. Timed from the PING's
+ * sending, a healthy connection holding a 20 s BLPOP failed connectTimeout (5 s) after the
+ * thaw, and the pop came back "outcome unknown".
+ */
+static bool check_overdue(const struct vmux_conn *c, uint64_t now_ms)
+{
+    if (c->check_started == 0 || !vmux__setup_check_heads(c))
+        return false;
+    uint64_t since = c->waiting_since > c->check_started ? c->waiting_since : c->check_started;
+    return now_ms - since > (uint64_t)c->link->cfg->connect_timeout_ms;
+}
+
 void vmux__conn_tick(struct vmux_conn *c, uint64_t now_ms)
 {
     const struct vmux_config *cfg = c->link->cfg;
@@ -114,7 +130,7 @@ void vmux__conn_tick(struct vmux_conn *c, uint64_t now_ms)
         return;
     }
     note_delivery(c, now_ms);
-    if (c->check_started != 0 && now_ms - c->check_started > (uint64_t)cfg->connect_timeout_ms) {
+    if (check_overdue(c, now_ms)) {
         vmux__conn_fail(c, VMUX_ERR_IO, "no answer to PING after the process was suspended");
     } else if (c->waiting_since != 0 && now_ms - c->waiting_since > dead_after_ms(c)) {
         vmux__conn_fail(c, VMUX_ERR_IO, "no reply for %llu ms while commands wait: %s",

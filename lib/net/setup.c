@@ -600,6 +600,12 @@ void vmux__setup_check_ping(struct vmux_conn *c)
     push(c, LABEL_CHECK, 0, 1, (const char *[]){"PING"});
 }
 
+bool vmux__setup_check_heads(const struct vmux_conn *c)
+{
+    const struct vmux_op *head = c->fifo.head;
+    return head != NULL && (head->flags & VMUX_OP_INTERNAL) && head->label == LABEL_CHECK;
+}
+
 void vmux__setup_tick(struct vmux_conn *c, uint64_t now_ms)
 {
     if (c->phase != CONN_ENDED)
