@@ -94,6 +94,24 @@ static void forget(struct vmux_pool *p, struct vmux_link *link)
     }
 }
 
+static struct vmux_link *open_link(struct vmux_pool *p);
+
+/*
+ * A link went (closed under an op that timed out): the op at the head of the queue, if any,
+ * gets a new one. Only release() and vmux__pool_submit() started waiting ops before, so with
+ * blockingPoolSize=1 an op waiting behind a BLPOP that timed out at 500 ms waited out its own
+ * 4 s deadline, unsent, on a healthy server (or ran only when a later op opened a link).
+ */
+static void start_waiting(struct vmux_pool *p)
+{
+    struct vmux_link *link;
+    if (p->waiting.count == 0 || (link = open_link(p)) == NULL)
+        return; /* out of memory: the queue waits for the next free link, or its deadlines */
+    struct vmux_op *op = vmux__opq_pop(&p->waiting);
+    VMUX_ASSERT(!op->done); /* one that timed out while it waited left the queue */
+    run(p, link, op);
+}
+
 /* After the op's callback ran (vmux__op_complete()): its link is free again, or must go. */
 static void job_done(struct vmux_op_job *base, int status)
 {
@@ -107,6 +125,7 @@ static void job_done(struct vmux_op_job *base, int status)
         /* Still blocked on the server: only closing the connection stops it. */
         forget(p, link);
         vmux__link_close(link);
+        start_waiting(p);
         return;
     }
     release(p, link);

@@ -1,7 +1,8 @@
 /*
  * Blocking commands run on the blocking pool: a BLPOP that waits seconds never delays other
  * callers' commands; pops get what another thread pushes; a deadline shorter than the block
- * closes the blocked connection and later pops still work; a full pool queues, then serves; the
+ * closes the blocked connection and later pops still work; a full pool queues, then serves,
+ * and a pop queued for it runs as soon as a timed-out pop's connection is closed; the
  * largest blockingPoolSize takes no room up front (its arrays grow as connections open).
  *
  * WAIT does not: it runs where the handle's writes went. Against a primary and a replica of the
@@ -204,6 +205,40 @@ static void test_largest_pool_takes_no_room_up_front(void **state)
         assert_int_equal(p[i].rc, 0);
         assert_null(p[i].value.ptr);
     }
+    vmux_close(m);
+}
+
+/*
+ * blockingPoolSize=1: a BLPOP whose deadline passes while it blocks has its connection closed;
+ * a pop waiting for the pool meanwhile runs at once on a new one and gets its element. It
+ * stayed queued until its own deadline before (VMUX_ERR_TIMEOUT, never sent).
+ */
+static void test_waiting_pop_after_a_timeout(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", "blockingPoolSize=1");
+    vmux_reply *r = NULL;
+    const char *del[] = {"DEL", "blk:{t6}:none", "blk:{t6}:full"};
+    assert_int_equal(vmux_call(m, NULL, 3, del, NULL, &r), 0);
+    vmux_reply_free(r);
+    const char *push[] = {"RPUSH", "blk:{t6}:full", "x"};
+    assert_int_equal(vmux_call(m, NULL, 3, push, NULL, &r), 0);
+    vmux_reply_free(r);
+    struct vt_async a = {0};
+    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 1500);
+    const char *forever[] = {"BLPOP", "blk:{t6}:none", "0"};
+    assert_int_equal(vmux_call_async(m, &quick, 3, forever, NULL, vt_on_async, &a), 0);
+    assert_true(vt_wait_until(at_least_one_blocked, NULL, 5000));
+    vmux_callopts patient = VMUX_INIT(vmux_callopts, .timeout_ms = 8000);
+    const char *full[] = {"BLPOP", "blk:{t6}:full", "0"};
+    int rc = vmux_call(m, &patient, 3, full, NULL, &r); /* waits for the pool's one link */
+    assert_true(vt_wait_until(vt_async_done, &a, 10000));
+    assert_int_equal(a.status, VMUX_ERR_TIMEOUT);
+    if (rc != 0)
+        fail_msg("the pop that waited for the pool: %s (%s)", vmux_err_name(rc), vmux_last_error());
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ARRAY);
+    assert_string_equal(vmux_reply_str(vmux_reply_element(r, 1), NULL), "x");
+    vmux_reply_free(r);
     vmux_close(m);
 }
 
@@ -508,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_deadline_shorter_than_block),
         cmocka_unit_test(test_full_pool_queues),
         cmocka_unit_test(test_largest_pool_takes_no_room_up_front),
+        cmocka_unit_test(test_waiting_pop_after_a_timeout),
         cmocka_unit_test(test_bzpop_blmove_wait),
         cmocka_unit_test_setup_teardown(test_wait_counts_the_handles_writes, pair_setup,
                                         pair_teardown),
