@@ -111,6 +111,8 @@ static bool reply_fits_head(struct vmux_conn *c, const struct vmux_op *op, vmux_
 static vmux_reply *pop_answered(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply)
 {
     vmux__opq_pop(&c->fifo);
+    if (!(op->flags & VMUX_OP_INTERNAL))
+        c->served = true;
     if ((op->flags & VMUX_OP_LENT) && !vmux__conn_unlend(c, op)) {
         /* Answered before all of it left (a protocol error: the server stops reading): what is
          * left of it must not reach the server as commands. The socket closes before op goes. */

@@ -446,6 +446,7 @@ void vmux__lane_read(struct vmux_link *link, struct vmux_op *op)
     }
     if (reply != NULL) {
         vmux__opq_pop(&c->fifo);
+        c->served = true;
         vmux__op_finish_reply(op, reply); /* still holding the lane: the handle is still there */
     }
     /* Bytes behind the reply, an error reply, a failure: for the I/O thread to parse. */
@@ -473,6 +474,7 @@ void vmux__lane_read_all(struct vmux_link *link, struct vmux_op *const *ops, siz
         }
         VMUX_ASSERT(c->fifo.head == ops[done]);
         vmux__opq_pop(&c->fifo);
+        c->served = true;
         vmux__op_finish_reply(ops[done++], reply); /* holding the lane: the handle is there */
     }
     c->lane_parse = !vmux__reader_idle(c->reader);

@@ -76,7 +76,8 @@ struct vmux_link {
     uint64_t retry_due;       /* loop ms the retry timer is set for, while it is */
     struct vmux_opq rejected; /* retry-safe ops refused with READONLY, for the next connection */
     int open_timers;          /* while closing: timers libuv still holds */
-    unsigned retries;         /* failed attempts since the last ready connection */
+    unsigned retries;         /* failed attempts since a working connection (net/link.c) */
+    uint64_t ready_since;     /* loop ms the current connection became ready */
     unsigned demoted;         /* connections retired by READONLY in a row (reset by a tick) */
     uint64_t rng;             /* jitter */
     int last_error;           /* code of the last failure, 0 if none */
@@ -161,6 +162,7 @@ struct vmux_conn {
     char role[16];           /* ROLE's first word when it is not "master"; "" else */
     const char *retire_why;  /* static: why it retires, for the failure's reason */
     bool renewed;            /* ended by vmux__link_reconnect(): not counted a failure */
+    bool served;             /* a caller's command was answered on it: a working connection */
     uint64_t waiting_since;  /* loop ms since the FIFO head has waited for a reply; 0: empty */
     uint64_t undelivered;    /* bytes not yet taken by the server at the last tick (setup.c) */
     uint64_t last_io;        /* loop ms of the last read or queued write */
