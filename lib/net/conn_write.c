@@ -305,6 +305,11 @@ static void conn_flush(struct vmux_conn *c)
         vmux__conn_fail(c, VMUX_ERR_NOMEM, LANE_BROKE_WHY);
         return;
     }
+    /* The server hung up while a caller had the reading (on_hangup()): the next read finds the
+     * end, and what waits here goes to the next connection, unsent. Written, it was lost: the
+     * server never read it, yet it came back "outcome unknown". */
+    if (c->hung_up)
+        return;
     uv_buf_t stack[2 * IOV_STACK + 1], *iov = stack;
     if (lent_waiting(c) > IOV_STACK) {
         iov = malloc((2 * lent_waiting(c) + 1) * sizeof *iov);

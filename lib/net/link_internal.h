@@ -175,6 +175,7 @@ struct vmux_conn {
     unsigned slice_stride;   /* and how many it dispatches before reading it again (conn_read.c) */
     uint64_t last_tick;      /* loop ms of the previous vmux__conn_tick(); 0: none yet */
     uint64_t reauth_due;     /* loop ms the next re-AUTH is due (setup.c); 0: none */
+    uint64_t lane_back_ns;   /* hrtime a caller last gave the lane back (the lane holder's) */
     bool paused;             /* out of its slice: replies wait in the reader, reading stopped */
     bool lane_wrote; /* a caller wrote through the direct lane since the clocks were stamped */
     bool lane_sync;  /* a synchronous caller wrote through the lane lately: lend it reading */

@@ -13,7 +13,9 @@
  *   calls after it get their own replies; a reply larger than one read (8 MiB) arrives whole;
  * - the I/O thread takes the connection back when it needs it: an async command with a short
  *   timeout times out while the reader still waits for its stopped server, and vmux_close()
- *   ends the reader's call with VMUX_ERR_CLOSED instead of waiting for its deadline.
+ *   ends the reader's call with VMUX_ERR_CLOSED instead of waiting for its deadline;
+ * - a command after the server hung up the idle connection (CLIENT KILL) is not written there:
+ *   it runs on the next connection, never VMUX_ERR_CONNECTION_LOST.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -33,7 +35,7 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-enum { ROUNDS = 3000, BIG = 8 * 1024 * 1024, PAUSED_TIMEOUT_MS = 300 };
+enum { ROUNDS = 3000, BIG = 8 * 1024 * 1024, PAUSED_TIMEOUT_MS = 300, KILLS = 200 };
 
 static atomic_int set_errors;
 
@@ -260,6 +262,56 @@ static void test_io_thread_takes_the_lane_back(void **state)
     vt_server_stop(&s);
 }
 
+/* CLIENT ID of the handle's shared connection, through the handle (the lane, when it may). */
+static long long conn_id(vmux *m)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"CLIENT", "ID"}, NULL, &r), 0);
+    long long id = (long long)vmux_reply_integer(r);
+    vmux_reply_free(r);
+    return id;
+}
+
+/*
+ * The server closes the lone caller's idle connection (CLIENT KILL, answered once the server has
+ * closed it), and the caller's next command, not retry-safe,
+ * is an INCR: the lane finds the hang-up and leaves the INCR to the queue path, so it runs on
+ * the next connection. The lane wrote it on the closed connection before: 37 of 200 came back
+ * VMUX_ERR_CONNECTION_LOST, none of them run.
+ */
+static void test_command_after_the_server_hung_up(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", "reconnectMin=5,reconnectMax=20");
+    char key[64];
+    snprintf(key, sizeof key, "direct:hup:%ld", (long)getpid());
+    free(vt_admin("plain", "DEL %s", key));
+    int ok = 0, lost = 0;
+    for (int i = 0; i < KILLS; i++) {
+        long long id = conn_id(m);
+        free(vt_admin("plain", "CLIENT KILL ID %lld", id));
+        vmux_reply *r = NULL;
+        char why[512] = "";
+        vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+        int rc = vmux_call(m, &o, 2, (const char *[]){"INCR", key}, NULL, &r);
+        vmux_reply_free(r);
+        ok += rc == 0;
+        lost += rc == VMUX_ERR_CONNECTION_LOST;
+        if (rc == VMUX_ERR_CONNECTION_LOST && lost == 1)
+            printf("the first lost: %s\n", why);
+        if (rc != 0 && rc != VMUX_ERR_CONNECTION_LOST)
+            fail_msg("INCR after a kill: %s (%s)", vmux_err_name(rc), why);
+    }
+    char *n = vt_admin("plain", "GET %s", key);
+    printf("%d INCRs after a kill: %d OK, %d CONNECTION_LOST; the counter: %s\n", KILLS, ok, lost,
+           n != NULL ? n : "?");
+    assert_int_equal(lost, 0);
+    assert_non_null(n);
+    assert_int_equal(atoi(n), ok);
+    free(n);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_error_replies_between_reads),
         cmocka_unit_test(test_reply_larger_than_one_read),
         cmocka_unit_test(test_io_thread_takes_the_lane_back),
+        cmocka_unit_test(test_command_after_the_server_hung_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
