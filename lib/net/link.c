@@ -18,6 +18,22 @@
 #include "vmux/error.h"
 
 /*
+ * Why commands wait while a freeze's check runs (LINK_CHECKING): its PING not answered yet. The
+ * link has no failure then, and a command that timed out waiting said only "timed out".
+ */
+static const char *checking_why(const struct vmux_conn *c)
+{
+    static _Thread_local char why[VMUX_REASON_SIZE]; /* taken at once (vmux__op_why()) */
+    uint64_t waited = c->check_started != 0 ? uv_now(c->link->loop) - c->check_started : 0;
+    vmux__errbuf_set(why, sizeof why,
+                     "%s: none: the connection is being checked, as the I/O thread stood still "
+                     "for over 3 s (the process was suspended, or a callback blocked it); its "
+                     "PING unanswered for %llu ms",
+                     c->where, (unsigned long long)waited);
+    return why;
+}
+
+/*
  * The backlog's why (core/op.h): its link's last connection failure while it has none ready, or,
  * before any failed, how far the attempt under way got: a first handshake that hangs left a
  * timed-out command with no reason at all (probe40).
@@ -26,6 +42,8 @@ static const char *backlog_why(const struct vmux_opq *q)
 {
     const struct vmux_link *link =
         (const struct vmux_link *)((const char *)q - offsetof(struct vmux_link, backlog));
+    if (link->state == LINK_CHECKING && link->conn != NULL)
+        return checking_why(link->conn);
     const char *failure = vmux__link_last_failure(link);
     /* a connection being replaced (READONLY, MOVED) is past setup */
     if (failure != NULL || link->state != LINK_CONNECTING || link->conn == NULL ||

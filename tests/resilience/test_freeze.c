@@ -8,9 +8,13 @@
  * check's PING is queued behind them, and commands written before the freeze are judged by the
  * dead-link rule: the check must not fail a connection because a command ahead of its PING
  * owes a long reply.
+ *
+ * A command that times out while the check waits (the server stopped) says why: the connection
+ * was being checked after the I/O thread stood still. It said only "timed out".
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -174,10 +178,52 @@ static void test_blocking_across_freeze(void **state)
     vt_server_stop(&srv);
 }
 
+/* ---- a command that times out while the check waits ---- */
+
+/* Long enough that the check outlasts the command's deadline (300 ms) with the server stopped. */
+static const char *const PATIENT = "connectTimeout=15000,syncTimeout=15000";
+
+static void test_timeout_while_checking_says_why(void **state)
+{
+    (void)state;
+    vt_server srv;
+    assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
+    static struct freeze f;
+    char channel[64];
+    rt_unique(channel, sizeof channel, "frz:stall");
+    vmux_sub *stall = NULL;
+    vmux *m = open_frozen(&srv, PATIENT, &f, &stall, channel);
+    assert_int_equal(rt_admin_int(srv.port, "PUBLISH %s stall", channel), 1);
+    if (!vt_wait_until(flag_set, &f.stalling, WAIT_MS))
+        fail_msg("the stall callback did not run");
+    assert_int_equal(kill(srv.pid, SIGSTOP), 0); /* the check's PING cannot be answered */
+    bool checking = vt_wait_until(flag_set, &f.checking, WAIT_MS);
+    char why[512] = "";
+    int rc = -1;
+    if (checking) {
+        vmux_callopts o =
+            VMUX_INIT(vmux_callopts, .timeout_ms = 300, .errbuf = why, .errlen = sizeof why);
+        vmux_reply *r = NULL;
+        rc = vmux_call(m, &o, 2, (const char *[]){"GET", "frz:any"}, NULL, &r);
+        vmux_reply_free(r);
+    }
+    assert_int_equal(kill(srv.pid, SIGCONT), 0);
+    if (!checking)
+        fail_msg("the handle did not notice the freeze");
+    printf("GET during the check: %s: %s\n", vmux_err_name(rc), why);
+    assert_int_equal(rc, VMUX_ERR_TIMEOUT);
+    if (strstr(why, "stood still") == NULL)
+        fail_msg("the words do not say the connection was being checked: \"%s\"", why);
+    assert_int_equal(vmux_unsubscribe(m, stall), 0);
+    vmux_close(m);
+    vt_server_stop(&srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocking_across_freeze),
+        cmocka_unit_test(test_timeout_while_checking_says_why),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
