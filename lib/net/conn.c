@@ -311,15 +311,31 @@ static const struct vmux_op *refused_op(const struct vmux_conn *c)
     return c->fifo.head;
 }
 
-/* Settles the ops in flight; see vmux__conn_end(). */
-static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_status)
+/*
+ * Where the bytes the kernel was given end: on a plain connection, flushed less what libuv's
+ * write queue still holds, which never reached the socket. Counted sent, an INCR queued behind
+ * a half-written 64 MiB value got VMUX_ERR_CONNECTION_LOST when the server died, though over TLS
+ * (whose flushed counts only what was encrypted) the same INCR went to the next connection.
+ * Read before the handle closes (uv_close() leaves the queue to the next loop turn).
+ */
+static uint64_t kernel_took(const struct vmux_conn *c)
+{
+    if (c->tls != NULL || !c->tcp_open)
+        return c->flushed;
+    size_t queued = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    return queued < c->flushed ? c->flushed - queued : 0;
+}
+
+/* Settles the ops in flight (took: kernel_took()); see vmux__conn_end(). */
+static void conn_settle(struct vmux_conn *c, uint64_t took, bool requeue, int status,
+                        int sent_status)
 {
     struct vmux_opq q = {0}, unsent = {0};
     const struct vmux_op *refused = refused_op(c);
     vmux__opq_take(&q, &c->fifo);
     struct vmux_op *op;
     while ((op = vmux__opq_pop(&q)) != NULL) {
-        bool sent = op->wstart < c->flushed;
+        bool sent = op->wstart < took;
         if ((op->flags & VMUX_OP_INTERNAL) || op->done) {
             vmux__op_free(op);
         } else if (op == refused) {
@@ -341,6 +357,7 @@ static void conn_settle(struct vmux_conn *c, bool requeue, int status, int sent_
 void vmux__conn_end(struct vmux_conn *c, bool requeue, int status, int sent_status)
 {
     vmux__lane_shut(c->link);
+    uint64_t took = kernel_took(c);
     bool resolving = c->phase == CONN_RESOLVING;
     c->phase = CONN_ENDED;
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
@@ -356,5 +373,5 @@ void vmux__conn_end(struct vmux_conn *c, bool requeue, int status, int sent_stat
     if (resolving)
         uv_cancel((uv_req_t *)&c->gai); /* on_resolved still runs, and lets go of c */
     vmux__conn_lent_forget(c); /* its socket is closed: nothing more is written from an op */
-    conn_settle(c, requeue, status, sent_status);
+    conn_settle(c, took, requeue, status, sent_status);
 }

@@ -8,6 +8,7 @@
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -181,11 +182,90 @@ static void test_kill_under_heavy_writes(void **state)
     vt_server_stop(&s);
 }
 
+/* ---- a command queued behind a large value when the server dies ---- */
+
+enum { BIG_LEN = 32 * 1024 * 1024 };
+
+struct behind {
+    atomic_bool done;
+    int status[2];
+    long long incr;
+};
+
+static void on_behind(size_t n, const int *statuses, vmux_reply **replies, void *userdata)
+{
+    struct behind *b = userdata;
+    for (size_t i = 0; i < n && i < 2; i++)
+        b->status[i] = statuses[i];
+    b->incr = n == 2 && replies[1] != NULL ? (long long)vmux_reply_integer(replies[1]) : -1;
+    for (size_t i = 0; i < n; i++)
+        vmux_reply_free(replies[i]);
+    atomic_store(&b->done, true);
+}
+
+static bool behind_done(void *arg)
+{
+    return atomic_load(&((struct behind *)arg)->done);
+}
+
+static bool all_handed_over(void *arg)
+{
+    return rt_stats(arg).bytes_out >= BIG_LEN;
+}
+
+/*
+ * A 32 MiB SET and an INCR behind it, written in one flush to a stopped server: the socket takes
+ * a few MiB, libuv's write queue holds the rest, the INCR with it. The server is killed and
+ * started again: the SET, in part sent, comes back VMUX_ERR_CONNECTION_LOST (neither is marked
+ * retry-safe), and the INCR, which never left libuv's queue, runs on the next connection. It came
+ * back VMUX_ERR_CONNECTION_LOST too, as if sent (over TLS it ran).
+ */
+static void test_command_behind_a_large_value(void **state)
+{
+    (void)state;
+    vt_server s;
+    assert_int_equal(vt_server_start(&s, 0, NULL), 0);
+    char *conf = vt_server_conf(&s, CONF);
+    vmux *m = rt_open(conf);
+    free(conf);
+    char key[64], counter[64];
+    rt_unique(key, sizeof key, "killwrites:big");
+    rt_unique(counter, sizeof counter, "killwrites:n");
+    char *value = malloc(BIG_LEN);
+    assert_non_null(value);
+    memset(value, 'b', BIG_LEN);
+    vmux_batch *batch = NULL;
+    assert_int_equal(vmux_batch_new(&batch), 0);
+    const char *set[] = {"SET", key, value};
+    size_t set_lens[] = {3, strlen(key), BIG_LEN};
+    assert_int_equal(vmux_batch_add(batch, 3, set, set_lens), 0);
+    assert_int_equal(vmux_batch_add(batch, 2, (const char *[]){"INCR", counter}, NULL), 0);
+    assert_int_equal(kill(s.pid, SIGSTOP), 0);
+    static struct behind b;
+    atomic_init(&b.done, false);
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 60000);
+    assert_int_equal(vmux_batch_exec_async(m, &o, batch, on_behind, &b), 0);
+    vmux_batch_free(batch);
+    free(value);
+    assert_true(vt_wait_until(all_handed_over, m, 30000));
+    vt_server_kill(&s); /* SIGKILL ends a stopped process too */
+    assert_int_equal(vt_server_restart(&s), 0);
+    assert_true(vt_wait_until(behind_done, &b, 70000));
+    printf("SET 32 MiB: %s; INCR behind it: %s (%lld)\n", vmux_err_name(b.status[0]),
+           vmux_err_name(b.status[1]), b.incr);
+    assert_int_equal(b.status[0], VMUX_ERR_CONNECTION_LOST);
+    assert_int_equal(b.status[1], 0);
+    assert_int_equal(b.incr, 1);
+    vmux_close(m);
+    vt_server_stop(&s);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_under_heavy_writes),
+        cmocka_unit_test(test_command_behind_a_large_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
