@@ -386,7 +386,8 @@ static void test_value_over_max_bulk(void **state)
     }
     vmux_stats hs = handle_stats(small);
     assert_int_equal(hs.connection_lost, 0);
-    assert_int_equal(hs.connects, connects);
+    if (vt_cluster_mode() == NULL) /* a cluster handle connects to the key's node on first use */
+        assert_int_equal(hs.connects, connects);
 
     src.len = sizeof val - 1; /* exactly maxBulkLength with its header: stored, then a hit */
     for (int i = 0; i < 2; i++) {
