@@ -825,10 +825,18 @@ static void *acquire_thread(void *arg)
     return NULL;
 }
 
-static bool one_in_flight(void *arg)
+struct written {
+    vmux *m;
+    uint64_t bytes_out; /* before the command */
+};
+
+/* One command in flight, and its bytes handed to the network (in the FIFO alone, it may still be
+ * unwritten when the connection is cut: then it is sent again on the next one, and runs). */
+static bool one_written(void *arg)
 {
+    const struct written *w = arg;
     vmux_stats st = VMUX_INIT(vmux_stats);
-    return vmux_read_stats(arg, &st) == 0 && st.in_flight >= 1;
+    return vmux_read_stats(w->m, &st) == 0 && st.in_flight >= 1 && st.bytes_out > w->bytes_out;
 }
 
 static void test_acquire_that_never_ran_found_not_acquired(void **state)
@@ -846,9 +854,12 @@ static void test_acquire_that_never_ran_found_not_acquired(void **state)
     /* the acquire is written into a black hole, and the connection is then cut */
     assert_int_equal(vt_proxy_set_mode(p->proxy, VT_PROXY_BLACKHOLE, 0), 0);
     struct attempt a = {.l = l};
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(p->m, &st), 0);
+    struct written w = {p->m, st.bytes_out};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, acquire_thread, &a), 0);
-    assert_true(vt_wait_until(one_in_flight, p->m, 10000));
+    assert_true(vt_wait_until(one_written, &w, 10000));
     vt_proxy_cut(p->proxy);
     assert_int_equal(vt_proxy_set_mode(p->proxy, VT_PROXY_PASS, 0), 0);
     pthread_join(t, NULL);
