@@ -498,11 +498,7 @@ static void on_stall(const vmux_message *msg, void *ud)
     (void)msg;
     struct freeze *f = ud;
     atomic_store(&f->stalling, true);
-    uint64_t until = vt_now_ms() + STALL_MS;
-    while (vt_now_ms() < until) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    vt_stand_still(STALL_MS);
 }
 
 static void on_freeze_log(vmux_log_level level, const char *message, void *ud)

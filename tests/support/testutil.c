@@ -316,6 +316,15 @@ uint64_t vt_now_ms(void)
     return vt_now_ns() / 1000000u;
 }
 
+void vt_stand_still(uint64_t ms)
+{
+    uint64_t until = vt_now_ms() + ms;
+    while (vt_now_ms() < until) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 void vt_on_async(int status, struct vmux_reply *reply, void *userdata)
 {
     struct vt_async *a = userdata;

@@ -138,6 +138,10 @@ void vt_get_value(struct vmux *m, const char *key, const char *want);
 uint64_t vt_now_ms(void);
 uint64_t vt_now_ns(void);
 
+/* Keeps the calling thread standing still for ms, as a frozen process would: called from a
+ * vmux callback it holds the I/O thread (the freeze tests). Not a wait for a condition. */
+void vt_stand_still(uint64_t ms);
+
 /*
  * Polls cond(arg) every millisecond until it returns true or timeout_ms passes; returns the
  * last result. Use it to wait for a condition with a deadline, never a bare sleep.
