@@ -6,6 +6,7 @@
  * server's hang-up.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -330,8 +331,10 @@ static void on_resume(uv_idle_t *h)
 static void conn_read(struct vmux_conn *c, ssize_t nread, const uv_buf_t *buf)
 {
     c->last_io = uv_now(c->link->loop);
-    if (nread > 0)
+    if (nread > 0) {
+        c->read_ns = uv_hrtime(); /* the server was there: no need to ask before a write */
         vmux__count(&c->link->ctr->bytes_in, (uint64_t)nread);
+    }
     if (nread < 0) {
         if (nread == UV_EOF)
             vmux__conn_fail(c, VMUX_ERR_IO, "the server closed the connection");
@@ -421,6 +424,12 @@ static void on_hangup(uv_poll_t *p, int status, int events)
         return;
     c->hung_up = true;
     vmux__lane_shut(c->link);
+}
+
+bool vmux__conn_peer_gone(const struct vmux_conn *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+    return c->fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
 /*

@@ -303,10 +303,7 @@ static int lane_take(struct vmux_link *link, const struct vmux_op *op)
  */
 static bool lane_hung_up(const struct vmux_conn *c)
 {
-    if (uv_hrtime() - c->lane_back_ns < LANE_FRESH_NS)
-        return false;
-    struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
-    return poll(&p, 1, 0) > 0;
+    return uv_hrtime() - c->lane_back_ns >= LANE_FRESH_NS && vmux__conn_peer_gone(c);
 }
 
 /*

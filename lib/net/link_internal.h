@@ -176,6 +176,7 @@ struct vmux_conn {
     uint64_t last_tick;      /* loop ms of the previous vmux__conn_tick(); 0: none yet */
     uint64_t reauth_due;     /* loop ms the next re-AUTH is due (setup.c); 0: none */
     uint64_t lane_back_ns;   /* hrtime a caller last gave the lane back (the lane holder's) */
+    uint64_t read_ns;        /* hrtime of the I/O thread's last read of bytes (conn_write.c) */
     bool paused;             /* out of its slice: replies wait in the reader, reading stopped */
     bool lane_wrote; /* a caller wrote through the direct lane since the clocks were stamped */
     bool lane_sync;  /* a synchronous caller wrote through the lane lately: lend it reading */
@@ -316,6 +317,12 @@ void vmux__conn_start_reading(struct vmux_conn *c);
  * left shut.
  */
 void vmux__conn_read_last(struct vmux_conn *c);
+/*
+ * Whether the server already hung up c's socket (closed or reset it), asked of the socket without
+ * waiting: a poll() for POLLRDHUP with no timeout (POLLHUP and POLLERR count too). One system
+ * call, about 0.6 us. The I/O thread, or a caller holding the direct lane.
+ */
+bool vmux__conn_peer_gone(const struct vmux_conn *c);
 /* Dispatches the replies the reader holds (the flush turn, for what a lane reader left). */
 void vmux__conn_parse(struct vmux_conn *c);
 /*

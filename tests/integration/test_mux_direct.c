@@ -322,6 +322,96 @@ static void test_command_after_the_server_hung_up(void **state)
     vmux_close(m);
 }
 
+/* One round of test_async_command_after_the_server_hung_up: its INCR's outcome. */
+struct hup_round {
+    vmux *m;
+    const char *key;
+    atomic_int status; /* 1 until the INCR completes */
+    char why[512];
+};
+
+static void on_hup_incr(int status, vmux_reply *reply, void *userdata)
+{
+    struct hup_round *h = userdata;
+    vmux_reply_free(reply);
+    if (status != 0)
+        snprintf(h->why, sizeof h->why, "%s", vmux_last_error());
+    atomic_store(&h->status, status);
+}
+
+/* Whether the server no longer lists client id (CLIENT LIST ID: no line once it is gone). */
+static bool client_gone(long long id)
+{
+    char *list = vt_admin("plain", "CLIENT LIST ID %lld", id);
+    bool gone = list != NULL && strstr(list, "id=") == NULL;
+    free(list);
+    return gone;
+}
+
+/*
+ * On the I/O thread, with the CLIENT ID of the shared connection: the server closes that
+ * connection, idle, and once it no longer lists it the INCR is submitted. The callback blocks
+ * (a test's licence: the rule is "must not"), so the server's end arrives while the loop runs,
+ * after its last poll: the INCR is queued in the same turn, before any read can see the end.
+ */
+static void on_hup_id(int status, vmux_reply *reply, void *userdata)
+{
+    struct hup_round *h = userdata;
+    long long id = status == 0 ? (long long)vmux_reply_integer(reply) : -1;
+    vmux_reply_free(reply);
+    if (id >= 0) {
+        free(vt_admin("plain", "CLIENT KILL ID %lld", id));
+        uint64_t until = vt_now_ms() + 10000;
+        while (!client_gone(id) && vt_now_ms() < until)
+            ;
+    }
+    if (id < 0 || vmux_call_async(h->m, NULL, 2, (const char *[]){"INCR", h->key}, NULL,
+                                  on_hup_incr, h) != 0) {
+        snprintf(h->why, sizeof h->why, "CLIENT ID or the INCR's submission failed");
+        atomic_store(&h->status, VMUX_ERR_INVALID_ARG);
+    }
+}
+
+/*
+ * The same for a command the I/O thread writes itself: an async callback has the server close
+ * the idle connection, waits until the server no longer lists it, and submits an INCR. The I/O
+ * thread wrote it on the closed connection, before its next read found the end: 200 of 200 came
+ * back VMUX_ERR_CONNECTION_LOST, none of them run. It now asks the socket before writing on a
+ * connection that has been idle: the INCR runs on the next connection, and the counter says so.
+ */
+static void test_async_command_after_the_server_hung_up(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", "reconnectMin=5,reconnectMax=20");
+    char key[64];
+    snprintf(key, sizeof key, "direct:ahup:%ld", (long)getpid());
+    free(vt_admin("plain", "DEL %s", key));
+    int ok = 0, lost = 0;
+    for (int i = 0; i < KILLS; i++) {
+        struct hup_round h = {.m = m, .key = key, .status = 1};
+        assert_int_equal(
+            vmux_call_async(m, NULL, 2, (const char *[]){"CLIENT", "ID"}, NULL, on_hup_id, &h), 0);
+        uint64_t until = vt_now_ms() + 30000;
+        while (atomic_load(&h.status) == 1)
+            assert_true(vt_now_ms() < until);
+        int rc = atomic_load(&h.status);
+        ok += rc == 0;
+        lost += rc == VMUX_ERR_CONNECTION_LOST;
+        if (rc == VMUX_ERR_CONNECTION_LOST && lost == 1)
+            printf("the first lost: %s\n", h.why);
+        if (rc != 0 && rc != VMUX_ERR_CONNECTION_LOST)
+            fail_msg("INCR after a kill: %s (%s)", vmux_err_name(rc), h.why);
+    }
+    char *n = vt_admin("plain", "GET %s", key);
+    printf("%d async INCRs after a kill: %d OK, %d CONNECTION_LOST; the counter: %s\n", KILLS, ok,
+           lost, n != NULL ? n : "?");
+    assert_non_null(n);
+    assert_int_equal(atoi(n), ok);
+    assert_int_equal(lost, 0);
+    free(n);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_reply_larger_than_one_read),
         cmocka_unit_test(test_io_thread_takes_the_lane_back),
         cmocka_unit_test(test_command_after_the_server_hung_up),
+        cmocka_unit_test(test_async_command_after_the_server_hung_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
