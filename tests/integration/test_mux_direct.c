@@ -314,10 +314,10 @@ static void test_command_after_the_server_hung_up(void **state)
     char *n = vt_admin("plain", "GET %s", key);
     printf("%d INCRs after a kill: %d OK, %d CONNECTION_LOST; the counter: %s\n", KILLS, ok, lost,
            n != NULL ? n : "?");
-    assert_non_null(n);
-    assert_int_equal(atoi(n), ok);
-    assert_int_equal(lost, 0);
+    int counter = n != NULL ? atoi(n) : -1; /* "(nil)": 0 */
     free(n);
+    assert_int_equal(counter, ok);
+    assert_int_equal(lost, 0);
     vmux_close(m);
 }
 
@@ -404,10 +404,10 @@ static void test_async_command_after_the_server_hung_up(void **state)
     char *n = vt_admin("plain", "GET %s", key);
     printf("%d async INCRs after a kill: %d OK, %d CONNECTION_LOST; the counter: %s\n", KILLS, ok,
            lost, n != NULL ? n : "?");
-    assert_non_null(n);
-    assert_int_equal(atoi(n), ok);
-    assert_int_equal(lost, 0);
+    int counter = n != NULL ? atoi(n) : -1; /* "(nil)": 0 */
     free(n);
+    assert_int_equal(counter, ok);
+    assert_int_equal(lost, 0);
     vmux_close(m);
 }
 
