@@ -59,7 +59,9 @@ struct fc_node {
     struct fc_entry *store;
     struct fc_count counts[FC_MAX_NAMES];
     unsigned accepted;
-    bool drop; /* vt_fcluster_drop_conns() asked to close its connections */
+    bool drop;      /* vt_fcluster_drop_conns() asked to close its connections */
+    bool gate_open; /* vt_fcluster_open_gate() was called: VT_FC_GATED rules answer */
+    unsigned gated; /* commands waiting at its gate */
 };
 
 struct fc_conn {
@@ -68,6 +70,7 @@ struct fc_conn {
     redisReader *reader;
     bool asking;
     bool first; /* the node's first accepted connection */
+    char *held; /* a VT_FC_GATED rule's answer, sent once the node's gate opens; NULL: none */
 };
 
 struct vt_fcluster {
@@ -274,6 +277,10 @@ static bool data_answer(struct fc_node *node, struct fc_conn *conn, const redisR
             r->times--;
         if (r->window_ms > 0 && r->first_ns == 0)
             r->first_ns = mono_ns();
+        if ((r->flags & VT_FC_GATED) && !node->gate_open) {
+            node->gated++;
+            return (conn->held = strdup(r->resp)) != NULL;
+        }
         return (r->flags & VT_FC_SILENT) || send_str(conn->fd, r->resp);
     }
     return store_answer(node, conn->fd, cmd);
@@ -342,10 +349,30 @@ static bool serve(vt_fcluster *c, struct fc_conn *conn, const redisReply *cmd)
 
 static void conn_free(struct fc_conn *conn)
 {
+    free(conn->held);
+    conn->held = NULL;
     close(conn->fd);
     redisReaderFree(conn->reader);
     conn->fd = -1;
     conn->reader = NULL;
+}
+
+/* Answers the commands conn's reader holds, up to one that waits at a gate; false when the
+ * connection must close. */
+static bool serve_read(vt_fcluster *c, struct fc_conn *conn)
+{
+    while (conn->held == NULL) {
+        void *cmd = NULL;
+        if (redisReaderGetReply(conn->reader, &cmd) != REDIS_OK)
+            return false;
+        if (cmd == NULL)
+            return true;
+        bool ok = serve(c, conn, cmd);
+        freeReplyObject(cmd);
+        if (!ok)
+            return false;
+    }
+    return true;
 }
 
 /* Reads what conn sent and answers it; false when it is over. */
@@ -357,16 +384,26 @@ static bool conn_readable(vt_fcluster *c, struct fc_conn *conn)
         return true;
     if (n <= 0 || redisReaderFeed(conn->reader, buf, (size_t)n) != REDIS_OK)
         return false;
-    for (;;) {
-        void *cmd = NULL;
-        if (redisReaderGetReply(conn->reader, &cmd) != REDIS_OK)
-            return false;
-        if (cmd == NULL)
-            return true;
-        bool ok = serve(c, conn, cmd);
-        freeReplyObject(cmd);
-        if (!ok)
-            return false;
+    return serve_read(c, conn);
+}
+
+/* Sends the answers held at the gates that opened, then what their connections sent since. */
+static void open_gates(vt_fcluster *c)
+{
+    for (size_t i = 0; i < c->nconns; i++) {
+        struct fc_conn *conn = &c->conns[i];
+        pthread_mutex_lock(&c->mu);
+        bool open = conn->fd >= 0 && conn->held != NULL && c->nodes[conn->node].gate_open;
+        if (open)
+            c->nodes[conn->node].gated--;
+        pthread_mutex_unlock(&c->mu);
+        if (!open)
+            continue;
+        bool ok = send_str(conn->fd, conn->held);
+        free(conn->held);
+        conn->held = NULL;
+        if (!ok || !serve_read(c, conn))
+            conn_free(conn);
     }
 }
 
@@ -387,7 +424,7 @@ static void accept_on(vt_fcluster *c, size_t node)
     struct timeval tv = {FC_SEND_TIMEOUT_S, 0};
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    c->conns[c->nconns++] = (struct fc_conn){fd, node, r, false, first};
+    c->conns[c->nconns++] = (struct fc_conn){fd, node, r, false, first, NULL};
 }
 
 static bool stopping(vt_fcluster *c)
@@ -431,17 +468,21 @@ static void *fc_main(void *arg)
         pfd[np++] = (struct pollfd){.fd = c->wake[0], .events = POLLIN};
         for (size_t i = 0; i < c->n; i++)
             pfd[np++] = (struct pollfd){.fd = c->nodes[i].fd, .events = POLLIN};
-        for (size_t i = 0; i < nconns; i++)
-            pfd[np++] = (struct pollfd){.fd = c->conns[i].fd, .events = POLLIN};
+        for (size_t i = 0; i < nconns; i++) /* one held at a gate is not read, only watched */
+            pfd[np++] = (struct pollfd){.fd = c->conns[i].fd,
+                                        .events = c->conns[i].held != NULL ? 0 : POLLIN};
         if (poll(pfd, np, -1) < 0 && errno != EINTR)
             break;
         if (pfd[0].revents & POLLIN) {
             drop_asked(c);
+            open_gates(c);
             compact(c);
             continue; /* the dropped ones' revents are void */
         }
         for (size_t i = 0; i < nconns; i++)
-            if (pfd[1 + c->n + i].revents != 0 && !conn_readable(c, &c->conns[i]))
+            if (pfd[1 + c->n + i].revents != 0 &&
+                (c->conns[i].held == NULL || (pfd[1 + c->n + i].revents & (POLLHUP | POLLERR))) &&
+                !conn_readable(c, &c->conns[i]))
                 conn_free(&c->conns[i]);
         for (size_t i = 0; i < c->n; i++)
             if (pfd[1 + i].revents & POLLIN)
@@ -662,6 +703,23 @@ void vt_fcluster_drop_conns(vt_fcluster *c, size_t node)
 {
     pthread_mutex_lock(&c->mu);
     c->nodes[node].drop = true;
+    pthread_mutex_unlock(&c->mu);
+    while (write(c->wake[1], "x", 1) < 0 && errno == EINTR) {
+    }
+}
+
+unsigned vt_fcluster_gated(vt_fcluster *c, size_t node)
+{
+    pthread_mutex_lock(&c->mu);
+    unsigned n = c->nodes[node].gated;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+void vt_fcluster_open_gate(vt_fcluster *c, size_t node)
+{
+    pthread_mutex_lock(&c->mu);
+    c->nodes[node].gate_open = true;
     pthread_mutex_unlock(&c->mu);
     while (write(c->wake[1], "x", 1) < 0 && errno == EINTR) {
     }

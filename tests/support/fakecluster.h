@@ -49,6 +49,11 @@ typedef struct vt_fcluster vt_fcluster;
  * hangs, until the connection closes (vt_fcluster_drop_conns()). */
 #define VT_FC_SILENT 4u
 
+/* A rule answers only once its node's gate opens (vt_fcluster_open_gate()): until then the
+ * command waits, unanswered, and the node reads nothing more from that connection (its later
+ * commands wait behind it, as on a node busy with it). Other connections are served. */
+#define VT_FC_GATED 8u
+
 /* One range of a CLUSTER SLOTS reply built by vt_fcluster_slots_resp(). */
 struct vt_fc_range {
     int lo, hi;       /* slots lo..hi */
@@ -123,6 +128,15 @@ unsigned vt_fcluster_topology_queries(vt_fcluster *c);
  * before it reads anything more. Safe from any thread, a vmux callback included.
  */
 void vt_fcluster_drop_conns(vt_fcluster *c, size_t node);
+
+/* How many commands wait at node's gate (VT_FC_GATED) now. */
+unsigned vt_fcluster_gated(vt_fcluster *c, size_t node);
+
+/*
+ * Opens node's gate: the commands waiting there are answered, and the node reads their
+ * connections again; a gated rule matched later answers at once. Safe from any thread.
+ */
+void vt_fcluster_open_gate(vt_fcluster *c, size_t node);
 
 /* How many connections node accepted so far. */
 unsigned vt_fcluster_accepted(vt_fcluster *c, size_t node);
