@@ -175,15 +175,22 @@ void vmux__router_bounce(struct vmux_router *r, struct vmux_link *from, struct v
     arm(r, wait);
 }
 
-/* Hands op to the node it waits for, or by its slot when that node's link was closed. */
+/*
+ * Hands op to the node it waits for, or by its slot when that node's link was closed. Sent there,
+ * it may come back with MOVED again: its slot's new ops wait for it (a fence on that link), as
+ * they would behind it here; sent by the map to the other node, they ran before it.
+ */
 static void resend(struct vmux_router *r, struct vmux_op *op)
 {
     VMUX_ASSERT(!op->done); /* timed out ones left the queue (vmux__op_expire) */
     struct vmux_link *to = vmux__router_link_by_id(r, op->bounce.to);
-    if (to != NULL)
-        vmux__router_forward(r, to, op);
-    else
+    if (to == NULL) {
         vmux__router_resend(r, op);
+        return;
+    }
+    int32_t slot = op->slot; /* op may be completed and freed once handed over */
+    vmux__router_forward(r, to, op);
+    vmux__router_fence_resent(r, to, (int)slot);
 }
 
 static void on_bounce_timer(uv_timer_t *t)

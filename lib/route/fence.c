@@ -5,7 +5,10 @@
  * would go straight to the new primary and could run before them. So the new ops of such a slot
  * wait here, in order, until the old primary's connection holds none of its ops any more (nor the
  * router a bounced one: a ping-pong's backoff), that connection ends, or
- * VMUX_ROUTER_FENCE_CAP_MS pass; then they go on through vmux__router_send(). The check runs once
+ * VMUX_ROUTER_FENCE_CAP_MS pass; then they go on through vmux__router_send(). An op sent again
+ * after a ping-pong's backoff (bounce.c) raises one on the link it goes to, for its slot: it may
+ * come back with MOVED as well, and a new op of its slot, sent by the map to the ping-pong's other
+ * node, would run there before it. The check runs once
  * a loop turn (a uv_check handle, active only while a fence stands) and walks the old link's
  * FIFO: work bounded by what that connection has in flight. A timer runs it at the oldest fence's
  * cap too: a hung old primary sends nothing to wake the loop, whose next wake-up may be the tick
@@ -150,6 +153,19 @@ void vmux__router_fence_raise(struct vmux_router *r, const struct vmux_slotmap *
     }
     for (unsigned k = 0; k < nfrom; k++)
         raise_shard(r, old, from[k], changed);
+}
+
+void vmux__router_fence_resent(struct vmux_router *r, struct vmux_link *link, int slot)
+{
+    if (slot < 0 || slot >= VMUX_SLOTS || uv_is_closing((uv_handle_t *)&r->fence_check))
+        return;
+    const struct vmux_router_fence *f = fence_on(r, link);
+    if (f != NULL && bit(f->slots, (unsigned)slot))
+        return; /* the ops ahead of it raised it: no walk per op of a bounced pipeline */
+    uint8_t mine[VMUX_SLOTS / 8] = {0};
+    mine[slot / 8] = (uint8_t)(1u << (slot % 8));
+    if (vmux__link_slots_in_flight(link, mine, NULL)) /* written, not answered at once */
+        fence(r, link, mine);
 }
 
 bool vmux__router_fence_hold(struct vmux_router *r, struct vmux_op *op)

@@ -510,13 +510,19 @@ int vmux__router_nodes(const struct vmux_router *r, unsigned which,
  * oldest fence on its slot. Each loop turn while one stands, a fence whose link's connection no
  * longer holds a live op of its slots (nor the router a bounced one), or whose connection ended,
  * or that stood VMUX_ROUTER_FENCE_CAP_MS, is lifted: its ops go on, in order, through
- * vmux__router_send(). vmux__router_fence_lift_link(): lifts those on link now (it closes).
+ * vmux__router_send(). vmux__router_fence_resent(), after an op of slot waited out a ping-pong
+ * and was handed to link again (bounce.c): a fence on slot on link while link's connection holds
+ * a live op of it (merged into one standing there), so that the slot's new ops wait for that op's
+ * answer, or its next MOVED (then they wait behind it, bounced), as they do behind it while it
+ * waits; no fence when the op was answered at once or waits for a connection (not written).
+ * vmux__router_fence_lift_link(): lifts those on link now (it closes).
  * vmux__router_fence_close() fails the held ops with VMUX_ERR_CLOSED and closes the handle.
  */
 void vmux__router_fence_init(struct vmux_router *r);
 void vmux__router_fence_raise(struct vmux_router *r, const struct vmux_slotmap *old,
                               const struct vmux_slotmap *map);
 bool vmux__router_fence_hold(struct vmux_router *r, struct vmux_op *op);
+void vmux__router_fence_resent(struct vmux_router *r, struct vmux_link *link, int slot);
 void vmux__router_fence_lift_link(struct vmux_router *r, const struct vmux_link *link);
 void vmux__router_fence_close(struct vmux_router *r);
 
