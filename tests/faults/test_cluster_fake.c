@@ -993,28 +993,24 @@ static const char *other_slot_key(unsigned s)
  * A of a pipeline of one slot meets a ping-pong (node 0 answers MOVED to node 1, which answers
  * MOVED back) and, after its backoff, goes to node 0 again, which holds it (a gate) while B, the
  * slot's next command, is submitted: nothing of the slot waits out the ping-pong then, A is in
- * flight. Node 0 answers A MOVED to node 1 again (A's backoff again), then node 1 serves the slot.
- * A (SET {g} from-A) runs before B (GET {g}) and each reply goes to its caller: B reads what A
- * wrote. B went by its slot, to node 1, and ran there while A waited its second backoff ("B read
- * nil"): new commands waited only behind those waiting, not behind one in flight after a MOVED.
- * A GET of another slot, node 1's, after B and before the gate opens: node 1 answered B first,
- * had B been sent.
+ * flight. Then node 0 answers A MOVED to node 1 again (A's backoff again), or, with drop, closes
+ * the connection (A, retry-safe, sent again by its slot: node 1); node 1 serves the slot from then
+ * on. A (SET {g} from-A) runs before B (GET {g}) and each reply goes to its caller: B reads what A
+ * wrote. A GET of another slot, node 1's, after B and before the gate opens: node 1 answered B
+ * first, had B been sent.
  */
-static void test_pingpong_new_behind_inflight(void **state)
+static void new_behind_inflight(bool drop)
 {
-    (void)state;
     vt_fcluster *c = vt_fcluster_start(2, NULL);
     assert_non_null(c);
     unsigned s = slot("{g}");
-    struct vt_fc_range r[] = {{0, 16383, "127.0.0.1", vt_fcluster_port(c, 1)},
-                              {(int)s, (int)s, "127.0.0.1", vt_fcluster_port(c, 0)}};
     struct vt_fc_range parts[3];
     size_t n = 0;
     if (s > 0)
-        parts[n++] = (struct vt_fc_range){0, (int)s - 1, r[0].host, r[0].port};
-    parts[n++] = r[1];
+        parts[n++] = (struct vt_fc_range){0, (int)s - 1, "127.0.0.1", vt_fcluster_port(c, 1)};
+    parts[n++] = (struct vt_fc_range){(int)s, (int)s, "127.0.0.1", vt_fcluster_port(c, 0)};
     if (s < 16383)
-        parts[n++] = (struct vt_fc_range){(int)s + 1, 16383, r[0].host, r[0].port};
+        parts[n++] = (struct vt_fc_range){(int)s + 1, 16383, "127.0.0.1", vt_fcluster_port(c, 1)};
     char *resp = vt_fcluster_slots_resp(parts, n);
     assert_non_null(resp);
     vt_fcluster_set_slots(c, -1, resp);
@@ -1026,11 +1022,15 @@ static void test_pingpong_new_behind_inflight(void **state)
 
     struct vt_async a = {0}, b = {0};
     const char *set[] = {"SET", "{g}", "from-A"}, *getb[] = {"GET", "{g}"};
-    assert_status(vmux_call_async(m, NULL, 3, set, NULL, vt_on_async, &a), 0);
+    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
+    assert_status(vmux_call_async(m, &safe, 3, set, NULL, vt_on_async, &a), 0);
     assert_true(vt_wait_until(node0_gated, c, WAIT_MS)); /* A, resent, in flight at node 0 */
     assert_status(vmux_call_async(m, NULL, 2, getb, NULL, vt_on_async, &b), 0);
     want_value(m, other_slot_key(s), "(nil)"); /* node 1's: B had its turn there */
-    vt_fcluster_open_gate(c, 0);
+    if (drop)
+        vt_fcluster_drop_conns(c, 0);
+    else
+        vt_fcluster_open_gate(c, 0);
     assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
     assert_true(vt_wait_until(vt_async_done, &b, WAIT_MS));
     const char *ra = vmux_reply_str(a.reply, NULL), *rb = vmux_reply_str(b.reply, NULL);
@@ -1040,12 +1040,30 @@ static void test_pingpong_new_behind_inflight(void **state)
     if (b.status != 0 || rb == NULL || strcmp(rb, "from-A") != 0)
         fail_msg("B (GET) read %s '%s' (%s): it ran before A", vmux_err_name(b.status),
                  rb != NULL ? rb : "(nil)", b.words);
-    assert_int_equal(vt_fcluster_count(c, 0, "SET"), 2); /* A met the ping-pong twice */
-    assert_int_equal(vt_fcluster_count(c, 1, "SET"), 2);
+    assert_int_equal(vt_fcluster_count(c, 0, "SET"), 2); /* A met the ping-pong at node 0 twice */
+    assert_int_equal(vt_fcluster_count(c, 1, "SET"), 2); /* and ran at node 1 the second time */
     vmux_reply_free(a.reply);
     vmux_reply_free(b.reply);
     vmux_close(m);
     vt_fcluster_stop(c);
+}
+
+/*
+ * A is sent back once more: B went by its slot, to node 1, and ran there while A waited its second
+ * backoff ("B read nil"): new commands waited only behind those waiting, not behind one in flight
+ * after a MOVED. Now a fence on node 0's link holds B, and lets it go behind A.
+ */
+static void test_pingpong_new_behind_inflight(void **state)
+{
+    (void)state;
+    new_behind_inflight(false);
+}
+
+/* Node 0's connection closes under A: its fence lifts, A goes first (by its slot), then B. */
+static void test_pingpong_new_behind_inflight_dropped(void **state)
+{
+    (void)state;
+    new_behind_inflight(true);
 }
 
 enum { REFUSING = 14 };
@@ -1788,6 +1806,7 @@ int main(void)
         cmocka_unit_test(test_pingpong_requeued_behind),
         cmocka_unit_test(test_pingpong_third_node),
         cmocka_unit_test(test_pingpong_new_behind_inflight),
+        cmocka_unit_test(test_pingpong_new_behind_inflight_dropped),
         cmocka_unit_test(test_moved_on_past_sixteen_links),
         cmocka_unit_test(test_replica_reads_keep_waiting_through_a_new_map),
         cmocka_unit_test(test_failfast_node_first_attempt_refused),
