@@ -353,7 +353,9 @@ static void on_order(int status, vmux_reply *r, void *arg)
     if (status != 0 || s == NULL) {
         if (o->fails++ == 0)
             snprintf(o->why, sizeof o->why, "reply %d: %s, %s", i, vmux_err_name(status),
-                     s != NULL ? s : "no string");
+                     s != NULL   ? s
+                     : r != NULL ? vmux_reply_kind_name(vmux_reply_get_kind(r))
+                                 : "no reply");
     } else
         o->seq[i] = atoi(s);
     vmux_reply_free(r);

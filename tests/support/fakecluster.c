@@ -71,6 +71,7 @@ struct fc_conn {
     bool asking;
     bool first; /* the node's first accepted connection */
     char *held; /* a VT_FC_GATED rule's answer, sent once the node's gate opens; NULL: none */
+    bool hung;  /* a VT_FC_SILENT rule matched: nothing more is read until it closes */
 };
 
 struct vt_fcluster {
@@ -281,7 +282,9 @@ static bool data_answer(struct fc_node *node, struct fc_conn *conn, const redisR
             node->gated++;
             return (conn->held = strdup(r->resp)) != NULL;
         }
-        return (r->flags & VT_FC_SILENT) || send_str(conn->fd, r->resp);
+        if (r->flags & VT_FC_SILENT)
+            return (conn->hung = true);
+        return send_str(conn->fd, r->resp);
     }
     return store_answer(node, conn->fd, cmd);
 }
@@ -361,7 +364,7 @@ static void conn_free(struct fc_conn *conn)
  * connection must close. */
 static bool serve_read(vt_fcluster *c, struct fc_conn *conn)
 {
-    while (conn->held == NULL) {
+    while (conn->held == NULL && !conn->hung) {
         void *cmd = NULL;
         if (redisReaderGetReply(conn->reader, &cmd) != REDIS_OK)
             return false;
@@ -424,7 +427,7 @@ static void accept_on(vt_fcluster *c, size_t node)
     struct timeval tv = {FC_SEND_TIMEOUT_S, 0};
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    c->conns[c->nconns++] = (struct fc_conn){fd, node, r, false, first, NULL};
+    c->conns[c->nconns++] = (struct fc_conn){fd, node, r, false, first, NULL, false};
 }
 
 static bool stopping(vt_fcluster *c)
@@ -459,6 +462,12 @@ static void drop_asked(vt_fcluster *c)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Whether conn is not read: its node holds a command of it at a gate, or hangs on one. */
+static bool fc_waits(const struct fc_conn *conn)
+{
+    return conn->held != NULL || conn->hung;
+}
+
 static void *fc_main(void *arg)
 {
     vt_fcluster *c = arg;
@@ -468,9 +477,9 @@ static void *fc_main(void *arg)
         pfd[np++] = (struct pollfd){.fd = c->wake[0], .events = POLLIN};
         for (size_t i = 0; i < c->n; i++)
             pfd[np++] = (struct pollfd){.fd = c->nodes[i].fd, .events = POLLIN};
-        for (size_t i = 0; i < nconns; i++) /* one held at a gate is not read, only watched */
+        for (size_t i = 0; i < nconns; i++) /* one that waits is not read, only watched */
             pfd[np++] = (struct pollfd){.fd = c->conns[i].fd,
-                                        .events = c->conns[i].held != NULL ? 0 : POLLIN};
+                                        .events = fc_waits(&c->conns[i]) ? 0 : POLLIN};
         if (poll(pfd, np, -1) < 0 && errno != EINTR)
             break;
         if (pfd[0].revents & POLLIN) {
@@ -481,7 +490,7 @@ static void *fc_main(void *arg)
         }
         for (size_t i = 0; i < nconns; i++)
             if (pfd[1 + c->n + i].revents != 0 &&
-                (c->conns[i].held == NULL || (pfd[1 + c->n + i].revents & (POLLHUP | POLLERR))) &&
+                (!fc_waits(&c->conns[i]) || (pfd[1 + c->n + i].revents & (POLLHUP | POLLERR))) &&
                 !conn_readable(c, &c->conns[i]))
                 conn_free(&c->conns[i]);
         for (size_t i = 0; i < c->n; i++)

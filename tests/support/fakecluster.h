@@ -46,7 +46,8 @@ typedef struct vt_fcluster vt_fcluster;
 #define VT_FC_FIRST_CONN 2u
 
 /* A rule answers nothing (its resp is not sent): the command stays unanswered, as on a node that
- * hangs, until the connection closes (vt_fcluster_drop_conns()). */
+ * hangs, until the connection closes (vt_fcluster_drop_conns()), and the node reads nothing more
+ * from that connection (its later commands, a refresh's CLUSTER SLOTS too, stay unanswered). */
 #define VT_FC_SILENT 4u
 
 /* A rule answers only once its node's gate opens (vt_fcluster_open_gate()): until then the
