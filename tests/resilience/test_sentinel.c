@@ -1329,6 +1329,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_primary_killed_under_load, deploy_setup,
                                         deploy_teardown),
     };
-    cmocka_set_test_filter(getenv("VT_ONLY")); /* one test: VT_ONLY=test_name */
+    vt_filter_tests(); /* VT_ONLY, VT_SKIP: resilience.sentinel and resilience.sentinel.serial */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,6 +85,12 @@ bool vt_cluster_skip(const char *test, const char *reason)
     return true;
 }
 
+void vt_filter_tests(void)
+{
+    cmocka_set_test_filter(getenv("VT_ONLY"));
+    cmocka_set_skip_filter(getenv("VT_SKIP"));
+}
+
 static const char *vt_state_dir(void)
 {
     const char *dir = getenv("VMUX_TEST_STATE_DIR");

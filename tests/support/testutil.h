@@ -40,6 +40,15 @@ bool vt_cluster_skip(const char *test, const char *reason);
     } while (0)
 
 /*
+ * Which of a suite's cmocka tests run, for its main() to call before cmocka_run_group_tests():
+ * only those whose function name matches the glob in $VT_ONLY (cmocka's: * and ?), if set, and
+ * of them not those matching $VT_SKIP, if set. A suite registered with SERIAL_TESTS
+ * (tests/CMakeLists.txt) must call it: its two CTest entries are the same executable with one
+ * variable or the other. By hand: VT_ONLY=test_name runs one test.
+ */
+void vt_filter_tests(void);
+
+/*
  * The directory of the test certificates made by tests/support/gen-certs.sh ($VMUX_TEST_CERTS_DIR,
  * else $VMUX_TEST_STATE_DIR/certs): ca.crt, client.crt/.key, server.crt/.key, other-ca.crt,
  * expired.crt/.key, wrongname.crt/.key. Fails the running cmocka test when neither variable is
