@@ -769,5 +769,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_graceful_failover_loses_nothing, pair_setup,
                                         pair_teardown),
     };
+    vt_filter_tests(); /* VT_ONLY, VT_SKIP: resilience.failover and resilience.failover.serial */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
