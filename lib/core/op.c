@@ -23,7 +23,8 @@ struct vmux_op *vmux__op_new(size_t len)
     return op;
 }
 
-void vmux__op_complete(struct vmux_op *op, int status, vmux_reply *reply)
+/* Completes op with status, counted as counted_as would be (vmux__count_completion()). */
+static void op_complete(struct vmux_op *op, int status, int counted_as, vmux_reply *reply)
 {
     VMUX_ASSERT(!op->done);
     VMUX_ASSERT(op->cb != NULL); /* a connection's own op is never completed, only freed */
@@ -32,11 +33,21 @@ void vmux__op_complete(struct vmux_op *op, int status, vmux_reply *reply)
     if (status != 0 && (op->flags & VMUX_OP_WORDS))
         reply = vmux__why_completion(status, reply);
     if (op->ctr != NULL)
-        vmux__count_completion(op->ctr, status);
+        vmux__count_completion(op->ctr, counted_as);
     op->cb(status, reply, op->userdata);
     /* Last: the pool may close the link that ran op, which frees it if it is a husk there. */
     if (op->flags & VMUX_OP_POOLED)
         op->job->done(op->job, status);
+}
+
+void vmux__op_complete(struct vmux_op *op, int status, vmux_reply *reply)
+{
+    op_complete(op, status, status, reply);
+}
+
+void vmux__op_complete_refused(struct vmux_op *op, vmux_reply *why)
+{
+    op_complete(op, VMUX_ERR_PROTOCOL, 0, why); /* a reply came: counted as replied */
 }
 
 void vmux__op_finish(struct vmux_op *op, int status, vmux_reply *reply)

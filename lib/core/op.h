@@ -182,6 +182,13 @@ struct vmux_op *vmux__op_new(size_t len);
 void vmux__op_complete(struct vmux_op *op, int status, vmux_reply *reply);
 
 /*
+ * vmux__op_complete() with VMUX_ERR_PROTOCOL for an op whose reply came but was refused over a
+ * reply limit (core/reader.h): counted under replied, not connection_lost, as the connection
+ * goes on. why: the words for its caller, or NULL. The op must not be done already.
+ */
+void vmux__op_complete_refused(struct vmux_op *op, vmux_reply *why);
+
+/*
  * Completes an op and frees it: how the owner of an op outside every container ends it. The op
  * must not be done already.
  */

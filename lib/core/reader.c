@@ -14,6 +14,13 @@
  * A large bulk string (BULK_DIRECT bytes or more) whose body has not all come is made at once, at
  * its full size, and the bytes fed after go straight into it: one copy, and no buffer grown to
  * hold it.
+ *
+ * A reply to the user over a limit, with refusing set (vmux__reader_refuse_over_limit()), is
+ * refused rather than failing the reader: what was built of it is freed, vmux__reader_next()
+ * says so (VMUX__READER_REFUSED), and the rest of it is skipped as it comes, nothing built and
+ * its bytes dropped as they are fed (skip_run()), so the next reply is read as if it had not
+ * been there. What is left to skip is a count of values and of bytes, not a stack: the reply's
+ * shape does not matter once nothing of it is kept.
  */
 #include "core/reader.h"
 
@@ -65,10 +72,28 @@ struct vmux_reader {
     /* limits are those of the reply being built (or of the next): sets[own] */
     struct vmux_reader_limits sets[2]; /* the user's replies' [0], the library's own [1] */
     bool own;
+
+    /* A user's reply over a limit, refused and being skipped (refusing set): */
+    bool halted;          /* failed, or skipping: vmux__reader_next() reads no reply */
+    bool refusing;        /* refuse such a reply rather than fail */
+    bool skipping;        /* one was refused: it is told, then what is left of it skipped */
+    bool refused;         /* one was refused and the caller has not taken it yet */
+    bool skip_line;       /* inside a status or error line of it, dropped until its CRLF */
+    uint64_t skip_bytes;  /* bytes of a bulk string's body and CRLF of it still to drop */
+    uint64_t skip_values; /* values of it still to skip after those bytes */
 };
 
-/* What read_item() found. */
-enum item { ITEM_MORE, ITEM_VALUE, ITEM_OPENED };
+/*
+ * The most values a refused reply may still owe, and the longest bulk string in it: no server
+ * sends more (a list holds 2^32 - 1 elements; proto-max-bulk-len is 512 MiB by default). A reply
+ * claiming more is taken for a hostile one and fails the reader, as a reply over a limit did
+ * before refusals: skipping it would read on for good, and the replies behind it with it.
+ */
+#define SKIP_VALUES_MAX (UINT64_C(1) << 32)
+#define SKIP_BYTES_MAX (UINT64_C(1) << 32)
+
+/* What read_item() found; the first three are also what vmux__reader_next() returns. */
+enum item { ITEM_MORE, ITEM_VALUE, ITEM_REFUSED = VMUX__READER_REFUSED, ITEM_OPENED };
 
 /* Fails the reader for good with code and a reason (the first failure's stays); returns code.
  * limit: the failure is a reply over one of the limits (vmux__reader_over_limit()). */
@@ -76,6 +101,7 @@ static int vfail(vmux_reader *rd, int code, bool limit, const char *fmt, va_list
 {
     if (!rd->failed) {
         rd->failed = code;
+        rd->halted = true;
         rd->over_limit = limit;
         vsnprintf(rd->error, sizeof(rd->error), fmt, ap);
     }
@@ -101,6 +127,56 @@ __attribute__((format(printf, 2, 3))) static int limit_fail(vmux_reader *rd, con
     int rc = vfail(rd, VMUX_ERR_PROTOCOL, true, fmt, ap);
     va_end(ap);
     return rc;
+}
+
+/*
+ * The values the reply being built still expects after the item at the cursor: each open array's
+ * missing elements, less the arrays open inside it (not attached to it yet, they are counted as
+ * missing there) and the item being read (the top array's).
+ */
+static uint64_t values_after(const vmux_reader *rd)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < rd->depth; i++)
+        n += rd->stack[i]->u.array.expected - rd->stack[i]->len;
+    return n - rd->depth;
+}
+
+/* Frees what was built of the reply. */
+static void drop_built(vmux_reader *rd)
+{
+    while (rd->depth > 0)
+        vmux_reply_free(rd->stack[--rd->depth]);
+    vmux_reply_free(rd->bulk);
+    rd->bulk = NULL;
+    rd->reply_bytes = 0;
+}
+
+/*
+ * A reply over a limit. A user's, with refusing: refused (ITEM_REFUSED), what was built of it
+ * freed, and the rest of it to skip: bytes of the current item, then values (the current item's
+ * elements, or itself when not read yet), then what the open arrays still expect. Otherwise, or
+ * when that is more than SKIP_VALUES_MAX or SKIP_BYTES_MAX, the reader fails (limit_fail()).
+ */
+__attribute__((cold, format(printf, 4, 5))) static int refuse(vmux_reader *rd, uint64_t bytes,
+                                                              uint64_t values, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    uint64_t after = values_after(rd);
+    if (!rd->refusing || rd->own || bytes > SKIP_BYTES_MAX + 2 || values > SKIP_VALUES_MAX ||
+        after > SKIP_VALUES_MAX - values) {
+        int rc = vfail(rd, VMUX_ERR_PROTOCOL, true, fmt, ap);
+        va_end(ap);
+        return rc;
+    }
+    vsnprintf(rd->error, sizeof(rd->error), fmt, ap);
+    va_end(ap);
+    drop_built(rd);
+    rd->skipping = rd->refused = rd->halted = true;
+    rd->skip_bytes = bytes;
+    rd->skip_values = after + values;
+    return ITEM_REFUSED;
 }
 
 const struct vmux_reader_limits vmux__reader_own_limits = {
@@ -200,6 +276,12 @@ int vmux__reader_feed(vmux_reader *rd, const char *buf, size_t len)
         buf += take;
         len -= take;
     }
+    if (rd->skip_bytes > 0 && rd->pos == rd->len) { /* a refused reply's bulk string: dropped */
+        size_t take = rd->skip_bytes < len ? (size_t)rd->skip_bytes : len;
+        rd->skip_bytes -= take;
+        buf += take;
+        len -= take;
+    }
     if (len == 0)
         return 0;
     if (rd->cap - rd->len < len && make_room(rd, len) != 0)
@@ -280,26 +362,66 @@ static bool parse_int64(const char *p, const char *end, int64_t *out)
 static bool account(vmux_reader *rd, uint64_t bytes)
 {
     rd->reply_bytes += bytes + sizeof(vmux_reply) + MALLOC_OVERHEAD + sizeof(vmux_reply *);
-    if (rd->reply_bytes <= rd->limits.max_buffer)
-        return true;
-    limit_fail(rd, "reply of %llu+ bytes exceeds maxReplyBuffer %llu",
-               (unsigned long long)rd->reply_bytes, (unsigned long long)rd->limits.max_buffer);
-    return false;
+    return rd->reply_bytes <= rd->limits.max_buffer;
 }
 
-/* A new value, counted; NULL with the reader failed when it cannot be had. */
-static vmux_reply *counted(vmux_reader *rd, vmux_reply *value, uint64_t bytes)
+/* The refusals, out of the way of the reads that pass (cold, and not inlined into them). */
+
+/* value took the reply over maxReplyBuffer: freed, and the reply refused. Returns NULL. */
+__attribute__((cold, noinline)) static vmux_reply *
+over_buffer(vmux_reader *rd, vmux_reply *value, uint64_t rest_bytes, uint64_t rest_values)
+{
+    vmux_reply_free(value);
+    refuse(rd, rest_bytes, rest_values, "reply of %llu+ bytes exceeds maxReplyBuffer %llu",
+           (unsigned long long)rd->reply_bytes, (unsigned long long)rd->limits.max_buffer);
+    return NULL;
+}
+
+/* A bulk string of n bytes over maxBulkLength, its body at body: refused. */
+__attribute__((cold, noinline)) static int over_bulk(vmux_reader *rd, const char *body, int64_t n)
+{
+    consume(rd, body);
+    return refuse(rd, (uint64_t)n + 2, 0, "bulk string of %llu bytes exceeds maxBulkLength %llu",
+                  (unsigned long long)n, (unsigned long long)rd->limits.max_bulk);
+}
+
+/* An array of n elements over maxReplyElements, its header ending at eol: refused. */
+__attribute__((cold, noinline)) static int over_elements(vmux_reader *rd, const char *eol,
+                                                         int64_t n)
+{
+    consume(rd, eol + 2);
+    return refuse(rd, 0, (uint64_t)n, "array of %llu elements exceeds maxReplyElements %llu",
+                  (unsigned long long)n, (unsigned long long)rd->limits.max_elements);
+}
+
+/*
+ * A new value of bytes, counted; NULL when it cannot be had: the reader failed, or the reply
+ * went over maxReplyBuffer and was refused (refuse()): then rest_bytes and rest_values are what
+ * is left of the value's item to skip (the value's own bytes consumed).
+ */
+static vmux_reply *counted_rest(vmux_reader *rd, vmux_reply *value, uint64_t bytes,
+                                uint64_t rest_bytes, uint64_t rest_values)
 {
     if (value == NULL) {
         reader_fail(rd, VMUX_ERR_NOMEM, "out of memory for a value of %llu bytes",
                     (unsigned long long)bytes);
         return NULL;
     }
-    if (!account(rd, bytes)) {
-        vmux_reply_free(value);
-        return NULL;
-    }
+    if (!account(rd, bytes))
+        return over_buffer(rd, value, rest_bytes, rest_values);
     return value;
+}
+
+/* counted_rest() for a value whose item is all consumed. */
+static vmux_reply *counted(vmux_reader *rd, vmux_reply *value, uint64_t bytes)
+{
+    return counted_rest(rd, value, bytes, 0, 0);
+}
+
+/* What an item whose value could not be had returns: the failure, or ITEM_REFUSED. */
+static int not_had(const vmux_reader *rd)
+{
+    return rd->failed ? rd->failed : ITEM_REFUSED;
 }
 
 /*
@@ -310,11 +432,13 @@ static int start_direct(vmux_reader *rd, const char *body, size_t n)
 {
     size_t have = (size_t)(rd->buf + rd->len - body); /* < n + 2, and the CRLF is not in it */
     have = have < n ? have : n;
-    if ((rd->bulk = counted(rd, vmux__reply_new_str(VMUX_REPLY_STRING, NULL, n), n)) == NULL)
-        return rd->failed;
+    consume(rd, body + have); /* the bytes stay where they are until the next feed */
+    rd->bulk = counted_rest(rd, vmux__reply_new_str(VMUX_REPLY_STRING, NULL, n), n,
+                            (uint64_t)n + 2 - have, 0);
+    if (rd->bulk == NULL)
+        return not_had(rd);
     memcpy(rd->bulk->str, body, have);
     rd->bulk_have = have;
-    consume(rd, body + have);
     return ITEM_MORE;
 }
 
@@ -343,11 +467,10 @@ static int read_bulk(vmux_reader *rd, const char *line, const char *eol, vmux_re
     const char *body = eol + 2, *end = rd->buf + rd->len;
     if (n == -1) {
         consume(rd, body);
-        return (*value = counted(rd, vmux__reply_new_nil(), 0)) ? ITEM_VALUE : rd->failed;
+        return (*value = counted(rd, vmux__reply_new_nil(), 0)) ? ITEM_VALUE : not_had(rd);
     }
     if ((uint64_t)n > rd->limits.max_bulk)
-        return limit_fail(rd, "bulk string of %llu bytes exceeds maxBulkLength %llu",
-                          (unsigned long long)n, (unsigned long long)rd->limits.max_bulk);
+        return over_bulk(rd, body, n);
     if ((uint64_t)(end - body) < (uint64_t)n + 2)
         return n >= BULK_DIRECT ? start_direct(rd, body, (size_t)n) : ITEM_MORE;
     if (body[n] != '\r' || body[n + 1] != '\n')
@@ -356,7 +479,7 @@ static int read_bulk(vmux_reader *rd, const char *line, const char *eol, vmux_re
                            (unsigned long long)n);
     consume(rd, body + n + 2);
     *value = counted(rd, vmux__reply_new_str(VMUX_REPLY_STRING, body, (size_t)n), (uint64_t)n);
-    return *value != NULL ? ITEM_VALUE : rd->failed;
+    return *value != NULL ? ITEM_VALUE : not_had(rd);
 }
 
 /* An array header [line, eol): nil, an empty array (a value), or an array opened on the stack. */
@@ -366,15 +489,14 @@ static int read_array(vmux_reader *rd, const char *line, const char *eol, vmux_r
     if (!parse_int64(line, eol, &n) || n < -1)
         return reader_fail(rd, VMUX_ERR_PROTOCOL, "Protocol error, bad array length");
     if (n > 0 && (uint64_t)n > rd->limits.max_elements)
-        return limit_fail(rd, "array of %llu elements exceeds maxReplyElements %llu",
-                          (unsigned long long)n, (unsigned long long)rd->limits.max_elements);
+        return over_elements(rd, eol, n);
     if (n > 0 && rd->depth >= VMUX_READER_MAX_DEPTH)
         return reader_fail(rd, VMUX_ERR_PROTOCOL, "reply nested deeper than %d levels",
                            VMUX_READER_MAX_DEPTH);
     consume(rd, eol + 2);
     vmux_reply *made = n == -1 ? vmux__reply_new_nil() : vmux__reply_new_array((size_t)n);
-    if ((*value = counted(rd, made, 0)) == NULL)
-        return rd->failed;
+    if ((*value = counted_rest(rd, made, 0, 0, n > 0 ? (uint64_t)n : 0)) == NULL)
+        return not_had(rd);
     if (n <= 0)
         return ITEM_VALUE;
     if (rd->depth == rd->stack_cap) {
@@ -454,19 +576,116 @@ static int read_item(vmux_reader *rd, vmux_reply **value)
         consume(rd, eol + 2);
         *value = counted(
             rd, vmux__reply_new_str(*p == '+' ? VMUX_REPLY_STATUS : VMUX_REPLY_ERROR, line, n), n);
-        return *value != NULL ? ITEM_VALUE : rd->failed;
+        return *value != NULL ? ITEM_VALUE : not_had(rd);
     case ':':
         if (!parse_int64(line, eol, &integer))
             return reader_fail(rd, VMUX_ERR_PROTOCOL, "Protocol error, bad integer value");
         consume(rd, eol + 2);
         *value = counted(rd, vmux__reply_new_integer(integer), 0);
-        return *value != NULL ? ITEM_VALUE : rd->failed;
+        return *value != NULL ? ITEM_VALUE : not_had(rd);
     case '$':
         return read_bulk(rd, line, eol, value);
     case '*':
         return read_array(rd, line, eol, value);
     default:
         return bad_type(rd, (unsigned char)*p);
+    }
+}
+
+/* ---- skipping a refused reply ---- */
+
+/* The rest of a status or error line of a refused reply, dropped as it comes. */
+static int skip_line_rest(vmux_reader *rd)
+{
+    const char *p = rd->buf + rd->pos, *end = rd->buf + rd->len;
+    const char *cr = find_crlf(p, end);
+    if (cr != NULL) {
+        consume(rd, cr + 2);
+        rd->skip_line = false;
+        return ITEM_VALUE;
+    }
+    consume(rd, end - (end > p && end[-1] == '\r')); /* all but a CR whose LF may come next */
+    return ITEM_MORE;
+}
+
+/* The line of a number [line, eol) after type, in a refused reply: its n (-1 for ':'). */
+static int skip_number(vmux_reader *rd, char type, const char *line, const char *eol, int64_t *n)
+{
+    if (!parse_int64(line, eol, n) || (type != ':' && *n < -1))
+        return reader_fail(rd, VMUX_ERR_PROTOCOL, "Protocol error, bad %s",
+                           type == ':'   ? "integer value"
+                           : type == '$' ? "bulk string length"
+                                         : "array length");
+    if (type == ':')
+        *n = -1;
+    return 0;
+}
+
+/*
+ * Skips the item at the cursor of a refused reply: ITEM_VALUE when its header is read (a bulk
+ * string's body, a line's rest and an array's elements are left to skip), ITEM_MORE, or a
+ * failure. The bytes are checked as read_item() checks them, but nothing is built.
+ */
+static int skip_item(vmux_reader *rd)
+{
+    const char *p = rd->buf + rd->pos, *end = rd->buf + rd->len;
+    if (p == end)
+        return ITEM_MORE;
+    if (*p == '+' || *p == '-') {
+        consume(rd, p + 1);
+        rd->skip_line = true;
+        rd->skip_values--;
+        return ITEM_VALUE;
+    }
+    if (*p != ':' && *p != '$' && *p != '*')
+        return bad_type(rd, (unsigned char)*p);
+    const char *eol = find_eol(rd, p, end);
+    if (eol == NULL)
+        return read_unended(rd, p, end);
+    if ((size_t)(eol - p - 1) > NUMBER_LINE_MAX)
+        return number_too_long(rd, *p);
+    int64_t n = -1;
+    if (skip_number(rd, *p, p + 1, eol, &n) != 0)
+        return rd->failed;
+    if (*p == '*' && n > 0 && (uint64_t)n > SKIP_VALUES_MAX - rd->skip_values)
+        return reader_fail(rd, VMUX_ERR_PROTOCOL,
+                           "a reply refused over a limit claims more than %llu values",
+                           (unsigned long long)SKIP_VALUES_MAX);
+    if (*p == '$' && n > 0 && (uint64_t)n > SKIP_BYTES_MAX)
+        return reader_fail(rd, VMUX_ERR_PROTOCOL,
+                           "a reply refused over a limit holds a bulk string of %lld bytes",
+                           (long long)n);
+    consume(rd, eol + 2);
+    rd->skip_values--;
+    if (*p == '$' && n >= 0)
+        rd->skip_bytes = (uint64_t)n + 2;
+    else if (*p == '*' && n > 0)
+        rd->skip_values += (uint64_t)n;
+    return ITEM_VALUE;
+}
+
+/* Drops what is left of a refused reply, as far as the bytes held go: ITEM_VALUE once it is all
+ * gone, ITEM_MORE, or a failure. */
+static int skip_run(vmux_reader *rd)
+{
+    for (;;) {
+        int got = ITEM_VALUE;
+        if (rd->skip_bytes > 0) {
+            size_t held = rd->len - rd->pos;
+            size_t take = rd->skip_bytes < held ? (size_t)rd->skip_bytes : held;
+            consume(rd, rd->buf + rd->pos + take);
+            rd->skip_bytes -= take;
+            if (rd->skip_bytes > 0)
+                return ITEM_MORE;
+        } else if (rd->skip_line) {
+            got = skip_line_rest(rd);
+        } else if (rd->skip_values == 0) {
+            return ITEM_VALUE;
+        } else {
+            got = skip_item(rd);
+        }
+        if (got != ITEM_VALUE)
+            return got;
     }
 }
 
@@ -487,48 +706,74 @@ static bool attach(vmux_reader *rd, vmux_reply *value)
 static int check_incomplete(vmux_reader *rd)
 {
     uint64_t buffered = rd->len - rd->pos;
-    if (buffered + rd->reply_bytes > rd->limits.max_buffer)
-        return limit_fail(rd, "incomplete reply of %llu bytes exceeds maxReplyBuffer %llu",
+    if (buffered + rd->reply_bytes <= rd->limits.max_buffer)
+        return 0;
+    if (buffered > rd->limits.max_buffer) /* a line alone longer than a reply may be: a bulk */
+        return limit_fail(rd,             /* string is shorter (maxBulkLength): no server's */
+                          "incomplete reply of %llu bytes exceeds maxReplyBuffer %llu",
                           (unsigned long long)buffered, (unsigned long long)rd->limits.max_buffer);
-    return 0;
+    /* the rest of a large bulk string being filled (its CRLF, then what is held), or the item at
+     * the cursor */
+    uint64_t bytes = rd->bulk != NULL ? rd->bulk->len - rd->bulk_have + 2 : 0;
+    return refuse(rd, bytes, rd->bulk == NULL,
+                  "incomplete reply of %llu bytes exceeds maxReplyBuffer %llu",
+                  (unsigned long long)buffered, (unsigned long long)rd->limits.max_buffer);
+}
+
+/* A refused reply: told until taken, then skipped. 1 once it is all gone, else next()'s answer. */
+__attribute__((cold, noinline)) static int refused_reply(vmux_reader *rd)
+{
+    if (rd->refused)
+        return VMUX__READER_REFUSED;
+    int got = skip_run(rd);
+    if (got != ITEM_VALUE)
+        return got == ITEM_MORE ? 0 : rd->failed;
+    rd->skipping = rd->halted = false;
+    return 1;
 }
 
 int vmux__reader_next(vmux_reader *rd, vmux_reply **out)
 {
     *out = NULL;
-    while (!rd->failed) {
-        vmux_reply *value = NULL;
-        int got = rd->bulk != NULL ? finish_direct(rd, &value) : read_item(rd, &value);
-        if (got == ITEM_MORE)
-            return check_incomplete(rd);
-        if (got == ITEM_OPENED) {
-            rd->stack[rd->depth++] = value;
-            continue;
+    for (;;) {
+        while (!rd->halted) {
+            vmux_reply *value = NULL;
+            int got = rd->bulk != NULL ? finish_direct(rd, &value) : read_item(rd, &value);
+            if (got == ITEM_MORE)
+                return check_incomplete(rd);
+            if (got == ITEM_OPENED) {
+                rd->stack[rd->depth++] = value;
+                continue;
+            }
+            if (got != ITEM_VALUE)
+                return got == ITEM_REFUSED ? ITEM_REFUSED : rd->failed;
+            /* a finished value: fill its parent, and each parent it completes, up to the root */
+            while (rd->depth > 0 && attach(rd, value))
+                value = rd->stack[--rd->depth];
+            if (rd->failed)
+                return rd->failed;
+            if (rd->depth == 0) {
+                rd->reply_bytes = 0;
+                *out = value;
+                return 1;
+            }
         }
-        if (got != ITEM_VALUE)
-            break;
-        /* a finished value: fill its parent, and each parent it completes, up to the root */
-        while (rd->depth > 0 && attach(rd, value))
-            value = rd->stack[--rd->depth];
         if (rd->failed)
-            break;
-        if (rd->depth == 0) {
-            rd->reply_bytes = 0;
-            *out = value;
-            return 1;
-        }
+            return rd->failed;
+        int rc = refused_reply(rd); /* halted by a refusal: told, then skipped */
+        if (rc != 1)
+            return rc;
     }
-    return rd->failed;
 }
 
 bool vmux__reader_idle(const vmux_reader *rd)
 {
-    return !rd->failed && rd->depth == 0 && rd->bulk == NULL && rd->pos == rd->len;
+    return !rd->failed && !rd->skipping && rd->depth == 0 && rd->bulk == NULL && rd->pos == rd->len;
 }
 
 int vmux__reader_peek(const vmux_reader *rd)
 {
-    if (rd->failed || rd->depth > 0 || rd->bulk != NULL || rd->pos >= rd->len)
+    if (rd->failed || rd->skipping || rd->depth > 0 || rd->bulk != NULL || rd->pos >= rd->len)
         return -1;
     return (unsigned char)rd->buf[rd->pos];
 }
@@ -536,6 +781,17 @@ int vmux__reader_peek(const vmux_reader *rd)
 bool vmux__reader_over_limit(const vmux_reader *rd)
 {
     return rd->over_limit;
+}
+
+void vmux__reader_refuse_over_limit(vmux_reader *rd, bool on)
+{
+    rd->refusing = on;
+}
+
+void vmux__reader_take_refusal(vmux_reader *rd)
+{
+    VMUX_ASSERT(rd->refused);
+    rd->refused = false;
 }
 
 const char *vmux__reader_error(const vmux_reader *rd)

@@ -68,22 +68,41 @@ void vmux__reader_wipe(vmux_reader *rd);
 /* Appends bytes read from the socket. Returns 0, VMUX_ERR_PROTOCOL or VMUX_ERR_NOMEM. */
 int vmux__reader_feed(vmux_reader *rd, const char *buf, size_t len);
 
+/* What vmux__reader_next() returns for a reply refused over a limit (see below). */
+#define VMUX__READER_REFUSED 2
+
 /*
  * Takes the next complete reply: returns 1 with *out set (the caller owns it), 0 when more bytes
- * are needed, or VMUX_ERR_PROTOCOL / VMUX_ERR_NOMEM; vmux__reader_error() then says why.
+ * are needed, or VMUX_ERR_PROTOCOL / VMUX_ERR_NOMEM; vmux__reader_error() then says why. With
+ * vmux__reader_refuse_over_limit() on, a user's reply over a limit returns VMUX__READER_REFUSED
+ * (*out NULL; vmux__reader_error() says which limit) until vmux__reader_take_refusal(); the calls
+ * after that skip the rest of it as it comes, then read the next reply.
  */
 int vmux__reader_next(vmux_reader *rd, vmux_reply **out);
 
-/* Whether the reader holds no byte it has not turned into a reply, and has not failed. */
+/*
+ * Whether a user's reply over a limit (maxBulkLength, maxReplyElements, maxReplyBuffer) is
+ * refused and skipped (on), or fails the reader (off, the default). Skipping keeps the
+ * connection: the replies behind it are read as usual; nothing of it is kept, its bytes are
+ * dropped as they are fed. A refused reply that claims more than 2^40 values, and a reply to
+ * the library's own command (vmux__reader_own()), still fail the reader.
+ */
+void vmux__reader_refuse_over_limit(vmux_reader *rd, bool on);
+
+/* Takes the refusal vmux__reader_next() told (VMUX__READER_REFUSED): the next calls skip. */
+void vmux__reader_take_refusal(vmux_reader *rd);
+
+/* Whether the reader holds no byte it has not turned into a reply, is not skipping a refused
+ * one, and has not failed. */
 bool vmux__reader_idle(const vmux_reader *rd);
 
 /*
  * The type byte of the next reply ('+', '-', ':', '$', '*'), once its first byte has been fed
- * and no reply is half built (no array of it parsed yet); -1 otherwise.
+ * and no reply is half built (no array of it parsed yet) or being skipped (refused); -1 otherwise.
  */
 int vmux__reader_peek(const vmux_reader *rd);
 
-/* The reason for the reader's failure, or "" while it has not failed. */
+/* The reason for the reader's failure, or for the last refused reply, or "" before either. */
 const char *vmux__reader_error(const vmux_reader *rd);
 
 /*

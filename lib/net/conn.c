@@ -235,6 +235,8 @@ struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpo
         free(c);
         return NULL;
     }
+    /* a reply over a limit fails its command only; a subscriber's pushes answer no command */
+    vmux__reader_refuse_over_limit(c->reader, link->push_fn == NULL);
     c->link = link;
     c->ep = ep;
     c->fifo.keeps_husks = true; /* a timed-out op waits here for its late reply */

@@ -14,7 +14,9 @@
 
 #include "core/assert.h"
 #include "core/counters.h"
+#include "core/errbuf.h"
 #include "core/expect.h"
+#include "core/reply_internal.h"
 #include "core/wait.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
@@ -155,6 +157,51 @@ static void conn_dispatch(struct vmux_conn *c, vmux_reply *reply)
         vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", c->retire_why);
 }
 
+/* What the caller of a refused reply's command hears besides VMUX_ERR_PROTOCOL. */
+static vmux_reply *refused_why(const struct vmux_conn *c, const struct vmux_op *op)
+{
+    if (!(op->flags & VMUX_OP_TELL_WHY))
+        return NULL;
+    char why[VMUX_REASON_SIZE];
+    vmux__errbuf_set(why, sizeof why,
+                     "%s: the reply was refused: %s (the command ran; the rest of its reply was "
+                     "skipped, and the connection goes on)",
+                     c->where, vmux__reader_error(c->reader));
+    return vmux__reply_new_str(VMUX_REPLY_ERROR, why, strlen(why));
+}
+
+/*
+ * A reply over a reply limit, refused by the reader, which skips the rest of it (core/reader.h):
+ * the command it answers fails with VMUX_ERR_PROTOCOL and the limit's words, and the connection
+ * goes on, the commands behind it answered as usual. Before, the connection was closed, and the
+ * commands in flight behind the refused one with it: resent if retry-safe, the others failed
+ * outcome unknown (an INCR pipelined behind a GET over maxBulkLength came back
+ * VMUX_ERR_PROTOCOL, though it had run). The refused reply of a block's earlier command
+ * completes the block at once; its later replies are dropped as a timed-out op's are.
+ */
+static void conn_refused(struct vmux_conn *c)
+{
+    struct vmux_op *op = c->fifo.head;
+    if (op == NULL || (op->flags & VMUX_OP_INTERNAL)) { /* the reader refuses only users' */
+        vmux__conn_fail(c, VMUX_ERR_PROTOCOL, "bad reply: %s", vmux__reader_error(c->reader));
+        return;
+    }
+    vmux_reply *why = op->done ? NULL : refused_why(c, op);
+    vmux__reader_take_refusal(c->reader);
+    if (op->partial + 1 < op->nreplies) {
+        op->partial++; /* the block's later replies are dropped as a done op's */
+        if (!op->done) /* last: a pooled op's job may close the link, freeing op (a husk) */
+            vmux__op_complete_refused(op, why);
+        return;
+    }
+    (void)pop_answered(c, op, NULL);
+    if (!op->done)
+        vmux__op_complete_refused(op, why);
+    vmux__op_free(op);
+    if (vmux__conn_retiring(c) && c->phase != CONN_ENDED && c->fifo.head == NULL)
+        vmux__conn_fail(c, VMUX_ERR_CONNECT, "%s", c->retire_why);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct vmux_conn *c = h->data;
@@ -237,9 +284,12 @@ void vmux__conn_parse(struct vmux_conn *c)
         }
         vmux_reply *reply;
         rc = vmux__conn_next_reply(c, &reply);
-        if (rc != 1)
+        if (rc == VMUX__READER_REFUSED)
+            conn_refused(c);
+        else if (rc == 1)
+            conn_dispatch(c, reply);
+        else
             break;
-        conn_dispatch(c, reply);
     }
     vmux__wait_flush();
     if (rc < 0)

@@ -478,8 +478,9 @@ void vmux__lane_read(struct vmux_link *link, struct vmux_op *op)
     while (reply == NULL && lane_fill(link, c, deadline)) {
         if (vmux__reader_peek(c->reader) == '-')
             break; /* an error reply: the I/O thread's rules for those apply */
-        if (vmux__conn_next_reply(c, &reply) < 0)
-            break; /* the I/O thread's parse finds the same failure, and ends the connection */
+        int rc = vmux__conn_next_reply(c, &reply);
+        if (rc < 0 || rc == VMUX__READER_REFUSED)
+            break; /* the I/O thread's parse finds the same, and fails the op or the connection */
     }
     if (reply != NULL) {
         vmux__opq_pop(&c->fifo);
@@ -503,8 +504,8 @@ void vmux__lane_read_all(struct vmux_link *link, struct vmux_op *const *ops, siz
         if (vmux__reader_peek(c->reader) == '-')
             break; /* an error reply: the I/O thread's rules for those apply */
         int rc = vmux__conn_next_reply(c, &reply);
-        if (rc < 0)
-            break; /* the I/O thread's parse finds the same failure, and ends the connection */
+        if (rc < 0 || rc == VMUX__READER_REFUSED)
+            break; /* the I/O thread's parse finds the same, and fails the op or the connection */
         if (rc == 0) {
             more = lane_fill(link, c, deadline);
             continue;

@@ -3,7 +3,10 @@
  * byte, and split at a point the input itself chooses; the three must agree: the same replies
  * in the same order (compared as printed text), and the same outcome (more bytes needed, or a
  * failure with the same code). Small limits make the bulk, element and buffer checks reachable.
+ * The second byte's low bit turns refusals on (vmux__reader_refuse_over_limit()): a reply over a
+ * limit is then rendered "R;" and skipped, and the replies after it must agree too.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,11 +45,37 @@ static void render(const vmux_reply *r, char *out, size_t cap)
     }
 }
 
+/* Whether a refusal was for an incomplete reply over maxReplyBuffer: checked after each feed,
+ * so where it comes depends on the rhythm of the bytes. */
+static bool rhythm_refusal;
+
+/* Takes what the reader holds, rendering replies and refusals into out; returns next()'s last. */
+static int take(vmux_reader *rd, char *out, size_t cap)
+{
+    int rc;
+    vmux_reply *r;
+    while ((rc = vmux__reader_next(rd, &r)) == 1 || rc == VMUX__READER_REFUSED) {
+        size_t len = strlen(out);
+        if (rc == VMUX__READER_REFUSED) {
+            rhythm_refusal |= strstr(vmux__reader_error(rd), "incomplete") != NULL;
+            vmux__reader_take_refusal(rd);
+            if (len + 3 < cap)
+                snprintf(out + len, cap - len, "R;");
+            continue;
+        }
+        render(r, out, cap);
+        vmux_reply_free(r);
+    }
+    return rc;
+}
+
 /* Feeds data in pieces of at most step bytes (the first piece cut at `cut` when > 0). */
-static int run(const uint8_t *data, size_t size, size_t cut, size_t step, char *out, size_t cap)
+static int run(const uint8_t *data, size_t size, size_t cut, size_t step, bool refusing, char *out,
+               size_t cap)
 {
     vmux_reader *rd = vmux__reader_new(&limits);
     CHECK(rd != NULL);
+    vmux__reader_refuse_over_limit(rd, refusing);
     out[0] = '\0';
     int rc = 0;
     for (size_t pos = 0; pos < size && rc == 0;) {
@@ -55,12 +84,8 @@ static int run(const uint8_t *data, size_t size, size_t cut, size_t step, char *
             n = size - pos;
         rc = vmux__reader_feed(rd, (const char *)data + pos, n);
         pos += n;
-        vmux_reply *r;
-        while (rc == 0 && (rc = vmux__reader_next(rd, &r)) == 1) {
-            render(r, out, cap);
-            vmux_reply_free(r);
-            rc = 0;
-        }
+        if (rc == 0)
+            rc = take(rd, out, cap);
     }
     CHECK(rc == 0 || rc == VMUX_ERR_PROTOCOL || rc == VMUX_ERR_NOMEM);
     CHECK(rc == 0 || strlen(vmux__reader_error(rd)) > 0);
@@ -72,12 +97,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static char whole[8192], bytewise[8192], split[8192];
     size_t cut = size > 0 ? data[0] % (size + 1) : 0;
-    int a = run(data, size, 0, size ? size : 1, whole, sizeof(whole));
-    int b = run(data, size, 0, 1, bytewise, sizeof(bytewise));
-    int c = run(data, size, cut, size ? size : 1, split, sizeof(split));
-    /* The buffer limit is checked after each feed, so a failure may come at a different
-     * reply when the bytes come in another rhythm; a success must be identical. */
-    if (a == 0 && b == 0 && c == 0) {
+    bool refusing = size > 1 && (data[1] & 1);
+    rhythm_refusal = false;
+    int a = run(data, size, 0, size ? size : 1, refusing, whole, sizeof(whole));
+    int b = run(data, size, 0, 1, refusing, bytewise, sizeof(bytewise));
+    int c = run(data, size, cut, size ? size : 1, refusing, split, sizeof(split));
+    /* The buffer limit is checked after each feed, so a failure (or a refusal) may come at a
+     * different reply when the bytes come in another rhythm; a success must be identical. */
+    if (a == 0 && b == 0 && c == 0 && !rhythm_refusal) {
         CHECK(strcmp(whole, bytewise) == 0);
         CHECK(strcmp(whole, split) == 0);
     }

@@ -149,36 +149,58 @@ static void test_bulk_limit_below_invalidations(void **state)
 }
 
 /*
- * A retry-safe command whose reply is over a limit fails with VMUX_ERR_PROTOCOL once, not after a
- * resend that gets the same reply, and the retry-safe command pipelined behind it is resent
- * alone and answered. Resent first, the refused one broke the next connection too and took the
- * other with it (probe 55: a 400 MB GET over maxBulkLength read twice, a GET behind it lost).
+ * A command whose reply is over a limit fails with VMUX_ERR_PROTOCOL and the limit's words, and
+ * only it: the rest of its reply is skipped and the connection goes on. Pipelined behind it, an
+ * INCR (not retry-safe) runs once and is answered, and a GET too; nothing is resent, no
+ * connection is made again. Before, the refused reply closed the connection: the INCR came back
+ * VMUX_ERR_CONNECTION_LOST, outcome unknown (and a retry-safe GET was resent; resent first, the
+ * refused command broke the next connection too: probe 55, a 400 MB GET read twice).
  */
-static void test_over_limit_not_resent(void **state)
+static void test_over_limit_keeps_connection(void **state)
 {
     (void)state;
-    vmux *m = vt_open("plain", "maxBulkLength=16,cluster=no");
+    vmux *m = vt_open("plain", "maxBulkLength=16,maxReplyElements=4,cluster=no");
     answered(m, 3, (const char *[]){"SET", "replylimits:big", "abcdefghijklmnopqrstuvwxyz0123"});
     answered(m, 3, (const char *[]){"SET", "replylimits:small", "small"});
+    answered(m, 2, (const char *[]){"DEL", "replylimits:n"});
+    answered(m, 7, (const char *[]){"RPUSH", "replylimits:list", "1", "2", "3", "4", "5"});
+    vmux_stats before = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &before), 0);
     vmux_batch *b = NULL;
     assert_int_equal(vmux_batch_new(&b), 0);
     assert_int_equal(vmux_batch_add(b, 2, (const char *[]){"GET", "replylimits:big"}, NULL), 0);
+    assert_int_equal(vmux_batch_add(b, 2, (const char *[]){"INCR", "replylimits:n"}, NULL), 0);
+    assert_int_equal(
+        vmux_batch_add(b, 4, (const char *[]){"LRANGE", "replylimits:list", "0", "-1"}, NULL), 0);
     assert_int_equal(vmux_batch_add(b, 2, (const char *[]){"GET", "replylimits:small"}, NULL), 0);
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
-    int st[2] = {-1, -1};
-    vmux_reply *r[2] = {NULL, NULL};
-    (void)vmux_batch_exec(m, &o, b, st, r);
+    int st[4] = {-1, -1, -1, -1};
+    vmux_reply *r[4] = {NULL, NULL, NULL, NULL};
+    (void)vmux_batch_exec(m, NULL, b, st, r);
     assert_int_equal(st[0], VMUX_ERR_PROTOCOL);
     if (st[1] != 0)
-        fail_msg("the GET behind the refused one: %s", vmux_strerror(st[1]));
-    assert_string_equal(vmux_reply_str(r[1], NULL), "small");
-    vmux_stats s = VMUX_INIT(vmux_stats);
-    assert_int_equal(vmux_read_stats(m, &s), 0);
-    assert_int_equal(s.resent, 1); /* the small one only */
-    vmux_reply_free(r[0]);
-    vmux_reply_free(r[1]);
+        fail_msg("the INCR behind the refused GET: %s", vmux_strerror(st[1]));
+    assert_int_equal(vmux_reply_integer(r[1]), 1);
+    assert_int_equal(st[2], VMUX_ERR_PROTOCOL); /* 5 elements over maxReplyElements 4 */
+    assert_int_equal(st[3], 0);
+    assert_string_equal(vmux_reply_str(r[3], NULL), "small");
+    vmux_stats after = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &after), 0);
+    assert_int_equal(after.resent, before.resent);
+    assert_int_equal(after.connects, before.connects);
+    assert_int_equal(after.connection_lost, before.connection_lost);
+    assert_int_equal(after.replied - before.replied, 4); /* a refused reply is a reply */
+    for (int i = 0; i < 4; i++)
+        vmux_reply_free(r[i]);
     vmux_batch_free(b);
-    answered(m, 3, (const char *[]){"DEL", "replylimits:big", "replylimits:small"});
+    /* one call at a time: the refusal's words, and the connection still serves */
+    refused_with(m, 2, (const char *[]){"GET", "replylimits:big"},
+                 "bulk string of 30 bytes exceeds maxBulkLength 16");
+    char *n = vt_call_text(m, 2, (const char *[]){"GET", "replylimits:n"});
+    assert_string_equal(n, "1");
+    free(n);
+    answered(m, 5,
+             (const char *[]){"DEL", "replylimits:big", "replylimits:small", "replylimits:n",
+                              "replylimits:list"});
     vmux_close(m);
 }
 
@@ -191,7 +213,7 @@ int main(void)
         cmocka_unit_test(test_element_limit_below_cluster_slots),
         cmocka_unit_test(test_element_limit_below_replica_role),
         cmocka_unit_test(test_bulk_limit_below_invalidations),
-        cmocka_unit_test(test_over_limit_not_resent),
+        cmocka_unit_test(test_over_limit_keeps_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
