@@ -129,8 +129,8 @@ VMUX_EXPORT void vmux_cache_free(vmux_cache *c);
  * (the TTL, shortened by the jitter; a "not found" for its negative TTL) and returns it.
  *
  * Size: a value is stored only when it and its 20-byte header fit in the handle's maxBulkLength
- * (config.h), the largest reply a GET on the handle can read (a larger one is a protocol error
- * that closes the shared connection). A larger value is not sent: it is counted in errors and
+ * (config.h), the largest reply a GET on the handle can read (a larger one is refused with
+ * VMUX_ERR_PROTOCOL, read for nothing). A larger value is not sent: it is counted in errors and
  * returned unstored, or, in a strict cache, the call fails with VMUX_ERR_INVALID_ARG.
  *
  * On success returns 0 with *value owned by the caller (free with vmux_bytes_free()):

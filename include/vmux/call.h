@@ -120,8 +120,10 @@ typedef struct vmux_callopts {
      * failure: 127.0.0.1:6380: TLS handshake failed: certificate verify failed: ...". A call
      * that was sent and lost with its connection (VMUX_ERR_CONNECTION_LOST, VMUX_ERR_PROTOCOL)
      * gets the description followed by why the connection failed: "malformed or oversized reply
-     * from the server: 127.0.0.1:6379: bad reply: bulk string of 629145600 bytes exceeds
-     * maxBulkLength 536870912". It is written
+     * from the server: 127.0.0.1:6379: bad reply: Protocol error, got "H" as reply type byte";
+     * one whose own reply was over a reply limit, the limit's words: "...: 127.0.0.1:6379: the
+     * reply was refused: bulk string of 629145600 bytes exceeds maxBulkLength 536870912 (the
+     * command ran; ...)". It is written
      * only when the call fails, so start it as "": a call that returns 0 leaves it as it was,
      * also when vmux met an error on the way and recovered from it (the NOSCRIPT that
      * vmux_script_run() answers with EVAL). */
@@ -160,9 +162,10 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
  * connection, such as SUBSCRIBE, MULTI or SELECT; nothing was sent), VMUX_ERR_CROSSSLOT
  * (cluster: keys in different slots, named in opts->errbuf; nothing was sent), VMUX_ERR_NOMEM,
  * VMUX_ERR_TIMEOUT, VMUX_ERR_CONNECTION_LOST (sent, outcome unknown), VMUX_ERR_CLOSED,
- * VMUX_ERR_PROTOCOL (a reply on the connection was malformed or over a limit, so the connection was
- * replaced and every command sent on it and unanswered fails so; outcome unknown; vmux_stats
- * counts it under connection_lost), VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes reached
+ * VMUX_ERR_PROTOCOL (a reply on the connection was malformed, so the connection was replaced and
+ * every command sent on it and unanswered fails so; outcome unknown; vmux_stats counts it under
+ * connection_lost; or this command's own reply was over a reply limit: it ran, its reply was
+ * skipped, the connection goes on, counted under replied), VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes reached
  * at the door, checked before a large command's arguments are copied, or the backlog full while
  * no connection is ready; not sent), VMUX_ERR_NOT_CONNECTED (no connection was ready; not
  * sent) and VMUX_ERR_FORKED (called in a child of fork(), see reliability.md; not sent). The

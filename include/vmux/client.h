@@ -117,12 +117,13 @@ typedef struct vmux_stats {
                                     so an EVAL sent after NOSCRIPT counts on its own (see
                                     docs/reliability.md, Counters) */
     uint64_t replied;          /**< completed with a reply (server error replies included, a
-                                    NOSCRIPT too, and a reply a typed function then refused
-                                    with VMUX_ERR_PROTOCOL for its shape) */
+                                    NOSCRIPT too, a reply a typed function then refused with
+                                    VMUX_ERR_PROTOCOL for its shape, and a reply refused over a
+                                    reply limit, VMUX_ERR_PROTOCOL too) */
     uint64_t timed_out;        /**< completed with VMUX_ERR_TIMEOUT */
     uint64_t connection_lost;  /**< completed with VMUX_ERR_CONNECTION_LOST, or with
-                                    VMUX_ERR_PROTOCOL for a malformed or oversized reply on its
-                                    connection (which was replaced) */
+                                    VMUX_ERR_PROTOCOL for a malformed reply on its connection
+                                    (which was replaced) */
     uint64_t closed;           /**< completed with VMUX_ERR_CLOSED */
     uint64_t failed_other;     /**< completed with any other error */
     uint64_t resent;           /**< retry-safe commands sent again after a connection broke */

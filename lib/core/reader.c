@@ -118,17 +118,6 @@ __attribute__((format(printf, 3, 4))) static int reader_fail(vmux_reader *rd, in
     return rc;
 }
 
-/* reader_fail() for a reply over one of the limits (VMUX_ERR_PROTOCOL): a well-formed reply the
- * user's bounds refuse, which the same command would get again. */
-__attribute__((format(printf, 2, 3))) static int limit_fail(vmux_reader *rd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = vfail(rd, VMUX_ERR_PROTOCOL, true, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
 /*
  * The values the reply being built still expects after the item at the cursor: each open array's
  * missing elements, less the arrays open inside it (not attached to it yet, they are counted as
@@ -156,7 +145,8 @@ static void drop_built(vmux_reader *rd)
  * A reply over a limit. A user's, with refusing: refused (ITEM_REFUSED), what was built of it
  * freed, and the rest of it to skip: bytes of the current item, then values (the current item's
  * elements, or itself when not read yet), then what the open arrays still expect. Otherwise, or
- * when that is more than SKIP_VALUES_MAX or SKIP_BYTES_MAX, the reader fails (limit_fail()).
+ * when that is more than SKIP_VALUES_MAX or SKIP_BYTES_MAX, the reader fails as over a limit
+ * (vmux__reader_over_limit()): a well-formed reply that the same command would get again.
  */
 __attribute__((cold, format(printf, 4, 5))) static int refuse(vmux_reader *rd, uint64_t bytes,
                                                               uint64_t values, const char *fmt, ...)
@@ -708,12 +698,9 @@ static int check_incomplete(vmux_reader *rd)
     uint64_t buffered = rd->len - rd->pos;
     if (buffered + rd->reply_bytes <= rd->limits.max_buffer)
         return 0;
-    if (buffered > rd->limits.max_buffer) /* a line alone longer than a reply may be: a bulk */
-        return limit_fail(rd,             /* string is shorter (maxBulkLength): no server's */
-                          "incomplete reply of %llu bytes exceeds maxReplyBuffer %llu",
-                          (unsigned long long)buffered, (unsigned long long)rd->limits.max_buffer);
     /* the rest of a large bulk string being filled (its CRLF, then what is held), or the item at
-     * the cursor */
+     * the cursor: a status or error line among them, which a script makes as long as it likes,
+     * is dropped as it comes (skip_item()) */
     uint64_t bytes = rd->bulk != NULL ? rd->bulk->len - rd->bulk_have + 2 : 0;
     return refuse(rd, bytes, rd->bulk == NULL,
                   "incomplete reply of %llu bytes exceeds maxReplyBuffer %llu",

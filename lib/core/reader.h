@@ -84,7 +84,8 @@ int vmux__reader_next(vmux_reader *rd, vmux_reply **out);
  * Whether a user's reply over a limit (maxBulkLength, maxReplyElements, maxReplyBuffer) is
  * refused and skipped (on), or fails the reader (off, the default). Skipping keeps the
  * connection: the replies behind it are read as usual; nothing of it is kept, its bytes are
- * dropped as they are fed. A refused reply that claims more than 2^40 values, and a reply to
+ * dropped as they are fed. A refused reply that claims more than 2^32 values or a string over
+ * 4 GiB, and a reply to
  * the library's own command (vmux__reader_own()), still fail the reader.
  */
 void vmux__reader_refuse_over_limit(vmux_reader *rd, bool on);
