@@ -165,11 +165,11 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
  * VMUX_ERR_PROTOCOL (a reply on the connection was malformed, so the connection was replaced and
  * every command sent on it and unanswered fails so; outcome unknown; vmux_stats counts it under
  * connection_lost; or this command's own reply was over a reply limit: it ran, its reply was
- * skipped, the connection goes on, counted under replied), VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes reached
- * at the door, checked before a large command's arguments are copied, or the backlog full while
- * no connection is ready; not sent), VMUX_ERR_NOT_CONNECTED (no connection was ready; not
- * sent) and VMUX_ERR_FORKED (called in a child of fork(), see reliability.md; not sent). The
- * caller owns *out and frees it with vmux_reply_free().
+ * skipped, the connection goes on, counted under replied), VMUX_ERR_BACKLOG_FULL (maxPending or
+ * maxPendingBytes reached at the door, checked before a large command's arguments are copied, or
+ * the backlog full while no connection is ready; not sent), VMUX_ERR_NOT_CONNECTED (no connection
+ * was ready; not sent) and VMUX_ERR_FORKED (called in a child of fork(), see reliability.md; not
+ * sent). The caller owns *out and frees it with vmux_reply_free().
  *
  * VMUX_ERR_PROTOCOL has a second meaning, in the typed functions built on this (commands.md) and
  * in the converters of types.h: the reply came, well-formed, but had another shape than the
