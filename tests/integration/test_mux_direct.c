@@ -273,6 +273,41 @@ static long long conn_id(vmux *m)
     return id;
 }
 
+/* A handle that reconnects at once, and a fresh counter key named after what. */
+static vmux *hup_open(char *key, size_t cap, const char *what)
+{
+    snprintf(key, cap, "direct:%s:%ld", what, (long)getpid());
+    free(vt_admin("plain", "DEL %s", key));
+    return vt_open("plain", "reconnectMin=5,reconnectMax=20");
+}
+
+/* The outcomes of the INCRs written after a kill: OK (run) or CONNECTION_LOST (unknown). */
+struct tally {
+    int ok, lost;
+};
+
+static void tally_add(struct tally *t, int rc, const char *why)
+{
+    t->ok += rc == 0;
+    t->lost += rc == VMUX_ERR_CONNECTION_LOST;
+    if (rc == VMUX_ERR_CONNECTION_LOST && t->lost == 1)
+        printf("the first lost: %s\n", why);
+    if (rc != 0 && rc != VMUX_ERR_CONNECTION_LOST)
+        fail_msg("INCR after a kill: %s (%s)", vmux_err_name(rc), why);
+}
+
+/* Every INCR answered OK ran once, and none came back lost: the counter says which ran. */
+static void tally_check(const struct tally *t, const char *what, const char *key)
+{
+    char *n = vt_admin("plain", "GET %s", key);
+    printf("%d %s after a kill: %d OK, %d CONNECTION_LOST; the counter: %s\n", KILLS, what, t->ok,
+           t->lost, n != NULL ? n : "?");
+    int counter = n != NULL ? atoi(n) : -1; /* "(nil)": 0 */
+    free(n);
+    assert_int_equal(counter, t->ok);
+    assert_int_equal(t->lost, 0);
+}
+
 /*
  * The server closes the lone caller's idle connection (CLIENT KILL, answered once the server has
  * closed it), and the caller's next command, not retry-safe,
@@ -285,11 +320,9 @@ static long long conn_id(vmux *m)
 static void test_command_after_the_server_hung_up(void **state)
 {
     (void)state;
-    vmux *m = vt_open("plain", "reconnectMin=5,reconnectMax=20");
     char key[64];
-    snprintf(key, sizeof key, "direct:hup:%ld", (long)getpid());
-    free(vt_admin("plain", "DEL %s", key));
-    int ok = 0, lost = 0;
+    vmux *m = hup_open(key, sizeof key, "hup");
+    struct tally t = {0};
     for (int i = 0; i < KILLS; i++) {
         long long id = conn_id(m);
         uint64_t back = vt_now_ns(); /* the lane was given back before this */
@@ -304,20 +337,9 @@ static void test_command_after_the_server_hung_up(void **state)
         vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
         int rc = vmux_call(m, &o, 2, (const char *[]){"INCR", key}, NULL, &r);
         vmux_reply_free(r);
-        ok += rc == 0;
-        lost += rc == VMUX_ERR_CONNECTION_LOST;
-        if (rc == VMUX_ERR_CONNECTION_LOST && lost == 1)
-            printf("the first lost: %s\n", why);
-        if (rc != 0 && rc != VMUX_ERR_CONNECTION_LOST)
-            fail_msg("INCR after a kill: %s (%s)", vmux_err_name(rc), why);
+        tally_add(&t, rc, why);
     }
-    char *n = vt_admin("plain", "GET %s", key);
-    printf("%d INCRs after a kill: %d OK, %d CONNECTION_LOST; the counter: %s\n", KILLS, ok, lost,
-           n != NULL ? n : "?");
-    int counter = n != NULL ? atoi(n) : -1; /* "(nil)": 0 */
-    free(n);
-    assert_int_equal(counter, ok);
-    assert_int_equal(lost, 0);
+    tally_check(&t, "INCRs", key);
     vmux_close(m);
 }
 
@@ -381,11 +403,9 @@ static void on_hup_id(int status, vmux_reply *reply, void *userdata)
 static void test_async_command_after_the_server_hung_up(void **state)
 {
     (void)state;
-    vmux *m = vt_open("plain", "reconnectMin=5,reconnectMax=20");
     char key[64];
-    snprintf(key, sizeof key, "direct:ahup:%ld", (long)getpid());
-    free(vt_admin("plain", "DEL %s", key));
-    int ok = 0, lost = 0;
+    vmux *m = hup_open(key, sizeof key, "ahup");
+    struct tally t = {0};
     for (int i = 0; i < KILLS; i++) {
         struct hup_round h = {.m = m, .key = key, .status = 1};
         assert_int_equal(
@@ -393,21 +413,9 @@ static void test_async_command_after_the_server_hung_up(void **state)
         uint64_t until = vt_now_ms() + 30000;
         while (atomic_load(&h.status) == 1)
             assert_true(vt_now_ms() < until);
-        int rc = atomic_load(&h.status);
-        ok += rc == 0;
-        lost += rc == VMUX_ERR_CONNECTION_LOST;
-        if (rc == VMUX_ERR_CONNECTION_LOST && lost == 1)
-            printf("the first lost: %s\n", h.why);
-        if (rc != 0 && rc != VMUX_ERR_CONNECTION_LOST)
-            fail_msg("INCR after a kill: %s (%s)", vmux_err_name(rc), h.why);
+        tally_add(&t, atomic_load(&h.status), h.why);
     }
-    char *n = vt_admin("plain", "GET %s", key);
-    printf("%d async INCRs after a kill: %d OK, %d CONNECTION_LOST; the counter: %s\n", KILLS, ok,
-           lost, n != NULL ? n : "?");
-    int counter = n != NULL ? atoi(n) : -1; /* "(nil)": 0 */
-    free(n);
-    assert_int_equal(counter, ok);
-    assert_int_equal(lost, 0);
+    tally_check(&t, "async INCRs", key);
     vmux_close(m);
 }
 

@@ -33,6 +33,29 @@ static vmux_reader *refusing_reader(void)
     return rd;
 }
 
+/* Feeds the string s. */
+static void feed(vmux_reader *rd, const char *s)
+{
+    assert_int_equal(vmux__reader_feed(rd, s, strlen(s)), 0);
+}
+
+/* The next reply is the integer want. */
+static void next_int(vmux_reader *rd, long long want)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux__reader_next(rd, &r), 1);
+    assert_int_equal(vmux_reply_integer(r), want);
+    vmux_reply_free(r);
+}
+
+/* The next thing told is a refusal: taken. */
+static void take_refusal(vmux_reader *rd)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux__reader_next(rd, &r), VMUX__READER_REFUSED);
+    vmux__reader_take_refusal(rd);
+}
+
 /* Appends what next() gives until it wants bytes: integers as "iN;", statuses as "sTEXT;", a
  * refusal as "R;" (taken, its reason checked for words when given). */
 static void drain(vmux_reader *rd, char *out, size_t cap, const char *words)
@@ -154,9 +177,7 @@ static void test_refusal_told_until_taken(void **state)
     assert_false(vmux__reader_idle(rd));
     assert_int_equal(vmux__reader_peek(rd), -1);
     vmux__reader_take_refusal(rd);
-    assert_int_equal(vmux__reader_next(rd, &r), 1);
-    assert_int_equal(vmux_reply_integer(r), 1);
-    vmux_reply_free(r);
+    next_int(rd, 1);
     assert_true(vmux__reader_idle(rd));
     vmux__reader_free(rd);
 }
@@ -183,16 +204,15 @@ static void test_large_refused_bulk_dropped_as_fed(void **state)
     char head[32];
     int hn = snprintf(head, sizeof head, "$%d\r\n", BODY);
     assert_int_equal(vmux__reader_feed(rd, head, (size_t)hn), 0);
+    take_refusal(rd);
     vmux_reply *r = NULL;
-    assert_int_equal(vmux__reader_next(rd, &r), VMUX__READER_REFUSED);
-    vmux__reader_take_refusal(rd);
     size_t before = heap_in_use();
     for (size_t fed = 0; fed < BODY; fed += READ) {
         assert_int_equal(vmux__reader_feed(rd, chunk, READ), 0);
         assert_int_equal(vmux__reader_next(rd, &r), 0);
         assert_true(heap_in_use() <= before + 2 * READ);
     }
-    assert_int_equal(vmux__reader_feed(rd, "\r\n+done\r\n", 9), 0);
+    feed(rd, "\r\n+done\r\n");
     assert_int_equal(vmux__reader_next(rd, &r), 1);
     assert_string_equal(vmux_reply_str(r, NULL), "done");
     vmux_reply_free(r);
@@ -227,10 +247,8 @@ static void test_long_status_line_refused(void **state)
             assert_int_equal(rc, 0);
         }
         assert_int_equal(refused, 1);
-        assert_int_equal(vmux__reader_feed(rd, "\r\n:7\r\n", 6), 0);
-        assert_int_equal(vmux__reader_next(rd, &r), 1);
-        assert_int_equal(vmux_reply_integer(r), 7);
-        vmux_reply_free(r);
+        feed(rd, "\r\n:7\r\n");
+        next_int(rd, 7);
         vmux__reader_free(rd);
     }
 }
@@ -240,11 +258,9 @@ static void test_long_line_in_refused_reply(void **state)
 {
     (void)state;
     vmux_reader *rd = refusing_reader();
-    const char head[] = "*5\r\n-";
-    assert_int_equal(vmux__reader_feed(rd, head, sizeof head - 1), 0);
+    feed(rd, "*5\r\n-");
+    take_refusal(rd);
     vmux_reply *r = NULL;
-    assert_int_equal(vmux__reader_next(rd, &r), VMUX__READER_REFUSED);
-    vmux__reader_take_refusal(rd);
     char chunk[4096];
     memset(chunk, 'e', sizeof chunk);
     size_t before = heap_in_use();
@@ -253,11 +269,8 @@ static void test_long_line_in_refused_reply(void **state)
         assert_int_equal(vmux__reader_feed(rd, chunk, sizeof chunk), 0);
         assert_int_equal(vmux__reader_next(rd, &r), 0);
     }
-    const char tail[] = "\r\n:1\r\n:2\r\n:3\r\n:4\r\n:42\r\n";
-    assert_int_equal(vmux__reader_feed(rd, tail, sizeof tail - 1), 0);
-    assert_int_equal(vmux__reader_next(rd, &r), 1);
-    assert_int_equal(vmux_reply_integer(r), 42);
-    vmux_reply_free(r);
+    feed(rd, "\r\n:1\r\n:2\r\n:3\r\n:4\r\n:42\r\n");
+    next_int(rd, 42);
     assert_true(heap_in_use() <= before + 4 * sizeof chunk); /* dropped as it came */
     vmux__reader_free(rd);
 }
@@ -270,6 +283,19 @@ static int next_until_not_reply(vmux_reader *rd)
     while ((rc = vmux__reader_next(rd, &r)) == 1)
         vmux_reply_free(r);
     return rc;
+}
+
+/* A refusal, then the reader fails on what follows in; returns whether it failed over a limit. */
+static bool refused_then_fails(const char *in)
+{
+    vmux_reader *rd = refusing_reader();
+    feed(rd, in);
+    assert_int_equal(next_until_not_reply(rd), VMUX__READER_REFUSED);
+    vmux__reader_take_refusal(rd);
+    assert_int_equal(next_until_not_reply(rd), VMUX_ERR_PROTOCOL);
+    bool over = vmux__reader_over_limit(rd);
+    vmux__reader_free(rd);
+    return over;
 }
 
 static void test_what_still_fails(void **state)
@@ -310,20 +336,9 @@ static void test_what_still_fails(void **state)
     assert_int_equal(next_until_not_reply(rd), VMUX_ERR_PROTOCOL);
     assert_true(vmux__reader_over_limit(rd));
     vmux__reader_free(rd);
-    rd = refusing_reader();
-    assert_int_equal(vmux__reader_feed(rd, "*5\r\n$5000000000\r\n", 18), 0);
-    assert_int_equal(next_until_not_reply(rd), VMUX__READER_REFUSED);
-    vmux__reader_take_refusal(rd);
-    assert_int_equal(next_until_not_reply(rd), VMUX_ERR_PROTOCOL);
-    vmux__reader_free(rd);
+    (void)refused_then_fails("*5\r\n$5000000000\r\n");
     /* bytes that are no RESP inside a refused reply */
-    rd = refusing_reader();
-    assert_int_equal(vmux__reader_feed(rd, "*5\r\n:1\r\n?\r\n", 12), 0);
-    assert_int_equal(next_until_not_reply(rd), VMUX__READER_REFUSED);
-    vmux__reader_take_refusal(rd);
-    assert_int_equal(next_until_not_reply(rd), VMUX_ERR_PROTOCOL);
-    assert_false(vmux__reader_over_limit(rd));
-    vmux__reader_free(rd);
+    assert_false(refused_then_fails("*5\r\n:1\r\n?\r\n"));
 }
 
 int main(void)
