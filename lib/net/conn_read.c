@@ -237,6 +237,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void conn_pause(struct vmux_conn *c)
 {
     c->paused = true;
+    if (c->link->push_fn != NULL)
+        c->behind = true; /* its writes wait until it catches up (conn_write.c) */
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_idle_start(&c->resumer, on_resume);
 }
@@ -352,6 +354,16 @@ static void conn_decrypt(struct vmux_conn *c, const char *data, size_t len)
     conn_decrypt_rest(c);
 }
 
+/*
+ * A subscriber connection behind its messages that has read on, and is not paused: the writes it
+ * holds may go now, if its socket is read empty (conn_flush() asks). A flag's test per read.
+ */
+static void conn_read_on(struct vmux_conn *c)
+{
+    if (!c->paused && vmux__conn_holding(c))
+        vmux__conn_arm_flush(c);
+}
+
 /* A paused connection's next slice; reading resumes once what it holds is dispatched. */
 static void conn_resume(struct vmux_conn *c)
 {
@@ -367,6 +379,8 @@ static void conn_resume(struct vmux_conn *c)
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc < 0)
         vmux__conn_fail(c, VMUX_ERR_IO, "cannot read: %s", uv_strerror(rc));
+    else
+        conn_read_on(c);
 }
 
 static void on_resume(uv_idle_t *h)
@@ -397,6 +411,7 @@ static void conn_read(struct vmux_conn *c, ssize_t nread, const uv_buf_t *buf)
         conn_decrypt(c, buf->base, (size_t)nread);
     else
         conn_consume(c, buf->base, (size_t)nread);
+    conn_read_on(c);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

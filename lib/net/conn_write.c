@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "core/assert.h"
 #include "core/counters.h"
@@ -349,6 +350,28 @@ static void conn_found_gone(struct vmux_conn *c)
     conn_fail_after_reading(c, "the server closed the connection");
 }
 
+/*
+ * Whether c, a subscriber connection that fell behind its messages (paused out of its slice: its
+ * callbacks are slower than the messages come), is behind still: paused, or its socket holding
+ * bytes not yet read. Its writes wait meanwhile, queued; once it is found caught up, it is not
+ * asked again until it next pauses. A byte written then could cost the messages the server's
+ * kernel still holds for it: the server that closed the connection (CLIENT KILL, its output
+ * buffer limit) sends its FIN behind them, and they wait for the subscriber to read, so nothing
+ * says the server is gone; its kernel answers a byte that comes to a closed socket with a reset
+ * and drops what it had not sent (a 5 ms callback, 300 messages of 2 KB, CLIENT KILL, then a
+ * SUBSCRIBE: 590 KB in the server's send queue, TcpExtTCPAbortOnData, 60 of 300 delivered). A
+ * command on a subscriber connection is answered behind the messages anyway. Costs one ioctl()
+ * per flush while behind.
+ */
+static bool conn_behind(struct vmux_conn *c)
+{
+    int unread = 0;
+    if (c->paused || (c->fd >= 0 && ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0))
+        return true;
+    c->behind = false;
+    return false;
+}
+
 static void conn_flush(struct vmux_conn *c)
 {
     if (c->phase == CONN_ENDED || c->write_pending)
@@ -360,7 +383,7 @@ static void conn_flush(struct vmux_conn *c)
     /* The server hung up while a caller had the reading (on_hangup()): the next read finds the
      * end, and what waits here goes to the next connection, unsent. Written, it was lost: the
      * server never read it, yet it came back "outcome unknown". */
-    if (c->hung_up)
+    if (c->hung_up || (c->behind && conn_behind(c)))
         return;
     if (conn_quiet(c) && vmux__conn_peer_gone(c)) {
         conn_found_gone(c);

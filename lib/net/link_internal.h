@@ -178,6 +178,8 @@ struct vmux_conn {
     uint64_t lane_back_ns;   /* hrtime a caller last gave the lane back (the lane holder's) */
     uint64_t read_ns;        /* hrtime of the I/O thread's last read of bytes (conn_write.c) */
     bool paused;             /* out of its slice: replies wait in the reader, reading stopped */
+    bool behind;     /* a subscriber connection paused since its socket was last found read empty:
+                      * its writes wait until it catches up (conn_write.c) */
     bool lane_wrote; /* a caller wrote through the direct lane since the clocks were stamped */
     bool lane_sync;  /* a synchronous caller wrote through the lane lately: lend it reading */
     bool read_lent;  /* reading stopped, lent to callers with the lane (LANE_IDLE) */
@@ -280,6 +282,15 @@ void vmux__conn_fail(struct vmux_conn *c, int code, const char *fmt, ...)
 int vmux__conn_write_op(struct vmux_conn *conn, struct vmux_op *op);
 /* Makes sure the connection flushes before the loop next waits for I/O. */
 void vmux__conn_arm_flush(struct vmux_conn *c);
+/*
+ * Whether c holds writes back: a subscriber connection behind its messages (c->behind) with
+ * bytes queued. They go once it has read its socket empty (conn_flush() decides, at the flush
+ * that conn_read.c arms after each read of such a connection). I/O thread.
+ */
+static inline bool vmux__conn_holding(const struct vmux_conn *c)
+{
+    return c->behind && c->queued > c->flushed;
+}
 /* Queues bytes that expect no matched reply. Returns 0 or VMUX_ERR_NOMEM. */
 int vmux__conn_write_raw(struct vmux_conn *conn, const char *bytes, size_t len);
 /*

@@ -67,9 +67,10 @@ static const char PING_RESP[] = "*1\r\n$4\r\nPING\r\n";
 static void push_tick(struct vmux_conn *c, uint64_t now_ms, bool now)
 {
     const struct vmux_config *cfg = c->link->cfg;
-    if (c->paused) {
-        /* Messages read earlier still wait for their callbacks, and the pong is behind them:
-         * the time they take is ours, not the server's. The wait starts again afterwards. */
+    if (c->paused || vmux__conn_holding(c)) {
+        /* Messages read earlier still wait for their callbacks, and the pong is behind them
+         * (or the PING itself waits for the connection to catch up: conn_write.c): the time
+         * they take is ours, not the server's. The wait starts again afterwards. */
         if (c->push_ping_sent != 0)
             c->push_ping_sent = now_ms;
         return;
