@@ -164,6 +164,11 @@ typedef struct vmux_stats {
      * its EVAL...): a handle whose connections are healthy while its writes fail shows here.
      * The words are the caller's (VMUX_ERR_SERVER). */
     uint64_t error_replies;
+    /** Pub/sub messages dropped because they were over a reply limit (a payload over
+     * maxBulkLength, or over maxReplyBuffer): the subscriber connection skips such a message
+     * and goes on, where it failed and was replaced before (docs/pubsub.md, "Messages over a
+     * reply limit"). Logged at VMUX_LOG_WARN, at most one line per 10 s with the channel. */
+    uint64_t pubsub_over_limit;
 } vmux_stats;
 
 /**

@@ -149,6 +149,7 @@ void vmux__counters_read(const struct vmux_counters *c, vmux_stats *out)
     out->cluster_asked = get(&c->asked);
     out->cluster_refreshes = get(&c->refreshes);
     out->error_replies = get(&c->error_replies);
+    out->pubsub_over_limit = get(&c->pubsub_over_limit);
 }
 
 void vmux__stats_add_links(vmux_stats *to, const vmux_stats *from)

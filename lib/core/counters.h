@@ -28,6 +28,7 @@ struct vmux_counters {
      * they sleep on, bumped (and woken) by the release that takes either to 0 while one waits. */
     atomic_uint drainers, drained;
     _Atomic uint64_t subscriber_lost, pubsub_dropped;
+    _Atomic uint64_t pubsub_over_limit; /* messages over a reply limit (mux/pubsub_over_limit.c) */
     _Atomic uint64_t moved, asked, refreshes; /* cluster mode (route/) */
     /* Set on the handle's counters only (NULL elsewhere): the counters of host:port's links. A
      * link given counters with by_node counts what a link counts (vmux__counters_add_links())

@@ -86,6 +86,8 @@ static const struct metric handle_metrics[] = {
      "Slot map refreshes asked of a node (CLUSTER SLOTS sent)."},
     {"vmux_pubsub_dropped_total", true, F(pubsub_dropped), NULL,
      "Pub/sub messages dropped as a second delivery after a subscription moved."},
+    {"vmux_pubsub_over_limit_total", true, F(pubsub_over_limit), NULL,
+     "Pub/sub messages dropped for being over a reply limit (maxBulkLength...)."},
 };
 
 /* One node's links: vmux_read_node_stats(), a sample per node with a "node" label. */

@@ -16,7 +16,8 @@
  * hold it.
  *
  * A reply to the user over a limit, with refusing set (vmux__reader_refuse_over_limit()), is
- * refused rather than failing the reader: what was built of it is freed, vmux__reader_next()
+ * refused rather than failing the reader: what was built of it is freed (its outermost array's
+ * first elements when the refusal is taken: they name a subscriber's message), vmux__reader_next()
  * says so (VMUX__READER_REFUSED), and the rest of it is skipped as it comes, nothing built and
  * its bytes dropped as they are fed (skip_run()), so the next reply is read as if it had not
  * been there. What is left to skip is a count of values and of bytes, not a stack: the reply's
@@ -81,6 +82,7 @@ struct vmux_reader {
     bool skip_line;       /* inside a status or error line of it, dropped until its CRLF */
     uint64_t skip_bytes;  /* bytes of a bulk string's body and CRLF of it still to drop */
     uint64_t skip_values; /* values of it still to skip after those bytes */
+    vmux_reply *part;     /* its outermost array as far as it was built, until taken */
 };
 
 /*
@@ -142,6 +144,23 @@ static void drop_built(vmux_reader *rd)
 }
 
 /*
+ * Frees what was built of a refused reply but its outermost array, kept as rd->part until the
+ * refusal is taken (vmux__reader_refused_part()): the arrays open inside it are not attached to
+ * it yet, so it holds only its first elements, whole. A subscriber's message over a limit is
+ * named by them (its channel comes before its payload).
+ */
+static void keep_part(vmux_reader *rd)
+{
+    vmux_reply *outer = NULL;
+    if (rd->depth > 0) {
+        outer = rd->stack[0];
+        rd->stack[0] = NULL; /* drop_built() frees NULL as nothing */
+    }
+    drop_built(rd);
+    rd->part = outer;
+}
+
+/*
  * A reply over a limit. A user's, with refusing: refused (ITEM_REFUSED), what was built of it
  * freed, and the rest of it to skip: bytes of the current item, then values (the current item's
  * elements, or itself when not read yet), then what the open arrays still expect. Otherwise, or
@@ -162,7 +181,7 @@ __attribute__((cold, format(printf, 4, 5))) static int refuse(vmux_reader *rd, u
     }
     vsnprintf(rd->error, sizeof(rd->error), fmt, ap);
     va_end(ap);
-    drop_built(rd);
+    keep_part(rd);
     rd->skipping = rd->refused = rd->halted = true;
     rd->skip_bytes = bytes;
     rd->skip_values = after + values;
@@ -207,6 +226,7 @@ void vmux__reader_free(vmux_reader *rd)
     while (rd->depth > 0) /* each array on the stack holds the values finished inside it */
         vmux_reply_free(rd->stack[--rd->depth]);
     vmux_reply_free(rd->bulk);
+    vmux_reply_free(rd->part);
     free(rd->stack);
     free(rd->buf);
     free(rd);
@@ -779,6 +799,13 @@ void vmux__reader_take_refusal(vmux_reader *rd)
 {
     VMUX_ASSERT(rd->refused);
     rd->refused = false;
+    vmux_reply_free(rd->part);
+    rd->part = NULL;
+}
+
+const vmux_reply *vmux__reader_refused_part(const vmux_reader *rd)
+{
+    return rd->refused ? rd->part : NULL;
 }
 
 const char *vmux__reader_error(const vmux_reader *rd)

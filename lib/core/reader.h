@@ -83,8 +83,9 @@ int vmux__reader_next(vmux_reader *rd, vmux_reply **out);
 /*
  * Whether a user's reply over a limit (maxBulkLength, maxReplyElements, maxReplyBuffer) is
  * refused and skipped (on), or fails the reader (off, the default). Skipping keeps the
- * connection: the replies behind it are read as usual; nothing of it is kept, its bytes are
- * dropped as they are fed. A refused reply that claims more than 2^32 values or a string over
+ * connection: the replies behind it are read as usual; nothing of it is kept (but what was built
+ * of its outermost array, until the refusal is taken: vmux__reader_refused_part()), its bytes
+ * are dropped as they are fed. A refused reply that claims more than 2^32 values or a string over
  * 4 GiB, and a reply to
  * the library's own command (vmux__reader_own()), still fail the reader.
  */
@@ -92,6 +93,15 @@ void vmux__reader_refuse_over_limit(vmux_reader *rd, bool on);
 
 /* Takes the refusal vmux__reader_next() told (VMUX__READER_REFUSED): the next calls skip. */
 void vmux__reader_take_refusal(vmux_reader *rd);
+
+/*
+ * While a refusal is told and not taken: the refused reply's outermost array as far as it was
+ * built, its first elements whole and none after the one over the limit (a subscriber's message
+ * ["message", channel, payload] refused for its payload: ["message", channel]); NULL when the
+ * reply is no array or none of it was built. The reader owns it, and frees it at
+ * vmux__reader_take_refusal(); NULL after that. Cold: kept only when a reply is refused.
+ */
+const vmux_reply *vmux__reader_refused_part(const vmux_reader *rd);
 
 /* Whether the reader holds no byte it has not turned into a reply, is not skipping a refused
  * one, and has not failed. */

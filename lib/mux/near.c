@@ -369,7 +369,9 @@ void vmux__nearc_start(vmux *m)
         n->inval = NULL;
         return;
     }
-    vmux__link_set_push(n->inval, on_inval_push, n);
+    /* an invalidation lost to a limit would leave stale entries: the connection fails instead,
+     * and its failure flushes the near cache */
+    vmux__link_set_push(n->inval, on_inval_push, VMUX__PUSH_OVER_LIMIT_FAILS, n);
     vmux__link_set_auxiliary(n->inval);
     vmux__link_set_own(n->inval); /* the server's invalidations: one may list many keys */
     vmux__link_set_sentinel(n->inval, m->sentinel); /* where the data link goes */

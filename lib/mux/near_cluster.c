@@ -247,7 +247,9 @@ static void open_inval(struct vmux_near_cluster *cl, struct vmux_near_cnode *nd)
     if (nd->cfg == NULL ||
         vmux__link_new(&m->loop, nd->cfg, m->tls_ctx, &m->ctr, &inval_events, nd, &nd->inval) != 0)
         goto no_memory;
-    vmux__link_set_push(nd->inval, on_inval_push, nd);
+    /* an invalidation lost to a limit would leave stale entries: the connection fails instead,
+     * and its failure flushes the node's near cache */
+    vmux__link_set_push(nd->inval, on_inval_push, VMUX__PUSH_OVER_LIMIT_FAILS, nd);
     vmux__link_set_auxiliary(nd->inval);
     vmux__link_set_own(nd->inval); /* the server's invalidations: one may list many keys */
     vmux__link_start(nd->inval);

@@ -155,6 +155,10 @@ struct vmux_pubsub {
     struct vmux_sub *graves; /* unsubscribed during a delivery: freed after it */
     int delivering; /* inside a delivery (or a held walk of subs): ends are deferred, no rehash */
     bool closed;
+    /* Messages over a reply limit (pubsub_over_limit.c): loop ms of the last WARN line (0: none
+     * yet), and those dropped since it, not logged. */
+    uint64_t over_limit_logged_ms;
+    uint64_t over_limit_unlogged;
 };
 
 /* Fails nothing (subscriptions are not commands): frees every subscription, closes their
@@ -377,5 +381,17 @@ bool vmux__pubsub_others_at(struct vmux_pubsub *ps, const struct vmux_sub *s,
 void vmux__pubsub_set_live(struct vmux_sub *s, bool live);
 /* The sublink's push handler (pubsub.c). */
 void vmux__pubsub_on_push(vmux_reply *r, void *arg);
+
+/*
+ * The sublink's handler of a push over a reply limit (pubsub_over_limit.c; a
+ * vmux_push_over_limit_fn, net/link.h; arg: the sublink): a message (message, pmessage,
+ * smessage, as part's first element says) is dropped, counted in pubsub_over_limit and logged at
+ * WARN (the first, then at most one line per VMUX__PUBSUB_OVER_LIMIT_LOG_MS, with its channel and
+ * how many since the last line): true, the connection goes on. Anything else (a confirmation, an
+ * error: the answer to one of the sublink's requests, which the requests' order needs; part NULL)
+ * returns false: the connection fails and is replaced, its subscriptions sent again. I/O thread.
+ */
+#define VMUX__PUBSUB_OVER_LIMIT_LOG_MS 10000u
+bool vmux__pubsub_on_over_limit(const vmux_reply *part, const char *why, void *arg);
 
 #endif

@@ -218,7 +218,9 @@ static struct vmux_sublink *open_sublink(struct vmux *m, const char *host, int p
     if (vmux__link_new(&m->loop, sl->cfg != NULL ? sl->cfg : m->cfg, m->tls_ctx, &m->ctr,
                        &sub_link_events, sl, &sl->link) != 0)
         goto fail;
-    vmux__link_set_push(sl->link, vmux__pubsub_on_push, sl);
+    /* a message over a reply limit is dropped and counted, the connection kept
+     * (pubsub_over_limit.c) */
+    vmux__link_set_push(sl->link, vmux__pubsub_on_push, vmux__pubsub_on_over_limit, sl);
     vmux__link_set_auxiliary(sl->link);
     if (host == NULL)
         vmux__link_set_sentinel(sl->link, m->sentinel); /* the handle's endpoints: sentinels? */

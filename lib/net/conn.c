@@ -235,8 +235,10 @@ struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpo
         free(c);
         return NULL;
     }
-    /* a reply over a limit fails its command only; a subscriber's pushes answer no command */
-    vmux__reader_refuse_over_limit(c->reader, link->push_fn == NULL);
+    /* a reply over a limit fails its command only; a subscriber's push, which answers no
+     * command, is its owner's to drop (vmux__link_set_push()), or fails the connection */
+    vmux__reader_refuse_over_limit(c->reader,
+                                   link->push_fn == NULL || link->push_over_limit != NULL);
     c->link = link;
     c->ep = ep;
     c->fifo.keeps_husks = true; /* a timed-out op waits here for its late reply */

@@ -171,6 +171,23 @@ static vmux_reply *refused_why(const struct vmux_conn *c, const struct vmux_op *
 }
 
 /*
+ * A subscriber connection's push refused over a limit (a message whose payload is over
+ * maxBulkLength), which the link's owner drops: true, the rest of it skipped and the connection
+ * kept. False when the owner does not (the near cache's and the sentinels' links, a push that
+ * answers the owner's request), or when it is no push: the connection fails as before.
+ */
+static bool push_refused(struct vmux_conn *c)
+{
+    const struct vmux_link *link = c->link;
+    if (link->push_over_limit == NULL || c->setup_left != 0 ||
+        !link->push_over_limit(vmux__reader_refused_part(c->reader), vmux__reader_error(c->reader),
+                               link->push_arg))
+        return false;
+    vmux__reader_take_refusal(c->reader);
+    return true;
+}
+
+/*
  * A reply over a reply limit, refused by the reader, which skips the rest of it (core/reader.h):
  * the command it answers fails with VMUX_ERR_PROTOCOL and the limit's words, and the connection
  * goes on, the commands behind it answered as usual. Before, the connection was closed, and the
@@ -182,6 +199,8 @@ static vmux_reply *refused_why(const struct vmux_conn *c, const struct vmux_op *
 static void conn_refused(struct vmux_conn *c)
 {
     struct vmux_op *op = c->fifo.head;
+    if (op == NULL && push_refused(c))
+        return;
     if (op == NULL || (op->flags & VMUX_OP_INTERNAL)) { /* the reader refuses only users' */
         vmux__conn_fail(c, VMUX_ERR_PROTOCOL, "bad reply: %s", vmux__reader_error(c->reader));
         return;

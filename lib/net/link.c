@@ -663,9 +663,10 @@ bool vmux__link_replaced_lately(const struct vmux_link *link)
 /* ---- subscriber links ---- */
 
 void vmux__link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, void *arg),
-                         void *arg)
+                         vmux_push_over_limit_fn over_limit, void *arg)
 {
     link->push_fn = fn;
+    link->push_over_limit = over_limit;
     link->push_arg = arg;
 }
 

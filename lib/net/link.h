@@ -94,15 +94,36 @@ void vmux__link_submit(struct vmux_link *link, struct vmux_op *op);
 int vmux__link_asking(struct vmux_link *link);
 
 /*
+ * What a subscriber link's owner does with a push over a reply limit (maxBulkLength,
+ * maxReplyElements, maxReplyBuffer: a message whose payload is over maxBulkLength), refused by
+ * the reader (core/reader.h): part is what was built of it (vmux__reader_refused_part(): its
+ * first elements, NULL when none), why the limit's words; both the connection's, valid during
+ * the call only. Returns true when the owner drops it (the rest of it is skipped, and the
+ * connection goes on), false when the connection must fail (a push that answers a request of
+ * the owner's, whose answer would be lost). I/O thread.
+ */
+typedef bool (*vmux_push_over_limit_fn)(const vmux_reply *part, const char *why, void *arg);
+
+/*
+ * The over_limit of a link whose every push matters to the library (the near cache's
+ * invalidations: one lost leaves stale entries, and the connection's failure flushes the near
+ * cache; a sentinel's failover announcements): a push over a limit fails the connection, which
+ * is replaced (and the near cache flushed), as before refusals.
+ */
+#define VMUX__PUSH_OVER_LIMIT_FAILS ((vmux_push_over_limit_fn)NULL)
+
+/*
  * Makes the link a subscriber link: once a connection's session is set up, every reply it
  * reads goes to fn (which owns it) instead of being matched to a command, but for the answer to
  * its heartbeat: a raw PING, sent when it has been idle for keepAlive and after a freeze, whose
  * answer (["pong", ""] while subscribed, +PONG otherwise, or an error naming PING) the
  * connection takes itself; none within 2 x syncTimeout (2 s at least) fails it as dead (setup.c,
- * conn_read.c). Set before start.
+ * conn_read.c). A push over a reply limit goes to over_limit (the user's subscriptions: the
+ * message is dropped and the connection kept), or fails the connection with
+ * VMUX__PUSH_OVER_LIMIT_FAILS. arg is given to both. Set before start.
  */
 void vmux__link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, void *arg),
-                         void *arg);
+                         vmux_push_over_limit_fn over_limit, void *arg);
 
 /*
  * Writes RESP bytes that expect no reply matched to a command (SUBSCRIBE on a subscriber

@@ -53,6 +53,7 @@ struct vmux_link {
     uint64_t pub_connected;              /* and of its connected gauge: 1 while READY or CHECKING */
     uint64_t replaced_at; /* loop ms vmux__link_replace_conn() last retired a connection */
     void (*push_fn)(vmux_reply *reply, void *arg); /* subscriber link: replies are pushes */
+    vmux_push_over_limit_fn push_over_limit; /* NULL: a push over a limit fails its connection */
     void *push_arg;
     bool auxiliary;    /* pool or subscriber link: see vmux__link_set_auxiliary() */
     bool readonly;     /* its connections send READONLY (setup.c; vmux__link_set_readonly()) */

@@ -480,7 +480,8 @@ static int make_links(struct vmux_sentinel *s)
             return VMUX_ERR_NOMEM;
         vmux__link_set_auxiliary(*w);
         vmux__link_set_own(*w);
-        vmux__link_set_push(*w, vmux__sentinel_on_push, s);
+        /* a failover announcement is never dropped: over a limit, the watcher fails */
+        vmux__link_set_push(*w, vmux__sentinel_on_push, VMUX__PUSH_OVER_LIMIT_FAILS, s);
     }
     return 0;
 }

@@ -4,7 +4,8 @@
  * in the same order (compared as printed text), and the same outcome (more bytes needed, or a
  * failure with the same code). Small limits make the bulk, element and buffer checks reachable.
  * The second byte's low bit turns refusals on (vmux__reader_refuse_over_limit()): a reply over a
- * limit is then rendered "R;" and skipped, and the replies after it must agree too.
+ * limit is then rendered "R", what was built of it (vmux__reader_refused_part()) and ";", and
+ * skipped, and the replies after it must agree too.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -58,9 +59,14 @@ static int take(vmux_reader *rd, char *out, size_t cap)
         size_t len = strlen(out);
         if (rc == VMUX__READER_REFUSED) {
             rhythm_refusal |= strstr(vmux__reader_error(rd), "incomplete") != NULL;
+            if (len + 3 < cap) /* and what was built of it: the same however the bytes come */
+                snprintf(out + len, cap - len, "R");
+            if (vmux__reader_refused_part(rd) != NULL)
+                render(vmux__reader_refused_part(rd), out, cap);
             vmux__reader_take_refusal(rd);
-            if (len + 3 < cap)
-                snprintf(out + len, cap - len, "R;");
+            len = strlen(out);
+            if (len + 2 < cap)
+                snprintf(out + len, cap - len, ";");
             continue;
         }
         render(r, out, cap);

@@ -23,8 +23,8 @@ static vmux_stats numbered(uint64_t base)
 {
     vmux_stats st = VMUX_INIT(vmux_stats);
     uint64_t v = base;
-    for (size_t off = offsetof(vmux_stats, submitted); off <= offsetof(vmux_stats, error_replies);
-         off += sizeof v, v++)
+    for (size_t off = offsetof(vmux_stats, submitted);
+         off <= offsetof(vmux_stats, pubsub_over_limit); off += sizeof v, v++)
         memcpy((char *)&st + off, &v, sizeof v);
     return st;
 }
@@ -89,7 +89,8 @@ static void test_handle_totals(void **state)
     assert_value(&p, "vmux_cluster_asked_total", "", (double)st.cluster_asked);
     assert_value(&p, "vmux_cluster_refreshes_total", "", (double)st.cluster_refreshes);
     assert_value(&p, "vmux_pubsub_dropped_total", "", (double)st.pubsub_dropped);
-    assert_int_equal(p.n, 24); /* every field once; nothing per node without nodes */
+    assert_value(&p, "vmux_pubsub_over_limit_total", "", (double)st.pubsub_over_limit);
+    assert_int_equal(p.n, 25); /* every field once; nothing per node without nodes */
     assert_null(strstr(text, "vmux_node_"));
     vt_prom_free(&p);
     free(text);
@@ -116,7 +117,7 @@ static void test_nodes_labelled(void **state)
                               "vmux_node_connected_connections"};
     for (size_t i = 0; i < sizeof per_node / sizeof per_node[0]; i++)
         assert_int_equal(vt_prom_count(&p, per_node[i]), 2);
-    assert_int_equal(p.n, 24 + 9 * 2);
+    assert_int_equal(p.n, 25 + 9 * 2);
     vt_prom_free(&p);
     free(text);
 }

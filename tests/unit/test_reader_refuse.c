@@ -2,7 +2,8 @@
  * The reply reader's refusals (vmux__reader_refuse_over_limit()): a user's reply over a limit is
  * told once (VMUX__READER_REFUSED, the limit named), the rest of it skipped, and the replies
  * behind it read as if it had not been there, however the bytes are split; nothing of it is
- * kept (a skipped bulk string is dropped as it is fed); a reply claiming more than a server
+ * kept (a skipped bulk string is dropped as it is fed) but its outermost array's first elements
+ * until the refusal is taken (vmux__reader_refused_part()); a reply claiming more than a server
  * sends (2^32 values, a 4 GiB string), the library's own
  * replies and a reader without refusals still fail.
  */
@@ -182,6 +183,75 @@ static void test_refusal_told_until_taken(void **state)
     vmux__reader_free(rd);
 }
 
+/*
+ * Feeds in one byte at a time (whole when whole) until the refusal, and returns a description
+ * of vmux__reader_refused_part() then: "-" for NULL, else its elements as "sTEXT;" or "iN;"
+ * (an array: "a;"). Checks that the part is gone once the refusal is taken; frees the reader
+ * with the part still held when keep is true (a connection that fails on it).
+ */
+static void part_of(const char *in, bool whole, bool keep, char *out, size_t cap)
+{
+    vmux_reader *rd = refusing_reader();
+    size_t n = strlen(in), pos = 0;
+    vmux_reply *r = NULL;
+    int rc = 0;
+    while (rc == 0 && pos < n) {
+        size_t chunk = whole ? n : 1;
+        assert_int_equal(vmux__reader_feed(rd, in + pos, chunk), 0);
+        pos += chunk;
+        while ((rc = vmux__reader_next(rd, &r)) == 1)
+            vmux_reply_free(r);
+    }
+    assert_int_equal(rc, VMUX__READER_REFUSED);
+    const vmux_reply *part = vmux__reader_refused_part(rd);
+    out[0] = '\0';
+    if (part == NULL)
+        snprintf(out, cap, "-");
+    for (size_t i = 0; part != NULL && i < vmux_reply_len(part); i++) {
+        const vmux_reply *e = vmux_reply_element(part, i);
+        size_t len = strlen(out);
+        if (vmux_reply_get_kind(e) == VMUX_REPLY_INTEGER)
+            snprintf(out + len, cap - len, "i%lld;", (long long)vmux_reply_integer(e));
+        else if (vmux_reply_get_kind(e) == VMUX_REPLY_ARRAY)
+            snprintf(out + len, cap - len, "a;");
+        else
+            snprintf(out + len, cap - len, "s%s;", vmux_reply_str(e, NULL));
+    }
+    if (!keep) {
+        vmux__reader_take_refusal(rd);
+        assert_null(vmux__reader_refused_part(rd));
+    }
+    vmux__reader_free(rd);
+}
+
+static void part_is(const char *in, const char *want)
+{
+    char got[256];
+    for (int i = 0; i < 4; i++) { /* whole or byte by byte; taken or freed with the reader */
+        part_of(in, i & 1, i & 2, got, sizeof got);
+        if (strcmp(got, want) != 0)
+            fail_msg("%s, %s: part '%s', where '%s' was due", i & 1 ? "whole" : "byte by byte",
+                     i & 2 ? "kept" : "taken", got, want);
+    }
+}
+
+/*
+ * What was built of a refused reply, its outermost array's first elements, is there while the
+ * refusal is told: a subscriber's message refused for its payload still names its channel.
+ */
+static void test_refused_part(void **state)
+{
+    (void)state;
+    part_is("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$12\r\n0123456789ab\r\n:1\r\n", "smessage;sch;");
+    part_is("*4\r\n$8\r\npmessage\r\n$2\r\np*\r\n$2\r\npq\r\n$9\r\n123456789\r\n",
+            "spmessage;sp*;spq;");
+    /* an array open inside it is not attached to it yet: the part holds what came before */
+    part_is("*3\r\n:1\r\n*3\r\n$2\r\nab\r\n$9\r\n123456789\r\n-ERR x\r\n+after\r\n", "i1;");
+    part_is("*2\r\n*1\r\n:7\r\n$9\r\n123456789\r\n", "a;");
+    part_is("$9\r\n123456789\r\n", "-");                  /* no array */
+    part_is("*5\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n", "-"); /* refused at its header */
+}
+
 /* The heap's blocks in use, mapped ones included (0 under ASan, whose malloc glibc's does not
  * see: the plain build checks). */
 static size_t heap_in_use(void)
@@ -350,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_buffer_over_limit_skipped),
         cmocka_unit_test(test_refusals_in_a_row),
         cmocka_unit_test(test_refusal_told_until_taken),
+        cmocka_unit_test(test_refused_part),
         cmocka_unit_test(test_large_refused_bulk_dropped_as_fed),
         cmocka_unit_test(test_long_status_line_refused),
         cmocka_unit_test(test_long_line_in_refused_reply),

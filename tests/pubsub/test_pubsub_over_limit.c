@@ -1,0 +1,193 @@
+/*
+ * A message over a reply limit, against the "plain" server: the subscriber connection drops it
+ * and goes on. Between two ordinary messages, a message whose payload is over maxBulkLength (a
+ * channel subscription) or takes the reply over maxReplyBuffer (a pattern subscription) is
+ * dropped: the two ordinary ones arrive in order, vmux_stats.pubsub_over_limit counts the
+ * dropped one, no connection is made or lost (connects, connect_failures, subscriber_lost stay),
+ * and a WARN line names its channel and the limit. Before, the subscriber connection failed on
+ * it and was replaced, and the message behind it was lost with it.
+ *
+ * Channel names carry the process id: other tests share the server.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "vmux/vmux.h"
+
+enum { WAIT_MS = 20000, LIVE_MS = 10000, MAX_GOT = 8 };
+
+/* ---- what the subscription and the log saw (the I/O thread writes, the test reads) ---- */
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static char got[MAX_GOT][32]; /* the payloads delivered, in order (the short ones) */
+static unsigned ngot;
+static char warned[512]; /* the first WARN line that says "over a reply limit" */
+
+static void on_message(const vmux_message *msg, void *ud)
+{
+    (void)ud;
+    pthread_mutex_lock(&mu);
+    if (ngot < MAX_GOT)
+        snprintf(got[ngot], sizeof got[ngot], "%.*s",
+                 (int)(msg->payload.len < 31 ? msg->payload.len : 31), msg->payload.ptr);
+    ngot++;
+    pthread_mutex_unlock(&mu);
+}
+
+static void on_log(vmux_log_level level, const char *message, void *userdata)
+{
+    (void)userdata;
+    pthread_mutex_lock(&mu);
+    if (level == VMUX_LOG_WARN && warned[0] == '\0' && strstr(message, "over a reply limit"))
+        snprintf(warned, sizeof warned, "%s", message);
+    pthread_mutex_unlock(&mu);
+}
+
+static void reset(void)
+{
+    pthread_mutex_lock(&mu);
+    ngot = 0;
+    warned[0] = '\0';
+    pthread_mutex_unlock(&mu);
+}
+
+static bool two_seen(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&mu);
+    bool seen = false;
+    for (unsigned i = 0; i < ngot && i < MAX_GOT; i++)
+        seen = seen || strcmp(got[i], "two") == 0;
+    pthread_mutex_unlock(&mu);
+    return seen;
+}
+
+/* ---- helpers ---- */
+
+static vmux *open_subscriber(const char *limits)
+{
+    char extra[160];
+    snprintf(extra, sizeof extra, "syncTimeout=20000,%s", limits);
+    char *text = vt_server_config("plain", extra);
+    vmux_config *cfg = vt_config(text);
+    assert_int_equal(vmux_config_set_log(cfg, on_log, VMUX_LOG_WARN, NULL), 0);
+    vmux *m = vt_open_config(cfg, text);
+    vmux_config_free(cfg);
+    free(text);
+    return m;
+}
+
+static vmux_stats stats_of(const vmux *m)
+{
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    return st;
+}
+
+static void publish(vmux *pub, const char *channel, const char *payload, size_t len)
+{
+    int64_t receivers = -1;
+    int rc = vmux_publish(pub, NULL, VMUX_SUB_CHANNEL, VMUX_STR(channel), (vmux_str){payload, len},
+                          &receivers);
+    if (rc != 0)
+        fail_msg("PUBLISH: %s", vmux_err_name(rc));
+    assert_int_equal(receivers, 1);
+}
+
+/*
+ * Subscribes m to name (a channel, or a pattern that matches channel), publishes "one", a
+ * payload of big bytes, and "two" to channel through a handle of its own, and checks that the
+ * big one alone is dropped, on the same connection, and logged with channel and limit_words.
+ */
+static void run(vmux *m, vmux_sub_kind kind, const char *name, const char *channel, size_t big,
+                const char *limit_words)
+{
+    reset();
+    vmux_sub *sub;
+    assert_int_equal(vmux_subscribe(m, kind, VMUX_STR(name), on_message, NULL, &sub), 0);
+    assert_int_equal(vmux_sub_wait_live(sub, LIVE_MS), 0);
+    vmux *pub = vt_open("plain", NULL);
+    char *payload = malloc(big);
+    assert_non_null(payload);
+    memset(payload, 'x', big);
+    vmux_stats before = stats_of(m);
+
+    publish(pub, channel, "one", 3);
+    publish(pub, channel, payload, big);
+    publish(pub, channel, "two", 3);
+    bool arrived = vt_wait_until(two_seen, NULL, WAIT_MS);
+    vmux_stats after = stats_of(m);
+    pthread_mutex_lock(&mu);
+    unsigned n = ngot;
+    pthread_mutex_unlock(&mu);
+    if (!arrived)
+        fail_msg("\"two\" never arrived (%u delivered): pubsub_over_limit +%llu, subscriber_lost "
+                 "+%llu, connect_failures +%llu",
+                 n, (unsigned long long)(after.pubsub_over_limit - before.pubsub_over_limit),
+                 (unsigned long long)(after.subscriber_lost - before.subscriber_lost),
+                 (unsigned long long)(after.connect_failures - before.connect_failures));
+    assert_int_equal(n, 2);
+    assert_string_equal(got[0], "one");
+    assert_string_equal(got[1], "two");
+    assert_int_equal(after.pubsub_over_limit - before.pubsub_over_limit, 1);
+    assert_int_equal(after.connects, before.connects);
+    assert_int_equal(after.connect_failures, before.connect_failures);
+    assert_int_equal(after.subscriber_lost, before.subscriber_lost);
+
+    pthread_mutex_lock(&mu);
+    char line[sizeof warned];
+    memcpy(line, warned, sizeof line);
+    pthread_mutex_unlock(&mu);
+    char on[160];
+    snprintf(on, sizeof on, "on '%s'", channel);
+    if (strstr(line, on) == NULL || strstr(line, limit_words) == NULL)
+        fail_msg("the WARN line names neither %s nor %s: \"%s\"", on, limit_words, line);
+
+    free(payload);
+    vmux_close(pub);
+    assert_int_equal(vmux_unsubscribe(m, sub), 0);
+}
+
+/* A channel subscription, a payload over maxBulkLength. */
+static void test_message_over_bulk_length(void **state)
+{
+    (void)state;
+    char channel[96];
+    snprintf(channel, sizeof channel, "vmux:ps:%d:over:bulk", (int)getpid());
+    vmux *m = open_subscriber("maxBulkLength=1024");
+    run(m, VMUX_SUB_CHANNEL, channel, channel, 4096, "exceeds maxBulkLength 1024");
+    vmux_close(m);
+}
+
+/* A pattern subscription (the channel is the third element), a message over maxReplyBuffer. */
+static void test_pmessage_over_reply_buffer(void **state)
+{
+    (void)state;
+    char pattern[96], channel[96];
+    snprintf(pattern, sizeof pattern, "vmux:ps:%d:over:buf:*", (int)getpid());
+    snprintf(channel, sizeof channel, "vmux:ps:%d:over:buf:1", (int)getpid());
+    /* 1000 bytes pass maxBulkLength; with the other three values, the message takes more */
+    vmux *m = open_subscriber("maxBulkLength=1024,maxReplyBuffer=1025");
+    run(m, VMUX_SUB_PATTERN, pattern, channel, 1000, "exceeds maxReplyBuffer 1025");
+    vmux_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_message_over_bulk_length),
+        cmocka_unit_test(test_pmessage_over_reply_buffer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
