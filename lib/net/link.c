@@ -800,14 +800,20 @@ uint64_t vmux__link_conn_gen(const struct vmux_link *link)
     return link->conn != NULL ? link->conns : 0;
 }
 
+/* Whether op is a caller's live op whose slot's bit is set in slots (VMUX_LINK_SLOTS bits). */
+static bool op_of_slots(const struct vmux_op *op, const uint8_t *slots)
+{
+    return !op->done && !(op->flags & VMUX_OP_INTERNAL) && op->slot >= 0 &&
+           op->slot < VMUX_LINK_SLOTS && (slots[op->slot / 8] & (1u << (op->slot % 8)));
+}
+
 bool vmux__link_slots_in_flight(const struct vmux_link *link, const uint8_t *slots, uint8_t *found)
 {
     bool any = false;
     if (link->conn == NULL)
         return false;
     for (const struct vmux_op *op = link->conn->fifo.head; op != NULL; op = op->next) {
-        if (op->done || (op->flags & VMUX_OP_INTERNAL) || op->slot < 0 ||
-            op->slot >= VMUX_LINK_SLOTS || !(slots[op->slot / 8] & (1u << (op->slot % 8))))
+        if (!op_of_slots(op, slots))
             continue;
         if (found == NULL)
             return true;
@@ -815,6 +821,26 @@ bool vmux__link_slots_in_flight(const struct vmux_link *link, const uint8_t *slo
         any = true;
     }
     return any;
+}
+
+/* Whether q holds an op of slots (op_of_slots()). */
+static bool opq_has_slots(const struct vmux_opq *q, const uint8_t *slots)
+{
+    for (const struct vmux_op *op = q->head; op != NULL; op = op->next)
+        if (op_of_slots(op, slots))
+            return true;
+    return false;
+}
+
+bool vmux__link_slots_held(const struct vmux_link *link, const uint8_t *slots)
+{
+    if (vmux__link_slots_in_flight(link, slots, NULL) || opq_has_slots(&link->backlog, slots) ||
+        opq_has_slots(&link->rejected, slots))
+        return true;
+    for (int i = 0; i < VMUX_LINK_RETRY_LEVELS; i++)
+        if (opq_has_slots(&link->retry_q[i], slots))
+            return true;
+    return false;
 }
 
 /* ---- Sentinel ---- */

@@ -404,6 +404,14 @@ uint64_t vmux__link_conn_gen(const struct vmux_link *link);
 bool vmux__link_slots_in_flight(const struct vmux_link *link, const uint8_t *slots, uint8_t *found);
 
 /*
+ * Whether the link holds a live op (as vmux__link_slots_in_flight() counts them) of slots
+ * anywhere: written on its current connection, or waiting to be written (its backlog, for a
+ * connection; its refused ops' retry queues; its READONLY-refused ones, for the next connection).
+ * Walks them all at worst. I/O thread (the router's fences for resent ops, route/fence.c).
+ */
+bool vmux__link_slots_held(const struct vmux_link *link, const uint8_t *slots);
+
+/*
  * Closes the link: every op it holds completes with VMUX_ERR_CLOSED, its handles close, and it
  * frees itself once libuv has released them.
  */

@@ -175,10 +175,22 @@ void vmux__router_bounce(struct vmux_router *r, struct vmux_link *from, struct v
     arm(r, wait);
 }
 
+/* Logs that op, of slot, goes to link to, which has no connection ready (it waits there). */
+static void log_unready(struct vmux_router *r, const struct vmux_link *to, int slot)
+{
+    char addr[300];
+    vmux__router_link_addr(r, to, addr, sizeof addr);
+    vmux__log(r->cfg, VMUX_LOG_DEBUG,
+              "cluster: slot %d: sent again to %s after its backoff, which has no connection "
+              "ready: it waits for one there, the slot's new commands behind it",
+              slot, addr);
+}
+
 /*
  * Hands op to the node it waits for, or by its slot when that node's link was closed. Sent there,
- * it may come back with MOVED again: its slot's new ops wait for it (a fence on that link), as
- * they would behind it here; sent by the map to the other node, they ran before it.
+ * it may come back with MOVED again: its slot's new ops wait for it (a fence on that link, which
+ * stands while it waits there for a connection too), as they would behind it here; sent by the
+ * map to the other node, they ran before it.
  */
 static void resend(struct vmux_router *r, struct vmux_op *op)
 {
@@ -189,6 +201,8 @@ static void resend(struct vmux_router *r, struct vmux_op *op)
         return;
     }
     int32_t slot = op->slot; /* op may be completed and freed once handed over */
+    if (r->cfg->log_fn != NULL && !(op->flags & VMUX_OP_BLOCKING) && !vmux__link_ready(to))
+        log_unready(r, to, (int)slot);
     vmux__router_forward(r, to, op);
     vmux__router_fence_resent(r, to, (int)slot);
 }

@@ -8,11 +8,13 @@
  * VMUX_ROUTER_FENCE_CAP_MS pass; then they go on through vmux__router_send(). An op sent again
  * after a ping-pong's backoff (bounce.c) raises one on the link it goes to, for its slot: it may
  * come back with MOVED as well, and a new op of its slot, sent by the map to the ping-pong's other
- * node, would run there before it. The check runs once
+ * node, would run there before it. That fence counts the ops that wait on the link too (for a
+ * connection, or a refusal's retry: vmux__link_slots_held()), and one raised while the link had no
+ * connection stands across the next: the op is written there once it comes. The check runs once
  * a loop turn (a uv_check handle, active only while a fence stands) and walks the old link's
- * FIFO: work bounded by what that connection has in flight. A timer runs it at the oldest fence's
- * cap too: a hung old primary sends nothing to wake the loop, whose next wake-up may be the tick
- * a second later (review of the router). I/O thread only.
+ * FIFO (and its queues, for a resent op's): work bounded by what that link holds. A timer runs it
+ * at the oldest fence's cap too: a hung old primary sends nothing to wake the loop, whose next
+ * wake-up may be the tick a second later (review of the router). I/O thread only.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,22 +74,28 @@ static struct vmux_link *old_link(const struct vmux_router *r, const struct vmux
     return vmux__router_link_of(r, s->nodes[0].host, s->nodes[0].port);
 }
 
-/* The fence standing on link's current connection, or NULL. */
+/* The fence standing on link's current connection (or raised while it had none), or NULL. */
 static struct vmux_router_fence *fence_on(struct vmux_router *r, const struct vmux_link *link)
 {
-    for (unsigned i = 0; i < r->nfences; i++)
-        if (r->fences[i]->link == link && r->fences[i]->conn_gen == vmux__link_conn_gen(link))
+    for (unsigned i = 0; i < r->nfences; i++) {
+        const struct vmux_router_fence *f = r->fences[i];
+        if (f->link == link && (f->conn_gen == vmux__link_conn_gen(link) || f->conn_gen == 0))
             return r->fences[i];
+    }
     return NULL;
 }
 
-/* Fences slots (those of link's in-flight ops that changed primary) on link. */
-static void fence(struct vmux_router *r, struct vmux_link *link, const uint8_t *slots)
+/*
+ * Fences slots on link: those of its connection's in-flight ops that changed primary, or, queued,
+ * a resent op's, which may wait on link (then its waiting ops count too).
+ */
+static void fence(struct vmux_router *r, struct vmux_link *link, const uint8_t *slots, bool queued)
 {
     struct vmux_router_fence *f = fence_on(r, link);
     if (f != NULL) {
         for (size_t i = 0; i < sizeof f->slots; i++)
             f->slots[i] |= slots[i];
+        f->queued |= queued;
         return;
     }
     if (r->nfences == VMUX_ROUTER_MAX_FENCES || (f = calloc(1, sizeof *f)) == NULL) {
@@ -99,6 +107,7 @@ static void fence(struct vmux_router *r, struct vmux_link *link, const uint8_t *
     }
     f->link = link;
     f->conn_gen = vmux__link_conn_gen(link);
+    f->queued = queued;
     f->start_ms = uv_now(r->loop);
     memcpy(f->slots, slots, sizeof f->slots);
     r->fences[r->nfences++] = f;
@@ -120,7 +129,7 @@ static void raise_shard(struct vmux_router *r, const struct vmux_slotmap *old, u
         if (old->owner[s] == i && bit(changed, s))
             mine[s / 8] |= (uint8_t)(1u << (s % 8));
     if (vmux__link_slots_in_flight(link, mine, held))
-        fence(r, link, held);
+        fence(r, link, held, false);
 }
 
 void vmux__router_fence_raise(struct vmux_router *r, const struct vmux_slotmap *old,
@@ -159,13 +168,15 @@ void vmux__router_fence_resent(struct vmux_router *r, struct vmux_link *link, in
 {
     if (slot < 0 || slot >= VMUX_SLOTS || uv_is_closing((uv_handle_t *)&r->fence_check))
         return;
-    const struct vmux_router_fence *f = fence_on(r, link);
-    if (f != NULL && bit(f->slots, (unsigned)slot))
-        return; /* the ops ahead of it raised it: no walk per op of a bounced pipeline */
+    struct vmux_router_fence *f = fence_on(r, link);
+    if (f != NULL && bit(f->slots, (unsigned)slot)) {
+        f->queued = true; /* the op may wait on link: no walk per op of a bounced pipeline */
+        return;
+    }
     uint8_t mine[VMUX_SLOTS / 8] = {0};
     mine[slot / 8] = (uint8_t)(1u << (slot % 8));
-    if (vmux__link_slots_in_flight(link, mine, NULL)) /* written, not answered at once */
-        fence(r, link, mine);
+    if (vmux__link_slots_held(link, mine)) /* written or waiting there, not answered at once */
+        fence(r, link, mine, true);
 }
 
 bool vmux__router_fence_hold(struct vmux_router *r, struct vmux_op *op)
@@ -193,14 +204,34 @@ static bool bounced_of(const struct vmux_router *r, const struct vmux_router_fen
 
 static const char CAPPED[] = "capped";
 
-/* Why f may be lifted now (CAPPED at the cap), or NULL while it must stand. */
-static const char *lift_why(struct vmux_router *r, const struct vmux_router_fence *f, uint64_t now)
+/*
+ * Whether f's connection ended. One raised while its link had none (conn_gen 0: a resent op waits
+ * there) takes the connection the link has at its next check: the op waits for it or is written
+ * on it, or is gone (answered, failed: then nothing of its slot is held there and f lifts).
+ */
+static bool conn_ended(struct vmux_router_fence *f)
 {
-    if (vmux__link_conn_gen(f->link) != f->conn_gen)
+    uint64_t gen = vmux__link_conn_gen(f->link);
+    if (f->conn_gen == 0)
+        f->conn_gen = gen;
+    return gen != f->conn_gen;
+}
+
+/* Whether f's link holds an op of its slots: written, or, for a resent op's, waiting there. */
+static bool link_holds(const struct vmux_router_fence *f)
+{
+    return f->queued ? vmux__link_slots_held(f->link, f->slots)
+                     : vmux__link_slots_in_flight(f->link, f->slots, NULL);
+}
+
+/* Why f may be lifted now (CAPPED at the cap), or NULL while it must stand. */
+static const char *lift_why(struct vmux_router *r, struct vmux_router_fence *f, uint64_t now)
+{
+    if (conn_ended(f))
         return "the old primary's connection ended";
     if (now - f->start_ms >= VMUX_ROUTER_FENCE_CAP_MS)
         return CAPPED;
-    if (!vmux__link_slots_in_flight(f->link, f->slots, NULL) && !bounced_of(r, f))
+    if (!link_holds(f) && !bounced_of(r, f))
         return "answered";
     return NULL;
 }
@@ -225,8 +256,9 @@ static bool requeued_on(struct vmux_router *r, const struct vmux_router_fence *f
 /*
  * Sends the ops of f's slots that wait in its link's backlog on now (requeued_on()): a
  * connection that ended put its retry-safe ones there, older than every held op, and they would
- * otherwise wait to reconnect to the old primary and hear MOVED there, after the held ones ran.
- * Like resends, they pass younger fences.
+ * otherwise wait to reconnect to the old primary and hear MOVED there, after the held ones ran
+ * (so would a resent op that waits there for a connection). Like resends, they pass younger
+ * fences.
  */
 static void send_requeued(struct vmux_router *r, const struct vmux_router_fence *f)
 {

@@ -77,14 +77,17 @@ struct vmux_router_reads {
  * connection of link, its old owner's, still held written ops of it. Until that connection holds
  * none (answered, or MOVED and resent), it ends, or VMUX_ROUTER_FENCE_CAP_MS pass, the new ops of
  * those slots wait in held, in order, so that none runs on the new owner before the older ones
- * that a MOVED sends after it.
+ * that a MOVED sends after it. Or (queued) an op resent after a ping-pong's backoff went to link:
+ * then until link holds none of those slots' ops, written or waiting there.
  */
 #define VMUX_ROUTER_FENCE_CAP_MS 1000 /* past it, held ops go on: their order is not promised */
 #define VMUX_ROUTER_MAX_FENCES 8      /* one per old owner: a failover's whole shard is one */
 
 struct vmux_router_fence {
     struct vmux_link *link; /* the slots' old owner's link */
-    uint64_t conn_gen;      /* its connection then (vmux__link_conn_gen()): its end lifts it */
+    uint64_t conn_gen;      /* its connection then (vmux__link_conn_gen()): its end lifts it;
+                               0 (a resent op's, link down): the next one, once made */
+    bool queued;            /* a resent op's: ops of its slots waiting on link count too */
     uint64_t start_ms;      /* loop ms it was raised */
     struct vmux_opq held;   /* new ops of its slots, in the order they came (deadline-indexed) */
     uint8_t slots[VMUX_SLOTS / 8];
@@ -511,10 +514,13 @@ int vmux__router_nodes(const struct vmux_router *r, unsigned which,
  * longer holds a live op of its slots (nor the router a bounced one), or whose connection ended,
  * or that stood VMUX_ROUTER_FENCE_CAP_MS, is lifted: its ops go on, in order, through
  * vmux__router_send(). vmux__router_fence_resent(), after an op of slot waited out a ping-pong
- * and was handed to link again (bounce.c): a fence on slot on link while link's connection holds
- * a live op of it (merged into one standing there), so that the slot's new ops wait for that op's
- * answer, or its next MOVED (then they wait behind it, bounced), as they do behind it while it
- * waits; no fence when the op was answered at once or waits for a connection (not written).
+ * and was handed to link again (bounce.c): a fence on slot on link while link holds a live op of
+ * it, written or waiting (vmux__link_slots_held(): its backlog, for a connection, a fence raised
+ * while link has none standing across the next; a refusal's retry, TRYAGAIN), merged into one
+ * standing there (whose slots' waiting ops then count too), so that the slot's new ops wait for
+ * that op's answer, or its next MOVED (then they wait behind it, bounced), as they do behind it
+ * while it waits; no fence when the op was answered or failed at once. Not covered: a blocking op
+ * (its node's pool sends it) raises none, and an ASK takes the op off link, which lifts it.
  * vmux__router_fence_lift_link(): lifts those on link now (it closes).
  * vmux__router_fence_close() fails the held ops with VMUX_ERR_CLOSED and closes the handle.
  */

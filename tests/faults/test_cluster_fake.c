@@ -32,6 +32,7 @@
 #include "vmux/vmux.h"
 
 #include "fakecluster.h"
+#include "faultproxy.h"
 #include "route/slot.h"
 #include "servers.h"
 #include "testutil.h"
@@ -992,6 +993,41 @@ static const char *other_slot_key(unsigned s)
 }
 
 /*
+ * Waits for A (SET {g} from-A) and B (GET {g}, submitted after it) to complete, and fails unless A
+ * wrote and B read what A wrote (it ran before A otherwise); frees their replies.
+ */
+static void a_then_b(struct vt_async *a, struct vt_async *b)
+{
+    assert_true(vt_wait_until(vt_async_done, a, WAIT_MS));
+    assert_true(vt_wait_until(vt_async_done, b, WAIT_MS));
+    const char *ra = vmux_reply_str(a->reply, NULL), *rb = vmux_reply_str(b->reply, NULL);
+    if (a->status != 0 || ra == NULL || strcmp(ra, "OK") != 0)
+        fail_msg("A (SET): %s '%s' (%s)", vmux_err_name(a->status), ra != NULL ? ra : "(nil)",
+                 a->words);
+    if (b->status != 0 || rb == NULL || strcmp(rb, "from-A") != 0)
+        fail_msg("B (GET) read %s '%s' (%s): it ran before A", vmux_err_name(b->status),
+                 rb != NULL ? rb : "(nil)", b->words);
+    vmux_reply_free(a->reply);
+    vmux_reply_free(b->reply);
+}
+
+/*
+ * Sets every node's CLUSTER SLOTS: the slots below s served by 127.0.0.1:below, s by at, those
+ * above by above (0 < s < 16383).
+ */
+static void around_slot(vt_fcluster *c, unsigned s, int below, int at, int above)
+{
+    assert_true(s > 0 && s < 16383);
+    const struct vt_fc_range parts[3] = {{0, (int)s - 1, "127.0.0.1", below},
+                                         {(int)s, (int)s, "127.0.0.1", at},
+                                         {(int)s + 1, 16383, "127.0.0.1", above}};
+    char *resp = vt_fcluster_slots_resp(parts, 3);
+    assert_non_null(resp);
+    vt_fcluster_set_slots(c, -1, resp);
+    free(resp);
+}
+
+/*
  * A of a pipeline of one slot meets a ping-pong (node 0 answers MOVED to node 1, which answers
  * MOVED back) and, after its backoff, goes to node 0 again, which holds it (a gate) while B, the
  * slot's next command, is submitted: nothing of the slot waits out the ping-pong then, A is in
@@ -1006,17 +1042,8 @@ static void new_behind_inflight(bool drop)
     vt_fcluster *c = vt_fcluster_start(2, NULL);
     assert_non_null(c);
     unsigned s = slot("{g}");
-    struct vt_fc_range parts[3];
-    size_t n = 0;
-    if (s > 0)
-        parts[n++] = (struct vt_fc_range){0, (int)s - 1, "127.0.0.1", vt_fcluster_port(c, 1)};
-    parts[n++] = (struct vt_fc_range){(int)s, (int)s, "127.0.0.1", vt_fcluster_port(c, 0)};
-    if (s < 16383)
-        parts[n++] = (struct vt_fc_range){(int)s + 1, 16383, "127.0.0.1", vt_fcluster_port(c, 1)};
-    char *resp = vt_fcluster_slots_resp(parts, n);
-    assert_non_null(resp);
-    vt_fcluster_set_slots(c, -1, resp);
-    free(resp);
+    int n1 = vt_fcluster_port(c, 1);
+    around_slot(c, s, n1, vt_fcluster_port(c, 0), n1);
     vmux *m = open_on(c, NULL);
     rule(c, 0, "{g}", 1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
     rule(c, 0, "{g}", 1, VT_FC_GATED, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
@@ -1033,19 +1060,9 @@ static void new_behind_inflight(bool drop)
         vt_fcluster_drop_conns(c, 0);
     else
         vt_fcluster_open_gate(c, 0);
-    assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
-    assert_true(vt_wait_until(vt_async_done, &b, WAIT_MS));
-    const char *ra = vmux_reply_str(a.reply, NULL), *rb = vmux_reply_str(b.reply, NULL);
-    if (a.status != 0 || ra == NULL || strcmp(ra, "OK") != 0)
-        fail_msg("A (SET): %s '%s' (%s)", vmux_err_name(a.status), ra != NULL ? ra : "(nil)",
-                 a.words);
-    if (b.status != 0 || rb == NULL || strcmp(rb, "from-A") != 0)
-        fail_msg("B (GET) read %s '%s' (%s): it ran before A", vmux_err_name(b.status),
-                 rb != NULL ? rb : "(nil)", b.words);
+    a_then_b(&a, &b);
     assert_int_equal(vt_fcluster_count(c, 0, "SET"), 2); /* A met the ping-pong at node 0 twice */
     assert_int_equal(vt_fcluster_count(c, 1, "SET"), 2); /* and ran at node 1 the second time */
-    vmux_reply_free(a.reply);
-    vmux_reply_free(b.reply);
     vmux_close(m);
     vt_fcluster_stop(c);
 }
@@ -1066,6 +1083,202 @@ static void test_pingpong_new_behind_inflight_dropped(void **state)
 {
     (void)state;
     new_behind_inflight(true);
+}
+
+/* Whether a command waits at node 1's gate (arg: the fake cluster). */
+static bool node1_gated(void *arg)
+{
+    return vt_fcluster_gated(arg, 1) >= 1;
+}
+
+/* A log callback's arg: the lines that contain needle are counted in seen. */
+struct log_watch {
+    const char *needle;
+    atomic_int seen;
+};
+
+static void on_log_watch(vmux_log_level level, const char *message, void *arg)
+{
+    (void)level;
+    struct log_watch *w = arg;
+    if (strstr(message, w->needle) != NULL)
+        atomic_fetch_add(&w->seen, 1);
+}
+
+/* Whether the struct log_watch at arg saw its line: a condition for vt_wait_until(). */
+static bool log_seen(void *arg)
+{
+    struct log_watch *w = arg;
+    return atomic_load(&w->seen) > 0;
+}
+
+/* A resent command that waits for its node's connection (static: the handle outlives the call). */
+static struct log_watch unready_logged = {"no connection ready", 0};
+
+struct redialled {
+    vt_proxy *p;
+    unsigned before; /* connections the proxy had accepted when it began to refuse */
+};
+
+/* Whether the proxy took a new connection (arg: struct redialled): its link tried again. */
+static bool proxy_redialled(void *arg)
+{
+    const struct redialled *r = arg;
+    return vt_proxy_accepted(r->p) > r->before;
+}
+
+/* A key whose slot is above s (node 1's in backlog_fenced()'s map). */
+static void key_above(unsigned s, char *key, size_t size)
+{
+    for (int i = 0;; i++) {
+        snprintf(key, size, "n%d", i);
+        if (slot(key) > s)
+            return;
+    }
+}
+
+/*
+ * As new_behind_inflight(), but A's second trip to node 0 (behind a fault proxy, which the map
+ * names for it) finds no connection ready: node 0's was cut while node 1 held A, and the proxy
+ * refuses the link's new ones (down VT_PROXY_REFUSE) or takes them and never answers their setup
+ * (VT_PROXY_BLACKHOLE). A waits in node 0's link backlog when B, the slot's next command, is
+ * submitted. Then, with reconnect, the proxy lets node 0 in again and node 0 answers A MOVED to
+ * node 1 (its backoff again); else the fence lifts when the link's next attempt fails, or at its
+ * cap while the blackholed one hangs, and A, still waiting there, goes by its slot (node 1)
+ * first. A runs before B every way: B reads what A wrote.
+ */
+static void backlog_fenced(vt_proxy_mode down, bool reconnect)
+{
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    vt_proxy *px = vt_proxy_start("127.0.0.1", vt_fcluster_port(c, 0));
+    assert_non_null(px);
+    int p0 = vt_proxy_port(px), n1 = vt_fcluster_port(c, 1);
+    unsigned s = slot("{g}"); /* 7233: node 0 keeps the slots below, node 1 those above */
+    around_slot(c, s, p0, p0, n1);
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,syncTimeout=5000", n1);
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, on_log_watch, VMUX_LOG_DEBUG, &unready_logged), 0);
+    atomic_store(&unready_logged.seen, 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    rule(c, 0, "{g}", 2, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, n1);
+    rule(c, 1, "{g}", 1, VT_FC_GATED, "-MOVED %u 127.0.0.1:%d\r\n", s, p0);
+
+    struct vt_async a = {0}, b = {0};
+    const char *set[] = {"SET", "{g}", "from-A"}, *getb[] = {"GET", "{g}"};
+    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
+    assert_status(vmux_call_async(m, &safe, 3, set, NULL, vt_on_async, &a), 0);
+    assert_true(vt_wait_until(node1_gated, c, WAIT_MS)); /* A, sent on by node 0, at node 1 */
+    around_slot(c, s, p0, n1, n1); /* the cluster agrees now: the slot is node 1's */
+    struct redialled redialled = {px, vt_proxy_accepted(px)};
+    assert_int_equal(vt_proxy_set_mode(px, down, 0), 0);
+    vt_proxy_cut(px);
+    assert_true(vt_wait_until(proxy_redialled, &redialled, WAIT_MS)); /* node 0's link not ready */
+    vt_fcluster_open_gate(c, 1); /* MOVED back to node 0: A waits its backoff, then node 0's link */
+    assert_true(vt_wait_until(log_seen, &unready_logged, WAIT_MS));
+    assert_status(vmux_call_async(m, NULL, 2, getb, NULL, vt_on_async, &b), 0);
+    char other[16];
+    key_above(s, other, sizeof other);
+    want_value(m, other, "(nil)"); /* node 1's: B had its turn there */
+    if (reconnect)
+        assert_int_equal(vt_proxy_set_mode(px, VT_PROXY_PASS, 0), 0);
+    a_then_b(&a, &b);
+    assert_int_equal(vt_fcluster_count(c, 1, "SET"), 2); /* A ran at node 1 the second time */
+    vmux_close(m);
+    vt_proxy_stop(px);
+    vt_fcluster_stop(c);
+}
+
+/*
+ * B went by its slot, to node 1, and ran there while A waited for node 0's connection ("B read
+ * nil"): a resent command raised a fence only while written. Now the fence counts the commands of
+ * its slot that wait on node 0's link too, and stands across the new connection.
+ */
+static void test_pingpong_new_behind_backlogged(void **state)
+{
+    (void)state;
+    backlog_fenced(VT_PROXY_REFUSE, true);
+}
+
+/* Node 0 refuses on: the next attempt's failure lifts the fence, A goes by its slot first. */
+static void test_pingpong_new_behind_backlogged_refused(void **state)
+{
+    (void)state;
+    backlog_fenced(VT_PROXY_REFUSE, false);
+}
+
+/* Node 0's new connection hangs in its setup: at the fence's cap A goes by its slot first. */
+static void test_pingpong_new_behind_backlogged_capped(void **state)
+{
+    (void)state;
+    backlog_fenced(VT_PROXY_BLACKHOLE, false);
+}
+
+/* A key whose slot is below s. */
+static void key_below(unsigned s, char *key, size_t size)
+{
+    for (int i = 0;; i++) {
+        snprintf(key, size, "n%d", i);
+        if (slot(key) < s)
+            return;
+    }
+}
+
+struct then_submit {
+    vmux *m;
+    struct vt_async *b;
+};
+
+/* C's callback (I/O thread): submits B, GET {g}, as C's reply is read. */
+static void on_c_submit_b(int status, vmux_reply *reply, void *arg)
+{
+    (void)status;
+    const struct then_submit *t = arg;
+    vmux_reply_free(reply);
+    const char *getb[] = {"GET", "{g}"};
+    if (vmux_call_async(t->m, NULL, 2, getb, NULL, vt_on_async, t->b) != 0)
+        atomic_store(&t->b->done, true); /* status 0, no reply: the test fails on it */
+}
+
+/*
+ * As new_behind_inflight(), but node 0 answers A, resent after its backoff, TRYAGAIN (from its
+ * gate, with C, a command of another of node 0's slots, behind it): A waits its retry on node 0's
+ * link, then goes to its slot's owner as the map says, node 1, which serves it. B, the slot's next
+ * command, is submitted as C's reply is read, just after A's TRYAGAIN. The fence lifted as A left
+ * node 0's connection for its retry, and B went by its slot to node 1 at once, while A waited
+ * ("B read nil"); now it stands while A waits on the link too, and B goes behind A.
+ */
+static void test_pingpong_new_behind_tryagain(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    int n0 = vt_fcluster_port(c, 0), n1 = vt_fcluster_port(c, 1);
+    unsigned s = slot("{g}"); /* 7233: node 0 keeps the slots below, node 1 those above */
+    around_slot(c, s, n0, n0, n1);
+    vmux *m = open_on(c, NULL);
+    rule(c, 0, "{g}", 1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, n1);
+    rule(c, 0, "{g}", 1, VT_FC_GATED, "-TRYAGAIN Multiple keys request during rehashing\r\n");
+    rule(c, 1, "{g}", 1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, n0);
+
+    struct vt_async a = {0}, b = {0};
+    const char *set[] = {"SET", "{g}", "from-A"}, *getc[] = {"GET", NULL};
+    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
+    assert_status(vmux_call_async(m, &safe, 3, set, NULL, vt_on_async, &a), 0);
+    assert_true(vt_wait_until(node0_gated, c, WAIT_MS)); /* A, resent, in flight at node 0 */
+    char ckey[16];
+    key_below(s, ckey, sizeof ckey);
+    getc[1] = ckey;
+    struct then_submit t = {m, &b};
+    assert_status(vmux_call_async(m, NULL, 2, getc, NULL, on_c_submit_b, &t), 0);
+    vt_fcluster_open_gate(c, 0);
+    a_then_b(&a, &b);
+    assert_int_equal(vt_fcluster_count(c, 0, "SET"), 2); /* the ping-pong, then TRYAGAIN */
+    assert_int_equal(vt_fcluster_count(c, 1, "SET"), 2); /* and it ran at node 1 the second time */
+    vmux_close(m);
+    vt_fcluster_stop(c);
 }
 
 enum { REFUSING = 14 };
@@ -1515,21 +1728,7 @@ static void test_slots_holes_and_null_host(void **state)
 
 /* ---- a lagging refresh ---- */
 
-static atomic_int kept_logged; /* log lines saying a refresh kept what a MOVED said */
-
-static void on_keep_log(vmux_log_level level, const char *message, void *arg)
-{
-    (void)level;
-    (void)arg;
-    if (strstr(message, "kept as MOVED said") != NULL)
-        atomic_fetch_add(&kept_logged, 1);
-}
-
-static bool keep_logged(void *arg)
-{
-    (void)arg;
-    return atomic_load(&kept_logged) > 0;
-}
+static struct log_watch kept_logged = {"kept as MOVED said", 0}; /* a refresh kept a MOVED's */
 
 /*
  * A refresh from nodes whose view lags does not undo a MOVED: node 0 answers MOVED for "k"'s slot
@@ -1546,12 +1745,12 @@ static void test_moved_outranks_lagging_refresh(void **state)
     snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,syncTimeout=5000",
              vt_fcluster_port(c, 0));
     vmux_config *cfg = vt_config(conf);
-    assert_int_equal(vmux_config_set_log(cfg, on_keep_log, VMUX_LOG_INFO, NULL), 0);
+    assert_int_equal(vmux_config_set_log(cfg, on_log_watch, VMUX_LOG_INFO, &kept_logged), 0);
     vmux *m = vt_open_config(cfg, conf);
     vmux_config_free(cfg);
     want_value(m, "k", "node-1"); /* MOVED, followed, and a refresh asked for */
     unsigned on0 = vt_fcluster_count(c, 0, "GET");
-    assert_true(vt_wait_until(keep_logged, NULL, WAIT_MS));
+    assert_true(vt_wait_until(log_seen, &kept_logged, WAIT_MS));
     want_value(m, "k", "node-1");
     assert_int_equal(vt_fcluster_count(c, 0, "GET"), on0); /* not sent to node 0 again */
     vmux_close(m);
@@ -1809,6 +2008,10 @@ int main(void)
         cmocka_unit_test(test_pingpong_third_node),
         cmocka_unit_test(test_pingpong_new_behind_inflight),
         cmocka_unit_test(test_pingpong_new_behind_inflight_dropped),
+        cmocka_unit_test(test_pingpong_new_behind_backlogged),
+        cmocka_unit_test(test_pingpong_new_behind_backlogged_refused),
+        cmocka_unit_test(test_pingpong_new_behind_backlogged_capped),
+        cmocka_unit_test(test_pingpong_new_behind_tryagain),
         cmocka_unit_test(test_moved_on_past_sixteen_links),
         cmocka_unit_test(test_replica_reads_keep_waiting_through_a_new_map),
         cmocka_unit_test(test_failfast_node_first_attempt_refused),
