@@ -61,7 +61,8 @@ VMUX_EXPORT const char *vmux_err_name(int err);
 
 /**
  * The words of the error that the calling thread's last call of a lock, rate limiter or cache
- * function (lock.h, ratelimit.h, cache.h) or of vmux_session_store_new() (session.h) returned, as
+ * function (lock.h, ratelimit.h, cache.h), of vmux_session_store_new() (session.h) or of
+ * vmux_subscribe() and vmux_subscribe_queue() (pubsub.h) returned, as
  * opts->errbuf gives them for the calls that
  * take options (call.h): the server's message for VMUX_ERR_SERVER ("WRONGTYPE Operation against
  * a key holding the wrong kind of value"), the connection's failure for a transport error ("timed

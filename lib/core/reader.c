@@ -369,9 +369,14 @@ static bool parse_int64(const char *p, const char *end, int64_t *out)
  * with malloc's overhead, and its slot in its array): many small elements must not get around
  * the limits that bound one large one.
  */
+uint64_t vmux__reader_value_cost(uint64_t bytes)
+{
+    return bytes + sizeof(vmux_reply) + MALLOC_OVERHEAD + sizeof(vmux_reply *);
+}
+
 static bool account(vmux_reader *rd, uint64_t bytes)
 {
-    rd->reply_bytes += bytes + sizeof(vmux_reply) + MALLOC_OVERHEAD + sizeof(vmux_reply *);
+    rd->reply_bytes += vmux__reader_value_cost(bytes);
     return rd->reply_bytes <= rd->limits.max_buffer;
 }
 

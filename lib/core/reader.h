@@ -124,6 +124,12 @@ const char *vmux__reader_error(const vmux_reader *rd);
 bool vmux__reader_over_limit(const vmux_reader *rd);
 
 /*
+ * What one value of bytes bytes (0 for an array, an integer or a nil) counts against
+ * maxReplyBuffer: its bytes and its memory's overhead. Any thread (a pure function).
+ */
+uint64_t vmux__reader_value_cost(uint64_t bytes);
+
+/*
  * The bytes the reader searched for a line end that had not come yet, since it was made: its
  * work on lines that come in pieces, which must grow with their bytes, not with their bytes
  * times the pieces (for tests).

@@ -16,7 +16,9 @@
 #include "core/log.h"
 #include "core/msgq.h"
 #include "core/nocancel.h"
+#include "core/reader.h"
 #include "core/until.h"
+#include "core/why.h"
 #include "mux/mux.h"
 #include "route/redirect.h"
 #include "vmux/error.h"
@@ -493,6 +495,31 @@ struct vmux_sub *vmux__sub_new(const struct vmux *m, vmux_sub_kind kind, const c
     return s;
 }
 
+/*
+ * VMUX_ERR_INVALID_ARG, in words, for a name whose subscription's confirmation (["subscribe",
+ * name, count], the longest kind "psubscribe"'s length) would be over a reply limit of m: such
+ * a confirmation fails the subscriber connection (pubsub_over_limit.c), so the subscription would
+ * fail every connection that sent it again, and none of its messages could come. Else 0.
+ */
+static int name_over_limit(const vmux *m, size_t len)
+{
+    uint64_t bulk = vmux_config_max_bulk_length(m->cfg),
+             buffer = vmux_config_max_reply_buffer(m->cfg);
+    if (len > bulk)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "a name of %zu bytes is longer than maxBulkLength %llu: its "
+                             "subscription's confirmation would be over the limit",
+                             len, (unsigned long long)bulk);
+    uint64_t confirmation =
+        2 * vmux__reader_value_cost(0) + vmux__reader_value_cost(10) + vmux__reader_value_cost(len);
+    if (confirmation > buffer)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "a name of %zu bytes makes its subscription's confirmation %llu "
+                             "bytes, over maxReplyBuffer %llu",
+                             len, (unsigned long long)confirmation, (unsigned long long)buffer);
+    return 0;
+}
+
 static int subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb cb, vmux_msgq *q,
                      void *userdata, vmux_sub **out)
 {
@@ -500,6 +527,8 @@ static int subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb
         *out = NULL;
     if (m == NULL || out == NULL || (cb == NULL && q == NULL) || name.ptr == NULL ||
         name.len == 0 || kind < VMUX_SUB_CHANNEL || kind > VMUX_SUB_SHARD)
+        return VMUX_ERR_INVALID_ARG;
+    if (name_over_limit(m, name.len) != 0)
         return VMUX_ERR_INVALID_ARG;
     if (!vmux__hold(m)) /* until the subscription is handed over (vmux__run_on_io_held()) */
         return VMUX_ERR_CLOSED;
@@ -525,12 +554,14 @@ static int subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb
 int vmux_subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb cb, void *userdata,
                    vmux_sub **out)
 {
-    return subscribe(m, kind, name, cb, NULL, userdata, out);
+    vmux__why_begin();
+    return vmux__why_end(subscribe(m, kind, name, cb, NULL, userdata, out));
 }
 
 int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_msgq *q, vmux_sub **out)
 {
-    return subscribe(m, kind, name, NULL, q, NULL, out); /* q NULL: refused there */
+    vmux__why_begin();
+    return vmux__why_end(subscribe(m, kind, name, NULL, q, NULL, out)); /* q NULL: refused there */
 }
 
 int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms)

@@ -183,11 +183,60 @@ static void test_pmessage_over_reply_buffer(void **state)
     vmux_close(m);
 }
 
+/* Subscribes m to a channel name of len bytes: its result; a subscription made is ended. */
+static int subscribe_len(vmux *m, size_t len)
+{
+    char *name = malloc(len);
+    assert_non_null(name);
+    int head = snprintf(name, len, "vmux:ps:%d:name:", (int)getpid());
+    memset(name + head, 'n', len - (size_t)head);
+    vmux_sub *sub = NULL;
+    int rc = vmux_subscribe(m, VMUX_SUB_CHANNEL, (vmux_str){name, len}, on_message, NULL, &sub);
+    if (rc == 0) {
+        assert_int_equal(vmux_sub_wait_live(sub, LIVE_MS), 0);
+        assert_int_equal(vmux_unsubscribe(m, sub), 0);
+    } else {
+        assert_null(sub);
+    }
+    free(name);
+    return rc;
+}
+
+/*
+ * A name whose subscription's confirmation would be over a limit is refused at once, in words:
+ * the confirmation fails the subscriber connection (it cannot be dropped), so such a subscription
+ * failed every connection that sent it again, for good (review helper-195: the subscriber
+ * reconnected again and again, and the other subscriptions on it with it). The longest name that
+ * fits subscribes, and nothing reconnects.
+ */
+static void test_name_over_a_limit_refused(void **state)
+{
+    (void)state;
+    vmux *m = open_subscriber("maxBulkLength=64,maxReplyBuffer=1024");
+    vmux_stats before = stats_of(m);
+    assert_int_equal(subscribe_len(m, 65), VMUX_ERR_INVALID_ARG);
+    if (strstr(vmux_last_error(), "longer than maxBulkLength 64") == NULL)
+        fail_msg("the words: %s", vmux_last_error());
+    assert_int_equal(subscribe_len(m, 64), 0);
+    vmux_close(m);
+    m = open_subscriber("maxBulkLength=1024,maxReplyBuffer=1025");
+    assert_int_equal(subscribe_len(m, 1000), VMUX_ERR_INVALID_ARG);
+    if (strstr(vmux_last_error(), "over maxReplyBuffer 1025") == NULL)
+        fail_msg("the words: %s", vmux_last_error());
+    assert_int_equal(subscribe_len(m, 100), 0);
+    vmux_stats after = stats_of(m);
+    assert_int_equal(after.subscriber_lost, 0);
+    assert_int_equal(after.connect_failures, 0);
+    assert_int_equal(before.subscriber_lost, 0);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_message_over_bulk_length),
         cmocka_unit_test(test_pmessage_over_reply_buffer),
+        cmocka_unit_test(test_name_over_a_limit_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
