@@ -7,10 +7,7 @@
 #include <stdlib.h>
 
 #include "core/assert.h"
-#include "core/backoff.h"
-#include "core/encode.h"
 #include "core/errbuf.h"
-#include "core/errclass.h"
 #include "core/log.h"
 #include "core/strout.h"
 #include "net/link_internal.h"
@@ -138,18 +135,13 @@ static void link_set_state(struct vmux_link *link, enum vmux_link_state to)
                 to == LINK_READY || to == LINK_CHECKING);
 }
 
-/* Whether the link's connection finished its setup (LINK_READY, or LINK_CHECKING). */
-static bool link_live(const struct vmux_link *link)
+bool vmux__link_live(const struct vmux_link *link)
 {
     return link->state == LINK_READY || link->state == LINK_CHECKING;
 }
 
-/*
- * Takes no new command on c, the link's connection: it ends once the ops it owes are answered
- * (why says why, in its failure's reason), and the link connects again, at once to the same
- * endpoint when at_once.
- */
-static void retire_conn(struct vmux_link *link, struct vmux_conn *c, const char *why, bool at_once)
+void vmux__link_retire_conn(struct vmux_link *link, struct vmux_conn *c, const char *why,
+                            bool at_once)
 {
     VMUX_ASSERT(c->retire == CONN_SERVING);
     c->retire = at_once ? CONN_RETIRE_AT_ONCE : CONN_RETIRE_DRAINED;
@@ -228,7 +220,7 @@ static void on_backoff(uv_timer_t *t)
 /* How long a connection stays ready before its break counts as a working one's: a tick. */
 #define LIVED_MS 1000
 
-static uint64_t next_random(struct vmux_link *link)
+uint64_t vmux__link_random(struct vmux_link *link)
 {
     /* xorshift64*: jitter needs spread, not secrecy */
     link->rng ^= link->rng >> 12;
@@ -254,7 +246,7 @@ static uint64_t backoff_ms(struct vmux_link *link, bool was_ready)
     uint64_t cap = lo << (n < 20 ? n + 1 : 20);
     if (cap > hi)
         cap = hi;
-    return lo + next_random(link) % (cap - lo + 1);
+    return lo + vmux__link_random(link) % (cap - lo + 1);
 }
 
 /* What an op that was sent and never answered learns when its connection fails. */
@@ -351,7 +343,7 @@ void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, .
     vmux__lane_shut(link);
     /* A connection replaced on the node's word (MOVED to itself) is followed at once, to the
      * same endpoint, as a working connection that broke is. */
-    bool was_ready = link_live(link) || (c != NULL && c->retire == CONN_RETIRE_AT_ONCE);
+    bool was_ready = vmux__link_live(link) || (c != NULL && c->retire == CONN_RETIRE_AT_ONCE);
     if (was_ready && c != NULL && c->served)
         link->retries = 0; /* it worked: its break is retried at once (or: vmux__link_tick()) */
     link->conn = NULL;
@@ -481,183 +473,13 @@ void vmux__link_tick(struct vmux_link *link, bool frozen)
      * (vmux__link_conn_failed()): reaching ready alone reset the failures, and a server (or
      * proxy) that answers the setup and closes had every break retried at 0 ms, 16,909
      * connections in 5 s. */
-    if (link_live(link) && now - link->ready_since >= LIVED_MS)
+    if (vmux__link_live(link) && now - link->ready_since >= LIVED_MS)
         link->retries = 0;
     link_gauges(link); /* before the tick's own PING or INFO: an idle link reads 0 in flight */
     if (frozen)
         vmux__conn_check(c, now);
     vmux__conn_tick(c, now);
     vmux__lane_open(link);
-}
-
-static void drop_reply(int status, vmux_reply *reply, void *arg)
-{
-    (void)status;
-    (void)arg;
-    vmux_reply_free(reply);
-}
-
-int vmux__link_asking(struct vmux_link *link)
-{
-    static const char *const argv[] = {"ASKING"};
-    struct vmux_op *op;
-    int rc = vmux__encode_op(1, argv, NULL, &op);
-    if (rc != 0)
-        return rc;
-    op->cb = drop_reply;
-    vmux__link_submit(link, op);
-    return 0;
-}
-
-/* ---- replies that say "not executed, try again" ---- */
-
-static void on_retry(uv_timer_t *t);
-
-/*
- * The retry timer fires at most this often: each firing walks every waiting op, so thousands of
- * ops refused at once (a server loading its data) are resent in a few batches, not one walk per
- * op's own due millisecond. An op goes again up to this much after its backoff, never before.
- */
-#define RETRY_TICK_MS 5u
-
-/* Sets the retry timer for delay ms from now (RETRY_TICK_MS at least) unless it is set for
- * earlier already. */
-static void arm_retry(struct vmux_link *link, uint64_t delay)
-{
-    if (delay < RETRY_TICK_MS)
-        delay = RETRY_TICK_MS;
-    uint64_t due = uv_now(link->loop) + delay;
-    if (uv_is_active((uv_handle_t *)&link->retry_timer) && link->retry_due <= due)
-        return;
-    link->retry_due = due;
-    uv_timer_start(&link->retry_timer, on_retry, delay, 0);
-}
-
-/* Sends op again on link: after ASKING when an ASK sent it here (see on_retry()). */
-static void retry_now(struct vmux_link *link, struct vmux_op *op)
-{
-    VMUX_ASSERT(!op->done); /* timed out ones left the queue (vmux__op_expire) */
-    vmux__count(&link->ctr->retried, 1);
-    if ((op->flags & VMUX_OP_ASKED) && vmux__link_asking(link) != 0) {
-        vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
-        return;
-    }
-    if (!(op->flags & VMUX_OP_ASKED) && link->events.retry != NULL &&
-        link->events.retry(link, op, link->arg))
-        return; /* the slot's owner changed while op waited: sent there */
-    vmux__link_submit(link, op);
-}
-
-/*
- * Sends the refused ops whose time has come again on the same link, and sets the timer for the
- * next. One that an ASK sent here goes after ASKING again: an importing node answers TRYAGAIN
- * while a multi-key command's keys are split between it and the source, and without ASKING it
- * would answer MOVED back to the source, which would ASK again, spending the command's redirects
- * in a few round trips (probe19).
- */
-static void on_retry(uv_timer_t *t)
-{
-    struct vmux_link *link = t->data;
-    struct vmux_opq due = {0};
-    uint64_t next = UINT64_MAX;
-    for (int i = 0; i < VMUX_LINK_RETRY_LEVELS; i++) {
-        uint64_t left = vmux__opq_take_due(&link->retry_q[i], (uint32_t)uv_now(link->loop), &due);
-        next = left < next ? left : next;
-    }
-    if (next != UINT64_MAX)
-        arm_retry(link, next);
-    struct vmux_op *op;
-    while ((op = vmux__opq_pop(&due)) != NULL)
-        retry_now(link, op);
-}
-
-/*
- * The waits before one refused op goes again: doubling from the first to the last with each of
- * its refusals, its own (a reply to another command does not shorten them: TRYAGAIN is about one
- * slot, and the ASKING before a resend is answered too).
- */
-#define RETRY_FIRST_MS 10u
-#define RETRY_LAST_MS 500u
-
-/* Queues op, refused, to go again after its backoff. */
-static void retry_later(struct vmux_link *link, struct vmux_op *op)
-{
-    if (op->retries < VMUX_LINK_RETRY_LEVELS)
-        op->retries++;
-    uint32_t wait = vmux__backoff_jitter(
-        vmux__backoff_span(op->retries, RETRY_FIRST_MS, RETRY_LAST_MS), next_random(link));
-    op->bounce.due_ms = (uint32_t)uv_now(link->loop) + wait;
-    vmux__opq_push(&link->retry_q[op->retries - 1], op);
-    arm_retry(link, wait);
-}
-
-bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
-{
-    if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
-        return false;
-    if (op->flags & VMUX_OP_PINNED)
-        return false; /* a pinned op's caller wants this node's answer, whatever it is */
-    enum vmux_errclass cls = vmux__errclass_of(reply);
-    if (link->events.redirect != NULL &&
-        (cls == VMUX_ERRCLASS_MOVED || cls == VMUX_ERRCLASS_ASK ||
-         cls == VMUX_ERRCLASS_CLUSTERDOWN) &&
-        link->events.redirect(link, op, reply, link->arg))
-        return true;
-    bool readonly = cls == VMUX_ERRCLASS_READONLY && link->push_fn == NULL;
-    if (readonly && link->conn != NULL && !vmux__conn_retiring(link->conn)) {
-        /* Demoted: finish what is in flight here, queue the rest, then connect again (to the
-         * primary found by ROLE, or to the endpoint's name resolved anew). */
-        char why[320];
-        vmux__errbuf_set(why, sizeof(why), "%s: READONLY: the node was demoted; reconnecting",
-                         link->conn->where);
-        vmux__log(link->cfg, VMUX_LOG_WARN, "%s", why);
-        if (link->events.error != NULL)
-            link->events.error(link, VMUX_ERR_CONNECTION_LOST, why, link->arg);
-        link->demoted++;
-        retire_conn(link, link->conn, "the node is no longer the primary (READONLY)", false);
-    }
-    if (readonly && (op->flags & VMUX_OP_RETRY_SAFE)) {
-        /* Goes to the new primary, ahead of what was submitted after it; its deadline, if it
-         * passes before then, ends it with this reply: it did not run (op.h). */
-        vmux_reply_free(op->refusal);
-        op->refusal = reply;
-        vmux__count(&link->ctr->retried, 1);
-        vmux__opq_push(&link->rejected, op);
-        return true;
-    }
-    if (!vmux__errclass_busy(cls))
-        return false;
-    /* Not run: any op may go again. Its deadline ends the retries with this reply (op.h). */
-    vmux_reply_free(op->refusal);
-    op->refusal = reply;
-    retry_later(link, op);
-    return true;
-}
-
-void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const char *why)
-{
-    struct vmux_conn *c = link->conn;
-    if (c == NULL || c->phase == CONN_ENDED || (!link_live(link) && !vmux__conn_retiring(c))) {
-        vmux__link_submit(link, op); /* no connection to replace: op waits for the next one */
-        return;
-    }
-    if (!vmux__conn_retiring(c)) {
-        vmux__log(link->cfg, VMUX_LOG_WARN, "%s: %s; connecting again", c->where, why);
-        link->replaced_at = uv_now(link->loop);
-        retire_conn(link, c, why, true);
-    }
-    vmux__opq_push(&link->rejected, op); /* first on the next connection */
-}
-
-bool vmux__link_replaced_lately(const struct vmux_link *link)
-{
-    /* A MOVED on the connection being replaced is one of a pipeline written before the
-     * replacement: it joins the first on the next connection, in order (a bounce's jittered
-     * backoff would reorder the pipeline). */
-    if (link->conn != NULL && vmux__conn_retiring(link->conn))
-        return false;
-    return link->replaced_at != 0 &&
-           uv_now(link->loop) - link->replaced_at < VMUX_LINK_REPLACE_GAP_MS;
 }
 
 /* ---- subscriber links ---- */
@@ -724,7 +546,7 @@ void vmux__link_set_tracking(struct vmux_link *link, const struct vmux_link_trac
 int vmux__link_track(struct vmux_link *link, long long id)
 {
     struct vmux_conn *c = link->conn;
-    if (!link_live(link) || c == NULL || c->phase == CONN_ENDED)
+    if (!vmux__link_live(link) || c == NULL || c->phase == CONN_ENDED)
         return VMUX_ERR_NOT_CONNECTED;
     vmux__lane_shut(link); /* a caller may be writing on the connection */
     bool ok = vmux__setup_track(c, id);
@@ -737,7 +559,7 @@ int vmux__link_set_readonly(struct vmux_link *link, bool on)
 {
     link->readonly = on;
     struct vmux_conn *c = link->conn;
-    if (!link_live(link) || c == NULL || c->phase == CONN_ENDED || c->readonly == on)
+    if (!vmux__link_live(link) || c == NULL || c->phase == CONN_ENDED || c->readonly == on)
         return 0;          /* the next connection's setup says it */
     vmux__lane_shut(link); /* a caller may be writing on the connection */
     bool ok = vmux__setup_readonly(c, on);
@@ -858,7 +680,7 @@ void vmux__link_set_sentinel(struct vmux_link *link, struct vmux_sentinel *s)
 static void retire_now(struct vmux_link *link, struct vmux_conn *c, const char *why)
 {
     vmux__log(link->cfg, VMUX_LOG_WARN, "%s: %s; leaving it for the new primary", c->where, why);
-    retire_conn(link, c, why, true);
+    vmux__link_retire_conn(link, c, why, true);
     /* the reason commands that wait for the next connection and time out give (backlog_why) */
     vmux__errbuf_set(link->last_reason, sizeof link->last_reason, "%s: %s", c->where, why);
     link->last_error = VMUX_ERR_CONNECT;

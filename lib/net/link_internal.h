@@ -401,6 +401,19 @@ void vmux__setup_wipe(struct vmux_conn *c);
 void vmux__repl_reset(struct vmux_repl *rp);
 void vmux__repl_take(struct vmux_link *link, const vmux_reply *info, uint64_t now_ms);
 
+/*
+ * link.c, for its other files (link_retry.c). vmux__link_live(): whether the link's connection
+ * finished its setup (LINK_READY, or LINK_CHECKING). vmux__link_retire_conn(): takes no new
+ * command on c, the link's connection: it ends once the ops it owes are answered (why, static,
+ * says why in its failure's reason), and the link connects again, at once to the same endpoint
+ * when at_once. vmux__link_random(): the link's next pseudo-random number (xorshift64*: for
+ * jitter, not secrets). I/O thread.
+ */
+bool vmux__link_live(const struct vmux_link *link);
+void vmux__link_retire_conn(struct vmux_link *link, struct vmux_conn *c, const char *why,
+                            bool at_once);
+uint64_t vmux__link_random(struct vmux_link *link);
+
 /* link.c: what a connection reports to its link. */
 void vmux__link_conn_ready(struct vmux_link *link);
 /* A ready link's connection must prove itself after a freeze: commands wait (LINK_CHECKING).

@@ -1,0 +1,187 @@
+/*
+ * A link's replies that say "not executed, try again" (link_internal.h,
+ * vmux__link_reply_rejected()): the server's "not now" (LOADING, MASTERDOWN, TRYAGAIN,
+ * CLUSTERDOWN) retried after a jittered backoff on the same link, READONLY from a demoted
+ * primary, a connection replaced because a redirect named it (vmux__link_replace_conn()), and the
+ * ASKING an ASK's resend goes after. I/O thread.
+ */
+#include <stdint.h>
+
+#include "core/assert.h"
+#include "core/backoff.h"
+#include "core/encode.h"
+#include "core/errbuf.h"
+#include "core/errclass.h"
+#include "core/log.h"
+#include "net/link_internal.h"
+#include "vmux/error.h"
+
+static void drop_reply(int status, vmux_reply *reply, void *arg)
+{
+    (void)status;
+    (void)arg;
+    vmux_reply_free(reply);
+}
+
+int vmux__link_asking(struct vmux_link *link)
+{
+    static const char *const argv[] = {"ASKING"};
+    struct vmux_op *op;
+    int rc = vmux__encode_op(1, argv, NULL, &op);
+    if (rc != 0)
+        return rc;
+    op->cb = drop_reply;
+    vmux__link_submit(link, op);
+    return 0;
+}
+
+static void on_retry(uv_timer_t *t);
+
+/*
+ * The retry timer fires at most this often: each firing walks every waiting op, so thousands of
+ * ops refused at once (a server loading its data) are resent in a few batches, not one walk per
+ * op's own due millisecond. An op goes again up to this much after its backoff, never before.
+ */
+#define RETRY_TICK_MS 5u
+
+/* Sets the retry timer for delay ms from now (RETRY_TICK_MS at least) unless it is set for
+ * earlier already. */
+static void arm_retry(struct vmux_link *link, uint64_t delay)
+{
+    if (delay < RETRY_TICK_MS)
+        delay = RETRY_TICK_MS;
+    uint64_t due = uv_now(link->loop) + delay;
+    if (uv_is_active((uv_handle_t *)&link->retry_timer) && link->retry_due <= due)
+        return;
+    link->retry_due = due;
+    uv_timer_start(&link->retry_timer, on_retry, delay, 0);
+}
+
+/* Sends op again on link: after ASKING when an ASK sent it here (see on_retry()). */
+static void retry_now(struct vmux_link *link, struct vmux_op *op)
+{
+    VMUX_ASSERT(!op->done); /* timed out ones left the queue (vmux__op_expire) */
+    vmux__count(&link->ctr->retried, 1);
+    if ((op->flags & VMUX_OP_ASKED) && vmux__link_asking(link) != 0) {
+        vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
+        return;
+    }
+    if (!(op->flags & VMUX_OP_ASKED) && link->events.retry != NULL &&
+        link->events.retry(link, op, link->arg))
+        return; /* the slot's owner changed while op waited: sent there */
+    vmux__link_submit(link, op);
+}
+
+/*
+ * Sends the refused ops whose time has come again on the same link, and sets the timer for the
+ * next. One that an ASK sent here goes after ASKING again: an importing node answers TRYAGAIN
+ * while a multi-key command's keys are split between it and the source, and without ASKING it
+ * would answer MOVED back to the source, which would ASK again, spending the command's redirects
+ * in a few round trips (probe19).
+ */
+static void on_retry(uv_timer_t *t)
+{
+    struct vmux_link *link = t->data;
+    struct vmux_opq due = {0};
+    uint64_t next = UINT64_MAX;
+    for (int i = 0; i < VMUX_LINK_RETRY_LEVELS; i++) {
+        uint64_t left = vmux__opq_take_due(&link->retry_q[i], (uint32_t)uv_now(link->loop), &due);
+        next = left < next ? left : next;
+    }
+    if (next != UINT64_MAX)
+        arm_retry(link, next);
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&due)) != NULL)
+        retry_now(link, op);
+}
+
+/*
+ * The waits before one refused op goes again: doubling from the first to the last with each of
+ * its refusals, its own (a reply to another command does not shorten them: TRYAGAIN is about one
+ * slot, and the ASKING before a resend is answered too).
+ */
+#define RETRY_FIRST_MS 10u
+#define RETRY_LAST_MS 500u
+
+/* Queues op, refused, to go again after its backoff. */
+static void retry_later(struct vmux_link *link, struct vmux_op *op)
+{
+    if (op->retries < VMUX_LINK_RETRY_LEVELS)
+        op->retries++;
+    uint32_t wait = vmux__backoff_jitter(
+        vmux__backoff_span(op->retries, RETRY_FIRST_MS, RETRY_LAST_MS), vmux__link_random(link));
+    op->bounce.due_ms = (uint32_t)uv_now(link->loop) + wait;
+    vmux__opq_push(&link->retry_q[op->retries - 1], op);
+    arm_retry(link, wait);
+}
+
+bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
+{
+    if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
+        return false;
+    if (op->flags & VMUX_OP_PINNED)
+        return false; /* a pinned op's caller wants this node's answer, whatever it is */
+    enum vmux_errclass cls = vmux__errclass_of(reply);
+    if (link->events.redirect != NULL &&
+        (cls == VMUX_ERRCLASS_MOVED || cls == VMUX_ERRCLASS_ASK ||
+         cls == VMUX_ERRCLASS_CLUSTERDOWN) &&
+        link->events.redirect(link, op, reply, link->arg))
+        return true;
+    bool readonly = cls == VMUX_ERRCLASS_READONLY && link->push_fn == NULL;
+    if (readonly && link->conn != NULL && !vmux__conn_retiring(link->conn)) {
+        /* Demoted: finish what is in flight here, queue the rest, then connect again (to the
+         * primary found by ROLE, or to the endpoint's name resolved anew). */
+        char why[320];
+        vmux__errbuf_set(why, sizeof(why), "%s: READONLY: the node was demoted; reconnecting",
+                         link->conn->where);
+        vmux__log(link->cfg, VMUX_LOG_WARN, "%s", why);
+        if (link->events.error != NULL)
+            link->events.error(link, VMUX_ERR_CONNECTION_LOST, why, link->arg);
+        link->demoted++;
+        vmux__link_retire_conn(link, link->conn, "the node is no longer the primary (READONLY)",
+                               false);
+    }
+    if (readonly && (op->flags & VMUX_OP_RETRY_SAFE)) {
+        /* Goes to the new primary, ahead of what was submitted after it; its deadline, if it
+         * passes before then, ends it with this reply: it did not run (op.h). */
+        vmux_reply_free(op->refusal);
+        op->refusal = reply;
+        vmux__count(&link->ctr->retried, 1);
+        vmux__opq_push(&link->rejected, op);
+        return true;
+    }
+    if (!vmux__errclass_busy(cls))
+        return false;
+    /* Not run: any op may go again. Its deadline ends the retries with this reply (op.h). */
+    vmux_reply_free(op->refusal);
+    op->refusal = reply;
+    retry_later(link, op);
+    return true;
+}
+
+void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const char *why)
+{
+    struct vmux_conn *c = link->conn;
+    if (c == NULL || c->phase == CONN_ENDED ||
+        (!vmux__link_live(link) && !vmux__conn_retiring(c))) {
+        vmux__link_submit(link, op); /* no connection to replace: op waits for the next one */
+        return;
+    }
+    if (!vmux__conn_retiring(c)) {
+        vmux__log(link->cfg, VMUX_LOG_WARN, "%s: %s; connecting again", c->where, why);
+        link->replaced_at = uv_now(link->loop);
+        vmux__link_retire_conn(link, c, why, true);
+    }
+    vmux__opq_push(&link->rejected, op); /* first on the next connection */
+}
+
+bool vmux__link_replaced_lately(const struct vmux_link *link)
+{
+    /* A MOVED on the connection being replaced is one of a pipeline written before the
+     * replacement: it joins the first on the next connection, in order (a bounce's jittered
+     * backoff would reorder the pipeline). */
+    if (link->conn != NULL && vmux__conn_retiring(link->conn))
+        return false;
+    return link->replaced_at != 0 &&
+           uv_now(link->loop) - link->replaced_at < VMUX_LINK_REPLACE_GAP_MS;
+}
