@@ -88,7 +88,9 @@ extern "C" {
  * written, and so does one handed to the connection's write queue behind a large command on a
  * slow link, whose bytes may still be sent (docs/reliability.md, Over a slow link). Without
  * the flag both give VMUX_ERR_TIMEOUT, as before. The fan-out calls of cluster.h do not take it
- * (VMUX_ERR_INVALID_ARG).
+ * (VMUX_ERR_INVALID_ARG). A typed multi-key command split across slots on a cluster (docs/
+ * cluster.md) returns its first failed part's code: VMUX_ERR_NOT_CONNECTED then says that part
+ * did not run, and the other parts may have.
  */
 #define VMUX_CALL_TELL_UNSENT 0x10u
 
