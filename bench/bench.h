@@ -259,6 +259,13 @@ int server_start_args(bench_server *s, const bench_opts *o, const char *certs_di
                       server_args_fn args, void *arg);
 /* A loopback port that was free a moment ago, or -1. */
 int server_free_port(void);
+/*
+ * --pin: the calling process (and the threads it makes later) on CPU 0, and each server started
+ * afterwards on the other CPUs, so that the client's CPU time is measured without the servers
+ * scheduled on its core (the cluster rows' three servers share the others). Returns 0, or -1
+ * with a message (fewer than 2 CPUs, or sched_setaffinity() refused).
+ */
+int server_pin(void);
 /* Starts a plain throwaway valkey-server inside network namespace netns (ip netns exec),
  * listening on o->host:o->port (an address of the namespace), and waits until it answers. */
 int server_start_netns(bench_server *s, const bench_opts *o, const char *netns);

@@ -6,7 +6,7 @@
  *
  *   vmux-bench [--seconds N] [--warmup N] [--server HOST:PORT] [--only NAME[,NAME...]] [--json]
  *              [--tls-server HOST:PORT --tls-ca FILE [--tls-cert FILE --tls-key FILE]]
- *              [--certs-script FILE] [--latency-us N] [--cluster-primaries N] [--reps N]
+ *              [--certs-script FILE] [--latency-us N] [--cluster-primaries N] [--reps N] [--pin]
  */
 #include "bench.h"
 #include "report.h"
@@ -100,6 +100,9 @@ static void usage(FILE *f)
             "  --reps N             run the whole selection N times (1..%d, default 1) and\n"
             "                       report each configuration's medians, and each ratio's\n"
             "                       median over the rounds\n"
+            "  --pin                the bench's threads on CPU 0, the servers it starts on\n"
+            "                       the others: the client's CPU time without the servers'\n"
+            "                       scheduling on its cores (needs 2 CPUs or more)\n"
             "  --json               one JSON object per line instead of the table\n",
             BENCH_CLUSTER_NODES, BENCH_CLUSTER_DEFAULT, BENCH_MAX_REPS);
 }
@@ -244,6 +247,8 @@ static int parse_one(int argc, char **argv, int *i, setup *st)
         o->json = true;
         return 0;
     }
+    if (strcmp(a, "--pin") == 0)
+        return server_pin() == 0 ? 0 : -1;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
         usage(stdout);
         exit(0);

@@ -2,7 +2,8 @@
  * The throwaway valkey-servers (a plain one, a TLS-only one for the -tls rows, one inside the
  * network namespace of the netlat rows, and the nodes of the -cluster rows' cluster): started on a
  * free port, awaited with a deadline, prefilled, and killed by their pids at the end, on
- * SIGINT/SIGTERM, and (through PR_SET_PDEATHSIG) when the bench itself dies.
+ * SIGINT/SIGTERM, and (through PR_SET_PDEATHSIG) when the bench itself dies. With --pin they run
+ * on every CPU but the bench's (server_pin()).
  */
 #include "bench.h"
 
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,8 +105,35 @@ typedef struct listen_spec {
     const char *const *extra; /* more valkey-server arguments, NULL-terminated; NULL for none */
 } listen_spec;
 
+/* --pin: the CPUs the servers run on (every one but CPU 0); empty when not pinning. */
+static cpu_set_t g_server_cpus;
+static int g_pinned;
+
+int server_pin(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 2 || n > CPU_SETSIZE) {
+        fprintf(stderr, "vmux-bench: --pin needs 2 CPUs or more (%ld online)\n", n);
+        return -1;
+    }
+    cpu_set_t client;
+    CPU_ZERO(&client);
+    CPU_SET(0, &client);
+    CPU_ZERO(&g_server_cpus);
+    for (long i = 1; i < n; i++)
+        CPU_SET((int)i, &g_server_cpus);
+    if (sched_setaffinity(0, sizeof(client), &client) != 0) {
+        fprintf(stderr, "vmux-bench: --pin: sched_setaffinity: %s\n", strerror(errno));
+        return -1;
+    }
+    g_pinned = 1;
+    return 0;
+}
+
 static void exec_server(const listen_spec *ls, pid_t parent)
 {
+    if (g_pinned && sched_setaffinity(0, sizeof(g_server_cpus), &g_server_cpus) != 0)
+        _exit(127);
     /* Die with the bench even if it is killed by a signal no handler sees. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
