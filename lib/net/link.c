@@ -484,9 +484,17 @@ void vmux__link_tick(struct vmux_link *link, bool frozen)
 
 /* ---- subscriber links ---- */
 
+/* The elements of the longest push a subscription gets: ["pmessage", pattern, channel, payload]. */
+#define PUSH_ELEMENTS_MOST 4
+
 void vmux__link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, void *arg),
                          vmux_push_over_limit_fn over_limit, void *arg)
 {
+    /* A maxReplyElements below a message's own elements bounds nothing a message could hold, and
+     * refused every pattern message at its header, before its channel was read: the connection
+     * failed on each (review helper-197). */
+    if (over_limit != NULL && link->limits.max_elements < PUSH_ELEMENTS_MOST)
+        link->limits.max_elements = PUSH_ELEMENTS_MOST;
     link->push_fn = fn;
     link->push_over_limit = over_limit;
     link->push_arg = arg;

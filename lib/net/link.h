@@ -120,7 +120,8 @@ typedef bool (*vmux_push_over_limit_fn)(const vmux_reply *part, const char *why,
  * connection takes itself; none within 2 x syncTimeout (2 s at least) fails it as dead (setup.c,
  * conn_read.c). A push over a reply limit goes to over_limit (the user's subscriptions: the
  * message is dropped and the connection kept), or fails the connection with
- * VMUX__PUSH_OVER_LIMIT_FAILS. arg is given to both. Set before start.
+ * VMUX__PUSH_OVER_LIMIT_FAILS. arg is given to both. A link given an over_limit reads with a
+ * maxReplyElements of at least 4 (a pattern message's elements). Set before start.
  */
 void vmux__link_set_push(struct vmux_link *link, void (*fn)(vmux_reply *reply, void *arg),
                          vmux_push_over_limit_fn over_limit, void *arg);

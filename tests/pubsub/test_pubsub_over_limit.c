@@ -183,6 +183,23 @@ static void test_pmessage_over_reply_buffer(void **state)
     vmux_close(m);
 }
 
+/*
+ * A maxReplyElements below a pattern message's 4 elements: the messages come all the same (the
+ * subscriber connection reads with 4 at least), and the one over maxBulkLength is dropped. It
+ * failed the connection at every pattern message before (review helper-197: 0 of 4 delivered,
+ * subscriber_lost +1).
+ */
+static void test_pmessage_under_few_elements(void **state)
+{
+    (void)state;
+    char pattern[96], channel[96];
+    snprintf(pattern, sizeof pattern, "vmux:ps:%d:few:*", (int)getpid());
+    snprintf(channel, sizeof channel, "vmux:ps:%d:few:1", (int)getpid());
+    vmux *m = open_subscriber("maxReplyElements=3,maxBulkLength=1024");
+    run(m, VMUX_SUB_PATTERN, pattern, channel, 4096, "exceeds maxBulkLength 1024");
+    vmux_close(m);
+}
+
 /* Subscribes m to a channel name of len bytes: its result; a subscription made is ended. */
 static int subscribe_len(vmux *m, size_t len)
 {
@@ -237,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_message_over_bulk_length),
         cmocka_unit_test(test_pmessage_over_reply_buffer),
         cmocka_unit_test(test_name_over_a_limit_refused),
+        cmocka_unit_test(test_pmessage_under_few_elements),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
