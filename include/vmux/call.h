@@ -119,7 +119,9 @@ typedef struct vmux_callopts {
      * could not be made, with VMUX_ERR_TIMEOUT, VMUX_ERR_NOT_CONNECTED or VMUX_ERR_BACKLOG_FULL,
      * gets that description followed by the last connection failure, credentials masked
      * (docs/errors.md): "timed out waiting for a connection (never sent); last connection
-     * failure: 127.0.0.1:6380: TLS handshake failed: certificate verify failed: ...". A call
+     * failure: 127.0.0.1:6380: TLS handshake failed: certificate verify failed: ...", and so
+     * does a call split per slot, or fanned out to the primaries (cluster.h), of its part that
+     * failed so, naming the part's slot or node (docs/cluster.md). A call
      * that was sent and lost with its connection (VMUX_ERR_CONNECTION_LOST, VMUX_ERR_PROTOCOL)
      * gets the description followed by why the connection failed: "malformed or oversized reply
      * from the server: 127.0.0.1:6379: bad reply: Protocol error, got "H" as reply type byte";

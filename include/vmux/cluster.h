@@ -124,9 +124,11 @@ VMUX_EXPORT int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_n
  * Sends argv to the one node host:port (compared with the addresses vmux_call_nodes() reports,
  * host without regard to case) and waits for its reply, which it returns as vmux_call() does: 0
  * with *out, VMUX_ERR_SERVER with the error reply in *out (its text in opts->errbuf), or another
- * error with *out NULL. out may be NULL to drop the reply. A host:port that is no node of the
- * handle's map (standalone: not the server's address) is VMUX_ERR_INVALID_ARG, nothing sent, and
- * opts->errbuf says so, naming host:port; other errors as vmux_call_nodes().
+ * error with *out NULL (in opts->errbuf the words vmux_call() gives, such as "timed out waiting
+ * for a connection (never sent); last connection failure: host:port: ..."). out may be NULL to drop
+ * the reply. A host:port that is no node of the handle's map (standalone: not the server's address)
+ * is VMUX_ERR_INVALID_ARG, nothing sent, and opts->errbuf says so, naming host:port; other errors
+ * as vmux_call_nodes().
  */
 VMUX_EXPORT int vmux_call_node(vmux *m, const vmux_callopts *opts, const char *host, int port,
                                int argc, const char *const *argv, const size_t *argvlen,

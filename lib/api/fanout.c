@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/errbuf.h"
+#include "core/explain.h"
 #include "core/sized.h"
 #include "mux/fanout.h"
 #include "vmux/error.h"
@@ -30,15 +31,28 @@ static const vmux_node_reply *first_failure(const vmux_node_replies *res, vmux_e
     return failed > 0 && failed == res->count ? &res->nodes[0] : NULL;
 }
 
-/* Fills o's error buffer with the failed node's address and its words (the server's, or the
- * code's description). */
+/* The primary the map gives no address for ("?:0"): its error reply is vmux's NOADDRESS words,
+ * no why of an unsent command (mux/fanout.c). */
+static bool no_address(const vmux_node_reply *n)
+{
+    return n->address[0] == '?';
+}
+
+/* Fills o's error buffer with the failed node's address and its words: the server's, the NOADDRESS
+ * words, or what vmux_call() says of the failure (core/explain.h: the code's description and the
+ * why that came with it, such as "never sent; last connection failure: ..."). */
 static void explain_node(const vmux_callopts *o, const vmux_node_reply *n)
 {
     if (o->errbuf == NULL || o->errlen == 0)
         return;
-    bool said = n->reply != NULL && vmux_reply_get_kind(n->reply) == VMUX_REPLY_ERROR;
-    const char *why = said ? vmux_reply_str(n->reply, NULL) : vmux_strerror(n->status);
-    vmux__errbuf_set(o->errbuf, o->errlen, "%s: %s", n->address, why != NULL ? why : "");
+    char words[VMUX_REASON_SIZE + 128];
+    bool said = n->reply != NULL && vmux_reply_get_kind(n->reply) == VMUX_REPLY_ERROR &&
+                (n->status == VMUX_ERR_SERVER || no_address(n));
+    if (said)
+        vmux__errbuf_set(words, sizeof words, "%s", vmux_reply_str(n->reply, NULL));
+    else
+        vmux__explain(words, sizeof words, n->status, n->reply);
+    vmux__errbuf_set(o->errbuf, o->errlen, "%s: %s", n->address, words);
 }
 
 int vmux__fan_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
@@ -64,9 +78,9 @@ int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args 
     if (idempotent)
         o.flags |= VMUX_CALL_RETRY_SAFE;
     vmux_node_replies res = {0};
-    int rc = a->error != 0
-                 ? a->error
-                 : vmux_call_nodes(m, &o, VMUX_NODES_PRIMARIES, a->argc, a->argv, a->lens, &res);
+    int rc = a->error != 0 ? a->error
+                           : vmux__fanout_call_nodes_worded(m, &o, VMUX_NODES_PRIMARIES, a->argc,
+                                                            a->argv, a->lens, &res);
     vmux__args_free(a);
     const vmux_node_reply *bad = rc == 0 ? first_failure(&res, excused) : NULL;
     if (bad != NULL) {

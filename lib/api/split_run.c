@@ -7,6 +7,7 @@
 
 #include "api/split.h"
 #include "core/errbuf.h"
+#include "core/explain.h"
 #include "core/reply_internal.h"
 #include "core/sized.h"
 #include "core/why.h"
@@ -23,24 +24,27 @@ static vmux_callopts safe_opts(const vmux_callopts *opts)
     return o;
 }
 
-/* Fills the caller's error buffer for rc: the server's words for part g's error reply, the
- * code's description and the part's slot for another part's error, else (g == ngroups) the
- * description alone. */
+/*
+ * Fills the caller's error buffer for rc: the server's words for part g's error reply; for
+ * another failure of part g, what vmux_call() would say of it (core/explain.h: the code's
+ * description, and the why that came with reply, such as "waiting for a connection (never sent);
+ * last connection failure: host:port: ..." or "written to host:port and not answered in time")
+ * and the part's slot; else (g == ngroups) the description alone.
+ */
 static void explain_part(const vmux_callopts *o, const struct vmux_split *s, size_t g, int rc,
                          const vmux_reply *reply)
 {
     if (o->errbuf == NULL || o->errlen == 0 || rc == 0)
         return;
-    const char *said = rc == VMUX_ERR_SERVER ? vmux_reply_str(reply, NULL) : NULL;
-    if (said != NULL)
-        vmux__errbuf_set(o->errbuf, o->errlen, "%s", said);
-    else if (g < s->ngroups)
+    char words[VMUX_REASON_SIZE + 128];
+    vmux__explain(words, sizeof words, rc, g < s->ngroups ? reply : NULL);
+    if (g < s->ngroups && rc != VMUX_ERR_SERVER)
         vmux__errbuf_set(o->errbuf, o->errlen,
                          "%s (the command for slot %u, one of the %zu this call was split into; "
                          "the others may have run)",
-                         vmux_strerror(rc), s->groups[g].slot, s->ngroups);
+                         words, s->groups[g].slot, s->ngroups);
     else
-        vmux__errbuf_set(o->errbuf, o->errlen, "%s", vmux_strerror(rc));
+        vmux__errbuf_set(o->errbuf, o->errlen, "%s", words);
 }
 
 /* The first failed part's error, else every part's reply through read. */

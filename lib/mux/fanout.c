@@ -405,16 +405,6 @@ static int run_and_wait(vmux *m, struct fanout *f, vmux_node_replies *res)
     return rc;
 }
 
-/* Fills o's error buffer with the server's words for VMUX_ERR_SERVER, else the code's
- * description; nothing for 0. */
-static void explain_status(const vmux_callopts *o, int rc, const vmux_reply *reply)
-{
-    if (o->errbuf == NULL || o->errlen == 0 || rc == 0)
-        return;
-    const char *why = rc == VMUX_ERR_SERVER ? vmux_reply_str(reply, NULL) : vmux_strerror(rc);
-    vmux__errbuf_set(o->errbuf, o->errlen, "%s", why != NULL ? why : "");
-}
-
 /* The words of a fan-out that ended with rc and no reply (refused, or its control op ended), or
  * of one refused because it was made from a callback (on_io). */
 static void explain_call(const vmux_callopts *o, int rc, bool on_io)
@@ -425,9 +415,13 @@ static void explain_call(const vmux_callopts *o, int rc, bool on_io)
         vmux__explain_refused(o->errbuf, o->errlen, rc);
 }
 
-/* vmux_call_nodes(); own: the library's own command, read under the default reply limits. */
+/*
+ * vmux_call_nodes(); extra: op flags of every part, VMUX_OP_OWN (the library's own command, read
+ * under the default reply limits) and VMUX_OP_TELL_WHY (a node's part that fails unsent or lost
+ * keeps the why that came with it as its reply, for the caller's words).
+ */
 static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
-                      const char *const *argv, const size_t *argvlen, bool own,
+                      const char *const *argv, const size_t *argvlen, uint32_t extra,
                       vmux_node_replies *out)
 {
     vmux_callopts o = {.size = sizeof o};
@@ -444,7 +438,7 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
     if (rc == 0)
         rc = fanout_new(m, &o, nodes, argc, argv, argvlen, true, &f);
     if (rc == 0) {
-        f->flags |= own ? VMUX_OP_OWN : 0;
+        f->flags |= extra;
         rc = run_and_wait(m, f, &res); /* lets go of m */
     } else if (held) {
         vmux__leave(m);
@@ -461,13 +455,20 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
 int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                     const char *const *argv, const size_t *argvlen, vmux_node_replies *out)
 {
-    return call_nodes(m, opts, nodes, argc, argv, argvlen, false, out);
+    return call_nodes(m, opts, nodes, argc, argv, argvlen, 0, out);
 }
 
 int vmux__fanout_call_nodes_own(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                                 const char *const *argv, vmux_node_replies *out)
 {
-    return call_nodes(m, opts, nodes, argc, argv, NULL, true, out);
+    return call_nodes(m, opts, nodes, argc, argv, NULL, VMUX_OP_OWN, out);
+}
+
+int vmux__fanout_call_nodes_worded(vmux *m, const vmux_callopts *opts, vmux_node_set nodes,
+                                   int argc, const char *const *argv, const size_t *argvlen,
+                                   vmux_node_replies *out)
+{
+    return call_nodes(m, opts, nodes, argc, argv, argvlen, VMUX_OP_TELL_WHY, out);
 }
 
 int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
@@ -520,8 +521,13 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
     bool unknown = false;
     if (out != NULL)
         *out = NULL;
-    int rc = m == NULL || host == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o, true);
-    bool worded = m != NULL && host != NULL && rc != 0; /* read_opts() said why */
+    int rc = m == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o, true);
+    bool worded = m != NULL && rc != 0; /* read_opts() said why */
+    if (rc == 0 && host == NULL) {
+        vmux__errbuf_set(o.errbuf, o.errlen, "invalid argument: host is NULL");
+        rc = VMUX_ERR_INVALID_ARG;
+        worded = true;
+    }
     bool held = rc == 0 && hold(m, &rc);
     bool on_io = held && vmux__on_io_thread(m);
     if (on_io)
@@ -534,17 +540,17 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
         f->id = id;
         f->learnt = learnt;
         f->unknown = &unknown;
-        f->flags |= own ? VMUX_OP_OWN : 0;
+        /* failing unsent or lost, the part brings why (its words, not a reply for *out) */
+        f->flags |= (own ? VMUX_OP_OWN : 0) | VMUX_OP_TELL_WHY;
         rc = run_and_wait(m, f, &res); /* lets go of m */
     } else if (held) {
         vmux__leave(m);
     }
+    vmux_reply *said = NULL; /* the node's reply, or the why of its failure */
     if (rc == 0 && res.count == 1) {
         rc = res.nodes[0].status;
-        if (out != NULL) {
-            *out = res.nodes[0].reply;
-            res.nodes[0].reply = NULL;
-        }
+        said = res.nodes[0].reply;
+        res.nodes[0].reply = NULL;
     }
     if (unknown && learnt) /* a node that left (a failover), or a map behind: transient */
         rc = VMUX_ERR_NOT_CONNECTED;
@@ -552,8 +558,12 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
         node_unknown_words(&o, id, learnt, host, port);
     else if (on_io)
         explain_call(&o, rc, true);
-    else if (!worded)
-        explain_status(&o, rc, out != NULL ? *out : res.count ? res.nodes[0].reply : NULL);
+    else if (!worded && rc != 0)
+        vmux__explain(o.errbuf, o.errlen, rc, said);
+    if (out != NULL && (rc == 0 || rc == VMUX_ERR_SERVER))
+        *out = said;
+    else
+        vmux_reply_free(said);
     vmux_node_replies_free(&res);
     return rc;
 }

@@ -18,8 +18,10 @@
  *   answers nil);
  * - SCRIPT LOAD reaches every primary: EVALSHA on keys in every shard runs without NOSCRIPT;
  *   SCRIPT EXISTS and SCRIPT FLUSH agree;
- * - a paused primary gives its own entry VMUX_ERR_TIMEOUT, the others answer; so does a replica
- *   killed with SIGKILL (last: the fixture keeps a dead replica);
+ * - a paused primary gives its own entry VMUX_ERR_TIMEOUT, the others answer, and the typed PING
+ *   and vmux_call_node() say it was written and not answered; so does a replica killed with
+ *   SIGKILL (last: the fixture keeps a dead replica), and vmux_call_node() to it and an MGET split
+ *   over replicas say "never sent; last connection failure: <its address>: ...";
  * - standalone: one node, a primary, no replica; the typed commands as one command.
  */
 #include <setjmp.h>
@@ -250,6 +252,9 @@ static void test_call_node(void **state)
                      VMUX_ERR_INVALID_ARG);
     assert_null(r);
     assert_string_equal(why, "127.0.0.1:1: no node of the handle's current map has this address");
+    why[0] = '\0';
+    assert_int_equal(vmux_call_node(m, &o, NULL, 1, 2, myid, NULL, &r), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(why, "invalid argument: host is NULL");
     const char *bad[] = {"NO-SUCH-COMMAND"};
     assert_int_equal(
         vmux_call_node(m, &o, "127.0.0.1", vt_cluster_port(CLUSTER, 1), 1, bad, NULL, &r),
@@ -582,6 +587,13 @@ static bool unpaused(void *arg)
     return ok;
 }
 
+/* Whether why says what became of a command the paused node did not answer, beyond "timed out". */
+static bool node_words(const char *why)
+{
+    return strstr(why, "not answered in time") != NULL ||
+           strstr(why, "(never sent); last connection failure: ") != NULL;
+}
+
 static void test_paused_node_fails_alone(void **state)
 {
     (void)state;
@@ -616,14 +628,75 @@ static void test_paused_node_fails_alone(void **state)
     char where[32];
     snprintf(where, sizeof where, ":%d: ", paused);
     assert_non_null(strstr(why, where));
+    char node_why[128] = "";
+    o.errbuf = node_why;
+    assert_int_equal(vmux_call_node(m, &o, "127.0.0.1", paused, 1, ping, NULL, NULL),
+                     VMUX_ERR_TIMEOUT);
     redisFree(c);
     c = vt_node_connect(paused);
     assert_true(vt_wait_until(unpaused, c, 15000)); /* the pause ends by itself */
     redisFree(c);
     vmux_close(m);
+    /* both say the node's own words: written and not answered, or (its handshake paused) never
+     * sent (checked once the pause is over: the next test needs the node) */
+    if (!node_words(why))
+        fail_msg("the typed PING read \"%s\"", why);
+    if (!node_words(node_why) || strstr(node_why, where + 1) == NULL)
+        fail_msg("vmux_call_node() read \"%s\"", node_why);
 }
 
-/* Last on the fixture: a replica SIGKILLed gives its own entry an error, the rest answer. */
+/* A node killed, and what a call that needs it says. */
+struct dead_node {
+    vmux *m;
+    int port;
+    int rc;
+    char why[512];
+};
+
+/* Whether words name the dead node's port as its last connection failure, the call never sent. */
+static bool says_never_sent(const struct dead_node *d)
+{
+    char where[64];
+    snprintf(where, sizeof where, "(never sent); last connection failure: 127.0.0.1:%d: ", d->port);
+    return d->rc == VMUX_ERR_TIMEOUT && strstr(d->why, where) != NULL;
+}
+
+/* vmux_call_node() to the dead node: its words say it was never sent, and why (once the link's
+ * reconnection failed: until then it may be lost with the connection) */
+static bool dead_call_node_words(void *arg)
+{
+    struct dead_node *d = arg;
+    const char *ping[] = {"PING"};
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 300, .errbuf = d->why, .errlen = sizeof d->why);
+    d->why[0] = '\0';
+    d->rc = vmux_call_node(d->m, &o, "127.0.0.1", d->port, 1, ping, NULL, NULL);
+    return says_never_sent(d);
+}
+
+/* An MGET over every shard, read from replicas: the dead one's part fails unsent, and the words
+ * say so as vmux_call()'s would, with the part's slot (review helper-196 F1) */
+static bool dead_mget_words(void *arg)
+{
+    struct dead_node *d = arg;
+    enum { N = 30 };
+    char names[N][32];
+    vmux_str keys[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "fo:dead:%d", i);
+        keys[i] = (vmux_str){names[i], strlen(names[i])};
+    }
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 300, .flags = VMUX_CALL_REPLICA,
+                                .errbuf = d->why, .errlen = sizeof d->why);
+    vmux_bytes_array values = {0};
+    d->why[0] = '\0';
+    d->rc = vmux_mget(d->m, &o, keys, N, &values);
+    vmux_bytes_array_free(&values);
+    return says_never_sent(d) && strstr(d->why, "(the command for slot ") != NULL;
+}
+
+/* Last on the fixture: a replica SIGKILLed gives its own entry an error, the rest answer; a call
+ * to it, and a split read from replicas, say they were never sent and why. */
 static void test_killed_replica_fails_alone(void **state)
 {
     (void)state;
@@ -654,6 +727,12 @@ static void test_killed_replica_fails_alone(void **state)
     }
     assert_int_equal(failed, 1);
     vmux_node_replies_free(&res);
+    /* within cluster-node-timeout (2 s), before the cluster drops the replica from its map */
+    struct dead_node d = {m, port_of(victim), VMUX_OK, ""};
+    if (!vt_wait_until(dead_mget_words, &d, 20000))
+        fail_msg("a split MGET read from replicas read %s \"%s\"", vmux_err_name(d.rc), d.why);
+    if (!vt_wait_until(dead_call_node_words, &d, 20000))
+        fail_msg("vmux_call_node() to the dead replica read %s \"%s\"", vmux_err_name(d.rc), d.why);
     vmux_close(m);
 }
 

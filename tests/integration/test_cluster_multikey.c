@@ -13,7 +13,8 @@
  * - MSETNX across slots, vmux_call() and vmux_command() with MGET across slots: VMUX_ERR_CROSSSLOT,
  *   nothing written;
  * - a deadline that expires on one part (its primary paused with CLIENT PAUSE ... WRITE): the call
- *   fails with VMUX_ERR_TIMEOUT, the error buffer names the part's slot, the other parts ran.
+ *   fails with VMUX_ERR_TIMEOUT, the error buffer names the part's slot and node (written, not
+ *   answered), the other parts ran.
  *
  * It counts the commands each node ran and pauses a node, so it runs alone (RUN_SERIAL).
  */
@@ -533,6 +534,11 @@ static void test_part_deadline(void **state)
         VMUX_INIT(vmux_callopts, .timeout_ms = 300, .errbuf = why, .errlen = sizeof why);
     assert_int_equal(vmux_mset(m, &o, k, k, N), VMUX_ERR_TIMEOUT);
     assert_non_null(strstr(why, "slot"));
+    /* the part's own words: which node, and that it was written (review helper-196 F1) */
+    char where[64];
+    snprintf(where, sizeof where, "written to 127.0.0.1:%d and not answered in time", paused);
+    if (strstr(why, where) == NULL)
+        fail_msg("the split MSET read \"%s\"", why);
     /* The other parts ran: reads are not paused. */
     vmux_bytes v;
     assert_int_equal(vmux_get(m, NULL, k[other], &v), 0);
