@@ -662,15 +662,20 @@ static bool opq_has_slots(const struct vmux_opq *q, const uint8_t *slots)
     return false;
 }
 
-bool vmux__link_slots_held(const struct vmux_link *link, const uint8_t *slots)
+bool vmux__link_slots_refused(const struct vmux_link *link, const uint8_t *slots)
 {
-    if (vmux__link_slots_in_flight(link, slots, NULL) || opq_has_slots(&link->backlog, slots) ||
-        opq_has_slots(&link->rejected, slots))
+    if (opq_has_slots(&link->rejected, slots))
         return true;
     for (int i = 0; i < VMUX_LINK_RETRY_LEVELS; i++)
         if (opq_has_slots(&link->retry_q[i], slots))
             return true;
     return false;
+}
+
+bool vmux__link_slots_held(const struct vmux_link *link, const uint8_t *slots)
+{
+    return vmux__link_slots_in_flight(link, slots, NULL) || opq_has_slots(&link->backlog, slots) ||
+           vmux__link_slots_refused(link, slots);
 }
 
 /* ---- Sentinel ---- */

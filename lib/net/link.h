@@ -413,6 +413,14 @@ bool vmux__link_slots_in_flight(const struct vmux_link *link, const uint8_t *slo
 bool vmux__link_slots_held(const struct vmux_link *link, const uint8_t *slots);
 
 /*
+ * Whether the link holds a live op of slots (as above) among its refused ones: waiting out a
+ * refusal's backoff (TRYAGAIN and the like) or, READONLY-refused, for the next connection. Those
+ * queues are the link's, not a connection's: they outlast the one that ended. Walks them at
+ * worst. I/O thread (route/fence.c).
+ */
+bool vmux__link_slots_refused(const struct vmux_link *link, const uint8_t *slots);
+
+/*
  * Closes the link: every op it holds completes with VMUX_ERR_CLOSED, its handles close, and it
  * frees itself once libuv has released them.
  */

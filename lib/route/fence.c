@@ -10,11 +10,12 @@
  * come back with MOVED as well, and a new op of its slot, sent by the map to the ping-pong's other
  * node, would run there before it. That fence counts the ops that wait on the link too (for a
  * connection, or a refusal's retry: vmux__link_slots_held()), and one raised while the link had no
- * connection stands across the next: the op is written there once it comes. The check runs once
- * a loop turn (a uv_check handle, active only while a fence stands) and walks the old link's
- * FIFO (and its queues, for a resent op's): work bounded by what that link holds. A timer runs it
- * at the oldest fence's cap too: a hung old primary sends nothing to wake the loop, whose next
- * wake-up may be the tick a second later (review of the router). I/O thread only.
+ * connection stands across the next: the op is written there once it comes; so does one whose op
+ * waits out a refusal there as the connection ends (conn_ended()). The check runs once a loop turn
+ * (a uv_check handle, active only while a fence stands) and walks the old link's FIFO (and its
+ * queues, for a resent op's): work bounded by what that link holds. A timer runs it at the oldest
+ * fence's cap too: a hung old primary sends nothing to wake the loop, whose next wake-up may be the
+ * tick a second later (review of the router). I/O thread only.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -207,14 +208,22 @@ static const char CAPPED[] = "capped";
 /*
  * Whether f's connection ended. One raised while its link had none (conn_gen 0: a resent op waits
  * there) takes the connection the link has at its next check: the op waits for it or is written
- * on it, or is gone (answered, failed: then nothing of its slot is held there and f lifts).
+ * on it, or is gone (answered, failed: then nothing of its slot is held there and f lifts). So
+ * does a resent op's whose slots' ops wait out a refusal on the link (TRYAGAIN's retry, READONLY's
+ * next connection): those queues outlast the connection, and lifted, f's ops went by the map
+ * and ran before them (review helper-197).
  */
 static bool conn_ended(struct vmux_router_fence *f)
 {
     uint64_t gen = vmux__link_conn_gen(f->link);
     if (f->conn_gen == 0)
         f->conn_gen = gen;
-    return gen != f->conn_gen;
+    if (gen == f->conn_gen)
+        return false;
+    if (!f->queued || !vmux__link_slots_refused(f->link, f->slots))
+        return true;
+    f->conn_gen = gen; /* 0 while the link has none: then the next one */
+    return false;
 }
 
 /* Whether f's link holds an op of its slots: written, or, for a resent op's, waiting there. */

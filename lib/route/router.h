@@ -516,7 +516,8 @@ int vmux__router_nodes(const struct vmux_router *r, unsigned which,
  * vmux__router_send(). vmux__router_fence_resent(), after an op of slot waited out a ping-pong
  * and was handed to link again (bounce.c): a fence on slot on link while link holds a live op of
  * it, written or waiting (vmux__link_slots_held(): its backlog, for a connection, a fence raised
- * while link has none standing across the next; a refusal's retry, TRYAGAIN), merged into one
+ * while link has none standing across the next; a refusal's retry, TRYAGAIN, one waiting there
+ * keeping it across a connection's end: vmux__link_slots_refused()), merged into one
  * standing there (whose slots' waiting ops then count too), so that the slot's new ops wait for
  * that op's answer, or its next MOVED (then they wait behind it, bounced), as they do behind it
  * while it waits; no fence when the op was answered or failed at once. Not covered: a blocking op

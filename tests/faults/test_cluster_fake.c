@@ -1229,6 +1229,7 @@ static void key_below(unsigned s, char *key, size_t size)
 struct then_submit {
     vmux *m;
     struct vt_async *b;
+    vt_fcluster *drop; /* not NULL: node 0's connections end just after B is submitted */
 };
 
 /* C's callback (I/O thread): submits B, GET {g}, as C's reply is read. */
@@ -1240,6 +1241,8 @@ static void on_c_submit_b(int status, vmux_reply *reply, void *arg)
     const char *getb[] = {"GET", "{g}"};
     if (vmux_call_async(t->m, NULL, 2, getb, NULL, vt_on_async, t->b) != 0)
         atomic_store(&t->b->done, true); /* status 0, no reply: the test fails on it */
+    if (t->drop != NULL)
+        vt_fcluster_drop_conns(t->drop, 0);
 }
 
 /*
@@ -1250,9 +1253,8 @@ static void on_c_submit_b(int status, vmux_reply *reply, void *arg)
  * node 0's connection for its retry, and B went by its slot to node 1 at once, while A waited
  * ("B read nil"); now it stands while A waits on the link too, and B goes behind A.
  */
-static void test_pingpong_new_behind_tryagain(void **state)
+static void tryagain_fenced(bool drop)
 {
-    (void)state;
     vt_fcluster *c = vt_fcluster_start(2, NULL);
     assert_non_null(c);
     int n0 = vt_fcluster_port(c, 0), n1 = vt_fcluster_port(c, 1);
@@ -1271,7 +1273,7 @@ static void test_pingpong_new_behind_tryagain(void **state)
     char ckey[16];
     key_below(s, ckey, sizeof ckey);
     getc[1] = ckey;
-    struct then_submit t = {m, &b};
+    struct then_submit t = {m, &b, drop ? c : NULL};
     assert_status(vmux_call_async(m, NULL, 2, getc, NULL, on_c_submit_b, &t), 0);
     vt_fcluster_open_gate(c, 0);
     a_then_b(&a, &b);
@@ -1279,6 +1281,25 @@ static void test_pingpong_new_behind_tryagain(void **state)
     assert_int_equal(vt_fcluster_count(c, 1, "SET"), 2); /* and it ran at node 1 the second time */
     vmux_close(m);
     vt_fcluster_stop(c);
+}
+
+static void test_pingpong_new_behind_tryagain(void **state)
+{
+    (void)state;
+    tryagain_fenced(false);
+}
+
+/*
+ * As test_pingpong_new_behind_tryagain, but node 0's connections end just after B is submitted,
+ * while A waits its retry in node 0's link's queue (the link's, not the connection's). The fence
+ * lifted as the connection ended, A stayed in that queue for its backoff, and B went by its slot
+ * to node 1 and ran first ("B read nil", review helper-197, 8 of 8 runs). Now it takes the next
+ * connection while A waits there, and B goes behind A.
+ */
+static void test_pingpong_new_behind_tryagain_dropped(void **state)
+{
+    (void)state;
+    tryagain_fenced(true);
 }
 
 enum { REFUSING = 14 };
@@ -2012,6 +2033,7 @@ int main(void)
         cmocka_unit_test(test_pingpong_new_behind_backlogged_refused),
         cmocka_unit_test(test_pingpong_new_behind_backlogged_capped),
         cmocka_unit_test(test_pingpong_new_behind_tryagain),
+        cmocka_unit_test(test_pingpong_new_behind_tryagain_dropped),
         cmocka_unit_test(test_moved_on_past_sixteen_links),
         cmocka_unit_test(test_replica_reads_keep_waiting_through_a_new_map),
         cmocka_unit_test(test_failfast_node_first_attempt_refused),
