@@ -133,7 +133,9 @@ void vmux__op_expire(struct vmux_op *op)
         /* Outside a FIFO, only a resent op was ever written (net/conn.c's conn_settle()). */
         vmux_reply *why = q != NULL && q->why != NULL ? expired_why(op, q->why(q)) : NULL;
         vmux__op_finish(op, vmux__op_unsent_timeout(op), why);
-    } else { /* a husk: written, its reply still owed; its queue frees it */
+    } else {
+        /* A husk: written, its reply still owed; its queue frees it. Not live any more. */
+        q->left++;
         vmux_reply *why = q->why != NULL ? unanswered_why(op, q->why(q)) : NULL;
         vmux__op_complete(op, VMUX_ERR_TIMEOUT, why);
     }
@@ -173,6 +175,7 @@ void vmux__opq_remove(struct vmux_opq *q, struct vmux_op *op)
     VMUX_ASSERT(op->q == q && q->count > 0);
     VMUX_OP_UNLINK(q->head, q->tail, op, prev, next);
     q->count--;
+    q->left++;
     op->q = NULL;
 }
 
@@ -214,6 +217,7 @@ void vmux__opq_prepend(struct vmux_opq *dst, struct vmux_opq *src)
     dst->head = first;
     dst->count += src->count;
     adopt(dst, first, src->count);
+    src->left += src->count;
     src->head = src->tail = NULL;
     src->count = 0;
 }
@@ -231,6 +235,7 @@ void vmux__opq_append(struct vmux_opq *dst, struct vmux_opq *src)
     dst->tail = src->tail;
     dst->count += src->count;
     adopt(dst, first, src->count);
+    src->left += src->count;
     src->head = src->tail = NULL;
     src->count = 0;
 }

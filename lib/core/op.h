@@ -159,6 +159,10 @@ struct vmux_op {
 struct vmux_opq {
     struct vmux_op *head, *tail;
     size_t count;
+    /* Live ops that left it so far (removed, moved out, or timed out into husks): while it has
+     * not grown, every live op a walk found is still there (route/fence.c, through
+     * vmux__link_left()). Never reset. */
+    uint64_t left;
     bool keeps_husks; /* ops here are owed replies: a timed-out op stays until its reply */
     /* A queue of ops waiting for a connection (a link's backlog): its link's last connection
      * failure while that link has no ready connection, else NULL. A connection's queue of

@@ -678,6 +678,14 @@ bool vmux__link_slots_held(const struct vmux_link *link, const uint8_t *slots)
            vmux__link_slots_refused(link, slots);
 }
 
+uint64_t vmux__link_left(const struct vmux_link *link)
+{
+    uint64_t n = link->backlog.left + link->rejected.left;
+    for (int i = 0; i < VMUX_LINK_RETRY_LEVELS; i++)
+        n += link->retry_q[i].left;
+    return link->conn != NULL ? n + link->conn->fifo.left : n;
+}
+
 /* ---- Sentinel ---- */
 
 void vmux__link_set_sentinel(struct vmux_link *link, struct vmux_sentinel *s)

@@ -421,6 +421,14 @@ bool vmux__link_slots_held(const struct vmux_link *link, const uint8_t *slots);
 bool vmux__link_slots_refused(const struct vmux_link *link, const uint8_t *slots);
 
 /*
+ * How many live ops have left the queues vmux__link_slots_held() walks so far (the current
+ * connection's written ops, the backlog, the retry queues, the READONLY-refused), answered, sent
+ * on, moved or timed out: with vmux__link_conn_gen() unchanged too, an op those walks found then
+ * is still there, and a walk can be spared. O(1). I/O thread (route/fence.c).
+ */
+uint64_t vmux__link_left(const struct vmux_link *link);
+
+/*
  * Closes the link: every op it holds completes with VMUX_ERR_CLOSED, its handles close, and it
  * frees itself once libuv has released them.
  */

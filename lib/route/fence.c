@@ -13,7 +13,8 @@
  * connection stands across the next: the op is written there once it comes; so does one whose op
  * waits out a refusal there as the connection ends (conn_ended()). The check runs once a loop turn
  * (a uv_check handle, active only while a fence stands) and walks the old link's FIFO (and its
- * queues, for a resent op's): work bounded by what that link holds. A timer runs it at the oldest
+ * queues, for a resent op's): work bounded by what that link holds, spared while no op left the
+ * link since the last walk found one (link_holds()). A timer runs it at the oldest
  * fence's cap too: a hung old primary sends nothing to wake the loop, whose next wake-up may be the
  * tick a second later (review of the router). I/O thread only.
  */
@@ -226,11 +227,22 @@ static bool conn_ended(struct vmux_router_fence *f)
     return false;
 }
 
-/* Whether f's link holds an op of its slots: written, or, for a resent op's, waiting there. */
-static bool link_holds(const struct vmux_router_fence *f)
+/*
+ * Whether f's link holds an op of its slots: written, or, for a resent op's, waiting there. The
+ * walk, which may pass thousands of other ops a loop turn, is spared while no op left the link
+ * since the last one found an op of f's slots: it is still there (more slots or queued since
+ * then only hold more).
+ */
+static bool link_holds(struct vmux_router_fence *f)
 {
-    return f->queued ? vmux__link_slots_held(f->link, f->slots)
-                     : vmux__link_slots_in_flight(f->link, f->slots, NULL);
+    uint64_t gen = vmux__link_conn_gen(f->link), left = vmux__link_left(f->link);
+    if (f->walked && gen == f->walked_gen && left == f->walked_left)
+        return true;
+    f->walked = f->queued ? vmux__link_slots_held(f->link, f->slots)
+                          : vmux__link_slots_in_flight(f->link, f->slots, NULL);
+    f->walked_gen = gen;
+    f->walked_left = left;
+    return f->walked;
 }
 
 /* Why f may be lifted now (CAPPED at the cap), or NULL while it must stand. */

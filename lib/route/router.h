@@ -88,6 +88,9 @@ struct vmux_router_fence {
     uint64_t conn_gen;      /* its connection then (vmux__link_conn_gen()): its end lifts it;
                                0 (a resent op's, link down): the next one, once made */
     bool queued;            /* a resent op's: ops of its slots waiting on link count too */
+    bool walked;            /* the last walk of link found an op of its slots held there, */
+    uint64_t walked_gen;    /* with this connection (vmux__link_conn_gen()) */
+    uint64_t walked_left;   /* and this many ops gone from link (vmux__link_left()) */
     uint64_t start_ms;      /* loop ms it was raised */
     struct vmux_opq held;   /* new ops of its slots, in the order they came (deadline-indexed) */
     uint8_t slots[VMUX_SLOTS / 8];

@@ -197,6 +197,44 @@ static void test_prepend_append_take(void **state)
 }
 
 /*
+ * left counts every live op that leaves a queue: removed from anywhere, popped, moved out by
+ * prepend/append/take, or timed out into a husk (still there, but not live); ops coming in do not
+ * count. A fence spares its walk of a link while the count stands (route/fence.c).
+ */
+static void test_left_counts_departures(void **state)
+{
+    (void)state;
+    struct vmux_counters c = {0};
+    struct vmux_opq q = {.keeps_husks = true}, other = {0};
+    struct seen s[4];
+    struct vmux_op *a = op_admitted(&c, 1, &s[0]), *b = op_admitted(&c, 1, &s[1]),
+                   *h = op_admitted(&c, 1, &s[2]), *d = op_admitted(&c, 1, &s[3]);
+    vmux__opq_push(&q, a);
+    vmux__opq_push(&q, b);
+    vmux__opq_push(&q, h);
+    assert_int_equal(q.left, 0);
+    vmux__opq_remove(&q, b); /* from the middle */
+    assert_int_equal(q.left, 1);
+    vmux__op_expire(h); /* a husk: it stays, done */
+    assert_int_equal(q.count, 2);
+    assert_int_equal(q.left, 2);
+    vmux__opq_push(&other, d);
+    vmux__opq_prepend(&q, &other);
+    assert_int_equal(other.left, 1);
+    assert_int_equal(q.left, 2); /* d came in */
+    vmux__opq_take(&other, &q);
+    assert_int_equal(q.left, 5);
+    assert_ptr_equal(vmux__opq_pop(&other), d);
+    assert_int_equal(other.left, 2);
+    vmux__opq_push(&q, d);
+    vmux__opq_fail_all(&q, VMUX_ERR_CLOSED);
+    vmux__opq_fail_all(&other, VMUX_ERR_CLOSED);
+    assert_int_equal(q.left, 6);
+    assert_int_equal(other.left, 4);
+    vmux__op_free(b);
+}
+
+/*
  * Live ops complete once, with the status; a husk (completed earlier) is freed without a second
  * completion; a completion that queues a new op into the same queue does not pull it into the
  * walk. Every op is freed: the admission gauges fall to what the new op holds.
@@ -417,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_expire_leaves_a_backlog),
         cmocka_unit_test(test_expire_outside_any_queue),
         cmocka_unit_test(test_expire_leaves_a_husk_in_a_fifo),
+        cmocka_unit_test(test_left_counts_departures),
         cmocka_unit_test(test_free_releases_admission),
         cmocka_unit_test(test_admission_bounds),
     };
