@@ -69,9 +69,11 @@ typedef struct vmux_node_reply {
                         then VMUX_ERR_NOT_CONNECTED (nothing sent) */
     vmux_node_role role; /**< as the map said when the call started */
     int status;          /**< 0, VMUX_ERR_SERVER (reply is the error reply), or another error */
-    vmux_reply *reply;   /**< the node's reply; NULL unless status is 0 or VMUX_ERR_SERVER, or
-                              the "?:0" entry's VMUX_ERR_NOT_CONNECTED, whose error reply (written
-                              by vmux, NOADDRESS ...) says why */
+    vmux_reply *reply;   /**< the node's reply (status 0), its error reply (VMUX_ERR_SERVER),
+                              or for any other status an error reply written by vmux that says
+                              why, in vmux_call()'s words ("timed out waiting for a connection
+                              (never sent); last connection failure: ..."; the "?:0" entry's:
+                              NOADDRESS ...); NULL only when no memory was left for it */
 } vmux_node_reply;
 
 /** The parts of a fan-out: primaries first, then replicas, each in the map's order of shards. */

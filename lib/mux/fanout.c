@@ -47,6 +47,8 @@ struct fanout {
     bool *unknown;  /* vmux_call_node(): set when no node of the map is host:port (the caller's) */
     struct vmux_op *cmd; /* the encoded command, copied for each node; never submitted */
     uint32_t flags;      /* the parts' op flags */
+    bool word_failures;  /* vmux_call_nodes(): a part that fails otherwise than with the server's
+                          * error gets an error reply of vmux_call()'s words for it (worded()) */
     uint32_t timeout_ms;
     uint64_t deadline_ns;
     size_t pending; /* parts not yet complete, plus one while start() runs */
@@ -129,14 +131,35 @@ static void finish_one(struct fanout *f)
         deliver(f, 0);
 }
 
-static void part_done(int status, vmux_reply *reply, void *userdata)
+/* Sets part p's outcome. */
+static void part_set(struct fan_part *p, int status, vmux_reply *reply)
 {
-    struct fan_part *p = userdata;
     vmux_node_reply *n = &p->f->res.nodes[p->i];
     VMUX_ASSERT(n->status == 1); /* not yet complete */
     n->status = status;
     n->reply = reply;
     finish_one(p->f);
+}
+
+/*
+ * The error reply that says what vmux_call() would of a part that failed with status and reply
+ * (NULL, or the why that came with it: VMUX_OP_TELL_WHY), which it frees; NULL without memory.
+ */
+static vmux_reply *worded(int status, vmux_reply *reply)
+{
+    char words[VMUX_REASON_SIZE + 128];
+    vmux__explain(words, sizeof words, status, reply);
+    vmux_reply_free(reply);
+    return vmux__reply_new_str(VMUX_REPLY_ERROR, words, strlen(words));
+}
+
+/* A part's op completed (its callback, on the I/O thread). */
+static void part_done(int status, vmux_reply *reply, void *userdata)
+{
+    struct fan_part *p = userdata;
+    if (p->f->word_failures && status != 0 && status != VMUX_ERR_SERVER)
+        reply = worded(status, reply);
+    part_set(p, status, reply);
 }
 
 /* The link to node n: the handle's own in standalone mode, else the router's (opened lazily). */
@@ -153,8 +176,8 @@ static void part_unknown(struct fanout *f, size_t i)
     static const char why[] = "NOADDRESS the map names no address for this primary yet (\"?\"); "
                               "not sent (the map is being refreshed)";
     vmux__router_refresh_soon(&f->m->router);
-    part_done(VMUX_ERR_NOT_CONNECTED, vmux__reply_new_str(VMUX_REPLY_ERROR, why, sizeof why - 1),
-              &f->parts[i]);
+    part_set(&f->parts[i], VMUX_ERR_NOT_CONNECTED,
+             vmux__reply_new_str(VMUX_REPLY_ERROR, why, sizeof why - 1));
 }
 
 /* Sends part i (node n) a copy of the command; its completion runs part_done() in every case. */
@@ -171,7 +194,7 @@ static void send_part(struct fanout *f, size_t i, const struct vmux_router_nodei
     if (op == NULL || link == NULL) {
         if (op != NULL)
             vmux__op_free(op);
-        part_done(VMUX_ERR_NOMEM, NULL, &f->parts[i]);
+        part_set(&f->parts[i], VMUX_ERR_NOMEM, NULL);
         return;
     }
     memcpy(op->cmd, f->cmd->cmd, f->cmd->len);
@@ -415,6 +438,13 @@ static void explain_call(const vmux_callopts *o, int rc, bool on_io)
         vmux__explain_refused(o->errbuf, o->errlen, rc);
 }
 
+/* The parts that fail unsent or lost bring why (VMUX_OP_TELL_WHY), put in words (part_done()). */
+static void word_failures(struct fanout *f)
+{
+    f->flags |= VMUX_OP_TELL_WHY;
+    f->word_failures = true;
+}
+
 /*
  * vmux_call_nodes(); extra: op flags of every part, VMUX_OP_OWN (the library's own command, read
  * under the default reply limits) and VMUX_OP_TELL_WHY (a node's part that fails unsent or lost
@@ -439,6 +469,8 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
         rc = fanout_new(m, &o, nodes, argc, argv, argvlen, true, &f);
     if (rc == 0) {
         f->flags |= extra;
+        if (!(extra & VMUX_OP_TELL_WHY))
+            word_failures(f);          /* else the caller words them (api/fanout.c) */
         rc = run_and_wait(m, f, &res); /* lets go of m */
     } else if (held) {
         vmux__leave(m);
@@ -482,6 +514,7 @@ int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set node
         return rc;
     rc = fanout_new(m, &o, nodes, argc, argv, argvlen, false, &f);
     if (rc == 0) {
+        word_failures(f);
         f->cb = cb;
         f->userdata = userdata;
         rc = fanout_submit(m, f);

@@ -55,7 +55,8 @@ int vmux__fanout_call_nodes_own(vmux *m, const vmux_callopts *opts, vmux_node_se
  * VMUX_ERR_NOT_CONNECTED, VMUX_ERR_CONNECTION_LOST, ...) may hold, as its reply, the why that came
  * with it (core/explain.h vmux__explain() words it: "waiting for a connection (never sent); last
  * connection failure: host:port: ...", "written to host:port and not answered in time ..."),
- * where vmux_call_nodes() gives NULL. Same threads, returns and ownership.
+ * where vmux_call_nodes() gives those words as an error reply. Same threads, returns and
+ * ownership.
  */
 int vmux__fanout_call_nodes_worded(vmux *m, const vmux_callopts *opts, vmux_node_set nodes,
                                    int argc, const char *const *argv, const size_t *argvlen,
