@@ -496,10 +496,12 @@ struct vmux_sub *vmux__sub_new(const struct vmux *m, vmux_sub_kind kind, const c
 }
 
 /*
- * VMUX_ERR_INVALID_ARG, in words, for a name whose subscription's confirmation (["subscribe",
- * name, count], the longest kind "psubscribe"'s length) would be over a reply limit of m: such
- * a confirmation fails the subscriber connection (pubsub_over_limit.c), so the subscription would
- * fail every connection that sent it again, and none of its messages could come. Else 0.
+ * VMUX_ERR_INVALID_ARG, in words, for a name whose subscription's confirmations (["subscribe",
+ * name, count] and its unsubscription's, sized by the longest kind, "punsubscribe": by
+ * "psubscribe", a name just accepted had an UNSUBSCRIBE answer over maxReplyBuffer, which failed
+ * the connection, review helper-200) would be over a reply limit of m: such a confirmation fails
+ * the subscriber connection (pubsub_over_limit.c), so the subscription would fail every
+ * connection that sent it again, and none of its messages could come. Else 0.
  */
 static int name_over_limit(const vmux *m, size_t len)
 {
@@ -511,7 +513,7 @@ static int name_over_limit(const vmux *m, size_t len)
                              "subscription's confirmation would be over the limit",
                              len, (unsigned long long)bulk);
     uint64_t confirmation =
-        2 * vmux__reader_value_cost(0) + vmux__reader_value_cost(10) + vmux__reader_value_cost(len);
+        2 * vmux__reader_value_cost(0) + vmux__reader_value_cost(12) + vmux__reader_value_cost(len);
     if (confirmation > buffer)
         return vmux__why_set(VMUX_ERR_INVALID_ARG,
                              "a name of %zu bytes makes its subscription's confirmation %llu "

@@ -208,9 +208,11 @@ static void conn_refused(struct vmux_conn *c)
     vmux_reply *why = op->done ? NULL : refused_why(c, op);
     vmux__reader_take_refusal(c->reader);
     if (op->partial + 1 < op->nreplies) {
-        op->partial++; /* the block's later replies are dropped as a done op's */
-        if (!op->done) /* last: a pooled op's job may close the link, freeing op (a husk) */
+        op->partial++;      /* the block's later replies are dropped as a done op's */
+        if (!op->done) {    /* last: a pooled op's job may close the link, freeing op (a husk) */
+            c->fifo.left++; /* a husk now, no longer live: as vmux__op_expire() counts one */
             vmux__op_complete_refused(op, why);
+        }
         return;
     }
     (void)pop_answered(c, op, NULL);

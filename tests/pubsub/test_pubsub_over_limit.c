@@ -248,6 +248,50 @@ static void test_name_over_a_limit_refused(void **state)
     vmux_close(m);
 }
 
+/*
+ * The longest name maxReplyBuffer lets a subscription of kind have is unsubscribed again without
+ * failing the connection: its UNSUBSCRIBE's answer ("punsubscribe", 12 bytes) is longer than its
+ * SUBSCRIBE's, and sized by "psubscribe" alone, the name that was just accepted had an answer over
+ * the limit (review helper-200: subscriber_lost +1, the other subscriptions' messages lost).
+ */
+static void unsubscribe_longest(vmux_sub_kind kind)
+{
+    reset();
+    vmux *m = open_subscriber("maxBulkLength=300,maxReplyBuffer=400");
+    char name[300], other[96];
+    snprintf(other, sizeof other, "vmux:ps:%d:other", (int)getpid());
+    int head = snprintf(name, sizeof name, "vmux:ps:%d:longest:", (int)getpid());
+    memset(name + head, 'n', sizeof name - (size_t)head);
+    vmux_sub *sub = NULL, *keep = NULL;
+    size_t len = sizeof name;
+    while (len > 0 && vmux_subscribe(m, kind, (vmux_str){name, len}, on_message, NULL, &sub) != 0)
+        len--;
+    assert_non_null(sub);
+    assert_int_equal(vmux_sub_wait_live(sub, LIVE_MS), 0);
+    assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR(other), on_message, NULL, &keep),
+                     0);
+    assert_int_equal(vmux_sub_wait_live(keep, LIVE_MS), 0);
+    vmux_stats before = stats_of(m);
+    assert_int_equal(vmux_unsubscribe(m, sub), 0);
+    vmux *pub = vt_open("plain", NULL);
+    publish(pub, other, "two", 3); /* read behind the UNSUBSCRIBE's answer */
+    bool arrived = vt_wait_until(two_seen, NULL, WAIT_MS);
+    vmux_stats after = stats_of(m);
+    if (!arrived || after.subscriber_lost != before.subscriber_lost)
+        fail_msg("unsubscribing a %zu-byte name: \"two\" %s, subscriber_lost +%llu", len,
+                 arrived ? "arrived" : "never arrived",
+                 (unsigned long long)(after.subscriber_lost - before.subscriber_lost));
+    vmux_close(pub);
+    vmux_close(m);
+}
+
+static void test_longest_name_unsubscribed(void **state)
+{
+    (void)state;
+    unsubscribe_longest(VMUX_SUB_CHANNEL);
+    unsubscribe_longest(VMUX_SUB_PATTERN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_pmessage_over_reply_buffer),
         cmocka_unit_test(test_name_over_a_limit_refused),
         cmocka_unit_test(test_pmessage_under_few_elements),
+        cmocka_unit_test(test_longest_name_unsubscribed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
