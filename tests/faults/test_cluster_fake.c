@@ -1283,6 +1283,92 @@ static void tryagain_fenced(bool drop)
     vt_fcluster_stop(c);
 }
 
+/* A transaction whose MULTI's answer is over maxBulkLength: it fails, done, and stays in its
+ * connection's FIFO until its last reply (never answered here). */
+struct husk_tx {
+    vmux *m;
+    atomic_int done;
+    int rc;
+};
+
+static void *run_husk_tx(void *arg)
+{
+    struct husk_tx *t = arg;
+    vmux_tx *tx = NULL;
+    const char *get[] = {"GET", "{g}"};
+    bool committed = false;
+    vmux_reply *r = NULL;
+    if (vmux_tx_new(&tx) == 0 && vmux_tx_add(tx, 2, get, NULL) == 0)
+        t->rc = vmux_tx_exec(t->m, NULL, tx, &committed, &r);
+    vmux_reply_free(r);
+    vmux_tx_free(tx);
+    atomic_store(&t->done, 1);
+    return NULL;
+}
+
+static bool husk_done(void *arg)
+{
+    return atomic_load(&((struct husk_tx *)arg)->done) != 0;
+}
+
+/* The fence's lift at its cap (static: the handle outlives the call). */
+static struct log_watch capped_logged = {"fence lifted (capped)", 0};
+
+/*
+ * A fence whose walk found a transaction in flight on the old owner lifts once that transaction
+ * fails over a reply limit at its MULTI, though its block stays in the FIFO as a husk: the husk
+ * counts as gone. It did not (review helper-200): the walk was skipped while no op had left the
+ * link, so B, the slot's next command, waited for the fence's 1 s cap.
+ */
+static void test_fence_lifts_for_refused_block(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    int n0 = vt_fcluster_port(c, 0), n1 = vt_fcluster_port(c, 1);
+    unsigned s = slot("{g}");
+    around_slot(c, s, n1, n0, n1);
+    char conf[160];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,syncTimeout=5000,maxBulkLength=64", n1);
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, on_log_watch, VMUX_LOG_DEBUG, &capped_logged), 0);
+    atomic_store(&capped_logged.seen, 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    char big[101];
+    memset(big, 'x', 100);
+    big[100] = '\0';
+    rule(c, 0, NULL, 1, VT_FC_GATED, "$100\r\n%s\r\n", big); /* MULTI's answer */
+    rule(c, 0, NULL, -1, VT_FC_SILENT, "+QUEUED\r\n");       /* the rest: never answered */
+    struct husk_tx t = {.m = m};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_husk_tx, &t), 0);
+    assert_true(vt_wait_until(node0_gated, c, WAIT_MS));
+    /* the map moves the slot to node 1 (a MOVED on another key), while T is in flight on node 0 */
+    rule(c, 1, "k2", 1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, n1);
+    const char *getx[] = {"GET", "k2"}, *getb[] = {"GET", "{g}"}, *gety[] = {"GET", "k3"};
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, getx, NULL, &r), 0);
+    vmux_reply_free(r);
+    struct vt_async b = {0};
+    assert_int_equal(vmux_call_async(m, NULL, 2, getb, NULL, vt_on_async, &b), 0);
+    /* a call after B: the loop has taken B, held it, and walked the link (T found there) */
+    assert_int_equal(vmux_call(m, NULL, 2, gety, NULL, &r), 0);
+    vmux_reply_free(r);
+    assert_false(vt_async_done(&b));
+    vt_fcluster_open_gate(c, 0); /* MULTI's answer over the limit: T fails, its block a husk */
+    assert_true(vt_wait_until(husk_done, &t, WAIT_MS));
+    assert_int_equal(t.rc, VMUX_ERR_PROTOCOL);
+    assert_true(vt_wait_until(vt_async_done, &b, WAIT_MS));
+    pthread_join(th, NULL);
+    if (atomic_load(&capped_logged.seen) != 0)
+        fail_msg("B waited for the fence's cap after T failed");
+    assert_int_equal(b.status, 0);
+    vmux_reply_free(b.reply);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 static void test_pingpong_new_behind_tryagain(void **state)
 {
     (void)state;
@@ -2032,6 +2118,7 @@ int main(void)
         cmocka_unit_test(test_pingpong_new_behind_backlogged),
         cmocka_unit_test(test_pingpong_new_behind_backlogged_refused),
         cmocka_unit_test(test_pingpong_new_behind_backlogged_capped),
+        cmocka_unit_test(test_fence_lifts_for_refused_block),
         cmocka_unit_test(test_pingpong_new_behind_tryagain),
         cmocka_unit_test(test_pingpong_new_behind_tryagain_dropped),
         cmocka_unit_test(test_moved_on_past_sixteen_links),
