@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "core/errbuf.h"
-#include "core/explain.h"
 #include "core/sized.h"
 #include "mux/fanout.h"
 #include "vmux/error.h"
@@ -31,28 +30,16 @@ static const vmux_node_reply *first_failure(const vmux_node_replies *res, vmux_e
     return failed > 0 && failed == res->count ? &res->nodes[0] : NULL;
 }
 
-/* The primary the map gives no address for ("?:0"): its error reply is vmux's NOADDRESS words,
- * no why of an unsent command (mux/fanout.c). */
-static bool no_address(const vmux_node_reply *n)
-{
-    return n->address[0] == '?';
-}
-
-/* Fills o's error buffer with the failed node's address and its words: the server's, the NOADDRESS
- * words, or what vmux_call() says of the failure (core/explain.h: the code's description and the
- * why that came with it, such as "never sent; last connection failure: ..."). */
+/* Fills o's error buffer with the failed node's address and its words: its entry's error reply
+ * (the server's, or vmux's words for a failure of its own, as vmux_call() gives them: "never
+ * sent; last connection failure: ...", mux/fanout.c), else the code's description. */
 static void explain_node(const vmux_callopts *o, const vmux_node_reply *n)
 {
     if (o->errbuf == NULL || o->errlen == 0)
         return;
-    char words[VMUX_REASON_SIZE + 128];
-    bool said = n->reply != NULL && vmux_reply_get_kind(n->reply) == VMUX_REPLY_ERROR &&
-                (n->status == VMUX_ERR_SERVER || no_address(n));
-    if (said)
-        vmux__errbuf_set(words, sizeof words, "%s", vmux_reply_str(n->reply, NULL));
-    else
-        vmux__explain(words, sizeof words, n->status, n->reply);
-    vmux__errbuf_set(o->errbuf, o->errlen, "%s: %s", n->address, words);
+    bool said = n->reply != NULL && vmux_reply_get_kind(n->reply) == VMUX_REPLY_ERROR;
+    const char *why = said ? vmux_reply_str(n->reply, NULL) : vmux_strerror(n->status);
+    vmux__errbuf_set(o->errbuf, o->errlen, "%s: %s", n->address, why != NULL ? why : "");
 }
 
 int vmux__fan_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
@@ -78,9 +65,9 @@ int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args 
     if (idempotent)
         o.flags |= VMUX_CALL_RETRY_SAFE;
     vmux_node_replies res = {0};
-    int rc = a->error != 0 ? a->error
-                           : vmux__fanout_call_nodes_worded(m, &o, VMUX_NODES_PRIMARIES, a->argc,
-                                                            a->argv, a->lens, &res);
+    int rc = a->error != 0
+                 ? a->error
+                 : vmux_call_nodes(m, &o, VMUX_NODES_PRIMARIES, a->argc, a->argv, a->lens, &res);
     vmux__args_free(a);
     const vmux_node_reply *bad = rc == 0 ? first_failure(&res, excused) : NULL;
     if (bad != NULL) {

@@ -445,13 +445,9 @@ static void word_failures(struct fanout *f)
     f->word_failures = true;
 }
 
-/*
- * vmux_call_nodes(); extra: op flags of every part, VMUX_OP_OWN (the library's own command, read
- * under the default reply limits) and VMUX_OP_TELL_WHY (a node's part that fails unsent or lost
- * keeps the why that came with it as its reply, for the caller's words).
- */
+/* vmux_call_nodes(); own: the library's own command, read under the default reply limits. */
 static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
-                      const char *const *argv, const size_t *argvlen, uint32_t extra,
+                      const char *const *argv, const size_t *argvlen, bool own,
                       vmux_node_replies *out)
 {
     vmux_callopts o = {.size = sizeof o};
@@ -468,9 +464,8 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
     if (rc == 0)
         rc = fanout_new(m, &o, nodes, argc, argv, argvlen, true, &f);
     if (rc == 0) {
-        f->flags |= extra;
-        if (!(extra & VMUX_OP_TELL_WHY))
-            word_failures(f);          /* else the caller words them (api/fanout.c) */
+        f->flags |= own ? VMUX_OP_OWN : 0;
+        word_failures(f);
         rc = run_and_wait(m, f, &res); /* lets go of m */
     } else if (held) {
         vmux__leave(m);
@@ -487,20 +482,13 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
 int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                     const char *const *argv, const size_t *argvlen, vmux_node_replies *out)
 {
-    return call_nodes(m, opts, nodes, argc, argv, argvlen, 0, out);
+    return call_nodes(m, opts, nodes, argc, argv, argvlen, false, out);
 }
 
 int vmux__fanout_call_nodes_own(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                                 const char *const *argv, vmux_node_replies *out)
 {
-    return call_nodes(m, opts, nodes, argc, argv, NULL, VMUX_OP_OWN, out);
-}
-
-int vmux__fanout_call_nodes_worded(vmux *m, const vmux_callopts *opts, vmux_node_set nodes,
-                                   int argc, const char *const *argv, const size_t *argvlen,
-                                   vmux_node_replies *out)
-{
-    return call_nodes(m, opts, nodes, argc, argv, argvlen, VMUX_OP_TELL_WHY, out);
+    return call_nodes(m, opts, nodes, argc, argv, NULL, true, out);
 }
 
 int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,

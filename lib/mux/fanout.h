@@ -49,17 +49,4 @@ int vmux__fanout_call_node_id(vmux *m, const vmux_callopts *opts, const char *id
 int vmux__fanout_call_nodes_own(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                                 const char *const *argv, vmux_node_replies *out);
 
-/*
- * vmux_call_nodes() for a caller that words a node's failure itself (the typed fan-outs,
- * api/fanout.c): an entry that failed unsent or lost with its connection (VMUX_ERR_TIMEOUT,
- * VMUX_ERR_NOT_CONNECTED, VMUX_ERR_CONNECTION_LOST, ...) may hold, as its reply, the why that came
- * with it (core/explain.h vmux__explain() words it: "waiting for a connection (never sent); last
- * connection failure: host:port: ...", "written to host:port and not answered in time ..."),
- * where vmux_call_nodes() gives those words as an error reply. Same threads, returns and
- * ownership.
- */
-int vmux__fanout_call_nodes_worded(vmux *m, const vmux_callopts *opts, vmux_node_set nodes,
-                                   int argc, const char *const *argv, const size_t *argvlen,
-                                   vmux_node_replies *out);
-
 #endif
