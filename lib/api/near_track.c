@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/encode.h"
+#include "core/reply_internal.h"
 
 int vmux__near_track_encode(struct vmux_buf *b, const struct vmux_near_check *c)
 {
@@ -18,19 +19,12 @@ static vmux_reply_kind kind(const vmux_reply *r)
     return r != NULL ? vmux_reply_get_kind(r) : VMUX_REPLY_NIL;
 }
 
-static bool is(const vmux_reply *r, const char *s)
-{
-    size_t len;
-    const char *p = vmux_reply_str(r, &len);
-    return p != NULL && len == strlen(s) && memcmp(p, s, len) == 0;
-}
-
 /* The value after the field name in CLIENT TRACKINGINFO's flat [name, value, ...] array. */
 static const vmux_reply *field(const vmux_reply *info, const char *name)
 {
     size_t n = vmux_reply_len(info);
     for (size_t i = 0; i + 1 < n; i += 2)
-        if (is(vmux_reply_element(info, i), name))
+        if (vmux__reply_is(vmux_reply_element(info, i), name))
             return vmux_reply_element(info, i + 1);
     return NULL;
 }
@@ -41,7 +35,7 @@ static bool holds(const vmux_reply *r, const char *s)
     if (kind(r) != VMUX_REPLY_ARRAY)
         return false;
     for (size_t i = 0; i < vmux_reply_len(r); i++)
-        if (is(vmux_reply_element(r, i), s))
+        if (vmux__reply_is(vmux_reply_element(r, i), s))
             return true;
     return false;
 }
@@ -82,5 +76,5 @@ bool vmux__near_track_ok(const vmux_reply *r, const struct vmux_near_check *c, c
 {
     if (c->bcast)
         return bcast_ok(r, c, key, len);
-    return kind(r) == VMUX_REPLY_STATUS && is(r, "OK");
+    return kind(r) == VMUX_REPLY_STATUS && vmux__reply_is(r, "OK");
 }

@@ -152,3 +152,10 @@ void vmux_reply_free(vmux_reply *r)
     }
     free(r);
 }
+
+bool vmux__reply_is(const vmux_reply *r, const char *word)
+{
+    size_t len = 0;
+    const char *s = vmux_reply_str(r, &len);
+    return s != NULL && len == strlen(word) && memcmp(s, word, len) == 0;
+}

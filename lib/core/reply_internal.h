@@ -53,4 +53,7 @@ int vmux__reply_array_set(vmux_reply *parent, size_t idx, vmux_reply *child);
  */
 bool vmux__reply_take_str(vmux_reply *r, vmux_bytes *out);
 
+/* Whether r (NULL allowed) is a string-like reply whose bytes are exactly word's. Any thread. */
+bool vmux__reply_is(const vmux_reply *r, const char *word);
+
 #endif

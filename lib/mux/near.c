@@ -12,6 +12,7 @@
 
 #include "core/errbuf.h"
 #include "core/log.h"
+#include "core/reply_internal.h"
 #include "core/near_prefix.h"
 #include "mux/mux.h"
 #include "mux/near_internal.h"
@@ -206,13 +207,6 @@ static void on_inval_failed(struct vmux_link *link, int code, const char *reason
 static const struct vmux_link_events inval_events = {.ready = on_inval_ready,
                                                      .failed = on_inval_failed};
 
-static bool is(const vmux_reply *r, const char *s)
-{
-    size_t len;
-    const char *p = vmux_reply_str(r, &len);
-    return p != NULL && len == strlen(s) && memcmp(p, s, len) == 0;
-}
-
 /* What an invalidation connection read: its CLIENT ID, SUBSCRIBE's confirmation, a message. */
 enum near_push {
     PUSH_OTHER,
@@ -228,11 +222,11 @@ static enum near_push push_kind(const vmux_reply *r, const vmux_reply **payload)
     vmux_reply_kind kind = vmux_reply_get_kind(r);
     if (kind == VMUX_REPLY_INTEGER)
         return PUSH_ID;
-    if (is(e0, "message") && e2 != NULL) {
+    if (vmux__reply_is(e0, "message") && e2 != NULL) {
         *payload = e2;
         return PUSH_MESSAGE;
     }
-    if (is(e0, "subscribe"))
+    if (vmux__reply_is(e0, "subscribe"))
         return PUSH_SUBSCRIBED;
     return kind == VMUX_REPLY_ERROR ? PUSH_ERROR : PUSH_OTHER;
 }

@@ -14,6 +14,7 @@
 #include "core/errbuf.h"
 #include "core/errclass.h"
 #include "core/log.h"
+#include "core/reply_internal.h"
 #include "core/msgq.h"
 #include "core/nocancel.h"
 #include "core/reader.h"
@@ -199,15 +200,10 @@ static void arrive(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_reply
         vmux__count(&m->ctr.pubsub_dropped, 1);
 }
 
-static bool is(const vmux_reply *r, const char *word)
-{
-    const char *s = vmux_reply_str(r, NULL);
-    return s != NULL && strcmp(s, word) == 0;
-}
-
 static bool is_unsubscribe(const vmux_reply *e0)
 {
-    return is(e0, "unsubscribe") || is(e0, "punsubscribe") || is(e0, "sunsubscribe");
+    return vmux__reply_is(e0, "unsubscribe") || vmux__reply_is(e0, "punsubscribe") ||
+           vmux__reply_is(e0, "sunsubscribe");
 }
 
 /*
@@ -362,9 +358,10 @@ static void on_error(struct vmux_sublink *sl, const vmux_reply *r)
 
 static vmux_sub_kind kind_of(const vmux_reply *e0)
 {
-    return is(e0, "psubscribe") || is(e0, "punsubscribe")   ? VMUX_SUB_PATTERN
-           : is(e0, "ssubscribe") || is(e0, "sunsubscribe") ? VMUX_SUB_SHARD
-                                                            : VMUX_SUB_CHANNEL;
+    return vmux__reply_is(e0, "psubscribe") || vmux__reply_is(e0, "punsubscribe") ? VMUX_SUB_PATTERN
+           : vmux__reply_is(e0, "ssubscribe") || vmux__reply_is(e0, "sunsubscribe")
+               ? VMUX_SUB_SHARD
+               : VMUX_SUB_CHANNEL;
 }
 
 void vmux__pubsub_on_push(vmux_reply *r, void *arg)
@@ -372,16 +369,17 @@ void vmux__pubsub_on_push(vmux_reply *r, void *arg)
     struct vmux_sublink *sl = arg;
     const vmux_reply *e0 = vmux_reply_element(r, 0), *e1 = vmux_reply_element(r, 1),
                      *e2 = vmux_reply_element(r, 2), *e3 = vmux_reply_element(r, 3);
-    if (is(e0, "message") && e2 != NULL) {
+    if (vmux__reply_is(e0, "message") && e2 != NULL) {
         vmux_message msg = {view(e1), {NULL, 0}, view(e2)};
         arrive(sl, VMUX_SUB_CHANNEL, e1, &msg);
-    } else if (is(e0, "pmessage") && e3 != NULL) {
+    } else if (vmux__reply_is(e0, "pmessage") && e3 != NULL) {
         vmux_message msg = {view(e2), view(e1), view(e3)};
         arrive(sl, VMUX_SUB_PATTERN, e1, &msg);
-    } else if (is(e0, "smessage") && e2 != NULL) {
+    } else if (vmux__reply_is(e0, "smessage") && e2 != NULL) {
         vmux_message msg = {view(e1), {NULL, 0}, view(e2)};
         arrive(sl, VMUX_SUB_SHARD, e1, &msg);
-    } else if (is(e0, "subscribe") || is(e0, "psubscribe") || is(e0, "ssubscribe")) {
+    } else if (vmux__reply_is(e0, "subscribe") || vmux__reply_is(e0, "psubscribe") ||
+               vmux__reply_is(e0, "ssubscribe")) {
         confirm(sl, kind_of(e0), e1);
     } else if (is_unsubscribe(e0)) {
         on_unsubscribe(sl, kind_of(e0), e1);

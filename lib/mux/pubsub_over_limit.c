@@ -10,24 +10,20 @@
 
 #include "core/counters.h"
 #include "core/log.h"
+#include "core/reply_internal.h"
 #include "mux/mux.h"
 #include "mux/pubsub.h"
-
-static bool is(const vmux_reply *r, const char *word)
-{
-    const char *s = vmux_reply_str(r, NULL);
-    return s != NULL && strcmp(s, word) == 0;
-}
 
 /* The channel of a message's part (pmessage: [pmessage, pattern, channel, ...]), or NULL when
  * it was not read whole before the limit (or the push is no message: *message false). */
 static const vmux_reply *channel_of(const vmux_reply *part, bool *message)
 {
     const vmux_reply *e0 = vmux_reply_element(part, 0);
-    *message = is(e0, "message") || is(e0, "smessage") || is(e0, "pmessage");
+    *message = vmux__reply_is(e0, "message") || vmux__reply_is(e0, "smessage") ||
+               vmux__reply_is(e0, "pmessage");
     if (!*message)
         return NULL;
-    return vmux_reply_element(part, is(e0, "pmessage") ? 2 : 1);
+    return vmux_reply_element(part, vmux__reply_is(e0, "pmessage") ? 2 : 1);
 }
 
 /* The first drop, then at most one line per VMUX__PUBSUB_OVER_LIMIT_LOG_MS, naming this one. */
