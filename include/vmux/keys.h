@@ -31,8 +31,9 @@
  * server error) fails the call with its error, the first in key order, and no count is given,
  * although the OTHER PARTS MAY HAVE RUN (keys deleted, access times touched); opts->errbuf then
  * gets the server's message, or the error's description and the part's slot. An async form's
- * callback runs once, after every part. Keys in one slot, and a standalone server, get one command
- * as always (docs/cluster.md, "Multi-key commands").
+ * callback runs once, after every part, and finds those words in vmux_last_error(). Keys in one
+ * slot, and a standalone server, get one command as always (docs/cluster.md, "Multi-key
+ * commands").
  */
 #ifndef VMUX_KEYS_H
 #define VMUX_KEYS_H
@@ -53,7 +54,8 @@ VMUX_EXPORT int vmux_del(vmux *m, const vmux_callopts *opts, const vmux_str *key
                          int64_t *deleted);
 /** DEL, asynchronously: cb gets the count as an integer (vmux_reply_to_int() reads it); on a
  * cluster, once every part is back: the sum, or the first failed part's status (and its error
- * reply for VMUX_ERR_SERVER). */
+ * reply for VMUX_ERR_SERVER), with vmux_last_error() giving the words vmux_del() would put in
+ * its error buffer (that part's slot, and what became of it). */
 VMUX_EXPORT int vmux_del_async(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
                                vmux_reply_cb cb, void *userdata);
 /** UNLINK: as DEL, but the server frees the values in the background. */

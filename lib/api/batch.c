@@ -293,7 +293,8 @@ int vmux_batch_exec_async(vmux *m, const vmux_callopts *opts, const vmux_batch *
     struct async_run *a = async_new(b->n, cb, userdata);
     int rc = a != NULL ? run_new(b, &r) : VMUX_ERR_NOMEM;
     if (rc == 0) {
-        rc = vmux__batch_async_held(m, opts, r.parts, b->n, start_ns, async_done, a); /* lets go */
+        /* lets go of m; no why: each reply goes to the caller as it is (NULL: unsent or lost) */
+        rc = vmux__batch_async_held(m, opts, r.parts, b->n, start_ns, false, async_done, a);
         free(r.parts);
     } else {
         vmux__leave(m);

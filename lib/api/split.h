@@ -87,10 +87,11 @@ static inline bool vmux__split_wanted(vmux *m, const vmux_str *keys, size_t n)
  * vmux__split_count(): DEL, UNLINK, EXISTS, TOUCH (cmd): *out (zeroed first, may be NULL) is the
  * sum of the parts' counts; a part that fails fails the call with its error, the first in key
  * order (the other parts may have run). vmux__split_count_async(): the same as one integer reply
- * to cb, or the first failed part's status (and its error reply for VMUX_ERR_SERVER); returns as
- * vmux__batch_async(). vmux__split_mget(): values (zeroed first, may be NULL) in the caller's key
- * order, NULL ptr for a missing key. vmux__split_mset(): 0 when every part said OK, else the
- * first failed part's error (the other parts may have been applied).
+ * to cb, or the first failed part's status (and its error reply for VMUX_ERR_SERVER), the words
+ * vmux__split_count() would write in its error buffer then being cb's vmux_last_error()
+ * (core/why.h); returns as vmux__batch_async(). vmux__split_mget(): values (zeroed first, may be
+ * NULL) in the caller's key order, NULL ptr for a missing key. vmux__split_mset(): 0 when every
+ * part said OK, else the first failed part's error (the other parts may have been applied).
  */
 int vmux__split_count(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *keys,
                       size_t n, int64_t *out);

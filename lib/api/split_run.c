@@ -24,27 +24,41 @@ static vmux_callopts safe_opts(const vmux_callopts *opts)
     return o;
 }
 
+/* Room for a failed part's words: vmux__explain()'s and the part's slot. */
+#define PART_WORDS_SIZE (VMUX_REASON_SIZE + 256)
+
 /*
- * Fills the caller's error buffer for rc: the server's words for part g's error reply; for
- * another failure of part g, what vmux_call() would say of it (core/explain.h: the code's
- * description, and the why that came with reply, such as "waiting for a connection (never sent);
- * last connection failure: host:port: ..." or "written to host:port and not answered in time")
- * and the part's slot; else (g == ngroups) the description alone.
+ * Writes into buf (len bytes) what a part that failed with rc and reply says, of a call split
+ * into ngroups parts: the server's words for its error reply; for another failure, what
+ * vmux_call() would say of it (core/explain.h: the code's description, and the why that came with
+ * reply, such as "waiting for a connection (never sent); last connection failure: host:port: ..."
+ * or "written to host:port and not answered in time") and its slot. Failure path only.
  */
+static void part_words(char *buf, size_t len, unsigned slot, size_t ngroups, int rc,
+                       const vmux_reply *reply)
+{
+    char words[VMUX_REASON_SIZE + 128];
+    vmux__explain(words, sizeof words, rc, reply);
+    if (rc != VMUX_ERR_SERVER)
+        vmux__errbuf_set(buf, len,
+                         "%s (the command for slot %u, one of the %zu this call was split into; "
+                         "the others may have run)",
+                         words, slot, ngroups);
+    else
+        vmux__errbuf_set(buf, len, "%s", words);
+}
+
+/* Fills the caller's error buffer for rc: part g's words (part_words()), or (g == ngroups) the
+ * code's description alone. */
 static void explain_part(const vmux_callopts *o, const struct vmux_split *s, size_t g, int rc,
                          const vmux_reply *reply)
 {
     if (o->errbuf == NULL || o->errlen == 0 || rc == 0)
         return;
-    char words[VMUX_REASON_SIZE + 128];
-    vmux__explain(words, sizeof words, rc, g < s->ngroups ? reply : NULL);
-    if (g < s->ngroups && rc != VMUX_ERR_SERVER)
-        vmux__errbuf_set(o->errbuf, o->errlen,
-                         "%s (the command for slot %u, one of the %zu this call was split into; "
-                         "the others may have run)",
-                         words, s->groups[g].slot, s->ngroups);
+    if (g < s->ngroups)
+        part_words(o->errbuf, o->errlen, s->groups[g].slot, s->ngroups, rc, reply);
     else
-        vmux__errbuf_set(o->errbuf, o->errlen, "%s", words);
+        vmux__explain(o->errbuf, o->errlen, rc, NULL);
 }
 
 /* The first failed part's error, else every part's reply through read. */
@@ -166,11 +180,31 @@ int vmux__split_mset(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
     return run_split(m, opts, &s, check_ok, NULL);
 }
 
-/* An async split count: the caller's completion, until every part has come back. */
+/*
+ * An async split count: the caller's completion, until every part has come back, and the split's
+ * groups (their slots), which a failed part's words name; freed by count_done().
+ */
 struct count_wait {
     vmux_reply_cb cb;
     void *userdata;
+    struct vmux_split_group *groups;
 };
+
+/*
+ * Part g of n failed with status and reply: its words, as vmux__split_count() puts them in an
+ * error buffer, become the callback's vmux_last_error() (core/why.h). Returns the reply the
+ * callback gets: NULL for a part unsent or lost (the why its op brought, VMUX_OP_TELL_WHY, is
+ * freed), else reply (call.h's vmux_reply_cb).
+ */
+static vmux_reply *part_why(const struct count_wait *c, size_t n, size_t g, int status,
+                            vmux_reply *reply)
+{
+    char words[PART_WORDS_SIZE];
+    part_words(words, sizeof words, c->groups[g].slot, n, status, reply);
+    reply = vmux__why_completion(status, reply); /* the code's words, then the part's over them */
+    (void)vmux__why_set(status, "%s", words);
+    return reply;
+}
 
 /* The batch's completion: the first failed part's outcome, else the sum as an integer reply. */
 static void count_done(size_t n, struct vmux_part_result *res, void *userdata)
@@ -181,7 +215,7 @@ static void count_done(size_t n, struct vmux_part_result *res, void *userdata)
     int status = g < n ? res[g].status : 0;
     vmux_reply *reply = NULL;
     if (g < n) {
-        reply = res[g].reply; /* the error reply of VMUX_ERR_SERVER, else NULL */
+        reply = part_why(&c, n, g, status, res[g].reply);
         res[g].reply = NULL;
     } else {
         int64_t sum = 0;
@@ -189,10 +223,11 @@ static void count_done(size_t n, struct vmux_part_result *res, void *userdata)
             status = add_count(NULL, i, res[i].reply, &sum);
         reply = status == 0 ? vmux__reply_new_integer(sum) : NULL;
         status = status == 0 && reply == NULL ? VMUX_ERR_NOMEM : status;
+        if (status != 0) /* the callback's vmux_last_error() words: the code's */
+            reply = vmux__why_completion(status, reply);
     }
     vmux__split_results_free(res, n);
-    if (status != 0) /* the callback's vmux_last_error() words */
-        reply = vmux__why_completion(status, reply);
+    free(c.groups);
     c.cb(status, reply, c.userdata);
 }
 
@@ -209,10 +244,13 @@ int vmux__split_count_async(vmux *m, const vmux_callopts *opts, const char *cmd,
     struct count_wait *c = malloc(sizeof *c);
     rc = c == NULL ? VMUX_ERR_NOMEM : 0;
     if (rc == 0) {
-        *c = (struct count_wait){cb, userdata};
-        rc = vmux__batch_async(m, &o, s.parts, s.ngroups, 0, count_done, c);
+        *c = (struct count_wait){cb, userdata, s.groups};
+        /* a failed part brings why, for its words (part_why()) */
+        rc = vmux__batch_async(m, &o, s.parts, s.ngroups, 0, true, count_done, c);
     }
-    if (rc != 0)
+    if (rc == 0)
+        s.groups = NULL; /* count_done()'s now: it frees them */
+    else
         free(c); /* refused: count_done never runs */
     vmux__split_free(&s);
     return rc;

@@ -14,11 +14,14 @@
  *   nothing written;
  * - a deadline that expires on one part (its primary paused with CLIENT PAUSE ... WRITE): the call
  *   fails with VMUX_ERR_TIMEOUT, the error buffer names the part's slot and node (written, not
- *   answered), the other parts ran.
+ *   answered), the other parts ran;
+ * - an async DEL across slots with one primary stopped (SIGSTOP): its callback's
+ *   vmux_last_error() names the stopped node's failure and the part's slot.
  *
  * It counts the commands each node ran and pauses a node, so it runs alone (RUN_SERIAL).
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
@@ -176,6 +180,17 @@ static vmux_str str_of(const char *s)
     return VMUX_STRN(s, strlen(s));
 }
 
+/* n keys: keys[i] is format with i (free them with free_all()), k[i] its string, slots[i] its
+ * slot. */
+static void make_keys(const char *format, int n, char **keys, vmux_str *k, int *slots)
+{
+    for (int i = 0; i < n; i++) {
+        keys[i] = fmt(format, i);
+        k[i] = str_of(keys[i]);
+    }
+    slots_of(keys, n, slots);
+}
+
 /* A fixed shuffle (the test must be repeatable): Fisher-Yates with a small LCG. */
 static void shuffle(int *a, int n)
 {
@@ -290,7 +305,7 @@ struct count_box {
     atomic_bool done;
     int status;
     int64_t count;
-    char why[160]; /* vmux_last_error() in the callback, when status is not 0 */
+    char why[512]; /* vmux_last_error() in the callback, when status is not 0 */
 };
 
 static void count_cb(int status, vmux_reply *reply, void *userdata)
@@ -405,11 +420,7 @@ static void test_one_slot_one_command(void **state)
     char *keys[N];
     vmux_str k[N];
     int slots[N];
-    for (int i = 0; i < N; i++) {
-        keys[i] = fmt("{mk:tag}:%d", i);
-        k[i] = str_of(keys[i]);
-    }
-    slots_of(keys, N, slots);
+    make_keys("{mk:tag}:%d", N, keys, k, slots);
     long long before[MAXNODES], one[MAXNODES];
     slots_per_node(slots, N, one); /* 1 on the tag's primary, 0 elsewhere */
     calls_all("mset", before);
@@ -512,11 +523,7 @@ static void test_part_deadline(void **state)
     char *keys[N];
     vmux_str k[N];
     int slots[N];
-    for (int i = 0; i < N; i++) {
-        keys[i] = fmt("mk:pause:%d", i);
-        k[i] = str_of(keys[i]);
-    }
-    slots_of(keys, N, slots);
+    make_keys("mk:pause:%d", N, keys, k, slots);
     int paused = owner[slots[0]];
     int other = -1; /* a key on another primary */
     for (int i = 0; i < N && other < 0; i++)
@@ -559,14 +566,77 @@ static void test_part_deadline(void **state)
     assert_int_equal(vmux_del_async(m, &o, k, N, count_cb, &b), 0);
     assert_true(vt_wait_until(box_done, &b, 10000));
     assert_int_equal(b.status, VMUX_ERR_TIMEOUT);
-    if (strstr(b.why, "timed out") == NULL)
-        fail_msg("the split DEL's callback read \"%s\"", b.why);
 
     r = redisCommand(c, "CLIENT UNPAUSE");
     assert_non_null(r);
     freeReplyObject(r);
     assert_true(vt_wait_until(node_writable, c, 10000));
     redisFree(c);
+    /* the async split's words are vmux_mset()'s (checked unpaused: the next test needs the node) */
+    if (strstr(b.why, where) == NULL || strstr(b.why, "(the command for slot ") == NULL)
+        fail_msg("the split DEL's callback read \"%s\"", b.why);
+    assert_int_equal(vmux_del(m, NULL, k, N, &count), 0);
+    free_all(keys, N);
+    vmux_close(m);
+}
+
+/* Whether the node at arg (a redisContext) answers PING: running again after SIGCONT. */
+static bool node_answers(void *arg)
+{
+    redisReply *r = redisCommand(arg, "PING");
+    bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    return ok;
+}
+
+/* Whether the words of a failed part of the stopped node at port (slot) say what became of it,
+ * as vmux_del()'s error buffer would: written there and not answered, or (its connection not
+ * ready) never sent and its last connection failure; and which part it was. */
+static bool stopped_part_words(const char *why, int port, int slot)
+{
+    char where[64], part[64];
+    snprintf(where, sizeof where, "127.0.0.1:%d", port);
+    snprintf(part, sizeof part, "(the command for slot %d, one of the ", slot);
+    bool told = strstr(why, "not answered in time") != NULL ||
+                strstr(why, "(never sent); last connection failure: ") != NULL;
+    return told && strstr(why, where) != NULL && strstr(why, part) != NULL;
+}
+
+/* An async DEL across slots while one primary is stopped (SIGSTOP, well under the cluster's 2 s
+ * node timeout): its callback reads the stopped part's words in vmux_last_error(), as the
+ * synchronous vmux_del() gets them in its error buffer (the async split count gave "timed out"
+ * alone: its parts did not carry VMUX_OP_TELL_WHY). */
+static void test_stopped_primary_async_words(void **state)
+{
+    (void)state;
+    load_owners();
+    vmux *m = open_seed();
+    enum { N = 30 };
+    char *keys[N];
+    vmux_str k[N];
+    int slots[N];
+    make_keys("mk:stop:%d", N, keys, k, slots);
+    int stopped = owner[slots[0]]; /* the first key's part, the first to fail */
+    int64_t count = -1;
+    assert_int_equal(vmux_mset(m, NULL, k, k, N), 0); /* every primary's link is connected */
+    long pid = vt_node_pid(stopped);
+    assert_true(pid > 0);
+
+    struct count_box b = {.status = -1};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 300);
+    assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
+    int rc = vmux_del_async(m, &o, k, N, count_cb, &b);
+    bool done = rc == 0 && vt_wait_until(box_done, &b, 10000);
+    assert_int_equal(kill((pid_t)pid, SIGCONT), 0); /* before any assertion can end the test */
+    redisContext *c = vt_node_connect(stopped);
+    assert_true(vt_wait_until(node_answers, c, 10000));
+    redisFree(c);
+
+    assert_int_equal(rc, 0);
+    assert_true(done);
+    assert_int_equal(b.status, VMUX_ERR_TIMEOUT);
+    if (!stopped_part_words(b.why, stopped, slots[0]))
+        fail_msg("the split DEL's callback read \"%s\"", b.why);
     assert_int_equal(vmux_del(m, NULL, k, N, &count), 0);
     free_all(keys, N);
     vmux_close(m);
@@ -581,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_strict_forms_refuse_crossslot),
         cmocka_unit_test(test_split_door_words),
         cmocka_unit_test(test_part_deadline),
+        cmocka_unit_test(test_stopped_primary_async_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
