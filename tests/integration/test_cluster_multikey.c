@@ -580,6 +580,21 @@ static void test_part_deadline(void **state)
     vmux_close(m);
 }
 
+/* Teardown: every primary unpaused, so that a failed assertion in a test that paused one does
+ * not fail the tests after it too (CLIENT PAUSE 20000 outlives the test). */
+static int unpause_primaries(void **state)
+{
+    (void)state;
+    for (int s = 0; s < NSLOTS; s++) {
+        if (owner[s] <= 0 || (s > 0 && owner[s] == owner[s - 1]))
+            continue;
+        redisContext *c = vt_node_connect(owner[s]);
+        freeReplyObject(redisCommand(c, "CLIENT UNPAUSE"));
+        redisFree(c);
+    }
+    return 0;
+}
+
 /* Whether the node at arg (a redisContext) answers PING: running again after SIGCONT. */
 static bool node_answers(void *arg)
 {
@@ -650,7 +665,7 @@ int main(void)
         cmocka_unit_test(test_one_slot_one_command),
         cmocka_unit_test(test_strict_forms_refuse_crossslot),
         cmocka_unit_test(test_split_door_words),
-        cmocka_unit_test(test_part_deadline),
+        cmocka_unit_test_teardown(test_part_deadline, unpause_primaries),
         cmocka_unit_test(test_stopped_primary_async_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
