@@ -426,10 +426,15 @@ static void on_query_failed(struct vmux_link *link, int code, const char *reason
     fail_waiting(s, code, why);
 }
 
+static void on_watch_failed(struct vmux_link *link, int code, const char *reason, void *arg)
+{
+    on_sentinel_failed(link, code, reason, ((struct vmux__sentinel_watch *)arg)->s);
+}
+
 static const struct vmux_link_events query_events = {.ready = on_query_ready,
                                                      .failed = on_query_failed};
 static const struct vmux_link_events watch_events = {.ready = vmux__sentinel_watch_ready,
-                                                     .failed = on_sentinel_failed};
+                                                     .failed = on_watch_failed};
 
 /* ---- life ---- */
 
@@ -474,14 +479,15 @@ static int make_links(struct vmux_sentinel *s)
     vmux__link_set_auxiliary(s->query);
     vmux__link_set_own(s->query);
     for (; s->nwatch < s->cfg->nendpoints; s->nwatch++) {
-        struct vmux_link **w = &s->watch[s->nwatch];
-        if (vmux__link_new(s->loop, s->wcfg[s->nwatch], s->tls_ctx, &s->ctr, &watch_events, s, w) !=
-            0)
+        struct vmux__sentinel_watch *w = &s->watch[s->nwatch];
+        w->s = s;
+        if (vmux__link_new(s->loop, s->wcfg[s->nwatch], s->tls_ctx, &s->ctr, &watch_events, w,
+                           &w->link) != 0)
             return VMUX_ERR_NOMEM;
-        vmux__link_set_auxiliary(*w);
-        vmux__link_set_own(*w);
+        vmux__link_set_auxiliary(w->link);
+        vmux__link_set_own(w->link);
         /* a failover announcement is never dropped: over a limit, the watcher fails */
-        vmux__link_set_push(*w, vmux__sentinel_on_push, VMUX__PUSH_OVER_LIMIT_FAILS, s);
+        vmux__link_set_push(w->link, vmux__sentinel_on_push, VMUX__PUSH_OVER_LIMIT_FAILS, w);
     }
     return 0;
 }
@@ -491,7 +497,7 @@ static void close_links(struct vmux_sentinel *s)
     if (s->query != NULL)
         vmux__link_close(s->query); /* the question under way completes here (closing) */
     for (size_t i = 0; i < s->nwatch; i++)
-        vmux__link_close(s->watch[i]);
+        vmux__link_close(s->watch[i].link);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -541,7 +547,7 @@ void vmux__sentinel_start(struct vmux_sentinel *s)
 {
     vmux__link_start(s->query);
     for (size_t i = 0; i < s->nwatch; i++)
-        vmux__link_start(s->watch[i]);
+        vmux__link_start(s->watch[i].link);
 }
 
 void vmux__sentinel_tick(struct vmux_sentinel *s, bool frozen)
@@ -550,7 +556,7 @@ void vmux__sentinel_tick(struct vmux_sentinel *s, bool frozen)
         vmux__sentinel_ask(s); /* no announcements: the primary is asked for (sentinel_watch.c) */
     vmux__link_tick(s->query, frozen);
     for (size_t i = 0; i < s->nwatch; i++)
-        vmux__link_tick(s->watch[i], frozen);
+        vmux__link_tick(s->watch[i].link, frozen);
 }
 
 void vmux__sentinel_close(struct vmux_sentinel *s)

@@ -10,6 +10,25 @@
  * IP learns a new one at each restart, so a full table reuses an entry nothing points at. */
 #define MAX_KNOWN 64
 
+/* What the SUBSCRIBE of a watcher's connection got (sentinel_watch.c). */
+enum vmux__watch_heard {
+    VMUX__WATCH_UNASKED, /* no connection has sent it yet */
+    VMUX__WATCH_ASKED,   /* sent; its answer, the first reply after it, not read yet */
+    VMUX__WATCH_HEARING, /* confirmed: this sentinel's announcements come */
+    VMUX__WATCH_REFUSED, /* answered with an error: nothing will come on this connection */
+};
+
+/*
+ * A watcher: the subscriber link to one sentinel, the arg of its events and pushes. heard is
+ * about its latest connection: a new one is ASKED at its ready event, and a failed one keeps
+ * what it got until then. I/O thread.
+ */
+struct vmux__sentinel_watch {
+    struct vmux_sentinel *s;
+    struct vmux_link *link;
+    enum vmux__watch_heard heard;
+};
+
 struct vmux_sentinel {
     uv_loop_t *loop;
     const struct vmux_config *data_cfg; /* the handle's: service name, timeouts, log */
@@ -17,7 +36,8 @@ struct vmux_sentinel {
     struct vmux_config **wcfg;          /* the same with one sentinel each, for the watchers */
     vmux_tls_ctx *tls_ctx;              /* sentinelTls: their TLS context; else NULL */
     struct vmux_counters ctr;           /* their links' counters, apart from the handle's */
-    struct vmux_link *query, **watch;   /* watch: one per sentinel, nwatch of them */
+    struct vmux_link *query;
+    struct vmux__sentinel_watch *watch; /* one per sentinel, nwatch of them made */
     size_t nwatch;
     struct vmux_link *links;             /* the data links that follow the primary */
     uv_timer_t timer;                    /* the deadline of the question under way */
@@ -40,7 +60,9 @@ struct vmux_sentinel {
     uv_timer_t rep_timer; /* the question's deadline: connectTimeout, then the next sentinel */
     void (*rep_hook)(void *arg);
     void *rep_hook_arg;
-    bool deaf; /* a sentinel refused SUBSCRIBE: the primary is asked for every second instead */
+    /* A watcher is refused SUBSCRIBE: the primary is asked for every second instead, until a
+     * watcher's is confirmed while none is refused (sentinel_watch.c). */
+    bool deaf;
     bool closing;
 };
 
@@ -67,7 +89,10 @@ void vmux__sentinel_connect_waiting(struct vmux_sentinel *s, const struct vmux_e
 /* Asks where the primary is, unless a question is already under way; waiting links get it. */
 void vmux__sentinel_ask(struct vmux_sentinel *s);
 
-/* sentinel_watch.c: the watchers' events (a watch link's ready and push callbacks). */
+/*
+ * sentinel_watch.c: a watcher's events, arg its struct vmux__sentinel_watch: the ready callback
+ * of its link (sends SUBSCRIBE), and its push callback (owns reply). I/O thread.
+ */
 void vmux__sentinel_watch_ready(struct vmux_link *link, const char *where, void *arg);
 void vmux__sentinel_on_push(vmux_reply *reply, void *arg);
 

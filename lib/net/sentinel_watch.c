@@ -127,8 +127,10 @@ void vmux__sentinel_follow(struct vmux_sentinel *s, const struct vmux_endpoint *
  * a changed answer. Unnoticed, the links stayed on the old primary for good (probe39: the
  * writes it acknowledged after the failover were lost).
  */
-static void on_refused(struct vmux_sentinel *s, const vmux_reply *r)
+static void on_refused(struct vmux__sentinel_watch *w, const vmux_reply *r)
 {
+    struct vmux_sentinel *s = w->s;
+    w->heard = VMUX__WATCH_REFUSED;
     if (s->deaf)
         return;
     s->deaf = true;
@@ -140,6 +142,60 @@ static void on_refused(struct vmux_sentinel *s, const vmux_reply *r)
               said, s->data_cfg->service_name);
 }
 
+static bool some_refused(const struct vmux_sentinel *s)
+{
+    for (size_t i = 0; i < s->nwatch; i++)
+        if (s->watch[i].heard == VMUX__WATCH_REFUSED)
+            return true;
+    return false;
+}
+
+/*
+ * The SUBSCRIBE confirmed. Deaf is what the watchers hear now: once no watcher is refused, the
+ * announcements come again and the questions stop. Before, a refusal made the handle deaf for
+ * good, whatever the sentinels later allowed (a changed ACL, a sentinel restarted).
+ */
+static void on_hearing(struct vmux__sentinel_watch *w, const char *where)
+{
+    struct vmux_sentinel *s = w->s;
+    w->heard = VMUX__WATCH_HEARING;
+    if (!s->deaf || some_refused(s))
+        return;
+    s->deaf = false;
+    vmux__log(s->data_cfg, VMUX_LOG_INFO,
+              "sentinel %s: SUBSCRIBE to the failover events confirmed, and no sentinel refuses "
+              "it: following announcements again, no longer asking for the primary of %s every "
+              "second",
+              where, s->data_cfg->service_name);
+}
+
+/*
+ * An error that does not answer SUBSCRIBE (only the first reply after it does): no refusal of
+ * the subscription, which goes on. Any error pushed made the handle deaf before.
+ */
+static void on_stray_error(struct vmux__sentinel_watch *w, const char *where, const vmux_reply *r)
+{
+    char said[256];
+    vmux__sentinel_mask(w->s, vmux_reply_str(r, NULL), "", said, sizeof said);
+    vmux__log(w->s->data_cfg, VMUX_LOG_WARN,
+              "sentinel %s: error on the connection that watches for failovers, ignored: %s", where,
+              said);
+}
+
+/* What a push says of the subscription: the first reply after SUBSCRIBE answers it (the first
+ * confirmation, or the refusal); an error after that answers nothing of it. */
+static void note_subscription(struct vmux__sentinel_watch *w, const vmux_reply *r, const char *kind)
+{
+    const char *where = w->link->conn != NULL ? w->link->conn->where : "?";
+    bool error = vmux_reply_get_kind(r) == VMUX_REPLY_ERROR;
+    if (w->heard == VMUX__WATCH_ASKED && error)
+        on_refused(w, r);
+    else if (w->heard == VMUX__WATCH_ASKED && kind != NULL && strcmp(kind, "subscribe") == 0)
+        on_hearing(w, where);
+    else if (error)
+        on_stray_error(w, where, r);
+}
+
 /* +slave, +sdown, -sdown: "<type> <name> <ip> <port> @ <service> ...": a replica came or went. */
 static void on_instance(struct vmux_sentinel *s, const char *payload)
 {
@@ -149,14 +205,17 @@ static void on_instance(struct vmux_sentinel *s, const char *payload)
 
 void vmux__sentinel_on_push(vmux_reply *r, void *arg)
 {
-    struct vmux_sentinel *s = arg;
+    struct vmux__sentinel_watch *w = arg;
+    struct vmux_sentinel *s = w->s;
     const char *kind = vmux_reply_str(vmux_reply_element(r, 0), NULL);
     const char *channel = vmux_reply_str(vmux_reply_element(r, 1), NULL);
     const char *payload = vmux_reply_str(vmux_reply_element(r, 2), NULL);
-    if (!s->closing && vmux_reply_get_kind(r) == VMUX_REPLY_ERROR)
-        on_refused(s, r);
-    else if (!s->closing && kind != NULL && strcmp(kind, "message") == 0 && channel != NULL &&
-             payload != NULL) {
+    if (s->closing) {
+        vmux_reply_free(r);
+        return;
+    }
+    note_subscription(w, r, kind);
+    if (kind != NULL && strcmp(kind, "message") == 0 && channel != NULL && payload != NULL) {
         if (strcmp(channel, "+switch-master") == 0)
             on_switch(s, payload);
         else if (strcmp(channel, "+selected-slave") == 0)
@@ -172,8 +231,9 @@ void vmux__sentinel_on_push(vmux_reply *r, void *arg)
 
 void vmux__sentinel_watch_ready(struct vmux_link *link, const char *where, void *arg)
 {
-    struct vmux_sentinel *s = arg;
-    vmux__log(s->data_cfg, VMUX_LOG_INFO, "sentinel %s: watching for failovers", where);
+    struct vmux__sentinel_watch *w = arg;
+    vmux__log(w->s->data_cfg, VMUX_LOG_INFO, "sentinel %s: watching for failovers", where);
+    w->heard = VMUX__WATCH_ASKED; /* a new connection: what the last one got is past */
     if (vmux__link_send_raw(link, SUBSCRIBE_EVENTS, sizeof(SUBSCRIBE_EVENTS) - 1) != 0)
         vmux__link_rotate(link, "out of memory for SUBSCRIBE");
 }

@@ -9,6 +9,8 @@
  *   entry nothing points at; the primary's and a live connection's are kept. Both ways of
  *   learning are driven past 64 addresses (answers, +switch-master), and the rule is checked on
  *   the client's own table.
+ * - An error pushed to a watcher whose SUBSCRIBE was confirmed is no refusal of it: the handle
+ *   keeps listening and does not ask for the primary every second, as a deaf one does.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 #include <cmocka.h>
 
 #include "fakefixture.h"
+#include "logtext.h"
 #include "net/sentinel_internal.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
@@ -218,6 +221,82 @@ static void test_switch_followed_past_64_addresses(void **state)
     expect_d2_then_close(fx, d1, d2, "announced primary");
 }
 
+/* ---- an error that answers no SUBSCRIBE ---- */
+
+static vt_logtext stray_log = VT_LOGTEXT_INIT;
+
+struct pings {
+    vt_fake *f;
+    unsigned from;
+};
+
+/* Whether the fake has read 3 PINGs more than from (a condition). */
+static bool pinged_thrice(void *arg)
+{
+    struct pings *p = arg;
+    return vt_fake_count(p->f, "PING") >= p->from + 3;
+}
+
+static bool stray_logged(void *arg)
+{
+    return vt_logtext_has(arg, "error on the connection that watches for failovers, ignored");
+}
+
+/* Whether SENTINEL REPLICAS was answered: the handle's one question besides the primary's. */
+static bool replicas_known(void *arg)
+{
+    return vt_logtext_has(arg, "readFrom: primary");
+}
+
+/*
+ * The second sentinel, which only a watcher dials, confirms its SUBSCRIBE and later pushes an
+ * error unrelated to it. Any error pushed to a watcher was taken for a refused SUBSCRIBE before:
+ * the handle went deaf, and asked the first sentinel where the primary is at every tick for
+ * good. Now the error is logged and ignored: over the watcher's next three heartbeat PINGs
+ * (keepAlive=1: one a tick), the first sentinel is asked nothing.
+ */
+static void test_stray_error_not_refusal(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    vt_fake *d1 = data_node("d1"), *two = vt_fake_start();
+    assert_non_null(two);
+    char buf[128], conf[256];
+    answer_subscribe(fx->fake);
+    answer_subscribe(two);
+    assert_int_equal(vt_fake_answer(fx->fake, "SENTINEL REPLICAS", "*0\r\n", 0), 0);
+    assert_int_equal(vt_fake_answer(fx->fake, "SENTINEL GET-MASTER-ADDR-BY-NAME",
+                                    addr_answer(buf, sizeof buf, "127.0.0.1", vt_fake_port(d1)), 0),
+                     0);
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,127.0.0.1:%d,serviceName=svc,keepAlive=1,connectTimeout=5000",
+             vt_fake_port(fx->fake), vt_fake_port(two));
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, vt_logtext_line, VMUX_LOG_INFO, &stray_log), 0);
+    fx->m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    struct get_check g = {.m = fx->m, .want = "d1"};
+    if (!vt_poll_until(get_answers, &g, WAIT_MS, 10))
+        fail_msg("GET never reached the primary: %s", g.last);
+    assert_true(vt_wait_until(subscribed, two, WAIT_MS)); /* confirmed before what follows */
+    assert_true(vt_wait_until(replicas_known, &stray_log, WAIT_MS));
+    unsigned asked = vt_fake_count(fx->fake, "SENTINEL");
+    struct pings p = {two, vt_fake_count(two, "PING")};
+    assert_int_equal(vt_fake_publish(two, "-ERR something unrelated to the subscription\r\n"), 0);
+    if (!vt_wait_until(pinged_thrice, &p, WAIT_MS))
+        fail_msg("the watcher sent %u heartbeat PINGs in %d ms",
+                 vt_fake_count(two, "PING") - p.from, WAIT_MS);
+    if (vt_fake_count(fx->fake, "SENTINEL") != asked || vt_logtext_has(&stray_log, "refused"))
+        fail_msg("the handle went deaf: %u questions over 3 heartbeats; its log:\n%s",
+                 vt_fake_count(fx->fake, "SENTINEL") - asked, stray_log.text);
+    if (!vt_wait_until(stray_logged, &stray_log, WAIT_MS))
+        fail_msg("the stray error was not logged as ignored; the handle's log:\n%s",
+                 stray_log.text);
+    vmux_close(fx->m);
+    fx->m = NULL;
+    vt_fake_stop(two);
+    vt_fake_stop(d1);
+}
+
 /* ---- the table's rule, on the client's own state ---- */
 
 struct table {
@@ -310,6 +389,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         VT_FAKE_TEST(test_primary_reached_past_64_addresses),
         VT_FAKE_TEST(test_switch_followed_past_64_addresses),
+        VT_FAKE_TEST(test_stray_error_not_refusal),
         cmocka_unit_test(test_table_reuses_only_what_nothing_points_at),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

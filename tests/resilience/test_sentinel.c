@@ -19,6 +19,8 @@
  *   next sentinel.
  * - An endpoint listed first that refuses the question (a plain valkey-server, a sentinel ACL
  *   without it): the handle asks the next sentinel.
+ * - A sentinel user refused +subscribe, then granted it: once its watchers reconnect and are
+ *   confirmed, the handle stops asking for the primary every second.
  * - A sentinel user without sentinel|replicas: the refusal is a warning, reads go to the primary,
  *   the question is asked again less and less often, and once allowed the replica serves reads.
  * - Only the first sentinel refuses SENTINEL REPLICAS: the question moves to the next one.
@@ -58,6 +60,7 @@
 #include <hiredis/hiredis.h>
 
 #include "cluster_load.h"
+#include "logtext.h"
 #include "route/slot.h"
 #include "servers.h"
 #include "testutil.h"
@@ -1132,6 +1135,94 @@ static void test_sentinel_user_without_subscribe(void **state)
     vmux_close(m);
 }
 
+/* A handle on conf whose log, from INFO up, goes to fn with ud. */
+static vmux *open_logged(const char *conf, vmux_log_fn fn, void *ud)
+{
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, fn, VMUX_LOG_INFO, ud), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    return m;
+}
+
+static vt_logtext deaf_log = VT_LOGTEXT_INIT;
+
+static bool deaf_logged(void *arg)
+{
+    return vt_logtext_has(arg, "SUBSCRIBE to the failover events refused");
+}
+
+static bool hearing_logged(void *arg)
+{
+    return vt_logtext_has(arg, "no longer asking for the primary");
+}
+
+/*
+ * Whether every connection of nosub's on every sentinel (one at least) last ran PING: idle,
+ * its keepAlive=1 heartbeat sent at each tick. The question connection of a deaf handle asks
+ * at each tick before its heartbeat is due, so it never idles on PING.
+ */
+static char busy_line[512]; /* the last connection idle_on_ping() found not idle on PING */
+
+static bool idle_on_ping(void *arg)
+{
+    const struct deploy *d = arg;
+    int conns = 0;
+    bool idle = true;
+    for (int i = 0; i < NSENT && idle; i++) {
+        redisReply *r = side(d->sent[i].port, "CLIENT LIST");
+        char *line = r != NULL && r->type == REDIS_REPLY_STRING ? r->str : NULL;
+        idle = line != NULL;
+        while (line != NULL && idle) {
+            char *end = strchr(line, '\n');
+            if (end != NULL)
+                *end = '\0';
+            if (strstr(line, " user=nosub ") != NULL) { /* it may not CLIENT SETINFO */
+                conns++;
+                idle = strstr(line, " cmd=ping ") != NULL;
+                if (!idle)
+                    snprintf(busy_line, sizeof busy_line, "%s", line);
+            }
+            line = end != NULL ? end + 1 : NULL;
+        }
+        freeReplyObject(r);
+    }
+    return idle && conns > 0;
+}
+
+/*
+ * A sentinel user refused +subscribe, then granted it (ACL SETUSER on every sentinel), its
+ * connections killed: the watchers reconnect, their SUBSCRIBE is confirmed, and the handle hears
+ * the announcements again (logged) and asks no more every second, its question connection idle
+ * on its heartbeat. A refusal made the handle deaf for good before, asking every second.
+ */
+static void test_subscribe_granted_ends_deaf(void **state)
+{
+    struct deploy *d = *state;
+    for (int i = 0; i < NSENT; i++)
+        side_ok(d->sent[i].port,
+                "ACL SETUSER %s on >nosub-pass +sentinel|get-master-addr-by-name "
+                "+sentinel|replicas +ping",
+                "nosub");
+    const char *conf = conf_for(d, 0, "sentinelUser=nosub,sentinelPassword=nosub-pass,keepAlive=1");
+    vmux *m = open_logged(conf, vt_logtext_line, &deaf_log);
+    set_get(m);
+    if (!vt_wait_until(deaf_logged, &deaf_log, 20000))
+        fail_msg("no refused SUBSCRIBE logged in 20 s:\n%s", deaf_log.text);
+    for (int i = 0; i < NSENT; i++) {
+        side_ok(d->sent[i].port, "ACL SETUSER %s +subscribe &*", "nosub");
+        freeReplyObject(side(d->sent[i].port, "CLIENT KILL USER nosub"));
+    }
+    if (!vt_poll_until(idle_on_ping, d, 20000, 50))
+        fail_msg("the handle still asks the sentinels at every tick 20 s after +subscribe: "
+                 "%s",
+                 busy_line);
+    if (!vt_wait_until(hearing_logged, &deaf_log, 20000))
+        fail_msg("the end of deafness not logged; the handle's log:\n%s", deaf_log.text);
+    set_get(m);
+    vmux_close(m);
+}
+
 /* SENTINEL REPLICAS refusals the log told of: their count, when the first and the last came. */
 struct refusals {
     atomic_int n;
@@ -1179,10 +1270,7 @@ static void test_sentinel_user_without_replicas(void **state)
     const char *conf = conf_for(d, 0,
                                 "sentinelUser=norep,sentinelPassword=norep-pass,"
                                 "readFrom=preferReplica");
-    vmux_config *cfg = vt_config(conf);
-    assert_int_equal(vmux_config_set_log(cfg, on_refusal_log, VMUX_LOG_INFO, &rf), 0);
-    vmux *m = vt_open_config(cfg, conf);
-    vmux_config_free(cfg);
+    vmux *m = open_logged(conf, on_refusal_log, &rf);
     set_get(m);
     if (!vt_wait_until(refused_times, &rf, 30000))
         fail_msg("%d refusals of SENTINEL REPLICAS logged in 30 s", atomic_load(&rf.n));
@@ -1315,6 +1403,8 @@ int main(void)
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_tls_apart, deploy_setup_tls, deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_user_without_subscribe, deploy_setup,
+                                        deploy_teardown),
+        cmocka_unit_test_setup_teardown(test_subscribe_granted_ends_deaf, deploy_setup,
                                         deploy_teardown),
         cmocka_unit_test_setup_teardown(test_sentinel_user_without_replicas, deploy_setup,
                                         deploy_teardown),
