@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/errclass.h"
 #include "core/random.h"
 #include "patterns/lock_internal.h"
 
@@ -70,9 +69,10 @@ static int judge_mget(const vmux_reply *r, const char *token, bool *acquired, ui
 
 /*
  * An acquire's reply was lost: read the key until an answer comes, resolve_ms pass, or the
- * caller's deadline (0: none) comes. One read is tried even at the caller's deadline. On the
- * primary, whatever readFrom says: a replica that has not yet applied the script would say it
- * did not run (review of the patterns).
+ * caller's deadline (0: none) comes. A read refused for now (not_now(): TRYAGAIN while the slot
+ * migrates, a failover's CLUSTERDOWN) is tried again, as a lost one is. One read is tried even at
+ * the caller's deadline. On the primary, whatever readFrom says: a replica that has not yet applied
+ * the script would say it did not run (review of the patterns).
  */
 static int resolve_acquire(vmux_lock *l, const char *token, uint64_t until, bool *acquired,
                            uint64_t *fence)
@@ -93,23 +93,13 @@ static int resolve_acquire(vmux_lock *l, const char *token, uint64_t until, bool
             vmux_reply_free(r);
             return rc;
         }
+        bool later = not_now(rc, r); /* the read did not run: still unknown */
         vmux_reply_free(r);
-        if (!outcome_unknown(rc) && !resolve_again(rc))
+        if (!outcome_unknown(rc) && !resolve_again(rc) && !later)
             return rc;
         if (!vmux__lock_resolve_pause(attempt, deadline))
             return vmux__lock_unresolved(l, "acquire", rc, by_wait);
     }
-}
-
-/*
- * Whether the server refused the script without running it for now: its "not now" answers, and
- * READONLY, a primary demoted under the handle (a switch in progress: the handle follows the new
- * primary, and acquire_wait's next attempt goes there; probe52: a 200 ms wait failed on a switch
- * of about 120 ms).
- */
-static bool not_now(enum vmux_errclass c)
-{
-    return vmux__errclass_busy(c) || c == VMUX_ERRCLASS_READONLY;
 }
 
 /*
@@ -134,7 +124,7 @@ static int acquire_once(vmux_lock *l, uint64_t deadline, bool *acquired, uint64_
     uint64_t sent = now_ns();
     vmux_reply *r = NULL;
     rc = vmux_script_run(l->m, &o, l->acquire_s, keys, 2, args, l->stray[0] ? 3 : 2, &r);
-    *busy = rc == VMUX_ERR_SERVER && not_now(vmux__errclass_of(r));
+    *busy = not_now(rc, r);
     bool lost = outcome_unknown(rc);
     if (rc == 0)
         rc = read_acquired(r, acquired, fence);

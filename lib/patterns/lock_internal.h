@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "core/errclass.h"
 #include "core/nocancel.h"
 #include "core/why.h"
 #include "mux/handle.h"
@@ -94,6 +95,23 @@ static inline bool not_sent(int rc)
 static inline bool resolve_again(int rc)
 {
     return not_sent(rc) || rc == VMUX_ERR_NOMEM;
+}
+
+/*
+ * Whether a command failed (rc, its reply r) with the server's "not now": its busy answers
+ * (vmux__errclass_busy(): TRYAGAIN during a slot's migration, CLUSTERDOWN, LOADING, MASTERDOWN)
+ * and READONLY, a primary demoted under the handle (a switch in progress: the handle follows the
+ * new primary; probe52: a 200 ms wait failed on a switch of about 120 ms). The command did not
+ * run and may soon: acquire_wait tries again, and a resolution of a lost reply, which learns
+ * nothing from it, goes on (helper-202: a resolution's MGET answered TRYAGAIN ended acquire_wait
+ * with VMUX_ERR_SERVER long before its deadline).
+ */
+static inline bool not_now(int rc, const vmux_reply *r)
+{
+    if (rc != VMUX_ERR_SERVER)
+        return false;
+    enum vmux_errclass c = vmux__errclass_of(r);
+    return vmux__errclass_busy(c) || c == VMUX_ERRCLASS_READONLY;
 }
 
 /*

@@ -14,8 +14,11 @@
 /*
  * Runs an idempotent script that answers with an integer. Marked retry-safe, so vmux itself
  * resends it once after a broken connection; if the outcome is still unknown and resolve is
- * set, it runs again until an answer comes or resolve_ms pass. A first run that timed out
- * unsent returns VMUX_ERR_NOT_CONNECTED at once (VMUX_CALL_TELL_UNSENT): nothing to resolve.
+ * set, it runs again until an answer comes or resolve_ms pass. Such a run refused for now
+ * (not_now(): TRYAGAIN while the slot migrates, say) leaves the outcome unknown: it is run
+ * again too (a refusal of the first run is returned: the script did not run). A first run that
+ * timed out unsent returns VMUX_ERR_NOT_CONNECTED at once (VMUX_CALL_TELL_UNSENT): nothing to
+ * resolve.
  * until (0: none) cuts the first run's timeout_ms to what is left before it.
  */
 static int run_idempotent(vmux_lock *l, const vmux_script *s, const vmux_str *keys, size_t nkeys,
@@ -31,12 +34,14 @@ static int run_idempotent(vmux_lock *l, const vmux_script *s, const vmux_str *ke
         bool integer = rc == 0 && vmux_reply_get_kind(r) == VMUX_REPLY_INTEGER;
         if (integer)
             *result = vmux_reply_integer(r);
+        bool later = not_now(rc, r);
         vmux_reply_free(r);
         if (rc == 0) /* a reply of the wrong shape: not lost */
             return integer ? 0
                            : vmux__why_set(VMUX_ERR_PROTOCOL,
                                            "the lock's script answered other than an integer");
-        bool retry = (resolve && outcome_unknown(rc)) || (deadline != 0 && resolve_again(rc));
+        bool retry =
+            (resolve && outcome_unknown(rc)) || (deadline != 0 && (resolve_again(rc) || later));
         if (!retry)
             return rc;
         if (deadline == 0)
