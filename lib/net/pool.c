@@ -209,6 +209,21 @@ void vmux__pool_take_unsent(struct vmux_pool *p, struct vmux_opq *dst)
     }
 }
 
+void vmux__pool_take_waiting(struct vmux_pool *p,
+                             bool (*leaves)(const struct vmux_op *op, void *arg), void *arg,
+                             struct vmux_opq *dst)
+{
+    struct vmux_op *op = p->waiting.head;
+    while (op != NULL) {
+        struct vmux_op *next = op->next;
+        if (leaves(op, arg)) {
+            vmux__opq_remove(&p->waiting, op);
+            vmux__opq_push(dst, op);
+        }
+        op = next;
+    }
+}
+
 bool vmux__pool_busy(const struct vmux_pool *p)
 {
     return p->waiting.count > 0 || p->nidle < p->total;

@@ -4,7 +4,8 @@
  * up to blockingPoolSize, and kept for reuse; a link whose command timed out is closed, as
  * closing is the only way to stop a blocked command. In cluster mode each node has a pool of its
  * own (route/router.h), and a MOVED or ASK reply to a pooled op goes to the owner's redirect
- * function, which may send the op to another node's pool. I/O thread only.
+ * function, which may send the op to another node's pool; a map that gives a waiting op's slot
+ * to another node takes it out (vmux__pool_take_waiting()) for that node's pool. I/O thread only.
  */
 #ifndef VMUX_NET_POOL_H
 #define VMUX_NET_POOL_H
@@ -56,6 +57,15 @@ void vmux__pool_detach(struct vmux_op *op);
  * have written stays with them. For a node that failed over: the caller sends them elsewhere.
  */
 void vmux__pool_take_unsent(struct vmux_pool *p, struct vmux_opq *dst);
+
+/*
+ * Moves to the end of dst, in their order, the ops waiting for a link (none sent yet) for which
+ * leaves(op, arg) is true; the others keep their places. For a map that gave their slots to
+ * another node: the caller sends them there. Walks the waiting queue only.
+ */
+void vmux__pool_take_waiting(struct vmux_pool *p,
+                             bool (*leaves)(const struct vmux_op *op, void *arg), void *arg,
+                             struct vmux_opq *dst);
 
 /* Whether the pool holds ops: waiting for a link, or running on one. */
 bool vmux__pool_busy(const struct vmux_pool *p);

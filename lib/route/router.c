@@ -313,6 +313,63 @@ void vmux__router_reroute_blocking(struct vmux_router *r)
         reroute_pool(r, r->nodes[i].link, r->nodes[i].pool);
 }
 
+/* A pool and the link of its node, for moved_away(). */
+struct pool_node {
+    struct vmux_router *r;
+    struct vmux_link *link;
+};
+
+/*
+ * Whether an op waiting for a connection of link's pool belongs to another node now: a key's op
+ * whose slot the map gives to a known primary other than link's node. One an ASK sent there (its
+ * slot still the old owner's in the map) or one pinned to the node stays.
+ */
+static bool moved_away(const struct vmux_op *op, void *arg)
+{
+    const struct pool_node *pn = arg;
+    if (op->slot < 0 || op->slot >= VMUX_SLOTS || (op->flags & (VMUX_OP_ASKING | VMUX_OP_PINNED)))
+        return false;
+    const struct vmux_shard *s = vmux__slotmap_owner(pn->r->map, (unsigned)op->slot);
+    if (s == NULL || s->nnodes == 0 || (s->nodes[0].flags & VMUX_NODE_UNKNOWN))
+        return false;
+    return !vmux__router_link_is(pn->r, pn->link, s->nodes[0].host, s->nodes[0].port);
+}
+
+/* Sends the ops waiting in link's pool p whose slots moved to another node there, in order. */
+static void follow_pool(struct vmux_router *r, struct vmux_link *link, struct vmux_pool *p)
+{
+    if (p == NULL || p->waiting.count == 0)
+        return;
+    struct pool_node pn = {r, link};
+    struct vmux_opq q = {0};
+    vmux__pool_take_waiting(p, moved_away, &pn, &q);
+    if (q.count > 0) {
+        char where[300];
+        vmux__router_link_addr(r, link, where, sizeof where);
+        vmux__log(r->cfg, VMUX_LOG_INFO,
+                  "cluster: %zu blocking commands waiting for a pool connection to %s go to their "
+                  "slots' new owners",
+                  q.count, where);
+    }
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&q)) != NULL) {
+        struct vmux_link *to = vmux__router_slot_link(r, op->slot);
+        vmux__router_forward(r, to != NULL ? to : link, op);
+    }
+}
+
+/*
+ * After a change of the cluster map: the blocking ops still waiting for a pool connection on a
+ * node whose slot moved go to the new owner's pool (a slot migrated away while a busy pool held
+ * them). Only the pools' waiting queues are walked; written ops stay (the server answers them).
+ */
+static void follow_blocking(struct vmux_router *r)
+{
+    follow_pool(r, r->seed, r->seed_blocking);
+    for (size_t i = 0; i < r->nnodes; i++) /* forwarding may open nodes: r->nodes may move */
+        follow_pool(r, r->nodes[i].link, r->nodes[i].pool);
+}
+
 /* ---- sending ---- */
 
 void vmux__router_cluster_only(struct vmux_router *r)
@@ -365,6 +422,8 @@ void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map)
     if (cluster) /* here, and only here: the events follow the map whatever changed it */
         node_events(r, old, map);
     vmux__slotmap_unref(old);
+    if (cluster) /* last: a command failed at once may run a callback, which may submit */
+        follow_blocking(r);
 }
 
 /* The link to shard i's primary, opened on first use: looked up by name once per map. */

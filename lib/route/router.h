@@ -458,7 +458,11 @@ void vmux__router_reroute_blocking(struct vmux_router *r);
  * did not, then VMUX_EVENT_NODE_REMOVED for each the other way (logged at INFO): every change of
  * a cluster map passes here (a refresh, a MOVED patch), so the nodes announced since detection
  * are always those the map names. The first map (detection, or a standalone server become a
- * cluster node) announces none.
+ * cluster node) announces none. Last, the blocking ops waiting for a connection of a node's pool
+ * whose slots map gives to another primary go to that primary's pool, in their order (an op
+ * pooled after an ASK, or pinned to its node, stays); the ops the pools have written stay, as
+ * the server answers them. Such an op that fails at once (its new node's link closed) runs its
+ * callback here.
  */
 void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map);
 

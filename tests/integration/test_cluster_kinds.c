@@ -248,6 +248,91 @@ static void test_blocking_pop_follows_moved(void **state)
     vmux_close(m);
 }
 
+/* ---- a blocking pop waiting for a pool connection follows its slot ---- */
+
+/* BLPOP key for block_s seconds, asynchronously on m (its deadline a little longer). */
+static void blpop_async(vmux *m, const char *key, const char *block_s, struct vt_async *out)
+{
+    const char *argv[] = {"BLPOP", key, block_s};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = (atoll(block_s) + 10) * 1000);
+    assert_int_equal(vmux_call_async(m, &o, 3, argv, NULL, vt_on_async, out), 0);
+}
+
+/* Copies the value of a BLPOP's reply ([key, value]) to buf, or "" for anything else. */
+static void popped(const struct vt_async *a, char *buf, size_t len)
+{
+    const vmux_reply *v =
+        a->status == 0 && vmux_reply_len(a->reply) == 2 ? vmux_reply_element(a->reply, 1) : NULL;
+    size_t n = 0;
+    const char *s = v != NULL ? vmux_reply_str(v, &n) : NULL;
+    snprintf(buf, len, "%.*s", s != NULL ? (int)n : 0, s != NULL ? s : "");
+}
+
+/* Runs verb [key [value]] on m and checks that it succeeded. */
+static void cmd(vmux *m, const char *verb, const char *key, const char *value)
+{
+    const char *argv[] = {verb, key, value};
+    vmux_reply *r = NULL;
+    int argc = key == NULL ? 1 : value == NULL ? 2 : 3;
+    assert_int_equal(vmux_call(m, NULL, argc, argv, NULL, &r), 0);
+    vmux_reply_free(r);
+}
+
+/*
+ * blockingPoolSize=1: A's BLPOP holds node X's only pool connection, B's (another slot of X)
+ * waits for it. B's slot then moves to Y and the handle learns of it (a MOVED to an RPUSH of
+ * B's key, which puts B's element on Y): B goes to Y's pool and gets the element while A still
+ * blocks. It stayed queued on X until A's block ended before (helper-203: "timed out" at its
+ * deadline with its element waiting on Y).
+ */
+static void test_queued_blocking_pop_follows_its_slot(void **state)
+{
+    (void)state;
+    const char *ka = "bqueue:a";
+    char kb[32];
+    int x = owner_port(ka), y = -1;
+    unsigned sa = vmux__slot_of(ka, strlen(ka));
+    for (int i = 0;; i++) {
+        snprintf(kb, sizeof kb, "bqueue:b%d", i);
+        if (owner_port(kb) == x && vmux__slot_of(kb, strlen(kb)) != sa)
+            break;
+    }
+    for (int i = 0; i < vt_cluster_primaries(CLUSTER) && y < 0; i++)
+        if (vt_cluster_port(CLUSTER, i) != x)
+            y = vt_cluster_port(CLUSTER, i);
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=10000,blockingPoolSize=1",
+             vt_cluster_port(CLUSTER, 0));
+    vmux *m = vt_open_conf(conf);
+    cmd(m, "DEL", ka, NULL);
+    cmd(m, "DEL", kb, NULL);
+    static struct vt_async a, b; /* static: a failed assertion leaves their callbacks due */
+    a = (struct vt_async){.done = false};
+    b = (struct vt_async){.done = false};
+    blpop_async(m, ka, "120", &a);
+    blpop_async(m, kb, "120", &b);
+    cmd(m, "PING", NULL, NULL); /* one thread's commands are routed in order: B waits on X now */
+    move_empty_slot(kb, x, y);
+    cmd(m, "RPUSH", kb, "forB"); /* MOVED: the handle's map gives B's slot to Y */
+    bool b_first = vt_wait_until(vt_async_done, &b, 20000) && !atomic_load(&a.done);
+    cmd(m, "RPUSH", ka, "forA"); /* ends A (and, without the fix, B's wait) */
+    assert_true(vt_wait_until(vt_async_done, &a, 20000));
+    assert_true(vt_wait_until(vt_async_done, &b, 20000));
+    char a_got[32], b_got[32];
+    popped(&a, a_got, sizeof a_got);
+    popped(&b, b_got, sizeof b_got);
+    vmux_reply_free(a.reply);
+    vmux_reply_free(b.reply);
+    vmux_close(m);
+    move_empty_slot(kb, y, x); /* as it was (the list is empty again) */
+    assert_string_equal(a_got, "forA");
+    if (!b_first)
+        fail_msg("B's BLPOP still waited for X's pool connection 20 s after its slot moved to Y "
+                 "(status %d, then \"%s\" once A's block ended)",
+                 b.status, b_got);
+    assert_string_equal(b_got, "forB");
+}
+
 /* ---- transactions run on their slot's primary ---- */
 
 static void test_transactions_run_on_their_slots_node(void **state)
@@ -381,6 +466,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocking_pops_wait_on_their_nodes),
         cmocka_unit_test(test_blocking_pop_follows_moved),
+        cmocka_unit_test(test_queued_blocking_pop_follows_its_slot),
         cmocka_unit_test(test_transactions_run_on_their_slots_node),
         cmocka_unit_test(test_unknown_command_asks_getkeys),
         cmocka_unit_test(test_node_stats_add_up),
