@@ -8,7 +8,7 @@
  *   next 20,000 are refused at well over 100,000 a second and a sync call comes back at once;
  *   with a small maxPending the refusal happens at the door (no callback); over maxPendingBytes,
  *   before the value is read; commands that time out in the backlog free their place at once;
- * - a 30 s outage (15 s under sanitizers) of a server with AOF (appendfsync always) while 4
+ * - a 15 s outage of a server with AOF (appendfsync always) while 4
  *   threads submit async INCRs as fast as they are accepted and 4 call INCR synchronously with
  *   the default configuration: RSS stays under a bound, no sync call outlives LIVENESS times
  *   its timeout (a call left waiting for the server's return would: the outage is longer),
@@ -39,14 +39,17 @@
 #include "testutil.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-enum { OUTAGE_MS = 15000, SANITIZED = 1 };
+enum { SANITIZED = 1 };
 #else
-enum { OUTAGE_MS = 30000, SANITIZED = 0 };
+enum { SANITIZED = 0 };
 #endif
 
 /* LIVENESS x SYNC_TIMEOUT_MS stays below OUTAGE_MS, so the guard can see a deadline that never
- * ran while its command waited for the server. */
+ * ran while its command waited for the server. The RSS peak is the backlog filled, which a
+ * longer outage only holds longer (plain build: 106 MB over the start after 15 s, 117 MB after
+ * 30 s, against a bound of 256 MB; memory lost for good is the ASan build's leak check's). */
 enum { NASYNC = 4, NSYNC = 4, SYNC_TIMEOUT_MS = 5000, RECONNECT_MAX_MS = 5000, LIVENESS = 2 };
+enum { OUTAGE_MS = 15000 };
 
 /* A port where nothing listens: a server's, stopped. */
 static int closed_port(void)
@@ -257,7 +260,7 @@ static void test_expired_leave_the_backlog(void **state)
     assert_int_equal(atomic_load(&c.calls), 15000);
 }
 
-/* ---- a 30 s outage under load ---- */
+/* ---- a 15 s outage under load ---- */
 
 struct tally {
     atomic_ulong ok, unknown, not_run;
