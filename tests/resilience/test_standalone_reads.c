@@ -718,5 +718,6 @@ int main(void)
         cmocka_unit_test(test_near_cache_follows_primary),
         cmocka_unit_test(test_replica_killed),
     };
+    vt_filter_tests(); /* VT_ONLY, VT_SKIP: resilience.standalone_reads and its .serial */
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
