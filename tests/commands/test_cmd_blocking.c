@@ -314,9 +314,11 @@ static int pair_start(void **state, bool aof)
     *state = NULL;
     if (vt_cluster_mode() != NULL)
         return 0;
-    const char *const aof_on[] = {"--appendonly", "yes", NULL};
+    /* The replica's full sync starts at once, not after the default 5 s wait for others. */
+    const char *const primary[] = {"--repl-diskless-sync-delay", "0", "--appendonly",
+                                   aof ? "yes" : "no", NULL};
     struct pair *p = calloc(1, sizeof *p);
-    if (p == NULL || (p->primary = vt_server_new(aof ? aof_on : NULL)) == NULL) {
+    if (p == NULL || (p->primary = vt_server_new(primary)) == NULL) {
         free(p);
         return -1;
     }
