@@ -84,13 +84,15 @@ extern "C" {
  * connection, for the cluster's slot map, or for a free blocking-pool connection) completes
  * with VMUX_ERR_NOT_CONNECTED instead of VMUX_ERR_TIMEOUT, so its caller knows it did not run.
  * VMUX_ERR_TIMEOUT then always means it was written (at least in part) and its outcome is
- * unknown. A retry-safe command that was written and then waits to be sent again counts as
- * written, and so does one handed to the connection's write queue behind a large command on a
- * slow link, whose bytes may still be sent (docs/reliability.md, Over a slow link). Without
- * the flag both give VMUX_ERR_TIMEOUT, as before. The fan-out calls of cluster.h do not take it
- * (VMUX_ERR_INVALID_ARG). A typed multi-key command split across slots on a cluster (docs/
- * cluster.md) returns its first failed part's code: VMUX_ERR_NOT_CONNECTED then says that part
- * did not run, and the other parts may have.
+ * unknown. A command redirected by MOVED (each node answered with the redirect, none ran it)
+ * that waits to be sent again counts as never written: VMUX_ERR_NOT_CONNECTED, its error buffer
+ * saying where it waited (docs/errors.md). A retry-safe command that was written before a
+ * connection broke and then waits to be sent again counts as written, and so does one handed to the
+ * connection's write queue behind a large command on a slow link, whose bytes may still be sent
+ * (docs/reliability.md, Over a slow link). Without the flag both give VMUX_ERR_TIMEOUT, as before.
+ * The fan-out calls of cluster.h do not take it (VMUX_ERR_INVALID_ARG). A typed multi-key command
+ * split across slots on a cluster (docs/cluster.md) returns its first failed part's code:
+ * VMUX_ERR_NOT_CONNECTED then says that part did not run, and the other parts may have.
  */
 #define VMUX_CALL_TELL_UNSENT 0x10u
 

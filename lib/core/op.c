@@ -114,6 +114,39 @@ static vmux_reply *unanswered_why(const struct vmux_op *op, const char *where)
     return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
 }
 
+/*
+ * The words of an op that expires in a router's waiting queue (q->waited: route/waited.c), as a
+ * status reply (core/explain.c): where it waited, then what that means for its outcome. One
+ * written before a connection broke (VMUX_OP_RESENT) may have run; one redirected and not
+ * resent was answered with a redirect (MOVED, ASK: not run) each time it was written; any other
+ * was never written (helper-202 F3: during a MOVED ping-pong these said only "timed out", or "not
+ * sent: no connection was ready" with VMUX_CALL_TELL_UNSENT). NULL when its caller takes none.
+ */
+static vmux_reply *waited_why(const struct vmux_op *op, const struct vmux_opq *q)
+{
+    if (!(op->flags & VMUX_OP_TELL_WHY))
+        return NULL;
+    char where[VMUX_REASON_SIZE], words[VMUX_REASON_SIZE + 80];
+    where[0] = '\0';
+    q->waited(q, op, where, sizeof where);
+    const char *outcome = (op->flags & VMUX_OP_RESENT)
+                              ? "it was sent before a connection broke, so it may have run"
+                          : op->redirects > 0 ? "not executed"
+                                              : "never sent, not executed";
+    vmux__errbuf_set(words, sizeof words, "%s: %s", where, outcome);
+    return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
+}
+
+/* The why of an op whose deadline took it out of q (NULL: none) before it was written there. */
+static vmux_reply *unsent_why(const struct vmux_op *op, const struct vmux_opq *q)
+{
+    if (q == NULL)
+        return NULL;
+    if (q->waited != NULL)
+        return waited_why(op, q);
+    return q->why != NULL ? expired_why(op, q->why(q)) : NULL;
+}
+
 void vmux__op_expire(struct vmux_op *op)
 {
     struct vmux_opq *q = op->q;
@@ -130,9 +163,9 @@ void vmux__op_expire(struct vmux_op *op)
         op->refusal = NULL;
         vmux__op_finish(op, VMUX_ERR_SERVER, refusal);
     } else if (drop) {
-        /* Outside a FIFO, only a resent op was ever written (net/conn.c's conn_settle()). */
-        vmux_reply *why = q != NULL && q->why != NULL ? expired_why(op, q->why(q)) : NULL;
-        vmux__op_finish(op, vmux__op_unsent_timeout(op), why);
+        /* Outside a FIFO, only a resent op may have run (net/conn.c's conn_settle()); one in a
+         * router's queue may have been written and redirected, not run (unsent_why()). */
+        vmux__op_finish(op, vmux__op_unsent_timeout(op), unsent_why(op, q));
     } else {
         /* A husk: written, its reply still owed; its queue frees it. Not live any more. */
         q->left++;

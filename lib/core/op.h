@@ -101,8 +101,9 @@ struct vmux_op {
     /* cluster: 1 + the router id of the node that redirected it last, 0 none (route/follow.c) */
     uint32_t redirector;
     /* Told apart by where the op is: wstart in a connection's FIFO, bounce in the router's
-     * queue of ops waiting out a MOVED ping-pong (route/bounce.c), and bounce.due_ms in a
-     * link's queue of refused ops waiting to go again (net/link.c). */
+     * queue of ops waiting out a MOVED ping-pong (route/bounce.c), bounce.due_ms in a
+     * link's queue of refused ops waiting to go again (net/link.c), and bounce.to in the
+     * router's queue of ops redirected to "?" (route/follow.c: the node that answered it). */
     union {
         uint64_t wstart; /* the connection's byte offset where this op's bytes start */
         struct {
@@ -171,6 +172,11 @@ struct vmux_opq {
     /* Told when its deadline takes op out of q (vmux__op_expire()), for a queue whose owner
      * counts what it holds (route/bounce.c). NULL: nobody. */
     void (*expired)(struct vmux_opq *q, const struct vmux_op *op);
+    /* A router's queue where ops wait their turn, not a connection (route/waited.c): writes into
+     * buf (len bytes) where op, expiring there, waited and for what ("waiting to be sent again
+     * after MOVED from ..."), without its outcome (vmux__op_expire() adds it). Called only for an
+     * op that asked for words (VMUX_OP_TELL_WHY), after q->expired. I/O thread. NULL: none. */
+    void (*waited)(const struct vmux_opq *q, const struct vmux_op *op, char *buf, size_t len);
 };
 
 /* Allocates an op with room for len command bytes. NULL when out of memory. */
@@ -228,7 +234,9 @@ int vmux__op_unsent_timeout(const struct vmux_op *op);
  * again after a refusal (op->refusal: LOADING, TRYAGAIN...: it did not run), with
  * VMUX_ERR_SERVER and that reply, or, for a VMUX_OP_TELL_UNSENT op never written (outside a
  * connection's FIFO and not VMUX_OP_RESENT), with VMUX_ERR_NOT_CONNECTED; an op that fails
- * unsent in a queue that knows why (q->why) carries that reason (vmux__op_why()). If its queue owes
+ * unsent in a queue that knows why (q->why) carries that reason (vmux__op_why()), and one in a
+ * router's waiting queue (q->waited) where it waited and what that means for its outcome, as a
+ * status reply (written and perhaps run when VMUX_OP_RESENT, else not executed). If its queue owes
  * it no reply (a backlog, a wait queue), it leaves the queue and is freed; in a connection's FIFO
  * it stays as a husk. I/O thread.
  */

@@ -107,7 +107,9 @@ static void fence(struct vmux_router *r, struct vmux_link *link, const uint8_t *
                   r->nfences);
         return;
     }
+    f->r = r;
     f->link = link;
+    f->held.waited = vmux__router_held_words;
     f->conn_gen = vmux__link_conn_gen(link);
     f->queued = queued;
     f->start_ms = uv_now(r->loop);

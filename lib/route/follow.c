@@ -101,12 +101,18 @@ static void note_redirect(struct vmux_router *r, unsigned slot)
         r->redirected(r->redirected_arg, slot);
 }
 
-/* No address to send op to ("?"): it waits for a refreshed map that names its slot's owner. */
-static void wait_for_owner(struct vmux_router *r, struct vmux_op *op, unsigned slot)
+/*
+ * No address to send op to ("?", answered on link): it waits for a refreshed map that names its
+ * slot's owner, with link's node id in op->bounce.to (free outside a FIFO: the words of its
+ * deadline, route/waited.c).
+ */
+static void wait_for_owner(struct vmux_router *r, const struct vmux_link *link, struct vmux_op *op,
+                           unsigned slot)
 {
     note_redirect(r, slot);
     if (op->slot < 0)
         op->slot = (int32_t)slot; /* the server told its slot: route it by that from now on */
+    op->bounce.to = vmux__router_link_id(r, link);
     vmux__opq_push(&r->unowned, op);
     vmux__router_refresh_soon(r);
 }
@@ -251,7 +257,7 @@ static bool take(struct vmux_router *r, struct vmux_link *link, struct vmux_op *
         op->redirects++;
         vmux_reply_free(reply);
         vmux__pool_detach(op);
-        wait_for_owner(r, op, rd->slot);
+        wait_for_owner(r, link, op, rd->slot);
         return true;
     }
     return follow(r, link, op, rd, t, reply);

@@ -57,6 +57,7 @@ void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux
     vmux__router_refresh_init(r);
     vmux__router_bounce_init(r);
     vmux__router_fence_init(r);
+    vmux__router_waited_init(r);
 }
 
 /* ---- node links ---- */

@@ -84,6 +84,8 @@ struct vmux_router_reads {
 #define VMUX_ROUTER_MAX_FENCES 8      /* one per old owner: a failover's whole shard is one */
 
 struct vmux_router_fence {
+    /* its router, for the words of an op whose deadline passes in held (waited.c) */
+    const struct vmux_router *r;
     struct vmux_link *link; /* the slots' old owner's link */
     uint64_t conn_gen;      /* its connection then (vmux__link_conn_gen()): its end lifts it;
                                0 (a resent op's, link down): the next one, once made */
@@ -627,6 +629,19 @@ uint32_t vmux__router_backoff_ms(struct vmux_router *r, unsigned redirects, uint
 void vmux__router_bounce(struct vmux_router *r, struct vmux_link *from, struct vmux_link *to,
                          struct vmux_op *op);
 void vmux__router_bounce_close(struct vmux_router *r);
+
+/*
+ * I/O thread, the words of an op whose deadline passes in one of the router's waiting queues
+ * (waited.c; struct vmux_opq's waited, core/op.h, which adds what the wait means for the op's
+ * outcome): where it waited and for what. vmux__router_waited_init() gives them to r->bounced (a
+ * ping-pong's backoff: after MOVED from which node, to go to which) and r->unowned (a MOVED to
+ * "?": the node that answered it, kept in op->bounce.to); vmux__router_held_words() is a fence's
+ * held queue's (fence.c sets it on each fence it raises): behind which node's commands of the
+ * slot. Called only for an op that expires asking for words (VMUX_OP_TELL_WHY).
+ */
+void vmux__router_waited_init(struct vmux_router *r);
+void vmux__router_held_words(const struct vmux_opq *q, const struct vmux_op *op, char *buf,
+                             size_t len);
 
 /*
  * I/O thread: whether an op of slot waits out a ping-pong (bounce.c; O(1)). While one does, the

@@ -7,7 +7,9 @@
  * refresh storm (CLUSTERDOWN from every node for 5 s: at most one topology query a second); a
  * command refused with CLUSTERDOWN following the slot's new owner once the map names it; and,
  * under backlogPolicy=failFast, commands that waited for a node link's first attempt failing with
- * VMUX_ERR_NOT_CONNECTED and its refusal when that attempt is refused.
+ * VMUX_ERR_NOT_CONNECTED and its refusal when that attempt is refused; and the words of a command
+ * whose deadline comes while it waits in the router's own queues (a ping-pong's backoff, a fence,
+ * a map naming its slot's owner after "?").
  * Each case checks its outcome; ASan/LSan runs check that none crashes or leaks.
  *
  * Every handle opens with cluster=yes on node 0; unless a test says otherwise node 0 serves
@@ -1037,23 +1039,34 @@ static void around_slot(vt_fcluster *c, unsigned s, int below, int at, int above
  * wrote. A GET of another slot, node 1's, after B and before the gate opens: node 1 answered B
  * first, had B been sent.
  */
+/*
+ * new_behind_inflight()'s start on c (2 nodes, node 0 serving slot s of {g}): a handle on node 0
+ * (returned), A (a retry-safe SET {g} from-A, completing into *a) met a ping-pong and, sent again,
+ * waits at node 0's gate, which will answer it MOVED to node 1.
+ */
+static vmux *a_gated_at_node0(vt_fcluster *c, unsigned s, struct vt_async *a)
+{
+    int n0 = vt_fcluster_port(c, 0), n1 = vt_fcluster_port(c, 1);
+    around_slot(c, s, n1, n0, n1);
+    vmux *m = open_on(c, NULL);
+    rule(c, 0, "{g}", 1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, n1);
+    rule(c, 0, "{g}", 1, VT_FC_GATED, "-MOVED %u 127.0.0.1:%d\r\n", s, n1);
+    rule(c, 1, "{g}", 1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, n0);
+    const char *set[] = {"SET", "{g}", "from-A"};
+    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
+    assert_status(vmux_call_async(m, &safe, 3, set, NULL, vt_on_async, a), 0);
+    assert_true(vt_wait_until(node0_gated, c, WAIT_MS)); /* A, resent, in flight at node 0 */
+    return m;
+}
+
 static void new_behind_inflight(bool drop)
 {
     vt_fcluster *c = vt_fcluster_start(2, NULL);
     assert_non_null(c);
     unsigned s = slot("{g}");
-    int n1 = vt_fcluster_port(c, 1);
-    around_slot(c, s, n1, vt_fcluster_port(c, 0), n1);
-    vmux *m = open_on(c, NULL);
-    rule(c, 0, "{g}", 1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
-    rule(c, 0, "{g}", 1, VT_FC_GATED, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 1));
-    rule(c, 1, "{g}", 1, 0, "-MOVED %u 127.0.0.1:%d\r\n", s, vt_fcluster_port(c, 0));
-
     struct vt_async a = {0}, b = {0};
-    const char *set[] = {"SET", "{g}", "from-A"}, *getb[] = {"GET", "{g}"};
-    vmux_callopts safe = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
-    assert_status(vmux_call_async(m, &safe, 3, set, NULL, vt_on_async, &a), 0);
-    assert_true(vt_wait_until(node0_gated, c, WAIT_MS)); /* A, resent, in flight at node 0 */
+    vmux *m = a_gated_at_node0(c, s, &a);
+    const char *getb[] = {"GET", "{g}"};
     assert_status(vmux_call_async(m, NULL, 2, getb, NULL, vt_on_async, &b), 0);
     want_value(m, other_slot_key(s), "(nil)"); /* node 1's: B had its turn there */
     if (drop)
@@ -1083,6 +1096,194 @@ static void test_pingpong_new_behind_inflight_dropped(void **state)
 {
     (void)state;
     new_behind_inflight(true);
+}
+
+/* ---- where a command waited when its deadline came in the router's queues (helper-202 F3) ---- */
+
+/* Fails unless text holds needle. */
+static void want_in(const char *what, const char *text, const char *needle)
+{
+    if (strstr(text, needle) == NULL)
+        fail_msg("%s: \"%s\" lacks \"%s\"", what, text, needle);
+}
+
+/*
+ * A GET of key with a deadline of ms that ends while it waits in one of the router's queues: its
+ * words hold wait. The deadline may also come in the moment the command is written between its
+ * waits (a fake node answers at once: "written to ..."), or while a link waits for a connection:
+ * then it is asked again, up to 20 times. Returns what the one with wait got.
+ */
+static struct got timed_out_waiting(vmux *m, const char *key, int64_t ms, uint32_t flags,
+                                    const char *wait)
+{
+    struct got g = {0};
+    for (int i = 0; i < 20; i++) {
+        g = get_opts(m, key, ms, flags);
+        if (strstr(g.err, wait) != NULL)
+            return g;
+    }
+    fail_msg("GET %s: 20 times without \"%s\": %s (%s)", key, wait, vmux_err_name(g.rc), g.err);
+    return g;
+}
+
+/*
+ * A lasting MOVED ping-pong: a GET whose deadline comes while it waits out the backoff between
+ * its tries says so, and that it did not run (each node answered MOVED), with VMUX_ERR_TIMEOUT,
+ * or, with VMUX_CALL_TELL_UNSENT, VMUX_ERR_NOT_CONNECTED without "no connection was ready" (its
+ * connections were up). Before, "timed out" alone, and "not sent: no connection was ready, or its
+ * deadline passed first".
+ */
+static void test_pingpong_timeout_words(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    pingpong_forever(c, "k");
+    char owner[64];
+    snprintf(owner, sizeof owner, "name each other the owner of slot %u", slot("k"));
+    /* 100 ms: past the first three backoffs' least (70 ms), within the fourth's (150 ms) */
+    struct got g = timed_out_waiting(m, "k", 100, 0, "waiting to be sent again to 127.0.0.1:");
+    assert_status(g.rc, VMUX_ERR_TIMEOUT);
+    want_in("GET k in a ping-pong", g.err, "timed out: waiting to be sent again to 127.0.0.1:");
+    want_in("GET k in a ping-pong", g.err, "after MOVED from 127.0.0.1:");
+    want_in("GET k in a ping-pong", g.err, owner);
+    want_in("GET k in a ping-pong", g.err, "backoff between tries): not executed");
+    g = timed_out_waiting(m, "k", 100, VMUX_CALL_TELL_UNSENT, "waiting to be sent again");
+    assert_status(g.rc, VMUX_ERR_NOT_CONNECTED);
+    want_in("GET k in a ping-pong, TELL_UNSENT", g.err,
+            "its deadline passed: waiting to be sent again to 127.0.0.1:");
+    want_in("GET k in a ping-pong, TELL_UNSENT", g.err, "): not executed");
+    if (strstr(g.err, "no connection") != NULL)
+        fail_msg("GET k in a ping-pong, TELL_UNSENT: \"%s\"", g.err);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+struct gets_since {
+    vt_fcluster *c;
+    unsigned before; /* node 0's GETs before */
+};
+
+/* Whether node 0 was sent a GET since (arg: struct gets_since). */
+static bool node0_got_more(void *arg)
+{
+    const struct gets_since *w = arg;
+    return vt_fcluster_count(w->c, 0, "GET") > w->before;
+}
+
+/*
+ * One retry-safe GET k with VMUX_CALL_TELL_UNSENT, a deadline of ms, written to node 0, which
+ * holds it until its connections are closed under it: what it completed with.
+ */
+static struct got resent_get(vt_fcluster *c, vmux *m, int64_t ms)
+{
+    vt_fcluster_clear_rules(c, -1);
+    rule(c, 0, "k", 1, VT_FC_SILENT, "%s", "");
+    pingpong_forever(c, "k");
+    struct gets_since w = {c, vt_fcluster_count(c, 0, "GET")};
+    struct vt_async a = {0};
+    const char *argv[] = {"GET", "k"};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = ms,
+                                .flags = VMUX_CALL_RETRY_SAFE | VMUX_CALL_TELL_UNSENT);
+    assert_status(vmux_call_async(m, &o, 2, argv, NULL, vt_on_async, &a), 0);
+    assert_true(vt_wait_until(node0_got_more, &w, WAIT_MS));
+    vt_fcluster_drop_conns(c, 0);
+    assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
+    vmux_reply_free(a.reply);
+    struct got g = {.rc = a.status};
+    snprintf(g.err, sizeof g.err, "%.*s", (int)sizeof g.err - 1, a.words);
+    return g;
+}
+
+/*
+ * A retry-safe GET written to node 0, whose connection closes under it (so it may have run
+ * there), then sent again into a lasting ping-pong: timing out while it waits out a backoff, it
+ * says it may have run (its async caller's vmux_last_error()), with VMUX_ERR_TIMEOUT even with
+ * VMUX_CALL_TELL_UNSENT (it was written). Retried, as timed_out_waiting(), when the deadline
+ * came elsewhere.
+ */
+static void test_pingpong_timeout_words_resent(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    struct got g = {0};
+    for (int i = 0; i < 20 && strstr(g.err, "waiting to be sent again") == NULL; i++)
+        g = resent_get(c, m, 120); /* past the backoffs' least after the resend (70 ms) */
+    assert_status(g.rc, VMUX_ERR_TIMEOUT);
+    want_in("a resent GET in a ping-pong", g.err, "timed out: waiting to be sent again to");
+    want_in("a resent GET in a ping-pong", g.err,
+            "it was sent before a connection broke, so it may have run");
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
+ * Commands held by a fence (new_behind_inflight()'s: A, resent after a ping-pong, in flight at
+ * node 0's gate) whose deadlines come there: never sent, they say so and behind what, with
+ * VMUX_ERR_NOT_CONNECTED under VMUX_CALL_TELL_UNSENT (without "no connection was ready": node 0's
+ * connection is up), else VMUX_ERR_TIMEOUT, synchronous or async (vmux_last_error()).
+ */
+static void test_fence_held_timeout_words(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    unsigned s = slot("{g}");
+    int n0 = vt_fcluster_port(c, 0);
+    struct vt_async a = {0}, b = {0};
+    vmux *m = a_gated_at_node0(c, s, &a);
+    const char *getb[] = {"GET", "{g}"};
+
+    char held[160];
+    snprintf(held, sizeof held,
+             "held behind a command of slot %u sent again to 127.0.0.1:%d after a MOVED ping-pong",
+             s, n0);
+    struct got g = get_opts(m, "{g}", 50, VMUX_CALL_TELL_UNSENT);
+    assert_status(g.rc, VMUX_ERR_NOT_CONNECTED);
+    want_in("a held GET, TELL_UNSENT", g.err, "its deadline passed: held behind");
+    want_in("a held GET, TELL_UNSENT", g.err, held);
+    want_in("a held GET, TELL_UNSENT", g.err, "keep their order): never sent, not executed");
+    g = get_opts(m, "{g}", 50, 0);
+    assert_status(g.rc, VMUX_ERR_TIMEOUT);
+    want_in("a held GET", g.err, "timed out: held behind");
+    want_in("a held GET", g.err, "): never sent, not executed");
+    vmux_callopts brief = VMUX_INIT(vmux_callopts, .timeout_ms = 50);
+    assert_status(vmux_call_async(m, &brief, 2, getb, NULL, vt_on_async, &b), 0);
+    assert_true(vt_wait_until(vt_async_done, &b, WAIT_MS));
+    assert_status(b.status, VMUX_ERR_TIMEOUT);
+    want_in("a held async GET", b.words, held);
+    assert_int_equal(vt_fcluster_count(c, 1, "GET"), 0); /* none went to the slot's new owner */
+
+    vt_fcluster_open_gate(c, 0);
+    assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
+    assert_status(a.status, 0);
+    vmux_reply_free(a.reply);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
+ * A GET answered MOVED to "?" while every refreshed map names node 0, which answers it again:
+ * timing out while it waits for a map that names its slot's owner, it says so and who sent it
+ * there, and that it did not run. Before, "timed out".
+ */
+static void test_unowned_timeout_words(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    rule(c, 0, "k", -1, 0, "-MOVED %u ?:%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    char want[200];
+    snprintf(want, sizeof want,
+             "timed out: waiting for a slot map that names the owner of slot %u, after MOVED from "
+             "127.0.0.1:%d to an unknown address (\"?\"): not executed",
+             slot("k"), vt_fcluster_port(c, 0));
+    struct got g = timed_out_waiting(m, "k", 300, 0, "waiting for a slot map");
+    assert_status(g.rc, VMUX_ERR_TIMEOUT);
+    want_in("GET k redirected to \"?\"", g.err, want);
+    vmux_close(m);
+    vt_fcluster_stop(c);
 }
 
 /* Whether a command waits at node 1's gate (arg: the fake cluster). */
@@ -2119,6 +2320,10 @@ int main(void)
         cmocka_unit_test(test_pingpong_third_node),
         cmocka_unit_test(test_pingpong_new_behind_inflight),
         cmocka_unit_test(test_pingpong_new_behind_inflight_dropped),
+        cmocka_unit_test(test_pingpong_timeout_words),
+        cmocka_unit_test(test_pingpong_timeout_words_resent),
+        cmocka_unit_test(test_fence_held_timeout_words),
+        cmocka_unit_test(test_unowned_timeout_words),
         cmocka_unit_test(test_pingpong_new_behind_backlogged),
         cmocka_unit_test(test_pingpong_new_behind_backlogged_refused),
         cmocka_unit_test(test_pingpong_new_behind_backlogged_capped),
