@@ -218,19 +218,6 @@ bool vmux__stream_id_is_now(vmux_str id)
            (id.len == 1 && id.ptr != NULL && *(const char *)id.ptr == '$');
 }
 
-/*
- * Whether a blocking read waits from "now" on some stream ("$", or the default id): sent again
- * after a broken connection, it would wait from the resend's "now", past the entries added in
- * between, and succeed without them. Such a read is not resent (streams.h).
- */
-static bool waits_from_now(const vmux_str *ids, size_t n, int64_t block_ms)
-{
-    for (size_t i = 0; block_ms != VMUX_NO_BLOCK && i < n; i++)
-        if (vmux__stream_id_is_now(ids[i]))
-            return true;
-    return false;
-}
-
 int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const vmux_str *ids,
                size_t n, int64_t count, int64_t block_ms, vmux_stream_batch_array *batches)
 {
@@ -243,7 +230,9 @@ int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const v
     vmux__args_cstr(&a, "XREAD");
     add_count_block(&a, count, block_ms);
     add_streams(&a, keys, ids, n, "$");
-    return run_read(m, opts, &a, !waits_from_now(ids, n, block_ms), block_ms, batches);
+    /* retry-safe, but for a blocking read from "$", which the classifier marks never to be sent
+     * again (VMUX_OP_FROM_NOW, core/op.h) */
+    return run_read(m, opts, &a, true, block_ms, batches);
 }
 
 int vmux_xreadgroup(vmux *m, const vmux_callopts *opts, vmux_str group, vmux_str consumer,

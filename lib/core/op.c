@@ -62,6 +62,24 @@ void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply)
     vmux__op_finish(op, status, reply);
 }
 
+void vmux__op_finish_from_now(struct vmux_op *op, vmux_reply *reply, const char *cause)
+{
+    size_t len;
+    const char *said = vmux_reply_str(reply, &len);
+    char words[VMUX_REASON_SIZE + 256];
+    vmux__errbuf_set(words, sizeof words,
+                     "%.*s (a blocking XREAD from \"$\", %s, is not sent again: from \"$\" it "
+                     "would skip the entries added meanwhile; read on from the last ID you have)",
+                     said != NULL ? (int)(len < VMUX_REASON_SIZE ? len : VMUX_REASON_SIZE) : 0,
+                     said != NULL ? said : "", cause);
+    vmux_reply *worded = vmux__reply_new_str(VMUX_REPLY_ERROR, words, strlen(words));
+    if (worded != NULL) {
+        vmux_reply_free(reply);
+        reply = worded;
+    }
+    vmux__op_finish(op, VMUX_ERR_SERVER, reply);
+}
+
 vmux_reply *vmux__op_why(const struct vmux_op *op, const char *reason)
 {
     if ((op->flags & (VMUX_OP_TELL_WHY | VMUX_OP_RESENT)) != VMUX_OP_TELL_WHY || reason == NULL ||

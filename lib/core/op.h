@@ -60,6 +60,10 @@ enum vmux_op_flags {
      * read under the default limits, not the user's maxBulkLength... (net/conn_read.c) */
     VMUX_OP_OWN = 1u << 23,
     VMUX_OP_PREFER_REPLICA = 1u << 24, /* VMUX_CALL_PREFER_REPLICA: a replica, else the primary */
+    /* a blocking XREAD with a "$" id (core/shareable.h): it waits from the moment it blocks, so
+     * once written it is never sent again (a broken connection, UNBLOCKED, MOVED, ASK), which
+     * would wait from a later moment and skip the entries added in between */
+    VMUX_OP_FROM_NOW = 1u << 25,
 };
 
 /* op->slot before the router computed it (route/router.h). */
@@ -208,6 +212,16 @@ void vmux__op_finish(struct vmux_op *op, int status, vmux_reply *reply);
  * vmux__op_finish() with the status a reply implies: VMUX_ERR_SERVER for an error reply, else 0.
  */
 void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply);
+
+/*
+ * Ends a VMUX_OP_FROM_NOW op that reply (the server's UNBLOCKED, MOVED or ASK, an error reply)
+ * ended once it was written, instead of sending it again: completes and frees it with
+ * VMUX_ERR_SERVER and an error reply of the server's text followed by cause (static: what ended
+ * it) and what to do ("... (a blocking XREAD from "$", unblocked by a failover, is not sent
+ * again: ...; read on from the last ID you have)"); the server's reply as it is when memory runs
+ * out. Takes reply. The op must not be done already, nor in a container. I/O thread.
+ */
+void vmux__op_finish_from_now(struct vmux_op *op, vmux_reply *reply, const char *cause);
 
 /*
  * What an op that fails unsent, because its link has no ready connection (VMUX_ERR_TIMEOUT,

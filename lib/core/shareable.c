@@ -67,13 +67,17 @@ enum { NAME_MIN = 4, NAME_MAX = 12 };
 
 /*
  * What the classifier knows after the arguments fed so far. XREAD and XREADGROUP block only
- * when given BLOCK among their options, before STREAMS; option values (COUNT's, and GROUP's
- * group and consumer names) are skipped, so a consumer named "block" is no BLOCK option.
+ * when given BLOCK among their options, before STREAMS; option values (COUNT's and BLOCK's, and
+ * GROUP's group and consumer names) are skipped, so a consumer named "block" is no BLOCK option.
+ * A blocking XREAD goes on past STREAMS to its ids (the second half of what follows), for a "$"
+ * (VMUX_OP_FROM_NOW).
  */
 struct classifier {
-    enum { AT_NAME, AT_CLIENT_SUB, AT_STREAM_OPTS, DECIDED } state;
+    enum { AT_NAME, AT_CLIENT_SUB, AT_STREAM_OPTS, AT_STREAM_IDS, DECIDED } state;
     bool group_allowed; /* XREADGROUP: GROUP takes two values */
     int skip;           /* option values still to pass over */
+    size_t at, nargs;   /* the index of the argument fed, and how many the command has */
+    size_t first_id;    /* AT_STREAM_IDS: the index of a blocking XREAD's first id */
     uint32_t flags;
     int rc;
     const char *why;        /* with rc VMUX_ERR_UNSUPPORTED: what to use instead */
@@ -124,15 +128,29 @@ static void feed_name(struct classifier *c, const char *arg, size_t len)
     }
 }
 
+/*
+ * STREAMS of a blocking XREAD: its ids are the second half of the arguments after it (an odd
+ * count is malformed, which the server reports).
+ */
+static void at_streams(struct classifier *c)
+{
+    size_t rest = c->nargs - c->at - 1;
+    bool xread_blocks = !c->group_allowed && (c->flags & VMUX_OP_BLOCKING);
+    c->state = xread_blocks && rest > 0 && rest % 2 == 0 ? AT_STREAM_IDS : DECIDED;
+    c->first_id = c->at + 1 + rest / 2;
+}
+
 static void feed_stream_opt(struct classifier *c, const char *arg, size_t len)
 {
     if (c->skip > 0)
         c->skip--;
     else if (is(arg, len, "BLOCK")) {
         c->flags |= VMUX_OP_BLOCKING;
-        c->state = DECIDED;
+        c->skip = 1;
+        if (c->group_allowed)
+            c->state = DECIDED; /* XREADGROUP refuses "$" */
     } else if (is(arg, len, "STREAMS"))
-        c->state = DECIDED;
+        at_streams(c);
     else if (is(arg, len, "COUNT"))
         c->skip = 1;
     else if (c->group_allowed && is(arg, len, "GROUP"))
@@ -161,6 +179,12 @@ static bool feed(struct classifier *c, const char *arg, size_t len)
     case AT_STREAM_OPTS:
         feed_stream_opt(c, arg, len);
         break;
+    case AT_STREAM_IDS: /* the keys are passed over; one "$" among the ids decides */
+        if (c->at >= c->first_id && len == 1 && arg[0] == '$') {
+            c->flags |= VMUX_OP_FROM_NOW;
+            c->state = DECIDED;
+        }
+        break;
     case DECIDED:
         break;
     }
@@ -169,10 +193,11 @@ static bool feed(struct classifier *c, const char *arg, size_t len)
 
 static struct classifier classify(int argc, const char *const *argv, const size_t *argvlen)
 {
-    struct classifier c = {.state = AT_NAME};
+    struct classifier c = {.state = AT_NAME, .nargs = argc > 0 ? (size_t)argc : 0};
     bool more = argv != NULL;
     for (int i = 0; more && i < argc; i++) {
         const char *arg = argv[i] != NULL ? argv[i] : "";
+        c.at = (size_t)i;
         more = feed(&c, arg, argvlen != NULL && argv[i] != NULL ? argvlen[i] : strlen(arg));
     }
     return c;
@@ -214,9 +239,11 @@ static struct classifier classify_resp(const char *resp, size_t len)
     const char *p = resp, *end = resp + len;
     size_t argc, n;
     bool more = resp != NULL && header(&p, end, '*', &argc);
+    c.nargs = more ? argc : 0;
     for (size_t i = 0; more && i < argc && header(&p, end, '$', &n); i++) {
         if ((size_t)(end - p) < n + 2)
             break;
+        c.at = i;
         more = feed(&c, p, n);
         p += n + 2;
     }

@@ -12,7 +12,11 @@
  *   which must run on a connection of their own. Not WAIT and WAITAOF, which block too but
  *   count the writes of the connection they run on: they stay on the one that carried them.
  *
- * The answer travels with the op as VMUX_OP_UNSHAREABLE and VMUX_OP_BLOCKING (core/op.h). Each
+ * - A blocking XREAD with "$" among its ids waits from the moment it blocks: sent again, it would
+ *   wait from a later one and skip the entries added in between, so it is never resent.
+ *
+ * The answer travels with the op as VMUX_OP_UNSHAREABLE, VMUX_OP_BLOCKING and VMUX_OP_FROM_NOW
+ * (core/op.h). Each
  * argument is looked at once at most, and most commands are decided by their name's length.
  * Pure functions: any thread.
  */
@@ -25,7 +29,8 @@
 
 /*
  * Classifies the command argv (argvlen NULL: NUL-terminated strings; names are matched
- * without regard to case). Adds VMUX_OP_BLOCKING to *flags when it blocks on the server.
+ * without regard to case). Adds VMUX_OP_BLOCKING to *flags when it blocks on the server, and
+ * VMUX_OP_FROM_NOW too when it is an XREAD that blocks from "$" on some stream.
  * Returns VMUX_ERR_UNSUPPORTED when it may not share a connection, else 0 (an empty or
  * malformed vector included: the encoder reports those).
  */

@@ -281,10 +281,14 @@ void vmux__conn_begin(struct vmux_conn *c)
 
 /* ---- ending ---- */
 
-/* A sent op goes out again only if the caller said it is idempotent, and only once. */
+/*
+ * A sent op goes out again only if the caller said it is idempotent, and only once; never a
+ * blocking read from "$" (VMUX_OP_FROM_NOW), which would wait from the resend's "now".
+ */
 static bool resendable(const struct vmux_op *op)
 {
-    return (op->flags & (VMUX_OP_RETRY_SAFE | VMUX_OP_RESENT)) == VMUX_OP_RETRY_SAFE;
+    return (op->flags & (VMUX_OP_RETRY_SAFE | VMUX_OP_RESENT | VMUX_OP_FROM_NOW)) ==
+           VMUX_OP_RETRY_SAFE;
 }
 
 /*

@@ -426,9 +426,10 @@ void vmux__link_checking(struct vmux_link *link);
  * below); READONLY on a retry-safe op sends it to the new primary; the server's "not now"
  * (vmux__errclass_busy(): LOADING, MASTERDOWN, TRYAGAIN, CLUSTERDOWN, a failover's UNBLOCKED; the
  * command did not run) sends any op again after a jittered delay that doubles from 10 ms to
- * 500 ms while they last. Returns true when it took the op and
- * the reply (kept as the op's refusal, or handed to the redirect event); false when the caller
- * completes the op with the reply as usual.
+ * 500 ms while they last, but for an UNBLOCKED that ended a blocking read from "$"
+ * (VMUX_OP_FROM_NOW), which fails with words (vmux__op_finish_from_now()). Returns true when it
+ * took the op and the reply (kept as the op's refusal, handed to the redirect event, or the op
+ * completed); false when the caller completes the op with the reply as usual.
  */
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply);
 void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)

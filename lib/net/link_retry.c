@@ -1,7 +1,8 @@
 /*
  * A link's replies that say "not executed, try again" (link_internal.h,
  * vmux__link_reply_rejected()): the server's "not now" (LOADING, MASTERDOWN, TRYAGAIN,
- * CLUSTERDOWN) retried after a jittered backoff on the same link, READONLY from a demoted
+ * CLUSTERDOWN, a failover's UNBLOCKED but for a blocking read from "$") retried after a jittered
+ * backoff on the same link, READONLY from a demoted
  * primary, a connection replaced because a redirect named it (vmux__link_replace_conn()), and the
  * ASKING an ASK's resend goes after. I/O thread.
  */
@@ -152,6 +153,10 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
     }
     if (!vmux__errclass_busy(cls))
         return false;
+    if (cls == VMUX_ERRCLASS_UNBLOCKED_FAILOVER && (op->flags & VMUX_OP_FROM_NOW)) {
+        vmux__op_finish_from_now(op, reply, "unblocked by a failover");
+        return true;
+    }
     /* Not run: any op may go again. Its deadline ends the retries with this reply (op.h). */
     vmux_reply_free(op->refusal);
     op->refusal = reply;

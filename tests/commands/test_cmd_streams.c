@@ -603,6 +603,7 @@ struct reader {
     const char *key;
     const char *group;
     int64_t block_ms;
+    bool generic; /* XREAD through vmux_call(), marked VMUX_CALL_RETRY_SAFE: got stays empty */
     int rc;
     vmux_stream_batch_array got;
     atomic_bool done;
@@ -629,6 +630,14 @@ static void *read_thread(void *arg)
     if (r->group != NULL) {
         r->rc = vmux_xreadgroup(r->m, NULL, VMUX_STR(r->group), VMUX_STR("waiter"), &key, NULL, 1,
                                 NULL, r->block_ms, &r->got);
+    } else if (r->generic) {
+        char block[24];
+        snprintf(block, sizeof block, "%lld", (long long)r->block_ms);
+        const char *argv[] = {"XREAD", "BLOCK", block, "STREAMS", r->key, "$"};
+        vmux_callopts o = VMUX_INIT(vmux_callopts, .flags = VMUX_CALL_RETRY_SAFE);
+        vmux_reply *reply = NULL;
+        r->rc = vmux_call(r->m, &o, 6, argv, NULL, &reply);
+        vmux_reply_free(reply);
     } else {
         vmux_str id = VMUX_STR("$");
         r->rc = vmux_xread(r->m, NULL, &key, &id, 1, 0, r->block_ms, &r->got);
@@ -678,12 +687,16 @@ static void blocked_reader_field(const char *field, char *out, size_t size)
     free(list);
 }
 
-/* key (emptied) holds one old entry, and a reader thread (*t) blocks on it in XREAD from "$". */
-static struct reader *reader_blocked_on(vmux *m, const char *key, pthread_t *t)
+/*
+ * key (emptied) holds one old entry, and a reader thread (*t) blocks on it in XREAD from "$"
+ * (through vmux_call() when generic).
+ */
+static struct reader *reader_blocked_on(vmux *m, const char *key, bool generic, pthread_t *t)
 {
     ADMIN("DEL %s", key);
     add_f(m, key, "1-0", "old");
-    struct reader *r = start_reader((struct reader){.m = m, .key = key, .block_ms = 20000}, t);
+    struct reader *r =
+        start_reader((struct reader){.m = m, .key = key, .block_ms = 20000, .generic = generic}, t);
     assert_true(vt_wait_until(blocked_in, "xread", 15000));
     return r;
 }
@@ -692,7 +705,7 @@ static void test_xread_block_woken_by_xadd(void **state)
 {
     vmux *m = *state;
     pthread_t t;
-    struct reader *r = reader_blocked_on(m, "xs:{blk}:r", &t);
+    struct reader *r = reader_blocked_on(m, "xs:{blk}:r", false, &t);
     /* Its pool connection is not READONLY, also on a cluster: a replica would answer it MOVED,
      * not hold it (a primary restarted as a replica, with the read routed to it before). */
     char flags[32];
@@ -723,23 +736,30 @@ static void test_xread_block_woken_by_xadd(void **state)
 /*
  * A blocking XREAD from "$" is not sent again after its connection broke: a resend would wait from
  * its own "now", past an entry added in between, and succeed without it. It fails
- * VMUX_ERR_CONNECTION_LOST instead, so the caller can read on from the last ID it has.
+ * VMUX_ERR_CONNECTION_LOST instead, so the caller can read on from the last ID it has. So does
+ * the same XREAD through vmux_call() marked VMUX_CALL_RETRY_SAFE (the classifier's
+ * VMUX_OP_FROM_NOW wins).
  */
 static void test_xread_from_now_not_resent(void **state)
 {
     vmux *m = *state;
-    pthread_t t;
-    struct reader *r = reader_blocked_on(m, "xs:{blk}:k", &t);
-    char addr[64];
-    blocked_reader_field("addr", addr, sizeof addr);
-    assert_true(addr[0] != '\0');
-    free(vt_admin_all("plain", "CLIENT KILL ADDR %s", addr));
-    add_f(m, "xs:{blk}:k", "2-0", "between");
-    pthread_join(t, NULL);
-    assert_int_equal(r->rc, VMUX_ERR_CONNECTION_LOST);
-    assert_int_equal(r->got.count, 0);
-    free(r);
-    ADMIN("DEL xs:{blk}:k");
+    for (int generic = 0; generic <= 1; generic++) {
+        pthread_t t;
+        struct reader *r = reader_blocked_on(m, "xs:{blk}:k", generic, &t);
+        char addr[64];
+        blocked_reader_field("addr", addr, sizeof addr);
+        assert_true(addr[0] != '\0');
+        free(vt_admin_all("plain", "CLIENT KILL ADDR %s", addr));
+        add_f(m, "xs:{blk}:k", "2-0", "between");
+        if (generic) /* sent again, it would wait past both for a third */
+            add_f(m, "xs:{blk}:k", "3-0", "after");
+        pthread_join(t, NULL);
+        if (r->rc != VMUX_ERR_CONNECTION_LOST)
+            fail_msg("%s: %s", generic ? "vmux_call()" : "vmux_xread()", vmux_err_name(r->rc));
+        assert_int_equal(r->got.count, 0);
+        free(r);
+        ADMIN("DEL xs:{blk}:k");
+    }
 }
 
 static void test_xreadgroup_block_woken_by_xadd(void **state)

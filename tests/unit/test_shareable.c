@@ -38,7 +38,8 @@ static int classify(int argc, const char *const *argv, bool *blocking)
     struct vmux_op *op;
     assert_int_equal(vmux__encode_op(argc, argv, NULL, &op), 0);
     assert_int_equal((op->flags & VMUX_OP_UNSHAREABLE) != 0, rc != 0);
-    assert_int_equal(op->flags & VMUX_OP_BLOCKING, flags & VMUX_OP_BLOCKING);
+    assert_int_equal(op->flags & (VMUX_OP_BLOCKING | VMUX_OP_FROM_NOW),
+                     flags & (VMUX_OP_BLOCKING | VMUX_OP_FROM_NOW));
     vmux__op_free(op);
     *blocking = (flags & VMUX_OP_BLOCKING) != 0;
     return rc;
@@ -189,6 +190,42 @@ static void test_stream_reads(void **state)
     expect(6, count, 0, false); /* COUNT's value, however odd */
 }
 
+/* Whether argv is marked a read from "now" (VMUX_OP_FROM_NOW), all three ways (classify()). */
+static bool from_now(int argc, const char *const *argv)
+{
+    bool blocking;
+    uint32_t flags = 0;
+    classify(argc, argv, &blocking);
+    vmux__classify(argc, argv, NULL, &flags);
+    return (flags & VMUX_OP_FROM_NOW) != 0;
+}
+
+/*
+ * A blocking XREAD with "$" among its ids (the second half after STREAMS) is a read from "now":
+ * never sent again. Not without BLOCK, nor with explicit ids, nor a key named "$", nor
+ * XREADGROUP.
+ */
+static void test_from_now(void **state)
+{
+    (void)state;
+    const char *one[] = {"XREAD", "BLOCK", "100", "STREAMS", "s", "$"};
+    const char *second[] = {"xread", "COUNT", "5", "block", "1", "streams", "a", "b", "0-1", "$"};
+    const char *ids[] = {"XREAD", "BLOCK", "100", "STREAMS", "a", "b", "0-1", "5-0"};
+    const char *key[] = {"XREAD", "BLOCK", "100", "STREAMS", "$", "b", "0-1", "5-0"};
+    const char *plain[] = {"XREAD", "COUNT", "2", "STREAMS", "s", "$"};
+    const char *odd[] = {"XREAD", "BLOCK", "100", "STREAMS", "s", "t", "$"};
+    const char *group[] = {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", "$"};
+    const char *blpop[] = {"BLPOP", "$", "0"};
+    assert_true(from_now(6, one));
+    assert_true(from_now(10, second));
+    assert_false(from_now(8, ids));
+    assert_false(from_now(8, key)); /* "$" is a key there */
+    assert_false(from_now(6, plain));
+    assert_false(from_now(7, odd)); /* malformed: the server says so */
+    assert_false(from_now(9, group));
+    assert_false(from_now(3, blpop));
+}
+
 static void test_case_insensitive(void **state)
 {
     (void)state;
@@ -269,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_blocking),
         cmocka_unit_test(test_wait),
         cmocka_unit_test(test_stream_reads),
+        cmocka_unit_test(test_from_now),
         cmocka_unit_test(test_case_insensitive),
         cmocka_unit_test(test_near_names),
         cmocka_unit_test(test_long_vectors),
