@@ -265,7 +265,10 @@ bool vmux__pubsub_others_at(struct vmux_pubsub *ps, const struct vmux_sub *s,
  * The server ended a shard channel on sl by itself (its slot moved away: the old owner drops
  * the channel's subscribers when it hands the slot over): each subscription of it there is
  * sent again, to the node that serves the slot now (first asking the old one, whose MOVED
- * names the new owner at once).
+ * names the new owner at once). Not one whose SSUBSCRIBE there is unanswered yet: the server
+ * wrote this before it read that, so it ended an earlier one (or it is the late answer of an
+ * SUNSUBSCRIBE of that name, from a server older than Valkey 8, whose own push was taken for
+ * the answer: on_unsubscribe()).
  */
 static void ended_by_server(struct vmux_sublink *sl, const vmux_reply *name)
 {
@@ -275,7 +278,8 @@ static void ended_by_server(struct vmux_sublink *sl, const vmux_reply *name)
     uint64_t h = hash_of(VMUX_SUB_SHARD, n.ptr, n.len);
     int ended = 0;
     for (struct vmux_sub *s = *bucket_of(ps, h); s != NULL; s = s->hnext) {
-        if (!same(s, h, VMUX_SUB_SHARD, n.ptr, n.len) || s->at != sl || s->lost)
+        if (!same(s, h, VMUX_SUB_SHARD, n.ptr, n.len) || s->at != sl || s->lost ||
+            vmux__sublink_awaits(sl, s))
             continue;
         s->lost = true;
         s->retry_at = 0;
@@ -292,7 +296,14 @@ static void ended_by_server(struct vmux_sublink *sl, const vmux_reply *name)
     vmux__pubsub_reconcile_soon(m, 0);
 }
 
-/* An unsubscribe message: the answer to sl's oldest request, or the server's own word. */
+/*
+ * An unsubscribe message: the answer to sl's oldest request (an UNSUBSCRIBE of that kind and
+ * name), or the server's own word. The two look alike: when a slot leaves a node (a failover
+ * demotes it) while an SUNSUBSCRIBE of one of its shard channels is on its way there, the
+ * server's "sunsubscribe" comes first and is taken for the answer; the real one follows, a
+ * NOSUB (on_nosub()) or, before Valkey 8, a second "sunsubscribe", which then finds no such
+ * request first and is read as the server's word (which ends nothing: ended_by_server()).
+ */
 static void on_unsubscribe(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_reply *name)
 {
     struct vmux_sub_request *rq = vmux__sublink_oldest(sl);
@@ -303,6 +314,34 @@ static void on_unsubscribe(struct vmux_sublink *sl, vmux_sub_kind kind, const vm
         return;
     }
     ended_by_server(sl, name);
+}
+
+/*
+ * A NOSUB error ("NOSUB 'sunsubscribe' command executed not in subscribed mode": Valkey 8's
+ * answer to an UNSUBSCRIBE on a connection that holds no subscription) answers an UNSUBSCRIBE
+ * only: sl's oldest request when that is one. Otherwise it is the late answer of one whose
+ * channel the server had ended itself just before it read it, its "sunsubscribe" taken for the
+ * answer (on_unsubscribe()): it answers nothing still waiting, and a SUBSCRIBE behind it must
+ * not take it for its own (it would be refused). Expected either way: debug.
+ */
+static void on_nosub(struct vmux_sublink *sl, const char *msg)
+{
+    const struct vmux_sub_request *rq = vmux__sublink_oldest(sl);
+    bool ours = rq != NULL && rq->unsub;
+    if (ours)
+        vmux__sublink_answered(sl);
+    vmux__log(sl->m->cfg, VMUX_LOG_DEBUG, "subscriber connection %s:%d: %s (%s)",
+              sl->host ? sl->host : "?", sl->port, msg,
+              ours ? "nothing to unsubscribe there"
+                   : "the late answer to an unsubscribe the server had done itself");
+}
+
+static bool is_nosub(const vmux_reply *r)
+{
+    size_t len = 0;
+    const char *msg = vmux_reply_str(r, &len);
+    return vmux_reply_get_kind(r) == VMUX_REPLY_ERROR && msg != NULL && len >= 6 &&
+           memcmp(msg, "NOSUB ", 6) == 0;
 }
 
 /*
@@ -383,6 +422,8 @@ void vmux__pubsub_on_push(vmux_reply *r, void *arg)
         confirm(sl, kind_of(e0), e1);
     } else if (is_unsubscribe(e0)) {
         on_unsubscribe(sl, kind_of(e0), e1);
+    } else if (is_nosub(r)) {
+        on_nosub(sl, vmux_reply_str(r, NULL));
     } else if (vmux_reply_get_kind(r) == VMUX_REPLY_ERROR) {
         on_error(sl, r);
     }

@@ -347,6 +347,12 @@ int vmux__sublink_send(struct vmux_sublink *sl, const char *cmd, const vmux_byte
 struct vmux_sub_request *vmux__sublink_oldest(struct vmux_sublink *sl);
 struct vmux_sub *vmux__sublink_answered(struct vmux_sublink *sl);
 
+/*
+ * Whether a SUBSCRIBE of s written on sl's current connection is not answered yet: the server
+ * had not read it when it wrote what is being read now, so nothing read now ends s there.
+ */
+bool vmux__sublink_awaits(const struct vmux_sublink *sl, const struct vmux_sub *s);
+
 /* Frees s (pubsub.c): its name, its lock, itself. */
 void vmux__sub_free(struct vmux_sub *s);
 

@@ -85,6 +85,15 @@ struct vmux_sub *vmux__sublink_answered(struct vmux_sublink *sl)
     return s;
 }
 
+bool vmux__sublink_awaits(const struct vmux_sublink *sl, const struct vmux_sub *s)
+{
+    for (const struct vmux_sub_request *rq = sl->sent_head; rq != NULL && s->requests > 0;
+         rq = rq->next)
+        if (rq->sub == s)
+            return true;
+    return false;
+}
+
 /* The connection that carried the requests is gone: none of them will be answered. */
 static void forget_requests(struct vmux_sublink *sl)
 {
