@@ -63,6 +63,7 @@ struct vmux_router_node {
     struct vmux_counters *ctr; /* where its links count (in r->node_counters) */
     uint64_t left_ms;          /* loop ms when the map stopped naming it; 0 while it names it */
     uint32_t id;               /* 1, 2...: never given twice in r's life (the seed's link is 0) */
+    uint64_t closed_tick;      /* in r->gone: r->ticks when its links were closed */
 };
 
 /* readFrom's per-map cache of replica links (replicas.c). */
@@ -151,8 +152,11 @@ struct vmux_router {
     struct vmux_router_reads reads; /* and to its replicas, for readFrom */
     struct vmux_router_node *nodes;
     size_t nnodes;
-    struct vmux_router_node *gone; /* nodes whose links were closed: freed with r */
+    /* nodes whose links were closed, kept until libuv let go of them: freed two ticks after
+     * (vmux__router_tick()), or with r */
+    struct vmux_router_node *gone;
     size_t ngone;
+    uint64_t ticks;            /* vmux__router_tick() calls so far */
     struct vmux_opq parked;    /* ops that came while DETECTING */
     struct vmux_opq keys_wait; /* VMUX_OP_SLOT_ASK ops waiting for COMMAND GETKEYS (husks kept) */
     struct vmux_opq unowned;   /* ops redirected to "?": waiting for a refreshed map (refresh.c) */
@@ -702,7 +706,9 @@ void vmux__router_note_departures(struct vmux_router *r);
 /*
  * I/O thread, once a second: the node links' heartbeats (vmux__link_tick()); and the links of
  * nodes that left the map ten clusterRefreshMinInterval ago (10 s by default) and hold no op
- * are closed.
+ * are closed. What such a node's links used (its configuration, host and blocking pool) is
+ * freed two ticks after their close, when libuv has released their handles: a handle holds a
+ * bounded number of closed nodes however many it closes over its life.
  */
 void vmux__router_tick(struct vmux_router *r, bool frozen);
 
