@@ -1,6 +1,7 @@
 #include "core/op.h"
 
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +116,61 @@ static vmux_reply *expired_why(const struct vmux_op *op, const char *reason)
     return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
 }
 
+void vmux__op_sent_again(struct vmux_op *op, uint32_t cause, uint64_t now_ns)
+{
+    if (!(op->flags & VMUX_OP_BLOCKING) || op->dclass == NULL)
+        return; /* no deadline to run out under a block time sent whole */
+    op->flags |= cause;
+    uint64_t left = op->deadline_ns > now_ns ? (op->deadline_ns - now_ns) / 1000000u : 0;
+    op->again_left_ms = left < UINT32_MAX ? (uint32_t)left : UINT32_MAX;
+}
+
+/*
+ * What ended or refused the block of op, sent again (VMUX_OP_AGAIN_...), into buf: each that
+ * came, whatever their order (a failover's UNBLOCKED is usually followed by the demoted node's
+ * MOVED).
+ */
+static void again_cause(const struct vmux_op *op, char *buf, size_t len)
+{
+    const char *moved = (op->flags & VMUX_OP_ASKED) ? "ASK (its slot is migrating)"
+                                                    : "MOVED (its slot moved, or its node was "
+                                                      "demoted)";
+    const char *parts[3] = {
+        (op->flags & VMUX_OP_AGAIN_UNBLOCKED) ? "UNBLOCKED (a failover ended its block)" : NULL,
+        (op->flags & VMUX_OP_AGAIN_REFUSED)
+            ? "a \"not now\" reply (LOADING, TRYAGAIN, MASTERDOWN or CLUSTERDOWN: not run)"
+            : NULL,
+        (op->flags & VMUX_OP_AGAIN_REDIRECTED) ? moved : NULL,
+    };
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < 3; i++)
+        if (parts[i] != NULL && used < len)
+            used +=
+                (size_t)snprintf(buf + used, len - used, "%s%s", used > 0 ? " and " : "", parts[i]);
+}
+
+/*
+ * The words of a blocking op sent again after a reply that ended or refused its block
+ * (VMUX_OP_AGAIN_...) and timed out on the pool connection it was sent to (where): with its block
+ * time whole and only what was left of its deadline, the deadline came first, which is no sign of
+ * a slow server (helper-203 F3: these said "not answered in time ... slow, paused or stopped").
+ * The outcome is the husk's: the pool closes that connection to stop the block, and a pop the
+ * server made as the deadline came is lost with it.
+ */
+static vmux_reply *again_why(const struct vmux_op *op, const char *where)
+{
+    char cause[160], words[VMUX_REASON_SIZE + 160];
+    again_cause(op, cause, sizeof cause);
+    vmux__errbuf_set(words, sizeof words,
+                     "sent again to %s after %s with %u ms of its deadline left and its block "
+                     "time whole, so the deadline may come before the block ends; it may have run "
+                     "(a pop the server made as the deadline came is lost with the connection, "
+                     "closed to stop it)",
+                     where, cause, (unsigned)op->again_left_ms);
+    return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
+}
+
 /*
  * The words of a written op that timed out waiting for its reply on a connection still open
  * (where: the connection's host:port), as a status reply (core/explain.c): which server, and
@@ -124,6 +180,9 @@ static vmux_reply *unanswered_why(const struct vmux_op *op, const char *where)
 {
     if (!(op->flags & VMUX_OP_TELL_WHY) || where == NULL || where[0] == '\0')
         return NULL;
+    if ((op->flags & VMUX_OP_POOLED) &&
+        (op->flags & (VMUX_OP_AGAIN_UNBLOCKED | VMUX_OP_AGAIN_REFUSED | VMUX_OP_AGAIN_REDIRECTED)))
+        return again_why(op, where);
     char words[VMUX_REASON_SIZE];
     vmux__errbuf_set(words, sizeof words,
                      "written to %s and not answered in time, so it may have run (the connection "

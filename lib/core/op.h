@@ -64,6 +64,12 @@ enum vmux_op_flags {
      * once written it is never sent again (a broken connection, UNBLOCKED, MOVED, ASK), which
      * would wait from a later moment and skip the entries added in between */
     VMUX_OP_FROM_NOW = 1u << 25,
+    /* a blocking op sent again, its block time whole, after what ended or refused its block: a
+     * failover's UNBLOCKED, another "not now" (LOADING, TRYAGAIN, MASTERDOWN, CLUSTERDOWN), a
+     * redirect (MOVED; ASK with VMUX_OP_ASKED); op->again_left_ms is set (vmux__op_sent_again()) */
+    VMUX_OP_AGAIN_UNBLOCKED = 1u << 26,
+    VMUX_OP_AGAIN_REFUSED = 1u << 27,
+    VMUX_OP_AGAIN_REDIRECTED = 1u << 28,
 };
 
 /* op->slot before the router computed it (route/router.h). */
@@ -104,6 +110,9 @@ struct vmux_op {
     uint8_t expect;    /* the library's own command: its reply kinds (core/expect.h); 0 any */
     /* cluster: 1 + the router id of the node that redirected it last, 0 none (route/follow.c) */
     uint32_t redirector;
+    /* VMUX_OP_AGAIN_...: the ms of its deadline left when it was sent again last (in what was
+     * padding: the op is no larger) */
+    uint32_t again_left_ms;
     /* Told apart by where the op is: wstart in a connection's FIFO, bounce in the router's
      * queue of ops waiting out a MOVED ping-pong (route/bounce.c), bounce.due_ms in a
      * link's queue of refused ops waiting to go again (net/link.c), and bounce.to in the
@@ -224,6 +233,15 @@ void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply);
 void vmux__op_finish_from_now(struct vmux_op *op, vmux_reply *reply, const char *cause);
 
 /*
+ * Notes that op, a blocking command with a deadline, goes again after a reply that ended or
+ * refused its block (cause: one of VMUX_OP_AGAIN_UNBLOCKED, _REFUSED, _REDIRECTED; they add up)
+ * at now_ns (uv_hrtime() clock): with its block time whole and only what is left of its deadline,
+ * which may end it first. Its timeout's words then say so (vmux__op_expire()). Nothing for
+ * another op. Off the common path: a refusal's or a redirect's. I/O thread.
+ */
+void vmux__op_sent_again(struct vmux_op *op, uint32_t cause, uint64_t now_ns);
+
+/*
  * What an op that fails unsent, because its link has no ready connection (VMUX_ERR_TIMEOUT,
  * VMUX_ERR_NOT_CONNECTED, VMUX_ERR_BACKLOG_FULL), completes with for reply: an error reply
  * holding reason (the link's last connection failure, "host:port: cause", already redacted) when
@@ -250,9 +268,11 @@ int vmux__op_unsent_timeout(const struct vmux_op *op);
  * connection's FIFO and not VMUX_OP_RESENT), with VMUX_ERR_NOT_CONNECTED; an op that fails
  * unsent in a queue that knows why (q->why) carries that reason (vmux__op_why()), and one in a
  * router's waiting queue (q->waited) where it waited and what that means for its outcome, as a
- * status reply (written and perhaps run when VMUX_OP_RESENT, else not executed). If its queue owes
- * it no reply (a backlog, a wait queue), it leaves the queue and is freed; in a connection's FIFO
- * it stays as a husk. I/O thread.
+ * status reply (written and perhaps run when VMUX_OP_RESENT, else not executed); a written op
+ * that expires unanswered names its connection's host:port (q->why), and a blocking one sent
+ * again after what ended or refused its block (VMUX_OP_AGAIN_...) says that instead of "slow".
+ * If its queue owes it no reply (a backlog, a wait queue), it leaves the queue and is freed; in a
+ * connection's FIFO it stays as a husk. I/O thread.
  */
 void vmux__op_expire(struct vmux_op *op);
 

@@ -558,7 +558,10 @@ struct vmux_link *vmux__router_link_of(const struct vmux_router *r, const char *
  */
 void vmux__router_resend(struct vmux_router *r, struct vmux_op *op);
 
-/* I/O thread: hands op to link's node: its link, or its blocking pool for a blocking op. */
+/*
+ * I/O thread: hands op to link's node: its link, or its blocking pool for a blocking op; a
+ * redirected blocking op is noted sent again then (vmux__op_sent_again(): its timeout's words).
+ */
 void vmux__router_forward(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op);
 
 /* I/O thread, DETECTING: keeps op (deadline-indexed) until settled(). */

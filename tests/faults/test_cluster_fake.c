@@ -1863,6 +1863,15 @@ static void test_clusterdown_follows_new_owner(void **state)
     vt_fcluster_stop(c);
 }
 
+/* Node 0 answers key's command as a demoted primary would: UNBLOCKED once, then MOVED to node 1. */
+static void unblocked_then_moved(vt_fcluster *c, const char *key)
+{
+    rule(c, 0, key, 1, 0,
+         "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> "
+         "replica?)\r\n");
+    rule(c, 0, key, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot(key), vt_fcluster_port(c, 1));
+}
+
 /*
  * A blocking pop that a failover unblocked (the node became a replica: it did not run) is sent
  * again, and the demoted node's MOVED takes it to the new primary, where it gets its element.
@@ -1872,10 +1881,7 @@ static void test_unblocked_by_failover(void **state)
     (void)state;
     vt_fcluster *c = start(2, NULL);
     vmux *m = open_on(c, NULL);
-    rule(c, 0, "k", 1, 0,
-         "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> "
-         "replica?)\r\n");
-    rule(c, 0, "k", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    unblocked_then_moved(c, "k");
     rule(c, 1, "k", -1, 0, "*2\r\n$1\r\nk\r\n$1\r\nv\r\n");
     vmux_str keys[] = {VMUX_STR("k")};
     vmux_bytes key, value;
@@ -1892,6 +1898,47 @@ static void test_unblocked_by_failover(void **state)
     vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     assert_status(vmux_bpop(m, &o, VMUX_HEAD, ukeys, 1, 1000, &key, &value), VMUX_ERR_SERVER);
     assert_non_null(strstr(err, "CLIENT UNBLOCK"));
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
+ * A blocking pop sent again, its block time whole, after a failover's UNBLOCKED and the demoted
+ * node's MOVED (or after an ASK), which the new node leaves blocked until its deadline (block
+ * time plus timeout_ms, counted from the first send) ends it: the words say it was sent again,
+ * where, after what and with how much of its deadline left, not that the server was slow
+ * (helper-203 F3: "written to ... and not answered in time, so it may have run (the connection is
+ * open: the server, or the path to it, is slow, paused or stopped)").
+ */
+static void test_unblocked_resent_timeout_words(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    unblocked_then_moved(c, "k");
+    rule(c, 0, "a", -1, 0, "-ASK %u 127.0.0.1:%d\r\n", slot("a"), vt_fcluster_port(c, 1));
+    /* node 1 leaves both blocked for good */
+    rule(c, 1, "k", -1, VT_FC_SILENT, "%s", "");
+    rule(c, 1, "a", -1, VT_FC_AFTER_ASKING | VT_FC_SILENT, "%s", "");
+    static const char *const keys[] = {"k", "a"};
+    static const char *const after[] = {
+        "after UNBLOCKED (a failover ended its block) and MOVED (its slot moved, or its node was "
+        "demoted) with ",
+        "after ASK (its slot is migrating) with "};
+    for (size_t i = 0; i < 2; i++) {
+        char err[640] = "", to[64];
+        vmux_callopts o =
+            VMUX_INIT(vmux_callopts, .timeout_ms = 200, .errbuf = err, .errlen = sizeof err);
+        vmux_str k = {keys[i], 1};
+        vmux_bytes key = {0}, value = {0};
+        int rc = vmux_bpop(m, &o, VMUX_HEAD, &k, 1, 1000, &key, &value);
+        snprintf(to, sizeof to, "timed out: sent again to 127.0.0.1:%d ", vt_fcluster_port(c, 1));
+        if (rc != VMUX_ERR_TIMEOUT || strstr(err, to) == NULL || strstr(err, after[i]) == NULL ||
+            strstr(err, " ms of its deadline left and its block time whole") == NULL ||
+            strstr(err, "it may have run (a pop the server made") == NULL)
+            fail_msg("BLPOP %s: %s: '%s'", keys[i], vmux_err_name(rc), err);
+        print_message("BLPOP %s: %s\n", keys[i], err);
+    }
     vmux_close(m);
     vt_fcluster_stop(c);
 }
@@ -2340,6 +2387,7 @@ int main(void)
         cmocka_unit_test(test_clusterdown_burst),
         cmocka_unit_test(test_clusterdown_follows_new_owner),
         cmocka_unit_test(test_unblocked_by_failover),
+        cmocka_unit_test(test_unblocked_resent_timeout_words),
         cmocka_unit_test(test_truncated_moved),
         cmocka_unit_test(test_slots_garbage),
         cmocka_unit_test(test_slots_holes_and_null_host),
@@ -2352,5 +2400,6 @@ int main(void)
         cmocka_unit_test(test_seed_id_mismatch),
     };
     cmocka_set_test_filter(getenv("VT_ONLY"));
+    vt_filter_tests();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -161,25 +161,6 @@ static void add_entry(int port, const char *key, int n)
         fail_msg("XADD %s n %d on 127.0.0.1:%d failed", key, n, port);
 }
 
-static char *node_id(int port)
-{
-    char *id = vt_node_admin(port, false, "CLUSTER MYID");
-    assert_non_null(id);
-    return id;
-}
-
-/* A primary other than port. */
-static int other_primary(int port)
-{
-    for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
-        int p = vt_cluster_port(CLUSTER, i);
-        if (p != port && vt_node_is_primary(p))
-            return p;
-    }
-    fail_msg("no primary other than 127.0.0.1:%d", port);
-    return -1;
-}
-
 /*
  * The outcome the fix gives the "$" read: its ending's error reply, with the words; without the
  * fix it returned n=4, skipping n=1..3 that the server holds.
@@ -206,8 +187,8 @@ static void test_slot_move(void **state)
     snprintf(since, sizeof since, "xnow:b:%llu{mv}", (unsigned long long)vt_now_ns());
     int slot = (int)vmux__slot_of(now, strlen(now));
     int from = vt_slot_primary(vt_cluster_port(CLUSTER, 0), false, slot);
-    int to = other_primary(from);
-    char *from_id = node_id(from), *to_id = node_id(to);
+    int to = vt_cluster_other_primary(CLUSTER, from);
+    char *from_id = vt_node_myid(from), *to_id = vt_node_myid(to);
     char *first = vt_node_admin(from, false, "XADD %s * n 0", since);
     assert_true(first != NULL && first[0] >= '0' && first[0] <= '9');
     struct reader a = {.m = m, .key = now, .id = "$"}, b = {.m = m, .key = since, .id = first};

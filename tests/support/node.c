@@ -10,6 +10,8 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "testutil.h"
+
 static redisReply *vt_vmust(redisContext *c, const char *format, va_list ap)
 {
     redisReply *r = redisvCommand(c, format, ap);
@@ -67,5 +69,24 @@ long long vt_info_field(const char *info, const char *field)
          line = strchr(line, '\n'), line = line ? line + 1 : NULL)
         if (strncmp(line, field, n) == 0 && line[n] == ':')
             return strtoll(line + n + 1, NULL, 10);
+    return -1;
+}
+
+char *vt_node_myid(int port)
+{
+    char *id = vt_node_admin(port, false, "CLUSTER MYID");
+    if (id == NULL)
+        fail_msg("CLUSTER MYID on 127.0.0.1:%d: no reply", port);
+    return id;
+}
+
+int vt_cluster_other_primary(const char *cluster, int port)
+{
+    for (int i = 0; i < vt_cluster_size(cluster); i++) {
+        int p = vt_cluster_port(cluster, i);
+        if (p != port && vt_node_is_primary(p))
+            return p;
+    }
+    fail_msg("no primary other than 127.0.0.1:%d", port);
     return -1;
 }

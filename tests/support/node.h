@@ -38,4 +38,12 @@ void vt_migrate_keys(struct redisContext *c, long long slot, int to_port,
  */
 long long vt_info_field(const char *info, const char *field);
 
+/* The node id of the cluster node at 127.0.0.1:port (CLUSTER MYID), which the caller frees; fails
+ * the running test when none comes. */
+char *vt_node_myid(int port);
+
+/* A node of the fixture cluster (vt_cluster_port()) other than port that is a primary now; fails
+ * the running test when there is none. */
+int vt_cluster_other_primary(const char *cluster, int port);
+
 #endif
