@@ -224,6 +224,23 @@ static vmux_reply *unsent_why(const struct vmux_op *op, const struct vmux_opq *q
     return q->why != NULL ? expired_why(op, q->why(q)) : NULL;
 }
 
+/*
+ * op's deadline passed in q, a queue that keeps husks: op stays there, done, until q frees it. In
+ * a connection's FIFO it was written and its reply is owed (outcome unknown); in a router's
+ * waiting queue that keeps it for an answer about it (q->waited: r->keys_wait, waiting for
+ * COMMAND GETKEYS to name its keys) it was never written, and says where it waited.
+ */
+static void expire_husk(struct vmux_op *op, struct vmux_opq *q)
+{
+    q->left++; /* not live any more */
+    if (q->waited != NULL) {
+        vmux__op_complete(op, vmux__op_unsent_timeout(op), waited_why(op, q));
+        return;
+    }
+    vmux_reply *why = q->why != NULL ? unanswered_why(op, q->why(q)) : NULL;
+    vmux__op_complete(op, VMUX_ERR_TIMEOUT, why);
+}
+
 void vmux__op_expire(struct vmux_op *op)
 {
     struct vmux_opq *q = op->q;
@@ -244,10 +261,7 @@ void vmux__op_expire(struct vmux_op *op)
          * router's queue may have been written and redirected, not run (unsent_why()). */
         vmux__op_finish(op, vmux__op_unsent_timeout(op), unsent_why(op, q));
     } else {
-        /* A husk: written, its reply still owed; its queue frees it. Not live any more. */
-        q->left++;
-        vmux_reply *why = q->why != NULL ? unanswered_why(op, q->why(q)) : NULL;
-        vmux__op_complete(op, VMUX_ERR_TIMEOUT, why);
+        expire_husk(op, q);
     }
 }
 

@@ -177,7 +177,9 @@ struct vmux_opq {
      * not grown, every live op a walk found is still there (route/fence.c, through
      * vmux__link_left()). Never reset. */
     uint64_t left;
-    bool keeps_husks; /* ops here are owed replies: a timed-out op stays until its reply */
+    /* ops here are owed replies (a connection's FIFO; r->keys_wait: an answer about them): a
+     * timed-out op stays until it comes */
+    bool keeps_husks;
     /* A queue of ops waiting for a connection (a link's backlog): its link's last connection
      * failure while that link has no ready connection, else NULL. A connection's queue of
      * written ops: its host:port. I/O thread. NULL: none. */
@@ -188,7 +190,9 @@ struct vmux_opq {
     /* A router's queue where ops wait their turn, not a connection (route/waited.c): writes into
      * buf (len bytes) where op, expiring there, waited and for what ("waiting to be sent again
      * after MOVED from ..."), without its outcome (vmux__op_expire() adds it). Called only for an
-     * op that asked for words (VMUX_OP_TELL_WHY), after q->expired. I/O thread. NULL: none. */
+     * op that asked for words (VMUX_OP_TELL_WHY), after q->expired. Such an op was never
+     * written there, even in a queue that keeps husks (r->keys_wait, which waits for an answer
+     * about it, not for its reply). I/O thread. NULL: none. */
     void (*waited)(const struct vmux_opq *q, const struct vmux_op *op, char *buf, size_t len);
 };
 
@@ -272,7 +276,9 @@ int vmux__op_unsent_timeout(const struct vmux_op *op);
  * that expires unanswered names its connection's host:port (q->why), and a blocking one sent
  * again after what ended or refused its block (VMUX_OP_AGAIN_...) says that instead of "slow".
  * If its queue owes it no reply (a backlog, a wait queue), it leaves the queue and is freed; in a
- * connection's FIFO it stays as a husk. I/O thread.
+ * connection's FIFO it stays as a husk, and so it does in a router's waiting queue that keeps
+ * husks (r->keys_wait: never written, so VMUX_ERR_NOT_CONNECTED for a VMUX_OP_TELL_UNSENT op,
+ * with its words). I/O thread.
  */
 void vmux__op_expire(struct vmux_op *op);
 

@@ -641,8 +641,11 @@ void vmux__router_bounce_close(struct vmux_router *r);
  * I/O thread, the words of an op whose deadline passes in one of the router's waiting queues
  * (waited.c; struct vmux_opq's waited, core/op.h, which adds what the wait means for the op's
  * outcome): where it waited and for what. vmux__router_waited_init() gives them to r->bounced (a
- * ping-pong's backoff: after MOVED from which node, to go to which) and r->unowned (a MOVED to
- * "?": the node that answered it, kept in op->bounce.to); vmux__router_held_words() is a fence's
+ * ping-pong's backoff: after MOVED from which node, to go to which), r->unowned (a MOVED to
+ * "?": the node that answered it, kept in op->bounce.to), r->parked (detection: which server,
+ * cluster=auto or yes, the seed link's last failure while it has no ready connection) and
+ * r->keys_wait (COMMAND GETKEYS: which command, asked of which node; a timed-out op stays there
+ * as a husk until the answer, getkeys.c); vmux__router_held_words() is a fence's
  * held queue's (fence.c sets it on each fence it raises): behind which node's commands of the
  * slot. Called only for an op that expires asking for words (VMUX_OP_TELL_WHY).
  */

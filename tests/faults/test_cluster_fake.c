@@ -9,13 +9,16 @@
  * under backlogPolicy=failFast, commands that waited for a node link's first attempt failing with
  * VMUX_ERR_NOT_CONNECTED and its refusal when that attempt is refused; and the words of a command
  * whose deadline comes while it waits in the router's own queues (a ping-pong's backoff, a fence,
- * a map naming its slot's owner after "?").
+ * a map naming its slot's owner after "?", COMMAND GETKEYS, and detection: on a fake server,
+ * fakeserver.h, that never answers INFO cluster, or on a port that refuses connections).
  * Each case checks its outcome; ASan/LSan runs check that none crashes or leaks.
  *
- * Every handle opens with cluster=yes on node 0; unless a test says otherwise node 0 serves
- * every slot, so a key's first stop is node 0.
+ * Every handle opens with cluster=yes on node 0 (but detection's); unless a test says otherwise
+ * node 0 serves every slot, so a key's first stop is node 0.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +38,7 @@
 #include "vmux/vmux.h"
 
 #include "fakecluster.h"
+#include "fakeserver.h"
 #include "faultproxy.h"
 #include "route/slot.h"
 #include "servers.h"
@@ -1286,6 +1291,161 @@ static void test_unowned_timeout_words(void **state)
     vt_fcluster_stop(c);
 }
 
+/* One call of argv (argc arguments) with a deadline of ms and flags: what it completed with. */
+static struct got call_opts(vmux *m, int argc, const char *const *argv, int64_t ms, uint32_t flags)
+{
+    struct got g = {0};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = ms, .flags = flags, .errbuf = g.err,
+                                .errlen = sizeof g.err);
+    vmux_reply *r = NULL;
+    g.rc = vmux_call(m, &o, argc, argv, NULL, &r);
+    const char *str = vmux_reply_str(r, NULL);
+    snprintf(g.text, sizeof g.text, "%s", str != NULL ? str : r != NULL ? "(nil)" : "");
+    vmux_reply_free(r);
+    return g;
+}
+
+/*
+ * A command the key table does not know waits for COMMAND GETKEYS to name its keys, which node 0
+ * holds at its gate: timing out there, it says so, which command and whom the handle asked, and
+ * that it never ran, with VMUX_ERR_TIMEOUT, or, with VMUX_CALL_TELL_UNSENT, VMUX_ERR_NOT_CONNECTED
+ * (before: "timed out", and VMUX_ERR_TIMEOUT with the flag too), synchronous or async. The
+ * answers, when they come, find their commands done; a command after them is sent as before.
+ */
+static void test_getkeys_timeout_words(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(1, NULL);
+    vmux *m = open_on(c, NULL);
+    rule(c, 0, "GETKEYS", -1, VT_FC_GATED, "*1\r\n$1\r\nk\r\n");
+    const char *argv[] = {"MYGET", "k"};
+    char want[300];
+    snprintf(want, sizeof want,
+             "waiting for COMMAND GETKEYS to name the keys of MYGET (a command the key table does "
+             "not know), asked of 127.0.0.1:%d: never sent, not executed",
+             vt_fcluster_port(c, 0));
+    struct got g = call_opts(m, 2, argv, 100, 0);
+    assert_status(g.rc, VMUX_ERR_TIMEOUT);
+    want_in("MYGET k waiting for GETKEYS", g.err, "timed out: waiting for COMMAND GETKEYS");
+    want_in("MYGET k waiting for GETKEYS", g.err, want);
+    g = call_opts(m, 2, argv, 100, VMUX_CALL_TELL_UNSENT);
+    assert_status(g.rc, VMUX_ERR_NOT_CONNECTED);
+    want_in("MYGET k waiting for GETKEYS, TELL_UNSENT", g.err, "its deadline passed: waiting for");
+    want_in("MYGET k waiting for GETKEYS, TELL_UNSENT", g.err, want);
+    struct vt_async a = {0};
+    vmux_callopts brief = VMUX_INIT(vmux_callopts, .timeout_ms = 100);
+    assert_status(vmux_call_async(m, &brief, 2, argv, NULL, vt_on_async, &a), 0);
+    assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
+    assert_status(a.status, VMUX_ERR_TIMEOUT);
+    want_in("an async MYGET k waiting for GETKEYS", a.words, want);
+    assert_int_equal(vt_fcluster_count(c, 0, "MYGET"), 0); /* none was sent */
+
+    vt_fcluster_open_gate(c, 0);
+    g = call_opts(m, 2, argv, 0, 0);
+    assert_status(g.rc, 0);
+    assert_string_equal(g.text, "OK");
+    assert_int_equal(vt_fcluster_count(c, 0, "MYGET"), 1);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* Whether the fake server at arg was asked INFO (detection's question). */
+static bool fake_asked_info(void *arg)
+{
+    return vt_fake_count(arg, "INFO") > 0;
+}
+
+/*
+ * A handle (cluster=mode) whose server never answers detection's INFO cluster: a GET sent while
+ * it waits for the answer (its connection ready) times out saying so, which server, and that it
+ * never ran, with VMUX_ERR_TIMEOUT, or, with VMUX_CALL_TELL_UNSENT, VMUX_ERR_NOT_CONNECTED
+ * without "no connection was ready" (its connection is). Before: "timed out", and "not sent: no
+ * connection was ready, or its deadline passed first".
+ */
+static void parked_timeout_words(const char *mode)
+{
+    vt_fake *f = vt_fake_start();
+    assert_non_null(f);
+    assert_int_equal(vt_fake_answer(f, "READONLY", "+OK\r\n", 0), 0); /* the seed's setup */
+    assert_int_equal(vt_fake_push(f, VT_FAKE_SEND_SILENT, "", 0), 0); /* INFO: no answer */
+    char conf[160], want[300];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=%s,abortConnect=false,syncTimeout=5000",
+             vt_fake_port(f), mode);
+    vmux *m = vt_open_conf(conf);
+    assert_true(vt_wait_until(fake_asked_info, f, WAIT_MS));
+    snprintf(want, sizeof want,
+             "waiting for the handle to find out whether 127.0.0.1:%d is a cluster node "
+             "(cluster=%s): never sent, not executed",
+             vt_fake_port(f), mode);
+    struct got g = get_opts(m, "k", 100, 0);
+    assert_status(g.rc, VMUX_ERR_TIMEOUT);
+    want_in("GET k while detecting", g.err, "timed out: waiting for the handle");
+    want_in("GET k while detecting", g.err, want);
+    g = get_opts(m, "k", 100, VMUX_CALL_TELL_UNSENT);
+    assert_status(g.rc, VMUX_ERR_NOT_CONNECTED);
+    want_in("GET k while detecting, TELL_UNSENT", g.err, "its deadline passed: waiting for");
+    want_in("GET k while detecting, TELL_UNSENT", g.err, want);
+    if (strstr(g.err, "no connection") != NULL)
+        fail_msg("GET k while detecting, TELL_UNSENT: \"%s\"", g.err);
+    assert_int_equal(vt_fake_count(f, "GET"), 0); /* none was sent */
+    vmux_close(m);
+    vt_fake_stop(f);
+}
+
+static void test_parked_timeout_words(void **state)
+{
+    (void)state;
+    parked_timeout_words("auto");
+    parked_timeout_words("yes");
+}
+
+/*
+ * A loopback TCP port bound and never listened on, so connections to it are refused and no other
+ * process takes it meanwhile: its socket into *fd (the caller closes it), the port returned.
+ */
+static int refusing_port(int *fd)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(*fd >= 0);
+    assert_int_equal(bind(*fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(*fd, (struct sockaddr *)&sa, &len), 0);
+    return ntohs(sa.sin_port);
+}
+
+/*
+ * cluster=yes on a port that refuses connections (abortConnect=false): a GET waits for detection,
+ * which waits for a first connection, and timing out says so, with the seed link's last failure
+ * once it has one.
+ */
+static void test_parked_unconnected_timeout_words(void **state)
+{
+    (void)state;
+    int fd;
+    const int port = refusing_port(&fd);
+    char conf[160], want[200], failed[80];
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,cluster=yes,abortConnect=false,syncTimeout=5000,reconnectMin=50", port);
+    vmux *m = vt_open_conf(conf);
+    snprintf(want, sizeof want,
+             "timed out: waiting for the handle to find out whether 127.0.0.1:%d is a cluster node "
+             "(cluster=yes)",
+             port);
+    snprintf(failed, sizeof failed, "(cluster=yes); no connection is ready: 127.0.0.1:%d: ", port);
+    struct got g = {0};
+    for (int i = 0; i < 50 && strstr(g.err, failed) == NULL; i++) {
+        g = get_opts(m, "k", 100, 0);
+        assert_status(g.rc, VMUX_ERR_TIMEOUT);
+        want_in("GET k, cluster=yes, unconnected", g.err, want);
+        want_in("GET k, cluster=yes, unconnected", g.err, ": never sent, not executed");
+    }
+    want_in("GET k, cluster=yes, unconnected", g.err, failed);
+    vmux_close(m);
+    close(fd);
+}
+
 /* Whether a command waits at node 1's gate (arg: the fake cluster). */
 static bool node1_gated(void *arg)
 {
@@ -2371,6 +2531,9 @@ int main(void)
         cmocka_unit_test(test_pingpong_timeout_words_resent),
         cmocka_unit_test(test_fence_held_timeout_words),
         cmocka_unit_test(test_unowned_timeout_words),
+        cmocka_unit_test(test_getkeys_timeout_words),
+        cmocka_unit_test(test_parked_timeout_words),
+        cmocka_unit_test(test_parked_unconnected_timeout_words),
         cmocka_unit_test(test_pingpong_new_behind_backlogged),
         cmocka_unit_test(test_pingpong_new_behind_backlogged_refused),
         cmocka_unit_test(test_pingpong_new_behind_backlogged_capped),
