@@ -31,15 +31,14 @@
  * id) on any of its streams: sent again it would wait from the resend's "now", past the entries
  * added in between, and succeed without them. So once written it is never sent again, through
  * vmux_xread() or vmux_call() alike (commands.md): a broken connection fails it
- * VMUX_ERR_CONNECTION_LOST; a failover's UNBLOCKED, and on a cluster a MOVED or ASK (a slot that
- * moved or a node demoted while it blocked, which the client cannot tell from a redirect that
- * came at once), fail it VMUX_ERR_SERVER with the server's reply and words ("... is not sent
- * again: from "$" it would skip the entries added meanwhile; read on from the last ID you
- * have"). Read on from the last ID you have. With explicit IDs it is sent again as other
- * reads. XACK, XDEL, XGROUP
- * DESTROY, exact ("=") XTRIM and XGROUP SETID to an explicit ID leave the same state when
- * repeated, so they are marked too (after a resend, the count they report may describe the
- * second run, which found nothing left to do). These are never sent twice:
+ * VMUX_ERR_CONNECTION_LOST; a failover's UNBLOCKED, and on a cluster a MOVED or CLUSTERDOWN (a
+ * slot that moved, a node demoted or the cluster failed while it blocked, which the client
+ * cannot tell from one that came at once), fail it VMUX_ERR_SERVER with the server's reply and
+ * words ("... is not sent again: from "$" it would skip the entries added meanwhile; read on from
+ * the last ID you have"). Read on from the last ID you have. With explicit IDs it is sent again as
+ * other reads. XACK, XDEL, XGROUP DESTROY, exact ("=") XTRIM and XGROUP SETID to an explicit ID
+ * leave the same state when repeated, so they are marked too (after a resend, the count they report
+ * may describe the second run, which found nothing left to do). These are never sent twice:
  * - XADD, even with an explicit ID: with "*" a resend would add a second entry; with an
  *   explicit ID it would fail ("equal or smaller than the target stream top item") and report
  *   an error for a write that in fact succeeded. XGROUP CREATE likewise (BUSYGROUP).
@@ -193,9 +192,9 @@ VMUX_EXPORT int vmux_xrevrange(vmux *m, const vmux_callopts *opts, vmux_str key,
  * count per stream (0: no limit). block_ms is VMUX_NO_BLOCK (0) or >= 1 (see the top comment);
  * when the block time runs out, *batches has count 0. Only streams with new entries appear in
  * *batches, in the order of keys. Resent after a broken connection (and a failover's UNBLOCKED,
- * and a cluster's MOVED or ASK), unless it blocks from "$" (the top comment): a resent read
- * blocks for its whole block time again, within the deadline of the first send, so it may end
- * VMUX_ERR_TIMEOUT rather than empty (commands.md).
+ * and a cluster's MOVED or ASK), unless it blocks from "$" (the top comment: all but an ASK): a
+ * resent read blocks for its whole block time again, within the deadline of the first send, so it
+ * may end VMUX_ERR_TIMEOUT rather than empty (commands.md).
  */
 VMUX_EXPORT int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
                            const vmux_str *ids, size_t n, int64_t count, int64_t block_ms,

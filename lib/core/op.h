@@ -227,8 +227,8 @@ void vmux__op_finish(struct vmux_op *op, int status, vmux_reply *reply);
 void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply);
 
 /*
- * Ends a VMUX_OP_FROM_NOW op that reply (the server's UNBLOCKED, MOVED or ASK, an error reply)
- * ended once it was written, instead of sending it again: completes and frees it with
+ * Ends a VMUX_OP_FROM_NOW op that reply (the server's UNBLOCKED, MOVED or CLUSTERDOWN, an error
+ * reply) ended once it was written, instead of sending it again: completes and frees it with
  * VMUX_ERR_SERVER and an error reply of the server's text followed by cause (static: what ended
  * it) and what to do ("... (a blocking XREAD from "$", unblocked by a failover, is not sent
  * again: ...; read on from the last ID you have)"); the server's reply as it is when memory runs

@@ -1,7 +1,8 @@
 /*
  * A link's replies that say "not executed, try again" (link_internal.h,
  * vmux__link_reply_rejected()): the server's "not now" (LOADING, MASTERDOWN, TRYAGAIN,
- * CLUSTERDOWN, a failover's UNBLOCKED but for a blocking read from "$") retried after a jittered
+ * CLUSTERDOWN, a failover's UNBLOCKED; but for a blocking read from "$" answered UNBLOCKED or
+ * CLUSTERDOWN) retried after a jittered
  * backoff on the same link, READONLY from a demoted
  * primary, a connection replaced because a redirect named it (vmux__link_replace_conn()), and the
  * ASKING an ASK's resend goes after. I/O thread.
@@ -110,6 +111,22 @@ static void on_retry(uv_timer_t *t)
 #define RETRY_FIRST_MS 10u
 #define RETRY_LAST_MS 500u
 
+/*
+ * Why a blocking read from "$" (VMUX_OP_FROM_NOW) answered with cls is not sent again, or NULL
+ * when it is: a failover's UNBLOCKED ended its block; a CLUSTERDOWN may have (a node ends its
+ * blocked clients' waits so when the cluster fails), which the client cannot tell from one that
+ * came at once. Sent again, its "$" would skip the entries added meanwhile.
+ */
+static const char *from_now_ended(enum vmux_errclass cls)
+{
+    if (cls == VMUX_ERRCLASS_UNBLOCKED_FAILOVER)
+        return "unblocked by a failover";
+    if (cls == VMUX_ERRCLASS_CLUSTERDOWN)
+        return "answered CLUSTERDOWN once written (the cluster failed while it blocked, or "
+               "before: the two look alike)";
+    return NULL;
+}
+
 /* Queues op, refused, to go again after its backoff. */
 static void retry_later(struct vmux_link *link, struct vmux_op *op)
 {
@@ -159,9 +176,13 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
     }
     if (!vmux__errclass_busy(cls))
         return false;
-    if (cls == VMUX_ERRCLASS_UNBLOCKED_FAILOVER && (op->flags & VMUX_OP_FROM_NOW)) {
-        vmux__op_finish_from_now(op, reply, "unblocked by a failover");
-        return true;
+    if (op->flags & VMUX_OP_FROM_NOW) {
+        /* a block a failover or a failed cluster ended: not sent again (op.h) */
+        const char *ended = from_now_ended(cls);
+        if (ended != NULL) {
+            vmux__op_finish_from_now(op, reply, ended);
+            return true;
+        }
     }
     /* Not run: any op may go again. Its deadline ends the retries with this reply (op.h). */
     vmux_reply_free(op->refusal);

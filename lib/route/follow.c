@@ -4,7 +4,7 @@
  * VMUX_EVENT_SLOT_MOVED), ASKING before the op on the target, a MOVED naming the node that sent
  * it, a MOVED back to the node that redirected the op last (a ping-pong: bounce.c), a target
  * that stays unknown, the redirect beyond the limit (VMUX_ERR_REDIRECT_LOOP), and a blocking read
- * from "$", which is not sent again (VMUX_OP_FROM_NOW). The parsing of
+ * from "$" answered MOVED, which is not sent again (VMUX_OP_FROM_NOW). The parsing of
  * the reply is redirect.c's. I/O thread only.
  */
 #include <stdio.h>
@@ -236,27 +236,24 @@ static bool follow(struct vmux_router *r, struct vmux_link *link, struct vmux_op
 }
 
 /*
- * A blocking read from "$" (VMUX_OP_FROM_NOW) answered by a MOVED or ASK: its block may have
- * ended so (its slot moved, or its node was demoted), which the client cannot tell from a
- * redirect that came at once, so it is not sent again (its "$" would wait from a later moment
- * there). A MOVED still patches the map (unless the slot's ops wait out a ping-pong: the refresh
- * decides) for the caller's next read. Takes reply.
+ * A blocking read from "$" (VMUX_OP_FROM_NOW) answered by a MOVED: its block may have ended so
+ * (its slot moved, or its node was demoted), which the client cannot tell from a MOVED that came
+ * at once, so it is not sent again (its "$" would wait from a later moment there). The map is
+ * patched all the same (unless the slot's ops wait out a ping-pong: the refresh decides) for the
+ * caller's next read. An ASK never ends a block (a node ends its blocked clients' waits with
+ * MOVED, CLUSTERDOWN or UNBLOCKED only), so an ASK came at once and is followed. Takes reply.
  */
 static void end_from_now(struct vmux_router *r, struct vmux_op *op, enum vmux_router_mode mode,
                          const struct vmux_redirect *rd, const struct target *t, vmux_reply *reply)
 {
-    bool moved = rd->kind == VMUX_REDIRECT_MOVED;
-    if (moved && mode == VMUX_ROUTER_CLUSTER) {
+    if (mode == VMUX_ROUTER_CLUSTER) {
         if (t->host != NULL && !vmux__router_bouncing(r, (int)rd->slot))
             patch_moved(r, rd->slot, t);
         vmux__router_refresh_soon(r);
     }
     vmux__op_finish_from_now(op, reply, /* last: t->host may point into reply */
-                             moved ? "redirected by MOVED once written (its slot moved, or its "
-                                     "node was demoted, while it blocked or before: the two look "
-                                     "alike)"
-                                   : "redirected by ASK once written (its slot is migrating: "
-                                     "while it blocked or before, the two look alike)");
+                             "redirected by MOVED once written (its slot moved, or its node was "
+                             "demoted, while it blocked or before: the two look alike)");
 }
 
 /* vmux__router_redirect() for a redirect rd to t, in mode (DETECTING or CLUSTER). */
@@ -264,7 +261,7 @@ static bool take(struct vmux_router *r, struct vmux_link *link, struct vmux_op *
                  enum vmux_router_mode mode, const struct vmux_redirect *rd, const struct target *t,
                  vmux_reply *reply)
 {
-    if (op->flags & VMUX_OP_FROM_NOW) {
+    if ((op->flags & VMUX_OP_FROM_NOW) && rd->kind == VMUX_REDIRECT_MOVED) {
         end_from_now(r, op, mode, rd, t, reply);
         return true;
     }

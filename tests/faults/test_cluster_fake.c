@@ -454,6 +454,63 @@ static void test_ask_chain(void **state)
     vt_fcluster_stop(c);
 }
 
+/* XREAD BLOCK 100 STREAMS k $ (VMUX_OP_FROM_NOW); why gets the words of a failure. */
+static int xread_now(vmux *m, char *why, size_t len, vmux_stream_batch_array *out)
+{
+    vmux_str keys[] = {VMUX_STR("k")}, ids[] = {VMUX_STR("$")};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = len);
+    return vmux_xread(m, &o, keys, ids, 1, 0, 100, out);
+}
+
+/*
+ * A blocking XREAD from "$" answered ASK follows it as any command does: a node ends a blocked
+ * client's wait with MOVED, CLUSTERDOWN or UNBLOCKED, never ASK, so it had not blocked yet (the
+ * rules match "BLOCK", the XREAD's second word).
+ */
+static void test_xread_now_follows_ask(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    rule(c, 0, "BLOCK", 1, 0, "-ASK %u 127.0.0.1:%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    rule(c, 1, "BLOCK", 1, VT_FC_AFTER_ASKING, "*-1\r\n");
+    char why[512] = "";
+    vmux_stream_batch_array got = {0};
+    int rc = xread_now(m, why, sizeof why, &got);
+    if (rc != 0)
+        fail_msg("XREAD BLOCK ... $ answered ASK: %s: %s", vmux_err_name(rc), why);
+    assert_int_equal(got.count, 0);
+    vmux_stream_batch_array_free(&got);
+    assert_int_equal(vt_fcluster_count(c, 1, "ASKING"), 1);
+    assert_int_equal(vt_fcluster_count(c, 1, "XREAD"), 1);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
+ * One answered CLUSTERDOWN is not sent again: a node ends its blocked clients' waits so when the
+ * cluster fails, which the client cannot tell from a CLUSTERDOWN that came at once; sent again,
+ * its "$" would skip the entries added meanwhile. Without the rule it went again 10 ms later.
+ */
+static void test_xread_now_clusterdown_not_resent(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    rule(c, 0, "BLOCK", 1, 0, "-CLUSTERDOWN The cluster is down\r\n");
+    rule(c, 0, "BLOCK", -1, 0, "*-1\r\n"); /* what a resend would get */
+    char why[512] = "";
+    vmux_stream_batch_array got = {0};
+    int rc = xread_now(m, why, sizeof why, &got);
+    vmux_stream_batch_array_free(&got);
+    if (rc != VMUX_ERR_SERVER || strstr(why, "CLUSTERDOWN The cluster is down") == NULL ||
+        strstr(why, "is not sent again") == NULL)
+        fail_msg("XREAD BLOCK ... $ answered CLUSTERDOWN: %s: %s", vmux_err_name(rc), why);
+    assert_int_equal(vt_fcluster_count(c, 0, "XREAD"), 1);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* A -> B -> A ...: the sixth redirect ends the command, naming the slot and the last target. */
 static void test_moved_loop(void **state)
 {
@@ -2515,6 +2572,8 @@ int main(void)
         cmocka_unit_test(test_moved_to_itself_pipeline_order),
         cmocka_unit_test(test_moved_to_itself_forever),
         cmocka_unit_test(test_ask_chain),
+        cmocka_unit_test(test_xread_now_follows_ask),
+        cmocka_unit_test(test_xread_now_clusterdown_not_resent),
         cmocka_unit_test(test_moved_loop),
         cmocka_unit_test(test_moved_loop_async),
         cmocka_unit_test(test_getkeys_crossslot),
