@@ -61,8 +61,9 @@ enum vmux_op_flags {
     VMUX_OP_OWN = 1u << 23,
     VMUX_OP_PREFER_REPLICA = 1u << 24, /* VMUX_CALL_PREFER_REPLICA: a replica, else the primary */
     /* a blocking XREAD with a "$" id (core/shareable.h): it waits from the moment it blocks, so
-     * once written it is never sent again (a broken connection, UNBLOCKED, MOVED, ASK), which
-     * would wait from a later moment and skip the entries added in between */
+     * once written it is never sent again (a broken connection, UNBLOCKED, MOVED, CLUSTERDOWN),
+     * which would wait from a later moment and skip the entries added in between (an ASK,
+     * which never ends a block, is followed) */
     VMUX_OP_FROM_NOW = 1u << 25,
     /* a blocking op sent again, its block time whole, after what ended or refused its block: a
      * failover's UNBLOCKED, another "not now" (LOADING, TRYAGAIN, MASTERDOWN, CLUSTERDOWN), a
