@@ -309,7 +309,13 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
     struct target t = target_of(r, link, &rd);
     /* t.host may be the map's, and a MOVED's patch replaces the map */
     struct vmux_slotmap *held = t.from_map ? vmux__slotmap_ref(r->map) : NULL;
+    r->redirecting++; /* a map it patches moves the pools' waiting ops after op (router.c) */
     bool took = take(r, link, op, mode, &rd, &t, reply);
+    r->redirecting--;
     vmux__slotmap_unref(held);
+    if (r->redirecting == 0 && r->follow_pending) {
+        r->follow_pending = false;
+        vmux__router_follow_blocking(r);
+    }
     return took;
 }

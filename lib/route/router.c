@@ -366,7 +366,7 @@ static void follow_pool(struct vmux_router *r, struct vmux_link *link, struct vm
  * node whose slot moved go to the new owner's pool (a slot migrated away while a busy pool held
  * them). Only the pools' waiting queues are walked; written ops stay (the server answers them).
  */
-static void follow_blocking(struct vmux_router *r)
+void vmux__router_follow_blocking(struct vmux_router *r)
 {
     follow_pool(r, r->seed, r->seed_blocking);
     for (size_t i = 0; i < r->nnodes; i++) /* forwarding may open nodes: r->nodes may move */
@@ -425,8 +425,12 @@ void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map)
     if (cluster) /* here, and only here: the events follow the map whatever changed it */
         node_events(r, old, map);
     vmux__slotmap_unref(old);
-    if (cluster) /* last: a command failed at once may run a callback, which may submit */
-        follow_blocking(r);
+    /* last: a command failed at once may run a callback, which may submit; during a redirect,
+     * once the redirected op has gone on (it goes ahead of those queued behind it) */
+    if (cluster && r->redirecting > 0)
+        r->follow_pending = true;
+    else if (cluster)
+        vmux__router_follow_blocking(r);
 }
 
 /* The link to shard i's primary, opened on first use: looked up by name once per map. */

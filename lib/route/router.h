@@ -157,6 +157,8 @@ struct vmux_router {
     struct vmux_router_node *gone;
     size_t ngone;
     uint64_t ticks;            /* vmux__router_tick() calls so far */
+    int redirecting;           /* vmux__router_redirect() calls under way (nested by callbacks) */
+    bool follow_pending;       /* a map changed meanwhile: vmux__router_follow_blocking() owed */
     struct vmux_opq parked;    /* ops that came while DETECTING */
     struct vmux_opq keys_wait; /* VMUX_OP_SLOT_ASK ops waiting for COMMAND GETKEYS (husks kept) */
     struct vmux_opq unowned;   /* ops redirected to "?": waiting for a refreshed map (refresh.c) */
@@ -465,12 +467,18 @@ void vmux__router_reroute_blocking(struct vmux_router *r);
  * a cluster map passes here (a refresh, a MOVED patch), so the nodes announced since detection
  * are always those the map names. The first map (detection, or a standalone server become a
  * cluster node) announces none. Last, the blocking ops waiting for a connection of a node's pool
- * whose slots map gives to another primary go to that primary's pool, in their order (an op
- * pooled after an ASK, or pinned to its node, stays); the ops the pools have written stay, as
- * the server answers them. Such an op that fails at once (its new node's link closed) runs its
- * callback here.
+ * whose slots map gives to another primary go to that primary's pool, in their order
+ * (vmux__router_follow_blocking(); during a redirect, once the redirected op has gone on).
  */
 void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map);
+
+/*
+ * The blocking ops waiting for a connection of a node's pool whose slots the map gives to another
+ * primary go to that primary's pool, in their order (one pooled after an ASK, or pinned to its
+ * node, stays); the ops the pools have written stay, as the server answers them. Such an op that
+ * fails at once (its new node's link closed) runs its callback here. I/O thread.
+ */
+void vmux__router_follow_blocking(struct vmux_router *r);
 
 /*
  * I/O thread, CLUSTER (follow.c): a MOVED reply to something that is not an op (the subscriber

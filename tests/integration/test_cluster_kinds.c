@@ -103,6 +103,18 @@ static bool all_blocked(void *arg)
     return n >= *want;
 }
 
+/* Whether the node at *port has a blocked client (for one handle's pool of one connection). */
+static bool blocked_on(void *arg)
+{
+    redisContext *c = vt_node_connect(*(const int *)arg);
+    redisReply *r = redisCommand(c, "INFO clients");
+    const char *at = r != NULL && r->str != NULL ? strstr(r->str, "blocked_clients:") : NULL;
+    bool blocked = at != NULL && atoi(at + strlen("blocked_clients:")) >= 1;
+    freeReplyObject(r);
+    redisFree(c);
+    return blocked;
+}
+
 static void test_blocking_pops_wait_on_their_nodes(void **state)
 {
     (void)state;
@@ -333,6 +345,51 @@ static void test_queued_blocking_pop_follows_its_slot(void **state)
     assert_string_equal(b_got, "forB");
 }
 
+/*
+ * Two pops of one key, B queued behind A for X's only pool connection; the slot moves to Y and X
+ * ends A's block with MOVED: A goes on to Y first and B after it, so A gets the first element
+ * pushed there (review helper-215 F1: the map A's MOVED patched sent B to Y ahead of A, which then
+ * got the second, 3 of 3 rounds).
+ */
+static void test_queued_blocking_pops_keep_their_order(void **state)
+{
+    (void)state;
+    const char *key = "bqorder:a";
+    int x = owner_port(key), y = -1;
+    for (int i = 0; i < vt_cluster_primaries(CLUSTER) && y < 0; i++)
+        if (vt_cluster_port(CLUSTER, i) != x)
+            y = vt_cluster_port(CLUSTER, i);
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=10000,blockingPoolSize=1",
+             vt_cluster_port(CLUSTER, 0));
+    vmux *m = vt_open_conf(conf);
+    cmd(m, "DEL", key, NULL);
+    static struct vt_async a, b; /* static: a failed assertion leaves their callbacks due */
+    a = (struct vt_async){.done = false};
+    b = (struct vt_async){.done = false};
+    blpop_async(m, key, "120", &a);
+    blpop_async(m, key, "120", &b);
+    assert_true(vt_wait_until(blocked_on, &x, 15000)); /* A on X, B queued behind it */
+    move_empty_slot(key, x, y);
+    /* one blocks on Y, the other waits for Y's only pool connection: the first element goes to
+     * the one that blocks, which frees the connection for the other */
+    assert_true(vt_wait_until(blocked_on, &y, 15000));
+    cmd(m, "RPUSH", key, "first");
+    assert_true(vt_wait_until(blocked_on, &y, 15000));
+    cmd(m, "RPUSH", key, "second");
+    assert_true(vt_wait_until(vt_async_done, &a, 20000));
+    assert_true(vt_wait_until(vt_async_done, &b, 20000));
+    char a_got[32], b_got[32];
+    popped(&a, a_got, sizeof a_got);
+    popped(&b, b_got, sizeof b_got);
+    vmux_reply_free(a.reply);
+    vmux_reply_free(b.reply);
+    vmux_close(m);
+    move_empty_slot(key, y, x); /* as it was (the list is empty again) */
+    if (strcmp(a_got, "first") != 0 || strcmp(b_got, "second") != 0)
+        fail_msg("A, first to pop, got \"%s\" and B \"%s\"", a_got, b_got);
+}
+
 /* ---- transactions run on their slot's primary ---- */
 
 static void test_transactions_run_on_their_slots_node(void **state)
@@ -467,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_blocking_pops_wait_on_their_nodes),
         cmocka_unit_test(test_blocking_pop_follows_moved),
         cmocka_unit_test(test_queued_blocking_pop_follows_its_slot),
+        cmocka_unit_test(test_queued_blocking_pops_keep_their_order),
         cmocka_unit_test(test_transactions_run_on_their_slots_node),
         cmocka_unit_test(test_unknown_command_asks_getkeys),
         cmocka_unit_test(test_node_stats_add_up),
