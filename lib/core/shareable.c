@@ -76,7 +76,6 @@ struct classifier {
     enum { AT_NAME, AT_CLIENT_SUB, AT_STREAM_OPTS, AT_STREAM_IDS, DECIDED } state;
     bool group_allowed; /* XREADGROUP: GROUP takes two values */
     int skip;           /* option values still to pass over */
-    size_t at, nargs;   /* the index of the argument fed, and how many the command has */
     size_t first_id;    /* AT_STREAM_IDS: the index of a blocking XREAD's first id */
     uint32_t flags;
     int rc;
@@ -132,15 +131,16 @@ static void feed_name(struct classifier *c, const char *arg, size_t len)
  * STREAMS of a blocking XREAD: its ids are the second half of the arguments after it (an odd
  * count is malformed, which the server reports).
  */
-static void at_streams(struct classifier *c)
+static void at_streams(struct classifier *c, size_t at, size_t nargs)
 {
-    size_t rest = c->nargs - c->at - 1;
+    size_t rest = nargs - at - 1;
     bool xread_blocks = !c->group_allowed && (c->flags & VMUX_OP_BLOCKING);
     c->state = xread_blocks && rest > 0 && rest % 2 == 0 ? AT_STREAM_IDS : DECIDED;
-    c->first_id = c->at + 1 + rest / 2;
+    c->first_id = at + 1 + rest / 2;
 }
 
-static void feed_stream_opt(struct classifier *c, const char *arg, size_t len)
+static void feed_stream_opt(struct classifier *c, const char *arg, size_t len, size_t at,
+                            size_t nargs)
 {
     if (c->skip > 0)
         c->skip--;
@@ -150,7 +150,7 @@ static void feed_stream_opt(struct classifier *c, const char *arg, size_t len)
         if (c->group_allowed)
             c->state = DECIDED; /* XREADGROUP refuses "$" */
     } else if (is(arg, len, "STREAMS"))
-        at_streams(c);
+        at_streams(c, at, nargs);
     else if (is(arg, len, "COUNT"))
         c->skip = 1;
     else if (c->group_allowed && is(arg, len, "GROUP"))
@@ -158,7 +158,7 @@ static void feed_stream_opt(struct classifier *c, const char *arg, size_t len)
 }
 
 /* Takes the next argument; returns whether the classifier wants more. */
-static bool feed(struct classifier *c, const char *arg, size_t len)
+static bool feed(struct classifier *c, const char *arg, size_t len, size_t at, size_t nargs)
 {
     switch (c->state) {
     case AT_NAME:
@@ -177,10 +177,10 @@ static bool feed(struct classifier *c, const char *arg, size_t len)
         c->state = DECIDED;
         break;
     case AT_STREAM_OPTS:
-        feed_stream_opt(c, arg, len);
+        feed_stream_opt(c, arg, len, at, nargs);
         break;
     case AT_STREAM_IDS: /* the keys are passed over; one "$" among the ids decides */
-        if (c->at >= c->first_id && len == 1 && arg[0] == '$') {
+        if (at >= c->first_id && len == 1 && arg[0] == '$') {
             c->flags |= VMUX_OP_FROM_NOW;
             c->state = DECIDED;
         }
@@ -193,12 +193,12 @@ static bool feed(struct classifier *c, const char *arg, size_t len)
 
 static struct classifier classify(int argc, const char *const *argv, const size_t *argvlen)
 {
-    struct classifier c = {.state = AT_NAME, .nargs = argc > 0 ? (size_t)argc : 0};
+    struct classifier c = {.state = AT_NAME};
     bool more = argv != NULL;
     for (int i = 0; more && i < argc; i++) {
         const char *arg = argv[i] != NULL ? argv[i] : "";
-        c.at = (size_t)i;
-        more = feed(&c, arg, argvlen != NULL && argv[i] != NULL ? argvlen[i] : strlen(arg));
+        more = feed(&c, arg, argvlen != NULL && argv[i] != NULL ? argvlen[i] : strlen(arg),
+                    (size_t)i, (size_t)argc);
     }
     return c;
 }
@@ -239,12 +239,10 @@ static struct classifier classify_resp(const char *resp, size_t len)
     const char *p = resp, *end = resp + len;
     size_t argc, n;
     bool more = resp != NULL && header(&p, end, '*', &argc);
-    c.nargs = more ? argc : 0;
     for (size_t i = 0; more && i < argc && header(&p, end, '$', &n); i++) {
         if ((size_t)(end - p) < n + 2)
             break;
-        c.at = i;
-        more = feed(&c, p, n);
+        more = feed(&c, p, n, i, argc);
         p += n + 2;
     }
     return c;
