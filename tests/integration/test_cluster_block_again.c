@@ -31,6 +31,7 @@
 #include <hiredis/hiredis.h>
 
 #include "node.h"
+#include "readkeys.h"
 #include "route/slot.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
@@ -73,10 +74,8 @@ struct blocked {
 static bool blocked_long(void *arg)
 {
     const struct blocked *b = arg;
-    char *info = vt_node_admin(b->port, false, "INFO clients");
-    long long n = vt_info_field(info, "blocked_clients");
-    free(info);
-    return n >= 1 && vt_now_ns() - b->p->started_ns > (uint64_t)(TIMEOUT_MS + 100) * 1000000u;
+    return vt_node_info(b->port, "clients", "blocked_clients:") >= 1 &&
+           vt_now_ns() - b->p->started_ns > (uint64_t)(TIMEOUT_MS + 100) * 1000000u;
 }
 
 /* The replica took over, and the old primary knows it is one no more. */

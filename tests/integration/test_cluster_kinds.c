@@ -27,6 +27,8 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "node.h"
+#include "readkeys.h"
 #include "route/slot.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
@@ -106,13 +108,16 @@ static bool all_blocked(void *arg)
 /* Whether the node at *port has a blocked client (for one handle's pool of one connection). */
 static bool blocked_on(void *arg)
 {
-    redisContext *c = vt_node_connect(*(const int *)arg);
-    redisReply *r = redisCommand(c, "INFO clients");
-    const char *at = r != NULL && r->str != NULL ? strstr(r->str, "blocked_clients:") : NULL;
-    bool blocked = at != NULL && atoi(at + strlen("blocked_clients:")) >= 1;
-    freeReplyObject(r);
-    redisFree(c);
-    return blocked;
+    return vt_node_info(*(const int *)arg, "clients", "blocked_clients:") >= 1;
+}
+
+/* A handle on the fixture with one blocking-pool connection per node. */
+static vmux *open_one_pool_connection(void)
+{
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=10000,blockingPoolSize=1",
+             vt_cluster_port(CLUSTER, 0));
+    return vt_open_conf(conf);
 }
 
 static void test_blocking_pops_wait_on_their_nodes(void **state)
@@ -302,20 +307,15 @@ static void test_queued_blocking_pop_follows_its_slot(void **state)
     (void)state;
     const char *ka = "bqueue:a";
     char kb[32];
-    int x = owner_port(ka), y = -1;
+    int x = owner_port(ka), y;
     unsigned sa = vmux__slot_of(ka, strlen(ka));
     for (int i = 0;; i++) {
         snprintf(kb, sizeof kb, "bqueue:b%d", i);
         if (owner_port(kb) == x && vmux__slot_of(kb, strlen(kb)) != sa)
             break;
     }
-    for (int i = 0; i < vt_cluster_primaries(CLUSTER) && y < 0; i++)
-        if (vt_cluster_port(CLUSTER, i) != x)
-            y = vt_cluster_port(CLUSTER, i);
-    char conf[128];
-    snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=10000,blockingPoolSize=1",
-             vt_cluster_port(CLUSTER, 0));
-    vmux *m = vt_open_conf(conf);
+    y = vt_cluster_other_primary(CLUSTER, x);
+    vmux *m = open_one_pool_connection();
     cmd(m, "DEL", ka, NULL);
     cmd(m, "DEL", kb, NULL);
     static struct vt_async a, b; /* static: a failed assertion leaves their callbacks due */
@@ -355,14 +355,8 @@ static void test_queued_blocking_pops_keep_their_order(void **state)
 {
     (void)state;
     const char *key = "bqorder:a";
-    int x = owner_port(key), y = -1;
-    for (int i = 0; i < vt_cluster_primaries(CLUSTER) && y < 0; i++)
-        if (vt_cluster_port(CLUSTER, i) != x)
-            y = vt_cluster_port(CLUSTER, i);
-    char conf[128];
-    snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=10000,blockingPoolSize=1",
-             vt_cluster_port(CLUSTER, 0));
-    vmux *m = vt_open_conf(conf);
+    int x = owner_port(key), y = vt_cluster_other_primary(CLUSTER, x);
+    vmux *m = open_one_pool_connection();
     cmd(m, "DEL", key, NULL);
     static struct vt_async a, b; /* static: a failed assertion leaves their callbacks due */
     a = (struct vt_async){.done = false};

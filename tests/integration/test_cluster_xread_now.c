@@ -36,6 +36,7 @@
 #include <hiredis/hiredis.h>
 
 #include "node.h"
+#include "readkeys.h"
 #include "route/slot.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
@@ -118,18 +119,10 @@ struct blocked {
     long long at_least;
 };
 
-static long long blocked_clients(int port)
-{
-    char *info = vt_node_admin(port, false, "INFO clients");
-    long long n = vt_info_field(info, "blocked_clients");
-    free(info);
-    return n;
-}
-
 static bool blocked_on(void *arg)
 {
     const struct blocked *b = arg;
-    return blocked_clients(b->port) >= b->at_least;
+    return vt_node_info(b->port, "clients", "blocked_clients:") >= b->at_least;
 }
 
 /* The reader finished, or the port blocks as many clients as the resent reads would make. */
