@@ -24,8 +24,11 @@ struct vmux_op *vmux__op_new(size_t len)
     return op;
 }
 
-/* Completes op with status, counted as counted_as would be (vmux__count_completion()). */
-static void op_complete(struct vmux_op *op, int status, int counted_as, vmux_reply *reply)
+/*
+ * Marks op done with status, counted as counted_as would be (vmux__count_completion()), before
+ * its callback: returns the reply that callback gets.
+ */
+static vmux_reply *op_settle(struct vmux_op *op, int status, int counted_as, vmux_reply *reply)
 {
     VMUX_ASSERT(!op->done);
     VMUX_ASSERT(op->cb != NULL); /* a connection's own op is never completed, only freed */
@@ -35,6 +38,13 @@ static void op_complete(struct vmux_op *op, int status, int counted_as, vmux_rep
         reply = vmux__why_completion(status, reply);
     if (op->ctr != NULL)
         vmux__count_completion(op->ctr, counted_as);
+    return reply;
+}
+
+/* Completes op with status, counted as counted_as would be (op_settle()). */
+static void op_complete(struct vmux_op *op, int status, int counted_as, vmux_reply *reply)
+{
+    reply = op_settle(op, status, counted_as, reply);
     op->cb(status, reply, op->userdata);
     /* Last: the pool may close the link that ran op, which frees it if it is a husk there. */
     if (op->flags & VMUX_OP_POOLED)
@@ -51,8 +61,53 @@ void vmux__op_complete_refused(struct vmux_op *op, vmux_reply *why)
     op_complete(op, VMUX_ERR_PROTOCOL, 0, why); /* a reply came: counted as replied */
 }
 
+/* Lets go of what op holds besides its memory (vmux__op_free()). */
+static void op_release(struct vmux_op *op)
+{
+    VMUX_ASSERT(op->q == NULL && op->dclass == NULL && !(op->flags & VMUX_OP_LENT));
+    vmux_reply_free(op->first_error);
+    vmux_reply_free(op->refusal);
+    if (op->flags & VMUX_OP_SECRET)
+        OPENSSL_cleanse(op->cmd, op->len); /* no password left in freed memory */
+    if (op->flags & VMUX_OP_ADMITTED)
+        vmux__counters_release(op->ctr, op->len);
+}
+
+/* Frees op's memory (vmux__op_new()). */
+static void op_free_memory(struct vmux_op *op)
+{
+    if (op->len >= VMUX_BIGMEM_MIN)
+        vmux__bigmem_free(op);
+    else
+        free(op);
+}
+
+void vmux__op_free_back(struct vmux_op *op)
+{
+    op_free_memory(op);
+}
+
+/*
+ * Completes a VMUX_OP_HANDBACK op and gives it back to its caller (struct vmux_op_back) instead
+ * of freeing it: op is let go of before its callback, which wakes the caller, and not touched
+ * after it.
+ */
+static void finish_back(struct vmux_op *op, int status, vmux_reply *reply)
+{
+    reply = op_settle(op, status, status, reply);
+    vmux_reply_cb cb = op->cb;
+    struct vmux_op_back *back = op->userdata;
+    op_release(op);
+    back->op = op;
+    cb(status, reply, back); /* the caller may free op from here on */
+}
+
 void vmux__op_finish(struct vmux_op *op, int status, vmux_reply *reply)
 {
+    if ((op->flags & (VMUX_OP_HANDBACK | VMUX_OP_POOLED)) == VMUX_OP_HANDBACK) {
+        finish_back(op, status, reply);
+        return;
+    }
     vmux__op_complete(op, status, reply);
     vmux__op_free(op);
 }
@@ -267,17 +322,8 @@ void vmux__op_expire(struct vmux_op *op)
 
 void vmux__op_free(struct vmux_op *op)
 {
-    VMUX_ASSERT(op->q == NULL && op->dclass == NULL && !(op->flags & VMUX_OP_LENT));
-    vmux_reply_free(op->first_error);
-    vmux_reply_free(op->refusal);
-    if (op->flags & VMUX_OP_SECRET)
-        OPENSSL_cleanse(op->cmd, op->len); /* no password left in freed memory */
-    if (op->flags & VMUX_OP_ADMITTED)
-        vmux__counters_release(op->ctr, op->len);
-    if (op->len >= VMUX_BIGMEM_MIN)
-        vmux__bigmem_free(op);
-    else
-        free(op);
+    op_release(op);
+    op_free_memory(op);
 }
 
 void vmux__opq_push(struct vmux_opq *q, struct vmux_op *op)

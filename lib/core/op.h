@@ -10,7 +10,8 @@
  * and then completes it exactly once and frees it (vmux__op_finish()), or hands it on to the next
  * owner. Whoever handed an op over never touches it again. The one exception says so where it is
  * declared: the direct lane's vmux__lane_write() is a try, and gives the op back when it returns an
- * error.
+ * error. A synchronous caller's op (VMUX_OP_HANDBACK) is finished by being given back to that
+ * caller, who frees its memory (struct vmux_op_back).
  *
  * At any moment one container holds an op (the submit queue, the inbox, a link's backlog, retry
  * or READONLY queue, the pool's waiting queue, a connection's in-flight FIFO, or a local list
@@ -71,6 +72,20 @@ enum vmux_op_flags {
     VMUX_OP_AGAIN_UNBLOCKED = 1u << 26,
     VMUX_OP_AGAIN_REFUSED = 1u << 27,
     VMUX_OP_AGAIN_REDIRECTED = 1u << 28,
+    /* a synchronous caller's op (mux/call.c): vmux__op_finish() gives its memory back to the
+     * caller (struct vmux_op_back) instead of freeing it, so that the thread that allocated it
+     * frees it, and the allocator's cache of that thread serves the caller's next op */
+    VMUX_OP_HANDBACK = 1u << 29,
+};
+
+/*
+ * Where vmux__op_finish() gives a VMUX_OP_HANDBACK op back: the first member of that op's
+ * userdata. Set before the op's callback runs, which is the last the completing thread does with
+ * the op; the caller, woken by that callback, then frees it (vmux__op_free_back()). Left NULL when
+ * the op ended otherwise (a husk, a pooled op): its owner frees it as any other.
+ */
+struct vmux_op_back {
+    struct vmux_op *op;
 };
 
 /* op->slot before the router computed it (route/router.h). */
@@ -201,6 +216,12 @@ struct vmux_opq {
 struct vmux_op *vmux__op_new(size_t len);
 
 /*
+ * Frees the memory of an op that vmux__op_finish() gave back (struct vmux_op_back), which holds
+ * nothing else by then. The caller's thread, after its wait ended.
+ */
+void vmux__op_free_back(struct vmux_op *op);
+
+/*
  * Completes an op once: takes it out of the deadline index, marks it done and runs its callback
  * with (status, reply), then a pooled op's job. reply ownership passes to the callback; an op
  * that asked for words (VMUX_OP_WORDS) and failed has them written first (core/why.h), and its
@@ -218,7 +239,9 @@ void vmux__op_complete_refused(struct vmux_op *op, vmux_reply *why);
 
 /*
  * Completes an op and frees it: how the owner of an op outside every container ends it. The op
- * must not be done already.
+ * must not be done already. A VMUX_OP_HANDBACK op that is not pooled is not freed: what it holds
+ * is let go of, and its memory given back to its caller (struct vmux_op_back) before its callback
+ * runs; the op is not touched after that callback.
  */
 void vmux__op_finish(struct vmux_op *op, int status, vmux_reply *reply);
 

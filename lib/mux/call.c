@@ -21,7 +21,8 @@
 
 /* A synchronous caller waiting on its own stack for the I/O thread to complete its op. */
 struct sync_wait {
-    atomic_int state; /* core/wait.h */
+    struct vmux_op_back back; /* first: where the op comes back to be freed here (core/op.h) */
+    atomic_int state;         /* core/wait.h */
     int status;
     vmux_reply *reply;
     vmux *m; /* whose sync_waiting count the completion gives back */
@@ -208,7 +209,9 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
     struct sync_wait w = {.state = VMUX_WAIT_IDLE, .m = m};
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     struct vmux_link *reader = NULL;
-    op->flags |= VMUX_OP_TELL_WHY; /* failing unsent, it brings its link's last failure */
+    /* failing unsent, it brings its link's last failure; finished, it comes back to be freed
+     * on this thread (w.back) */
+    op->flags |= VMUX_OP_TELL_WHY | VMUX_OP_HANDBACK;
     int rc = prepare(opts, op, vmux__call_timeout(m, opts, true), start_ns, sync_done, &w);
     placed = rc == 0 && (placed || (rc = classify_slot(m, opts, op)) == 0); /* else: errbuf */
     size_t len = placed ? op->len : 0; /* op is not ours once submitted (nor once refused) */
@@ -229,6 +232,8 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
         vmux__wait_sleep(&w.state);
         rc = w.status;
         *out = w.reply;
+        if (w.back.op != NULL)
+            vmux__op_free_back(w.back.op);
     }
     if (refused && rc == VMUX_ERR_CLOSED)
         explain_refused(opts, rc);
