@@ -13,7 +13,9 @@
  * What is known: primary, the latest address learned, by an answer or an announcement; trusted
  * while no connection to it has failed since, so that the links that connect meanwhile (a pool
  * link, the subscriber link) need not ask again. An announcement is newer than any answer to a
- * question asked before it (gen), so such an answer is not believed.
+ * question asked before it (gen), so such an answer is not believed. A watcher hears nothing
+ * until its SUBSCRIBE is confirmed, so each confirmation asks once more, and a changed answer is
+ * followed as an announcement is (vmux__sentinel_recheck()).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,9 +237,11 @@ static void take_answer(struct vmux_sentinel *s, const vmux_reply *r)
         vmux__link_rotate(s->query, "its answer was unusable; asking the next sentinel");
         return;
     }
+    bool checking = s->checking;
+    s->checking = false;
     if (s->ask_gen != s->gen) { /* an announcement came meanwhile: it is newer */
         vmux__sentinel_connect_waiting(s, s->primary);
-    } else if (s->deaf && s->primary != NULL && ep != s->primary) {
+    } else if ((s->deaf || checking) && s->primary != NULL && ep != s->primary) {
         vmux__log(s->data_cfg, VMUX_LOG_WARN, "sentinels: %s names %s:%d the primary of %s now",
                   vmux__sentinel_query_where(s), host, p, name);
         vmux__sentinel_follow(s, ep, "the sentinels name another primary");
@@ -277,12 +281,24 @@ static void refused(struct vmux_sentinel *s, int status, const char *said, const
     fail_waiting(s, answer_code(status, said), why);
 }
 
+/* A confirmation came while the question just answered was under way: it is owed one more. */
+static void ask_owed(struct vmux_sentinel *s)
+{
+    if (s->rechecks == 0 || s->asking)
+        return;
+    s->rechecks--;
+    s->checking = true;
+    vmux__sentinel_ask(s);
+}
+
 static void on_answer(int status, vmux_reply *reply, void *arg)
 {
     struct vmux_sentinel *s = arg;
     s->asking = false;
     uv_timer_stop(&s->timer);
     if (s->closing || s->paused) { /* paused: the failover's outcome decides, not this answer */
+        s->checking = false;
+        s->rechecks = 0;
         vmux_reply_free(reply);
         return;
     }
@@ -302,6 +318,7 @@ static void on_answer(int status, vmux_reply *reply, void *arg)
             fail_waiting(s, status, why);
     }
     vmux_reply_free(reply);
+    ask_owed(s);
 }
 
 /* A failure that trying again does not cure: the sentinel refused the credentials or TLS. */
@@ -362,6 +379,24 @@ void vmux__sentinel_ask(struct vmux_sentinel *s)
     s->asking = true;
     s->ask_gen = s->gen;
     vmux__link_submit(s->query, op);
+}
+
+/*
+ * One question per confirmation, and none per command. Before, the address asked for before a
+ * watcher's SUBSCRIBE was confirmed (at start-up, after every watcher lost its connection, or
+ * while deaf) was kept: a failover completed in between went unnoticed until a write met
+ * READONLY, and reads went to the demoted node meanwhile.
+ */
+void vmux__sentinel_recheck(struct vmux_sentinel *s)
+{
+    if (s->paused || s->closing || (s->primary == NULL && !s->asking))
+        return;
+    if (s->asking) {
+        s->rechecks++; /* that question may have been answered before the switch */
+        return;
+    }
+    s->checking = true;
+    vmux__sentinel_ask(s);
 }
 
 void vmux__sentinel_resolve(struct vmux_sentinel *s, struct vmux_link *link)

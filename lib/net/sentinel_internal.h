@@ -63,6 +63,12 @@ struct vmux_sentinel {
     /* A watcher is refused SUBSCRIBE: the primary is asked for every second instead, until a
      * watcher's is confirmed while none is refused (sentinel_watch.c). */
     bool deaf;
+    /* A watcher's SUBSCRIBE confirmed: what was learned before may predate a switch no watcher
+     * heard, so the primary is asked once more (vmux__sentinel_recheck()). checking: the
+     * question under way was asked since, and a changed answer is followed; rechecks: the
+     * confirmations that came while an older question was under way, each owed a question. */
+    bool checking;
+    size_t rechecks;
     bool closing;
 };
 
@@ -88,6 +94,16 @@ void vmux__sentinel_connect_waiting(struct vmux_sentinel *s, const struct vmux_e
 
 /* Asks where the primary is, unless a question is already under way; waiting links get it. */
 void vmux__sentinel_ask(struct vmux_sentinel *s);
+
+/*
+ * A watcher's SUBSCRIBE was confirmed (sentinel_watch.c): until then a +switch-master was not
+ * heard, so the primary known (or being asked for) may be the one a failover left meanwhile.
+ * Asks once more, now or once the question under way is answered, and an answer that names
+ * another primary is followed as +switch-master is (vmux__sentinel_follow()). Nothing when no
+ * primary is known or asked for (the first question comes after this), nor while paused (the
+ * failover's outcome decides) or closing. One question per confirmation. I/O thread.
+ */
+void vmux__sentinel_recheck(struct vmux_sentinel *s);
 
 /*
  * sentinel_watch.c: a watcher's events, arg its struct vmux__sentinel_watch: the ready callback

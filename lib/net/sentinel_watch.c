@@ -159,6 +159,7 @@ static void on_hearing(struct vmux__sentinel_watch *w, const char *where)
 {
     struct vmux_sentinel *s = w->s;
     w->heard = VMUX__WATCH_HEARING;
+    vmux__sentinel_recheck(s); /* a switch before this was not heard */
     if (!s->deaf || some_refused(s))
         return;
     s->deaf = false;

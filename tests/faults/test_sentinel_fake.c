@@ -11,6 +11,8 @@
  *   the client's own table.
  * - An error pushed to a watcher whose SUBSCRIBE was confirmed is no refusal of it: the handle
  *   keeps listening and does not ask for the primary every second, as a deaf one does.
+ * - A failover completed while the watchers' SUBSCRIBE was not confirmed yet is not heard: once
+ *   it is, the handle asks for the primary once more and follows the new one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,8 +45,8 @@ static const char *addr_answer(char *buf, size_t len, const char *host, int port
     return buf;
 }
 
-/* What a sentinel answers to the watchers' SUBSCRIBE: one confirmation per channel. */
-static void answer_subscribe(vt_fake *f)
+/* What a sentinel answers to the watchers' SUBSCRIBE, into buf: one confirmation per channel. */
+static const char *subscribe_confirmed(char *buf, size_t len)
 {
     static const char *const channels[] = {"+switch-master",
                                            "+selected-slave",
@@ -54,13 +56,20 @@ static void answer_subscribe(vt_fake *f)
                                            "+slave",
                                            "+sdown",
                                            "-sdown"};
-    char buf[1024] = "";
+    buf[0] = '\0';
     for (size_t i = 0; i < 8; i++) {
         size_t at = strlen(buf);
-        snprintf(buf + at, sizeof buf - at, "*3\r\n$9\r\nsubscribe\r\n$%zu\r\n%s\r\n:%zu\r\n",
+        snprintf(buf + at, len - at, "*3\r\n$9\r\nsubscribe\r\n$%zu\r\n%s\r\n:%zu\r\n",
                  strlen(channels[i]), channels[i], i + 1);
     }
-    assert_int_equal(vt_fake_answer(f, "SUBSCRIBE", buf, 0), 0);
+    return buf;
+}
+
+/* Makes f answer every SUBSCRIBE at once, as a sentinel does. */
+static void answer_subscribe(vt_fake *f)
+{
+    char buf[1024];
+    assert_int_equal(vt_fake_answer(f, "SUBSCRIBE", subscribe_confirmed(buf, sizeof buf), 0), 0);
 }
 
 /* A fake data node that says by ROLE it is the primary, and answers GET with name. */
@@ -221,6 +230,98 @@ static void test_switch_followed_past_64_addresses(void **state)
     expect_d2_then_close(fx, d1, d2, "announced primary");
 }
 
+/* ---- a failover before the SUBSCRIBE is confirmed ---- */
+
+/*
+ * The sentinel names d1 and holds the watcher's SUBSCRIBE unanswered; meanwhile the failover
+ * completes (it names d2 from then on), its +switch-master published to no one yet subscribed.
+ * Then the SUBSCRIBE is confirmed: the handle asks once more and moves to d2, no write needed.
+ * It stayed on d1 before (d1 still answers as a primary here; a real demoted node, a replica,
+ * serves stale reads until a write meets READONLY).
+ */
+static void test_switch_before_subscribe_confirmed(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    vt_fake *d1 = data_node("d1"), *d2 = data_node("d2");
+    char buf[1024];
+    assert_int_equal(vt_fake_answer(fx->fake, "SUBSCRIBE", "", 0), 0); /* held */
+    assert_int_equal(vt_fake_answer(fx->fake, "SENTINEL REPLICAS", "*0\r\n", 0), 0);
+    assert_int_equal(vt_fake_answer(fx->fake, "SENTINEL GET-MASTER-ADDR-BY-NAME",
+                                    addr_answer(buf, sizeof buf, "127.0.0.1", vt_fake_port(d1)), 0),
+                     0);
+    fx->m = open_on_first(vt_fake_port(fx->fake));
+    assert_true(vt_wait_until(subscribed, fx->fake, WAIT_MS));
+
+    assert_int_equal(vt_fake_answer(fx->fake, "SENTINEL GET-MASTER-ADDR-BY-NAME",
+                                    addr_answer(buf, sizeof buf, "127.0.0.1", vt_fake_port(d2)), 0),
+                     0);
+    unsigned asked = vt_fake_count(fx->fake, "SENTINEL");
+    assert_int_equal(vt_fake_publish(fx->fake, subscribe_confirmed(buf, sizeof buf)), 0);
+    struct get_check g = {.m = fx->m, .want = "d2"};
+    if (!vt_poll_until(get_answers, &g, WAIT_MS, 10))
+        fail_msg("GET still not answered by the new primary %d ms after the SUBSCRIBE was "
+                 "confirmed (%s); the sentinel was asked %u times since",
+                 WAIT_MS, g.last, vt_fake_count(fx->fake, "SENTINEL") - asked);
+    vmux_close(fx->m);
+    fx->m = NULL;
+    vt_fake_stop(d1);
+    vt_fake_stop(d2);
+}
+
+struct two_fakes {
+    vt_fake *a, *b;
+};
+
+/* Whether both fakes read a SUBSCRIBE, and the first a question (a condition). */
+static bool asked_and_subscribed(void *arg)
+{
+    struct two_fakes *t = arg;
+    return subscribed(t->a) && subscribed(t->b) && vt_fake_count(t->a, "SENTINEL") > 0;
+}
+
+/*
+ * The same while the start-up question is under way: the first sentinel leaves it unanswered (a
+ * frozen process), the watchers' SUBSCRIBEs are confirmed meanwhile, and after connectTimeout
+ * the second sentinel answers it with d1, the primary before the failover. Each confirmation is
+ * owed a question asked after it: the second sentinel names d2 then, and the handle moves
+ * there. A confirmation that came while an older question was under way asked nothing.
+ */
+static void test_switch_while_question_under_way(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    vt_fake *d1 = data_node("d1"), *d2 = data_node("d2"), *two = vt_fake_start();
+    assert_non_null(two);
+    char buf[1024], conf[256];
+    assert_int_equal(vt_fake_answer(fx->fake, "SUBSCRIBE", "", 0), 0); /* held */
+    assert_int_equal(vt_fake_answer(two, "SUBSCRIBE", "", 0), 0);
+    vt_fake_script_str(fx->fake, VT_FAKE_SEND_SILENT, ""); /* the question, never answered */
+    assert_int_equal(vt_fake_answer(two, "SENTINEL REPLICAS", "*0\r\n", 0), 0);
+    vt_fake_script_str(two, VT_FAKE_SEND,
+                       addr_answer(buf, sizeof buf, "127.0.0.1", vt_fake_port(d1)));
+    for (int i = 0; i < 2; i++) /* once per confirmation */
+        vt_fake_script_str(two, VT_FAKE_SEND,
+                           addr_answer(buf, sizeof buf, "127.0.0.1", vt_fake_port(d2)));
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,127.0.0.1:%d,serviceName=svc,abortConnect=false,connectTimeout=5000,"
+             "reconnectMin=1,reconnectMax=20",
+             vt_fake_port(fx->fake), vt_fake_port(two));
+    fx->m = vt_open_conf(conf);
+    struct two_fakes t = {fx->fake, two};
+    assert_true(vt_wait_until(asked_and_subscribed, &t, WAIT_MS));
+    assert_int_equal(vt_fake_publish(fx->fake, subscribe_confirmed(buf, sizeof buf)), 0);
+    assert_int_equal(vt_fake_publish(two, subscribe_confirmed(buf, sizeof buf)), 0);
+    struct get_check g = {.m = fx->m, .want = "d2"};
+    if (!vt_poll_until(get_answers, &g, WAIT_MS, 10))
+        fail_msg("GET still not answered by the new primary (%s): the second sentinel got %u "
+                 "SENTINEL questions",
+                 g.last, vt_fake_count(two, "SENTINEL"));
+    vmux_close(fx->m);
+    fx->m = NULL;
+    vt_fake_stop(two);
+    vt_fake_stop(d1);
+    vt_fake_stop(d2);
+}
+
 /* ---- an error that answers no SUBSCRIBE ---- */
 
 static vt_logtext stray_log = VT_LOGTEXT_INIT;
@@ -240,6 +341,15 @@ static bool pinged_thrice(void *arg)
 static bool stray_logged(void *arg)
 {
     return vt_logtext_has(arg, "error on the connection that watches for failovers, ignored");
+}
+
+/*
+ * Whether the first sentinel was asked its start-up questions: the primary, SENTINEL REPLICAS,
+ * and the primary once more for each of the two watchers whose SUBSCRIBE was confirmed.
+ */
+static bool startup_asked(void *arg)
+{
+    return vt_fake_count(arg, "SENTINEL") >= 4;
 }
 
 /* Whether SENTINEL REPLICAS was answered: the handle's one question besides the primary's. */
@@ -279,6 +389,7 @@ static void test_stray_error_not_refusal(void **state)
         fail_msg("GET never reached the primary: %s", g.last);
     assert_true(vt_wait_until(subscribed, two, WAIT_MS)); /* confirmed before what follows */
     assert_true(vt_wait_until(replicas_known, &stray_log, WAIT_MS));
+    assert_true(vt_wait_until(startup_asked, fx->fake, WAIT_MS));
     unsigned asked = vt_fake_count(fx->fake, "SENTINEL");
     struct pings p = {two, vt_fake_count(two, "PING")};
     assert_int_equal(vt_fake_publish(two, "-ERR something unrelated to the subscription\r\n"), 0);
@@ -389,6 +500,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         VT_FAKE_TEST(test_primary_reached_past_64_addresses),
         VT_FAKE_TEST(test_switch_followed_past_64_addresses),
+        VT_FAKE_TEST(test_switch_before_subscribe_confirmed),
+        VT_FAKE_TEST(test_switch_while_question_under_way),
         VT_FAKE_TEST(test_stray_error_not_refusal),
         cmocka_unit_test(test_table_reuses_only_what_nothing_points_at),
     };
