@@ -125,10 +125,11 @@ static void on_batch(size_t n, const int *statuses, vmux_reply **replies, void *
     for (size_t i = 0; i < n; i++) {
         if (statuses[i] == 0)
             deleted += (int)vmux_reply_integer(replies[i]);
-        else if (failed++ == 0) /* a server error comes as an error reply, with its message */
+        else if (failed++ == 0) /* a failure's words come as an error reply: the server's, or
+                                   vmux's (never sent, lost...); NULL only without memory */
             snprintf(d->why, sizeof d->why, "command %zu: %s (%s)", i,
-                     statuses[i] == VMUX_ERR_SERVER ? vmux_reply_str(replies[i], NULL)
-                                                    : vmux_strerror(statuses[i]),
+                     replies[i] != NULL ? vmux_reply_str(replies[i], NULL)
+                                        : vmux_strerror(statuses[i]),
                      vmux_err_name(statuses[i]));
         vmux_reply_free(replies[i]); /* the callback owns every reply */
     }

@@ -96,7 +96,13 @@ VMUX_EXPORT int vmux_batch_exec(vmux *m, const vmux_callopts *opts, const vmux_b
 
 /**
  * A batch's completion: statuses[i] and replies[i] are command i's outcome, as in
- * vmux_batch_exec(), for n commands. The callback owns every reply (frees each, or keeps it);
+ * vmux_batch_exec(), for n commands, but for one that failed unsent or lost (VMUX_ERR_TIMEOUT,
+ * VMUX_ERR_NOT_CONNECTED, VMUX_ERR_BACKLOG_FULL, VMUX_ERR_CONNECTION_LOST, VMUX_ERR_PROTOCOL),
+ * whose reply is an error reply written by vmux (NULL only if memory ran out) holding the words
+ * vmux_batch_exec() would put in its error buffer for it, without "command i: ": the code's
+ * description and why ("timed out waiting for a connection (never sent); last connection failure:
+ * 127.0.0.1:6379: connect failed: connection refused"). vmux_last_error() is not set: it holds one
+ * error, the batch has one per command. The callback owns every reply (frees each, or keeps it);
  * the two arrays are the library's and valid only while it runs. Runs exactly once, on the I/O
  * thread, under the rules of vmux_reply_cb (call.h): it must not block, and may submit more
  * commands or batches asynchronously.

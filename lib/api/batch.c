@@ -11,6 +11,7 @@
 
 #include "core/errbuf.h"
 #include "core/op.h"
+#include "core/reply_internal.h"
 #include "core/shareable.h"
 #include "core/sized.h"
 #include "mux/batch.h"
@@ -255,12 +256,30 @@ struct async_run {
     vmux_reply **replies;
 };
 
+/*
+ * The reply a command of an async batch that failed unsent or lost (core/explain.h's codes) gives
+ * the callback, which has no error buffer and one vmux_last_error() for all its commands: an
+ * error reply holding what vmux_batch_exec() puts in its error buffer for that command
+ * (vmux__explain(): the code's description, and the why its op brought, VMUX_OP_TELL_WHY, which
+ * is freed). Any other outcome's reply as it is. NULL when memory ran out. I/O thread, failure
+ * path only.
+ */
+static vmux_reply *worded(int status, vmux_reply *reply)
+{
+    if (!vmux__unsent_code(status) && !vmux__lost_code(status))
+        return reply;
+    char words[VMUX_REASON_SIZE + 128];
+    vmux__explain(words, sizeof words, status, reply);
+    vmux_reply_free(reply);
+    return vmux__reply_new_str(VMUX_REPLY_ERROR, words, strlen(words));
+}
+
 static void async_done(size_t n, struct vmux_part_result *results, void *userdata)
 {
     struct async_run *a = userdata;
     for (size_t i = 0; i < n; i++) {
         a->statuses[i] = results[i].status;
-        a->replies[i] = results[i].reply;
+        a->replies[i] = worded(results[i].status, results[i].reply);
     }
     a->cb(n, a->statuses, a->replies, a->userdata);
     free(a);
@@ -293,8 +312,8 @@ int vmux_batch_exec_async(vmux *m, const vmux_callopts *opts, const vmux_batch *
     struct async_run *a = async_new(b->n, cb, userdata);
     int rc = a != NULL ? run_new(b, &r) : VMUX_ERR_NOMEM;
     if (rc == 0) {
-        /* lets go of m; no why: each reply goes to the caller as it is (NULL: unsent or lost) */
-        rc = vmux__batch_async_held(m, opts, r.parts, b->n, start_ns, false, async_done, a);
+        /* lets go of m; a command unsent or lost brings why, its reply's words (worded()) */
+        rc = vmux__batch_async_held(m, opts, r.parts, b->n, start_ns, async_done, a);
         free(r.parts);
     } else {
         vmux__leave(m);

@@ -246,7 +246,7 @@ int vmux__split_count_async(vmux *m, const vmux_callopts *opts, const char *cmd,
     if (rc == 0) {
         *c = (struct count_wait){cb, userdata, s.groups};
         /* a failed part brings why, for its words (part_why()) */
-        rc = vmux__batch_async(m, &o, s.parts, s.ngroups, 0, true, count_done, c);
+        rc = vmux__batch_async(m, &o, s.parts, s.ngroups, 0, count_done, c);
     }
     if (rc == 0)
         s.groups = NULL; /* count_done()'s now: it frees them */

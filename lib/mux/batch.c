@@ -5,6 +5,7 @@
 #include "mux/batch.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -77,19 +78,12 @@ static void part_done(int status, vmux_reply *reply, void *userdata)
         vmux__counters_call_done(held); /* last: a drain may return, and the handle close */
 }
 
-/* How a batch is submitted: whether its caller waits, and whether its parts hear why. */
-enum batch_mode {
-    BATCH_ASYNC = 0,
-    BATCH_SYNC = 1u << 0,     /* the caller waits (vmux__batch_call(): always with TELL_WHY) */
-    BATCH_TELL_WHY = 1u << 1, /* a part failing unsent or lost brings why: VMUX_OP_TELL_WHY */
-};
-
-/* The flags of every part's op: the caller's, and VMUX_OP_TELL_WHY when the caller puts a failed
+/* The flags of every part's op: the caller's, and VMUX_OP_TELL_WHY, as every caller puts a failed
  * part's why in words (a synchronous caller's error buffer, an async split count's
- * vmux_last_error()), as vmux_call() and vmux_call_async() do. */
-static uint32_t op_flags(const vmux_callopts *o, unsigned mode)
+ * vmux_last_error(), an async batch's error replies), as vmux_call() and vmux_call_async() do. */
+static uint32_t op_flags(const vmux_callopts *o)
 {
-    return vmux__call_op_flags(o->flags) | (mode & BATCH_TELL_WHY ? (uint32_t)VMUX_OP_TELL_WHY : 0);
+    return vmux__call_op_flags(o->flags) | (uint32_t)VMUX_OP_TELL_WHY;
 }
 
 /* The batch's one deadline, for every part: its timeout, and when it passes (uv_hrtime()). */
@@ -267,10 +261,9 @@ static int at_door(vmux *m, const struct vmux_part *parts, size_t n, size_t *byt
  * NULL), or why not, with nothing left to free.
  */
 static int place_batch(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
-                       unsigned mode, uint64_t start_ns, vmux__batch_cb cb, void *userdata,
+                       bool sync, uint64_t start_ns, vmux__batch_cb cb, void *userdata,
                        struct vmux_op ***ops, struct vmux_link **reader)
 {
-    bool sync = mode & BATCH_SYNC;
     vmux_callopts o;
     size_t bytes = 0;
     if (parts == NULL || n == 0 || cb == NULL)
@@ -291,8 +284,7 @@ static int place_batch(vmux *m, const vmux_callopts *opts, const struct vmux_par
         vmux__unreserve_n(m, n, bytes);
         rc = VMUX_ERR_NOMEM;
     } else {
-        rc = make_ops(m, op_flags(&o, mode), timing_for(m, &o, sync, start_ns), parts, n, bytes, b,
-                      *ops);
+        rc = make_ops(m, op_flags(&o), timing_for(m, &o, sync, start_ns), parts, n, bytes, b, *ops);
     }
     if (rc == 0 && !sync) {
         b->held = &m->ctr;
@@ -313,12 +305,12 @@ static int place_batch(vmux *m, const vmux_callopts *opts, const struct vmux_par
  * Then, if the lane lent the caller its reading, reads the replies.
  */
 static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
-                        unsigned mode, uint64_t start_ns, vmux__batch_cb cb, void *userdata)
+                        bool sync, uint64_t start_ns, vmux__batch_cb cb, void *userdata)
 {
     struct vmux_op **ops = NULL;
     struct vmux_link *reader = NULL;
-    int rc = place_batch(m, opts, parts, n, mode, start_ns, cb, userdata, &ops, &reader);
-    if (rc != 0 && (mode & BATCH_SYNC))
+    int rc = place_batch(m, opts, parts, n, sync, start_ns, cb, userdata, &ops, &reader);
+    if (rc != 0 && sync)
         atomic_fetch_sub_explicit(&m->sync_waiting, 1, memory_order_relaxed);
     vmux__leave(m);
     if (reader != NULL)
@@ -328,21 +320,19 @@ static int submit_batch(vmux *m, const vmux_callopts *opts, const struct vmux_pa
 }
 
 int vmux__batch_async(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
-                      uint64_t start_ns, bool tell_why, vmux__batch_cb cb, void *userdata)
+                      uint64_t start_ns, vmux__batch_cb cb, void *userdata)
 {
     if (m == NULL)
         return VMUX_ERR_INVALID_ARG;
     if (!vmux__hold(m))
         return VMUX_ERR_CLOSED;
-    return vmux__batch_async_held(m, opts, parts, n, start_ns, tell_why, cb, userdata);
+    return vmux__batch_async_held(m, opts, parts, n, start_ns, cb, userdata);
 }
 
 int vmux__batch_async_held(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts,
-                           size_t n, uint64_t start_ns, bool tell_why, vmux__batch_cb cb,
-                           void *userdata)
+                           size_t n, uint64_t start_ns, vmux__batch_cb cb, void *userdata)
 {
-    unsigned mode = tell_why ? BATCH_TELL_WHY : BATCH_ASYNC;
-    return submit_batch(m, opts, parts, n, mode, start_ns, cb, userdata);
+    return submit_batch(m, opts, parts, n, false, start_ns, cb, userdata);
 }
 
 /* A synchronous caller of vmux__batch_call(), waiting on its own stack. */
@@ -381,8 +371,7 @@ int vmux__batch_call_held(vmux *m, const vmux_callopts *opts, const struct vmux_
     struct batch_wait w = {.state = VMUX_WAIT_IDLE, .out = results, .m = m};
     int cancel = vmux__nocancel();
     atomic_fetch_add_explicit(&m->sync_waiting, 1, memory_order_relaxed);
-    int rc = submit_batch(m, opts, parts, n, BATCH_SYNC | BATCH_TELL_WHY, start_ns, batch_wait_done,
-                          &w); /* lets go */
+    int rc = submit_batch(m, opts, parts, n, true, start_ns, batch_wait_done, &w); /* lets go */
     if (rc == 0)
         vmux__wait_sleep(&w.state); /* at once when the caller read the replies itself */
     vmux__cancel_restore(cancel);

@@ -11,7 +11,6 @@
 #ifndef VMUX_MUX_BATCH_H
 #define VMUX_MUX_BATCH_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,17 +48,17 @@ typedef void (*vmux__batch_cb)(size_t n, struct vmux_part_result *results, void 
  * flags, and the deadline, the config's asyncTimeout when 0) and returns at once. The parts'
  * arguments are encoded before it returns. The deadline runs from start_ns (uv_hrtime() at the
  * public call's entry; 0: this call's), so that the time spent encoding counts, as for a large
- * vmux_call(). tell_why: a part that fails unsent or lost (core/explain.h's codes) may come with
- * an error or status reply saying why (VMUX_OP_TELL_WHY: the node's last connection failure, or
- * that it was written and not answered), for a cb that puts it in words (core/why.h) and frees
- * it; else such a part's reply is NULL, as a vmux_reply_cb's is (call.h), for a cb that hands the
- * replies on. Returns 0, cb then running exactly once; or, with
- * nothing sent and cb never run: VMUX_ERR_INVALID_ARG (NULL m, parts or cb, n 0, bad opts, a part
- * vmux_call() would refuse), VMUX_ERR_UNSUPPORTED, VMUX_ERR_NOMEM, VMUX_ERR_BACKLOG_FULL,
- * VMUX_ERR_CLOSED, VMUX_ERR_FORKED. Any thread, the I/O thread included.
+ * vmux_call(). A part that fails unsent or lost (core/explain.h's codes) may come with an error
+ * or status reply saying why (VMUX_OP_TELL_WHY: the node's last connection failure, or that it
+ * was written and not answered), for a cb that puts it in words and frees it (core/why.h for a
+ * split count, an error reply of its words for vmux_batch_exec_async(): api/batch.c), as the
+ * reply a vmux_reply_cb gets for those codes is NULL (call.h). Returns 0, cb then running
+ * exactly once; or, with nothing sent and cb never run: VMUX_ERR_INVALID_ARG (NULL m, parts or
+ * cb, n 0, bad opts, a part vmux_call() would refuse), VMUX_ERR_UNSUPPORTED, VMUX_ERR_NOMEM,
+ * VMUX_ERR_BACKLOG_FULL, VMUX_ERR_CLOSED, VMUX_ERR_FORKED. Any thread, the I/O thread included.
  */
 int vmux__batch_async(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts, size_t n,
-                      uint64_t start_ns, bool tell_why, vmux__batch_cb cb, void *userdata);
+                      uint64_t start_ns, vmux__batch_cb cb, void *userdata);
 
 /*
  * The same, waiting: the deadline is the config's syncTimeout when opts gives none, and once every
@@ -78,8 +77,7 @@ int vmux__batch_call(vmux *m, const vmux_callopts *opts, const struct vmux_part 
  * first look at it: they let go of it once the parts are handed over or refused, before any wait.
  */
 int vmux__batch_async_held(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts,
-                           size_t n, uint64_t start_ns, bool tell_why, vmux__batch_cb cb,
-                           void *userdata);
+                           size_t n, uint64_t start_ns, vmux__batch_cb cb, void *userdata);
 int vmux__batch_call_held(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts,
                           size_t n, uint64_t start_ns, struct vmux_part_result *results);
 

@@ -1142,6 +1142,16 @@ typedef struct batch_wait {
     bool replies_ok[3];
 } batch_wait;
 
+/* Whether an async batch's failed command has its words as its reply (batch.h): an error reply,
+ * for the codes of a command unsent or lost, NULL when memory ran out for it. */
+static bool worded(int status, const vmux_reply *reply)
+{
+    bool unsent_or_lost = status == VMUX_ERR_TIMEOUT || status == VMUX_ERR_CONNECTION_LOST ||
+                          status == VMUX_ERR_NOT_CONNECTED || status == VMUX_ERR_BACKLOG_FULL ||
+                          status == VMUX_ERR_PROTOCOL;
+    return unsent_or_lost && vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR;
+}
+
 static void on_batch(size_t n, const int *statuses, vmux_reply **replies, void *userdata)
 {
     batch_wait *w = userdata;
@@ -1151,7 +1161,7 @@ static void on_batch(size_t n, const int *statuses, vmux_reply **replies, void *
         w->replies_ok[i] =
             statuses[i] == 0
                 ? replies[i] != NULL && strcmp(vmux_reply_str(replies[i], NULL), "va") == 0
-                : replies[i] == NULL;
+                : replies[i] == NULL || worded(statuses[i], replies[i]);
     }
     for (size_t i = 0; i < n; i++)
         vmux_reply_free(replies[i]);

@@ -8,7 +8,8 @@
  * - argument errors: NULL handle, batch, callback, an empty batch, commands the generic API
  *   refuses (SUBSCRIBE, MULTI, EXEC, READONLY...) and blocking ones, which add nothing;
  * - a deadline that passes (a server of its own with CLIENT PAUSE WRITE): the read before the
- *   paused write has its reply, the writes time out;
+ *   paused write has its reply, the writes time out; run async then, each command's reply says
+ *   it was written and not answered;
  * - a batch waiting on a stopped server (SIGSTOP) while an async command times out, ended by
  *   vmux_close() with VMUX_ERR_CLOSED for each command;
  * - the async form from the test thread and from a callback on the I/O thread (where the
@@ -20,7 +21,8 @@
  * - a batch over maxPendingBytes or maxPending refused at the door before a byte of it is copied
  *   (peak RSS); the deadline counting from the exec call's entry, so that a 64 MiB SET with a 1 ms
  *   timeout is never sent (VMUX_ERR_NOT_CONNECTED with VMUX_CALL_TELL_UNSENT); errbuf saying what
- *   vmux_call() says (no server: the last connection failure); VMUX_CALL_BLOCKING refused.
+ *   vmux_call() says (no server: the last connection failure); VMUX_CALL_BLOCKING refused;
+ * - the async form's commands that failed unsent carry those words in their replies.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -334,8 +336,43 @@ static void test_argument_errors(void **state)
     vmux_close(m);
 }
 
+/* An async batch's outcome, captured for the test thread. */
+struct box {
+    atomic_bool done;
+    size_t n;
+    int status[4];
+    vmux_reply *reply[4];
+};
+
+static void box_cb(size_t n, const int *statuses, vmux_reply **replies, void *userdata)
+{
+    struct box *x = userdata;
+    x->n = n;
+    for (size_t i = 0; i < n && i < 4; i++) {
+        x->status[i] = statuses[i];
+        x->reply[i] = replies[i];
+    }
+    atomic_store(&x->done, true);
+}
+
+static bool box_done(void *arg)
+{
+    return atomic_load(&((struct box *)arg)->done);
+}
+
+/* Whether r is an error reply that begins with start and holds part. */
+static void assert_words(const vmux_reply *r, const char *start, const char *part)
+{
+    const char *words = r != NULL ? vmux_reply_str(r, NULL) : NULL;
+    if (r == NULL || vmux_reply_get_kind(r) != VMUX_REPLY_ERROR)
+        fail_msg("no error reply holding its words: %s", words != NULL ? words : "NULL");
+    if (strncmp(words, start, strlen(start)) != 0 || strstr(words, part) == NULL)
+        fail_msg("its words '%s' do not begin '%s' and hold '%s'", words, start, part);
+}
+
 /* CLIENT PAUSE WRITE on a server of the test's own (a shared fixture would stall other suites):
- * the read that comes first is answered, the writes behind it wait and miss the deadline. */
+ * the read that comes first is answered, the writes behind it wait and miss the deadline. The
+ * async form then: every command waits behind them, and each one's reply holds its words. */
 static void test_deadline(void **state)
 {
     (void)state;
@@ -378,6 +415,18 @@ static void test_deadline(void **state)
     assert_null(rep[2]);
     assert_non_null(strstr(why, "command 1: "));
     free_replies(rep, 3);
+    /* The async form: each command's words are its reply (the GET too waits behind the SETs). */
+    struct box bx = {.done = false};
+    assert_int_equal(vmux_batch_exec_async(m, &o, b, box_cb, &bx), 0);
+    assert_true(vt_wait_until(box_done, &bx, WAIT_MS));
+    char written[96];
+    snprintf(written, sizeof written, "timed out: written to 127.0.0.1:%d and not answered in time",
+             s.port);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(bx.status[i], VMUX_ERR_TIMEOUT);
+        assert_words(bx.reply[i], written, "so it may have run");
+    }
+    free_replies(bx.reply, 3);
 
     pr = redisCommand(c, "CLIENT UNPAUSE");
     assert_non_null(pr);
@@ -639,30 +688,6 @@ static void test_blocking_flag_refused(void **state)
     vmux_close(m);
 }
 
-/* An async batch's outcome, captured for the test thread. */
-struct box {
-    atomic_bool done;
-    size_t n;
-    int status[4];
-    vmux_reply *reply[4];
-};
-
-static void box_cb(size_t n, const int *statuses, vmux_reply **replies, void *userdata)
-{
-    struct box *x = userdata;
-    x->n = n;
-    for (size_t i = 0; i < n && i < 4; i++) {
-        x->status[i] = statuses[i];
-        x->reply[i] = replies[i];
-    }
-    atomic_store(&x->done, true);
-}
-
-static bool box_done(void *arg)
-{
-    return atomic_load(&((struct box *)arg)->done);
-}
-
 static void check_box(struct box *x, const char *key)
 {
     assert_true(vt_wait_until(box_done, x, WAIT_MS));
@@ -684,6 +709,55 @@ static vmux_batch *async_batch(const char *key)
     add(b, 2, (const char *[]){"GET", key});
     add(b, 2, (const char *[]){"HLEN", key});
     return b;
+}
+
+/*
+ * An async batch's callback has no error buffer, and one vmux_last_error() for all its commands:
+ * each command that failed unsent carries its own words in its reply, an error reply holding what
+ * vmux_batch_exec() puts in its error buffer for it. No server and backlogSize=1: the first
+ * command waits in the backlog and times out, never sent; the two behind it find the backlog
+ * full. Each names the link's last connection failure. Their replies were NULL, the words lost.
+ */
+static void test_async_words(void **state)
+{
+    (void)state;
+    if (vt_tls_mode() || vt_cluster_mode() != NULL) {
+        skip(); /* no server at all: the plain run covers it */
+        return;
+    }
+    int port = closed_port();
+    char conf[160], said[640] = "", failure[96];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,abortConnect=false,backlogSize=1", port);
+    vmux *m = vt_open_conf(conf);
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 300, .errbuf = said, .errlen = sizeof said);
+    vmux_reply *r = NULL; /* after it, the link has a failure to tell */
+    assert_int_equal(vmux_call(m, &o, 2, (const char *[]){"GET", "k"}, NULL, &r), VMUX_ERR_TIMEOUT);
+    snprintf(failure, sizeof failure, "; last connection failure: 127.0.0.1:%d: ", port);
+    assert_non_null(strstr(said, failure));
+
+    vmux_batch *b = NULL;
+    assert_int_equal(vmux_batch_new(&b), 0);
+    add(b, 2, (const char *[]){"GET", "k"});
+    add(b, 3, (const char *[]){"SET", "k", "v"});
+    add(b, 2, (const char *[]){"INCR", "n"});
+    struct box bx = {.done = false};
+    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 300);
+    assert_int_equal(vmux_batch_exec_async(m, &quick, b, box_cb, &bx), 0);
+    vmux_batch_free(b);
+    assert_true(vt_wait_until(box_done, &bx, WAIT_MS));
+    assert_int_equal(bx.n, 3);
+    assert_int_equal(bx.status[0], VMUX_ERR_TIMEOUT);
+    assert_words(bx.reply[0], "timed out waiting for a connection (never sent)", failure);
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(bx.status[i], VMUX_ERR_BACKLOG_FULL);
+        assert_words(bx.reply[i],
+                     "too many commands pending; never sent: the backlog holds backlogSize (1) "
+                     "commands waiting for a connection",
+                     failure);
+    }
+    free_replies(bx.reply, 3);
+    vmux_close(m);
 }
 
 /*
@@ -721,7 +795,8 @@ static void test_deadline_covers_encoding(void **state)
     assert_int_equal(vmux_batch_exec_async(m, &quick, b, box_cb, &bx), 0);
     assert_true(vt_wait_until(box_done, &bx, WAIT_MS));
     assert_int_equal(bx.status[0], VMUX_ERR_TIMEOUT);
-    assert_null(bx.reply[0]);
+    assert_words(bx.reply[0], "timed out", ""); /* its words, not a reply (test_async_words) */
+    vmux_reply_free(bx.reply[0]);
     assert_int_equal(vt_exists(m, key), 0);
 
     /* Told unsent, it says it was never sent: VMUX_ERR_TIMEOUT would mean "written, outcome
@@ -1113,6 +1188,7 @@ int main(void)
         cmocka_unit_test(test_refused_before_copy),
         cmocka_unit_test(test_deadline_covers_encoding),
         cmocka_unit_test(test_errbuf_as_call),
+        cmocka_unit_test(test_async_words),
         cmocka_unit_test(test_blocking_flag_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
