@@ -65,10 +65,10 @@ void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply)
     const char *failure =
         vmux__unsent_code(status) && reply != NULL ? vmux_reply_str(reply, NULL) : NULL;
     bool status_words = failure != NULL && vmux_reply_get_kind(reply) == VMUX_REPLY_STATUS;
-    /* a router's wait (op.c): the code's words, "no connection was ready", would not be true */
+    /* a router's wait (op_words.c): the code's "no connection was ready" would not be true */
     if (status_words && status == VMUX_ERR_NOT_CONNECTED)
         vmux__errbuf_set(buf, len, "its deadline passed: %s", failure);
-    else if (status_words) /* written, or a router's wait: op.c */
+    else if (status_words) /* written, or a router's wait: op_words.c */
         vmux__errbuf_set(buf, len, "%s: %s", why, failure);
     else if (failure != NULL && status == VMUX_ERR_BACKLOG_FULL) /* the bound first (net/link.c) */
         vmux__errbuf_set(buf, len, "%s: %s", why, failure);

@@ -34,7 +34,7 @@ bool vmux__lost_code(int status);
  * the code's description, followed, for a command that failed unsent for want of a ready
  * connection, by its link's last connection failure (the reply vmux__op_why() gave it), and for
  * one lost with its connection, by ": " and why that failed. A status reply with an unsent code
- * holds words of its own (core/op.c: written before its connection broke, or where a router's
+ * holds words of its own (core/op_words.c: written before its connection broke, or where a router's
  * queue held it): the code's description, ": " and them; for VMUX_ERR_NOT_CONNECTED (an op of a
  * router's queue, written and redirected or never written) "its deadline passed: " and them, as
  * that code's description ("no connection was ready") does not fit there. Any thread.

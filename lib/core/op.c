@@ -1,16 +1,16 @@
+/*
+ * The op and its queue (core/op.h): making, completing and freeing an op, and moving it between
+ * queues. What an op that fails on its way says, and its expiry, are core/op_words.c's.
+ */
 #include "core/op.h"
 
 #include <openssl/crypto.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/assert.h"
 #include "core/bigmem.h"
 #include "core/counters.h"
 #include "core/deadline.h"
-#include "core/errbuf.h"
-#include "core/reply_internal.h"
 #include "core/why.h"
 #include "vmux/error.h"
 
@@ -116,208 +116,6 @@ void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply)
 {
     int status = vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR ? VMUX_ERR_SERVER : 0;
     vmux__op_finish(op, status, reply);
-}
-
-void vmux__op_finish_from_now(struct vmux_op *op, vmux_reply *reply, const char *cause)
-{
-    size_t len;
-    const char *said = vmux_reply_str(reply, &len);
-    char words[VMUX_REASON_SIZE + 256];
-    vmux__errbuf_set(words, sizeof words,
-                     "%.*s (a blocking XREAD from \"$\", %s, is not sent again: from \"$\" it "
-                     "would skip the entries added meanwhile; read on from the last ID you have)",
-                     said != NULL ? (int)(len < VMUX_REASON_SIZE ? len : VMUX_REASON_SIZE) : 0,
-                     said != NULL ? said : "", cause);
-    vmux_reply *worded = vmux__reply_new_str(VMUX_REPLY_ERROR, words, strlen(words));
-    if (worded != NULL) {
-        vmux_reply_free(reply);
-        reply = worded;
-    }
-    vmux__op_finish(op, VMUX_ERR_SERVER, reply);
-}
-
-vmux_reply *vmux__op_why(const struct vmux_op *op, const char *reason)
-{
-    if ((op->flags & (VMUX_OP_TELL_WHY | VMUX_OP_RESENT)) != VMUX_OP_TELL_WHY || reason == NULL ||
-        reason[0] == '\0')
-        return NULL;
-    return vmux__reply_new_str(VMUX_REPLY_ERROR, reason, strlen(reason));
-}
-
-int vmux__op_unsent_timeout(const struct vmux_op *op)
-{
-    return (op->flags & (VMUX_OP_TELL_UNSENT | VMUX_OP_RESENT)) == VMUX_OP_TELL_UNSENT
-               ? VMUX_ERR_NOT_CONNECTED
-               : VMUX_ERR_TIMEOUT;
-}
-
-/*
- * The why of an op that expires waiting for a connection: vmux__op_why()'s for one never
- * written; for one written before its connection broke (VMUX_OP_RESENT), which may have run,
- * words saying so with the reason, as a status reply (core/explain.c: "written") (probe 47: a
- * retry-safe batch timing out in an outage said only "timed out").
- */
-static vmux_reply *expired_why(const struct vmux_op *op, const char *reason)
-{
-    if (!(op->flags & VMUX_OP_RESENT))
-        return vmux__op_why(op, reason);
-    if (!(op->flags & VMUX_OP_TELL_WHY) || reason == NULL || reason[0] == '\0')
-        return NULL;
-    char words[VMUX_REASON_SIZE + 128];
-    vmux__errbuf_set(words, sizeof words,
-                     "it was sent before its connection broke, so it may have run; last "
-                     "connection failure: %s",
-                     reason);
-    return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
-}
-
-void vmux__op_sent_again(struct vmux_op *op, uint32_t cause, uint64_t now_ns)
-{
-    if (!(op->flags & VMUX_OP_BLOCKING) || op->dclass == NULL)
-        return; /* no deadline to run out under a block time sent whole */
-    op->flags |= cause;
-    uint64_t left = op->deadline_ns > now_ns ? (op->deadline_ns - now_ns) / 1000000u : 0;
-    op->again_left_ms = left < UINT32_MAX ? (uint32_t)left : UINT32_MAX;
-}
-
-/*
- * What ended or refused the block of op, sent again (VMUX_OP_AGAIN_...), into buf: each that
- * came, whatever their order (a failover's UNBLOCKED is usually followed by the demoted node's
- * MOVED).
- */
-static void again_cause(const struct vmux_op *op, char *buf, size_t len)
-{
-    const char *moved = (op->flags & VMUX_OP_ASKED) ? "ASK (its slot is migrating)"
-                                                    : "MOVED (its slot moved, or its node was "
-                                                      "demoted)";
-    const char *parts[3] = {
-        (op->flags & VMUX_OP_AGAIN_UNBLOCKED) ? "UNBLOCKED (a failover ended its block)" : NULL,
-        (op->flags & VMUX_OP_AGAIN_REFUSED)
-            ? "a \"not now\" reply (LOADING, TRYAGAIN, MASTERDOWN or CLUSTERDOWN: not run)"
-            : NULL,
-        (op->flags & VMUX_OP_AGAIN_REDIRECTED) ? moved : NULL,
-    };
-    size_t used = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < 3; i++)
-        if (parts[i] != NULL && used < len)
-            used +=
-                (size_t)snprintf(buf + used, len - used, "%s%s", used > 0 ? " and " : "", parts[i]);
-}
-
-/*
- * The words of a blocking op sent again after a reply that ended or refused its block
- * (VMUX_OP_AGAIN_...) and timed out on the pool connection it was sent to (where): with its block
- * time whole and only what was left of its deadline, the deadline came first, which is no sign of
- * a slow server (helper-203 F3: these said "not answered in time ... slow, paused or stopped").
- * The outcome is the husk's: the pool closes that connection to stop the block, and a pop the
- * server made as the deadline came is lost with it.
- */
-static vmux_reply *again_why(const struct vmux_op *op, const char *where)
-{
-    char cause[160], words[VMUX_REASON_SIZE + 160];
-    again_cause(op, cause, sizeof cause);
-    vmux__errbuf_set(words, sizeof words,
-                     "sent again to %s after %s with %u ms of its deadline left and its block "
-                     "time whole, so the deadline may come before the block ends; it may have run "
-                     "(a pop the server made as the deadline came is lost with the connection, "
-                     "closed to stop it)",
-                     where, cause, (unsigned)op->again_left_ms);
-    return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
-}
-
-/*
- * The words of a written op that timed out waiting for its reply on a connection still open
- * (where: the connection's host:port), as a status reply (core/explain.c): which server, and
- * that it may have run. NULL when its caller takes no words.
- */
-static vmux_reply *unanswered_why(const struct vmux_op *op, const char *where)
-{
-    if (!(op->flags & VMUX_OP_TELL_WHY) || where == NULL || where[0] == '\0')
-        return NULL;
-    if ((op->flags & VMUX_OP_POOLED) &&
-        (op->flags & (VMUX_OP_AGAIN_UNBLOCKED | VMUX_OP_AGAIN_REFUSED | VMUX_OP_AGAIN_REDIRECTED)))
-        return again_why(op, where);
-    char words[VMUX_REASON_SIZE];
-    vmux__errbuf_set(words, sizeof words,
-                     "written to %s and not answered in time, so it may have run (the connection "
-                     "is open: the server, or the path to it, is slow, paused or stopped)",
-                     where);
-    return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
-}
-
-/*
- * The words of an op that expires in a router's waiting queue (q->waited: route/waited.c), as a
- * status reply (core/explain.c): where it waited, then what that means for its outcome. One
- * written before a connection broke (VMUX_OP_RESENT) may have run; one redirected and not
- * resent was answered with a redirect (MOVED, ASK: not run) each time it was written; any other
- * was never written (helper-202 F3: during a MOVED ping-pong these said only "timed out", or "not
- * sent: no connection was ready" with VMUX_CALL_TELL_UNSENT). NULL when its caller takes none.
- */
-static vmux_reply *waited_why(const struct vmux_op *op, const struct vmux_opq *q)
-{
-    if (!(op->flags & VMUX_OP_TELL_WHY))
-        return NULL;
-    char where[VMUX_REASON_SIZE], words[VMUX_REASON_SIZE + 80];
-    where[0] = '\0';
-    q->waited(q, op, where, sizeof where);
-    const char *outcome = (op->flags & VMUX_OP_RESENT)
-                              ? "it was sent before a connection broke, so it may have run"
-                          : op->redirects > 0 ? "not executed"
-                                              : "never sent, not executed";
-    vmux__errbuf_set(words, sizeof words, "%s: %s", where, outcome);
-    return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
-}
-
-/* The why of an op whose deadline took it out of q (NULL: none) before it was written there. */
-static vmux_reply *unsent_why(const struct vmux_op *op, const struct vmux_opq *q)
-{
-    if (q == NULL)
-        return NULL;
-    if (q->waited != NULL)
-        return waited_why(op, q);
-    return q->why != NULL ? expired_why(op, q->why(q)) : NULL;
-}
-
-/*
- * op's deadline passed in q, a queue that keeps husks: op stays there, done, until q frees it. In
- * a connection's FIFO it was written and its reply is owed (outcome unknown); in a router's
- * waiting queue that keeps it for an answer about it (q->waited: r->keys_wait, waiting for
- * COMMAND GETKEYS to name its keys) it was never written, and says where it waited.
- */
-static void expire_husk(struct vmux_op *op, struct vmux_opq *q)
-{
-    q->left++; /* not live any more */
-    if (q->waited != NULL) {
-        vmux__op_complete(op, vmux__op_unsent_timeout(op), waited_why(op, q));
-        return;
-    }
-    vmux_reply *why = q->why != NULL ? unanswered_why(op, q->why(q)) : NULL;
-    vmux__op_complete(op, VMUX_ERR_TIMEOUT, why);
-}
-
-void vmux__op_expire(struct vmux_op *op)
-{
-    struct vmux_opq *q = op->q;
-    bool drop = q == NULL || !q->keeps_husks;
-    /* Out of its queue before the callback runs: the callback may close that queue's link. */
-    if (q != NULL && drop) {
-        vmux__opq_remove(q, op);
-        if (q->expired != NULL)
-            q->expired(q, op);
-    }
-    if (drop && op->refusal != NULL) {
-        /* not sent again yet: it did not run, and the server's last refusal says why */
-        vmux_reply *refusal = op->refusal;
-        op->refusal = NULL;
-        vmux__op_finish(op, VMUX_ERR_SERVER, refusal);
-    } else if (drop) {
-        /* Outside a FIFO, only a resent op may have run (net/conn.c's conn_settle()); one in a
-         * router's queue may have been written and redirected, not run (unsent_why()). */
-        vmux__op_finish(op, vmux__op_unsent_timeout(op), unsent_why(op, q));
-    } else {
-        expire_husk(op, q);
-    }
 }
 
 void vmux__op_free(struct vmux_op *op)

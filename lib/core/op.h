@@ -251,6 +251,14 @@ void vmux__op_finish(struct vmux_op *op, int status, vmux_reply *reply);
 void vmux__op_finish_reply(struct vmux_op *op, vmux_reply *reply);
 
 /*
+ * Frees an op, wiping a secret op's bytes and giving back what its admission took. The op must
+ * be out of every container and the deadline index.
+ */
+void vmux__op_free(struct vmux_op *op);
+
+/* ---- what an op that fails on its way says, and its expiry (op_words.c) ---- */
+
+/*
  * Ends a VMUX_OP_FROM_NOW op that reply (the server's UNBLOCKED, MOVED or CLUSTERDOWN, an error
  * reply) ended once it was written, instead of sending it again: completes and frees it with
  * VMUX_ERR_SERVER and an error reply of the server's text followed by cause (static: what ended
@@ -306,11 +314,7 @@ int vmux__op_unsent_timeout(const struct vmux_op *op);
  */
 void vmux__op_expire(struct vmux_op *op);
 
-/*
- * Frees an op, wiping a secret op's bytes and giving back what its admission took. The op must
- * be out of every container and the deadline index.
- */
-void vmux__op_free(struct vmux_op *op);
+/* ---- the op queue (op.c) ---- */
 
 /* Appends op, which must be in no queue. */
 void vmux__opq_push(struct vmux_opq *q, struct vmux_op *op);

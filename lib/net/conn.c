@@ -211,7 +211,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     conn_unref(c);
 }
 
-/* A written op's connection, for the words of one that timed out unanswered (core/op.c). */
+/* A written op's connection, for the words of one that timed out unanswered (core/op_words.c). */
 static const char *fifo_why(const struct vmux_opq *q)
 {
     return ((const struct vmux_conn *)((const char *)q - offsetof(struct vmux_conn, fifo)))->where;

@@ -8,9 +8,9 @@
  * ops fail (the link's last connection failure; the server written to); these queues said
  * nothing, so a command that timed out during a ping-pong read only "timed out", or, sent with
  * VMUX_CALL_TELL_UNSENT, "not sent: no connection was ready" while the connections were up and it
- * had been sent and redirected (helper-202 F3). core/op.c adds what the wait means for the op's
- * outcome (written before a connection broke, redirected, or never written). Made only for an op
- * that expires asking for words (VMUX_OP_TELL_WHY): nothing on the common path. I/O thread only.
+ * had been sent and redirected (helper-202 F3). core/op_words.c adds what the wait means for the
+ * op's outcome (written before a connection broke, redirected, or never written). Made only for an
+ * op that expires asking for words (VMUX_OP_TELL_WHY): nothing on the common path. I/O thread only.
  */
 #include <stddef.h>
 #include <stdio.h>
