@@ -180,17 +180,6 @@ static vmux_str str_of(const char *s)
     return VMUX_STRN(s, strlen(s));
 }
 
-/* n keys: keys[i] is format with i (free them with free_all()), k[i] its string, slots[i] its
- * slot. */
-static void make_keys(const char *format, int n, char **keys, vmux_str *k, int *slots)
-{
-    for (int i = 0; i < n; i++) {
-        keys[i] = fmt(format, i);
-        k[i] = str_of(keys[i]);
-    }
-    slots_of(keys, n, slots);
-}
-
 /* A fixed shuffle (the test must be repeatable): Fisher-Yates with a small LCG. */
 static void shuffle(int *a, int n)
 {
@@ -208,6 +197,33 @@ static void free_all(char **p, int n)
 {
     for (int i = 0; i < n; i++)
         free(p[i]);
+}
+
+#define MAXSET 30 /* the most keys a struct keyset holds */
+
+/* n keys named after one format, for the tests that need a few: keys[i] is the format with i,
+ * k[i] its string, slots[i] its slot (the server's). Made by make_keys(), freed by keys_free(). */
+struct keyset {
+    int n;
+    char *keys[MAXSET];
+    vmux_str k[MAXSET];
+    int slots[MAXSET];
+};
+
+static void make_keys(const char *format, int n, struct keyset *ks)
+{
+    assert_true(n <= MAXSET);
+    ks->n = n;
+    for (int i = 0; i < n; i++) {
+        ks->keys[i] = fmt(format, i);
+        ks->k[i] = str_of(ks->keys[i]);
+    }
+    slots_of(ks->keys, n, ks->slots);
+}
+
+static void keys_free(struct keyset *ks)
+{
+    free_all(ks->keys, ks->n);
 }
 
 static void test_mset_mget_spread(void **state)
@@ -417,28 +433,26 @@ static void test_one_slot_one_command(void **state)
     load_owners();
     vmux *m = open_seed();
     enum { N = 10 };
-    char *keys[N];
-    vmux_str k[N];
-    int slots[N];
-    make_keys("{mk:tag}:%d", N, keys, k, slots);
+    struct keyset ks;
+    make_keys("{mk:tag}:%d", N, &ks);
     long long before[MAXNODES], one[MAXNODES];
-    slots_per_node(slots, N, one); /* 1 on the tag's primary, 0 elsewhere */
+    slots_per_node(ks.slots, N, one); /* 1 on the tag's primary, 0 elsewhere */
     calls_all("mset", before);
-    assert_int_equal(vmux_mset(m, NULL, k, k, N), 0);
+    assert_int_equal(vmux_mset(m, NULL, ks.k, ks.k, N), 0);
     assert_calls("mset", before, one);
     calls_all("mget", before);
     vmux_bytes_array got;
-    assert_int_equal(vmux_mget(m, NULL, k, N, &got), 0);
+    assert_int_equal(vmux_mget(m, NULL, ks.k, N, &got), 0);
     assert_calls("mget", before, one);
     for (int i = 0; i < N; i++)
-        assert_memory_equal(got.items[i].ptr, keys[i], strlen(keys[i]));
+        assert_memory_equal(got.items[i].ptr, ks.keys[i], strlen(ks.keys[i]));
     vmux_bytes_array_free(&got);
     calls_all("del", before);
     int64_t deleted = 0;
-    assert_int_equal(vmux_del(m, NULL, k, N, &deleted), 0);
+    assert_int_equal(vmux_del(m, NULL, ks.k, N, &deleted), 0);
     assert_int_equal(deleted, N);
     assert_calls("del", before, one);
-    free_all(keys, N);
+    keys_free(&ks);
     vmux_close(m);
 }
 
@@ -520,14 +534,12 @@ static void test_part_deadline(void **state)
     load_owners();
     vmux *m = open_seed();
     enum { N = 30 };
-    char *keys[N];
-    vmux_str k[N];
-    int slots[N];
-    make_keys("mk:pause:%d", N, keys, k, slots);
-    int paused = owner[slots[0]];
+    struct keyset ks;
+    make_keys("mk:pause:%d", N, &ks);
+    int paused = owner[ks.slots[0]];
     int other = -1; /* a key on another primary */
     for (int i = 0; i < N && other < 0; i++)
-        other = owner[slots[i]] != paused ? i : -1;
+        other = owner[ks.slots[i]] != paused ? i : -1;
     assert_true(other >= 0);
 
     redisContext *c = vt_node_connect(paused);
@@ -539,7 +551,7 @@ static void test_part_deadline(void **state)
     char why[256] = "";
     vmux_callopts o =
         VMUX_INIT(vmux_callopts, .timeout_ms = 300, .errbuf = why, .errlen = sizeof why);
-    assert_int_equal(vmux_mset(m, &o, k, k, N), VMUX_ERR_TIMEOUT);
+    assert_int_equal(vmux_mset(m, &o, ks.k, ks.k, N), VMUX_ERR_TIMEOUT);
     assert_non_null(strstr(why, "slot"));
     /* the part's own words: which node, and that it was written (review helper-196 F1) */
     char where[64];
@@ -548,22 +560,22 @@ static void test_part_deadline(void **state)
         fail_msg("the split MSET read \"%s\"", why);
     /* The other parts ran: reads are not paused. */
     vmux_bytes v;
-    assert_int_equal(vmux_get(m, NULL, k[other], &v), 0);
+    assert_int_equal(vmux_get(m, NULL, ks.k[other], &v), 0);
     assert_non_null(v.ptr);
-    assert_memory_equal(v.ptr, keys[other], strlen(keys[other]));
+    assert_memory_equal(v.ptr, ks.keys[other], strlen(ks.keys[other]));
     vmux_bytes_free(&v);
     int64_t count = -1;
-    assert_int_equal(vmux_del(m, &o, k, N, &count), VMUX_ERR_TIMEOUT);
+    assert_int_equal(vmux_del(m, &o, ks.k, N, &count), VMUX_ERR_TIMEOUT);
     assert_int_equal(count, 0);
     /* A refused INCRBY leaves its words on the I/O thread just before: the split's callback
      * gets its own (it got the INCRBY's). */
     struct count_box incr = {.status = -1};
-    const char *incr_argv[] = {"INCRBY", keys[other], "x"};
+    const char *incr_argv[] = {"INCRBY", ks.keys[other], "x"};
     assert_int_equal(vmux_call_async(m, NULL, 3, incr_argv, NULL, count_cb, &incr), 0);
     assert_true(vt_wait_until(box_done, &incr, 10000));
     assert_int_equal(incr.status, VMUX_ERR_SERVER);
     struct count_box b = {.status = -1};
-    assert_int_equal(vmux_del_async(m, &o, k, N, count_cb, &b), 0);
+    assert_int_equal(vmux_del_async(m, &o, ks.k, N, count_cb, &b), 0);
     assert_true(vt_wait_until(box_done, &b, 10000));
     assert_int_equal(b.status, VMUX_ERR_TIMEOUT);
 
@@ -575,8 +587,8 @@ static void test_part_deadline(void **state)
     /* the async split's words are vmux_mset()'s (checked unpaused: the next test needs the node) */
     if (strstr(b.why, where) == NULL || strstr(b.why, "(the command for slot ") == NULL)
         fail_msg("the split DEL's callback read \"%s\"", b.why);
-    assert_int_equal(vmux_del(m, NULL, k, N, &count), 0);
-    free_all(keys, N);
+    assert_int_equal(vmux_del(m, NULL, ks.k, N, &count), 0);
+    keys_free(&ks);
     vmux_close(m);
 }
 
@@ -627,20 +639,18 @@ static void test_stopped_primary_async_words(void **state)
     load_owners();
     vmux *m = open_seed();
     enum { N = 30 };
-    char *keys[N];
-    vmux_str k[N];
-    int slots[N];
-    make_keys("mk:stop:%d", N, keys, k, slots);
-    int stopped = owner[slots[0]]; /* the first key's part, the first to fail */
+    struct keyset ks;
+    make_keys("mk:stop:%d", N, &ks);
+    int stopped = owner[ks.slots[0]]; /* the first key's part, the first to fail */
     int64_t count = -1;
-    assert_int_equal(vmux_mset(m, NULL, k, k, N), 0); /* every primary's link is connected */
+    assert_int_equal(vmux_mset(m, NULL, ks.k, ks.k, N), 0); /* every primary's link is connected */
     long pid = vt_node_pid(stopped);
     assert_true(pid > 0);
 
     struct count_box b = {.status = -1};
     vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 300);
     assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
-    int rc = vmux_del_async(m, &o, k, N, count_cb, &b);
+    int rc = vmux_del_async(m, &o, ks.k, N, count_cb, &b);
     bool done = rc == 0 && vt_wait_until(box_done, &b, 10000);
     assert_int_equal(kill((pid_t)pid, SIGCONT), 0); /* before any assertion can end the test */
     redisContext *c = vt_node_connect(stopped);
@@ -650,10 +660,10 @@ static void test_stopped_primary_async_words(void **state)
     assert_int_equal(rc, 0);
     assert_true(done);
     assert_int_equal(b.status, VMUX_ERR_TIMEOUT);
-    if (!stopped_part_words(b.why, stopped, slots[0]))
+    if (!stopped_part_words(b.why, stopped, ks.slots[0]))
         fail_msg("the split DEL's callback read \"%s\"", b.why);
-    assert_int_equal(vmux_del(m, NULL, k, N, &count), 0);
-    free_all(keys, N);
+    assert_int_equal(vmux_del(m, NULL, ks.k, N, &count), 0);
+    keys_free(&ks);
     vmux_close(m);
 }
 
