@@ -224,6 +224,14 @@ void vmux__pool_take_waiting(struct vmux_pool *p,
     }
 }
 
+bool vmux__pool_slots_held(const struct vmux_pool *p, const uint8_t *slots)
+{
+    for (int i = 0; i < p->total; i++)
+        if (vmux__link_slots_held(p->links[i], slots))
+            return true;
+    return false;
+}
+
 bool vmux__pool_busy(const struct vmux_pool *p)
 {
     return p->waiting.count > 0 || p->nidle < p->total;

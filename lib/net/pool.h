@@ -11,6 +11,7 @@
 #define VMUX_NET_POOL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "core/config_internal.h"
@@ -66,6 +67,14 @@ void vmux__pool_take_unsent(struct vmux_pool *p, struct vmux_opq *dst);
 void vmux__pool_take_waiting(struct vmux_pool *p,
                              bool (*leaves)(const struct vmux_op *op, void *arg), void *arg,
                              struct vmux_opq *dst);
+
+/*
+ * Whether a link of the pool holds a live op of slots (VMUX_LINK_SLOTS bits, as
+ * vmux__link_slots_held() reads them): the one it runs, written or waiting there for a connection
+ * or a refusal's retry. Walks the links, and what each holds. For a map change that would send a
+ * waiting op of such a slot elsewhere ahead of the one running (route/router.c).
+ */
+bool vmux__pool_slots_held(const struct vmux_pool *p, const uint8_t *slots);
 
 /* Whether the pool holds ops: waiting for a link, or running on one. */
 bool vmux__pool_busy(const struct vmux_pool *p);

@@ -320,22 +320,40 @@ void vmux__router_reroute_blocking(struct vmux_router *r)
 struct pool_node {
     struct vmux_router *r;
     struct vmux_link *link;
+    const struct vmux_pool *pool;
+    uint8_t slot[VMUX_LINK_SLOTS / 8]; /* zero but for the bit slot_held() sets while it asks */
 };
+
+/* Whether a link of pn's pool holds a live op of slot (written, or waiting there to be). */
+static bool slot_held(struct pool_node *pn, int slot)
+{
+    pn->slot[slot / 8] = (uint8_t)(1u << (slot % 8));
+    bool held = vmux__pool_slots_held(pn->pool, pn->slot);
+    pn->slot[slot / 8] = 0;
+    return held;
+}
 
 /*
  * Whether an op waiting for a connection of link's pool belongs to another node now: a key's op
  * whose slot the map gives to a known primary other than link's node. One an ASK sent there (its
- * slot still the old owner's in the map) or one pinned to the node stays.
+ * slot still the old owner's in the map) or one pinned to the node stays. So does one of a slot
+ * that a link of the pool runs an op of: that op, sent first (a pop of the same key, blocked),
+ * goes on when the node answers it (MOVED), and this one behind it; sent on now, it would block
+ * on the new owner first and take the element pushed there for the one ahead (review
+ * helper-215 F1: a refresh, or another command's MOVED, came while A blocked on the old node).
+ * But a read from "$" leaves: it takes nothing from the one ahead, and sent to the old node its
+ * MOVED would end it (follow.c end_from_now(): the two MOVEDs look alike).
  */
 static bool moved_away(const struct vmux_op *op, void *arg)
 {
-    const struct pool_node *pn = arg;
+    struct pool_node *pn = arg;
     if (op->slot < 0 || op->slot >= VMUX_SLOTS || (op->flags & (VMUX_OP_ASKING | VMUX_OP_PINNED)))
         return false;
     const struct vmux_shard *s = vmux__slotmap_owner(pn->r->map, (unsigned)op->slot);
     if (s == NULL || s->nnodes == 0 || (s->nodes[0].flags & VMUX_NODE_UNKNOWN))
         return false;
-    return !vmux__router_link_is(pn->r, pn->link, s->nodes[0].host, s->nodes[0].port);
+    return !vmux__router_link_is(pn->r, pn->link, s->nodes[0].host, s->nodes[0].port) &&
+           ((op->flags & VMUX_OP_FROM_NOW) || !slot_held(pn, op->slot));
 }
 
 /* Sends the ops waiting in link's pool p whose slots moved to another node there, in order. */
@@ -343,7 +361,7 @@ static void follow_pool(struct vmux_router *r, struct vmux_link *link, struct vm
 {
     if (p == NULL || p->waiting.count == 0)
         return;
-    struct pool_node pn = {r, link};
+    struct pool_node pn = {r, link, p, {0}};
     struct vmux_opq q = {0};
     vmux__pool_take_waiting(p, moved_away, &pn, &q);
     if (q.count > 0) {
@@ -364,7 +382,9 @@ static void follow_pool(struct vmux_router *r, struct vmux_link *link, struct vm
 /*
  * After a change of the cluster map: the blocking ops still waiting for a pool connection on a
  * node whose slot moved go to the new owner's pool (a slot migrated away while a busy pool held
- * them). Only the pools' waiting queues are walked; written ops stay (the server answers them).
+ * them), but for those of a slot the pool runs an op of (moved_away()). Only the pools' waiting
+ * queues are walked, and for each op that would leave, its pool's links; written ops stay (the
+ * server answers them).
  */
 void vmux__router_follow_blocking(struct vmux_router *r)
 {

@@ -475,8 +475,10 @@ void vmux__router_set_map(struct vmux_router *r, struct vmux_slotmap *map);
 /*
  * The blocking ops waiting for a connection of a node's pool whose slots the map gives to another
  * primary go to that primary's pool, in their order (one pooled after an ASK, or pinned to its
- * node, stays); the ops the pools have written stay, as the server answers them. Such an op that
- * fails at once (its new node's link closed) runs its callback here. I/O thread.
+ * node, stays; so does one of a slot that a link of the pool holds an op of, written or waiting
+ * there, but a read from "$" (VMUX_OP_FROM_NOW): it goes after that one, which the node answers,
+ * MOVED for one still blocked); the ops the pools have written stay, as the server answers them.
+ * Such an op that fails at once (its new node's link closed) runs its callback here. I/O thread.
  */
 void vmux__router_follow_blocking(struct vmux_router *r);
 

@@ -10,7 +10,10 @@
  * VMUX_ERR_NOT_CONNECTED and its refusal when that attempt is refused; and the words of a command
  * whose deadline comes while it waits in the router's own queues (a ping-pong's backoff, a fence,
  * a map naming its slot's owner after "?", COMMAND GETKEYS, and detection: on a fake server,
- * fakeserver.h, that never answers INFO cluster, or on a port that refuses connections).
+ * fakeserver.h, that never answers INFO cluster, or on a port that refuses connections); and
+ * two blocking pops of one key, one queued behind the other for a pool connection, kept in order
+ * when a refresh or another command's MOVED names the slot's new owner while the first blocks (a
+ * blocking read from "$" queued so goes on at once).
  * Each case checks its outcome; ASan/LSan runs check that none crashes or leaks.
  *
  * Every handle opens with cluster=yes on node 0 (but detection's); unless a test says otherwise
@@ -2160,6 +2163,159 @@ static void test_unblocked_resent_timeout_words(void **state)
     vt_fcluster_stop(c);
 }
 
+/* ---- queued blocking pops keep their order across a map change ---- */
+
+/* BLPOP key 10 on m, asynchronously, into *out. */
+static void blpop_async(vmux *m, const char *key, struct vt_async *out)
+{
+    const char *argv[] = {"BLPOP", key, "10"};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 20000);
+    assert_status(vmux_call_async(m, &o, 3, argv, NULL, vt_on_async, out), 0);
+}
+
+/* The value of a BLPOP's reply ([key, value]) in buf, or its status's name. */
+static const char *popped(const struct vt_async *a, char *buf, size_t len)
+{
+    const vmux_reply *v =
+        a->status == 0 && vmux_reply_len(a->reply) == 2 ? vmux_reply_element(a->reply, 1) : NULL;
+    size_t n = 0;
+    const char *str = v != NULL ? vmux_reply_str(v, &n) : NULL;
+    snprintf(buf, len, "%.*s", str != NULL ? (int)n : 0, str != NULL ? str : "");
+    return str != NULL ? buf : vmux_err_name(a->status);
+}
+
+/* A handle's GET of a key of slot k's and node 1's count of GETs, for served_by_node1(). */
+struct probe {
+    vmux *m;
+    vt_fcluster *c;
+    unsigned before;
+};
+
+/* Whether a GET of a key in the slot of "k" (node 0 answers nil) reaches node 1 now. */
+static bool served_by_node1(void *arg)
+{
+    struct probe *p = arg;
+    want_value(p->m, "{k}y", "(nil)");
+    return vt_fcluster_count(p->c, 1, "GET") > p->before;
+}
+
+/*
+ * Node 0 serves every slot and leaves a BLPOP k blocked (a gate, then MOVED to node 1), node 1
+ * answers its first BLPOP k "first", the next "second". A handle with one pool connection per
+ * node (returned) sends A, BLPOP k (into *a), which blocks on node 0.
+ */
+static vmux *a_blocks_on_node0(vt_fcluster *c, struct vt_async *a)
+{
+    rule(c, 0, "k", -1, VT_FC_GATED, "-MOVED %u 127.0.0.1:%d\r\n", slot("k"),
+         vt_fcluster_port(c, 1));
+    rule(c, 1, "k", 1, 0, "*2\r\n$1\r\nk\r\n$5\r\nfirst\r\n");
+    rule(c, 1, "k", -1, 0, "*2\r\n$1\r\nk\r\n$6\r\nsecond\r\n");
+    vmux *m = open_on(c, "blockingPoolSize=1,clusterRefreshMinInterval=100");
+    want_value(m, "x", "(nil)"); /* the map is loaded: node 0 serves every slot */
+    blpop_async(m, "k", a);
+    assert_true(vt_wait_until(node0_gated, c, WAIT_MS)); /* A blocks on node 0 */
+    return m;
+}
+
+/*
+ * Every node's CLUSTER SLOTS gives k's slot to node 1, and m learns it: by_refresh, from a refresh
+ * (asked for by another slot's MOVED); else by the MOVED of another command of the slot. Returns
+ * once m sends a command of the slot to node 1.
+ */
+static void slot_of_k_to_node1(vt_fcluster *c, vmux *m, bool by_refresh)
+{
+    unsigned s = slot("k");
+    int n0 = vt_fcluster_port(c, 0), n1 = vt_fcluster_port(c, 1);
+    around_slot(c, s, n0, n1, n0);
+    const char *other = by_refresh ? other_slot_key(s) : "{k}x";
+    rule(c, 0, other, 1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot(other), n1);
+    want_value(m, other, "(nil)"); /* followed to node 1 */
+    struct probe p = {m, c, vt_fcluster_count(c, 1, "GET")};
+    assert_true(vt_wait_until(served_by_node1, &p, WAIT_MS));
+}
+
+/*
+ * blockingPoolSize=1: A's BLPOP k holds node 0's only pool connection (node 0 leaves it blocked),
+ * B's BLPOP k waits for it. The handle then learns that node 1 owns k's slot while A still
+ * blocks (slot_of_k_to_node1()). Node 0 then ends A's block with MOVED. A goes on first and gets
+ * "first": B stayed behind it (it went to node 1 at the map change, blocked there first and got
+ * "first" before: review helper-215 F1's second case).
+ */
+static void queued_pops_keep_order(bool by_refresh)
+{
+    vt_fcluster *c = start(2, NULL);
+    static struct vt_async a, b; /* static: a failed assertion leaves their callbacks due */
+    a = (struct vt_async){.done = false};
+    b = (struct vt_async){.done = false};
+    vmux *m = a_blocks_on_node0(c, &a);
+    blpop_async(m, "k", &b);
+    want_value(m, "x", "(nil)"); /* one thread's commands are routed in order: B waits now */
+    slot_of_k_to_node1(c, m, by_refresh);
+    assert_false(atomic_load(&a.done));
+    vt_fcluster_open_gate(c, 0); /* node 0 ends A's block: MOVED */
+    assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
+    assert_true(vt_wait_until(vt_async_done, &b, WAIT_MS));
+    char a_buf[32], b_buf[32];
+    const char *a_got = popped(&a, a_buf, sizeof a_buf), *b_got = popped(&b, b_buf, sizeof b_buf);
+    bool in_order = strcmp(a_got, "first") == 0 && strcmp(b_got, "second") == 0;
+    if (!in_order)
+        fail_msg("A, first to pop, got \"%s\" and B \"%s\" (node 1 named the slot's owner by %s "
+                 "while A blocked on node 0)",
+                 a_got, b_got, by_refresh ? "a refresh" : "another command's MOVED");
+    vmux_reply_free(a.reply);
+    vmux_reply_free(b.reply);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+static void test_queued_pops_keep_order_refresh(void **state)
+{
+    (void)state;
+    queued_pops_keep_order(true);
+}
+
+static void test_queued_pops_keep_order_moved(void **state)
+{
+    (void)state;
+    queued_pops_keep_order(false);
+}
+
+/*
+ * As queued_pops_keep_order(), B a blocking XREAD from "$" of a stream in k's slot: it takes
+ * nothing from A, and goes to node 1 at the map change while A still blocks (held behind A and
+ * sent to node 0, its MOVED would end it: VMUX_ERR_SERVER, "not sent again").
+ */
+static void test_queued_read_from_now_leaves(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    static const char entry[] = "*1\r\n*2\r\n$4\r\n{k}s\r\n*1\r\n*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\n"
+                                "f\r\n$1\r\nv\r\n";
+    rule(c, 0, "BLOCK", -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot("k"), vt_fcluster_port(c, 1));
+    rule(c, 1, "BLOCK", -1, 0, "%s", entry); /* the fake's key is argv[1] */
+    static struct vt_async a, b; /* static: a failed assertion leaves their callbacks due */
+    a = (struct vt_async){.done = false};
+    b = (struct vt_async){.done = false};
+    vmux *m = a_blocks_on_node0(c, &a);
+    const char *xread[] = {"XREAD", "BLOCK", "10000", "STREAMS", "{k}s", "$"};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 20000);
+    assert_status(vmux_call_async(m, &o, 6, xread, NULL, vt_on_async, &b), 0);
+    want_value(m, "x", "(nil)"); /* one thread's commands are routed in order: B waits now */
+    slot_of_k_to_node1(c, m, true);
+    bool b_first = vt_wait_until(vt_async_done, &b, WAIT_MS) && !atomic_load(&a.done);
+    vt_fcluster_open_gate(c, 0);
+    assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
+    assert_true(vt_wait_until(vt_async_done, &b, WAIT_MS));
+    if (!b_first || b.status != 0)
+        fail_msg("B (XREAD BLOCK ... $) %s A's block ended: %s (%s)",
+                 b_first ? "ended before" : "still waited behind A until", vmux_err_name(b.status),
+                 b.words);
+    vmux_reply_free(a.reply);
+    vmux_reply_free(b.reply);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* ---- broken replies ---- */
 
 /* A truncated or malformed redirect is an ordinary server error to the caller. */
@@ -2610,6 +2766,9 @@ int main(void)
         cmocka_unit_test(test_clusterdown_follows_new_owner),
         cmocka_unit_test(test_unblocked_by_failover),
         cmocka_unit_test(test_unblocked_resent_timeout_words),
+        cmocka_unit_test(test_queued_pops_keep_order_refresh),
+        cmocka_unit_test(test_queued_pops_keep_order_moved),
+        cmocka_unit_test(test_queued_read_from_now_leaves),
         cmocka_unit_test(test_truncated_moved),
         cmocka_unit_test(test_slots_garbage),
         cmocka_unit_test(test_slots_holes_and_null_host),
