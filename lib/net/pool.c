@@ -197,7 +197,8 @@ void vmux__pool_submit(struct vmux_pool *p, struct vmux_op *op)
 
 void vmux__pool_take_unsent(struct vmux_pool *p, struct vmux_opq *dst)
 {
-    vmux__opq_append(dst, &p->waiting);
+    struct vmux_opq waiting = {0}; /* out first: a link freed below would start the next */
+    vmux__opq_append(&waiting, &p->waiting);
     for (int i = 0; i < p->total; i++) {
         struct vmux_opq q = {0};
         vmux__link_take_backlog(p->links[i], &q);
@@ -207,6 +208,7 @@ void vmux__pool_take_unsent(struct vmux_pool *p, struct vmux_opq *dst)
             vmux__opq_push(dst, op);
         }
     }
+    vmux__opq_append(dst, &waiting); /* behind: each queued once the links' ops were given */
 }
 
 void vmux__pool_take_waiting(struct vmux_pool *p,

@@ -53,9 +53,10 @@ void vmux__pool_submit(struct vmux_pool *p, struct vmux_op *op);
 void vmux__pool_detach(struct vmux_op *op);
 
 /*
- * Appends to dst the ops the pool has not sent: those waiting for a link and those in the
- * backlogs of its links (taken back from the pool, as by vmux__pool_detach()). What its links
- * have written stays with them. For a node that failed over: the caller sends them elsewhere.
+ * Appends to dst the ops the pool has not sent, in the order they came: those in the backlogs of
+ * its links (taken back from the pool, as by vmux__pool_detach()), then those waiting for a link
+ * (each queued after the links' ops were given). What its links have written stays with them.
+ * For a node that failed over: the caller sends them elsewhere.
  */
 void vmux__pool_take_unsent(struct vmux_pool *p, struct vmux_opq *dst);
 

@@ -2184,6 +2184,23 @@ static const char *popped(const struct vt_async *a, char *buf, size_t len)
     return str != NULL ? buf : vmux_err_name(a->status);
 }
 
+/*
+ * Waits for A and B, two BLPOPs of one key, and fails unless A, sent first, got "first" and B
+ * "second" (how came in the message); frees their replies.
+ */
+static void a_first(struct vt_async *a, struct vt_async *b, const char *how)
+{
+    assert_true(vt_wait_until(vt_async_done, a, WAIT_MS));
+    assert_true(vt_wait_until(vt_async_done, b, WAIT_MS));
+    char a_buf[32], b_buf[32];
+    const char *a_got = popped(a, a_buf, sizeof a_buf), *b_got = popped(b, b_buf, sizeof b_buf);
+    bool in_order = strcmp(a_got, "first") == 0 && strcmp(b_got, "second") == 0;
+    vmux_reply_free(a->reply);
+    vmux_reply_free(b->reply);
+    if (!in_order)
+        fail_msg("A, first to pop, got \"%s\" and B \"%s\" (%s)", a_got, b_got, how);
+}
+
 /* A handle's GET of a key of slot k's and node 1's count of GETs, for served_by_node1(). */
 struct probe {
     vmux *m;
@@ -2253,17 +2270,10 @@ static void queued_pops_keep_order(bool by_refresh)
     slot_of_k_to_node1(c, m, by_refresh);
     assert_false(atomic_load(&a.done));
     vt_fcluster_open_gate(c, 0); /* node 0 ends A's block: MOVED */
-    assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
-    assert_true(vt_wait_until(vt_async_done, &b, WAIT_MS));
-    char a_buf[32], b_buf[32];
-    const char *a_got = popped(&a, a_buf, sizeof a_buf), *b_got = popped(&b, b_buf, sizeof b_buf);
-    bool in_order = strcmp(a_got, "first") == 0 && strcmp(b_got, "second") == 0;
-    if (!in_order)
-        fail_msg("A, first to pop, got \"%s\" and B \"%s\" (node 1 named the slot's owner by %s "
-                 "while A blocked on node 0)",
-                 a_got, b_got, by_refresh ? "a refresh" : "another command's MOVED");
-    vmux_reply_free(a.reply);
-    vmux_reply_free(b.reply);
+    a_first(&a, &b,
+            by_refresh ? "node 1 named the slot's owner by a refresh while A blocked on node 0"
+                       : "node 1 named the slot's owner by another command's MOVED while A "
+                         "blocked on node 0");
     vmux_close(m);
     vt_fcluster_stop(c);
 }
@@ -2278,6 +2288,38 @@ static void test_queued_pops_keep_order_moved(void **state)
 {
     (void)state;
     queued_pops_keep_order(false);
+}
+
+/*
+ * blockingPoolSize=1: k's slot is served by a node that refuses connections, so A's BLPOP k waits
+ * in the backlog of that node's only pool connection and B's in the pool's queue. A refresh then
+ * gives the slot to node 1: the pool's unsent ops go there (its node's link is down) and A, sent
+ * first, gets "first". B went first before: vmux__pool_take_unsent() took the pool's queue ahead
+ * of its connections' backlogs (and so swapped A and B at each refresh while the node was down).
+ */
+static void test_unsent_pops_keep_order_off_a_dead_node(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    int fd, dead = vt_refusing_port(&fd);
+    assert_true(dead > 0);
+    unsigned s = slot("k");
+    around_slot(c, s, vt_fcluster_port(c, 0), dead, vt_fcluster_port(c, 0));
+    rule(c, 1, "k", 1, 0, "*2\r\n$1\r\nk\r\n$5\r\nfirst\r\n");
+    rule(c, 1, "k", -1, 0, "*2\r\n$1\r\nk\r\n$6\r\nsecond\r\n");
+    vmux *m = open_on(c, "blockingPoolSize=1");
+    want_value(m, "x", "(nil)"); /* the map is loaded: k's slot is the refusing node's */
+    static struct vt_async a, b; /* static: a failed assertion leaves their callbacks due */
+    a = (struct vt_async){.done = false};
+    b = (struct vt_async){.done = false};
+    blpop_async(m, "k", &a);
+    blpop_async(m, "k", &b);
+    want_value(m, "x", "(nil)"); /* one thread's commands are routed in order: both wait now */
+    slot_of_k_to_node1(c, m, true);
+    a_first(&a, &b, "both unsent on a node that refuses connections, their slot given to node 1");
+    vmux_close(m);
+    close(fd);
+    vt_fcluster_stop(c);
 }
 
 /*
@@ -2769,6 +2811,7 @@ int main(void)
         cmocka_unit_test(test_queued_pops_keep_order_refresh),
         cmocka_unit_test(test_queued_pops_keep_order_moved),
         cmocka_unit_test(test_queued_read_from_now_leaves),
+        cmocka_unit_test(test_unsent_pops_keep_order_off_a_dead_node),
         cmocka_unit_test(test_truncated_moved),
         cmocka_unit_test(test_slots_garbage),
         cmocka_unit_test(test_slots_holes_and_null_host),
