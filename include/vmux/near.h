@@ -14,7 +14,8 @@
  * What it does not: a write acknowledged to another client (or to this handle) is seen here only
  * once its invalidation has arrived on the I/O thread (the freshness window: a round trip, or
  * until a lost connection is noticed); call vmux_near_forget() after a write of your own to see
- * it at once.
+ * it at once (with readFrom other than primary, the next read goes to a replica, which has it only
+ * once it has applied it: replication lag).
  *
  * Each read is held on its own: a key read by GET, by HGET of two fields and by HGETALL is held
  * four times, and all four go when the key is invalidated (the server names keys, not fields).
@@ -114,7 +115,8 @@ VMUX_EXPORT int vmux_near_smembers(vmux *m, const vmux_callopts *opts, vmux_str 
 /**
  * Removes key from this handle's near cache at once (the server's invalidation of a write of
  * your own comes a moment later), every read of it held (GET, HGET of each field, HGETALL,
- * SMEMBERS): the next read of key through the near cache reads the server. Returns 0
+ * SMEMBERS): the next read of key through the near cache reads the server (with readFrom other
+ * than primary, a replica: your write is there only once the replica has applied it). Returns 0
  * (whether or not key was held), VMUX_ERR_INVALID_ARG (NULL m, key.ptr NULL with len > 0),
  * VMUX_ERR_UNSUPPORTED (nearCache is off) or VMUX_ERR_FORKED (in a child of fork()). Any thread.
  */
