@@ -208,23 +208,6 @@ static void on_inval_push(vmux_reply *r, void *arg)
         repoint(nd);
 }
 
-/* The handle's configuration with nd's one endpoint (as the router's node links have). */
-static struct vmux_config *inval_config(struct vmux_near_cnode *nd)
-{
-    vmux *m = nd->n->m;
-    struct vmux_config *cfg = vmux_config_dup(m->cfg);
-    if (cfg == NULL)
-        return NULL;
-    vmux_config_clear_endpoints(cfg);
-    const char *tls_name = vmux__router_tls_name(&m->router, nd->host, nd->port);
-    if (vmux_config_set_service_name(cfg, NULL) == 0 &&
-        (tls_name == NULL || m->tls_ctx == NULL || vmux_config_set_ssl_host(cfg, tls_name) == 0) &&
-        vmux__config_endpoint_push(cfg, nd->host, strlen(nd->host), nd->port) == 0)
-        return cfg;
-    vmux_config_free(cfg);
-    return NULL;
-}
-
 /* Moves nd's configuration to the retired list (its link closed); false: no memory, kept. */
 static bool retire_config(struct vmux_near_cluster *cl, struct vmux_near_cnode *nd)
 {
@@ -243,7 +226,7 @@ static void open_inval(struct vmux_near_cluster *cl, struct vmux_near_cnode *nd)
     nd->inval = NULL;
     if (nd->cfg != NULL && !retire_config(cl, nd))
         goto no_memory; /* an earlier link's, which may still use it */
-    nd->cfg = inval_config(nd);
+    nd->cfg = vmux__router_node_config(&m->router, nd->host, nd->port); /* its TLS name too */
     if (nd->cfg == NULL ||
         vmux__link_new(&m->loop, nd->cfg, m->tls_ctx, &m->ctr, &inval_events, nd, &nd->inval) != 0)
         goto no_memory;

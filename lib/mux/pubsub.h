@@ -159,6 +159,7 @@ struct vmux_pubsub {
      * yet), and those dropped since it, not logged. */
     uint64_t over_limit_logged_ms;
     uint64_t over_limit_unlogged;
+    uint64_t tls_installs; /* the router's installs when the links last learnt their TLS names */
 };
 
 /* Fails nothing (subscriptions are not commands): frees every subscription, closes their
@@ -171,7 +172,8 @@ void vmux__pubsub_free(struct vmux *m);
 /* Once a second: the subscriber links' heartbeats. */
 void vmux__pubsub_tick(struct vmux *m, bool frozen);
 
-/* A new slot map, or detection is over: the reconciler runs soon (router's map_changed hook). */
+/* A new slot map, or detection is over: the reconciler runs soon, and after a refreshed map the
+ * subscriber links learn the TLS names their nodes announce (router's map_changed hook). */
 void vmux__pubsub_map_changed(void *m);
 
 /*

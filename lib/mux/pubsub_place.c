@@ -216,14 +216,10 @@ static struct vmux_sublink *open_sublink(struct vmux *m, const char *host, int p
         return NULL;
     sl->m = m;
     sl->port = port;
-    if (host != NULL &&
-        ((sl->host = strdup(host)) == NULL || (sl->cfg = vmux_config_dup(m->cfg)) == NULL))
+    /* a node's: its one endpoint, and the TLS name the node's other links verify */
+    if (host != NULL && ((sl->host = strdup(host)) == NULL ||
+                         (sl->cfg = vmux__router_node_config(&m->router, host, port)) == NULL))
         goto fail;
-    if (sl->cfg != NULL) {
-        vmux_config_clear_endpoints(sl->cfg);
-        if (vmux__config_endpoint_push(sl->cfg, host, strlen(host), port) != 0)
-            goto fail;
-    }
     if (vmux__link_new(&m->loop, sl->cfg != NULL ? sl->cfg : m->cfg, m->tls_ctx, &m->ctr,
                        &sub_link_events, sl, &sl->link) != 0)
         goto fail;
@@ -571,9 +567,29 @@ void vmux__pubsub_reconcile_soon(struct vmux *m, uint64_t delay_ms)
     uv_timer_start(&ps->timer, on_timer, delay_ms, 0);
 }
 
+/*
+ * Names announced since the subscriber links opened, after a refreshed map only (as the router's
+ * node links and the near cache's): a MOVED's patch carries none. A link refused for its old
+ * name has asked for that refresh; its next connection verifies the new one.
+ */
+static void relearn_tls_names(struct vmux *m)
+{
+    const struct vmux_router *r = &m->router;
+    if (m->pubsub.tls_installs == r->installs)
+        return;
+    m->pubsub.tls_installs = r->installs;
+    for (struct vmux_sublink *sl = m->pubsub.links; sl != NULL; sl = sl->next)
+        if (sl->cfg != NULL && vmux__router_tls_learn(r, sl->cfg, sl->host, sl->port))
+            vmux__log(m->cfg, VMUX_LOG_INFO,
+                      "cluster: %s:%d announces the name %s: its subscriber link verifies it from "
+                      "its next connection",
+                      sl->host, sl->port, vmux_config_ssl_host(sl->cfg));
+}
+
 void vmux__pubsub_map_changed(void *arg)
 {
     struct vmux *m = arg;
+    relearn_tls_names(m);
     if (m->pubsub.subs != NULL)
         vmux__pubsub_reconcile_soon(m, 0);
 }

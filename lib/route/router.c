@@ -96,18 +96,12 @@ static struct vmux_link *node_open(struct vmux_router *r, const char *host, size
         return NULL;
     r->nodes = nodes;
     struct vmux_router_node n = {.port = port, .id = r->node_ids + 1};
-    if ((n.host = strndup(host, hostlen)) == NULL || (n.cfg = vmux_config_dup(r->cfg)) == NULL ||
+    if ((n.host = strndup(host, hostlen)) == NULL ||
+        (n.cfg = vmux__router_node_config(r, n.host, port)) == NULL || /* its TLS name too */
         (n.ctr = vmux__router_counters_of(r, n.host, port)) == NULL)
         goto fail;
-    vmux_config_clear_endpoints(n.cfg);
     n.cfg->cluster_node = true; /* READONLY unless a primary's (readmode.c, docs/replicas.md) */
-    if (vmux_config_set_service_name(n.cfg, NULL) != 0) /* Sentinel: the node itself */
-        goto fail;
-    const char *tls_name = vmux__router_tls_name(r, n.host, port); /* over the seed's sslHost */
-    if ((tls_name != NULL && r->tls_ctx != NULL &&
-         vmux_config_set_ssl_host(n.cfg, tls_name) != 0) ||
-        vmux__config_endpoint_push(n.cfg, host, hostlen, port) != 0 ||
-        vmux__link_new(r->loop, n.cfg, r->tls_ctx, n.ctr, r->node_events, r->arg, &n.link) != 0)
+    if (vmux__link_new(r->loop, n.cfg, r->tls_ctx, n.ctr, r->node_events, r->arg, &n.link) != 0)
         goto fail;
     if (vmux__router_mode(r) == VMUX_ROUTER_CLUSTER)
         vmux__link_set_cluster_only(n.link); /* its servers must be cluster nodes */

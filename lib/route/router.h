@@ -393,6 +393,18 @@ void vmux__router_seed_mismatch(struct vmux_router *r);
 const char *vmux__router_tls_name(const struct vmux_router *r, const char *host, int port);
 
 /*
+ * I/O thread (tlsname.c): a new configuration for a link to the one node at host:port (host
+ * NUL-terminated): the handle's (r->cfg) with that one endpoint, no serviceName (the node
+ * itself, not a Sentinel) and, on a TLS handle, vmux__router_tls_name() as its sslHost when the
+ * node announces a name. Every link to one node is made from one (node links and their blocking
+ * pools, near-cache invalidation links, subscriber links), so that they all verify the same
+ * name; a later map's name reaches it through vmux__router_tls_learn(). The caller owns it
+ * (vmux_config_free()); NULL when out of memory.
+ */
+struct vmux_config *vmux__router_node_config(const struct vmux_router *r, const char *host,
+                                             int port);
+
+/*
  * I/O thread: the mode turns CLUSTER; from their next connections on, the seed link and every
  * node link check that their servers are cluster nodes (vmux__link_set_cluster_only()), as the
  * node links opened later do from their first.

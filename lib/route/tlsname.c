@@ -1,5 +1,7 @@
 /*
- * The name a node link's TLS session verifies and sends as SNI (route/router.h): the node's own
+ * The name a link to one node verifies with TLS and sends as SNI (route/router.h), whatever
+ * the link: the router's node links and their blocking pools, the near cache's invalidation
+ * links, the subscriber links (all made with vmux__router_node_config()): the node's own
  * host name when the cluster announces one (the map's host when it is a name, a cluster with
  * cluster-preferred-endpoint-type hostname; else the "hostname" metadata of CLUSTER SLOTS, a node
  * with cluster-announce-hostname announced by address), else the handle's sslHost when set, else
@@ -10,6 +12,7 @@
 #include <strings.h>
 #include <uv.h>
 
+#include "core/config_keys.h"
 #include "core/log.h"
 #include "route/router.h"
 
@@ -38,6 +41,22 @@ const char *vmux__router_tls_name(const struct vmux_router *r, const char *host,
     if (!is_ip_literal(host))
         return host;
     return announced(r->map, host, port);
+}
+
+struct vmux_config *vmux__router_node_config(const struct vmux_router *r, const char *host,
+                                             int port)
+{
+    struct vmux_config *cfg = vmux_config_dup(r->cfg);
+    if (cfg == NULL)
+        return NULL;
+    vmux_config_clear_endpoints(cfg);
+    const char *name = r->tls_ctx != NULL ? vmux__router_tls_name(r, host, port) : NULL;
+    if (vmux_config_set_service_name(cfg, NULL) == 0 && /* Sentinel: the node itself */
+        (name == NULL || vmux_config_set_ssl_host(cfg, name) == 0) &&
+        vmux__config_endpoint_push(cfg, host, strlen(host), port) == 0)
+        return cfg;
+    vmux_config_free(cfg);
+    return NULL;
 }
 
 bool vmux__router_tls_learn(const struct vmux_router *r, struct vmux_config *cfg, const char *host,

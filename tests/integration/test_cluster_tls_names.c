@@ -21,10 +21,18 @@
  * opens, so its node links verify the handle's sslHost and every call to the other nodes fails;
  * (and a call's errbuf names the node link's mismatch); then every node announces "localhost", and
  * once a refreshed map says so the links verify it at their next connection and the calls succeed
- * (before, a link kept the name it opened with).
+ * (before, a link kept the name it opened with), and the shard channels subscribed meanwhile go
+ * live (their subscriber links learn the name too).
+ *
+ * Subscriber links (test_shard_subscriptions_verify_node_names,
+ * test_keyspace_subscription_verifies_node_names): node 0 announces wrong.example.test, the name
+ * of the certificate it serves, the others localhost; a shard channel of each primary and a
+ * keyspace subscription (a copy on every primary) go live and deliver only if each node's
+ * subscriber link verifies the name its node announces, not the handle's sslHost.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -98,14 +106,20 @@ static void every_node_reached(vmux *m, const char *host)
     }
 }
 
-/* Every node announces "localhost" as its host name, as CLUSTER SLOTS shows. */
-static void announce_localhost(void)
+/* CONFIG SET param value on every node over the test's connections (node 0 must serve
+ * server.crt). */
+static void config_set_all(const char *param, const char *value)
 {
     for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
         int port = vt_cluster_port(CLUSTER, i);
-        want_ok(port, "announce",
-                vt_node_admin(port, true, "CONFIG SET cluster-announce-hostname localhost"));
+        want_ok(port, param, vt_node_admin(port, true, "CONFIG SET %s %s", param, value));
     }
+}
+
+/* Every node announces "localhost" as its host name, as CLUSTER SLOTS shows. */
+static void announce_localhost(void)
+{
+    config_set_all("cluster-announce-hostname", "localhost");
     assert_true(vt_wait_until(slots_name_localhost, NULL, 60000));
 }
 
@@ -120,12 +134,15 @@ static void seed_serves_wrong_name(void)
                           d, d));
 }
 
-/* A key (into key) served by node i, as node i says (node 0 may serve wrongname.crt). */
-static void key_on_node(char *key, size_t len, int i)
+/*
+ * A key or shard channel (into key, "<prefix>:<pid>:<n>") served by node i, as node i says (node
+ * 0 may serve wrongname.crt: ask it only while it serves server.crt).
+ */
+static void key_on_node(char *key, size_t len, const char *prefix, int i)
 {
     int want = vt_cluster_port(CLUSTER, i);
     for (int k = 0;; k++) {
-        snprintf(key, len, "names:late:%d:%d", (int)getpid(), k);
+        snprintf(key, len, "%s:%d:%d", prefix, (int)getpid(), k);
         if (vt_slot_primary(want, true, (int)vmux__slot_of(key, strlen(key))) == want)
             return;
     }
@@ -162,11 +179,7 @@ static bool late_served(void *arg)
 /* Sets cluster-preferred-endpoint-type to type on every node (over the test's connections). */
 static void prefer(const char *type)
 {
-    for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
-        int port = vt_cluster_port(CLUSTER, i);
-        want_ok(port, "prefer",
-                vt_node_admin(port, true, "CONFIG SET cluster-preferred-endpoint-type %s", type));
-    }
+    config_set_all("cluster-preferred-endpoint-type", type);
 }
 
 /* Whether node 0's CLUSTER SLOTS names every node "?" (want) or none (!want). */
@@ -207,6 +220,116 @@ static void test_unnamed_nodes_by_ip(void **state)
     assert_true(vt_wait_until(slots_unnamed, &unnamed, 60000));
 }
 
+/* ---- subscriber links ---- */
+
+#define SUB_WAIT_MS 30000
+#define OWN_NAME "wrong.example.test" /* the name node 0 announces in the subscriber tests */
+#define KEYSPACE "__keyspace@0__:"
+
+/* A shard channel and what arrived on it (the I/O thread counts). */
+struct shard_sub {
+    char channel[64];
+    vmux_sub *sub;
+    atomic_int got;
+};
+
+static void on_shard_message(const vmux_message *msg, void *userdata)
+{
+    (void)msg;
+    atomic_fetch_add(&((struct shard_sub *)userdata)->got, 1);
+}
+
+static bool arrived(void *arg)
+{
+    return atomic_load((atomic_int *)arg) > 0;
+}
+
+static void shard_subscribe(vmux *m, struct shard_sub *ss)
+{
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_SHARD, VMUX_STR(ss->channel), on_shard_message, ss, &ss->sub),
+        0);
+}
+
+/* ss goes live on its node's subscriber link, and a message published there arrives. */
+static void shard_delivers(vmux *m, struct shard_sub *ss, int node)
+{
+    int rc = vmux_sub_wait_live(ss->sub, SUB_WAIT_MS);
+    if (rc != 0)
+        fail_msg("shard channel %s of node %d (port %d) not live: %s (its subscriber link "
+                 "verifies a name the node's certificate lacks?)",
+                 ss->channel, node, vt_cluster_port(CLUSTER, node), vmux_err_name(rc));
+    int64_t receivers = 0;
+    assert_int_equal(
+        vmux_publish(m, NULL, VMUX_SUB_SHARD, VMUX_STR(ss->channel), VMUX_STR("hello"), &receivers),
+        0);
+    assert_true(receivers >= 1);
+    if (!vt_wait_until(arrived, &ss->got, SUB_WAIT_MS))
+        fail_msg("the message on %s (node %d) never arrived", ss->channel, node);
+}
+
+/* The keyspace events of one key per primary (the I/O thread counts). */
+struct keyspace_watch {
+    char keys[3][64];
+    atomic_int got[3];
+};
+
+static void on_keyspace_event(const vmux_message *msg, void *userdata)
+{
+    struct keyspace_watch *w = userdata;
+    size_t skip = strlen(KEYSPACE);
+    for (int i = 0; i < 3 && msg->channel.len > skip; i++)
+        if (msg->channel.len - skip == strlen(w->keys[i]) &&
+            memcmp(msg->channel.ptr + skip, w->keys[i], strlen(w->keys[i])) == 0)
+            atomic_fetch_add(&w->got[i], 1);
+}
+
+/* Whether every node's CLUSTER SLOTS names node 0 OWN_NAME and the others localhost (own) or
+ * names no node OWN_NAME (!own); node 0 must serve server.crt. */
+static bool views_name_node0(void *arg)
+{
+    bool own = *(bool *)arg;
+    int n = vt_cluster_size(CLUSTER);
+    bool all = true;
+    for (int i = 0; i < n && all; i++) {
+        char *t = vt_node_admin(vt_cluster_port(CLUSTER, i), true, "CLUSTER SLOTS");
+        all = t != NULL &&
+              (own ? vt_lines_equal(t, OWN_NAME) >= 1 && vt_lines_equal(t, "localhost") >= n - 1
+                   : vt_lines_equal(t, OWN_NAME) == 0);
+        free(t);
+    }
+    return all;
+}
+
+/*
+ * Each node announces a name its own certificate carries: node 0 OWN_NAME (it serves
+ * wrongname.crt, which names only that), the others localhost (server.crt); every node's map says
+ * so. Returns a handle on node 0 whose sslHost is OWN_NAME: what a subscriber link to nodes 1
+ * and 2 verifies if it keeps the handle's sslHost instead of its node's name, and fails.
+ */
+static vmux *nodes_own_names(void)
+{
+    announce_localhost();
+    int port0 = vt_cluster_port(CLUSTER, 0);
+    want_ok(port0, "announce",
+            vt_node_admin(port0, true, "CONFIG SET cluster-announce-hostname " OWN_NAME));
+    bool own = true;
+    assert_true(vt_wait_until(views_name_node0, &own, 60000));
+    seed_serves_wrong_name();
+    return open_seed("");
+}
+
+/* Back to what test_names_announced starts from: node 0 serves server.crt, every node announces
+ * localhost, every map says so. */
+static void nodes_named_localhost(vmux *m)
+{
+    seed_serves_right_name(m);
+    vmux_close(m);
+    announce_localhost();
+    bool own = false;
+    assert_true(vt_wait_until(views_name_node0, &own, 60000));
+}
+
 /*
  * A SET of key, which the node at port serves, fails unsent by its deadline while that node's
  * link fails its name check, and its errbuf names the link's last failure: the mismatch.
@@ -238,10 +361,15 @@ static void test_name_learned_late(void **state)
     free(t);
     assert_true(vt_cluster_size(CLUSTER) <= 3);
     struct late l = {0};
-    for (int i = 1; i < vt_cluster_size(CLUSTER); i++)
-        key_on_node(l.keys[i], sizeof l.keys[i], i);
+    static struct shard_sub ss[3]; /* subscribed before any name is announced */
+    for (int i = 1; i < vt_cluster_size(CLUSTER); i++) {
+        key_on_node(l.keys[i], sizeof l.keys[i], "names:late", i);
+        key_on_node(ss[i].channel, sizeof ss[i].channel, "names:late:ch", i);
+    }
     seed_serves_wrong_name();
     l.m = open_seed(",nearCache=true"); /* its invalidation links verify TLS names too */
+    for (int i = 1; i < vt_cluster_size(CLUSTER); i++)
+        shard_subscribe(l.m, &ss[i]); /* its subscriber link verifies sslHost, and fails */
     for (int i = 1; i < vt_cluster_size(CLUSTER); i++)
         assert_int_not_equal(vt_try_set(l.m, l.keys[i], l.keys[i], 1000),
                              0); /* sslHost does not name it */
@@ -253,7 +381,65 @@ static void test_name_learned_late(void **state)
     every_node_reached(l.m, "127.0.0.1");
     for (int i = 1; i < vt_cluster_size(CLUSTER); i++)
         vt_near_until_cached(l.m, l.keys[i], l.keys[i]); /* tracked: invalidation link up */
+    for (int i = 1; i < vt_cluster_size(CLUSTER); i++)
+        shard_delivers(l.m, &ss[i], i); /* its subscriber link learnt the name too */
     vmux_close(l.m);
+}
+
+/*
+ * SSUBSCRIBE on a shard channel of each primary goes live and gets the message published there:
+ * each subscriber link verifies the name its node announces (node 0 OWN_NAME, the others
+ * localhost), not the handle's sslHost, which names the seed only.
+ */
+static void test_shard_subscriptions_verify_node_names(void **state)
+{
+    (void)state;
+    int n = vt_cluster_size(CLUSTER);
+    assert_true(n <= 3);
+    static struct shard_sub ss[3];
+    for (int i = 0; i < n; i++)
+        key_on_node(ss[i].channel, sizeof ss[i].channel, "names:shard", i);
+    vmux *m = nodes_own_names();
+    for (int i = 0; i < n; i++)
+        shard_subscribe(m, &ss[i]);
+    for (int i = 0; i < n; i++)
+        shard_delivers(m, &ss[i], i);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(vmux_unsubscribe(m, ss[i].sub), 0);
+    nodes_named_localhost(m);
+}
+
+/*
+ * A keyspace subscription (a copy on every primary) goes live and gets the event of a key of each
+ * primary, as in the test above: each copy's link verifies its node's own name.
+ */
+static void test_keyspace_subscription_verifies_node_names(void **state)
+{
+    (void)state;
+    int n = vt_cluster_size(CLUSTER);
+    assert_true(n <= 3);
+    static struct keyspace_watch w;
+    for (int i = 0; i < n; i++)
+        key_on_node(w.keys[i], sizeof w.keys[i], "names:ks", i);
+    config_set_all("notify-keyspace-events", "KA");
+    vmux *m = nodes_own_names();
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, KEYSPACE "names:ks:%d:*", (int)getpid());
+    vmux_sub *sub = NULL;
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_PATTERN, VMUX_STR(pattern), on_keyspace_event, &w, &sub), 0);
+    int rc = vmux_sub_wait_live(sub, SUB_WAIT_MS);
+    if (rc != 0)
+        fail_msg("keyspace subscription %s not live on every primary: %s", pattern,
+                 vmux_err_name(rc));
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(vt_try_set(m, w.keys[i], "v", SUB_WAIT_MS), 0);
+        if (!vt_wait_until(arrived, &w.got[i], SUB_WAIT_MS))
+            fail_msg("no keyspace event of %s (node %d)", w.keys[i], i);
+    }
+    assert_int_equal(vmux_unsubscribe(m, sub), 0);
+    nodes_named_localhost(m);
+    config_set_all("notify-keyspace-events", ""); /* as the fixture was */
 }
 
 static void test_names_announced(void **state)
@@ -288,7 +474,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unnamed_nodes_by_ip), /* these two first: the fresh fixture */
         cmocka_unit_test(test_name_learned_late),
+        cmocka_unit_test(test_shard_subscriptions_verify_node_names),
+        cmocka_unit_test(test_keyspace_subscription_verifies_node_names),
         cmocka_unit_test(test_names_announced),
     };
+    vt_filter_tests(); /* VT_ONLY=test_name: one test (each of the last three stands alone) */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
