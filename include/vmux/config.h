@@ -447,10 +447,13 @@ VMUX_EXPORT int vmux_config_set_event_handler(vmux_config *cfg, vmux_event_fn fn
 /**
  * Supplies the credentials for each connection attempt: writes a NUL-terminated user name
  * (empty for the default user) and password into the buffers (user_size and password_size
- * bytes, at least 256 and 4096) and returns 0; any other return fails that attempt with
- * VMUX_ERR_AUTH, and it is retried with backoff. Called on every (re)connect, so rotating
- * tokens (ElastiCache IAM tokens live 15 minutes) are always fresh. Overrides the config's
- * user and password.
+ * bytes, at least 256 and 16384: room for an ElastiCache IAM token carrying a 4096-byte STS
+ * session token) and returns 0; any other return fails that attempt with VMUX_ERR_AUTH, and
+ * it is retried with backoff. The failure's words say what it returned and the buffers' sizes
+ * ("the credentials provider failed: it returned -1 (VMUX_ERR_INVALID_ARG) with buffers of 256
+ * and 16384 bytes"), or vmux_iam_credentials()'s own reason (iam.h). Called on every
+ * (re)connect, so rotating tokens (ElastiCache IAM tokens live 15 minutes) are always fresh.
+ * Overrides the config's user and password.
  */
 typedef int (*vmux_credentials_fn)(char *user, size_t user_size, char *password,
                                    size_t password_size, void *userdata);

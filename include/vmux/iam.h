@@ -9,9 +9,10 @@
  * signed with the credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and,
  * for temporary credentials such as a Lambda function's, AWS_SESSION_TOKEN), written without
  * its "http://". A token lives 15 minutes; ElastiCache checks it only when a connection
- * authenticates. The provider keeps one token and makes a new one when the kept one is older
- * than refresh_s (10 minutes by default), so every connection attempt (the handle calls the
- * provider at each one) gets a token with at least 5 minutes to live.
+ * authenticates. The provider keeps one token and makes a new one when the kept one is
+ * refresh_s old (10 minutes by default), so every connection attempt (the handle calls the
+ * provider at each one) gets a token with at least 15 minutes less refresh_s to live: 5 minutes
+ * by default, 1 minute at the largest refresh_s (840).
  *
  * Threading: a provider may be shared by any number of handles and threads; its token is kept
  * under a mutex. Errors come back with the call that failed, in its error buffer.
@@ -92,7 +93,12 @@ VMUX_EXPORT int vmux_iam_token(vmux_iam_provider *p, char *buf, size_t len, char
  *     vmux_config_set_credentials_provider(cfg, vmux_iam_credentials, provider);
  * It writes the options' user and the current token (vmux_iam_token()) and returns 0, or a
  * VMUX_ERR_* code (the connection attempt then fails with VMUX_ERR_AUTH and is retried with
- * backoff). It runs on the I/O thread of each handle that uses it.
+ * backoff). A failure leaves its words in the calling thread's vmux_last_error() (error.h),
+ * what vmux_iam_token() would write in errbuf ("IAM token: 17003 bytes needed, the buffer has
+ * 16384"), and the handle's failure gives them ("the credentials provider failed: IAM token:
+ * ..."); a success leaves "". A token carrying a session token of 4096 bytes (AWS gives them
+ * no fixed size) fits the handle's 16384-byte buffer (config.h). It runs on the I/O thread of
+ * each handle that uses it.
  */
 VMUX_EXPORT int vmux_iam_credentials(char *user, size_t user_size, char *password,
                                      size_t password_size, void *provider);

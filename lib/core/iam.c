@@ -14,6 +14,7 @@
 #include "core/errbuf.h"
 #include "core/iam_token.h"
 #include "core/sized.h"
+#include "core/why.h"
 #include "vmux/error.h"
 #include "vmux/iam.h"
 
@@ -134,12 +135,19 @@ int vmux_iam_credentials(char *user, size_t user_size, char *password, size_t pa
                          void *provider)
 {
     vmux_iam_provider *p = provider;
-    if (p == NULL || user == NULL || strlen(p->user) >= user_size)
-        return VMUX_ERR_INVALID_ARG;
-    int rc = vmux_iam_token(p, password, password_size, NULL, 0);
-    if (rc == 0)
-        memcpy(user, p->user, strlen(p->user) + 1);
-    return rc;
+    vmux__why_begin();
+    if (p == NULL || user == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "IAM credentials: no provider or no buffer");
+    size_t n = strlen(p->user);
+    if (n >= user_size)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "IAM user: %zu bytes needed, the buffer has %zu",
+                             n + 1, user_size);
+    char err[256] = "";
+    int rc = vmux_iam_token(p, password, password_size, err, sizeof err);
+    if (rc != 0)
+        return vmux__why_set(rc, "%s", err);
+    memcpy(user, p->user, n + 1);
+    return 0;
 }
 
 /* The region: the option, else AWS_REGION, else AWS_DEFAULT_REGION. */

@@ -15,12 +15,15 @@
 #include "core/near_prefix.h"
 #include "core/redact.h"
 #include "core/reply_internal.h"
+#include "core/why.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
 #include "vmux/version.h"
 
+/* The credentials provider's buffers (config.h). An ElastiCache IAM token carries the STS session
+ * token, up to 4096 bytes, percent-encoded (at most 3 bytes each): 16 KiB holds it with room. */
 #define CRED_USER_SIZE 256
-#define CRED_PASSWORD_SIZE 4096
+#define CRED_PASSWORD_SIZE 16384
 
 static const char LABEL_AUTH[] = "AUTH";
 static const char LABEL_REAUTH[] = "AUTH (renewal)"; /* a live connection's, reauthInterval */
@@ -102,24 +105,53 @@ static void push_auth(struct vmux_conn *c, const char *label, const char *user, 
 }
 
 /*
+ * A provider's failure (rc) in words: its own when it left some (vmux_iam_credentials(): "IAM
+ * token: 17003 bytes needed, the buffer has 16384"), else what it returned and the buffers it had.
+ * In setup it fails the connection; on a live one (a renewal) it is only logged.
+ */
+static void provider_failed(struct vmux_conn *c, bool setup, int rc)
+{
+    char why[160], code[48] = "";
+    const char *name = vmux_err_name(rc);
+    if (strcmp(name, "VMUX_ERR_UNKNOWN") != 0) /* else a number of the provider's own */
+        snprintf(code, sizeof code, " (%s)", name);
+    if (vmux_last_error()[0] != '\0')
+        snprintf(why, sizeof why, "%s", vmux_last_error());
+    else
+        snprintf(why, sizeof why, "it returned %d%s with buffers of %d and %d bytes", rc, code,
+                 CRED_USER_SIZE, CRED_PASSWORD_SIZE);
+    if (setup)
+        vmux__conn_fail(c, VMUX_ERR_AUTH, "the credentials provider failed: %s", why);
+    else
+        vmux__log(c->link->cfg, VMUX_LOG_WARN,
+                  "%s: the credentials provider failed: %s; re-AUTH later", c->where, why);
+}
+
+/* Asks the provider for credentials into user and pass (CRED_*_SIZE bytes); returns its answer. */
+static int call_provider(const struct vmux_config *cfg, char *user, char *pass)
+{
+    vmux__why_begin(); /* words the provider leaves (vmux_iam_credentials()) are then its own */
+    return cfg->credentials_fn(user, CRED_USER_SIZE, pass, CRED_PASSWORD_SIZE,
+                               cfg->credentials_userdata);
+}
+
+/*
  * AUTH with the credentials provider's fresh answer (buffers wiped after use): label
  * LABEL_AUTH in setup, where a failure fails the connection, or LABEL_REAUTH on a live
- * connection, where it is only logged (the connection stays authenticated as it was).
+ * connection, where it is only logged (the connection stays authenticated as it was). Once per
+ * connection attempt or renewal, never per command: the 16 KiB it allocates and wipes are not
+ * on a hot path.
  */
 static void provider_auth(struct vmux_conn *c, const char *label)
 {
     const struct vmux_config *cfg = c->link->cfg;
     bool setup = label == LABEL_AUTH;
     char *user = calloc(1, CRED_USER_SIZE), *pass = calloc(1, CRED_PASSWORD_SIZE);
+    int rc = 0;
     if (user == NULL || pass == NULL) {
         vmux__conn_fail(c, VMUX_ERR_NOMEM, "out of memory for credentials");
-    } else if (cfg->credentials_fn(user, CRED_USER_SIZE, pass, CRED_PASSWORD_SIZE,
-                                   cfg->credentials_userdata) != 0) {
-        if (setup)
-            vmux__conn_fail(c, VMUX_ERR_AUTH, "the credentials provider failed");
-        else
-            vmux__log(cfg, VMUX_LOG_WARN, "%s: the credentials provider failed; re-AUTH later",
-                      c->where);
+    } else if ((rc = call_provider(cfg, user, pass)) != 0) {
+        provider_failed(c, setup, rc);
     } else {
         user[CRED_USER_SIZE - 1] = pass[CRED_PASSWORD_SIZE - 1] = '\0';
         if (setup && !keep_credentials(c, user, pass))

@@ -253,7 +253,9 @@ static void test_provider_error_fails_open(void **state)
     vmux_config_free(cfg);
     assert_int_equal(rc, VMUX_ERR_AUTH);
     assert_null(m);
-    expect_contains(err, "credentials provider");
+    /* what it returned, and the buffers it had: it may have found them too small */
+    expect_contains(err, "the credentials provider failed: it returned -1 (VMUX_ERR_INVALID_ARG) "
+                         "with buffers of 256 and 16384 bytes");
     assert_true(atomic_load(&c.calls) >= 2); /* once per attempt */
 }
 
@@ -325,20 +327,31 @@ static long long client_id(vmux *m)
     return id;
 }
 
-/* Counts the log lines that say a re-AUTH was refused. */
-static atomic_int refused_lines;
+/* Counts the log lines that say a re-AUTH was refused, and those that say the provider failed
+ * (in what it returned: creds.fail's -1). */
+static atomic_int refused_lines, provider_failed_lines;
 
 static void on_log(vmux_log_level level, const char *msg, void *ud)
 {
     (void)ud;
     if (level == VMUX_LOG_WARN && strstr(msg, "re-AUTH refused: WRONGPASS") != NULL)
         atomic_fetch_add(&refused_lines, 1);
+    if (level == VMUX_LOG_WARN &&
+        strstr(msg, ": the credentials provider failed: it returned -1 (VMUX_ERR_INVALID_ARG) "
+                    "with buffers of 256 and 16384 bytes; re-AUTH later") != NULL)
+        atomic_fetch_add(&provider_failed_lines, 1);
 }
 
 static bool refusal_logged(void *arg)
 {
     (void)arg;
     return atomic_load(&refused_lines) >= 1;
+}
+
+static bool provider_failure_logged(void *arg)
+{
+    (void)arg;
+    return atomic_load(&provider_failed_lines) >= 1;
 }
 
 static bool key_gone(void *arg)
@@ -383,7 +396,8 @@ static void test_reauth_renews_live_connection(void **state)
     vmux_close(m);
 }
 
-/* A renewal the server refuses is logged; the connection keeps its earlier authentication. */
+/* A renewal the server refuses, or the provider fails, is logged; the connection keeps its
+ * earlier authentication. */
 static void test_reauth_refused_keeps_connection(void **state)
 {
     vt_server *s = *state;
@@ -391,6 +405,7 @@ static void test_reauth_refused_keeps_connection(void **state)
     struct creds c = {.password = "pw1"};
     vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = MAXEV};
     atomic_store(&refused_lines, 0);
+    atomic_store(&provider_failed_lines, 0);
     vmux_config *cfg = config_for(s, "reauthInterval=1", &c, &log);
     vmux_config_set_log(cfg, on_log, VMUX_LOG_WARN, NULL);
     vmux *m = vt_open_config(cfg, "reauthInterval=1");
@@ -398,6 +413,9 @@ static void test_reauth_refused_keeps_connection(void **state)
     long long id = client_id(m);
     int events = event_count(&log);
 
+    atomic_store(&c.fail, true); /* first the provider fails (a refusal waits 60 s to retry) */
+    assert_true(vt_wait_until(provider_failure_logged, NULL, EVENT_DEADLINE_MS));
+    atomic_store(&c.fail, false);
     side_expect(s->port, "OK", "CONFIG RESETSTAT");
     atomic_store(&c.password, "wrong");
     wait_auths(s->port, 1, 1);

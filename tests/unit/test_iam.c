@@ -317,6 +317,27 @@ static void test_bad_args(void **state)
     vmux_iam_provider_free(NULL);
 }
 
+/* The credentials provider, which has no error buffer, leaves its words for vmux_last_error():
+ * the handle's failure quotes them (lib/net/setup.c). */
+static void test_credentials_words(void **state)
+{
+    (void)state;
+    vmux_iam_provider *p = provider(false, 0);
+    char user[256], small_user[4], small[64], pass[TOKEN_MAX];
+    assert_int_equal(vmux_iam_credentials(small_user, sizeof small_user, pass, sizeof pass, p),
+                     VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), "IAM user: 9 bytes needed, the buffer has 4");
+    assert_int_equal(vmux_iam_credentials(user, sizeof user, small, sizeof small, p),
+                     VMUX_ERR_INVALID_ARG);
+    if (strstr(vmux_last_error(), "IAM token: ") != vmux_last_error() ||
+        strstr(vmux_last_error(), " bytes needed, the buffer has 64") == NULL)
+        fail_msg("unexpected words: \"%s\"", vmux_last_error());
+    assert_int_equal(vmux_iam_credentials(user, sizeof user, pass, sizeof pass, p), 0);
+    assert_string_equal(vmux_last_error(), "");
+    assert_string_equal(user, "app-user");
+    vmux_iam_provider_free(p);
+}
+
 /* The iam* keys: parsed, printed back, and made into the config's own provider. */
 static void test_config_keys(void **state)
 {
@@ -455,6 +476,7 @@ int main(void)
         cmocka_unit_test_setup(test_missing_env, setup),
         cmocka_unit_test_setup(test_region, setup),
         cmocka_unit_test_setup(test_bad_args, setup),
+        cmocka_unit_test_setup(test_credentials_words, setup),
         cmocka_unit_test_setup(test_config_keys, setup),
         cmocka_unit_test_setup(test_config_key_errors, setup),
         cmocka_unit_test_setup(test_threads, setup),
