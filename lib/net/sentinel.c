@@ -463,6 +463,7 @@ static void on_query_failed(struct vmux_link *link, int code, const char *reason
 
 static void on_watch_failed(struct vmux_link *link, int code, const char *reason, void *arg)
 {
+    vmux__sentinel_watch_lost(arg);
     on_sentinel_failed(link, code, reason, ((struct vmux__sentinel_watch *)arg)->s);
 }
 

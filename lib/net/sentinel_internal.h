@@ -20,8 +20,9 @@ enum vmux__watch_heard {
 
 /*
  * A watcher: the subscriber link to one sentinel, the arg of its events and pushes. heard is
- * about its latest connection: a new one is ASKED at its ready event, and a failed one keeps
- * what it got until then. I/O thread.
+ * about its latest connection: a new one is ASKED at its ready event; a failed one is no longer
+ * HEARING (vmux__sentinel_watch_lost()) but keeps a refusal until a later confirmation. I/O
+ * thread.
  */
 struct vmux__sentinel_watch {
     struct vmux_sentinel *s;
@@ -96,8 +97,9 @@ void vmux__sentinel_connect_waiting(struct vmux_sentinel *s, const struct vmux_e
 void vmux__sentinel_ask(struct vmux_sentinel *s);
 
 /*
- * A watcher's SUBSCRIBE was confirmed (sentinel_watch.c): until then a +switch-master was not
- * heard, so the primary known (or being asked for) may be the one a failover left meanwhile.
+ * A watcher's SUBSCRIBE was confirmed (sentinel_watch.c) while no other watcher was hearing:
+ * until then a +switch-master was not heard, so the primary known (or being asked for) may be
+ * the one a failover left meanwhile.
  * Asks once more, now or once the question under way is answered, and an answer that names
  * another primary is followed as +switch-master is (vmux__sentinel_follow()). Nothing when no
  * primary is known or asked for (the first question comes after this), nor while paused (the
@@ -111,6 +113,10 @@ void vmux__sentinel_recheck(struct vmux_sentinel *s);
  */
 void vmux__sentinel_watch_ready(struct vmux_link *link, const char *where, void *arg);
 void vmux__sentinel_on_push(vmux_reply *reply, void *arg);
+
+/* A watcher's connection failed: what it heard is past (it hears nothing until a new connection's
+ * SUBSCRIBE is confirmed). I/O thread. */
+void vmux__sentinel_watch_lost(struct vmux__sentinel_watch *w);
 
 /*
  * A +switch-master message: "<name> <old-ip> <old-port> <new-ip> <new-port>". Each field holds

@@ -151,6 +151,28 @@ static bool some_refused(const struct vmux_sentinel *s)
 }
 
 /*
+ * Whether a watcher other than w hears announcements now: one whose SUBSCRIBE was confirmed on a
+ * connection that has not failed since (vmux__sentinel_watch_lost()). A switch while w was not
+ * hearing came through it, so w's confirmation need not ask for the primary again; asking would
+ * even be harmful: a sentinel that missed the failover (restarted, cut off from the others)
+ * would answer the old primary, and the handle would follow it back off the new one (review
+ * helper-227: 299 of 300 GETs answered by the old primary).
+ */
+static bool another_hears(const struct vmux_sentinel *s, const struct vmux__sentinel_watch *w)
+{
+    for (size_t i = 0; i < s->nwatch; i++)
+        if (&s->watch[i] != w && s->watch[i].heard == VMUX__WATCH_HEARING)
+            return true;
+    return false;
+}
+
+void vmux__sentinel_watch_lost(struct vmux__sentinel_watch *w)
+{
+    if (w->heard == VMUX__WATCH_HEARING)
+        w->heard = VMUX__WATCH_UNASKED; /* a refusal stays: deafness ends on a confirmation */
+}
+
+/*
  * The SUBSCRIBE confirmed. Deaf is what the watchers hear now: once no watcher is refused, the
  * announcements come again and the questions stop. Before, a refusal made the handle deaf for
  * good, whatever the sentinels later allowed (a changed ACL, a sentinel restarted).
@@ -158,8 +180,10 @@ static bool some_refused(const struct vmux_sentinel *s)
 static void on_hearing(struct vmux__sentinel_watch *w, const char *where)
 {
     struct vmux_sentinel *s = w->s;
+    bool heard_meanwhile = another_hears(s, w);
     w->heard = VMUX__WATCH_HEARING;
-    vmux__sentinel_recheck(s); /* a switch before this was not heard */
+    if (!heard_meanwhile)
+        vmux__sentinel_recheck(s); /* a switch before this was not heard */
     if (!s->deaf || some_refused(s))
         return;
     s->deaf = false;
