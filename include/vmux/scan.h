@@ -25,9 +25,14 @@
  * CLUSTER NODES) with that node's own SCAN cursor, and once the node's SCAN is complete marks
  * done the slots the node owned both when its scan began and when it ended (slots it was
  * migrating away left out). A slot that moved meanwhile is scanned again on its new owner, whole
- * node and all. A slot left migrating for the whole of its owner's scan (an open slot, as an
- * interrupted reshard leaves it: keys on both nodes) has the node importing it scanned next,
- * and is done after that; while that node is not in the handle's map (it serves no slot yet),
+ * node and all. A node whose keys may have left and come back during its scan (its config epoch
+ * changed: it took a slot; or it ran RESTORE or RESTORE-ASKING: keys moved onto it by MIGRATE, as
+ * in a cancelled migration) has none of its slots marked, and is scanned again: a Valkey 8 node
+ * scans slot by slot, and keys away while its cursor passed their slot were never returned. Keys
+ * brought back otherwise, with the slot's owner unchanged, are not seen (nor by RESTORE with INFO
+ * refused by the user's ACL). A slot left migrating for the whole of its owner's scan (an open
+ * slot, as an interrupted reshard leaves it: keys on both nodes) has the node importing it scanned
+ * next, and is done after that; while that node is not in the handle's map (it serves no slot yet),
  * steps fail with VMUX_ERR_NOT_CONNECTED. A node with open slots to several targets has them
  * visited in turn, the node scanned again before each next target (the target is that of its
  * lowest open slot not yet done). So every key present from the start to the end of the

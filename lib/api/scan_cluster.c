@@ -6,7 +6,9 @@
  * slot that moved meanwhile stays to do and is scanned on its new owner: a key may come twice,
  * none is missed. A slot left migrating for a node's whole scan (an open slot: an interrupted
  * reshard) is stable on neither node: its target is scanned next, and the slot done after that;
- * open slots to several targets, one target per scan of their node.
+ * open slots to several targets, one target per scan of their node. A node that took a slot (its
+ * config epoch changed) or had keys moved onto it (RESTORE-ASKING) during its scan marks none:
+ * a slot's keys may have been away while its cursor passed the slot, and come back.
  */
 #include "api/scan_cluster.h"
 
@@ -114,26 +116,45 @@ static int ask_node(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, cons
     return rc != 0 ? rc : vmux__fanout_call_node_id(m, &t, id, host, port, true, 2, argv, NULL, r);
 }
 
-/*
- * The run_id of the node being scanned (INFO server) into out: it changes when the process does.
- * A server's refusal (an ACL without INFO) leaves out "" and returns 0: the check is skipped.
- */
-static int node_run_id(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, char *out)
+/* What INFO tells of the node being scanned: whether keys may have been skipped meanwhile. */
+struct node_state {
+    char run_id[41];    /* its process: changes when it restarts ("": INFO refused) */
+    long long restores; /* its RESTORE and RESTORE-ASKING calls: keys moved onto it */
+};
+
+/* The calls of command name in INFO commandstats text ("cmdstat_<name>:calls=N,..."): 0 when
+ * absent (never called). */
+static long long calls_of(const char *text, const char *name)
 {
-    static const char *const argv[] = {"INFO", "server"};
+    char field[48];
+    snprintf(field, sizeof field, "cmdstat_%s:calls=", name);
+    const char *at = strstr(text, field);
+    return at != NULL ? strtoll(at + strlen(field), NULL, 10) : 0;
+}
+
+/*
+ * The state of the node being scanned (INFO server commandstats) into *out. A server's refusal
+ * (an ACL without INFO) leaves run_id "" and returns 0: the checks are skipped.
+ */
+static int node_state(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs,
+                      struct node_state *out)
+{
+    static const char *const argv[] = {"INFO", "server", "commandstats"};
     vmux_reply *r = NULL;
     vmux_callopts t;
     int rc = budget(cs, o, &t);
     if (rc == 0)
         rc = vmux__fanout_call_node_id(m, &t, cs->id[0] != '\0' ? cs->id : NULL, cs->host, cs->port,
-                                       true, 2, argv, NULL, &r);
+                                       true, 3, argv, NULL, &r);
     const char *text = rc == 0 ? vmux_reply_str(r, NULL) : NULL;
     const char *at = text != NULL ? strstr(text, "run_id:") : NULL;
     size_t len = at != NULL ? strcspn(at + 7, "\r\n") : 0;
-    out[0] = '\0';
-    if (len > 0 && len < sizeof cs->run_id) {
-        memcpy(out, at + 7, len);
-        out[len] = '\0';
+    out->run_id[0] = '\0';
+    out->restores = 0;
+    if (len > 0 && len < sizeof out->run_id) {
+        memcpy(out->run_id, at + 7, len);
+        out->run_id[len] = '\0';
+        out->restores = calls_of(text, "restore") + calls_of(text, "restore-asking");
     }
     vmux_reply_free(r);
     return rc == VMUX_ERR_SERVER ? 0 : rc;
@@ -201,6 +222,7 @@ static void note_slots(struct vmux_cscan *cs, const struct vmux_node_line *n)
         cs->mig[i] = n->serves[i] & (uint8_t)~n->stable[i];
     memcpy(cs->moving, n->moving, sizeof cs->moving);
     memcpy(cs->to, n->to, sizeof cs->to);
+    cs->epoch = n->epoch;
 }
 
 /* The node being scanned := the map's node at address ("host:port") with n's id and slots. */
@@ -432,7 +454,10 @@ int vmux__cscan_begin(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
     if (cs->begun)
         return 0;
     vmux_callopts o = read_opts(opts);
-    int rc = node_run_id(m, &o, cs, cs->run_id);
+    struct node_state st;
+    int rc = node_state(m, &o, cs, &st);
+    memcpy(cs->run_id, st.run_id, sizeof cs->run_id);
+    cs->restores = st.restores;
     cs->begun = rc == 0;
     return rc;
 }
@@ -484,6 +509,21 @@ static void start_via(struct vmux_cscan *cs, const struct vmux_node_line *n)
     }
 }
 
+/*
+ * Whether the node just scanned (its line n and state now at the end) kept every key of the
+ * slots it owned throughout: the same process (run_id), no key moved onto it (RESTORE and
+ * RESTORE-ASKING calls) and the same config epoch (it took no slot). Keys that left a slot and
+ * came back while its cursor passed the slot were never returned; when they came back, the node
+ * ran RESTORE-ASKING (MIGRATE), or its epoch rose (it took the slot back).
+ */
+static bool unchanged(const struct vmux_cscan *cs, const struct vmux_node_line *n,
+                      const struct node_state *now)
+{
+    bool checked = cs->run_id[0] != '\0'; /* INFO answered when the scan began */
+    return n->epoch == cs->epoch &&
+           (!checked || (strcmp(now->run_id, cs->run_id) == 0 && now->restores == cs->restores));
+}
+
 int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
 {
     vmux_callopts o = read_opts(opts);
@@ -496,10 +536,10 @@ int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan 
     else if (rc == 0 && read_nodes(r, cs->done, -1, NULL, n, NULL, &text) < 2)
         rc = fail(&o, VMUX_ERR_PROTOCOL, "CLUSTER NODES of %s:%d: no line marked myself", cs->host,
                   cs->port);
-    char now[sizeof cs->run_id] = "";
+    struct node_state now = {.run_id = ""};
     if (rc == 0 && cs->run_id[0] != '\0')
-        rc = node_run_id(m, &o, cs, now);
-    bool same = cs->run_id[0] == '\0' || strcmp(now, cs->run_id) == 0; /* not restarted */
+        rc = node_state(m, &o, cs, &now);
+    bool same = rc == 0 && unchanged(cs, n, &now);
     for (size_t i = 0; rc == 0 && same && i < sizeof cs->done; i++)
         cs->done[i] |= cs->owned[i] & n->stable[i];
     if (rc == 0 && same) {

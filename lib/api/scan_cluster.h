@@ -18,8 +18,12 @@ struct vmux_cscan {
     int port;
     char id[41]; /* its node id: how the handle's map knows it, whatever name the map gives it */
     char run_id[41]; /* its process's run_id when its scan began ("": INFO refused, unchecked) */
-    bool begun;      /* its run_id was asked (vmux__cscan_begin()): its SCAN may be sent */
-    bool finishing;  /* its SCAN is complete: mark its slots once its ownership is checked again */
+    /* Its RESTORE and RESTORE-ASKING calls when its scan began (INFO commandstats; unchecked with
+     * run_id ""): keys moved onto it by MIGRATE, a reshard's or a cancelled one's. */
+    long long restores;
+    uint64_t epoch; /* its config epoch when its scan began (its own CLUSTER NODES line) */
+    bool begun;     /* its run_id was asked (vmux__cscan_begin()): its SCAN may be sent */
+    bool finishing; /* its SCAN is complete: mark its slots once its ownership is checked again */
     /* Its slots migrating away when its scan began (mig), and those of them not done going to
      * `to`, the target of the lowest not done (moving): a slot left migrating (an interrupted
      * reshard) has keys on both nodes, and is never stable on either. */
@@ -57,9 +61,10 @@ struct vmux_cscan {
 int vmux__cscan_pick(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
 
 /*
- * Before the first SCAN of the node chosen: notes its process's run_id (INFO server; "" when a
- * server refuses INFO, an ACL without it: the check is skipped), once (begun). Returns 0 (at once
- * when begun already), or the error with its reason in opts->errbuf.
+ * Before the first SCAN of the node chosen: notes its process's run_id and its RESTORE and
+ * RESTORE-ASKING calls (INFO server commandstats; run_id "" when a server refuses INFO, an ACL
+ * without it: both checks are skipped), once (begun). Returns 0 (at once when begun already), or
+ * the error with its reason in opts->errbuf.
  */
 int vmux__cscan_begin(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);
 
@@ -67,11 +72,16 @@ int vmux__cscan_begin(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs)
  * The node's SCAN is complete: asks it again which slots it serves and marks done those it owned
  * (not migrating) both when its scan began and now, unless its process is another than when the
  * scan began (a new run_id: restarted, with a new hash seed, the SCAN cursor it was given meant
- * nothing there, and keys may have been skipped). A node chosen for via marks those slots done
- * too (unless it was migrating them away itself); a node that kept migrating slots to one target
- * from start to end sets via to them, so that target is scanned next (the target of its lowest
- * such slot not done: a node with open slots to several targets, picked again once via is done,
- * names the next one). Leaves no node chosen, in every case; on an error none is marked (its
+ * nothing there, and keys may have been skipped), or keys may have left it and come back
+ * meanwhile: its config epoch changed (it took a slot: one of its own may have been away and
+ * back), or it ran RESTORE or RESTORE-ASKING (keys moved onto it by MIGRATE: a slot's keys
+ * moved away and back with the slot never changing owner, a cancelled migration). Keys away
+ * while its cursor passed their slot's dict (a Valkey 8 node scans slot by slot) were never
+ * returned, though the slot was its own, stable, at both ends. A node chosen for via marks those
+ * slots done too (unless it was migrating them away itself); a node that kept migrating slots to
+ * one target from start to end sets via to them, so that target is scanned next (the target of its
+ * lowest such slot not done: a node with open slots to several targets, picked again once via is
+ * done, names the next one). Leaves no node chosen, in every case; on an error none is marked (its
  * slots are scanned again later) and the error is returned.
  */
 int vmux__cscan_node_done(vmux *m, const vmux_callopts *opts, struct vmux_cscan *cs);

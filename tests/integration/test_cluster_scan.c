@@ -47,6 +47,7 @@
 #include <hiredis/hiredis.h>
 
 #include "node.h"
+#include "readkeys.h"
 #include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
@@ -201,20 +202,24 @@ static void assert_all_seen(const struct keyset *ks)
                 fail_msg("scan:%s:%d was never returned", ks->tag[p], i);
 }
 
+/* Counts and marks a returned key (vt_scan_step()'s mark). */
+struct marking {
+    struct keyset *ks;
+    int *returned;
+};
+
+static void mark_one(void *arg, const vmux_bytes *k)
+{
+    struct marking *mk = arg;
+    mark(mk->ks, k);
+    (*mk->returned)++;
+}
+
 /* One step; marks its keys; returns what vmux_scan_next() returned. */
 static int scan_step(vmux_scan *it, struct keyset *ks, int *returned)
 {
-    vmux_bytes_array batch;
-    char why[256] = "";
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
-    int rc = vmux_scan_next(it, &o, &batch);
-    if (rc < 0)
-        fail_msg("vmux_scan_next: %s (%s)", vmux_err_name(rc), why);
-    for (size_t i = 0; i < batch.count; i++)
-        mark(ks, &batch.items[i]);
-    *returned += (int)batch.count;
-    vmux_bytes_array_free(&batch);
-    return rc;
+    struct marking mk = {ks, returned};
+    return vt_scan_step(it, mark_one, &mk);
 }
 
 static void connect_all(redisContext **c, char id[][64])
@@ -430,23 +435,6 @@ static struct {
     long long slot;
 } opened[MAX_OPEN];
 
-/* Moves every key of the open slot back from its importing node (ASKING: it does not own it). */
-static void keys_back(redisContext *dst, long long slot, int src_port)
-{
-    for (int round = 0; round < 100; round++) {
-        redisReply *r = redisCommand(dst, "CLUSTER GETKEYSINSLOT %lld 100", slot);
-        size_t n = r != NULL && r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
-        for (size_t i = 0; i < n; i++) {
-            freeReplyObject(redisCommand(dst, "ASKING"));
-            freeReplyObject(redisCommand(dst, "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE", src_port,
-                                         r->element[i]->str));
-        }
-        freeReplyObject(r);
-        if (n == 0)
-            return;
-    }
-}
-
 /* Closes each slot opened: stable on its source, keys back, stable on its target. */
 static int close_open_slots(void **state)
 {
@@ -459,7 +447,7 @@ static int close_open_slots(void **state)
         int dst = vt_cluster_port(CLUSTER, opened[k].dst);
         free(vt_node_admin(src, false, "CLUSTER SETSLOT %lld STABLE", slot));
         redisContext *c = vt_node_connect(dst);
-        keys_back(c, slot, src);
+        vt_migrate_keys_asking(c, slot, src); /* ASKING: it does not own the slot */
         redisFree(c);
         free(vt_node_admin(dst, false, "CLUSTER SETSLOT %lld STABLE", slot));
         opened[k].open = false;

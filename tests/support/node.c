@@ -2,6 +2,7 @@
 #include "node.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,21 +46,36 @@ redisReply *vt_must_argv(redisContext *c, int argc, const char **argv)
     return r;
 }
 
-void vt_migrate_keys(redisContext *c, long long slot, int to_port, void (*between)(void *arg),
-                     void *arg)
+/* vt_migrate_keys(), with ASKING before each MIGRATE when asking (c imports the slot). */
+static void migrate_keys(redisContext *c, long long slot, int to_port, bool asking,
+                         void (*between)(void *arg), void *arg)
 {
     for (;;) {
         redisReply *r = vt_must(c, "CLUSTER GETKEYSINSLOT %lld 100", slot);
         assert_int_equal(r->type, REDIS_REPLY_ARRAY);
         size_t n = r->elements;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            if (asking)
+                vt_must_ok(c, "ASKING");
             vt_must_ok(c, "MIGRATE 127.0.0.1 %d %s 0 5000 REPLACE", to_port, r->element[i]->str);
+        }
         freeReplyObject(r);
         if (n == 0)
             return;
         if (between != NULL)
             between(arg);
     }
+}
+
+void vt_migrate_keys(redisContext *c, long long slot, int to_port, void (*between)(void *arg),
+                     void *arg)
+{
+    migrate_keys(c, slot, to_port, false, between, arg);
+}
+
+void vt_migrate_keys_asking(redisContext *c, long long slot, int to_port)
+{
+    migrate_keys(c, slot, to_port, true, NULL, NULL);
 }
 
 long long vt_info_field(const char *info, const char *field)

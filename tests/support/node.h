@@ -32,6 +32,13 @@ void vt_migrate_keys(struct redisContext *c, long long slot, int to_port,
                      void (*between)(void *arg), void *arg);
 
 /*
+ * As vt_migrate_keys(), from a node that imports slot but does not own it (ASKING before each
+ * MIGRATE): the keys of an open or cancelled migration moved back to their owner at
+ * 127.0.0.1:to_port. Fails the test as vt_migrate_keys() does.
+ */
+void vt_migrate_keys_asking(struct redisContext *c, long long slot, int to_port);
+
+/*
  * The integer after "<field>:" at the start of a line of INFO text ("tcp_port:7000\r\n" for
  * field "tcp_port"), or -1 when info is NULL or has no such line. field is given without the
  * colon.

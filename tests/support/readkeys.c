@@ -102,3 +102,17 @@ void vt_must_set_get(vmux *m, const char *key, const char *value)
     if (rc != 0)
         fail_msg("%s: %s (%s)", key, rc == VT_WRONG_VALUE ? "wrong value" : vmux_err_name(rc), why);
 }
+
+int vt_scan_step(vmux_scan *it, void (*mark)(void *arg, const vmux_bytes *key), void *arg)
+{
+    vmux_bytes_array batch;
+    char why[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    int rc = vmux_scan_next(it, &o, &batch);
+    if (rc < 0)
+        fail_msg("vmux_scan_next: %s (%s)", vmux_err_name(rc), why);
+    for (size_t i = 0; i < batch.count; i++)
+        mark(arg, &batch.items[i]);
+    vmux_bytes_array_free(&batch);
+    return rc;
+}

@@ -44,4 +44,11 @@ int vt_set_get(vmux *m, const char *key, const char *value, char *why, size_t le
 /* As vt_set_get(), failing the test (naming the key, the error and the reason) unless it is 0. */
 void vt_must_set_get(vmux *m, const char *key, const char *value);
 
+/*
+ * One vmux_scan_next() of it, with an error buffer: mark(arg, key) for each key of its batch;
+ * returns 1 or 0 as vmux_scan_next() does, and fails the test (its code and words) when the step
+ * fails.
+ */
+int vt_scan_step(vmux_scan *it, void (*mark)(void *arg, const vmux_bytes *key), void *arg);
+
 #endif
