@@ -132,20 +132,33 @@ static long long calls_of(const char *text, const char *name)
     return at != NULL ? strtoll(at + strlen(field), NULL, 10) : 0;
 }
 
+/* INFO of the node being scanned, sections argc - 1 of argv, into *r (vmux_call()'s codes). */
+static int node_info(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs, int argc,
+                     const char *const *argv, vmux_reply **r)
+{
+    vmux_callopts t;
+    int rc = budget(cs, o, &t);
+    return rc != 0 ? rc
+                   : vmux__fanout_call_node_id(m, &t, cs->id[0] != '\0' ? cs->id : NULL, cs->host,
+                                               cs->port, true, argc, argv, NULL, r);
+}
+
 /*
- * The state of the node being scanned (INFO server commandstats) into *out. A server's refusal
- * (an ACL without INFO) leaves run_id "" and returns 0: the checks are skipped.
+ * The state of the node being scanned (INFO server commandstats) into *out. A server that takes
+ * one INFO section only (before Redis 7.0) is asked INFO server: its run_id alone. A server's
+ * refusal (an ACL without INFO) leaves run_id "" and returns 0: the checks are skipped.
  */
 static int node_state(vmux *m, const vmux_callopts *o, struct vmux_cscan *cs,
                       struct node_state *out)
 {
-    static const char *const argv[] = {"INFO", "server", "commandstats"};
+    static const char *const both[] = {"INFO", "server", "commandstats"};
     vmux_reply *r = NULL;
-    vmux_callopts t;
-    int rc = budget(cs, o, &t);
-    if (rc == 0)
-        rc = vmux__fanout_call_node_id(m, &t, cs->id[0] != '\0' ? cs->id : NULL, cs->host, cs->port,
-                                       true, 3, argv, NULL, &r);
+    int rc = node_info(m, o, cs, 3, both, &r);
+    if (rc == VMUX_ERR_SERVER) {
+        vmux_reply_free(r);
+        r = NULL;
+        rc = node_info(m, o, cs, 2, both, &r);
+    }
     const char *text = rc == 0 ? vmux_reply_str(r, NULL) : NULL;
     const char *at = text != NULL ? strstr(text, "run_id:") : NULL;
     size_t len = at != NULL ? strcspn(at + 7, "\r\n") : 0;
