@@ -65,9 +65,8 @@ int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args 
     if (idempotent)
         o.flags |= VMUX_CALL_RETRY_SAFE;
     vmux_node_replies res = {0};
-    int rc = a->error != 0
-                 ? a->error
-                 : vmux_call_nodes(m, &o, VMUX_NODES_PRIMARIES, a->argc, a->argv, a->lens, &res);
+    int rc = a->error != 0 ? a->error
+                           : vmux__fanout_call_primaries(m, &o, a->argc, a->argv, a->lens, &res);
     vmux__args_free(a);
     const vmux_node_reply *bad = rc == 0 ? first_failure(&res, excused) : NULL;
     if (bad != NULL) {

@@ -22,6 +22,7 @@
 #include "core/assert.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
+#include "core/errclass.h"
 #include "core/explain.h"
 #include "core/nocancel.h"
 #include "core/reply_internal.h"
@@ -31,10 +32,12 @@
 
 struct fanout;
 
-/* One node's part: where its completion writes. */
+/* One node's part: where its completion writes, and what its node's ROLE said (check_role). */
 struct fan_part {
     struct fanout *f;
     size_t i;
+    bool demoted;  /* ROLE named another role than "master": the map is behind */
+    char role[16]; /* that role, for the part's words */
 };
 
 struct fanout {
@@ -49,6 +52,7 @@ struct fanout {
     uint32_t flags;      /* the parts' op flags */
     bool word_failures;  /* vmux_call_nodes(): a part that fails otherwise than with the server's
                           * error gets an error reply of vmux_call()'s words for it (worded()) */
+    bool check_role;     /* vmux__fanout_call_primaries(): ROLE goes ahead of each part */
     uint32_t timeout_ms;
     uint64_t deadline_ns;
     size_t pending; /* parts not yet complete, plus one while start() runs */
@@ -110,10 +114,35 @@ static void fanout_free(struct fanout *f)
     free(f);
 }
 
+/*
+ * The parts whose node's ROLE said it is no longer a primary (check_role): their answers are a
+ * replica's, not their shard's primary's, so each fails, naming its node (the map that named it a
+ * primary is behind a failover or a reshard; the refresh was asked for by role_done()).
+ */
+static void fail_demoted(struct fanout *f)
+{
+    for (size_t i = 0; f->check_role && i < f->res.count; i++) {
+        if (!f->parts[i].demoted)
+            continue;
+        vmux_node_reply *n = &f->res.nodes[i];
+        char why[VMUX_REASON_SIZE];
+        vmux__errbuf_set(why, sizeof why,
+                         "NOTPRIMARY %s is no longer a primary (ROLE: %s): the handle's map is "
+                         "behind a failover or a reshard and is being refreshed; its answer, a "
+                         "replica's, was dropped",
+                         n->address, f->parts[i].role);
+        vmux_reply_free(n->reply);
+        n->status = VMUX_ERR_SERVER;
+        n->reply = vmux__reply_new_str(VMUX_REPLY_ERROR, why, strlen(why));
+    }
+}
+
 /* Completes the caller: with the parts (which it then owns), or with a call-level error. */
 static void deliver(struct fanout *f, int status)
 {
     vmux_node_replies *res = NULL;
+    if (status == 0)
+        fail_demoted(f);
     if (status == 0 && (res = malloc(sizeof *res)) == NULL)
         status = VMUX_ERR_NOMEM;
     if (res != NULL) {
@@ -153,10 +182,24 @@ static vmux_reply *worded(int status, vmux_reply *reply)
     return vmux__reply_new_str(VMUX_REPLY_ERROR, words, strlen(words));
 }
 
+/*
+ * Whether a part's reply says its node, which the map names a primary, is not one: READONLY (a
+ * write to a replica). A pinned op is not handled by its link's READONLY rule (net/link_retry.c),
+ * so nothing else would ask for a refresh.
+ */
+static bool says_replica(const struct fan_part *p, int status, const vmux_reply *reply)
+{
+    return status == VMUX_ERR_SERVER && reply != NULL &&
+           p->f->res.nodes[p->i].role == VMUX_ROLE_PRIMARY &&
+           vmux__errclass_of(reply) == VMUX_ERRCLASS_READONLY;
+}
+
 /* A part's op completed (its callback, on the I/O thread). */
 static void part_done(int status, vmux_reply *reply, void *userdata)
 {
     struct fan_part *p = userdata;
+    if (says_replica(p, status, reply))
+        vmux__router_refresh_soon(&p->f->m->router);
     if (p->f->word_failures && status != 0 && status != VMUX_ERR_SERVER)
         reply = worded(status, reply);
     part_set(p, status, reply);
@@ -180,17 +223,60 @@ static void part_unknown(struct fanout *f, size_t i)
              vmux__reply_new_str(VMUX_REPLY_ERROR, why, sizeof why - 1));
 }
 
+/*
+ * ROLE answered for part p (status 0 and an array whose first element names the role): other than
+ * "master", the node is no longer the primary the map says, and a refresh is asked for. Any other
+ * outcome (a timeout, ROLE refused by an ACL) tells nothing: the part's own answer stands.
+ */
+static void role_done(int status, vmux_reply *reply, void *userdata)
+{
+    struct fan_part *p = userdata;
+    const vmux_reply *first = status == 0 ? vmux_reply_element(reply, 0) : NULL;
+    size_t len = 0;
+    const char *role = first != NULL ? vmux_reply_str(first, &len) : NULL;
+    if (role != NULL && vmux_reply_get_kind(first) != VMUX_REPLY_ERROR &&
+        !(len == 6 && memcmp(role, "master", 6) == 0)) {
+        p->demoted = true;
+        snprintf(p->role, sizeof p->role, "%.*s", (int)(len < 15 ? len : 15), role);
+        vmux__router_refresh_soon(&p->f->m->router);
+    }
+    vmux_reply_free(reply);
+    finish_one(p->f);
+}
+
+/*
+ * Sends ROLE to part i's node (link) ahead of its command, on the same connection, so that a node
+ * the map still names a primary but that was demoted (a failover, a reshard that emptied it) is
+ * told apart from a primary even when its answer alone would not tell (DBSIZE on a replica). One
+ * more count in f->pending until role_done(); out of memory, nothing is checked.
+ */
+static void send_role(struct fanout *f, size_t i, struct vmux_link *link)
+{
+    static const char *const argv[] = {"ROLE"};
+    struct vmux_op *op = NULL;
+    if (vmux__encode_op(1, argv, NULL, &op) != 0)
+        return;
+    op->flags = VMUX_OP_PINNED | VMUX_OP_OWN | VMUX_OP_RETRY_SAFE;
+    op->slot = -1;
+    op->timeout_ms = f->timeout_ms;
+    op->deadline_ns = f->deadline_ns;
+    op->cb = role_done;
+    op->userdata = &f->parts[i];
+    f->pending++;
+    vmux__submit_own_on_link(f->m, link, op); /* takes no place of the caller's (maxPending) */
+}
+
 /* Sends part i (node n) a copy of the command; its completion runs part_done() in every case. */
 static void send_part(struct fanout *f, size_t i, const struct vmux_router_nodeinfo *n)
 {
     if (n->host == NULL) {
-        f->parts[i] = (struct fan_part){f, i};
+        f->parts[i] = (struct fan_part){.f = f, .i = i};
         part_unknown(f, i);
         return;
     }
     struct vmux_op *op = vmux__op_new(f->cmd->len);
     struct vmux_link *link = op != NULL ? node_link(f->m, n) : NULL;
-    f->parts[i] = (struct fan_part){f, i};
+    f->parts[i] = (struct fan_part){.f = f, .i = i};
     if (op == NULL || link == NULL) {
         if (op != NULL)
             vmux__op_free(op);
@@ -204,6 +290,8 @@ static void send_part(struct fanout *f, size_t i, const struct vmux_router_nodei
     op->deadline_ns = f->deadline_ns;
     op->cb = part_done;
     op->userdata = &f->parts[i];
+    if (f->check_role && n->primary && vmux__router_mode(&f->m->router) == VMUX_ROUTER_CLUSTER)
+        send_role(f, i, link); /* a standalone server's role is the user's choice */
     vmux__submit_on_link(f->m, link, op);
 }
 
@@ -445,9 +533,12 @@ static void word_failures(struct fanout *f)
     f->word_failures = true;
 }
 
-/* vmux_call_nodes(); own: the library's own command, read under the default reply limits. */
+/*
+ * vmux_call_nodes(); own: the library's own command, read under the default reply limits;
+ * check_role: ROLE goes ahead of each primary's part (vmux__fanout_call_primaries()).
+ */
 static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
-                      const char *const *argv, const size_t *argvlen, bool own,
+                      const char *const *argv, const size_t *argvlen, bool own, bool check_role,
                       vmux_node_replies *out)
 {
     vmux_callopts o = {.size = sizeof o};
@@ -465,6 +556,7 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
         rc = fanout_new(m, &o, nodes, argc, argv, argvlen, true, &f);
     if (rc == 0) {
         f->flags |= own ? VMUX_OP_OWN : 0;
+        f->check_role = check_role;
         word_failures(f);
         rc = run_and_wait(m, f, &res); /* lets go of m */
     } else if (held) {
@@ -482,13 +574,20 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
 int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                     const char *const *argv, const size_t *argvlen, vmux_node_replies *out)
 {
-    return call_nodes(m, opts, nodes, argc, argv, argvlen, false, out);
+    return call_nodes(m, opts, nodes, argc, argv, argvlen, false, false, out);
+}
+
+int vmux__fanout_call_primaries(vmux *m, const vmux_callopts *opts, int argc,
+                                const char *const *argv, const size_t *argvlen,
+                                vmux_node_replies *out)
+{
+    return call_nodes(m, opts, VMUX_NODES_PRIMARIES, argc, argv, argvlen, false, true, out);
 }
 
 int vmux__fanout_call_nodes_own(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                                 const char *const *argv, vmux_node_replies *out)
 {
-    return call_nodes(m, opts, nodes, argc, argv, NULL, true, out);
+    return call_nodes(m, opts, nodes, argc, argv, NULL, true, false, out);
 }
 
 int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,

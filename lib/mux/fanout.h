@@ -49,4 +49,18 @@ int vmux__fanout_call_node_id(vmux *m, const vmux_callopts *opts, const char *id
 int vmux__fanout_call_nodes_own(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                                 const char *const *argv, vmux_node_replies *out);
 
+/*
+ * vmux_call_nodes() to the primaries for a typed fan-out (api/fanout.c), each part preceded on its
+ * connection by ROLE: a node the map still names a primary that answers another role (demoted by a
+ * failover, or a primary a reshard emptied that became a replica) has its entry fail with
+ * VMUX_ERR_SERVER and an error reply of vmux's words, "NOTPRIMARY <address> is no longer a primary
+ * (ROLE: <role>) ...", in place of its answer (a replica's DBSIZE would count another shard's keys,
+ * its SCRIPT LOAD miss the new primary), and a refresh of the map is asked for. A ROLE that fails
+ * (timeout, ACL) changes nothing. Same threads, returns and ownership as vmux_call_nodes(); one
+ * more command per primary (pipelined: no round trip more).
+ */
+int vmux__fanout_call_primaries(vmux *m, const vmux_callopts *opts, int argc,
+                                const char *const *argv, const size_t *argvlen,
+                                vmux_node_replies *out);
+
 #endif

@@ -226,6 +226,14 @@ void vmux__route(vmux *m, struct vmux_op *op);
  */
 void vmux__submit_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op);
 
+/*
+ * I/O thread: vmux__submit_on_link() for a command of the library's own that goes with a caller's
+ * (a fan-out part's ROLE, mux/fanout.c): not admitted, so it takes no place of maxPending nor
+ * maxPendingBytes from the caller's commands; its deadline indexed. Takes op; completes it at once
+ * with VMUX_ERR_CLOSED or VMUX_ERR_TIMEOUT (deadline passed).
+ */
+void vmux__submit_own_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op);
+
 /* vmux_close(), the I/O thread joined: waits until every vmux__call_begin() has ended. */
 void vmux__wait_calls_ended(vmux *m);
 

@@ -168,6 +168,18 @@ void vmux__submit_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op)
     }
 }
 
+void vmux__submit_own_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op)
+{
+    if (m->io_closing) {
+        vmux__op_finish(op, VMUX_ERR_CLOSED, NULL);
+    } else if (op->deadline_ns <= uv_hrtime()) {
+        vmux__op_finish(op, vmux__op_unsent_timeout(op), NULL);
+    } else {
+        index_deadline(m, op);
+        vmux__link_submit(link, op);
+    }
+}
+
 /* Fixes op's deadline from now, unless its caller fixed it already (at the call's entry). */
 static void set_deadline(struct vmux_op *op, uint64_t now_ns)
 {

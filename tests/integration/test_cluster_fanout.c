@@ -18,6 +18,9 @@
  *   answers nil);
  * - SCRIPT LOAD reaches every primary: EVALSHA on keys in every shard runs without NOSCRIPT;
  *   SCRIPT EXISTS and SCRIPT FLUSH agree;
+ * - after a planned failover (CLUSTER FAILOVER on a replica), the handle idle, the typed fan-outs
+ *   either fail naming the demoted node or reach the new primary: SCRIPT LOAD loads there, DBSIZE
+ *   counts every key once, FLUSHALL empties it;
  * - a paused primary gives its own entry VMUX_ERR_TIMEOUT, the others answer, and the typed PING
  *   and vmux_call_node() say it was written and not answered; so does a replica killed with
  *   SIGKILL (last: the fixture keeps a dead replica), and vmux_call_node() to it and an MGET split
@@ -578,6 +581,154 @@ static void test_script_everywhere(void **state)
     vmux_close(m);
 }
 
+/* Two nodes that swap roles: arg points to {the new primary, the old one}. */
+static bool swapped(void *arg)
+{
+    const int *ports = arg;
+    return vt_node_is_primary(ports[0]) && !vt_node_is_primary(ports[1]);
+}
+
+/* CLUSTER FAILOVER on the replica of the primary at old, waited for; returns the new primary. */
+static int fail_over(int old)
+{
+    int promoted = vt_cluster_replica_of(CLUSTER, old);
+    int ports[2] = {promoted, old};
+    char *said = NULL;
+    for (int i = 0; i < 50 && !swapped(ports); i++) { /* refused while the replica syncs */
+        free(said);
+        said = vt_node_admin(promoted, false, "CLUSTER FAILOVER");
+        vt_poll_until(swapped, ports, 1000, 10);
+    }
+    if (!vt_poll_until(swapped, ports, 30000, 10))
+        fail_msg("CLUSTER FAILOVER on %d (replica of %d): %s", promoted, old,
+                 said != NULL ? said : "no answer");
+    free(said);
+    return promoted;
+}
+
+/*
+ * Whether a typed fan-out's outcome is honest about a demoted node: success, or a failure that
+ * names the old primary as no longer one (its answer was a replica's).
+ */
+static void check_honest(const char *what, int rc, const char *why, int old)
+{
+    char port[16];
+    snprintf(port, sizeof port, ":%d", old);
+    if (rc != 0 && (strstr(why, "is no longer a primary") == NULL || strstr(why, port) == NULL))
+        fail_msg("%s after the failover: %s: %s", what, vmux_err_name(rc), why);
+}
+
+/* A SCRIPT LOAD tried until it succeeds, each failure honest (check_honest()). */
+struct loader {
+    vmux *m;
+    int old;
+    int rc;
+    char why[512];
+    vmux_bytes sha;
+};
+
+static bool loaded(void *arg)
+{
+    struct loader *l = arg;
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = l->why, .errlen = sizeof l->why);
+    l->rc = vmux_script_load(l->m, &o, VMUX_STR("return 'failover'"), &l->sha);
+    check_honest("SCRIPT LOAD", l->rc, l->why, l->old);
+    return l->rc == 0;
+}
+
+/* The failover test's swap, undone by its teardown should the test fail first. */
+static int swapped_old = -1, swapped_new = -1;
+
+static int swap_back(void **state)
+{
+    (void)state;
+    if (swapped_old > 0 && !vt_node_is_primary(swapped_old))
+        fail_over(swapped_new);
+    swapped_old = swapped_new = -1;
+    return 0;
+}
+
+/* Whether the handle at arg asked for a slot map since the count at *start (struct refreshed). */
+struct refreshed {
+    vmux *m;
+    uint64_t start;
+};
+
+static bool refresh_sent(void *arg)
+{
+    struct refreshed *w = arg;
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    return vmux_read_stats(w->m, &st) == 0 && st.cluster_refreshes > w->start;
+}
+
+/*
+ * A planned failover (CLUSTER FAILOVER on a replica) while the handle sends nothing but fan-outs,
+ * which bring no MOVED: the handle's map names the demoted node a primary until a refresh.
+ *
+ * Typed fan-outs: SCRIPT LOAD answered OK from it (a replica loads a script) and the new primary
+ * had no script; FLUSHALL failed READONLY until the periodic refresh (30 s). Each part is now
+ * preceded by ROLE: the demoted node's part fails, naming it, a refresh is asked for, and the
+ * fan-outs that follow reach the new primary: SCRIPT LOAD loads there, DBSIZE counts every key
+ * once, FLUSHALL empties it.
+ *
+ * vmux_call_nodes() (no ROLE: the caller sees each node's answer): after the failover back, the
+ * demoted node's READONLY to FLUSHALL asks for a refresh, which nothing asked for before (a
+ * pinned op's READONLY is not its link's), and so waited for the periodic one.
+ */
+static void test_fanout_after_failover(void **state)
+{
+    (void)state;
+    vmux *m = open_seed();
+    assert_int_equal(vmux_flushall_for_tests(m, NULL, VMUX_FLUSH_SYNC), 0);
+    assert_int_equal(vmux_script_flush(m, NULL, VMUX_FLUSH_SYNC), 0);
+    write_keys(m, "fo", 90);
+    int old = vt_cluster_port(CLUSTER, 1);
+    int promoted = fail_over(old);
+    swapped_old = old;
+    swapped_new = promoted;
+    /* the handle idle since: the first fan-outs go by the map that names old a primary */
+    struct loader l = {m, old, -1, {0}, {0}};
+    vt_poll_until(loaded, &l, 30000, 10); /* fails at once on a wrong success */
+    check_honest("SCRIPT LOAD", l.rc, l.why, old);
+    assert_int_equal(l.rc, 0);
+    char *there = vt_node_admin(promoted, false, "SCRIPT EXISTS %s", l.sha.ptr);
+    if (there == NULL || strcmp(there, "1") != 0)
+        fail_msg("SCRIPT LOAD answered %.40s, but the new primary %d has no such script (%s)",
+                 l.sha.ptr, promoted, there != NULL ? there : "no answer");
+    free(there);
+    vmux_bytes_free(&l.sha);
+    char why[512] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    int64_t n = -1;
+    int rc = vmux_dbsize(m, &o, &n);
+    check_honest("DBSIZE", rc, why, old);
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, 90);
+    rc = vmux_flushall_for_tests(m, &o, VMUX_FLUSH_SYNC);
+    check_honest("FLUSHALL", rc, why, old);
+    assert_int_equal(rc, 0);
+    assert_int_equal(node_dbsize(promoted), 0);
+    assert_int_equal(vmux_script_flush(m, NULL, VMUX_FLUSH_SYNC), 0);
+
+    assert_int_equal(fail_over(promoted), old); /* back: now promoted is the demoted one */
+    swapped_old = swapped_new = -1;
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    struct refreshed w = {m, st.cluster_refreshes};
+    const char *flush[] = {"FLUSHALL"};
+    vmux_node_replies res = {0};
+    assert_int_equal(vmux_call_nodes(m, NULL, VMUX_NODES_PRIMARIES, 1, flush, NULL, &res), 0);
+    bool readonly = false;
+    for (size_t i = 0; i < res.count; i++)
+        readonly |= res.nodes[i].status == VMUX_ERR_SERVER &&
+                    strncmp(vmux_reply_str(res.nodes[i].reply, NULL), "READONLY", 8) == 0;
+    vmux_node_replies_free(&res);
+    assert_true(readonly);                       /* the map named the demoted node a primary */
+    if (!vt_wait_until(refresh_sent, &w, 10000)) /* the periodic check comes every 30 s */
+        fail_msg("a primary's READONLY to a fan-out asked for no refresh of the map");
+    vmux_close(m);
+}
+
 static bool unpaused(void *arg)
 {
     redisContext *c = arg;
@@ -804,6 +955,7 @@ int main(void)
         cmocka_unit_test(test_standalone_before_detection),
         cmocka_unit_test(test_randomkey_every_primary),
         cmocka_unit_test(test_script_everywhere),
+        cmocka_unit_test_teardown(test_fanout_after_failover, swap_back),
         cmocka_unit_test(test_paused_node_fails_alone),
         cmocka_unit_test(test_killed_replica_fails_alone),
         cmocka_unit_test(test_standalone_one_node),
