@@ -168,6 +168,14 @@ void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const c
 bool vmux__link_replaced_lately(const struct vmux_link *link);
 
 /*
+ * Whether the link's node said, in the last ms milliseconds, that a failover demoted it: it
+ * answered READONLY (a replica refusing a write), or UNBLOCKED ("instance state changed": a
+ * blocked command ended by its role change). I/O thread. What route/follow.c takes for a sign
+ * that a MOVED from it to its own replica is a failover's.
+ */
+bool vmux__link_demoted_within(const struct vmux_link *link, uint64_t ms);
+
+/*
  * Makes the link a helper link of the handle (blocking pool, subscriber): commands always wait
  * for its connection whatever backlogPolicy says (it was opened for them), and it does not
  * publish the handle's backlog and in-flight gauges, which describe the main link.

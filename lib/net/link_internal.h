@@ -82,6 +82,9 @@ struct vmux_link {
     unsigned demoted;         /* connections retired by READONLY in a row (reset by a tick) */
     uint64_t rng;             /* jitter */
     int last_error;           /* code of the last failure, 0 if none */
+    /* loop ms its node last said a failover demoted it (READONLY, or UNBLOCKED ... instance
+     * state changed), 0 never: vmux__link_demoted_within() */
+    uint64_t demoted_at;
     /* "host:port: cause" (core/errbuf.h); with several endpoints, each one's last failure */
     char last_reason[VMUX_REASON_SIZE];
     char (*ep_failures)[VMUX_REASON_SIZE]; /* several endpoints: each one's last failure since

@@ -146,6 +146,8 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
     if (op->flags & VMUX_OP_PINNED)
         return false; /* a pinned op's caller wants this node's answer, whatever it is */
     enum vmux_errclass cls = vmux__errclass_of(reply);
+    if (cls == VMUX_ERRCLASS_READONLY || cls == VMUX_ERRCLASS_UNBLOCKED_FAILOVER)
+        link->demoted_at = uv_now(link->loop); /* a sign of a failover (route/follow.c) */
     if (link->events.redirect != NULL &&
         (cls == VMUX_ERRCLASS_MOVED || cls == VMUX_ERRCLASS_ASK ||
          cls == VMUX_ERRCLASS_CLUSTERDOWN) &&
@@ -205,6 +207,11 @@ void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const c
         vmux__link_retire_conn(link, c, why, true);
     }
     vmux__opq_push(&link->rejected, op); /* first on the next connection */
+}
+
+bool vmux__link_demoted_within(const struct vmux_link *link, uint64_t ms)
+{
+    return link->demoted_at != 0 && uv_now(link->loop) - link->demoted_at < ms;
 }
 
 bool vmux__link_replaced_lately(const struct vmux_link *link)

@@ -119,22 +119,52 @@ static void wait_for_owner(struct vmux_router *r, const struct vmux_link *link, 
 }
 
 /*
+ * How long a node's word that a failover demoted it (READONLY, UNBLOCKED) stays a sign that its
+ * MOVED to its own replica is the failover's.
+ */
+#define DEMOTED_SIGN_MS 5000
+
+/*
+ * Whether a failover explains a MOVED of old's slot to a node the map lists as a replica of
+ * old's shard: old's link lost its connection (a primary that died), or old said lately it was
+ * demoted. Without a sign the MOVED is one slot's (a replica reset and reused as a primary of its
+ * own gets slots one by one: its old shard swapped to it would send the shard's commands there,
+ * to come back MOVED), and the refresh it asks for tells a failover the rest of the shard.
+ */
+static bool failover_sign(const struct vmux_router *r, const struct vmux_node_addr *old)
+{
+    const struct vmux_link *link =
+        old != NULL && old->host != NULL ? vmux__router_link_of(r, old->host, old->port) : NULL;
+    return link != NULL && (vmux__link_down_after_failure(link) ||
+                            vmux__link_demoted_within(link, DEMOTED_SIGN_MS));
+}
+
+static bool is_node(const struct vmux_node_addr *n, const struct target *t)
+{
+    return n != NULL && n->host != NULL && n->port == t->port && strlen(n->host) == t->hostlen &&
+           strncasecmp(n->host, t->host, t->hostlen) == 0;
+}
+
+/*
  * A MOVED: the map names t's node the slot's primary from now on, unless it does already (many
- * ops of one slot may hear the same MOVED); then VMUX_EVENT_SLOT_MOVED.
+ * ops of one slot may hear the same MOVED); then VMUX_EVENT_SLOT_MOVED. With a failover's sign
+ * (failover_sign()), a replica of the slot's shard takes the whole shard.
  */
 static void patch_moved(struct vmux_router *r, unsigned slot, const struct target *t)
 {
     const struct vmux_shard *s = vmux__slotmap_owner(r->map, slot);
     const struct vmux_node_addr *old = s != NULL && s->nnodes > 0 ? &s->nodes[0] : NULL;
-    if (old != NULL && old->host != NULL && old->port == t->port &&
-        strlen(old->host) == t->hostlen && strncasecmp(old->host, t->host, t->hostlen) == 0)
+    if (is_node(old, t))
         return;
     char from[300], to[300], why[700];
     snprintf(from, sizeof from, "%s:%d", old != NULL && old->host ? old->host : "(none)",
              old != NULL ? old->port : 0);
     snprintf(to, sizeof to, "%.*s:%d", (int)t->hostlen, t->host, t->port);
     struct vmux_slotmap *map;
-    if (vmux__slotmap_moved(r->map, slot, t->host, t->hostlen, t->port, &map) != 0)
+    int rc = failover_sign(r, old)
+                 ? vmux__slotmap_failover(r->map, slot, t->host, t->hostlen, t->port, &map)
+                 : vmux__slotmap_moved(r->map, slot, t->host, t->hostlen, t->port, &map);
+    if (rc != 0)
         return; /* out of memory: the refresh that follows will say */
     unsigned moved = vmux__slotmap_moved_slots(r->map, map); /* a promoted replica: its shard's */
     vmux__router_set_map(r, map);

@@ -43,6 +43,21 @@ static bool same_node(const struct vmux_node_addr *a, const struct vmux_node_add
     return b != NULL && a->port == b->port && strcasecmp(a->host, b->host) == 0;
 }
 
+/*
+ * Whether the MOVED that patched slot in m was a failover's (route/follow.c): m's shard of slot
+ * lists fresh_primary, the refreshed map's primary of slot, as a replica (the demoted node), so
+ * the patch kept takes the whole shard again; a one-slot patch's shard lists no replica.
+ */
+static bool promoted(const struct vmux_slotmap *m, unsigned slot,
+                     const struct vmux_node_addr *fresh_primary)
+{
+    const struct vmux_shard *s = vmux__slotmap_owner(m, slot);
+    for (size_t i = 1; s != NULL && fresh_primary != NULL && i < s->nnodes; i++)
+        if (s->nodes[i].host != NULL && same_node(&s->nodes[i], fresh_primary))
+            return true;
+    return false;
+}
+
 struct vmux_slotmap *vmux__router_keep_moved(struct vmux_router *r, struct vmux_slotmap *fresh)
 {
     if (r->moved_at == NULL || r->map == NULL)
@@ -56,8 +71,12 @@ struct vmux_slotmap *vmux__router_keep_moved(struct vmux_router *r, struct vmux_
         if (moved == NULL || same_node(moved, primary_of(fresh, slot)))
             continue;
         struct vmux_slotmap *patched;
-        if (vmux__slotmap_moved(fresh, slot, moved->host, strlen(moved->host), moved->port,
-                                &patched) != 0)
+        int rc = promoted(r->map, slot, primary_of(fresh, slot))
+                     ? vmux__slotmap_failover(fresh, slot, moved->host, strlen(moved->host),
+                                              moved->port, &patched)
+                     : vmux__slotmap_moved(fresh, slot, moved->host, strlen(moved->host),
+                                           moved->port, &patched);
+        if (rc != 0)
             break; /* out of memory: the rest as the refresh says */
         vmux__slotmap_unref(fresh);
         fresh = patched;

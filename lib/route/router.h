@@ -507,8 +507,9 @@ void vmux__router_moved(struct vmux_router *r, unsigned slot, const char *host, 
  * vmux__router_moved_note() records that slot was just patched by a MOVED;
  * vmux__router_keep_moved() takes a refreshed map (its reference) and gives the map to install:
  * fresh itself, or a copy in which each slot patched within VMUX_ROUTER_MOVED_TRUST_MS keeps the
- * primary the current map has for it (and another refresh is asked for). Out of memory, the refresh
- * is taken as it came.
+ * primary the current map has for it (its whole shard when that patch was a failover's, the
+ * refreshed primary listed as its replica; and another refresh is asked for). Out of memory, the
+ * refresh is taken as it came.
  */
 #define VMUX_ROUTER_MOVED_TRUST_MS 5000
 void vmux__router_moved_note(struct vmux_router *r, unsigned slot);

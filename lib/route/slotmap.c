@@ -512,9 +512,9 @@ static size_t find_replica(const struct vmux_shard *s, const char *host, size_t 
 }
 
 /*
- * A MOVED to a replica of the slot's own shard: a failover promoted it, and it serves every
- * slot of the shard now. Swaps it with the primary in c (the old primary, demoted, becomes its
- * replica); returns whether it did.
+ * A failover promoted the replica host:port of slot's shard: swaps it with the primary in c (the
+ * old primary, demoted, becomes its replica), for every slot of the shard; returns whether it
+ * did (false: host:port is no replica of that shard).
  */
 static bool promote_replica(struct vmux_slotmap *c, unsigned slot, const char *host, size_t hostlen,
                             int port)
@@ -531,8 +531,12 @@ static bool promote_replica(struct vmux_slotmap *c, unsigned slot, const char *h
     return true;
 }
 
-int vmux__slotmap_moved(const struct vmux_slotmap *m, unsigned slot, const char *host,
-                        size_t hostlen, int port, struct vmux_slotmap **out)
+/*
+ * vmux__slotmap_moved() (failover false) and vmux__slotmap_failover(): slot goes to host:port's
+ * shard (a new one if none), or, for a failover, the replica host:port of slot's shard takes it.
+ */
+static int patch(const struct vmux_slotmap *m, unsigned slot, const char *host, size_t hostlen,
+                 int port, bool failover, struct vmux_slotmap **out)
 {
     *out = NULL;
     if (slot >= VMUX_SLOTS || host == NULL || hostlen == 0 || port < 1 || port > 65535)
@@ -542,7 +546,7 @@ int vmux__slotmap_moved(const struct vmux_slotmap *m, unsigned slot, const char 
     if (c == NULL)
         return VMUX_ERR_NOMEM;
     int idx = vmux__slotmap_find_primary(c, host, hostlen, port);
-    if (idx < 0 && promote_replica(c, slot, host, hostlen, port))
+    if (idx < 0 && failover && promote_replica(c, slot, host, hostlen, port))
         return (*out = map_done(c)) != NULL ? 0 : VMUX_ERR_NOMEM;
     if (idx < 0)
         idx = append_node(c, &cap, host, hostlen, port);
@@ -552,6 +556,18 @@ int vmux__slotmap_moved(const struct vmux_slotmap *m, unsigned slot, const char 
     }
     assign_slot(c, slot, idx);
     return (*out = map_done(c)) != NULL ? 0 : VMUX_ERR_NOMEM;
+}
+
+int vmux__slotmap_moved(const struct vmux_slotmap *m, unsigned slot, const char *host,
+                        size_t hostlen, int port, struct vmux_slotmap **out)
+{
+    return patch(m, slot, host, hostlen, port, false, out);
+}
+
+int vmux__slotmap_failover(const struct vmux_slotmap *m, unsigned slot, const char *host,
+                           size_t hostlen, int port, struct vmux_slotmap **out)
+{
+    return patch(m, slot, host, hostlen, port, true, out);
 }
 
 /* ---- reading a map ---- */

@@ -92,14 +92,24 @@ int vmux__slotmap_standalone(const char *host, int port, const struct vmux_node_
 /*
  * A copy of m in which slot belongs to the shard whose primary is host:port (hostlen bytes, not
  * empty: the caller has applied the endpoint rules), a new shard of that one node when no shard
- * has it, with m's epoch + 1: what a MOVED reply says. When host:port is a replica of the slot's
- * own shard, a failover promoted it: it becomes that shard's primary, for every slot of the
- * shard, and the old primary its replica (so the demoted node is nobody's primary, and a
- * fan-out to the primaries asks each shard once). Returns 0 with *out (one reference), or
- * VMUX_ERR_NOMEM, or VMUX_ERR_INVALID_ARG for a slot out of range or no host.
+ * has it, with m's epoch + 1: what a MOVED reply says. A replica of the slot's own shard is no
+ * primary: the slot goes to a new shard of that node, the rest of its shard stays (a node the map
+ * lists as a replica may have been reset and reused as a primary of its own; only a failover's
+ * signs make it the shard's primary: vmux__slotmap_failover()). Returns 0 with *out (one
+ * reference), or VMUX_ERR_NOMEM, or VMUX_ERR_INVALID_ARG for a slot out of range or no host.
  */
 int vmux__slotmap_moved(const struct vmux_slotmap *m, unsigned slot, const char *host,
                         size_t hostlen, int port, struct vmux_slotmap **out);
+
+/*
+ * vmux__slotmap_moved() for a MOVED the caller knows a failover explains: when host:port is a
+ * replica of the slot's own shard, a failover promoted it: it becomes that shard's primary, for
+ * every slot of the shard, and the old primary its replica (so the demoted node is nobody's
+ * primary, and a fan-out to the primaries asks each shard once). Otherwise as
+ * vmux__slotmap_moved(). Same returns.
+ */
+int vmux__slotmap_failover(const struct vmux_slotmap *m, unsigned slot, const char *host,
+                           size_t hostlen, int port, struct vmux_slotmap **out);
 
 /* Takes a reference; returns m. */
 struct vmux_slotmap *vmux__slotmap_ref(struct vmux_slotmap *m);

@@ -354,52 +354,6 @@ static void test_fewer_slots_from_the_only_node(void **state)
 
 /* ---- a MOVED to a replica of the slot's own shard: the shard's slots go with it ---- */
 
-/*
- * Node 0 serves 0..8191 with node 2 its replica, node 1 the rest. A MOVED from node 0 to node 2
- * (a failover promoted it) patches the whole shard over: one SLOT_MOVED, which says so (it named
- * one slot while 8192 changed owner: probe20), and no NODE_ADDED (node 2 was in the map).
- */
-static void test_promotion_event(void **state)
-{
-    (void)state;
-    vt_fcluster *c = vt_fcluster_start(3, NULL);
-    assert_non_null(c);
-    char slotsresp[256];
-    snprintf(slotsresp, sizeof slotsresp,
-             "*2\r\n*4\r\n:0\r\n:8191\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n*2\r\n$9\r\n127.0.0.1\r\n:"
-             "%d\r\n"
-             "*3\r\n:8192\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n",
-             vt_fcluster_port(c, 0), vt_fcluster_port(c, 2), vt_fcluster_port(c, 1));
-    vt_fcluster_set_slots(c, -1, slotsresp);
-    static struct recorder rec;
-    rec.n = 0;
-    assert_int_equal(uv_mutex_init(&rec.mu), 0);
-    char conf[128], to[64];
-    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes", vt_fcluster_port(c, 0));
-    snprintf(to, sizeof to, "127.0.0.1:%d", vt_fcluster_port(c, 2));
-    vmux_config *cfg = vt_config(conf);
-    assert_int_equal(vmux_config_set_event_handler(cfg, record, &rec), 0);
-    vmux *m = vt_open_config(cfg, conf);
-    vmux_config_free(cfg);
-
-    char k[16], resp[128];
-    key_in(0, 8191, k, sizeof k);
-    snprintf(resp, sizeof resp, "-MOVED %u %s\r\n", (unsigned)vmux__slot_of(k, strlen(k)), to);
-    assert_int_equal(vt_fcluster_rule(c, 0, k, 1, 0, resp), 0);
-    assert_int_equal(vt_fcluster_rule(c, 2, k, -1, 0, "$2\r\nv1\r\n"), 0);
-    vt_get_value(m, k, "v1");
-    struct seen e = wait_event(&rec, VMUX_EVENT_SLOT_MOVED, to);
-    if (strstr(e.reason, "a replica of its shard promoted: the shard's 8192 slots with it") == NULL)
-        fail_msg("SLOT_MOVED said '%s'", e.reason);
-    struct seen none;
-    assert_false(find(&rec, VMUX_EVENT_NODE_ADDED, to, &none));
-    vmux_close(m);
-    vt_fcluster_stop(c);
-    uv_mutex_destroy(&rec.mu);
-}
-
-/* ---- the link to a node that left the map is closed ---- */
-
 struct log_seen {
     uv_mutex_t mu;
     char want[128];
@@ -424,6 +378,121 @@ static bool log_came(void *arg)
     uv_mutex_unlock(&l->mu);
     return seen;
 }
+
+/* Node 0 serves 0..8191 with node 2 listed as its replica, node 1 the rest: every node says so. */
+static vt_fcluster *start_replica_listed(void)
+{
+    vt_fcluster *c = vt_fcluster_start(3, NULL);
+    assert_non_null(c);
+    char slotsresp[256];
+    snprintf(slotsresp, sizeof slotsresp,
+             "*2\r\n*4\r\n:0\r\n:8191\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n*2\r\n$9\r\n127.0.0.1\r\n:"
+             "%d\r\n"
+             "*3\r\n:8192\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n",
+             vt_fcluster_port(c, 0), vt_fcluster_port(c, 2), vt_fcluster_port(c, 1));
+    vt_fcluster_set_slots(c, -1, slotsresp);
+    return c;
+}
+
+/* A handle on node 0 (default refresh interval) whose events rec records and whose INFO log
+ * lines l watches (l NULL: none). */
+static vmux *open_watched(vt_fcluster *c, struct recorder *rec, struct log_seen *l)
+{
+    rec->n = 0;
+    assert_int_equal(uv_mutex_init(&rec->mu), 0);
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes", vt_fcluster_port(c, 0));
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_event_handler(cfg, record, rec), 0);
+    if (l != NULL)
+        assert_int_equal(vmux_config_set_log(cfg, on_log, VMUX_LOG_INFO, l), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    return m;
+}
+
+/*
+ * Node 0 says a failover demoted it (READONLY to a GET of k), then answers MOVED for k's slot to
+ * node 2 (to: its address), which serves k: the MOVED with that sign.
+ */
+static void moved_after_sign(vt_fcluster *c, vmux *m, const char *k, const char *to)
+{
+    char resp[128];
+    snprintf(resp, sizeof resp, "-MOVED %u %s\r\n", (unsigned)vmux__slot_of(k, strlen(k)), to);
+    assert_int_equal(vt_fcluster_rule(c, 0, k, 1, 0,
+                                      "-READONLY You can't write against a read only replica.\r\n"),
+                     0);
+    assert_int_equal(vt_fcluster_rule(c, 0, k, 1, 0, resp), 0);
+    assert_int_equal(vt_fcluster_rule(c, 2, k, -1, 0, "$2\r\nv1\r\n"), 0);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", k}, NULL, &r), VMUX_ERR_SERVER);
+    vmux_reply_free(r); /* READONLY: the sign */
+    vt_get_value(m, k, "v1");
+}
+
+/*
+ * Node 0 serves 0..8191 with node 2 its replica, node 1 the rest. Node 0 says a failover demoted
+ * it (READONLY), then answers MOVED to node 2: with that sign, the MOVED (a failover promoted node
+ * 2) patches the whole shard over: one SLOT_MOVED, which says so (it named one slot while 8192
+ * changed owner: probe20), and no NODE_ADDED (node 2 was in the map). Without a sign it would
+ * patch the one slot (faults.cluster_fake test_moved_to_listed_replica_one_slot).
+ */
+static void test_promotion_event(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start_replica_listed();
+    static struct recorder rec;
+    vmux *m = open_watched(c, &rec, NULL);
+    char k[16], to[64];
+    snprintf(to, sizeof to, "127.0.0.1:%d", vt_fcluster_port(c, 2));
+    key_in(0, 8191, k, sizeof k);
+    moved_after_sign(c, m, k, to);
+    struct seen e = wait_event(&rec, VMUX_EVENT_SLOT_MOVED, to);
+    if (strstr(e.reason, "a replica of its shard promoted: the shard's 8192 slots with it") == NULL)
+        fail_msg("SLOT_MOVED said '%s'", e.reason);
+    struct seen none;
+    assert_false(find(&rec, VMUX_EVENT_NODE_ADDED, to, &none));
+    vmux_close(m);
+    vt_fcluster_stop(c);
+    uv_mutex_destroy(&rec.mu);
+}
+
+/*
+ * The same promotion, then a refresh that has not heard of the failover (every node still lists
+ * node 2 as node 0's replica): within VMUX_ROUTER_MOVED_TRUST_MS the patch outranks it for the
+ * whole shard, as the MOVED said, not for k's slot alone: another slot of the shard (k2's) still
+ * goes to node 2.
+ */
+static void test_promotion_kept_by_refresh(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start_replica_listed();
+    static struct recorder rec;
+    static struct log_seen l;
+    assert_int_equal(uv_mutex_init(&l.mu), 0);
+    snprintf(l.want, sizeof l.want, "kept as MOVED said");
+    vmux *m = open_watched(c, &rec, &l);
+    char k[16], k2[16], to[64];
+    snprintf(to, sizeof to, "127.0.0.1:%d", vt_fcluster_port(c, 2));
+    key_in(0, 8191, k, sizeof k);
+    unsigned ks = vmux__slot_of(k, strlen(k)), k2s;
+    int i = 0;
+    do {
+        snprintf(k2, sizeof k2, "kept%d", i++);
+        k2s = vmux__slot_of(k2, strlen(k2));
+    } while (k2s > 8191 || k2s == ks); /* another slot of node 0's shard */
+    assert_int_equal(vt_fcluster_rule(c, 0, k2, -1, 0, "$2\r\nv0\r\n"), 0);
+    assert_int_equal(vt_fcluster_rule(c, 2, k2, -1, 0, "$2\r\nv2\r\n"), 0);
+    moved_after_sign(c, m, k, to);
+    assert_true(vt_wait_until(log_came, &l, WAIT_MS)); /* the refresh came, the patch kept */
+    vt_get_value(m, k2, "v2");
+    vmux_close(m);
+    vt_fcluster_stop(c);
+    uv_mutex_destroy(&rec.mu);
+    uv_mutex_destroy(&l.mu);
+}
+
+/* ---- the link to a node that left the map is closed ---- */
 
 static void test_departed_node_link_closed(void **state)
 {
@@ -744,6 +813,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_and_counters),
         cmocka_unit_test(test_promotion_event),
+        cmocka_unit_test(test_promotion_kept_by_refresh),
         cmocka_unit_test(test_departed_node_link_closed),
         cmocka_unit_test(test_departed_node_memory_freed),
         cmocka_unit_test(test_fewer_slots_wait_for_agreement),

@@ -746,6 +746,71 @@ static void test_failfast_node_first_attempt_refused(void **state)
     close(fd);
 }
 
+/* ---- a MOVED to a node the map lists as a replica, no failover (helper-217 F3) ---- */
+
+/* Node 0 serves 0..8191 with node 2 listed as its replica, node 1 the rest: every node says so. */
+static void half_with_replica(vt_fcluster *c)
+{
+    char resp[256];
+    snprintf(resp, sizeof resp,
+             "*2\r\n*4\r\n:0\r\n:8191\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n*2\r\n$9\r\n127.0.0."
+             "1\r\n:%d\r\n*3\r\n:8192\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n",
+             vt_fcluster_port(c, 0), vt_fcluster_port(c, 2), vt_fcluster_port(c, 1));
+    vt_fcluster_set_slots(c, -1, resp);
+}
+
+struct slots_asked {
+    vt_fcluster *c;
+    unsigned before;
+};
+
+static bool refreshed(void *arg)
+{
+    struct slots_asked *a = arg;
+    return vt_fcluster_count_all(a->c, "CLUSTER SLOTS") > a->before;
+}
+
+/*
+ * Node 2, listed as node 0's replica, was reset and reused as a primary of its own (scale-out):
+ * node 0, healthy, answers MOVED for k's slot to it. That patches k's slot alone, and a refresh
+ * follows; another slot of the shard still goes to node 0, before and after the refresh (which
+ * still lists node 2 as node 0's replica). Before, the MOVED swapped the whole shard to node 2
+ * as a failover's (probe: four whole-shard swaps in 19 ms, the shard's commands sent to the
+ * wrong node and back).
+ */
+static void test_moved_to_listed_replica_one_slot(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(3, NULL);
+    assert_non_null(c);
+    half_with_replica(c);
+    vmux *m = open_on(c, NULL);
+    char k[16], k2[16];
+    int at = 0;
+    key_in(k, sizeof k, 0, 8191, &at);
+    do {
+        at++;
+        key_in(k2, sizeof k2, 0, 8191, &at);
+    } while (slot(k2) == slot(k));
+    rule(c, 0, k, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot(k), vt_fcluster_port(c, 2));
+    rule(c, 2, k, -1, 0, "$2\r\nv2\r\n");
+    rule(c, 0, k2, -1, 0, "$2\r\nv0\r\n");
+    rule(c, 2, k2, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot(k2), vt_fcluster_port(c, 0));
+    struct slots_asked asked = {c, vt_fcluster_count_all(c, "CLUSTER SLOTS")};
+    vt_get_value(m, k, "v2");
+    vt_get_value(m, k2, "v0");
+    if (vt_fcluster_count(c, 2, "GET") != 1)
+        fail_msg("node 2 got %u GETs, expected 1 (k's): a MOVED of slot %u to node 0's listed "
+                 "replica swapped the whole shard to it, and k2 (slot %u) went there and came back",
+                 vt_fcluster_count(c, 2, "GET"), slot(k), slot(k2));
+    assert_true(vt_wait_until(refreshed, &asked, WAIT_MS)); /* the MOVED asked for one */
+    vt_get_value(m, k2, "v0");
+    vt_get_value(m, k, "v2");
+    assert_int_equal(vt_fcluster_count(c, 2, "GET"), 2); /* k's two: k2 never went there */
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* ---- a MOVED ping-pong (the nodes disagree for a moment) ---- */
 
 static atomic_int slot_moved_events;
@@ -2775,6 +2840,7 @@ int main(void)
         cmocka_unit_test(test_moved_loop),
         cmocka_unit_test(test_moved_loop_async),
         cmocka_unit_test(test_getkeys_crossslot),
+        cmocka_unit_test(test_moved_to_listed_replica_one_slot),
         cmocka_unit_test(test_moved_pingpong_settles),
         cmocka_unit_test(test_moved_pingpong_forever),
         cmocka_unit_test(test_moved_pingpong_pipeline_order),

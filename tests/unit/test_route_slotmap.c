@@ -528,8 +528,18 @@ static void test_moved(void **state)
     assert_int_equal(q->epoch, m->epoch + 2);
     vmux__slotmap_unref(p);
     vmux__slotmap_unref(q);
-    /* To a replica of the slot's own shard: a failover, the whole shard follows. */
+    /* To a replica of the slot's own shard, a failover's sign unknown: the one slot moves, to a
+     * shard of that node alone; the rest of the shard stays (a replica reused as a primary). */
     assert_int_equal(vmux__slotmap_moved(m, 100, "127.0.0.1", 9, 7003, &p), 0);
+    check_invariants(p);
+    assert_int_equal(p->nshards, m->nshards + 1);
+    assert_int_equal(primary_of(p, 100)->port, 7003);
+    assert_int_equal(vmux__slotmap_owner(p, 100)->nnodes, 1);
+    assert_int_equal(primary_of(p, 0)->port, 7000);
+    assert_int_equal(primary_of(p, 5460)->port, 7000);
+    vmux__slotmap_unref(p);
+    /* The same as a failover: the whole shard follows. */
+    assert_int_equal(vmux__slotmap_failover(m, 100, "127.0.0.1", 9, 7003, &p), 0);
     check_invariants(p);
     assert_int_equal(p->nshards, m->nshards);
     assert_int_equal(primary_of(p, 0)->port, 7003);
@@ -541,7 +551,7 @@ static void test_moved(void **state)
     assert_int_equal(primary_of(m, 0)->port, 7000);
     vmux__slotmap_unref(p);
     /* A replica of another shard is not promoted: the slot moves to a shard of its own. */
-    assert_int_equal(vmux__slotmap_moved(m, 100, "127.0.0.1", 9, 7004, &p), 0);
+    assert_int_equal(vmux__slotmap_failover(m, 100, "127.0.0.1", 9, 7004, &p), 0);
     check_invariants(p);
     assert_int_equal(p->nshards, m->nshards + 1);
     assert_int_equal(primary_of(p, 100)->port, 7004);
@@ -559,6 +569,7 @@ static void test_moved(void **state)
     assert_null(p);
     assert_int_equal(vmux__slotmap_moved(m, 1, "", 0, 1, &p), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux__slotmap_moved(m, 1, "h", 1, 0, &p), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux__slotmap_failover(m, VMUX_SLOTS, "h", 1, 1, &p), VMUX_ERR_INVALID_ARG);
     vmux__slotmap_unref(m);
 }
 
