@@ -57,6 +57,14 @@ bool vmux__counters_admit_n(struct vmux_counters *c, uint64_t n, uint64_t bytes,
     return false;
 }
 
+void vmux__counters_resize(struct vmux_counters *c, uint64_t from, uint64_t to)
+{
+    if (to >= from)
+        atomic_fetch_add_explicit(&c->pending_bytes, to - from, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&c->pending_bytes, from - to, memory_order_relaxed);
+}
+
 void vmux__counters_release(struct vmux_counters *c, uint64_t len)
 {
     vmux__counters_release_n(c, 1, len);

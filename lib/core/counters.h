@@ -62,6 +62,12 @@ bool vmux__counters_admit_n(struct vmux_counters *c, uint64_t n, uint64_t bytes,
 /* Gives back what vmux__counters_admit() took for an op of len bytes. */
 void vmux__counters_release(struct vmux_counters *c, uint64_t len);
 
+/*
+ * An admitted op's bytes went from from to to (vmux__op_splice()): pending_bytes follows, with no
+ * limit checked (a few bytes). Any thread.
+ */
+void vmux__counters_resize(struct vmux_counters *c, uint64_t from, uint64_t to);
+
 /* Gives back n ops of bytes bytes in all, taken by vmux__counters_admit_n(). */
 void vmux__counters_release_n(struct vmux_counters *c, uint64_t n, uint64_t bytes);
 

@@ -63,6 +63,21 @@ void vmux__deadlines_add(struct vmux_deadlines *d, struct vmux_op *op)
         c->head = op;
 }
 
+void vmux__deadline_moved(struct vmux_op *op)
+{
+    struct vmux_deadline_class *c = op->dclass;
+    if (c == NULL)
+        return;
+    if (op->dprev != NULL)
+        op->dprev->dnext = op;
+    else
+        c->head = op;
+    if (op->dnext != NULL)
+        op->dnext->dprev = op;
+    else
+        c->tail = op;
+}
+
 void vmux__deadline_remove(struct vmux_op *op)
 {
     struct vmux_deadline_class *c = op->dclass;

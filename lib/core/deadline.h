@@ -38,6 +38,12 @@ struct vmux_deadlines {
  */
 void vmux__deadlines_add(struct vmux_deadlines *d, struct vmux_op *op);
 
+/*
+ * Points op's neighbours in the index (and its class's ends) at op, whose memory moved: a copy of
+ * an indexed op (vmux__op_splice()). Nothing when op is not indexed.
+ */
+void vmux__deadline_moved(struct vmux_op *op);
+
 /* Removes op from the index; nothing happens if it is not indexed. */
 void vmux__deadline_remove(struct vmux_op *op);
 

@@ -5,7 +5,9 @@
 #include "core/op.h"
 
 #include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/assert.h"
 #include "core/bigmem.h"
@@ -80,6 +82,28 @@ static void op_free_memory(struct vmux_op *op)
         vmux__bigmem_free(op);
     else
         free(op);
+}
+
+struct vmux_op *vmux__op_splice(struct vmux_op *op, size_t at, size_t cut, const char *with,
+                                size_t n)
+{
+    VMUX_ASSERT(op->q == NULL && !(op->flags & VMUX_OP_LENT) && at + cut <= op->len);
+    size_t len = op->len - cut + n;
+    struct vmux_op *re = vmux__op_new(len);
+    if (re == NULL)
+        return NULL;
+    memcpy(re, op, offsetof(struct vmux_op, cmd));
+    re->len = len;
+    memcpy(re->cmd, op->cmd, at);
+    memcpy(re->cmd + at, with, n);
+    memcpy(re->cmd + at + n, op->cmd + at + cut, op->len - at - cut);
+    vmux__deadline_moved(re);
+    if (op->flags & VMUX_OP_ADMITTED)
+        vmux__counters_resize(op->ctr, op->len, len);
+    if (op->flags & VMUX_OP_SECRET)
+        OPENSSL_cleanse(op->cmd, op->len);
+    op_free_memory(op);
+    return re;
 }
 
 void vmux__op_free_back(struct vmux_op *op)

@@ -66,9 +66,9 @@ enum vmux_op_flags {
      * which would wait from a later moment and skip the entries added in between (an ASK,
      * which never ends a block, is followed) */
     VMUX_OP_FROM_NOW = 1u << 25,
-    /* a blocking op sent again, its block time whole, after what ended or refused its block: a
-     * failover's UNBLOCKED, another "not now" (LOADING, TRYAGAIN, MASTERDOWN, CLUSTERDOWN), a
-     * redirect (MOVED; ASK with VMUX_OP_ASKED); op->again_left_ms is set (vmux__op_sent_again()) */
+    /* a blocking op sent again after what ended or refused its block: a failover's UNBLOCKED,
+     * another "not now" (LOADING, TRYAGAIN, MASTERDOWN, CLUSTERDOWN), a redirect (MOVED; ASK
+     * with VMUX_OP_ASKED); op->again_left_ms is set (vmux__op_sent_again()) */
     VMUX_OP_AGAIN_UNBLOCKED = 1u << 26,
     VMUX_OP_AGAIN_REFUSED = 1u << 27,
     VMUX_OP_AGAIN_REDIRECTED = 1u << 28,
@@ -76,6 +76,9 @@ enum vmux_op_flags {
      * caller (struct vmux_op_back) instead of freeing it, so that the thread that allocated it
      * frees it, and the allocator's cache of that thread serves the caller's next op */
     VMUX_OP_HANDBACK = 1u << 29,
+    /* a blocking op sent again whose block argument was cut to what was left of its block time
+     * (vmux__op_shorten_block()): op->again_left_ms is what its deadline had left then */
+    VMUX_OP_BLOCK_SHORTENED = 1u << 30,
 };
 
 /*
@@ -271,11 +274,38 @@ void vmux__op_finish_from_now(struct vmux_op *op, vmux_reply *reply, const char 
 /*
  * Notes that op, a blocking command with a deadline, goes again after a reply that ended or
  * refused its block (cause: one of VMUX_OP_AGAIN_UNBLOCKED, _REFUSED, _REDIRECTED; they add up)
- * at now_ns (uv_hrtime() clock): with its block time whole and only what is left of its deadline,
- * which may end it first. Its timeout's words then say so (vmux__op_expire()). Nothing for
- * another op. Off the common path: a refusal's or a redirect's. I/O thread.
+ * at now_ns (uv_hrtime() clock), with only what is left of its deadline, and cuts its block
+ * argument to what is left of its block time (vmux__op_shorten_block()), so that the server
+ * answers before the deadline as it would have without the resend. Returns the op to send, which
+ * is a new one when its bytes were rewritten (op is then freed: the caller must use the returned
+ * one), op itself otherwise (out of memory: sent as it is, its block time whole, and its timeout's
+ * words say so: vmux__op_expire()). Nothing for another op. op must be in no queue (it may be
+ * indexed by its deadline). Off the common path: a refusal's or a redirect's. I/O thread.
  */
-void vmux__op_sent_again(struct vmux_op *op, uint32_t cause, uint64_t now_ns);
+struct vmux_op *vmux__op_sent_again(struct vmux_op *op, uint32_t cause, uint64_t now_ns);
+
+/*
+ * Rewrites the block time argument of op, a blocking command (BLPOP, BRPOP, BRPOPLPUSH, BLMOVE,
+ * BZPOPMIN, BZPOPMAX: the last argument; BLMPOP, BZMPOP: the first; seconds, a fraction allowed;
+ * XREAD and XREADGROUP: BLOCK's, ms) to what is left of it: left_ms, what its deadline has left,
+ * less its margin, base_ms less the block time its bytes hold (base_ms: what the deadline counted
+ * when those bytes went: op->timeout_ms from the first send, op->again_left_ms after a
+ * shortening). Rounded down to a ms, never below 1 ms (0 would block for ever: 1 ms lets the
+ * server answer, nil or a pushed element, before the deadline, as it would have). Returns the new
+ * op holding the new bytes (op freed; VMUX_OP_BLOCK_SHORTENED set), or op unchanged when nothing
+ * is to cut (not less, block 0, a form it does not read: a sign, an exponent), or when memory runs
+ * out. op must be in no queue. Off the common path. I/O thread.
+ */
+struct vmux_op *vmux__op_shorten_block(struct vmux_op *op, uint32_t base_ms, uint32_t left_ms);
+
+/*
+ * Replaces cut bytes of op's command at offset at with the n bytes of with, into a new op that
+ * takes op's place everywhere it is (its deadline index links, its admission's byte count; op
+ * must be in no queue and not lent to a connection); frees op and returns the new op, or NULL
+ * (op untouched) when out of memory. I/O thread.
+ */
+struct vmux_op *vmux__op_splice(struct vmux_op *op, size_t at, size_t cut, const char *with,
+                                size_t n);
 
 /*
  * What an op that fails unsent, because its link has no ready connection (VMUX_ERR_TIMEOUT,

@@ -68,13 +68,19 @@ static vmux_reply *expired_why(const struct vmux_op *op, const char *reason)
     return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
 }
 
-void vmux__op_sent_again(struct vmux_op *op, uint32_t cause, uint64_t now_ns)
+struct vmux_op *vmux__op_sent_again(struct vmux_op *op, uint32_t cause, uint64_t now_ns)
 {
     if (!(op->flags & VMUX_OP_BLOCKING) || op->dclass == NULL)
-        return; /* no deadline to run out under a block time sent whole */
-    op->flags |= cause;
+        return op; /* no deadline to run out under a block time sent whole */
     uint64_t left = op->deadline_ns > now_ns ? (op->deadline_ns - now_ns) / 1000000u : 0;
-    op->again_left_ms = left < UINT32_MAX ? (uint32_t)left : UINT32_MAX;
+    uint32_t left_ms = left < UINT32_MAX ? (uint32_t)left : UINT32_MAX;
+    /* what the deadline counted when its bytes' block time went: from the first send, or from
+     * the last shortening */
+    uint32_t base = (op->flags & VMUX_OP_BLOCK_SHORTENED) ? op->again_left_ms : op->timeout_ms;
+    op = vmux__op_shorten_block(op, base, left_ms);
+    op->flags |= cause;
+    op->again_left_ms = left_ms;
+    return op;
 }
 
 /*
@@ -104,22 +110,32 @@ static void again_cause(const struct vmux_op *op, char *buf, size_t len)
 
 /*
  * The words of a blocking op sent again after a reply that ended or refused its block
- * (VMUX_OP_AGAIN_...) and timed out on the pool connection it was sent to (where): with its block
- * time whole and only what was left of its deadline, the deadline came first, which is no sign of
- * a slow server (helper-203 F3: these said "not answered in time ... slow, paused or stopped").
- * The outcome is the husk's: the pool closes that connection to stop the block, and a pop the
- * server made as the deadline came is lost with it.
+ * (VMUX_OP_AGAIN_...) and timed out on the pool connection it was sent to (where). Its block cut
+ * to what was left of it (VMUX_OP_BLOCK_SHORTENED), the server should have answered within its
+ * margin: it did not, as any unanswered command. Its block time whole (its bytes could not be
+ * rewritten: out of memory, a form not read), the deadline came first, which is no sign of a slow
+ * server (helper-203 F3: these said "not answered in time ... slow, paused or stopped"). Either
+ * way the pool closes that connection to stop the block, and a pop the server made is lost with
+ * it.
  */
 static vmux_reply *again_why(const struct vmux_op *op, const char *where)
 {
     char cause[160], words[VMUX_REASON_SIZE + 160];
     again_cause(op, cause, sizeof cause);
-    vmux__errbuf_set(words, sizeof words,
-                     "sent again to %s after %s with %u ms of its deadline left and its block "
-                     "time whole, so the deadline may come before the block ends; it may have run "
-                     "(a pop the server made as the deadline came is lost with the connection, "
-                     "closed to stop it)",
-                     where, cause, (unsigned)op->again_left_ms);
+    if (op->flags & VMUX_OP_BLOCK_SHORTENED)
+        vmux__errbuf_set(words, sizeof words,
+                         "sent again to %s after %s with %u ms of its deadline left, its block "
+                         "time cut to what was left of it, and not answered in time, so it may "
+                         "have run (the server, or the path to it, is slow, paused or stopped; a "
+                         "pop it made is lost with the connection, closed to stop it)",
+                         where, cause, (unsigned)op->again_left_ms);
+    else
+        vmux__errbuf_set(words, sizeof words,
+                         "sent again to %s after %s with %u ms of its deadline left and its block "
+                         "time whole, so the deadline may come before the block ends; it may have "
+                         "run (a pop the server made as the deadline came is lost with the "
+                         "connection, closed to stop it)",
+                         where, cause, (unsigned)op->again_left_ms);
     return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
 }
 

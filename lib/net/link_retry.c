@@ -64,12 +64,12 @@ static void retry_now(struct vmux_link *link, struct vmux_op *op)
 {
     VMUX_ASSERT(!op->done); /* timed out ones left the queue (vmux__op_expire) */
     vmux__count(&link->ctr->retried, 1);
-    if (op->flags & VMUX_OP_BLOCKING) /* its timeout's words: sent again, its block time whole */
-        vmux__op_sent_again(op,
-                            vmux__errclass_of(op->refusal) == VMUX_ERRCLASS_UNBLOCKED_FAILOVER
-                                ? VMUX_OP_AGAIN_UNBLOCKED
-                                : VMUX_OP_AGAIN_REFUSED,
-                            uv_hrtime());
+    if (op->flags & VMUX_OP_BLOCKING) /* its block cut to what is left of it (a new op) */
+        op = vmux__op_sent_again(op,
+                                 vmux__errclass_of(op->refusal) == VMUX_ERRCLASS_UNBLOCKED_FAILOVER
+                                     ? VMUX_OP_AGAIN_UNBLOCKED
+                                     : VMUX_OP_AGAIN_REFUSED,
+                                 uv_hrtime());
     if ((op->flags & VMUX_OP_ASKED) && vmux__link_asking(link) != 0) {
         vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);
         return;

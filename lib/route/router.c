@@ -280,8 +280,8 @@ void vmux__router_forward(struct vmux_router *r, struct vmux_link *link, struct 
         vmux__link_submit(link, op);
         return;
     }
-    if (op->redirects > 0) /* its timeout's words: sent again, its block time whole */
-        vmux__op_sent_again(op, VMUX_OP_AGAIN_REDIRECTED, uv_hrtime());
+    if (op->redirects > 0) /* its block cut to what is left of it (a new op) */
+        op = vmux__op_sent_again(op, VMUX_OP_AGAIN_REDIRECTED, uv_hrtime());
     struct vmux_pool *p = node_pool(r, link);
     if (p == NULL)
         vmux__op_finish(op, VMUX_ERR_NOMEM, NULL);

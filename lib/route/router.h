@@ -583,7 +583,8 @@ void vmux__router_resend(struct vmux_router *r, struct vmux_op *op);
 
 /*
  * I/O thread: hands op to link's node: its link, or its blocking pool for a blocking op; a
- * redirected blocking op is noted sent again then (vmux__op_sent_again(): its timeout's words).
+ * redirected blocking op is noted sent again then, its block time cut to what is left of it
+ * (vmux__op_sent_again(): the op sent may be a new one).
  */
 void vmux__router_forward(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op);
 

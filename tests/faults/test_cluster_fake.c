@@ -2188,12 +2188,12 @@ static void test_unblocked_by_failover(void **state)
 }
 
 /*
- * A blocking pop sent again, its block time whole, after a failover's UNBLOCKED and the demoted
- * node's MOVED (or after an ASK), which the new node leaves blocked until its deadline (block
- * time plus timeout_ms, counted from the first send) ends it: the words say it was sent again,
- * where, after what and with how much of its deadline left, not that the server was slow
- * (helper-203 F3: "written to ... and not answered in time, so it may have run (the connection is
- * open: the server, or the path to it, is slow, paused or stopped)").
+ * A blocking pop sent again after a failover's UNBLOCKED and the demoted node's MOVED (or after
+ * an ASK), its block time cut to what was left of it, which the new node leaves unanswered until
+ * its deadline (block time plus timeout_ms, counted from the first send) ends it: the words say
+ * it was sent again, where, after what, with how much of its deadline left and its block cut, so
+ * that only a slow server explains the timeout (helper-203 F3: "written to ... and not answered
+ * in time ..." said nothing of the resend).
  */
 static void test_unblocked_resent_timeout_words(void **state)
 {
@@ -2219,8 +2219,9 @@ static void test_unblocked_resent_timeout_words(void **state)
         int rc = vmux_bpop(m, &o, VMUX_HEAD, &k, 1, 1000, &key, &value);
         snprintf(to, sizeof to, "timed out: sent again to 127.0.0.1:%d ", vt_fcluster_port(c, 1));
         if (rc != VMUX_ERR_TIMEOUT || strstr(err, to) == NULL || strstr(err, after[i]) == NULL ||
-            strstr(err, " ms of its deadline left and its block time whole") == NULL ||
-            strstr(err, "it may have run (a pop the server made") == NULL)
+            strstr(err, " ms of its deadline left, its block time cut to what was left of it, and "
+                        "not answered in time, so it may have run (the server, or the path to it, "
+                        "is slow") == NULL)
             fail_msg("BLPOP %s: %s: '%s'", keys[i], vmux_err_name(rc), err);
         print_message("BLPOP %s: %s\n", keys[i], err);
     }
@@ -2419,6 +2420,141 @@ static void test_queued_read_from_now_leaves(void **state)
                  b.words);
     vmux_reply_free(a.reply);
     vmux_reply_free(b.reply);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+static void let_pass(uint64_t ms);
+
+/*
+ * Node 0 answers the command whose first argument is rule_key (slot: key's) as a demoted primary
+ * would, once it blocked a while: UNBLOCKED at its gate (opened by open_gate_later()), then MOVED
+ * to node 1.
+ */
+static void gated_unblocked_then_moved(vt_fcluster *c, const char *rule_key, const char *key)
+{
+    rule(c, 0, rule_key, 1, VT_FC_GATED,
+         "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> "
+         "replica?)\r\n");
+    rule(c, 0, rule_key, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot(key), vt_fcluster_port(c, 1));
+}
+
+/* Opens node 0's gate 400 ms after a command reached it (a thread's, or the test's own). */
+static void *open_gate_later(void *arg)
+{
+    if (vt_wait_until(node0_gated, arg, WAIT_MS)) {
+        let_pass(400);
+        vt_fcluster_open_gate(arg, 0);
+    }
+    return NULL;
+}
+
+/*
+ * Lets ms pass: the time a pop blocked before a failover ended it, which the test is about (no
+ * condition to wait for).
+ */
+static void let_pass(uint64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/*
+ * A blocking pop whose block a failover ended once it had blocked a while (UNBLOCKED after 400
+ * ms, then the demoted node's MOVED) is sent again with what is left of its block time, not the
+ * whole, so the new node, which nothing feeds, answers nil at the block's end, before the
+ * deadline (block time plus timeout_ms, counted from the first send). With its block time whole
+ * (helper-228) the new node answered at 1.4 s, after the deadline at 1.2 s: VMUX_ERR_TIMEOUT, its
+ * pool connection closed, and a pop the server made then lost with it. typed: vmux_bpop() (block
+ * 1000 ms sent as "1"); else the raw command with a decimal block time ("1.0").
+ */
+static void resent_block_cut(bool typed)
+{
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    gated_unblocked_then_moved(c, "k", "k");
+    rule(c, 1, "k", -1, VT_FC_AT_BLOCK_END, "*-1\r\n");
+    struct vt_async a = {0};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = typed ? 200 : 1200);
+    uint64_t t0 = vt_now_ms();
+    if (typed) {
+        vmux_str k = VMUX_STR("k");
+        vmux_bytes key = {0}, value = {0};
+        /* the typed call is synchronous: the gate opens from this thread after it blocked */
+        pthread_t opener;
+        assert_int_equal(pthread_create(&opener, NULL, open_gate_later, c), 0);
+        a.status = vmux_bpop(m, &o, VMUX_HEAD, &k, 1, 1000, &key, &value);
+        pthread_join(opener, NULL);
+        if (a.status != 0 || key.ptr != NULL)
+            fail_msg("BLPOP k 1 (typed): %s, key %s", vmux_err_name(a.status),
+                     key.ptr != NULL ? "set" : "none");
+        vmux_bytes_free(&key);
+        vmux_bytes_free(&value);
+    } else {
+        const char *argv[] = {"BLPOP", "k", "1.0"};
+        assert_status(vmux_call_async(m, &o, 3, argv, NULL, vt_on_async, &a), 0);
+        open_gate_later(c);
+        assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS));
+        if (a.status != 0 || a.reply == NULL || vmux_reply_get_kind(a.reply) != VMUX_REPLY_NIL)
+            fail_msg("BLPOP k 1.0: %s (%s) after %llu ms", vmux_err_name(a.status), a.words,
+                     (unsigned long long)(vt_now_ms() - t0));
+        vmux_reply_free(a.reply);
+    }
+    char last[256], name[16];
+    double block = -1;
+    vt_fcluster_last_command(c, 1, last, sizeof last);
+    uint64_t took = vt_now_ms() - t0;
+    /* 400 ms at least passed before the pop went again: 600 ms or less were left of its block */
+    if (sscanf(last, "%15s k %lf", name, &block) != 2 || strcmp(name, "BLPOP") != 0 ||
+        !(block > 0 && block <= 0.6))
+        fail_msg("the BLPOP sent again to node 1 was '%s', not its block cut to what was left",
+                 last);
+    print_message("sent again as '%s'; nil after %llu ms\n", last, (unsigned long long)took);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+static void test_resent_block_cut_to_what_is_left(void **state)
+{
+    (void)state;
+    resent_block_cut(false);
+    resent_block_cut(true);
+}
+
+/* Whether node 1 of the fake cluster arg points to received an XREAD. */
+static bool node1_xread(void *arg)
+{
+    return vt_fcluster_count(arg, 1, "XREAD") >= 1;
+}
+
+/*
+ * XREAD's BLOCK, in ms, is cut the same way when it goes again: found among its options, written
+ * as an integer (the server takes no fraction there).
+ */
+static void test_resent_xread_block_cut(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, NULL);
+    gated_unblocked_then_moved(c, "COUNT", "s"); /* the rules' key: XREAD's first argument */
+    rule(c, 1, "COUNT", -1, VT_FC_SILENT, "%s", "");
+    struct vt_async a = {0};
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 1200);
+    const char *argv[] = {"XREAD", "COUNT", "1", "BLOCK", "1000", "STREAMS", "s", "0-0"};
+    assert_status(vmux_call_async(m, &o, 8, argv, NULL, vt_on_async, &a), 0);
+    open_gate_later(c);
+    assert_true(vt_wait_until(node1_xread, c, WAIT_MS));
+    char last[256];
+    long block = -1;
+    vt_fcluster_last_command(c, 1, last, sizeof last);
+    if (sscanf(last, "XREAD COUNT 1 BLOCK %ld STREAMS s 0-0", &block) != 1 || block < 1 ||
+        block > 600)
+        fail_msg("the XREAD sent again to node 1 was '%s', not its BLOCK cut to what was left",
+                 last);
+    print_message("sent again as '%s'\n", last);
+    assert_true(vt_wait_until(vt_async_done, &a, WAIT_MS)); /* node 1 never answers */
+    vmux_reply_free(a.reply);
     vmux_close(m);
     vt_fcluster_stop(c);
 }
@@ -2874,6 +3010,8 @@ int main(void)
         cmocka_unit_test(test_clusterdown_follows_new_owner),
         cmocka_unit_test(test_unblocked_by_failover),
         cmocka_unit_test(test_unblocked_resent_timeout_words),
+        cmocka_unit_test(test_resent_block_cut_to_what_is_left),
+        cmocka_unit_test(test_resent_xread_block_cut),
         cmocka_unit_test(test_queued_pops_keep_order_refresh),
         cmocka_unit_test(test_queued_pops_keep_order_moved),
         cmocka_unit_test(test_queued_read_from_now_leaves),

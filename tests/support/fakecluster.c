@@ -62,6 +62,7 @@ struct fc_node {
     bool drop;      /* vt_fcluster_drop_conns() asked to close its connections */
     bool gate_open; /* vt_fcluster_open_gate() was called: VT_FC_GATED rules answer */
     unsigned gated; /* commands waiting at its gate */
+    char last[256]; /* its last data command's arguments (vt_fcluster_last_command()) */
 };
 
 struct fc_conn {
@@ -69,9 +70,10 @@ struct fc_conn {
     size_t node;
     redisReader *reader;
     bool asking;
-    bool first; /* the node's first accepted connection */
-    char *held; /* a VT_FC_GATED rule's answer, sent once the node's gate opens; NULL: none */
-    bool hung;  /* a VT_FC_SILENT rule matched: nothing more is read until it closes */
+    bool first;      /* the node's first accepted connection */
+    char *held;      /* a VT_FC_GATED rule's answer, sent once the node's gate opens; NULL: none */
+    uint64_t due_ns; /* a VT_FC_AT_BLOCK_END rule's held answer goes then (mono_ns()); 0: gate */
+    bool hung;       /* a VT_FC_SILENT rule matched: nothing more is read until it closes */
 };
 
 struct vt_fcluster {
@@ -268,9 +270,27 @@ static bool rule_matches(const struct fc_rule *r, const redisReply *cmd, const s
     return k != NULL && k->len == strlen(r->key) && memcmp(k->str, r->key, k->len) == 0;
 }
 
+/* Notes cmd as node's last data command. */
+static void note_last(struct fc_node *node, const redisReply *cmd)
+{
+    size_t used = 0;
+    node->last[0] = '\0';
+    for (size_t i = 0; i < cmd->elements && used < sizeof node->last; i++)
+        used += (size_t)snprintf(node->last + used, sizeof node->last - used, "%s%.*s",
+                                 i > 0 ? " " : "", (int)cmd->element[i]->len, cmd->element[i]->str);
+}
+
+/* When a command blocked for its last argument's seconds, read now, ends (mono_ns()). */
+static uint64_t block_end(const redisReply *cmd)
+{
+    double s = strtod(cmd->element[cmd->elements - 1]->str, NULL);
+    return mono_ns() + (uint64_t)(s > 0 ? s * 1e9 : 0);
+}
+
 /* A data command: the first matching rule, else the store. Under the mutex. */
 static bool data_answer(struct fc_node *node, struct fc_conn *conn, const redisReply *cmd)
 {
+    note_last(node, cmd);
     for (struct fc_rule *r = node->rules; r != NULL; r = r->next) {
         if (!rule_matches(r, cmd, conn))
             continue;
@@ -284,6 +304,10 @@ static bool data_answer(struct fc_node *node, struct fc_conn *conn, const redisR
         }
         if (r->flags & VT_FC_SILENT)
             return (conn->hung = true);
+        if (r->flags & VT_FC_AT_BLOCK_END) {
+            conn->due_ns = block_end(cmd);
+            return (conn->held = strdup(r->resp)) != NULL;
+        }
         return send_str(conn->fd, r->resp);
     }
     return store_answer(node, conn->fd, cmd);
@@ -396,9 +420,13 @@ static void open_gates(vt_fcluster *c)
     for (size_t i = 0; i < c->nconns; i++) {
         struct fc_conn *conn = &c->conns[i];
         pthread_mutex_lock(&c->mu);
-        bool open = conn->fd >= 0 && conn->held != NULL && c->nodes[conn->node].gate_open;
-        if (open)
+        bool due = conn->due_ns != 0 && mono_ns() >= conn->due_ns;
+        bool open = conn->fd >= 0 && conn->held != NULL &&
+                    (conn->due_ns == 0 ? c->nodes[conn->node].gate_open : due);
+        if (open && conn->due_ns == 0)
             c->nodes[conn->node].gated--;
+        if (open)
+            conn->due_ns = 0;
         pthread_mutex_unlock(&c->mu);
         if (!open)
             continue;
@@ -427,7 +455,7 @@ static void accept_on(vt_fcluster *c, size_t node)
     struct timeval tv = {FC_SEND_TIMEOUT_S, 0};
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    c->conns[c->nconns++] = (struct fc_conn){fd, node, r, false, first, NULL, false};
+    c->conns[c->nconns++] = (struct fc_conn){fd, node, r, false, first, NULL, 0, false};
 }
 
 static bool stopping(vt_fcluster *c)
@@ -462,6 +490,19 @@ static void drop_asked(vt_fcluster *c)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* poll()'s timeout: the ms until the first held VT_FC_AT_BLOCK_END answer is due; -1: none. */
+static int next_due_ms(const vt_fcluster *c)
+{
+    uint64_t first = UINT64_MAX, now = mono_ns();
+    for (size_t i = 0; i < c->nconns; i++)
+        if (c->conns[i].fd >= 0 && c->conns[i].held != NULL && c->conns[i].due_ns != 0 &&
+            c->conns[i].due_ns < first)
+            first = c->conns[i].due_ns;
+    if (first == UINT64_MAX)
+        return -1;
+    return first <= now ? 0 : (int)((first - now + 999999u) / 1000000u);
+}
+
 /* Whether conn is not read: its node holds a command of it at a gate, or hangs on one. */
 static bool fc_waits(const struct fc_conn *conn)
 {
@@ -480,8 +521,14 @@ static void *fc_main(void *arg)
         for (size_t i = 0; i < nconns; i++) /* one that waits is not read, only watched */
             pfd[np++] = (struct pollfd){.fd = c->conns[i].fd,
                                         .events = fc_waits(&c->conns[i]) ? 0 : POLLIN};
-        if (poll(pfd, np, -1) < 0 && errno != EINTR)
+        int n = poll(pfd, np, next_due_ms(c));
+        if (n < 0 && errno != EINTR)
             break;
+        if (n == 0 || next_due_ms(c) == 0) { /* a held answer's block ended */
+            open_gates(c);
+            compact(c);
+            continue;
+        }
         if (pfd[0].revents & POLLIN) {
             drop_asked(c);
             open_gates(c);
@@ -715,6 +762,13 @@ void vt_fcluster_drop_conns(vt_fcluster *c, size_t node)
     pthread_mutex_unlock(&c->mu);
     while (write(c->wake[1], "x", 1) < 0 && errno == EINTR) {
     }
+}
+
+void vt_fcluster_last_command(vt_fcluster *c, size_t node, char *buf, size_t len)
+{
+    pthread_mutex_lock(&c->mu);
+    snprintf(buf, len, "%s", c->nodes[node].last);
+    pthread_mutex_unlock(&c->mu);
 }
 
 unsigned vt_fcluster_gated(vt_fcluster *c, size_t node)

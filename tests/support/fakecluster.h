@@ -55,6 +55,11 @@ typedef struct vt_fcluster vt_fcluster;
  * commands wait behind it, as on a node busy with it). Other connections are served. */
 #define VT_FC_GATED 8u
 
+/* A rule answers as a blocking command that nothing feeds does at its block's end: once its last
+ * argument (a block time in seconds, a fraction allowed, as BLPOP's) has passed since the node
+ * read it; meanwhile the node reads nothing more from that connection. */
+#define VT_FC_AT_BLOCK_END 16u
+
 /* One range of a CLUSTER SLOTS reply built by vt_fcluster_slots_resp(). */
 struct vt_fc_range {
     int lo, hi;       /* slots lo..hi */
@@ -119,6 +124,13 @@ unsigned vt_fcluster_count(vt_fcluster *c, size_t node, const char *name);
 
 /* The same, summed over every node. */
 unsigned vt_fcluster_count_all(vt_fcluster *c, const char *name);
+
+/*
+ * The arguments of the last data command node received (not PING, setup, INFO, CLUSTER or
+ * ASKING), joined by single spaces, into buf (len bytes, cut to fit, NUL-terminated); "" when
+ * none yet.
+ */
+void vt_fcluster_last_command(vt_fcluster *c, size_t node, char *buf, size_t len);
 
 /* CLUSTER SLOTS, CLUSTER SHARDS and CLUSTER NODES received by every node together. */
 unsigned vt_fcluster_topology_queries(vt_fcluster *c);
