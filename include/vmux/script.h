@@ -9,7 +9,11 @@
  * submitted, the EVALSHA under replied (its NOSCRIPT) and the EVAL under its own outcome.
  *
  * A script is never retry-safe unless the caller says so (VMUX_CALL_RETRY_SAFE in opts): a
- * script that was sent when a connection broke may have run.
+ * script that was sent when a connection broke may have run. An error the script returns itself
+ * (redis.error_reply('TRYAGAIN ...'), or LOADING, MASTERDOWN, CLUSTERDOWN, MOVED, ASK) is its
+ * reply, VMUX_ERR_SERVER: such an error is taken for the server's "did not run" (sent again, or
+ * followed) only in the server's own words, and a MOVED or ASK only for the script's own slot
+ * (docs/commands.md). The same holds for FCALL and FCALL_RO through vmux_call().
  */
 #ifndef VMUX_SCRIPT_H
 #define VMUX_SCRIPT_H

@@ -430,9 +430,11 @@ void vmux__link_checking(struct vmux_link *link);
  * (vmux__errclass_busy(): LOADING, MASTERDOWN, TRYAGAIN, CLUSTERDOWN, a failover's UNBLOCKED; the
  * command did not run) sends any op again after a jittered delay that doubles from 10 ms to
  * 500 ms while they last, but for an UNBLOCKED that ended a blocking read from "$"
- * (VMUX_OP_FROM_NOW), which fails with words (vmux__op_finish_from_now()). Returns true when it
- * took the op and the reply (kept as the op's refusal, handed to the redirect event, or the op
- * completed); false when the caller completes the op with the reply as usual.
+ * (VMUX_OP_FROM_NOW), which fails with words (vmux__op_finish_from_now()). A script's or
+ * function's own error of those classes (core/script_err.h: not in the server's words, or a
+ * redirect for another slot) is none of these: false, the op completes with it. Returns true
+ * when it took the op and the reply (kept as the op's refusal, handed to the redirect event, or
+ * the op completed); false when the caller completes the op with the reply as usual.
  */
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply);
 void vmux__link_conn_failed(struct vmux_link *link, int code, const char *fmt, ...)

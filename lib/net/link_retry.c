@@ -15,6 +15,7 @@
 #include "core/errbuf.h"
 #include "core/errclass.h"
 #include "core/log.h"
+#include "core/script_err.h"
 #include "net/link_internal.h"
 #include "vmux/error.h"
 
@@ -139,6 +140,14 @@ static void retry_later(struct vmux_link *link, struct vmux_op *op)
     arm_retry(link, wait);
 }
 
+/* Whether reply, of class cls, is a script's or function's own error (core/script_err.h). */
+static bool own_error(const struct vmux_op *op, const vmux_reply *reply, enum vmux_errclass cls)
+{
+    size_t len;
+    const char *msg = vmux_reply_str(reply, &len);
+    return msg != NULL && vmux__script_own_error(op, msg, len, cls);
+}
+
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
 {
     if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
@@ -148,6 +157,8 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
     enum vmux_errclass cls = vmux__errclass_of(reply);
     if (cls == VMUX_ERRCLASS_READONLY || cls == VMUX_ERRCLASS_UNBLOCKED_FAILOVER)
         link->demoted_at = uv_now(link->loop); /* a sign of a failover (route/follow.c) */
+    if (cls != VMUX_ERRCLASS_OTHER && cls != VMUX_ERRCLASS_READONLY && own_error(op, reply, cls))
+        return false; /* a script's own reply, after whatever it did: not sent again */
     if (link->events.redirect != NULL &&
         (cls == VMUX_ERRCLASS_MOVED || cls == VMUX_ERRCLASS_ASK ||
          cls == VMUX_ERRCLASS_CLUSTERDOWN) &&

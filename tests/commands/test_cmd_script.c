@@ -325,6 +325,99 @@ static void test_async_script_errors(void **state)
     vmux_script_free(s);
 }
 
+/* ---- a script's own error: its reply, not the server's "did not run" ---- */
+
+/*
+ * The errors a script (or function) returns after its INCR: the first word of each is one the
+ * server sends before running anything (a "not now", a redirect), the rest its own words; the
+ * redirects name slot 0, not the key's ({a}: 15495), and a real node (%d: the seed's port).
+ */
+static const char *const own_errors[] = {
+    "TRYAGAIN raised by the script after its write",
+    "LOADING raised by the script after its write",
+    "MASTERDOWN raised by the script after its write",
+    "CLUSTERDOWN raised by the script after its write",
+    "MOVED 0 127.0.0.1:%d",
+    "ASK 0 127.0.0.1:%d",
+};
+
+static const char OWN_KEY[] = "{a}scr:own";
+
+/* The key's counter: how many times the script ran since own_reset(). */
+static long long own_runs(vmux *m)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", OWN_KEY}, NULL, &r), 0);
+    const char *text = vmux_reply_str(r, NULL);
+    long long n = text != NULL ? atoll(text) : 0;
+    vmux_reply_free(r);
+    return n;
+}
+
+static void own_reset(vmux *m)
+{
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"DEL", OWN_KEY}, NULL, &r), 0);
+    vmux_reply_free(r);
+}
+
+/* Checks one run that answered err's text (rc, r, why): VMUX_ERR_SERVER with the script's words,
+ * never "not executed", and the script ran exactly once. */
+static void assert_own_error(vmux *m, const char *how, const char *err, int rc, vmux_reply *r,
+                             const char *why)
+{
+    if (rc != VMUX_ERR_SERVER || r == NULL || vmux_reply_get_kind(r) != VMUX_REPLY_ERROR ||
+        strcmp(vmux_reply_str(r, NULL), err) != 0)
+        fail_msg("%s returning '%s': %s, '%s'", how, err, vmux_err_name(rc), why);
+    assert_non_null(strstr(why, err));
+    assert_null(strstr(why, "not executed"));
+    long long runs = own_runs(m);
+    if (runs != 1)
+        fail_msg("%s returning '%s' ran %lld times: %s", how, err, runs, why);
+}
+
+/*
+ * A script or function that writes, then returns redis.error_reply('TRYAGAIN ...') (or LOADING,
+ * MASTERDOWN, CLUSTERDOWN, a MOVED or ASK naming another slot) ran: its error is its reply, not
+ * the server's refusal, so it is neither sent again nor redirected (core/script_err.h).
+ */
+static void test_script_own_busy_errors(void **state)
+{
+    vmux *m = *state;
+    vmux_script *s;
+    assert_int_equal(vmux_script_new(VMUX_STR("redis.call('INCR', KEYS[1]) "
+                                              "return redis.error_reply(ARGV[1])"),
+                                     &s),
+                     0);
+    const char *lib = "#!lua name=vmuxown\n"
+                      "redis.register_function('vmuxown_err', function(keys, args)\n"
+                      "  redis.call('INCR', keys[1]) return redis.error_reply(args[1]) end)\n";
+    assert_int_equal(vmux_function_load(m, NULL, VMUX_STR(lib), true, NULL), 0);
+    int port = vt_server_port("plain");
+    for (size_t i = 0; i < sizeof(own_errors) / sizeof(own_errors[0]); i++) {
+        char err[128], why[512];
+        snprintf(err, sizeof err, own_errors[i], port);
+        vmux_callopts o =
+            VMUX_INIT(vmux_callopts, .timeout_ms = 3000, .errbuf = why, .errlen = sizeof why);
+        vmux_str key = VMUX_STR(OWN_KEY), arg = VMUX_STR(err);
+        vmux_reply *r = NULL;
+        own_reset(m);
+        why[0] = '\0';
+        int rc = vmux_script_run(m, &o, s, &key, 1, &arg, 1, &r);
+        assert_own_error(m, "a script", err, rc, r, why);
+        vmux_reply_free(r);
+        r = NULL;
+        own_reset(m);
+        why[0] = '\0';
+        const char *fcall[] = {"FCALL", "vmuxown_err", "1", OWN_KEY, err};
+        rc = vmux_call(m, &o, 5, fcall, NULL, &r);
+        assert_own_error(m, "FCALL", err, rc, r, why);
+        vmux_reply_free(r);
+    }
+    assert_int_equal(vmux_function_delete(m, NULL, VMUX_STR("vmuxown")), 0);
+    vmux_script_free(s);
+}
+
 /* ---- functions: FUNCTION LOAD, DELETE and FLUSH on every primary ---- */
 
 /*
@@ -556,6 +649,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_runs_and_survives_script_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_script_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conditional_tx_after_script_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_script_own_busy_errors, setup, teardown),
         cmocka_unit_test(test_async_runs_after_script_flush),
         cmocka_unit_test(test_async_script_errors),
         cmocka_unit_test_setup_teardown(test_one_deadline_covers_the_run, proxy_setup,
