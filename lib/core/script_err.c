@@ -70,10 +70,14 @@ static bool server_text(const struct vmux_op *op, const char *msg, size_t len,
                same(msg, len, "CLUSTERDOWN Hash slot not served");
     case VMUX_ERRCLASS_LOADING:
         return server_loading(msg, len);
-    case VMUX_ERRCLASS_MASTERDOWN:
+    case VMUX_ERRCLASS_MASTERDOWN: /* the second: a script without the allow-stale flag, refused
+                                      before it runs (script.c scriptPrepareForRun()) */
         return same(msg, len,
                     "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to "
-                    "'no'.");
+                    "'no'.") ||
+               same(msg, len,
+                    "MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' "
+                    "and 'allow-stale' flag is not set on the script.");
     case VMUX_ERRCLASS_MOVED:
     case VMUX_ERRCLASS_ASK:
         return names_own_slot(op, msg, len);

@@ -46,6 +46,8 @@ static const char *const server[] = {
     "LOADING Valkey is loading the dataset in memory",
     "LOADING Redis is loading the dataset in memory",
     "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+    "MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and "
+    "'allow-stale' flag is not set on the script.",
     "MOVED 100 127.0.0.1:7001",
     "ASK 100 127.0.0.1:7001",
     "MOVED 100 :7001",
