@@ -152,13 +152,15 @@ static int untracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,
 
 /*
  * Whether the tracked block's error says the server will not run one of its commands for this
- * user, or does not know it (an ACL without CLIENT CACHING or PTTL, a command renamed away): the
- * read then goes again untracked. Any other error (BUSY, OOM, MASTERDOWN...) is the read's answer.
+ * user, or does not know it (an ACL without CLIENT CACHING or PTTL, a command renamed away), or
+ * refused its MULTI, after which its commands, reads, ran on their own ("MULTI was refused (...)",
+ * net/conn_read.c): the read then goes again untracked. Any other error (BUSY, OOM,
+ * MASTERDOWN...) is the read's answer.
  */
 static bool block_refused(const char *why)
 {
-    return strncmp(why, "NOPERM", 6) == 0 || strstr(why, "unknown command") != NULL ||
-           strstr(why, "unknown subcommand") != NULL;
+    return strncmp(why, "NOPERM", 6) == 0 || strncmp(why, "MULTI was refused (", 19) == 0 ||
+           strstr(why, "unknown command") != NULL || strstr(why, "unknown subcommand") != NULL;
 }
 
 static int tracked_read(vmux *m, struct vmux_near *s, const vmux_callopts *o,

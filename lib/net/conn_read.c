@@ -21,18 +21,62 @@
 #include "net/link_internal.h"
 #include "vmux/error.h"
 
+/* The words that begin a block's error when its MULTI was refused and its commands ran. */
+static const char MULTI_REFUSED[] = "MULTI was refused";
+
+/*
+ * Whether reply, a block's reply after MULTI's, is one a transaction gives: +QUEUED, or an error
+ * (a command refused as it was queued, or, with MULTI refused, a command's own error, which
+ * changed nothing). Any other reply is a command's result: MULTI was refused and the command
+ * ran on its own.
+ */
+static bool queued_or_error(const vmux_reply *reply)
+{
+    enum vmux_reply_kind kind = vmux_reply_get_kind(reply);
+    return kind == VMUX_REPLY_ERROR ||
+           (kind == VMUX_REPLY_STATUS && reply->len == 6 && memcmp(reply->str, "QUEUED", 6) == 0);
+}
+
+/*
+ * A block whose MULTI was refused (an ACL without MULTI: NOPERM) and whose commands then ran one
+ * by one, as commands outside a transaction (one of them answered with a result): its kept error,
+ * MULTI's, becomes words that say so, reported in place of EXEC's "EXEC without MULTI". They do
+ * not begin with MULTI's error class, so nothing takes the block for refused whole and sends it
+ * again. Out of memory: MULTI's error as it was.
+ */
+static void multi_refused_ran(struct vmux_op *op)
+{
+    size_t len = 0;
+    const char *said = vmux_reply_str(op->first_error, &len);
+    if (said == NULL || strncmp(said, MULTI_REFUSED, sizeof MULTI_REFUSED - 1) == 0)
+        return; /* no error kept (MULTI answered neither OK nor an error), or worded already */
+    char words[VMUX_REASON_SIZE + 256];
+    vmux__errbuf_set(words, sizeof words,
+                     "%s (%.*s): the commands after it ran one by one outside a transaction, not "
+                     "atomically, and their replies are not kept; EXEC answered that there was no "
+                     "MULTI",
+                     MULTI_REFUSED, (int)(len < VMUX_REASON_SIZE ? len : VMUX_REASON_SIZE), said);
+    vmux_reply *worded = vmux__reply_new_str(VMUX_REPLY_ERROR, words, strlen(words));
+    if (worded == NULL)
+        return;
+    vmux_reply_free(op->first_error);
+    op->first_error = worded;
+}
+
 /*
  * A block of several commands (MULTI ... EXEC) is one op that gets several replies; all but the
  * last are consumed here. The first error among them is kept: it says why EXEC aborts. They are
  * counted apart from nreplies, which a block sent again (a MOVED or ASK, a broken connection)
- * needs whole.
+ * needs whole. A reply after MULTI's that is neither +QUEUED nor an error says that MULTI was
+ * refused and the commands ran (multi_refused_ran()). Cost: a compare of each +QUEUED.
  */
 static bool conn_partial_reply(struct vmux_op *op, vmux_reply *reply)
 {
     VMUX_ASSERT(op->nreplies >= 1); /* the last reply pops the op: none comes after it */
     if (op->partial + 1 >= op->nreplies)
         return false;
-    op->partial++;
+    if (op->partial++ > 0 && !queued_or_error(reply) && op->first_error != NULL)
+        multi_refused_ran(op);
     if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR && op->first_error == NULL)
         op->first_error = reply;
     else
@@ -123,7 +167,8 @@ static vmux_reply *pop_answered(struct vmux_conn *c, struct vmux_op *op, vmux_re
                         "the server answered a command before it was sent whole");
     }
     if (op->first_error != NULL && vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR) {
-        vmux_reply_free(reply); /* EXECABORT: the queued command's own error says more */
+        vmux_reply_free(reply); /* EXECABORT: the queued command's own error says more; EXEC
+                                 * without MULTI: MULTI's refusal (multi_refused_ran()) */
         reply = op->first_error;
         op->first_error = NULL;
     }

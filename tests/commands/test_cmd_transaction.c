@@ -302,6 +302,104 @@ static void test_bad_block_and_arguments(void **state)
     vmux_close(m);
 }
 
+/* The transaction suite's fixture: the cluster in cluster mode (in its TLS twin in TLS mode). */
+static const char *cluster_name(char *name, size_t len)
+{
+    const char *cluster = vt_cluster_mode();
+    if (cluster != NULL)
+        snprintf(name, len, "%s%s", cluster, vt_tls_mode() ? "-tls" : "");
+    return cluster != NULL ? name : NULL;
+}
+
+/*
+ * Makes user, with every command but MULTI, and with the rules plus1 and plus2 (+incr, -incr...):
+ * on the server, or on every node of the cluster in cluster mode (ACL rules are per node, and
+ * the handle may connect to any of them). With plus1 NULL, deletes user instead.
+ */
+static void acl_user(const char *user, const char *plus1, const char *plus2)
+{
+    char name[64];
+    const char *cluster = cluster_name(name, sizeof name);
+    for (int i = 0; i < (cluster != NULL ? vt_cluster_size(cluster) : 1); i++) {
+        int port = cluster != NULL ? vt_cluster_port(cluster, i) : vt_server_port("plain");
+        char *r = plus1 != NULL ? vt_node_admin(port, vt_tls_mode(),
+                                                "ACL SETUSER %s reset on >tx-pass ~* &* +@all "
+                                                "-multi %s %s",
+                                                user, plus1, plus2)
+                                : vt_node_admin(port, vt_tls_mode(), "ACL DELUSER %s", user);
+        if (r == NULL || (plus1 != NULL && strcmp(r, "OK") != 0))
+            fail_msg("ACL SETUSER %s on %d: %s", user, port, r != NULL ? r : "(no reply)");
+        free(r);
+    }
+}
+
+/* A transaction of INCR and RPUSH run by user (acl_user() with plus1 and plus2); returns
+ * vmux_tx_exec()'s code, its words in why and its replies in *r. */
+static int tx_as(const char *user, const char *plus1, const char *plus2, char *why, size_t whylen,
+                 bool *committed, vmux_reply **r)
+{
+    char extra[128];
+    acl_user(user, plus1, plus2);
+    snprintf(extra, sizeof extra, "user=%s,password=tx-pass", user);
+    vmux *m = vt_open("plain", extra);
+    vmux_tx *tx;
+    assert_int_equal(vmux_tx_new(&tx), 0);
+    add(tx, "INCR", "tx:{m}:n", NULL);
+    add(tx, "RPUSH", "tx:{m}:log", "tx-1");
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = whylen);
+    int rc = vmux_tx_exec(m, &o, tx, committed, r);
+    /* the connection is still in step: a plain command gets its own reply */
+    vmux_bytes v;
+    assert_int_equal(vmux_get(m, NULL, VMUX_STR("tx:{m}:missing"), &v), 0);
+    assert_null(v.ptr);
+    vmux_tx_free(tx);
+    vmux_close(m);
+    acl_user(user, NULL, NULL);
+    return rc;
+}
+
+/* Fails unless got, a vt_admin() reply to what, is want; frees it. */
+static void expect_text(char *got, const char *what, const char *want)
+{
+    if (got == NULL || strcmp(got, want) != 0)
+        fail_msg("%s: '%s', expected '%s'", what, got != NULL ? got : "(no reply)", want);
+    free(got);
+}
+
+/*
+ * A user whose ACL refuses MULTI (NOPERM) but allows the commands: the block's commands ran one
+ * by one, outside a transaction, and the outcome says so; it said the server had refused the
+ * whole block (MULTI's NOPERM), which the documentation read as "nothing ran". When the commands
+ * are refused too, nothing ran, and MULTI's error is the outcome as before.
+ */
+static void test_multi_refused(void **state)
+{
+    (void)state;
+    free(vt_admin("plain", "DEL tx:{m}:n tx:{m}:log"));
+    char why[512] = "";
+    bool committed = true;
+    vmux_reply *r = NULL;
+    int rc = tx_as("vmuxtxnomulti", "+incr", "+rpush", why, sizeof why, &committed, &r);
+    expect_text(vt_admin("plain", "GET tx:{m}:n"), "INCR's counter", "1");
+    expect_text(vt_admin("plain", "LRANGE tx:{m}:log 0 -1"), "RPUSH's list", "tx-1");
+    if (rc != VMUX_ERR_SERVER || strstr(why, "ran one by one outside a transaction") == NULL ||
+        strncmp(why, "MULTI was refused (NOPERM", 25) != 0)
+        fail_msg("MULTI refused, the commands ran: %s (%s)", vmux_err_name(rc), why);
+    assert_false(committed);
+    assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ERROR);
+    assert_string_equal(vmux_reply_str(r, NULL), why);
+    vmux_reply_free(r);
+
+    why[0] = '\0';
+    rc = tx_as("vmuxtxnothing", "-incr", "-rpush", why, sizeof why, &committed, &r);
+    expect_text(vt_admin("plain", "GET tx:{m}:n"), "INCR's counter", "1");
+    if (rc != VMUX_ERR_SERVER || strncmp(why, "NOPERM", 6) != 0 || strstr(why, "multi") == NULL)
+        fail_msg("MULTI and the commands refused: %s (%s)", vmux_err_name(rc), why);
+    assert_false(committed);
+    vmux_reply_free(r);
+    free(vt_admin("plain", "DEL tx:{m}:n tx:{m}:log"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_conditional_declares_long_commands),
         cmocka_unit_test(test_conditional_unknown_command),
         cmocka_unit_test(test_bad_block_and_arguments),
+        cmocka_unit_test(test_multi_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
