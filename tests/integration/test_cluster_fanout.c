@@ -588,7 +588,45 @@ static bool swapped(void *arg)
     return vt_node_is_primary(ports[0]) && !vt_node_is_primary(ports[1]);
 }
 
-/* CLUSTER FAILOVER on the replica of the primary at old, waited for; returns the new primary. */
+/* Whether a CLUSTER SLOTS reply's entries name port (a primary's or a replica's). */
+static bool slots_name(const redisReply *r, int port)
+{
+    for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        for (size_t k = 2; k < r->element[i]->elements; k++) {
+            const redisReply *node = r->element[i]->element[k];
+            if (node->type == REDIS_REPLY_ARRAY && node->elements >= 2 &&
+                node->element[1]->type == REDIS_REPLY_INTEGER && node->element[1]->integer == port)
+                return true;
+        }
+    return false;
+}
+
+/*
+ * Whether the shard of two swapped nodes ({the new primary, the demoted one}) has settled: the
+ * demoted node's replication link is up and the new primary's CLUSTER SLOTS lists it again (a
+ * replica that resynchronises is left out, and a handle opened then would miss it: the tests
+ * after the swap count the replicas).
+ */
+static bool settled(void *arg)
+{
+    const int *ports = arg;
+    char *info = vt_node_admin(ports[1], false, "INFO replication");
+    bool up = info != NULL && strstr(info, "master_link_status:up") != NULL;
+    free(info);
+    if (!up)
+        return false;
+    redisContext *c = vt_node_connect(ports[0]);
+    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+    bool listed = slots_name(r, ports[1]);
+    freeReplyObject(r);
+    redisFree(c);
+    return listed;
+}
+
+/*
+ * CLUSTER FAILOVER on the replica of the primary at old, waited for, and for the shard to settle
+ * (settled()); returns the new primary.
+ */
 static int fail_over(int old)
 {
     int promoted = vt_cluster_replica_of(CLUSTER, old);
@@ -603,6 +641,10 @@ static int fail_over(int old)
         fail_msg("CLUSTER FAILOVER on %d (replica of %d): %s", promoted, old,
                  said != NULL ? said : "no answer");
     free(said);
+    if (!vt_poll_until(settled, ports, 30000, 20))
+        fail_msg("after CLUSTER FAILOVER on %d, %d (now its replica) is not in sync and listed "
+                 "within 30 s",
+                 promoted, old);
     return promoted;
 }
 
