@@ -2424,7 +2424,16 @@ static void test_queued_read_from_now_leaves(void **state)
     vt_fcluster_stop(c);
 }
 
-static void let_pass(uint64_t ms);
+/*
+ * Lets ms pass, where the time itself is what a test is about (a pop blocked a while before a
+ * failover ended it; the storm's spacing): no condition to wait for.
+ */
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
 
 /*
  * Node 0 answers the command whose first argument is rule_key (slot: key's) as a demoted primary
@@ -2443,21 +2452,10 @@ static void gated_unblocked_then_moved(vt_fcluster *c, const char *rule_key, con
 static void *open_gate_later(void *arg)
 {
     if (vt_wait_until(node0_gated, arg, WAIT_MS)) {
-        let_pass(400);
+        pause_ms(400);
         vt_fcluster_open_gate(arg, 0);
     }
     return NULL;
-}
-
-/*
- * Lets ms pass: the time a pop blocked before a failover ended it, which the test is about (no
- * condition to wait for).
- */
-static void let_pass(uint64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
 }
 
 /*
@@ -2833,13 +2831,6 @@ static void test_tx_getkeys_answer_checked(void **state)
 }
 
 /* ---- the refresh storm ---- */
-
-static void pause_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 #define STORM_THREADS 3
 
