@@ -451,12 +451,31 @@ VMUX_EXPORT int vmux_config_set_event_handler(vmux_config *cfg, vmux_event_fn fn
  * session token) and returns 0; any other return fails that attempt with VMUX_ERR_AUTH, and
  * it is retried with backoff. The failure's words say what it returned and the buffers' sizes
  * ("the credentials provider failed: it returned -1 (VMUX_ERR_INVALID_ARG) with buffers of 256
- * and 16384 bytes"), or vmux_iam_credentials()'s own reason (iam.h). Called on every
- * (re)connect, so rotating tokens (ElastiCache IAM tokens live 15 minutes) are always fresh.
+ * and 16384 bytes"), or the provider's own reason (vmux_credentials_failed() below;
+ * vmux_iam_credentials() gives its own, iam.h). Called on every (re)connect, so rotating
+ * tokens (ElastiCache IAM tokens live 15 minutes) are always fresh.
  * Overrides the config's user and password.
  */
 typedef int (*vmux_credentials_fn)(char *user, size_t user_size, char *password,
                                    size_t password_size, void *userdata);
+
+/**
+ * Says why a credentials provider fails: called by a vmux_credentials_fn on the thread that
+ * called it (the handle's I/O thread), it keeps the printf-style words (the first 1023 bytes)
+ * and returns rc, so that a provider ends with
+ *     return vmux_credentials_failed(-1, "vault: %s", reason);
+ * The connection's failure (vmux_open()'s errbuf, the CONNECTION_FAILED event, the log) then
+ * says "the credentials provider failed: vault: sealed" (the words' first 159 bytes) in place
+ * of what the provider returned and the buffers' sizes. rc should not be 0 (a provider that
+ * returns 0 succeeded: the words are not used). The words stand in the calling thread's
+ * vmux_last_error() (error.h) until its next call that sets them. fmt NULL keeps no words.
+ * Any thread.
+ */
+VMUX_EXPORT int vmux_credentials_failed(int rc, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 /** Sets the credentials provider (vmux_credentials_fn); fn NULL removes it. */
 VMUX_EXPORT int vmux_config_set_credentials_provider(vmux_config *cfg, vmux_credentials_fn fn,

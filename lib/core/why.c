@@ -26,8 +26,14 @@ int vmux__why_set(int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(words, sizeof words, fmt, ap);
+    vmux__why_vset(rc, fmt, ap);
     va_end(ap);
+    return rc;
+}
+
+int vmux__why_vset(int rc, const char *fmt, va_list ap)
+{
+    vsnprintf(words, sizeof words, fmt, ap);
     return rc;
 }
 

@@ -10,6 +10,8 @@
 #ifndef VMUX_WHY_H
 #define VMUX_WHY_H
 
+#include <stdarg.h>
+
 #include "vmux/call.h"
 
 /* Clears the calling thread's words: a call begins. */
@@ -21,6 +23,9 @@ void vmux__why_opts(vmux_callopts *o);
 
 /* Replaces the thread's words with a printf-style message for rc; returns rc. */
 int vmux__why_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* vmux__why_set() with a va_list. */
+int vmux__why_vset(int rc, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /*
  * An async completion of an op that asked for words (VMUX_OP_WORDS), on the I/O thread, before

@@ -57,6 +57,7 @@ static void side_expect(int port, const char *expect, const char *cmd)
 struct creds {
     _Atomic(const char *) password; /* a string literal: the test swaps it atomically */
     atomic_bool fail;
+    const char *why; /* with fail: the words the provider gives (vmux_credentials_failed()) */
     atomic_int calls;
 };
 
@@ -66,7 +67,7 @@ static int provider(char *user, size_t user_size, char *password, size_t passwor
     struct creds *c = userdata;
     atomic_fetch_add(&c->calls, 1);
     if (atomic_load(&c->fail))
-        return -1;
+        return c->why != NULL ? vmux_credentials_failed(-1, "vault: %s", c->why) : -1;
     snprintf(user, user_size, "rot");
     snprintf(password, password_size, "%s", atomic_load(&c->password));
     return 0;
@@ -257,6 +258,29 @@ static void test_provider_error_fails_open(void **state)
     expect_contains(err, "the credentials provider failed: it returned -1 (VMUX_ERR_INVALID_ARG) "
                          "with buffers of 256 and 16384 bytes");
     assert_true(atomic_load(&c.calls) >= 2); /* once per attempt */
+}
+
+/* A provider that says why it fails: its words, not its return code, in the failure. */
+static void test_provider_words_fail_open(void **state)
+{
+    vt_server *s = *state;
+    reset_user(s);
+    struct creds c = {.password = "pw1", .why = "sealed since 09:00"};
+    atomic_store(&c.fail, true);
+    vmux_config *cfg = config_for(s, "connectRetry=1", &c, NULL);
+    vmux *m = (vmux *)cfg;
+    char err[256] = "";
+    int rc = vmux_open(cfg, &m, err, sizeof err);
+    vmux_config_free(cfg);
+    assert_int_equal(rc, VMUX_ERR_AUTH);
+    assert_null(m);
+    expect_contains(err, "the credentials provider failed: vault: sealed since 09:00");
+    assert_null(strstr(err, "it returned"));
+    /* the words are the calling thread's: this one's stay its own */
+    assert_int_equal(vmux_credentials_failed(VMUX_ERR_CONFIG, "here %d", 1), VMUX_ERR_CONFIG);
+    assert_string_equal(vmux_last_error(), "here 1");
+    assert_int_equal(vmux_credentials_failed(-1, NULL), -1);
+    assert_string_equal(vmux_last_error(), "");
 }
 
 static void test_wrong_password_from_provider(void **state)
@@ -454,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_rotated_password_used_on_reconnect),
         cmocka_unit_test(test_failed_auth_is_retried),
         cmocka_unit_test(test_provider_error_fails_open),
+        cmocka_unit_test(test_provider_words_fail_open),
         cmocka_unit_test(test_wrong_password_from_provider),
         cmocka_unit_test(test_reauth_renews_live_connection),
         cmocka_unit_test(test_reauth_refused_keeps_connection),
