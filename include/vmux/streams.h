@@ -28,17 +28,19 @@
  *
  * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): XLEN, XRANGE, XREVRANGE, XREAD, XPENDING and
  * XINFO are reads and are marked retry-safe, but for a blocking XREAD from "$" (or the default
- * id) on any of its streams: sent again it would wait from the resend's "now", past the entries
- * added in between, and succeed without them. So once written it is never sent again, through
- * vmux_xread() or vmux_call() alike (commands.md): a broken connection fails it
- * VMUX_ERR_CONNECTION_LOST; a failover's UNBLOCKED, and on a cluster a MOVED or CLUSTERDOWN (a
- * slot that moved, a node demoted or the cluster failed while it blocked, which the client
- * cannot tell from one that came at once), fail it VMUX_ERR_SERVER with the server's reply and
- * words ("... is not sent again: from "$" it would skip the entries added meanwhile; read on from
- * the last ID you have"). Read on from the last ID you have. With explicit IDs it is sent again as
- * other reads. XACK, XDEL, XGROUP DESTROY, exact ("=") XTRIM and XGROUP SETID to an explicit ID
- * leave the same state when repeated, so they are marked too (after a resend, the count they report
- * may describe the second run, which found nothing left to do). These are never sent twice:
+ * id), or from "+" (the last entry, Valkey 8: on a stream with none yet it waits as "$"), on any
+ * of its streams: sent again it would wait from the resend's "now", past the entries added in
+ * between, and succeed without them ("+" would return the newest alone). So once written it is
+ * never sent again, through vmux_xread() or vmux_call() alike (commands.md): a broken connection
+ * fails it VMUX_ERR_CONNECTION_LOST; a failover's UNBLOCKED, and on a cluster a MOVED or
+ * CLUSTERDOWN (a slot that moved, a node demoted or the cluster failed while it blocked, which the
+ * client cannot tell from one that came at once), fail it VMUX_ERR_SERVER with the server's reply
+ * and words ("... is not sent again: from "$" or "+" it would skip the entries added meanwhile;
+ * read on from the last ID you have"). Read on from the last ID you have. With explicit IDs it is
+ * sent again as other reads. XACK, XDEL, XGROUP DESTROY, exact ("=") XTRIM and XGROUP SETID to an
+ * explicit ID leave the same state when repeated, so they are marked too (after a resend, the count
+ * they report may describe the second run, which found nothing left to do). These are never sent
+ * twice:
  * - XADD, even with an explicit ID: with "*" a resend would add a second entry; with an
  *   explicit ID it would fail ("equal or smaller than the target stream top item") and report
  *   an error for a write that in fact succeeded. XGROUP CREATE likewise (BUSYGROUP).

@@ -21,8 +21,9 @@ void vmux__op_finish_from_now(struct vmux_op *op, vmux_reply *reply, const char 
     const char *said = vmux_reply_str(reply, &len);
     char words[VMUX_REASON_SIZE + 256];
     vmux__errbuf_set(words, sizeof words,
-                     "%.*s (a blocking XREAD from \"$\", %s, is not sent again: from \"$\" it "
-                     "would skip the entries added meanwhile; read on from the last ID you have)",
+                     "%.*s (a blocking XREAD from \"$\" or \"+\", %s, is not sent again: from "
+                     "\"$\" or \"+\" it would skip the entries added meanwhile; read on from "
+                     "the last ID you have)",
                      said != NULL ? (int)(len < VMUX_REASON_SIZE ? len : VMUX_REASON_SIZE) : 0,
                      said != NULL ? said : "", cause);
     vmux_reply *worded = vmux__reply_new_str(VMUX_REPLY_ERROR, words, strlen(words));

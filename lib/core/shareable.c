@@ -70,7 +70,9 @@ enum { NAME_MIN = 4, NAME_MAX = 12 };
  * when given BLOCK among their options, before STREAMS; option values (COUNT's and BLOCK's, and
  * GROUP's group and consumer names) are skipped, so a consumer named "block" is no BLOCK option.
  * A blocking XREAD goes on past STREAMS to its ids (the second half of what follows), for a "$"
- * (VMUX_OP_FROM_NOW).
+ * or a "+" (VMUX_OP_FROM_NOW): "+" (Valkey 8, Redis 7.4) is the stream's last entry, and on a
+ * stream with none yet it waits for the next as "$" does; sent again once entries were added, it
+ * would return the newest alone.
  */
 struct classifier {
     enum { AT_NAME, AT_CLIENT_SUB, AT_STREAM_OPTS, AT_STREAM_IDS, DECIDED } state;
@@ -179,8 +181,8 @@ static bool feed(struct classifier *c, const char *arg, size_t len, size_t at, s
     case AT_STREAM_OPTS:
         feed_stream_opt(c, arg, len, at, nargs);
         break;
-    case AT_STREAM_IDS: /* the keys are passed over; one "$" among the ids decides */
-        if (at >= c->first_id && len == 1 && arg[0] == '$') {
+    case AT_STREAM_IDS: /* the keys are passed over; one "$" or "+" among the ids decides */
+        if (at >= c->first_id && len == 1 && (arg[0] == '$' || arg[0] == '+')) {
             c->flags |= VMUX_OP_FROM_NOW;
             c->state = DECIDED;
         }

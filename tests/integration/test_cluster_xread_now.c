@@ -10,7 +10,9 @@
  * - slot move: the read (vmux_call()) blocks on the slot's primary; the slot moves to another
  *   primary, which gets n=1..3 before the old owner learns it moved and answers the blocked read
  *   with MOVED. A second read with an explicit id, of a key in the same slot, is sent again as
- *   before and gets the entry added after it.
+ *   before and gets the entry added after it. A third, from "+" (the last entry: on a stream
+ *   still empty it waits for the next, as "$" does), fails as the "$" read: sent again it would
+ *   return n=3 alone.
  *
  * The keys are new at each run, so that a run on a fixture an earlier run changed finds the
  * slot's owner (and its replica) where they are.
@@ -155,29 +157,30 @@ static void add_entry(int port, const char *key, int n)
 }
 
 /*
- * The outcome the fix gives the "$" read: its ending's error reply, with the words; without the
- * fix it returned n=4, skipping n=1..3 that the server holds.
+ * The outcome the fix gives a "$" (or "+") read: its ending's error reply, with the words; without
+ * the fix it returned n=4, skipping n=1..3 that the server holds.
  */
 static void expect_not_resent(const struct reader *r, const char *ended_by)
 {
     if (r->rc == 0)
-        fail_msg("the blocked \"$\" read was sent again and returned a batch starting at n=%ld, "
+        fail_msg("the blocked \"%s\" read was sent again and returned a batch starting at n=%ld, "
                  "while the server holds n=1..3, added while it blocked",
-                 r->first);
+                 r->id, r->first);
     if (r->rc != VMUX_ERR_SERVER || strstr(r->err, ended_by) == NULL ||
         strstr(r->err, "is not sent again") == NULL ||
         strstr(r->err, "read on from the last ID you have") == NULL)
-        fail_msg("the \"$\" read: %s: %s", vmux_err_name(r->rc), r->err);
-    print_message("the \"$\" read: %s\n", r->err);
+        fail_msg("the \"%s\" read: %s: %s", r->id, vmux_err_name(r->rc), r->err);
+    print_message("the \"%s\" read: %s\n", r->id, r->err);
 }
 
 static void test_slot_move(void **state)
 {
     (void)state;
     vmux *m = vt_open(CLUSTER, "syncTimeout=15000");
-    char now[64], since[64]; /* new keys at each run (of one slot): the fixture may be reused */
+    char now[64], since[64], last[64]; /* new keys at each run (of one slot): reused fixture */
     snprintf(now, sizeof now, "xnow:a:%llu{mv}", (unsigned long long)vt_now_ns());
     snprintf(since, sizeof since, "xnow:b:%llu{mv}", (unsigned long long)vt_now_ns());
+    snprintf(last, sizeof last, "xnow:c:%llu{mv}", (unsigned long long)vt_now_ns());
     int slot = (int)vmux__slot_of(now, strlen(now));
     int from = vt_slot_primary(vt_cluster_port(CLUSTER, 0), false, slot);
     int to = vt_cluster_other_primary(CLUSTER, from);
@@ -185,9 +188,11 @@ static void test_slot_move(void **state)
     char *first = vt_node_admin(from, false, "XADD %s * n 0", since);
     assert_true(first != NULL && first[0] >= '0' && first[0] <= '9');
     struct reader a = {.m = m, .key = now, .id = "$"}, b = {.m = m, .key = since, .id = first};
+    struct reader l = {.m = m, .key = last, .id = "+"}; /* the last entry: none yet, so it waits */
     start_reader(&a);
     start_reader(&b);
-    struct blocked both = {from, 2};
+    start_reader(&l);
+    struct blocked both = {from, 3};
     assert_true(vt_poll_until(blocked_on, &both, WAIT_MS, 10));
     /* the slot moves; the new owner gets n=1..3 before the old one knows */
     free(vt_node_admin(to, false, "CLUSTER SETSLOT %d IMPORTING %s", slot, from_id));
@@ -196,16 +201,24 @@ static void test_slot_move(void **state)
     vt_migrate_keys(c, slot, to, NULL, NULL);
     redisFree(c);
     free(vt_node_admin(to, false, "CLUSTER SETSLOT %d NODE %s", slot, to_id));
-    for (int n = 1; n <= 3; n++)
+    for (int n = 1; n <= 3; n++) {
         add_entry(to, now, n);
+        add_entry(to, last, n);
+    }
     free(vt_node_admin(from, false, "CLUSTER SETSLOT %d NODE %s", slot, to_id));
     struct resent_or_done w = {&a, {to, 2}}; /* both resent (no fix), or the "$" read ended */
     assert_true(vt_poll_until(resent_or_done, &w, WAIT_MS, 10));
+    /* "+" sent again would return n=3 at once, the last entry, skipping n=1..2 */
+    struct resent_or_done w2 = {&l, {to, 2}};
+    assert_true(vt_poll_until(resent_or_done, &w2, WAIT_MS, 10));
     add_entry(to, now, 4);
     add_entry(to, since, 5);
+    add_entry(to, last, 4);
     pthread_join(a.thread, NULL);
     pthread_join(b.thread, NULL);
+    pthread_join(l.thread, NULL);
     expect_not_resent(&a, "MOVED");
+    expect_not_resent(&l, "MOVED");
     if (b.rc != 0 || b.first != 5) /* an explicit id: sent again, as before */
         fail_msg("the read after %s: %s, n=%ld: %s", first, vmux_err_name(b.rc), b.first, b.err);
     free(first);

@@ -201,8 +201,8 @@ static bool from_now(int argc, const char *const *argv)
 }
 
 /*
- * A blocking XREAD with "$" among its ids (the second half after STREAMS) is a read from "now":
- * never sent again. Not without BLOCK, nor with explicit ids, nor a key named "$", nor
+ * A blocking XREAD with "$" or "+" among its ids (the second half after STREAMS) is a read from
+ * "now": never sent again. Not without BLOCK, nor with explicit ids, nor a key named "$", nor
  * XREADGROUP.
  */
 static void test_from_now(void **state)
@@ -216,6 +216,10 @@ static void test_from_now(void **state)
     const char *odd[] = {"XREAD", "BLOCK", "100", "STREAMS", "s", "t", "$"};
     const char *group[] = {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", "$"};
     const char *blpop[] = {"BLPOP", "$", "0"};
+    const char *last[] = {"XREAD", "BLOCK", "100", "STREAMS", "a", "b", "0-1", "+"};
+    const char *last_key[] = {"XREAD", "BLOCK", "100", "STREAMS", "+", "b", "0-1", "5-0"};
+    assert_true(from_now(8, last)); /* "+", the last entry: on an empty stream it waits as "$" */
+    assert_false(from_now(8, last_key));
     assert_true(from_now(6, one));
     assert_true(from_now(10, second));
     assert_false(from_now(8, ids));
