@@ -629,15 +629,25 @@ static vmux_sub *subscribe_live(vmux *m, const char *channel, atomic_int *count)
     return sub;
 }
 
-/* PUBLISH to channel with allocation working: the receivers the server counts (in a cluster,
- * on the node of the handle's channel subscriptions, where vmux_publish() goes). */
+/*
+ * PUBLISH to channel with allocation working: the receivers the server counts (in a cluster,
+ * on the node of the handle's channel subscriptions, where vmux_publish() goes). Each payload
+ * is new: in a cluster a failed allocation may end the subscriber connection (the reader's, for
+ * the next reply it reads), its subscriptions then move to another node, and there the replay
+ * guard drops a message identical to one the old node delivered in its last second
+ * (docs/pubsub.md, "At most once across a move"). The same "late" each time was the keeper's
+ * message that "did not come" when the caller was slow to close the window (under load).
+ */
 static int64_t receivers_of(vmux *m, const char *channel)
 {
+    static atomic_long published;
+    char payload[32];
+    snprintf(payload, sizeof payload, "late %ld", atomic_fetch_add(&published, 1));
     vmux_callopts o = VMUX_INIT(vmux_callopts);
     o.timeout_ms = CALL_TIMEOUT_MS;
     o.flags = VMUX_CALL_RETRY_SAFE;
     int64_t n = -1;
-    int rc = vmux_publish(m, &o, VMUX_SUB_CHANNEL, VMUX_STR(channel), VMUX_STR("late"), &n);
+    int rc = vmux_publish(m, &o, VMUX_SUB_CHANNEL, VMUX_STR(channel), VMUX_STR(payload), &n);
     if (rc != 0)
         fail_msg("%s, after allocation %ld failed: PUBLISH %s: %s", g_name, g_nth, channel,
                  vmux_err_name(rc));
