@@ -625,6 +625,24 @@ char *vt_admin(const char *name, const char *format, ...)
     return text;
 }
 
+/* Whether vt_admin(name, ...) of the command said OK; frees its reply. */
+static bool vt_admin_said_ok(char *reply)
+{
+    bool ok = reply != NULL && strcmp(reply, "OK") == 0;
+    free(reply);
+    return ok;
+}
+
+bool vt_pause_writes(const char *name, int hold_ms)
+{
+    return vt_admin_said_ok(vt_admin(name, "CLIENT PAUSE %d WRITE", hold_ms));
+}
+
+bool vt_unpause(const char *name)
+{
+    return vt_admin_said_ok(vt_admin(name, "CLIENT UNPAUSE"));
+}
+
 /* A command formatted from format and ap, sent once to the node at port. */
 static redisReply *node_vcommand(int port, bool tls, const char *format, va_list ap)
 {

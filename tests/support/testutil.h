@@ -207,6 +207,17 @@ int vt_lines_equal(const char *text, const char *line);
 char *vt_admin(const char *name, const char *format, ...);
 
 /*
+ * CLIENT PAUSE hold_ms WRITE on the server name (vt_admin()): it holds every write command, and
+ * whatever a connection sent after one, until vt_unpause() or hold_ms (a safety net for a test
+ * that dies before it lifts the pause). True when the server said OK.
+ */
+bool vt_pause_writes(const char *name, int hold_ms);
+
+/* CLIENT UNPAUSE on the server name (vt_admin()); it lifts every pause, another test's too (the
+ * tests that pause a server run alone or have it to themselves). True when it said OK. */
+bool vt_unpause(const char *name);
+
+/*
  * vt_admin() on every primary of the cluster in cluster mode (on the one server otherwise), for
  * keyless commands whose effect is per node (SCRIPT FLUSH, SCRIPT EXISTS). Returns the replies'
  * texts joined by newlines, in node order (malloc'ed), or NULL when any node failed as
