@@ -247,6 +247,7 @@ struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpo
     c->fd = -1;
     c->slice_stride = 1; /* conn_read.c: the clock read at the first reply, then less often */
     c->hangup_fd = -1;
+    c->taken_in = UINT64_MAX; /* liveness.c: no wait looked at yet */
     snprintf(c->where, sizeof(c->where), strchr(ep->host, ':') ? "[%s]:%d" : "%s:%d", ep->host,
              ep->port);
     uv_timer_init(link->loop, &c->timer);

@@ -168,7 +168,8 @@ struct vmux_conn {
     bool renewed;            /* ended by vmux__link_reconnect(): not counted a failure */
     bool served;             /* a caller's command was answered on it: a working connection */
     uint64_t waiting_since;  /* loop ms since the FIFO head has waited for a reply; 0: empty */
-    uint64_t undelivered;    /* bytes not yet taken by the server at the last tick (setup.c) */
+    uint64_t taken_in;       /* liveness.c: the offset the server had taken bytes in up to, at
+                              * the last tick of a wait; UINT64_MAX: none yet in this wait */
     uint64_t last_io;        /* loop ms of the last read or queued write */
     uint64_t check_started;  /* loop ms a post-freeze check began; 0: none */
     uint64_t push_ping_sent; /* subscriber connection: loop ms of the unanswered PING; 0: none */

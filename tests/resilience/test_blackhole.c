@@ -10,9 +10,13 @@
  * Delay: each byte takes 300 ms each way. A call with a 100 ms deadline times out; its reply,
  * arriving later, is dropped and never handed to the next caller, whose call with a long
  * deadline gets exactly its own value.
+ *
+ * Throttled (the link's dead-link rule): a large upload whose server keeps taking it in is no
+ * dead link; a stopped server whose kernel keeps taking in the commands behind the first one is.
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -267,6 +271,19 @@ static bool reconnected(void *arg)
     return rt_stats(w->f->m).connects != w->connects;
 }
 
+/* Throttles the link toward f's server to rate_kib KiB/s, then PINGs through it. */
+static void throttle(rt_proxied *f, unsigned rate_kib)
+{
+    assert_int_equal(vt_proxy_set_mode(f->proxy, VT_PROXY_THROTTLE, rate_kib), 0);
+    vt_proxy_cut(f->proxy); /* reconnect through a throttled connection */
+    /* retry-safe: written before the handle saw the cut, it is resent on the new connection */
+    vmux_callopts ping_opts =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 10000, .flags = VMUX_CALL_RETRY_SAFE);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(f->m, &ping_opts, 1, (const char *[]){"PING"}, NULL, &r), 0);
+    vmux_reply_free(r);
+}
+
 /*
  * A link that takes 1 MiB a second: a 4 MiB SET with a 1 s deadline times out while its bytes
  * still go out, and an INCR queued behind it with a 10 s deadline waits for them (at least 2 s:
@@ -282,15 +299,9 @@ static void test_slow_upload_is_no_dead_link(void **state)
     char key[64], counter[64];
     rt_unique(key, sizeof(key), "upload:big");
     rt_unique(counter, sizeof(counter), "upload:ctr");
-    assert_int_equal(vt_proxy_set_mode(f->proxy, VT_PROXY_THROTTLE, RATE_KIB), 0);
-    vt_proxy_cut(f->proxy); /* reconnect through a throttled connection */
-    /* retry-safe: written before the handle saw the cut, it is resent on the new connection */
-    vmux_callopts ping_opts =
-        VMUX_INIT(vmux_callopts, .timeout_ms = 10000, .flags = VMUX_CALL_RETRY_SAFE);
+    throttle(f, RATE_KIB);
     vmux_callopts patient = VMUX_INIT(vmux_callopts, .timeout_ms = 10000);
     vmux_reply *r = NULL;
-    assert_int_equal(vmux_call(f->m, &ping_opts, 1, (const char *[]){"PING"}, NULL, &r), 0);
-    vmux_reply_free(r);
     vmux_stats before = rt_stats(f->m);
 
     char *value = malloc(BIG);
@@ -325,13 +336,64 @@ static void test_slow_upload_is_no_dead_link(void **state)
     assert_false(vt_wait_until(reconnected, &w, 5000));
 }
 
+/*
+ * The same slow link, with its server stopped (SIGSTOP): its kernel still takes in what the
+ * proxy relays, so a backlog of SETs written at once (1 MiB, each with a 1 s deadline) keeps
+ * leaving the client at the link's pace for 16 s, while nothing is ever answered. The first SET
+ * left whole at once, and from then on only its reply counts: the dead link is found within the
+ * threshold (2 s) and a tick; 10 s is a margin for a loaded machine. Before, each tick found
+ * fewer bytes undelivered than the last, took that for progress, and found no dead link while
+ * the backlog drained (helper-236: a node stopped for 14 s, 1,000 SETs a second to it, kept its
+ * link in two runs of four).
+ */
+static void test_stopped_server_taking_in_is_dead_link(void **state)
+{
+    enum { RATE_KIB = 64, VALUE = 4096, SETS = 256, DEADLINE_MS = 10000 };
+    rt_proxied *f = *state;
+    char key[64];
+    rt_unique(key, sizeof(key), "stopped:flow");
+    throttle(f, RATE_KIB);
+    unsigned long failed = atomic_load(&f->ev.failed);
+
+    static char value[VALUE];
+    memset(value, 's', sizeof(value));
+    static struct done sets[SETS];
+    memset(sets, 0, sizeof(sets));
+    vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 1000);
+    assert_int_equal(kill(f->server.pid, SIGSTOP), 0);
+    uint64_t t0 = vt_now_ms();
+    for (int i = 0; i < SETS; i++)
+        assert_int_equal(vmux_call_async(f->m, &quick, 3, (const char *[]){"SET", key, value},
+                                         (const size_t[]){3, strlen(key), VALUE}, on_done,
+                                         &sets[i]),
+                         0);
+    bool dead = rt_wait_count(&f->ev.failed, failed + 1, DEADLINE_MS);
+    uint64_t took = vt_now_ms() - t0;
+    assert_int_equal(kill(f->server.pid, SIGCONT), 0);
+    assert_int_equal(vt_proxy_set_mode(f->proxy, VT_PROXY_PASS, 0), 0);
+    printf("%d KiB to a stopped server at %d KiB/s: %s after %llu ms\n", SETS * VALUE / 1024,
+           RATE_KIB, dead ? "dead link" : "no dead link", (unsigned long long)took);
+    if (!dead)
+        fail_msg("no dead link within %d ms while the stopped server's kernel took in SETs",
+                 DEADLINE_MS);
+    for (int i = 0; i < SETS; i++) /* each completes once: on its deadline, before the link died */
+        assert_true(vt_wait_until(is_done, &sets[i], 10000));
+    vmux_reply *r = NULL; /* and the handle serves again, on a new connection */
+    vmux_callopts patient = VMUX_INIT(vmux_callopts, .timeout_ms = 10000);
+    assert_int_equal(vmux_call(f->m, &patient, 1, (const char *[]){"PING"}, NULL, &r), 0);
+    vmux_reply_free(r);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    vt_filter_tests(); /* VT_ONLY, VT_SKIP */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_blackhole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delay_late_replies_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_upload_is_no_dead_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stopped_server_taking_in_is_dead_link, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
