@@ -216,8 +216,9 @@ void vmux__door_why(const vmux *m, size_t n, size_t size, char *buf, size_t len)
                          n, (unsigned long long)max);
     else if (held + n > max)
         vmux__errbuf_set(buf, len,
-                         "%s: the handle holds maxPending (%llu) commands already, each until its "
-                         "reply or its deadline",
+                         "%s: the handle holds maxPending (%llu) commands already, each until it "
+                         "completes (one written and timed out: until its late reply or the "
+                         "connection ends)",
                          full, (unsigned long long)max);
     else if (size > max_bytes && n == 1)
         vmux__errbuf_set(buf, len,
@@ -233,7 +234,8 @@ void vmux__door_why(const vmux *m, size_t n, size_t size, char *buf, size_t len)
     else
         vmux__errbuf_set(buf, len,
                          "%s: the handle holds %llu of maxPendingBytes (%llu) bytes of commands "
-                         "already, each until its reply or its deadline%s",
+                         "already, each until it completes (one written and timed out: until its "
+                         "late reply or the connection ends)%s",
                          full, (unsigned long long)bytes, (unsigned long long)max_bytes,
                          size > 0 ? "; this needs more" : "");
 }

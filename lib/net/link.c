@@ -412,6 +412,21 @@ static void refuse_backlog_full(const struct vmux_link *link, struct vmux_op *op
     vmux__op_finish(op, VMUX_ERR_BACKLOG_FULL, vmux__op_why(op, why));
 }
 
+size_t vmux__link_holds(const struct vmux_link *link)
+{
+    return link->backlog.count + (link->conn != NULL ? link->conn->fifo.count : 0);
+}
+
+bool vmux__link_over_share(const struct vmux_link *link, size_t share)
+{
+    if (vmux__link_holds(link) < share)
+        return false; /* the common case: one compare */
+    /* Where vmux__link_submit() refuses the op anyway, its own words say why (closed, failFast,
+     * a full backlog). */
+    return vmux__link_live(link) || (link->state != LINK_CLOSED && !fails_fast(link) &&
+                                     link->backlog.count < (size_t)link->cfg->backlog_size);
+}
+
 void vmux__link_submit(struct vmux_link *link, struct vmux_op *op)
 {
     if (link->state == LINK_CLOSED) {

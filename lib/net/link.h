@@ -88,6 +88,22 @@ void vmux__link_wait_first(struct vmux_link *link);
 void vmux__link_submit(struct vmux_link *link, struct vmux_op *op);
 
 /*
+ * How many commands link holds now: waiting in its backlog, or written on its connection and not
+ * answered yet (timed-out ones included, until their late replies come or the connection ends).
+ * Not those waiting for a retry (LOADING, TRYAGAIN...). O(1). I/O thread.
+ */
+size_t vmux__link_holds(const struct vmux_link *link);
+
+/*
+ * Whether link holds share commands or more (vmux__link_holds()) while vmux__link_submit() would
+ * take a new one (its connection is ready or being checked, or its backlog has room and it does
+ * not fail fast): a cluster's router then refuses the new command (route/share.c), so that one
+ * hung node cannot hold the whole of maxPending. False where vmux__link_submit() refuses it
+ * anyway, with its own words. Costs one compare below share. I/O thread.
+ */
+bool vmux__link_over_share(const struct vmux_link *link, size_t share);
+
+/*
  * Queues ASKING on link (its reply dropped), so that the op submitted next on it runs on a node
  * that is importing the op's slot (a cluster's ASK redirect). Returns 0, or VMUX_ERR_NOMEM.
  */

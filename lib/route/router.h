@@ -178,6 +178,9 @@ struct vmux_router {
     uint64_t rng;
     uint32_t *moved_at; /* per slot, loop ms of its last MOVED patch (0: none); NULL until one */
     uint32_t node_ids;  /* the last id given to a node (struct vmux_router_node) */
+    /* CLUSTER: the most commands one node's link holds before a new one for it is refused
+     * (share.c): a hung node cannot take the whole of maxPending */
+    size_t node_share;
 
     /* ops waiting out a MOVED ping-pong (bounce.c), due in order; the timer fires at the head's */
     struct vmux_opq bounced;
@@ -674,6 +677,16 @@ void vmux__router_bounce_close(struct vmux_router *r);
  * slot. Called only for an op that expires asking for words (VMUX_OP_TELL_WHY).
  */
 void vmux__router_waited_init(struct vmux_router *r);
+
+/*
+ * A cluster node's share of the handle's admission (share.c): vmux__router_node_share() is how
+ * many commands one node's link may hold (vmux__link_holds()) before a new command for it is
+ * refused, the lesser of backlogSize and maxPending / 2 (1 at least), set in r->node_share at
+ * init. vmux__router_refuse_full() completes such a new op with VMUX_ERR_BACKLOG_FULL, its words
+ * naming link's node and the bound (VMUX_OP_TELL_WHY). I/O thread.
+ */
+size_t vmux__router_node_share(const struct vmux_config *cfg);
+void vmux__router_refuse_full(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op);
 void vmux__router_held_words(const struct vmux_opq *q, const struct vmux_op *op, char *buf,
                              size_t len);
 

@@ -177,7 +177,8 @@ static void test_refused_at_the_door(void **state)
     assert_int_equal(vmux_call(m, &o, 2, (const char *[]){"GET", "k"}, NULL, &r),
                      VMUX_ERR_BACKLOG_FULL);
     assert_string_equal(err, "too many commands pending; never sent: the handle holds maxPending "
-                             "(1000) commands already, each until its reply or its deadline");
+                             "(1000) commands already, each until it completes (one written "
+                             "and timed out: until its late reply or the connection ends)");
     vmux_stats st = rt_stats(m);
     assert_int_equal(st.pending, 1000);
     assert_int_equal(st.refused, 501);
