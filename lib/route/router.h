@@ -681,7 +681,7 @@ void vmux__router_waited_init(struct vmux_router *r);
 /*
  * A cluster node's share of the handle's admission (share.c): vmux__router_node_share() is how
  * many commands one node's link may hold (vmux__link_holds()) before a new command for it is
- * refused, the lesser of backlogSize and maxPending / 2 (1 at least), set in r->node_share at
+ * refused, maxPending / 2 (1 at least; backlogSize bounds only the unsent), set in r->node_share at
  * init. vmux__router_refuse_full() completes such a new op with VMUX_ERR_BACKLOG_FULL, its words
  * naming link's node and the bound (VMUX_OP_TELL_WHY). I/O thread.
  */

@@ -16,9 +16,8 @@
 
 size_t vmux__router_node_share(const struct vmux_config *cfg)
 {
-    size_t half = (size_t)cfg->max_pending / 2, backlog = (size_t)cfg->backlog_size;
-    size_t share = half < backlog ? half : backlog;
-    return share > 0 ? share : 1;
+    size_t half = (size_t)cfg->max_pending / 2; /* not backlogSize: that bounds only the unsent */
+    return half > 0 ? half : 1;
 }
 
 void vmux__router_refuse_full(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op)
@@ -27,9 +26,8 @@ void vmux__router_refuse_full(struct vmux_router *r, struct vmux_link *link, str
     vmux__router_link_addr(r, link, where, sizeof where);
     vmux__errbuf_set(
         why, sizeof why,
-        "%s already holds %zu commands, its share of maxPending=%d (the lesser of "
-        "backlogSize and maxPending/2: unsent, or written and unanswered, timed-out ones "
-        "too); the other nodes are not affected",
+        "%s already holds %zu commands, its share of maxPending=%d (half of it: "
+        "unsent, or written and unanswered, timed-out ones too); the other nodes are not affected",
         where, vmux__link_holds(link), r->cfg->max_pending);
     vmux__op_finish(op, VMUX_ERR_BACKLOG_FULL, vmux__op_why(op, why));
 }

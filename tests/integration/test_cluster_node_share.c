@@ -4,7 +4,7 @@
  * WRITE, which, unlike SIGSTOP, cannot start a failover on a slow machine) holds every command
  * written to it until its late reply; under a long deadline they took the whole of maxPending,
  * and the healthy shards' calls were refused at the door. With maxPending=2000 the paused node
- * holds at most 1000 (the lesser of backlogSize and half of maxPending): its next commands
+ * holds at most 1000 (half of maxPending): its next commands
  * complete at once with VMUX_ERR_BACKLOG_FULL naming it, the other primaries keep serving, and
  * once it answers again every command it held completes.
  *
