@@ -86,7 +86,11 @@ VMUX_EXPORT void vmux_msgq_free(vmux_msgq *q);
  * Takes the oldest message, waiting up to timeout_ms (0: do not wait; VMUX_FOREVER: wait as
  * long as it takes). Returns 0 with *msg filled (free it with vmux_message_free()),
  * VMUX_ERR_TIMEOUT, VMUX_ERR_CLOSED once the queue is empty and its handle was closed, or
- * VMUX_ERR_INVALID_ARG (NULL q or msg, timeout_ms below VMUX_FOREVER). Any thread.
+ * VMUX_ERR_INVALID_ARG (NULL q or msg, timeout_ms below VMUX_FOREVER, or a wait on an I/O
+ * thread). Any thread; in a vmux callback (on the I/O thread of any handle) only with
+ * timeout_ms 0: the messages come from an I/O thread, so a wait there, which could end only when
+ * that thread ran on, is refused at once with VMUX_ERR_INVALID_ARG instead of hanging the handle
+ * (and its vmux_close()).
  */
 VMUX_EXPORT int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "core/io_thread.h"
 #include "core/nocancel.h"
 #include "core/until.h"
 #include "core/value.h"
@@ -220,6 +221,8 @@ int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg)
     if (q == NULL || msg == NULL || timeout_ms < VMUX_FOREVER)
         return VMUX_ERR_INVALID_ARG;
     memset(msg, 0, sizeof(*msg));
+    if (timeout_ms != 0 && vmux__io_thread_any())
+        return VMUX_ERR_INVALID_ARG; /* only I/O threads feed q: this one would wait for itself */
     int cancel = vmux__nocancel();
     uv_mutex_lock(&q->mu);
     int rc = VMUX_ERR_TIMEOUT;

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
+#include "core/io_thread.h"
 #include "mux/mux.h"
 
 static atomic_uint generation;
@@ -25,6 +26,7 @@ static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
 
 static void on_fork_child(void)
 {
+    vmux__io_thread_unmark(); /* forked from a callback: this thread is no I/O thread here */
     atomic_fetch_add_explicit(&generation, 1, memory_order_relaxed);
 }
 

@@ -14,6 +14,7 @@
 
 #include "core/bigmem.h"
 #include "core/errbuf.h"
+#include "core/io_thread.h"
 #include "core/log.h"
 #include "core/near_prefix.h"
 #include "core/nocancel.h"
@@ -291,6 +292,7 @@ static void io_main(void *arg)
     sigemptyset(&pipe);
     sigaddset(&pipe, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+    vmux__io_thread_mark(); /* a waiting vmux_msgq_pop() here would wait for itself */
     m->last_tick_ns = uv_hrtime();
     vmux__publish_wake_by(m);
     uv_timer_start(&m->tick, on_tick, 1000, 1000);

@@ -408,6 +408,93 @@ static void test_close_while_subscribing(void **state)
     }
 }
 
+/* ---- popping in a callback (the I/O thread, which alone adds messages) ---- */
+
+struct in_callback {
+    vmux_msgq *q;
+    vmux_message msg;                       /* what the pop without waiting took */
+    atomic_int now_rc, wait_rc, forever_rc; /* each pop's result; 1 until the callback ran */
+};
+
+static void pop_in_callback(const vmux_message *msg, void *ud)
+{
+    (void)msg;
+    struct in_callback *c = ud;
+    vmux_message waited, forever;
+    atomic_store(&c->now_rc, vmux_msgq_pop(c->q, 0, &c->msg));
+    /* bounded, so that a wait that is not refused fails the test (with TIMEOUT) instead of
+     * hanging it: with VMUX_FOREVER it hung the handle and its vmux_close() for good */
+    int rc = vmux_msgq_pop(c->q, 3000, &waited);
+    if (rc == 0)
+        vmux_message_free(&waited);
+    if (rc == VMUX_ERR_INVALID_ARG && waited.payload.ptr == NULL) /* else it would hang */
+        atomic_store(&c->forever_rc, vmux_msgq_pop(c->q, VMUX_FOREVER, &forever));
+    atomic_store(&c->wait_rc, rc);
+}
+
+static bool callback_popped(void *arg)
+{
+    return atomic_load(&((struct in_callback *)arg)->wait_rc) != 1;
+}
+
+static bool queue_holds_one(void *q)
+{
+    return vmux_msgq_length(q) >= 1;
+}
+
+/*
+ * Queue q (fed by a subscription of m) holds the message "first"; a callback of cb_handle pops
+ * from it without waiting (it works), then with a timeout and with VMUX_FOREVER (each refused
+ * at once); the queue is then empty.
+ */
+static void pop_from_callback_of(vmux *m, vmux *cb_handle, vmux_msgq *q, const char *chan)
+{
+    char cb_chan[MAXNAME];
+    name_of(cb_chan, sizeof cb_chan, "pop-in-callback");
+    assert_int_equal(publish(m, chan, "first"), 1);
+    assert_true(vt_wait_until(queue_holds_one, q, WAIT_MS));
+    struct in_callback c = {.q = q};
+    atomic_init(&c.now_rc, 1);
+    atomic_init(&c.wait_rc, 1);
+    atomic_init(&c.forever_rc, 1);
+    vmux_sub *s = NULL;
+    assert_int_equal(
+        vmux_subscribe(cb_handle, VMUX_SUB_CHANNEL, VMUX_STR(cb_chan), pop_in_callback, &c, &s), 0);
+    assert_int_equal(vmux_sub_wait_live(s, LIVE_MS), 0);
+    assert_int_equal(publish(cb_handle, cb_chan, "go"), 1);
+    assert_true(vt_wait_until(callback_popped, &c, WAIT_MS));
+    assert_int_equal(atomic_load(&c.now_rc), 0);
+    assert_true(bytes_eq(c.msg.payload, "first", 5));
+    vmux_message_free(&c.msg);
+    if (atomic_load(&c.wait_rc) != VMUX_ERR_INVALID_ARG)
+        fail_msg("a pop waiting 3 s in a callback returned %s, not VMUX_ERR_INVALID_ARG at once",
+                 vmux_err_name(atomic_load(&c.wait_rc)));
+    assert_int_equal(atomic_load(&c.forever_rc), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_unsubscribe(cb_handle, s), 0);
+}
+
+/* In a callback, of q's own handle or of another, a pop may take but not wait; all still works. */
+static void test_pop_in_callback(void **state)
+{
+    (void)state;
+    vmux *m = open_handle();
+    vmux *other = open_handle();
+    char chan[MAXNAME];
+    name_of(chan, sizeof chan, "pop-in-callback-q");
+    vmux_msgq *q;
+    assert_int_equal(vmux_msgq_new(4, VMUX_OVERFLOW_DROP_OLDEST, &q), 0);
+    (void)subscribe_queue_live(m, VMUX_SUB_CHANNEL, chan, q);
+    pop_from_callback_of(m, m, q, chan);
+    pop_from_callback_of(m, other, q, chan);
+    publish_seq(m, chan, 2, 1); /* the handle still delivers, and a reader may wait for it */
+    pop_seq(q, WAIT_MS, 2);
+    vmux_close(other);
+    vmux_close(m); /* ends qs and closes q */
+    vmux_message msg;
+    assert_int_equal(vmux_msgq_pop(q, WAIT_MS, &msg), VMUX_ERR_CLOSED);
+    vmux_msgq_free(q);
+}
+
 /* ---- bad arguments ---- */
 
 static void test_bad_arguments(void **state)
@@ -480,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_pop_timeout),
         cmocka_unit_test(test_close_wakes_blocked_pop),
         cmocka_unit_test(test_close_while_subscribing),
+        cmocka_unit_test(test_pop_in_callback),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
