@@ -42,7 +42,7 @@ VMUX_EXPORT int vmux_script_new(vmux_str source, vmux_script **out);
 /** Frees a script. NULL is allowed. */
 VMUX_EXPORT void vmux_script_free(vmux_script *s);
 
-/** The script's SHA1 as 40 lowercase hex digits (lives as long as the script). */
+/** The script's SHA1 as 40 lowercase hex digits (lives as long as the script); s NULL: NULL. */
 VMUX_EXPORT const char *vmux_script_sha1(const vmux_script *s);
 
 /**

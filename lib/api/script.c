@@ -52,7 +52,7 @@ void vmux_script_free(vmux_script *s)
 
 const char *vmux_script_sha1(const vmux_script *s)
 {
-    return s->sha1;
+    return s != NULL ? s->sha1 : NULL; /* as every getter, NULL takes NULL */
 }
 
 /* EVALSHA sha (or EVAL source) nkeys keys... args... */
