@@ -136,7 +136,7 @@ bool vmux__config_is_space(char c)
 
 bool vmux__config_host_ok(const char *h, size_t n)
 {
-    if (n == 0)
+    if (n == 0 || n > VMUX_HOST_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)h[i];

@@ -29,8 +29,13 @@
 #define VMUX_DEFAULT_NEAR_CACHE_MAX_ENTRIES 100000
 #define VMUX_DEFAULT_NEAR_CACHE_MAX_BYTES (64ull * 1024 * 1024)
 
+/* The longest host name DNS allows (RFC 1035: 255 bytes on the wire); IP literals are shorter.
+ * A configured endpoint's host is at most this long; a learned one (a cluster map, a MOVED, a
+ * sentinel's answer) may not be, and its connection then fails unresolved (net/conn.c). */
+#define VMUX_HOST_MAX 253
+
 struct vmux_endpoint {
-    char *host;          /* never NULL or empty */
+    char *host;          /* never NULL or empty; from the configuration, at most VMUX_HOST_MAX */
     int port;            /* 1..65535: the one dialled, also when port_defaulted */
     bool port_defaulted; /* no port was given: port is 6379, or 26379 while serviceName is set */
 };

@@ -119,7 +119,8 @@ bool vmux__config_is_space(char c);
 /* true/false, 1/0, yes/no, on/off in any case, as StackExchange.Redis reads a bool. */
 bool vmux__config_parse_bool(const char *s, bool *out);
 
-/* Characters of host names and IP literals (':' for IPv6, '%' for zone ids). */
+/* Characters of host names and IP literals (':' for IPv6, '%' for zone ids), 1 to VMUX_HOST_MAX
+ * of them. */
 bool vmux__config_host_ok(const char *h, size_t n);
 
 /*

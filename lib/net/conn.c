@@ -225,6 +225,21 @@ static bool parse_ip(const char *host, int port, struct sockaddr_storage *addr)
            uv_ip6_addr(host, port, (struct sockaddr_in6 *)addr) == 0;
 }
 
+/*
+ * "host:port" ("[v6]:port"), for messages. A learned host over VMUX_HOST_MAX (a cluster map's, a
+ * MOVED's, a sentinel's: the configuration refuses one) is named by its start and its length, so
+ * that the port, and the reason after it, are never cut (vmux__conn_begin() refuses it).
+ */
+static void where_of(struct vmux_conn *c, const struct vmux_endpoint *ep)
+{
+    size_t n = strlen(ep->host);
+    if (n > VMUX_HOST_MAX)
+        snprintf(c->where, sizeof(c->where), "%.32s...(%zu bytes):%d", ep->host, n, ep->port);
+    else
+        snprintf(c->where, sizeof(c->where), strchr(ep->host, ':') ? "[%s]:%d" : "%s:%d", ep->host,
+                 ep->port);
+}
+
 struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpoint *ep)
 {
     struct vmux_conn *c = calloc(1, sizeof(*c));
@@ -248,8 +263,7 @@ struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpo
     c->slice_stride = 1; /* conn_read.c: the clock read at the first reply, then less often */
     c->hangup_fd = -1;
     c->taken_in = UINT64_MAX; /* liveness.c: no wait looked at yet */
-    snprintf(c->where, sizeof(c->where), strchr(ep->host, ':') ? "[%s]:%d" : "%s:%d", ep->host,
-             ep->port);
+    where_of(c, ep);
     uv_timer_init(link->loop, &c->timer);
     uv_idle_init(link->loop, &c->flusher);
     uv_idle_init(link->loop, &c->resumer);
@@ -265,6 +279,13 @@ void vmux__conn_begin(struct vmux_conn *c)
     struct sockaddr_storage addr;
     if (parse_ip(c->ep->host, c->ep->port, &addr)) {
         conn_connect(c, (struct sockaddr *)&addr);
+        return;
+    }
+    size_t n = strlen(c->ep->host);
+    if (n > VMUX_HOST_MAX) { /* a learned name no DNS holds: the node stays unreachable */
+        vmux__conn_fail(c, VMUX_ERR_RESOLVE,
+                        "the host name is %zu bytes, over the %d that DNS allows: not resolved", n,
+                        VMUX_HOST_MAX);
         return;
     }
     char port[8];

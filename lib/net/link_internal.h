@@ -233,7 +233,7 @@ struct vmux_conn {
     uint64_t flushed; /* command bytes that may have left: handed to the kernel, to a
                          pending uv_write, or to TLS */
 
-    char where[300]; /* "host:port", for messages */
+    char where[300]; /* "host:port", for messages (a longer learned host shortened: conn.c) */
     char rbuf[64 * 1024];
     char plain[16 * 1024]; /* TLS: one decrypted record */
 };

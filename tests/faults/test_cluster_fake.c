@@ -176,6 +176,64 @@ static void test_moved_host_name(void **state)
     vt_fcluster_stop(c);
 }
 
+/*
+ * A host name over DNS's 253 bytes (a MOVED's; a map's or a sentinel's goes the same way): its
+ * connection fails unresolved, saying so with the port, and the command with it; the handle goes
+ * on. It used to be resolved, and its failure cut before the port ("aaa...a: cannot resolve").
+ */
+static void test_moved_host_too_long(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, "connectRetry=1");
+    char host[301];
+    memset(host, 'a', 300);
+    host[300] = '\0';
+    rule(c, 0, "k", 1, 0, "-MOVED %u %s:%d\r\n", slot("k"), host, vt_fcluster_port(c, 1));
+    rule(c, 0, "j", -1, 0, "$6\r\nfrom-0\r\n");
+    struct got g = get_opts(m, "k", 2000, 0);
+    char want[96];
+    snprintf(want, sizeof want, "(300 bytes):%d: the host name is 300 bytes, over the 253",
+             vt_fcluster_port(c, 1));
+    if (g.rc == 0 || strstr(g.err, want) == NULL)
+        fail_msg("GET k: %s '%s', expected a failure saying \"%s\"", vmux_err_name(g.rc), g.err,
+                 want);
+    want_value(m, "j", "from-0");
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/* The same host in the map (CLUSTER SLOTS): the slots' commands fail saying so; the handle stays.
+ */
+static void test_map_host_too_long(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    char host[301];
+    memset(host, 'a', 300);
+    host[300] = '\0';
+    struct vt_fc_range r[] = {{0, 8191, host, vt_fcluster_port(c, 1)},
+                              {8192, 16383, vt_fcluster_host(c, 0), vt_fcluster_port(c, 0)}};
+    char *resp = vt_fcluster_slots_resp(r, 2);
+    assert_non_null(resp);
+    vt_fcluster_set_slots(c, -1, resp);
+    free(resp);
+    vmux *m = open_on(c, "connectRetry=1");
+    const char *far = "k", *near = "foo"; /* slots 7629 and 12182 */
+    assert_true(slot(far) <= 8191 && slot(near) > 8191);
+    rule(c, 0, near, -1, 0, "$6\r\nfrom-0\r\n");
+    struct got g = get_opts(m, far, 2000, 0);
+    char want[96];
+    snprintf(want, sizeof want, "(300 bytes):%d: the host name is 300 bytes, over the 253",
+             vt_fcluster_port(c, 1));
+    if (g.rc == 0 || strstr(g.err, want) == NULL)
+        fail_msg("GET %s: %s '%s', expected a failure saying \"%s\"", far, vmux_err_name(g.rc),
+                 g.err, want);
+    want_value(m, near, "from-0");
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* An IPv6 address, written as the server writes it (no brackets, split at the last colon). */
 static void test_moved_ipv6(void **state)
 {
@@ -2953,6 +3011,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_moved_empty_host),
         cmocka_unit_test(test_moved_host_name),
+        cmocka_unit_test(test_moved_host_too_long),
+        cmocka_unit_test(test_map_host_too_long),
         cmocka_unit_test(test_moved_ipv6),
         cmocka_unit_test(test_moved_unknown_host),
         cmocka_unit_test(test_moved_port_zero),

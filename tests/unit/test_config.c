@@ -1135,6 +1135,65 @@ static void test_string_setters(void **state)
     vmux_config_free(cfg);
 }
 
+/* A text whose host is n bytes of 'a': fmt holds one %s for it. */
+static char *with_long_host(const char *fmt, size_t n)
+{
+    char *host = malloc(n + 1);
+    assert_non_null(host);
+    memset(host, 'a', n);
+    host[n] = '\0';
+    size_t len = strlen(fmt) + n + 1;
+    char *text = malloc(len);
+    assert_non_null(text);
+    snprintf(text, len, fmt, host);
+    free(host);
+    return text;
+}
+
+/* Parses fmt with a host of n bytes: 0, or the error naming want (a substring). */
+static void long_host_case(const char *fmt, size_t n, const char *want)
+{
+    char *text = with_long_host(fmt, n);
+    char err[256] = "";
+    vmux_config *cfg = NULL;
+    int rc = vmux_config_parse(text, &cfg, err, sizeof err);
+    if (want == NULL && rc != 0)
+        fail_msg("host of %zu bytes in '%s': %s \"%s\"", n, fmt, vmux_err_name(rc), err);
+    if (want != NULL && (rc != VMUX_ERR_CONFIG || strstr(err, want) == NULL))
+        fail_msg("host of %zu bytes in '%s': got %s \"%s\", want VMUX_ERR_CONFIG with \"%s\"", n,
+                 fmt, vmux_err_name(rc), err, want);
+    vmux_config_free(cfg);
+    free(text);
+}
+
+/* A host name over DNS's 253 bytes is refused as it is given, not when vmux_open() resolves it
+ * (review 235: it failed there, with a message cut before the port). */
+static void test_host_length(void **state)
+{
+    (void)state;
+    long_host_case("%s:6379", 253, NULL);
+    long_host_case("redis://%s:6380/1", 253, NULL);
+    const char *over =
+        "its host of 254 bytes ('aaaaaaaaaaaaaaaaaaaa...') is over 253, the most DNS "
+        "allows";
+    long_host_case("%s:6379", 254, over);
+    long_host_case("%s", 254, "endpoint 1: its host of 254 bytes");
+    long_host_case("h1:1,h2,%s:6379,name=x", 254, "endpoint 3: its host of 254 bytes");
+    long_host_case("redis://u:p@%s:6380/1", 4000, "endpoint 1: its host of 4000 bytes");
+    long_host_case("valkey+sentinel://s1,%s/svc", 254, "endpoint 2: its host of 254 bytes");
+    long_host_case("[%s]:6379", 254, "endpoint 1: its host of 254 bytes");
+
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    char *ok = with_long_host("%s", 253), *long_host = with_long_host("%s", 254);
+    assert_int_equal(vmux_config_add_endpoint(cfg, long_host, 6379), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_add_endpoint(cfg, ok, 6379), 0);
+    assert_int_equal(vmux_config_endpoint_count(cfg), 1);
+    free(ok);
+    free(long_host);
+    vmux_config_free(cfg);
+}
+
 static void test_endpoint_api(void **state)
 {
     (void)state;
@@ -1328,6 +1387,7 @@ int main(void)
         cmocka_unit_test(test_bool_and_policy_setters),
         cmocka_unit_test(test_string_setters),
         cmocka_unit_test(test_endpoint_api),
+        cmocka_unit_test(test_host_length),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_near_mode_and_prefixes),
         cmocka_unit_test(test_near_bad_values),
