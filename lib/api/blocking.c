@@ -125,7 +125,8 @@ int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t bloc
     vmux_callopts o = vmux__held_opts(m, opts, block_ms);
     o.flags &= ~(uint32_t)VMUX_CALL_RETRY_SAFE;
     if (vmux__fan_wanted(m))
-        return vmux__fan_run(m, &o, &a, false, vmux__combine_min, acked, sizeof *acked, NULL);
+        return vmux__fan_run(m, &o, &a, false, VMUX__RERUN_NONE, vmux__combine_min, acked,
+                             sizeof *acked, NULL);
     return vmux__run_int(m, &o, &a, false, acked);
 }
 
@@ -180,9 +181,10 @@ int vmux_waitaof(vmux *m, const vmux_callopts *opts, int64_t numlocal, int64_t n
     /* as WAIT: on the connection that carried the writes, never sent again on another */
     vmux_callopts o = vmux__held_opts(m, opts, block_ms);
     o.flags &= ~(uint32_t)VMUX_CALL_RETRY_SAFE;
-    int rc = vmux__fan_wanted(m)
-                 ? vmux__fan_run(m, &o, &a, false, combine_aof_min, &c, sizeof c, NULL)
-                 : vmux__typed_run_into(m, &o, &a, false, conv_aof_counts, &c, sizeof c, NULL);
+    int rc =
+        vmux__fan_wanted(m)
+            ? vmux__fan_run(m, &o, &a, false, VMUX__RERUN_NONE, combine_aof_min, &c, sizeof c, NULL)
+            : vmux__typed_run_into(m, &o, &a, false, conv_aof_counts, &c, sizeof c, NULL);
     if (local != NULL)
         *local = c.local;
     if (replicas != NULL)

@@ -43,14 +43,15 @@ static void explain_node(const vmux_callopts *o, const vmux_node_reply *n)
 }
 
 int vmux__fan_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                  vmux_combine_fn combine, void *out, size_t size, void (*release)(void *))
+                  enum vmux__rerun rerun, vmux_combine_fn combine, void *out, size_t size,
+                  void (*release)(void *))
 {
-    return vmux__fan_run_excusing(m, opts, a, idempotent, NULL, combine, out, size, release);
+    return vmux__fan_run_excusing(m, opts, a, idempotent, rerun, NULL, combine, out, size, release);
 }
 
 int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                           vmux_excuse_fn excused, vmux_combine_fn combine, void *out, size_t size,
-                           void (*release)(void *))
+                           enum vmux__rerun rerun, vmux_excuse_fn excused, vmux_combine_fn combine,
+                           void *out, size_t size, void (*release)(void *))
 {
     unsigned char scratch[64];
     bool dropped = out == NULL;
@@ -65,8 +66,9 @@ int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args 
     if (idempotent)
         o.flags |= VMUX_CALL_RETRY_SAFE;
     vmux_node_replies res = {0};
-    int rc = a->error != 0 ? a->error
-                           : vmux__fanout_call_primaries(m, &o, a->argc, a->argv, a->lens, &res);
+    int rc = a->error != 0
+                 ? a->error
+                 : vmux__fanout_call_primaries(m, &o, rerun, a->argc, a->argv, a->lens, &res);
     vmux__args_free(a);
     const vmux_node_reply *bad = rc == 0 ? first_failure(&res, excused) : NULL;
     if (bad != NULL) {

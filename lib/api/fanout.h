@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "api/typed.h"
+#include "mux/fanout.h"
 #include "vmux/cluster.h"
 
 /* Whether typed fan-out commands should fan out: the handle routes by slot. Any thread. */
@@ -24,14 +25,17 @@ typedef int (*vmux_combine_fn)(const vmux_node_replies *res, void *out);
 
 /*
  * Sends a's command (frees a's storage) to every primary, retry-safe when idempotent (on top of
- * opts' flags), and waits. When every primary answered without error, returns what combine(res,
- * out) returns. Otherwise returns the first failing primary's status (VMUX_ERR_SERVER, a
- * transport error), with "host:port: " and the server's message or the error's description in
- * opts->errbuf. out (size bytes, at most 64) is zeroed first and stays so on any error; out NULL
- * combines into a scratch value that release (NULL: nothing to free) frees.
+ * opts' flags), and waits; after a primary that the map named one proved demoted, runs it again on
+ * the refreshed map as rerun says (mux/fanout.h: a read all of it, a write the rest). When every
+ * primary answered without error, returns what combine(res, out) returns. Otherwise returns the
+ * first failing primary's status (VMUX_ERR_SERVER, a transport error), with "host:port: " and the
+ * server's message or the error's description in opts->errbuf. out (size bytes, at most 64) is
+ * zeroed first and stays so on any error; out NULL combines into a scratch value that release
+ * (NULL: nothing to free) frees.
  */
 int vmux__fan_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                  vmux_combine_fn combine, void *out, size_t size, void (*release)(void *));
+                  enum vmux__rerun rerun, vmux_combine_fn combine, void *out, size_t size,
+                  void (*release)(void *));
 
 /*
  * Whether a primary's failure (status != 0) is excused: the command's rule takes it as an answer,
@@ -46,8 +50,8 @@ typedef bool (*vmux_excuse_fn)(const vmux_node_reply *n);
  * reply, the excused failures' included (their status is not 0: it skips them).
  */
 int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
-                           vmux_excuse_fn excused, vmux_combine_fn combine, void *out, size_t size,
-                           void (*release)(void *));
+                           enum vmux__rerun rerun, vmux_excuse_fn excused, vmux_combine_fn combine,
+                           void *out, size_t size, void (*release)(void *));
 
 /* Rules. sum: int64_t, the sum of integer replies (DBSIZE). min: int64_t, the smallest of
  * integer replies (WAIT: the replicas that acknowledged on every shard). concat: vmux_bytes_array,

@@ -22,8 +22,8 @@ int vmux_function_load(vmux *m, const vmux_callopts *opts, vmux_str code, bool r
         vmux__args_cstr(&a, "REPLACE");
     vmux__args_str(&a, code);
     if (vmux__fan_wanted(m))
-        return vmux__fan_run(m, opts, &a, true, vmux__combine_same, library, sizeof *library,
-                             vmux__release_bytes);
+        return vmux__fan_run(m, opts, &a, true, VMUX__RERUN_REST, vmux__combine_same, library,
+                             sizeof *library, vmux__release_bytes);
     return vmux__run_bytes(m, opts, &a, true, library);
 }
 
@@ -53,8 +53,8 @@ int vmux_function_delete(vmux *m, const vmux_callopts *opts, vmux_str library)
     vmux__args_cstr(&a, "DELETE");
     vmux__args_str(&a, library);
     if (vmux__fan_wanted(m))
-        return vmux__fan_run_excusing(m, opts, &a, true, lacks_library, combine_deleted, NULL, 0,
-                                      NULL);
+        return vmux__fan_run_excusing(m, opts, &a, true, VMUX__RERUN_REST, lacks_library,
+                                      combine_deleted, NULL, 0, NULL);
     return vmux__run_ok(m, opts, &a, true);
 }
 
@@ -66,6 +66,7 @@ int vmux_function_flush(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode
     vmux__args_cstr(&a, "FLUSH");
     vmux__args_flush_mode(&a, mode);
     if (vmux__fan_wanted(m))
-        return vmux__fan_run(m, opts, &a, true, vmux__combine_all_ok, NULL, 0, NULL);
+        return vmux__fan_run(m, opts, &a, true, VMUX__RERUN_REST, vmux__combine_all_ok, NULL, 0,
+                             NULL);
     return vmux__run_ok(m, opts, &a, true);
 }

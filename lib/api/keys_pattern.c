@@ -10,7 +10,7 @@ int vmux_keys(vmux *m, const vmux_callopts *opts, const char *pattern, vmux_byte
     vmux__args_cstr(&a, "KEYS");
     vmux__args_cstr(&a, pattern != NULL ? pattern : "*");
     if (vmux__fan_wanted(m))
-        return vmux__fan_run(m, opts, &a, true, vmux__combine_concat, keys, sizeof *keys,
-                             vmux__release_bytes_array);
+        return vmux__fan_run(m, opts, &a, true, VMUX__RERUN_ALL, vmux__combine_concat, keys,
+                             sizeof *keys, vmux__release_bytes_array);
     return vmux__run_bytes_array(m, opts, &a, true, keys);
 }

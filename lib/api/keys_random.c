@@ -39,8 +39,8 @@ int vmux_randomkey(vmux *m, const vmux_callopts *opts, vmux_bytes *key, bool *fo
     vmux_bytes v;
     vmux__args_init(&a);
     vmux__args_cstr(&a, "RANDOMKEY");
-    int rc = vmux__fan_wanted(m) ? vmux__fan_run(m, opts, &a, true, combine_any_key, &v, sizeof v,
-                                                 vmux__release_bytes)
+    int rc = vmux__fan_wanted(m) ? vmux__fan_run(m, opts, &a, true, VMUX__RERUN_ALL,
+                                                 combine_any_key, &v, sizeof v, vmux__release_bytes)
                                  : vmux__run_bytes(m, opts, &a, true, &v);
     return vmux__bytes_found(rc, &v, key, found);
 }

@@ -22,8 +22,8 @@ int vmux_script_load(vmux *m, const vmux_callopts *opts, vmux_str source, vmux_b
     vmux__args_cstr(&a, "LOAD");
     vmux__args_str(&a, source);
     if (vmux__fan_wanted(m))
-        return vmux__fan_run(m, opts, &a, true, vmux__combine_same, sha1, sizeof *sha1,
-                             vmux__release_bytes);
+        return vmux__fan_run(m, opts, &a, true, VMUX__RERUN_REST, vmux__combine_same, sha1,
+                             sizeof *sha1, vmux__release_bytes);
     return vmux__run_bytes(m, opts, &a, true, sha1);
 }
 
@@ -35,7 +35,8 @@ int vmux_script_flush(vmux *m, const vmux_callopts *opts, vmux_flush_mode mode)
     vmux__args_cstr(&a, "FLUSH");
     vmux__args_flush_mode(&a, mode);
     if (vmux__fan_wanted(m))
-        return vmux__fan_run(m, opts, &a, true, vmux__combine_all_ok, NULL, 0, NULL);
+        return vmux__fan_run(m, opts, &a, true, VMUX__RERUN_REST, vmux__combine_all_ok, NULL, 0,
+                             NULL);
     return vmux__run_ok(m, opts, &a, true);
 }
 
@@ -113,7 +114,7 @@ int vmux_script_exists(vmux *m, const vmux_callopts *opts, const char *const *sh
     }
     struct exists_out e = {flags, n};
     if (vmux__fan_wanted(m))
-        rc = vmux__fan_run(m, opts, &a, true, combine_exists, &e, 0, NULL);
+        rc = vmux__fan_run(m, opts, &a, true, VMUX__RERUN_ALL, combine_exists, &e, 0, NULL);
     else
         rc = vmux__typed_run(m, opts, &a, true, conv_exists, &e);
     if (flags != exists)

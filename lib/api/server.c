@@ -22,8 +22,8 @@ int vmux_ping(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *
     struct vmux_args a;
     message_command(&a, "PING", message);
     if (vmux__fan_wanted(m))
-        return vmux__fan_run(m, opts, &a, true, vmux__combine_same, reply, sizeof *reply,
-                             vmux__release_bytes);
+        return vmux__fan_run(m, opts, &a, true, VMUX__RERUN_ALL, vmux__combine_same, reply,
+                             sizeof *reply, vmux__release_bytes);
     return vmux__run_bytes(m, opts, &a, true, reply);
 }
 
@@ -90,7 +90,8 @@ int vmux_dbsize(vmux *m, const vmux_callopts *opts, int64_t *count)
     vmux__args_init(&a);
     vmux__args_cstr(&a, "DBSIZE");
     if (vmux__fan_wanted(m))
-        return vmux__fan_run(m, opts, &a, true, vmux__combine_sum, count, sizeof *count, NULL);
+        return vmux__fan_run(m, opts, &a, true, VMUX__RERUN_ALL, vmux__combine_sum, count,
+                             sizeof *count, NULL);
     return vmux__run_int(m, opts, &a, true, count);
 }
 
@@ -102,7 +103,8 @@ static int flush(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_flush
     vmux__args_cstr(&a, cmd);
     vmux__args_flush_mode(&a, mode);
     if (vmux__fan_wanted(m))
-        return vmux__fan_run(m, opts, &a, false, vmux__combine_all_ok, NULL, 0, NULL);
+        return vmux__fan_run(m, opts, &a, false, VMUX__RERUN_REST, vmux__combine_all_ok, NULL, 0,
+                             NULL);
     return vmux__run_ok(m, opts, &a, false);
 }
 

@@ -541,6 +541,8 @@ void vmux__run_control(vmux *m, struct vmux_op *op)
     int rc = op->control.fn(m, op->control.arg);
     if (rc == VMUX__CONTROL_WAIT && vmux__router_mode(&m->router) == VMUX_ROUTER_DETECTING)
         vmux__wait_settled(m, op);
+    else if (rc == VMUX__CONTROL_WAIT_MAP)
+        vmux__wait_refresh(m, op);
     else
         vmux__op_finish(op, rc, NULL);
 }

@@ -10,7 +10,10 @@
  * The start holds one count of its own, so that parts completed inside start() (a dead handle, a
  * full backlog) cannot complete the caller before every part was sent. Before detection is over
  * start() asks to wait (VMUX__CONTROL_WAIT): the control op waits with the commands that wait
- * for it, by the call's deadline, and start() runs again once the mode is known.
+ * for it, by the call's deadline, and start() runs again once the mode is known. A typed fan-out
+ * (check_role) whose part met a demoted primary does not complete its caller when its last part
+ * does: it waits for the map refreshed after that (rerun_later(), by the call's deadline) and runs
+ * again on it, once, as its command's enum vmux__rerun says (mux/fanout.h).
  */
 #include "mux/fanout.h"
 
@@ -37,6 +40,7 @@ struct fan_part {
     struct fanout *f;
     size_t i;
     bool demoted;  /* ROLE named another role than "master": the map is behind */
+    bool master;   /* ROLE said "master" (VMUX__RERUN_REST keeps its success) */
     char role[16]; /* that role, for the part's words */
 };
 
@@ -53,6 +57,13 @@ struct fanout {
     bool word_failures;  /* vmux_call_nodes(): a part that fails otherwise than with the server's
                           * error gets an error reply of vmux_call()'s words for it (worded()) */
     bool check_role;     /* vmux__fanout_call_primaries(): ROLE goes ahead of each part */
+    /* check_role: a part met a node the map calls a primary that is none (ROLE, READONLY), and
+     * the map refresh asked for then is the one after mark (route/router.h); the fan-out runs
+     * again once, on the refreshed map (rerun), unless no refresh came in time (unrefreshed) */
+    bool stale, rerun, unrefreshed;
+    uint64_t mark;
+    enum vmux__rerun rerun_as;
+    vmux_node_replies kept; /* VMUX__RERUN_REST: the first run's successes on a "master" */
     uint32_t timeout_ms;
     uint64_t deadline_ns;
     size_t pending; /* parts not yet complete, plus one while start() runs */
@@ -108,10 +119,22 @@ static void fanout_free(struct fanout *f)
     if (f->counted) /* after the caller's completion: a drain returns once it has run */
         vmux__counters_call_done(&f->m->ctr);
     vmux_node_replies_free(&f->res);
+    vmux_node_replies_free(&f->kept);
     free(f->parts);
     if (f->cmd != NULL)
         vmux__op_free(f->cmd);
     free(f);
+}
+
+/* What became of the map after a demoted part: why the call fails all the same (fail_demoted()). */
+static const char *demoted_words(const struct fanout *f)
+{
+    if (f->rerun)
+        return ", and the fan-out met it on the refreshed map too (a map still behind, or "
+               "another failover); the map is being refreshed";
+    if (f->unrefreshed)
+        return "; no refreshed map came within the call's timeout to run it again on";
+    return " and is being refreshed";
 }
 
 /*
@@ -128,9 +151,8 @@ static void fail_demoted(struct fanout *f)
         char why[VMUX_REASON_SIZE];
         vmux__errbuf_set(why, sizeof why,
                          "NOTPRIMARY %s is no longer a primary (ROLE: %s): the handle's map is "
-                         "behind a failover or a reshard and is being refreshed; its answer, a "
-                         "replica's, was dropped",
-                         n->address, f->parts[i].role);
+                         "behind a failover or a reshard%s; its answer, a replica's, was dropped",
+                         n->address, f->parts[i].role, demoted_words(f));
         vmux_reply_free(n->reply);
         n->status = VMUX_ERR_SERVER;
         n->reply = vmux__reply_new_str(VMUX_REPLY_ERROR, why, strlen(why));
@@ -153,11 +175,41 @@ static void deliver(struct fanout *f, int status)
     fanout_free(f);
 }
 
+static void rerun_later(struct fanout *f);
+
+/*
+ * Whether f, complete, runs again on a refreshed map in place of delivering (once: a typed
+ * fan-out that met a demoted primary, with time left and the handle not closing).
+ */
+static bool to_rerun(const struct fanout *f)
+{
+    return f->stale && f->rerun_as != VMUX__RERUN_NONE && !f->rerun && !f->unrefreshed &&
+           !f->m->io_closing && uv_hrtime() < f->deadline_ns;
+}
+
 static void finish_one(struct fanout *f)
 {
     VMUX_ASSERT(f->pending > 0);
-    if (--f->pending == 0)
+    if (--f->pending > 0)
+        return;
+    if (to_rerun(f))
+        rerun_later(f);
+    else
         deliver(f, 0);
+}
+
+/*
+ * A part met a node the map calls a primary and that is none: the map is behind (check_role
+ * only: vmux_call_nodes() gives each node's own answer). The first time, the moment (mark) after
+ * which a refresh answers for the fan-out's rerun; then a refresh is asked for.
+ */
+static void map_behind(struct fanout *f)
+{
+    if (f->check_role && !f->stale) {
+        f->stale = true;
+        f->mark = vmux__router_refresh_mark(&f->m->router);
+    }
+    vmux__router_refresh_soon(&f->m->router);
 }
 
 /* Sets part p's outcome. */
@@ -199,7 +251,7 @@ static void part_done(int status, vmux_reply *reply, void *userdata)
 {
     struct fan_part *p = userdata;
     if (says_replica(p, status, reply))
-        vmux__router_refresh_soon(&p->f->m->router);
+        map_behind(p->f);
     if (p->f->word_failures && status != 0 && status != VMUX_ERR_SERVER)
         reply = worded(status, reply);
     part_set(p, status, reply);
@@ -234,11 +286,12 @@ static void role_done(int status, vmux_reply *reply, void *userdata)
     const vmux_reply *first = status == 0 ? vmux_reply_element(reply, 0) : NULL;
     size_t len = 0;
     const char *role = first != NULL ? vmux_reply_str(first, &len) : NULL;
-    if (role != NULL && vmux_reply_get_kind(first) != VMUX_REPLY_ERROR &&
-        !(len == 6 && memcmp(role, "master", 6) == 0)) {
+    bool named = role != NULL && vmux_reply_get_kind(first) != VMUX_REPLY_ERROR;
+    p->master = named && len == 6 && memcmp(role, "master", 6) == 0;
+    if (named && !p->master) {
         p->demoted = true;
         snprintf(p->role, sizeof p->role, "%.*s", (int)(len < 15 ? len : 15), role);
-        vmux__router_refresh_soon(&p->f->m->router);
+        map_behind(p->f);
     }
     vmux_reply_free(reply);
     finish_one(p->f);
@@ -342,6 +395,26 @@ static int make_entries(struct fanout *f, const struct vmux_router_nodeinfo *nod
 }
 
 /*
+ * A rerun's part i (VMUX__RERUN_REST): when the first run succeeded on its node, which ROLE said
+ * was a primary then and the refreshed map names one now, that success stands (f->kept gives it
+ * up) and nothing is sent; returns whether it did.
+ */
+static bool keep_part(struct fanout *f, size_t i)
+{
+    for (size_t k = 0; k < f->kept.count; k++) {
+        vmux_node_reply *was = &f->kept.nodes[k];
+        if (was->reply == NULL || strcmp(was->address, f->res.nodes[i].address) != 0)
+            continue;
+        f->parts[i] = (struct fan_part){.f = f, .i = i, .master = true};
+        vmux_reply *reply = was->reply;
+        was->reply = NULL;
+        part_set(&f->parts[i], 0, reply);
+        return true;
+    }
+    return false;
+}
+
+/*
  * The control op's function, on the I/O thread. Returns 0 once it took f over (f completes
  * through finish_one()), or the error with which on_started() completes the caller.
  */
@@ -364,7 +437,9 @@ static int start(vmux *m, void *arg)
     if (rc == 0) {
         f->pending = n + 1;
         for (size_t i = 0; i < n; i++)
-            send_part(f, i, &nodes[i]);
+            if (!keep_part(f, i))
+                send_part(f, i, &nodes[i]);
+        vmux_node_replies_free(&f->kept);
         finish_one(f); /* start()'s own count: may complete the caller */
     }
     free(nodes);
@@ -377,6 +452,82 @@ static void on_started(int status, vmux_reply *reply, void *userdata)
     vmux_reply_free(reply);
     if (status != 0)
         deliver(userdata, status);
+}
+
+/*
+ * VMUX__RERUN_REST, before the rerun: moves the first run's successes on nodes whose ROLE said
+ * "master" (their address and reply) to f->kept, for keep_part(). Out of memory, none is kept.
+ */
+static void keep_successes(struct fanout *f)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < f->res.count; i++)
+        n += f->res.nodes[i].status == 0 && f->parts[i].master;
+    if (n == 0 || (f->kept.nodes = calloc(n, sizeof *f->kept.nodes)) == NULL)
+        return;
+    for (size_t i = 0; i < f->res.count; i++) {
+        vmux_node_reply *e = &f->res.nodes[i];
+        if (e->status != 0 || !f->parts[i].master)
+            continue;
+        f->kept.nodes[f->kept.count++] = *e;
+        *e = (vmux_node_reply){.status = 1}; /* its address and reply moved */
+    }
+}
+
+/*
+ * The rerun's control function (rerun_later()): waits until a refresh sent after f's mark was
+ * answered, then forgets the first run's parts (VMUX__RERUN_REST: but the successes it keeps)
+ * and starts f again, on that map.
+ */
+static int restart(vmux *m, void *arg)
+{
+    struct fanout *f = arg;
+    if (!vmux__router_refreshed_since(&m->router, f->mark))
+        return VMUX__CONTROL_WAIT_MAP;
+    if (f->rerun_as == VMUX__RERUN_REST)
+        keep_successes(f);
+    vmux_node_replies_free(&f->res);
+    free(f->parts);
+    f->parts = NULL;
+    f->rerun = true;
+    return start(m, f);
+}
+
+/*
+ * The rerun's control op completed: start()'s error; or, before the rerun began, its deadline (or
+ * no memory): the first run's parts are delivered, the demoted ones failing; or the handle's close.
+ */
+static void on_restarted(int status, vmux_reply *reply, void *userdata)
+{
+    struct fanout *f = userdata;
+    vmux_reply_free(reply);
+    if (status == 0)
+        return; /* start() took f over */
+    f->unrefreshed = !f->rerun;
+    deliver(f, f->rerun || status == VMUX_ERR_CLOSED ? status : 0);
+}
+
+/*
+ * f (complete, stale) runs again once a map refreshed after its mark is in place: its control op
+ * waits for it (vmux__wait_refresh(), by the call's deadline), the first run's parts kept until
+ * then. Out of memory, they are delivered.
+ */
+static void rerun_later(struct fanout *f)
+{
+    struct vmux_op *op = vmux__op_new(0);
+    if (op == NULL) {
+        f->unrefreshed = true;
+        deliver(f, 0);
+        return;
+    }
+    op->flags = VMUX_OP_TRUSTED | VMUX_OP_CONTROL;
+    op->timeout_ms = f->timeout_ms;
+    op->deadline_ns = f->deadline_ns;
+    op->control.fn = restart;
+    op->control.arg = f;
+    op->cb = on_restarted;
+    op->userdata = f;
+    vmux__run_control(f->m, op);
 }
 
 /*
@@ -539,7 +690,7 @@ static void word_failures(struct fanout *f)
  */
 static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                       const char *const *argv, const size_t *argvlen, bool own, bool check_role,
-                      vmux_node_replies *out)
+                      enum vmux__rerun rerun, vmux_node_replies *out)
 {
     vmux_callopts o = {.size = sizeof o};
     vmux_node_replies res = {0};
@@ -557,6 +708,7 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
     if (rc == 0) {
         f->flags |= own ? VMUX_OP_OWN : 0;
         f->check_role = check_role;
+        f->rerun_as = rerun;
         word_failures(f);
         rc = run_and_wait(m, f, &res); /* lets go of m */
     } else if (held) {
@@ -574,20 +726,20 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
 int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                     const char *const *argv, const size_t *argvlen, vmux_node_replies *out)
 {
-    return call_nodes(m, opts, nodes, argc, argv, argvlen, false, false, out);
+    return call_nodes(m, opts, nodes, argc, argv, argvlen, false, false, VMUX__RERUN_NONE, out);
 }
 
-int vmux__fanout_call_primaries(vmux *m, const vmux_callopts *opts, int argc,
-                                const char *const *argv, const size_t *argvlen,
+int vmux__fanout_call_primaries(vmux *m, const vmux_callopts *opts, enum vmux__rerun rerun,
+                                int argc, const char *const *argv, const size_t *argvlen,
                                 vmux_node_replies *out)
 {
-    return call_nodes(m, opts, VMUX_NODES_PRIMARIES, argc, argv, argvlen, false, true, out);
+    return call_nodes(m, opts, VMUX_NODES_PRIMARIES, argc, argv, argvlen, false, true, rerun, out);
 }
 
 int vmux__fanout_call_nodes_own(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                                 const char *const *argv, vmux_node_replies *out)
 {
-    return call_nodes(m, opts, nodes, argc, argv, NULL, true, false, out);
+    return call_nodes(m, opts, nodes, argc, argv, NULL, true, false, VMUX__RERUN_NONE, out);
 }
 
 int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,

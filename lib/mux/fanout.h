@@ -50,17 +50,38 @@ int vmux__fanout_call_nodes_own(vmux *m, const vmux_callopts *opts, vmux_node_se
                                 const char *const *argv, vmux_node_replies *out);
 
 /*
+ * What a typed fan-out does after a part met a node the map names a primary and that is none
+ * (vmux__fanout_call_primaries()): once the map refreshed after that is in place, it runs again,
+ * once, or not at all.
+ */
+enum vmux__rerun {
+    /* A read (DBSIZE, KEYS, SCRIPT EXISTS, PING, RANDOMKEY): every primary of the refreshed map
+     * again, so that a sum or a union comes from one map (no shard counted twice, none missed). */
+    VMUX__RERUN_ALL,
+    /* A write that is idempotent per node (SCRIPT LOAD, FLUSHALL, FUNCTION LOAD...): a part that
+     * succeeded on a node whose ROLE said "master" and that the refreshed map still names a
+     * primary is kept (done once: FUNCTION LOAD would meet its own library, a FLUSHALL again the
+     * writes made since); every other primary of the refreshed map gets the command. */
+    VMUX__RERUN_REST,
+    /* No rerun: WAIT and WAITAOF, whose answer is about one connection's writes. */
+    VMUX__RERUN_NONE,
+};
+
+/*
  * vmux_call_nodes() to the primaries for a typed fan-out (api/fanout.c), each part preceded on its
  * connection by ROLE: a node the map still names a primary that answers another role (demoted by a
  * failover, or a primary a reshard emptied that became a replica) has its entry fail with
  * VMUX_ERR_SERVER and an error reply of vmux's words, "NOTPRIMARY <address> is no longer a primary
  * (ROLE: <role>) ...", in place of its answer (a replica's DBSIZE would count another shard's keys,
  * its SCRIPT LOAD miss the new primary), and a refresh of the map is asked for. A ROLE that fails
- * (timeout, ACL) changes nothing. Same threads, returns and ownership as vmux_call_nodes(); one
- * more command per primary (pipelined: no round trip more).
+ * (timeout, ACL) changes nothing. Then, unless rerun is VMUX__RERUN_NONE, the call waits (by its
+ * deadline) for the map refreshed after that and runs again on it as rerun says, once; the
+ * entries it returns are those of the rerun (a demoted node met again says so in its words), or
+ * of the first run when no refreshed map came in time. Same threads, returns and ownership as
+ * vmux_call_nodes(); one more command per primary (pipelined: no round trip more).
  */
-int vmux__fanout_call_primaries(vmux *m, const vmux_callopts *opts, int argc,
-                                const char *const *argv, const size_t *argvlen,
+int vmux__fanout_call_primaries(vmux *m, const vmux_callopts *opts, enum vmux__rerun rerun,
+                                int argc, const char *const *argv, const size_t *argvlen,
                                 vmux_node_replies *out);
 
 #endif

@@ -85,6 +85,17 @@ static void on_map_changed(void *arg)
     vmux__nearc_map_changed(arg);
 }
 
+/* A slot map refresh was answered: the control ops that waited for one run again. */
+static void on_refreshed(void *arg)
+{
+    vmux *m = arg;
+    struct vmux_opq q = {0};
+    vmux__router_take_refresh_waiters(&m->router, &q);
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&q)) != NULL)
+        vmux__run_control(m, op);
+}
+
 /* A node link (cluster mode) reports like the main link, but never to vmux_open(). */
 static void on_node_ready(struct vmux_link *link, const char *where, void *arg)
 {
@@ -477,6 +488,7 @@ static int init_parts(vmux *m, char *errbuf, size_t errlen)
     vmux__router_use_sentinel(&m->router, m->sentinel); /* readFrom: its replicas */
     m->router.map_changed = on_map_changed;
     m->router.map_changed_arg = m;
+    m->router.refreshed = on_refreshed;
     if (m->near != NULL) {
         m->router.redirected = vmux__nearc_redirected;
         m->router.redirected_arg = m;

@@ -201,10 +201,21 @@ int vmux__run_on_io_held(vmux *m, int (*fn)(vmux *m, void *arg), void *arg);
 /*
  * I/O thread: runs a control op made by vmux__run_on_io(), completes it and frees it. A control
  * function that returns VMUX__CONTROL_WAIT while the router is detecting keeps its op, which
- * waits (by its deadline) until detection is over and then runs again (vmux__wait_settled()).
+ * waits (by its deadline) until detection is over and then runs again (vmux__wait_settled()); one
+ * that returns VMUX__CONTROL_WAIT_MAP keeps it until the next slot map refresh is answered, and it
+ * runs again then (vmux__wait_refresh()).
  */
 void vmux__run_control(vmux *m, struct vmux_op *op);
 #define VMUX__CONTROL_WAIT 1
+#define VMUX__CONTROL_WAIT_MAP 2
+
+/*
+ * I/O thread, CLUSTER: control op waits (deadline-indexed, by its deadline_ns) until a slot map
+ * refresh is answered, then runs again (vmux__run_control()); completes at once with
+ * VMUX_ERR_CLOSED once the handle is closing, VMUX_ERR_TIMEOUT when its deadline passed. Whoever
+ * waits asks for the refresh (vmux__router_refresh_soon()).
+ */
+void vmux__wait_refresh(vmux *m, struct vmux_op *op);
 
 /*
  * I/O thread, DETECTING: op waits for detection's outcome as an ordinary command does (parked,

@@ -150,6 +150,18 @@ void vmux__wait_settled(vmux *m, struct vmux_op *op)
     }
 }
 
+void vmux__wait_refresh(vmux *m, struct vmux_op *op)
+{
+    if (m->io_closing) {
+        vmux__op_finish(op, VMUX_ERR_CLOSED, NULL);
+    } else if (op->deadline_ns <= uv_hrtime()) {
+        vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
+    } else {
+        index_deadline(m, op);
+        vmux__router_wait_refresh(&m->router, op);
+    }
+}
+
 void vmux__submit_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op)
 {
     if (m->io_closing) {

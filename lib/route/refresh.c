@@ -11,7 +11,9 @@
  * not ready are sent again by slot: those whose slot now has another primary go to it (a
  * promoted replica), the others stay where they were. While the map names a primary whose link
  * has no ready connection, one refresh follows another, a second apart (a failover is awaited),
- * whatever that link's reconnect backoff. I/O thread only.
+ * whatever that link's reconnect backoff. After each refresh answered with a map, the control
+ * ops waiting for one (r->map_wait: a typed fan-out's rerun) go back to the owner (r->refreshed).
+ * I/O thread only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,8 +245,32 @@ static void on_slots(int status, vmux_reply *reply, void *arg)
     if (primary_down(r))
         r->refresh_again = true; /* not failed over yet, or this node does not know yet */
     refresh_done(r);
-    if (answered)
+    if (answered) {
+        r->answered_gen = req.gen;
         vmux__router_release_unowned(r);
+        if (r->map_wait.count > 0 && r->refreshed != NULL)
+            r->refreshed(r->map_changed_arg);
+    }
+}
+
+uint64_t vmux__router_refresh_mark(const struct vmux_router *r)
+{
+    return r->refresh_gen;
+}
+
+bool vmux__router_refreshed_since(const struct vmux_router *r, uint64_t mark)
+{
+    return r->answered_gen > mark;
+}
+
+void vmux__router_wait_refresh(struct vmux_router *r, struct vmux_op *op)
+{
+    vmux__opq_push(&r->map_wait, op);
+}
+
+void vmux__router_take_refresh_waiters(struct vmux_router *r, struct vmux_opq *dst)
+{
+    vmux__opq_take(dst, &r->map_wait);
 }
 
 /* Whether slot's primary in the current map has an address to dial. */

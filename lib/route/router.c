@@ -789,6 +789,7 @@ void vmux__router_close(struct vmux_router *r)
     vmux__opq_fail_all(&r->parked, VMUX_ERR_CLOSED);
     vmux__opq_fail_all(&r->keys_wait, VMUX_ERR_CLOSED);
     vmux__opq_fail_all(&r->unowned, VMUX_ERR_CLOSED);
+    vmux__opq_fail_all(&r->map_wait, VMUX_ERR_CLOSED);
     vmux__router_bounce_close(r);
     for (size_t i = 0; i < r->nnodes; i++) {
         vmux__link_close(r->nodes[i].link);

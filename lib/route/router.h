@@ -116,6 +116,9 @@ struct vmux_router {
      * listens); it must not change the router, only note that it has work to do. */
     void (*map_changed)(void *arg);
     void *map_changed_arg;
+    /* Set by the owner after init, may stay NULL: a refresh was answered while r->map_wait holds
+     * ops (vmux__router_wait_refresh()); called with map_changed_arg, it takes them back. */
+    void (*refreshed)(void *arg);
     /* Set by the owner after init, may stay NULL: an op of slot is sent on after a MOVED or ASK
      * (the near cache empties the slot: the op's reply comes from another node than asked). */
     void (*redirected)(void *arg, unsigned slot);
@@ -162,12 +165,14 @@ struct vmux_router {
     struct vmux_opq parked;    /* ops that came while DETECTING */
     struct vmux_opq keys_wait; /* VMUX_OP_SLOT_ASK ops waiting for COMMAND GETKEYS (husks kept) */
     struct vmux_opq unowned;   /* ops redirected to "?": waiting for a refreshed map (refresh.c) */
+    struct vmux_opq map_wait;  /* control ops waiting for a refresh to be answered (refresh.c) */
 
     uv_timer_t refresh_timer; /* the next refresh is due; while busy: the refresh's deadline */
     uv_timer_t period_timer;  /* the periodic map check */
     bool refresh_busy;        /* a CLUSTER SLOTS refresh is in flight */
     bool refresh_again;       /* another refresh was asked for while busy */
     uint64_t refresh_gen;     /* the refresh in flight; a reply to an older one is dropped */
+    uint64_t answered_gen;    /* the last refresh answered with a map (changed or not) */
     /* A refreshed map serving fewer slots than the current one (a node reset, one that forgot
      * another): held until another node answers the same (refresh.c); the id of its node. */
     struct vmux_slotmap *shrunk;
@@ -761,8 +766,25 @@ void vmux__router_tick(struct vmux_router *r, bool frozen);
  */
 void vmux__router_release_unowned(struct vmux_router *r);
 
-/* I/O thread: fails parked, unowned and fenced ops with VMUX_ERR_CLOSED, closes the node links
- * and the timers. */
+/*
+ * I/O thread, refresh.c: waiting for a map refreshed after some moment (mux/fanout.c's rerun of a
+ * typed fan-out that met a demoted primary). vmux__router_refresh_mark() gives the moment: a
+ * refresh answered with a map later than it was sent after it (one in flight then is not), so
+ * vmux__router_refreshed_since(r, mark) says whether such a map came (installed, or equal to the
+ * current one: that node saw nothing new). The caller asks for the refresh itself
+ * (vmux__router_refresh_soon(), after taking the mark). vmux__router_wait_refresh() keeps a
+ * control op (deadline-indexed by the caller) in r->map_wait; each answered refresh hands them
+ * all to r->refreshed, which takes them with vmux__router_take_refresh_waiters() (dst empty).
+ * vmux__router_close() fails those still waiting with VMUX_ERR_CLOSED. Nothing on any command's
+ * path: one comparison per answered refresh.
+ */
+uint64_t vmux__router_refresh_mark(const struct vmux_router *r);
+bool vmux__router_refreshed_since(const struct vmux_router *r, uint64_t mark);
+void vmux__router_wait_refresh(struct vmux_router *r, struct vmux_op *op);
+void vmux__router_take_refresh_waiters(struct vmux_router *r, struct vmux_opq *dst);
+
+/* I/O thread: fails parked, unowned, map_wait and fenced ops with VMUX_ERR_CLOSED, closes the node
+ * links and the timers. */
 void vmux__router_close(struct vmux_router *r);
 
 /* Frees what r holds, once the loop has released every link it closed. */

@@ -20,7 +20,9 @@
  *   SCRIPT EXISTS and SCRIPT FLUSH agree;
  * - after a planned failover (CLUSTER FAILOVER on a replica), the handle idle, the typed fan-outs
  *   either fail naming the demoted node or reach the new primary: SCRIPT LOAD loads there, DBSIZE
- *   counts every key once, FLUSHALL empties it;
+ *   counts every key once, FLUSHALL empties it; the first typed fan-out after such a failover
+ *   runs again on the refreshed map and succeeds: DBSIZE counts 3000 keys once, SCRIPT LOAD
+ *   loads on the new primary;
  * - a paused primary gives its own entry VMUX_ERR_TIMEOUT, the others answer, and the typed PING
  *   and vmux_call_node() say it was written and not answered; so does a replica killed with
  *   SIGKILL (last: the fixture keeps a dead replica), and vmux_call_node() to it and an MGET split
@@ -711,7 +713,8 @@ static bool refresh_sent(void *arg)
  * had no script; FLUSHALL failed READONLY until the periodic refresh (30 s). Each part is now
  * preceded by ROLE: the demoted node's part fails, naming it, a refresh is asked for, and the
  * fan-outs that follow reach the new primary: SCRIPT LOAD loads there, DBSIZE counts every key
- * once, FLUSHALL empties it.
+ * once, FLUSHALL empties it (the first one itself runs again on the refreshed map:
+ * test_fanout_rerun_after_failover).
  *
  * vmux_call_nodes() (no ROLE: the caller sees each node's answer): after the failover back, the
  * demoted node's READONLY to FLUSHALL asks for a refresh, which nothing asked for before (a
@@ -768,6 +771,81 @@ static void test_fanout_after_failover(void **state)
     assert_true(readonly);                       /* the map named the demoted node a primary */
     if (!vt_wait_until(refresh_sent, &w, 10000)) /* the periodic check comes every 30 s */
         fail_msg("a primary's READONLY to a fan-out asked for no refresh of the map");
+    vmux_close(m);
+}
+
+#define RERUN_KEYS 3000
+
+/* The first typed fan-out after a failover, which must succeed (what, its rc and words). */
+static void check_first(const char *what, int rc, const char *why)
+{
+    if (rc != 0)
+        fail_msg("the first %s after the failover: %s: %s", what, vmux_err_name(rc), why);
+}
+
+/*
+ * The first typed fan-out after a planned failover, the handle idle (its map names the demoted
+ * node a primary): its part there meets ROLE "slave", and the fan-out runs again on the refreshed
+ * map instead of failing NOTPRIMARY (as it did before: the caller had to try again). DBSIZE then
+ * counts every key once (the sum of one map); after the failover back, SCRIPT LOAD succeeds and
+ * the primary again has the script; after a failover of another shard, FUNCTION LOAD without
+ * REPLACE succeeds (kept where it loaded, not run there twice) and the new primary has it.
+ */
+static void test_fanout_rerun_after_failover(void **state)
+{
+    (void)state;
+    vmux *m = open_seed();
+    assert_int_equal(vmux_flushall_for_tests(m, NULL, VMUX_FLUSH_SYNC), 0);
+    assert_int_equal(vmux_script_flush(m, NULL, VMUX_FLUSH_SYNC), 0);
+    write_keys(m, "rr", RERUN_KEYS);
+    for (int p = 0; p < vt_cluster_primaries(CLUSTER); p++)
+        assert_true(node_dbsize(vt_cluster_port(CLUSTER, p)) > 0); /* the keys are spread */
+    int old = vt_cluster_port(CLUSTER, 2);
+    int promoted = fail_over(old);
+    swapped_old = old;
+    swapped_new = promoted;
+    char why[512] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    int64_t n = -1;
+    int rc = vmux_dbsize(m, &o, &n);
+    check_first("DBSIZE", rc, why);
+    assert_int_equal(n, RERUN_KEYS);
+
+    assert_int_equal(fail_over(promoted), old); /* back, the handle idle again */
+    swapped_old = swapped_new = -1;
+    vmux_bytes sha = {0};
+    rc = vmux_script_load(m, &o, VMUX_STR("return 'rerun'"), &sha);
+    check_first("SCRIPT LOAD", rc, why);
+    char *there = vt_node_admin(old, false, "SCRIPT EXISTS %s", sha.ptr);
+    if (there == NULL || strcmp(there, "1") != 0)
+        fail_msg("SCRIPT LOAD answered %.40s, but the primary %d again has no such script (%s)",
+                 sha.ptr, old, there != NULL ? there : "no answer");
+    free(there);
+    vmux_bytes_free(&sha);
+
+    /* A write done once: the primaries that loaded the library keep their answer (a rerun there
+     * would meet "Library 'rerun' already exists"), the new primary gets it. */
+    assert_int_equal(vmux_function_flush(m, NULL, VMUX_FLUSH_SYNC), 0);
+    old = vt_cluster_port(CLUSTER, 1);
+    promoted = fail_over(old);
+    swapped_old = old;
+    swapped_new = promoted;
+    vmux_bytes lib = {0};
+    rc = vmux_function_load(
+        m, &o,
+        VMUX_STR("#!lua name=rerun\nserver.register_function('rerun', function() return 1 end)"),
+        false, &lib);
+    check_first("FUNCTION LOAD", rc, why);
+    assert_string_equal(lib.ptr, "rerun");
+    vmux_bytes_free(&lib);
+    there = vt_node_admin(promoted, false, "FCALL rerun 0");
+    if (there == NULL || strcmp(there, "1") != 0)
+        fail_msg("FUNCTION LOAD succeeded, but the new primary %d has no library rerun (%s)",
+                 promoted, there != NULL ? there : "no answer");
+    free(there);
+    assert_int_equal(vmux_function_flush(m, NULL, VMUX_FLUSH_SYNC), 0);
+    assert_int_equal(vmux_script_flush(m, NULL, VMUX_FLUSH_SYNC), 0);
+    assert_int_equal(vmux_flushall_for_tests(m, NULL, VMUX_FLUSH_SYNC), 0);
     vmux_close(m);
 }
 
@@ -998,6 +1076,7 @@ int main(void)
         cmocka_unit_test(test_randomkey_every_primary),
         cmocka_unit_test(test_script_everywhere),
         cmocka_unit_test_teardown(test_fanout_after_failover, swap_back),
+        cmocka_unit_test_teardown(test_fanout_rerun_after_failover, swap_back),
         cmocka_unit_test(test_paused_node_fails_alone),
         cmocka_unit_test(test_killed_replica_fails_alone),
         cmocka_unit_test(test_standalone_one_node),

@@ -55,6 +55,7 @@ struct fc_node {
     char *slots; /* NULL: the default reply */
     char *myid;  /* CLUSTER MYID's answer; NULL: an error */
     char *nodes; /* CLUSTER NODES's answer (a bulk string); NULL: an error */
+    char *role;  /* ROLE's answer (raw RESP); NULL: ROLE is a data command (the rules) */
     struct fc_rule *rules;
     struct fc_entry *store;
     struct fc_count counts[FC_MAX_NAMES];
@@ -365,6 +366,8 @@ static bool serve(vt_fcluster *c, struct fc_conn *conn, const redisReply *cmd)
         ok = send_bulk(conn->fd, "# Cluster\r\ncluster_enabled:1\r\n", 31);
     else if (strcasecmp(name, "CLUSTER") == 0)
         ok = cluster_answer(c, node, conn->fd, counted);
+    else if (strcmp(counted, "ROLE") == 0 && node->role != NULL)
+        ok = send_str(conn->fd, node->role);
     else {
         conn->asking = asking; /* rule_matches() reads it */
         ok = data_answer(node, conn, cmd);
@@ -657,6 +660,14 @@ void vt_fcluster_set_myid(vt_fcluster *c, size_t node, const char *id)
     pthread_mutex_unlock(&c->mu);
 }
 
+void vt_fcluster_set_role(vt_fcluster *c, size_t node, const char *resp)
+{
+    pthread_mutex_lock(&c->mu);
+    free(c->nodes[node].role);
+    c->nodes[node].role = resp != NULL ? strdup(resp) : NULL;
+    pthread_mutex_unlock(&c->mu);
+}
+
 void vt_fcluster_set_nodes(vt_fcluster *c, size_t node, const char *text)
 {
     pthread_mutex_lock(&c->mu);
@@ -814,6 +825,7 @@ void vt_fcluster_stop(vt_fcluster *c)
         free(node->slots);
         free(node->myid);
         free(node->nodes);
+        free(node->role);
         free_rules(node->rules);
         while (node->store != NULL) {
             struct fc_entry *next = node->store->next;

@@ -12,6 +12,7 @@
  *   CLUSTER MYID with the id given by vt_fcluster_set_myid(), else an error; CLUSTER NODES with
  *   the text given by vt_fcluster_set_nodes(), else an error; CLUSTER SHARDS with an error (vmux
  *   asks only CLUSTER SLOTS for its map), counted too;
+ * - ROLE with the reply given by vt_fcluster_set_role(), else as a data command (below);
  * - ASKING with +OK, remembered for the connection's next command;
  * - any other command (a data command): the first of the node's rules that matches it (its key,
  *   argv[1], equal to the rule's key, or any key for a rule without one; a rule made with
@@ -95,6 +96,12 @@ char *vt_fcluster_slots_resp(const struct vt_fc_range *ranges, size_t n);
 
 /* Sets the id node answers CLUSTER MYID with (copied; NULL: an error, as by default). */
 void vt_fcluster_set_myid(vt_fcluster *c, size_t node, const char *id);
+
+/*
+ * Sets what node answers ROLE with (raw RESP, copied, "*3\r\n$6\r\nmaster\r\n..."), counted as
+ * ROLE; NULL (the default): ROLE is a data command, answered by the rules or +OK.
+ */
+void vt_fcluster_set_role(vt_fcluster *c, size_t node, const char *resp);
 
 /* Sets the text node answers CLUSTER NODES with, as a bulk string (copied; NULL: an error, as by
  * default). */
