@@ -146,6 +146,15 @@ int vmux__config_iam_install(vmux_config *cfg, char *errbuf, size_t errlen);
 void vmux__config_log_compat(const vmux_config *cfg);
 
 /*
+ * Logs, once as a handle opens, one WARN naming the TLS keys set (sslHost, sslCaFile, sslCaPath,
+ * sslCert, sslKey, sslVerify, sslProtocols: any not at its default) while neither ssl nor
+ * sentinelTls is on: nothing loads or uses them, and every connection is in plaintext. A warning,
+ * not an error: one configuration string shared by environments may turn ssl on and off. Nothing
+ * when TLS is on or no such key is set. Through cfg's log, on any thread (the I/O thread's start).
+ */
+void vmux__config_log_tls_off(const vmux_config *cfg);
+
+/*
  * A mismatch of keys that each parse alone (nearCachePrefixes without nearCacheMode=bcast):
  * returns NULL, or what is wrong. Checked at the end of a configuration string and by
  * vmux_open().

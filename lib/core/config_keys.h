@@ -1,8 +1,8 @@
 /*
  * The configuration's key table, shared by the files that implement vmux_config: config.c (the
  * table, storing values, lifetime, endpoints), config_parse.c (strings and URLs),
- * config_print.c (vmux_config_to_string()) and config_access.c (typed setters and getters).
- * Private to those files.
+ * config_print.c (vmux_config_to_string()), config_access.c (typed setters and getters) and
+ * config_tls_off.c (the TLS keys set while ssl is off). Private to those files.
  */
 #ifndef VMUX_CONFIG_KEYS_H
 #define VMUX_CONFIG_KEYS_H
@@ -93,6 +93,12 @@ extern const struct key_def vmux__config_keys[KEY_COUNT];
 
 /* What a new config holds (and what the getters read from a NULL one). */
 extern const struct vmux_config vmux__config_defaults;
+
+/*
+ * Whether cfg holds k's default (a text key: unset), so that vmux_config_to_string() leaves k out
+ * and vmux_open() knows which TLS keys were set (config_tls_off.c). Any thread.
+ */
+bool vmux__config_key_is_default(const vmux_config *cfg, const struct key_def *k);
 
 static inline void *field(vmux_config *cfg, const struct key_def *k)
 {

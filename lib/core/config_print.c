@@ -20,7 +20,7 @@ static const char *out_sep(struct out *o)
     return o->items++ > 0 ? "," : "";
 }
 
-static bool is_default(const vmux_config *cfg, const struct key_def *k)
+bool vmux__config_key_is_default(const vmux_config *cfg, const struct key_def *k)
 {
     switch (k->kind) {
     case KIND_BOOL:
@@ -100,7 +100,7 @@ int vmux_config_to_string(const vmux_config *cfg, char *buf, size_t len)
         vmux__strout_put(&o.s, fmt, out_sep(&o), e->host, e->port);
     }
     for (size_t i = 0; i < KEY_COUNT; i++) {
-        if (!is_default(cfg, &vmux__config_keys[i]))
+        if (!vmux__config_key_is_default(cfg, &vmux__config_keys[i]))
             out_key(&o, cfg, &vmux__config_keys[i]);
     }
     /* Not reachable with real hosts and paths, but an int cannot carry more. */

@@ -313,6 +313,7 @@ static void io_main(void *arg)
                   "sslVerify=false: the server's certificate is NOT verified; anyone on the path "
                   "can read and change this handle's traffic");
     vmux__config_log_compat(m->cfg);
+    vmux__config_log_tls_off(m->cfg);
     if (m->sentinel != NULL)
         vmux__sentinel_start(m->sentinel);
     vmux__nearc_start(m); /* before the data link starts: it tracks from its first setup */

@@ -4,8 +4,9 @@
  * failing with its own reason (under abortConnect=false, named in the errbuf of a call that
  * fails for want of a connection); sslHost overriding the name checked; client certificates for a
  * server that requires them; sslVerify=false; the URL forms; bad certificate files; a
- * mismatched transport on either side failing within connectTimeout; and the alert a refused
- * server certificate sends the server (a server of the test's own, its log read).
+ * mismatched transport on either side failing within connectTimeout; the alert a refused
+ * server certificate sends the server (a server of the test's own, its log read); and the WARN
+ * that names TLS keys set while ssl is off.
  *
  * The servers: "plain-tls" (tls-auth-clients yes, the ACL user vmuxtest), "tls-noclient" (no
  * client certificate needed), "tls-expired" and "tls-wrongname" (serving expired.crt and
@@ -33,6 +34,7 @@
 
 #include <cmocka.h>
 
+#include "logtext.h"
 #include "servers.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
@@ -48,11 +50,11 @@ enum { CONNECT_TIMEOUT_MS = 2000, LIVENESS = 10 };
 #define CLIENT_CERT "sslCert=@/client.crt,sslKey=@/client.key"
 
 /*
- * Returns "127.0.0.1:<port of server>,ssl=true,connectRetry=1,connectTimeout=2000,<keys>",
- * where each '@' in keys stands for the certificate directory. A failing open then makes one
- * attempt only, bounded by connectTimeout.
+ * Returns "127.0.0.1:<port of server>,ssl=true,connectRetry=1,connectTimeout=2000,<keys>" (no
+ * "ssl=true," unless ssl), where each '@' in keys stands for the certificate directory. A failing
+ * open then makes one attempt only, bounded by connectTimeout.
  */
-static char *config_for(const char *server, const char *keys)
+static char *config_at(const char *server, bool ssl, const char *keys)
 {
     const char *dir = vt_certs_dir();
     size_t n, at = 0;
@@ -61,8 +63,8 @@ static char *config_for(const char *server, const char *keys)
     size_t cap = strlen(keys) + at * strlen(dir) + 128;
     char *out = malloc(cap);
     assert_non_null(out);
-    n = (size_t)snprintf(out, cap, "127.0.0.1:%d,ssl=true,connectRetry=1,connectTimeout=%d,",
-                         vt_server_port(server), CONNECT_TIMEOUT_MS);
+    n = (size_t)snprintf(out, cap, "127.0.0.1:%d,%sconnectRetry=1,connectTimeout=%d,",
+                         vt_server_port(server), ssl ? "ssl=true," : "", CONNECT_TIMEOUT_MS);
     for (const char *p = keys; *p; p++) {
         if (*p == '@')
             n += (size_t)snprintf(out + n, cap - n, "%s", dir);
@@ -71,6 +73,12 @@ static char *config_for(const char *server, const char *keys)
     }
     out[n] = '\0';
     return out;
+}
+
+/* config_at() with ssl=true. */
+static char *config_for(const char *server, const char *keys)
+{
+    return config_at(server, true, keys);
 }
 
 static vmux *open_server(const char *server, const char *keys)
@@ -650,6 +658,51 @@ static void test_ssl_protocols(void **state)
         fail_msg("expected VMUX_ERR_TLS, got %s: %s", vmux_err_name(f.rc), f.err);
 }
 
+/* ---- TLS keys while ssl is off ---- */
+
+/* The log lines of the handle open_logged() opened last. */
+static vt_logtext tls_log = VT_LOGTEXT_INIT;
+
+/*
+ * Opens server with config_at(server, ssl, keys), its log kept in tls_log, serves an ECHO and
+ * closes: the TLS keys' warning, logged as the I/O thread starts, came before the connection
+ * vmux_open() waited for.
+ */
+static void open_logged(const char *server, bool ssl, const char *keys)
+{
+    char *conf = config_at(server, ssl, keys);
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, vt_logtext_line, VMUX_LOG_INFO, &tls_log), 0);
+    vt_logtext_clear(&tls_log);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    free(conf);
+    expect_echo(m);
+    vmux_close(m);
+}
+
+/*
+ * TLS keys set without ssl=true mean nothing: the handle connects in plaintext. It used to say
+ * nothing of it, and a CA file given to get TLS gave plaintext without a word: vmux_open() now
+ * names them in one WARN (and opens: one string shared by environments may turn ssl off). None
+ * with ssl=true, none without TLS keys.
+ */
+static void test_tls_keys_with_ssl_off(void **state)
+{
+    (void)state;
+    open_logged("plain", false, "sslHost=localhost," TRUSTED);
+    if (!vt_logtext_has(&tls_log, "[2] sslHost, sslCaFile are set but ssl=false: connections are "
+                                  "NOT encrypted; set ssl=true to use them\n"))
+        fail_msg("no warning of the TLS keys set with ssl off; the log: %s", tls_log.text);
+    open_logged("plain", false, "sslVerify=false");
+    assert_true(vt_logtext_has(&tls_log, "[2] sslVerify is set but ssl=false: connections are NOT "
+                                         "encrypted; set ssl=true to use it\n"));
+    open_logged("tls-noclient", true, TRUSTED);
+    assert_false(vt_logtext_has(&tls_log, "but ssl=false"));
+    open_logged("plain", false, "name=plain");
+    assert_false(vt_logtext_has(&tls_log, "but ssl=false"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_tls_client_plain_server),
         cmocka_unit_test(test_plain_client_tls_server),
         cmocka_unit_test(test_ssl_protocols),
+        cmocka_unit_test(test_tls_keys_with_ssl_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
