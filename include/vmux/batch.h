@@ -89,7 +89,8 @@ VMUX_EXPORT void vmux_batch_clear(vmux_batch *b);
  * apply to every command (VMUX_CALL_RETRY_SAFE: resend each after a broken connection).
  * opts->errbuf, when the return value is not 0, gets "command i: " and the description vmux_call()
  * would give that command (for one that failed unsent for want of a ready connection, the link's
- * last connection failure too).
+ * last connection failure too); a refusal of the whole batch for m NULL or VMUX_CALL_BLOCKING
+ * gets "invalid argument: " and which, blaming no command.
  */
 VMUX_EXPORT int vmux_batch_exec(vmux *m, const vmux_callopts *opts, const vmux_batch *b,
                                 int *statuses, vmux_reply **replies);

@@ -97,8 +97,9 @@ VMUX_EXPORT void vmux_node_replies_free(vmux_node_replies *r);
  * commands do), VMUX_ERR_NOT_CONNECTED (the same with backlogPolicy=failFast and no
  * connection ready), the code of a failed detection (cluster=yes against a standalone server),
  * VMUX_ERR_CLOSED, VMUX_ERR_FORKED,
- * VMUX_ERR_NOMEM; the error's description goes to opts->errbuf when given. The nodes' own errors
- * are in their entries only.
+ * VMUX_ERR_NOMEM; the error's description goes to opts->errbuf when given (a refused set or
+ * argument named, and a refused command's reason given, as vmux_call() gives them). The nodes'
+ * own errors are in their entries only.
  */
 VMUX_EXPORT int vmux_call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, int argc,
                                 const char *const *argv, const size_t *argvlen,

@@ -170,13 +170,26 @@ static void explain_command(const vmux_callopts *opts, size_t i, int status,
     vmux__explain(o.errbuf + at, o.errlen - at, status, reply);
 }
 
-/* Whether opts asks for VMUX_CALL_BLOCKING, which a batch refuses: each command would take a
- * blocking-pool connection of its own, and the batch would arrive out of order. */
+/* Whether opts asks for VMUX_CALL_BLOCKING, which a batch refuses (blocking_words). */
 static bool asks_blocking(const vmux_callopts *opts)
 {
     vmux_callopts o;
     return opts != NULL && vmux__sized_in(&o, sizeof o, opts) == 0 &&
            (o.flags & VMUX_CALL_BLOCKING) != 0;
+}
+
+static const char blocking_words[] =
+    "opts->flags has VMUX_CALL_BLOCKING, which a batch refuses: each command would take a "
+    "blocking-pool connection of its own, and the batch would arrive out of order (a batch holds "
+    "no blocking command: vmux_batch_add())";
+
+/* The caller's error buffer, if opts has one: "invalid argument: " and words, of the whole batch
+ * (no one command is to blame). */
+static void explain_batch(const vmux_callopts *opts, const char *words)
+{
+    vmux_callopts o;
+    if (opts != NULL && vmux__sized_in(&o, sizeof o, opts) == 0)
+        vmux__errbuf_set(o.errbuf, o.errlen, "invalid argument: %s", words);
 }
 
 /* A refused batch: every command's outcome is the refusal. The door's words (VMUX_ERR_BACKLOG_FULL:
@@ -235,11 +248,17 @@ int vmux_batch_exec(vmux *m, const vmux_callopts *opts, const vmux_batch *b, int
         return rc;
     }
     struct run r;
-    int rc = m != NULL && !asks_blocking(opts) ? run_new(b, &r) : VMUX_ERR_INVALID_ARG;
+    const char *why = m == NULL             ? "the handle is NULL"
+                      : asks_blocking(opts) ? blocking_words
+                                            : NULL;
+    int rc = why == NULL ? run_new(b, &r) : VMUX_ERR_INVALID_ARG;
     if (rc != 0) {
         if (m != NULL)
             vmux__leave(m);
-        return refuse(opts, rc, b->n, statuses, replies);
+        rc = refuse(opts, rc, b->n, statuses, replies);
+        if (why != NULL)
+            explain_batch(opts, why); /* over refuse()'s "command 0: " */
+        return rc;
     }
     rc = vmux__batch_call_held(m, opts, r.parts, b->n, start_ns, r.results); /* lets go of m */
     rc = rc != 0 ? refuse(opts, rc, b->n, statuses, replies)

@@ -31,6 +31,17 @@ int vmux__why_set(int rc, const char *fmt, ...)
     return rc;
 }
 
+int vmux__why_sized(size_t size, size_t known)
+{
+    if (size < sizeof(size_t))
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "opts->size is %zu: opts not made with VMUX_INIT (abi.h)", size);
+    return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                         "opts->size is %zu: a newer vmux.h's options, with a field set past the "
+                         "%zu bytes this library knows",
+                         size, known);
+}
+
 int vmux__why_vset(int rc, const char *fmt, va_list ap)
 {
     vsnprintf(words, sizeof words, fmt, ap);

@@ -11,6 +11,7 @@
 #define VMUX_WHY_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #include "vmux/call.h"
 
@@ -23,6 +24,13 @@ void vmux__why_opts(vmux_callopts *o);
 
 /* Replaces the thread's words with a printf-style message for rc; returns rc. */
 int vmux__why_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * An options struct that vmux__sized_in() refused (abi.h): VMUX_ERR_INVALID_ARG, with words naming
+ * its size: below sizeof(size_t) (not made with VMUX_INIT), or over known, the library's own size
+ * (a newer vmux.h's struct with a field set that this library lacks). Returns the code.
+ */
+int vmux__why_sized(size_t size, size_t known);
 
 /* vmux__why_set() with a va_list. */
 int vmux__why_vset(int rc, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

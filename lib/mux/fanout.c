@@ -29,6 +29,7 @@
 #include "core/explain.h"
 #include "core/nocancel.h"
 #include "core/reply_internal.h"
+#include "core/shareable.h"
 #include "core/wait.h"
 #include "mux/mux.h"
 #include "vmux/error.h"
@@ -454,6 +455,10 @@ static void on_started(int status, vmux_reply *reply, void *userdata)
         deliver(userdata, status);
 }
 
+/* Why a fan-out refuses what would block (VMUX_CALL_BLOCKING, or a blocking command). */
+static const char shared_words[] = "a command sent to several nodes runs on their shared "
+                                   "connections, where a blocking command would stall every caller";
+
 /*
  * VMUX__RERUN_REST, before the rerun: moves the first run's successes on nodes whose ROLE said
  * "master" (their address and reply) to f->kept, for keep_part(). Out of memory, none is kept.
@@ -544,27 +549,61 @@ static int read_opts(const vmux_callopts *opts, vmux_callopts *local, bool sync)
     if (rc != 0 || !(local->flags & VMUX_CALL_BLOCKING))
         return rc;
     if (sync)
-        vmux__errbuf_set(local->errbuf, local->errlen,
-                         "VMUX_CALL_BLOCKING: a command sent to several nodes runs on their "
-                         "shared connections, where a blocking command would stall every caller");
+        vmux__errbuf_set(local->errbuf, local->errlen, "VMUX_CALL_BLOCKING: %s", shared_words);
     return VMUX_ERR_UNSUPPORTED;
 }
 
-/* Makes a fan-out of argv; the caller still sets host and port for vmux_call_node(). */
+/*
+ * The words of a synchronous fan-out whose command fanout_new() refused with rc (cmd: the op it
+ * made of it, or NULL): which argument (as vmux_call() says it), or why the command cannot go to
+ * several nodes (as vmux_call() says it of an unshareable one); else rc's description.
+ */
+static void explain_command(const vmux_callopts *o, int rc, const struct vmux_op *cmd, int argc,
+                            const char *const *argv, const size_t *argvlen)
+{
+    if (rc == VMUX_ERR_INVALID_ARG && vmux__explain_argv(o->errbuf, o->errlen, argc, argv, argvlen))
+        return;
+    if (rc == VMUX_ERR_UNSUPPORTED && cmd != NULL && (cmd->flags & VMUX_OP_UNSHAREABLE)) {
+        vmux__unshareable_explain_resp(o->errbuf, o->errlen, cmd->cmd, cmd->len);
+    } else if (rc == VMUX_ERR_UNSUPPORTED && cmd != NULL) { /* a blocking command */
+        size_t len = argvlen != NULL ? argvlen[0] : strlen(argv[0]);
+        vmux__errbuf_set(o->errbuf, o->errlen, "%s: %.*s blocks on the server: %s",
+                         vmux_strerror(rc), (int)(len < 64 ? len : 64), argv[0], shared_words);
+    } else {
+        vmux__explain_refused(o->errbuf, o->errlen, rc);
+    }
+}
+
+/* The refusal of a node set that is none of vmux_node_set's. */
+static int bad_set(const vmux_callopts *o, vmux_node_set set, bool sync)
+{
+    if (sync)
+        vmux__errbuf_set(o->errbuf, o->errlen,
+                         "invalid argument: nodes is %d, none of VMUX_NODES_PRIMARIES, "
+                         "VMUX_NODES_REPLICAS and VMUX_NODES_ALL",
+                         (int)set);
+    return VMUX_ERR_INVALID_ARG;
+}
+
+/*
+ * Makes a fan-out of argv; the caller still sets host and port for vmux_call_node(). Refused, a
+ * synchronous call (sync) has the words in o's buffer: which argument, or why that command.
+ */
 static int fanout_new(vmux *m, const vmux_callopts *o, vmux_node_set set, int argc,
                       const char *const *argv, const size_t *argvlen, bool sync,
                       struct fanout **out)
 {
     if (set != VMUX_NODES_PRIMARIES && set != VMUX_NODES_REPLICAS && set != VMUX_NODES_ALL)
-        return VMUX_ERR_INVALID_ARG;
+        return bad_set(o, set, sync);
     struct fanout *f = calloc(1, sizeof *f);
-    if (f == NULL)
-        return VMUX_ERR_NOMEM;
-    int rc = vmux__encode_op(argc, argv, argvlen, &f->cmd);
+    int rc = f == NULL ? VMUX_ERR_NOMEM : vmux__encode_op(argc, argv, argvlen, &f->cmd);
     if (rc == 0 && (f->cmd->flags & (VMUX_OP_UNSHAREABLE | VMUX_OP_BLOCKING)))
         rc = VMUX_ERR_UNSUPPORTED;
     if (rc != 0) {
-        fanout_free(f);
+        if (sync)
+            explain_command(o, rc, f != NULL ? f->cmd : NULL, argc, argv, argvlen);
+        if (f != NULL)
+            fanout_free(f);
         return rc;
     }
     f->m = m;
@@ -698,13 +737,13 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
     if (out != NULL)
         *out = res;
     int rc = m == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o, true);
-    bool worded = m != NULL && rc != 0; /* read_opts() said why */
+    bool worded = m != NULL && rc != 0; /* read_opts() said why (or fanout_new(), below) */
     bool held = rc == 0 && hold(m, &rc);
     bool on_io = held && vmux__on_io_thread(m);
     if (on_io)
         rc = VMUX_ERR_INVALID_ARG;
     if (rc == 0)
-        rc = fanout_new(m, &o, nodes, argc, argv, argvlen, true, &f);
+        worded = (rc = fanout_new(m, &o, nodes, argc, argv, argvlen, true, &f)) != 0;
     if (rc == 0) {
         f->flags |= own ? VMUX_OP_OWN : 0;
         f->check_role = check_role;
@@ -794,7 +833,7 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
     if (out != NULL)
         *out = NULL;
     int rc = m == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o, true);
-    bool worded = m != NULL && rc != 0; /* read_opts() said why */
+    bool worded = m != NULL && rc != 0; /* read_opts() said why (or fanout_new(), below) */
     if (rc == 0 && host == NULL) {
         vmux__errbuf_set(o.errbuf, o.errlen, "invalid argument: host is NULL");
         rc = VMUX_ERR_INVALID_ARG;
@@ -805,7 +844,7 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
     if (on_io)
         rc = VMUX_ERR_INVALID_ARG;
     if (rc == 0)
-        rc = fanout_new(m, &o, VMUX_NODES_ALL, argc, argv, argvlen, true, &f);
+        worded = (rc = fanout_new(m, &o, VMUX_NODES_ALL, argc, argv, argvlen, true, &f)) != 0;
     if (rc == 0) {
         f->host = host;
         f->port = port;

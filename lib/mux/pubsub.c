@@ -561,13 +561,38 @@ static int name_over_limit(const vmux *m, size_t len)
     return 0;
 }
 
+/*
+ * The arguments a subscription is refused for before the handle is asked: 0, or
+ * VMUX_ERR_INVALID_ARG naming the argument (vmux_last_error()). no_sink: the name of the
+ * messages' destination ("cb", "q") when it is NULL, else NULL.
+ */
+static int check_args(vmux *m, vmux_sub_kind kind, vmux_str name, const char *no_sink,
+                      vmux_sub **out)
+{
+    if (m == NULL || out == NULL || no_sink != NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL",
+                             m == NULL     ? "m"
+                             : out == NULL ? "out"
+                                           : no_sink);
+    if (name.ptr == NULL || name.len == 0)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "name is empty%s",
+                             name.ptr == NULL ? " (name.ptr NULL)" : "");
+    if (kind < VMUX_SUB_CHANNEL || kind > VMUX_SUB_SHARD)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "kind %d is none of VMUX_SUB_CHANNEL, VMUX_SUB_PATTERN and "
+                             "VMUX_SUB_SHARD",
+                             (int)kind);
+    return 0;
+}
+
+/* vmux_subscribe() (q NULL) and vmux_subscribe_queue() (cb NULL); sink: the name of the one
+ * that must be given, for the words of its refusal. */
 static int subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb cb, vmux_msgq *q,
-                     void *userdata, vmux_sub **out)
+                     const char *sink, void *userdata, vmux_sub **out)
 {
     if (out != NULL)
         *out = NULL;
-    if (m == NULL || out == NULL || (cb == NULL && q == NULL) || name.ptr == NULL ||
-        name.len == 0 || kind < VMUX_SUB_CHANNEL || kind > VMUX_SUB_SHARD)
+    if (check_args(m, kind, name, cb == NULL && q == NULL ? sink : NULL, out) != 0)
         return VMUX_ERR_INVALID_ARG;
     if (name_over_limit(m, name.len) != 0)
         return VMUX_ERR_INVALID_ARG;
@@ -596,13 +621,14 @@ int vmux_subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb c
                    vmux_sub **out)
 {
     vmux__why_begin();
-    return vmux__why_end(subscribe(m, kind, name, cb, NULL, userdata, out));
+    return vmux__why_end(subscribe(m, kind, name, cb, NULL, "cb", userdata, out));
 }
 
 int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_msgq *q, vmux_sub **out)
 {
     vmux__why_begin();
-    return vmux__why_end(subscribe(m, kind, name, NULL, q, NULL, out)); /* q NULL: refused there */
+    return vmux__why_end(
+        subscribe(m, kind, name, NULL, q, "q", NULL, out)); /* q NULL: refused there */
 }
 
 int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms)

@@ -122,12 +122,41 @@ static int ttl_too_long(const char *field, int64_t ttl_ms)
                          ttl_ms);
 }
 
-/* Applies defaults; VMUX_ERR_INVALID_ARG for options that make no sense. */
+/* A duration that must not be negative, or VMUX_ERR_INVALID_ARG naming it. */
+static int check_negative(const char *field, int64_t ms)
+{
+    return ms >= 0 ? 0
+                   : vmux__why_set(VMUX_ERR_INVALID_ARG,
+                                   "opts->%s %" PRId64 " is negative (0: the default)", field, ms);
+}
+
+/* A fraction that must be a number, or VMUX_ERR_INVALID_ARG naming it. */
+static int check_nan(const char *field, double v)
+{
+    return v == v ? 0
+                  : vmux__why_set(VMUX_ERR_INVALID_ARG,
+                                  "opts->%s is NaN (0: the default, negative: off)", field);
+}
+
+/* The options apply_options() refuses before any default: 0, or why (vmux_last_error()). */
+static int check_options(const vmux_cache_opts *o)
+{
+    int rc = check_negative("ttl_ms", o->ttl_ms);
+    if (rc == 0)
+        rc = check_negative("timeout_ms", o->timeout_ms);
+    if (rc == 0)
+        rc = check_negative("wait_ms", o->wait_ms);
+    if (rc == 0)
+        rc = check_nan("ttl_jitter", o->ttl_jitter);
+    return rc == 0 ? check_nan("refresh_beta", o->refresh_beta) : rc;
+}
+
+/* Applies defaults; VMUX_ERR_INVALID_ARG, in words, for options that make no sense. */
 static int apply_options(vmux_cache *c, const vmux_cache_opts *o)
 {
-    if (o->ttl_ms < 0 || o->timeout_ms < 0 || o->wait_ms < 0 || o->ttl_jitter != o->ttl_jitter ||
-        o->refresh_beta != o->refresh_beta)
-        return VMUX_ERR_INVALID_ARG;
+    int rc = check_options(o);
+    if (rc != 0)
+        return rc;
     if (o->ttl_ms > VMUX_TTL_MAX_MS)
         return ttl_too_long("ttl_ms", o->ttl_ms);
     if (o->negative_ttl_ms > VMUX_TTL_MAX_MS)
@@ -150,7 +179,8 @@ static int apply_options(vmux_cache *c, const vmux_cache_opts *o)
 static int copy_prefix(vmux_cache *c, vmux_str prefix)
 {
     if (!valid_key(prefix))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "opts->prefix.ptr is NULL with len %zu",
+                             prefix.len);
     if (prefix.len == 0)
         return 0;
     if ((c->prefix = malloc(prefix.len)) == NULL)
@@ -166,8 +196,10 @@ static int cache_make(vmux *m, const vmux_cache_opts *opts, vmux_cache **out)
     vmux_cache_opts o = {.size = sizeof o};
     if (out != NULL)
         *out = NULL;
-    if (m == NULL || out == NULL || (opts != NULL && vmux__sized_in(&o, sizeof o, opts) != 0))
-        return VMUX_ERR_INVALID_ARG;
+    if (m == NULL || out == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL", m == NULL ? "m" : "out");
+    if (opts != NULL && vmux__sized_in(&o, sizeof o, opts) != 0)
+        return vmux__why_sized(opts->size, sizeof o);
     if (vmux__handle_forked(m))
         return VMUX_ERR_FORKED;
     vmux_cache *c = calloc(1, sizeof(*c));
@@ -178,7 +210,8 @@ static int cache_make(vmux *m, const vmux_cache_opts *opts, vmux_cache **out)
     vmux_near_stats near = VMUX_INIT(vmux_near_stats);
     int rc = apply_options(c, &o);
     if (rc == 0 && c->near && vmux_near_read_stats(m, &near) != 0)
-        rc = VMUX_ERR_INVALID_ARG; /* the handle has no near cache */
+        rc = vmux__why_set(VMUX_ERR_INVALID_ARG,
+                           "opts->near is set, but the handle has no near cache (nearCache=true)");
     if (rc == 0)
         rc = copy_prefix(c, o.prefix);
     if (rc == 0 && uv_mutex_init(&c->lock) != 0)

@@ -11,6 +11,7 @@
  */
 #include "vmux/lock.h"
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,7 +202,7 @@ static int make_scripts(vmux_lock *l)
 
 static void apply_opts(vmux_lock *l, const vmux_lock_opts *o)
 {
-    /* opts_valid() checked that each fits in 32 bits */
+    /* check_opts() checked that each fits in 32 bits */
     l->ttl_ms = o->ttl_ms ? (uint32_t)o->ttl_ms : DEFAULT_TTL_MS;
     l->timeout_ms = o->timeout_ms ? (uint32_t)o->timeout_ms : DEFAULT_TIMEOUT_MS;
     l->resolve_ms = o->resolve_timeout_ms ? (uint32_t)o->resolve_timeout_ms : DEFAULT_RESOLVE_MS;
@@ -213,23 +214,77 @@ static void apply_opts(vmux_lock *l, const vmux_lock_opts *o)
     l->userdata = o->userdata;
 }
 
-static bool opts_valid(const vmux_lock_opts *o)
+/* Each duration of opts within 0 .. 2^32-1, or VMUX_ERR_INVALID_ARG naming the first outside. */
+static int check_durations(const vmux_lock_opts *o)
 {
-    if (!ms_valid(o->ttl_ms) || !ms_valid(o->timeout_ms) || !ms_valid(o->resolve_timeout_ms) ||
-        !ms_valid(o->retry_min_ms) || !ms_valid(o->retry_max_ms))
-        return false;
-    if (!(o->renew_fraction >= 0 && o->renew_fraction < 1))
-        return false;
-    if (o->auto_renew && !vmux__lock_renewal_fits(o->ttl_ms ? (uint32_t)o->ttl_ms : DEFAULT_TTL_MS,
-                                                  o->renew_fraction > 0 ? o->renew_fraction
-                                                                        : DEFAULT_RENEW_FRACTION))
-        return false;
+    const struct {
+        const char *field;
+        int64_t ms;
+    } d[] = {{"ttl_ms", o->ttl_ms},
+             {"timeout_ms", o->timeout_ms},
+             {"resolve_timeout_ms", o->resolve_timeout_ms},
+             {"retry_min_ms", o->retry_min_ms},
+             {"retry_max_ms", o->retry_max_ms}};
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) {
+        if (!ms_valid(d[i].ms))
+            return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                                 "opts->%s %" PRId64 " out of range 0 .. 2^32-1", d[i].field,
+                                 d[i].ms);
+    }
+    return 0;
+}
+
+/* renew_fraction in [0, 1), and with auto_renew one that leaves room for a renewal. */
+static int check_renewal(const vmux_lock_opts *o)
+{
+    if (!(o->renew_fraction >= 0 && o->renew_fraction < 1)) /* NaN too */
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "opts->renew_fraction %g outside [0, 1)",
+                             o->renew_fraction);
+    uint32_t ttl = o->ttl_ms ? (uint32_t)o->ttl_ms : DEFAULT_TTL_MS;
+    double fraction = o->renew_fraction > 0 ? o->renew_fraction : DEFAULT_RENEW_FRACTION;
+    if (o->auto_renew && !vmux__lock_renewal_fits(ttl, fraction))
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "auto_renew with renew_fraction %g of ttl_ms %" PRIu32
+                             " leaves no room for an extension and its retry before the lease "
+                             "end (at most 0.99 - 2 ms / ttl_ms, over 1.25)",
+                             fraction, ttl);
+    return 0;
+}
+
+/* 0, or VMUX_ERR_INVALID_ARG with the words of what is wrong (vmux_last_error()). */
+static int check_opts(const vmux_lock_opts *o)
+{
+    int rc = check_durations(o);
+    if (rc == 0)
+        rc = check_renewal(o);
+    if (rc != 0)
+        return rc;
     if (o->fence_key != NULL && o->fence_key[0] == '\0')
-        return false;
+        return vmux__why_set(
+            VMUX_ERR_INVALID_ARG,
+            "opts->fence_key is empty (NULL: the lock key's own, with \":fence\")");
     /* compared as they will be used, defaults applied: 300 with the default 200 is refused */
     int64_t min = o->retry_min_ms ? o->retry_min_ms : DEFAULT_RETRY_MIN_MS;
     int64_t max = o->retry_max_ms ? o->retry_max_ms : DEFAULT_RETRY_MAX_MS;
-    return min <= max;
+    if (min > max)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "retry_min_ms %" PRId64 " exceeds retry_max_ms %" PRId64
+                             " (0 stands for the defaults, 5 and 200)",
+                             min, max);
+    return 0;
+}
+
+/* The arguments but opts: NULL m, out or key bytes, an empty key. */
+static int check_args(vmux *m, vmux_str key, vmux_lock **out)
+{
+    if (m == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "m is NULL");
+    if (out == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "out is NULL");
+    if (key.ptr == NULL || key.len == 0)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "key is empty%s",
+                             key.ptr == NULL ? " (key.ptr NULL)" : "");
+    return 0;
 }
 
 /* Frees what vmux_lock_new() made; the renewal thread no longer knows l. */
@@ -264,9 +319,12 @@ static int make_lock(vmux *m, vmux_str key, const vmux_lock_opts *given, vmux_lo
     if (out != NULL)
         *out = NULL;
     if (given != NULL && vmux__sized_in(&o, sizeof o, given) != 0)
-        return VMUX_ERR_INVALID_ARG;
-    if (m == NULL || out == NULL || key.ptr == NULL || key.len == 0 || !opts_valid(opts))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__why_sized(given->size, sizeof o);
+    int rc = check_args(m, key, out);
+    if (rc == 0)
+        rc = check_opts(opts);
+    if (rc != 0)
+        return rc;
     if (vmux__handle_forked(m)) /* before the renewer's locks (lock_forked()) */
         return VMUX_ERR_FORKED;
     vmux_lock *l = calloc(1, sizeof(*l));
@@ -274,7 +332,7 @@ static int make_lock(vmux *m, vmux_str key, const vmux_lock_opts *given, vmux_lo
         return VMUX_ERR_NOMEM;
     l->m = m;
     apply_opts(l, opts);
-    int rc = copy_str(&l->key, "", key.ptr, key.len, "");
+    rc = copy_str(&l->key, "", key.ptr, key.len, "");
     if (rc == 0)
         rc = make_fence_key(l, opts->fence_key);
     if (rc == 0)

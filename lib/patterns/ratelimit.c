@@ -194,36 +194,85 @@ static bool in_range(int64_t v, int64_t lo, int64_t hi)
     return v >= lo && v <= hi;
 }
 
-/* Fills rl's numbers from opts; false when they are out of range. */
-static bool set_numbers(struct vmux_ratelimit *rl, const vmux_ratelimit_opts *o)
+/* A number of opts within 1 .. 2^40, or VMUX_ERR_INVALID_ARG naming it. */
+static int check_range(const char *field, int64_t v)
 {
-    if (!in_range(o->limit, 1, MAX_VALUE) || !in_range(o->period_ms, 1, MAX_VALUE))
-        return false;
-    int64_t period_us = o->period_ms * 1000;
-    if (o->algorithm != VMUX_RATELIMIT_GCRA) {
-        rl->arg1 = rl->limit = o->limit;
-        rl->arg2 = period_us;
-        return true;
-    }
+    return in_range(v, 1, MAX_VALUE)
+               ? 0
+               : vmux__why_set(VMUX_ERR_INVALID_ARG, "opts->%s %" PRId64 " out of range 1 .. 2^40",
+                               field, v);
+}
+
+/* GCRA's T and tau (us) from opts, whose limit and period_ms are in range. */
+static int set_gcra(struct vmux_ratelimit *rl, const vmux_ratelimit_opts *o, int64_t period_us)
+{
     int64_t burst = o->burst == 0 ? o->limit : o->burst;
     /* T rounded to the microsecond: the rate is exact to within 0.5 us per unit. An exact T
      * below 1 us is refused, not rounded up to 1 us, which would change the rate. */
     if (o->limit > period_us)
-        return false;
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "GCRA: limit %" PRId64 " per period_ms %" PRId64
+                             " is faster than one unit a microsecond (limit <= period_ms * 1000)",
+                             o->limit, o->period_ms);
     int64_t t = (period_us + o->limit / 2) / o->limit;
-    if (!in_range(burst, 1, MAX_VALUE) || burst > MAX_VALUE * 1000 / t)
-        return false;
+    int rc = check_range("burst", burst);
+    if (rc == 0 && burst > MAX_VALUE * 1000 / t)
+        rc = vmux__why_set(VMUX_ERR_INVALID_ARG,
+                           "GCRA: burst %" PRId64 " takes over 2^40 ms to earn at limit %" PRId64
+                           " per period_ms %" PRId64,
+                           burst, o->limit, o->period_ms);
+    if (rc != 0)
+        return rc;
     rl->arg1 = t;
     rl->arg2 = t * burst;
     rl->limit = burst;
-    return true;
+    return 0;
 }
 
-static bool opts_valid(const vmux_ratelimit_opts *o)
+/* Fills rl's numbers from opts; VMUX_ERR_INVALID_ARG, in words, when they are out of range. */
+static int set_numbers(struct vmux_ratelimit *rl, const vmux_ratelimit_opts *o)
 {
-    return (o->algorithm == VMUX_RATELIMIT_FIXED_WINDOW ||
-            o->algorithm == VMUX_RATELIMIT_SLIDING_WINDOW || o->algorithm == VMUX_RATELIMIT_GCRA) &&
-           (o->on_error == VMUX_RATELIMIT_FAIL_OPEN || o->on_error == VMUX_RATELIMIT_FAIL_CLOSED);
+    int rc = check_range("limit", o->limit);
+    if (rc == 0)
+        rc = check_range("period_ms", o->period_ms);
+    if (rc != 0)
+        return rc;
+    int64_t period_us = o->period_ms * 1000;
+    if (o->algorithm == VMUX_RATELIMIT_GCRA)
+        return set_gcra(rl, o, period_us);
+    rl->arg1 = rl->limit = o->limit;
+    rl->arg2 = period_us;
+    return 0;
+}
+
+/* 0, or VMUX_ERR_INVALID_ARG with the words of what is wrong (vmux_last_error()). */
+static int check_args(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelimit **out,
+                      vmux_ratelimit_opts *o)
+{
+    if (m == NULL || opts == NULL || out == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL",
+                             m == NULL      ? "m"
+                             : opts == NULL ? "opts (limit and period_ms are required)"
+                                            : "out");
+    if (vmux__sized_in(o, sizeof *o, opts) != 0)
+        return vmux__why_sized(opts->size, sizeof *o);
+    if (o->algorithm != VMUX_RATELIMIT_FIXED_WINDOW &&
+        o->algorithm != VMUX_RATELIMIT_SLIDING_WINDOW && o->algorithm != VMUX_RATELIMIT_GCRA)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "opts->algorithm %d is none of VMUX_RATELIMIT_FIXED_WINDOW, "
+                             "VMUX_RATELIMIT_SLIDING_WINDOW and VMUX_RATELIMIT_GCRA",
+                             (int)o->algorithm);
+    if (o->on_error != VMUX_RATELIMIT_FAIL_OPEN && o->on_error != VMUX_RATELIMIT_FAIL_CLOSED)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "opts->on_error %d is neither VMUX_RATELIMIT_FAIL_OPEN nor "
+                             "VMUX_RATELIMIT_FAIL_CLOSED",
+                             (int)o->on_error);
+    if (o->timeout_ms < 0)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "opts->timeout_ms %" PRId64
+                             " is negative (0: the handle's syncTimeout)",
+                             o->timeout_ms);
+    return 0;
 }
 
 static int make_ratelimit(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelimit **out)
@@ -231,9 +280,9 @@ static int make_ratelimit(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelim
     if (out != NULL)
         *out = NULL;
     vmux_ratelimit_opts o;
-    if (m == NULL || opts == NULL || out == NULL || vmux__sized_in(&o, sizeof o, opts) != 0 ||
-        !opts_valid(&o) || o.timeout_ms < 0)
-        return VMUX_ERR_INVALID_ARG;
+    int rc = check_args(m, opts, out, &o);
+    if (rc != 0)
+        return rc;
     if (vmux__handle_forked(m))
         return VMUX_ERR_FORKED; /* as vmux_lock_new(): every call on it would fail so */
     opts = &o;
@@ -242,12 +291,8 @@ static int make_ratelimit(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelim
     struct vmux_ratelimit *rl = calloc(1, sizeof(*rl) + plen + 1);
     if (rl == NULL)
         return VMUX_ERR_NOMEM;
-    if (!set_numbers(rl, opts)) {
-        free(rl);
-        return VMUX_ERR_INVALID_ARG;
-    }
-    int rc = vmux_script_new(VMUX_STR(SOURCE[opts->algorithm]), &rl->script);
-    if (rc != 0) {
+    if ((rc = set_numbers(rl, opts)) != 0 ||
+        (rc = vmux_script_new(VMUX_STR(SOURCE[opts->algorithm]), &rl->script)) != 0) {
         free(rl);
         return rc;
     }

@@ -83,6 +83,51 @@ static void check_info(const vmux_node_replies *res, size_t n, int role)
     }
 }
 
+/* vmux_call_nodes() refuses f with rc, its buffer starting with words. */
+static void refused_saying(vmux *m, vmux_node_set set, int argc, const char *const *argv,
+                           const size_t *argvlen, int rc, const char *words)
+{
+    char why[300] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    vmux_node_replies res;
+    assert_int_equal(vmux_call_nodes(m, &o, set, argc, argv, argvlen, &res), rc);
+    assert_int_equal(res.count, 0);
+    if (strncmp(why, words, strlen(words)) != 0)
+        fail_msg("vmux_call_nodes() says '%s', not '%s'", why, words);
+}
+
+/*
+ * A refused set, argument vector or command is named in the buffer as vmux_call() names it: the
+ * buffer said only "invalid argument" or "unsupported..." (review helper-235 F4).
+ */
+static void call_nodes_says(vmux *m)
+{
+    const char *ping[] = {"PING"}, *sub[] = {"SUBSCRIBE", "x"}, *blpop[] = {"BLPOP", "k", "0"};
+    const char *hole[] = {"GET", NULL};
+    const size_t hole_len[] = {3, 2};
+    const int bad = VMUX_ERR_INVALID_ARG;
+    refused_saying(m, (vmux_node_set)0, 1, ping, NULL, bad,
+                   "invalid argument: nodes is 0, none of VMUX_NODES_PRIMARIES, "
+                   "VMUX_NODES_REPLICAS and VMUX_NODES_ALL");
+    refused_saying(m, VMUX_NODES_ALL, 0, ping, NULL, bad,
+                   "invalid argument: argc is 0 (a command has at least its name)");
+    refused_saying(m, VMUX_NODES_ALL, 1, NULL, NULL, bad, "invalid argument: argv is NULL");
+    refused_saying(m, VMUX_NODES_ALL, 2, hole, hole_len, bad,
+                   "invalid argument: argv[1] is NULL with a length");
+    char said[300] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = said, .errlen = sizeof said);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, &o, 2, sub, NULL, &r), VMUX_ERR_UNSUPPORTED);
+    refused_saying(m, VMUX_NODES_ALL, 2, sub, NULL, VMUX_ERR_UNSUPPORTED, said); /* vmux_call()'s */
+    assert_non_null(strstr(said, "SUBSCRIBE"));
+    char blocks[300];
+    snprintf(blocks, sizeof blocks,
+             "%s: BLPOP blocks on the server: a command sent to several nodes runs on their "
+             "shared connections",
+             vmux_strerror(VMUX_ERR_UNSUPPORTED));
+    refused_saying(m, VMUX_NODES_ALL, 3, blpop, NULL, VMUX_ERR_UNSUPPORTED, blocks);
+}
+
 static void test_call_nodes_sets(void **state)
 {
     (void)state;
@@ -124,6 +169,7 @@ static void test_call_nodes_sets(void **state)
     assert_int_equal(vmux_call_nodes(m, &o, VMUX_NODES_ALL, 2, argv, NULL, &res),
                      VMUX_ERR_UNSUPPORTED);
     assert_non_null(strstr(why, "VMUX_CALL_BLOCKING: a command sent to several nodes"));
+    call_nodes_says(m);
     vmux_close(m);
 }
 

@@ -654,7 +654,7 @@ static void test_bad_arguments(void **state)
      * once left the last call's (review 182 L5) */
     assert_int_equal(vmux_lock_release(NULL, NULL), VMUX_ERR_INVALID_ARG); /* "lock is NULL" */
     assert_int_equal(vmux_cache_new(NULL, NULL, &c), VMUX_ERR_INVALID_ARG);
-    assert_string_equal(vmux_last_error(), vmux_strerror(VMUX_ERR_INVALID_ARG));
+    assert_string_equal(vmux_last_error(), "m is NULL");
     assert_int_equal(vmux_lock_release(NULL, NULL), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_cache_read_stats(NULL, NULL), VMUX_ERR_INVALID_ARG);
     assert_string_equal(vmux_last_error(), vmux_strerror(VMUX_ERR_INVALID_ARG));
@@ -668,13 +668,30 @@ static void test_bad_arguments(void **state)
     vmux_cache_free(c);
     c = NULL;
     assert_int_equal(vmux_cache_new(M, NULL, NULL), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), "out is NULL");
+    /* each bad option named with its rule (review helper-235 F4: "invalid argument" alone) */
     vmux_cache_opts o = VMUX_INIT(vmux_cache_opts, .ttl_jitter = NAN);
     assert_int_equal(vmux_cache_new(M, &o, &c), VMUX_ERR_INVALID_ARG);
     assert_null(c);
+    assert_string_equal(vmux_last_error(),
+                        "opts->ttl_jitter is NaN (0: the default, negative: off)");
+    o = VMUX_INIT(vmux_cache_opts, .refresh_beta = NAN);
+    assert_int_equal(vmux_cache_new(M, &o, &c), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(),
+                        "opts->refresh_beta is NaN (0: the default, negative: off)");
     o = VMUX_INIT(vmux_cache_opts, .prefix = {NULL, 3});
     assert_int_equal(vmux_cache_new(M, &o, &c), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), "opts->prefix.ptr is NULL with len 3");
     o = VMUX_INIT(vmux_cache_opts, .ttl_ms = -5);
     assert_int_equal(vmux_cache_new(M, &o, &c), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), "opts->ttl_ms -5 is negative (0: the default)");
+    o = VMUX_INIT(vmux_cache_opts, .wait_ms = -1);
+    assert_int_equal(vmux_cache_new(M, &o, &c), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), "opts->wait_ms -1 is negative (0: the default)");
+    o = VMUX_INIT(vmux_cache_opts, .near = true); /* M has no near cache */
+    assert_int_equal(vmux_cache_new(M, &o, &c), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(),
+                        "opts->near is set, but the handle has no near cache (nearCache=true)");
 
     c = cache_new(&VMUX_INIT(vmux_cache_opts));
     struct source src = {.value = "x", .len = 1};

@@ -1056,8 +1056,33 @@ static void test_bad_arguments(void **state)
          .limit = 1001,
          .period_ms = 1},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    /* each named with its rule (review helper-235 F4: "invalid argument" alone before) */
+    static const char *const words[] = {
+        "opts->limit 0 out of range 1 .. 2^40",
+        "opts->period_ms 0 out of range 1 .. 2^40",
+        "opts->limit -1 out of range 1 .. 2^40",
+        "opts->period_ms 1099511627777 out of range 1 .. 2^40",
+        "opts->algorithm 7 is none of VMUX_RATELIMIT_FIXED_WINDOW, VMUX_RATELIMIT_SLIDING_WINDOW "
+        "and VMUX_RATELIMIT_GCRA",
+        "opts->on_error 9 is neither VMUX_RATELIMIT_FAIL_OPEN nor VMUX_RATELIMIT_FAIL_CLOSED",
+        "opts->burst -1 out of range 1 .. 2^40",
+        "GCRA: limit 3000 per period_ms 1 is faster than one unit a microsecond (limit <= "
+        "period_ms * 1000)",
+        "GCRA: limit 2000 per period_ms 1",
+        "GCRA: limit 1001 per period_ms 1",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(vmux_ratelimit_new(m, &bad[i], &rl), VMUX_ERR_INVALID_ARG);
+        if (strncmp(vmux_last_error(), words[i], strlen(words[i])) != 0)
+            fail_msg("opts %zu: '%s', not '%s'", i, vmux_last_error(), words[i]);
+    }
+    vmux_ratelimit_opts neg =
+        VMUX_INIT(vmux_ratelimit_opts, .limit = 10, .period_ms = 1000, .timeout_ms = -1);
+    assert_int_equal(vmux_ratelimit_new(m, &neg, &rl), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(),
+                        "opts->timeout_ms -1 is negative (0: the handle's syncTimeout)");
+    assert_int_equal(vmux_ratelimit_new(m, NULL, &rl), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(vmux_last_error(), "opts (limit and period_ms are required) is NULL");
     /* one unit per microsecond exactly is the fastest rate */
     vmux_ratelimit_opts fastest = VMUX_INIT(vmux_ratelimit_opts, .algorithm = VMUX_RATELIMIT_GCRA,
                                             .limit = 1000, .period_ms = 1);
@@ -1081,7 +1106,7 @@ static void test_bad_arguments(void **state)
      * call's "rl is NULL" (review 182 L5) */
     vmux_ratelimit *other = NULL;
     assert_int_equal(vmux_ratelimit_new(m, &bad[0], &other), VMUX_ERR_INVALID_ARG);
-    assert_string_equal(vmux_last_error(), vmux_strerror(VMUX_ERR_INVALID_ARG));
+    assert_string_equal(vmux_last_error(), "opts->limit 0 out of range 1 .. 2^40");
     assert_int_equal(vmux_ratelimit_check(NULL, S("k"), 1, &r), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_ratelimit_new(m, &fastest, &other), 0);
     assert_string_equal(vmux_last_error(), "");
