@@ -78,7 +78,9 @@ VMUX_EXPORT void vmux_batch_clear(vmux_batch *b);
  * NULL, b empty, bad opts, VMUX_CALL_BLOCKING in opts->flags (a batch holds no blocking command,
  * vmux_batch_add()), called on the I/O thread; with b NULL or empty nothing is written),
  * VMUX_ERR_NOMEM, VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes would be passed: a batch is
- * admitted whole or not at all), VMUX_ERR_CLOSED, VMUX_ERR_FORKED.
+ * admitted whole or not at all; on a cluster, a node that has answered nothing for a second and
+ * holds its share of maxPending then refuses its commands one by one, cluster.md), VMUX_ERR_CLOSED,
+ * VMUX_ERR_FORKED.
  *
  * opts as vmux_call() reads them: one deadline for the whole batch (timeout_ms, else the config's
  * syncTimeout), running from this call's entry for every command at once, so that the time spent

@@ -417,14 +417,24 @@ size_t vmux__link_holds(const struct vmux_link *link)
     return link->backlog.count + (link->conn != NULL ? link->conn->fifo.count : 0);
 }
 
+/* Whether link's connection has answered nothing for VMUX_SHARE_STALL_MS while it owes replies. */
+static bool stalled(const struct vmux_link *link)
+{
+    const struct vmux_conn *c = link->conn;
+    return c == NULL ||
+           (c->waiting_since != 0 && uv_now(link->loop) - c->waiting_since >= VMUX_SHARE_STALL_MS);
+}
+
 bool vmux__link_over_share(const struct vmux_link *link, size_t share)
 {
     if (vmux__link_holds(link) < share)
         return false; /* the common case: one compare */
+    if (vmux__link_live(link))
+        return stalled(link); /* a node that answers keeps its pipeline, however deep */
     /* Where vmux__link_submit() refuses the op anyway, its own words say why (closed, failFast,
      * a full backlog). */
-    return vmux__link_live(link) || (link->state != LINK_CLOSED && !fails_fast(link) &&
-                                     link->backlog.count < (size_t)link->cfg->backlog_size);
+    return link->state != LINK_CLOSED && !fails_fast(link) &&
+           link->backlog.count < (size_t)link->cfg->backlog_size;
 }
 
 void vmux__link_submit(struct vmux_link *link, struct vmux_op *op)

@@ -94,12 +94,19 @@ void vmux__link_submit(struct vmux_link *link, struct vmux_op *op);
  */
 size_t vmux__link_holds(const struct vmux_link *link);
 
+/* How long a ready connection that owes replies must have answered nothing before its node is
+ * held to its share (vmux__link_over_share()). */
+#define VMUX_SHARE_STALL_MS 1000u
+
 /*
- * Whether link holds share commands or more (vmux__link_holds()) while vmux__link_submit() would
- * take a new one (its connection is ready or being checked, or its backlog has room and it does
- * not fail fast): a cluster's router then refuses the new command (route/share.c), so that one
- * hung node cannot hold the whole of maxPending. False where vmux__link_submit() refuses it
- * anyway, with its own words. Costs one compare below share. I/O thread.
+ * Whether link holds share commands or more (vmux__link_holds()) while it makes no progress and
+ * vmux__link_submit() would take a new one: its connection is ready (or being checked) but has
+ * answered nothing for VMUX_SHARE_STALL_MS while it owes replies, or it has no connection and
+ * its backlog has room and it does not fail fast. A cluster's router then refuses the new
+ * command (route/share.c), so that one hung node cannot hold the whole of maxPending, while a
+ * busy node that answers keeps a pipeline as deep as the door lets it. False where
+ * vmux__link_submit() refuses it anyway, with its own words. Costs one compare below share.
+ * I/O thread.
  */
 bool vmux__link_over_share(const struct vmux_link *link, size_t share);
 
