@@ -108,21 +108,25 @@ static void on_node_ready(struct vmux_link *link, const char *where, void *arg)
 /*
  * Keeps reason (it starts with "host:port: ") as its endpoint's last failure while vmux_open()
  * waits: in place of that endpoint's earlier one, else after the others (the oldest dropped
- * when full).
+ * when full). Endpoints are matched by their "host:port: " kept whole beside the reason: a host
+ * of up to 253 bytes cut inside the reason no longer made each retry a new endpoint.
  */
 static void note_open_failure(vmux *m, const char *reason)
 {
     const char *sep = strstr(reason, ": ");
-    size_t wlen = sep != NULL ? (size_t)(sep - reason) + 2 : strlen(reason);
+    char at[sizeof m->ofails_at[0]];
+    vmux__errbuf_set(at, sizeof at, "%.*s", sep != NULL ? (int)(sep - reason) + 2 : 0, reason);
     int i = 0;
-    while (i < m->nofails && strncmp(m->ofails[i], reason, wlen) != 0)
+    while (i < m->nofails && strcmp(m->ofails_at[i], at) != 0)
         i++;
     if (i == VMUX_OPEN_FAILS) {
         memmove(m->ofails[0], m->ofails[1], sizeof m->ofails - sizeof m->ofails[0]);
+        memmove(m->ofails_at[0], m->ofails_at[1], sizeof m->ofails_at - sizeof m->ofails_at[0]);
         i--;
     } else if (i == m->nofails) {
         m->nofails++;
     }
+    memcpy(m->ofails_at[i], at, sizeof at);
     vmux__errbuf_set(m->ofails[i], sizeof m->ofails[i], "%s", reason);
 }
 

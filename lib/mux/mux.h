@@ -72,7 +72,8 @@ struct vmux {
     char oreason[2 * VMUX_REASON_SIZE]; /* several endpoints' reasons */
     /* I/O thread: each endpoint's last failed attempt, in the order first tried (OPEN_FAILS at
      * most), so that vmux_open() says why each failed (mux.c, open_failure()) */
-    char ofails[VMUX_OPEN_FAILS][240];
+    char ofails[VMUX_OPEN_FAILS][VMUX_REASON_SIZE];
+    char ofails_at[VMUX_OPEN_FAILS][300]; /* each one's "host:port: ", whole, to match by */
     int nofails;
 };
 

@@ -330,6 +330,15 @@ static void test_ssl_verify_false_warns(void **state)
     pthread_mutex_destroy(&verified.mu);
 }
 
+/* A host name of 248 bytes ending in .invalid, made of c (labels of at most 63). */
+static void long_host(char host[249], char c)
+{
+    memset(host, c, 240);
+    for (int i = 63; i < 240; i += 64)
+        host[i] = '.';
+    memcpy(host + 240, ".invalid", sizeof ".invalid");
+}
+
 /*
  * A legal host name of 248 bytes (labels of at most 63) that cannot resolve: vmux_open()'s error
  * buffer and the log's warning keep the cause after "host:port: ", rather than being cut inside
@@ -342,10 +351,7 @@ static void test_long_host_name_keeps_the_cause(void **state)
     memset(&log, 0, sizeof log);
     pthread_mutex_init(&log.mu, NULL);
     char host[249], text[400], err[1024] = "";
-    memset(host, 'a', 240);
-    for (int i = 63; i < 240; i += 64)
-        host[i] = '.';
-    memcpy(host + 240, ".invalid", sizeof ".invalid");
+    long_host(host, 'a');
     assert_int_equal(strlen(host), 248);
     snprintf(text, sizeof text, "%s:24751,connectRetry=1,connectTimeout=5000", host);
     vmux_config *cfg = vt_config(text);
@@ -363,6 +369,43 @@ static void test_long_host_name_keeps_the_cause(void **state)
     /* the warning is logged before vmux_open() learns of the failure */
     assert_int_equal(log_count(&log, VMUX_LOG_WARN, "resolv"), 1);
     pthread_mutex_destroy(&log.mu);
+}
+
+/* How many times needle stands in s. */
+static int occurrences(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(s, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/*
+ * Two endpoints of 248-byte host names, tried three times between them: vmux_open() names each
+ * once, with its cause (review helper-242: each retry of one endpoint was listed again, cut
+ * before its port and its cause, as its "host:port: " no longer fit the kept copy).
+ */
+static void test_long_hosts_each_named_once(void **state)
+{
+    (void)state;
+    char a[249], b[249], text[700], err[1024] = "";
+    long_host(a, 'a');
+    long_host(b, 'b');
+    snprintf(text, sizeof text, "%s:24751,%s:24752,connectRetry=3,connectTimeout=5000", a, b);
+    vmux *m = NULL;
+    int rc = vmux_open_str(text, &m, err, sizeof err);
+    if (rc != VMUX_ERR_RESOLVE && rc != VMUX_ERR_TIMEOUT)
+        fail_msg("vmux_open: %s: %s", vmux_err_name(rc), err);
+    assert_non_null(strstr(err, "each endpoint tried failed: "));
+    char at[300];
+    snprintf(at, sizeof at, "%s:24751: ", a);
+    if (occurrences(err, at) != 1)
+        fail_msg("the first endpoint named %d times: %s", occurrences(err, at), err);
+    snprintf(at, sizeof at, "%s:24752: ", b);
+    if (occurrences(err, at) != 1)
+        fail_msg("the second endpoint named %d times: %s", occurrences(err, at), err);
+    if (occurrences(err, "resolv") + occurrences(err, "timed out") < 2)
+        fail_msg("not each endpoint's cause: %s", err);
 }
 
 /* ---- counters ---- */
@@ -533,6 +576,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_levels, server_setup, server_teardown),
         cmocka_unit_test(test_ssl_verify_false_warns),
         cmocka_unit_test(test_long_host_name_keeps_the_cause),
+        cmocka_unit_test(test_long_hosts_each_named_once),
         cmocka_unit_test_setup_teardown(test_stats_count_a_known_sequence, server_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_stopped_server_link_replaced, server_setup,
