@@ -241,19 +241,27 @@ static void test_failed_auth_is_retried(void **state)
     vmux_close(m);
 }
 
+/* vmux_open() with the provider c and extra keys fails VMUX_ERR_AUTH, its handle NULL; err gets
+ * its words. */
+static void open_fails_auth(const vt_server *s, const char *extra, struct creds *c, char *err,
+                            size_t errlen)
+{
+    vmux_config *cfg = config_for(s, extra, c, NULL);
+    vmux *m = (vmux *)cfg; /* a non-NULL marker that a failed open must clear */
+    int rc = vmux_open(cfg, &m, err, errlen);
+    vmux_config_free(cfg);
+    assert_int_equal(rc, VMUX_ERR_AUTH);
+    assert_null(m);
+}
+
 static void test_provider_error_fails_open(void **state)
 {
     vt_server *s = *state;
     reset_user(s);
     struct creds c = {.password = "pw1"};
     atomic_store(&c.fail, true);
-    vmux_config *cfg = config_for(s, "connectRetry=2,reconnectMin=20,reconnectMax=40", &c, NULL);
-    vmux *m = (vmux *)cfg; /* a non-NULL marker that a failed open must clear */
     char err[256] = "";
-    int rc = vmux_open(cfg, &m, err, sizeof err);
-    vmux_config_free(cfg);
-    assert_int_equal(rc, VMUX_ERR_AUTH);
-    assert_null(m);
+    open_fails_auth(s, "connectRetry=2,reconnectMin=20,reconnectMax=40", &c, err, sizeof err);
     /* what it returned, and the buffers it had: it may have found them too small */
     expect_contains(err, "the credentials provider failed: it returned -1 (VMUX_ERR_INVALID_ARG) "
                          "with buffers of 256 and 16384 bytes");
@@ -267,13 +275,8 @@ static void test_provider_words_fail_open(void **state)
     reset_user(s);
     struct creds c = {.password = "pw1", .why = "sealed since 09:00"};
     atomic_store(&c.fail, true);
-    vmux_config *cfg = config_for(s, "connectRetry=1", &c, NULL);
-    vmux *m = (vmux *)cfg;
     char err[256] = "";
-    int rc = vmux_open(cfg, &m, err, sizeof err);
-    vmux_config_free(cfg);
-    assert_int_equal(rc, VMUX_ERR_AUTH);
-    assert_null(m);
+    open_fails_auth(s, "connectRetry=1", &c, err, sizeof err);
     expect_contains(err, "the credentials provider failed: vault: sealed since 09:00");
     assert_null(strstr(err, "it returned"));
     /* the words are the calling thread's: this one's stay its own */
@@ -288,13 +291,8 @@ static void test_wrong_password_from_provider(void **state)
     vt_server *s = *state;
     reset_user(s);
     struct creds c = {.password = "wrong"};
-    vmux_config *cfg = config_for(s, "connectRetry=1", &c, NULL);
-    vmux *m = (vmux *)cfg;
     char err[256] = "";
-    int rc = vmux_open(cfg, &m, err, sizeof err);
-    vmux_config_free(cfg);
-    assert_int_equal(rc, VMUX_ERR_AUTH);
-    assert_null(m);
+    open_fails_auth(s, "connectRetry=1", &c, err, sizeof err);
     expect_contains(err, "WRONGPASS");
     assert_int_equal(atomic_load(&c.calls), 1);
 }
