@@ -455,21 +455,45 @@ static void test_dbsize_keys_flushall(void **state)
     vmux_close(m);
 }
 
-/* Keys a SCAN of the whole keyspace returns, step after step, or -1 on a failed step. */
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* How many distinct keys are among keys[0..n) (sorted here); frees them. */
+static long long distinct_keys(char **keys, size_t n)
+{
+    qsort(keys, n, sizeof *keys, compare_keys);
+    long long distinct = 0;
+    for (size_t i = 0; i < n; i++)
+        distinct += i == 0 || strcmp(keys[i - 1], keys[i]) != 0;
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    return distinct;
+}
+
+/* The distinct keys a SCAN of the whole keyspace returns, step after step (a SCAN may return a
+ * key more than once: scan.h), or -1 on a failed step. */
 static long long scan_count(vmux *m, const char *match)
 {
     vmux_scan *it;
     vmux_scan_opts so = VMUX_INIT(vmux_scan_opts, .match = match, .count = 100);
     assert_int_equal(vmux_scan_begin(m, &so, &it), 0);
     vmux_bytes_array batch;
-    long long n = 0;
+    char **keys = NULL;
+    size_t n = 0;
     int rc;
     while ((rc = vmux_scan_next(it, NULL, &batch)) == 1) {
-        n += (long long)batch.count;
+        keys = realloc(keys, (n + batch.count) * sizeof *keys);
+        assert_non_null(keys);
+        for (size_t i = 0; i < batch.count; i++)
+            keys[n++] = strndup(batch.items[i].ptr, batch.items[i].len);
         vmux_bytes_array_free(&batch);
     }
     vmux_scan_end(it);
-    return rc == 0 ? n : -1;
+    long long distinct = distinct_keys(keys, n);
+    free(keys);
+    return rc == 0 ? distinct : -1;
 }
 
 /*
