@@ -69,7 +69,8 @@ VMUX_EXPORT int vmux_bzpop(vmux *m, const vmux_callopts *opts, vmux_end end, con
  * opts->errbuf (cluster.h's fan-out). A primary's answer is not retried, as a chosen node's never
  * is: during a failover the call may fail VMUX_ERR_SERVER with "UNBLOCKED ... instance state
  * changed" or "WAIT cannot be used with replica instances" (the map still names the demoted
- * node, for about a second); neither ran, and the call may be made again.
+ * node, for about a second), or with "NOTPRIMARY <address> ..." (a primary demoted, or killed
+ * before WAIT reached it: docs/cluster.md); none ran, and the call may be made again.
  */
 VMUX_EXPORT int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t block_ms,
                           int64_t *acked);

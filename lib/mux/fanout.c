@@ -13,7 +13,10 @@
  * for it, by the call's deadline, and start() runs again once the mode is known. A typed fan-out
  * (check_role) whose part met a demoted primary does not complete its caller when its last part
  * does: it waits for the map refreshed after that (rerun_later(), by the call's deadline) and runs
- * again on it, once, as its command's enum vmux__rerun says (mux/fanout.h).
+ * again on it, once, as its command's enum vmux__rerun says (mux/fanout.h). A part that waits
+ * unsent for a node the map no longer names a primary (it died, and a refreshed map names its
+ * promoted replica) is withdrawn (vmux__fanout_withdraw()) and counts as one that met a demoted
+ * primary, on a map already refreshed: the rerun needs no other.
  */
 #include "mux/fanout.h"
 
@@ -40,9 +43,10 @@ struct fanout;
 struct fan_part {
     struct fanout *f;
     size_t i;
-    bool demoted;  /* ROLE named another role than "master": the map is behind */
-    bool master;   /* ROLE said "master" (VMUX__RERUN_REST keeps its success) */
-    char role[16]; /* that role, for the part's words */
+    bool demoted;   /* ROLE named another role than "master": the map is behind */
+    bool withdrawn; /* waited unsent for a node the map no longer names a primary */
+    bool master;    /* ROLE said "master" (VMUX__RERUN_REST keeps its success) */
+    char role[16];  /* that role, for the part's words */
 };
 
 struct fanout {
@@ -62,6 +66,8 @@ struct fanout {
      * the map refresh asked for then is the one after mark (route/router.h); the fan-out runs
      * again once, on the refreshed map (rerun), unless no refresh came in time (unrefreshed) */
     bool stale, rerun, unrefreshed;
+    bool ahead;   /* stale by a withdrawn part only: the current map already moved on (no mark) */
+    bool watched; /* counted in m->role_fanouts (started, check_role, in cluster mode) */
     uint64_t mark;
     enum vmux__rerun rerun_as;
     vmux_node_replies kept; /* VMUX__RERUN_REST: the first run's successes on a "master" */
@@ -117,6 +123,8 @@ void vmux_node_replies_free(vmux_node_replies *r)
 
 static void fanout_free(struct fanout *f)
 {
+    if (f->watched) /* set on the I/O thread, which alone frees f then */
+        f->m->role_fanouts--;
     if (f->counted) /* after the caller's completion: a drain returns once it has run */
         vmux__counters_call_done(&f->m->ctr);
     vmux_node_replies_free(&f->res);
@@ -150,10 +158,18 @@ static void fail_demoted(struct fanout *f)
             continue;
         vmux_node_reply *n = &f->res.nodes[i];
         char why[VMUX_REASON_SIZE];
-        vmux__errbuf_set(why, sizeof why,
-                         "NOTPRIMARY %s is no longer a primary (ROLE: %s): the handle's map is "
-                         "behind a failover or a reshard%s; its answer, a replica's, was dropped",
-                         n->address, f->parts[i].role, demoted_words(f));
+        if (f->parts[i].withdrawn)
+            vmux__errbuf_set(why, sizeof why,
+                             "NOTPRIMARY %s is no longer a primary: a refreshed map names "
+                             "another for its slots (a failover while its connection was down); "
+                             "the command waiting there for a connection was withdrawn%s",
+                             n->address, f->rerun ? " from the fan-out's rerun" : "");
+        else
+            vmux__errbuf_set(why, sizeof why,
+                             "NOTPRIMARY %s is no longer a primary (ROLE: %s): the handle's map "
+                             "is behind a failover or a reshard%s; its answer, a replica's, was "
+                             "dropped",
+                             n->address, f->parts[i].role, demoted_words(f));
         vmux_reply_free(n->reply);
         n->status = VMUX_ERR_SERVER;
         n->reply = vmux__reply_new_str(VMUX_REPLY_ERROR, why, strlen(why));
@@ -206,11 +222,25 @@ static void finish_one(struct fanout *f)
  */
 static void map_behind(struct fanout *f)
 {
-    if (f->check_role && !f->stale) {
+    if (f->check_role && (!f->stale || f->ahead)) {
         f->stale = true;
+        f->ahead = false; /* the current map is behind for this node: a newer one is waited for */
         f->mark = vmux__router_refresh_mark(&f->m->router);
     }
     vmux__router_refresh_soon(&f->m->router);
+}
+
+/*
+ * A part was withdrawn from a node the current map no longer names a primary: that map, newer than
+ * the one the part was sent by, is the one to run again on (unless another part said the map is
+ * behind: then it waits for a newer one, map_behind()).
+ */
+static void map_ahead(struct fanout *f)
+{
+    if (!f->stale) {
+        f->stale = true;
+        f->ahead = true;
+    }
 }
 
 /* Sets part p's outcome. */
@@ -349,6 +379,56 @@ static void send_part(struct fanout *f, size_t i, const struct vmux_router_nodei
     vmux__submit_on_link(f->m, link, op);
 }
 
+/* The part op is for (its command, or the ROLE ahead of it) when a typed fan-out's; else NULL. */
+static struct fan_part *typed_part(const struct vmux_op *op)
+{
+    if (op->cb != part_done && op->cb != role_done)
+        return NULL;
+    struct fan_part *p = op->userdata;
+    return p->f->check_role ? p : NULL;
+}
+
+/* Moves the typed fan-outs' ops waiting in link's backlog to q, in order; the others stay. */
+static void take_parts(struct vmux_link *link, struct vmux_opq *q)
+{
+    struct vmux_opq all = {0}, stay = {0};
+    vmux__link_take_backlog(link, &all);
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&all)) != NULL)
+        vmux__opq_push(typed_part(op) != NULL ? q : &stay, op);
+    vmux__link_return_backlog(link, &stay);
+}
+
+/* Whether link has no connection ready and its node is no primary of the current map. */
+static bool left_primaries(const struct vmux_router *r, const struct vmux_link *link)
+{
+    return link != NULL && !vmux__link_ready(link) && !vmux__router_link_is_primary(r, link);
+}
+
+void vmux__fanout_withdraw(vmux *m, const struct vmux_link *only)
+{
+    struct vmux_router *r = &m->router;
+    if (m->role_fanouts == 0 || vmux__router_mode(r) != VMUX_ROUTER_CLUSTER)
+        return;
+    struct vmux_opq q = {0};
+    for (size_t i = 0; i < vmux__router_nlinks(r); i++) {
+        struct vmux_link *link = vmux__router_link_at(r, i);
+        if ((only == NULL || link == only) && left_primaries(r, link))
+            take_parts(link, &q);
+    }
+    /* completed once every link is walked: a part completed may complete its fan-out, whose
+     * rerun opens links */
+    struct vmux_op *op;
+    while ((op = vmux__opq_pop(&q)) != NULL) {
+        struct fan_part *p = op->userdata;
+        if (op->cb == part_done) { /* a ROLE withdrawn tells nothing */
+            p->withdrawn = p->demoted = true;
+            map_ahead(p->f);
+        }
+        vmux__op_finish(op, VMUX_ERR_NOT_CONNECTED, NULL);
+    }
+}
+
 static bool matches(const struct fanout *f, const struct vmux_router_nodeinfo *n, bool by_id)
 {
     if (by_id)
@@ -435,6 +515,11 @@ static int start(vmux *m, void *arg)
     if (f->learnt && n == 0)
         vmux__router_refresh_soon(&m->router); /* the node left, or the map is behind */
     rc = f->host != NULL && n == 0 ? VMUX_ERR_INVALID_ARG : make_entries(f, nodes, n);
+    if (rc == 0 && f->check_role && !f->watched &&
+        vmux__router_mode(&m->router) == VMUX_ROUTER_CLUSTER) {
+        f->watched = true;
+        m->role_fanouts++;
+    }
     if (rc == 0) {
         f->pending = n + 1;
         for (size_t i = 0; i < n; i++)
@@ -487,7 +572,7 @@ static void keep_successes(struct fanout *f)
 static int restart(vmux *m, void *arg)
 {
     struct fanout *f = arg;
-    if (!vmux__router_refreshed_since(&m->router, f->mark))
+    if (!f->ahead && !vmux__router_refreshed_since(&m->router, f->mark))
         return VMUX__CONTROL_WAIT_MAP;
     if (f->rerun_as == VMUX__RERUN_REST)
         keep_successes(f);

@@ -85,10 +85,12 @@ static void on_map_changed(void *arg)
     vmux__nearc_map_changed(arg);
 }
 
-/* A slot map refresh was answered: the control ops that waited for one run again. */
+/* A slot map refresh was answered: the control ops that waited for one run again, and typed
+ * fan-outs' parts waiting for a node that is no primary any more go on without it. */
 static void on_refreshed(void *arg)
 {
     vmux *m = arg;
+    vmux__fanout_withdraw(m, NULL);
     struct vmux_opq q = {0};
     vmux__router_take_refresh_waiters(&m->router, &q);
     struct vmux_op *op;
@@ -159,6 +161,7 @@ static void on_link_failed(struct vmux_link *link, int code, const char *reason,
     vmux__errbuf_set(where, sizeof(where), "%.*s", sep ? (int)(sep - reason) : 0, reason);
     emit(m, VMUX_EVENT_CONNECTION_FAILED, code, where, reason);
     vmux__router_link_failed(&m->router, link);
+    vmux__fanout_withdraw(m, link); /* its node's primary role went while the parts were out */
     if (link != m->link || m->attempts >= m->cfg->connect_retry)
         return; /* vmux_open() knows already */
     note_open_failure(m, reason);

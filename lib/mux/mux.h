@@ -51,6 +51,9 @@ struct vmux {
     unsigned fork_gen;              /* vmux__fork_generation() when the handle was opened */
     uint64_t last_tick_ns;
     bool io_closing; /* I/O thread only: shutdown has begun */
+    /* I/O thread only: typed fan-outs started and not yet delivered (fanout.c); while there are
+     * none, a refreshed map or a failed link has no part of theirs to withdraw */
+    size_t role_fanouts;
 
     /* Submit queue (submit.c): the only state that other threads touch. */
     _Atomic(struct vmux_op *) subq; /* pushed ops, newest first, or VMUX_SUBQ_SHUT */
@@ -278,5 +281,17 @@ static inline bool vmux__forked(const vmux *m)
 
 /* Whether the calling thread is the handle's I/O thread. */
 bool vmux__on_io_thread(const vmux *m);
+
+/*
+ * I/O thread (mux/fanout.c): the typed fan-outs' parts (vmux__fanout_call_primaries()) that wait
+ * unsent in the backlog of a link with no connection ready, whose node the current map no longer
+ * names a primary (it died, and a refreshed map names its promoted replica, or it left), complete
+ * as met on a demoted primary: their fan-out runs again on the current map (enum vmux__rerun), or
+ * fails them, naming the node ("NOTPRIMARY <address> is no longer a primary: a refreshed map
+ * names another ..."). only: that link alone (its connection failed), or NULL: every link (a
+ * refresh was answered). Before, such a part waited for its node until the call's deadline.
+ * Nothing is walked while no typed fan-out is under way (m->role_fanouts).
+ */
+void vmux__fanout_withdraw(vmux *m, const struct vmux_link *only);
 
 #endif

@@ -11,9 +11,10 @@
  * not ready are sent again by slot: those whose slot now has another primary go to it (a
  * promoted replica), the others stay where they were. While the map names a primary whose link
  * has no ready connection, one refresh follows another, a second apart (a failover is awaited),
- * whatever that link's reconnect backoff. After each refresh answered with a map, the control
- * ops waiting for one (r->map_wait: a typed fan-out's rerun) go back to the owner (r->refreshed).
- * I/O thread only.
+ * whatever that link's reconnect backoff. After each refresh answered with a map, the owner
+ * hears of it (r->refreshed): the control ops waiting for one (r->map_wait: a typed fan-out's
+ * rerun) go back to it, and it withdraws the fan-out parts that wait for a node the map no
+ * longer names a primary (mux/fanout.c). I/O thread only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,21 +44,15 @@ static uint64_t min_gap(const struct vmux_router *r)
     return (uint64_t)r->cfg->cluster_refresh_min_ms;
 }
 
-/* The router's links: 0 is the seed's, then the node links in the order they opened. */
-static struct vmux_link *link_at(const struct vmux_router *r, size_t i)
-{
-    return i == 0 ? r->seed : r->nodes[i - 1].link;
-}
-
 /* The next link in turn whose connection is ready, or NULL. */
 static struct vmux_link *pick_ready(struct vmux_router *r)
 {
-    size_t n = r->nnodes + 1;
+    size_t n = vmux__router_nlinks(r);
     for (size_t k = 0; k < n; k++) {
         size_t i = (r->refresh_next + k) % n;
-        if (vmux__link_ready(link_at(r, i))) {
+        if (vmux__link_ready(vmux__router_link_at(r, i))) {
             r->refresh_next = (i + 1) % n;
-            return link_at(r, i);
+            return vmux__router_link_at(r, i);
         }
     }
     return NULL;
@@ -114,10 +109,10 @@ static void install(struct vmux_router *r, struct vmux_slotmap *map)
     vmux__router_set_map(r, map);
     vmux__router_read_modes(r);
     vmux__router_tls_relearn(r);
-    size_t n = r->nnodes + 1;
+    size_t n = vmux__router_nlinks(r);
     for (size_t i = 0; i < n; i++)
-        if (!vmux__link_ready(link_at(r, i)))
-            reroute_backlog(r, link_at(r, i));
+        if (!vmux__link_ready(vmux__router_link_at(r, i)))
+            reroute_backlog(r, vmux__router_link_at(r, i));
     vmux__router_reroute_blocking(r);
     vmux__router_note_departures(r);
 }
@@ -128,9 +123,11 @@ static void install(struct vmux_router *r, struct vmux_slotmap *map)
  */
 static bool primary_down(const struct vmux_router *r)
 {
-    for (size_t i = 0; i < r->nnodes + 1; i++)
-        if (!vmux__link_ready(link_at(r, i)) && vmux__router_link_is_primary(r, link_at(r, i)))
+    for (size_t i = 0; i < vmux__router_nlinks(r); i++) {
+        const struct vmux_link *link = vmux__router_link_at(r, i);
+        if (!vmux__link_ready(link) && vmux__router_link_is_primary(r, link))
             return true;
+    }
     return false;
 }
 
@@ -248,7 +245,7 @@ static void on_slots(int status, vmux_reply *reply, void *arg)
     if (answered) {
         r->answered_gen = req.gen;
         vmux__router_release_unowned(r);
-        if (r->map_wait.count > 0 && r->refreshed != NULL)
+        if (r->refreshed != NULL)
             r->refreshed(r->map_changed_arg);
     }
 }

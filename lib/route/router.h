@@ -116,8 +116,9 @@ struct vmux_router {
      * listens); it must not change the router, only note that it has work to do. */
     void (*map_changed)(void *arg);
     void *map_changed_arg;
-    /* Set by the owner after init, may stay NULL: a refresh was answered while r->map_wait holds
-     * ops (vmux__router_wait_refresh()); called with map_changed_arg, it takes them back. */
+    /* Set by the owner after init, may stay NULL: a refresh was answered (with a map, changed or
+     * not), after the map was installed; called with map_changed_arg, it takes back the ops
+     * r->map_wait holds (vmux__router_wait_refresh()). */
     void (*refreshed)(void *arg);
     /* Set by the owner after init, may stay NULL: an op of slot is sent on after a MOVED or ASK
      * (the near cache empties the slot: the op's reply comes from another node than asked). */
@@ -444,6 +445,21 @@ void vmux__router_tls_relearn(struct vmux_router *r);
 void vmux__router_refresh_init(struct vmux_router *r);
 void vmux__router_refresh_soon(struct vmux_router *r);
 void vmux__router_refresh_close(struct vmux_router *r);
+
+/*
+ * I/O thread: the router's links, vmux__router_nlinks() of them: index 0 the seed's, then each
+ * node's it opened (vmux__router_node_link()), in the order opened; a link opened meanwhile may
+ * move the nodes, not the links.
+ */
+static inline size_t vmux__router_nlinks(const struct vmux_router *r)
+{
+    return r->nnodes + 1;
+}
+
+static inline struct vmux_link *vmux__router_link_at(const struct vmux_router *r, size_t i)
+{
+    return i == 0 ? r->seed : r->nodes[i - 1].link;
+}
 
 /*
  * I/O thread: link (the seed's or a node link) reports a failed connection or attempt. In

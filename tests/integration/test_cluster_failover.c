@@ -13,6 +13,10 @@
  *   the replica in the order they ran;
  * - later commands for the dead shard's slots reach the promoted replica (read back directly);
  * - the unavailability window (kill to the first write served for the dead shard) is printed.
+ *
+ * Then readFrom=replica with a shard's only replica killed, and typed fan-outs (DBSIZE, SCRIPT
+ * LOAD) whose parts wait for a third shard's primary SIGKILLed: they run again on the map that
+ * names its promoted replica.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -355,11 +359,128 @@ static void test_dead_replica_reads(void **state)
     vmux_close(m);
 }
 
+/* The sum of DBSIZE over the primaries node port's CLUSTER SLOTS names (each counted once). */
+static long long primaries_dbsize(int port)
+{
+    redisContext *c = vt_node_connect(port);
+    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    long long seen[16], sum = 0;
+    size_t nseen = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        long long p = r->element[i]->element[2]->element[1]->integer;
+        bool dup = false;
+        for (size_t k = 0; k < nseen; k++)
+            dup = dup || seen[k] == p;
+        if (dup || nseen == 16)
+            continue;
+        seen[nseen++] = p;
+        redisContext *n = vt_node_connect((int)p);
+        redisReply *d = redisCommand(n, "DBSIZE");
+        assert_non_null(d);
+        assert_int_equal(d->type, REDIS_REPLY_INTEGER);
+        sum += d->integer;
+        freeReplyObject(d);
+        redisFree(n);
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return sum;
+}
+
+struct loader {
+    vmux *m;
+    int rc;
+    char why[512];
+    vmux_bytes sha1;
+};
+
+static void *load_script(void *arg)
+{
+    struct loader *l = arg;
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = l->why, .errlen = sizeof l->why);
+    l->rc = vmux_script_load(l->m, &o, VMUX_STR("return 'after the kill'"), &l->sha1);
+    return NULL;
+}
+
+/* WAIT 0 1 on every primary: answered at once by each live one (l->sha1 unused). */
+static void *wait_all(void *arg)
+{
+    struct loader *l = arg;
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = l->why, .errlen = sizeof l->why);
+    int64_t acked = -1;
+    l->rc = vmux_wait(l->m, &o, 0, 1, &acked);
+    return NULL;
+}
+
+/*
+ * A typed fan-out whose part waits for a primary SIGKILLed (the one shard the first two tests left
+ * whole): once a refreshed map names the promoted replica, the part is withdrawn and the fan-out
+ * runs again on that map (mux/fanout.c, vmux__fanout_withdraw()). DBSIZE, started once the handle
+ * saw the node's connection fail, sums the new map's primaries; SCRIPT LOAD, beside it, reaches
+ * the promoted replica; WAIT, not run again, fails naming the dead node. Before, all three waited
+ * for the dead node until their deadline (30 s: VMUX_ERR_TIMEOUT), although its replica was
+ * promoted within seconds (review helper-241 F1).
+ */
+static void test_fanout_part_on_killed_primary(void **state)
+{
+    (void)state;
+    int primary = vt_cluster_port(CLUSTER, 2), rep = vt_cluster_replica_of(CLUSTER, primary);
+    int other = vt_cluster_port(CLUSTER, 1);
+    char conf[160];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=30000", other);
+    vmux *m = vt_open_conf(conf);
+    int64_t n = -1;
+    assert_int_equal(vmux_dbsize(m, NULL, &n), 0); /* every primary's link is open */
+
+    struct failures f = {m, VMUX_INIT(vmux_stats)};
+    assert_int_equal(vmux_read_stats(m, &f.before), 0);
+    assert_int_equal(kill((pid_t)vt_node_pid(primary), SIGKILL), 0);
+    assert_true(vt_wait_until(seed_failed, &f, 30000)); /* its parts now wait in its backlog */
+    struct loader l = {.m = m}, w = {.m = m};
+    pthread_t th, wt;
+    assert_int_equal(pthread_create(&th, NULL, load_script, &l), 0);
+    assert_int_equal(pthread_create(&wt, NULL, wait_all, &w), 0);
+    char why[512] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    uint64_t start = vt_now_ms();
+    int rc = vmux_dbsize(m, &o, &n);
+    uint64_t took = vt_now_ms() - start;
+    pthread_join(th, NULL);
+    pthread_join(wt, NULL);
+    if (rc != 0)
+        fail_msg("DBSIZE with a primary killed: %s: %s", vmux_err_name(rc), why);
+    /* WAIT is not run again (it answers for one connection's writes): it fails, saying why */
+    char dead[16];
+    snprintf(dead, sizeof dead, ":%d", primary);
+    if (w.rc != VMUX_ERR_SERVER || strstr(w.why, "NOTPRIMARY") == NULL ||
+        strstr(w.why, dead) == NULL || strstr(w.why, "was withdrawn") == NULL)
+        fail_msg("WAIT with a primary killed: %s: %s", vmux_err_name(w.rc), w.why);
+    if (l.rc != 0)
+        fail_msg("SCRIPT LOAD with a primary killed: %s: %s", vmux_err_name(l.rc), l.why);
+    assert_true(vt_port_is_primary(&rep));
+    assert_int_equal(n, primaries_dbsize(other));
+
+    redisContext *c = vt_node_connect(rep);
+    redisReply *r = redisCommand(c, "SCRIPT EXISTS %b", l.sha1.ptr, l.sha1.len);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->element[0]->integer, 1); /* loaded on the promoted replica */
+    freeReplyObject(r);
+    redisFree(c);
+    printf("killed primary: DBSIZE returned %llu ms after the handle saw the kill; WAIT: %s\n",
+           (unsigned long long)took, w.why);
+    vmux_bytes_free(&l.sha1);
+    vmux_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failover_under_load),
         cmocka_unit_test(test_dead_replica_reads),
+        cmocka_unit_test(test_fanout_part_on_killed_primary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
