@@ -139,7 +139,10 @@ typedef struct vmux_stats {
     uint64_t bytes_out;        /**< bytes handed to the network */
     uint64_t pending;          /**< commands held for callers now (see maxPending), all links */
     uint64_t pending_bytes;    /**< their encoded bytes, now */
-    uint64_t refused;          /**< calls refused at the door with VMUX_ERR_BACKLOG_FULL */
+    uint64_t refused;          /**< calls refused with VMUX_ERR_BACKLOG_FULL: at the door,
+                                    and (cluster) commands for a stalled node past its share
+                                    of maxPending (docs/cluster.md), which count as completed
+                                    in failed_other too */
     /** Subscriber connections that broke while a subscription was live: the messages published
      * until the subscriptions were live again are lost (VMUX_EVENT_SUBSCRIBER_LOST). */
     uint64_t subscriber_lost;

@@ -6,7 +6,8 @@
  * of maxPending: the healthy shards' calls were then refused at the door. So a new command for
  * a node that holds its share already (vmux__link_over_share()) completes at once with
  * VMUX_ERR_BACKLOG_FULL, naming the node and the bound, and gives its maxPending slot back at
- * once; the other nodes keep the rest. Only while the node makes no progress (no reply for
+ * once (counted in the handle's `refused`, as the door's refusals are, and as a completion); the
+ * other nodes keep the rest. Only while the node makes no progress (no reply for
  * VMUX_SHARE_STALL_MS, or no connection): a busy node that answers keeps its pipeline. A standalone
  * handle's one node keeps the whole door. I/O thread only.
  */
@@ -31,5 +32,6 @@ void vmux__router_refuse_full(struct vmux_router *r, struct vmux_link *link, str
         "unsent, or written and unanswered, timed-out ones too), and has answered nothing for "
         "%u ms or has no connection; the other nodes are not affected",
         where, vmux__link_holds(link), r->cfg->max_pending, VMUX_SHARE_STALL_MS);
+    vmux__count(&r->ctr->refused, 1); /* a refusal as the door's: where overload shows */
     vmux__op_finish(op, VMUX_ERR_BACKLOG_FULL, vmux__op_why(op, why));
 }

@@ -154,6 +154,8 @@ static void test_paused_node_holds_its_share(void **state)
     for (int i = 0; i < nhealthy; i++)
         assert_int_equal(vt_try_set(m, keys[i], "0", 0), 0);
 
+    vmux_stats before = VMUX_INIT(vmux_stats), after = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &before), 0);
     redisContext *c = vt_node_connect(paused);
     pause_writes(c, "CLIENT PAUSE 20000 WRITE");
     static struct pump p;
@@ -181,6 +183,7 @@ static void test_paused_node_holds_its_share(void **state)
     vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
     int stuck_rc = vmux_call(m, &o, 2, argv, NULL, &r);
     vmux_reply_free(r);
+    assert_int_equal(vmux_read_stats(m, &after), 0);
     pause_writes(c, "CLIENT UNPAUSE"); /* before any assertion can end the test */
     assert_true(vt_wait_until(node_writable, c, 10000));
     redisFree(c);
@@ -197,6 +200,10 @@ static void test_paused_node_holds_its_share(void **state)
     if (strstr(p.why, where) == NULL || strstr(p.why, "the other nodes are not affected") == NULL)
         fail_msg("a refused command of the paused node read \"%s\"", p.why);
     assert_int_equal(stuck_rc, VMUX_ERR_BACKLOG_FULL);
+    /* counted where overload shows, as the door's refusals are: the pump's and the call's */
+    if (after.refused - before.refused < (uint64_t)atomic_load(&p.full) + 1)
+        fail_msg("refused counted %llu of %d share refusals",
+                 (unsigned long long)(after.refused - before.refused), atomic_load(&p.full) + 1);
     if (strstr(err, where) == NULL || strstr(err, "its share of maxPending=2000") == NULL)
         fail_msg("the synchronous call to the paused node read \"%s\"", err);
     /* Unpaused, the node answers what it held. */
