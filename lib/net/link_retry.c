@@ -148,6 +148,56 @@ static bool own_error(const struct vmux_op *op, const vmux_reply *reply, enum vm
     return msg != NULL && vmux__script_own_error(op, msg, len, cls);
 }
 
+/*
+ * READONLY on a link of no subscriber (a primary demoted under it): the connection is retired,
+ * once, and a retry-safe op waits for the reconnection in link->rejected, ahead of what came after
+ * it (returns true: taken, reply with it); any other op keeps the reply (false).
+ */
+static bool demoted_reply(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
+{
+    if (link->conn != NULL && !vmux__conn_retiring(link->conn)) {
+        /* Demoted: finish what is in flight here, queue the rest, then connect again (to the
+         * primary found by ROLE, or to the endpoint's name resolved anew). */
+        char why[320];
+        vmux__errbuf_set(why, sizeof(why), "%s: READONLY: the node was demoted; reconnecting",
+                         link->conn->where);
+        vmux__log(link->cfg, VMUX_LOG_WARN, "%s", why);
+        if (link->events.error != NULL)
+            link->events.error(link, VMUX_ERR_CONNECTION_LOST, why, link->arg);
+        link->demoted++;
+        vmux__link_retire_conn(link, link->conn, "the node is no longer the primary (READONLY)",
+                               false);
+    }
+    if (!(op->flags & VMUX_OP_RETRY_SAFE))
+        return false;
+    /* Goes to the new primary, ahead of what was submitted after it; its deadline, if it passes
+     * before then, ends it with this reply: it did not run (op.h). */
+    vmux_reply_free(op->refusal);
+    op->refusal = reply;
+    vmux__count(&link->ctr->retried, 1);
+    vmux__opq_push(&link->rejected, op);
+    return true;
+}
+
+/*
+ * The server's "not now" of class cls (LOADING, TRYAGAIN, CLUSTERDOWN...: not run): the op goes
+ * again after a backoff, its deadline ending the retries with this reply; a read from now whose
+ * block a failover or a failed cluster ended completes instead (op.h). Returns true: taken.
+ */
+static bool busy_reply(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply,
+                       enum vmux_errclass cls)
+{
+    const char *ended = (op->flags & VMUX_OP_FROM_NOW) ? from_now_ended(cls) : NULL;
+    if (ended != NULL) {
+        vmux__op_finish_from_now(op, reply, ended);
+        return true;
+    }
+    vmux_reply_free(op->refusal);
+    op->refusal = reply;
+    retry_later(link, op);
+    return true;
+}
+
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
 {
     if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
@@ -164,44 +214,9 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
          cls == VMUX_ERRCLASS_CLUSTERDOWN) &&
         link->events.redirect(link, op, reply, link->arg))
         return true;
-    bool readonly = cls == VMUX_ERRCLASS_READONLY && link->push_fn == NULL;
-    if (readonly && link->conn != NULL && !vmux__conn_retiring(link->conn)) {
-        /* Demoted: finish what is in flight here, queue the rest, then connect again (to the
-         * primary found by ROLE, or to the endpoint's name resolved anew). */
-        char why[320];
-        vmux__errbuf_set(why, sizeof(why), "%s: READONLY: the node was demoted; reconnecting",
-                         link->conn->where);
-        vmux__log(link->cfg, VMUX_LOG_WARN, "%s", why);
-        if (link->events.error != NULL)
-            link->events.error(link, VMUX_ERR_CONNECTION_LOST, why, link->arg);
-        link->demoted++;
-        vmux__link_retire_conn(link, link->conn, "the node is no longer the primary (READONLY)",
-                               false);
-    }
-    if (readonly && (op->flags & VMUX_OP_RETRY_SAFE)) {
-        /* Goes to the new primary, ahead of what was submitted after it; its deadline, if it
-         * passes before then, ends it with this reply: it did not run (op.h). */
-        vmux_reply_free(op->refusal);
-        op->refusal = reply;
-        vmux__count(&link->ctr->retried, 1);
-        vmux__opq_push(&link->rejected, op);
-        return true;
-    }
-    if (!vmux__errclass_busy(cls))
-        return false;
-    if (op->flags & VMUX_OP_FROM_NOW) {
-        /* a block a failover or a failed cluster ended: not sent again (op.h) */
-        const char *ended = from_now_ended(cls);
-        if (ended != NULL) {
-            vmux__op_finish_from_now(op, reply, ended);
-            return true;
-        }
-    }
-    /* Not run: any op may go again. Its deadline ends the retries with this reply (op.h). */
-    vmux_reply_free(op->refusal);
-    op->refusal = reply;
-    retry_later(link, op);
-    return true;
+    if (cls == VMUX_ERRCLASS_READONLY && link->push_fn == NULL)
+        return demoted_reply(link, op, reply);
+    return vmux__errclass_busy(cls) && busy_reply(link, op, reply, cls);
 }
 
 void vmux__link_replace_conn(struct vmux_link *link, struct vmux_op *op, const char *why)
