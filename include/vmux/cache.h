@@ -157,11 +157,14 @@ VMUX_EXPORT int vmux_cache_get(vmux_cache *c, vmux_str key, vmux_cache_loader lo
  * Deletes prefix+key (DEL), so the next get loads it again. A load of that key running in this
  * process when it is called does not store its result (or deletes it again once stored), and
  * callers arriving later do not share it. Loads in other processes are not covered: their
- * result may still be stored after this DEL (see the docs). Returns 0, or the DEL's error as
- * vmux_call() (whether or not the cache is strict; it is counted in errors too), VMUX_ERR_FORKED in
- * a child of fork() (before the cache's lock, see vmux_cache_get()); VMUX_ERR_INVALID_ARG for NULL
- * c or key.ptr NULL with len > 0; in words: vmux_last_error().
- * Any thread but the I/O thread.
+ * result may still be stored after this DEL (see the docs). On a handle whose readFrom sends
+ * reads to replicas the next get may still read the old value from a replica that has not yet
+ * applied the DEL (for the replication lag, typically milliseconds): where this process must read
+ * its own invalidations, give the cache a handle with readFrom=primary. Returns 0, or the DEL's
+ * error as vmux_call() (whether or not the cache is strict; it is counted in errors too),
+ * VMUX_ERR_FORKED in a child of fork() (before the cache's lock, see vmux_cache_get());
+ * VMUX_ERR_INVALID_ARG for NULL c or key.ptr NULL with len > 0; in words: vmux_last_error(). Any
+ * thread but the I/O thread.
  */
 VMUX_EXPORT int vmux_cache_invalidate(vmux_cache *c, vmux_str key);
 
