@@ -425,6 +425,21 @@ static bool stalled(const struct vmux_link *link)
            (c->waiting_since != 0 && uv_now(link->loop) - c->waiting_since >= VMUX_SHARE_STALL_MS);
 }
 
+bool vmux__link_stalled(const struct vmux_link *link)
+{
+    return link->conn != NULL && vmux__link_live(link) && stalled(link);
+}
+
+void vmux__link_end_stalled(struct vmux_link *link, const char *why)
+{
+    if (!vmux__link_stalled(link))
+        return;
+    struct vmux_conn *c = link->conn;
+    vmux__lane_shut(link);
+    vmux__conn_fail(c, VMUX_ERR_IO, "no reply for %llu ms while commands wait: %s",
+                    (unsigned long long)(uv_now(link->loop) - c->waiting_since), why);
+}
+
 bool vmux__link_over_share(const struct vmux_link *link, size_t share)
 {
     if (vmux__link_holds(link) < share)

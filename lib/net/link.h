@@ -95,8 +95,24 @@ void vmux__link_submit(struct vmux_link *link, struct vmux_op *op);
 size_t vmux__link_holds(const struct vmux_link *link);
 
 /* How long a ready connection that owes replies must have answered nothing before its node is
- * held to its share (vmux__link_over_share()). */
+ * held to its share (vmux__link_over_share()), or is said stalled (vmux__link_stalled()). */
 #define VMUX_SHARE_STALL_MS 1000u
+
+/*
+ * Whether link's connection is ready (or being checked) and has answered nothing for
+ * VMUX_SHARE_STALL_MS while it owes replies: its node stopped or hung, is busy past a second (a
+ * long script), or the network lost it. False without a connection. I/O thread.
+ */
+bool vmux__link_stalled(const struct vmux_link *link);
+
+/*
+ * Ends link's connection if it is stalled (vmux__link_stalled(); else nothing), now, as the
+ * dead-link rule would later: a failure (counted, reported to the owner's failed event, its
+ * reason "no reply for N ms while commands wait: " and why), its written retry-safe commands
+ * back in the backlog to be sent again, the others VMUX_ERR_CONNECTION_LOST (outcome unknown);
+ * the link connects again after its backoff. I/O thread.
+ */
+void vmux__link_end_stalled(struct vmux_link *link, const char *why);
 
 /*
  * Whether link holds share commands or more (vmux__link_holds()) while it makes no progress and

@@ -10,8 +10,10 @@
  * and the ops waiting in the backlog of a link whose connection is
  * not ready are sent again by slot: those whose slot now has another primary go to it (a
  * promoted replica), the others stay where they were. While the map names a primary whose link
- * has no ready connection, one refresh follows another, a second apart (a failover is awaited),
- * whatever that link's reconnect backoff. After each refresh answered with a map, the owner
+ * has no ready connection, or whose connection is stalled (vmux__router_refresh_tick()), one
+ * refresh follows another, a second apart (a failover is awaited), whatever that link's
+ * reconnect backoff; a stalled connection to a node the new map no longer names a primary is
+ * ended (end_failed_over()). After each refresh answered with a map, the owner
  * hears of it (r->refreshed): the control ops waiting for one (r->map_wait: a typed fan-out's
  * rerun) go back to it, and it withdraws the fan-out parts that wait for a node the map no
  * longer names a primary (mux/fanout.c). I/O thread only.
@@ -44,15 +46,21 @@ static uint64_t min_gap(const struct vmux_router *r)
     return (uint64_t)r->cfg->cluster_refresh_min_ms;
 }
 
-/* The next link in turn whose connection is ready, or NULL. */
+/*
+ * The next link in turn whose connection is ready and not stalled (vmux__link_stalled(): a hung
+ * node would not answer), else the next ready one, or NULL.
+ */
 static struct vmux_link *pick_ready(struct vmux_router *r)
 {
     size_t n = vmux__router_nlinks(r);
-    for (size_t k = 0; k < n; k++) {
-        size_t i = (r->refresh_next + k) % n;
-        if (vmux__link_ready(vmux__router_link_at(r, i))) {
-            r->refresh_next = (i + 1) % n;
-            return vmux__router_link_at(r, i);
+    for (int stalled_too = 0; stalled_too < 2; stalled_too++) {
+        for (size_t k = 0; k < n; k++) {
+            size_t i = (r->refresh_next + k) % n;
+            struct vmux_link *link = vmux__router_link_at(r, i);
+            if (vmux__link_ready(link) && (stalled_too || !vmux__link_stalled(link))) {
+                r->refresh_next = (i + 1) % n;
+                return link;
+            }
         }
     }
     return NULL;
@@ -103,12 +111,35 @@ static void reroute_backlog(struct vmux_router *r, struct vmux_link *link)
                   moved);
 }
 
+/*
+ * Ends the stalled connections (vmux__link_stalled()) of nodes that old named primaries and the
+ * current map does not: each hung, and the cluster failed it over. The dead-link rule would end
+ * them only after twice their head command's timeout (a typed fan-out's part, a call with the
+ * long deadline advised for failovers); ended now, what they hold goes on by the new map (the
+ * retry-safe commands they wrote, back in their backlogs, are sent to the promoted replica below;
+ * the others fail VMUX_ERR_CONNECTION_LOST; a typed fan-out's parts run again), and a node that
+ * comes back from its stall cannot run them as a primary a moment before it learns it is none.
+ */
+static void end_failed_over(struct vmux_router *r, const struct vmux_slotmap *old)
+{
+    for (size_t i = 0; i < vmux__router_nlinks(r); i++) {
+        struct vmux_link *link = vmux__router_link_at(r, i);
+        if (vmux__link_stalled(link) && vmux__router_link_primary_in(r, link, old) &&
+            !vmux__router_link_is_primary(r, link))
+            vmux__link_end_stalled(link, "the refreshed map names another primary for its slots "
+                                         "(a failover): ended as dead");
+    }
+}
+
 static void install(struct vmux_router *r, struct vmux_slotmap *map)
 {
+    struct vmux_slotmap *old = r->map != NULL ? vmux__slotmap_ref(r->map) : NULL;
     r->installs++; /* first: set_map's hook (the near cache) relearns TLS names by it */
     vmux__router_set_map(r, map);
     vmux__router_read_modes(r);
     vmux__router_tls_relearn(r);
+    end_failed_over(r, old); /* before the backlogs go by the new map */
+    vmux__slotmap_unref(old);
     size_t n = vmux__router_nlinks(r);
     for (size_t i = 0; i < n; i++)
         if (!vmux__link_ready(vmux__router_link_at(r, i)))
@@ -118,17 +149,25 @@ static void install(struct vmux_router *r, struct vmux_slotmap *map)
 }
 
 /*
- * Whether the map names a primary whose link has no ready connection: until a refresh shows
- * its replica promoted, refreshes go on (one a second), whatever the link's reconnect backoff.
+ * Whether the map names a primary whose link has no ready connection, or whose connection is
+ * stalled (vmux__link_stalled()): until a refresh shows its replica promoted, refreshes go on
+ * (one a second), whatever the link's reconnect backoff.
  */
 static bool primary_down(const struct vmux_router *r)
 {
     for (size_t i = 0; i < vmux__router_nlinks(r); i++) {
         const struct vmux_link *link = vmux__router_link_at(r, i);
-        if (!vmux__link_ready(link) && vmux__router_link_is_primary(r, link))
+        bool down = !vmux__link_ready(link) || vmux__link_stalled(link);
+        if (down && vmux__router_link_is_primary(r, link))
             return true;
     }
     return false;
+}
+
+void vmux__router_refresh_tick(struct vmux_router *r)
+{
+    if (vmux__router_mode(r) == VMUX_ROUTER_CLUSTER && r->map != NULL && primary_down(r))
+        vmux__router_refresh_soon(r);
 }
 
 /* The refresh is over (answered, failed or abandoned): a request that came meanwhile goes on. */

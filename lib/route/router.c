@@ -663,15 +663,23 @@ void vmux__router_take_parked(struct vmux_router *r, struct vmux_opq *dst)
     vmux__opq_take(dst, &r->parked);
 }
 
-bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux_link *link)
+bool vmux__router_link_primary_in(const struct vmux_router *r, const struct vmux_link *link,
+                                  const struct vmux_slotmap *map)
 {
     int port = link_port(r, link);
     const char *host = vmux__router_link_host(r, link);
+    if (map == NULL)
+        return false;
     if (link == r->seed && r->seed_as_host != NULL &&
-        vmux__slotmap_find_primary(r->map, r->seed_as_host, strlen(r->seed_as_host),
+        vmux__slotmap_find_primary(map, r->seed_as_host, strlen(r->seed_as_host),
                                    r->seed_as_port) >= 0)
         return true;
-    return host != NULL && vmux__slotmap_find_primary(r->map, host, strlen(host), port) >= 0;
+    return host != NULL && vmux__slotmap_find_primary(map, host, strlen(host), port) >= 0;
+}
+
+bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux_link *link)
+{
+    return vmux__router_link_primary_in(r, link, r->map);
 }
 
 void vmux__router_link_failed(struct vmux_router *r, struct vmux_link *link)
@@ -781,6 +789,7 @@ void vmux__router_tick(struct vmux_router *r, bool frozen)
     if (r->seed_blocking != NULL)
         vmux__pool_tick(r->seed_blocking, frozen);
     vmux__router_replicas_tick(r); /* Sentinel: a replica settling */
+    vmux__router_refresh_tick(r);  /* a primary that answers nothing: has it failed over? */
 }
 
 void vmux__router_close(struct vmux_router *r)

@@ -447,6 +447,16 @@ void vmux__router_refresh_soon(struct vmux_router *r);
 void vmux__router_refresh_close(struct vmux_router *r);
 
 /*
+ * I/O thread, refresh.c, once a second (vmux__router_tick()): in CLUSTER mode, while the map
+ * names a primary whose connection is stalled (vmux__link_stalled(): it owes replies and has
+ * answered nothing for a second: stopped, hung, or busy), a refresh is asked for (rate-limited as
+ * any), from another node: a hung primary is failed over by the cluster, and the map that says so
+ * ends its connection (install(): what it holds goes on by that map) instead of the dead-link
+ * rule, which waits for twice the head command's timeout.
+ */
+void vmux__router_refresh_tick(struct vmux_router *r);
+
+/*
  * I/O thread: the router's links, vmux__router_nlinks() of them: index 0 the seed's, then each
  * node's it opened (vmux__router_node_link()), in the order opened; a link opened meanwhile may
  * move the nodes, not the links.
@@ -487,6 +497,10 @@ void vmux__router_read_modes(struct vmux_router *r);
 bool vmux__router_seed_replica(struct vmux_router *r);
 void vmux__router_seed_renamed(struct vmux_router *r);
 bool vmux__router_link_is_primary(const struct vmux_router *r, const struct vmux_link *link);
+/* Whether map (NULL: none) names link's node a primary, as vmux__router_link_is_primary() asks of
+ * the current one. I/O thread. */
+bool vmux__router_link_primary_in(const struct vmux_router *r, const struct vmux_link *link,
+                                  const struct vmux_slotmap *map);
 
 /*
  * I/O thread, CLUSTER: after a new map, the blocking ops not yet sent by the pools of nodes whose
