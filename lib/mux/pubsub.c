@@ -574,9 +574,11 @@ static int check_args(vmux *m, vmux_sub_kind kind, vmux_str name, const char *no
                              m == NULL     ? "m"
                              : out == NULL ? "out"
                                            : no_sink);
-    if (name.ptr == NULL || name.len == 0)
-        return vmux__why_set(VMUX_ERR_INVALID_ARG, "name is empty%s",
-                             name.ptr == NULL ? " (name.ptr NULL)" : "");
+    if (name.len == 0)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "name is empty");
+    if (name.ptr == NULL) /* as vmux_call() words an argument NULL with a length */
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "name.ptr is NULL with a length (name.len %zu)",
+                             name.len);
     if (kind < VMUX_SUB_CHANNEL || kind > VMUX_SUB_SHARD)
         return vmux__why_set(VMUX_ERR_INVALID_ARG,
                              "kind %d is none of VMUX_SUB_CHANNEL, VMUX_SUB_PATTERN and "
