@@ -128,8 +128,9 @@ VMUX_EXPORT int vmux_config_to_string(const vmux_config *cfg, char *buf, size_t 
 /**
  * Appends an endpoint. host is copied; port 0 leaves the port out: 6379, or Sentinel's 26379
  * while serviceName is set (it follows serviceName as it is set or cleared later).
- * Errors: VMUX_ERR_INVALID_ARG (cfg or host NULL, host empty, over 253 bytes (DNS's limit) or
- * with a character no host name or IP literal has, port outside 0..65535), VMUX_ERR_NOMEM.
+ * Errors: VMUX_ERR_INVALID_ARG (cfg or host NULL, host empty, over 253 bytes (DNS's limit; an
+ * absolute name's trailing dot not counted) or with a character no host name or IP literal has,
+ * port outside 0..65535), VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_config_add_endpoint(vmux_config *cfg, const char *host, int port);
 /** Removes every endpoint. */

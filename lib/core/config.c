@@ -14,6 +14,7 @@
 
 #include "core/assert.h"
 #include "core/config_keys.h"
+#include "core/errbuf.h"
 #include "core/near_prefix.h"
 #include "vmux/error.h"
 #include "vmux/iam.h"
@@ -134,9 +135,23 @@ bool vmux__config_is_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
+bool vmux__host_over_dns(const char *h, size_t n)
+{
+    return (n > 0 && h[n - 1] == '.' ? n - 1 : n) > VMUX_HOST_MAX;
+}
+
+void vmux__config_host_over_words(char *buf, size_t len, size_t pos, const char *host, size_t n)
+{
+    /* quoted in part: the whole would push out the rest */
+    vmux__errbuf_set(buf, len,
+                     "endpoint %zu: its host of %zu bytes ('%.20s...') is over %d, the most DNS "
+                     "allows (an absolute name's trailing dot not counted)",
+                     pos, n, host, VMUX_HOST_MAX);
+}
+
 bool vmux__config_host_ok(const char *h, size_t n)
 {
-    if (n == 0 || n > VMUX_HOST_MAX)
+    if (n == 0 || vmux__host_over_dns(h, n))
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)h[i];

@@ -30,9 +30,18 @@
 #define VMUX_DEFAULT_NEAR_CACHE_MAX_BYTES (64ull * 1024 * 1024)
 
 /* The longest host name DNS allows (RFC 1035: 255 bytes on the wire); IP literals are shorter.
- * A configured endpoint's host is at most this long; a learned one (a cluster map, a MOVED, a
- * sentinel's answer) may not be, and its connection then fails unresolved (net/conn.c). */
+ * A configured endpoint's host is at most this long, not counting the trailing dot of an
+ * absolute name ("db1.example.com."); a learned one (a cluster map, a MOVED, a sentinel's answer)
+ * may not be, and its connection then fails unresolved (net/conn.c). */
 #define VMUX_HOST_MAX 253
+
+/*
+ * Whether the n bytes of host h are more than DNS allows: over VMUX_HOST_MAX once one trailing
+ * dot is left out (an absolute name of 253 bytes and its dot, 254, is valid). The configuration
+ * (config_parse.c, config_endpoint.c) refuses such a host; a connection to a learned one fails
+ * unresolved (net/conn.c). Any thread; touches nothing.
+ */
+bool vmux__host_over_dns(const char *h, size_t n);
 
 struct vmux_endpoint {
     char *host;          /* never NULL or empty; from the configuration, at most VMUX_HOST_MAX */

@@ -125,8 +125,15 @@ bool vmux__config_is_space(char c);
 /* true/false, 1/0, yes/no, on/off in any case, as StackExchange.Redis reads a bool. */
 bool vmux__config_parse_bool(const char *s, bool *out);
 
+/*
+ * Writes into buf (len bytes) why endpoint pos (1-based) is refused for its host of n bytes, over
+ * DNS's limit (vmux__host_over_dns()): its length, its first bytes and the rule. For the parser's
+ * errbuf and vmux_config_add_endpoint()'s words alike.
+ */
+void vmux__config_host_over_words(char *buf, size_t len, size_t pos, const char *host, size_t n);
+
 /* Characters of host names and IP literals (':' for IPv6, '%' for zone ids), 1 to VMUX_HOST_MAX
- * of them. */
+ * of them, or one more for an absolute name's trailing dot (vmux__host_over_dns()). */
 bool vmux__config_host_ok(const char *h, size_t n);
 
 /*

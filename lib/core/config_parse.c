@@ -173,11 +173,10 @@ static int parse_endpoint(struct parse *p, const char *s)
         return FAIL(p, "bad endpoint '%s': %s", s, why);
     if (hlen == 0)
         return FAIL(p, "empty host in endpoint '%s'", s);
-    if (hlen > VMUX_HOST_MAX) /* quoted in part: the whole would push out the rest */
-        return FAIL(p,
-                    "endpoint %zu: its host of %zu bytes ('%.20s...') is over %d, the most "
-                    "DNS allows",
-                    p->cfg->nendpoints + 1, hlen, host, VMUX_HOST_MAX);
+    if (vmux__host_over_dns(host, hlen)) {
+        vmux__config_host_over_words(p->errbuf, p->errlen, p->cfg->nendpoints + 1, host, hlen);
+        return VMUX_ERR_CONFIG;
+    }
     if (!vmux__config_host_ok(host, hlen))
         return FAIL(p, "bad host '%.*s' in endpoint '%s'", (int)hlen, host, s);
     if (port_text == NULL)

@@ -233,7 +233,7 @@ static bool parse_ip(const char *host, int port, struct sockaddr_storage *addr)
 static void where_of(struct vmux_conn *c, const struct vmux_endpoint *ep)
 {
     size_t n = strlen(ep->host);
-    if (n > VMUX_HOST_MAX)
+    if (vmux__host_over_dns(ep->host, n))
         snprintf(c->where, sizeof(c->where), "%.32s...(%zu bytes):%d", ep->host, n, ep->port);
     else
         snprintf(c->where, sizeof(c->where), strchr(ep->host, ':') ? "[%s]:%d" : "%s:%d", ep->host,
@@ -282,10 +282,11 @@ void vmux__conn_begin(struct vmux_conn *c)
         return;
     }
     size_t n = strlen(c->ep->host);
-    if (n > VMUX_HOST_MAX) { /* a learned name no DNS holds: the node stays unreachable */
+    if (vmux__host_over_dns(c->ep->host, n)) { /* a learned name no DNS holds: unreachable */
         vmux__conn_fail(c, VMUX_ERR_RESOLVE,
-                        "the host name is %zu bytes, over the %d that DNS allows: not resolved", n,
-                        VMUX_HOST_MAX);
+                        "the host name is %zu bytes, over the %d that DNS allows (a trailing dot "
+                        "not counted): not resolved",
+                        n, VMUX_HOST_MAX);
         return;
     }
     char port[8];

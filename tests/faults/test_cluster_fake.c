@@ -77,6 +77,9 @@ static vt_fcluster *start(size_t n, const char *const *hosts)
     return c;
 }
 
+/* 64 letters, to build host names from. */
+#define VT_A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
 static vmux *open_on(vt_fcluster *c, const char *extra)
 {
     char conf[256];
@@ -198,6 +201,29 @@ static void test_moved_host_too_long(void **state)
     if (g.rc == 0 || strstr(g.err, want) == NULL)
         fail_msg("GET k: %s '%s', expected a failure saying \"%s\"", vmux_err_name(g.rc), g.err,
                  want);
+    want_value(m, "j", "from-0");
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
+ * An absolute name of 253 bytes and its trailing dot (254: valid in DNS) is resolved, not refused
+ * by the length check: the GET fails on resolving it (no such name here), never "over the 253".
+ */
+static void test_moved_host_trailing_dot(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(2, NULL);
+    vmux *m = open_on(c, "connectRetry=1");
+    char host[255]; /* labels of 63 (DNS's most), dots between, and the root's dot: 254 bytes */
+    snprintf(host, sizeof host, "%.63s.%.63s.%.63s.%.61s.", VT_A64, VT_A64, VT_A64, VT_A64);
+    assert_int_equal(strlen(host), 254);
+    rule(c, 0, "k", 1, 0, "-MOVED %u %s:%d\r\n", slot("k"), host, vt_fcluster_port(c, 1));
+    rule(c, 0, "j", -1, 0, "$6\r\nfrom-0\r\n");
+    struct got g = get_opts(m, "k", 2000, 0);
+    if (g.rc == 0 || strstr(g.err, "over the 253") != NULL || strstr(g.err, "resolv") == NULL)
+        fail_msg("GET k: %s '%s', expected a failure resolving the 254-byte absolute name",
+                 vmux_err_name(g.rc), g.err);
     want_value(m, "j", "from-0");
     vmux_close(m);
     vt_fcluster_stop(c);
@@ -3012,6 +3038,7 @@ int main(void)
         cmocka_unit_test(test_moved_empty_host),
         cmocka_unit_test(test_moved_host_name),
         cmocka_unit_test(test_moved_host_too_long),
+        cmocka_unit_test(test_moved_host_trailing_dot),
         cmocka_unit_test(test_map_host_too_long),
         cmocka_unit_test(test_moved_ipv6),
         cmocka_unit_test(test_moved_unknown_host),

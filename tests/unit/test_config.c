@@ -1166,6 +1166,21 @@ static void long_host_case(const char *fmt, size_t n, const char *want)
     free(text);
 }
 
+/* vmux_config_add_endpoint() with the host fmt makes of n bytes: refused for n over, taken for
+ * n ok. */
+static void add_long_host_case(const char *fmt, size_t ok_n, size_t over_n)
+{
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    char *ok = with_long_host(fmt, ok_n), *over = with_long_host(fmt, over_n);
+    assert_int_equal(vmux_config_add_endpoint(cfg, over, 6379), VMUX_ERR_INVALID_ARG);
+    assert_int_equal(vmux_config_add_endpoint(cfg, ok, 6379), 0);
+    assert_endpoint(cfg, 0, ok, 6379);
+    free(ok);
+    free(over);
+    vmux_config_free(cfg);
+}
+
 /* A host name over DNS's 253 bytes is refused as it is given, not when vmux_open() resolves it
  * (review 235: it failed there, with a message cut before the port). */
 static void test_host_length(void **state)
@@ -1183,15 +1198,23 @@ static void test_host_length(void **state)
     long_host_case("valkey+sentinel://s1,%s/svc", 254, "endpoint 2: its host of 254 bytes");
     long_host_case("[%s]:6379", 254, "endpoint 1: its host of 254 bytes");
 
-    vmux_config *cfg = NULL;
-    assert_int_equal(vmux_config_new(&cfg), 0);
-    char *ok = with_long_host("%s", 253), *long_host = with_long_host("%s", 254);
-    assert_int_equal(vmux_config_add_endpoint(cfg, long_host, 6379), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(vmux_config_add_endpoint(cfg, ok, 6379), 0);
-    assert_int_equal(vmux_config_endpoint_count(cfg), 1);
-    free(ok);
-    free(long_host);
-    vmux_config_free(cfg);
+    add_long_host_case("%s", 253, 254);
+}
+
+/* An absolute name's trailing dot is not counted: 253 bytes and the dot (254) is a valid DNS name
+ * (it was refused as over 253); two dots, or 254 bytes and a dot, are still over. */
+static void test_host_trailing_dot(void **state)
+{
+    (void)state;
+    long_host_case("%s.:6379", 253, NULL);
+    long_host_case("%s.", 253, NULL);
+    long_host_case("redis://%s.:6380/1", 253, NULL);
+    long_host_case("valkey+sentinel://s1,%s./svc", 253, NULL);
+    long_host_case("%s.:6379", 254, "endpoint 1: its host of 255 bytes");
+    long_host_case("%s..:6379", 253, "endpoint 1: its host of 255 bytes");
+    long_host_case("%s.:6379", 254, "(an absolute name's trailing dot not counted)");
+
+    add_long_host_case("%s.", 253, 254);
 }
 
 static void test_endpoint_api(void **state)
@@ -1388,6 +1411,7 @@ int main(void)
         cmocka_unit_test(test_string_setters),
         cmocka_unit_test(test_endpoint_api),
         cmocka_unit_test(test_host_length),
+        cmocka_unit_test(test_host_trailing_dot),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_near_mode_and_prefixes),
         cmocka_unit_test(test_near_bad_values),
