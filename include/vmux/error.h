@@ -62,12 +62,13 @@ VMUX_EXPORT const char *vmux_err_name(int err);
 /**
  * The words of the error that the calling thread's last call of a lock, rate limiter or cache
  * function (lock.h, ratelimit.h, cache.h), of vmux_session_store_new() (session.h), of
- * vmux_iam_credentials() (iam.h) or of vmux_subscribe() and vmux_subscribe_queue() (pubsub.h)
- * returned, as opts->errbuf gives them for the calls that take options (call.h): the server's
- * message for VMUX_ERR_SERVER ("WRONGTYPE Operation against a key holding the wrong kind of
- * value"), the connection's failure for a transport error ("timed out waiting for a connection
- * (never sent); last connection failure: ..."), what was wrong for VMUX_ERR_INVALID_ARG ("cost
- * -1 out of range 0 .. 2^40"), or at least the code's description.
+ * vmux_iam_credentials() (iam.h), of vmux_subscribe() and vmux_subscribe_queue() (pubsub.h) or
+ * of vmux_config_add_endpoint() (config.h) returned, as opts->errbuf gives them for the calls
+ * that take options (call.h): the server's message for VMUX_ERR_SERVER ("WRONGTYPE Operation
+ * against a key holding the wrong kind of value"), the connection's failure for a transport
+ * error ("timed out waiting for a connection (never sent); last connection failure: ..."), what
+ * was wrong for VMUX_ERR_INVALID_ARG ("cost -1 out of range 0 .. 2^40"), or at least the code's
+ * description.
  * Those functions take no error buffer, their objects being shared between threads, so they
  * leave their words here, per thread, as errno: each clears them when it starts and leaves ""
  * when it succeeds. The string belongs to the thread and stays valid, unchanged, until the

@@ -427,15 +427,6 @@ vmux_config *vmux_config_dup(const vmux_config *cfg)
 
 /* ---- endpoints ---- */
 
-int vmux_config_add_endpoint(vmux_config *cfg, const char *host, int port)
-{
-    if (cfg == NULL || host == NULL || !vmux__config_host_ok(host, strlen(host)) || port < 0 ||
-        port > 65535)
-        return VMUX_ERR_INVALID_ARG;
-    return port == 0 ? vmux__config_endpoint_push_left_out(cfg, host, strlen(host))
-                     : vmux__config_endpoint_push(cfg, host, strlen(host), port);
-}
-
 size_t vmux_config_endpoint_count(const vmux_config *cfg)
 {
     return cfg != NULL ? cfg->nendpoints : 0;

@@ -1217,6 +1217,40 @@ static void test_host_trailing_dot(void **state)
     add_long_host_case("%s.", 253, 254);
 }
 
+/* add_endpoint()'s refusal is worded, naming the endpoint and the rule (vmux_last_error()). */
+static void refused_words(vmux_config *cfg, const char *host, int port, const char *want)
+{
+    int rc = vmux_config_add_endpoint(cfg, host, port);
+    if (rc != VMUX_ERR_INVALID_ARG || strstr(vmux_last_error(), want) == NULL)
+        fail_msg("add_endpoint('%.40s', %d): %s \"%s\", expected VMUX_ERR_INVALID_ARG \"%s\"",
+                 host != NULL ? host : "(null)", port, vmux_err_name(rc), vmux_last_error(), want);
+}
+
+static void test_add_endpoint_words(void **state)
+{
+    (void)state;
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    assert_int_equal(vmux_config_add_endpoint(cfg, "a", 0), 0);
+    assert_string_equal(vmux_last_error(), "");
+    refused_words(cfg, "b", 65536, "endpoint 2 ('b'): port 65536 out of range 0 .. 65535");
+    refused_words(cfg, "b", -1, "endpoint 2 ('b'): port -1 out of range 0 .. 65535");
+    refused_words(cfg, "", 1, "endpoint 2: host is empty");
+    refused_words(cfg, "a,b", 1, "endpoint 2: bad host 'a,b' (letters, digits");
+    refused_words(cfg, "[::1]", 1, "endpoint 2: bad host '[::1]'");
+    char *long_host = with_long_host("%s", 254);
+    refused_words(cfg, long_host, 1,
+                  "endpoint 2: its host of 254 bytes ('aaaaaaaaaaaaaaaaaaaa...') is over 253, the "
+                  "most DNS allows");
+    free(long_host);
+    refused_words(cfg, NULL, 1, "host is NULL");
+    refused_words(NULL, "a", 1, "cfg is NULL");
+    assert_int_equal(vmux_config_add_endpoint(cfg, "b", 2), 0);
+    assert_string_equal(vmux_last_error(), ""); /* a success leaves none */
+    assert_int_equal(vmux_config_endpoint_count(cfg), 2);
+    vmux_config_free(cfg);
+}
+
 static void test_endpoint_api(void **state)
 {
     (void)state;
@@ -1411,6 +1445,7 @@ int main(void)
         cmocka_unit_test(test_string_setters),
         cmocka_unit_test(test_endpoint_api),
         cmocka_unit_test(test_host_length),
+        cmocka_unit_test(test_add_endpoint_words),
         cmocka_unit_test(test_host_trailing_dot),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_near_mode_and_prefixes),
