@@ -241,7 +241,8 @@ void vmux__sublink_forget_seen(struct vmux_sublink *sl);
  * reached the source first): s, lost, then waits the jittered backoff of route/bounce.c
  * (vmux__router_backoff_ms(), doubling with its redirects up to a second) and goes to that node
  * (opened if need be), and true is returned: the map is not patched until a node confirms s.
- * False: an ordinary MOVED (or no link could be opened), for the caller to patch the map with.
+ * False: an ordinary MOVED (or no link could be opened, or the host is longer than DNS allows:
+ * vmux__host_over_dns(), never cut to fit), for the caller to patch the map with.
  */
 bool vmux__sub_redirected(struct vmux *m, struct vmux_sub *s, const struct vmux_sublink *by,
                           const char *host, size_t hostlen, int port);

@@ -68,9 +68,12 @@ bool vmux__sub_redirected(struct vmux *m, struct vmux_sub *s, const struct vmux_
     visit(s, from);
     if (s->redirects < UINT8_MAX)
         s->redirects++;
-    if (!back)
+    /* a host DNS cannot hold is never a bounce target: a copy would cut it, and a link to the
+     * cut name would be another node; followed through the map, its connection fails naming it
+     * whole (net/conn.c) */
+    if (!back || vmux__host_over_dns(host, hostlen))
         return false;
-    char h[300];
+    char h[VMUX_HOST_MAX + 2]; /* and an absolute name's dot */
     snprintf(h, sizeof h, "%.*s", (int)hostlen, host);
     struct vmux_sublink *next = vmux__sublink_for(m, h, port);
     if (next == NULL)

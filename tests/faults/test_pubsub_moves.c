@@ -604,6 +604,19 @@ static bool all_answered(void *arg)
     return vmux__run_on_io(arg, count_requests, &n) == 0 && n == 0;
 }
 
+/* A handle on node 0 (as open_on()) whose WARN and ERROR lines go to log. */
+static vmux *open_logged(vt_fcluster *c, vt_logtext *log)
+{
+    char conf[256];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,syncTimeout=8000,keepAlive=0",
+             vt_fcluster_port(c, 0));
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, vt_logtext_line, VMUX_LOG_WARN, log), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    return m;
+}
+
 static bool unsubscribed_on_0(void *arg)
 {
     return vt_fcluster_count(arg, 0, "SUNSUBSCRIBE") == 1;
@@ -626,13 +639,7 @@ static void test_moved_after_end_is_no_error(void **state)
     assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, ""), 0); /* answered with the next */
     assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, answers), 0);
     static vt_logtext log = VT_LOGTEXT_INIT;
-    char conf[256];
-    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,syncTimeout=8000,keepAlive=0",
-             vt_fcluster_port(c, 0));
-    vmux_config *cfg = vt_config(conf);
-    assert_int_equal(vmux_config_set_log(cfg, vt_logtext_line, VMUX_LOG_WARN, &log), 0);
-    vmux *m = vt_open_config(cfg, conf);
-    vmux_config_free(cfg);
+    vmux *m = open_logged(c, &log);
     assert_int_equal(vmux__run_on_io(m, keep_idle_links, NULL), 0);
     static struct tally t;
     vmux_sub *s;
@@ -652,6 +659,71 @@ static void test_moved_after_end_is_no_error(void **state)
     vt_fcluster_stop(c);
 }
 
+/* Whether every subscriber link's host is whole: short, or the MOVED's 300 bytes (never cut). */
+static int hosts_whole(vmux *m, void *arg)
+{
+    int cut = 0;
+    for (const struct vmux_sublink *sl = m->pubsub.links; sl != NULL; sl = sl->next) {
+        size_t n = sl->host != NULL ? strlen(sl->host) : 0;
+        cut += n > 64 && n != 300;
+    }
+    *(int *)arg = cut;
+    return 0;
+}
+
+struct long_host_wait {
+    vt_logtext *log;
+    const char *words;
+};
+
+static bool log_says(void *arg)
+{
+    struct long_host_wait *w = arg;
+    return vt_logtext_has(w->log, w->words);
+}
+
+/*
+ * A MOVED answering an SSUBSCRIBE names a host of 300 bytes (a broken or hostile node; DNS allows
+ * 253): the subscription's connection there fails unresolved, in words naming the host's length
+ * and the port whole; no link is made to the host cut short (pubsub_bounce.c's copy); and the
+ * refreshed map brings the channel back to node 0, which confirms it.
+ */
+static void test_moved_to_long_host(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    char ch[32], moved[400], host[301], confirm[128] = "";
+    int slot = name_in("lh:s", 0, 8191, -1, ch, sizeof ch);
+    memset(host, 'a', 300);
+    host[300] = '\0';
+    snprintf(moved, sizeof moved, "-MOVED %d %s:%d\r\n", slot, host, vt_fcluster_port(c, 1));
+    push3(confirm, sizeof confirm, "ssubscribe", ch, NULL, 1);
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, moved), 0);
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, -1, 0, confirm), 0);
+    static vt_logtext log = VT_LOGTEXT_INIT;
+    vmux *m = open_logged(c, &log);
+    static struct tally t;
+    vmux_sub *s;
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_SHARD, (vmux_str){ch, strlen(ch)}, on_message, &t, &s), 0);
+    char words[128];
+    snprintf(words, sizeof words, "(300 bytes):%d: the host name is 300 bytes, over the 253",
+             vt_fcluster_port(c, 1));
+    struct long_host_wait w = {&log, words};
+    if (!vt_wait_until(log_says, &w, WAIT_MS))
+        fail_msg("no failure naming the 300-byte host whole; the log: %s", log.text);
+    int cut = -1;
+    assert_int_equal(vmux__run_on_io(m, hosts_whole, &cut), 0);
+    if (cut != 0)
+        fail_msg("%d subscriber links to a host cut short", cut);
+    if (vmux_sub_wait_live(s, WAIT_MS) != 0)
+        fail_msg("the shard channel never came back to node 0; the log: %s", log.text);
+    assert_int_equal(vmux_unsubscribe(m, s), 0);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -662,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_unconfirmed_move_leaves_no_guard),
         cmocka_unit_test(test_guard_window_from_own_confirmation),
         cmocka_unit_test(test_moved_after_end_is_no_error),
+        cmocka_unit_test(test_moved_to_long_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
