@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config_keys.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
 #include "core/errclass.h"
@@ -501,7 +502,9 @@ static int make_watch_configs(struct vmux_sentinel *s)
         if ((s->wcfg[i] = vmux_config_dup(s->cfg)) == NULL)
             return VMUX_ERR_NOMEM;
         vmux_config_clear_endpoints(s->wcfg[i]);
-        if (vmux_config_add_endpoint(s->wcfg[i], e->host, e->port) != 0)
+        /* not vmux_config_add_endpoint(): its words would replace the opening thread's
+         * vmux_last_error(); the endpoint was checked when it was configured */
+        if (vmux__config_endpoint_push(s->wcfg[i], e->host, strlen(e->host), e->port) != 0)
             return VMUX_ERR_NOMEM;
     }
     return 0;

@@ -1251,6 +1251,28 @@ static void test_add_endpoint_words(void **state)
     vmux_config_free(cfg);
 }
 
+/* Opening a Sentinel handle (its watchers' configs are made with one endpoint each) leaves the
+ * opening thread's vmux_last_error() as it was: only the caller's own add_endpoint() words it. */
+static void test_open_keeps_last_error(void **state)
+{
+    (void)state;
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_parse("127.0.0.1:1,127.0.0.1:2,serviceName=svc,abortConnect=false,"
+                                       "connectTimeout=100",
+                                       &cfg, NULL, 0),
+                     0);
+    refused_words(cfg, "b", -1, "endpoint 3 ('b'): port -1 out of range");
+    char before[256];
+    snprintf(before, sizeof before, "%s", vmux_last_error());
+    vmux *m = NULL;
+    char err[256] = "";
+    if (vmux_open(cfg, &m, err, sizeof err) != 0)
+        fail_msg("vmux_open: %s", err);
+    assert_string_equal(vmux_last_error(), before);
+    vmux_close(m);
+    vmux_config_free(cfg);
+}
+
 static void test_endpoint_api(void **state)
 {
     (void)state;
@@ -1446,6 +1468,7 @@ int main(void)
         cmocka_unit_test(test_endpoint_api),
         cmocka_unit_test(test_host_length),
         cmocka_unit_test(test_add_endpoint_words),
+        cmocka_unit_test(test_open_keeps_last_error),
         cmocka_unit_test(test_host_trailing_dot),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_near_mode_and_prefixes),
