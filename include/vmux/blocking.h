@@ -3,7 +3,8 @@
  * one of the handle's dedicated blocking connections (call.h, VMUX_CALL_BLOCKING), so other
  * callers' commands never wait behind them; WAIT cannot (see vmux_wait()). Each deadline is the
  * block time plus opts' timeout (or the config's syncTimeout); a block time of 0 (wait forever)
- * is refused with VMUX_ERR_INVALID_ARG, as it could never meet a deadline.
+ * is refused with VMUX_ERR_INVALID_ARG, as it could never meet a deadline (opts->errbuf, when
+ * given: "invalid argument: block_ms is 0: the block must be at least 1 ms ...").
  *
  * Errors as in strings.h. None of these is retry-safe: a pop that was sent may have taken its
  * element, and a WAIT sent again on a new connection would count none of the writes it was

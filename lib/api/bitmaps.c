@@ -1,6 +1,7 @@
 /* Bitmap commands (bitmaps.h). */
 #include "vmux/bitmaps.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include "api/typed.h"
@@ -42,7 +43,12 @@ static void add_range(struct vmux_args *a, const vmux_bitrange_opts *range)
         return;
     if (vmux__sized_in(&r, sizeof r, range) != 0 || (unsigned)r.unit > VMUX_BIT_UNIT_BIT ||
         (r.no_end && r.unit != VMUX_BIT_UNIT_BYTE)) {
-        vmux__args_refuse(a);
+        if (r.size == 0) /* vmux__sized_in() zeroes what it refuses */
+            vmux__args_refuse_why(a, "range cannot be read: make it with VMUX_INIT");
+        else if ((unsigned)r.unit > VMUX_BIT_UNIT_BIT)
+            vmux__args_refuse_why(a, "range->unit is %d: none of vmux_bit_unit", (int)r.unit);
+        else
+            vmux__args_refuse_why(a, "range->no_end with VMUX_BIT_UNIT_BIT: no_end takes bytes");
         return;
     }
     vmux__args_int(a, r.start);
@@ -79,8 +85,12 @@ int vmux_bitop(vmux *m, const vmux_callopts *opts, vmux_bitop_op op, vmux_str ds
     struct vmux_args a;
     if (len != NULL)
         *len = 0;
-    if (keys == NULL || n == 0 || (unsigned)op > VMUX_BITOP_NOT || (op == VMUX_BITOP_NOT && n != 1))
-        return VMUX_ERR_INVALID_ARG;
+    if (keys == NULL || n == 0)
+        return vmux__items_refuse(opts, "keys", keys, n);
+    if ((unsigned)op > VMUX_BITOP_NOT)
+        return vmux__typed_refuse(opts, "op is %d: none of vmux_bitop_op", (int)op);
+    if (op == VMUX_BITOP_NOT && n != 1)
+        return vmux__typed_refuse(opts, "n is %zu: VMUX_BITOP_NOT takes exactly one source key", n);
     vmux__args_init(&a);
     vmux__args_cstr(&a, "BITOP");
     vmux__args_cstr(&a, words[op]);
@@ -102,7 +112,12 @@ static void add_field_op(struct vmux_args *a, const vmux_bitfield_op *op,
     if ((unsigned)op->kind > VMUX_BITFIELD_INCRBY || op->bits < 1 ||
         op->bits > (op->is_signed ? 64u : 63u) || op->offset < 0 ||
         (writes && (unsigned)op->overflow > VMUX_BITFIELD_FAIL)) {
-        vmux__args_refuse(a);
+        vmux__args_refuse_why(a,
+                              "an op (kind %d, bits %u%s, offset %" PRId64 ", overflow %d) is "
+                              "refused: kind in vmux_bitfield_kind, bits 1 to 64 signed or 63 "
+                              "unsigned, offset at least 0, overflow in vmux_bitfield_overflow",
+                              (int)op->kind, (unsigned)op->bits, op->is_signed ? " signed" : "",
+                              op->offset, (int)op->overflow);
         return;
     }
     if (writes && op->overflow != *mode) {
@@ -132,7 +147,9 @@ static bool build_bitfield(struct vmux_args *a, const char *cmd, vmux_str key,
     vmux__args_key_command(a, cmd, key);
     for (size_t i = 0; i < n && a->error == 0; i++) {
         if ((unsigned)ops[i].kind > max)
-            vmux__args_refuse(a);
+            vmux__args_refuse_why(a, "ops[%zu].kind is %d: %s", i, (int)ops[i].kind,
+                                  max == VMUX_BITFIELD_GET ? "BITFIELD_RO takes only GET"
+                                                           : "none of vmux_bitfield_kind");
         add_field_op(a, &ops[i], &mode);
         if (ops[i].kind > *writes)
             *writes = ops[i].kind;
@@ -140,14 +157,16 @@ static bool build_bitfield(struct vmux_args *a, const char *cmd, vmux_str key,
     return true;
 }
 
-/* No operations (ops NULL or n 0): the caller's arrays of n items zeroed, nothing sent. */
-static int no_fields(int64_t *values, bool *found, size_t n)
+/* No operations (ops NULL or n 0): the caller's arrays of n items zeroed, nothing sent, and
+ * words for opts' error buffer. */
+static int no_fields(const vmux_callopts *opts, const vmux_bitfield_op *ops, int64_t *values,
+                     bool *found, size_t n)
 {
     if (values != NULL)
         memset(values, 0, n * sizeof(*values));
     if (found != NULL)
         memset(found, 0, n * sizeof(*found));
-    return VMUX_ERR_INVALID_ARG;
+    return vmux__items_refuse(opts, "ops", ops, n);
 }
 
 int vmux_bitfield(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_bitfield_op *ops,
@@ -157,7 +176,7 @@ int vmux_bitfield(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_b
     struct vmux_each e = {values, sizeof(*values), found, n, vmux__conv_int};
     vmux_bitfield_kind writes;
     if (!build_bitfield(&a, "BITFIELD", key, ops, n, VMUX_BITFIELD_INCRBY, &writes))
-        return no_fields(values, found, n);
+        return no_fields(opts, ops, values, found, n);
     /* an INCRBY adds again; a SET answers what the first run wrote, harmless only when dropped */
     bool idempotent = writes == VMUX_BITFIELD_GET ||
                       (writes == VMUX_BITFIELD_SET && values == NULL && found == NULL);
@@ -171,6 +190,6 @@ int vmux_bitfield_ro(vmux *m, const vmux_callopts *opts, vmux_str key, const vmu
     struct vmux_each e = {values, sizeof(*values), NULL, n, vmux__conv_int};
     vmux_bitfield_kind writes;
     if (!build_bitfield(&a, "BITFIELD_RO", key, ops, n, VMUX_BITFIELD_GET, &writes))
-        return no_fields(values, NULL, n);
+        return no_fields(opts, ops, values, NULL, n);
     return vmux__run_each(m, opts, &a, true, &e);
 }

@@ -4,6 +4,7 @@
  */
 #include "vmux/blocking.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include "api/fanout.h"
@@ -19,6 +20,15 @@ static void add_block_time(struct vmux_args *a, int64_t block_ms)
 static bool valid_end(vmux_end end)
 {
     return end == VMUX_HEAD || end == VMUX_TAIL;
+}
+
+/* A block time below 1 ms, refused with words for opts' error buffer. */
+static int refuse_block(const vmux_callopts *opts, int64_t block_ms)
+{
+    return vmux__typed_refuse(opts,
+                              "block_ms is %" PRId64 ": the block must be at least 1 ms (0 would "
+                              "block forever, and could never meet a deadline)",
+                              block_ms);
 }
 
 static void zero(vmux_bytes *b)
@@ -69,8 +79,12 @@ static int pop(vmux *m, const vmux_callopts *opts, vmux_end end, const char *con
     if (p->score != NULL)
         *p->score = 0;
     struct vmux_args a;
-    if (block_ms < 1 || !valid_end(end) || !vmux__args_items(&a, cmds[end], NULL, keys, n))
-        return VMUX_ERR_INVALID_ARG;
+    if (block_ms < 1)
+        return refuse_block(opts, block_ms);
+    if (!valid_end(end))
+        return vmux__typed_refuse(opts, "end is %d: none of vmux_end", (int)end);
+    if (!vmux__args_items(&a, cmds[end], NULL, keys, n))
+        return vmux__items_refuse(opts, "keys", keys, n);
     add_block_time(&a, block_ms);
     vmux_callopts o = vmux__blocking_opts(m, opts, block_ms);
     return vmux__typed_run_into(m, &o, &a, false, conv_popped, p, 0, NULL);
@@ -88,8 +102,12 @@ int vmux_blmove(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst, 
                 vmux_end to, int64_t block_ms, vmux_bytes *value)
 {
     zero(value);
-    if (block_ms < 1 || !valid_end(from) || !valid_end(to))
-        return VMUX_ERR_INVALID_ARG;
+    if (block_ms < 1)
+        return refuse_block(opts, block_ms);
+    if (!valid_end(from) || !valid_end(to))
+        return vmux__typed_refuse(opts, "%s is %d: none of vmux_end",
+                                  valid_end(from) ? "to" : "from",
+                                  (int)(valid_end(from) ? to : from));
     struct vmux_args a;
     vmux__args_key_command(&a, "BLMOVE", src);
     vmux__args_str(&a, dst);
@@ -113,8 +131,10 @@ int vmux_wait(vmux *m, const vmux_callopts *opts, int64_t replicas, int64_t bloc
 {
     if (acked != NULL)
         *acked = 0;
-    if (replicas < 0 || block_ms < 1)
-        return VMUX_ERR_INVALID_ARG;
+    if (replicas < 0)
+        return vmux__typed_refuse(opts, "replicas is %" PRId64 ": must be at least 0", replicas);
+    if (block_ms < 1)
+        return refuse_block(opts, block_ms);
     struct vmux_args a;
     vmux__args_init(&a);
     vmux__args_cstr(&a, "WAIT");
@@ -170,8 +190,13 @@ int vmux_waitaof(vmux *m, const vmux_callopts *opts, int64_t numlocal, int64_t n
         *local = 0;
     if (replicas != NULL)
         *replicas = 0;
-    if (numlocal < 0 || numlocal > 1 || numreplicas < 0 || block_ms < 1)
-        return VMUX_ERR_INVALID_ARG;
+    if (numlocal < 0 || numlocal > 1)
+        return vmux__typed_refuse(opts, "numlocal is %" PRId64 ": must be 0 or 1", numlocal);
+    if (numreplicas < 0)
+        return vmux__typed_refuse(opts, "numreplicas is %" PRId64 ": must be at least 0",
+                                  numreplicas);
+    if (block_ms < 1)
+        return refuse_block(opts, block_ms);
     struct vmux_args a;
     vmux__args_init(&a);
     vmux__args_cstr(&a, "WAITAOF");

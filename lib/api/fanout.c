@@ -69,6 +69,8 @@ int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args 
     int rc = a->error != 0
                  ? a->error
                  : vmux__fanout_call_primaries(m, &o, rerun, a->argc, a->argv, a->lens, &res);
+    if (a->error == VMUX_ERR_INVALID_ARG)
+        vmux__args_refused(opts, a); /* which argument, in the caller's buffer */
     vmux__args_free(a);
     const vmux_node_reply *bad = rc == 0 ? first_failure(&res, excused) : NULL;
     if (bad != NULL) {

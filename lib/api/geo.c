@@ -16,7 +16,7 @@ static const char *const unit_words[] = {"m", "km", "mi", "ft"};
 static void add_unit(struct vmux_args *a, vmux_geo_unit unit)
 {
     if ((unsigned)unit > VMUX_GEO_UNIT_FT)
-        vmux__args_refuse(a);
+        vmux__args_refuse_why(a, "unit is %d: none of vmux_geo_unit", (int)unit);
     else
         vmux__args_cstr(a, unit_words[unit]);
 }
@@ -32,7 +32,10 @@ static bool valid_point(double longitude, double latitude)
 static void add_point(struct vmux_args *a, double longitude, double latitude)
 {
     if (!valid_point(longitude, latitude)) {
-        vmux__args_refuse(a);
+        vmux__args_refuse_why(a,
+                              "longitude %g, latitude %g: outside the server's limits (+-%g, "
+                              "+-%g)",
+                              longitude, latitude, VMUX_GEO_LONGITUDE_MAX, VMUX_GEO_LATITUDE_MAX);
         return;
     }
     vmux__args_double(a, longitude);
@@ -43,7 +46,7 @@ static void add_point(struct vmux_args *a, double longitude, double latitude)
 static void add_size(struct vmux_args *a, double v)
 {
     if (!isfinite(v) || v < 0)
-        vmux__args_refuse(a);
+        vmux__args_refuse_why(a, "a shape's size is %g: must be finite and at least 0", v);
     else
         vmux__args_double(a, v);
 }
@@ -55,10 +58,10 @@ int vmux_geoadd(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_geo
     if (count != NULL)
         *count = 0;
     if (items == NULL || n == 0)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, "items", items, n);
     vmux__args_key_command(&a, "GEOADD", key);
     if (!vmux__args_cond(&a, cond, VMUX_COND_XX))
-        vmux__args_refuse(&a);
+        vmux__args_refuse_why(&a, "cond is %d: GEOADD takes VMUX_COND_ALWAYS, NX or XX", (int)cond);
     if (count_changed)
         vmux__args_cstr(&a, "CH");
     for (size_t i = 0; i < n && a.error == 0; i++) {
@@ -98,7 +101,7 @@ int vmux_geopos(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str
     struct vmux_args a;
     struct vmux_each e = {points, sizeof(*points), found, n, conv_point};
     if (!vmux__args_items(&a, "GEOPOS", &key, members, n))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, "members", members, n);
     return vmux__run_each(m, opts, &a, true, &e);
 }
 
@@ -109,7 +112,7 @@ int vmux_geohash(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_st
     if (hashes != NULL)
         *hashes = (vmux_bytes_array){0};
     if (!vmux__args_items(&a, "GEOHASH", &key, members, n))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, "members", members, n);
     return vmux__run_bytes_array(m, opts, &a, true, hashes);
 }
 
@@ -182,7 +185,7 @@ static void add_center(struct vmux_args *a, const vmux_geo_center *c)
         vmux__args_cstr(a, "FROMLONLAT");
         add_point(a, c->longitude, c->latitude);
     } else {
-        vmux__args_refuse(a);
+        vmux__args_refuse_why(a, "center.kind is %d: none of vmux_geo_center_kind", (int)c->kind);
     }
 }
 
@@ -196,7 +199,7 @@ static void add_shape(struct vmux_args *a, const vmux_geo_shape *s)
         add_size(a, s->width);
         add_size(a, s->height);
     } else {
-        vmux__args_refuse(a);
+        vmux__args_refuse_why(a, "shape.kind is %d: none of vmux_geo_shape_kind", (int)s->kind);
     }
     add_unit(a, s->unit);
 }
@@ -220,7 +223,9 @@ static void add_search(struct vmux_args *a, const vmux_geosearch_opts *search, b
     if ((search != NULL && vmux__sized_in(&o, sizeof o, search) != 0) ||
         (unsigned)o.order > VMUX_GEO_DESC || o.count < 0 || (o.any && o.count == 0) ||
         (store && (o.withcoord || o.withdist || o.withhash))) {
-        vmux__args_refuse(a);
+        vmux__args_refuse_why(a, "search is refused: made without VMUX_INIT, order outside "
+                                 "vmux_geo_order, count below 0, any without a count, or (storing) "
+                                 "a WITH word, which only a search's reply carries");
         return;
     }
     if (order_words[o.order] != NULL)

@@ -80,6 +80,15 @@ static bool build_hset(struct vmux_args *a, vmux_str key, const vmux_str *fields
     return true;
 }
 
+/* Words for pairs build_hset() refused. */
+static int refuse_pairs(const vmux_callopts *opts, const vmux_str *fields, const vmux_str *values,
+                        size_t n)
+{
+    if (fields == NULL || n == 0)
+        return vmux__items_refuse(opts, "fields", fields, n);
+    return vmux__items_refuse(opts, "values", values, n);
+}
+
 int vmux_hset(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *fields,
               const vmux_str *values, size_t n, int64_t *added)
 {
@@ -87,7 +96,7 @@ int vmux_hset(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *
     if (added != NULL)
         *added = 0;
     if (!build_hset(&a, key, fields, values, n))
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_pairs(opts, fields, values, n);
     return vmux__run_int(m, opts, &a, true, added);
 }
 
@@ -96,7 +105,7 @@ int vmux_hset_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux
 {
     struct vmux_args a;
     if (!build_hset(&a, key, fields, values, n))
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_pairs(opts, fields, values, n);
     return vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
@@ -139,7 +148,7 @@ int vmux_hmget(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str 
     if (values != NULL)
         memset(values, 0, sizeof(*values));
     if (!vmux__args_items(&a, "HMGET", &key, fields, n))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, "fields", fields, n);
     return vmux__run_bytes_array(m, opts, &a, true, values);
 }
 
@@ -169,7 +178,7 @@ int vmux_hgetall_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_re
 int vmux_hdel(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *fields, size_t n,
               int64_t *deleted)
 {
-    return vmux__run_items_int(m, opts, "HDEL", &key, fields, n, true, deleted);
+    return vmux__run_items_int(m, opts, "HDEL", &key, fields, "fields", n, true, deleted);
 }
 
 int vmux_hexists(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str field, bool *exists)

@@ -27,13 +27,13 @@ int vmux_pfadd(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str 
     if (changed != NULL)
         *changed = false;
     if (!key_and_items(&a, "PFADD", key, elements, n))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts, "elements is NULL with n %zu", n);
     return vmux__run_bool(m, opts, &a, true, changed);
 }
 
 int vmux_pfcount(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n, int64_t *count)
 {
-    return vmux__run_items_int(m, opts, "PFCOUNT", NULL, keys, n, true, count);
+    return vmux__run_items_int(m, opts, "PFCOUNT", NULL, keys, "keys", n, true, count);
 }
 
 int vmux_pfmerge(vmux *m, const vmux_callopts *opts, vmux_str dest, const vmux_str *sources,
@@ -41,6 +41,6 @@ int vmux_pfmerge(vmux *m, const vmux_callopts *opts, vmux_str dest, const vmux_s
 {
     struct vmux_args a;
     if (!key_and_items(&a, "PFMERGE", dest, sources, n))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts, "sources is NULL with n %zu", n);
     return vmux__run_ok(m, opts, &a, true);
 }

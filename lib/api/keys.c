@@ -21,7 +21,7 @@ static int run_count(vmux *m, const vmux_callopts *opts, const char *cmd, const 
     if (out != NULL)
         *out = 0;
     if (!vmux__args_items(&a, cmd, NULL, keys, n))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, "keys", keys, n);
     if (vmux__split_wanted(m, keys, n)) {
         int rc = vmux__split_count(m, opts, cmd, keys, n, out);
         if (rc != VMUX_SPLIT_ONE) {
@@ -37,7 +37,7 @@ static int count_async(vmux *m, const vmux_callopts *opts, const char *cmd, cons
 {
     struct vmux_args a;
     if (!vmux__args_items(&a, cmd, NULL, keys, n))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, "keys", keys, n);
     if (vmux__split_wanted(m, keys, n)) {
         int rc = vmux__split_count_async(m, opts, cmd, keys, n, cb, userdata);
         if (rc != VMUX_SPLIT_ONE) {
@@ -92,6 +92,12 @@ static bool build_expire(struct vmux_args *a, const char *cmd, vmux_str key, int
     return vmux__args_cond(a, cond, VMUX_COND_XX_LT);
 }
 
+/* Words for a cond build_expire() refused. */
+static int refuse_cond(const vmux_callopts *opts, vmux_cond cond)
+{
+    return vmux__typed_refuse(opts, "cond is %d: none of vmux_cond", (int)cond);
+}
+
 static int run_expire(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_str key,
                       int64_t value, vmux_cond cond, bool *was_set)
 {
@@ -99,7 +105,7 @@ static int run_expire(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_
     if (was_set != NULL)
         *was_set = false;
     if (!build_expire(&a, cmd, key, value, cond))
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_cond(opts, cond);
     return vmux__run_bool(m, opts, &a, cond == VMUX_COND_ALWAYS, was_set);
 }
 
@@ -120,7 +126,7 @@ int vmux_pexpire_async(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t
 {
     struct vmux_args a;
     if (!build_expire(&a, "PEXPIRE", key, ms, cond))
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_cond(opts, cond);
     return vmux__typed_async(m, opts, &a, cond == VMUX_COND_ALWAYS, cb, userdata);
 }
 
@@ -234,7 +240,7 @@ int vmux_copy(vmux *m, const vmux_callopts *opts, vmux_str src, vmux_str dst,
     if (copied != NULL)
         *copied = false;
     if (copy != NULL && vmux__sized_in(&o, sizeof o, copy) != 0)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__sized_refuse(opts, "copy", copy, sizeof o);
     vmux__args_key_command(&a, "COPY", src);
     vmux__args_str(&a, dst);
     if (o.to_db) {
@@ -323,7 +329,9 @@ int vmux_restore(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t ttl_m
     vmux__args_count(&a, ttl_ms);
     vmux__args_str(&a, payload);
     if ((restore != NULL && vmux__sized_in(&o, sizeof o, restore) != 0) || restore_refused(&o))
-        vmux__args_refuse(&a);
+        vmux__args_refuse_why(&a, "restore is refused: made without VMUX_INIT, idle_seconds below "
+                                  "0, frequency outside 0 to 255, or idletime with freq (one of "
+                                  "the two)");
     else
         restore_options(&a, &o);
     /* without REPLACE a second run finds the first one's key: BUSYKEY */

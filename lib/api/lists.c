@@ -10,49 +10,49 @@
 int vmux_lpush(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values, size_t n,
                int64_t *length)
 {
-    return vmux__run_items_int(m, opts, "LPUSH", &key, values, n, false, length);
+    return vmux__run_items_int(m, opts, "LPUSH", &key, values, "values", n, false, length);
 }
 
 int vmux_rpush(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values, size_t n,
                int64_t *length)
 {
-    return vmux__run_items_int(m, opts, "RPUSH", &key, values, n, false, length);
+    return vmux__run_items_int(m, opts, "RPUSH", &key, values, "values", n, false, length);
 }
 
 int vmux_lpush_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
                      size_t n, vmux_reply_cb cb, void *userdata)
 {
-    return vmux__items_async(m, opts, "LPUSH", &key, values, n, false, cb, userdata);
+    return vmux__items_async(m, opts, "LPUSH", &key, values, "values", n, false, cb, userdata);
 }
 
 int vmux_rpush_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
                      size_t n, vmux_reply_cb cb, void *userdata)
 {
-    return vmux__items_async(m, opts, "RPUSH", &key, values, n, false, cb, userdata);
+    return vmux__items_async(m, opts, "RPUSH", &key, values, "values", n, false, cb, userdata);
 }
 
 int vmux_lpushx(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values, size_t n,
                 int64_t *length)
 {
-    return vmux__run_items_int(m, opts, "LPUSHX", &key, values, n, false, length);
+    return vmux__run_items_int(m, opts, "LPUSHX", &key, values, "values", n, false, length);
 }
 
 int vmux_rpushx(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values, size_t n,
                 int64_t *length)
 {
-    return vmux__run_items_int(m, opts, "RPUSHX", &key, values, n, false, length);
+    return vmux__run_items_int(m, opts, "RPUSHX", &key, values, "values", n, false, length);
 }
 
 int vmux_lpushx_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
                       size_t n, vmux_reply_cb cb, void *userdata)
 {
-    return vmux__items_async(m, opts, "LPUSHX", &key, values, n, false, cb, userdata);
+    return vmux__items_async(m, opts, "LPUSHX", &key, values, "values", n, false, cb, userdata);
 }
 
 int vmux_rpushx_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *values,
                       size_t n, vmux_reply_cb cb, void *userdata)
 {
-    return vmux__items_async(m, opts, "RPUSHX", &key, values, n, false, cb, userdata);
+    return vmux__items_async(m, opts, "RPUSHX", &key, values, "values", n, false, cb, userdata);
 }
 
 int vmux_lpop(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
@@ -142,7 +142,8 @@ static void lpos_command(struct vmux_args *a, vmux_str key, vmux_str element,
     vmux__args_key_command(a, "LPOS", key);
     vmux__args_str(a, element);
     if (o != NULL && (vmux__sized_in(&lo, sizeof lo, o) != 0 || lo.rank == INT64_MIN)) {
-        vmux__args_refuse(a);
+        vmux__args_refuse_why(a, lo.rank == INT64_MIN ? "o->rank is INT64_MIN: it has no negation"
+                                                      : "o cannot be read: make it with VMUX_INIT");
         return;
     }
     if (lo.rank != 0) {
@@ -218,7 +219,8 @@ int vmux_lpos_count(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str e
     struct positions p = {positions, max, count};
     positions_zero(&p);
     if (max == 0)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts, "max is 0: must be at least 1 (the server's COUNT 0, "
+                                        "every match, needs an array as long as the list)");
     lpos_command(&a, key, element, o, max);
     return vmux__typed_run_into(m, opts, &a, true, conv_positions, &p, 0, NULL);
 }
@@ -297,7 +299,9 @@ int vmux_lmove(vmux *m, const vmux_callopts *opts, vmux_str source, vmux_str des
     if (moved != NULL)
         *moved = (vmux_bytes){0};
     if (from_word == NULL || to_word == NULL)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts, "%s is %d: none of vmux_end",
+                                  from_word == NULL ? "from" : "to",
+                                  (int)(from_word == NULL ? from : to));
     vmux__args_key_command(&a, "LMOVE", source);
     vmux__args_str(&a, destination);
     vmux__args_cstr(&a, from_word);

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "api/near_track.h"
+#include "api/typed.h"
 #include "core/assert.h"
 #include "core/buf.h"
 #include "core/encode.h"
@@ -307,8 +308,15 @@ int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *
 {
     if (value != NULL)
         memset(value, 0, sizeof(*value));
-    if (m == NULL || value == NULL || (key.ptr == NULL && key.len > 0))
-        return VMUX_ERR_INVALID_ARG;
+    if (m == NULL)
+        return vmux__typed_refuse(opts, "m is NULL");
+    if (value == NULL)
+        return vmux__typed_refuse(opts, "value is NULL");
+    if (key.ptr == NULL && key.len > 0)
+        return vmux__typed_refuse(opts,
+                                  "key is at NULL with length %zu (a vmux_str {NULL, len "
+                                  "> 0} is no string)",
+                                  key.len);
     struct vmux_near *s;
     int rc = store_for_read(m, opts, &s);
     if (rc != 0)

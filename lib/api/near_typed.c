@@ -79,6 +79,20 @@ static bool bad_str(vmux_str s)
     return s.ptr == NULL && s.len > 0;
 }
 
+/* Words for a refused near read: m, then out (named out_name), key, field (in that order). */
+static int refuse(const vmux_callopts *opts, const vmux *m, const void *out, const char *out_name,
+                  vmux_str key, vmux_str field)
+{
+    if (m == NULL)
+        return vmux__typed_refuse(opts, "m is NULL");
+    if (out == NULL)
+        return vmux__typed_refuse(opts, "%s is NULL", out_name);
+    return vmux__typed_refuse(opts,
+                              "%s is at NULL with length %zu (a vmux_str {NULL, len > 0} is "
+                              "no string)",
+                              bad_str(key) ? "key" : "field", bad_str(key) ? key.len : field.len);
+}
+
 /* A read of one key and no other argument: HGETALL or SMEMBERS. */
 static int read_key(vmux *m, const vmux_callopts *opts, const struct vmux_near_kind *kind,
                     const char *cmd, const char *tag, vmux_str key, void *out)
@@ -94,7 +108,7 @@ int vmux_near_hgetall(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_fie
     if (fields != NULL)
         memset(fields, 0, sizeof(*fields));
     if (m == NULL || fields == NULL || bad_str(key))
-        return VMUX_ERR_INVALID_ARG;
+        return refuse(opts, m, fields, "fields", key, (vmux_str){0});
     return read_key(m, opts, &HGETALL_KIND, "HGETALL", "h", key, fields);
 }
 
@@ -103,7 +117,7 @@ int vmux_near_smembers(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_by
     if (members != NULL)
         memset(members, 0, sizeof(*members));
     if (m == NULL || members == NULL || bad_str(key))
-        return VMUX_ERR_INVALID_ARG;
+        return refuse(opts, m, members, "members", key, (vmux_str){0});
     return read_key(m, opts, &SMEMBERS_KIND, "SMEMBERS", "s", key, members);
 }
 
@@ -125,8 +139,10 @@ int vmux_near_hget(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str fi
 {
     if (value != NULL)
         memset(value, 0, sizeof(*value));
-    if (m == NULL || value == NULL || bad_str(key) || bad_str(field) || field.len == SIZE_MAX)
-        return VMUX_ERR_INVALID_ARG;
+    if (m == NULL || value == NULL || bad_str(key) || bad_str(field))
+        return refuse(opts, m, value, "value", key, field);
+    if (field.len == SIZE_MAX)
+        return vmux__typed_refuse(opts, "field's length is SIZE_MAX: no buffer has it");
     char buf[256], *owned;
     const char *var = field_variant(field, buf, sizeof(buf), &owned);
     if (var == NULL)

@@ -14,7 +14,10 @@ int vmux_publish(vmux *m, const vmux_callopts *opts, vmux_sub_kind kind, vmux_st
     if (receivers != NULL)
         *receivers = 0;
     if (kind != VMUX_SUB_CHANNEL && kind != VMUX_SUB_SHARD)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts,
+                                  "kind is %d: PUBLISH takes VMUX_SUB_CHANNEL or "
+                                  "VMUX_SUB_SHARD (a pattern is no channel)",
+                                  (int)kind);
     vmux__args_init(&a);
     vmux__args_cstr(&a, kind == VMUX_SUB_SHARD ? "SPUBLISH" : "PUBLISH");
     vmux__args_str(&a, channel);

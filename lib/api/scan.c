@@ -207,6 +207,8 @@ static int node_step(vmux_scan *it, const vmux_callopts *opts, struct step_out *
     vmux_reply *r = NULL;
     int rc =
         a.error != 0 ? a.error : vmux__cscan_call(it->m, &o, it->cl, a.argc, a.argv, a.lens, &r);
+    if (a.error == VMUX_ERR_INVALID_ARG)
+        vmux__args_refused(opts, &a);
     vmux__args_free(&a);
     return vmux__reply_into(rc, r, conv_step, s, 0, NULL);
 }
@@ -362,8 +364,13 @@ static int next(vmux_scan *it, enum scan_kind kind, const vmux_callopts *opts,
 {
     if (batch != NULL)
         memset(batch, 0, form->size);
-    if (it == NULL || (kind != SCAN_ANY && it->kind != kind))
-        return VMUX_ERR_INVALID_ARG;
+    static const char *const begun[] = {"vmux_scan_begin()", "vmux_hscan_begin()",
+                                        "vmux_sscan_begin()", "vmux_zscan_begin()"};
+    if (it == NULL)
+        return vmux__typed_refuse(opts, "it is NULL");
+    if (kind != SCAN_ANY && it->kind != kind)
+        return vmux__typed_refuse(opts, "it is from %s: this takes only an iterator of %s",
+                                  begun[it->kind], begun[kind]);
     return step(it, opts, form, batch);
 }
 

@@ -135,13 +135,24 @@ static int resend_sync(vmux *m, const vmux_callopts *opts, uint64_t start_ns, co
     return vmux__typed_call(m, &o, &a, false, out);
 }
 
+/* Words for arguments a run refused: missing (a NULL pointer's name), else keys, else args. */
+static int refuse_run(const vmux_callopts *opts, const char *missing, const vmux_str *keys,
+                      size_t nkeys, size_t nargs)
+{
+    if (missing != NULL)
+        return vmux__typed_refuse(opts, "%s is NULL", missing);
+    if (nkeys > 0 && keys == NULL)
+        return vmux__typed_refuse(opts, "keys is NULL with nkeys %zu", nkeys);
+    return vmux__typed_refuse(opts, "args is NULL with nargs %zu", nargs);
+}
+
 int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_script *s, const vmux_str *keys,
                     size_t nkeys, const vmux_str *args, size_t nargs, vmux_reply **out)
 {
     if (out != NULL)
         *out = NULL;
     if (s == NULL || out == NULL || (nkeys > 0 && keys == NULL) || (nargs > 0 && args == NULL))
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_run(opts, s == NULL ? "s" : out == NULL ? "out" : NULL, keys, nkeys, nargs);
     uint64_t start_ns = uv_hrtime(); /* one deadline for the run, both sends included */
     struct vmux_args a;
     build(&a, s, true, keys, nkeys, args, nargs);
@@ -256,10 +267,18 @@ int vmux_script_run_async(vmux *m, const vmux_callopts *opts, const vmux_script 
 {
     if (m == NULL || s == NULL || cb == NULL || (nkeys > 0 && keys == NULL) ||
         (nargs > 0 && args == NULL))
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_run(opts,
+                          m == NULL    ? "m"
+                          : s == NULL  ? "s"
+                          : cb == NULL ? "cb"
+                                       : NULL,
+                          keys, nkeys, nargs);
     vmux_callopts o = vmux__callopts_copy(opts);
-    if (o.size == 0 || o.timeout_ms < 0)
+    if (o.size == 0) /* options that cannot be read: no buffer to write into */
         return VMUX_ERR_INVALID_ARG;
+    if (o.timeout_ms < 0)
+        return vmux__typed_refuse(opts, "opts->timeout_ms is %lld: must be at least 0",
+                                  (long long)o.timeout_ms);
     struct script_run *run = run_new(keys, nkeys, args, nargs);
     if (run == NULL)
         return VMUX_ERR_NOMEM;

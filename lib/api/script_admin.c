@@ -15,7 +15,10 @@ int vmux_script_load(vmux *m, const vmux_callopts *opts, vmux_str source, vmux_b
     if (sha1 != NULL)
         *sha1 = (vmux_bytes){0};
     if (source.ptr == NULL && source.len > 0)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts,
+                                  "source is at NULL with length %zu (a vmux_str {NULL, len > 0} "
+                                  "is no string)",
+                                  source.len);
     struct vmux_args a;
     vmux__args_init(&a);
     vmux__args_cstr(&a, "SCRIPT");
@@ -81,17 +84,18 @@ static int conv_exists(const vmux_reply *r, void *out)
     return combine_exists(&res, out);
 }
 
-static int build_exists(struct vmux_args *a, const char *const *sha1s, size_t n)
+static int build_exists(const vmux_callopts *opts, struct vmux_args *a, const char *const *sha1s,
+                        size_t n)
 {
     if (sha1s == NULL || n == 0)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, "sha1s", sha1s, n);
     vmux__args_init(a);
     vmux__args_cstr(a, "SCRIPT");
     vmux__args_cstr(a, "EXISTS");
     for (size_t i = 0; i < n; i++) {
         if (sha1s[i] == NULL) {
             vmux__args_free(a);
-            return VMUX_ERR_INVALID_ARG;
+            return vmux__typed_refuse(opts, "sha1s[%zu] is NULL", i);
         }
         vmux__args_cstr(a, sha1s[i]);
     }
@@ -104,7 +108,7 @@ int vmux_script_exists(vmux *m, const vmux_callopts *opts, const char *const *sh
     if (exists != NULL && n > 0)
         memset(exists, 0, n * sizeof *exists);
     struct vmux_args a;
-    int rc = build_exists(&a, sha1s, n);
+    int rc = build_exists(opts, &a, sha1s, n);
     if (rc != 0)
         return rc;
     bool *flags = exists != NULL ? exists : calloc(n, sizeof *flags);

@@ -12,19 +12,19 @@
 int vmux_sadd(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members, size_t n,
               int64_t *added)
 {
-    return vmux__run_items_int(m, opts, "SADD", &key, members, n, true, added);
+    return vmux__run_items_int(m, opts, "SADD", &key, members, "members", n, true, added);
 }
 
 int vmux_sadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members,
                     size_t n, vmux_reply_cb cb, void *userdata)
 {
-    return vmux__items_async(m, opts, "SADD", &key, members, n, true, cb, userdata);
+    return vmux__items_async(m, opts, "SADD", &key, members, "members", n, true, cb, userdata);
 }
 
 int vmux_srem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members, size_t n,
               int64_t *removed)
 {
-    return vmux__run_items_int(m, opts, "SREM", &key, members, n, true, removed);
+    return vmux__run_items_int(m, opts, "SREM", &key, members, "members", n, true, removed);
 }
 
 int vmux_sismember(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
@@ -38,7 +38,7 @@ int vmux_sismember(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str me
 int vmux_sismember_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str member,
                          vmux_reply_cb cb, void *userdata)
 {
-    return vmux__items_async(m, opts, "SISMEMBER", &key, &member, 1, true, cb, userdata);
+    return vmux__items_async(m, opts, "SISMEMBER", &key, &member, "member", 1, true, cb, userdata);
 }
 
 /* Where SMISMEMBER's reply goes: n integers into n bools (NULL: dropped unread). */
@@ -73,7 +73,7 @@ int vmux_smismember(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux
     if (is_member != NULL)
         memset(is_member, 0, n * sizeof(*is_member));
     if (!vmux__args_items(&a, "SMISMEMBER", &key, members, n))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, "members", members, n);
     return vmux__typed_run_into(m, opts, &a, true, conv_flags, &f, 0, NULL);
 }
 
@@ -87,12 +87,12 @@ int vmux_smembers(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes_a
 int vmux_smembers_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_reply_cb cb,
                         void *userdata)
 {
-    return vmux__items_async(m, opts, "SMEMBERS", NULL, &key, 1, true, cb, userdata);
+    return vmux__items_async(m, opts, "SMEMBERS", NULL, &key, "key", 1, true, cb, userdata);
 }
 
 int vmux_scard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
 {
-    return vmux__run_items_int(m, opts, "SCARD", NULL, &key, 1, true, count);
+    return vmux__run_items_int(m, opts, "SCARD", NULL, &key, "key", 1, true, count);
 }
 
 /* SPOP or SRANDMEMBER key: one member. */
@@ -156,7 +156,7 @@ static int combine(vmux *m, const vmux_callopts *opts, const char *cmd, const vm
     if (members != NULL)
         *members = (vmux_bytes_array){0};
     if (!vmux__args_items(&a, cmd, NULL, keys, n))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, "keys", keys, n);
     return vmux__run_bytes_array(m, opts, &a, true, members);
 }
 
@@ -185,7 +185,7 @@ int vmux_sintercard(vmux *m, const vmux_callopts *opts, const vmux_str *keys, si
     if (count != NULL)
         *count = 0;
     if (keys == NULL || n == 0)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, "keys", keys, n);
     vmux__args_init(&a);
     vmux__args_cstr(&a, "SINTERCARD");
     vmux__args_int(&a, (int64_t)n);
@@ -201,13 +201,13 @@ int vmux_sintercard(vmux *m, const vmux_callopts *opts, const vmux_str *keys, si
 int vmux_sinterstore(vmux *m, const vmux_callopts *opts, vmux_str destination, const vmux_str *keys,
                      size_t n, int64_t *count)
 {
-    return vmux__run_items_int(m, opts, "SINTERSTORE", &destination, keys, n, true, count);
+    return vmux__run_items_int(m, opts, "SINTERSTORE", &destination, keys, "keys", n, true, count);
 }
 
 int vmux_sunionstore(vmux *m, const vmux_callopts *opts, vmux_str destination, const vmux_str *keys,
                      size_t n, int64_t *count)
 {
-    return vmux__run_items_int(m, opts, "SUNIONSTORE", &destination, keys, n, true, count);
+    return vmux__run_items_int(m, opts, "SUNIONSTORE", &destination, keys, "keys", n, true, count);
 }
 
 int vmux_sdiffstore(vmux *m, const vmux_callopts *opts, vmux_str destination, const vmux_str *keys,
@@ -216,5 +216,6 @@ int vmux_sdiffstore(vmux *m, const vmux_callopts *opts, vmux_str destination, co
     /* Storing keys[0] minus the others twice stores the same set, unless the destination is one
      * of the sets subtracted: the second run subtracts the first one's result. */
     bool idempotent = keys == NULL || n < 2 || !vmux__str_among(destination, keys + 1, n - 1);
-    return vmux__run_items_int(m, opts, "SDIFFSTORE", &destination, keys, n, idempotent, count);
+    return vmux__run_items_int(m, opts, "SDIFFSTORE", &destination, keys, "keys", n, idempotent,
+                               count);
 }

@@ -27,7 +27,8 @@ static void build_sort(struct vmux_args *a, const char *cmd, vmux_str key,
     vmux__args_key_command(a, cmd, key);
     if ((sort != NULL && vmux__sized_in(o, sizeof *o, sort) != 0) || sort_refused(o)) {
         *o = (vmux_sort_opts){.size = sizeof *o};
-        vmux__args_refuse(a);
+        vmux__args_refuse_why(a, "sort is refused: made without VMUX_INIT, nosort with by, limit "
+                                 "with an offset below 0, or get NULL with nget above 0");
         return;
     }
     if (o->nosort || o->by.ptr != NULL || o->by.len > 0) {

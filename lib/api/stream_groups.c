@@ -2,10 +2,17 @@
  * Consumer groups (streams.h): XGROUP CREATE, DESTROY, SETID, CREATECONSUMER and DELCONSUMER,
  * XACK, XPENDING, XCLAIM and XAUTOCLAIM. XREADGROUP, a read, is with XREAD in streams.c.
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "api/streams_internal.h"
 #include "vmux/error.h"
+
+/* Words for a negative min_idle_ms. */
+static int refuse_idle(const vmux_callopts *opts, int64_t min_idle_ms)
+{
+    return vmux__typed_refuse(opts, "min_idle_ms is %" PRId64 ": must be at least 0", min_idle_ms);
+}
 
 /* ---- groups ---- */
 
@@ -47,7 +54,10 @@ int vmux_xgroup_setid(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str
                       int64_t entries_read)
 {
     if (entries_read < VMUX_STREAM_UNKNOWN) /* the server's own rule: >= 0, or -1 */
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts,
+                                  "entries_read is %" PRId64 ": must be at least 0, or "
+                                  "VMUX_STREAM_UNKNOWN (-1)",
+                                  entries_read);
     struct vmux_args a;
     xgroup_command(&a, "SETID", key, group);
     vmux__stream_add_id(&a, id, "$");
@@ -83,7 +93,7 @@ int vmux_xack(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group, 
     struct vmux_args a;
     if (acked != NULL)
         *acked = 0;
-    int rc = vmux__stream_build_ids(&a, "XACK", key, &group, ids, n);
+    int rc = vmux__stream_build_ids(opts, &a, "XACK", key, &group, ids, n);
     return rc != 0 ? rc : vmux__run_int(m, opts, &a, true, acked);
 }
 
@@ -91,7 +101,7 @@ int vmux_xack_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str g
                     const vmux_str *ids, size_t n, vmux_reply_cb cb, void *userdata)
 {
     struct vmux_args a;
-    int rc = vmux__stream_build_ids(&a, "XACK", key, &group, ids, n);
+    int rc = vmux__stream_build_ids(opts, &a, "XACK", key, &group, ids, n);
     return rc != 0 ? rc : vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
@@ -116,8 +126,10 @@ int vmux_xpending_range(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_s
 {
     if (entries != NULL)
         memset(entries, 0, sizeof(*entries));
-    if (count < 1 || min_idle_ms < 0)
-        return VMUX_ERR_INVALID_ARG;
+    if (count < 1)
+        return vmux__typed_refuse(opts, "count is %" PRId64 ": must be at least 1", count);
+    if (min_idle_ms < 0)
+        return refuse_idle(opts, min_idle_ms);
     struct vmux_args a;
     group_command(&a, "XPENDING", key, group);
     if (min_idle_ms > 0) {
@@ -140,8 +152,10 @@ int vmux_xclaim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str group
 {
     if (entries != NULL)
         memset(entries, 0, sizeof(*entries));
-    if (ids == NULL || n == 0 || min_idle_ms < 0)
-        return VMUX_ERR_INVALID_ARG;
+    if (ids == NULL || n == 0)
+        return vmux__items_refuse(opts, "ids", ids, n);
+    if (min_idle_ms < 0)
+        return refuse_idle(opts, min_idle_ms);
     struct vmux_args a;
     group_command(&a, "XCLAIM", key, group);
     vmux__args_str(&a, consumer);
@@ -179,8 +193,13 @@ int vmux_xautoclaim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str g
     struct vmux_xautoclaim c;
     memset(&c, 0, sizeof(c));
     give_autoclaim(&c, next, entries, deleted); /* zeroes the out-parameters */
-    if (min_idle_ms < 0 || count < 0)
-        return VMUX_ERR_INVALID_ARG;
+    if (min_idle_ms < 0)
+        return refuse_idle(opts, min_idle_ms);
+    if (count < 0)
+        return vmux__typed_refuse(opts,
+                                  "count is %" PRId64 ": must be at least 0 (0: the server's "
+                                  "default)",
+                                  count);
     struct vmux_args a;
     group_command(&a, "XAUTOCLAIM", key, group);
     vmux__args_str(&a, consumer);

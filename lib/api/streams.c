@@ -4,6 +4,7 @@
  */
 #include "vmux/streams.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include "api/streams_internal.h"
@@ -28,11 +29,11 @@ void vmux__stream_add_strs(struct vmux_args *a, const vmux_str *items, size_t n)
 }
 
 /* key group ids... with ids required. */
-int vmux__stream_build_ids(struct vmux_args *a, const char *cmd, vmux_str key,
-                           const vmux_str *group, const vmux_str *ids, size_t n)
+int vmux__stream_build_ids(const vmux_callopts *opts, struct vmux_args *a, const char *cmd,
+                           vmux_str key, const vmux_str *group, const vmux_str *ids, size_t n)
 {
     if (ids == NULL || n == 0)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, "ids", ids, n);
     vmux__args_key_command(a, cmd, key);
     if (group != NULL)
         vmux__args_str(a, *group);
@@ -56,6 +57,29 @@ static bool trim_valid(const vmux_stream_trim *t, bool none_allowed)
     return false;
 }
 
+/* Words for a trim (named name) that trim_valid() refused, in its order. */
+static int refuse_trim(const vmux_callopts *opts, const char *name, const vmux_stream_trim *t)
+{
+    if (t->limit < 0)
+        return vmux__typed_refuse(opts, "%s.limit is %" PRId64 ": must be at least 0", name,
+                                  t->limit);
+    if (t->limit > 0 && !t->approximate)
+        return vmux__typed_refuse(opts,
+                                  "%s.limit is %" PRId64 " without %s.approximate: LIMIT "
+                                  "takes an approximate (~) trim",
+                                  name, t->limit, name);
+    if (t->kind == VMUX_TRIM_NONE)
+        return vmux__typed_refuse(opts, "%s.kind is VMUX_TRIM_NONE: XTRIM needs MAXLEN or MINID",
+                                  name);
+    if (t->kind == VMUX_TRIM_MAXLEN)
+        return vmux__typed_refuse(opts, "%s.maxlen is %" PRId64 ": must be at least 0", name,
+                                  t->maxlen);
+    if (t->kind == VMUX_TRIM_MINID)
+        return vmux__typed_refuse(opts, "%s.minid is NULL: VMUX_TRIM_MINID needs an ID", name);
+    return vmux__typed_refuse(opts, "%s.kind is %d: none of vmux_stream_trim_kind", name,
+                              (int)t->kind);
+}
+
 static void add_trim(struct vmux_args *a, const vmux_stream_trim *t)
 {
     if (t->kind == VMUX_TRIM_NONE)
@@ -74,15 +98,20 @@ static void add_trim(struct vmux_args *a, const vmux_stream_trim *t)
 
 /* ---- XADD, XLEN, ranges ---- */
 
-static int build_xadd(struct vmux_args *a, vmux_str key, vmux_str id, const vmux_str *fields,
-                      const vmux_str *values, size_t n, const vmux_xadd_opts *xo)
+static int build_xadd(const vmux_callopts *opts, struct vmux_args *a, vmux_str key, vmux_str id,
+                      const vmux_str *fields, const vmux_str *values, size_t n,
+                      const vmux_xadd_opts *xo)
 {
     vmux_xadd_opts copy;
     if (xo != NULL && vmux__sized_in(&copy, sizeof copy, xo) != 0)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__sized_refuse(opts, "xo", xo, sizeof copy);
     xo = xo != NULL ? &copy : NULL; /* no further than the caller's size (abi.h) */
-    if (fields == NULL || values == NULL || n == 0 || (xo != NULL && !trim_valid(&xo->trim, true)))
-        return VMUX_ERR_INVALID_ARG;
+    if (fields == NULL || n == 0)
+        return vmux__items_refuse(opts, "fields", fields, n);
+    if (values == NULL)
+        return vmux__items_refuse(opts, "values", values, n);
+    if (xo != NULL && !trim_valid(&xo->trim, true))
+        return refuse_trim(opts, "xo->trim", &xo->trim);
     vmux__args_key_command(a, "XADD", key);
     if (xo != NULL && xo->nomkstream)
         vmux__args_cstr(a, "NOMKSTREAM");
@@ -102,7 +131,7 @@ int vmux_xadd(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str id, con
     struct vmux_args a;
     if (added_id != NULL)
         memset(added_id, 0, sizeof(*added_id));
-    int rc = build_xadd(&a, key, id, fields, values, n, xo);
+    int rc = build_xadd(opts, &a, key, id, fields, values, n, xo);
     if (rc != 0)
         return rc;
     return vmux__run_bytes(m, opts, &a, false, added_id);
@@ -113,7 +142,7 @@ int vmux_xadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str i
                     const vmux_xadd_opts *xo, vmux_reply_cb cb, void *userdata)
 {
     struct vmux_args a;
-    int rc = build_xadd(&a, key, id, fields, values, n, xo);
+    int rc = build_xadd(opts, &a, key, id, fields, values, n, xo);
     return rc != 0 ? rc : vmux__typed_async(m, opts, &a, false, cb, userdata);
 }
 
@@ -125,12 +154,13 @@ int vmux_xlen(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *length)
 }
 
 /* XRANGE key start end / XREVRANGE key end start, then COUNT. */
-static int build_range(struct vmux_args *a, const char *cmd, vmux_str key, vmux_str first,
-                       const char *first_dflt, vmux_str second, const char *second_dflt,
-                       int64_t count)
+static int build_range(const vmux_callopts *opts, struct vmux_args *a, const char *cmd,
+                       vmux_str key, vmux_str first, const char *first_dflt, vmux_str second,
+                       const char *second_dflt, int64_t count)
 {
     if (count < 0)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts, "count is %" PRId64 ": must be at least 0 (0: every entry)",
+                                  count);
     vmux__args_key_command(a, cmd, key);
     vmux__stream_add_id(a, first, first_dflt);
     vmux__stream_add_id(a, second, second_dflt);
@@ -147,7 +177,7 @@ int vmux_xrange(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str start
     struct vmux_args a;
     if (entries != NULL)
         memset(entries, 0, sizeof(*entries));
-    int rc = build_range(&a, "XRANGE", key, start, "-", end, "+", count);
+    int rc = build_range(opts, &a, "XRANGE", key, start, "-", end, "+", count);
     return rc != 0 ? rc : vmux__run_stream_entries(m, opts, &a, true, entries);
 }
 
@@ -155,7 +185,7 @@ int vmux_xrange_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str
                       vmux_str end, int64_t count, vmux_reply_cb cb, void *userdata)
 {
     struct vmux_args a;
-    int rc = build_range(&a, "XRANGE", key, start, "-", end, "+", count);
+    int rc = build_range(opts, &a, "XRANGE", key, start, "-", end, "+", count);
     return rc != 0 ? rc : vmux__typed_async(m, opts, &a, true, cb, userdata);
 }
 
@@ -165,7 +195,7 @@ int vmux_xrevrange(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str en
     struct vmux_args a;
     if (entries != NULL)
         memset(entries, 0, sizeof(*entries));
-    int rc = build_range(&a, "XREVRANGE", key, end, "+", start, "-", count);
+    int rc = build_range(opts, &a, "XREVRANGE", key, end, "+", start, "-", count);
     return rc != 0 ? rc : vmux__run_stream_entries(m, opts, &a, true, entries);
 }
 
@@ -175,6 +205,21 @@ int vmux_xrevrange(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str en
 static bool read_args_valid(const vmux_str *keys, size_t n, int64_t count, int64_t block_ms)
 {
     return keys != NULL && n > 0 && count >= 0 && block_ms >= 0; /* 0 is VMUX_NO_BLOCK */
+}
+
+/* Words for the parts read_args_valid() refused (count named count_name), in its order. */
+static int refuse_read(const vmux_callopts *opts, const vmux_str *keys, size_t n,
+                       const char *count_name, int64_t count, int64_t block_ms)
+{
+    if (keys == NULL || n == 0)
+        return vmux__items_refuse(opts, "keys", keys, n);
+    if (count < 0)
+        return vmux__typed_refuse(opts, "%s is %" PRId64 ": must be at least 0 (0: no COUNT)",
+                                  count_name, count);
+    return vmux__typed_refuse(opts,
+                              "block_ms is %" PRId64 ": must be at least 0 (VMUX_NO_BLOCK; "
+                              "VMUX_FOREVER, BLOCK 0, could never meet a deadline)",
+                              block_ms);
 }
 
 /* [COUNT count] [BLOCK ms] */
@@ -223,8 +268,10 @@ int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *keys, const v
 {
     if (batches != NULL)
         memset(batches, 0, sizeof(*batches));
-    if (ids == NULL || !read_args_valid(keys, n, count, block_ms))
-        return VMUX_ERR_INVALID_ARG;
+    if (ids == NULL)
+        return vmux__typed_refuse(opts, "ids is NULL with n %zu", n);
+    if (!read_args_valid(keys, n, count, block_ms))
+        return refuse_read(opts, keys, n, "count", count, block_ms);
     struct vmux_args a;
     vmux__args_init(&a);
     vmux__args_cstr(&a, "XREAD");
@@ -244,10 +291,10 @@ int vmux_xreadgroup(vmux *m, const vmux_callopts *opts, vmux_str group, vmux_str
         memset(batches, 0, sizeof(*batches));
     vmux_xreadgroup_opts copy = {.size = sizeof copy};
     if (ro != NULL && vmux__sized_in(&copy, sizeof copy, ro) != 0)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__sized_refuse(opts, "ro", ro, sizeof copy);
     ro = &copy; /* no further than the caller's size (abi.h) */
     if (!read_args_valid(keys, n, ro->count, block_ms))
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_read(opts, keys, n, "ro->count", ro->count, block_ms);
     struct vmux_args a;
     vmux__args_init(&a);
     vmux__args_cstr(&a, "XREADGROUP");
@@ -269,7 +316,7 @@ int vmux_xtrim(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_stream_tri
     if (removed != NULL)
         *removed = 0;
     if (!trim_valid(&trim, false))
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_trim(opts, "trim", &trim);
     struct vmux_args a;
     vmux__args_key_command(&a, "XTRIM", key);
     add_trim(&a, &trim);
@@ -282,6 +329,6 @@ int vmux_xdel(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *
     struct vmux_args a;
     if (deleted != NULL)
         *deleted = 0;
-    int rc = vmux__stream_build_ids(&a, "XDEL", key, NULL, ids, n);
+    int rc = vmux__stream_build_ids(opts, &a, "XDEL", key, NULL, ids, n);
     return rc != 0 ? rc : vmux__run_int(m, opts, &a, true, deleted);
 }

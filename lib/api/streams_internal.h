@@ -27,10 +27,10 @@ bool vmux__stream_id_is_now(vmux_str id);
 void vmux__stream_add_strs(struct vmux_args *a, const vmux_str *items, size_t n);
 /*
  * cmd key [group] ids... (group NULL: none): XACK and XDEL. VMUX_ERR_INVALID_ARG, nothing built,
- * when ids is NULL or n is 0.
+ * when ids is NULL or n is 0, with words for opts' error buffer (vmux__items_refuse()).
  */
-int vmux__stream_build_ids(struct vmux_args *a, const char *cmd, vmux_str key,
-                           const vmux_str *group, const vmux_str *ids, size_t n);
+int vmux__stream_build_ids(const vmux_callopts *opts, struct vmux_args *a, const char *cmd,
+                           vmux_str key, const vmux_str *group, const vmux_str *ids, size_t n);
 
 /* ---- runners for the stream reply shapes (stream_replies.c) ---- */
 

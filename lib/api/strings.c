@@ -31,6 +31,29 @@ static bool add_expiry(struct vmux_args *a, vmux_expiry e, bool for_set)
     return false;
 }
 
+/* Words for an expiry add_expiry() refused (for SET, or else GETEX). */
+static int refuse_expiry(const vmux_callopts *opts, vmux_expiry e, bool for_set)
+{
+    if (e.kind == VMUX_EXPIRY_KEEP || e.kind == VMUX_EXPIRY_PERSIST)
+        return vmux__typed_refuse(
+            opts, "expiry.kind is %s: %s",
+            e.kind == VMUX_EXPIRY_KEEP ? "VMUX_EXPIRY_KEEP" : "VMUX_EXPIRY_PERSIST",
+            for_set ? "SET takes no PERSIST (GETEX's)" : "GETEX takes no KEEPTTL (SET's)");
+    return vmux__typed_refuse(opts, "expiry.kind is %d: none of vmux_expiry_kind", (int)e.kind);
+}
+
+/* Words for options build_set() refused: its expiry, else its condition. */
+static int refuse_set(const vmux_callopts *opts, vmux_expiry expiry, vmux_cond when)
+{
+    struct vmux_args probe;
+    vmux__args_init(&probe);
+    bool expiry_ok = add_expiry(&probe, expiry, true); /* adds nothing that needs freeing */
+    vmux__args_free(&probe);
+    if (!expiry_ok)
+        return refuse_expiry(opts, expiry, true);
+    return vmux__typed_refuse(opts, "when is %d: SET takes VMUX_COND_ALWAYS, NX or XX", (int)when);
+}
+
 int vmux_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)
 {
     struct vmux_args a;
@@ -67,7 +90,7 @@ int vmux_set(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str value, v
     if (was_set != NULL)
         *was_set = false;
     if (!build_set(&a, key, value, expiry, when, false))
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_set(opts, expiry, when);
     return vmux__run_bool(m, opts, &a, when == VMUX_COND_ALWAYS, was_set);
 }
 
@@ -76,7 +99,7 @@ int vmux_set_async(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str va
 {
     struct vmux_args a;
     if (!build_set(&a, key, value, expiry, when, false))
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_set(opts, expiry, when);
     return vmux__typed_async(m, opts, &a, when == VMUX_COND_ALWAYS, cb, userdata);
 }
 
@@ -87,7 +110,7 @@ int vmux_set_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str valu
     if (old != NULL)
         memset(old, 0, sizeof(*old));
     if (!build_set(&a, key, value, expiry, when, true))
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_set(opts, expiry, when);
     return vmux__run_bytes(m, opts, &a, false, old);
 }
 
@@ -100,7 +123,7 @@ int vmux_getex(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_expiry exp
     vmux__args_key_command(&a, "GETEX", key);
     if (!add_expiry(&a, expiry, false)) {
         vmux__args_free(&a);
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_expiry(opts, expiry, false);
     }
     return vmux__run_bytes(m, opts, &a, true, value);
 }
@@ -124,7 +147,7 @@ int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n
     }
     struct vmux_args a;
     if (!vmux__args_items(&a, "MGET", NULL, keys, n))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, "keys", keys, n);
     return vmux__run_bytes_array(m, opts, &a, true, values);
 }
 
@@ -138,8 +161,10 @@ static int run_mset(vmux *m, const vmux_callopts *opts, const char *cmd, bool id
 {
     if (all_set != NULL)
         *all_set = false;
-    if (keys == NULL || values == NULL || n == 0)
-        return VMUX_ERR_INVALID_ARG;
+    if (keys == NULL || n == 0)
+        return vmux__items_refuse(opts, "keys", keys, n);
+    if (values == NULL)
+        return vmux__items_refuse(opts, "values", values, n);
     struct vmux_args a;
     vmux__args_init(&a);
     vmux__args_cstr(&a, cmd);

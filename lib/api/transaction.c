@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/typed.h"
 #include "core/buf.h"
 #include "core/encode.h"
 #include "core/errbuf.h"
@@ -470,8 +471,10 @@ int vmux_tx_exec(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *committe
         *replies = NULL;
     if (committed != NULL)
         *committed = false;
-    if (tx == NULL || tx->ncmds == 0)
-        return VMUX_ERR_INVALID_ARG;
+    if (tx == NULL)
+        return vmux__typed_refuse(opts, "tx is NULL");
+    if (tx->ncmds == 0)
+        return vmux__typed_refuse(opts, "tx holds no command (vmux_tx_add() adds them)");
     int rc =
         tx->nconds == 0 ? exec_block(m, opts, tx, &ran, &r) : exec_script(m, opts, tx, &ran, &r);
     if (committed != NULL)

@@ -1,6 +1,7 @@
 #include "api/typed.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <limits.h>
 #include <stdio.h>
@@ -26,7 +27,8 @@ struct vmux_numbers {
 
 void vmux__args_init(struct vmux_args *a)
 {
-    memset(a, 0, sizeof(*a));
+    memset(a, 0, offsetof(struct vmux_args, why)); /* why: only its first byte */
+    a->why[0] = '\0';
     a->cap = VMUX_ARGS_INLINE;
     a->argv = a->argv_inline;
     a->lens = a->lens_inline;
@@ -106,11 +108,18 @@ void vmux__args_add(struct vmux_args *a, const void *p, size_t len)
     if (a->error != 0)
         return;
     if (p == NULL && len > 0) { /* a vmux_str {NULL, len}: refused, as vmux_call() refuses it */
-        a->error = VMUX_ERR_INVALID_ARG;
+        vmux__args_refuse_why(a,
+                              "argument %d of %.*s is at NULL with length %zu (a vmux_str "
+                              "{NULL, len > 0} is no string)",
+                              a->argc, a->argc > 0 ? (int)a->lens[0] : 0,
+                              a->argc > 0 ? a->argv[0] : "", len);
         return;
     }
     if (a->argc == a->cap && !grow(a)) {
-        a->error = a->cap > INT_MAX / 2 ? VMUX_ERR_INVALID_ARG : VMUX_ERR_NOMEM;
+        if (a->cap > INT_MAX / 2)
+            vmux__args_refuse_why(a, "more arguments than an int counts");
+        else
+            a->error = VMUX_ERR_NOMEM;
         return;
     }
     a->argv[a->argc] = p != NULL ? p : "";
@@ -122,6 +131,17 @@ void vmux__args_refuse(struct vmux_args *a)
 {
     if (a->error == 0)
         a->error = VMUX_ERR_INVALID_ARG;
+}
+
+void vmux__args_refuse_why(struct vmux_args *a, const char *fmt, ...)
+{
+    if (a->error != 0)
+        return; /* the first refusal's words stand */
+    a->error = VMUX_ERR_INVALID_ARG;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->why, sizeof a->why, fmt, ap);
+    va_end(ap);
 }
 
 bool vmux__str_among(vmux_str key, const vmux_str *keys, size_t n)
@@ -184,7 +204,9 @@ void vmux__args_count(struct vmux_args *a, int64_t count)
 void vmux__args_int_in(struct vmux_args *a, int64_t v, int64_t min, int64_t max)
 {
     if (v < min || v > max)
-        vmux__args_refuse(a);
+        vmux__args_refuse_why(
+            a, "argument %d of %.*s is %" PRId64 ": must be from %" PRId64 " to %" PRId64, a->argc,
+            a->argc > 0 ? (int)a->lens[0] : 0, a->argc > 0 ? a->argv[0] : "", v, min, max);
     else
         vmux__args_int(a, v);
 }
@@ -203,7 +225,7 @@ void vmux__args_flush_mode(struct vmux_args *a, vmux_flush_mode mode)
 {
     static const char *const words[] = {NULL, "SYNC", "ASYNC"};
     if ((int)mode < VMUX_FLUSH_DEFAULT || (int)mode > VMUX_FLUSH_ASYNC) /* a caller's cast */
-        vmux__args_refuse(a);
+        vmux__args_refuse_why(a, "mode is %d: none of vmux_flush_mode", (int)mode);
     else if (words[mode] != NULL)
         vmux__args_cstr(a, words[mode]);
 }
@@ -211,7 +233,8 @@ void vmux__args_flush_mode(struct vmux_args *a, vmux_flush_mode mode)
 void vmux__args_double(struct vmux_args *a, double v)
 {
     if (v != v) { /* NaN: no command takes it */
-        vmux__args_refuse(a);
+        vmux__args_refuse_why(a, "argument %d of %.*s is NaN: no command takes one", a->argc,
+                              a->argc > 0 ? (int)a->lens[0] : 0, a->argc > 0 ? a->argv[0] : "");
         return;
     }
     char *slot = number_slot(a);
@@ -254,6 +277,8 @@ int vmux__typed_call(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bo
     *out = NULL;
     vmux_callopts o = with_safety(opts, idempotent);
     int rc = a->error != 0 ? a->error : vmux_call(m, &o, a->argc, a->argv, a->lens, out);
+    if (a->error == VMUX_ERR_INVALID_ARG)
+        vmux__args_refused(opts, a);
     vmux__args_free(a);
     return rc;
 }
@@ -264,6 +289,8 @@ int vmux__typed_async(vmux *m, const vmux_callopts *opts, struct vmux_args *a, b
     vmux_callopts o = with_safety(opts, idempotent);
     int rc =
         a->error != 0 ? a->error : vmux_call_async(m, &o, a->argc, a->argv, a->lens, cb, userdata);
+    if (a->error == VMUX_ERR_INVALID_ARG)
+        vmux__args_refused(opts, a);
     vmux__args_free(a);
     return rc;
 }
@@ -555,22 +582,23 @@ int vmux__run_ok(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool i
 }
 
 int vmux__run_items_int(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *key,
-                        const vmux_str *items, size_t n, bool idempotent, int64_t *out)
+                        const vmux_str *items, const char *name, size_t n, bool idempotent,
+                        int64_t *out)
 {
     struct vmux_args a;
     if (out != NULL)
         *out = 0;
     if (!vmux__args_items(&a, cmd, key, items, n))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, name, items, n);
     return vmux__run_int(m, opts, &a, idempotent, out);
 }
 
 int vmux__items_async(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *key,
-                      const vmux_str *items, size_t n, bool idempotent, vmux_reply_cb cb,
-                      void *userdata)
+                      const vmux_str *items, const char *name, size_t n, bool idempotent,
+                      vmux_reply_cb cb, void *userdata)
 {
     struct vmux_args a;
     if (!vmux__args_items(&a, cmd, key, items, n))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, name, items, n);
     return vmux__typed_async(m, opts, &a, idempotent, cb, userdata);
 }

@@ -31,6 +31,9 @@ struct vmux_args {
     int nnumbers;
     struct vmux_numbers *more; /* text of any further ones */
     int error; /* 0, or why the vector cannot be sent (VMUX_ERR_NOMEM, VMUX_ERR_INVALID_ARG) */
+    /* for VMUX_ERR_INVALID_ARG: which argument broke which rule ("" if unsaid); last, so that
+     * vmux__args_init() clears only its first byte (no cost on the sending path) */
+    char why[256];
 };
 
 void vmux__args_init(struct vmux_args *a);
@@ -56,6 +59,12 @@ void vmux__args_add(struct vmux_args *a, const void *p, size_t len);
  * returns VMUX_ERR_INVALID_ARG, nothing sent (unless an earlier error is already set).
  */
 void vmux__args_refuse(struct vmux_args *a);
+/*
+ * vmux__args_refuse() with words for the caller's error buffer (why, printf-style: which argument
+ * and which rule, as vmux__typed_refuse() takes them), kept only for the first refusal.
+ */
+void vmux__args_refuse_why(struct vmux_args *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* vmux__args_add() of s's bytes: {NULL, len > 0} is refused there. */
 void vmux__args_str(struct vmux_args *a, vmux_str s);
 void vmux__args_cstr(struct vmux_args *a, const char *s);
@@ -102,14 +111,45 @@ void vmux__args_double(struct vmux_args *a, double v);
 void vmux__args_flush_mode(struct vmux_args *a, vmux_flush_mode mode);
 
 /*
+ * A typed call's refusal before anything is sent (refuse.c): writes "invalid argument: " and fmt's
+ * words (printf-style: which argument, which rule, as its header states it: "block_ms is 0: ...",
+ * "keys is NULL with n 2") into opts->errbuf when opts has one, read only as far as the caller's
+ * size goes (core/sized.h; opts NULL, or of a bad size: nothing written). Returns
+ * VMUX_ERR_INVALID_ARG. Any thread.
+ */
+int vmux__typed_refuse(const vmux_callopts *opts, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/*
+ * vmux__typed_refuse() for a refused list of items (vmux__args_items()'s rule): "<name> is NULL
+ * with n N" when items is NULL, else "n is 0". Returns VMUX_ERR_INVALID_ARG.
+ */
+int vmux__items_refuse(const vmux_callopts *opts, const char *name, const void *items, size_t n);
+/*
+ * vmux__typed_refuse() for a caller's sized struct (name: the parameter, as "copy") that
+ * vmux__sized_in() refused against the library's lib_size bytes: its size below sizeof(size_t),
+ * or past lib_size with a field this library lacks set. Returns VMUX_ERR_INVALID_ARG.
+ */
+int vmux__sized_refuse(const vmux_callopts *opts, const char *name, const void *sized,
+                       size_t lib_size);
+/*
+ * vmux__typed_refuse() with a refused vector's words (a->why), when it has any. Returns
+ * VMUX_ERR_INVALID_ARG.
+ */
+int vmux__args_refused(const vmux_callopts *opts, const struct vmux_args *a);
+
+/*
  * Sends the command synchronously (retry-safe when idempotent, on top of opts' own flags),
  * frees a's storage, and returns the reply in *out: 0, VMUX_ERR_SERVER with the error reply
- * (its message also in opts->errbuf), or another error with *out NULL.
+ * (its message also in opts->errbuf), or another error with *out NULL (a vector refused with
+ * VMUX_ERR_INVALID_ARG: its words, a->why, in opts->errbuf).
  */
 int vmux__typed_call(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                      vmux_reply **out);
 
-/* Sends the command asynchronously, as vmux_call_async(), and frees a's storage. */
+/*
+ * Sends the command asynchronously, as vmux_call_async(), and frees a's storage. A vector refused
+ * with VMUX_ERR_INVALID_ARG is not sent: its words (a->why) go to opts->errbuf.
+ */
 int vmux__typed_async(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
                       vmux_reply_cb cb, void *userdata);
 
@@ -203,14 +243,16 @@ int vmux__run_each(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool
 
 /*
  * cmd [key] items... (vmux__args_items()) with an integer reply into *out, zeroed first: the
- * counts and lengths of the multi-key and multi-member commands. No items: VMUX_ERR_INVALID_ARG.
+ * counts and lengths of the multi-key and multi-member commands. No items: VMUX_ERR_INVALID_ARG,
+ * nothing sent, with words naming them as name (the header's parameter: "members", "keys").
  */
 int vmux__run_items_int(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *key,
-                        const vmux_str *items, size_t n, bool idempotent, int64_t *out);
+                        const vmux_str *items, const char *name, size_t n, bool idempotent,
+                        int64_t *out);
 /* The same command sent as vmux__typed_async() sends it. */
 int vmux__items_async(vmux *m, const vmux_callopts *opts, const char *cmd, const vmux_str *key,
-                      const vmux_str *items, size_t n, bool idempotent, vmux_reply_cb cb,
-                      void *userdata);
+                      const vmux_str *items, const char *name, size_t n, bool idempotent,
+                      vmux_reply_cb cb, void *userdata);
 
 /*
  * opts for a command the server may hold for block_ms before it answers: a deadline of block_ms

@@ -118,22 +118,53 @@ static enum range_by range_by(vmux_zbound_kind kind)
     return BY_INVALID;
 }
 
-/* Two bounds of one kind of range, as text; on error nothing is left to free. */
-static int bounds_text(struct arg_text t[2], const vmux_zbound *lo, const vmux_zbound *hi,
-                       enum range_by *by)
+/* Words for a bound (named name: "start", "min") that bound_text() refused. */
+static int refuse_bound(const vmux_callopts *opts, const char *name, const vmux_zbound *b)
+{
+    if (range_by(b->kind) == BY_SCORE)
+        return vmux__typed_refuse(opts, "%s.score is NaN: a score bound must be a number", name);
+    if (range_by(b->kind) == BY_LEX)
+        return vmux__typed_refuse(opts,
+                                  "%s.member is at NULL with length %zu (a vmux_str {NULL, len > "
+                                  "0} is no string)",
+                                  name, b->member.len);
+    return vmux__typed_refuse(opts, "%s.kind is %d: none of vmux_zbound_kind", name, (int)b->kind);
+}
+
+/*
+ * Two bounds of one kind of range (named names[0] and names[1] in the words for opts' error
+ * buffer), as text; on error nothing is left to free.
+ */
+static int bounds_text(const vmux_callopts *opts, const char *const names[2], struct arg_text t[2],
+                       const vmux_zbound *lo, const vmux_zbound *hi, enum range_by *by)
 {
     *by = range_by(lo->kind);
-    if (*by == BY_INVALID || *by != range_by(hi->kind))
-        return VMUX_ERR_INVALID_ARG;
+    if (*by == BY_INVALID || range_by(hi->kind) == BY_INVALID)
+        return refuse_bound(opts, names[*by == BY_INVALID ? 0 : 1], *by == BY_INVALID ? lo : hi);
+    if (*by != range_by(hi->kind))
+        return vmux__typed_refuse(opts,
+                                  "%s.kind is %d and %s.kind is %d: both bounds must be of one "
+                                  "kind of range (index, score or lex)",
+                                  names[0], (int)lo->kind, names[1], (int)hi->kind);
     int rc = bound_text(&t[0], lo);
-    if (rc == 0 && (rc = bound_text(&t[1], hi)) != 0)
+    if (rc != 0)
+        return rc == VMUX_ERR_INVALID_ARG ? refuse_bound(opts, names[0], lo) : rc;
+    if ((rc = bound_text(&t[1], hi)) != 0) {
         arg_text_free(&t[0]);
-    return rc;
+        return rc == VMUX_ERR_INVALID_ARG ? refuse_bound(opts, names[1], hi) : rc;
+    }
+    return 0;
 }
 
 static bool zadd_cond_valid(vmux_cond cond)
 {
     return (unsigned)cond <= VMUX_COND_XX_LT;
+}
+
+/* Words for a condition zadd_cond_valid() refused. */
+static int refuse_cond(const vmux_callopts *opts, vmux_cond cond)
+{
+    return vmux__typed_refuse(opts, "cond is %d: none of vmux_cond", (int)cond);
 }
 
 /* ZADD key, its condition and CH; false (nothing built) for an unknown condition. */
@@ -153,19 +184,21 @@ static bool zadd_head(struct vmux_args *a, vmux_str key, vmux_cond cond, bool ch
  * block, since a leaderboard update can carry any number of them), which the caller frees
  * after sending; nothing is left to free on error.
  */
-static int build_zadd(struct vmux_args *a, char (**scores)[32], vmux_str key,
-                      const vmux_zmember *items, size_t n, vmux_cond cond, bool ch)
+static int build_zadd(const vmux_callopts *opts, struct vmux_args *a, char (**scores)[32],
+                      vmux_str key, const vmux_zmember *items, size_t n, vmux_cond cond, bool ch)
 {
     *scores = NULL;
-    if (items == NULL || n == 0 || !zadd_cond_valid(cond))
-        return VMUX_ERR_INVALID_ARG;
+    if (items == NULL || n == 0)
+        return vmux__items_refuse(opts, "items", items, n);
+    if (!zadd_cond_valid(cond))
+        return refuse_cond(opts, cond);
     char(*text)[32] = malloc(n * sizeof(*text));
     if (text == NULL)
         return VMUX_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
         if (!format_score(text[i], sizeof(text[i]), "", items[i].score)) {
             free(text);
-            return VMUX_ERR_INVALID_ARG;
+            return vmux__typed_refuse(opts, "items[%zu].score is NaN: a score must be a number", i);
         }
     }
     zadd_head(a, key, cond, ch);
@@ -184,7 +217,7 @@ int vmux_zadd(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_zmemb
     char(*scores)[32];
     if (count != NULL)
         *count = 0;
-    int rc = build_zadd(&a, &scores, key, items, n, cond, count_changed);
+    int rc = build_zadd(opts, &a, &scores, key, items, n, cond, count_changed);
     if (rc != 0)
         return rc;
     rc = vmux__run_int(m, opts, &a, cond == VMUX_COND_ALWAYS, count);
@@ -197,7 +230,7 @@ int vmux_zadd_async(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux
 {
     struct vmux_args a;
     char(*scores)[32];
-    int rc = build_zadd(&a, &scores, key, items, n, cond, count_changed);
+    int rc = build_zadd(opts, &a, &scores, key, items, n, cond, count_changed);
     if (rc != 0)
         return rc;
     rc = vmux__typed_async(m, opts, &a, cond == VMUX_COND_ALWAYS, cb, userdata);
@@ -229,8 +262,10 @@ int vmux_zadd_incr(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str me
         *score = 0;
     if (applied != NULL)
         *applied = false;
-    if (!format_score(text, sizeof(text), "", increment) || !zadd_head(&a, key, cond, false))
-        return VMUX_ERR_INVALID_ARG;
+    if (!format_score(text, sizeof(text), "", increment))
+        return vmux__typed_refuse(opts, "increment is NaN: a score must be a number");
+    if (!zadd_head(&a, key, cond, false))
+        return refuse_cond(opts, cond);
     vmux__args_cstr(&a, "INCR");
     vmux__args_cstr(&a, text);
     vmux__args_str(&a, member);
@@ -245,7 +280,7 @@ int vmux_zincrby(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_str memb
     if (score != NULL)
         *score = 0;
     if (!format_score(text, sizeof(text), "", increment))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts, "increment is NaN: a score must be a number");
     vmux__args_key_command(&a, "ZINCRBY", key);
     vmux__args_cstr(&a, text);
     vmux__args_str(&a, member);
@@ -276,7 +311,7 @@ int vmux_zmscore(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_st
     struct vmux_args a;
     struct vmux_each e = {scores, sizeof(*scores), found, n, vmux__conv_double};
     if (!vmux__args_items(&a, "ZMSCORE", &key, members, n))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__items_refuse(opts, "members", members, n);
     return vmux__run_each(m, opts, &a, true, &e);
 }
 
@@ -351,27 +386,42 @@ static void range_text_free(struct range_text *t)
     arg_text_free(&t->bound[1]);
 }
 
+/* Words for a range build_zrange() refused after its bounds (LIMIT, or WITHSCORES by lex). */
+static int refuse_range(const vmux_callopts *opts, const vmux_zrange_opts *range, enum range_by by)
+{
+    if (range->limit && by == BY_INDEX)
+        return vmux__typed_refuse(opts, "range->limit is set on a range by index: LIMIT takes a "
+                                        "range by score or lex");
+    if (range->limit && range->offset < 0)
+        return vmux__typed_refuse(opts, "range->offset is %" PRId64 ": must be at least 0",
+                                  range->offset);
+    return vmux__typed_refuse(opts, "a range by lex has no scores to give (WITHSCORES takes a "
+                                    "range by index or score)");
+}
+
 /*
  * Checks the options and builds ZRANGE key ..., or with dst ZRANGESTORE dst key ...; on error
  * nothing is built or left to free.
  */
-static int build_zrange(struct vmux_args *a, struct range_text *t, const vmux_str *dst,
-                        vmux_str key, const vmux_zrange_opts *range, bool withscores)
+static int build_zrange(const vmux_callopts *opts, struct vmux_args *a, struct range_text *t,
+                        const vmux_str *dst, vmux_str key, const vmux_zrange_opts *range,
+                        bool withscores)
 {
+    static const char *const names[2] = {"range->start", "range->stop"};
     static const vmux_zrange_opts every = {.size = sizeof(vmux_zrange_opts),
                                            .start = {.kind = VMUX_ZBOUND_KIND_INDEX, .index = 0},
                                            .stop = {.kind = VMUX_ZBOUND_KIND_INDEX, .index = -1}};
     enum range_by by;
     vmux_zrange_opts copy;
     if (range != NULL && vmux__sized_in(&copy, sizeof copy, range) != 0)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__sized_refuse(opts, "range", range, sizeof copy);
     range = range != NULL ? &copy : &every; /* no further than the caller's size (abi.h) */
-    int rc = bounds_text(t->bound, &range->start, &range->stop, &by);
+    int rc = bounds_text(opts, names, t->bound, &range->start, &range->stop, &by);
     if (rc != 0)
         return rc;
     if ((range->limit && (by == BY_INDEX || range->offset < 0)) || (withscores && by == BY_LEX)) {
         range_text_free(t);
-        return VMUX_ERR_INVALID_ARG;
+        return refuse_range(opts, range, by);
     }
     vmux__args_key_command(a, dst != NULL ? "ZRANGESTORE" : "ZRANGE", dst != NULL ? *dst : key);
     if (dst != NULL)
@@ -401,7 +451,7 @@ static int run_zrange(vmux *m, const vmux_callopts *opts, vmux_str key,
     size_t size = withscores ? sizeof(vmux_scored_array) : sizeof(vmux_bytes_array);
     if (out != NULL)
         memset(out, 0, size);
-    int rc = build_zrange(&a, &t, NULL, key, range, withscores);
+    int rc = build_zrange(opts, &a, &t, NULL, key, range, withscores);
     if (rc != 0)
         return rc;
     rc = withscores ? vmux__run_scored(m, opts, &a, true, out)
@@ -428,7 +478,7 @@ int vmux_zrange_async(vmux *m, const vmux_callopts *opts, vmux_str key,
 {
     struct vmux_args a;
     struct range_text t;
-    int rc = build_zrange(&a, &t, NULL, key, range, withscores);
+    int rc = build_zrange(opts, &a, &t, NULL, key, range, withscores);
     if (rc != 0)
         return rc;
     rc = vmux__typed_async(m, opts, &a, true, cb, userdata);
@@ -443,7 +493,7 @@ int vmux_zrangestore(vmux *m, const vmux_callopts *opts, vmux_str dst, vmux_str 
     struct range_text t;
     if (count != NULL)
         *count = 0;
-    int rc = build_zrange(&a, &t, &dst, src, range, false);
+    int rc = build_zrange(opts, &a, &t, &dst, src, range, false);
     if (rc != 0)
         return rc;
     /* a second run reads the same src, unless src is where the first one stored */
@@ -455,7 +505,7 @@ int vmux_zrangestore(vmux *m, const vmux_callopts *opts, vmux_str dst, vmux_str 
 int vmux_zrem(vmux *m, const vmux_callopts *opts, vmux_str key, const vmux_str *members, size_t n,
               int64_t *removed)
 {
-    return vmux__run_items_int(m, opts, "ZREM", &key, members, n, true, removed);
+    return vmux__run_items_int(m, opts, "ZREM", &key, members, "members", n, true, removed);
 }
 
 int vmux_zcard(vmux *m, const vmux_callopts *opts, vmux_str key, int64_t *count)
@@ -477,7 +527,8 @@ static int run_bounds(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_
     enum range_by got;
     if (out != NULL)
         *out = 0;
-    int rc = bounds_text(t, &min, &max, &got);
+    static const char *const names[2] = {"min", "max"};
+    int rc = bounds_text(opts, names, t, &min, &max, &got);
     if (rc != 0)
         return rc;
     if (got == by) {
@@ -486,7 +537,11 @@ static int run_bounds(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_
         vmux__args_add(&a, t[1].ptr, t[1].len);
         rc = vmux__run_int(m, opts, &a, true, out); /* a second removal removes nothing more */
     } else {
-        rc = VMUX_ERR_INVALID_ARG;
+        rc = vmux__typed_refuse(opts, "min and max are a %s range: %s takes a %s range",
+                                got == BY_SCORE ? "score"
+                                : got == BY_LEX ? "lex"
+                                                : "index",
+                                cmd, by == BY_SCORE ? "score" : "lex");
     }
     arg_text_free(&t[0]);
     arg_text_free(&t[1]);

@@ -14,18 +14,22 @@
 /*
  * Builds cmd [dst] n keys... [WEIGHTS w...] [AGGREGATE SUM|MIN|MAX] (dst NULL: none). store NULL
  * (every default) sends neither option, as ZDIFF, ZDIFFSTORE and ZINTERCARD, which take none,
- * need. Returns false, building nothing, for no keys or a store it cannot read.
+ * need. Returns 0, or VMUX_ERR_INVALID_ARG, building nothing, with words for opts' error buffer,
+ * for no keys or a store it cannot read.
  */
-static bool build_combine(struct vmux_args *a, const char *cmd, const vmux_str *dst,
-                          const vmux_str *keys, size_t n, const vmux_zstore_opts *store)
+static int build_combine(const vmux_callopts *opts, struct vmux_args *a, const char *cmd,
+                         const vmux_str *dst, const vmux_str *keys, size_t n,
+                         const vmux_zstore_opts *store)
 {
     static const char *const aggregate[] = {"SUM", "MIN", "MAX"};
     vmux_zstore_opts o = {.size = sizeof o}; /* every default */
     if (keys == NULL || n == 0)
-        return false;
-    if (store != NULL &&
-        (vmux__sized_in(&o, sizeof o, store) != 0 || (unsigned)o.aggregate > VMUX_ZAGGREGATE_MAX))
-        return false;
+        return vmux__items_refuse(opts, "keys", keys, n);
+    if (store != NULL && vmux__sized_in(&o, sizeof o, store) != 0)
+        return vmux__sized_refuse(opts, "store", store, sizeof o);
+    if ((unsigned)o.aggregate > VMUX_ZAGGREGATE_MAX)
+        return vmux__typed_refuse(opts, "store->aggregate is %d: none of vmux_zaggregate",
+                                  (int)o.aggregate);
     if (dst != NULL) {
         vmux__args_key_command(a, cmd, *dst);
     } else {
@@ -44,7 +48,7 @@ static bool build_combine(struct vmux_args *a, const char *cmd, const vmux_str *
         vmux__args_cstr(a, "AGGREGATE");
         vmux__args_cstr(a, aggregate[o.aggregate]);
     }
-    return true;
+    return 0;
 }
 
 /*
@@ -57,8 +61,9 @@ static int run_store(vmux *m, const vmux_callopts *opts, const char *cmd, vmux_s
     struct vmux_args a;
     if (count != NULL)
         *count = 0;
-    if (!build_combine(&a, cmd, &dst, keys, n, store))
-        return VMUX_ERR_INVALID_ARG;
+    int rc = build_combine(opts, &a, cmd, &dst, keys, n, store);
+    if (rc != 0)
+        return rc;
     return vmux__run_int(m, opts, &a, !vmux__str_among(dst, keys, n), count);
 }
 
@@ -90,8 +95,9 @@ static int run_combine(vmux *m, const vmux_callopts *opts, const char *cmd, cons
     struct vmux_args a;
     if (out != NULL)
         memset(out, 0, withscores ? sizeof(vmux_scored_array) : sizeof(vmux_bytes_array));
-    if (!build_combine(&a, cmd, NULL, keys, n, store))
-        return VMUX_ERR_INVALID_ARG;
+    int rc = build_combine(opts, &a, cmd, NULL, keys, n, store);
+    if (rc != 0)
+        return rc;
     if (!withscores)
         return vmux__run_bytes_array(m, opts, &a, true, out);
     vmux__args_cstr(&a, "WITHSCORES");
@@ -140,8 +146,9 @@ int vmux_zintercard(vmux *m, const vmux_callopts *opts, const vmux_str *keys, si
     struct vmux_args a;
     if (count != NULL)
         *count = 0;
-    if (!build_combine(&a, "ZINTERCARD", NULL, keys, n, NULL))
-        return VMUX_ERR_INVALID_ARG;
+    int rc = build_combine(opts, &a, "ZINTERCARD", NULL, keys, n, NULL);
+    if (rc != 0)
+        return rc;
     if (limit != 0) { /* 0 is the server's "no limit": left out */
         vmux__args_cstr(&a, "LIMIT");
         vmux__args_count(&a, limit);

@@ -105,3 +105,9 @@ int scan_index(const vmux_bytes *b, char tag, char tail, int n)
     assert_memory_equal(b->ptr, want, len);
     return i;
 }
+
+void assert_refused_words(const char *buf)
+{
+    if (strncmp(buf, "invalid argument: ", 18) != 0)
+        fail_msg("not a refusal's words: \"%s\"", buf);
+}

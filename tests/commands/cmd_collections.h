@@ -55,4 +55,11 @@ size_t scan_member(char *buf, char tag, char tail, int i);
  * test on any other member. */
 int scan_index(const vmux_bytes *b, char tag, char tail, int n);
 
+/*
+ * Asserts that buf holds the words of a typed call's refusal before sending ("invalid argument:
+ * " and which argument broke which rule, typed.h), not a server's message: nothing was sent.
+ * (Declared here, for every command test: cmd_common.h includes this header too.)
+ */
+void assert_refused_words(const char *buf);
+
 #endif

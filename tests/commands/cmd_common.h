@@ -16,6 +16,8 @@
 
 #include "vmux/vmux.h"
 
+#include "cmd_collections.h" /* assert_refused_words() */
+
 /* Defined by the test file: the family its keys are named after. */
 extern const char cmd_family[];
 

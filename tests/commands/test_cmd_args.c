@@ -8,6 +8,7 @@
  * server's state back, that nothing was written. A length no buffer can have (SIZE_MAX) is refused
  * wherever the library copies the bytes, and a transaction refuses a NULL argument.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -216,6 +217,103 @@ static void test_lengths_no_buffer_has(void **state)
     assert_null(sub);
 }
 
+/*
+ * Expects rc VMUX_ERR_INVALID_ARG and EO's error buffer to start with "invalid argument: " and
+ * words: which argument broke which rule (a typed call's refusal before sending, typed.h
+ * vmux__typed_refuse()). The buffer is filled with junk first, so that words left by an earlier
+ * call do not pass.
+ */
+#define REFUSED(call, words)                                                                       \
+    do {                                                                                           \
+        memset(errbuf, 'x', sizeof errbuf - 1);                                                    \
+        errbuf[sizeof errbuf - 1] = '\0';                                                          \
+        assert_int_equal((call), VMUX_ERR_INVALID_ARG);                                            \
+        if (strncmp(errbuf, "invalid argument: " words, strlen("invalid argument: " words)) != 0)  \
+            fail_msg("%s: the words: %s", #call, errbuf);                                          \
+    } while (0)
+
+/* One refusal of each file of lib/api that refuses before sending, in the words of its rule. */
+static void test_refusal_words(void **state)
+{
+    (void)state;
+    vmux_str k = key("words"), none[1] = {S("k")};
+    int64_t i64;
+    bool b;
+    vmux_bytes v;
+    vmux_bytes_array ba;
+    REFUSED(vmux_wait(M, &EO, 0, 0, &i64), "block_ms is 0: the block must be at least 1 ms");
+    REFUSED(vmux_wait(M, &EO, -3, 10, &i64), "replicas is -3: must be at least 0");
+    REFUSED(vmux_waitaof(M, &EO, 2, 0, 10, NULL, NULL), "numlocal is 2: must be 0 or 1");
+    REFUSED(vmux_bpop(M, &EO, VMUX_HEAD, none, 1, 0, NULL, NULL), "block_ms is 0");
+    REFUSED(vmux_bitop(M, &EO, (vmux_bitop_op)9, k, none, 1, &i64),
+            "op is 9: none of vmux_bitop_op");
+    REFUSED(vmux_bitop(M, &EO, VMUX_BITOP_NOT, k, (vmux_str[]){k, k}, 2, &i64),
+            "n is 2: VMUX_BITOP_NOT takes exactly one source key");
+    REFUSED(vmux_geoadd(M, &EO, k, NULL, 2, VMUX_COND_ALWAYS, false, &i64),
+            "items is NULL with n 2");
+    vmux_geo_result_array res;
+    REFUSED(vmux_geosearch(M, &EO, k, VMUX_GEO_CENTER_LONLAT(0, 0),
+                           (vmux_geo_shape){VMUX_GEO_SHAPE_KIND_RADIUS, 1, 0, 0, (vmux_geo_unit)9},
+                           NULL, &res),
+            "unit is 9: none of vmux_geo_unit");
+    REFUSED(vmux_hset(M, &EO, k, NULL, none, 1, &i64), "fields is NULL with n 1");
+    REFUSED(vmux_pfadd(M, &EO, k, NULL, 2, &b), "elements is NULL with n 2");
+    REFUSED(vmux_expire(M, &EO, k, 10, (vmux_cond)99, &b), "cond is 99: none of vmux_cond");
+    REFUSED(vmux_exists(M, &EO, none, 0, &i64), "n is 0: the command takes at least one of keys");
+    REFUSED(vmux_lpos_count(M, &EO, k, S("e"), NULL, NULL, 0, NULL),
+            "max is 0: must be at least 1");
+    REFUSED(vmux_lmove(M, &EO, k, k, (vmux_end)7, VMUX_HEAD, &v), "from is 7: none of vmux_end");
+    REFUSED(vmux_near_hget(NULL, &EO, k, S("f"), &v), "m is NULL");
+    REFUSED(vmux_publish(M, &EO, VMUX_SUB_PATTERN, S("c"), S("m"), &i64),
+            "kind is 1: PUBLISH takes VMUX_SUB_CHANNEL or VMUX_SUB_SHARD");
+    vmux_scored_array sc;
+    REFUSED(vmux_zscan_next_scored(NULL, &EO, &sc), "it is NULL");
+    vmux_reply *r;
+    REFUSED(vmux_script_run(M, &EO, NULL, NULL, 0, NULL, 0, &r), "s is NULL");
+    REFUSED(vmux_script_exists(M, &EO, NULL, 2, NULL), "sha1s is NULL with n 2");
+    REFUSED(vmux_sadd(M, &EO, k, NULL, 3, &i64), "members is NULL with n 3");
+    REFUSED(vmux_sintercard(M, &EO, NULL, 2, 0, &i64), "keys is NULL with n 2");
+    vmux_xpending_array pe;
+    REFUSED(vmux_xpending_range(M, &EO, k, S("g"), S("-"), S("+"), 0, S(""), 0, &pe),
+            "count is 0: must be at least 1");
+    vmux_stream_batch_array sb;
+    REFUSED(vmux_xread(M, &EO, none, none, 1, 0, -1, &sb), "block_ms is -1: must be at least 0");
+    REFUSED(vmux_xtrim(M, &EO, k, (vmux_stream_trim){.kind = VMUX_TRIM_NONE}, &i64),
+            "trim.kind is VMUX_TRIM_NONE: XTRIM needs MAXLEN or MINID");
+    REFUSED(vmux_set(M, &EO, k, S("v"), NO_TTL, VMUX_COND_GT, &b),
+            "when is 3: SET takes VMUX_COND_ALWAYS, NX or XX");
+    REFUSED(vmux_getex(M, &EO, k, (vmux_expiry){VMUX_EXPIRY_KEEP, 0}, &v),
+            "expiry.kind is VMUX_EXPIRY_KEEP: GETEX takes no KEEPTTL (SET's)");
+    bool committed;
+    REFUSED(vmux_tx_exec(M, &EO, NULL, &committed, NULL), "tx is NULL");
+    /* the argument vector's own refusals (typed.c): a string at NULL, a count out of range */
+    REFUSED(vmux_get(M, &EO, BAD, &v), "argument 1 of GET is at NULL with length 4");
+    REFUSED(vmux_srandmember_count(M, &EO, k, INT64_MIN, &ba),
+            "argument 2 of SRANDMEMBER is -9223372036854775808: must be from");
+    double d;
+    REFUSED(vmux_zincrby(M, &EO, k, S("m"), NAN, &d), "increment is NaN");
+    vmux_zrange_opts mixed =
+        VMUX_INIT(vmux_zrange_opts, .start = VMUX_ZBOUND_INDEX(0), .stop = VMUX_ZBOUND_LEX_MAX);
+    REFUSED(vmux_zrange(M, &EO, k, &mixed, &ba), "range->start.kind is 0 and range->stop.kind");
+    REFUSED(vmux_zunion(M, &EO, NULL, 0, NULL, &ba), "keys is NULL with n 0");
+    REFUSED(vmux_script_flush(M, &EO, (vmux_flush_mode)7), "mode is 7: none of vmux_flush_mode");
+    assert_absent(k); /* nothing was sent */
+}
+
+/* Options whose size does not reach errbuf: the words have nowhere to go (abi.h), and none are
+ * written past the caller's size. */
+static void test_refusal_words_short_opts(void **state)
+{
+    (void)state;
+    char buf[64] = "untouched";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = buf, .errlen = sizeof buf);
+    o.size = offsetof(vmux_callopts, errbuf);
+    int64_t acked;
+    assert_int_equal(vmux_wait(M, &o, 0, 0, &acked), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(buf, "untouched");
+    assert_int_equal(vmux_wait(M, NULL, 0, 0, &acked), VMUX_ERR_INVALID_ARG); /* no buffer */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +324,8 @@ int main(void)
         cmocka_unit_test(test_script_and_transaction),
         cmocka_unit_test(test_leaderboard),
         cmocka_unit_test(test_lengths_no_buffer_has),
+        cmocka_unit_test(test_refusal_words),
+        cmocka_unit_test(test_refusal_words_short_opts),
     };
     return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }

@@ -256,7 +256,7 @@ static void test_bad_arguments(void **state)
     assert_int_equal(vmux_pfmerge(M, &EO, d, sources, 2), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_pfmerge(M, &EO, nul, &k, 1), VMUX_ERR_INVALID_ARG);
     assert_false(exists(d));
-    assert_string_equal(errbuf, "untouched"); /* refused before anything was sent */
+    assert_refused_words(errbuf); /* refused before anything was sent */
 }
 
 int main(void)

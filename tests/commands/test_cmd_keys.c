@@ -658,7 +658,7 @@ static void test_copy_bad_arguments(void **state)
                      VMUX_ERR_INVALID_ARG);
     assert_false(copied);
     assert_int_equal(vmux_copy(NULL, NULL, src, dst, NULL, &copied), VMUX_ERR_INVALID_ARG);
-    assert_string_equal(errbuf, "untouched");
+    assert_refused_words(errbuf);
     assert_false(admin_exists(dst)); /* nothing was sent */
 }
 
@@ -738,7 +738,7 @@ static void test_object(void **state)
     assert_int_equal(vmux_object_encoding(M, &EO, VMUX_STRN(NULL, 1), &enc), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_object_freq(M, &EO, VMUX_STRN(NULL, 1), &freq, &found),
                      VMUX_ERR_INVALID_ARG);
-    assert_string_equal(errbuf, "untouched");
+    assert_refused_words(errbuf);
 }
 
 /*
@@ -979,7 +979,7 @@ static void test_restore_refusals(void **state)
     assert_int_equal(vmux_dump(M, &EO, VMUX_STRN(NULL, 1), &got, &found), VMUX_ERR_INVALID_ARG);
     assert_zero_bytes(&got);
     assert_false(found);
-    assert_string_equal(errbuf, "untouched");
+    assert_refused_words(errbuf);
     assert_false(admin_exists(dst));
     vmux_bytes_free(&payload);
 }

@@ -1134,7 +1134,7 @@ static void test_zrandmember_count_bounds(void **state)
                          VMUX_ERR_INVALID_ARG);
         assert_int_equal(scored.count, 0);
     }
-    assert_string_equal(err, "untouched");
+    assert_refused_words(err);
     assert_int_equal(vmux_zrandmember_count(m, NULL, missing, -INT64_MAX, &members), 0);
     vmux_bytes_array_free(&members);
     vmux_scored_array scored;
@@ -1298,7 +1298,7 @@ static void test_zstore_bad_arguments(void **state)
     assert_int_equal(n, 0);
     assert_int_equal(vmux_zintercard(m, &o, with_null, 2, 0, &n), VMUX_ERR_INVALID_ARG);
     assert_int_equal(admin_int("EXISTS %b", ST_DST), 0); /* nothing was sent */
-    assert_string_equal(err, "untouched");
+    assert_refused_words(err);
 }
 
 /* The members of a vmux_bytes_array, in order, must be those of want (their scores unread). */
