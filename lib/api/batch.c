@@ -233,12 +233,22 @@ static int deliver(const vmux_callopts *opts, size_t n, struct vmux_part_result 
     return first;
 }
 
+/* Words for a batch refused for b itself (NULL, or holding no command), or "" when b is sound. */
+static const char *batch_words(const vmux_batch *b)
+{
+    if (b == NULL)
+        return "b is NULL";
+    return b->n == 0 ? "b holds no command (vmux_batch_add() adds them)" : "";
+}
+
 int vmux_batch_exec(vmux *m, const vmux_callopts *opts, const vmux_batch *b, int *statuses,
                     vmux_reply **replies)
 {
     uint64_t start_ns = uv_hrtime(); /* the deadline's start: batch.h, from submission */
-    if (b == NULL || b->n == 0)
+    if (b == NULL || b->n == 0) {
+        explain_batch(opts, batch_words(b));
         return VMUX_ERR_INVALID_ARG;
+    }
     if (m != NULL && !vmux__hold(m)) /* until the parts are handed over (vmux_close() waits) */
         return refuse(opts, VMUX_ERR_CLOSED, b->n, statuses, replies);
     if (m != NULL && vmux__sync_refused_on_io(m, NULL)) { /* it would wait for itself */
@@ -261,8 +271,13 @@ int vmux_batch_exec(vmux *m, const vmux_callopts *opts, const vmux_batch *b, int
         return rc;
     }
     rc = vmux__batch_call_held(m, opts, r.parts, b->n, start_ns, r.results); /* lets go of m */
-    rc = rc != 0 ? refuse(opts, rc, b->n, statuses, replies)
-                 : deliver(opts, b->n, r.results, statuses, replies);
+    if (rc != 0) {
+        rc = refuse(opts, rc, b->n, statuses, replies);
+        if (rc == VMUX_ERR_INVALID_ARG)
+            vmux__batch_opts_why(opts); /* the options, not command 0: over refuse()'s words */
+    } else {
+        rc = deliver(opts, b->n, r.results, statuses, replies);
+    }
     free(r.parts);
     return rc;
 }
@@ -323,8 +338,13 @@ int vmux_batch_exec_async(vmux *m, const vmux_callopts *opts, const vmux_batch *
                           void *userdata)
 {
     uint64_t start_ns = uv_hrtime(); /* the deadline's start */
-    if (m == NULL || b == NULL || b->n == 0 || cb == NULL || asks_blocking(opts))
+    if (m == NULL || b == NULL || b->n == 0 || cb == NULL || asks_blocking(opts)) {
+        explain_batch(opts, m == NULL                ? "the handle is NULL"
+                            : b == NULL || b->n == 0 ? batch_words(b)
+                            : cb == NULL             ? "cb is NULL"
+                                                     : blocking_words);
         return VMUX_ERR_INVALID_ARG;
+    }
     if (!vmux__hold(m)) /* until the parts are handed over (vmux_close() waits) */
         return VMUX_ERR_CLOSED;
     struct run r;

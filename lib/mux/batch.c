@@ -377,3 +377,10 @@ int vmux__batch_call_held(vmux *m, const vmux_callopts *opts, const struct vmux_
     vmux__cancel_restore(cancel);
     return rc;
 }
+
+void vmux__batch_opts_why(const vmux_callopts *opts)
+{
+    vmux_callopts o;
+    if (opts != NULL && vmux__callopts_read(opts, VMUX__CALL_FLAGS_KNOWN, &o) != 0)
+        vmux__callopts_why(&o, VMUX__CALL_FLAGS_KNOWN, o.errbuf, o.errlen);
+}

@@ -78,6 +78,12 @@ int vmux__batch_call(vmux *m, const vmux_callopts *opts, const struct vmux_part 
  */
 int vmux__batch_async_held(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts,
                            size_t n, uint64_t start_ns, vmux__batch_cb cb, void *userdata);
+/*
+ * Writes into opts' error buffer (as far as opts' size goes) why the batch functions refuse opts
+ * (vmux__callopts_read(): flags, a negative timeout), as a refusal of the whole batch; nothing
+ * when they accept opts, or when opts cannot be read (no buffer to write into). Any thread.
+ */
+void vmux__batch_opts_why(const vmux_callopts *opts);
 int vmux__batch_call_held(vmux *m, const vmux_callopts *opts, const struct vmux_part *parts,
                           size_t n, uint64_t start_ns, struct vmux_part_result *results);
 

@@ -689,6 +689,23 @@ static void test_blocking_flag_refused(void **state)
     assert_int_equal(vmux_batch_exec(NULL, &o, b, st, rep), VMUX_ERR_INVALID_ARG);
     assert_string_equal(why, "invalid argument: the handle is NULL");
     assert_int_equal(vmux_batch_exec_async(m, &o, b, never_called, NULL), VMUX_ERR_INVALID_ARG);
+    if (strstr(why, "invalid argument: opts->flags has VMUX_CALL_BLOCKING") != why)
+        fail_msg("the async words: %s", why);
+    /* other bad options are the batch's too, not command 0's (review helper-240) */
+    o.flags = 0;
+    o.timeout_ms = -1;
+    assert_int_equal(vmux_batch_exec(m, &o, b, st, rep), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(why, "invalid argument: opts->timeout_ms is negative (-1)");
+    o.timeout_ms = 0;
+    o.flags = 1u << 30; /* no such flag */
+    assert_int_equal(vmux_batch_exec(m, &o, b, st, rep), VMUX_ERR_INVALID_ARG);
+    if (strstr(why, "invalid argument: opts->flags has bits this call does not take") != why)
+        fail_msg("the words: %s", why);
+    o.flags = 0;
+    assert_int_equal(vmux_batch_exec(m, &o, NULL, st, rep), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(why, "invalid argument: b is NULL");
+    assert_int_equal(vmux_batch_exec_async(NULL, &o, b, never_called, NULL), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(why, "invalid argument: the handle is NULL");
     assert_int_equal(vt_exists(m, key), 0);
     vmux_batch_free(b);
     vmux_close(m);
