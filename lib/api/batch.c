@@ -253,7 +253,8 @@ int vmux_batch_exec(vmux *m, const vmux_callopts *opts, const vmux_batch *b, int
         return refuse(opts, VMUX_ERR_CLOSED, b->n, statuses, replies);
     if (m != NULL && vmux__sync_refused_on_io(m, NULL)) { /* it would wait for itself */
         int rc = refuse(opts, VMUX_ERR_INVALID_ARG, b->n, statuses, replies);
-        (void)vmux__sync_refused_on_io(m, opts); /* its words, over refuse()'s */
+        vmux_callopts o = vmux__callopts_copy(opts); /* read as far as the caller's size goes */
+        (void)vmux__sync_refused_on_io(m, &o);       /* its words, over refuse()'s */
         vmux__leave(m);
         return rc;
     }

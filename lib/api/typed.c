@@ -401,9 +401,10 @@ static int run_finish(const vmux_callopts *opts, int rc, vmux_reply *r, vmux_con
 {
     vmux_reply_kind kind = rc == 0 && r != NULL ? vmux_reply_get_kind(r) : VMUX_REPLY_NIL;
     int converted = vmux__reply_into(rc, r, convert, out, size, release);
-    if (rc == 0 && converted == VMUX_ERR_PROTOCOL && opts != NULL && opts->errbuf != NULL &&
-        opts->errlen != 0) /* the command ran; its reply is what does not fit */
-        vmux__errbuf_set(opts->errbuf, opts->errlen,
+    vmux_callopts o = vmux__callopts_copy(opts); /* its buffer, as far as the caller's size goes */
+    if (rc == 0 && converted == VMUX_ERR_PROTOCOL && o.errbuf != NULL &&
+        o.errlen != 0) /* the command ran; its reply is what does not fit */
+        vmux__errbuf_set(o.errbuf, o.errlen,
                          "the command ran, but its reply (%s) is not of the shape this function "
                          "reads",
                          vmux_reply_kind_name(kind));

@@ -261,13 +261,16 @@ static int check_sync(vmux *m, const vmux_callopts **opts, vmux_callopts *local,
 {
     if (out != NULL)
         *out = NULL;
+    /* First: every refusal's words then reach the caller's buffer through the copy, as far as
+     * the caller's size goes (a size short of errbuf: none) */
+    int rc = check_opts(opts, local);
     if (m == NULL || out == NULL)
         return VMUX_ERR_INVALID_ARG;
     if (vmux__forked(m))
         return VMUX_ERR_FORKED; /* a child forked from a callback is on no I/O thread */
     if (vmux__sync_refused_on_io(m, *opts))
         return VMUX_ERR_INVALID_ARG; /* words for the caller's buffer (or vmux_last_error()) */
-    return check_opts(opts, local);
+    return rc;
 }
 
 bool vmux__sync_refused_on_io(const vmux *m, const vmux_callopts *opts)

@@ -312,6 +312,17 @@ static void test_refusal_words_short_opts(void **state)
     assert_int_equal(vmux_wait(M, &o, 0, 0, &acked), VMUX_ERR_INVALID_ARG);
     assert_string_equal(buf, "untouched");
     assert_int_equal(vmux_wait(M, NULL, 0, 0, &acked), VMUX_ERR_INVALID_ARG); /* no buffer */
+    /* vmux_call()'s refusals before it reads the options (no handle, no out, on the I/O thread)
+     * write through them too: nothing past the caller's size */
+    const char *ping[] = {"PING"};
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(NULL, &o, 1, ping, NULL, &r), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(buf, "untouched");
+    assert_int_equal(vmux_call(M, &o, 1, ping, NULL, NULL), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(buf, "untouched");
+    o.size = sizeof o;
+    assert_int_equal(vmux_call(NULL, &o, 1, ping, NULL, &r), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(buf, "invalid argument: the handle is NULL");
 }
 
 int main(void)
