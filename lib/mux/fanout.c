@@ -16,7 +16,8 @@
  * again on it, once, as its command's enum vmux__rerun says (mux/fanout.h). A part that waits
  * unsent for a node the map no longer names a primary (it died, and a refreshed map names its
  * promoted replica) is withdrawn (vmux__fanout_withdraw()) and counts as one that met a demoted
- * primary, on a map already refreshed: the rerun needs no other.
+ * primary, on a map already refreshed: the rerun needs no other, and may come again while each
+ * run's map moves on under it (MAX_RUNS).
  */
 #include "mux/fanout_internal.h"
 
@@ -50,7 +51,7 @@ void vmux__fanout_free(struct fanout *f)
 /* What became of the map after a demoted part: why the call fails all the same (fail_demoted()). */
 static const char *demoted_words(const struct fanout *f)
 {
-    if (f->rerun)
+    if (f->reruns > 0)
         return ", and the fan-out met it on the refreshed map too (a map still behind, or "
                "another failover); the map is being refreshed";
     if (f->unrefreshed)
@@ -75,7 +76,7 @@ static void fail_demoted(struct fanout *f)
                              "NOTPRIMARY %s is no longer a primary: a refreshed map names "
                              "another for its slots (a failover while its connection was down); "
                              "the command waiting there for a connection was withdrawn%s",
-                             n->address, f->rerun ? " from the fan-out's rerun" : "");
+                             n->address, f->reruns > 0 ? " from the fan-out's rerun" : "");
         else
             vmux__errbuf_set(why, sizeof why,
                              "NOTPRIMARY %s is no longer a primary (ROLE: %s): the handle's map "
@@ -106,13 +107,20 @@ static void deliver(struct fanout *f, int status)
 
 static void rerun_later(struct fanout *f);
 
+/* The most runs of a fan-out whose reruns come from withdrawn parts only (each needs the map to
+ * move on again: another failover). */
+#define MAX_RUNS 4
+
 /*
- * Whether f, complete, runs again on a refreshed map in place of delivering (once: a typed
- * fan-out that met a demoted primary, with time left and the handle not closing).
+ * Whether f, complete, runs again on a refreshed map in place of delivering: a typed fan-out
+ * that met a demoted primary, with time left and the handle not closing; once, or again while
+ * only withdrawn parts made it stale (its map moved on during the run: a primary died) and it
+ * ran fewer than MAX_RUNS times.
  */
 static bool to_rerun(const struct fanout *f)
 {
-    return f->stale && f->rerun_as != VMUX__RERUN_NONE && !f->rerun && !f->unrefreshed &&
+    bool again = f->reruns == 0 || (f->ahead && f->reruns + 1 < MAX_RUNS);
+    return f->stale && again && f->rerun_as != VMUX__RERUN_NONE && !f->unrefreshed &&
            !f->m->io_closing && uv_hrtime() < f->deadline_ns;
 }
 
@@ -487,7 +495,8 @@ static int restart(vmux *m, void *arg)
     vmux_node_replies_free(&f->res);
     free(f->parts);
     f->parts = NULL;
-    f->rerun = true;
+    f->reruns++;
+    f->stale = f->ahead = false; /* this run's own, from now on */
     return vmux__fanout_start(m, f);
 }
 
@@ -502,8 +511,8 @@ static void on_restarted(int status, vmux_reply *reply, void *userdata)
     vmux_reply_free(reply);
     if (status == 0)
         return; /* vmux__fanout_start() took f over */
-    f->unrefreshed = !f->rerun;
-    deliver(f, f->rerun || status == VMUX_ERR_CLOSED ? status : 0);
+    f->unrefreshed = f->reruns == 0;
+    deliver(f, f->reruns > 0 || status == VMUX_ERR_CLOSED ? status : 0);
 }
 
 /*

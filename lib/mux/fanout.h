@@ -77,7 +77,10 @@ enum vmux__rerun {
  * (timeout, ACL) changes nothing. Then, unless rerun is VMUX__RERUN_NONE, the call waits (by its
  * deadline) for the map refreshed after that and runs again on it as rerun says, once; the
  * entries it returns are those of the rerun (a demoted node met again says so in its words), or
- * of the first run when no refreshed map came in time. Same threads, returns and ownership as
+ * of the first run when no refreshed map came in time. A part waiting for a primary that died,
+ * withdrawn once a refreshed map names another (vmux__fanout_withdraw(), mux/mux.h), makes the
+ * call run again on that map at once, and again (four runs at most) while each run's map moves on
+ * under it. Same threads, returns and ownership as
  * vmux_call_nodes(); one more command per primary (pipelined: no round trip more).
  */
 int vmux__fanout_call_primaries(vmux *m, const vmux_callopts *opts, enum vmux__rerun rerun,

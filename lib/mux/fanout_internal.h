@@ -38,11 +38,14 @@ struct fanout {
     bool word_failures;  /* vmux_call_nodes(): a part that fails otherwise than with the server's
                           * error gets an error reply of vmux_call()'s words for it (worded()) */
     bool check_role;     /* vmux__fanout_call_primaries(): ROLE goes ahead of each part */
-    /* check_role: a part met a node the map calls a primary that is none (ROLE, READONLY), and
-     * the map refresh asked for then is the one after mark (route/router.h); the fan-out runs
-     * again once, on the refreshed map (rerun), unless no refresh came in time (unrefreshed) */
-    bool stale, rerun, unrefreshed;
-    bool ahead;   /* stale by a withdrawn part only: the current map already moved on (no mark) */
+    /* check_role: a part of this run met a node the map calls a primary that is none (ROLE,
+     * READONLY), and the map refresh asked for then is the one after mark (route/router.h); the
+     * fan-out runs again on the refreshed map (reruns counts those runs), once, unless no refresh
+     * came in time (unrefreshed); or it is stale by withdrawn parts only (ahead: the current map
+     * moved on already, no mark), and runs again as long as each run's map moves on (fanout.c) */
+    bool stale, unrefreshed;
+    unsigned reruns;
+    bool ahead;
     bool watched; /* counted in m->role_fanouts (started, check_role, in cluster mode) */
     uint64_t mark;
     enum vmux__rerun rerun_as;
