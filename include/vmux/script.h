@@ -14,6 +14,11 @@
  * reply, VMUX_ERR_SERVER: such an error is taken for the server's "did not run" (sent again, or
  * followed) only in the server's own words, and a MOVED or ASK only for the script's own slot
  * (docs/commands.md). The same holds for FCALL and FCALL_RO through vmux_call().
+ *
+ * On a cluster, a script (or function) with several keys cannot run while a slot's migration
+ * splits them between two nodes: the node answers TRYAGAIN, and vmux sends it again with backoff
+ * until it runs or its deadline passes, when it fails VMUX_ERR_SERVER with the last TRYAGAIN and
+ * how often and how long it was refused (it did not run): docs/cluster.md, ASK.
  */
 #ifndef VMUX_SCRIPT_H
 #define VMUX_SCRIPT_H

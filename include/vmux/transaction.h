@@ -12,6 +12,11 @@
  *   call (blocking ones, SUBSCRIBE...) fails inside it.
  * See docs/commands.md.
  *
+ * On a cluster, a transaction whose keys a slot's migration splits between two nodes cannot run
+ * until the migration ends: the node answers TRYAGAIN, and vmux sends it again with backoff until
+ * it runs or its deadline passes, when it fails VMUX_ERR_SERVER with the last TRYAGAIN and how
+ * often and how long it was refused (it did not run): docs/cluster.md, ASK.
+ *
  * A transaction object is built by one thread, then run once or more (each run sends its
  * current commands). Never retry-safe unless opts says so.
  */

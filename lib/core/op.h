@@ -124,7 +124,7 @@ struct vmux_op {
     uint32_t flags;
     int32_t slot;      /* cluster: its keys' slot, -1 keyless, VMUX_OP_SLOT_UNSET not computed */
     uint8_t redirects; /* cluster: MOVED and ASK replies followed so far */
-    uint8_t retries;   /* LOADING, TRYAGAIN and the like so far: its next backoff (net/link.c) */
+    uint8_t retries;   /* LOADING, TRYAGAIN... so far, up to 255: its backoff, its words */
     bool done;         /* completed; a reply still owed to it will be dropped */
     uint8_t expect;    /* the library's own command: its reply kinds (core/expect.h); 0 any */
     /* cluster: 1 + the router id of the node that redirected it last, 0 none (route/follow.c) */
@@ -340,9 +340,11 @@ int vmux__op_unsent_timeout(const struct vmux_op *op);
  * If its queue owes it no reply (a backlog, a wait queue), it leaves the queue and is freed; in a
  * connection's FIFO it stays as a husk, and so it does in a router's waiting queue that keeps
  * husks (r->keys_wait: never written, so VMUX_ERR_NOT_CONNECTED for a VMUX_OP_TELL_UNSENT op,
- * with its words). I/O thread.
+ * with its words). A refused op that takes words (VMUX_OP_TELL_WHY) gets the refusal's words with
+ * how many times (op->retries) and how long (since its deadline began, to now_ns on uv_hrtime()'s
+ * clock) it was refused, and "not executed". I/O thread.
  */
-void vmux__op_expire(struct vmux_op *op);
+void vmux__op_expire(struct vmux_op *op, uint64_t now_ns);
 
 /* ---- the op queue (op.c) ---- */
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/errbuf.h"
+#include "core/errclass.h"
 #include "core/reply_internal.h"
 #include "vmux/error.h"
 
@@ -210,7 +211,57 @@ static void expire_husk(struct vmux_op *op, struct vmux_opq *q)
     vmux__op_complete(op, VMUX_ERR_TIMEOUT, why);
 }
 
-void vmux__op_expire(struct vmux_op *op)
+/* What kept answering an op's refusals of class cls (worded_refusal()). */
+static const char *refused_while(enum vmux_errclass cls)
+{
+    switch (cls) {
+    case VMUX_ERRCLASS_TRYAGAIN:
+        return " while its slot migrates";
+    case VMUX_ERRCLASS_LOADING:
+        return " while the server loads its data";
+    case VMUX_ERRCLASS_MASTERDOWN:
+        return " while the replica has no link to its primary";
+    case VMUX_ERRCLASS_CLUSTERDOWN:
+        return " while the cluster is down";
+    case VMUX_ERRCLASS_UNBLOCKED_FAILOVER:
+        return " during a failover";
+    default:
+        return "";
+    }
+}
+
+/*
+ * The reply of an op whose deadline found it waiting to be sent again after refusal (the last
+ * "not now": LOADING, TRYAGAIN...), taken: for a caller that takes words (VMUX_OP_TELL_WHY) the
+ * server's words and how often and how long it was refused, and that it did not run (helper-247
+ * O1: a transaction's TRYAGAIN through a migration said only the server's words); refusal as it
+ * came otherwise, or without memory. The time is since its deadline began (the call), now_ns on
+ * uv_hrtime()'s clock; op->retries counts its refusals up to UINT8_MAX.
+ */
+static vmux_reply *worded_refusal(const struct vmux_op *op, vmux_reply *refusal, uint64_t now_ns)
+{
+    size_t len;
+    const char *said = vmux_reply_str(refusal, &len);
+    if (!(op->flags & VMUX_OP_TELL_WHY) || op->retries == 0 || said == NULL)
+        return refusal; /* READONLY's wait for a new primary is no count of refusals */
+    uint64_t span = (uint64_t)op->timeout_ms * 1000000u;
+    uint64_t ms = op->deadline_ns >= span && now_ns >= op->deadline_ns - span
+                      ? (now_ns - (op->deadline_ns - span)) / 1000000u
+                      : op->timeout_ms;
+    char words[VMUX_REASON_SIZE + 160];
+    vmux__errbuf_set(words, sizeof words, "%.*s (refused %s%u time%s over %llu ms%s; not executed)",
+                     (int)(len < VMUX_REASON_SIZE ? len : VMUX_REASON_SIZE), said,
+                     op->retries == UINT8_MAX ? "at least " : "", (unsigned)op->retries,
+                     op->retries == 1 ? "" : "s", (unsigned long long)ms,
+                     refused_while(vmux__errclass_of(refusal)));
+    vmux_reply *worded = vmux__reply_new_str(VMUX_REPLY_ERROR, words, strlen(words));
+    if (worded == NULL)
+        return refusal;
+    vmux_reply_free(refusal);
+    return worded;
+}
+
+void vmux__op_expire(struct vmux_op *op, uint64_t now_ns)
 {
     struct vmux_opq *q = op->q;
     bool drop = q == NULL || !q->keeps_husks;
@@ -224,7 +275,7 @@ void vmux__op_expire(struct vmux_op *op)
         /* not sent again yet: it did not run, and the server's last refusal says why */
         vmux_reply *refusal = op->refusal;
         op->refusal = NULL;
-        vmux__op_finish(op, VMUX_ERR_SERVER, refusal);
+        vmux__op_finish(op, VMUX_ERR_SERVER, worded_refusal(op, refusal, now_ns));
     } else if (drop) {
         /* Outside a FIFO, only a resent op may have run (net/conn.c's conn_settle()); one in a
          * router's queue may have been written and redirected, not run (unsent_why()). */

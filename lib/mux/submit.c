@@ -54,7 +54,7 @@ static void on_deadline_timer(uv_timer_t *t)
     uint64_t now = uv_hrtime();
     struct vmux_op *op;
     while ((op = vmux__deadlines_expired(&m->deadlines, now)) != NULL)
-        vmux__op_expire(op);
+        vmux__op_expire(op, now);
     arm_deadline_timer(m);
     vmux__lane_leave(m->link);
 }

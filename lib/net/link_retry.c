@@ -131,12 +131,13 @@ static const char *from_now_ended(enum vmux_errclass cls)
 /* Queues op, refused, to go again after its backoff. */
 static void retry_later(struct vmux_link *link, struct vmux_op *op)
 {
-    if (op->retries < VMUX_LINK_RETRY_LEVELS)
-        op->retries++;
-    uint32_t wait = vmux__backoff_jitter(
-        vmux__backoff_span(op->retries, RETRY_FIRST_MS, RETRY_LAST_MS), vmux__link_random(link));
+    if (op->retries < UINT8_MAX)
+        op->retries++; /* counted for the words of its deadline (core/op_words.c) */
+    unsigned level = op->retries < VMUX_LINK_RETRY_LEVELS ? op->retries : VMUX_LINK_RETRY_LEVELS;
+    uint32_t wait = vmux__backoff_jitter(vmux__backoff_span(level, RETRY_FIRST_MS, RETRY_LAST_MS),
+                                         vmux__link_random(link));
     op->bounce.due_ms = (uint32_t)uv_now(link->loop) + wait;
-    vmux__opq_push(&link->retry_q[op->retries - 1], op);
+    vmux__opq_push(&link->retry_q[level - 1], op);
     arm_retry(link, wait);
 }
 

@@ -2196,6 +2196,58 @@ static void test_tryagain_burst(void **state)
     burst("TRYAGAIN Multiple keys request during rehashing of slot");
 }
 
+/*
+ * MGET of two keys of one slot with a 600 ms deadline, while a migration splits them: the node
+ * answers TRYAGAIN for longer than that (vt_fcluster_rule_for()). Whichever way the deadline
+ * finds it (waiting to be sent again, or in flight: refused_at_deadline()), a refused one's words
+ * say how many times and how long it was refused, and that it did not run (helper-247 O1: only
+ * the server's words, even with VMUX_CALL_TELL_UNSENT). Returns whether it was refused.
+ */
+static bool tryagain_worded(vmux *m)
+{
+    char err[512] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 600, .flags = VMUX_CALL_TELL_UNSENT,
+                                .errbuf = err, .errlen = sizeof err);
+    const char *argv[] = {"MGET", "{t}a", "{t}b"};
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, &o, 3, argv, NULL, &r);
+    const char *said = vmux_reply_str(r, NULL);
+    char text[512];
+    snprintf(text, sizeof text, "%s", said != NULL ? said : "");
+    vmux_reply_free(r);
+    if (rc == VMUX_ERR_TIMEOUT)
+        return false;
+    assert_status(rc, VMUX_ERR_SERVER);
+    unsigned times = 0, ms = 0;
+    const char *words = strstr(err, " (refused ");
+    if (strncmp(err, "TRYAGAIN Multiple keys request during rehashing of slot (refused ", 65) !=
+            0 ||
+        words == NULL || sscanf(words, " (refused %u times over %u ms", &times, &ms) != 2 ||
+        strstr(err, " while its slot migrates; not executed)") == NULL)
+        fail_msg("MGET refused through its deadline: '%s'", err);
+    assert_true(times >= 2);
+    assert_true(ms >= 600);
+    assert_string_equal(text, err); /* the reply carries them too */
+    return true;
+}
+
+static void test_tryagain_words(void **state)
+{
+    (void)state;
+    vt_fcluster *c = start(1, NULL);
+    vmux *m = open_on(c, NULL);
+    assert_int_equal(vt_fcluster_rule_for(c, 0, "{t}a", 600000, 0,
+                                          "-TRYAGAIN Multiple keys request during rehashing of "
+                                          "slot\r\n"),
+                     0);
+    int in_flight = 0;
+    while (!tryagain_worded(m))
+        if (++in_flight == 5)
+            fail_msg("the deadline found MGET in flight 5 times in a row");
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 static void test_clusterdown_burst(void **state)
 {
     (void)state;
@@ -3084,6 +3136,7 @@ int main(void)
         cmocka_unit_test(test_unknown_host_by_port),
         cmocka_unit_test(test_unknown_host_ambiguous),
         cmocka_unit_test(test_tryagain_burst),
+        cmocka_unit_test(test_tryagain_words),
         cmocka_unit_test(test_clusterdown_burst),
         cmocka_unit_test(test_clusterdown_follows_new_owner),
         cmocka_unit_test(test_unblocked_by_failover),

@@ -215,7 +215,7 @@ static void test_left_counts_departures(void **state)
     assert_int_equal(q.left, 0);
     vmux__opq_remove(&q, b); /* from the middle */
     assert_int_equal(q.left, 1);
-    vmux__op_expire(h); /* a husk: it stays, done */
+    vmux__op_expire(h, 0); /* a husk: it stays, done */
     assert_int_equal(q.count, 2);
     assert_int_equal(q.left, 2);
     vmux__opq_push(&other, d);
@@ -250,7 +250,7 @@ static void test_fail_all(void **state)
     vmux__opq_push(&q, a);
     vmux__opq_push(&q, husk);
     vmux__opq_push(&q, b);
-    vmux__op_expire(husk); /* a FIFO keeps it, done, until the end */
+    vmux__op_expire(husk, 0); /* a FIFO keeps it, done, until the end */
     assert_int_equal(s[1].runs, 1);
     assert_true(husk->done);
     expect_queue(&q, (struct vmux_op *[]){a, husk, b}, 3);
@@ -300,7 +300,7 @@ static void test_expire_leaves_a_backlog(void **state)
     vmux__opq_push(&backlog, e);
     assert_ptr_equal(vmux__deadlines_expired(&d, 1000), b);
 
-    vmux__op_expire(b); /* b is freed here: only s[1] may be looked at */
+    vmux__op_expire(b, 0); /* b is freed here: only s[1] may be looked at */
     assert_int_equal(s[1].runs, 1);
     assert_int_equal(s[1].status, VMUX_ERR_TIMEOUT);
     assert_null(s[1].q); /* out of the backlog before its callback ran */
@@ -312,8 +312,8 @@ static void test_expire_leaves_a_backlog(void **state)
     assert_int_equal(get(&c.pending_bytes), 50);
 
     /* the head and the tail leave the same way */
-    vmux__op_expire(e);
-    vmux__op_expire(a);
+    vmux__op_expire(e, 0);
+    vmux__op_expire(a, 0);
     expect_queue(&backlog, NULL, 0);
     assert_int_equal(s[0].runs, 1);
     assert_int_equal(s[2].runs, 1);
@@ -330,7 +330,7 @@ static void test_expire_outside_any_queue(void **state)
     struct vmux_counters c = {0};
     struct seen s;
     struct vmux_op *op = op_admitted(&c, 7, &s);
-    vmux__op_expire(op);
+    vmux__op_expire(op, 0);
     assert_int_equal(s.runs, 1);
     assert_int_equal(s.status, VMUX_ERR_TIMEOUT);
     assert_int_equal(get(&c.pending), 0);
@@ -356,7 +356,7 @@ static void test_expire_leaves_a_husk_in_a_fifo(void **state)
     vmux__opq_push(&fifo, a);
     vmux__opq_push(&fifo, b);
 
-    vmux__op_expire(a);
+    vmux__op_expire(a, 0);
     assert_int_equal(s[0].runs, 1);
     assert_int_equal(s[0].status, VMUX_ERR_TIMEOUT);
     assert_ptr_equal(s[0].q, &fifo);
