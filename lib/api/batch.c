@@ -221,7 +221,7 @@ static int deliver(const vmux_callopts *opts, size_t n, struct vmux_part_result 
             statuses[i] = results[i].status;
         /* Words for errbuf only, as vmux_call(): not a reply for the caller. */
         int st = results[i].status;
-        if (vmux__unsent_code(st) || vmux__lost_code(st)) {
+        if (vmux__words_code(st)) {
             vmux_reply_free(results[i].reply);
             results[i].reply = NULL;
         }
@@ -301,7 +301,7 @@ struct async_run {
  */
 static vmux_reply *worded(int status, vmux_reply *reply)
 {
-    if (!vmux__unsent_code(status) && !vmux__lost_code(status))
+    if (!vmux__words_code(status))
         return reply;
     char words[VMUX_REASON_SIZE + 128];
     vmux__explain(words, sizeof words, status, reply);

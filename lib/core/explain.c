@@ -15,6 +15,11 @@ bool vmux__lost_code(int status)
     return status == VMUX_ERR_CONNECTION_LOST || status == VMUX_ERR_PROTOCOL;
 }
 
+bool vmux__words_code(int status)
+{
+    return vmux__unsent_code(status) || vmux__lost_code(status) || status == VMUX_ERR_CLOSED;
+}
+
 const char vmux__on_io_thread_words[] =
     "a synchronous call from a vmux callback (on the I/O thread) would wait for itself: use the "
     "_async form, or hand the work to a thread of your own";
@@ -66,7 +71,9 @@ void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply)
         vmux__unsent_code(status) && reply != NULL ? vmux_reply_str(reply, NULL) : NULL;
     bool status_words = failure != NULL && vmux_reply_get_kind(reply) == VMUX_REPLY_STATUS;
     /* a router's wait (op_words.c): the code's "no connection was ready" would not be true */
-    if (status_words && status == VMUX_ERR_NOT_CONNECTED)
+    if (status == VMUX_ERR_CLOSED && reply != NULL) /* never sent, or not run (op_words.c) */
+        vmux__errbuf_set(buf, len, "%s", vmux_reply_str(reply, NULL));
+    else if (status_words && status == VMUX_ERR_NOT_CONNECTED)
         vmux__errbuf_set(buf, len, "its deadline passed: %s", failure);
     else if (status_words) /* written, or a router's wait: op_words.c */
         vmux__errbuf_set(buf, len, "%s: %s", why, failure);

@@ -28,6 +28,13 @@ bool vmux__unsent_code(int status);
 bool vmux__lost_code(int status);
 
 /*
+ * Whether a reply that comes with status is the library's words for the error buffer, never a
+ * reply for the caller: vmux__unsent_code(), vmux__lost_code(), and VMUX_ERR_CLOSED (what a close
+ * found unsent: core/op.h vmux__op_closed_why()).
+ */
+bool vmux__words_code(int status);
+
+/*
  * Writes into buf (len bytes; nothing when buf is NULL or len 0) what vmux_call() says of a
  * command that completed with status (not 0) and reply: the words of the error reply that came
  * with the code (the server's, or the router's for a redirect loop or for keys in two slots), or

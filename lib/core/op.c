@@ -248,6 +248,6 @@ void vmux__opq_fail_all(struct vmux_opq *q, int status)
         if (op->done)
             vmux__op_free(op); /* a husk */
         else
-            vmux__op_finish(op, status, NULL);
+            vmux__op_finish(op, status, status == VMUX_ERR_CLOSED ? vmux__op_closed_why(op) : NULL);
     }
 }

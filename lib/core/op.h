@@ -366,8 +366,22 @@ uint64_t vmux__opq_take_due(struct vmux_opq *q, uint32_t now, struct vmux_opq *d
  * new ops on src, which must not join the walk.
  */
 void vmux__opq_take(struct vmux_opq *dst, struct vmux_opq *src);
-/* Empties q: live ops complete with status, husks (ops already done) are freed. */
+/*
+ * Empties q: live ops complete with status, husks (ops already done) are freed. With
+ * VMUX_ERR_CLOSED, an op that takes words gets vmux__op_closed_why()'s (q is never a connection's
+ * FIFO, so none was written there).
+ */
 void vmux__opq_fail_all(struct vmux_opq *q, int status);
+
+/*
+ * The words of op, failed VMUX_ERR_CLOSED by vmux_close() outside a connection's FIFO, as a status
+ * reply (core/explain.c) the caller owns: one never written says "never sent", one written and
+ * refused or redirected (op->refusal, op->redirects: not run) says it did not run. NULL (the
+ * code's own "a command it had sent may have run") for one written before a connection broke
+ * (VMUX_OP_RESENT), for a caller that takes no words (VMUX_OP_TELL_WHY), or without memory.
+ * I/O thread (or the closing thread once the I/O thread has ended).
+ */
+vmux_reply *vmux__op_closed_why(const struct vmux_op *op);
 /* Moves every op of src, in order, in front of dst's; src ends empty. */
 void vmux__opq_prepend(struct vmux_opq *dst, struct vmux_opq *src);
 /* Moves every op of src, in order, behind dst's; src ends empty. */

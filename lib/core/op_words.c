@@ -50,6 +50,18 @@ int vmux__op_unsent_timeout(const struct vmux_op *op)
                : VMUX_ERR_TIMEOUT;
 }
 
+vmux_reply *vmux__op_closed_why(const struct vmux_op *op)
+{
+    if ((op->flags & (VMUX_OP_TELL_WHY | VMUX_OP_RESENT)) != VMUX_OP_TELL_WHY)
+        return NULL;
+    const char *words =
+        op->refusal != NULL || op->redirects > 0
+            ? "the handle was closed while the command waited to be sent again after the "
+              "server refused or redirected it: not executed"
+            : "the handle was closed before the command was sent: never sent, not executed";
+    return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
+}
+
 /*
  * The why of an op that expires waiting for a connection: vmux__op_why()'s for one never
  * written; for one written before its connection broke (VMUX_OP_RESENT), which may have run,

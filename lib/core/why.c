@@ -60,7 +60,7 @@ int vmux__why_end(int rc)
 vmux_reply *vmux__why_completion(int status, vmux_reply *reply)
 {
     vmux__explain(words, sizeof words, status, reply);
-    if (!vmux__unsent_code(status) && !vmux__lost_code(status))
+    if (!vmux__words_code(status))
         return reply; /* the callback's own: a server's error reply, vmux's for a redirect loop */
     vmux_reply_free(reply); /* the why of an unsent or lost op: words now, not a reply */
     return NULL;

@@ -153,7 +153,7 @@ void vmux__wait_settled(vmux *m, struct vmux_op *op)
 void vmux__wait_refresh(vmux *m, struct vmux_op *op)
 {
     if (m->io_closing) {
-        vmux__op_finish(op, VMUX_ERR_CLOSED, NULL);
+        vmux__op_finish(op, VMUX_ERR_CLOSED, vmux__op_closed_why(op)); /* never written */
     } else if (op->deadline_ns <= uv_hrtime()) {
         vmux__op_finish(op, VMUX_ERR_TIMEOUT, NULL);
     } else {
@@ -165,7 +165,7 @@ void vmux__wait_refresh(vmux *m, struct vmux_op *op)
 void vmux__submit_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op)
 {
     if (m->io_closing) {
-        vmux__op_finish(op, VMUX_ERR_CLOSED, NULL);
+        vmux__op_finish(op, VMUX_ERR_CLOSED, vmux__op_closed_why(op)); /* never written */
     } else if (op->deadline_ns <= uv_hrtime()) {
         vmux__op_finish(op, vmux__op_unsent_timeout(op), NULL);
     } else if (!vmux__counters_admit(&m->ctr, op->len, (uint64_t)m->cfg->max_pending,
@@ -183,7 +183,7 @@ void vmux__submit_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op)
 void vmux__submit_own_on_link(vmux *m, struct vmux_link *link, struct vmux_op *op)
 {
     if (m->io_closing) {
-        vmux__op_finish(op, VMUX_ERR_CLOSED, NULL);
+        vmux__op_finish(op, VMUX_ERR_CLOSED, vmux__op_closed_why(op)); /* never written */
     } else if (op->deadline_ns <= uv_hrtime()) {
         vmux__op_finish(op, vmux__op_unsent_timeout(op), NULL);
     } else {

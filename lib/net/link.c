@@ -455,7 +455,7 @@ bool vmux__link_over_share(const struct vmux_link *link, size_t share)
 void vmux__link_submit(struct vmux_link *link, struct vmux_op *op)
 {
     if (link->state == LINK_CLOSED) {
-        vmux__op_finish(op, VMUX_ERR_CLOSED, NULL);
+        vmux__op_finish(op, VMUX_ERR_CLOSED, vmux__op_closed_why(op)); /* never written */
     } else if (link->state == LINK_READY) {
         vmux__conn_write_op(link->conn, op);
     } else if (fails_fast(link)) {

@@ -182,7 +182,7 @@ void vmux__pool_submit(struct vmux_pool *p, struct vmux_op *op)
 {
     struct vmux_link *link = NULL;
     if (p->closed) {
-        vmux__op_finish(op, VMUX_ERR_CLOSED, NULL);
+        vmux__op_finish(op, VMUX_ERR_CLOSED, vmux__op_closed_why(op)); /* never written */
         return;
     }
     if (p->nidle > 0)

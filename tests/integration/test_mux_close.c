@@ -335,6 +335,37 @@ static void test_close_fails_everything_pending(void **state)
     assert_true(vt_wait_until(client_gone, &probe, WAIT_MS));
 }
 
+/*
+ * Commands waiting in the backlog of a handle whose server is down (nothing listens on port 1)
+ * were never written: the close that ends them says so in their words, not the code's "a command
+ * it had sent may have run" (review helper-244 F4), and the callback still gets no reply.
+ */
+static void test_close_words_never_sent(void **state)
+{
+    (void)state;
+    vmux *m = NULL;
+    char err[256] = "";
+    assert_int_equal(vmux_open_str("127.0.0.1:1,abortConnect=false,reconnectMin=20,"
+                                   "reconnectMax=200,asyncTimeout=600000",
+                                   &m, err, sizeof err),
+                     0);
+    enum { N = 3 };
+    static struct vt_async got[N];
+    const char *argv[] = {"ECHO", "never"};
+    for (int i = 0; i < N; i++) {
+        memset(&got[i], 0, sizeof got[i]);
+        assert_int_equal(vmux_call_async(m, NULL, 2, argv, NULL, vt_on_async, &got[i]), 0);
+    }
+    vmux_close(m);
+    for (int i = 0; i < N; i++) {
+        assert_true(atomic_load(&got[i].done));
+        assert_int_equal(got[i].status, VMUX_ERR_CLOSED);
+        assert_null(got[i].reply);
+        if (strstr(got[i].words, "never sent, not executed") == NULL)
+            fail_msg("a backlogged command's words at close: \"%s\"", got[i].words);
+    }
+}
+
 /* A BLPOP that never returns, with commands behind it; close must still end them all. */
 static void test_close_behind_blocking_command(void **state)
 {
@@ -664,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_close_idle),
         cmocka_unit_test(test_open_close_repeated),
         cmocka_unit_test_teardown(test_close_fails_everything_pending, unpause_server),
+        cmocka_unit_test(test_close_words_never_sent),
         cmocka_unit_test(test_close_behind_blocking_command),
         cmocka_unit_test(test_close_while_callers_call),
         cmocka_unit_test(test_drain_then_close),
