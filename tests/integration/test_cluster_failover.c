@@ -359,36 +359,6 @@ static void test_dead_replica_reads(void **state)
     vmux_close(m);
 }
 
-/* The sum of DBSIZE over the primaries node port's CLUSTER SLOTS names (each counted once). */
-static long long primaries_dbsize(int port)
-{
-    redisContext *c = vt_node_connect(port);
-    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    long long seen[16], sum = 0;
-    size_t nseen = 0;
-    for (size_t i = 0; i < r->elements; i++) {
-        long long p = r->element[i]->element[2]->element[1]->integer;
-        bool dup = false;
-        for (size_t k = 0; k < nseen; k++)
-            dup = dup || seen[k] == p;
-        if (dup || nseen == 16)
-            continue;
-        seen[nseen++] = p;
-        redisContext *n = vt_node_connect((int)p);
-        redisReply *d = redisCommand(n, "DBSIZE");
-        assert_non_null(d);
-        assert_int_equal(d->type, REDIS_REPLY_INTEGER);
-        sum += d->integer;
-        freeReplyObject(d);
-        redisFree(n);
-    }
-    freeReplyObject(r);
-    redisFree(c);
-    return sum;
-}
-
 struct loader {
     vmux *m;
     int rc;
@@ -412,6 +382,21 @@ static void *wait_all(void *arg)
     int64_t acked = -1;
     l->rc = vmux_wait(l->m, &o, 0, 1, &acked);
     return NULL;
+}
+
+/*
+ * The fan-outs ran on the map that names the promoted replica rep: it is a primary, DBSIZE summed
+ * (n) the primaries node other names now, and l's script is loaded on rep.
+ */
+static void ran_on_new_map(int64_t n, int other, int rep, const struct loader *l)
+{
+    assert_true(vt_port_is_primary(&rep));
+    assert_int_equal(n, vt_primaries_dbsize(other));
+    redisReply *r = vt_node_command(rep, false, "SCRIPT EXISTS %b", l->sha1.ptr, l->sha1.len);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->element[0]->integer, 1); /* loaded on the promoted replica */
+    freeReplyObject(r);
 }
 
 /* Whether process pid is stopped (state T in /proc/pid/stat). */
@@ -487,15 +472,7 @@ static void test_fanout_on_stopped_primary(void **state)
         fail_msg("SCRIPT LOAD with a primary stopped: %s: %s", vmux_err_name(l.rc), l.why);
     if (w.rc != VMUX_ERR_CONNECTION_LOST && w.rc != VMUX_ERR_SERVER)
         fail_msg("WAIT with a primary stopped: %s: %s", vmux_err_name(w.rc), w.why);
-    assert_true(vt_port_is_primary(&rep));
-    assert_int_equal(n, primaries_dbsize(other));
-    redisContext *c = vt_node_connect(rep);
-    redisReply *r = redisCommand(c, "SCRIPT EXISTS %b", l.sha1.ptr, l.sha1.len);
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(r->element[0]->integer, 1); /* loaded on the promoted replica */
-    freeReplyObject(r);
-    redisFree(c);
+    ran_on_new_map(n, other, rep, &l);
     printf("stopped primary: DBSIZE returned %llu ms after the stop; WAIT: %s\n",
            (unsigned long long)took, w.why);
     vmux_bytes_free(&l.sha1);
@@ -559,16 +536,7 @@ static void test_fanout_part_on_killed_primary(void **state)
         fail_msg("WAIT with a primary killed: %s: %s", vmux_err_name(w.rc), w.why);
     if (l.rc != 0)
         fail_msg("SCRIPT LOAD with a primary killed: %s: %s", vmux_err_name(l.rc), l.why);
-    assert_true(vt_port_is_primary(&rep));
-    assert_int_equal(n, primaries_dbsize(other));
-
-    redisContext *c = vt_node_connect(rep);
-    redisReply *r = redisCommand(c, "SCRIPT EXISTS %b", l.sha1.ptr, l.sha1.len);
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(r->element[0]->integer, 1); /* loaded on the promoted replica */
-    freeReplyObject(r);
-    redisFree(c);
+    ran_on_new_map(n, other, rep, &l);
     printf("killed primary: DBSIZE returned %llu ms after the handle saw the kill; WAIT: %s\n",
            (unsigned long long)took, w.why);
     vmux_bytes_free(&l.sha1);

@@ -46,32 +46,6 @@ static int replicas_of(int port, int *out)
     return n;
 }
 
-/* The sum of DBSIZE over the primaries node port's CLUSTER SLOTS names (each counted once). */
-static long long primaries_dbsize(int port)
-{
-    redisReply *r = vt_node_command(port, false, "CLUSTER SLOTS");
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    long long seen[16], sum = 0;
-    size_t nseen = 0;
-    for (size_t i = 0; i < r->elements; i++) {
-        long long p = r->element[i]->element[2]->element[1]->integer;
-        bool dup = false;
-        for (size_t k = 0; k < nseen; k++)
-            dup = dup || seen[k] == p;
-        if (dup || nseen == 16)
-            continue;
-        seen[nseen++] = p;
-        redisReply *d = vt_node_command((int)p, false, "DBSIZE");
-        assert_non_null(d);
-        assert_int_equal(d->type, REDIS_REPLY_INTEGER);
-        sum += d->integer;
-        freeReplyObject(d);
-    }
-    freeReplyObject(r);
-    return sum;
-}
-
 struct dbsize_call {
     vmux *m;
     int rc;
@@ -156,7 +130,7 @@ static void test_rerun_meets_second_failover(void **state)
     if (d.rc != 0)
         fail_msg("DBSIZE across two failovers: %s: %s", vmux_err_name(d.rc), d.why);
     assert_true(vt_port_is_primary(&last));
-    assert_int_equal(d.n, primaries_dbsize(other));
+    assert_int_equal(d.n, vt_primaries_dbsize(other));
     printf("two failovers: DBSIZE returned %llu ms after the second kill\n",
            (unsigned long long)took);
     vmux_close(m);

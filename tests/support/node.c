@@ -106,3 +106,28 @@ int vt_cluster_other_primary(const char *cluster, int port)
     fail_msg("no primary other than 127.0.0.1:%d", port);
     return -1;
 }
+
+long long vt_primaries_dbsize(int port)
+{
+    redisReply *r = vt_node_command(port, false, "CLUSTER SLOTS");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    long long seen[16], sum = 0;
+    size_t nseen = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        long long p = r->element[i]->element[2]->element[1]->integer;
+        bool dup = false;
+        for (size_t k = 0; k < nseen; k++)
+            dup = dup || seen[k] == p;
+        if (dup || nseen == 16)
+            continue;
+        seen[nseen++] = p;
+        redisReply *d = vt_node_command((int)p, false, "DBSIZE");
+        assert_non_null(d);
+        assert_int_equal(d->type, REDIS_REPLY_INTEGER);
+        sum += d->integer;
+        freeReplyObject(d);
+    }
+    freeReplyObject(r);
+    return sum;
+}

@@ -53,4 +53,8 @@ char *vt_node_myid(int port);
  * the running test when there is none. */
 int vt_cluster_other_primary(const char *cluster, int port);
 
+/* The sum of DBSIZE over the primaries that the CLUSTER SLOTS of the node at 127.0.0.1:port
+ * names, each counted once (16 at most); fails the running test when a reply is missing. */
+long long vt_primaries_dbsize(int port);
+
 #endif
