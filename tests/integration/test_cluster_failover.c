@@ -399,6 +399,25 @@ static void ran_on_new_map(int64_t n, int other, int rep, const struct loader *l
     freeReplyObject(r);
 }
 
+/*
+ * SCRIPT LOAD (l) and WAIT (w) in threads of their own beside DBSIZE on this thread, on m; returns
+ * DBSIZE's status, its count in *n, its words in why (len bytes), its time in *took (ms).
+ */
+static int three_side_by_side(vmux *m, struct loader *l, struct loader *w, int64_t *n, char *why,
+                              size_t len, uint64_t *took)
+{
+    pthread_t th, wt;
+    assert_int_equal(pthread_create(&th, NULL, load_script, l), 0);
+    assert_int_equal(pthread_create(&wt, NULL, wait_all, w), 0);
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = len);
+    uint64_t start = vt_now_ms();
+    int rc = vmux_dbsize(m, &o, n);
+    *took = vt_now_ms() - start;
+    pthread_join(th, NULL);
+    pthread_join(wt, NULL);
+    return rc;
+}
+
 /* Whether process pid is stopped (state T in /proc/pid/stat). */
 static bool process_stopped(void *arg)
 {
@@ -454,16 +473,9 @@ static void test_fanout_on_stopped_primary(void **state)
     assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
     bool stopped = vt_wait_until(process_stopped, &pid, 10000);
     struct loader l = {.m = m}, w = {.m = m};
-    pthread_t th, wt;
-    assert_int_equal(pthread_create(&th, NULL, load_script, &l), 0);
-    assert_int_equal(pthread_create(&wt, NULL, wait_all, &w), 0);
     char why[512] = "";
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
-    uint64_t start = vt_now_ms();
-    int rc = vmux_dbsize(m, &o, &n);
-    uint64_t took = vt_now_ms() - start;
-    pthread_join(th, NULL);
-    pthread_join(wt, NULL);
+    uint64_t took = 0;
+    int rc = three_side_by_side(m, &l, &w, &n, why, sizeof why, &took);
     assert_int_equal(kill((pid_t)pid, SIGCONT), 0); /* before any assertion can end the test */
     assert_true(stopped);
     if (rc != 0)
@@ -516,16 +528,9 @@ static void test_fanout_part_on_killed_primary(void **state)
     assert_int_equal(kill((pid_t)vt_node_pid(primary), SIGKILL), 0);
     assert_true(vt_wait_until(seed_failed, &f, 30000)); /* its parts now wait in its backlog */
     struct loader l = {.m = m}, w = {.m = m};
-    pthread_t th, wt;
-    assert_int_equal(pthread_create(&th, NULL, load_script, &l), 0);
-    assert_int_equal(pthread_create(&wt, NULL, wait_all, &w), 0);
     char why[512] = "";
-    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
-    uint64_t start = vt_now_ms();
-    int rc = vmux_dbsize(m, &o, &n);
-    uint64_t took = vt_now_ms() - start;
-    pthread_join(th, NULL);
-    pthread_join(wt, NULL);
+    uint64_t took = 0;
+    int rc = three_side_by_side(m, &l, &w, &n, why, sizeof why, &took);
     if (rc != 0)
         fail_msg("DBSIZE with a primary killed: %s: %s", vmux_err_name(rc), why);
     /* WAIT is not run again (it answers for one connection's writes): it fails, saying why */
