@@ -36,6 +36,7 @@
 
 #include "route/slot.h"
 #include "node.h"
+#include "nodefail.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -197,19 +198,6 @@ static int check_ledger(vmux *m, struct worker *w, uint64_t k)
     return lost;
 }
 
-struct failures {
-    vmux *m;
-    vmux_stats before;
-};
-
-/* Whether a connection of the handle failed since f->before was read. */
-static bool seed_failed(void *arg)
-{
-    struct failures *f = arg;
-    vmux_stats now = VMUX_INIT(vmux_stats);
-    return vmux_read_stats(f->m, &now) == 0 && now.connect_failures > f->before.connect_failures;
-}
-
 static void test_failover_under_load(void **state)
 {
     (void)state;
@@ -231,12 +219,12 @@ static void test_failover_under_load(void **state)
     }
     assert_true(vt_wait_until(some_load, w, 30000));
 
-    struct failures f = {m, VMUX_INIT(vmux_stats)};
-    assert_int_equal(vmux_read_stats(m, &f.before), 0);
+    struct vt_conn_watch f;
+    vt_conn_watch_start(&f, m);
     atomic_store(&kill_ns, vt_now_ns());
     assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
     /* Once the handle knows its seed is gone, a keyless command goes to another primary. */
-    assert_true(vt_wait_until(seed_failed, &f, 30000));
+    assert_true(vt_wait_until(vt_conn_failed, &f, 30000));
     vmux_reply *pong = NULL;
     vmux_callopts quick = VMUX_INIT(vmux_callopts, .timeout_ms = 1500);
     const char *ping[] = {"PING"};
@@ -418,20 +406,6 @@ static int three_side_by_side(vmux *m, struct loader *l, struct loader *w, int64
     return rc;
 }
 
-/* Whether process pid is stopped (state T in /proc/pid/stat). */
-static bool process_stopped(void *arg)
-{
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/%ld/stat", *(long *)arg);
-    FILE *f = fopen(path, "r");
-    size_t n = f != NULL ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f != NULL)
-        fclose(f);
-    buf[n] = '\0';
-    const char *end = strrchr(buf, ')'); /* the state follows the command's name */
-    return end != NULL && end[1] == ' ' && end[2] == 'T';
-}
-
 /* Whether the node at *port is a replica whose link to its primary is up (synchronised). */
 static bool replica_in_sync(void *arg)
 {
@@ -464,14 +438,11 @@ static void test_fanout_on_stopped_primary(void **state)
     int primary = vt_cluster_port(CLUSTER, 2), rep = vt_cluster_replica_of(CLUSTER, primary);
     int other = vt_cluster_port(CLUSTER, 1);
     long pid = vt_node_pid(primary);
-    char conf[160];
-    snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=30000", other);
-    vmux *m = vt_open_conf(conf);
+    vmux *m = vt_open_linked(other, "syncTimeout=30000");
     int64_t n = -1;
-    assert_int_equal(vmux_dbsize(m, NULL, &n), 0); /* every primary's link is open */
 
     assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
-    bool stopped = vt_wait_until(process_stopped, &pid, 10000);
+    bool stopped = vt_wait_until(vt_process_stopped, &pid, 10000);
     struct loader l = {.m = m}, w = {.m = m};
     char why[512] = "";
     uint64_t took = 0;
@@ -517,16 +488,13 @@ static void test_fanout_part_on_killed_primary(void **state)
         rep = first;
     }
     int other = vt_cluster_port(CLUSTER, 1);
-    char conf[160];
-    snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=30000", other);
-    vmux *m = vt_open_conf(conf);
+    vmux *m = vt_open_linked(other, "syncTimeout=30000");
     int64_t n = -1;
-    assert_int_equal(vmux_dbsize(m, NULL, &n), 0); /* every primary's link is open */
 
-    struct failures f = {m, VMUX_INIT(vmux_stats)};
-    assert_int_equal(vmux_read_stats(m, &f.before), 0);
+    struct vt_conn_watch f;
+    vt_conn_watch_start(&f, m);
     assert_int_equal(kill((pid_t)vt_node_pid(primary), SIGKILL), 0);
-    assert_true(vt_wait_until(seed_failed, &f, 30000)); /* its parts now wait in its backlog */
+    assert_true(vt_wait_until(vt_conn_failed, &f, 30000)); /* its parts now wait in its backlog */
     struct loader l = {.m = m}, w = {.m = m};
     char why[512] = "";
     uint64_t took = 0;

@@ -26,6 +26,7 @@
 #include <hiredis/hiredis.h>
 
 #include "node.h"
+#include "nodefail.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -61,19 +62,6 @@ static void *dbsize(void *arg)
     return NULL;
 }
 
-struct watch {
-    vmux *m;
-    vmux_stats before;
-};
-
-/* Whether a connection of the handle failed since w->before was read. */
-static bool conn_failed(void *arg)
-{
-    struct watch *w = arg;
-    vmux_stats now = VMUX_INIT(vmux_stats);
-    return vmux_read_stats(w->m, &now) == 0 && now.connect_failures > w->before.connect_failures;
-}
-
 /* Whether one of two replicas (ports) is a primary now: its port in rep[2]. */
 static bool one_promoted(void *arg)
 {
@@ -102,17 +90,12 @@ static void test_rerun_meets_second_failover(void **state)
     int primary = vt_cluster_port(CLUSTER, 0), other = vt_cluster_port(CLUSTER, 1);
     int rep[3] = {0};
     assert_int_equal(replicas_of(primary, rep), 2);
-    char conf[192];
-    snprintf(conf, sizeof conf, "127.0.0.1:%d,syncTimeout=60000,clusterRefreshMinInterval=3000",
-             other);
-    vmux *m = vt_open_conf(conf);
-    int64_t n = -1;
-    assert_int_equal(vmux_dbsize(m, NULL, &n), 0); /* every primary's link is open */
+    vmux *m = vt_open_linked(other, "syncTimeout=60000,clusterRefreshMinInterval=3000");
 
-    struct watch w = {m, VMUX_INIT(vmux_stats)};
-    assert_int_equal(vmux_read_stats(m, &w.before), 0);
+    struct vt_conn_watch w;
+    vt_conn_watch_start(&w, m);
     assert_int_equal(kill((pid_t)vt_node_pid(primary), SIGKILL), 0);
-    assert_true(vt_wait_until(conn_failed, &w, 30000)); /* the part will wait in its backlog */
+    assert_true(vt_wait_until(vt_conn_failed, &w, 30000)); /* the part will wait in its backlog */
     struct dbsize_call d = {.m = m};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, dbsize, &d), 0);
