@@ -1,7 +1,8 @@
 /*
  * A handle on a cluster whose node a test is about to fail (SIGKILL, SIGSTOP): opened with a link
  * to every primary, and watched until one of its connections failed. Used by the suites that fail
- * nodes under a handle (integration/test_cluster_failover.c, test_cluster_fanout_rerun.c).
+ * nodes under a handle (integration/test_cluster_failover.c, test_cluster_fanout_rerun.c,
+ * test_cluster_close.c).
  */
 #ifndef VMUX_TEST_NODEFAIL_H
 #define VMUX_TEST_NODEFAIL_H
