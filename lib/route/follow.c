@@ -160,6 +160,7 @@ static void patch_moved(struct vmux_router *r, unsigned slot, const struct targe
     snprintf(from, sizeof from, "%s:%d", old != NULL && old->host ? old->host : "(none)",
              old != NULL ? old->port : 0);
     snprintf(to, sizeof to, "%.*s:%d", (int)t->hostlen, t->host, t->port);
+    vmux__router_moved_disowned(r, slot); /* old's recent patches no longer outrank a refresh */
     struct vmux_slotmap *map;
     int rc = failover_sign(r, old)
                  ? vmux__slotmap_failover(r->map, slot, t->host, t->hostlen, t->port, &map)

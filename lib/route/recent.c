@@ -4,7 +4,10 @@
  * (gossip spreads a failover or a SETSLOT in a second or so). For VMUX_ROUTER_MOVED_TRUST_MS
  * after a MOVED patched a slot, a refreshed map that names another primary for it keeps the
  * patch, and another refresh is asked for; a map that agrees, or one that comes later, is taken
- * as it is. A wrong guess costs one redirect, as the stale map would have. I/O thread only.
+ * as it is. A wrong guess costs one redirect, as the stale map would have. A patch is trusted only
+ * until the node it named answers MOVED itself (vmux__router_moved_disowned()): then its shard
+ * moved on (a failover undone within seconds, a second failover), and a refresh is taken whole.
+ * I/O thread only.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,12 @@
 #include "route/router.h"
 #include "route/slotmap.h"
 
+static bool recent(const struct vmux_router *r, unsigned slot, uint32_t now)
+{
+    uint32_t at = r->moved_at[slot];
+    return at != 0 && (uint32_t)(now - at) < VMUX_ROUTER_MOVED_TRUST_MS;
+}
+
 void vmux__router_moved_note(struct vmux_router *r, unsigned slot)
 {
     if (slot >= VMUX_SLOTS)
@@ -22,12 +31,22 @@ void vmux__router_moved_note(struct vmux_router *r, unsigned slot)
         return; /* out of memory: the refresh is taken as it comes */
     uint32_t now = (uint32_t)uv_now(r->loop);
     r->moved_at[slot] = now != 0 ? now : 1; /* 0: never */
+    r->moved_last = r->moved_at[slot];
 }
 
-static bool recent(const struct vmux_router *r, unsigned slot, uint32_t now)
+void vmux__router_moved_disowned(struct vmux_router *r, unsigned slot)
 {
-    uint32_t at = r->moved_at[slot];
-    return at != 0 && (uint32_t)(now - at) < VMUX_ROUTER_MOVED_TRUST_MS;
+    if (r->moved_at == NULL || r->map == NULL || slot >= VMUX_SLOTS)
+        return;
+    uint32_t now = (uint32_t)uv_now(r->loop);
+    if ((uint32_t)(now - r->moved_last) >= VMUX_ROUTER_MOVED_TRUST_MS)
+        return; /* the common case: no patch is trusted any more */
+    const struct vmux_shard *s = vmux__slotmap_owner(r->map, slot);
+    if (s == NULL)
+        return;
+    for (unsigned i = 0; i < VMUX_SLOTS; i++)
+        if (recent(r, i, now) && vmux__slotmap_owner(r->map, i) == s)
+            r->moved_at[i] = 0;
 }
 
 /* The primary of slot in m, or NULL (no owner, or no address). */
@@ -58,8 +77,10 @@ static bool promoted(const struct vmux_slotmap *m, unsigned slot,
     return false;
 }
 
-struct vmux_slotmap *vmux__router_keep_moved(struct vmux_router *r, struct vmux_slotmap *fresh)
+struct vmux_slotmap *vmux__router_keep_moved(struct vmux_router *r, struct vmux_slotmap *fresh,
+                                             unsigned *kept_out)
 {
+    *kept_out = 0;
     if (r->moved_at == NULL || r->map == NULL)
         return fresh;
     uint32_t now = (uint32_t)uv_now(r->loop);
@@ -89,5 +110,6 @@ struct vmux_slotmap *vmux__router_keep_moved(struct vmux_router *r, struct vmux_
                   kept, VMUX_ROUTER_MOVED_TRUST_MS);
         r->refresh_again = true;
     }
+    *kept_out = kept;
     return fresh;
 }

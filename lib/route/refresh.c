@@ -185,16 +185,22 @@ static void refresh_done(struct vmux_router *r)
  * Logs and emits what map (about to replace the current one, asked of link) changes; its nodes'
  * events come from vmux__router_set_map(), as for every other change of the map.
  */
-static void announce(struct vmux_router *r, struct vmux_link *link, const struct vmux_slotmap *map)
+static void announce(struct vmux_router *r, struct vmux_link *link, const struct vmux_slotmap *map,
+                     unsigned kept)
 {
     unsigned moved = vmux__slotmap_moved_slots(r->map, map);
     size_t added = vmux__slotmap_new_nodes(r->map, map, NULL, NULL);
     size_t removed = vmux__slotmap_new_nodes(map, r->map, NULL, NULL);
     char where[300], what[300];
     vmux__router_link_addr(r, link, where, sizeof where);
-    snprintf(what, sizeof what,
-             "%zu shards serve %u slots; %u slots changed primary; %zu nodes added, %zu removed",
-             map->nshards, map->covered, moved, added, removed);
+    int n = snprintf(what, sizeof what,
+                     "%zu shards serve %u slots; %u slots changed primary; %zu nodes added, %zu "
+                     "removed",
+                     map->nshards, map->covered, moved, added, removed);
+    if (kept > 0 && n > 0 && (size_t)n < sizeof what)
+        snprintf(what + n, sizeof what - (size_t)n,
+                 "; %u slots kept as a MOVED of the last %d ms said, not as the node answered",
+                 kept, VMUX_ROUTER_MOVED_TRUST_MS);
     vmux__log(r->cfg, VMUX_LOG_INFO, "cluster: slot map refreshed from %s: %s", where, what);
     vmux__event(r->cfg, VMUX_EVENT_MAP_REFRESHED, 0, where, what);
 }
@@ -265,8 +271,9 @@ static void on_slots(int status, vmux_reply *reply, void *arg)
                  : status;
     vmux_reply_free(reply);
     bool answered = rc == 0;
+    unsigned kept = 0;
     if (rc == 0)
-        map = vmux__router_keep_moved(r, map); /* a lagging node's view does not undo a MOVED */
+        map = vmux__router_keep_moved(r, map, &kept); /* a lagging view does not undo a MOVED */
     if (rc != 0) {
         vmux__log(r->cfg, VMUX_LOG_WARN, "cluster: refreshing the slot map failed (%s): %s",
                   vmux_err_name(rc), why);
@@ -275,7 +282,7 @@ static void on_slots(int status, vmux_reply *reply, void *arg)
         forget_shrunk(r); /* this node agrees with the current map */
         vmux__slotmap_unref(map);
     } else if (map_agreed(r, req.link, map)) {
-        announce(r, req.link, map);
+        announce(r, req.link, map, kept);
         install(r, map);
     }
     if (primary_down(r))

@@ -182,8 +182,9 @@ struct vmux_router {
     size_t refresh_next;   /* the link asked next (0 the seed's, i + 1 node i's) */
     uint64_t last_refresh; /* loop ms of the last refresh sent */
     uint64_t rng;
-    uint32_t *moved_at; /* per slot, loop ms of its last MOVED patch (0: none); NULL until one */
-    uint32_t node_ids;  /* the last id given to a node (struct vmux_router_node) */
+    uint32_t *moved_at;  /* per slot, loop ms of its last MOVED patch (0: none); NULL until one */
+    uint32_t moved_last; /* loop ms of the last of them */
+    uint32_t node_ids;   /* the last id given to a node (struct vmux_router_node) */
     /* CLUSTER: the most commands one node's link holds before a new one for it is refused
      * (share.c): a hung node cannot take the whole of maxPending */
     size_t node_share;
@@ -543,15 +544,20 @@ void vmux__router_moved(struct vmux_router *r, unsigned slot, const char *host, 
 /*
  * I/O thread (recent.c): a MOVED's patch outranks a refresh for this long.
  * vmux__router_moved_note() records that slot was just patched by a MOVED;
+ * vmux__router_moved_disowned(), called before a MOVED for slot patches the map, forgets the
+ * patches of every slot the current map gives slot's shard: its node has just disowned one of
+ * them, so they no longer outrank a refresh;
  * vmux__router_keep_moved() takes a refreshed map (its reference) and gives the map to install:
  * fresh itself, or a copy in which each slot patched within VMUX_ROUTER_MOVED_TRUST_MS keeps the
  * primary the current map has for it (its whole shard when that patch was a failover's, the
- * refreshed primary listed as its replica; and another refresh is asked for). Out of memory, the
- * refresh is taken as it came.
+ * refreshed primary listed as its replica; and another refresh is asked for), with *kept the
+ * number of slots so kept. Out of memory, the refresh is taken as it came.
  */
 #define VMUX_ROUTER_MOVED_TRUST_MS 5000
 void vmux__router_moved_note(struct vmux_router *r, unsigned slot);
-struct vmux_slotmap *vmux__router_keep_moved(struct vmux_router *r, struct vmux_slotmap *fresh);
+void vmux__router_moved_disowned(struct vmux_router *r, unsigned slot);
+struct vmux_slotmap *vmux__router_keep_moved(struct vmux_router *r, struct vmux_slotmap *fresh,
+                                             unsigned *kept);
 
 /* Which nodes vmux__router_nodes() lists (bits). */
 #define VMUX_ROUTER_NODES_PRIMARIES 1u

@@ -2284,13 +2284,20 @@ static void test_clusterdown_follows_new_owner(void **state)
     vt_fcluster_stop(c);
 }
 
-/* Node 0 answers key's command as a demoted primary would: UNBLOCKED once, then MOVED to node 1. */
-static void unblocked_then_moved(vt_fcluster *c, const char *key)
+/* Node 0 answers key's command as a demoted primary would: UNBLOCKED once, then MOVED to node
+ * to. */
+static void unblocked_then_moved_to(vt_fcluster *c, const char *key, size_t to)
 {
     rule(c, 0, key, 1, 0,
          "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> "
          "replica?)\r\n");
-    rule(c, 0, key, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot(key), vt_fcluster_port(c, 1));
+    rule(c, 0, key, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot(key), vt_fcluster_port(c, to));
+}
+
+/* unblocked_then_moved_to() node 1. */
+static void unblocked_then_moved(vt_fcluster *c, const char *key)
+{
+    unblocked_then_moved_to(c, key, 1);
 }
 
 /*
@@ -2866,6 +2873,86 @@ static void test_moved_outranks_lagging_refresh(void **state)
     vt_fcluster_stop(c);
 }
 
+static atomic_int maps_refreshed;
+
+static void on_map_event(const vmux_event *e, void *arg)
+{
+    (void)arg;
+    if (e->type == VMUX_EVENT_MAP_REFRESHED)
+        atomic_fetch_add(&maps_refreshed, 1);
+}
+
+struct count_above {
+    atomic_int *count;
+    int above;
+};
+
+static bool count_above(void *arg)
+{
+    struct count_above *w = arg;
+    return atomic_load(w->count) > w->above;
+}
+
+/*
+ * A failover undone within seconds: node 0's shard fails over to node 2 (UNBLOCKED, then MOVED:
+ * the whole shard patched), then back (node 2 answers MOVED to node 0, and every node's map says
+ * node 0 again). Node 2's MOVED disowns the first patch: the refresh it asks for is taken whole,
+ * and neither key of the shard goes to node 2 again. Before, the first MOVED's patch outranked
+ * every refresh for 5 s and took the whole shard back to node 2 each time (review helper-252:
+ * 5,322 SLOT_MOVED events over 6.5 s for one shard, MAP_REFRESHED saying "4 shards").
+ */
+static void test_moved_failback_within_trust(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(3, NULL);
+    assert_non_null(c);
+    half_with_replica(c);
+    char conf[128];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,syncTimeout=5000",
+             vt_fcluster_port(c, 0));
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_event_handler(cfg, on_map_event, NULL), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    char k1[16], k2[16];
+    int at = 0;
+    key_in(k1, sizeof k1, 0, 8191, &at);
+    do {
+        at++;
+        key_in(k2, sizeof k2, 0, 8191, &at);
+    } while (slot(k2) == slot(k1));
+    /* the failover: node 2 primary of the lower half, node 0 its replica */
+    char resp[256];
+    snprintf(resp, sizeof resp,
+             "*2\r\n*4\r\n:0\r\n:8191\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n*2\r\n$9\r\n127.0.0."
+             "1\r\n:%d\r\n*3\r\n:8192\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n",
+             vt_fcluster_port(c, 2), vt_fcluster_port(c, 0), vt_fcluster_port(c, 1));
+    vt_fcluster_set_slots(c, -1, resp);
+    unblocked_then_moved_to(c, k1, 2);
+    rule(c, 2, k1, -1, 0, "$2\r\nv2\r\n");
+    vt_get_value(m, k1, "v2");
+    /* and back: node 0 primary again, node 2 disowns the shard's slots */
+    vt_fcluster_clear_rules(c, -1);
+    half_with_replica(c);
+    for (size_t i = 0; i < 2; i++) {
+        const char *k = i == 0 ? k1 : k2;
+        rule(c, 2, k, -1, 0, "-MOVED %u 127.0.0.1:%d\r\n", slot(k), vt_fcluster_port(c, 0));
+        rule(c, 0, k, -1, 0, "$2\r\nv0\r\n");
+    }
+    vt_get_value(m, k2, "v0"); /* MOVED by node 2 */
+    struct count_above after = {&maps_refreshed, atomic_load(&maps_refreshed)};
+    assert_true(vt_wait_until(count_above, &after, WAIT_MS)); /* a map answered after it */
+    unsigned on2 = vt_fcluster_count(c, 2, "GET");
+    vt_get_value(m, k2, "v0");
+    vt_get_value(m, k1, "v0");
+    if (vt_fcluster_count(c, 2, "GET") != on2)
+        fail_msg("node 2 got %u GETs after the refresh that followed its MOVED: the first "
+                 "failover's patch outranked the refreshed map and took the shard back to it",
+                 vt_fcluster_count(c, 2, "GET") - on2);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* ---- fan-outs ---- */
 
 /*
@@ -3154,6 +3241,7 @@ int main(void)
         cmocka_unit_test(test_scan_garbage_nodes_text),
         cmocka_unit_test(test_tx_getkeys_answer_checked),
         cmocka_unit_test(test_moved_outranks_lagging_refresh),
+        cmocka_unit_test(test_moved_failback_within_trust),
         cmocka_unit_test(test_refresh_storm),
         cmocka_unit_test(test_refresh_storm_configured),
         cmocka_unit_test(test_seed_id_mismatch),
