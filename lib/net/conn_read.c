@@ -524,20 +524,10 @@ void vmux__conn_start_reading(struct vmux_conn *c)
         vmux__setup_start(c);
         return;
     }
-    c->tls = vmux__tls_new(c->link->tls_ctx, c->link->cfg, c->ep->host);
-    /* Host names never reach here over VMUX_HOST_MAX (+1 for a trailing dot): the configuration
-     * refuses them, vmux__conn_begin() fails a learned one unresolved, and sslHost is capped at
-     * VMUX_TLS_NAME_MAX. What does is a learned IPv6 literal with a long zone id ("::1%aaa...",
-     * from a MOVED or a map): libuv's uv_ip6_addr() takes any zone text, so parse_ip() connects
-     * to it unresolved, and with sslVerify OpenSSL then refuses it as an IP to check. */
-    if (c->tls == NULL && strlen(c->ep->host) > VMUX_TLS_NAME_MAX) {
-        vmux__conn_fail(c, VMUX_ERR_TLS,
-                        "the host name is %zu bytes: a name for TLS has at most %d",
-                        strlen(c->ep->host), VMUX_TLS_NAME_MAX);
-        return;
-    }
-    if (c->tls == NULL) {
-        vmux__conn_fail(c, VMUX_ERR_NOMEM, "cannot start a TLS session");
+    char why[160]; /* within the cause (VMUX_CAUSE_SIZE) after the words before it */
+    rc = vmux__tls_new(c->link->tls_ctx, c->link->cfg, c->ep->host, &c->tls, why, sizeof why);
+    if (rc != 0) { /* the name cannot be checked (c->where names the host), or out of memory */
+        vmux__conn_fail(c, rc, "cannot start a TLS session: %s", why);
         return;
     }
     c->phase = CONN_HANDSHAKING;

@@ -1,6 +1,8 @@
 #include "net/tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -209,34 +211,85 @@ void vmux__tls_ctx_free(vmux_tls_ctx *ctx)
     SSL_CTX_free(ctx);
 }
 
-static bool is_ip_literal(const char *host)
+/*
+ * The address an IP literal names, in buf (cap bytes): name itself, or an IPv6 literal without
+ * its zone id ("fe80::1%eth0", "::1%lo": the zone names the local interface to use, not an
+ * address a certificate holds, and OpenSSL refuses it as an IP to check: curl checks the address
+ * alone too). NULL when name is not an IP literal.
+ */
+static const char *ip_address(const char *name, char *buf, size_t cap)
 {
-    struct sockaddr_in6 a6;
-    struct sockaddr_in a4;
-    return uv_ip4_addr(host, 0, &a4) == 0 || uv_ip6_addr(host, 0, &a6) == 0;
+    unsigned char bin[sizeof(struct in6_addr)];
+    const char *zone = strchr(name, '%');
+    size_t n = zone != NULL ? (size_t)(zone - name) : strlen(name);
+    if (n >= cap)
+        return NULL;
+    memcpy(buf, name, n);
+    buf[n] = '\0';
+    if (uv_inet_pton(AF_INET6, buf, bin) == 0 ||
+        (zone == NULL && uv_inet_pton(AF_INET, buf, bin) == 0))
+        return buf;
+    return NULL;
+}
+
+/* An IP literal: checked against the certificate's IP entries; no SNI (RFC 6066). */
+static int check_ip(struct vmux_tls *t, const struct vmux_config *cfg, const char *ip, char *reason,
+                    size_t len)
+{
+    if (!cfg->ssl_verify || X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), ip) == 1)
+        return 0;
+    char why[160];
+    openssl_reason(why, sizeof why, "refused");
+    vmux__errbuf_set(reason, len, "cannot check the certificate against the IP address '%s': %s",
+                     ip, why);
+    return VMUX_ERR_TLS;
+}
+
+/* A host name: sent as SNI, and matched against the certificate's DNS names. */
+static int check_name(struct vmux_tls *t, const struct vmux_config *cfg, const char *name,
+                      char *reason, size_t len)
+{
+    size_t n = strlen(name);
+    if (n > VMUX_TLS_NAME_MAX) { /* OpenSSL refuses it, for SNI and for the check alike */
+        vmux__errbuf_set(reason, len,
+                         "the name '%.32s...' is %zu bytes: a name for TLS has at most %d", name, n,
+                         VMUX_TLS_NAME_MAX);
+        return VMUX_ERR_TLS;
+    }
+    bool ok = SSL_set_tlsext_host_name(t->ssl, name) == 1;
+    if (ok && cfg->ssl_verify) {
+        SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        ok = SSL_set1_host(t->ssl, name) == 1;
+    }
+    if (ok)
+        return 0;
+    char why[160];
+    openssl_reason(why, sizeof why, "refused");
+    vmux__errbuf_set(reason, len, "cannot check the certificate against the name '%s': %s", name,
+                     why);
+    return VMUX_ERR_TLS;
 }
 
 /* The peer name to verify, and SNI: sslHost, or the endpoint's host. */
-static bool set_peer_name(struct vmux_tls *t, const struct vmux_config *cfg, const char *host)
+static int set_peer_name(struct vmux_tls *t, const struct vmux_config *cfg, const char *host,
+                         char *reason, size_t len)
 {
-    SSL *ssl = t->ssl;
     const char *name = cfg->ssl_host != NULL ? cfg->ssl_host : host;
-    vmux__errbuf_set(t->peer, sizeof t->peer, "%s", name);
-    if (is_ip_literal(name))
-        return !cfg->ssl_verify || X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1;
-    if (SSL_set_tlsext_host_name(ssl, name) != 1)
-        return false;
-    if (!cfg->ssl_verify)
-        return true;
-    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    return SSL_set1_host(ssl, name) == 1;
+    char addr[INET6_ADDRSTRLEN];
+    const char *ip = ip_address(name, addr, sizeof addr);
+    vmux__errbuf_set(t->peer, sizeof t->peer, "%s", ip != NULL ? ip : name);
+    return ip != NULL ? check_ip(t, cfg, ip, reason, len) : check_name(t, cfg, name, reason, len);
 }
 
-struct vmux_tls *vmux__tls_new(vmux_tls_ctx *ctx, const struct vmux_config *cfg, const char *host)
+int vmux__tls_new(vmux_tls_ctx *ctx, const struct vmux_config *cfg, const char *host,
+                  struct vmux_tls **out, char *reason, size_t len)
 {
+    *out = NULL;
     struct vmux_tls *t = calloc(1, sizeof(*t));
-    if (t == NULL)
-        return NULL;
+    if (t == NULL) {
+        vmux__errbuf_set(reason, len, "out of memory");
+        return VMUX_ERR_NOMEM;
+    }
     ERR_clear_error();
     t->ssl = SSL_new(ctx);
     t->in = BIO_new(BIO_s_mem());
@@ -246,16 +299,19 @@ struct vmux_tls *vmux__tls_new(vmux_tls_ctx *ctx, const struct vmux_config *cfg,
         BIO_free(t->out);
         SSL_free(t->ssl);
         free(t);
-        return NULL;
+        vmux__errbuf_set(reason, len, "out of memory");
+        return VMUX_ERR_NOMEM;
     }
     BIO_set_mem_eof_return(t->in, -1); /* an empty input BIO means "wait", not EOF */
     SSL_set_bio(t->ssl, t->in, t->out);
     SSL_set_connect_state(t->ssl);
-    if (!set_peer_name(t, cfg, host)) {
+    int rc = set_peer_name(t, cfg, host, reason, len);
+    if (rc != 0) {
         vmux__tls_free(t);
-        return NULL;
+        return rc;
     }
-    return t;
+    *out = t;
+    return 0;
 }
 
 void vmux__tls_free(struct vmux_tls *t)

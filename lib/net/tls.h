@@ -32,11 +32,17 @@ void vmux__tls_ctx_free(vmux_tls_ctx *ctx);
 
 /*
  * Starts the client side of a session to host (the endpoint's host; cfg's sslHost overrides the
- * name checked and sent as SNI; an IP literal is checked as an IP and sends no SNI).
- * Returns NULL when out of memory, or when the name is longer than VMUX_TLS_NAME_MAX.
+ * name checked and sent as SNI). An IP literal is checked against the certificate's IP entries
+ * and sends no SNI (RFC 6066); an IPv6 literal's zone id ("fe80::1%eth0") is left out of the
+ * check, as it names a local interface, not the server. A host name is sent as SNI and matched
+ * against the certificate's DNS names. Sets *out and returns 0; else *out is NULL and the
+ * return is VMUX_ERR_NOMEM, or VMUX_ERR_TLS when the name cannot be checked (a name longer than
+ * VMUX_TLS_NAME_MAX, one OpenSSL refuses), with the reason, naming it, in reason.
  */
-struct vmux_tls *vmux__tls_new(vmux_tls_ctx *ctx, const struct vmux_config *cfg, const char *host);
+int vmux__tls_new(vmux_tls_ctx *ctx, const struct vmux_config *cfg, const char *host,
+                  struct vmux_tls **out, char *reason, size_t len);
 
+/* Frees a session (its BIOs with it). NULL is allowed. */
 void vmux__tls_free(struct vmux_tls *t);
 
 /*

@@ -5,7 +5,8 @@
  * fails for want of a connection); sslHost overriding the name checked; client certificates for a
  * server that requires them; sslVerify=false; the URL forms; bad certificate files; a
  * mismatched transport on either side failing within connectTimeout; the alert a refused
- * server certificate sends the server (a server of the test's own, its log read); and the WARN
+ * server certificate sends the server (a server of the test's own, its log read); an IPv6
+ * literal with a zone id, verified without it (servers of the test's own on ::1); and the WARN
  * that names TLS keys set while ssl is off.
  *
  * The servers: "plain-tls" (tls-auth-clients yes, the ACL user vmuxtest), "tls-noclient" (no
@@ -29,11 +30,13 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cmocka.h>
 
+#include "fakecluster.h"
 #include "logtext.h"
 #include "servers.h"
 #include "testutil.h"
@@ -577,31 +580,81 @@ static bool log_names_alert(void *arg)
 }
 
 /*
- * Starts a TLS server of the test's own on a free port (server.crt, no client certificate
- * needed), with one more option (name, value); its TLS port as text in tp.
+ * Starts a TLS server of the test's own on a free port serving cert (<cert>.crt and <cert>.key
+ * of the certificate directory; no client certificate needed), with the options in more (up to
+ * four strings, NULL-terminated); its TLS port as text in tp.
  */
-static void start_own_tls_server(vt_server *s, char tp[16], const char *name, const char *value)
+static void start_tls_server(vt_server *s, char tp[16], const char *cert, const char *const *more)
 {
     const char *d = vt_certs_dir();
     char crt[512], key[512], ca[512];
     snprintf(tp, 16, "%d", vt_free_port());
-    snprintf(crt, sizeof crt, "%s/server.crt", d);
-    snprintf(key, sizeof key, "%s/server.key", d);
+    snprintf(crt, sizeof crt, "%s/%s.crt", d, cert);
+    snprintf(key, sizeof key, "%s/%s.key", d, cert);
     snprintf(ca, sizeof ca, "%s/ca.crt", d);
-    const char *const extra[] = {"--tls-port",
-                                 tp,
-                                 "--tls-cert-file",
-                                 crt,
-                                 "--tls-key-file",
-                                 key,
-                                 "--tls-ca-cert-file",
-                                 ca,
-                                 "--tls-auth-clients",
-                                 "no",
-                                 name,
-                                 value,
-                                 NULL};
+    const char *extra[16] = {"--tls-port",         tp,  "--tls-ca-cert-file", ca,
+                             "--tls-cert-file",    crt, "--tls-key-file",     key,
+                             "--tls-auth-clients", "no"};
+    for (size_t i = 0; i < 4 && more[i] != NULL; i++)
+        extra[10 + i] = more[i];
     assert_int_equal(vt_server_start(s, 0, extra), 0);
+}
+
+/* start_tls_server() with server.crt and one more option (name, value). */
+static void start_own_tls_server(vt_server *s, char tp[16], const char *name, const char *value)
+{
+    const char *const more[] = {name, value, NULL};
+    start_tls_server(s, tp, "server", more);
+}
+
+/* ---- an IPv6 literal with a zone id ---- */
+
+/*
+ * Opens "[::1%lo]:<port>" verifying with the test CA, against a server of the test's own on
+ * 127.0.0.1 and ::1 serving cert: a handle, or NULL with the failure in *f.
+ */
+static vmux *open_zoned(const char *cert, struct failure *f)
+{
+    char tp[16], conf[1024];
+    vt_server s = {0};
+    const char *const bind[] = {"--bind", "127.0.0.1", "::1", NULL};
+    start_tls_server(&s, tp, cert, bind);
+    snprintf(conf, sizeof conf,
+             "[::1%%lo]:%s,ssl=true,connectRetry=1,connectTimeout=%d,sslCaFile=%s/ca.crt", tp,
+             CONNECT_TIMEOUT_MS, vt_certs_dir());
+    vmux *m = NULL;
+    if (strcmp(cert, "ipv6") == 0) {
+        m = vt_open_conf(conf);
+        expect_echo(m);
+    } else {
+        *f = open_fails(conf);
+    }
+    vt_server_stop(&s);
+    return m;
+}
+
+/*
+ * An IPv6 literal with a zone id (here the loopback interface's, "[::1%lo]") is verified against
+ * the address without its zone, as curl does: the zone names the local interface, not the server.
+ * A certificate naming ::1 passes; one that does not (server.crt: 127.0.0.1 and localhost) is
+ * refused, naming '::1'. The session did not start at all: OpenSSL refused "::1%lo" as an IP to
+ * check, and it failed as VMUX_ERR_NOMEM "cannot start a TLS session" (review helper-245).
+ */
+static void test_ipv6_zone_id(void **state)
+{
+    (void)state;
+    if (!vt_fcluster_ipv6_loopback() || if_nametoindex("lo") == 0) {
+        print_message("skipped: no IPv6 loopback address ::1 on an interface named lo here\n");
+        skip();
+    }
+    vmux *m = open_zoned("ipv6", NULL);
+    vmux_close(m);
+    struct failure f;
+    assert_null(open_zoned("server", &f));
+    expect_tls_failure(&f, MISMATCH);
+    static const char *const checked[] = {"does not name '::1'", NULL};
+    expect_reason(&f, checked);
+    expect_not_reason(&f, "memory");
 }
 
 /*
@@ -718,6 +771,7 @@ int main(void)
         cmocka_unit_test(test_refusal_told_to_server),
         cmocka_unit_test(test_hanging_handshake_call_says_where),
         cmocka_unit_test(test_ssl_host_overrides_name),
+        cmocka_unit_test(test_ipv6_zone_id),
         cmocka_unit_test(test_client_cert_required),
         cmocka_unit_test(test_verify_off),
         cmocka_unit_test(test_url_forms),

@@ -11,6 +11,7 @@
 #   other-client.crt/.key       a client cert signed by the unrelated CA (one servers refuse)
 #   expired.crt expired.key     like server.crt, but its validity ended in 2020
 #   wrongname.crt wrongname.key signed by the CA, SAN DNS:wrong.example.test only
+#   ipv6.crt ipv6.key           signed by the CA, SAN IP:::1 only (server.crt does not name ::1)
 #   capath/                     the CA alone, as a hashed directory (for sslCaPath)
 #
 # Idempotent: a complete set that still verifies, and stays valid for another week, is kept.
@@ -21,7 +22,7 @@ set -euo pipefail
 readonly DAYS=90
 readonly KEEP_SECONDS=$((7 * 24 * 3600))
 readonly FILES="ca.crt ca.key server.crt server.key client.crt client.key other-ca.crt
-other-client.crt other-client.key expired.crt expired.key wrongname.crt wrongname.key"
+other-client.crt other-client.key expired.crt expired.key wrongname.crt wrongname.key ipv6.crt ipv6.key"
 
 die() {
     echo "gen-certs: $*" >&2
@@ -38,9 +39,9 @@ usable() {
     openssl verify -no-CAfile -no-CAstore -CApath "$dir/capath" "$dir/server.crt" \
         >/dev/null 2>&1 || return 1
     openssl verify -CAfile "$dir/ca.crt" "$dir/server.crt" "$dir/client.crt" \
-        "$dir/wrongname.crt" >/dev/null 2>&1 || return 1
+        "$dir/wrongname.crt" "$dir/ipv6.crt" >/dev/null 2>&1 || return 1
     openssl verify -CAfile "$dir/other-ca.crt" "$dir/other-client.crt" >/dev/null 2>&1 || return 1
-    for f in ca server client other-ca other-client wrongname; do
+    for f in ca server client other-ca other-client wrongname ipv6; do
         openssl x509 -noout -checkend "$KEEP_SECONDS" -in "$dir/$f.crt" >/dev/null || return 1
     done
     ! openssl x509 -noout -checkend 0 -in "$dir/expired.crt" >/dev/null
@@ -70,6 +71,12 @@ basicConstraints       = critical, CA:FALSE
 keyUsage               = critical, digitalSignature
 extendedKeyUsage       = serverAuth
 subjectAltName         = DNS:wrong.example.test
+authorityKeyIdentifier = keyid
+[ ipv6_ext ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature
+extendedKeyUsage       = serverAuth
+subjectAltName         = IP:::1
 authorityKeyIdentifier = keyid
 [ client_ext ]
 basicConstraints       = critical, CA:FALSE
@@ -146,6 +153,7 @@ generate() {
     signed "$dir" server localhost server_ext
     signed "$dir" client vmux-test-client client_ext
     signed "$dir" wrongname wrong.example.test wrongname_ext
+    signed "$dir" ipv6 ipv6-loopback ipv6_ext
     expired "$dir"
     # The <subject hash>.0 name is what a hashed CA directory (openssl rehash) holds.
     mkdir "$dir/capath"
