@@ -129,8 +129,9 @@ VMUX_EXPORT int vmux_config_to_string(const vmux_config *cfg, char *buf, size_t 
  * Appends an endpoint. host is copied; port 0 leaves the port out: 6379, or Sentinel's 26379
  * while serviceName is set (it follows serviceName as it is set or cleared later).
  * Errors: VMUX_ERR_INVALID_ARG (cfg or host NULL, host empty, over 253 bytes (DNS's limit; an
- * absolute name's trailing dot not counted) or with a character no host name or IP literal has,
- * port outside 0..65535), VMUX_ERR_NOMEM.
+ * absolute name's trailing dot not counted), an IPv6 literal whose zone id is over 15 bytes (an
+ * interface name's limit: "fe80::1%eth0" is taken) or with a character no host name or IP
+ * literal has, port outside 0..65535), VMUX_ERR_NOMEM.
  * In words, naming the endpoint by its position and the rule ("endpoint 3 ('db1'): port 70000
  * out of range 0 .. 65535 (0: the default)"): vmux_last_error() (error.h), as the parser's
  * errbuf names a bad endpoint; "" when it succeeds.

@@ -7,8 +7,11 @@
  * The string parser, URL queries, vmux_config_set(), the typed setters, to_string, dup and free
  * all go through it, so a key is added in one place.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,13 +143,38 @@ bool vmux__host_over_dns(const char *h, size_t n)
     return (n > 0 && h[n - 1] == '.' ? n - 1 : n) > VMUX_HOST_MAX;
 }
 
-void vmux__config_host_over_words(char *buf, size_t len, size_t pos, const char *host, size_t n)
+_Static_assert(VMUX_ZONE_MAX == IF_NAMESIZE - 1, "a zone id is an interface name");
+
+size_t vmux__host_zone_len(const char *h, size_t n)
 {
-    /* quoted in part: the whole would push out the rest */
-    vmux__errbuf_set(buf, len,
-                     "endpoint %zu: its host of %zu bytes ('%.20s...') is over %d, the most DNS "
-                     "allows (an absolute name's trailing dot not counted)",
-                     pos, n, host, VMUX_HOST_MAX);
+    const char *zone = memchr(h, '%', n);
+    char addr[INET6_ADDRSTRLEN];
+    struct in6_addr a;
+    size_t at = zone != NULL ? (size_t)(zone - h) : 0;
+    if (zone == NULL || at >= sizeof addr)
+        return 0;
+    memcpy(addr, h, at);
+    addr[at] = '\0';
+    return inet_pton(AF_INET6, addr, &a) == 1 ? n - at - 1 : 0;
+}
+
+bool vmux__config_host_too_long(char *buf, size_t len, size_t pos, const char *host, size_t n)
+{
+    size_t zone = vmux__host_zone_len(host, n);
+    if (zone > VMUX_ZONE_MAX) /* quoted in part, as below */
+        vmux__errbuf_set(buf, len,
+                         "endpoint %zu: its IPv6 address '%.*s' has a zone id of %zu bytes "
+                         "('%.*s%s'), over %d, the longest name of a network interface",
+                         pos, (int)(n - zone - 1), host, zone, (int)(zone < 20 ? zone : 20),
+                         host + n - zone, zone > 20 ? "..." : "", VMUX_ZONE_MAX);
+    else if (vmux__host_over_dns(host, n)) /* quoted in part: the whole would push out the rest */
+        vmux__errbuf_set(buf, len,
+                         "endpoint %zu: its host of %zu bytes ('%.20s...') is over %d, the most "
+                         "DNS allows (an absolute name's trailing dot not counted)",
+                         pos, n, host, VMUX_HOST_MAX);
+    else
+        return false;
+    return true;
 }
 
 bool vmux__config_host_ok(const char *h, size_t n)

@@ -15,11 +15,9 @@ static int endpoint_problem(size_t i, const char *host, int port)
     size_t n = strlen(host);
     if (n == 0)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "endpoint %zu: host is empty", i);
-    if (vmux__host_over_dns(host, n)) {
-        char words[160];
-        vmux__config_host_over_words(words, sizeof words, i, host, n);
+    char words[200];
+    if (vmux__config_host_too_long(words, sizeof words, i, host, n))
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s", words);
-    }
     if (!vmux__config_host_ok(host, n))
         return vmux__why_set(VMUX_ERR_INVALID_ARG,
                              "endpoint %zu: bad host '%s' (letters, digits, '.', '-', '_', and ':' "

@@ -43,6 +43,19 @@
  */
 bool vmux__host_over_dns(const char *h, size_t n);
 
+/* The longest zone id of an IPv6 literal ("fe80::1%eth0"): it names a network interface, whose
+ * name has at most IF_NAMESIZE - 1 bytes (config.c checks it). An IP literal with its zone is
+ * then at most 61 bytes, well within VMUX_HOST_MAX. */
+#define VMUX_ZONE_MAX 15
+
+/*
+ * The bytes of host h's zone id (n bytes, not NUL-terminated) when h is an IPv6 literal with one
+ * ("fe80::1%eth0": 4; "fe80::1", "db%1": 0). One over VMUX_ZONE_MAX names no interface: the
+ * configuration refuses such a host (vmux__config_host_too_long()), and a connection to a learned
+ * one fails undialled (net/conn.c). Any thread; touches nothing.
+ */
+size_t vmux__host_zone_len(const char *h, size_t n);
+
 struct vmux_endpoint {
     char *host;          /* never NULL or empty; from the configuration, at most VMUX_HOST_MAX */
     int port;            /* 1..65535: the one dialled, also when port_defaulted */

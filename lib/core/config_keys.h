@@ -126,14 +126,16 @@ bool vmux__config_is_space(char c);
 bool vmux__config_parse_bool(const char *s, bool *out);
 
 /*
- * Writes into buf (len bytes) why endpoint pos (1-based) is refused for its host of n bytes, over
- * DNS's limit (vmux__host_over_dns()): its length, its first bytes and the rule. For the parser's
- * errbuf and vmux_config_add_endpoint()'s words alike.
+ * Whether endpoint pos's (1-based) host of n bytes is too long: over DNS's limit
+ * (vmux__host_over_dns()), or an IPv6 literal whose zone id is over VMUX_ZONE_MAX
+ * (vmux__host_zone_len()). If so, writes into buf (len bytes) why: its length, its first bytes and
+ * the rule. For the parser's errbuf and vmux_config_add_endpoint()'s words alike.
  */
-void vmux__config_host_over_words(char *buf, size_t len, size_t pos, const char *host, size_t n);
+bool vmux__config_host_too_long(char *buf, size_t len, size_t pos, const char *host, size_t n);
 
 /* Characters of host names and IP literals (':' for IPv6, '%' for zone ids), 1 to VMUX_HOST_MAX
- * of them, or one more for an absolute name's trailing dot (vmux__host_over_dns()). */
+ * of them, or one more for an absolute name's trailing dot (vmux__host_over_dns()). The zone id's
+ * length is vmux__config_host_too_long()'s to check. */
 bool vmux__config_host_ok(const char *h, size_t n);
 
 /*

@@ -173,10 +173,8 @@ static int parse_endpoint(struct parse *p, const char *s)
         return FAIL(p, "bad endpoint '%s': %s", s, why);
     if (hlen == 0)
         return FAIL(p, "empty host in endpoint '%s'", s);
-    if (vmux__host_over_dns(host, hlen)) {
-        vmux__config_host_over_words(p->errbuf, p->errlen, p->cfg->nendpoints + 1, host, hlen);
+    if (vmux__config_host_too_long(p->errbuf, p->errlen, p->cfg->nendpoints + 1, host, hlen))
         return VMUX_ERR_CONFIG;
-    }
     if (!vmux__config_host_ok(host, hlen))
         return FAIL(p, "bad host '%.*s' in endpoint '%s'", (int)hlen, host, s);
     if (port_text == NULL)

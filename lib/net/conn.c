@@ -273,20 +273,39 @@ struct vmux_conn *vmux__conn_new(struct vmux_link *link, const struct vmux_endpo
     return c;
 }
 
-void vmux__conn_begin(struct vmux_conn *c)
+/*
+ * Fails c when its host is one the configuration refuses (so a learned one: a cluster map's, a
+ * MOVED's, a sentinel's), before it is looked at as an IP literal: a name over DNS's limit, which
+ * no DNS holds, or an IPv6 literal whose zone id is longer than any interface name. libuv takes
+ * any zone text, ignoring one that names no interface, so "::1%aaa..." was dialled as ::1, past
+ * the length check (review helper-245). Costs a memchr() per connection attempt.
+ */
+static bool host_refused(struct vmux_conn *c)
 {
-    uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)c->link->cfg->connect_timeout_ms, 0);
-    struct sockaddr_storage addr;
-    if (parse_ip(c->ep->host, c->ep->port, &addr)) {
-        conn_connect(c, (struct sockaddr *)&addr);
-        return;
-    }
-    size_t n = strlen(c->ep->host);
-    if (vmux__host_over_dns(c->ep->host, n)) { /* a learned name no DNS holds: unreachable */
+    size_t n = strlen(c->ep->host), zone = vmux__host_zone_len(c->ep->host, n);
+    if (zone > VMUX_ZONE_MAX)
+        vmux__conn_fail(c, VMUX_ERR_RESOLVE,
+                        "the IPv6 address's zone id is %zu bytes, over the %d of the longest "
+                        "interface name: no interface, not dialled",
+                        zone, VMUX_ZONE_MAX);
+    else if (vmux__host_over_dns(c->ep->host, n))
         vmux__conn_fail(c, VMUX_ERR_RESOLVE,
                         "the host name is %zu bytes, over the %d that DNS allows (a trailing dot "
                         "not counted): not resolved",
                         n, VMUX_HOST_MAX);
+    else
+        return false;
+    return true;
+}
+
+void vmux__conn_begin(struct vmux_conn *c)
+{
+    uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)c->link->cfg->connect_timeout_ms, 0);
+    if (host_refused(c))
+        return;
+    struct sockaddr_storage addr;
+    if (parse_ip(c->ep->host, c->ep->port, &addr)) {
+        conn_connect(c, (struct sockaddr *)&addr);
         return;
     }
     char port[8];

@@ -1226,6 +1226,39 @@ static void refused_words(vmux_config *cfg, const char *host, int port, const ch
                  host != NULL ? host : "(null)", port, vmux_err_name(rc), vmux_last_error(), want);
 }
 
+/*
+ * An IPv6 literal's zone id names a network interface: at most 15 bytes (IF_NAMESIZE - 1). A
+ * longer one is refused as it is given, in words naming the endpoint, the address and the rule,
+ * also when the whole host is over 253 (review helper-245: such a host, learned, was dialled;
+ * faults.cluster_fake test_moved_zone_too_long).
+ */
+static void test_zone_length(void **state)
+{
+    (void)state;
+    assert_int_equal(vmux__host_zone_len("fe80::1%eth0", 12), 4);
+    assert_int_equal(vmux__host_zone_len("fe80::1%eth0", 7), 0); /* n bytes only */
+    assert_int_equal(vmux__host_zone_len("fe80::1", 7), 0);
+    assert_int_equal(vmux__host_zone_len("db%eth0", 7), 0);       /* not an IP literal */
+    assert_int_equal(vmux__host_zone_len("127.0.0.1%lo", 12), 0); /* IPv4 has no zone */
+    long_host_case("[fe80::1%%%s]:6379", 15, NULL);
+    long_host_case("redis://[fe80::1%%25%s]:6380", 15, NULL);
+    const char *over = "endpoint 1: its IPv6 address 'fe80::1' has a zone id of 16 bytes "
+                       "('aaaaaaaaaaaaaaaa'), over 15, the longest name of a network interface";
+    long_host_case("[fe80::1%%%s]:6379", 16, over);
+    long_host_case("[fe80::1%%%s]", 16, over);
+    long_host_case("redis://[fe80::1%%25%s]:6380", 16, over);
+    long_host_case("h1,[::1%%%s]:6379", 300,
+                   "endpoint 2: its IPv6 address '::1' has a zone id of "
+                   "300 bytes");
+    add_long_host_case("fe80::1%%%s", 15, 16);
+    vmux_config *cfg = NULL;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    char *host = with_long_host("::1%%%s", 20);
+    refused_words(cfg, host, 6379, "endpoint 1: its IPv6 address '::1' has a zone id of 20 bytes");
+    free(host);
+    vmux_config_free(cfg);
+}
+
 static void test_add_endpoint_words(void **state)
 {
     (void)state;
@@ -1470,6 +1503,7 @@ int main(void)
         cmocka_unit_test(test_add_endpoint_words),
         cmocka_unit_test(test_open_keeps_last_error),
         cmocka_unit_test(test_host_trailing_dot),
+        cmocka_unit_test(test_zone_length),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_near_mode_and_prefixes),
         cmocka_unit_test(test_near_bad_values),
