@@ -45,7 +45,8 @@ typedef struct vmux vmux;
  * for the process (about 1 MB with 144 certificates; docs/tls.md).
  *
  * With abortConnect=true (the default) it returns only once a connection is ready (session
- * set up: AUTH, SELECT, CLIENT SETNAME/SETINFO), or fails after connectRetry attempts; with
+ * set up: AUTH, SELECT, CLIENT SETNAME/SETINFO), or fails after connectRetry attempts (one
+ * endpoint each, round robin; at least one per listed endpoint, except with serviceName); with
  * abortConnect=false it returns at once and connects in the background while commands wait.
  *
  * On success *out owns the handle; free it with vmux_close(). On failure *out is NULL, nothing

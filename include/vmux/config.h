@@ -196,7 +196,10 @@ VMUX_EXPORT int vmux_config_set_ignore_unknown(vmux_config *cfg, bool on);
 VMUX_EXPORT int vmux_config_set_default_database(vmux_config *cfg, int db);
 /** abortConnect: whether vmux_open() fails when no server is reachable. */
 VMUX_EXPORT int vmux_config_set_abort_connect(vmux_config *cfg, bool on);
-/** at least 1 */
+/**
+ * connectRetry, at least 1: the attempts vmux_open() makes, one endpoint each; whatever the
+ * value, every listed endpoint gets one (except with serviceName, whose endpoints are sentinels).
+ */
 VMUX_EXPORT int vmux_config_set_connect_retry(vmux_config *cfg, int attempts);
 /**
  * Durations (docs/api-conventions.md): int64_t, in the unit the parameter's name gives, from

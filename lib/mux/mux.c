@@ -150,6 +150,18 @@ static void open_failed(vmux *m, int code, const char *reason)
     open_report(m, OPEN_FAILED, code, all);
 }
 
+/*
+ * How many attempts of the shared link vmux_open() waits for: connectRetry, and at least one per
+ * listed endpoint, so that the open tries every seed before it fails (four seeds of which the
+ * first three were dead failed after three attempts, never dialling the live fourth). With
+ * serviceName the endpoints are sentinels, and one attempt may ask several of them: connectRetry.
+ */
+static int open_attempts(const vmux *m)
+{
+    size_t n = m->sentinel == NULL ? m->cfg->nendpoints : 0;
+    return n > (size_t)m->cfg->connect_retry ? (int)n : m->cfg->connect_retry;
+}
+
 static void on_link_failed(struct vmux_link *link, int code, const char *reason, void *arg)
 {
     vmux *m = arg;
@@ -162,10 +174,10 @@ static void on_link_failed(struct vmux_link *link, int code, const char *reason,
     emit(m, VMUX_EVENT_CONNECTION_FAILED, code, where, reason);
     vmux__router_link_failed(&m->router, link);
     vmux__fanout_withdraw(m, link); /* its node's primary role went while the parts were out */
-    if (link != m->link || m->attempts >= m->cfg->connect_retry)
+    if (link != m->link || m->attempts >= open_attempts(m))
         return; /* vmux_open() knows already */
     note_open_failure(m, reason);
-    if (++m->attempts >= m->cfg->connect_retry)
+    if (++m->attempts >= open_attempts(m))
         open_failed(m, code, reason);
 }
 

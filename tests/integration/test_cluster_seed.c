@@ -20,7 +20,10 @@
  * - cluster=yes with a replica listed first: no ROLE at all, the replica is the seed (no attempt
  *   refused, the handle's connection on it);
  * - cluster=no keeps the primary search, and a dead port then a replica fails to open: the error
- *   says why each endpoint failed, the replica's refusal included (not only the dead port's).
+ *   says why each endpoint failed, the replica's refusal included (not only the dead port's);
+ * - four seeds, the first three dead, default connectRetry (3): the open tries each seed once and
+ *   opens on the fourth (cluster=auto, and cluster=no); four dead seeds: the failure names each
+ *   of them once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -376,6 +379,100 @@ static void test_every_seed_failed_says_why(void **state)
         fail_msg("vmux_open's reason does not say why each endpoint failed: %s", err);
 }
 
+/* Three ports nothing listens on (each bound, not listening, until close_dead()). */
+struct dead3 {
+    int fd[3], port[3];
+};
+
+static void open_dead(struct dead3 *d)
+{
+    for (int i = 0; i < 3; i++)
+        d->port[i] = vt_refusing_port(&d->fd[i]);
+}
+
+static void close_dead(struct dead3 *d)
+{
+    for (int i = 0; i < 3; i++)
+        close(d->fd[i]);
+}
+
+/* Each dead port's connection failed once while vmux_open() waited: one attempt each. */
+static void each_dead_tried_once(vt_evlog *log, const struct dead3 *d)
+{
+    for (int i = 0; i < 3; i++) {
+        char at[40];
+        snprintf(at, sizeof at, "127.0.0.1:%d: ", d->port[i]);
+        int n = events(log, VMUX_EVENT_CONNECTION_FAILED, at);
+        if (n != 1)
+            fail_msg("the dead seed %s failed %d times, not once", at, n);
+    }
+}
+
+/*
+ * Four seeds, the first three dead, default connectRetry (3): vmux_open() tries every seed and
+ * opens on the fourth, with cluster=auto and with cluster=no (a standalone handle, whose primary
+ * search goes over the same list). It failed VMUX_ERR_CONNECT naming the three dead ones only.
+ */
+static void test_every_seed_tried(void **state)
+{
+    (void)state;
+    const char *const modes[] = {"cluster=auto", "cluster=no"};
+    int live = vt_cluster_port(CLUSTER, a_primary());
+    for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
+        struct dead3 d;
+        open_dead(&d);
+        char seeds[256];
+        snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d,%s",
+                 d.port[0], d.port[1], d.port[2], live, modes[k]);
+        vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+        vmux *m = open_seeds(seeds, &log);
+        const char *ping[] = {"PING"};
+        char *pong = vt_call_text(m, 1, ping);
+        assert_string_equal(pong, "PONG");
+        free(pong);
+        vmux_close(m);
+        close_dead(&d);
+        each_dead_tried_once(&log, &d);
+    }
+}
+
+/* How many times needle occurs in s. */
+static int occurrences(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Four dead seeds, default connectRetry: the failure names each of them, once. */
+static void test_every_dead_seed_named_once(void **state)
+{
+    (void)state;
+    struct dead3 d;
+    open_dead(&d);
+    int fd, fourth = vt_refusing_port(&fd);
+    char conf[256], err[1024] = "";
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", d.port[0],
+             d.port[1], d.port[2], fourth);
+    vmux_config *cfg = vt_config(conf);
+    vmux *m = NULL;
+    int rc = vmux_open(cfg, &m, err, sizeof err);
+    vmux_config_free(cfg);
+    close_dead(&d);
+    close(fd);
+    assert_null(m);
+    assert_int_equal(rc, VMUX_ERR_CONNECT);
+    const int ports[] = {d.port[0], d.port[1], d.port[2], fourth};
+    for (int i = 0; i < 4; i++) {
+        char at[40];
+        snprintf(at, sizeof at, "127.0.0.1:%d: connect failed", ports[i]);
+        if (occurrences(err, at) != 1)
+            fail_msg("vmux_open's reason names %s %d times, not once: %s", at, occurrences(err, at),
+                     err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +482,8 @@ int main(void)
         cmocka_unit_test(test_dead_seed_then_replica),
         cmocka_unit_test(test_cluster_yes_replica_first),
         cmocka_unit_test(test_every_seed_failed_says_why),
+        cmocka_unit_test(test_every_seed_tried),
+        cmocka_unit_test(test_every_dead_seed_named_once),
         cmocka_unit_test(test_seed_list_one_link_per_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
