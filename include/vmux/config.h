@@ -408,7 +408,10 @@ typedef enum vmux_event_type {
     /** Cluster mode (docs/cluster.md). A MOVED reply gave a slot a new owner: endpoint is the new
      * owner, reason names the slot and the old owner. Counted in cluster_moved. Not for a MOVED
      * that names the owner the map has already, nor for one that sends a command back to a node
-     * that redirected it before (a ping-pong: the nodes disagree, a refresh decides). */
+     * that redirected it before (a ping-pong: the nodes disagree, a refresh decides). A
+     * command's first MOVED is no ping-pong (unless another command of its slot waits one out):
+     * while two nodes disagree, each command that meets it anew patches the map, so the events
+     * alternate between the two nodes (docs/cluster.md, "A MOVED ping-pong"). */
     VMUX_EVENT_SLOT_MOVED = 5,
     /** A refresh found a slot map that differs from the one in use and replaced it: endpoint is
      * the node asked, reason says what changed (shards, slots served, slots that changed owner,
