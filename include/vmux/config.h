@@ -452,7 +452,12 @@ typedef struct vmux_event {
 /** Receives one event (vmux_config_set_event_handler()). */
 typedef void (*vmux_event_fn)(const vmux_event *event, void *userdata);
 
-/** Calls fn for every connection event of handles opened from this config. */
+/**
+ * Calls fn for every connection event of handles opened from this config, on that handle's I/O
+ * thread. fn is not told which handle: handles opened from one config share fn and userdata, so
+ * give each handle that must be told apart a config of its own (vmux_config_dup()) with its own
+ * userdata.
+ */
 VMUX_EXPORT int vmux_config_set_event_handler(vmux_config *cfg, vmux_event_fn fn, void *userdata);
 
 /**
