@@ -8,7 +8,7 @@
  * integer...; the message goes to opts->errbuf when given), VMUX_ERR_INVALID_ARG for bad input
  * (nothing is sent: an expiry or condition the command does not take, a NaN, a negative
  * SETRANGE offset, a vmux_str {NULL, len > 0}; opts->errbuf, when given, says which argument
- * broke which rule: "invalid argument: when is 3: SET takes VMUX_COND_ALWAYS, NX or XX"), or a
+ * broke which rule: "invalid argument: cond is 3: SET takes VMUX_COND_ALWAYS, NX or XX"), or a
  * transport error as vmux_call() (call.h).
  * opts may be NULL. Out-parameters are filled only on success (zeroed otherwise); a NULL
  * out-parameter drops that result. Keys and values are binary-safe (types.h).

@@ -309,7 +309,7 @@ int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *
     if (value != NULL)
         memset(value, 0, sizeof(*value));
     if (m == NULL)
-        return vmux__typed_refuse(opts, "m is NULL");
+        return vmux__typed_refuse(opts, "the handle is NULL");
     if (value == NULL)
         return vmux__typed_refuse(opts, "value is NULL");
     if (key.ptr == NULL && key.len > 0)

@@ -79,12 +79,13 @@ static bool bad_str(vmux_str s)
     return s.ptr == NULL && s.len > 0;
 }
 
-/* Words for a refused near read: m, then out (named out_name), key, field (in that order). */
+/* Words for a refused near read: the handle, then out (named out_name), key, field (in that order).
+ */
 static int refuse(const vmux_callopts *opts, const vmux *m, const void *out, const char *out_name,
                   vmux_str key, vmux_str field)
 {
     if (m == NULL)
-        return vmux__typed_refuse(opts, "m is NULL");
+        return vmux__typed_refuse(opts, "the handle is NULL");
     if (out == NULL)
         return vmux__typed_refuse(opts, "%s is NULL", out_name);
     return vmux__typed_refuse(opts,

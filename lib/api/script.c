@@ -268,7 +268,7 @@ int vmux_script_run_async(vmux *m, const vmux_callopts *opts, const vmux_script 
     if (m == NULL || s == NULL || cb == NULL || (nkeys > 0 && keys == NULL) ||
         (nargs > 0 && args == NULL))
         return refuse_run(opts,
-                          m == NULL    ? "m"
+                          m == NULL    ? "the handle"
                           : s == NULL  ? "s"
                           : cb == NULL ? "cb"
                                        : NULL,

@@ -51,7 +51,7 @@ static int refuse_set(const vmux_callopts *opts, vmux_expiry expiry, vmux_cond w
     vmux__args_free(&probe);
     if (!expiry_ok)
         return refuse_expiry(opts, expiry, true);
-    return vmux__typed_refuse(opts, "when is %d: SET takes VMUX_COND_ALWAYS, NX or XX", (int)when);
+    return vmux__typed_refuse(opts, "cond is %d: SET takes VMUX_COND_ALWAYS, NX or XX", (int)when);
 }
 
 int vmux_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *value)

@@ -234,6 +234,14 @@ static int run_and_wait(vmux *m, struct fanout *f, vmux_node_replies *res)
     return rc;
 }
 
+/* A synchronous fan-out with no handle: VMUX_ERR_INVALID_ARG, words in o's buffer as vmux_call()
+ * says them (over what read_opts() said of the options: the handle comes first). */
+static int refuse_no_handle(const vmux_callopts *o)
+{
+    vmux__errbuf_set(o->errbuf, o->errlen, "invalid argument: the handle is NULL");
+    return VMUX_ERR_INVALID_ARG;
+}
+
 /* The words of a fan-out that ended with rc and no reply (refused, or its control op ended), or
  * of one refused because it was made from a callback (on_io). */
 static void explain_call(const vmux_callopts *o, int rc, bool on_io)
@@ -264,8 +272,10 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
     struct fanout *f = NULL;
     if (out != NULL)
         *out = res;
-    int rc = m == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o, true);
-    bool worded = m != NULL && rc != 0; /* read_opts() said why (or fanout_new(), below) */
+    int rc = read_opts(opts, &o, true);
+    bool worded = rc != 0; /* read_opts() said why (or fanout_new(), below) */
+    if (m == NULL)
+        worded = (rc = refuse_no_handle(&o)) != 0;
     bool held = rc == 0 && hold(m, &rc);
     bool on_io = held && vmux__on_io_thread(m);
     if (on_io)
@@ -360,8 +370,10 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
     bool unknown = false;
     if (out != NULL)
         *out = NULL;
-    int rc = m == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o, true);
-    bool worded = m != NULL && rc != 0; /* read_opts() said why (or fanout_new(), below) */
+    int rc = read_opts(opts, &o, true);
+    bool worded = rc != 0; /* read_opts() said why (or fanout_new(), below) */
+    if (m == NULL)
+        worded = (rc = refuse_no_handle(&o)) != 0;
     if (rc == 0 && host == NULL) {
         vmux__errbuf_set(o.errbuf, o.errlen, "invalid argument: host is NULL");
         rc = VMUX_ERR_INVALID_ARG;

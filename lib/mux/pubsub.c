@@ -571,7 +571,7 @@ static int check_args(vmux *m, vmux_sub_kind kind, vmux_str name, const char *no
 {
     if (m == NULL || out == NULL || no_sink != NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL",
-                             m == NULL     ? "m"
+                             m == NULL     ? "the handle"
                              : out == NULL ? "out"
                                            : no_sink);
     if (name.len == 0)

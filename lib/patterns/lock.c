@@ -278,7 +278,7 @@ static int check_opts(const vmux_lock_opts *o)
 static int check_args(vmux *m, vmux_str key, vmux_lock **out)
 {
     if (m == NULL)
-        return vmux__why_set(VMUX_ERR_INVALID_ARG, "m is NULL");
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "the handle is NULL");
     if (out == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "out is NULL");
     if (key.ptr == NULL || key.len == 0)

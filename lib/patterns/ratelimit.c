@@ -251,7 +251,7 @@ static int check_args(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelimit *
 {
     if (m == NULL || opts == NULL || out == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL",
-                             m == NULL      ? "m"
+                             m == NULL      ? "the handle"
                              : opts == NULL ? "opts (limit and period_ms are required)"
                                             : "out");
     if (vmux__sized_in(o, sizeof *o, opts) != 0)

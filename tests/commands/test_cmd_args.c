@@ -263,7 +263,7 @@ static void test_refusal_words(void **state)
     REFUSED(vmux_lpos_count(M, &EO, k, S("e"), NULL, NULL, 0, NULL),
             "max is 0: must be at least 1");
     REFUSED(vmux_lmove(M, &EO, k, k, (vmux_end)7, VMUX_HEAD, &v), "from is 7: none of vmux_end");
-    REFUSED(vmux_near_hget(NULL, &EO, k, S("f"), &v), "m is NULL");
+    REFUSED(vmux_near_hget(NULL, &EO, k, S("f"), &v), "the handle is NULL");
     REFUSED(vmux_publish(M, &EO, VMUX_SUB_PATTERN, S("c"), S("m"), &i64),
             "kind is 1: PUBLISH takes VMUX_SUB_CHANNEL or VMUX_SUB_SHARD");
     vmux_scored_array sc;
@@ -281,7 +281,7 @@ static void test_refusal_words(void **state)
     REFUSED(vmux_xtrim(M, &EO, k, (vmux_stream_trim){.kind = VMUX_TRIM_NONE}, &i64),
             "trim.kind is VMUX_TRIM_NONE: XTRIM needs MAXLEN or MINID");
     REFUSED(vmux_set(M, &EO, k, S("v"), NO_TTL, VMUX_COND_GT, &b),
-            "when is 3: SET takes VMUX_COND_ALWAYS, NX or XX");
+            "cond is 3: SET takes VMUX_COND_ALWAYS, NX or XX");
     REFUSED(vmux_getex(M, &EO, k, (vmux_expiry){VMUX_EXPIRY_KEEP, 0}, &v),
             "expiry.kind is VMUX_EXPIRY_KEEP: GETEX takes no KEEPTTL (SET's)");
     bool committed;
@@ -298,6 +298,50 @@ static void test_refusal_words(void **state)
     REFUSED(vmux_zunion(M, &EO, NULL, 0, NULL, &ba), "keys is NULL with n 0");
     REFUSED(vmux_script_flush(M, &EO, (vmux_flush_mode)7), "mode is 7: none of vmux_flush_mode");
     assert_absent(k); /* nothing was sent */
+}
+
+static void ignore_reply(int status, vmux_reply *reply, void *userdata)
+{
+    (void)status, (void)userdata;
+    vmux_reply_free(reply);
+}
+
+static void ignore_message(const vmux_message *msg, void *userdata)
+{
+    (void)msg, (void)userdata;
+}
+
+/* Expects rc VMUX_ERR_INVALID_ARG and vmux_last_error() "the handle is NULL" (a call with no
+ * error buffer). */
+#define NO_HANDLE_LAST(call) VT_LAST_ERROR(call, VMUX_ERR_INVALID_ARG, "the handle is NULL")
+
+/* A NULL handle is worded alike by every family, "the handle is NULL" (the headers' m is no name
+ * a user sees): in the error buffer after "invalid argument: ", or in vmux_last_error(). */
+static void test_no_handle_words(void **state)
+{
+    (void)state;
+    const char *ping[] = {"PING"};
+    vmux_reply *r;
+    vmux_bytes v;
+    vmux_node_replies nr;
+    REFUSED(vmux_call(NULL, &EO, 1, ping, NULL, &r), "the handle is NULL");
+    REFUSED(vmux_call_nodes(NULL, &EO, VMUX_NODES_ALL, 1, ping, NULL, &nr), "the handle is NULL");
+    REFUSED(vmux_call_node(NULL, &EO, "127.0.0.1", 6379, 1, ping, NULL, &r), "the handle is NULL");
+    REFUSED(vmux_near_get(NULL, &EO, key("nh"), &v), "the handle is NULL");
+    vmux_script *s;
+    assert_int_equal(vmux_script_new(S("return 1"), &s), 0);
+    REFUSED(vmux_script_run_async(NULL, &EO, s, NULL, 0, NULL, 0, ignore_reply, NULL),
+            "the handle is NULL");
+    vmux_script_free(s);
+    vmux_lock *l;
+    vmux_cache *c;
+    vmux_ratelimit *rl;
+    vmux_sub *sub;
+    vmux_ratelimit_opts ro = VMUX_INIT(vmux_ratelimit_opts, .limit = 1, .period_ms = 1000);
+    NO_HANDLE_LAST(vmux_lock_new(NULL, key("nh"), NULL, &l));
+    NO_HANDLE_LAST(vmux_cache_new(NULL, NULL, &c));
+    NO_HANDLE_LAST(vmux_ratelimit_new(NULL, &ro, &rl));
+    NO_HANDLE_LAST(vmux_subscribe(NULL, VMUX_SUB_CHANNEL, S("c"), ignore_message, NULL, &sub));
 }
 
 /* Options whose size does not reach errbuf: the words have nowhere to go (abi.h), and none are
@@ -337,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_lengths_no_buffer_has),
         cmocka_unit_test(test_refusal_words),
         cmocka_unit_test(test_refusal_words_short_opts),
+        cmocka_unit_test(test_no_handle_words),
     };
     return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }

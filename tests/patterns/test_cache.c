@@ -654,7 +654,7 @@ static void test_bad_arguments(void **state)
      * once left the last call's (review 182 L5) */
     assert_int_equal(vmux_lock_release(NULL, NULL), VMUX_ERR_INVALID_ARG); /* "lock is NULL" */
     assert_int_equal(vmux_cache_new(NULL, NULL, &c), VMUX_ERR_INVALID_ARG);
-    assert_string_equal(vmux_last_error(), "m is NULL");
+    assert_string_equal(vmux_last_error(), "the handle is NULL");
     assert_int_equal(vmux_lock_release(NULL, NULL), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_cache_read_stats(NULL, NULL), VMUX_ERR_INVALID_ARG);
     assert_string_equal(vmux_last_error(), vmux_strerror(VMUX_ERR_INVALID_ARG));

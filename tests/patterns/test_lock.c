@@ -134,7 +134,7 @@ static void test_bad_arguments(void **state)
     vmux_lock *l = (vmux_lock *)1;
     assert_int_equal(vmux_lock_new(NULL, VMUX_STR("k"), NULL, &l), VMUX_ERR_INVALID_ARG);
     assert_null(l);
-    assert_string_equal(vmux_last_error(), "m is NULL");
+    assert_string_equal(vmux_last_error(), "the handle is NULL");
     assert_int_equal(vmux_lock_new(m, VMUX_STRN("", 0), NULL, &l), VMUX_ERR_INVALID_ARG);
     vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .renew_fraction = 1.0);
     assert_int_equal(vmux_lock_new(m, VMUX_STR("k"), &o, &l), VMUX_ERR_INVALID_ARG);

@@ -515,7 +515,7 @@ static void test_bad_arguments(void **state)
     /* each named in vmux_last_error() (review helper-235 F4: "invalid argument" alone before) */
     assert_int_equal(vmux_subscribe(NULL, VMUX_SUB_CHANNEL, name, on_nothing, NULL, &s), bad);
     assert_null(s);
-    assert_string_equal(vmux_last_error(), "m is NULL");
+    assert_string_equal(vmux_last_error(), "the handle is NULL");
     assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STRN(NULL, 3), on_nothing, NULL, &s),
                      bad);
     /* a pointer NULL with a length is worded as vmux_call() words one (not "empty") */

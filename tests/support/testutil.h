@@ -40,6 +40,19 @@ bool vt_cluster_skip(const char *test, const char *reason);
     } while (0)
 
 /*
+ * Expects call, a function without an error buffer (error.h), to return code and leave words in
+ * vmux_last_error(); fails naming the call, its code and the words it left. For a test file that
+ * includes <cmocka.h>, <string.h> and vmux/vmux.h.
+ */
+#define VT_LAST_ERROR(call, code, words)                                                           \
+    do {                                                                                           \
+        int vt_rc_ = (call);                                                                       \
+        if (vt_rc_ != (code) || strcmp(vmux_last_error(), (words)) != 0)                           \
+            fail_msg("%s: %s, vmux_last_error() '%s'; expected %s, '%s'", #call,                   \
+                     vmux_err_name(vt_rc_), vmux_last_error(), vmux_err_name(code), (words));      \
+    } while (0)
+
+/*
  * Which of a suite's cmocka tests run, for its main() to call before cmocka_run_group_tests():
  * only those whose function name matches the glob in $VT_ONLY (cmocka's: * and ?), if set, and
  * of them not those matching $VT_SKIP, if set. A suite registered with SERIAL_TESTS
