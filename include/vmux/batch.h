@@ -35,7 +35,8 @@ extern "C" {
 typedef struct vmux_batch vmux_batch;
 
 /** Makes an empty batch (*out, freed with vmux_batch_free()). VMUX_ERR_INVALID_ARG (out NULL),
- * VMUX_ERR_NOMEM. */
+ * VMUX_ERR_NOMEM; the words of a failure in vmux_last_error() ("out is NULL"), as vmux_batch_add()
+ * leaves them. */
 VMUX_EXPORT int vmux_batch_new(vmux_batch **out);
 
 /** Frees a batch. NULL is allowed. Not while a vmux_batch_exec() of it is running; an
@@ -48,7 +49,10 @@ VMUX_EXPORT void vmux_batch_free(vmux_batch *b);
  * argv NULL, argc < 1, a NULL argument with a length); VMUX_ERR_UNSUPPORTED (with nothing added)
  * for what vmux_call() refuses, commands that may not share a connection (SUBSCRIBE, MULTI,
  * EXEC, WATCH, SELECT, READONLY, CLIENT REPLY...), and for blocking commands (BLPOP, XREAD
- * BLOCK...: they would hold the batch's connection); VMUX_ERR_NOMEM.
+ * BLOCK...: they would hold the batch's connection); VMUX_ERR_NOMEM. It takes no error buffer: a
+ * failure's words go to vmux_last_error() (error.h), for VMUX_ERR_INVALID_ARG which argument broke
+ * which rule, in vmux_call()'s words without its "invalid argument: " ("b is NULL", "argv[1] is
+ * NULL with a length"), else the code's description; a success leaves "".
  */
 VMUX_EXPORT int vmux_batch_add(vmux_batch *b, int argc, const char *const *argv,
                                const size_t *argvlen);

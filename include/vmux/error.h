@@ -62,19 +62,20 @@ VMUX_EXPORT const char *vmux_err_name(int err);
 /**
  * The words of the error that the calling thread's last call of a lock, rate limiter or cache
  * function (lock.h, ratelimit.h, cache.h), of vmux_session_store_new() (session.h), of
- * vmux_iam_credentials() (iam.h), of vmux_subscribe() and vmux_subscribe_queue() (pubsub.h) or
- * of vmux_config_add_endpoint() (config.h) returned, as opts->errbuf gives them for the calls
- * that take options (call.h): the server's message for VMUX_ERR_SERVER ("WRONGTYPE Operation
- * against a key holding the wrong kind of value"), the connection's failure for a transport
- * error ("timed out waiting for a connection (never sent); last connection failure: ..."), what
- * was wrong for VMUX_ERR_INVALID_ARG ("cost -1 out of range 0 .. 2^40"), or at least the code's
- * description.
- * Those functions take no error buffer, their objects being shared between threads, so they
- * leave their words here, per thread, as errno: each clears them when it starts and leaves ""
- * when it succeeds. The string belongs to the thread and stays valid, unchanged, until the
- * thread's next call of those functions. Inside the callback of a failed vmux_call_async() (or
- * typed *_async) command, on the I/O thread, it gives that command's words (call.h). Never NULL.
- * Any thread.
+ * vmux_iam_credentials() (iam.h), of vmux_subscribe() and vmux_subscribe_queue() (pubsub.h), of
+ * vmux_config_add_endpoint() (config.h), of vmux_batch_new() and vmux_batch_add() (batch.h), of
+ * vmux_tx_new(), vmux_tx_add() and the vmux_tx_when_*() conditions (transaction.h) or of
+ * vmux_scan_begin() and its HSCAN, SSCAN and ZSCAN forms (scan.h) returned, as opts->errbuf gives
+ * them for the calls that take options (call.h): the server's message for VMUX_ERR_SERVER
+ * ("WRONGTYPE Operation against a key holding the wrong kind of value"), the connection's failure
+ * for a transport error ("timed out waiting for a connection (never sent); last connection failure:
+ * ..."), what was wrong for VMUX_ERR_INVALID_ARG ("cost -1 out of range 0 .. 2^40"), or at least
+ * the code's description. Those functions take no error buffer (their objects being shared between
+ * threads, or built before any call that takes options), so they leave their words here, per
+ * thread, as errno: each clears them when it starts and leaves "" when it succeeds. The string
+ * belongs to the thread and stays valid, unchanged, until the thread's next call of those
+ * functions. Inside the callback of a failed vmux_call_async() (or typed *_async) command, on the
+ * I/O thread, it gives that command's words (call.h). Never NULL. Any thread.
  */
 VMUX_EXPORT const char *vmux_last_error(void);
 

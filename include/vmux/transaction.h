@@ -56,7 +56,8 @@ typedef enum vmux_length_of {
     VMUX_LENGTH_HASH = 4,   /**< HLEN */
 } vmux_length_of;
 
-/** Makes an empty transaction (*out, freed with vmux_tx_free()). VMUX_ERR_NOMEM. */
+/** Makes an empty transaction (*out, freed with vmux_tx_free()). VMUX_ERR_INVALID_ARG (out NULL),
+ * VMUX_ERR_NOMEM; the words of a failure in vmux_last_error(), as vmux_tx_add() leaves them. */
 VMUX_EXPORT int vmux_tx_new(vmux_tx **out);
 /** Frees a transaction. NULL is allowed. */
 VMUX_EXPORT void vmux_tx_free(vmux_tx *tx);
@@ -65,13 +66,18 @@ VMUX_EXPORT void vmux_tx_free(vmux_tx *tx);
  * Adds a command (copied; argvlen NULL for C strings). Refuses with VMUX_ERR_UNSUPPORTED the
  * commands the generic API refuses (call.h), blocking ones, and WAIT and WAITAOF (inside MULTI
  * the server answers them at once without waiting: use vmux_wait() after the transaction);
- * VMUX_ERR_INVALID_ARG for argc < 1 or NULL arguments.
+ * VMUX_ERR_INVALID_ARG for tx NULL, argc < 1 or NULL arguments. It takes no error buffer: a
+ * failure's words go to vmux_last_error() (error.h), for VMUX_ERR_INVALID_ARG which argument broke
+ * which rule, in vmux_call()'s words without its "invalid argument: " ("tx is NULL", "argv is
+ * NULL"), else the code's description; a success leaves "". So do vmux_tx_new() and the
+ * conditions below.
  */
 VMUX_EXPORT int vmux_tx_add(vmux_tx *tx, int argc, const char *const *argv, const size_t *argvlen);
 
 /** @{ */
 /** Conditions, all of which must hold for the commands to run. Each returns 0,
- * VMUX_ERR_INVALID_ARG or VMUX_ERR_NOMEM. */
+ * VMUX_ERR_INVALID_ARG (tx NULL, a vmux_str {NULL, len > 0}, a kind or cmp outside its enum) or
+ * VMUX_ERR_NOMEM, with its words in vmux_last_error() ("value is at NULL with length 2 ..."). */
 VMUX_EXPORT int vmux_tx_when_exists(vmux_tx *tx, vmux_str key);
 VMUX_EXPORT int vmux_tx_when_not_exists(vmux_tx *tx, vmux_str key);
 /** @} */

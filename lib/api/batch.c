@@ -17,6 +17,7 @@
 #include "mux/batch.h"
 #include "mux/handle.h"
 #include "core/explain.h"
+#include "core/why.h"
 #include "vmux/error.h"
 
 /* Every argument's bytes back to back in data; arglen[k] for argument k; argc[i] for command i. */
@@ -31,10 +32,11 @@ struct vmux_batch {
 
 int vmux_batch_new(vmux_batch **out)
 {
+    vmux__why_begin();
     if (out == NULL)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "out is NULL");
     *out = calloc(1, sizeof(**out));
-    return *out != NULL ? 0 : VMUX_ERR_NOMEM;
+    return vmux__why_end(*out != NULL ? 0 : VMUX_ERR_NOMEM);
 }
 
 void vmux_batch_free(vmux_batch *b)
@@ -81,29 +83,35 @@ static size_t arg_len(const char *const *argv, const size_t *argvlen, int i)
     return argvlen != NULL ? argvlen[i] : strlen(argv[i]);
 }
 
-/* Checks the arguments and sums their bytes into *bytes: 0 or VMUX_ERR_INVALID_ARG. */
+/* Checks the arguments and sums their bytes into *bytes: 0, or VMUX_ERR_INVALID_ARG with words
+ * for vmux_last_error(). */
 static int check_args(int argc, const char *const *argv, const size_t *argvlen, size_t *bytes)
 {
     *bytes = 0;
-    for (int i = 0; i < argc; i++) {
-        if (argv[i] == NULL && (argvlen == NULL || argvlen[i] > 0))
-            return VMUX_ERR_INVALID_ARG;
+    int rc = vmux__why_argv(argc, argv, argvlen);
+    for (int i = 0; rc == 0 && i < argc; i++) {
         size_t len = argv[i] != NULL ? arg_len(argv, argvlen, i) : 0;
         if (len > SIZE_MAX - *bytes)
-            return VMUX_ERR_INVALID_ARG;
+            return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                                 "argvlen[%d] is %zu: the arguments' lengths add up past SIZE_MAX",
+                                 i, len);
         *bytes += len;
     }
-    return 0;
+    return rc;
 }
 
-int vmux_batch_add(vmux_batch *b, int argc, const char *const *argv, const size_t *argvlen)
+/* vmux_batch_add() but for clearing and ending its words. */
+static int batch_add(vmux_batch *b, int argc, const char *const *argv, const size_t *argvlen)
 {
     size_t bytes;
     uint32_t flags = 0;
-    if (b == NULL || argc < 1 || argv == NULL || check_args(argc, argv, argvlen, &bytes) != 0)
-        return VMUX_ERR_INVALID_ARG;
+    if (b == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "b is NULL");
+    int rc = check_args(argc, argv, argvlen, &bytes);
+    if (rc != 0)
+        return rc;
     if (vmux__classify(argc, argv, argvlen, &flags) != 0 || (flags & VMUX_OP_BLOCKING))
-        return VMUX_ERR_UNSUPPORTED;
+        return VMUX_ERR_UNSUPPORTED; /* the code's words (vmux__why_end()) */
     if (bytes > SIZE_MAX - b->len || !reserve((void **)&b->data, &b->cap, b->len + bytes, 1) ||
         !reserve((void **)&b->arglen, &b->acap, b->nargs + (size_t)argc, sizeof *b->arglen) ||
         !reserve((void **)&b->argc, &b->ncap, b->n + 1, sizeof *b->argc))
@@ -117,6 +125,12 @@ int vmux_batch_add(vmux_batch *b, int argc, const char *const *argv, const size_
     }
     b->argc[b->n++] = argc;
     return 0;
+}
+
+int vmux_batch_add(vmux_batch *b, int argc, const char *const *argv, const size_t *argvlen)
+{
+    vmux__why_begin();
+    return vmux__why_end(batch_add(b, argc, argv, argvlen));
 }
 
 /*

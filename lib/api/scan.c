@@ -13,6 +13,7 @@
 #include "core/budget.h"
 #include "core/errbuf.h"
 #include "core/sized.h"
+#include "core/why.h"
 #include "vmux/error.h"
 #include "vmux/hashes.h"
 
@@ -53,30 +54,48 @@ static bool copy_opt(const char *s, char **out)
     return s == NULL || *out != NULL;
 }
 
-static bool valid_opts(enum scan_kind kind, vmux_str key, const vmux_scan_opts *o)
+/* 0, or VMUX_ERR_INVALID_ARG with words for vmux_last_error() naming what scan.h refuses. */
+static int check_opts(enum scan_kind kind, vmux_str key, const vmux_scan_opts *o)
 {
-    if (kind != SCAN_KEYS && key.ptr == NULL && key.len > 0)
-        return false;
-    if (o == NULL)
-        return true;
-    return o->count >= 0 && (kind == SCAN_KEYS || o->type == NULL);
+    int rc = kind != SCAN_KEYS ? vmux__why_str("key", key) : 0;
+    if (rc != 0 || o == NULL)
+        return rc;
+    if (o->count < 0)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "o->count is %lld: must be at least 0",
+                             (long long)o->count);
+    if (kind != SCAN_KEYS && o->type != NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "o->type is set: only SCAN takes TYPE, not HSCAN, SSCAN or ZSCAN");
+    return 0;
+}
+
+/* The arguments begin() refuses: 0, or VMUX_ERR_INVALID_ARG with words (vmux_last_error()); o is
+ * copied into *copy and pointed there (read no further than the caller's size, abi.h). */
+static int check_begin(vmux *m, enum scan_kind kind, vmux_str key, const vmux_scan_opts **o,
+                       vmux_scan_opts *copy, vmux_scan **out)
+{
+    if (out == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "out is NULL");
+    *out = NULL;
+    if (*o != NULL && vmux__sized_in(copy, sizeof *copy, *o) != 0)
+        return vmux__why_sized("o", (*o)->size, sizeof *copy);
+    *o = *o != NULL ? copy : NULL;
+    if (m == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "the handle is NULL");
+    return check_opts(kind, key, *o);
 }
 
 static int begin(vmux *m, enum scan_kind kind, vmux_str key, const vmux_scan_opts *o,
                  vmux_scan **out)
 {
     vmux_scan_opts copy;
-    if (out == NULL)
-        return VMUX_ERR_INVALID_ARG;
-    *out = NULL;
-    if (o != NULL && vmux__sized_in(&copy, sizeof copy, o) != 0)
-        return VMUX_ERR_INVALID_ARG;
-    o = o != NULL ? &copy : NULL; /* read no further than the caller's size (abi.h) */
-    if (m == NULL || !valid_opts(kind, key, o))
-        return VMUX_ERR_INVALID_ARG;
+    vmux__why_begin();
+    int rc = check_begin(m, kind, key, &o, &copy, out);
+    if (rc != 0)
+        return rc;
     vmux_scan *it = calloc(1, sizeof(*it));
     if (it == NULL)
-        return VMUX_ERR_NOMEM;
+        return vmux__why_end(VMUX_ERR_NOMEM);
     it->m = m;
     it->kind = kind;
     it->cursor[0] = '0';
@@ -88,7 +107,7 @@ static int begin(vmux *m, enum scan_kind kind, vmux_str key, const vmux_scan_opt
     ok = ok && copy_opt(o != NULL ? o->type : NULL, &it->type);
     if (!ok) {
         vmux_scan_end(it);
-        return VMUX_ERR_NOMEM;
+        return vmux__why_end(VMUX_ERR_NOMEM);
     }
     *out = it;
     return 0;

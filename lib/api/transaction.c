@@ -16,6 +16,7 @@
 #include "core/shareable.h"
 #include "core/sized.h"
 #include "core/value.h"
+#include "core/why.h"
 #include "mux/handle.h"
 #include "route/keyspec.h"
 #include "vmux/error.h"
@@ -49,10 +50,11 @@ struct vmux_tx {
 
 int vmux_tx_new(vmux_tx **out)
 {
+    vmux__why_begin();
     if (out == NULL)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "out is NULL");
     *out = calloc(1, sizeof(**out));
-    return *out != NULL ? 0 : VMUX_ERR_NOMEM;
+    return vmux__why_end(*out != NULL ? 0 : VMUX_ERR_NOMEM);
 }
 
 void vmux_tx_free(vmux_tx *tx)
@@ -69,20 +71,22 @@ void vmux_tx_free(vmux_tx *tx)
     free(tx);
 }
 
-/* Checks a command's arguments as vmux_batch_add() does: VMUX_ERR_INVALID_ARG for a NULL one
- * (unless its given length is 0) or lengths whose sum overflows a size_t. */
+/* Checks a command's arguments as vmux_batch_add() does: VMUX_ERR_INVALID_ARG, with words for
+ * vmux_last_error(), for argc < 1, argv NULL, a NULL argument (unless its given length is 0) or
+ * lengths whose sum overflows a size_t. */
 static int check_args(int argc, const char *const *argv, const size_t *argvlen)
 {
     size_t bytes = 0;
-    for (int i = 0; i < argc; i++) {
-        if (argv[i] == NULL && (argvlen == NULL || argvlen[i] > 0))
-            return VMUX_ERR_INVALID_ARG;
+    int rc = vmux__why_argv(argc, argv, argvlen);
+    for (int i = 0; rc == 0 && i < argc; i++) {
         size_t len = argv[i] == NULL ? 0 : argvlen != NULL ? argvlen[i] : strlen(argv[i]);
-        if (len >= SIZE_MAX - bytes)
-            return VMUX_ERR_INVALID_ARG; /* each copy needs len + 1 */
+        if (len >= SIZE_MAX - bytes) /* each copy needs len + 1 */
+            return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                                 "argvlen[%d] is %zu: the arguments' lengths add up past SIZE_MAX",
+                                 i, len);
         bytes += len;
     }
-    return 0;
+    return rc;
 }
 
 /* Copies a command's arguments, checked by check_args(). */
@@ -116,30 +120,48 @@ static bool grow_cmds(vmux_tx *tx)
     return true;
 }
 
-int vmux_tx_add(vmux_tx *tx, int argc, const char *const *argv, const size_t *argvlen)
+/* vmux_tx_add() but for clearing and ending its words. */
+static int tx_add(vmux_tx *tx, int argc, const char *const *argv, const size_t *argvlen)
 {
     uint32_t flags = 0;
-    if (tx == NULL || argc < 1 || argv == NULL || check_args(argc, argv, argvlen) != 0)
-        return VMUX_ERR_INVALID_ARG;
+    if (tx == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "tx is NULL");
+    int rc = check_args(argc, argv, argvlen);
+    if (rc != 0)
+        return rc;
     if (vmux__classify(argc, argv, argvlen, &flags) != 0 || (flags & VMUX_OP_BLOCKING) ||
         vmux__waits_for_replicas(argc, argv, argvlen))
-        return VMUX_ERR_UNSUPPORTED;
+        return VMUX_ERR_UNSUPPORTED; /* the code's words (vmux__why_end()) */
     if (!grow_cmds(tx))
         return VMUX_ERR_NOMEM;
-    int rc = copy_args(argc, argv, argvlen, &tx->cmd_args[tx->ncmds]);
+    rc = copy_args(argc, argv, argvlen, &tx->cmd_args[tx->ncmds]);
     if (rc == 0)
         tx->ncmds++;
     return rc;
 }
 
-/* Adds a condition with up to three byte arguments. */
-static int add_cond(vmux_tx *tx, struct tx_cond c, const vmux_str *args, int nargs)
+int vmux_tx_add(vmux_tx *tx, int argc, const char *const *argv, const size_t *argvlen)
+{
+    vmux__why_begin();
+    return vmux__why_end(tx_add(tx, argc, argv, argvlen));
+}
+
+/* A condition's arguments, as transaction.h names them. */
+static const char *const KEY_VALUE[] = {"key", "value"};
+static const char *const KEY_FIELD_VALUE[] = {"key", "field", "value"};
+static const char *const KEY_FIELD[] = {"key", "field"};
+
+/* add_cond() but for clearing and ending its words: names[i] is args[i]'s name, for them. */
+static int cond_add(vmux_tx *tx, struct tx_cond c, const vmux_str *args, const char *const *names,
+                    int nargs)
 {
     if (tx == NULL)
-        return VMUX_ERR_INVALID_ARG;
-    for (int i = 0; i < nargs; i++)
-        if (vmux__str_invalid(args[i]))
-            return VMUX_ERR_INVALID_ARG;
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "tx is NULL");
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < nargs; i++)
+        rc = vmux__why_str(names[i], args[i]);
+    if (rc != 0)
+        return rc;
     if (tx->nconds == tx->ccap) {
         size_t cap = tx->ccap ? tx->ccap * 2 : 4;
         struct tx_cond *conds = realloc(tx->conds, cap * sizeof(*conds));
@@ -159,47 +181,57 @@ static int add_cond(vmux_tx *tx, struct tx_cond c, const vmux_str *args, int nar
     return 0;
 }
 
+/* Adds a condition with up to three byte arguments (names: theirs); its words for
+ * vmux_last_error(). */
+static int add_cond(vmux_tx *tx, struct tx_cond c, const vmux_str *args, const char *const *names,
+                    int nargs)
+{
+    vmux__why_begin();
+    return vmux__why_end(cond_add(tx, c, args, names, nargs));
+}
+
 int vmux_tx_when_exists(vmux_tx *tx, vmux_str key)
 {
-    return add_cond(tx, (struct tx_cond){.kind = C_EXISTS}, &key, 1);
+    return add_cond(tx, (struct tx_cond){.kind = C_EXISTS}, &key, KEY_VALUE, 1);
 }
 
 int vmux_tx_when_not_exists(vmux_tx *tx, vmux_str key)
 {
-    return add_cond(tx, (struct tx_cond){.kind = C_NOT_EXISTS}, &key, 1);
+    return add_cond(tx, (struct tx_cond){.kind = C_NOT_EXISTS}, &key, KEY_VALUE, 1);
 }
 
 int vmux_tx_when_equal(vmux_tx *tx, vmux_str key, vmux_str value)
 {
     vmux_str args[] = {key, value};
-    return add_cond(tx, (struct tx_cond){.kind = C_EQUAL}, args, 2);
+    return add_cond(tx, (struct tx_cond){.kind = C_EQUAL}, args, KEY_VALUE, 2);
 }
 
 int vmux_tx_when_hash_equal(vmux_tx *tx, vmux_str key, vmux_str field, vmux_str value)
 {
     vmux_str args[] = {key, field, value};
-    return add_cond(tx, (struct tx_cond){.kind = C_HASH_EQUAL}, args, 3);
+    return add_cond(tx, (struct tx_cond){.kind = C_HASH_EQUAL}, args, KEY_FIELD_VALUE, 3);
 }
 
 int vmux_tx_when_hash_exists(vmux_tx *tx, vmux_str key, vmux_str field)
 {
     vmux_str args[] = {key, field};
-    return add_cond(tx, (struct tx_cond){.kind = C_HASH_EXISTS}, args, 2);
+    return add_cond(tx, (struct tx_cond){.kind = C_HASH_EXISTS}, args, KEY_FIELD, 2);
 }
 
 int vmux_tx_when_hash_not_exists(vmux_tx *tx, vmux_str key, vmux_str field)
 {
     vmux_str args[] = {key, field};
-    return add_cond(tx, (struct tx_cond){.kind = C_HASH_NOT_EXISTS}, args, 2);
+    return add_cond(tx, (struct tx_cond){.kind = C_HASH_NOT_EXISTS}, args, KEY_FIELD, 2);
 }
 
 int vmux_tx_when_length(vmux_tx *tx, vmux_length_of kind, vmux_str key, vmux_cmp cmp, int64_t n)
 {
-    if (kind < VMUX_LENGTH_STRING || kind > VMUX_LENGTH_HASH || cmp < VMUX_CMP_EQ ||
-        cmp > VMUX_CMP_GE)
-        return VMUX_ERR_INVALID_ARG;
     struct tx_cond c = {.kind = C_LENGTH, .length_of = kind, .cmp = cmp, .n = n};
-    return add_cond(tx, c, &key, 1);
+    if (kind < VMUX_LENGTH_STRING || kind > VMUX_LENGTH_HASH) /* its words replace any */
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "kind is %d: none of vmux_length_of", (int)kind);
+    if (cmp < VMUX_CMP_EQ || cmp > VMUX_CMP_GE)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "cmp is %d: none of vmux_cmp", (int)cmp);
+    return add_cond(tx, c, &key, KEY_VALUE, 1);
 }
 
 /* ---- without conditions: one MULTI ... EXEC block ---- */

@@ -36,27 +36,35 @@ void vmux__explain_refused(char *buf, size_t len, int rc)
         vmux__explain(buf, len, rc, NULL);
 }
 
-bool vmux__explain_argv(char *buf, size_t len, int argc, const char *const *argv,
-                        const size_t *argvlen)
+bool vmux__argv_why(char *buf, size_t len, int argc, const char *const *argv, const size_t *argvlen)
 {
     if (argc < 1) {
-        vmux__errbuf_set(buf, len, "invalid argument: argc is %d (a command has at least its name)",
-                         argc);
+        vmux__errbuf_set(buf, len, "argc is %d (a command has at least its name)", argc);
         return true;
     }
     if (argv == NULL) {
-        vmux__errbuf_set(buf, len, "invalid argument: argv is NULL");
+        vmux__errbuf_set(buf, len, "argv is NULL");
         return true;
     }
     for (int i = 0; i < argc; i++) {
         if (argv[i] == NULL && (argvlen == NULL || argvlen[i] != 0)) {
-            vmux__errbuf_set(buf, len, "invalid argument: argv[%d] is NULL%s", i,
+            vmux__errbuf_set(buf, len, "argv[%d] is NULL%s", i,
                              argvlen == NULL ? " (argvlen is NULL: every argument a C string)"
                                              : " with a length");
             return true;
         }
     }
     return false;
+}
+
+bool vmux__explain_argv(char *buf, size_t len, int argc, const char *const *argv,
+                        const size_t *argvlen)
+{
+    char why[VMUX_ARGV_WHY_SIZE];
+    if (!vmux__argv_why(why, sizeof why, argc, argv, argvlen))
+        return false;
+    vmux__errbuf_set(buf, len, "invalid argument: %s", why);
+    return true;
 }
 
 void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply)

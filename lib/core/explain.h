@@ -56,6 +56,17 @@ void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply);
 bool vmux__explain_argv(char *buf, size_t len, int argc, const char *const *argv,
                         const size_t *argvlen);
 
+/* Room for vmux__argv_why()'s longest words ("argv[2147483646] is NULL (argvlen is NULL: ...)"). */
+#define VMUX_ARGV_WHY_SIZE 96
+
+/*
+ * vmux__explain_argv() without its "invalid argument: ": which argument is refused ("argv is
+ * NULL"), for the calls that leave their words in vmux_last_error() (core/why.h), which carry no
+ * such prefix. Returns false, writing nothing, when the vector is sound. Any thread.
+ */
+bool vmux__argv_why(char *buf, size_t len, int argc, const char *const *argv,
+                    const size_t *argvlen);
+
 /* What a synchronous call made from a callback (on the I/O thread) is refused with. */
 extern const char vmux__on_io_thread_words[];
 

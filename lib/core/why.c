@@ -31,15 +31,33 @@ int vmux__why_set(int rc, const char *fmt, ...)
     return rc;
 }
 
-int vmux__why_sized(size_t size, size_t known)
+int vmux__why_sized(const char *name, size_t size, size_t known)
 {
     if (size < sizeof(size_t))
         return vmux__why_set(VMUX_ERR_INVALID_ARG,
-                             "opts->size is %zu: opts not made with VMUX_INIT (abi.h)", size);
+                             "%s->size is %zu: %s not made with VMUX_INIT (abi.h)", name, size,
+                             name);
     return vmux__why_set(VMUX_ERR_INVALID_ARG,
-                         "opts->size is %zu: a newer vmux.h's options, with a field set past the "
+                         "%s->size is %zu: a newer vmux.h's options, with a field set past the "
                          "%zu bytes this library knows",
-                         size, known);
+                         name, size, known);
+}
+
+int vmux__why_argv(int argc, const char *const *argv, const size_t *argvlen)
+{
+    char why[VMUX_ARGV_WHY_SIZE];
+    if (!vmux__argv_why(why, sizeof why, argc, argv, argvlen))
+        return 0;
+    return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s", why);
+}
+
+int vmux__why_str(const char *name, vmux_str s)
+{
+    if (s.ptr != NULL || s.len == 0)
+        return 0;
+    return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                         "%s is at NULL with length %zu (a vmux_str {NULL, len > 0} is no string)",
+                         name, s.len);
 }
 
 int vmux__why_vset(int rc, const char *fmt, va_list ap)

@@ -27,10 +27,25 @@ int vmux__why_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2,
 
 /*
  * An options struct that vmux__sized_in() refused (abi.h): VMUX_ERR_INVALID_ARG, with words naming
- * its size: below sizeof(size_t) (not made with VMUX_INIT), or over known, the library's own size
- * (a newer vmux.h's struct with a field set that this library lacks). Returns the code.
+ * it (name: its parameter in the public header, "opts") and its size: below sizeof(size_t) (not
+ * made with VMUX_INIT), or over known, the library's own size (a newer vmux.h's struct with a
+ * field set that this library lacks). Returns the code.
  */
-int vmux__why_sized(size_t size, size_t known);
+int vmux__why_sized(const char *name, size_t size, size_t known);
+
+/*
+ * A command's argument vector as vmux_call() checks it (core/explain.h vmux__argv_why()): 0 when
+ * it is sound, else VMUX_ERR_INVALID_ARG with vmux_call()'s words without "invalid argument: "
+ * ("argv is NULL"), as vmux_batch_add() and vmux_tx_add() refuse it.
+ */
+int vmux__why_argv(int argc, const char *const *argv, const size_t *argvlen);
+
+/*
+ * A vmux_str argument (name: its parameter in the public header) that is no string, ptr NULL with
+ * len > 0: VMUX_ERR_INVALID_ARG with the typed commands' words for it; 0 for any other (an empty
+ * string {NULL, 0} included).
+ */
+int vmux__why_str(const char *name, vmux_str s);
 
 /* vmux__why_set() with a va_list. */
 int vmux__why_vset(int rc, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

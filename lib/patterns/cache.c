@@ -199,7 +199,7 @@ static int cache_make(vmux *m, const vmux_cache_opts *opts, vmux_cache **out)
     if (m == NULL || out == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL", m == NULL ? "the handle" : "out");
     if (opts != NULL && vmux__sized_in(&o, sizeof o, opts) != 0)
-        return vmux__why_sized(opts->size, sizeof o);
+        return vmux__why_sized("opts", opts->size, sizeof o);
     if (vmux__handle_forked(m))
         return VMUX_ERR_FORKED;
     vmux_cache *c = calloc(1, sizeof(*c));

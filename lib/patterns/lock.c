@@ -319,7 +319,7 @@ static int make_lock(vmux *m, vmux_str key, const vmux_lock_opts *given, vmux_lo
     if (out != NULL)
         *out = NULL;
     if (given != NULL && vmux__sized_in(&o, sizeof o, given) != 0)
-        return vmux__why_sized(given->size, sizeof o);
+        return vmux__why_sized("opts", given->size, sizeof o);
     int rc = check_args(m, key, out);
     if (rc == 0)
         rc = check_opts(opts);

@@ -255,7 +255,7 @@ static int check_args(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelimit *
                              : opts == NULL ? "opts (limit and period_ms are required)"
                                             : "out");
     if (vmux__sized_in(o, sizeof *o, opts) != 0)
-        return vmux__why_sized(opts->size, sizeof *o);
+        return vmux__why_sized("opts", opts->size, sizeof *o);
     if (o->algorithm != VMUX_RATELIMIT_FIXED_WINDOW &&
         o->algorithm != VMUX_RATELIMIT_SLIDING_WINDOW && o->algorithm != VMUX_RATELIMIT_GCRA)
         return vmux__why_set(VMUX_ERR_INVALID_ARG,

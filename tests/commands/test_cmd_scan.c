@@ -601,6 +601,32 @@ static void test_bad_arguments(void **state)
 }
 
 /* Options are copied by begin: the caller's strings may go away. */
+/* A refused vmux_*scan_begin() says which argument broke which rule in vmux_last_error() (they
+ * take no error buffer), naming it as scan.h does; a success clears it. */
+static void test_begin_words(void **state)
+{
+    (void)state;
+    vmux_str k = key("words");
+    vmux_scan *it;
+    vmux_scan_opts neg = VMUX_INIT(vmux_scan_opts, .count = -1);
+    vmux_scan_opts typed = VMUX_INIT(vmux_scan_opts, .type = "hash");
+    vmux_scan_opts unsized = {0};
+    VT_LAST_ERROR(vmux_scan_begin(M, NULL, NULL), VMUX_ERR_INVALID_ARG, "out is NULL");
+    VT_LAST_ERROR(vmux_scan_begin(NULL, NULL, &it), VMUX_ERR_INVALID_ARG, "the handle is NULL");
+    VT_LAST_ERROR(vmux_scan_begin(M, &unsized, &it), VMUX_ERR_INVALID_ARG,
+                  "o->size is 0: o not made with VMUX_INIT (abi.h)");
+    VT_LAST_ERROR(vmux_scan_begin(M, &neg, &it), VMUX_ERR_INVALID_ARG,
+                  "o->count is -1: must be at least 0");
+    VT_LAST_ERROR(vmux_sscan_begin(M, k, &typed, &it), VMUX_ERR_INVALID_ARG,
+                  "o->type is set: only SCAN takes TYPE, not HSCAN, SSCAN or ZSCAN");
+    VT_LAST_ERROR(vmux_zscan_begin(M, VMUX_STRN(NULL, 3), NULL, &it), VMUX_ERR_INVALID_ARG,
+                  "key is at NULL with length 3 (a vmux_str {NULL, len > 0} is no string)");
+    VT_LAST_ERROR(vmux_hscan_begin(M, k, &neg, &it), VMUX_ERR_INVALID_ARG,
+                  "o->count is -1: must be at least 0");
+    VT_LAST_ERROR(vmux_scan_begin(M, &typed, &it), 0, "");
+    vmux_scan_end(it);
+}
+
 static void test_options_copied(void **state)
 {
     (void)state;
@@ -634,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_null_batch),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_options_copied),
+        cmocka_unit_test(test_begin_words),
     };
     return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }

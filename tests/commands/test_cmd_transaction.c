@@ -264,6 +264,41 @@ static void test_conditional_unknown_command(void **state)
     vmux_close(m);
 }
 
+/* A refused vmux_tx_new(), vmux_tx_add() or condition says which argument broke which rule in
+ * vmux_last_error() (they take no error buffer), naming it as transaction.h does; a success
+ * clears it. */
+static void test_argument_words(void **state)
+{
+    (void)state;
+    vmux_tx *tx = NULL;
+    const char *get[] = {"GET", NULL}, *ping[] = {"PING"};
+    const vmux_str k = VMUX_STR("k"), none = VMUX_STRN(NULL, 2);
+    const char *no_string = " is at NULL with length 2 (a vmux_str {NULL, len > 0} is no string)";
+    char words[128];
+    VT_LAST_ERROR(vmux_tx_new(NULL), VMUX_ERR_INVALID_ARG, "out is NULL");
+    VT_LAST_ERROR(vmux_tx_new(&tx), 0, "");
+    VT_LAST_ERROR(vmux_tx_add(NULL, 1, ping, NULL), VMUX_ERR_INVALID_ARG, "tx is NULL");
+    VT_LAST_ERROR(vmux_tx_add(tx, 1, NULL, NULL), VMUX_ERR_INVALID_ARG, "argv is NULL");
+    VT_LAST_ERROR(vmux_tx_add(tx, 0, ping, NULL), VMUX_ERR_INVALID_ARG,
+                  "argc is 0 (a command has at least its name)");
+    VT_LAST_ERROR(vmux_tx_add(tx, 2, get, (size_t[]){3, 1}), VMUX_ERR_INVALID_ARG,
+                  "argv[1] is NULL with a length");
+    VT_LAST_ERROR(vmux_tx_when_exists(NULL, k), VMUX_ERR_INVALID_ARG, "tx is NULL");
+    snprintf(words, sizeof words, "key%s", no_string);
+    VT_LAST_ERROR(vmux_tx_when_not_exists(tx, none), VMUX_ERR_INVALID_ARG, words);
+    snprintf(words, sizeof words, "value%s", no_string);
+    VT_LAST_ERROR(vmux_tx_when_equal(tx, k, none), VMUX_ERR_INVALID_ARG, words);
+    snprintf(words, sizeof words, "field%s", no_string);
+    VT_LAST_ERROR(vmux_tx_when_hash_exists(tx, k, none), VMUX_ERR_INVALID_ARG, words);
+    VT_LAST_ERROR(vmux_tx_when_length(tx, (vmux_length_of)9, k, VMUX_CMP_EQ, 1),
+                  VMUX_ERR_INVALID_ARG, "kind is 9: none of vmux_length_of");
+    VT_LAST_ERROR(vmux_tx_when_length(tx, VMUX_LENGTH_LIST, k, (vmux_cmp)-1, 1),
+                  VMUX_ERR_INVALID_ARG, "cmp is -1: none of vmux_cmp");
+    VT_LAST_ERROR(vmux_tx_when_length(tx, VMUX_LENGTH_LIST, k, VMUX_CMP_GT, 1), 0, "");
+    VT_LAST_ERROR(vmux_tx_add(tx, 1, ping, NULL), 0, "");
+    vmux_tx_free(tx);
+}
+
 static void test_bad_block_and_arguments(void **state)
 {
     (void)state;
@@ -410,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_conditional_declares_long_commands),
         cmocka_unit_test(test_conditional_unknown_command),
         cmocka_unit_test(test_bad_block_and_arguments),
+        cmocka_unit_test(test_argument_words),
         cmocka_unit_test(test_multi_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

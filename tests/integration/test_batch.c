@@ -373,6 +373,33 @@ static void assert_words(const vmux_reply *r, const char *start, const char *par
 /* CLIENT PAUSE WRITE on a server of the test's own (a shared fixture would stall other suites):
  * the read that comes first is answered, the writes behind it wait and miss the deadline. The
  * async form then: every command waits behind them, and each one's reply holds its words. */
+/* A refused vmux_batch_new() or vmux_batch_add() says which argument broke which rule in
+ * vmux_last_error(), in vmux_call()'s words for the same argument (without "invalid argument: "),
+ * and a success clears it. */
+static void test_argument_words(void **state)
+{
+    (void)state;
+    vmux_batch *b = NULL;
+    const char *ping[] = {"PING"}, *get[] = {"GET", NULL}, *two[] = {"GET", "xx"};
+    VT_LAST_ERROR(vmux_batch_new(NULL), VMUX_ERR_INVALID_ARG, "out is NULL");
+    VT_LAST_ERROR(vmux_batch_new(&b), 0, "");
+    VT_LAST_ERROR(vmux_batch_add(NULL, 1, ping, NULL), VMUX_ERR_INVALID_ARG, "b is NULL");
+    VT_LAST_ERROR(vmux_batch_add(b, 1, NULL, NULL), VMUX_ERR_INVALID_ARG, "argv is NULL");
+    VT_LAST_ERROR(vmux_batch_add(b, 0, ping, NULL), VMUX_ERR_INVALID_ARG,
+                  "argc is 0 (a command has at least its name)");
+    VT_LAST_ERROR(vmux_batch_add(b, 2, get, NULL), VMUX_ERR_INVALID_ARG,
+                  "argv[1] is NULL (argvlen is NULL: every argument a C string)");
+    VT_LAST_ERROR(vmux_batch_add(b, 2, get, (size_t[]){3, 1}), VMUX_ERR_INVALID_ARG,
+                  "argv[1] is NULL with a length");
+    VT_LAST_ERROR(vmux_batch_add(b, 2, two, (size_t[]){SIZE_MAX, 2}), VMUX_ERR_INVALID_ARG,
+                  "argvlen[1] is 2: the arguments' lengths add up past SIZE_MAX");
+    VT_LAST_ERROR(vmux_batch_add(b, 1, (const char *[]){"MULTI"}, NULL), VMUX_ERR_UNSUPPORTED,
+                  vmux_strerror(VMUX_ERR_UNSUPPORTED));
+    VT_LAST_ERROR(vmux_batch_add(b, 1, ping, NULL), 0, "");
+    assert_int_equal(vmux_batch_count(b), 1);
+    vmux_batch_free(b);
+}
+
 static void test_deadline(void **state)
 {
     (void)state;
@@ -1199,6 +1226,7 @@ int main(void)
         cmocka_unit_test(test_one_and_thousand),
         cmocka_unit_test(test_large_and_many),
         cmocka_unit_test(test_argument_errors),
+        cmocka_unit_test(test_argument_words),
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_closed_while_waiting),
         cmocka_unit_test(test_async_from_thread),
