@@ -8,10 +8,11 @@
  * returns 0, VMUX_ERR_SERVER (the server refused, such as WRONGTYPE, or an offset past its
  * limit; the message goes to opts->errbuf when given), VMUX_ERR_INVALID_ARG for bad input
  * (nothing is sent: a negative offset, a range whose struct was not made with VMUX_INIT or
- * whose unit is outside vmux_bit_unit, a vmux_str {NULL, len > 0}), or a transport error as
- * vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success and zeroed
- * otherwise; a NULL out-parameter drops that result. Keys are binary-safe (types.h). A missing
- * key reads as an empty string: every bit 0.
+ * whose unit is outside vmux_bit_unit, a vmux_str {NULL, len > 0}; opts->errbuf, when given, says
+ * which argument broke which rule: "invalid argument: op is 9: none of vmux_bitop_op"), or a
+ * transport error as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on
+ * success and zeroed otherwise; a NULL out-parameter drops that result. Keys are binary-safe
+ * (types.h). A missing key reads as an empty string: every bit 0.
  *
  * Offsets: a bit's offset is >= 0; the server refuses one past its largest string (2^32 - 1 with
  * the default proto-max-bulk-len of 512 MB) with VMUX_ERR_SERVER. A SETBIT far past a string's

@@ -12,10 +12,11 @@
  * that is not in the set; the message goes to opts->errbuf when given), VMUX_ERR_INVALID_ARG for
  * bad input (nothing is sent: a NULL array with n > 0, n == 0, a position that is not valid, a
  * radius, width or height that is NaN, infinite or negative, an enum value outside its enum, an
- * options struct not made with VMUX_INIT, contradictory options, a vmux_str {NULL, len > 0}), or
- * a transport error as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on
- * success and zeroed otherwise; a NULL out-parameter drops that result. Keys and members are
- * binary-safe (types.h). A missing key is an empty geo set.
+ * options struct not made with VMUX_INIT, contradictory options, a vmux_str {NULL, len > 0};
+ * opts->errbuf, when given, says which argument broke which rule: "invalid argument: unit is 9:
+ * none of vmux_geo_unit"), or a transport error as vmux_call() (call.h). opts may be NULL.
+ * Out-parameters are filled only on success and zeroed otherwise; a NULL out-parameter drops that
+ * result. Keys and members are binary-safe (types.h). A missing key is an empty geo set.
  *
  * Positions: a longitude from -VMUX_GEO_LONGITUDE_MAX to VMUX_GEO_LONGITUDE_MAX and a latitude from
  * -VMUX_GEO_LATITUDE_MAX to VMUX_GEO_LATITUDE_MAX (both ends included), in degrees: the server's

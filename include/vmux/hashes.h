@@ -6,10 +6,11 @@
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused: WRONGTYPE when the key
  * holds another type, "not an integer"...; the message goes to opts->errbuf when given),
- * VMUX_ERR_INVALID_ARG (bad input, nothing sent), or a transport error as vmux_call() (call.h).
- * opts may be NULL. Out-parameters are filled only on success (zeroed otherwise); a NULL
- * out-parameter drops that result. Keys, fields and values are binary-safe (types.h). A missing
- * key reads as an empty hash.
+ * VMUX_ERR_INVALID_ARG (bad input, nothing sent; opts->errbuf, when given, says which argument
+ * broke which rule: "invalid argument: fields is NULL with n 1: ..."), or a transport error as
+ * vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success (zeroed
+ * otherwise); a NULL out-parameter drops that result. Keys, fields and values are binary-safe
+ * (types.h). A missing key reads as an empty hash.
  *
  * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): HGET, HMGET, HGETALL, HEXISTS, HLEN, HSTRLEN,
  * HKEYS, HVALS, HRANDFIELD and HSCAN are reads; HSET and HDEL leave the same state when

@@ -6,9 +6,10 @@
  * returns 0, VMUX_ERR_SERVER (the server refused: WRONGTYPE for a key of another type or a string
  * that is not a HyperLogLog, INVALIDOBJ for a corrupted one; the message goes to opts->errbuf
  * when given), VMUX_ERR_INVALID_ARG for bad input (nothing is sent: a NULL array with n > 0,
- * n == 0 where a key is required, a vmux_str {NULL, len > 0}), or a transport error as
- * vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success and zeroed
- * otherwise; a NULL out-parameter drops that result. Keys and elements are binary-safe
+ * n == 0 where a key is required, a vmux_str {NULL, len > 0}; opts->errbuf, when given, says which
+ * argument broke which rule: "invalid argument: elements is NULL with n 2: ..."), or a transport
+ * error as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success and
+ * zeroed otherwise; a NULL out-parameter drops that result. Keys and elements are binary-safe
  * (types.h). A missing key counts as an empty HyperLogLog.
  *
  * Cluster: PFCOUNT of several keys and PFMERGE use their keys together, so they must all be in

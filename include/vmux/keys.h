@@ -6,9 +6,11 @@
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused; the message goes to
- * opts->errbuf when given), VMUX_ERR_INVALID_ARG (bad input, nothing sent), or a transport error
- * as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success (zeroed
- * otherwise); a NULL out-parameter drops that result. Keys are binary-safe (types.h).
+ * opts->errbuf when given), VMUX_ERR_INVALID_ARG (bad input, nothing sent; opts->errbuf, when
+ * given, says which argument broke which rule: "invalid argument: n is 0: the command takes at
+ * least one of keys"), or a transport error as vmux_call() (call.h). opts may be NULL.
+ * Out-parameters are filled only on success (zeroed otherwise); a NULL out-parameter drops that
+ * result. Keys are binary-safe (types.h).
  *
  * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE), for the functions of this header (the same
  * command sent through vmux_call(), vmux_call_async() or a batch is resent only with the flag):

@@ -6,10 +6,12 @@
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused: WRONGTYPE, no such key,
  * index out of range...; the message goes to opts->errbuf when given), VMUX_ERR_INVALID_ARG
- * for bad input (nothing is sent), or a transport error as vmux_call() (call.h). opts may be
- * NULL. Out-parameters are filled only on success and zeroed otherwise; a NULL out-parameter
- * drops that result. Values and keys are binary-safe (types.h). Indexes count from 0 at the
- * head; negative ones count from the tail (-1 is the last element), as the server does.
+ * for bad input (nothing is sent; opts->errbuf, when given, says which argument broke which rule:
+ * "invalid argument: max is 0: must be at least 1 ..."), or a transport error as vmux_call()
+ * (call.h). opts may be NULL. Out-parameters are filled only on success and zeroed otherwise; a
+ * NULL out-parameter drops that result. Values and keys are binary-safe (types.h). Indexes count
+ * from 0 at the head; negative ones count from the tail (-1 is the last element), as the server
+ * does.
  *
  * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): LRANGE, LLEN, LINDEX, LPOS, LSET, LREM with
  * count 0 (remove every match) and LTRIM keeping a head (0 k) or a tail (-k -1) are idempotent

@@ -56,7 +56,9 @@ VMUX_EXPORT const char *vmux_script_sha1(const vmux_script *s);
  * another error with *out NULL. It sends EVALSHA first, and EVAL with the source when the server
  * answers NOSCRIPT (it does not have the script, after SCRIPT FLUSH say): the run's outcome is
  * then the EVAL's, and opts->errbuf gets the EVAL's error only, never the NOSCRIPT (a run that
- * returns 0 leaves it as it was). Synchronous; any thread but the I/O thread.
+ * returns 0 leaves it as it was). Synchronous; any thread but the I/O thread. VMUX_ERR_INVALID_ARG
+ * (nothing sent) for s or out NULL, NULL keys or args with a count above 0, or bad opts;
+ * opts->errbuf, when given, says which argument broke which rule ("invalid argument: s is NULL").
  *
  * One deadline covers the run, as it does a vmux_call(): opts->timeout_ms (0: the config's
  * syncTimeout), counted from this call; the EVAL after a NOSCRIPT gets what is left of it. When
@@ -79,7 +81,8 @@ VMUX_EXPORT int vmux_script_run(vmux *m, const vmux_callopts *opts, const vmux_s
  * this call; the EVAL after a NOSCRIPT gets what is left of it, and when less than 1 ms is left
  * it is not sent and cb gets VMUX_ERR_TIMEOUT (VMUX_ERR_NOT_CONNECTED with
  * VMUX_CALL_TELL_UNSENT), as in vmux_script_run(). opts' flags apply to both sends; its errbuf
- * is not used.
+ * gets no outcome (cb has it), only the words of a refusal (below): which argument broke which
+ * rule ("invalid argument: the handle is NULL").
  *
  * keys and args are copied before the call returns; s is not: it must stay alive until cb has
  * run. Returns 0 when the run was accepted (cb will run exactly once), or an error, in which
@@ -98,7 +101,9 @@ VMUX_EXPORT int vmux_script_run_async(vmux *m, const vmux_callopts *opts, const 
  * loads the source everywhere and returns its SHA1 when every primary gave the same one (else
  * VMUX_ERR_PROTOCOL); vmux_script_flush() flushes every primary's cache; vmux_script_exists()
  * says a script exists only when it exists on every primary. Synchronous; any thread but the I/O
- * thread. Errors as vmux_call(), and VMUX_ERR_INVALID_ARG for bad input (nothing sent).
+ * thread. Errors as vmux_call(), and VMUX_ERR_INVALID_ARG for bad input (nothing sent;
+ * opts->errbuf, when given, says which argument broke which rule: "invalid argument: sha1s is NULL
+ * with n 2: ...").
  */
 
 /** SCRIPT LOAD source: *sha1 gets the script's SHA1 (40 hex digits). Retry-safe. */
@@ -128,7 +133,8 @@ VMUX_EXPORT int vmux_script_exists(vmux *m, const vmux_callopts *opts, const cha
  * every primary (cluster.h), and fail, with "host:port: " and the reason in opts->errbuf, when any
  * primary failed (except as vmux_function_delete() says). None is atomic across the cluster: the
  * primaries that succeeded keep what they did when another failed. Synchronous; any thread but
- * the I/O thread. Errors as vmux_call(), and VMUX_ERR_INVALID_ARG for bad input (nothing sent).
+ * the I/O thread. Errors as vmux_call(), and VMUX_ERR_INVALID_ARG for bad input (nothing sent;
+ * opts->errbuf, when given, says which argument broke which rule).
  *
  * All three are retry-safe (running one twice leaves the state of running it once), so one sent
  * when a connection broke is sent again on the next connection; a load without replace (or a

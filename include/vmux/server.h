@@ -6,10 +6,11 @@
  *
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused; the message goes to
- * opts->errbuf when given), VMUX_ERR_INVALID_ARG (bad input, nothing sent), or a transport error
- * as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success (zeroed
- * otherwise); a NULL out-parameter drops that result. They run on the handle's shared
- * connection, so they see the database it selected (defaultDatabase).
+ * opts->errbuf when given), VMUX_ERR_INVALID_ARG (bad input, nothing sent; opts->errbuf, when
+ * given, says which argument broke which rule), or a transport error as vmux_call() (call.h). opts
+ * may be NULL. Out-parameters are filled only on success (zeroed otherwise); a NULL out-parameter
+ * drops that result. They run on the handle's shared connection, so they see the database it
+ * selected (defaultDatabase).
  *
  * Retry-safety (call.h, VMUX_CALL_RETRY_SAFE): PING, ECHO, TIME, INFO and DBSIZE are reads and
  * are marked retry-safe. FLUSHDB would leave the same (empty) database if repeated, but a

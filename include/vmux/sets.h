@@ -6,10 +6,12 @@
  * Every function here is synchronous unless named *_async, may be called from any thread but
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused, such as WRONGTYPE; the
  * message goes to opts->errbuf when given), VMUX_ERR_INVALID_ARG for bad input (a NULL array
- * with n > 0, or n == 0, a count the server would refuse; nothing is sent), or a transport error
- * as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success and zeroed
- * otherwise; a NULL out-parameter drops that result. Keys and members are binary-safe (types.h). A
- * missing key is an empty set. Members come back in the server's order, which is no order.
+ * with n > 0, or n == 0, a count the server would refuse; nothing is sent; opts->errbuf, when
+ * given, says which argument broke which rule: "invalid argument: members is NULL with n 3: ..."),
+ * or a transport error as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on
+ * success and zeroed otherwise; a NULL out-parameter drops that result. Keys and members are
+ * binary-safe (types.h). A missing key is an empty set. Members come back in the server's order,
+ * which is no order.
  *
  * Cluster: the commands of several keys (SMOVE, SINTER, SUNION, SDIFF, SINTERCARD and the
  * *STORE forms, destination included) use them together, so they must all be in one slot (give

@@ -8,9 +8,10 @@
  * the I/O thread, and returns 0, VMUX_ERR_SERVER (the server refused: WRONGTYPE when the key
  * holds another type, NOGROUP for a missing group, BUSYGROUP, an ID that is not greater than
  * the stream's last...; the message goes to opts->errbuf when given), VMUX_ERR_INVALID_ARG (bad
- * input, nothing sent), or a transport error as vmux_call() (call.h). opts may be NULL.
- * Out-parameters are filled only on success (zeroed otherwise); a NULL out-parameter drops
- * that result. Keys, IDs, group and consumer names, fields and values are binary-safe
+ * input, nothing sent; opts->errbuf, when given, says which argument broke which rule: "invalid
+ * argument: count is 0: must be at least 1"), or a transport error as vmux_call() (call.h). opts
+ * may be NULL. Out-parameters are filled only on success (zeroed otherwise); a NULL out-parameter
+ * drops that result. Keys, IDs, group and consumer names, fields and values are binary-safe
  * (types.h). A missing key reads as an empty stream, except where a group is needed (NOGROUP;
  * the XGROUP subcommands but CREATE ... MKSTREAM: "requires the key to exist") and for XINFO
  * ("ERR no such key"), both VMUX_ERR_SERVER.

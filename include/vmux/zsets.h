@@ -13,10 +13,12 @@
  * VMUX_ERR_INVALID_ARG for bad input (nothing is sent: a NULL array with n > 0, n == 0, a NaN
  * score or weight, a condition, bound kind or aggregate outside its enum, bounds of a kind the
  * command does not take, contradictory options, an options struct not made with VMUX_INIT, a
- * ZRANDMEMBER count the server would refuse), or a transport error as vmux_call() (call.h). opts
- * may be NULL. Out-parameters are filled only on success and zeroed otherwise; a NULL out-parameter
- * drops that result. Keys and members are binary-safe (types.h). A missing key is an empty sorted
- * set. Scores are doubles; -INFINITY and INFINITY are the server's "-inf" and "+inf".
+ * ZRANDMEMBER count the server would refuse; opts->errbuf, when given, says which argument broke
+ * which rule: "invalid argument: increment is NaN: a score must be a number"), or a transport error
+ * as vmux_call() (call.h). opts may be NULL. Out-parameters are filled only on success and zeroed
+ * otherwise; a NULL out-parameter drops that result. Keys and members are binary-safe (types.h). A
+ * missing key is an empty sorted set. Scores are doubles; -INFINITY and INFINITY are the server's
+ * "-inf" and "+inf".
  *
  * A leaderboard, the best ten with their scores, and one player's rank (0 is the best):
  *
