@@ -18,13 +18,15 @@
  *
  * Every function taking a vmux_callopts (NULL for the defaults) is synchronous and returns 0,
  * VMUX_ERR_INVALID_ARG (bad input, a member with ptr NULL and len > 0 too: types.h; nothing
- * sent), VMUX_ERR_SERVER (the server refused: for instance WRONGTYPE when the key holds
- * something other than a sorted set, or an increment making a score NaN; the message goes to
- * opts->errbuf when given), or a transport error as vmux_call() (call.h; VMUX_ERR_FORKED in a child
- * of fork(), on a leaderboard made in the parent: it keeps no lock of its own, so none is waited
- * for). Out-parameters are filled only on success and zeroed otherwise; a NULL out-parameter drops
- * that result. Reads and vmux_leaderboard_set() are retry-safe; vmux_leaderboard_incr() and
- * vmux_leaderboard_set_best() are never sent twice (call.h). Requires Valkey 7.2 or later (ZREVRANK
+ * sent; opts->errbuf, when given, says which argument broke which rule: "invalid argument:
+ * first_rank is 0: ranks start at 1"), VMUX_ERR_SERVER (the server refused: for instance WRONGTYPE
+ * when the key holds something other than a sorted set, or an increment making a score NaN; the
+ * message goes to opts->errbuf when given), or a transport error as vmux_call() (call.h;
+ * VMUX_ERR_FORKED in a child of fork(), on a leaderboard made in the parent: it keeps no lock of
+ * its own, so none is waited for). Out-parameters are filled only on success and zeroed otherwise;
+ * a NULL out-parameter drops that result. Reads and vmux_leaderboard_set() are retry-safe;
+ * vmux_leaderboard_incr() and vmux_leaderboard_set_best() are never sent twice (call.h). Requires
+ * Valkey 7.2 or later (ZREVRANK
  * ... WITHSCORE).
  */
 #ifndef VMUX_LEADERBOARD_H
@@ -75,7 +77,9 @@ VMUX_EXPORT void vmux_leaderboard_entries_free(vmux_leaderboard_entries *e);
  * outlive the leaderboard), with opts (NULL for the defaults; copied). Sends nothing. On
  * success *out owns it; free it with vmux_leaderboard_free(). Errors: VMUX_ERR_INVALID_ARG (NULL
  * m or out, key.ptr NULL with key.len > 0, opts not made with VMUX_INIT), VMUX_ERR_NOMEM,
- * VMUX_ERR_FORKED (m was opened in a parent process).
+ * VMUX_ERR_FORKED (m was opened in a parent process). It takes no error buffer: a failure's words
+ * go to vmux_last_error() (error.h: "the handle is NULL", "key is at NULL with length 3 (...)"),
+ * "" on success.
  */
 VMUX_EXPORT int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opts,
                                      vmux_leaderboard **out);

@@ -38,6 +38,15 @@ int vmux__items_refuse(const vmux_callopts *opts, const char *name, const void *
     return vmux__typed_refuse(opts, "n is 0: the command takes at least one of %s", name);
 }
 
+int vmux__str_refuse(const vmux_callopts *opts, const char *name, vmux_str s)
+{
+    if (s.ptr != NULL || s.len == 0)
+        return 0;
+    return vmux__typed_refuse(
+        opts, "%s is at NULL with length %zu (a vmux_str {NULL, len > 0} is no string)", name,
+        s.len);
+}
+
 int vmux__args_refused(const vmux_callopts *opts, const struct vmux_args *a)
 {
     if (a->why[0] != '\0')

@@ -125,6 +125,12 @@ int vmux__typed_refuse(const vmux_callopts *opts, const char *fmt, ...)
  */
 int vmux__items_refuse(const vmux_callopts *opts, const char *name, const void *items, size_t n);
 /*
+ * vmux__typed_refuse() for a vmux_str argument (name: its parameter) that is no string, ptr NULL
+ * with len > 0: "<name> is at NULL with length N (...)", VMUX_ERR_INVALID_ARG. 0, writing nothing,
+ * for any other (the empty string {NULL, 0} included).
+ */
+int vmux__str_refuse(const vmux_callopts *opts, const char *name, vmux_str s);
+/*
  * vmux__typed_refuse() for a caller's sized struct (name: the parameter, as "copy") that
  * vmux__sized_in() refused against the library's lib_size bytes: its size below sizeof(size_t),
  * or past lib_size with a field this library lacks set. Returns VMUX_ERR_INVALID_ARG.

@@ -1,6 +1,7 @@
 /* Leaderboards on a sorted set (leaderboard.h). */
 #include "vmux/leaderboard.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include "core/sized.h"
 #include "mux/handle.h"
 #include "core/value.h"
+#include "core/why.h"
 #include "vmux/error.h"
 #include "vmux/script.h"
 #include "vmux/zsets.h"
@@ -69,22 +71,36 @@ void vmux_leaderboard_entries_free(vmux_leaderboard_entries *e)
     *e = (vmux_leaderboard_entries){0};
 }
 
-int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opts,
-                         vmux_leaderboard **out)
+/* The arguments vmux_leaderboard_new() refuses: 0, or VMUX_ERR_INVALID_ARG with words for
+ * vmux_last_error(); *o gets opts as far as the caller's size goes (abi.h). */
+static int check_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opts,
+                     vmux_leaderboard **out, vmux_leaderboard_opts *o)
+{
+    if (m == NULL || out == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL", m == NULL ? "the handle" : "out");
+    int rc = vmux__why_str("key", key);
+    if (rc == 0 && opts != NULL && vmux__sized_in(o, sizeof *o, opts) != 0)
+        rc = vmux__why_sized("opts", opts->size, sizeof *o);
+    return rc;
+}
+
+/* vmux_leaderboard_new() but for clearing and ending its words. */
+static int leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opts,
+                           vmux_leaderboard **out)
 {
     vmux_leaderboard_opts o = {.size = sizeof o};
     if (out != NULL)
         *out = NULL;
-    if (m == NULL || out == NULL || (key.ptr == NULL && key.len > 0) ||
-        (opts != NULL && vmux__sized_in(&o, sizeof o, opts) != 0))
-        return VMUX_ERR_INVALID_ARG;
+    int rc = check_new(m, key, opts, out, &o);
+    if (rc != 0)
+        return rc;
     if (vmux__handle_forked(m))
         return VMUX_ERR_FORKED; /* as vmux_lock_new(): every call on it would fail so */
     vmux_leaderboard *lb =
         key.len < SIZE_MAX - sizeof(*lb) ? calloc(1, sizeof(*lb) + key.len + 1) : NULL;
     if (lb == NULL)
         return VMUX_ERR_NOMEM;
-    int rc = vmux_script_new(VMUX_STR(around_lua), &lb->around);
+    rc = vmux_script_new(VMUX_STR(around_lua), &lb->around);
     if (rc != 0) {
         free(lb);
         return rc;
@@ -96,6 +112,13 @@ int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opt
     lb->key_len = key.len;
     *out = lb;
     return 0;
+}
+
+int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opts,
+                         vmux_leaderboard **out)
+{
+    vmux__why_begin();
+    return vmux__why_end(leaderboard_new(m, key, opts, out));
 }
 
 void vmux_leaderboard_free(vmux_leaderboard *lb)
@@ -110,7 +133,7 @@ int vmux_leaderboard_set(vmux_leaderboard *lb, const vmux_callopts *opts, vmux_s
                          double score)
 {
     if (lb == NULL)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts, "lb is NULL");
     vmux_zmember item = {member, score};
     return vmux_zadd(lb->m, opts, key_of(lb), &item, 1, VMUX_COND_ALWAYS, false, NULL);
 }
@@ -121,7 +144,7 @@ int vmux_leaderboard_set_best(vmux_leaderboard *lb, const vmux_callopts *opts, v
     if (improved != NULL)
         *improved = false;
     if (lb == NULL)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts, "lb is NULL");
     vmux_zmember item = {member, score};
     vmux_cond better = lb->high_first ? VMUX_COND_GT : VMUX_COND_LT;
     int64_t changed = 0;
@@ -137,7 +160,7 @@ int vmux_leaderboard_incr(vmux_leaderboard *lb, const vmux_callopts *opts, vmux_
     if (score != NULL)
         *score = 0;
     if (lb == NULL)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts, "lb is NULL");
     return vmux_zincrby(lb->m, opts, key_of(lb), member, delta, score);
 }
 
@@ -147,7 +170,7 @@ int vmux_leaderboard_remove(vmux_leaderboard *lb, const vmux_callopts *opts, vmu
     if (removed != NULL)
         *removed = false;
     if (lb == NULL)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts, "lb is NULL");
     int64_t n = 0;
     int rc = vmux_zrem(lb->m, opts, key_of(lb), &member, 1, &n);
     if (removed != NULL)
@@ -160,7 +183,7 @@ int vmux_leaderboard_count(vmux_leaderboard *lb, const vmux_callopts *opts, int6
     if (count != NULL)
         *count = 0;
     if (lb == NULL)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts, "lb is NULL");
     return vmux_zcard(lb->m, opts, key_of(lb), count);
 }
 
@@ -174,7 +197,7 @@ int vmux_leaderboard_get(vmux_leaderboard *lb, const vmux_callopts *opts, vmux_s
     if (found != NULL)
         *found = false;
     if (lb == NULL)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__typed_refuse(opts, "lb is NULL");
     int64_t r = 0;
     double sc = 0;
     bool f = false;
@@ -222,8 +245,12 @@ int vmux_leaderboard_range(vmux_leaderboard *lb, const vmux_callopts *opts, int6
         return rc;
     }
     memset(out, 0, sizeof(*out));
-    if (lb == NULL || first_rank < 1 || n == 0)
-        return VMUX_ERR_INVALID_ARG;
+    if (lb == NULL)
+        return vmux__typed_refuse(opts, "lb is NULL");
+    if (first_rank < 1)
+        return vmux__typed_refuse(opts, "first_rank is %" PRId64 ": ranks start at 1", first_rank);
+    if (n == 0)
+        return vmux__typed_refuse(opts, "n is 0: must be at least 1");
     int64_t start = first_rank - 1;
     /* The last index, saturated: a page past INT64_MAX's rank only has fewer players (none). */
     uint64_t more = (uint64_t)n - 1;
@@ -266,7 +293,11 @@ int vmux_leaderboard_around(vmux_leaderboard *lb, const vmux_callopts *opts, vmu
         memset(out, 0, sizeof(*out));
     if (found != NULL)
         *found = false;
-    if (lb == NULL || n == 0 || (member.ptr == NULL && member.len > 0))
+    if (lb == NULL)
+        return vmux__typed_refuse(opts, "lb is NULL");
+    if (n == 0)
+        return vmux__typed_refuse(opts, "n is 0: must be at least 1");
+    if (vmux__str_refuse(opts, "member", member) != 0)
         return VMUX_ERR_INVALID_ARG;
     char count[24];
     snprintf(count, sizeof count, "%zu", n < AROUND_MAX ? n : AROUND_MAX);

@@ -488,6 +488,48 @@ static void test_wrong_type_and_bad_arguments(void **state)
     vmux_leaderboard_free(lb);
 }
 
+/* Expects rc VMUX_ERR_INVALID_ARG and err to hold "invalid argument: " and words. */
+static void assert_refused(int rc, const char *err, const char *words)
+{
+    char want[200];
+    snprintf(want, sizeof want, "invalid argument: %s", words);
+    assert_int_equal(rc, VMUX_ERR_INVALID_ARG);
+    assert_string_equal(err, want);
+}
+
+/* A refused leaderboard call says which argument broke which rule: in opts->errbuf for the calls
+ * that take options, in vmux_last_error() for vmux_leaderboard_new(), named as leaderboard.h names
+ * it (the handle as every family words it). */
+static void test_refusal_words(void **state)
+{
+    vmux *m = *state;
+    vmux_leaderboard *lb = board(m, "patlb:words", false), *none = NULL;
+    char err[200] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux_leaderboard_entries got;
+    bool found;
+    assert_refused(vmux_leaderboard_set(NULL, &o, S("x"), 1), err, "lb is NULL");
+    assert_refused(vmux_leaderboard_count(NULL, &o, NULL), err, "lb is NULL");
+    assert_refused(vmux_leaderboard_range(lb, &o, 0, 5, &got), err,
+                   "first_rank is 0: ranks start at 1");
+    assert_refused(vmux_leaderboard_top(lb, &o, 0, &got), err, "n is 0: must be at least 1");
+    assert_refused(vmux_leaderboard_around(lb, &o, S("x"), 0, &got, &found), err,
+                   "n is 0: must be at least 1");
+    assert_refused(vmux_leaderboard_around(lb, &o, VMUX_STRN(NULL, 2), 3, &got, &found), err,
+                   "member is at NULL with length 2 (a vmux_str {NULL, len > 0} is no string)");
+    VT_LAST_ERROR(vmux_leaderboard_new(NULL, S("k"), NULL, &none), VMUX_ERR_INVALID_ARG,
+                  "the handle is NULL");
+    VT_LAST_ERROR(vmux_leaderboard_new(m, S("k"), NULL, NULL), VMUX_ERR_INVALID_ARG, "out is NULL");
+    VT_LAST_ERROR(vmux_leaderboard_new(m, VMUX_STRN(NULL, 3), NULL, &none), VMUX_ERR_INVALID_ARG,
+                  "key is at NULL with length 3 (a vmux_str {NULL, len > 0} is no string)");
+    vmux_leaderboard_opts unsized = {0};
+    VT_LAST_ERROR(vmux_leaderboard_new(m, S("k"), &unsized, &none), VMUX_ERR_INVALID_ARG,
+                  "opts->size is 0: opts not made with VMUX_INIT (abi.h)");
+    VT_LAST_ERROR(vmux_leaderboard_new(m, S("k"), NULL, &none), 0, "");
+    vmux_leaderboard_free(none);
+    vmux_leaderboard_free(lb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -498,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_incr_and_best),
         cmocka_unit_test(test_binary_members_and_keys),
         cmocka_unit_test(test_wrong_type_and_bad_arguments),
+        cmocka_unit_test(test_refusal_words),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
