@@ -13,6 +13,7 @@
 #include "core/errbuf.h"
 #include "core/errclass.h"
 #include "core/sized.h"
+#include "core/why.h"
 #include "mux/handle.h"
 #include "vmux/error.h"
 
@@ -22,7 +23,7 @@ struct vmux_script {
     char source[];
 };
 
-int vmux_script_new(vmux_str source, vmux_script **out)
+int vmux__script_make(vmux_str source, vmux_script **out)
 {
     if (out == NULL || source.ptr == NULL || source.len == 0)
         return VMUX_ERR_INVALID_ARG;
@@ -43,6 +44,17 @@ int vmux_script_new(vmux_str source, vmux_script **out)
     s->len = source.len;
     *out = s;
     return 0;
+}
+
+int vmux_script_new(vmux_str source, vmux_script **out)
+{
+    vmux__why_begin();
+    if (out == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "out is NULL");
+    int rc = vmux__why_str("source", source);
+    if (rc == 0 && source.len == 0)
+        rc = vmux__why_set(VMUX_ERR_INVALID_ARG, "source is empty: a script needs its Lua source");
+    return rc != 0 ? rc : vmux__why_end(vmux__script_make(source, out));
 }
 
 void vmux_script_free(vmux_script *s)

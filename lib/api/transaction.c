@@ -477,7 +477,7 @@ static int exec_script(vmux *m, const vmux_callopts *opts, vmux_tx *tx, bool *co
     struct tx_keys k = {0};
     int rc = g.failed ? VMUX_ERR_NOMEM : script_keys(m, opts, tx, &k);
     if (rc == 0)
-        rc = vmux_script_new(VMUX_STRN(g.src.data, g.src.len), &s);
+        rc = vmux__script_make(VMUX_STRN(g.src.data, g.src.len), &s);
     vmux_reply *r = NULL;
     if (rc == 0)
         rc = vmux_script_run(m, opts, s, k.keys, k.n, g.argv, g.argc, &r);

@@ -11,6 +11,7 @@
 
 #include "vmux/call.h"
 #include "vmux/hashes.h"
+#include "vmux/script.h"
 #include "vmux/types.h"
 
 #define VMUX_ARGS_INLINE 24
@@ -325,6 +326,13 @@ struct vmux_maybe vmux__maybe(vmux_reply_kind kind, vmux_convert_fn convert, voi
  * server's error as vmux_reply_to_int() does.
  */
 int vmux__reply_to_number(const vmux_reply *r, int64_t *out);
+
+/*
+ * vmux_script_new() without its words: the library's own scripts (a conditional transaction's)
+ * are made with it so that a call taking an error buffer leaves vmux_last_error() alone. Returns
+ * 0, VMUX_ERR_INVALID_ARG (out NULL, source empty or at NULL) or VMUX_ERR_NOMEM.
+ */
+int vmux__script_make(vmux_str source, vmux_script **out);
 
 /* vmux__typed_run_into() with nothing zeroed (size 0) and no release. */
 int vmux__typed_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
