@@ -237,6 +237,8 @@ static const char *refused_while(enum vmux_errclass cls)
         return " while the cluster is down";
     case VMUX_ERRCLASS_UNBLOCKED_FAILOVER:
         return " during a failover";
+    case VMUX_ERRCLASS_READONLY:
+        return " by a demoted primary while the slot map named no other";
     default:
         return "";
     }
@@ -255,7 +257,7 @@ static vmux_reply *worded_refusal(const struct vmux_op *op, vmux_reply *refusal,
     size_t len;
     const char *said = vmux_reply_str(refusal, &len);
     if (!(op->flags & VMUX_OP_TELL_WHY) || op->retries == 0 || said == NULL)
-        return refusal; /* READONLY's wait for a new primary is no count of refusals */
+        return refusal; /* standalone READONLY's wait for a new primary counts no refusals */
     uint64_t span = (uint64_t)op->timeout_ms * 1000000u;
     uint64_t ms = op->deadline_ns >= span && now_ns >= op->deadline_ns - span
                       ? (now_ns - (op->deadline_ns - span)) / 1000000u

@@ -220,6 +220,13 @@ static bool on_link_redirect(struct vmux_link *link, struct vmux_op *op, vmux_re
     return vmux__router_redirect(&m->router, link, op, reply);
 }
 
+static bool on_link_readonly(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply,
+                             void *arg)
+{
+    vmux *m = arg;
+    return vmux__router_readonly(&m->router, link, op, reply);
+}
+
 static bool on_link_retry(struct vmux_link *link, struct vmux_op *op, void *arg)
 {
     vmux *m = arg;
@@ -237,12 +244,14 @@ static const struct vmux_link_events link_events = {.ready = on_link_ready,
                                                     .failed = on_link_failed,
                                                     .error = on_link_error,
                                                     .redirect = on_link_redirect,
+                                                    .readonly = on_link_readonly,
                                                     .retry = on_link_retry,
                                                     .served = on_link_served};
 static const struct vmux_link_events node_events = {.ready = on_node_ready,
                                                     .failed = on_link_failed,
                                                     .error = on_link_error,
                                                     .redirect = on_link_redirect,
+                                                    .readonly = on_link_readonly,
                                                     .retry = on_link_retry};
 
 static void on_wakeup(uv_async_t *a)

@@ -34,6 +34,14 @@ struct vmux_link_events {
      */
     bool (*redirect)(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply, void *arg);
     /*
+     * A user op, neither pinned nor a block of several replies (MULTI ... EXEC), was answered
+     * READONLY (may be NULL): its node, a replica now, refused it before running it. Returns true
+     * when it took op and reply (a cluster's router sends op by its map), false to let the link go
+     * on as usual (a retry-safe op waits for the next connection, another completes with reply).
+     * Called after the link retired its connection.
+     */
+    bool (*readonly)(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply, void *arg);
+    /*
      * A refused op's wait ended (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN: it did not run), and
      * it goes again (may be NULL): returns true when it took op to send it elsewhere (the slot's
      * owner changed meanwhile), false to send it on this link as before.

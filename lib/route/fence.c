@@ -212,8 +212,9 @@ static const char CAPPED[] = "capped";
  * Whether f's connection ended. One raised while its link had none (conn_gen 0: a resent op waits
  * there) takes the connection the link has at its next check: the op waits for it or is written
  * on it, or is gone (answered, failed: then nothing of its slot is held there and f lifts). So
- * does a resent op's whose slots' ops wait out a refusal on the link (TRYAGAIN's retry, READONLY's
- * next connection): those queues outlast the connection, and lifted, f's ops went by the map
+ * does a resent op's whose slots' ops wait out a refusal on the link (TRYAGAIN's retry, the next
+ * connection after a MOVED naming the node itself, or READONLY's on a standalone server's link):
+ * those queues outlast the connection, and lifted, f's ops went by the map
  * and ran before them (review helper-197).
  */
 static bool conn_ended(struct vmux_router_fence *f)

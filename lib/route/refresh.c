@@ -7,9 +7,11 @@
  * skipped when a refresh was sent less than min_gap() ago, sees topology changes that no MOVED
  * announced. A new map that differs from
  * the current one replaces it (one that serves fewer slots only once a second node agrees),
- * and the ops waiting in the backlog of a link whose connection is
- * not ready are sent again by slot: those whose slot now has another primary go to it (a
- * promoted replica), the others stay where they were. While the map names a primary whose link
+ * and the ops waiting in the backlog of a link whose connection is not ready, or whose node it
+ * no longer names a primary, are sent again by slot: those whose slot now has another primary go
+ * to it (a promoted replica), keyless ones on a node no longer a primary to a primary, the others
+ * stay where they were. Ops refused READONLY wait for a map that does not name their node a
+ * primary (demoted.c). While the map names a primary whose link
  * has no ready connection, or whose connection is stalled (vmux__router_refresh_tick()), one
  * refresh follows another, a second apart (a failover is awaited), whatever that link's
  * reconnect backoff; a stalled connection to a node the new map no longer names a primary is
@@ -24,6 +26,7 @@
 
 #include "core/counters.h"
 #include "core/log.h"
+#include "route/keyslot.h"
 #include "route/router.h"
 #include "vmux/error.h"
 
@@ -82,9 +85,25 @@ static void open_another(struct vmux_router *r)
 }
 
 /*
- * Sends every op waiting in a backlog whose slot has another primary now to that primary; a read
- * that readFrom sends to a replica goes by that rule again instead (readFrom=replica waits for a
- * replica, not for the primary).
+ * Where an op waiting in link's backlog goes by the map: its slot's primary; a keyless one (not
+ * pinned to the node, not the link's own) leaves a node the map does not name a primary (a
+ * failover demoted it: it would answer a write READONLY) for a primary's link; else link.
+ */
+static struct vmux_link *backlog_onward(struct vmux_router *r, struct vmux_link *link,
+                                        const struct vmux_op *op)
+{
+    if (op->slot >= 0)
+        return vmux__router_slot_link(r, op->slot);
+    bool keyless = op->slot == VMUX_SLOT_ANY && !(op->flags & (VMUX_OP_PINNED | VMUX_OP_INTERNAL));
+    return keyless && !vmux__router_link_is_primary(r, link) ? vmux__router_keyless_away(r, link)
+                                                             : link;
+}
+
+/*
+ * Sends every op waiting in a backlog whose slot has another primary now to that primary, and a
+ * keyless one on a node no longer a primary to a primary (backlog_onward()); a read that readFrom
+ * sends to a replica goes by that rule again instead (readFrom=replica waits for a replica, not
+ * for the primary).
  */
 static void reroute_backlog(struct vmux_router *r, struct vmux_link *link)
 {
@@ -97,7 +116,7 @@ static void reroute_backlog(struct vmux_router *r, struct vmux_link *link)
             vmux__router_resend(r, op);
             continue;
         }
-        struct vmux_link *to = op->slot >= 0 ? vmux__router_slot_link(r, op->slot) : link;
+        struct vmux_link *to = backlog_onward(r, link, op);
         if (to == NULL || to == link) {
             vmux__opq_push(&stay, op);
         } else {
@@ -139,11 +158,14 @@ static void install(struct vmux_router *r, struct vmux_slotmap *map)
     vmux__router_read_modes(r);
     vmux__router_tls_relearn(r);
     end_failed_over(r, old); /* before the backlogs go by the new map */
-    vmux__slotmap_unref(old);
     size_t n = vmux__router_nlinks(r);
-    for (size_t i = 0; i < n; i++)
-        if (!vmux__link_ready(vmux__router_link_at(r, i)))
-            reroute_backlog(r, vmux__router_link_at(r, i));
+    for (size_t i = 0; i < n; i++) {
+        struct vmux_link *link = vmux__router_link_at(r, i);
+        if (!vmux__link_ready(link) ||
+            (vmux__router_link_primary_in(r, link, old) && !vmux__router_link_is_primary(r, link)))
+            reroute_backlog(r, link); /* down, or demoted: its backlog would go to a replica */
+    }
+    vmux__slotmap_unref(old);
     vmux__router_reroute_blocking(r);
     vmux__router_note_departures(r);
 }
@@ -291,6 +313,7 @@ static void on_slots(int status, vmux_reply *reply, void *arg)
     if (answered) {
         r->answered_gen = req.gen;
         vmux__router_release_unowned(r);
+        vmux__router_release_demoted(r);
         if (r->refreshed != NULL)
             r->refreshed(r->map_changed_arg);
     }

@@ -477,6 +477,31 @@ struct vmux_link *vmux__router_slot_link(struct vmux_router *r, int slot)
 }
 
 /*
+ * The first primary's link other than avoid's (NULL: none), a ready one first; *ready says
+ * whether it is. Shards that serve no slot are skipped.
+ */
+static struct vmux_link *first_primary(struct vmux_router *r, const struct vmux_link *avoid,
+                                       bool *ready)
+{
+    struct vmux_link *first = NULL;
+    for (size_t i = 0; i < r->map->nshards; i++) {
+        if (r->map->shards[i].nslots == 0)
+            continue;
+        struct vmux_link *link = shard_link(r, (unsigned)i);
+        if (link == NULL || link == avoid)
+            continue;
+        if (vmux__link_ready(link)) {
+            *ready = true;
+            return link;
+        }
+        if (first == NULL)
+            first = link;
+    }
+    *ready = false;
+    return first;
+}
+
+/*
  * A keyless op's link: the seed's while its connection is ready and the map does not name its
  * node a replica, else the first primary whose link is ready (a dead seed does not hold up PING,
  * INFO, a script with no key...). Failing that, a seed the map names a replica (a failover
@@ -487,20 +512,18 @@ static struct vmux_link *keyless_link(struct vmux_router *r)
 {
     if (r->map == NULL)
         return r->seed;
-    bool demoted = vmux__router_seed_replica(r);
+    bool demoted = vmux__router_seed_replica(r), ready;
     if (vmux__link_ready(r->seed) && !demoted)
         return r->seed;
-    struct vmux_link *first = NULL;
-    for (size_t i = 0; i < r->map->nshards; i++) {
-        if (r->map->shards[i].nslots == 0)
-            continue;
-        struct vmux_link *link = shard_link(r, (unsigned)i);
-        if (link != NULL && vmux__link_ready(link))
-            return link;
-        if (first == NULL)
-            first = link;
-    }
-    return demoted && first != NULL ? first : r->seed;
+    struct vmux_link *first = first_primary(r, NULL, &ready);
+    return ready || (demoted && first != NULL) ? first : r->seed;
+}
+
+struct vmux_link *vmux__router_keyless_away(struct vmux_router *r, const struct vmux_link *avoid)
+{
+    bool ready;
+    struct vmux_link *link = keyless_link(r);
+    return link != avoid || r->map == NULL ? link : first_primary(r, avoid, &ready);
 }
 
 /*
@@ -799,6 +822,7 @@ void vmux__router_close(struct vmux_router *r)
     vmux__opq_fail_all(&r->keys_wait, VMUX_ERR_CLOSED);
     vmux__opq_fail_all(&r->unowned, VMUX_ERR_CLOSED);
     vmux__opq_fail_all(&r->map_wait, VMUX_ERR_CLOSED);
+    vmux__opq_fail_all(&r->demoted, VMUX_ERR_CLOSED);
     vmux__router_bounce_close(r);
     for (size_t i = 0; i < r->nnodes; i++) {
         vmux__link_close(r->nodes[i].link);

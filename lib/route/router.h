@@ -167,6 +167,8 @@ struct vmux_router {
     struct vmux_opq keys_wait; /* VMUX_OP_SLOT_ASK ops waiting for COMMAND GETKEYS (husks kept) */
     struct vmux_opq unowned;   /* ops redirected to "?": waiting for a refreshed map (refresh.c) */
     struct vmux_opq map_wait;  /* control ops waiting for a refresh to be answered (refresh.c) */
+    struct vmux_opq demoted;   /* ops refused READONLY: waiting for a map without that primary
+                                * (demoted.c) */
 
     uv_timer_t refresh_timer; /* the next refresh is due; while busy: the refresh's deadline */
     uv_timer_t period_timer;  /* the periodic map check */
@@ -670,6 +672,31 @@ bool vmux__router_redirect(struct vmux_router *r, struct vmux_link *link, struct
                            vmux_reply *reply);
 
 /*
+ * I/O thread (demoted.c): the link event for a READONLY reply to op on link (struct
+ * vmux_link_events; op neither pinned nor a block of several commands). CLUSTER: takes op and
+ * reply (kept as op->refusal, op->retries counted) and sends op by the map, at once when the map
+ * no longer names link's node a primary, else once a refreshed one does not (op waits in
+ * r->demoted, its link's id in op->bounce.to; a refresh is asked for). Returns false otherwise
+ * (not a cluster: the link goes on as usual).
+ */
+bool vmux__router_readonly(struct vmux_router *r, struct vmux_link *link, struct vmux_op *op,
+                           vmux_reply *reply);
+
+/*
+ * I/O thread, refresh.c (demoted.c): after a refresh answered, sends the ops in r->demoted whose
+ * refusing node the map no longer names a primary by the map; asks for another refresh
+ * (rate-limited) while some still wait.
+ */
+void vmux__router_release_demoted(struct vmux_router *r);
+
+/*
+ * I/O thread, CLUSTER: a keyless op's link by the map (the seed's, else the first primary's:
+ * vmux__router_send()), but never avoid's while the map names another primary: the first
+ * primary's link other than avoid's then (a ready one first). NULL when there is none.
+ */
+struct vmux_link *vmux__router_keyless_away(struct vmux_router *r, const struct vmux_link *avoid);
+
+/*
  * I/O thread: the link event for a refused op (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN) whose
  * wait ended (struct vmux_link_events): true when it sent op to its slot's owner, which is no
  * longer link's node (a failover while op waited); false to resend it on link (not a cluster,
@@ -819,8 +846,8 @@ bool vmux__router_refreshed_since(const struct vmux_router *r, uint64_t mark);
 void vmux__router_wait_refresh(struct vmux_router *r, struct vmux_op *op);
 void vmux__router_take_refresh_waiters(struct vmux_router *r, struct vmux_opq *dst);
 
-/* I/O thread: fails parked, unowned, map_wait and fenced ops with VMUX_ERR_CLOSED, closes the node
- * links and the timers. */
+/* I/O thread: fails parked, unowned, map_wait, demoted and fenced ops with VMUX_ERR_CLOSED,
+ * closes the node links and the timers. */
 void vmux__router_close(struct vmux_router *r);
 
 /* Frees what r holds, once the loop has released every link it closed. */

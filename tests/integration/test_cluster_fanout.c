@@ -653,13 +653,6 @@ static void test_script_everywhere(void **state)
     vmux_close(m);
 }
 
-/* Two nodes that swap roles: arg points to {the new primary, the old one}. */
-static bool swapped(void *arg)
-{
-    const int *ports = arg;
-    return vt_node_is_primary(ports[0]) && !vt_node_is_primary(ports[1]);
-}
-
 /* Whether a CLUSTER SLOTS reply's entries name port (a primary's or a replica's). */
 static bool slots_name(const redisReply *r, int port)
 {
@@ -703,16 +696,7 @@ static int fail_over(int old)
 {
     int promoted = vt_cluster_replica_of(CLUSTER, old);
     int ports[2] = {promoted, old};
-    char *said = NULL;
-    for (int i = 0; i < 50 && !swapped(ports); i++) { /* refused while the replica syncs */
-        free(said);
-        said = vt_node_admin(promoted, false, "CLUSTER FAILOVER");
-        vt_poll_until(swapped, ports, 1000, 10);
-    }
-    if (!vt_poll_until(swapped, ports, 30000, 10))
-        fail_msg("CLUSTER FAILOVER on %d (replica of %d): %s", promoted, old,
-                 said != NULL ? said : "no answer");
-    free(said);
+    vt_fail_over(promoted, old);
     if (!vt_poll_until(settled, ports, 30000, 20))
         fail_msg("after CLUSTER FAILOVER on %d, %d (now its replica) is not in sync and listed "
                  "within 30 s",

@@ -131,3 +131,25 @@ long long vt_primaries_dbsize(int port)
     freeReplyObject(r);
     return sum;
 }
+
+/* Two nodes that swap roles: arg points to {the new primary, the old one}. */
+static bool swapped(void *arg)
+{
+    const int *ports = arg;
+    return vt_node_is_primary(ports[0]) && !vt_node_is_primary(ports[1]);
+}
+
+void vt_fail_over(int promoted, int old)
+{
+    int ports[2] = {promoted, old};
+    char *said = NULL;
+    for (int i = 0; i < 50 && !swapped(ports); i++) { /* refused while the replica syncs */
+        free(said);
+        said = vt_node_admin(promoted, false, "CLUSTER FAILOVER");
+        vt_poll_until(swapped, ports, 1000, 10);
+    }
+    if (!vt_poll_until(swapped, ports, 30000, 10))
+        fail_msg("CLUSTER FAILOVER on %d (replica of %d): %s", promoted, old,
+                 said != NULL ? said : "no answer");
+    free(said);
+}

@@ -57,4 +57,12 @@ int vt_cluster_other_primary(const char *cluster, int port);
  * names, each counted once (16 at most); fails the running test when a reply is missing. */
 long long vt_primaries_dbsize(int port);
 
+/*
+ * A planned failover: CLUSTER FAILOVER on the node at 127.0.0.1:promoted (a replica of the one at
+ * old), sent again (it is refused while the replica syncs) until promoted says it is a primary
+ * and old that it is not; fails the running test, naming the last answer, when they have not
+ * swapped within 30 s.
+ */
+void vt_fail_over(int promoted, int old);
+
 #endif
