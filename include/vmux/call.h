@@ -40,10 +40,11 @@ extern "C" {
  * SET without conditions, DEL, EXPIRE...). Only such commands are sent again after the server
  * may have run them: once, on the next connection, if the connection broke after the command
  * was sent and before its reply came (a command without this flag then fails with
- * VMUX_ERR_CONNECTION_LOST, "outcome unknown"), and after a READONLY reply (a primary that
- * became a replica). Replies that say the command did not run are followed for every command,
- * with or without this flag: LOADING, MASTERDOWN, TRYAGAIN and CLUSTERDOWN (sent again with
- * backoff within the deadline), and a cluster's MOVED and ASK (docs/reliability.md).
+ * VMUX_ERR_CONNECTION_LOST, "outcome unknown"), and after a READONLY reply to a MULTI...EXEC
+ * block (a primary that became a replica). Replies that say the command did not run are
+ * followed for every command, with or without this flag: LOADING, MASTERDOWN, TRYAGAIN and
+ * CLUSTERDOWN (sent again with backoff within the deadline), READONLY (sent to the new primary),
+ * and a cluster's MOVED and ASK (docs/reliability.md).
  */
 #define VMUX_CALL_RETRY_SAFE 0x1u
 

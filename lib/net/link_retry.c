@@ -152,10 +152,11 @@ static bool own_error(const struct vmux_op *op, const vmux_reply *reply, enum vm
 /*
  * READONLY on a link of no subscriber (a primary demoted under it): the connection is retired,
  * once; the owner may take an op of one reply (a cluster's router sends it by the map: the link
- * would reconnect to the same node); else a retry-safe op waits for the reconnection in
- * link->rejected, ahead of what came after it (returns true: taken, reply with it); any other op
- * keeps the reply (false). A block's READONLY is a queued command's, after which EXEC aborted
- * the transaction: it too did not run, but the block goes by the rule it always went by.
+ * would reconnect to the same node); else an op of one reply, retry-safe or not (a replica
+ * refuses a write before running it), or a retry-safe block, waits for the reconnection in
+ * link->rejected, ahead of what came after it (returns true: taken, reply with it); any other
+ * block keeps the reply (false). A block's READONLY is a queued command's, after which EXEC
+ * aborted the transaction: it too did not run, but the block goes by the rule it always went by.
  */
 static bool demoted_reply(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
 {
@@ -175,10 +176,11 @@ static bool demoted_reply(struct vmux_link *link, struct vmux_op *op, vmux_reply
     if (op->nreplies == 1 && link->events.readonly != NULL &&
         link->events.readonly(link, op, reply, link->arg))
         return true;
-    if (!(op->flags & VMUX_OP_RETRY_SAFE))
-        return false;
-    /* Goes to the new primary, ahead of what was submitted after it; its deadline, if it passes
-     * before then, ends it with this reply: it did not run (op.h). */
+    if (!(op->flags & VMUX_OP_RETRY_SAFE) && op->nreplies != 1)
+        return false; /* a MULTI...EXEC block: its rule, as before */
+    /* Goes to the new primary, ahead of what was submitted after it, retry-safe or not: a
+     * replica refuses a write before running it. Its deadline, if it passes before then, ends it
+     * with this reply: it did not run (op.h). */
     vmux_reply_free(op->refusal);
     op->refusal = reply;
     vmux__count(&link->ctr->retried, 1);

@@ -710,6 +710,36 @@ static void failover(struct pair *p, bool graceful)
         side_ok(p->a.port, "CLIENT UNPAUSE");
 }
 
+/*
+ * A write that is not retry-safe, sent to a primary demoted under the handle (A made a replica of
+ * B, the promoted one), is answered READONLY: it did not run, so it waits for the next
+ * connection, which ROLE takes to B, and runs there once. Before, it failed VMUX_ERR_SERVER
+ * with the READONLY at once (only retry-safe writes went on).
+ */
+static void test_demoted_incr_runs_on_new_primary(void **state)
+{
+    struct pair *p = *state;
+    vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = MAXEV};
+    vmux *m = open_both(p, &log);
+    assert_int_equal(handle_port(m), p->a.port);
+    char err[256] = "";
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 10000, .errbuf = err, .errlen = sizeof err);
+    int64_t n = 0;
+    assert_int_equal(vmux_incrby(m, &o, VMUX_STR("fo:demoted"), 1, &n), 0);
+    failover(p, false);
+    int rc = vmux_incrby(m, &o, VMUX_STR("fo:demoted"), 1, &n);
+    if (rc != 0)
+        fail_msg("INCR on the demoted primary: %s \"%s\", expected it to run on the new primary",
+                 vmux_err_name(rc), err);
+    assert_int_equal(handle_port(m), p->b.port);
+    char *v = side(p->b.port, "GET fo:demoted");
+    assert_non_null(v);
+    assert_int_equal(atoll(v), n); /* once: the refused INCR never ran on A */
+    free(v);
+    vmux_close(m);
+}
+
 static void run_failover(struct pair *p, bool graceful)
 {
     vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = MAXEV};
@@ -763,6 +793,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_finds_primary_by_role, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_lone_replica_write, pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_demoted_incr_runs_on_new_primary, pair_setup,
+                                        pair_teardown),
         cmocka_unit_test_setup_teardown(test_down_primary_named_beside_the_replica, pair_setup,
                                         pair_teardown),
         cmocka_unit_test_setup_teardown(test_failover_under_load, pair_setup, pair_teardown),
