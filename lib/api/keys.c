@@ -18,12 +18,15 @@ static int run_count(vmux *m, const vmux_callopts *opts, const char *cmd, const 
                      size_t n, int64_t *out)
 {
     struct vmux_args a;
+    vmux_callopts left; /* opts with what waiting for cluster=auto's answer left of its time */
     if (out != NULL)
         *out = 0;
     if (!vmux__args_items(&a, cmd, NULL, keys, n))
         return vmux__items_refuse(opts, "keys", keys, n);
     if (vmux__split_wanted(m, keys, n)) {
-        int rc = vmux__split_count(m, opts, cmd, keys, n, out);
+        int rc = vmux__split_settle(m, &opts, &left);
+        if (rc == 0)
+            rc = vmux__split_count(m, opts, cmd, keys, n, out);
         if (rc != VMUX_SPLIT_ONE) {
             vmux__args_free(&a);
             return rc;

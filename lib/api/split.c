@@ -114,7 +114,7 @@ int vmux__split(vmux *m, const char *cmd, const vmux_str *keys, const vmux_str *
     memset(s, 0, sizeof *s);
     /* n bounded so that an index fits the low half of an order entry, and each part's argc an
      * int; larger calls, and bad strings, take the ordinary path, which refuses them. */
-    if (keys == NULL || n < 2 || n > INT32_MAX / 2 || !vmux__routes_by_slot(m) ||
+    if (keys == NULL || n < 2 || n > INT32_MAX / 2 || vmux__slot_routing(m) != VMUX__SLOTS_YES ||
         any_invalid(keys, values, n) || one_slot(keys, n))
         return 0;
     s->nkeys = n;

@@ -13,6 +13,20 @@
 #include "core/why.h"
 #include "vmux/error.h"
 
+int vmux__split_settle(vmux *m, const vmux_callopts **opts, vmux_callopts *local)
+{
+    if (vmux__slot_routing(m) != VMUX__SLOTS_UNKNOWN)
+        return 0;
+    uint32_t left_ms;
+    int rc = vmux__settle_sync(m, *opts, &left_ms);
+    if (rc != 0)
+        return rc;
+    *local = vmux__callopts_copy(*opts);
+    local->timeout_ms = left_ms;
+    *opts = local;
+    return 0;
+}
+
 /* Reads part g's successful reply r into acc; 0 or why not. */
 typedef int (*part_reader)(const struct vmux_split *s, size_t g, const vmux_reply *r, void *acc);
 
@@ -237,6 +251,8 @@ int vmux__split_count_async(vmux *m, const vmux_callopts *opts, const char *cmd,
     struct vmux_split s;
     if (cb == NULL)
         return VMUX_SPLIT_ONE; /* the ordinary path refuses it */
+    if (vmux__slot_routing(m) == VMUX__SLOTS_UNKNOWN)
+        return vmux__split_count_later(m, opts, cmd, keys, n, cb, userdata);
     int rc = vmux__split(m, cmd, keys, NULL, n, &s);
     if (rc <= 0)
         return rc == 0 ? VMUX_SPLIT_ONE : rc;

@@ -138,10 +138,13 @@ int vmux_getdel(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *va
 int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,
               vmux_bytes_array *values)
 {
+    vmux_callopts left; /* opts with what waiting for cluster=auto's answer left of its time */
     if (values != NULL)
         memset(values, 0, sizeof(*values));
     if (vmux__split_wanted(m, keys, n)) {
-        int rc = vmux__split_mget(m, opts, keys, n, values);
+        int rc = vmux__split_settle(m, &opts, &left);
+        if (rc == 0)
+            rc = vmux__split_mget(m, opts, keys, n, values);
         if (rc != VMUX_SPLIT_ONE)
             return rc;
     }
@@ -172,8 +175,11 @@ static int run_mset(vmux *m, const vmux_callopts *opts, const char *cmd, bool id
         vmux__args_str(&a, keys[i]);
         vmux__args_str(&a, values[i]);
     }
+    vmux_callopts left; /* opts with what waiting for cluster=auto's answer left of its time */
     if (idempotent && vmux__split_wanted(m, keys, n)) {
-        int rc = vmux__split_mset(m, opts, keys, values, n);
+        int rc = vmux__split_settle(m, &opts, &left);
+        if (rc == 0)
+            rc = vmux__split_mset(m, opts, keys, values, n);
         if (rc != VMUX_SPLIT_ONE) {
             vmux__args_free(&a);
             return rc;

@@ -50,11 +50,51 @@ uint64_t vmux__max_bulk_length(const vmux *m);
 
 /*
  * Whether the handle routes commands by cluster slot now (it found a cluster node; the router's
- * mode is CLUSTER), so that a typed multi-key command may be split per slot. False while the
+ * mode is CLUSTER; vmux__slot_routing() is what a typed multi-key call asks). False while the
  * handle is still asking (abortConnect=false), in standalone mode, and when m is NULL. Any
  * thread; one atomic load.
  */
 bool vmux__routes_by_slot(vmux *m);
+
+/* Whether the handle's commands go by cluster slot: what a typed multi-key call asks before it
+ * splits its keys per slot (api/split.h). */
+enum vmux__slots {
+    VMUX__SLOTS_NO,      /* standalone, cluster=no, failed detection, or m NULL */
+    VMUX__SLOTS_YES,     /* a cluster; or cluster=yes still asking, whose commands wait for the
+                          * answer and then go by slot (a slot needs no map) */
+    VMUX__SLOTS_UNKNOWN, /* cluster=auto still asking (abortConnect=false): either may come */
+};
+
+/* Which of them the handle is in now. Any thread; one atomic load (and, while the handle is still
+ * asking, one read of its configuration). */
+enum vmux__slots vmux__slot_routing(vmux *m);
+
+/*
+ * Waits, within opts' deadline, until the handle knows whether it is on a cluster (at once when it
+ * knows already; as mux/fanout.h's vmux__fanout_settle(), whose returns and words these are), and
+ * puts in *left_ms what is left of opts' timeout (the handle's syncTimeout when opts gives none),
+ * at least 1 ms. Any thread but the I/O thread.
+ */
+int vmux__settle_sync(vmux *m, const vmux_callopts *opts, uint32_t *left_ms);
+
+/*
+ * Runs fn(m, left_ms, arg) on the I/O thread once the handle knows whether it is on a cluster,
+ * left_ms being what is left of the call's deadline (opts' timeout_ms from now, the handle's
+ * asyncTimeout when opts gives none; at least 1 ms). Until then it waits as an async command waits
+ * for that answer (parked, deadline-indexed): VMUX_ERR_NOT_CONNECTED under backlogPolicy=failFast
+ * with no connection; past the deadline, the code and the why of an unsent command, as opts' flags
+ * ask (VMUX_CALL_TELL_UNSENT: VMUX_ERR_NOT_CONNECTED, else VMUX_ERR_TIMEOUT); VMUX_ERR_CLOSED at
+ * vmux_close(). fn returns 0 when it took arg over (it has sent what it sends), or an error.
+ * failed(status, why, arg), on the I/O thread, runs instead when the wait ended first (why: the
+ * words of an unsent command, as core/explain.h reads them, or NULL; failed owns it) or with fn's
+ * error (why NULL): exactly one of a successful fn and failed runs, once. vmux_drain() waits for it
+ * as for a call. Returns 0; or, with neither run: VMUX_ERR_INVALID_ARG (m NULL, opts refused as
+ * vmux_call_async() refuses them), VMUX_ERR_CLOSED, VMUX_ERR_FORKED, VMUX_ERR_NOMEM. Any thread,
+ * the I/O thread included.
+ */
+int vmux__after_settled(vmux *m, const vmux_callopts *opts,
+                        int (*fn)(vmux *m, uint32_t left_ms, void *arg),
+                        void (*failed)(int status, vmux_reply *why, void *arg), void *arg);
 
 /*
  * Whether m was opened in a parent of this process (fork()): its I/O thread does not exist here,

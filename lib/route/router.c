@@ -14,6 +14,7 @@
 #include "core/assert.h"
 #include "core/config_keys.h"
 #include "core/log.h"
+#include "core/reply_internal.h"
 #include "route/keyslot.h"
 #include "vmux/error.h"
 
@@ -588,6 +589,26 @@ static void place(struct vmux_router *r, struct vmux_link *link, struct vmux_op 
 }
 
 /*
+ * An op that came before the mode was known (cluster=yes's commands wait for the answer unplaced),
+ * or by a path that did not classify it: its slot now. Keys in two slots fail it with
+ * VMUX_ERR_CROSSSLOT and an error reply naming two of them and their slots, as vmux_call() says
+ * it of a command refused at placing (an async callback gets it as its reply, a synchronous
+ * caller in its error buffer); false then (op completed).
+ */
+__attribute__((noinline)) static bool classify_late(struct vmux_op *op)
+{
+    char why[256] = "";
+    int rc = vmux__router_slot(op, why, sizeof why);
+    if (rc == 0)
+        return true;
+    vmux_reply *words = rc == VMUX_ERR_CROSSSLOT && why[0] != '\0'
+                            ? vmux__reply_new_str(VMUX_REPLY_ERROR, why, strlen(why))
+                            : NULL;
+    vmux__op_finish(op, rc, words);
+    return false;
+}
+
+/*
  * Every case vmux__router_send() does not take in its first few instructions (a replica read, a
  * shard's first op, a fence, an op not yet classified...); a new op (may_hold)
  * of a fenced slot waits for its fence to lift (fence.c), one of a slot whose ops wait out a
@@ -608,14 +629,8 @@ __attribute__((noinline)) static void send_slow(struct vmux_router *r, struct vm
         place(r, linked, op, may_hold); /* not blocking (linked_node()): submitted to linked */
         return;
     }
-    if (op->slot == VMUX_OP_SLOT_UNSET) {
-        /* came before the mode was known, or by a path that did not classify it */
-        int rc = vmux__router_slot(op, NULL, 0);
-        if (rc != 0) {
-            vmux__op_finish(op, rc, NULL);
-            return;
-        }
-    }
+    if (op->slot == VMUX_OP_SLOT_UNSET && !classify_late(op))
+        return;
     if (op->slot == VMUX_OP_SLOT_ASK) {
         vmux__router_getkeys(r, op);
         return;

@@ -16,7 +16,12 @@
  *   fails with VMUX_ERR_TIMEOUT, the error buffer names the part's slot and node (written, not
  *   answered), the other parts ran;
  * - an async DEL across slots with one primary stopped (SIGSTOP): its callback's
- *   vmux_last_error() names the stopped node's failure and the part's slot.
+ *   vmux_last_error() names the stopped node's failure and the part's slot;
+ * - each form called right after vmux_open() with abortConnect=false (the seed behind a fault
+ *   proxy), before the handle knows it is on a cluster: split all the same, under cluster=auto
+ *   (they wait for the answer) and cluster=yes (split at once); vmux_call() refused naming the
+ *   keys and their slots; an async count that times out waiting says so, and one that waits is
+ *   waited for by vmux_drain(); on a standalone server (a fake) they wait and go whole.
  *
  * It counts the commands each node ran and pauses a node, so it runs alone (RUN_SERIAL).
  */
@@ -35,6 +40,8 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "fakeserver.h"
+#include "faultproxy.h"
 #include "testutil.h"
 #include "vmux/vmux.h"
 
@@ -667,6 +674,167 @@ static void test_stopped_primary_async_words(void **state)
     vmux_close(m);
 }
 
+/* ---- before the handle knows it is on a cluster (abortConnect=false) ---- */
+
+/* Two keys in the slots of "a" (15495) and "b" (3300). */
+static const char *early_names[] = {"{a}mk:early", "{b}mk:early"};
+
+static void early_keys(vmux_str *k)
+{
+    for (int i = 0; i < 2; i++)
+        k[i] = str_of(early_names[i]);
+}
+
+/* A handle on the seed behind p, opened with extra ("cluster=yes", ...) and abortConnect=false:
+ * it returns before a byte has crossed, so the caller's next call is made before the answer. */
+static vmux *open_early(vt_proxy *p, const char *extra)
+{
+    char conf[160];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,abortConnect=false%s%s", vt_proxy_port(p),
+             extra[0] != '\0' ? "," : "", extra);
+    return vt_open_conf(conf);
+}
+
+/* Each typed multi-key form, called at once on a fresh handle: split as on a known cluster. */
+static void typed_forms_early(vt_proxy *p, const char *extra)
+{
+    vmux_str k[2], v[2] = {str_of("1"), str_of("2")};
+    early_keys(k);
+    char err[512] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux *m = open_early(p, extra);
+    if (vmux_mset(m, &o, k, v, 2) != 0)
+        fail_msg("%s: vmux_mset() at once: %s", extra, err);
+    vmux_close(m);
+    m = open_early(p, extra);
+    vmux_bytes_array got = {0};
+    if (vmux_mget(m, &o, k, 2, &got) != 0)
+        fail_msg("%s: vmux_mget() at once: %s", extra, err);
+    assert_int_equal(got.count, 2);
+    assert_memory_equal(got.items[0].ptr, "1", 1);
+    assert_memory_equal(got.items[1].ptr, "2", 1);
+    vmux_bytes_array_free(&got);
+    vmux_close(m);
+    int64_t n = -1;
+    m = open_early(p, extra);
+    if (vmux_exists(m, &o, k, 2, &n) != 0)
+        fail_msg("%s: vmux_exists() at once: %s", extra, err);
+    assert_int_equal(n, 2);
+    vmux_close(m);
+    m = open_early(p, extra);
+    assert_int_equal(count_async(vmux_exists_async, m, k, 2), 2);
+    vmux_close(m);
+    m = open_early(p, extra);
+    assert_int_equal(count_async(vmux_del_async, m, k, 2), 2);
+    assert_int_equal(vmux_mset(m, &o, k, v, 2), 0);
+    vmux_close(m);
+    m = open_early(p, extra);
+    if (vmux_del(m, &o, k, 2, &n) != 0)
+        fail_msg("%s: vmux_del() at once: %s", extra, err);
+    assert_int_equal(n, 2);
+    vmux_close(m);
+}
+
+/*
+ * Typed multi-key calls made before the handle knows it is on a cluster (the seed behind a proxy
+ * that holds every byte 50 ms, abortConnect=false) split as they do after: cluster=auto waits
+ * for the answer, cluster=yes splits at once (its parts wait for it). Sent whole, a node refused
+ * them CROSSSLOT (cluster=auto: VMUX_ERR_SERVER; cluster=yes: VMUX_ERR_CROSSSLOT). vmux_call()
+ * stays strict, and under cluster=yes vmux's refusal names the keys and their slots. An async
+ * count whose deadline passes while the answer is out says so in vmux_last_error().
+ */
+static void test_split_before_detection(void **state)
+{
+    (void)state;
+    vt_proxy *p = vt_proxy_start("127.0.0.1", vt_cluster_port(CLUSTER, 0));
+    assert_non_null(p);
+    assert_int_equal(vt_proxy_set_mode(p, VT_PROXY_DELAY, 50), 0);
+    typed_forms_early(p, "");
+    typed_forms_early(p, "cluster=yes");
+
+    const char *mget[] = {"MGET", early_names[0], early_names[1]};
+    char err[512] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux_reply *r = NULL;
+    vmux *m = open_early(p, "cluster=yes");
+    assert_int_equal(vmux_call(m, &o, 3, mget, NULL, &r), VMUX_ERR_CROSSSLOT);
+    assert_null(r);
+    if (strstr(err, "keys '{a}mk:early' (slot 15495) and '{b}mk:early' (slot 3300) hash to "
+                    "different slots") == NULL)
+        fail_msg("vmux_call() MGET across slots before the answer (cluster=yes): \"%s\"", err);
+    vmux_close(m);
+
+    /* an async count waiting for the answer meets its deadline: never sent, and says why */
+    assert_int_equal(vt_proxy_set_mode(p, VT_PROXY_BLACKHOLE, 0), 0);
+    m = open_early(p, "");
+    vmux_str k[2];
+    early_keys(k);
+    struct count_box b = {.status = -1};
+    vmux_callopts brief = VMUX_INIT(vmux_callopts, .timeout_ms = 200);
+    assert_int_equal(vmux_exists_async(m, &brief, k, 2, count_cb, &b), 0);
+    assert_true(vt_wait_until(box_done, &b, 10000));
+    assert_int_equal(b.status, VMUX_ERR_TIMEOUT);
+    if (strstr(b.why, "whether") == NULL || strstr(b.why, "is a cluster node") == NULL)
+        fail_msg("an async EXISTS timed out waiting for the answer read \"%s\"", b.why);
+    /* one that waits is a call vmux_drain() waits for, and goes split once the answer comes */
+    struct count_box later = {.status = -1};
+    vmux_callopts patient = VMUX_INIT(vmux_callopts, .timeout_ms = 60000);
+    assert_int_equal(vmux_exists_async(m, &patient, k, 2, count_cb, &later), 0);
+    assert_int_equal(vmux_drain(m, 100), VMUX_ERR_TIMEOUT);
+    assert_false(atomic_load(&later.done));
+    assert_int_equal(vt_proxy_set_mode(p, VT_PROXY_PASS, 0), 0);
+    assert_int_equal(vmux_drain(m, 60000), 0);
+    assert_true(atomic_load(&later.done)); /* its callback ran before the drain returned */
+    if (later.status != 0)
+        fail_msg("the async EXISTS that waited for the answer: %d %s", later.status, later.why);
+    assert_int_equal(later.count, 0); /* the cluster=yes round deleted both */
+    vmux_close(m);
+    vt_proxy_stop(p);
+}
+
+/* INFO cluster's answer on a standalone server: a bulk string. */
+#define INFO_STANDALONE "$30\r\n# Cluster\r\ncluster_enabled:0\r\n\r\n"
+
+/*
+ * On a standalone server (a fake that says cluster_enabled:0, behind a proxy that holds each byte
+ * 50 ms), a typed multi-key call made before the answer waits for it and then goes as ONE
+ * command, atomic as ever: one MSET, one DEL (async), one EXISTS, never one per slot.
+ */
+static void test_standalone_before_detection_whole(void **state)
+{
+    (void)state;
+    vt_fake *f = vt_fake_start();
+    assert_non_null(f);
+    assert_int_equal(vt_fake_answer(f, "INFO", INFO_STANDALONE, 0), 0);
+    assert_int_equal(vt_fake_answer(f, "MSET", "+OK\r\n", 0), 0);
+    assert_int_equal(vt_fake_answer(f, "DEL", ":2\r\n", 0), 0);
+    assert_int_equal(vt_fake_answer(f, "EXISTS", ":2\r\n", 0), 0);
+    vt_proxy *p = vt_proxy_start("127.0.0.1", vt_fake_port(f));
+    assert_non_null(p);
+    assert_int_equal(vt_proxy_set_mode(p, VT_PROXY_DELAY, 50), 0);
+    vmux_str k[2], v[2] = {str_of("1"), str_of("2")};
+    early_keys(k);
+    char err[512] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux *m = open_early(p, "");
+    if (vmux_mset(m, &o, k, v, 2) != 0)
+        fail_msg("vmux_mset() at once on a standalone server: %s", err);
+    vmux_close(m);
+    m = open_early(p, "");
+    assert_int_equal(count_async(vmux_del_async, m, k, 2), 2);
+    vmux_close(m);
+    m = open_early(p, "");
+    int64_t n = -1;
+    assert_int_equal(vmux_exists(m, &o, k, 2, &n), 0);
+    assert_int_equal(n, 2);
+    vmux_close(m);
+    vt_proxy_stop(p);
+    assert_int_equal(vt_fake_count(f, "MSET"), 1);
+    assert_int_equal(vt_fake_count(f, "DEL"), 1);
+    assert_int_equal(vt_fake_count(f, "EXISTS"), 1);
+    vt_fake_stop(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -677,6 +845,9 @@ int main(void)
         cmocka_unit_test(test_split_door_words),
         cmocka_unit_test_teardown(test_part_deadline, unpause_primaries),
         cmocka_unit_test(test_stopped_primary_async_words),
+        cmocka_unit_test(test_split_before_detection),
+        cmocka_unit_test(test_standalone_before_detection_whole),
     };
+    vt_filter_tests();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
