@@ -72,7 +72,7 @@ void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply)
     if (buf == NULL || len == 0 || status == 0)
         return;
     bool worded = (status == VMUX_ERR_SERVER || status == VMUX_ERR_REDIRECT_LOOP ||
-                   status == VMUX_ERR_CROSSSLOT) &&
+                   status == VMUX_ERR_CROSSSLOT || status == VMUX_ERR_CONFIG) &&
                   reply != NULL;
     const char *why = worded ? vmux_reply_str(reply, NULL) : vmux_strerror(status);
     const char *failure =

@@ -37,8 +37,9 @@ bool vmux__words_code(int status);
 /*
  * Writes into buf (len bytes; nothing when buf is NULL or len 0) what vmux_call() says of a
  * command that completed with status (not 0) and reply: the words of the error reply that came
- * with the code (the server's, or the router's for a redirect loop or for keys in two slots), or
- * the code's description, followed, for a command that failed unsent for want of a ready
+ * with the code (the server's, or the router's for a redirect loop, for keys in two slots, or for
+ * a detection that failed, VMUX_ERR_CONFIG: "cluster=yes, but the server is not a cluster node"),
+ * or the code's description, followed, for a command that failed unsent for want of a ready
  * connection, by its link's last connection failure (the reply vmux__op_why() gave it), and for
  * one lost with its connection, by ": " and why that failed. A status reply with an unsent code
  * holds words of its own (core/op_words.c: written before its connection broke, or where a router's

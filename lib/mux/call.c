@@ -239,7 +239,7 @@ static int call_op_held(vmux *m, const vmux_callopts *opts, struct vmux_op *op, 
         explain_refused(opts, rc);
     else if (!at_door && rc != VMUX_ERR_UNSUPPORTED)
         explain(opts, rc, *out); /* (an unsupported command's words are there: prepare()) */
-    if (rc == VMUX_ERR_CROSSSLOT || vmux__words_code(rc)) {
+    if (rc == VMUX_ERR_CROSSSLOT || rc == VMUX_ERR_CONFIG || vmux__words_code(rc)) {
         /* words in the buffer: *out stays NULL */
         vmux_reply_free(*out);
         *out = NULL;

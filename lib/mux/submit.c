@@ -18,8 +18,11 @@
  * queued. An op whose deadline passed while it waited in the queue or the inbox is timed out
  * when it reaches the front, before it is sent.
  */
+#include <string.h>
+
 #include "core/assert.h"
 #include "core/errbuf.h"
+#include "core/reply_internal.h"
 #include "mux/mux.h"
 
 #include "vmux/error.h"
@@ -95,6 +98,20 @@ static void index_deadline(vmux *m, struct vmux_op *op)
         arm_deadline_timer(m);
 }
 
+/*
+ * FAILED (cluster=yes against a server that is no cluster node, say): op fails with detection's
+ * code and, as an error reply, its reason, the words vmux_open() gave: the caller's error buffer,
+ * vmux_last_error() or an async callback's reply then say why, not only "invalid configuration".
+ * Out of memory, the code alone. Off the hot path: a handle that failed detection serves nothing.
+ */
+__attribute__((noinline)) static void fail_detected(vmux *m, struct vmux_op *op)
+{
+    const char *why = m->router.fail_reason;
+    vmux_reply *words =
+        why[0] != '\0' ? vmux__reply_new_str(VMUX_REPLY_ERROR, why, strlen(why)) : NULL;
+    vmux__op_finish(op, m->router.fail_code, words);
+}
+
 void vmux__route(vmux *m, struct vmux_op *op)
 {
     if (op->flags & VMUX_OP_CONTROL) {
@@ -133,7 +150,7 @@ void vmux__route(vmux *m, struct vmux_op *op)
             vmux__link_submit(m->link, op);
         break;
     default:
-        vmux__op_finish(op, m->router.fail_code, NULL);
+        fail_detected(m, op);
     }
 }
 

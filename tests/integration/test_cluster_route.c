@@ -541,7 +541,8 @@ static void test_cluster_yes_on_standalone_fails(void **state)
     snprintf(want, sizeof want, "127.0.0.1:%d", vt_server_port("plain"));
     assert_string_equal(where, want);
 
-    /* abortConnect=false: a command submitted at once waits for the answer, and fails with it */
+    /* abortConnect=false: a command submitted at once waits for the answer, and fails with it,
+     * its words detection's reason (they said "invalid configuration" alone) */
     snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,abortConnect=false",
              vt_server_port("plain"));
     for (int i = 0; i < 10; i++) {
@@ -550,8 +551,20 @@ static void test_cluster_yes_on_standalone_fails(void **state)
         m = vt_open_conf(conf);
         const char *set[] = {"SET", key, "written"};
         vmux_reply *r = NULL;
-        assert_int_equal(vmux_call(m, NULL, 3, set, NULL, &r), VMUX_ERR_CONFIG);
-        vmux_reply_free(r);
+        vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+        err[0] = '\0';
+        assert_int_equal(vmux_call(m, &o, 3, set, NULL, &r), VMUX_ERR_CONFIG);
+        assert_null(r);
+        if (strstr(err, "cluster=yes, but the server is not a cluster node") == NULL)
+            fail_msg("a command of a cluster=yes handle on a standalone server: \"%s\"", err);
+        struct vt_async a = {0};
+        assert_int_equal(vmux_call_async(m, NULL, 3, set, NULL, vt_on_async, &a), 0);
+        assert_true(vt_wait_until(vt_async_done, &a, 10000));
+        assert_int_equal(a.status, VMUX_ERR_CONFIG);
+        const char *said = a.reply != NULL ? vmux_reply_str(a.reply, NULL) : NULL;
+        if (said == NULL || strstr(said, "is not a cluster node") == NULL)
+            fail_msg("its async callback's reply: \"%s\"", said != NULL ? said : "(none)");
+        vmux_reply_free(a.reply);
         vmux_close(m);
         char *t = vt_admin("plain", "EXISTS %s", key);
         assert_non_null(t);
