@@ -41,25 +41,47 @@ int vmux__router_internal(struct vmux_router *r, struct vmux_link *link, int arg
 
 static void settle(struct vmux_router *r, enum vmux_router_mode mode, int code, const char *fmt,
                    ...) __attribute__((format(printf, 4, 5)));
+static void settle_guessed(struct vmux_router *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /*
- * Ends detection in mode, with its reason (vmux_open()'s errbuf, the log, the error event). The
- * reason may quote the server, whose NOPERM names the user: the configured credentials are masked
- * in it (docs/reliability.md), before it is cut to size.
+ * Ends detection in mode, with its reason (vmux_open()'s errbuf, the log at level, the error
+ * event). The reason may quote the server, whose NOPERM names the user: the configured
+ * credentials are masked in it (docs/reliability.md), before it is cut to size. event_code not 0:
+ * a VMUX_EVENT_ERROR with it and the reason goes first (the outcome is a guess the user should
+ * hear of).
  */
+static void vsettle(struct vmux_router *r, enum vmux_router_mode mode, int code,
+                    vmux_log_level level, int event_code, const char *fmt, va_list ap)
+{
+    const char *secrets[] = {r->cfg->user, r->cfg->password};
+    (void)vmux__redact_vformat(r->fail_reason, sizeof r->fail_reason, secrets, 2, fmt, ap);
+    r->fail_code = code;
+    vmux__log(r->cfg, level, "%s", r->fail_reason);
+    if (event_code != 0) /* "host:port" of the seed's node: written on this thread */
+        vmux__event(r->cfg, VMUX_EVENT_ERROR, event_code, r->seed_addr, r->fail_reason);
+    atomic_store_explicit(&r->mode, mode, memory_order_release);
+    r->settled(r, r->arg);
+}
+
+/* vsettle(): a failure at ERROR (its event comes with vmux_open()'s report), else at INFO. */
 static void settle(struct vmux_router *r, enum vmux_router_mode mode, int code, const char *fmt,
                    ...)
 {
-    const char *secrets[] = {r->cfg->user, r->cfg->password};
     va_list ap;
     va_start(ap, fmt);
-    (void)vmux__redact_vformat(r->fail_reason, sizeof r->fail_reason, secrets, 2, fmt, ap);
+    vsettle(r, mode, code, mode == VMUX_ROUTER_FAILED ? VMUX_LOG_ERROR : VMUX_LOG_INFO, 0, fmt, ap);
     va_end(ap);
-    r->fail_code = code;
-    vmux__log(r->cfg, mode == VMUX_ROUTER_FAILED ? VMUX_LOG_ERROR : VMUX_LOG_INFO, "%s",
-              r->fail_reason);
-    atomic_store_explicit(&r->mode, mode, memory_order_release);
-    r->settled(r, r->arg);
+}
+
+/* vsettle(): STANDALONE taken on a guess (the server would not say), at WARN with an ERROR event
+ * (VMUX_ERR_SERVER: the server refused the question). */
+static void settle_guessed(struct vmux_router *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsettle(r, VMUX_ROUTER_STANDALONE, 0, VMUX_LOG_WARN, VMUX_ERR_SERVER, fmt, ap);
+    va_end(ap);
 }
 
 /* A failure before the answer: the next ready connection asks again. */
@@ -100,7 +122,8 @@ static void on_cluster_slots(int status, vmux_reply *reply, void *arg)
  * INFO cluster did not say cluster_enabled:1. refused is the server's error reply (cut to 100
  * bytes), or NULL when INFO answered. cluster=yes fails: a refused INFO says nothing either way,
  * so the reason tells it apart from a server that is no cluster node. cluster=auto takes the
- * server as standalone.
+ * server as standalone: on a guess when INFO was refused, which it logs at WARN and reports in a
+ * VMUX_EVENT_ERROR (a cluster node taken so answers MOVED for the other nodes' slots).
  */
 static void not_cluster(struct vmux_router *r, const char *refused)
 {
@@ -114,11 +137,18 @@ static void not_cluster(struct vmux_router *r, const char *refused)
                "%s:%d: cluster=yes, but the server is not a cluster node (INFO cluster says "
                "cluster_enabled:0)",
                r->seed_host, r->seed_port);
+    } else if (refused != NULL) {
+        vmux__router_standalone_map(r); /* readFrom: the other endpoints as replicas */
+        settle_guessed(r,
+                       "%s:%d: cluster=auto could not ask whether the server is a cluster node: "
+                       "it refused INFO cluster (%s); taken as a standalone server (on a cluster, "
+                       "commands for other nodes' slots fail with their MOVED: allow the user "
+                       "INFO)",
+                       r->seed_host, r->seed_port, refused);
     } else {
         vmux__router_standalone_map(r); /* readFrom: the other endpoints as replicas */
-        settle(r, VMUX_ROUTER_STANDALONE, 0, "%s:%d: standalone server%s%s%s", r->seed_host,
-               r->seed_port, refused ? " (INFO cluster refused: " : "", refused ? refused : "",
-               refused ? ")" : "");
+        settle(r, VMUX_ROUTER_STANDALONE, 0, "%s:%d: standalone server", r->seed_host,
+               r->seed_port);
     }
 }
 

@@ -16,8 +16,10 @@
  *   waits, sent again after ASKING each time, until the migration ends, then runs;
  * - a command refused with TRYAGAIN goes again with a backoff of its own, which replies to other
  *   commands on its connection do not reset;
- * - cluster=yes against a standalone server fails the open clearly; cluster=auto serves it;
+ * - cluster=yes against a standalone server fails the open clearly, and with abortConnect=false
+ *   its commands carry the reason; cluster=auto serves it;
  *   cluster=yes with an ACL user refused INFO, or CLUSTER, says which, quoting the server once;
+ *   cluster=auto with a user refused INFO says at WARN and in an error event that it guessed;
  *   cluster=no against a cluster node does not route (the server's MOVED reaches the caller).
  */
 #include <setjmp.h>
@@ -591,6 +593,72 @@ static int occurrences(const char *haystack, const char *needle)
     return n;
 }
 
+/* What a handle told of a detection taken on a guess: its WARN line and its error event. */
+struct guessed {
+    atomic_bool warned, evented;
+    char line[512], reason[512], endpoint[64];
+    int code;
+};
+
+static void on_guess_log(vmux_log_level level, const char *message, void *userdata)
+{
+    struct guessed *g = userdata;
+    if (level == VMUX_LOG_WARN && strstr(message, "could not ask") != NULL &&
+        !atomic_load(&g->warned)) {
+        snprintf(g->line, sizeof g->line, "%s", message);
+        atomic_store(&g->warned, true);
+    }
+}
+
+static void on_guess_event(const vmux_event *ev, void *userdata)
+{
+    struct guessed *g = userdata;
+    if (ev->type == VMUX_EVENT_ERROR && !atomic_load(&g->evented)) {
+        snprintf(g->reason, sizeof g->reason, "%s", ev->reason);
+        snprintf(g->endpoint, sizeof g->endpoint, "%s", ev->endpoint);
+        g->code = ev->code;
+        atomic_store(&g->evented, true);
+    }
+}
+
+static bool guess_told(void *arg)
+{
+    struct guessed *g = arg;
+    return atomic_load(&g->warned) && atomic_load(&g->evented);
+}
+
+/*
+ * cluster=auto with a user that may not run INFO, on a cluster node: the handle cannot ask, takes
+ * the server as standalone, and says so at WARN and in an error event (it did so silently, at
+ * INFO: then GET of another node's slot failed with MOVED as a server error), the user masked.
+ */
+static void expect_auto_guess_told(int seed)
+{
+    char conf[160], where[64];
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=auto,user=vmuxnoinfo,password=pw", seed);
+    snprintf(where, sizeof where, "127.0.0.1:%d", seed);
+    static struct guessed g; /* the handle's callbacks may run until vmux_close() returns */
+    memset(&g, 0, sizeof g);
+    vmux_config *cfg = vt_config(conf);
+    assert_int_equal(vmux_config_set_log(cfg, on_guess_log, VMUX_LOG_WARN, &g), 0);
+    assert_int_equal(vmux_config_set_event_handler(cfg, on_guess_event, &g), 0);
+    vmux *m = vt_open_config(cfg, conf);
+    vmux_config_free(cfg);
+    if (!vt_wait_until(guess_told, &g, 10000))
+        fail_msg("cluster=auto refused INFO: warned %d, error event %d", atomic_load(&g.warned),
+                 atomic_load(&g.evented));
+    vmux_close(m);
+    if (strstr(g.line, "refused INFO cluster (NOPERM") == NULL ||
+        strstr(g.line, "taken as a standalone server") == NULL ||
+        strstr(g.line, "vmuxnoinfo") != NULL)
+        fail_msg("the WARN line: %s", g.line);
+    assert_int_equal(g.code, VMUX_ERR_SERVER);
+    assert_string_equal(g.endpoint, where);
+    if (strstr(g.reason, "could not ask whether the server is a cluster node") == NULL ||
+        strstr(g.reason, "vmuxnoinfo") != NULL)
+        fail_msg("the error event: %s", g.reason);
+}
+
 /*
  * cluster=yes with an ACL user that may not run INFO, then one that may not run CLUSTER, on a
  * real cluster node (users made on the seed node, removed after): the open fails and says which
@@ -612,6 +680,7 @@ static void test_cluster_yes_refused_by_acl(void **state)
         strstr(err, "cannot tell whether it is a cluster node") == NULL ||
         strstr(err, "is not a cluster node") != NULL || strstr(err, "vmuxnoinfo") != NULL)
         fail_msg("refused INFO: %s", err);
+    expect_auto_guess_told(seed);
 
     err[0] = '\0';
     snprintf(conf, sizeof conf, "127.0.0.1:%d,cluster=yes,user=vmuxnocluster,password=pw", seed);
