@@ -78,6 +78,10 @@ static bool server_text(const struct vmux_op *op, const char *msg, size_t len,
                same(msg, len,
                     "MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' "
                     "and 'allow-stale' flag is not set on the script.");
+    case VMUX_ERRCLASS_READONLY: /* a script with flags, a function that may write, refused by a
+                                    replica before it runs; a write inside one that runs fails
+                                    "... script: ...", after what it did before */
+        return same(msg, len, "READONLY You can't write against a read only replica.");
     case VMUX_ERRCLASS_MOVED:
     case VMUX_ERRCLASS_ASK:
         return names_own_slot(op, msg, len);
@@ -89,7 +93,8 @@ static bool server_text(const struct vmux_op *op, const char *msg, size_t len,
 bool vmux__script_own_error(const struct vmux_op *op, const char *msg, size_t len,
                             enum vmux_errclass cls)
 {
-    if (!vmux__errclass_busy(cls) && cls != VMUX_ERRCLASS_MOVED && cls != VMUX_ERRCLASS_ASK)
+    if (!vmux__errclass_busy(cls) && cls != VMUX_ERRCLASS_MOVED && cls != VMUX_ERRCLASS_ASK &&
+        cls != VMUX_ERRCLASS_READONLY)
         return false;
     if ((op->flags & (VMUX_OP_INTERNAL | VMUX_OP_CONTROL)) || !runs_script(op))
         return false;

@@ -216,7 +216,7 @@ bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_
     enum vmux_errclass cls = vmux__errclass_of(reply);
     if (cls == VMUX_ERRCLASS_READONLY || cls == VMUX_ERRCLASS_UNBLOCKED_FAILOVER)
         link->demoted_at = uv_now(link->loop); /* a sign of a failover (route/follow.c) */
-    if (cls != VMUX_ERRCLASS_OTHER && cls != VMUX_ERRCLASS_READONLY && own_error(op, reply, cls))
+    if (cls != VMUX_ERRCLASS_OTHER && own_error(op, reply, cls))
         return false; /* a script's own reply, after whatever it did: not sent again */
     if (link->events.redirect != NULL &&
         (cls == VMUX_ERRCLASS_MOVED || cls == VMUX_ERRCLASS_ASK ||

@@ -348,6 +348,7 @@ static const char *const own_errors[] = {
     "LOADING raised by the script after its write",
     "MASTERDOWN raised by the script after its write",
     "CLUSTERDOWN raised by the script after its write",
+    "READONLY raised by the script after its write",
     "MOVED 0 127.0.0.1:%d",
     "ASK 0 127.0.0.1:%d",
 };

@@ -99,6 +99,26 @@ static void test_redirect_of_a_keyless_or_unrouted_op(void **state)
     assert_false(own("EVAL", VMUX_OP_SLOT_ASK, "ASK 100 127.0.0.1:7001"));
 }
 
+/*
+ * READONLY: the replica's refusal of a script with flags or a function that may write, before it
+ * runs, is the server's; a write inside a script that runs fails with " script: ..." after the
+ * text (after whatever the script did first), and a script may return READONLY itself: both
+ * the script's, never sent again (review helper-257: an EVAL returning its own READONLY ran 4
+ * times).
+ */
+static void test_readonly(void **state)
+{
+    (void)state;
+    static const char refusal[] = "READONLY You can't write against a read only replica.";
+    assert_false(own("EVAL", 100, refusal));
+    assert_false(own("FCALL", -1, refusal));
+    assert_true(own("EVAL", 100,
+                    "READONLY You can't write against a read only replica. script: "
+                    "2b7e3b7c, on @user_script:1."));
+    assert_true(own("FCALL", 100, "READONLY my own error"));
+    assert_false(own("INCR", 100, "READONLY my own error")); /* not a script: the server's */
+}
+
 static void test_other_commands_never(void **state)
 {
     (void)state;
@@ -108,7 +128,6 @@ static void test_other_commands_never(void **state)
         assert_false(own(others[i], 100, "MOVED 101 127.0.0.1:7001"));
     }
     /* classes the link does not resend are not looked at */
-    assert_false(own("EVAL", 100, "READONLY You can't write against a read only replica."));
     assert_false(own("EVAL", 100, "ERR something"));
     assert_false(own("EVAL", 100, "BUSY Valkey is busy running a script."));
 }
@@ -119,6 +138,7 @@ int main(void)
         cmocka_unit_test(test_server_texts_are_the_servers),
         cmocka_unit_test(test_other_texts_are_the_scripts),
         cmocka_unit_test(test_redirect_of_a_keyless_or_unrouted_op),
+        cmocka_unit_test(test_readonly),
         cmocka_unit_test(test_other_commands_never),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
