@@ -199,6 +199,10 @@ struct vmux_opq {
     /* ops here are owed replies (a connection's FIFO; r->keys_wait: an answer about them): a
      * timed-out op stays until it comes */
     bool keeps_husks;
+    /* ops refused READONLY wait here for the slot map to name another primary (a router's
+     * r->demoted): their deadline's words say so; elsewhere (a link's backlog) they wait for a
+     * connection to a primary (core/op_words.c) */
+    bool by_map;
     /* A queue of ops waiting for a connection (a link's backlog): its link's last connection
      * failure while that link has no ready connection, else NULL. A connection's queue of
      * written ops: its host:port. I/O thread. NULL: none. */

@@ -223,8 +223,9 @@ static void expire_husk(struct vmux_op *op, struct vmux_opq *q)
     vmux__op_complete(op, VMUX_ERR_TIMEOUT, why);
 }
 
-/* What kept answering an op's refusals of class cls (worded_refusal()). */
-static const char *refused_while(enum vmux_errclass cls)
+/* What kept answering an op's refusals of class cls (worded_refusal()); by_map: a READONLY's
+ * op waited for the slot map (struct vmux_opq), else for a connection to a primary. */
+static const char *refused_while(enum vmux_errclass cls, bool by_map)
 {
     switch (cls) {
     case VMUX_ERRCLASS_TRYAGAIN:
@@ -238,7 +239,9 @@ static const char *refused_while(enum vmux_errclass cls)
     case VMUX_ERRCLASS_UNBLOCKED_FAILOVER:
         return " during a failover";
     case VMUX_ERRCLASS_READONLY:
-        return " by a demoted primary while the slot map named no other";
+        return by_map ? " by a demoted primary while the slot map named no other"
+                      : " by a demoted primary or a replica while no connection to a primary was "
+                        "ready";
     default:
         return "";
     }
@@ -252,12 +255,13 @@ static const char *refused_while(enum vmux_errclass cls)
  * came otherwise, or without memory. The time is since its deadline began (the call), now_ns on
  * uv_hrtime()'s clock; op->retries counts its refusals up to UINT8_MAX.
  */
-static vmux_reply *worded_refusal(const struct vmux_op *op, vmux_reply *refusal, uint64_t now_ns)
+static vmux_reply *worded_refusal(const struct vmux_op *op, vmux_reply *refusal, uint64_t now_ns,
+                                  bool by_map)
 {
     size_t len;
     const char *said = vmux_reply_str(refusal, &len);
     if (!(op->flags & VMUX_OP_TELL_WHY) || op->retries == 0 || said == NULL)
-        return refusal; /* standalone READONLY's wait for a new primary counts no refusals */
+        return refusal;
     uint64_t span = (uint64_t)op->timeout_ms * 1000000u;
     uint64_t ms = op->deadline_ns >= span && now_ns >= op->deadline_ns - span
                       ? (now_ns - (op->deadline_ns - span)) / 1000000u
@@ -267,7 +271,7 @@ static vmux_reply *worded_refusal(const struct vmux_op *op, vmux_reply *refusal,
                      (int)(len < VMUX_REASON_SIZE ? len : VMUX_REASON_SIZE), said,
                      op->retries == UINT8_MAX ? "at least " : "", (unsigned)op->retries,
                      op->retries == 1 ? "" : "s", (unsigned long long)ms,
-                     refused_while(vmux__errclass_of(refusal)));
+                     refused_while(vmux__errclass_of(refusal), by_map));
     vmux_reply *worded = vmux__reply_new_str(VMUX_REPLY_ERROR, words, strlen(words));
     if (worded == NULL)
         return refusal;
@@ -289,7 +293,8 @@ void vmux__op_expire(struct vmux_op *op, uint64_t now_ns)
         /* not sent again yet: it did not run, and the server's last refusal says why */
         vmux_reply *refusal = op->refusal;
         op->refusal = NULL;
-        vmux__op_finish(op, VMUX_ERR_SERVER, worded_refusal(op, refusal, now_ns));
+        vmux__op_finish(op, VMUX_ERR_SERVER,
+                        worded_refusal(op, refusal, now_ns, q != NULL && q->by_map));
     } else if (drop) {
         /* Outside a FIFO, only a resent op may have run (net/conn.c's conn_settle()); one in a
          * router's queue may have been written and redirected, not run (unsent_why()). */

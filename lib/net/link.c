@@ -383,6 +383,7 @@ static void link_drain_backlog(struct vmux_link *link)
 void vmux__link_conn_ready(struct vmux_link *link)
 {
     bool checked = link->state == LINK_CHECKING;
+    vmux__lone_fail_held(link); /* before READY: what their callbacks submit queues behind */
     link_set_state(link, LINK_READY);
     link->first_wait = false;
     if (!checked)

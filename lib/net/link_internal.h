@@ -164,6 +164,9 @@ struct vmux_conn {
     bool flush_armed;
     bool not_primary;        /* its ROLE check found a replica (or a sentinel) */
     char role[16];           /* ROLE's first word when it is not "master"; "" else */
+    bool lone_replica;       /* its ROLE after a READONLY named a replica, the link's only
+                                endpoint a fixed address: writes refused READONLY fail at once,
+                                the connection stays for reads (lone.c) */
     const char *retire_why;  /* static: why it retires, for the failure's reason */
     bool renewed;            /* ended by vmux__link_reconnect(): not counted a failure */
     bool served;             /* a caller's command was answered on it: a working connection */
@@ -404,6 +407,22 @@ void vmux__setup_wipe(struct vmux_conn *c);
  */
 void vmux__repl_reset(struct vmux_repl *rp);
 void vmux__repl_take(struct vmux_link *link, const vmux_reply *info, uint64_t now_ms);
+
+/*
+ * lone.c: a standalone link whose only endpoint, a fixed address, is a replica. I/O thread.
+ * vmux__lone_probes(): whether a connection of link to ep asks ROLE at setup to find out: after a
+ * READONLY retired a connection (link->demoted), one endpoint, an IP literal, no Sentinel, no
+ * cluster. vmux__lone_role(): that ROLE's first word (NULL: no answer) sets c->lone_replica.
+ * vmux__lone_fail(): completes op, refused READONLY (reply) on c, VMUX_ERR_SERVER with the
+ * server's words and why it is not sent again ("... is a replica and no primary is known ...;
+ * not executed") for a caller that takes words, reply as it came otherwise.
+ * vmux__lone_fail_held(): on a lone replica's new connection (link->conn), fails so the ops in
+ * the backlog held for a primary (their refusal READONLY); the others stay, in order.
+ */
+bool vmux__lone_probes(const struct vmux_link *link, const struct vmux_endpoint *ep);
+void vmux__lone_role(struct vmux_conn *c, const char *role);
+void vmux__lone_fail(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply);
+void vmux__lone_fail_held(struct vmux_link *link);
 
 /*
  * link.c, for its other files (link_retry.c). vmux__link_live(): whether the link's connection

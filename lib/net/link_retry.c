@@ -157,10 +157,14 @@ static bool own_error(const struct vmux_op *op, const vmux_reply *reply, enum vm
  * link->rejected, ahead of what came after it (returns true: taken, reply with it); any other
  * block keeps the reply (false). A block's READONLY is a queued command's, after which EXEC
  * aborted the transaction: it too did not run, but the block goes by the rule it always went by.
+ * On a lone replica's connection (lone.c: ROLE after the last READONLY named a replica, the
+ * link's only endpoint a fixed address) there is no primary to wait for: the connection stays
+ * for reads, and what would wait fails at once, "not executed".
  */
 static bool demoted_reply(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
 {
-    if (link->conn != NULL && !vmux__conn_retiring(link->conn)) {
+    struct vmux_conn *lone = link->conn != NULL && link->conn->lone_replica ? link->conn : NULL;
+    if (lone == NULL && link->conn != NULL && !vmux__conn_retiring(link->conn)) {
         /* Demoted: finish what is in flight here, queue the rest, then connect again (to the
          * primary found by ROLE, or to the endpoint's name resolved anew). */
         char why[320];
@@ -178,9 +182,15 @@ static bool demoted_reply(struct vmux_link *link, struct vmux_op *op, vmux_reply
         return true;
     if (!(op->flags & VMUX_OP_RETRY_SAFE) && op->nreplies != 1)
         return false; /* a MULTI...EXEC block: its rule, as before */
+    if (lone != NULL) {
+        vmux__lone_fail(lone, op, reply); /* no primary to wait for (lone.c) */
+        return true;
+    }
     /* Goes to the new primary, ahead of what was submitted after it, retry-safe or not: a
      * replica refuses a write before running it. Its deadline, if it passes before then, ends it
-     * with this reply: it did not run (op.h). */
+     * with this reply, how often and how long it was refused, and "not executed" (op.h). */
+    if (op->retries < UINT8_MAX)
+        op->retries++;
     vmux_reply_free(op->refusal);
     op->refusal = reply;
     vmux__count(&link->ctr->retried, 1);

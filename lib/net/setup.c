@@ -31,7 +31,8 @@ static const char LABEL_SELECT[] = "SELECT";
 static const char LABEL_SETNAME[] = "CLIENT SETNAME";
 static const char LABEL_SETINFO[] = "CLIENT SETINFO";
 static const char LABEL_ROLE[] = "ROLE";
-static const char LABEL_ROLE_CLUSTER[] = "INFO cluster"; /* after ROLE named no primary */
+static const char LABEL_ROLE_CLUSTER[] = "INFO cluster";       /* after ROLE named no primary */
+static const char LABEL_ROLE_LONE[] = "ROLE (after READONLY)"; /* net/lone.c */
 static const char LABEL_READONLY[] = "READONLY";
 static const char LABEL_CLUSTER[] = "CLUSTER MYID"; /* still a cluster node? (cluster_only) */
 static const char LABEL_ZONE[] = "INFO server";     /* its availability_zone */
@@ -361,6 +362,8 @@ void vmux__setup_start(struct vmux_conn *c)
     }
     if (asks_role(cfg))
         setup_push(c, LABEL_ROLE, 0, 1, (const char *[]){"ROLE"});
+    else if (vmux__lone_probes(c->link, c->ep))
+        setup_push(c, LABEL_ROLE_LONE, VMUX_OP_IGNORE_ERROR, 1, (const char *[]){"ROLE"});
     if (c->link->cluster_only)
         setup_push(c, LABEL_CLUSTER, VMUX_OP_IGNORE_ERROR, 2, (const char *[]){"CLUSTER", "MYID"});
     setup_read_from(c, cfg);
@@ -569,6 +572,8 @@ static void setup_reply(struct vmux_conn *c, const char *label, bool ignorable,
         vmux__repl_take(c->link, reply, uv_now(c->link->loop));
     } else if (label == LABEL_ROLE && !is_primary(reply)) {
         role_refused(c, reply);
+    } else if (label == LABEL_ROLE_LONE) {
+        vmux__lone_role(c, vmux_reply_str(vmux_reply_element(reply, 0), NULL));
     }
     if (c->phase != CONN_ENDED && --c->setup_left == 0)
         setup_done(c);

@@ -46,6 +46,7 @@ void vmux__router_init(struct vmux_router *r, uv_loop_t *loop, const struct vmux
                               .seed_pool = seed_pool};
     r->node_share = vmux__router_node_share(cfg);
     r->keys_wait.keeps_husks = true; /* an op that times out waits there for its answer */
+    r->demoted.by_map = true;        /* its ops' deadline's words (core/op_words.c) */
     seed_pool->redirect = router_redirect_event;
     seed_pool->redirect_arg = r;
     seed_pool->peer = seed;

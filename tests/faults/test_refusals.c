@@ -128,6 +128,9 @@ static void test_lock_waits_out_readonly(void **state)
                                     "-READONLY You can't write against a read only replica.\r\n",
                                     2),
                      0);
+    /* the connection after a READONLY asks ROLE (net/lone.c): a primary again, the script kept
+     * for the lock's own commands */
+    assert_int_equal(vt_fake_answer(fx->fake, "ROLE", "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n", 0), 0);
     vt_fake_script_str(fx->fake, VT_FAKE_SEND, ":7\r\n");
     fx->m = vt_fake_open(fx->fake, "cluster=no,reconnectMin=20");
     vmux_lock *l = short_lock(fx->m);

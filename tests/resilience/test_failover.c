@@ -590,33 +590,144 @@ static void test_finds_primary_by_role(void **state)
     pthread_mutex_unlock(&log.mu);
 }
 
+/* ---- a replica as the handle's only endpoint ---- */
+
+/* One async call's outcome: its status and its reply's words. */
+struct outcome_box {
+    atomic_bool done;
+    int status;
+    char words[512];
+};
+
+static void on_outcome(int status, vmux_reply *reply, void *ud)
+{
+    struct outcome_box *b = ud;
+    const char *s = vmux_reply_str(reply, NULL);
+    snprintf(b->words, sizeof b->words, "%s", s != NULL ? s : "");
+    b->status = status;
+    vmux_reply_free(reply);
+    atomic_store(&b->done, true);
+}
+
+static void call_async(vmux *m, int timeout_ms, int argc, const char *const *argv,
+                       struct outcome_box *b)
+{
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = (uint32_t)timeout_ms);
+    assert_int_equal(vmux_call_async(m, &o, argc, argv, NULL, on_outcome, b), 0);
+}
+
+static bool both_done(void *arg)
+{
+    struct outcome_box *b = arg;
+    return atomic_load(&b[0].done) && atomic_load(&b[1].done);
+}
+
+/* A write's outcome on a lone replica: refused at once, in words that say why and that it did
+ * not run. */
+static void expect_lone_refusal(const struct outcome_box *b, const char *what, int port)
+{
+    char where[64];
+    snprintf(where, sizeof where, "127.0.0.1:%d is a replica and no primary is known", port);
+    printf("# %s: %s \"%s\"\n", what, vmux_err_name(b->status), b->words);
+    if (b->status != VMUX_ERR_SERVER || strncmp(b->words, "READONLY", 8) != 0 ||
+        strstr(b->words, where) == NULL || strstr(b->words, "not executed") == NULL)
+        fail_msg("%s on the lone replica: %s \"%s\", expected VMUX_ERR_SERVER \"READONLY ... "
+                 "(%s ...; not executed)\"",
+                 what, vmux_err_name(b->status), b->words, where);
+}
+
 /*
- * A lone replica as the only endpoint: a retry-safe write gets READONLY, is kept, and the link
- * connects again and again to the same node, which says READONLY each time. Each retirement in a
- * row waits longer (reconnectMin doubling), and the write, when its deadline passes while it
- * waits to be sent again, gets the READONLY reply (it never ran), not VMUX_ERR_TIMEOUT.
+ * A replica as the only endpoint, a fixed address (helper-258 F4): since aab8335 every write it
+ * refused waited its whole deadline (30 s here) while the link reconnected to it with backoff,
+ * and then said only the server's words. ROLE, asked on the connection after the READONLY,
+ * finds a replica with no primary the handle could go to: a SET and an INCR (not retry-safe)
+ * fail long before their deadlines, saying why and that they did not run; the connection stays
+ * and serves a GET; a later write fails at once on it without a reconnection.
  */
+static bool replica_has_key(void *arg)
+{
+    char *v = side(*(int *)arg, "GET fo:lone-read");
+    bool has = v != NULL && strcmp(v, "replicated") == 0;
+    free(v);
+    return has;
+}
+
 static void test_lone_replica_write(void **state)
 {
     struct pair *p = *state;
+    side_ok(p->a.port, "SET fo:lone-read replicated");
+    if (!vt_poll_until(replica_has_key, &p->b.port, 10000, 10))
+        fail_msg("the replica did not get fo:lone-read within 10 s");
     char text[128];
     snprintf(text, sizeof text, "127.0.0.1:%d", p->b.port);
     vmux *m = vt_open_conf(text);
+
+    struct outcome_box w[2] = {0};
+    call_async(m, 30000, 3, (const char *const[]){"SET", "fo:lone", "v"}, &w[0]);
+    call_async(m, 30000, 2, (const char *const[]){"INCR", "fo:lone-n"}, &w[1]);
+    if (!vt_poll_until(both_done, w, 10000, 10))
+        fail_msg("a SET and an INCR with a 30 s deadline on a lone replica: not failed within "
+                 "10 s (SET %s, INCR %s): they wait for a primary none can name",
+                 atomic_load(&w[0].done) ? "done" : "waiting",
+                 atomic_load(&w[1].done) ? "done" : "waiting");
+    expect_lone_refusal(&w[0], "SET", p->b.port);
+    expect_lone_refusal(&w[1], "INCR", p->b.port);
+
+    char err[256] = "";
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 5000, .errbuf = err, .errlen = sizeof err);
     vmux_stats before = VMUX_INIT(vmux_stats), after = VMUX_INIT(vmux_stats);
     assert_int_equal(vmux_read_stats(m, &before), 0);
-    char err[256] = "";
+    vmux_reply *r = NULL;
+    int rc = vmux_call(m, &o, 2, (const char *const[]){"GET", "fo:lone-read"}, NULL, &r);
+    if (rc != 0)
+        fail_msg("GET on the lone replica: %s \"%s\"", vmux_err_name(rc), err);
+    assert_string_equal(vmux_reply_str(r, NULL), "replicated");
+    vmux_reply_free(r);
+
+    struct outcome_box again[2] = {0};
+    call_async(m, 30000, 3, (const char *const[]){"SET", "fo:lone", "w"}, &again[0]);
+    call_async(m, 30000, 2, (const char *const[]){"INCR", "fo:lone-n"}, &again[1]);
+    if (!vt_poll_until(both_done, again, 10000, 10))
+        fail_msg("a second SET and INCR on the lone replica: not failed within 10 s");
+    expect_lone_refusal(&again[0], "second SET", p->b.port);
+    expect_lone_refusal(&again[1], "second INCR", p->b.port);
+    assert_int_equal(vmux_read_stats(m, &after), 0);
+    assert_int_equal(after.connects, before.connects); /* the connection stayed, for reads */
+    vmux_close(m);
+
+    char *v = side(p->b.port, "EXISTS fo:lone fo:lone-n");
+    assert_non_null(v);
+    assert_string_equal(v, "0"); /* nothing ran */
+    free(v);
+}
+
+/*
+ * The same replica named by a host name, which may yet name a primary once resolved anew (an
+ * ElastiCache primary endpoint follows a failover so): the write waits for one, within its
+ * deadline, and then says how often and how long it was refused and that it did not run (before,
+ * only the server's words).
+ */
+static void test_lone_replica_by_name_waits(void **state)
+{
+    struct pair *p = *state;
+    char text[128];
+    snprintf(text, sizeof text, "localhost:%d,reconnectMin=20,reconnectMax=200", p->b.port);
+    vmux *m = vt_open_conf(text);
+    char err[512] = "";
     vmux_callopts o =
         VMUX_INIT(vmux_callopts, .timeout_ms = 1500, .errbuf = err, .errlen = sizeof err);
     int rc =
         vmux_set(m, &o, VMUX_STR("fo:lone"), VMUX_STR("v"), VMUX_NO_EXPIRY, VMUX_COND_ALWAYS, NULL);
-    assert_int_equal(vmux_read_stats(m, &after), 0);
-    printf("# lone replica: %s \"%s\", %llu connects, %llu retried\n", vmux_err_name(rc), err,
-           (unsigned long long)(after.connects - before.connects),
-           (unsigned long long)(after.retried - before.retried));
-    assert_int_equal(rc, VMUX_ERR_SERVER);
-    assert_non_null(strstr(err, "READONLY"));
-    /* reconnectMin 100 ms doubling: a handful in 1.5 s, not one every 100 to 200 ms */
-    assert_true(after.connects - before.connects <= 7);
+    printf("# lone replica by name: %s \"%s\"\n", vmux_err_name(rc), err);
+    if (rc != VMUX_ERR_SERVER || strncmp(err, "READONLY", 8) != 0 ||
+        strstr(err, "by a demoted primary or a replica while no connection to a primary was "
+                    "ready; not executed)") == NULL ||
+        strstr(err, "(refused ") == NULL)
+        fail_msg("SET on a lone replica named by a host name: %s \"%s\", expected VMUX_ERR_SERVER "
+                 "\"READONLY ... (refused N times over M ms by a demoted primary or a replica "
+                 "...; not executed)\"",
+                 vmux_err_name(rc), err);
     vmux_close(m);
 }
 
@@ -793,6 +904,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_finds_primary_by_role, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_lone_replica_write, pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_lone_replica_by_name_waits, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_demoted_incr_runs_on_new_primary, pair_setup,
                                         pair_teardown),
         cmocka_unit_test_setup_teardown(test_down_primary_named_beside_the_replica, pair_setup,
