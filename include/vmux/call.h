@@ -40,8 +40,10 @@ extern "C" {
  * SET without conditions, DEL, EXPIRE...). Only such commands are sent again after the server
  * may have run them: once, on the next connection, if the connection broke after the command
  * was sent and before its reply came (a command without this flag then fails with
- * VMUX_ERR_CONNECTION_LOST, "outcome unknown"), and after a READONLY reply to a MULTI...EXEC
- * block (a primary that became a replica). Replies that say the command did not run are
+ * VMUX_ERR_CONNECTION_LOST, "outcome unknown"), after a READONLY reply to a MULTI...EXEC
+ * block (a primary that became a replica), and when it was written behind a write that such a
+ * primary refused: the demoted node's answer is dropped and the command goes to the new primary
+ * after the write, so that a read after a write sees it (standalone; docs/reliability.md). Replies that say the command did not run are
  * followed for every command, with or without this flag: LOADING, MASTERDOWN, TRYAGAIN and
  * CLUSTERDOWN (sent again with backoff within the deadline), READONLY (sent to the new primary
  * within the deadline; failed at once, "... is a replica and no primary is known ...; not

@@ -75,7 +75,7 @@ struct vmux_link {
      * its due time (op->bounce.due_ms). */
     struct vmux_opq retry_q[VMUX_LINK_RETRY_LEVELS];
     uint64_t retry_due;       /* loop ms the retry timer is set for, while it is */
-    struct vmux_opq rejected; /* retry-safe ops refused with READONLY, for the next connection */
+    struct vmux_opq rejected; /* READONLY'd ops (and retry-safe ones behind): next connection */
     int open_timers;          /* while closing: timers libuv still holds */
     unsigned retries;         /* failed attempts since a working connection (net/link.c) */
     uint64_t ready_since;     /* loop ms the current connection became ready */
@@ -452,7 +452,9 @@ void vmux__link_checking(struct vmux_link *link);
  * 500 ms while they last, but for an UNBLOCKED that ended a blocking read from "$"
  * (VMUX_OP_FROM_NOW), which fails with words (vmux__op_finish_from_now()). A script's or
  * function's own error of those classes (core/script_err.h: not in the server's words, or a
- * redirect for another slot) is none of these: false, the op completes with it. Returns true
+ * redirect for another slot) is none of these: false, the op completes with it. Any reply to a
+ * retry-safe op of one reply on a connection a READONLY retired, behind a write held for the new
+ * primary, is dropped and the op held behind it (the first such retirement in a row). Returns true
  * when it took the op and the reply (kept as the op's refusal, handed to the redirect event, or
  * the op completed); false when the caller completes the op with the reply as usual.
  */

@@ -217,8 +217,41 @@ static bool busy_reply(struct vmux_link *link, struct vmux_op *op, vmux_reply *r
     return true;
 }
 
+/* Ops whose reply from a demoted node is theirs whatever came before (held_behind()). */
+#define KEEPS_ITS_REPLY                                                                            \
+    (VMUX_OP_PINNED | VMUX_OP_POOLED | VMUX_OP_NEAR | VMUX_OP_BLOCKING | VMUX_OP_FROM_NOW |        \
+     VMUX_OP_INTERNAL | VMUX_OP_CONTROL)
+
+/*
+ * A reply on a connection that a READONLY retired (the node was demoted) to op, written behind a
+ * write the link holds for the new primary (link->rejected): a retry-safe command of one reply
+ * gives it up and waits behind the held ones, in the order written, so that a caller's read
+ * after its write sees the write and completes after it (review helper-257 F3: a GET behind a
+ * refused SET returned the old value, before the SET's callback). Only the first of the link's
+ * READONLY retirements in a row holds (link->demoted): the next connection should reach the new
+ * primary, and where it reaches the same replica again (a host name not yet moved) the command
+ * is answered there as before instead of waiting behind the write again. A READONLY, a redirect
+ * and a "not now" keep their own rules. Returns true: taken (reply freed).
+ */
+static bool held_behind(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
+{
+    const struct vmux_conn *c = link->conn;
+    if (c == NULL || c->retire != CONN_RETIRE_DRAINED || link->demoted > 1 || op->nreplies != 1 ||
+        (op->flags & (VMUX_OP_RETRY_SAFE | KEEPS_ITS_REPLY)) != VMUX_OP_RETRY_SAFE)
+        return false;
+    if (vmux_reply_get_kind(reply) == VMUX_REPLY_ERROR &&
+        vmux__errclass_of(reply) != VMUX_ERRCLASS_OTHER)
+        return false;
+    vmux_reply_free(reply);
+    vmux__count(&link->ctr->retried, 1);
+    vmux__opq_push(&link->rejected, op);
+    return true;
+}
+
 bool vmux__link_reply_rejected(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply)
 {
+    if (link->rejected.count > 0 && held_behind(link, op, reply))
+        return true; /* the common path pays one compare: nothing is held */
     if (vmux_reply_get_kind(reply) != VMUX_REPLY_ERROR)
         return false;
     if (op->flags & VMUX_OP_PINNED)

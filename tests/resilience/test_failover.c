@@ -801,10 +801,19 @@ static bool has_paused_client(void *arg)
  * on A), B catches up, B is promoted, A demoted, and A's writes resume (to answer READONLY);
  * otherwise B is promoted and A demoted while A still accepts writes.
  */
+static void failover_from(struct pair *p, bool graceful);
+
 static void failover(struct pair *p, bool graceful)
 {
-    if (graceful) {
+    if (graceful)
         side_ok(p->a.port, "CLIENT PAUSE 30000 WRITE");
+    failover_from(p, graceful);
+}
+
+/* failover() after its pause (graceful: writes on A are paused already). */
+static void failover_from(struct pair *p, bool graceful)
+{
+    if (graceful) {
         struct blocked bl = {p->a.port};
         if (!vt_poll_until(has_paused_client, &bl, 5000, 5))
             fail_msg("no write of the handle is held on the paused primary");
@@ -848,6 +857,87 @@ static void test_demoted_incr_runs_on_new_primary(void **state)
     assert_non_null(v);
     assert_int_equal(atoll(v), n); /* once: the refused INCR never ran on A */
     free(v);
+    vmux_close(m);
+}
+
+/* Completions in order: each call's outcome and its place. */
+struct ordered {
+    atomic_int seq;
+    struct {
+        atomic_bool done;
+        int status, place;
+        char text[128];
+    } call[2];
+};
+
+static void on_ordered(int status, vmux_reply *reply, void *ud, int i)
+{
+    struct ordered *o = ud;
+    const char *s = vmux_reply_str(reply, NULL);
+    snprintf(o->call[i].text, sizeof o->call[i].text, "%s", s != NULL ? s : "");
+    o->call[i].status = status;
+    o->call[i].place = atomic_fetch_add(&o->seq, 1);
+    vmux_reply_free(reply);
+    atomic_store(&o->call[i].done, true);
+}
+
+static void on_first(int status, vmux_reply *reply, void *ud)
+{
+    on_ordered(status, reply, ud, 0);
+}
+
+static void on_second(int status, vmux_reply *reply, void *ud)
+{
+    on_ordered(status, reply, ud, 1);
+}
+
+static bool ordered_done(void *arg)
+{
+    struct ordered *o = arg;
+    return atomic_load(&o->call[0].done) && atomic_load(&o->call[1].done);
+}
+
+/*
+ * A read written behind a write that the demoted primary refused (review helper-257 F3): a SET
+ * (not retry-safe) and then a GET (retry-safe) of the same key, pipelined on A's connection while
+ * A's writes are paused, A then demoted under the handle. The SET, answered READONLY, waits for
+ * B and runs there; the GET, answered by A after that READONLY, waits behind it and is sent to B
+ * after it: it reads the SET's value, and its callback comes after the SET's. Before, the GET
+ * returned A's old value, before the SET completed.
+ */
+static void test_read_behind_refused_write_sees_it(void **state)
+{
+    struct pair *p = *state;
+    vt_evlog log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = MAXEV};
+    vmux *m = open_both(p, &log);
+    assert_int_equal(handle_port(m), p->a.port);
+    const char *set_old[] = {"SET", "fo:ryw", "old"};
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 3, set_old, NULL, &r), 0);
+    vmux_reply_free(r);
+
+    side_ok(p->a.port, "CLIENT PAUSE 30000 WRITE");
+    struct ordered ord = {0};
+    vmux_callopts w = VMUX_INIT(vmux_callopts, .timeout_ms = 10000);
+    vmux_callopts rd = VMUX_INIT(vmux_callopts, .timeout_ms = 10000, .flags = VMUX_CALL_RETRY_SAFE);
+    const char *set_new[] = {"SET", "fo:ryw", "new"}, *get[] = {"GET", "fo:ryw"};
+    assert_int_equal(vmux_call_async(m, &w, 3, set_new, NULL, on_first, &ord), 0);
+    assert_int_equal(vmux_call_async(m, &rd, 2, get, NULL, on_second, &ord), 0);
+    failover_from(p, true);
+    if (!vt_poll_until(ordered_done, &ord, 15000, 10))
+        fail_msg("the SET and the GET did not both complete within 15 s");
+    printf("# SET: %s \"%s\" (#%d); GET: %s \"%s\" (#%d)\n", vmux_err_name(ord.call[0].status),
+           ord.call[0].text, ord.call[0].place, vmux_err_name(ord.call[1].status), ord.call[1].text,
+           ord.call[1].place);
+    if (ord.call[0].status != 0)
+        fail_msg("SET on the demoted primary: %s \"%s\", expected it to run on the new primary",
+                 vmux_err_name(ord.call[0].status), ord.call[0].text);
+    if (ord.call[1].status != 0 || strcmp(ord.call[1].text, "new") != 0 ||
+        ord.call[1].place < ord.call[0].place)
+        fail_msg("the GET written behind the refused SET: %s \"%s\", completed %s the SET; "
+                 "expected \"new\", after it",
+                 vmux_err_name(ord.call[1].status), ord.call[1].text,
+                 ord.call[1].place < ord.call[0].place ? "before" : "after");
     vmux_close(m);
 }
 
@@ -908,6 +998,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_demoted_incr_runs_on_new_primary, pair_setup,
                                         pair_teardown),
         cmocka_unit_test_setup_teardown(test_down_primary_named_beside_the_replica, pair_setup,
+                                        pair_teardown),
+        cmocka_unit_test_setup_teardown(test_read_behind_refused_write_sees_it, pair_setup,
                                         pair_teardown),
         cmocka_unit_test_setup_teardown(test_failover_under_load, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_graceful_failover_loses_nothing, pair_setup,
