@@ -128,16 +128,17 @@ VMUX_EXPORT int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *opts,
 
 /**
  * Stops renewal, releases the lock if this object holds it, and the key an acquire of it whose
- * reply was lost may have taken (best effort: one run of the release for each token, all within
- * one deadline, so it blocks for timeout_ms at most; not for the token of a later attempt that was
- * refused or never sent, which cannot be in the key; errors are ignored and a lost reply is not
- * resolved; the key expires after its TTL anyway), and frees the object. Must not run while another
- * call on the same object is in progress, nor from on_lost. NULL is allowed. In a child of fork(),
- * on a lock made in the parent (its handle's), it returns at once and frees nothing, as
- * vmux_close() there: the holding and its renewal are the parent's, the object's mutexes may have
- * been held by a parent thread at the fork, and the renewal thread it would wait for does not exist
- * in the child. Every other call on such a lock fails with VMUX_ERR_FORKED (vmux_lock_held() is
- * false, vmux_lock_fence() 0) before it takes any of those mutexes.
+ * reply was lost may have taken, or a release of it that failed may have left (best effort: one run
+ * of the release for each token, all within one deadline, so it blocks for timeout_ms at most; not
+ * for the token of a later attempt that was refused or never sent, which cannot be in the key;
+ * errors are ignored and a lost reply is not resolved; the key expires after its TTL anyway), and
+ * frees the object. Must not run while another call on the same object is in progress, nor from
+ * on_lost. NULL is allowed. In a child of fork(), on a lock made in the parent (its handle's), it
+ * returns at once and frees nothing, as vmux_close() there: the holding and its renewal are the
+ * parent's, the object's mutexes may have been held by a parent thread at the fork, and the renewal
+ * thread it would wait for does not exist in the child. Every other call on such a lock fails with
+ * VMUX_ERR_FORKED (vmux_lock_held() is false, vmux_lock_fence() 0) before it takes any of those
+ * mutexes.
  */
 VMUX_EXPORT void vmux_lock_free(vmux_lock *lock);
 
@@ -198,7 +199,9 @@ VMUX_EXPORT int vmux_lock_acquire_wait(vmux_lock *lock, int64_t wait_ms, bool *a
  * Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_FORKED (in a child of fork(), nothing sent),
  * VMUX_ERR_SERVER, VMUX_ERR_CONNECTION_LOST (outcome not learned in time), or a transport error
  * by which nothing was sent (VMUX_ERR_NOT_CONNECTED after timeout_ms when no connection was
- * ready).
+ * ready). After such a failure the key may still hold the token: the object remembers it, as a
+ * lost acquire's, so its next acquire takes over a key that still holds it (a new token, the
+ * next fence) and vmux_lock_free() releases it.
  */
 VMUX_EXPORT int vmux_lock_release(vmux_lock *lock, bool *was_held);
 

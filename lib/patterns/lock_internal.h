@@ -37,7 +37,8 @@ struct vmux_lock {
 
     uv_mutex_t op_mu; /* one public call at a time; held across its network calls */
     /* Under op_mu: the token of the last acquire whose reply was lost ("": none), whether its
-     * outcome stayed unknown or a read found it had not run (yet). Only this object ever had
+     * outcome stayed unknown or a read found it had not run (yet), or of a release that failed
+     * (refused, never sent, unresolved) when none was remembered. Only this object ever had
      * it and it does not hold the lock, so the next acquire takes over a key that holds it
      * (lock.c ACQUIRE_LUA), and vmux_lock_free() releases it. Cleared by an acquire that
      * succeeds. */

@@ -109,6 +109,12 @@ int vmux_lock_release(vmux_lock *l, bool *was_held)
         vmux__lock_mark_released(l, token); /* answered: the next release asks afresh */
     if (rc == 0 && strcmp(l->stray, token) == 0)
         l->stray[0] = '\0'; /* released: vmux_lock_free() need not (under op_mu) */
+    else if (rc != 0 && l->stray[0] == '\0')
+        /* Refused, never sent or unresolved: the key may still hold the token, which only this
+         * object ever had and nobody holds now. The next acquire takes it over and
+         * vmux_lock_free() releases it, as after a lost acquire (a new attempt's token would
+         * otherwise leave it to its TTL, this object's own acquires waiting it out too). */
+        memcpy(l->stray, token, sizeof l->stray);
     if (was_held != NULL)
         *was_held = held;
     lock_op_end(l, cancel);

@@ -1015,6 +1015,60 @@ static void test_server_gone_release_and_free_bounded(void **state)
     admin_del(key1);
 }
 
+/*
+ * A release that fails (nothing sent: every connection refused) leaves the key holding the
+ * object's token; an acquire attempt of the same object then draws a new token. The object's
+ * next acquire once the server answers takes the key over at once, as after a lost acquire. It
+ * used to wait the whole TTL for its own holding, a later release reporting it not held (an
+ * outside probe on a cluster: a release refused with TRYAGAIN during a slot's migration, then an
+ * acquire, left the key for its 60 s TTL; review helper-263).
+ */
+static void test_failed_release_taken_over_by_its_object(void **state)
+{
+    VT_SKIP_ON_CLUSTER(PROXY_ON_CLUSTER);
+    struct vt_proxied *p = *state;
+    warm_up(p->m);
+    char key[96];
+    key_for(key, sizeof key, "failedrel");
+    admin_del(key);
+    vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .ttl_ms = 60000, .timeout_ms = 300);
+    vmux_lock *l = new_lock(p->m, key, &o), *other = new_lock(p->m, key, &o);
+    uint64_t first = acquire_ok(l);
+
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(p->m, &st), 0);
+    uint64_t failures = st.connect_failures, connects = st.connects;
+    void *fargs[] = {p->m, &failures}, *cargs[] = {p->m, &connects};
+    assert_int_equal(vt_proxy_set_mode(p->proxy, VT_PROXY_REFUSE, 0), 0);
+    vt_proxy_cut(p->proxy);
+    assert_true(vt_wait_until(link_failed, fargs, 10000));
+    bool was_held = true, got = true;
+    assert_int_equal(vmux_lock_release(l, &was_held), VMUX_ERR_NOT_CONNECTED);
+    assert_int_equal(vmux_lock_acquire(l, &got, NULL), VMUX_ERR_NOT_CONNECTED); /* a new token */
+    assert_false(got);
+    assert_int_equal(vt_proxy_set_mode(p->proxy, VT_PROXY_PASS, 0), 0);
+    assert_true(vt_wait_until(link_ready, cargs, 10000));
+
+    got = true;
+    assert_int_equal(vmux_lock_acquire(other, &got, NULL), 0);
+    assert_false(got); /* nobody else may take it */
+    got = false;
+    uint64_t fence = 0;
+    assert_int_equal(vmux_lock_acquire(l, &got, &fence), 0);
+    if (!got) {
+        char *pttl = admin("PTTL %s", key);
+        fail_msg("the object whose release failed could not acquire: its own old token held "
+                 "the key (PTTL %s ms)",
+                 pttl);
+    }
+    assert_int_equal(fence, first + 1);
+    assert_true(release_says(l));
+    assert_int_equal(vt_exists(p->m, key), 0);
+    vmux_lock_free(l);
+    vmux_lock_free(other);
+    admin_del(key);
+}
+
 /* ---- the lease: the owner stops believing before the key can expire ---- */
 
 /*
@@ -1389,6 +1443,7 @@ int main(void)
         cmocka_unit_test(test_acquire_that_never_ran_found_not_acquired),
         cmocka_unit_test(test_no_server_nothing_sent_within_bounds),
         cmocka_unit_test(test_server_gone_release_and_free_bounded),
+        cmocka_unit_test(test_failed_release_taken_over_by_its_object),
     };
     const struct CMUnitTest lease[] = {
         cmocka_unit_test(test_lease_ends_before_restarted_server_grants),
