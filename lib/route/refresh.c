@@ -130,21 +130,27 @@ static void reroute_backlog(struct vmux_router *r, struct vmux_link *link)
                   moved);
 }
 
+/* Whether old (NULL: none) named link's node a primary and the current map does not: demoted. */
+static bool failed_over(const struct vmux_router *r, const struct vmux_link *link,
+                        const struct vmux_slotmap *old)
+{
+    return vmux__router_link_primary_in(r, link, old) && !vmux__router_link_is_primary(r, link);
+}
+
 /*
  * Ends the stalled connections (vmux__link_stalled()) of nodes that old named primaries and the
- * current map does not: each hung, and the cluster failed it over. The dead-link rule would end
- * them only after twice their head command's timeout (a typed fan-out's part, a call with the
- * long deadline advised for failovers); ended now, what they hold goes on by the new map (the
- * retry-safe commands they wrote, back in their backlogs, are sent to the promoted replica below;
- * the others fail VMUX_ERR_CONNECTION_LOST; a typed fan-out's parts run again), and a node that
- * comes back from its stall cannot run them as a primary a moment before it learns it is none.
+ * current map does not (failed_over()): each hung, and the cluster failed it over. The dead-link
+ * rule would end them only after twice their head command's timeout (a typed fan-out's part, a call
+ * with the long deadline advised for failovers); ended now, what they hold goes on by the new map
+ * (the retry-safe commands they wrote, back in their backlogs, are sent to the promoted replica
+ * below; the others fail VMUX_ERR_CONNECTION_LOST; a typed fan-out's parts run again), and a node
+ * that comes back from its stall cannot run them as a primary a moment before it learns it is none.
  */
 static void end_failed_over(struct vmux_router *r, const struct vmux_slotmap *old)
 {
     for (size_t i = 0; i < vmux__router_nlinks(r); i++) {
         struct vmux_link *link = vmux__router_link_at(r, i);
-        if (vmux__link_stalled(link) && vmux__router_link_primary_in(r, link, old) &&
-            !vmux__router_link_is_primary(r, link))
+        if (vmux__link_stalled(link) && failed_over(r, link, old))
             vmux__link_end_stalled(link, "the refreshed map names another primary for its slots "
                                          "(a failover): ended as dead");
     }
@@ -157,12 +163,13 @@ static void install(struct vmux_router *r, struct vmux_slotmap *map)
     vmux__router_set_map(r, map);
     vmux__router_read_modes(r);
     vmux__router_tls_relearn(r);
-    end_failed_over(r, old); /* before the backlogs go by the new map */
+    /* Two walks, not one: an ended connection's failure runs in full (its ops failed or back in
+     * its backlog, its reads sent to other links' backlogs) before any backlog goes by the map. */
+    end_failed_over(r, old);
     size_t n = vmux__router_nlinks(r);
     for (size_t i = 0; i < n; i++) {
         struct vmux_link *link = vmux__router_link_at(r, i);
-        if (!vmux__link_ready(link) ||
-            (vmux__router_link_primary_in(r, link, old) && !vmux__router_link_is_primary(r, link)))
+        if (!vmux__link_ready(link) || failed_over(r, link, old))
             reroute_backlog(r, link); /* down, or demoted: its backlog would go to a replica */
     }
     vmux__slotmap_unref(old);
