@@ -28,8 +28,7 @@ static struct vmux_link *onward(struct vmux_router *r, const struct vmux_op *op,
 {
     if (refused != NULL && vmux__router_link_is_primary(r, refused))
         return NULL;
-    struct vmux_link *to =
-        op->slot >= 0 ? vmux__router_slot_link(r, op->slot) : vmux__router_keyless_away(r, refused);
+    struct vmux_link *to = vmux__router_onward(r, op, refused);
     return to != refused ? to : NULL;
 }
 

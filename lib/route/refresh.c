@@ -92,11 +92,9 @@ static void open_another(struct vmux_router *r)
 static struct vmux_link *backlog_onward(struct vmux_router *r, struct vmux_link *link,
                                         const struct vmux_op *op)
 {
-    if (op->slot >= 0)
-        return vmux__router_slot_link(r, op->slot);
     bool keyless = op->slot == VMUX_SLOT_ANY && !(op->flags & (VMUX_OP_PINNED | VMUX_OP_INTERNAL));
-    return keyless && !vmux__router_link_is_primary(r, link) ? vmux__router_keyless_away(r, link)
-                                                             : link;
+    bool leaves = op->slot >= 0 || (keyless && !vmux__router_link_is_primary(r, link));
+    return leaves ? vmux__router_onward(r, op, link) : link;
 }
 
 /*

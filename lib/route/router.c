@@ -521,11 +521,21 @@ static struct vmux_link *keyless_link(struct vmux_router *r)
     return ready || (demoted && first != NULL) ? first : r->seed;
 }
 
-struct vmux_link *vmux__router_keyless_away(struct vmux_router *r, const struct vmux_link *avoid)
+/*
+ * A keyless op's link by the map (keyless_link()), but never avoid's while the map names another
+ * primary: the first primary's link other than avoid's then (a ready one first).
+ */
+static struct vmux_link *keyless_away(struct vmux_router *r, const struct vmux_link *avoid)
 {
     bool ready;
     struct vmux_link *link = keyless_link(r);
     return link != avoid || r->map == NULL ? link : first_primary(r, avoid, &ready);
+}
+
+struct vmux_link *vmux__router_onward(struct vmux_router *r, const struct vmux_op *op,
+                                      const struct vmux_link *avoid)
+{
+    return op->slot >= 0 ? vmux__router_slot_link(r, op->slot) : keyless_away(r, avoid);
 }
 
 /*

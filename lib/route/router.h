@@ -690,11 +690,15 @@ bool vmux__router_readonly(struct vmux_router *r, struct vmux_link *link, struct
 void vmux__router_release_demoted(struct vmux_router *r);
 
 /*
- * I/O thread, CLUSTER: a keyless op's link by the map (the seed's, else the first primary's:
- * vmux__router_send()), but never avoid's while the map names another primary: the first
- * primary's link other than avoid's then (a ready one first). NULL when there is none.
+ * I/O thread, CLUSTER: where op, sent by the map again because avoid's node no longer serves it
+ * as a primary (a READONLY: demoted.c; a backlog after a failover: refresh.c), goes: its slot's
+ * primary (vmux__router_slot_link()); a keyless op (op->slot < 0) goes by the map as
+ * vmux__router_send() sends one (the seed's, else the first primary's), but never to avoid's
+ * while the map names another primary: the first primary's link other than avoid's then (a
+ * ready one first). NULL when there is none (or out of memory).
  */
-struct vmux_link *vmux__router_keyless_away(struct vmux_router *r, const struct vmux_link *avoid);
+struct vmux_link *vmux__router_onward(struct vmux_router *r, const struct vmux_op *op,
+                                      const struct vmux_link *avoid);
 
 /*
  * I/O thread: the link event for a refused op (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN) whose
