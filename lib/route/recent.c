@@ -17,9 +17,21 @@
 #include "route/router.h"
 #include "route/slotmap.h"
 
+/*
+ * The slots MOVED patched (struct vmux_router's moved), kept so that a MOVED walks only them: a
+ * planned failover's or a resharding's hundreds of MOVEDs, each walking all VMUX_SLOTS, cost
+ * milliseconds of the I/O thread. A slot is in slots[0..n) exactly when its at[] is not 0.
+ */
+struct vmux_moved_marks {
+    uint32_t at[VMUX_SLOTS];    /* per slot, loop ms of its last MOVED patch (0: none) */
+    uint16_t slots[VMUX_SLOTS]; /* the slots whose at[] is not 0, in no order */
+    unsigned n;
+    uint32_t last; /* loop ms of the last patch */
+};
+
 static bool recent(const struct vmux_router *r, unsigned slot, uint32_t now)
 {
-    uint32_t at = r->moved_at[slot];
+    uint32_t at = r->moved->at[slot];
     return at != 0 && (uint32_t)(now - at) < VMUX_ROUTER_MOVED_TRUST_MS;
 }
 
@@ -27,26 +39,50 @@ void vmux__router_moved_note(struct vmux_router *r, unsigned slot)
 {
     if (slot >= VMUX_SLOTS)
         return;
-    if (r->moved_at == NULL && (r->moved_at = calloc(VMUX_SLOTS, sizeof *r->moved_at)) == NULL)
+    if (r->moved == NULL && (r->moved = calloc(1, sizeof *r->moved)) == NULL)
         return; /* out of memory: the refresh is taken as it comes */
+    struct vmux_moved_marks *m = r->moved;
     uint32_t now = (uint32_t)uv_now(r->loop);
-    r->moved_at[slot] = now != 0 ? now : 1; /* 0: never */
-    r->moved_last = r->moved_at[slot];
+    if (m->at[slot] == 0)
+        m->slots[m->n++] = (uint16_t)slot;
+    m->at[slot] = now != 0 ? now : 1; /* 0: never */
+    m->last = m->at[slot];
 }
 
+/* Forgets every patch: none is trusted any more (each is older than the last). */
+static void forget_all(struct vmux_moved_marks *m)
+{
+    for (unsigned i = 0; i < m->n; i++)
+        m->at[m->slots[i]] = 0;
+    m->n = 0;
+}
+
+/*
+ * Walks the patched slots only; forgets those of the shard s, and those no longer trusted
+ * (recent() says the same of a 0 as of their old time).
+ */
 void vmux__router_moved_disowned(struct vmux_router *r, unsigned slot)
 {
-    if (r->moved_at == NULL || r->map == NULL || slot >= VMUX_SLOTS)
+    struct vmux_moved_marks *m = r->moved;
+    if (m == NULL || r->map == NULL || slot >= VMUX_SLOTS)
         return;
     uint32_t now = (uint32_t)uv_now(r->loop);
-    if ((uint32_t)(now - r->moved_last) >= VMUX_ROUTER_MOVED_TRUST_MS)
-        return; /* the common case: no patch is trusted any more */
+    if ((uint32_t)(now - m->last) >= VMUX_ROUTER_MOVED_TRUST_MS) {
+        forget_all(m); /* the common case: no patch is trusted any more (n is 0 after the first) */
+        return;
+    }
     const struct vmux_shard *s = vmux__slotmap_owner(r->map, slot);
     if (s == NULL)
         return;
-    for (unsigned i = 0; i < VMUX_SLOTS; i++)
-        if (recent(r, i, now) && vmux__slotmap_owner(r->map, i) == s)
-            r->moved_at[i] = 0;
+    unsigned kept = 0;
+    for (unsigned i = 0; i < m->n; i++) {
+        unsigned at = m->slots[i];
+        if (recent(r, at, now) && vmux__slotmap_owner(r->map, at) != s)
+            m->slots[kept++] = (uint16_t)at;
+        else
+            m->at[at] = 0;
+    }
+    m->n = kept;
 }
 
 /* The primary of slot in m, or NULL (no owner, or no address). */
@@ -81,7 +117,7 @@ struct vmux_slotmap *vmux__router_keep_moved(struct vmux_router *r, struct vmux_
                                              unsigned *kept_out)
 {
     *kept_out = 0;
-    if (r->moved_at == NULL || r->map == NULL)
+    if (r->moved == NULL || r->map == NULL)
         return fresh;
     uint32_t now = (uint32_t)uv_now(r->loop);
     unsigned kept = 0;

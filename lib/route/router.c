@@ -871,7 +871,7 @@ void vmux__router_free(struct vmux_router *r)
     free(r->seed_host);
     free(r->seed_id);
     free(r->seed_as_host);
-    free(r->moved_at);
+    free(r->moved);
     free(r->bounce_slots); /* when bounce_close() did not run */
     free(r->seed_blocking);
     vmux_config_free(r->seed_cfg);

@@ -99,6 +99,8 @@ struct vmux_router_fence {
     uint8_t slots[VMUX_SLOTS / 8];
 };
 
+struct vmux_moved_marks;
+
 struct vmux_router {
     atomic_int mode; /* enum vmux_router_mode: the I/O thread stores, any thread loads */
     int fail_code;   /* VMUX_ROUTER_FAILED: what ops and vmux_open() get */
@@ -184,9 +186,8 @@ struct vmux_router {
     size_t refresh_next;   /* the link asked next (0 the seed's, i + 1 node i's) */
     uint64_t last_refresh; /* loop ms of the last refresh sent */
     uint64_t rng;
-    uint32_t *moved_at;  /* per slot, loop ms of its last MOVED patch (0: none); NULL until one */
-    uint32_t moved_last; /* loop ms of the last of them */
-    uint32_t node_ids;   /* the last id given to a node (struct vmux_router_node) */
+    struct vmux_moved_marks *moved; /* the slots MOVED patched lately (recent.c); NULL until one */
+    uint32_t node_ids;              /* the last id given to a node (struct vmux_router_node) */
     /* CLUSTER: the most commands one node's link holds before a new one for it is refused
      * (share.c): a hung node cannot take the whole of maxPending */
     size_t node_share;
@@ -548,7 +549,7 @@ void vmux__router_moved(struct vmux_router *r, unsigned slot, const char *host, 
  * vmux__router_moved_note() records that slot was just patched by a MOVED;
  * vmux__router_moved_disowned(), called before a MOVED for slot patches the map, forgets the
  * patches of every slot the current map gives slot's shard: its node has just disowned one of
- * them, so they no longer outrank a refresh;
+ * them, so they no longer outrank a refresh (it walks the patched slots only, not all of them);
  * vmux__router_keep_moved() takes a refreshed map (its reference) and gives the map to install:
  * fresh itself, or a copy in which each slot patched within VMUX_ROUTER_MOVED_TRUST_MS keeps the
  * primary the current map has for it (its whole shard when that patch was a failover's, the
