@@ -29,11 +29,24 @@ static bool same_addr(const struct vmux_node_addr *a, const struct vmux_node_add
     return a->port == b->port && strcasecmp(a->host, b->host) == 0;
 }
 
+/*
+ * Compares addresses once per run of slots that the two maps give to the same pair of shards
+ * (ranges make such runs long): a planned failover's hundreds of MOVEDs each ask this of a map
+ * patched once more, and one strcasecmp() per slot made it 1.7 million instructions a MOVED.
+ */
 unsigned vmux__slotmap_moved_slots(const struct vmux_slotmap *old, const struct vmux_slotmap *m)
 {
     unsigned n = 0;
-    for (unsigned slot = 0; slot < VMUX_SLOTS; slot++)
-        n += !same_addr(primary_of(old, slot), primary_of(m, slot));
+    uint32_t pair = UINT32_MAX; /* no pair of 16-bit indexes */
+    bool differs = false;
+    for (unsigned slot = 0; slot < VMUX_SLOTS; slot++) {
+        uint32_t now = (uint32_t)old->owner[slot] << 16 | m->owner[slot];
+        if (now != pair) {
+            pair = now;
+            differs = !same_addr(primary_of(old, slot), primary_of(m, slot));
+        }
+        n += differs;
+    }
     return n;
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 #include <pthread.h>
@@ -573,6 +574,69 @@ static void test_moved(void **state)
     vmux__slotmap_unref(m);
 }
 
+/* The slots whose primary differs, by a walk that compares every slot's addresses. */
+static unsigned moved_model(const struct vmux_slotmap *a, const struct vmux_slotmap *b)
+{
+    unsigned n = 0;
+    for (unsigned slot = 0; slot < VMUX_SLOTS; slot++) {
+        const struct vmux_shard *x = vmux__slotmap_owner(a, slot),
+                                *y = vmux__slotmap_owner(b, slot);
+        if (x == NULL || y == NULL)
+            n += x != y;
+        else
+            n += x->nodes[0].port != y->nodes[0].port ||
+                 strcasecmp(x->nodes[0].host, y->nodes[0].host) != 0;
+    }
+    return n;
+}
+
+/*
+ * vmux__slotmap_moved_slots() compares addresses once per run of slots the two maps give to the
+ * same pair of shards: the same counts as comparing every slot, for single moves, a failover, a
+ * hole filled, shards listed in another order (other indexes, the same primaries), and a chain
+ * of random patches.
+ */
+static void test_moved_slots(void **state)
+{
+    (void)state;
+    struct vmux_slotmap *m = build(three_shards(), "127.0.0.1"), *p, *q;
+    assert_int_equal(vmux__slotmap_moved_slots(m, m), 0);
+    q = build(A(A(I(10923), I(16383), node("127.0.0.1", 7002, ID2), node("127.0.0.1", 7005, ID5)),
+                A(I(0), I(5460), node("127.0.0.1", 7000, ID0), node("127.0.0.1", 7003, ID3)),
+                A(I(5461), I(10922), node("127.0.0.1", 7001, ID1), node("127.0.0.1", 7004, ID4))),
+              "127.0.0.1");
+    assert_int_equal(vmux__slotmap_moved_slots(m, q), 0); /* other indexes, same primaries */
+    vmux__slotmap_unref(q);
+    assert_int_equal(vmux__slotmap_moved(m, 0, "127.0.0.1", 9, 7001, &p), 0);
+    assert_int_equal(vmux__slotmap_moved_slots(m, p), 1);
+    assert_int_equal(vmux__slotmap_moved_slots(p, m), 1);
+    vmux__slotmap_unref(p);
+    assert_int_equal(vmux__slotmap_failover(m, 100, "127.0.0.1", 9, 7003, &p), 0);
+    assert_int_equal(vmux__slotmap_moved_slots(m, p), 5461);
+    vmux__slotmap_unref(p);
+    q = build(A(A(I(0), I(10), node("127.0.0.1", 7000, ID0))), "127.0.0.1");
+    assert_int_equal(vmux__slotmap_moved_slots(q, m), VMUX_SLOTS - 11); /* holes filled */
+    assert_int_equal(vmux__slotmap_moved_slots(m, q), VMUX_SLOTS - 11);
+    vmux__slotmap_unref(q);
+    /* A chain of patches, as a reshard's MOVEDs make, each against the model. */
+    unsigned seed = 7;
+    p = m;
+    vmux__slotmap_ref(p);
+    for (int i = 0; i < 300; i++) {
+        unsigned slot = (unsigned)rand_r(&seed) % VMUX_SLOTS;
+        int port = 7000 + rand_r(&seed) % 7; /* 7006: a node the map does not know */
+        int rc = (i % 7 == 0) ? vmux__slotmap_failover(p, slot, "127.0.0.1", 9, port, &q)
+                              : vmux__slotmap_moved(p, slot, "127.0.0.1", 9, port, &q);
+        assert_int_equal(rc, 0);
+        assert_int_equal(vmux__slotmap_moved_slots(p, q), moved_model(p, q));
+        assert_int_equal(vmux__slotmap_moved_slots(m, q), moved_model(m, q));
+        vmux__slotmap_unref(p);
+        p = q;
+    }
+    vmux__slotmap_unref(p);
+    vmux__slotmap_unref(m);
+}
+
 static void test_equal(void **state)
 {
     (void)state;
@@ -745,7 +809,7 @@ int main(void)
         cmocka_unit_test(test_moved),          cmocka_unit_test(test_equal),
         cmocka_unit_test(test_drained_shard),  cmocka_unit_test(test_names_by_address),
         cmocka_unit_test(test_single),         cmocka_unit_test(test_references),
-        cmocka_unit_test(test_standalone),
+        cmocka_unit_test(test_standalone),     cmocka_unit_test(test_moved_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
