@@ -356,12 +356,24 @@ static void on_error(struct vmux_sublink *sl, const vmux_reply *r)
     struct vmux *m = sl->m;
     const struct vmux_sub_request *rq = vmux__sublink_oldest(sl);
     bool subscribe = rq != NULL && !rq->unsub; /* else an UNSUBSCRIBE's, or nothing's */
-    struct vmux_sub *s = vmux__sublink_answered(sl);
     size_t len = 0;
     const char *msg = vmux_reply_str(r, &len);
     struct vmux_redirect rd;
-    bool shard = s != NULL && s->kind == VMUX_SUB_SHARD && s->at == sl && !s->dead;
     int parsed = msg != NULL ? vmux__redirect_parse(msg, len, &rd) : 0;
+    if (parsed == 1 && (rq == NULL || rq->slot != (int)rd.slot)) {
+        /* A redirect answers a request of its slot's shard channel only: this is the late answer
+         * to an SUNSUBSCRIBE whose channel the server ended itself just before it read it (Valkey
+         * 8 answers it MOVED once the slot has gone), its "sunsubscribe" taken for the answer
+         * (on_unsubscribe()). Taken for the next request's, it refused a SUBSCRIBE behind it and
+         * put every later answer one request off. */
+        vmux__log(m->cfg, VMUX_LOG_DEBUG,
+                  "subscriber connection %s:%d: %s (the late answer to an unsubscribe the server "
+                  "had done itself)",
+                  sl->host ? sl->host : "?", sl->port, msg);
+        return;
+    }
+    struct vmux_sub *s = vmux__sublink_answered(sl);
+    bool shard = s != NULL && s->kind == VMUX_SUB_SHARD && s->at == sl && !s->dead;
     enum vmux_errclass cls = vmux__errclass(msg, len);
     bool again =
         shard && (parsed == 1 || cls == VMUX_ERRCLASS_CLUSTERDOWN || cls == VMUX_ERRCLASS_TRYAGAIN);
@@ -373,9 +385,11 @@ static void on_error(struct vmux_sublink *sl, const vmux_reply *r)
         /* a SUBSCRIBE's whose subscription has ended or gone on since: nothing waits for it, and
          * nothing is wrong (a MOVED to an SSUBSCRIBE unsubscribed during a migration was logged
          * as an error) */
-        vmux__log(m->cfg, subscribe ? VMUX_LOG_DEBUG : VMUX_LOG_ERROR,
+        vmux__log(m->cfg, subscribe || parsed == 1 ? VMUX_LOG_DEBUG : VMUX_LOG_ERROR,
                   "subscriber connection: %s%s", msg,
-                  subscribe ? " (to a subscription since ended or moved)" : "");
+                  subscribe     ? " (to a subscription since ended or moved)"
+                  : parsed == 1 ? " (to an unsubscribe sent after its slot moved: nothing to end)"
+                                : "");
         return;
     }
     vmux__log(m->cfg, VMUX_LOG_DEBUG, "subscriber connection %s:%d: %s", sl->host ? sl->host : "?",

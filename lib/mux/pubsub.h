@@ -128,12 +128,15 @@ struct vmux_sub {
 /*
  * One SUBSCRIBE or UNSUBSCRIBE written on a subscriber connection. sub is the subscription the
  * SUBSCRIBE was sent for; NULL for an UNSUBSCRIBE, or once that subscription has ended. hash
- * is the kind and name's, to tell the answer to an UNSUBSCRIBE from the server's own.
+ * is the kind and name's, to tell the answer to an UNSUBSCRIBE from the server's own. slot is
+ * a shard channel's (SSUBSCRIBE, SUNSUBSCRIBE), -1 for the others: only a request of that slot
+ * can be answered by a MOVED or ASK naming it.
  */
 struct vmux_sub_request {
     struct vmux_sub_request *next;
     struct vmux_sub *sub;
     uint64_t hash;
+    int slot;
     bool unsub;
 };
 

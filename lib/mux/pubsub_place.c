@@ -54,7 +54,9 @@ int vmux__sublink_send(struct vmux_sublink *sl, const char *cmd, const vmux_byte
          * freeze, whose end raises no ready event: net/link.h) */
         return rc == VMUX_ERR_NOT_CONNECTED ? 0 : rc;
     }
-    *rq = (struct vmux_sub_request){NULL, s, hash, s == NULL};
+    bool shard = strcmp(cmd, "SSUBSCRIBE") == 0 || strcmp(cmd, "SUNSUBSCRIBE") == 0;
+    int slot = shard ? (int)vmux__slot_of(name->ptr, name->len) : -1;
+    *rq = (struct vmux_sub_request){NULL, s, hash, slot, s == NULL};
     if (s != NULL)
         s->requests++;
     if (sl->sent_tail != NULL)

@@ -659,6 +659,52 @@ static void test_moved_after_end_is_no_error(void **state)
     vt_fcluster_stop(c);
 }
 
+/*
+ * The server ends a shard channel itself (its slot left the node) just before it reads the
+ * handle's own SUNSUBSCRIBE of it, which Valkey 8 then answers with MOVED, not NOSUB: the
+ * "sunsubscribe" push is taken for the SUNSUBSCRIBE's answer, and the MOVED that follows is no
+ * answer to the next request, a SUBSCRIBE of a classic channel on the same connection. It was
+ * taken for it: "'lm:c' refused: MOVED ...", the channel not live, and every later answer on the
+ * connection one request off (helper-262: against a real cluster, a classic channel was still not
+ * live 8 s later).
+ */
+static void test_late_moved_to_unsubscribe(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    char ch[32], confirmed[128] = "", ended[128] = "", late[512];
+    int slot = name_in("lm:s", 0, 8191, -1, ch, sizeof ch);
+    push3(confirmed, sizeof confirmed, "ssubscribe", ch, NULL, 1);
+    push3(ended, sizeof ended, "sunsubscribe", ch, NULL, 0);
+    snprintf(late, sizeof late, "-MOVED %d 127.0.0.1:%d\r\n", slot, vt_fcluster_port(c, 1));
+    push3(late, sizeof late, "subscribe", "lm:c", NULL, 1);
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, confirmed), 0); /* the SSUBSCRIBE */
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, ended), 0);     /* the SUNSUBSCRIBE */
+    assert_int_equal(vt_fcluster_rule(c, 0, "lm:c", 1, 0, late), 0);  /* the SUBSCRIBE */
+    static vt_logtext log = VT_LOGTEXT_INIT;
+    vmux *m = open_logged(c, &log);
+    assert_int_equal(vmux__run_on_io(m, keep_idle_links, NULL), 0);
+    static struct tally t;
+    vmux_sub *s, *classic;
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_SHARD, (vmux_str){ch, strlen(ch)}, on_message, &t, &s), 0);
+    assert_int_equal(vmux_sub_wait_live(s, WAIT_MS), 0);
+    assert_int_equal(vmux_unsubscribe(m, s), 0);
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR("lm:c"), on_message, &t, &classic), 0);
+    if (vmux_sub_wait_live(classic, 3000) != 0)
+        fail_msg("the classic channel is not live; the log: %s", log.text);
+    if (!vt_wait_until(all_answered, m, WAIT_MS))
+        fail_msg("the answers were never read");
+    if (vt_logtext_has(&log, "MOVED"))
+        fail_msg("logged: %s", log.text);
+    assert_int_equal(vt_fcluster_count(c, 0, "SUBSCRIBE"), 1);
+    assert_int_equal(vmux_unsubscribe(m, classic), 0);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* Whether every subscriber link's host is whole: short, or the MOVED's 300 bytes (never cut). */
 static int hosts_whole(vmux *m, void *arg)
 {
@@ -734,6 +780,7 @@ int main(void)
         cmocka_unit_test(test_unconfirmed_move_leaves_no_guard),
         cmocka_unit_test(test_guard_window_from_own_confirmation),
         cmocka_unit_test(test_moved_after_end_is_no_error),
+        cmocka_unit_test(test_late_moved_to_unsubscribe),
         cmocka_unit_test(test_moved_to_long_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
