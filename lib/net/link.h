@@ -38,7 +38,8 @@ struct vmux_link_events {
      * READONLY (may be NULL): its node, a replica now, refused it before running it. Returns true
      * when it took op and reply (a cluster's router sends op by its map), false to let the link go
      * on as usual (a retry-safe op waits for the next connection, another completes with reply).
-     * Called after the link retired its connection.
+     * Called after the link retired its connection. Taken, the op counts as retried in the
+     * link's counters (its node's), as every resend after a refusal does.
      */
     bool (*readonly)(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply, void *arg);
     /*

@@ -178,8 +178,10 @@ static bool demoted_reply(struct vmux_link *link, struct vmux_op *op, vmux_reply
                                false);
     }
     if (op->nreplies == 1 && link->events.readonly != NULL &&
-        link->events.readonly(link, op, reply, link->arg))
+        link->events.readonly(link, op, reply, link->arg)) {
+        vmux__count(&link->ctr->retried, 1); /* here, its node's: the node stats add up */
         return true;
+    }
     if (!(op->flags & VMUX_OP_RETRY_SAFE) && op->nreplies != 1)
         return false; /* a MULTI...EXEC block: its rule, as before */
     if (lone != NULL) {

@@ -14,7 +14,6 @@
  */
 #include <stdint.h>
 
-#include "core/counters.h"
 #include "core/log.h"
 #include "route/router.h"
 
@@ -41,7 +40,6 @@ bool vmux__router_readonly(struct vmux_router *r, struct vmux_link *link, struct
     op->refusal = reply; /* its words, should its deadline come first */
     if (op->retries < UINT8_MAX)
         op->retries++;
-    vmux__count(&r->ctr->retried, 1);
     struct vmux_link *to = onward(r, op, link);
     if (to != NULL) {
         vmux__router_forward(r, to, op); /* the map knows already */

@@ -412,11 +412,35 @@ static vmux *open_watched(vt_fcluster *c, struct recorder *rec, struct log_seen 
 }
 
 /*
+ * The handle's retried count is the sum of its nodes' (vmux_read_node_stats() of the three; a
+ * node never dialled, node 2 here, has none), and node 0, which answered READONLY, counts that
+ * refusal's resend (helper-254: it counted in the handle's total only, so the nodes' stats did not
+ * add up to it, as client.h says they do).
+ */
+static void retried_adds_up(vt_fcluster *c, vmux *m)
+{
+    vmux_stats total = VMUX_INIT(vmux_stats), node[3];
+    assert_int_equal(vmux_read_stats(m, &total), 0);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < 3; i++) {
+        node[i] = VMUX_INIT(vmux_stats);
+        int rc = vmux_read_node_stats(m, "127.0.0.1", vt_fcluster_port(c, i), &node[i]);
+        assert_true(rc == 0 || (i > 0 && rc == VMUX_ERR_INVALID_ARG));
+        sum += node[i].retried;
+    }
+    if (sum != total.retried || node[0].retried < 1)
+        fail_msg(
+            "retried: the handle %llu, its nodes %llu + %llu + %llu (node 0 answered READONLY)",
+            (unsigned long long)total.retried, (unsigned long long)node[0].retried,
+            (unsigned long long)node[1].retried, (unsigned long long)node[2].retried);
+}
+
+/*
  * Node 0 says a failover demoted it (READONLY to a GET of k), then answers MOVED for k's slot to
  * node 2 (to: its address), which serves k: the MOVED with that sign. The GET refused READONLY
  * waits for a map that no longer names node 0 a primary (route/demoted.c), which these nodes never
  * give: its deadline (300 ms) ends it with the server's words, how often it was refused, and that
- * it did not run.
+ * it did not run; the resend counts in node 0's stats as in the handle's (retried_adds_up()).
  */
 static void moved_after_sign(vt_fcluster *c, vmux *m, const char *k, const char *to)
 {
@@ -436,6 +460,7 @@ static void moved_after_sign(vt_fcluster *c, vmux *m, const char *k, const char 
     if (strncmp(why, "READONLY", 8) != 0 || strstr(why, "(refused 1 time over ") == NULL ||
         strstr(why, "not executed)") == NULL)
         fail_msg("a GET refused READONLY until its deadline: %s", why);
+    retried_adds_up(c, m);
     vt_get_value(m, k, "v1");
 }
 
