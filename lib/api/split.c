@@ -112,10 +112,19 @@ int vmux__split(vmux *m, const char *cmd, const vmux_str *keys, const vmux_str *
                 struct vmux_split *s)
 {
     memset(s, 0, sizeof *s);
+    if (vmux__slot_routing(m) != VMUX__SLOTS_YES)
+        return 0;
+    return vmux__split_slots(cmd, keys, values, n, s);
+}
+
+int vmux__split_slots(const char *cmd, const vmux_str *keys, const vmux_str *values, size_t n,
+                      struct vmux_split *s)
+{
+    memset(s, 0, sizeof *s);
     /* n bounded so that an index fits the low half of an order entry, and each part's argc an
      * int; larger calls, and bad strings, take the ordinary path, which refuses them. */
-    if (keys == NULL || n < 2 || n > INT32_MAX / 2 || vmux__slot_routing(m) != VMUX__SLOTS_YES ||
-        any_invalid(keys, values, n) || one_slot(keys, n))
+    if (keys == NULL || n < 2 || n > INT32_MAX / 2 || any_invalid(keys, values, n) ||
+        one_slot(keys, n))
         return 0;
     s->nkeys = n;
     s->order = malloc(n * sizeof *s->order);

@@ -53,6 +53,10 @@ struct vmux_split {
 int vmux__split(vmux *m, const char *cmd, const vmux_str *keys, const vmux_str *values, size_t n,
                 struct vmux_split *s);
 
+/* vmux__split() whatever the handle's mode: the parts the keys would make on a cluster. */
+int vmux__split_slots(const char *cmd, const vmux_str *keys, const vmux_str *values, size_t n,
+                      struct vmux_split *s);
+
 /* Frees what vmux__split() allocated and empties *s. */
 void vmux__split_free(struct vmux_split *s);
 
@@ -97,7 +101,9 @@ int vmux__split_settle(vmux *m, const vmux_callopts **opts, vmux_callopts *local
  * several slots sends one command per slot and puts the replies together; else it returns
  * VMUX_SPLIT_ONE, having sent nothing. Every command split here is idempotent, so its parts go
  * retry-safe. The synchronous forms fill opts->errbuf as vmux_call() does: the failed part's
- * slot named, but for VMUX_ERR_SERVER, whose words are the server's as they are.
+ * slot named, but for VMUX_ERR_SERVER, whose words are the server's as they are, and what became
+ * of the other parts: "the others may have run", unless every part's outcome says it did not run
+ * (core/explain.h vmux__ran_of(): "none of them was sent: not executed", or "none of them ran").
  *
  * vmux__split_count(): DEL, UNLINK, EXISTS, TOUCH (cmd): *out (zeroed first, may be NULL) is the
  * sum of the parts' counts; a part that fails fails the call with its error, the first in key
@@ -124,8 +130,12 @@ int vmux__split_mset(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
  * then sends the count split per slot or as one command, as the answer says, with what is left
  * of the deadline. cb runs exactly once: with the count, or with the first failure (a wait that
  * ended first: its code, NULL reply, and the words of an unsent command in vmux_last_error()).
+ * While it waits it holds the room at the door (maxPending, maxPendingBytes) its parts take on a
+ * cluster, one command per slot the keys span (vmux__split_slots()), or one command for keys in
+ * one slot: taken at the call, so that the call is admitted or refused there as after the answer.
  * Returns 0; VMUX_SPLIT_ONE, nothing done, for keys the ordinary path refuses ({NULL, len > 0}:
- * it says which); or, cb never run: VMUX_ERR_INVALID_ARG (bad opts), VMUX_ERR_NOMEM,
+ * it says which); or, cb never run: VMUX_ERR_BACKLOG_FULL (the door's words in opts' error
+ * buffer, as vmux__batch_async() writes them), VMUX_ERR_INVALID_ARG (bad opts), VMUX_ERR_NOMEM,
  * VMUX_ERR_CLOSED, VMUX_ERR_FORKED. Any thread.
  */
 int vmux__split_count_later(vmux *m, const vmux_callopts *opts, const char *cmd,

@@ -10,6 +10,7 @@
 
 #include "api/split.h"
 #include "api/typed.h"
+#include "core/encode.h"
 #include "core/sized.h"
 #include "core/value.h"
 #include "core/why.h"
@@ -90,15 +91,54 @@ static bool refused_keys(const vmux_str *keys, size_t n)
     return false;
 }
 
+/* The encoded size of cmd and the keys as one command into *bytes: 0 or why not. */
+static int whole_size(const char *cmd, const vmux_str *keys, size_t n, size_t *bytes)
+{
+    struct vmux_args a;
+    int rc = vmux__args_items(&a, cmd, NULL, keys, n) ? 0 : VMUX_ERR_INVALID_ARG;
+    if (rc == 0)
+        rc = vmux__encoded_size(a.argc, a.argv, a.lens, bytes);
+    vmux__args_free(&a);
+    return rc;
+}
+
+/*
+ * The room at the door the count takes once a cluster answers (after which the same call is
+ * admitted or refused at submission): a command per slot the keys span, of their parts' bytes, or
+ * one command when they share a slot. 0 or why not.
+ */
+static int room_of(const char *cmd, const vmux_str *keys, size_t n, struct vmux__room *room)
+{
+    struct vmux_split s;
+    int rc = vmux__split_slots(cmd, keys, NULL, n, &s);
+    *room = (struct vmux__room){1, 0};
+    if (rc == 0)
+        return whole_size(cmd, keys, n, &room->bytes);
+    if (rc < 0)
+        return rc;
+    room->ops = s.ngroups;
+    for (size_t g = 0; g < s.ngroups && rc >= 0; g++) {
+        size_t size = 0;
+        rc = vmux__encoded_size(s.parts[g].argc, s.parts[g].argv, s.parts[g].argvlen, &size);
+        room->bytes += size;
+    }
+    vmux__split_free(&s);
+    return rc < 0 ? rc : 0;
+}
+
 int vmux__split_count_later(vmux *m, const vmux_callopts *opts, const char *cmd,
                             const vmux_str *keys, size_t n, vmux_reply_cb cb, void *userdata)
 {
+    struct vmux__room room;
     if (refused_keys(keys, n))
         return VMUX_SPLIT_ONE; /* the ordinary path says which key */
+    int rc = room_of(cmd, keys, n, &room);
+    if (rc != 0)
+        return rc;
     struct later *l = later_new(opts, cmd, keys, n, cb, userdata);
     if (l == NULL)
         return VMUX_ERR_NOMEM;
-    int rc = vmux__after_settled(m, opts, send_now, send_failed, l);
+    rc = vmux__after_settled(m, opts, &room, send_now, send_failed, l);
     if (rc != 0)
         free(l); /* refused: neither ran */
     return rc;

@@ -41,36 +41,62 @@ static vmux_callopts safe_opts(const vmux_callopts *opts)
 /* Room for a failed part's words: vmux__explain()'s and the part's slot. */
 #define PART_WORDS_SIZE (VMUX_REASON_SIZE + 256)
 
+/* What every part's outcome says of whether any ran (core/explain.h): the least sure of them. */
+static enum vmux__ran parts_ran(const struct vmux_part_result *res, size_t n)
+{
+    enum vmux__ran all = VMUX__RAN_UNSENT;
+    for (size_t i = 0; i < n && all != VMUX__RAN_MAYBE; i++) {
+        enum vmux__ran one = vmux__ran_of(res[i].status, res[i].reply);
+        all = one < all ? one : all;
+    }
+    return all;
+}
+
+/* What a failed part's words say of the other parts, as parts_ran() found them. */
+static const char *others_words(enum vmux__ran ran)
+{
+    switch (ran) {
+    case VMUX__RAN_UNSENT:
+        return "none of them was sent: not executed"; /* cluster=yes waiting for the answer */
+    case VMUX__RAN_NOT:
+        return "none of them ran: not executed";
+    default:
+        return "the others may have run";
+    }
+}
+
 /*
  * Writes into buf (len bytes) what a part that failed with rc and reply says, of a call split
  * into ngroups parts: the server's words for its error reply; for another failure, what
  * vmux_call() would say of it (core/explain.h: the code's description, and the why that came with
  * reply, such as "waiting for a connection (never sent); last connection failure: host:port: ..."
- * or "written to host:port and not answered in time") and its slot. Failure path only.
+ * or "written to host:port and not answered in time"), its slot, and what became of the others
+ * (ran: parts_ran()). Failure path only.
  */
 static void part_words(char *buf, size_t len, unsigned slot, size_t ngroups, int rc,
-                       const vmux_reply *reply)
+                       const vmux_reply *reply, enum vmux__ran ran)
 {
     char words[VMUX_REASON_SIZE + 128];
     vmux__explain(words, sizeof words, rc, reply);
     if (rc != VMUX_ERR_SERVER)
         vmux__errbuf_set(buf, len,
                          "%s (the command for slot %u, one of the %zu this call was split into; "
-                         "the others may have run)",
-                         words, slot, ngroups);
+                         "%s)",
+                         words, slot, ngroups, others_words(ran));
     else
         vmux__errbuf_set(buf, len, "%s", words);
 }
 
-/* Fills the caller's error buffer for rc: part g's words (part_words()), or (g == ngroups) the
- * code's description alone. */
+/* Fills the caller's error buffer for rc: part g's words (part_words(), res every part's
+ * outcome), or (g == ngroups) the code's description alone. */
 static void explain_part(const vmux_callopts *o, const struct vmux_split *s, size_t g, int rc,
-                         const vmux_reply *reply)
+                         const struct vmux_part_result *res)
 {
     if (o->errbuf == NULL || o->errlen == 0 || rc == 0)
         return;
     if (g < s->ngroups)
-        part_words(o->errbuf, o->errlen, s->groups[g].slot, s->ngroups, rc, reply);
+        part_words(o->errbuf, o->errlen, s->groups[g].slot, s->ngroups, rc, res[g].reply,
+                   parts_ran(res, s->ngroups));
     else
         vmux__explain(o->errbuf, o->errlen, rc, NULL);
 }
@@ -81,7 +107,7 @@ static int gather(const vmux_callopts *o, const struct vmux_split *s,
 {
     size_t g = vmux__split_failed(res, s->ngroups);
     if (g < s->ngroups) {
-        explain_part(o, s, g, res[g].status, res[g].reply);
+        explain_part(o, s, g, res[g].status, res);
         return res[g].status;
     }
     int rc = 0;
@@ -205,16 +231,17 @@ struct count_wait {
 };
 
 /*
- * Part g of n failed with status and reply: its words, as vmux__split_count() puts them in an
+ * Part g of n failed with status and reply (ran: every part's, parts_ran()): its words, as
+ * vmux__split_count() puts them in an
  * error buffer, become the callback's vmux_last_error() (core/why.h). Returns the reply the
  * callback gets: NULL for a part unsent or lost (the why its op brought, VMUX_OP_TELL_WHY, is
  * freed), else reply (call.h's vmux_reply_cb).
  */
 static vmux_reply *part_why(const struct count_wait *c, size_t n, size_t g, int status,
-                            vmux_reply *reply)
+                            vmux_reply *reply, enum vmux__ran ran)
 {
     char words[PART_WORDS_SIZE];
-    part_words(words, sizeof words, c->groups[g].slot, n, status, reply);
+    part_words(words, sizeof words, c->groups[g].slot, n, status, reply, ran);
     reply = vmux__why_completion(status, reply); /* the code's words, then the part's over them */
     (void)vmux__why_set(status, "%s", words);
     return reply;
@@ -229,7 +256,7 @@ static void count_done(size_t n, struct vmux_part_result *res, void *userdata)
     int status = g < n ? res[g].status : 0;
     vmux_reply *reply = NULL;
     if (g < n) {
-        reply = part_why(&c, n, g, status, res[g].reply);
+        reply = part_why(&c, n, g, status, res[g].reply, parts_ran(res, n));
         res[g].reply = NULL;
     } else {
         int64_t sum = 0;

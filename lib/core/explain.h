@@ -49,6 +49,22 @@ bool vmux__words_code(int status);
  */
 void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply);
 
+/* What a failed command's outcome says of whether it ran, from surely not to perhaps. */
+enum vmux__ran {
+    VMUX__RAN_MAYBE, /* it ran, or may have: no reply, a reply, or words that do not say */
+    VMUX__RAN_NOT,   /* not executed (written and redirected, or refused "not now") */
+    VMUX__RAN_UNSENT /* never sent, so not executed */
+};
+
+/*
+ * Which of them status and the why that came with it (the reply of an unsent, lost or closed
+ * command that asked for words, VMUX_OP_TELL_WHY) say: VMUX_ERR_BACKLOG_FULL, or an unsent code
+ * with its link's last failure (an error reply: vmux__op_why() words only an op never written),
+ * never sent; the words of core/op_words.c (a router's wait, a close) as they end, "never sent,
+ * not executed" or "not executed"; anything else, maybe (a success ran). Any thread.
+ */
+enum vmux__ran vmux__ran_of(int status, const vmux_reply *why);
+
 /*
  * Writes into buf (as vmux__explain) which argument of a command vmux_call() refuses with
  * VMUX_ERR_INVALID_ARG: argc below 1, argv NULL, or an argument NULL with a length. Returns false,

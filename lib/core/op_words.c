@@ -1,8 +1,11 @@
 /*
  * What an op that fails on its way says, and its expiry (core/op.h, that section): the words an
  * op that fails unsent, unanswered or ended once written carries to its caller, and the expiry
- * that puts them on it. Off the common path: words are made only as an op fails asking for them
- * (VMUX_OP_TELL_WHY); vmux__op_sent_again() notes a blocking op sent again after its block ended.
+ * that puts them on it. Words that end "never sent, not executed" or "not executed" say so of the
+ * op alone: core/explain.h vmux__ran_of() reads those endings (a split call's words, whether any
+ * of its parts may have run), so keep them last. Off the common path: words are made only as an op
+ * fails asking for them (VMUX_OP_TELL_WHY); vmux__op_sent_again() notes a blocking op sent again
+ * after its block ended.
  */
 #include "core/op.h"
 

@@ -77,6 +77,11 @@ enum vmux__slots vmux__slot_routing(vmux *m);
  */
 int vmux__settle_sync(vmux *m, const vmux_callopts *opts, uint32_t *left_ms);
 
+/* Room at the door (maxPending, maxPendingBytes): ops commands of bytes encoded bytes in all. */
+struct vmux__room {
+    size_t ops, bytes;
+};
+
 /*
  * Runs fn(m, left_ms, arg) on the I/O thread once the handle knows whether it is on a cluster,
  * left_ms being what is left of the call's deadline (opts' timeout_ms from now, the handle's
@@ -88,11 +93,16 @@ int vmux__settle_sync(vmux *m, const vmux_callopts *opts, uint32_t *left_ms);
  * failed(status, why, arg), on the I/O thread, runs instead when the wait ended first (why: the
  * words of an unsent command, as core/explain.h reads them, or NULL; failed owns it) or with fn's
  * error (why NULL): exactly one of a successful fn and failed runs, once. vmux_drain() waits for it
- * as for a call. Returns 0; or, with neither run: VMUX_ERR_INVALID_ARG (m NULL, opts refused as
- * vmux_call_async() refuses them), VMUX_ERR_CLOSED, VMUX_ERR_FORKED, VMUX_ERR_NOMEM. Any thread,
- * the I/O thread included.
+ * as for a call. room (NULL or ops 0: none) is what fn's commands will take at the door: it is
+ * taken at once, as their submission would take it now, and held while the wait lasts, so that a
+ * handle over maxPending or maxPendingBytes refuses the call here as it would refuse those
+ * commands (a waiting call takes its share as they would); it is given back just before fn
+ * runs (its submissions take their own) or as the wait ends first. Returns 0; or, with neither
+ * run: VMUX_ERR_BACKLOG_FULL (the door's words, mux/mux.h vmux__door_why(), in opts' error
+ * buffer), VMUX_ERR_INVALID_ARG (m NULL, opts refused as vmux_call_async() refuses them),
+ * VMUX_ERR_CLOSED, VMUX_ERR_FORKED, VMUX_ERR_NOMEM. Any thread, the I/O thread included.
  */
-int vmux__after_settled(vmux *m, const vmux_callopts *opts,
+int vmux__after_settled(vmux *m, const vmux_callopts *opts, const struct vmux__room *room,
                         int (*fn)(vmux *m, uint32_t left_ms, void *arg),
                         void (*failed)(int status, vmux_reply *why, void *arg), void *arg);
 

@@ -5,7 +5,9 @@
  * such a call reached a cluster node whole and came back CROSSSLOT. The synchronous wait is a
  * fan-out's (mux/fanout_call.c); the asynchronous one is a control op that waits with the
  * commands that wait for detection, by its deadline, and runs the caller's function when the mode
- * is known.
+ * is known. It takes the room its function's commands will need at the door when it is made, as
+ * they would be admitted or refused then (an async split over maxPending was refused only once
+ * the answer came, through its callback: review helper-257 F5).
  */
 #include <stdlib.h>
 
@@ -48,7 +50,8 @@ int vmux__settle_sync(vmux *m, const vmux_callopts *opts, uint32_t *left_ms)
     return rc;
 }
 
-/* A wait of vmux__after_settled(): the caller's function and its deadline. Freed at completion. */
+/* A wait of vmux__after_settled(): the caller's function and its deadline, and the room it holds
+ * at the door (ops commands of bytes, 0 once given back). Freed at completion. */
 struct after {
     vmux *m;
     uint64_t deadline_ns;
@@ -56,7 +59,17 @@ struct after {
     void (*failed)(int status, vmux_reply *why, void *arg);
     void *arg;
     bool taken; /* fn took arg over */
+    size_t ops, bytes;
 };
+
+/* Gives back the room a holds, once: fn's commands take their own as they are submitted. */
+static void give_back(struct after *a)
+{
+    if (a->ops > 0)
+        vmux__unreserve_n(a->m, a->ops, a->bytes);
+    a->ops = 0;
+    a->bytes = 0;
+}
 
 /* The control op's function, on the I/O thread: waits while detecting, then runs fn. */
 static int run_after(vmux *m, void *p)
@@ -64,6 +77,7 @@ static int run_after(vmux *m, void *p)
     struct after *a = p;
     if (vmux__router_mode(&m->router) == VMUX_ROUTER_DETECTING)
         return VMUX__CONTROL_WAIT; /* runs again once the handle knows what the server is */
+    give_back(a);
     int rc = a->fn(m, left_of(a->deadline_ns), a->arg);
     a->taken = rc == 0;
     return rc;
@@ -74,6 +88,7 @@ static void after_done(int status, vmux_reply *why, void *p)
 {
     struct after *a = p;
     vmux *m = a->m;
+    give_back(a); /* the wait ended first: before the caller hears it */
     if (a->taken)
         vmux_reply_free(why);
     else
@@ -108,14 +123,47 @@ static struct vmux_op *after_new(vmux *m, const vmux_callopts *o,
     if (a == NULL)
         return NULL;
     uint32_t timeout_ms = vmux__call_timeout(m, o, false);
-    *a = (struct after){m, uv_hrtime() + (uint64_t)timeout_ms * 1000000u, fn, failed, arg, false};
+    *a = (struct after){m, uv_hrtime() + (uint64_t)timeout_ms * 1000000u, fn, failed, arg, false, 0,
+                        0};
     struct vmux_op *op = after_op(a, timeout_ms, o->flags);
     if (op == NULL)
         free(a);
     return op;
 }
 
-int vmux__after_settled(vmux *m, const vmux_callopts *opts,
+/*
+ * Takes room at the door for the commands fn will send (none when room->ops is 0), as their
+ * submission would now: 0, or VMUX_ERR_BACKLOG_FULL with the door's words in o's error buffer.
+ */
+static int take_room(vmux *m, const vmux_callopts *o, const struct vmux__room *room)
+{
+    if (room == NULL || room->ops == 0)
+        return 0;
+    int rc = vmux__reserve_n(m, room->ops, room->bytes);
+    if (rc == VMUX_ERR_BACKLOG_FULL) /* which bound, and the commands' size against it */
+        vmux__door_why(m, room->ops, room->bytes, o->errbuf, o->errlen);
+    return rc;
+}
+
+/* Submits the wait op, the room taken its own (struct after): 0, or refused with neither run. */
+static int submit_after(vmux *m, struct vmux_op *op, const struct vmux__room *room)
+{
+    struct after *a = op->userdata;
+    if (room != NULL) {
+        a->ops = room->ops;
+        a->bytes = room->bytes;
+    }
+    vmux__counters_call_held(&m->ctr); /* a control op is no command: nothing else counts it */
+    int rc = vmux__submit(m, op);      /* refused: op freed, after_done() never runs */
+    if (rc != 0) {
+        give_back(a);
+        vmux__counters_call_done(&m->ctr);
+        free(a);
+    }
+    return rc;
+}
+
+int vmux__after_settled(vmux *m, const vmux_callopts *opts, const struct vmux__room *room,
                         int (*fn)(vmux *m, uint32_t left_ms, void *arg),
                         void (*failed)(int status, vmux_reply *why, void *arg), void *arg)
 {
@@ -125,17 +173,15 @@ int vmux__after_settled(vmux *m, const vmux_callopts *opts,
     if (!vmux__hold(m))
         return VMUX_ERR_CLOSED;
     /* not forked first: see vmux__forked() */
-    struct vmux_op *op = vmux__forked(m) ? NULL : after_new(m, &o, fn, failed, arg);
-    int rc = vmux__forked(m) ? VMUX_ERR_FORKED : op == NULL ? VMUX_ERR_NOMEM : 0;
-    if (rc == 0) {
-        struct after *a = op->userdata;
-        vmux__counters_call_held(&m->ctr); /* a control op is no command: nothing else counts it */
-        rc = vmux__submit(m, op);          /* refused: op freed, after_done() never runs */
-        if (rc != 0) {
-            vmux__counters_call_done(&m->ctr);
-            free(a);
-        }
+    int rc = vmux__forked(m) ? VMUX_ERR_FORKED : take_room(m, &o, room);
+    struct vmux_op *op = rc == 0 ? after_new(m, &o, fn, failed, arg) : NULL;
+    if (rc == 0 && op == NULL) {
+        rc = VMUX_ERR_NOMEM;
+        if (room != NULL && room->ops > 0)
+            vmux__unreserve_n(m, room->ops, room->bytes);
     }
+    if (rc == 0)
+        rc = submit_after(m, op, room);
     vmux__leave(m);
     return rc;
 }

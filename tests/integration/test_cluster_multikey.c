@@ -21,7 +21,9 @@
  *   proxy), before the handle knows it is on a cluster: split all the same, under cluster=auto
  *   (they wait for the answer) and cluster=yes (split at once); vmux_call() refused naming the
  *   keys and their slots; an async count that times out waiting says so, and one that waits is
- *   waited for by vmux_drain(); on a standalone server (a fake) they wait and go whole.
+ *   waited for by vmux_drain(); on a standalone server (a fake) they wait and go whole; under
+ *   cluster=yes a call whose deadline passes before the answer says none of its parts was sent;
+ *   an async count over maxPending before the answer is refused at the call, as after it.
  *
  * It counts the commands each node ran and pauses a node, so it runs alone (RUN_SERIAL).
  */
@@ -792,6 +794,96 @@ static void test_split_before_detection(void **state)
     vt_proxy_stop(p);
 }
 
+/*
+ * cluster=yes splits at once, and its parts wait for the answer unsent: a call whose deadline
+ * passes first says that none of them was sent, synchronous (error buffer) or async
+ * (vmux_last_error()), not that "the others may have run" (review helper-257 F5 a).
+ */
+static void test_split_before_detection_unsent_words(void **state)
+{
+    (void)state;
+    vt_proxy *p = vt_proxy_start("127.0.0.1", vt_cluster_port(CLUSTER, 0));
+    assert_non_null(p);
+    assert_int_equal(vt_proxy_set_mode(p, VT_PROXY_BLACKHOLE, 0), 0);
+    vmux_str k[2];
+    early_keys(k);
+    char err[512] = "";
+    vmux_callopts o =
+        VMUX_INIT(vmux_callopts, .timeout_ms = 200, .errbuf = err, .errlen = sizeof err);
+    vmux *m = open_early(p, "cluster=yes");
+    int64_t n = -1;
+    assert_int_equal(vmux_del(m, &o, k, 2, &n), VMUX_ERR_TIMEOUT);
+    if (strstr(err, "none of them was sent: not executed)") == NULL ||
+        strstr(err, "may have run") != NULL)
+        fail_msg("vmux_del() timed out before the answer (cluster=yes): \"%s\"", err);
+    struct count_box b = {.status = -1};
+    vmux_callopts brief = VMUX_INIT(vmux_callopts, .timeout_ms = 200);
+    assert_int_equal(vmux_del_async(m, &brief, k, 2, count_cb, &b), 0);
+    assert_true(vt_wait_until(box_done, &b, 10000));
+    assert_int_equal(b.status, VMUX_ERR_TIMEOUT);
+    if (strstr(b.why, "none of them was sent: not executed)") == NULL ||
+        strstr(b.why, "may have run") != NULL)
+        fail_msg("vmux_del_async() timed out before the answer (cluster=yes): \"%s\"", b.why);
+    vmux_close(m);
+    vt_proxy_stop(p);
+}
+
+/* What vmux_del_async() of keys (n) returns on m, its error buffer's words in why (cap bytes). */
+static int del_async_words(vmux *m, const vmux_str *keys, size_t n, struct count_box *b, char *why,
+                           size_t cap)
+{
+    why[0] = '\0';
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 60000, .errbuf = why, .errlen = cap);
+    return vmux_del_async(m, &o, keys, n, count_cb, b);
+}
+
+/*
+ * An async split count made before the answer (cluster=auto, the seed behind a proxy that holds
+ * every byte) takes its parts' room at the door at once, as it does after the answer: over
+ * maxPending it is refused at the call, VMUX_ERR_BACKLOG_FULL with the door's words, never
+ * called back (it called back VMUX_ERR_BACKLOG_FULL once the answer came: review helper-257 F5 b).
+ * One that waits holds its room until it goes, and goes once the answer comes.
+ */
+static void test_split_before_detection_door(void **state)
+{
+    (void)state;
+    char *names[3] = {"mk:door:a", "mk:door:b", "mk:door:c"}; /* three slots */
+    vmux_str k[3] = {str_of(names[0]), str_of(names[1]), str_of(names[2])};
+    char after[256], before[256], conf[128];
+    struct count_box never = {.status = -1};
+    snprintf(conf, sizeof conf, "127.0.0.1:%d,maxPending=2", vt_cluster_port(CLUSTER, 0));
+    vmux *m = vt_open_conf(conf); /* a handle that knows: the words to match */
+    assert_int_equal(del_async_words(m, k, 3, &never, after, sizeof after), VMUX_ERR_BACKLOG_FULL);
+    vmux_close(m);
+
+    vt_proxy *p = vt_proxy_start("127.0.0.1", vt_cluster_port(CLUSTER, 0));
+    assert_non_null(p);
+    assert_int_equal(vt_proxy_set_mode(p, VT_PROXY_BLACKHOLE, 0), 0);
+    m = open_early(p, "maxPending=2");
+    int rc = del_async_words(m, k, 3, &never, before, sizeof before);
+    if (rc != VMUX_ERR_BACKLOG_FULL || strcmp(before, after) != 0)
+        fail_msg("vmux_del_async() of 3 slots over maxPending=2 before the answer: %s \"%s\" "
+                 "(after it: \"%s\")",
+                 vmux_err_name(rc), before, after);
+    struct count_box waits = {.status = -1};
+    assert_int_equal(del_async_words(m, k, 2, &waits, before, sizeof before), 0);
+    rc = del_async_words(m, k + 1, 2, &never, before, sizeof before);
+    if (rc != VMUX_ERR_BACKLOG_FULL || strstr(before, "holds maxPending (2) commands") == NULL)
+        fail_msg("a second vmux_del_async() while the first waits with its 2 parts: %s \"%s\"",
+                 vmux_err_name(rc), before);
+    assert_int_equal(vt_proxy_set_mode(p, VT_PROXY_PASS, 0), 0);
+    assert_int_equal(vmux_drain(m, 60000), 0);
+    assert_true(atomic_load(&waits.done));
+    if (waits.status != 0)
+        fail_msg("the vmux_del_async() that waited: %d %s", waits.status, waits.why);
+    assert_false(atomic_load(&never.done));
+    vmux_stats st = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &st), 0);
+    assert_int_equal(st.pending, 0); /* its room given back */
+    vmux_close(m);
+    vt_proxy_stop(p);
+}
+
 /* INFO cluster's answer on a standalone server: a bulk string. */
 #define INFO_STANDALONE "$30\r\n# Cluster\r\ncluster_enabled:0\r\n\r\n"
 
@@ -846,6 +938,8 @@ int main(void)
         cmocka_unit_test_teardown(test_part_deadline, unpause_primaries),
         cmocka_unit_test(test_stopped_primary_async_words),
         cmocka_unit_test(test_split_before_detection),
+        cmocka_unit_test(test_split_before_detection_unsent_words),
+        cmocka_unit_test(test_split_before_detection_door),
         cmocka_unit_test(test_standalone_before_detection_whole),
     };
     vt_filter_tests();
