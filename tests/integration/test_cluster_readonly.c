@@ -13,7 +13,8 @@
  * writes while its replica catches up, then answers them READONLY) failed VMUX_ERR_SERVER
  * "READONLY You can't write against a read only replica" (probe p16 of review helper-253: 3 of
  * 4 rounds), and one queued on the seed's link while it reconnected went to the demoted seed
- * after the refreshed map named it a replica.
+ * after the refreshed map named it a replica. The handle's retried count is then the sum of its
+ * nodes' (a READONLY resend counted in the handle's only).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -126,6 +127,27 @@ static void key_of(int port, char *key, size_t cap)
     fail_msg("no key found in slot %d", slot);
 }
 
+/*
+ * The handle's retried count is the sum of its nodes' (vmux_read_node_stats(); a node it never
+ * dialled has none): each READONLY refusal counts under the node that answered it, as TRYAGAIN's
+ * and the rest do (helper-254: it counted in the handle's total only).
+ */
+static void retried_adds_up(vmux *m)
+{
+    vmux_stats total = VMUX_INIT(vmux_stats);
+    assert_int_equal(vmux_read_stats(m, &total), 0);
+    uint64_t sum = 0;
+    for (int i = 0; i < vt_cluster_size(CLUSTER); i++) {
+        vmux_stats st = VMUX_INIT(vmux_stats);
+        int rc = vmux_read_node_stats(m, "127.0.0.1", vt_cluster_port(CLUSTER, i), &st);
+        assert_true(rc == 0 || rc == VMUX_ERR_INVALID_ARG);
+        sum += st.retried;
+    }
+    printf("retried: %llu on the handle, %llu over its nodes\n", (unsigned long long)total.retried,
+           (unsigned long long)sum);
+    assert_int_equal(sum, total.retried);
+}
+
 static void test_writes_across_failovers(void **state)
 {
     (void)state;
@@ -176,6 +198,7 @@ static void test_writes_across_failovers(void **state)
     }
     assert_int_equal(failed, 0);
     assert_true(first && second);
+    retried_adds_up(m);
     redisReply *r = vt_node_command(seed, false, "GET %s", key);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
