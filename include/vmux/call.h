@@ -119,9 +119,11 @@ typedef struct vmux_callopts {
      * call returns VMUX_ERR_SERVER, the loop's description (slot, last node) for
      * VMUX_ERR_REDIRECT_LOOP, or the error's description for any other error; for
      * VMUX_ERR_INVALID_ARG, what was refused where it is an argument of the call ("invalid
-     * argument: argv[1] is NULL with a length", "... out is NULL ..."); a typed command that
-     * refuses its own arguments before sending (a vmux_str NULL with a length, a negative count,
-     * a NaN score) returns VMUX_ERR_INVALID_ARG and leaves the buffer untouched. A call that fails
+     * argument: argv[1] is NULL with a length", "... out is NULL ..."), as does a typed command
+     * that refuses its own arguments before sending (a vmux_str NULL with a length, a negative
+     * count, a NaN score: "invalid argument: count is 0: must be at least 1"). The asynchronous
+     * calls (vmux_call_async(), vmux_call_forget(), the typed *_async) write here only when they
+     * refuse the command, in the same words; their callback has the outcome. A call that fails
      * unsent because the connection it waited for (its node's, in a cluster the slot owner's)
      * could not be made, with VMUX_ERR_TIMEOUT, VMUX_ERR_NOT_CONNECTED or VMUX_ERR_BACKLOG_FULL,
      * gets that description followed by the last connection failure, credentials masked
@@ -202,6 +204,9 @@ VMUX_EXPORT int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const ch
  * command's deadline. Called from another thread, cb runs later on the I/O thread; called from
  * a callback (on the I/O thread), cb may already have run when this returns 0, if the command
  * failed at once (for example VMUX_ERR_NOT_CONNECTED or, a large one, VMUX_ERR_TIMEOUT).
+ * A refusal's words go to opts->errbuf, when given, as vmux_call()'s do ("invalid argument: cb is
+ * NULL", "invalid argument: the handle is NULL", the command SUBSCRIBE names with what to use
+ * instead, the bound the door found full); the outcome of an accepted command goes to cb alone.
  */
 VMUX_EXPORT int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc,
                                 const char *const *argv, const size_t *argvlen, vmux_reply_cb cb,
@@ -213,7 +218,7 @@ VMUX_EXPORT int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc,
  * 0 when accepted, or VMUX_ERR_INVALID_ARG, VMUX_ERR_UNSUPPORTED, VMUX_ERR_CROSSSLOT,
  * VMUX_ERR_NOMEM, VMUX_ERR_CLOSED, VMUX_ERR_BACKLOG_FULL (maxPending or maxPendingBytes
  * reached; checked before a large command's arguments are copied), VMUX_ERR_FORKED (called in a
- * child of fork()).
+ * child of fork()). A refusal's words go to opts->errbuf, when given, as vmux_call_async()'s do.
  */
 VMUX_EXPORT int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc,
                                  const char *const *argv, const size_t *argvlen);

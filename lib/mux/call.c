@@ -348,11 +348,13 @@ struct argv_ref {
 };
 
 /*
- * Words for vmux_call()'s refusal before anything was sent: which argument, where it can say.
- * encoding: the refusal came from encoding args (m, out and the options were accepted).
+ * Words for a call's refusal before anything was sent: which argument, where it can say.
+ * missing: what the call lacks besides the handle (vmux_call()'s out, vmux_call_async()'s cb),
+ * NULL if nothing. sync: vmux_call(), which the I/O thread may not make. encoding: the refusal
+ * came from encoding args (m, out or cb, and the options were accepted).
  */
-static void explain_refusal(const vmux *m, const vmux_callopts *opts, int rc, vmux_reply **out,
-                            bool encoding, struct argv_ref args)
+static void explain_refusal(const vmux *m, const vmux_callopts *opts, int rc, const char *missing,
+                            bool sync, bool encoding, struct argv_ref args)
 {
     if (opts == NULL || rc == VMUX_ERR_CROSSSLOT)
         return; /* no buffer, or the keys and their slots are in it already */
@@ -364,16 +366,20 @@ static void explain_refusal(const vmux *m, const vmux_callopts *opts, int rc, vm
         explain_refused(opts, rc);
     else if (m == NULL)
         vmux__errbuf_set(buf, len, "invalid argument: the handle is NULL");
-    else if (out == NULL)
-        vmux__errbuf_set(buf, len,
-                         "invalid argument: out is NULL (vmux_call_forget() is the call "
-                         "that drops its reply)");
-    else if (!encoding && vmux__on_io_thread(m))
+    else if (missing != NULL)
+        vmux__errbuf_set(buf, len, "invalid argument: %s", missing);
+    else if (!encoding && sync && vmux__on_io_thread(m))
         return; /* its message is in the buffer already */
     else if (!encoding)
         vmux__callopts_why(opts, VMUX__CALL_FLAGS_KNOWN, buf, len); /* opts: the caller's, copied */
     else if (!vmux__explain_argv(buf, len, args.argc, args.argv, args.argvlen))
         explain(opts, rc, NULL);
+}
+
+/* The words for a synchronous call's out, when it is NULL; else NULL. */
+static const char *out_missing(vmux_reply **out)
+{
+    return out != NULL ? NULL : "out is NULL (vmux_call_forget() is the call that drops its reply)";
 }
 
 /* A call refused because its handle is closing (vmux__hold()); it reads m no more. */
@@ -408,10 +414,47 @@ int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *a
     if (encoding)
         rc = encode(m, opts, argc, argv, argvlen, &op, &start);
     if (rc != 0) {
-        explain_refusal(m, opts, rc, out, encoding, (struct argv_ref){argc, argv, argvlen});
+        explain_refusal(m, opts, rc, out_missing(out), true, encoding,
+                        (struct argv_ref){argc, argv, argvlen});
         return let_go(m, rc);
     }
     return call_op(m, opts, op, start, true, out); /* lets go of m */
+}
+
+/*
+ * Submits an async op (submit()), with words for a refusal in the caller's error buffer: the
+ * bound the door found full, or the code's words (closing, forked); an unshareable command's are
+ * there already (prepare()).
+ */
+static int submit_async(vmux *m, const vmux_callopts *opts, struct vmux_op *op, uint64_t start_ns,
+                        vmux_reply_cb cb, void *ud)
+{
+    size_t len = op->len; /* op is not ours once submitted (nor once refused) */
+    int rc = submit(m, opts, op, vmux__call_timeout(m, opts, false), start_ns, cb, ud);
+    if (rc == VMUX_ERR_BACKLOG_FULL && opts != NULL)
+        vmux__door_why(m, 1, len, opts->errbuf, opts->errlen);
+    else if (rc != 0 && rc != VMUX_ERR_UNSUPPORTED)
+        explain_refused(opts, rc);
+    return rc;
+}
+
+/*
+ * The checks and encoding vmux_call_async() and vmux_call_forget() share, the caller holding m
+ * (or m NULL): *op encoded and placed, or a refusal with vmux_call()'s words for it in the
+ * caller's error buffer (cb_missing: the async call's callback is NULL).
+ */
+static int encode_async(vmux *m, const vmux_callopts **opts, vmux_callopts *local, bool cb_missing,
+                        struct argv_ref args, struct vmux_op **op, uint64_t *start)
+{
+    int rc = check_opts(opts, local); /* first: the words go only as far as its size */
+    if (m == NULL || cb_missing)
+        rc = VMUX_ERR_INVALID_ARG;
+    bool encoding = rc == 0;
+    if (encoding)
+        rc = encode(m, *opts, args.argc, args.argv, args.argvlen, op, start);
+    if (rc != 0)
+        explain_refusal(m, *opts, rc, cb_missing ? "cb is NULL" : NULL, false, encoding, args);
+    return rc;
 }
 
 int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
@@ -420,19 +463,16 @@ int vmux_call_async(vmux *m, const vmux_callopts *opts, int argc, const char *co
     uint64_t start = 0; /* of the deadline: set before encoding a large command */
     struct vmux_op *op;
     vmux_callopts local;
-    if (m == NULL || cb == NULL)
-        return VMUX_ERR_INVALID_ARG;
-    if (!vmux__hold(m))
-        return VMUX_ERR_CLOSED;
-    int rc = check_opts(&opts, &local);
-    if (rc == 0)
-        rc = encode(m, opts, argc, argv, argvlen, &op, &start);
+    if (m != NULL && !vmux__hold(m))
+        return refuse_closing(opts, NULL);
+    int rc = encode_async(m, &opts, &local, cb == NULL, (struct argv_ref){argc, argv, argvlen}, &op,
+                          &start);
     if (rc != 0)
         return let_go(m, rc);
     /* failing, its callback finds why in vmux_last_error(): the why an unsent or lost op brings
      * becomes words there (core/why.h) */
     op->flags |= VMUX_OP_TELL_WHY | VMUX_OP_WORDS;
-    return let_go(m, submit(m, opts, op, vmux__call_timeout(m, opts, false), start, cb, userdata));
+    return let_go(m, submit_async(m, opts, op, start, cb, userdata));
 }
 
 int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
@@ -441,15 +481,12 @@ int vmux_call_forget(vmux *m, const vmux_callopts *opts, int argc, const char *c
     uint64_t start = 0; /* of the deadline: set before encoding a large command */
     struct vmux_op *op;
     vmux_callopts local;
-    if (m == NULL)
-        return VMUX_ERR_INVALID_ARG;
-    if (!vmux__hold(m))
-        return VMUX_ERR_CLOSED;
-    int rc = check_opts(&opts, &local);
+    if (m != NULL && !vmux__hold(m))
+        return refuse_closing(opts, NULL);
+    int rc =
+        encode_async(m, &opts, &local, false, (struct argv_ref){argc, argv, argvlen}, &op, &start);
     if (rc == 0)
-        rc = encode(m, opts, argc, argv, argvlen, &op, &start);
-    if (rc == 0)
-        rc = submit(m, opts, op, vmux__call_timeout(m, opts, false), start, forget_done, NULL);
+        rc = submit_async(m, opts, op, start, forget_done, NULL);
     return let_go(m, rc);
 }
 
@@ -471,7 +508,8 @@ int vmux_vcommand(vmux *m, const vmux_callopts *opts, vmux_reply **out, const ch
         return refuse_closing(opts, out);
     int rc = check_sync(m, &opts, &local, out);
     if (rc != 0) {
-        explain_refusal(m, opts, rc, out, false, (struct argv_ref){0, NULL, NULL});
+        explain_refusal(m, opts, rc, out_missing(out), true, false,
+                        (struct argv_ref){0, NULL, NULL});
         return let_go(m, rc);
     }
     if (format == NULL)

@@ -149,6 +149,53 @@ static void test_async_and_forget_bad_arguments(void **state)
     assert_int_equal(vmux_call_forget(m, NULL, 0, ping, NULL), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_call_forget(m, NULL, 1, NULL, NULL), VMUX_ERR_INVALID_ARG);
 
+    /* The error buffer names what was refused, in vmux_call()'s words (no callback runs). */
+    const char *holes[] = {"ECHO", NULL};
+    const char *sub[] = {"SUBSCRIBE", "c"};
+    struct {
+        vmux *m;
+        vmux_callopts o;
+        int argc;
+        const char *const *argv;
+        bool cb;
+        int rc;
+        const char *words;
+    } cases[] = {
+        {NULL, VMUX_INIT(vmux_callopts), 1, ping, true, VMUX_ERR_INVALID_ARG,
+         "invalid argument: the handle is NULL"},
+        {m, VMUX_INIT(vmux_callopts), 1, ping, false, VMUX_ERR_INVALID_ARG,
+         "invalid argument: cb is NULL"},
+        {m, VMUX_INIT(vmux_callopts), 0, ping, true, VMUX_ERR_INVALID_ARG,
+         "invalid argument: argc is 0 (a command has at least its name)"},
+        {m, VMUX_INIT(vmux_callopts), 2, holes, true, VMUX_ERR_INVALID_ARG,
+         "invalid argument: argv[1] is NULL (argvlen is NULL: every argument a C string)"},
+        {m, flagged, 1, ping, true, VMUX_ERR_INVALID_ARG,
+         "invalid argument: opts->flags has bits this call does not take (0x80)"},
+        {m, VMUX_INIT(vmux_callopts, .timeout_ms = -1), 1, ping, true, VMUX_ERR_INVALID_ARG,
+         "invalid argument: opts->timeout_ms is negative (-1)"},
+        {m, VMUX_INIT(vmux_callopts), 2, sub, true, VMUX_ERR_UNSUPPORTED,
+         "this command cannot run on a shared, multiplexed connection: SUBSCRIBE: "},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int forget = 0; forget < 2; forget++) {
+            if (forget && !cases[i].cb)
+                continue; /* vmux_call_forget() takes no callback */
+            char err[200];
+            memset(err, 'x', sizeof err - 1); /* an earlier call's words must not pass */
+            err[sizeof err - 1] = '\0';
+            cases[i].o.errbuf = err;
+            cases[i].o.errlen = sizeof err;
+            int rc = forget ? vmux_call_forget(cases[i].m, &cases[i].o, cases[i].argc,
+                                               cases[i].argv, NULL)
+                            : vmux_call_async(cases[i].m, &cases[i].o, cases[i].argc, cases[i].argv,
+                                              NULL, cases[i].cb ? refused_cb : NULL, NULL);
+            if (rc != cases[i].rc || strncmp(err, cases[i].words, strlen(cases[i].words)) != 0)
+                fail_msg("%s case %zu: %s, words '%s'; expected %s, '%s...'",
+                         forget ? "vmux_call_forget" : "vmux_call_async", i, vmux_err_name(rc), err,
+                         vmux_err_name(cases[i].rc), cases[i].words);
+        }
+    }
+
     /* A later command's reply comes after anything those could have caused. */
     vmux_reply *r = NULL;
     assert_int_equal(vmux_call(m, NULL, 1, ping, NULL, &r), 0);
