@@ -116,8 +116,10 @@ typedef void (*vmux_node_replies_cb)(int status, vmux_node_replies *result, void
 /**
  * vmux_call_nodes() without waiting. argv is copied before this returns. Returns 0 when the call
  * was accepted (cb runs exactly once), or VMUX_ERR_INVALID_ARG (NULL cb...), VMUX_ERR_UNSUPPORTED,
- * VMUX_ERR_CLOSED, VMUX_ERR_FORKED or VMUX_ERR_NOMEM, in which case cb never runs. Any thread;
- * called on the I/O thread, cb may already have run when this returns 0.
+ * VMUX_ERR_CLOSED, VMUX_ERR_FORKED or VMUX_ERR_NOMEM, in which case cb never runs; a refusal's
+ * words go to opts->errbuf, when given, as vmux_call_nodes() gives them ("invalid argument: cb is
+ * NULL", "invalid argument: nodes is 9, none of ...", "...: BLPOP blocks on the server: ..."). Any
+ * thread; called on the I/O thread, cb may already have run when this returns 0.
  */
 VMUX_EXPORT int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set nodes,
                                       int argc, const char *const *argv, const size_t *argvlen,

@@ -65,24 +65,23 @@ static const char shared_words[] = "a command sent to several nodes runs on thei
 
 /*
  * Reads the caller's options (vmux__callopts_read()) with the only flags a fan-out takes; a
- * blocking one is VMUX_ERR_UNSUPPORTED. A synchronous call's refusal has words in the caller's
- * buffer (an asynchronous call's buffer is not used, as vmux_call_async()'s).
+ * blocking one is VMUX_ERR_UNSUPPORTED. A refusal has words in the caller's buffer, through the
+ * copy (as far as the caller's size goes), as vmux_call_async()'s do for an asynchronous call.
  */
-static int read_opts(const vmux_callopts *opts, vmux_callopts *local, bool sync)
+static int read_opts(const vmux_callopts *opts, vmux_callopts *local)
 {
     const uint32_t allowed = VMUX_CALL_RETRY_SAFE | VMUX_CALL_BLOCKING;
     int rc = vmux__callopts_read(opts, allowed, local);
-    if (rc != 0 && sync)
+    if (rc != 0)
         vmux__callopts_why(local, allowed, local->errbuf, local->errlen);
     if (rc != 0 || !(local->flags & VMUX_CALL_BLOCKING))
         return rc;
-    if (sync)
-        vmux__errbuf_set(local->errbuf, local->errlen, "VMUX_CALL_BLOCKING: %s", shared_words);
+    vmux__errbuf_set(local->errbuf, local->errlen, "VMUX_CALL_BLOCKING: %s", shared_words);
     return VMUX_ERR_UNSUPPORTED;
 }
 
 /*
- * The words of a synchronous fan-out whose command fanout_new() refused with rc (cmd: the op it
+ * The words of a fan-out whose command fanout_new() refused with rc (cmd: the op it
  * made of it, or NULL): which argument (as vmux_call() says it), or why the command cannot go to
  * several nodes (as vmux_call() says it of an unshareable one); else rc's description.
  */
@@ -103,33 +102,32 @@ static void explain_command(const vmux_callopts *o, int rc, const struct vmux_op
 }
 
 /* The refusal of a node set that is none of vmux_node_set's. */
-static int bad_set(const vmux_callopts *o, vmux_node_set set, bool sync)
+static int bad_set(const vmux_callopts *o, vmux_node_set set)
 {
-    if (sync)
-        vmux__errbuf_set(o->errbuf, o->errlen,
-                         "invalid argument: nodes is %d, none of VMUX_NODES_PRIMARIES, "
-                         "VMUX_NODES_REPLICAS and VMUX_NODES_ALL",
-                         (int)set);
+    vmux__errbuf_set(o->errbuf, o->errlen,
+                     "invalid argument: nodes is %d, none of VMUX_NODES_PRIMARIES, "
+                     "VMUX_NODES_REPLICAS and VMUX_NODES_ALL",
+                     (int)set);
     return VMUX_ERR_INVALID_ARG;
 }
 
 /*
- * Makes a fan-out of argv; the caller still sets host and port for vmux_call_node(). Refused, a
- * synchronous call (sync) has the words in o's buffer: which argument, or why that command.
+ * Makes a fan-out of argv (sync: a synchronous call's, for its default timeout); the caller still
+ * sets host and port for vmux_call_node(). Refused, the words are in o's buffer: which argument,
+ * or why that command.
  */
 static int fanout_new(vmux *m, const vmux_callopts *o, vmux_node_set set, int argc,
                       const char *const *argv, const size_t *argvlen, bool sync,
                       struct fanout **out)
 {
     if (set != VMUX_NODES_PRIMARIES && set != VMUX_NODES_REPLICAS && set != VMUX_NODES_ALL)
-        return bad_set(o, set, sync);
+        return bad_set(o, set);
     struct fanout *f = calloc(1, sizeof *f);
     int rc = f == NULL ? VMUX_ERR_NOMEM : vmux__encode_op(argc, argv, argvlen, &f->cmd);
     if (rc == 0 && (f->cmd->flags & (VMUX_OP_UNSHAREABLE | VMUX_OP_BLOCKING)))
         rc = VMUX_ERR_UNSUPPORTED;
     if (rc != 0) {
-        if (sync)
-            explain_command(o, rc, f != NULL ? f->cmd : NULL, argc, argv, argvlen);
+        explain_command(o, rc, f != NULL ? f->cmd : NULL, argc, argv, argvlen);
         if (f != NULL)
             vmux__fanout_free(f);
         return rc;
@@ -234,11 +232,12 @@ static int run_and_wait(vmux *m, struct fanout *f, vmux_node_replies *res)
     return rc;
 }
 
-/* A synchronous fan-out with no handle: VMUX_ERR_INVALID_ARG, words in o's buffer as vmux_call()
- * says them (over what read_opts() said of the options: the handle comes first). */
-static int refuse_no_handle(const vmux_callopts *o)
+/* A fan-out with no handle (what: "the handle") or callback ("cb"): VMUX_ERR_INVALID_ARG, words
+ * in o's buffer as vmux_call() says them (over what read_opts() said of the options: the handle
+ * comes first). */
+static int refuse_null(const vmux_callopts *o, const char *what)
 {
-    vmux__errbuf_set(o->errbuf, o->errlen, "invalid argument: the handle is NULL");
+    vmux__errbuf_set(o->errbuf, o->errlen, "invalid argument: %s is NULL", what);
     return VMUX_ERR_INVALID_ARG;
 }
 
@@ -272,10 +271,10 @@ static int call_nodes(vmux *m, const vmux_callopts *opts, vmux_node_set nodes, i
     struct fanout *f = NULL;
     if (out != NULL)
         *out = res;
-    int rc = read_opts(opts, &o, true);
+    int rc = read_opts(opts, &o);
     bool worded = rc != 0; /* read_opts() said why (or fanout_new(), below) */
     if (m == NULL)
-        worded = (rc = refuse_no_handle(&o)) != 0;
+        worded = (rc = refuse_null(&o, "the handle")) != 0;
     bool held = rc == 0 && hold(m, &rc);
     bool on_io = held && vmux__on_io_thread(m);
     if (on_io)
@@ -323,17 +322,24 @@ int vmux_call_nodes_async(vmux *m, const vmux_callopts *opts, vmux_node_set node
                           const char *const *argv, const size_t *argvlen, vmux_node_replies_cb cb,
                           void *userdata)
 {
-    vmux_callopts o;
+    vmux_callopts o = {.size = sizeof o};
     struct fanout *f = NULL;
-    int rc = m == NULL || cb == NULL ? VMUX_ERR_INVALID_ARG : read_opts(opts, &o, false);
-    if (rc != 0 || !hold(m, &rc))
+    int rc = read_opts(opts, &o); /* first: words then go only as far as the caller's size */
+    if (m == NULL || cb == NULL)
+        rc = refuse_null(&o, m == NULL ? "the handle" : "cb");
+    if (rc != 0)
         return rc;
-    rc = fanout_new(m, &o, nodes, argc, argv, argvlen, false, &f);
+    if (!hold(m, &rc)) {
+        explain_call(&o, rc, false);
+        return rc;
+    }
+    rc = fanout_new(m, &o, nodes, argc, argv, argvlen, false, &f); /* refused: words in o */
     if (rc == 0) {
         word_failures(f);
         f->cb = cb;
         f->userdata = userdata;
-        rc = fanout_submit(m, f);
+        if ((rc = fanout_submit(m, f)) != 0)
+            explain_call(&o, rc, false);
     }
     vmux__leave(m);
     return rc;
@@ -370,10 +376,10 @@ static int call_node(vmux *m, const vmux_callopts *opts, const char *id, bool le
     bool unknown = false;
     if (out != NULL)
         *out = NULL;
-    int rc = read_opts(opts, &o, true);
+    int rc = read_opts(opts, &o);
     bool worded = rc != 0; /* read_opts() said why (or fanout_new(), below) */
     if (m == NULL)
-        worded = (rc = refuse_no_handle(&o)) != 0;
+        worded = (rc = refuse_null(&o, "the handle")) != 0;
     if (rc == 0 && host == NULL) {
         vmux__errbuf_set(o.errbuf, o.errlen, "invalid argument: host is NULL");
         rc = VMUX_ERR_INVALID_ARG;

@@ -306,6 +306,14 @@ static void ignore_reply(int status, vmux_reply *reply, void *userdata)
     vmux_reply_free(reply);
 }
 
+static void ignore_nodes(int status, vmux_node_replies *result, void *userdata)
+{
+    (void)status, (void)userdata;
+    if (result != NULL)
+        vmux_node_replies_free(result);
+    free(result);
+}
+
 static void ignore_message(const vmux_message *msg, void *userdata)
 {
     (void)msg, (void)userdata;
@@ -328,6 +336,8 @@ static void test_no_handle_words(void **state)
     REFUSED(vmux_call_nodes(NULL, &EO, VMUX_NODES_ALL, 1, ping, NULL, &nr), "the handle is NULL");
     REFUSED(vmux_call_node(NULL, &EO, "127.0.0.1", 6379, 1, ping, NULL, &r), "the handle is NULL");
     REFUSED(vmux_near_get(NULL, &EO, key("nh"), &v), "the handle is NULL");
+    REFUSED(vmux_call_nodes_async(NULL, &EO, VMUX_NODES_ALL, 1, ping, NULL, ignore_nodes, NULL),
+            "the handle is NULL");
     vmux_script *s;
     assert_int_equal(vmux_script_new(S("return 1"), &s), 0);
     REFUSED(vmux_script_run_async(NULL, &EO, s, NULL, 0, NULL, 0, ignore_reply, NULL),
@@ -342,6 +352,39 @@ static void test_no_handle_words(void **state)
     NO_HANDLE_LAST(vmux_cache_new(NULL, NULL, &c));
     NO_HANDLE_LAST(vmux_ratelimit_new(NULL, &ro, &rl));
     NO_HANDLE_LAST(vmux_subscribe(NULL, VMUX_SUB_CHANNEL, S("c"), ignore_message, NULL, &sub));
+}
+
+/* vmux_call_nodes_async() refuses in vmux_call_nodes()'s words (its callback never runs). */
+static void test_nodes_async_words(void **state)
+{
+    (void)state;
+    const char *ping[] = {"PING"}, *blpop[] = {"BLPOP", "k", "1"}, *sub[] = {"SUBSCRIBE", "c"};
+    REFUSED(vmux_call_nodes_async(M, &EO, VMUX_NODES_ALL, 1, ping, NULL, NULL, NULL), "cb is NULL");
+    REFUSED(vmux_call_nodes_async(M, &EO, (vmux_node_set)9, 1, ping, NULL, ignore_nodes, NULL),
+            "nodes is 9, none of VMUX_NODES_PRIMARIES");
+    REFUSED(vmux_call_nodes_async(M, &EO, VMUX_NODES_ALL, 0, ping, NULL, ignore_nodes, NULL),
+            "argc is 0");
+    vmux_callopts bad = EO;
+    bad.flags = VMUX_CALL_PRIMARY;
+    REFUSED(vmux_call_nodes_async(M, &bad, VMUX_NODES_ALL, 1, ping, NULL, ignore_nodes, NULL),
+            "opts->flags has bits this call does not take");
+    struct {
+        const char *const *argv;
+        int argc;
+        const char *words;
+    } unsupported[] = {
+        {blpop, 3, "this command cannot run on a shared, multiplexed connection: BLPOP blocks"},
+        {sub, 2, "this command cannot run on a shared, multiplexed connection: SUBSCRIBE"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        memset(errbuf, 'x', sizeof errbuf - 1);
+        errbuf[sizeof errbuf - 1] = '\0';
+        int rc = vmux_call_nodes_async(M, &EO, VMUX_NODES_ALL, unsupported[i].argc,
+                                       unsupported[i].argv, NULL, ignore_nodes, NULL);
+        if (rc != VMUX_ERR_UNSUPPORTED ||
+            strncmp(errbuf, unsupported[i].words, strlen(unsupported[i].words)) != 0)
+            fail_msg("%s: %s, words '%s'", unsupported[i].argv[0], vmux_err_name(rc), errbuf);
+    }
 }
 
 /* Options whose size does not reach errbuf: the words have nowhere to go (abi.h), and none are
@@ -382,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_refusal_words),
         cmocka_unit_test(test_refusal_words_short_opts),
         cmocka_unit_test(test_no_handle_words),
+        cmocka_unit_test(test_nodes_async_words),
     };
     return cmocka_run_group_tests(tests, cmd_setup, cmd_teardown);
 }
