@@ -110,8 +110,11 @@ static int batch_add(vmux_batch *b, int argc, const char *const *argv, const siz
     int rc = check_args(argc, argv, argvlen, &bytes);
     if (rc != 0)
         return rc;
-    if (vmux__classify(argc, argv, argvlen, &flags) != 0 || (flags & VMUX_OP_BLOCKING))
-        return VMUX_ERR_UNSUPPORTED; /* the code's words (vmux__why_end()) */
+    if (vmux__classify(argc, argv, argvlen, &flags) != 0)
+        return vmux__why_unsupported(argc, argv, argvlen, NULL);
+    if (flags & VMUX_OP_BLOCKING)
+        return vmux__why_unsupported(argc, argv, argvlen,
+                                     "blocks on the server: it would hold the batch's connection");
     if (bytes > SIZE_MAX - b->len || !reserve((void **)&b->data, &b->cap, b->len + bytes, 1) ||
         !reserve((void **)&b->arglen, &b->acap, b->nargs + (size_t)argc, sizeof *b->arglen) ||
         !reserve((void **)&b->argc, &b->ncap, b->n + 1, sizeof *b->argc))

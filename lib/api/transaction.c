@@ -129,9 +129,16 @@ static int tx_add(vmux_tx *tx, int argc, const char *const *argv, const size_t *
     int rc = check_args(argc, argv, argvlen);
     if (rc != 0)
         return rc;
-    if (vmux__classify(argc, argv, argvlen, &flags) != 0 || (flags & VMUX_OP_BLOCKING) ||
-        vmux__waits_for_replicas(argc, argv, argvlen))
-        return VMUX_ERR_UNSUPPORTED; /* the code's words (vmux__why_end()) */
+    if (vmux__classify(argc, argv, argvlen, &flags) != 0)
+        return vmux__why_unsupported(argc, argv, argvlen, NULL);
+    if (flags & VMUX_OP_BLOCKING)
+        return vmux__why_unsupported(argc, argv, argvlen,
+                                     "blocks on the server: inside MULTI the server answers it at "
+                                     "once, as if its block had ended");
+    if (vmux__waits_for_replicas(argc, argv, argvlen))
+        return vmux__why_unsupported(argc, argv, argvlen,
+                                     "waits for replicas: inside MULTI the server answers it at "
+                                     "once without waiting (vmux_wait() after the transaction)");
     if (!grow_cmds(tx))
         return VMUX_ERR_NOMEM;
     rc = copy_args(argc, argv, argvlen, &tx->cmd_args[tx->ncmds]);

@@ -257,6 +257,13 @@ int vmux__classify_resp(const char *resp, size_t len, uint32_t *flags)
     return c.rc;
 }
 
+void vmux__unshareable_explain(char *buf, size_t len, int argc, const char *const *argv,
+                               const size_t *argvlen)
+{
+    struct classifier c = classify(argc, argv, argvlen);
+    explain(&c, buf, len);
+}
+
 void vmux__unshareable_explain_resp(char *buf, size_t len, const char *resp, size_t resplen)
 {
     struct classifier c = classify_resp(resp, resplen);

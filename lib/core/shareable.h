@@ -47,6 +47,10 @@ int vmux__classify_resp(const char *resp, size_t len, uint32_t *flags);
  */
 void vmux__unshareable_explain_resp(char *buf, size_t len, const char *resp, size_t resplen);
 
+/* vmux__unshareable_explain_resp() of a command as vmux__classify() takes it. */
+void vmux__unshareable_explain(char *buf, size_t len, int argc, const char *const *argv,
+                               const size_t *argvlen);
+
 /*
  * Whether argv (as vmux__classify() takes it) is WAIT or WAITAOF: not blocking by the rule above,
  * yet no command for a transaction, where the server answers it at once without waiting (inside

@@ -3,8 +3,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/explain.h"
+#include "core/shareable.h"
 #include "vmux/error.h"
 
 /* Room for any call's words: a failure's reason and its prefix (docs/errors.md: 640 bytes). */
@@ -49,6 +51,19 @@ int vmux__why_argv(int argc, const char *const *argv, const size_t *argvlen)
     if (!vmux__argv_why(why, sizeof why, argc, argv, argvlen))
         return 0;
     return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s", why);
+}
+
+int vmux__why_unsupported(int argc, const char *const *argv, const size_t *argvlen, const char *why)
+{
+    const char *code = vmux_strerror(VMUX_ERR_UNSUPPORTED);
+    if (why == NULL) {
+        (void)vmux__why_set(VMUX_ERR_UNSUPPORTED, "%s", code); /* should the classifier not say */
+        vmux__unshareable_explain(words, sizeof words, argc, argv, argvlen);
+        return VMUX_ERR_UNSUPPORTED;
+    }
+    size_t len = argvlen != NULL ? argvlen[0] : strlen(argv[0]);
+    return vmux__why_set(VMUX_ERR_UNSUPPORTED, "%s: %.*s %s", code, (int)(len < 64 ? len : 64),
+                         argv[0], why);
 }
 
 int vmux__why_str(const char *name, vmux_str s)

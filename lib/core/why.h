@@ -41,6 +41,16 @@ int vmux__why_sized(const char *name, size_t size, size_t known);
 int vmux__why_argv(int argc, const char *const *argv, const size_t *argvlen);
 
 /*
+ * A command (argv, as vmux__classify() takes it, sound) that a builder refuses:
+ * VMUX_ERR_UNSUPPORTED with words naming it. why NULL: one that may not share a connection, in
+ * vmux_call()'s words
+ * ("...: SUBSCRIBE: ..."); else the builder's reason after its name ("...: BLPOP blocks on the
+ * server: it would hold the batch's connection").
+ */
+int vmux__why_unsupported(int argc, const char *const *argv, const size_t *argvlen,
+                          const char *why);
+
+/*
  * A vmux_str argument (name: its parameter in the public header) that is no string, ptr NULL with
  * len > 0: VMUX_ERR_INVALID_ARG with the typed commands' words for it; 0 for any other (an empty
  * string {NULL, 0} included).

@@ -283,6 +283,20 @@ static void test_argument_words(void **state)
                   "argc is 0 (a command has at least its name)");
     VT_LAST_ERROR(vmux_tx_add(tx, 2, get, (size_t[]){3, 1}), VMUX_ERR_INVALID_ARG,
                   "argv[1] is NULL with a length");
+    /* a command it refuses is named, with why */
+    VT_LAST_ERROR(vmux_tx_add(tx, 2, (const char *[]){"SELECT", "1"}, NULL), VMUX_ERR_UNSUPPORTED,
+                  "this command cannot run on a shared, multiplexed connection: SELECT: it would "
+                  "move every caller to another database: open a handle with defaultDatabase=N");
+    VT_LAST_ERROR(vmux_tx_add(tx, 3, (const char *[]){"BRPOP", "k", "1"}, NULL),
+                  VMUX_ERR_UNSUPPORTED,
+                  "this command cannot run on a shared, multiplexed connection: BRPOP blocks on "
+                  "the server: inside MULTI the server answers it at once, as if its block had "
+                  "ended");
+    VT_LAST_ERROR(vmux_tx_add(tx, 3, (const char *[]){"WAIT", "1", "0"}, NULL),
+                  VMUX_ERR_UNSUPPORTED,
+                  "this command cannot run on a shared, multiplexed connection: WAIT waits for "
+                  "replicas: inside MULTI the server answers it at once without waiting "
+                  "(vmux_wait() after the transaction)");
     VT_LAST_ERROR(vmux_tx_when_exists(NULL, k), VMUX_ERR_INVALID_ARG, "tx is NULL");
     snprintf(words, sizeof words, "key%s", no_string);
     VT_LAST_ERROR(vmux_tx_when_not_exists(tx, none), VMUX_ERR_INVALID_ARG, words);

@@ -393,8 +393,17 @@ static void test_argument_words(void **state)
                   "argv[1] is NULL with a length");
     VT_LAST_ERROR(vmux_batch_add(b, 2, two, (size_t[]){SIZE_MAX, 2}), VMUX_ERR_INVALID_ARG,
                   "argvlen[1] is 2: the arguments' lengths add up past SIZE_MAX");
-    VT_LAST_ERROR(vmux_batch_add(b, 1, (const char *[]){"MULTI"}, NULL), VMUX_ERR_UNSUPPORTED,
-                  vmux_strerror(VMUX_ERR_UNSUPPORTED));
+    /* a command it refuses is named, with why */
+    VT_LAST_ERROR(
+        vmux_batch_add(b, 1, (const char *[]){"MULTI"}, NULL), VMUX_ERR_UNSUPPORTED,
+        "this command cannot run on a shared, multiplexed connection: MULTI: the callers' "
+        "commands interleave on the shared connection: vmux_tx_new(), vmux_tx_add() "
+        "and vmux_tx_exec() (transaction.h) send a transaction whole, "
+        "vmux_tx_when_*() checking what WATCH would");
+    VT_LAST_ERROR(vmux_batch_add(b, 3, (const char *[]){"BLPOP", "k", "1"}, NULL),
+                  VMUX_ERR_UNSUPPORTED,
+                  "this command cannot run on a shared, multiplexed connection: BLPOP blocks on "
+                  "the server: it would hold the batch's connection");
     VT_LAST_ERROR(vmux_batch_add(b, 1, ping, NULL), 0, "");
     assert_int_equal(vmux_batch_count(b), 1);
     vmux_batch_free(b);
