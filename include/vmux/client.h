@@ -83,7 +83,8 @@ VMUX_EXPORT int vmux_open_str(const char *config, vmux **out, char *errbuf, size
  * drain that close empties would return 0 with nothing answered). Any thread but the I/O
  * thread. Errors: VMUX_ERR_INVALID_ARG (m NULL,
  * timeout_ms below VMUX_FOREVER, or called from a callback, on the I/O thread, whose commands
- * it would wait for), VMUX_ERR_FORKED.
+ * it would wait for), VMUX_ERR_FORKED. It takes no error buffer: its words go to vmux_last_error() (error.h): which argument broke
+ * which rule ("timeout_ms is -2: must be VMUX_FOREVER (-1), ..."), else the code's description; a success leaves "".
  */
 VMUX_EXPORT int vmux_drain(vmux *m, int64_t timeout_ms);
 
@@ -179,7 +180,8 @@ typedef struct vmux_stats {
  * Fills *out, made with VMUX_INIT(vmux_stats), with the handle's counters: the fields its size
  * covers (abi.h). Any thread may call it at any time before vmux_close() returns.
  * Errors: VMUX_ERR_INVALID_ARG (m or out NULL, or out->size below sizeof(size_t)),
- * VMUX_ERR_CLOSED (the handle is closing).
+ * VMUX_ERR_CLOSED (the handle is closing). It takes no error buffer: its words go to vmux_last_error() (error.h): which argument broke
+ * which rule ("out->size is 0: out not made with VMUX_INIT (abi.h)"), else the code's description; a success leaves "".
  */
 VMUX_EXPORT int vmux_read_stats(const vmux *m, vmux_stats *out);
 
@@ -197,7 +199,8 @@ VMUX_EXPORT int vmux_read_stats(const vmux *m, vmux_stats *out);
  * the map's (its traffic once its node is known): either name gives both.
  * vmux_read_stats() is the total over every node. Any thread. Errors: VMUX_ERR_INVALID_ARG (m,
  * host or out NULL, a port outside 1..65535, out->size below sizeof(size_t), or a node the handle
- * never dialled), VMUX_ERR_NOMEM, VMUX_ERR_CLOSED (the handle is closing).
+ * never dialled), VMUX_ERR_NOMEM, VMUX_ERR_CLOSED (the handle is closing). Its words go to
+ * vmux_last_error() as vmux_read_stats()'s do ("192.0.2.1:1: a node the handle never dialled").
  */
 VMUX_EXPORT int vmux_read_node_stats(const vmux *m, const char *host, int port, vmux_stats *out);
 

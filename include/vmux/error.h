@@ -65,8 +65,10 @@ VMUX_EXPORT const char *vmux_err_name(int err);
  * vmux_iam_credentials() (iam.h), of vmux_subscribe() and vmux_subscribe_queue() (pubsub.h), of
  * vmux_config_add_endpoint() (config.h), of vmux_batch_new() and vmux_batch_add() (batch.h), of
  * vmux_tx_new(), vmux_tx_add() and the vmux_tx_when_*() conditions (transaction.h), of
- * vmux_leaderboard_new() (leaderboard.h), of vmux_script_new() (script.h) or of
- * vmux_scan_begin() and its HSCAN, SSCAN and ZSCAN forms (scan.h) returned, as opts->errbuf gives
+ * vmux_leaderboard_new() (leaderboard.h), of vmux_script_new() (script.h), of
+ * vmux_scan_begin() and its HSCAN, SSCAN and ZSCAN forms (scan.h), of vmux_drain(),
+ * vmux_read_stats() and vmux_read_node_stats() (client.h) or of vmux_msgq_new(),
+ * vmux_msgq_pop(), vmux_sub_wait_live() and vmux_unsubscribe() (pubsub.h) returned, as opts->errbuf gives
  * them for the calls that take options (call.h): the server's message for VMUX_ERR_SERVER
  * ("WRONGTYPE Operation against a key holding the wrong kind of value"), the connection's failure
  * for a transport error ("timed out waiting for a connection (never sent); last connection failure:

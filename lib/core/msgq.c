@@ -9,6 +9,7 @@
 #include "core/nocancel.h"
 #include "core/until.h"
 #include "core/value.h"
+#include "core/why.h"
 #include "vmux/error.h"
 
 /*
@@ -40,11 +41,25 @@ void vmux_message_free(vmux_message *msg)
     vmux_bytes_free(&msg->payload);
 }
 
-int vmux_msgq_new(size_t bound, vmux_overflow policy, vmux_msgq **out)
+/* vmux_msgq_new()'s refusal of its arguments, with words (vmux_last_error()); 0 if none. */
+static int refuse_new(size_t bound, vmux_overflow policy, vmux_msgq **out)
 {
-    if (out == NULL || bound == 0 ||
-        (policy != VMUX_OVERFLOW_DROP_OLDEST && policy != VMUX_OVERFLOW_DROP_NEWEST))
-        return VMUX_ERR_INVALID_ARG;
+    if (out == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "out is NULL");
+    if (bound == 0)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "bound is 0: a queue holds at least 1 message");
+    if (policy != VMUX_OVERFLOW_DROP_OLDEST && policy != VMUX_OVERFLOW_DROP_NEWEST)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "policy is %d: none of vmux_overflow",
+                             (int)policy);
+    return 0;
+}
+
+/* vmux_msgq_new() but for clearing and ending its words. */
+static int msgq_new(size_t bound, vmux_overflow policy, vmux_msgq **out)
+{
+    int rc = refuse_new(bound, policy, out);
+    if (rc != 0)
+        return rc;
     vmux_msgq *q = calloc(1, sizeof(*q));
     size_t cap = bound < MSGQ_MIN_SLOTS ? bound : MSGQ_MIN_SLOTS;
     if (q == NULL || (q->ring = malloc(cap * sizeof(*q->ring))) == NULL) {
@@ -58,6 +73,12 @@ int vmux_msgq_new(size_t bound, vmux_overflow policy, vmux_msgq **out)
     q->policy = policy;
     *out = q;
     return 0;
+}
+
+int vmux_msgq_new(size_t bound, vmux_overflow policy, vmux_msgq **out)
+{
+    vmux__why_begin();
+    return vmux__why_end(msgq_new(bound, policy, out));
 }
 
 /* The ring index of the i-th waiting message (i < cap; head < cap, so no division). */
@@ -216,16 +237,31 @@ static bool wait_nonempty(vmux_msgq *q, int64_t timeout_ms)
     return true;
 }
 
-int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg)
+/* vmux_msgq_pop()'s refusal of its arguments, with words (vmux_last_error()); 0 if none. */
+static int refuse_pop(const vmux_msgq *q, int64_t timeout_ms, const vmux_message *msg)
 {
-    if (q == NULL || msg == NULL || timeout_ms < VMUX_FOREVER)
-        return VMUX_ERR_INVALID_ARG;
+    if (q == NULL || msg == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL", q == NULL ? "q" : "msg");
+    return vmux__why_timeout("timeout_ms", timeout_ms);
+}
+
+/* vmux_msgq_pop() but for clearing and ending its words. */
+static int msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg)
+{
+    int rc = refuse_pop(q, timeout_ms, msg);
+    if (rc != 0)
+        return rc;
     memset(msg, 0, sizeof(*msg));
-    if (timeout_ms != 0 && vmux__io_thread_any())
-        return VMUX_ERR_INVALID_ARG; /* only I/O threads feed q: this one would wait for itself */
+    if (timeout_ms != 0 && vmux__io_thread_any()) /* only I/O threads feed q: it would wait for
+                                                   * itself */
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "timeout_ms is %lld on an I/O thread (in a vmux callback): the "
+                             "messages come from I/O threads, so the wait could never end; only 0 "
+                             "there",
+                             (long long)timeout_ms);
     int cancel = vmux__nocancel();
     uv_mutex_lock(&q->mu);
-    int rc = VMUX_ERR_TIMEOUT;
+    rc = VMUX_ERR_TIMEOUT;
     if (wait_nonempty(q, timeout_ms)) {
         if (q->count > 0) {
             take_oldest(q, msg);
@@ -238,6 +274,12 @@ int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg)
     uv_mutex_unlock(&q->mu);
     vmux__cancel_restore(cancel);
     return rc;
+}
+
+int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg)
+{
+    vmux__why_begin();
+    return vmux__why_end(msgq_pop(q, timeout_ms, msg));
 }
 
 uint64_t vmux_msgq_dropped(const vmux_msgq *cq)

@@ -75,6 +75,16 @@ int vmux__why_str(const char *name, vmux_str s)
                          name, s.len);
 }
 
+int vmux__why_timeout(const char *name, int64_t ms)
+{
+    if (ms >= VMUX_FOREVER)
+        return 0;
+    return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                         "%s is %lld: must be VMUX_FOREVER (-1), to wait as long as it takes, or "
+                         "at least 0",
+                         name, (long long)ms);
+}
+
 int vmux__why_vset(int rc, const char *fmt, va_list ap)
 {
     vsnprintf(words, sizeof words, fmt, ap);

@@ -12,6 +12,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vmux/call.h"
 
@@ -56,6 +57,12 @@ int vmux__why_unsupported(int argc, const char *const *argv, const size_t *argvl
  * string {NULL, 0} included).
  */
 int vmux__why_str(const char *name, vmux_str s);
+
+/*
+ * A timeout argument (name: its parameter in the public header) below VMUX_FOREVER:
+ * VMUX_ERR_INVALID_ARG with words saying what it may be; 0 for any other.
+ */
+int vmux__why_timeout(const char *name, int64_t ms);
 
 /* vmux__why_set() with a va_list. */
 int vmux__why_vset(int rc, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

@@ -14,12 +14,14 @@
 
 #include "core/bigmem.h"
 #include "core/errbuf.h"
+#include "core/explain.h"
 #include "core/io_thread.h"
 #include "core/log.h"
 #include "core/near_prefix.h"
 #include "core/nocancel.h"
 #include "core/sized.h"
 #include "core/wait.h"
+#include "core/why.h"
 #include "mux/near.h"
 #include "net/sentinel.h"
 #include "vmux/error.h"
@@ -662,18 +664,28 @@ int vmux_open_str(const char *config, vmux **out, char *errbuf, size_t errlen)
     return rc;
 }
 
-int vmux_drain(vmux *m, int64_t timeout_ms)
+/* vmux_drain() but for clearing and ending its words. */
+static int drain(vmux *m, int64_t timeout_ms)
 {
-    if (m == NULL || timeout_ms < VMUX_FOREVER)
-        return VMUX_ERR_INVALID_ARG;
+    if (m == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "the handle is NULL");
+    int rc = vmux__why_timeout("timeout_ms", timeout_ms);
+    if (rc != 0)
+        return rc;
     if (vmux__forked(m))
         return VMUX_ERR_FORKED; /* nothing in this process would ever complete them */
     if (vmux__on_io_thread(m))
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s", vmux__on_io_thread_words);
     int cancel = vmux__nocancel();
     bool drained = vmux__counters_drain(&m->ctr, timeout_ms);
     vmux__cancel_restore(cancel);
     return drained ? 0 : VMUX_ERR_TIMEOUT;
+}
+
+int vmux_drain(vmux *m, int64_t timeout_ms)
+{
+    vmux__why_begin();
+    return vmux__why_end(drain(m, timeout_ms));
 }
 
 void vmux_close(vmux *m)
@@ -694,10 +706,22 @@ void vmux_close(vmux *m)
     vmux__cancel_restore(cancel);
 }
 
-int vmux_read_stats(const vmux *m, vmux_stats *out)
+/* The refusal of a stats reader's handle or out (NULL), with words; 0 if neither. */
+static int refuse_stats(const vmux *m, const vmux_stats *out)
 {
     if (m == NULL || out == NULL)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL", m == NULL ? "the handle" : "out");
+    if (out->size < sizeof(size_t))
+        return vmux__why_sized("out", out->size, sizeof *out);
+    return 0;
+}
+
+/* vmux_read_stats() but for clearing and ending its words. */
+static int read_stats(const vmux *m, vmux_stats *out)
+{
+    int rc = refuse_stats(m, out);
+    if (rc != 0)
+        return rc;
     vmux *held = (vmux *)m; /* its close waits while a read is under way (probe 49) */
     if (!vmux__hold(held))
         return VMUX_ERR_CLOSED;
@@ -708,15 +732,35 @@ int vmux_read_stats(const vmux *m, vmux_stats *out)
     return vmux__sized_out(out, &all, sizeof all);
 }
 
-int vmux_read_node_stats(const vmux *m, const char *host, int port, vmux_stats *out)
+int vmux_read_stats(const vmux *m, vmux_stats *out)
 {
-    if (m == NULL || host == NULL || out == NULL || port <= 0 || port > 65535)
-        return VMUX_ERR_INVALID_ARG;
+    vmux__why_begin();
+    return vmux__why_end(read_stats(m, out));
+}
+
+/* vmux_read_node_stats() but for clearing and ending its words. */
+static int read_node_stats(const vmux *m, const char *host, int port, vmux_stats *out)
+{
+    int rc = refuse_stats(m, out);
+    if (rc != 0)
+        return rc;
+    if (host == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "host is NULL");
+    if (port <= 0 || port > 65535)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "port is %d: outside 1..65535", port);
     vmux *held = (vmux *)m;
     if (!vmux__hold(held))
         return VMUX_ERR_CLOSED;
     vmux_stats node = {.size = sizeof node};
-    int rc = vmux__router_node_stats(&held->router, host, port, &node);
+    rc = vmux__router_node_stats(&held->router, host, port, &node);
     vmux__leave(held);
+    if (rc == VMUX_ERR_INVALID_ARG)
+        return vmux__why_set(rc, "%s:%d: a node the handle never dialled", host, port);
     return rc != 0 ? rc : vmux__sized_out(out, &node, sizeof node);
+}
+
+int vmux_read_node_stats(const vmux *m, const char *host, int port, vmux_stats *out)
+{
+    vmux__why_begin();
+    return vmux__why_end(read_node_stats(m, host, port, out));
 }

@@ -19,6 +19,7 @@
 #include "core/nocancel.h"
 #include "core/reader.h"
 #include "core/until.h"
+#include "core/explain.h"
 #include "core/why.h"
 #include "mux/mux.h"
 #include "route/redirect.h"
@@ -647,14 +648,18 @@ int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_msgq *
         subscribe(m, kind, name, NULL, q, "q", NULL, out)); /* q NULL: refused there */
 }
 
-int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms)
+/* vmux_sub_wait_live() but for clearing and ending its words. */
+static int sub_wait_live(vmux_sub *sub, int64_t timeout_ms)
 {
-    if (sub == NULL || timeout_ms < VMUX_FOREVER)
-        return VMUX_ERR_INVALID_ARG;
+    if (sub == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "sub is NULL");
+    int rc = vmux__why_timeout("timeout_ms", timeout_ms);
+    if (rc != 0)
+        return rc;
     if (vmux__forked(sub->m))
-        return VMUX_ERR_FORKED; /* nothing in this process would ever confirm it */
-    if (vmux__on_io_thread(sub->m))
-        return VMUX_ERR_INVALID_ARG; /* the confirmation comes on this thread: it would wait */
+        return VMUX_ERR_FORKED;     /* nothing in this process would ever confirm it */
+    if (vmux__on_io_thread(sub->m)) /* the confirmation comes on this thread: it would wait */
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s", vmux__on_io_thread_words);
     uint64_t until = vmux__until_ms(timeout_ms);
     int cancel = vmux__nocancel();
     uv_mutex_lock(&sub->mu);
@@ -673,9 +678,26 @@ int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms)
     return live ? 0 : VMUX_ERR_TIMEOUT;
 }
 
-int vmux_unsubscribe(vmux *m, vmux_sub *sub)
+int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms)
+{
+    vmux__why_begin();
+    return vmux__why_end(sub_wait_live(sub, timeout_ms));
+}
+
+/* vmux_unsubscribe() but for clearing and ending its words. */
+static int unsubscribe(vmux *m, vmux_sub *sub)
 {
     if (m == NULL || sub == NULL)
-        return VMUX_ERR_INVALID_ARG;
-    return vmux__run_on_io(m, remove_on_io, sub);
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL", m == NULL ? "the handle" : "sub");
+    int rc = vmux__run_on_io(m, remove_on_io, sub);
+    if (rc == VMUX_ERR_INVALID_ARG) /* remove_on_io()'s refusal, made on the I/O thread */
+        return vmux__why_set(rc, "sub is no subscription this handle holds (another handle's, or "
+                                 "ended already: never pass an ended one again)");
+    return rc;
+}
+
+int vmux_unsubscribe(vmux *m, vmux_sub *sub)
+{
+    vmux__why_begin();
+    return vmux__why_end(unsubscribe(m, sub));
 }
