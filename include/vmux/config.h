@@ -151,7 +151,12 @@ VMUX_EXPORT int vmux_config_endpoint(const vmux_config *cfg, size_t i, const cha
 
 /** @name Typed setters
  * Each returns 0, VMUX_ERR_INVALID_ARG (NULL cfg or a value out of range)
- * or VMUX_ERR_NOMEM; string values are copied, and NULL clears them.
+ * or VMUX_ERR_NOMEM; string values are copied, and NULL clears them. Errors: they take no error
+ * buffer; a refusal leaves its words in vmux_last_error() (error.h), in the parser's words for the
+ * key ("connectTimeout: 0 is out of range (expected 1..2147483647 milliseconds)", "cfg is NULL",
+ * "policy is 7: none of vmux_backlog_policy"), else the code's description. A success leaves the
+ * thread's words as they were (the library sets copied configs through them on its I/O thread,
+ * where clearing them would take a callback's words).
  * @{ */
 
 /** ssl: connect with TLS. */
@@ -375,7 +380,8 @@ VMUX_EXPORT const char *vmux_config_near_cache_prefixes(const vmux_config *cfg);
 /** @name Callbacks
  * Each runs on the handle's I/O thread, must return quickly, must not block,
  * and must not call vmux_close(). fn NULL removes the callback. Each returns 0, or
- * VMUX_ERR_INVALID_ARG for a NULL cfg or a bad level.
+ * VMUX_ERR_INVALID_ARG for a NULL cfg or a bad level, its words in vmux_last_error() as the typed
+ * setters leave them ("min_level is 9: none of vmux_log_level").
  * @{ */
 
 /** Severity of a diagnostic. */

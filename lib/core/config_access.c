@@ -1,5 +1,6 @@
 /* The typed setters and getters of vmux_config (config.h): one line each, through the key table. */
 #include "core/config_keys.h"
+#include "core/why.h"
 #include "vmux/error.h"
 
 static const vmux_config *or_defaults(const vmux_config *cfg)
@@ -9,254 +10,330 @@ static const vmux_config *or_defaults(const vmux_config *cfg)
 
 /* ---- typed setters ---- */
 
+/*
+ * A typed setter that refuses leaves its words in vmux_last_error() (why.h): which argument broke
+ * which rule, in the parser's words for the key ("connectTimeout: 0 is out of range (expected
+ * 1..2147483647 milliseconds)"), else the code's description. Unlike vmux_config_add_endpoint(),
+ * a success leaves the thread's words as they were: the library sets a copied config's values
+ * through these setters on the I/O thread (route/tlsname.c, net/sentinel.c), where clearing them
+ * would take a running callback's words (call.h).
+ */
+
+/* A setter's refusal of a NULL cfg, with words; 0 for any other. */
+static int null_cfg(const vmux_config *cfg)
+{
+    return cfg == NULL ? vmux__why_set(VMUX_ERR_INVALID_ARG, "cfg is NULL") : 0;
+}
+
+static int set_bool(vmux_config *cfg, enum key_id key, bool v)
+{
+    int rc = null_cfg(cfg);
+    return rc != 0 ? rc : vmux__config_store_bool(cfg, &vmux__config_keys[key], v);
+}
+
+/* The words of a number k refuses (negative: v was below 0). */
+static int out_of_range(const struct key_def *k, bool negative, unsigned long long v)
+{
+    return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s: %s%llu is %s (expected %llu..%llu%s%s)",
+                         k->name, negative ? "-" : "", v, negative ? "negative" : "out of range",
+                         (unsigned long long)k->min, (unsigned long long)k->max,
+                         k->unit != NULL ? " " : "", k->unit != NULL ? k->unit : "");
+}
+
+static int set_int(vmux_config *cfg, enum key_id key, int64_t v)
+{
+    const struct key_def *k = &vmux__config_keys[key];
+    int rc = null_cfg(cfg);
+    if (rc == 0 && (rc = vmux__config_store_int(cfg, k, v)) == VMUX_ERR_INVALID_ARG)
+        rc = out_of_range(k, v < 0, v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v);
+    return rc;
+}
+
+static int set_u64(vmux_config *cfg, enum key_id key, uint64_t v)
+{
+    const struct key_def *k = &vmux__config_keys[key];
+    int rc = null_cfg(cfg);
+    if (rc == 0 && (rc = vmux__config_store_u64(cfg, k, v)) == VMUX_ERR_INVALID_ARG)
+        rc = out_of_range(k, false, (unsigned long long)v);
+    return rc;
+}
+
+static int set_text(vmux_config *cfg, enum key_id key, const char *v)
+{
+    const struct key_def *k = &vmux__config_keys[key];
+    int rc = null_cfg(cfg);
+    if (rc == 0 && (rc = vmux__config_store_text(cfg, k, v)) == VMUX_ERR_INVALID_ARG)
+        rc = vmux__why_set(rc, "%s: '%s' %s", k->name, v, vmux__config_text_problem(k, v));
+    else if (rc == VMUX_ERR_NOMEM)
+        rc = vmux__why_set(rc, "%s", vmux_strerror(rc));
+    return rc;
+}
+
+/* A setter of an enum (name: the type of v), whose store refuses a value none of its. */
+static int set_enum(vmux_config *cfg, int rc, const char *what, const char *type, int v)
+{
+    if (cfg == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "cfg is NULL");
+    if (rc == VMUX_ERR_INVALID_ARG)
+        return vmux__why_set(rc, "%s is %d: none of %s", what, v, type);
+    return rc;
+}
+
 int vmux_config_set_ssl(vmux_config *cfg, bool on)
 {
-    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_SSL], on);
+    return set_bool(cfg, KEY_SSL, on);
 }
 
 int vmux_config_set_ssl_host(vmux_config *cfg, const char *host)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SSL_HOST], host);
+    return set_text(cfg, KEY_SSL_HOST, host);
 }
 
 int vmux_config_set_ssl_ca_file(vmux_config *cfg, const char *path)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SSL_CA_FILE], path);
+    return set_text(cfg, KEY_SSL_CA_FILE, path);
 }
 
 int vmux_config_set_ssl_ca_path(vmux_config *cfg, const char *path)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SSL_CA_PATH], path);
+    return set_text(cfg, KEY_SSL_CA_PATH, path);
 }
 
 int vmux_config_set_ssl_cert(vmux_config *cfg, const char *path)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SSL_CERT], path);
+    return set_text(cfg, KEY_SSL_CERT, path);
 }
 
 int vmux_config_set_ssl_key(vmux_config *cfg, const char *path)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SSL_KEY], path);
+    return set_text(cfg, KEY_SSL_KEY, path);
 }
 
 int vmux_config_set_ssl_verify(vmux_config *cfg, bool on)
 {
-    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_SSL_VERIFY], on);
+    return set_bool(cfg, KEY_SSL_VERIFY, on);
 }
 
 int vmux_config_set_user(vmux_config *cfg, const char *user)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_USER], user);
+    return set_text(cfg, KEY_USER, user);
 }
 
 int vmux_config_set_password(vmux_config *cfg, const char *password)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_PASSWORD], password);
+    return set_text(cfg, KEY_PASSWORD, password);
 }
 
 int vmux_config_set_service_name(vmux_config *cfg, const char *name)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SERVICE_NAME], name);
+    return set_text(cfg, KEY_SERVICE_NAME, name);
 }
 
 int vmux_config_set_sentinel_user(vmux_config *cfg, const char *user)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SENTINEL_USER], user);
+    return set_text(cfg, KEY_SENTINEL_USER, user);
 }
 
 int vmux_config_set_sentinel_password(vmux_config *cfg, const char *password)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_SENTINEL_PASSWORD], password);
+    return set_text(cfg, KEY_SENTINEL_PASSWORD, password);
 }
 
 int vmux_config_set_ssl_protocols(vmux_config *cfg, unsigned versions)
 {
-    return vmux__config_store_tls_versions(cfg, versions);
+    int rc = vmux__config_store_tls_versions(cfg, versions);
+    if (cfg != NULL && rc == VMUX_ERR_INVALID_ARG)
+        rc = vmux__why_set(rc, "versions is 0x%x: VMUX_TLS_1_2, VMUX_TLS_1_3 or both", versions);
+    return cfg == NULL ? null_cfg(cfg) : rc;
 }
 
 int vmux_config_set_client_library(vmux_config *cfg, bool on)
 {
-    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_SET_LIB], on);
+    return set_bool(cfg, KEY_SET_LIB, on);
 }
 
 int vmux_config_set_ignore_unknown(vmux_config *cfg, bool on)
 {
-    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_IGNORE_UNKNOWN], on);
+    return set_bool(cfg, KEY_IGNORE_UNKNOWN, on);
 }
 
 int vmux_config_set_sentinel_tls(vmux_config *cfg, bool on)
 {
-    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_SENTINEL_TLS], on);
+    return set_bool(cfg, KEY_SENTINEL_TLS, on);
 }
 
 int vmux_config_set_iam_user(vmux_config *cfg, const char *user)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_IAM_USER], user);
+    return set_text(cfg, KEY_IAM_USER, user);
 }
 
 int vmux_config_set_iam_cache(vmux_config *cfg, const char *cache)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_IAM_CACHE], cache);
+    return set_text(cfg, KEY_IAM_CACHE, cache);
 }
 
 int vmux_config_set_iam_region(vmux_config *cfg, const char *region)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_IAM_REGION], region);
+    return set_text(cfg, KEY_IAM_REGION, region);
 }
 
 int vmux_config_set_iam_serverless(vmux_config *cfg, bool on)
 {
-    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_IAM_SERVERLESS], on);
+    return set_bool(cfg, KEY_IAM_SERVERLESS, on);
 }
 
 int vmux_config_set_name(vmux_config *cfg, const char *name)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_NAME], name);
+    return set_text(cfg, KEY_NAME, name);
 }
 
 int vmux_config_set_default_database(vmux_config *cfg, int db)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_DEFAULT_DATABASE], db);
+    return set_int(cfg, KEY_DEFAULT_DATABASE, db);
 }
 
 int vmux_config_set_abort_connect(vmux_config *cfg, bool on)
 {
-    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_ABORT_CONNECT], on);
+    return set_bool(cfg, KEY_ABORT_CONNECT, on);
 }
 
 int vmux_config_set_connect_retry(vmux_config *cfg, int attempts)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_CONNECT_RETRY], attempts);
+    return set_int(cfg, KEY_CONNECT_RETRY, attempts);
 }
 
 int vmux_config_set_connect_timeout(vmux_config *cfg, int64_t timeout_ms)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_CONNECT_TIMEOUT], timeout_ms);
+    return set_int(cfg, KEY_CONNECT_TIMEOUT, timeout_ms);
 }
 
 int vmux_config_set_sync_timeout(vmux_config *cfg, int64_t timeout_ms)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_SYNC_TIMEOUT], timeout_ms);
+    return set_int(cfg, KEY_SYNC_TIMEOUT, timeout_ms);
 }
 
 int vmux_config_set_async_timeout(vmux_config *cfg, int64_t timeout_ms)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_ASYNC_TIMEOUT], timeout_ms);
+    return set_int(cfg, KEY_ASYNC_TIMEOUT, timeout_ms);
 }
 
 int vmux_config_set_keep_alive(vmux_config *cfg, int64_t seconds)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_KEEP_ALIVE], seconds);
+    return set_int(cfg, KEY_KEEP_ALIVE, seconds);
 }
 
 int vmux_config_set_reauth_interval(vmux_config *cfg, int64_t seconds)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_REAUTH_INTERVAL], seconds);
+    return set_int(cfg, KEY_REAUTH_INTERVAL, seconds);
 }
 
 int vmux_config_set_backlog_size(vmux_config *cfg, int commands)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_BACKLOG_SIZE], commands);
+    return set_int(cfg, KEY_BACKLOG_SIZE, commands);
 }
 
 int vmux_config_set_backlog_policy(vmux_config *cfg, vmux_backlog_policy policy)
 {
-    return vmux__config_store_policy(cfg, policy);
+    return set_enum(cfg, vmux__config_store_policy(cfg, policy), "policy", "vmux_backlog_policy",
+                    (int)policy);
 }
 
 int vmux_config_set_cluster(vmux_config *cfg, vmux_cluster_mode mode)
 {
-    return vmux__config_store_cluster(cfg, mode);
+    return set_enum(cfg, vmux__config_store_cluster(cfg, mode), "mode", "vmux_cluster_mode",
+                    (int)mode);
 }
 
 int vmux_config_set_read_from(vmux_config *cfg, vmux_read_from read_from)
 {
-    return vmux__config_store_read_from(cfg, read_from);
+    return set_enum(cfg, vmux__config_store_read_from(cfg, read_from), "read_from",
+                    "vmux_read_from", (int)read_from);
 }
 
 int vmux_config_set_client_az(vmux_config *cfg, const char *az)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_CLIENT_AZ], az);
+    return set_text(cfg, KEY_CLIENT_AZ, az);
 }
 
 int vmux_config_set_replica_max_lag(vmux_config *cfg, int64_t lag_ms)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_REPLICA_MAX_LAG], lag_ms);
+    return set_int(cfg, KEY_REPLICA_MAX_LAG, lag_ms);
 }
 
 int vmux_config_set_cluster_refresh_min_interval(vmux_config *cfg, int64_t interval_ms)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_CLUSTER_REFRESH_MIN], interval_ms);
+    return set_int(cfg, KEY_CLUSTER_REFRESH_MIN, interval_ms);
 }
 
 int vmux_config_set_reconnect_min(vmux_config *cfg, int64_t min_ms)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_RECONNECT_MIN], min_ms);
+    return set_int(cfg, KEY_RECONNECT_MIN, min_ms);
 }
 
 int vmux_config_set_reconnect_max(vmux_config *cfg, int64_t max_ms)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_RECONNECT_MAX], max_ms);
+    return set_int(cfg, KEY_RECONNECT_MAX, max_ms);
 }
 
 int vmux_config_set_blocking_pool_size(vmux_config *cfg, int connections)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_BLOCKING_POOL_SIZE], connections);
+    return set_int(cfg, KEY_BLOCKING_POOL_SIZE, connections);
 }
 
 int vmux_config_set_max_bulk_length(vmux_config *cfg, uint64_t bytes)
 {
-    return vmux__config_store_u64(cfg, &vmux__config_keys[KEY_MAX_BULK_LENGTH], bytes);
+    return set_u64(cfg, KEY_MAX_BULK_LENGTH, bytes);
 }
 
 int vmux_config_set_max_reply_elements(vmux_config *cfg, uint64_t elements)
 {
-    return vmux__config_store_u64(cfg, &vmux__config_keys[KEY_MAX_REPLY_ELEMENTS], elements);
+    return set_u64(cfg, KEY_MAX_REPLY_ELEMENTS, elements);
 }
 
 int vmux_config_set_max_reply_buffer(vmux_config *cfg, uint64_t bytes)
 {
-    return vmux__config_store_u64(cfg, &vmux__config_keys[KEY_MAX_REPLY_BUFFER], bytes);
+    return set_u64(cfg, KEY_MAX_REPLY_BUFFER, bytes);
 }
 
 int vmux_config_set_max_pending(vmux_config *cfg, int commands)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_MAX_PENDING], commands);
+    return set_int(cfg, KEY_MAX_PENDING, commands);
 }
 
 int vmux_config_set_max_pending_bytes(vmux_config *cfg, uint64_t bytes)
 {
-    return vmux__config_store_u64(cfg, &vmux__config_keys[KEY_MAX_PENDING_BYTES], bytes);
+    return set_u64(cfg, KEY_MAX_PENDING_BYTES, bytes);
 }
 
 int vmux_config_set_near_cache(vmux_config *cfg, bool on)
 {
-    return vmux__config_store_bool(cfg, &vmux__config_keys[KEY_NEAR_CACHE], on);
+    return set_bool(cfg, KEY_NEAR_CACHE, on);
 }
 
 int vmux_config_set_near_cache_max_entries(vmux_config *cfg, uint64_t entries)
 {
-    return vmux__config_store_u64(cfg, &vmux__config_keys[KEY_NEAR_CACHE_MAX_ENTRIES], entries);
+    return set_u64(cfg, KEY_NEAR_CACHE_MAX_ENTRIES, entries);
 }
 
 int vmux_config_set_near_cache_max_bytes(vmux_config *cfg, uint64_t bytes)
 {
-    return vmux__config_store_u64(cfg, &vmux__config_keys[KEY_NEAR_CACHE_MAX_BYTES], bytes);
+    return set_u64(cfg, KEY_NEAR_CACHE_MAX_BYTES, bytes);
 }
 
 int vmux_config_set_near_cache_ttl(vmux_config *cfg, int64_t ttl_ms)
 {
-    return vmux__config_store_int(cfg, &vmux__config_keys[KEY_NEAR_CACHE_TTL], ttl_ms);
+    return set_int(cfg, KEY_NEAR_CACHE_TTL, ttl_ms);
 }
 
 int vmux_config_set_near_cache_mode(vmux_config *cfg, vmux_near_mode mode)
 {
-    return vmux__config_store_near_mode(cfg, mode);
+    return set_enum(cfg, vmux__config_store_near_mode(cfg, mode), "mode", "vmux_near_mode",
+                    (int)mode);
 }
 
 int vmux_config_set_near_cache_prefixes(vmux_config *cfg, const char *prefixes)
 {
-    return vmux__config_store_text(cfg, &vmux__config_keys[KEY_NEAR_CACHE_PREFIXES], prefixes);
+    return set_text(cfg, KEY_NEAR_CACHE_PREFIXES, prefixes);
 }
 
 /* ---- typed getters ---- */

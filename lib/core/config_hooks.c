@@ -5,10 +5,20 @@
 #include "core/why.h"
 #include "vmux/error.h"
 
+/* A callback setter's refusal of a NULL cfg, with words (why.h; a success leaves the thread's
+ * words as they were, as the typed setters do: config_access.c); 0 for any other. */
+static int begin(const vmux_config *cfg)
+{
+    return cfg == NULL ? vmux__why_set(VMUX_ERR_INVALID_ARG, "cfg is NULL") : 0;
+}
+
 int vmux_config_set_log(vmux_config *cfg, vmux_log_fn fn, vmux_log_level min_level, void *userdata)
 {
-    if (cfg == NULL || min_level < VMUX_LOG_DEBUG || min_level > VMUX_LOG_ERROR)
+    if (begin(cfg) != 0)
         return VMUX_ERR_INVALID_ARG;
+    if (min_level < VMUX_LOG_DEBUG || min_level > VMUX_LOG_ERROR)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "min_level is %d: none of vmux_log_level",
+                             (int)min_level);
     cfg->log_fn = fn;
     cfg->log_level = min_level;
     cfg->log_userdata = userdata;
@@ -17,7 +27,7 @@ int vmux_config_set_log(vmux_config *cfg, vmux_log_fn fn, vmux_log_level min_lev
 
 int vmux_config_set_event_handler(vmux_config *cfg, vmux_event_fn fn, void *userdata)
 {
-    if (cfg == NULL)
+    if (begin(cfg) != 0)
         return VMUX_ERR_INVALID_ARG;
     cfg->event_fn = fn;
     cfg->event_userdata = userdata;
@@ -26,7 +36,7 @@ int vmux_config_set_event_handler(vmux_config *cfg, vmux_event_fn fn, void *user
 
 int vmux_config_set_credentials_provider(vmux_config *cfg, vmux_credentials_fn fn, void *userdata)
 {
-    if (cfg == NULL)
+    if (begin(cfg) != 0)
         return VMUX_ERR_INVALID_ARG;
     cfg->credentials_fn = fn;
     cfg->credentials_userdata = userdata;

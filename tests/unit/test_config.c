@@ -1284,6 +1284,46 @@ static void test_add_endpoint_words(void **state)
     vmux_config_free(cfg);
 }
 
+/* Expects call to return rc and leave words in vmux_last_error(), as add_endpoint() does. */
+#define SETTER_WORDS(call, rc, words)                                                              \
+    do {                                                                                           \
+        int got_ = (call);                                                                         \
+        if (got_ != (rc) || strcmp(vmux_last_error(), (words)) != 0)                               \
+            fail_msg("%s: %s, vmux_last_error() '%s'; expected %s, '%s'", #call,                   \
+                     vmux_err_name(got_), vmux_last_error(), vmux_err_name(rc), (words));          \
+    } while (0)
+
+/* The typed setters and the callback setters word their refusals (vmux_last_error()), in the
+ * parser's words for the key; a success leaves the words as they were (config_access.c). */
+static void test_setter_words(void **state)
+{
+    (void)state;
+    vmux_config *cfg = NULL;
+    const int bad = VMUX_ERR_INVALID_ARG;
+    assert_int_equal(vmux_config_new(&cfg), 0);
+    SETTER_WORDS(vmux_config_set_ssl(NULL, true), bad, "cfg is NULL");
+    SETTER_WORDS(vmux_config_set_connect_timeout(cfg, 0), bad,
+                 "connectTimeout: 0 is out of range (expected 1..2147483647 milliseconds)");
+    SETTER_WORDS(vmux_config_set_sync_timeout(cfg, VMUX_FOREVER), bad,
+                 "syncTimeout: -1 is negative (expected 1..2147483647 milliseconds)");
+    SETTER_WORDS(vmux_config_set_connect_timeout(cfg, 250), 0,
+                 "syncTimeout: -1 is negative (expected 1..2147483647 milliseconds)");
+    SETTER_WORDS(vmux_config_set_name(cfg, "a b"), bad,
+                 "name: 'a b' may hold only printable ASCII without spaces (CLIENT SETNAME refuses "
+                 "others)");
+    SETTER_WORDS(vmux_config_set_backlog_policy(cfg, (vmux_backlog_policy)7), bad,
+                 "policy is 7: none of vmux_backlog_policy");
+    SETTER_WORDS(vmux_config_set_read_from(cfg, (vmux_read_from)42), bad,
+                 "read_from is 42: none of vmux_read_from");
+    SETTER_WORDS(vmux_config_set_ssl_protocols(cfg, 0), bad,
+                 "versions is 0x0: VMUX_TLS_1_2, VMUX_TLS_1_3 or both");
+    SETTER_WORDS(vmux_config_set_log(cfg, NULL, (vmux_log_level)99, NULL), bad,
+                 "min_level is 99: none of vmux_log_level");
+    SETTER_WORDS(vmux_config_set_event_handler(NULL, NULL, NULL), bad, "cfg is NULL");
+    SETTER_WORDS(vmux_config_set_cluster(cfg, VMUX_CLUSTER_NO), 0, "cfg is NULL");
+    vmux_config_free(cfg);
+}
+
 /* Opening a Sentinel handle (its watchers' configs are made with one endpoint each) leaves the
  * opening thread's vmux_last_error() as it was: only the caller's own add_endpoint() words it. */
 static void test_open_keeps_last_error(void **state)
@@ -1507,6 +1547,7 @@ int main(void)
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_near_mode_and_prefixes),
         cmocka_unit_test(test_near_bad_values),
+        cmocka_unit_test(test_setter_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
