@@ -51,9 +51,9 @@ VMUX_EXPORT void vmux_batch_free(vmux_batch *b);
  * EXEC, WATCH, SELECT, READONLY, CLIENT REPLY...), and for blocking commands (BLPOP, XREAD
  * BLOCK...: they would hold the batch's connection); VMUX_ERR_NOMEM. It takes no error buffer: a
  * failure's words go to vmux_last_error() (error.h), for VMUX_ERR_INVALID_ARG which argument broke
- * which rule, in vmux_call()'s words without its "invalid argument: " ("b is NULL", "argv[1] is
- * NULL with a length"); for VMUX_ERR_UNSUPPORTED the command and why ("this command cannot run on
- * a shared, multiplexed connection: BLPOP blocks on the server: it would hold the batch's
+ * which rule, in vmux_call()'s words ("invalid argument: b is NULL", "invalid argument: argv[1]
+ * is NULL with a length"); for VMUX_ERR_UNSUPPORTED the command and why ("this command cannot run
+ * on a shared, multiplexed connection: BLPOP blocks on the server: it would hold the batch's
  * connection"), else the code's description; a success leaves "".
  */
 VMUX_EXPORT int vmux_batch_add(vmux_batch *b, int argc, const char *const *argv,

@@ -83,8 +83,9 @@ VMUX_EXPORT int vmux_open_str(const char *config, vmux **out, char *errbuf, size
  * drain that close empties would return 0 with nothing answered). Any thread but the I/O
  * thread. Errors: VMUX_ERR_INVALID_ARG (m NULL,
  * timeout_ms below VMUX_FOREVER, or called from a callback, on the I/O thread, whose commands
- * it would wait for), VMUX_ERR_FORKED. It takes no error buffer: its words go to vmux_last_error() (error.h): which argument broke
- * which rule ("timeout_ms is -2: must be VMUX_FOREVER (-1), ..."), else the code's description; a success leaves "".
+ * it would wait for), VMUX_ERR_FORKED. It takes no error buffer: its words go to vmux_last_error()
+ * (error.h): which argument broke which rule ("invalid argument: timeout_ms is -2: must be
+ * VMUX_FOREVER (-1), ..."), else the code's description; a success leaves "".
  */
 VMUX_EXPORT int vmux_drain(vmux *m, int64_t timeout_ms);
 
@@ -180,8 +181,9 @@ typedef struct vmux_stats {
  * Fills *out, made with VMUX_INIT(vmux_stats), with the handle's counters: the fields its size
  * covers (abi.h). Any thread may call it at any time before vmux_close() returns.
  * Errors: VMUX_ERR_INVALID_ARG (m or out NULL, or out->size below sizeof(size_t)),
- * VMUX_ERR_CLOSED (the handle is closing). It takes no error buffer: its words go to vmux_last_error() (error.h): which argument broke
- * which rule ("out->size is 0: out not made with VMUX_INIT (abi.h)"), else the code's description; a success leaves "".
+ * VMUX_ERR_CLOSED (the handle is closing). It takes no error buffer: its words go to
+ * vmux_last_error() (error.h): which argument broke which rule ("invalid argument: out->size is 0:
+ * out not made with VMUX_INIT (abi.h)"), else the code's description; a success leaves "".
  */
 VMUX_EXPORT int vmux_read_stats(const vmux *m, vmux_stats *out);
 

@@ -69,14 +69,16 @@ VMUX_EXPORT const char *vmux_err_name(int err);
  * vmux_scan_begin() and its HSCAN, SSCAN and ZSCAN forms (scan.h), of vmux_drain(),
  * vmux_read_stats() and vmux_read_node_stats() (client.h) or of vmux_msgq_new(),
  * vmux_msgq_pop(), vmux_sub_wait_live() and vmux_unsubscribe() (pubsub.h), or of a config setter
- * that refused (config.h: a setter that succeeds leaves the words as they were) returned, as opts->errbuf gives
- * them for the calls that take options (call.h): the server's message for VMUX_ERR_SERVER
+ * that refused (config.h: a setter that succeeds leaves the words as they were) returned, as
+ * opts->errbuf gives them for the calls that take options (call.h): the server's message for
+ * VMUX_ERR_SERVER
  * ("WRONGTYPE Operation against a key holding the wrong kind of value"), the connection's failure
  * for a transport error ("timed out waiting for a connection (never sent); last connection failure:
- * ..."), what was wrong for VMUX_ERR_INVALID_ARG ("cost -1 out of range 0 .. 2^40"), or at least
- * the code's description. Those functions take no error buffer (their objects being shared between
- * threads, or built before any call that takes options), so they leave their words here, per
- * thread, as errno: each clears them when it starts and leaves "" when it succeeds. The string
+ * ..."), what was wrong for VMUX_ERR_INVALID_ARG ("cost -1 out of range 0 .. 2^40"; the builders'
+ * and the client.h and pubsub.h calls' after "invalid argument: ", as opts->errbuf has it), or at
+ * least the code's description. Those functions take no error buffer (their objects being shared
+ * between threads, or built before any call that takes options), so they leave their words here,
+ * per thread, as errno: each clears them when it starts and leaves "" when it succeeds. The string
  * belongs to the thread and stays valid, unchanged, until the thread's next call of those
  * functions. Inside the callback of a failed vmux_call_async() (or typed *_async) command, on the
  * I/O thread, it gives that command's words (call.h). Never NULL. Any thread.

@@ -78,7 +78,8 @@ VMUX_EXPORT void vmux_leaderboard_entries_free(vmux_leaderboard_entries *e);
  * success *out owns it; free it with vmux_leaderboard_free(). Errors: VMUX_ERR_INVALID_ARG (NULL
  * m or out, key.ptr NULL with key.len > 0, opts not made with VMUX_INIT), VMUX_ERR_NOMEM,
  * VMUX_ERR_FORKED (m was opened in a parent process). It takes no error buffer: a failure's words
- * go to vmux_last_error() (error.h: "the handle is NULL", "key is at NULL with length 3 (...)"),
+ * go to vmux_last_error() (error.h: "invalid argument: the handle is NULL", "invalid argument: key
+ * is at NULL with length 3 (...)"),
  * "" on success.
  */
 VMUX_EXPORT int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opts,

@@ -76,8 +76,10 @@ typedef enum vmux_overflow {
  * drops as policy says and counts the drops. Nothing is reserved for the bound: the queue's
  * memory follows the messages it holds (docs/pubsub.md). *out is freed with vmux_msgq_free()
  * once no subscription feeds it (after vmux_unsubscribe() or vmux_close()). Errors:
- * VMUX_ERR_INVALID_ARG, VMUX_ERR_NOMEM (for the queue itself: a few hundred bytes). It takes no error buffer: its words go to vmux_last_error() (error.h): which argument broke
- * which rule ("bound is 0: a queue holds at least 1 message"), else the code's description; a success leaves "".
+ * VMUX_ERR_INVALID_ARG, VMUX_ERR_NOMEM (for the queue itself: a few hundred bytes). It takes no
+ * error buffer: its words go to vmux_last_error() (error.h): which argument broke which rule
+ * ("invalid argument: bound is 0: a queue holds at least 1 message"), else the code's description;
+ * a success leaves "".
  */
 VMUX_EXPORT int vmux_msgq_new(size_t bound, vmux_overflow policy, vmux_msgq **out);
 /** Frees a queue and the messages still in it. NULL is allowed. */
@@ -91,9 +93,10 @@ VMUX_EXPORT void vmux_msgq_free(vmux_msgq *q);
  * thread). Any thread; in a vmux callback (on the I/O thread of any handle) only with
  * timeout_ms 0: the messages come from an I/O thread, so a wait there, which could end only when
  * that thread ran on, is refused at once with VMUX_ERR_INVALID_ARG instead of hanging the handle
- * (and its vmux_close()). It takes no error buffer: its words go to vmux_last_error() (error.h): which argument broke
- * which rule ("msg is NULL", "timeout_ms is 5 on an I/O thread ..."), else the code's description; a success leaves "". A call from a callback
- * replaces the callback's own words there.
+ * (and its vmux_close()). It takes no error buffer: its words go to vmux_last_error() (error.h):
+ * which argument broke which rule ("invalid argument: msg is NULL", "timeout_ms is 5 on an I/O
+ * thread ..."), else the code's description; a success leaves "". A call from a callback replaces
+ * the callback's own words there.
  */
 VMUX_EXPORT int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg);
 
@@ -142,8 +145,9 @@ VMUX_EXPORT int vmux_subscribe_queue(vmux *m, vmux_sub_kind kind, vmux_str name,
  * cluster: on every primary's connection). Returns 0, VMUX_ERR_TIMEOUT,
  * VMUX_ERR_INVALID_ARG (NULL sub, timeout_ms below VMUX_FOREVER, called on the I/O thread: from
  * a callback, where the confirmation could never come), or VMUX_ERR_FORKED in a fork() child
- * of the process that subscribed. It takes no error buffer: its words go to vmux_last_error() (error.h): which argument broke
- * which rule ("sub is NULL"), else the code's description; a success leaves "".
+ * of the process that subscribed. It takes no error buffer: its words go to vmux_last_error()
+ * (error.h): which argument broke which rule ("invalid argument: sub is NULL"), else the code's
+ * description; a success leaves "".
  */
 VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms);
 
@@ -158,7 +162,8 @@ VMUX_EXPORT int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms);
  * VMUX_ERR_CLOSED while the handle is closing (its close frees the subscription: do not pass it
  * again); VMUX_ERR_FORKED. After vmux_close() subscriptions are gone: do not unsubscribe them
  * then. It takes no error buffer: its words go to vmux_last_error() (error.h): which argument broke
- * which rule ("sub is no subscription this handle holds (...)"), else the code's description; a success leaves "".
+ * which rule ("invalid argument: sub is no subscription this handle holds (...)"), else the code's
+ * description; a success leaves "".
  */
 VMUX_EXPORT int vmux_unsubscribe(vmux *m, vmux_sub *sub);
 

@@ -97,7 +97,8 @@ typedef struct vmux_scan vmux_scan;
  * *out owns the iterator (free it with vmux_scan_end()); on failure *out is NULL.
  * Errors: VMUX_ERR_INVALID_ARG (NULL m or out, bad options), VMUX_ERR_NOMEM. It takes no error
  * buffer: a failure's words go to vmux_last_error() (error.h), for VMUX_ERR_INVALID_ARG which
- * argument broke which rule ("the handle is NULL", "o->count is -1: must be at least 0"), else
+ * argument broke which rule ("invalid argument: the handle is NULL", "invalid argument: o->count
+ * is -1: must be at least 0"), else
  * the code's description; a success leaves "". So do the three below.
  */
 VMUX_EXPORT int vmux_scan_begin(vmux *m, const vmux_scan_opts *o, vmux_scan **out);

@@ -41,7 +41,8 @@ typedef struct vmux_script vmux_script;
  * Makes a script from Lua source (copied). On success *out owns it; free it with
  * vmux_script_free() once no call uses it. Errors: VMUX_ERR_INVALID_ARG (empty source or NULL
  * out), VMUX_ERR_NOMEM. It takes no error buffer: a failure's words go to vmux_last_error()
- * (error.h: "source is empty: a script needs its Lua source", "out is NULL"), "" on success.
+ * (error.h: "invalid argument: source is empty: a script needs its Lua source", "invalid
+ * argument: out is NULL"), "" on success.
  */
 VMUX_EXPORT int vmux_script_new(vmux_str source, vmux_script **out);
 

@@ -68,8 +68,8 @@ VMUX_EXPORT void vmux_tx_free(vmux_tx *tx);
  * the server answers them at once without waiting: use vmux_wait() after the transaction);
  * VMUX_ERR_INVALID_ARG for tx NULL, argc < 1 or NULL arguments. It takes no error buffer: a
  * failure's words go to vmux_last_error() (error.h), for VMUX_ERR_INVALID_ARG which argument broke
- * which rule, in vmux_call()'s words without its "invalid argument: " ("tx is NULL", "argv is
- * NULL"); for VMUX_ERR_UNSUPPORTED the command and why ("...: WAIT waits for replicas: inside
+ * which rule, in vmux_call()'s words ("invalid argument: tx is NULL", "invalid argument: argv
+ * is NULL"); for VMUX_ERR_UNSUPPORTED the command and why ("...: WAIT waits for replicas: inside
  * MULTI the server answers it at once without waiting ..."), else the code's description; a
  * success leaves "". So do vmux_tx_new() and the conditions below.
  */

@@ -19,6 +19,14 @@
 /* Clears the calling thread's words: a call begins. */
 void vmux__why_begin(void);
 
+/*
+ * vmux__why_begin() for a call that words its refusals as the calls with an error buffer do
+ * (docs/api-conventions.md): until vmux__why_end(), words set with VMUX_ERR_INVALID_ARG start
+ * "invalid argument: " ("invalid argument: b is NULL"). The builders (batch, transaction, scan,
+ * script, leaderboard) and the handle's calls without a buffer (vmux_drain(), the msgq...).
+ */
+void vmux__why_begin_arg(void);
+
 /* Points o's error buffer at the calling thread's words and clears them: each command a pattern
  * sends starts with none, so that after its failure they are its own. */
 void vmux__why_opts(vmux_callopts *o);

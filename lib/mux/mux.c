@@ -684,7 +684,7 @@ static int drain(vmux *m, int64_t timeout_ms)
 
 int vmux_drain(vmux *m, int64_t timeout_ms)
 {
-    vmux__why_begin();
+    vmux__why_begin_arg();
     return vmux__why_end(drain(m, timeout_ms));
 }
 
@@ -734,7 +734,7 @@ static int read_stats(const vmux *m, vmux_stats *out)
 
 int vmux_read_stats(const vmux *m, vmux_stats *out)
 {
-    vmux__why_begin();
+    vmux__why_begin_arg();
     return vmux__why_end(read_stats(m, out));
 }
 
@@ -761,6 +761,6 @@ static int read_node_stats(const vmux *m, const char *host, int port, vmux_stats
 
 int vmux_read_node_stats(const vmux *m, const char *host, int port, vmux_stats *out)
 {
-    vmux__why_begin();
+    vmux__why_begin_arg();
     return vmux__why_end(read_node_stats(m, host, port, out));
 }

@@ -611,18 +611,22 @@ static void test_begin_words(void **state)
     vmux_scan_opts neg = VMUX_INIT(vmux_scan_opts, .count = -1);
     vmux_scan_opts typed = VMUX_INIT(vmux_scan_opts, .type = "hash");
     vmux_scan_opts unsized = {0};
-    VT_LAST_ERROR(vmux_scan_begin(M, NULL, NULL), VMUX_ERR_INVALID_ARG, "out is NULL");
-    VT_LAST_ERROR(vmux_scan_begin(NULL, NULL, &it), VMUX_ERR_INVALID_ARG, "the handle is NULL");
+    VT_LAST_ERROR(vmux_scan_begin(M, NULL, NULL), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: out is NULL");
+    VT_LAST_ERROR(vmux_scan_begin(NULL, NULL, &it), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: the handle is NULL");
     VT_LAST_ERROR(vmux_scan_begin(M, &unsized, &it), VMUX_ERR_INVALID_ARG,
-                  "o->size is 0: o not made with VMUX_INIT (abi.h)");
+                  "invalid argument: o->size is 0: o not made with VMUX_INIT (abi.h)");
     VT_LAST_ERROR(vmux_scan_begin(M, &neg, &it), VMUX_ERR_INVALID_ARG,
-                  "o->count is -1: must be at least 0");
-    VT_LAST_ERROR(vmux_sscan_begin(M, k, &typed, &it), VMUX_ERR_INVALID_ARG,
-                  "o->type is set: only SCAN takes TYPE, not HSCAN, SSCAN or ZSCAN");
-    VT_LAST_ERROR(vmux_zscan_begin(M, VMUX_STRN(NULL, 3), NULL, &it), VMUX_ERR_INVALID_ARG,
-                  "key is at NULL with length 3 (a vmux_str {NULL, len > 0} is no string)");
+                  "invalid argument: o->count is -1: must be at least 0");
+    VT_LAST_ERROR(
+        vmux_sscan_begin(M, k, &typed, &it), VMUX_ERR_INVALID_ARG,
+        "invalid argument: o->type is set: only SCAN takes TYPE, not HSCAN, SSCAN or ZSCAN");
+    VT_LAST_ERROR(
+        vmux_zscan_begin(M, VMUX_STRN(NULL, 3), NULL, &it), VMUX_ERR_INVALID_ARG,
+        "invalid argument: key is at NULL with length 3 (a vmux_str {NULL, len > 0} is no string)");
     VT_LAST_ERROR(vmux_hscan_begin(M, k, &neg, &it), VMUX_ERR_INVALID_ARG,
-                  "o->count is -1: must be at least 0");
+                  "invalid argument: o->count is -1: must be at least 0");
     VT_LAST_ERROR(vmux_scan_begin(M, &typed, &it), 0, "");
     vmux_scan_end(it);
 }

@@ -69,10 +69,12 @@ static void test_sha1_is_computed_locally(void **state)
     assert_int_equal(vmux_script_new(VMUX_STRN("", 0), &s), VMUX_ERR_INVALID_ARG);
     /* it takes no error buffer: its words are in vmux_last_error() (error.h) */
     VT_LAST_ERROR(vmux_script_new(VMUX_STRN("", 0), &s), VMUX_ERR_INVALID_ARG,
-                  "source is empty: a script needs its Lua source");
+                  "invalid argument: source is empty: a script needs its Lua source");
     VT_LAST_ERROR(vmux_script_new(VMUX_STRN(NULL, 4), &s), VMUX_ERR_INVALID_ARG,
-                  "source is at NULL with length 4 (a vmux_str {NULL, len > 0} is no string)");
-    VT_LAST_ERROR(vmux_script_new(VMUX_STR("return 1"), NULL), VMUX_ERR_INVALID_ARG, "out is NULL");
+                  "invalid argument: source is at NULL with length 4 (a vmux_str {NULL, len > 0} "
+                  "is no string)");
+    VT_LAST_ERROR(vmux_script_new(VMUX_STR("return 1"), NULL), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: out is NULL");
     VT_LAST_ERROR(vmux_script_new(VMUX_STR("return 1"), &s), 0, "");
     vmux_script_free(s);
     /* NULL takes NULL, as for every getter (it read through NULL: UBSan in the sanitizer build) */

@@ -275,14 +275,16 @@ static void test_argument_words(void **state)
     const vmux_str k = VMUX_STR("k"), none = VMUX_STRN(NULL, 2);
     const char *no_string = " is at NULL with length 2 (a vmux_str {NULL, len > 0} is no string)";
     char words[128];
-    VT_LAST_ERROR(vmux_tx_new(NULL), VMUX_ERR_INVALID_ARG, "out is NULL");
+    VT_LAST_ERROR(vmux_tx_new(NULL), VMUX_ERR_INVALID_ARG, "invalid argument: out is NULL");
     VT_LAST_ERROR(vmux_tx_new(&tx), 0, "");
-    VT_LAST_ERROR(vmux_tx_add(NULL, 1, ping, NULL), VMUX_ERR_INVALID_ARG, "tx is NULL");
-    VT_LAST_ERROR(vmux_tx_add(tx, 1, NULL, NULL), VMUX_ERR_INVALID_ARG, "argv is NULL");
+    VT_LAST_ERROR(vmux_tx_add(NULL, 1, ping, NULL), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: tx is NULL");
+    VT_LAST_ERROR(vmux_tx_add(tx, 1, NULL, NULL), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: argv is NULL");
     VT_LAST_ERROR(vmux_tx_add(tx, 0, ping, NULL), VMUX_ERR_INVALID_ARG,
-                  "argc is 0 (a command has at least its name)");
+                  "invalid argument: argc is 0 (a command has at least its name)");
     VT_LAST_ERROR(vmux_tx_add(tx, 2, get, (size_t[]){3, 1}), VMUX_ERR_INVALID_ARG,
-                  "argv[1] is NULL with a length");
+                  "invalid argument: argv[1] is NULL with a length");
     /* a command it refuses is named, with why */
     VT_LAST_ERROR(vmux_tx_add(tx, 2, (const char *[]){"SELECT", "1"}, NULL), VMUX_ERR_UNSUPPORTED,
                   "this command cannot run on a shared, multiplexed connection: SELECT: it would "
@@ -297,17 +299,18 @@ static void test_argument_words(void **state)
                   "this command cannot run on a shared, multiplexed connection: WAIT waits for "
                   "replicas: inside MULTI the server answers it at once without waiting "
                   "(vmux_wait() after the transaction)");
-    VT_LAST_ERROR(vmux_tx_when_exists(NULL, k), VMUX_ERR_INVALID_ARG, "tx is NULL");
-    snprintf(words, sizeof words, "key%s", no_string);
+    VT_LAST_ERROR(vmux_tx_when_exists(NULL, k), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: tx is NULL");
+    snprintf(words, sizeof words, "invalid argument: key%s", no_string);
     VT_LAST_ERROR(vmux_tx_when_not_exists(tx, none), VMUX_ERR_INVALID_ARG, words);
-    snprintf(words, sizeof words, "value%s", no_string);
+    snprintf(words, sizeof words, "invalid argument: value%s", no_string);
     VT_LAST_ERROR(vmux_tx_when_equal(tx, k, none), VMUX_ERR_INVALID_ARG, words);
-    snprintf(words, sizeof words, "field%s", no_string);
+    snprintf(words, sizeof words, "invalid argument: field%s", no_string);
     VT_LAST_ERROR(vmux_tx_when_hash_exists(tx, k, none), VMUX_ERR_INVALID_ARG, words);
     VT_LAST_ERROR(vmux_tx_when_length(tx, (vmux_length_of)9, k, VMUX_CMP_EQ, 1),
-                  VMUX_ERR_INVALID_ARG, "kind is 9: none of vmux_length_of");
+                  VMUX_ERR_INVALID_ARG, "invalid argument: kind is 9: none of vmux_length_of");
     VT_LAST_ERROR(vmux_tx_when_length(tx, VMUX_LENGTH_LIST, k, (vmux_cmp)-1, 1),
-                  VMUX_ERR_INVALID_ARG, "cmp is -1: none of vmux_cmp");
+                  VMUX_ERR_INVALID_ARG, "invalid argument: cmp is -1: none of vmux_cmp");
     VT_LAST_ERROR(vmux_tx_when_length(tx, VMUX_LENGTH_LIST, k, VMUX_CMP_GT, 1), 0, "");
     VT_LAST_ERROR(vmux_tx_add(tx, 1, ping, NULL), 0, "");
     vmux_tx_free(tx);

@@ -381,18 +381,20 @@ static void test_argument_words(void **state)
     (void)state;
     vmux_batch *b = NULL;
     const char *ping[] = {"PING"}, *get[] = {"GET", NULL}, *two[] = {"GET", "xx"};
-    VT_LAST_ERROR(vmux_batch_new(NULL), VMUX_ERR_INVALID_ARG, "out is NULL");
+    VT_LAST_ERROR(vmux_batch_new(NULL), VMUX_ERR_INVALID_ARG, "invalid argument: out is NULL");
     VT_LAST_ERROR(vmux_batch_new(&b), 0, "");
-    VT_LAST_ERROR(vmux_batch_add(NULL, 1, ping, NULL), VMUX_ERR_INVALID_ARG, "b is NULL");
-    VT_LAST_ERROR(vmux_batch_add(b, 1, NULL, NULL), VMUX_ERR_INVALID_ARG, "argv is NULL");
+    VT_LAST_ERROR(vmux_batch_add(NULL, 1, ping, NULL), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: b is NULL");
+    VT_LAST_ERROR(vmux_batch_add(b, 1, NULL, NULL), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: argv is NULL");
     VT_LAST_ERROR(vmux_batch_add(b, 0, ping, NULL), VMUX_ERR_INVALID_ARG,
-                  "argc is 0 (a command has at least its name)");
+                  "invalid argument: argc is 0 (a command has at least its name)");
     VT_LAST_ERROR(vmux_batch_add(b, 2, get, NULL), VMUX_ERR_INVALID_ARG,
-                  "argv[1] is NULL (argvlen is NULL: every argument a C string)");
+                  "invalid argument: argv[1] is NULL (argvlen is NULL: every argument a C string)");
     VT_LAST_ERROR(vmux_batch_add(b, 2, get, (size_t[]){3, 1}), VMUX_ERR_INVALID_ARG,
-                  "argv[1] is NULL with a length");
+                  "invalid argument: argv[1] is NULL with a length");
     VT_LAST_ERROR(vmux_batch_add(b, 2, two, (size_t[]){SIZE_MAX, 2}), VMUX_ERR_INVALID_ARG,
-                  "argvlen[1] is 2: the arguments' lengths add up past SIZE_MAX");
+                  "invalid argument: argvlen[1] is 2: the arguments' lengths add up past SIZE_MAX");
     /* a command it refuses is named, with why */
     VT_LAST_ERROR(
         vmux_batch_add(b, 1, (const char *[]){"MULTI"}, NULL), VMUX_ERR_UNSUPPORTED,

@@ -518,13 +518,15 @@ static void test_refusal_words(void **state)
     assert_refused(vmux_leaderboard_around(lb, &o, VMUX_STRN(NULL, 2), 3, &got, &found), err,
                    "member is at NULL with length 2 (a vmux_str {NULL, len > 0} is no string)");
     VT_LAST_ERROR(vmux_leaderboard_new(NULL, S("k"), NULL, &none), VMUX_ERR_INVALID_ARG,
-                  "the handle is NULL");
-    VT_LAST_ERROR(vmux_leaderboard_new(m, S("k"), NULL, NULL), VMUX_ERR_INVALID_ARG, "out is NULL");
-    VT_LAST_ERROR(vmux_leaderboard_new(m, VMUX_STRN(NULL, 3), NULL, &none), VMUX_ERR_INVALID_ARG,
-                  "key is at NULL with length 3 (a vmux_str {NULL, len > 0} is no string)");
+                  "invalid argument: the handle is NULL");
+    VT_LAST_ERROR(vmux_leaderboard_new(m, S("k"), NULL, NULL), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: out is NULL");
+    VT_LAST_ERROR(
+        vmux_leaderboard_new(m, VMUX_STRN(NULL, 3), NULL, &none), VMUX_ERR_INVALID_ARG,
+        "invalid argument: key is at NULL with length 3 (a vmux_str {NULL, len > 0} is no string)");
     vmux_leaderboard_opts unsized = {0};
     VT_LAST_ERROR(vmux_leaderboard_new(m, S("k"), &unsized, &none), VMUX_ERR_INVALID_ARG,
-                  "opts->size is 0: opts not made with VMUX_INIT (abi.h)");
+                  "invalid argument: opts->size is 0: opts not made with VMUX_INIT (abi.h)");
     VT_LAST_ERROR(vmux_leaderboard_new(m, S("k"), NULL, &none), 0, "");
     vmux_leaderboard_free(none);
     vmux_leaderboard_free(lb);
