@@ -68,7 +68,8 @@ VMUX_EXPORT const char *vmux_err_name(int err);
  * vmux_leaderboard_new() (leaderboard.h), of vmux_script_new() (script.h), of
  * vmux_scan_begin() and its HSCAN, SSCAN and ZSCAN forms (scan.h), of vmux_drain(),
  * vmux_read_stats() and vmux_read_node_stats() (client.h) or of vmux_msgq_new(),
- * vmux_msgq_pop(), vmux_sub_wait_live() and vmux_unsubscribe() (pubsub.h), or of a config setter
+ * vmux_msgq_pop(), vmux_sub_wait_live() and vmux_unsubscribe() (pubsub.h), of vmux_near_forget(),
+ * vmux_format_metrics() or vmux_session_key(), or of a config setter
  * that refused (config.h: a setter that succeeds leaves the words as they were) returned, as
  * opts->errbuf gives them for the calls that take options (call.h): the server's message for
  * VMUX_ERR_SERVER

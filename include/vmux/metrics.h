@@ -31,7 +31,9 @@ extern "C" {
  * node, adds about 340 bytes plus 8 times the length of its "host:port"), or call
  * again with a larger buffer while the result is >= len. Each counter is read atomically; the
  * set is not one snapshot. Any thread may call it at any time; the caller owns buf.
- * Errors: VMUX_ERR_INVALID_ARG (m NULL, or buf NULL with len > 0), VMUX_ERR_NOMEM.
+ * Errors: VMUX_ERR_INVALID_ARG (m NULL, or buf NULL with len > 0), VMUX_ERR_NOMEM; their words go
+ * to vmux_last_error() (error.h), as vmux_drain()'s do ("invalid argument: buf is NULL with len 5
+ * (NULL and 0 measure)"); a success leaves "".
  */
 VMUX_EXPORT int vmux_format_metrics(const vmux *m, char *buf, size_t len);
 

@@ -119,6 +119,9 @@ VMUX_EXPORT int vmux_near_smembers(vmux *m, const vmux_callopts *opts, vmux_str 
  * than primary, a replica: your write is there only once the replica has applied it). Returns 0
  * (whether or not key was held), VMUX_ERR_INVALID_ARG (NULL m, key.ptr NULL with len > 0),
  * VMUX_ERR_UNSUPPORTED (nearCache is off) or VMUX_ERR_FORKED (in a child of fork()). Any thread.
+ * It takes no error buffer: its words go to vmux_last_error() (error.h), as vmux_drain()'s do
+ * ("invalid argument: the handle is NULL", "the handle keeps no near cache (nearCache is off):
+ * nothing to forget"); a success leaves "".
  */
 VMUX_EXPORT int vmux_near_forget(vmux *m, vmux_str key);
 

@@ -147,7 +147,8 @@ VMUX_EXPORT int vmux_session_destroy(vmux_session_store *s, const vmux_callopts 
 /**
  * Writes the key of session id (prefix + id, NUL-terminated) to key, of keylen bytes, for
  * inspecting it with other commands; returns the key's length, or VMUX_ERR_INVALID_ARG when id
- * is not an id of this store or the key does not fit.
+ * is not an id of this store or the key does not fit, its words in vmux_last_error() (error.h:
+ * "invalid argument: keylen is 5: the key needs 40 bytes with its NUL"); a success leaves "".
  */
 VMUX_EXPORT int vmux_session_key(const vmux_session_store *s, const char *id, char *key,
                                  size_t keylen);

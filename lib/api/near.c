@@ -20,6 +20,7 @@
 #include "core/errbuf.h"
 #include "core/near_store.h"
 #include "core/sized.h"
+#include "core/why.h"
 #include "core/value.h"
 #include "mux/handle.h"
 #include "mux/near.h"
@@ -332,16 +333,26 @@ int vmux_near_get(vmux *m, const vmux_callopts *opts, vmux_str key, vmux_bytes *
     return near_miss(m, s, opts, &rd, &k, value);
 }
 
-int vmux_near_forget(vmux *m, vmux_str key)
+/* vmux_near_forget() but for clearing and ending its words. */
+static int near_forget(vmux *m, vmux_str key)
 {
-    if (m == NULL || (key.ptr == NULL && key.len > 0))
-        return VMUX_ERR_INVALID_ARG;
+    if (m == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "the handle is NULL");
+    int rc = vmux__why_str("key", key);
     struct vmux_near *s;
-    int rc = vmux__near_store_for(m, &s);
+    if (rc == 0 && (rc = vmux__near_store_for(m, &s)) == VMUX_ERR_UNSUPPORTED)
+        return vmux__why_set(rc, "the handle keeps no near cache (nearCache is off): nothing to "
+                                 "forget");
     if (rc != 0)
         return rc;
     (void)vmux__near_invalidate(s, vmux__near_key_bytes(key), key.len);
     return 0;
+}
+
+int vmux_near_forget(vmux *m, vmux_str key)
+{
+    vmux__why_begin_arg();
+    return vmux__why_end(near_forget(m, key));
 }
 
 int vmux_near_read_stats(vmux *m, vmux_near_stats *out)

@@ -199,16 +199,34 @@ static bool valid_id(const vmux_session_store *s, const char *id)
     return true;
 }
 
-int vmux_session_key(const vmux_session_store *s, const char *id, char *key, size_t keylen)
+/* vmux_session_key() but for clearing and ending its words. */
+static int session_key(const vmux_session_store *s, const char *id, char *key, size_t keylen)
 {
-    if (s == NULL || id == NULL || key == NULL || !valid_id(s, id))
-        return VMUX_ERR_INVALID_ARG;
+    if (s == NULL || id == NULL || key == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL",
+                             s == NULL    ? "s"
+                             : id == NULL ? "id"
+                                          : "key");
+    if (!valid_id(s, id))
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "id is no id of this store (%zu lowercase hex digits)",
+                             2 * s->id_bytes);
     size_t len = s->prefix_len + 2 * s->id_bytes;
     if (len + 1 > keylen)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__why_set(VMUX_ERR_INVALID_ARG,
+                             "keylen is %zu: the key needs %zu bytes with its NUL", keylen,
+                             len + 1);
     memcpy(key, s->prefix, s->prefix_len);
     memcpy(key + s->prefix_len, id, 2 * s->id_bytes + 1);
     return (int)len;
+}
+
+int vmux_session_key(const vmux_session_store *s, const char *id, char *key, size_t keylen)
+{
+    vmux__why_begin_arg();
+    int n = session_key(s, id, key, keylen);
+    (void)vmux__why_end(n < 0 ? n : 0); /* a length on success: no words */
+    return n;
 }
 
 /* The session's key into *k (free with vmux__prefixed_key_free()): 0 or VMUX_ERR_NOMEM. id is

@@ -444,6 +444,34 @@ static void test_no_buffer_words(void **state)
     VT_LAST_ERROR(vmux_unsubscribe(M, NULL), VMUX_ERR_INVALID_ARG, "invalid argument: sub is NULL");
     VT_LAST_ERROR(vmux_unsubscribe(M, sub), 0, "");
     vmux_msgq_free(q);
+    VT_LAST_ERROR(vmux_near_forget(NULL, S("k")), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: the handle is NULL");
+    VT_LAST_ERROR(vmux_near_forget(M, VMUX_STRN(NULL, 2)), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: key is at NULL with length 2 (a vmux_str {NULL, len > 0} is "
+                  "no string)");
+    VT_LAST_ERROR(vmux_near_forget(M, S("k")), VMUX_ERR_UNSUPPORTED,
+                  "the handle keeps no near cache (nearCache is off): nothing to forget");
+    char text[16];
+    VT_LAST_ERROR(vmux_format_metrics(NULL, text, sizeof text), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: the handle is NULL");
+    VT_LAST_ERROR(vmux_format_metrics(M, NULL, 5), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: buf is NULL with len 5 (NULL and 0 measure)");
+    assert_true(vmux_format_metrics(M, NULL, 0) > 0);
+    assert_string_equal(vmux_last_error(), "");
+    vmux_session_store *ss = NULL;
+    vmux_session_opts so = VMUX_INIT(vmux_session_opts, .prefix = "args:s:"); /* 16-byte ids */
+    assert_int_equal(vmux_session_store_new(M, &so, &ss), 0);
+    const char *id = "0123456789abcdef0123456789abcdef";
+    char skey[64];
+    VT_LAST_ERROR(vmux_session_key(NULL, id, skey, sizeof skey), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: s is NULL");
+    VT_LAST_ERROR(vmux_session_key(ss, "abcd", skey, sizeof skey), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: id is no id of this store (32 lowercase hex digits)");
+    VT_LAST_ERROR(vmux_session_key(ss, id, skey, 5), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: keylen is 5: the key needs 40 bytes with its NUL");
+    assert_int_equal(vmux_session_key(ss, id, skey, sizeof skey), 39);
+    assert_string_equal(vmux_last_error(), "");
+    vmux_session_store_free(ss);
 }
 
 /* Options whose size does not reach errbuf: the words have nowhere to go (abi.h), and none are
