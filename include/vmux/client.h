@@ -134,7 +134,12 @@ typedef struct vmux_stats {
     uint64_t connects;         /**< connections that became ready */
     uint64_t connect_failures; /**< connection attempts or ready connections that failed (not
                                     the near cache's deliberate renewal of its invalidation
-                                    connection) */
+                                    connection). A connection closed on purpose (to a node
+                                    that left the cluster map, a replaced or demoted one)
+                                    counts in neither, and `connected` leaves out the blocking
+                                    pool's, the subscribers' and the near cache's connections,
+                                    which connects counts: connects - connect_failures is not
+                                    `connected` */
     uint64_t backlog;          /**< commands waiting for a connection, as of the link's last
                                     event or its once-a-second tick */
     uint64_t in_flight;        /**< commands sent and not yet answered, as of the same */
