@@ -171,9 +171,13 @@ VMUX_EXPORT int vmux_unsubscribe(vmux *m, vmux_sub *sub);
  * PUBLISH (kind VMUX_SUB_CHANNEL) or SPUBLISH (VMUX_SUB_SHARD): *receivers gets how many clients
  * received the message. On a cluster the server counts only the clients subscribed on the node
  * that ran it: PUBLISH runs on the node that carries this handle's channel subscriptions (so
- * they are counted), or on any node when it has none; SPUBLISH on its channel's primary, which
- * holds every shard subscriber. VMUX_SUB_PATTERN (one cannot publish to a pattern) is
- * VMUX_ERR_INVALID_ARG; otherwise errors as vmux_call().
+ * they are counted), or on any node when it has none; SPUBLISH on its channel's primary as the
+ * handle's slot map names it, which holds every shard subscriber. Right after a failover that
+ * map may still name the demoted node, which runs SPUBLISH as a replica (no MOVED) and counts
+ * only its own subscribers, often 0 while the message reaches them all: an SPUBLISH that counts
+ * 0 makes the handle check its map at once (at most once per 5 s), so the count is right again
+ * within seconds, not at the periodic check (30 s); docs/pubsub.md. VMUX_SUB_PATTERN (one cannot
+ * publish to a pattern) is VMUX_ERR_INVALID_ARG; otherwise errors as vmux_call().
  */
 VMUX_EXPORT int vmux_publish(vmux *m, const vmux_callopts *opts, vmux_sub_kind kind,
                              vmux_str channel, vmux_str message, int64_t *receivers);

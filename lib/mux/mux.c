@@ -229,6 +229,13 @@ static bool on_link_readonly(struct vmux_link *link, struct vmux_op *op, vmux_re
     return vmux__router_readonly(&m->router, link, op, reply);
 }
 
+static void on_link_none_counted(struct vmux_link *link, void *arg)
+{
+    vmux *m = arg;
+    (void)link;
+    vmux__router_stale_hint(&m->router);
+}
+
 static bool on_link_retry(struct vmux_link *link, struct vmux_op *op, void *arg)
 {
     vmux *m = arg;
@@ -247,6 +254,7 @@ static const struct vmux_link_events link_events = {.ready = on_link_ready,
                                                     .error = on_link_error,
                                                     .redirect = on_link_redirect,
                                                     .readonly = on_link_readonly,
+                                                    .none_counted = on_link_none_counted,
                                                     .retry = on_link_retry,
                                                     .served = on_link_served};
 static const struct vmux_link_events node_events = {.ready = on_node_ready,
@@ -254,6 +262,7 @@ static const struct vmux_link_events node_events = {.ready = on_node_ready,
                                                     .error = on_link_error,
                                                     .redirect = on_link_redirect,
                                                     .readonly = on_link_readonly,
+                                                    .none_counted = on_link_none_counted,
                                                     .retry = on_link_retry};
 
 static void on_wakeup(uv_async_t *a)

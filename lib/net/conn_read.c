@@ -176,6 +176,16 @@ static vmux_reply *pop_answered(struct vmux_conn *c, struct vmux_op *op, vmux_re
     return reply;
 }
 
+/* Whether op's command is SPUBLISH (any case) and reply is 0: nobody counted on its node. */
+static bool spublish_none(const struct vmux_op *op, const vmux_reply *reply)
+{
+    static const char head[] = "*3\r\n$8\r\n"; /* SPUBLISH channel message */
+    const size_t at = sizeof head - 1;
+    return vmux_reply_get_kind(reply) == VMUX_REPLY_INTEGER && vmux_reply_integer(reply) == 0 &&
+           op->len > at + 8 && memcmp(op->cmd, head, at) == 0 &&
+           strncasecmp(op->cmd + at, "SPUBLISH", 8) == 0;
+}
+
 /* Gives op its reply: to setup.c, dropped (timed out), to the link (MOVED...), or completes. */
 static void deliver_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply)
 {
@@ -185,6 +195,8 @@ static void deliver_reply(struct vmux_conn *c, struct vmux_op *op, vmux_reply *r
         vmux_reply_free(reply);
         vmux__op_free(op);
     } else if (!vmux__link_reply_rejected(c->link, op, reply)) {
+        if (c->link->events.none_counted != NULL && spublish_none(op, reply))
+            c->link->events.none_counted(c->link, c->link->arg); /* a stale map? */
         vmux__op_finish_reply(op, reply);
     }
 }

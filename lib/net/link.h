@@ -43,6 +43,13 @@ struct vmux_link_events {
      */
     bool (*readonly)(struct vmux_link *link, struct vmux_op *op, vmux_reply *reply, void *arg);
     /*
+     * A user op's SPUBLISH was answered 0 receivers (may be NULL): its node counted no shard
+     * subscriber. On a cluster, a hint that the node may be a replica now (a failover that no
+     * MOVED announced: a replica runs SPUBLISH for its primary's slots and counts only its own
+     * subscribers). Runs before op completes; told only, it takes nothing.
+     */
+    void (*none_counted)(struct vmux_link *link, void *arg);
+    /*
      * A refused op's wait ended (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN: it did not run), and
      * it goes again (may be NULL): returns true when it took op to send it elsewhere (the slot's
      * owner changed meanwhile), false to send it on this link as before.

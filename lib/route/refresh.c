@@ -5,7 +5,9 @@
  * link, CLUSTERDOWN, a redirect to "?") are jittered and at most one per min_gap() (the
  * clusterRefreshMinInterval key, 1 s by default); a periodic check every REFRESH_PERIOD_MS,
  * skipped when a refresh was sent less than min_gap() ago, sees topology changes that no MOVED
- * announced. A new map that differs from
+ * announced; a hint that the map may be stale (an SPUBLISH that counted no receivers:
+ * vmux__router_stale_hint()) brings that check forward, at most once per VMUX_ROUTER_HINT_GAP_MS.
+ * A new map that differs from
  * the current one replaces it (one that serves fewer slots only once a second node agrees),
  * and the ops waiting in the backlog of a link whose connection is not ready, or whose node it
  * no longer names a primary, are sent again by slot: those whose slot now has another primary go
@@ -450,6 +452,19 @@ static void on_period(uv_timer_t *t)
              !uv_is_active((uv_handle_t *)&r->refresh_timer) &&
              uv_now(r->loop) >= r->last_refresh + min_gap(r))
         refresh_now(r); /* a map asked for less than a second ago is recent enough */
+}
+
+void vmux__router_stale_hint(struct vmux_router *r)
+{
+    uint64_t gap = min_gap(r) > VMUX_ROUTER_HINT_GAP_MS ? min_gap(r) : VMUX_ROUTER_HINT_GAP_MS;
+    if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER || r->refresh_busy ||
+        uv_is_active((uv_handle_t *)&r->refresh_timer) ||
+        (r->last_refresh != 0 && uv_now(r->loop) < r->last_refresh + gap))
+        return;
+    vmux__log(r->cfg, VMUX_LOG_DEBUG,
+              "cluster: an SPUBLISH counted no receivers: checking the slot map now (after a "
+              "failover, a demoted node counts only its own subscribers)");
+    refresh_now(r);
 }
 
 void vmux__router_refresh_init(struct vmux_router *r)
