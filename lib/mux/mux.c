@@ -232,8 +232,7 @@ static bool on_link_readonly(struct vmux_link *link, struct vmux_op *op, vmux_re
 static void on_link_none_counted(struct vmux_link *link, void *arg)
 {
     vmux *m = arg;
-    (void)link;
-    vmux__router_stale_hint(&m->router);
+    vmux__router_stale_hint(&m->router, link);
 }
 
 static bool on_link_retry(struct vmux_link *link, struct vmux_op *op, void *arg)

@@ -379,14 +379,18 @@ static void on_refresh_lost(uv_timer_t *t)
     refresh_done(r);
 }
 
-/* Sends CLUSTER SLOTS to the next ready link; without one, opens a link and tries again later. */
-static void refresh_now(struct vmux_router *r)
+/*
+ * Sends CLUSTER SLOTS to ask (when not NULL, ready and not stalled: a node that knows best) or
+ * else to the next ready link; without one, opens a link and tries again later.
+ */
+static void refresh_from(struct vmux_router *r, struct vmux_link *ask)
 {
     static const char *const argv[] = {"CLUSTER", "SLOTS"};
     if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER || r->refresh_busy)
         return;
     r->last_refresh = uv_now(r->loop);
-    struct vmux_link *link = pick_ready(r);
+    bool asked = ask != NULL && vmux__link_ready(ask) && !vmux__link_stalled(ask);
+    struct vmux_link *link = asked ? ask : pick_ready(r);
     if (link == NULL) {
         open_another(r);
         schedule(r, true);
@@ -406,6 +410,11 @@ static void refresh_now(struct vmux_router *r)
     }
     r->refresh_busy = true;
     uv_timer_start(&r->refresh_timer, on_refresh_lost, REFRESH_TIMEOUT_MS, 0);
+}
+
+static void refresh_now(struct vmux_router *r)
+{
+    refresh_from(r, NULL);
 }
 
 static void on_refresh_due(uv_timer_t *t)
@@ -454,7 +463,7 @@ static void on_period(uv_timer_t *t)
         refresh_now(r); /* a map asked for less than a second ago is recent enough */
 }
 
-void vmux__router_stale_hint(struct vmux_router *r)
+void vmux__router_stale_hint(struct vmux_router *r, struct vmux_link *link)
 {
     uint64_t gap = min_gap(r) > VMUX_ROUTER_HINT_GAP_MS ? min_gap(r) : VMUX_ROUTER_HINT_GAP_MS;
     if (vmux__router_mode(r) != VMUX_ROUTER_CLUSTER || r->refresh_busy ||
@@ -464,7 +473,7 @@ void vmux__router_stale_hint(struct vmux_router *r)
     vmux__log(r->cfg, VMUX_LOG_DEBUG,
               "cluster: an SPUBLISH counted no receivers: checking the slot map now (after a "
               "failover, a demoted node counts only its own subscribers)");
-    refresh_now(r);
+    refresh_from(r, link); /* that node knows at once that it was demoted; others by gossip */
 }
 
 void vmux__router_refresh_init(struct vmux_router *r)

@@ -451,16 +451,18 @@ void vmux__router_refresh_soon(struct vmux_router *r);
 void vmux__router_refresh_close(struct vmux_router *r);
 
 /*
- * I/O thread, refresh.c: a hint that the map may be stale (an SPUBLISH answered 0 receivers: a
- * replica runs SPUBLISH for its primary's slots without MOVED and counts only its own
- * subscribers, so after a failover a handle that only publishes would hear of it from nothing
- * but the periodic check, 30 s). In CLUSTER mode the periodic check runs now (one CLUSTER SLOTS,
- * compared with the map), unless a refresh was sent or is under way less than
- * VMUX_ROUTER_HINT_GAP_MS ago (nor sooner than clusterRefreshMinInterval): at most one such
+ * I/O thread, refresh.c: a hint from link that the map may be stale (an SPUBLISH answered 0
+ * receivers there: a replica runs SPUBLISH for its primary's slots without MOVED and counts only
+ * its own subscribers, so after a failover a handle that only publishes would hear of it from
+ * nothing but the periodic check, 30 s). In CLUSTER mode the periodic check runs now (one
+ * CLUSTER SLOTS, compared with the map), asked of link's node when its connection is ready (it
+ * knows at once that it was demoted; another node may learn it by gossip a moment later, and its
+ * unchanged map would stand for the next 5 s), unless a refresh was sent or is under way less
+ * than VMUX_ROUTER_HINT_GAP_MS ago (nor sooner than clusterRefreshMinInterval): at most one such
  * check per VMUX_ROUTER_HINT_GAP_MS per handle, however many channels nobody listens to.
  */
 #define VMUX_ROUTER_HINT_GAP_MS 5000
-void vmux__router_stale_hint(struct vmux_router *r);
+void vmux__router_stale_hint(struct vmux_router *r, struct vmux_link *link);
 
 /*
  * I/O thread, refresh.c, once a second (vmux__router_tick()): in CLUSTER mode, while the map
