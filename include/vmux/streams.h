@@ -195,9 +195,11 @@ VMUX_EXPORT int vmux_xrevrange(vmux *m, const vmux_callopts *opts, vmux_str key,
  * count per stream (0: no limit). block_ms is VMUX_NO_BLOCK (0) or >= 1 (see the top comment);
  * when the block time runs out, *batches has count 0. Only streams with new entries appear in
  * *batches, in the order of keys. Resent after a broken connection (and a failover's UNBLOCKED,
- * and a cluster's MOVED or ASK), unless it blocks from "$" (the top comment: all but an ASK): a
- * resent read blocks for its whole block time again, within the deadline of the first send, so it
- * may end VMUX_ERR_TIMEOUT rather than empty (commands.md).
+ * and a cluster's MOVED or ASK), unless it blocks from "$" (the top comment: all but an ASK),
+ * within the deadline of the first send: after a broken connection it blocks for its whole block
+ * time again, so it may end VMUX_ERR_TIMEOUT rather than empty; after an UNBLOCKED, a MOVED or an
+ * ASK (the server ended or refused the block) its block time is cut to what is left of it
+ * (commands.md, cluster.md).
  */
 VMUX_EXPORT int vmux_xread(vmux *m, const vmux_callopts *opts, const vmux_str *keys,
                            const vmux_str *ids, size_t n, int64_t count, int64_t block_ms,
