@@ -3,6 +3,7 @@
  * sent (the cache's prefix, then the caller's key), and the GET, SET and DEL that read and
  * write them.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,11 +123,21 @@ static int near_read(vmux_cache *c, const struct fullkey *k, struct entry *e)
     return rc;
 }
 
-/* This process's own write is seen at once, not when the server's invalidation comes. */
-static void near_forget(vmux_cache *c, const struct fullkey *k)
+/*
+ * This process's own write is seen at once, not when the server's invalidation comes. rc is the
+ * write's: vmux_near_forget() begins a call of its own, which clears the thread's words, so a
+ * failed write's words (its reason: "timed out waiting for a connection (never sent); ...") are
+ * put back, or the caller read only the code's description in vmux_last_error().
+ */
+static void near_forget(vmux_cache *c, const struct fullkey *k, int rc)
 {
-    if (c->near)
-        (void)vmux_near_forget(c->m, VMUX_STRN(k->sent.ptr, k->sent.len));
+    if (!c->near)
+        return;
+    char kept[1024]; /* as much as core/why.c keeps */
+    snprintf(kept, sizeof kept, "%s", rc != 0 ? vmux_last_error() : "");
+    (void)vmux_near_forget(c->m, VMUX_STRN(k->sent.ptr, k->sent.len));
+    if (kept[0] != '\0')
+        (void)vmux__why_set(rc, "%s", kept);
 }
 
 /* GET and decode: the hit path, one GET and one allocation for the value. */
@@ -176,7 +187,7 @@ int vmux__cache_store(vmux_cache *c, const struct fullkey *k, const struct fligh
                       VMUX_COND_ALWAYS, NULL);
     if (rc != 0)
         cache_count(&c->errors);
-    near_forget(c, k);
+    near_forget(c, k, rc);
     return rc;
 }
 
@@ -187,6 +198,6 @@ int vmux__cache_delete(vmux_cache *c, const struct fullkey *k)
     int rc = vmux_del(c->m, &o, &key, 1, NULL);
     if (rc != 0)
         cache_count(&c->errors);
-    near_forget(c, k);
+    near_forget(c, k, rc);
     return rc;
 }

@@ -922,6 +922,38 @@ static void test_unreachable(void **state)
     vmux_close(dead);
 }
 
+/*
+ * The near tier forgets a key after the cache's write (SET, DEL) through vmux_near_forget(), which
+ * since 9872216 begins a call of its own and clears the thread's words: a failed DEL's reason
+ * ("timed out waiting for a connection (never sent); last connection failure: ...") became
+ * "timed out" in vmux_last_error() on a near cache alone. Both tiers now say the same.
+ */
+static void test_unreachable_near_words(void **state)
+{
+    (void)state;
+    char conf[200];
+    snprintf(conf, sizeof conf,
+             "127.0.0.1:%d,abortConnect=false,connectTimeout=200,syncTimeout=300,nearCache=true",
+             dead_port());
+    vmux *dead = vt_open_conf(conf);
+    char said[2][1024];
+    for (int near = 0; near < 2; near++) {
+        vmux_cache *c = NULL;
+        vmux_cache_opts o = VMUX_INIT(vmux_cache_opts, .timeout_ms = 100, .near = near);
+        assert_int_equal(vmux_cache_new(dead, &o, &c), 0);
+        int rc = vmux_cache_invalidate(c, VMUX_STR("down"));
+        snprintf(said[near], sizeof said[near], "%s", vmux_last_error());
+        printf("# near=%d: %s \"%s\"\n", near, vmux_err_name(rc), said[near]);
+        assert_true(rc < 0);
+        vmux_cache_free(c);
+    }
+    if (strstr(said[1], "never sent") == NULL || strstr(said[1], "last connection failure") == NULL)
+        fail_msg("a failed DEL of a near cache's invalidate: vmux_last_error() \"%s\", expected "
+                 "its reason as without the near tier (\"%s\")",
+                 said[1], said[0]);
+    vmux_close(dead);
+}
+
 /* ---- setup ---- */
 
 static int setup(void **state)
@@ -962,6 +994,7 @@ int main(void)
         cmocka_unit_test(test_invalidate_during_load),
         cmocka_unit_test(test_waiter_deadline),
         cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_unreachable_near_words),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
