@@ -43,12 +43,12 @@ extern "C" {
  * VMUX_ERR_CONNECTION_LOST, "outcome unknown"), after a READONLY reply to a MULTI...EXEC
  * block (a primary that became a replica), and when it was written behind a write that such a
  * primary refused: the demoted node's answer is dropped and the command goes to the new primary
- * after the write, so that a read after a write sees it (standalone; docs/reliability.md). Replies that say the command did not run are
- * followed for every command, with or without this flag: LOADING, MASTERDOWN, TRYAGAIN and
- * CLUSTERDOWN (sent again with backoff within the deadline), READONLY (sent to the new primary
- * within the deadline; failed at once, "... is a replica and no primary is known ...; not
- * executed", when the handle's only endpoint is an IP address that ROLE names a replica), and a
- * cluster's MOVED and ASK (docs/reliability.md).
+ * after the write, so that a read after a write sees it (standalone; docs/reliability.md). Replies
+ * that say the command did not run are followed for every command, with or without this flag:
+ * LOADING, MASTERDOWN, TRYAGAIN and CLUSTERDOWN (sent again with backoff within the deadline),
+ * READONLY (sent to the new primary within the deadline; failed at once, "... is a replica and the
+ * handle's only endpoint ...; not executed", when the handle's only endpoint is an IP address that
+ * ROLE names a replica), and a cluster's MOVED and ASK (docs/reliability.md).
  */
 #define VMUX_CALL_RETRY_SAFE 0x1u
 

@@ -414,8 +414,8 @@ void vmux__repl_take(struct vmux_link *link, const vmux_reply *info, uint64_t no
  * READONLY retired a connection (link->demoted), one endpoint, an IP literal, no Sentinel, no
  * cluster. vmux__lone_role(): that ROLE's first word (NULL: no answer) sets c->lone_replica.
  * vmux__lone_fail(): completes op, refused READONLY (reply) on c, VMUX_ERR_SERVER with the
- * server's words and why it is not sent again ("... is a replica and no primary is known ...;
- * not executed") for a caller that takes words, reply as it came otherwise.
+ * server's words and why it is not sent again ("... is a replica and the handle's only endpoint
+ * ...; not executed") for a caller that takes words, reply as it came otherwise.
  * vmux__lone_fail_held(): on a lone replica's new connection (link->conn), fails so the ops in
  * the backlog held for a primary (their refusal READONLY); the others stay, in order.
  */

@@ -55,8 +55,8 @@ void vmux__lone_fail(struct vmux_conn *c, struct vmux_op *op, vmux_reply *reply)
     if ((op->flags & VMUX_OP_TELL_WHY) && said != NULL) {
         char words[VMUX_REASON_SIZE + 160];
         vmux__errbuf_set(words, sizeof words,
-                         "%.*s (%s is a replica and no primary is known: the handle's only "
-                         "endpoint, a fixed address; not executed)",
+                         "%.*s (%s is a replica and the handle's only endpoint, a fixed "
+                         "address: no other node is tried; not executed)",
                          (int)(len < VMUX_REASON_SIZE ? len : VMUX_REASON_SIZE), said, c->where);
         vmux_reply *worded = vmux__reply_new_str(VMUX_REPLY_ERROR, words, strlen(words));
         if (worded != NULL) {
