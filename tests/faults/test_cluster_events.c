@@ -227,18 +227,6 @@ static size_t count_events(struct recorder *rec, vmux_event_type type)
     return n;
 }
 
-struct asked {
-    vt_fcluster *c;
-    size_t node;
-    unsigned want;
-};
-
-static bool node_asked(void *arg)
-{
-    struct asked *a = arg;
-    return vt_fcluster_count(a->c, a->node, "CLUSTER SLOTS") >= a->want;
-}
-
 /* A handle on node 0 whose events rec records, refreshing its map at most every 20 ms. */
 static vmux *open_recorded(vt_fcluster *c, struct recorder *rec)
 {
@@ -274,17 +262,15 @@ static bool half_map_taken(void *arg)
  */
 static void refresh_until(vt_fcluster *c, vmux *m, size_t node, unsigned more, const char *key)
 {
-    struct asked a = {c, node, vt_fcluster_count(c, node, "CLUSTER SLOTS") + more};
+    unsigned want = vt_fcluster_count(c, node, "CLUSTER SLOTS") + more;
     vt_fcluster_clear_rules(c, 0);
     assert_int_equal(vt_fcluster_rule(c, 0, key, -1, 0, "-CLUSTERDOWN The cluster is down\r\n"), 0);
     struct vt_async g = {0};
     vmux_callopts o = VMUX_INIT(vmux_callopts, .timeout_ms = 3 * WAIT_MS);
     assert_int_equal(vmux_call_async(m, &o, 2, (const char *[]){"GET", key}, NULL, vt_on_async, &g),
                      0);
-    if (!vt_wait_until(node_asked, &a, WAIT_MS)) {
-        fail_msg("node %zu was not asked CLUSTER SLOTS %u times within %d ms", node, a.want,
-                 WAIT_MS);
-    }
+    if (!vt_fcluster_wait_count(c, node, "CLUSTER SLOTS", want, WAIT_MS))
+        fail_msg("node %zu was not asked CLUSTER SLOTS %u times within %d ms", node, want, WAIT_MS);
     vt_fcluster_clear_rules(c, 0);
     assert_int_equal(vt_fcluster_rule(c, 0, key, -1, 0, "$2\r\nva\r\n"), 0);
     assert_true(vt_wait_until(vt_async_done, &g, WAIT_MS));

@@ -24,18 +24,6 @@
 #include "testutil.h"
 #include "vmux/vmux.h"
 
-struct asked {
-    vt_fcluster *c;
-    size_t node;
-    unsigned before;
-};
-
-static bool slots_asked(void *arg)
-{
-    struct asked *a = arg;
-    return vt_fcluster_count(a->c, a->node, "CLUSTER SLOTS") > a->before;
-}
-
 static void test_zero_asks_that_node_once(void **state)
 {
     (void)state;
@@ -54,14 +42,14 @@ static void test_zero_asks_that_node_once(void **state)
     vmux *m = vt_open_conf(conf);
     assert_non_null(m);
     unsigned all = vt_fcluster_count_all(c, "CLUSTER SLOTS"); /* the first map's */
-    struct asked a = {c, 1, vt_fcluster_count(c, 1, "CLUSTER SLOTS")};
+    unsigned before = vt_fcluster_count(c, 1, "CLUSTER SLOTS");
     for (int i = 0; i < 50; i++) {
         int64_t n = -1;
         assert_int_equal(
             vmux_publish(m, NULL, VMUX_SUB_SHARD, VMUX_STR(channel), VMUX_STR("m"), &n), 0);
         assert_int_equal(n, 0);
     }
-    if (!vt_poll_until(slots_asked, &a, 5000, 10))
+    if (!vt_fcluster_wait_count(c, 1, "CLUSTER SLOTS", before + 1, 5000))
         fail_msg("after SPUBLISH answered 0 by node 1 (127.0.0.1:%d), that node was not asked "
                  "CLUSTER SLOTS; CLUSTER SLOTS asked of all nodes since the first map: %u",
                  vt_fcluster_port(c, 1), vt_fcluster_count_all(c, "CLUSTER SLOTS") - all);

@@ -22,6 +22,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "testutil.h"
+
 #define FC_MAX_CONNS 128
 #define FC_MAX_NAMES 48
 #define FC_SEND_TIMEOUT_S 5
@@ -758,6 +760,26 @@ unsigned vt_fcluster_count_all(vt_fcluster *c, const char *name)
     for (size_t i = 0; i < c->n; i++)
         n += vt_fcluster_count(c, i, name);
     return n;
+}
+
+struct count_wait {
+    vt_fcluster *c;
+    size_t node;
+    const char *name;
+    unsigned want;
+};
+
+static bool count_reached(void *arg)
+{
+    const struct count_wait *w = arg;
+    return vt_fcluster_count(w->c, w->node, w->name) >= w->want;
+}
+
+bool vt_fcluster_wait_count(vt_fcluster *c, size_t node, const char *name, unsigned want,
+                            int timeout_ms)
+{
+    struct count_wait w = {c, node, name, want};
+    return vt_wait_until(count_reached, &w, timeout_ms);
 }
 
 unsigned vt_fcluster_topology_queries(vt_fcluster *c)

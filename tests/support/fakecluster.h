@@ -132,6 +132,11 @@ unsigned vt_fcluster_count(vt_fcluster *c, size_t node, const char *name);
 /* The same, summed over every node. */
 unsigned vt_fcluster_count_all(vt_fcluster *c, const char *name);
 
+/* Waits up to timeout_ms until node has received at least want commands called name (as
+ * vt_fcluster_count() counts them); returns whether it has. */
+bool vt_fcluster_wait_count(vt_fcluster *c, size_t node, const char *name, unsigned want,
+                            int timeout_ms);
+
 /*
  * The arguments of the last data command node received (not PING, setup, INFO, CLUSTER or
  * ASKING), joined by single spaces, into buf (len bytes, cut to fit, NUL-terminated); "" when
