@@ -153,7 +153,9 @@ typedef struct vmux_callopts {
  * another negative VMUX_ERR_* code and reply NULL. For a callback of vmux_call_async() (or of a
  * typed *_async function) with a non-zero status, vmux_last_error() (error.h) gives, while it
  * runs, the words vmux_call() would have put in opts->errbuf: the server's message, or for a
- * command not sent or lost the connection's failure too. The callback owns reply and frees it with
+ * command not sent or lost the connection's failure too, until the callback calls a function
+ * that sets them (error.h: vmux_read_stats(), vmux_msgq_pop() and the other calls without an error
+ * buffer clear them as they start): read them first. The callback owns reply and frees it with
  * vmux_reply_free() (it may pass it to another thread first). It must not block: every other
  * command of the handle waits while it runs. It may submit further commands with vmux_call_async()
  * or vmux_call_forget().

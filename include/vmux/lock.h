@@ -197,8 +197,9 @@ VMUX_EXPORT int vmux_lock_acquire_wait(vmux_lock *lock, int64_t wait_ms, bool *a
  * token no earlier release has had an answer for consult that record: releasing again after a
  * release that answered (a second, deliberate call) reports false, never the first one's result.
  * Errors: VMUX_ERR_INVALID_ARG, VMUX_ERR_FORKED (in a child of fork(), nothing sent),
- * VMUX_ERR_SERVER, VMUX_ERR_CONNECTION_LOST (outcome not learned in time), or a transport error
- * by which nothing was sent (VMUX_ERR_NOT_CONNECTED after timeout_ms when no connection was
+ * VMUX_ERR_CROSSSLOT (on a cluster, an explicit fence_key in another slot than the key: nothing
+ * sent), VMUX_ERR_SERVER, VMUX_ERR_CONNECTION_LOST (outcome not learned in time), or a transport
+ * error by which nothing was sent (VMUX_ERR_NOT_CONNECTED after timeout_ms when no connection was
  * ready). After such a failure the key may still hold the token: the object remembers it, as a
  * lost acquire's, so its next acquire takes over a key that still holds it (a new token, the
  * next fence) and vmux_lock_free() releases it.
