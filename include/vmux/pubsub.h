@@ -8,7 +8,10 @@
  * subscriber connection and move to another node when that one fails or leaves the map; each
  * shard channel lives on the primary of its slot and follows the slot when it migrates or fails
  * over. VMUX_EVENT_SUBSCRIPTION_MOVED tells each move (once the new node confirms it); SPUBLISH is
- * routed by the channel's slot. A channel or pattern beginning with "__keyspace@" or
+ * routed by the channel's slot. A shard channel that moves is make-before-break: the old node's
+ * connection delivers its messages until it has answered the SUNSUBSCRIBE (or 2 s), and a
+ * publish both nodes deliver in that overlap is delivered once (docs/pubsub.md, "At most once
+ * across a move"). A channel or pattern beginning with "__keyspace@" or
  * "__keyevent@" (keyspace notifications, which a server publishes only to its own subscribers)
  * lives on every primary instead, following failovers ("Keyspace notifications on a cluster").
  *

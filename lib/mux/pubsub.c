@@ -141,14 +141,26 @@ static void bury(struct vmux_pubsub *ps, struct vmux_sub *s)
 }
 
 /*
+ * Whether s, on another link, takes a message read on sl: a shard channel that left sl, whose
+ * SUNSUBSCRIBE sl has not answered yet (make-before-break: the node wrote the message before
+ * the answer, while s was subscribed there), unless its new link delivered the same lately.
+ */
+static bool overlap(struct vmux_sublink *sl, struct vmux_sub *s, uint64_t fp)
+{
+    return s->left == sl && vmux__sublink_unsubscribing(sl, &s->hash) &&
+           !vmux__sub_overlap_replay(s, fp, uv_now(&sl->m->loop));
+}
+
+/*
  * The server names the channel (or, for pmessage, the pattern that matched: it did the glob
  * matching), so patterns are found in the table as exactly as channels are. Only the
  * subscriptions whose home is sl receive it: one that moved away gets its messages from its
- * new node, and the old one's, still coming until it reads the UNSUBSCRIBE, would double them.
+ * new node, and the old one's, still coming until it reads the UNSUBSCRIBE, would double them;
+ * but a shard channel's, written before the answer to its SUNSUBSCRIBE, are its own (overlap()).
  * Returns how many received it; *foreign says whether some of that name live elsewhere.
  */
 static int deliver(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_reply *name,
-                   const vmux_message *msg, bool *foreign)
+                   const vmux_message *msg, uint64_t fp, bool *foreign)
 {
     struct vmux_pubsub *ps = &sl->m->pubsub;
     vmux_bytes n = view(name);
@@ -158,7 +170,7 @@ static int deliver(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_reply
     for (struct vmux_sub *s = *bucket_of(ps, h); s != NULL; s = s->hnext) {
         if (!same(s, h, kind, n.ptr, n.len))
             continue;
-        if (s->at != sl) {
+        if (s->at != sl && !overlap(sl, s, fp)) {
             *foreign = true;
             continue;
         }
@@ -194,7 +206,7 @@ static void arrive(struct vmux_sublink *sl, vmux_sub_kind kind, const vmux_reply
                   msg->channel.ptr);
         return;
     }
-    int got = deliver(sl, kind, name, msg, &foreign);
+    int got = deliver(sl, kind, name, msg, fp, &foreign);
     if (got > 0 && cluster)
         vmux__sublink_seen(sl, fp, now);
     else if (got == 0 && foreign)

@@ -46,6 +46,9 @@ struct vmux_sublink {
     uint64_t idle_ms;      /* cluster: loop ms since when nothing has been on it; 0: in use */
     uint64_t retired_tick; /* retired: the handle's tick count then (freed two ticks later) */
     uint64_t unnamed_ms;   /* loop ms since when the map has not named its node; 0 while it does */
+    /* loop ms since when nothing has been on it but the unanswered SUNSUBSCRIBEs of shard
+     * channels that moved away (make-before-break: it reads on until they are); 0: not so */
+    uint64_t drain_ms;
     /* The replay guard (pubsub_guard.c). seen: the fingerprints of the last messages delivered
      * from it (a ring of VMUX__SEEN_MAX, allocated on the first; cluster only). guard: those
      * the links it took subscriptions from delivered last, sorted by fp (ms UINT64_MAX: spent);
@@ -94,6 +97,9 @@ struct vmux_sub {
     struct vmux_sub *onext;
     /* Where its SUBSCRIBE was sent (or goes when that link is ready); NULL: nowhere yet. */
     struct vmux_sublink *at;
+    /* A shard channel's last move: the link it left, while that link's SUNSUBSCRIBE of it is not
+     * answered yet, still delivers its messages (the server wrote them before the answer). */
+    const struct vmux_sublink *left;
     bool lost;         /* the server ended it on at (its slot moved...): to be sent again */
     bool guarded;      /* moved to at, whose replay guard waits for its confirmation there */
     uint64_t retry_at; /* lost: not sent to the same node again before (loop ms) */
@@ -232,6 +238,14 @@ void vmux__sub_guard_confirmed(struct vmux_sub *s, uint64_t now);
  * against can come. Nothing when s is not guarded. */
 void vmux__sub_unguard(struct vmux_sub *s);
 
+/*
+ * A message of s (fingerprint fp) read on the link s left (s->left), before that link answered
+ * its SUNSUBSCRIBE: during the overlap of a move both nodes may deliver one publish (a primary
+ * and its replica). True: s's link delivered it in its last VMUX__GUARD_MS, and it is dropped
+ * here. False: it is s's, and s's link will drop it if it comes there within VMUX__GUARD_MS.
+ */
+bool vmux__sub_overlap_replay(struct vmux_sub *s, uint64_t fp, uint64_t now);
+
 /* Frees sl's fingerprints (a link retired or freed). */
 void vmux__sublink_forget_seen(struct vmux_sublink *sl);
 
@@ -270,6 +284,13 @@ void vmux__sub_landed(struct vmux *m, struct vmux_sub *s, const struct vmux_subl
 /* What a request that could not be written for want of memory waits before it is tried again
  * (the reconciler's next pass), and how often the reconciler looks again while it waits. */
 #define VMUX__PUBSUB_RETRY_MS 1000
+
+/* How long a subscriber link with nothing left on it reads on for the answers to the
+ * SUNSUBSCRIBEs of shard channels that moved away, at most (make-before-break, pubsub.md). */
+#define VMUX__PUBSUB_DRAIN_MS 2000
+
+/* Whether an UNSUBSCRIBE of the kind and name with that hash waits for its answer on sl. */
+bool vmux__sublink_unsubscribing(const struct vmux_sublink *sl, const uint64_t *hash);
 
 /* How long a cluster node's healthy subscriber link with nothing on it stays open (pubsub.md). */
 #define VMUX__PUBSUB_IDLE_CLOSE_MS 30000

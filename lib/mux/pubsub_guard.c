@@ -168,6 +168,48 @@ void vmux__sub_unguard(struct vmux_sub *s)
         drop_guard(sl); /* none that moved here was confirmed: none can be replayed here */
 }
 
+/* Whether sl delivered fp in its last VMUX__GUARD_MS (newest first: the overlap of a move is
+ * short, and so is the look). */
+static bool delivered_lately(const struct vmux_sublink *sl, uint64_t fp, uint64_t now)
+{
+    for (size_t j = 0; j < sl->seen_n; j++) {
+        const struct vmux_sub_seen *e =
+            &sl->seen[(sl->seen_next + VMUX__SEEN_MAX - 1 - j) % VMUX__SEEN_MAX];
+        if (e->ms + VMUX__GUARD_MS < now)
+            return false;
+        if (e->fp == fp)
+            return true;
+    }
+    return false;
+}
+
+/* Adds fp to sl's guard: if it comes there within VMUX__GUARD_MS (or of the confirmation the
+ * guard waits for), it is a replay. Out of memory: not added (it may then come twice). */
+static void excuse(struct vmux_sublink *sl, uint64_t fp, uint64_t now)
+{
+    drop_if_over(sl, now);
+    struct vmux_sub_seen *g = realloc(sl->guard, (sl->nguard + 1) * sizeof *g);
+    if (g == NULL)
+        return;
+    sl->guard = g;
+    g[sl->nguard++] = (struct vmux_sub_seen){fp, now};
+    qsort(g, sl->nguard, sizeof *g, by_fp);
+    if (sl->guard_until != 0 || sl->guard_wait == 0) /* else its confirmation opens the window */
+        sl->guard_until =
+            now + VMUX__GUARD_MS > sl->guard_until ? now + VMUX__GUARD_MS : sl->guard_until;
+}
+
+bool vmux__sub_overlap_replay(struct vmux_sub *s, uint64_t fp, uint64_t now)
+{
+    struct vmux_sublink *to = s->at;
+    if (to == NULL)
+        return false;
+    if (delivered_lately(to, fp, now))
+        return true;
+    excuse(to, fp, now);
+    return false;
+}
+
 void vmux__sublink_forget_seen(struct vmux_sublink *sl)
 {
     free(sl->seen);

@@ -11,10 +11,11 @@
  * compares the link it is on with the one it belongs on, and moves it (UNSUBSCRIBE on the old
  * link when nothing else of that name is there, SUBSCRIBE on the new one; its confirmation there
  * raises VMUX_EVENT_SUBSCRIPTION_MOVED, pubsub_bounce.c); then it closes the links left with
- * nothing on them. What it cannot place yet (a slot with no known owner, a subscription on a
- * link that failed) makes it run again a second later, asking the router for a fresher map each
- * time; a shard channel in a MOVED ping-pong waits out its backoff (pubsub_bounce.c). I/O
- * thread only.
+ * nothing on them (make-before-break: a link a shard channel left reads on, and delivers it,
+ * until it answers its SUNSUBSCRIBE, or VMUX__PUBSUB_DRAIN_MS). What it cannot place yet (a slot
+ * with no known owner, a subscription on a link that failed) makes it run again a second later,
+ * asking the router for a fresher map each time; a shard channel in a MOVED ping-pong waits out its
+ * backoff (pubsub_bounce.c). I/O thread only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,8 +84,20 @@ struct vmux_sub *vmux__sublink_answered(struct vmux_sublink *sl)
     struct vmux_sub *s = rq->sub;
     if (s != NULL)
         s->requests--;
+    bool unsub = rq->unsub;
     free(rq);
+    /* maybe the last answer a draining link waited for: it closes now (reconcile()) */
+    if (unsub && sl->drain_ms != 0)
+        vmux__pubsub_reconcile_soon(sl->m, 0);
     return s;
+}
+
+bool vmux__sublink_unsubscribing(const struct vmux_sublink *sl, const uint64_t *hash)
+{
+    for (const struct vmux_sub_request *rq = sl->sent_head; rq != NULL; rq = rq->next)
+        if (rq->unsub && rq->hash == *hash)
+            return true;
+    return false;
 }
 
 bool vmux__sublink_awaits(const struct vmux_sublink *sl, const struct vmux_sub *s)
@@ -99,6 +112,7 @@ bool vmux__sublink_awaits(const struct vmux_sublink *sl, const struct vmux_sub *
 /* The connection that carried the requests is gone: none of them will be answered. */
 static void forget_requests(struct vmux_sublink *sl)
 {
+    sl->drain_ms = 0; /* nothing more to read for */
     while (sl->sent_head != NULL)
         vmux__sublink_answered(sl);
 }
@@ -442,6 +456,12 @@ static bool move(struct vmux *m, struct vmux_sub *s, struct vmux_sublink *to)
         vmux__sub_unguard(s);
         vmux__sub_inherit(s, to, from, uv_now(&m->loop));
     }
+    /* make-before-break: from reads on, and delivers s's messages, until it answers the
+     * SUNSUBSCRIBE (written just now: the server wrote every message before its answer) */
+    s->left = from != NULL && from != to && s->kind == VMUX_SUB_SHARD &&
+                      vmux__sublink_unsubscribing(from, &s->hash)
+                  ? from
+                  : NULL;
     s->at = to;
     s->lost = false;
     s->bounce_to = NULL;
@@ -485,6 +505,37 @@ static bool in_use(struct vmux *m, const struct vmux_sublink *sl)
         if (!s->dead && (s->at == sl || s->bounce_to == sl))
             return true;
     return false;
+}
+
+/* Whether a live shard channel that left sl waits for sl's answer to its SUNSUBSCRIBE. */
+static bool left_unanswered(struct vmux *m, const struct vmux_sublink *sl)
+{
+    for (const struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next)
+        if (!s->dead && s->left == sl && vmux__sublink_unsubscribing(sl, &s->hash))
+            return true;
+    return false;
+}
+
+/*
+ * Whether sl, with nothing on it, reads on: a shard channel that moved away from it waits for
+ * the answer to its SUNSUBSCRIBE there (the messages the node wrote before it are delivered), for
+ * VMUX__PUBSUB_DRAIN_MS at most, while the connection lasts. Lowers *wake_ms to the end of that.
+ */
+static bool draining(struct vmux *m, struct vmux_sublink *sl, uint64_t *wake_ms)
+{
+    if (sl->failed || m->pubsub.closed || !left_unanswered(m, sl)) {
+        sl->drain_ms = 0;
+        return false;
+    }
+    uint64_t now = uv_now(&m->loop);
+    if (sl->drain_ms == 0)
+        sl->drain_ms = now;
+    uint64_t ends = sl->drain_ms + VMUX__PUBSUB_DRAIN_MS;
+    if (now >= ends)
+        return false; /* no answer in time: as any idle link */
+    if (ends - now < *wake_ms)
+        *wake_ms = ends - now;
+    return true;
 }
 
 /*
@@ -531,8 +582,8 @@ static void reconcile(struct vmux *m)
     for (struct vmux_sublink *sl = ps->links; sl != NULL; sl = next) {
         next = sl->next;
         if (in_use(m, sl))
-            sl->idle_ms = 0;
-        else if (idle_over(m, sl, &wake_ms)) {
+            sl->idle_ms = sl->drain_ms = 0;
+        else if (!draining(m, sl, &wake_ms) && idle_over(m, sl, &wake_ms)) {
             retire(m, sl);
             continue;
         }
@@ -602,7 +653,7 @@ void vmux__pubsub_map_changed(void *arg)
 static bool named_in(const struct vmux_sub *list, bool owed, const struct vmux_sublink *sl)
 {
     for (const struct vmux_sub *s = list; s != NULL; s = owed ? s->onext : s->next)
-        if (s->at == sl || s->home == sl || s->bounce_to == sl)
+        if (s->at == sl || s->home == sl || s->bounce_to == sl || s->left == sl)
             return true;
     return false;
 }

@@ -8,7 +8,9 @@
  * - a shard channel moves from one node to another while the old one still serves another
  *   channel: the old node delivers m3 before it reads the SUNSUBSCRIBE, the new node delivers
  *   m3 and m4 after its confirmation (a primary demoted in its own shard still delivers what
- *   the new primary publishes until it reads the SUNSUBSCRIBE).
+ *   the new primary publishes until it reads the SUNSUBSCRIBE);
+ * - a shard channel moves off a node the map no longer names, which wrote m3 before its answer
+ *   to the SUNSUBSCRIBE: m3 is delivered (make-before-break), then that connection closes.
  *
  * Each message must arrive exactly once, and vmux_stats.pubsub_dropped count the second copy.
  *
@@ -332,6 +334,64 @@ static void test_link_to_departed_node_closes(void **state)
     assert_int_equal(vmux_sub_wait_live(s, WAIT_MS), 0);
     if (!vt_wait_until(sublinks_are, &one, WAIT_MS))
         fail_msg("node 0's subscriber link is still open");
+    assert_int_equal(vmux_unsubscribe(m, s), 0);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
+/*
+ * Make-before-break (review helper-262: 2 of ~10 real failovers lost a message): a shard channel
+ * moves off a node the map no longer names (a demoted primary a stale map had resubscribed it
+ * on), which had counted the handle and written m3 before it read the SUNSUBSCRIBE. The old
+ * link reads on until that answer: m3 is delivered, once, and only then the link closes. It was
+ * closed in the same pass that moved the channel, and m3, unread, lost (pubsub_dropped 0).
+ */
+static void test_moved_away_node_drains(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(2, NULL);
+    assert_non_null(c);
+    char ch[32], key[40];
+    int slot = name_in("dr:s", 0, 8191, -1, ch, sizeof ch);
+    snprintf(key, sizeof key, "{%s}k", ch);
+    char sub0[256] = "", unsub0[256] = "", sub1[256] = "", moved[128];
+    push3(sub0, sizeof sub0, "ssubscribe", ch, NULL, 1);
+    push3(unsub0, sizeof unsub0, "smessage", ch, "m3", -1); /* counted before the SUNSUBSCRIBE */
+    push3(unsub0, sizeof unsub0, "sunsubscribe", ch, NULL, 0);
+    push3(sub1, sizeof sub1, "ssubscribe", ch, NULL, 1);
+    push3(sub1, sizeof sub1, "smessage", ch, "m4", -1);
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, sub0), 0);
+    assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, unsub0), 0);
+    assert_int_equal(vt_fcluster_rule(c, 1, ch, 1, 0, sub1), 0);
+    vmux *m = open_on(c, 1);
+    static struct tally t;
+    vmux_sub *s;
+    assert_int_equal(
+        vmux_subscribe(m, VMUX_SUB_SHARD, (vmux_str){ch, strlen(ch)}, on_message, &t, &s), 0);
+    assert_int_equal(vmux_sub_wait_live(s, WAIT_MS), 0);
+
+    struct vt_fc_range all = {0, 16383, vt_fcluster_host(c, 1), vt_fcluster_port(c, 1)};
+    char *resp = vt_fcluster_slots_resp(&all, 1);
+    assert_non_null(resp);
+    vt_fcluster_set_slots(c, -1, resp);
+    free(resp);
+    snprintf(moved, sizeof moved, "-MOVED %d 127.0.0.1:%d\r\n", slot, vt_fcluster_port(c, 1));
+    assert_int_equal(vt_fcluster_rule(c, 0, key, 1, 0, moved), 0);
+    assert_int_equal(vt_fcluster_rule(c, 1, key, 1, 0, "$1\r\nv\r\n"), 0);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r), 0);
+    vmux_reply_free(r);
+    wait_for(&t, 4);
+    if (atomic_load(&t.n[3]) == 0 && !vt_wait_until(arrived, &(struct arrival){&t, 3}, WAIT_MS))
+        fail_msg("m3, written by node 0 before its answer to the SUNSUBSCRIBE, was never "
+                 "delivered (pubsub_dropped %llu)",
+                 (unsigned long long)dropped(m));
+    struct sublinks one = {m, 1};
+    if (!vt_wait_until(sublinks_are, &one, WAIT_MS))
+        fail_msg("node 0's subscriber link is still open after its last answer");
+    expect_once(&t, 3, 4);
+    assert_int_equal(dropped(m), 0);
+    assert_int_equal(vt_fcluster_count(c, 0, "SUNSUBSCRIBE"), 1);
     assert_int_equal(vmux_unsubscribe(m, s), 0);
     vmux_close(m);
     vt_fcluster_stop(c);
@@ -777,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_old_node_after_move),
         cmocka_unit_test(test_pingpong_backs_off),
         cmocka_unit_test(test_link_to_departed_node_closes),
+        cmocka_unit_test(test_moved_away_node_drains),
         cmocka_unit_test(test_unconfirmed_move_leaves_no_guard),
         cmocka_unit_test(test_guard_window_from_own_confirmation),
         cmocka_unit_test(test_moved_after_end_is_no_error),
