@@ -289,6 +289,11 @@ static void retire(struct vmux *m, struct vmux_sublink *sl)
     vmux__sublink_forget_seen(sl);
     vmux__link_close(sl->link);
     sl->link = NULL;
+    /* It reads no more: nothing of a subscription (the graves are among them) that left it
+     * comes from it now, and a link made later at its address is not taken for it. */
+    for (struct vmux_sub *s = m->pubsub.subs; s != NULL; s = s->next)
+        if (s->left == sl)
+            s->left = NULL;
     sl->next = m->pubsub.retired;
     sl->retired_tick = m->pubsub.ticks;
     m->pubsub.retired = sl;
@@ -653,14 +658,14 @@ void vmux__pubsub_map_changed(void *arg)
 static bool named_in(const struct vmux_sub *list, bool owed, const struct vmux_sublink *sl)
 {
     for (const struct vmux_sub *s = list; s != NULL; s = owed ? s->onext : s->next)
-        if (s->at == sl || s->home == sl || s->bounce_to == sl || s->left == sl)
+        if (s->at == sl || s->home == sl || s->bounce_to == sl)
             return true;
     return false;
 }
 
 static bool named(const struct vmux_pubsub *ps, const struct vmux_sublink *sl)
 {
-    if (named_in(ps->subs, false, sl) || named_in(ps->graves, false, sl))
+    if (named_in(ps->subs, false, sl)) /* the graves are among the subscriptions until reaped */
         return true;
     for (const struct vmux_sublink *l = ps->links; l != NULL; l = l->next)
         if (named_in(l->owed, true, sl))

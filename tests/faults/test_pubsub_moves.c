@@ -257,6 +257,21 @@ static int count_sublinks(vmux *m, void *arg)
     return 0;
 }
 
+static int count_retired(vmux *m, void *arg)
+{
+    int n = 0;
+    for (const struct vmux_sublink *sl = m->pubsub.retired; sl != NULL; sl = sl->next)
+        n++;
+    *(int *)arg = n;
+    return 0;
+}
+
+static bool none_retired(void *arg)
+{
+    int n = -1;
+    return vmux__run_on_io(arg, count_retired, &n) == 0 && n == 0;
+}
+
 static int keep_idle_links(vmux *m, void *arg)
 {
     (void)arg;
@@ -389,6 +404,8 @@ static void test_moved_away_node_drains(void **state)
     struct sublinks one = {m, 1};
     if (!vt_wait_until(sublinks_are, &one, WAIT_MS))
         fail_msg("node 0's subscriber link is still open after its last answer");
+    if (!vt_wait_until(none_retired, m, WAIT_MS)) /* while the subscription that left it lives */
+        fail_msg("node 0's closed subscriber link is still kept: a subscription names it");
     expect_once(&t, 3, 4);
     assert_int_equal(dropped(m), 0);
     assert_int_equal(vt_fcluster_count(c, 0, "SUNSUBSCRIBE"), 1);
