@@ -32,7 +32,8 @@
  * and UNLINK once). Not atomic across slots. Any part that fails (timeout, connection lost,
  * server error) fails the call with its error, the first in key order, and no count is given,
  * although the OTHER PARTS MAY HAVE RUN (keys deleted, access times touched); opts->errbuf then
- * gets the server's message, or the error's description and the part's slot. An async form's
+ * gets the server's message (a refusal's "...; not executed" being that part's), or the error's
+ * description, then the part's slot and what became of the others ("the others may have run"). An async form's
  * callback runs once, after every part, and finds those words in vmux_last_error(). Keys in one
  * slot, and a standalone server, get one command as always (docs/cluster.md, "Multi-key
  * commands").

@@ -93,7 +93,8 @@ VMUX_EXPORT int vmux_getdel(vmux *m, const vmux_callopts *opts, vmux_str key, vm
  * write per node), the values put back in the order of keys (docs/cluster.md, "Multi-key
  * commands"). Any part that fails (timeout, connection lost, server error) fails the call with
  * its error, the first in key order, and no value is returned; opts->errbuf then gets the
- * server's message, or the error's description and the part's slot. Keys in one slot, and a
+ * server's message, or the error's description, then the part's slot and what became of the
+ * others. Keys in one slot, and a
  * standalone server, get one MGET as always.
  */
 VMUX_EXPORT int vmux_mget(vmux *m, const vmux_callopts *opts, const vmux_str *keys, size_t n,

@@ -100,9 +100,9 @@ int vmux__split_settle(vmux *m, const vmux_callopts **opts, vmux_callopts *local
  * The split commands (split_run.c): each groups the keys with vmux__split(), and when they span
  * several slots sends one command per slot and puts the replies together; else it returns
  * VMUX_SPLIT_ONE, having sent nothing. Every command split here is idempotent, so its parts go
- * retry-safe. The synchronous forms fill opts->errbuf as vmux_call() does: the failed part's
- * slot named, but for VMUX_ERR_SERVER, whose words are the server's as they are, and what became
- * of the other parts: "the others may have run", unless every part's outcome says it did not run
+ * retry-safe. The synchronous forms fill opts->errbuf as vmux_call() does, then name the failed
+ * part's slot (after the server's words too, for VMUX_ERR_SERVER) and what became of the other
+ * parts: "the others may have run", unless every part's outcome says it did not run
  * (core/explain.h vmux__ran_of(): "none of them was sent: not executed", or "none of them ran").
  *
  * vmux__split_count(): DEL, UNLINK, EXISTS, TOUCH (cmd): *out (zeroed first, may be NULL) is the

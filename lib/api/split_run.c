@@ -67,24 +67,22 @@ static const char *others_words(enum vmux__ran ran)
 
 /*
  * Writes into buf (len bytes) what a part that failed with rc and reply says, of a call split
- * into ngroups parts: the server's words for its error reply; for another failure, what
- * vmux_call() would say of it (core/explain.h: the code's description, and the why that came with
- * reply, such as "waiting for a connection (never sent); last connection failure: host:port: ..."
- * or "written to host:port and not answered in time"), its slot, and what became of the others
- * (ran: parts_ran()). Failure path only.
+ * into ngroups parts: the server's words for its error reply (as they came, or as vmux worded a
+ * refusal kept up to the deadline: "TRYAGAIN ... (refused 10 times over 2000 ms while its slot
+ * migrates; not executed)", which is that part's outcome, not the call's); for another failure,
+ * what vmux_call() would say of it (core/explain.h: the code's description, and the why that came
+ * with reply, such as "waiting for a connection (never sent); last connection failure:
+ * host:port: ..." or "written to host:port and not answered in time"); then its slot, and what
+ * became of the others (ran: parts_ran()). Failure path only.
  */
 static void part_words(char *buf, size_t len, unsigned slot, size_t ngroups, int rc,
                        const vmux_reply *reply, enum vmux__ran ran)
 {
     char words[VMUX_REASON_SIZE + 128];
     vmux__explain(words, sizeof words, rc, reply);
-    if (rc != VMUX_ERR_SERVER)
-        vmux__errbuf_set(buf, len,
-                         "%s (the command for slot %u, one of the %zu this call was split into; "
-                         "%s)",
-                         words, slot, ngroups, others_words(ran));
-    else
-        vmux__errbuf_set(buf, len, "%s", words);
+    vmux__errbuf_set(buf, len,
+                     "%s (the command for slot %u, one of the %zu this call was split into; %s)",
+                     words, slot, ngroups, others_words(ran));
 }
 
 /* Fills the caller's error buffer for rc: part g's words (part_words(), res every part's
