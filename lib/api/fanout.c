@@ -32,14 +32,29 @@ static const vmux_node_reply *first_failure(const vmux_node_replies *res, vmux_e
 
 /* Fills o's error buffer with the failed node's address and its words: its entry's error reply
  * (the server's, or vmux's words for a failure of its own, as vmux_call() gives them: "never
- * sent; last connection failure: ...", mux/fanout.c), else the code's description. */
-static void explain_node(const vmux_callopts *o, const vmux_node_reply *n)
+ * sent; last connection failure: ...", mux/fanout.c), else the code's description; then how
+ * many of the other primaries succeeded (so ran it: a FLUSHALL whose one part was "never sent"
+ * flushed the others; review helper-268); an excused failure (no such library) is none. */
+static void explain_node(const vmux_callopts *o, const vmux_node_replies *res,
+                         const vmux_node_reply *n)
 {
     if (o->errbuf == NULL || o->errlen == 0)
         return;
     bool said = n->reply != NULL && vmux_reply_get_kind(n->reply) == VMUX_REPLY_ERROR;
     const char *why = said ? vmux_reply_str(n->reply, NULL) : vmux_strerror(n->status);
-    vmux__errbuf_set(o->errbuf, o->errlen, "%s: %s", n->address, why != NULL ? why : "");
+    size_t answered = 0;
+    for (size_t i = 0; i < res->count; i++)
+        answered += &res->nodes[i] != n && res->nodes[i].status == 0;
+    const char *w = why != NULL ? why : "";
+    if (res->count <= 1)
+        vmux__errbuf_set(o->errbuf, o->errlen, "%s: %s", n->address, w);
+    else if (answered == 0)
+        vmux__errbuf_set(o->errbuf, o->errlen, "%s: %s (none of the other %zu primaries succeeded)",
+                         n->address, w, res->count - 1);
+    else
+        vmux__errbuf_set(o->errbuf, o->errlen,
+                         "%s: %s (%zu of the other %zu primaries succeeded: it ran there)",
+                         n->address, w, answered, res->count - 1);
 }
 
 int vmux__fan_run(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,
@@ -75,7 +90,7 @@ int vmux__fan_run_excusing(vmux *m, const vmux_callopts *opts, struct vmux_args 
     const vmux_node_reply *bad = rc == 0 ? first_failure(&res, excused) : NULL;
     if (bad != NULL) {
         rc = bad->status;
-        explain_node(&o, bad);
+        explain_node(&o, &res, bad);
     } else if (rc == 0) {
         rc = combine(&res, out);
         if (rc == 0 && dropped && release != NULL)

@@ -129,6 +129,34 @@ static void test_write_rerun_keeps_primaries(void **state)
     vt_fcluster_stop(c);
 }
 
+/*
+ * Node 2 refuses FLUSHALL; nodes 0 and 1 run it. The call fails naming node 2 and says that the
+ * other two primaries succeeded, so ran it (review helper-268: a FLUSHALL whose part for a killed
+ * primary was "never sent" said only that, while the other primaries were flushed).
+ */
+static void test_failed_part_says_others_ran(void **state)
+{
+    (void)state;
+    vt_fcluster *c = vt_fcluster_start(3, NULL);
+    assert_non_null(c);
+    for (size_t i = 0; i < 3; i++)
+        vt_fcluster_set_role(c, i, MASTER);
+    assert_int_equal(vt_fcluster_rule(c, 2, "SYNC", 1, 0, "-ERR flush refused\r\n"), 0);
+    vmux *m = open_on(c);
+    char why[512] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = why, .errlen = sizeof why);
+    assert_int_equal(vmux_flushall_for_tests(m, &o, VMUX_FLUSH_SYNC), VMUX_ERR_SERVER);
+    char want[128];
+    snprintf(want, sizeof want,
+             ":%d: ERR flush refused (2 of the other 2 primaries succeeded: it ran there)",
+             vt_fcluster_port(c, 2));
+    if (strstr(why, want) == NULL)
+        fail_msg("expected '%s', got: %s", want, why);
+    want_sent(c, "FLUSHALL", 1);
+    vmux_close(m);
+    vt_fcluster_stop(c);
+}
+
 /* WAIT answers for one connection's writes: a demoted node fails it, and it is not sent again. */
 static void test_wait_not_rerun(void **state)
 {
@@ -170,6 +198,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_rerun_meets_demoted_again),
+        cmocka_unit_test(test_failed_part_says_others_ran),
         cmocka_unit_test(test_write_rerun_keeps_primaries),
         cmocka_unit_test(test_wait_not_rerun),
         cmocka_unit_test(test_no_refresh_in_time),
