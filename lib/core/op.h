@@ -79,6 +79,9 @@ enum vmux_op_flags {
     /* a blocking op sent again whose block argument was cut to what was left of its block time
      * (vmux__op_shorten_block()): op->again_left_ms is what its deadline had left then */
     VMUX_OP_BLOCK_SHORTENED = 1u << 30,
+    /* its command is SPUBLISH (any case), as the encoder's classifier read its name
+     * (core/shareable.h): a reply of 0 receivers is a hint for a cluster's map (net/conn_read.c) */
+    VMUX_OP_SPUBLISH = 1u << 31,
 };
 
 /*

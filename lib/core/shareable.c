@@ -121,6 +121,8 @@ static void feed_name(struct classifier *c, const char *arg, size_t len)
         c->why = r->why;
     } else if (in(blocking, sizeof(blocking) / sizeof(blocking[0]), arg, len))
         c->flags |= VMUX_OP_BLOCKING;
+    else if (is(arg, len, "SPUBLISH"))
+        c->flags |= VMUX_OP_SPUBLISH;
     else if (is(arg, len, "CLIENT"))
         c->state = AT_CLIENT_SUB;
     else if (is(arg, len, "XREAD") || is(arg, len, "XREADGROUP")) {

@@ -29,8 +29,9 @@
 
 /*
  * Classifies the command argv (argvlen NULL: NUL-terminated strings; names are matched
- * without regard to case). Adds VMUX_OP_BLOCKING to *flags when it blocks on the server, and
- * VMUX_OP_FROM_NOW too when it is an XREAD that blocks from "$" on some stream.
+ * without regard to case). Adds VMUX_OP_BLOCKING to *flags when it blocks on the server,
+ * VMUX_OP_FROM_NOW too when it is an XREAD that blocks from "$" on some stream, and
+ * VMUX_OP_SPUBLISH when it is SPUBLISH.
  * Returns VMUX_ERR_UNSUPPORTED when it may not share a connection, else 0 (an empty or
  * malformed vector included: the encoder reports those).
  */

@@ -135,7 +135,8 @@ static int fanout_new(vmux *m, const vmux_callopts *o, vmux_node_set set, int ar
     f->m = m;
     f->which = (unsigned)set;              /* the same bits as VMUX_ROUTER_NODES_* */
     f->which |= VMUX_ROUTER_NODES_UNKNOWN; /* a primary with no address fails its part */
-    f->flags = VMUX_OP_PINNED | ((o->flags & VMUX_CALL_RETRY_SAFE) ? VMUX_OP_RETRY_SAFE : 0);
+    f->flags = VMUX_OP_PINNED | ((o->flags & VMUX_CALL_RETRY_SAFE) ? VMUX_OP_RETRY_SAFE : 0) |
+               (f->cmd->flags & VMUX_OP_SPUBLISH); /* each part's 0 receivers: a hint too */
     f->timeout_ms = vmux__call_timeout(m, o, sync);
     f->deadline_ns = uv_hrtime() + (uint64_t)f->timeout_ms * 1000000u;
     *out = f;

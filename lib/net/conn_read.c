@@ -176,14 +176,11 @@ static vmux_reply *pop_answered(struct vmux_conn *c, struct vmux_op *op, vmux_re
     return reply;
 }
 
-/* Whether op's command is SPUBLISH (any case) and reply is 0: nobody counted on its node. */
+/* Whether op's command is SPUBLISH (its encoder said so) and reply is 0: nobody counted. */
 static bool spublish_none(const struct vmux_op *op, const vmux_reply *reply)
 {
-    static const char head[] = "*3\r\n$8\r\n"; /* SPUBLISH channel message */
-    const size_t at = sizeof head - 1;
-    return vmux_reply_get_kind(reply) == VMUX_REPLY_INTEGER && vmux_reply_integer(reply) == 0 &&
-           op->len > at + 8 && memcmp(op->cmd, head, at) == 0 &&
-           strncasecmp(op->cmd + at, "SPUBLISH", 8) == 0;
+    return (op->flags & VMUX_OP_SPUBLISH) && vmux_reply_get_kind(reply) == VMUX_REPLY_INTEGER &&
+           vmux_reply_integer(reply) == 0;
 }
 
 /* Gives op its reply: to setup.c, dropped (timed out), to the link (MOVED...), or completes. */
