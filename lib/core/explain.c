@@ -1,9 +1,8 @@
 /* The words of a caller's error buffer (core/explain.h). */
 #include "core/explain.h"
 
-#include <string.h>
-
 #include "core/errbuf.h"
+#include "core/reply_internal.h"
 #include "vmux/error.h"
 
 bool vmux__unsent_code(int status)
@@ -99,13 +98,6 @@ void vmux__explain(char *buf, size_t len, int status, const vmux_reply *reply)
         vmux__errbuf_set(buf, len, "%s", why != NULL ? why : "");
 }
 
-/* Whether the n bytes at s end with the C string end. */
-static bool ends_with(const char *s, size_t n, const char *end)
-{
-    size_t e = strlen(end);
-    return s != NULL && n >= e && memcmp(s + n - e, end, e) == 0;
-}
-
 enum vmux__ran vmux__ran_of(int status, const vmux_reply *why)
 {
     if (status == VMUX_ERR_BACKLOG_FULL)
@@ -114,9 +106,5 @@ enum vmux__ran vmux__ran_of(int status, const vmux_reply *why)
         return VMUX__RAN_MAYBE;
     if (vmux_reply_get_kind(why) == VMUX_REPLY_ERROR)
         return status == VMUX_ERR_CLOSED ? VMUX__RAN_MAYBE : VMUX__RAN_UNSENT;
-    size_t len;
-    const char *words = vmux_reply_str(why, &len);
-    if (ends_with(words, len, "never sent, not executed"))
-        return VMUX__RAN_UNSENT;
-    return ends_with(words, len, "not executed") ? VMUX__RAN_NOT : VMUX__RAN_MAYBE;
+    return (enum vmux__ran)why->ran; /* set where the words were made (core/op_words.c) */
 }

@@ -60,8 +60,9 @@ enum vmux__ran {
  * Which of them status and the why that came with it (the reply of an unsent, lost or closed
  * command that asked for words, VMUX_OP_TELL_WHY) say: VMUX_ERR_BACKLOG_FULL, or an unsent code
  * with its link's last failure (an error reply: vmux__op_why() words only an op never written),
- * never sent; the words of core/op_words.c (a router's wait, a close) as they end, "never sent,
- * not executed" or "not executed"; anything else, maybe (a success ran). Any thread.
+ * never sent; the words of core/op_words.c (a router's wait, a close) as their reply's ran says,
+ * set where they were made to match how they end ("never sent, not executed" or "not executed");
+ * anything else, maybe (a success ran). Any thread.
  */
 enum vmux__ran vmux__ran_of(int status, const vmux_reply *why);
 

@@ -2,10 +2,10 @@
  * What an op that fails on its way says, and its expiry (core/op.h, that section): the words an
  * op that fails unsent, unanswered or ended once written carries to its caller, and the expiry
  * that puts them on it. Words that end "never sent, not executed" or "not executed" say so of the
- * op alone: core/explain.h vmux__ran_of() reads those endings (a split call's words, whether any
- * of its parts may have run), so keep them last. Off the common path: words are made only as an op
- * fails asking for them (VMUX_OP_TELL_WHY); vmux__op_sent_again() notes a blocking op sent again
- * after its block ended.
+ * op alone, and carry it in their reply's ran (worded()): core/explain.h vmux__ran_of() reads that
+ * (a split call's words, whether any of its parts may have run). Off the common path: words are
+ * made only as an op fails asking for them (VMUX_OP_TELL_WHY); vmux__op_sent_again() notes a
+ * blocking op sent again after its block ended.
  */
 #include "core/op.h"
 
@@ -16,8 +16,18 @@
 
 #include "core/errbuf.h"
 #include "core/errclass.h"
+#include "core/explain.h"
 #include "core/reply_internal.h"
 #include "vmux/error.h"
+
+/* A status reply of words that say of the op, ran, whether it ran (reply_internal.h). */
+static vmux_reply *worded(const char *words, enum vmux__ran ran)
+{
+    vmux_reply *r = vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
+    if (r != NULL)
+        r->ran = (uint8_t)ran;
+    return r;
+}
 
 void vmux__op_finish_from_now(struct vmux_op *op, vmux_reply *reply, const char *cause)
 {
@@ -57,12 +67,12 @@ vmux_reply *vmux__op_closed_why(const struct vmux_op *op)
 {
     if ((op->flags & (VMUX_OP_TELL_WHY | VMUX_OP_RESENT)) != VMUX_OP_TELL_WHY)
         return NULL;
-    const char *words =
-        op->refusal != NULL || op->redirects > 0
-            ? "the handle was closed while the command waited to be sent again after the "
-              "server refused or redirected it: not executed"
-            : "the handle was closed before the command was sent: never sent, not executed";
-    return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
+    if (op->refusal != NULL || op->redirects > 0)
+        return worded("the handle was closed while the command waited to be sent again after the "
+                      "server refused or redirected it: not executed",
+                      VMUX__RAN_NOT);
+    return worded("the handle was closed before the command was sent: never sent, not executed",
+                  VMUX__RAN_UNSENT);
 }
 
 /*
@@ -191,12 +201,16 @@ static vmux_reply *waited_why(const struct vmux_op *op, const struct vmux_opq *q
     char where[VMUX_REASON_SIZE], words[VMUX_REASON_SIZE + 80];
     where[0] = '\0';
     q->waited(q, op, where, sizeof where);
-    const char *outcome = (op->flags & VMUX_OP_RESENT)
-                              ? "it was sent before a connection broke, so it may have run"
-                          : op->redirects > 0 ? "not executed"
-                                              : "never sent, not executed";
-    vmux__errbuf_set(words, sizeof words, "%s: %s", where, outcome);
-    return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
+    enum vmux__ran ran = (op->flags & VMUX_OP_RESENT) ? VMUX__RAN_MAYBE
+                         : op->redirects > 0          ? VMUX__RAN_NOT
+                                                      : VMUX__RAN_UNSENT;
+    static const char *const outcome[] = {
+        [VMUX__RAN_MAYBE] = "it was sent before a connection broke, so it may have run",
+        [VMUX__RAN_NOT] = "not executed",
+        [VMUX__RAN_UNSENT] = "never sent, not executed",
+    };
+    vmux__errbuf_set(words, sizeof words, "%s: %s", where, outcome[ran]);
+    return worded(words, ran);
 }
 
 /* The why of an op whose deadline took it out of q (NULL: none) before it was written there. */

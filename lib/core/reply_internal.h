@@ -11,6 +11,10 @@
 
 struct vmux_reply {
     vmux_reply_kind type;
+    /* the words of an op that failed on its way (core/op_words.c): whether they say the command
+     * did not run, as enum vmux__ran (core/explain.h), set where they are made; 0 (it may have
+     * run) on every other reply. In what was padding: the reply is no larger. */
+    uint8_t ran;
     size_t len; /* bytes (string, status, error) or elements filled so far (array) */
     union {
         int64_t integer;
