@@ -32,6 +32,18 @@ bool vmux__on_io_thread(const vmux *m)
     return uv_thread_equal(&self, &m->thread) != 0;
 }
 
+int vmux__wait_allowed(const vmux *m, int64_t timeout_ms)
+{
+    int rc = vmux__why_timeout("timeout_ms", timeout_ms);
+    if (rc != 0)
+        return rc;
+    if (vmux__forked(m))
+        return VMUX_ERR_FORKED;
+    if (vmux__on_io_thread(m))
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s", vmux__on_io_thread_words);
+    return 0;
+}
+
 static void open_report(vmux *m, enum vmux_open_state state, int code, const char *reason)
 {
     uv_mutex_lock(&m->olock);
@@ -677,13 +689,9 @@ static int drain(vmux *m, int64_t timeout_ms)
 {
     if (m == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "the handle is NULL");
-    int rc = vmux__why_timeout("timeout_ms", timeout_ms);
+    int rc = vmux__wait_allowed(m, timeout_ms); /* forked: nothing here would complete them */
     if (rc != 0)
         return rc;
-    if (vmux__forked(m))
-        return VMUX_ERR_FORKED; /* nothing in this process would ever complete them */
-    if (vmux__on_io_thread(m))
-        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s", vmux__on_io_thread_words);
     int cancel = vmux__nocancel();
     bool drained = vmux__counters_drain(&m->ctr, timeout_ms);
     vmux__cancel_restore(cancel);

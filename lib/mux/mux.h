@@ -283,6 +283,14 @@ static inline bool vmux__forked(const vmux *m)
 bool vmux__on_io_thread(const vmux *m);
 
 /*
+ * What a call that waits on m up to timeout_ms (vmux_drain(), vmux_sub_wait_live()) checks
+ * before it waits, after its own NULL check: timeout_ms's words (core/why.h vmux__why_timeout());
+ * VMUX_ERR_FORKED in a forked child, where nothing would ever end the wait; VMUX_ERR_INVALID_ARG
+ * with vmux__on_io_thread_words on the I/O thread, which would wait for itself. 0: it may wait.
+ */
+int vmux__wait_allowed(const vmux *m, int64_t timeout_ms);
+
+/*
  * I/O thread (mux/fanout.c): the typed fan-outs' parts (vmux__fanout_call_primaries()) that wait
  * unsent in the backlog of a link with no connection ready, whose node the current map no longer
  * names a primary (it died, and a refreshed map names its promoted replica, or it left), complete

@@ -19,7 +19,6 @@
 #include "core/nocancel.h"
 #include "core/reader.h"
 #include "core/until.h"
-#include "core/explain.h"
 #include "core/why.h"
 #include "mux/mux.h"
 #include "route/redirect.h"
@@ -665,13 +664,9 @@ static int sub_wait_live(vmux_sub *sub, int64_t timeout_ms)
 {
     if (sub == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "sub is NULL");
-    int rc = vmux__why_timeout("timeout_ms", timeout_ms);
+    int rc = vmux__wait_allowed(sub->m, timeout_ms); /* the confirmation comes on the I/O thread */
     if (rc != 0)
         return rc;
-    if (vmux__forked(sub->m))
-        return VMUX_ERR_FORKED;     /* nothing in this process would ever confirm it */
-    if (vmux__on_io_thread(sub->m)) /* the confirmation comes on this thread: it would wait */
-        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s", vmux__on_io_thread_words);
     uint64_t until = vmux__until_ms(timeout_ms);
     int cancel = vmux__nocancel();
     uv_mutex_lock(&sub->mu);
