@@ -793,6 +793,22 @@ static void warm_up(vmux *m)
     vmux_lock_free(l);
 }
 
+/*
+ * What a proxied test on one key opens with: skipped on a cluster (PROXY_ON_CLUSTER, named as
+ * test), the lock scripts loaded (warm_up()), key (len bytes) named for what and deleted.
+ */
+static struct vt_proxied *proxied_key(void **state, const char *test, char *key, size_t len,
+                                      const char *what)
+{
+    if (vt_cluster_skip(test, PROXY_ON_CLUSTER))
+        skip();
+    struct vt_proxied *p = *state;
+    warm_up(p->m);
+    key_for(key, len, what);
+    admin_del(key);
+    return p;
+}
+
 static void test_lost_acquire_reply_found_acquired(void **state)
 {
     VT_SKIP_ON_CLUSTER(PROXY_ON_CLUSTER);
@@ -823,12 +839,8 @@ static void test_lost_acquire_reply_found_acquired(void **state)
 
 static void test_lost_release_reply_found_released(void **state)
 {
-    VT_SKIP_ON_CLUSTER(PROXY_ON_CLUSTER);
-    struct vt_proxied *p = *state;
-    warm_up(p->m);
     char key[96];
-    key_for(key, sizeof key, "lostrel");
-    admin_del(key);
+    struct vt_proxied *p = proxied_key(state, __func__, key, sizeof key, "lostrel");
     vmux_lock *l = new_lock(p->m, key, NULL);
     acquire_ok(l);
 
@@ -1025,12 +1037,8 @@ static void test_server_gone_release_and_free_bounded(void **state)
  */
 static void test_failed_release_taken_over_by_its_object(void **state)
 {
-    VT_SKIP_ON_CLUSTER(PROXY_ON_CLUSTER);
-    struct vt_proxied *p = *state;
-    warm_up(p->m);
     char key[96];
-    key_for(key, sizeof key, "failedrel");
-    admin_del(key);
+    struct vt_proxied *p = proxied_key(state, __func__, key, sizeof key, "failedrel");
     vmux_lock_opts o = VMUX_INIT(vmux_lock_opts, .ttl_ms = 60000, .timeout_ms = 300);
     vmux_lock *l = new_lock(p->m, key, &o), *other = new_lock(p->m, key, &o);
     uint64_t first = acquire_ok(l);
