@@ -387,6 +387,12 @@ static void test_nodes_async_words(void **state)
     }
 }
 
+/* VT_LAST_ERROR() for a call refused its timeout_ms, n (a literal below VMUX_FOREVER). */
+#define TIMEOUT_WORDS(call, n)                                                                     \
+    VT_LAST_ERROR(call, VMUX_ERR_INVALID_ARG,                                                      \
+                  "invalid argument: timeout_ms is " #n ": must be VMUX_FOREVER (-1), to wait as " \
+                  "long as it takes, or at least 0")
+
 /* The handle's calls that take no error buffer (client.h, pubsub.h) leave their words in
  * vmux_last_error(): which argument broke which rule, else the code's description; "" on success.
  */
@@ -396,10 +402,7 @@ static void test_no_buffer_words(void **state)
     vmux_stats st = VMUX_INIT(vmux_stats), unsized = {0};
     VT_LAST_ERROR(vmux_drain(NULL, 0), VMUX_ERR_INVALID_ARG,
                   "invalid argument: the handle is NULL");
-    VT_LAST_ERROR(vmux_drain(M, -2), VMUX_ERR_INVALID_ARG,
-                  "invalid argument: timeout_ms is -2: must be VMUX_FOREVER (-1), to wait as long "
-                  "as it takes, or at "
-                  "least 0");
+    TIMEOUT_WORDS(vmux_drain(M, -2), -2);
     VT_LAST_ERROR(vmux_drain(M, 1000), 0, "");
     VT_LAST_ERROR(vmux_read_stats(NULL, &st), VMUX_ERR_INVALID_ARG,
                   "invalid argument: the handle is NULL");
@@ -425,19 +428,13 @@ static void test_no_buffer_words(void **state)
     VT_LAST_ERROR(vmux_msgq_pop(NULL, 0, &msg), VMUX_ERR_INVALID_ARG,
                   "invalid argument: q is NULL");
     VT_LAST_ERROR(vmux_msgq_pop(q, 0, NULL), VMUX_ERR_INVALID_ARG, "invalid argument: msg is NULL");
-    VT_LAST_ERROR(vmux_msgq_pop(q, -5, &msg), VMUX_ERR_INVALID_ARG,
-                  "invalid argument: timeout_ms is -5: must be VMUX_FOREVER (-1), to wait as long "
-                  "as it takes, or at "
-                  "least 0");
+    TIMEOUT_WORDS(vmux_msgq_pop(q, -5, &msg), -5);
     VT_LAST_ERROR(vmux_msgq_pop(q, 0, &msg), VMUX_ERR_TIMEOUT, vmux_strerror(VMUX_ERR_TIMEOUT));
     vmux_sub *sub = NULL;
     assert_int_equal(vmux_subscribe_queue(M, VMUX_SUB_CHANNEL, S("args:words"), q, &sub), 0);
     VT_LAST_ERROR(vmux_sub_wait_live(NULL, 0), VMUX_ERR_INVALID_ARG,
                   "invalid argument: sub is NULL");
-    VT_LAST_ERROR(vmux_sub_wait_live(sub, -3), VMUX_ERR_INVALID_ARG,
-                  "invalid argument: timeout_ms is -3: must be VMUX_FOREVER (-1), to wait as long "
-                  "as it takes, or at "
-                  "least 0");
+    TIMEOUT_WORDS(vmux_sub_wait_live(sub, -3), -3);
     VT_LAST_ERROR(vmux_sub_wait_live(sub, 10000), 0, "");
     VT_LAST_ERROR(vmux_unsubscribe(NULL, sub), VMUX_ERR_INVALID_ARG,
                   "invalid argument: the handle is NULL");
