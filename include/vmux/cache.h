@@ -109,7 +109,8 @@ typedef int (*vmux_cache_loader)(vmux_str key, vmux_bytes *value, void *userdata
  * ptr and len > 0, NaN fractions, a negative ttl_ms, timeout_ms or wait_ms, a ttl_ms or
  * negative_ttl_ms above VMUX_TTL_MAX_MS, near on a handle without nearCache), VMUX_ERR_NOMEM,
  * VMUX_ERR_FORKED (m was opened in a parent process). In words, naming the field and the rule
- * ("opts->ttl_ms -1 is negative (0: the default)"): vmux_last_error() (error.h).
+ * ("invalid argument: opts->ttl_ms -1 is negative (0: the
+ * default)"): vmux_last_error() (error.h).
  */
 VMUX_EXPORT int vmux_cache_new(vmux *m, const vmux_cache_opts *opts, vmux_cache **out);
 

@@ -82,8 +82,9 @@ typedef enum vmux_read_from {
 
 /**
  * Creates a config holding every default and no endpoint. On success *out owns a new config
- * that the caller frees with vmux_config_free(). Errors: VMUX_ERR_INVALID_ARG (out is NULL),
- * VMUX_ERR_NOMEM.
+ * that the caller frees with vmux_config_free(). Errors: VMUX_ERR_INVALID_ARG (out is NULL:
+ * "invalid argument: out is NULL" in vmux_last_error(), error.h; a success leaves them as they
+ * were), VMUX_ERR_NOMEM.
  */
 VMUX_EXPORT int vmux_config_new(vmux_config **out);
 
@@ -119,7 +120,8 @@ VMUX_EXPORT void vmux_config_free(vmux_config *cfg);
  * then every key that differs from its default) into buf, NUL-terminated. The password is
  * never written: it shows as "password=*****". Returns the length of the whole string (like
  * snprintf: if it is >= len, the output was cut), or VMUX_ERR_INVALID_ARG when cfg is NULL or
- * buf is NULL with len > 0.
+ * buf is NULL with len > 0 (its words in vmux_last_error(), error.h: "invalid argument: cfg is
+ * NULL"; a success leaves them as they were, as the setters do).
  */
 VMUX_EXPORT int vmux_config_to_string(const vmux_config *cfg, char *buf, size_t len);
 
@@ -132,9 +134,9 @@ VMUX_EXPORT int vmux_config_to_string(const vmux_config *cfg, char *buf, size_t 
  * absolute name's trailing dot not counted), an IPv6 literal whose zone id is over 15 bytes (an
  * interface name's limit: "fe80::1%eth0" is taken) or with a character no host name or IP
  * literal has, port outside 0..65535), VMUX_ERR_NOMEM.
- * In words, naming the endpoint by its position and the rule ("endpoint 3 ('db1'): port 70000
- * out of range 0 .. 65535 (0: the default)"): vmux_last_error() (error.h), as the parser's
- * errbuf names a bad endpoint; "" when it succeeds.
+ * In words, naming the endpoint by its position and the rule ("invalid argument: endpoint 3
+ * ('db1'): port 70000 out of range 0 .. 65535 (0: the default)"): vmux_last_error() (error.h), as
+ * the parser's errbuf names a bad endpoint; "" when it succeeds.
  */
 VMUX_EXPORT int vmux_config_add_endpoint(vmux_config *cfg, const char *host, int port);
 /** Removes every endpoint. */
@@ -144,7 +146,8 @@ VMUX_EXPORT size_t vmux_config_endpoint_count(const vmux_config *cfg);
 /**
  * Reads endpoint i: *host points into the config (valid until the config changes or is freed);
  * *port is the port dialled: for a port left out, 6379, or 26379 while serviceName is set.
- * Errors: VMUX_ERR_INVALID_ARG (i out of range or a NULL argument).
+ * Errors: VMUX_ERR_INVALID_ARG (i out of range or a NULL argument: "invalid argument: i is 2: the
+ * config has 2 endpoints" in vmux_last_error(), error.h; a success leaves them as they were).
  */
 VMUX_EXPORT int vmux_config_endpoint(const vmux_config *cfg, size_t i, const char **host,
                                      int *port);
@@ -153,8 +156,9 @@ VMUX_EXPORT int vmux_config_endpoint(const vmux_config *cfg, size_t i, const cha
  * Each returns 0, VMUX_ERR_INVALID_ARG (NULL cfg or a value out of range)
  * or VMUX_ERR_NOMEM; string values are copied, and NULL clears them. Errors: they take no error
  * buffer; a refusal leaves its words in vmux_last_error() (error.h), in the parser's words for the
- * key ("connectTimeout: 0 is out of range (expected 1..2147483647 milliseconds)", "cfg is NULL",
- * "policy is 7: none of vmux_backlog_policy"), else the code's description. A success leaves the
+ * key after "invalid argument: " ("invalid argument: connectTimeout: 0 is out of range (expected
+ * 1..2147483647 milliseconds)", "invalid argument: cfg is NULL", "invalid argument: policy is 7:
+ * none of vmux_backlog_policy"), else the code's description. A success leaves the
  * thread's words as they were (the library sets copied configs through them on its I/O thread,
  * where clearing them would take a callback's words).
  * @{ */
@@ -381,7 +385,7 @@ VMUX_EXPORT const char *vmux_config_near_cache_prefixes(const vmux_config *cfg);
  * Each runs on the handle's I/O thread, must return quickly, must not block,
  * and must not call vmux_close(). fn NULL removes the callback. Each returns 0, or
  * VMUX_ERR_INVALID_ARG for a NULL cfg or a bad level, its words in vmux_last_error() as the typed
- * setters leave them ("min_level is 9: none of vmux_log_level").
+ * setters leave them ("invalid argument: min_level is 9: none of vmux_log_level").
  * @{ */
 
 /** Severity of a diagnostic. */
@@ -484,7 +488,8 @@ typedef int (*vmux_credentials_fn)(char *user, size_t user_size, char *password,
 /**
  * Says why a credentials provider fails: called by a vmux_credentials_fn on the thread that
  * called it (the handle's I/O thread), it keeps the printf-style words (the first 1023 bytes)
- * and returns rc, so that a provider ends with
+ * as given (whatever rc, with no "invalid argument: ") and returns rc, so that a provider ends
+ * with
  *     return vmux_credentials_failed(-1, "vault: %s", reason);
  * The connection's failure (vmux_open()'s errbuf, the CONNECTION_FAILED event, the log) then
  * says "the credentials provider failed: vault: sealed" (the words' first 159 bytes) in place

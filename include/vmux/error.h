@@ -75,9 +75,9 @@ VMUX_EXPORT const char *vmux_err_name(int err);
  * VMUX_ERR_SERVER
  * ("WRONGTYPE Operation against a key holding the wrong kind of value"), the connection's failure
  * for a transport error ("timed out waiting for a connection (never sent); last connection failure:
- * ..."), what was wrong for VMUX_ERR_INVALID_ARG ("cost -1 out of range 0 .. 2^40"; the builders'
- * and the client.h and pubsub.h calls' after "invalid argument: ", as opts->errbuf has it), or at
- * least the code's description. Those functions take no error buffer (their objects being shared
+ * ..."), what was wrong for VMUX_ERR_INVALID_ARG after "invalid argument: ", as opts->errbuf has it
+ * ("invalid argument: cost -1 out of range 0 .. 2^40"; every function's refusal so), or at least
+ * the code's description. Those functions take no error buffer (their objects being shared
  * between threads, or built before any call that takes options), so they leave their words here,
  * per thread, as errno: each clears them when it starts and leaves "" when it succeeds. The string
  * belongs to the thread and stays valid, unchanged, until the thread's next call of those

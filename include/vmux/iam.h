@@ -65,7 +65,8 @@ typedef struct vmux_iam_opts {
  * Creates a provider and makes its first token, so that a missing variable or a bad option is
  * reported here rather than as a failed connection. On success *out owns the provider, freed
  * with vmux_iam_provider_free() after every handle using it is closed. Any thread.
- * Errors (errbuf says which): VMUX_ERR_INVALID_ARG (opts or out NULL, a size below
+ * Errors (errbuf says which, a refusal after "invalid argument: "): VMUX_ERR_INVALID_ARG (opts or
+ * out NULL, a size below
  * sizeof(size_t), user or cache missing or empty, refresh_s out of range), VMUX_ERR_CONFIG
  * (AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY not set, or no region given nor in the
  * environment), VMUX_ERR_NOMEM.
@@ -94,11 +95,11 @@ VMUX_EXPORT int vmux_iam_token(vmux_iam_provider *p, char *buf, size_t len, char
  * It writes the options' user and the current token (vmux_iam_token()) and returns 0, or a
  * VMUX_ERR_* code (the connection attempt then fails with VMUX_ERR_AUTH and is retried with
  * backoff). A failure leaves its words in the calling thread's vmux_last_error() (error.h),
- * what vmux_iam_token() would write in errbuf ("IAM token: 17003 bytes needed, the buffer has
- * 16384"), and the handle's failure gives them ("the credentials provider failed: IAM token:
- * ..."); a success leaves "". A token carrying a session token of 4096 bytes (AWS gives them
- * no fixed size) fits the handle's 16384-byte buffer (config.h). It runs on the I/O thread of
- * each handle that uses it.
+ * what vmux_iam_token() would write in errbuf ("invalid argument: IAM token: 17003 bytes needed,
+ * the buffer has 16384"), and the handle's failure gives them ("the credentials provider failed:
+ * invalid argument: IAM token: ..."); a success leaves "". A token carrying a session token of 4096
+ * bytes (AWS gives them no fixed size) fits the handle's 16384-byte buffer (config.h). It runs on
+ * the I/O thread of each handle that uses it.
  */
 VMUX_EXPORT int vmux_iam_credentials(char *user, size_t user_size, char *password,
                                      size_t password_size, void *provider);

@@ -121,7 +121,8 @@ typedef struct vmux_lock_opts {
  * refused, as over the default 200), a duration outside 0 .. 2^32-1, an empty fence_key, opts
  * not made with VMUX_INIT),
  * VMUX_ERR_NOMEM, VMUX_ERR_FORKED (m was opened in a parent process, see vmux_lock_free()). In
- * words, naming the argument and the rule ("opts->renew_fraction nan outside [0, 1)"):
+ * words, naming the argument and the rule ("invalid argument: opts->renew_fraction nan outside
+ * [0, 1)"):
  * vmux_last_error() (error.h).
  */
 VMUX_EXPORT int vmux_lock_new(vmux *m, vmux_str key, const vmux_lock_opts *opts, vmux_lock **out);

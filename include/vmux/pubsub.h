@@ -131,7 +131,8 @@ typedef struct vmux_sub vmux_sub;
  * *out is the subscription, for vmux_unsubscribe(). Errors: VMUX_ERR_INVALID_ARG (a NULL or
  * empty argument, a name.ptr NULL with a length, a kind that is none of vmux_sub_kind's, or a
  * name whose confirmation would be over maxBulkLength or maxReplyBuffer: in words naming which,
- * vmux_last_error(): "name is empty", "name.ptr is NULL with a length (name.len 3)"),
+ * vmux_last_error(): "invalid argument: name is empty", "invalid argument: name.ptr is NULL with a
+ * length (name.len 3)"),
  * VMUX_ERR_NOMEM, VMUX_ERR_CLOSED, VMUX_ERR_FORKED.
  */
 VMUX_EXPORT int vmux_subscribe(vmux *m, vmux_sub_kind kind, vmux_str name, vmux_message_cb cb,

@@ -111,7 +111,8 @@ typedef struct vmux_ratelimit_result {
  * Errors: VMUX_ERR_INVALID_ARG (NULL m, opts or out; opts not made with VMUX_INIT; limit,
  * period_ms or burst out of range; a negative timeout_ms; an unknown algorithm or on_error),
  * VMUX_ERR_NOMEM, VMUX_ERR_FORKED (m was opened in a parent process). On error *out is NULL. In
- * words, naming the field and the rule ("opts->period_ms 0 out of range 1 .. 2^40"):
+ * words, naming the field and the rule ("invalid argument: opts->period_ms 0 out of range 1 ..
+ * 2^40"):
  * vmux_last_error() (error.h).
  */
 VMUX_EXPORT int vmux_ratelimit_new(vmux *m, const vmux_ratelimit_opts *opts, vmux_ratelimit **out);

@@ -20,14 +20,15 @@
  * time, concurrently. Free it once no call uses it, before the handle is closed or after.
  *
  * Every function taking a vmux_callopts (NULL for the defaults) is synchronous and returns 0,
- * VMUX_ERR_INVALID_ARG (bad input; nothing sent), VMUX_ERR_SERVER (the server refused: for
- * instance WRONGTYPE when the key holds something other than a hash; the message goes to
- * opts->errbuf when given), or a transport error as vmux_call() (call.h; VMUX_ERR_FORKED in a child
- * of fork(), on a store made in the parent: a store keeps no lock of its own, so none is waited
- * for). Out-parameters are filled only on success and zeroed otherwise; a NULL out-parameter drops
- * that result. Fields and values are binary-safe. Every operation but create is idempotent and is
- * sent with VMUX_CALL_RETRY_SAFE (renewing a TTL twice leaves the same state); create is never sent
- * twice.
+ * VMUX_ERR_INVALID_ARG (bad input; nothing sent; opts->errbuf names it, as the typed commands do:
+ * "invalid argument: fields[0] is empty: the field \"\" is the session's own"), VMUX_ERR_SERVER
+ * (the server refused: for instance WRONGTYPE when the key holds something other than a hash; the
+ * message goes to opts->errbuf when given), or a transport error as vmux_call() (call.h;
+ * VMUX_ERR_FORKED in a child of fork(), on a store made in the parent: a store keeps no lock of its
+ * own, so none is waited for). Out-parameters are filled only on success and zeroed otherwise; a
+ * NULL out-parameter drops that result. Fields and values are binary-safe. Every operation but
+ * create is idempotent and is sent with VMUX_CALL_RETRY_SAFE (renewing a TTL twice leaves the same
+ * state); create is never sent twice.
  */
 #ifndef VMUX_SESSION_H
 #define VMUX_SESSION_H
@@ -81,7 +82,8 @@ typedef struct vmux_session_opts {
  * vmux_session_store_free(). Sends nothing. Errors: VMUX_ERR_INVALID_ARG (NULL m or out, opts
  * not made with VMUX_INIT, a TTL negative or above VMUX_TTL_MAX_MS, id_bytes from 1 to 15 or
  * above the maximum), VMUX_ERR_NOMEM, VMUX_ERR_FORKED (m was opened in a parent process). In
- * words (the field named for a TTL or id_bytes out of range): vmux_last_error() (error.h).
+ * words (the argument or field named, with its rule: "invalid argument: idle_ttl_ms -1 out of range
+ * 0 .. 2^53 (VMUX_TTL_MAX_MS)"): vmux_last_error() (error.h).
  */
 VMUX_EXPORT int vmux_session_store_new(vmux *m, const vmux_session_opts *opts,
                                        vmux_session_store **out);

@@ -32,7 +32,7 @@ struct vmux_batch {
 
 int vmux_batch_new(vmux_batch **out)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     if (out == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "out is NULL");
     *out = calloc(1, sizeof(**out));
@@ -132,7 +132,7 @@ static int batch_add(vmux_batch *b, int argc, const char *const *argv, const siz
 
 int vmux_batch_add(vmux_batch *b, int argc, const char *const *argv, const size_t *argvlen)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     return vmux__why_end(batch_add(b, argc, argv, argvlen));
 }
 

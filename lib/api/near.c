@@ -351,7 +351,7 @@ static int near_forget(vmux *m, vmux_str key)
 
 int vmux_near_forget(vmux *m, vmux_str key)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     return vmux__why_end(near_forget(m, key));
 }
 

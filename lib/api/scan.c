@@ -89,7 +89,7 @@ static int begin(vmux *m, enum scan_kind kind, vmux_str key, const vmux_scan_opt
                  vmux_scan **out)
 {
     vmux_scan_opts copy;
-    vmux__why_begin_arg();
+    vmux__why_begin();
     int rc = check_begin(m, kind, key, &o, &copy, out);
     if (rc != 0)
         return rc;

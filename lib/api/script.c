@@ -48,7 +48,7 @@ int vmux__script_make(vmux_str source, vmux_script **out)
 
 int vmux_script_new(vmux_str source, vmux_script **out)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     if (out == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "out is NULL");
     int rc = vmux__why_str("source", source);

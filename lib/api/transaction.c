@@ -50,7 +50,7 @@ struct vmux_tx {
 
 int vmux_tx_new(vmux_tx **out)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     if (out == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "out is NULL");
     *out = calloc(1, sizeof(**out));
@@ -149,7 +149,7 @@ static int tx_add(vmux_tx *tx, int argc, const char *const *argv, const size_t *
 
 int vmux_tx_add(vmux_tx *tx, int argc, const char *const *argv, const size_t *argvlen)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     return vmux__why_end(tx_add(tx, argc, argv, argvlen));
 }
 
@@ -193,7 +193,7 @@ static int cond_add(vmux_tx *tx, struct tx_cond c, const vmux_str *args, const c
 static int add_cond(vmux_tx *tx, struct tx_cond c, const vmux_str *args, const char *const *names,
                     int nargs)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     return vmux__why_end(cond_add(tx, c, args, names, nargs));
 }
 
@@ -234,7 +234,7 @@ int vmux_tx_when_hash_not_exists(vmux_tx *tx, vmux_str key, vmux_str field)
 int vmux_tx_when_length(vmux_tx *tx, vmux_length_of kind, vmux_str key, vmux_cmp cmp, int64_t n)
 {
     struct tx_cond c = {.kind = C_LENGTH, .length_of = kind, .cmp = cmp, .n = n};
-    vmux__why_begin_arg(); /* add_cond() begins again, should these pass */
+    vmux__why_begin(); /* add_cond() begins again, should these pass */
     if (kind < VMUX_LENGTH_STRING || kind > VMUX_LENGTH_HASH) /* its words replace any */
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "kind is %d: none of vmux_length_of", (int)kind);
     if (cmp < VMUX_CMP_EQ || cmp > VMUX_CMP_GE)

@@ -19,6 +19,7 @@
 #include "core/config_keys.h"
 #include "core/errbuf.h"
 #include "core/near_prefix.h"
+#include "core/why.h"
 #include "vmux/error.h"
 #include "vmux/iam.h"
 
@@ -380,7 +381,7 @@ void vmux__config_pin_ports(vmux_config *cfg)
 int vmux_config_new(vmux_config **out)
 {
     if (out == NULL)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "out is NULL");
     *out = malloc(sizeof **out);
     if (*out == NULL)
         return VMUX_ERR_NOMEM;
@@ -462,8 +463,14 @@ size_t vmux_config_endpoint_count(const vmux_config *cfg)
 
 int vmux_config_endpoint(const vmux_config *cfg, size_t i, const char **host, int *port)
 {
-    if (cfg == NULL || host == NULL || port == NULL || i >= cfg->nendpoints)
-        return VMUX_ERR_INVALID_ARG;
+    if (cfg == NULL || host == NULL || port == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL",
+                             cfg == NULL    ? "cfg"
+                             : host == NULL ? "host"
+                                            : "port");
+    if (i >= cfg->nendpoints)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "i is %zu: the config has %zu endpoints", i,
+                             cfg->nendpoints);
     const struct vmux_endpoint *e = &cfg->endpoints[i];
     VMUX_ASSERT(!e->port_defaulted || e->port == left_out_port(cfg)); /* follow_service_name */
     *host = e->host;

@@ -50,7 +50,7 @@ int vmux_credentials_failed(int rc, const char *fmt, ...)
         return rc;
     va_list ap;
     va_start(ap, fmt);
-    vmux__why_vset(rc, fmt, ap);
+    vmux__why_vput(rc, fmt, ap);
     va_end(ap);
     return rc;
 }

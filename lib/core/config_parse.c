@@ -589,7 +589,8 @@ int vmux_config_parse(const char *text, vmux_config **out, char *errbuf, size_t 
     if (out != NULL)
         *out = NULL;
     if (text == NULL || out == NULL) {
-        vmux__errbuf_set(errbuf, errlen, "vmux_config_parse: text and out must not be NULL");
+        vmux__errbuf_set(errbuf, errlen, "invalid argument: vmux_config_parse(): %s is NULL",
+                         text == NULL ? "text" : "out");
         return VMUX_ERR_INVALID_ARG;
     }
     struct parse p = {NULL, errbuf, errlen, false, NULL, NULL, NULL};
@@ -609,7 +610,8 @@ int vmux_config_parse(const char *text, vmux_config **out, char *errbuf, size_t 
 int vmux_config_apply(vmux_config *cfg, const char *text, char *errbuf, size_t errlen)
 {
     if (cfg == NULL || text == NULL) {
-        vmux__errbuf_set(errbuf, errlen, "vmux_config_apply: cfg and text must not be NULL");
+        vmux__errbuf_set(errbuf, errlen, "invalid argument: vmux_config_apply(): %s is NULL",
+                         cfg == NULL ? "cfg" : "text");
         return VMUX_ERR_INVALID_ARG;
     }
     struct parse p = {vmux_config_dup(cfg), errbuf, errlen, false, NULL, NULL, NULL};
@@ -628,7 +630,10 @@ int vmux_config_set(vmux_config *cfg, const char *key, const char *value, char *
                     size_t errlen)
 {
     if (cfg == NULL || key == NULL || value == NULL) {
-        vmux__errbuf_set(errbuf, errlen, "vmux_config_set: cfg, key and value must not be NULL");
+        vmux__errbuf_set(errbuf, errlen, "invalid argument: vmux_config_set(): %s is NULL",
+                         cfg == NULL   ? "cfg"
+                         : key == NULL ? "key"
+                                       : "value");
         return VMUX_ERR_INVALID_ARG;
     }
     struct parse p = {cfg, errbuf, errlen, false, NULL, NULL, NULL};

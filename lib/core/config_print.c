@@ -7,6 +7,7 @@
 
 #include "core/config_keys.h"
 #include "core/strout.h"
+#include "core/why.h"
 #include "vmux/error.h"
 
 /* The config string being written, and how many items it has so far (for the commas). */
@@ -89,8 +90,11 @@ static void out_key(struct out *o, const vmux_config *cfg, const struct key_def 
 
 int vmux_config_to_string(const vmux_config *cfg, char *buf, size_t len)
 {
-    if (cfg == NULL || (buf == NULL && len > 0))
-        return VMUX_ERR_INVALID_ARG;
+    if (cfg == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "cfg is NULL");
+    if (buf == NULL && len > 0)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "buf is NULL with len %zu (NULL and 0 measure)",
+                             len);
     struct out o = {{buf, len, 0}, 0};
     if (len > 0)
         buf[0] = '\0';

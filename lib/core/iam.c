@@ -111,7 +111,8 @@ static int current(vmux_iam_provider *p, char *buf, size_t len, char *errbuf, si
     }
     size_t n = strlen(p->token);
     if (n >= len) {
-        vmux__errbuf_set(errbuf, errlen, "IAM token: %zu bytes needed, the buffer has %zu", n + 1,
+        vmux__errbuf_set(errbuf, errlen,
+                         "invalid argument: IAM token: %zu bytes needed, the buffer has %zu", n + 1,
                          len);
         return VMUX_ERR_INVALID_ARG;
     }
@@ -122,7 +123,8 @@ static int current(vmux_iam_provider *p, char *buf, size_t len, char *errbuf, si
 int vmux_iam_token(vmux_iam_provider *p, char *buf, size_t len, char *errbuf, size_t errlen)
 {
     if (p == NULL || buf == NULL) {
-        vmux__errbuf_set(errbuf, errlen, "IAM token: no provider or no buffer");
+        vmux__errbuf_set(errbuf, errlen, "invalid argument: IAM token: %s is NULL",
+                         p == NULL ? "the provider" : "buf");
         return VMUX_ERR_INVALID_ARG;
     }
     uv_mutex_lock(&p->lock);
@@ -137,7 +139,8 @@ int vmux_iam_credentials(char *user, size_t user_size, char *password, size_t pa
     vmux_iam_provider *p = provider;
     vmux__why_begin();
     if (p == NULL || user == NULL)
-        return vmux__why_set(VMUX_ERR_INVALID_ARG, "IAM credentials: no provider or no buffer");
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "IAM credentials: %s is NULL",
+                             p == NULL ? "the provider" : "user");
     size_t n = strlen(p->user);
     if (n >= user_size)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "IAM user: %zu bytes needed, the buffer has %zu",
@@ -166,7 +169,7 @@ static int check_opts(const vmux_iam_opts *o, char *errbuf, size_t errlen)
                           ? "refresh_s is outside 1..840 seconds"
                           : NULL;
     if (why != NULL) {
-        vmux__errbuf_set(errbuf, errlen, "IAM provider: %s", why);
+        vmux__errbuf_set(errbuf, errlen, "invalid argument: IAM provider: %s", why);
         return VMUX_ERR_INVALID_ARG;
     }
     if (region_of(o) == NULL) {
@@ -207,7 +210,8 @@ int vmux_iam_provider_new(const vmux_iam_opts *opts, vmux_iam_provider **out, ch
     if (out != NULL)
         *out = NULL;
     if (opts == NULL || out == NULL || vmux__sized_in(&o, sizeof o, opts) != 0) {
-        vmux__errbuf_set(errbuf, errlen, "IAM provider: no options (use VMUX_INIT) or no out");
+        vmux__errbuf_set(errbuf, errlen,
+                         "invalid argument: IAM provider: no options (use VMUX_INIT) or no out");
         return VMUX_ERR_INVALID_ARG;
     }
     int rc = check_opts(&o, errbuf, errlen);

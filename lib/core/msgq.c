@@ -77,7 +77,7 @@ static int msgq_new(size_t bound, vmux_overflow policy, vmux_msgq **out)
 
 int vmux_msgq_new(size_t bound, vmux_overflow policy, vmux_msgq **out)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     return vmux__why_end(msgq_new(bound, policy, out));
 }
 
@@ -278,7 +278,7 @@ static int msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg)
 
 int vmux_msgq_pop(vmux_msgq *q, int64_t timeout_ms, vmux_message *msg)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     return vmux__why_end(msgq_pop(q, timeout_ms, msg));
 }
 

@@ -2,7 +2,6 @@
 #include "core/why.h"
 
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,19 +12,12 @@
 /* Room for any call's words: a failure's reason and its prefix (docs/errors.md: 640 bytes). */
 static _Thread_local char words[1024];
 
-/* Whether the call under way words its refusals "invalid argument: ..." (vmux__why_begin_arg()). */
-static _Thread_local bool arg_words;
+/* What every VMUX_ERR_INVALID_ARG's words start with (docs/api-conventions.md). */
+static const char arg_prefix[] = "invalid argument: ";
 
 void vmux__why_begin(void)
 {
     words[0] = '\0';
-    arg_words = false;
-}
-
-void vmux__why_begin_arg(void)
-{
-    words[0] = '\0';
-    arg_words = true;
 }
 
 void vmux__why_opts(vmux_callopts *o)
@@ -98,20 +90,26 @@ int vmux__why_timeout(const char *name, int64_t ms)
 
 int vmux__why_vset(int rc, const char *fmt, va_list ap)
 {
-    static const char prefix[] = "invalid argument: ";
-    size_t at = arg_words && rc == VMUX_ERR_INVALID_ARG ? sizeof prefix - 1 : 0;
-    memcpy(words, prefix, at);
+    size_t at = rc == VMUX_ERR_INVALID_ARG ? sizeof arg_prefix - 1 : 0;
+    memcpy(words, arg_prefix, at);
     vsnprintf(words + at, sizeof words - at, fmt, ap);
+    if (at > 0 && strncmp(words + at, arg_prefix, at) == 0) /* words that had it: a command's */
+        memmove(words, words + at, strlen(words + at) + 1);
+    return rc;
+}
+
+int vmux__why_vput(int rc, const char *fmt, va_list ap)
+{
+    vsnprintf(words, sizeof words, fmt, ap);
     return rc;
 }
 
 int vmux__why_end(int rc)
 {
-    arg_words = false; /* a builder inside a pattern's call: the pattern's words are its own */
     if (rc == 0)
         words[0] = '\0'; /* what a command that failed on the way left, the call recovered from */
-    else if (words[0] == '\0')
-        (void)vmux__why_set(rc, "%s", vmux_strerror(rc));
+    else if (words[0] == '\0') /* "invalid argument", not "invalid argument: invalid argument" */
+        (void)snprintf(words, sizeof words, "%s", vmux_strerror(rc));
     return rc;
 }
 

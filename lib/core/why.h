@@ -19,19 +19,16 @@
 /* Clears the calling thread's words: a call begins. */
 void vmux__why_begin(void);
 
-/*
- * vmux__why_begin() for a call that words its refusals as the calls with an error buffer do
- * (docs/api-conventions.md): until vmux__why_end(), words set with VMUX_ERR_INVALID_ARG start
- * "invalid argument: " ("invalid argument: b is NULL"). The builders (batch, transaction, scan,
- * script, leaderboard) and the handle's calls without a buffer (vmux_drain(), the msgq...).
- */
-void vmux__why_begin_arg(void);
-
 /* Points o's error buffer at the calling thread's words and clears them: each command a pattern
  * sends starts with none, so that after its failure they are its own. */
 void vmux__why_opts(vmux_callopts *o);
 
-/* Replaces the thread's words with a printf-style message for rc; returns rc. */
+/*
+ * Replaces the thread's words with a printf-style message for rc; returns rc. Words for
+ * VMUX_ERR_INVALID_ARG start "invalid argument: ", as the calls with an error buffer word their
+ * refusals (docs/api-conventions.md): "invalid argument: b is NULL". The message names only the
+ * argument and its rule; one that starts so already (a command's words, vmux_call()'s) keeps one.
+ */
 int vmux__why_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
@@ -44,8 +41,8 @@ int vmux__why_sized(const char *name, size_t size, size_t known);
 
 /*
  * A command's argument vector as vmux_call() checks it (core/explain.h vmux__argv_why()): 0 when
- * it is sound, else VMUX_ERR_INVALID_ARG with vmux_call()'s words without "invalid argument: "
- * ("argv is NULL"), as vmux_batch_add() and vmux_tx_add() refuse it.
+ * it is sound, else VMUX_ERR_INVALID_ARG with vmux_call()'s words ("invalid argument: argv is
+ * NULL"), as vmux_batch_add() and vmux_tx_add() refuse it.
  */
 int vmux__why_argv(int argc, const char *const *argv, const size_t *argvlen);
 
@@ -74,6 +71,10 @@ int vmux__why_timeout(const char *name, int64_t ms);
 
 /* vmux__why_set() with a va_list. */
 int vmux__why_vset(int rc, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/* The thread's words as given, whatever rc (no prefix): a credentials provider's own reason
+ * (vmux_credentials_failed(), whose -1 is any failure of the provider's). Returns rc. */
+int vmux__why_vput(int rc, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /*
  * An async completion of an op that asked for words (VMUX_OP_WORDS), on the I/O thread, before

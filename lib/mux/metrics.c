@@ -41,7 +41,7 @@ static int format_metrics(const vmux *m, char *buf, size_t len)
 
 int vmux_format_metrics(const vmux *m, char *buf, size_t len)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     int n = format_metrics(m, buf, len);
     (void)vmux__why_end(n < 0 ? n : 0); /* a length on success: no words */
     return n;

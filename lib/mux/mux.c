@@ -700,7 +700,7 @@ static int drain(vmux *m, int64_t timeout_ms)
 
 int vmux_drain(vmux *m, int64_t timeout_ms)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     return vmux__why_end(drain(m, timeout_ms));
 }
 
@@ -750,7 +750,7 @@ static int read_stats(const vmux *m, vmux_stats *out)
 
 int vmux_read_stats(const vmux *m, vmux_stats *out)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     return vmux__why_end(read_stats(m, out));
 }
 
@@ -777,6 +777,6 @@ static int read_node_stats(const vmux *m, const char *host, int port, vmux_stats
 
 int vmux_read_node_stats(const vmux *m, const char *host, int port, vmux_stats *out)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     return vmux__why_end(read_node_stats(m, host, port, out));
 }

@@ -687,7 +687,7 @@ static int sub_wait_live(vmux_sub *sub, int64_t timeout_ms)
 
 int vmux_sub_wait_live(vmux_sub *sub, int64_t timeout_ms)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     return vmux__why_end(sub_wait_live(sub, timeout_ms));
 }
 
@@ -705,6 +705,6 @@ static int unsubscribe(vmux *m, vmux_sub *sub)
 
 int vmux_unsubscribe(vmux *m, vmux_sub *sub)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     return vmux__why_end(unsubscribe(m, sub));
 }

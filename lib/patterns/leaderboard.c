@@ -117,7 +117,7 @@ static int leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *o
 int vmux_leaderboard_new(vmux *m, vmux_str key, const vmux_leaderboard_opts *opts,
                          vmux_leaderboard **out)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     return vmux__why_end(leaderboard_new(m, key, opts, out));
 }
 

@@ -141,9 +141,9 @@ static int store_make(vmux *m, const vmux_session_opts *opts, vmux_session_store
     if (out != NULL)
         *out = NULL;
     if (opts != NULL && vmux__sized_in(&o, sizeof o, opts) != 0)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__why_sized("opts", opts->size, sizeof o);
     if (m == NULL || out == NULL)
-        return VMUX_ERR_INVALID_ARG;
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL", m == NULL ? "the handle" : "out");
     int rc = check_opts(&o);
     if (rc != 0)
         return rc;
@@ -223,7 +223,7 @@ static int session_key(const vmux_session_store *s, const char *id, char *key, s
 
 int vmux_session_key(const vmux_session_store *s, const char *id, char *key, size_t keylen)
 {
-    vmux__why_begin_arg();
+    vmux__why_begin();
     int n = session_key(s, id, key, keylen);
     (void)vmux__why_end(n < 0 ? n : 0); /* a length on success: no words */
     return n;
@@ -243,18 +243,28 @@ static vmux_callopts retry_safe(const vmux_callopts *opts)
     return o;
 }
 
-/* The reserved field "" is the session's own; callers may not name it. */
-static bool valid_fields(const vmux_str *fields, const vmux_str *values, size_t n)
+/*
+ * 0, or VMUX_ERR_INVALID_ARG with words in opts->errbuf for fields (n of them; values, when not
+ * NULL, beside them) that the scripts cannot take. The reserved field "" is the session's own;
+ * callers may not name it.
+ */
+static int fields_refuse(const vmux_callopts *opts, const vmux_str *fields, const vmux_str *values,
+                         size_t n)
 {
     if (n > 0 && fields == NULL)
-        return false;
+        return vmux__typed_refuse(opts, "fields is NULL with n %zu", n);
     for (size_t i = 0; i < n; i++) {
-        if (fields[i].len == 0 || fields[i].ptr == NULL)
-            return false;
-        if (values != NULL && values[i].ptr == NULL && values[i].len > 0)
-            return false;
+        if (fields[i].len == 0)
+            return vmux__typed_refuse(
+                opts, "fields[%zu] is empty: the field \"\" is the session's own", i);
+        if (fields[i].ptr == NULL || (values != NULL && values[i].ptr == NULL && values[i].len > 0))
+            return vmux__typed_refuse(opts,
+                                      "%s[%zu] is at NULL with length %zu (a vmux_str {NULL, len "
+                                      "> 0} is no string)",
+                                      fields[i].ptr == NULL ? "fields" : "values", i,
+                                      fields[i].ptr == NULL ? fields[i].len : values[i].len);
     }
-    return true;
+    return 0;
 }
 
 /*
@@ -335,12 +345,17 @@ int vmux_session_create(vmux_session_store *s, const vmux_callopts *opts, const 
 {
     if (id != NULL)
         id[0] = '\0';
-    if (s == NULL || id == NULL || (n > 0 && values == NULL) || !valid_fields(fields, values, n))
-        return VMUX_ERR_INVALID_ARG;
+    if (s == NULL || id == NULL)
+        return vmux__typed_refuse(opts, "%s is NULL", s == NULL ? "s" : "id");
+    if (n > 0 && values == NULL)
+        return vmux__typed_refuse(opts, "values is NULL with n %zu", n);
+    int rc = fields_refuse(opts, fields, values, n);
+    if (rc != 0)
+        return rc;
     vmux_callopts o = vmux__callopts_copy(opts);
     for (int attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
         bool created = false;
-        int rc = vmux__random_hex(s->id_bytes, id);
+        rc = vmux__random_hex(s->id_bytes, id);
         if (rc == 0)
             rc = run_pairs(s, o, S_CREATE, id, fields, values, n, &created);
         if (rc != 0 || created) {
@@ -353,12 +368,26 @@ int vmux_session_create(vmux_session_store *s, const vmux_callopts *opts, const 
     return VMUX_ERR_IO; /* three 128-bit ids all taken: the generator is broken */
 }
 
-/* Checks the common arguments; false also zeroes *found, so early returns need not. */
-static bool check(const vmux_session_store *s, const char *id, bool *found)
+/* Checks the common arguments: 0, or VMUX_ERR_INVALID_ARG with words in opts->errbuf; also
+ * zeroes *found, so early returns need not. */
+static int check(const vmux_callopts *opts, const vmux_session_store *s, const char *id,
+                 bool *found)
 {
     if (found != NULL)
         *found = false;
-    return s != NULL && id != NULL;
+    if (s == NULL || id == NULL)
+        return vmux__typed_refuse(opts, "%s is NULL", s == NULL ? "s" : "id");
+    return 0;
+}
+
+/* check(), then fields: at least 1, n of them (values beside them when not NULL). */
+static int check_fields(const vmux_callopts *opts, const vmux_session_store *s, const char *id,
+                        bool *found, const vmux_str *fields, const vmux_str *values, size_t n)
+{
+    int rc = check(opts, s, id, found);
+    if (rc == 0 && n == 0)
+        rc = vmux__typed_refuse(opts, "n is 0: must be at least 1");
+    return rc != 0 ? rc : fields_refuse(opts, fields, values, n);
 }
 
 /* The get script's {value}: the value of the field asked for. */
@@ -373,8 +402,9 @@ int vmux_session_get(vmux_session_store *s, const vmux_callopts *opts, const cha
 {
     if (value != NULL)
         memset(value, 0, sizeof(*value));
-    if (!check(s, id, found) || !valid_fields(&field, NULL, 1))
-        return VMUX_ERR_INVALID_ARG;
+    int rc = check_fields(opts, s, id, found, &field, NULL, 1);
+    if (rc != 0)
+        return rc;
     if (!valid_id(s, id))
         return 0;
     struct vmux_maybe w =
@@ -414,8 +444,9 @@ int vmux_session_get_all(vmux_session_store *s, const vmux_callopts *opts, const
 {
     if (fields != NULL)
         memset(fields, 0, sizeof(*fields));
-    if (!check(s, id, found))
-        return VMUX_ERR_INVALID_ARG;
+    int rc = check(opts, s, id, found);
+    if (rc != 0)
+        return rc;
     if (!valid_id(s, id))
         return 0;
     struct vmux_maybe w = vmux__maybe(VMUX_REPLY_ARRAY, conv_fields, fields,
@@ -426,12 +457,15 @@ int vmux_session_get_all(vmux_session_store *s, const vmux_callopts *opts, const
 int vmux_session_set(vmux_session_store *s, const vmux_callopts *opts, const char *id,
                      const vmux_str *fields, const vmux_str *values, size_t n, bool *found)
 {
-    if (!check(s, id, found) || n == 0 || values == NULL || !valid_fields(fields, values, n))
-        return VMUX_ERR_INVALID_ARG;
+    int rc = check_fields(opts, s, id, found, fields, values, n);
+    if (rc == 0 && values == NULL)
+        rc = vmux__typed_refuse(opts, "values is NULL with n %zu", n);
+    if (rc != 0)
+        return rc;
     if (!valid_id(s, id))
         return 0;
     bool ok = false;
-    int rc = run_pairs(s, retry_safe(opts), S_SET, id, fields, values, n, &ok);
+    rc = run_pairs(s, retry_safe(opts), S_SET, id, fields, values, n, &ok);
     if (found != NULL)
         *found = ok;
     return rc;
@@ -450,8 +484,9 @@ int vmux_session_del(vmux_session_store *s, const vmux_callopts *opts, const cha
 {
     if (deleted != NULL)
         *deleted = 0;
-    if (!check(s, id, found) || n == 0 || !valid_fields(fields, NULL, n))
-        return VMUX_ERR_INVALID_ARG;
+    int rc = check_fields(opts, s, id, found, fields, NULL, n);
+    if (rc != 0)
+        return rc;
     if (!valid_id(s, id))
         return 0;
     return run_int(s, opts, S_DEL, id, fields, n, deleted, found);
@@ -462,8 +497,9 @@ int vmux_session_touch(vmux_session_store *s, const vmux_callopts *opts, const c
 {
     if (ttl_ms != NULL)
         *ttl_ms = 0;
-    if (!check(s, id, found))
-        return VMUX_ERR_INVALID_ARG;
+    int rc = check(opts, s, id, found);
+    if (rc != 0)
+        return rc;
     if (!valid_id(s, id))
         return 0;
     return run_int(s, opts, S_TOUCH, id, NULL, 0, ttl_ms, found);
@@ -472,8 +508,9 @@ int vmux_session_touch(vmux_session_store *s, const vmux_callopts *opts, const c
 int vmux_session_destroy(vmux_session_store *s, const vmux_callopts *opts, const char *id,
                          bool *existed)
 {
-    if (!check(s, id, existed))
-        return VMUX_ERR_INVALID_ARG;
+    int rc = check(opts, s, id, existed);
+    if (rc != 0)
+        return rc;
     if (!valid_id(s, id))
         return 0;
     struct vmux__prefixed_key key;
@@ -481,7 +518,7 @@ int vmux_session_destroy(vmux_session_store *s, const vmux_callopts *opts, const
         return VMUX_ERR_NOMEM;
     vmux_str k = VMUX_STRN(key.ptr, key.len);
     int64_t n = 0;
-    int rc = vmux_del(s->m, opts, &k, 1, &n);
+    rc = vmux_del(s->m, opts, &k, 1, &n);
     vmux__prefixed_key_free(&key);
     if (existed != NULL)
         *existed = rc == 0 && n == 1;

@@ -214,6 +214,7 @@ static void test_lengths_no_buffer_has(void **state)
     assert_int_equal(vmux_subscribe(M, VMUX_SUB_CHANNEL, huge, no_message, NULL, &sub),
                      VMUX_ERR_INVALID_ARG);
     assert_non_null(strstr(vmux_last_error(), "longer than maxBulkLength"));
+    assert_int_equal(strncmp(vmux_last_error(), "invalid argument: ", 18), 0);
     assert_null(sub);
 }
 
@@ -319,12 +320,13 @@ static void ignore_message(const vmux_message *msg, void *userdata)
     (void)msg, (void)userdata;
 }
 
-/* Expects rc VMUX_ERR_INVALID_ARG and vmux_last_error() "the handle is NULL" (a call with no
- * error buffer). */
-#define NO_HANDLE_LAST(call) VT_LAST_ERROR(call, VMUX_ERR_INVALID_ARG, "the handle is NULL")
+/* Expects rc VMUX_ERR_INVALID_ARG and vmux_last_error() "invalid argument: the handle is NULL"
+ * (a call with no error buffer). */
+#define NO_HANDLE_LAST(call)                                                                       \
+    VT_LAST_ERROR(call, VMUX_ERR_INVALID_ARG, "invalid argument: the handle is NULL")
 
 /* A NULL handle is worded alike by every family, "the handle is NULL" (the headers' m is no name
- * a user sees): in the error buffer after "invalid argument: ", or in vmux_last_error(). */
+ * a user sees), after "invalid argument: ": in the error buffer, or in vmux_last_error(). */
 static void test_no_handle_words(void **state)
 {
     (void)state;

@@ -173,10 +173,11 @@ static void test_token_too_long_words(void **state)
     char token[64], want[128], err[512] = "";
     size_t needed = 0;
     assert_int_equal(vmux_iam_token(p, token, sizeof token, err, sizeof err), VMUX_ERR_INVALID_ARG);
-    assert_int_equal(sscanf(err, "IAM token: %zu bytes needed", &needed), 1);
+    assert_int_equal(sscanf(err, "invalid argument: IAM token: %zu bytes needed", &needed), 1);
     assert_true(needed > 16384);
     snprintf(want, sizeof want,
-             "the credentials provider failed: IAM token: %zu bytes needed, the buffer has 16384",
+             "the credentials provider failed: invalid argument: IAM token: %zu bytes needed, the "
+             "buffer has 16384",
              needed);
     char *conf = vt_server_config("plain", "connectRetry=1");
     vmux_config *cfg = vt_config(conf);

@@ -1073,16 +1073,19 @@ static void test_bad_arguments(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(vmux_ratelimit_new(m, &bad[i], &rl), VMUX_ERR_INVALID_ARG);
-        if (strncmp(vmux_last_error(), words[i], strlen(words[i])) != 0)
-            fail_msg("opts %zu: '%s', not '%s'", i, vmux_last_error(), words[i]);
+        if (strncmp(vmux_last_error(), "invalid argument: ", 18) != 0 ||
+            strncmp(vmux_last_error() + 18, words[i], strlen(words[i])) != 0)
+            fail_msg("opts %zu: '%s', not 'invalid argument: %s'", i, vmux_last_error(), words[i]);
     }
     vmux_ratelimit_opts neg =
         VMUX_INIT(vmux_ratelimit_opts, .limit = 10, .period_ms = 1000, .timeout_ms = -1);
     assert_int_equal(vmux_ratelimit_new(m, &neg, &rl), VMUX_ERR_INVALID_ARG);
-    assert_string_equal(vmux_last_error(),
-                        "opts->timeout_ms -1 is negative (0: the handle's syncTimeout)");
+    assert_string_equal(
+        vmux_last_error(),
+        "invalid argument: opts->timeout_ms -1 is negative (0: the handle's syncTimeout)");
     assert_int_equal(vmux_ratelimit_new(m, NULL, &rl), VMUX_ERR_INVALID_ARG);
-    assert_string_equal(vmux_last_error(), "opts (limit and period_ms are required) is NULL");
+    assert_string_equal(vmux_last_error(),
+                        "invalid argument: opts (limit and period_ms are required) is NULL");
     /* one unit per microsecond exactly is the fastest rate */
     vmux_ratelimit_opts fastest = VMUX_INIT(vmux_ratelimit_opts, .algorithm = VMUX_RATELIMIT_GCRA,
                                             .limit = 1000, .period_ms = 1);
@@ -1091,22 +1094,23 @@ static void test_bad_arguments(void **state)
     assert_int_equal(vmux_ratelimit_new(m, &o, &rl), 0);
     vmux_ratelimit_result r = VMUX_INIT(vmux_ratelimit_result);
     assert_int_equal(vmux_ratelimit_check(rl, S("k"), -1, &r), VMUX_ERR_INVALID_ARG);
-    assert_string_equal(vmux_last_error(), "cost -1 out of range 0 .. 2^40");
+    assert_string_equal(vmux_last_error(), "invalid argument: cost -1 out of range 0 .. 2^40");
     /* a NULL result is dropped; a result not made with VMUX_INIT is refused */
     assert_int_equal(vmux_ratelimit_check(rl, S("k"), 1, NULL), 0);
     assert_string_equal(vmux_last_error(), "");
     vmux_ratelimit_result unsized = {0};
     assert_int_equal(vmux_ratelimit_check(rl, S("k"), 1, &unsized), VMUX_ERR_INVALID_ARG);
-    assert_string_equal(vmux_last_error(), "out->size 0 below sizeof(size_t)");
+    assert_string_equal(vmux_last_error(), "invalid argument: out->size 0 below sizeof(size_t)");
     assert_int_equal(vmux_ratelimit_check(rl, VMUX_STRN(NULL, 3), 1, &r), VMUX_ERR_INVALID_ARG);
-    assert_string_equal(vmux_last_error(), "key.ptr NULL with key.len 3");
+    assert_string_equal(vmux_last_error(), "invalid argument: key.ptr NULL with key.len 3");
     assert_int_equal(vmux_ratelimit_check(NULL, S("k"), 1, &r), VMUX_ERR_INVALID_ARG);
-    assert_string_equal(vmux_last_error(), "rl is NULL");
+    assert_string_equal(vmux_last_error(), "invalid argument: rl is NULL");
     /* vmux_ratelimit_new() leaves its own words too, "" on success: it once left the last
      * call's "rl is NULL" (review 182 L5) */
     vmux_ratelimit *other = NULL;
     assert_int_equal(vmux_ratelimit_new(m, &bad[0], &other), VMUX_ERR_INVALID_ARG);
-    assert_string_equal(vmux_last_error(), "opts->limit 0 out of range 1 .. 2^40");
+    assert_string_equal(vmux_last_error(),
+                        "invalid argument: opts->limit 0 out of range 1 .. 2^40");
     assert_int_equal(vmux_ratelimit_check(NULL, S("k"), 1, &r), VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_ratelimit_new(m, &fastest, &other), 0);
     assert_string_equal(vmux_last_error(), "");

@@ -533,6 +533,60 @@ static void test_bad_arguments(void **state)
     vmux_session_store_free(s);
 }
 
+/* Expects call to refuse with words in err (opts->errbuf) equal to want. */
+#define SESSION_REFUSED(err, call, want)                                                           \
+    do {                                                                                           \
+        (err)[0] = '\0';                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != VMUX_ERR_INVALID_ARG || strcmp((err), (want)) != 0)                             \
+            fail_msg("%s: %s, errbuf '%s'; expected VMUX_ERR_INVALID_ARG, '%s'", #call,            \
+                     vmux_err_name(rc_), (err), (want));                                           \
+    } while (0)
+
+/*
+ * A session call's refusal names the argument in opts->errbuf, as the typed commands do; the
+ * store's own refusals name theirs in vmux_last_error(). They returned a bare
+ * VMUX_ERR_INVALID_ARG and left the buffer (and vmux_last_error()) as it was.
+ */
+static void test_refusal_words(void **state)
+{
+    vmux *m = *state;
+    vmux_session_store *s = NULL;
+    VT_LAST_ERROR(vmux_session_store_new(NULL, NULL, &s), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: the handle is NULL");
+    VT_LAST_ERROR(vmux_session_store_new(m, &(vmux_session_opts){0}, &s), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: opts->size is 0: opts not made with VMUX_INIT (abi.h)");
+    VT_LAST_ERROR(vmux_session_store_new(m, &VMUX_INIT(vmux_session_opts, .idle_ttl_ms = -1), &s),
+                  VMUX_ERR_INVALID_ARG,
+                  "invalid argument: idle_ttl_ms -1 out of range 0 .. 2^53 (VMUX_TTL_MAX_MS)");
+    s = store(m, "patsess:words:", 60000, 0);
+    char err[200], id[VMUX_SESSION_ID_MAX] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    vmux_str empty = VMUX_STRN("", 0), f = S("f"), v = S("v"), nul = VMUX_STRN(NULL, 2);
+    bool found;
+    SESSION_REFUSED(err, vmux_session_create(NULL, &o, &f, &v, 1, id),
+                    "invalid argument: s is NULL");
+    SESSION_REFUSED(err, vmux_session_create(s, &o, &f, NULL, 1, id),
+                    "invalid argument: values is NULL with n 1");
+    SESSION_REFUSED(err, vmux_session_create(s, &o, &empty, &v, 1, id),
+                    "invalid argument: fields[0] is empty: the field \"\" is the session's own");
+    SESSION_REFUSED(err, vmux_session_create(s, &o, &f, &nul, 1, id),
+                    "invalid argument: values[0] is at NULL with length 2 (a vmux_str {NULL, len > "
+                    "0} is no string)");
+    SESSION_REFUSED(err, vmux_session_get(s, &o, NULL, f, NULL, &found),
+                    "invalid argument: id is NULL");
+    SESSION_REFUSED(err, vmux_session_set(s, &o, "x", &f, &v, 0, &found),
+                    "invalid argument: n is 0: must be at least 1");
+    SESSION_REFUSED(err, vmux_session_set(s, &o, "x", &f, NULL, 1, &found),
+                    "invalid argument: values is NULL with n 1");
+    SESSION_REFUSED(err, vmux_session_del(s, &o, "x", NULL, 1, NULL, &found),
+                    "invalid argument: fields is NULL with n 1");
+    SESSION_REFUSED(err, vmux_session_touch(NULL, &o, "x", &found, NULL),
+                    "invalid argument: s is NULL");
+    SESSION_REFUSED(err, vmux_session_destroy(s, &o, NULL, &found), "invalid argument: id is NULL");
+    vmux_session_store_free(s);
+}
+
 /*
  * TTLs: VMUX_TTL_MAX_MS (2^53 ms) is the longest, and the server takes it (the session exists,
  * with that TTL); a longer one is refused by name. INT64_MAX was accepted, and Lua turned it
@@ -645,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_destroy),
         cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_refusal_words),
         cmocka_unit_test(test_ttl_bounds),
         cmocka_unit_test(test_threads_share_a_store),
     };

@@ -515,31 +515,33 @@ static void test_bad_arguments(void **state)
     /* each named in vmux_last_error() (review helper-235 F4: "invalid argument" alone before) */
     assert_int_equal(vmux_subscribe(NULL, VMUX_SUB_CHANNEL, name, on_nothing, NULL, &s), bad);
     assert_null(s);
-    assert_string_equal(vmux_last_error(), "the handle is NULL");
+    assert_string_equal(vmux_last_error(), "invalid argument: the handle is NULL");
     assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STRN(NULL, 3), on_nothing, NULL, &s),
                      bad);
     /* a pointer NULL with a length is worded as vmux_call() words one (not "empty") */
-    assert_string_equal(vmux_last_error(), "name.ptr is NULL with a length (name.len 3)");
+    assert_string_equal(vmux_last_error(),
+                        "invalid argument: name.ptr is NULL with a length (name.len 3)");
     assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, VMUX_STR(""), on_nothing, NULL, &s), bad);
-    assert_string_equal(vmux_last_error(), "name is empty");
+    assert_string_equal(vmux_last_error(), "invalid argument: name is empty");
     assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, name, NULL, NULL, &s), bad);
-    assert_string_equal(vmux_last_error(), "cb is NULL");
+    assert_string_equal(vmux_last_error(), "invalid argument: cb is NULL");
     assert_int_equal(vmux_subscribe(m, (vmux_sub_kind)3, name, on_nothing, NULL, &s), bad);
-    assert_string_equal(vmux_last_error(), "kind 3 is none of VMUX_SUB_CHANNEL, VMUX_SUB_PATTERN "
-                                           "and VMUX_SUB_SHARD");
+    assert_string_equal(vmux_last_error(),
+                        "invalid argument: kind 3 is none of VMUX_SUB_CHANNEL, VMUX_SUB_PATTERN "
+                        "and VMUX_SUB_SHARD");
     assert_int_equal(vmux_subscribe(m, (vmux_sub_kind)-1, name, on_nothing, NULL, &s), bad);
     assert_int_equal(vmux_subscribe(m, VMUX_SUB_CHANNEL, name, on_nothing, NULL, NULL), bad);
     assert_null(s);
 
     assert_int_equal(vmux_subscribe_queue(NULL, VMUX_SUB_CHANNEL, name, q, &s), bad);
     assert_int_equal(vmux_subscribe_queue(m, VMUX_SUB_CHANNEL, name, NULL, &s), bad);
-    assert_string_equal(vmux_last_error(), "q is NULL");
+    assert_string_equal(vmux_last_error(), "invalid argument: q is NULL");
     assert_int_equal(vmux_subscribe_queue(m, VMUX_SUB_PATTERN, VMUX_STR(""), q, &s), bad);
     assert_int_equal(vmux_subscribe_queue(m, VMUX_SUB_SHARD, VMUX_STRN(NULL, 0), q, &s), bad);
-    assert_string_equal(vmux_last_error(), "name is empty");
+    assert_string_equal(vmux_last_error(), "invalid argument: name is empty");
     assert_int_equal(vmux_subscribe_queue(m, (vmux_sub_kind)7, name, q, &s), bad);
     assert_int_equal(vmux_subscribe_queue(m, VMUX_SUB_CHANNEL, name, q, NULL), bad);
-    assert_string_equal(vmux_last_error(), "out is NULL");
+    assert_string_equal(vmux_last_error(), "invalid argument: out is NULL");
 
     vmux_message msg;
     assert_int_equal(vmux_msgq_pop(NULL, 0, &msg), bad);

@@ -1221,7 +1221,8 @@ static void test_host_trailing_dot(void **state)
 static void refused_words(vmux_config *cfg, const char *host, int port, const char *want)
 {
     int rc = vmux_config_add_endpoint(cfg, host, port);
-    if (rc != VMUX_ERR_INVALID_ARG || strstr(vmux_last_error(), want) == NULL)
+    if (rc != VMUX_ERR_INVALID_ARG || strncmp(vmux_last_error(), "invalid argument: ", 18) != 0 ||
+        strstr(vmux_last_error(), want) == NULL)
         fail_msg("add_endpoint('%.40s', %d): %s \"%s\", expected VMUX_ERR_INVALID_ARG \"%s\"",
                  host != NULL ? host : "(null)", port, vmux_err_name(rc), vmux_last_error(), want);
 }
@@ -1301,26 +1302,60 @@ static void test_setter_words(void **state)
     vmux_config *cfg = NULL;
     const int bad = VMUX_ERR_INVALID_ARG;
     assert_int_equal(vmux_config_new(&cfg), 0);
-    SETTER_WORDS(vmux_config_set_ssl(NULL, true), bad, "cfg is NULL");
+    SETTER_WORDS(vmux_config_set_ssl(NULL, true), bad, "invalid argument: cfg is NULL");
     SETTER_WORDS(vmux_config_set_connect_timeout(cfg, 0), bad,
-                 "connectTimeout: 0 is out of range (expected 1..2147483647 milliseconds)");
-    SETTER_WORDS(vmux_config_set_sync_timeout(cfg, VMUX_FOREVER), bad,
-                 "syncTimeout: -1 is negative (expected 1..2147483647 milliseconds)");
-    SETTER_WORDS(vmux_config_set_connect_timeout(cfg, 250), 0,
-                 "syncTimeout: -1 is negative (expected 1..2147483647 milliseconds)");
+                 "invalid argument: connectTimeout: 0 is out of range (expected 1..2147483647 "
+                 "milliseconds)");
+    SETTER_WORDS(
+        vmux_config_set_sync_timeout(cfg, VMUX_FOREVER), bad,
+        "invalid argument: syncTimeout: -1 is negative (expected 1..2147483647 milliseconds)");
+    SETTER_WORDS(
+        vmux_config_set_connect_timeout(cfg, 250), 0,
+        "invalid argument: syncTimeout: -1 is negative (expected 1..2147483647 milliseconds)");
     SETTER_WORDS(vmux_config_set_name(cfg, "a b"), bad,
-                 "name: 'a b' may hold only printable ASCII without spaces (CLIENT SETNAME refuses "
+                 "invalid argument: name: 'a b' may hold only printable ASCII without spaces "
+                 "(CLIENT SETNAME refuses "
                  "others)");
     SETTER_WORDS(vmux_config_set_backlog_policy(cfg, (vmux_backlog_policy)7), bad,
-                 "policy is 7: none of vmux_backlog_policy");
+                 "invalid argument: policy is 7: none of vmux_backlog_policy");
     SETTER_WORDS(vmux_config_set_read_from(cfg, (vmux_read_from)42), bad,
-                 "read_from is 42: none of vmux_read_from");
+                 "invalid argument: read_from is 42: none of vmux_read_from");
     SETTER_WORDS(vmux_config_set_ssl_protocols(cfg, 0), bad,
-                 "versions is 0x0: VMUX_TLS_1_2, VMUX_TLS_1_3 or both");
+                 "invalid argument: versions is 0x0: VMUX_TLS_1_2, VMUX_TLS_1_3 or both");
     SETTER_WORDS(vmux_config_set_log(cfg, NULL, (vmux_log_level)99, NULL), bad,
-                 "min_level is 99: none of vmux_log_level");
-    SETTER_WORDS(vmux_config_set_event_handler(NULL, NULL, NULL), bad, "cfg is NULL");
-    SETTER_WORDS(vmux_config_set_cluster(cfg, VMUX_CLUSTER_NO), 0, "cfg is NULL");
+                 "invalid argument: min_level is 99: none of vmux_log_level");
+    SETTER_WORDS(vmux_config_set_event_handler(NULL, NULL, NULL), bad,
+                 "invalid argument: cfg is NULL");
+    SETTER_WORDS(vmux_config_set_cluster(cfg, VMUX_CLUSTER_NO), 0, "invalid argument: cfg is NULL");
+    vmux_config_free(cfg);
+}
+
+/* The config functions' other refusals start "invalid argument: " too, in vmux_last_error() or,
+ * for the parser's, in their error buffer: they returned a bare code, or words without it. */
+static void test_other_refusal_words(void **state)
+{
+    (void)state;
+    vmux_config *cfg = NULL;
+    const char *host = NULL;
+    int port = 0;
+    char err[128] = "";
+    SETTER_WORDS(vmux_config_new(NULL), VMUX_ERR_INVALID_ARG, "invalid argument: out is NULL");
+    assert_int_equal(vmux_config_parse("h:1", &cfg, NULL, 0), 0);
+    SETTER_WORDS(vmux_config_endpoint(cfg, 1, &host, &port), VMUX_ERR_INVALID_ARG,
+                 "invalid argument: i is 1: the config has 1 endpoints");
+    SETTER_WORDS(vmux_config_endpoint(cfg, 0, NULL, &port), VMUX_ERR_INVALID_ARG,
+                 "invalid argument: host is NULL");
+    SETTER_WORDS(vmux_config_to_string(NULL, NULL, 0), VMUX_ERR_INVALID_ARG,
+                 "invalid argument: cfg is NULL");
+    SETTER_WORDS(vmux_config_to_string(cfg, NULL, 5), VMUX_ERR_INVALID_ARG,
+                 "invalid argument: buf is NULL with len 5 (NULL and 0 measure)");
+    assert_int_equal(vmux_config_set(cfg, NULL, "1", err, sizeof err), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(err, "invalid argument: vmux_config_set(): key is NULL");
+    assert_int_equal(vmux_config_apply(NULL, "x", err, sizeof err), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(err, "invalid argument: vmux_config_apply(): cfg is NULL");
+    vmux_config *none = NULL;
+    assert_int_equal(vmux_config_parse(NULL, &none, err, sizeof err), VMUX_ERR_INVALID_ARG);
+    assert_string_equal(err, "invalid argument: vmux_config_parse(): text is NULL");
     vmux_config_free(cfg);
 }
 
@@ -1548,6 +1583,7 @@ int main(void)
         cmocka_unit_test(test_near_mode_and_prefixes),
         cmocka_unit_test(test_near_bad_values),
         cmocka_unit_test(test_setter_words),
+        cmocka_unit_test(test_other_refusal_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

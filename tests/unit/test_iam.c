@@ -326,10 +326,11 @@ static void test_credentials_words(void **state)
     char user[256], small_user[4], small[64], pass[TOKEN_MAX];
     assert_int_equal(vmux_iam_credentials(small_user, sizeof small_user, pass, sizeof pass, p),
                      VMUX_ERR_INVALID_ARG);
-    assert_string_equal(vmux_last_error(), "IAM user: 9 bytes needed, the buffer has 4");
+    assert_string_equal(vmux_last_error(),
+                        "invalid argument: IAM user: 9 bytes needed, the buffer has 4");
     assert_int_equal(vmux_iam_credentials(user, sizeof user, small, sizeof small, p),
                      VMUX_ERR_INVALID_ARG);
-    if (strstr(vmux_last_error(), "IAM token: ") != vmux_last_error() ||
+    if (strstr(vmux_last_error(), "invalid argument: IAM token: ") != vmux_last_error() ||
         strstr(vmux_last_error(), " bytes needed, the buffer has 64") == NULL)
         fail_msg("unexpected words: \"%s\"", vmux_last_error());
     assert_int_equal(vmux_iam_credentials(user, sizeof user, pass, sizeof pass, p), 0);
