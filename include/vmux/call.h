@@ -189,7 +189,10 @@ typedef void (*vmux_reply_cb)(int status, vmux_reply *reply, void *userdata);
  * VMUX_ERR_PROTOCOL has a second meaning, in the typed functions built on this (commands.md) and
  * in the converters of types.h: the reply came, well-formed, but had another shape than the
  * function expects. The command ran and its connection is kept; vmux_stats counts the command
- * under replied, since it completed with its reply. vmux_call() itself never checks shapes.
+ * under replied, since it completed with its reply; a synchronous typed function's
+ * opts->errbuf names the command, what it expected and what came ("GET: the command ran, but its
+ * reply is not of the shape this function reads: expected a string or nil, got array of 3
+ * elements"). vmux_call() itself never checks shapes.
  */
 VMUX_EXPORT int vmux_call(vmux *m, const vmux_callopts *opts, int argc, const char *const *argv,
                           const size_t *argvlen, vmux_reply **out);

@@ -395,19 +395,25 @@ int vmux__reply_into(int rc, vmux_reply *r, vmux_convert_fn convert, void *out, 
     return rc;
 }
 
-/* What vmux__typed_run_into() does once the call returned rc and r (owned). */
-static int run_finish(const vmux_callopts *opts, int rc, vmux_reply *r, vmux_convert_fn convert,
-                      void *out, size_t size, void (*release)(void *))
+/* The command's name (a's first word, at most 31 bytes; "" for none) into cmd, for the words of
+ * its reply, before vmux__typed_call() frees a. */
+static void name_of(char cmd[32], const struct vmux_args *a)
 {
-    vmux_reply_kind kind = rc == 0 && r != NULL ? vmux_reply_get_kind(r) : VMUX_REPLY_NIL;
-    int converted = vmux__reply_into(rc, r, convert, out, size, release);
+    size_t len = a->argc > 0 && a->error == 0 ? a->lens[0] : 0;
+    snprintf(cmd, 32, "%.*s", (int)(len < 31 ? len : 31), len > 0 ? a->argv[0] : "");
+}
+
+/* What vmux__typed_run_into() does once the call of cmd returned rc and r (owned). */
+static int run_finish(const vmux_callopts *opts, const char *cmd, int rc, vmux_reply *r,
+                      vmux_convert_fn convert, void *out, size_t size, void (*release)(void *))
+{
+    if (out != NULL) /* vmux__reply_into(), with r read for the words before it is freed */
+        memset(out, 0, size);
+    int converted = rc == 0 ? vmux__convert_into(r, convert, out, size, release) : rc;
     vmux_callopts o = vmux__callopts_copy(opts); /* its buffer, as far as the caller's size goes */
-    if (rc == 0 && converted == VMUX_ERR_PROTOCOL && o.errbuf != NULL &&
-        o.errlen != 0) /* the command ran; its reply is what does not fit */
-        vmux__errbuf_set(o.errbuf, o.errlen,
-                         "the command ran, but its reply (%s) is not of the shape this function "
-                         "reads",
-                         vmux_reply_kind_name(kind));
+    if (rc == 0 && converted == VMUX_ERR_PROTOCOL && o.errbuf != NULL && o.errlen != 0)
+        vmux__shape_words(o.errbuf, o.errlen, cmd, convert, r); /* ran; its reply does not fit */
+    vmux_reply_free(r);
     return converted;
 }
 
@@ -415,8 +421,10 @@ int vmux__typed_run_into(vmux *m, const vmux_callopts *opts, struct vmux_args *a
                          vmux_convert_fn convert, void *out, size_t size, void (*release)(void *))
 {
     vmux_reply *r;
+    char cmd[32];
+    name_of(cmd, a);
     int rc = vmux__typed_call(m, opts, a, idempotent, &r);
-    return run_finish(opts, rc, r, convert, out, size, release);
+    return run_finish(opts, cmd, rc, r, convert, out, size, release);
 }
 
 struct vmux_maybe vmux__maybe(vmux_reply_kind kind, vmux_convert_fn convert, void *out, size_t size,
@@ -475,10 +483,12 @@ int vmux__run_bytes(vmux *m, const vmux_callopts *opts, struct vmux_args *a, boo
                     vmux_bytes *out)
 {
     vmux_reply *r;
+    char cmd[32];
+    name_of(cmd, a);
     int rc = vmux__typed_call(m, opts, a, idempotent, &r);
     if (rc == 0 && out != NULL && vmux__reply_take_str(r, out))
         return 0; /* a large value: its reply's own buffer */
-    return run_finish(opts, rc, r, vmux__conv_bytes, out, sizeof(*out), vmux__release_bytes);
+    return run_finish(opts, cmd, rc, r, vmux__conv_bytes, out, sizeof(*out), vmux__release_bytes);
 }
 
 int vmux__run_bytes_array(vmux *m, const vmux_callopts *opts, struct vmux_args *a, bool idempotent,

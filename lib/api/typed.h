@@ -197,6 +197,15 @@ int vmux__convert_into(const vmux_reply *r, vmux_convert_fn convert, void *out, 
                        void (*release)(void *));
 
 /*
+ * The words of a typed call of cmd (its name; "" unknown) that ran but whose reply r convert
+ * refused as of another shape (VMUX_ERR_PROTOCOL), into errbuf: "GET: the command ran, but its
+ * reply is not of the shape this function reads: expected a string or nil, got array of 3
+ * elements" (what is expected only for the converters of the common runners below).
+ */
+void vmux__shape_words(char *errbuf, size_t errlen, const char *cmd, vmux_convert_fn convert,
+                       const vmux_reply *r);
+
+/*
  * Runners for the common reply shapes, made with vmux__typed_run_into(): each zeroes *out first,
  * drops the result when out is NULL, and returns as vmux__typed_run_into(). vmux__run_ok()
  * expects a status reply (+OK) and has nothing to give back.

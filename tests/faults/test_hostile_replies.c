@@ -196,6 +196,32 @@ static void test_bulk_over_max_bulk_length_says_so(void **state)
         fail_msg("errbuf: %s", err);
 }
 
+/*
+ * A typed call whose command ran and was answered in another shape than the function reads
+ * (VMUX_ERR_PROTOCOL from its converter) names the command, what it expected and what came:
+ * its words named only the reply's kind ("the command ran, but its reply (array) is not of the
+ * shape this function reads").
+ */
+static void test_typed_reply_of_another_shape(void **state)
+{
+    vt_fake_fixture *fx = *state;
+    open_handle(fx, NULL);
+    char err[256] = "";
+    vmux_callopts o = VMUX_INIT(vmux_callopts, .errbuf = err, .errlen = sizeof err);
+    push_str(fx, VT_FAKE_SEND, "*3\r\n:1\r\n:2\r\n:3\r\n");
+    vmux_bytes v;
+    assert_status(vmux_get(fx->m, &o, VMUX_STR("k"), &v), VMUX_ERR_PROTOCOL);
+    assert_null(v.ptr);
+    assert_string_equal(err, "GET: the command ran, but its reply is not of the shape this "
+                             "function reads: expected a string or nil, got array of 3 elements");
+    push_str(fx, VT_FAKE_SEND, "$2\r\nhi\r\n");
+    int64_t n = 7;
+    assert_status(vmux_incr(fx->m, &o, VMUX_STR("k"), &n), VMUX_ERR_PROTOCOL);
+    assert_int_equal(n, 0);
+    assert_string_equal(err, "INCR: the command ran, but its reply is not of the shape this "
+                             "function reads: expected an integer, got string");
+}
+
 /* An async caller hears the same, from vmux_last_error() in its callback; its reply stays NULL. */
 static void test_bulk_over_max_bulk_length_says_so_async(void **state)
 {
@@ -459,6 +485,7 @@ int main(void)
         VT_FAKE_TEST(test_bulk_over_max_bulk_length),
         VT_FAKE_TEST(test_bulk_over_max_bulk_length_says_so),
         VT_FAKE_TEST(test_bulk_over_max_bulk_length_says_so_async),
+        VT_FAKE_TEST(test_typed_reply_of_another_shape),
         VT_FAKE_TEST(test_long_line_over_buffer),
         VT_FAKE_TEST(test_endless_length_line_refused),
         VT_FAKE_TEST(test_deep_nesting_is_read),
