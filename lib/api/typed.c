@@ -400,7 +400,10 @@ int vmux__reply_into(int rc, vmux_reply *r, vmux_convert_fn convert, void *out, 
 static void name_of(char cmd[32], const struct vmux_args *a)
 {
     size_t len = a->argc > 0 && a->error == 0 ? a->lens[0] : 0;
-    snprintf(cmd, 32, "%.*s", (int)(len < 31 ? len : 31), len > 0 ? a->argv[0] : "");
+    len = len < 31 ? len : 31;
+    if (len > 0) /* every typed call: a copy, no formatting */
+        memcpy(cmd, a->argv[0], len);
+    cmd[len] = '\0';
 }
 
 /* What vmux__typed_run_into() does once the call of cmd returned rc and r (owned). */
