@@ -303,6 +303,26 @@ static bool sublinks_are(void *arg)
 }
 
 /*
+ * Node 0 leaves the map: every node's CLUSTER SLOTS names node 1 alone from now on, and a GET of
+ * key (in slot) that node 0 answers MOVED to node 1 makes m refresh its map.
+ */
+static void leave_map_to_node1(vt_fcluster *c, vmux *m, int slot, const char *key)
+{
+    char moved[128];
+    struct vt_fc_range all = {0, 16383, vt_fcluster_host(c, 1), vt_fcluster_port(c, 1)};
+    char *resp = vt_fcluster_slots_resp(&all, 1);
+    assert_non_null(resp);
+    vt_fcluster_set_slots(c, -1, resp);
+    free(resp);
+    snprintf(moved, sizeof moved, "-MOVED %d 127.0.0.1:%d\r\n", slot, vt_fcluster_port(c, 1));
+    assert_int_equal(vt_fcluster_rule(c, 0, key, 1, 0, moved), 0);
+    assert_int_equal(vt_fcluster_rule(c, 1, key, 1, 0, "$1\r\nv\r\n"), 0);
+    vmux_reply *r = NULL;
+    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r), 0);
+    vmux_reply_free(r);
+}
+
+/*
  * Node 0 leaves the map (its slots all on node 1: a shard drained and removed); the shard channel
  * moves to node 1, and node 0's subscriber link, with nothing on it and its node no longer named,
  * closes at once rather than after the idle time (probe30: ~30 s after the node was removed).
@@ -315,7 +335,7 @@ static void test_link_to_departed_node_closes(void **state)
     char ch[32], key[40];
     int slot = name_in("dn:s", 0, 8191, -1, ch, sizeof ch);
     snprintf(key, sizeof key, "{%s}k", ch);
-    char sub[256] = "", unsub[256] = "", moved[128];
+    char sub[256] = "", unsub[256] = "";
     push3(sub, sizeof sub, "ssubscribe", ch, NULL, 1);
     push3(unsub, sizeof unsub, "sunsubscribe", ch, NULL, 0);
     assert_int_equal(vt_fcluster_rule(c, 0, ch, 1, 0, sub), 0);
@@ -331,17 +351,7 @@ static void test_link_to_departed_node_closes(void **state)
     struct sublinks one = {m, 1};
     assert_true(sublinks_are(&one));
 
-    struct vt_fc_range all = {0, 16383, vt_fcluster_host(c, 1), vt_fcluster_port(c, 1)};
-    char *resp = vt_fcluster_slots_resp(&all, 1);
-    assert_non_null(resp);
-    vt_fcluster_set_slots(c, -1, resp);
-    free(resp);
-    snprintf(moved, sizeof moved, "-MOVED %d 127.0.0.1:%d\r\n", slot, vt_fcluster_port(c, 1));
-    assert_int_equal(vt_fcluster_rule(c, 0, key, 1, 0, moved), 0);
-    assert_int_equal(vt_fcluster_rule(c, 1, key, 1, 0, "$1\r\nv\r\n"), 0);
-    vmux_reply *r = NULL;
-    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r), 0);
-    vmux_reply_free(r);
+    leave_map_to_node1(c, m, slot, key);
     /* the refresh's map names node 1 alone: the channel goes there, node 0's link closes */
     struct on_node n1 = {c, 1};
     if (!vt_wait_until(subscribed_on, &n1, WAIT_MS))
@@ -369,7 +379,7 @@ static void test_moved_away_node_drains(void **state)
     char ch[32], key[40];
     int slot = name_in("dr:s", 0, 8191, -1, ch, sizeof ch);
     snprintf(key, sizeof key, "{%s}k", ch);
-    char sub0[256] = "", unsub0[256] = "", sub1[256] = "", moved[128];
+    char sub0[256] = "", unsub0[256] = "", sub1[256] = "";
     push3(sub0, sizeof sub0, "ssubscribe", ch, NULL, 1);
     push3(unsub0, sizeof unsub0, "smessage", ch, "m3", -1); /* counted before the SUNSUBSCRIBE */
     push3(unsub0, sizeof unsub0, "sunsubscribe", ch, NULL, 0);
@@ -385,17 +395,7 @@ static void test_moved_away_node_drains(void **state)
         vmux_subscribe(m, VMUX_SUB_SHARD, (vmux_str){ch, strlen(ch)}, on_message, &t, &s), 0);
     assert_int_equal(vmux_sub_wait_live(s, WAIT_MS), 0);
 
-    struct vt_fc_range all = {0, 16383, vt_fcluster_host(c, 1), vt_fcluster_port(c, 1)};
-    char *resp = vt_fcluster_slots_resp(&all, 1);
-    assert_non_null(resp);
-    vt_fcluster_set_slots(c, -1, resp);
-    free(resp);
-    snprintf(moved, sizeof moved, "-MOVED %d 127.0.0.1:%d\r\n", slot, vt_fcluster_port(c, 1));
-    assert_int_equal(vt_fcluster_rule(c, 0, key, 1, 0, moved), 0);
-    assert_int_equal(vt_fcluster_rule(c, 1, key, 1, 0, "$1\r\nv\r\n"), 0);
-    vmux_reply *r = NULL;
-    assert_int_equal(vmux_call(m, NULL, 2, (const char *[]){"GET", key}, NULL, &r), 0);
-    vmux_reply_free(r);
+    leave_map_to_node1(c, m, slot, key);
     wait_for(&t, 4);
     if (atomic_load(&t.n[3]) == 0 && !vt_wait_until(arrived, &(struct arrival){&t, 3}, WAIT_MS))
         fail_msg("m3, written by node 0 before its answer to the SUNSUBSCRIBE, was never "
