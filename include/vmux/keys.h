@@ -33,9 +33,9 @@
  * server error) fails the call with its error, the first in key order, and no count is given,
  * although the OTHER PARTS MAY HAVE RUN (keys deleted, access times touched); opts->errbuf then
  * gets the server's message (a refusal's "...; not executed" being that part's), or the error's
- * description, then the part's slot and what became of the others ("the others may have run"). An async form's
- * callback runs once, after every part, and finds those words in vmux_last_error(). Keys in one
- * slot, and a standalone server, get one command as always (docs/cluster.md, "Multi-key
+ * description, then the part's slot and what became of the others ("the others may have run"). An
+ * async form's callback runs once, after every part, and finds those words in vmux_last_error().
+ * Keys in one slot, and a standalone server, get one command as always (docs/cluster.md, "Multi-key
  * commands").
  */
 #ifndef VMUX_KEYS_H

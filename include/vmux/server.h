@@ -36,7 +36,8 @@ extern "C" {
  * through the handle's connection. On a cluster, every primary is pinged (cluster.h)
  * and the call succeeds only when every one answered; a primary that failed gives its status,
  * with "host:port: " and the reason in opts->errbuf, then how many of the other primaries
- * succeeded, so ran it: "(2 of the other 2 primaries succeeded: it ran there)". vmux_ping_async() pings one node.
+ * succeeded, so ran it: "(2 of the other 2 primaries succeeded: it ran there)". vmux_ping_async()
+ * pings one node.
  */
 VMUX_EXPORT int vmux_ping(vmux *m, const vmux_callopts *opts, vmux_str message, vmux_bytes *reply);
 /** PING, asynchronously: cb gets "PONG" or the message (vmux_reply_to_bytes() reads it). */
