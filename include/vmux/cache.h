@@ -185,7 +185,8 @@ typedef struct vmux_cache_stats {
 /**
  * Fills *out, made with VMUX_INIT(vmux_cache_stats), with the cache's counters: the fields its
  * size covers (abi.h). Any thread. Errors: VMUX_ERR_INVALID_ARG (NULL c or out, out->size below
- * sizeof(size_t)).
+ * sizeof(size_t)), named in vmux_last_error() ("invalid argument: out->size is 0: out not made
+ * with VMUX_INIT (abi.h)").
  */
 VMUX_EXPORT int vmux_cache_read_stats(const vmux_cache *c, vmux_cache_stats *out);
 

@@ -252,6 +252,8 @@ static int read_stats(const vmux_cache *c, vmux_cache_stats *out)
 {
     if (c == NULL || out == NULL)
         return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL", c == NULL ? "c" : "out");
+    if (out->size < sizeof(size_t)) /* named, as vmux_read_stats() does (review helper-271) */
+        return vmux__why_sized("out", out->size, sizeof *out);
     vmux_cache *mc = (vmux_cache *)c; /* atomic_load wants a non-const object in C11 */
     vmux_cache_stats all =
         VMUX_INIT(vmux_cache_stats, .hits = atomic_load_explicit(&mc->hits, memory_order_relaxed),

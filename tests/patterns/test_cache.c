@@ -730,6 +730,9 @@ static void test_bad_arguments(void **state)
     assert_int_equal(vmux_cache_read_stats(c, NULL), VMUX_ERR_INVALID_ARG);
     vmux_cache_stats unsized = {0};
     assert_int_equal(vmux_cache_read_stats(c, &unsized), VMUX_ERR_INVALID_ARG);
+    /* named with its rule, as every refusal (review helper-271: "invalid argument" alone) */
+    assert_string_equal(vmux_last_error(),
+                        "invalid argument: out->size is 0: out not made with VMUX_INIT (abi.h)");
     assert_int_equal(atomic_load(&src.calls), 1); /* the NULL-value get above */
     vmux_cache_free(c);
     vmux_cache_free(NULL);
