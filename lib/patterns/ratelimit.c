@@ -402,9 +402,10 @@ bool vmux_ratelimit_allow(vmux_ratelimit *rl, vmux_str key, int64_t cost,
 {
     vmux_ratelimit_result res = {.size = sizeof res};
     int rc = vmux_ratelimit_check(rl, key, cost, &res);
-    if (rc != 0)
+    if (rc != 0) /* a refused argument is the caller's bug, not Valkey away: never let through */
         res = VMUX_INIT(vmux_ratelimit_result,
-                        .allowed = rl != NULL && rl->on_error == VMUX_RATELIMIT_FAIL_OPEN,
+                        .allowed = rc != VMUX_ERR_INVALID_ARG && rl != NULL &&
+                                   rl->on_error == VMUX_RATELIMIT_FAIL_OPEN,
                         .limit = rl != NULL ? rl->limit : 0, .retry_after_ms = -1,
                         .reset_after_ms = -1);
     if (out != NULL && vmux__sized_out(out, &res, sizeof res) != 0 && rc == 0)

@@ -1120,6 +1120,20 @@ static void test_bad_arguments(void **state)
     assert_false(vmux_ratelimit_allow(NULL, S("k"), 1, &r, &e));
     assert_int_equal(e, VMUX_ERR_INVALID_ARG);
     assert_int_equal(vmux_ratelimit_errors(NULL), 0);
+    /* a refused argument is never let through, fail-open (rl's default) or not: a cost out of
+     * range, a key at NULL (review helper-271: allowed before) */
+    const int64_t costs[] = {-1, (INT64_C(1) << 40) + 1};
+    for (size_t i = 0; i < sizeof costs / sizeof costs[0]; i++) {
+        e = 0;
+        if (vmux_ratelimit_allow(rl, S("k"), costs[i], &r, &e))
+            fail_msg("cost %lld refused (%s) but let through", (long long)costs[i],
+                     vmux_err_name(e));
+        assert_int_equal(e, VMUX_ERR_INVALID_ARG);
+        assert_false(r.allowed);
+    }
+    e = 0;
+    assert_false(vmux_ratelimit_allow(rl, VMUX_STRN(NULL, 3), 1, &r, &e));
+    assert_int_equal(e, VMUX_ERR_INVALID_ARG);
     vmux_ratelimit_free(rl);
     vmux_ratelimit_free(NULL);
 }
