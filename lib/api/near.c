@@ -355,12 +355,24 @@ int vmux_near_forget(vmux *m, vmux_str key)
     return vmux__why_end(near_forget(m, key));
 }
 
+/* vmux_near_read_stats()'s refusals, in words: 0, or why *out cannot be filled. */
+static int stats_refuse(vmux *m, const vmux_near_stats *out, struct vmux_near **s)
+{
+    if (m == NULL || out == NULL)
+        return vmux__why_set(VMUX_ERR_INVALID_ARG, "%s is NULL", m == NULL ? "the handle" : "out");
+    if (out->size < sizeof(size_t))
+        return vmux__why_sized("out", out->size, sizeof *out);
+    int rc = vmux__near_store_for(m, s);
+    if (rc == VMUX_ERR_UNSUPPORTED)
+        return vmux__why_set(rc, "the handle keeps no near cache (nearCache is off): no counters");
+    return rc;
+}
+
 int vmux_near_read_stats(vmux *m, vmux_near_stats *out)
 {
-    if (m == NULL || out == NULL || out->size < sizeof(size_t))
-        return VMUX_ERR_INVALID_ARG;
+    vmux__why_begin();
     struct vmux_near *s;
-    int rc = vmux__near_store_for(m, &s);
+    int rc = vmux__why_end(stats_refuse(m, out, &s));
     if (rc != 0)
         return rc;
     struct vmux_near_store_stats st;

@@ -450,6 +450,16 @@ static void test_no_buffer_words(void **state)
                   "no string)");
     VT_LAST_ERROR(vmux_near_forget(M, S("k")), VMUX_ERR_UNSUPPORTED,
                   "the handle keeps no near cache (nearCache is off): nothing to forget");
+    /* vmux_near_read_stats() too (review helper-271: no words before) */
+    vmux_near_stats ns = VMUX_INIT(vmux_near_stats), ns0 = {0};
+    VT_LAST_ERROR(vmux_near_read_stats(NULL, &ns), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: the handle is NULL");
+    VT_LAST_ERROR(vmux_near_read_stats(M, NULL), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: out is NULL");
+    VT_LAST_ERROR(vmux_near_read_stats(M, &ns0), VMUX_ERR_INVALID_ARG,
+                  "invalid argument: out->size is 0: out not made with VMUX_INIT (abi.h)");
+    VT_LAST_ERROR(vmux_near_read_stats(M, &ns), VMUX_ERR_UNSUPPORTED,
+                  "the handle keeps no near cache (nearCache is off): no counters");
     char text[16];
     VT_LAST_ERROR(vmux_format_metrics(NULL, text, sizeof text), VMUX_ERR_INVALID_ARG,
                   "invalid argument: the handle is NULL");
