@@ -290,6 +290,14 @@ void vmux__op_finish_from_now(struct vmux_op *op, vmux_reply *reply, const char 
  * indexed by its deadline). Off the common path: a refusal's or a redirect's. I/O thread.
  */
 struct vmux_op *vmux__op_sent_again(struct vmux_op *op, uint32_t cause, uint64_t now_ns);
+/*
+ * As vmux__op_sent_again() without a cause: op, a blocking command that waited unsent (for a
+ * connection of its node's blocking pool) while its deadline ran, gets its block argument cut so
+ * that the server answers before that deadline (nil, or an element). The returned op's
+ * again_left_ms is set only when its bytes were rewritten (a new op, VMUX_OP_BLOCK_SHORTENED).
+ * Same rules for op and its return.
+ */
+struct vmux_op *vmux__op_block_to_deadline(struct vmux_op *op, uint64_t now_ns);
 
 /*
  * Rewrites the block time argument of op, a blocking command (BLPOP, BRPOP, BRPOPLPUSH, BLMOVE,

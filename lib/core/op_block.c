@@ -4,7 +4,8 @@
  * plus timeout_ms) still counts from the first send. Sent with its block time whole, the deadline
  * could come before the server's answer, closing the pool connection with an element the server
  * popped as it came (helper-203 F3); its block argument is cut to what is left of it instead.
- * Read and written only on such a resend, never on a first send.
+ * Read and written only on such a resend, or on a first send that waited for a connection of
+ * its node's blocking pool while its deadline ran (net/pool.c, helper-272), never otherwise.
  */
 #include "core/op.h"
 

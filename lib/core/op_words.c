@@ -95,7 +95,7 @@ static vmux_reply *expired_why(const struct vmux_op *op, const char *reason)
     return vmux__reply_new_str(VMUX_REPLY_STATUS, words, strlen(words));
 }
 
-struct vmux_op *vmux__op_sent_again(struct vmux_op *op, uint32_t cause, uint64_t now_ns)
+struct vmux_op *vmux__op_block_to_deadline(struct vmux_op *op, uint64_t now_ns)
 {
     if (!(op->flags & VMUX_OP_BLOCKING) || op->dclass == NULL)
         return op; /* no deadline to run out under a block time sent whole */
@@ -104,9 +104,20 @@ struct vmux_op *vmux__op_sent_again(struct vmux_op *op, uint32_t cause, uint64_t
     /* what the deadline counted when its bytes' block time went: from the first send, or from
      * the last shortening */
     uint32_t base = (op->flags & VMUX_OP_BLOCK_SHORTENED) ? op->again_left_ms : op->timeout_ms;
-    op = vmux__op_shorten_block(op, base, left_ms);
+    struct vmux_op *re = vmux__op_shorten_block(op, base, left_ms);
+    if (re != op) /* its bytes rewritten: what the deadline had left when this block went */
+        re->again_left_ms = left_ms;
+    return re;
+}
+
+struct vmux_op *vmux__op_sent_again(struct vmux_op *op, uint32_t cause, uint64_t now_ns)
+{
+    if (!(op->flags & VMUX_OP_BLOCKING) || op->dclass == NULL)
+        return op; /* no deadline to run out under a block time sent whole */
+    uint64_t left = op->deadline_ns > now_ns ? (op->deadline_ns - now_ns) / 1000000u : 0;
+    op = vmux__op_block_to_deadline(op, now_ns);
     op->flags |= cause;
-    op->again_left_ms = left_ms;
+    op->again_left_ms = left < UINT32_MAX ? (uint32_t)left : UINT32_MAX;
     return op;
 }
 

@@ -72,13 +72,26 @@ int vmux__pool_init(struct vmux_pool *p, uv_loop_t *loop, const struct vmux_conf
 
 static void run(struct vmux_pool *p, struct vmux_link *link, struct vmux_op *op);
 
+/*
+ * An op that waited for a link while its deadline (block time plus timeout) ran: its block cut
+ * to what is left of it, as a resend's (core/op.h), so that the server answers, nil or an
+ * element, before the deadline. Sent with its block time whole, a BLPOP 3 that waited 3 s for a
+ * link timed out 1 s before its block's end ("written ... and not answered in time, so it may
+ * have run ... slow, paused or stopped", on a healthy server) and the pool closed the link, with
+ * an element the server popped as the deadline came (helper-272).
+ */
+static struct vmux_op *waited(struct vmux_op *op)
+{
+    return vmux__op_block_to_deadline(op, uv_hrtime());
+}
+
 /* A link finished its command: reuse it for a waiting op, or keep it idle. */
 static void release(struct vmux_pool *p, struct vmux_link *link)
 {
     struct vmux_op *op = vmux__opq_pop(&p->waiting);
     if (op != NULL) {
         VMUX_ASSERT(!op->done); /* one that timed out while it waited left the queue */
-        run(p, link, op);
+        run(p, link, waited(op));
         return;
     }
     p->idle[p->nidle++] = link;
@@ -109,7 +122,7 @@ static void start_waiting(struct vmux_pool *p)
         return; /* out of memory: the queue waits for the next free link, or its deadlines */
     struct vmux_op *op = vmux__opq_pop(&p->waiting);
     VMUX_ASSERT(!op->done); /* one that timed out while it waited left the queue */
-    run(p, link, op);
+    run(p, link, waited(op));
 }
 
 /* After the op's callback ran (vmux__op_complete()): its link is free again, or must go. */
@@ -190,7 +203,7 @@ void vmux__pool_submit(struct vmux_pool *p, struct vmux_op *op)
     else if (p->total < p->cfg->blocking_pool_size)
         link = open_link(p);
     if (link != NULL)
-        run(p, link, op);
+        run(p, link, waited(op)); /* one that waited in another node's pool, its slot moved */
     else
         vmux__opq_push(&p->waiting, op);
 }

@@ -1,7 +1,8 @@
 /*
  * Blocking commands run on the blocking pool: a BLPOP that waits seconds never delays other
  * callers' commands; pops get what another thread pushes; a deadline shorter than the block
- * closes the blocked connection and later pops still work; a full pool queues, then serves,
+ * closes the blocked connection and later pops still work; a full pool queues, then serves
+ * (a queued pop's block cut to what is left of it when it is sent),
  * and a pop queued for it runs as soon as a timed-out pop's connection is closed; the
  * largest blockingPoolSize takes no room up front (its arrays grow as connections open).
  *
@@ -160,8 +161,12 @@ static void test_full_pool_queues(void **state)
         assert_int_equal(p[i].rc, 0);
         assert_null(p[i].value.ptr);
     }
-    /* two at a time: the third waited for a connection, so it all took two block times */
-    assert_true(vt_now_ms() - t0 >= 590);
+    /* two at a time: the third waited for a connection, its block time running (its block cut
+     * to what was left of it when sent, helper-272), so it all took one block time; before, it
+     * blocked its whole time once sent, two block times */
+    uint64_t took = vt_now_ms() - t0;
+    assert_true(took >= 290);
+    assert_true(took < 590);
     vmux_close(m);
 }
 
@@ -239,6 +244,39 @@ static void test_waiting_pop_after_a_timeout(void **state)
     assert_int_equal(vmux_reply_get_kind(r), VMUX_REPLY_ARRAY);
     assert_string_equal(vmux_reply_str(vmux_reply_element(r, 1), NULL), "x");
     vmux_reply_free(r);
+    vmux_close(m);
+}
+
+/*
+ * blockingPoolSize=1: a pop that waited for the pool's one link while its deadline (block time
+ * plus syncTimeout) ran is sent with its block cut to what is left of it, and answers nil at its
+ * block's end, as one sent at once would. Sent with its block time whole (before helper-272), a
+ * BLPOP of 1.5 s that waited 1.4 s timed out 1 s after it was sent: VMUX_ERR_TIMEOUT, "written
+ * ... and not answered in time, so it may have run", on a healthy server, its link closed with
+ * any element the server popped as the deadline came.
+ */
+static void test_waiting_pop_keeps_its_deadline(void **state)
+{
+    (void)state;
+    vmux *m = vt_open("plain", "blockingPoolSize=1,syncTimeout=1000");
+    free(vt_admin("plain", "DEL blk:{t10}:a blk:{t10}:b"));
+    struct popper first = {.m = m, .key = "blk:{t10}:a", .block_ms = 1500};
+    struct popper second = {.m = m, .key = "blk:{t10}:b", .block_ms = 1500};
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, pop_thread, &first);
+    assert_true(vt_wait_until(at_least_one_blocked, NULL, 5000));
+    uint64_t start = vt_now_ms();
+    pthread_create(&t2, NULL, pop_thread, &second); /* waits for the first's link */
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    uint64_t took = vt_now_ms() - start;
+    printf("the waiting pop: %s after %llu ms\n", vmux_err_name(second.rc),
+           (unsigned long long)took);
+    assert_int_equal(first.rc, 0);
+    assert_null(first.value.ptr);
+    assert_int_equal(second.rc, 0); /* VMUX_ERR_TIMEOUT before */
+    assert_null(second.value.ptr);
+    assert_true(took < 2200); /* its block's end (1.5 s), not its deadline (2.5 s) */
     vmux_close(m);
 }
 
@@ -546,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_full_pool_queues),
         cmocka_unit_test(test_largest_pool_takes_no_room_up_front),
         cmocka_unit_test(test_waiting_pop_after_a_timeout),
+        cmocka_unit_test(test_waiting_pop_keeps_its_deadline),
         cmocka_unit_test(test_bzpop_blmove_wait),
         cmocka_unit_test_setup_teardown(test_wait_counts_the_handles_writes, pair_setup,
                                         pair_teardown),
