@@ -146,10 +146,11 @@ VMUX_EXPORT int vmux_ratelimit_check(vmux_ratelimit *rl, vmux_str key, int64_t c
  * The convenience form: returns the decision. When the check succeeds, it is the check's; when
  * it fails, the limiter's on_error option decides (true for fail-open, false for fail-closed),
  * except for a refused argument (VMUX_ERR_INVALID_ARG: a NULL rl, a cost out of range, a key at
- * NULL), which is never let through: a caller's bug does not open the gate. out (may be NULL) receives the result, or after a failure: allowed as
- * decided, limit, remaining 0, retry_after_ms and reset_after_ms -1 (unknown). An out whose
- * size is below sizeof(size_t) is left alone and err gets VMUX_ERR_INVALID_ARG. err (may be NULL)
- * receives 0 or the check's error, so the caller can log it. Threads as vmux_ratelimit_check().
+ * NULL), which is never let through: a caller's bug does not open the gate. out (may be NULL)
+ * receives the result, or after a failure: allowed as decided, limit, remaining 0, retry_after_ms
+ * and reset_after_ms -1 (unknown). An out whose size is below sizeof(size_t) is left alone and err
+ * gets VMUX_ERR_INVALID_ARG. err (may be NULL) receives 0 or the check's error, so the caller can
+ * log it. Threads as vmux_ratelimit_check().
  */
 VMUX_EXPORT bool vmux_ratelimit_allow(vmux_ratelimit *rl, vmux_str key, int64_t cost,
                                       vmux_ratelimit_result *out, int *err);
